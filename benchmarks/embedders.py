@@ -1,0 +1,169 @@
+"""Local embedder runtimes compared: speed, agreement with the exact fp32 reference, retrieval quality.
+
+    PYTHONPATH=src python benchmarks/embedders.py [--runtimes onnx-int8,numpy-fp32] [--no-scifact]
+                                                 [--cache DIR] [--data ../shared/data/scifact]
+
+Prints, per runtime: texts/s for short (~25 tokens) and long (256 tokens) texts on this machine's
+cores, single-query latency, cosine against ``numpy-fp32`` (min and median over the SciFact corpus
+and queries, or over the speed texts with --no-scifact) and dense-only SciFact nDCG@10 with exact
+numpy search (documents are ``title + " " + text``, as BEIR/MTEB index them). --cache keeps the
+corpus embeddings between runs (the fp32 runtime needs minutes for them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from mahavishnu.memory.embedders.base import Vectors
+from mahavishnu.memory.embedders.local import RUNTIMES, LocalEmbedder, _load_tokenizer
+
+REFERENCE = "numpy-fp32"
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--no-scifact", action="store_true", help="skip the corpus embedding and nDCG@10")
+    parser.add_argument("--cache", type=Path, help="directory to keep corpus embeddings in")
+    parser.add_argument("--short", type=int, default=512, help="number of short texts timed")
+    parser.add_argument("--long", type=int, default=64, help="number of long texts timed")
+    parser.add_argument("--repeat", type=int, default=3, help="timing runs; the best is reported")
+    args = parser.parse_args()
+
+    runtimes = [r for r in args.runtimes.split(",") if r]
+    corpus, queries, qrels = load_scifact(args.data)
+    short, long = speed_texts(list(corpus.values()), args.short, args.long)
+
+    embedders = {rt: LocalEmbedder(rt) for rt in runtimes}  # type: ignore[arg-type]
+    if REFERENCE not in embedders:
+        embedders[REFERENCE] = LocalEmbedder(REFERENCE)
+
+    print(f"{'runtime':<12} {'load s':>6} {'short/s':>8} {'long/s':>7} {'query ms p50/p95':>17}")
+    for rt in runtimes:
+        load = timed(embedders[rt].load)
+        s = best_rate(embedders[rt].embed_many, short, args.repeat)
+        lo = best_rate(embedders[rt].embed_many, long, args.repeat)
+        p50, p95 = query_latency(embedders[rt], short[:100])
+        print(f"{rt:<12} {load:>6.2f} {s:>8.0f} {lo:>7.1f} {p50:>8.1f} / {p95:<6.1f}", flush=True)
+
+    if args.no_scifact:
+        texts = short + long
+        vectors = {rt: embedders[rt].embed_many(texts) for rt in {*runtimes, REFERENCE}}
+        print(f"\ncosine vs {REFERENCE} over the {len(texts)} speed texts")
+        for rt in runtimes:
+            print(f"{rt:<12} {cosine_summary(vectors[rt], vectors[REFERENCE])}")
+        return
+
+    doc_ids = list(corpus)
+    qids = [q for q in queries if q in qrels]
+    print(f"\nSciFact: {len(doc_ids)} documents, {len(qids)} test queries; dense only, exact search")
+    print(f"{'runtime':<12} {'nDCG@10':>7} {'recall@100':>10}  cosine vs {REFERENCE}: docs / queries")
+    reference = None
+    for rt in sorted({*runtimes, REFERENCE}, key=lambda r: r != REFERENCE):
+        docs = cached(
+            args.cache, rt, "corpus", lambda e=embedders[rt]: e.embed_many([corpus[d] for d in doc_ids])
+        )
+        qvec = embedders[rt].embed_many([queries[q] for q in qids], kind="query")
+        if rt == REFERENCE:
+            reference = (docs, qvec)
+        if rt not in runtimes:
+            continue
+        ranked = exact_top(qvec, docs, 100)
+        run = {q: [doc_ids[i] for i in row] for q, row in zip(qids, ranked, strict=True)}
+        ndcg = statistics.fmean(ndcg_at(run[q], qrels[q], 10) for q in qids)
+        recall = statistics.fmean(len(set(run[q]) & set(qrels[q])) / len(qrels[q]) for q in qids)
+        assert reference is not None
+        agree = f"{cosine_summary(docs, reference[0])} / {cosine_summary(qvec, reference[1])}"
+        print(f"{rt:<12} {ndcg:>7.4f} {recall:>10.4f}  {agree}", flush=True)
+
+
+def load_scifact(root: Path) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
+    corpus = {}
+    with (root / "corpus.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            doc = json.loads(line)
+            corpus[doc["_id"]] = f"{doc['title']} {doc['text']}"
+    queries = dict(_tsv(root / "queries.tsv"))
+    qrels: dict[str, dict[str, int]] = {}
+    for qid, doc_id, score in _tsv(root / "qrels_test.tsv"):
+        if int(score) > 0:
+            qrels.setdefault(qid, {})[doc_id] = int(score)
+    return corpus, queries, qrels
+
+
+def _tsv(path: Path) -> list[list[str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]  # skip the header
+    return [line.split("\t") for line in lines if line.strip()]
+
+
+def speed_texts(documents: list[str], n_short: int, n_long: int) -> tuple[list[str], list[str]]:
+    """Short texts of 25 tokens ([CLS] + 23 + [SEP]) and long ones of 256+ tokens (truncated to 256)."""
+    tokenizer = _load_tokenizer()
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    encodings = tokenizer.encode_batch(documents)
+    short = [tokenizer.decode(e.ids[1:24]) for e in encodings[:n_short]]
+    long = [doc for doc, e in zip(documents, encodings, strict=True) if len(e.ids) >= 256][:n_long]
+    return short, long
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def best_rate(embed: Callable[[list[str]], Vectors], texts: list[str], repeat: int) -> float:
+    embed(texts[:8])  # warm up
+    return len(texts) / min(timed(lambda: embed(texts)) for _ in range(repeat))
+
+
+def query_latency(embedder: LocalEmbedder, texts: list[str]) -> tuple[float, float]:
+    samples = sorted(timed(lambda t=t: embedder.embed(t)) * 1000 for t in texts)
+    return samples[len(samples) // 2], samples[int(len(samples) * 0.95)]
+
+
+def cached(cache: Path | None, runtime: str, what: str, compute: Callable[[], Vectors]) -> Vectors:
+    if cache is None:
+        return compute()
+    path = cache / f"{runtime}-{what}.npy"
+    if path.exists():
+        return np.load(path)  # type: ignore[no-any-return]
+    cache.mkdir(parents=True, exist_ok=True)
+    vectors = compute()
+    np.save(path, vectors)
+    return vectors
+
+
+def cosine_summary(a: Vectors, b: Vectors) -> str:
+    cos = np.sum(a * b, axis=1)
+    return f"min {cos.min():.4f} median {np.median(cos):.4f}"
+
+
+def exact_top(queries: Vectors, docs: Vectors, k: int) -> np.ndarray:
+    scores = queries @ docs.T
+    top = np.argpartition(-scores, k, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def ndcg_at(ranked: list[str], relevant: dict[str, int], k: int) -> float:
+    """nDCG@k with linear gains, as trec_eval/pytrec_eval (and so BEIR and MTEB) compute it."""
+    dcg = sum(relevant.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]))
+    ideal = sorted(relevant.values(), reverse=True)[:k]
+    idcg = sum(gain / math.log2(rank + 2) for rank, gain in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+if __name__ == "__main__":
+    main()

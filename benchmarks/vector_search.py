@@ -1,0 +1,294 @@
+"""Vector search: latency and recall@k of a backend against an exact numpy scan, plain and filtered.
+
+    PYTHONPATH=src python benchmarks/vector_search.py --sizes 100000 1000000 --dim 384 --k 20 \\
+        --queries 200 --backend index
+
+Data: clustered synthetic unit vectors (Gaussian centres, ``--centres`` defaults to size/100 clamped
+to 1,000..10,000, plus noise; uniform random vectors make every HNSW look broken). Queries are drawn
+near the centres, never copied from the data. ``filter 2 %`` passes a different random 2 % of the ids
+per query as ``allowed`` (what a SQL filter hands the index).
+
+Columns: p50/p95 ms of the backend's search; recall@k against the exact top-k; build s (the backend's
+index build); RSS MB of this process after the build (the dataset itself included) and the index's
+own MB; the numpy anchor (a full ``V @ q`` scan, masked for the filter) p50/p95 and its ratio to the
+backend's p50. A second table lists the build phases. Progress goes to stderr.
+
+A backend is a small class with ``build(ids, vectors)`` and ``search(query, k, allowed)``; add one to
+``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from mahavishnu.memory.vector_index import (
+    ANN_DTYPE,
+    CONNECTIVITY,
+    EXPANSION_ADD,
+    EXPANSION_SEARCH,
+    VectorIndex,
+)
+
+Ids = npt.NDArray[np.int64]
+Vectors = npt.NDArray[np.float32]
+Hit = tuple[int, float]
+FILTER_SHARE = 0.02
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Backend(Protocol):
+    name: str
+
+    def build(self, ids: Ids, vectors: Vectors) -> dict[str, float]:
+        """Index the rows; returns named phase timings/sizes (must include ``build s``)."""
+
+    def search(self, query: Vectors, k: int, allowed: Ids | None) -> list[Hit]: ...
+
+    def index_mb(self) -> float: ...
+
+    def close(self) -> None: ...
+
+
+class IndexBackend:
+    """The embedded store's ``VectorIndex``: bulk add, HNSW build, sidecar save, load into a fresh index."""
+
+    name = "index"
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._args = args
+        self._tmp = tempfile.TemporaryDirectory(prefix="vector-bench-")
+        self._index: VectorIndex | None = None
+
+    def _new(self, dim: int) -> VectorIndex:
+        a = self._args
+        return VectorIndex(
+            dim,
+            ann_threshold=a.ann_threshold,
+            sidecar=Path(self._tmp.name) / "bench.ann",
+            auto_build=False,
+            ann_dtype=a.ann_dtype,
+            connectivity=a.connectivity,
+            expansion_add=a.expansion_add,
+            expansion_search=a.expansion_search,
+        )
+
+    def build(self, ids: Ids, vectors: Vectors) -> dict[str, float]:
+        dim = vectors.shape[1]
+        index = self._new(dim)
+        phases: dict[str, float] = {}
+        t = time.perf_counter()
+        for start in range(0, len(ids), 20_000):  # the store's loader adds in batches like this
+            index.add(ids[start : start + 20_000], vectors[start : start + 20_000])
+        phases["add s"] = time.perf_counter() - t
+        if len(ids) > index.ann_threshold:
+            phases["build s"] = index.build(progress=_progress_printer("HNSW build"))
+        else:
+            phases["build s"] = 0.0
+        if self._args.no_sidecar:
+            self._index = index
+            return phases
+        t = time.perf_counter()
+        index.save("bench")
+        phases["save s"] = time.perf_counter() - t
+        phases["sidecar MB"] = sum(p.stat().st_size for p in Path(self._tmp.name).iterdir()) / 1e6
+        del index
+        gc.collect()
+        restored = self._new(dim)
+        t = time.perf_counter()
+        if not restored.load("bench"):
+            raise RuntimeError("the sidecar did not load back")
+        phases["load s"] = time.perf_counter() - t
+        self._index = restored  # searches below run on the restored index: proves the sidecar works
+        return phases
+
+    def search(self, query: Vectors, k: int, allowed: Ids | None) -> list[Hit]:
+        assert self._index is not None
+        return self._index.search(query, k, allowed)
+
+    def index_mb(self) -> float:
+        assert self._index is not None
+        d = self._index.describe()
+        return float(d["matrix_mb"]) + float(d["graph_mb"])
+
+    def close(self) -> None:
+        self._index = None
+        self._tmp.cleanup()
+
+
+BACKENDS: dict[str, Callable[[argparse.Namespace], Backend]] = {"index": IndexBackend}
+
+
+def _progress_printer(label: str) -> Callable[[int, int], None]:
+    began = time.perf_counter()
+    shown = [0.0]
+
+    def show(done: int, total: int) -> None:
+        share = done / max(total, 1)
+        if share - shown[0] >= 0.1 or done == total:
+            shown[0] = share
+            elapsed = time.perf_counter() - began
+            eta = elapsed / share - elapsed if share else float("nan")
+            say(f"{label}: {done:,}/{total:,} ({share:.0%}) {elapsed:.0f} s, ~{eta:.0f} s left")
+
+    return show
+
+
+def clustered(n: int, dim: int, centres: int, queries: int, noise: float, seed: int) -> tuple[Vectors, Vectors]:
+    """``n`` unit vectors around ``centres`` Gaussian centres, and ``queries`` fresh ones near them."""
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, dim), dtype=np.float32)
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+
+    def around(m: int) -> Vectors:
+        x = c[rng.integers(0, centres, m)]
+        x += rng.standard_normal((m, dim), dtype=np.float32) * np.float32(noise / np.sqrt(dim))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        return x
+
+    data = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        data[start : start + 100_000] = around(min(100_000, n - start))
+    return data, around(queries)
+
+
+def exact_top(vectors: Vectors, q: Vectors, k: int, mask: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.intp]:
+    """The numpy anchor: scan everything (masked for a filter), return the top-k rows."""
+    scores = vectors @ q
+    if mask is not None:
+        scores[~mask] = -np.inf
+        k = min(k, int(mask.sum()))
+    top = np.argpartition(-scores, k - 1)[:k]
+    return top[np.argsort(-scores[top])]
+
+
+def percentiles(ms: list[float]) -> tuple[float, float]:
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+
+
+def run_size(args: argparse.Namespace, n: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    centres = args.centres or min(10_000, max(1_000, n // 100))
+    say(f"{n:,} x {args.dim}: generating ({centres:,} centres, noise {args.noise})")
+    vectors, queries = clustered(n, args.dim, centres, args.queries, args.noise, args.seed)
+    ids = np.arange(1, n + 1, dtype=np.int64)  # SQLite rowids
+    rng = np.random.default_rng(args.seed + 1)
+    masks = [rng.random(n) < FILTER_SHARE for _ in range(args.queries)]
+
+    say("exact anchor and ground truth")
+    truth: dict[str, list[set[int]]] = {"plain": [], "filter 2 %": []}
+    anchor: dict[str, list[float]] = {"plain": [], "filter 2 %": []}
+    for i, q in enumerate(queries):
+        for mode, mask in (("plain", None), ("filter 2 %", masks[i])):
+            t = time.perf_counter()
+            top = exact_top(vectors, q, args.k, mask)
+            anchor[mode].append((time.perf_counter() - t) * 1e3)
+            truth[mode].append(set(ids[top].tolist()))
+
+    backend = BACKENDS[args.backend](args)
+    say(f"{backend.name}: building")
+    phases = backend.build(ids, vectors)
+    rss, index_mb = rss_mb(), backend.index_mb()
+    say(f"{backend.name}: built {phases}")
+
+    rows = []
+    for mode in ("plain", "filter 2 %"):
+        allowed = [ids[m] for m in masks] if mode != "plain" else [None] * len(queries)
+        for q, a in zip(queries[:5], allowed[:5], strict=True):  # warm-up
+            backend.search(q, args.k, a)
+        times, recalls, short = [], [], 0
+        for q, a, want in zip(queries, allowed, truth[mode], strict=True):
+            t = time.perf_counter()
+            hits = backend.search(q, args.k, a)
+            times.append((time.perf_counter() - t) * 1e3)
+            got = {i for i, _ in hits}
+            short += len(hits) < len(want)
+            if a is not None:
+                assert got <= set(a.tolist()), "a filtered search returned an id outside the filter"
+            recalls.append(len(got & want) / len(want))
+        p50, p95 = percentiles(times)
+        a50, a95 = percentiles(anchor[mode])
+        rows.append(
+            {
+                "size": n,
+                "mode": mode,
+                "p50": p50,
+                "p95": p95,
+                "recall": float(np.mean(recalls)),
+                "short": short,
+                "build": phases.get("build s", 0.0),
+                "rss": rss,
+                "index_mb": index_mb,
+                "a50": a50,
+                "a95": a95,
+                "ratio": a50 / p50,
+            }
+        )
+        say(f"{mode}: p50 {p50:.2f} p95 {p95:.2f} ms recall {np.mean(recalls):.4f}")
+    backend.close()
+    return rows, {"size": n, **phases, "rows/s added": n / phases["add s"], "peak RSS MB": rss_mb("VmHWM")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="index")
+    parser.add_argument("--centres", type=int, default=0, help="cluster centres (default size/100, 1k..10k)")
+    parser.add_argument("--noise", type=float, default=0.7, help="noise norm around a centre (0.7: cos ~0.67)")
+    parser.add_argument("--seed", type=int, default=0)
+    index = parser.add_argument_group("--backend index")
+    index.add_argument("--ann-threshold", type=int, default=50_000)
+    index.add_argument("--ann-dtype", default=ANN_DTYPE, choices=["i8", "f16", "f32"])
+    index.add_argument("--connectivity", type=int, default=CONNECTIVITY)
+    index.add_argument("--expansion-add", type=int, default=EXPANSION_ADD)
+    index.add_argument("--expansion-search", type=int, default=EXPANSION_SEARCH)
+    index.add_argument("--no-sidecar", action="store_true", help="skip the save/load round trip")
+    args = parser.parse_args()
+
+    results, phases = [], []
+    for n in sorted(args.sizes):
+        rows, phase = run_size(args, n)
+        results += rows
+        phases.append(phase)
+        gc.collect()
+
+    print(f"\nbackend {args.backend}, dim {args.dim}, top-{args.k}, {args.queries} queries")
+    header = (
+        f"{'size':>9} {'mode':<10} {'p50 ms':>7} {'p95 ms':>7} {f'recall@{args.k}':>9} {'short':>5}"
+        f" {'build s':>8} {'RSS MB':>7} {'index MB':>8} {'numpy p50':>9} {'numpy p95':>9} {'speed-up':>8}"
+    )
+    print(header)
+    for r in results:
+        print(
+            f"{r['size']:>9,} {r['mode']:<10} {r['p50']:>7.2f} {r['p95']:>7.2f} {r['recall']:>9.4f}"
+            f" {r['short']:>5} {r['build']:>8.1f} {r['rss']:>7.0f} {r['index_mb']:>8.0f}"
+            f" {r['a50']:>9.2f} {r['a95']:>9.2f} {r['ratio']:>7.1f}x"
+        )
+    print("\nbuild phases")
+    for p in phases:
+        print("  " + ", ".join(f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in p.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Mahavishnu: the local control plane for AI coding assistants.
+
+The public API: settings, provider environments, the memory store and the exception tree. The CLI
+and the MCP server are thin layers over these names. Names load on first use (PEP 562), so the CLI
+does not pay for modules a command does not need.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.__about__ import __version__
+
+if TYPE_CHECKING:
+    from mahavishnu.config import Settings, load_settings
+    from mahavishnu.environments.profiles import Profile, all_profiles, resolve
+    from mahavishnu.environments.switcher import SwitchResult, current, switch_llm
+    from mahavishnu.errors import (
+        BackendUnavailableError,
+        ConfigDriftError,
+        ConfigError,
+        ConfigFileError,
+        DimensionMismatchError,
+        EmbedderMismatchError,
+        EmbeddingError,
+        InvalidConfigFileError,
+        InvalidInputError,
+        MahavishnuError,
+        MigrationError,
+        NotFoundError,
+        ProtocolMismatchError,
+        SecretNotFoundError,
+        SecretStoreError,
+        ServiceError,
+        StoreError,
+        UnknownProfileError,
+        WriteFailedError,
+    )
+
+_ERRORS = (
+    "BackendUnavailableError",
+    "ConfigDriftError",
+    "ConfigError",
+    "ConfigFileError",
+    "DimensionMismatchError",
+    "EmbedderMismatchError",
+    "EmbeddingError",
+    "InvalidConfigFileError",
+    "InvalidInputError",
+    "MahavishnuError",
+    "MigrationError",
+    "NotFoundError",
+    "ProtocolMismatchError",
+    "SecretNotFoundError",
+    "SecretStoreError",
+    "ServiceError",
+    "StoreError",
+    "UnknownProfileError",
+    "WriteFailedError",
+)
+
+#: public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "Settings": "mahavishnu.config",
+    "load_settings": "mahavishnu.config",
+    "Profile": "mahavishnu.environments.profiles",
+    "all_profiles": "mahavishnu.environments.profiles",
+    "resolve": "mahavishnu.environments.profiles",
+    "SwitchResult": "mahavishnu.environments.switcher",
+    "current": "mahavishnu.environments.switcher",
+    "switch_llm": "mahavishnu.environments.switcher",
+    **dict.fromkeys(_ERRORS, "mahavishnu.errors"),
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mahavishnu' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

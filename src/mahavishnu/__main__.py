@@ -1,0 +1,5 @@
+"""Run as ``python -m mahavishnu``."""
+
+from mahavishnu.cli.main import run
+
+run()

@@ -1,0 +1,58 @@
+"""``mahavishnu db``: the memory store's schema: what is applied, and applying the rest."""
+
+from __future__ import annotations
+
+import typer
+
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
+
+app = typer.Typer(help="Inspect and migrate the memory store's schema.", no_args_is_help=True)
+
+
+@app.command("status")
+def status_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Show applied and pending migrations of the configured store (changes nothing)."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.store import default_store_path, open_backend
+
+    settings = load_settings().memory
+    path = settings.path or default_store_path()
+    if settings.backend == "sqlite" and not path.exists():
+        from mahavishnu.memory.migrations.sqlite import MIGRATIONS
+
+        data = {"backend": "sqlite", "location": str(path), "exists": False, "applied": [],
+                "pending": MIGRATIONS.names, "up_to_date": False}  # fmt: skip
+    else:
+        backend = open_backend(settings, migrate=False)
+        try:
+            data = {**backend.migration_state().to_dict(), "exists": True}
+        finally:
+            backend.close()
+    if as_json:
+        print_json(data)
+        return
+    state = "up to date" if data["up_to_date"] else f"{len(data['pending'])} pending"
+    where = data["location"] if data["exists"] else f"{data['location']} (not created yet)"
+    console.print(f"{data['backend']} store {where}: [bold]{state}[/bold]")
+    rows = [(m["name"], m["applied_at"]) for m in data["applied"]] + [(n, "pending") for n in data["pending"]]
+    table(None, ["migration", "applied"], rows)
+
+
+@app.command("migrate")
+def migrate_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Apply pending migrations (opening the store does this too)."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.store import open_backend
+
+    backend = open_backend(load_settings().memory, migrate=False)
+    try:
+        applied = backend.migrate()
+        location = backend.location
+    finally:
+        backend.close()
+    if as_json:
+        print_json({"applied": applied, "location": location})
+    elif applied:
+        info(f"applied {len(applied)} migration(s) to {location}: {', '.join(applied)}")
+    else:
+        info(f"{location} is up to date")

@@ -1,0 +1,69 @@
+"""The ``mahavishnu`` command: one Typer app, one sub-app per command group."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from mahavishnu.__about__ import __version__
+from mahavishnu.cli import ai, claude, config_cmd, db, memory, secrets
+from mahavishnu.errors import MahavishnuError
+
+
+class _Root(TyperGroup):
+    """Turns every MahavishnuError into one line + hint on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MahavishnuError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+app = typer.Typer(
+    cls=_Root,
+    name="mahavishnu",
+    help="Local control plane for AI coding assistants: provider environments, shared memory, services.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(ai.app, name="ai")
+app.add_typer(claude.app, name="claude")
+app.add_typer(secrets.app, name="secrets")
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(memory.app, name="memory")
+app.add_typer(db.app, name="db")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mahavishnu {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Local control plane for AI coding assistants."""
+
+
+def run() -> None:
+    """Console-script entry point. ``secrets get`` skips Typer: Claude Code calls it on every key refresh."""
+    argv = sys.argv[1:]
+    if len(argv) == 3 and argv[:2] == ["secrets", "get"] and not argv[2].startswith("-"):
+        from mahavishnu.cli.fast import secrets_get
+
+        sys.exit(secrets_get(argv[2]))
+    app()

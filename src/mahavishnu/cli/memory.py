@@ -1,0 +1,276 @@
+"""``mahavishnu memory``: store, search and move the shared memory.
+
+Heavy modules (numpy, the backend, the embedder) load inside the commands, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
+from mahavishnu.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.embedders.base import Embedder
+    from mahavishnu.memory.models import Memory, SearchHit
+    from mahavishnu.memory.store import MemoryStore
+
+app = typer.Typer(help="Store, search and move the shared memory.", no_args_is_help=True)
+
+TYPES_HELP = "agent, rag, workflow, insight, decision or note"
+TypeOption = typer.Option(None, "--type", "-t", help=f"Only these types ({TYPES_HELP}); repeatable.")
+TagOption = typer.Option(None, "--tag", help="Only memories with every given tag; repeatable.")
+ProjectOption = typer.Option(None, "--project", "-p", help="Only this project.")
+RepoOption = typer.Option(None, "--repo", "-r", help="Only this repository id.")
+AgentOption = typer.Option(None, "--agent", help="Only this agent id.")
+SessionOption = typer.Option(None, "--session", help="Only this session id.")
+SinceOption = typer.Option(None, "--since", help="Created at or after (ISO date/time).")
+UntilOption = typer.Option(None, "--until", help="Created before (ISO date/time).")
+
+
+def open_store() -> MemoryStore:
+    """The configured store (tests replace this to inject a fake embedder)."""
+    from mahavishnu.memory.store import MemoryStore
+
+    return MemoryStore.open()
+
+
+def target_embedder(name: str, model: str | None, url: str | None) -> Embedder:
+    """The embedder ``reembed`` moves to: the configured settings with another embedder."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.store import default_embedder
+
+    settings = load_settings().memory.model_copy(
+        update={"embedder": name, "embedder_model": model, "embedder_url": url}
+    )
+    return default_embedder(settings)
+
+
+def _filters(
+    types: list[str] | None,
+    tags: list[str] | None,
+    project: str | None,
+    repo: str | None,
+    agent: str | None,
+    session: str | None,
+    since: str | None,
+    until: str | None,
+) -> dict[str, Any]:
+    values = {"types": types or (), "tags": tags or (), "project": project, "repo_id": repo,
+              "agent_id": agent, "session_id": session, "since": since, "until": until}  # fmt: skip
+    return {k: v for k, v in values.items() if v not in (None, ())}
+
+
+def parse_meta(pairs: list[str] | None) -> dict[str, Any]:
+    """``k=v`` pairs; a value that parses as JSON (number, true, list...) is kept as that."""
+    meta: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"invalid --meta {pair!r}", hint="Use --meta key=value.")
+        try:
+            meta[key.strip()] = json.loads(value)
+        except ValueError:
+            meta[key.strip()] = value
+    return meta
+
+
+def _snippet(text: str, width: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _scope(memory: Memory) -> str:
+    return " ".join(f"{k}={v}" for k, v in (("project", memory.project), ("repo", memory.repo_id)) if v)
+
+
+@app.command("store")
+def store_cmd(
+    content: str = typer.Argument(..., help="The text to remember ('-' reads standard input)."),
+    memory_type: str = typer.Option("note", "--type", "-t", help=f"One of {TYPES_HELP}."),
+    tags: list[str] | None = typer.Option(None, "--tag", help="A tag; repeatable."),
+    meta: list[str] | None = typer.Option(None, "--meta", "-m", help="Metadata key=value; repeatable."),
+    project: str | None = typer.Option(None, "--project", "-p", help="Project it belongs to."),
+    repo: str | None = typer.Option(None, "--repo", "-r", help="Repository id it belongs to."),
+    agent: str | None = typer.Option(None, "--agent", help="Agent id."),
+    session: str | None = typer.Option(None, "--session", help="Session id."),
+    source: str | None = typer.Option("cli", "--source", help="Source system label."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Remember something. The same content, type, project and repo is stored once."""
+    text = sys.stdin.read() if content == "-" else content
+    with open_store() as store:
+        memory = store.store(
+            text, memory_type, tags=tags or (), metadata=parse_meta(meta), project=project, repo_id=repo,
+            agent_id=agent, session_id=session, source_system=source,
+        )  # fmt: skip
+    if as_json:
+        print_json(memory.to_dict())
+    else:
+        info(f"stored #{memory.id} ({memory.memory_type})")
+
+
+@app.command("search")
+def search_cmd(
+    query: str = typer.Argument(..., help="What to look for."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid, vector or text."),
+    types: list[str] | None = TypeOption,
+    repo: str | None = RepoOption,
+    project: str | None = ProjectOption,
+    tags: list[str] | None = TagOption,
+    agent: str | None = AgentOption,
+    session: str | None = SessionOption,
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
+    limit: int = typer.Option(10, "--limit", "-n", help="How many results (1-1000)."),
+    min_score: float | None = typer.Option(None, "--min-score", help="Drop results scoring lower."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search."""
+    filters = _filters(types, tags, project, repo, agent, session, since, until)
+    with open_store() as store:
+        hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
+    if as_json:
+        print_json([hit.to_dict() for hit in hits])
+        return
+    _hits_table(hits)
+
+
+def _hits_table(hits: list[SearchHit]) -> None:
+    if not hits:
+        info("no memories found")
+        return
+    rows = [(h.memory.id, f"{h.score:.3f}", "+".join(h.modes), h.memory.memory_type, _scope(h.memory),
+             _snippet(h.memory.content)) for h in hits]  # fmt: skip
+    table(None, ["id", "score", "found by", "type", "scope", "content"], rows)
+
+
+@app.command("list")
+def list_cmd(
+    types: list[str] | None = TypeOption,
+    repo: str | None = RepoOption,
+    project: str | None = ProjectOption,
+    tags: list[str] | None = TagOption,
+    agent: str | None = AgentOption,
+    session: str | None = SessionOption,
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
+    limit: int = typer.Option(20, "--limit", "-n", help="How many (1-1000)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List memories, newest first."""
+    with open_store() as store:
+        memories = store.list(_filters(types, tags, project, repo, agent, session, since, until), limit=limit)
+    if as_json:
+        print_json([m.to_dict() for m in memories])
+        return
+    rows = [(m.id, m.created_at.strftime("%Y-%m-%d %H:%M"), m.memory_type, _scope(m), _snippet(m.content))
+            for m in memories]  # fmt: skip
+    table(None, ["id", "created", "type", "scope", "content"], rows)
+
+
+@app.command("get")
+def get_cmd(memory_id: int = typer.Argument(..., help="Memory id."), as_json: bool = JSON_OPTION) -> None:
+    """Show one memory in full."""
+    with open_store() as store:
+        memory = store.get(memory_id)
+    data = memory.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    content = data.pop("content")
+    for key, value in data.items():
+        if value not in (None, [], {}):
+            console.print(f"[bold]{key}[/bold]: {json.dumps(value) if isinstance(value, (list, dict)) else value}")
+    console.print()
+    console.print(content, markup=False, highlight=False)
+
+
+@app.command("delete")
+def delete_cmd(memory_ids: list[int] = typer.Argument(..., help="Memory ids.")) -> None:
+    """Delete memories by id (an unknown id is an error, after the others are deleted)."""
+    from mahavishnu.errors import NotFoundError
+
+    with open_store() as store:
+        known = store.backend.get(memory_ids)
+        deleted = store.delete_many(list(known))
+    info(f"deleted {deleted} memor{'y' if deleted == 1 else 'ies'}")
+    missing = sorted(set(memory_ids) - set(known))
+    if missing:
+        raise NotFoundError(f"no memory {', '.join(f'#{i}' for i in missing)}")
+
+
+@app.command("stats")
+def stats_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Counts by type and project, embedder, size and location of the store."""
+    with open_store() as store:
+        stats = store.stats()
+    if as_json:
+        print_json(stats)
+        return
+    console.print(f"[bold]{stats['count']}[/bold] memories in {stats['backend']} store {stats['location']}")
+    console.print(f"embedder: {stats['embedder'] or '-'} ({stats['dimension'] or '?'} dimensions)")
+    if stats.get("reembed_in_progress"):
+        console.print(f"[yellow]reembed in progress to {stats['reembed_in_progress']}[/yellow]")
+    if stats["by_type"]:
+        table("by type", ["type", "count"], sorted(stats["by_type"].items()))
+    if stats["by_project"]:
+        table("by project", ["project", "count"], [(p or "(none)", n) for p, n in stats["by_project"].items()])
+
+
+@app.command("export")
+def export_cmd(path: Path = typer.Argument(..., help="JSONL file to write."), as_json: bool = JSON_OPTION) -> None:
+    """Write every memory (ids, times, vectors) to a JSONL file."""
+    with open_store() as store:
+        count = store.export(path)
+    if as_json:
+        print_json({"exported": count, "path": str(path)})
+    else:
+        info(f"exported {count} memories to {path}")
+
+
+@app.command("import")
+def import_cmd(
+    path: Path = typer.Argument(..., help="JSONL file from `memory export`."), as_json: bool = JSON_OPTION
+) -> None:
+    """Read an export exactly; duplicates are skipped, nothing is written if a line is bad."""
+    with open_store() as store:
+        counts = store.import_(path)
+    data = {"imported": counts.imported, "skipped": counts.skipped, "renumbered": counts.renumbered}
+    if as_json:
+        print_json(data)
+    else:
+        info(f"imported {counts.imported}, skipped {counts.skipped} duplicates, renumbered {counts.renumbered}")
+
+
+@app.command("reembed")
+def reembed_cmd(
+    embedder_name: str = typer.Option(..., "--embedder", "-e", help="local, ollama or openai."),
+    model: str | None = typer.Option(None, "--model", help="The embedder's model (default: its own)."),
+    url: str | None = typer.Option(None, "--url", help="Server URL for ollama/openai."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, max=4096, help="Texts per committed batch."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Re-embed every memory with another embedder, in place. Safe to interrupt: run it again to resume."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    embedder = target_embedder(embedder_name, model, url)
+    with open_store() as store, Progress(
+        "[progress.description]{task.description}", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+        console=console, disable=as_json or not console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(f"reembed → {embedder.identity}", total=None)
+        report = store.reembed(embedder, batch_size=batch_size, progress=lambda done, total: bar.update(
+            task, completed=done, total=total))  # fmt: skip
+    data = {"embedder": report.embedder, "dimension": report.dimension, "embedded": report.embedded,
+            "total": report.total, "done": report.done}  # fmt: skip
+    if as_json:
+        print_json(data)
+        return
+    info(f"re-embedded {report.embedded} of {report.total} memories with {report.embedder}")
+    info(f"now set memory.embedder: {embedder_name} in your settings so the store opens with it")

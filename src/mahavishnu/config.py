@@ -1,0 +1,192 @@
+"""Settings: defaults < user file < project file < ``MAHAVISHNU_*`` environment.
+
+The user file is ``$MAHAVISHNU_HOME/mahavishnu.yaml`` (or the XDG config dir), the project file
+``settings/mahavishnu.yaml`` in the enclosing repository. Environment variables nest with ``__``:
+``MAHAVISHNU_MEMORY__BACKEND=postgres``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from mahavishnu import paths
+from mahavishnu.errors import ConfigError
+
+ENV_PREFIX = "MAHAVISHNU_"
+
+
+class Endpoint(BaseModel):
+    """How to reach a provider over one wire protocol. Both URL and model are required once the
+    user's override is merged over the catalogue (a user may override just the model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None
+    model: str | None = None
+    opus_model: str | None = None
+    sonnet_model: str | None = None
+    haiku_model: str | None = None
+    timeout_ms: int | None = Field(default=None, gt=0)
+    wire_api: Literal["responses", "chat"] | None = None
+
+
+class ProfileSettings(BaseModel):
+    """A provider profile; user entries are merged over the built-in catalogue by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    secret: list[str] = Field(default_factory=list)  # references tried first; see environments/secrets.py
+    requires_key: bool = True
+    docs: str | None = None
+    anthropic: Endpoint | None = None
+    openai: Endpoint | None = None
+    gemini: Endpoint | None = None
+
+
+class EnvironmentsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_tool: Literal["claude", "codex", "qwen", "gemini"] = "claude"
+    backups_keep: int = Field(default=10, ge=1, le=1000)
+
+
+class MemorySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    path: Path | None = None
+    dsn: str | None = None
+    embedder: Literal["local", "ollama", "openai"] = "local"
+    embedder_model: str | None = None
+    embedder_url: str | None = None
+    embedder_api_key: str | None = None
+    max_content_chars: int = Field(default=100_000, gt=0)
+    # Embedded store: from this many vectors on, an ANN index (with an on-disk sidecar) replaces the exact scan.
+    ann_threshold: int = Field(default=50_000, ge=1)
+    # Hybrid search (see memory/search.py and benchmarks/scifact.py for the measurements behind the defaults).
+    hybrid_fusion: Literal["convex", "rrf"] = "convex"
+    hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    hybrid_rrf_k: int = Field(default=60, ge=1)
+    hybrid_depth: int = Field(default=100, ge=1, le=1000)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    environments: EnvironmentsSettings = Field(default_factory=EnvironmentsSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    profiles: dict[str, ProfileSettings] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, *(_FileSource(settings_cls, path) for _, path in reversed(layer_files())))
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """A YAML settings file; errors name the file and say what to fix."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        return read_settings_file(self.path)
+
+
+def layer_files() -> list[tuple[str, Path]]:
+    """The settings files in precedence order, lowest first."""
+    files = [("user", paths.user_settings_file())]
+    project = paths.project_settings_file()
+    if project is not None:
+        files.append(("project", project))
+    return files
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"invalid YAML in {path}{where}", hint="Fix the file; nothing was changed.") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level")
+    return data
+
+
+def _env_layer() -> dict[str, Any]:
+    return EnvSettingsSource(Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False)()
+
+
+def load_settings() -> Settings:
+    """The effective settings, with env overriding the files."""
+    try:
+        return Settings(**_env_layer())
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {_first_error(exc)}") from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict) and data:
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: data}
+
+
+def settings_with_sources() -> list[tuple[str, Any, str]]:
+    """Each effective leaf setting as (dotted key, value, source), sources being
+    ``default``, ``user: PATH``, ``project: PATH`` or ``env``."""
+    effective = _flatten(load_settings().model_dump(mode="json", exclude_none=False))
+    layers = [(f"{name}: {path}", _flatten(read_settings_file(path))) for name, path in layer_files()]
+    layers.append(("env", _flatten(_env_layer())))
+    rows = []
+    for key, value in effective.items():
+        source = "default"
+        for name, flat in layers:
+            if any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in flat):
+                source = name
+        rows.append((key, value, source))
+    return rows

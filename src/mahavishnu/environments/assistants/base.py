@@ -1,0 +1,92 @@
+"""What every assistant integration provides: where its config lives, how a profile is written
+into it, and what it currently points at."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mahavishnu.config import Settings
+from mahavishnu.environments.profiles import Profile, Protocol
+from mahavishnu.environments.safe_write import Transform, Validate
+
+Scope = Literal["user", "project", "local"]
+
+
+@dataclass(frozen=True)
+class FileEdit:
+    """One file an action changes: a pure transform plus how to validate and protect the result."""
+
+    path: Path
+    transform: Transform
+    validate: Validate
+    mode: int | None = None  # e.g. 0o600 when the new content holds a token
+    secrets: tuple[str, ...] = ()  # values to mask in diffs
+
+
+@dataclass(frozen=True)
+class SwitchPlan:
+    edits: list[FileEdit]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CurrentProvider:
+    """What an assistant's config file points at right now."""
+
+    tool: str
+    scope: str
+    path: str
+    profile: str | None
+    base_url: str | None
+    model: str | None
+    key_source: str | None
+
+
+class Assistant(ABC):
+    name: str
+    label: str
+    protocol: Protocol
+
+    @abstractmethod
+    def settings_path(self, scope: Scope) -> Path:
+        """The config file for a scope."""
+
+    @abstractmethod
+    def plan_switch(self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool) -> SwitchPlan:
+        """The file edits that point this assistant at ``profile``."""
+
+    @abstractmethod
+    def validate_text(self, text: str) -> None:
+        """Raise InvalidConfigFileError unless ``text`` is a config file this assistant can read."""
+
+    @abstractmethod
+    def current(self, settings: Settings) -> list[CurrentProvider]:
+        """The provider each existing config file points at, highest precedence first."""
+
+
+def mahavishnu_command(*args: str) -> str:
+    """A shell command that runs this Mahavishnu, by absolute path: assistants run helpers with their own PATH."""
+    beside_python = Path(sys.executable).parent / "mahavishnu"  # skips shims (pyenv) on the way
+    exe = str(beside_python) if beside_python.exists() else shutil.which("mahavishnu")
+    base = [exe] if exe else [sys.executable, "-m", "mahavishnu"]
+    return " ".join(shlex.quote(part) for part in [*base, *args])
+
+
+def helper_profile(command: str | None) -> str | None:
+    """The profile named in a ``… secrets get NAME`` helper command we wrote, if it is one."""
+    if not command:
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    for i in range(len(words) - 2):
+        if words[i : i + 2] == ["secrets", "get"]:
+            return words[i + 2]
+    return None

@@ -1,0 +1,183 @@
+"""Claude Code: ``settings.json`` at user, project and local scope.
+
+A profile owns ``apiKeyHelper`` and a fixed set of ``env`` keys; a switch sets the ones the new
+profile defines and removes the rest of them, so nothing leaks from one provider to the next.
+Everything else in the file (hooks, permissions, plugins, unknown keys, order, formatting) stays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mahavishnu import paths
+from mahavishnu.config import Settings
+from mahavishnu.environments.assistants.base import (
+    Assistant,
+    CurrentProvider,
+    FileEdit,
+    Scope,
+    SwitchPlan,
+    helper_profile,
+    mahavishnu_command,
+)
+from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.environments.profiles import Profile, all_profiles
+from mahavishnu.environments.safe_write import read_text
+from mahavishnu.environments.secrets import resolve_profile_secret
+from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.masking import mask
+
+#: The env keys a provider profile owns in Claude Code's settings.
+OWNED_ENV = (
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "ANTHROPIC_SMALL_FAST_MODEL",
+    "API_TIMEOUT_MS",
+    "ANTHROPIC_AUTH_TOKEN",  # wins over apiKeyHelper, so it must go unless written on purpose
+    "ANTHROPIC_API_KEY",
+)
+#: Where Claude Code reads enterprise-managed settings on Linux (highest precedence).
+MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
+
+
+def config_dir() -> Path:
+    override = os.environ.get("CLAUDE_CONFIG_DIR")
+    return Path(override) if override else paths.home() / ".claude"
+
+
+def project_dir() -> Path:
+    return paths.project_root() or Path.cwd()
+
+
+def load(text: str | None, source: Path) -> JsonDocument:
+    return JsonDocument.parse(text or "", source=str(source), comments=False)
+
+
+def validate(text: str) -> None:
+    """Claude Code reads strict JSON with an object at the top."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # a bug of ours, never the user's: refuse to write it
+        raise InvalidConfigFileError(f"refusing to write invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidConfigFileError("refusing to write settings whose top level is not an object")
+
+
+class Claude(Assistant):
+    name = "claude"
+    label = "Claude Code"
+    protocol = "anthropic"
+
+    def settings_path(self, scope: Scope) -> Path:
+        if scope == "user":
+            return config_dir() / "settings.json"
+        name = "settings.json" if scope == "project" else "settings.local.json"
+        return project_dir() / ".claude" / name
+
+    def plan_switch(self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool) -> SwitchPlan:
+        endpoint = profile.endpoint("anthropic", self.label)
+        env: dict[str, str] = {
+            "ANTHROPIC_BASE_URL": str(endpoint.base_url),
+            "ANTHROPIC_MODEL": str(endpoint.model),
+        }
+        for key, value in (
+            ("ANTHROPIC_DEFAULT_OPUS_MODEL", endpoint.opus_model),
+            ("ANTHROPIC_DEFAULT_SONNET_MODEL", endpoint.sonnet_model),
+            ("ANTHROPIC_DEFAULT_HAIKU_MODEL", endpoint.haiku_model),
+            ("API_TIMEOUT_MS", str(endpoint.timeout_ms) if endpoint.timeout_ms else None),
+        ):
+            if value:
+                env[key] = value
+        helper: str | None = None
+        secrets: tuple[str, ...] = ()
+        warnings: list[str] = []
+        if not profile.needs_secret:
+            env["ANTHROPIC_AUTH_TOKEN"] = profile.name  # a local server ignores the key but Claude wants one
+        elif inline_secret:
+            secret = resolve_profile_secret(profile, settings)
+            env["ANTHROPIC_AUTH_TOKEN"] = secret
+            secrets = (secret,)
+            warnings.append(f"the API key is written into {self.settings_path(scope)} itself (mode 600)")
+        else:
+            resolve_profile_secret(profile, settings)  # fail now, not inside Claude Code later
+            helper = mahavishnu_command("secrets", "get", profile.name)
+        path = self.settings_path(scope)
+        edit = FileEdit(
+            path=path,
+            transform=lambda text: _apply_profile(load(text, path), env, helper),
+            validate=validate,
+            mode=0o600 if secrets else None,
+            secrets=secrets,
+        )
+        return SwitchPlan([edit], warnings)
+
+    def validate_text(self, text: str) -> None:
+        validate(text)
+
+    def current(self, settings: Settings) -> list[CurrentProvider]:
+        profiles = all_profiles(settings)
+        found = []
+        seen: set[Path] = set()
+        for scope in ("user", "project", "local"):  # user first: in $HOME, project == user
+            path = self.settings_path(scope)  # type: ignore[arg-type]
+            if not path.exists() or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            data = load(read_text(path), path).data
+            env = data.get("env") if isinstance(data.get("env"), dict) else {}
+            if not env.get("ANTHROPIC_BASE_URL") and not data.get("apiKeyHelper"):
+                continue
+            found.append(
+                CurrentProvider(
+                    tool=self.name,
+                    scope=scope,
+                    path=str(path),
+                    profile=_which_profile(data, env, profiles),
+                    base_url=env.get("ANTHROPIC_BASE_URL"),
+                    model=env.get("ANTHROPIC_MODEL") or data.get("model"),
+                    key_source=_key_source(data, env),
+                )
+            )
+        return found[::-1]  # highest precedence first
+
+
+def _apply_profile(doc: JsonDocument, env: dict[str, str], helper: str | None) -> str:
+    for key, value in env.items():
+        doc.set(["env", key], value)
+    for key in OWNED_ENV:
+        if key not in env:
+            doc.delete(["env", key])
+    if isinstance(doc.get(["env"]), dict) and not doc.get(["env"]):
+        doc.delete(["env"])
+    if helper:
+        doc.set(["apiKeyHelper"], helper)
+    else:
+        doc.delete(["apiKeyHelper"])
+    return doc.dumps()
+
+
+def _which_profile(data: dict[str, Any], env: dict[str, Any], profiles: dict[str, Profile]) -> str | None:
+    named = helper_profile(data.get("apiKeyHelper"))
+    if named:
+        return named
+    base_url = env.get("ANTHROPIC_BASE_URL")
+    for profile in profiles.values():
+        endpoint = profile.settings.anthropic
+        if endpoint and endpoint.base_url and endpoint.base_url.rstrip("/") == str(base_url or "").rstrip("/"):
+            return profile.name
+    return None
+
+
+def _key_source(data: dict[str, Any], env: dict[str, Any]) -> str | None:
+    token = env.get("ANTHROPIC_AUTH_TOKEN") or env.get("ANTHROPIC_API_KEY")
+    if token:
+        return f"inline token {mask(str(token))}"
+    if data.get("apiKeyHelper"):
+        return f"apiKeyHelper: {data['apiKeyHelper']}"
+    return None

@@ -1,0 +1,660 @@
+"""Edit JSON and JSONC config files without disturbing anything but the keys we touch.
+
+A :class:`JsonDocument` wraps json-five's round-trip model: ``parse(text).dumps() == text`` byte for
+byte, comments, key order, indentation, one-line arrays, CRLF and the trailing newline included.
+``set`` and ``delete`` change only the member they address:
+
+* replacing a value keeps the key where it is, with the whitespace and comments around it;
+* a new key goes at the end of its object, on its own line indented like its siblings (or one
+  indent unit deeper than the object when it was empty); new objects and arrays are written in
+  the file's indent style, strings as UTF-8;
+* deleting a member removes its line: key, value, separating comma and any comment on the same
+  line after it. Comments on the lines above it stay, so no user text is lost by accident.
+
+How json-five lays the whitespace and comments ("wsc") of an object out, which the code below relies on::
+
+    {  leading_wsc  key0 key0.wsc_after : value0.wsc_before value0 value0.wsc_after ,
+       key1.wsc_before  key1 ... value1 value1.wsc_after  [, trailing_comma.wsc_after]  }
+
+So the "gap" in front of member ``i`` is ``leading_wsc`` for the first one and ``key.wsc_before``
+for the others, and the text before ``}`` is the last value's ``wsc_after`` (or the trailing comma's).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from json5.dumper import ModelDumper
+from json5.loader import DefaultLoader, ModelLoader, loads
+from json5.model import (
+    Comment,
+    DoubleQuotedString,
+    Identifier,
+    JSONArray,
+    JSONObject,
+    JSONText,
+    Key,
+    LineComment,
+    Node,
+    NullLiteral,
+    String,
+    Value,
+    walk,
+)
+from json5.utils import JSON5DecodeError
+
+from mahavishnu.errors import InvalidConfigFileError
+
+__all__ = ["JsonDocument"]
+
+Wsc = list[str | Comment]  # whitespace and comments between tokens, as json-five stores them
+
+_DEFAULT_INDENT = "  "
+_EMPTY_DOCUMENT = "{}\n"
+# Comments and single-quoted strings are matched only so that the quotes inside them are skipped.
+_STRING_OR_COMMENT = re.compile(
+    r"""//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|(?P<string>"(?:[^"\\]|\\.)*")""", re.DOTALL
+)
+_NEEDS_PROTECTION = re.compile("[\\\\\u2028\u2029]")
+# Lines that start with JSON structure (not comment text) show the file's indentation.
+_INDENTED_LINE = re.compile(r"^([ \t]+)[\"{}\[\]]", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class _Style:
+    """How new text is laid out: the file's line ending and indent unit."""
+
+    newline: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """An object on the way down a key path, with the indentation of the line that opens it."""
+
+    obj: JSONObject
+    indent: str
+
+
+class JsonDocument:
+    """A parsed JSON / JSONC document that can be edited in place and written back."""
+
+    def __init__(self, model: JSONText, *, source: str, style: _Style) -> None:
+        if not isinstance(model.value, JSONObject):
+            raise InvalidConfigFileError(
+                f"invalid JSON in {source}: the top level must be an object, not {_kind(model.value)}"
+            )
+        self._model = model
+        self._root: JSONObject = model.value
+        self._source = source
+        self._style = style
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, text: str, *, source: str = "<text>", comments: bool = True) -> JsonDocument:
+        """Parse ``text``; ``comments=False`` accepts strict JSON only (as Claude Code reads it)."""
+        if not text.strip():
+            text = _EMPTY_DOCUMENT
+        if not comments:
+            _check_strict_json(text, source)
+        try:
+            model = _parse_model(text)
+        except JSON5DecodeError as exc:
+            raise _jsonc_error(exc, text, source) from exc
+        return cls(model, source=source, style=_detect_style(text))
+
+    @classmethod
+    def empty(cls) -> JsonDocument:
+        """A document with no keys; it dumps as ``{}`` plus a newline, 2-space indented once filled."""
+        return cls.parse(_EMPTY_DOCUMENT, source="<new>")
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """A plain Python copy of the whole document."""
+        result: dict[str, Any] = _to_python(self._root)
+        return result
+
+    def get(self, keys: Sequence[str], default: Any = None) -> Any:
+        """The value at ``keys`` as plain Python, or ``default`` when any key on the way is missing."""
+        node: Value = self._root
+        for key in keys:
+            if not isinstance(node, JSONObject):
+                return default
+            index = _find(node, key)
+            if index is None:
+                return default
+            node = node.values[index]
+        return _to_python(node)
+
+    def dumps(self) -> str:
+        """The document as text: the original bytes wherever nothing was edited."""
+        return _dump(self._model)
+
+    # -- editing ------------------------------------------------------------------------------
+
+    def set(self, keys: Sequence[str], value: Any) -> None:
+        """Set the value at ``keys`` (plain JSON-able Python), creating missing objects on the way."""
+        if not keys:
+            raise ValueError("set needs at least one key")
+        frames = self._descend(keys[:-1])
+        frame = frames[-1]
+        remaining = list(keys[len(frames) - 1 :])
+        key = remaining[0]
+        for inner_key in reversed(remaining[1:]):
+            value = {inner_key: value}
+        index = _find(frame.obj, key)
+        if index is None:
+            self._append(frame, key, value)
+            return
+        current = frame.obj.values[index]
+        if len(remaining) > 1 and not isinstance(current, NullLiteral):
+            path = ".".join(keys[: len(frames)])
+            raise InvalidConfigFileError(
+                f"cannot set {'.'.join(keys)} in {self._source}: {path} is {_kind(current)}, not an object",
+                hint="Fix or remove that key by hand, then run the command again.",
+            )
+        self._replace(frame, index, value)
+
+    def delete(self, keys: Sequence[str], *, prune_empty_parents: bool = False) -> bool:
+        """Remove the member at ``keys``; True if something was removed.
+
+        With ``prune_empty_parents``, objects on the path that this leaves without members (and
+        without comments) are removed too; the top-level object always stays.
+        """
+        if not keys:
+            raise ValueError("delete needs at least one key")
+        frames = self._descend(keys[:-1])
+        if len(frames) < len(keys):
+            return False
+        removed = False
+        while (index := _find(frames[-1].obj, keys[-1])) is not None:  # duplicates too: the last one wins
+            _remove_member(frames[-1].obj, index)
+            removed = True
+        if removed and prune_empty_parents:
+            self._prune(frames, keys)
+        return removed
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _descend(self, keys: Sequence[str]) -> list[_Frame]:
+        """The root and every object found along ``keys``; stops at the first missing or non-object."""
+        frames = [_Frame(self._root, _line_indent(self._model.wsc_before) or "")]
+        for key in keys:
+            frame = frames[-1]
+            index = _find(frame.obj, key)
+            if index is None or not isinstance(frame.obj.values[index], JSONObject):
+                break
+            child = frame.obj.values[index]
+            assert isinstance(child, JSONObject)
+            frames.append(_Frame(child, _indent_of_member(frame, index)))
+        return frames
+
+    def _prune(self, frames: list[_Frame], keys: Sequence[str]) -> None:
+        for depth in range(len(frames) - 1, 0, -1):
+            obj = frames[depth].obj
+            if obj.keys or any(isinstance(item, Comment) for item in obj.leading_wsc):
+                return
+            parent = frames[depth - 1].obj
+            index = _find(parent, keys[depth - 1])
+            if index is None or parent.values[index] is not obj:
+                return
+            _remove_member(parent, index)
+
+    def _append(self, frame: _Frame, key: str, value: Any) -> None:
+        obj, newline = frame.obj, self._style.newline
+        if not obj.keys:
+            inner = frame.indent + self._style.unit
+            node = _render(value, inner, self._style)
+            _append_to_empty(obj, _make_key(key), node, newline + inner, newline + frame.indent)
+            return
+        indent = _member_indent(obj)
+        node = _render(value, indent, self._style)
+        if indent is None:
+            _append_inline(obj, _make_key(key), node)
+        else:
+            _append_line(obj, _make_key(key), node, newline + indent)
+
+    def _replace(self, frame: _Frame, index: int, value: Any) -> None:
+        old = frame.obj.values[index]
+        if _json_equal(_to_python(old), value):
+            return  # keep the original spelling (escapes, number format, layout)
+        one_line = _member_indent(frame.obj) is None or _is_one_line_container(old)
+        indent = None if one_line else _indent_of_member(frame, index)
+        node = _render(value, indent, self._style)
+        node.wsc_before, node.wsc_after = old.wsc_before, old.wsc_after
+        frame.obj.values[index] = node
+
+
+# -- parsing and errors --------------------------------------------------------------------------
+
+
+def _check_strict_json(text: str, source: str) -> None:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = exc.msg.removesuffix(" at")
+        raise InvalidConfigFileError(
+            f"invalid JSON in {source} at line {exc.lineno}, column {exc.colno}: {problem}"
+        ) from exc
+
+
+def _parse_model(text: str) -> JSONText:
+    """json-five's model of ``text``, with its string bugs worked around (see ``_protect_strings``)."""
+    protected, originals = _protect_strings(text)
+    model: JSONText = loads(protected, loader=ModelLoader())
+    for node in walk(model):
+        _normalize_node(node)
+        if isinstance(node, String) and node._tok is not None and node._tok.index in originals:
+            node.raw_value = originals[node._tok.index]
+            node.characters = json.loads(node.raw_value)
+    return model
+
+
+def _protect_strings(text: str) -> tuple[str, dict[int, str]]:
+    r"""Hide the strings json-five misreads behind placeholders of the same length.
+
+    json-five decodes escapes with regexes that do not see ``\\`` as one escape: it rejects the
+    valid ``"C:\\xampp"`` and reads ``"\\u0041"`` as ``\A``. It also refuses a raw U+2028 inside
+    a string. Each double-quoted string that holds a backslash or a line separator and that strict
+    JSON can read becomes ``"___"``; ``_parse_model`` puts the original back, decoded by ``json``,
+    by its offset. Same-length placeholders keep every offset, and every error position, the same.
+    """
+    if not _NEEDS_PROTECTION.search(text):
+        return text, {}
+    originals: dict[int, str] = {}
+    pieces: list[str] = []
+    end = 0
+    for match in _STRING_OR_COMMENT.finditer(text):
+        raw = match.group("string")
+        if raw is None or not _NEEDS_PROTECTION.search(raw) or not _is_json_string(raw):
+            continue
+        originals[match.start()] = raw
+        pieces += [text[end : match.start()], '"' + "_" * (len(raw) - 2) + '"']
+        end = match.end()
+    return "".join([*pieces, text[end:]]), originals
+
+
+def _is_json_string(raw: str) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def _jsonc_error(exc: JSON5DecodeError, text: str, source: str) -> InvalidConfigFileError:
+    """Turn json-five's message (one of several shapes) into ours: position plus the problem."""
+    message = str(exc.args[0]) if exc.args else str(exc)
+    primary = re.search(r"The primary error was: \n\t(.*)", message)
+    if primary:
+        message = primary.group(1)
+    position = re.search(r"line (\d+) column (\d+)", message)
+    offset = re.search(r"at index (\d+)", message)
+    if position:
+        line, column = int(position.group(1)), int(position.group(2))
+    else:
+        index = int(offset.group(1)) if offset else len(text)
+        line = text.count("\n", 0, index) + 1
+        column = index - text.rfind("\n", 0, index)
+    problem = re.sub(r"( in or near token \w+)? at: line \d+ column \d+ \(char \d+\)", "", message)
+    problem = re.sub(r" at index \d+| \(line \d+ column \d+ \(char \d+\)", "", problem)
+    return InvalidConfigFileError(f"invalid JSON in {source} at line {line}, column {column}: {problem}")
+
+
+def _detect_style(text: str) -> _Style:
+    newline = "\r\n" if "\r\n" in text else "\n"
+    indents = _INDENTED_LINE.findall(text)
+    if not indents:
+        return _Style(newline, _DEFAULT_INDENT)
+    if indents[0].startswith("\t"):
+        return _Style(newline, "\t")
+    widths = [len(indent) for indent in indents if not indent.startswith("\t")]
+    return _Style(newline, " " * min(widths) if widths else _DEFAULT_INDENT)
+
+
+def _normalize_node(node: Node) -> None:
+    """Move the ``\\r`` that json-five's line comments swallow in CRLF files into the whitespace
+    after them, so every line break is whole inside one whitespace string."""
+    node.wsc_before = _normalize_wsc(node.wsc_before)
+    node.wsc_after = _normalize_wsc(node.wsc_after)
+    if isinstance(node, JSONObject | JSONArray):
+        node.leading_wsc = _normalize_wsc(node.leading_wsc)
+
+
+def _normalize_wsc(items: Wsc) -> Wsc:
+    result: Wsc = []
+    for item in items:
+        previous = result[-1] if result else None
+        if isinstance(item, str) and isinstance(previous, LineComment) and previous.value.endswith("\r"):
+            result[-1] = LineComment(previous.value[:-1], tok=previous._tok)
+            item = "\r" + item
+        result.append(item)
+    return result
+
+
+# -- reading values ------------------------------------------------------------------------------
+
+
+def _key_name(key: Key) -> str:
+    if isinstance(key, Identifier):
+        return key.name
+    assert isinstance(key, String)
+    return key.characters
+
+
+def _find(obj: JSONObject, key: str) -> int | None:
+    """Index of the member named ``key``; the last one when a key repeats, as parsers read it."""
+    for index in range(len(obj.keys) - 1, -1, -1):
+        if _key_name(obj.keys[index]) == key:
+            return index
+    return None
+
+
+def _to_python(node: Value) -> Any:
+    if isinstance(node, JSONObject):
+        return {_key_name(key): _to_python(value) for key, value in zip(node.keys, node.values, strict=True)}
+    if isinstance(node, JSONArray):
+        return [_to_python(value) for value in node.values]
+    if isinstance(node, String):
+        return node.characters
+    return DefaultLoader().load(node)
+
+
+def _json_equal(left: Any, right: Any) -> bool:
+    """Equality as JSON sees it: ``1`` is ``1.0`` but ``True`` is not ``1``."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return left == right
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_json_equal(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(_json_equal(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, dict | list) or isinstance(right, dict | list):
+        return False
+    return bool(type(left) is type(right) and left == right)
+
+
+def _kind(node: Value) -> str:
+    value = _to_python(node)
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+# -- writing values ------------------------------------------------------------------------------
+
+
+def _render(value: Any, indent: str | None, style: _Style) -> Value:
+    """A model node for ``value``: pretty at ``indent`` on a multi-line object, compact when None."""
+    if indent is None:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+    else:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=style.unit)
+        text = text.replace("\n", style.newline + indent)
+    node: Value = _parse_model(text).value
+    return node
+
+
+def _make_key(key: str) -> DoubleQuotedString:
+    return DoubleQuotedString(key, raw_value=json.dumps(key, ensure_ascii=False))
+
+
+def _is_one_line_container(node: Value) -> bool:
+    """A non-empty object or array written on one line, like ``"allow": ["Read", "Edit"]``."""
+    return isinstance(node, JSONObject | JSONArray) and bool(node.values) and "\n" not in _bare_text(node)
+
+
+def _dump(node: Node) -> str:
+    dumper = ModelDumper()
+    dumper.dump(node)
+    dumper.env.outfile.seek(0)
+    return dumper.env.outfile.read()
+
+
+def _bare_text(node: Value) -> str:
+    """The text of ``node`` without the whitespace and comments around it."""
+    outside = node.wsc_before, node.wsc_after
+    node.wsc_before, node.wsc_after = [], []
+    try:
+        return _dump(node)
+    finally:
+        node.wsc_before, node.wsc_after = outside
+
+
+# -- whitespace and comments ---------------------------------------------------------------------
+
+
+def _coalesce(items: Wsc) -> Wsc:
+    """Join neighbouring whitespace strings and drop empty ones."""
+    result: Wsc = []
+    for item in items:
+        if isinstance(item, str) and result and isinstance(result[-1], str):
+            result[-1] += item
+        elif item != "":
+            result.append(item)
+    return result
+
+
+def _has_newline(items: Wsc) -> bool:
+    return any(isinstance(item, str) and "\n" in item for item in items)
+
+
+def _has_comment(items: Wsc) -> bool:
+    return any(isinstance(item, Comment) for item in items)
+
+
+def _line_start(text: str, index: int) -> int:
+    """Where the line break holding ``text[index] == "\\n"`` starts (before a ``\\r``)."""
+    return index - 1 if index > 0 and text[index - 1] == "\r" else index
+
+
+def _split_line(items: Wsc) -> tuple[Wsc, Wsc]:
+    """Split at the first line break: (what ends the current line, the rest starting with the break)."""
+    items = _coalesce(items)
+    for position, item in enumerate(items):
+        if isinstance(item, str) and "\n" in item:
+            cut = _line_start(item, item.index("\n"))
+            head, tail = item[:cut], item[cut:]
+            return _coalesce([*items[:position], head]), _coalesce([tail, *items[position + 1 :]])
+    return items, []
+
+
+def _without_last_line(items: Wsc) -> Wsc:
+    """Drop the indentation of the line a member started on (and the line break before it)."""
+    items = _coalesce(items)
+    if not items or not isinstance(items[-1], str):
+        return items
+    last = items[-1]
+    last = last[: _line_start(last, last.rindex("\n"))] if "\n" in last else last.rstrip(" \t")
+    return _coalesce([*items[:-1], last])
+
+
+def _line_indent(items: Wsc) -> str | None:
+    """The indentation a gap leaves before the next token, if that token starts its line."""
+    items = _coalesce(items)
+    if not items or not isinstance(items[-1], str) or "\n" not in items[-1]:
+        return None
+    return items[-1][items[-1].rindex("\n") + 1 :]
+
+
+def _comments_only(items: Wsc) -> Wsc:
+    """``items`` if they hold a comment worth keeping, else nothing."""
+    return items if _has_comment(items) else []
+
+
+def _close_line_comments(items: Wsc, newline: str) -> Wsc:
+    """A line comment must be followed by a line break, whatever was cut after it."""
+    items = _coalesce(items)
+    result: Wsc = []
+    for position, item in enumerate(items):
+        result.append(item)
+        following = items[position + 1] if position + 1 < len(items) else None
+        ends_line = isinstance(following, str) and following.lstrip(" \t").startswith(("\n", "\r\n"))
+        if isinstance(item, LineComment) and not ends_line:
+            result.append(newline)
+    return _coalesce(result)
+
+
+# -- object members ------------------------------------------------------------------------------
+
+
+def _gap(obj: JSONObject, index: int) -> Wsc:
+    return obj.leading_wsc if index == 0 else obj.keys[index].wsc_before
+
+
+def _set_gap(obj: JSONObject, index: int, items: Wsc) -> None:
+    if index == 0:
+        obj.leading_wsc = items
+        obj.keys[0].wsc_before = []
+    else:
+        obj.keys[index].wsc_before = items
+
+
+def _member_indent(obj: JSONObject) -> str | None:
+    """The indentation of the object's members; None when they share a line (a one-line object)."""
+    for index in range(len(obj.keys) - 1, -1, -1):
+        indent = _line_indent(_gap(obj, index))
+        if indent is not None:
+            return indent
+    return None
+
+
+def _indent_of_member(frame: _Frame, index: int) -> str:
+    """The indentation of the line member ``index`` of ``frame.obj`` sits on."""
+    indent = _line_indent(_gap(frame.obj, index))
+    if indent is None:
+        indent = _member_indent(frame.obj)
+    return frame.indent if indent is None else indent
+
+
+def _separators(obj: JSONObject) -> tuple[Wsc, Wsc]:
+    """The whitespace around the colon of the last member, to copy for a new one."""
+    key, value = obj.keys[-1], obj.values[-1]
+    before, after = _coalesce(key.wsc_after), _coalesce(value.wsc_before)
+    plain = not (_has_comment(before + after) or _has_newline(before + after))
+    return (list(before), list(after)) if plain else ([], [" "])
+
+
+def _closing(obj: JSONObject) -> Wsc:
+    """What stands between the last member (or the trailing comma) and ``}``."""
+    return obj.trailing_comma.wsc_after if obj.trailing_comma else obj.values[-1].wsc_after
+
+
+def _set_closing(obj: JSONObject, items: Wsc) -> None:
+    if obj.trailing_comma:
+        obj.trailing_comma.wsc_after = items
+    else:
+        obj.values[-1].wsc_after = items
+
+
+def _add(obj: JSONObject, key: DoubleQuotedString, value: Value, separators: tuple[Wsc, Wsc]) -> None:
+    key.wsc_after, value.wsc_before = separators
+    obj.keys.append(key)
+    obj.values.append(value)
+
+
+def _append_line(obj: JSONObject, key: DoubleQuotedString, value: Value, line_break: str) -> None:
+    """Append a member on a new line after the last one; the old last line keeps its comment."""
+    separators = _separators(obj)
+    end_of_line, rest = _split_line(_closing(obj))
+    if not obj.trailing_comma:
+        obj.values[-1].wsc_after = []  # the comma now goes right after the value
+    _add(obj, key, value, separators)
+    key.wsc_before = _coalesce([*end_of_line, line_break])
+    _set_closing(obj, rest)
+
+
+def _append_inline(obj: JSONObject, key: DoubleQuotedString, value: Value) -> None:
+    """Append a member to a one-line object, spaced like the others."""
+    separators = _separators(obj)
+    gap: Wsc = _coalesce(_gap(obj, len(obj.keys) - 1)) if len(obj.keys) > 1 else [" "]
+    closing = _closing(obj)
+    if not obj.trailing_comma:
+        obj.values[-1].wsc_after = []
+    _add(obj, key, value, separators)
+    key.wsc_before = [" "] if _has_comment(gap) or _has_newline(gap) else list(gap)
+    _set_closing(obj, closing)
+
+
+def _append_to_empty(
+    obj: JSONObject, key: DoubleQuotedString, value: Value, line_break: str, closing_break: str
+) -> None:
+    """The first member of an empty object: on its own line, ``}`` on the next."""
+    inside = _coalesce(obj.leading_wsc)
+    if inside and isinstance(inside[-1], str):
+        inside[-1] = inside[-1].rstrip()
+    obj.trailing_comma = None
+    _add(obj, key, value, ([], [" "]))
+    _set_gap(obj, 0, _coalesce([*inside, line_break]))
+    value.wsc_after = [closing_break]
+
+
+def _remove_member(obj: JSONObject, index: int) -> None:
+    if len(obj.keys) == 1:
+        _remove_only_member(obj)
+    elif index == len(obj.keys) - 1:
+        _remove_last_member(obj)
+    else:
+        _remove_inner_member(obj, index)
+
+
+def _drop(obj: JSONObject, index: int) -> None:
+    del obj.keys[index]
+    del obj.values[index]
+
+
+def _above(gap: Wsc) -> Wsc:
+    """What to keep of the gap before a member being removed: the end of the previous line when it
+    holds a comment, and the comment lines above the member, without the member's own indentation."""
+    end_of_line, rest = _split_line(gap)
+    if not rest:
+        return _comments_only(end_of_line)
+    return _coalesce([*_comments_only(end_of_line), *_without_last_line(rest)])
+
+
+def _after_last(closing: Wsc) -> Wsc:
+    """What to keep of the text before ``}`` when the last member goes: not the rest of its line."""
+    if not _has_newline(closing):
+        return closing
+    return _split_line(closing)[1]
+
+
+def _remove_inner_member(obj: JSONObject, index: int) -> None:
+    gap, next_gap = _gap(obj, index), _gap(obj, index + 1)
+    newline = _newline_in(gap + next_gap)
+    # When the next member shares this member's line, it simply takes this member's place.
+    merged = [*_above(gap), *_split_line(next_gap)[1]] if _has_newline(next_gap) else gap
+    _drop(obj, index)
+    _set_gap(obj, index, _close_line_comments(merged, newline))
+
+
+def _remove_last_member(obj: JSONObject) -> None:
+    index = len(obj.keys) - 1
+    gap, closing = _gap(obj, index), _closing(obj)
+    newline = _newline_in(gap + closing)
+    kept = [*_above(gap), *_after_last(closing)]
+    _drop(obj, index)
+    if obj.trailing_comma:
+        obj.trailing_comma.wsc_after = _close_line_comments(kept, newline)
+    else:
+        previous = obj.values[-1]
+        previous.wsc_after = _close_line_comments([*previous.wsc_after, *kept], newline)
+
+
+def _remove_only_member(obj: JSONObject) -> None:
+    inside = [*_above(obj.leading_wsc), *_after_last(_closing(obj))]
+    newline = _newline_in(obj.leading_wsc + _closing(obj))
+    _drop(obj, 0)
+    obj.trailing_comma = None
+    obj.leading_wsc = _close_line_comments(inside, newline) if _has_comment(inside) else []
+
+
+def _newline_in(items: Wsc) -> str:
+    return "\r\n" if any(isinstance(item, str) and "\r\n" in item for item in items) else "\n"

@@ -1,0 +1,109 @@
+"""Provider profiles: the built-in catalogue merged with the user's own.
+
+A profile names one provider and, per wire protocol it speaks, an endpoint (base URL + models).
+Assistants pick the endpoint for their protocol: Claude Code speaks ``anthropic``; Codex and
+Qwen Code speak ``openai``; Gemini CLI speaks ``gemini``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any, Literal
+
+from mahavishnu.config import Endpoint, ProfileSettings, Settings
+from mahavishnu.errors import ConfigError, ProtocolMismatchError, UnknownProfileError
+
+Protocol = Literal["anthropic", "openai", "gemini"]
+PROTOCOLS: tuple[Protocol, ...] = ("anthropic", "openai", "gemini")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    settings: ProfileSettings
+    builtin: bool
+
+    @property
+    def label(self) -> str:
+        return self.settings.label or self.name
+
+    @property
+    def aliases(self) -> list[str]:
+        return self.settings.aliases
+
+    @property
+    def protocols(self) -> list[Protocol]:
+        return [p for p in PROTOCOLS if getattr(self.settings, p) is not None]
+
+    @property
+    def needs_secret(self) -> bool:
+        return self.settings.requires_key
+
+    def endpoint(self, protocol: Protocol, tool: str) -> Endpoint:
+        endpoint: Endpoint | None = getattr(self.settings, protocol)
+        if endpoint is None:
+            speaks = ", ".join(self.protocols) or "nothing"
+            raise ProtocolMismatchError(
+                f"profile '{self.name}' has no {protocol} endpoint, which {tool} needs (it speaks {speaks})",
+                hint=f"Pick a profile with a {protocol} endpoint: `mahavishnu ai list-llms`.",
+            )
+        return endpoint
+
+
+@cache
+def _catalogue() -> dict[str, dict[str, Any]]:
+    raw = files("mahavishnu.environments").joinpath("catalogue.toml").read_text(encoding="utf-8")
+    providers: dict[str, dict[str, Any]] = tomllib.loads(raw)["providers"]
+    return providers
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def all_profiles(settings: Settings) -> dict[str, Profile]:
+    """Every profile by canonical name: built-ins, overridden field by field by the user's settings."""
+    user = {name: profile.model_dump(exclude_unset=True) for name, profile in settings.profiles.items()}
+    profiles: dict[str, Profile] = {}
+    for name in [*_catalogue(), *(n for n in user if n not in _catalogue())]:
+        raw = _merge(_catalogue().get(name, {}), user.get(name, {}))
+        try:
+            validated = ProfileSettings.model_validate(raw)
+        except ValueError as exc:
+            raise ConfigError(f"profile '{name}' is invalid: {exc}") from exc
+        _check_endpoints(name, validated)
+        profiles[name] = Profile(name, validated, builtin=name in _catalogue())
+    return profiles
+
+
+def _check_endpoints(name: str, profile: ProfileSettings) -> None:
+    for protocol in PROTOCOLS:
+        endpoint: Endpoint | None = getattr(profile, protocol)
+        if endpoint is not None and not (endpoint.base_url and endpoint.model):
+            raise ConfigError(
+                f"profile '{name}': the {protocol} endpoint needs both base_url and model",
+                hint=f"Set profiles.{name}.{protocol}.base_url and .model in your settings file.",
+            )
+
+
+def resolve(name: str, settings: Settings) -> Profile:
+    """A profile by name or alias, case-insensitively."""
+    profiles = all_profiles(settings)
+    wanted = name.strip().lower()
+    for profile in profiles.values():
+        if wanted == profile.name.lower() or wanted in (a.lower() for a in profile.aliases):
+            return profile
+    known = [*profiles, *(a for p in profiles.values() for a in p.aliases)]
+    close = difflib.get_close_matches(wanted, known, n=3, cutoff=0.7)
+    suggestion = f" Did you mean {', '.join(close)}?" if close else ""
+    raise UnknownProfileError(f"unknown profile '{name}'.{suggestion}")

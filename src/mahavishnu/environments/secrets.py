@@ -1,0 +1,221 @@
+"""Secrets by reference: profiles and config files name a secret, never hold it.
+
+References:
+    ``env:VAR``                 an environment variable
+    ``keyring:SERVICE/NAME``    the OS keyring (``keyring:NAME`` means service ``mahavishnu``)
+    ``file:NAME``               the opt-in secrets file (0600 TOML under MAHAVISHNU_HOME)
+
+A profile's chain is its own ``secret`` references, then ``keyring:mahavishnu/<profile>``, then
+``file:<profile>``: the first that resolves wins. Storing in the file is the opt-in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from mahavishnu import paths
+from mahavishnu.errors import InvalidInputError, SecretNotFoundError, SecretStoreError
+
+if TYPE_CHECKING:
+    from mahavishnu.config import Settings
+    from mahavishnu.environments.profiles import Profile
+
+KEYRING_SERVICE = "mahavishnu"
+Store = Literal["keyring", "file"]
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    kind: Literal["env", "keyring", "file"]
+    service: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> SecretRef:
+        kind, sep, rest = text.partition(":")
+        if not sep or not rest or kind not in ("env", "keyring", "file"):
+            raise InvalidInputError(
+                f"'{text}' is not a secret reference",
+                hint="Use env:VAR, keyring:SERVICE/NAME (or keyring:NAME) or file:NAME.",
+            )
+        if kind == "keyring":
+            service, slash, name = rest.rpartition("/")
+            return cls("keyring", service if slash else KEYRING_SERVICE, name)
+        return cls(kind, "", rest)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"keyring:{self.service}/{self.name}" if self.kind == "keyring" else f"{self.kind}:{self.name}"
+
+    def read(self) -> str | None:
+        if self.kind == "env":
+            return os.environ.get(self.name) or None
+        if self.kind == "keyring":
+            return _keyring_get(self.service, self.name)
+        return _secrets_file_read().get(self.name)
+
+
+def profile_chain(profile: Profile) -> list[SecretRef]:
+    chain = [SecretRef.parse(ref) for ref in profile.settings.secret]
+    chain.append(SecretRef("keyring", KEYRING_SERVICE, profile.name))
+    chain.append(SecretRef("file", "", profile.name))
+    return chain
+
+
+def resolve_chain(chain: list[SecretRef], what: str) -> str:
+    for ref in chain:
+        if (value := ref.read()) is not None:
+            return value
+    tried = ", ".join(str(ref) for ref in chain) or "nothing"
+    raise SecretNotFoundError(f"no secret for {what} (tried {tried})")
+
+
+def resolve_profile_secret(profile: Profile, settings: Settings) -> str:
+    return resolve_chain(profile_chain(profile), f"profile '{profile.name}'")
+
+
+def lookup(name_or_ref: str, settings: Settings) -> str:
+    """What ``mahavishnu secrets get`` prints: a reference, a profile's chain, or a stored name."""
+    if ":" in name_or_ref:
+        return resolve_chain([SecretRef.parse(name_or_ref)], name_or_ref)
+    from mahavishnu.environments.profiles import resolve
+    from mahavishnu.errors import UnknownProfileError
+
+    try:
+        return resolve_profile_secret(resolve(name_or_ref, settings), settings)
+    except UnknownProfileError:
+        chain = [SecretRef("keyring", KEYRING_SERVICE, name_or_ref), SecretRef("file", "", name_or_ref)]
+        return resolve_chain(chain, f"'{name_or_ref}'")
+
+
+# -- storing ---------------------------------------------------------------------------------
+
+
+def store_secret(name: str, value: str, store: Store) -> SecretRef:
+    _check_name(name)
+    if not value:
+        raise InvalidInputError("the secret is empty", hint="Pass the value on stdin or at the prompt.")
+    if store == "keyring":
+        _keyring_call("set_password", KEYRING_SERVICE, name, value)
+    else:
+        data = _secrets_file_read()
+        data[name] = value
+        _secrets_file_write(data)
+    _index_update(name, store, present=True)
+    return SecretRef(store, KEYRING_SERVICE if store == "keyring" else "", name)
+
+
+def delete_secret(name: str, store: Store) -> bool:
+    _check_name(name)
+    if store == "keyring":
+        existed = _keyring_get(KEYRING_SERVICE, name) is not None
+        if existed:
+            _keyring_call("delete_password", KEYRING_SERVICE, name)
+    else:
+        data = _secrets_file_read()
+        existed = data.pop(name, None) is not None
+        if existed:
+            _secrets_file_write(data)
+    _index_update(name, store, present=False)
+    return existed
+
+
+def list_secrets() -> list[dict[str, str]]:
+    """Names and stores of the secrets Mahavishnu stored (keyrings cannot enumerate, so an index of
+    names is kept beside the settings; it never holds values)."""
+    index = _index_read()
+    return [{"name": name, "store": store} for name, stores in sorted(index.items()) for store in stores]
+
+
+def _check_name(name: str) -> None:
+    if not name or any(c in name for c in "/:\n\r\t ") or name.startswith("-"):
+        raise InvalidInputError(f"'{name}' is not a valid secret name", hint="Use letters, digits, '-', '_', '.'.")
+
+
+# -- keyring ------------------------------------------------------------------------------
+
+
+def _keyring_get(service: str, name: str) -> str | None:
+    value = _keyring_call("get_password", service, name)
+    return value if isinstance(value, str) and value else None
+
+
+def _keyring_call(method: str, *args: str) -> object:
+    import keyring
+    import keyring.errors
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        raise SecretStoreError(
+            "no OS keyring backend is available on this machine",
+            hint="Unlock/install one (Secret Service, KWallet, macOS Keychain), use an env:VAR reference, "
+            "or opt in to the secrets file: `mahavishnu secrets set NAME --store file`.",
+        )
+    try:
+        return getattr(keyring, method)(*args)
+    except keyring.errors.PasswordDeleteError:
+        return None
+    except keyring.errors.KeyringError as exc:
+        raise SecretStoreError(
+            f"the keyring ({type(backend).__name__}) failed: {type(exc).__name__}",
+            hint="Unlock the keyring, or use an env:VAR reference or `--store file`.",
+        ) from exc
+
+
+# -- the opt-in secrets file -----------------------------------------------------------------
+
+
+def _secrets_file_read() -> dict[str, str]:
+    path = paths.secrets_file()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return {}
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretStoreError(
+            f"{path} is readable by other users (mode {stat.S_IMODE(mode):o})",
+            hint=f"Run `chmod 600 {path}`.",
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SecretStoreError(f"cannot read {path}: {type(exc).__name__}") from exc
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _secrets_file_write(data: dict[str, str]) -> None:
+    import tomlkit
+
+    from mahavishnu.environments.safe_write import write_private
+
+    write_private(paths.secrets_file(), tomlkit.dumps(data))
+
+
+def _index_path() -> Path:
+    return paths.config_dir() / "secrets-index.json"
+
+
+def _index_read() -> dict[str, list[str]]:
+    try:
+        data = json.loads(_index_path().read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {str(k): list(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _index_update(name: str, store: str, *, present: bool) -> None:
+    from mahavishnu.environments.safe_write import write_private
+
+    index = _index_read()
+    stores = [s for s in index.get(name, []) if s != store] + ([store] if present else [])
+    if stores:
+        index[name] = stores
+    else:
+        index.pop(name, None)
+    write_private(_index_path(), json.dumps(index, indent=2) + "\n")

@@ -1,0 +1,114 @@
+"""One exception tree for the whole package.
+
+Every error a user can cause carries a one-line ``message`` and a ``hint`` that says what to do;
+the CLI prints both and exits non-zero, the MCP server returns them as a tool error.
+
+    MahavishnuError
+    ├── ConfigError                 settings file or value is invalid
+    ├── InvalidInputError           a bad argument: empty content, bad filter, bad hook ...
+    ├── NotFoundError               something named does not exist
+    │   ├── UnknownProfileError     no provider profile by that name or alias
+    │   └── SecretNotFoundError     a secret reference resolves to nothing
+    ├── SecretStoreError            no usable keyring backend, unsafe secrets file ...
+    ├── ProtocolMismatchError       a profile the chosen assistant cannot speak
+    ├── ConfigFileError             an assistant's config file cannot be used
+    │   ├── InvalidConfigFileError  existing file does not parse (message names the line)
+    │   ├── ConfigDriftError        file changed on disk while we were editing it
+    │   └── WriteFailedError        the file or its directory cannot be written
+    ├── StoreError                  the memory store cannot do what was asked
+    │   ├── MigrationError          schema migration failed or the store is newer than us
+    │   └── BackendUnavailableError a database server cannot be reached (message names the host)
+    ├── EmbeddingError              an embedder failed or is unreachable
+    │   ├── DimensionMismatchError  vectors of the wrong size for this store
+    │   └── EmbedderMismatchError   same size, but another model's vector space
+    └── ServiceError                a supervised service failed to start/stop/answer
+"""
+
+from __future__ import annotations
+
+
+class MahavishnuError(Exception):
+    """Base of every error Mahavishnu raises on purpose."""
+
+    exit_code = 1
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(MahavishnuError):
+    default_hint = "Check the file with `mahavishnu config show`."
+
+
+class InvalidInputError(MahavishnuError):
+    exit_code = 2
+
+
+class NotFoundError(MahavishnuError):
+    pass
+
+
+class UnknownProfileError(NotFoundError):
+    default_hint = "List the profiles with `mahavishnu ai list-llms`."
+
+
+class SecretNotFoundError(NotFoundError):
+    default_hint = "Store it with `mahavishnu secrets set NAME` or export the environment variable."
+
+
+class SecretStoreError(MahavishnuError):
+    pass
+
+
+class ProtocolMismatchError(MahavishnuError):
+    exit_code = 2
+
+
+class ConfigFileError(MahavishnuError):
+    pass
+
+
+class InvalidConfigFileError(ConfigFileError):
+    default_hint = "Fix the file by hand (or restore one with `mahavishnu ai rollback`); nothing was written."
+
+
+class ConfigDriftError(ConfigFileError):
+    default_hint = "Another program changed the file while it was being edited; run the command again."
+
+
+class WriteFailedError(ConfigFileError):
+    default_hint = "Check the permissions of the file and its directory."
+
+
+class StoreError(MahavishnuError):
+    pass
+
+
+class MigrationError(StoreError):
+    pass
+
+
+class BackendUnavailableError(StoreError):
+    pass
+
+
+class EmbeddingError(MahavishnuError):
+    pass
+
+
+class DimensionMismatchError(EmbeddingError):
+    default_hint = "Use the store's embedder, or migrate with `mahavishnu memory reembed --embedder NAME`."
+
+
+class ServiceError(MahavishnuError):
+    pass
+
+
+class EmbedderMismatchError(EmbeddingError):
+    default_hint = "Use the store's embedder, or migrate with `mahavishnu memory reembed --embedder NAME`."

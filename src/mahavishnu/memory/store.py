@@ -1,0 +1,397 @@
+"""``MemoryStore``: the one way in to memory, whatever the backend.
+
+The facade validates input, embeds text (only what is new: a duplicate returns the stored row
+before any embedding), binds a store to one embedder's vector space, and turns backend answers
+into ``SearchHit``s. Backends (``backends/``) only persist and search.
+
+    with MemoryStore.open() as store:
+        store.store("Use WAL mode", "decision", tags=["sqlite"], project="mahavishnu")
+        hits = store.search("sqlite journal mode", filters={"project": "mahavishnu"})
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.errors import (
+    DimensionMismatchError,
+    EmbedderMismatchError,
+    EmbeddingError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+)
+from mahavishnu.memory import transfer
+from mahavishnu.memory.backends.base import UPDATABLE, Backend, ImportCounts, SearchRequest
+from mahavishnu.memory.models import (
+    SCOPE_FIELDS,
+    SEARCH_MODES,
+    Filters,
+    Memory,
+    MemoryDraft,
+    MigrationState,
+    SearchHit,
+    check_content,
+    check_label,
+    check_metadata,
+    check_tags,
+    check_type,
+    content_hash,
+    utcnow,
+)
+from mahavishnu.memory.search import Fusion
+
+if TYPE_CHECKING:
+    from mahavishnu.config import MemorySettings, Settings
+    from mahavishnu.memory.embedders.base import Embedder
+
+META_EMBEDDER = "embedder"
+META_DIMENSION = "dimension"
+META_REEMBED = "reembed_target"
+MAX_LIMIT = 1_000
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ReembedReport:
+    embedder: str
+    dimension: int
+    embedded: int
+    total: int
+    done: bool
+
+
+class MemoryStore:
+    """Store, search and move memories. Open with ``MemoryStore.open()``; close (or use ``with``)."""
+
+    def __init__(self, backend: Backend, settings: MemorySettings, embedder: Embedder | None = None) -> None:
+        self.backend = backend
+        self.settings = settings
+        self._embedder: Embedder | None = None
+        if embedder is not None:
+            self._bind(embedder)
+
+    @classmethod
+    def open(
+        cls,
+        settings: MemorySettings | Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        backend: Backend | None = None,
+    ) -> MemoryStore:
+        """Open (creating and migrating) the configured store. An explicit ``embedder`` is checked
+        against the store's at once; otherwise the configured one is checked on first use."""
+        memory = _memory_settings(settings)
+        return cls(backend or open_backend(memory), memory, embedder)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self.close()
+
+    # -- the embedder this store is bound to ----------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._bind(default_embedder(self.settings))
+        assert self._embedder is not None
+        return self._embedder
+
+    def _bind(self, embedder: Embedder) -> None:
+        """Accept an embedder only if it produces the store's vector space (an empty store adopts it)."""
+        stored, dimension = self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION)
+        same = stored == embedder.identity and dimension == str(embedder.dimension)
+        if not same and (stored is None or not self.backend.list(Filters(), 1)):
+            self.backend.set_meta({META_EMBEDDER: embedder.identity, META_DIMENSION: str(embedder.dimension)})
+        elif not same:
+            raise _mismatch(stored, int(dimension or 0), embedder)
+        self._embedder = embedder
+
+    # -- writing --------------------------------------------------------------------------
+    def store(
+        self,
+        content: str,
+        type: str = "note",
+        *,
+        tags: Sequence[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        project: str | None = None,
+        repo_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        workflow_id: str | None = None,
+        source_system: str | None = None,
+    ) -> Memory:
+        """Store one memory; the same content, type, project and repo returns the stored row."""
+        draft = MemoryDraft(
+            content,
+            type,
+            tags,
+            metadata or {},
+            project,
+            repo_id,
+            agent_id,
+            session_id,
+            workflow_id,
+            source_system,
+        )
+        return self.store_many([draft])[0]
+
+    def store_many(
+        self, items: Iterable[MemoryDraft | Mapping[str, Any]], *, batch_size: int = 256
+    ) -> list[Memory]:
+        """Store many, embedding in batches; each batch is one transaction. All are validated first."""
+        limit = self.settings.max_content_chars
+        drafts = [MemoryDraft.coerce(item).checked(limit) for item in items]
+        out: list[Memory] = []
+        for start in range(0, len(drafts), batch_size):
+            out.extend(self._store_batch(drafts[start : start + batch_size]))
+        return out
+
+    def _store_batch(self, drafts: Sequence[MemoryDraft]) -> list[Memory]:
+        known = self.backend.find_existing(drafts)
+        fresh = list({d.dedup_key: d for d in drafts if d.dedup_key not in known}.values())
+        if fresh:
+            embedder = self.embedder
+            vectors = embedder.embed_many([d.content for d in fresh], kind="document")
+            stored = self.backend.insert(fresh, vectors, model=embedder.identity, now=utcnow())
+            known.update((d.dedup_key, m) for d, m in zip(fresh, stored, strict=True))
+        return [known[d.dedup_key] for d in drafts]
+
+    def get(self, memory_id: int) -> Memory:
+        found = self.backend.get([memory_id]).get(memory_id)
+        if found is None:
+            raise NotFoundError(f"no memory #{memory_id}", hint="Find ids with `mahavishnu memory search`.")
+        return found
+
+    def update(self, memory_id: int, **changes: Any) -> Memory:
+        """Change content, type, tags, metadata or scope labels (None clears a label).
+        New content is re-embedded; a change that duplicates another memory is refused."""
+        checked = self._checked_changes(changes)
+        vector = None
+        if "content" in checked:
+            vector = self.embedder.embed_many([checked["content"]], kind="document")[0]
+            checked["content_hash"] = content_hash(checked["content"])
+        model = self.embedder.identity if vector is not None else ""
+        updated = self.backend.update(memory_id, checked, vector, model=model, now=utcnow())
+        if updated is None:
+            raise NotFoundError(f"no memory #{memory_id}")
+        return updated
+
+    def _checked_changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        if "type" in changes:
+            changes = {**changes, "memory_type": changes["type"]}
+            del changes["type"]
+        unknown = sorted(set(changes) - (UPDATABLE - {"content_hash"}))
+        if unknown:
+            raise InvalidInputError(f"cannot update {unknown[0]!r}", hint="Updatable: content, type, tags, metadata, "
+                                    f"{', '.join(SCOPE_FIELDS)}.")  # fmt: skip
+        if not changes:
+            raise InvalidInputError("nothing to update")
+        checks: dict[str, Callable[[Any], Any]] = {
+            "content": lambda v: check_content(v, self.settings.max_content_chars),
+            "memory_type": check_type,
+            "tags": check_tags,
+            "metadata": check_metadata,
+        }
+        return {k: checks[k](v) if k in checks else check_label(k, v) for k, v in changes.items()}
+
+    def delete(self, memory_id: int) -> None:
+        if not self.backend.delete([memory_id]):
+            raise NotFoundError(f"no memory #{memory_id}")
+
+    def delete_many(self, ids: Sequence[int]) -> int:
+        return self.backend.delete(ids)
+
+    def delete_where(self, filters: Filters | Mapping[str, Any]) -> int:
+        """Delete every memory matching (non-empty) filters, e.g. one repository's chunks."""
+        return self.backend.delete_where(Filters.coerce(filters))
+
+    # -- reading --------------------------------------------------------------------------
+    def list(
+        self, filters: Filters | Mapping[str, Any] | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[Memory]:
+        """Memories matching the filters, newest first."""
+        return self.backend.list(Filters.coerce(filters), _checked_limit(limit), max(0, offset))
+
+    def search(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        filters: Filters | Mapping[str, Any] | None = None,
+        min_score: float | None = None,
+        limit: int = 10,
+        fusion: Fusion | None = None,
+    ) -> list[SearchHit]:
+        """Best memories for ``query``, filtered inside the search. Scores: see ``SearchHit``."""
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("the search query is empty")
+        if mode not in SEARCH_MODES:
+            raise InvalidInputError(
+                f"invalid search mode {mode!r}", hint=f"Use one of: {', '.join(SEARCH_MODES)}."
+            )
+        request = SearchRequest(
+            mode=mode,  # type: ignore[arg-type]  # checked above
+            filters=Filters.coerce(filters),
+            limit=_checked_limit(limit),
+            vector=self.embedder.embed(query, kind="query") if mode != "text" else None,
+            text=query if mode != "vector" else None,
+            fusion=fusion or self.fusion,
+        )
+        ranked = [r for r in self.backend.search(request) if min_score is None or r.score >= min_score]
+        rows = self.backend.get([r.id for r in ranked])
+        return [SearchHit(rows[r.id], r.score, r.modes, "memory", r.vector_score, r.text_score)
+                for r in ranked if r.id in rows]  # fmt: skip
+
+    @property
+    def fusion(self) -> Fusion:
+        s = self.settings
+        return Fusion(
+            method=s.hybrid_fusion, alpha=s.hybrid_alpha, rrf_k=s.hybrid_rrf_k, depth=s.hybrid_depth
+        )
+
+    def stats(self) -> dict[str, Any]:
+        stats = self.backend.stats()
+        target = self.backend.get_meta(META_REEMBED)
+        stats.update(
+            backend=self.backend.name,
+            location=self.backend.location,
+            embedder=self.backend.get_meta(META_EMBEDDER),
+            dimension=int(self.backend.get_meta(META_DIMENSION) or 0) or None,
+            reembed_in_progress=target,
+        )
+        return stats
+
+    def migration_state(self) -> MigrationState:
+        return self.backend.migration_state()
+
+    # -- moving data ----------------------------------------------------------------------
+    def export(self, path: Path | str) -> int:
+        """Write every memory (ids, times, vectors) as JSONL; returns the count."""
+        header = transfer.Header(self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION))
+        return transfer.write(Path(path), header, self.backend.iter_all())
+
+    def import_(self, path: Path | str) -> ImportCounts:
+        """Read an export exactly (ids, times, vectors). The whole file is checked before anything
+        is written; the vectors must come from this store's embedder (an empty store adopts it)."""
+        header, memories = transfer.read(Path(path))
+        stored = self.backend.get_meta(META_EMBEDDER)
+        if header.embedder is not None and header.embedder != stored:
+            if stored is not None and self.backend.list(Filters(), 1):
+                raise EmbedderMismatchError(
+                    f"the file holds vectors from {header.embedder}, this store uses {stored}",
+                    hint="Import into an empty store, then `mahavishnu memory reembed --embedder NAME`.",
+                )
+            self.backend.set_meta({META_EMBEDDER: header.embedder, META_DIMENSION: header.dimension})
+            self._embedder = None
+        counts = ImportCounts()
+        for batch in memories:
+            got = self.backend.import_memories(batch, free_from=header.max_id + 1)
+            counts = ImportCounts(*(a + b for a, b in zip(_counts(counts), _counts(got), strict=True)))
+        return counts
+
+    def reembed(
+        self, embedder: Embedder, *, batch_size: int = 64, progress: Progress | None = None
+    ) -> ReembedReport:
+        """Move the store to ``embedder``'s vector space in place. New vectors are staged batch by
+        batch (each batch committed, so a killed run resumes where it stopped) and swapped in with
+        one transaction at the end; until then searches keep using the old, complete space."""
+        target = f"{embedder.identity}:{embedder.dimension}"
+        if self.backend.get_meta(META_REEMBED) != target:
+            self.backend.clear_staging()
+            self.backend.set_meta({META_REEMBED: target})
+        embedded = 0
+        while True:
+            pending = self.backend.reembed_pending(batch_size)
+            if not pending:
+                meta = {
+                    META_EMBEDDER: embedder.identity,
+                    META_DIMENSION: str(embedder.dimension),
+                    META_REEMBED: None,
+                }
+                if self.backend.finish_reembed(embedder.identity, embedder.dimension, meta):
+                    break
+                continue
+            vectors = embedder.embed_many([content for _, content in pending], kind="document")
+            self.backend.stage_vectors([i for i, _ in pending], vectors)
+            embedded += len(pending)
+            if progress is not None:
+                progress(*self.backend.reembed_progress())
+        self._embedder = embedder
+        total = self.backend.reembed_progress()[1]
+        return ReembedReport(embedder.identity, embedder.dimension, embedded, total, True)
+
+
+def _counts(c: ImportCounts) -> tuple[int, int, int]:
+    return (c.imported, c.skipped, c.renumbered)
+
+
+def _checked_limit(limit: int) -> int:
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
+    return limit
+
+
+def _mismatch(stored: str | None, dimension: int, embedder: Embedder) -> EmbeddingError:
+    hint = (
+        f"Set memory.embedder back to the store's embedder ({stored}), or migrate the store with "
+        "`mahavishnu memory reembed --embedder NAME`."
+    )
+    if dimension != embedder.dimension:
+        return DimensionMismatchError(
+            f"this store holds {dimension}-dim vectors from {stored}; {embedder.identity} makes "
+            f"{embedder.dimension}-dim vectors",
+            hint=hint,
+        )
+    return EmbedderMismatchError(
+        f"this store's vectors come from {stored}, not {embedder.identity}", hint=hint
+    )
+
+
+def _memory_settings(settings: MemorySettings | Settings | None) -> MemorySettings:
+    if settings is None:
+        from mahavishnu.config import load_settings
+
+        return load_settings().memory
+    return settings.memory if hasattr(settings, "memory") else settings
+
+
+def default_store_path() -> Path:
+    from mahavishnu.paths import data_dir
+
+    return data_dir() / "memory.db"
+
+
+def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
+    """The configured backend, migrated unless told otherwise (``db status`` looks first).
+    A backend module ``backends/<name>.py`` other than sqlite exposes
+    ``open_backend(settings, *, migrate) -> Backend``."""
+    if settings.backend == "sqlite":
+        from mahavishnu.memory.backends.sqlite import SqliteBackend
+
+        path = settings.path or default_store_path()
+        return SqliteBackend(path, ann_threshold=settings.ann_threshold, migrate=migrate)
+    try:
+        module = importlib.import_module(f"mahavishnu.memory.backends.{settings.backend}")
+    except ImportError as exc:
+        raise StoreError(f"the {settings.backend} backend is not available: {exc}") from exc
+    backend: Backend = module.open_backend(settings, migrate=migrate)
+    return backend
+
+
+def default_embedder(settings: MemorySettings) -> Embedder:
+    """The configured embedder (``memory.embedder``)."""
+    from mahavishnu.memory.embedders import get_embedder
+
+    embedder: Embedder = get_embedder(settings)
+    return embedder

@@ -1,0 +1,56 @@
+"""Where Mahavishnu keeps its files.
+
+``MAHAVISHNU_HOME`` overrides everything (tests point it at a tmp dir); otherwise the XDG
+config and data dirs are used. Nothing here creates directories: callers that write do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    """The user's home, honouring ``HOME`` so tests can move it."""
+    return Path(os.environ.get("HOME") or Path.home())
+
+
+def _xdg(var: str, default: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value else home() / default
+
+
+def config_dir() -> Path:
+    override = os.environ.get("MAHAVISHNU_HOME")
+    return Path(override) if override else _xdg("XDG_CONFIG_HOME", ".config") / "mahavishnu"
+
+
+def data_dir() -> Path:
+    override = os.environ.get("MAHAVISHNU_HOME")
+    return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / "mahavishnu"
+
+
+def user_settings_file() -> Path:
+    return config_dir() / "mahavishnu.yaml"
+
+
+def backups_dir() -> Path:
+    return data_dir() / "backups"
+
+
+def secrets_file() -> Path:
+    return config_dir() / "secrets.toml"
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The enclosing repository (a directory holding ``.git``), or None."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def project_settings_file(start: Path | None = None) -> Path | None:
+    root = project_root(start)
+    return root / "settings" / "mahavishnu.yaml" if root else None

@@ -1,0 +1,119 @@
+"""Every command has help; reads have --json; errors are one line + hint with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import mahavishnu
+from mahavishnu.cli.main import app
+
+runner = CliRunner()
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, path))
+    return found
+
+
+ALL_COMMANDS = _commands(typer.main.get_command(app))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("path", "command"), ALL_COMMANDS, ids=[" ".join(p) for p, _ in ALL_COMMANDS])
+def test_every_command_and_option_has_help(path, command):
+    assert command.help or command.short_help, f"{' '.join(path)} has no help"
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name not in ("help",):
+            assert param.help, f"{' '.join(path)} {param.opts} has no help"
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"mahavishnu {mahavishnu.__version__}"
+
+
+def test_list_llms_json_is_parseable():
+    result = runner.invoke(app, ["ai", "list-llms", "--json"])
+    assert result.exit_code == 0
+    names = {row["name"] for row in json.loads(result.stdout)}
+    assert {"anthropic", "qwen", "openai"} <= names
+
+
+def test_user_errors_print_one_line_and_a_hint():
+    result = runner.invoke(app, ["ai", "switch-llm", "nope"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: unknown profile 'nope'.",
+        "hint: List the profiles with `mahavishnu ai list-llms`.",
+    ]
+
+
+def test_switch_llm_cli_round_trip(isolated_home, monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-dash-0123456789abc")
+    result = runner.invoke(app, ["ai", "switch-llm", "qwen", "--dry-run"])
+    assert result.exit_code == 0 and "+++" in result.stdout
+    assert not (isolated_home / ".claude" / "settings.json").exists()
+    assert runner.invoke(app, ["ai", "switch-llm", "qwen"]).exit_code == 0
+    current = json.loads(runner.invoke(app, ["ai", "current", "--json"]).stdout)
+    assert current[0]["profile"] == "qwen" and current[0]["scope"] == "user"
+    assert "sk-dash" not in json.dumps(current)
+
+
+def test_rollback_restores_the_previous_file(isolated_home, monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-dash-0123456789abc")
+    monkeypatch.setenv("ZAI_API_KEY", "sk-zai-0123456789abc")
+    runner.invoke(app, ["ai", "switch-llm", "qwen"])
+    runner.invoke(app, ["ai", "switch-llm", "zai"])
+    backups = json.loads(runner.invoke(app, ["ai", "backups", "--json"]).stdout)
+    assert len(backups) == 1
+    assert runner.invoke(app, ["ai", "rollback"]).exit_code == 0
+    settings = json.loads((isolated_home / ".claude" / "settings.json").read_text())
+    assert settings["apiKeyHelper"].endswith("secrets get qwen")
+
+
+def test_secrets_cli_set_get_list_delete():
+    assert runner.invoke(app, ["secrets", "set", "qwen"], input="sk-stored-0123456789\n").exit_code == 0
+    got = runner.invoke(app, ["secrets", "get", "qwen"])
+    assert got.exit_code == 0 and got.stdout == "sk-stored-0123456789\n"
+    listed = json.loads(runner.invoke(app, ["secrets", "list", "--json"]).stdout)
+    assert listed == [{"name": "qwen", "store": "keyring"}]
+    assert "sk-stored" not in runner.invoke(app, ["secrets", "list"]).stdout
+    assert runner.invoke(app, ["secrets", "delete", "qwen"]).exit_code == 0
+    missing = runner.invoke(app, ["secrets", "get", "qwen"])
+    assert missing.exit_code == 1 and "no secret for profile 'qwen'" in missing.stderr
+
+
+def test_config_show_lists_sources_and_masks_secrets(isolated_home, monkeypatch):
+    user_file = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    user_file.parent.mkdir(parents=True, exist_ok=True)
+    user_file.write_text("memory:\n  embedder_api_key: sk-very-secret-value-123\n")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", "postgresql://me:hunter2@db.internal:5432/mem")
+    result = runner.invoke(app, ["config", "show", "--json"])
+    assert result.exit_code == 0
+    rows = {row["key"]: row for row in json.loads(result.stdout)["settings"]}
+    assert rows["memory.dsn"]["source"] == "env"
+    assert rows["memory.dsn"]["value"] == "postgresql://me:****@db.internal:5432/mem"
+    assert rows["memory.embedder_api_key"]["source"].startswith("user: ")
+    assert "sk-very-secret-value-123" not in result.stdout
+    assert rows["environments.backups_keep"]["source"] == "default"
+
+
+def test_invalid_settings_file_is_a_clear_error(isolated_home):
+    user_file = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    user_file.parent.mkdir(parents=True, exist_ok=True)
+    user_file.write_text("memory:\n  backend: [oops\n")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: invalid YAML in ") and "line" in result.stderr

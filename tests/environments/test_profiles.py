@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from mahavishnu.config import load_settings
+from mahavishnu.environments.profiles import all_profiles, resolve
+from mahavishnu.errors import ConfigError, ProtocolMismatchError, UnknownProfileError
+
+REQUIRED_PROVIDERS = {"anthropic", "qwen", "zai", "deepseek", "kimi", "openrouter", "ollama", "openai"}
+
+
+def test_catalogue_has_every_required_provider_with_real_https_endpoints():
+    profiles = all_profiles(load_settings())
+    assert REQUIRED_PROVIDERS <= set(profiles)
+    for profile in profiles.values():
+        assert profile.protocols, profile.name
+        for protocol in profile.protocols:
+            endpoint = getattr(profile.settings, protocol)
+            assert endpoint.model
+            local = profile.name == "ollama"
+            assert endpoint.base_url.startswith("http://localhost:" if local else "https://"), endpoint.base_url
+
+
+@pytest.mark.parametrize(("typed", "canonical"), [("claude", "anthropic"), ("qwen", "qwen"), ("codex", "openai"),
+                                                 ("GLM", "zai"), ("moonshot", "kimi")])
+def test_seed_names_and_aliases_resolve(typed, canonical):
+    assert resolve(typed, load_settings()).name == canonical
+
+
+def test_unknown_profile_suggests_close_names():
+    with pytest.raises(UnknownProfileError, match="Did you mean qwen"):
+        resolve("qwem", load_settings())
+
+
+def test_codex_profile_cannot_drive_claude_code():
+    with pytest.raises(ProtocolMismatchError, match="no anthropic endpoint"):
+        resolve("codex", load_settings()).endpoint("anthropic", "Claude Code")
+
+
+def _write_user_settings(home, text):
+    path = home / ".mahavishnu" / "mahavishnu.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_user_profiles_are_added_and_override_builtins_field_by_field(isolated_home):
+    _write_user_settings(
+        isolated_home,
+        """
+profiles:
+  qwen:
+    anthropic: {model: qwen-plus}
+  lab:
+    label: Lab vLLM
+    secret: ["env:LAB_KEY"]
+    anthropic: {base_url: "http://127.0.0.1:9000", model: lab-model}
+""",
+    )
+    profiles = all_profiles(load_settings())
+    assert profiles["qwen"].settings.anthropic.model == "qwen-plus"
+    assert profiles["qwen"].settings.anthropic.base_url.startswith("https://dashscope")
+    assert profiles["lab"].builtin is False
+    assert profiles["lab"].settings.secret == ["env:LAB_KEY"]
+
+
+def test_user_profile_without_url_is_a_clear_error(isolated_home):
+    _write_user_settings(isolated_home, "profiles:\n  broken:\n    anthropic: {model: m}\n")
+    with pytest.raises(ConfigError, match="needs both base_url and model"):
+        all_profiles(load_settings())

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from mahavishnu import paths
+from mahavishnu.config import load_settings
+from mahavishnu.environments.profiles import resolve
+from mahavishnu.environments.secrets import (
+    SecretRef,
+    delete_secret,
+    list_secrets,
+    lookup,
+    resolve_profile_secret,
+    store_secret,
+)
+from mahavishnu.errors import InvalidInputError, SecretNotFoundError, SecretStoreError
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "service", "name"),
+    [("env:QWEN_API_KEY", "env", "", "QWEN_API_KEY"), ("keyring:mahavishnu/qwen", "keyring", "mahavishnu", "qwen"),
+     ("keyring:qwen", "keyring", "mahavishnu", "qwen"), ("file:qwen", "file", "", "qwen")],
+)
+def test_references_parse_and_print_back(text, kind, service, name):
+    ref = SecretRef.parse(text)
+    assert (ref.kind, ref.service, ref.name) == (kind, service, name)
+    assert SecretRef.parse(str(ref)) == ref
+
+
+@pytest.mark.parametrize("text", ["QWEN", "vault:x", "env:", ":x"])
+def test_bad_references_are_refused(text):
+    with pytest.raises(InvalidInputError, match="not a secret reference"):
+        SecretRef.parse(text)
+
+
+def test_profile_chain_prefers_env_then_keyring(monkeypatch):
+    settings = load_settings()
+    qwen = resolve("qwen", settings)
+    store_secret("qwen", "from-keyring-123456", "keyring")
+    assert resolve_profile_secret(qwen, settings) == "from-keyring-123456"
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "from-env-123456")
+    assert resolve_profile_secret(qwen, settings) == "from-env-123456"
+
+
+def test_missing_secret_names_what_was_tried_without_values():
+    with pytest.raises(SecretNotFoundError) as info:
+        resolve_profile_secret(resolve("deepseek", load_settings()), load_settings())
+    assert "env:DEEPSEEK_API_KEY, keyring:mahavishnu/deepseek, file:deepseek" in info.value.message
+
+
+def test_file_store_is_0600_listed_and_deletable():
+    store_secret("lab", "lab-secret-value", "file")
+    mode = stat.S_IMODE(os.stat(paths.secrets_file()).st_mode)
+    assert mode == 0o600
+    assert lookup("lab", load_settings()) == "lab-secret-value"
+    assert lookup("file:lab", load_settings()) == "lab-secret-value"
+    assert {"name": "lab", "store": "file"} in list_secrets()
+    assert "lab-secret-value" not in (paths.config_dir() / "secrets-index.json").read_text()
+    assert delete_secret("lab", "file") is True
+    assert list_secrets() == []
+    with pytest.raises(SecretNotFoundError):
+        lookup("lab", load_settings())
+
+
+def test_group_readable_secrets_file_is_refused():
+    store_secret("lab", "lab-secret-value", "file")
+    os.chmod(paths.secrets_file(), 0o644)
+    with pytest.raises(SecretStoreError, match="readable by other users") as info:
+        lookup("file:lab", load_settings())
+    assert "chmod 600" in info.value.hint
+
+
+def test_no_keyring_backend_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    import keyring.core
+
+    keyring.core.set_keyring(keyring.core.load_env())
+    with pytest.raises(SecretStoreError, match="no OS keyring backend"):
+        store_secret("qwen", "value-123456789", "keyring")

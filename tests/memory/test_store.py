@@ -1,0 +1,500 @@
+"""The memory API's behaviour, run over every backend (the fake and SQLite; PostgreSQL joins later).
+
+To add a backend: add its name to ``BACKENDS`` and a branch in ``backend_factory`` that returns a
+function opening *the same* database each time it is called (tests reopen stores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mahavishnu.config import MemorySettings
+from mahavishnu.errors import (
+    DimensionMismatchError,
+    EmbedderMismatchError,
+    InvalidInputError,
+    NotFoundError,
+)
+from mahavishnu.memory import store as store_module
+from mahavishnu.memory.backends.base import Backend
+from mahavishnu.memory.backends.fake import FakeBackend, FakeDatabase
+from mahavishnu.memory.backends.sqlite import SqliteBackend
+from mahavishnu.memory.embedders.base import Kind, Vectors
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.models import MemoryDraft
+from mahavishnu.memory.store import MemoryStore
+
+BACKENDS = ["fake", "sqlite"]
+Factory = Callable[[], Backend]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
+    if request.param == "fake":
+        database = FakeDatabase()
+        return lambda: FakeBackend(database)
+    if request.param == "sqlite":
+        return lambda: SqliteBackend(tmp_path / "memory.db")
+    raise AssertionError(request.param)
+
+
+def open_store(factory: Factory, embedder: FakeEmbedder | None = None) -> MemoryStore:
+    return MemoryStore(factory(), MemorySettings(max_content_chars=2_000), embedder or FakeEmbedder())
+
+
+@pytest.fixture
+def store(backend_factory: Factory) -> Iterator[MemoryStore]:
+    with open_store(backend_factory) as opened:
+        yield opened
+
+
+# -- storing ------------------------------------------------------------------------------------
+def test_store_returns_the_memory_and_get_reads_it_back(store: MemoryStore) -> None:
+    memory = store.store(
+        "Use WAL mode", "decision", tags=["sqlite", "db"], metadata={"why": "durability", "n": 1},
+        project="mahavishnu", repo_id="repo1", agent_id="a", session_id="s", workflow_id="w", source_system="cli",
+    )  # fmt: skip
+
+    assert memory.id > 0
+    assert memory.memory_type == "decision"
+    assert memory.tags == ("sqlite", "db")
+    assert dict(memory.metadata) == {"why": "durability", "n": 1}
+    assert memory.embedding_model == "fake/hashing-v1" and memory.embedding_dim == 64
+    assert memory.created_at == memory.updated_at and memory.created_at.tzinfo is not None
+    assert store.get(memory.id) == memory
+
+
+def test_same_content_in_the_same_scope_is_stored_once_without_embedding_again(store: MemoryStore) -> None:
+    embedder = store.embedder
+    assert isinstance(embedder, FakeEmbedder)
+    first = store.store("Remember the milk", "note", project="home")
+    calls = embedder.calls
+
+    again = store.store("Remember the milk", "note", project="home", tags=["other"])
+
+    assert again.id == first.id and again.tags == ()
+    assert embedder.calls == calls
+    assert store.stats()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [{"project": "work"}, {"repo_id": "r"}, {"type": "decision"}, {"project": "home", "repo_id": "r"}],
+)
+def test_a_different_type_project_or_repo_is_a_different_memory(store: MemoryStore, scope: dict[str, str]) -> None:
+    first = store.store("Remember the milk", "note", project="home")
+    kwargs = {"project": "home", **scope}
+    memory_type = kwargs.pop("type", "note")
+
+    other = store.store("Remember the milk", memory_type, **kwargs)
+
+    assert other.id != first.id
+
+
+def test_store_many_embeds_in_batches_and_dedups_within_the_batch(store: MemoryStore) -> None:
+    embedder = store.embedder
+    assert isinstance(embedder, FakeEmbedder)
+    items: list[MemoryDraft | dict[str, object]] = [
+        {"content": f"fact number {i}", "type": "note", "tags": ["bulk"]} for i in range(10)
+    ]
+    items.append(MemoryDraft("fact number 3", "note"))
+
+    stored = store.store_many(items, batch_size=4)
+
+    assert len(stored) == 11 and stored[10].id == stored[3].id
+    assert len({m.id for m in stored}) == 10
+    assert embedder.calls == 3  # ceil(10 / 4) batches; the in-batch duplicate was not embedded
+
+
+def test_store_many_validates_everything_before_writing(store: MemoryStore) -> None:
+    with pytest.raises(InvalidInputError, match="empty"):
+        store.store_many([{"content": "fine"}, {"content": "   "}])
+
+    assert store.stats()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"content": ""}, "empty"),
+        ({"content": " \n\t "}, "empty"),
+        ({"content": "x" * 2_001}, "2,001 characters, over the limit of 2,000"),
+        ({"type": "memo"}, "invalid memory type 'memo'"),
+        ({"tags": ["ok", ""]}, "invalid tag"),
+        ({"tags": "not-a-list"}, "tags must be a list"),
+        ({"metadata": {"when": datetime.now()}}, "not JSON-serialisable"),
+        ({"project": ""}, "project must be a non-empty string"),
+    ],
+)
+def test_invalid_input_is_refused_with_a_clear_message(
+    store: MemoryStore, kwargs: dict[str, object], message: str
+) -> None:
+    values: dict[str, object] = {"content": "hello", "type": "note", **kwargs}
+    content, memory_type = values.pop("content"), values.pop("type")
+
+    with pytest.raises(InvalidInputError, match=message):
+        store.store(content, memory_type, **values)  # type: ignore[arg-type]
+
+
+# -- get / update / delete --------------------------------------------------------------------------
+def test_get_of_an_unknown_id_is_not_found(store: MemoryStore) -> None:
+    with pytest.raises(NotFoundError, match="no memory #999"):
+        store.get(999)
+
+
+def test_update_reembeds_new_content_and_keeps_the_id(store: MemoryStore) -> None:
+    memory = store.store("the deploy uses blue green", "decision", tags=["ops"])
+
+    updated = store.update(memory.id, content="the deploy uses canary releases", tags=["ops", "deploy"])
+
+    assert updated.id == memory.id and updated.updated_at > memory.updated_at
+    assert updated.created_at == memory.created_at
+    assert updated.tags == ("ops", "deploy")
+    assert [h.memory.id for h in store.search("canary", mode="text")] == [memory.id]
+    assert store.search("blue green", mode="text") == []
+    assert store.search("canary releases", mode="vector", limit=1)[0].score == pytest.approx(0.7, abs=0.3)
+
+
+def test_update_can_change_type_metadata_and_clear_a_label(store: MemoryStore) -> None:
+    memory = store.store("text", "note", project="p", metadata={"a": 1})
+
+    updated = store.update(memory.id, type="decision", metadata={"b": 2}, project=None)
+
+    assert (updated.memory_type, dict(updated.metadata), updated.project) == ("decision", {"b": 2}, None)
+    assert store.get(memory.id) == updated
+
+
+def test_update_refuses_a_duplicate_of_another_memory(store: MemoryStore) -> None:
+    store.store("first", "note")
+    second = store.store("second", "note")
+
+    with pytest.raises(InvalidInputError, match="already holds this content"):
+        store.update(second.id, content="first")
+    assert store.get(second.id).content == "second"
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [({"colour": "red"}, InvalidInputError), ({}, InvalidInputError), ({"type": "memo"}, InvalidInputError)],
+)
+def test_update_validates_its_changes(store: MemoryStore, changes: dict[str, object], error: type) -> None:
+    memory = store.store("text", "note")
+    with pytest.raises(error):
+        store.update(memory.id, **changes)
+
+
+def test_update_of_an_unknown_id_is_not_found(store: MemoryStore) -> None:
+    with pytest.raises(NotFoundError):
+        store.update(42, tags=["x"])
+
+
+def test_delete_removes_it_from_get_and_every_search(store: MemoryStore) -> None:
+    keep = store.store("keep this sqlite note", "note")
+    gone = store.store("delete this sqlite note", "note")
+
+    store.delete(gone.id)
+
+    with pytest.raises(NotFoundError):
+        store.get(gone.id)
+    for mode in ("vector", "text", "hybrid"):
+        assert [h.memory.id for h in store.search("sqlite note", mode=mode)] == [keep.id]
+    with pytest.raises(NotFoundError):
+        store.delete(gone.id)
+
+
+def test_delete_where_forgets_one_repository_and_refuses_no_filter(store: MemoryStore) -> None:
+    store.store_many([{"content": f"chunk {i}", "type": "rag", "repo_id": "a" if i % 2 else "b"} for i in range(6)])
+
+    assert store.delete_where({"repo_id": "a"}) == 3
+    assert {m.repo_id for m in store.list(limit=10)} == {"b"}
+    with pytest.raises(InvalidInputError, match="refusing"):
+        store.delete_where({})
+
+
+# -- search -------------------------------------------------------------------------------------
+CORPUS = [
+    ("SQLite in WAL mode survives a crash", "decision", "alpha"),
+    ("pytest fixtures keep tests small", "note", "alpha"),
+    ("the retry policy backs off exponentially", "decision", "beta"),
+    ("bananas are yellow and rich in potassium", "note", "beta"),
+]
+
+
+def fill(store: MemoryStore) -> list[int]:
+    return [store.store(text, kind, project=project).id for text, kind, project in CORPUS]
+
+
+@pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
+def test_every_mode_ranks_the_matching_memory_first(store: MemoryStore, mode: str) -> None:
+    ids = fill(store)
+
+    hits = store.search("retry policy with exponential back off", mode=mode)
+
+    assert hits[0].memory.id == ids[2]
+    assert hits[0].source == "memory"
+    assert mode in hits[0].modes or (mode == "hybrid" and set(hits[0].modes) == {"vector", "text"})
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_hybrid_hits_carry_both_leg_scores_and_a_score_in_0_1(store: MemoryStore) -> None:
+    fill(store)
+
+    hits = store.search("SQLite crash", mode="hybrid")
+
+    top = hits[0]
+    assert top.modes == ("vector", "text") and top.vector_score is not None and top.text_score is not None
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    assert top.to_dict()["memory"]["content"].startswith("SQLite")
+
+
+def test_min_score_drops_weaker_hits(store: MemoryStore) -> None:
+    fill(store)
+    hits = store.search("bananas", mode="vector")
+    cutoff = (hits[0].score + hits[1].score) / 2
+
+    assert [h.memory.id for h in store.search("bananas", mode="vector", min_score=cutoff)] == [hits[0].memory.id]
+
+
+@pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
+@pytest.mark.parametrize(
+    ("filters", "field", "expected"),
+    [
+        ({"project": "rare"}, "project", "rare"),
+        ({"repo_id": "rare"}, "repo_id", "rare"),
+        ({"agent_id": "rare"}, "agent_id", "rare"),
+        ({"session_id": "rare"}, "session_id", "rare"),
+        ({"type": "insight"}, "memory_type", "insight"),
+        ({"tags": ["rare", "x"]}, "tags", ("rare", "x")),
+    ],
+)
+def test_a_filtered_top_k_returns_k_rows_when_k_exist(
+    store: MemoryStore, mode: str, filters: dict[str, object], field: str, expected: object
+) -> None:
+    """60 memories match the query better than the 12 rare ones: filtering after a top-k would
+    return none of the rare ones; filtering inside the search returns 10."""
+    common = [{"content": f"deploy pipeline deploy pipeline step {i}", "type": "note"} for i in range(60)]
+    rare = [
+        {"content": f"deploy notes {i}", "type": "insight", "project": "rare", "repo_id": "rare",
+         "agent_id": "rare", "session_id": "rare", "tags": ["rare", "x"]}
+        for i in range(12)
+    ]  # fmt: skip
+    decoy = [{"content": "deploy decoy", "type": "note", "tags": ["rare"]}]  # has one tag, not both
+    store.store_many([*common, *rare, *decoy])
+
+    hits = store.search("deploy pipeline", mode=mode, filters=filters, limit=10)
+
+    assert len(hits) == 10
+    assert all(getattr(h.memory, field) == expected for h in hits)
+
+
+@pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
+def test_time_range_filters_apply_inside_the_search(
+    store: MemoryStore, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for day in range(10):
+        monkeypatch.setattr(store_module, "utcnow", lambda day=day: start + timedelta(days=day))
+        store.store(f"daily standup notes day {day}", "note")
+
+    since, until = start + timedelta(days=3), start + timedelta(days=6)
+    hits = store.search("standup notes", mode=mode, filters={"since": since, "until": until.isoformat()})
+
+    assert sorted(h.memory.created_at.day for h in hits) == [4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": " "}, "query is empty"),
+        ({"mode": "fuzzy"}, "invalid search mode"),
+        ({"limit": 0}, "limit must be between"),
+        ({"limit": 5_000}, "limit must be between"),
+        ({"filters": {"colour": "red"}}, "unknown filter 'colour'"),
+        ({"filters": {"type": "memo"}}, "invalid memory type"),
+        ({"filters": {"since": "yesterday"}}, "not a date/time"),
+        ({"filters": {"since": "2025-02-01", "until": "2025-01-01"}}, "'since' must be before 'until'"),
+        ({"filters": {"project": 3}}, "project must be a non-empty string"),
+        ({"filters": ["project"]}, "filters must be a mapping"),
+    ],
+)
+def test_invalid_searches_are_refused(store: MemoryStore, kwargs: dict[str, object], message: str) -> None:
+    options = dict(kwargs)
+    query = options.pop("query", "hello")
+    with pytest.raises(InvalidInputError, match=message):
+        store.search(query, **options)  # type: ignore[arg-type]
+
+
+def test_search_on_an_empty_store_finds_nothing(store: MemoryStore) -> None:
+    assert store.search("anything") == []
+    assert store.search("the of and", mode="text") == []
+
+
+def test_list_is_newest_first_and_filtered(store: MemoryStore) -> None:
+    ids = fill(store)
+
+    assert [m.id for m in store.list({"project": "beta"})] == [ids[3], ids[2]]
+    assert [m.id for m in store.list(limit=2)] == [ids[3], ids[2]]
+
+
+def test_stats_count_by_type_and_project(store: MemoryStore) -> None:
+    fill(store)
+
+    stats = store.stats()
+
+    assert stats["count"] == 4
+    assert stats["by_type"] == {"decision": 2, "note": 2}
+    assert stats["by_project"] == {"alpha": 2, "beta": 2}
+    assert stats["embedder"] == "fake/hashing-v1" and stats["dimension"] == 64
+    assert stats["reembed_in_progress"] is None
+
+
+# -- reopening, embedders -----------------------------------------------------------------------
+def test_reopening_finds_everything(backend_factory: Factory) -> None:
+    with open_store(backend_factory) as first:
+        ids = fill(first)
+    with open_store(backend_factory) as again:
+        assert [again.get(i).content for i in ids] == [c for c, _, _ in CORPUS]
+        assert again.search("bananas", mode="vector")[0].memory.id == ids[3]
+        assert again.migration_state().pending == ()
+
+
+def test_a_store_refuses_an_embedder_of_another_dimension(backend_factory: Factory) -> None:
+    with open_store(backend_factory) as first:
+        fill(first)
+
+    with pytest.raises(DimensionMismatchError, match="64-dim vectors from fake/hashing-v1") as info:
+        open_store(backend_factory, FakeEmbedder(dimension=32))
+    assert "reembed" in info.value.hint
+
+
+def test_a_store_refuses_another_model_of_the_same_dimension(backend_factory: Factory) -> None:
+    with open_store(backend_factory) as first:
+        fill(first)
+
+    with pytest.raises(EmbedderMismatchError, match="not fake/other"):
+        open_store(backend_factory, FakeEmbedder(model="other"))
+
+
+def test_an_empty_store_adopts_a_new_embedder(backend_factory: Factory) -> None:
+    open_store(backend_factory).close()
+
+    with open_store(backend_factory, FakeEmbedder(dimension=32)) as store:
+        assert store.store("hello", "note").embedding_dim == 32
+        assert store.stats()["dimension"] == 32
+
+
+class Exploding(FakeEmbedder):
+    """Fails after ``budget`` batches: a reembed killed half-way."""
+
+    def __init__(self, budget: int, dimension: int = 32) -> None:
+        super().__init__(dimension=dimension, model="v2")
+        self.budget = budget
+
+    def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
+        if self.calls >= self.budget:
+            raise RuntimeError("killed")
+        return super().embed_batch(texts, kind)
+
+
+def test_reembed_moves_the_store_to_another_embedder(backend_factory: Factory) -> None:
+    with open_store(backend_factory) as store:
+        ids = fill(store)
+        seen: list[tuple[int, int]] = []
+        report = store.reembed(FakeEmbedder(dimension=32, model="v2"), batch_size=3, progress=lambda *p: seen.append(p))
+
+        assert (report.embedded, report.total, report.embedder) == (4, 4, "fake/v2")
+        assert seen == [(3, 4), (4, 4)]
+        assert {store.get(i).embedding_model for i in ids} == {"fake/v2"}
+        assert store.search("bananas", mode="vector")[0].memory.id == ids[3]
+    with pytest.raises(DimensionMismatchError):
+        open_store(backend_factory)
+    with open_store(backend_factory, FakeEmbedder(dimension=32, model="v2")) as again:
+        assert again.stats()["embedder"] == "fake/v2"
+
+
+def test_an_interrupted_reembed_keeps_the_old_space_usable_and_resumes(backend_factory: Factory) -> None:
+    with open_store(backend_factory) as store:
+        ids = store.store_many([{"content": f"memory about topic {i}"} for i in range(10)])
+        with pytest.raises(RuntimeError, match="killed"):
+            store.reembed(Exploding(budget=2), batch_size=3)
+
+    with open_store(backend_factory) as store:  # the old embedder still works meanwhile
+        assert store.stats()["reembed_in_progress"] == "fake/v2:32"
+        assert store.search("topic 7", mode="vector")[0].memory.id == ids[7].id
+        late = store.store("memory stored during the reembed", "note")
+        report = store.reembed(FakeEmbedder(dimension=32, model="v2"), batch_size=3)
+
+    assert report.embedded == 5  # 10 + 1 memories, 6 already staged before the "kill"
+    with open_store(backend_factory, FakeEmbedder(dimension=32, model="v2")) as store:
+        assert store.get(late.id).embedding_dim == 32
+        assert store.stats()["reembed_in_progress"] is None
+
+
+# -- export / import ----------------------------------------------------------------------------
+def test_export_then_import_round_trips_exactly(backend_factory: Factory, tmp_path: Path) -> None:
+    path = tmp_path / "out" / "memories.jsonl"
+    with open_store(backend_factory) as source:
+        ids = fill(source)
+        source.update(ids[1], tags=["t1", "t2"], metadata={"nested": {"k": [1, 2.5, None]}})
+        source.delete(ids[0])
+        originals = list(source.backend.iter_all())
+        assert source.export(path) == 3
+
+    with open_store(lambda: FakeBackend()) as target:
+        counts = target.import_(path)
+        copies = list(target.backend.iter_all())
+        again = target.import_(path)
+
+    assert (counts.imported, counts.skipped, counts.renumbered) == (3, 0, 0)
+    assert copies == originals  # ids, content, scope, tags, metadata, timestamps
+    assert all(np.array_equal(a.embedding, b.embedding) for a, b in zip(copies, originals, strict=True))  # type: ignore[arg-type]
+    assert (again.imported, again.skipped) == (0, 3)
+
+
+def test_import_into_a_store_keeps_ids_or_renumbers_on_collision(backend_factory: Factory, tmp_path: Path) -> None:
+    with open_store(lambda: FakeBackend()) as source:
+        fill(source)
+        source.export(tmp_path / "m.jsonl")
+
+    with open_store(backend_factory) as target:
+        local = target.store("already here, with id 1", "note")
+        counts = target.import_(tmp_path / "m.jsonl")
+        assert (counts.imported, counts.renumbered) == (4, 1)
+        assert target.get(local.id).content == "already here, with id 1"
+        assert target.stats()["count"] == 5
+
+
+def test_import_refuses_vectors_from_another_embedder(backend_factory: Factory, tmp_path: Path) -> None:
+    with open_store(lambda: FakeBackend(), FakeEmbedder(model="other")) as source:
+        source.store("from elsewhere", "note")
+        source.export(tmp_path / "m.jsonl")
+
+    with open_store(backend_factory) as target:
+        target.store("mine", "note")
+        with pytest.raises(EmbedderMismatchError, match="fake/other"):
+            target.import_(tmp_path / "m.jsonl")
+
+
+def test_import_of_a_bad_file_writes_nothing(backend_factory: Factory, tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    with open_store(lambda: FakeBackend()) as source:
+        source.store_many([{"content": f"memory {i}"} for i in range(600)])
+        source.export(path)
+    lines = path.read_text().splitlines()
+    lines[550] = lines[550].replace('"note"', '"memo"')
+    path.write_text("\n".join(lines) + "\n")
+
+    with open_store(backend_factory) as target:
+        with pytest.raises(InvalidInputError, match=r"m.jsonl:551: invalid memory type"):
+            target.import_(path)
+        assert target.stats()["count"] == 0
+
+    path.write_text("not json\n")
+    with open_store(backend_factory) as target, pytest.raises(InvalidInputError, match="not a Mahavishnu memory export"):
+        target.import_(path)
