@@ -153,7 +153,9 @@ def _progress_printer(label: str) -> Callable[[int, int], None]:
     return show
 
 
-def clustered(n: int, dim: int, centres: int, queries: int, noise: float, seed: int) -> tuple[Vectors, Vectors]:
+def clustered(
+    n: int, dim: int, centres: int, queries: int, noise: float, seed: int
+) -> tuple[Vectors, Vectors]:
     """``n`` unit vectors around ``centres`` Gaussian centres, and ``queries`` fresh ones near them."""
     rng = np.random.default_rng(seed)
     c = rng.standard_normal((centres, dim), dtype=np.float32)
@@ -171,7 +173,9 @@ def clustered(n: int, dim: int, centres: int, queries: int, noise: float, seed: 
     return data, around(queries)
 
 
-def exact_top(vectors: Vectors, q: Vectors, k: int, mask: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.intp]:
+def exact_top(
+    vectors: Vectors, q: Vectors, k: int, mask: npt.NDArray[np.bool_] | None
+) -> npt.NDArray[np.intp]:
     """The numpy anchor: scan everything (masked for a filter), return the top-k rows."""
     scores = vectors @ q
     if mask is not None:
@@ -255,7 +259,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="index")
     parser.add_argument("--centres", type=int, default=0, help="cluster centres (default size/100, 1k..10k)")
-    parser.add_argument("--noise", type=float, default=0.7, help="noise norm around a centre (0.7: cos ~0.67)")
+    parser.add_argument(
+        "--noise", type=float, default=0.7, help="noise norm around a centre (cos ~1/(1+noise^2))"
+    )
     parser.add_argument("--seed", type=int, default=0)
     index = parser.add_argument_group("--backend index")
     index.add_argument("--ann-threshold", type=int, default=50_000)
@@ -287,7 +293,8 @@ def main() -> None:
         )
     print("\nbuild phases")
     for p in phases:
-        print("  " + ", ".join(f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in p.items()))
+        cells = (f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in p.items())
+        print("  " + ", ".join(cells))
 
 
 if __name__ == "__main__":

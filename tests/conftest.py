@@ -15,7 +15,9 @@ _LEAKY_PREFIXES = ("MAHAVISHNU_", "ANTHROPIC_", "CLAUDE_", "CODEX_", "OPENAI_", 
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
         if name.startswith(_LEAKY_PREFIXES) and name != "MAHAVISHNU_TEST_PG_DSN":

@@ -1,5 +1,5 @@
 """Run as ``python -m mahavishnu``."""
 
-from mahavishnu.cli.main import run
+from mahavishnu.cli.entry import run
 
 run()

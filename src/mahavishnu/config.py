@@ -73,7 +73,7 @@ class MemorySettings(BaseModel):
     embedder_url: str | None = None
     embedder_api_key: str | None = None
     max_content_chars: int = Field(default=100_000, gt=0)
-    # Embedded store: from this many vectors on, an ANN index (with an on-disk sidecar) replaces the exact scan.
+    # Embedded store: from this many vectors on, an ANN index (on-disk sidecar) replaces the exact scan.
     ann_threshold: int = Field(default=50_000, ge=1)
     # Hybrid search (see memory/search.py and benchmarks/scifact.py for the measurements behind the defaults).
     hybrid_fusion: Literal["convex", "rrf"] = "convex"
@@ -141,7 +141,9 @@ def read_settings_file(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"invalid YAML in {path}{where}", hint="Fix the file; nothing was changed.") from exc
+        raise ConfigError(
+            f"invalid YAML in {path}{where}", hint="Fix the file; nothing was changed."
+        ) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -150,7 +152,9 @@ def read_settings_file(path: Path) -> dict[str, Any]:
 
 
 def _env_layer() -> dict[str, Any]:
-    return EnvSettingsSource(Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False)()
+    return EnvSettingsSource(
+        Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+    )()
 
 
 def load_settings() -> Settings:
@@ -164,7 +168,9 @@ def load_settings() -> Settings:
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+    return f"{where}: {error['msg']}" + (
+        f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    )
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:

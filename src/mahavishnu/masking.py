@@ -74,7 +74,11 @@ def mask_assignments(text: str) -> str:
     def replace(match: re.Match[str]) -> str:
         value = match["value"]
         already_masked = "…" in value or value == "****"
-        if already_masked or not _is_secret_key(match["key"]) or value.startswith(("env:", "keyring:", "file:")):
+        if (
+            already_masked
+            or not _is_secret_key(match["key"])
+            or value.startswith(("env:", "keyring:", "file:"))
+        ):
             return match[0]
         return f"{match['lead']}{match['q']}{mask(value)}{match['q']}"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -15,24 +15,30 @@ from mahavishnu.cli.main import app
 runner = CliRunner()
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every command and group below ``group`` (Typer vendors click, so duck-type the groups)."""
     found = []
     for name, command in group.commands.items():
         path = (*prefix, name)
         found.append((path, command))
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             found.extend(_commands(command, path))
     return found
 
 
-ALL_COMMANDS = _commands(typer.main.get_command(app))  # type: ignore[arg-type]
+ALL_COMMANDS = _commands(typer.main.get_command(app))
+
+
+def test_the_command_tree_is_walked():
+    paths = {" ".join(path) for path, _ in ALL_COMMANDS}
+    assert {"ai switch-llm", "secrets get", "config show"} <= paths
 
 
 @pytest.mark.parametrize(("path", "command"), ALL_COMMANDS, ids=[" ".join(p) for p, _ in ALL_COMMANDS])
 def test_every_command_and_option_has_help(path, command):
     assert command.help or command.short_help, f"{' '.join(path)} has no help"
     for param in command.params:
-        if isinstance(param, click.Option) and param.name not in ("help",):
+        if getattr(param, "param_type_name", "") == "option" and param.name != "help":
             assert param.help, f"{' '.join(path)} {param.opts} has no help"
     result = runner.invoke(app, [*path, "--help"])
     assert result.exit_code == 0, result.output

@@ -17,7 +17,9 @@ from mahavishnu.cli.main import app
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(find_claude() is None, reason="Claude Code CLI not installed: run `bash .ci/install-e2e.sh`"),
+    pytest.mark.skipif(
+        find_claude() is None, reason="Claude Code CLI not installed: run `bash .ci/install-e2e.sh`"
+    ),
 ]
 
 KEY_ONE = "sk-profile-one-0123456789"

@@ -174,7 +174,8 @@ def test_empty_document() -> None:
     doc.set(["env", "ANTHROPIC_BASE_URL"], "http://localhost:4000")
     doc.set(["apiKeyHelper"], "helper")
     assert doc.dumps() == (
-        '{\n  "env": {\n    "ANTHROPIC_BASE_URL": "http://localhost:4000"\n  },\n  "apiKeyHelper": "helper"\n}\n'
+        '{\n  "env": {\n    "ANTHROPIC_BASE_URL": "http://localhost:4000"\n  },\n'
+        '  "apiKeyHelper": "helper"\n}\n'
     )
 
 
@@ -374,17 +375,15 @@ def test_set_into_empty_object_with_comment() -> None:
 def test_set_through_null_replaces_it_and_through_scalar_refuses() -> None:
     assert edited('{"env": null}', set=[(["env", "K"], "v")]) == '{"env": {"K": "v"}}'
     doc = JsonDocument.parse('{"env": "oops"}', source="s.json")
-    with pytest.raises(InvalidConfigFileError, match="cannot set env.K in s.json: env is a string"):
+    with pytest.raises(InvalidConfigFileError, match=r"cannot set env\.K in s\.json: env is a string"):
         doc.set(["env", "K"], "v")
     assert doc.dumps() == '{"env": "oops"}'
 
 
 def test_tab_indentation_is_kept() -> None:
     after = edited(TAB_SETTINGS, set=[(["b", "d"], {"e": 1}), (["z"], 0)])
-    assert (
-        after
-        == '{\n\t"a": 1,\n\t"b": {\n\t\t// inner\n\t\t"c": [1, 2],\n\t\t"d": {\n\t\t\t"e": 1\n\t\t}\n\t},\n\t"z": 0\n}'
-    )
+    expected = '{\n\t"a": 1,\n\t"b": {\n\t\t// inner\n\t\t"c": [1, 2],\n\t\t"d": {\n\t\t\t"e": 1\n\t\t}\n\t},'
+    assert after == expected + '\n\t"z": 0\n}'
 
 
 def test_crlf_line_endings_are_kept() -> None:

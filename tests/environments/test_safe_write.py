@@ -87,7 +87,9 @@ def test_failure_before_the_replace_leaves_the_old_file(target, monkeypatch, ste
 
 
 def test_failure_after_the_replace_leaves_the_new_file(target, monkeypatch):
-    monkeypatch.setattr(safe_write, "fault_hook", lambda at: (_ for _ in ()).throw(OSError("x")) if at == "replaced" else None)
+    monkeypatch.setattr(
+        safe_write, "fault_hook", lambda at: (_ for _ in ()).throw(OSError("x")) if at == "replaced" else None
+    )
     with pytest.raises(OSError):
         safe_write.apply(target, _add_marker, validate=validate)
     assert json.loads(target.read_text())["marker"] == 1
@@ -107,7 +109,9 @@ CRASH = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(("step", "expect_new"), [("temp-written", False), ("before-replace", False), ("replaced", True)])
+@pytest.mark.parametrize(
+    ("step", "expect_new"), [("temp-written", False), ("before-replace", False), ("replaced", True)]
+)
 def test_a_killed_writer_leaves_old_or_new_never_partial(target, step, expect_new):
     proc = subprocess.run([sys.executable, "-c", CRASH, str(target), step], check=False)
     assert proc.returncode == 137

@@ -21,8 +21,12 @@ from mahavishnu.errors import InvalidInputError, SecretNotFoundError, SecretStor
 
 @pytest.mark.parametrize(
     ("text", "kind", "service", "name"),
-    [("env:QWEN_API_KEY", "env", "", "QWEN_API_KEY"), ("keyring:mahavishnu/qwen", "keyring", "mahavishnu", "qwen"),
-     ("keyring:qwen", "keyring", "mahavishnu", "qwen"), ("file:qwen", "file", "", "qwen")],
+    [
+        ("env:QWEN_API_KEY", "env", "", "QWEN_API_KEY"),
+        ("keyring:mahavishnu/qwen", "keyring", "mahavishnu", "qwen"),
+        ("keyring:qwen", "keyring", "mahavishnu", "qwen"),
+        ("file:qwen", "file", "", "qwen"),
+    ],
 )
 def test_references_parse_and_print_back(text, kind, service, name):
     ref = SecretRef.parse(text)

@@ -118,7 +118,7 @@ def test_dry_run_shows_a_masked_diff_and_writes_nothing(settings_file):
     result = switch_llm("zai", load_settings(), dry_run=True, inline_secret=True)
     assert settings_file.read_text() == USER_FILE
     diff = result.files[0].diff
-    assert "+    \"ANTHROPIC_BASE_URL\": \"https://api.z.ai/api/anthropic\"" in diff
+    assert '+    "ANTHROPIC_BASE_URL": "https://api.z.ai/api/anthropic"' in diff
     assert "sk-zai-secret-0123456789" not in diff
     assert "sk-old-token-abcdefghijk" not in diff  # the old token is masked too? it is the user's
     assert safe_backups_count() == 0
@@ -140,7 +140,10 @@ def test_scopes_write_their_own_files(settings_file, isolated_home, monkeypatch)
     local = json.loads((repo / ".claude/settings.local.json").read_text())
     assert local["env"]["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"
     assert settings_file.read_text() == USER_FILE
-    assert [(c.scope, c.profile) for c in current(load_settings())][:2] == [("local", "zai"), ("project", "qwen")]
+    assert [(c.scope, c.profile) for c in current(load_settings())][:2] == [
+        ("local", "zai"),
+        ("project", "qwen"),
+    ]
 
 
 def test_claude_config_dir_is_honoured(isolated_home, monkeypatch, settings_file):

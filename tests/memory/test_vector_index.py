@@ -25,7 +25,8 @@ def clustered(n: int, *, seed: int = 0, centres: int = 40, noise: float = 0.7) -
     c /= np.linalg.norm(c, axis=1, keepdims=True)
 
     def around(m: int) -> F32:
-        x = c[rng.integers(0, centres, m)] + rng.standard_normal((m, DIM)).astype(np.float32) * noise / DIM**0.5
+        x = c[rng.integers(0, centres, m)]
+        x = x + rng.standard_normal((m, DIM)).astype(np.float32) * noise / DIM**0.5
         return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
     return np.arange(1, n + 1, dtype=np.int64), around(n), around(30)
@@ -163,7 +164,9 @@ def test_re_add_after_remove_and_add_replaces(data: tuple[I64, F32, F32]) -> Non
     assert 6 not in index
 
 
-def test_changes_during_a_build_reach_the_graph(data: tuple[I64, F32, F32], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_changes_during_a_build_reach_the_graph(
+    data: tuple[I64, F32, F32], monkeypatch: pytest.MonkeyPatch
+) -> None:
     ids, vecs, _ = data
     monkeypatch.setattr(vector_index, "BUILD_CHUNK", 500)
     index = VectorIndex(DIM, ann_threshold=100, auto_build=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
@@ -24,7 +24,7 @@ def list_llms(as_json: bool = JSON_OPTION) -> None:
     """List the provider profiles: built-in catalogue plus your own."""
     from mahavishnu.environments.profiles import all_profiles
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": p.name,
             "label": p.label,
@@ -71,7 +71,9 @@ def show(name: str = typer.Argument(..., help="Profile name or alias."), as_json
     if as_json:
         print_json(data)
         return
-    console.print(f"[bold]{profile.name}[/bold] — {profile.label}" + (" (built-in)" if profile.builtin else ""))
+    console.print(
+        f"[bold]{profile.name}[/bold] — {profile.label}" + (" (built-in)" if profile.builtin else "")
+    )
     if profile.aliases:
         console.print(f"  aliases: {', '.join(profile.aliases)}")
     for protocol in profile.protocols:
@@ -96,7 +98,9 @@ def current(
         print_json([asdict(e) for e in entries])
         return
     if not entries:
-        console.print("No assistant is configured by a provider profile yet: try `mahavishnu ai switch-llm NAME`.")
+        console.print(
+            "No assistant is configured by a provider profile yet: try `mahavishnu ai switch-llm NAME`."
+        )
         return
     table(
         None,
@@ -110,7 +114,9 @@ def switch_llm(
     name: str = typer.Argument(..., help="Profile name or alias, e.g. qwen, claude, zai."),
     tool: str = ToolOption,
     scope: str = ScopeOption,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the diff (secrets masked) and write nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the diff (secrets masked) and write nothing."
+    ),
     inline_secret: bool = typer.Option(
         False, "--inline-secret", help="Write the key itself into the file (chmod 600) instead of a helper."
     ),

@@ -13,11 +13,14 @@ app = typer.Typer(help="Inspect Mahavishnu's own settings.", no_args_is_help=Tru
 
 @app.command("show")
 def show(as_json: bool = JSON_OPTION) -> None:
-    """Print every effective setting with its source (default, user file, project file, env); secrets masked."""
+    """Print every effective setting with its source (default, user/project file, env); secrets masked."""
     from mahavishnu.config import layer_files, settings_with_sources
     from mahavishnu.masking import mask_tree
 
-    rows = [(key, mask_tree(value, key.rsplit(".", 1)[-1]), source) for key, value, source in settings_with_sources()]
+    rows = [
+        (key, mask_tree(value, key.rsplit(".", 1)[-1]), source)
+        for key, value, source in settings_with_sources()
+    ]
     if as_json:
         print_json(
             {

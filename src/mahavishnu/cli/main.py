@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -17,13 +15,13 @@ from mahavishnu.errors import MahavishnuError
 class _Root(TyperGroup):
     """Turns every MahavishnuError into one line + hint on stderr and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # Typer vendors click: its Context type is private
         try:
             return super().invoke(ctx)
         except MahavishnuError as exc:
-            click.echo(f"error: {exc.message}", err=True)
+            typer.echo(f"error: {exc.message}", err=True)
             if exc.hint:
-                click.echo(f"hint: {exc.hint}", err=True)
+                typer.echo(f"hint: {exc.hint}", err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -57,13 +55,3 @@ def _root(
     ),
 ) -> None:
     """Local control plane for AI coding assistants."""
-
-
-def run() -> None:
-    """Console-script entry point. ``secrets get`` skips Typer: Claude Code calls it on every key refresh."""
-    argv = sys.argv[1:]
-    if len(argv) == 3 and argv[:2] == ["secrets", "get"] and not argv[2].startswith("-"):
-        from mahavishnu.cli.fast import secrets_get
-
-        sys.exit(secrets_get(argv[2]))
-    app()

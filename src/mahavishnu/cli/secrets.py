@@ -9,7 +9,9 @@ import typer
 
 from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
 
-app = typer.Typer(help="Store API keys outside config files; assistants fetch them by reference.", no_args_is_help=True)
+app = typer.Typer(
+    help="Store API keys outside config files; assistants fetch them by reference.", no_args_is_help=True
+)
 
 StoreOption = typer.Option(
     "keyring", "--store", help="keyring (default) or file (a 0600 plaintext file: opt-in, less safe)."
@@ -18,7 +20,9 @@ StoreOption = typer.Option(
 
 @app.command("set")
 def set_secret(
-    name: str = typer.Argument(..., help="Secret name; use the profile name (e.g. qwen) so its chain finds it."),
+    name: str = typer.Argument(
+        ..., help="Secret name; use the profile name (e.g. qwen) so its chain finds it."
+    ),
     store: str = StoreOption,
 ) -> None:
     """Store a secret, read from the prompt (hidden) or from stdin."""

@@ -243,13 +243,12 @@ class EditResult(Generic[T]):
     change: safe_write.Change
     outcome: T
     dry_run: bool
-
-    @property
-    def changed(self) -> bool:
-        return self.change.changed
+    changed: bool
 
     def diff(self) -> str:
-        """Unified diff, with secret-looking values of the file masked."""
+        """Unified diff, with secret-looking values of the file masked (empty when nothing changes)."""
+        if not self.changed:
+            return ""
         secrets = [*secret_values(self.change.before), *secret_values(self.change.after)]
         return self.change.diff(secrets)
 
@@ -296,8 +295,10 @@ def edit(
                 backups = load_settings().environments.backups_keep
             change = safe_write.apply(target, transform, validate=claude_assistant.validate, backups=backups)
     except _NothingToWrite as nothing:
-        return EditResult(target, safe_write.Change(target, None, ""), nothing.outcome, dry_run)
-    return EditResult(target, change, outcomes[-1], dry_run)
+        return EditResult(
+            target, safe_write.Change(target, None, ""), nothing.outcome, dry_run, changed=False
+        )
+    return EditResult(target, change, outcomes[-1], dry_run, changed=change.changed)
 
 
 def secret_values(text: str | None) -> list[str]:

@@ -249,6 +249,8 @@ def _parse_model(text: str) -> JSONText:
     """json-five's model of ``text``, with its string bugs worked around (see ``_protect_strings``)."""
     protected, originals = _protect_strings(text)
     model: JSONText = loads(protected, loader=ModelLoader())
+    if not originals and "\r" not in text:
+        return model  # nothing to fix up: skip the walk
     for node in walk(model):
         _normalize_node(node)
         if isinstance(node, String) and node._tok is not None and node._tok.index in originals:

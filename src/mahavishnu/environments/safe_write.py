@@ -74,9 +74,13 @@ def read_text(path: Path) -> str | None:
     except IsADirectoryError as exc:
         raise ConfigFileError(f"{path} is a directory, not a config file") from exc
     except PermissionError as exc:
-        raise ConfigFileError(f"cannot read {path}: permission denied", hint="Check the file's permissions.") from exc
+        raise ConfigFileError(
+            f"cannot read {path}: permission denied", hint="Check the file's permissions."
+        ) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigFileError(f"{path} is not UTF-8 text", hint="Fix or move the file; nothing was written.") from exc
+        raise ConfigFileError(
+            f"{path} is not UTF-8 text", hint="Fix or move the file; nothing was written."
+        ) from exc
 
 
 def plan(path: Path, transform: Transform) -> Change:
@@ -92,7 +96,7 @@ def apply(
     validate: Validate,
     mode: int | None = None,
     backups: int = 10,
-    expected_before: str | None | object = ...,
+    expected_before: str | object | None = ...,
 ) -> Change:
     """Transform the file on disk under its lock and write the result safely.
 

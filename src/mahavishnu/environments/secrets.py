@@ -134,7 +134,9 @@ def list_secrets() -> list[dict[str, str]]:
 
 def _check_name(name: str) -> None:
     if not name or any(c in name for c in "/:\n\r\t ") or name.startswith("-"):
-        raise InvalidInputError(f"'{name}' is not a valid secret name", hint="Use letters, digits, '-', '_', '.'.")
+        raise InvalidInputError(
+            f"'{name}' is not a valid secret name", hint="Use letters, digits, '-', '_', '.'."
+        )
 
 
 # -- keyring ------------------------------------------------------------------------------

@@ -58,7 +58,9 @@ class Assistant(ABC):
         """The config file for a scope."""
 
     @abstractmethod
-    def plan_switch(self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool) -> SwitchPlan:
+    def plan_switch(
+        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+    ) -> SwitchPlan:
         """The file edits that point this assistant at ``profile``."""
 
     @abstractmethod
@@ -71,7 +73,7 @@ class Assistant(ABC):
 
 
 def mahavishnu_command(*args: str) -> str:
-    """A shell command that runs this Mahavishnu, by absolute path: assistants run helpers with their own PATH."""
+    """A shell command running this Mahavishnu by absolute path (assistants run it with their own PATH)."""
     beside_python = Path(sys.executable).parent / "mahavishnu"  # skips shims (pyenv) on the way
     exe = str(beside_python) if beside_python.exists() else shutil.which("mahavishnu")
     base = [exe] if exe else [sys.executable, "-m", "mahavishnu"]

@@ -80,7 +80,9 @@ class Claude(Assistant):
         name = "settings.json" if scope == "project" else "settings.local.json"
         return project_dir() / ".claude" / name
 
-    def plan_switch(self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool) -> SwitchPlan:
+    def plan_switch(
+        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+    ) -> SwitchPlan:
         endpoint = profile.endpoint("anthropic", self.label)
         env: dict[str, str] = {
             "ANTHROPIC_BASE_URL": str(endpoint.base_url),
@@ -130,7 +132,7 @@ class Claude(Assistant):
                 continue
             seen.add(path.resolve())
             data = load(read_text(path), path).data
-            env = data.get("env") if isinstance(data.get("env"), dict) else {}
+            env: dict[str, Any] = data["env"] if isinstance(data.get("env"), dict) else {}
             if not env.get("ANTHROPIC_BASE_URL") and not data.get("apiKeyHelper"):
                 continue
             found.append(
@@ -169,7 +171,11 @@ def _which_profile(data: dict[str, Any], env: dict[str, Any], profiles: dict[str
     base_url = env.get("ANTHROPIC_BASE_URL")
     for profile in profiles.values():
         endpoint = profile.settings.anthropic
-        if endpoint and endpoint.base_url and endpoint.base_url.rstrip("/") == str(base_url or "").rstrip("/"):
+        if (
+            endpoint
+            and endpoint.base_url
+            and endpoint.base_url.rstrip("/") == str(base_url or "").rstrip("/")
+        ):
             return profile.name
     return None
 

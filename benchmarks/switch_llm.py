@@ -1,0 +1,71 @@
+"""`mahavishnu ai switch-llm` wall time (a fresh process each run, as a user types it) and the write
+path alone (in-process), against the anchor of a bare Python start.
+
+    python benchmarks/switch_llm.py [--runs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _stats import print_rows, time_runs
+
+PROFILES = ["qwen", "zai", "deepseek", "kimi"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        env = {**os.environ, "HOME": tmp, "MAHAVISHNU_HOME": f"{tmp}/.mahavishnu"}
+        env.update(
+            {
+                var: "sk-bench-0123456789"
+                for var in ("DASHSCOPE_API_KEY", "ZAI_API_KEY", "DEEPSEEK_API_KEY", "MOONSHOT_API_KEY")
+            }
+        )
+        os.environ.update(env)
+        (home / ".claude").mkdir()
+        (home / ".claude" / "settings.json").write_text('{"permissions": {"allow": ["Bash(ls)"]}}\n')
+        exe = str(Path(sys.executable).parent / "mahavishnu")
+        counter = iter(range(10**6))
+
+        def cli_switch() -> None:
+            profile = PROFILES[next(counter) % len(PROFILES)]
+            subprocess.run(
+                [exe, "ai", "switch-llm", profile], env=env, check=True, capture_output=True, cwd=tmp
+            )
+
+        def cli_secret() -> None:
+            subprocess.run([exe, "secrets", "get", "qwen"], env=env, check=True, capture_output=True, cwd=tmp)
+
+        from mahavishnu.config import load_settings
+        from mahavishnu.environments.switcher import switch_llm
+
+        settings = load_settings()
+
+        def write_path() -> None:
+            switch_llm(PROFILES[next(counter) % len(PROFILES)], settings)
+
+        rows = [
+            (
+                "python -c pass (anchor)",
+                time_runs(lambda: subprocess.run([sys.executable, "-c", "pass"]), args.runs),
+            ),
+            ("mahavishnu ai switch-llm NAME (process)", time_runs(cli_switch, args.runs)),
+            ("mahavishnu secrets get NAME (apiKeyHelper)", time_runs(cli_secret, args.runs)),
+            ("switch_llm() write path (in-process)", time_runs(write_path, args.runs)),
+        ]
+    print_rows(rows, anchor="python -c pass (anchor)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Console-script entry point, kept free of imports so the fast paths below stay fast."""
+
+from __future__ import annotations
+
+import sys
+
+
+def run() -> None:
+    argv = sys.argv[1:]
+    # Claude Code runs `mahavishnu secrets get NAME` (its apiKeyHelper) whenever it needs a key:
+    # answer it without loading Typer, Rich and every command group.
+    if len(argv) == 3 and argv[:2] == ["secrets", "get"] and not argv[2].startswith("-"):
+        from mahavishnu.cli.fast import secrets_get
+
+        sys.exit(secrets_get(argv[2]))
+    from mahavishnu.cli.main import app
+
+    app()

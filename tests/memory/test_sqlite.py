@@ -1,0 +1,255 @@
+"""The embedded backend's own promises: schema, migrations, constraints, FTS sync, the vector cache."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mahavishnu.config import MemorySettings
+from mahavishnu.errors import MigrationError, StoreError
+from mahavishnu.memory.backends import sqlite_index
+from mahavishnu.memory.backends.sqlite import SqliteBackend
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.migrations.sqlite import MIGRATIONS
+from mahavishnu.memory.store import MemoryStore
+
+
+def open_store(path: Path, **settings: object) -> MemoryStore:
+    backend = SqliteBackend(path, ann_threshold=int(settings.pop("ann_threshold", 50_000)))  # type: ignore[call-overload]
+    return MemoryStore(backend, MemorySettings(**settings), FakeEmbedder())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "memory.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[MemoryStore]:
+    with open_store(db_path) as opened:
+        yield opened
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+# -- schema and migrations --------------------------------------------------------------------------
+FINAL_SCHEMA = {
+    "_migrations": ["name", "applied_at"],
+    "meta": ["key", "value"],
+    "memories": [
+        "id", "content", "memory_type", "source_system", "agent_id", "workflow_id", "repo_id", "session_id",
+        "project", "tags", "metadata", "content_hash", "embedding", "embedding_model", "embedding_dim",
+        "created_at", "updated_at",
+    ],
+    "memory_tags": ["tag", "memory_id"],
+    "memories_fts": ["content"],
+    "vector_changes": ["seq", "memory_id"],
+    "embedding_staging": ["memory_id", "embedding"],
+    "agent_conversations": ["id", "agent_id", "session_id", "role", "content", "metadata", "memory_id", "created_at"],
+    "rag_ingestions": [
+        "id", "repo_id", "repo_path", "status", "files_seen", "files_indexed", "files_skipped", "files_removed",
+        "chunks_created", "chunks_removed", "error", "metadata", "started_at", "finished_at", "duration_seconds",
+    ],
+    "workflow_executions": [
+        "id", "workflow_id", "adapter", "repos", "status", "result", "duration_seconds", "error", "memory_id",
+        "created_at",
+    ],
+    "performance_metrics": ["id", "component", "metric_type", "metrics", "recorded_at"],
+}  # fmt: skip
+FINAL_TRIGGERS = {
+    "memory_tags_ai", "memory_tags_au", "memory_tags_ad", "memories_fts_ai", "memories_fts_ad", "memories_fts_au",
+    "vector_changes_ai", "vector_changes_au", "vector_changes_ad", "embedding_staging_au", "embedding_staging_ad",
+}  # fmt: skip
+
+
+def test_the_final_schema(store: MemoryStore, db_path: Path) -> None:
+    conn = raw(db_path)
+    tables = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if not name.startswith(("sqlite_", "memories_fts_"))
+    }  # fmt: skip
+    assert tables == set(FINAL_SCHEMA)
+    for table, columns in FINAL_SCHEMA.items():
+        assert [row[1] for row in conn.execute(f"PRAGMA table_info({table})")] == columns, table
+    triggers = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert triggers == FINAL_TRIGGERS
+
+
+def test_every_migration_is_recorded_once_in_order(store: MemoryStore, db_path: Path) -> None:
+    names = [name for (name,) in raw(db_path).execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+    assert names == MIGRATIONS.names
+    state = store.migration_state()
+    assert state.pending == () and [n for n, _ in state.applied] == names
+
+
+def test_opening_without_migrating_shows_what_is_pending(db_path: Path) -> None:
+    backend = SqliteBackend(db_path, migrate=False)
+
+    assert backend.migration_state().pending == tuple(MIGRATIONS.names)
+    assert backend.migrate() == MIGRATIONS.names
+    assert backend.migrate() == []
+    backend.close()
+
+
+def test_a_store_migrated_by_a_newer_version_is_refused(store: MemoryStore, db_path: Path) -> None:
+    store.close()
+    raw(db_path).execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '2030-01-01')")
+
+    with pytest.raises(MigrationError, match="newer Mahavishnu.*m999_from_the_future"):
+        SqliteBackend(db_path)
+
+
+def test_a_failing_migration_leaves_nothing_behind(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x)")
+        conn.execute("THIS IS NOT SQL")
+
+    monkeypatch.setattr(MIGRATIONS, "_items", [*MIGRATIONS._items, type(MIGRATIONS._items[0])("m999_broken", broken)])
+
+    with pytest.raises(MigrationError, match="m999_broken failed"):
+        SqliteBackend(db_path)
+    conn = raw(db_path)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM _migrations").fetchone() == (len(MIGRATIONS.names) - 1,)
+
+
+def test_pragmas_for_durability(store: MemoryStore) -> None:
+    backend = store.backend
+    assert isinstance(backend, SqliteBackend)
+    assert backend.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert backend.conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    assert backend.conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "memory.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+
+    with pytest.raises(StoreError, match="cannot open the memory store"):
+        SqliteBackend(path)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, embedding_dim, "
+        "created_at, updated_at) VALUES ('x', 'memo', printf('%064d', 1), zeroblob(4), 'm', 1, 't', 't')",
+        "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, embedding_dim, "
+        "created_at, updated_at) VALUES ('x', 'note', printf('%064d', 1), zeroblob(8), 'm', 1, 't', 't')",
+        "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, embedding_dim, "
+        "created_at, updated_at, metadata) VALUES ('x', 'note', printf('%064d', 1), zeroblob(4), 'm', 1, 't', 't', '[]')",
+        "INSERT INTO agent_conversations (agent_id, session_id, role, content, created_at) "
+        "VALUES ('a', 's', 'system', 'hi', 't')",
+        "INSERT INTO rag_ingestions (repo_id, repo_path, status, started_at) VALUES ('r', '/r', 'running', 't')",
+        "INSERT INTO workflow_executions (workflow_id, adapter, status, created_at) VALUES ('w', 'a', 'done', 't')",
+        "INSERT INTO workflow_executions (workflow_id, adapter, status, created_at, duration_seconds) "
+        "VALUES ('w', 'a', 'failed', 't', -1)",
+        "INSERT INTO performance_metrics (component, metric_type, metrics, recorded_at) VALUES ('c', 'm', '[1]', 't')",
+    ],
+)
+def test_check_constraints_guard_enums_json_and_vector_sizes(store: MemoryStore, db_path: Path, statement: str) -> None:
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+        raw(db_path).execute(statement)
+
+
+def test_the_activity_tables_accept_valid_rows(store: MemoryStore, db_path: Path) -> None:
+    conn = raw(db_path)
+    conn.execute("INSERT INTO agent_conversations (agent_id, session_id, role, content, created_at) "
+                 "VALUES ('claude', 's1', 'assistant', 'hello', 't')")  # fmt: skip
+    conn.execute("INSERT INTO workflow_executions (workflow_id, adapter, repos, status, result, created_at) "
+                 "VALUES ('w', 'prefect', '[\"a\"]', 'completed', '{\"ok\": true}', 't')")  # fmt: skip
+    conn.execute("INSERT INTO performance_metrics (component, metric_type, metrics, recorded_at) "
+                 "VALUES ('search', 'latency', '{\"p95\": 3.1}', 't')")  # fmt: skip
+    conn.execute("INSERT INTO rag_ingestions (repo_id, repo_path, started_at) VALUES ('r', '/r', 't')")
+    assert conn.execute("SELECT status FROM rag_ingestions").fetchone() == ("pending",)
+
+
+# -- full text and tags stay in sync ----------------------------------------------------------------
+def test_fts_and_tag_tables_follow_inserts_updates_and_deletes(store: MemoryStore, db_path: Path) -> None:
+    memory = store.store("the cache uses redis", "decision", tags=["cache"])
+    store.update(memory.id, content="the cache uses memcached", tags=["cache", "ops"])
+    other = store.store("unrelated", "note", tags=["ops"])
+    store.delete(other.id)
+
+    conn = raw(db_path)
+    conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('integrity-check')")
+    assert conn.execute("SELECT rowid FROM memories_fts WHERE memories_fts MATCH 'memcached'").fetchall() == [(memory.id,)]
+    assert conn.execute("SELECT rowid FROM memories_fts WHERE memories_fts MATCH 'redis'").fetchall() == []
+    assert conn.execute("SELECT tag, memory_id FROM memory_tags ORDER BY tag").fetchall() == [
+        ("cache", memory.id),
+        ("ops", memory.id),
+    ]
+
+
+def test_text_search_survives_fts_syntax_in_the_query(store: MemoryStore) -> None:
+    memory = store.store('he said "NEAR" AND (maybe) NOT col:value*', "note")
+
+    for query in ['"NEAR"', "AND OR NOT", "col:value*", "(maybe", "^", "snake_case-thing"]:
+        store.search(query, mode="text")
+    assert store.search("maybe NOT", mode="text")[0].memory.id == memory.id
+
+
+def test_text_search_stems_english(store: MemoryStore) -> None:
+    memory = store.store("Retries back off exponentially", "note")
+
+    assert [h.memory.id for h in store.search("exponential retry", mode="text")] == [memory.id]
+
+
+# -- the vector cache -------------------------------------------------------------------------------
+def test_a_long_lived_reader_sees_writes_from_another_connection(db_path: Path) -> None:
+    with open_store(db_path) as reader, open_store(db_path) as writer:
+        first = writer.store("alpha beta gamma", "note")
+        assert [h.memory.id for h in reader.search("alpha beta", mode="vector")] == [first.id]
+
+        second = writer.store("delta epsilon", "note")
+        writer.update(first.id, content="zeta eta theta")
+
+        assert reader.search("delta epsilon", mode="vector", limit=1)[0].memory.id == second.id
+        assert reader.search("zeta eta", mode="vector", limit=1)[0].memory.id == first.id
+        writer.delete(second.id)
+        assert [h.memory.id for h in reader.search("delta epsilon", mode="vector")] == [first.id]
+
+
+def test_a_large_index_is_saved_beside_the_database_and_loaded_on_reopen(db_path: Path) -> None:
+    with open_store(db_path, ann_threshold=20) as store:
+        ids = store.store_many([{"content": f"memory number {i} about topic {i % 7}"} for i in range(40)])
+        store.search("topic 3", mode="vector")
+        seq = store.backend.get_meta("vector_sidecar_seq")
+        assert seq is not None and (db_path.parent / "memory.db.ann").exists()
+
+    with open_store(db_path, ann_threshold=20) as store:
+        store.store("one more memory about topic 3", "note")  # replayed from the log on top of the sidecar
+        backend = store.backend
+        assert isinstance(backend, SqliteBackend)
+        top = store.search("memory number 5 about topic 5", mode="vector", limit=1)[0]
+        assert top.memory.id == ids[5].id
+        assert backend.index.describe()["size"] == 41
+
+
+def test_the_change_log_is_pruned_and_a_reader_behind_the_floor_rebuilds(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_index, "_PRUNE_EVERY", 5)
+    with open_store(db_path) as reader, open_store(db_path) as writer:
+        writer.store("the first memory", "note")
+        reader.search("first", mode="vector")
+        later = writer.store_many([{"content": f"later memory {i}"} for i in range(10)])
+        writer.search("later", mode="vector")  # the writer catches up and prunes the log behind it
+
+        assert int(writer.backend.get_meta("vector_log_floor") or 0) >= 5
+        hits = reader.search("later memory 9", mode="vector", limit=11)
+        assert len(hits) == 11 and hits[0].memory.id == later[9].id
+
+
+def test_integrity_check_is_ok_after_work(store: MemoryStore) -> None:
+    store.store_many([{"content": f"memory {i}", "tags": [f"t{i % 3}"]} for i in range(50)])
+    store.delete_where({"tags": ["t1"]})
+    backend = store.backend
+    assert isinstance(backend, SqliteBackend)
+    assert backend.integrity_check() == "ok"
