@@ -1,44 +1,75 @@
 #!/usr/bin/env bash
-# Install the pinned Claude Code CLI into .e2e-tools/ (repo root) for tests/e2e.
-# Idempotent: a no-op (well under a second) when the pinned version is already there.
-# The npm package ships its native binary in a per-platform npm package
-# (@anthropic-ai/claude-code-linux-x64), so nothing is fetched outside the registry.
+# Install the pinned assistant CLIs into .e2e-tools/ (repo root) for tests/e2e:
+#   Claude Code, Codex CLI, Qwen Code, Gemini CLI.
+# Idempotent: a no-op (about a second) when the pinned versions are already there.
+# Everything comes from the npm registry: Claude Code ships its native binary in a per-platform npm
+# package (@anthropic-ai/claude-code-linux-x64), Codex in its own (@openai/codex@VERSION-linux-x64,
+# an npm alias); Qwen Code and Gemini CLI are JavaScript bundles. Their optional native add-ons
+# (node-pty, keytar, clipboard, sharp) come as prebuilt npm packages or build locally with node-gyp;
+# none is needed for the headless runs the tests make, so a failed optional build is harmless.
+# Qwen Code declares node >= 22 but runs headless (`qwen -p`) on Node 20, which is what Debian ships.
 set -euo pipefail
 
 CLAUDE_CODE_VERSION="${CLAUDE_CODE_VERSION:-2.1.197}"
+CODEX_VERSION="${CODEX_VERSION:-0.169.0}"
+QWEN_CODE_VERSION="${QWEN_CODE_VERSION:-0.24.4}"
+GEMINI_CLI_VERSION="${GEMINI_CLI_VERSION:-0.61.0}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix="$root/.e2e-tools"
-bin="$prefix/node_modules/.bin/claude"
+bin="$prefix/node_modules/.bin"
 
-installed_version() {
-    [ -x "$bin" ] || return 1
-    "$bin" --version 2>/dev/null | awk '{print $1}'
+claude_version() {
+    [ -x "$bin/claude" ] || return 1
+    "$bin/claude" --version 2>/dev/null | awk '{print $1}'
 }
+codex_version() {  # runs the native binary: proves the platform package is there
+    [ -x "$bin/codex" ] || return 1
+    "$bin/codex" --version 2>/dev/null | awk '{print $2}'
+}
+package_version() {  # JavaScript CLIs: the installed package's version (running gemini takes seconds)
+    [ -x "$bin/$2" ] || return 1
+    node -p "require('$prefix/node_modules/$1/package.json').version" 2>/dev/null
+}
+qwen_version() { package_version @qwen-code/qwen-code qwen; }
+gemini_version() { package_version @google/gemini-cli gemini; }
 
-if [ "$(installed_version || true)" = "$CLAUDE_CODE_VERSION" ]; then
-    echo "install-e2e: claude $CLAUDE_CODE_VERSION already in $prefix"
+missing=()
+[ "$(claude_version || true)" = "$CLAUDE_CODE_VERSION" ] || missing+=("@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION")
+[ "$(codex_version || true)" = "$CODEX_VERSION" ] || missing+=("@openai/codex@$CODEX_VERSION")
+[ "$(qwen_version || true)" = "$QWEN_CODE_VERSION" ] || missing+=("@qwen-code/qwen-code@$QWEN_CODE_VERSION")
+[ "$(gemini_version || true)" = "$GEMINI_CLI_VERSION" ] || missing+=("@google/gemini-cli@$GEMINI_CLI_VERSION")
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-e2e: claude $CLAUDE_CODE_VERSION, codex $CODEX_VERSION, qwen $QWEN_CODE_VERSION," \
+        "gemini $GEMINI_CLI_VERSION already in $prefix"
     exit 0
 fi
 
 if ! command -v npm >/dev/null 2>&1; then
-    echo "install-e2e: npm not found; the Claude Code e2e tests will be skipped" >&2
+    echo "install-e2e: npm not found; the assistant-CLI e2e tests will be skipped" >&2
     exit 1
 fi
 
-echo "install-e2e: installing @anthropic-ai/claude-code@$CLAUDE_CODE_VERSION into $prefix"
-npm install --prefix "$prefix" --save-exact --no-audit --no-fund --loglevel=error \
-    "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
+echo "install-e2e: installing ${missing[*]} into $prefix"
+npm install --prefix "$prefix" --save-exact --no-audit --no-fund --loglevel=error "${missing[@]}"
 
-got="$(installed_version || true)"
-if [ "$got" != "$CLAUDE_CODE_VERSION" ]; then
+if [ "$(claude_version || true)" != "$CLAUDE_CODE_VERSION" ] && [ -d "$prefix/node_modules/@anthropic-ai/claude-code" ]; then
     # bin/claude.exe is a stub until the postinstall hard-links the platform binary
     # over it; npm configs with ignore-scripts skip that, so run it by hand.
     (cd "$prefix/node_modules/@anthropic-ai/claude-code" && node install.cjs)
-    got="$(installed_version || true)"
 fi
-if [ "$got" != "$CLAUDE_CODE_VERSION" ]; then
-    echo "install-e2e: expected claude $CLAUDE_CODE_VERSION, got '${got:-nothing}' at $bin" >&2
-    exit 1
-fi
-echo "install-e2e: claude $got ready"
+
+status=0
+check() {  # name, wanted, got
+    if [ "$3" != "$2" ]; then
+        echo "install-e2e: expected $1 $2, got '${3:-nothing}' in $bin" >&2
+        status=1
+    fi
+}
+check claude "$CLAUDE_CODE_VERSION" "$(claude_version || true)"
+check codex "$CODEX_VERSION" "$(codex_version || true)"
+check qwen "$QWEN_CODE_VERSION" "$(qwen_version || true)"
+check gemini "$GEMINI_CLI_VERSION" "$(gemini_version || true)"
+[ $status -eq 0 ] && echo "install-e2e: claude, codex, qwen, gemini ready in $prefix"
+exit $status

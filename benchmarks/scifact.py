@@ -49,7 +49,10 @@ def load(data: Path) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, s
 
 def index(store: MemoryStore, corpus: list[tuple[str, str]]) -> tuple[dict[int, list[str]], float]:
     """Store the corpus (skipped when the store already holds it); memory id -> doc ids."""
-    drafts = [{"content": text, "type": "rag", "project": "scifact", "metadata": {"doc_id": d}} for d, text in corpus]
+    drafts = [
+        {"content": text, "type": "rag", "project": "scifact", "metadata": {"doc_id": d}}
+        for d, text in corpus
+    ]
     began = time.perf_counter()
     memories = store.store_many(drafts, batch_size=256)
     seconds = time.perf_counter() - began
@@ -66,9 +69,13 @@ def ndcg_at_10(ranking: list[str], relevant: set[str]) -> float:
 
 
 def evaluate(
-    store: MemoryStore, docs: dict[int, list[str]], queries: dict[str, str], qrels: dict[str, set[str]],
-    mode: str, fusion: Fusion | None = None,
-) -> tuple[float, float]:  # fmt: skip
+    store: MemoryStore,
+    docs: dict[int, list[str]],
+    queries: dict[str, str],
+    qrels: dict[str, set[str]],
+    mode: str,
+    fusion: Fusion | None = None,
+) -> tuple[float, float]:
     ndcg = recall = 0.0
     for qid, text in queries.items():
         hits = store.search(text, mode=mode, limit=100, fusion=fusion)
@@ -78,21 +85,40 @@ def evaluate(
     return ndcg / len(queries), recall / len(queries)
 
 
-def sweep(store: MemoryStore, docs: dict[int, list[str]], queries: dict[str, str], qrels: dict[str, set[str]]) -> None:
+def sweep(
+    store: MemoryStore, docs: dict[int, list[str]], queries: dict[str, str], qrels: dict[str, set[str]]
+) -> None:
     """How sensitive hybrid quality is to the fusion method, its weight and the candidate depth."""
-    variants = [Fusion("rrf", alpha=0.5, rrf_k=60, depth=100)]
-    variants += [Fusion("rrf", alpha=a, rrf_k=60, depth=100) for a in (0.3, 0.4, 0.6, 0.7)]
-    variants += [Fusion("rrf", alpha=0.5, rrf_k=k, depth=100) for k in (10, 30, 100)]
-    variants += [Fusion("convex", alpha=a, depth=100) for a in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
-    variants += [Fusion("convex", alpha=0.5, depth=d) for d in (20, 50, 200)]
+    variants = [Fusion("convex", alpha=a, depth=100) for a in (0.3, 0.4, 0.5, 0.6, 0.7)]
+    variants += [Fusion("convex", alpha=0.5, depth=d) for d in (50, 200, 300)]
+    variants += [Fusion("rrf", alpha=a, rrf_k=60, depth=100) for a in (0.3, 0.4, 0.5, 0.6, 0.7)]
+    variants += [Fusion("rrf", alpha=0.5, rrf_k=k, depth=100) for k in (10, 20, 100)]
     for fusion in variants:
         ndcg, recall = evaluate(store, docs, queries, qrels, "hybrid", fusion)
-        print(f"  {fusion.method:6} alpha {fusion.alpha:.1f} k {fusion.rrf_k:3} depth {fusion.depth:3}  "
-              f"nDCG@10 {ndcg:.3f} recall@100 {recall:.3f}", flush=True)  # fmt: skip
+        print(
+            f"  {fusion.method:6} alpha {fusion.alpha:.1f} k {fusion.rrf_k:3} depth {fusion.depth:3}  "
+            f"nDCG@10 {ndcg:.3f} recall@100 {recall:.3f}",
+            flush=True,
+        )
+
+
+def cutoffs(
+    store: MemoryStore, docs: dict[int, list[str]], queries: dict[str, str], qrels: dict[str, set[str]]
+) -> None:
+    """Quality cost of skipping common query terms (``memory.text_common_cutoff``), embedded store only."""
+    backend = store.backend
+    for cutoff in (1.0, 0.5, 0.2, 0.1, 0.05):
+        backend.common_term_cutoff = cutoff  # type: ignore[attr-defined]
+        text = evaluate(store, docs, queries, qrels, "text")
+        hybrid = evaluate(store, docs, queries, qrels, "hybrid")
+        print(f"  cutoff {cutoff:4.2f}  text nDCG@10 {text[0]:.3f} recall@100 {text[1]:.3f}  "
+              f"hybrid nDCG@10 {hybrid[0]:.3f} recall@100 {hybrid[1]:.3f}", flush=True)  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--store", type=Path, help="SQLite file to keep (and reuse) the indexed corpus")
     parser.add_argument("--sweep", action="store_true", help="also print hybrid fusion variants")
@@ -102,17 +128,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = MemorySettings(path=args.store or Path(tmp) / "scifact.db")
         with MemoryStore.open(settings) as store:
+            reused = store.stats()["count"] >= len(corpus)
             docs, seconds = index(store, corpus)
-            print(f"indexed {len(corpus)} documents in {seconds:.1f} s ({len(corpus) / seconds:.0f} docs/s) "
-                  f"with {store.embedder.identity}; {len(queries)} queries", flush=True)  # fmt: skip
+            how = "reused the indexed store" if reused else f"{len(corpus) / seconds:.0f} docs/s"
+            print(
+                f"indexed {len(corpus)} documents in {seconds:.1f} s ({how}) with {store.embedder.identity}; "
+                f"{len(queries)} queries; hybrid = {store.fusion}",
+                flush=True,
+            )
             for mode in ("vector", "text", "hybrid"):
                 began = time.perf_counter()
                 ndcg, recall = evaluate(store, docs, queries, qrels, mode)
                 per_query = (time.perf_counter() - began) / len(queries) * 1000
-                print(f"{mode} nDCG@10 {ndcg:.3f} recall@100 {recall:.3f}  ({per_query:.1f} ms/query)", flush=True)
+                print(
+                    f"{mode} nDCG@10 {ndcg:.3f} recall@100 {recall:.3f}  ({per_query:.1f} ms/query)",
+                    flush=True,
+                )
             if args.sweep:
                 print("hybrid fusion sensitivity:")
                 sweep(store, docs, queries, qrels)
+                print("common-term cutoff:")
+                cutoffs(store, docs, queries, qrels)
 
 
 if __name__ == "__main__":

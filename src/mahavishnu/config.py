@@ -80,6 +80,8 @@ class MemorySettings(BaseModel):
     hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     hybrid_rrf_k: int = Field(default=60, ge=1)
     hybrid_depth: int = Field(default=100, ge=1, le=1000)
+    # Embedded store: full-text queries skip terms found in more than this share of memories (1.0: none).
+    text_common_cutoff: float = Field(default=1.0, gt=0.0, le=1.0)
 
 
 class Settings(BaseSettings):

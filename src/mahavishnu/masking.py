@@ -64,7 +64,7 @@ def _is_secret_key(key: str) -> bool:
 _NAMES_NOT_SECRETS = {"env_key", "envkey", "selectedtype"}
 # "KEY": "value" (JSON) and KEY = "value" / KEY=value (TOML, .env)
 _ASSIGNMENT = re.compile(
-    r"""(?P<lead>["']?(?P<key>[A-Za-z_][\w.-]*)["']?\s*[:=]\s*)(?P<q>["']?)(?P<value>[^"'\s,]+)(?P=q)"""
+    r"""(?P<lead>["']?(?P<key>[A-Za-z_][\w.-]*)["']?\s*[:=]\s*)(?P<q>["']?)(?P<value>[^"'\s,{}\[\]]+)(?P=q)"""
 )
 
 

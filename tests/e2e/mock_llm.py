@@ -8,21 +8,28 @@ answers like the provider API the path belongs to::
         [req] = mock.requests_to("/v1/messages")
         assert req.headers["x-api-key"] == "sk-test"
 
-Implemented: the Anthropic Messages API (``POST /v1/messages``, streaming SSE
-or JSON, plus ``/v1/messages/count_tokens``) and ``HEAD``/``GET /`` (Claude Code
-probes the base URL with ``HEAD /`` first). Anything else gets a 404 in
-Anthropic's error shape, and is recorded too. Other wire formats are hooks in
-``MockLLM.ROUTES`` that answer 501 until someone implements them: OpenAI Chat
-Completions (``/v1/chat/completions``), OpenAI Responses (``/v1/responses``)
-and Gemini (``/v1beta/models/<model>:generateContent`` and
-``:streamGenerateContent``). To add one, write a ``_handle_x(self, req)`` method
-returning a ``Reply`` and point its route at it.
+Implemented:
+
+* the Anthropic Messages API (``POST /v1/messages``, streaming SSE or JSON, plus
+  ``/v1/messages/count_tokens``) and ``HEAD``/``GET /`` (Claude Code probes the base
+  URL with ``HEAD /`` first);
+* OpenAI Responses (``POST /v1/responses`` and ``POST /responses``, streaming SSE
+  ``response.*`` events or one JSON response), as Codex speaks it;
+* OpenAI Chat Completions (``POST /v1/chat/completions`` and ``/chat/completions``,
+  SSE ``chat.completion.chunk``s ending in ``[DONE]``, or JSON), as Qwen Code speaks it;
+* Gemini (``POST /v1beta/models/<model>:streamGenerateContent`` (SSE with ``?alt=sse``,
+  else a JSON array) and ``:generateContent``; ``:countTokens``), as Gemini CLI speaks it;
+* ``GET /v1/models`` (and ``/models``): an OpenAI model list naming the requested models.
+
+Anything else gets a 404 (in Anthropic's error shape) and is recorded too. To add an
+API, write a ``_handle_x(self, req)`` method returning a ``Reply`` and route to it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,11 +55,15 @@ class RecordedRequest:
 
     @property
     def api_key(self) -> str | None:
-        """The credential the client sent: x-api-key, else the Bearer token."""
-        if "x-api-key" in self.headers:
-            return self.headers["x-api-key"]
+        """The credential the client sent: x-api-key, else x-goog-api-key (Gemini), else the
+        Bearer token, else a ``?key=`` query parameter (Gemini's other way)."""
+        for header in ("x-api-key", "x-goog-api-key"):
+            if header in self.headers:
+                return self.headers[header]
         auth = self.headers.get("authorization", "")
-        return auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
+        if auth.startswith("Bearer "):
+            return auth[len("Bearer ") :]
+        return self.query["key"][0] if self.query.get("key") else None
 
 
 @dataclass
@@ -88,10 +99,15 @@ class MockLLM:
         # Claude Code sends `HEAD /` to the base URL before its first request.
         ("HEAD", "/", "_handle_root"),
         ("GET", "/", "_handle_root"),
-        # Hooks for later: implement the handler and the CLI tests can use it.
+        # OpenAI: clients append the path to a base URL that may or may not end in /v1.
         ("POST", "/v1/chat/completions", "_handle_openai_chat"),
+        ("POST", "/chat/completions", "_handle_openai_chat"),
         ("POST", "/v1/responses", "_handle_openai_responses"),
+        ("POST", "/responses", "_handle_openai_responses"),
+        ("GET", "/v1/models", "_handle_openai_models"),
+        ("GET", "/models", "_handle_openai_models"),
         ("POST", "/v1beta/models/*", "_handle_gemini"),
+        ("POST", "/v1/models/*", "_handle_gemini"),
     ]
 
     def __init__(self, reply: str = DEFAULT_REPLY, host: str = "127.0.0.1") -> None:
@@ -242,20 +258,169 @@ class MockLLM:
     def _handle_anthropic_count_tokens(self, req: RecordedRequest) -> Reply:
         return Reply.json({"input_tokens": max(1, len(req.raw_body) // 4)})
 
-    # -- hooks for other providers (not implemented yet) -----------------------
-
-    def _not_implemented(self, req: RecordedRequest, api: str) -> Reply:
-        message = f"mock LLM: {api} is not implemented yet"
-        return Reply.json({"error": {"message": message, "path": req.path}}, 501)
-
-    def _handle_openai_chat(self, req: RecordedRequest) -> Reply:
-        return self._not_implemented(req, "OpenAI Chat Completions")
+    # -- OpenAI Responses API -------------------------------------------------
 
     def _handle_openai_responses(self, req: RecordedRequest) -> Reply:
-        return self._not_implemented(req, "OpenAI Responses")
+        body = req.body if isinstance(req.body, dict) else {}
+        model = str(body.get("model", "mock-model"))
+        resp_id = f"resp_mock_{uuid.uuid4().hex[:20]}"
+        item_id = f"msg_mock_{uuid.uuid4().hex[:20]}"
+        input_tokens = max(1, len(req.raw_body) // 4)
+        output_tokens = max(1, len(self.reply.split()))
+        text_part = {"type": "output_text", "text": self.reply, "annotations": []}
+        item = {
+            "id": item_id,
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [text_part],
+        }
+        usage = {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input_tokens + output_tokens,
+        }
+
+        def response(status: str, output: list[Any], usage_: Any) -> dict[str, Any]:
+            return {
+                "id": resp_id,
+                "object": "response",
+                "created_at": int(time.time()),
+                "status": status,
+                "model": model,
+                "output": output,
+                "usage": usage_,
+            }
+
+        if not body.get("stream"):
+            return Reply.json(response("completed", [item], usage))
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("response.created", {"response": response("in_progress", [], None)}),
+            ("response.in_progress", {"response": response("in_progress", [], None)}),
+            (
+                "response.output_item.added",
+                {"output_index": 0, "item": {**item, "status": "in_progress", "content": []}},
+            ),
+            (
+                "response.content_part.added",
+                {
+                    "item_id": item_id,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "part": {**text_part, "text": ""},
+                },
+            ),
+            (
+                "response.output_text.delta",
+                {"item_id": item_id, "output_index": 0, "content_index": 0, "delta": self.reply},
+            ),
+            (
+                "response.output_text.done",
+                {"item_id": item_id, "output_index": 0, "content_index": 0, "text": self.reply},
+            ),
+            (
+                "response.content_part.done",
+                {"item_id": item_id, "output_index": 0, "content_index": 0, "part": text_part},
+            ),
+            ("response.output_item.done", {"output_index": 0, "item": item}),
+            ("response.completed", {"response": response("completed", [item], usage)}),
+        ]
+        numbered = [
+            (name, {"type": name, "sequence_number": i, **data}) for i, (name, data) in enumerate(events)
+        ]
+        return Reply(200, _sse(numbered), "text/event-stream", {"Cache-Control": "no-cache"})
+
+    # -- OpenAI Chat Completions ----------------------------------------------
+
+    def _handle_openai_chat(self, req: RecordedRequest) -> Reply:
+        body = req.body if isinstance(req.body, dict) else {}
+        model = str(body.get("model", "mock-model"))
+        chat_id = f"chatcmpl-mock{uuid.uuid4().hex[:20]}"
+        created = int(time.time())
+        prompt_tokens = max(1, len(req.raw_body) // 4)
+        completion_tokens = max(1, len(self.reply.split()))
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        if not body.get("stream"):
+            return Reply.json(
+                {
+                    "id": chat_id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": self.reply},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+
+        def chunk(delta: dict[str, Any], finish: str | None, usage_: Any = None) -> dict[str, Any]:
+            data: dict[str, Any] = {
+                "id": chat_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            if usage_ is not None:
+                data["usage"] = usage_
+            return data
+
+        chunks = [
+            chunk({"role": "assistant", "content": ""}, None),
+            chunk({"content": self.reply}, None),
+            chunk({}, "stop", usage),
+        ]
+        payload = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        return Reply(200, payload.encode(), "text/event-stream", {"Cache-Control": "no-cache"})
+
+    def _handle_openai_models(self, req: RecordedRequest) -> Reply:
+        return Reply.json(
+            {"object": "list", "data": [{"id": "mock-model", "object": "model", "owned_by": "mock"}]}
+        )
+
+    # -- Gemini generateContent ------------------------------------------------
 
     def _handle_gemini(self, req: RecordedRequest) -> Reply:
-        return self._not_implemented(req, "Gemini generateContent")
+        model, _, method = req.path.rsplit("/", 1)[-1].partition(":")
+        if method == "countTokens":
+            return Reply.json({"totalTokens": max(1, len(req.raw_body) // 4)})
+        if method not in ("generateContent", "streamGenerateContent"):
+            message = f"mock LLM: no Gemini method '{method}'"
+            return Reply.json({"error": {"code": 404, "message": message, "status": "NOT_FOUND"}}, 404)
+        prompt_tokens = max(1, len(req.raw_body) // 4)
+        output_tokens = max(1, len(self.reply.split()))
+        answer = {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": self.reply}]},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt_tokens,
+                "candidatesTokenCount": output_tokens,
+                "totalTokenCount": prompt_tokens + output_tokens,
+            },
+            "modelVersion": model,
+            "responseId": f"mock-{uuid.uuid4().hex[:16]}",
+        }
+        if method == "generateContent":
+            return Reply.json(answer)
+        if req.query.get("alt") == ["sse"]:
+            return Reply(200, f"data: {json.dumps(answer)}\r\n\r\n".encode(), "text/event-stream")
+        return Reply.json([answer])
 
 
 def _make_handler(mock: MockLLM) -> type[BaseHTTPRequestHandler]:

@@ -15,7 +15,9 @@ from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, NotFoundError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "schemas" / "claude-code-settings.json"
+SCHEMA_PATH = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "schemas" / "claude-code-settings.json"
+)
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
 
@@ -58,8 +60,8 @@ def without(text: str, *keys: str) -> str:
 def test_events_are_exactly_the_schemas():
     assert set(cs.HOOK_EVENTS) == set(SCHEMA["properties"]["hooks"]["properties"])
     assert len(cs.HOOK_EVENTS) == len(set(cs.HOOK_EVENTS))
-    assert cs.NO_MATCHER_EVENTS <= set(cs.HOOK_EVENTS)
-    assert cs.COMMAND_ONLY_EVENTS <= set(cs.HOOK_EVENTS)
+    assert set(cs.HOOK_EVENTS) >= cs.NO_MATCHER_EVENTS
+    assert set(cs.HOOK_EVENTS) >= cs.COMMAND_ONLY_EVENTS
     assert set(cs.MATCHER_TARGET) == set(cs.HOOK_EVENTS) - cs.NO_MATCHER_EVENTS
 
 
@@ -69,7 +71,11 @@ def test_handler_types_and_required_fields_are_the_schemas():
     assert from_schema == {kind: set(fields) for kind, fields in cs.REQUIRED_FIELDS.items()}
     for variant in variants:
         kind = variant["properties"]["type"]["const"]
-        ours = set(cs.REQUIRED_FIELDS[kind]) | set(cs.OPTIONAL_FIELDS[kind]) | {"type", "timeout", "if", "statusMessage"}
+        ours = (
+            set(cs.REQUIRED_FIELDS[kind])
+            | set(cs.OPTIONAL_FIELDS[kind])
+            | {"type", "timeout", "if", "statusMessage"}
+        )
         assert ours <= set(variant["properties"]), kind
 
 
@@ -119,7 +125,14 @@ HANDLERS = [
         cs.HookSelector("SubagentStop", prompt="Verify the tests pass"),
     ),
     (
-        cs.HookSpec("SessionStart", "mcp_tool", matcher="startup", server="memory", tool="recall", input={"q": "${cwd}"}),
+        cs.HookSpec(
+            "SessionStart",
+            "mcp_tool",
+            matcher="startup",
+            server="memory",
+            tool="recall",
+            input={"q": "${cwd}"},
+        ),
         {"type": "mcp_tool", "server": "memory", "tool": "recall", "input": {"q": "${cwd}"}},
         cs.HookSelector("SessionStart", tool="recall"),
     ),
@@ -148,7 +161,9 @@ def test_add_list_remove_round_trip(spec, handler, selector):
 def test_add_to_a_missing_file_creates_a_schema_valid_document():
     text, added = cs.add_hook(None, cs.HookSpec("UserPromptSubmit", command="log-prompt"))
     assert added.status == "added"
-    assert json.loads(text) == {"hooks": {"UserPromptSubmit": [{"hooks": [{"type": "command", "command": "log-prompt"}]}]}}
+    assert json.loads(text) == {
+        "hooks": {"UserPromptSubmit": [{"hooks": [{"type": "command", "command": "log-prompt"}]}]}
+    }
     assert_valid(text)
 
 
@@ -166,13 +181,21 @@ def test_same_matcher_appends_to_that_group_and_identical_handler_is_a_no_op():
 
 
 def test_existing_identical_handler_from_the_file_is_recognised():
-    text, outcome = cs.add_hook(ORIGINAL, cs.HookSpec("PreToolUse", matcher="Bash", command="guard.sh", timeout=5))
+    text, outcome = cs.add_hook(
+        ORIGINAL, cs.HookSpec("PreToolUse", matcher="Bash", command="guard.sh", timeout=5)
+    )
     assert outcome.status == "unchanged" and text == ORIGINAL
 
 
 def test_same_command_with_new_settings_is_updated_in_place():
-    text, outcome = cs.add_hook(ORIGINAL, cs.HookSpec("PreToolUse", matcher="Bash", command="guard.sh", timeout=9))
-    assert outcome.status == "updated" and outcome.previous == {"type": "command", "command": "guard.sh", "timeout": 5}
+    text, outcome = cs.add_hook(
+        ORIGINAL, cs.HookSpec("PreToolUse", matcher="Bash", command="guard.sh", timeout=9)
+    )
+    assert outcome.status == "updated" and outcome.previous == {
+        "type": "command",
+        "command": "guard.sh",
+        "timeout": 5,
+    }
     assert json.loads(text)["hooks"]["PreToolUse"] == [
         {"matcher": "Bash", "hooks": [{"type": "command", "command": "guard.sh", "timeout": 9}]}
     ]
@@ -208,7 +231,11 @@ def test_every_schema_event_accepts_a_command_hook():
 @pytest.mark.parametrize(
     ("spec", "message", "hint"),
     [
-        (cs.HookSpec("PreToolUze", command="x"), "unknown hook event 'PreToolUze'", "Did you mean PreToolUse"),
+        (
+            cs.HookSpec("PreToolUze", command="x"),
+            "unknown hook event 'PreToolUze'",
+            "Did you mean PreToolUse",
+        ),
         (cs.HookSpec("Stop", "command"), "a command hook needs command", "--command"),
         (cs.HookSpec("Stop", "command", command="   "), "a command hook needs command", "--command"),
         (cs.HookSpec("Stop", "http"), "an http hook needs url", "--url"),
@@ -217,14 +244,30 @@ def test_every_schema_event_accepts_a_command_hook():
         (cs.HookSpec("Stop", "mcp_tool", server="m"), "an mcp_tool hook needs tool", "--tool"),
         (cs.HookSpec("Stop", "webhook", url="x"), "unknown handler type 'webhook'", "command, http"),  # type: ignore[arg-type]
         (cs.HookSpec("Stop", matcher="Bash", command="x"), "Stop takes no matcher", "Drop --matcher"),
-        (cs.HookSpec("UserPromptSubmit", matcher="x", command="x"), "UserPromptSubmit takes no matcher", "every"),
+        (
+            cs.HookSpec("UserPromptSubmit", matcher="x", command="x"),
+            "UserPromptSubmit takes no matcher",
+            "every",
+        ),
         (cs.HookSpec("WorktreeCreate", "http", url="http://x"), "runs command hooks only", "--command"),
         (cs.HookSpec("ConfigChange", "prompt", prompt="p"), "runs command hooks only", "--command"),
         (cs.HookSpec("Stop", command="x", timeout=0), "timeout must be a positive number", ""),
         (cs.HookSpec("Stop", command="x", timeout=-3), "timeout must be a positive number", ""),
-        (cs.HookSpec("Stop", command="x", condition="Bash(git *)"), "only evaluated on tool events", "PreToolUse"),
-        (cs.HookSpec("Stop", command="x", model="haiku"), "--model does not apply to a command hook", "--command"),
-        (cs.HookSpec("Stop", "http", url="u", run_async=True), "--async does not apply to an http hook", "--url"),
+        (
+            cs.HookSpec("Stop", command="x", condition="Bash(git *)"),
+            "only evaluated on tool events",
+            "PreToolUse",
+        ),
+        (
+            cs.HookSpec("Stop", command="x", model="haiku"),
+            "--model does not apply to a command hook",
+            "--command",
+        ),
+        (
+            cs.HookSpec("Stop", "http", url="u", run_async=True),
+            "--async does not apply to an http hook",
+            "--url",
+        ),
     ],
 )
 def test_invalid_hooks_are_refused_with_a_hint(spec, message, hint):
@@ -242,13 +285,15 @@ def test_match_all_matcher_on_a_no_matcher_event_is_dropped_not_refused():
 
 
 def test_if_filter_on_a_tool_event_is_written():
-    text, _ = cs.add_hook(None, cs.HookSpec("PreToolUse", matcher="Bash", command="x", condition="Bash(git *)"))
+    text, _ = cs.add_hook(
+        None, cs.HookSpec("PreToolUse", matcher="Bash", command="x", condition="Bash(git *)")
+    )
     assert json.loads(text)["hooks"]["PreToolUse"][0]["hooks"][0]["if"] == "Bash(git *)"
     assert_valid(text)
 
 
 def test_hooks_of_the_wrong_shape_are_a_config_file_error():
-    with pytest.raises(InvalidConfigFileError, match="hooks.Stop in f is not an array"):
+    with pytest.raises(InvalidConfigFileError, match=r"hooks\.Stop in f is not an array"):
         cs.add_hook('{"hooks": {"Stop": {}}}', cs.HookSpec("Stop", command="x"), source="f")
     with pytest.raises(InvalidConfigFileError, match="hooks in f is not an object"):
         cs.add_hook('{"hooks": []}', cs.HookSpec("Stop", command="x"), source="f")
@@ -308,7 +353,11 @@ def test_removing_keeps_other_groups_of_the_event():
         (cs.HookSelector(index=7), NotFoundError, "no hook #7 in this file (2 in all)"),
         (cs.HookSelector("Stop", index=2), InvalidInputError, "hook #2 is a PreToolUse hook, not Stop"),
         (cs.HookSelector("Stop", command="nope"), NotFoundError, "no Stop hook matches command='nope'"),
-        (cs.HookSelector("PreToolUse", matcher="Read", command="guard.sh"), NotFoundError, "with matcher 'Read'"),
+        (
+            cs.HookSelector("PreToolUse", matcher="Read", command="guard.sh"),
+            NotFoundError,
+            "with matcher 'Read'",
+        ),
         (cs.HookSelector("Stop"), InvalidInputError, "say which Stop hook to remove"),
         (cs.HookSelector(command="x"), InvalidInputError, "say which hook to remove"),
         (cs.HookSelector("Nope", command="x"), InvalidInputError, "unknown hook event 'Nope'"),
@@ -326,7 +375,9 @@ def test_remove_errors(selector, error, message):
 
 @pytest.mark.parametrize("kind", cs.PERMISSION_KINDS)
 def test_permissions_add_remove_list_each_kind(kind):
-    text, added = cs.add_permission_rules(ORIGINAL, kind, ["Bash(npm run test:*)", "WebFetch(domain:example.com)"])
+    text, added = cs.add_permission_rules(
+        ORIGINAL, kind, ["Bash(npm run test:*)", "WebFetch(domain:example.com)"]
+    )
     assert added.changed == ["Bash(npm run test:*)", "WebFetch(domain:example.com)"] and added.skipped == []
     assert_valid(text)
     listed = cs.list_permissions(text)
@@ -334,15 +385,25 @@ def test_permissions_add_remove_list_each_kind(kind):
     expected_before = {"allow": ["Read", "Bash(git status)"]}.get(kind, [])
     assert listed[kind] == [*expected_before, "Bash(npm run test:*)", "WebFetch(domain:example.com)"]
     assert without(text, f"permissions.{kind}") == without(ORIGINAL, f"permissions.{kind}")
-    back, removed = cs.remove_permission_rules(text, kind, ["Bash(npm run test:*)", "WebFetch(domain:example.com)"])
+    back, removed = cs.remove_permission_rules(
+        text, kind, ["Bash(npm run test:*)", "WebFetch(domain:example.com)"]
+    )
     assert removed.changed == ["Bash(npm run test:*)", "WebFetch(domain:example.com)"]
     assert back == ORIGINAL
 
 
 def test_permissions_are_deduplicated_and_keep_their_order():
-    text, outcome = cs.add_permission_rules(ORIGINAL, "allow", ["Edit", "Read", "Edit", "mcp__github", "Glob"])
+    text, outcome = cs.add_permission_rules(
+        ORIGINAL, "allow", ["Edit", "Read", "Edit", "mcp__github", "Glob"]
+    )
     assert outcome.changed == ["Edit", "mcp__github", "Glob"] and outcome.skipped == ["Read"]
-    assert json.loads(text)["permissions"]["allow"] == ["Read", "Bash(git status)", "Edit", "mcp__github", "Glob"]
+    assert json.loads(text)["permissions"]["allow"] == [
+        "Read",
+        "Bash(git status)",
+        "Edit",
+        "mcp__github",
+        "Glob",
+    ]
     again, outcome = cs.add_permission_rules(text, "allow", ["Glob", "Edit"])
     assert outcome.changed == [] and again == text
 
@@ -363,7 +424,7 @@ def test_removing_the_last_rule_removes_the_list_and_an_emptied_permissions_obje
 
 
 def test_removing_absent_rules():
-    text, outcome = cs.remove_permission_rules(ORIGINAL, "allow", ["Read", "Edit"])
+    _, outcome = cs.remove_permission_rules(ORIGINAL, "allow", ["Read", "Edit"])
     assert outcome.changed == ["Read"] and outcome.skipped == ["Edit"]
     with pytest.raises(NotFoundError, match=r"Edit is not in permissions.allow"):
         cs.remove_permission_rules(ORIGINAL, "allow", ["Edit"])
@@ -392,7 +453,14 @@ def test_invalid_permission_rules(rule, message, hint):
 
 
 def test_permission_rules_the_schema_accepts():
-    rules = ["Bash", "Bash(npm run *)", "Read(~/Documents/*.pdf)", "Agent(Explore)", "mcp__puppeteer", "Skill(*)"]
+    rules = [
+        "Bash",
+        "Bash(npm run *)",
+        "Read(~/Documents/*.pdf)",
+        "Agent(Explore)",
+        "mcp__puppeteer",
+        "Skill(*)",
+    ]
     text, _ = cs.add_permission_rules(None, "allow", rules)
     assert_valid(text)
 
@@ -403,7 +471,11 @@ def test_permission_rules_the_schema_accepts():
 def test_status_line_set_update_clear():
     text, outcome = cs.set_status_line(ORIGINAL, "~/.claude/statusline.sh", padding=2)
     assert outcome.status == "set"
-    assert json.loads(text)["statusLine"] == {"type": "command", "command": "~/.claude/statusline.sh", "padding": 2}
+    assert json.loads(text)["statusLine"] == {
+        "type": "command",
+        "command": "~/.claude/statusline.sh",
+        "padding": 2,
+    }
     assert_valid(text)
     assert without(text, "statusLine") == ORIGINAL
     same, outcome = cs.set_status_line(text, "~/.claude/statusline.sh", padding=2)
@@ -424,7 +496,11 @@ def test_status_line_set_update_clear():
 def test_status_line_keeps_other_keys_the_user_set():
     text = '{"statusLine": {"type": "command", "command": "old", "hideVimModeIndicator": true}}\n'
     new, _ = cs.set_status_line(text, "new")
-    assert json.loads(new)["statusLine"] == {"type": "command", "command": "new", "hideVimModeIndicator": True}
+    assert json.loads(new)["statusLine"] == {
+        "type": "command",
+        "command": "new",
+        "hideVimModeIndicator": True,
+    }
 
 
 @pytest.mark.parametrize(
@@ -482,7 +558,8 @@ def test_dry_run_writes_nothing_and_masks_secrets_in_the_diff(user_file):
     assert user_file.read_text() == ORIGINAL
     diff = result.diff()
     assert '-  "permissions": {"allow": ["Read", "Bash(git status)"],   "defaultMode": "plan"},\n' in diff
-    assert '+  "permissions": {"allow": ["Read", "Bash(git status)"],   "defaultMode": "plan",   "deny": ["Bash(rm:*)"]},' in diff
+    added = '"defaultMode": "plan",   "deny": ["Bash(rm:*)"]},\n'
+    assert '+  "permissions": {"allow": ["Read", "Bash(git status)"],   ' + added in diff
     # the context line holding the token is shown masked, never in clear
     assert "sk-ant-secret-0123456789" not in diff and "sk-…89" in diff
     assert safe_write.list_backups(user_file) == []
@@ -557,7 +634,10 @@ def four_scopes(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[st
         },
         "managed": {
             "model": "opus",
-            "permissions": {"deny": ["Read(./.env)", "Bash(curl:*)"], "disableBypassPermissionsMode": "disable"},
+            "permissions": {
+                "deny": ["Read(./.env)", "Bash(curl:*)"],
+                "disableBypassPermissionsMode": "disable",
+            },
             "allowManagedHooksOnly": False,
         },
     }

@@ -121,8 +121,12 @@ def comments_in(text: str) -> list[str]:
 
 
 def located_comments(text: str) -> list[tuple[int, str]]:
-    nodes = json5.model.walk(_parse_model(text))
-    return [(node.lineno, node.value) for node in nodes if isinstance(node, json5.model.Comment)]
+    """Every comment with its line, in document order of the nodes that hold them."""
+    found = []
+    for node in json5.model.walk(_parse_model(text)):
+        items = [*node.wsc_before, *getattr(node, "leading_wsc", []), *node.wsc_after]
+        found += [(item.lineno, item.value) for item in items if isinstance(item, json5.model.Comment)]
+    return found
 
 
 def jsonc_loads(text: str) -> Any:
@@ -670,3 +674,20 @@ def test_random_edits_touch_only_their_members(
             assert after_members[key][0] == member
     kept = [comment for line, comment in located_comments(text) if line not in touched_lines]
     assert set(kept) <= set(comments_in(after))
+
+
+FRAGMENTS = st.sampled_from(
+    [*'{}[]:,"/\\*\n\t ab01-.e', "//", "/*", "*/", "true", "null", '"k"', "\\x", "\u2028"]
+)
+
+
+@hypothesis.settings(max_examples=300, deadline=None, database=None)
+@hypothesis.given(text=st.lists(FRAGMENTS, max_size=30).map("".join), comments=st.booleans())
+def test_any_text_parses_or_raises_invalid_config_file_error(text: str, comments: bool) -> None:
+    try:
+        doc = JsonDocument.parse(text, comments=comments)
+    except InvalidConfigFileError as exc:
+        assert exc.message.startswith("invalid JSON in <text>")
+        return
+    assert doc.dumps() == (text if text.strip() else "{}\n")
+    assert isinstance(doc.data, dict)

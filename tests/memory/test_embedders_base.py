@@ -91,7 +91,9 @@ def test_fake_embedder_is_deterministic_and_counts_batches() -> None:
     fake.batch_size = 2
     first = fake.embed_many(["the cat", "a dog", "the cat sat"])
     assert fake.calls == 2
-    np.testing.assert_array_equal(first, FakeEmbedder(dimension=32).embed_many(["the cat", "a dog", "the cat sat"]))
+    np.testing.assert_array_equal(
+        first, FakeEmbedder(dimension=32).embed_many(["the cat", "a dog", "the cat sat"])
+    )
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-6)
     assert first[0] @ first[2] > first[0] @ first[1]
     assert fake.identity == "fake/hashing-v1"

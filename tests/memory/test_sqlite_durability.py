@@ -31,7 +31,8 @@ WRITER = textwrap.dedent(
     i = 0
     while True:
         if i % 10 == 9:
-            batch = store.store_many([{"content": f"bulk memory {i}-{j}", "tags": ["bulk"]} for j in range(20)])
+            drafts = [{"content": f"bulk memory {i}-{j}", "tags": ["bulk"]} for j in range(20)]
+            batch = store.store_many(drafts)
             print("stored", *(m.id for m in batch), flush=True)
         else:
             print("stored", store.store(f"memory number {i}", "note", tags=[f"t{i % 3}"]).id, flush=True)
@@ -59,7 +60,9 @@ def test_acknowledged_memories_survive_kill_9(tmp_path: Path, acks_before_kill: 
         rest, _ = writer.communicate(timeout=30)  # lines printed before the kill landed count too
     finally:
         writer.kill()
-    acknowledged.extend(int(x) for line in rest.splitlines() if line.startswith("stored ") for x in line.split()[1:])
+    acknowledged.extend(
+        int(x) for line in rest.splitlines() if line.startswith("stored ") for x in line.split()[1:]
+    )
     assert writer.returncode == -signal.SIGKILL and len(acknowledged) >= acks_before_kill
 
     with MemoryStore(SqliteBackend(path), MemorySettings(), FakeEmbedder()) as store:
@@ -69,6 +72,6 @@ def test_acknowledged_memories_survive_kill_9(tmp_path: Path, acks_before_kill: 
         assert isinstance(backend, SqliteBackend)
         assert backend.integrity_check() == "ok"
         backend.conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('integrity-check')")
-        last = found[acknowledged[-1]]
+        last = next(found[i] for i in reversed(acknowledged) if found[i].content.startswith("memory number"))
         assert store.search(last.content, mode="text", limit=1)[0].memory.id == last.id
         assert store.search(last.content, mode="vector", limit=1)[0].memory.id == last.id

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -56,9 +57,17 @@ def store(backend_factory: Factory) -> Iterator[MemoryStore]:
 # -- storing ------------------------------------------------------------------------------------
 def test_store_returns_the_memory_and_get_reads_it_back(store: MemoryStore) -> None:
     memory = store.store(
-        "Use WAL mode", "decision", tags=["sqlite", "db"], metadata={"why": "durability", "n": 1},
-        project="mahavishnu", repo_id="repo1", agent_id="a", session_id="s", workflow_id="w", source_system="cli",
-    )  # fmt: skip
+        "Use WAL mode",
+        "decision",
+        tags=["sqlite", "db"],
+        metadata={"why": "durability", "n": 1},
+        project="mahavishnu",
+        repo_id="repo1",
+        agent_id="a",
+        session_id="s",
+        workflow_id="w",
+        source_system="cli",
+    )
 
     assert memory.id > 0
     assert memory.memory_type == "decision"
@@ -86,9 +95,11 @@ def test_same_content_in_the_same_scope_is_stored_once_without_embedding_again(s
     "scope",
     [{"project": "work"}, {"repo_id": "r"}, {"type": "decision"}, {"project": "home", "repo_id": "r"}],
 )
-def test_a_different_type_project_or_repo_is_a_different_memory(store: MemoryStore, scope: dict[str, str]) -> None:
+def test_a_different_type_project_or_repo_is_a_different_memory(
+    store: MemoryStore, scope: dict[str, str]
+) -> None:
     first = store.store("Remember the milk", "note", project="home")
-    kwargs = {"project": "home", **scope}
+    kwargs: dict[str, Any] = {"project": "home", **scope}
     memory_type = kwargs.pop("type", "note")
 
     other = store.store("Remember the milk", memory_type, **kwargs)
@@ -208,10 +219,12 @@ def test_delete_removes_it_from_get_and_every_search(store: MemoryStore) -> None
 
 
 def test_delete_where_forgets_one_repository_and_refuses_no_filter(store: MemoryStore) -> None:
-    store.store_many([{"content": f"chunk {i}", "type": "rag", "repo_id": "a" if i % 2 else "b"} for i in range(6)])
+    store.store_many(
+        [{"content": f"chunk {i}", "type": "rag", "repo_id": "a" if i % 2 else "b"} for i in range(6)]
+    )
 
     assert store.delete_where({"repo_id": "a"}) == 3
-    assert {m.repo_id for m in store.list(limit=10)} == {"b"}
+    assert {m.repo_id for m in store.recent(limit=10)} == {"b"}
     with pytest.raises(InvalidInputError, match="refusing"):
         store.delete_where({})
 
@@ -258,7 +271,9 @@ def test_min_score_drops_weaker_hits(store: MemoryStore) -> None:
     hits = store.search("bananas", mode="vector")
     cutoff = (hits[0].score + hits[1].score) / 2
 
-    assert [h.memory.id for h in store.search("bananas", mode="vector", min_score=cutoff)] == [hits[0].memory.id]
+    assert [h.memory.id for h in store.search("bananas", mode="vector", min_score=cutoff)] == [
+        hits[0].memory.id
+    ]
 
 
 @pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
@@ -280,10 +295,17 @@ def test_a_filtered_top_k_returns_k_rows_when_k_exist(
     return none of the rare ones; filtering inside the search returns 10."""
     common = [{"content": f"deploy pipeline deploy pipeline step {i}", "type": "note"} for i in range(60)]
     rare = [
-        {"content": f"deploy notes {i}", "type": "insight", "project": "rare", "repo_id": "rare",
-         "agent_id": "rare", "session_id": "rare", "tags": ["rare", "x"]}
+        {
+            "content": f"deploy notes {i}",
+            "type": "insight",
+            "project": "rare",
+            "repo_id": "rare",
+            "agent_id": "rare",
+            "session_id": "rare",
+            "tags": ["rare", "x"],
+        }
         for i in range(12)
-    ]  # fmt: skip
+    ]
     decoy = [{"content": "deploy decoy", "type": "note", "tags": ["rare"]}]  # has one tag, not both
     store.store_many([*common, *rare, *decoy])
 
@@ -338,8 +360,8 @@ def test_search_on_an_empty_store_finds_nothing(store: MemoryStore) -> None:
 def test_list_is_newest_first_and_filtered(store: MemoryStore) -> None:
     ids = fill(store)
 
-    assert [m.id for m in store.list({"project": "beta"})] == [ids[3], ids[2]]
-    assert [m.id for m in store.list(limit=2)] == [ids[3], ids[2]]
+    assert [m.id for m in store.recent({"project": "beta"})] == [ids[3], ids[2]]
+    assert [m.id for m in store.recent(limit=2)] == [ids[3], ids[2]]
 
 
 def test_stats_count_by_type_and_project(store: MemoryStore) -> None:
@@ -406,7 +428,9 @@ def test_reembed_moves_the_store_to_another_embedder(backend_factory: Factory) -
     with open_store(backend_factory) as store:
         ids = fill(store)
         seen: list[tuple[int, int]] = []
-        report = store.reembed(FakeEmbedder(dimension=32, model="v2"), batch_size=3, progress=lambda *p: seen.append(p))
+        report = store.reembed(
+            FakeEmbedder(dimension=32, model="v2"), batch_size=3, progress=lambda *p: seen.append(p)
+        )
 
         assert (report.embedded, report.total, report.embedder) == (4, 4, "fake/v2")
         assert seen == [(3, 4), (4, 4)]
@@ -457,7 +481,9 @@ def test_export_then_import_round_trips_exactly(backend_factory: Factory, tmp_pa
     assert (again.imported, again.skipped) == (0, 3)
 
 
-def test_import_into_a_store_keeps_ids_or_renumbers_on_collision(backend_factory: Factory, tmp_path: Path) -> None:
+def test_import_into_a_store_keeps_ids_or_renumbers_on_collision(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
     with open_store(lambda: FakeBackend()) as source:
         fill(source)
         source.export(tmp_path / "m.jsonl")
@@ -496,5 +522,8 @@ def test_import_of_a_bad_file_writes_nothing(backend_factory: Factory, tmp_path:
         assert target.stats()["count"] == 0
 
     path.write_text("not json\n")
-    with open_store(backend_factory) as target, pytest.raises(InvalidInputError, match="not a Mahavishnu memory export"):
+    with (
+        open_store(backend_factory) as target,
+        pytest.raises(InvalidInputError, match="not a Mahavishnu memory export"),
+    ):
         target.import_(path)

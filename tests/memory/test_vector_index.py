@@ -50,8 +50,9 @@ def data() -> tuple[I64, F32, F32]:
 def test_exact_search_equals_brute_force(data: tuple[I64, F32, F32]) -> None:
     ids, vecs, queries = data
     index = VectorIndex(DIM)
+    index.reserve(1_500)
     index.add(ids[:1_000], vecs[:1_000])
-    index.add(ids[1_000:], vecs[1_000:])  # grows the matrix
+    index.add(ids[1_000:], vecs[1_000:])  # grows past the reservation
     for q in queries[:10]:
         hits = index.search(q, 10)
         assert [i for i, _ in hits] == brute(ids, vecs, q, 10)
@@ -266,3 +267,16 @@ def test_wrong_dimension_is_refused(data: tuple[I64, F32, F32]) -> None:
     with pytest.raises(ValueError, match="2 ids for 3 vectors"):
         index.add(np.array([1, 2], dtype=np.int64), np.ones((3, DIM), dtype=np.float32))
     assert len(index) == 0 and index.search(np.ones(DIM, dtype=np.float32), 5) == []
+
+
+def test_close_stops_a_background_build(data: tuple[I64, F32, F32], monkeypatch: pytest.MonkeyPatch) -> None:
+    ids, vecs, queries = data
+    monkeypatch.setattr(vector_index, "BUILD_CHUNK", 100)
+    index = VectorIndex(DIM, ann_threshold=100)
+    index.add(ids, vecs)
+    index.search(queries[0], 10)
+    assert index.building
+    index.close()
+    assert not index.building
+    index.auto_build = False
+    assert [i for i, _ in index.search(queries[1], 10)][:1] == brute(ids, vecs, queries[1], 1)

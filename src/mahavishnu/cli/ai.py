@@ -7,16 +7,36 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import typer
+from rich.markup import escape
 
 from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
+    from mahavishnu.environments.assistants.base import CurrentProvider
+    from mahavishnu.environments.switcher import ToolStatus
 
 app = typer.Typer(help="Switch AI assistants between LLM provider profiles.", no_args_is_help=True)
 
-ToolOption = typer.Option("claude", "--tool", "-t", help="Assistant to configure: claude.")
-ScopeOption = typer.Option("user", "--scope", "-s", help="Which settings file: user, project or local.")
+ToolOption = typer.Option(
+    None,
+    "--tool",
+    "-t",
+    help="Assistant to configure: claude, codex, qwen, gemini, or all (one transaction over every file; "
+    "assistants the profile cannot serve are skipped). Default: environments.default_tool (claude).",
+)
+RollbackToolOption = typer.Option(
+    None,
+    "--tool",
+    "-t",
+    help="Assistant: claude, codex, qwen or gemini (default: environments.default_tool).",
+)
+ScopeOption = typer.Option(
+    "user",
+    "--scope",
+    "-s",
+    help="Which settings file: user, project or local (local: Claude Code only; Codex has user only).",
+)
 
 
 @app.command("list-llms")
@@ -92,43 +112,77 @@ def current(
 ) -> None:
     """Show which provider each assistant points at, read from its real config files."""
     from mahavishnu.environments.switcher import current as read_current
+    from mahavishnu.environments.switcher import overview
 
-    entries = read_current(_settings(), tool)
-    if as_json:
-        print_json([asdict(e) for e in entries])
+    settings = _settings()
+    if tool and tool != "all":
+        entries = read_current(settings, tool)
+        if as_json:
+            print_json([asdict(e) for e in entries])
+        elif not entries:
+            console.print(f"{tool} is not configured by a provider profile: try `mahavishnu ai switch-llm`.")
+        else:
+            _current_table([_row(e) for e in entries])
         return
-    if not entries:
-        console.print(
-            "No assistant is configured by a provider profile yet: try `mahavishnu ai switch-llm NAME`."
+    statuses, recovered = overview(settings)
+    for message in recovered:
+        warn(escape(message))
+    if as_json:  # one flat row per config file; an assistant without one gets a row of nulls
+        print_json(
+            [
+                row
+                for status in statuses
+                for row in ([{**asdict(e), "error": None} for e in status.entries] or [_empty(status)])
+            ]
         )
         return
-    table(
-        None,
-        ["tool", "scope", "profile", "base url", "model", "key"],
-        [(e.tool, e.scope, e.profile or "?", e.base_url, e.model, e.key_source) for e in entries],
-    )
+    rows: list[tuple[Any, ...]] = []
+    for status in statuses:
+        if status.error:
+            rows.append((status.tool, "-", "unreadable", None, None, status.error))
+        elif not status.entries:
+            rows.append((status.tool, "-", "not set", None, None, None))
+        rows += [_row(e) for e in status.entries]
+    _current_table(rows)
+
+
+def _empty(status: ToolStatus) -> dict[str, Any]:
+    fields = ("scope", "path", "profile", "base_url", "model", "key_source")
+    return {"tool": status.tool, **dict.fromkeys(fields), "error": status.error}
+
+
+def _row(e: CurrentProvider) -> tuple[Any, ...]:
+    return (e.tool, e.scope, e.profile or "?", e.base_url, e.model, e.key_source)
+
+
+def _current_table(rows: list[tuple[Any, ...]]) -> None:
+    table(None, ["tool", "scope", "profile", "base url", "model", "key"], rows)
 
 
 @app.command("switch-llm")
 def switch_llm(
     name: str = typer.Argument(..., help="Profile name or alias, e.g. qwen, claude, zai."),
-    tool: str = ToolOption,
+    tool: str | None = ToolOption,
     scope: str = ScopeOption,
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Print the diff (secrets masked) and write nothing."
+        False, "--dry-run", help="Print one diff per file (secrets masked) and write nothing."
     ),
     inline_secret: bool = typer.Option(
-        False, "--inline-secret", help="Write the key itself into the file (chmod 600) instead of a helper."
+        False,
+        "--inline-secret",
+        help="Write the key itself (mode 600) instead of a reference: into Claude's settings.json, or "
+        "the .env file Codex, Qwen Code or Gemini CLI loads.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Point an assistant at a provider profile, editing only the keys the profile owns."""
+    """Point one assistant, or all of them, at a provider profile, editing only the keys it owns."""
     from mahavishnu.environments.switcher import switch_llm as do_switch
 
+    settings = _settings()
     result = do_switch(
         name,
-        _settings(),
-        tool=tool,
+        settings,
+        tool=tool or settings.environments.default_tool,
         scope=_scope(scope),
         dry_run=dry_run,
         inline_secret=inline_secret,
@@ -137,10 +191,12 @@ def switch_llm(
         print_json(asdict(result))
         return
     for message in result.warnings:
-        warn(message)
+        warn(escape(message))
+    for skipped in result.skipped:
+        console.print(f"{skipped.tool}: skipped, {skipped.reason}", markup=False)
     for file in result.files:
         if dry_run:
-            console.print(file.diff or f"{file.path}: no change", markup=False, end="")
+            console.print(file.diff or f"{file.path}: no change\n", markup=False, end="")
         elif file.changed:
             console.print(f"{file.path}: now uses [bold]{result.profile}[/bold]")
         else:
@@ -165,7 +221,7 @@ def backups(
 @app.command("rollback")
 def rollback(
     to: str | None = typer.Option(None, "--to", help="Backup id (default: the newest)."),
-    tool: str = ToolOption,
+    tool: str | None = RollbackToolOption,
     scope: str = ScopeOption,
 ) -> None:
     """Restore an assistant's config file from a backup (the current content is backed up first)."""
@@ -173,7 +229,7 @@ def rollback(
     from mahavishnu.environments.switcher import assistant
 
     settings = _settings()
-    target = assistant(tool)
+    target = assistant(tool or settings.environments.default_tool)
     path = target.settings_path(_scope(scope))
     change = restore(path, to, validate=target.validate_text, backups=settings.environments.backups_keep)
     console.print(f"{path}: restored" + ("" if change.changed else " (it already matched)"))

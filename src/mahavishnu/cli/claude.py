@@ -292,14 +292,7 @@ def _permission_group(kind: str, verb: str) -> typer.Typer:
         dry_run: bool = DryRunOption,
     ) -> None:
         """Add rules (already present ones are skipped; order is kept)."""
-        from mahavishnu.environments import claude_settings as cs
-
-        result = cs.edit(
-            cs.parse_scope(scope),
-            lambda text, source: cs.add_permission_rules(text, cs.parse_kind(kind), rules, source=source),
-            dry_run=dry_run,
-        )
-        _report_rules(result, kind, "added", "already there")
+        _edit_rules(kind, rules, scope, dry_run, adding=True)
 
     @group.command("remove")
     def remove(
@@ -308,14 +301,7 @@ def _permission_group(kind: str, verb: str) -> typer.Typer:
         dry_run: bool = DryRunOption,
     ) -> None:
         """Remove rules; an emptied list is removed too."""
-        from mahavishnu.environments import claude_settings as cs
-
-        result = cs.edit(
-            cs.parse_scope(scope),
-            lambda text, source: cs.remove_permission_rules(text, cs.parse_kind(kind), rules, source=source),
-            dry_run=dry_run,
-        )
-        _report_rules(result, kind, "removed", "not there")
+        _edit_rules(kind, rules, scope, dry_run, adding=False)
 
     @group.command("list")
     def list_(scope: str = ScopeOption, as_json: bool = JSON_OPTION) -> None:
@@ -323,6 +309,19 @@ def _permission_group(kind: str, verb: str) -> typer.Typer:
         _show_permissions(scope, kind, as_json)
 
     return group
+
+
+def _edit_rules(kind: str, rules: list[str], scope: str, dry_run: bool, *, adding: bool) -> None:
+    from mahavishnu.environments import claude_settings as cs
+
+    change = cs.add_permission_rules if adding else cs.remove_permission_rules
+    result = cs.edit(
+        cs.parse_scope(scope),
+        lambda text, source: change(text, cs.parse_kind(kind), rules, source=source),
+        dry_run=dry_run,
+    )
+    did, skipped = ("added", "already there") if adding else ("removed", "not there")
+    _report_rules(result, kind, did, skipped)
 
 
 def _report_rules(result: EditResult[Any], kind: str, did: str, skipped: str) -> None:
@@ -333,8 +332,8 @@ def _report_rules(result: EditResult[Any], kind: str, did: str, skipped: str) ->
         console.print(f"{skipped} in {kind}: {', '.join(outcome.skipped)}", markup=False, soft_wrap=True)
     if outcome.changed:
         _write(result, f"{kind}: {did} {', '.join(outcome.changed)}")
-    elif not result.dry_run:
-        console.print("nothing written", markup=False, soft_wrap=True)
+    else:
+        console.print("no change" if result.dry_run else "nothing written", markup=False, soft_wrap=True)
 
 
 for _kind, _verb in (

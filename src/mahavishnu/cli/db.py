@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
@@ -20,8 +22,14 @@ def status_cmd(as_json: bool = JSON_OPTION) -> None:
     if settings.backend == "sqlite" and not path.exists():
         from mahavishnu.memory.migrations.sqlite import MIGRATIONS
 
-        data = {"backend": "sqlite", "location": str(path), "exists": False, "applied": [],
-                "pending": MIGRATIONS.names, "up_to_date": False}  # fmt: skip
+        data: dict[str, Any] = {
+            "backend": "sqlite",
+            "location": str(path),
+            "exists": False,
+            "applied": [],
+            "pending": MIGRATIONS.names,
+            "up_to_date": False,
+        }
     else:
         backend = open_backend(settings, migrate=False)
         try:

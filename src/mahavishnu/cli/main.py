@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
-from mahavishnu.cli import ai, claude, config_cmd, db, memory, secrets
+from mahavishnu.cli import ai, claude, config_cmd, db, mcp, mcp_servers, memory, secrets
 from mahavishnu.errors import MahavishnuError
 
 
@@ -40,6 +40,8 @@ app.add_typer(secrets.app, name="secrets")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(memory.app, name="memory")
 app.add_typer(db.app, name="db")
+app.add_typer(mcp_servers.app, name="mcp-servers")
+app.add_typer(mcp.app, name="mcp")
 
 
 def _show_version(value: bool) -> None:

@@ -61,8 +61,16 @@ def _filters(
     since: str | None,
     until: str | None,
 ) -> dict[str, Any]:
-    values = {"types": types or (), "tags": tags or (), "project": project, "repo_id": repo,
-              "agent_id": agent, "session_id": session, "since": since, "until": until}  # fmt: skip
+    values = {
+        "types": types or (),
+        "tags": tags or (),
+        "project": project,
+        "repo_id": repo,
+        "agent_id": agent,
+        "session_id": session,
+        "since": since,
+        "until": until,
+    }
     return {k: v for k, v in values.items() if v not in (None, ())}
 
 
@@ -106,9 +114,16 @@ def store_cmd(
     text = sys.stdin.read() if content == "-" else content
     with open_store() as store:
         memory = store.store(
-            text, memory_type, tags=tags or (), metadata=parse_meta(meta), project=project, repo_id=repo,
-            agent_id=agent, session_id=session, source_system=source,
-        )  # fmt: skip
+            text,
+            memory_type,
+            tags=tags or (),
+            metadata=parse_meta(meta),
+            project=project,
+            repo_id=repo,
+            agent_id=agent,
+            session_id=session,
+            source_system=source,
+        )
     if as_json:
         print_json(memory.to_dict())
     else:
@@ -145,8 +160,17 @@ def _hits_table(hits: list[SearchHit]) -> None:
     if not hits:
         info("no memories found")
         return
-    rows = [(h.memory.id, f"{h.score:.3f}", "+".join(h.modes), h.memory.memory_type, _scope(h.memory),
-             _snippet(h.memory.content)) for h in hits]  # fmt: skip
+    rows = [
+        (
+            h.memory.id,
+            f"{h.score:.3f}",
+            "+".join(h.modes),
+            h.memory.memory_type,
+            _scope(h.memory),
+            _snippet(h.memory.content),
+        )
+        for h in hits
+    ]
     table(None, ["id", "score", "found by", "type", "scope", "content"], rows)
 
 
@@ -165,12 +189,16 @@ def list_cmd(
 ) -> None:
     """List memories, newest first."""
     with open_store() as store:
-        memories = store.list(_filters(types, tags, project, repo, agent, session, since, until), limit=limit)
+        memories = store.recent(
+            _filters(types, tags, project, repo, agent, session, since, until), limit=limit
+        )
     if as_json:
         print_json([m.to_dict() for m in memories])
         return
-    rows = [(m.id, m.created_at.strftime("%Y-%m-%d %H:%M"), m.memory_type, _scope(m), _snippet(m.content))
-            for m in memories]  # fmt: skip
+    rows = [
+        (m.id, m.created_at.strftime("%Y-%m-%d %H:%M"), m.memory_type, _scope(m), _snippet(m.content))
+        for m in memories
+    ]
     table(None, ["id", "created", "type", "scope", "content"], rows)
 
 
@@ -186,7 +214,9 @@ def get_cmd(memory_id: int = typer.Argument(..., help="Memory id."), as_json: bo
     content = data.pop("content")
     for key, value in data.items():
         if value not in (None, [], {}):
-            console.print(f"[bold]{key}[/bold]: {json.dumps(value) if isinstance(value, (list, dict)) else value}")
+            console.print(
+                f"[bold]{key}[/bold]: {json.dumps(value) if isinstance(value, (list, dict)) else value}"
+            )
     console.print()
     console.print(content, markup=False, highlight=False)
 
@@ -220,11 +250,15 @@ def stats_cmd(as_json: bool = JSON_OPTION) -> None:
     if stats["by_type"]:
         table("by type", ["type", "count"], sorted(stats["by_type"].items()))
     if stats["by_project"]:
-        table("by project", ["project", "count"], [(p or "(none)", n) for p, n in stats["by_project"].items()])
+        table(
+            "by project", ["project", "count"], [(p or "(none)", n) for p, n in stats["by_project"].items()]
+        )
 
 
 @app.command("export")
-def export_cmd(path: Path = typer.Argument(..., help="JSONL file to write."), as_json: bool = JSON_OPTION) -> None:
+def export_cmd(
+    path: Path = typer.Argument(..., help="JSONL file to write."), as_json: bool = JSON_OPTION
+) -> None:
     """Write every memory (ids, times, vectors) to a JSONL file."""
     with open_store() as store:
         count = store.export(path)
@@ -245,7 +279,9 @@ def import_cmd(
     if as_json:
         print_json(data)
     else:
-        info(f"imported {counts.imported}, skipped {counts.skipped} duplicates, renumbered {counts.renumbered}")
+        info(
+            f"imported {counts.imported}, skipped {counts.skipped} duplicates, renumbered {counts.renumbered}"
+        )
 
 
 @app.command("reembed")
@@ -260,15 +296,30 @@ def reembed_cmd(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
     embedder = target_embedder(embedder_name, model, url)
-    with open_store() as store, Progress(
-        "[progress.description]{task.description}", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-        console=console, disable=as_json or not console.is_terminal,
-    ) as bar:  # fmt: skip
+    with (
+        open_store() as store,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=as_json or not console.is_terminal,
+        ) as bar,
+    ):
         task = bar.add_task(f"reembed → {embedder.identity}", total=None)
-        report = store.reembed(embedder, batch_size=batch_size, progress=lambda done, total: bar.update(
-            task, completed=done, total=total))  # fmt: skip
-    data = {"embedder": report.embedder, "dimension": report.dimension, "embedded": report.embedded,
-            "total": report.total, "done": report.done}  # fmt: skip
+        report = store.reembed(
+            embedder,
+            batch_size=batch_size,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    data = {
+        "embedder": report.embedder,
+        "dimension": report.dimension,
+        "embedded": report.embedded,
+        "total": report.total,
+        "done": report.done,
+    }
     if as_json:
         print_json(data)
         return

@@ -7,7 +7,8 @@ byte, comments, key order, indentation, one-line arrays, CRLF and the trailing n
 * replacing a value keeps the key where it is, with the whitespace and comments around it;
 * a new key goes at the end of its object, on its own line indented like its siblings (or one
   indent unit deeper than the object when it was empty); new objects and arrays are written in
-  the file's indent style, strings as UTF-8;
+  the file's indent style, strings as UTF-8; inside a one-line object, or in place of a one-line
+  array or object, the new value is written on one line too;
 * deleting a member removes its line: key, value, separating comma and any comment on the same
   line after it. Comments on the lines above it stay, so no user text is lost by accident.
 

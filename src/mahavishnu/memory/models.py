@@ -45,7 +45,9 @@ def parse_time(value: str | datetime) -> datetime:
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise InvalidInputError(f"not a date/time: {value!r}", hint="Use ISO 8601, e.g. 2025-01-31.") from exc
+            raise InvalidInputError(
+                f"not a date/time: {value!r}", hint="Use ISO 8601, e.g. 2025-01-31."
+            ) from exc
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -122,7 +124,7 @@ class MemoryDraft:
     def checked(self, max_content_chars: int) -> MemoryDraft:
         """The same draft, normalised (tags deduplicated), or InvalidInputError saying what is wrong."""
         check_content(self.content, max_content_chars)
-        scope = {name: check_label(name, getattr(self, name)) for name in SCOPE_FIELDS}
+        scope: dict[str, Any] = {name: check_label(name, getattr(self, name)) for name in SCOPE_FIELDS}
         return replace(
             self,
             type=check_type(self.type),
@@ -170,7 +172,9 @@ def check_content(content: object, max_chars: int) -> str:
 
 def check_type(value: object) -> MemoryType:
     if value not in MEMORY_TYPES:
-        raise InvalidInputError(f"invalid memory type {value!r}", hint=f"Use one of: {', '.join(MEMORY_TYPES)}.")
+        raise InvalidInputError(
+            f"invalid memory type {value!r}", hint=f"Use one of: {', '.join(MEMORY_TYPES)}."
+        )
     return value  # type: ignore[return-value]
 
 

@@ -110,7 +110,7 @@ class MemoryStore:
         """Accept an embedder only if it produces the store's vector space (an empty store adopts it)."""
         stored, dimension = self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION)
         same = stored == embedder.identity and dimension == str(embedder.dimension)
-        if not same and (stored is None or not self.backend.list(Filters(), 1)):
+        if not same and (stored is None or not self.backend.recent(Filters(), 1)):
             self.backend.set_meta({META_EMBEDDER: embedder.identity, META_DIMENSION: str(embedder.dimension)})
         elif not same:
             raise _mismatch(stored, int(dimension or 0), embedder)
@@ -188,13 +188,13 @@ class MemoryStore:
         return updated
 
     def _checked_changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        if "type" in changes:
-            changes = {**changes, "memory_type": changes["type"]}
-            del changes["type"]
+        changes = {("memory_type" if k == "type" else k): v for k, v in changes.items()}
         unknown = sorted(set(changes) - (UPDATABLE - {"content_hash"}))
         if unknown:
-            raise InvalidInputError(f"cannot update {unknown[0]!r}", hint="Updatable: content, type, tags, metadata, "
-                                    f"{', '.join(SCOPE_FIELDS)}.")  # fmt: skip
+            raise InvalidInputError(
+                f"cannot update {unknown[0]!r}",
+                hint=f"Updatable: content, type, tags, metadata, {', '.join(SCOPE_FIELDS)}.",
+            )
         if not changes:
             raise InvalidInputError("nothing to update")
         checks: dict[str, Callable[[Any], Any]] = {
@@ -217,11 +217,11 @@ class MemoryStore:
         return self.backend.delete_where(Filters.coerce(filters))
 
     # -- reading --------------------------------------------------------------------------
-    def list(
+    def recent(
         self, filters: Filters | Mapping[str, Any] | None = None, *, limit: int = 50, offset: int = 0
     ) -> list[Memory]:
         """Memories matching the filters, newest first."""
-        return self.backend.list(Filters.coerce(filters), _checked_limit(limit), max(0, offset))
+        return self.backend.recent(Filters.coerce(filters), _checked_limit(limit), max(0, offset))
 
     def search(
         self,
@@ -250,8 +250,11 @@ class MemoryStore:
         )
         ranked = [r for r in self.backend.search(request) if min_score is None or r.score >= min_score]
         rows = self.backend.get([r.id for r in ranked])
-        return [SearchHit(rows[r.id], r.score, r.modes, "memory", r.vector_score, r.text_score)
-                for r in ranked if r.id in rows]  # fmt: skip
+        return [
+            SearchHit(rows[r.id], r.score, r.modes, "memory", r.vector_score, r.text_score)
+            for r in ranked
+            if r.id in rows
+        ]
 
     @property
     def fusion(self) -> Fusion:
@@ -287,7 +290,7 @@ class MemoryStore:
         header, memories = transfer.read(Path(path))
         stored = self.backend.get_meta(META_EMBEDDER)
         if header.embedder is not None and header.embedder != stored:
-            if stored is not None and self.backend.list(Filters(), 1):
+            if stored is not None and self.backend.recent(Filters(), 1):
                 raise EmbedderMismatchError(
                     f"the file holds vectors from {header.embedder}, this store uses {stored}",
                     hint="Import into an empty store, then `mahavishnu memory reembed --embedder NAME`.",
@@ -380,7 +383,12 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
         from mahavishnu.memory.backends.sqlite import SqliteBackend
 
         path = settings.path or default_store_path()
-        return SqliteBackend(path, ann_threshold=settings.ann_threshold, migrate=migrate)
+        return SqliteBackend(
+            path,
+            ann_threshold=settings.ann_threshold,
+            common_term_cutoff=settings.text_common_cutoff,
+            migrate=migrate,
+        )
     try:
         module = importlib.import_module(f"mahavishnu.memory.backends.{settings.backend}")
     except ImportError as exc:

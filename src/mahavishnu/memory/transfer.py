@@ -103,8 +103,10 @@ def _memories(path: Path, header: Header) -> Iterator[Memory]:
             if text.strip():
                 memory = _parse(text, f"{path}:{number}")
                 if header.embedder is not None and memory.embedding_model != header.embedder:
-                    raise InvalidInputError(f"{path}:{number}: vector from {memory.embedding_model}, "
-                                            f"the file's header says {header.embedder}")  # fmt: skip
+                    raise InvalidInputError(
+                        f"{path}:{number}: vector from {memory.embedding_model}, "
+                        f"the file's header says {header.embedder}"
+                    )
                 yield memory
 
 

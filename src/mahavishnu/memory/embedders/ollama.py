@@ -12,7 +12,7 @@ from typing import Any
 from mahavishnu.memory.embedders._http import DEFAULT_TIMEOUT, HttpEmbedder
 from mahavishnu.memory.embedders.base import Kind
 
-DEFAULT_URL = "http://127.0.0.1:11434"
+DEFAULT_URL = "http://127.0.0.1:11434"  # also in embedders/__init__.py (which must not import httpx)
 DEFAULT_MODEL = "nomic-embed-text"
 
 NOMIC_PREFIXES: dict[Kind, str] = {"document": "search_document: ", "query": "search_query: "}

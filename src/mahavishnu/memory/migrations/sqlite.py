@@ -12,6 +12,8 @@ import sqlite3
 from mahavishnu.memory.migrations import Migrations
 
 MIGRATIONS: Migrations[sqlite3.Connection] = Migrations("sqlite")
+#: The FTS5 tokenizer of ``memories_fts`` (query helpers must tokenise the same way).
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
 
 def run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -220,6 +222,7 @@ def m006_activity_tables(conn: sqlite3.Connection) -> None:
             metrics TEXT NOT NULL {_JSON_OBJECT.format("metrics")},
             recorded_at TEXT NOT NULL
         );
-        CREATE INDEX performance_metrics_component ON performance_metrics (component, metric_type, recorded_at);
+        CREATE INDEX performance_metrics_component
+            ON performance_metrics (component, metric_type, recorded_at);
         """,
     )

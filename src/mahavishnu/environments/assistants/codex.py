@@ -1,0 +1,322 @@
+"""Codex CLI: ``$CODEX_HOME/config.toml`` (default ``~/.codex/config.toml``), edited with tomlkit.
+
+A profile owns the top-level ``model`` and ``model_provider`` keys and one provider table,
+``[model_providers.mahavishnu-<profile>]`` (``name``, ``base_url``, ``wire_api``, and either
+``env_key`` or an ``auth`` sub-table), appended at the end of the file below a marker comment.
+A switch removes the table it wrote for the previous profile; everything else in the file (projects'
+trust, MCP servers, hooks state, comments, order) stays byte for byte.
+
+The key, by reference:
+
+* the profile's key comes from an environment variable now: ``env_key`` names it, and Codex reads it
+  from its own environment (or ``$CODEX_HOME/.env``);
+* it comes from the keyring or the secrets file: ``[...auth] command`` runs ``mahavishnu secrets get
+  <profile>`` (Codex's bearer-token command, like Claude Code's ``apiKeyHelper``);
+* ``--inline-secret``: the key itself goes into ``$CODEX_HOME/.env`` (mode 600) under ``env_key``.
+
+Codex speaks only the OpenAI Responses API (``wire_api = "responses"``): a profile whose ``openai``
+endpoint serves Chat Completions only is refused. Codex's own profiles are separate files
+(``NAME.config.toml``); ``[profiles]`` tables and a top-level ``profile`` are never written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
+
+from mahavishnu import paths
+from mahavishnu.config import Settings
+from mahavishnu.environments import env_file
+from mahavishnu.environments.assistants.base import (
+    Assistant,
+    CurrentProvider,
+    FileEdit,
+    Scope,
+    SwitchPlan,
+    helper_profile,
+    mahavishnu_command,
+)
+from mahavishnu.environments.profiles import Profile, all_profiles
+from mahavishnu.environments.safe_write import read_text
+from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, ProtocolMismatchError
+from mahavishnu.masking import mask
+
+#: Provider tables Mahavishnu writes are named ``mahavishnu-<profile>``.
+PROVIDER_PREFIX = "mahavishnu-"
+MARKER = "# mahavishnu: provider profile"
+#: How long Codex waits for ``mahavishnu secrets get`` (its default, 5 s, is tight for a cold start).
+HELPER_TIMEOUT_MS = 15000
+
+_HEADER = re.compile(r"^\s*\[\[?\s*(?P<name>[^\]]+?)\s*\]\]?\s*(#.*)?$")
+_OWNED_HEADER = re.compile(r"""^model_providers\s*\.\s*(?P<q>["']?)mahavishnu-[^"'.\s]*(?P=q)(\s*\..*)?$""")
+
+
+def codex_home() -> Path:
+    override = os.environ.get("CODEX_HOME")
+    return Path(override) if override else paths.home() / ".codex"
+
+
+def config_path(scope: str = "user") -> Path:
+    """Codex reads one config file (``$CODEX_HOME/config.toml``) whatever the scope."""
+    return codex_home() / "config.toml"
+
+
+def env_path() -> Path:
+    """The dotenv file Codex loads at start (``$CODEX_HOME/.env``)."""
+    return codex_home() / ".env"
+
+
+def provider_id(profile_name: str) -> str:
+    return PROVIDER_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "-", profile_name)
+
+
+def parse(text: str | None, source: Path | str = "config.toml") -> tomlkit.TOMLDocument:
+    """The document, or InvalidConfigFileError naming the line."""
+    try:
+        return tomlkit.parse(text or "")
+    except tomlkit.exceptions.ParseError as exc:
+        raise InvalidConfigFileError(
+            f"invalid TOML in {source} at line {exc.line}, column {exc.col}: {_problem(exc)}"
+        ) from exc
+
+
+def validate(text: str) -> None:
+    """Codex reads strict TOML; refuse the shapes it rejects."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # a bug of ours, never the user's: refuse to write it
+        raise InvalidConfigFileError(f"refusing to write invalid TOML: {exc}") from exc
+    providers = data.get("model_providers", {})
+    if not isinstance(providers, dict):
+        raise InvalidConfigFileError("refusing to write config.toml: model_providers is not a table")
+    chosen = data.get("model_provider")
+    if isinstance(chosen, str) and chosen.startswith(PROVIDER_PREFIX) and chosen not in providers:
+        raise InvalidConfigFileError(f"refusing to write config.toml: provider {chosen} is not defined")
+
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    """What Mahavishnu writes for a profile."""
+
+    id: str
+    profile: str
+    name: str
+    base_url: str
+    model: str
+    env_key: str | None = None
+    helper: list[str] | None = None  # command + args printing the key
+
+    def toml(self) -> str:
+        table: dict[str, Any] = {"name": self.name, "base_url": self.base_url, "wire_api": "responses"}
+        if self.env_key:
+            table["env_key"] = self.env_key
+        lines = [f"{MARKER} '{self.profile}' (rewritten by `mahavishnu ai switch-llm`)"]
+        lines.append(f"[model_providers.{self.id}]")
+        lines += [f"{key} = {tomlkit.item(value).as_string()}" for key, value in table.items()]
+        if self.helper:
+            lines.append(f"\n[model_providers.{self.id}.auth]")
+            lines.append(f"command = {tomlkit.item(self.helper[0]).as_string()}")
+            lines.append(f"args = {tomlkit.item(self.helper[1:]).as_string()}")
+            lines.append(f"timeout_ms = {HELPER_TIMEOUT_MS}")
+        return "\n".join(lines) + "\n"
+
+
+def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | str = "config.toml") -> str:
+    """``text`` with Mahavishnu's provider table(s) replaced by ``entry`` (or just removed)."""
+    parse(text, source)  # the user's file must be valid before we touch it
+    body = remove_owned_tables(text or "")
+    doc = parse(body, source)
+    if entry is None:
+        if _is_ours(doc.get("model_provider")):
+            doc.remove("model_provider")
+        return doc.as_string()
+    doc["model"] = entry.model
+    doc["model_provider"] = entry.id
+    out = doc.as_string()
+    if out and not out.endswith("\n"):
+        out += "\n"
+    return out + ("\n" if out.strip() else "") + entry.toml()
+
+
+def remove_owned_tables(text: str) -> str:
+    """Drop every ``[model_providers.mahavishnu-*]`` table (and sub-table), the marker line above it
+    and one blank line before that. Blank and comment lines at the end of a dropped table stay when a
+    table of the user's follows (they belong to it). Every other byte is left as it was."""
+    lines = text.splitlines(keepends=True)
+    headers = [i for i, line in enumerate(lines) if _header_name(line) is not None]
+    drop = [False] * len(lines)
+    for position, start in enumerate(headers):
+        if not _is_owned_header(lines[start]):
+            continue
+        end = headers[position + 1] if position + 1 < len(headers) else len(lines)
+        for index in range(start, end):
+            drop[index] = True
+        if end < len(lines) and not _is_owned_header(lines[end]):
+            back = end
+            while back > start + 1 and _is_gap(lines[back - 1]):
+                back -= 1
+            for index in range(back, end):
+                drop[index] = False
+        above = start - 1
+        if above >= 0 and lines[above].startswith(MARKER):
+            drop[above] = True
+            above -= 1
+        if above >= 0 and not lines[above].strip():
+            drop[above] = True
+    return "".join(line for line, dropped in zip(lines, drop, strict=True) if not dropped)
+
+
+def _header_name(line: str) -> str | None:
+    if not line.lstrip().startswith("["):
+        return None
+    match = _HEADER.match(line.rstrip("\r\n"))
+    return match["name"] if match else None
+
+
+def _is_owned_header(line: str) -> bool:
+    name = _header_name(line)
+    return name is not None and bool(_OWNED_HEADER.match(name))
+
+
+def _is_gap(line: str) -> bool:
+    stripped = line.strip()
+    return not stripped or (stripped.startswith("#") and not line.startswith(MARKER))
+
+
+def _is_ours(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(PROVIDER_PREFIX)
+
+
+def _problem(exc: tomlkit.exceptions.ParseError) -> str:
+    message = str(exc)
+    return re.sub(r"\s+at line \d+ col \d+$", "", message)
+
+
+class Codex(Assistant):
+    name = "codex"
+    label = "Codex CLI"
+    protocol = "openai"
+    scopes: tuple[Scope, ...] = ("user",)
+
+    def settings_path(self, scope: Scope) -> Path:
+        if scope != "user":
+            raise InvalidInputError(
+                f"{self.label} keeps its provider in one file ({config_path()}): there is no {scope} scope",
+                hint="Use --scope user for codex.",
+            )
+        return config_path()
+
+    def plan_switch(
+        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+    ) -> SwitchPlan:
+        path = self.settings_path(scope)
+        endpoint = profile.endpoint("openai", self.label)
+        if endpoint.wire_api != "responses":
+            served = "Chat Completions only" if endpoint.wire_api == "chat" else "no declared wire API"
+            raise ProtocolMismatchError(
+                f"profile '{profile.name}' serves {served} (wire_api = {endpoint.wire_api or 'unset'}), "
+                f"but {self.label} speaks only the OpenAI Responses API",
+                hint=f'Pick a profile whose openai endpoint has wire_api = "responses", or set '
+                f'profiles.{profile.name}.openai.wire_api = "responses" if {endpoint.base_url} serves '
+                "/responses.",
+            )
+        key = env_file.profile_key(profile, settings)
+        warnings: list[str] = []
+        env_key: str | None = None
+        helper: list[str] | None = None
+        dotenv_values: dict[str, str] = {}
+        if key is None:
+            pass  # a local server: Codex sends no key
+        elif inline_secret:
+            env_key = env_file.default_env_var(profile)
+            dotenv_values[env_key] = key.value
+            warnings.append(f"the API key is written into {env_path()} (mode 600) as {env_key}")
+        elif key.env_var:
+            env_key = key.env_var
+        else:
+            helper = shlex.split(mahavishnu_command("secrets", "get", profile.name))
+        entry = ProviderEntry(
+            id=provider_id(profile.name),
+            profile=profile.name,
+            name=f"{profile.label} (Mahavishnu)",
+            base_url=str(endpoint.base_url),
+            model=str(endpoint.model),
+            env_key=env_key,
+            helper=helper,
+        )
+        edits = [
+            FileEdit(path=path, transform=lambda text: apply_entry(text, entry, path), validate=validate)
+        ]
+        dotenv = env_path()
+        dotenv_text = read_text(dotenv)
+        if dotenv_values or env_file.marked_keys(dotenv_text):
+            note = f"profile '{profile.name}' (Codex CLI)"
+            edits.append(
+                FileEdit(
+                    path=dotenv,
+                    transform=lambda text: env_file.update(text, dotenv_values, note=note),
+                    validate=env_file.validate,
+                    mode=0o600,
+                    secrets=tuple(dotenv_values.values()),
+                )
+            )
+        return SwitchPlan(edits, warnings)
+
+    def validate_text(self, text: str) -> None:
+        validate(text)
+
+    def current(self, settings: Settings) -> list[CurrentProvider]:
+        path = config_path()
+        text = read_text(path)
+        if text is None:
+            return []
+        data = parse(text, path).unwrap()
+        provider_name = data.get("model_provider")
+        providers = data.get("model_providers")
+        provider = providers.get(provider_name) if isinstance(providers, dict) else None
+        if not isinstance(provider, dict):
+            return []
+        return [
+            CurrentProvider(
+                tool=self.name,
+                scope="user",
+                path=str(path),
+                profile=_which_profile(str(provider_name), provider, all_profiles(settings)),
+                base_url=provider.get("base_url"),
+                model=data.get("model"),
+                key_source=_key_source(provider),
+            )
+        ]
+
+
+def _which_profile(provider_name: str, provider: dict[str, Any], profiles: dict[str, Profile]) -> str | None:
+    for profile in profiles.values():
+        if provider_id(profile.name) == provider_name:
+            return profile.name
+    auth = provider.get("auth")
+    if isinstance(auth, dict):
+        named = helper_profile(shlex.join([str(auth.get("command", "")), *map(str, auth.get("args", []))]))
+        if named:
+            return named
+    return None
+
+
+def _key_source(provider: dict[str, Any]) -> str | None:
+    if provider.get("experimental_bearer_token"):
+        return f"inline token {mask(str(provider['experimental_bearer_token']))}"
+    auth = provider.get("auth")
+    if isinstance(auth, dict) and auth.get("command"):
+        return "auth command: " + shlex.join([str(auth["command"]), *map(str, auth.get("args", []))])
+    if provider.get("env_key"):
+        where = env_file.parse(read_text(env_path()))
+        suffix = f" (set in {env_path()})" if provider["env_key"] in where else ""
+        return f"env_key {provider['env_key']}{suffix}"
+    return None

@@ -1,0 +1,250 @@
+"""Gemini CLI: ``~/.gemini/settings.json`` + ``~/.gemini/.env`` (user; ``$GEMINI_CLI_HOME`` replaces
+the home directory when set) and ``<project>/.gemini/settings.json`` + ``.env`` (project).
+
+A profile owns ``security.auth.selectedType`` (``"gemini-api-key"``) and ``model.name`` in
+settings.json, and ``GOOGLE_GEMINI_BASE_URL`` and ``GEMINI_API_KEY`` in the ``.env`` beside it: the
+base URL can only be set through the environment, and Gemini CLI loads that file itself.
+
+The key goes by reference where Gemini CLI allows it: when the profile's key comes from the
+``GEMINI_API_KEY`` variable, nothing is written (Gemini CLI reads its own environment first). A key
+kept anywhere else (keyring, secrets file, another variable) can only reach it through the ``.env``:
+``--inline-secret`` writes it there (mode 600); without it the switch is refused.
+
+The trust caveat: Gemini CLI reads ``.gemini/.env`` files only when the folder it runs in is trusted
+(``~/.gemini/trustedFolders.json``, its trust dialog, ``GEMINI_CLI_TRUST_WORKSPACE=true``) or folder
+trust is off (``security.folderTrust.enabled = false``). Mahavishnu never changes that setting: it
+says so in a warning, with what to do. Gemini CLI also reads only the first ``.env`` it finds walking
+up from the working directory, so a project's own ``.env`` hides ``~/.gemini/.env``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mahavishnu import paths
+from mahavishnu.config import Settings
+from mahavishnu.environments import env_file
+from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
+from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.environments.profiles import Profile, all_profiles
+from mahavishnu.environments.safe_write import read_text
+from mahavishnu.errors import ConfigError, InvalidInputError, MahavishnuError, SecretStoreError
+from mahavishnu.masking import mask
+
+AUTH_TYPE = "gemini-api-key"
+BASE_URL_VAR = "GOOGLE_GEMINI_BASE_URL"
+KEY_VAR = "GEMINI_API_KEY"
+OWNED_ENV = (BASE_URL_VAR, KEY_VAR)
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def gemini_home() -> Path:
+    """Where the user-level ``.gemini`` directory lives (``GEMINI_CLI_HOME`` replaces HOME)."""
+    override = os.environ.get("GEMINI_CLI_HOME")
+    return (Path(override) if override else paths.home()) / ".gemini"
+
+
+def project_dir() -> Path:
+    return paths.project_root() or Path.cwd()
+
+
+def config_path(scope: str = "user") -> Path:
+    if scope == "user":
+        return gemini_home() / "settings.json"
+    return project_dir() / ".gemini" / "settings.json"
+
+
+def env_path(scope: str = "user") -> Path:
+    return config_path(scope).parent / ".env"
+
+
+def trusted_folders_path() -> Path:
+    override = os.environ.get("GEMINI_CLI_TRUSTED_FOLDERS_PATH")
+    return Path(override) if override else gemini_home() / "trustedFolders.json"
+
+
+def load(text: str | None, source: Path | str) -> JsonDocument:
+    return JsonDocument.parse(text or "", source=str(source), comments=True)
+
+
+def validate(text: str) -> None:
+    """Gemini CLI reads JSON with comments, an object at the top."""
+    JsonDocument.parse(text, source="the new settings", comments=True)
+
+
+def apply_settings(text: str | None, source: Path | str, model: str) -> str:
+    doc = load(text, source)
+    doc.set(["security", "auth", "selectedType"], AUTH_TYPE)
+    doc.set(["model", "name"], model)
+    return doc.dumps()
+
+
+def folder_trust_enabled() -> bool:
+    """What the user's settings say (Gemini CLI's default: on). Unreadable settings count as on."""
+    try:
+        data = load(read_text(config_path("user")), config_path("user")).data
+    except MahavishnuError:
+        return True
+    trust = data.get("security", {}).get("folderTrust", {}) if isinstance(data.get("security"), dict) else {}
+    return not (isinstance(trust, dict) and trust.get("enabled") is False)
+
+
+def is_trusted(folder: Path) -> bool | None:
+    """Whether ``~/.gemini/trustedFolders.json`` trusts ``folder`` (longest rule wins), as Gemini CLI
+    decides it; None when no rule covers it."""
+    try:
+        rules = json.loads(read_text(trusted_folders_path()) or "{}")
+    except (ValueError, MahavishnuError):
+        return None
+    if not isinstance(rules, dict):
+        return None
+    target = folder.resolve()
+    best: tuple[int, str] | None = None
+    for rule, level in rules.items():
+        base = Path(rule).parent if level == "TRUST_PARENT" else Path(rule)
+        base = base.resolve()
+        if (target == base or base in target.parents) and (best is None or len(rule) > best[0]):
+            best = (len(rule), str(level))
+    if best is None:
+        return None
+    return best[1] in ("TRUST_FOLDER", "TRUST_PARENT")
+
+
+def trust_warning(env: Path, folder: Path) -> str | None:
+    """Why Gemini CLI may not read ``env`` from ``folder``, and what to do; None when it will."""
+    if os.environ.get("GEMINI_CLI_TRUST_WORKSPACE") == "true" or not folder_trust_enabled():
+        return None
+    if is_trusted(folder):
+        return None
+    return (
+        f"Gemini CLI reads {env} only in a trusted folder, and {folder} is not trusted yet: "
+        "answer its trust prompt, or add your work folders to "
+        f'{trusted_folders_path()} (e.g. {{"{folder}": "TRUST_FOLDER"}}), or run it with '
+        "GEMINI_CLI_TRUST_WORKSPACE=true. Elsewhere it ignores the file and calls Google's default "
+        "endpoint. Mahavishnu leaves your security.folderTrust setting alone. Note too that a project's "
+        "own .env (or .gemini/.env) is read instead of this one."
+    )
+
+
+class Gemini(Assistant):
+    name = "gemini"
+    label = "Gemini CLI"
+    protocol = "gemini"
+    scopes: tuple[Scope, ...] = ("user", "project")
+
+    def settings_path(self, scope: Scope) -> Path:
+        if scope not in self.scopes:
+            raise InvalidInputError(
+                f"{self.label} has no {scope} settings file", hint="Use --scope user or --scope project."
+            )
+        return config_path(scope)
+
+    def plan_switch(
+        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+    ) -> SwitchPlan:
+        path = self.settings_path(scope)
+        endpoint = profile.endpoint("gemini", self.label)
+        base_url, model = str(endpoint.base_url), str(endpoint.model)
+        _check_base_url(base_url, profile)
+        key = env_file.profile_key(profile, settings)
+        dotenv = env_path(scope)
+        values = {BASE_URL_VAR: base_url}
+        warnings: list[str] = []
+        if key is None:
+            values[KEY_VAR] = profile.name  # a local server ignores it; Gemini CLI wants one
+        elif key.env_var == KEY_VAR and not inline_secret:
+            pass  # by reference: Gemini CLI reads GEMINI_API_KEY from its own environment
+        elif inline_secret:
+            values[KEY_VAR] = key.value
+            warnings.append(f"the API key is written into {dotenv} (mode 600) as {KEY_VAR}")
+            if os.environ.get(KEY_VAR) and os.environ[KEY_VAR] != key.value:
+                warnings.append(f"{KEY_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
+        else:
+            raise SecretStoreError(
+                f"{self.label} reads its key only from {KEY_VAR}, and profile '{profile.name}' keeps it "
+                "elsewhere",
+                hint=f"Export {KEY_VAR} (and reference it as env:{KEY_VAR} in the profile), or pass "
+                f"--inline-secret to write the key into {dotenv} (mode 600).",
+            )
+        if os.environ.get(BASE_URL_VAR) and os.environ[BASE_URL_VAR] != base_url:
+            warnings.append(f"{BASE_URL_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
+        caveat = trust_warning(dotenv, project_dir() if scope == "project" else Path.cwd())
+        if caveat:
+            warnings.append(caveat)
+        note = f"profile '{profile.name}' (Gemini CLI)"
+        secrets = (key.value,) if key is not None and KEY_VAR in values else ()
+        edits = [
+            FileEdit(path=path, transform=lambda text: apply_settings(text, path, model), validate=validate),
+            FileEdit(
+                path=dotenv,
+                transform=lambda text: env_file.update(text, values, owned=OWNED_ENV, note=note),
+                validate=env_file.validate,
+                mode=0o600,
+                secrets=secrets,
+            ),
+        ]
+        return SwitchPlan(edits, warnings)
+
+    def validate_text(self, text: str) -> None:
+        validate(text)
+
+    def current(self, settings: Settings) -> list[CurrentProvider]:
+        profiles = all_profiles(settings)
+        found = []
+        seen: set[Path] = set()
+        for scope in ("user", "project"):
+            path = config_path(scope)
+            if not path.exists() or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            data = load(read_text(path), path).data
+            dotenv = env_file.parse(read_text(env_path(scope)))
+            base_url = dotenv.get(BASE_URL_VAR)
+            if not base_url:
+                continue
+            model_section = data.get("model")
+            model = model_section.get("name") if isinstance(model_section, dict) else None
+            found.append(
+                CurrentProvider(
+                    tool=self.name,
+                    scope=scope,
+                    path=str(path),
+                    profile=_which_profile(base_url, model, profiles),
+                    base_url=base_url,
+                    model=model,
+                    key_source=_key_source(dotenv, env_path(scope)),
+                )
+            )
+        return found[::-1]
+
+
+def _check_base_url(base_url: str, profile: Profile) -> None:
+    parts = urlsplit(base_url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+        return
+    raise ConfigError(
+        f"profile '{profile.name}': Gemini CLI accepts only an https base URL (or http on localhost), "
+        f"not {base_url}",
+        hint=f"Fix profiles.{profile.name}.gemini.base_url in your settings file.",
+    )
+
+
+def _which_profile(base_url: str, model: Any, profiles: dict[str, Profile]) -> str | None:
+    matches = [
+        p
+        for p in profiles.values()
+        if p.settings.gemini and str(p.settings.gemini.base_url).rstrip("/") == base_url.rstrip("/")
+    ]
+    exact = [p for p in matches if p.settings.gemini and p.settings.gemini.model == model]
+    chosen = exact or matches
+    return chosen[0].name if chosen else None
+
+
+def _key_source(dotenv: dict[str, str], path: Path) -> str:
+    if dotenv.get(KEY_VAR):
+        return f"{KEY_VAR} {mask(dotenv[KEY_VAR])} in {path}"
+    return f"{KEY_VAR} from the environment"

@@ -1,0 +1,339 @@
+"""Qwen Code: ``~/.qwen/settings.json`` (user; ``$QWEN_HOME/settings.json`` when set) and
+``<project>/.qwen/settings.json`` (project). Both are JSONC: comments survive every edit.
+
+A profile owns ``security.auth.selectedType`` (``"openai"``), ``model.name`` and one entry of
+``modelProviders.openai[]``::
+
+    {"id": MODEL, "name": LABEL, "baseUrl": URL, "envKey": VAR, "description": "[mahavishnu] profile NAME"}
+
+(``"wireApi": "responses"`` too when the endpoint serves the Responses API). The description marks
+the entries Mahavishnu added, so a switch removes the previous profile's entry and never the user's.
+The key goes by reference: ``envKey`` names the environment variable the key is read from now.
+``--inline-secret`` (or a key that lives in the keyring) writes it into ``~/.qwen/.env`` (mode 600),
+which Qwen Code loads at start in every folder; Qwen Code cannot run a command to fetch a key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from json5.model import JSONArray, JSONObject, Value
+
+from mahavishnu import paths
+from mahavishnu.config import Settings
+from mahavishnu.environments import env_file
+from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
+from mahavishnu.environments.json_document import (
+    JsonDocument,
+    _above,
+    _after_last,
+    _close_line_comments,
+    _coalesce,
+    _find,
+    _has_comment,
+    _has_newline,
+    _line_indent,
+    _newline_in,
+    _render,
+    _split_line,
+    _to_python,
+)
+from mahavishnu.environments.profiles import Profile
+from mahavishnu.environments.safe_write import read_text
+from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, SecretStoreError
+from mahavishnu.masking import mask
+
+#: ``description`` of the modelProviders entries Mahavishnu wrote.
+MARK = "[mahavishnu] profile "
+
+
+def qwen_home() -> Path:
+    override = os.environ.get("QWEN_HOME")
+    return Path(override) if override else paths.home() / ".qwen"
+
+
+def project_dir() -> Path:
+    return paths.project_root() or Path.cwd()
+
+
+def config_path(scope: str = "user") -> Path:
+    if scope == "user":
+        return qwen_home() / "settings.json"
+    return project_dir() / ".qwen" / "settings.json"
+
+
+def env_path() -> Path:
+    """The user-level dotenv file Qwen Code always loads (trusted folder or not)."""
+    return qwen_home() / ".env"
+
+
+def load(text: str | None, source: Path | str) -> SettingsDocument:
+    doc = JsonDocument.parse(text or "", source=str(source), comments=True)
+    return SettingsDocument(doc._model, source=str(source), style=doc._style)
+
+
+def validate(text: str) -> None:
+    """Qwen Code reads JSONC with an object at the top; modelProviders.* must be arrays."""
+    data = JsonDocument.parse(text, source="the new settings", comments=True).data
+    providers = data.get("modelProviders", {})
+    if not isinstance(providers, dict) or not all(isinstance(v, list) for v in providers.values()):
+        raise InvalidConfigFileError("refusing to write settings whose modelProviders is not {id: [...]}")
+
+
+class SettingsDocument(JsonDocument):
+    """A JSONC document that can also remove and append elements of an array, keeping the rest."""
+
+    def array(self, keys: Sequence[str]) -> JSONArray | None:
+        node: Value = self._root
+        for key in keys:
+            if not isinstance(node, JSONObject):
+                return None
+            index = _find(node, key)
+            if index is None:
+                return None
+            node = node.values[index]
+        return node if isinstance(node, JSONArray) else None
+
+    def remove_elements(self, keys: Sequence[str], unwanted: Callable[[Any], bool]) -> int:
+        array = self.array(keys)
+        if array is None:
+            return 0
+        removed = 0
+        for index in range(len(array.values) - 1, -1, -1):
+            if unwanted(_to_python(array.values[index])):
+                _remove_element(array, index)
+                removed += 1
+        return removed
+
+    def append_element(self, keys: Sequence[str], value: Any) -> None:
+        """Append to the array at ``keys``, creating it (and objects on the way) when missing."""
+        array = self.array(keys)
+        if array is None:
+            current = self.get(keys)
+            if current is not None:
+                raise InvalidConfigFileError(
+                    f"cannot add to {'.'.join(keys)} in {self._source}: it is not an array",
+                    hint="Fix or remove that key by hand, then run the command again.",
+                )
+            self.set(keys, [value])
+            return
+        indent = _element_indent(array)
+        if not array.values:
+            self.set(keys, [value])  # rewrite the empty array in the file's style
+            return
+        node = _render(value, indent, self._style)
+        if indent is None:
+            _append_inline(array, node)
+        else:
+            _append_line(array, node, self._style.newline + indent)
+
+
+# -- array elements: the same layout as object members (see json_document), with values for keys --
+
+
+def _gap(array: JSONArray, index: int) -> list[Any]:
+    return array.leading_wsc if index == 0 else array.values[index].wsc_before
+
+
+def _set_gap(array: JSONArray, index: int, items: list[Any]) -> None:
+    if index == 0:
+        array.leading_wsc = items
+        array.values[0].wsc_before = []
+    else:
+        array.values[index].wsc_before = items
+
+
+def _closing(array: JSONArray) -> list[Any]:
+    return array.trailing_comma.wsc_after if array.trailing_comma else array.values[-1].wsc_after
+
+
+def _set_closing(array: JSONArray, items: list[Any]) -> None:
+    if array.trailing_comma:
+        array.trailing_comma.wsc_after = items
+    else:
+        array.values[-1].wsc_after = items
+
+
+def _element_indent(array: JSONArray) -> str | None:
+    for index in range(len(array.values) - 1, -1, -1):
+        indent = _line_indent(_gap(array, index))
+        if indent is not None:
+            return indent
+    return None
+
+
+def _append_line(array: JSONArray, node: Value, line_break: str) -> None:
+    end_of_line, rest = _split_line(_closing(array))
+    if not array.trailing_comma:
+        array.values[-1].wsc_after = []
+    array.values.append(node)
+    node.wsc_before = _coalesce([*end_of_line, line_break])
+    _set_closing(array, rest)
+
+
+def _append_inline(array: JSONArray, node: Value) -> None:
+    gap: list[Any] = _coalesce(_gap(array, len(array.values) - 1)) if len(array.values) > 1 else [" "]
+    closing = _closing(array)
+    if not array.trailing_comma:
+        array.values[-1].wsc_after = []
+    array.values.append(node)
+    node.wsc_before = [" "] if _has_comment(gap) or _has_newline(gap) else list(gap)
+    _set_closing(array, closing)
+
+
+def _remove_element(array: JSONArray, index: int) -> None:
+    count = len(array.values)
+    if count == 1:
+        inside = [*_above(array.leading_wsc), *_after_last(_closing(array))]
+        newline = _newline_in(array.leading_wsc + _closing(array))
+        array.values.clear()
+        array.trailing_comma = None
+        array.leading_wsc = _close_line_comments(inside, newline) if _has_comment(inside) else []
+    elif index == count - 1:
+        gap, closing = _gap(array, index), _closing(array)
+        newline = _newline_in(gap + closing)
+        kept = [*_above(gap), *_after_last(closing)]
+        del array.values[index]
+        if array.trailing_comma:
+            array.trailing_comma.wsc_after = _close_line_comments(kept, newline)
+        else:
+            previous = array.values[-1]
+            previous.wsc_after = _close_line_comments([*previous.wsc_after, *kept], newline)
+    else:
+        gap, next_gap = _gap(array, index), _gap(array, index + 1)
+        newline = _newline_in(gap + next_gap)
+        merged = [*_above(gap), *_split_line(next_gap)[1]] if _has_newline(next_gap) else gap
+        del array.values[index]
+        _set_gap(array, index, _close_line_comments(merged, newline))
+
+
+# -- the assistant -----------------------------------------------------------------------------
+
+
+def is_ours(entry: Any) -> bool:
+    return isinstance(entry, dict) and str(entry.get("description", "")).startswith(MARK)
+
+
+def apply_profile(text: str | None, source: Path | str, entry: dict[str, Any]) -> str:
+    doc = load(text, source)
+    doc.remove_elements(["modelProviders", "openai"], is_ours)
+    doc.append_element(["modelProviders", "openai"], entry)
+    doc.set(["security", "auth", "selectedType"], "openai")
+    doc.set(["model", "name"], entry["id"])
+    return doc.dumps()
+
+
+class Qwen(Assistant):
+    name = "qwen"
+    label = "Qwen Code"
+    protocol = "openai"
+    scopes: tuple[Scope, ...] = ("user", "project")
+
+    def settings_path(self, scope: Scope) -> Path:
+        if scope not in self.scopes:
+            raise InvalidInputError(
+                f"{self.label} has no {scope} settings file", hint="Use --scope user or --scope project."
+            )
+        return config_path(scope)
+
+    def plan_switch(
+        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+    ) -> SwitchPlan:
+        path = self.settings_path(scope)
+        endpoint = profile.endpoint("openai", self.label)
+        key = env_file.profile_key(profile, settings)
+        warnings: list[str] = []
+        dotenv_values: dict[str, str] = {}
+        if key is None:  # a local server ignores the key, but Qwen Code wants one
+            env_key = env_file.default_env_var(profile)
+            dotenv_values[env_key] = profile.name
+        elif key.env_var and not inline_secret:
+            env_key = key.env_var
+        elif inline_secret:
+            env_key = env_file.default_env_var(profile)
+            dotenv_values[env_key] = key.value
+            warnings.append(f"the API key is written into {env_path()} (mode 600) as {env_key}")
+        else:
+            raise SecretStoreError(
+                f"{self.label} reads its key only from an environment variable, and profile "
+                f"'{profile.name}' keeps it elsewhere (not in an env: reference that is set)",
+                hint=f"Export {env_file.default_env_var(profile)} in your shell, or pass --inline-secret "
+                f"to write the key into {env_path()} (mode 600).",
+            )
+        entry: dict[str, Any] = {
+            "id": str(endpoint.model),
+            "name": f"{profile.label} (Mahavishnu)",
+            "baseUrl": str(endpoint.base_url),
+            "envKey": env_key,
+        }
+        if endpoint.wire_api == "responses":
+            entry["wireApi"] = "responses"
+        entry["description"] = MARK + profile.name
+        edits = [
+            FileEdit(path=path, transform=lambda text: apply_profile(text, path, entry), validate=validate)
+        ]
+        dotenv = env_path()
+        if dotenv_values or env_file.marked_keys(read_text(dotenv)):
+            note = f"profile '{profile.name}' (Qwen Code)"
+            edits.append(
+                FileEdit(
+                    path=dotenv,
+                    transform=lambda text: env_file.update(text, dotenv_values, note=note),
+                    validate=env_file.validate,
+                    mode=0o600,
+                    secrets=tuple(v for v in dotenv_values.values() if key is not None),
+                )
+            )
+        return SwitchPlan(edits, warnings)
+
+    def validate_text(self, text: str) -> None:
+        validate(text)
+
+    def current(self, settings: Settings) -> list[CurrentProvider]:
+        found = []
+        seen: set[Path] = set()
+        for scope in ("user", "project"):
+            path = config_path(scope)
+            if not path.exists() or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            data = load(read_text(path), path).data
+            model = data.get("model", {}).get("name") if isinstance(data.get("model"), dict) else None
+            entries = data.get("modelProviders", {}).get("openai", [])
+            chosen = _selected(entries if isinstance(entries, list) else [], model)
+            if chosen is None:
+                continue
+            description = str(chosen.get("description", ""))
+            found.append(
+                CurrentProvider(
+                    tool=self.name,
+                    scope=scope,
+                    path=str(path),
+                    profile=description.removeprefix(MARK) if is_ours(chosen) else None,
+                    base_url=chosen.get("baseUrl"),
+                    model=model,
+                    key_source=_key_source(chosen),
+                )
+            )
+        return found[::-1]
+
+
+def _selected(entries: list[Any], model: str | None) -> dict[str, Any] | None:
+    """The entry Qwen Code uses for ``model.name`` (ours first when ids repeat)."""
+    matching = [e for e in entries if isinstance(e, dict) and e.get("id") == model]
+    ours = [e for e in matching if is_ours(e)]
+    candidates = ours or matching
+    return candidates[0] if candidates else None
+
+
+def _key_source(entry: dict[str, Any]) -> str | None:
+    if entry.get("apiKey"):
+        return f"inline key {mask(str(entry['apiKey']))}"
+    var = entry.get("envKey")
+    if not var:
+        return None
+    suffix = f" (set in {env_path()})" if var in env_file.parse(read_text(env_path())) else ""
+    return f"envKey {var}{suffix}"

@@ -1,0 +1,51 @@
+"""A scope's settings file: where it is, and its members read with the type Claude Code expects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mahavishnu.environments.assistants import claude as claude_assistant
+from mahavishnu.environments.assistants.base import Scope
+from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.errors import InvalidConfigFileError
+
+__all__ = ["array_at", "load_document", "managed_settings_path", "object_at", "settings_path"]
+
+
+def settings_path(scope: Scope) -> Path:
+    """The Claude Code settings file of a scope (user honours ``CLAUDE_CONFIG_DIR``)."""
+    return claude_assistant.Claude().settings_path(scope)
+
+
+def managed_settings_path() -> Path:
+    """Read at call time, so tests (and future platforms) can point it elsewhere."""
+    return claude_assistant.MANAGED_SETTINGS
+
+
+def load_document(text: str | None, source: str) -> JsonDocument:
+    """The settings text as a document; Claude Code reads strict JSON (no comments)."""
+    return JsonDocument.parse(text or "", source=source, comments=False)
+
+
+def object_at(doc: JsonDocument, keys: Sequence[str], source: str) -> dict[str, Any] | None:
+    """The object at ``keys``, None when it is not there."""
+    value: dict[str, Any] | None = _expect(doc.get(keys), dict, "an object", keys, source)
+    return value
+
+
+def array_at(doc: JsonDocument, keys: Sequence[str], source: str) -> list[Any]:
+    """The array at ``keys``, empty when it is not there."""
+    value: list[Any] | None = _expect(doc.get(keys), list, "an array", keys, source)
+    return [] if value is None else value
+
+
+def _expect(value: Any, kind: type, noun: str, keys: Sequence[str], source: str) -> Any:
+    """``value`` unless it is there with another type: then stop before anything is written."""
+    if value is not None and not isinstance(value, kind):
+        raise InvalidConfigFileError(
+            f"{'.'.join(keys)} in {source} is not {noun}",
+            hint=f"Fix that key by hand (Claude Code expects {noun} there); nothing was written.",
+        )
+    return value

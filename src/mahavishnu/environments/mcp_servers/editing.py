@@ -1,0 +1,314 @@
+"""Changing the registry: add, sync, install and remove servers, one entry per file.
+
+Every file involved is read and checked before the first write; the files of one command are written
+as one transaction (``transaction.apply_all``: every file or none), or only planned for ``--dry-run``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mahavishnu.environments import safe_write, transaction
+from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_command
+from mahavishnu.environments.mcp_servers.file_formats import CODECS, NewEntry
+from mahavishnu.environments.mcp_servers.listing import find_server, servers_at
+from mahavishnu.environments.mcp_servers.locations import (
+    Location,
+    claude_json_path,
+    location,
+    locations,
+    scopes_of,
+)
+from mahavishnu.environments.mcp_servers.model import TOOLS, TRANSPORTS, McpServer
+from mahavishnu.environments.mcp_servers.options import parse_tools
+from mahavishnu.environments.mcp_servers.shapes import SHAPES
+from mahavishnu.environments.mcp_servers.state import forget, load_state, record_of, remember
+from mahavishnu.environments.scopes import parse_scope
+from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, NotFoundError, ProtocolMismatchError
+
+__all__ = ["McpChange", "McpResult", "add_server", "install_self", "remove_server", "sync_server"]
+
+
+@dataclass(frozen=True)
+class McpChange:
+    tool: str
+    scope: str
+    path: str
+    name: str
+    action: str  # added, updated, unchanged, removed, absent, skipped
+    diff: str = ""
+    reason: str = ""
+
+
+@dataclass
+class McpResult:
+    dry_run: bool
+    changes: list[McpChange] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# -- the operations ------------------------------------------------------------------------------
+
+
+def add_server(
+    server: McpServer,
+    tool: str,
+    scope: str = "user",
+    *,
+    dry_run: bool = False,
+    replace: bool = False,
+    backups: int = 10,
+) -> McpResult:
+    """Write one server into the chosen assistants' files, leaving every other server alone.
+
+    A same-named server that Mahavishnu did not add and that differs is refused unless ``replace``.
+    """
+    server.check()
+    tools, is_all = parse_tools(tool)
+    result = McpResult(dry_run)
+    targets = _targets(tools, scope, server.transport, lenient=is_all, result=result, name=server.name)
+    return _put_all(server, targets, result, replace=replace, backups=backups)
+
+
+def sync_server(
+    name: str,
+    source: str,
+    to: str,
+    *,
+    source_scope: str | None = None,
+    scope: str = "user",
+    dry_run: bool = False,
+    replace: bool = False,
+    backups: int = 10,
+) -> McpResult:
+    """Copy one server from an assistant to others; never removes or rewrites any other server."""
+    tools, is_all = parse_tools(source)
+    if is_all or len(tools) != 1:
+        raise InvalidInputError("--from takes one assistant", hint=f"Choose one of {', '.join(TOOLS)}.")
+    source_loc, server = find_server(name, tools[0], source_scope)
+    if server.transport not in TRANSPORTS:
+        raise ProtocolMismatchError(
+            f"cannot copy '{name}': its transport '{server.transport}' is {tools[0]}-only"
+        )
+    server.check()
+    targets_tools, to_all = parse_tools(to)
+    if to_all:
+        targets_tools = [t for t in targets_tools if t != source_loc.tool]
+    result = McpResult(dry_run)
+    targets = _targets(targets_tools, scope, server.transport, lenient=to_all, result=result, name=name)
+    kept = []
+    for loc in targets:
+        if loc.key == source_loc.key:
+            result.changes.append(_change(loc, name, "skipped", reason="it is the source"))
+        else:
+            kept.append(loc)
+    return _put_all(server, kept, result, replace=replace, backups=backups)
+
+
+def install_self(
+    tool: str, scope: str = "user", *, name: str = "mahavishnu", dry_run: bool = False, backups: int = 10
+) -> McpResult:
+    """Register Mahavishnu's own MCP server (``mahavishnu mcp serve`` over stdio) with assistants."""
+    command, *args = shlex.split(mahavishnu_command("mcp", "serve"))
+    env = {key: os.environ[key] for key in ("MAHAVISHNU_HOME",) if os.environ.get(key)}
+    server = McpServer.stdio(name, command, args, env)
+    return add_server(server, tool, scope, dry_run=dry_run, replace=True, backups=backups)
+
+
+def remove_server(
+    name: str, tool: str, scope: str = "user", *, dry_run: bool = False, backups: int = 10
+) -> McpResult:
+    """Remove the named server from the chosen assistants at one scope; nothing else changes."""
+    tools, is_all = parse_tools(tool)
+    parse_scope(scope)
+    result = McpResult(dry_run)
+    targets = _holding(name, tools, scope, lenient=is_all, result=result)
+    if not targets:
+        reasons = "; ".join(f"{c.tool}: {c.reason}" for c in result.changes) or "no assistant has that scope"
+        raise NotFoundError(f"no MCP server '{name}' at {scope} scope ({reasons})")
+    state = load_state()
+    edits = [_removal(loc, name, _created_from(record_of(state, loc, name))) for loc in targets]
+    for loc, change in zip(targets, _apply(edits, dry_run, backups), strict=True):
+        if not dry_run:
+            forget(loc, name)
+        diff = _removal_diff(loc, name, change) if dry_run else ""
+        result.changes.append(_change(loc, name, "removed", diff=diff))
+    return result
+
+
+# -- which files ---------------------------------------------------------------------------------
+
+
+def _targets(
+    tools: Sequence[str], scope: str, transport: str, *, lenient: bool, result: McpResult, name: str
+) -> list[Location]:
+    """The locations to write; what a tool cannot take is an error, or a skip when the user said all."""
+    parse_scope(scope)
+    found = []
+    for tool in tools:
+        problem = None
+        if scope not in scopes_of(tool):
+            problem = f"{tool} keeps no MCP servers at {scope} scope (it has: {', '.join(scopes_of(tool))})"
+        elif transport not in SHAPES[tool].transports:
+            takes = ", ".join(SHAPES[tool].transports)
+            problem = f"{tool} cannot use an {transport.upper()} MCP server (it takes: {takes})"
+        if problem is None:
+            found.append(location(tool, scope))
+        elif lenient:
+            result.warnings.append(f"skipped {problem}")
+            result.changes.append(McpChange(tool, scope, "", name, "skipped", reason=problem))
+        elif scope not in scopes_of(tool):
+            raise InvalidInputError(problem, hint="Choose another --scope.")
+        else:
+            raise ProtocolMismatchError(problem, hint="Choose another transport or assistant.")
+    return found
+
+
+def _holding(
+    name: str, tools: Sequence[str], scope: str, *, lenient: bool, result: McpResult
+) -> list[Location]:
+    """The locations at ``scope`` that hold the server; each one that does not is noted as absent."""
+    found = []
+    for tool in tools:
+        if scope not in scopes_of(tool):
+            if not lenient:
+                location(tool, scope)  # raises with the scopes it has
+            continue
+        loc = location(tool, scope)
+        if name in servers_at(loc):
+            found.append(loc)
+            continue
+        elsewhere = [
+            other.scope for other in locations(tool) if other.scope != scope and name in servers_at(other)
+        ]
+        hint = f" (it is at {', '.join(elsewhere)} scope: pass --scope)" if elsewhere else ""
+        result.changes.append(_change(loc, name, "absent", reason=f"not there{hint}"))
+    return found
+
+
+# -- putting one server --------------------------------------------------------------------------
+
+
+@dataclass
+class _Put:
+    """A planned put; its transform fills in ``created_from`` (see ``Codec.put``) for the state file."""
+
+    loc: Location
+    managed: bool
+    created_from: int | None = None
+
+
+def _put_all(
+    server: McpServer, targets: list[Location], result: McpResult, *, replace: bool, backups: int
+) -> McpResult:
+    planned = _plan_puts(server, targets, result, replace=replace)
+    if any(put.loc.scope == "project" for put in planned) and server.secret_values():
+        result.warnings.append("secret-looking values go into a project file, which is often committed")
+    edits = [_put_edit(put, server) for put in planned]
+    for put, change in zip(planned, _apply(edits, result.dry_run, backups), strict=True):
+        before = CODECS[put.loc.tool].servers(change.before, put.loc) if change.before else {}
+        action = "updated" if server.name in before else "added"
+        if not change.changed:
+            action = "unchanged"
+        elif not result.dry_run:
+            remember(put.loc, server.name, None if put.managed else put.created_from)
+        diff = change.diff(server.secret_values()) if result.dry_run else ""
+        result.changes.append(_change(put.loc, server.name, action, diff=diff))
+    return result
+
+
+def _plan_puts(server: McpServer, targets: list[Location], result: McpResult, *, replace: bool) -> list[_Put]:
+    """Read and check every file before writing any: a server Mahavishnu did not add stays unless
+    it is the same server already or the user said ``replace``."""
+    state = load_state()
+    planned = []
+    for loc in targets:
+        raw = servers_at(loc).get(server.name)
+        managed = record_of(state, loc, server.name) is not None
+        existing = SHAPES[loc.tool].parse(server.name, raw) if isinstance(raw, dict) else None
+        if raw is not None and not managed and existing == server:
+            result.changes.append(_change(loc, server.name, "unchanged", reason="already there, as given"))
+            continue
+        if raw is not None and not managed and not replace:
+            raise InvalidInputError(
+                f"{loc.label()} already has an MCP server '{server.name}' that Mahavishnu did not add",
+                hint="Pass --replace to overwrite it, or choose another name.",
+            )
+        planned.append(_Put(loc, managed))
+    return planned
+
+
+def _put_edit(put: _Put, server: McpServer) -> FileEdit:
+    loc = put.loc
+    shape, codec = SHAPES[loc.tool], CODECS[loc.tool]
+
+    def same_kind(raw: dict[str, Any]) -> bool:
+        return shape.parse(server.name, raw).transport == server.transport
+
+    entry = NewEntry(server.name, shape.native(server), shape.owned, same_kind)
+
+    def transform(text: str | None) -> str:
+        new_text, put.created_from = codec.put(text, loc, entry)
+        return new_text
+
+    def validate(text: str) -> None:
+        codec.validate(text)
+        raw = codec.servers(text, loc).get(server.name)
+        if not isinstance(raw, dict) or shape.parse(server.name, raw) != server:
+            raise InvalidConfigFileError(
+                f"refusing to write {loc.path}: '{server.name}' would not read back as given"
+            )
+
+    private = loc.path == claude_json_path() or bool(server.secret_values())
+    return FileEdit(loc.path, transform, validate, 0o600 if private else None)
+
+
+# -- removing one server -------------------------------------------------------------------------
+
+
+def _created_from(record: dict[str, Any] | None) -> int | None:
+    """The first container the recorded put created, so the removal can take it away again."""
+    value = (record or {}).get("created_from")
+    return value if isinstance(value, int) else None
+
+
+def _removal(loc: Location, name: str, created_from: int | None) -> FileEdit:
+    codec = CODECS[loc.tool]
+
+    def transform(text: str | None) -> str:
+        return codec.delete(text, loc, name, created_from)
+
+    def validate(text: str) -> None:
+        codec.validate(text)
+        if name in codec.servers(text, loc):
+            raise InvalidConfigFileError(f"refusing to write {loc.path}: '{name}' would still be there")
+
+    return FileEdit(loc.path, transform, validate)
+
+
+def _removal_diff(loc: Location, name: str, change: safe_write.Change) -> str:
+    """The diff of a removal, with the secrets of the server that goes masked."""
+    gone = CODECS[loc.tool].servers(change.before, loc).get(name) if change.before else None
+    secrets = SHAPES[loc.tool].parse(name, gone).secret_values() if isinstance(gone, dict) else ()
+    return change.diff(secrets)
+
+
+# -- shared --------------------------------------------------------------------------------------
+
+
+def _apply(edits: list[FileEdit], dry_run: bool, backups: int) -> list[safe_write.Change]:
+    """Plan the edits, or write them as one transaction: every file or none (journal + rollback)."""
+    if dry_run:
+        changes = [safe_write.plan(edit.path, edit.transform) for edit in edits]
+        for edit, change in zip(edits, changes, strict=True):
+            edit.validate(change.after)
+        return changes
+    return transaction.apply_all(edits, backups=backups)
+
+
+def _change(loc: Location, name: str, action: str, *, diff: str = "", reason: str = "") -> McpChange:
+    return McpChange(loc.tool, loc.scope, str(loc.path), name, action, diff, reason)

@@ -1,0 +1,220 @@
+"""Each assistant's file format (strict JSON, JSONC, TOML), edited one MCP-server entry at a time.
+
+Every edit is a pure function of the text on disk, so it can run inside :func:`safe_write.apply` and
+the rest of the file stays byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import tomlkit
+from tomlkit.items import InlineTable, Table
+from tomlkit.toml_document import TOMLDocument
+
+from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.environments.mcp_servers.locations import Location
+from mahavishnu.errors import InvalidConfigFileError
+
+__all__ = ["CODECS", "Codec", "NewEntry"]
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to set: its fields, the keys the model owns, and whether an entry already there is the
+    same kind of server (then only the owned keys change; timeouts, trust, cwd ... stay)."""
+
+    name: str
+    fields: dict[str, Any]
+    owned: frozenset[str]
+    same_kind: Callable[[dict[str, Any]], bool]
+
+
+class Codec(ABC):
+    @abstractmethod
+    def servers(self, text: str | None, loc: Location) -> dict[str, Any]:
+        """The map of servers as plain data ({} when the file or the map is missing)."""
+
+    @abstractmethod
+    def put(self, text: str | None, loc: Location, entry: NewEntry) -> tuple[str, int | None]:
+        """Set one entry: merged into a same-kind entry already there, else replacing it whole. Also
+        returns the index of the first of ``loc.keys`` that had to be created (None: none)."""
+
+    @abstractmethod
+    def delete(self, text: str | None, loc: Location, name: str, created_from: int | None) -> str:
+        """Remove one entry, and the containers the matching ``put`` created once they are empty."""
+
+    @abstractmethod
+    def validate(self, text: str) -> None:
+        """Raise InvalidConfigFileError unless ``text`` is a file the assistant can read."""
+
+
+@dataclass(frozen=True)
+class _JsonCodec(Codec):
+    comments: bool  # JSONC (Qwen, Gemini) or strict JSON (Claude Code)
+
+    def _doc(self, text: str | None, loc: Location) -> JsonDocument:
+        return JsonDocument.parse(text or "", source=str(loc.path), comments=self.comments)
+
+    def servers(self, text: str | None, loc: Location) -> dict[str, Any]:
+        return _server_map(self._doc(text, loc).get(loc.keys), loc)
+
+    def put(self, text: str | None, loc: Location, entry: NewEntry) -> tuple[str, int | None]:
+        doc = self._doc(text, loc)
+        current = _server_map(doc.get(loc.keys), loc).get(entry.name)
+        created_from = _first_missing(lambda depth: doc.get(loc.keys[:depth]) is not None, len(loc.keys))
+        if isinstance(current, dict) and entry.same_kind(current):
+            for key in sorted(entry.owned & (current.keys() - entry.fields.keys())):
+                doc.delete([*loc.keys, entry.name, key])
+            for key, value in entry.fields.items():
+                doc.set([*loc.keys, entry.name, key], value)
+        else:
+            doc.set([*loc.keys, entry.name], entry.fields)
+        return doc.dumps(), created_from
+
+    def delete(self, text: str | None, loc: Location, name: str, created_from: int | None) -> str:
+        doc = self._doc(text, loc)
+        doc.delete([*loc.keys, name])
+        if created_from is not None:
+            top = list(loc.keys[: created_from + 1])
+            if _hollow(doc.get(top)):
+                doc.delete(top)
+        return doc.dumps()
+
+    def validate(self, text: str) -> None:
+        if self.comments:
+            JsonDocument.parse(text, source="the new content", comments=True)
+            return
+        try:
+            data = json.loads(text)
+        except ValueError as exc:  # a bug of ours, never the user's: refuse to write it
+            raise InvalidConfigFileError(f"refusing to write invalid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidConfigFileError("refusing to write JSON whose top level is not an object")
+
+
+class _TomlCodec(Codec):
+    """Codex's config.toml through tomlkit: comments, order and formatting of everything else stay."""
+
+    def _doc(self, text: str | None, loc: Location) -> TOMLDocument:
+        from mahavishnu.environments.assistants import codex
+
+        return codex.parse(text, loc.path)
+
+    def servers(self, text: str | None, loc: Location) -> dict[str, Any]:
+        value = self._doc(text, loc).unwrap().get(loc.keys[0])
+        return _server_map(value, loc)
+
+    def put(self, text: str | None, loc: Location, entry: NewEntry) -> tuple[str, int | None]:
+        doc = self._doc(text, loc)
+        table = doc.get(loc.keys[0])
+        created_from: int | None = None
+        if table is None:
+            created_from = 0
+            doc[loc.keys[0]] = tomlkit.table(is_super_table=True)
+            table = doc[loc.keys[0]]
+        if not isinstance(table, Table | InlineTable):
+            _server_map(table, loc)  # raises: not a table
+            raise AssertionError("unreachable")
+        current = table.get(entry.name)
+        if isinstance(current, Table | InlineTable) and entry.same_kind(current.unwrap()):
+            _merge_toml_entry(current, entry)
+        else:
+            table[entry.name] = _toml_entry(entry.fields, inline=isinstance(table, InlineTable))
+        return _keep_eof(text, doc.as_string()), created_from
+
+    def delete(self, text: str | None, loc: Location, name: str, created_from: int | None) -> str:
+        doc = self._doc(text, loc)
+        table = doc.get(loc.keys[0])
+        if isinstance(table, Table | InlineTable) and name in table:
+            del table[name]
+            if created_from is not None and not table:
+                del doc[loc.keys[0]]
+        return _keep_eof(text, doc.as_string())
+
+    def validate(self, text: str) -> None:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:  # a bug of ours: refuse to write it
+            raise InvalidConfigFileError(f"refusing to write invalid TOML: {exc}") from exc
+        if not isinstance(data.get("mcp_servers", {}), dict):
+            raise InvalidConfigFileError("refusing to write a config.toml whose mcp_servers is not a table")
+
+
+def _merge_toml_entry(current: Table | InlineTable, entry: NewEntry) -> None:
+    """Change only the owned keys of an entry, and only those whose value differs (keeps layout)."""
+    for key in sorted(entry.owned & (set(current.keys()) - entry.fields.keys())):
+        del current[key]
+    for key, value in entry.fields.items():
+        if _unwrap(current.get(key)) != value:
+            inline = isinstance(current, InlineTable) or isinstance(current.get(key), InlineTable)
+            current[key] = _toml_value(value, inline=inline)
+
+
+def _unwrap(value: Any) -> Any:
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def _toml_value(value: Any, *, inline: bool) -> Any:
+    if isinstance(value, dict):
+        container = tomlkit.inline_table() if inline else tomlkit.table()
+        for key, item in value.items():
+            container[key] = item
+        return container
+    return value
+
+
+def _toml_entry(fields: dict[str, Any], *, inline: bool) -> Table | InlineTable:
+    """A new ``[mcp_servers.<name>]`` table laid out as ``codex mcp add`` writes it (env as a sub-table)."""
+    container: Table | InlineTable = tomlkit.inline_table() if inline else tomlkit.table()
+    for key, value in fields.items():
+        container[key] = _toml_value(value, inline=inline)
+    if isinstance(container, Table):
+        container.add(tomlkit.nl())  # a blank line before whatever table follows (trimmed at the end)
+    return container
+
+
+def _keep_eof(before: str | None, after: str) -> str:
+    """End the file with as many line breaks as it had (tomlkit adds or leaves blank lines at the end)."""
+    body = after.rstrip("\n")
+    if not body:
+        return ""
+    had = len(before) - len(before.rstrip("\n")) if before and before.strip() else 1
+    return body + "\n" * max(had, 1)
+
+
+def _server_map(value: Any, loc: Location) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidConfigFileError(
+            f"{loc.path}: {'.'.join(loc.keys)} is {type(value).__name__}, not a map of MCP servers",
+            hint="Fix it by hand; nothing was written.",
+        )
+    return value
+
+
+def _first_missing(exists: Callable[[int], bool], depth: int) -> int | None:
+    """The index of the first key on the path whose object does not exist yet (None: all exist)."""
+    for index in range(depth):
+        if not exists(index + 1):
+            return index
+    return None
+
+
+def _hollow(value: Any) -> bool:
+    """An object holding nothing but empty objects (what a ``put`` creates, emptied again)."""
+    return isinstance(value, dict) and all(_hollow(item) for item in value.values())
+
+
+CODECS: dict[str, Codec] = {
+    "claude": _JsonCodec(comments=False),
+    "codex": _TomlCodec(),
+    "qwen": _JsonCodec(comments=True),
+    "gemini": _JsonCodec(comments=True),
+}

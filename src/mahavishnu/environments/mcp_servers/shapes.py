@@ -1,0 +1,134 @@
+"""Each assistant's entry shape: the model as its own ``mcp add`` writes it, and back.
+
+::
+
+    claude  {type: stdio, command, args, env}   {type: http, url, headers}   {type: sse, url, headers}
+    codex   command, args, [env]                url, [http_headers]          (no SSE)
+    qwen    {command, args, env}                {httpUrl, headers}           {url, headers}
+    gemini  {command, args, env}                {url, type: http, headers}   {url, type: sse, headers}
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from mahavishnu.environments.mcp_servers.model import TRANSPORTS, McpServer
+
+__all__ = ["SHAPES", "Shape"]
+
+
+class Shape(ABC):
+    #: Keys of an entry that the model covers; others (timeouts, trust, cwd ...) are kept on update.
+    owned: frozenset[str]
+    transports: tuple[str, ...] = TRANSPORTS
+
+    @abstractmethod
+    def native(self, server: McpServer) -> dict[str, Any]:
+        """The entry as this assistant's own ``mcp add`` writes it."""
+
+    @abstractmethod
+    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+        """The entry as the model, the way this assistant reads it."""
+
+
+class _ClaudeShape(Shape):
+    owned = frozenset({"type", "command", "args", "env", "url", "headers"})
+
+    def native(self, server: McpServer) -> dict[str, Any]:
+        if server.transport == "stdio":
+            return {"type": "stdio", "command": server.command, "args": list(server.args), "env": server.env}
+        return {"type": server.transport, "url": server.url, **_nonempty("headers", server.headers)}
+
+    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+        kind = raw.get("type") or ("stdio" if "command" in raw else "http")
+        return _server_from(name, str(kind), raw, headers_key="headers")
+
+
+class _CodexShape(Shape):
+    owned = frozenset({"command", "args", "env", "url", "http_headers"})
+    transports = ("stdio", "http")  # Codex speaks streamable HTTP only
+
+    def native(self, server: McpServer) -> dict[str, Any]:
+        if server.transport == "stdio":
+            return _stdio_without_empties(server)
+        return {"url": server.url, **_nonempty("http_headers", server.headers)}
+
+    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+        return _server_from(name, "http" if "url" in raw else "stdio", raw, headers_key="http_headers")
+
+
+class _QwenShape(Shape):
+    """Qwen Code 0.24: ``httpUrl`` is streamable HTTP, ``url`` is SSE (it ignores ``type``)."""
+
+    owned = frozenset({"type", "command", "args", "env", "url", "httpUrl", "headers", "tcp"})
+
+    def native(self, server: McpServer) -> dict[str, Any]:
+        if server.transport == "stdio":
+            return _stdio_without_empties(server)
+        key = "httpUrl" if server.transport == "http" else "url"
+        return {key: server.url, **_nonempty("headers", server.headers)}
+
+    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+        if "httpUrl" in raw:
+            return _server_from(name, "http", raw, url_key="httpUrl")
+        kind = "sse" if "url" in raw else "ws" if "tcp" in raw else "stdio"
+        return _server_from(name, kind, raw)
+
+
+class _GeminiShape(Shape):
+    """Gemini CLI 0.61: ``url`` with ``type`` http or sse (untyped ``url`` is tried as HTTP first);
+    the older ``httpUrl`` still means streamable HTTP."""
+
+    owned = frozenset({"type", "command", "args", "env", "url", "httpUrl", "headers", "tcp"})
+
+    def native(self, server: McpServer) -> dict[str, Any]:
+        if server.transport == "stdio":
+            return _stdio_without_empties(server)
+        return {"url": server.url, "type": server.transport, **_nonempty("headers", server.headers)}
+
+    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+        if "httpUrl" in raw:
+            return _server_from(name, "http", raw, url_key="httpUrl")
+        if "url" in raw:
+            return _server_from(name, "sse" if raw.get("type") == "sse" else "http", raw)
+        return _server_from(name, "ws" if "tcp" in raw else "stdio", raw)
+
+
+def _stdio_without_empties(server: McpServer) -> dict[str, Any]:
+    """``command`` plus ``args`` and ``env`` only when they hold something (Codex, Qwen, Gemini)."""
+    return {"command": server.command, **_nonempty("args", list(server.args)), **_nonempty("env", server.env)}
+
+
+def _nonempty(key: str, value: Any) -> dict[str, Any]:
+    return {key: value} if value else {}
+
+
+def _server_from(
+    name: str, transport: str, raw: dict[str, Any], *, url_key: str = "url", headers_key: str = "headers"
+) -> McpServer:
+    if transport == "stdio":
+        args = raw.get("args")
+        return McpServer(
+            name,
+            "stdio",
+            command=str(raw.get("command") or ""),
+            args=tuple(str(a) for a in args) if isinstance(args, list) else (),
+            env=_strings(raw.get("env")),
+        )
+    url = raw.get(url_key)
+    return McpServer(
+        name, transport, url=str(url) if url is not None else None, headers=_strings(raw.get(headers_key))
+    )
+
+
+def _strings(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+SHAPES: dict[str, Shape] = {
+    "claude": _ClaudeShape(),
+    "codex": _CodexShape(),
+    "qwen": _QwenShape(),
+    "gemini": _GeminiShape(),
+}

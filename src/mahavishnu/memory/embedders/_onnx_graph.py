@@ -1,0 +1,186 @@
+"""all-MiniLM-L6-v2's fp32 BERT encoder as an in-memory ONNX model, built from the safetensors weights.
+
+No torch export and no ``onnx`` package: the few protobuf messages ONNX needs (ModelProto, GraphProto,
+NodeProto, TensorProto, ...) are written by hand below, following onnx/onnx.proto. onnxruntime then
+runs the exact fp32 model about as fast as torch does. The graph mirrors ``transformers``' BertModel
+(absolute positions, token type 0, post-LayerNorm, exact erf GELU) and outputs ``last_hidden_state``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Weights = dict[str, npt.NDArray[Any]]
+
+_FLOAT, _INT64 = 1, 7  # onnx.TensorProto.DataType
+_ATTR_FLOAT, _ATTR_INT, _ATTR_INTS = 1, 2, 7  # onnx.AttributeProto.AttributeType
+IR_VERSION = 8
+OPSET = 17  # LayerNormalization
+
+
+# -- protobuf wire format -----------------------------------------------------------------------
+
+
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # negative int64s are sent as their two's complement
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _int(field: int, value: int) -> bytes:
+    return _varint(field << 3) + _varint(value)
+
+
+def _bytes(field: int, value: bytes | str) -> bytes:
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(field << 3 | 2) + _varint(len(data)) + data
+
+
+def _float(field: int, value: float) -> bytes:
+    return _varint(field << 3 | 5) + struct.pack("<f", value)
+
+
+# -- ONNX messages ---------------------------------------------------------------------------------
+
+
+def _tensor(name: str, array: npt.NDArray[Any]) -> bytes:
+    data_type = {np.dtype(np.float32): _FLOAT, np.dtype(np.int64): _INT64}[array.dtype]
+    dims = b"".join(_int(1, d) for d in array.shape)
+    raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    return dims + _int(2, data_type) + _bytes(8, name) + _bytes(9, raw)
+
+
+def _attribute(name: str, value: float | int | list[int]) -> bytes:
+    if isinstance(value, list):
+        return _bytes(1, name) + b"".join(_int(8, v) for v in value) + _int(20, _ATTR_INTS)
+    if isinstance(value, float):
+        return _bytes(1, name) + _float(2, value) + _int(20, _ATTR_FLOAT)
+    return _bytes(1, name) + _int(3, value) + _int(20, _ATTR_INT)
+
+
+def _value_info(name: str, elem_type: int, dims: list[str | int]) -> bytes:
+    shape = b"".join(
+        _bytes(1, _bytes(2, d) if isinstance(d, str) else _int(1, d)) for d in dims
+    )  # TensorShapeProto.dim: dim_param | dim_value
+    tensor_type = _int(1, elem_type) + _bytes(2, shape)
+    return _bytes(1, name) + _bytes(2, _bytes(1, tensor_type))
+
+
+class _Graph:
+    def __init__(self) -> None:
+        self.nodes: list[bytes] = []
+        self.initializers: list[bytes] = []
+        self._count = 0
+
+    def const(self, name: str, array: npt.NDArray[Any] | float | list[int]) -> str:
+        if isinstance(array, float):
+            array = np.array(array, dtype=np.float32)
+        elif isinstance(array, list):
+            array = np.array(array, dtype=np.int64)
+        self.initializers.append(_tensor(name, array))
+        return name
+
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, **attributes: float | int | list[int]) -> Any:
+        self._count += 1
+        names = [
+            f"{op_type.lower()}_{self._count}" + (f"_{i}" if outputs > 1 else "") for i in range(outputs)
+        ]
+        node = b"".join(_bytes(1, i) for i in inputs)
+        node += b"".join(_bytes(2, o) for o in names)
+        node += _bytes(3, names[0]) + _bytes(4, op_type)
+        node += b"".join(_bytes(5, _attribute(k, v)) for k, v in attributes.items())
+        self.nodes.append(node)
+        return names[0] if outputs == 1 else names
+
+    def model(self, inputs: list[bytes], outputs: list[bytes]) -> bytes:
+        graph = b"".join(_bytes(1, n) for n in self.nodes) + _bytes(2, "minilm")
+        graph += b"".join(_bytes(5, t) for t in self.initializers)
+        graph += b"".join(_bytes(11, i) for i in inputs) + b"".join(_bytes(12, o) for o in outputs)
+        opset = _bytes(1, "") + _int(2, OPSET)
+        return _int(1, IR_VERSION) + _bytes(2, "mahavishnu") + _bytes(7, graph) + _bytes(8, opset)
+
+
+# -- the model -------------------------------------------------------------------------------------
+
+
+def bert_model(w: Weights, layers: int = 6, heads: int = 12, eps: float = 1e-12) -> bytes:
+    """Serialized ONNX ModelProto: (input_ids, attention_mask) int64 [batch, seq] →
+    last_hidden_state float32 [batch, seq, hidden]."""
+    g = _Graph()
+    hidden = int(w["embeddings.word_embeddings.weight"].shape[1])
+    head_dim = hidden // heads
+
+    def linear(x: str, prefix: str) -> str:
+        weight = g.const(prefix + ".weight.T", np.ascontiguousarray(w[prefix + ".weight"].T))
+        return str(g.op("Add", g.op("MatMul", x, weight), g.const(prefix + ".bias", w[prefix + ".bias"])))
+
+    def layer_norm(x: str, prefix: str) -> str:
+        gamma = g.const(prefix + ".weight", w[prefix + ".weight"])
+        beta = g.const(prefix + ".bias", w[prefix + ".bias"])
+        return str(g.op("LayerNormalization", x, gamma, beta, axis=-1, epsilon=eps))
+
+    # Embeddings: words + positions 0..seq-1 + token type 0.
+    words = g.op("Gather", g.const("word_embeddings", w["embeddings.word_embeddings.weight"]), "input_ids")
+    seq_len = g.op("Slice", g.op("Shape", "input_ids"), g.const("one", [1]), g.const("two", [2]))
+    positions = g.op(
+        "Slice",
+        g.const("position_embeddings", w["embeddings.position_embeddings.weight"]),
+        g.const("zero", [0]),
+        seq_len,
+        g.const("axis0", [0]),
+    )
+    token_type = g.const("token_type_0", w["embeddings.token_type_embeddings.weight"][0])
+    x = layer_norm(g.op("Add", g.op("Add", words, positions), token_type), "embeddings.LayerNorm")
+
+    # Additive attention mask, [batch, 1, 1, seq]: float32's lowest value where the key is padding.
+    keep = g.op("Cast", "attention_mask", to=_FLOAT)
+    masked = g.op("Sub", g.const("one_f", 1.0), keep)
+    bias = g.op(
+        "Unsqueeze",
+        g.op("Mul", masked, g.const("lowest", float(np.finfo(np.float32).min))),
+        g.const("axes12", [1, 2]),
+    )
+
+    split_heads = g.const("qkv_shape", [0, 0, 3, heads, head_dim])
+    merge_heads = g.const("hidden_shape", [0, 0, hidden])
+    scale = g.const("scale", float(1.0 / np.sqrt(head_dim)))
+    sqrt2, one, half = g.const("sqrt2", float(np.sqrt(2.0))), g.const("one_g", 1.0), g.const("half", 0.5)
+    index = [g.const(f"index{i}", np.array(i, dtype=np.int64)) for i in range(3)]
+    for n in range(layers):
+        p = f"encoder.layer.{n}."
+        attn = p + "attention.self."
+        qkv_w = np.concatenate([w[attn + name + ".weight"] for name in ("query", "key", "value")]).T
+        qkv_b = np.concatenate([w[attn + name + ".bias"] for name in ("query", "key", "value")])
+        qkv = g.op(
+            "Add",
+            g.op("MatMul", x, g.const(p + "qkv.weight.T", np.ascontiguousarray(qkv_w))),
+            g.const(p + "qkv.bias", qkv_b),
+        )
+        qkv = g.op("Transpose", g.op("Reshape", qkv, split_heads), perm=[2, 0, 3, 1, 4])  # [3, b, h, s, d]
+        q, k, v = (g.op("Gather", qkv, index[i], axis=0) for i in range(3))
+        scores = g.op("MatMul", q, g.op("Transpose", k, perm=[0, 1, 3, 2]))
+        probs = g.op("Softmax", g.op("Add", g.op("Mul", scores, scale), bias), axis=-1)
+        context = g.op("Transpose", g.op("MatMul", probs, v), perm=[0, 2, 1, 3])
+        attended = linear(g.op("Reshape", context, merge_heads), p + "attention.output.dense")
+        x = layer_norm(g.op("Add", attended, x), p + "attention.output.LayerNorm")
+        mid = linear(x, p + "intermediate.dense")
+        gelu = g.op("Mul", g.op("Mul", mid, g.op("Add", g.op("Erf", g.op("Div", mid, sqrt2)), one)), half)
+        x = layer_norm(g.op("Add", linear(gelu, p + "output.dense"), x), p + "output.LayerNorm")
+    g.nodes.append(
+        _bytes(1, x) + _bytes(2, "last_hidden_state") + _bytes(3, "output") + _bytes(4, "Identity")
+    )
+
+    inputs = [_value_info(name, _INT64, ["batch", "sequence"]) for name in ("input_ids", "attention_mask")]
+    outputs = [_value_info("last_hidden_state", _FLOAT, ["batch", "sequence", hidden])]
+    return g.model(inputs, outputs)

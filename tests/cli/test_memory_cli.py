@@ -1,0 +1,208 @@
+"""``mahavishnu memory …`` and ``mahavishnu db …`` driven through their Typer apps.
+
+The store is the real embedded one under the tmp MAHAVISHNU_HOME; only the embedder is the fake.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from mahavishnu.cli import db as db_cli
+from mahavishnu.cli import memory as memory_cli
+from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.memory import store as store_module
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setattr(
+        memory_cli,
+        "target_embedder",
+        lambda name, model, url: FakeEmbedder(dimension=32, model=model or name),
+    )
+
+
+def memory(*args: str, input: str | None = None) -> Result:
+    return runner.invoke(memory_cli.app, list(args), input=input)
+
+
+def ok(*args: str, input: str | None = None) -> Any:
+    result = memory(*args, input=input)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.stdout) if "--json" in args else result.stdout
+
+
+def test_store_then_search_finds_it_with_filters() -> None:
+    stored = ok(
+        "store",
+        "Use WAL mode for durability",
+        "--type",
+        "decision",
+        "--tag",
+        "sqlite",
+        "--tag",
+        "db",
+        "--meta",
+        "why=crash safety",
+        "--meta",
+        "priority=2",
+        "--project",
+        "mv",
+        "--repo",
+        "r1",
+        "--json",
+    )
+    ok("store", "Bananas are yellow", "--project", "other")
+
+    hits = ok(
+        "search",
+        "WAL durability",
+        "--type",
+        "decision",
+        "--project",
+        "mv",
+        "--repo",
+        "r1",
+        "--tag",
+        "db",
+        "--json",
+    )
+
+    assert stored["tags"] == ["sqlite", "db"] and stored["metadata"] == {"why": "crash safety", "priority": 2}
+    assert [h["memory"]["id"] for h in hits] == [stored["id"]]
+    assert hits[0]["modes"] == ["vector", "text"] and hits[0]["source"] == "memory"
+    assert ok("search", "WAL durability", "--project", "other", "--mode", "text", "--json") == []
+
+
+def test_human_output_is_a_table() -> None:
+    ok("store", "Use WAL mode for durability", "--type", "decision")
+
+    out = ok("search", "WAL", "--limit", "3", "--min-score", "0.1")
+
+    assert "decision" in out and "Use WAL mode" in out and "vector+text" in out
+
+
+def test_store_reads_standard_input_and_dedups() -> None:
+    first = ok("store", "-", "--json", input="a note from a pipe\n")
+    again = ok("store", "-", "--json", input="a note from a pipe\n")
+
+    assert again["id"] == first["id"]
+    assert "stored #" in ok("store", "another one")
+
+
+def test_get_delete_and_not_found() -> None:
+    stored = ok("store", "short lived", "--json")
+
+    assert ok("get", str(stored["id"]), "--json")["content"] == "short lived"
+    assert "short lived" in ok("get", str(stored["id"]))
+    assert "deleted 1 memory" in ok("delete", str(stored["id"]))
+    result = memory("get", str(stored["id"]))
+    assert result.exit_code != 0 and isinstance(result.exception, NotFoundError)
+    result = memory("delete", str(stored["id"]))
+    assert isinstance(result.exception, NotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["store", "   "], "memory content is empty"),
+        (["store", "x", "--type", "memo"], "invalid memory type 'memo'"),
+        (["store", "x", "--meta", "novalue"], "invalid --meta"),
+        (["search", "x", "--mode", "fuzzy"], "invalid search mode"),
+        (["search", "x", "--type", "memo"], "invalid memory type"),
+        (["search", "x", "--since", "last week"], "not a date/time"),
+        (["search", "x", "--limit", "0"], "limit must be between"),
+    ],
+)
+def test_user_errors_are_mahavishnu_errors(args: list[str], message: str) -> None:
+    result = memory(*args)
+
+    assert isinstance(result.exception, InvalidInputError)
+    assert message in result.exception.message
+
+
+def test_oversize_content_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__MAX_CONTENT_CHARS", "10")
+
+    result = memory("store", "this is longer than ten")
+
+    assert (
+        isinstance(result.exception, InvalidInputError) and "over the limit of 10" in result.exception.message
+    )
+
+
+def test_stats_list_export_import(tmp_path: Path) -> None:
+    for i in range(3):
+        ok("store", f"memory {i}", "--type", "note" if i else "decision", "--project", "p")
+
+    stats = ok("stats", "--json")
+    assert stats["count"] == 3 and stats["by_type"] == {"note": 2, "decision": 1}
+    assert stats["embedder"] == "fake/hashing-v1" and stats["backend"] == "sqlite"
+    assert "3" in ok("stats") and "decision" in ok("stats")
+    assert [m["content"] for m in ok("list", "--type", "note", "--json")] == ["memory 2", "memory 1"]
+    assert "memory 0" in ok("list")
+
+    out = tmp_path / "export.jsonl"
+    assert ok("export", str(out), "--json") == {"exported": 3, "path": str(out)}
+    assert ok("import", str(out), "--json") == {"imported": 0, "skipped": 3, "renumbered": 0}
+    assert "skipped 3" in ok("import", str(out))
+
+
+def test_reembed_moves_the_store_and_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    ok("store", "memory to move")
+
+    report = ok("reembed", "--embedder", "openai", "--model", "small", "--batch-size", "2", "--json")
+
+    assert report == {"embedder": "fake/small", "dimension": 32, "embedded": 1, "total": 1, "done": True}
+    monkeypatch.setattr(
+        store_module, "default_embedder", lambda settings: FakeEmbedder(dimension=32, model="small")
+    )
+    assert "memory.embedder: openai" in ok("reembed", "--embedder", "openai", "--model", "small")
+
+
+def test_db_status_and_migrate() -> None:
+    before = runner.invoke(db_cli.app, ["status", "--json"])
+    assert before.exit_code == 0
+    state = json.loads(before.stdout)
+    assert state["exists"] is False and not state["up_to_date"] and "m002_memories" in state["pending"]
+
+    migrated = json.loads(runner.invoke(db_cli.app, ["migrate", "--json"]).stdout)
+    assert migrated["applied"] == state["pending"]
+
+    after = json.loads(runner.invoke(db_cli.app, ["status", "--json"]).stdout)
+    assert after["up_to_date"] and [m["name"] for m in after["applied"]] == state["pending"]
+    assert "up to date" in " ".join(runner.invoke(db_cli.app, ["status"]).stdout.split())
+    assert "up to date" in " ".join(runner.invoke(db_cli.app, ["migrate"]).stdout.split())
+
+
+def _commands(app: typer.Typer) -> list[str]:
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("app", "name"),
+    [(memory_cli.app, n) for n in _commands(memory_cli.app)]
+    + [(db_cli.app, n) for n in _commands(db_cli.app)],
+)
+def test_every_command_has_help(app: typer.Typer, name: str) -> None:
+    result = runner.invoke(app, [name, "--help"])
+
+    assert result.exit_code == 0 and "Usage" in result.stdout
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    assert command.help
+
+
+def test_reading_commands_take_json() -> None:
+    reading = {"search", "list", "get", "stats", "export", "import", "reembed", "store"}
+    for name in reading:
+        assert "--json" in runner.invoke(memory_cli.app, [name, "--help"]).stdout, name

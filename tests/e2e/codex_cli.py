@@ -1,0 +1,41 @@
+"""Run the real Codex CLI offline, configured only by files under a temp HOME.
+
+The recipe (checked with @openai/codex 0.169.0):
+
+* ``$HOME/.codex/config.toml``: ``model``, ``model_provider`` and ``[model_providers.X]`` with
+  ``base_url`` (the mock's URL *with* ``/v1``), ``wire_api = "responses"`` and ``env_key`` (a variable
+  from its environment or ``$HOME/.codex/.env``) or ``[model_providers.X.auth] command``;
+* ``codex exec --skip-git-repo-check PROMPT`` with stdin /dev/null (else it waits to read more input)
+  prints the final answer on stdout; the request is ``POST /v1/responses`` (streaming SSE) with the
+  key as ``Authorization: Bearer``. With an auth command it also asks ``GET /v1/models``;
+* Codex retries an unreachable provider for minutes and never exits on its own: always a timeout.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from _cli_env import base_env, find_tool, run_tool
+
+__all__ = ["find_codex", "run_codex"]
+
+
+def find_codex() -> Path | None:
+    return find_tool("codex")
+
+
+def run_codex(
+    home: Path,
+    prompt: str,
+    timeout: float = 60,
+    extra_env: dict[str, str] | None = None,
+    *,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``codex exec`` with HOME=``home``; FileNotFoundError when the CLI is not installed."""
+    codex = find_codex()
+    if codex is None:
+        raise FileNotFoundError("codex CLI not found: run .ci/install-e2e.sh")
+    args = [str(codex), "exec", "--skip-git-repo-check", "--color", "never", prompt]
+    return run_tool(args, base_env(home, extra_env), cwd or home / "work", timeout)

@@ -1,0 +1,717 @@
+"""The MCP-server registry: one entry changes; the rest of each assistant's file stays byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import stat
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from conftest import SHARED_DATA
+from mahavishnu.environments import mcp_servers, safe_write
+from mahavishnu.environments.assistants.base import mahavishnu_command
+from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.environments.mcp_servers import (
+    TOOLS,
+    McpServer,
+    add_server,
+    find_server,
+    install_self,
+    list_servers,
+    parse_env,
+    parse_headers,
+    parse_tools,
+    remove_server,
+    sync_server,
+)
+from mahavishnu.environments.mcp_servers.shapes import SHAPES
+from mahavishnu.errors import (
+    InvalidConfigFileError,
+    InvalidInputError,
+    NotFoundError,
+    ProtocolMismatchError,
+)
+
+CODEX_SCHEMA = json.loads((SHARED_DATA / "schemas" / "codex-config.schema.json").read_text())
+GEMINI_SCHEMA = json.loads((SHARED_DATA / "schemas" / "gemini-cli-settings.schema.json").read_text())
+# Qwen Code is a fork of Gemini CLI and reads the same MCPServerConfig fields.
+QWEN_ENTRY_SCHEMA = {
+    "$schema": GEMINI_SCHEMA["$schema"],
+    "$defs": GEMINI_SCHEMA["$defs"],
+    "type": "object",
+    "additionalProperties": {"$ref": "#/$defs/MCPServerConfig"},
+}
+# No published schema covers ~/.claude.json or .mcp.json: the shapes `claude mcp add` writes (2.1.197).
+CLAUDE_ENTRIES_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type", "command"],
+                "properties": {
+                    "type": {"const": "stdio"},
+                    "command": {"type": "string", "minLength": 1},
+                    "args": {"type": "array", "items": {"type": "string"}},
+                    "env": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["type", "url"],
+                "properties": {
+                    "type": {"enum": ["http", "sse"]},
+                    "url": {"type": "string", "pattern": "^https?://"},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+        ]
+    },
+}
+
+CLAUDE_JSON = """{
+  "numStartups": 42,
+  "installMethod": "npm",
+  "autoUpdates": false,
+  "oauthAccount": {
+    "accountUuid": "00000000-1111-2222-3333-444444444444",
+    "emailAddress": "dev@example.com"
+  },
+  "mcpServers": {
+    "theirs": {
+      "type": "stdio",
+      "command": "npx",
+      "args": ["-y", "@acme/mcp"],
+      "env": {}
+    }
+  },
+  "projects": {
+    "PROJECT": {
+      "allowedTools": [],
+      "mcpServers": {},
+      "hasTrustDialogAccepted": true
+    }
+  },
+  "x-unknown": {"nested": [1, 2.50, "\\u00fc"]}
+}
+"""
+
+CODEX_TOML = """# Codex config, written by hand
+model = "gpt-5-codex"   # the default
+model_provider = "lab"
+
+[model_providers.lab]
+name = "Lab"
+base_url = "http://127.0.0.1:9999/v1"
+env_key = "LAB_API_KEY"
+wire_api = "responses"
+
+[projects."/home/dev/work"]
+trust_level = "trusted"
+
+# their own server: it must survive every edit
+[mcp_servers.theirs]
+command = "npx"
+args = ["-y", "@acme/mcp"]
+startup_timeout_sec = 20
+
+[mcp_servers.theirs.env]
+ACME_TOKEN = "acme-secret-value-1234567890"
+
+[tui]
+# a comment at the end
+"""
+
+QWEN_JSONC = """{
+  // Qwen Code settings, with comments
+  "$version": 4,
+  "model": {"name": "qwen3-coder-plus"},  /* inline block comment */
+  "mcpServers": {
+    // a server somebody added by hand
+    "theirs": {
+      "command": "npx",
+      "args": ["-y", "@acme/mcp"],
+      "trust": true
+    }
+  },
+  "security": {"auth": {"selectedType": "openai"}}
+}
+"""
+
+GEMINI_JSON = """{
+  "security": {"auth": {"selectedType": "gemini-api-key"}},
+  "mcpServers": {
+    "theirs": {"httpUrl": "https://mcp.example.com/mcp", "timeout": 5000, "trust": false}
+  },
+  "model": {"name": "gemini-2.5-pro"}
+}
+"""
+
+STDIO = McpServer.stdio("mv-test", "python3", ["-c", "print(1)"], {"LOG_LEVEL": "debug"})
+HTTP = McpServer.remote("mv-http", "https://mcp.example.org/mcp", "http", {"X-Team": "blue"})
+SSE = McpServer.remote("mv-sse", "https://mcp.example.org/sse", "sse")
+SECRET = "sk-mcp-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def project(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = isolated_home / "src" / "app"
+    (root / ".git").mkdir(parents=True)
+    monkeypatch.chdir(root)
+    return root
+
+
+def user_file(tool: str, home: Path) -> Path:
+    return {
+        "claude": home / ".claude.json",
+        "codex": home / ".codex" / "config.toml",
+        "qwen": home / ".qwen" / "settings.json",
+        "gemini": home / ".gemini" / "settings.json",
+    }[tool]
+
+
+def seed(tool: str, home: Path, project: Path) -> tuple[Path, str]:
+    """Each assistant's user file, full of things that are not ours."""
+    text = {
+        "claude": CLAUDE_JSON.replace('"PROJECT"', json.dumps(str(project))),
+        "codex": CODEX_TOML,
+        "qwen": QWEN_JSONC,
+        "gemini": GEMINI_JSON,
+    }[tool]
+    path = user_file(tool, home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path, text
+
+
+def data(tool: str, text: str) -> dict[str, Any]:
+    if tool == "codex":
+        return tomllib.loads(text)
+    return JsonDocument.parse(text).data
+
+
+def servers_key(tool: str) -> str:
+    return "mcp_servers" if tool == "codex" else "mcpServers"
+
+
+def listed(tool: str = "all") -> dict[tuple[str, str, str], mcp_servers.Registered]:
+    found, warnings = list_servers(tool)
+    assert warnings == []
+    return {(r.tool, r.scope, r.server.name): r for r in found}
+
+
+# -- the model -------------------------------------------------------------------------------------
+
+
+def test_option_parsers() -> None:
+    assert parse_env(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
+    assert parse_headers(["Authorization: Bearer abc", "X-A:b"]) == {
+        "Authorization": "Bearer abc",
+        "X-A": "b",
+    }
+    assert parse_tools("all") == (list(TOOLS), True)
+    assert parse_tools("codex, claude,codex") == (["codex", "claude"], False)
+    for bad_env in (["NOEQUALS"], ["1BAD=x"]):
+        with pytest.raises(InvalidInputError):
+            parse_env(bad_env)
+    with pytest.raises(InvalidInputError):
+        parse_headers(["no colon"])
+    with pytest.raises(InvalidInputError, match="unknown tool 'cursor'"):
+        parse_tools("claude,cursor")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: McpServer.stdio("has space", "x"),
+        lambda: McpServer.stdio("a.b", "x"),
+        lambda: McpServer.stdio("ok", ""),
+        lambda: McpServer.stdio("ok", "x", env={"BAD-NAME": "1"}),
+        lambda: McpServer.remote("ok", "ftp://host/mcp"),
+        lambda: McpServer.remote("ok", "https://host/mcp", "ws"),
+        lambda: McpServer.remote("ok", "https://host/mcp", headers={"Bad Header": "1"}),
+    ],
+)
+def test_servers_every_assistant_could_not_take_are_refused(make: Callable[[], McpServer]) -> None:
+    with pytest.raises(InvalidInputError):
+        make()
+
+
+SAMPLES = [
+    STDIO,
+    McpServer.stdio("bare", "mcp-server"),
+    HTTP,
+    McpServer.remote("plain", "http://127.0.0.1:8000/mcp"),
+    SSE,
+]
+
+
+@pytest.mark.parametrize(
+    ("tool", "server"),
+    [
+        pytest.param(tool, server, id=f"{tool}-{server.name}")
+        for tool in TOOLS
+        for server in SAMPLES
+        if server.transport in SHAPES[tool].transports
+    ],
+)
+def test_each_shape_reads_back_what_it_writes(tool: str, server: McpServer) -> None:
+    shape = SHAPES[tool]
+    assert shape.parse(server.name, shape.native(server)) == server
+
+
+def test_entry_shapes_are_what_each_cli_writes() -> None:
+    shapes = SHAPES
+    headers = McpServer.remote("h", "https://x.org/mcp", headers={"Authorization": "Bearer t"})
+    assert shapes["claude"].native(McpServer.stdio("s", "npx", ["-y"])) == {
+        "type": "stdio",
+        "command": "npx",
+        "args": ["-y"],
+        "env": {},
+    }
+    assert shapes["claude"].native(headers) == {
+        "type": "http",
+        "url": "https://x.org/mcp",
+        "headers": {"Authorization": "Bearer t"},
+    }
+    assert shapes["codex"].native(headers) == {
+        "url": "https://x.org/mcp",
+        "http_headers": {"Authorization": "Bearer t"},
+    }
+    assert shapes["qwen"].native(headers) == {
+        "httpUrl": "https://x.org/mcp",
+        "headers": {"Authorization": "Bearer t"},
+    }
+    assert shapes["qwen"].native(SSE) == {"url": "https://mcp.example.org/sse"}
+    assert shapes["gemini"].native(SSE) == {"url": "https://mcp.example.org/sse", "type": "sse"}
+    assert shapes["gemini"].native(McpServer.stdio("s", "npx")) == {"command": "npx"}
+
+
+def test_entries_written_by_hand_in_older_shapes_are_understood() -> None:
+    gemini, qwen, claude = (SHAPES[t] for t in ("gemini", "qwen", "claude"))
+    assert gemini.parse("a", {"httpUrl": "https://h/mcp"}).transport == "http"
+    assert gemini.parse("a", {"url": "https://h/mcp"}).transport == "http"  # tried as HTTP first
+    assert qwen.parse("a", {"url": "https://h/sse"}).transport == "sse"
+    assert claude.parse("a", {"command": "x"}).transport == "stdio"  # .mcp.json may omit type
+    assert gemini.parse("a", {"tcp": "127.0.0.1:9"}).transport == "ws"
+
+
+def test_secret_values_are_found_by_name_and_by_shape() -> None:
+    server = McpServer.stdio(
+        "s",
+        "x",
+        env={"GITHUB_TOKEN": "short", "PLAIN": "debug", "KEYLESS": SECRET, "PATHLIKE": "/usr/local/bin"},
+    )
+    assert set(server.secret_values()) == {"short", SECRET}
+    shown = server.to_dict()["env"]
+    assert shown["PLAIN"] == "debug" and shown["PATHLIKE"] == "/usr/local/bin"
+    assert SECRET not in json.dumps(shown) and "short" not in json.dumps(shown)
+    remote = McpServer.remote("r", "https://h/mcp", headers={"Authorization": f"Bearer {SECRET}"})
+    assert remote.to_dict()["headers"]["Authorization"].startswith("Bearer sk-")
+    assert SECRET not in json.dumps(remote.to_dict())
+
+
+# -- add / list / remove round trips ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("server", [STDIO, HTTP], ids=["stdio", "http"])
+def test_add_list_remove_keeps_everything_else_byte_identical(
+    tool: str, server: McpServer, isolated_home: Path, project: Path
+) -> None:
+    path, original = seed(tool, isolated_home, project)
+
+    result = add_server(server, tool)
+    assert [(c.tool, c.action) for c in result.changes] == [(tool, "added")]
+    after = path.read_text()
+    before_data, after_data = data(tool, original), data(tool, after)
+    added = after_data[servers_key(tool)].pop(server.name)
+    assert after_data == before_data  # nothing else changed
+    assert SHAPES[tool].parse(server.name, added) == server
+
+    rows = listed(tool)
+    assert rows[(tool, "user", server.name)].managed
+    assert rows[(tool, "user", server.name)].server == server
+    assert not rows[(tool, "user", "theirs")].managed
+
+    assert add_server(server, tool).changes[0].action == "unchanged"
+    assert path.read_text() == after
+
+    remove_server(server.name, tool)
+    assert path.read_text() == original
+    assert (tool, "user", server.name) not in listed(tool)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_add_then_remove_in_a_file_without_servers_restores_it(tool: str, isolated_home: Path) -> None:
+    path = user_file(tool, isolated_home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    original = 'model = "gpt-5"\n' if tool == "codex" else '{\n  "model": {"name": "m"}\n}\n'
+    if tool == "claude":
+        original = '{\n  "numStartups": 1\n}\n'
+    path.write_text(original)
+    add_server(STDIO, tool)
+    assert STDIO.name in path.read_text()
+    remove_server(STDIO.name, tool)
+    assert path.read_text() == original
+
+
+def test_claude_user_file_is_created_private(isolated_home: Path) -> None:
+    add_server(STDIO, "claude")
+    path = isolated_home / ".claude.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["mcpServers"][STDIO.name]["type"] == "stdio"
+
+
+def test_claude_config_dir_moves_the_state_file(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(isolated_home / "cfg"))
+    add_server(STDIO, "claude")
+    assert (isolated_home / "cfg" / ".claude.json").exists()
+    assert not (isolated_home / ".claude.json").exists()
+
+
+def test_claude_local_scope_goes_under_the_project_entry(isolated_home: Path, project: Path) -> None:
+    path, original = seed("claude", isolated_home, project)
+    add_server(STDIO, "claude", "local")
+    saved = json.loads(path.read_text())
+    assert saved["projects"][str(project)]["mcpServers"] == {STDIO.name: SHAPES["claude"].native(STDIO)}
+    assert saved["projects"][str(project)]["hasTrustDialogAccepted"] is True
+    assert STDIO.name not in saved["mcpServers"]
+    assert listed("claude")[("claude", "local", STDIO.name)].managed
+    remove_server(STDIO.name, "claude", "local")
+    assert path.read_text() == original
+
+
+def test_claude_local_scope_for_a_new_project_is_pruned_again(isolated_home: Path, project: Path) -> None:
+    path = isolated_home / ".claude.json"
+    original = '{\n  "numStartups": 3,\n  "projects": {\n    "/elsewhere": {"allowedTools": []}\n  }\n}\n'
+    path.write_text(original)
+    add_server(STDIO, "claude", "local")
+    assert str(project) in json.loads(path.read_text())["projects"]
+    remove_server(STDIO.name, "claude", "local")
+    assert path.read_text() == original
+
+
+@pytest.mark.parametrize(
+    ("tool", "relative"),
+    [("claude", ".mcp.json"), ("qwen", ".qwen/settings.json"), ("gemini", ".gemini/settings.json")],
+)
+def test_project_scope_files(tool: str, relative: str, isolated_home: Path, project: Path) -> None:
+    add_server(SSE, tool, "project")
+    path = project / relative
+    assert SSE.name in json.loads(path.read_text())["mcpServers"]
+    assert listed(tool)[(tool, "project", SSE.name)].managed
+    assert not user_file(tool, isolated_home).exists()
+
+
+def test_scopes_and_transports_an_assistant_lacks(isolated_home: Path) -> None:
+    with pytest.raises(InvalidInputError, match="codex keeps no MCP servers at project scope"):
+        add_server(STDIO, "codex", "project")
+    with pytest.raises(InvalidInputError, match="gemini keeps no MCP servers at local scope"):
+        add_server(STDIO, "gemini", "local")
+    with pytest.raises(ProtocolMismatchError, match="codex cannot use an SSE"):
+        add_server(SSE, "codex")
+    result = add_server(SSE, "all")  # `all` skips what a tool cannot take and says so
+    assert {c.tool: c.action for c in result.changes} == {
+        "codex": "skipped",
+        "claude": "added",
+        "qwen": "added",
+        "gemini": "added",
+    }
+    assert any("codex cannot use an SSE" in w for w in result.warnings)
+    assert not (isolated_home / ".codex" / "config.toml").exists()
+
+
+# -- updating and conflicts ------------------------------------------------------------------------
+
+
+def test_a_server_mahavishnu_did_not_add_is_not_overwritten_unless_asked(
+    isolated_home: Path, project: Path
+) -> None:
+    files = {tool: seed(tool, isolated_home, project) for tool in TOOLS}
+    other = McpServer.stdio("theirs", "python3", ["-m", "ours"])
+    with pytest.raises(InvalidInputError, match="did not add"):
+        add_server(other, "all")
+    for path, original in files.values():
+        assert path.read_text() == original  # refused before the first write
+
+    add_server(other, "gemini", replace=True)
+    entry = json.loads(files["gemini"][0].read_text())["mcpServers"]["theirs"]
+    assert entry["command"] == "python3"
+    assert "httpUrl" not in entry  # another transport: the entry was replaced whole
+
+
+def test_updating_keeps_the_keys_the_model_does_not_cover(isolated_home: Path, project: Path) -> None:
+    path, _ = seed("codex", isolated_home, project)
+    theirs = McpServer.stdio("theirs", "npx", ["-y", "@acme/mcp@2"], {"ACME_TOKEN": "new-token-abcdefghijkl"})
+    add_server(theirs, "codex", replace=True)
+    text = path.read_text()
+    entry = tomllib.loads(text)["mcp_servers"]["theirs"]
+    assert entry == {
+        "command": "npx",
+        "args": ["-y", "@acme/mcp@2"],
+        "startup_timeout_sec": 20,
+        "env": {"ACME_TOKEN": "new-token-abcdefghijkl"},
+    }
+    assert "# their own server: it must survive every edit" in text
+    assert listed("codex")[("codex", "user", "theirs")].managed  # replaced on request: ours now
+
+    qwen_path, _ = seed("qwen", isolated_home, project)
+    add_server(McpServer.stdio("theirs", "uvx", ["acme-mcp"]), "qwen", replace=True)
+    qwen_text = qwen_path.read_text()
+    assert "// a server somebody added by hand" in qwen_text
+    assert JsonDocument.parse(qwen_text).data["mcpServers"]["theirs"] == {
+        "command": "uvx",
+        "args": ["acme-mcp"],
+        "trust": True,
+    }
+
+
+def test_a_managed_server_is_updated_in_place(isolated_home: Path, project: Path) -> None:
+    path, _ = seed("gemini", isolated_home, project)
+    add_server(HTTP, "gemini")
+    moved = McpServer.remote(HTTP.name, "https://mcp.example.org/v2/mcp", "http")
+    result = add_server(moved, "gemini")
+    assert result.changes[0].action == "updated"
+    saved = json.loads(path.read_text())["mcpServers"]
+    assert saved[HTTP.name] == {"url": "https://mcp.example.org/v2/mcp", "type": "http"}
+    assert list(saved) == ["theirs", HTTP.name]
+
+
+# -- concurrent writers ----------------------------------------------------------------------------
+
+
+def test_claude_rewriting_its_file_during_our_write_loses_nothing(
+    isolated_home: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = seed("claude", isolated_home, project)
+    rewrites: list[str] = []
+
+    def claude_rewrites_its_state(step: str) -> None:
+        if step == "before-replace" and not rewrites:
+            current = json.loads(path.read_text())  # what Claude does on every run
+            current["numStartups"] += 1
+            current["tipsHistory"] = {"new-tip": 1}
+            path.write_text(json.dumps(current, indent=2))
+            rewrites.append(step)
+
+    monkeypatch.setattr(safe_write, "fault_hook", claude_rewrites_its_state)
+    add_server(STDIO, "claude")
+
+    assert rewrites == ["before-replace"]
+    saved = json.loads(path.read_text())
+    assert saved["numStartups"] == 43 and saved["tipsHistory"] == {"new-tip": 1}
+    assert set(saved["mcpServers"]) == {"theirs", STDIO.name}
+    assert saved["oauthAccount"]["emailAddress"] == "dev@example.com"
+
+
+def test_a_failed_write_rolls_back_the_files_already_written(
+    isolated_home: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {tool: seed(tool, isolated_home, project) for tool in TOOLS}
+    replaces: list[str] = []
+
+    def third_write_fails(step: str) -> None:
+        if step == "before-replace":
+            replaces.append(step)
+            if len(replaces) == 3:
+                raise OSError("disk full")
+
+    monkeypatch.setattr(safe_write, "fault_hook", third_write_fails)
+    with pytest.raises(OSError, match="disk full"):
+        add_server(STDIO, "all")
+    assert len(replaces) > 3  # the two files written first were put back
+    for path, original in files.values():
+        assert path.read_text() == original
+    assert not mcp_servers.state_path().exists()
+
+
+# -- sync -----------------------------------------------------------------------------------------
+
+
+def test_sync_copies_one_server_and_never_removes_others(isolated_home: Path, project: Path) -> None:
+    files = {tool: seed(tool, isolated_home, project) for tool in TOOLS}
+    add_server(HTTP, "claude")
+
+    result = sync_server(HTTP.name, "claude", "all")
+    assert {c.tool: c.action for c in result.changes} == {
+        "codex": "added",
+        "qwen": "added",
+        "gemini": "added",
+    }
+    rows = listed()
+    for tool in TOOLS:
+        assert rows[(tool, "user", HTTP.name)].server == HTTP
+        assert rows[(tool, "user", HTTP.name)].managed
+        assert (tool, "user", "theirs") in rows and not rows[(tool, "user", "theirs")].managed
+        path, original = files[tool]
+        current = data(tool, path.read_text())
+        current[servers_key(tool)].pop(HTTP.name)
+        assert current == data(tool, original)
+
+    remove_server(HTTP.name, "all")
+    for path, original in files.values():
+        assert path.read_text() == original
+
+
+def test_sync_reads_the_scope_the_assistant_uses(isolated_home: Path, project: Path) -> None:
+    add_server(McpServer.stdio("dup", "user-level"), "claude")
+    add_server(McpServer.stdio("dup", "local-level"), "claude", "local")
+    loc, server = find_server("dup", "claude")
+    assert (loc.scope, server.command) == ("local", "local-level")
+    sync_server("dup", "claude", "codex", source_scope="user")
+    assert tomllib.loads(user_file("codex", isolated_home).read_text())["mcp_servers"]["dup"] == {
+        "command": "user-level"
+    }
+    with pytest.raises(NotFoundError, match="qwen has no MCP server 'dup'"):
+        sync_server("dup", "qwen", "all")
+
+
+def test_sync_refuses_to_overwrite_a_server_it_did_not_add(isolated_home: Path, project: Path) -> None:
+    path, original = seed("codex", isolated_home, project)
+    add_server(McpServer.stdio("theirs", "something-else"), "claude")
+    with pytest.raises(InvalidInputError, match="did not add"):
+        sync_server("theirs", "claude", "codex")
+    assert path.read_text() == original
+
+
+# -- remove -----------------------------------------------------------------------------------------
+
+
+def test_remove_names_the_scope_it_is_at(isolated_home: Path, project: Path) -> None:
+    add_server(STDIO, "claude", "local")
+    with pytest.raises(NotFoundError, match="at local scope"):
+        remove_server(STDIO.name, "claude")
+    remove_server(STDIO.name, "claude", "local")
+    with pytest.raises(NotFoundError):
+        remove_server(STDIO.name, "claude", "local")
+
+
+def test_remove_of_a_named_server_touches_only_that_entry(isolated_home: Path, project: Path) -> None:
+    path, _ = seed("qwen", isolated_home, project)
+    add_server(STDIO, "qwen")
+    remove_server("theirs", "qwen")  # named explicitly: allowed even though we did not add it
+    saved = JsonDocument.parse(path.read_text())
+    assert list(saved.data["mcpServers"]) == [STDIO.name]
+    assert "// Qwen Code settings, with comments" in path.read_text()
+
+
+# -- invalid files and dry runs ----------------------------------------------------------------------
+
+
+def test_an_invalid_file_stops_everything_with_its_line(isolated_home: Path, project: Path) -> None:
+    claude_path, claude_original = seed("claude", isolated_home, project)
+    gemini_path = user_file("gemini", isolated_home)
+    gemini_path.parent.mkdir(parents=True, exist_ok=True)
+    gemini_path.write_text('{\n  "model": {"name": "x"},\n  "mcpServers": {\n    "a": \n  }\n}\n')
+    with pytest.raises(InvalidConfigFileError, match=r"settings\.json at line 5"):
+        add_server(STDIO, "all")
+    assert claude_path.read_text() == claude_original  # claude comes first, and was still not written
+    assert not user_file("codex", isolated_home).exists()
+
+
+def test_invalid_toml_is_reported_with_its_line(isolated_home: Path) -> None:
+    path = user_file("codex", isolated_home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('model = "x"\n\n[mcp_servers.a\ncommand = "y"\n')
+    with pytest.raises(InvalidConfigFileError, match=r"invalid TOML in .*config\.toml at line 3"):
+        add_server(STDIO, "codex")
+    _, warnings = list_servers("codex")
+    assert len(warnings) == 1 and "line 3" in warnings[0]
+
+
+def test_servers_map_of_the_wrong_type_is_refused(isolated_home: Path) -> None:
+    path = user_file("gemini", isolated_home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"mcpServers": []}\n')
+    with pytest.raises(InvalidConfigFileError, match="not a map of MCP servers"):
+        add_server(STDIO, "gemini")
+    assert path.read_text() == '{"mcpServers": []}\n'
+
+
+def test_dry_run_writes_nothing_and_masks_secrets(isolated_home: Path, project: Path) -> None:
+    files = {tool: seed(tool, isolated_home, project) for tool in TOOLS}
+    server = McpServer.remote(
+        "secretive", "https://h.example/mcp", headers={"Authorization": f"Bearer {SECRET}"}
+    )
+    result = add_server(server, "all", dry_run=True)
+    assert result.dry_run and {c.action for c in result.changes} == {"added"}
+    for change in result.changes:
+        assert "secretive" in change.diff
+        assert SECRET not in change.diff
+    for path, original in files.values():
+        assert path.read_text() == original
+    assert not mcp_servers.state_path().exists()
+
+
+# -- schemas of the written files ------------------------------------------------------------------
+
+
+def test_written_files_match_the_published_schemas(isolated_home: Path, project: Path) -> None:
+    for tool in TOOLS:
+        seed(tool, isolated_home, project)
+    secret_env = McpServer.stdio("withenv", "uvx", ["tool"], {"API_KEY": SECRET})
+    for server in (STDIO, HTTP, SSE, secret_env):
+        add_server(server, "all")
+    add_server(McpServer.stdio("proj", "x"), "all", "project")
+    add_server(McpServer.stdio("loc", "x"), "claude", "local")
+
+    codex = tomllib.loads(user_file("codex", isolated_home).read_text())
+    jsonschema.Draft7Validator(CODEX_SCHEMA).validate(codex)
+    assert set(codex["mcp_servers"]) == {"theirs", STDIO.name, HTTP.name, "withenv"}
+
+    gemini = json.loads(user_file("gemini", isolated_home).read_text())
+    jsonschema.Draft202012Validator(GEMINI_SCHEMA).validate(gemini)
+    jsonschema.Draft202012Validator(GEMINI_SCHEMA).validate(
+        json.loads((project / ".gemini/settings.json").read_text())
+    )
+
+    qwen = JsonDocument.parse(user_file("qwen", isolated_home).read_text()).data
+    jsonschema.Draft202012Validator(QWEN_ENTRY_SCHEMA).validate(qwen["mcpServers"])
+
+    claude = json.loads(user_file("claude", isolated_home).read_text())
+    validator = jsonschema.Draft7Validator(CLAUDE_ENTRIES_SCHEMA)
+    validator.validate(claude["mcpServers"])
+    validator.validate(claude["projects"][str(project)]["mcpServers"])
+    validator.validate(json.loads((project / ".mcp.json").read_text())["mcpServers"])
+    # a file holding a secret is readable by its owner only
+    assert stat.S_IMODE(user_file("codex", isolated_home).stat().st_mode) == 0o600
+
+
+# -- mcp install -------------------------------------------------------------------------------------
+
+
+def test_install_registers_mahavishnu_mcp_serve(isolated_home: Path) -> None:
+    result = install_self("all")
+    assert {c.action for c in result.changes} == {"added"}
+    for tool in TOOLS:
+        server = listed(tool)[(tool, "user", "mahavishnu")].server
+        assert server.transport == "stdio"
+        assert server.args[-2:] == ("mcp", "serve")
+        assert [server.command, *server.args] == shlex.split(mahavishnu_command("mcp", "serve"))
+        assert server.env == {"MAHAVISHNU_HOME": os.environ["MAHAVISHNU_HOME"]}
+    assert {c.action for c in install_self("all").changes} == {"unchanged"}
+
+
+def test_install_takes_over_a_stale_entry_of_the_same_name(isolated_home: Path) -> None:
+    path = user_file("claude", isolated_home)
+    path.write_text('{"mcpServers": {"mahavishnu": {"type": "stdio", "command": "/old/mahavishnu"}}}\n')
+    install_self("claude")
+    entry = json.loads(path.read_text())["mcpServers"]["mahavishnu"]
+    assert entry["command"] != "/old/mahavishnu" and entry["args"][-2:] == ["mcp", "serve"]
+
+
+def test_a_damaged_state_file_only_forgets_what_was_added(isolated_home: Path) -> None:
+    add_server(STDIO, "claude")
+    mcp_servers.state_path().write_text("{not json")
+    assert not listed("claude")[("claude", "user", STDIO.name)].managed
+    add_server(STDIO, "claude")  # the same entry, so no conflict
+    remove_server(STDIO.name, "claude")
+    assert json.loads(mcp_servers.state_path().read_text())["servers"] == []

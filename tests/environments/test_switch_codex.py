@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+import json
+import shlex
+import stat
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from conftest import SHARED_DATA
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.environments.assistants.codex import remove_owned_tables
+from mahavishnu.environments.profiles import all_profiles
+from mahavishnu.environments.safe_write import list_backups
+from mahavishnu.environments.switcher import current, switch_llm
+from mahavishnu.errors import (
+    InvalidConfigFileError,
+    InvalidInputError,
+    ProtocolMismatchError,
+    SecretNotFoundError,
+)
+
+# A config.toml as people have them: comments, trust entries, MCP servers, a provider of their own,
+# hooks state written by Codex itself.
+USER_FILE = """# ~/.codex/config.toml
+model = "gpt-5.5"  # the default model
+approval_policy = "on-request"
+sandbox_mode = "workspace-write"
+
+[projects."/home/me/src/app"]
+trust_level = "trusted"
+
+[projects."/home/me/tmp"]
+trust_level = "untrusted"
+
+# my own provider, keep it
+[model_providers.mine]
+name = "Mine"
+base_url = "https://llm.example.com/v1"
+env_key = "MINE_API_KEY"
+wire_api = "responses"
+
+[mcp_servers.docs]
+command = "npx"
+args = ["-y", "@acme/docs-mcp"]  # pinned by hand
+env = { DOCS_TOKEN_FILE = "/home/me/.docs" }
+
+[mcp_servers.remote]
+url = "https://mcp.example.com/mcp"
+
+[tui]
+notifications = true
+"""
+
+SCHEMA = json.loads((SHARED_DATA / "schemas" / "codex-config.schema.json").read_text())
+RESPONSES_PROFILES = sorted(
+    name
+    for name, p in all_profiles(load_settings()).items()
+    if p.settings.openai is not None and p.settings.openai.wire_api == "responses"
+)
+CHAT_PROFILES = sorted(
+    name
+    for name, p in all_profiles(load_settings()).items()
+    if p.settings.openai is not None and p.settings.openai.wire_api == "chat"
+)
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = isolated_home / ".codex" / "config.toml"
+    path.parent.mkdir()
+    path.write_text(USER_FILE)
+    for name, profile in all_profiles(load_settings()).items():
+        for ref in profile.settings.secret:
+            monkeypatch.setenv(ref.removeprefix("env:"), f"sk-{name}-secret-0123456789")
+    return path
+
+
+def _without_owned(text: str) -> str:
+    """The file minus what a profile owns: top-level model/model_provider and our provider tables."""
+    import tomlkit
+
+    doc = tomlkit.parse(remove_owned_tables(text))
+    for key in ("model", "model_provider"):
+        if key in doc:
+            doc.remove(key)
+    return doc.as_string()
+
+
+def test_the_responses_and_chat_profiles_exist() -> None:
+    assert {"openai", "deepseek", "qwen", "zai", "openrouter", "ollama"} <= set(RESPONSES_PROFILES)
+    assert {"kimi", "gemini", "anthropic"} <= set(CHAT_PROFILES)
+
+
+def test_every_responses_profile_round_trips_and_keeps_everything_else_byte_identical(config: Path) -> None:
+    baseline = _without_owned(USER_FILE)
+    for name in [*RESPONSES_PROFILES, *reversed(RESPONSES_PROFILES)]:
+        switch_llm(name, load_settings(), tool="codex")
+        text = config.read_text()
+        data = tomllib.loads(text)
+        jsonschema.validate(data, SCHEMA)
+        endpoint = all_profiles(load_settings())[name].settings.openai
+        assert endpoint is not None
+        provider = data["model_providers"][data["model_provider"]]
+        assert data["model_provider"] == f"mahavishnu-{name}"
+        assert data["model"] == endpoint.model
+        assert provider["base_url"] == endpoint.base_url
+        assert provider["wire_api"] == "responses"
+        assert [p for p in data["model_providers"] if p.startswith("mahavishnu-")] == [f"mahavishnu-{name}"]
+        assert "profile" not in data and "profiles" not in data
+        assert _without_owned(text) == baseline, name
+        assert "# my own provider, keep it" in text and "# pinned by hand" in text
+
+
+def test_switching_back_gives_the_same_bytes(config: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="codex")
+    first = config.read_text()
+    switch_llm("zai", load_settings(), tool="codex")
+    switch_llm("deepseek", load_settings(), tool="codex")
+    assert config.read_text() == first
+
+
+def test_what_codex_appends_after_our_table_stays(config: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="codex")
+    appended = config.read_text() + '\n# trusted later\n[projects."/home/me/new"]\ntrust_level = "trusted"\n'
+    config.write_text(appended)
+    switch_llm("zai", load_settings(), tool="codex")
+    text = config.read_text()
+    assert '# trusted later\n[projects."/home/me/new"]\ntrust_level = "trusted"\n' in text
+    assert "mahavishnu-deepseek" not in text
+    assert tomllib.loads(text)["projects"]["/home/me/new"] == {"trust_level": "trusted"}
+
+
+def test_an_env_reference_names_the_variable_and_writes_no_key(config: Path) -> None:
+    result = switch_llm("deepseek", load_settings(), tool="codex")
+    provider = tomllib.loads(config.read_text())["model_providers"]["mahavishnu-deepseek"]
+    assert provider["env_key"] == "DEEPSEEK_API_KEY"
+    assert "auth" not in provider
+    assert "sk-deepseek-secret" not in config.read_text()
+    assert not (config.parent / ".env").exists()
+    assert [f.path for f in result.files] == [str(config)]
+
+
+def test_a_keyring_key_is_fetched_by_codex_through_an_auth_command(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEEPSEEK_API_KEY")
+    assert (
+        runner.invoke(app, ["secrets", "set", "deepseek"], input="sk-from-keyring-0123456789\n").exit_code
+        == 0
+    )
+    switch_llm("deepseek", load_settings(), tool="codex")
+    text = config.read_text()
+    provider = tomllib.loads(text)["model_providers"]["mahavishnu-deepseek"]
+    assert "env_key" not in provider
+    command = [provider["auth"]["command"], *provider["auth"]["args"]]
+    assert command[-3:] == ["secrets", "get", "deepseek"]
+    assert "sk-from-keyring" not in text
+    jsonschema.validate(tomllib.loads(text), SCHEMA)
+    [entry] = current(load_settings(), "codex")
+    assert entry.profile == "deepseek"
+    assert entry.key_source == "auth command: " + shlex.join(command)
+
+
+def test_inline_secret_goes_into_a_private_env_file_and_leaves_with_the_next_switch(config: Path) -> None:
+    dotenv = config.parent / ".env"
+    dotenv.write_text("# my own\nOTHER_TOOL_TOKEN=keep-me\n")
+    result = switch_llm("zai", load_settings(), tool="codex", inline_secret=True)
+    assert stat.S_IMODE(dotenv.stat().st_mode) == 0o600
+    assert dotenv.read_text() == (
+        "# my own\nOTHER_TOOL_TOKEN=keep-me\n"
+        "# mahavishnu: profile 'zai' (Codex CLI)\nZAI_API_KEY=sk-zai-secret-0123456789\n"
+    )
+    assert tomllib.loads(config.read_text())["model_providers"]["mahavishnu-zai"]["env_key"] == "ZAI_API_KEY"
+    assert "sk-zai-secret" not in config.read_text()
+    assert any(".env (mode 600)" in w for w in result.warnings)
+    assert all("sk-zai-secret-0123456789" not in f.diff for f in result.files)
+
+    switch_llm("deepseek", load_settings(), tool="codex")  # by reference: the old key must go
+    assert dotenv.read_text() == "# my own\nOTHER_TOOL_TOKEN=keep-me\n"
+
+
+def test_codex_home_is_honoured(config: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    custom = isolated_home / "codex-home"
+    monkeypatch.setenv("CODEX_HOME", str(custom))
+    switch_llm("openai", load_settings(), tool="codex")
+    assert tomllib.loads((custom / "config.toml").read_text())["model_provider"] == "mahavishnu-openai"
+    assert config.read_text() == USER_FILE
+
+
+def test_a_local_server_needs_no_key(config: Path) -> None:
+    switch_llm("ollama", load_settings(), tool="codex")
+    provider = tomllib.loads(config.read_text())["model_providers"]["mahavishnu-ollama"]
+    assert provider == {
+        "name": "Ollama (local) (Mahavishnu)",
+        "base_url": "http://localhost:11434/v1",
+        "wire_api": "responses",
+    }
+
+
+@pytest.mark.parametrize("name", CHAT_PROFILES)
+def test_chat_only_profiles_are_refused_for_codex(config: Path, name: str) -> None:
+    with pytest.raises(ProtocolMismatchError, match="Responses API"):
+        switch_llm(name, load_settings(), tool="codex")
+    assert config.read_text() == USER_FILE
+
+
+def test_a_profile_without_an_openai_endpoint_is_refused(
+    config: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(
+        "profiles:\n  only-claude:\n    anthropic: {base_url: 'https://a.example', model: m}\n"
+    )
+    monkeypatch.setenv("ONLY", "x")
+    with pytest.raises(ProtocolMismatchError, match="no openai endpoint"):
+        switch_llm("only-claude", load_settings(), tool="codex")
+    assert config.read_text() == USER_FILE
+
+
+def test_bad_inputs_leave_the_file_unchanged(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEEPSEEK_API_KEY")
+    with pytest.raises(SecretNotFoundError):
+        switch_llm("deepseek", load_settings(), tool="codex")
+    with pytest.raises(InvalidInputError, match="no project scope"):
+        switch_llm("openai", load_settings(), tool="codex", scope="project")
+    assert config.read_text() == USER_FILE
+
+
+def test_invalid_toml_is_refused_with_its_line(config: Path) -> None:
+    broken = USER_FILE.replace('approval_policy = "on-request"', "approval_policy = on-request")
+    config.write_text(broken)
+    with pytest.raises(InvalidConfigFileError, match="line 3"):
+        switch_llm("openai", load_settings(), tool="codex")
+    assert config.read_text() == broken
+    assert list_backups() == []
+
+
+def test_dry_run_shows_masked_diffs_and_writes_nothing(config: Path) -> None:
+    result = switch_llm("zai", load_settings(), tool="codex", dry_run=True, inline_secret=True)
+    assert config.read_text() == USER_FILE
+    assert not (config.parent / ".env").exists()
+    assert [f.path for f in result.files] == [str(config), str(config.parent / ".env")]
+    assert '+model_provider = "mahavishnu-zai"' in result.files[0].diff
+    assert "+ZAI_API_KEY=" in result.files[1].diff
+    assert "sk-zai-secret-0123456789" not in result.files[1].diff
+    assert list_backups() == []
+
+
+def test_current_reads_the_provider_back(config: Path) -> None:
+    assert current(load_settings(), "codex") == []  # the user's own provider is not selected
+    switch_llm("openrouter", load_settings(), tool="codex")
+    [entry] = current(load_settings(), "codex")
+    assert (entry.tool, entry.scope, entry.profile) == ("codex", "user", "openrouter")
+    assert entry.base_url == "https://openrouter.ai/api/v1"
+    assert entry.model == "~openai/gpt-latest"
+    assert entry.key_source == "env_key OPENROUTER_API_KEY"
+
+
+def test_cli_switch_never_prints_the_key(config: Path) -> None:
+    result = runner.invoke(
+        app, ["ai", "switch-llm", "zai", "--tool", "codex", "--inline-secret", "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "sk-zai-secret-0123456789" not in result.output
+    assert "ZAI_API_KEY=" in result.output

@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from conftest import SHARED_DATA
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.environments.profiles import all_profiles
+from mahavishnu.environments.safe_write import list_backups
+from mahavishnu.environments.switcher import current, switch_llm
+from mahavishnu.errors import ConfigError, InvalidConfigFileError, ProtocolMismatchError, SecretStoreError
+
+USER_FILE = """{
+  // Gemini CLI settings
+  "general": {"vimMode": true},
+  "ui": {
+    "theme": "GitHub" // light theme
+  },
+  "security": {
+    "auth": {"selectedType": "oauth-personal"},
+    "folderTrust": {"enabled": true}
+  },
+  "mcpServers": {"docs": {"command": "npx", "args": ["-y", "docs"]}}
+}
+"""
+USER_ENV = "# Gemini CLI environment\nGOOGLE_CLOUD_PROJECT=my-project\n"
+SCHEMA = json.loads((SHARED_DATA / "schemas" / "gemini-cli-settings.schema.json").read_text())
+GEMINI_PROFILES = sorted(n for n, p in all_profiles(load_settings()).items() if "gemini" in p.protocols)
+runner = CliRunner()
+
+
+@pytest.fixture
+def gemini_dir(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = isolated_home / ".gemini"
+    directory.mkdir()
+    (directory / "settings.json").write_text(USER_FILE)
+    (directory / ".env").write_text(USER_ENV)
+    for name, profile in all_profiles(load_settings()).items():
+        for ref in profile.settings.secret:
+            monkeypatch.setenv(ref.removeprefix("env:"), f"sk-{name}-secret-0123456789")
+    return directory
+
+
+def _profile(isolated_home: Path, body: str) -> None:
+    settings = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text("profiles:\n" + body)
+
+
+def _without_owned(text: str) -> str:
+    doc = JsonDocument.parse(text, comments=True)
+    doc.delete(["security", "auth", "selectedType"])
+    doc.delete(["model", "name"], prune_empty_parents=True)
+    return doc.dumps()
+
+
+def test_every_gemini_profile_round_trips(gemini_dir: Path) -> None:
+    assert GEMINI_PROFILES == ["gemini"]
+    baseline = _without_owned(USER_FILE)
+    for name in GEMINI_PROFILES:
+        switch_llm(name, load_settings(), tool="gemini")
+        text = (gemini_dir / "settings.json").read_text()
+        data = JsonDocument.parse(text, comments=True).data
+        jsonschema.validate(data, SCHEMA)
+        endpoint = all_profiles(load_settings())[name].settings.gemini
+        assert endpoint is not None
+        assert data["security"] == {
+            "auth": {"selectedType": "gemini-api-key"},
+            "folderTrust": {"enabled": True},
+        }
+        assert data["model"] == {"name": endpoint.model}
+        assert _without_owned(text) == baseline
+        assert "// light theme" in text
+        assert (gemini_dir / ".env").read_text() == USER_ENV + (
+            f"# mahavishnu: profile '{name}' (Gemini CLI)\nGOOGLE_GEMINI_BASE_URL={endpoint.base_url}\n"
+        )
+
+
+def test_the_key_by_reference_writes_no_key(gemini_dir: Path) -> None:
+    switch_llm("gemini", load_settings(), tool="gemini")
+    assert "sk-gemini-secret" not in (gemini_dir / ".env").read_text()
+    [entry] = current(load_settings(), "gemini")
+    assert (entry.profile, entry.model) == ("gemini", "gemini-3.8-flash")
+    assert entry.key_source == "GEMINI_API_KEY from the environment"
+
+
+def test_a_proxy_profile_with_an_inline_key_then_back_to_a_reference(
+    gemini_dir: Path, isolated_home: Path
+) -> None:
+    _profile(
+        isolated_home,
+        "  proxy:\n    secret: ['file:proxy']\n"
+        "    gemini: {base_url: 'https://gw.example.com', model: g-1}\n",
+    )
+    assert (
+        runner.invoke(
+            app, ["secrets", "set", "proxy", "--store", "file"], input="sk-proxy-0123456789\n"
+        ).exit_code
+        == 0
+    )
+    with pytest.raises(SecretStoreError, match="GEMINI_API_KEY"):
+        switch_llm("proxy", load_settings(), tool="gemini")
+    assert (gemini_dir / ".env").read_text() == USER_ENV
+
+    result = switch_llm("proxy", load_settings(), tool="gemini", inline_secret=True)
+    dotenv = gemini_dir / ".env"
+    assert dotenv.read_text() == USER_ENV + (
+        "# mahavishnu: profile 'proxy' (Gemini CLI)\nGOOGLE_GEMINI_BASE_URL=https://gw.example.com\n"
+        "# mahavishnu: profile 'proxy' (Gemini CLI)\nGEMINI_API_KEY=sk-proxy-0123456789\n"
+    )
+    assert stat.S_IMODE(dotenv.stat().st_mode) == 0o600
+    assert all("sk-proxy-0123456789" not in f.diff for f in result.files)
+    assert any("GEMINI_API_KEY is set in your environment" in w for w in result.warnings)
+
+    switch_llm("gemini", load_settings(), tool="gemini")
+    assert "sk-proxy" not in dotenv.read_text()
+    assert "https://gw.example.com" not in dotenv.read_text()
+    assert dotenv.read_text().startswith(USER_ENV)
+
+
+def test_a_users_own_owned_variables_are_replaced(gemini_dir: Path) -> None:
+    (gemini_dir / ".env").write_text(
+        "GEMINI_API_KEY=sk-old-google-key-0123\nGOOGLE_GEMINI_BASE_URL=https://old\nX=1\n"
+    )
+    switch_llm("gemini", load_settings(), tool="gemini")
+    text = (gemini_dir / ".env").read_text()
+    assert "sk-old-google-key" not in text and "https://old" not in text
+    assert text.startswith("X=1\n")
+
+
+def test_the_trust_caveat_is_explained_and_folder_trust_left_alone(
+    gemini_dir: Path, isolated_home: Path
+) -> None:
+    result = switch_llm("gemini", load_settings(), tool="gemini")
+    [caveat] = [w for w in result.warnings if "trusted folder" in w]
+    assert "trustedFolders.json" in caveat and "GEMINI_CLI_TRUST_WORKSPACE=true" in caveat
+    assert "security.folderTrust" in caveat
+    data = JsonDocument.parse((gemini_dir / "settings.json").read_text()).data
+    assert data["security"]["folderTrust"] == {"enabled": True}
+
+    (gemini_dir / "trustedFolders.json").write_text(json.dumps({str(isolated_home): "TRUST_FOLDER"}))
+    result = switch_llm("gemini", load_settings(), tool="gemini")
+    assert not [w for w in result.warnings if "trusted folder" in w]
+
+
+def test_no_trust_caveat_when_folder_trust_is_off(gemini_dir: Path) -> None:
+    (gemini_dir / "settings.json").write_text('{"security": {"folderTrust": {"enabled": false}}}\n')
+    result = switch_llm("gemini", load_settings(), tool="gemini")
+    assert not [w for w in result.warnings if "trusted folder" in w]
+
+
+def test_project_scope_writes_the_projects_files(gemini_dir: Path, isolated_home: Path, monkeypatch) -> None:
+    repo = isolated_home / "repo"
+    (repo / ".git").mkdir(parents=True)
+    monkeypatch.chdir(repo)
+    switch_llm("gemini", load_settings(), tool="gemini", scope="project")
+    assert JsonDocument.parse((repo / ".gemini" / "settings.json").read_text()).data["model"]["name"]
+    assert "GOOGLE_GEMINI_BASE_URL" in (repo / ".gemini" / ".env").read_text()
+    assert (gemini_dir / "settings.json").read_text() == USER_FILE
+    assert [(c.scope, c.profile) for c in current(load_settings(), "gemini")] == [("project", "gemini")]
+
+
+def test_profiles_without_a_gemini_endpoint_are_refused(gemini_dir: Path) -> None:
+    with pytest.raises(ProtocolMismatchError, match="Gemini CLI"):
+        switch_llm("qwen", load_settings(), tool="gemini")
+    assert (gemini_dir / "settings.json").read_text() == USER_FILE
+
+
+def test_an_http_base_url_off_loopback_is_refused(gemini_dir: Path, isolated_home: Path, monkeypatch) -> None:
+    _profile(
+        isolated_home,
+        "  plain:\n    secret: ['env:GEMINI_API_KEY']\n"
+        "    gemini: {base_url: 'http://gw.example.com', model: g}\n",
+    )
+    with pytest.raises(ConfigError, match="https"):
+        switch_llm("plain", load_settings(), tool="gemini")
+    _profile(
+        isolated_home,
+        "  local:\n    secret: ['env:GEMINI_API_KEY']\n"
+        "    gemini: {base_url: 'http://127.0.0.1:9', model: g}\n",
+    )
+    switch_llm("local", load_settings(), tool="gemini")
+
+
+def test_invalid_jsonc_is_refused_with_its_line(gemini_dir: Path) -> None:
+    broken = USER_FILE.replace('"general": {"vimMode": true},', '"general": {"vimMode": true}')
+    (gemini_dir / "settings.json").write_text(broken)
+    with pytest.raises(InvalidConfigFileError, match="line 4"):
+        switch_llm("gemini", load_settings(), tool="gemini")
+    assert (gemini_dir / "settings.json").read_text() == broken
+    assert (gemini_dir / ".env").read_text() == USER_ENV
+    assert list_backups() == []
+
+
+def test_dry_run_writes_nothing(gemini_dir: Path) -> None:
+    result = switch_llm("gemini", load_settings(), tool="gemini", dry_run=True, inline_secret=True)
+    assert (gemini_dir / "settings.json").read_text() == USER_FILE
+    assert (gemini_dir / ".env").read_text() == USER_ENV
+    assert [Path(f.path).name for f in result.files] == ["settings.json", ".env"]
+    assert "+GEMINI_API_KEY=" in result.files[1].diff
+    assert "sk-gemini-secret-0123456789" not in result.files[1].diff

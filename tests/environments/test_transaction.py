@@ -1,0 +1,234 @@
+"""`switch-llm --tool all` writes every assistant's files as one transaction: all or none."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.environments import safe_write, transaction
+from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.environments.profiles import all_profiles
+from mahavishnu.environments.switcher import switch_llm
+from mahavishnu.errors import ProtocolMismatchError, WriteFailedError
+
+CLAUDE = '{\n  "model": "opus",\n  "env": {"FOO": "bar"}\n}\n'
+CODEX = '# codex\nmodel = "gpt-5.5"\n\n[projects."/x"]\ntrust_level = "trusted"\n'
+QWEN = '{\n  // qwen\n  "general": {"vimMode": true}\n}\n'
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    paths = {
+        "claude": isolated_home / ".claude" / "settings.json",
+        "codex": isolated_home / ".codex" / "config.toml",
+        "qwen": isolated_home / ".qwen" / "settings.json",
+    }
+    for path, text in zip(paths.values(), (CLAUDE, CODEX, QWEN), strict=True):
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+    for name, profile in all_profiles(load_settings()).items():
+        for ref in profile.settings.secret:
+            monkeypatch.setenv(ref.removeprefix("env:"), f"sk-{name}-secret-0123456789")
+    return paths
+
+
+def _originals(files: dict[str, Path]) -> dict[str, str]:
+    return {"claude": CLAUDE, "codex": CODEX, "qwen": QWEN}
+
+
+def _contents(files: dict[str, Path]) -> dict[str, str | None]:
+    return {tool: (p.read_text() if p.exists() else None) for tool, p in files.items()}
+
+
+@pytest.fixture
+def fault(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, int], None]]:
+    """``fault(step, n)``: fail the n-th time safe_write reaches ``step`` (later calls pass)."""
+
+    def arm(step: str, n: int) -> None:
+        seen = {"count": 0}
+
+        def hook(reached: str) -> None:
+            if reached == step:
+                seen["count"] += 1
+                if seen["count"] == n:
+                    raise WriteFailedError(f"injected failure at {step} #{n}")
+
+        monkeypatch.setattr(safe_write, "fault_hook", hook)
+
+    yield arm
+
+
+def test_all_switches_every_assistant_the_profile_serves(files: dict[str, Path]) -> None:
+    result = switch_llm("qwen", load_settings(), tool="all")
+    assert result.tools == ["claude", "codex", "qwen"]
+    assert [(s.tool, "no gemini endpoint" in s.reason) for s in result.skipped] == [("gemini", True)]
+    assert json.loads(files["claude"].read_text())["env"]["ANTHROPIC_MODEL"] == "qwen3.7-max"
+    assert tomllib.loads(files["codex"].read_text())["model_provider"] == "mahavishnu-qwen"
+    assert JsonDocument.parse(files["qwen"].read_text()).data["model"]["name"] == "qwen3.7-max"
+    assert not transaction.pending()
+
+
+def test_a_chat_only_profile_skips_codex_under_all_but_is_refused_when_named(files: dict[str, Path]) -> None:
+    result = switch_llm("kimi", load_settings(), tool="all")
+    assert result.tools == ["claude", "qwen"]
+    assert {s.tool for s in result.skipped} == {"codex", "gemini"}
+    assert files["codex"].read_text() == CODEX
+    with pytest.raises(ProtocolMismatchError, match="Responses API"):
+        switch_llm("kimi", load_settings(), tool="codex")
+
+
+def test_a_profile_no_assistant_can_use_at_that_scope_is_an_error(files: dict[str, Path]) -> None:
+    with pytest.raises(ProtocolMismatchError, match="cannot be used by any assistant"):
+        switch_llm("gemini", load_settings(), tool="all", scope="local")
+
+
+@pytest.mark.parametrize(("step", "n"), [("before-replace", 2), ("before-replace", 3), ("replaced", 2)])
+def test_a_failed_write_restores_the_files_already_written(
+    files: dict[str, Path], fault: Callable[[str, int], None], step: str, n: int
+) -> None:
+    fault(step, n)
+    with pytest.raises(WriteFailedError, match="injected"):
+        switch_llm("qwen", load_settings(), tool="all")
+    assert _contents(files) == _originals(files)
+    assert not transaction.pending()
+
+
+def test_a_file_the_transaction_created_is_removed_again(
+    files: dict[str, Path], fault: Callable[[str, int], None]
+) -> None:
+    files["codex"].unlink()
+    fault("before-replace", 3)  # claude, codex (created), then qwen fails
+    with pytest.raises(WriteFailedError):
+        switch_llm("qwen", load_settings(), tool="all")
+    assert not files["codex"].exists()
+    assert files["claude"].read_text() == CLAUDE
+
+
+def test_gemini_settings_and_env_are_one_transaction_too(
+    isolated_home: Path, fault: Callable[[str, int], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "sk-g-0123456789")
+    settings = isolated_home / ".gemini" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text("{}\n")
+    fault("before-replace", 2)
+    with pytest.raises(WriteFailedError):
+        switch_llm("gemini", load_settings(), tool="gemini")
+    assert settings.read_text() == "{}\n"
+    assert not (isolated_home / ".gemini" / ".env").exists()
+
+
+def test_dry_run_all_shows_one_diff_per_file_and_writes_nothing(files: dict[str, Path]) -> None:
+    result = runner.invoke(app, ["ai", "switch-llm", "zai", "--tool", "all", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    for path in files.values():
+        assert result.output.count(f"+++ {path} (new)") == 1
+    assert "gemini: skipped" in result.output
+    assert _contents(files) == _originals(files)
+    assert safe_write.list_backups() == []
+
+
+_KILL_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    from mahavishnu.environments import safe_write
+
+    seen = []
+
+    def hook(step):
+        if step == "replaced":
+            seen.append(step)
+            if len(seen) == int(sys.argv[1]):
+                os._exit(137)  # killed: no except, no finally, no cleanup
+
+    safe_write.fault_hook = hook
+    from mahavishnu.cli.main import app
+
+    app(["ai", "switch-llm", "qwen", "--tool", "all"])
+    """
+)
+
+
+def _killed_midway(after_files: int) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_SCRIPT, str(after_files)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 137, proc.stderr
+
+
+def test_a_killed_switch_is_rolled_back_by_the_next_command(files: dict[str, Path]) -> None:
+    _killed_midway(after_files=2)
+    assert transaction.pending()
+    half = _contents(files)
+    assert half["claude"] != CLAUDE and half["codex"] != CODEX and half["qwen"] == QWEN
+
+    result = runner.invoke(app, ["ai", "current"])
+    assert result.exit_code == 0, result.output
+    assert "rolled back an interrupted switch" in result.output
+    assert _contents(files) == _originals(files)
+    assert not transaction.pending()
+    for tool in ("claude", "codex", "qwen", "gemini"):
+        assert tool in result.output
+
+
+def test_the_next_switch_recovers_first_then_switches(files: dict[str, Path]) -> None:
+    _killed_midway(after_files=1)
+    result = switch_llm("zai", load_settings(), tool="qwen")
+    assert any("restored " + str(files["claude"]) in w for w in result.warnings)
+    assert files["claude"].read_text() == CLAUDE
+    assert JsonDocument.parse(files["qwen"].read_text()).data["model"]["name"] == "glm-5.3"
+
+
+def test_recovery_leaves_a_file_someone_else_changed_since(files: dict[str, Path]) -> None:
+    _killed_midway(after_files=2)
+    files["claude"].write_text('{"edited": "by Claude Code meanwhile"}\n')
+    recovery = transaction.recover()
+    assert recovery is not None
+    assert recovery.restored == [str(files["codex"])]
+    assert recovery.left == [str(files["claude"])]
+    assert files["claude"].read_text() == '{"edited": "by Claude Code meanwhile"}\n'
+    assert files["codex"].read_text() == CODEX
+
+
+def test_the_journal_is_private_while_it_exists(files: dict[str, Path]) -> None:
+    _killed_midway(after_files=1)
+    assert transaction.journal_path().stat().st_mode & 0o077 == 0
+    transaction.recover()
+
+
+def test_ai_current_lists_every_assistant(files: dict[str, Path]) -> None:
+    switch_llm("deepseek", load_settings(), tool="all")
+    result = runner.invoke(app, ["ai", "current", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["tool"], r["profile"]) for r in rows] == [
+        ("claude", "deepseek"),
+        ("codex", "deepseek"),
+        ("qwen", "deepseek"),
+        ("gemini", None),
+    ]
+    assert rows[-1]["scope"] is None and rows[-1]["error"] is None
+    assert "sk-deepseek-secret" not in result.output
+
+
+def test_ai_current_reports_an_unreadable_file_and_goes_on(files: dict[str, Path]) -> None:
+    files["qwen"].write_text("{ not json")
+    result = runner.invoke(app, ["ai", "current"])
+    assert result.exit_code == 0, result.output
+    assert "unreadable" in result.output
