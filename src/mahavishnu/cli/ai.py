@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -176,6 +176,7 @@ def switch_llm(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Point one assistant, or all of them, at a provider profile, editing only the keys it owns."""
+    from mahavishnu.environments.scopes import parse_scope
     from mahavishnu.environments.switcher import switch_llm as do_switch
 
     settings = _settings()
@@ -183,7 +184,7 @@ def switch_llm(
         name,
         settings,
         tool=tool or settings.environments.default_tool,
-        scope=_scope(scope),
+        scope=parse_scope(scope),
         dry_run=dry_run,
         inline_secret=inline_secret,
     )
@@ -226,11 +227,12 @@ def rollback(
 ) -> None:
     """Restore an assistant's config file from a backup (the current content is backed up first)."""
     from mahavishnu.environments.safe_write import restore
+    from mahavishnu.environments.scopes import parse_scope
     from mahavishnu.environments.switcher import assistant
 
     settings = _settings()
     target = assistant(tool or settings.environments.default_tool)
-    path = target.settings_path(_scope(scope))
+    path = target.settings_path(parse_scope(scope))
     change = restore(path, to, validate=target.validate_text, backups=settings.environments.backups_keep)
     console.print(f"{path}: restored" + ("" if change.changed else " (it already matched)"))
 
@@ -239,11 +241,3 @@ def _settings() -> Settings:
     from mahavishnu.config import load_settings
 
     return load_settings()
-
-
-def _scope(value: str) -> Literal["user", "project", "local"]:
-    from mahavishnu.errors import InvalidInputError
-
-    if value not in ("user", "project", "local"):
-        raise InvalidInputError(f"unknown scope '{value}'", hint="Use user, project or local.")
-    return value  # type: ignore[return-value]
