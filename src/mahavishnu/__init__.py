@@ -33,8 +33,11 @@ if TYPE_CHECKING:
         SecretNotFoundError,
         SecretStoreError,
         ServiceError,
+        ServiceStartError,
+        ServiceStopError,
         StoreError,
         UnknownProfileError,
+        UnknownServiceError,
         WriteFailedError,
     )
 
@@ -55,8 +58,11 @@ _ERRORS = (
     "SecretNotFoundError",
     "SecretStoreError",
     "ServiceError",
+    "ServiceStartError",
+    "ServiceStopError",
     "StoreError",
     "UnknownProfileError",
+    "UnknownServiceError",
     "WriteFailedError",
 )
 

@@ -7,11 +7,13 @@ The user file is ``$MAHAVISHNU_HOME/mahavishnu.yaml`` (or the XDG config dir), t
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -80,8 +82,131 @@ class MemorySettings(BaseModel):
     hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     hybrid_rrf_k: int = Field(default=60, ge=1)
     hybrid_depth: int = Field(default=100, ge=1, le=1000)
-    # Embedded store: full-text queries skip terms found in more than this share of memories (1.0: none).
-    text_common_cutoff: float = Field(default=1.0, gt=0.0, le=1.0)
+    # Embedded store: a full-text query matches its rarest terms while their postings fit this budget
+    # (0: every term). Bounds text-search cost on large stores; measured in benchmarks/scifact.py.
+    text_posting_budget: int = Field(default=10_000, ge=0)
+
+
+AssistantName = Literal["claude", "codex", "qwen", "gemini"]
+
+
+def _every_assistant() -> list[AssistantName]:
+    return ["claude", "codex", "qwen", "gemini"]
+
+
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class HealthCheckSettings(BaseModel):
+    """How to tell a service is up: at most one check; with none, a live process counts as healthy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    http: str | None = None  # GET this URL: healthy on a 2xx/3xx answer
+    tcp: str | None = None  # "host:port" or "port" (127.0.0.1): healthy when it accepts a connection
+    mcp: str | None = None  # a streamable-HTTP MCP endpoint: healthy when initialize + ping answer
+    command: list[str] | None = None  # argv (a string is split like a shell would): healthy on exit 0
+    timeout_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split_command(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_check(self) -> HealthCheckSettings:
+        chosen = [k for k in ("http", "tcp", "mcp", "command") if getattr(self, k)]
+        if len(chosen) > 1:
+            raise ValueError(
+                f"a health check is one of http, tcp, mcp or command, not {' and '.join(chosen)}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next((k for k in ("http", "tcp", "mcp", "command") if getattr(self, k)), "process")
+
+
+class ServiceSettings(BaseModel):
+    """A supervised service. User entries are merged field by field over a built-in of the same name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    enabled: bool = True  # false hides a built-in (and keeps `all` from starting it)
+    command: list[str] = Field(default_factory=list)  # argv, run without a shell; a string is split
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: Path | None = None
+    health: HealthCheckSettings = Field(default_factory=HealthCheckSettings)
+    # on-failure: `mahavishnu watch` restarts it when it exits without `service stop` or fails its
+    # health check `unhealthy_after` times in a row; no: never restarted automatically.
+    restart: Literal["no", "on-failure"] = "on-failure"
+    max_restarts: int = Field(default=5, ge=0)  # automatic restarts allowed per restart_window
+    restart_window_seconds: float = Field(default=600.0, gt=0)
+    unhealthy_after: int = Field(default=3, ge=1)
+    config_files: list[Path] = Field(default_factory=list)  # a change restarts the service (watch)
+    start_timeout_seconds: float | None = Field(default=None, gt=0)  # default: services.start_timeout
+    stop_timeout_seconds: float | None = Field(default=None, gt=0)  # default: services.stop_timeout
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split_command(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
+
+
+class ServicesSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    builtins: bool = True  # Mahavishnu's MCP server, the watcher, Session-Buddy and Ollama (if installed)
+    start_timeout_seconds: float = Field(default=30.0, gt=0)  # wait this long for the health check
+    stop_timeout_seconds: float = Field(default=10.0, gt=0)  # SIGTERM, then SIGKILL after this
+    log_max_bytes: int = Field(default=5_000_000, ge=0)  # a bigger log is rotated (.1) on start; 0: never
+    definitions: dict[str, ServiceSettings] = Field(default_factory=dict)
+
+    @field_validator("definitions")
+    @classmethod
+    def _names(cls, value: dict[str, ServiceSettings]) -> dict[str, ServiceSettings]:
+        for name in value:
+            if not _SERVICE_NAME.match(name) or name == "all":
+                raise ValueError(
+                    f"'{name}' is not a service name (letters, digits, '.', '_', '-'; not 'all')"
+                )
+        return value
+
+
+class WatchSettings(BaseModel):
+    """``mahavishnu watch``: config files, service liveness and provider probes. Sub-second values work."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    poll_seconds: float = Field(default=1.0, gt=0)  # how often files and processes are looked at
+    debounce_seconds: float = Field(default=2.0, ge=0)  # quiet time after the last change before a restart
+    services: bool = True  # restart services on config change / exit / failed health checks
+    health_interval_seconds: float = Field(default=30.0, ge=0)  # 0: only liveness, no health checks
+    probe_interval_seconds: float = Field(default=120.0, ge=0)  # 0: no provider probes
+    probe_timeout_seconds: float = Field(default=10.0, gt=0)
+    probe_tools: list[AssistantName] = Field(default_factory=_every_assistant)
+
+
+class FallbackSettings(BaseModel):
+    """Automatic provider fallback, run by ``mahavishnu watch``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chains: dict[AssistantName, list[str]] = Field(default_factory=dict)  # tool -> profiles, preferred first
+    failures_before_switch: int = Field(default=3, ge=1)
+    switch_back: bool = True  # return to the original profile once it answers again
+    successes_before_switch_back: int = Field(default=2, ge=1)
+    scope: Literal["user", "project", "local"] = "user"
+    notify_command: list[str] | None = None  # run on every switch, event as JSON in MAHAVISHNU_EVENT
+
+    def chain(self, tool: str) -> list[str]:
+        return next((names for name, names in self.chains.items() if name == tool), [])
+
+    @field_validator("notify_command", mode="before")
+    @classmethod
+    def _split_command(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -95,6 +220,9 @@ class Settings(BaseSettings):
     environments: EnvironmentsSettings = Field(default_factory=EnvironmentsSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict)
+    services: ServicesSettings = Field(default_factory=ServicesSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    fallback: FallbackSettings = Field(default_factory=FallbackSettings)
 
     @classmethod
     def settings_customise_sources(

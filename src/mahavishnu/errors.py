@@ -8,7 +8,8 @@ the CLI prints both and exits non-zero, the MCP server returns them as a tool er
     ├── InvalidInputError           a bad argument: empty content, bad filter, bad hook ...
     ├── NotFoundError               something named does not exist
     │   ├── UnknownProfileError     no provider profile by that name or alias
-    │   └── SecretNotFoundError     a secret reference resolves to nothing
+    │   ├── SecretNotFoundError     a secret reference resolves to nothing
+    │   └── UnknownServiceError     no service declared by that name
     ├── SecretStoreError            no usable keyring backend, unsafe secrets file ...
     ├── ProtocolMismatchError       a profile the chosen assistant cannot speak
     ├── ConfigFileError             an assistant's config file cannot be used
@@ -22,6 +23,8 @@ the CLI prints both and exits non-zero, the MCP server returns them as a tool er
     │   ├── DimensionMismatchError  vectors of the wrong size for this store
     │   └── EmbedderMismatchError   same size, but another model's vector space
     └── ServiceError                a supervised service failed to start/stop/answer
+        ├── ServiceStartError       it exited or never passed its health check (carries the log tail)
+        └── ServiceStopError        its process group outlived SIGKILL
 """
 
 from __future__ import annotations
@@ -112,3 +115,19 @@ class ServiceError(MahavishnuError):
 
 class EmbedderMismatchError(EmbeddingError):
     default_hint = "Use the store's embedder, or migrate with `mahavishnu memory reembed --embedder NAME`."
+
+
+class UnknownServiceError(NotFoundError):
+    default_hint = "List the declared services with `mahavishnu service status`."
+
+
+class ServiceStartError(ServiceError):
+    default_hint = "Read the whole log with `mahavishnu service logs NAME`."
+
+    def __init__(self, message: str, hint: str | None = None, log_tail: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.log_tail = log_tail or []
+
+
+class ServiceStopError(ServiceError):
+    default_hint = "Inspect the processes with `ps -o pid,pgid,stat,cmd -g PGID`; nothing else was signalled."

@@ -23,6 +23,9 @@ Implemented:
 
 Anything else gets a 404 (in Anthropic's error shape) and is recorded too. To add an
 API, write a ``_handle_x(self, req)`` method returning a ``Reply`` and route to it.
+
+``mock.fail_with(503)`` makes every request from then on fail with that status (still
+recorded); ``mock.fail_with(None)`` makes it answer normally again.
 """
 
 from __future__ import annotations
@@ -117,13 +120,25 @@ class MockLLM:
         self._requests: list[RecordedRequest] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._failure: int | None = None
+
+    # -- failure on demand -----------------------------------------------------
+
+    def fail_with(self, status: int | None) -> None:
+        """Answer every request with HTTP ``status`` (an error body in Anthropic's shape) until
+        called with None."""
+        with self._lock:
+            self._failure = status
 
     # -- lifecycle -------------------------------------------------------------
 
     def start(self) -> MockLLM:
         self._server = ThreadingHTTPServer((self._host, 0), _make_handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mock-llm", daemon=True)
+        server = self._server
+        self._thread = threading.Thread(  # a short poll interval keeps stop() quick
+            target=lambda: server.serve_forever(poll_interval=0.05), name="mock-llm", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -176,6 +191,10 @@ class MockLLM:
             self._requests.append(req)
 
     def _dispatch(self, req: RecordedRequest) -> Reply:
+        with self._lock:
+            failure = self._failure
+        if failure is not None:
+            return _anthropic_error(failure, "api_error", f"mock LLM: failing with {failure} on demand")
         for method, pattern, handler_name in self.ROUTES:
             if req.method != method:
                 continue

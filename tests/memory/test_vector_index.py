@@ -111,9 +111,9 @@ def test_filtered_search_returns_min_k_allowed_rows(data: tuple[I64, F32, F32], 
     rng = np.random.default_rng(1)
     for size in (3, 60, 150, 1_200):
         allowed = rng.choice(ids, size, replace=False)
-        asked = np.concatenate([allowed, allowed[:5], [999_999, 0]])  # duplicates and unknown ids are fine
-        for q in queries[:5]:
-            hits = index.search(q, 20, allowed=asked)
+        asked = np.concatenate([allowed, allowed[:5], [999_999, 0, -5]])  # duplicates and unknown ids are fine
+        for q, given in zip(queries[:6], [asked, np.sort(allowed)] * 3, strict=True):
+            hits = index.search(q, 20, allowed=given)
             assert len(hits) == min(20, size)
             assert {i for i, _ in hits} <= set(allowed.tolist())
             mask = np.isin(ids, allowed)

@@ -14,7 +14,9 @@ from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
     from mahavishnu.environments.assistants.base import CurrentProvider
-    from mahavishnu.environments.switcher import ToolStatus
+    from mahavishnu.environments.switcher import SwitchResult, ToolStatus
+    from mahavishnu.services.probe import ProbeResult
+    from mahavishnu.services.sessions import SessionAdvice
 
 app = typer.Typer(help="Switch AI assistants between LLM provider profiles.", no_args_is_help=True)
 
@@ -188,8 +190,9 @@ def switch_llm(
         dry_run=dry_run,
         inline_secret=inline_secret,
     )
+    advice = _session_advice(result)
     if as_json:
-        print_json(asdict(result))
+        print_json({**asdict(result), "sessions": [asdict(a) for a in advice]})
         return
     for message in result.warnings:
         warn(escape(message))
@@ -202,6 +205,18 @@ def switch_llm(
             console.print(f"{file.path}: now uses [bold]{result.profile}[/bold]")
         else:
             console.print(f"{file.path}: already uses [bold]{result.profile}[/bold]")
+    for each in advice:
+        console.print(each.message, markup=False, style="yellow" if each.needs_restart else None)
+
+
+def _session_advice(result: SwitchResult) -> list[SessionAdvice]:
+    """Which running assistant sessions keep the old provider (found read-only; never signalled)."""
+    from mahavishnu.services.sessions import advise
+
+    try:
+        return advise(result)
+    except OSError:  # /proc unreadable: the switch itself succeeded
+        return []
 
 
 @app.command("backups")
@@ -235,6 +250,80 @@ def rollback(
     path = target.settings_path(parse_scope(scope))
     change = restore(path, to, validate=target.validate_text, backups=settings.environments.backups_keep)
     console.print(f"{path}: restored" + ("" if change.changed else " (it already matched)"))
+
+
+@app.command("test")
+def test(
+    name: str | None = typer.Argument(
+        None, help="Profile name or alias, or `all` (every profile; those without a key are not contacted)."
+    ),
+    tool: str | None = typer.Option(
+        None,
+        "--tool",
+        "-t",
+        help="Instead of a profile: the provider this assistant uses now (claude, codex, qwen, gemini or "
+        "all), probed exactly as `mahavishnu watch` does.",
+    ),
+    protocol: str | None = typer.Option(
+        None, "--protocol", "-p", help="Only this wire protocol: anthropic, openai or gemini."
+    ),
+    scope: str = typer.Option(
+        "user", "--scope", "-s", help="With --tool: which config file (user, project, local)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Probe providers once (one cheap authenticated request): status, HTTP code, latency.
+    Exits 1 when no probe succeeded."""
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.services import metrics, probe
+
+    settings = _settings()
+    if (name is None) == (tool is None):
+        raise InvalidInputError(
+            "name a profile (or `all`), or pass --tool",
+            hint="e.g. `mahavishnu ai test qwen` or `--tool claude`.",
+        )
+    if protocol not in (None, "anthropic", "openai", "gemini"):
+        raise InvalidInputError(f"unknown protocol '{protocol}'", hint="Use anthropic, openai or gemini.")
+    timeout = settings.watch.probe_timeout_seconds
+    results: list[ProbeResult] = []
+    if tool is not None:
+        from mahavishnu.environments.switcher import ASSISTANTS, assistant
+
+        for each in list(ASSISTANTS) if tool == "all" else [assistant(tool).name]:
+            found = probe.probe_active(each, settings, scope=scope, timeout=timeout)
+            if found is None:
+                console.print(f"{each}: not pointed at a known profile at {scope} scope", markup=False)
+            else:
+                results.append(found)
+    else:
+        from mahavishnu.environments.profiles import all_profiles
+
+        names = list(all_profiles(settings)) if name == "all" else [str(name)]
+        for each in names:
+            results += probe.probe_profile(each, settings, protocol=protocol, timeout=timeout)  # type: ignore[arg-type]
+    for result in results:
+        if result.status != "no-key":
+            metrics.record_probe(result)
+    if as_json:
+        print_json([asdict(r) for r in results])
+    else:
+        columns = ["profile", "protocol", "status", "http", "latency ms", "detail"]
+        rows = [
+            [r.profile, r.protocol, r.status, r.http_status, r.latency_ms, None if r.ok else _short(r.detail)]
+            for r in results
+        ]
+        if tool is not None:
+            columns.insert(0, "tool")
+            rows = [[r.tool, *row] for r, row in zip(results, rows, strict=True)]
+        table(None, columns, rows)
+    if results and not any(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = text.split(" (tried ")[0]  # a missing key's message lists every reference tried
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _settings() -> Settings:

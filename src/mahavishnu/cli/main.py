@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
-from mahavishnu.cli import ai, claude, config_cmd, db, mcp, mcp_servers, memory, secrets
+from mahavishnu.cli import ai, claude, config_cmd, db, mcp, mcp_servers, memory, secrets, service, watch
 from mahavishnu.errors import MahavishnuError
 
 
@@ -42,6 +42,8 @@ app.add_typer(memory.app, name="memory")
 app.add_typer(db.app, name="db")
 app.add_typer(mcp_servers.app, name="mcp-servers")
 app.add_typer(mcp.app, name="mcp")
+app.add_typer(service.app, name="service")
+app.add_typer(watch.app, name="watch")
 
 
 def _show_version(value: bool) -> None:

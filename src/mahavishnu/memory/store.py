@@ -386,7 +386,7 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
         return SqliteBackend(
             path,
             ann_threshold=settings.ann_threshold,
-            common_term_cutoff=settings.text_common_cutoff,
+            posting_budget=settings.text_posting_budget,
             migrate=migrate,
         )
     try:

@@ -53,7 +53,7 @@ Progress = Callable[[int, int], None]
 ANN_DTYPE = "i8"  # int8 graph: 4x smaller, ~4x faster to build than f32; the re-score restores exactness
 CONNECTIVITY = 16  # HNSW "M"
 EXPANSION_ADD = 64  # HNSW "efConstruction"
-EXPANSION_SEARCH = 128  # HNSW "ef"; raised to the fetch size when that is larger
+EXPANSION_SEARCH = 256  # HNSW "ef" (raised to the fetch size when that is larger)
 OVERFETCH = 2  # graph candidates per requested row, before the exact re-score
 MIN_FETCH = 40
 MAX_FILTERED_FETCH = 4_096  # a filtered graph search that would need more candidates scans exactly
@@ -248,7 +248,8 @@ class VectorIndex:
             if allowed is None:
                 hits, start_build = self._search_all(q, k)
             else:
-                hits, start_build = self._search_allowed(q, k, _as_ids(allowed))
+                wanted = np.asarray(allowed, dtype=np.int64).reshape(-1)
+                hits, start_build = self._search_allowed(q, k, wanted)
             if start_build and self._build is None:
                 self._start_build_locked(None)
         return hits
@@ -316,10 +317,14 @@ class VectorIndex:
     def _distinct_rows(self, allowed: Ids) -> tuple[Ids, npt.NDArray[np.bool_] | None]:
         """Sorted distinct rows of the ``allowed`` ids held (sorted: the gather walks memory forwards).
 
-        A large set goes through a row mask (O(rows) and no sort), which the graph path reuses."""
+        Ids from SQL usually arrive sorted, and rows follow id order after a bulk load: then this is a
+        check. Otherwise a small set is sorted, a large one goes through a row mask (the graph reuses it).
+        """
         rows = self._rows.lookup(allowed)
         rows = rows[rows >= 0]
-        if len(rows) * 16 < self._n:
+        if len(rows) < 2 or bool(np.all(rows[1:] > rows[:-1])):
+            return rows, None
+        if len(rows) * 256 < self._n:
             return np.unique(rows), None
         mask = np.zeros(self._n, dtype=np.bool_)
         mask[rows] = True

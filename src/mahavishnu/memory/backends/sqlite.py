@@ -59,14 +59,13 @@ class SqliteBackend(Backend):
         path: Path,
         *,
         ann_threshold: int = 50_000,
-        common_term_cutoff: float = 1.0,
+        posting_budget: int = 0,
         migrate: bool = True,
     ) -> None:
         self.path = Path(path)
-        self.common_term_cutoff = common_term_cutoff
+        self.posting_budget = posting_budget  # 0: match every query term
         self._lock = threading.RLock()
         self._conn = _connect(self.path)
-        self._doc_count = (-1, 0)  # (vector_changes seq, count of memories) at that seq
         self.index = IndexCache(self, self.path.with_name(self.path.name + ".ann"), ann_threshold)
         try:
             if migrate:
@@ -337,27 +336,26 @@ class SqliteBackend(Backend):
         return [Ranked(i, s, text_score=s) for i, s in rows]
 
     def _informative(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
-        """Drop query terms found in more than ``common_term_cutoff`` of all memories, keeping at
-        least the two rarest (Lucene's cutoff-frequency idea): BM25's cost grows with the postings
-        of every term, and such terms add little to the ranking."""
-        if self.common_term_cutoff >= 1.0 or len(terms) <= 2:
+        """The query terms to match: rarest first while their postings fit ``posting_budget``
+        (the two rarest always). FTS5 scores every document matching any term (about 1 us per
+        document and term), so very common terms cost most and, with the lowest IDF, rank least:
+        dropping them bounds the cost of a text search whatever the store's size."""
+        if not self.posting_budget or len(terms) <= 2:
             return terms
         conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(terms))
         stems = dict(conn.execute("SELECT doc, term FROM temp.query_terms_vocab"))
         conn.execute("DELETE FROM temp.query_terms")
         sql = f"SELECT term, doc FROM temp.memories_vocab WHERE term IN ({', '.join('?' * len(stems))})"
         df = dict(conn.execute(sql, list(stems.values())))
-        limit = self.common_term_cutoff * self._count(conn)
-        rarest = sorted(range(len(terms)), key=lambda i: df.get(stems.get(i), 0))
-        keep = {i for i in rarest if df.get(stems.get(i), 0) <= limit} | set(rarest[:2])
+        keep: list[int] = []
+        postings = 0
+        for i in sorted(range(len(terms)), key=lambda i: df.get(stems.get(i), 0)):
+            count = df.get(stems.get(i), 0)
+            if len(keep) >= 2 and postings + count > self.posting_budget:
+                break
+            keep.append(i)
+            postings += count
         return [terms[i] for i in sorted(keep)]
-
-    def _count(self, conn: sqlite3.Connection) -> int:
-        """Number of memories, recounted only when the change log moved."""
-        seq = conn.execute("SELECT ifnull(max(seq), 0) FROM vector_changes").fetchone()[0]
-        if self._doc_count[0] != seq:
-            self._doc_count = (seq, conn.execute("SELECT count(*) FROM memories").fetchone()[0])
-        return self._doc_count[1]
 
     # -- reembed --------------------------------------------------------------------------
     def reembed_pending(self, limit: int) -> list[tuple[int, str]]:
@@ -417,6 +415,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA cache_size = -65536")  # up to 64 MB of pages: FTS queries reread less
         _create_query_helpers(conn)
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(

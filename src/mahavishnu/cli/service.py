@@ -1,0 +1,210 @@
+"""``mahavishnu service``: start, stop, restart and inspect supervised services."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.markup import escape
+
+from mahavishnu.cli.output import JSON_OPTION, console, err_console, print_json, table
+
+if TYPE_CHECKING:
+    from mahavishnu.errors import ServiceStartError
+    from mahavishnu.services.supervisor import Supervisor
+
+app = typer.Typer(
+    help="Supervise services (Mahavishnu's MCP server, the watcher, Session-Buddy, Ollama, your own).",
+    no_args_is_help=True,
+)
+
+NameArgument = typer.Argument(..., help="Service name, or `all`.")
+
+
+@app.command("start")
+def start(name: str = NameArgument, as_json: bool = JSON_OPTION) -> None:
+    """Start in its own process group and wait until its health check passes."""
+    _run_each(name, "start", as_json)
+
+
+@app.command("restart")
+def restart(name: str = NameArgument, as_json: bool = JSON_OPTION) -> None:
+    """Stop (if running), start, and wait until the health check passes."""
+    _run_each(name, "restart", as_json)
+
+
+@app.command("stop")
+def stop(name: str = NameArgument, as_json: bool = JSON_OPTION) -> None:
+    """SIGTERM the service's process group, SIGKILL what is left after the timeout."""
+    supervisor = _supervisor()
+    names = _running_names(supervisor) if name == "all" else [name]
+    results = [supervisor.stop(each) for each in names]
+    if as_json:
+        print_json([asdict(r) for r in results])
+        return
+    if not results:
+        console.print("no service is running")
+    for r in results:
+        if r.was_running:
+            console.print(f"{r.name}: stopped ({', '.join(r.signals) or 'it was exiting'})", markup=False)
+        elif r.stale_cleaned:
+            console.print(f"{r.name}: was not running (stale PID file removed)", markup=False)
+        else:
+            console.print(f"{r.name}: was not running", markup=False)
+
+
+@app.command("status")
+def status(
+    name: str = typer.Argument("all", help="Service name, or `all` (the default)."),
+    no_health: bool = typer.Option(False, "--no-health", help="Skip the health checks."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show pid, uptime, health and restarts of each service."""
+    supervisor = _supervisor()
+    names = supervisor.names() if name == "all" else [name]
+    rows = [supervisor.status(each, check_health=not no_health) for each in names]
+    if as_json:
+        print_json([asdict(r) for r in rows])
+        return
+    table(
+        None,
+        ["service", "state", "pid", "uptime", "health", "restarts", "note"],
+        [
+            (
+                r.name + ("" if r.declared else " (undeclared)"),
+                r.state,
+                r.pid,
+                _duration(r.uptime_seconds),
+                _health(r.healthy, r.health),
+                r.restarts,
+                r.note,
+            )
+            for r in rows
+        ],
+    )
+
+
+@app.command("logs")
+def logs(
+    name: str = typer.Argument(..., help="Service name."),
+    lines: int = typer.Option(50, "--lines", "-n", help="How many of the last lines to print."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C stops)."),
+) -> None:
+    """Print the end of a service's log (stdout and stderr)."""
+    from mahavishnu.services import definitions
+
+    supervisor = _supervisor()
+    if not supervisor.log_path(name).exists():
+        definitions.get(name, supervisor.settings)  # an unknown name is an error, a known one just quiet
+    for line in supervisor.tail(name, lines):
+        console.print(line, markup=False, highlight=False)
+    if follow:
+        _follow(supervisor, name)
+
+
+def _follow(supervisor: Supervisor, name: str) -> None:
+    path = supervisor.log_path(name)
+    position = path.stat().st_size if path.exists() else 0
+    try:
+        while True:
+            time.sleep(0.5)
+            size = path.stat().st_size if path.exists() else 0
+            if size < position:
+                position = 0  # rotated
+            if size > position:
+                with path.open("rb") as handle:
+                    handle.seek(position)
+                    chunk = handle.read()
+                position += len(chunk)
+                console.print(chunk.decode("utf-8", "replace"), end="", markup=False, highlight=False)
+    except KeyboardInterrupt:
+        return
+
+
+def _run_each(name: str, action: str, as_json: bool) -> None:
+    from mahavishnu.errors import ServiceError, ServiceStartError
+    from mahavishnu.services import definitions
+
+    supervisor = _supervisor()
+    names = list(definitions.all_services(supervisor.settings)) if name == "all" else [name]
+    results: list[dict[str, Any]] = []
+    failures: list[ServiceStartError] = []
+    for each in names:
+        try:
+            started = supervisor.start(each) if action == "start" else supervisor.restart(each)
+        except ServiceStartError as exc:
+            if name != "all" and not as_json:
+                _print_tail(exc)
+                raise
+            failures.append(exc)
+            results.append({"name": each, "ok": False, "error": exc.message, "log_tail": exc.log_tail})
+            continue
+        results.append({"ok": True, **asdict(started)})
+    if as_json:
+        print_json(results)
+    else:
+        for result, failure in _paired(results, failures):
+            if failure is not None:
+                err_console.print(f"[red]{escape(result['name'])}: {escape(failure.message)}[/red]")
+                _print_tail(failure)
+            elif result["already_running"]:
+                console.print(f"{result['name']}: already running (pid {result['pid']})", markup=False)
+            else:
+                verb = "started" if action == "start" else "restarted"
+                console.print(
+                    f"{result['name']}: {verb}, pid {result['pid']}, healthy after {result['seconds']:.2f} s "
+                    f"({result['health']})",
+                    markup=False,
+                )
+    if failures:
+        raise ServiceError(
+            f"{len(failures)} of {len(names)} services failed to {action}",
+            hint="Read their logs with `mahavishnu service logs NAME`.",
+        )
+
+
+def _paired(
+    results: list[dict[str, Any]], failures: list[ServiceStartError]
+) -> list[tuple[dict[str, Any], Any]]:
+    remaining = iter(failures)
+    return [(r, None if r["ok"] else next(remaining)) for r in results]
+
+
+def _print_tail(exc: ServiceStartError) -> None:
+    if exc.log_tail:
+        err_console.print("last log lines:", style="dim")
+        for line in exc.log_tail:
+            err_console.print(f"  {line}", markup=False, highlight=False)
+
+
+def _running_names(supervisor: Supervisor) -> list[str]:
+    return [n for n in supervisor.names() if supervisor.pid_path(n).exists()]
+
+
+def _duration(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{seconds:.1f}s"
+
+
+def _health(healthy: bool | None, detail: str | None) -> str | None:
+    if healthy is None:
+        return None
+    return f"ok ({detail})" if healthy else f"failing: {detail}"
+
+
+def _supervisor() -> Supervisor:
+    from mahavishnu.config import load_settings
+    from mahavishnu.services.supervisor import Supervisor
+
+    return Supervisor(load_settings())

@@ -1,0 +1,104 @@
+"""The services Mahavishnu supervises: built-ins merged with the user's ``services.definitions``.
+
+Built-ins (``services.builtins: false`` drops them; a user entry of the same name overrides them
+field by field, ``enabled: false`` hides one):
+
+``mahavishnu-mcp``   Mahavishnu's own MCP server over HTTP on 127.0.0.1:8680
+``mahavishnu-watch`` ``mahavishnu watch``: restarts on config change, provider probes and fallback
+``session-buddy``    Session-Buddy's MCP server on 127.0.0.1:8678, when ``session-buddy`` is installed
+``ollama``           ``ollama serve`` on 127.0.0.1:11434, when ``ollama`` is installed
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from mahavishnu import paths
+from mahavishnu.config import ServiceSettings, Settings
+from mahavishnu.errors import ConfigError, UnknownServiceError
+
+MCP_PORT = 8680
+WATCH_SERVICE = "mahavishnu-watch"
+
+
+def mahavishnu_argv(*args: str) -> list[str]:
+    """This Mahavishnu by absolute path (services run with whatever PATH they get)."""
+    beside_python = Path(sys.executable).parent / "mahavishnu"
+    exe = str(beside_python) if beside_python.exists() else shutil.which("mahavishnu")
+    return [*([exe] if exe else [sys.executable, "-m", "mahavishnu"]), *args]
+
+
+def builtins() -> dict[str, dict[str, Any]]:
+    settings_file = str(paths.user_settings_file())
+    found: dict[str, dict[str, Any]] = {
+        "mahavishnu-mcp": {
+            "description": "Mahavishnu's MCP server (streamable HTTP)",
+            "command": mahavishnu_argv("mcp", "serve", "--http", "--port", str(MCP_PORT)),
+            "health": {"mcp": f"http://127.0.0.1:{MCP_PORT}/mcp"},
+            "config_files": [settings_file],
+        },
+        WATCH_SERVICE: {
+            "description": "restarts services on config change, probes providers, falls back",
+            "command": mahavishnu_argv("watch"),
+        },
+    }
+    if shutil.which("session-buddy"):
+        found["session-buddy"] = {
+            "description": "Session-Buddy MCP server",
+            "command": ["session-buddy", "start"],
+            "health": {"mcp": "http://127.0.0.1:8678/mcp"},
+            "start_timeout_seconds": 90.0,
+        }
+    if shutil.which("ollama"):
+        found["ollama"] = {
+            "description": "Ollama model server",
+            "command": ["ollama", "serve"],
+            "env": {"OLLAMA_HOST": "127.0.0.1:11434"},
+            "health": {"http": "http://127.0.0.1:11434/api/version"},
+        }
+    return found
+
+
+def all_services(settings: Settings) -> dict[str, ServiceSettings]:
+    """Every enabled service by name, built-ins first."""
+    base = builtins() if settings.services.builtins else {}
+    user = {name: spec.model_dump(exclude_unset=True) for name, spec in settings.services.definitions.items()}
+    services: dict[str, ServiceSettings] = {}
+    for name in [*base, *(n for n in user if n not in base)]:
+        merged = {**base.get(name, {}), **user.get(name, {})}
+        merged["env"] = {**base.get(name, {}).get("env", {}), **user.get(name, {}).get("env", {})}
+        spec = ServiceSettings.model_validate(merged)
+        if not spec.enabled:
+            continue
+        if not spec.command:
+            if name in _BUILTIN_NAMES:
+                continue  # an override of a built-in whose program is not installed
+            raise ConfigError(
+                f"service '{name}' has no command",
+                hint=f"Set services.definitions.{name}.command in your settings file.",
+            )
+        services[name] = spec
+    return services
+
+
+_BUILTIN_NAMES = ("mahavishnu-mcp", WATCH_SERVICE, "session-buddy", "ollama")
+
+
+def get(name: str, settings: Settings) -> ServiceSettings:
+    services = all_services(settings)
+    try:
+        return services[name]
+    except KeyError:
+        known = ", ".join(services) or "none"
+        raise UnknownServiceError(f"no service named '{name}' (declared: {known})") from None
+
+
+def expand(path: Path) -> Path:
+    """``~`` and relative paths in service settings: relative to the user's home."""
+    text = str(path)
+    if text.startswith("~"):
+        return paths.home() / text[1:].lstrip("/")
+    return path if path.is_absolute() else paths.home() / path

@@ -1,0 +1,154 @@
+"""Health checks: an HTTP GET, a TCP connect, an MCP initialize + ping, or a command's exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mahavishnu.config import HealthCheckSettings
+
+MCP_PROTOCOL_VERSION = "2025-06-18"
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    kind: str  # http, tcp, mcp, command or process
+    detail: str
+    latency_ms: float | None = None
+
+
+def check(spec: HealthCheckSettings, *, process_alive: bool = True) -> Health:
+    """Run the service's health check once. A dead process is never healthy."""
+    kind = spec.kind
+    if not process_alive:
+        return Health(False, kind, "process not running")
+    if kind == "process":
+        return Health(True, kind, "process running")
+    started = time.perf_counter()
+    try:
+        detail = _CHECKS[kind](spec)
+    except _Unhealthy as exc:
+        return Health(False, kind, str(exc), _ms(started))
+    return Health(True, kind, detail, _ms(started))
+
+
+class _Unhealthy(Exception):
+    pass
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _http(spec: HealthCheckSettings) -> str:
+    import httpx
+
+    try:
+        response = httpx.get(str(spec.http), timeout=spec.timeout_seconds)
+    except httpx.HTTPError as exc:
+        raise _Unhealthy(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 400:
+        raise _Unhealthy(f"HTTP {response.status_code}")
+    return f"HTTP {response.status_code}"
+
+
+def _tcp(spec: HealthCheckSettings) -> str:
+    host, _, port = str(spec.tcp).rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=spec.timeout_seconds):
+            pass
+    except (OSError, ValueError) as exc:
+        raise _Unhealthy(f"{host or '127.0.0.1'}:{port}: {exc}") from exc
+    return f"{host or '127.0.0.1'}:{port} accepts connections"
+
+
+def _mcp(spec: HealthCheckSettings) -> str:
+    """The streamable-HTTP handshake, then a ping in the session it opened."""
+    import httpx
+
+    url = str(spec.mcp)
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": MCP_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "mahavishnu-health", "version": "1"},
+        },
+    }
+    try:
+        with httpx.Client(timeout=spec.timeout_seconds, headers=headers) as client:
+            response = client.post(url, json=initialize)
+            result = _rpc_result(response, 1)
+            session = response.headers.get("mcp-session-id")
+            version = str(result.get("protocolVersion") or MCP_PROTOCOL_VERSION)
+            extra = {"mcp-protocol-version": version, **({"mcp-session-id": session} if session else {})}
+            client.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=extra)
+            _rpc_result(
+                client.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=extra), 2
+            )
+            if session:
+                client.delete(url, headers=extra)
+    except httpx.HTTPError as exc:
+        raise _Unhealthy(f"{type(exc).__name__}: {exc}") from exc
+    server = (
+        result.get("serverInfo", {}).get("name", "?") if isinstance(result.get("serverInfo"), dict) else "?"
+    )
+    return f"MCP server '{server}' answers ping"
+
+
+def _rpc_result(response: Any, request_id: int) -> dict[str, Any]:
+    if response.status_code >= 400:
+        raise _Unhealthy(f"HTTP {response.status_code}")
+    text = response.text
+    if "text/event-stream" in response.headers.get("content-type", ""):
+        bodies = [line[5:].strip() for line in text.splitlines() if line.startswith("data:")]
+    else:
+        bodies = [text]
+    for body in bodies:
+        try:
+            message = json.loads(body)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and message.get("id") == request_id:
+            if "error" in message:
+                raise _Unhealthy(f"MCP error: {message['error'].get('message', message['error'])}")
+            result = message.get("result")
+            return result if isinstance(result, dict) else {}
+    raise _Unhealthy("no JSON-RPC answer")
+
+
+def _command(spec: HealthCheckSettings) -> str:
+    argv = list(spec.command or [])
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # on timeout its whole group goes, not just the shell
+        )
+    except OSError as exc:
+        raise _Unhealthy(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    try:
+        _, stderr = proc.communicate(timeout=spec.timeout_seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # our own unreaped child: the pid cannot have been reused
+        proc.communicate()
+        raise _Unhealthy(f"timed out after {spec.timeout_seconds:g} s") from None
+    if proc.returncode != 0:
+        last = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise _Unhealthy(f"exit status {proc.returncode}" + (f": {last[0][:200]}" if last[0] else ""))
+    return "exit status 0"
+
+
+_CHECKS = {"http": _http, "tcp": _tcp, "mcp": _mcp, "command": _command}

@@ -1,0 +1,179 @@
+"""Provider probes: one cheap authenticated request per wire protocol, timed.
+
+``anthropic``  ``POST {base}/v1/messages`` with ``max_tokens: 1`` (Anthropic-compatible providers do
+               not all serve ``/v1/models``; a one-token answer is the check every one of them passes)
+``openai``     ``GET {base}/models`` (free)
+``gemini``     ``POST {base}/v1beta/models/{model}:countTokens`` (free)
+
+A 2xx answer is healthy; anything else (401, 429, 5xx, a timeout, a refused connection) is not. The
+key comes from the profile's secret chain and goes only into request headers: never into a result,
+a log or an error message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.config import Settings
+from mahavishnu.environments.profiles import Profile, Protocol, all_profiles, resolve
+from mahavishnu.errors import SecretNotFoundError, SecretStoreError
+from mahavishnu.masking import mask, strip_credentials
+
+if TYPE_CHECKING:
+    import httpx
+
+    from mahavishnu.environments.assistants.base import CurrentProvider
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    profile: str
+    protocol: str
+    url: str
+    ok: bool
+    status: str  # ok | http-error | timeout | unreachable | no-key | error
+    http_status: int | None
+    latency_ms: float | None
+    detail: str
+    tool: str | None = None
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+
+
+def probe(
+    profile: Profile,
+    protocol: Protocol,
+    settings: Settings,
+    *,
+    timeout: float = 10.0,
+    tool: str | None = None,
+    client: httpx.Client | None = None,
+) -> ProbeResult:
+    """Probe one profile's endpoint for ``protocol`` once."""
+    endpoint = profile.endpoint(protocol, tool or protocol)
+    base = str(endpoint.base_url).rstrip("/")
+    key: str | None = None
+    if profile.needs_secret:
+        from mahavishnu.environments.secrets import resolve_profile_secret
+
+        try:
+            key = resolve_profile_secret(profile, settings)
+        except (SecretNotFoundError, SecretStoreError) as exc:
+            return ProbeResult(profile.name, protocol, base, False, "no-key", None, None, exc.message, tool)
+    request = _request(protocol, base, str(endpoint.model), key)
+    shown = strip_credentials(request.url)
+    started = time.perf_counter()
+    try:
+        response = _send(request, timeout, client)
+    except Exception as exc:  # httpx raises its own tree; anything else is as much a failure
+        status = _failure_kind(exc)
+        return ProbeResult(
+            profile.name, protocol, shown, False, status, None, _ms(started), _scrub(exc, key), tool
+        )
+    latency = _ms(started)
+    ok = 200 <= response.status_code < 300
+    detail = "ok" if ok else _error_detail(response, key)
+    status = "ok" if ok else "http-error"
+    return ProbeResult(profile.name, protocol, shown, ok, status, response.status_code, latency, detail, tool)
+
+
+def probe_profile(
+    name: str, settings: Settings, *, protocol: Protocol | None = None, timeout: float = 10.0
+) -> list[ProbeResult]:
+    """Every protocol a profile speaks (or just ``protocol``)."""
+    profile = resolve(name, settings)
+    protocols = [protocol] if protocol else profile.protocols
+    return [probe(profile, p, settings, timeout=timeout) for p in protocols]
+
+
+def active(tool: str, settings: Settings, scope: str = "user") -> CurrentProvider | None:
+    """What an assistant's config file at ``scope`` points at, if one does."""
+    from mahavishnu.environments.switcher import current
+
+    for entry in current(settings, tool):
+        if entry.scope == scope:
+            return entry
+    return None
+
+
+def probe_active(
+    tool: str, settings: Settings, *, scope: str = "user", timeout: float = 10.0
+) -> ProbeResult | None:
+    """Probe the provider an assistant uses now; None when its file names no known profile."""
+    from mahavishnu.environments.switcher import assistant
+
+    entry = active(tool, settings, scope)
+    if entry is None or entry.profile is None:
+        return None
+    profiles = all_profiles(settings)
+    if entry.profile not in profiles:
+        return None
+    return probe(profiles[entry.profile], assistant(tool).protocol, settings, timeout=timeout, tool=tool)
+
+
+def _request(protocol: str, base: str, model: str, key: str | None) -> _Request:
+    if protocol == "anthropic":
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if key:
+            headers |= {"x-api-key": key, "authorization": f"Bearer {key}"}
+        body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}
+        return _Request("POST", f"{base}/v1/messages", headers, body)
+    if protocol == "openai":
+        return _Request("GET", f"{base}/models", {"authorization": f"Bearer {key}"} if key else {}, None)
+    body = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
+    headers = {"x-goog-api-key": key} if key else {}
+    return _Request("POST", f"{base}/v1beta/models/{model}:countTokens", headers, body)
+
+
+def _send(request: _Request, timeout: float, client: httpx.Client | None) -> httpx.Response:
+    import httpx
+
+    if client is None:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as own:
+            return own.request(request.method, request.url, headers=request.headers, json=request.body)
+    return client.request(
+        request.method, request.url, headers=request.headers, json=request.body, timeout=timeout
+    )
+
+
+def _failure_kind(exc: Exception) -> str:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
+        return "unreachable"
+    return "error"
+
+
+def _error_detail(response: httpx.Response, key: str | None) -> str:
+    message: Any = None
+    try:
+        data = response.json()
+        error = data.get("error") if isinstance(data, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+    except ValueError:
+        pass
+    text = str(message) if message else response.text.strip() or response.reason_phrase
+    return _scrub(f"HTTP {response.status_code}: {text}", key)
+
+
+def _scrub(text: object, key: str | None) -> str:
+    shown = str(text)
+    if key:
+        shown = shown.replace(key, mask(key))
+    return shown[:300]
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

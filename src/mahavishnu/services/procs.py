@@ -1,0 +1,138 @@
+"""Read-only views of processes, from ``/proc`` (Linux) with a ``ps`` fallback for the start time.
+
+A process is identified by its pid *and* its start time: a pid alone can be reused by an unrelated
+process once ours has exited, so nothing here or in the supervisor signals a pid whose start time
+differs from the one recorded when we started it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    pid: int
+    state: str  # R, S, D, Z (zombie), X (dead), T ...
+    ppid: int
+    pgrp: int
+    session: int
+    start_time: str  # clock ticks after boot, as text (a `ps` lstart string off Linux)
+
+    @property
+    def gone(self) -> bool:
+        """A zombie has exited: it only waits to be reaped."""
+        return self.state in ("Z", "X")
+
+
+def stat(pid: int) -> ProcStat | None:
+    """The process's identity and state, or None when there is no such process."""
+    if not PROC.is_dir():
+        start = _ps_start_time(pid)
+        return None if start is None else ProcStat(pid, "R", 0, _getpgid(pid), 0, start)
+    try:
+        raw = (PROC / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError, PermissionError):
+        return None
+    # The command name (field 2) is in parentheses and may itself hold spaces or ')'.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    # fields[0] is field 3 of proc(5): state, ppid, pgrp, session, ..., starttime is field 22.
+    return ProcStat(pid, fields[0], int(fields[1]), int(fields[2]), int(fields[3]), fields[19])
+
+
+def start_time(pid: int) -> str | None:
+    found = stat(pid)
+    return found.start_time if found else None
+
+
+def alive(pid: int, started: str | None = None) -> bool:
+    """Whether ``pid`` runs (not a zombie) and, when ``started`` is given, is the process started then."""
+    found = stat(pid)
+    return found is not None and not found.gone and (started is None or found.start_time == started)
+
+
+def pids() -> Iterator[int]:
+    if not PROC.is_dir():
+        return
+    for entry in os.scandir(PROC):
+        if entry.name.isdigit():
+            yield int(entry.name)
+
+
+def group_members(pgid: int) -> list[ProcStat]:
+    """Live processes of a process group (Linux only; elsewhere just the leader, if alive)."""
+    if not PROC.is_dir():
+        leader = stat(pgid)
+        return [leader] if leader and not leader.gone else []
+    members = []
+    for pid in pids():
+        found = stat(pid)
+        if found is not None and found.pgrp == pgid and not found.gone:
+            members.append(found)
+    return members
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+def environ(pid: int) -> dict[str, str]:
+    """The environment a process was started with (readable for our own processes only)."""
+    try:
+        raw = (PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (part.decode("utf-8", "replace").partition("=") for part in raw.split(b"\0") if part)
+    return {key: value for key, _, value in pairs}
+
+
+def cwd(pid: int) -> str | None:
+    try:
+        return os.readlink(PROC / str(pid) / "cwd")
+    except OSError:
+        return None
+
+
+def boot_time() -> float | None:
+    try:
+        for line in (PROC / "stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def started_at(found: ProcStat) -> float | None:
+    """Wall-clock start of a process (Linux), for uptimes."""
+    boot = boot_time()
+    if boot is None or not found.start_time.isdigit():
+        return None
+    return boot + int(found.start_time) / os.sysconf("SC_CLK_TCK")
+
+
+def _getpgid(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return 0
+
+
+def _ps_start_time(pid: int) -> str | None:
+    try:
+        out = subprocess.run(
+            ["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out or None

@@ -1,0 +1,122 @@
+"""Running assistant sessions, found read-only in ``/proc``, and what a provider switch means for them.
+
+Claude Code, Codex, Qwen Code and Gemini CLI are interactive programs, not daemons: Mahavishnu never
+signals them. After a switch it says which running sessions keep the old provider until restarted;
+new sessions always start with the new one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mahavishnu.services import procs
+
+if TYPE_CHECKING:
+    from mahavishnu.environments.switcher import SwitchResult
+
+#: tool -> (executable name, npm package path fragment)
+SIGNATURES: dict[str, tuple[str, str]] = {
+    "claude": ("claude", "@anthropic-ai/claude-code"),
+    "codex": ("codex", "@openai/codex"),
+    "qwen": ("qwen", "@qwen-code/qwen-code"),
+    "gemini": ("gemini", "@google/gemini-cli"),
+}
+#: When each assistant reads what a switch writes. None of them reloads a provider mid-session.
+READS_AT_START: dict[str, str] = {
+    "claude": "Claude Code reads the env of settings.json (base URL, models, token) when a session starts",
+    "codex": "Codex reads config.toml (and ~/.codex/.env) when it starts",
+    "qwen": "Qwen Code reads settings.json (and its .env) when it starts",
+    "gemini": "Gemini CLI reads ~/.gemini/.env and settings.json when it starts",
+}
+_RUNTIMES = {"node", "nodejs", "bun", "deno"}
+
+
+@dataclass(frozen=True)
+class Session:
+    tool: str
+    pid: int
+    cwd: str | None
+    command: str
+
+
+@dataclass(frozen=True)
+class SessionAdvice:
+    tool: str
+    profile: str
+    running: list[Session]
+    needs_restart: bool
+    message: str
+
+
+def which_tool(argv: list[str]) -> str | None:
+    if not argv:
+        return None
+    exe = os.path.basename(argv[0])
+    for tool, (name, package) in SIGNATURES.items():
+        if exe == name or (exe in _RUNTIMES and any(package in arg for arg in argv[1:3])):
+            return tool
+    return None
+
+
+def running_sessions(tools: list[str] | None = None) -> list[Session]:
+    """Assistant processes now running, one per session (a wrapper's child of the same tool is
+    not counted twice)."""
+    wanted = set(tools or SIGNATURES)
+    found: dict[int, tuple[str, int]] = {}  # pid -> (tool, ppid)
+    for pid in procs.pids():
+        if pid == os.getpid():
+            continue
+        tool = which_tool(procs.cmdline(pid))
+        stat = procs.stat(pid) if tool in wanted else None
+        if tool is not None and stat is not None and not stat.gone:
+            found[pid] = (tool, stat.ppid)
+    sessions = []
+    for pid, (tool, ppid) in sorted(found.items()):
+        if found.get(ppid, ("", 0))[0] == tool:
+            continue  # e.g. Codex's native binary under its node launcher
+        argv = procs.cmdline(pid)
+        sessions.append(Session(tool, pid, procs.cwd(pid), " ".join(argv)[:120]))
+    return sessions
+
+
+def advise(result: SwitchResult, sessions: list[Session] | None = None) -> list[SessionAdvice]:
+    """For each assistant a switch changed: its running sessions and whether they need a restart."""
+    if result.dry_run:
+        return []
+    changed = {f.tool for f in result.files if f.changed}
+    tools = [t for t in (result.tools or [result.tool]) if t in changed]
+    if not tools:
+        return []
+    found = running_sessions(tools) if sessions is None else sessions
+    project = _project_root() if result.scope in ("project", "local") else None
+    advice = []
+    for tool in tools:
+        running = [s for s in found if s.tool == tool and _affected(s, project)]
+        if running:
+            pids = ", ".join(str(s.pid) for s in running)
+            noun = "session" if len(running) == 1 else "sessions"
+            message = (
+                f"{tool}: {len(running)} running {noun} (pid {pids}) keep the old provider until restarted "
+                f"({READS_AT_START[tool]}); new sessions use {result.profile}"
+            )
+        else:
+            message = f"{tool}: no running session; new sessions use {result.profile}"
+        advice.append(SessionAdvice(tool, result.profile, running, bool(running), message))
+    return advice
+
+
+def _project_root() -> Path:
+    from mahavishnu import paths
+
+    return (paths.project_root() or Path.cwd()).resolve()
+
+
+def _affected(session: Session, project: Path | None) -> bool:
+    """A user-scope switch affects every session; a project one only sessions inside the project."""
+    if project is None or session.cwd is None:
+        return True
+    cwd = Path(session.cwd)
+    return cwd == project or project in cwd.parents

@@ -1,0 +1,439 @@
+"""Start, stop and watch over services: own process groups, PID files, logs, health checks.
+
+Per service, under ``$MAHAVISHNU_HOME/services/``:
+
+``NAME.pid``         JSON: pid, its start time (``/proc/PID/stat`` field 22), the command, a random token
+                     put in the service's environment. Present while we believe it runs.
+``NAME.state.json``  what the user asked for (``desired``: running/stopped), restarts, last error.
+``NAME.log``         stdout + stderr, appended; rotated to ``NAME.log.1`` on start past ``log_max_bytes``.
+``NAME.lock``        serialises the CLI and ``mahavishnu watch`` acting on the same service.
+
+Safety rules: a service runs in its own session and process group (``start_new_session``); a stop is
+SIGTERM to that group, then SIGKILL after the timeout; nothing is signalled unless the recorded start
+time still matches (PID reuse), or, once the leader is gone, unless a group member still carries our
+token; a PID file whose process is gone is stale and removed. Nothing is ever looked up by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mahavishnu import paths
+from mahavishnu.config import ServiceSettings, Settings
+from mahavishnu.errors import ServiceError, ServiceStartError, ServiceStopError
+from mahavishnu.services import definitions, health, procs
+
+TOKEN_ENV = "MAHAVISHNU_SERVICE_TOKEN"
+NAME_ENV = "MAHAVISHNU_SERVICE"
+LOG_TAIL_LINES = 20
+#: Without a health check, a service counts as started once it has stayed up this long.
+PROCESS_GRACE_SECONDS = 0.5
+
+#: Processes this Python process started and has not reaped yet (a zombie still has a /proc entry).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+#: Exit statuses of reaped children, for the error message of a start that failed.
+_exit_codes: dict[int, int] = {}
+
+
+def services_dir() -> Path:
+    return paths.data_dir() / "services"
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    pid: int
+    start_time: str
+    started_at: float  # wall clock
+    token: str
+    command: list[str]
+
+    @classmethod
+    def read(cls, path: Path) -> PidRecord | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                int(data["pid"]),
+                str(data["start_time"]),
+                float(data["started_at"]),
+                str(data.get("token", "")),
+                [str(part) for part in data.get("command", [])],
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls(0, "", 0.0, "", [])  # unreadable: treated as stale, never signalled
+
+
+@dataclass
+class ServiceState:
+    desired: str = "stopped"  # running | stopped | failed (gave up restarting)
+    restarts: int = 0
+    restart_times: list[float] = field(default_factory=list)  # automatic restarts, for the window
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    name: str
+    pid: int
+    already_running: bool
+    health: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Stopped:
+    name: str
+    was_running: bool
+    signals: list[str]
+    stale_cleaned: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str  # running | stopped | dead | failed
+    pid: int | None
+    uptime_seconds: float | None
+    healthy: bool | None
+    health: str | None
+    restarts: int
+    desired: str
+    declared: bool
+    log: str
+    note: str | None = None
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- files -------------------------------------------------------------------------------
+
+    def pid_path(self, name: str) -> Path:
+        return services_dir() / f"{name}.pid"
+
+    def log_path(self, name: str) -> Path:
+        return services_dir() / f"{name}.log"
+
+    def state(self, name: str) -> ServiceState:
+        try:
+            data = json.loads((services_dir() / f"{name}.state.json").read_text(encoding="utf-8"))
+            return ServiceState(**{k: v for k, v in data.items() if k in ServiceState.__dataclass_fields__})
+        except (OSError, ValueError, TypeError):
+            return ServiceState()
+
+    def save_state(self, name: str, state: ServiceState) -> None:
+        _write_json(services_dir() / f"{name}.state.json", asdict(state))
+
+    @contextmanager
+    def locked(self, name: str, *, wait: bool = True) -> Iterator[None]:
+        """Hold the service's lock; without ``wait``, a busy lock is a ServiceError at once."""
+        from filelock import FileLock, Timeout
+
+        services_dir().mkdir(parents=True, exist_ok=True)
+        budget = self.settings.services.start_timeout_seconds + self.settings.services.stop_timeout_seconds
+        lock = FileLock(str(services_dir() / f"{name}.lock"), timeout=budget + 10 if wait else 0)
+        try:
+            with lock:
+                yield
+        except Timeout:
+            raise ServiceError(f"service '{name}' is busy: another command holds its lock") from None
+
+    def names(self) -> list[str]:
+        """Declared services, then any undeclared one that still has a PID file."""
+        declared = list(definitions.all_services(self.settings))
+        extra = sorted(p.stem for p in services_dir().glob("*.pid")) if services_dir().is_dir() else []
+        return declared + [n for n in extra if n not in declared]
+
+    # -- liveness ------------------------------------------------------------------------------
+
+    def running(self, name: str) -> PidRecord | None:
+        """The PID record if the process it names is alive and is the one we started, else None;
+        a stale PID file is removed."""
+        record = PidRecord.read(self.pid_path(name))
+        if record is None:
+            return None
+        if record.pid > 0 and _alive(record):
+            return record
+        if not self._orphans(record):
+            self.pid_path(name).unlink(missing_ok=True)
+        return None
+
+    def _orphans(self, record: PidRecord) -> list[procs.ProcStat]:
+        """Members of the service's group that outlived its leader and carry its token."""
+        if record.pid <= 0 or not record.token:
+            return []
+        return [
+            member
+            for member in procs.group_members(record.pid)
+            if procs.environ(member.pid).get(TOKEN_ENV) == record.token
+        ]
+
+    # -- start -----------------------------------------------------------------------------------
+
+    def start(self, name: str) -> Started:
+        spec = definitions.get(name, self.settings)
+        with self.locked(name):
+            record = self.running(name)
+            if record is not None:
+                check = health.check(spec.health)
+                return Started(name, record.pid, True, check.detail, 0.0)
+            started = self._spawn(name, spec)
+            state = self.state(name)
+            if state.desired != "running":
+                state = ServiceState()  # a fresh start resets the restart count
+            state.desired, state.last_error = "running", None
+            self.save_state(name, state)
+            return started
+
+    def restart(self, name: str, *, reason: str = "manual") -> Started:
+        """Stop (if running) and start again, waiting for the health check. ``reason``: manual, or
+        config-change / exited / unhealthy from ``mahavishnu watch``; an automatic restart that fails
+        leaves the service meant to run (the watcher retries), and exits count against the window."""
+        spec = definitions.get(name, self.settings)
+        with self.locked(name):
+            self._stop_locked(name, self._stop_timeout(spec))
+            state = self.state(name)
+            state.restarts += 1
+            if reason in ("exited", "unhealthy"):
+                state.restart_times = [*state.restart_times[-50:], time.time()]
+            try:
+                started = self._spawn(name, spec)
+            except ServiceStartError as exc:
+                state.last_error = exc.message
+                if reason == "manual":
+                    state.desired = "stopped"
+                self.save_state(name, state)
+                raise
+            state.desired, state.last_error = "running", None
+            self.save_state(name, state)
+            return started
+
+    def _spawn(self, name: str, spec: ServiceSettings) -> Started:
+        began = time.monotonic()
+        log_path = self.log_path(name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._rotate(log_path)
+        token = secrets.token_hex(16)
+        env = {**os.environ, **spec.env, NAME_ENV: name, TOKEN_ENV: token}
+        cwd = definitions.expand(spec.cwd) if spec.cwd else paths.home()
+        with log_path.open("ab") as log:
+            log.write(f"--- {_now()} mahavishnu: starting {shlex.join(spec.command)}\n".encode())
+            log.flush()
+            try:
+                proc = subprocess.Popen(
+                    spec.command,
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise ServiceStartError(
+                    f"service '{name}' cannot run {spec.command[0]}: {exc.strerror}",
+                    hint=f"Check services.definitions.{name}.command (and cwd).",
+                ) from exc
+        _children[proc.pid] = proc
+        start_time = procs.start_time(proc.pid) or ""
+        record = PidRecord(proc.pid, start_time, time.time(), token, list(spec.command))
+        _write_json(self.pid_path(name), asdict(record))
+        timeout = spec.start_timeout_seconds or self.settings.services.start_timeout_seconds
+        try:
+            detail = self._wait_healthy(name, spec, record, timeout)
+        except ServiceStartError:
+            self._terminate(record, self._stop_timeout(spec))
+            self.pid_path(name).unlink(missing_ok=True)
+            raise
+        return Started(name, proc.pid, False, detail, round(time.monotonic() - began, 3))
+
+    def _wait_healthy(self, name: str, spec: ServiceSettings, record: PidRecord, timeout: float) -> str:
+        began = time.monotonic()
+        deadline = began + timeout
+        pause = 0.02
+        last = "no answer yet"
+        while True:
+            if not _alive(record):
+                code = _exit_codes.get(record.pid)
+                how = f"exited with status {code}" if code is not None else "exited"
+                raise ServiceStartError(
+                    f"service '{name}' {how} before it was healthy", log_tail=self.tail(name, LOG_TAIL_LINES)
+                )
+            result = health.check(spec.health)
+            settled = spec.health.kind != "process" or time.monotonic() - began >= PROCESS_GRACE_SECONDS
+            if result.ok and (settled or time.monotonic() >= deadline):
+                return result.detail
+            last = result.detail
+            if time.monotonic() >= deadline:
+                raise ServiceStartError(
+                    f"service '{name}' failed its {result.kind} health check for {timeout:g} s: {last}",
+                    log_tail=self.tail(name, LOG_TAIL_LINES),
+                )
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.5)
+
+    def _rotate(self, log_path: Path) -> None:
+        limit = self.settings.services.log_max_bytes
+        try:
+            if limit and log_path.stat().st_size > limit:
+                os.replace(log_path, log_path.with_name(log_path.name + ".1"))
+        except FileNotFoundError:
+            pass
+
+    # -- stop ------------------------------------------------------------------------------------
+
+    def stop(self, name: str) -> Stopped:
+        declared = definitions.all_services(self.settings).get(name)
+        if declared is None and not self.pid_path(name).exists():
+            definitions.get(name, self.settings)  # raises UnknownServiceError
+        timeout = self._stop_timeout(declared)
+        with self.locked(name):
+            stopped = self._stop_locked(name, timeout)
+            state = self.state(name)
+            state.desired = "stopped"
+            self.save_state(name, state)
+            return stopped
+
+    def _stop_locked(self, name: str, timeout: float) -> Stopped:
+        record = PidRecord.read(self.pid_path(name))
+        if record is None:
+            return Stopped(name, False, [])
+        if record.pid <= 0 or not (_alive(record) or self._orphans(record)):
+            self.pid_path(name).unlink(missing_ok=True)
+            return Stopped(name, False, [], stale_cleaned=True)
+        signals = self._terminate(record, timeout)
+        self.pid_path(name).unlink(missing_ok=True)
+        with self.log_path(name).open("ab") as log:
+            log.write(f"--- {_now()} mahavishnu: stopped ({', '.join(signals) or 'already gone'})\n".encode())
+        return Stopped(name, True, signals)
+
+    def _terminate(self, record: PidRecord, timeout: float) -> list[str]:
+        """SIGTERM the group, wait, SIGKILL what is left. Only called for a verified group: its
+        leader matches the recorded start time, or a member carries our token (a process group id
+        cannot be handed out again while any member of the group lives)."""
+        pgid = record.pid
+        sent: list[str] = []
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            if not _group_alive(pgid):
+                return sent
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                return sent
+            sent.append(sig.name)
+            deadline = time.monotonic() + wait
+            while _group_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        if _group_alive(pgid):
+            raise ServiceStopError(f"process group {pgid} is still alive after SIGKILL")
+        return sent
+
+    def _stop_timeout(self, spec: ServiceSettings | None) -> float:
+        default = self.settings.services.stop_timeout_seconds
+        return (spec.stop_timeout_seconds or default) if spec else default
+
+    # -- status and logs ---------------------------------------------------------------------------
+
+    def status(self, name: str, *, check_health: bool = True) -> ServiceStatus:
+        spec = definitions.all_services(self.settings).get(name)
+        if spec is None and not self.pid_path(name).exists():
+            definitions.get(name, self.settings)  # raises UnknownServiceError
+        state = self.state(name)
+        had_pid_file = self.pid_path(name).exists()
+        with self.locked(name):
+            record = self.running(name)
+        shown = ServiceStatus(
+            name,
+            "failed" if state.desired == "failed" else "stopped",
+            pid=None,
+            uptime_seconds=None,
+            healthy=None,
+            health=None,
+            restarts=state.restarts,
+            desired=state.desired,
+            declared=spec is not None,
+            log=str(self.log_path(name)),
+            note=state.last_error,
+        )
+        if record is None:
+            if had_pid_file:
+                return replace(
+                    shown, state="dead", healthy=False, note="process gone: stale PID file removed"
+                )
+            return shown
+        shown = replace(shown, state="running", pid=record.pid, note=None)
+        shown = replace(shown, uptime_seconds=round(time.time() - record.started_at, 1))
+        if check_health and spec is not None:
+            result = health.check(spec.health)
+            shown = replace(shown, healthy=result.ok, health=result.detail)
+        return shown
+
+    def tail(self, name: str, lines: int) -> list[str]:
+        return tail_lines(self.log_path(name), lines)
+
+
+def tail_lines(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of a file, reading backwards in blocks."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            end = position = handle.tell()
+            data = b""
+            while position > 0 and data.count(b"\n") <= lines:
+                position = max(0, position - 65536)
+                handle.seek(position)
+                data = handle.read(end - position)
+    except FileNotFoundError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:] if lines > 0 else []
+
+
+def _alive(record: PidRecord) -> bool:
+    _poll(record.pid)  # reaped: its pid may now be reused, the start time check guards that
+    if not record.start_time:  # never recorded: only an unreaped child of ours is known to be ours
+        return record.pid in _children
+    return procs.alive(record.pid, record.start_time)
+
+
+def _group_alive(pgid: int) -> bool:
+    _poll(pgid)
+    return bool(procs.group_members(pgid))
+
+
+def reap() -> None:
+    """Collect exited children (``mahavishnu watch`` calls this every tick)."""
+    for pid in list(_children):
+        _poll(pid)
+
+
+def _poll(pid: int) -> None:
+    child = _children.get(pid)
+    if child is not None and (code := child.poll()) is not None:
+        del _children[pid]
+        _exit_codes[pid] = code
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,81 @@
+"""Service declarations: built-ins, user overrides merged field by field, and clear errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from mahavishnu.config import load_settings
+from mahavishnu.errors import ConfigError
+from mahavishnu.services.definitions import MCP_PORT, all_services
+
+from .helpers import write_settings
+
+
+def test_builtins_are_mahavishnus_own_plus_installed_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        shutil, "which", lambda name: None if name in ("session-buddy", "ollama") else "/bin/x"
+    )
+    services = all_services(load_settings())
+    assert list(services) == ["mahavishnu-mcp", "mahavishnu-watch"]
+    mcp = services["mahavishnu-mcp"]
+    assert mcp.command[-5:] == ["mcp", "serve", "--http", "--port", str(MCP_PORT)]
+    assert mcp.health.mcp == f"http://127.0.0.1:{MCP_PORT}/mcp"
+    assert services["mahavishnu-watch"].command[-1] == "watch"
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    services = all_services(load_settings())
+    assert services["ollama"].command == ["ollama", "serve"]
+    assert services["ollama"].health.http == "http://127.0.0.1:11434/api/version"
+    assert services["session-buddy"].health.mcp == "http://127.0.0.1:8678/mcp"
+
+
+def test_user_entries_override_builtins_field_by_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    write_settings(
+        {
+            "services": {
+                "definitions": {
+                    "ollama": {"env": {"OLLAMA_MODELS": "/data/models"}, "restart": "no"},
+                    "session-buddy": {"enabled": False},
+                    "api": {"command": "uvicorn app:api --port 9000", "health": {"tcp": "9000"}},
+                }
+            }
+        }
+    )
+    services = all_services(load_settings())
+    assert "session-buddy" not in services
+    assert services["ollama"].env == {"OLLAMA_HOST": "127.0.0.1:11434", "OLLAMA_MODELS": "/data/models"}
+    assert services["ollama"].restart == "no" and services["ollama"].command == ["ollama", "serve"]
+    assert services["api"].command == ["uvicorn", "app:api", "--port", "9000"]
+    assert services["api"].health.kind == "tcp"
+    write_settings({"services": {"builtins": False, "definitions": {"api": {"cwd": "/srv"}}}})
+    with pytest.raises(ConfigError, match="service 'api' has no command"):
+        all_services(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("services", "message"),
+    [
+        ({"definitions": {"all": {"command": "x"}}}, "'all' is not a service name"),
+        ({"definitions": {"a b": {"command": "x"}}}, "'a b' is not a service name"),
+        ({"definitions": {"x": {"command": "x", "colour": "red"}}}, "colour"),
+        ({"definitions": {"x": {"command": "x", "health": {"http": "u", "tcp": "1"}}}}, "not http and tcp"),
+        ({"stop_timeout_seconds": 0}, "stop_timeout_seconds"),
+    ],
+)
+def test_invalid_service_settings_are_config_errors(services: dict[str, object], message: str) -> None:
+    write_settings({"services": services})
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
+
+
+def test_watch_and_fallback_settings_validate() -> None:
+    write_settings({"fallback": {"chains": {"cursor": ["qwen"]}}})
+    with pytest.raises(ConfigError, match=r"fallback\.chains"):
+        load_settings()
+    write_settings({"fallback": {"chains": {"claude": ["qwen", "zai"]}, "notify_command": "notify-send x"}})
+    settings = load_settings()
+    assert settings.fallback.chain("claude") == ["qwen", "zai"] and settings.fallback.chain("codex") == []
+    assert settings.fallback.notify_command == ["notify-send", "x"]
+    assert settings.watch.probe_interval_seconds > 0 and settings.watch.debounce_seconds > 0

@@ -1,0 +1,256 @@
+"""Provider probes and automatic fallback against loopback mock providers, writing the real (tmp HOME)
+Claude Code settings file through `switch_llm`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mock_llm import MockLLM
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.environments.switcher import switch_llm
+from mahavishnu.services import metrics
+from mahavishnu.services.events import read_events
+from mahavishnu.services.fallback import read_state
+from mahavishnu.services.supervisor import Supervisor
+from mahavishnu.services.watch import Watcher
+
+from .helpers import wait_for, write_settings
+
+KEYS = {"LAB_PRIMARY_KEY": "sk-primary-0123456789abc", "LAB_BACKUP_KEY": "sk-backup-0123456789abc"}
+runner = CliRunner()
+
+
+@pytest.fixture
+def mocks(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MockLLM, MockLLM]]:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    with MockLLM() as primary, MockLLM() as backup:
+        yield primary, backup
+
+
+def _profile(mock: MockLLM, key_var: str, model: str) -> dict[str, Any]:
+    return {
+        "secret": [f"env:{key_var}"],
+        "anthropic": {"base_url": mock.base_url, "model": model},
+        "openai": {"base_url": f"{mock.base_url}/v1", "model": model, "wire_api": "responses"},
+    }
+
+
+def _configure(primary: MockLLM, backup: MockLLM, notify_to: Path | None = None, **fallback: Any) -> None:
+    notify = None
+    if notify_to is not None:
+        script = (
+            f"import os, pathlib; pathlib.Path({str(notify_to)!r}).open('a')"
+            ".write(os.environ['MAHAVISHNU_EVENT'] + '\\n')"
+        )
+        notify = [sys.executable, "-c", script]
+    write_settings(
+        {
+            "profiles": {
+                "lab-primary": _profile(primary, "LAB_PRIMARY_KEY", "primary-model"),
+                "lab-backup": _profile(backup, "LAB_BACKUP_KEY", "backup-model"),
+                "lab-third": _profile(backup, "LAB_BACKUP_KEY", "third-model"),
+                "lab-dead": {
+                    "secret": ["env:LAB_PRIMARY_KEY"],
+                    "anthropic": {"base_url": "http://127.0.0.1:9", "model": "m"},
+                },
+            },
+            "services": {"builtins": False},
+            "watch": {
+                "poll_seconds": 0.02,
+                "probe_interval_seconds": 0.01,
+                "probe_tools": ["claude"],
+                "probe_timeout_seconds": 2,
+            },
+            "fallback": {
+                "chains": {"claude": ["lab-primary", "lab-dead", "lab-backup"]},
+                "failures_before_switch": 2,
+                "successes_before_switch_back": 2,
+                "notify_command": notify,
+                **fallback,
+            },
+        }
+    )
+
+
+def _claude_base_url(home: Path) -> str:
+    return str(json.loads((home / ".claude" / "settings.json").read_text())["env"]["ANTHROPIC_BASE_URL"])
+
+
+def _tick(watcher: Watcher) -> list[dict[str, Any]]:
+    time.sleep(0.015)  # past the probe interval
+    return watcher.tick()
+
+
+def test_a_failing_provider_falls_back_to_the_next_healthy_profile_and_back(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM], tmp_path: Path
+) -> None:
+    primary, backup = mocks
+    notes = tmp_path / "notes.jsonl"
+    _configure(primary, backup, notify_to=notes)
+    switch_llm("lab-primary", load_settings())
+    watcher = Watcher(load_settings())
+
+    assert _tick(watcher) == [] and _tick(watcher) == []
+    probe = primary.requests_to("/v1/messages")[-1]
+    assert probe.api_key == KEYS["LAB_PRIMARY_KEY"] and probe.body["max_tokens"] == 1
+    assert probe.body["model"] == "primary-model"
+    rows = metrics.read("provider:lab-primary", "probe")
+    assert len(rows) == 2 and rows[0]["metrics"]["ok"] and rows[0]["metrics"]["latency_ms"] > 0
+
+    primary.fail_with(503)
+    assert _tick(watcher) == []  # one failure is not enough
+    [event] = _tick(watcher)
+    assert (event["event"], event["tool"], event["from"], event["to"]) == (
+        "fallback",
+        "claude",
+        "lab-primary",
+        "lab-backup",
+    )
+    assert "2 failed probes in a row" in event["reason"] and "HTTP 503" in event["reason"]
+    assert [t["profile"] for t in event["tried"]] == ["lab-dead", "lab-backup"]
+    assert _claude_base_url(isolated_home) == backup.base_url
+    settings_file = json.loads((isolated_home / ".claude" / "settings.json").read_text())
+    assert settings_file["apiKeyHelper"].endswith("secrets get lab-backup")
+    assert read_state() == {"claude": {"original": "lab-primary", "current": "lab-backup"}}
+    assert [json.loads(line)["event"] for line in notes.read_text().splitlines()] == ["fallback"]
+    assert read_events(kind="fallback") == [event]
+    assert KEYS["LAB_PRIMARY_KEY"] not in json.dumps(read_events()) + json.dumps(metrics.read())
+
+    assert _tick(watcher) == [] and _tick(watcher) == []  # primary still failing: stay on the backup
+    primary.fail_with(None)
+    assert _tick(watcher) == []  # one good probe is not enough
+    [back] = _tick(watcher)
+    assert (back["event"], back["from"], back["to"]) == ("switch-back", "lab-backup", "lab-primary")
+    assert _claude_base_url(isolated_home) == primary.base_url
+    assert read_state() == {}
+    assert [json.loads(line)["event"] for line in notes.read_text().splitlines()] == [
+        "fallback",
+        "switch-back",
+    ]
+
+
+def test_no_healthy_profile_in_the_chain_is_reported_once_and_nothing_is_written(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    primary, backup = mocks
+    _configure(primary, backup)
+    switch_llm("lab-primary", load_settings())
+    before = (isolated_home / ".claude" / "settings.json").read_text()
+    primary.fail_with(500)
+    backup.fail_with(429)
+    watcher = Watcher(load_settings())
+    events = [e for _ in range(5) for e in _tick(watcher)]
+    assert [e["event"] for e in events] == ["fallback-unavailable"]
+    assert {t["profile"]: t["http_status"] for t in events[0]["tried"]} == {
+        "lab-dead": None,
+        "lab-backup": 429,
+    }
+    assert (isolated_home / ".claude" / "settings.json").read_text() == before
+
+
+def test_a_manual_switch_after_a_fallback_cancels_the_switch_back(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    primary, backup = mocks
+    _configure(primary, backup, failures_before_switch=1, successes_before_switch_back=1)
+    switch_llm("lab-primary", load_settings())
+    watcher = Watcher(load_settings())
+    primary.fail_with(503)
+    assert [e["event"] for e in _tick(watcher)] == ["fallback"]
+    primary.fail_with(None)
+    switch_llm("lab-third", load_settings())  # the user picks a profile by hand
+    assert _tick(watcher) == [] and _tick(watcher) == []
+    model = json.loads((isolated_home / ".claude" / "settings.json").read_text())["env"]["ANTHROPIC_MODEL"]
+    assert model == "third-model" and read_state() == {}
+
+
+def test_switch_back_can_be_turned_off(isolated_home: Path, mocks: tuple[MockLLM, MockLLM]) -> None:
+    primary, backup = mocks
+    _configure(primary, backup, failures_before_switch=1, switch_back=False)
+    switch_llm("lab-primary", load_settings())
+    watcher = Watcher(load_settings())
+    primary.fail_with(503)
+    assert [e["event"] for e in _tick(watcher)] == ["fallback"]
+    primary.fail_with(None)
+    assert _tick(watcher) == [] and _tick(watcher) == []
+    assert _claude_base_url(isolated_home) == backup.base_url
+
+
+def test_ai_test_probes_a_profile_or_an_assistants_provider(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    primary, backup = mocks
+    _configure(primary, backup)
+    result = runner.invoke(app, ["ai", "test", "lab-primary", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["protocol"], r["status"], r["http_status"]) for r in rows] == [
+        ("anthropic", "ok", 200),
+        ("openai", "ok", 200),
+    ]
+    assert all(r["latency_ms"] > 0 for r in rows)
+    assert primary.requests_to("/v1/models", method="GET")[-1].api_key == KEYS["LAB_PRIMARY_KEY"]
+
+    primary.fail_with(401)
+    failed = runner.invoke(app, ["ai", "test", "lab-primary", "--protocol", "anthropic"])
+    assert failed.exit_code == 1
+    assert "http-error" in failed.stdout and "401" in failed.stdout
+    assert KEYS["LAB_PRIMARY_KEY"] not in failed.stdout
+
+    switch_llm("lab-backup", load_settings())
+    active = json.loads(runner.invoke(app, ["ai", "test", "--tool", "claude", "--json"]).stdout)
+    assert [(r["tool"], r["profile"], r["status"]) for r in active] == [("claude", "lab-backup", "ok")]
+    assert len(metrics.read("provider:lab-primary")) == 3 and len(metrics.read("provider:lab-backup")) == 1
+    missing = runner.invoke(app, ["ai", "test"])
+    assert missing.exit_code == 2 and "name a profile" in missing.stderr
+
+
+def test_the_watcher_runs_as_a_service_and_falls_back_for_real(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    """`mahavishnu watch` as the built-in `mahavishnu-watch` service: a separate process does the switch."""
+    primary, backup = mocks
+    _configure(primary, backup)
+    settings_path = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    data = json.loads(json.dumps(__import__("yaml").safe_load(settings_path.read_text())))
+    data["services"] = {"builtins": True, "definitions": {"mahavishnu-mcp": {"enabled": False}}}
+    data["watch"]["probe_interval_seconds"] = 0.1
+    write_settings(data)
+    switch_llm("lab-primary", load_settings())
+    supervisor = Supervisor(load_settings())
+    supervisor.start("mahavishnu-watch")
+    try:
+        wait_for(lambda: primary.requests_to("/v1/messages"), timeout=15)
+        primary.fail_with(503)
+        wait_for(lambda: _claude_base_url(isolated_home) == backup.base_url, timeout=15)
+        primary.fail_with(None)
+        wait_for(lambda: _claude_base_url(isolated_home) == primary.base_url, timeout=15)
+    finally:
+        supervisor.stop("mahavishnu-watch")
+    assert [e["event"] for e in read_events()] == ["fallback", "switch-back"]
+    log = supervisor.log_path("mahavishnu-watch").read_text()
+    assert "fallback: tool=claude" in log and "switch-back: tool=claude" in log
+
+
+def test_an_unreadable_config_and_a_failing_notify_command_are_events(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    primary, backup = mocks
+    _configure(primary, backup, failures_before_switch=1, notify_command=[sys.executable, "-c", "exit(4)"])
+    switch_llm("lab-primary", load_settings())
+    watcher = Watcher(load_settings())
+    primary.fail_with(503)
+    assert [e["event"] for e in _tick(watcher)] == ["fallback", "notify-failed"]
+    (isolated_home / ".claude" / "settings.json").write_text("{ not json")
+    events = [e for _ in range(3) for e in _tick(watcher)]
+    assert [(e["event"], e["tool"]) for e in events] == [("probe-skipped", "claude")]

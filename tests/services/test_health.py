@@ -1,0 +1,61 @@
+"""Each kind of health check against a real endpoint: HTTP, TCP, an MCP server, a command."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+import pytest
+
+from mahavishnu.config import HealthCheckSettings, load_settings
+from mahavishnu.services.health import check
+from mahavishnu.services.supervisor import Supervisor
+
+from .helpers import HERE, free_port, services_settings, web_service, write_settings
+
+
+def test_tcp_check_needs_a_listener() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert check(HealthCheckSettings(tcp=str(port))).ok
+        assert check(HealthCheckSettings(tcp=f"127.0.0.1:{port}")).ok
+    down = check(HealthCheckSettings(tcp=str(port), timeout_seconds=0.5))
+    assert not down.ok and down.kind == "tcp"
+
+
+def test_command_check_uses_the_exit_status_and_a_timeout() -> None:
+    assert check(HealthCheckSettings(command="true")).ok
+    failed = check(HealthCheckSettings(command=[sys.executable, "-c", "import sys; sys.exit('not ready')"]))
+    assert not failed.ok and failed.detail == "exit status 1: not ready"
+    began = time.monotonic()
+    slow = check(HealthCheckSettings(command="sleep 30", timeout_seconds=0.2))
+    assert not slow.ok and "timed out" in slow.detail and time.monotonic() - began < 5
+
+
+def test_a_dead_process_is_never_healthy_and_one_check_at_most() -> None:
+    assert not check(HealthCheckSettings(), process_alive=False).ok
+    assert check(HealthCheckSettings()).kind == "process"
+    with pytest.raises(ValueError, match="one of http, tcp, mcp or command"):
+        HealthCheckSettings(http="http://127.0.0.1:1/", tcp="1")
+
+
+def test_mcp_check_handshakes_with_a_real_mcp_server_and_rejects_a_plain_http_one() -> None:
+    mcp_port, web_port = free_port(), free_port()
+    mcp_service = {
+        "command": [sys.executable, str(HERE / "mcp_service.py"), str(mcp_port)],
+        "health": {"mcp": f"http://127.0.0.1:{mcp_port}/mcp"},
+    }
+    write_settings(services_settings({"mcp": mcp_service, "web": web_service(web_port)}))
+    supervisor = Supervisor(load_settings())
+    try:
+        started = supervisor.start("mcp")
+        assert started.health == "MCP server 'health-test' answers ping"
+        supervisor.start("web")
+        not_mcp = check(HealthCheckSettings(mcp=f"http://127.0.0.1:{web_port}/mcp"))
+        assert not not_mcp.ok and not_mcp.kind == "mcp"
+    finally:
+        supervisor.stop("mcp")
+        supervisor.stop("web")

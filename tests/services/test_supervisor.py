@@ -1,0 +1,189 @@
+"""The supervisor against real child processes: a loopback HTTP server started in its own process
+group, health-checked, killed from outside, restarted and stopped, and never a process it did not start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.errors import ServiceStartError, UnknownServiceError
+from mahavishnu.services import procs
+from mahavishnu.services.supervisor import Supervisor
+
+from .helpers import free_port, services_settings, wait_for, web_service, write_settings
+
+runner = CliRunner()
+
+
+def _supervisor(**definitions: dict[str, object]) -> Supervisor:
+    write_settings(services_settings(definitions))
+    return Supervisor(load_settings())
+
+
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+        return str(response.read().decode())
+
+
+def test_start_runs_the_service_in_its_own_group_and_waits_for_health() -> None:
+    port = free_port()
+    supervisor = _supervisor(web=web_service(port))
+    started = supervisor.start("web")
+    try:
+        assert not started.already_running and started.health == "HTTP 200"
+        assert _get(port, "/pid") == str(started.pid)
+        stat = procs.stat(started.pid)
+        assert stat is not None and stat.pgrp == started.pid and stat.session == started.pid
+        record = json.loads(supervisor.pid_path("web").read_text())
+        assert record["pid"] == started.pid and record["start_time"] == stat.start_time
+        status = supervisor.status("web")
+        assert (status.state, status.pid, status.healthy, status.restarts) == (
+            "running",
+            started.pid,
+            True,
+            0,
+        )
+        assert status.uptime_seconds is not None and status.uptime_seconds >= 0
+        assert supervisor.start("web").already_running
+    finally:
+        supervisor.stop("web")
+    assert not supervisor.pid_path("web").exists()
+    assert supervisor.status("web").state == "stopped"
+
+
+def test_a_service_killed_from_outside_shows_dead_its_stale_pid_file_goes_and_restart_works() -> None:
+    port = free_port()
+    supervisor = _supervisor(web=web_service(port))
+    first = supervisor.start("web")
+    os.kill(first.pid, signal.SIGKILL)  # the crash; we started this process
+    status = wait_for(lambda: (s := supervisor.status("web")).state == "dead" and s)
+    assert status.pid is None and status.healthy is False and "stale" in (status.note or "")
+    assert not supervisor.pid_path("web").exists()
+    assert supervisor.status("web").state == "stopped"  # cleaned once, then simply not running
+    assert supervisor.state("web").desired == "running"  # still meant to run: the watcher restarts it
+    second = supervisor.restart("web")
+    try:
+        assert second.pid != first.pid and _get(port, "/health") == "ok"
+        assert supervisor.status("web").restarts == 1
+    finally:
+        supervisor.stop("web")
+
+
+def test_stop_terminates_the_whole_group_including_a_grandchild(tmp_path: Path) -> None:
+    port = free_port()
+    child_file = tmp_path / "grandchild.pid"
+    supervisor = _supervisor(web=web_service(port, "--grandchild", str(child_file)))
+    started = supervisor.start("web")
+    grandchild = int(wait_for(child_file.read_text))
+    assert procs.alive(grandchild) and procs.stat(grandchild).pgrp == started.pid  # type: ignore[union-attr]
+    stopped = supervisor.stop("web")
+    assert stopped.was_running and stopped.signals == ["SIGTERM"]
+    assert not procs.alive(started.pid) and not procs.alive(grandchild)
+    assert "mahavishnu: stopped (SIGTERM)" in supervisor.log_path("web").read_text()
+
+
+def test_stop_escalates_to_sigkill_after_the_timeout() -> None:
+    port = free_port()
+    supervisor = _supervisor(web=web_service(port, "--ignore-term", stop_timeout_seconds=0.3))
+    started = supervisor.start("web")
+    began = time.monotonic()
+    stopped = supervisor.stop("web")
+    assert stopped.signals == ["SIGTERM", "SIGKILL"] and time.monotonic() - began >= 0.3
+    assert not procs.alive(started.pid)
+
+
+def test_a_pid_file_naming_an_unrelated_process_is_never_signalled() -> None:
+    supervisor = _supervisor(web=web_service(free_port()))
+    path = supervisor.pid_path("web")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bystander = subprocess.Popen(["sleep", "30"], start_new_session=True)  # a group leader, like ours
+    try:
+        for pid in (os.getpid(), bystander.pid):  # the test runner itself, and another live process
+            real = procs.start_time(pid)
+            record = {"pid": pid, "start_time": str(int(real or 0) + 1), "started_at": 0, "token": "x"}
+            path.write_text(json.dumps({**record, "command": ["sleep"]}))
+            stopped = supervisor.stop("web")
+            assert (stopped.was_running, stopped.signals, stopped.stale_cleaned) == (False, [], True)
+            assert not path.exists() and procs.alive(pid)
+            path.write_text(json.dumps({**record, "command": ["sleep"]}))
+            assert supervisor.status("web").state == "dead" and procs.alive(pid)
+        path.write_text("not json")
+        assert supervisor.stop("web").stale_cleaned and procs.alive(bystander.pid)
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_service_that_exits_at_once_fails_to_start_with_its_last_log_lines() -> None:
+    command = [sys.executable, "-c", "import sys; print('boom: no config'); sys.exit(3)"]
+    supervisor = _supervisor(bad={"command": command})
+    with pytest.raises(ServiceStartError) as caught:
+        supervisor.start("bad")
+    assert "exited with status 3" in caught.value.message
+    assert "boom: no config" in caught.value.log_tail
+    assert not supervisor.pid_path("bad").exists() and supervisor.state("bad").desired == "stopped"
+
+
+def test_a_service_that_never_gets_healthy_is_stopped_and_reported() -> None:
+    port = free_port()
+    supervisor = _supervisor(web=web_service(port, "--unhealthy", start_timeout_seconds=0.6))
+    with pytest.raises(
+        ServiceStartError, match=r"failed its http health check for 0.6 s: HTTP 503"
+    ) as caught:
+        supervisor.start("web")
+    assert any("listening on" in line for line in caught.value.log_tail)
+    assert not supervisor.pid_path("web").exists()  # and the fixture checks the process is gone
+
+
+def test_unknown_services_are_named_errors() -> None:
+    supervisor = _supervisor(web=web_service(free_port()))
+    with pytest.raises(UnknownServiceError, match=r"no service named 'nope' \(declared: web\)"):
+        supervisor.start("nope")
+    result = runner.invoke(app, ["service", "stop", "nope"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: no service named 'nope'")
+
+
+def test_the_service_commands_start_report_log_and_stop() -> None:
+    port = free_port()
+    write_settings(services_settings({"web": web_service(port), "other": web_service(free_port())}))
+    started = runner.invoke(app, ["service", "start", "web"])
+    try:
+        assert started.exit_code == 0, started.output
+        assert "web: started, pid" in started.stdout
+        rows = json.loads(runner.invoke(app, ["service", "status", "--json"]).stdout)
+        by_name = {row["name"]: row for row in rows}
+        assert by_name["web"]["state"] == "running" and by_name["web"]["healthy"] is True
+        assert by_name["other"]["state"] == "stopped"
+        assert "running" in runner.invoke(app, ["service", "status"]).stdout
+        logs = runner.invoke(app, ["service", "logs", "web", "-n", "50"])
+        assert logs.exit_code == 0 and f"listening on 127.0.0.1:{port}" in logs.stdout
+        restarted = runner.invoke(app, ["service", "restart", "web", "--json"])
+        assert json.loads(restarted.stdout)[0]["ok"] is True
+    finally:
+        stopped = runner.invoke(app, ["service", "stop", "all"])
+    assert stopped.exit_code == 0 and "web: stopped (SIGTERM)" in stopped.stdout
+
+
+def test_start_all_reports_each_failure_and_exits_non_zero() -> None:
+    bad = {"command": [sys.executable, "-c", "print('cannot bind'); raise SystemExit(1)"]}
+    write_settings(services_settings({"web": web_service(free_port()), "bad": bad}))
+    result = runner.invoke(app, ["service", "start", "all"])
+    try:
+        assert result.exit_code == 1
+        assert "web: started" in result.stdout
+        assert "bad: service 'bad' exited with status 1" in result.stderr and "cannot bind" in result.stderr
+        assert "1 of 2 services failed to start" in result.stderr
+    finally:
+        runner.invoke(app, ["service", "stop", "all"])
