@@ -20,7 +20,14 @@ SQLite is the truth; this is a cache of ``(rowid, unit vector)`` pairs rebuilt f
   ``load(fingerprint)`` restores them, either into an empty index (then no SQLite read is needed)
   or, on an index already filled from SQLite, restores only the graph after checking the ids match.
   The ``sidecar`` path itself holds a small JSON manifest that is replaced atomically as the last
-  step of a save: a crash mid-save leaves the previous sidecar intact.
+  step of a save: a crash mid-save leaves the previous sidecar intact. A graph that finishes building
+  after a save is added to the sidecar if the rows have not changed since; otherwise ``needs_save``
+  turns true and the next ``save`` writes it.
+- Thread-safe: one lock around every method; the graph build itself runs outside it.
+
+Measured on the 2-core box (benchmarks/vector_search.py, clustered 384-d, top-20): 100k p50/p95
+0.7/0.9 ms at recall 0.9997, 1M 1.2/2.0 ms at recall 0.966, a 2 % filter at 1M 5.3/5.8 ms exact;
+the 1M graph takes ~12 min to build on a shared box (sidecar load: 1-8 s).
 """
 
 from __future__ import annotations
