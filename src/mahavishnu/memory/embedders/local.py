@@ -177,6 +177,9 @@ class _Onnx(_Backend):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle worker threads would otherwise spin after each embed and starve the SQLite half of a
+        # hybrid query (measured: hybrid CPU p95 at 100k rows 53 -> 29.5 ms).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
