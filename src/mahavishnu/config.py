@@ -87,6 +87,48 @@ class MemorySettings(BaseModel):
     text_posting_budget: int = Field(default=10_000, ge=0)
 
 
+def _default_extensions() -> list[str]:
+    return [
+        *(".py", ".pyi", ".md", ".txt", ".yaml", ".yml", ".rst", ".toml", ".json", ".cfg", ".ini"),
+        *(".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".vue", ".svelte", ".html", ".css", ".scss"),
+        *(".go", ".rs", ".java", ".kt", ".kts", ".scala", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs"),
+        *(".rb", ".php", ".swift", ".lua", ".sh", ".bash", ".zsh", ".sql", ".proto", ".graphql", ".tf"),
+    ]
+
+
+def _default_ingest_excludes() -> list[str]:
+    return [
+        *("node_modules/", "vendor/", "third_party/", ".venv/", "venv/", "__pycache__/", "dist/", "build/"),
+        *("target/", ".tox/", ".nox/", ".mypy_cache/", ".pytest_cache/", ".ruff_cache/", ".eggs/"),
+        *("*.egg-info/", "*.min.js", "*.min.css", "*.map", "package-lock.json", "yarn.lock"),
+        *("pnpm-lock.yaml", "Cargo.lock", "poetry.lock", "uv.lock", "Pipfile.lock", "composer.lock"),
+    ]
+
+
+class IngestSettings(BaseModel):
+    """``mahavishnu memory ingest``: which files of a repository become ``rag`` memories, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extensions: list[str] = Field(default_factory=_default_extensions)  # taken unless --include is given
+    exclude: list[str] = Field(default_factory=_default_ingest_excludes)  # gitignore-style, with .gitignore
+    max_file_bytes: int = Field(default=1_000_000, gt=0)  # bigger files are skipped (vendored, generated)
+    chunk_chars: int = Field(default=1024, ge=64, le=50_000)
+    overlap_chars: int = Field(default=128, ge=0)  # repeated context where a chunk cuts a block in two
+    window_chunks: int = Field(default=256, ge=1)  # chunks embedded, then committed together
+
+    @field_validator("extensions")
+    @classmethod
+    def _dotted(cls, value: list[str]) -> list[str]:
+        return [e.lower() if e.startswith(".") else f".{e.lower()}" for e in value]
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> IngestSettings:
+        if self.overlap_chars >= self.chunk_chars // 2:
+            raise ValueError("ingest.overlap_chars must be under half of ingest.chunk_chars")
+        return self
+
+
 AssistantName = Literal["claude", "codex", "qwen", "gemini"]
 
 
@@ -219,6 +261,7 @@ class Settings(BaseSettings):
 
     environments: EnvironmentsSettings = Field(default_factory=EnvironmentsSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict)
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)

@@ -1,4 +1,4 @@
-"""The memory API's behaviour, run over every backend (the fake and SQLite; PostgreSQL joins later).
+"""The memory API's behaviour, run over every backend (the fake, SQLite and PostgreSQL + pgvector).
 
 To add a backend: add its name to ``BACKENDS`` and a branch in ``backend_factory`` that returns a
 function opening *the same* database each time it is called (tests reopen stores).
@@ -30,7 +30,7 @@ from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.models import MemoryDraft
 from mahavishnu.memory.store import MemoryStore
 
-BACKENDS = ["fake", "sqlite"]
+BACKENDS = ["fake", "sqlite", "postgres"]
 Factory = Callable[[], Backend]
 
 
@@ -41,6 +41,11 @@ def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
         return lambda: FakeBackend(database)
     if request.param == "sqlite":
         return lambda: SqliteBackend(tmp_path / "memory.db")
+    if request.param == "postgres":
+        from mahavishnu.memory.backends.postgres import PostgresBackend
+
+        dsn = request.getfixturevalue("pg_dsn")  # a fresh database on the session's server
+        return lambda: PostgresBackend(dsn)
     raise AssertionError(request.param)
 
 

@@ -109,9 +109,10 @@ def test_filtered_search_returns_min_k_allowed_rows(data: tuple[I64, F32, F32], 
     if threshold == 100:
         index.build()
     rng = np.random.default_rng(1)
+    graph_recalls = []
     for size in (3, 60, 150, 1_200):
         allowed = rng.choice(ids, size, replace=False)
-        asked = np.concatenate([allowed, allowed[:5], [999_999, 0, -5]])  # duplicates and unknown ids are fine
+        asked = np.concatenate([allowed, allowed[:5], [999_999, 0, -5]])  # repeats, unknown ids: fine
         for q, given in zip(queries[:6], [asked, np.sort(allowed)] * 3, strict=True):
             hits = index.search(q, 20, allowed=given)
             assert len(hits) == min(20, size)
@@ -121,7 +122,9 @@ def test_filtered_search_returns_min_k_allowed_rows(data: tuple[I64, F32, F32], 
             if size <= threshold:
                 assert [i for i, _ in hits] == truth and index.last_plan == "exact filtered"
             else:
-                assert recall(hits, truth) >= 0.9 and index.last_plan == "ann filtered"
+                assert index.last_plan == "ann filtered"
+                graph_recalls.append(recall(hits, truth))
+    assert np.mean(graph_recalls or [1.0]) >= 0.95
     assert index.search(queries[0], 20, allowed=np.array([], dtype=np.int64)) == []
     assert index.search(queries[0], 20, allowed=np.array([10**9], dtype=np.int64)) == []
 
@@ -280,3 +283,26 @@ def test_close_stops_a_background_build(data: tuple[I64, F32, F32], monkeypatch:
     assert not index.building
     index.auto_build = False
     assert [i for i, _ in index.search(queries[1], 10)][:1] == brute(ids, vecs, queries[1], 1)
+
+
+def test_building_a_graph_before_any_embedding_does_not_crash_onnxruntime() -> None:
+    """usearch loaded before onnxruntime used to kill the process (SIGSEGV) on `import onnxruntime`."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from mahavishnu.memory.vector_index import VectorIndex
+        index = VectorIndex(8, ann_threshold=10)
+        v = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+        index.add(np.arange(50, dtype=np.int64), v / np.linalg.norm(v, axis=1, keepdims=True))
+        index.build()
+        import onnxruntime
+        print(len(index.search(v[0], 5)))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "5"

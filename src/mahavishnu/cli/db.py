@@ -1,14 +1,17 @@
-"""``mahavishnu db``: the memory store's schema: what is applied, and applying the rest."""
+"""``mahavishnu db``: the memory store's schema (status, migrate) and whole-store backup/restore."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
 
-app = typer.Typer(help="Inspect and migrate the memory store's schema.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect and migrate the memory store's schema; back it up and restore it.", no_args_is_help=True
+)
 
 
 @app.command("status")
@@ -64,3 +67,37 @@ def migrate_cmd(as_json: bool = JSON_OPTION) -> None:
         info(f"applied {len(applied)} migration(s) to {location}: {', '.join(applied)}")
     else:
         info(f"{location} is up to date")
+
+
+@app.command("backup")
+def backup_cmd(
+    path: Path = typer.Argument(..., help="File to write (replaced only once the backup is complete)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Back up the whole store: SQLite's online backup (embedded) or pg_dump (PostgreSQL)."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory import backup
+
+    settings = load_settings().memory
+    location = backup.backup(settings, path)
+    if as_json:
+        print_json({"backend": settings.backend, "location": location, "path": str(path)})
+    else:
+        info(f"backed up {location} to {path}")
+
+
+@app.command("restore")
+def restore_cmd(
+    path: Path = typer.Argument(..., help="A file written by `mahavishnu db backup`."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Replace the store's contents with a backup, in one transaction (all or nothing)."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory import backup
+
+    settings = load_settings().memory
+    location = backup.restore(settings, path)
+    if as_json:
+        print_json({"backend": settings.backend, "location": location, "restored_from": str(path)})
+    else:
+        info(f"restored {location} from {path}")

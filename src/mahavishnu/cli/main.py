@@ -8,7 +8,19 @@ import typer
 from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
-from mahavishnu.cli import ai, claude, config_cmd, db, mcp, mcp_servers, memory, secrets, service, watch
+from mahavishnu.cli import (
+    ai,
+    claude,
+    config_cmd,
+    db,
+    health,
+    mcp,
+    mcp_servers,
+    memory,
+    secrets,
+    service,
+    watch,
+)
 from mahavishnu.errors import MahavishnuError
 
 
@@ -44,6 +56,7 @@ app.add_typer(mcp_servers.app, name="mcp-servers")
 app.add_typer(mcp.app, name="mcp")
 app.add_typer(service.app, name="service")
 app.add_typer(watch.app, name="watch")
+app.command("health")(health.health)
 
 
 def _show_version(value: bool) -> None:

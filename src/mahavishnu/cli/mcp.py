@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -11,6 +12,8 @@ from mahavishnu.cli.output import JSON_OPTION
 
 if TYPE_CHECKING:
     from mahavishnu.environments.mcp_servers import McpChange
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 app = typer.Typer(
     help="Mahavishnu's own MCP server and its registration with assistants.", no_args_is_help=True
@@ -48,3 +51,46 @@ def _registration(change: McpChange, dry_run: bool) -> str:
     if change.action == "unchanged":
         return "already registered"
     return "would be registered" if dry_run else f"registered ({change.action})"
+
+
+@app.command("serve")
+def serve(
+    http: bool = typer.Option(False, "--http", help="Serve streamable HTTP (path /mcp) instead of stdio."),
+    port: int = typer.Option(8680, "--port", "-p", min=0, max=65535, help="HTTP port."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="HTTP address to bind. Anything but loopback requires the bearer token on every request.",
+    ),
+    require_token: bool = typer.Option(
+        False,
+        "--require-token",
+        help="Require the bearer token on loopback too (always required off loopback).",
+    ),
+) -> None:
+    """Run Mahavishnu's MCP server: stdio by default (stdout carries only the protocol; logs go
+    to stderr), or streamable HTTP with --http on 127.0.0.1."""
+    import logging
+
+    from mahavishnu import mcp_server
+
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    server = mcp_server.build_server()
+    if not http:
+        mcp_server.serve_stdio(server)
+        return
+    token = None
+    if require_token or host not in mcp_server.LOOPBACK:
+        token = mcp_server.bearer_token()
+        sys.stderr.write(
+            f"mahavishnu mcp: bearer token required; read it with "
+            f"`mahavishnu secrets get {mcp_server.TOKEN_SECRET}`\n"
+        )
+    sys.stderr.write(f"mahavishnu mcp: serving http://{_netloc(host, port)}/mcp\n")
+    mcp_server.serve_http(server, host=host, port=port, token=token)
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

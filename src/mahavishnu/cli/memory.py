@@ -325,3 +325,126 @@ def reembed_cmd(
         return
     info(f"re-embedded {report.embedded} of {report.total} memories with {report.embedder}")
     info(f"now set memory.embedder: {embedder_name} in your settings so the store opens with it")
+
+
+# -- repositories (RAG) -----------------------------------------------------------------------------
+@app.command("ingest")
+def ingest_cmd(
+    path: Path = typer.Argument(..., help="The repository's top directory."),
+    repo_id: str | None = typer.Option(None, "--repo-id", help="Id to file it under (default: dir name)."),
+    include: list[str] | None = typer.Option(
+        None, "--include", help="Only files matching this gitignore-style glob (replaces the extension list)."
+    ),
+    exclude: list[str] | None = typer.Option(
+        None, "--exclude", help="Also skip files matching this gitignore-style glob; repeatable."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Ingest a repository as `rag` memories: only changed files are re-embedded; safe to interrupt."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from mahavishnu.cli.output import warn
+    from mahavishnu.memory.ingest import IngestProgress, ingest_repository
+
+    with (
+        open_store() as store,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} chunks"),
+            TextColumn("{task.fields[files]}"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=as_json or not console.is_terminal,
+        ) as bar,
+    ):
+        task = bar.add_task(f"ingest {path}", total=None, files="", rate="")
+
+        def show(p: IngestProgress) -> None:
+            elapsed = bar.tasks[task].elapsed or 0.0
+            rate = f"{p.chunks_done / elapsed:.1f} chunks/s" if elapsed and p.chunks_done else ""
+            files = f"{p.files_done}/{p.files_total} files"
+            bar.update(task, completed=p.chunks_done, total=p.chunks_total, files=files, rate=rate)
+
+        report = ingest_repository(
+            store, path, repo_id=repo_id, include=include or (), exclude=exclude or (), progress=show
+        )
+    if as_json:
+        print_json(report.to_dict())
+        return
+    for message in report.warnings[:20]:
+        warn(message)
+    if len(report.warnings) > 20:
+        warn(f"… and {len(report.warnings) - 20} more (see --json)")
+    info(
+        f"{report.repo_id}: {report.files_indexed} files indexed, {report.files_unchanged} unchanged, "
+        f"{report.files_removed} removed; {report.chunks_created} chunks added, "
+        f"{report.chunks_removed} removed in {report.duration_seconds:.1f}s (run #{report.run_id})"
+    )
+    if report.skipped:
+        info("skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())))
+
+
+@app.command("query")
+def query_cmd(
+    query: str = typer.Argument(..., help="A question about the ingested code and docs."),
+    repo: str | None = typer.Option(None, "--repo", "-r", help="Only this repository id."),
+    limit: int = typer.Option(5, "--limit", "-n", help="How many results (1-1000)."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid, vector or text."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Search the ingested repositories: results as path:start-end with a snippet."""
+    from mahavishnu.memory.ingest import query_knowledge_base
+
+    with open_store() as store:
+        hits = query_knowledge_base(store, query, repo_id=repo, limit=limit, mode=mode)
+    if as_json:
+        print_json([hit.to_dict() for hit in hits])
+        return
+    if not hits:
+        info("nothing found")
+        return
+    for hit in hits:
+        scope = f"[dim]{hit.repo_id}[/dim] " if repo is None and hit.repo_id else ""
+        console.print(f"{scope}[bold]{hit.location}[/bold]  [dim]score {hit.score:.3f}[/dim]")
+        console.print(hit.snippet(), markup=False, highlight=False)
+        console.print()
+
+
+@app.command("repos")
+def repos_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Ingested repositories: files and chunks stored, and the last run."""
+    from mahavishnu.memory.ingest import list_repos
+
+    with open_store() as store:
+        repos = list_repos(store)
+    if as_json:
+        print_json([r.to_dict() for r in repos])
+        return
+    if not repos:
+        info("no repositories ingested; add one with `mahavishnu memory ingest PATH`")
+        return
+    rows = []
+    for r in repos:
+        run = r.last_run or {}
+        when = str(run.get("started_at") or "")[:16].replace("T", " ")
+        rows.append((r.repo_id, r.files, r.chunks, f"{when} {run.get('status', '')}", r.repo_path))
+    table(None, ["repo", "files", "chunks", "last run", "path"], rows)
+
+
+@app.command("forget-repo")
+def forget_repo_cmd(
+    repo_id: str = typer.Argument(..., help="The repository id (see `memory repos`)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete an ingested repository's chunks and run history."""
+    from mahavishnu.memory.ingest import forget_repo
+
+    with open_store() as store:
+        deleted = forget_repo(store, repo_id)
+    if as_json:
+        print_json({"repo_id": repo_id, "chunks_deleted": deleted})
+    else:
+        info(f"forgot {repo_id}: {deleted} chunks deleted")

@@ -27,7 +27,7 @@ SQLite is the truth; this is a cache of ``(rowid, unit vector)`` pairs rebuilt f
 
 Measured on the 2-core box (benchmarks/vector_search.py, clustered 384-d, top-20): 100k p50/p95
 0.7/0.9 ms at recall 0.9997, 1M 1.2/2.0 ms at recall 0.966, a 2 % filter at 1M 5.3/5.8 ms exact;
-the 1M graph takes ~12 min to build on a shared box (sidecar load: 1-8 s).
+the 1M graph costs ~460 CPU-s to build (7-15 min wall on the shared box; sidecar load: 1-8 s).
 """
 
 from __future__ import annotations
@@ -427,8 +427,7 @@ class VectorIndex:
             job.done.set()
 
     def _new_graph(self) -> Any:
-        from usearch.index import Index
-
+        Index = _usearch_index()
         p = self._ann_params
         return Index(
             ndim=self.dimension,
@@ -534,9 +533,7 @@ class VectorIndex:
         name = manifest["files"].get("graph")
         if not name or not self._n:
             return None
-        from usearch.index import Index
-
-        graph: Any = Index.restore(str(self._data_path(name)), view=False)
+        graph: Any = _usearch_index().restore(str(self._data_path(name)), view=False)
         if graph is None or len(graph) != self._n or graph.ndim != self.dimension:
             return None
         sample = self._ids[np.linspace(0, self._n - 1, num=min(16, self._n)).astype(np.int64)]
@@ -774,3 +771,14 @@ def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
+
+
+def _usearch_index() -> Any:
+    """usearch's Index class. onnxruntime must be loaded first: importing it after usearch crashes
+    the process (a native-library clash seen with usearch 2.26 + onnxruntime 1.31), and a process
+    may build or load a graph before it embeds anything."""
+    with contextlib.suppress(ImportError):
+        import onnxruntime  # noqa: F401
+    from usearch.index import Index
+
+    return Index

@@ -19,10 +19,29 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from mahavishnu.errors import StoreError
 from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, SearchMode, Vector
 from mahavishnu.memory.search import Fusion, Ranked
 
 _T = TypeVar("_T")
+
+#: Columns of ``rag_ingestions`` a backend reads and writes (besides ``id``).
+INGESTION_COLUMNS = (
+    "repo_id",
+    "repo_path",
+    "status",
+    "files_seen",
+    "files_indexed",
+    "files_skipped",
+    "files_removed",
+    "chunks_created",
+    "chunks_removed",
+    "error",
+    "metadata",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+)
 
 #: Columns ``update`` may change (``content_hash`` comes with new content).
 UPDATABLE = frozenset(
@@ -172,6 +191,47 @@ class Backend(ABC):
 
     @abstractmethod
     def clear_staging(self) -> None: ...
+
+    # -- repository ingestion (``ingest.py``) ---------------------------------------------
+    # Not abstract: a backend gets working (if slower, or for ``replace`` not atomic) defaults
+    # for the first two; the run log needs the ``rag_ingestions`` table, so the rest must be
+    # overridden by a backend that supports ``memory ingest``.
+    def scan_metadata(self, filters: Filters, keys: Sequence[str]) -> list[tuple[int, list[Any]]]:
+        """(id, [metadata[key] for key in keys]) of every memory matching the filters, by id."""
+        out: list[tuple[int, list[Any]]] = []
+        offset = 0
+        while page := self.recent(filters, 5_000, offset):
+            out.extend((m.id, [m.metadata.get(k) for k in keys]) for m in page)
+            offset += len(page)
+        return sorted(out, key=lambda row: row[0])
+
+    def replace(
+        self,
+        delete_ids: Sequence[int],
+        drafts: Sequence[MemoryDraft],
+        vectors: Vector,
+        *,
+        model: str,
+        now: datetime,
+    ) -> list[Memory]:
+        """Delete ``delete_ids`` and insert ``drafts`` in one transaction (this default is not
+        atomic: backends override it)."""
+        self.delete(delete_ids)
+        return self.insert(drafts, vectors, model=model, now=now) if drafts else []
+
+    def add_ingestion(self, values: Mapping[str, Any]) -> int:
+        """Insert a ``rag_ingestions`` row (columns by name); return its id."""
+        raise StoreError(f"the {self.name} backend does not record ingestion runs")
+
+    def update_ingestion(self, run_id: int, values: Mapping[str, Any]) -> None:
+        raise StoreError(f"the {self.name} backend does not record ingestion runs")
+
+    def ingestions(self, repo_id: str | None = None, limit: int = 1_000) -> list[dict[str, Any]]:
+        """``rag_ingestions`` rows (metadata parsed), newest first."""
+        raise StoreError(f"the {self.name} backend does not record ingestion runs")
+
+    def delete_ingestions(self, repo_id: str) -> int:
+        raise StoreError(f"the {self.name} backend does not record ingestion runs")
 
 
 def _need(value: _T | None) -> _T:

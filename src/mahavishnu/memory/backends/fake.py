@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.backends.base import Backend, ImportCounts
+from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts
 from mahavishnu.memory.migrations import Migrations
 from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, Vector, format_time
 from mahavishnu.memory.search import Ranked, query_terms, tokens
@@ -31,6 +31,7 @@ class FakeDatabase:
     staged: dict[int, Vector] = field(default_factory=dict)
     applied: dict[str, str] = field(default_factory=dict)
     next_id: int = 1
+    ingestions: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @MIGRATIONS
@@ -209,6 +210,45 @@ class FakeBackend(Backend):
 
     def clear_staging(self) -> None:
         self.db.staged.clear()
+
+    # -- repository ingestion -------------------------------------------------------------
+    def replace(
+        self,
+        delete_ids: Sequence[int],
+        drafts: Sequence[MemoryDraft],
+        vectors: Vector,
+        *,
+        model: str,
+        now: datetime,
+    ) -> list[Memory]:
+        self.delete(delete_ids)
+        return self.insert(drafts, vectors, model=model, now=now)
+
+    def add_ingestion(self, values: Mapping[str, Any]) -> int:
+        run_id = max(self.db.ingestions, default=0) + 1
+        row: dict[str, Any] = {name: None for name in INGESTION_COLUMNS}
+        row.update(status="pending", metadata={}, id=run_id)
+        row.update({k: 0 for k in INGESTION_COLUMNS if k.startswith(("files_", "chunks_"))})
+        self.db.ingestions[run_id] = row
+        self.update_ingestion(run_id, values)
+        return run_id
+
+    def update_ingestion(self, run_id: int, values: Mapping[str, Any]) -> None:
+        unknown = sorted(set(values) - set(INGESTION_COLUMNS))
+        if unknown:
+            raise InvalidInputError(f"unknown ingestion column {unknown[0]!r}")
+        if run_id in self.db.ingestions:
+            self.db.ingestions[run_id].update(values)
+
+    def ingestions(self, repo_id: str | None = None, limit: int = 1_000) -> list[dict[str, Any]]:
+        runs = [r for _, r in sorted(self.db.ingestions.items(), reverse=True)]
+        return [dict(r) for r in runs if repo_id is None or r["repo_id"] == repo_id][:limit]
+
+    def delete_ingestions(self, repo_id: str) -> int:
+        gone = [i for i, r in self.db.ingestions.items() if r["repo_id"] == repo_id]
+        for run_id in gone:
+            del self.db.ingestions[run_id]
+        return len(gone)
 
 
 def _key(memory: Memory) -> tuple[Any, ...]:

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError, MigrationError, StoreError
-from mahavishnu.memory.backends.base import Backend, ImportCounts
+from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts
 from mahavishnu.memory.backends.sqlite_index import IndexCache
 from mahavishnu.memory.migrations.sqlite import FTS_TOKENIZER, MIGRATIONS
 from mahavishnu.memory.models import (
@@ -185,18 +185,8 @@ class SqliteBackend(Backend):
     def insert(
         self, drafts: Sequence[MemoryDraft], vectors: Vector, *, model: str, now: datetime
     ) -> list[Memory]:
-        sql = (
-            f"INSERT INTO memories ({_INSERT_COLUMNS}) VALUES ({', '.join('?' * 16)}) "
-            f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}"
-        )
-        out = []
         with self.write() as conn:
-            for draft, vector in zip(drafts, vectors, strict=True):
-                row = conn.execute(sql, _draft_row(draft, vector, model, now)).fetchone()
-                memory = _memory(row) if row else _find(conn, draft.dedup_key)
-                assert memory is not None  # conflicted, so it exists
-                out.append(memory)
-        return out
+            return _insert(conn, drafts, vectors, model, now)
 
     def get(self, ids: Sequence[int]) -> dict[int, Memory]:
         out: dict[int, Memory] = {}
@@ -404,6 +394,59 @@ class SqliteBackend(Backend):
         with self.write() as conn:
             conn.execute("DELETE FROM embedding_staging")
 
+    # -- repository ingestion -------------------------------------------------------------
+    def scan_metadata(self, filters: Filters, keys: Sequence[str]) -> list[tuple[int, list[Any]]]:
+        where, params = filter_sql(filters)
+        columns = "".join(", json_extract(m.metadata, ?)" for _ in keys)
+        paths = [_json_path(k) for k in keys]
+        sql = f"SELECT m.id{columns} FROM memories AS m WHERE {where} ORDER BY m.id"
+        with self.read() as conn:
+            return [(row[0], list(row[1:])) for row in conn.execute(sql, (*paths, *params))]
+
+    def replace(
+        self,
+        delete_ids: Sequence[int],
+        drafts: Sequence[MemoryDraft],
+        vectors: Vector,
+        *,
+        model: str,
+        now: datetime,
+    ) -> list[Memory]:
+        with self.write() as conn:
+            for chunk in _chunks(list(delete_ids), 500):
+                conn.execute(f"DELETE FROM memories WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            return _insert(conn, drafts, vectors, model, now)
+
+    def add_ingestion(self, values: Mapping[str, Any]) -> int:
+        row = _ingestion_row(values)
+        sql = (
+            f"INSERT INTO rag_ingestions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) RETURNING id"
+        )
+        with self.write() as conn:
+            return int(conn.execute(sql, list(row.values())).fetchone()[0])
+
+    def update_ingestion(self, run_id: int, values: Mapping[str, Any]) -> None:
+        row = _ingestion_row(values)
+        assignments = ", ".join(f"{name} = ?" for name in row)
+        with self.write() as conn:
+            conn.execute(f"UPDATE rag_ingestions SET {assignments} WHERE id = ?", (*row.values(), run_id))
+
+    def ingestions(self, repo_id: str | None = None, limit: int = 1_000) -> list[dict[str, Any]]:
+        where = "WHERE repo_id = ?" if repo_id is not None else ""
+        params = (repo_id,) if repo_id is not None else ()
+        sql = (
+            f"SELECT id, {', '.join(INGESTION_COLUMNS)} FROM rag_ingestions {where} ORDER BY id DESC LIMIT ?"
+        )
+        with self.read() as conn:
+            rows = conn.execute(sql, (*params, limit)).fetchall()
+        names = ("id", *INGESTION_COLUMNS)
+        runs = [dict(zip(names, row, strict=True)) for row in rows]
+        return [{**run, "metadata": json.loads(run["metadata"])} for run in runs]
+
+    def delete_ingestions(self, repo_id: str) -> int:
+        with self.write() as conn:
+            return conn.execute("DELETE FROM rag_ingestions WHERE repo_id = ?", (repo_id,)).rowcount
+
     # -- maintenance ----------------------------------------------------------------------
     def integrity_check(self) -> str:
         with self._lock:
@@ -464,6 +507,34 @@ def filter_sql(filters: Filters) -> tuple[str, list[Any]]:
         clauses.append("m.created_at < ?")
         params.append(format_time(filters.until))
     return (" AND ".join(clauses) or "1"), params
+
+
+def _insert(
+    conn: sqlite3.Connection, drafts: Sequence[MemoryDraft], vectors: Vector, model: str, now: datetime
+) -> list[Memory]:
+    """Insert inside the caller's transaction; a draft whose dedup key exists returns that row."""
+    sql = (
+        f"INSERT INTO memories ({_INSERT_COLUMNS}) VALUES ({', '.join('?' * 16)}) "
+        f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}"
+    )
+    out = []
+    for draft, vector in zip(drafts, vectors, strict=True):
+        row = conn.execute(sql, _draft_row(draft, vector, model, now)).fetchone()
+        memory = _memory(row) if row else _find(conn, draft.dedup_key)
+        assert memory is not None  # conflicted, so it exists
+        out.append(memory)
+    return out
+
+
+def _json_path(key: str) -> str:
+    return "$." + json.dumps(key)
+
+
+def _ingestion_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(INGESTION_COLUMNS))
+    if unknown:
+        raise InvalidInputError(f"unknown ingestion column {unknown[0]!r}")
+    return {k: json.dumps(dict(v)) if k == "metadata" else v for k, v in values.items()}
 
 
 def _find(conn: sqlite3.Connection, key: tuple[Any, ...]) -> Memory | None:

@@ -1,0 +1,301 @@
+"""One health report of every component: what ``mahavishnu health`` prints and the MCP ``health_check``
+tool returns.
+
+Components (each with a status and the latency of its check):
+
+``store``          backend, location, rows, size on disk, applied/pending migrations
+``embedder``       model, dimension, latency of one embed (the first embed also loads the model)
+``postgres``       when configured (``memory.backend: postgres`` or a ``memory.dsn``)
+``session-buddy``  when configured (installed, or declared as a service): MCP initialize + ping
+``service:NAME``   each other configured service: state and health check
+``assistant:TOOL`` the provider each assistant points at (user scope), probed when asked
+
+Statuses: ``ok``, ``stopped`` (a service nobody asked to run), ``skipped`` (not checked), ``error``.
+The report is ``ok`` when no component is in ``error``. Every report is recorded as rows of
+``performance_metrics`` shape through ``services.metrics.record`` (the JSONL file until the store
+has an API for that table).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from mahavishnu.errors import MahavishnuError
+from mahavishnu.masking import mask_url
+
+if TYPE_CHECKING:
+    from mahavishnu.config import Settings
+    from mahavishnu.memory.store import MemoryStore
+
+Status = Literal["ok", "stopped", "skipped", "error"]
+SESSION_BUDDY = "session-buddy"
+EMBED_PROBE_TEXT = "mahavishnu health check"
+
+
+@dataclass
+class ComponentHealth:
+    component: str
+    status: Status
+    detail: str
+    latency_ms: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class HealthReport:
+    ok: bool
+    components: list[ComponentHealth]
+    recorded_to: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def health_report(
+    settings: Settings | None = None,
+    *,
+    store: MemoryStore | None = None,
+    probe_providers: bool = True,
+    record: bool = True,
+) -> HealthReport:
+    """Check every component (concurrently where they are independent) and record the results.
+
+    ``store``: an open store to check (the MCP server passes its own); otherwise one is opened and closed.
+    ``probe_providers``: send one cheap request to each assistant's active provider.
+    """
+    if settings is None:
+        from mahavishnu.config import load_settings
+
+        settings = load_settings()
+    checks: list[tuple[str, Callable[[], list[ComponentHealth]]]] = [
+        ("store", lambda: _memory(settings, store)),
+        ("postgres", lambda: _postgres(settings)),
+        (SESSION_BUDDY, lambda: _session_buddy(settings)),
+        ("services", lambda: _services(settings)),
+        ("assistants", lambda: _assistants(settings, probe_providers)),
+    ]
+    with ThreadPoolExecutor(max_workers=len(checks)) as pool:
+        components = [c for found in pool.map(lambda check: _guarded(*check), checks) for c in found]
+    report = HealthReport(all(c.status != "error" for c in components), components)
+    if record:
+        report.recorded_to = _record(report)
+    return report
+
+
+def _guarded(name: str, check: Callable[[], list[ComponentHealth]]) -> list[ComponentHealth]:
+    """A check that raises is reported, never propagated: one broken component must not hide the rest."""
+    try:
+        return check()
+    except MahavishnuError as exc:
+        return [ComponentHealth(name, "error", exc.message)]
+    except Exception as exc:  # the report is the place to show any failure
+        return [ComponentHealth(name, "error", f"{type(exc).__name__}: {mask_url(str(exc))}")]
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+# -- memory: store and embedder ------------------------------------------------------------------
+
+
+def _memory(settings: Settings, store: MemoryStore | None) -> list[ComponentHealth]:
+    from mahavishnu.memory.store import MemoryStore
+
+    started = time.perf_counter()
+    try:
+        opened = store or MemoryStore.open(settings)
+    except MahavishnuError as exc:
+        failed = ComponentHealth(
+            "store", "error", exc.message, _ms(started), {"backend": settings.memory.backend}
+        )
+        return [failed, ComponentHealth("embedder", "skipped", "the store could not be opened")]
+    try:
+        return [_store(opened, started), _embedder(opened)]
+    finally:
+        if store is None:
+            opened.close()
+
+
+def _store(store: MemoryStore, started: float) -> ComponentHealth:
+    try:
+        stats = store.stats()
+        migrations = store.migration_state()
+    except MahavishnuError as exc:
+        return ComponentHealth("store", "error", exc.message, _ms(started), {"backend": store.backend.name})
+    data = {
+        "backend": stats["backend"],
+        "location": mask_url(str(stats["location"])),
+        "rows": stats.get("count"),
+        "size_bytes": stats.get("size_bytes"),
+        "migrations_applied": len(migrations.applied),
+        "migrations_pending": list(migrations.pending),
+        "embedder": stats.get("embedder"),
+        "dimension": stats.get("dimension"),
+    }
+    status: Status = "error" if migrations.pending else "ok"
+    detail = f"{data['backend']}: {data['rows']} rows, {len(migrations.applied)} migrations applied"
+    if migrations.pending:
+        detail += f", pending: {', '.join(migrations.pending)}"
+    return ComponentHealth("store", status, detail, _ms(started), data)
+
+
+def _embedder(store: MemoryStore) -> ComponentHealth:
+    started = time.perf_counter()
+    try:
+        embedder = store.embedder
+        vector = embedder.embed(EMBED_PROBE_TEXT, kind="query")
+        first = _ms(started)
+        again = time.perf_counter()
+        embedder.embed(EMBED_PROBE_TEXT + ".", kind="query")
+        latency = _ms(again)
+    except MahavishnuError as exc:
+        return ComponentHealth("embedder", "error", exc.message, _ms(started))
+    data = {
+        "embedder": embedder.identity,
+        "model": embedder.model,
+        "dimension": int(vector.shape[0]),
+        "first_embed_ms": first,
+    }
+    detail = f"{embedder.identity}, {vector.shape[0]} dims, one embed {latency:g} ms (first {first:g} ms)"
+    return ComponentHealth("embedder", "ok", detail, latency, data)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------------
+
+
+def _postgres(settings: Settings) -> list[ComponentHealth]:
+    memory = settings.memory
+    if memory.backend != "postgres" and not memory.dsn:
+        return []
+    where = {"dsn": mask_url(memory.dsn or ""), "backend": memory.backend}
+    if memory.backend == "postgres":
+        from mahavishnu.memory.store import open_backend
+
+        started = time.perf_counter()
+        try:
+            backend = open_backend(memory, migrate=False)
+        except MahavishnuError as exc:
+            return [ComponentHealth("postgres", "error", exc.message, _ms(started), where)]
+        try:
+            state = backend.migration_state()
+        finally:
+            backend.close()
+        detail = f"reachable at {mask_url(backend.location)}"
+        return [
+            ComponentHealth("postgres", "ok", detail, _ms(started), {**where, "pending": list(state.pending)})
+        ]
+    return [_postgres_ping(str(memory.dsn), where)]
+
+
+def _postgres_ping(dsn: str, where: dict[str, Any]) -> ComponentHealth:
+    """A DSN is set but the store is not on it: connect and ask the version, if a driver is installed."""
+    try:
+        import psycopg  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return ComponentHealth(
+            "postgres", "skipped", "memory.dsn is set but psycopg is not installed", None, where
+        )
+    started = time.perf_counter()
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        version = str(row[0]) if row else "?"
+    except Exception as exc:  # any driver error means unreachable
+        return ComponentHealth("postgres", "error", mask_url(str(exc)).strip(), _ms(started), where)
+    return ComponentHealth("postgres", "ok", f"PostgreSQL {version}", _ms(started), where)
+
+
+# -- services and Session-Buddy -------------------------------------------------------------------------
+
+
+def _session_buddy(settings: Settings) -> list[ComponentHealth]:
+    from mahavishnu.services import definitions, health
+
+    spec = definitions.all_services(settings).get(SESSION_BUDDY)
+    if spec is None:
+        return [ComponentHealth(SESSION_BUDDY, "skipped", "not configured (not installed, no service)")]
+    result = health.check(spec.health)
+    status: Status = "ok" if result.ok else "error"
+    return [ComponentHealth(SESSION_BUDDY, status, result.detail, result.latency_ms, {"check": result.kind})]
+
+
+def _services(settings: Settings) -> list[ComponentHealth]:
+    from mahavishnu.services.supervisor import Supervisor
+
+    supervisor = Supervisor(settings)
+    names = [name for name in supervisor.names() if name != SESSION_BUDDY]
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+        return list(pool.map(lambda name: _service(supervisor, name), names))
+
+
+def _service(supervisor: Any, name: str) -> ComponentHealth:
+    started = time.perf_counter()
+    try:
+        status = supervisor.status(name)
+    except MahavishnuError as exc:
+        return ComponentHealth(f"service:{name}", "error", exc.message, _ms(started))
+    data = {"state": status.state, "pid": status.pid, "restarts": status.restarts, "desired": status.desired}
+    if status.state == "running":
+        state: Status = "error" if status.healthy is False else "ok"
+        detail = f"running (pid {status.pid})" + (f": {status.health}" if status.health else "")
+    elif status.state == "stopped" and status.desired != "running":
+        state, detail = "stopped", "not running"
+    else:
+        state, detail = "error", status.note or status.state
+    return ComponentHealth(f"service:{name}", state, detail, _ms(started), data)
+
+
+# -- assistants -------------------------------------------------------------------------------------------
+
+
+def _assistants(settings: Settings, probe_providers: bool) -> list[ComponentHealth]:
+    from mahavishnu.environments.switcher import ASSISTANTS
+
+    tools = list(ASSISTANTS)
+    with ThreadPoolExecutor(max_workers=len(tools)) as pool:
+        return list(pool.map(lambda tool: _assistant(tool, settings, probe_providers), tools))
+
+
+def _assistant(tool: str, settings: Settings, probe_providers: bool) -> ComponentHealth:
+    from mahavishnu.services.probe import active, probe_active
+
+    component = f"assistant:{tool}"
+    started = time.perf_counter()
+    try:
+        entry = active(tool, settings)
+    except MahavishnuError as exc:
+        return ComponentHealth(component, "error", exc.message, _ms(started))
+    if entry is None:
+        return ComponentHealth(component, "skipped", "no provider configured", _ms(started))
+    data = {"profile": entry.profile, "base_url": entry.base_url, "model": entry.model, "path": entry.path}
+    named = entry.profile or entry.base_url or "an unknown provider"
+    if not probe_providers:
+        return ComponentHealth(component, "skipped", f"uses {named} (not probed)", _ms(started), data)
+    result = probe_active(tool, settings, timeout=settings.watch.probe_timeout_seconds)
+    if result is None:
+        return ComponentHealth(component, "skipped", f"uses {named}: no known profile to probe", None, data)
+    data.update(probe=result.status, http_status=str(result.http_status or ""))
+    status: Status = "ok" if result.ok else "error"
+    return ComponentHealth(component, status, f"{named}: {result.detail}", result.latency_ms, data)
+
+
+# -- metrics ----------------------------------------------------------------------------------------------
+
+
+def _record(report: HealthReport) -> str | None:
+    """Record each component as a ``performance_metrics`` row; where they went, or None if that failed."""
+    from mahavishnu.services import metrics
+
+    try:
+        for c in report.components:
+            metrics.record(
+                c.component, "health", {"status": c.status, "latency_ms": c.latency_ms, "detail": c.detail}
+            )
+    except OSError:
+        return None
+    return str(metrics.metrics_path())

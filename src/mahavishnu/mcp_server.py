@@ -1,0 +1,477 @@
+"""Mahavishnu as an MCP server: every operation an agent needs, as thin wrappers over the library.
+
+    mahavishnu mcp serve                      # stdio (logs on stderr only)
+    mahavishnu mcp serve --http [--port 8680] # streamable HTTP on 127.0.0.1, path /mcp
+
+Tools: list_llms, current_llm, switch_llm; store_memory, search_memory, get_memory, delete_memory;
+ingest_repository, query_knowledge_base; health_check, service_status, restart_service.
+
+Tools return JSON (structured content, echoed as text). A ``MahavishnuError`` becomes a tool error
+(``is_error``) carrying its message and hint. Tools that change configuration or services are
+annotated ``read_only_hint=False, destructive_hint=True`` and accept ``dry_run``.
+
+Resources: ``mahavishnu://memory/{memory_id}`` (one memory) and ``mahavishnu://settings`` (the
+effective settings, secrets masked).
+
+Binding HTTP to anything but loopback needs a bearer token (``--host`` plus a token generated once
+and kept as the secret ``mahavishnu-mcp-token``); with a token, every request without
+``Authorization: Bearer <token>`` is answered 401. Heavy modules (numpy, the store, embedders) load
+on first use, not on import.
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.types import ToolAnnotations
+
+from mahavishnu.__about__ import __version__
+from mahavishnu.errors import MahavishnuError
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from mahavishnu.config import Settings
+    from mahavishnu.memory.store import MemoryStore
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+SERVER_NAME = "mahavishnu"
+TOKEN_SECRET = "mahavishnu-mcp-token"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_PORT = 8680
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+#: Ingestion replaces a repository's chunks (removed files' too); running it twice changes nothing.
+INGEST = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
+
+Scope_ = Literal["user", "project", "local"]
+SearchMode = Literal["hybrid", "vector", "text"]
+MemoryType = Literal["agent", "rag", "workflow", "insight", "decision", "note"]
+
+INSTRUCTIONS = (
+    "Mahavishnu: the local control plane for AI coding assistants. Switch the provider an assistant "
+    "uses (list_llms, current_llm, switch_llm), keep shared memory (store_memory, search_memory, "
+    "get_memory, delete_memory), index and query repositories (ingest_repository, "
+    "query_knowledge_base), check health (health_check) and supervise services (service_status, "
+    "restart_service). Tools that change files or services accept dry_run: use it first."
+)
+
+
+def _tool(server: MCPServer, annotations: ToolAnnotations) -> Callable[[_F], _F]:
+    """``server.tool`` with the docstring dedented into the description agents read."""
+
+    def register(fn: _F) -> _F:
+        return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)(fn)
+
+    return register
+
+
+def tool_error(exc: MahavishnuError) -> ToolError:
+    text = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+    return ToolError(text)
+
+
+@contextmanager
+def _as_tool_errors() -> Iterator[None]:
+    try:
+        yield
+    except MahavishnuError as exc:
+        raise tool_error(exc) from exc
+
+
+def _jsonable(data: Any) -> Any:
+    """Plain JSON types only (datetimes and paths as text)."""
+    return json.loads(json.dumps(data, default=str))
+
+
+class Backing:
+    """What the tools run against: settings loaded per call (edits apply at once) and one store,
+    opened on first use and shared by every call (the store is thread-safe)."""
+
+    def __init__(
+        self,
+        settings: Callable[[], Settings] | None = None,
+        store: Callable[[], MemoryStore] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store_factory = store
+        self._store: MemoryStore | None = None
+        self._lock = threading.Lock()
+
+    def settings(self) -> Settings:
+        if self._settings is not None:
+            return self._settings()
+        from mahavishnu.config import load_settings
+
+        return load_settings()
+
+    def store(self) -> MemoryStore:
+        with self._lock:
+            if self._store is None:
+                if self._store_factory is not None:
+                    self._store = self._store_factory()
+                else:
+                    from mahavishnu.memory.store import MemoryStore
+
+                    self._store = MemoryStore.open(self.settings())
+                # Bind the embedder (cheap: models load on first embed) here, once, rather than in
+                # concurrent calls; a failure is reported by the first call that needs it.
+                with suppress(MahavishnuError):
+                    self._store.embedder  # noqa: B018
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+def build_server(backing: Backing | None = None) -> MCPServer:
+    """The MCP server with every tool and resource registered."""
+    backing = backing or Backing()
+    server = MCPServer(SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
+    _provider_tools(server, backing)
+    _memory_tools(server, backing)
+    _knowledge_tools(server, backing)
+    _service_tools(server, backing)
+    _resources(server, backing)
+    return server
+
+
+# -- providers -----------------------------------------------------------------------------------------------
+
+
+def _provider_tools(server: MCPServer, backing: Backing) -> None:
+    @_tool(server, READ_ONLY)
+    def list_llms() -> list[dict[str, Any]]:
+        """List the provider profiles (built-in catalogue plus the user's): name, label, aliases,
+        the wire protocols each speaks and where its key comes from."""
+        from mahavishnu.environments.profiles import all_profiles
+
+        with _as_tool_errors():
+            return [
+                {
+                    "name": p.name,
+                    "label": p.label,
+                    "aliases": p.aliases,
+                    "protocols": p.protocols,
+                    "secret": p.settings.secret,
+                    "builtin": p.builtin,
+                }
+                for p in all_profiles(backing.settings()).values()
+            ]
+
+    @_tool(server, READ_ONLY)
+    def current_llm(tool: str = "all") -> list[dict[str, Any]]:
+        """What each assistant (claude, codex, qwen, gemini; or all) points at now, per settings scope:
+        profile, base URL, model and where the key comes from."""
+        from mahavishnu.environments.switcher import ASSISTANTS, assistant, overview
+
+        with _as_tool_errors():
+            if tool != "all":
+                assistant(tool)  # an unknown name is an error, not an empty answer
+            statuses, _ = overview(backing.settings())
+            wanted = [s for s in statuses if tool == "all" or s.tool == tool]
+            rows: list[dict[str, Any]] = []
+            for status in wanted:
+                if status.tool not in ASSISTANTS:
+                    continue
+                entries = [{**asdict(e), "error": None} for e in status.entries]
+                rows += entries or [{"tool": status.tool, "profile": None, "error": status.error}]
+            return rows
+
+    @_tool(server, DESTRUCTIVE)
+    def switch_llm(
+        name: str, tool: str | None = None, scope: Scope_ = "user", dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Point an assistant (claude, codex, qwen, gemini or all; default: the configured default
+        tool) at provider profile `name`, editing its settings files as one transaction. With
+        dry_run, return the diffs and write nothing. Running sessions need a restart to see it."""
+        from mahavishnu.environments.switcher import switch_llm as switch
+
+        with _as_tool_errors():
+            settings = backing.settings()
+            result = switch(
+                name, settings, tool=tool or settings.environments.default_tool, scope=scope, dry_run=dry_run
+            )
+            data: dict[str, Any] = _jsonable(asdict(result))
+            return data
+
+
+# -- memory --------------------------------------------------------------------------------------------------
+
+
+def _memory_tools(server: MCPServer, backing: Backing) -> None:
+    @_tool(server, ADDITIVE)
+    def store_memory(
+        content: str,
+        type: MemoryType = "note",
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        project: str | None = None,
+        repo_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        workflow_id: str | None = None,
+        source_system: str | None = None,
+    ) -> dict[str, Any]:
+        """Remember `content` in the shared memory store. The same content, type, project and repo
+        returns the stored memory instead of a duplicate. Returns the memory (with its id)."""
+        with _as_tool_errors():
+            memory = backing.store().store(
+                content,
+                type,
+                tags=tags or (),
+                metadata=metadata,
+                project=project,
+                repo_id=repo_id,
+                agent_id=agent_id,
+                session_id=session_id,
+                workflow_id=workflow_id,
+                source_system=source_system or "mcp",
+            )
+            return memory.to_dict()
+
+    @_tool(server, READ_ONLY)
+    def search_memory(
+        query: str,
+        mode: SearchMode = "hybrid",
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+        min_score: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Search the shared memory. mode: hybrid (default), vector or text. filters: type (one or a
+        list), tags (all required), since/until (ISO dates), project, repo_id, agent_id, session_id,
+        workflow_id, source_system. Each hit has its score, the searches that found it and the memory."""
+        with _as_tool_errors():
+            hits = backing.store().search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
+            return [hit.to_dict() for hit in hits]
+
+    @_tool(server, READ_ONLY)
+    def get_memory(memory_id: int) -> dict[str, Any]:
+        """One memory by id."""
+        with _as_tool_errors():
+            return backing.store().get(memory_id).to_dict()
+
+    @_tool(server, DESTRUCTIVE)
+    def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, Any]:
+        """Delete one memory by id. With dry_run, return the memory that would be deleted."""
+        with _as_tool_errors():
+            store = backing.store()
+            memory = store.get(memory_id)
+            if not dry_run:
+                store.delete(memory_id)
+            return {"deleted": not dry_run, "dry_run": dry_run, "memory": memory.to_dict()}
+
+
+def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
+    """Repository ingestion (RAG) and knowledge-base queries (``mahavishnu.memory.ingest``)."""
+
+    @_tool(server, INGEST)
+    def ingest_repository(
+        path: str,
+        repo_id: str | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Index a repository (a directory on the machine the server runs on) into the shared store as
+        rag memories: changed files are re-chunked and re-embedded, unchanged ones cost one hash,
+        chunks of deleted files are removed. include/exclude: gitignore-style patterns. Returns the
+        run's counts."""
+        from mahavishnu.memory.ingest import ingest_repository as ingest
+
+        with _as_tool_errors():
+            report = ingest(
+                backing.store(),
+                path,
+                repo_id=repo_id,
+                include=include or (),
+                exclude=exclude or (),
+                settings=backing.settings().ingest,
+            )
+            return report.to_dict()
+
+    @_tool(server, READ_ONLY)
+    def query_knowledge_base(
+        query: str, repo_id: str | None = None, limit: int = 10, mode: SearchMode = "hybrid"
+    ) -> list[dict[str, Any]]:
+        """Search ingested repositories (optionally one, by repo_id): the best chunks with their
+        location (path:start-end), language, score and text."""
+        from mahavishnu.memory.ingest import query_knowledge_base as query_kb
+
+        with _as_tool_errors():
+            hits = query_kb(backing.store(), query, repo_id=repo_id, limit=limit, mode=mode)
+            return [hit.to_dict() for hit in hits]
+
+
+# -- health and services -------------------------------------------------------------------------------------
+
+
+def _service_tools(server: MCPServer, backing: Backing) -> None:
+    @_tool(server, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
+    def health_check(probe_providers: bool = False) -> dict[str, Any]:
+        """One report of every component: memory store (backend, rows, size, migrations), embedder
+        (model, dimension, latency of one embed), PostgreSQL and Session-Buddy when configured, each
+        service, and the provider each assistant uses (probed with one request if probe_providers)."""
+        from mahavishnu.health import health_report
+
+        with _as_tool_errors():
+            report = health_report(backing.settings(), store=backing.store(), probe_providers=probe_providers)
+            data: dict[str, Any] = _jsonable(report.to_dict())
+            return data
+
+    @_tool(server, ToolAnnotations(read_only_hint=True, destructive_hint=False))
+    def service_status(name: str = "all", check_health: bool = True) -> list[dict[str, Any]]:
+        """State, pid, uptime, health and restarts of a supervised service, or of all of them."""
+        from mahavishnu.services.supervisor import Supervisor
+
+        with _as_tool_errors():
+            supervisor = Supervisor(backing.settings())
+            names = supervisor.names() if name == "all" else [name]
+            return [asdict(supervisor.status(each, check_health=check_health)) for each in names]
+
+    @_tool(server, DESTRUCTIVE)
+    def restart_service(name: str, dry_run: bool = False) -> dict[str, Any]:
+        """Stop a supervised service (if running) and start it again, waiting for its health check.
+        With dry_run, return its current status and the command that would run."""
+        from mahavishnu.errors import InvalidInputError
+        from mahavishnu.services import definitions
+        from mahavishnu.services.supervisor import NAME_ENV, Supervisor
+
+        with _as_tool_errors():
+            if os.environ.get(NAME_ENV) == name and not dry_run:
+                raise InvalidInputError(
+                    f"'{name}' is the service answering this call: restarting it would cut the call off",
+                    hint=f"Run `mahavishnu service restart {name}` from a shell.",
+                )
+            settings = backing.settings()
+            spec = definitions.get(name, settings)
+            supervisor = Supervisor(settings)
+            if dry_run:
+                status = supervisor.status(name, check_health=False)
+                return {"dry_run": True, "name": name, "command": spec.command, "status": asdict(status)}
+            return {"dry_run": False, **asdict(supervisor.restart(name))}
+
+
+# -- resources -----------------------------------------------------------------------------------------------
+
+
+def _resources(server: MCPServer, backing: Backing) -> None:
+    @server.resource("mahavishnu://memory/{memory_id}", mime_type="application/json")
+    def memory_resource(memory_id: str) -> str:
+        """One memory of the shared store, as JSON."""
+        try:
+            wanted = int(memory_id)
+        except ValueError:
+            raise ResourceError(f"not a memory id: {memory_id!r}") from None
+        from mahavishnu.errors import NotFoundError
+
+        try:
+            return json.dumps(backing.store().get(wanted).to_dict(), ensure_ascii=False)
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(exc.message) from exc
+        except MahavishnuError as exc:
+            raise ResourceError(exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")) from exc
+
+    @server.resource("mahavishnu://settings", mime_type="application/json")
+    def settings_resource() -> str:
+        """The effective settings (defaults < user file < project file < environment), secrets masked."""
+        from mahavishnu.masking import mask_tree
+
+        try:
+            data = backing.settings().model_dump(mode="json")
+        except MahavishnuError as exc:
+            raise ResourceError(exc.message) from exc
+        return json.dumps(mask_tree(data), ensure_ascii=False)
+
+
+# -- transports ----------------------------------------------------------------------------------------------
+
+
+def serve_stdio(server: MCPServer) -> None:
+    """Serve on stdin/stdout. While serving, the SDK keeps the protocol on a private duplicate of
+    fd 1 and points fd 1 (and ``sys.stdout``) at stderr, so a stray print, or a native library
+    writing to fd 1, cannot corrupt the protocol stream."""
+    server.run("stdio")
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request must carry ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await _refuse(send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send) -> None:
+    body = json.dumps({"error": "unauthorized", "hint": "Send Authorization: Bearer <token>."}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", b'Bearer realm="mahavishnu"'),
+    ]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def http_app(server: MCPServer, *, host: str = "127.0.0.1", token: str | None = None) -> ASGIApp:
+    """The streamable-HTTP app (endpoint ``/mcp``), behind the bearer check when a token is given."""
+    app: ASGIApp = server.streamable_http_app(host=host)
+    return BearerAuth(app, token) if token else app
+
+
+def serve_http(server: MCPServer, *, host: str, port: int, token: str | None) -> None:
+    import uvicorn
+
+    if host not in LOOPBACK and not token:
+        raise MahavishnuError(
+            f"refusing to serve on {host} without a bearer token",
+            hint="Only loopback (127.0.0.1) may be served without one.",
+        )
+    config = uvicorn.Config(
+        http_app(server, host=host, token=token), host=host, port=port, log_level="warning"
+    )
+    uvicorn.Server(config).run()
+
+
+def bearer_token(*, create: bool = True) -> str | None:
+    """The stored bearer token (secret ``mahavishnu-mcp-token``; ``mahavishnu secrets get`` prints it),
+    generated and stored on first use: in the keyring when one is usable, else in the secrets file."""
+    import secrets
+
+    from mahavishnu.environments.secrets import KEYRING_SERVICE, SecretRef, store_secret
+    from mahavishnu.errors import SecretStoreError
+
+    for ref in (SecretRef("keyring", KEYRING_SERVICE, TOKEN_SECRET), SecretRef("file", "", TOKEN_SECRET)):
+        with suppress(SecretStoreError):  # no usable keyring: try the file
+            if (found := ref.read()) is not None:
+                return found
+    if not create:
+        return None
+    token = secrets.token_urlsafe(32)
+    try:
+        store_secret(TOKEN_SECRET, token, "keyring")
+    except SecretStoreError:
+        store_secret(TOKEN_SECRET, token, "file")
+    return token

@@ -1,0 +1,562 @@
+"""Repository ingestion (RAG) and knowledge-base queries.
+
+    with MemoryStore.open() as store:
+        report = ingest_repository(store, "~/src/httpx", repo_id="httpx")
+        for hit in query_knowledge_base(store, "how are retries configured?", repo_id="httpx"):
+            print(hit.location, hit.snippet)
+
+A run walks the tree (``repo_walk.py``), hashes every file and compares the hash (and the chunker
+settings) with what its stored chunks record: an unchanged file costs one read and one SHA-256,
+never an embedding. Changed files are chunked (``chunking.py``), their chunks embedded in
+length-sorted batches over a window of ``ingest.window_chunks`` chunks, and then each window's files
+are swapped in with one transaction (old chunks deleted, new ones inserted): a killed run leaves
+every file either wholly old or wholly new, and the next run picks up where it stopped.
+
+Each chunk is a ``rag`` memory scoped by ``repo_id``, its content the file's path on the first line
+then the chunk text (so chunks of different files never collide as duplicates, and the path is
+searchable); metadata holds ``path``, ``start_line``, ``end_line``, ``language``, ``file_hash``
+and the ``chunker`` signature. Each run is a ``rag_ingestions`` row: pending -> in_progress ->
+completed | failed, with counts and duration; a run whose process died is marked failed by the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
+from mahavishnu.memory.chunking import chunk_text, language_for
+from mahavishnu.memory.models import Filters, MemoryDraft, SearchHit, check_label, format_time, utcnow
+from mahavishnu.memory.repo_walk import Candidate, WalkOptions, walk
+
+if TYPE_CHECKING:
+    from mahavishnu.config import IngestSettings
+    from mahavishnu.memory.backends.base import Backend
+    from mahavishnu.memory.embedders.base import Embedder
+    from mahavishnu.memory.store import MemoryStore
+
+CHUNKER = "lines-v1"
+SOURCE = "ingest"
+_META_KEYS = ("path", "file_hash", "chunker")
+_MAX_WARNINGS = 100
+_BINARY_SNIFF = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    files_done: int
+    files_total: int
+    chunks_done: int
+    chunks_total: int  # an estimate until the last file is chunked
+
+
+ProgressFn = Callable[[IngestProgress], None]
+
+
+@dataclass
+class IngestReport:
+    """What one run did; ``to_dict`` is the ``--json`` summary."""
+
+    run_id: int
+    repo_id: str
+    repo_path: str
+    status: str = "pending"
+    files_seen: int = 0
+    files_indexed: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    chunks_created: int = 0
+    chunks_removed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    duration_seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def files_skipped(self) -> int:
+        """Unchanged files plus files that could not be ingested (binary, unreadable...)."""
+        return self.files_unchanged + sum(n for reason, n in self.skipped.items() if reason in _READ_SKIPS)
+
+    def warn(self, message: str) -> None:
+        if len(self.warnings) < _MAX_WARNINGS:
+            self.warnings.append(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        rate = self.chunks_created / self.duration_seconds if self.duration_seconds else 0.0
+        return {
+            "run_id": self.run_id,
+            "repo_id": self.repo_id,
+            "repo_path": self.repo_path,
+            "status": self.status,
+            "files_seen": self.files_seen,
+            "files_indexed": self.files_indexed,
+            "files_unchanged": self.files_unchanged,
+            "files_skipped": self.files_skipped,
+            "files_removed": self.files_removed,
+            "chunks_created": self.chunks_created,
+            "chunks_removed": self.chunks_removed,
+            "skipped": dict(self.skipped),
+            "warnings": list(self.warnings),
+            "error": self.error,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "chunks_per_second": round(rate, 2),
+        }
+
+
+_READ_SKIPS = frozenset({"binary", "bad encoding", "unreadable", "failed to chunk"})
+
+
+@dataclass
+class _Stored:
+    """A file's chunks as the store holds them."""
+
+    ids: list[int] = field(default_factory=list)
+    hashes: set[str] = field(default_factory=set)
+    chunkers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Window:
+    """Files chunked and waiting to be embedded and committed together."""
+
+    old_ids: list[int] = field(default_factory=list)
+    drafts: list[MemoryDraft] = field(default_factory=list)
+    files: int = 0  # files committed by this window
+    indexed: int = 0  # of which text files (the others, binary or undecodable, only lose old chunks)
+
+
+def read_file(path: Path) -> bytes:
+    """The file's bytes (a seam: tests make it fail)."""
+    return path.read_bytes()
+
+
+# -- ingest -------------------------------------------------------------------------------------
+def ingest_repository(
+    store: MemoryStore,
+    path: Path | str,
+    *,
+    repo_id: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    settings: IngestSettings | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Bring the store's ``rag`` memories of one repository in line with the tree at ``path``."""
+    if settings is None:
+        from mahavishnu.config import load_settings
+
+        settings = load_settings().ingest
+    root = checked_root(path)
+    backend = store.backend
+    repo_id = _repo_id(backend, root, repo_id)
+    embedder = store.embedder  # binds (or refuses) the embedder before anything is recorded
+    _close_stale_runs(backend, repo_id)
+    started, now = time.monotonic(), utcnow()
+    meta = {"pid": os.getpid(), "host": socket.gethostname(), "embedder": embedder.identity}
+    run_id = backend.add_ingestion(
+        {
+            "repo_id": repo_id,
+            "repo_path": str(root),
+            "status": "pending",
+            "started_at": format_time(now),
+            "metadata": meta,
+        }
+    )
+    report = IngestReport(run_id, repo_id, str(root))
+    try:
+        _Run(store, embedder, root, settings, report, progress).run(tuple(include), tuple(exclude))
+    except BaseException as exc:
+        report.status, report.error = "failed", str(exc) or type(exc).__name__
+        _finish(backend, report, started, meta)
+        raise
+    report.status = "completed"
+    _finish(backend, report, started, meta)
+    return report
+
+
+def checked_root(path: Path | str) -> Path:
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise InvalidInputError(f"{root} does not exist", hint="Pass the path of a repository directory.")
+    if not root.is_dir():
+        raise InvalidInputError(f"{root} is not a directory", hint="Pass the repository's top directory.")
+    return root.resolve()
+
+
+def _repo_id(backend: Backend, root: Path, repo_id: str | None) -> str:
+    if repo_id is not None:
+        checked = check_label("repo_id", repo_id)
+        assert checked is not None
+        return checked
+    derived = root.name or "root"
+    last = backend.ingestions(derived, limit=1)
+    if last and last[0]["repo_path"] != str(root):
+        raise InvalidInputError(
+            f"repository id {derived!r} already names {last[0]['repo_path']}",
+            hint="Name this one with --repo-id (or pass --repo-id to move that one here).",
+        )
+    return derived
+
+
+def _close_stale_runs(backend: Backend, repo_id: str) -> None:
+    """Mark runs whose process died as failed; refuse to run beside a live one."""
+    for run in backend.ingestions(repo_id, limit=20):
+        if run["status"] not in ("pending", "in_progress"):
+            continue
+        meta = run["metadata"]
+        if meta.get("host") == socket.gethostname() and _alive(meta.get("pid")):
+            raise StoreError(
+                f"repository {repo_id!r} is being ingested by process {meta['pid']} (run #{run['id']})",
+                hint="Wait for it to finish, or stop it and run again.",
+            )
+        backend.update_ingestion(
+            run["id"],
+            {
+                "status": "failed",
+                "error": "interrupted: the process ended before the run finished",
+                "finished_at": format_time(utcnow()),
+            },
+        )
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _finish(backend: Backend, report: IngestReport, started: float, meta: dict[str, Any]) -> None:
+    report.duration_seconds = time.monotonic() - started
+    details = {
+        **meta,
+        "chunker": CHUNKER,
+        "files_unchanged": report.files_unchanged,
+        "skipped": dict(report.skipped),
+        "warnings": report.warnings,
+        "embed_seconds": round(report.embed_seconds, 3),
+    }
+    backend.update_ingestion(
+        report.run_id,
+        {
+            "status": report.status,
+            "files_seen": report.files_seen,
+            "files_indexed": report.files_indexed,
+            "files_skipped": report.files_skipped,
+            "files_removed": report.files_removed,
+            "chunks_created": report.chunks_created,
+            "chunks_removed": report.chunks_removed,
+            "error": report.error,
+            "metadata": details,
+            "finished_at": format_time(utcnow()),
+            "duration_seconds": report.duration_seconds,
+        },
+    )
+
+
+class _Run:
+    """One ingestion: decide what changed, then chunk, embed and commit it window by window."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        embedder: Embedder,
+        root: Path,
+        settings: IngestSettings,
+        report: IngestReport,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.store, self.backend, self.embedder = store, store.backend, embedder
+        self.root, self.settings, self.report = root, settings, report
+        self.progress = progress
+        self.signature = f"{CHUNKER}:{settings.chunk_chars}:{settings.overlap_chars}"
+        self.files_total = self.files_done = self.chunks_done = 0
+        self.bytes_total = self.bytes_chunked = self.chunks_made = 0
+
+    def run(self, include: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+        options = WalkOptions(
+            extensions=frozenset(self.settings.extensions),
+            max_file_bytes=self.settings.max_file_bytes,
+            exclude=(*self.settings.exclude, *exclude),
+            include=include,
+        )
+        walked = walk(self.root, options)
+        report = self.report
+        report.skipped.update(walked.skipped)
+        for message in walked.warnings:
+            report.warn(message)
+        report.files_seen = len(walked.files)
+        self.backend.update_ingestion(
+            report.run_id, {"status": "in_progress", "files_seen": report.files_seen}
+        )
+        stored = self._stored()
+        todo, keep = self._changed(walked.files, stored)
+        self._remove([path for path in stored if path not in keep and path not in todo], stored)
+        self.files_total = len(todo)
+        self.bytes_total = sum(c.size for c in todo.values())
+        self._notify()
+        window = _Window()
+        for path, candidate in todo.items():
+            self._add_file(window, candidate, stored.get(path))
+            if len(window.drafts) >= self.settings.window_chunks:
+                self._flush(window)
+                window = _Window()
+        self._flush(window)
+
+    def _stored(self) -> dict[str, _Stored]:
+        """Chunks this repository's ingestions stored (rag memories stored by hand are left alone)."""
+        filters = Filters(types=("rag",), repo_id=self.report.repo_id, source_system=SOURCE)
+        files: dict[str, _Stored] = defaultdict(_Stored)
+        for memory_id, (path, file_hash, chunker) in self.backend.scan_metadata(filters, _META_KEYS):
+            if not isinstance(path, str):
+                continue
+            entry = files[path]
+            entry.ids.append(memory_id)
+            entry.hashes.add(str(file_hash))
+            entry.chunkers.add(str(chunker))
+        return dict(files)
+
+    def _changed(
+        self, files: list[Candidate], stored: dict[str, _Stored]
+    ) -> tuple[dict[str, Candidate], set[str]]:
+        """Files to (re)index, and paths whose stored chunks stay as they are."""
+        todo: dict[str, Candidate] = {}
+        keep: set[str] = set()
+        for candidate in files:
+            old = stored.get(candidate.path)
+            try:
+                data = read_file(candidate.source)
+            except OSError as exc:
+                self._skip(candidate.path, "unreadable", f"cannot read ({exc.strerror or exc})")
+                keep.add(candidate.path)  # maybe passing trouble: its chunks stay
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            blank = old is None and not data.strip()  # nothing to store, now or before
+            if blank or (old is not None and old.hashes == {digest} and old.chunkers == {self.signature}):
+                self.report.files_unchanged += 1
+                keep.add(candidate.path)
+            else:
+                todo[candidate.path] = candidate
+        return todo, keep
+
+    def _skip(self, path: str, reason: str, message: str | None = None) -> None:
+        self.report.skipped[reason] += 1
+        if message:
+            self.report.warn(f"{path}: {message}")
+
+    def _remove(self, paths: list[str], stored: dict[str, _Stored]) -> None:
+        ids = [i for path in paths for i in stored[path].ids]
+        if ids:
+            self.backend.replace(
+                ids, [], np.empty((0, self.embedder.dimension), np.float32), model="", now=utcnow()
+            )
+        self.report.files_removed += len(paths)
+        self.report.chunks_removed += len(ids)
+
+    def _add_file(self, window: _Window, candidate: Candidate, old: _Stored | None) -> None:
+        """Chunk one file into the window; a file that cannot be read keeps its chunks."""
+        self.bytes_chunked += candidate.size
+        try:
+            data = read_file(candidate.source)
+        except OSError as exc:
+            self._skip(candidate.path, "unreadable", f"cannot read ({exc.strerror or exc})")
+            self.files_done += 1
+            return
+        window.files += 1
+        window.old_ids.extend(old.ids if old else ())
+        try:
+            drafts = self._drafts(candidate.path, data)
+        except Exception as exc:  # a file must never stop the run
+            self._skip(candidate.path, "failed to chunk", f"cannot be chunked ({exc!r})")
+            return
+        if drafts is not None:
+            window.indexed += 1
+            window.drafts.extend(drafts)
+            self.chunks_made += len(drafts)
+
+    def _drafts(self, path: str, data: bytes) -> list[MemoryDraft] | None:
+        """The file's chunks as drafts; None for a file that is not UTF-8 text."""
+        if b"\x00" in data[:_BINARY_SNIFF]:
+            self._skip(path, "binary")
+            return None
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self._skip(path, "bad encoding", f"not UTF-8 text (byte {exc.start}), skipped")
+            return None
+        language = language_for(path)
+        common = {
+            "path": path,
+            "language": language,
+            "file_hash": hashlib.sha256(data).hexdigest(),
+            "chunker": self.signature,
+        }
+        chunks = chunk_text(text, language, self.settings.chunk_chars, self.settings.overlap_chars)
+        drafts: dict[str, MemoryDraft] = {}
+        for chunk in chunks:
+            content = f"{path}\n{chunk.text}"
+            meta = {**common, "start_line": chunk.start_line, "end_line": chunk.end_line}
+            drafts.setdefault(
+                content,
+                MemoryDraft(content, "rag", metadata=meta, repo_id=self.report.repo_id, source_system=SOURCE),
+            )
+        limit = self.store.settings.max_content_chars
+        return [d.checked(limit) for d in drafts.values()]
+
+    def _flush(self, window: _Window) -> None:
+        """Embed the window's chunks (length-sorted batches), then swap its files in at once."""
+        if not window.files:
+            return
+        texts = [d.content for d in window.drafts]
+        vectors = np.empty((len(texts), self.embedder.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        step = max(1, self.embedder.batch_size)
+        began = time.monotonic()
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
+            vectors[idx] = self.embedder.embed_many([texts[i] for i in idx], kind="document")
+            self.chunks_done += len(idx)
+            self._notify()
+        self.report.embed_seconds += time.monotonic() - began
+        self.backend.replace(
+            window.old_ids, window.drafts, vectors, model=self.embedder.identity, now=utcnow()
+        )
+        self.report.files_indexed += window.indexed
+        self.report.chunks_created += len(window.drafts)
+        self.report.chunks_removed += len(window.old_ids)
+        self.files_done += window.files
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.progress is None:
+            return
+        per_byte = self.chunks_made / self.bytes_chunked if self.bytes_chunked else 1 / 900
+        estimate = self.chunks_made + round((self.bytes_total - self.bytes_chunked) * per_byte)
+        self.progress(
+            IngestProgress(
+                self.files_done, self.files_total, self.chunks_done, max(estimate, self.chunks_done)
+            )
+        )
+
+
+# -- query --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class KnowledgeHit:
+    """One knowledge-base result: where it is (``location`` = ``path:start-end``) and what it says."""
+
+    memory_id: int
+    repo_id: str | None
+    path: str
+    start_line: int
+    end_line: int
+    language: str
+    score: float
+    text: str
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.start_line}-{self.end_line}"
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit) -> KnowledgeHit:
+        memory, meta = hit.memory, hit.memory.metadata
+        path = str(meta.get("path", ""))
+        text = memory.content
+        if path and text.startswith(path + "\n"):
+            text = text[len(path) + 1 :]
+        return cls(
+            memory.id,
+            memory.repo_id,
+            path,
+            int(meta.get("start_line", 0)),
+            int(meta.get("end_line", 0)),
+            str(meta.get("language", "")),
+            hit.score,
+            text,
+        )
+
+    def snippet(self, lines: int = 6) -> str:
+        kept = [line for line in self.text.splitlines() if line.strip()][:lines]
+        return "\n".join(kept)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "repo_id": self.repo_id,
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "language": self.language,
+            "score": round(float(self.score), 6),
+            "memory_id": self.memory_id,
+            "text": self.text,
+        }
+
+
+def query_knowledge_base(
+    store: MemoryStore, query: str, *, repo_id: str | None = None, limit: int = 10, mode: str = "hybrid"
+) -> list[KnowledgeHit]:
+    """The best chunks for ``query`` among ``rag`` memories (of one repository, filtered inside the
+    search so ``limit`` results come back whenever that many exist)."""
+    filters = Filters(types=("rag",), repo_id=check_label("repo_id", repo_id))
+    return [KnowledgeHit.from_hit(h) for h in store.search(query, mode=mode, filters=filters, limit=limit)]
+
+
+# -- repositories -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RepoSummary:
+    repo_id: str
+    repo_path: str | None
+    files: int
+    chunks: int
+    last_run: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.repo_id,
+            "repo_path": self.repo_path,
+            "files": self.files,
+            "chunks": self.chunks,
+            "last_run": self.last_run,
+        }
+
+
+def list_repos(store: MemoryStore) -> list[RepoSummary]:
+    """Every ingested repository: its file and chunk counts now, and its latest run."""
+    backend = store.backend
+    latest: dict[str, dict[str, Any]] = {}
+    for run in backend.ingestions(limit=100_000):
+        latest.setdefault(run["repo_id"], run)
+    out = []
+    for repo_id in sorted(latest):
+        rows = backend.scan_metadata(Filters(types=("rag",), repo_id=repo_id), ["path"])
+        run = latest[repo_id]
+        out.append(RepoSummary(repo_id, run["repo_path"], len({r[1][0] for r in rows}), len(rows), run))
+    return out
+
+
+def forget_repo(store: MemoryStore, repo_id: str) -> int:
+    """Delete a repository's chunks and run history; returns the number of chunks deleted."""
+    filters = Filters(types=("rag",), repo_id=check_label("repo_id", repo_id))
+    chunks = store.backend.delete_where(filters)
+    runs = store.backend.delete_ingestions(repo_id)
+    if not chunks and not runs:
+        raise NotFoundError(
+            f"no ingested repository {repo_id!r}", hint="List them with `mahavishnu memory repos`."
+        )
+    return chunks

@@ -1,0 +1,172 @@
+"""Which files of a repository to ingest: a walk that honours ``.gitignore`` the way git does.
+
+- Every ``.gitignore`` applies below its own directory (nested ones too), plus ``.git/info/exclude``
+  and the configured excludes; a deeper file overrides a shallower one, ``!negations`` included.
+  An ignored directory is not entered (git cannot re-include files under it either).
+- ``.git`` (and ``.hg``, ``.svn``) are never entered; files over ``max_file_bytes`` are skipped.
+- Symlinks are never followed out of the tree: a symlinked directory is not entered at all (its
+  target, if inside, is walked under its real path); a symlinked file is taken only when its
+  target lies inside the tree.
+- ``include`` patterns (gitignore syntax) replace the extension filter when given.
+
+Binary detection and decoding happen when a file is read (``ingest.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+VCS_DIRS = frozenset({".git", ".hg", ".svn"})
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A file to ingest: its POSIX path relative to the root, and where to read it."""
+
+    path: str
+    source: Path
+    size: int
+
+
+@dataclass
+class WalkResult:
+    files: list[Candidate] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> count
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class WalkOptions:
+    extensions: frozenset[str]
+    max_file_bytes: int
+    exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+
+
+def _spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
+    kept = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return pathspec.GitIgnoreSpec.from_lines(kept) if kept else None
+
+
+def _read_ignore(path: Path, result: WalkResult, root: Path) -> pathspec.GitIgnoreSpec | None:
+    try:
+        return _spec(path.read_text(encoding="utf-8", errors="replace").splitlines())
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        result.warnings.append(f"{path.relative_to(root)}: cannot read ({exc.strerror or exc})")
+        return None
+
+
+class _Ignores:
+    """The stack of ignore specs in force: (directory relative to root, spec), root first."""
+
+    def __init__(self, base: list[tuple[str, pathspec.GitIgnoreSpec]]) -> None:
+        self.specs = base
+
+    def with_dir(self, rel_dir: str, spec: pathspec.GitIgnoreSpec | None) -> _Ignores:
+        return _Ignores([*self.specs, (rel_dir, spec)]) if spec is not None else self
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        verdict = False
+        for base, spec in self.specs:
+            if base and not rel.startswith(base + "/"):
+                continue
+            local = rel[len(base) + 1 :] if base else rel
+            result = spec.check_file(local + "/" if is_dir else local)
+            if result.include is not None:
+                verdict = result.include
+        return verdict
+
+
+def walk(root: Path, options: WalkOptions) -> WalkResult:
+    """Every file to ingest under ``root`` (a resolved directory), sorted by path."""
+    result = WalkResult()
+    base: list[tuple[str, pathspec.GitIgnoreSpec]] = []
+    for spec in (_spec(list(options.exclude)), _read_ignore(root / ".git/info/exclude", result, root)):
+        if spec is not None:
+            base.append(("", spec))
+    include = _spec(list(options.include)) if options.include else None
+    _walk_dir(root, "", _Ignores(base), root, options, include, result)
+    result.files.sort(key=lambda c: c.path)
+    return result
+
+
+def _walk_dir(
+    directory: Path,
+    rel_dir: str,
+    ignores: _Ignores,
+    root: Path,
+    options: WalkOptions,
+    include: pathspec.GitIgnoreSpec | None,
+    result: WalkResult,
+) -> None:
+    ignores = ignores.with_dir(rel_dir, _read_ignore(directory / ".gitignore", result, root))
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        result.warnings.append(f"{rel_dir or '.'}: cannot list ({exc.strerror or exc})")
+        return
+    for entry in entries:
+        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        try:
+            is_link = entry.is_symlink()
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            result.skipped["unreadable"] += 1
+            continue
+        if is_dir:
+            if entry.name not in VCS_DIRS and not ignores.ignored(rel, True):
+                _walk_dir(Path(entry.path), rel, ignores, root, options, include, result)
+            continue
+        if is_link and Path(entry.path).is_dir():
+            result.skipped["symlinked directory"] += 1
+            continue
+        if ignores.ignored(rel, False):
+            result.skipped["ignored"] += 1
+            continue
+        _consider(entry, rel, is_link, root, options, include, result)
+
+
+def _consider(
+    entry: os.DirEntry[str],
+    rel: str,
+    is_link: bool,
+    root: Path,
+    options: WalkOptions,
+    include: pathspec.GitIgnoreSpec | None,
+    result: WalkResult,
+) -> None:
+    wanted = (
+        include.match_file(rel) if include is not None else Path(rel).suffix.lower() in options.extensions
+    )
+    if not wanted:
+        result.skipped["not included"] += 1
+        return
+    source = Path(entry.path)
+    if is_link:
+        target = source.resolve()
+        if not target.is_relative_to(root):
+            result.skipped["symlink out of the tree"] += 1
+            result.warnings.append(f"{rel}: symlink to {target} is outside the repository, skipped")
+            return
+        source = target
+    try:
+        info = source.stat()
+    except OSError as exc:
+        result.skipped["unreadable"] += 1
+        result.warnings.append(f"{rel}: cannot stat ({exc.strerror or exc})")
+        return
+    if not source.is_file():
+        result.skipped["not a regular file"] += 1
+        return
+    if info.st_size > options.max_file_bytes:
+        result.skipped["too large"] += 1
+        return
+    result.files.append(Candidate(rel, source, info.st_size))

@@ -1,0 +1,392 @@
+"""Repository ingestion and knowledge-base queries, over the fake and SQLite backends."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from mahavishnu.config import IngestSettings, MemorySettings
+from mahavishnu.errors import EmbeddingError, InvalidInputError, NotFoundError, StoreError
+from mahavishnu.memory import ingest as ingest_module
+from mahavishnu.memory.backends.fake import FakeBackend
+from mahavishnu.memory.backends.sqlite import SqliteBackend
+from mahavishnu.memory.embedders.base import Kind, Vectors
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.ingest import (
+    IngestProgress,
+    IngestReport,
+    forget_repo,
+    ingest_repository,
+    list_repos,
+    query_knowledge_base,
+)
+from mahavishnu.memory.models import Filters, Memory
+from mahavishnu.memory.store import MemoryStore
+
+SETTINGS = IngestSettings(chunk_chars=200, overlap_chars=40, window_chunks=4)
+
+
+class CountingEmbedder(FakeEmbedder):
+    """The fake embedder, remembering every text it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self.fail_after: int | None = None
+
+    def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
+        if self.fail_after is not None and len(self.texts) >= self.fail_after:
+            raise EmbeddingError("the embedder went away")
+        self.texts.extend(texts)
+        return super().embed_batch(texts, kind)
+
+
+@pytest.fixture
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+@pytest.fixture(params=["fake", "sqlite"])
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, embedder: CountingEmbedder
+) -> Iterator[MemoryStore]:
+    backend = FakeBackend() if request.param == "fake" else SqliteBackend(tmp_path / "memory.db")
+    with MemoryStore(backend, MemorySettings(), embedder) as opened:
+        yield opened
+
+
+def write(root: Path, rel: str, text: str | bytes) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def functions(prefix: str, n: int) -> str:
+    return "\n\n".join(
+        f"def {prefix}_{i}(value):\n    '''Compute {prefix} number {i}.'''\n    total = value * {i}\n"
+        f"    return total + len('{prefix}')\n"
+        for i in range(n)
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    write(root, "pkg/core.py", functions("core", 6))
+    write(root, "pkg/util.py", functions("util", 3))
+    write(root, "README.md", "# Project\n\nRetries are configured with the `retries` setting.\n")
+    write(root, "docs/guide.rst", "Guide\n=====\n\nStart the server, then connect a client.\n")
+    return root
+
+
+def chunks(store: MemoryStore, repo_id: str = "proj") -> list[Memory]:
+    return store.recent(Filters(types=("rag",), repo_id=repo_id), limit=1000)
+
+
+def by_path(store: MemoryStore, repo_id: str = "proj") -> dict[str, list[Memory]]:
+    out: dict[str, list[Memory]] = {}
+    for memory in chunks(store, repo_id):
+        out.setdefault(memory.metadata["path"], []).append(memory)
+    return out
+
+
+def ingest(store: MemoryStore, root: Path, **kwargs: object) -> IngestReport:
+    kwargs.setdefault("settings", SETTINGS)
+    return ingest_repository(store, root, **kwargs)  # type: ignore[arg-type]
+
+
+# -- a first run --------------------------------------------------------------------------------
+def test_each_chunk_is_a_rag_memory_that_points_at_its_lines(store: MemoryStore, repo: Path) -> None:
+    report = ingest(store, repo)
+
+    stored = by_path(store)
+    assert sorted(stored) == ["README.md", "docs/guide.rst", "pkg/core.py", "pkg/util.py"]
+    assert report.status == "completed" and report.files_indexed == 4 and report.files_seen == 4
+    assert report.chunks_created == len(chunks(store)) and len(stored["pkg/core.py"]) > 1
+    for path, memories in stored.items():
+        data = (repo / path).read_bytes()
+        lines = data.decode().splitlines(keepends=True)
+        for memory in memories:
+            meta = memory.metadata
+            assert memory.memory_type == "rag" and memory.repo_id == "proj"
+            assert meta["file_hash"] == hashlib.sha256(data).hexdigest()
+            assert meta["language"] == {".py": "python", ".md": "markdown", ".rst": "rst"}[Path(path).suffix]
+            body = "".join(lines[meta["start_line"] - 1 : meta["end_line"]])
+            assert memory.content == f"{path}\n{body}"
+
+
+def test_python_chunks_start_at_function_boundaries(store: MemoryStore, repo: Path) -> None:
+    ingest(store, repo)
+
+    core = sorted(by_path(store)["pkg/core.py"], key=lambda m: m.metadata["start_line"])
+    assert all(m.content.split("\n", 1)[1].startswith("def core_") for m in core)
+
+
+def test_identical_text_in_two_files_is_stored_for_each(store: MemoryStore, tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, "a/__init__.py", "from .core import run\n")
+    write(root, "b/__init__.py", "from .core import run\n")
+
+    ingest(store, root)
+
+    assert sorted(by_path(store)) == ["a/__init__.py", "b/__init__.py"]
+
+
+# -- incremental --------------------------------------------------------------------------------
+def test_an_unchanged_repository_is_not_embedded_again(
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder
+) -> None:
+    ingest(store, repo)
+    before, embedded = {m.id for m in chunks(store)}, len(embedder.texts)
+
+    report = ingest(store, repo)
+
+    assert len(embedder.texts) == embedded
+    assert {m.id for m in chunks(store)} == before
+    assert (report.files_unchanged, report.files_indexed, report.chunks_created) == (4, 0, 0)
+    assert report.files_skipped == 4
+
+
+def test_a_changed_file_is_replaced_and_the_others_are_untouched(
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder
+) -> None:
+    ingest(store, repo)
+    old = by_path(store)
+    embedded = len(embedder.texts)
+    write(repo, "pkg/util.py", functions("helper", 2))
+
+    report = ingest(store, repo)
+
+    new = by_path(store)
+    assert report.files_indexed == 1 and report.chunks_removed == len(old["pkg/util.py"])
+    assert all("helper" in m.content and "util_" not in m.content for m in new["pkg/util.py"])
+    assert {m.id for m in new["pkg/core.py"]} == {m.id for m in old["pkg/core.py"]}
+    assert all(t.startswith("pkg/util.py\n") for t in embedder.texts[embedded:])
+
+
+def test_deleted_and_newly_ignored_files_lose_their_chunks(store: MemoryStore, repo: Path) -> None:
+    ingest(store, repo)
+    removed = len(by_path(store)["pkg/util.py"]) + len(by_path(store)["docs/guide.rst"])
+    (repo / "pkg/util.py").unlink()
+    write(repo, ".gitignore", "docs/\n")
+
+    report = ingest(store, repo)
+
+    assert sorted(by_path(store)) == ["README.md", "pkg/core.py"]
+    assert (report.files_removed, report.chunks_removed) == (2, removed)
+
+
+def test_changing_the_chunk_size_reindexes(store: MemoryStore, repo: Path) -> None:
+    ingest(store, repo)
+
+    report = ingest(store, repo, settings=IngestSettings(chunk_chars=400, overlap_chars=40))
+
+    assert report.files_indexed == 4
+    assert {m.metadata["chunker"] for m in chunks(store)} == {"lines-v1:400:40"}
+
+
+# -- the run log --------------------------------------------------------------------------------
+def test_each_run_is_recorded_with_its_counts(store: MemoryStore, repo: Path) -> None:
+    first = ingest(store, repo)
+    second = ingest(store, repo)
+
+    runs = store.backend.ingestions("proj")
+    assert [r["id"] for r in runs] == [second.run_id, first.run_id]
+    latest = runs[0]
+    assert latest["status"] == "completed" and latest["repo_path"] == str(repo.resolve())
+    assert (latest["files_seen"], latest["files_indexed"], latest["files_skipped"]) == (4, 0, 4)
+    assert runs[1]["chunks_created"] == first.chunks_created > 0
+    assert latest["duration_seconds"] >= 0 and latest["finished_at"] >= latest["started_at"]
+
+
+def test_a_failing_embedder_fails_the_run_and_keeps_whole_files(
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder
+) -> None:
+    embedder.fail_after = 5
+
+    with pytest.raises(EmbeddingError):
+        ingest(store, repo)
+
+    run = store.backend.ingestions("proj")[0]
+    assert run["status"] == "failed" and "went away" in run["error"]
+    for path, memories in by_path(store).items():  # files committed before the failure are whole
+        expected = ingest_module.chunk_text(
+            (repo / path).read_text(), ingest_module.language_for(path), 200, 40
+        )
+        assert len(memories) == len(expected)
+
+
+def test_a_run_left_in_progress_by_a_dead_process_is_marked_failed(store: MemoryStore, repo: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = store.backend.add_ingestion(
+        {
+            "repo_id": "proj",
+            "repo_path": str(repo.resolve()),
+            "status": "in_progress",
+            "started_at": "2025-01-01T00:00:00.000000Z",
+            "metadata": {"pid": dead.pid, "host": ingest_module.socket.gethostname()},
+        }
+    )
+
+    ingest(store, repo)
+
+    run = next(r for r in store.backend.ingestions("proj") if r["id"] == stale)
+    assert run["status"] == "failed" and "interrupted" in run["error"]
+
+
+def test_a_live_run_of_the_same_repository_is_refused(store: MemoryStore, repo: Path) -> None:
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        store.backend.add_ingestion(
+            {
+                "repo_id": "proj",
+                "repo_path": str(repo.resolve()),
+                "status": "in_progress",
+                "started_at": "2025-01-01T00:00:00.000000Z",
+                "metadata": {"pid": live.pid, "host": ingest_module.socket.gethostname()},
+            }
+        )
+        with pytest.raises(StoreError, match="being ingested"):
+            ingest(store, repo)
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_progress_reports_files_and_chunks(store: MemoryStore, repo: Path) -> None:
+    seen: list[IngestProgress] = []
+
+    report = ingest(store, repo, progress=seen.append)
+
+    assert seen[-1].files_done == seen[-1].files_total == 4
+    assert seen[-1].chunks_done == seen[-1].chunks_total == report.chunks_created
+    assert [p.chunks_done for p in seen] == sorted(p.chunks_done for p in seen)
+
+
+# -- bad input ----------------------------------------------------------------------------------
+def test_binary_and_undecodable_files_are_skipped_with_a_warning(store: MemoryStore, repo: Path) -> None:
+    write(repo, "data.json", b'{"a": 1}\x00\x00\x01')
+    write(repo, "legacy.py", "# caf\xe9\n".encode("latin-1"))
+
+    report = ingest(store, repo)
+
+    assert report.status == "completed" and report.files_indexed == 4
+    assert report.skipped["binary"] == 1 and report.skipped["bad encoding"] == 1
+    assert any(w.startswith("legacy.py: not UTF-8") for w in report.warnings)
+    assert "legacy.py" not in by_path(store)
+
+
+def test_an_unreadable_file_is_warned_about_and_keeps_its_chunks(
+    store: MemoryStore, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(store, repo)
+    kept = {m.id for m in by_path(store)["pkg/util.py"]}
+    write(repo, "pkg/util.py", functions("changed", 2))
+    real = ingest_module.read_file
+
+    def failing(path: Path) -> bytes:
+        if path.name == "util.py":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(ingest_module, "read_file", failing)
+    report = ingest(store, repo)
+
+    assert report.status == "completed" and report.skipped["unreadable"] == 1
+    assert report.warnings == ["pkg/util.py: cannot read (Permission denied)"]
+    assert {m.id for m in by_path(store)["pkg/util.py"]} == kept
+
+
+@pytest.mark.skipif(sys.platform == "win32" or not hasattr(sys, "getuid"), reason="POSIX permissions")
+def test_a_file_without_read_permission_does_not_stop_the_run(store: MemoryStore, repo: Path) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    (repo / "pkg/util.py").chmod(0)
+
+    report = ingest(store, repo)
+
+    assert report.status == "completed" and report.skipped["unreadable"] == 1
+
+
+def test_a_path_that_is_not_a_directory_is_refused(store: MemoryStore, repo: Path) -> None:
+    with pytest.raises(InvalidInputError, match="is not a directory"):
+        ingest(store, repo / "README.md")
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        ingest(store, repo / "missing")
+    assert store.backend.ingestions() == []
+
+
+def test_a_default_repo_id_naming_another_path_is_refused(
+    store: MemoryStore, repo: Path, tmp_path: Path
+) -> None:
+    ingest(store, repo)
+    other = tmp_path / "elsewhere" / "proj"
+    write(other, "x.py", "x = 1\n")
+
+    with pytest.raises(InvalidInputError, match="already names"):
+        ingest(store, other)
+    ingest(store, other, repo_id="proj-2")
+
+    assert sorted(by_path(store, "proj-2")) == ["x.py"]
+
+
+# -- query, repos, forget -----------------------------------------------------------------------
+def test_query_filters_by_repository_inside_the_search(
+    store: MemoryStore, repo: Path, tmp_path: Path
+) -> None:
+    noisy = tmp_path / "noisy"
+    for i in range(30):
+        write(noisy, f"retry_{i}.md", f"Retries are configured here too: retries retries {i}.\n")
+    ingest(store, repo)
+    ingest(store, noisy)
+
+    hits = query_knowledge_base(store, "how are retries configured?", repo_id="proj", limit=1)
+
+    assert [h.location for h in hits] == ["README.md:1-3"]
+    assert hits[0].repo_id == "proj" and hits[0].text.startswith("# Project")
+    everywhere = query_knowledge_base(store, "how are retries configured?", limit=5)
+    assert {h.repo_id for h in everywhere} == {"noisy"}
+
+
+def test_repos_lists_counts_and_last_run_and_forget_removes_one(store: MemoryStore, repo: Path) -> None:
+    report = ingest(store, repo)
+
+    [summary] = list_repos(store)
+    assert (summary.repo_id, summary.files, summary.chunks) == ("proj", 4, report.chunks_created)
+    assert summary.last_run is not None and summary.last_run["id"] == report.run_id
+
+    assert forget_repo(store, "proj") == report.chunks_created
+    assert chunks(store) == [] and list_repos(store) == []
+    with pytest.raises(NotFoundError):
+        forget_repo(store, "proj")
+
+
+def test_forget_keeps_other_memories_of_the_repository(store: MemoryStore, repo: Path) -> None:
+    ingest(store, repo)
+    decision = store.store("Use WAL mode", "decision", repo_id="proj")
+
+    forget_repo(store, "proj")
+
+    assert store.get(decision.id) == decision
+
+
+def test_rag_memories_stored_by_hand_survive_a_reingest(store: MemoryStore, repo: Path) -> None:
+    manual = store.store("Deploys go through the staging cluster first.", "rag", repo_id="proj")
+    ingest(store, repo)
+    (repo / "README.md").unlink()
+
+    ingest(store, repo)
+
+    assert store.get(manual.id) == manual

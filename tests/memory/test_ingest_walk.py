@@ -1,0 +1,102 @@
+"""Which files an ingestion takes: .gitignore (nested), excludes, includes, size and symlinks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mahavishnu.config import IngestSettings
+from mahavishnu.memory.repo_walk import WalkOptions, WalkResult, walk
+
+DEFAULTS = IngestSettings()
+
+
+def options(**changes: object) -> WalkOptions:
+    values: dict[str, object] = {
+        "extensions": frozenset(DEFAULTS.extensions),
+        "max_file_bytes": DEFAULTS.max_file_bytes,
+        "exclude": tuple(DEFAULTS.exclude),
+    }
+    values.update(changes)
+    return WalkOptions(**values)  # type: ignore[arg-type]
+
+
+def touch(root: Path, *paths: str, text: str = "x = 1\n") -> None:
+    for rel in paths:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def walked(root: Path, **changes: object) -> list[str]:
+    return [c.path for c in walk(root.resolve(), options(**changes)).files]
+
+
+def test_nested_gitignores_apply_below_their_directory_with_negations(tmp_path: Path) -> None:
+    touch(tmp_path, "a.py", "debug.log.txt", "keep.txt", "sub/b.py", "sub/gen.py", "sub/deep/gen.py")
+    touch(tmp_path, "other/gen.py", "sub/notes.txt", "sub/important.txt")
+    (tmp_path / ".gitignore").write_text("*.txt\n!keep.txt\n# a comment\n\n")
+    (tmp_path / "sub/.gitignore").write_text("gen.py\n!important.txt\n")
+
+    assert walked(tmp_path) == ["a.py", "keep.txt", "other/gen.py", "sub/b.py", "sub/important.txt"]
+
+
+def test_anchored_patterns_and_ignored_directories(tmp_path: Path) -> None:
+    touch(tmp_path, "build.py", "out/x.py", "src/out/y.py", "src/keep.py", "logs/a.py")
+    (tmp_path / ".gitignore").write_text("/out/\nlogs\n")
+
+    assert walked(tmp_path) == ["build.py", "src/keep.py", "src/out/y.py"]
+
+
+def test_vcs_directories_default_excludes_and_git_info_exclude(tmp_path: Path) -> None:
+    touch(tmp_path, ".git/config.py", ".git/hooks/x.py", "node_modules/lib/index.js", "a.py")
+    touch(tmp_path, "pkg/__pycache__/a.py", "web/app.min.js", "secret.py", ".github/workflows/ci.yml")
+    (tmp_path / ".git/info").mkdir(parents=True, exist_ok=True)
+    (tmp_path / ".git/info/exclude").write_text("secret.py\n")
+
+    assert walked(tmp_path) == [".github/workflows/ci.yml", "a.py"]
+
+
+def test_extensions_exclude_and_include(tmp_path: Path) -> None:
+    touch(tmp_path, "a.py", "b.go", "c.rs", "d.toml", "e.json", "f.png", "Makefile", "docs/g.md", "h.txt")
+
+    assert walked(tmp_path) == ["a.py", "b.go", "c.rs", "d.toml", "docs/g.md", "e.json", "h.txt"]
+    assert walked(tmp_path, exclude=(*DEFAULTS.exclude, "*.json", "docs/")) == [
+        "a.py",
+        "b.go",
+        "c.rs",
+        "d.toml",
+        "h.txt",
+    ]
+    assert walked(tmp_path, include=("Makefile", "docs/**")) == ["Makefile", "docs/g.md"]
+
+
+def test_files_over_the_size_limit_are_skipped(tmp_path: Path) -> None:
+    touch(tmp_path, "small.py")
+    touch(tmp_path, "huge.py", text="x" * 5_000)
+
+    result = walk(tmp_path.resolve(), options(max_file_bytes=1_000))
+
+    assert [c.path for c in result.files] == ["small.py"]
+    assert result.skipped["too large"] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks")
+def test_symlinks_are_never_followed_out_of_the_tree(tmp_path: Path) -> None:
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    touch(outside, "secret.py", "lib/x.py")
+    touch(root, "real/a.py")
+    (root / "escape.py").symlink_to(outside / "secret.py")
+    (root / "escape_dir").symlink_to(outside / "lib", target_is_directory=True)
+    (root / "alias.py").symlink_to(root / "real/a.py")
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    (root / "dangling.py").symlink_to(root / "missing.py")
+
+    result: WalkResult = walk(root.resolve(), options())
+
+    assert [c.path for c in result.files] == ["alias.py", "real/a.py"]
+    assert result.skipped["symlink out of the tree"] == 1
+    assert result.skipped["symlinked directory"] == 2
+    assert any("escape.py: symlink to" in w for w in result.warnings)

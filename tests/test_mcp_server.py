@@ -1,0 +1,338 @@
+"""The MCP server's tools and resources, through the SDK's client connected in process.
+
+The store uses the FakeEmbedder; transports (stdio, HTTP, the Inspector) are in the sibling files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import yaml
+from mcp import Client
+from mcp.types import CallToolResult
+
+from mahavishnu import mcp_server
+from mahavishnu.config import load_settings
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.store import MemoryStore
+from mahavishnu.paths import user_settings_file
+
+EXPECTED_TOOLS = {
+    "list_llms",
+    "current_llm",
+    "switch_llm",
+    "store_memory",
+    "search_memory",
+    "get_memory",
+    "delete_memory",
+    "health_check",
+    "service_status",
+    "restart_service",
+    "ingest_repository",
+    "query_knowledge_base",
+}
+CHANGES_THINGS = {"switch_llm", "delete_memory", "restart_service"}
+
+
+@pytest.fixture
+def backing() -> Iterator[mcp_server.Backing]:
+    backing = mcp_server.Backing(store=lambda: MemoryStore.open(load_settings(), embedder=FakeEmbedder()))
+    yield backing
+    backing.close()
+
+
+def run(backing: mcp_server.Backing, calls: list[tuple[str, dict[str, Any]]]) -> list[CallToolResult]:
+    async def go() -> list[CallToolResult]:
+        async with Client(mcp_server.build_server(backing)) as client:
+            return [await client.call_tool(name, args) for name, args in calls]
+
+    return anyio.run(go)
+
+
+def data(result: CallToolResult) -> Any:
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    found = result.structured_content
+    return found["result"] if set(found) == {"result"} else found
+
+
+def error_text(result: CallToolResult) -> str:
+    assert result.is_error
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+def write_settings(settings: dict[str, Any]) -> None:
+    path = user_settings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+
+
+# -- listing -------------------------------------------------------------------------------------------
+
+
+def test_every_tool_is_listed_with_a_schema_and_honest_annotations(backing: mcp_server.Backing) -> None:
+    async def go() -> Any:
+        async with Client(mcp_server.build_server(backing)) as client:
+            return (await client.list_tools()).tools
+
+    tools = {t.name: t for t in anyio.run(go)}
+    assert set(tools) >= EXPECTED_TOOLS
+    for name, tool in tools.items():
+        assert tool.description and not tool.description.startswith(" "), name
+        assert tool.input_schema["type"] == "object"
+        assert tool.annotations is not None
+        if name in CHANGES_THINGS:
+            assert tool.annotations.read_only_hint is False and tool.annotations.destructive_hint is True
+            assert "dry_run" in tool.input_schema["properties"], name
+        elif name == "ingest_repository":  # replaces a repository's chunks; repeatable
+            assert tool.annotations.destructive_hint is True and tool.annotations.idempotent_hint is True
+        elif name == "store_memory":
+            assert tool.annotations.read_only_hint is False and tool.annotations.destructive_hint is False
+        else:
+            assert tool.annotations.read_only_hint is True, name
+    store = tools["store_memory"].input_schema
+    assert store["required"] == ["content"]
+    assert "decision" in store["properties"]["type"]["enum"]
+    assert tools["search_memory"].input_schema["properties"]["mode"]["enum"] == ["hybrid", "vector", "text"]
+
+
+# -- memory --------------------------------------------------------------------------------------------
+
+
+def test_store_search_get_delete_round_trip(backing: mcp_server.Backing) -> None:
+    stored, again, hits, got, dry, deleted, gone = run(
+        backing,
+        [
+            ("store_memory", {"content": "Use WAL mode for sqlite", "type": "decision", "tags": ["db"]}),
+            ("store_memory", {"content": "Use WAL mode for sqlite", "type": "decision"}),
+            ("search_memory", {"query": "sqlite WAL", "filters": {"type": "decision"}}),
+            ("get_memory", {"memory_id": 1}),
+            ("delete_memory", {"memory_id": 1, "dry_run": True}),
+            ("delete_memory", {"memory_id": 1}),
+            ("get_memory", {"memory_id": 1}),
+        ],
+    )
+    memory = data(stored)
+    assert memory["id"] == 1 and memory["memory_type"] == "decision" and memory["tags"] == ["db"]
+    assert memory["source_system"] == "mcp"
+    assert data(again)["id"] == 1  # deduplicated, not stored twice
+    assert [h["memory"]["id"] for h in data(hits)] == [1]
+    assert data(got)["content"] == "Use WAL mode for sqlite"
+    assert data(dry) == {"deleted": False, "dry_run": True, "memory": memory}
+    assert data(deleted)["deleted"] is True
+    assert "no memory #1" in error_text(gone) and "hint:" in error_text(gone)
+
+
+def test_results_are_json_text_too(backing: mcp_server.Backing) -> None:
+    (stored,) = run(backing, [("store_memory", {"content": "plain JSON for any client"})])
+    assert json.loads(stored.content[0].text)["content"] == "plain JSON for any client"  # type: ignore[union-attr]
+
+
+def test_invalid_input_is_a_tool_error_with_the_message(backing: mcp_server.Backing) -> None:
+    empty, bad_filter, bad_type = run(
+        backing,
+        [
+            ("store_memory", {"content": "   "}),
+            ("search_memory", {"query": "x", "filters": {"colour": "red"}}),
+            ("store_memory", {"content": "x", "type": "poem"}),
+        ],
+    )
+    assert "memory content is empty" in error_text(empty)
+    assert "unknown filter 'colour'" in error_text(bad_filter) and "hint: Filters:" in error_text(bad_filter)
+    assert "type" in error_text(bad_type)  # rejected by the input schema
+
+
+def test_ingest_repository_then_query_the_knowledge_base(backing: mcp_server.Backing, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "retry.py").write_text(
+        'def retry(times):\n    """Retry with backoff."""\n    return times\n'
+    )
+    (repo / "README.md").write_text("# Demo\n\nRetries are configured in src/retry.py.\n")
+    first, again, hits, missing = run(
+        backing,
+        [
+            ("ingest_repository", {"path": str(repo), "repo_id": "demo"}),
+            ("ingest_repository", {"path": str(repo), "repo_id": "demo"}),
+            ("query_knowledge_base", {"query": "retry backoff", "repo_id": "demo", "limit": 5}),
+            ("ingest_repository", {"path": str(tmp_path / "nowhere")}),
+        ],
+    )
+    report = data(first)
+    assert report["status"] == "completed" and report["files_indexed"] == 2 and report["chunks_created"] >= 2
+    assert data(again)["files_unchanged"] == 2 and data(again)["chunks_created"] == 0
+    found = data(hits)
+    assert found and found[0]["repo_id"] == "demo"
+    assert {h["path"] for h in found} <= {"src/retry.py", "README.md"}
+    assert "does not exist" in error_text(missing)
+
+
+# -- providers -----------------------------------------------------------------------------------------
+
+
+def test_list_llms_and_current_llm(backing: mcp_server.Backing) -> None:
+    listed, current, unknown = run(
+        backing, [("list_llms", {}), ("current_llm", {}), ("current_llm", {"tool": "emacs"})]
+    )
+    names = {p["name"] for p in data(listed)}
+    assert {"anthropic", "openai"} <= names
+    rows = data(current)
+    assert {r["tool"] for r in rows} == {"claude", "codex", "qwen", "gemini"}
+    assert all(r["profile"] is None for r in rows)  # nothing configured in the tmp home
+    assert "unknown tool 'emacs'" in error_text(unknown)
+
+
+def test_switch_llm_dry_run_writes_nothing_then_switches(
+    backing: mcp_server.Backing, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings_file = isolated_home / ".claude" / "settings.json"
+    missing_key, unknown = run(
+        backing,
+        [
+            ("switch_llm", {"name": "anthropic", "tool": "claude", "dry_run": True}),
+            ("switch_llm", {"name": "nope", "dry_run": True}),
+        ],
+    )
+    assert "no secret for profile 'anthropic'" in error_text(missing_key)
+    assert "unknown profile 'nope'" in error_text(unknown)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    planned, switched, current = run(
+        backing,
+        [
+            ("switch_llm", {"name": "anthropic", "tool": "claude", "dry_run": True}),
+            ("switch_llm", {"name": "anthropic", "tool": "claude"}),
+            ("current_llm", {"tool": "claude"}),
+        ],
+    )
+    plan = data(planned)
+    assert plan["dry_run"] is True and plan["files"] and plan["files"][0]["changed"]
+    assert "sk-ant-test-0123456789" not in json.dumps(plan)
+    assert data(switched)["files"][0]["path"] == str(settings_file)
+    assert settings_file.exists()
+    assert any(r["profile"] == "anthropic" for r in data(current))
+
+
+# -- services and health ---------------------------------------------------------------------------------
+
+
+def test_service_status_and_restart(backing: mcp_server.Backing) -> None:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    write_settings({"services": {"builtins": False, "definitions": {"sleeper": {"command": sleeper}}}})
+    try:
+        status, dry, restarted, after, unknown = run(
+            backing,
+            [
+                ("service_status", {}),
+                ("restart_service", {"name": "sleeper", "dry_run": True}),
+                ("restart_service", {"name": "sleeper"}),
+                ("service_status", {"name": "sleeper"}),
+                ("restart_service", {"name": "ghost", "dry_run": True}),
+            ],
+        )
+        assert [(s["name"], s["state"]) for s in data(status)] == [("sleeper", "stopped")]
+        planned = data(dry)
+        assert planned["dry_run"] is True and planned["command"] == sleeper
+        assert planned["status"]["state"] == "stopped"
+        assert data(restarted)["pid"] > 0
+        assert data(after)[0]["state"] == "running"
+        assert "no service named 'ghost'" in error_text(unknown)
+    finally:
+        from mahavishnu.services.supervisor import Supervisor
+
+        Supervisor(load_settings()).stop("sleeper")
+
+
+def test_health_check_reports_every_component(backing: mcp_server.Backing) -> None:
+    (result,) = run(backing, [("health_check", {})])
+    report = data(result)
+    by_name = {c["component"]: c for c in report["components"]}
+    assert report["ok"] is True
+    assert by_name["store"]["status"] == "ok" and by_name["store"]["data"]["backend"] == "sqlite"
+    assert by_name["embedder"]["data"]["dimension"] == 64
+    assert by_name["embedder"]["latency_ms"] is not None
+    assert {"assistant:claude", "assistant:codex", "assistant:qwen", "assistant:gemini"} <= set(by_name)
+    assert by_name["session-buddy"]["status"] in ("skipped", "ok", "error")
+    assert report["recorded_to"]
+
+
+# -- resources -----------------------------------------------------------------------------------------
+
+
+def test_resources_memory_by_id_and_masked_settings(
+    backing: mcp_server.Backing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__EMBEDDER_API_KEY", "sk-very-secret-value-123")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", "postgresql://me:hunter2hunter2@db.example/mem")
+
+    async def go() -> tuple[Any, ...]:
+        async with Client(mcp_server.build_server(backing)) as client:
+            await client.call_tool("store_memory", {"content": "a resource"})
+            templates = (await client.list_resource_templates()).resource_templates
+            memory = await client.read_resource("mahavishnu://memory/1")
+            settings = await client.read_resource("mahavishnu://settings")
+            return templates, memory, settings
+
+    templates, memory, settings = anyio.run(go)
+    assert [t.uri_template for t in templates] == ["mahavishnu://memory/{memory_id}"]
+    assert json.loads(memory.contents[0].text)["content"] == "a resource"
+    text = settings.contents[0].text
+    assert "sk-very-secret-value-123" not in text and "hunter2hunter2" not in text
+    effective = json.loads(text)
+    assert effective["memory"]["dsn"] == "postgresql://me:****@db.example/mem"
+    assert effective["memory"]["embedder_api_key"] != "sk-very-secret-value-123"
+
+
+def test_missing_memory_resource_is_an_error(backing: mcp_server.Backing) -> None:
+    from mcp import MCPError
+
+    async def go() -> MCPError:
+        async with Client(mcp_server.build_server(backing)) as client:
+            try:
+                await client.read_resource("mahavishnu://memory/42")
+            except MCPError as exc:
+                return exc
+        raise AssertionError("reading a missing memory succeeded")
+
+    error = anyio.run(go)
+    assert "no memory #42" in str(error) and error.code == -32602
+
+
+# -- bearer token --------------------------------------------------------------------------------------
+
+
+def test_bearer_token_is_generated_once_and_stored_as_a_secret() -> None:
+    from mahavishnu.environments.secrets import list_secrets
+
+    assert mcp_server.bearer_token(create=False) is None
+    token = mcp_server.bearer_token()
+    assert token and len(token) >= 32
+    assert mcp_server.bearer_token() == token
+    assert {"name": mcp_server.TOKEN_SECRET, "store": "keyring"} in list_secrets()
+
+
+def test_serving_beyond_loopback_without_a_token_is_refused() -> None:
+    from mahavishnu.errors import MahavishnuError
+
+    with pytest.raises(MahavishnuError, match="without a bearer token"):
+        mcp_server.serve_http(mcp_server.build_server(), host="0.0.0.0", port=0, token=None)
+
+
+def test_the_service_serving_the_call_does_not_restart_itself(
+    backing: mcp_server.Backing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAHAVISHNU_SERVICE", "mahavishnu-mcp")  # as the supervisor sets it
+    refused, planned = run(
+        backing,
+        [
+            ("restart_service", {"name": "mahavishnu-mcp"}),
+            ("restart_service", {"name": "mahavishnu-mcp", "dry_run": True}),
+        ],
+    )
+    assert "the service answering this call" in error_text(refused)
+    assert data(planned)["command"][-4:] == ["serve", "--http", "--port", "8680"]

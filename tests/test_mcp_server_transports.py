@@ -1,0 +1,287 @@
+"""The MCP server over its real transports, with the SDK's client.
+
+stdio: ``python -m mahavishnu mcp serve`` as a subprocess (HOME and MAHAVISHNU_HOME in the tmp dir;
+the configured local ONNX embedder, so embedding calls are kept few). HTTP: the same app the CLI
+serves, on an ephemeral 127.0.0.1 port in this process with a FakeEmbedder store, and once through
+``mahavishnu mcp serve --http --require-token`` as a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import pytest
+import uvicorn
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult
+
+from mahavishnu import mcp_server
+from mahavishnu.config import load_settings
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.store import MemoryStore
+
+#: One call per tool (memory ids assume a fresh store); what each must not answer with an error.
+CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("list_llms", {}),
+    ("current_llm", {}),
+    ("store_memory", {"content": "Transports carry the same tools", "tags": ["mcp"]}),
+    ("search_memory", {"query": "transports tools", "limit": 3}),
+    ("get_memory", {"memory_id": 1}),
+    ("delete_memory", {"memory_id": 1, "dry_run": True}),
+    ("service_status", {"check_health": False}),
+    ("restart_service", {"name": "mahavishnu-watch", "dry_run": True}),
+    ("health_check", {}),
+    ("delete_memory", {"memory_id": 1}),
+]
+#: Errors by design: no provider key in the tmp home, an unknown memory.
+ERROR_CALLS: list[tuple[str, dict[str, Any], str]] = [
+    ("switch_llm", {"name": "anthropic", "tool": "claude", "dry_run": True}, "no secret for profile"),
+    ("get_memory", {"memory_id": 999}, "no memory #999"),
+]
+
+
+async def exercise(client: Client, repo: Path) -> None:
+    tools = {t.name for t in (await client.list_tools()).tools}
+    calls = [
+        *CALLS,
+        ("ingest_repository", {"path": str(repo), "repo_id": "demo"}),
+        ("query_knowledge_base", {"query": "greeting", "repo_id": "demo", "limit": 2}),
+    ]
+    called = {name for name, _ in calls} | {name for name, _, _ in ERROR_CALLS}
+    assert called == tools, f"tools not exercised: {tools - called}"
+    for name, args in calls:
+        result = await client.call_tool(name, args)
+        assert not result.is_error, (name, result.content)
+    for name, args, message in ERROR_CALLS:
+        result = await client.call_tool(name, args)
+        assert result.is_error and message in _text(result), (name, _text(result))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "hello.py").write_text("def greeting():\n    return 'hello'\n")
+    return tmp_path / "repo"
+
+
+def _text(result: CallToolResult) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+# -- stdio ---------------------------------------------------------------------------------------------
+
+
+def test_stdio_subprocess_lists_and_calls_every_tool(repo: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mahavishnu", "mcp", "serve"], env=dict(os.environ)
+    )
+
+    async def go() -> None:
+        async with Client(params) as client:
+            await exercise(client, repo)
+
+    anyio.run(go)
+
+
+NOISY_SERVER = """
+from mahavishnu import mcp_server
+
+server = mcp_server.build_server()
+
+
+@server.tool()
+def noisy() -> str:
+    print("stray output from a library")
+    return "done"
+
+
+mcp_server.serve_stdio(server)
+"""
+
+
+def test_stdio_stdout_carries_only_protocol_messages() -> None:
+    """Whatever a tool prints goes to stderr: stdout stays pure JSON-RPC."""
+    request = (
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+        '"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}\n'
+        '{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
+        '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"noisy","arguments":{}}}\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NOISY_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(request)
+    proc.stdin.flush()
+    lines = [proc.stdout.readline(), proc.stdout.readline()]  # stdin stays open until both answers
+    proc.stdin.close()
+    proc.wait(30)
+    rest, stderr = proc.stdout.read(), proc.stderr.read() if proc.stderr else ""
+    assert all(line.startswith('{"jsonrpc":"2.0"') for line in lines) and not rest.strip(), [*lines, rest]
+    assert '"id":2' in lines[1] and '"done"' in lines[1]
+    assert "stray output from a library" in stderr
+
+
+# -- HTTP, in process ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def http_server(token: str | None = None) -> Iterator[str]:
+    """Serve ``http_app`` on an ephemeral loopback port in a thread; yields the endpoint URL."""
+    backing = mcp_server.Backing(store=lambda: MemoryStore.open(load_settings(), embedder=FakeEmbedder()))
+    app = mcp_server.http_app(mcp_server.build_server(backing), token=token)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        backing.close()
+
+
+def authed(url: str, token: str) -> Any:
+    client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return streamable_http_client(url, http_client=client)
+
+
+def test_http_lists_and_calls_every_tool(repo: Path) -> None:
+    with http_server() as url:
+
+        async def go() -> None:
+            async with Client(url) as client:
+                await exercise(client, repo)
+
+        anyio.run(go)
+
+
+def test_http_200_concurrent_tool_calls_succeed() -> None:
+    with http_server() as url:
+
+        async def go() -> list[CallToolResult]:
+            results: list[CallToolResult] = []
+            async with Client(url) as client:
+                first = await client.call_tool("store_memory", {"content": "concurrency is fine"})
+                assert not first.is_error
+
+                async def one(i: int) -> None:
+                    if i % 2:
+                        results.append(await client.call_tool("get_memory", {"memory_id": 1}))
+                    else:
+                        results.append(await client.call_tool("search_memory", {"query": f"concurrency {i}"}))
+
+                async with anyio.create_task_group() as group:
+                    for i in range(200):
+                        group.start_soon(one, i)
+            return results
+
+        results = anyio.run(go)
+    assert len(results) == 200
+    assert not [r for r in results if r.is_error]
+    assert all("concurrency is fine" in _text(r) for r in results)
+
+
+def test_http_with_a_token_refuses_requests_without_it() -> None:
+    token = "t0ken-for-tests-0123456789abcdef"
+    with http_server(token=token) as url:
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}},
+        }
+        headers = {"Accept": "application/json, text/event-stream"}
+        bare = httpx.post(url, json=initialize, headers=headers, timeout=10)
+        wrong = httpx.post(
+            url, json=initialize, headers={**headers, "Authorization": "Bearer nope"}, timeout=10
+        )
+        assert (bare.status_code, wrong.status_code) == (401, 401)
+        assert bare.headers["www-authenticate"].startswith("Bearer")
+
+        async def go() -> int:
+            async with Client(authed(url, token)) as client:
+                return len((await client.list_tools()).tools)
+
+        assert anyio.run(go) >= 10
+
+
+# -- HTTP, the real command ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(
+    params=[["--require-token"], ["--host", "0.0.0.0"]], ids=["loopback-with-token", "all-addresses"]
+)
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mahavishnu", "mcp", "serve", "--http", "--port", str(port), *request.param],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_mcp_serve_http_command_requires_its_stored_token(
+    served: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, proc = served
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    assert httpx.post(url, json={}, timeout=5).status_code == 401
+    token = mcp_server.bearer_token(create=False)  # generated and stored by the server
+    assert token
+
+    async def go() -> dict[str, Any]:
+        async with Client(authed(url, token)) as client:
+            result = await client.call_tool("list_llms", {})
+            assert not result.is_error
+            return {"tools": len((await client.list_tools()).tools)}
+
+    assert anyio.run(go)["tools"] >= 10
+    proc.terminate()
+    out, err = proc.communicate(timeout=10)
+    assert out == b""  # HTTP mode logs to stderr only
+    assert b"bearer token required" in err and token.encode() not in err
