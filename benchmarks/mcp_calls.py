@@ -12,11 +12,11 @@ Also prints the throughput of 200 concurrent calls over HTTP.
     list_llms     settings load + profile catalogue (no store)
     search_memory hybrid search of a 50-row store, query embedded by the local model
 
-Measured on this machine type (2 cores; load from other jobs varies):
+Measured on this machine type (2 cores shared with other jobs; p50/p95 ms, quiet run / load 6-11):
 
-    stdio  get_memory 1.5/5.7 ms (p50/p95)   list_llms 5.6/10.9   search_memory 9.4/16.0
-    http   get_memory 3.1/4.8 ms             list_llms 5.1/7.3    search_memory 11.1/16.8
-    http   200 concurrent get_memory calls on one session: ~0.9 s
+    stdio  get_memory 1.5/5.7 | 2.0/7.1   list_llms 5.6/10.9 | 4.5/11.3   search_memory 9.4/16.0 | 9.5/23.0
+    http   get_memory 3.1/4.8 | 4.6/9.2   list_llms 5.1/7.3 | 9.2/15.6    search_memory 11.1/16.8 | 16.0/27.6
+    http   200 concurrent get_memory calls on one session: 0.9 s | 1.5 s
 """
 
 from __future__ import annotations

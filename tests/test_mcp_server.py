@@ -336,3 +336,15 @@ def test_the_service_serving_the_call_does_not_restart_itself(
     )
     assert "the service answering this call" in error_text(refused)
     assert data(planned)["command"][-4:] == ["serve", "--http", "--port", "8680"]
+
+
+def test_health_check_reports_a_store_that_cannot_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__BACKEND", "postgres")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", "postgresql://me:pw-0123456789@127.0.0.1:9/none")
+    backing = mcp_server.Backing()
+    (result,) = run(backing, [("health_check", {})])
+    report = data(result)
+    by_name = {c["component"]: c for c in report["components"]}
+    assert report["ok"] is False
+    assert by_name["store"]["status"] == "error" and by_name["postgres"]["status"] == "error"
+    assert "pw-0123456789" not in json.dumps(report)

@@ -329,7 +329,11 @@ def _service_tools(server: MCPServer, backing: Backing) -> None:
         from mahavishnu.health import health_report
 
         with _as_tool_errors():
-            report = health_report(backing.settings(), store=backing.store(), probe_providers=probe_providers)
+            try:
+                store = backing.store()
+            except MahavishnuError:
+                store = None  # the report opens it again and shows why it fails
+            report = health_report(backing.settings(), store=store, probe_providers=probe_providers)
             data: dict[str, Any] = _jsonable(report.to_dict())
             return data
 

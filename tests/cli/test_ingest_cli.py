@@ -111,3 +111,13 @@ def test_ingest_warns_about_undecodable_files(repo: Path) -> None:
 
     assert result.exit_code == 0
     assert "legacy.py: not UTF-8" in result.output
+
+
+def test_include_replaces_the_extension_list(repo: Path) -> None:
+    (repo / "Makefile").write_text("test:\n\tpytest -x\n")
+
+    summary = ok("ingest", str(repo), "--include", "Makefile", "--include", "src/", "--json")
+
+    assert (summary["files_seen"], summary["files_indexed"]) == (2, 2)
+    [listed] = ok("repos", "--json")
+    assert listed["files"] == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -307,10 +308,8 @@ def test_an_unreadable_file_is_warned_about_and_keeps_its_chunks(
     assert {m.id for m in by_path(store)["pkg/util.py"]} == kept
 
 
-@pytest.mark.skipif(sys.platform == "win32" or not hasattr(sys, "getuid"), reason="POSIX permissions")
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_a_file_without_read_permission_does_not_stop_the_run(store: MemoryStore, repo: Path) -> None:
-    import os
-
     if os.geteuid() == 0:
         pytest.skip("root reads every file")
     (repo / "pkg/util.py").chmod(0)
@@ -390,3 +389,50 @@ def test_rag_memories_stored_by_hand_survive_a_reingest(store: MemoryStore, repo
     ingest(store, repo)
 
     assert store.get(manual.id) == manual
+
+
+# -- settings -----------------------------------------------------------------------------------
+def test_ingest_settings_normalise_extensions_and_refuse_a_big_overlap() -> None:
+    from pydantic import ValidationError
+
+    assert IngestSettings(extensions=["py", ".MD"]).extensions == [".py", ".md"]
+    with pytest.raises(ValidationError, match="overlap_chars"):
+        IngestSettings(chunk_chars=200, overlap_chars=100)
+
+
+def test_ingest_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mahavishnu.config import load_settings
+
+    monkeypatch.setenv("MAHAVISHNU_INGEST__CHUNK_CHARS", "512")
+    monkeypatch.setenv("MAHAVISHNU_INGEST__EXTENSIONS", '[".py", ".go"]')
+
+    settings = load_settings().ingest
+    assert (settings.chunk_chars, settings.extensions) == (512, [".py", ".go"])
+
+
+def test_the_configured_extensions_decide_what_is_ingested(store: MemoryStore, repo: Path) -> None:
+    ingest(store, repo, settings=IngestSettings(extensions=[".md"], chunk_chars=200, overlap_chars=40))
+
+    assert sorted(by_path(store)) == ["README.md"]
+
+
+def test_a_directory_that_cannot_be_listed_keeps_its_chunks(
+    store: MemoryStore, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.memory import repo_walk
+
+    ingest(store, repo)
+    kept = {m.id for m in by_path(store)["pkg/core.py"]}
+    real = repo_walk.os.scandir
+
+    def failing(path: str | os.PathLike[str]) -> object:
+        if Path(path).name == "pkg":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(repo_walk.os, "scandir", failing)
+    report = ingest(store, repo)
+
+    assert report.status == "completed" and report.files_removed == 0
+    assert "pkg: cannot list (Permission denied)" in report.warnings
+    assert {m.id for m in by_path(store)["pkg/core.py"]} == kept

@@ -7,6 +7,7 @@ The shared behaviour suite (``test_store.py``) runs against PostgreSQL too."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import subprocess
@@ -118,6 +119,14 @@ def test_ivfflat_is_selectable_and_filtered_vector_search_uses_the_index(pg_dsn:
     assert len(hits) == min(15, expected) and all(h.memory.project == "a" for h in hits)
 
 
+def test_reopening_with_another_index_kind_reindexes(pg_dsn: str) -> None:
+    with MemoryStore(PostgresBackend(pg_dsn), SETTINGS, FakeEmbedder()) as store:
+        store.store_many(corpus(30))
+    with MemoryStore(PostgresBackend(pg_dsn, index="ivfflat"), SETTINGS, FakeEmbedder()) as store:
+        assert store.stats()["vector_index"]["indexes"] == ["memories_embedding_ivfflat_64"]
+        assert len(store.search("banana", mode="vector", limit=30)) == 30
+
+
 def test_a_filtered_hnsw_scan_returns_k_rows_with_iterative_scan(store: MemoryStore) -> None:
     """On the HNSW index with a tiny ef_search (10 candidates), a filter matching ~1 row in 7 still
     yields k rows: the scan goes on (iterative scan) until k rows pass the filter."""
@@ -188,6 +197,25 @@ def test_the_password_may_come_from_the_environment(monkeypatch: pytest.MonkeyPa
         backend.close()
 
 
+def test_the_server_may_be_named_by_mahavishnu_pg_variables(
+    monkeypatch: pytest.MonkeyPatch, pg_dsn: str
+) -> None:
+    from mahavishnu.memory.backends.postgres import open_backend
+
+    params = psycopg.conninfo.conninfo_to_dict(pg_dsn)
+    for name, key in (("HOST", "host"), ("PORT", "port"), ("USER", "user"), ("DATABASE", "dbname")):
+        monkeypatch.setenv(f"MAHAVISHNU_PG_{name}", str(params[key]))
+    monkeypatch.setenv("MAHAVISHNU_PG_PASSWORD", str(params["password"]))
+    backend = open_backend(MemorySettings(backend="postgres"))
+    try:
+        assert (
+            backend.location
+            == f"postgresql://{params['user']}@{params['host']}:{params['port']}/{params['dbname']}"
+        )
+    finally:
+        backend.close()
+
+
 def test_a_connection_lost_mid_batch_is_retried_and_applied_once(store: MemoryStore, pg_dsn: str) -> None:
     killer = arm_killer(pg_dsn)
     try:
@@ -226,7 +254,7 @@ class Killer(threading.Thread):
 
     def run(self) -> None:
         deadline = time.monotonic() + 10
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with contextlib.suppress(psycopg.Error), psycopg.connect(self.dsn, autocommit=True) as conn:
             while time.monotonic() < deadline and not self.killed:
                 row = conn.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -351,7 +351,7 @@ def ingest_cmd(
         Progress(
             "[progress.description]{task.description}",
             BarColumn(),
-            TextColumn("{task.completed}/{task.total} chunks"),
+            TextColumn("{task.fields[chunks]}"),
             TextColumn("{task.fields[files]}"),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
@@ -360,13 +360,16 @@ def ingest_cmd(
             disable=as_json or not console.is_terminal,
         ) as bar,
     ):
-        task = bar.add_task(f"ingest {path}", total=None, files="", rate="")
+        task = bar.add_task(f"ingest {path}", total=None, chunks="scanning…", files="", rate="")
 
         def show(p: IngestProgress) -> None:
             elapsed = bar.tasks[task].elapsed or 0.0
             rate = f"{p.chunks_done / elapsed:.1f} chunks/s" if elapsed and p.chunks_done else ""
+            chunks = f"{p.chunks_done}/{p.chunks_total} chunks"
             files = f"{p.files_done}/{p.files_total} files"
-            bar.update(task, completed=p.chunks_done, total=p.chunks_total, files=files, rate=rate)
+            bar.update(
+                task, completed=p.chunks_done, total=p.chunks_total, chunks=chunks, files=files, rate=rate
+            )
 
         report = ingest_repository(
             store, path, repo_id=repo_id, include=include or (), exclude=exclude or (), progress=show

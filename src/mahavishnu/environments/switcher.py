@@ -8,30 +8,34 @@ with the reason instead.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 from mahavishnu.config import Settings
 from mahavishnu.environments import safe_write, transaction
 from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope
-from mahavishnu.environments.assistants.claude import Claude
-from mahavishnu.environments.assistants.codex import Codex
-from mahavishnu.environments.assistants.gemini import Gemini
-from mahavishnu.environments.assistants.qwen import Qwen
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.errors import InvalidInputError, MahavishnuError, ProtocolMismatchError
 
-ASSISTANTS: dict[str, type[Assistant]] = {"claude": Claude, "codex": Codex, "qwen": Qwen, "gemini": Gemini}
+#: tool name -> "module:Class"; imported on use, so a Claude-only switch never loads tomlkit & co.
+ASSISTANTS: dict[str, str] = {
+    "claude": "mahavishnu.environments.assistants.claude:Claude",
+    "codex": "mahavishnu.environments.assistants.codex:Codex",
+    "qwen": "mahavishnu.environments.assistants.qwen:Qwen",
+    "gemini": "mahavishnu.environments.assistants.gemini:Gemini",
+}
 ALL = "all"
 _ALL_SCOPES: tuple[Scope, ...] = ("user", "project", "local")
 
 
 def assistant(tool: str) -> Assistant:
-    try:
-        return ASSISTANTS[tool]()
-    except KeyError:
+    if tool not in ASSISTANTS:
         raise InvalidInputError(
             f"unknown tool '{tool}'", hint=f"Choose one of: {', '.join([*ASSISTANTS, ALL])}."
-        ) from None
+        )
+    module, _, name = ASSISTANTS[tool].partition(":")
+    cls: type[Assistant] = getattr(importlib.import_module(module), name)
+    return cls()
 
 
 def scopes(target: Assistant) -> tuple[Scope, ...]:
@@ -134,8 +138,8 @@ def overview(settings: Settings) -> tuple[list[ToolStatus], list[str]]:
     """Every assistant's status, plus messages about an interrupted switch rolled back first."""
     recovered = transaction.recover(backups=settings.environments.backups_keep)
     statuses = []
-    for name, cls in ASSISTANTS.items():
-        target = cls()
+    for name in ASSISTANTS:
+        target = assistant(name)
         try:
             statuses.append(ToolStatus(name, target.label, target.current(settings)))
         except MahavishnuError as exc:

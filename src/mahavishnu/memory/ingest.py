@@ -306,6 +306,7 @@ class _Run:
         )
         stored = self._stored()
         todo, keep = self._changed(walked.files, stored)
+        keep.update(p for p in stored if _under_any(p, walked.unlisted))  # unseen is not deleted
         self._remove([path for path in stored if path not in keep and path not in todo], stored)
         self.files_total = len(todo)
         self.bytes_total = sum(c.size for c in todo.values())
@@ -452,6 +453,10 @@ class _Run:
                 self.files_done, self.files_total, self.chunks_done, max(estimate, self.chunks_done)
             )
         )
+
+
+def _under_any(path: str, directories: list[str]) -> bool:
+    return any(not d or path.startswith(d + "/") for d in directories)
 
 
 # -- query --------------------------------------------------------------------------------------

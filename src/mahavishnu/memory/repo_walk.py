@@ -39,6 +39,7 @@ class WalkResult:
     files: list[Candidate] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> count
     warnings: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)  # directories that could not be read ("" = root)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ def _walk_dir(
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
         result.warnings.append(f"{rel_dir or '.'}: cannot list ({exc.strerror or exc})")
+        result.unlisted.append(rel_dir)
         return
     for entry in entries:
         rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name

@@ -79,10 +79,11 @@ _CONNECT_TIMEOUT = 5
 
 # -- connecting ------------------------------------------------------------------------------
 def resolve_dsn(settings: MemorySettings) -> str:
-    """The DSN to use: ``memory.dsn`` (or ``MAHAVISHNU_PG_DSN``), with the password, when the DSN has
+    """The DSN to use: ``memory.dsn`` (or ``MAHAVISHNU_PG_DSN``, or ``MAHAVISHNU_PG_HOST``/``_PORT``/
+    ``_USER``/``_DATABASE``), with the password, when the DSN has
     none, from ``MAHAVISHNU_PG_PASSWORD`` or the secrets store (``pg-password``); libpq's own
     ``PGPASSWORD``/``~/.pgpass`` still apply after that."""
-    dsn = settings.dsn or os.environ.get("MAHAVISHNU_PG_DSN")
+    dsn = settings.dsn or os.environ.get("MAHAVISHNU_PG_DSN") or _dsn_from_parts()
     if not dsn:
         raise StoreError(
             "memory.backend is postgres but no DSN is set",
@@ -98,6 +99,17 @@ def resolve_dsn(settings: MemorySettings) -> str:
         return dsn
     password = os.environ.get("MAHAVISHNU_PG_PASSWORD") or _secret_password()
     return make_conninfo(dsn, password=password) if password else dsn
+
+
+def _dsn_from_parts() -> str | None:
+    """``MAHAVISHNU_PG_HOST``/``_PORT``/``_USER``/``_DATABASE`` (host required) as a DSN."""
+    parts = {k: os.environ.get(f"MAHAVISHNU_PG_{k.upper()}") for k in ("host", "port", "user", "database")}
+    if not parts["host"]:
+        return None
+    from psycopg.conninfo import make_conninfo
+
+    parts["dbname"] = parts.pop("database")
+    return make_conninfo("", **{k: v for k, v in parts.items() if v})
 
 
 def _secret_password() -> str | None:
@@ -195,8 +207,22 @@ class PostgresBackend(Backend):
         self._pool: ConnectionPool[Any] | None = None
         if migrate:
             self.migrate()
+            self._check_vector_index()
         else:
             self.migration_state()  # reachable, and not newer than this code
+
+    def _check_vector_index(self) -> None:
+        """Build the configured kind of index for the store's dimension if it is missing (a store
+        switched between hnsw and ivfflat is re-indexed on open)."""
+        with self._direct() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = %s", (_META_DIMENSION,)).fetchone()
+            if row is None:
+                return
+            name = vector_index_name(self.index_kind, int(row[0]))
+            found = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+            if found is None or found[0] is None:
+                with conn.transaction():
+                    self._ensure_vector_index(conn, int(row[0]))
 
     # -- connections and transactions ---------------------------------------------------
     def _direct(self) -> psycopg.Connection[Any]:
@@ -891,8 +917,13 @@ class AsyncPostgresStore:
         limit: int = 10,
         fusion: Fusion | None = None,
     ) -> list[SearchHit]:
+        from mahavishnu.memory.models import SEARCH_MODES
+        from mahavishnu.memory.store import MAX_LIMIT
+
         if not query.strip():
             raise InvalidInputError("the search query is empty")
+        if mode not in SEARCH_MODES or not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInputError(f"invalid search: mode {mode!r}, limit {limit}")
         vector = None
         if mode != "text":
             vector = (await asyncio.to_thread(self.embedder.embed_many, [query], kind="query"))[0]
