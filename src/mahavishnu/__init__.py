@@ -40,6 +40,18 @@ if TYPE_CHECKING:
         UnknownServiceError,
         WriteFailedError,
     )
+    from mahavishnu.memory.embedders import get_embedder
+    from mahavishnu.memory.embedders.base import Embedder
+    from mahavishnu.memory.ingest import (
+        IngestReport,
+        KnowledgeHit,
+        forget_repo,
+        ingest_repository,
+        list_repos,
+        query_knowledge_base,
+    )
+    from mahavishnu.memory.models import Filters, Memory, SearchHit
+    from mahavishnu.memory.store import MemoryStore
 
 _ERRORS = (
     "BackendUnavailableError",
@@ -76,6 +88,18 @@ _EXPORTS: dict[str, str] = {
     "SwitchResult": "mahavishnu.environments.switcher",
     "current": "mahavishnu.environments.switcher",
     "switch_llm": "mahavishnu.environments.switcher",
+    "MemoryStore": "mahavishnu.memory.store",
+    "Memory": "mahavishnu.memory.models",
+    "Filters": "mahavishnu.memory.models",
+    "SearchHit": "mahavishnu.memory.models",
+    "Embedder": "mahavishnu.memory.embedders.base",
+    "get_embedder": "mahavishnu.memory.embedders",
+    "ingest_repository": "mahavishnu.memory.ingest",
+    "query_knowledge_base": "mahavishnu.memory.ingest",
+    "list_repos": "mahavishnu.memory.ingest",
+    "forget_repo": "mahavishnu.memory.ingest",
+    "IngestReport": "mahavishnu.memory.ingest",
+    "KnowledgeHit": "mahavishnu.memory.ingest",
     **dict.fromkeys(_ERRORS, "mahavishnu.errors"),
 }
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "base_env", "find_tool", "run_tool"]
+__all__ = ["REPO_ROOT", "base_env", "find_tool", "run_cli", "run_tool"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_BIN = REPO_ROOT / ".e2e-tools" / "node_modules" / ".bin"
+#: What most CLIs want on top of the bare environment: no colours, no browser windows.
+QUIET_ENV = {"NO_COLOR": "1", "NO_BROWSER": "1"}
 
 
 def find_tool(name: str) -> Path | None:
@@ -22,9 +25,12 @@ def find_tool(name: str) -> Path | None:
     return Path(found) if found else None
 
 
-def base_env(home: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+def base_env(
+    home: Path, extra_env: dict[str, str] | None = None, *, tool_env: Mapping[str, str] = QUIET_ENV
+) -> dict[str, str]:
     """Nothing from the outer shell but PATH (so node and a helper command resolve): no API keys,
-    no CI=true (which changes how some CLIs behave), no proxy settings."""
+    no CI=true (which changes how some CLIs behave), no proxy settings. ``tool_env`` is what the
+    CLI needs on top; ``extra_env`` (a test's own) goes last."""
     tmp = home / ".tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     env = {
@@ -33,11 +39,21 @@ def base_env(home: Path, extra_env: dict[str, str] | None = None) -> dict[str, s
         "TMPDIR": str(tmp),
         "LANG": "C.UTF-8",
         "TERM": "dumb",
-        "NO_COLOR": "1",
-        "NO_BROWSER": "1",
+        **tool_env,
     }
     env.update(extra_env or {})
     return env
+
+
+def run_cli(
+    name: str, args: list[str], home: Path, timeout: float, extra_env: dict[str, str] | None, cwd: Path | None
+) -> subprocess.CompletedProcess[str]:
+    """``name ARGS`` with HOME=``home`` in ``base_env``, in ``cwd`` (default ``home/work``);
+    FileNotFoundError when the CLI is not installed."""
+    tool = find_tool(name)
+    if tool is None:
+        raise FileNotFoundError(f"{name} CLI not found: run .ci/install-e2e.sh")
+    return run_tool([str(tool), *args], base_env(home, extra_env), cwd or home / "work", timeout)
 
 
 def run_tool(

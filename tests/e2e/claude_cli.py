@@ -22,44 +22,32 @@ the assistant's text and whose ``is_error`` is false on success.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from _cli_env import base_env, find_tool, run_tool
+
 __all__ = ["build_env", "find_claude", "parse_result", "run_claude", "write_settings"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCAL_CLAUDE = REPO_ROOT / ".e2e-tools" / "node_modules" / ".bin" / "claude"
+#: On top of the bare environment (whose PATH lets an apiKeyHelper command, e.g. a venv's python,
+#: resolve): only the base URL is contacted, and a failing mock fails the run at once.
+CLAUDE_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "CLAUDE_CODE_MAX_RETRIES": "0",
+    "API_TIMEOUT_MS": "30000",
+}
 
 
 def find_claude() -> Path | None:
     """The CLI installed by .ci/install-e2e.sh, else ``claude`` on PATH, else None."""
-    if LOCAL_CLAUDE.is_file() and os.access(LOCAL_CLAUDE, os.X_OK):
-        return LOCAL_CLAUDE
-    found = shutil.which("claude")
-    return Path(found) if found else None
+    return find_tool("claude")
 
 
 def build_env(home: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     """A from-scratch environment that points Claude at ``home`` and nowhere else."""
-    tmp = home / ".tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    env = {
-        # PATH is kept so that an apiKeyHelper command (e.g. a venv's python) resolves.
-        "PATH": os.environ.get("PATH") or os.defpath,
-        "HOME": str(home),
-        "TMPDIR": str(tmp),
-        "LANG": "C.UTF-8",
-        "TERM": "dumb",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_AUTOUPDATER": "1",
-        "CLAUDE_CODE_MAX_RETRIES": "0",
-        "API_TIMEOUT_MS": "30000",
-    }
-    env.update(extra_env or {})
-    return env
+    return base_env(home, extra_env, tool_env=CLAUDE_ENV)
 
 
 def run_claude(
@@ -80,22 +68,11 @@ def run_claude(
     claude = find_claude()
     if claude is None:
         raise FileNotFoundError("claude CLI not found: run .ci/install-e2e.sh")
-    workdir = cwd if cwd is not None else home
-    workdir.mkdir(parents=True, exist_ok=True)
     args = [str(claude), "-p", prompt, "--output-format", "json"]
     if setting_sources:
         args += ["--setting-sources", setting_sources]
     args += extra_args or []
-    return subprocess.run(
-        args,
-        env=build_env(home, extra_env),
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_tool(args, build_env(home, extra_env), cwd if cwd is not None else home, timeout)
 
 
 def parse_result(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from _cli_env import base_env, find_tool, run_tool
+from _cli_env import find_tool, run_cli
 
 __all__ = ["find_codex", "run_codex"]
 
@@ -34,8 +34,5 @@ def run_codex(
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``codex exec`` with HOME=``home``; FileNotFoundError when the CLI is not installed."""
-    codex = find_codex()
-    if codex is None:
-        raise FileNotFoundError("codex CLI not found: run .ci/install-e2e.sh")
-    args = [str(codex), "exec", "--skip-git-repo-check", "--color", "never", prompt]
-    return run_tool(args, base_env(home, extra_env), cwd or home / "work", timeout)
+    args = ["exec", "--skip-git-repo-check", "--color", "never", prompt]
+    return run_cli("codex", args, home, timeout, extra_env, cwd)

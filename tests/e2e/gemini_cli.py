@@ -17,7 +17,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from _cli_env import base_env, find_tool, run_tool
+from _cli_env import find_tool, run_cli
 
 __all__ = ["find_gemini", "run_gemini", "trust"]
 
@@ -44,7 +44,4 @@ def run_gemini(
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``gemini -p PROMPT`` with HOME=``home``; FileNotFoundError when the CLI is not installed."""
-    gemini = find_gemini()
-    if gemini is None:
-        raise FileNotFoundError("gemini CLI not found: run .ci/install-e2e.sh")
-    return run_tool([str(gemini), "-p", prompt], base_env(home, extra_env), cwd or home / "work", timeout)
+    return run_cli("gemini", ["-p", prompt], home, timeout, extra_env, cwd)

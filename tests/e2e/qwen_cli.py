@@ -16,7 +16,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from _cli_env import base_env, find_tool, run_tool
+from _cli_env import find_tool, run_cli
 
 __all__ = ["find_qwen", "run_qwen"]
 
@@ -34,7 +34,4 @@ def run_qwen(
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``qwen -p PROMPT`` with HOME=``home``; FileNotFoundError when the CLI is not installed."""
-    qwen = find_qwen()
-    if qwen is None:
-        raise FileNotFoundError("qwen CLI not found: run .ci/install-e2e.sh")
-    return run_tool([str(qwen), "-p", prompt], base_env(home, extra_env), cwd or home / "work", timeout)
+    return run_cli("qwen", ["-p", prompt], home, timeout, extra_env, cwd)

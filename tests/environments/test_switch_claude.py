@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from _switch_helpers import write_config
 
 from conftest import SHARED_DATA
 from mahavishnu.config import load_settings
@@ -52,13 +53,7 @@ ANTHROPIC_PROFILES = sorted(n for n, p in all_profiles(load_settings()).items() 
 
 @pytest.fixture
 def settings_file(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = isolated_home / ".claude" / "settings.json"
-    path.parent.mkdir()
-    path.write_text(USER_FILE)
-    for name, profile in all_profiles(load_settings()).items():
-        for ref in profile.settings.secret:
-            monkeypatch.setenv(ref.removeprefix("env:"), f"sk-{name}-secret-0123456789")
-    return path
+    return write_config(isolated_home / ".claude" / "settings.json", USER_FILE, monkeypatch)
 
 
 def _without_owned(text: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from _switch_helpers import write_config, write_profiles
 from typer.testing import CliRunner
 
 from conftest import SHARED_DATA
@@ -72,13 +73,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def config(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = isolated_home / ".codex" / "config.toml"
-    path.parent.mkdir()
-    path.write_text(USER_FILE)
-    for name, profile in all_profiles(load_settings()).items():
-        for ref in profile.settings.secret:
-            monkeypatch.setenv(ref.removeprefix("env:"), f"sk-{name}-secret-0123456789")
-    return path
+    return write_config(isolated_home / ".codex" / "config.toml", USER_FILE, monkeypatch)
 
 
 def _without_owned(text: str) -> str:
@@ -213,11 +208,7 @@ def test_chat_only_profiles_are_refused_for_codex(config: Path, name: str) -> No
 def test_a_profile_without_an_openai_endpoint_is_refused(
     config: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(
-        "profiles:\n  only-claude:\n    anthropic: {base_url: 'https://a.example', model: m}\n"
-    )
+    write_profiles(isolated_home, "  only-claude:\n    anthropic: {base_url: 'https://a.example', model: m}\n")
     monkeypatch.setenv("ONLY", "x")
     with pytest.raises(ProtocolMismatchError, match="no openai endpoint"):
         switch_llm("only-claude", load_settings(), tool="codex")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from _switch_helpers import write_config, write_profiles
 from typer.testing import CliRunner
 
 from conftest import SHARED_DATA
@@ -38,20 +39,9 @@ runner = CliRunner()
 
 @pytest.fixture
 def gemini_dir(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = isolated_home / ".gemini"
-    directory.mkdir()
-    (directory / "settings.json").write_text(USER_FILE)
+    directory = write_config(isolated_home / ".gemini" / "settings.json", USER_FILE, monkeypatch).parent
     (directory / ".env").write_text(USER_ENV)
-    for name, profile in all_profiles(load_settings()).items():
-        for ref in profile.settings.secret:
-            monkeypatch.setenv(ref.removeprefix("env:"), f"sk-{name}-secret-0123456789")
     return directory
-
-
-def _profile(isolated_home: Path, body: str) -> None:
-    settings = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text("profiles:\n" + body)
 
 
 def _without_owned(text: str) -> str:
@@ -94,7 +84,7 @@ def test_the_key_by_reference_writes_no_key(gemini_dir: Path) -> None:
 def test_a_proxy_profile_with_an_inline_key_then_back_to_a_reference(
     gemini_dir: Path, isolated_home: Path
 ) -> None:
-    _profile(
+    write_profiles(
         isolated_home,
         "  proxy:\n    secret: ['file:proxy']\n"
         "    gemini: {base_url: 'https://gw.example.com', model: g-1}\n",
@@ -174,14 +164,14 @@ def test_profiles_without_a_gemini_endpoint_are_refused(gemini_dir: Path) -> Non
 
 
 def test_an_http_base_url_off_loopback_is_refused(gemini_dir: Path, isolated_home: Path, monkeypatch) -> None:
-    _profile(
+    write_profiles(
         isolated_home,
         "  plain:\n    secret: ['env:GEMINI_API_KEY']\n"
         "    gemini: {base_url: 'http://gw.example.com', model: g}\n",
     )
     with pytest.raises(ConfigError, match="https"):
         switch_llm("plain", load_settings(), tool="gemini")
-    _profile(
+    write_profiles(
         isolated_home,
         "  local:\n    secret: ['env:GEMINI_API_KEY']\n"
         "    gemini: {base_url: 'http://127.0.0.1:9', model: g}\n",

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _switch_helpers import write_config, write_profiles
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
@@ -46,13 +47,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def settings_file(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = isolated_home / ".qwen" / "settings.json"
-    path.parent.mkdir()
-    path.write_text(USER_FILE)
-    for name, profile in all_profiles(load_settings()).items():
-        for ref in profile.settings.secret:
-            monkeypatch.setenv(ref.removeprefix("env:"), f"sk-{name}-secret-0123456789")
-    return path
+    return write_config(isolated_home / ".qwen" / "settings.json", USER_FILE, monkeypatch)
 
 
 def _without_owned(text: str) -> str:
@@ -185,11 +180,7 @@ def test_project_scope_writes_the_project_file(
 def test_a_profile_without_openai_is_refused(
     settings_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(
-        "profiles:\n  g-only:\n    secret: ['env:G']\n    gemini: {base_url: 'https://g', model: m}\n"
-    )
+    write_profiles(isolated_home, "  g-only:\n    secret: ['env:G']\n    gemini: {base_url: 'https://g', model: m}\n")
     monkeypatch.setenv("G", "x")
     with pytest.raises(ProtocolMismatchError, match="Qwen Code"):
         switch_llm("g-only", load_settings(), tool="qwen")

@@ -56,6 +56,13 @@ def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
+def _reject_unknown_fields(data: Mapping[str, Any], known: set[str]) -> None:
+    """InvalidInputError naming the keys of ``data`` that are not memory fields."""
+    unknown = set(data) - known
+    if unknown:
+        raise InvalidInputError(f"unknown memory fields: {', '.join(sorted(unknown))}")
+
+
 @dataclass(frozen=True, slots=True)
 class Memory:
     """One stored memory. ``embedding`` is filled only where it was asked for (export)."""
@@ -91,10 +98,7 @@ class Memory:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], embedding: Vector | None = None) -> Memory:
-        names = {f.name for f in fields(cls)} - {"embedding"}
-        unknown = set(data) - names
-        if unknown:
-            raise InvalidInputError(f"unknown memory fields: {', '.join(sorted(unknown))}")
+        _reject_unknown_fields(data, {f.name for f in fields(cls)} - {"embedding"})
         values = dict(data)
         values["tags"] = tuple(values.get("tags") or ())
         values["metadata"] = dict(values.get("metadata") or {})
@@ -151,9 +155,7 @@ class MemoryDraft:
         data = dict(value)
         if "memory_type" in data:
             data["type"] = data.pop("memory_type")
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise InvalidInputError(f"unknown memory fields: {', '.join(sorted(unknown))}")
+        _reject_unknown_fields(data, {f.name for f in fields(cls)})
         if "content" not in data:
             raise InvalidInputError("a memory needs content")
         return cls(**data)

@@ -7,13 +7,17 @@ import shlex
 import shutil
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from mahavishnu import paths
 from mahavishnu.config import Settings
+from mahavishnu.environments import env_file
 from mahavishnu.environments.profiles import Profile, Protocol
 from mahavishnu.environments.safe_write import Transform, Validate
+from mahavishnu.errors import InvalidInputError
 
 Scope = Literal["user", "project", "local"]
 
@@ -70,6 +74,47 @@ class Assistant(ABC):
     @abstractmethod
     def current(self, settings: Settings) -> list[CurrentProvider]:
         """The provider each existing config file points at, highest precedence first."""
+
+
+def project_dir() -> Path:
+    """Where project-scope settings live: the project root, or the current folder outside one."""
+    return paths.project_root() or Path.cwd()
+
+
+def require_user_or_project(label: str, scope: Scope) -> None:
+    """Refuse any scope but user and project (for assistants that keep no local settings file)."""
+    if scope not in ("user", "project"):
+        raise InvalidInputError(
+            f"{label} has no {scope} settings file", hint="Use --scope user or --scope project."
+        )
+
+
+def existing_configs(
+    scopes: Iterable[Scope], path_for: Callable[[Scope], Path]
+) -> Iterator[tuple[Scope, Path]]:
+    """Each scope's config file that exists, in ``scopes`` order, once per real file (in $HOME the
+    project file is the user file)."""
+    seen: set[Path] = set()
+    for scope in scopes:
+        path = path_for(scope)
+        if not path.exists() or path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        yield scope, path
+
+
+def dotenv_edit(
+    path: Path, values: dict[str, str], *, note: str, secrets: tuple[str, ...], owned: Iterable[str] = ()
+) -> FileEdit:
+    """The edit writing ``values`` (under a marker naming ``note``) into the dotenv file at ``path``,
+    mode 600 as it may hold a key."""
+    return FileEdit(
+        path=path,
+        transform=lambda text: env_file.update(text, values, owned=owned, note=note),
+        validate=env_file.validate,
+        mode=0o600,
+        secrets=secrets,
+    )
 
 
 def mahavishnu_command(*args: str) -> str:

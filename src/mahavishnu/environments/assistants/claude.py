@@ -20,8 +20,10 @@ from mahavishnu.environments.assistants.base import (
     FileEdit,
     Scope,
     SwitchPlan,
+    existing_configs,
     helper_profile,
     mahavishnu_command,
+    project_dir,
 )
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
@@ -49,10 +51,6 @@ MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
 def config_dir() -> Path:
     override = os.environ.get("CLAUDE_CONFIG_DIR")
     return Path(override) if override else paths.home() / ".claude"
-
-
-def project_dir() -> Path:
-    return paths.project_root() or Path.cwd()
 
 
 def load(text: str | None, source: Path) -> JsonDocument:
@@ -125,12 +123,8 @@ class Claude(Assistant):
     def current(self, settings: Settings) -> list[CurrentProvider]:
         profiles = all_profiles(settings)
         found = []
-        seen: set[Path] = set()
-        for scope in ("user", "project", "local"):  # user first: in $HOME, project == user
-            path = self.settings_path(scope)  # type: ignore[arg-type]
-            if not path.exists() or path.resolve() in seen:
-                continue
-            seen.add(path.resolve())
+        # user first: in $HOME, project == user
+        for scope, path in existing_configs(("user", "project", "local"), self.settings_path):
             data = load(read_text(path), path).data
             env: dict[str, Any] = data["env"] if isinstance(data.get("env"), dict) else {}
             if not env.get("ANTHROPIC_BASE_URL") and not data.get("apiKeyHelper"):

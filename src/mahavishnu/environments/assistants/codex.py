@@ -41,6 +41,7 @@ from mahavishnu.environments.assistants.base import (
     FileEdit,
     Scope,
     SwitchPlan,
+    dotenv_edit,
     helper_profile,
     mahavishnu_command,
 )
@@ -259,15 +260,7 @@ class Codex(Assistant):
         dotenv_text = read_text(dotenv)
         if dotenv_values or env_file.marked_keys(dotenv_text):
             note = f"profile '{profile.name}' (Codex CLI)"
-            edits.append(
-                FileEdit(
-                    path=dotenv,
-                    transform=lambda text: env_file.update(text, dotenv_values, note=note),
-                    validate=env_file.validate,
-                    mode=0o600,
-                    secrets=tuple(dotenv_values.values()),
-                )
-            )
+            edits.append(dotenv_edit(dotenv, dotenv_values, note=note, secrets=tuple(dotenv_values.values())))
         return SwitchPlan(edits, warnings)
 
     def validate_text(self, text: str) -> None:

@@ -28,11 +28,21 @@ from urllib.parse import urlsplit
 from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
-from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
+from mahavishnu.environments.assistants.base import (
+    Assistant,
+    CurrentProvider,
+    FileEdit,
+    Scope,
+    SwitchPlan,
+    dotenv_edit,
+    existing_configs,
+    project_dir,
+    require_user_or_project,
+)
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.errors import ConfigError, InvalidInputError, MahavishnuError, SecretStoreError
+from mahavishnu.errors import ConfigError, MahavishnuError, SecretStoreError
 from mahavishnu.masking import mask
 
 AUTH_TYPE = "gemini-api-key"
@@ -46,10 +56,6 @@ def gemini_home() -> Path:
     """Where the user-level ``.gemini`` directory lives (``GEMINI_CLI_HOME`` replaces HOME)."""
     override = os.environ.get("GEMINI_CLI_HOME")
     return (Path(override) if override else paths.home()) / ".gemini"
-
-
-def project_dir() -> Path:
-    return paths.project_root() or Path.cwd()
 
 
 def config_path(scope: str = "user") -> Path:
@@ -137,10 +143,7 @@ class Gemini(Assistant):
     scopes: tuple[Scope, ...] = ("user", "project")
 
     def settings_path(self, scope: Scope) -> Path:
-        if scope not in self.scopes:
-            raise InvalidInputError(
-                f"{self.label} has no {scope} settings file", hint="Use --scope user or --scope project."
-            )
+        require_user_or_project(self.label, scope)
         return config_path(scope)
 
     def plan_switch(
@@ -179,13 +182,7 @@ class Gemini(Assistant):
         secrets = (key.value,) if key is not None and KEY_VAR in values else ()
         edits = [
             FileEdit(path=path, transform=lambda text: apply_settings(text, path, model), validate=validate),
-            FileEdit(
-                path=dotenv,
-                transform=lambda text: env_file.update(text, values, owned=OWNED_ENV, note=note),
-                validate=env_file.validate,
-                mode=0o600,
-                secrets=secrets,
-            ),
+            dotenv_edit(dotenv, values, note=note, secrets=secrets, owned=OWNED_ENV),
         ]
         return SwitchPlan(edits, warnings)
 
@@ -195,12 +192,7 @@ class Gemini(Assistant):
     def current(self, settings: Settings) -> list[CurrentProvider]:
         profiles = all_profiles(settings)
         found = []
-        seen: set[Path] = set()
-        for scope in ("user", "project"):
-            path = config_path(scope)
-            if not path.exists() or path.resolve() in seen:
-                continue
-            seen.add(path.resolve())
+        for scope, path in existing_configs(self.scopes, config_path):
             data = load(read_text(path), path).data
             dotenv = env_file.parse(read_text(env_path(scope)))
             base_url = dotenv.get(BASE_URL_VAR)

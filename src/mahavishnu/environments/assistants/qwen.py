@@ -25,7 +25,17 @@ from json5.model import JSONArray, JSONObject, Value
 from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
-from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
+from mahavishnu.environments.assistants.base import (
+    Assistant,
+    CurrentProvider,
+    FileEdit,
+    Scope,
+    SwitchPlan,
+    dotenv_edit,
+    existing_configs,
+    project_dir,
+    require_user_or_project,
+)
 from mahavishnu.environments.json_document import (
     JsonDocument,
     _above,
@@ -43,7 +53,7 @@ from mahavishnu.environments.json_document import (
 )
 from mahavishnu.environments.profiles import Profile
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, SecretStoreError
+from mahavishnu.errors import InvalidConfigFileError, SecretStoreError
 from mahavishnu.masking import mask
 
 #: ``description`` of the modelProviders entries Mahavishnu wrote.
@@ -53,10 +63,6 @@ MARK = "[mahavishnu] profile "
 def qwen_home() -> Path:
     override = os.environ.get("QWEN_HOME")
     return Path(override) if override else paths.home() / ".qwen"
-
-
-def project_dir() -> Path:
-    return paths.project_root() or Path.cwd()
 
 
 def config_path(scope: str = "user") -> Path:
@@ -233,10 +239,7 @@ class Qwen(Assistant):
     scopes: tuple[Scope, ...] = ("user", "project")
 
     def settings_path(self, scope: Scope) -> Path:
-        if scope not in self.scopes:
-            raise InvalidInputError(
-                f"{self.label} has no {scope} settings file", hint="Use --scope user or --scope project."
-            )
+        require_user_or_project(self.label, scope)
         return config_path(scope)
 
     def plan_switch(
@@ -278,15 +281,8 @@ class Qwen(Assistant):
         dotenv = env_path()
         if dotenv_values or env_file.marked_keys(read_text(dotenv)):
             note = f"profile '{profile.name}' (Qwen Code)"
-            edits.append(
-                FileEdit(
-                    path=dotenv,
-                    transform=lambda text: env_file.update(text, dotenv_values, note=note),
-                    validate=env_file.validate,
-                    mode=0o600,
-                    secrets=tuple(v for v in dotenv_values.values() if key is not None),
-                )
-            )
+            secrets = tuple(v for v in dotenv_values.values() if key is not None)
+            edits.append(dotenv_edit(dotenv, dotenv_values, note=note, secrets=secrets))
         return SwitchPlan(edits, warnings)
 
     def validate_text(self, text: str) -> None:
@@ -294,12 +290,7 @@ class Qwen(Assistant):
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []
-        seen: set[Path] = set()
-        for scope in ("user", "project"):
-            path = config_path(scope)
-            if not path.exists() or path.resolve() in seen:
-                continue
-            seen.add(path.resolve())
+        for scope, path in existing_configs(self.scopes, config_path):
             data = load(read_text(path), path).data
             model = data.get("model", {}).get("name") if isinstance(data.get("model"), dict) else None
             entries = data.get("modelProviders", {}).get("openai", [])

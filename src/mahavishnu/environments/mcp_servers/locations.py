@@ -49,10 +49,11 @@ def scopes_of(tool: str) -> tuple[str, ...]:
 
 def locations(tool: str) -> list[Location]:
     """Every map of MCP servers an assistant reads, lowest precedence first."""
-    from mahavishnu.environments.assistants import claude, codex, gemini, qwen
+    from mahavishnu.environments.assistants import codex, gemini, qwen
+    from mahavishnu.environments.assistants.base import project_dir
 
     if tool == "claude":
-        project = claude.project_dir()
+        project = project_dir()
         return [
             Location("claude", "user", claude_json_path(), ("mcpServers",)),
             Location("claude", "project", project / ".mcp.json", ("mcpServers",)),

@@ -48,8 +48,8 @@ class HttpEmbedder(Embedder):
         url: str,
         model: str,
         dimension: int | None,
-        *,
         api_key: str | None = None,
+        *,
         timeout: float = DEFAULT_TIMEOUT,
         batch_size: int = 32,
     ) -> None:

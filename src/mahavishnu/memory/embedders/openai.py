@@ -11,25 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mahavishnu.memory.embedders._http import DEFAULT_TIMEOUT, HttpEmbedder
+from mahavishnu.memory.embedders._http import HttpEmbedder
 from mahavishnu.memory.embedders.base import Kind
 
 
 class OpenAICompatibleEmbedder(HttpEmbedder):
     name = "openai"
     server_label = "OpenAI-compatible server"
-
-    def __init__(
-        self,
-        url: str,
-        model: str,
-        dimension: int | None,
-        api_key: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        batch_size: int = 32,
-    ) -> None:
-        super().__init__(url, model, dimension, api_key=api_key, timeout=timeout, batch_size=batch_size)
 
     @property
     def endpoint(self) -> str:
