@@ -20,8 +20,10 @@ Measured at 100,000 rows (2 cores shared with other jobs, load 4-7; wall p50/p95
 
     bulk insert 3,300-3,500 rows/s; store without embedding 0.9/5.7 ms (0.5/1.3 CPU), with 19/43 ms
     index load from SQLite 0.9-1.7 s; HNSW build (int8 graph) 17-20 s; RSS 600 MB (peak 850 MB)
-    as shipped:    hybrid 41/54 ms (40/53) HNSW; text 11/16; vector incl. query embedding 15/22
-    --ort-no-spin: hybrid 34/49 ms (22/29) HNSW; 38/48 (25/31) exact scan; query embedding 10/15 (7/10)
+    with onnxruntime threads spinning (before the embedder turned that off):
+                   hybrid 41/54 ms (40/53) HNSW; text 11/16; vector incl. query embedding 15/22
+    spinning off (now the default):
+                   hybrid 34/49 ms (22/29) HNSW; 38/48 (25/31) exact scan; query embedding 10/15 (7/10)
     text leg by posting budget (CPU p50/p95): 5k 7/13, 10k (default) 11/16, 20k 19/25, none 39/104
     hybrid with a 2 % project filter: 57/72 ms (38/45): the text leg joins every match to the filter
 """
@@ -117,20 +119,6 @@ def rss_mb() -> tuple[float, float]:
     return current, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def no_spinning() -> None:
-    """Make every onnxruntime session created from now on idle its threads between runs."""
-    import onnxruntime as ort
-
-    base = ort.SessionOptions
-
-    class Options(base):  # type: ignore[misc,valid-type]
-        def __init__(self) -> None:
-            super().__init__()
-            self.add_session_config_entry("session.intra_op.allow_spinning", "0")
-
-    ort.SessionOptions = Options
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,15 +126,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ann-threshold", type=int, default=MemorySettings().ann_threshold)
-    parser.add_argument(
-        "--ort-no-spin",
-        action="store_true",
-        help="experiment: stop onnxruntime's worker threads spinning after each run (they take the CPU "
-        "the SQLite half of a hybrid query needs on 2 cores)",
-    )
     args = parser.parse_args()
-    if args.ort_no_spin:
-        no_spinning()
 
     real = get_embedder(MemorySettings())
     real.embed("warm up the model")

@@ -208,7 +208,9 @@ def test_chat_only_profiles_are_refused_for_codex(config: Path, name: str) -> No
 def test_a_profile_without_an_openai_endpoint_is_refused(
     config: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_profiles(isolated_home, "  only-claude:\n    anthropic: {base_url: 'https://a.example', model: m}\n")
+    write_profiles(
+        isolated_home, "  only-claude:\n    anthropic: {base_url: 'https://a.example', model: m}\n"
+    )
     monkeypatch.setenv("ONLY", "x")
     with pytest.raises(ProtocolMismatchError, match="no openai endpoint"):
         switch_llm("only-claude", load_settings(), tool="codex")

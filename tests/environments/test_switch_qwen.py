@@ -180,7 +180,9 @@ def test_project_scope_writes_the_project_file(
 def test_a_profile_without_openai_is_refused(
     settings_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_profiles(isolated_home, "  g-only:\n    secret: ['env:G']\n    gemini: {base_url: 'https://g', model: m}\n")
+    write_profiles(
+        isolated_home, "  g-only:\n    secret: ['env:G']\n    gemini: {base_url: 'https://g', model: m}\n"
+    )
     monkeypatch.setenv("G", "x")
     with pytest.raises(ProtocolMismatchError, match="Qwen Code"):
         switch_llm("g-only", load_settings(), tool="qwen")

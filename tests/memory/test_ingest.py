@@ -1,9 +1,10 @@
-"""Repository ingestion and knowledge-base queries, over the fake and SQLite backends."""
+"""Repository ingestion and knowledge-base queries, over the fake, SQLite and PostgreSQL backends."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -14,6 +15,7 @@ import pytest
 from mahavishnu.config import IngestSettings, MemorySettings
 from mahavishnu.errors import EmbeddingError, InvalidInputError, NotFoundError, StoreError
 from mahavishnu.memory import ingest as ingest_module
+from mahavishnu.memory.backends.base import Backend
 from mahavishnu.memory.backends.fake import FakeBackend
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.embedders.base import Kind, Vectors
@@ -26,7 +28,7 @@ from mahavishnu.memory.ingest import (
     list_repos,
     query_knowledge_base,
 )
-from mahavishnu.memory.models import Filters, Memory
+from mahavishnu.memory.models import Filters, Memory, MemoryDraft, utcnow
 from mahavishnu.memory.store import MemoryStore
 
 SETTINGS = IngestSettings(chunk_chars=200, overlap_chars=40, window_chunks=4)
@@ -52,11 +54,19 @@ def embedder() -> CountingEmbedder:
     return CountingEmbedder()
 
 
-@pytest.fixture(params=["fake", "sqlite"])
+@pytest.fixture(params=["fake", "sqlite", "postgres"])
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, embedder: CountingEmbedder
 ) -> Iterator[MemoryStore]:
-    backend = FakeBackend() if request.param == "fake" else SqliteBackend(tmp_path / "memory.db")
+    backend: Backend
+    if request.param == "fake":
+        backend = FakeBackend()
+    elif request.param == "sqlite":
+        backend = SqliteBackend(tmp_path / "memory.db")
+    else:
+        from mahavishnu.memory.backends.postgres import PostgresBackend
+
+        backend = PostgresBackend(request.getfixturevalue("pg_dsn"))  # the session server's shared db
     with MemoryStore(backend, MemorySettings(), embedder) as opened:
         yield opened
 
@@ -389,6 +399,98 @@ def test_rag_memories_stored_by_hand_survive_a_reingest(store: MemoryStore, repo
     ingest(store, repo)
 
     assert store.get(manual.id) == manual
+
+
+# -- the backend methods ingestion relies on ---------------------------------------------------
+def test_replace_is_one_transaction(store: MemoryStore) -> None:
+    if store.backend.name == "fake":
+        pytest.skip("the fake backend has no constraints to fail an insert, nor transactions")
+    old = store.store("def old(): pass", "rag", repo_id="proj")
+    bad = MemoryDraft("def new(): pass", type="not-a-type", repo_id="proj")  # fails the type CHECK
+    vectors = store.embedder.embed_many([bad.content])
+
+    with pytest.raises((StoreError, sqlite3.IntegrityError)):
+        store.backend.replace([old.id], [bad], vectors, model=store.embedder.identity, now=utcnow())
+
+    assert store.get(old.id) == old  # the delete was rolled back with the failed insert
+
+
+def test_replace_deletes_and_inserts(store: MemoryStore) -> None:
+    old = store.store("def old(): pass", "rag", repo_id="proj")
+    new = MemoryDraft("def new(): pass", type="rag", repo_id="proj", metadata={"path": "a.py"})
+    vectors = store.embedder.embed_many([new.content])
+
+    [made] = store.backend.replace([old.id], [new], vectors, model=store.embedder.identity, now=utcnow())
+
+    assert store.backend.get([old.id, made.id]) == {made.id: made}
+    assert (made.content, made.metadata, made.repo_id) == (new.content, {"path": "a.py"}, "proj")
+    assert store.backend.replace([made.id], [], vectors[:0], model="m", now=utcnow()) == []
+    assert chunks(store) == []
+
+
+def test_scan_metadata_reads_what_the_generic_scan_reads(store: MemoryStore) -> None:
+    store.store_many(
+        [
+            {"content": "one", "type": "rag", "repo_id": "proj", "metadata": {"path": "a.py", "n": 1}},
+            {"content": "two", "type": "rag", "repo_id": "proj", "metadata": {"path": "b.py"}},
+            {"content": "three", "type": "rag", "repo_id": "other", "metadata": {"path": "c.py"}},
+            {"content": "four", "type": "note", "repo_id": "proj", "metadata": {"path": "d.py"}},
+        ]
+    )
+    filters = Filters(types=("rag",), repo_id="proj")
+
+    rows = store.backend.scan_metadata(filters, ["path", "n", "missing"])
+
+    assert rows == Backend.scan_metadata(store.backend, filters, ["path", "n", "missing"])
+    assert [values for _, values in rows] == [["a.py", 1, None], ["b.py", None, None]]
+    assert [row[0] for row in rows] == sorted(row[0] for row in rows)
+
+
+def test_the_run_log_reads_the_same_on_every_backend(store: MemoryStore) -> None:
+    backend = store.backend
+    first = backend.add_ingestion(
+        {"repo_id": "proj", "repo_path": "/src/proj", "started_at": "2025-01-01T00:00:00.000000Z"}
+    )
+    second = backend.add_ingestion(
+        {"repo_id": "other", "repo_path": "/src/other", "started_at": "2025-01-02T00:00:00.000000Z"}
+    )
+    backend.update_ingestion(
+        first,
+        {
+            "status": "completed",
+            "files_seen": 3,
+            "chunks_created": 7,
+            "metadata": {"pid": 12, "skipped": {"binary": 1}},
+            "finished_at": "2025-01-01T00:00:02.500000Z",
+            "duration_seconds": 2.5,
+        },
+    )
+
+    [run] = backend.ingestions("proj")
+    assert run == {
+        "id": first,
+        "repo_id": "proj",
+        "repo_path": "/src/proj",
+        "status": "completed",
+        "files_seen": 3,
+        "files_indexed": 0,
+        "files_skipped": 0,
+        "files_removed": 0,
+        "chunks_created": 7,
+        "chunks_removed": 0,
+        "error": None,
+        "metadata": {"pid": 12, "skipped": {"binary": 1}},
+        "started_at": "2025-01-01T00:00:00.000000Z",
+        "finished_at": "2025-01-01T00:00:02.500000Z",
+        "duration_seconds": 2.5,
+    }
+    assert [r["id"] for r in backend.ingestions()] == [second, first]
+    assert [r["id"] for r in backend.ingestions(limit=1)] == [second]
+    with pytest.raises(InvalidInputError, match="unknown ingestion column"):
+        backend.update_ingestion(first, {"colour": "blue"})
+    assert backend.delete_ingestions("proj") == 1
+    assert [r["id"] for r in backend.ingestions()] == [second]
+    assert backend.delete_ingestions("proj") == 0
 
 
 # -- settings -----------------------------------------------------------------------------------

@@ -81,14 +81,6 @@ def project_dir() -> Path:
     return paths.project_root() or Path.cwd()
 
 
-def require_user_or_project(label: str, scope: Scope) -> None:
-    """Refuse any scope but user and project (for assistants that keep no local settings file)."""
-    if scope not in ("user", "project"):
-        raise InvalidInputError(
-            f"{label} has no {scope} settings file", hint="Use --scope user or --scope project."
-        )
-
-
 def existing_configs(
     scopes: Iterable[Scope], path_for: Callable[[Scope], Path]
 ) -> Iterator[tuple[Scope, Path]]:
@@ -115,6 +107,23 @@ def dotenv_edit(
         mode=0o600,
         secrets=secrets,
     )
+
+
+class UserProjectAssistant(Assistant):
+    """An assistant with a settings file at user and project scope (no local one)."""
+
+    scopes: tuple[Scope, ...] = ("user", "project")
+
+    @abstractmethod
+    def config_path(self, scope: Scope) -> Path:
+        """The settings file for a scope it has."""
+
+    def settings_path(self, scope: Scope) -> Path:
+        if scope not in self.scopes:
+            raise InvalidInputError(
+                f"{self.label} has no {scope} settings file", hint="Use --scope user or --scope project."
+            )
+        return self.config_path(scope)
 
 
 def mahavishnu_command(*args: str) -> str:

@@ -29,15 +29,14 @@ from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
 from mahavishnu.environments.assistants.base import (
-    Assistant,
     CurrentProvider,
     FileEdit,
     Scope,
     SwitchPlan,
+    UserProjectAssistant,
     dotenv_edit,
     existing_configs,
     project_dir,
-    require_user_or_project,
 )
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
@@ -136,14 +135,12 @@ def trust_warning(env: Path, folder: Path) -> str | None:
     )
 
 
-class Gemini(Assistant):
+class Gemini(UserProjectAssistant):
     name = "gemini"
     label = "Gemini CLI"
     protocol = "gemini"
-    scopes: tuple[Scope, ...] = ("user", "project")
 
-    def settings_path(self, scope: Scope) -> Path:
-        require_user_or_project(self.label, scope)
+    def config_path(self, scope: Scope) -> Path:
         return config_path(scope)
 
     def plan_switch(
@@ -192,7 +189,7 @@ class Gemini(Assistant):
     def current(self, settings: Settings) -> list[CurrentProvider]:
         profiles = all_profiles(settings)
         found = []
-        for scope, path in existing_configs(self.scopes, config_path):
+        for scope, path in existing_configs(self.scopes, self.config_path):
             data = load(read_text(path), path).data
             dotenv = env_file.parse(read_text(env_path(scope)))
             base_url = dotenv.get(BASE_URL_VAR)

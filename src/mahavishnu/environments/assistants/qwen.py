@@ -26,15 +26,14 @@ from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
 from mahavishnu.environments.assistants.base import (
-    Assistant,
     CurrentProvider,
     FileEdit,
     Scope,
     SwitchPlan,
+    UserProjectAssistant,
     dotenv_edit,
     existing_configs,
     project_dir,
-    require_user_or_project,
 )
 from mahavishnu.environments.json_document import (
     JsonDocument,
@@ -232,14 +231,12 @@ def apply_profile(text: str | None, source: Path | str, entry: dict[str, Any]) -
     return doc.dumps()
 
 
-class Qwen(Assistant):
+class Qwen(UserProjectAssistant):
     name = "qwen"
     label = "Qwen Code"
     protocol = "openai"
-    scopes: tuple[Scope, ...] = ("user", "project")
 
-    def settings_path(self, scope: Scope) -> Path:
-        require_user_or_project(self.label, scope)
+    def config_path(self, scope: Scope) -> Path:
         return config_path(scope)
 
     def plan_switch(
@@ -290,7 +287,7 @@ class Qwen(Assistant):
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []
-        for scope, path in existing_configs(self.scopes, config_path):
+        for scope, path in existing_configs(self.scopes, self.config_path):
             data = load(read_text(path), path).data
             model = data.get("model", {}).get("name") if isinstance(data.get("model"), dict) else None
             entries = data.get("modelProviders", {}).get("openai", [])

@@ -29,7 +29,7 @@ import numpy as np
 
 from mahavishnu.errors import BackendUnavailableError, InvalidInputError, MahavishnuError, StoreError
 from mahavishnu.masking import mask_url
-from mahavishnu.memory.backends.base import Backend, ImportCounts, SearchRequest, _need
+from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts, SearchRequest, _need
 from mahavishnu.memory.migrations.postgres import (
     INDEX_KINDS,
     MIGRATIONS,
@@ -558,6 +558,64 @@ class PostgresBackend(Backend):
     def clear_staging(self) -> None:
         self.run(lambda c: c.execute("DELETE FROM embedding_staging"))
 
+    # -- repository ingestion -------------------------------------------------------------
+    def scan_metadata(self, filters: Filters, keys: Sequence[str]) -> list[tuple[int, list[Any]]]:
+        where, params = filter_sql(filters)
+        columns = "".join(f", m.metadata -> %(mk_{i})s::text" for i in range(len(keys)))
+        params.update({f"mk_{i}": key for i, key in enumerate(keys)})
+        sql = f"SELECT m.id{columns} FROM memories AS m WHERE {where} ORDER BY m.id"
+        rows = self.run(lambda c: c.execute(sql, params).fetchall())
+        return [(int(row[0]), list(row[1:])) for row in rows]
+
+    def replace(
+        self,
+        delete_ids: Sequence[int],
+        drafts: Sequence[MemoryDraft],
+        vectors: Vector,
+        *,
+        model: str,
+        now: datetime,
+    ) -> list[Memory]:
+        """Delete ``delete_ids`` and insert ``drafts`` in one transaction (retried as a whole)."""
+        ids = list(delete_ids)
+        rows = [_draft_row(d, v, model, now) for d, v in zip(drafts, vectors, strict=True)]
+
+        def work(conn: Conn) -> list[Memory]:
+            if ids:
+                conn.execute("DELETE FROM memories WHERE id = ANY(%s)", (ids,))
+            return insert_rows(conn, drafts, rows)
+
+        return self.run(work)
+
+    def add_ingestion(self, values: Mapping[str, Any]) -> int:
+        row = _ingestion_row(values)
+        sql = (
+            f"INSERT INTO rag_ingestions ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))}) "
+            "RETURNING id"
+        )
+        return int(self.run(lambda c: c.execute(sql, list(row.values())).fetchone()[0]))
+
+    def update_ingestion(self, run_id: int, values: Mapping[str, Any]) -> None:
+        row = _ingestion_row(values)
+        if not row:
+            return
+        assignments = ", ".join(f"{name} = %s" for name in row)
+        sql = f"UPDATE rag_ingestions SET {assignments} WHERE id = %s"
+        self.run(lambda c: c.execute(sql, (*row.values(), run_id)))
+
+    def ingestions(self, repo_id: str | None = None, limit: int = 1_000) -> list[dict[str, Any]]:
+        where = "WHERE repo_id = %(repo_id)s" if repo_id is not None else ""
+        sql = (
+            f"SELECT id, {', '.join(INGESTION_COLUMNS)} FROM rag_ingestions {where} "
+            "ORDER BY id DESC LIMIT %(limit)s"
+        )
+        rows = self.run(lambda c: c.execute(sql, {"repo_id": repo_id, "limit": limit}).fetchall())
+        return [_ingestion(row) for row in rows]
+
+    def delete_ingestions(self, repo_id: str) -> int:
+        sql = "DELETE FROM rag_ingestions WHERE repo_id = %s"
+        return int(self.run(lambda c: c.execute(sql, (repo_id,)).rowcount))
+
 
 def open_backend(settings: MemorySettings, *, migrate: bool = True) -> PostgresBackend:
     """What ``store.open_backend`` calls for ``memory.backend: postgres``. The vector index kind is
@@ -704,6 +762,38 @@ def _set_meta(conn: Conn, values: Mapping[str, str | None]) -> None:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+_INGESTION_TIMES = frozenset({"started_at", "finished_at"})
+
+
+def _ingestion_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values for ``rag_ingestions``: metadata as jsonb, times (text or datetime) as timestamptz."""
+    unknown = sorted(set(values) - set(INGESTION_COLUMNS))
+    if unknown:
+        raise InvalidInputError(f"unknown ingestion column {unknown[0]!r}")
+    row: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "metadata":
+            row[name] = _jsonb(value)
+        elif name in _INGESTION_TIMES and value is not None:
+            row[name] = parse_time(value)
+        else:
+            row[name] = value
+    return row
+
+
+def _ingestion(row: Sequence[Any]) -> dict[str, Any]:
+    """A ``rag_ingestions`` row as the embedded backend returns it: times as ``format_time`` text."""
+    run = dict(zip(("id", *INGESTION_COLUMNS), row, strict=True))
+    for name in _INGESTION_TIMES:
+        if run[name] is not None:
+            run[name] = format_time(run[name])
+    run["id"] = int(run["id"])
+    run["metadata"] = dict(run["metadata"])
+    if run["duration_seconds"] is not None:
+        run["duration_seconds"] = float(run["duration_seconds"])
+    return run
 
 
 def _find(conn: Conn, key: tuple[Any, ...]) -> Memory | None:
