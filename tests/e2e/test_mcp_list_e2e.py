@@ -9,16 +9,14 @@ servers here are real commands that exit at once, the HTTP ones point at a close
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
+from _cli_env import base_env, find_tool, run_tool
 from typer.testing import CliRunner
 
 from mahavishnu.cli import mcp, mcp_servers
@@ -26,10 +24,10 @@ from mahavishnu.cli.main import _Root
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BIN = REPO_ROOT / ".e2e-tools" / "node_modules" / ".bin"
 CLOSED_PORT_URL = "http://127.0.0.1:9/mcp"  # discard port: nothing listens, connections fail fast
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: On top of the bare environment: no colours, and Claude Code contacts nothing of its own.
+LIST_ENV = {"NO_COLOR": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
 
 root = typer.Typer(cls=_Root, pretty_exceptions_enable=False)
 root.add_typer(mcp_servers.app, name="mcp-servers")
@@ -37,45 +35,17 @@ root.add_typer(mcp.app, name="mcp")
 runner = CliRunner()
 
 
-def find_cli(tool: str) -> Path | None:
-    local = BIN / tool
-    if local.is_file() and os.access(local, os.X_OK):
-        return local
-    found = shutil.which(tool)
-    return Path(found) if found else None
-
-
 def needs(tool: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(
-        find_cli(tool) is None, reason=f"{tool} CLI not installed: run `bash .ci/install-e2e.sh`"
+        find_tool(tool) is None, reason=f"{tool} CLI not installed: run `bash .ci/install-e2e.sh`"
     )
 
 
 def run_cli(tool: str, args: list[str], home: Path, cwd: Path, timeout: float = 120) -> str:
     """Run the real CLI; its stdout and stderr without colours (it must exit 0)."""
-    cli = find_cli(tool)
+    cli = find_tool(tool)
     assert cli is not None
-    (home / ".tmp").mkdir(exist_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH") or os.defpath,
-        "HOME": str(home),
-        "TMPDIR": str(home / ".tmp"),
-        "LANG": "C.UTF-8",
-        "TERM": "dumb",
-        "NO_COLOR": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_AUTOUPDATER": "1",
-    }
-    proc = subprocess.run(
-        [str(cli), *args],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    proc = run_tool([str(cli), *args], base_env(home, tool_env=LIST_ENV), cwd, timeout)
     output = ANSI.sub("", proc.stdout + proc.stderr)
     assert proc.returncode == 0, f"{tool} {' '.join(args)} exited {proc.returncode}:\n{output[-3000:]}"
     return output

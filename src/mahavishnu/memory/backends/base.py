@@ -4,7 +4,8 @@
 rows, applies migrations and answers filtered searches. Filters are always applied *inside* a
 backend's scan, never after it, so a filtered top-k returns k rows when k exist.
 
-Backends: ``sqlite`` (embedded default), ``fake`` (in memory, for tests), ``postgres`` (PostgreSQL + pgvector, for teams).
+Backends: ``sqlite`` (embedded default), ``fake`` (in memory, for tests), ``postgres``
+(PostgreSQL + pgvector, for teams).
 The hybrid search here runs the two legs and fuses them in Python; a backend that can do it in
 one statement (PostgreSQL) overrides ``search``.
 """
