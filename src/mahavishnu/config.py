@@ -31,7 +31,7 @@ class Endpoint(BaseModel):
     """How to reach a provider over one wire protocol. Both URL and model are required once the
     user's override is merged over the catalogue (a user may override just the model)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     base_url: str | None = None
     model: str | None = None
@@ -45,7 +45,7 @@ class Endpoint(BaseModel):
 class ProfileSettings(BaseModel):
     """A provider profile; user entries are merged over the built-in catalogue by name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     label: str | None = None
     aliases: list[str] = Field(default_factory=list)
@@ -58,14 +58,14 @@ class ProfileSettings(BaseModel):
 
 
 class EnvironmentsSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     default_tool: Literal["claude", "codex", "qwen", "gemini"] = "claude"
     backups_keep: int = Field(default=10, ge=1, le=1000)
 
 
 class MemorySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     backend: Literal["sqlite", "postgres"] = "sqlite"
     path: Path | None = None
@@ -108,7 +108,7 @@ def _default_ingest_excludes() -> list[str]:
 class IngestSettings(BaseModel):
     """``mahavishnu memory ingest``: which files of a repository become ``rag`` memories, and how."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     extensions: list[str] = Field(default_factory=_default_extensions)  # taken unless --include is given
     exclude: list[str] = Field(default_factory=_default_ingest_excludes)  # gitignore-style, with .gitignore
@@ -142,7 +142,7 @@ _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 class HealthCheckSettings(BaseModel):
     """How to tell a service is up: at most one check; with none, a live process counts as healthy."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     http: str | None = None  # GET this URL: healthy on a 2xx/3xx answer
     tcp: str | None = None  # "host:port" or "port" (127.0.0.1): healthy when it accepts a connection
@@ -172,7 +172,7 @@ class HealthCheckSettings(BaseModel):
 class ServiceSettings(BaseModel):
     """A supervised service. User entries are merged field by field over a built-in of the same name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     description: str | None = None
     enabled: bool = True  # false hides a built-in (and keeps `all` from starting it)
@@ -197,7 +197,7 @@ class ServiceSettings(BaseModel):
 
 
 class ServicesSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     builtins: bool = True  # Mahavishnu's MCP server, the watcher, Session-Buddy and Ollama (if installed)
     start_timeout_seconds: float = Field(default=30.0, gt=0)  # wait this long for the health check
@@ -219,7 +219,7 @@ class ServicesSettings(BaseModel):
 class WatchSettings(BaseModel):
     """``mahavishnu watch``: config files, service liveness and provider probes. Sub-second values work."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     poll_seconds: float = Field(default=1.0, gt=0)  # how often files and processes are looked at
     debounce_seconds: float = Field(default=2.0, ge=0)  # quiet time after the last change before a restart
@@ -233,7 +233,7 @@ class WatchSettings(BaseModel):
 class FallbackSettings(BaseModel):
     """Automatic provider fallback, run by ``mahavishnu watch``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     chains: dict[AssistantName, list[str]] = Field(default_factory=dict)  # tool -> profiles, preferred first
     failures_before_switch: int = Field(default=3, ge=1)
