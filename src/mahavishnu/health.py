@@ -11,9 +11,8 @@ Components (each with a status and the latency of its check):
 ``assistant:TOOL`` the provider each assistant points at (user scope), probed when asked
 
 Statuses: ``ok``, ``stopped`` (a service nobody asked to run), ``skipped`` (not checked), ``error``.
-The report is ``ok`` when no component is in ``error``. Every report is recorded as rows of
-``performance_metrics`` shape through ``services.metrics.record`` (the JSONL file until the store
-has an API for that table).
+The report is ``ok`` when no component is in ``error``. Every report is recorded as rows of the
+store's ``performance_metrics`` table through ``services.metrics.record``.
 """
 
 from __future__ import annotations
@@ -296,6 +295,6 @@ def _record(report: HealthReport) -> str | None:
             metrics.record(
                 c.component, "health", {"status": c.status, "latency_ms": c.latency_ms, "detail": c.detail}
             )
-    except OSError:
+        return metrics.location()
+    except (OSError, MahavishnuError):  # an unusable store is itself reported as a component
         return None
-    return str(metrics.metrics_path())

@@ -532,3 +532,27 @@ def test_import_of_a_bad_file_writes_nothing(backend_factory: Factory, tmp_path:
         pytest.raises(InvalidInputError, match="not a Mahavishnu memory export"),
     ):
         target.import_(path)
+
+
+def test_performance_metrics_are_recorded_and_filtered(store: MemoryStore) -> None:
+    first = store.store_performance_metrics("provider:qwen", "probe", {"latency_ms": 12.5, "ok": True})
+    store.store_performance_metrics("provider:zai", "probe", {"latency_ms": 40.0, "ok": False})
+    store.store_performance_metrics("store", "health", {"status": "ok"})
+    probes = store.performance_metrics(metric_type="probe")
+    assert [row["component"] for row in probes] == ["provider:zai", "provider:qwen"]  # newest first
+    [qwen] = store.performance_metrics(component="provider:qwen")
+    assert qwen["id"] == first and qwen["metrics"] == {"latency_ms": 12.5, "ok": True}
+    assert qwen["recorded_at"].endswith("Z")
+    assert store.performance_metrics(since=qwen["recorded_at"], limit=10)[-1]["id"] == first
+    assert store.performance_metrics(since="2999-01-01T00:00:00Z") == []
+
+
+@pytest.mark.parametrize(
+    ("component", "metric_type", "metrics"),
+    [("", "probe", {}), ("store", " ", {}), ("store", "probe", ["not", "an", "object"])],
+)
+def test_invalid_performance_metrics_are_refused(
+    store: MemoryStore, component: str, metric_type: str, metrics: object
+) -> None:
+    with pytest.raises(InvalidInputError):
+        store.store_performance_metrics(component, metric_type, metrics)  # type: ignore[arg-type]

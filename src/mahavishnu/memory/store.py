@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ from mahavishnu.memory.models import (
     check_tags,
     check_type,
     content_hash,
+    format_time,
+    parse_time,
     utcnow,
 )
 from mahavishnu.memory.search import Fusion
@@ -277,6 +280,29 @@ class MemoryStore:
 
     def migration_state(self) -> MigrationState:
         return self.backend.migration_state()
+
+    # -- performance metrics --------------------------------------------------------------
+    def store_performance_metrics(self, component: str, metric_type: str, metrics: Mapping[str, Any]) -> int:
+        """Record one measurement (probe latency, health, …) in ``performance_metrics``; its id."""
+        label = check_label("component", component)
+        kind = check_label("metric_type", metric_type)
+        if not label or not kind:
+            raise InvalidInputError("a performance metric needs a component and a metric_type")
+        if not isinstance(metrics, Mapping):
+            raise InvalidInputError(f"metrics must be a JSON object, got {type(metrics).__name__}")
+        return self.backend.add_metrics(label, kind, check_metadata(metrics), format_time(utcnow()))
+
+    def performance_metrics(
+        self,
+        *,
+        component: str | None = None,
+        metric_type: str | None = None,
+        since: datetime | str | None = None,
+        limit: int = 1_000,
+    ) -> list[dict[str, Any]]:
+        """Recorded measurements, newest first, optionally of one component/type and since a time."""
+        after = format_time(parse_time(since)) if since is not None else None
+        return self.backend.metrics(component, metric_type, after, _checked_limit(limit))
 
     # -- moving data ----------------------------------------------------------------------
     def export(self, path: Path | str) -> int:

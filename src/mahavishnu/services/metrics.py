@@ -1,40 +1,30 @@
-"""Performance metrics written by the services layer (provider probe latencies).
+"""Performance metrics written by the services layer (provider probes, health checks).
 
-The memory store's schema has a ``performance_metrics`` table (component, metric_type, metrics JSON,
-recorded_at) but the store has no method to write it yet. Until it does, :func:`record` appends rows
-of exactly that shape to ``$MAHAVISHNU_HOME/performance_metrics.jsonl``; pointing :func:`record` at
-the store later changes nothing for its callers.
+Rows go to the memory store's ``performance_metrics`` table (component, metric_type, metrics
+JSON, recorded_at), whichever backend is configured. Opening the store here is cheap: the
+embedder and the vector index load only when a search needs them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu import paths
-
 if TYPE_CHECKING:
+    from mahavishnu.memory.store import MemoryStore
     from mahavishnu.services.probe import ProbeResult
 
 
-def metrics_path() -> Path:
-    return paths.data_dir() / "performance_metrics.jsonl"
+def _store() -> MemoryStore:
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.store import MemoryStore
+
+    return MemoryStore.open(load_settings())
 
 
 def record(component: str, metric_type: str, metrics: dict[str, Any]) -> None:
-    row = {
-        "component": component,
-        "metric_type": metric_type,
-        "metrics": metrics,
-        "recorded_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-    }
-    path = metrics_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with _store() as store:
+        store.store_performance_metrics(component, metric_type, metrics)
 
 
 def record_probe(result: ProbeResult) -> None:
@@ -44,18 +34,13 @@ def record_probe(result: ProbeResult) -> None:
 
 
 def read(component: str | None = None, metric_type: str | None = None) -> list[dict[str, Any]]:
-    try:
-        lines = metrics_path().read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    rows = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if (component is None or row.get("component") == component) and (
-            metric_type is None or row.get("metric_type") == metric_type
-        ):
-            rows.append(row)
-    return rows
+    """The newest 1,000 recorded rows, oldest first."""
+    with _store() as store:
+        rows = store.performance_metrics(component=component, metric_type=metric_type, limit=1_000)
+    return rows[::-1]
+
+
+def location() -> str:
+    """Where the rows go, for reports."""
+    with _store() as store:
+        return f"performance_metrics in {store.backend.name} store {store.backend.location}"

@@ -234,6 +234,17 @@ class Backend(ABC):
     def delete_ingestions(self, repo_id: str) -> int:
         raise StoreError(f"the {self.name} backend does not record ingestion runs")
 
+    # -- performance metrics ----------------------------------------------------------------
+    def add_metrics(self, component: str, metric_type: str, metrics: Mapping[str, Any], at: str) -> int:
+        """Append one ``performance_metrics`` row (``at``: ISO-8601 UTC); its id."""
+        raise StoreError(f"the {self.name} backend does not record performance metrics")
+
+    def metrics(
+        self, component: str | None, metric_type: str | None, since: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """``performance_metrics`` rows, newest first: id, component, metric_type, metrics, recorded_at."""
+        raise StoreError(f"the {self.name} backend does not record performance metrics")
+
 
 def _need(value: _T | None) -> _T:
     if value is None:
@@ -245,3 +256,23 @@ def as_vectors(vectors: Vector | Sequence[Vector], dimension: int | None = None)
     """A contiguous float32 (n, dim) array."""
     array = np.ascontiguousarray(vectors, dtype=np.float32)
     return array.reshape(-1, dimension or array.shape[-1]) if array.size else array.reshape(0, dimension or 0)
+
+
+def metrics_where(
+    component: str | None, metric_type: str | None, since: str | None, mark: str
+) -> tuple[str, list[str]]:
+    """A WHERE clause over performance_metrics with ``mark`` as the parameter placeholder."""
+    wanted = [("component =", component), ("metric_type =", metric_type), ("recorded_at >=", since)]
+    given = [(test, value) for test, value in wanted if value is not None]
+    clause = " AND ".join(f"{test} {mark}" for test, _ in given)
+    return (f"WHERE {clause}" if clause else ""), [value for _, value in given]
+
+
+def metrics_row(row_id: int, component: str, metric_type: str, metrics: Any, at: str) -> dict[str, Any]:
+    return {
+        "id": row_id,
+        "component": component,
+        "metric_type": metric_type,
+        "metrics": metrics,
+        "recorded_at": at,
+    }

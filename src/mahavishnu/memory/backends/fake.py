@@ -6,6 +6,7 @@ Pass the same ``FakeDatabase`` to a new ``FakeBackend`` to "reopen" a store.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts
+from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts, metrics_row
 from mahavishnu.memory.migrations import Migrations
 from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, Vector, format_time
 from mahavishnu.memory.search import Ranked, query_terms, tokens
@@ -32,6 +33,7 @@ class FakeDatabase:
     applied: dict[str, str] = field(default_factory=dict)
     next_id: int = 1
     ingestions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
 @MIGRATIONS
@@ -249,6 +251,25 @@ class FakeBackend(Backend):
         for run_id in gone:
             del self.db.ingestions[run_id]
         return len(gone)
+
+    def add_metrics(self, component: str, metric_type: str, metrics: Mapping[str, Any], at: str) -> int:
+        row = metrics_row(
+            len(self.db.metrics) + 1, component, metric_type, json.loads(json.dumps(metrics)), at
+        )
+        self.db.metrics.append(row)
+        return int(row["id"])
+
+    def metrics(
+        self, component: str | None, metric_type: str | None, since: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        rows = [
+            dict(r)
+            for r in self.db.metrics
+            if component in (None, r["component"])
+            and metric_type in (None, r["metric_type"])
+            and (since is None or r["recorded_at"] >= since)
+        ]
+        return sorted(rows, key=lambda r: (r["recorded_at"], r["id"]), reverse=True)[:limit]
 
 
 def _key(memory: Memory) -> tuple[Any, ...]:

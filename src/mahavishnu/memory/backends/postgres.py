@@ -29,7 +29,15 @@ import numpy as np
 
 from mahavishnu.errors import BackendUnavailableError, InvalidInputError, MahavishnuError, StoreError
 from mahavishnu.masking import mask_url
-from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts, SearchRequest, _need
+from mahavishnu.memory.backends.base import (
+    INGESTION_COLUMNS,
+    Backend,
+    ImportCounts,
+    SearchRequest,
+    _need,
+    metrics_row,
+    metrics_where,
+)
 from mahavishnu.memory.migrations.postgres import (
     INDEX_KINDS,
     MIGRATIONS,
@@ -615,6 +623,25 @@ class PostgresBackend(Backend):
     def delete_ingestions(self, repo_id: str) -> int:
         sql = "DELETE FROM rag_ingestions WHERE repo_id = %s"
         return int(self.run(lambda c: c.execute(sql, (repo_id,)).rowcount))
+
+    def add_metrics(self, component: str, metric_type: str, metrics: Mapping[str, Any], at: str) -> int:
+        sql = (
+            "INSERT INTO performance_metrics (component, metric_type, metrics, recorded_at) "
+            "VALUES (%s, %s, %s, %s::timestamptz) RETURNING id"
+        )
+        values = (component, metric_type, _jsonb(dict(metrics)), at)
+        return int(self.run(lambda c: c.execute(sql, values).fetchone()[0]))
+
+    def metrics(
+        self, component: str | None, metric_type: str | None, since: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        where, params = metrics_where(component, metric_type, since, "%s")
+        sql = (
+            "SELECT id, component, metric_type, metrics, recorded_at FROM performance_metrics "
+            f"{where} ORDER BY recorded_at DESC, id DESC LIMIT %s"
+        )
+        rows = self.run(lambda c: c.execute(sql, (*params, limit)).fetchall())
+        return [metrics_row(r[0], r[1], r[2], r[3], format_time(r[4])) for r in rows]
 
 
 def open_backend(settings: MemorySettings, *, migrate: bool = True) -> PostgresBackend:

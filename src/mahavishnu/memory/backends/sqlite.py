@@ -27,7 +27,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError, MigrationError, StoreError
-from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts
+from mahavishnu.memory.backends.base import (
+    INGESTION_COLUMNS,
+    Backend,
+    ImportCounts,
+    metrics_row,
+    metrics_where,
+)
 from mahavishnu.memory.backends.sqlite_index import IndexCache
 from mahavishnu.memory.migrations.sqlite import FTS_TOKENIZER, MIGRATIONS
 from mahavishnu.memory.models import (
@@ -446,6 +452,28 @@ class SqliteBackend(Backend):
     def delete_ingestions(self, repo_id: str) -> int:
         with self.write() as conn:
             return conn.execute("DELETE FROM rag_ingestions WHERE repo_id = ?", (repo_id,)).rowcount
+
+    def add_metrics(self, component: str, metric_type: str, metrics: Mapping[str, Any], at: str) -> int:
+        sql = (
+            "INSERT INTO performance_metrics (component, metric_type, metrics, recorded_at) "
+            "VALUES (?, ?, ?, ?) RETURNING id"
+        )
+        with self.write() as conn:
+            return int(
+                conn.execute(sql, (component, metric_type, json.dumps(dict(metrics)), at)).fetchone()[0]
+            )
+
+    def metrics(
+        self, component: str | None, metric_type: str | None, since: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        where, params = metrics_where(component, metric_type, since, "?")
+        sql = (
+            "SELECT id, component, metric_type, metrics, recorded_at FROM performance_metrics "
+            f"{where} ORDER BY recorded_at DESC, id DESC LIMIT ?"
+        )
+        with self.read() as conn:
+            rows = conn.execute(sql, (*params, limit)).fetchall()
+        return [metrics_row(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
     # -- maintenance ----------------------------------------------------------------------
     def integrity_check(self) -> str:
