@@ -291,10 +291,10 @@ def _record(report: HealthReport) -> str | None:
     from mahavishnu.services import metrics
 
     try:
-        for c in report.components:
-            metrics.record(
-                c.component, "health", {"status": c.status, "latency_ms": c.latency_ms, "detail": c.detail}
-            )
+        metrics.record_many(
+            (c.component, "health", {"status": c.status, "latency_ms": c.latency_ms, "detail": c.detail})
+            for c in report.components
+        )
         return metrics.location()
     except (OSError, MahavishnuError):  # an unusable store is itself reported as a component
         return None

@@ -7,6 +7,7 @@ embedder and the vector index load only when a search needs them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +24,14 @@ def _store() -> MemoryStore:
 
 
 def record(component: str, metric_type: str, metrics: dict[str, Any]) -> None:
+    record_many([(component, metric_type, metrics)])
+
+
+def record_many(rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+    """Several rows through one opening of the store."""
     with _store() as store:
-        store.store_performance_metrics(component, metric_type, metrics)
+        for component, metric_type, metrics in rows:
+            store.store_performance_metrics(component, metric_type, metrics)
 
 
 def record_probe(result: ProbeResult) -> None:

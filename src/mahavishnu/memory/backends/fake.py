@@ -214,18 +214,6 @@ class FakeBackend(Backend):
         self.db.staged.clear()
 
     # -- repository ingestion -------------------------------------------------------------
-    def replace(
-        self,
-        delete_ids: Sequence[int],
-        drafts: Sequence[MemoryDraft],
-        vectors: Vector,
-        *,
-        model: str,
-        now: datetime,
-    ) -> list[Memory]:
-        self.delete(delete_ids)
-        return self.insert(drafts, vectors, model=model, now=now)
-
     def add_ingestion(self, values: Mapping[str, Any]) -> int:
         run_id = max(self.db.ingestions, default=0) + 1
         row: dict[str, Any] = {name: None for name in INGESTION_COLUMNS}
