@@ -251,6 +251,27 @@ class FallbackSettings(BaseModel):
         return shlex.split(value) if isinstance(value, str) else value
 
 
+class SessionBuddySettings(BaseModel):
+    """The Session-Buddy peer (an MCP memory server) that unified search and reflections reach."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    enabled: bool = True  # false: never contact the peer (searches say it was skipped)
+    url: str | None = None  # streamable-HTTP endpoint, e.g. http://127.0.0.1:8678/mcp
+    command: list[str] = Field(default_factory=list)  # or a stdio server: argv, run without a shell
+    timeout_seconds: float = Field(default=2.0, gt=0)  # per call; a search never waits longer
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0)  # passed to quick_search
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split_command(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
+
+    @property
+    def configured(self) -> bool:
+        return self.enabled and bool(self.url or self.command)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -266,6 +287,7 @@ class Settings(BaseSettings):
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
     fallback: FallbackSettings = Field(default_factory=FallbackSettings)
+    session_buddy: SessionBuddySettings = Field(default_factory=SessionBuddySettings)
 
     @classmethod
     def settings_customise_sources(

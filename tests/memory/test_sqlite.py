@@ -73,6 +73,7 @@ FINAL_SCHEMA = {
         "metadata",
         "memory_id",
         "created_at",
+        "external_id",
     ],
     "rag_ingestions": [
         "id",
@@ -104,6 +105,9 @@ FINAL_SCHEMA = {
         "created_at",
     ],
     "performance_metrics": ["id", "component", "metric_type", "metrics", "recorded_at"],
+    "project_groups": ["id", "name", "description", "created_at"],
+    "project_group_members": ["id", "group_name", "project", "added_at"],
+    "insight_shares": ["id", "memory_id", "project", "via", "shared_at"],
 }
 FINAL_TRIGGERS = {
     "memory_tags_ai",

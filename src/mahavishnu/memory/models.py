@@ -213,7 +213,9 @@ class Filters:
     """Narrow a search (or a listing) *inside* the backend's scan. Empty means everything.
 
     ``types`` matches any of the given types; ``tags`` requires every given tag; ``since``/``until``
-    bound ``created_at`` (inclusive / exclusive).
+    bound ``created_at`` (inclusive / exclusive). ``group`` matches any project of that project group
+    (instead of one ``project``). With ``shared``, a project (or group) scope also takes in the
+    insights shared with it (``cross_project.py``).
     """
 
     types: tuple[MemoryType, ...] = ()
@@ -226,13 +228,19 @@ class Filters:
     tags: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    group: str | None = None
+    shared: bool = False
 
     def __bool__(self) -> bool:
-        return any(getattr(self, f.name) not in (None, ()) for f in fields(self))
+        return any(getattr(self, f.name) not in (None, ()) for f in fields(self) if f.name != "shared")
 
-    def scope(self) -> dict[str, str]:
-        """The exact-match label filters that are set."""
-        return {name: getattr(self, name) for name in SCOPE_FIELDS if getattr(self, name) is not None}
+    def labels(self) -> dict[str, str]:
+        """The exact-match label filters that are set, except ``project`` (see ``project``/``group``)."""
+        return {
+            name: getattr(self, name)
+            for name in SCOPE_FIELDS
+            if name != "project" and getattr(self, name) is not None
+        }
 
     @classmethod
     def coerce(cls, value: Filters | Mapping[str, Any] | None) -> Filters:
@@ -251,7 +259,7 @@ class Filters:
         if unknown:
             raise InvalidInputError(
                 f"unknown filter {unknown[0]!r}",
-                hint=f"Filters: type, tags, since, until, {', '.join(SCOPE_FIELDS)}.",
+                hint=f"Filters: type, tags, since, until, group, shared, {', '.join(SCOPE_FIELDS)}.",
             )
         return cls._checked(data)
 
@@ -259,8 +267,13 @@ class Filters:
     def _checked(cls, data: dict[str, Any]) -> Filters:
         data["types"] = tuple(dict.fromkeys(check_type(t) for t in data["types"]))
         data["tags"] = check_tags(data["tags"])
-        for name in SCOPE_FIELDS:
+        for name in (*SCOPE_FIELDS, "group"):
             data[name] = check_label(name, data.get(name))
+        if data["project"] and data["group"]:
+            raise InvalidInputError(
+                "filter by a project or by a group, not both", hint="Add the project to the group instead."
+            )
+        data["shared"] = bool(data.get("shared", False))
         for name in ("since", "until"):
             data[name] = parse_time(data[name]) if data.get(name) is not None else None
         if data["since"] and data["until"] and data["since"] >= data["until"]:

@@ -245,6 +245,22 @@ class Backend(ABC):
         """``performance_metrics`` rows, newest first: id, component, metric_type, metrics, recorded_at."""
         raise StoreError(f"the {self.name} backend does not record performance metrics")
 
+    # -- activity records (``records.py``): conversations, workflows, groups, shares ---------
+    def add_records(self, table: str, rows: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        """Insert rows (columns by name) in one transaction; each one's id, or None where a row
+        with the same unique key was already there."""
+        raise StoreError(f"the {self.name} backend does not keep activity records")
+
+    def records(
+        self, table: str, where: Mapping[str, Any], *, since: str | None = None, limit: int = 1_000
+    ) -> list[dict[str, Any]]:
+        """Rows matching ``where`` (scalar: equal; list: any of), newest first, JSON parsed and
+        times as ISO-8601 UTC text."""
+        raise StoreError(f"the {self.name} backend does not keep activity records")
+
+    def delete_records(self, table: str, where: Mapping[str, Any]) -> int:
+        raise StoreError(f"the {self.name} backend does not keep activity records")
+
 
 def _need(value: _T | None) -> _T:
     if value is None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.backends import records
 from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts, metrics_row
 from mahavishnu.memory.migrations import Migrations
 from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, Vector, format_time
@@ -34,6 +35,7 @@ class FakeDatabase:
     next_id: int = 1
     ingestions: dict[int, dict[str, Any]] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @MIGRATIONS
@@ -124,7 +126,17 @@ class FakeBackend(Backend):
         gone = [self.db.rows.pop(i) for i in set(ids) if i in self.db.rows]
         for memory in gone:
             self.db.staged.pop(memory.id, None)
+        self._cascade({m.id for m in gone})
         return len(gone)
+
+    def _cascade(self, ids: set[int]) -> None:
+        """What the SQL schemas' foreign keys do when memories go."""
+        shares = self.db.records.get(records.SHARES, [])
+        shares[:] = [r for r in shares if r["memory_id"] not in ids]
+        for table in (records.CONVERSATIONS, records.WORKFLOWS):
+            for row in self.db.records.get(table, []):
+                if row["memory_id"] in ids:
+                    row["memory_id"] = None
 
     def delete_where(self, filters: Filters) -> int:
         if not filters:
@@ -166,7 +178,22 @@ class FakeBackend(Backend):
 
     # -- search ---------------------------------------------------------------------------
     def _matching(self, filters: Filters) -> list[Memory]:
-        return [m for m in self.db.rows.values() if matches(m, filters)]
+        projects = self._projects(filters)
+        shared = self._shared_ids(projects) if filters.shared and projects is not None else set()
+        return [
+            m
+            for m in self.db.rows.values()
+            if matches(m, filters) and (projects is None or m.project in projects or m.id in shared)
+        ]
+
+    def _projects(self, filters: Filters) -> set[str] | None:
+        if filters.group is not None:
+            members = self.db.records.get(records.GROUP_MEMBERS, [])
+            return {r["project"] for r in members if r["group_name"] == filters.group}
+        return None if filters.project is None else {filters.project}
+
+    def _shared_ids(self, projects: set[str]) -> set[int]:
+        return {r["memory_id"] for r in self.db.records.get(records.SHARES, []) if r["project"] in projects}
 
     def vector_search(self, vector: Vector, filters: Filters, k: int) -> list[Ranked]:
         rows = self._matching(filters)
@@ -259,6 +286,43 @@ class FakeBackend(Backend):
         ]
         return sorted(rows, key=lambda r: (r["recorded_at"], r["id"]), reverse=True)[:limit]
 
+    # -- activity records -----------------------------------------------------------------
+    def add_records(self, table: str, rows: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        spec = records.record_table(table)
+        stored = self.db.records.setdefault(table, [])
+        checked = [json.loads(json.dumps(records.checked_row(spec, row))) for row in rows]
+        out: list[int | None] = []
+        for row in checked:
+            if records.collides(spec, row, stored):
+                out.append(None)
+                continue
+            row["id"] = max((r["id"] for r in stored), default=0) + 1
+            stored.append(row)
+            out.append(row["id"])
+        return out
+
+    def records(
+        self, table: str, where: Mapping[str, Any], *, since: str | None = None, limit: int = 1_000
+    ) -> list[dict[str, Any]]:
+        spec = records.record_table(table)
+        records.where_sql(spec, where, since, "?")  # the same column checks as the SQL backends
+        rows = [dict(r) for r in self.db.records.get(table, []) if records.matches(r, where, since, spec)]
+        return sorted(rows, key=lambda r: (r[spec.time_column], r["id"]), reverse=True)[:limit]
+
+    def delete_records(self, table: str, where: Mapping[str, Any]) -> int:
+        spec = records.record_table(table)
+        if not where:
+            raise InvalidInputError(f"refusing to delete every row of {table}")
+        rows = self.db.records.get(table, [])
+        keep = [r for r in rows if not records.matches(r, where, None, spec)]
+        gone = len(rows) - len(keep)
+        rows[:] = keep
+        if table == records.GROUPS:  # ON DELETE CASCADE
+            names = {r["name"] for r in self.db.records.get(table, [])}
+            members = self.db.records.get(records.GROUP_MEMBERS, [])
+            members[:] = [m for m in members if m["group_name"] in names]
+        return gone
+
 
 def _key(memory: Memory) -> tuple[Any, ...]:
     return (memory.content_hash, memory.memory_type, memory.project, memory.repo_id)
@@ -295,7 +359,7 @@ def matches(memory: Memory, filters: Filters) -> bool:
     """The reference semantics of ``Filters`` that the SQL backends reproduce."""
     if filters.types and memory.memory_type not in filters.types:
         return False
-    if any(getattr(memory, name) != value for name, value in filters.scope().items()):
+    if any(getattr(memory, name) != value for name, value in filters.labels().items()):
         return False
     if not set(filters.tags) <= set(memory.tags):
         return False

@@ -29,6 +29,7 @@ import numpy as np
 
 from mahavishnu.errors import BackendUnavailableError, InvalidInputError, MahavishnuError, StoreError
 from mahavishnu.masking import mask_url
+from mahavishnu.memory.backends import records
 from mahavishnu.memory.backends.base import (
     INGESTION_COLUMNS,
     Backend,
@@ -643,6 +644,47 @@ class PostgresBackend(Backend):
         rows = self.run(lambda c: c.execute(sql, (*params, limit)).fetchall())
         return [metrics_row(r[0], r[1], r[2], r[3], format_time(r[4])) for r in rows]
 
+    # -- activity records -----------------------------------------------------------------
+    def add_records(self, table: str, rows: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        from psycopg.types.json import Jsonb
+
+        spec = records.record_table(table)
+        sql = records.insert_sql(spec, "%s")
+        values = [records.checked_row(spec, row) for row in rows]
+        params = [
+            [Jsonb(v) if k in spec.json_columns and v is not None else v for k, v in row.items()]
+            for row in values
+        ]
+
+        def insert(conn: Conn) -> list[int | None]:
+            out: list[int | None] = []
+            for row in params:
+                got = conn.execute(sql, row).fetchone()
+                out.append(int(got[0]) if got else None)
+            return out
+
+        return self.run(insert)
+
+    def records(
+        self, table: str, where: Mapping[str, Any], *, since: str | None = None, limit: int = 1_000
+    ) -> list[dict[str, Any]]:
+        spec = records.record_table(table)
+        clause, params = records.where_sql(spec, where, since, "%s")
+        sql = records.select_sql(spec, clause, "%s")
+        rows = self.run(lambda c: c.execute(sql, (*params, limit)).fetchall())
+        names = ("id", *spec.columns)
+        return [
+            {k: format_time(v) if isinstance(v, datetime) else v for k, v in zip(names, row, strict=True)}
+            for row in rows
+        ]
+
+    def delete_records(self, table: str, where: Mapping[str, Any]) -> int:
+        spec = records.record_table(table)
+        clause, params = records.where_sql(spec, where, None, "%s")
+        if not clause:
+            raise InvalidInputError(f"refusing to delete every row of {table}")
+        return int(self.run(lambda c: c.execute(f"DELETE FROM {table} {clause}", params).rowcount))
+
 
 def open_backend(settings: MemorySettings, *, migrate: bool = True) -> PostgresBackend:
     """What ``store.open_backend`` calls for ``memory.backend: postgres``. The vector index kind is
@@ -677,7 +719,10 @@ def filter_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
     if filters.types:
         clauses.append("m.memory_type = ANY(%(f_types)s)")
         params["f_types"] = list(filters.types)
-    for name, value in filters.scope().items():
+    if filters.project is not None or filters.group is not None:
+        clauses.append(_project_sql(filters))
+        params["f_project"] = filters.project if filters.group is None else filters.group
+    for name, value in filters.labels().items():
         clauses.append(f"m.{name} = %(f_{name})s")
         params[f"f_{name}"] = value
     if filters.tags:
@@ -690,6 +735,18 @@ def filter_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
         clauses.append("m.created_at < %(f_until)s")
         params["f_until"] = filters.until
     return (" AND ".join(clauses) or "true"), params
+
+
+def _project_sql(filters: Filters) -> str:
+    """The project (or group) scope, widened with ``shared`` to insights shared with it."""
+    if filters.group is not None:
+        projects = "SELECT project FROM project_group_members WHERE group_name = %(f_project)s"
+        clause = f"m.project IN ({projects})"
+    else:
+        projects, clause = "%(f_project)s", "m.project = %(f_project)s"
+    if not filters.shared:
+        return clause
+    return f"({clause} OR m.id IN (SELECT memory_id FROM insight_shares WHERE project IN ({projects})))"
 
 
 def tsquery_text(text: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError, MigrationError, StoreError
+from mahavishnu.memory.backends import records
 from mahavishnu.memory.backends.base import (
     INGESTION_COLUMNS,
     Backend,
@@ -475,6 +476,43 @@ class SqliteBackend(Backend):
             rows = conn.execute(sql, (*params, limit)).fetchall()
         return [metrics_row(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
+    # -- activity records -----------------------------------------------------------------
+    def add_records(self, table: str, rows: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        spec = records.record_table(table)
+        sql = records.insert_sql(spec, "?")
+        out: list[int | None] = []
+        with self.write() as conn:
+            for row in rows:
+                values = records.checked_row(spec, row)
+                params = [_json_text(v) if k in spec.json_columns else v for k, v in values.items()]
+                got = conn.execute(sql, params).fetchone()
+                out.append(int(got[0]) if got else None)
+        return out
+
+    def records(
+        self, table: str, where: Mapping[str, Any], *, since: str | None = None, limit: int = 1_000
+    ) -> list[dict[str, Any]]:
+        spec = records.record_table(table)
+        clause, params = records.where_sql(spec, where, since, "?")
+        with self.read() as conn:
+            rows = conn.execute(records.select_sql(spec, clause, "?"), (*params, limit)).fetchall()
+        names = ("id", *spec.columns)
+        return [
+            {
+                k: json.loads(v) if k in spec.json_columns and v is not None else v
+                for k, v in zip(names, r, strict=True)
+            }
+            for r in rows
+        ]
+
+    def delete_records(self, table: str, where: Mapping[str, Any]) -> int:
+        spec = records.record_table(table)
+        clause, params = records.where_sql(spec, where, None, "?")
+        if not clause:
+            raise InvalidInputError(f"refusing to delete every row of {table}")
+        with self.write() as conn:
+            return conn.execute(f"DELETE FROM {table} {clause}", params).rowcount
+
     # -- maintenance ----------------------------------------------------------------------
     def integrity_check(self) -> str:
         with self._lock:
@@ -522,7 +560,11 @@ def filter_sql(filters: Filters) -> tuple[str, list[Any]]:
     if filters.types:
         clauses.append(f"m.memory_type IN ({', '.join('?' * len(filters.types))})")
         params.extend(filters.types)
-    for name, value in filters.scope().items():
+    if filters.project is not None or filters.group is not None:
+        clause, values = _project_sql(filters)
+        clauses.append(clause)
+        params.extend(values)
+    for name, value in filters.labels().items():
         clauses.append(f"m.{name} = ?")
         params.append(value)
     for tag in filters.tags:
@@ -535,6 +577,24 @@ def filter_sql(filters: Filters) -> tuple[str, list[Any]]:
         clauses.append("m.created_at < ?")
         params.append(format_time(filters.until))
     return (" AND ".join(clauses) or "1"), params
+
+
+def _project_sql(filters: Filters) -> tuple[str, list[Any]]:
+    """The project (or group) scope, widened with ``shared`` to insights shared with it."""
+    key = filters.group if filters.group is not None else filters.project
+    if filters.group is not None:
+        projects = "SELECT project FROM project_group_members WHERE group_name = ?"
+        clause = f"m.project IN ({projects})"
+    else:
+        projects, clause = "?", "m.project = ?"
+    if not filters.shared:
+        return clause, [key]
+    shared = f"m.id IN (SELECT memory_id FROM insight_shares WHERE project IN ({projects}))"
+    return f"({clause} OR {shared})", [key, key]
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def _insert(

@@ -226,3 +226,47 @@ def m006_activity_tables(conn: sqlite3.Connection) -> None:
             ON performance_metrics (component, metric_type, recorded_at);
         """,
     )
+
+
+@MIGRATIONS
+def m007_groups_and_shares(conn: sqlite3.Connection) -> None:
+    """Project groups, insights shared with projects, and a unique id for imported conversation turns
+    (a transcript imported twice adds nothing)."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE agent_conversations ADD COLUMN external_id TEXT;
+        CREATE UNIQUE INDEX agent_conversations_external
+            ON agent_conversations (external_id) WHERE external_id IS NOT NULL;
+        CREATE INDEX agent_conversations_created ON agent_conversations (created_at);
+        CREATE INDEX workflow_executions_created ON workflow_executions (created_at);
+        -- deleting memories looks up the rows that point at them: without these, a full scan each
+        CREATE INDEX agent_conversations_memory
+            ON agent_conversations (memory_id) WHERE memory_id IS NOT NULL;
+        CREATE INDEX workflow_executions_memory
+            ON workflow_executions (memory_id) WHERE memory_id IS NOT NULL;
+        CREATE TABLE project_groups (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE CHECK (length(trim(name)) > 0),
+            description TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE project_group_members (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            group_name TEXT NOT NULL REFERENCES project_groups (name) ON DELETE CASCADE,
+            project TEXT NOT NULL CHECK (length(trim(project)) > 0),
+            added_at TEXT NOT NULL,
+            UNIQUE (group_name, project)
+        );
+        CREATE INDEX project_group_members_project ON project_group_members (project);
+        CREATE TABLE insight_shares (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            project TEXT NOT NULL CHECK (length(trim(project)) > 0),
+            via TEXT NOT NULL,
+            shared_at TEXT NOT NULL,
+            UNIQUE (memory_id, project)
+        );
+        CREATE INDEX insight_shares_project ON insight_shares (project, memory_id);
+        """,
+    )
