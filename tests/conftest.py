@@ -94,10 +94,11 @@ class PgServer:
             ).fetchall()
             for (index,) in indexes:
                 conn.execute(f'DROP INDEX "{index}"')  # type: ignore[arg-type]
-            conn.execute(
-                "TRUNCATE memories, meta, embedding_staging, agent_conversations, rag_ingestions, "
-                "workflow_executions, performance_metrics RESTART IDENTITY CASCADE"
-            )
+            tables = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> '_migrations'"
+            ).fetchall()
+            names = ", ".join(f'"{name}"' for (name,) in tables)
+            conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
         return self._shared
 
 

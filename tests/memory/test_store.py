@@ -1,20 +1,20 @@
 """The memory API's behaviour, run over every backend (the fake, SQLite and PostgreSQL + pgvector).
 
-To add a backend: add its name to ``BACKENDS`` and a branch in ``backend_factory`` that returns a
-function opening *the same* database each time it is called (tests reopen stores).
+The ``store`` and ``backend_factory`` fixtures (conftest.py, ``_backends.py``) run each test on
+every backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from _backends import Factory, open_store
 
-from mahavishnu.config import MemorySettings
 from mahavishnu.errors import (
     DimensionMismatchError,
     EmbedderMismatchError,
@@ -22,41 +22,11 @@ from mahavishnu.errors import (
     NotFoundError,
 )
 from mahavishnu.memory import store as store_module
-from mahavishnu.memory.backends.base import Backend
-from mahavishnu.memory.backends.fake import FakeBackend, FakeDatabase
-from mahavishnu.memory.backends.sqlite import SqliteBackend
+from mahavishnu.memory.backends.fake import FakeBackend
 from mahavishnu.memory.embedders.base import Kind, Vectors
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.models import MemoryDraft
 from mahavishnu.memory.store import MemoryStore
-
-BACKENDS = ["fake", "sqlite", "postgres"]
-Factory = Callable[[], Backend]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
-    if request.param == "fake":
-        database = FakeDatabase()
-        return lambda: FakeBackend(database)
-    if request.param == "sqlite":
-        return lambda: SqliteBackend(tmp_path / "memory.db")
-    if request.param == "postgres":
-        from mahavishnu.memory.backends.postgres import PostgresBackend
-
-        dsn = request.getfixturevalue("pg_dsn")  # a fresh database on the session's server
-        return lambda: PostgresBackend(dsn)
-    raise AssertionError(request.param)
-
-
-def open_store(factory: Factory, embedder: FakeEmbedder | None = None) -> MemoryStore:
-    return MemoryStore(factory(), MemorySettings(max_content_chars=2_000), embedder or FakeEmbedder())
-
-
-@pytest.fixture
-def store(backend_factory: Factory) -> Iterator[MemoryStore]:
-    with open_store(backend_factory) as opened:
-        yield opened
 
 
 # -- storing ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -221,10 +221,17 @@ class MemoryStore:
 
     # -- reading --------------------------------------------------------------------------
     def recent(
-        self, filters: Filters | Mapping[str, Any] | None = None, *, limit: int = 50, offset: int = 0
+        self,
+        filters: Filters | Mapping[str, Any] | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        include_shared: bool = True,
     ) -> list[Memory]:
-        """Memories matching the filters, newest first."""
-        return self.backend.recent(Filters.coerce(filters), _checked_limit(limit), max(0, offset))
+        """Memories matching the filters, newest first. A project or group scope also takes in
+        the insights shared with it, unless ``include_shared`` is false."""
+        scoped = self._scoped(filters, include_shared)
+        return self.backend.recent(scoped, _checked_limit(limit), max(0, offset))
 
     def search(
         self,
@@ -235,8 +242,11 @@ class MemoryStore:
         min_score: float | None = None,
         limit: int = 10,
         fusion: Fusion | None = None,
+        include_shared: bool = True,
     ) -> list[SearchHit]:
-        """Best memories for ``query``, filtered inside the search. Scores: see ``SearchHit``."""
+        """Best memories for ``query``, filtered inside the search (a project or group scope also
+        takes in the insights shared with it, unless ``include_shared`` is false). Scores: see
+        ``SearchHit``."""
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("the search query is empty")
         if mode not in SEARCH_MODES:
@@ -245,7 +255,7 @@ class MemoryStore:
             )
         request = SearchRequest(
             mode=mode,  # type: ignore[arg-type]  # checked above
-            filters=Filters.coerce(filters),
+            filters=self._scoped(filters, include_shared),
             limit=_checked_limit(limit),
             vector=self.embedder.embed(query, kind="query") if mode != "text" else None,
             text=query if mode != "vector" else None,
@@ -258,6 +268,16 @@ class MemoryStore:
             for r in ranked
             if r.id in rows
         ]
+
+    def _scoped(self, filters: Filters | Mapping[str, Any] | None, include_shared: bool) -> Filters:
+        scoped = Filters.coerce(filters)
+        if scoped.group is not None:
+            from mahavishnu.memory.cross_project import get_group
+
+            get_group(self, scoped.group)  # an unknown group is a mistake, not an empty result
+        if include_shared and (scoped.project is not None or scoped.group is not None):
+            return replace(scoped, shared=True)
+        return scoped
 
     @property
     def fusion(self) -> Fusion:

@@ -1,0 +1,278 @@
+"""Agent conversations: turns kept verbatim, searchable as ``agent`` memories, mined for insights.
+
+Each turn is one ``agent_conversations`` row (agent, session, role, full content) pointing at an
+``agent`` memory of its text, so what was said in any assistant's session is found by memory search.
+Every turn is scanned for ★ Insight blocks (``insights.py``), which become shared insight memories
+(``cross_project.py``). ``import_transcript`` feeds a Claude Code session file through the same path;
+each transcript entry keeps its id, so importing a file again adds only what is new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.backends.records import CONVERSATIONS
+from mahavishnu.memory.cross_project import store_insights
+from mahavishnu.memory.models import (
+    Memory,
+    MemoryDraft,
+    check_label,
+    check_metadata,
+    format_time,
+    parse_time,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.store import MemoryStore
+
+Role = Literal["user", "assistant"]
+ROLES: tuple[Role, ...] = ("user", "assistant")
+TRANSCRIPT_AGENT = "claude-code"
+_CUT = "\n…"  # marks a turn cut to the memory size limit (the conversation row keeps all of it)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One conversation turn to store."""
+
+    agent_id: str
+    session_id: str
+    role: str
+    content: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    created_at: datetime | None = None
+    external_id: str | None = None  # a stable id from the source (a transcript entry): stored once
+
+    def checked(self) -> Turn:
+        if self.role not in ROLES:
+            raise InvalidInputError(f"invalid role {self.role!r}", hint="A turn's role is user or assistant.")
+        for name in ("agent_id", "session_id"):
+            if check_label(name, getattr(self, name)) is None:
+                raise InvalidInputError(f"a conversation turn needs {name}")
+        if not isinstance(self.content, str) or not self.content.strip():
+            raise InvalidInputError("a conversation turn's content is empty")
+        check_label("project", self.project)
+        return Turn(
+            self.agent_id,
+            self.session_id,
+            self.role,
+            self.content,
+            check_metadata(self.metadata),
+            self.project,
+            parse_time(self.created_at) if self.created_at is not None else None,
+            self.external_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTurns:
+    """What storing turns did: conversation row ids (None: already stored), memories and insights."""
+
+    conversation_ids: list[int | None]
+    memory_ids: list[int]
+    insight_ids: list[int]
+
+    @property
+    def added(self) -> int:
+        return sum(i is not None for i in self.conversation_ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conversation_ids": self.conversation_ids,
+            "memory_ids": self.memory_ids,
+            "insight_ids": self.insight_ids,
+            "added": self.added,
+        }
+
+
+def store_conversation(
+    store: MemoryStore,
+    agent_id: str,
+    session_id: str,
+    role: str,
+    content: str,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    project: str | None = None,
+) -> StoredTurns:
+    """Store one turn: the conversation row, its ``agent`` memory, and any ★ Insights in it."""
+    return store_turns(store, [Turn(agent_id, session_id, role, content, metadata or {}, project)])
+
+
+def store_turns(store: MemoryStore, turns: Sequence[Turn], *, source: str = "conversation") -> StoredTurns:
+    """Store turns in batches (all validated first); a turn whose ``external_id`` is known is skipped.
+    ``source`` labels the insights found in them."""
+    checked = [turn.checked() for turn in turns]
+    known = _known_external_ids(store, [t.external_id for t in checked if t.external_id])
+    fresh_at = [i for i, t in enumerate(checked) if t.external_id is None or t.external_id not in known]
+    fresh = [checked[i] for i in fresh_at]
+    limit = store.settings.max_content_chars
+    memories = store.store_many([_memory_draft(t, limit) for t in fresh])
+    now = format_time(utcnow())
+    rows = [
+        {
+            "agent_id": t.agent_id,
+            "session_id": t.session_id,
+            "role": t.role,
+            "content": t.content,
+            "metadata": dict(t.metadata),
+            "memory_id": m.id,
+            "external_id": t.external_id,
+            "created_at": format_time(t.created_at) if t.created_at else now,
+        }
+        for t, m in zip(fresh, memories, strict=True)
+    ]
+    added = dict(zip(fresh_at, store.backend.add_records(CONVERSATIONS, rows) if rows else [], strict=True))
+    insights = [i.id for t in fresh for i in _insights_of(store, t, source)]
+    return StoredTurns(
+        [added.get(i) for i in range(len(checked))], [m.id for m in memories], list(dict.fromkeys(insights))
+    )
+
+
+def _memory_draft(turn: Turn, limit: int) -> MemoryDraft:
+    text = turn.content if len(turn.content) <= limit else turn.content[: limit - len(_CUT)] + _CUT
+    return MemoryDraft(
+        text,
+        "agent",
+        ("conversation", turn.role),
+        {"role": turn.role},
+        project=turn.project,
+        agent_id=turn.agent_id,
+        session_id=turn.session_id,
+        source_system=turn.agent_id,
+    )
+
+
+def _insights_of(store: MemoryStore, turn: Turn, source: str) -> list[Memory]:
+    from mahavishnu.memory.insights import extract_insights
+
+    texts = extract_insights(turn.content)
+    if not texts:
+        return []
+    return store_insights(
+        store,
+        texts,
+        project=turn.project,
+        source=source,
+        agent_id=turn.agent_id,
+        session_id=turn.session_id,
+        source_system=turn.agent_id,
+    )
+
+
+def _known_external_ids(store: MemoryStore, ids: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(ids), 500):
+        batch = list(ids[start : start + 500])
+        rows = store.backend.records(CONVERSATIONS, {"external_id": batch}, limit=len(batch))
+        known.update(r["external_id"] for r in rows)
+    return known
+
+
+def conversations(
+    store: MemoryStore,
+    *,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+    since: datetime | str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Conversation turns, newest first."""
+    where = {
+        name: value
+        for name, value in (
+            ("agent_id", check_label("agent_id", agent_id)),
+            ("session_id", check_label("session_id", session_id)),
+        )
+        if value is not None
+    }
+    after = format_time(parse_time(since)) if since is not None else None
+    return store.backend.records(CONVERSATIONS, where, since=after, limit=_limit(limit))
+
+
+def _limit(limit: int) -> int:
+    if not isinstance(limit, int) or not 1 <= limit <= 100_000:
+        raise InvalidInputError(f"limit must be between 1 and 100000, got {limit!r}")
+    return limit
+
+
+# -- Claude Code transcripts ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TranscriptImport:
+    path: str
+    session_id: str
+    project: str | None
+    turns: int  # user/assistant turns in the file
+    added: int  # new conversation rows
+    insights: int  # insights found in the new turns (stored, or already known)
+    skipped_lines: int  # lines that were not valid JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "session_id": self.session_id,
+            "project": self.project,
+            "turns": self.turns,
+            "added": self.added,
+            "insights": self.insights,
+            "skipped_lines": self.skipped_lines,
+        }
+
+
+def import_transcripts(
+    store: MemoryStore, path: Path | str, *, agent_id: str = TRANSCRIPT_AGENT, project: str | None = None
+) -> list[TranscriptImport]:
+    """Import a Claude Code session file, or every ``*.jsonl`` under a directory
+    (``~/.claude/projects``). Importing again adds only new turns."""
+    from mahavishnu.errors import NotFoundError
+    from mahavishnu.memory.transcripts import find_transcripts
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        files = find_transcripts(target)
+        if not files:
+            raise NotFoundError(
+                f"no transcripts (*.jsonl) under {target}",
+                hint="Claude Code keeps them in ~/.claude/projects.",
+            )
+        return [import_transcript(store, f, agent_id=agent_id, project=project) for f in files]
+    return [import_transcript(store, target, agent_id=agent_id, project=project)]
+
+
+def import_transcript(
+    store: MemoryStore, path: Path | str, *, agent_id: str = TRANSCRIPT_AGENT, project: str | None = None
+) -> TranscriptImport:
+    from mahavishnu.memory.transcripts import read_transcript
+
+    transcript = read_transcript(Path(path))
+    where = project or transcript.project
+    turns = [
+        Turn(
+            agent_id,
+            transcript.session_id,
+            turn.role,
+            turn.content,
+            {**turn.metadata, "transcript": str(transcript.path)},
+            where,
+            turn.timestamp,
+            f"{agent_id}:{transcript.session_id}:{turn.uuid or number}",
+        )
+        for number, turn in enumerate(transcript.turns)
+    ]
+    stored = store_turns(store, turns, source="transcript")
+    return TranscriptImport(
+        str(transcript.path),
+        transcript.session_id,
+        where,
+        len(turns),
+        stored.added,
+        len(stored.insight_ids),
+        transcript.skipped_lines,
+    )
