@@ -25,7 +25,12 @@ app = typer.Typer(help="Store, search and move the shared memory.", no_args_is_h
 TYPES_HELP = "agent, rag, workflow, insight, decision or note"
 TypeOption = typer.Option(None, "--type", "-t", help=f"Only these types ({TYPES_HELP}); repeatable.")
 TagOption = typer.Option(None, "--tag", help="Only memories with every given tag; repeatable.")
-ProjectOption = typer.Option(None, "--project", "-p", help="Only this project.")
+ProjectOption = typer.Option(
+    None, "--project", "-p", help="Only this project (and the insights shared with it)."
+)
+GroupOption = typer.Option(
+    None, "--group", "-g", help="Only the projects of this group (see `memory groups`), and their insights."
+)
 RepoOption = typer.Option(None, "--repo", "-r", help="Only this repository id.")
 AgentOption = typer.Option(None, "--agent", help="Only this agent id.")
 SessionOption = typer.Option(None, "--session", help="Only this session id.")
@@ -60,8 +65,10 @@ def _filters(
     session: str | None,
     since: str | None,
     until: str | None,
+    group: str | None = None,
 ) -> dict[str, Any]:
     values = {
+        "group": group,
         "types": types or (),
         "tags": tags or (),
         "project": project,
@@ -142,12 +149,13 @@ def search_cmd(
     session: str | None = SessionOption,
     since: str | None = SinceOption,
     until: str | None = UntilOption,
+    group: str | None = GroupOption,
     limit: int = typer.Option(10, "--limit", "-n", help="How many results (1-1000)."),
     min_score: float | None = typer.Option(None, "--min-score", help="Drop results scoring lower."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search."""
-    filters = _filters(types, tags, project, repo, agent, session, since, until)
+    filters = _filters(types, tags, project, repo, agent, session, since, until, group)
     with open_store() as store:
         hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
     if as_json:
@@ -184,13 +192,14 @@ def list_cmd(
     session: str | None = SessionOption,
     since: str | None = SinceOption,
     until: str | None = UntilOption,
+    group: str | None = GroupOption,
     limit: int = typer.Option(20, "--limit", "-n", help="How many (1-1000)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List memories, newest first."""
     with open_store() as store:
         memories = store.recent(
-            _filters(types, tags, project, repo, agent, session, since, until), limit=limit
+            _filters(types, tags, project, repo, agent, session, since, until, group), limit=limit
         )
     if as_json:
         print_json([m.to_dict() for m in memories])
@@ -451,3 +460,7 @@ def forget_repo_cmd(
         print_json({"repo_id": repo_id, "chunks_deleted": deleted})
     else:
         info(f"forgot {repo_id}: {deleted} chunks deleted")
+
+
+# Conversations, insights, groups, workflows and metrics join this group from their own module.
+from mahavishnu.cli import memory_activity  # noqa: E402, F401

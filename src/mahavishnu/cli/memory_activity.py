@@ -1,0 +1,307 @@
+"""``mahavishnu memory`` commands about what agents did: conversations, transcripts, ★ Insights,
+sharing across projects and groups, workflow runs and performance metrics.
+
+They join the ``memory`` group (``cli/memory.py`` imports this module).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mahavishnu.cli.memory import AgentOption, SessionOption, SinceOption, _snippet, app, open_store
+from mahavishnu.cli.output import JSON_OPTION, info, print_json, table
+
+groups_app = typer.Typer(
+    help="Project groups: search and share insights across several projects.", no_args_is_help=True
+)
+app.add_typer(groups_app, name="groups")
+
+LimitOption = typer.Option(50, "--limit", "-n", help="How many, newest first.")
+
+
+def _when(stamp: str | None) -> str:
+    return (stamp or "")[:16].replace("T", " ")
+
+
+# -- conversations --------------------------------------------------------------------------------
+@app.command("conversations")
+def conversations_cmd(
+    agent: str | None = AgentOption,
+    session: str | None = SessionOption,
+    since: str | None = SinceOption,
+    limit: int = LimitOption,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Conversation turns stored by agents or imported from transcripts, newest first."""
+    from mahavishnu.memory.conversations import conversations
+
+    with open_store() as store:
+        turns = conversations(store, agent_id=agent, session_id=session, since=since, limit=limit)
+    if as_json:
+        print_json(turns)
+        return
+    if not turns:
+        info("no conversation turns; import one with `mahavishnu memory import-transcript PATH`")
+        return
+    rows = [
+        (
+            t["id"],
+            _when(t["created_at"]),
+            t["agent_id"],
+            t["session_id"][:12],
+            t["role"],
+            _snippet(t["content"], 70),
+        )
+        for t in turns
+    ]
+    table(None, ["id", "when", "agent", "session", "role", "content"], rows)
+
+
+@app.command("import-transcript")
+def import_transcript_cmd(
+    path: Path = typer.Argument(
+        ..., help="A Claude Code session file (.jsonl), or a directory such as ~/.claude/projects."
+    ),
+    project: str | None = typer.Option(
+        None, "--project", "-p", help="File it under this project (default: from the session's cwd)."
+    ),
+    agent: str = typer.Option("claude-code", "--agent", help="Agent id to file the turns under."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import Claude Code session transcripts: turns become searchable, ★ Insights are collected.
+    Importing again adds only what is new, so this is safe to run from a Stop hook."""
+    from mahavishnu.memory.conversations import import_transcripts
+
+    with open_store() as store:
+        reports = import_transcripts(store, path, agent_id=agent, project=project)
+    if as_json:
+        print_json([r.to_dict() for r in reports])
+        return
+    for r in reports:
+        bad = f", {r.skipped_lines} unreadable lines skipped" if r.skipped_lines else ""
+        where = r.project or "no project"
+        info(f"{r.path}: {r.added} of {r.turns} turns added, {r.insights} insights ({where}){bad}")
+
+
+# -- insights -------------------------------------------------------------------------------------
+@app.command("insights")
+def insights_cmd(
+    project: str | None = typer.Option(
+        None, "--project", "-p", help="Only what this project sees: its own and shared."
+    ),
+    since: str | None = SinceOption,
+    limit: int = LimitOption,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """★ Insights collected from conversations and transcripts, newest first."""
+    from mahavishnu.memory.cross_project import list_insights
+
+    with open_store() as store:
+        insights = list_insights(store, project=project, since=since, limit=limit)
+    if as_json:
+        print_json([i.to_dict() for i in insights])
+        return
+    if not insights:
+        info("no insights yet")
+        return
+    rows = [
+        (
+            i.memory.id,
+            i.memory.created_at.strftime("%Y-%m-%d %H:%M"),
+            ", ".join(i.shared_with),
+            _snippet(i.memory.content, 70),
+        )
+        for i in insights
+    ]
+    table(None, ["id", "created", "projects", "insight"], rows)
+
+
+@app.command("share")
+def share_cmd(
+    insight: str = typer.Argument(..., help="An insight's id, or the text of a new insight."),
+    projects: list[str] | None = typer.Option(
+        None, "--project", "-p", help="Share with this project; repeatable."
+    ),
+    group: str | None = typer.Option(None, "--group", "-g", help="Share with every project of this group."),
+    origin: str | None = typer.Option(
+        None, "--from", help="For new insight text: the project it comes from."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Share an insight with other projects or a group: their searches will find it."""
+    from mahavishnu.memory.cross_project import share_insight
+
+    target: int | str = int(insight) if insight.isdigit() else insight
+    with open_store() as store:
+        result = share_insight(store, target, projects=projects or (), group=group, project=origin)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    new = ", ".join(result.shared_with) or "nobody new"
+    already = f" (already: {', '.join(result.already)})" if result.already else ""
+    info(f"insight #{result.memory_id} shared with {new}{already}")
+
+
+# -- project groups -------------------------------------------------------------------------------
+def _show_group(group: object, as_json: bool) -> None:
+    from mahavishnu.memory.cross_project import Group
+
+    assert isinstance(group, Group)
+    if as_json:
+        print_json(group.to_dict())
+    else:
+        info(f"{group.name}: {', '.join(group.projects) or '(no projects)'}")
+
+
+@groups_app.command("create")
+def groups_create_cmd(
+    name: str = typer.Argument(..., help="Group name."),
+    projects: list[str] | None = typer.Argument(None, help="Projects in it."),
+    description: str | None = typer.Option(None, "--description", "-d", help="What the group is for."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create a project group."""
+    from mahavishnu.memory.cross_project import create_group
+
+    with open_store() as store:
+        _show_group(create_group(store, name, projects or (), description=description), as_json)
+
+
+@groups_app.command("add")
+def groups_add_cmd(
+    name: str = typer.Argument(..., help="Group name."),
+    projects: list[str] = typer.Argument(..., help="Projects to add."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Add projects to a group (they also see the insights shared with the group)."""
+    from mahavishnu.memory.cross_project import add_to_group
+
+    with open_store() as store:
+        _show_group(add_to_group(store, name, projects), as_json)
+
+
+@groups_app.command("remove")
+def groups_remove_cmd(
+    name: str = typer.Argument(..., help="Group name."),
+    projects: list[str] = typer.Argument(..., help="Projects to remove."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Remove projects from a group (they stop seeing what was shared through it)."""
+    from mahavishnu.memory.cross_project import remove_from_group
+
+    with open_store() as store:
+        _show_group(remove_from_group(store, name, projects), as_json)
+
+
+@groups_app.command("delete")
+def groups_delete_cmd(name: str = typer.Argument(..., help="Group name.")) -> None:
+    """Delete a group (projects keep the insights already shared with them)."""
+    from mahavishnu.memory.cross_project import delete_group
+
+    with open_store() as store:
+        delete_group(store, name)
+    info(f"deleted group {name}")
+
+
+@groups_app.command("list")
+def groups_list_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Project groups and their projects."""
+    from mahavishnu.memory.cross_project import list_groups
+
+    with open_store() as store:
+        groups = list_groups(store)
+    if as_json:
+        print_json([g.to_dict() for g in groups])
+        return
+    if not groups:
+        info("no project groups; create one with `mahavishnu memory groups create NAME PROJECT…`")
+        return
+    table(
+        None,
+        ["group", "projects", "description"],
+        [(g.name, ", ".join(g.projects), g.description) for g in groups],
+    )
+
+
+# -- workflows and metrics ------------------------------------------------------------------------
+@app.command("workflows")
+def workflows_cmd(
+    workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only this workflow id."),
+    status: str | None = typer.Option(
+        None, "--status", help="pending, running, completed, failed or cancelled."
+    ),
+    adapter: str | None = typer.Option(None, "--adapter", help="Only runs by this adapter."),
+    since: str | None = SinceOption,
+    limit: int = LimitOption,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Recorded workflow executions, newest first."""
+    from mahavishnu.memory.workflows import workflow_executions
+
+    with open_store() as store:
+        runs = workflow_executions(
+            store, workflow_id=workflow, status=status, adapter=adapter, since=since, limit=limit
+        )
+    if as_json:
+        print_json(runs)
+        return
+    if not runs:
+        info("no workflow executions recorded")
+        return
+    rows = [
+        (
+            r["id"],
+            _when(r["created_at"]),
+            r["workflow_id"],
+            r["adapter"],
+            r["status"],
+            f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "",
+            ", ".join(r["repos"]),
+            _snippet(r["error"] or "", 40),
+        )
+        for r in runs
+    ]
+    table(None, ["id", "when", "workflow", "adapter", "status", "took", "repos", "error"], rows)
+
+
+@app.command("metrics")
+def metrics_cmd(
+    component: str | None = typer.Option(
+        None, "--component", "-c", help="Only this component (e.g. store, embedder)."
+    ),
+    metric_type: str | None = typer.Option(
+        None, "--type", "-t", help="Only this metric type (e.g. health, probe)."
+    ),
+    since: str | None = SinceOption,
+    limit: int = LimitOption,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Recorded performance metrics (health checks, provider probes, …), newest first."""
+    import json
+
+    with open_store() as store:
+        rows = store.performance_metrics(
+            component=component, metric_type=metric_type, since=since, limit=limit
+        )
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        info("no metrics recorded; `mahavishnu health` records some")
+        return
+    table(
+        None,
+        ["id", "when", "component", "type", "metrics"],
+        [
+            (
+                r["id"],
+                _when(r["recorded_at"]),
+                r["component"],
+                r["metric_type"],
+                _snippet(json.dumps(r["metrics"]), 70),
+            )
+            for r in rows
+        ],
+    )

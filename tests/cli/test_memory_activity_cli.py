@@ -1,0 +1,126 @@
+"""``mahavishnu memory`` commands for conversations, transcripts, insights, groups, workflows, metrics.
+
+The store is the real embedded one under the tmp MAHAVISHNU_HOME; only the embedder is the fake.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from mahavishnu.cli import memory as memory_cli
+from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.memory import store as store_module
+from mahavishnu.memory.conversations import store_conversation
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.workflows import store_workflow_execution
+
+runner = CliRunner()
+INSIGHT = "Codex reads provider keys from env_key, so a profile never needs the key in config.toml."
+BLOCK = f"`★ Insight ─────────────────────────────────────`\n{INSIGHT}\n`─────────────────────────────`"
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+
+
+def memory(*args: str) -> Result:
+    return runner.invoke(memory_cli.app, list(args))
+
+
+def ok(*args: str) -> Any:
+    result = memory(*args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.stdout) if "--json" in args else result.stdout
+
+
+def test_a_transcript_imported_twice_adds_its_turns_once_and_collects_insights(tmp_path: Path) -> None:
+    session = tmp_path / "s-1.jsonl"
+    entries = [
+        {
+            "type": "user",
+            "uuid": "u1",
+            "sessionId": "s-1",
+            "cwd": "/w/api",
+            "message": {"role": "user", "content": "why env_key?"},
+        },
+        {
+            "type": "assistant",
+            "uuid": "u2",
+            "sessionId": "s-1",
+            "cwd": "/w/api",
+            "message": {"id": "m1", "role": "assistant", "content": [{"type": "text", "text": BLOCK}]},
+        },
+    ]
+    session.write_text("".join(json.dumps(e) + "\n" for e in entries))
+
+    [first] = ok("import-transcript", str(session), "--json")
+    [again] = ok("import-transcript", str(tmp_path), "--json")
+
+    assert (first["added"], first["insights"], first["project"]) == (2, 1, "api")
+    assert again["added"] == 0
+    turns = ok("conversations", "--session", "s-1", "--json")
+    assert [t["role"] for t in turns] == ["assistant", "user"]
+    [insight] = ok("insights", "--project", "api", "--json")
+    assert insight["content"] == INSIGHT and insight["shared_with"] == ["api"]
+    assert "env_key" in ok("insights")
+
+
+def test_share_an_insight_with_a_group_then_search_the_group() -> None:
+    ok("groups", "create", "platform", "api", "web", "--description", "shared services")
+    assert ok("insights", "--json") == []
+    with MemoryStore.open() as store:
+        insight_id = store_conversation(store, "claude", "s", "assistant", BLOCK, project="api").insight_ids[
+            0
+        ]
+
+    shared = ok("share", str(insight_id), "--group", "platform", "--json")
+    assert shared == {"memory_id": insight_id, "shared_with": ["web"], "already": ["api"]}
+    hits = ok("search", "env_key provider keys", "--group", "platform", "--mode", "text", "--json")
+    assert insight_id in [h["memory"]["id"] for h in hits]
+    assert ok("groups", "list", "--json")[0]["projects"] == ["api", "web"]
+    assert ok("groups", "remove", "platform", "web", "--json")["projects"] == ["api"]
+    assert ok("insights", "--project", "web", "--json") == []
+
+
+def test_share_new_insight_text_from_a_project() -> None:
+    shared = ok("share", INSIGHT, "--from", "api", "--project", "cli", "--json")
+
+    assert shared["shared_with"] == ["cli"] and shared["already"] == []
+    assert [i["shared_with"] for i in ok("insights", "--json")] == [["api", "cli"]]
+
+
+def test_group_mistakes_exit_non_zero_with_a_hint() -> None:
+    ok("groups", "create", "g")
+
+    duplicate = memory("groups", "create", "g")
+    missing = memory("groups", "add", "nope", "x")
+    no_target = memory("share", "1")
+
+    assert duplicate.exit_code != 0 and isinstance(duplicate.exception, InvalidInputError)
+    assert missing.exit_code != 0 and isinstance(missing.exception, NotFoundError)
+    assert no_target.exit_code != 0 and isinstance(no_target.exception, InvalidInputError)
+    ok("groups", "delete", "g")
+    assert ok("groups", "list", "--json") == []
+
+
+def test_workflows_and_metrics_are_listed_with_filters() -> None:
+    with MemoryStore.open() as store:
+        store_workflow_execution(store, "release", "prefect", ["api"], "failed", None, 3.0, "boom")
+        store_workflow_execution(store, "lint", "local", status="completed")
+        store.store_performance_metrics("embedder", "health", {"latency_ms": 4.2})
+        store.store_performance_metrics("store", "health", {"rows": 3})
+
+    assert [r["workflow_id"] for r in ok("workflows", "--status", "failed", "--json")] == ["release"]
+    assert "release" in ok("workflows")
+    [metric] = ok("metrics", "--component", "embedder", "--json")
+    assert metric["metrics"] == {"latency_ms": 4.2}
+    assert ok("metrics", "--since", "2999-01-01", "--json") == []
+    bad = memory("workflows", "--status", "done")
+    assert bad.exit_code != 0 and "invalid workflow status" in str(bad.exception)
