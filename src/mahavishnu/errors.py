@@ -22,9 +22,10 @@ the CLI prints both and exits non-zero, the MCP server returns them as a tool er
     ├── EmbeddingError              an embedder failed or is unreachable
     │   ├── DimensionMismatchError  vectors of the wrong size for this store
     │   └── EmbedderMismatchError   same size, but another model's vector space
-    └── ServiceError                a supervised service failed to start/stop/answer
-        ├── ServiceStartError       it exited or never passed its health check (carries the log tail)
-        └── ServiceStopError        its process group outlived SIGKILL
+    ├── ServiceError                a supervised service failed to start/stop/answer
+    │   ├── ServiceStartError       it exited or never passed its health check (carries the log tail)
+    │   └── ServiceStopError        its process group outlived SIGKILL
+    └── PeerError                   the Session-Buddy peer is not configured, unreachable, slow or failed
 """
 
 from __future__ import annotations
@@ -131,3 +132,10 @@ class ServiceStartError(ServiceError):
 
 class ServiceStopError(ServiceError):
     default_hint = "Inspect the processes with `ps -o pid,pgid,stat,cmd -g PGID`; nothing else was signalled."
+
+
+class PeerError(MahavishnuError):
+    default_hint = (
+        "Check the peer with `mahavishnu health`; configure it with `session_buddy.url` in "
+        "mahavishnu.yaml or MAHAVISHNU_SESSION_BUDDY__URL."
+    )

@@ -6,7 +6,8 @@ Components (each with a status and the latency of its check):
 ``store``          backend, location, rows, size on disk, applied/pending migrations
 ``embedder``       model, dimension, latency of one embed (the first embed also loads the model)
 ``postgres``       when configured (``memory.backend: postgres`` or a ``memory.dsn``)
-``session-buddy``  when configured (installed, or declared as a service): MCP initialize + ping
+``session-buddy``  when configured: ``session_buddy.url``/``.command`` → its ``health_check`` tool
+                   (status, latency); else installed or declared as a service → MCP initialize + ping
 ``service:NAME``   each other configured service: state and health check
 ``assistant:TOOL`` the provider each assistant points at (user scope), probed when asked
 
@@ -213,6 +214,8 @@ def _postgres_ping(dsn: str, where: dict[str, Any]) -> ComponentHealth:
 
 
 def _session_buddy(settings: Settings) -> list[ComponentHealth]:
+    if settings.session_buddy.configured:
+        return [_session_buddy_peer(settings)]
     from mahavishnu.services import definitions, health
 
     spec = definitions.all_services(settings).get(SESSION_BUDDY)
@@ -221,6 +224,29 @@ def _session_buddy(settings: Settings) -> list[ComponentHealth]:
     result = health.check(spec.health)
     status: Status = "ok" if result.ok else "error"
     return [ComponentHealth(SESSION_BUDDY, status, result.detail, result.latency_ms, {"check": result.kind})]
+
+
+def _session_buddy_peer(settings: Settings) -> ComponentHealth:
+    """The configured peer (``session_buddy.url`` or ``.command``): its ``health_check`` tool."""
+    from mahavishnu.errors import PeerError
+    from mahavishnu.memory.session_buddy import SessionBuddy
+
+    peer = SessionBuddy.from_settings(settings)
+    started = time.perf_counter()
+    try:
+        answer = peer.health_check()
+    except PeerError as exc:
+        return ComponentHealth(
+            SESSION_BUDDY, "error", exc.message, _ms(started), {"check": "mcp-tool", "where": peer.where}
+        )
+    status: Status = "ok" if answer["status"] == "ok" else "error"
+    data = {
+        "check": "mcp-tool",
+        "where": answer["where"],
+        "server": answer["server"],
+        "version": answer["version"],
+    }
+    return ComponentHealth(SESSION_BUDDY, status, answer["detail"], answer["latency_ms"], data)
 
 
 def _services(settings: Settings) -> list[ComponentHealth]:

@@ -124,3 +124,16 @@ def test_workflows_and_metrics_are_listed_with_filters() -> None:
     assert ok("metrics", "--since", "2999-01-01", "--json") == []
     bad = memory("workflows", "--status", "done")
     assert bad.exit_code != 0 and "invalid workflow status" in str(bad.exception)
+
+
+def test_search_everywhere_labels_sources_and_warns_about_a_missing_peer() -> None:
+    ok("store", "env_key keeps the Codex key out of config.toml", "--project", "api")
+    with MemoryStore.open() as store:
+        store_conversation(store, "claude", "s", "assistant", BLOCK, project="api")
+
+    result = ok("search", "env_key Codex key", "--everywhere", "--mode", "text", "--json")
+    text = memory("search", "env_key Codex key", "--everywhere", "--mode", "text")
+
+    assert {h["source"] for h in result["hits"]} == {"memory", "insight"}
+    assert "not configured" in result["warnings"][0]
+    assert text.exit_code == 0 and "insight" in text.stdout and "not configured" in text.stderr

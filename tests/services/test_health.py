@@ -59,3 +59,22 @@ def test_mcp_check_handshakes_with_a_real_mcp_server_and_rejects_a_plain_http_on
     finally:
         supervisor.stop("mcp")
         supervisor.stop("web")
+
+
+def test_configured_session_buddy_is_checked_with_its_health_check_tool() -> None:
+    from pathlib import Path
+
+    from mahavishnu.config import SessionBuddySettings, Settings
+    from mahavishnu.health import _session_buddy
+
+    server = Path(__file__).resolve().parents[1] / "memory" / "session_buddy_server.py"
+    peer = SessionBuddySettings(command=[sys.executable, str(server)], timeout_seconds=10)
+    (component,) = _session_buddy(Settings(session_buddy=peer))
+    assert (component.component, component.status) == ("session-buddy", "ok")
+    assert component.detail.startswith("session-buddy 0.23.0 at stdio")
+    assert component.latency_ms and component.data["check"] == "mcp-tool"
+
+    began = time.monotonic()
+    absent = SessionBuddySettings(url="http://127.0.0.1:9/mcp", timeout_seconds=1)
+    (down,) = _session_buddy(Settings(session_buddy=absent))
+    assert down.status == "error" and "unreachable" in down.detail and time.monotonic() - began < 5

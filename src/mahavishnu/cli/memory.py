@@ -152,16 +152,49 @@ def search_cmd(
     group: str | None = GroupOption,
     limit: int = typer.Option(10, "--limit", "-n", help="How many results (1-1000)."),
     min_score: float | None = typer.Option(None, "--min-score", help="Drop results scoring lower."),
+    everywhere: bool = typer.Option(
+        False, "--everywhere", "-e", help="Also search Session-Buddy; hits are labelled by source."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search."""
     filters = _filters(types, tags, project, repo, agent, session, since, until, group)
+    if everywhere:
+        _search_everywhere(query, mode, filters, limit, as_json)
+        return
     with open_store() as store:
         hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
     _hits_table(hits)
+
+
+def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: int, as_json: bool) -> None:
+    from mahavishnu.cli.output import warn
+    from mahavishnu.memory.unified import search_everywhere
+
+    with open_store() as store:
+        result = search_everywhere(store, query, filters=filters, limit=limit, mode=mode)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for message in result.warnings:
+        warn(message)
+    if not result.hits:
+        info("nothing found")
+        return
+    rows = [
+        (
+            h.memory.id if h.memory else "",
+            f"{h.score:.3f}",
+            "+".join((h.source, *h.also_in)),
+            _scope(h.memory) if h.memory else (h.peer.project if h.peer and h.peer.project else ""),
+            _snippet(h.content),
+        )
+        for h in result.hits
+    ]
+    table(None, ["id", "score", "source", "scope", "content"], rows)
 
 
 def _hits_table(hits: list[SearchHit]) -> None:

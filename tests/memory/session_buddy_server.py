@@ -1,0 +1,143 @@
+"""A loopback stand-in for Session-Buddy 0.23: the tools Mahavishnu calls, with the real names,
+argument names, defaults and answer text (see ``mahavishnu.memory.session_buddy``'s docstring).
+
+    python session_buddy_server.py [--http PORT] [--mode MODE] [--delay S] [--record FILE]
+
+stdio by default; ``--http PORT`` serves streamable HTTP on 127.0.0.1:PORT at ``/mcp``. Modes:
+``normal`` (one stored reflection matches any query), ``empty`` (no results), ``slow`` (every tool
+sleeps ``--delay`` seconds first, blocking like a stuck server), ``error`` (answers are the
+peer's failure texts), ``raise`` (tools raise: MCP tool errors). ``--record FILE`` appends one JSON
+line ``{"tool", "arguments"}`` per call, so tests can check the argument names sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+HIT = {
+    "content": "Use anyio.fail_after around MCP client calls so a slow peer never blocks a search",
+    "project": "mahavishnu",
+    "score": 0.87,
+    "timestamp": "2026-11-20 09:15:02",
+}
+START = time.time()
+
+
+def build_server(mode: str = "normal", delay: float = 0.0, record: Path | None = None) -> MCPServer:
+    server = MCPServer("session-buddy", version="0.23.0", log_level="WARNING")
+
+    def enter(tool: str, arguments: dict[str, Any]) -> None:
+        if record is not None:
+            with record.open("a") as out:
+                out.write(json.dumps({"tool": tool, "arguments": arguments}) + "\n")
+        if mode == "slow":
+            time.sleep(delay)  # blocking, like a server stuck in a database lock
+        if mode == "raise":
+            raise ToolError(f"{tool} exploded")  # an MCP tool error carrying its message
+
+    @server.tool()
+    def quick_search(query: str, min_score: float = 0.7, project: str | None = None) -> str:
+        """Quick search that returns only the count and top result for fast overview."""
+        enter("quick_search", {"query": query, "min_score": min_score, "project": project})
+        if mode == "error":
+            return "❌ Quick search failed: database is locked"
+        lines = [f"🔍 Quick search for: '{query}'"]
+        if mode == "empty" or HIT["score"] < min_score or (project and project != HIT["project"]):
+            lines += ["🔍 No results found", "💡 Try adjusting your search terms or lowering min_score"]
+            return "\n".join(lines)
+        content = str(HIT["content"])
+        shown = content if len(content) <= 150 else content[:147] + "..."
+        lines += ["📊 Found results (showing top 1)", f"📝 {shown}"]
+        lines.append(f"📁 Project: {HIT['project']}")
+        lines.append(f"⭐ Relevance: {float(HIT['score']):.2f}")  # type: ignore[arg-type]
+        lines.append(f"📅 Date: {HIT['timestamp']}")
+        return "\n".join(lines)
+
+    @server.tool()
+    def store_reflection(content: str, tags: list[str] | None = None, project: str | None = None) -> str:
+        """Store an important insight or reflection for future reference."""
+        enter("store_reflection", {"content": content, "tags": tags, "project": project})
+        if mode == "error":
+            return "❌ Validation error: Store reflection - content is required"
+        lines = [
+            "💾 Reflection stored successfully!",
+            f"📝 Content: {content[:97] + '...' if len(content) > 100 else content}",
+        ]
+        if tags:
+            lines.append(f"🏷️ Tags: {', '.join(tags)}")
+        lines.append(f"📅 Stored: {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        return "\n".join(lines)
+
+    @server.tool()
+    def checkpoint(working_directory: str | None = None) -> str:
+        """Perform mid-session quality checkpoint with workflow analysis and optimization recommendations."""
+        enter("checkpoint", {"working_directory": working_directory})
+        title = "🔍 Claude Session Checkpoint - mahavishnu"
+        if mode == "error":
+            return f"{title}\n{'=' * 50}\n❌ Checkpoint failed: not a git repository"
+        return "\n".join(
+            [
+                title,
+                "=" * 50,
+                "📊 Quality score: 82/100",
+                "✅ Git checkpoint created",
+                f"\n⏰ Checkpoint completed at: {time.strftime('%Y-%m-%d %H:%M:%S')}",
+                "\n💡 This checkpoint includes intelligent conversation management and optimization.",
+            ]
+        )
+
+    @server.tool()
+    def health_check() -> str:
+        """Simple health check that doesn't require database or session context."""
+        enter("health_check", {})
+        if mode == "error":
+            return "❌ Health check failed: server shutting down"
+        return f"""🏥 MCP Server Health Check
+================================
+Server Status: ✅ Active
+Platform: Linux
+Python: 3.13.1
+Process ID: {os.getpid()}
+Working Directory: {Path.cwd()}
+Timestamp: {time.time()}
+
+✅ MCP server is operational and responding to requests."""
+
+    @server.tool()
+    def get_liveness() -> dict[str, Any]:
+        """Get liveness status for this service."""
+        enter("get_liveness", {})
+        return {
+            "status": "ok",
+            "service": "session-buddy",
+            "version": "0.23.0",
+            "uptime_seconds": time.time() - START,
+        }
+
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--http", type=int, default=None, metavar="PORT")
+    parser.add_argument("--mode", default="normal", choices=["normal", "empty", "slow", "error", "raise"])
+    parser.add_argument("--delay", type=float, default=30.0)
+    parser.add_argument("--record", type=Path, default=None)
+    args = parser.parse_args()
+    server = build_server(args.mode, args.delay, args.record)
+    if args.http is None:
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host="127.0.0.1", port=args.http)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,379 @@
+"""The Session-Buddy peer client against a loopback contract server (tests/memory/session_buddy_server.py),
+over streamable HTTP and stdio with the real SDK; optionally against a real Session-Buddy named by
+``MAHAVISHNU_TEST_SESSION_BUDDY`` (a URL or a command)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from mcp import Client, StdioServerParameters
+
+from mahavishnu.config import SessionBuddySettings
+from mahavishnu.errors import PeerError
+from mahavishnu.memory import session_buddy as sb
+from mahavishnu.memory.session_buddy import PeerAnswer, PeerHit, SessionBuddy
+
+SERVER = Path(__file__).with_name("session_buddy_server.py")
+TOOLS = ("quick_search", "store_reflection", "checkpoint", "health_check", "get_liveness")
+#: The deadline is a correctness bound: a call must end within timeout + this (process start, teardown).
+SLACK_SECONDS = 3.0
+REAL_PEER = os.environ.get("MAHAVISHNU_TEST_SESSION_BUDDY", "")
+
+# The conftest clears MAHAVISHNU_* for every test: read the real-peer variable at import time.
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stdio(*args: str) -> list[str]:
+    return [sys.executable, str(SERVER), *args]
+
+
+@pytest.fixture
+def record(tmp_path: Path) -> Path:
+    return tmp_path / "calls.jsonl"
+
+
+def _recorded(record: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+
+def _http_server(*args: str) -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        _stdio("--http", str(port), *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture
+def http_url(record: Path) -> Iterator[str]:
+    yield from _http_server("--record", str(record))
+
+
+@pytest.fixture(params=["http", "stdio"])
+def peer(request: pytest.FixtureRequest, record: Path) -> Iterator[SessionBuddy]:
+    """The client, configured from settings, for a loopback server on each transport."""
+    if request.param == "http":
+        for url in _http_server("--record", str(record)):
+            yield SessionBuddy.from_settings(SessionBuddySettings(url=url, timeout_seconds=10))
+    else:
+        command = shlex.join(_stdio("--record", str(record)))  # settings split a string command
+        yield SessionBuddy.from_settings(SessionBuddySettings(command=command, timeout_seconds=10))
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Every (tool, arguments) the client sends, as sent (the server fills in defaults)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    original = Client.call_tool
+
+    async def spy(
+        self: Client, name: str, arguments: dict[str, Any] | None = None, *a: Any, **kw: Any
+    ) -> Any:
+        calls.append((name, dict(arguments or {})))
+        return await original(self, name, arguments, *a, **kw)
+
+    monkeypatch.setattr(Client, "call_tool", spy)
+    return calls
+
+
+def _schemas() -> dict[str, dict[str, Any]]:
+    async def go() -> dict[str, dict[str, Any]]:
+        async with Client(StdioServerParameters(command=sys.executable, args=[str(SERVER)])) as client:
+            return {t.name: t.input_schema for t in (await client.list_tools()).tools}
+
+    return anyio.run(go)
+
+
+# -- the contract ---------------------------------------------------------------------------------------
+
+
+def test_loopback_server_exposes_the_real_tool_names_and_argument_schemas() -> None:
+    schemas = _schemas()
+    assert set(TOOLS) <= set(schemas)
+    assert schemas["quick_search"]["required"] == ["query"]
+    assert set(schemas["quick_search"]["properties"]) == {"query", "min_score", "project"}
+    assert schemas["quick_search"]["properties"]["min_score"]["default"] == 0.7
+    assert set(schemas["store_reflection"]["properties"]) >= {"content", "tags"}
+    assert schemas["store_reflection"]["required"] == ["content"]
+    assert set(schemas["checkpoint"]["properties"]) == {"working_directory"}
+    assert schemas["health_check"]["properties"] == {}
+
+
+def test_every_call_sends_only_arguments_of_the_tool_schema(
+    peer: SessionBuddy, record: Path, sent: list[tuple[str, dict[str, Any]]]
+) -> None:
+    answer = peer.quick_search("fail_after", project="mahavishnu", limit=5, min_score=0.5)
+    assert answer.warning is None
+    assert answer.hits == [
+        PeerHit(
+            content="Use anyio.fail_after around MCP client calls so a slow peer never blocks a search",
+            score=0.87,
+            project="mahavishnu",
+            timestamp="2026-11-20 09:15:02",
+            metadata={"truncated": False, "source": "quick_search"},
+        )
+    ]
+    assert "Reflection stored successfully" in peer.store_reflection("a decision", tags=("adr", "mcp"))
+    assert "Checkpoint completed at" in peer.checkpoint(working_directory="/tmp/project")
+    health = peer.health_check()
+    assert health["status"] == "ok" and health["server"] == "session-buddy" and health["version"] == "0.23.0"
+    assert health["info"]["platform"] == "Linux" and isinstance(health["info"]["process_id"], int)
+    assert health["latency_ms"] > 0
+
+    schemas = _schemas()
+    for tool, arguments in sent:
+        schema = schemas[tool]
+        assert set(arguments) <= set(schema["properties"]), (tool, arguments)  # e.g. no `limit`
+        assert set(schema.get("required", [])) <= set(arguments), (tool, arguments)
+    assert sent == [
+        ("quick_search", {"query": "fail_after", "min_score": 0.5, "project": "mahavishnu"}),
+        ("store_reflection", {"content": "a decision", "tags": ["adr", "mcp"]}),
+        ("checkpoint", {"working_directory": "/tmp/project"}),
+        ("health_check", {}),
+    ]
+    assert [c["tool"] for c in _recorded(record)] == [
+        "quick_search",
+        "store_reflection",
+        "checkpoint",
+        "health_check",
+    ]
+
+
+def test_search_uses_the_configured_min_score_and_limit_applies_here(
+    http_url: str, record: Path, sent: list[tuple[str, dict[str, Any]]]
+) -> None:
+    peer = SessionBuddy.from_settings(SessionBuddySettings(url=http_url, min_score=0.9))
+    assert peer.quick_search("anything").hits == []  # the hit scores 0.87
+    assert sent[-1] == ("quick_search", {"query": "anything", "min_score": 0.9})
+    assert _recorded(record)[-1]["arguments"] == {"query": "anything", "min_score": 0.9, "project": None}
+    loose = SessionBuddy(url=http_url)
+    assert len(loose.quick_search("anything").hits) == 1
+    assert loose.quick_search("anything", limit=0).hits == []
+
+
+def test_empty_answer_is_no_hits_and_no_warning(tmp_path: Path) -> None:
+    peer = SessionBuddy(command=_stdio("--mode", "empty"), timeout_seconds=10)
+    answer = peer.quick_search("nothing")
+    assert answer == PeerAnswer([], None, answer.elapsed_ms)
+    assert answer.to_dict() == {"hits": [], "warning": None, "elapsed_ms": answer.elapsed_ms}
+
+
+# -- an absent, slow or failing peer ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "peer",
+    [
+        SessionBuddy(url="http://127.0.0.1:9/mcp", timeout_seconds=2),  # nothing listens on the discard port
+        SessionBuddy(command=["/nonexistent/session-buddy", "serve"], timeout_seconds=2),
+        SessionBuddy(command=[sys.executable, "-c", "import sys; sys.exit(3)"], timeout_seconds=2),
+    ],
+    ids=["nothing-listening", "no-such-command", "command-exits"],
+)
+def test_unavailable_peer_is_a_warning_within_the_timeout(peer: SessionBuddy) -> None:
+    started = time.monotonic()
+    answer = peer.quick_search("anything")
+    assert time.monotonic() - started < peer.timeout_seconds + SLACK_SECONDS
+    assert answer.hits == [] and answer.warning
+    assert "Session-Buddy" in answer.warning and "session-buddy start" in answer.warning
+    with pytest.raises(PeerError, match="Session-Buddy") as caught:
+        peer.health_check()
+    assert caught.value.hint
+
+
+@pytest.mark.parametrize("transport", ["http", "stdio"])
+def test_slow_peer_is_a_warning_within_the_timeout_and_its_process_is_killed(transport: str) -> None:
+    timeout = 1.0
+    if transport == "stdio":
+        peer = SessionBuddy(command=_stdio("--mode", "slow", "--delay", "60"), timeout_seconds=timeout)
+        answer, elapsed = _timed_search(peer)
+    else:
+        for url in _http_server("--mode", "slow", "--delay", "60"):
+            answer, elapsed = _timed_search(SessionBuddy(url=url, timeout_seconds=timeout))
+    assert elapsed < timeout + SLACK_SECONDS, elapsed
+    assert answer.hits == [] and answer.warning and "did not answer quick_search within 1s" in answer.warning
+    left = subprocess.run(["pgrep", "-f", f"{SERVER} --mode slow"], capture_output=True, text=True).stdout
+    assert not left.strip(), f"slow server left running: {left}"
+
+
+def _timed_search(peer: SessionBuddy) -> tuple[PeerAnswer, float]:
+    started = time.monotonic()
+    answer = peer.quick_search("anything")
+    return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize("mode", ["error", "raise"])
+def test_a_failing_tool_is_a_peer_error_with_its_message(mode: str) -> None:
+    peer = SessionBuddy(command=_stdio("--mode", mode), timeout_seconds=10)
+    expected = "Validation error" if mode == "error" else "store_reflection exploded"
+    with pytest.raises(PeerError, match=expected) as caught:
+        peer.store_reflection("x")
+    assert caught.value.hint
+    with pytest.raises(PeerError, match="not a git repository" if mode == "error" else "exploded"):
+        peer.checkpoint()
+    with pytest.raises(PeerError, match="server shutting down" if mode == "error" else "exploded"):
+        peer.health_check()
+    answer = peer.quick_search("anything")
+    assert answer.hits == [] and answer.warning
+    assert ("database is locked" if mode == "error" else "exploded") in answer.warning
+
+
+def test_not_configured_or_disabled_says_how_to_configure() -> None:
+    for settings in (
+        SessionBuddySettings(),
+        SessionBuddySettings(enabled=False, url="http://127.0.0.1:8678/mcp"),
+    ):
+        peer = SessionBuddy.from_settings(settings)
+        answer = peer.quick_search("anything")
+        assert answer.hits == [] and answer.warning
+        assert "MAHAVISHNU_SESSION_BUDDY__URL" in answer.warning and "session_buddy.url" in answer.warning
+        with pytest.raises(PeerError, match=r"not configured|disabled") as caught:
+            peer.store_reflection("x")
+        assert "MAHAVISHNU_SESSION_BUDDY__URL" in caught.value.hint
+
+
+def test_only_loopback_urls_are_contacted_and_secrets_are_masked() -> None:
+    answer = SessionBuddy(url="http://user:s3cret@example.com:8678/mcp").quick_search("x")
+    assert answer.warning and "not a loopback address" in answer.warning and "s3cret" not in answer.warning
+    with pytest.raises(PeerError, match="not an http"):
+        SessionBuddy(url="file:///etc/passwd").health_check()
+    refused = SessionBuddy(url="http://user:s3cret@127.0.0.1:9/mcp", timeout_seconds=2).quick_search("x")
+    assert refused.warning and "s3cret" not in refused.warning
+
+
+def test_sync_api_works_inside_a_running_event_loop(http_url: str) -> None:
+    async def go() -> PeerAnswer:
+        return SessionBuddy(url=http_url).quick_search("anything")
+
+    assert len(anyio.run(go).hits) == 1
+
+
+# -- parsing the real text formats ------------------------------------------------------------------------
+
+
+def test_parse_quick_search_current_format_with_multiline_truncated_content() -> None:
+    text = (
+        "🔍 Quick search for: 'duckdb lock'\n"
+        "📊 Found results (showing top 1)\n"
+        "📝 The reflection DB was locked by a second server.\n"
+        "Fix: one writer; readers use read_only=True and retry with ba...\n"
+        "⭐ Relevance: 0.91\n"
+        "📅 Date: 2026-01-12T14:30:45+00:00"
+    )
+    (hit,) = sb.parse_quick_search(text)
+    assert hit.content.startswith("The reflection DB was locked") and hit.content.endswith("retry with ba")
+    assert "\nFix: one writer" in hit.content
+    assert (hit.score, hit.project, hit.timestamp) == (0.91, None, "2026-01-12T14:30:45+00:00")
+    assert hit.metadata["truncated"] is True
+
+
+def test_parse_quick_search_unknown_date_no_score_and_no_results() -> None:
+    (hit,) = sb.parse_quick_search(
+        "🔍 Quick search for: 'x'\n📊 Found results (showing top 1)\n"
+        "📝 short\n📁 Project: demo\n📅 Date: Unknown"
+    )
+    assert (hit.content, hit.score, hit.project, hit.timestamp) == ("short", None, "demo", None)
+    empty = (
+        "🔍 Quick search for: 'x'\n🔍 No results found\n"
+        "💡 Try adjusting your search terms or lowering min_score"
+    )
+    assert sb.parse_quick_search(empty) == []
+
+
+def test_parse_quick_search_older_format() -> None:
+    text = (
+        "🔍 **3 results** for 'pool'\n\n**Top Result** (score: 0.78):\n"
+        "Use a bounded worker pool...\n\n💡 Use get_more_results to see additional 2 results"
+    )
+    (hit,) = sb.parse_quick_search(text)
+    assert (hit.content, hit.score, hit.metadata["total"]) == ("Use a bounded worker pool", 0.78, 3)
+    assert sb.parse_quick_search("🔍 No results found for 'pool'") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "❌ Quick search failed: IO Error: Could not set lock on file",
+        "Reflection tools not available. Install dependencies: uv sync --extra embeddings",
+        "❌ Reflection tools not available. Install dependencies: uv sync --extra embeddings",
+        "Failed to perform quick search: boom",
+        "something entirely different",
+    ],
+)
+def test_parse_quick_search_failures_raise(text: str) -> None:
+    with pytest.raises(PeerError):
+        sb.parse_quick_search(text)
+
+
+def test_parse_store_reflection_both_formats() -> None:
+    current = sb.parse_store_reflection(
+        "💾 Reflection stored successfully!\n📝 Content: a\n🏷️ Tags: x, y\n📅 Stored: 2026-01-12 14:30:00"
+    )
+    assert (current["tags"], current["timestamp"], current["id"]) == (["x", "y"], "2026-01-12 14:30:00", None)
+    older = sb.parse_store_reflection("✅ Reflection stored successfully with ID: r-42 (tags: x, y)")
+    assert (older["id"], older["tags"]) == ("r-42", ["x", "y"])
+    with pytest.raises(PeerError, match="Validation error"):
+        sb.parse_store_reflection("❌ Validation error: Store reflection - content is required")
+
+
+def test_parse_health_check() -> None:
+    text = (
+        "🏥 MCP Server Health Check\n================================\nServer Status: ✅ Active\n"
+        "Platform: Darwin\nPython: 3.13.2\nProcess ID: 4242\nWorking Directory: /Users/me\n"
+        "Timestamp: 1736692245.5\n\n✅ MCP server is operational and responding to requests."
+    )
+    info = sb.parse_health_check(text)
+    assert info["status"] == "ok" and info["process_id"] == 4242 and info["python"] == "3.13.2"
+    assert info["working_directory"] == "/Users/me"
+
+
+# -- a real Session-Buddy, when named ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not REAL_PEER,
+    reason="set MAHAVISHNU_TEST_SESSION_BUDDY to a Session-Buddy URL (http://127.0.0.1:8678/mcp) or command",
+)
+def test_real_session_buddy_answers_health_and_search() -> None:
+    if REAL_PEER.startswith(("http://", "https://")):
+        settings = SessionBuddySettings(url=REAL_PEER, timeout_seconds=30)
+    else:
+        settings = SessionBuddySettings(command=REAL_PEER, timeout_seconds=30)
+    peer = SessionBuddy.from_settings(settings)
+    health = peer.health_check()
+    assert health["status"] == "ok", health
+    answer = peer.quick_search("mahavishnu contract test", min_score=0.0)
+    assert answer.warning is None or "not available" in answer.warning, answer.warning
+    for hit in answer.hits:
+        assert hit.content
