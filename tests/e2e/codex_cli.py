@@ -8,6 +8,8 @@ The recipe (checked with @openai/codex 0.169.0):
 * ``codex exec --skip-git-repo-check PROMPT`` with stdin /dev/null (else it waits to read more input)
   prints the final answer on stdout; the request is ``POST /v1/responses`` (streaming SSE) with the
   key as ``Authorization: Bearer``. With an auth command it also asks ``GET /v1/models``;
+* ``--profile NAME`` (``-p``) layers ``$CODEX_HOME/NAME.config.toml`` over config.toml (names: letters,
+  digits, ``-`` and ``_``);
 * Codex retries an unreachable provider for minutes and never exits on its own: always a timeout.
 """
 
@@ -32,7 +34,8 @@ def run_codex(
     extra_env: dict[str, str] | None = None,
     *,
     cwd: Path | None = None,
+    options: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``codex exec`` with HOME=``home``; FileNotFoundError when the CLI is not installed."""
-    args = ["exec", "--skip-git-repo-check", "--color", "never", prompt]
+    """``codex exec [OPTIONS]`` with HOME=``home``; FileNotFoundError when the CLI is not installed."""
+    args = ["exec", "--skip-git-repo-check", "--color", "never", *options, prompt]
     return run_cli("codex", args, home, timeout, extra_env, cwd)

@@ -95,3 +95,28 @@ def test_env_key_by_reference_and_an_inline_key_in_codex_env_file(
         assert request.api_key == KEY_TWO and request.body["model"] == "model-two"
         assert KEY_ONE not in _everything(request)
         assert len(one.requests_to("/v1/responses")) == 1
+
+
+def test_a_codex_profile_file_is_used_with_codex_profile_and_only_then(isolated_home: Path) -> None:
+    with MockLLM(reply="one") as one, MockLLM(reply="two") as two:
+        _profiles(isolated_home, one, two)
+        store_key("lab-one", KEY_ONE)
+        store_key("lab-two", KEY_TWO)
+        switch("lab-one", "--tool", "codex")
+        out = switch("lab-two", "--tool", "codex", "--codex-profile", "lab")
+        profile_file = isolated_home / ".codex" / "lab.config.toml"
+        assert f"{profile_file}: now uses lab-two" in out and "codex --profile lab" in out
+
+        chosen = run_codex(isolated_home, "hi", extra_env=mahavishnu_env(), options=("--profile", "lab"))
+        assert chosen.returncode == 0, chosen.stderr
+        assert chosen.stdout.strip() == "two"
+        [request] = two.requests_to("/v1/responses")
+        assert request.api_key == KEY_TWO and request.body["model"] == "model-two"
+        assert one.requests_to("/v1/responses") == []
+
+        default = run_codex(isolated_home, "hi", extra_env=mahavishnu_env())  # config.toml: still lab-one
+        assert default.returncode == 0, default.stderr
+        [request] = one.requests_to("/v1/responses")
+        assert request.api_key == KEY_ONE and request.body["model"] == "model-one"
+        text = profile_file.read_text()
+        assert KEY_TWO not in text and "[profiles" not in text and "\nprofile =" not in text

@@ -90,3 +90,34 @@ def test_env_key_by_reference(isolated_home: Path, monkeypatch: pytest.MonkeyPat
         assert proc.returncode == 0, proc.stderr
         assert {r.api_key for r in mock.requests_to("/v1/chat/completions")} == {KEY_ONE}
         assert "// mine" in settings.read_text()
+
+
+def test_project_scope_from_a_subfolder_is_read_by_qwen_started_there(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with MockLLM(reply="project") as mock:
+        write_profiles(
+            isolated_home,
+            {
+                "lab": {
+                    "secret": ["env:LAB_KEY"],
+                    "openai": {"base_url": f"{mock.base_url}/v1", "model": "model-sub", "wire_api": "chat"},
+                }
+            },
+        )
+        monkeypatch.setenv("LAB_KEY", KEY_ONE)
+        repo = isolated_home / "repo"
+        (repo / ".git").mkdir(parents=True)
+        (repo / "pkg").mkdir()
+        monkeypatch.chdir(repo / "pkg")
+        out = switch("lab", "--tool", "qwen", "--scope", "project")
+        written = repo / "pkg" / ".qwen" / "settings.json"
+        assert f"{written}: now uses lab" in out and "only when started in" in out
+        assert not (repo / ".qwen").exists()  # the git root's file would not be read from pkg/
+
+        proc = run_qwen(isolated_home, "hi", extra_env={"LAB_KEY": KEY_ONE}, cwd=repo / "pkg")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "project"
+        requests = mock.requests_to("/v1/chat/completions")
+        assert {r.api_key for r in requests} == {KEY_ONE}
+        assert {r.body["model"] for r in requests} == {"model-sub"}

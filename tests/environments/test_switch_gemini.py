@@ -150,11 +150,30 @@ def test_project_scope_writes_the_projects_files(gemini_dir: Path, isolated_home
     repo = isolated_home / "repo"
     (repo / ".git").mkdir(parents=True)
     monkeypatch.chdir(repo)
-    switch_llm("gemini", load_settings(), tool="gemini", scope="project")
+    result = switch_llm("gemini", load_settings(), tool="gemini", scope="project")
     assert JsonDocument.parse((repo / ".gemini" / "settings.json").read_text()).data["model"]["name"]
     assert "GOOGLE_GEMINI_BASE_URL" in (repo / ".gemini" / ".env").read_text()
     assert (gemini_dir / "settings.json").read_text() == USER_FILE
     assert [(c.scope, c.profile) for c in current(load_settings(), "gemini")] == [("project", "gemini")]
+    [note] = [w for w in result.warnings if "only when started in" in w]
+    assert "repository root" not in note  # the workspace is the root here
+
+
+def test_project_scope_in_a_subfolder_writes_where_gemini_reads(
+    gemini_dir: Path, isolated_home: Path, monkeypatch
+) -> None:
+    # Gemini CLI reads <cwd>/.gemini/settings.json (loadSettings(process.cwd())), never the git root's
+    repo = isolated_home / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "pkg").mkdir()
+    monkeypatch.chdir(repo / "pkg")
+    result = switch_llm("gemini", load_settings(), tool="gemini", scope="project")
+    folder = repo / "pkg" / ".gemini"
+    assert sorted(f.path for f in result.files) == [str(folder / ".env"), str(folder / "settings.json")]
+    assert "GOOGLE_GEMINI_BASE_URL" in (folder / ".env").read_text()
+    assert not (repo / ".gemini").exists()
+    [note] = [w for w in result.warnings if "only when started in" in w]
+    assert f"repository root {repo}" in note
 
 
 def test_profiles_without_a_gemini_endpoint_are_refused(gemini_dir: Path) -> None:

@@ -163,18 +163,25 @@ def test_a_keyring_key_needs_inline_secret(settings_file: Path, monkeypatch: pyt
     assert dotenv.read_text() == ""
 
 
-def test_project_scope_writes_the_project_file(
+def test_project_scope_writes_the_workspace_file_qwen_reads(
     settings_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Qwen Code reads <cwd>/.qwen/settings.json (loadSettings(process.cwd())), not the git root's
     repo = isolated_home / "repo"
     (repo / ".git").mkdir(parents=True)
     (repo / "sub").mkdir()
     monkeypatch.chdir(repo / "sub")
-    switch_llm("zai", load_settings(), tool="qwen", scope="project")
-    project = JsonDocument.parse((repo / ".qwen" / "settings.json").read_text()).data
-    assert project["model"]["name"] == "glm-5.3"
+    result = switch_llm("zai", load_settings(), tool="qwen", scope="project")
+    written = repo / "sub" / ".qwen" / "settings.json"
+    assert [f.path for f in result.files] == [str(written)]
+    assert JsonDocument.parse(written.read_text()).data["model"]["name"] == "glm-5.3"
+    assert not (repo / ".qwen").exists()
     assert settings_file.read_text() == USER_FILE
+    [note] = [w for w in result.warnings if "only when started in" in w]
+    assert str(written) in note and str(repo) in note
     assert [(c.scope, c.profile) for c in current(load_settings(), "qwen")] == [("project", "zai")]
+    monkeypatch.chdir(repo)
+    assert [c.scope for c in current(load_settings(), "qwen")] == []
 
 
 def test_a_profile_without_openai_is_refused(

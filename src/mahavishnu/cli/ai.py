@@ -40,6 +40,14 @@ ScopeOption = typer.Option(
     help="Which settings file: user, project or local (local: Claude Code only; Codex has user only).",
 )
 
+CodexProfileOption = typer.Option(
+    None,
+    "--codex-profile",
+    help="With --tool codex: use $CODEX_HOME/NAME.config.toml, the file `codex --profile NAME` layers over "
+    "config.toml, instead of config.toml itself.",
+    metavar="NAME",
+)
+
 
 @app.command("list-llms")
 def list_llms(as_json: bool = JSON_OPTION) -> None:
@@ -175,6 +183,7 @@ def switch_llm(
         help="Write the key itself (mode 600) instead of a reference: into Claude's settings.json, or "
         "the .env file Codex, Qwen Code or Gemini CLI loads.",
     ),
+    codex_profile: str | None = CodexProfileOption,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Point one assistant, or all of them, at a provider profile, editing only the keys it owns."""
@@ -189,6 +198,7 @@ def switch_llm(
         scope=parse_scope(scope),
         dry_run=dry_run,
         inline_secret=inline_secret,
+        codex_profile=codex_profile,
     )
     advice = _session_advice(result)
     if as_json:
@@ -236,20 +246,26 @@ def backups(
 
 @app.command("rollback")
 def rollback(
-    to: str | None = typer.Option(None, "--to", help="Backup id (default: the newest)."),
+    to: str | None = typer.Option(None, "--to", help="Backup id of the settings file (default: the newest)."),
     tool: str | None = RollbackToolOption,
     scope: str = ScopeOption,
+    codex_profile: str | None = CodexProfileOption,
 ) -> None:
-    """Restore an assistant's config file from a backup (the current content is backed up first)."""
-    from mahavishnu.environments.safe_write import restore
+    """Restore an assistant's config file from a backup, with every other file the same switch changed
+    (its .env). What they hold now is backed up first, so a rollback can be rolled back."""
     from mahavishnu.environments.scopes import parse_scope
-    from mahavishnu.environments.switcher import assistant
+    from mahavishnu.environments.switcher import rollback as do_rollback
 
     settings = _settings()
-    target = assistant(tool or settings.environments.default_tool)
-    path = target.settings_path(parse_scope(scope))
-    change = restore(path, to, validate=target.validate_text, backups=settings.environments.backups_keep)
-    console.print(f"{path}: restored" + ("" if change.changed else " (it already matched)"))
+    tool = tool or settings.environments.default_tool
+    done = do_rollback(settings, tool=tool, scope=parse_scope(scope), to=to, codex_profile=codex_profile)
+    messages = {
+        "restored": "restored",
+        "unchanged": "restored (it already matched)",
+        "removed": "removed (the switch had created it; a backup was kept)",
+    }
+    for each in done:
+        console.print(f"{each.path}: {messages[each.action]}", markup=False)
 
 
 @app.command("test")

@@ -11,6 +11,7 @@ wrote it meanwhile. A crash at any step leaves the old file or the new one, neve
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import hashlib
 import os
@@ -45,6 +46,7 @@ class Change:
     path: Path
     before: str | None
     after: str
+    backup: str | None = None  # id of the backup of ``before`` taken by this write
 
     @property
     def changed(self) -> bool:
@@ -114,21 +116,24 @@ def apply(
             change = Change(path, before, after)
             if not change.changed:
                 return change
-            if _write_if_unchanged(path, before, after, mode, backups):
-                return change
+            written, backup_id = _write_if_unchanged(path, before, after, mode, backups)
+            if written:
+                return dataclasses.replace(change, backup=backup_id)
         raise ConfigDriftError(f"{path} kept changing while it was being written ({_DRIFT_RETRIES} attempts)")
 
 
-def _write_if_unchanged(path: Path, before: str | None, after: str, mode: int | None, backups: int) -> bool:
-    if before is not None:
-        backup(path, before, keep=backups)
+def _write_if_unchanged(
+    path: Path, before: str | None, after: str, mode: int | None, backups: int
+) -> tuple[bool, str | None]:
+    """Whether the file was replaced, and the id of the backup of ``before`` (None for a new file)."""
+    backup_id = backup(path, before, keep=backups).id if before is not None else None
     with _temp_file(path, after, mode if mode is not None else _existing_mode(path)) as temp:
         _fault("before-replace")
         if read_text(path) != before:  # someone else (e.g. the assistant itself) wrote meanwhile
-            return False
+            return False, backup_id
         _replace(temp, path)
     _fault("replaced")
-    return True
+    return True, backup_id
 
 
 def write_private(path: Path, text: str) -> None:
@@ -243,7 +248,7 @@ def backup(path: Path, text: str, *, keep: int) -> Backup:
     """Save ``text`` as the newest backup of ``path`` (0600: it may hold a token) and trim the ring."""
     directory = _backup_dir(path)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "source").write_text(str(path.expanduser().absolute()), encoding="utf-8")
+    (directory / "source").write_text(source_key(path), encoding="utf-8")
     backup_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     while (directory / f"{backup_id}.bak").exists():  # same microsecond: keep ids unique and ordered
         time.sleep(1e-6)
@@ -254,6 +259,11 @@ def backup(path: Path, text: str, *, keep: int) -> Backup:
     for old in sorted(directory.glob("*.bak"))[:-keep]:
         old.unlink(missing_ok=True)
     return Backup(backup_id, path, target, len(text.encode()))
+
+
+def source_key(path: Path) -> str:
+    """How backups name the file they copy (``Backup.path`` holds this)."""
+    return str(path.expanduser().absolute())
 
 
 def list_backups(path: Path | None = None) -> list[Backup]:
@@ -270,14 +280,19 @@ def list_backups(path: Path | None = None) -> list[Backup]:
     return sorted(found, key=lambda b: b.id, reverse=True)
 
 
-def restore(path: Path, backup_id: str | None, *, validate: Validate, backups: int = 10) -> Change:
-    """Put a backup (the newest when no id is given) back in place, itself through ``apply`` so the
-    current content is backed up first and a rollback can be rolled back."""
+def find_backup(path: Path, backup_id: str | None) -> Backup:
+    """One backup of ``path`` (the newest when no id is given), or NotFoundError."""
     candidates = list_backups(path)
     if backup_id is not None:
         candidates = [b for b in candidates if b.id == backup_id]
     if not candidates:
-        which = f"backup '{backup_id}'" if backup_id else "no backup"
-        raise NotFoundError(f"{which} of {path} found", hint="List them with `mahavishnu ai backups`.")
-    text = candidates[0].file.read_text(encoding="utf-8")
+        which = f"backup '{backup_id}'" if backup_id else "backup"
+        raise NotFoundError(f"no {which} of {path} found", hint="List them with `mahavishnu ai backups`.")
+    return candidates[0]
+
+
+def restore(path: Path, backup_id: str | None, *, validate: Validate, backups: int = 10) -> Change:
+    """Put a backup (the newest when no id is given) back in place, itself through ``apply`` so the
+    current content is backed up first and a rollback can be rolled back."""
+    text = find_backup(path, backup_id).file.read_text(encoding="utf-8")
     return apply(path, lambda _old: text, validate=validate, backups=backups)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mahavishnu.config import Settings
-from mahavishnu.environments import safe_write, transaction
+from mahavishnu.environments import history, safe_write, transaction
 from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope
 from mahavishnu.environments.profiles import Profile, resolve
+from mahavishnu.environments.safe_write import Validate
 from mahavishnu.errors import InvalidInputError, MahavishnuError, ProtocolMismatchError
 
 #: tool name -> "module:Class"; imported on use, so a Claude-only switch never loads tomlkit & co.
@@ -28,14 +30,21 @@ ALL = "all"
 _ALL_SCOPES: tuple[Scope, ...] = ("user", "project", "local")
 
 
-def assistant(tool: str) -> Assistant:
+def assistant(tool: str, *, codex_profile: str | None = None) -> Assistant:
+    """The assistant named ``tool``; with ``codex_profile``, Codex writing ``NAME.config.toml``."""
     if tool not in ASSISTANTS:
         raise InvalidInputError(
             f"unknown tool '{tool}'", hint=f"Choose one of: {', '.join([*ASSISTANTS, ALL])}."
         )
     module, _, name = ASSISTANTS[tool].partition(":")
     cls: type[Assistant] = getattr(importlib.import_module(module), name)
-    return cls()
+    if codex_profile is None:
+        return cls()
+    if tool != "codex":
+        raise InvalidInputError(
+            f"--codex-profile applies to Codex only, not to --tool {tool}", hint="Use it with --tool codex."
+        )
+    return cls(profile_file=codex_profile)  # type: ignore[call-arg]
 
 
 def scopes(target: Assistant) -> tuple[Scope, ...]:
@@ -78,7 +87,14 @@ def switch_llm(
     scope: Scope = "user",
     dry_run: bool = False,
     inline_secret: bool = False,
+    codex_profile: str | None = None,
 ) -> SwitchResult:
+    """``codex_profile``: with ``tool="codex"``, write ``$CODEX_HOME/<codex_profile>.config.toml``
+    (used by ``codex --profile NAME``) instead of config.toml."""
+    if codex_profile is not None and tool != "codex":
+        raise InvalidInputError(
+            f"--codex-profile applies to Codex only, not to --tool {tool}", hint="Use it with --tool codex."
+        )
     backups = settings.environments.backups_keep
     recovered = transaction.recover(backups=backups)
     profile: Profile = resolve(name, settings)
@@ -87,7 +103,7 @@ def switch_llm(
         result.warnings += recovered.messages()
     edits: list[tuple[str, FileEdit]] = []
     for each in list(ASSISTANTS) if tool == ALL else [tool]:
-        target = assistant(each)
+        target = assistant(each, codex_profile=codex_profile)
         try:
             if scope not in scopes(target):
                 target.settings_path(scope)  # raises the assistant's own explanation
@@ -117,6 +133,64 @@ def switch_llm(
     for (each, edit), change in zip(edits, changes, strict=True):
         result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
     return result
+
+
+@dataclass
+class RolledBack:
+    path: str
+    action: str  # "restored", "unchanged" (it already matched) or "removed" (the switch created it)
+
+
+def rollback(
+    settings: Settings,
+    *,
+    tool: str,
+    scope: Scope = "user",
+    to: str | None = None,
+    codex_profile: str | None = None,
+) -> list[RolledBack]:
+    """Put an assistant's config file back to a backup (the newest when ``to`` is None) together with
+    every other file the same switch changed (its ``.env``): each gets the backup that switch took,
+    or is removed if that switch created it. All restores are one transaction; what they replace is
+    backed up first (and recorded as a group), so a rollback can itself be rolled back."""
+    backups = settings.environments.backups_keep
+    transaction.recover(backups=backups)
+    target = assistant(tool, codex_profile=codex_profile)
+    path = target.settings_path(scope)
+    chosen = safe_write.find_backup(path, to)
+    group = history.group_of(path, chosen.id) or [history.Entry(path, chosen.id)]
+    main = safe_write.source_key(path)
+    edits = [
+        _restore_edit(entry, target.validate_text if str(entry.path) == main else _accept_anything)
+        for entry in group
+        if entry.backup is not None
+    ]  # every backup is read before anything is written: a missing one stops the whole rollback
+    changes = transaction.apply_all(edits, backups=backups, record=False)
+    removed = [entry for entry in (_remove(e.path, backups) for e in group if e.backup is None) if entry]
+    history.record(history.entries(changes) + removed)
+    done = [RolledBack(str(c.path), "restored" if c.changed else "unchanged") for c in changes]
+    return done + [RolledBack(str(e.path), "removed") for e in removed]
+
+
+def _restore_edit(entry: history.Entry, validate: Validate) -> FileEdit:
+    text = safe_write.find_backup(entry.path, entry.backup).file.read_text(encoding="utf-8")
+    mode = None if entry.path.exists() else 0o600  # backups keep no mode; a .env may hold a key
+    return FileEdit(path=entry.path, transform=lambda _old: text, validate=validate, mode=mode)
+
+
+def _remove(path: Path, backups: int) -> history.Entry | None:
+    """Delete a file the rolled-back switch created, backing it up first (None if it is gone)."""
+    with safe_write.file_lock(path):
+        text = safe_write.read_text(path)
+        if text is None:
+            return None
+        taken = safe_write.backup(path, text, keep=backups)
+        path.unlink()
+    return history.Entry(path, taken.id)
+
+
+def _accept_anything(text: str) -> None:
+    """A companion file goes back to what the user had, whatever it holds."""
 
 
 def current(settings: Settings, tool: str | None = None) -> list[CurrentProvider]:

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from filelock import FileLock, Timeout
 
 from mahavishnu import paths
-from mahavishnu.environments import safe_write
+from mahavishnu.environments import history, safe_write
 from mahavishnu.environments.safe_write import Change, Transform, Validate, read_text
 from mahavishnu.errors import ConfigFileError
 
@@ -73,8 +73,10 @@ def journal_path() -> Path:
     return journal_dir() / "journal.json"
 
 
-def apply_all(edits: Sequence[Edit], *, backups: int = 10) -> list[Change]:
-    """Apply every edit, or none: on any error the files already written are restored."""
+def apply_all(edits: Sequence[Edit], *, backups: int = 10, record: bool = True) -> list[Change]:
+    """Apply every edit, or none: on any error the files already written are restored. The files
+    changed are recorded as one group (``history``) unless ``record`` is false, so that a rollback
+    puts them all back together."""
     with _transaction_lock():
         _recover_locked()
         journal: dict[str, Any] = {
@@ -101,6 +103,8 @@ def apply_all(edits: Sequence[Edit], *, backups: int = 10) -> list[Change]:
             _roll_back_after(failure, journal, backups)
             raise
         _forget()
+        if record:
+            history.record(history.entries(changes))
         return changes
 
 

@@ -77,8 +77,24 @@ class Assistant(ABC):
 
 
 def project_dir() -> Path:
-    """Where project-scope settings live: the project root, or the current folder outside one."""
+    """Where Claude Code's project-scope settings live: the project root, else the current folder."""
     return paths.project_root() or Path.cwd()
+
+
+def workspace_dir() -> Path:
+    """Where Qwen Code and Gemini CLI read project settings: the folder they start in (both call
+    ``loadSettings(workspaceDir = process.cwd())`` and never walk up to the git root)."""
+    return Path.cwd()
+
+
+def workspace_note(label: str, path: Path) -> str:
+    """Says which project file was written and that only runs started in its folder read it."""
+    folder = path.parent.parent
+    note = f"{label} reads {path} only when started in {folder} (not in its subfolders)"
+    root = paths.project_root()
+    if root is not None and root.resolve() != folder.resolve():
+        note += f"; sessions started at the repository root {root} do not read it"
+    return note
 
 
 def existing_configs(

@@ -15,8 +15,13 @@ The key, by reference:
 * ``--inline-secret``: the key itself goes into ``$CODEX_HOME/.env`` (mode 600) under ``env_key``.
 
 Codex speaks only the OpenAI Responses API (``wire_api = "responses"``): a profile whose ``openai``
-endpoint serves Chat Completions only is refused. Codex's own profiles are separate files
-(``NAME.config.toml``); ``[profiles]`` tables and a top-level ``profile`` are never written.
+endpoint serves Chat Completions only is refused.
+
+Codex's own profiles are separate files: ``codex --profile NAME`` (``-p NAME``) layers
+``$CODEX_HOME/NAME.config.toml`` over config.toml (checked with codex-cli 0.169: its ``--help`` says so,
+and it refuses names other than letters, digits, ``-`` and ``_``). ``Codex(profile_file=NAME)`` writes
+that file the same way instead of config.toml; ``[profiles]`` tables and a top-level ``profile`` (which
+Codex no longer accepts) are never written.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ MARKER = "# mahavishnu: provider profile"
 HELPER_TIMEOUT_MS = 15000
 
 _HEADER = re.compile(r"^\s*\[\[?\s*(?P<name>[^\]]+?)\s*\]\]?\s*(#.*)?$")
+#: What ``codex --profile`` accepts (it refuses ``a.b``, ``a/b``, ``a b`` and the empty name).
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _OWNED_HEADER = re.compile(r"""^model_providers\s*\.\s*(?P<q>["']?)mahavishnu-[^"'.\s]*(?P=q)(\s*\..*)?$""")
 
 
@@ -68,6 +75,16 @@ def codex_home() -> Path:
 def config_path(scope: str = "user") -> Path:
     """Codex reads one config file (``$CODEX_HOME/config.toml``) whatever the scope."""
     return codex_home() / "config.toml"
+
+
+def profile_path(name: str) -> Path:
+    """``$CODEX_HOME/NAME.config.toml``, the file ``codex --profile NAME`` layers over config.toml."""
+    if not _PROFILE_NAME.fullmatch(name):
+        raise InvalidInputError(
+            f"invalid Codex profile name '{name}'",
+            hint="Codex takes a plain name: letters, digits, '-' and '_' (e.g. work).",
+        )
+    return codex_home() / f"{name}.config.toml"
 
 
 def env_path() -> Path:
@@ -207,13 +224,19 @@ class Codex(Assistant):
     protocol = "openai"
     scopes: tuple[Scope, ...] = ("user",)
 
+    def __init__(self, profile_file: str | None = None) -> None:
+        """``profile_file``: write ``$CODEX_HOME/<profile_file>.config.toml`` instead of config.toml."""
+        self.profile_file = profile_file
+        if profile_file is not None:
+            profile_path(profile_file)  # refuse a bad name before anything is planned
+
     def settings_path(self, scope: Scope) -> Path:
         if scope != "user":
             raise InvalidInputError(
                 f"{self.label} keeps its provider in one file ({config_path()}): there is no {scope} scope",
                 hint="Use --scope user for codex.",
             )
-        return config_path()
+        return config_path() if self.profile_file is None else profile_path(self.profile_file)
 
     def plan_switch(
         self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
@@ -229,8 +252,20 @@ class Codex(Assistant):
                 f'profiles.{profile.name}.openai.wire_api = "responses" if {endpoint.base_url} serves '
                 "/responses.",
             )
+        if self.profile_file is not None and inline_secret:
+            # $CODEX_HOME/.env is shared by every profile: one profile's key would replace another's
+            raise InvalidInputError(
+                "--inline-secret cannot be used with a Codex profile file",
+                hint=f"Keep the key in the keyring (`mahavishnu secrets set {profile.name}`) or in an "
+                "environment variable; the profile file then references it.",
+            )
         key = env_file.profile_key(profile, settings)
         warnings: list[str] = []
+        if self.profile_file is not None:
+            warnings.append(
+                f"Codex uses {path} only when started with `codex --profile {self.profile_file}`; "
+                f"{config_path()} is unchanged"
+            )
         env_key: str | None = None
         helper: list[str] | None = None
         dotenv_values: dict[str, str] = {}
@@ -258,7 +293,7 @@ class Codex(Assistant):
         ]
         dotenv = env_path()
         dotenv_text = read_text(dotenv)
-        if dotenv_values or env_file.marked_keys(dotenv_text):
+        if self.profile_file is None and (dotenv_values or env_file.marked_keys(dotenv_text)):
             note = f"profile '{profile.name}' (Codex CLI)"
             edits.append(dotenv_edit(dotenv, dotenv_values, note=note, secrets=tuple(dotenv_values.values())))
         return SwitchPlan(edits, warnings)

@@ -1,5 +1,6 @@
 """Gemini CLI: ``~/.gemini/settings.json`` + ``~/.gemini/.env`` (user; ``$GEMINI_CLI_HOME`` replaces
-the home directory when set) and ``<project>/.gemini/settings.json`` + ``.env`` (project).
+the home directory when set) and ``<cwd>/.gemini/settings.json`` + ``.env`` (project: Gemini CLI's
+workspace is the folder it starts in; it never reads settings.json at the git root from a subfolder).
 
 A profile owns ``security.auth.selectedType`` (``"gemini-api-key"``) and ``model.name`` in
 settings.json, and ``GOOGLE_GEMINI_BASE_URL`` and ``GEMINI_API_KEY`` in the ``.env`` beside it: the
@@ -36,7 +37,8 @@ from mahavishnu.environments.assistants.base import (
     UserProjectAssistant,
     dotenv_edit,
     existing_configs,
-    project_dir,
+    workspace_dir,
+    workspace_note,
 )
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
@@ -60,7 +62,7 @@ def gemini_home() -> Path:
 def config_path(scope: str = "user") -> Path:
     if scope == "user":
         return gemini_home() / "settings.json"
-    return project_dir() / ".gemini" / "settings.json"
+    return workspace_dir() / ".gemini" / "settings.json"
 
 
 def env_path(scope: str = "user") -> Path:
@@ -172,7 +174,9 @@ class Gemini(UserProjectAssistant):
             )
         if os.environ.get(BASE_URL_VAR) and os.environ[BASE_URL_VAR] != base_url:
             warnings.append(f"{BASE_URL_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
-        caveat = trust_warning(dotenv, project_dir() if scope == "project" else Path.cwd())
+        if scope == "project":
+            warnings.append(workspace_note(self.label, path))
+        caveat = trust_warning(dotenv, Path.cwd())
         if caveat:
             warnings.append(caveat)
         note = f"profile '{profile.name}' (Gemini CLI)"

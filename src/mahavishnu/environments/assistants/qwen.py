@@ -1,5 +1,6 @@
 """Qwen Code: ``~/.qwen/settings.json`` (user; ``$QWEN_HOME/settings.json`` when set) and
-``<project>/.qwen/settings.json`` (project). Both are JSONC: comments survive every edit.
+``<cwd>/.qwen/settings.json`` (project: Qwen Code's workspace is the folder it starts in, never the
+git root above it). Both are JSONC: comments survive every edit.
 
 A profile owns ``security.auth.selectedType`` (``"openai"``), ``model.name`` and one entry of
 ``modelProviders.openai[]``::
@@ -33,7 +34,8 @@ from mahavishnu.environments.assistants.base import (
     UserProjectAssistant,
     dotenv_edit,
     existing_configs,
-    project_dir,
+    workspace_dir,
+    workspace_note,
 )
 from mahavishnu.environments.json_document import (
     JsonDocument,
@@ -67,7 +69,7 @@ def qwen_home() -> Path:
 def config_path(scope: str = "user") -> Path:
     if scope == "user":
         return qwen_home() / "settings.json"
-    return project_dir() / ".qwen" / "settings.json"
+    return workspace_dir() / ".qwen" / "settings.json"
 
 
 def env_path() -> Path:
@@ -245,7 +247,7 @@ class Qwen(UserProjectAssistant):
         path = self.settings_path(scope)
         endpoint = profile.endpoint("openai", self.label)
         key = env_file.profile_key(profile, settings)
-        warnings: list[str] = []
+        warnings = [workspace_note(self.label, path)] if scope == "project" else []
         dotenv_values: dict[str, str] = {}
         if key is None:  # a local server ignores the key, but Qwen Code wants one
             env_key = env_file.default_env_var(profile)

@@ -1,0 +1,139 @@
+"""`switch-llm --tool codex --codex-profile NAME` writes $CODEX_HOME/NAME.config.toml (what
+`codex --profile NAME` layers over config.toml), never config.toml, never `[profiles]` or `profile =`."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from _switch_helpers import set_profile_secrets
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.environments.profiles import all_profiles
+from mahavishnu.environments.safe_write import list_backups
+from mahavishnu.environments.switcher import SwitchResult, switch_llm
+from mahavishnu.errors import InvalidInputError
+
+CONFIG = '# my config\nmodel = "gpt-5.5"\n\n[tui]\nnotifications = true\n'
+# A profile file the user wrote by hand: settings of their own, with comments.
+PROFILE_FILE = """# work profile: careful settings
+approval_policy = "on-request"  # ask first
+sandbox_mode = "workspace-write"
+
+[mcp_servers.docs]
+command = "npx"  # pinned by hand
+"""
+runner = CliRunner()
+
+
+@pytest.fixture
+def codex_dir(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = isolated_home / ".codex"
+    directory.mkdir()
+    (directory / "config.toml").write_text(CONFIG)
+    set_profile_secrets(monkeypatch)
+    return directory
+
+
+def _switch(
+    name: str, codex_profile: str = "work", *, dry_run: bool = False, inline: bool = False
+) -> SwitchResult:
+    return switch_llm(
+        name,
+        load_settings(),
+        tool="codex",
+        codex_profile=codex_profile,
+        dry_run=dry_run,
+        inline_secret=inline,
+    )
+
+
+def test_the_profile_file_gets_the_profile_and_config_toml_stays(codex_dir: Path) -> None:
+    result = _switch("deepseek")
+    path = codex_dir / "work.config.toml"
+    data = tomllib.loads(path.read_text())
+    endpoint = all_profiles(load_settings())["deepseek"].settings.openai
+    assert endpoint is not None
+    assert data["model"] == endpoint.model
+    assert data["model_provider"] == "mahavishnu-deepseek"
+    provider = data["model_providers"]["mahavishnu-deepseek"]
+    assert provider["base_url"] == endpoint.base_url and provider["wire_api"] == "responses"
+    assert provider["env_key"] == "DEEPSEEK_API_KEY"
+    assert "profile" not in data and "profiles" not in data
+    assert "[profiles" not in path.read_text()
+    assert (codex_dir / "config.toml").read_text() == CONFIG
+    assert [f.path for f in result.files] == [str(path)]
+    assert any("codex --profile work" in w for w in result.warnings)
+
+
+def test_round_trip_keeps_the_users_lines_and_comments(codex_dir: Path) -> None:
+    path = codex_dir / "work.config.toml"
+    path.write_text(PROFILE_FILE)
+    _switch("deepseek")
+    first = path.read_text()
+    _switch("zai")
+    text = path.read_text()
+    users_part = PROFILE_FILE.replace(
+        'sandbox_mode = "workspace-write"\n',
+        'sandbox_mode = "workspace-write"\nmodel = "glm-5.3"\nmodel_provider = "mahavishnu-zai"\n',
+    )
+    assert text.startswith(users_part + "\n# mahavishnu: provider profile 'zai'")
+    data = tomllib.loads(text)
+    assert list(data["model_providers"]) == ["mahavishnu-zai"]
+    assert data["approval_policy"] == "on-request" and data["mcp_servers"]["docs"]["command"] == "npx"
+    _switch("deepseek")
+    assert path.read_text() == first  # switching back gives the same bytes
+    assert (codex_dir / "config.toml").read_text() == CONFIG
+
+
+def test_dry_run_writes_nothing(codex_dir: Path) -> None:
+    result = _switch("zai", dry_run=True)
+    assert not (codex_dir / "work.config.toml").exists()
+    [file] = result.files
+    assert file.path == str(codex_dir / "work.config.toml")
+    assert '+model_provider = "mahavishnu-zai"' in file.diff
+    assert list_backups() == []
+
+
+def test_each_write_is_backed_up_like_config_toml(codex_dir: Path) -> None:
+    path = codex_dir / "work.config.toml"
+    path.write_text(PROFILE_FILE)
+    _switch("deepseek")
+    [backup] = list_backups(path)
+    assert backup.file.read_text() == PROFILE_FILE
+
+
+@pytest.mark.parametrize("name", ["a.b", "a/b", "../x", "a b", ""])
+def test_names_codex_refuses_are_refused(codex_dir: Path, name: str) -> None:
+    with pytest.raises(InvalidInputError, match="invalid Codex profile name") as info:
+        _switch("deepseek", codex_profile=name)
+    assert "letters, digits" in str(info.value.hint)
+    assert sorted(p.name for p in codex_dir.iterdir()) == ["config.toml"]
+
+
+def test_only_with_codex_and_never_with_an_inline_key(codex_dir: Path) -> None:
+    with pytest.raises(InvalidInputError, match="Codex only"):
+        switch_llm("deepseek", load_settings(), tool="qwen", codex_profile="work")
+    with pytest.raises(InvalidInputError, match="Codex only"):
+        switch_llm("deepseek", load_settings(), tool="all", codex_profile="work")
+    with pytest.raises(InvalidInputError, match="--inline-secret"):
+        _switch("deepseek", inline=True)
+    assert sorted(p.name for p in codex_dir.iterdir()) == ["config.toml"]
+
+
+def test_cli_writes_and_rolls_back_the_profile_file(codex_dir: Path) -> None:
+    path = codex_dir / "lab.config.toml"
+    args = ["ai", "switch-llm", "--tool", "codex", "--codex-profile", "lab"]
+    first = runner.invoke(app, [*args, "deepseek"])
+    assert first.exit_code == 0, first.output
+    assert f"{path}: now uses deepseek" in " ".join(first.stdout.split())
+    assert runner.invoke(app, [*args, "zai"]).exit_code == 0
+    rolled = runner.invoke(app, ["ai", "rollback", "--tool", "codex", "--codex-profile", "lab"])
+    assert rolled.exit_code == 0, rolled.output
+    assert tomllib.loads(path.read_text())["model_provider"] == "mahavishnu-deepseek"
+    assert (codex_dir / "config.toml").read_text() == CONFIG
+    bad = runner.invoke(app, [*args[:-1], "a.b", "zai"])
+    assert bad.exit_code != 0 and "invalid Codex profile name" in bad.output

@@ -1,0 +1,124 @@
+"""`mahavishnu ai rollback` puts back every file the switch changed (settings file and .env), each
+from the backup that same switch took, and a file the switch created goes away."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from _switch_helpers import set_profile_secrets, write_profiles
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.environments.safe_write import list_backups
+from mahavishnu.environments.switcher import rollback, switch_llm
+from mahavishnu.errors import NotFoundError
+
+SETTINGS = '{\n  // mine\n  "ui": {"theme": "GitHub"}\n}\n'
+ENV = "# my env\nGOOGLE_CLOUD_PROJECT=my-project\n"
+runner = CliRunner()
+
+
+@pytest.fixture
+def gemini_dir(isolated_home: Path) -> Path:
+    write_profiles(
+        isolated_home,
+        "  g-one:\n    requires_key: false\n"
+        "    gemini: {base_url: 'http://127.0.0.1:9001', model: model-one}\n"
+        "  g-two:\n    requires_key: false\n"
+        "    gemini: {base_url: 'http://127.0.0.1:9002', model: model-two}\n",
+    )
+    directory = isolated_home / ".gemini"
+    directory.mkdir()
+    (directory / "settings.json").write_text(SETTINGS)
+    return directory
+
+
+def _files(directory: Path) -> dict[str, str | None]:
+    return {
+        name: (directory / name).read_text() if (directory / name).exists() else None
+        for name in ("settings.json", ".env")
+    }
+
+
+def _rollback(*args: str) -> str:
+    result = runner.invoke(app, ["ai", "rollback", "--tool", "gemini", *args])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.stdout.split())
+
+
+def test_gemini_rollback_restores_settings_and_env_from_the_same_switch(gemini_dir: Path) -> None:
+    (gemini_dir / ".env").write_text(ENV)
+    switch_llm("g-one", load_settings(), tool="gemini")
+    one = _files(gemini_dir)
+    switch_llm("g-two", load_settings(), tool="gemini")
+    two = _files(gemini_dir)
+    assert "9002" in str(two[".env"]) and "model-two" in str(two["settings.json"])
+
+    out = _rollback()
+    assert _files(gemini_dir) == one  # byte for byte, both files
+    assert f"{gemini_dir / 'settings.json'}: restored" in out and f"{gemini_dir / '.env'}: restored" in out
+    assert stat.S_IMODE((gemini_dir / ".env").stat().st_mode) == 0o600
+
+    _rollback()  # a rollback is itself rolled back, both files again
+    assert _files(gemini_dir) == two
+
+
+def test_a_file_the_switch_created_is_removed_and_kept_as_a_backup(gemini_dir: Path) -> None:
+    switch_llm("g-one", load_settings(), tool="gemini")  # creates .env
+    one = _files(gemini_dir)
+    out = _rollback()
+    assert _files(gemini_dir) == {"settings.json": SETTINGS, ".env": None}
+    assert f"{gemini_dir / '.env'}: removed" in out
+    [kept] = list_backups(gemini_dir / ".env")
+    assert kept.file.read_text() == one[".env"]
+    _rollback()
+    assert _files(gemini_dir) == one
+
+
+def test_to_picks_an_older_switch_and_its_env(gemini_dir: Path) -> None:
+    (gemini_dir / ".env").write_text(ENV)
+    switch_llm("g-one", load_settings(), tool="gemini")
+    switch_llm("g-two", load_settings(), tool="gemini")
+    oldest = min(b.id for b in list_backups(gemini_dir / "settings.json"))
+    _rollback("--to", oldest)
+    assert _files(gemini_dir) == {"settings.json": SETTINGS, ".env": ENV}
+
+
+def test_a_missing_companion_backup_stops_the_rollback_before_any_write(gemini_dir: Path) -> None:
+    (gemini_dir / ".env").write_text(ENV)
+    switch_llm("g-one", load_settings(), tool="gemini")
+    switch_llm("g-two", load_settings(), tool="gemini")
+    two = _files(gemini_dir)
+    for backup in list_backups(gemini_dir / ".env"):
+        backup.file.unlink()  # as if the ring had trimmed it
+    with pytest.raises(NotFoundError, match=r"\.env"):
+        rollback(load_settings(), tool="gemini")
+    assert _files(gemini_dir) == two
+
+
+def test_codex_rollback_brings_back_the_key_its_env_held(isolated_home: Path, monkeypatch) -> None:
+    codex = isolated_home / ".codex"
+    codex.mkdir()
+    (codex / "config.toml").write_text('model = "gpt-5.5"\n')
+    (codex / ".env").write_text("OTHER=keep\n")
+    set_profile_secrets(monkeypatch)
+    switch_llm("zai", load_settings(), tool="codex", inline_secret=True)
+    inline = {name: (codex / name).read_text() for name in ("config.toml", ".env")}
+    switch_llm("deepseek", load_settings(), tool="codex")  # by reference: the key leaves .env
+    assert (codex / ".env").read_text() == "OTHER=keep\n"
+    rollback(load_settings(), tool="codex")
+    assert {name: (codex / name).read_text() for name in ("config.toml", ".env")} == inline
+
+
+def test_a_single_file_backup_still_rolls_back_alone(isolated_home: Path, monkeypatch) -> None:
+    set_profile_secrets(monkeypatch)
+    switch_llm("qwen", load_settings(), tool="claude")
+    claude = isolated_home / ".claude" / "settings.json"
+    first = claude.read_text()
+    switch_llm("zai", load_settings(), tool="claude")
+    [done] = rollback(load_settings(), tool="claude")
+    assert (done.path, done.action) == (str(claude), "restored")
+    assert claude.read_text() == first
