@@ -36,6 +36,19 @@ EXPECTED_TOOLS = {
     "restart_service",
     "ingest_repository",
     "query_knowledge_base",
+    "store_conversation",
+    "import_transcript",
+    "list_insights",
+    "share_insight",
+    "store_workflow_execution",
+    "search_everywhere",
+}
+ADDS_THINGS = {
+    "store_memory",
+    "store_conversation",
+    "import_transcript",
+    "share_insight",
+    "store_workflow_execution",
 }
 CHANGES_THINGS = {"switch_llm", "delete_memory", "restart_service"}
 
@@ -92,7 +105,7 @@ def test_every_tool_is_listed_with_a_schema_and_honest_annotations(backing: mcp_
             assert "dry_run" in tool.input_schema["properties"], name
         elif name == "ingest_repository":  # replaces a repository's chunks; repeatable
             assert tool.annotations.destructive_hint is True and tool.annotations.idempotent_hint is True
-        elif name == "store_memory":
+        elif name in ADDS_THINGS:
             assert tool.annotations.read_only_hint is False and tool.annotations.destructive_hint is False
         else:
             assert tool.annotations.read_only_hint is True, name
@@ -127,6 +140,59 @@ def test_store_search_get_delete_round_trip(backing: mcp_server.Backing) -> None
     assert data(dry) == {"deleted": False, "dry_run": True, "memory": memory}
     assert data(deleted)["deleted"] is True
     assert "no memory #1" in error_text(gone) and "hint:" in error_text(gone)
+
+
+INSIGHT = "Every MCP tool is a thin wrapper, so the CLI and agents share one behaviour."
+BLOCK = f"Done.\n`★ Insight ─────────────────────`\n{INSIGHT}\n`─────────────────────`"
+
+
+def test_conversations_insights_sharing_workflows_and_unified_search(backing: mcp_server.Backing) -> None:
+    turn, bad_role, insights, shared, run_, bad_status, everywhere = run(
+        backing,
+        [
+            (
+                "store_conversation",
+                {
+                    "agent_id": "claude",
+                    "session_id": "s1",
+                    "role": "assistant",
+                    "content": BLOCK,
+                    "project": "mv",
+                },
+            ),
+            (
+                "store_conversation",
+                {"agent_id": "claude", "session_id": "s1", "role": "system", "content": "x"},
+            ),
+            ("list_insights", {"project": "mv"}),
+            ("share_insight", {"insight": 2, "projects": ["cli", "mv"]}),
+            (
+                "store_workflow_execution",
+                {
+                    "workflow_id": "release",
+                    "adapter": "local",
+                    "repos": ["mv"],
+                    "status": "failed",
+                    "duration": 2.5,
+                    "error": "tests failed",
+                },
+            ),
+            ("store_workflow_execution", {"workflow_id": "release", "adapter": "local", "status": "done"}),
+            ("search_everywhere", {"query": "thin wrapper CLI agents", "mode": "text"}),
+        ],
+    )
+    stored = data(turn)
+    assert stored["added"] == 1 and stored["memory_ids"] == [1] and stored["insight_ids"] == [2]
+    assert "role" in error_text(bad_role)  # a schema or library error, never a stored row
+    [insight] = data(insights)
+    assert insight["content"] == INSIGHT and insight["shared_with"] == ["mv"]
+    assert data(shared) == {"memory_id": 2, "shared_with": ["cli"], "already": ["mv"]}
+    recorded = data(run_)
+    assert recorded["status"] == "failed" and recorded["memory_id"] == 3 and recorded["repos"] == ["mv"]
+    assert "status" in error_text(bad_status)
+    found = data(everywhere)
+    assert [h["source"] for h in found["hits"]][:1] == ["insight"]
+    assert "not configured" in found["warnings"][0]
 
 
 def test_results_are_json_text_too(backing: mcp_server.Backing) -> None:

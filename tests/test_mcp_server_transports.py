@@ -8,6 +8,7 @@ serves, on an ephemeral 127.0.0.1 port in this process with a FakeEmbedder store
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -44,6 +45,26 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("service_status", {"check_health": False}),
     ("restart_service", {"name": "mahavishnu-watch", "dry_run": True}),
     ("health_check", {}),
+    (
+        "store_conversation",
+        {
+            "agent_id": "claude",
+            "session_id": "s1",
+            "role": "assistant",
+            "content": "`★ Insight ───`\nTransports carry the same tools over stdio and HTTP.\n`───`",
+            "project": "mv",
+        },
+    ),
+    ("list_insights", {"project": "mv"}),
+    (
+        "share_insight",
+        {"insight": "Sharing works the same over every transport, stdio or HTTP.", "projects": ["x"]},
+    ),
+    (
+        "store_workflow_execution",
+        {"workflow_id": "wf", "adapter": "local", "duration": 1.5, "result": {"ok": True}},
+    ),
+    ("search_everywhere", {"query": "transports", "limit": 3}),
     ("delete_memory", {"memory_id": 1}),
 ]
 #: Errors by design: no provider key in the tmp home, an unknown memory.
@@ -55,8 +76,12 @@ ERROR_CALLS: list[tuple[str, dict[str, Any], str]] = [
 
 async def exercise(client: Client, repo: Path) -> None:
     tools = {t.name for t in (await client.list_tools()).tools}
+    transcript = repo.parent / "session.jsonl"
+    line = {"type": "user", "uuid": "u1", "sessionId": "s2", "message": {"role": "user", "content": "hello"}}
+    transcript.write_text(json.dumps(line) + "\n")
     calls = [
         *CALLS,
+        ("import_transcript", {"path": str(transcript)}),
         ("ingest_repository", {"path": str(repo), "repo_id": "demo"}),
         ("query_knowledge_base", {"query": "greeting", "repo_id": "demo", "limit": 2}),
     ]

@@ -4,7 +4,9 @@
     mahavishnu mcp serve --http [--port 8680] # streamable HTTP on 127.0.0.1, path /mcp
 
 Tools: list_llms, current_llm, switch_llm; store_memory, search_memory, get_memory, delete_memory;
-ingest_repository, query_knowledge_base; health_check, service_status, restart_service.
+ingest_repository, query_knowledge_base; store_conversation, import_transcript, list_insights,
+share_insight, store_workflow_execution, search_everywhere; health_check, service_status,
+restart_service.
 
 Tools return JSON (structured content, echoed as text). A ``MahavishnuError`` becomes a tool error
 (``is_error``) carrying its message and hint. Tools that change configuration or services are
@@ -64,7 +66,10 @@ INSTRUCTIONS = (
     "Mahavishnu: the local control plane for AI coding assistants. Switch the provider an assistant "
     "uses (list_llms, current_llm, switch_llm), keep shared memory (store_memory, search_memory, "
     "get_memory, delete_memory), index and query repositories (ingest_repository, "
-    "query_knowledge_base), check health (health_check) and supervise services (service_status, "
+    "query_knowledge_base), record conversations and workflow runs (store_conversation, "
+    "import_transcript, store_workflow_execution), collect and share ★ Insights across projects "
+    "(list_insights, share_insight), search everything including Session-Buddy (search_everywhere), "
+    "check health (health_check) and supervise services (service_status, "
     "restart_service). Tools that change files or services accept dry_run: use it first."
 )
 
@@ -146,6 +151,7 @@ def build_server(backing: Backing | None = None) -> MCPServer:
     _provider_tools(server, backing)
     _memory_tools(server, backing)
     _knowledge_tools(server, backing)
+    _activity_tools(server, backing)
     _service_tools(server, backing)
     _resources(server, backing)
     return server
@@ -275,6 +281,112 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
             if not dry_run:
                 store.delete(memory_id)
             return {"deleted": not dry_run, "dry_run": dry_run, "memory": memory.to_dict()}
+
+
+def _activity_tools(server: MCPServer, backing: Backing) -> None:
+    """Conversations, ★ Insights, sharing across projects, workflow runs, unified search."""
+
+    @_tool(server, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False))
+    def store_conversation(
+        agent_id: str,
+        session_id: str,
+        role: Literal["user", "assistant"],
+        content: str,
+        metadata: dict[str, Any] | None = None,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        """Record one conversation turn (role user or assistant): kept verbatim, searchable as an
+        agent memory, and scanned for ★ Insight blocks, each stored once as a shared insight.
+        Returns the conversation row id, the memory id and the insight ids found."""
+        from mahavishnu.memory.conversations import store_conversation as store_turn
+
+        with _as_tool_errors():
+            stored = store_turn(
+                backing.store(), agent_id, session_id, role, content, metadata, project=project
+            )
+            return stored.to_dict()
+
+    @_tool(server, ADDITIVE)
+    def import_transcript(path: str, project: str | None = None) -> list[dict[str, Any]]:
+        """Import a Claude Code session transcript (.jsonl, or a directory of them such as
+        ~/.claude/projects) on the server's machine: turns become searchable and ★ Insights are
+        collected. Importing again adds only new turns."""
+        from mahavishnu.memory.conversations import import_transcripts
+
+        with _as_tool_errors():
+            return [r.to_dict() for r in import_transcripts(backing.store(), path, project=project)]
+
+    @_tool(server, READ_ONLY)
+    def list_insights(
+        project: str | None = None, since: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """★ Insights, newest first: all, or those a project sees (its own and those shared with it).
+        Each has its text, source, and the projects it is shared with."""
+        from mahavishnu.memory.cross_project import list_insights as insights
+
+        with _as_tool_errors():
+            return [i.to_dict() for i in insights(backing.store(), project=project, since=since, limit=limit)]
+
+    @_tool(server, ADDITIVE)
+    def share_insight(
+        insight: int | str,
+        projects: list[str] | None = None,
+        group: str | None = None,
+        from_project: str | None = None,
+    ) -> dict[str, Any]:
+        """Share an insight (its memory id, or the text of a new insight from from_project) with
+        projects and/or every project of a group: their project-scoped searches then find it."""
+        from mahavishnu.memory.cross_project import share_insight as share
+
+        with _as_tool_errors():
+            result = share(
+                backing.store(), insight, projects=projects or (), group=group, project=from_project
+            )
+            return result.to_dict()
+
+    @_tool(server, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False))
+    def store_workflow_execution(
+        workflow_id: str,
+        adapter: str,
+        repos: list[str] | None = None,
+        status: Literal["pending", "running", "completed", "failed", "cancelled"] = "completed",
+        result: Any = None,
+        duration: float | None = None,
+        error: str | None = None,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a workflow run (duration in seconds, result any JSON); its summary becomes a
+        searchable workflow memory."""
+        from mahavishnu.memory.workflows import store_workflow_execution as record
+
+        with _as_tool_errors():
+            run = record(
+                backing.store(),
+                workflow_id,
+                adapter,
+                repos or (),
+                status,
+                result,
+                duration,
+                error,
+                project=project,
+            )
+            return _jsonable(run.to_dict())  # type: ignore[no-any-return]
+
+    @_tool(server, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
+    def search_everywhere(
+        query: str, mode: SearchMode = "hybrid", limit: int = 10, filters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Search memories, insights and the Session-Buddy peer together (filters as in
+        search_memory, plus group). Each hit is labelled with its source; scores are normalised per
+        source (1.0 = that source's best). An unavailable peer is a warning, never an error."""
+        from mahavishnu.memory.unified import search_everywhere as search
+
+        with _as_tool_errors():
+            found = search(
+                backing.store(), query, filters=filters, limit=limit, mode=mode, settings=backing.settings()
+            )
+            return _jsonable(found.to_dict())  # type: ignore[no-any-return]
 
 
 def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
