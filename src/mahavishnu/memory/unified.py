@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from mahavishnu.memory.store import MemoryStore
 
 MEMORY, INSIGHT, PEER = "memory", "insight", "session-buddy"
-_SLACK_SECONDS = 0.25  # beyond the peer's own deadline, for its thread to hand back the answer
 _CUT = "..."
 
 
@@ -126,7 +125,7 @@ def _peer_answer(
 
     if asked is None:
         return None, {"status": "not configured", "count": 0}
-    left = peer.timeout_seconds + _SLACK_SECONDS - (time.perf_counter() - started)
+    left = peer.timeout_seconds - (time.perf_counter() - started)  # the whole search keeps the deadline
     try:
         answer = asked.result(timeout=max(0.0, left))
     except FutureTimeout:
