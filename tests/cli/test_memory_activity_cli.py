@@ -137,3 +137,21 @@ def test_search_everywhere_labels_sources_and_warns_about_a_missing_peer() -> No
     assert {h["source"] for h in result["hits"]} == {"memory", "insight"}
     assert "not configured" in result["warnings"][0]
     assert text.exit_code == 0 and "insight" in text.stdout and "not configured" in text.stderr
+
+
+def test_import_transcript_reads_a_claude_code_hook_payload_from_stdin(tmp_path: Path) -> None:
+    session = tmp_path / "s-9.jsonl"
+    entry = {
+        "type": "user",
+        "uuid": "u1",
+        "sessionId": "s-9",
+        "message": {"role": "user", "content": "hi there"},
+    }
+    session.write_text(json.dumps(entry) + "\n")
+    hook = json.dumps({"session_id": "s-9", "transcript_path": str(session), "hook_event_name": "Stop"})
+
+    result = runner.invoke(memory_cli.app, ["import-transcript", "-", "--json"], input=hook)
+    garbage = runner.invoke(memory_cli.app, ["import-transcript", "-"], input="not json")
+
+    assert result.exit_code == 0 and json.loads(result.stdout)[0]["added"] == 1
+    assert garbage.exit_code != 0 and "transcript_path" in str(garbage.exception)

@@ -6,12 +6,15 @@ They join the ``memory`` group (``cli/memory.py`` imports this module).
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import typer
 
 from mahavishnu.cli.memory import AgentOption, SessionOption, SinceOption, _snippet, app, open_store
 from mahavishnu.cli.output import JSON_OPTION, info, print_json, table
+from mahavishnu.errors import InvalidInputError
 
 groups_app = typer.Typer(
     help="Project groups: search and share insights across several projects.", no_args_is_help=True
@@ -61,8 +64,10 @@ def conversations_cmd(
 
 @app.command("import-transcript")
 def import_transcript_cmd(
-    path: Path = typer.Argument(
-        ..., help="A Claude Code session file (.jsonl), or a directory such as ~/.claude/projects."
+    path: str = typer.Argument(
+        ...,
+        help="A Claude Code session file (.jsonl), a directory such as ~/.claude/projects, or '-' to read "
+        "a Claude Code hook's JSON (its transcript_path) from standard input.",
     ),
     project: str | None = typer.Option(
         None, "--project", "-p", help="File it under this project (default: from the session's cwd)."
@@ -71,11 +76,13 @@ def import_transcript_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import Claude Code session transcripts: turns become searchable, ★ Insights are collected.
-    Importing again adds only what is new, so this is safe to run from a Stop hook."""
+    Importing again adds only what is new, so it can run from a Stop hook:
+    `mahavishnu claude hooks add Stop --command "mahavishnu memory import-transcript -"`."""
     from mahavishnu.memory.conversations import import_transcripts
 
+    target = _hook_transcript(sys.stdin.read()) if path == "-" else Path(path)
     with open_store() as store:
-        reports = import_transcripts(store, path, agent_id=agent, project=project)
+        reports = import_transcripts(store, target, agent_id=agent, project=project)
     if as_json:
         print_json([r.to_dict() for r in reports])
         return
@@ -83,6 +90,20 @@ def import_transcript_cmd(
         bad = f", {r.skipped_lines} unreadable lines skipped" if r.skipped_lines else ""
         where = r.project or "no project"
         info(f"{r.path}: {r.added} of {r.turns} turns added, {r.insights} insights ({where}){bad}")
+
+
+def _hook_transcript(payload: str) -> Path:
+    """The ``transcript_path`` of the JSON a Claude Code hook receives on standard input."""
+    try:
+        found = json.loads(payload).get("transcript_path")
+    except (ValueError, AttributeError):
+        found = None
+    if not isinstance(found, str) or not found:
+        raise InvalidInputError(
+            "standard input holds no Claude Code hook JSON with a transcript_path",
+            hint="Pass the transcript's path instead of '-'.",
+        )
+    return Path(found)
 
 
 # -- insights -------------------------------------------------------------------------------------
@@ -279,8 +300,6 @@ def metrics_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Recorded performance metrics (health checks, provider probes, …), newest first."""
-    import json
-
     with open_store() as store:
         rows = store.performance_metrics(
             component=component, metric_type=metric_type, since=since, limit=limit
