@@ -41,6 +41,16 @@ if TYPE_CHECKING:
         UnknownServiceError,
         WriteFailedError,
     )
+    from mahavishnu.memory.conversations import conversations, import_transcripts, store_conversation
+    from mahavishnu.memory.cross_project import (
+        add_to_group,
+        create_group,
+        list_groups,
+        list_insights,
+        remove_from_group,
+        share_insight,
+        store_insight,
+    )
     from mahavishnu.memory.embedders import get_embedder
     from mahavishnu.memory.embedders.base import Embedder
     from mahavishnu.memory.ingest import (
@@ -52,7 +62,10 @@ if TYPE_CHECKING:
         query_knowledge_base,
     )
     from mahavishnu.memory.models import Filters, Memory, SearchHit
+    from mahavishnu.memory.session_buddy import SessionBuddy
     from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.unified import search_everywhere
+    from mahavishnu.memory.workflows import store_workflow_execution, workflow_executions
 
 _ERRORS = (
     "BackendUnavailableError",
@@ -102,6 +115,24 @@ _EXPORTS: dict[str, str] = {
     "forget_repo": "mahavishnu.memory.ingest",
     "IngestReport": "mahavishnu.memory.ingest",
     "KnowledgeHit": "mahavishnu.memory.ingest",
+    **dict.fromkeys(
+        ("store_conversation", "conversations", "import_transcripts"), "mahavishnu.memory.conversations"
+    ),
+    **dict.fromkeys(
+        (
+            "store_insight",
+            "list_insights",
+            "share_insight",
+            "create_group",
+            "add_to_group",
+            "remove_from_group",
+            "list_groups",
+        ),
+        "mahavishnu.memory.cross_project",
+    ),
+    **dict.fromkeys(("store_workflow_execution", "workflow_executions"), "mahavishnu.memory.workflows"),
+    "search_everywhere": "mahavishnu.memory.unified",
+    "SessionBuddy": "mahavishnu.memory.session_buddy",
     **dict.fromkeys(_ERRORS, "mahavishnu.errors"),
 }
 
