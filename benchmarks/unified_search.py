@@ -21,22 +21,21 @@ import argparse
 import itertools
 import json
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "scifact"
-SERVER = REPO / "tests" / "memory" / "session_buddy_server.py"
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests" / "memory"))
 
 from _stats import print_rows, time_runs  # noqa: E402
+from session_buddy_server import free_port, serve_http  # noqa: E402
 
 
 def texts_and_queries(rows: int, seed: int = 5) -> tuple[list[str], list[str]]:
@@ -47,34 +46,6 @@ def texts_and_queries(rows: int, seed: int = 5) -> tuple[list[str], list[str]]:
     random.Random(seed).shuffle(sentences)
     queries = [line.split("\t", 1)[1].strip() for line in (DATA / "queries.tsv").read_text().splitlines()[1:]]
     return sentences[:rows], queries
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def loopback_peer(*args: str) -> Iterator[str]:
-    import httpx
-
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--http", str(port), *args], stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        for _ in range(600):
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def main() -> None:
@@ -120,14 +91,14 @@ def main() -> None:
                 time_runs(run(SessionBuddy(url=f"http://127.0.0.1:{free_port()}/mcp")), args.queries),
             ),
         ]
-        with loopback_peer() as url:
+        with contextmanager(serve_http)() as url:
             rows.append(
                 (
                     "everywhere, peer present (loopback HTTP)",
                     time_runs(run(SessionBuddy(url=url)), args.queries),
                 )
             )
-        with loopback_peer("--mode", "slow", "--delay", "30") as url:
+        with contextmanager(serve_http)("--mode", "slow", "--delay", "30") as url:
             slow = SessionBuddy(url=url, timeout_seconds=0.5)
             rows.append(("everywhere, peer slow (timeout 0.5 s)", time_runs(run(slow), 10, warmup=1)))
         print_rows(rows, anchor="anchor: local search only")

@@ -15,7 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +127,42 @@ Timestamp: {time.time()}
         }
 
     return server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def command(*args: str) -> list[str]:
+    """The argv that runs this server (stdio unless ``--http PORT`` is among ``args``)."""
+    return [sys.executable, str(Path(__file__).resolve()), *args]
+
+
+def serve_http(*args: str) -> Iterator[str]:
+    """Run this server over HTTP on a free loopback port in a subprocess; yield its URL once it answers."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        command("--http", str(port), *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(10)
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -16,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 from mcp import Client, StdioServerParameters
+from session_buddy_server import command, serve_http
 
 from mahavishnu.config import SessionBuddySettings
 from mahavishnu.errors import PeerError
@@ -34,17 +33,6 @@ REAL_PEER = os.environ.get("MAHAVISHNU_TEST_SESSION_BUDDY", "")
 # The conftest clears MAHAVISHNU_* for every test: read the real-peer variable at import time.
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _stdio(*args: str) -> list[str]:
-    return [sys.executable, str(SERVER), *args]
-
-
 @pytest.fixture
 def record(tmp_path: Path) -> Path:
     return tmp_path / "calls.jsonl"
@@ -54,41 +42,20 @@ def _recorded(record: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
 
 
-def _http_server(*args: str) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        _stdio("--http", str(port), *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.kill()
-        proc.wait(10)
-
-
 @pytest.fixture
 def http_url(record: Path) -> Iterator[str]:
-    yield from _http_server("--record", str(record))
+    yield from serve_http("--record", str(record))
 
 
 @pytest.fixture(params=["http", "stdio"])
 def peer(request: pytest.FixtureRequest, record: Path) -> Iterator[SessionBuddy]:
     """The client, configured from settings, for a loopback server on each transport."""
     if request.param == "http":
-        for url in _http_server("--record", str(record)):
+        for url in serve_http("--record", str(record)):
             yield SessionBuddy.from_settings(SessionBuddySettings(url=url, timeout_seconds=10))
     else:
-        command = shlex.join(_stdio("--record", str(record)))  # settings split a string command
-        yield SessionBuddy.from_settings(SessionBuddySettings(command=command, timeout_seconds=10))
+        argv = shlex.join(command("--record", str(record)))  # settings split a string command
+        yield SessionBuddy.from_settings(SessionBuddySettings(command=argv, timeout_seconds=10))
 
 
 @pytest.fixture
@@ -183,7 +150,7 @@ def test_search_uses_the_configured_min_score_and_limit_applies_here(
 
 
 def test_empty_answer_is_no_hits_and_no_warning(tmp_path: Path) -> None:
-    peer = SessionBuddy(command=_stdio("--mode", "empty"), timeout_seconds=10)
+    peer = SessionBuddy(command=command("--mode", "empty"), timeout_seconds=10)
     answer = peer.quick_search("nothing")
     assert answer == PeerAnswer([], None, answer.elapsed_ms)
     assert answer.to_dict() == {"hits": [], "warning": None, "elapsed_ms": answer.elapsed_ms}
@@ -216,10 +183,10 @@ def test_unavailable_peer_is_a_warning_within_the_timeout(peer: SessionBuddy) ->
 def test_slow_peer_is_a_warning_within_the_timeout_and_its_process_is_killed(transport: str) -> None:
     timeout = 1.0
     if transport == "stdio":
-        peer = SessionBuddy(command=_stdio("--mode", "slow", "--delay", "60"), timeout_seconds=timeout)
+        peer = SessionBuddy(command=command("--mode", "slow", "--delay", "60"), timeout_seconds=timeout)
         answer, elapsed = _timed_search(peer)
     else:
-        for url in _http_server("--mode", "slow", "--delay", "60"):
+        for url in serve_http("--mode", "slow", "--delay", "60"):
             answer, elapsed = _timed_search(SessionBuddy(url=url, timeout_seconds=timeout))
     assert elapsed < timeout + SLACK_SECONDS, elapsed
     assert answer.hits == [] and answer.warning and "did not answer quick_search within 1s" in answer.warning
@@ -235,7 +202,7 @@ def _timed_search(peer: SessionBuddy) -> tuple[PeerAnswer, float]:
 
 @pytest.mark.parametrize("mode", ["error", "raise"])
 def test_a_failing_tool_is_a_peer_error_with_its_message(mode: str) -> None:
-    peer = SessionBuddy(command=_stdio("--mode", mode), timeout_seconds=10)
+    peer = SessionBuddy(command=command("--mode", mode), timeout_seconds=10)
     expected = "Validation error" if mode == "error" else "store_reflection exploded"
     with pytest.raises(PeerError, match=expected) as caught:
         peer.store_reflection("x")

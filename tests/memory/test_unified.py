@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from session_buddy_server import HIT
-from test_session_buddy import _free_port, _http_server
+from session_buddy_server import HIT, free_port, serve_http
 
 from mahavishnu.config import SessionBuddySettings, Settings
 from mahavishnu.memory import cross_project
@@ -108,7 +107,7 @@ def test_without_a_configured_peer_the_result_says_so(store: MemoryStore) -> Non
 # -- against the loopback Session-Buddy over MCP --------------------------------------------------
 @pytest.fixture
 def peer_url() -> Iterator[str]:
-    yield from _http_server()
+    yield from serve_http()
 
 
 def test_a_real_mcp_peer_is_searched_with_the_store(store: MemoryStore, peer_url: str) -> None:
@@ -125,7 +124,7 @@ def test_a_real_mcp_peer_is_searched_with_the_store(store: MemoryStore, peer_url
 
 def test_a_peer_that_is_not_listening_only_adds_a_warning(store: MemoryStore) -> None:
     store.store("ANN notes")
-    peer = SessionBuddy(url=f"http://127.0.0.1:{_free_port()}/mcp", timeout_seconds=5)
+    peer = SessionBuddy(url=f"http://127.0.0.1:{free_port()}/mcp", timeout_seconds=5)
 
     result = search_everywhere(store, "ANN", mode="text", peer=peer)
 
