@@ -7,19 +7,14 @@ The user file is ``$MAHAVISHNU_HOME/mahavishnu.yaml`` (or the XDG config dir), t
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
 
 from mahavishnu import paths
 from mahavishnu.errors import ConfigError
@@ -272,13 +267,16 @@ class SessionBuddySettings(BaseModel):
         return self.enabled and bool(self.url or self.command)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        extra="forbid",
-        nested_model_default_partial_update=True,
-    )
+class Settings(BaseModel):
+    """Every setting. ``Settings(**values)`` merges ``values`` over the settings files (deeply, as
+    pydantic-settings did); ``load_settings()`` passes the ``MAHAVISHNU_*`` environment as ``values``.
+
+    A plain model rather than a pydantic-settings ``BaseSettings``: importing pydantic-settings
+    (and asyncio under it) costs ~50 ms, paid now only when a ``MAHAVISHNU_*`` variable sets
+    something (see ``_env_layer``). ``model_validate`` validates its input alone, as before.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
 
     environments: EnvironmentsSettings = Field(default_factory=EnvironmentsSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
@@ -289,39 +287,31 @@ class Settings(BaseSettings):
     fallback: FallbackSettings = Field(default_factory=FallbackSettings)
     session_buddy: SessionBuddySettings = Field(default_factory=SessionBuddySettings)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, *(_FileSource(settings_cls, path) for _, path in reversed(layer_files())))
+    def __init__(self, **values: Any) -> None:
+        # Highest precedence first (as pydantic-settings called its sources): the project file is
+        # read, and its errors raised, before the user file's.
+        layers = [read_settings_file(path) for _, path in reversed(layer_files())]
+        merged: dict[str, Any] = {}
+        for layer in reversed(layers):
+            merged = _deep_update(merged, layer)
+        super().__init__(**_deep_update(merged, values))
 
 
-class _FileSource(PydanticBaseSettingsSource):
-    """A YAML settings file; errors name the file and say what to fix."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
-        super().__init__(settings_cls)
-        self.path = path
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        raise NotImplementedError  # __call__ reads the whole file at once
-
-    def __call__(self) -> dict[str, Any]:
-        return read_settings_file(self.path)
+def _deep_update(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``: mappings are merged key by key, anything else replaced."""
+    merged = dict(base)
+    for key, value in update.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = _deep_update(current, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def layer_files() -> list[tuple[str, Path]]:
     """The settings files in precedence order, lowest first."""
-    files = [("user", paths.user_settings_file())]
-    project = paths.project_settings_file()
-    if project is not None:
-        files.append(("project", project))
-    return files
+    return paths.layer_files()
 
 
 def read_settings_file(path: Path) -> dict[str, Any]:
@@ -331,6 +321,8 @@ def read_settings_file(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    import yaml  # ~15 ms: only when there is a file to read
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -347,17 +339,117 @@ def read_settings_file(path: Path) -> dict[str, Any]:
 
 
 def _env_layer() -> dict[str, Any]:
-    return EnvSettingsSource(
-        Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
-    )()
+    """The ``MAHAVISHNU_*`` variables that set something, as nested values (pydantic-settings'
+    rules: names are case-insensitive, ``__`` nests, complex values are JSON)."""
+    if not _sets_anything(os.environ):
+        return {}  # the usual case: skip importing pydantic-settings
+    from pydantic_settings import EnvSettingsSource
+
+    source = EnvSettingsSource(
+        Settings,  # type: ignore[arg-type]  # it only reads the fields and the config
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+    return source()
+
+
+def _sets_anything(environ: Any) -> bool:
+    """Whether some variable is ``MAHAVISHNU_<FIELD>`` or ``MAHAVISHNU_<FIELD>__...`` (any case):
+    the only names pydantic-settings' env source reads for these fields."""
+    from mahavishnu.settings_snapshot import env_sets_settings
+
+    return env_sets_settings(environ)
 
 
 def load_settings() -> Settings:
-    """The effective settings, with env overriding the files."""
+    """The effective settings, with env overriding the files.
+
+    Validated settings are kept in a snapshot (see ``settings_snapshot``) and rebuilt from it,
+    without parsing YAML or building pydantic schemas, while no input has changed.
+    """
+    from mahavishnu import settings_snapshot as snapshot
+
+    key = snapshot.fingerprint()
+    if key is not None:
+        cached = snapshot.read("settings", key)
+        if cached is not None:
+            try:
+                restored = snapshot_decode(cached)
+            except Exception:  # a damaged or foreign cache file is a cache miss
+                restored = None
+            if isinstance(restored, Settings):
+                return restored
     try:
-        return Settings(**_env_layer())
+        settings = Settings(**_env_layer())
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {_first_error(exc)}") from exc
+    if key is not None and snapshot.settled(key) and snapshot.fingerprint() == key:
+        with contextlib.suppress(ValueError):  # something it cannot represent: just do not cache
+            snapshot.write("settings", key, snapshot_encode(settings))
+    return settings
+
+
+# -- snapshot encoding: validated models as JSON, rebuilt with model_construct (no validation) ------
+
+
+def _snapshot_models() -> dict[str, type[BaseModel]]:
+    models: list[type[BaseModel]] = [
+        Endpoint,
+        ProfileSettings,
+        EnvironmentsSettings,
+        MemorySettings,
+        IngestSettings,
+        HealthCheckSettings,
+        ServiceSettings,
+        ServicesSettings,
+        WatchSettings,
+        FallbackSettings,
+        SessionBuddySettings,
+        Settings,
+    ]
+    return {model.__name__: model for model in models}
+
+
+def snapshot_encode(value: Any) -> Any:
+    """``value`` (validated settings or a part of them) as JSON-able data that ``snapshot_decode``
+    turns back into equal objects, ``model_fields_set`` included. ValueError for anything else."""
+    if isinstance(value, BaseModel):
+        name = type(value).__name__
+        if _snapshot_models().get(name) is not type(value) or value.__pydantic_extra__:
+            raise ValueError(f"cannot snapshot {name}")
+        return {
+            "$model": name,
+            "set": sorted(value.model_fields_set),
+            "fields": {field: snapshot_encode(getattr(value, field)) for field in type(value).model_fields},
+        }
+    if isinstance(value, Path):
+        return {"$path": str(value)}
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise ValueError("cannot snapshot a mapping with non-string keys")
+        return {"$dict": {key: snapshot_encode(item) for key, item in value.items()}}
+    if isinstance(value, list):
+        return [snapshot_encode(item) for item in value]
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    raise ValueError(f"cannot snapshot a {type(value).__name__}")
+
+
+def snapshot_decode(data: Any) -> Any:
+    if isinstance(data, list):
+        return [snapshot_decode(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    if "$path" in data:
+        return Path(data["$path"])
+    if "$dict" in data:
+        return {key: snapshot_decode(item) for key, item in data["$dict"].items()}
+    model = _snapshot_models()[data["$model"]]
+    fields = {name: snapshot_decode(item) for name, item in data["fields"].items()}
+    if fields.keys() != model.model_fields.keys():
+        raise ValueError(f"the snapshot of {model.__name__} has other fields")
+    return model.model_construct(_fields_set=set(data["set"]), **fields)
 
 
 def _first_error(exc: ValidationError) -> str:

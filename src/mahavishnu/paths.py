@@ -30,6 +30,12 @@ def data_dir() -> Path:
     return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / "mahavishnu"
 
 
+def cache_dir() -> Path:
+    """Disposable files (the validated-settings snapshot): ``$MAHAVISHNU_HOME/cache`` or the XDG cache dir."""
+    override = os.environ.get("MAHAVISHNU_HOME")
+    return Path(override) / "cache" if override else _xdg("XDG_CACHE_HOME", ".cache") / "mahavishnu"
+
+
 def user_settings_file() -> Path:
     return config_dir() / "mahavishnu.yaml"
 
@@ -54,3 +60,12 @@ def project_root(start: Path | None = None) -> Path | None:
 def project_settings_file(start: Path | None = None) -> Path | None:
     root = project_root(start)
     return root / "settings" / "mahavishnu.yaml" if root else None
+
+
+def layer_files() -> list[tuple[str, Path]]:
+    """The settings files in precedence order, lowest first (whether they exist or not)."""
+    files = [("user", user_settings_file())]
+    project = project_settings_file()
+    if project is not None:
+        files.append(("project", project))
+    return files

@@ -187,46 +187,26 @@ def switch_llm(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Point one assistant, or all of them, at a provider profile, editing only the keys it owns."""
-    from mahavishnu.environments.scopes import parse_scope
-    from mahavishnu.environments.switcher import switch_llm as do_switch
+    # The body lives in cli/fast.py, which also runs it without Typer for plainly spelled command
+    # lines (see cli/entry.py); keep its SWITCH_LLM_OPTIONS in step with the options above.
+    from mahavishnu.cli.fast import run_switch_llm
 
-    settings = _settings()
-    result = do_switch(
+    run_switch_llm(
         name,
-        settings,
-        tool=tool or settings.environments.default_tool,
-        scope=parse_scope(scope),
+        tool=tool,
+        scope=scope,
         dry_run=dry_run,
         inline_secret=inline_secret,
         codex_profile=codex_profile,
+        as_json=as_json,
     )
-    advice = _session_advice(result)
-    if as_json:
-        print_json({**asdict(result), "sessions": [asdict(a) for a in advice]})
-        return
-    for message in result.warnings:
-        warn(escape(message))
-    for skipped in result.skipped:
-        console.print(f"{skipped.tool}: skipped, {skipped.reason}", markup=False)
-    for file in result.files:
-        if dry_run:
-            console.print(file.diff or f"{file.path}: no change\n", markup=False, end="")
-        elif file.changed:
-            console.print(f"{file.path}: now uses [bold]{result.profile}[/bold]")
-        else:
-            console.print(f"{file.path}: already uses [bold]{result.profile}[/bold]")
-    for each in advice:
-        console.print(each.message, markup=False, style="yellow" if each.needs_restart else None)
 
 
 def _session_advice(result: SwitchResult) -> list[SessionAdvice]:
     """Which running assistant sessions keep the old provider (found read-only; never signalled)."""
-    from mahavishnu.services.sessions import advise
+    from mahavishnu.cli.fast import session_advice
 
-    try:
-        return advise(result)
-    except OSError:  # /proc unreadable: the switch itself succeeded
-        return []
+    return session_advice(result)
 
 
 @app.command("backups")

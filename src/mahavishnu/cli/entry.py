@@ -13,6 +13,17 @@ def run() -> None:
         from mahavishnu.cli.fast import secrets_get
 
         sys.exit(secrets_get(argv[2]))
+    # `mahavishnu ai switch-llm NAME [options]`, plainly spelled: the same code without Typer.
+    if argv[:2] == ["ai", "switch-llm"]:
+        from mahavishnu.cli.fast import switch_llm
+
+        code = switch_llm(argv[2:])
+        if code is not None:
+            sys.exit(code)
     from mahavishnu.cli.main import app
 
     app()
+
+
+if __name__ == "__main__":  # python -m mahavishnu.cli.entry ...: exactly what the console script runs
+    run()

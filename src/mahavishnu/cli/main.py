@@ -1,27 +1,37 @@
-"""The ``mahavishnu`` command: one Typer app, one sub-app per command group."""
+"""The ``mahavishnu`` command: one Typer app, one sub-app per command group.
+
+Command groups are registered lazily: a group's module is imported, and its Click group built
+(Typer converts every parameter of every command through pydantic, which is not free), only when
+the command line uses that group, or when something lists them all (``--help``, a test walking
+``commands``). ``mahavishnu ai switch-llm`` thus never loads the memory, service or MCP commands.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
-from mahavishnu.cli import (
-    ai,
-    claude,
-    config_cmd,
-    db,
-    health,
-    mcp,
-    mcp_servers,
-    memory,
-    secrets,
-    service,
-    watch,
-)
+from mahavishnu.cli import health
 from mahavishnu.errors import MahavishnuError
+
+#: Command group name -> the module whose ``app`` it is, in the order ``--help`` lists them.
+GROUPS: dict[str, str] = {
+    "ai": "mahavishnu.cli.ai",
+    "claude": "mahavishnu.cli.claude",
+    "secrets": "mahavishnu.cli.secrets",
+    "config": "mahavishnu.cli.config_cmd",
+    "memory": "mahavishnu.cli.memory",
+    "db": "mahavishnu.cli.db",
+    "mcp-servers": "mahavishnu.cli.mcp_servers",
+    "mcp": "mahavishnu.cli.mcp",
+    "service": "mahavishnu.cli.service",
+    "watch": "mahavishnu.cli.watch",
+}
 
 
 class _Root(TyperGroup):
@@ -37,8 +47,63 @@ class _Root(TyperGroup):
             ctx.exit(exc.exit_code)
 
 
+class _LazyCommands(MutableMapping[str, Any]):
+    """A group's ``commands``: the built ones, plus named groups built on first access."""
+
+    def __init__(self, built: MutableMapping[str, Any], lazy: dict[str, str]) -> None:
+        self._built = dict(built)
+        self._lazy = {name: module for name, module in lazy.items() if name not in self._built}
+        self._order = [*self._built, *self._lazy]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built and name in self._lazy:
+            self._built[name] = _build_group(name, self._lazy.pop(name))
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._lazy.pop(name, None)
+        if name not in self._order:
+            self._order.append(name)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._built and name not in self._lazy:
+            raise KeyError(name)
+        self._built.pop(name, None)
+        self._lazy.pop(name, None)
+        self._order.remove(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._built or name in self._lazy
+
+
+def _build_group(name: str, module: str) -> Any:
+    """The Click group ``app.add_typer(module.app, name=name)`` would have built."""
+    holder = typer.Typer(
+        rich_markup_mode=app.rich_markup_mode,
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        suggest_commands=app.suggest_commands,
+    )
+    holder.add_typer(importlib.import_module(module).app, name=name)
+    return typer.main.get_group(holder).commands[name]
+
+
+class _LazyRoot(_Root):
+    """The root group, with the command groups of ``GROUPS`` registered lazily."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _LazyCommands(self.commands, GROUPS)
+
+
 app = typer.Typer(
-    cls=_Root,
+    cls=_LazyRoot,
     name="mahavishnu",
     help="Local control plane for AI coding assistants: provider environments, shared memory, services.",
     no_args_is_help=True,
@@ -46,16 +111,6 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(ai.app, name="ai")
-app.add_typer(claude.app, name="claude")
-app.add_typer(secrets.app, name="secrets")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(memory.app, name="memory")
-app.add_typer(db.app, name="db")
-app.add_typer(mcp_servers.app, name="mcp-servers")
-app.add_typer(mcp.app, name="mcp")
-app.add_typer(service.app, name="service")
-app.add_typer(watch.app, name="watch")
 app.command("health")(health.health)
 
 

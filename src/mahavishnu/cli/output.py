@@ -1,4 +1,8 @@
-"""Output helpers shared by every command group: JSON for machines, Rich for people."""
+"""Output helpers shared by every command group: JSON for machines, Rich for people.
+
+Typer is not imported here (``JSON_OPTION`` is made on first use), so the paths that skip Typer
+(cli/fast.py) can print exactly as the commands do.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,20 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import typer
 from rich.console import Console
-from rich.table import Table
-
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "JSON_OPTION":  # the ``--json`` option every reading command takes
+        import typer
+
+        option = typer.Option(False, "--json", help="Print machine-readable JSON.")
+        globals()[name] = option
+        return option
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def print_json(data: Any) -> None:
@@ -22,6 +32,8 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from rich.table import Table
+
     grid = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for column in columns:
         grid.add_column(column)

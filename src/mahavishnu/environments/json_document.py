@@ -2,6 +2,9 @@
 
 A :class:`JsonDocument` wraps json-five's round-trip model: ``parse(text).dumps() == text`` byte for
 byte, comments, key order, indentation, one-line arrays, CRLF and the trailing newline included.
+Strict JSON (``comments=False``, as Claude Code's settings.json) gets a small model of its own with
+the same layout, so editing it needs neither json-five nor the regex and sly packages under it
+(~40 ms to import); tests/environments/test_json_document_strict.py holds the two to the same bytes.
 ``set`` and ``delete`` change only the member they address:
 
 * replacing a value keeps the key where it is, with the whitespace and comments around it;
@@ -25,34 +28,29 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from json5.dumper import ModelDumper
-from json5.loader import DefaultLoader, ModelLoader, loads
-from json5.model import (
-    Comment,
-    DoubleQuotedString,
-    Identifier,
-    JSONArray,
-    JSONObject,
-    JSONText,
-    Key,
-    LineComment,
-    Node,
-    NullLiteral,
-    String,
-    Value,
-    walk,
-)
-from json5.utils import JSON5DecodeError
+from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import InvalidConfigFileError
 
+if TYPE_CHECKING:
+    from json5.utils import JSON5DecodeError
+
 __all__ = ["JsonDocument"]
 
-Wsc = list[str | Comment]  # whitespace and comments between tokens, as json-five stores them
+# Nodes are json-five's model classes (JSONC and JSON5 files) or, for strict JSON, the small
+# look-alikes below: the same attributes and layout, so the editing code serves both. json-five (and
+# the regex and sly packages under it, ~40 ms to import) is loaded only for a file that needs it.
+Node = Any
+JSONText = Any
+JSONObject = Any
+JSONArray = Any
+Value = Any
+Key = Any
+DoubleQuotedString = Any
+Wsc = list[Any]  # whitespace (str) and json-five Comments between tokens, as json-five stores them
 
 _DEFAULT_INDENT = "  "
 _EMPTY_DOCUMENT = "{}\n"
@@ -85,11 +83,12 @@ class JsonDocument:
     """A parsed JSON / JSONC document that can be edited in place and written back."""
 
     def __init__(self, model: JSONText, *, source: str, style: _Style) -> None:
-        if not isinstance(model.value, JSONObject):
+        if not _is_object(model.value):
             raise InvalidConfigFileError(
                 f"invalid JSON in {source}: the top level must be an object, not {_kind(model.value)}"
             )
         self._model = model
+        self._strict = isinstance(model, _SText)
         self._root: JSONObject = model.value
         self._source = source
         self._style = style
@@ -103,6 +102,9 @@ class JsonDocument:
             text = _EMPTY_DOCUMENT
         if not comments:
             _check_strict_json(text, source)
+            return cls(_parse_strict(text), source=source, style=_detect_style(text))
+        from json5.utils import JSON5DecodeError
+
         try:
             model = _parse_model(text)
         except JSON5DecodeError as exc:
@@ -126,7 +128,7 @@ class JsonDocument:
         """The value at ``keys`` as plain Python, or ``default`` when any key on the way is missing."""
         node: Value = self._root
         for key in keys:
-            if not isinstance(node, JSONObject):
+            if not _is_object(node):
                 return default
             index = _find(node, key)
             if index is None:
@@ -155,7 +157,7 @@ class JsonDocument:
             self._append(frame, key, value)
             return
         current = frame.obj.values[index]
-        if len(remaining) > 1 and not isinstance(current, NullLiteral):
+        if len(remaining) > 1 and not _is_null(current):
             path = ".".join(keys[: len(frames)])
             raise InvalidConfigFileError(
                 f"cannot set {'.'.join(keys)} in {self._source}: {path} is {_kind(current)}, not an object",
@@ -190,17 +192,16 @@ class JsonDocument:
         for key in keys:
             frame = frames[-1]
             index = _find(frame.obj, key)
-            if index is None or not isinstance(frame.obj.values[index], JSONObject):
+            if index is None or not _is_object(frame.obj.values[index]):
                 break
             child = frame.obj.values[index]
-            assert isinstance(child, JSONObject)
             frames.append(_Frame(child, _indent_of_member(frame, index)))
         return frames
 
     def _prune(self, frames: list[_Frame], keys: Sequence[str]) -> None:
         for depth in range(len(frames) - 1, 0, -1):
             obj = frames[depth].obj
-            if obj.keys or any(isinstance(item, Comment) for item in obj.leading_wsc):
+            if obj.keys or _has_comment(obj.leading_wsc):
                 return
             parent = frames[depth - 1].obj
             index = _find(parent, keys[depth - 1])
@@ -212,15 +213,15 @@ class JsonDocument:
         obj, newline = frame.obj, self._style.newline
         if not obj.keys:
             inner = frame.indent + self._style.unit
-            node = _render(value, inner, self._style)
-            _append_to_empty(obj, _make_key(key), node, newline + inner, newline + frame.indent)
+            node = _render(value, inner, self._style, strict=self._strict)
+            _append_to_empty(obj, _make_key(key, self._strict), node, newline + inner, newline + frame.indent)
             return
         indent = _member_indent(obj)
-        node = _render(value, indent, self._style)
+        node = _render(value, indent, self._style, strict=self._strict)
         if indent is None:
-            _append_inline(obj, _make_key(key), node)
+            _append_inline(obj, _make_key(key, self._strict), node)
         else:
-            _append_line(obj, _make_key(key), node, newline + indent)
+            _append_line(obj, _make_key(key, self._strict), node, newline + indent)
 
     def _replace(self, frame: _Frame, index: int, value: Any) -> None:
         old = frame.obj.values[index]
@@ -228,7 +229,7 @@ class JsonDocument:
             return  # keep the original spelling (escapes, number format, layout)
         one_line = _member_indent(frame.obj) is None or _is_one_line_container(old)
         indent = None if one_line else _indent_of_member(frame, index)
-        node = _render(value, indent, self._style)
+        node = _render(value, indent, self._style, strict=self._strict)
         node.wsc_before, node.wsc_after = old.wsc_before, old.wsc_after
         frame.obj.values[index] = node
 
@@ -248,6 +249,9 @@ def _check_strict_json(text: str, source: str) -> None:
 
 def _parse_model(text: str) -> JSONText:
     """json-five's model of ``text``, with its string bugs worked around (see ``_protect_strings``)."""
+    from json5.loader import ModelLoader, loads
+    from json5.model import String, walk
+
     protected, originals = _protect_strings(text)
     model: JSONText = loads(protected, loader=ModelLoader())
     if not originals and "\r" not in text:
@@ -327,11 +331,13 @@ def _normalize_node(node: Node) -> None:
     after them, so every line break is whole inside one whitespace string."""
     node.wsc_before = _normalize_wsc(node.wsc_before)
     node.wsc_after = _normalize_wsc(node.wsc_after)
-    if isinstance(node, JSONObject | JSONArray):
+    if _is_container(node):
         node.leading_wsc = _normalize_wsc(node.leading_wsc)
 
 
 def _normalize_wsc(items: Wsc) -> Wsc:
+    from json5.model import LineComment
+
     result: Wsc = []
     for item in items:
         previous = result[-1] if result else None
@@ -342,14 +348,220 @@ def _normalize_wsc(items: Wsc) -> Wsc:
     return result
 
 
+# -- strict JSON: json-five's model without json-five --------------------------------------------
+#
+# Claude Code's settings.json is strict JSON, so it never holds a comment, a trailing comma or a
+# JSON5 literal; every whitespace run is one string, laid out exactly as json-five lays it out (see
+# the module docstring). Only documents parsed with ``comments=False`` use these classes; JSONC
+# documents, and the code in assistants/qwen.py that works on their arrays, keep json-five's.
+
+
+def _j5(name: str) -> Any:
+    """The json-five model class ``name``, or ``()`` while json-five is not loaded: then no node is
+    one of its instances, and ``isinstance(node, ())`` is simply False."""
+    module = sys.modules.get("json5.model")
+    return getattr(module, name) if module is not None else ()
+
+
+class _SNode:
+    __slots__ = ("wsc_after", "wsc_before")
+
+    def __init__(self) -> None:
+        self.wsc_before: Wsc = []
+        self.wsc_after: Wsc = []
+
+
+class _SText(_SNode):
+    __slots__ = ("value",)
+
+    def __init__(self, value: _SNode) -> None:
+        super().__init__()
+        self.value = value
+
+
+class _SObject(_SNode):
+    __slots__ = ("keys", "leading_wsc", "trailing_comma", "values")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[_SString] = []
+        self.values: list[_SNode] = []
+        self.leading_wsc: Wsc = []
+        self.trailing_comma: Any = None  # strict JSON has none, and edits never add one
+
+
+class _SArray(_SNode):
+    __slots__ = ("leading_wsc", "trailing_comma", "values")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[_SNode] = []
+        self.leading_wsc: Wsc = []
+        self.trailing_comma: Any = None
+
+
+class _SString(_SNode):
+    __slots__ = ("characters", "raw_value")
+
+    def __init__(self, characters: str, raw_value: str) -> None:
+        super().__init__()
+        self.characters = characters
+        self.raw_value = raw_value
+
+
+class _SLiteral(_SNode):
+    """A number, ``true``, ``false``, ``null`` (or the ``NaN``/``Infinity`` Python's json accepts)."""
+
+    __slots__ = ("raw_value", "value")
+
+    def __init__(self, raw_value: str) -> None:
+        super().__init__()
+        self.raw_value = raw_value
+        self.value: Any = json.loads(raw_value)
+
+
+def _is_object(node: Any) -> bool:
+    return isinstance(node, (_SObject, _j5("JSONObject")))
+
+
+def _is_array(node: Any) -> bool:
+    return isinstance(node, (_SArray, _j5("JSONArray")))
+
+
+def _is_container(node: Any) -> bool:
+    return _is_object(node) or _is_array(node)
+
+
+def _is_null(node: Any) -> bool:
+    if isinstance(node, _SLiteral):
+        return node.raw_value == "null"
+    return isinstance(node, _j5("NullLiteral"))
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_STRICT_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRICT_LITERAL = re.compile(
+    r"-?Infinity|NaN|true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+)
+
+
+def _parse_strict(text: str) -> _SText:
+    """Our model of ``text``, which ``json.loads`` has accepted (or ``json.dumps`` wrote)."""
+    pos = 0
+
+    def gap() -> Wsc:
+        nonlocal pos
+        match = _WS.match(text, pos)
+        assert match is not None  # the pattern matches the empty string
+        pos = match.end()
+        return [match.group()] if match.group() else []
+
+    def expect(char: str) -> None:
+        nonlocal pos
+        if text[pos : pos + 1] != char:
+            raise ValueError(f"expected {char!r} at index {pos}")
+        pos += 1
+
+    def string() -> _SString:
+        nonlocal pos
+        match = _STRICT_STRING.match(text, pos)
+        if match is None:
+            raise ValueError(f"expected a string at index {pos}")
+        pos = match.end()
+        raw = match.group()
+        return _SString(json.loads(raw), raw)
+
+    def value() -> _SNode:
+        nonlocal pos
+        char = text[pos : pos + 1]
+        if char == "{":
+            pos += 1
+            obj = _SObject()
+            obj.leading_wsc = gap()
+            if text[pos : pos + 1] != "}":
+                key_before: Wsc = []
+                while True:
+                    key = string()
+                    key.wsc_before, key.wsc_after = key_before, gap()
+                    expect(":")
+                    value_before = gap()
+                    member = value()
+                    member.wsc_before, member.wsc_after = value_before, gap()
+                    obj.keys.append(key)
+                    obj.values.append(member)
+                    if text[pos : pos + 1] != ",":
+                        break
+                    pos += 1
+                    key_before = gap()
+            expect("}")
+            return obj
+        if char == "[":
+            pos += 1
+            array = _SArray()
+            array.leading_wsc = gap()
+            if text[pos : pos + 1] != "]":
+                before: Wsc = []
+                while True:
+                    element = value()
+                    element.wsc_before, element.wsc_after = before, gap()
+                    array.values.append(element)
+                    if text[pos : pos + 1] != ",":
+                        break
+                    pos += 1
+                    before = gap()
+            expect("]")
+            return array
+        if char == '"':
+            return string()
+        match = _STRICT_LITERAL.match(text, pos)
+        if match is None:
+            raise ValueError(f"unexpected {char!r} at index {pos}")
+        pos = match.end()
+        return _SLiteral(match.group())
+
+    leading = gap()
+    root = _SText(value())
+    root.wsc_before, root.wsc_after = leading, gap()
+    if pos != len(text):
+        raise ValueError(f"extra data at index {pos}")
+    return root
+
+
+def _dump_strict(node: _SNode, out: list[str]) -> None:
+    out += node.wsc_before
+    if isinstance(node, _SText):
+        _dump_strict(node.value, out)
+    elif isinstance(node, _SObject):
+        out.append("{")
+        out += node.leading_wsc
+        for index, (key, value) in enumerate(zip(node.keys, node.values, strict=True)):
+            if index:
+                out.append(",")
+            _dump_strict(key, out)
+            out.append(":")
+            _dump_strict(value, out)
+        out.append("}")
+    elif isinstance(node, _SArray):
+        out.append("[")
+        out += node.leading_wsc
+        for index, value in enumerate(node.values):
+            if index:
+                out.append(",")
+            _dump_strict(value, out)
+        out.append("]")
+    else:
+        assert isinstance(node, _SString | _SLiteral)
+        out.append(node.raw_value)
+    out += node.wsc_after
+
+
 # -- reading values ------------------------------------------------------------------------------
 
 
 def _key_name(key: Key) -> str:
-    if isinstance(key, Identifier):
-        return key.name
-    assert isinstance(key, String)
-    return key.characters
+    if isinstance(key, _j5("Identifier")):
+        return str(key.name)
+    return str(key.characters)  # a string: json-five's or ours
 
 
 def _find(obj: JSONObject, key: str) -> int | None:
@@ -361,12 +573,16 @@ def _find(obj: JSONObject, key: str) -> int | None:
 
 
 def _to_python(node: Value) -> Any:
-    if isinstance(node, JSONObject):
+    if _is_object(node):
         return {_key_name(key): _to_python(value) for key, value in zip(node.keys, node.values, strict=True)}
-    if isinstance(node, JSONArray):
+    if _is_array(node):
         return [_to_python(value) for value in node.values]
-    if isinstance(node, String):
+    if isinstance(node, (_SString, _j5("String"))):
         return node.characters
+    if isinstance(node, _SLiteral):
+        return node.value
+    from json5.loader import DefaultLoader
+
     return DefaultLoader().load(node)
 
 
@@ -394,27 +610,39 @@ def _kind(node: Value) -> str:
 # -- writing values ------------------------------------------------------------------------------
 
 
-def _render(value: Any, indent: str | None, style: _Style) -> Value:
-    """A model node for ``value``: pretty at ``indent`` on a multi-line object, compact when None."""
+def _render(value: Any, indent: str | None, style: _Style, *, strict: bool = False) -> Value:
+    """A model node for ``value``: pretty at ``indent`` on a multi-line object, compact when None;
+    one of ours for a strict-JSON document, else json-five's."""
     if indent is None:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
     else:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=style.unit)
         text = text.replace("\n", style.newline + indent)
-    node: Value = _parse_model(text).value
+    node: Value = _parse_strict(text).value if strict else _parse_model(text).value
     return node
 
 
-def _make_key(key: str) -> DoubleQuotedString:
-    return DoubleQuotedString(key, raw_value=json.dumps(key, ensure_ascii=False))
+def _make_key(key: str, strict: bool = False) -> DoubleQuotedString:
+    raw = json.dumps(key, ensure_ascii=False)
+    if strict:
+        return _SString(key, raw)
+    from json5.model import DoubleQuotedString
+
+    return DoubleQuotedString(key, raw_value=raw)
 
 
 def _is_one_line_container(node: Value) -> bool:
     """A non-empty object or array written on one line, like ``"allow": ["Read", "Edit"]``."""
-    return isinstance(node, JSONObject | JSONArray) and bool(node.values) and "\n" not in _bare_text(node)
+    return _is_container(node) and bool(node.values) and "\n" not in _bare_text(node)
 
 
 def _dump(node: Node) -> str:
+    if isinstance(node, _SNode):
+        out: list[str] = []
+        _dump_strict(node, out)
+        return "".join(out)
+    from json5.dumper import ModelDumper
+
     dumper = ModelDumper()
     dumper.dump(node)
     dumper.env.outfile.seek(0)
@@ -450,7 +678,8 @@ def _has_newline(items: Wsc) -> bool:
 
 
 def _has_comment(items: Wsc) -> bool:
-    return any(isinstance(item, Comment) for item in items)
+    comment = _j5("Comment")
+    return any(isinstance(item, comment) for item in items)
 
 
 def _line_start(text: str, index: int) -> int:
@@ -500,7 +729,7 @@ def _close_line_comments(items: Wsc, newline: str) -> Wsc:
         result.append(item)
         following = items[position + 1] if position + 1 < len(items) else None
         ends_line = isinstance(following, str) and following.lstrip(" \t").startswith(("\n", "\r\n"))
-        if isinstance(item, LineComment) and not ends_line:
+        if isinstance(item, _j5("LineComment")) and not ends_line:
             result.append(newline)
     return _coalesce(result)
 
@@ -509,7 +738,8 @@ def _close_line_comments(items: Wsc, newline: str) -> Wsc:
 
 
 def _gap(obj: JSONObject, index: int) -> Wsc:
-    return obj.leading_wsc if index == 0 else obj.keys[index].wsc_before
+    gap: Wsc = obj.leading_wsc if index == 0 else obj.keys[index].wsc_before
+    return gap
 
 
 def _set_gap(obj: JSONObject, index: int, items: Wsc) -> None:
@@ -547,7 +777,8 @@ def _separators(obj: JSONObject) -> tuple[Wsc, Wsc]:
 
 def _closing(obj: JSONObject) -> Wsc:
     """What stands between the last member (or the trailing comma) and ``}``."""
-    return obj.trailing_comma.wsc_after if obj.trailing_comma else obj.values[-1].wsc_after
+    closing: Wsc = obj.trailing_comma.wsc_after if obj.trailing_comma else obj.values[-1].wsc_after
+    return closing
 
 
 def _set_closing(obj: JSONObject, items: Wsc) -> None:

@@ -7,11 +7,9 @@ Qwen Code speak ``openai``; Gemini CLI speaks ``gemini``.
 
 from __future__ import annotations
 
-import difflib
-import tomllib
+import json
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Any, Literal
 
 from mahavishnu.config import Endpoint, ProfileSettings, Settings
@@ -56,6 +54,9 @@ class Profile:
 
 @cache
 def _catalogue() -> dict[str, dict[str, Any]]:
+    import tomllib
+    from importlib.resources import files
+
     raw = files("mahavishnu.environments").joinpath("catalogue.toml").read_text(encoding="utf-8")
     providers: dict[str, dict[str, Any]] = tomllib.loads(raw)["providers"]
     return providers
@@ -72,7 +73,55 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def all_profiles(settings: Settings) -> dict[str, Profile]:
-    """Every profile by canonical name: built-ins, overridden field by field by the user's settings."""
+    """Every profile by canonical name: built-ins, overridden field by field by the user's settings.
+
+    A fresh process rebuilds them from the settings snapshot (see ``settings_snapshot``), keyed by
+    the user's entries, the catalogue and this code, instead of building pydantic's validators
+    (~30 ms); once those exist in this process, validating again is the cheaper way.
+    """
+    from mahavishnu import settings_snapshot as snapshot
+    from mahavishnu.config import snapshot_decode, snapshot_encode
+
+    try:
+        key = snapshot.profiles_key(snapshot_encode(settings.profiles))
+    except ValueError:
+        key = None
+    if key is not None and not ProfileSettings.__pydantic_complete__:
+        cached = snapshot.read("profiles", key)
+        if cached is not None:
+            try:
+                restored = {
+                    name: Profile(name, snapshot_decode(encoded), builtin=bool(builtin))
+                    for name, builtin, encoded in cached
+                }
+                if all(isinstance(p.settings, ProfileSettings) for p in restored.values()):
+                    return restored
+            except Exception:  # a damaged cache file is a cache miss
+                pass
+    profiles = _validate_profiles(settings)
+    if key is not None:
+        _store(key, profiles)
+    return profiles
+
+
+_STORED: set[str] = set()  # (cache dir, key) this process found or put in the snapshot
+
+
+def _store(key: list[Any], profiles: dict[str, Profile]) -> None:
+    from mahavishnu import paths
+    from mahavishnu import settings_snapshot as snapshot
+    from mahavishnu.config import snapshot_encode
+
+    marker = json.dumps([str(paths.cache_dir()), key], sort_keys=True)
+    if marker in _STORED or not snapshot.settled(key):
+        return
+    if snapshot.read("profiles", key) is None:
+        encoded = [[p.name, p.builtin, snapshot_encode(p.settings)] for p in profiles.values()]
+        snapshot.write("profiles", key, encoded)
+    _STORED.add(marker)
+
+
+def _validate_profiles(settings: Settings) -> dict[str, Profile]:
     user = {name: profile.model_dump(exclude_unset=True) for name, profile in settings.profiles.items()}
     profiles: dict[str, Profile] = {}
     for name in [*_catalogue(), *(n for n in user if n not in _catalogue())]:
@@ -104,6 +153,8 @@ def resolve(name: str, settings: Settings) -> Profile:
         if wanted == profile.name.lower() or wanted in (a.lower() for a in profile.aliases):
             return profile
     known = [*profiles, *(a for p in profiles.values() for a in p.aliases)]
+    import difflib
+
     close = difflib.get_close_matches(wanted, known, n=3, cutoff=0.7)
     suggestion = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownProfileError(f"unknown profile '{name}'.{suggestion}")

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -30,11 +28,40 @@ KEYRING_SERVICE = "mahavishnu"
 Store = Literal["keyring", "file"]
 
 
-@dataclass(frozen=True)
 class SecretRef:
+    """A parsed reference: immutable and compared by value, like a frozen dataclass (written out
+    because importing ``dataclasses`` costs the apiKeyHelper path ~7 ms)."""
+
+    __slots__ = ("kind", "name", "service")
     kind: Literal["env", "keyring", "file"]
     service: str
     name: str
+
+    def __init__(self, kind: Literal["env", "keyring", "file"], service: str, name: str) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "service", service)
+        object.__setattr__(self, "name", name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, SecretRef)
+        return (self.kind, self.service, self.name) == (other.kind, other.service, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.service, self.name))
+
+    def __repr__(self) -> str:
+        return f"SecretRef(kind={self.kind!r}, service={self.service!r}, name={self.name!r})"
+
+    def __reduce__(self) -> tuple[type[SecretRef], tuple[str, str, str]]:
+        return (SecretRef, (self.kind, self.service, self.name))
 
     @classmethod
     def parse(cls, text: str) -> SecretRef:
@@ -91,6 +118,39 @@ def lookup(name_or_ref: str, settings: Settings) -> str:
     except UnknownProfileError:
         chain = [SecretRef("keyring", KEYRING_SERVICE, name_or_ref), SecretRef("file", "", name_or_ref)]
         return resolve_chain(chain, f"'{name_or_ref}'")
+
+
+def lookup_cached(name_or_ref: str) -> str | None:
+    """``lookup`` answered from the settings snapshot, without pydantic (the apiKeyHelper path);
+    None when there is no snapshot to trust, and the caller must validate the settings itself."""
+    from mahavishnu import settings_snapshot as snapshot
+
+    key = snapshot.fingerprint()
+    settings = snapshot.read("settings", key) if key is not None else None
+    if settings is None:
+        return None  # settings never validated as they are now
+    if ":" in name_or_ref:
+        return resolve_chain([SecretRef.parse(name_or_ref)], name_or_ref)
+    try:
+        profiles_key = snapshot.profiles_key(settings["fields"]["profiles"])
+        cached = snapshot.read("profiles", profiles_key) if profiles_key is not None else None
+        if cached is None:
+            return None
+        # (name, aliases, secret references) of each profile, in all_profiles' order
+        found = [
+            (str(n), [str(a) for a in p["fields"]["aliases"]], list(p["fields"]["secret"]))
+            for n, _, p in cached
+        ]
+    except (KeyError, TypeError, ValueError):
+        return None
+    wanted = name_or_ref.strip().lower()  # as profiles.resolve matches
+    for name, aliases, refs in found:
+        if wanted == name.lower() or wanted in (a.lower() for a in aliases):
+            chain = [SecretRef.parse(str(ref)) for ref in refs]
+            chain += [SecretRef("keyring", KEYRING_SERVICE, name), SecretRef("file", "", name)]
+            return resolve_chain(chain, f"profile '{name}'")
+    chain = [SecretRef("keyring", KEYRING_SERVICE, name_or_ref), SecretRef("file", "", name_or_ref)]
+    return resolve_chain(chain, f"'{name_or_ref}'")
 
 
 # -- storing ---------------------------------------------------------------------------------
@@ -184,6 +244,8 @@ def _secrets_file_read() -> dict[str, str]:
             f"{path} is readable by other users (mode {stat.S_IMODE(mode):o})",
             hint=f"Run `chmod 600 {path}`.",
         )
+    import tomllib
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
