@@ -208,6 +208,28 @@ def test_switch_llm_loads_neither_typer_nor_the_heavy_packages(isolated_home: Pa
     assert "pydantic_core" in modules  # the settings models are still pydantic's
 
 
+def test_switch_llm_to_a_key_in_the_keyring_does_not_load_the_keyring(isolated_home: Path) -> None:
+    stored = subprocess.run(
+        [sys.executable, "-c", _ENTRY, "secrets", "set", "anthropic", "--store", "keyring"],
+        input="sk-ant-in-the-keyring-0123\n",
+        env=_env(isolated_home),
+        cwd=isolated_home,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert stored.returncode == 0, stored.stderr
+
+    code, output, modules = _probe(isolated_home, ["ai", "switch-llm", "anthropic"])
+    missing, _, _ = _probe(isolated_home, ["ai", "switch-llm", "qwen"])
+
+    assert code == 0, output
+    assert "keyring" not in modules  # the index of stored secrets answers "is it there?"
+    helper = json.loads((isolated_home / ".claude" / "settings.json").read_text())["apiKeyHelper"]
+    assert helper.endswith("secrets get anthropic")
+    assert missing != 0  # no key for qwen anywhere: refused, as before
+
+
 def test_switch_llm_through_typer_loads_only_its_command_group(isolated_home: Path) -> None:
     (isolated_home / ".claude").mkdir()
     (isolated_home / ".claude" / "settings.json").write_text("{}\n")

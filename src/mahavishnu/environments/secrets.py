@@ -106,6 +106,22 @@ def resolve_profile_secret(profile: Profile, settings: Settings) -> str:
     return resolve_chain(profile_chain(profile), f"profile '{profile.name}'")
 
 
+def require_profile_secret(profile: Profile) -> None:
+    """SecretNotFoundError unless the profile's key can be found (its value is not needed).
+
+    A keyring entry that ``mahavishnu secrets set`` stored counts on the index's word: importing
+    keyring and finding its backend costs some 60-140 ms of every switch, and ``secrets get`` reads
+    the real value (with a clear error) whenever the assistant asks for it."""
+    chain = profile_chain(profile)
+    stored = _index_read()
+    for ref in chain:
+        if ref.kind == "keyring" and ref.service == KEYRING_SERVICE and "keyring" in stored.get(ref.name, ()):
+            return
+        if ref.read() is not None:
+            return
+    resolve_chain(chain, f"profile '{profile.name}'")  # raises SecretNotFoundError naming the chain
+
+
 def lookup(name_or_ref: str, settings: Settings) -> str:
     """What ``mahavishnu secrets get`` prints: a reference, a profile's chain, or a stored name."""
     if ":" in name_or_ref:

@@ -28,7 +28,7 @@ from mahavishnu.environments.assistants.base import (
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.environments.secrets import resolve_profile_secret
+from mahavishnu.environments.secrets import require_profile_secret, resolve_profile_secret
 from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.masking import mask
 
@@ -105,7 +105,7 @@ class Claude(Assistant):
             secrets = (secret,)
             warnings.append(f"the API key is written into {self.settings_path(scope)} itself (mode 600)")
         else:
-            resolve_profile_secret(profile, settings)  # fail now, not inside Claude Code later
+            require_profile_secret(profile)  # fail now, not inside Claude Code later
             helper = mahavishnu_command("secrets", "get", profile.name)
         path = self.settings_path(scope)
         edit = FileEdit(
