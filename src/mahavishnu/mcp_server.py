@@ -183,7 +183,9 @@ def _provider_tools(server: MCPServer, backing: Backing) -> None:
     @_tool(server, READ_ONLY)
     def current_llm(tool: str = "all") -> list[dict[str, Any]]:
         """What each assistant (claude, codex, qwen, gemini; or all) points at now, per settings scope:
-        profile, base URL, model and where the key comes from."""
+        profile, base URL, model and where the key comes from. Codex profile files
+        ($CODEX_HOME/NAME.config.toml) are rows of scope profile:NAME, used only by `codex --profile
+        NAME` (used_with); a file that cannot be read has its error."""
         from mahavishnu.environments.switcher import ASSISTANTS, assistant, overview
 
         with _as_tool_errors():
@@ -195,8 +197,9 @@ def _provider_tools(server: MCPServer, backing: Backing) -> None:
             for status in wanted:
                 if status.tool not in ASSISTANTS:
                     continue
-                entries = [{**asdict(e), "error": None} for e in status.entries]
-                rows += entries or [{"tool": status.tool, "profile": None, "error": status.error}]
+                if status.error or not status.entries:
+                    rows.append({"tool": status.tool, "profile": None, "error": status.error})
+                rows += [asdict(e) for e in status.entries]  # Codex profile files: scope profile:NAME
             return rows
 
     @_tool(server, DESTRUCTIVE)

@@ -137,3 +137,88 @@ def test_cli_writes_and_rolls_back_the_profile_file(codex_dir: Path) -> None:
     assert (codex_dir / "config.toml").read_text() == CONFIG
     bad = runner.invoke(app, [*args[:-1], "a.b", "zai"])
     assert bad.exit_code != 0 and "invalid Codex profile name" in bad.output
+
+
+# -- `ai current`: each profile file is an entry of its own -------------------------------------------
+
+
+def _codex_entries() -> list:
+    from mahavishnu.environments.switcher import overview
+
+    statuses, _ = overview(load_settings())
+    [codex] = [s for s in statuses if s.tool == "codex"]
+    assert codex.error is None
+    return codex.entries
+
+
+def test_current_lists_each_profile_file_as_its_own_entry(codex_dir: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="codex")
+    _switch("zai", "work")
+    main, work = _codex_entries()
+    assert (main.scope, main.profile, main.used_with) == ("user", "deepseek", None)
+    assert work.scope == "profile:work" and work.used_with == "codex --profile work"
+    assert work.path == str(codex_dir / "work.config.toml")
+    endpoint = all_profiles(load_settings())["zai"].settings.openai
+    assert endpoint is not None
+    assert (work.profile, work.base_url, work.model) == ("zai", endpoint.base_url, endpoint.model)
+    assert work.key_source and work.key_source.startswith("env_key ") and work.error is None
+
+
+def test_a_profile_file_without_a_provider_and_one_using_config_tomls_provider(codex_dir: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="codex")
+    (codex_dir / "careful.config.toml").write_text(PROFILE_FILE)
+    (codex_dir / "alias.config.toml").write_text('model = "x-1"\nmodel_provider = "mahavishnu-deepseek"\n')
+    _, alias, careful = _codex_entries()
+    assert (alias.scope, alias.profile, alias.model) == ("profile:alias", "deepseek", "x-1")
+    assert alias.base_url  # the table comes from config.toml, as Codex layers the two
+    assert (careful.profile, careful.base_url, careful.model, careful.error) == (None, None, None, None)
+
+
+def test_an_invalid_profile_file_is_reported_with_its_error(codex_dir: Path) -> None:
+    _switch("zai", "good")
+    (codex_dir / "broken.config.toml").write_text('model = "x"\nmodel = \n')
+    (codex_dir / "latin.config.toml").write_bytes(b'model = "caf\xe9"\n')
+    broken, good, latin = _codex_entries()
+    assert broken.scope == "profile:broken" and broken.profile is None
+    assert broken.error and "invalid TOML" in broken.error and "line 2" in broken.error
+    assert latin.error and "not UTF-8" in latin.error
+    assert good.profile == "zai" and good.error is None
+
+
+def test_a_broken_config_toml_still_lists_the_profile_files(codex_dir: Path) -> None:
+    from mahavishnu.environments.switcher import overview
+
+    _switch("zai", "work")
+    (codex_dir / "config.toml").write_text("model = [\n")
+    statuses, _ = overview(load_settings())
+    [codex] = [s for s in statuses if s.tool == "codex"]
+    assert codex.error and "invalid TOML" in codex.error
+    assert [(e.scope, e.profile) for e in codex.entries] == [("profile:work", "zai")]
+
+
+def test_only_files_codex_can_use_as_profiles_are_listed(codex_dir: Path) -> None:
+    (codex_dir / "a.b.config.toml").write_text('model = "x"\n')  # `codex --profile a.b` is refused
+    (codex_dir / ".config.toml").write_text('model = "x"\n')
+    (codex_dir / "dir.config.toml").mkdir()
+    (codex_dir / "ok.config.toml").write_text('model = "x"\n')
+    assert [e.scope for e in _codex_entries()] == ["profile:ok"]
+
+
+def test_an_inline_token_in_a_profile_file_is_masked(codex_dir: Path) -> None:
+    token = "sk-inline-secret-0123456789abcdef"
+    (codex_dir / "tok.config.toml").write_text(
+        'model_provider = "mine"\n[model_providers.mine]\nbase_url = "http://127.0.0.1:9"\n'
+        f'experimental_bearer_token = "{token}"\n'
+    )
+    [entry] = _codex_entries()
+    assert entry.key_source and entry.key_source.startswith("inline token") and token not in entry.key_source
+
+
+def test_probes_and_health_still_read_only_config_toml(codex_dir: Path) -> None:
+    from mahavishnu.services.probe import active
+
+    _switch("zai", "work")
+    assert active("codex", load_settings()) is None  # config.toml names no provider
+    switch_llm("deepseek", load_settings(), tool="codex")
+    found = active("codex", load_settings())
+    assert found is not None and found.profile == "deepseek"

@@ -122,3 +122,46 @@ def test_a_single_file_backup_still_rolls_back_alone(isolated_home: Path, monkey
     [done] = rollback(load_settings(), tool="claude")
     assert (done.path, done.action) == (str(claude), "restored")
     assert claude.read_text() == first
+
+
+def test_a_rollback_failing_at_any_step_leaves_the_switch_in_place(
+    gemini_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restoring settings.json and removing the .env the switch created are one transaction."""
+    from mahavishnu.environments import safe_write, transaction
+    from mahavishnu.errors import WriteFailedError
+
+    settings_file = gemini_dir.parent / ".mahavishnu" / "mahavishnu.yaml"  # failed tries take backups too
+    settings_file.write_text(settings_file.read_text() + "environments:\n  backups_keep: 500\n")
+    switch_llm("g-one", load_settings(), tool="gemini")  # creates .env
+    switched = _files(gemini_dir)
+    seen: list[str] = []
+    monkeypatch.setattr(safe_write, "fault_hook", seen.append)
+    rollback(load_settings(), tool="gemini")
+    assert _files(gemini_dir) == {"settings.json": SETTINGS, ".env": None}
+    assert "removed" in seen
+    monkeypatch.setattr(safe_write, "fault_hook", None)
+    switch_llm("g-one", load_settings(), tool="gemini")
+    assert _files(gemini_dir) == switched
+    # a failed rollback leaves the backups it took: name the switch's own each time
+    to = max(b.id for b in list_backups(gemini_dir / "settings.json") if b.file.read_text() == SETTINGS)
+    last = max(i for i, step in enumerate(seen) if step == "removed")
+    for index, step in enumerate(seen[: last + 1]):  # every step up to the commit
+        n = seen[: index + 1].count(step)
+        count = {"n": 0}
+
+        def hook(reached: str, step: str = step, n: int = n, count: dict[str, int] = count) -> None:
+            if reached == step:
+                count["n"] += 1
+                if count["n"] == n:
+                    raise WriteFailedError(f"injected failure at {step} #{n}")
+
+        monkeypatch.setattr(safe_write, "fault_hook", hook)
+        with pytest.raises(WriteFailedError, match="injected"):
+            rollback(load_settings(), tool="gemini", to=to)
+        monkeypatch.setattr(safe_write, "fault_hook", None)
+        assert _files(gemini_dir) == switched, f"failure at {step} #{n}"
+        assert stat.S_IMODE((gemini_dir / ".env").stat().st_mode) == 0o600
+        assert not transaction.pending()
+    rollback(load_settings(), tool="gemini", to=to)
+    assert _files(gemini_dir) == {"settings.json": SETTINGS, ".env": None}

@@ -232,3 +232,213 @@ def test_ai_current_reports_an_unreadable_file_and_goes_on(files: dict[str, Path
     result = runner.invoke(app, ["ai", "current"])
     assert result.exit_code == 0, result.output
     assert "unreadable" in result.output
+
+
+# -- a transaction that writes one file and deletes another ------------------------------------------
+
+A_OLD, A_NEW, B_OLD = '{"a": "old"}\n', '{"a": "new"}\n', "# b\nKEY=old\n"
+
+_WRITE_AND_DELETE = textwrap.dedent(
+    """
+    import json, os, sys
+    from pathlib import Path
+    from mahavishnu.environments import safe_write, transaction
+    from mahavishnu.environments.assistants.base import FileEdit
+
+    a, b, kill_at, delete_first = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+    seen = []
+
+    def hook(step):
+        seen.append([step, transaction.pending()])
+        if len(seen) == kill_at:
+            os._exit(137)  # killed: no except, no finally, no cleanup
+
+    safe_write.fault_hook = hook
+    write = FileEdit(path=a, transform=lambda _old: sys.argv[5], validate=lambda _text: None)
+    steps = [transaction.Delete(b), write] if delete_first else [write, transaction.Delete(b)]
+    transaction.run(steps)
+    print(json.dumps(seen))
+    """
+)
+
+
+@pytest.fixture
+def pair(isolated_home: Path) -> tuple[Path, Path]:
+    a, b = isolated_home / "cfg" / "a.json", isolated_home / "cfg" / "b.env"
+    a.parent.mkdir()
+    a.write_text(A_OLD)
+    b.write_text(B_OLD)
+    b.chmod(0o600)
+    return a, b
+
+
+def _write_and_delete(a: Path, b: Path, *, delete_first: bool = False) -> transaction.Outcome:
+    from mahavishnu.environments.assistants.base import FileEdit
+
+    write = FileEdit(path=a, transform=lambda _old: A_NEW, validate=lambda _text: None)
+    steps: list[FileEdit | transaction.Delete] = [write, transaction.Delete(b)]
+    return transaction.run(steps[::-1] if delete_first else steps)
+
+
+def _state(a: Path, b: Path) -> tuple[str | None, str | None]:
+    return (a.read_text() if a.exists() else None, b.read_text() if b.exists() else None)
+
+
+def _steps_of_a_clean_run(
+    a: Path, b: Path, monkeypatch: pytest.MonkeyPatch, delete_first: bool
+) -> list[tuple[str, bool]]:
+    """Each fault step a clean run reaches, and whether it comes after the commit (the journal was
+    there and is gone: only the history group is still being written)."""
+    seen: list[tuple[str, bool]] = []
+    monkeypatch.setattr(safe_write, "fault_hook", lambda step: seen.append((step, transaction.pending())))
+    _write_and_delete(a, b, delete_first=delete_first)
+    monkeypatch.setattr(safe_write, "fault_hook", None)
+    a.write_text(A_OLD)
+    b.write_text(B_OLD)
+    b.chmod(0o600)
+    return _with_commit(seen)
+
+
+def _with_commit(seen: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    journal_seen = False
+    out = []
+    for step, pending in seen:
+        out.append((step, journal_seen and not pending))
+        journal_seen = journal_seen or pending
+    return out
+
+
+def test_write_and_delete_commit_together_and_are_recorded_as_one_group(pair: tuple[Path, Path]) -> None:
+    from mahavishnu.environments import history
+
+    a, b = pair
+    outcome = _write_and_delete(a, b)
+    assert _state(a, b) == (A_NEW, None)
+    assert not transaction.pending()
+    [removal] = outcome.removals
+    assert removal.changed and removal.before == B_OLD
+    [kept] = safe_write.list_backups(b)
+    assert kept.id == removal.backup and kept.file.read_text() == B_OLD
+    [change] = outcome.changes
+    group = history.group_of(b, kept.id)
+    assert group is not None
+    assert {(str(e.path), e.backup) for e in group} == {(str(a), change.backup), (str(b), kept.id)}
+
+
+def test_deleting_a_missing_file_does_nothing(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    b.unlink()
+    outcome = _write_and_delete(a, b)
+    assert [r.changed for r in outcome.removals] == [False]
+    assert _state(a, b) == (A_NEW, None)
+    assert safe_write.list_backups(b) == []
+
+
+@pytest.mark.parametrize("delete_first", [False, True], ids=["write-then-delete", "delete-then-write"])
+def test_a_failure_at_any_step_leaves_both_files_as_they_were(
+    pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, delete_first: bool
+) -> None:
+    a, b = pair
+    steps = _steps_of_a_clean_run(a, b, monkeypatch, delete_first)
+    names = [step for step, _ in steps]
+    assert {"before-replace", "replaced", "before-remove", "removed"} <= set(names)
+    for index, (step, committed) in enumerate(steps):
+        n = names[: index + 1].count(step)
+
+        def hook(reached: str, step: str = step, n: int = n, seen: list[str] = []) -> None:  # noqa: B006
+            seen.append(reached)
+            if reached == step and seen.count(step) == n:
+                raise WriteFailedError(f"injected failure at {step} #{n}")
+
+        monkeypatch.setattr(safe_write, "fault_hook", hook)
+        with pytest.raises(WriteFailedError, match="injected"):
+            _write_and_delete(a, b, delete_first=delete_first)
+        monkeypatch.setattr(safe_write, "fault_hook", None)
+        assert _state(a, b) == ((A_NEW, None) if committed else (A_OLD, B_OLD)), f"failure at {step} #{n}"
+        assert not transaction.pending()
+        if committed:
+            a.write_text(A_OLD)
+            b.write_text(B_OLD)
+            b.chmod(0o600)
+        assert b.stat().st_mode & 0o777 == 0o600
+
+
+def _killed_at(a: Path, b: Path, kill_at: int, *, delete_first: bool) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _WRITE_AND_DELETE,
+            str(a),
+            str(b),
+            str(kill_at),
+            str(int(delete_first)),
+            A_NEW,
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("delete_first", [False, True], ids=["write-then-delete", "delete-then-write"])
+def test_a_kill_at_any_step_is_undone_by_recovery(pair: tuple[Path, Path], delete_first: bool) -> None:
+    a, b = pair
+    clean = _killed_at(a, b, 0, delete_first=delete_first)
+    assert clean.returncode == 0, clean.stderr
+    assert _state(a, b) == (A_NEW, None)
+    steps = _with_commit([(step, pending) for step, pending in json.loads(clean.stdout)])
+    assert any(step == "removed" and not committed for step, committed in steps)
+    for kill_at in range(1, len(steps) + 1):
+        a.write_text(A_OLD)
+        b.write_text(B_OLD)
+        b.chmod(0o600)
+        proc = _killed_at(a, b, kill_at, delete_first=delete_first)
+        assert proc.returncode == 137, proc.stderr
+        assert _state(a, b) in {(A_OLD, B_OLD), (A_NEW, B_OLD), (A_OLD, None), (A_NEW, None)}
+        transaction.recover()
+        step, committed = steps[kill_at - 1]
+        assert _state(a, b) == ((A_NEW, None) if committed else (A_OLD, B_OLD)), (
+            f"killed at {kill_at}: {step}"
+        )
+        assert not transaction.pending()
+        if not committed:
+            assert b.stat().st_mode & 0o777 == 0o600
+
+
+def test_recovery_leaves_a_file_someone_recreated_after_the_delete(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    steps = [step for step, _ in json.loads(_killed_at(a, b, 0, delete_first=False).stdout)]
+    a.write_text(A_OLD)
+    b.write_text(B_OLD)
+    proc = _killed_at(a, b, steps.index("removed") + 1, delete_first=False)
+    assert proc.returncode == 137, proc.stderr
+    b.write_text("KEY=written by the assistant meanwhile\n")
+    recovery = transaction.recover()
+    assert recovery is not None
+    assert recovery.restored == [str(a)] and recovery.left == [str(b)]
+    assert _state(a, b) == (A_OLD, "KEY=written by the assistant meanwhile\n")
+
+
+def test_a_file_rewritten_just_before_its_removal_is_backed_up_and_restored_as_rewritten(
+    pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = pair
+    calls: list[str] = []
+
+    def hook(step: str) -> None:
+        calls.append(step)
+        if step == "before-remove" and calls.count(step) == 1:
+            b.write_text("KEY=other\n")  # another program writes it between the backup and the removal
+        if step == "before-replace" and calls.count(step) == 1:
+            raise WriteFailedError("injected failure after the delete")
+
+    monkeypatch.setattr(safe_write, "fault_hook", hook)
+    with pytest.raises(WriteFailedError):
+        _write_and_delete(a, b, delete_first=True)
+    assert _state(a, b) == (A_OLD, "KEY=other\n")
+    assert {backup.file.read_text() for backup in safe_write.list_backups(b)} == {B_OLD, "KEY=other\n"}
+    monkeypatch.setattr(safe_write, "fault_hook", None)
+    assert _write_and_delete(a, b).removals[0].before == "KEY=other\n"
+    assert _state(a, b) == (A_NEW, None)

@@ -120,7 +120,8 @@ def current(
     tool: str | None = typer.Option(None, "--tool", "-t", help="Only this assistant."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show which provider each assistant points at, read from its real config files."""
+    """Show which provider each assistant points at, read from its real config files (Codex: also
+    each $CODEX_HOME/NAME.config.toml, which only `codex --profile NAME` reads)."""
     from mahavishnu.environments.switcher import current as read_current
     from mahavishnu.environments.switcher import overview
 
@@ -137,19 +138,22 @@ def current(
     statuses, recovered = overview(settings)
     for message in recovered:
         warn(escape(message))
-    if as_json:  # one flat row per config file; an assistant without one gets a row of nulls
+    if as_json:  # one flat row per config file; an assistant without one (or unreadable) gets a row of nulls
         print_json(
             [
                 row
                 for status in statuses
-                for row in ([{**asdict(e), "error": None} for e in status.entries] or [_empty(status)])
+                for row in (
+                    ([_empty(status)] if status.error or not status.entries else [])
+                    + [asdict(e) for e in status.entries]
+                )
             ]
         )
         return
     rows: list[tuple[Any, ...]] = []
     for status in statuses:
         if status.error:
-            rows.append((status.tool, "-", "unreadable", None, None, status.error))
+            rows.append((status.tool, "-", "unreadable", None, None, escape(status.error)))
         elif not status.entries:
             rows.append((status.tool, "-", "not set", None, None, None))
         rows += [_row(e) for e in status.entries]
@@ -157,12 +161,15 @@ def current(
 
 
 def _empty(status: ToolStatus) -> dict[str, Any]:
-    fields = ("scope", "path", "profile", "base_url", "model", "key_source")
+    fields = ("scope", "path", "profile", "base_url", "model", "key_source", "used_with")
     return {"tool": status.tool, **dict.fromkeys(fields), "error": status.error}
 
 
 def _row(e: CurrentProvider) -> tuple[Any, ...]:
-    return (e.tool, e.scope, e.profile or "?", e.base_url, e.model, e.key_source)
+    scope = f"only with `{e.used_with}`" if e.used_with else e.scope
+    if e.error:
+        return (e.tool, scope, "unreadable", None, None, escape(e.error))
+    return (e.tool, scope, e.profile or "?", e.base_url, e.model, e.key_source)
 
 
 def _current_table(rows: list[tuple[Any, ...]]) -> None:

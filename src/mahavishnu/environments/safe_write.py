@@ -31,11 +31,12 @@ from mahavishnu.masking import mask, mask_assignments
 Transform = Callable[[str | None], str]
 Validate = Callable[[str], None]
 
-#: Test seam: called with the name of each write step ("temp-written", "before-replace", "replaced").
+#: Test seam: called with the name of each write step ("temp-written", "before-replace", "replaced")
+#: and removal step ("before-remove", "removed").
 fault_hook: Callable[[str], None] | None = None
 
 LOCK_TIMEOUT_S = 30.0
-_DRIFT_RETRIES = 5
+DRIFT_RETRIES = 5
 _TEMP_SUFFIX = ".mahavishnu-tmp"
 
 
@@ -107,7 +108,7 @@ def apply(
     """
     with file_lock(path):
         _remove_stale_temps(path)
-        for _ in range(_DRIFT_RETRIES):
+        for _ in range(DRIFT_RETRIES):
             before = read_text(path)
             if expected_before is not ... and before != expected_before:
                 raise ConfigDriftError(f"{path} changed since it was read")
@@ -119,7 +120,7 @@ def apply(
             written, backup_id = _write_if_unchanged(path, before, after, mode, backups)
             if written:
                 return dataclasses.replace(change, backup=backup_id)
-        raise ConfigDriftError(f"{path} kept changing while it was being written ({_DRIFT_RETRIES} attempts)")
+        raise ConfigDriftError(f"{path} kept changing while it was being written ({DRIFT_RETRIES} attempts)")
 
 
 def _write_if_unchanged(
@@ -134,6 +135,24 @@ def _write_if_unchanged(
         _replace(temp, path)
     _fault("replaced")
     return True, backup_id
+
+
+def remove(path: Path, expected: str) -> bool:
+    """Delete ``path`` if it still holds ``expected`` (False, and nothing done, when another program
+    wrote it meanwhile), then fsync its directory so the removal lasts. The caller holds the file's
+    lock and has backed the file up."""
+    _fault("before-remove")
+    if read_text(path) != expected:
+        return False
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise WriteFailedError(f"cannot remove {path}: {exc.strerror}") from exc
+    _fsync_dir(path.parent)
+    _fault("removed")
+    return True
 
 
 def write_private(path: Path, text: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mahavishnu.config import Settings
 from mahavishnu.environments import history, safe_write, transaction
@@ -151,8 +150,9 @@ def rollback(
 ) -> list[RolledBack]:
     """Put an assistant's config file back to a backup (the newest when ``to`` is None) together with
     every other file the same switch changed (its ``.env``): each gets the backup that switch took,
-    or is removed if that switch created it. All restores are one transaction; what they replace is
-    backed up first (and recorded as a group), so a rollback can itself be rolled back."""
+    or is removed if that switch created it. Restores and removals are one transaction; what they
+    replace or remove is backed up first (and recorded as a group), so a rollback can itself be
+    rolled back."""
     backups = settings.environments.backups_keep
     transaction.recover(backups=backups)
     target = assistant(tool, codex_profile=codex_profile)
@@ -160,33 +160,21 @@ def rollback(
     chosen = safe_write.find_backup(path, to)
     group = history.group_of(path, chosen.id) or [history.Entry(path, chosen.id)]
     main = safe_write.source_key(path)
-    edits = [
+    steps: list[FileEdit | transaction.Delete] = [
         _restore_edit(entry, target.validate_text if str(entry.path) == main else _accept_anything)
         for entry in group
         if entry.backup is not None
     ]  # every backup is read before anything is written: a missing one stops the whole rollback
-    changes = transaction.apply_all(edits, backups=backups, record=False)
-    removed = [entry for entry in (_remove(e.path, backups) for e in group if e.backup is None) if entry]
-    history.record(history.entries(changes) + removed)
-    done = [RolledBack(str(c.path), "restored" if c.changed else "unchanged") for c in changes]
-    return done + [RolledBack(str(e.path), "removed") for e in removed]
+    steps += [transaction.Delete(entry.path) for entry in group if entry.backup is None]
+    outcome = transaction.run(steps, backups=backups)
+    done = [RolledBack(str(c.path), "restored" if c.changed else "unchanged") for c in outcome.changes]
+    return done + [RolledBack(str(r.path), "removed") for r in outcome.removals if r.changed]
 
 
 def _restore_edit(entry: history.Entry, validate: Validate) -> FileEdit:
     text = safe_write.find_backup(entry.path, entry.backup).file.read_text(encoding="utf-8")
     mode = None if entry.path.exists() else 0o600  # backups keep no mode; a .env may hold a key
     return FileEdit(path=entry.path, transform=lambda _old: text, validate=validate, mode=mode)
-
-
-def _remove(path: Path, backups: int) -> history.Entry | None:
-    """Delete a file the rolled-back switch created, backing it up first (None if it is gone)."""
-    with safe_write.file_lock(path):
-        text = safe_write.read_text(path)
-        if text is None:
-            return None
-        taken = safe_write.backup(path, text, keep=backups)
-        path.unlink()
-    return history.Entry(path, taken.id)
 
 
 def _accept_anything(text: str) -> None:
@@ -200,7 +188,8 @@ def current(settings: Settings, tool: str | None = None) -> list[CurrentProvider
 
 @dataclass
 class ToolStatus:
-    """One assistant in ``ai current``: what its files point at, or why they cannot be read."""
+    """One assistant in ``ai current``: what its files point at, or why its main file cannot be read
+    (``entries`` then holds only the files read on their own, e.g. Codex's profile files)."""
 
     tool: str
     label: str
@@ -216,6 +205,7 @@ def overview(settings: Settings) -> tuple[list[ToolStatus], list[str]]:
         target = assistant(name)
         try:
             statuses.append(ToolStatus(name, target.label, target.current(settings)))
-        except MahavishnuError as exc:
-            statuses.append(ToolStatus(name, target.label, [], exc.message))
+        except MahavishnuError as exc:  # files read on their own (Codex's profile files) still count
+            others = getattr(target, "profile_files_current", None)
+            statuses.append(ToolStatus(name, target.label, others(settings) if others else [], exc.message))
     return statuses, recovered.messages() if recovered else []

@@ -1,14 +1,19 @@
-"""Write several config files as one: every file gets its new content, or none does.
+"""Write (and delete) several config files as one: every file gets its new state, or none does.
 
-``apply_all`` runs each edit through ``safe_write.apply`` (lock, re-read, validate, backup, atomic
-replace), one after the other. Before a file is replaced, a journal under the Mahavishnu data dir
-records what it held (its text, or that it did not exist) and a hash of what is about to be written.
-When an edit fails, the files already written are put back from the journal, newest first; then the
-journal goes and the error is raised. A process killed half-way leaves the journal behind, and
-``recover`` (run by the next command) rolls it back the same way.
+``run`` takes edits and deletions in order. Each edit goes through ``safe_write.apply`` (lock,
+re-read, validate, backup, atomic replace); each ``Delete`` backs the file up and removes it
+(``safe_write.remove``), under the same per-file lock. Before a file is replaced or removed, a
+journal under the Mahavishnu data dir records what it held (its text, or that it did not exist) and
+what it is about to hold (a hash of the new text, or null for "no file"). When a step fails, the
+files already changed are put back from the journal, newest first (a removed file is written back
+with its mode); then the journal goes and the error is raised. A process killed half-way leaves the
+journal behind, and ``recover`` (run by the next command) rolls it back the same way. Removing the
+journal is the commit: until then every file can be put back, after it every file is new.
+``apply_all`` is ``run`` for edits only.
 
-A rollback restores a file only if it still holds exactly what the transaction wrote: a file that
-another program changed since (an assistant rewrites its own config) is left alone and reported.
+A rollback restores a file only if it still holds exactly what the transaction left there (that
+content, or no file at all): a file that another program changed (or re-created) since is left alone
+and reported.
 The journal holds config text that may include tokens: it is written 0600, like backups.
 
 One transaction runs at a time (a lock beside the journal); per-file locks are taken by
@@ -33,7 +38,7 @@ from filelock import FileLock, Timeout
 from mahavishnu import paths
 from mahavishnu.environments import history, safe_write
 from mahavishnu.environments.safe_write import Change, Transform, Validate, read_text
-from mahavishnu.errors import ConfigFileError
+from mahavishnu.errors import ConfigDriftError, ConfigFileError
 
 LOCK_TIMEOUT_S = 60.0
 
@@ -49,6 +54,35 @@ class Edit(Protocol):
     def validate(self) -> Validate: ...
     @property
     def mode(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Delete:
+    """A file a transaction removes (a backup of it is kept, like before a write)."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a ``Delete`` did: ``before`` is what the file held (None: there was no file, nothing was
+    done) and ``backup`` the id of its backup."""
+
+    path: Path
+    before: str | None
+    backup: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.before is not None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``run`` did: one ``Change`` per edit and one ``Removal`` per ``Delete``, in order."""
+
+    changes: list[Change]
+    removals: list[Removal]
 
 
 @dataclass(frozen=True)
@@ -74,9 +108,14 @@ def journal_path() -> Path:
 
 
 def apply_all(edits: Sequence[Edit], *, backups: int = 10, record: bool = True) -> list[Change]:
-    """Apply every edit, or none: on any error the files already written are restored. The files
-    changed are recorded as one group (``history``) unless ``record`` is false, so that a rollback
-    puts them all back together."""
+    """Apply every edit, or none (``run`` with edits only)."""
+    return run(edits, backups=backups, record=record).changes
+
+
+def run(steps: Sequence[Edit | Delete], *, backups: int = 10, record: bool = True) -> Outcome:
+    """Apply every edit and deletion, or none: on any error the files already changed are restored.
+    The files changed are recorded as one group (``history``) unless ``record`` is false, so that a
+    rollback puts them all back together (a removed file by its backup)."""
     with _transaction_lock():
         _recover_locked()
         journal: dict[str, Any] = {
@@ -88,14 +127,18 @@ def apply_all(edits: Sequence[Edit], *, backups: int = 10, record: bool = True) 
         }
         _save(journal)
         changes: list[Change] = []
+        removals: list[Removal] = []
         try:
-            for edit in edits:
+            for step in steps:
+                if isinstance(step, Delete):
+                    removals.append(_delete(journal, step.path, backups))
+                    continue
                 changes.append(
                     safe_write.apply(
-                        edit.path,
-                        _journaled(journal, edit),
-                        validate=edit.validate,
-                        mode=edit.mode,
+                        step.path,
+                        _journaled(journal, step),
+                        validate=step.validate,
+                        mode=step.mode,
                         backups=backups,
                     )
                 )
@@ -104,8 +147,9 @@ def apply_all(edits: Sequence[Edit], *, backups: int = 10, record: bool = True) 
             raise
         _forget()
         if record:
-            history.record(history.entries(changes))
-        return changes
+            removed = [history.Entry(r.path, r.backup) for r in removals if r.changed]
+            history.record(history.entries(changes) + removed)
+        return Outcome(changes, removals)
 
 
 def _roll_back_after(failure: BaseException, journal: dict[str, Any], backups: int) -> None:
@@ -146,11 +190,34 @@ def _journaled(journal: dict[str, Any], edit: Edit) -> Transform:
             "mode": _mode(edit.path),
             "after_sha256": _sha(after),
         }
-        journal["files"] = [f for f in journal["files"] if f["path"] != entry["path"]] + [entry]
-        _save(journal)
+        _note(journal, entry)
         return after
 
     return transform
+
+
+def _note(journal: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Record (or update) a file's entry and save the journal before the file is touched."""
+    journal["files"] = [f for f in journal["files"] if f["path"] != entry["path"]] + [entry]
+    _save(journal)
+
+
+def _delete(journal: dict[str, Any], path: Path, backups: int) -> Removal:
+    """Back ``path`` up, journal it as "held this, about to be gone", then remove it; a file another
+    program rewrites meanwhile is backed up and journaled again before the next try."""
+    with safe_write.file_lock(path):
+        for _ in range(safe_write.DRIFT_RETRIES):
+            before = read_text(path)
+            if before is None:  # never there, or removed by someone else meanwhile: not ours to undo
+                journal["files"] = [f for f in journal["files"] if f["path"] != str(path)]
+                _save(journal)
+                return Removal(path, None)
+            taken = safe_write.backup(path, before, keep=backups)
+            _note(journal, {"path": str(path), "before": before, "mode": _mode(path), "after_sha256": None})
+            if safe_write.remove(path, before):
+                return Removal(path, before, taken.id)
+    tries = safe_write.DRIFT_RETRIES
+    raise ConfigDriftError(f"{path} kept changing while it was being removed ({tries} attempts)")
 
 
 def _recover_locked(backups: int = 10) -> Recovery | None:
@@ -169,25 +236,33 @@ def _roll_back(journal: dict[str, Any], backups: int) -> Recovery:
         path = Path(entry["path"])
         current = read_text(path)
         before: str | None = entry["before"]
+        after_sha: str | None = entry["after_sha256"]  # None: the transaction removed the file
         if current == before:
             continue  # never written, or already restored
-        if current is None or _sha(current) != entry["after_sha256"]:
+        if after_sha is None:
+            holds_ours = current is None
+        else:
+            holds_ours = current is not None and _sha(current) == after_sha
+        if not holds_ours:
             left.append(str(path))
             continue
         if before is None:
-            _remove_created(path, entry["after_sha256"])
+            _remove_created(path, str(after_sha))
         else:
-            _restore(path, before, entry["after_sha256"], entry.get("mode"), backups)
+            _restore(path, before, after_sha, entry.get("mode"), backups)
         restored.append(str(path))
     _forget()
     return Recovery(str(journal.get("id", "?")), restored[::-1], left[::-1])
 
 
-def _restore(path: Path, before: str, sha: str, mode: int | None, backups: int) -> None:
+def _restore(path: Path, before: str, sha: str | None, mode: int | None, backups: int) -> None:
+    """Put ``before`` back where the file holds what the transaction wrote (hash ``sha``) or, for a
+    removed file (``sha`` None), where there is no file."""
+
     def put_back(now: str | None) -> str:
         if now is None:
-            return before  # deleted meanwhile: its old content is still the best state
-        return before if _sha(now) == sha else now
+            return before  # removed (by the transaction, or meanwhile): its old content goes back
+        return before if sha is not None and _sha(now) == sha else now
 
     safe_write.apply(path, put_back, validate=_accept_anything, mode=mode, backups=backups)
 

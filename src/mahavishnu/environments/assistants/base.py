@@ -50,6 +50,10 @@ class CurrentProvider:
     base_url: str | None
     model: str | None
     key_source: str | None
+    #: The command line that alone reads this file (a Codex profile file: ``codex --profile NAME``);
+    #: None for a file every run reads.
+    used_with: str | None = None
+    error: str | None = None  # why the file could not be read (the fields above are then None)
 
 
 class Assistant(ABC):

@@ -26,6 +26,7 @@ Codex no longer accepts) are never written.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -52,7 +53,12 @@ from mahavishnu.environments.assistants.base import (
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, ProtocolMismatchError
+from mahavishnu.errors import (
+    InvalidConfigFileError,
+    InvalidInputError,
+    MahavishnuError,
+    ProtocolMismatchError,
+)
 from mahavishnu.masking import mask
 
 #: Provider tables Mahavishnu writes are named ``mahavishnu-<profile>``.
@@ -302,27 +308,92 @@ class Codex(Assistant):
         validate(text)
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
+        """config.toml's provider (invalid TOML there is an error), then one entry per profile file
+        (``profile_files_current``)."""
         path = config_path()
         text = read_text(path)
-        if text is None:
-            return []
-        data = parse(text, path).unwrap()
+        found: list[CurrentProvider] = []
+        if text is not None:
+            data = parse(text, path).unwrap()
+            provider_name = data.get("model_provider")
+            provider = _selected(provider_name, _providers(data))
+            if isinstance(provider, dict):
+                found.append(
+                    CurrentProvider(
+                        tool=self.name,
+                        scope="user",
+                        path=str(path),
+                        profile=_which_profile(str(provider_name), provider, all_profiles(settings)),
+                        base_url=provider.get("base_url"),
+                        model=data.get("model"),
+                        key_source=_key_source(provider),
+                    )
+                )
+        return found + self.profile_files_current(settings)
+
+    def profile_files_current(self, settings: Settings) -> list[CurrentProvider]:
+        """One entry per ``$CODEX_HOME/NAME.config.toml`` (scope ``profile:NAME``, ``used_with``
+        ``codex --profile NAME``): the provider it selects, looked up in its own ``model_providers``
+        and then config.toml's, as Codex layers them. A file that cannot be read is an entry with its
+        error, never an exception; config.toml's own problems are ``current``'s to report."""
+        try:
+            base = _providers(parse(read_text(config_path()), config_path()).unwrap())
+        except MahavishnuError:
+            base = {}
+        return [self._profile_file_entry(name, path, base, settings) for name, path in profile_files()]
+
+    def _profile_file_entry(
+        self, name: str, path: Path, base: dict[str, Any], settings: Settings
+    ) -> CurrentProvider:
+        entry = CurrentProvider(
+            tool=self.name,
+            scope=f"profile:{name}",
+            path=str(path),
+            profile=None,
+            base_url=None,
+            model=None,
+            key_source=None,
+            used_with=f"codex --profile {name}",
+        )
+        try:
+            data = parse(read_text(path), path).unwrap()
+        except MahavishnuError as exc:
+            return dataclasses.replace(entry, error=exc.message)
         provider_name = data.get("model_provider")
-        providers = data.get("model_providers")
-        provider = providers.get(provider_name) if isinstance(providers, dict) else None
-        if not isinstance(provider, dict):
-            return []
-        return [
-            CurrentProvider(
-                tool=self.name,
-                scope="user",
-                path=str(path),
-                profile=_which_profile(str(provider_name), provider, all_profiles(settings)),
-                base_url=provider.get("base_url"),
-                model=data.get("model"),
-                key_source=_key_source(provider),
-            )
-        ]
+        provider = _selected(provider_name, {**base, **_providers(data)})
+        model = data.get("model")
+        if not isinstance(provider, dict):  # no provider of its own (config.toml's applies) or Codex's
+            return dataclasses.replace(entry, model=model if isinstance(model, str) else None)
+        return dataclasses.replace(
+            entry,
+            profile=_which_profile(str(provider_name), provider, all_profiles(settings)),
+            base_url=provider.get("base_url"),
+            model=model if isinstance(model, str) else None,
+            key_source=_key_source(provider),
+        )
+
+
+def profile_files() -> list[tuple[str, Path]]:
+    """``(NAME, path)`` of each ``$CODEX_HOME/NAME.config.toml`` Codex can use (a name it accepts),
+    by name."""
+    home = codex_home()
+    if not home.is_dir():
+        return []
+    found = []
+    for path in home.glob("*.config.toml"):
+        name = path.name.removesuffix(".config.toml")
+        if _PROFILE_NAME.fullmatch(name) and not path.is_dir():
+            found.append((name, path))
+    return sorted(found)
+
+
+def _selected(name: object, providers: dict[str, Any]) -> Any:
+    return providers.get(name) if isinstance(name, str) else None
+
+
+def _providers(data: dict[str, Any]) -> dict[str, Any]:
+    providers = data.get("model_providers")
+    return providers if isinstance(providers, dict) else {}
 
 
 def _which_profile(provider_name: str, provider: dict[str, Any], profiles: dict[str, Profile]) -> str | None:
