@@ -208,6 +208,23 @@ def test_switch_llm_loads_neither_typer_nor_the_heavy_packages(isolated_home: Pa
     assert "pydantic_core" in modules  # the settings models are still pydantic's
 
 
+def test_switch_llm_to_a_pipe_prints_plain_text_without_rich(isolated_home: Path) -> None:
+    (isolated_home / ".claude").mkdir()
+    (isolated_home / ".claude" / "settings.json").write_text("{}\n")
+    key = {"DASHSCOPE_API_KEY": "sk-test-0123456789"}
+    for run in range(2):  # without, then with the settings snapshot
+        code, output, modules = _probe(isolated_home, ["ai", "switch-llm", "qwen"], **key)
+        assert code == 0, output
+        settings = isolated_home / ".claude" / "settings.json"
+        assert f"{settings}: {'already' if run else 'now'} uses qwen\n" in output
+        assert "rich" not in modules, f"run {run}"
+    # A terminal (here: declared one) still gets Rich's styles.
+    code, output, modules = _probe(isolated_home, ["ai", "switch-llm", "qwen"], TTY_COMPATIBLE="1", **key)
+    assert code == 0, output
+    assert "\x1b[1mqwen\x1b[0m" in output
+    assert "rich" in modules
+
+
 def test_switch_llm_to_a_key_in_the_keyring_does_not_load_the_keyring(isolated_home: Path) -> None:
     stored = subprocess.run(
         [sys.executable, "-c", _ENTRY, "secrets", "set", "anthropic", "--store", "keyring"],

@@ -117,9 +117,7 @@ def run_switch_llm(
     """The body of ``mahavishnu ai switch-llm`` (both paths)."""
     from dataclasses import asdict
 
-    from rich.markup import escape
-
-    from mahavishnu.cli.output import console, print_json, warn
+    from mahavishnu.cli.output import console, escape, print_json, warn
     from mahavishnu.config import load_settings
     from mahavishnu.environments.scopes import parse_scope
     from mahavishnu.environments.switcher import switch_llm as do_switch

@@ -8,7 +8,6 @@ differs from the one recorded when we started it.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +128,8 @@ def _getpgid(pid: int) -> int:
 
 
 def _ps_start_time(pid: int) -> str | None:
+    import subprocess  # rarely needed: not on every import (`ai switch-llm` reads /proc only)
+
     try:
         out = subprocess.run(
             ["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5, check=False
