@@ -153,8 +153,16 @@ def test_stats_list_export_import(tmp_path: Path) -> None:
     assert "memory 0" in ok("list")
 
     out = tmp_path / "export.jsonl"
-    assert ok("export", str(out), "--json") == {"exported": 3, "path": str(out)}
-    assert ok("import", str(out), "--json") == {"imported": 0, "skipped": 3, "renumbered": 0}
+    exported = ok("export", str(out), "--json")
+    assert {k: exported[k] for k in ("exported", "path")} == {"exported": 3, "path": str(out)}
+    assert set(exported["records"].values()) == {0}  # every activity table, none with rows here
+    imported = ok("import", str(out), "--json")
+    assert {k: imported[k] for k in ("imported", "skipped", "renumbered")} == {
+        "imported": 0,
+        "skipped": 3,
+        "renumbered": 0,
+    }
+    assert imported["records"]["insight_shares"] == {"imported": 0, "skipped": 0}
     assert "skipped 3" in ok("import", str(out))
 
 

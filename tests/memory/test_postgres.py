@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _activity import activity, fill_activity
 from typer.testing import CliRunner
 
 pytest.importorskip("psycopg")
@@ -326,17 +327,23 @@ def test_export_import_round_trip_embedded_to_postgres_to_embedded_is_exact(
         ids = [m.id for m in source.store_many(corpus(50))]
         source.update(ids[3], metadata={"nested": {"k": [1, 2.5, None, "é"]}, "n": 10**15})
         source.delete(ids[0])
+        fill_activity(source)  # conversations, a group share, a workflow run, a metric, an ingestion
         originals = list(source.backend.iter_all())
+        activity_rows = activity(source)
         source.export(tmp_path / "a.jsonl")
 
     with MemoryStore(PostgresBackend(pg_dsn), SETTINGS, FakeEmbedder()) as middle:
-        assert middle.import_(tmp_path / "a.jsonl").imported == 49
+        assert middle.import_(tmp_path / "a.jsonl").imported == len(originals)
+        assert activity(middle) == activity_rows
         middle.export(tmp_path / "b.jsonl")
         later = middle.store("stored after the import", "note")
 
     with MemoryStore(SqliteBackend(tmp_path / "c.db"), SETTINGS, FakeEmbedder()) as target:
         target.import_(tmp_path / "b.jsonl")
         copies = list(target.backend.iter_all())
+        assert activity(target) == activity_rows
+        assert target.import_(tmp_path / "b.jsonl").imported == 0
+        assert activity(target) == activity_rows
 
     assert copies == originals
     assert all(np.array_equal(a.embedding, b.embedding) for a, b in zip(copies, originals, strict=True))  # type: ignore[arg-type]

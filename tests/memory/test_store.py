@@ -443,7 +443,7 @@ def test_export_then_import_round_trips_exactly(backend_factory: Factory, tmp_pa
         source.update(ids[1], tags=["t1", "t2"], metadata={"nested": {"k": [1, 2.5, None]}})
         source.delete(ids[0])
         originals = list(source.backend.iter_all())
-        assert source.export(path) == 3
+        assert source.export(path).memories == 3
 
     with open_store(lambda: FakeBackend()) as target:
         counts = target.import_(path)

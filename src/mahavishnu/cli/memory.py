@@ -301,29 +301,42 @@ def stats_cmd(as_json: bool = JSON_OPTION) -> None:
 def export_cmd(
     path: Path = typer.Argument(..., help="JSONL file to write."), as_json: bool = JSON_OPTION
 ) -> None:
-    """Write every memory (ids, times, vectors) to a JSONL file."""
+    """Write every memory (ids, times, vectors) and activity row (conversations, workflow runs,
+    project groups, insight shares, metrics, ingestion runs) to a JSONL file."""
     with open_store() as store:
-        count = store.export(path)
+        counts = store.export(path)
     if as_json:
-        print_json({"exported": count, "path": str(path)})
+        print_json({"exported": counts.memories, "records": counts.records, "path": str(path)})
     else:
-        info(f"exported {count} memories to {path}")
+        rows = sum(counts.records.values())
+        tables = ", ".join(f"{n} {t}" for t, n in counts.records.items() if n)
+        detail = f" ({tables})" if tables else ""
+        info(f"exported {counts.memories} memories and {rows} activity rows{detail} to {path}")
 
 
 @app.command("import")
 def import_cmd(
     path: Path = typer.Argument(..., help="JSONL file from `memory export`."), as_json: bool = JSON_OPTION
 ) -> None:
-    """Read an export exactly; duplicates are skipped, nothing is written if a line is bad."""
+    """Read an export exactly, memories and activity rows; what is already stored is skipped,
+    nothing is written if a line is bad."""
     with open_store() as store:
         counts = store.import_(path)
-    data = {"imported": counts.imported, "skipped": counts.skipped, "renumbered": counts.renumbered}
+    records = {t: {"imported": c.imported, "skipped": c.skipped} for t, c in counts.records.items()}
+    data = {
+        "imported": counts.imported,
+        "skipped": counts.skipped,
+        "renumbered": counts.renumbered,
+        "records": records,
+    }
     if as_json:
         print_json(data)
-    else:
-        info(
-            f"imported {counts.imported}, skipped {counts.skipped} duplicates, renumbered {counts.renumbered}"
-        )
+        return
+    info(f"imported {counts.imported}, skipped {counts.skipped} duplicates, renumbered {counts.renumbered}")
+    added = sum(c.imported for c in counts.records.values())
+    known = sum(c.skipped for c in counts.records.values())
+    tables = ", ".join(f"{c.imported} {t}" for t, c in counts.records.items() if c.imported)
+    info(f"activity rows: imported {added}{f' ({tables})' if tables else ''}, skipped {known} already there")
 
 
 @app.command("reembed")
@@ -345,7 +358,7 @@ def reembed_cmd(
             BarColumn(),
             TaskProgressColumn(),
             TimeRemainingColumn(),
-            console=console,
+            console=console.rich,
             disable=as_json or not console.is_terminal,
         ) as bar,
     ):
@@ -398,7 +411,7 @@ def ingest_cmd(
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            console=console,
+            console=console.rich,
             disable=as_json or not console.is_terminal,
         ) as bar,
     ):

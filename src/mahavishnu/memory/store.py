@@ -325,15 +325,22 @@ class MemoryStore:
         return self.backend.metrics(component, metric_type, after, _checked_limit(limit))
 
     # -- moving data ----------------------------------------------------------------------
-    def export(self, path: Path | str) -> int:
-        """Write every memory (ids, times, vectors) as JSONL; returns the count."""
+    def export(self, path: Path | str) -> transfer.ExportCounts:
+        """Write every memory (ids, times, vectors), then every activity row (conversations,
+        workflow runs, project groups and members, insight shares, performance metrics, ingestion
+        runs) as JSONL; returns the counts."""
         header = transfer.Header(self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION))
-        return transfer.write(Path(path), header, self.backend.iter_all())
+        return transfer.write(
+            Path(path), header, self.backend.iter_all(), transfer.dump_records(self.backend)
+        )
 
     def import_(self, path: Path | str) -> ImportCounts:
-        """Read an export exactly (ids, times, vectors). The whole file is checked before anything
-        is written; the vectors must come from this store's embedder (an empty store adopts it)."""
-        header, memories = transfer.read(Path(path))
+        """Read an export exactly (ids, times, vectors), then its activity rows with their
+        ``memory_id`` following the memories (renumbered, or the stored duplicate). The whole file
+        is checked before anything is written; the vectors must come from this store's embedder (an
+        empty store adopts it). What is already stored is skipped: importing twice adds nothing."""
+        contents = transfer.read(Path(path))
+        header = contents.header
         stored = self.backend.get_meta(META_EMBEDDER)
         if header.embedder is not None and header.embedder != stored:
             if stored is not None and self.backend.recent(Filters(), 1):
@@ -343,11 +350,18 @@ class MemoryStore:
                 )
             self.backend.set_meta({META_EMBEDDER: header.embedder, META_DIMENSION: header.dimension})
             self._embedder = None
-        counts = ImportCounts()
-        for batch in memories:
+        imported = skipped = renumbered = 0
+        moved: dict[int, int] = {}
+        for batch in contents.memory_batches():
             got = self.backend.import_memories(batch, free_from=header.max_id + 1)
-            counts = ImportCounts(*(a + b for a, b in zip(_counts(counts), _counts(got), strict=True)))
-        return counts
+            imported, skipped, renumbered = (
+                imported + got.imported,
+                skipped + got.skipped,
+                renumbered + got.renumbered,
+            )
+            moved.update(got.moved)
+        records = transfer.load_records(self.backend, contents.records(), moved)
+        return ImportCounts(imported, skipped, renumbered, records=records)
 
     def reembed(
         self, embedder: Embedder, *, batch_size: int = 64, progress: Progress | None = None
@@ -379,10 +393,6 @@ class MemoryStore:
         self._embedder = embedder
         total = self.backend.reembed_progress()[1]
         return ReembedReport(embedder.identity, embedder.dimension, embedded, total, True)
-
-
-def _counts(c: ImportCounts) -> tuple[int, int, int]:
-    return (c.imported, c.skipped, c.renumbered)
 
 
 def _checked_limit(limit: int) -> int:

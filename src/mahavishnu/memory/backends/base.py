@@ -73,10 +73,23 @@ class SearchRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordCounts:
+    """Activity rows of one table an import added, and those it skipped (already there)."""
+
+    imported: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ImportCounts:
     imported: int = 0
     skipped: int = 0
     renumbered: int = 0
+    #: File id -> stored id of every memory that did not keep its id: renumbered, or skipped as a
+    #: duplicate of a stored row with another id (any other file memory is stored under its own id).
+    moved: Mapping[int, int] = field(default_factory=dict, compare=False, repr=False)
+    #: Activity rows by table (``MemoryStore.import_`` fills it; a backend leaves it empty).
+    records: Mapping[str, RecordCounts] = field(default_factory=dict)
 
 
 class Backend(ABC):
@@ -148,7 +161,9 @@ class Backend(ABC):
     def import_memories(self, memories: Sequence[Memory], *, free_from: int = 1) -> ImportCounts:
         """Insert memories keeping ids, times and vectors. Duplicates are skipped; a memory whose
         id is taken by other content gets a new id, at least ``free_from`` (counted as renumbered):
-        the caller passes one past the file's largest id so renumbering never collides again."""
+        the caller passes one past the file's largest id so renumbering never collides again.
+        ``moved`` tells where each memory that did not keep its id went (a skipped duplicate: the
+        stored row's id), so rows pointing at memories can follow."""
 
     @abstractmethod
     def stats(self) -> dict[str, Any]:

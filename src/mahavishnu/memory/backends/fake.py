@@ -153,17 +153,23 @@ class FakeBackend(Backend):
 
     def import_memories(self, memories: Sequence[Memory], *, free_from: int = 1) -> ImportCounts:
         imported = skipped = renumbered = 0
+        moved: dict[int, int] = {}
         for memory in memories:
             taken = self.db.rows.get(memory.id)
-            if any(_key(m) == _key(memory) for m in self.db.rows.values()):
+            same = next((m for m in self.db.rows.values() if _key(m) == _key(memory)), None)
+            if same is not None:
                 skipped += 1
+                if same.id != memory.id:
+                    moved[memory.id] = same.id
                 continue
             if taken is not None:
-                memory = replace(memory, id=max(self.db.next_id, free_from))
+                new_id = max(self.db.next_id, free_from)
+                moved[memory.id] = new_id
+                memory = replace(memory, id=new_id)
                 renumbered += 1
             self._add(memory)
             imported += 1
-        return ImportCounts(imported, skipped, renumbered)
+        return ImportCounts(imported, skipped, renumbered, moved)
 
     def stats(self) -> dict[str, Any]:
         rows = list(self.db.rows.values())

@@ -446,14 +446,18 @@ class PostgresBackend(Backend):
 
         def work(conn: Conn) -> ImportCounts:
             imported = skipped = renumbered = 0
+            moved: dict[int, int] = {}
             for memory in memories:
-                if _find(conn, _key(memory)) is not None:
+                same = _find(conn, _key(memory))
+                if same is not None:
                     skipped += 1
+                    if same.id != memory.id:
+                        moved[memory.id] = same.id
                     continue
                 row = _memory_row(memory)
                 if conn.execute(sql, (memory.id, *row)).fetchone() is None:  # id taken
                     top = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM memories").fetchone()[0]
-                    conn.execute(sql, (max(int(top), free_from), *row)).fetchone()
+                    moved[memory.id] = int(conn.execute(sql, (max(int(top), free_from), *row)).fetchone()[0])
                     renumbered += 1
                 imported += 1
             if imported:  # new rows never reuse an imported id
@@ -462,7 +466,7 @@ class PostgresBackend(Backend):
                     "greatest((SELECT max(id) FROM memories), "
                     "(SELECT last_value FROM pg_sequences WHERE sequencename = 'memories_id_seq')))"
                 )
-            return ImportCounts(imported, skipped, renumbered)
+            return ImportCounts(imported, skipped, renumbered, moved)
 
         return self.run(work)
 

@@ -256,22 +256,26 @@ class SqliteBackend(Backend):
 
     def import_memories(self, memories: Sequence[Memory], *, free_from: int = 1) -> ImportCounts:
         imported = skipped = renumbered = 0
+        moved: dict[int, int] = {}
         sql = (
             f"INSERT INTO memories (id, {_INSERT_COLUMNS}) VALUES ({', '.join('?' * 17)}) "
             "ON CONFLICT DO NOTHING RETURNING id"
         )
         with self.write() as conn:
             for memory in memories:
-                if _find(conn, _key(memory)) is not None:
+                same = _find(conn, _key(memory))
+                if same is not None:
                     skipped += 1
+                    if same.id != memory.id:
+                        moved[memory.id] = same.id
                     continue
                 row = _memory_row(memory)
                 if conn.execute(sql, (memory.id, *row)).fetchone() is None:  # id taken
                     top = conn.execute("SELECT ifnull(max(id), 0) + 1 FROM memories").fetchone()[0]
-                    conn.execute(sql, (max(top, free_from), *row)).fetchone()
+                    moved[memory.id] = int(conn.execute(sql, (max(top, free_from), *row)).fetchone()[0])
                     renumbered += 1
                 imported += 1
-        return ImportCounts(imported, skipped, renumbered)
+        return ImportCounts(imported, skipped, renumbered, moved)
 
     def stats(self) -> dict[str, Any]:
         with self.read() as conn:
