@@ -6,8 +6,9 @@ path alone (in-process), against the anchor of a bare Python start.
 The package's bytecode is compiled first, as installing it does: with PYTHONDONTWRITEBYTECODE set,
 an edited module would otherwise be compiled again in every run. Rows:
 
-* ``switch-llm`` as typed: cli/entry.py's Typer-free path, settings from the snapshot after the
-  first (untimed) runs;
+* ``switch-llm`` as typed: cli/entry.py's Typer-free path, settings from the snapshot (steady state:
+  the timings start once the settings are older than the snapshot's settle time), output to a pipe;
+* the same to a terminal (``TTY_COMPATIBLE=1``): rich renders the output, as in an interactive shell;
 * the same through Typer (``-tclaude`` is a spelling only Typer parses), for comparison;
 * ``secrets get``: Claude Code's apiKeyHelper, answered from the snapshot without pydantic;
 * the write path alone, in-process.
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -57,6 +59,16 @@ def main() -> None:
                 [exe, "ai", "switch-llm", profile], env=env, check=True, capture_output=True, cwd=tmp
             )
 
+        def cli_switch_terminal() -> None:  # rich renders, as on a terminal (to a pipe it is not loaded)
+            profile = PROFILES[next(counter) % len(PROFILES)]
+            subprocess.run(
+                [exe, "ai", "switch-llm", profile],
+                env={**env, "TTY_COMPATIBLE": "1"},
+                check=True,
+                capture_output=True,
+                cwd=tmp,
+            )
+
         def cli_switch_typer() -> None:
             profile = PROFILES[next(counter) % len(PROFILES)]
             subprocess.run(
@@ -69,6 +81,13 @@ def main() -> None:
 
         def cli_secret() -> None:
             subprocess.run([exe, "secrets", "get", "qwen"], env=env, check=True, capture_output=True, cwd=tmp)
+
+        # Steady state: the snapshot trusts settings files only once they are a few seconds old.
+        from mahavishnu.settings_snapshot import SETTLE_NS
+
+        cli_switch()
+        time.sleep(SETTLE_NS / 1e9 + 0.5)
+        cli_switch()
 
         from mahavishnu.config import load_settings
         from mahavishnu.environments.switcher import switch_llm
@@ -84,6 +103,7 @@ def main() -> None:
                 time_runs(lambda: subprocess.run([sys.executable, "-c", "pass"]), args.runs),
             ),
             ("mahavishnu ai switch-llm NAME (process)", time_runs(cli_switch, args.runs)),
+            ("  the same to a terminal (TTY_COMPATIBLE=1)", time_runs(cli_switch_terminal, args.runs)),
             ("  the same through Typer (-tclaude)", time_runs(cli_switch_typer, args.runs)),
             ("mahavishnu secrets get NAME (apiKeyHelper)", time_runs(cli_secret, args.runs)),
             ("switch_llm() write path (in-process)", time_runs(write_path, args.runs)),
