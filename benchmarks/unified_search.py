@@ -80,27 +80,29 @@ def main() -> None:
         def run(peer: SessionBuddy | None = None) -> Callable[[], object]:
             return lambda: search_everywhere(store, next(pool), peer=peer or SessionBuddy(), limit=10)
 
+        def timed(peer: SessionBuddy | None, runs: int, warmup: int = 2) -> list[float]:
+            """One row: one client, its MCP session kept across the row's searches, closed after."""
+            with peer or SessionBuddy() as client:
+                return time_runs(run(client), runs, warmup=warmup)
+
         rows = [
             (
                 "anchor: local search only",
                 time_runs(lambda: store.search(next(pool), limit=10), args.queries),
             ),
-            ("everywhere, peer not configured", time_runs(run(), args.queries)),
+            ("everywhere, peer not configured", timed(None, args.queries)),
             (
                 "everywhere, peer unreachable (closed port)",
-                time_runs(run(SessionBuddy(url=f"http://127.0.0.1:{free_port()}/mcp")), args.queries),
+                timed(SessionBuddy(url=f"http://127.0.0.1:{free_port()}/mcp"), args.queries),
             ),
         ]
         with contextmanager(serve_http)() as url:
             rows.append(
-                (
-                    "everywhere, peer present (loopback HTTP)",
-                    time_runs(run(SessionBuddy(url=url)), args.queries),
-                )
+                ("everywhere, peer present (loopback HTTP)", timed(SessionBuddy(url=url), args.queries))
             )
         with contextmanager(serve_http)("--mode", "slow", "--delay", "30") as url:
             slow = SessionBuddy(url=url, timeout_seconds=0.5)
-            rows.append(("everywhere, peer slow (timeout 0.5 s)", time_runs(run(slow), 10, warmup=1)))
+            rows.append(("everywhere, peer slow (timeout 0.5 s)", timed(slow, 10, warmup=1)))
         print_rows(rows, anchor="anchor: local search only")
 
 

@@ -414,3 +414,18 @@ def test_health_check_reports_a_store_that_cannot_open(monkeypatch: pytest.Monke
     assert report["ok"] is False
     assert by_name["store"]["status"] == "error" and by_name["postgres"]["status"] == "error"
     assert "pw-0123456789" not in json.dumps(report)
+
+
+def test_backing_keeps_one_session_buddy_client_until_its_settings_change() -> None:
+    from mahavishnu.config import Settings
+
+    current = Settings(session_buddy={"url": "http://127.0.0.1:9/mcp", "timeout_seconds": 1})
+    backing = mcp_server.Backing(settings=lambda: current)
+    first = backing.peer(backing.settings())
+    assert backing.peer(backing.settings()) is first  # the same client: its session stays open
+    closed: list[bool] = []
+    first.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    current = Settings(session_buddy={"url": "http://127.0.0.1:9/mcp", "timeout_seconds": 3})
+    second = backing.peer(backing.settings())
+    assert second is not first and second.timeout_seconds == 3 and closed == [True]
+    backing.close()

@@ -234,7 +234,8 @@ def _session_buddy_peer(settings: Settings) -> ComponentHealth:
     peer = SessionBuddy.from_settings(settings)
     started = time.perf_counter()
     try:
-        answer = peer.health_check()
+        with peer:  # one call: the session (a stdio peer's process) ends with it
+            answer = peer.health_check()
     except PeerError as exc:
         return ComponentHealth(
             SESSION_BUDDY, "error", exc.message, _ms(started), {"check": "mcp-tool", "where": peer.where}

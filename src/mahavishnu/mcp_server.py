@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from mahavishnu.config import Settings
+    from mahavishnu.memory.session_buddy import SessionBuddy
     from mahavishnu.memory.store import MemoryStore
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -102,8 +103,10 @@ def _jsonable(data: Any) -> Any:
 
 
 class Backing:
-    """What the tools run against: settings loaded per call (edits apply at once) and one store,
-    opened on first use and shared by every call (the store is thread-safe)."""
+    """What the tools run against: settings loaded per call (edits apply at once), one store,
+    opened on first use and shared by every call (the store is thread-safe), and one Session-Buddy
+    client keeping its MCP session open for the server's lifetime (rebuilt when
+    ``session_buddy`` settings change; thread-safe too)."""
 
     def __init__(
         self,
@@ -113,6 +116,8 @@ class Backing:
         self._settings = settings
         self._store_factory = store
         self._store: MemoryStore | None = None
+        self._peer: SessionBuddy | None = None
+        self._peer_settings: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
     def settings(self) -> Settings:
@@ -137,11 +142,30 @@ class Backing:
                     self._store.embedder  # noqa: B018
             return self._store
 
+    def peer(self, settings: Settings) -> SessionBuddy:
+        """The Session-Buddy client for ``settings.session_buddy``: the same one (and session) while
+        those settings stay the same; a change closes the old one and builds a new one."""
+        from mahavishnu.memory.session_buddy import SessionBuddy
+
+        wanted = settings.session_buddy.model_dump(mode="json")
+        with self._lock:
+            old = self._peer
+            if old is not None and self._peer_settings == wanted:
+                return old
+            self._peer, self._peer_settings = SessionBuddy.from_settings(settings), wanted
+            peer = self._peer
+        if old is not None:
+            old.close()
+        return peer
+
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+            peer, self._peer, self._peer_settings = self._peer, None, None
+        if peer is not None:
+            peer.close()
 
 
 def build_server(backing: Backing | None = None) -> MCPServer:
@@ -386,8 +410,9 @@ def _activity_tools(server: MCPServer, backing: Backing) -> None:
         from mahavishnu.memory.unified import search_everywhere as search
 
         with _as_tool_errors():
+            settings = backing.settings()
             found = search(
-                backing.store(), query, filters=filters, limit=limit, mode=mode, settings=backing.settings()
+                backing.store(), query, filters=filters, limit=limit, mode=mode, peer=backing.peer(settings)
             )
             return _jsonable(found.to_dict())  # type: ignore[no-any-return]
 

@@ -5,9 +5,14 @@ argument names, defaults and answer text (see ``mahavishnu.memory.session_buddy`
 
 stdio by default; ``--http PORT`` serves streamable HTTP on 127.0.0.1:PORT at ``/mcp``. Modes:
 ``normal`` (one stored reflection matches any query), ``empty`` (no results), ``slow`` (every tool
-sleeps ``--delay`` seconds first, blocking like a stuck server), ``error`` (answers are the
-peer's failure texts), ``raise`` (tools raise: MCP tool errors). ``--record FILE`` appends one JSON
-line ``{"tool", "arguments"}`` per call, so tests can check the argument names sent.
+sleeps ``--delay`` seconds first, blocking like a stuck server; in every mode a ``quick_search`` for
+``HANG_QUERY`` does), ``error`` (answers are the peer's failure texts), ``raise`` (tools raise: MCP
+tool errors). ``--record FILE`` appends one JSON
+line ``{"tool", "arguments", "pid", "session"}`` per call, so tests can check the argument names
+sent and the server process (``pid``) and MCP session id (``session``, HTTP sessions on the legacy
+protocol only) each call came in; over HTTP it also appends ``{"handshake", "pid"}`` for every
+``server/discover`` or ``initialize`` request, so tests can count the sessions clients opened (on
+stdio a session is a process: count the ``pid``s).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 HIT = {
@@ -33,24 +38,27 @@ HIT = {
     "timestamp": "2026-11-20 09:15:02",
 }
 START = time.time()
+#: A ``quick_search`` for this query sleeps ``--delay`` seconds in every mode: one hung call.
+HANG_QUERY = "hang"
 
 
 def build_server(mode: str = "normal", delay: float = 0.0, record: Path | None = None) -> MCPServer:
     server = MCPServer("session-buddy", version="0.23.0", log_level="WARNING")
 
-    def enter(tool: str, arguments: dict[str, Any]) -> None:
+    def enter(tool: str, arguments: dict[str, Any], ctx: Context) -> None:
         if record is not None:
-            with record.open("a") as out:
-                out.write(json.dumps({"tool": tool, "arguments": arguments}) + "\n")
-        if mode == "slow":
+            request = ctx.request_context.request  # the HTTP request; None on stdio
+            session = request.headers.get("mcp-session-id") if request is not None else None
+            _append(record, {"tool": tool, "arguments": arguments, "pid": os.getpid(), "session": session})
+        if mode == "slow" or arguments.get("query") == HANG_QUERY:
             time.sleep(delay)  # blocking, like a server stuck in a database lock
         if mode == "raise":
             raise ToolError(f"{tool} exploded")  # an MCP tool error carrying its message
 
     @server.tool()
-    def quick_search(query: str, min_score: float = 0.7, project: str | None = None) -> str:
+    def quick_search(ctx: Context, query: str, min_score: float = 0.7, project: str | None = None) -> str:
         """Quick search that returns only the count and top result for fast overview."""
-        enter("quick_search", {"query": query, "min_score": min_score, "project": project})
+        enter("quick_search", {"query": query, "min_score": min_score, "project": project}, ctx)
         if mode == "error":
             return "❌ Quick search failed: database is locked"
         lines = [f"🔍 Quick search for: '{query}'"]
@@ -66,9 +74,11 @@ def build_server(mode: str = "normal", delay: float = 0.0, record: Path | None =
         return "\n".join(lines)
 
     @server.tool()
-    def store_reflection(content: str, tags: list[str] | None = None, project: str | None = None) -> str:
+    def store_reflection(
+        ctx: Context, content: str, tags: list[str] | None = None, project: str | None = None
+    ) -> str:
         """Store an important insight or reflection for future reference."""
-        enter("store_reflection", {"content": content, "tags": tags, "project": project})
+        enter("store_reflection", {"content": content, "tags": tags, "project": project}, ctx)
         if mode == "error":
             return "❌ Validation error: Store reflection - content is required"
         lines = [
@@ -81,9 +91,9 @@ def build_server(mode: str = "normal", delay: float = 0.0, record: Path | None =
         return "\n".join(lines)
 
     @server.tool()
-    def checkpoint(working_directory: str | None = None) -> str:
+    def checkpoint(ctx: Context, working_directory: str | None = None) -> str:
         """Perform mid-session quality checkpoint with workflow analysis and optimization recommendations."""
-        enter("checkpoint", {"working_directory": working_directory})
+        enter("checkpoint", {"working_directory": working_directory}, ctx)
         title = "🔍 Claude Session Checkpoint - mahavishnu"
         if mode == "error":
             return f"{title}\n{'=' * 50}\n❌ Checkpoint failed: not a git repository"
@@ -99,9 +109,9 @@ def build_server(mode: str = "normal", delay: float = 0.0, record: Path | None =
         )
 
     @server.tool()
-    def health_check() -> str:
+    def health_check(ctx: Context) -> str:
         """Simple health check that doesn't require database or session context."""
-        enter("health_check", {})
+        enter("health_check", {}, ctx)
         if mode == "error":
             return "❌ Health check failed: server shutting down"
         return f"""🏥 MCP Server Health Check
@@ -116,9 +126,9 @@ Timestamp: {time.time()}
 ✅ MCP server is operational and responding to requests."""
 
     @server.tool()
-    def get_liveness() -> dict[str, Any]:
+    def get_liveness(ctx: Context) -> dict[str, Any]:
         """Get liveness status for this service."""
-        enter("get_liveness", {})
+        enter("get_liveness", {}, ctx)
         return {
             "status": "ok",
             "service": "session-buddy",
@@ -127,6 +137,39 @@ Timestamp: {time.time()}
         }
 
     return server
+
+
+def _append(record: Path, line: dict[str, Any]) -> None:
+    with record.open("a") as out:
+        out.write(json.dumps(line) + "\n")
+
+
+def serve_http_app(server: MCPServer, port: int, record: Path | None) -> None:
+    """``server.run("streamable-http")``, recording each handshake request when ``record`` is set."""
+    import uvicorn
+
+    app = server.streamable_http_app(host="127.0.0.1")
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        if record is None or scope["type"] != "http" or scope["method"] != "POST":
+            return await app(scope, receive, send)
+        messages = [await receive()]
+        while messages[-1]["type"] == "http.request" and messages[-1].get("more_body"):
+            messages.append(await receive())
+        try:
+            method = json.loads(b"".join(m.get("body", b"") for m in messages)).get("method")
+        except (ValueError, AttributeError):
+            method = None
+        if method in ("server/discover", "initialize"):
+            _append(record, {"handshake": method, "pid": os.getpid()})
+        replay = iter(messages)
+
+        async def again() -> Any:
+            return next(replay, None) or await receive()
+
+        return await app(scope, again, send)
+
+    uvicorn.run(counting, host="127.0.0.1", port=port, log_level="warning")
 
 
 def free_port() -> int:
@@ -141,11 +184,12 @@ def command(*args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *args]
 
 
-def serve_http(*args: str) -> Iterator[str]:
-    """Run this server over HTTP on a free loopback port in a subprocess; yield its URL once it answers."""
+def serve_http(*args: str, port: int | None = None) -> Iterator[str]:
+    """Run this server over HTTP on a loopback port (a free one by default) in a subprocess; yield its
+    URL once it answers."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         command("--http", str(port), *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -176,7 +220,7 @@ def main() -> None:
     if args.http is None:
         server.run("stdio")
     else:
-        server.run("streamable-http", host="127.0.0.1", port=args.http)
+        serve_http_app(server, args.http, args.record)
 
 
 if __name__ == "__main__":

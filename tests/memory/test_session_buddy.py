@@ -7,17 +7,22 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import textwrap
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
-from session_buddy_server import command, serve_http
+from session_buddy_server import HANG_QUERY, command, free_port, serve_http
 
 from mahavishnu.config import SessionBuddySettings
 from mahavishnu.errors import PeerError
@@ -38,8 +43,20 @@ def record(tmp_path: Path) -> Path:
     return tmp_path / "calls.jsonl"
 
 
-def _recorded(record: Path) -> list[dict[str, Any]]:
+def _lines(record: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+
+def _recorded(record: Path) -> list[dict[str, Any]]:
+    """The tool calls the loopback server saw."""
+    return [line for line in _lines(record) if "tool" in line]
+
+
+def _handshakes(record: Path) -> int:
+    """How many sessions were opened: handshakes over HTTP, server processes over stdio."""
+    lines = _lines(record)
+    shakes = [line for line in lines if "handshake" in line]
+    return len(shakes) if shakes else len({line["pid"] for line in lines})
 
 
 @pytest.fixture
@@ -52,10 +69,12 @@ def peer(request: pytest.FixtureRequest, record: Path) -> Iterator[SessionBuddy]
     """The client, configured from settings, for a loopback server on each transport."""
     if request.param == "http":
         for url in serve_http("--record", str(record)):
-            yield SessionBuddy.from_settings(SessionBuddySettings(url=url, timeout_seconds=10))
+            with SessionBuddy.from_settings(SessionBuddySettings(url=url, timeout_seconds=10)) as client:
+                yield client
     else:
         argv = shlex.join(command("--record", str(record)))  # settings split a string command
-        yield SessionBuddy.from_settings(SessionBuddySettings(command=argv, timeout_seconds=10))
+        with SessionBuddy.from_settings(SessionBuddySettings(command=argv, timeout_seconds=10)) as client:
+            yield client
 
 
 @pytest.fixture
@@ -194,9 +213,9 @@ def test_slow_peer_is_a_warning_within_the_timeout_and_its_process_is_killed(tra
     assert not left.strip(), f"slow server left running: {left}"
 
 
-def _timed_search(peer: SessionBuddy) -> tuple[PeerAnswer, float]:
+def _timed_search(peer: SessionBuddy, query: str = "anything") -> tuple[PeerAnswer, float]:
     started = time.monotonic()
-    answer = peer.quick_search("anything")
+    answer = peer.quick_search(query)
     return answer, time.monotonic() - started
 
 
@@ -244,6 +263,148 @@ def test_sync_api_works_inside_a_running_event_loop(http_url: str) -> None:
         return SessionBuddy(url=http_url).quick_search("anything")
 
     assert len(anyio.run(go).hits) == 1
+
+
+# -- one session kept across calls --------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with_state = Path(f"/proc/{pid}/stat")
+    return not (with_state.exists() and with_state.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def _loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "session-buddy-loop"]
+
+
+def test_calls_on_one_client_share_one_session(peer: SessionBuddy, record: Path) -> None:
+    for _ in range(3):
+        assert len(peer.quick_search("anything").hits) == 1
+    peer.store_reflection("kept")
+    assert peer.health_check()["status"] == "ok"
+    with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent callers share the session too
+        answers = list(pool.map(lambda i: peer.quick_search(f"q{i}"), range(16)))
+    assert all(a.warning is None and len(a.hits) == 1 for a in answers), answers
+    assert len(_recorded(record)) == 21
+    assert _handshakes(record) == 1, _lines(record)  # one handshake (HTTP), one process (stdio)
+    assert peer.sessions_opened == 1
+
+
+@contextmanager
+def _http_on(port: int, record: Path) -> Iterator[str]:
+    yield from serve_http("--record", str(record), port=port)
+
+
+def test_a_restarted_http_peer_is_reconnected_to(record: Path) -> None:
+    port = free_port()
+    with SessionBuddy(url=f"http://127.0.0.1:{port}/mcp", timeout_seconds=5) as peer:
+        with _http_on(port, record):
+            assert peer.quick_search("before").warning is None
+            peer.store_reflection("before")
+        # Down: the kept session's call fails (a warning), and the session is dropped.
+        answer = peer.quick_search("while down")
+        assert answer.hits == [] and answer.warning and "unreachable" in answer.warning
+        with _http_on(port, record):  # the same port, a new process that never saw the session
+            # A search is safe to repeat: were the session refused, it would be sent again on a
+            # fresh one, within its deadline; a store is not repeated, so it may fail once.
+            assert len(peer.quick_search("after restart").hits) == 1
+            with suppress_peer_error():
+                peer.store_reflection("maybe")
+            assert "stored successfully" in peer.store_reflection("after")
+        with _http_on(port, record):  # restarted while the session was open, unnoticed
+            assert len(peer.quick_search("after the second restart").hits) == 1
+            with suppress_peer_error():
+                peer.store_reflection("maybe")
+            assert "stored successfully" in peer.store_reflection("after the failure")
+        opened = peer.sessions_opened
+    assert 2 <= opened <= 3 and _handshakes(record) == opened  # (the 2026 protocol is sessionless)
+    assert len({c["pid"] for c in _recorded(record)}) == 3
+
+
+@contextmanager
+def suppress_peer_error() -> Iterator[None]:
+    try:
+        yield
+    except PeerError as exc:
+        assert "Session-Buddy" in exc.message and exc.hint
+
+
+def test_a_stdio_peer_that_died_is_started_again(record: Path) -> None:
+    with SessionBuddy(command=command("--record", str(record)), timeout_seconds=10) as peer:
+        first = peer.health_check()["info"]["process_id"]
+        os.kill(first, signal.SIGKILL)
+        time.sleep(0.2)
+        second = peer.health_check()["info"]["process_id"]  # reconnected: a new process
+        assert second != first and peer.quick_search("x").warning is None
+        assert peer.sessions_opened == 2
+    assert not _alive(second)
+
+
+@pytest.mark.parametrize("transport", ["http", "stdio"])
+def test_a_hung_call_keeps_its_deadline_and_the_next_call_gets_a_fresh_session(
+    transport: str, record: Path
+) -> None:
+    timeout = 1.0 if transport == "http" else 4.0  # a stdio call may include starting the peer (~1 s)
+    args = ("--record", str(record), "--delay", "30")
+    with (
+        contextmanager(serve_http)(*args) if transport == "http" else _nothing() as url,
+        (
+            SessionBuddy(url=url, timeout_seconds=timeout)
+            if url
+            else SessionBuddy(command=command(*args), timeout_seconds=timeout)
+        ) as peer,
+    ):
+        assert peer.quick_search("first").warning is None
+        answer, elapsed = _timed_search(peer, HANG_QUERY)
+        assert elapsed < timeout + SLACK_SECONDS, elapsed
+        assert answer.warning and f"did not answer quick_search within {timeout:g}s" in answer.warning
+        after = peer.quick_search("after")
+        assert after.warning is None and len(after.hits) == 1
+        assert peer.sessions_opened == 2
+    assert _handshakes(record) == 2
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+def test_close_leaves_no_peer_process_and_no_thread(record: Path) -> None:
+    before = len(_loop_threads())
+    peer = SessionBuddy(command=command("--record", str(record)), timeout_seconds=10)
+    pid = peer.health_check()["info"]["process_id"]
+    assert _alive(pid) and len(_loop_threads()) == before + 1
+    peer.close()
+    assert not _alive(pid) and len(_loop_threads()) == before
+    peer.close()  # idempotent
+    again = peer.health_check()["info"]["process_id"]  # a closed client opens again when used
+    assert again != pid
+    with peer:
+        assert peer.quick_search("x").warning is None
+    assert not _alive(again) and len(_loop_threads()) == before
+    assert peer.sessions_opened == 2
+
+
+def test_a_client_left_open_is_closed_at_exit(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from mahavishnu.memory.session_buddy import SessionBuddy
+        peer = SessionBuddy(command={command()!r}, timeout_seconds=10)
+        print(peer.health_check()["info"]["process_id"], flush=True)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 2
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the stdio peer outlived its parent"
 
 
 # -- parsing the real text formats ------------------------------------------------------------------------

@@ -30,9 +30,14 @@ search failed: …``, ``❌ Validation error: …``), ``Reflection tools not ava
 ``Failed to …``. Those, tool errors, an absent or slow peer all become a ``PeerError``;
 ``quick_search`` never raises for them: it answers with no hits and a warning saying what to do.
 
-Every call opens its own MCP session, bounded by ``timeout_seconds`` (``anyio.fail_after``); a
-stdio peer runs in its own process group, killed (SIGKILL to the group) when a call times out
-or once it ends, so a hung peer never outlives the call. Only loopback URLs are contacted.
+A ``SessionBuddy`` keeps one MCP session open across calls (opened on the first, on an event loop
+in a background thread), so a long-lived process pays the handshake, or a stdio peer's start, once.
+Every call, opening included, is bounded by ``timeout_seconds`` (``anyio.fail_after``); a call that
+times out or finds the session broken discards it (the next call opens a fresh one; a search or
+health check is retried once on a fresh session when a kept one turns out broken). A stdio peer
+runs in its own process group, killed (SIGKILL to the group) when its session is discarded or
+closed, so a hung peer never outlives the call; ``close()`` (or ``with``), garbage collection and
+interpreter exit close the session. Only loopback URLs are contacted.
 """
 
 from __future__ import annotations
@@ -43,25 +48,29 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, suppress
+import weakref
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from mahavishnu.errors import PeerError
 from mahavishnu.masking import mask_url
 
 if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
     from mcp import Client
     from mcp.client._transport import TransportStreams
     from mcp.types import CallToolResult
 
     from mahavishnu.config import SessionBuddySettings, Settings
 
-_T = TypeVar("_T")
 PEER = "Session-Buddy"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: A checkpoint scores the project and may commit: it gets at least this long.
@@ -277,7 +286,7 @@ def _check_listening(url: str, limit: float) -> None:
 
 @asynccontextmanager
 async def _stdio_transport(argv: list[str]) -> AsyncIterator[TransportStreams]:
-    """The peer as a subprocess in its own process group; the group is killed when the call ends.
+    """The peer as a subprocess in its own process group; the group is killed when the session ends.
 
     The SDK's own stdio transport waits seconds for a stuck server to exit (shielded from
     cancellation); this one gives it ``STDIO_EXIT_GRACE_SECONDS``, so a call keeps its deadline.
@@ -351,11 +360,193 @@ async def _stop_process(process: Any) -> None:
         await process.aclose()
 
 
+# -- the connection ----------------------------------------------------------------------------------------
+
+#: How long ``close()`` lets an open session end on its own (an HTTP DELETE, a stdio peer exiting
+#: once its stdin closes) before cancelling it.
+CLOSE_GRACE_SECONDS = 1.0
+#: Calls that are safe to send twice: retried once on a fresh session when a kept one turns out broken.
+_RETRYABLE = frozenset({"quick_search", "health_check"})
+
+
+@dataclass
+class _Session:
+    """One open MCP session, held open by a task (``future``) on the link's event loop."""
+
+    client: Client
+    stop: Any  # anyio.Event: set to end the session gracefully
+    scope: Any  # anyio.CancelScope: cancelled to end it at once
+    portal: BlockingPortal | None = None
+    future: Future[None] | None = None
+
+
+class _Link:
+    """One MCP session kept open across calls, on an event loop in a background thread (a blocking portal).
+
+    Opened on a call's first use, within that call's deadline. A call that fails for the connection
+    (a timeout, a closed stream, a protocol error) discards the session, ending it at once (a stdio
+    peer's process group is killed), so the next call opens a fresh one; so does a session whose
+    holding task has ended (the stdio peer died). Calls from several threads run concurrently on the
+    one session: the SDK's JSON-RPC dispatcher matches each answer to its request by id. Holds no
+    reference to its ``SessionBuddy``, so a finaliser can close it (also at interpreter exit)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards opening, discarding and closing
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._thread: threading.Thread | None = None
+        self._session: _Session | None = None
+        self._pid = os.getpid()
+        self.sessions_opened = 0
+
+    @property
+    def is_open(self) -> bool:
+        session = self._session
+        return session is not None and session.future is not None and not session.future.done()
+
+    def session(self, opener: Callable[[float], Any], deadline: float) -> tuple[_Session, bool]:
+        """The open session (and False), or one opened now within ``deadline`` (and True)."""
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise TimeoutError("another call is still opening the session")
+        try:
+            if os.getpid() != self._pid:  # a forked child: the loop thread is the parent's
+                self._forget()
+            session = self._session
+            if session is not None and session.future is not None and not session.future.done():
+                return session, False
+            self._session = None  # its holding task ended: the transport broke
+            portal = self._start_portal()
+            limit = deadline - time.monotonic()
+            if limit <= 0:
+                raise TimeoutError("no time left to open a session")
+            future, session = portal.start_task(_hold, opener, limit, name="session-buddy session")
+            session.portal, session.future = portal, future
+            self._session = session
+            self.sessions_opened += 1
+            return session, True
+        finally:
+            self._lock.release()
+
+    def call(
+        self, session: _Session, tool: str, arguments: dict[str, Any], deadline: float
+    ) -> CallToolResult:
+        limit = deadline - time.monotonic()
+        if limit <= 0 or session.portal is None:
+            raise TimeoutError("no time left for the call")
+        result: CallToolResult = session.portal.call(_call_tool, session.client, tool, arguments, limit)
+        return result
+
+    def discard(self, session: _Session) -> None:
+        """End a session a call failed on (at once), unless it has been replaced already."""
+        with self._lock:
+            if self._session is session:
+                self._session = None
+        self._end(session, graceful=False)
+
+    def close(self) -> None:
+        """End the session and stop the loop thread; idempotent. A later call opens them again."""
+        if self._thread is threading.current_thread():  # a finaliser run on the loop itself
+            threading.Thread(target=self.close, name="session-buddy-close", daemon=True).start()
+            return
+        with self._lock:
+            if os.getpid() != self._pid:
+                self._forget()
+                return
+            session, portal_cm, portal = self._session, self._portal_cm, self._portal
+            self._forget()
+        if session is not None:
+            self._end(session, graceful=True)
+        if portal_cm is not None and portal is not None:
+            with suppress(Exception):
+                portal.call(portal.stop, True)  # cancel calls still in flight (they keep their errors)
+            with suppress(Exception):
+                portal_cm.__exit__(None, None, None)  # joins the thread
+
+    def _forget(self) -> None:
+        self._session = self._portal = self._portal_cm = self._thread = None
+        self._pid = os.getpid()
+
+    def _start_portal(self) -> BlockingPortal:
+        if self._portal is None:
+            from anyio.from_thread import start_blocking_portal
+
+            portal_cm = start_blocking_portal(name="session-buddy-loop")
+            portal = portal_cm.__enter__()
+            self._thread = portal.call(threading.current_thread)
+            self._portal_cm, self._portal = portal_cm, portal
+        return self._portal
+
+    @staticmethod
+    def _end(session: _Session, *, graceful: bool) -> None:
+        if session.portal is None or session.future is None:
+            return
+        with suppress(Exception):
+            if graceful:
+                session.portal.call(session.stop.set)
+                with suppress(FutureTimeout):
+                    session.future.result(timeout=CLOSE_GRACE_SECONDS)
+                    return
+            session.portal.call(session.scope.cancel)
+        with suppress(BaseException):
+            session.future.result(timeout=STDIO_EXIT_GRACE_SECONDS + 5.0)
+
+
+async def _hold(opener: Callable[[float], Any], limit: float, *, task_status: Any) -> None:
+    """Open a session within ``limit``, report it, and keep it open until stopped or cancelled.
+
+    One task enters and leaves the client, as anyio's cancel scopes require; the opening deadline
+    is lifted once the session is up."""
+    import anyio
+
+    started = False
+    with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
+        async with opener(limit) as client:
+            scope.deadline = math.inf
+            stop = anyio.Event()
+            task_status.started(_Session(client, stop, scope))
+            started = True
+            await stop.wait()
+    if not started:
+        raise TimeoutError(f"no session within {limit:g}s")
+
+
+async def _call_tool(client: Client, tool: str, arguments: dict[str, Any], limit: float) -> CallToolResult:
+    import anyio
+
+    with anyio.fail_after(limit):
+        return await client.call_tool(tool, arguments, read_timeout_seconds=limit)
+    raise AssertionError("unreachable")  # pragma: no cover - mypy: fail_after may swallow
+
+
+@asynccontextmanager
+async def _open_client(url: str | None, command: tuple[str, ...], limit: float) -> AsyncIterator[Client]:
+    """An entered ``Client`` for the peer; ``limit`` bounds connecting (each call has its deadline)."""
+    from mcp import Client
+
+    if url:
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        # No read timeout: every call has its deadline, and the idle GET stream may wait for ever.
+        timeout = httpx2.Timeout(None, connect=limit)
+        async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+            transport = streamable_http_client(url, http_client=http)
+            async with Client(transport, read_timeout_seconds=limit) as client:
+                yield client
+    else:
+        async with Client(_stdio_transport(list(command)), read_timeout_seconds=limit) as client:
+            yield client
+
+
 # -- the client -------------------------------------------------------------------------------------------
 
 
 class SessionBuddy:
-    """Calls to one Session-Buddy peer. Synchronous; each call opens and closes its own session."""
+    """Calls to one Session-Buddy peer. Synchronous and thread-safe; keeps one MCP session open.
+
+    The session opens on the first call and stays open for the next ones (an HTTP call then costs
+    one request, a stdio peer starts once); ``close()`` (or leaving ``with SessionBuddy(...)``) ends
+    it and its loop thread, and so does garbage collection or interpreter exit for one left open."""
 
     def __init__(
         self, *, url: str | None = None, command: list[str] | None = None, timeout_seconds: float = 2.0,
@@ -366,6 +557,8 @@ class SessionBuddy:
         self.timeout_seconds = timeout_seconds
         self.min_score = min_score
         self.enabled = enabled
+        self._link = _Link()
+        weakref.finalize(self, self._link.close)  # at garbage collection or, at the latest, exit
 
     @classmethod
     def from_settings(cls, settings: Settings | SessionBuddySettings) -> SessionBuddy:
@@ -377,6 +570,21 @@ class SessionBuddy:
             min_score=peer.min_score,
             enabled=peer.enabled,
         )
+
+    def __enter__(self) -> SessionBuddy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the open session (a stdio peer's process group is killed) and its loop thread."""
+        self._link.close()
+
+    @property
+    def sessions_opened(self) -> int:
+        """How many MCP sessions this client has opened (1 while one stays healthy)."""
+        return self._link.sessions_opened
 
     @property
     def configured(self) -> bool:
@@ -463,61 +671,53 @@ class SessionBuddy:
         self, tool: str, arguments: dict[str, Any], *, timeout: float | None = None,
         server_info: dict[str, str] | None = None,
     ) -> str:  # fmt: skip
-        """One tool call in its own session, within ``timeout``; the answer's text."""
+        """One tool call on the kept session (opened or reopened as needed), within ``timeout``."""
         if not self.enabled:
             raise PeerError(f"{PEER} is disabled (session_buddy.enabled: false)", hint=CONFIGURE_HINT)
         if not self.configured:
             raise PeerError(f"{PEER} is not configured", hint=CONFIGURE_HINT)
         limit = timeout or self.timeout_seconds
+        deadline = time.monotonic() + limit
         if self.url:
-            _check_listening(_check_url(self.url), limit)
-        try:
-            result = _run_sync(lambda: self._call_async(tool, arguments, limit, server_info))
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as caught:  # timeouts, refused connections, closed streams, protocol errors
-            exc = _innermost(caught)
-            if isinstance(exc, PeerError):
-                raise exc from None
-            if isinstance(exc, TimeoutError):
-                message = f"{PEER} at {self.where} did not answer {tool} within {limit:g}s"
-            elif isinstance(exc, FileNotFoundError) and not self.url:
-                message = f"{PEER} command not found: {self.command[0]}"
-            else:
-                message = f"{PEER} at {self.where} is unreachable: {_describe(exc)}"
-            raise PeerError(message, hint=START_HINT) from caught
+            _check_url(self.url)
+        opener = partial(_open_client, self.url, tuple(self.command))
+        for attempt in (1, 2):
+            session: _Session | None = None
+            fresh = False
+            try:
+                if self.url and not self._link.is_open:
+                    _check_listening(self.url, limit)
+                session, fresh = self._link.session(opener, deadline)
+                result = self._link.call(session, tool, arguments, deadline)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as caught:  # timeouts, refused connections, closed streams, protocol errors
+                if session is not None:
+                    self._link.discard(session)
+                exc = _innermost(caught)
+                if isinstance(exc, PeerError):
+                    raise exc from None
+                # A kept session the peer no longer knows (it restarted) or whose stdio process died:
+                # a call safe to repeat is sent again on a fresh session, within the same deadline.
+                retry = attempt == 1 and session is not None and not fresh and tool in _RETRYABLE
+                if retry and not isinstance(exc, TimeoutError) and time.monotonic() < deadline:
+                    continue
+                if isinstance(exc, TimeoutError):
+                    message = f"{PEER} at {self.where} did not answer {tool} within {limit:g}s"
+                elif isinstance(exc, FileNotFoundError) and not self.url:
+                    message = f"{PEER} command not found: {self.command[0]}"
+                else:
+                    message = f"{PEER} at {self.where} is unreachable: {_describe(exc)}"
+                raise PeerError(message, hint=START_HINT) from caught
+            break
+        assert session is not None
+        if server_info is not None and session.client.server_info is not None:
+            info = session.client.server_info
+            server_info.update(name=info.name, version=info.version)
         text = " ".join(getattr(c, "text", "") for c in result.content).strip()
         if result.is_error:
             raise PeerError(f"{PEER} {tool} failed: {text or 'tool error'}", hint=_failure_hint(text))
         return text
-
-    async def _call_async(
-        self, tool: str, arguments: dict[str, Any], limit: float, server_info: dict[str, str] | None
-    ) -> CallToolResult:
-        import anyio
-
-        with anyio.fail_after(limit):
-            async with self._client(limit) as client:
-                if server_info is not None and client.server_info is not None:
-                    server_info.update(name=client.server_info.name, version=client.server_info.version)
-                return await client.call_tool(tool, arguments, read_timeout_seconds=limit)
-        raise AssertionError("unreachable")  # pragma: no cover - mypy: fail_after may swallow
-
-    @asynccontextmanager
-    async def _client(self, limit: float) -> AsyncIterator[Client]:
-        from mcp import Client
-
-        if self.url:
-            import httpx2
-            from mcp.client.streamable_http import streamable_http_client
-
-            async with httpx2.AsyncClient(timeout=limit, follow_redirects=False) as http:
-                transport = streamable_http_client(self.url, http_client=http)
-                async with Client(transport, read_timeout_seconds=limit) as client:
-                    yield client
-        else:
-            async with Client(_stdio_transport(self.command), read_timeout_seconds=limit) as client:
-                yield client
 
 
 def _warning(exc: PeerError) -> str:
@@ -534,23 +734,6 @@ def _describe(exc: BaseException) -> str:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
-
-
-def _run_sync(fn: Callable[[], Awaitable[_T]]) -> _T:
-    """Run a coroutine to completion from sync code (in a worker thread when a loop is running here)."""
-    import anyio
-
-    async def main() -> _T:
-        return await fn()
-
-    try:
-        import asyncio
-
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return anyio.run(main)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(anyio.run, main).result()
 
 
 def _innermost(exc: BaseException) -> BaseException:
