@@ -11,6 +11,8 @@ from mahavishnu.cli.mcp_servers import backups_keep, report_changes
 from mahavishnu.cli.output import JSON_OPTION
 
 if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
     from mahavishnu.environments.mcp_servers import McpChange
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -77,7 +79,17 @@ def serve(
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    server = mcp_server.build_server()
+    backing = mcp_server.Backing()
+    server = mcp_server.build_server(backing)
+    try:
+        _serve(server, http=http, host=host, port=port, require_token=require_token)
+    finally:
+        backing.close()  # the store, and the Session-Buddy session (and its stdio peer, if any)
+
+
+def _serve(server: MCPServer, *, http: bool, host: str, port: int, require_token: bool) -> None:
+    from mahavishnu import mcp_server
+
     if not http:
         mcp_server.serve_stdio(server)
         return
