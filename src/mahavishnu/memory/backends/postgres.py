@@ -683,11 +683,8 @@ class PostgresBackend(Backend):
         ]
 
     def delete_records(self, table: str, where: Mapping[str, Any]) -> int:
-        spec = records.record_table(table)
-        clause, params = records.where_sql(spec, where, None, "%s")
-        if not clause:
-            raise InvalidInputError(f"refusing to delete every row of {table}")
-        return int(self.run(lambda c: c.execute(f"DELETE FROM {table} {clause}", params).rowcount))
+        sql, params = records.delete_sql(records.record_table(table), where, "%s")
+        return int(self.run(lambda c: c.execute(sql, params).rowcount))
 
 
 def open_backend(settings: MemorySettings, *, migrate: bool = True) -> PostgresBackend:

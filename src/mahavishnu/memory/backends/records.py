@@ -135,6 +135,14 @@ def select_sql(table: RecordTable, where_clause: str, mark: str) -> str:
     )
 
 
+def delete_sql(table: RecordTable, where: Mapping[str, Any], mark: str) -> tuple[str, list[Any]]:
+    """``DELETE`` of the rows matching ``where``, which must not be empty."""
+    clause, params = where_sql(table, where, None, mark)
+    if not clause:
+        raise InvalidInputError(f"refusing to delete every row of {table.name}")
+    return f"DELETE FROM {table.name} {clause}", params
+
+
 def matches(row: Mapping[str, Any], where: Mapping[str, Any], since: str | None, table: RecordTable) -> bool:
     """The reference semantics of ``where_sql`` (the fake backend uses it)."""
     for column, value in where.items():

@@ -510,12 +510,9 @@ class SqliteBackend(Backend):
         ]
 
     def delete_records(self, table: str, where: Mapping[str, Any]) -> int:
-        spec = records.record_table(table)
-        clause, params = records.where_sql(spec, where, None, "?")
-        if not clause:
-            raise InvalidInputError(f"refusing to delete every row of {table}")
+        sql, params = records.delete_sql(records.record_table(table), where, "?")
         with self.write() as conn:
-            return conn.execute(f"DELETE FROM {table} {clause}", params).rowcount
+            return conn.execute(sql, params).rowcount
 
     # -- maintenance ----------------------------------------------------------------------
     def integrity_check(self) -> str:
