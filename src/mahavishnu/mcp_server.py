@@ -192,17 +192,7 @@ def _provider_tools(server: MCPServer, backing: Backing) -> None:
         from mahavishnu.environments.profiles import all_profiles
 
         with _as_tool_errors():
-            return [
-                {
-                    "name": p.name,
-                    "label": p.label,
-                    "aliases": p.aliases,
-                    "protocols": p.protocols,
-                    "secret": p.settings.secret,
-                    "builtin": p.builtin,
-                }
-                for p in all_profiles(backing.settings()).values()
-            ]
+            return [p.summary() for p in all_profiles(backing.settings()).values()]
 
     @_tool(server, READ_ONLY)
     def current_llm(tool: str = "all") -> list[dict[str, Any]]:

@@ -54,17 +54,7 @@ def list_llms(as_json: bool = JSON_OPTION) -> None:
     """List the provider profiles: built-in catalogue plus your own."""
     from mahavishnu.environments.profiles import all_profiles
 
-    rows: list[dict[str, Any]] = [
-        {
-            "name": p.name,
-            "label": p.label,
-            "aliases": p.aliases,
-            "protocols": p.protocols,
-            "secret": p.settings.secret,
-            "builtin": p.builtin,
-        }
-        for p in all_profiles(_settings()).values()
-    ]
+    rows = [p.summary() for p in all_profiles(_settings()).values()]
     if as_json:
         print_json(rows)
         return

@@ -41,6 +41,17 @@ class Profile:
     def needs_secret(self) -> bool:
         return self.settings.requires_key
 
+    def summary(self) -> dict[str, Any]:
+        """What listing the profiles shows (``ai list-llms --json``, the ``list_llms`` tool)."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "aliases": self.aliases,
+            "protocols": self.protocols,
+            "secret": self.settings.secret,
+            "builtin": self.builtin,
+        }
+
     def endpoint(self, protocol: Protocol, tool: str) -> Endpoint:
         endpoint: Endpoint | None = getattr(self.settings, protocol)
         if endpoint is None:
