@@ -130,7 +130,7 @@ def store_turns(store: MemoryStore, turns: Sequence[Turn], *, source: str = "con
         for t, m in zip(fresh, memories, strict=True)
     ]
     added = dict(zip(fresh_at, store.backend.add_records(CONVERSATIONS, rows) if rows else [], strict=True))
-    insights = [i.id for t in fresh for i in _insights_of(store, t, source)]
+    insights = [i.id for i in _insights_of(store, fresh, source)]
     return StoredTurns(
         [added.get(i) for i in range(len(checked))], [m.id for m in memories], list(dict.fromkeys(insights))
     )
@@ -150,21 +150,30 @@ def _memory_draft(turn: Turn, limit: int) -> MemoryDraft:
     )
 
 
-def _insights_of(store: MemoryStore, turn: Turn, source: str) -> list[Memory]:
+def _insights_of(store: MemoryStore, turns: Sequence[Turn], source: str) -> list[Memory]:
+    """The ★ Insights in the turns, stored once per (project, agent, session) they came from: each
+    ``store_insights`` call scans the stored insights for duplicates, so not one call per turn."""
     from mahavishnu.memory.insights import extract_insights
 
-    texts = extract_insights(turn.content)
-    if not texts:
-        return []
-    return store_insights(
-        store,
-        texts,
-        project=turn.project,
-        source=source,
-        agent_id=turn.agent_id,
-        session_id=turn.session_id,
-        source_system=turn.agent_id,
-    )
+    found: dict[tuple[str | None, str, str], list[str]] = {}
+    for turn in turns:
+        found.setdefault((turn.project, turn.agent_id, turn.session_id), []).extend(
+            extract_insights(turn.content)
+        )
+    return [
+        insight
+        for (project, agent_id, session_id), texts in found.items()
+        if texts
+        for insight in store_insights(
+            store,
+            texts,
+            project=project,
+            source=source,
+            agent_id=agent_id,
+            session_id=session_id,
+            source_system=agent_id,
+        )
+    ]
 
 
 def _known_external_ids(store: MemoryStore, ids: Sequence[str]) -> set[str]:
