@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.backends.records import CONVERSATIONS
+from mahavishnu.memory.backends.records import CONVERSATIONS, MAX_ROWS
 from mahavishnu.memory.cross_project import store_insights
 from mahavishnu.memory.models import (
     Memory,
     MemoryDraft,
     check_label,
+    check_limit,
     check_metadata,
     format_time,
     parse_time,
@@ -203,13 +204,7 @@ def conversations(
         if value is not None
     }
     after = format_time(parse_time(since)) if since is not None else None
-    return store.backend.records(CONVERSATIONS, where, since=after, limit=_limit(limit))
-
-
-def _limit(limit: int) -> int:
-    if not isinstance(limit, int) or not 1 <= limit <= 100_000:
-        raise InvalidInputError(f"limit must be between 1 and 100000, got {limit!r}")
-    return limit
+    return store.backend.records(CONVERSATIONS, where, since=after, limit=check_limit(limit, MAX_ROWS))
 
 
 # -- Claude Code transcripts ----------------------------------------------------------------------

@@ -172,6 +172,12 @@ def check_content(content: object, max_chars: int) -> str:
     return content
 
 
+def check_limit(limit: object, maximum: int) -> int:
+    if not isinstance(limit, int) or not 1 <= limit <= maximum:
+        raise InvalidInputError(f"limit must be between 1 and {maximum}, got {limit!r}")
+    return limit
+
+
 def check_type(value: object) -> MemoryType:
     if value not in MEMORY_TYPES:
         raise InvalidInputError(

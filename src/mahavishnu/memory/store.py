@@ -39,6 +39,7 @@ from mahavishnu.memory.models import (
     SearchHit,
     check_content,
     check_label,
+    check_limit,
     check_metadata,
     check_tags,
     check_type,
@@ -396,9 +397,7 @@ class MemoryStore:
 
 
 def _checked_limit(limit: int) -> int:
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
-    return limit
+    return check_limit(limit, MAX_LIMIT)
 
 
 def _mismatch(stored: str | None, dimension: int, embedder: Embedder) -> EmbeddingError:

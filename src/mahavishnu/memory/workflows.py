@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.backends.records import WORKFLOWS
-from mahavishnu.memory.models import check_label, format_time, parse_time, utcnow
+from mahavishnu.memory.backends.records import MAX_ROWS, WORKFLOWS
+from mahavishnu.memory.models import check_label, check_limit, format_time, parse_time, utcnow
 
 if TYPE_CHECKING:
     from mahavishnu.memory.models import Memory
@@ -77,9 +77,7 @@ def workflow_executions(
     wanted = {"workflow_id": workflow_id, "status": status, "adapter": adapter}
     where = {k: check_label(k, v) for k, v in wanted.items() if v is not None}
     after = format_time(parse_time(since)) if since is not None else None
-    if not isinstance(limit, int) or not 1 <= limit <= 100_000:
-        raise InvalidInputError(f"limit must be between 1 and 100000, got {limit!r}")
-    return store.backend.records(WORKFLOWS, where, since=after, limit=limit)
+    return store.backend.records(WORKFLOWS, where, since=after, limit=check_limit(limit, MAX_ROWS))
 
 
 def summary(row: dict[str, Any]) -> str:

@@ -30,6 +30,8 @@ WORKFLOWS = "workflow_executions"
 GROUPS = "project_groups"
 GROUP_MEMBERS = "project_group_members"
 SHARES = "insight_shares"
+#: The most rows one listing (conversations, workflow runs) returns.
+MAX_ROWS = 100_000
 
 RECORD_TABLES = {
     table.name: table
