@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 
@@ -147,12 +146,13 @@ def test_no_star_means_no_work() -> None:
     assert extract_insights(FOOTER * 3) == []
 
 
-def test_one_megabyte_transcript_is_fast() -> None:
+# Speed is measured by benchmarks/insights_scan.py; these tests pin the result, and the timeout
+# only catches a catastrophic (super-linear) scan, which would run for minutes on these inputs.
+@pytest.mark.timeout(60)
+def test_one_megabyte_transcript_finds_the_one_block() -> None:
     filler = "Some prose with `code`, a ─── rule and a ★ star.\n```py\nx = 1\n```\n"
     text = filler * (1_000_000 // len(filler)) + block()
-    started = time.perf_counter()
     assert extract_insights(text) == [BODY]
-    assert time.perf_counter() - started < 0.05
 
 
 @pytest.mark.parametrize(
@@ -166,10 +166,9 @@ def test_one_megabyte_transcript_is_fast() -> None:
         "★ Insight ─\n" * 50_000,
     ],
 )
-def test_pathological_inputs_stay_linear(pathological: str) -> None:
-    started = time.perf_counter()
-    extract_insights(pathological)
-    assert time.perf_counter() - started < 1.0
+@pytest.mark.timeout(60)
+def test_pathological_inputs_hold_no_insight(pathological: str) -> None:
+    assert extract_insights(pathological) == []
 
 
 hypothesis = pytest.importorskip("hypothesis")
