@@ -79,6 +79,16 @@ def test_import_history_reads_every_session_under_a_root(store: MemoryStore, tmp
     assert import_history(store, "codex") == []  # nothing under this HOME's ~/.codex
 
 
+def test_a_damaged_log_is_reported_and_the_backfill_goes_on(store: MemoryStore, tmp_path: Path) -> None:
+    shutil.copytree(SAMPLES / "codex", tmp_path / "sessions")
+    (tmp_path / "sessions" / "rollout-0-broken.jsonl").write_text("not json\n")
+    skipped: list[Path] = []
+    reports = import_history(store, "codex", tmp_path / "sessions", on_error=lambda p, e: skipped.append(p))
+    assert [r.added for r in reports] == [2] and [p.name for p in skipped] == ["rollout-0-broken.jsonl"]
+    with pytest.raises(InvalidInputError, match="not a Codex session log"):
+        import_history(store, "codex", tmp_path / "sessions")
+
+
 @pytest.mark.parametrize(
     ("text", "found"),
     [

@@ -64,14 +64,14 @@ def test_a_project_with_no_memories_gets_nothing(store: MemoryStore) -> None:
 
 
 def test_a_prompt_gets_what_is_relevant_to_it_and_nothing_else(store: MemoryStore) -> None:
-    text = context(build_context(store, prompt("which HTTP client do we use?"), "qwen", SETTINGS))
+    text = context(build_context(store, prompt("which HTTP client do we use?"), "codex", SETTINGS))
     assert "httpx" in text and "Retries" not in text and "billing" not in text
-    assert build_context(store, prompt("draw a unicorn", session="s2"), "qwen", SETTINGS) is None
+    assert build_context(store, prompt("draw a unicorn", session="s2"), "codex", SETTINGS) is None
 
 
 def test_the_relevance_floor_is_a_setting(store: MemoryStore) -> None:
     strict = RecallSettings(min_relevance=0.99)
-    assert build_context(store, prompt("which HTTP client do we use?"), "qwen", strict) is None
+    assert build_context(store, prompt("which HTTP client do we use?"), "codex", strict) is None
 
 
 def test_a_session_never_gets_the_same_memory_twice(store: MemoryStore) -> None:
@@ -103,9 +103,12 @@ def test_gemini_before_agent_ignores_the_context_folded_into_its_prompt(store: M
     assert "Retries" not in context(answer)
 
 
-def test_qwen_submitted_prompt_is_preferred(store: MemoryStore) -> None:
-    payload = {**prompt("something unrelated entirely"), "submitted_prompt": "which HTTP client?"}
-    assert "httpx" in context(build_context(store, payload, "qwen", SETTINGS))
+def test_qwen_counts_only_what_the_user_submitted(store: MemoryStore) -> None:
+    """Qwen Code fires UserPromptSubmit before sending tool results too, the results as `prompt`."""
+    tool_result = prompt("which HTTP client do we use? (tool output)")
+    assert build_context(store, tool_result, "qwen", SETTINGS) is None
+    typed = {**tool_result, "submitted_prompt": "which HTTP client do we use?"}
+    assert "httpx" in context(build_context(store, typed, "qwen", SETTINGS))
 
 
 def test_the_answer_fits_the_budget_and_long_items_are_cut(store: MemoryStore) -> None:

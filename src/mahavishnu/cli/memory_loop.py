@@ -82,7 +82,11 @@ def import_sessions(tool: str, path: str | None, project: str | None, as_json: b
             if not as_json:
                 return  # a hook: quiet on success
         else:
-            reports = [r for name in tools for r in import_history(store, name, path, project=project)]
+            reports = [
+                r
+                for name in tools
+                for r in import_history(store, name, path, project=project, on_error=_skipped)
+            ]
     if as_json:
         print_json([r.to_dict() for r in reports])
         return
@@ -91,6 +95,12 @@ def import_sessions(tool: str, path: str | None, project: str | None, as_json: b
     added = sum(r.added for r in reports)
     insights = sum(r.insights for r in reports)
     info(f"{len(reports)} sessions: {added} new turns, {insights} insights")
+
+
+def _skipped(path: Path, error: Exception) -> None:
+    from mahavishnu.cli.output import warn
+
+    warn(f"skipped {path}: {error}")
 
 
 # -- hooks --------------------------------------------------------------------------------------

@@ -14,11 +14,11 @@ by ``store_turns``; decisions the user states ("we decided toâ€¦", "Decision: â€
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
 from mahavishnu.memory.conversations import TranscriptImport, Turn, store_turns
 from mahavishnu.memory.models import MemoryDraft
 from mahavishnu.memory.session_logs import AGENT_IDS, Tool, find_sessions, read_session
@@ -78,13 +78,28 @@ def store_transcript(
 
 
 def import_history(
-    store: MemoryStore, tool: Tool, root: Path | str | None = None, *, project: str | None = None
+    store: MemoryStore,
+    tool: Tool,
+    root: Path | str | None = None,
+    *,
+    project: str | None = None,
+    on_error: Callable[[Path, MahavishnuError], None] | None = None,
 ) -> list[TranscriptImport]:
-    """Import every session file of ``tool`` under ``root`` (default: where it keeps them)."""
+    """Import every session file of ``tool`` under ``root`` (default: where it keeps them). A file
+    that cannot be read is passed to ``on_error`` and skipped (raised when there is no
+    ``on_error``): one damaged log must not stop a backfill."""
     base = Path(root).expanduser() if root is not None else None
     if base is not None and base.is_file():
         return [import_session(store, tool, base, project=project)]
-    return [import_session(store, tool, path, project=project) for path in find_sessions(tool, base)]
+    reports = []
+    for path in find_sessions(tool, base):
+        try:
+            reports.append(import_session(store, tool, path, project=project))
+        except (InvalidInputError, NotFoundError) as error:
+            if on_error is None:
+                raise
+            on_error(path, error)
+    return reports
 
 
 def capture_hook(store: MemoryStore, tool: Tool, payload: Mapping[str, Any]) -> TranscriptImport:

@@ -70,7 +70,7 @@ def build_context(
         budget = settings.session_tokens
         title = f"Shared memory for project {project}" if project else "Shared memory"
     else:
-        prompt = _prompt(payload)
+        prompt = _prompt(payload, tool)
         if not prompt:
             return None
         candidates = _relevant_memories(store, prompt, project, settings)
@@ -93,11 +93,12 @@ def _header(title: str) -> str:
     return f"{title} (Mahavishnu; cite by id, `mahavishnu memory get ID` shows one in full):"
 
 
-def _prompt(payload: Mapping[str, Any]) -> str:
-    """The user's own text: Qwen Code's ``submitted_prompt`` when given, else ``prompt``, without
-    the context earlier hooks added to it (Gemini CLI folds that into the prompt)."""
-    raw = _text(payload.get("submitted_prompt")) or _text(payload.get("prompt")) or ""
-    return _HOOK_CONTEXT.sub("", raw).strip()
+def _prompt(payload: Mapping[str, Any], tool: str) -> str:
+    """The user's own text, without the context earlier hooks added to it (Gemini CLI folds that
+    into the prompt). Qwen Code also fires UserPromptSubmit before sending tool results, with the
+    results as ``prompt``: only its ``submitted_prompt`` is what the user typed."""
+    key = "submitted_prompt" if tool == "qwen" else "prompt"
+    return _HOOK_CONTEXT.sub("", _text(payload.get(key)) or "").strip()
 
 
 def _startup_memories(store: MemoryStore, project: str | None) -> list[Memory]:
@@ -181,12 +182,14 @@ class SentMemories:
     def _save(self) -> None:
         if self.path is None:
             return
+        new_session = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".sent-", dir=self.path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({"sent": sorted(self.ids)}, handle)
         os.replace(name, self.path)
-        _forget_old(self.path.parent)
+        if new_session:  # once per session is often enough to sweep
+            _forget_old(self.path.parent)
 
 
 def recall_dir() -> Path:
