@@ -102,6 +102,24 @@ def test_codex_trust_hash_matches_what_codex_0_169_accepted() -> None:
     )
 
 
+def test_taking_ours_out_moves_the_users_codex_trust_with_their_hooks(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    install(["codex"])
+    data = json.loads(f["codex"].read_text())
+    mine = {"type": "command", "command": "echo mine"}
+    data["hooks"]["SessionStart"].append({"hooks": [mine]})  # the user's hook, after ours
+    f["codex"].write_text(json.dumps(data))
+    digest = codex_trust_hash("SessionStart", mine)
+    trusted = f["codex-config"].read_text()
+    f["codex-config"].write_text(
+        trusted + f'[hooks.state."{f["codex"]}:session_start:1:0"]\ntrusted_hash = "{digest}"\n'
+    )
+    remove(["codex"])
+    assert json.loads(f["codex"].read_text())["hooks"] == {"SessionStart": [{"hooks": [mine]}]}
+    state = tomllib.loads(f["codex-config"].read_text())["hooks"]["state"]
+    assert state == {f"{f['codex']}:session_start:0:0": {"trusted_hash": digest}}
+
+
 def test_status_says_untrusted_when_codex_lost_the_trust_entry(isolated_home: Path) -> None:
     install(["codex"])
     files(isolated_home)["codex-config"].write_text("")

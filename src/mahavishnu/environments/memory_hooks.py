@@ -250,48 +250,70 @@ def codex_trust_hash(event: str, handler: dict[str, Any], matcher: str | None = 
 
 def _codex_ours(hooks_text: str | None, path: Path, load: Loader) -> dict[str, str]:
     """Trust key -> hash of each of our handlers in a hooks.json text, at its position."""
+    return _codex_handlers(hooks_text, path, load)[0]
+
+
+def _codex_handlers(
+    hooks_text: str | None, path: Path, load: Loader
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Our handlers (trust key -> hash) and, per event, the trust keys of everyone else's, in order."""
     data = load(hooks_text, path).data if hooks_text is not None else {}
-    found: dict[str, str] = {}
+    ours: dict[str, str] = {}
+    others: dict[str, list[str]] = {}
     events = data.get("hooks")
     for event, groups in (events if isinstance(events, dict) else {}).items():
         for g, group in enumerate(groups if isinstance(groups, list) else []):
             handlers = group.get("hooks") if isinstance(group, dict) else None
             for h, handler in enumerate(handlers if isinstance(handlers, list) else []):
+                key = f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}"
                 if isinstance(handler, dict) and is_ours(handler.get("command")):
-                    key = f"{path}:{codex_event_label(event)}:{g}:{h}"
-                    found[key] = codex_trust_hash(event, handler, group.get("matcher"))
-    return found
+                    ours[key] = codex_trust_hash(event, handler, group.get("matcher"))
+                else:
+                    others.setdefault(event, []).append(key)
+    return ours, others
 
 
 def _edit_codex_trust(
     text: str | None, hooks_path: Path, wanted: list[tuple[str, dict[str, Any]]], load: Loader
 ) -> str:
     """config.toml with the trust entries of our old handlers gone and our new ones trusted; the
-    new positions come from running the hooks.json edit on what that file holds now."""
+    new positions come from running the hooks.json edit on what that file holds now. The user's
+    own trust entries follow their handlers when taking ours out moves them up (a trust key names
+    a position; the hash does not change)."""
     import tomlkit
 
     current = read_text(hooks_path)
-    old = _codex_ours(current, hooks_path, load)
-    new = _codex_ours(_edit_hooks(current, hooks_path, load, wanted) or None, hooks_path, load)
+    old, old_others = _codex_handlers(current, hooks_path, load)
+    new, new_others = _codex_handlers(
+        _edit_hooks(current, hooks_path, load, wanted) or None, hooks_path, load
+    )
+    moves = {
+        before: after
+        for event, keys in old_others.items()
+        for before, after in zip(keys, new_others.get(event, []), strict=False)
+        if before != after
+    }
     document = tomlkit.parse(text or "")
     hooks = document.get("hooks")
     state = hooks.get("state") if hooks is not None else None
     held = {k: (state.get(k) or {}).get("trusted_hash") for k in {*old, *new}} if state is not None else {}
-    if {k: v for k, v in held.items() if v is not None} == new:
+    moved = {moves[k]: state[k].unwrap() for k in moves if k in state} if state is not None else {}
+    if not moved and {k: v for k, v in held.items() if v is not None} == new:
         return text or ""  # already as wanted: keep every byte
     if state is not None:
-        for key in [k for k in state if k in old or k in new]:
+        for key in [k for k in state if k in old or k in new or k in moves or k in moved]:
             del state[key]
-    if new:
+    entries = {**moved, **{key: {"trusted_hash": digest} for key, digest in new.items()}}
+    if entries:
         if hooks is None:
             hooks = tomlkit.table(is_super_table=True)
             document["hooks"] = hooks
         if state is None:
             state = tomlkit.table(is_super_table=True)
             hooks["state"] = state
-        for key, digest in new.items():
+        for key, values in entries.items():
             entry = tomlkit.table()
-            entry["trusted_hash"] = digest
+            entry.update(values)
             state[key] = entry
     elif hooks is not None and state is not None and not state:
         del hooks["state"]
@@ -325,7 +347,8 @@ def _status(tool: Tool) -> ToolHooks:
             if isinstance(handler, dict) and handler.get("command") == wanted
         ]
         ok = bool(found) and (
-            trusted is None or any(f"{path}:{codex_event_label(event)}:{g}:{h}" in trusted for g, h in found)
+            trusted is None
+            or any(f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}" in trusted for g, h in found)
         )
         states.append(HookState(event, role, wanted, bool(found), ok or not found))
     return ToolHooks(tool, path, states)
