@@ -93,8 +93,10 @@ def test_memory_flows_between_the_assistants_through_their_hooks(isolated_home: 
             isolated_home, f"{CLAUDE_DECISION} Which HTTP client?", extra_env=env, cwd=cwd, timeout=180
         )
         assert claude.returncode == 0 and not parse_result(claude)["is_error"], claude.stderr[-3000:]
-        to_claude = sent(mock.requests_to("/v1/messages"))
+        to_claude = sent(mock.requests_to("/v1/messages")[:1])
         assert CODEX_DECISION in to_claude and INSIGHT in to_claude
+        # given at session start, not again for the prompt, although the prompt is about it
+        assert to_claude.count(CODEX_DECISION) == 1, to_claude[-3000:]
         assert (CLAUDE_DECISION, "claude-code") in memories("decision")
 
         # 3. Qwen Code and Gemini CLI get Claude's decision (and Codex's) the same way.

@@ -82,6 +82,13 @@ def test_a_session_never_gets_the_same_memory_twice(store: MemoryStore) -> None:
     assert "httpx" in context(build_context(store, start(), "gemini", SETTINGS))
 
 
+def test_a_memory_repeating_what_the_session_got_is_not_sent(store: MemoryStore) -> None:
+    """A captured turn holds the decision stated in it: the decision at start, not the turn later."""
+    store.store("We use httpx for every HTTP client call. Please acknowledge.", "agent", project="api")
+    assert "We use httpx" in context(build_context(store, start(), "claude", SETTINGS))
+    assert build_context(store, prompt("httpx for every HTTP client call?"), "claude", SETTINGS) is None
+
+
 def test_clearing_or_compacting_the_session_sends_it_again(store: MemoryStore) -> None:
     assert build_context(store, start(), "claude", SETTINGS) is not None
     assert build_context(store, start(source="resume"), "claude", SETTINGS) is None

@@ -76,11 +76,13 @@ def build_context(
         candidates = _relevant_memories(store, prompt, project, settings)
         budget = settings.prompt_tokens
         title = "Shared memory relevant to this prompt"
+    given = [_flat(m.content) for m in store.backend.get(sorted(sent.ids)).values()] if sent.ids else []
     chosen = _fit(
         (m for m in candidates if m.id not in sent.ids and (session is None or m.session_id != session)),
         budget * CHARS_PER_TOKEN,
         settings.item_chars,
         title,
+        given,
     )
     if not chosen:
         return None
@@ -119,15 +121,15 @@ def _relevant_memories(
 
 
 def _fit(
-    memories: Iterable[Memory], budget_chars: int, item_chars: int, title: str
+    memories: Iterable[Memory], budget_chars: int, item_chars: int, title: str, given: list[str]
 ) -> list[tuple[Memory, str]]:
-    """Labelled lines, in order, while they fit the budget; a memory whose text another chosen one
-    already holds (a decision and the turn it came from) is skipped."""
+    """Labelled lines, in order, while they fit the budget; a memory whose text another chosen or
+    already given one holds, or holds another's (a decision and the turn it came from), is skipped."""
     used = len(_header(title)) + 1
     chosen: list[tuple[Memory, str]] = []
-    texts: list[str] = []
+    texts = list(given)
     for memory in memories:
-        flat = " ".join(memory.content.split())
+        flat = _flat(memory.content)
         if any(flat in other or other in flat for other in texts):
             continue
         line = _line(memory, flat, item_chars)
@@ -137,6 +139,10 @@ def _fit(
         texts.append(flat)
         used += len(line) + 1
     return chosen
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _line(memory: Memory, flat: str, item_chars: int) -> str:
