@@ -137,3 +137,15 @@ def test_sent_records_live_under_mahavishnu_home(store: MemoryStore, isolated_ho
     build_context(store, start(), "claude", SETTINGS)
     assert recall_dir() == isolated_home / ".mahavishnu" / "recall"
     assert len(list(recall_dir().glob("*.json"))) == 1
+
+
+def test_importing_recall_loads_nothing_heavy() -> None:
+    """The warm daemon and the fast start path import it on every hook run."""
+    import json
+    import subprocess
+    import sys
+
+    probe = "import sys, json, mahavishnu.memory.recall; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    heavy = {"numpy", "pydantic", "typer", "rich", "yaml", "onnxruntime", "tokenizers", "httpx", "tomlkit"}
+    assert not heavy & {name.split(".")[0] for name in json.loads(done.stdout)}
