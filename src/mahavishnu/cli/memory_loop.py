@@ -92,6 +92,7 @@ def import_sessions(tool: str, path: str | None, project: str | None, as_json: b
         return
     if not reports:
         info("no sessions found")
+        return
     added = sum(r.added for r in reports)
     insights = sum(r.insights for r in reports)
     info(f"{len(reports)} sessions: {added} new turns, {insights} insights")
