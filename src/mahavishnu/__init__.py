@@ -14,6 +14,7 @@ from mahavishnu.__about__ import __version__
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings, load_settings
+    from mahavishnu.environments.memory_hooks import hooks_status, install_memory_hooks, remove_memory_hooks
     from mahavishnu.environments.profiles import Profile, all_profiles, resolve
     from mahavishnu.environments.switcher import SwitchResult, current, switch_llm
     from mahavishnu.errors import (
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         UnknownServiceError,
         WriteFailedError,
     )
+    from mahavishnu.memory.capture import capture_hook, import_history, import_session
     from mahavishnu.memory.conversations import conversations, import_transcripts, store_conversation
     from mahavishnu.memory.cross_project import (
         add_to_group,
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
         query_knowledge_base,
     )
     from mahavishnu.memory.models import Filters, Memory, SearchHit
+    from mahavishnu.memory.recall import build_context
     from mahavishnu.memory.session_buddy import SessionBuddy
     from mahavishnu.memory.store import MemoryStore
     from mahavishnu.memory.unified import search_everywhere
@@ -133,6 +136,12 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("store_workflow_execution", "workflow_executions"), "mahavishnu.memory.workflows"),
     "search_everywhere": "mahavishnu.memory.unified",
     "SessionBuddy": "mahavishnu.memory.session_buddy",
+    **dict.fromkeys(("import_session", "import_history", "capture_hook"), "mahavishnu.memory.capture"),
+    "build_context": "mahavishnu.memory.recall",
+    **dict.fromkeys(
+        ("install_memory_hooks", "remove_memory_hooks", "hooks_status"),
+        "mahavishnu.environments.memory_hooks",
+    ),
     **dict.fromkeys(_ERRORS, "mahavishnu.errors"),
 }
 

@@ -82,6 +82,19 @@ class MemorySettings(BaseModel):
     text_posting_budget: int = Field(default=10_000, ge=0)
 
 
+class RecallSettings(BaseModel):
+    """``mahavishnu memory context``: what the assistants' hooks add to their context (memory/recall.py)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    session_tokens: int = Field(default=1_500, ge=0)  # at session start: the project's decisions and insights
+    prompt_tokens: int = Field(default=800, ge=0)  # at each prompt: the memories relevant to it
+    # The cosine similarity a memory needs to count as relevant to a prompt (all-MiniLM-L6-v2 scale).
+    min_relevance: float = Field(default=0.35, ge=-1.0, le=1.0)
+    item_chars: int = Field(default=600, ge=40)  # a longer memory is cut (its id fetches the whole)
+    candidates: int = Field(default=20, ge=1, le=1_000)  # search results weighed per prompt
+
+
 def _default_extensions() -> list[str]:
     return [
         *(".py", ".pyi", ".md", ".txt", ".yaml", ".yml", ".rst", ".toml", ".json", ".cfg", ".ini"),
@@ -280,6 +293,7 @@ class Settings(BaseModel):
 
     environments: EnvironmentsSettings = Field(default_factory=EnvironmentsSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    recall: RecallSettings = Field(default_factory=RecallSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict)
     services: ServicesSettings = Field(default_factory=ServicesSettings)
@@ -399,6 +413,7 @@ def _snapshot_models() -> dict[str, type[BaseModel]]:
         ProfileSettings,
         EnvironmentsSettings,
         MemorySettings,
+        RecallSettings,
         IngestSettings,
         HealthCheckSettings,
         ServiceSettings,

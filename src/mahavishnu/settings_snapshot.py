@@ -36,6 +36,7 @@ FORMAT = 1
 SETTINGS_FIELDS = (
     "environments",
     "memory",
+    "recall",
     "ingest",
     "profiles",
     "services",

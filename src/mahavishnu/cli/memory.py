@@ -316,10 +316,31 @@ def export_cmd(
 
 @app.command("import")
 def import_cmd(
-    path: Path = typer.Argument(..., help="JSONL file from `memory export`."), as_json: bool = JSON_OPTION
+    path: Path | None = typer.Argument(
+        None,
+        help="JSONL file from `memory export`; with --tool: a session file or folder, or '-' (hook JSON).",
+    ),
+    tool: str | None = typer.Option(
+        None, "--tool", help="Import sessions of claude, codex, qwen, gemini or all (default: all they kept)."
+    ),
+    project: str | None = typer.Option(
+        None,
+        "--project",
+        "-p",
+        help="With --tool: file the sessions under this project (default: their git root).",
+    ),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Read an export exactly, memories and activity rows; what is already stored is skipped,
-    nothing is written if a line is bad."""
+    nothing is written if a line is bad. With --tool: import the assistants' own sessions
+    (turns, ★ Insights, decisions); again later adds only new turns."""
+    if tool is not None:
+        from mahavishnu.cli.memory_loop import import_sessions
+
+        import_sessions(tool, None if path is None else str(path), project, as_json)
+        return
+    if path is None:
+        raise InvalidInputError("which file?", hint="Pass a file from `memory export`, or --tool all.")
     with open_store() as store:
         counts = store.import_(path)
     records = {t: {"imported": c.imported, "skipped": c.skipped} for t, c in counts.records.items()}
@@ -509,4 +530,4 @@ def forget_repo_cmd(
 
 
 # Conversations, insights, groups, workflows and metrics join this group from their own module.
-from mahavishnu.cli import memory_activity  # noqa: E402, F401
+from mahavishnu.cli import memory_activity, memory_loop  # noqa: E402, F401

@@ -104,7 +104,7 @@ def read_transcript(path: Path) -> Transcript:
         path=path,
         session_id=session_id,
         cwd=cwd,
-        project=_project_name(cwd),
+        project=project_for(cwd),
         turns=_turns(entries),
         skipped_lines=skipped,
     )
@@ -284,8 +284,9 @@ def _strings(entries: list[dict[str, Any]], key: str) -> Iterator[str]:
             yield value
 
 
-def _project_name(cwd: str | None) -> str | None:
-    """Name of the git root holding `cwd` when that directory exists here, else the basename of `cwd`."""
+def project_for(cwd: str | None) -> str | None:
+    """The project a session in `cwd` belongs to: the name of the git root holding `cwd` when that
+    directory exists here, else the basename of `cwd`."""
     if not cwd:
         return None
     start = Path(cwd)

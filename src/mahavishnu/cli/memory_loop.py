@@ -1,0 +1,158 @@
+"""``mahavishnu memory`` commands of the memory loop: the recall hook (``context``), the hooks
+themselves (``hooks install|remove|status``), and every assistant's sessions as memory
+(``import --tool``, which ``cli/memory.py``'s ``import`` hands over to ``import_sessions``).
+
+They join the ``memory`` group (``cli/memory.py`` imports this module).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mahavishnu.cli.memory import app, open_store
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
+from mahavishnu.errors import InvalidInputError
+
+hooks_app = typer.Typer(
+    help="The memory loop's hooks in each assistant: capture every turn, recall at start and per prompt.",
+    no_args_is_help=True,
+)
+app.add_typer(hooks_app, name="hooks")
+
+ToolOption = typer.Option("all", "--tool", help="claude, codex, qwen, gemini or all (every assistant).")
+DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without writing anything.")
+
+
+def read_hook_payload(text: str) -> dict[str, Any]:
+    """The JSON object an assistant's hook gives on standard input."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise InvalidInputError(
+            "standard input holds no hook JSON object",
+            hint="This command is run by an assistant's hook; see `mahavishnu memory hooks install`.",
+        )
+    return payload
+
+
+# -- recall -------------------------------------------------------------------------------------
+@app.command("context")
+def context_cmd(
+    tool: str = typer.Option(
+        ..., "--tool", help="The assistant running the hook: claude, codex, qwen or gemini."
+    ),
+) -> None:
+    """The recall hook: read the hook's JSON on stdin, print the memories to add to the context as
+    that assistant's hook JSON (nothing when there is nothing relevant)."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.recall import build_context
+    from mahavishnu.memory.session_logs import check_tool
+
+    name = check_tool(tool)
+    payload = read_hook_payload(sys.stdin.read())
+    settings = load_settings().recall
+    with open_store() as store:
+        answer = build_context(store, payload, name, settings)
+    if answer is not None:
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+
+
+# -- capture ------------------------------------------------------------------------------------
+def import_sessions(tool: str, path: str | None, project: str | None, as_json: bool) -> None:
+    """``memory import --tool T [PATH|-]``: a session file, a folder of them, '-' for a hook's JSON
+    on stdin, or (no PATH) every session the assistant(s) kept."""
+    from mahavishnu.environments.memory_hooks import check_tools
+    from mahavishnu.memory.capture import capture_hook, import_history
+
+    tools = check_tools(tool)
+    if path is not None and len(tools) > 1:
+        raise InvalidInputError(
+            "a PATH belongs to one assistant", hint="Pass --tool claude, codex, qwen or gemini."
+        )
+    with open_store() as store:
+        if path == "-":
+            reports = [capture_hook(store, tools[0], read_hook_payload(sys.stdin.read()))]
+            if not as_json:
+                return  # a hook: quiet on success
+        else:
+            reports = [
+                r
+                for name in tools
+                for r in import_history(store, name, path, project=project, on_error=_skipped)
+            ]
+    if as_json:
+        print_json([r.to_dict() for r in reports])
+        return
+    if not reports:
+        info("no sessions found")
+        return
+    added = sum(r.added for r in reports)
+    insights = sum(r.insights for r in reports)
+    info(f"{len(reports)} sessions: {added} new turns, {insights} insights")
+
+
+def _skipped(path: Path, error: Exception) -> None:
+    from mahavishnu.cli.output import warn
+
+    warn(f"skipped {path}: {error}")
+
+
+# -- hooks --------------------------------------------------------------------------------------
+@hooks_app.command("install")
+def hooks_install_cmd(tool: str = ToolOption, dry_run: bool = DryRunOption) -> None:
+    """Write the capture and recall hooks into each assistant's hook configuration (idempotent;
+    the user's other hooks are kept; one transaction, backed up)."""
+    from mahavishnu.environments import memory_hooks
+
+    changes = memory_hooks.install(memory_hooks.check_tools(tool), dry_run=dry_run)
+    _report(changes, dry_run, "installed")
+
+
+@hooks_app.command("remove")
+def hooks_remove_cmd(tool: str = ToolOption, dry_run: bool = DryRunOption) -> None:
+    """Take the memory hooks out of each assistant's configuration, leaving every other hook."""
+    from mahavishnu.environments import memory_hooks
+
+    changes = memory_hooks.remove(memory_hooks.check_tools(tool), dry_run=dry_run)
+    _report(changes, dry_run, "removed")
+
+
+@hooks_app.command("status")
+def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> None:
+    """Whether each assistant has the memory hooks (and, for Codex, trusts them)."""
+    from mahavishnu.environments.memory_hooks import hooks_status
+
+    found = hooks_status(tool)
+    if as_json:
+        print_json([t.to_dict() for t in found])
+        return
+    rows = [
+        (
+            t.tool,
+            t.state,
+            ", ".join(f"{h.event}{'' if h.installed else ' (missing)'}" for h in t.hooks) or (t.error or ""),
+            str(t.path),
+        )
+        for t in found
+    ]
+    table(None, ["assistant", "state", "hooks", "file"], rows)
+
+
+def _report(changes: list[Any], dry_run: bool, verb: str) -> None:
+    changed = [c for c in changes if c.changed]
+    if dry_run:
+        for change in changed:
+            console.print(change.diff(), markup=False, highlight=False)
+        info(f"{len(changed)} files would change" if changed else "nothing to change")
+        return
+    for change in changed:
+        info(f"{verb}: {Path(change.path)}")
+    if not changed:
+        info("nothing to change: already done")

@@ -1,0 +1,403 @@
+"""The memory loop's hooks in each assistant's own hook configuration: install, remove, status.
+
+Two hooks per assistant, both a ``mahavishnu`` command that reads the hook's JSON on stdin:
+
+* recall, ``memory context --tool T``, at session start and before every prompt;
+* capture, ``memory import --tool T -``, after every turn (the session file is imported again;
+  only new turns are added).
+
+Where they go (each checked against the pinned CLI with the loopback mock):
+
+=========  ================================  ====================================  ===========
+assistant  file                              events (recall / capture)             timeout in
+=========  ================================  ====================================  ===========
+Claude     ``~/.claude/settings.json``       SessionStart, UserPromptSubmit / Stop  seconds
+Codex      ``$CODEX_HOME/hooks.json``        SessionStart, UserPromptSubmit / Stop  seconds
+Qwen Code  ``~/.qwen/settings.json``         SessionStart, UserPromptSubmit / Stop  seconds
+Gemini     ``~/.gemini/settings.json``       SessionStart, BeforeAgent / AfterAgent milliseconds
+=========  ================================  ====================================  ===========
+
+Codex 0.169 runs a hook from ``hooks.json`` only once it is trusted: ``config.toml`` must hold
+``[hooks.state."<hooks.json path>:<event>:<group>:<handler>"] trusted_hash = "sha256:…"``, the
+hash of the hook's normalised identity (``codex_trust_hash``); an untrusted hook is skipped
+silently. Install writes both files, remove takes both out, status checks the hash still matches.
+
+Each of our handlers sits in a matcher group of its own, appended to the event's list; a
+handler is ours when its command runs ``memory context --tool`` or ``memory import --tool``.
+Everything else in the files (the user's hooks, comments, unknown keys) is left as it is. All
+files of one run are written as one transaction (``transaction.run``: locked, atomic, backed up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mahavishnu.environments import safe_write, transaction
+from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_command
+from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.environments.safe_write import Change, read_text
+from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
+
+Tool = Literal["claude", "codex", "qwen", "gemini"]
+TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
+Role = Literal["recall", "capture"]
+TIMEOUT_S = 30
+_OURS = re.compile(r"\bmemory (?:context|import) --tool (?:claude|codex|qwen|gemini)\b")
+_EVENTS: dict[Tool, tuple[tuple[str, Role], ...]] = {
+    "claude": (("SessionStart", "recall"), ("UserPromptSubmit", "recall"), ("Stop", "capture")),
+    "codex": (("SessionStart", "recall"), ("UserPromptSubmit", "recall"), ("Stop", "capture")),
+    "qwen": (("SessionStart", "recall"), ("UserPromptSubmit", "recall"), ("Stop", "capture")),
+    "gemini": (("SessionStart", "recall"), ("BeforeAgent", "recall"), ("AfterAgent", "capture")),
+}
+
+
+@dataclass(frozen=True)
+class HookState:
+    """One of our hooks as a file holds it: present, and (Codex) trusted."""
+
+    event: str
+    role: Role
+    command: str
+    installed: bool
+    trusted: bool = True  # only Codex can hold a hook it will not run
+
+
+@dataclass(frozen=True)
+class ToolHooks:
+    """What ``status`` found for one assistant."""
+
+    tool: Tool
+    path: Path
+    hooks: list[HookState]
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(h.installed and h.trusted for h in self.hooks)
+
+    @property
+    def state(self) -> str:
+        if self.error is not None:
+            return "error"
+        if self.ok:
+            return "installed"
+        if not any(h.installed for h in self.hooks):
+            return "not installed"
+        return "incomplete" if all(h.trusted for h in self.hooks) else "untrusted"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "path": str(self.path),
+            "state": self.state,
+            "error": self.error,
+            "hooks": [
+                {"event": h.event, "role": h.role, "installed": h.installed, "trusted": h.trusted}
+                for h in self.hooks
+            ],
+        }
+
+
+def check_tools(tool: str) -> list[Tool]:
+    """``all`` or one assistant's name, as the list of assistants it means."""
+    if tool == "all":
+        return list(TOOLS)
+    if tool not in TOOLS:
+        raise InvalidInputError(f"unknown assistant {tool!r}", hint=f"Use one of: {', '.join(TOOLS)} or all.")
+    return [tool]  # type: ignore[list-item]  # checked above
+
+
+def hook_command(tool: Tool, role: Role) -> str:
+    """The command line of one of our hooks (this Mahavishnu, by absolute path)."""
+    if role == "recall":
+        return mahavishnu_command("memory", "context", "--tool", tool)
+    return mahavishnu_command("memory", "import", "--tool", tool, "-")
+
+
+def is_ours(command: object) -> bool:
+    return isinstance(command, str) and _OURS.search(command) is not None
+
+
+# -- plans --------------------------------------------------------------------------------------
+def install(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
+    """Write our hooks into every assistant's file(s) as one transaction (idempotent)."""
+    return _run([edit for tool in tools for edit in _edits(tool, install=True)], dry_run)
+
+
+def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
+    """Take our hooks (and Codex's trust entries for them) out, leaving every other hook."""
+    return _run([edit for tool in tools for edit in _edits(tool, install=False)], dry_run)
+
+
+install_memory_hooks = install  # the names the package exports
+remove_memory_hooks = remove
+
+
+def _run(edits: list[FileEdit], dry_run: bool) -> list[Change]:
+    if dry_run:
+        return [safe_write.plan(edit.path, edit.transform) for edit in edits]
+    return transaction.apply_all(edits)
+
+
+def _edits(tool: Tool, *, install: bool) -> list[FileEdit]:
+    path, load, validate = _settings_file(tool)
+    wanted = _wanted(tool) if install else []
+    edits = []
+    if tool == "codex":  # trust first: it reads the hooks.json positions before they change
+        from mahavishnu.environments.assistants import codex
+
+        config = codex.config_path()
+        if install or read_text(config) is not None:
+            trust = FileEdit(config, lambda text: _edit_codex_trust(text, path, wanted, load), codex.validate)
+            edits.append(trust)
+    if install or read_text(path) is not None:  # removing from a file that is not there: nothing to do
+        edits.append(FileEdit(path, lambda text: _edit_hooks(text, path, load, wanted), validate))
+    return edits
+
+
+def _wanted(tool: Tool) -> list[tuple[str, dict[str, Any]]]:
+    """(event, handler) of each of our hooks for ``tool``."""
+    timeout = TIMEOUT_S * 1000 if tool == "gemini" else TIMEOUT_S
+    out = []
+    for event, role in _EVENTS[tool]:
+        handler: dict[str, Any] = {"type": "command", "command": hook_command(tool, role), "timeout": timeout}
+        if tool == "gemini":
+            handler["name"] = f"mahavishnu-memory-{role}"
+        out.append((event, handler))
+    return out
+
+
+Loader = Callable[[str | None, Path], JsonDocument]
+
+
+def _edit_hooks(text: str | None, path: Path, load: Loader, wanted: list[tuple[str, dict[str, Any]]]) -> str:
+    """The file with our handlers removed from every event, then ``wanted`` appended, one group
+    each; every other byte stays (the text comes back unchanged when nothing changes)."""
+    document = load(text, path)
+    hooks = document.get(["hooks"])
+    if hooks is not None and not isinstance(hooks, dict):
+        raise InvalidConfigFileError(f"{path}: 'hooks' is not an object", hint="Fix the file, then retry.")
+    before: dict[str, Any] = dict(hooks or {})
+    after = {e: _without_ours(g) if isinstance(g, list) else g for e, g in before.items()}
+    for event, handler in wanted:
+        groups = after.get(event)
+        after[event] = [*(groups if isinstance(groups, list) else []), {"hooks": [handler]}]
+    changed = [event for event in after if after[event] != before.get(event)]
+    if not changed:
+        return text or ""
+    for event in changed:
+        if after[event]:
+            document.set(["hooks", event], after[event])
+        else:
+            document.delete(["hooks", event])
+    if not document.get(["hooks"]):
+        document.delete(["hooks"])
+    return document.dumps()
+
+
+def _without_ours(groups: list[Any]) -> list[Any]:
+    """The groups with our handlers taken out; a group left with no handler goes too."""
+    out = []
+    for group in groups:
+        handlers = group.get("hooks") if isinstance(group, dict) else None
+        if not isinstance(handlers, list):
+            out.append(group)
+            continue
+        kept = [h for h in handlers if not (isinstance(h, dict) and is_ours(h.get("command")))]
+        if len(kept) == len(handlers):
+            out.append(group)
+        elif kept:
+            out.append({**group, "hooks": kept})
+    return out
+
+
+# -- Codex hook trust ---------------------------------------------------------------------------
+def codex_event_label(event: str) -> str:
+    """``SessionStart`` -> ``session_start``, the label Codex keys its hook state by."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", event).lower()
+
+
+def codex_trust_hash(event: str, handler: dict[str, Any], matcher: str | None = None) -> str:
+    """The ``trusted_hash`` Codex 0.169 computes for a command hook: SHA-256 of the compact,
+    key-sorted JSON of its normalised identity (event label, matcher unless the event ignores it,
+    the one handler with ``timeout`` filled in (600 s; SessionEnd 1 s, at most 3) and ``async``)."""
+    given = handler.get("timeout")
+    seconds = int(given) if isinstance(given, int | float) and not isinstance(given, bool) else None
+    if event == "SessionEnd":
+        timeout = min(3, max(1, seconds or 1))
+    else:
+        timeout = max(1, seconds if seconds is not None else 600)
+    normal: dict[str, Any] = {
+        "type": "command",
+        "command": handler["command"],
+        "timeout": timeout,
+        "async": bool(handler.get("async", False)),
+    }
+    if isinstance(handler.get("statusMessage"), str):
+        normal["statusMessage"] = handler["statusMessage"]
+    identity: dict[str, Any] = {"event_name": codex_event_label(event), "hooks": [normal]}
+    if matcher is not None and event not in ("UserPromptSubmit", "Stop"):
+        identity["matcher"] = matcher
+    encoded = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def _codex_ours(hooks_text: str | None, path: Path, load: Loader) -> dict[str, str]:
+    """Trust key -> hash of each of our handlers in a hooks.json text, at its position."""
+    return _codex_handlers(hooks_text, path, load)[0]
+
+
+def _codex_handlers(
+    hooks_text: str | None, path: Path, load: Loader
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Our handlers (trust key -> hash) and, per event, the trust keys of everyone else's, in order."""
+    data = load(hooks_text, path).data if hooks_text is not None else {}
+    ours: dict[str, str] = {}
+    others: dict[str, list[str]] = {}
+    events = data.get("hooks")
+    for event, groups in (events if isinstance(events, dict) else {}).items():
+        for g, group in enumerate(groups if isinstance(groups, list) else []):
+            handlers = group.get("hooks") if isinstance(group, dict) else None
+            for h, handler in enumerate(handlers if isinstance(handlers, list) else []):
+                key = f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}"
+                if isinstance(handler, dict) and is_ours(handler.get("command")):
+                    ours[key] = codex_trust_hash(event, handler, group.get("matcher"))
+                else:
+                    others.setdefault(event, []).append(key)
+    return ours, others
+
+
+def _edit_codex_trust(
+    text: str | None, hooks_path: Path, wanted: list[tuple[str, dict[str, Any]]], load: Loader
+) -> str:
+    """config.toml with the trust entries of our old handlers gone and our new ones trusted; the
+    new positions come from running the hooks.json edit on what that file holds now. The user's
+    own trust entries follow their handlers when taking ours out moves them up (a trust key names
+    a position; the hash does not change)."""
+    import tomlkit
+
+    current = read_text(hooks_path)
+    old, old_others = _codex_handlers(current, hooks_path, load)
+    new, new_others = _codex_handlers(
+        _edit_hooks(current, hooks_path, load, wanted) or None, hooks_path, load
+    )
+    moves = {
+        before: after
+        for event, keys in old_others.items()
+        for before, after in zip(keys, new_others.get(event, []), strict=False)
+        if before != after
+    }
+    document = tomlkit.parse(text or "")
+    hooks = document.get("hooks")
+    state = hooks.get("state") if hooks is not None else None
+    held = {k: (state.get(k) or {}).get("trusted_hash") for k in {*old, *new}} if state is not None else {}
+    moved = {moves[k]: state[k].unwrap() for k in moves if k in state} if state is not None else {}
+    if not moved and {k: v for k, v in held.items() if v is not None} == new:
+        return text or ""  # already as wanted: keep every byte
+    if state is not None:
+        for key in [k for k in state if k in old or k in new or k in moves or k in moved]:
+            del state[key]
+    entries = {**moved, **{key: {"trusted_hash": digest} for key, digest in new.items()}}
+    if entries:
+        if hooks is None:
+            hooks = tomlkit.table(is_super_table=True)
+            document["hooks"] = hooks
+        if state is None:
+            state = tomlkit.table(is_super_table=True)
+            hooks["state"] = state
+        for key, values in entries.items():
+            entry = tomlkit.table()
+            entry.update(values)
+            state[key] = entry
+    elif hooks is not None and state is not None and not state:
+        del hooks["state"]
+        if not hooks:
+            del document["hooks"]
+    return tomlkit.dumps(document)
+
+
+# -- status -------------------------------------------------------------------------------------
+def hooks_status(tool: str) -> list[ToolHooks]:
+    """Whether each assistant (``tool`` or ``all``) has our hooks installed, and trusted (Codex)."""
+    return [_status(name) for name in check_tools(tool)]
+
+
+def _status(tool: Tool) -> ToolHooks:
+    path, load, _ = _settings_file(tool)
+    try:
+        data = load(read_text(path), path).data
+        trusted = _codex_trusted(path, load) if tool == "codex" else None
+    except Exception as error:  # an unreadable file is reported, not raised: status covers every tool
+        return ToolHooks(tool, path, [], error=str(error).splitlines()[0])
+    events: dict[str, Any] = data["hooks"] if isinstance(data.get("hooks"), dict) else {}
+    states = []
+    for event, role in _EVENTS[tool]:
+        wanted = hook_command(tool, role)
+        found = [
+            (g, h)
+            for g, group in enumerate(events.get(event) or [])
+            if isinstance(group, dict)
+            for h, handler in enumerate(group.get("hooks") or [])
+            if isinstance(handler, dict) and handler.get("command") == wanted
+        ]
+        ok = bool(found) and (
+            trusted is None
+            or any(f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}" in trusted for g, h in found)
+        )
+        states.append(HookState(event, role, wanted, bool(found), ok or not found))
+    return ToolHooks(tool, path, states)
+
+
+def _codex_trusted(hooks_path: Path, load: Loader) -> set[str]:
+    """The keys of our hooks whose trust entry in config.toml matches their current hash."""
+    import tomllib
+
+    from mahavishnu.environments.assistants import codex
+
+    ours = _codex_ours(read_text(hooks_path), hooks_path, load)
+    config = tomllib.loads(read_text(codex.config_path()) or "")
+    state = config.get("hooks", {}).get("state", {})
+    return {key for key, digest in ours.items() if state.get(key, {}).get("trusted_hash") == digest}
+
+
+# -- files --------------------------------------------------------------------------------------
+def _settings_file(tool: Tool) -> tuple[Path, Loader, Callable[[str], None]]:
+    """The file holding ``tool``'s hooks, how to parse it, and how to validate a new version."""
+    if tool == "claude":
+        from mahavishnu.environments.assistants import claude
+
+        return claude.config_dir() / "settings.json", claude.load, claude.validate
+    if tool == "codex":
+        from mahavishnu.environments.assistants.codex import codex_home
+
+        return codex_home() / "hooks.json", _load_strict, _validate_strict
+    if tool == "qwen":
+        from mahavishnu.environments.assistants import qwen
+
+        return qwen.config_path("user"), _load_jsonc, qwen.validate
+    from mahavishnu.environments.assistants import gemini
+
+    return gemini.config_path("user"), _load_jsonc, gemini.validate
+
+
+def _load_strict(text: str | None, source: Path) -> JsonDocument:
+    return JsonDocument.parse(text or "", source=str(source), comments=False)
+
+
+def _load_jsonc(text: str | None, source: Path) -> JsonDocument:
+    return JsonDocument.parse(text or "", source=str(source), comments=True)
+
+
+def _validate_strict(text: str) -> None:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InvalidConfigFileError(f"refusing to write invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidConfigFileError("refusing to write a hooks file that is not a JSON object")

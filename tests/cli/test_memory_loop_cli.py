@@ -1,0 +1,95 @@
+"""``mahavishnu memory context``, ``memory import --tool`` and ``memory hooks``, end to end in-process
+(the real embedded store under the tmp MAHAVISHNU_HOME; only the embedder is the fake)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from mahavishnu.cli import memory as memory_cli
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory import store as store_module
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+
+runner = CliRunner()
+SAMPLES = Path(__file__).parents[1] / "memory" / "fixtures" / "sessions"
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+
+
+def memory(*args: str, stdin: str | None = None) -> Result:
+    return runner.invoke(memory_cli.app, list(args), input=stdin)
+
+
+def ok(*args: str, stdin: str | None = None) -> Any:
+    result = memory(*args, stdin=stdin)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.stdout) if "--json" in args else result.stdout
+
+
+def backfill_home(home: Path) -> None:
+    """Put the four sample sessions where each assistant keeps them under this HOME."""
+    shutil.copytree(SAMPLES / "claude", home / ".claude" / "projects")
+    shutil.copytree(SAMPLES / "codex", home / ".codex" / "sessions")
+    shutil.copytree(SAMPLES / "qwen", home / ".qwen" / "projects")
+    shutil.copytree(SAMPLES / "gemini", home / ".gemini" / "tmp")
+
+
+def test_import_tool_all_backfills_every_assistant_once(isolated_home: Path) -> None:
+    backfill_home(isolated_home)
+    reports = ok("import", "--tool", "all", "--json")
+    assert [(r["turns"], r["added"], r["project"]) for r in reports] == [(2, 2, "proj")] * 4
+    assert "4 sessions: 0 new turns" in ok("import", "--tool", "all")
+    agents = {t["agent_id"] for t in ok("conversations", "--json")}
+    assert agents == {"claude-code", "codex", "qwen-code", "gemini-cli"}
+
+
+def test_import_dash_reads_the_hooks_json_and_is_quiet(isolated_home: Path) -> None:
+    path = next((SAMPLES / "gemini").rglob("*.jsonl"))
+    hook = json.dumps({"session_id": "x", "transcript_path": str(path), "hook_event_name": "AfterAgent"})
+    assert ok("import", "--tool", "gemini", "-", stdin=hook) == ""
+    assert len(ok("conversations", "--agent", "gemini-cli", "--json")) == 2
+
+
+def test_a_path_needs_one_tool_and_import_needs_a_file_or_a_tool() -> None:
+    result = memory("import", "--tool", "all", "some.jsonl")
+    assert isinstance(result.exception, InvalidInputError) and "one assistant" in str(result.exception)
+    result = memory("import")
+    assert isinstance(result.exception, InvalidInputError) and "--tool all" in (result.exception.hint or "")
+
+
+def test_context_prints_the_hook_json_with_the_projects_memories(isolated_home: Path) -> None:
+    backfill_home(isolated_home)
+    ok("import", "--tool", "codex")
+    start = {"hook_event_name": "SessionStart", "session_id": "new", "cwd": "/home/dev/work/proj"}
+    answer = json.loads(ok("context", "--tool", "claude", stdin=json.dumps(start)))
+    text = answer["hookSpecificOutput"]["additionalContext"]
+    assert answer["hookSpecificOutput"]["hookEventName"] == "SessionStart"
+    assert "decision · codex ·" in text and "We decided to use httpx for HTTP." in text
+    assert "insight · codex ·" in text and "We keep retries in one place" in text
+    assert ok("context", "--tool", "claude", stdin=json.dumps(start)) == ""  # already sent
+
+
+def test_context_with_bad_input_is_a_one_line_error() -> None:
+    result = memory("context", "--tool", "claude", stdin="not json")
+    assert isinstance(result.exception, InvalidInputError) and "no hook JSON" in str(result.exception)
+    result = memory("context", "--tool", "cursor", stdin="{}")
+    assert isinstance(result.exception, InvalidInputError) and "unknown assistant" in str(result.exception)
+
+
+def test_hooks_install_status_remove(isolated_home: Path) -> None:
+    assert "installed:" in ok("hooks", "install", "--tool", "all")
+    assert "already done" in ok("hooks", "install", "--tool", "all")
+    states = {t["tool"]: t["state"] for t in ok("hooks", "status", "--json")}
+    assert states == dict.fromkeys(("claude", "codex", "qwen", "gemini"), "installed")
+    assert "removed:" in ok("hooks", "remove", "--tool", "codex")
+    assert ok("hooks", "status", "--tool", "codex", "--json")[0]["state"] == "not installed"
+    assert "would change" in ok("hooks", "install", "--tool", "codex", "--dry-run")

@@ -1,0 +1,188 @@
+"""``memory hooks install|remove|status``: our capture and recall hooks in each assistant's own
+hook file, beside the user's, idempotent, and trusted by Codex."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mahavishnu.environments import memory_hooks
+from mahavishnu.environments.memory_hooks import (
+    codex_trust_hash,
+    hook_command,
+    hooks_status,
+    install,
+    remove,
+)
+from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
+
+ALL = list(memory_hooks.TOOLS)
+USER_CLAUDE = """{
+  "model": "opus",
+  "hooks": {
+    "Stop": [
+      {
+        "hooks": [
+          {
+            "type": "command",
+            "command": "notify-send done"
+          }
+        ]
+      }
+    ]
+  }
+}
+"""
+USER_QWEN = """{
+  // my Qwen settings
+  "model": {"name": "qwen3-coder"},
+  "hooks": {"SessionStart": [{"matcher": "startup", "hooks": [{"type": "command", "command": "echo hi"}]}]}
+}
+"""
+
+
+def files(home: Path) -> dict[str, Path]:
+    return {
+        "claude": home / ".claude" / "settings.json",
+        "codex": home / ".codex" / "hooks.json",
+        "codex-config": home / ".codex" / "config.toml",
+        "qwen": home / ".qwen" / "settings.json",
+        "gemini": home / ".gemini" / "settings.json",
+    }
+
+
+def commands(path: Path, event: str) -> list[str]:
+    data = json.loads(path.read_text()) if path.suffix == ".json" and "qwen" not in str(path) else None
+    if data is None:
+        from mahavishnu.environments.json_document import JsonDocument
+
+        data = JsonDocument.parse(path.read_text(), comments=True).data
+    return [h["command"] for g in data.get("hooks", {}).get(event, []) for h in g["hooks"]]
+
+
+def test_install_writes_capture_and_recall_hooks_for_every_assistant(isolated_home: Path) -> None:
+    install(ALL)
+    f = files(isolated_home)
+    for tool, (start, prompt, stop) in {
+        "claude": ("SessionStart", "UserPromptSubmit", "Stop"),
+        "codex": ("SessionStart", "UserPromptSubmit", "Stop"),
+        "qwen": ("SessionStart", "UserPromptSubmit", "Stop"),
+        "gemini": ("SessionStart", "BeforeAgent", "AfterAgent"),
+    }.items():
+        recall, capture = hook_command(tool, "recall"), hook_command(tool, "capture")  # type: ignore[arg-type]
+        assert recall.endswith(f"memory context --tool {tool}") and capture.endswith(
+            f"import --tool {tool} -"
+        )
+        assert commands(f[tool], start) == [recall] and commands(f[tool], prompt) == [recall]
+        assert commands(f[tool], stop) == [capture]
+    gemini = json.loads(f["gemini"].read_text())["hooks"]["BeforeAgent"][0]["hooks"][0]
+    assert gemini["timeout"] == 30_000 and gemini["name"] == "mahavishnu-memory-recall"  # Gemini counts ms
+    assert [t.state for t in hooks_status("all")] == ["installed"] * 4
+
+
+def test_codex_hooks_are_trusted_in_config_toml(isolated_home: Path) -> None:
+    install(["codex"])
+    f = files(isolated_home)
+    state = tomllib.loads(f["codex-config"].read_text())["hooks"]["state"]
+    handler = json.loads(f["codex"].read_text())["hooks"]["SessionStart"][0]["hooks"][0]
+    assert state[f"{f['codex']}:session_start:0:0"] == {
+        "trusted_hash": codex_trust_hash("SessionStart", handler)
+    }
+    assert sorted(k.rsplit(":", 3)[1] for k in state) == ["session_start", "stop", "user_prompt_submit"]
+
+
+def test_codex_trust_hash_matches_what_codex_0_169_accepted() -> None:
+    """This command and hash ran as a trusted SessionStart hook in a real `codex exec` (0.169.0)."""
+    handler = {"type": "command", "command": "/tmp/loop16/hook.sh codex SessionStart SessionStart"}
+    assert codex_trust_hash("SessionStart", handler) == (
+        "sha256:d3e7b5dd685cff17ce1100ab6fd89f4239045314b3cab5076b340630f316d099"
+    )
+
+
+def test_taking_ours_out_moves_the_users_codex_trust_with_their_hooks(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    install(["codex"])
+    data = json.loads(f["codex"].read_text())
+    mine = {"type": "command", "command": "echo mine"}
+    data["hooks"]["SessionStart"].append({"hooks": [mine]})  # the user's hook, after ours
+    f["codex"].write_text(json.dumps(data))
+    digest = codex_trust_hash("SessionStart", mine)
+    trusted = f["codex-config"].read_text()
+    f["codex-config"].write_text(
+        trusted + f'[hooks.state."{f["codex"]}:session_start:1:0"]\ntrusted_hash = "{digest}"\n'
+    )
+    remove(["codex"])
+    assert json.loads(f["codex"].read_text())["hooks"] == {"SessionStart": [{"hooks": [mine]}]}
+    state = tomllib.loads(f["codex-config"].read_text())["hooks"]["state"]
+    assert state == {f"{f['codex']}:session_start:0:0": {"trusted_hash": digest}}
+
+
+def test_status_says_untrusted_when_codex_lost_the_trust_entry(isolated_home: Path) -> None:
+    install(["codex"])
+    files(isolated_home)["codex-config"].write_text("")
+    [codex] = hooks_status("codex")
+    assert codex.state == "untrusted" and not codex.ok
+
+
+def test_install_twice_changes_nothing(isolated_home: Path) -> None:
+    install(ALL)
+    before = {name: path.read_text() for name, path in files(isolated_home).items()}
+    assert not any(change.changed for change in install(ALL))
+    assert {name: path.read_text() for name, path in files(isolated_home).items()} == before
+
+
+def test_the_users_hooks_and_comments_stay_and_remove_puts_the_files_back(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    f["claude"].parent.mkdir()
+    f["claude"].write_text(USER_CLAUDE)
+    f["qwen"].parent.mkdir()
+    f["qwen"].write_text(USER_QWEN)
+    install(ALL)
+    assert commands(f["claude"], "Stop") == ["notify-send done", hook_command("claude", "capture")]
+    assert commands(f["qwen"], "SessionStart") == ["echo hi", hook_command("qwen", "recall")]
+    assert "// my Qwen settings" in f["qwen"].read_text()
+    remove(ALL)
+    assert f["claude"].read_text() == USER_CLAUDE
+    assert f["qwen"].read_text() == USER_QWEN
+    assert "hooks" not in json.loads(f["codex"].read_text())
+    assert "hooks" not in tomllib.loads(f["codex-config"].read_text())
+    assert [t.state for t in hooks_status("all")] == ["not installed"] * 4
+
+
+def test_a_moved_mahavishnu_is_replaced_not_added(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    f["claude"].parent.mkdir()
+    old = {"type": "command", "command": "/old/venv/bin/mahavishnu memory context --tool claude"}
+    f["claude"].write_text(json.dumps({"hooks": {"SessionStart": [{"hooks": [old]}]}}))
+    install(["claude"])
+    assert commands(f["claude"], "SessionStart") == [hook_command("claude", "recall")]
+
+
+def test_remove_where_nothing_is_installed_writes_nothing(isolated_home: Path) -> None:
+    assert remove(ALL) == []
+    assert not any(path.exists() for path in files(isolated_home).values())
+
+
+def test_dry_run_writes_nothing(isolated_home: Path) -> None:
+    changes = install(ALL, dry_run=True)
+    assert len([c for c in changes if c.changed]) == 5
+    assert not any(path.exists() for path in files(isolated_home).values())
+
+
+def test_a_hooks_value_that_is_not_an_object_is_refused_and_nothing_is_written(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    f["gemini"].parent.mkdir()
+    f["gemini"].write_text('{"hooks": []}\n')
+    with pytest.raises(InvalidConfigFileError, match="'hooks' is not an object"):
+        install(ALL)
+    assert not f["claude"].exists() and f["gemini"].read_text() == '{"hooks": []}\n'
+    [gemini] = hooks_status("gemini")
+    assert gemini.state == "not installed"
+
+
+def test_an_unknown_tool_is_an_error() -> None:
+    with pytest.raises(InvalidInputError, match="unknown assistant"):
+        hooks_status("cursor")

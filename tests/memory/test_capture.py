@@ -1,0 +1,103 @@
+"""Capture: every assistant's session files become turns, insights and decisions, once."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _backends import Factory, open_store
+
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.capture import capture_hook, extract_decisions, import_history, import_session
+from mahavishnu.memory.conversations import conversations
+from mahavishnu.memory.cross_project import list_insights
+from mahavishnu.memory.session_logs import AGENT_IDS, TOOLS
+from mahavishnu.memory.store import MemoryStore
+
+SAMPLES = Path(__file__).parent / "fixtures" / "sessions"
+
+
+@pytest.fixture
+def store(backend_factory: Factory) -> Iterator[MemoryStore]:
+    with open_store(backend_factory) as opened:
+        yield opened
+
+
+def session_file(tool: str) -> Path:
+    return next(p for p in (SAMPLES / tool).rglob("*.jsonl"))
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_session_imported_twice_adds_its_turns_once(store: MemoryStore, tool: str) -> None:
+    first = import_session(store, tool, session_file(tool))  # type: ignore[arg-type]
+    again = import_session(store, tool, session_file(tool))  # type: ignore[arg-type]
+    assert (first.turns, first.added, first.project) == (2, 2, "proj")
+    assert (again.turns, again.added) == (2, 0)
+    turns = conversations(store, agent_id=AGENT_IDS[tool])  # type: ignore[index]
+    assert sorted(t["role"] for t in turns) == ["assistant", "user"]
+
+
+def test_insights_and_decisions_of_all_four_are_collected_once(store: MemoryStore) -> None:
+    for tool in TOOLS:
+        import_session(store, tool, session_file(tool))  # type: ignore[arg-type]
+    [insight] = list_insights(store, project="proj")
+    assert insight.memory.content == "- We keep retries in one place so backoff is consistent."
+    decisions = store.recent({"types": ["decision"], "project": "proj"})
+    # the same decision in one project is one memory, filed under the first assistant that heard it
+    assert [(d.content, d.source_system) for d in decisions] == [
+        ("We decided to use httpx for HTTP.", "claude-code")
+    ]
+
+
+def test_only_new_turns_are_added_when_a_session_grows(store: MemoryStore, tmp_path: Path) -> None:
+    path = tmp_path / "chats" / "s.jsonl"
+    path.parent.mkdir()
+    lines = session_file("qwen").read_text().splitlines()
+    path.write_text("\n".join(lines[:1]) + "\n")  # the user's turn only
+    assert import_session(store, "qwen", path).added == 1
+    path.write_text("\n".join(lines) + "\n")
+    assert import_session(store, "qwen", path).added == 1
+
+
+def test_capture_hook_imports_the_transcript_the_hook_names(store: MemoryStore) -> None:
+    payload = {"session_id": "x", "transcript_path": str(session_file("codex")), "cwd": "/elsewhere"}
+    report = capture_hook(store, "codex", payload)
+    assert (report.added, report.project) == (2, "proj")
+
+
+def test_capture_hook_needs_a_transcript_path(store: MemoryStore) -> None:
+    with pytest.raises(InvalidInputError, match="transcript_path"):
+        capture_hook(store, "gemini", {"session_id": "x"})
+
+
+def test_import_history_reads_every_session_under_a_root(store: MemoryStore, tmp_path: Path) -> None:
+    shutil.copytree(SAMPLES / "codex", tmp_path / "sessions")
+    reports = import_history(store, "codex", tmp_path / "sessions")
+    assert [r.added for r in reports] == [2]
+    assert import_history(store, "codex") == []  # nothing under this HOME's ~/.codex
+
+
+def test_a_damaged_log_is_reported_and_the_backfill_goes_on(store: MemoryStore, tmp_path: Path) -> None:
+    shutil.copytree(SAMPLES / "codex", tmp_path / "sessions")
+    (tmp_path / "sessions" / "rollout-0-broken.jsonl").write_text("not json\n")
+    skipped: list[Path] = []
+    reports = import_history(store, "codex", tmp_path / "sessions", on_error=lambda p, e: skipped.append(p))
+    assert [r.added for r in reports] == [2] and [p.name for p in skipped] == ["rollout-0-broken.jsonl"]
+    with pytest.raises(InvalidInputError, match="not a Codex session log"):
+        import_history(store, "codex", tmp_path / "sessions")
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("We decided to use httpx for HTTP. Say ok.", ["We decided to use httpx for HTTP."]),
+        ("Decision: migrations are append-only", ["Decision: migrations are append-only"]),
+        ("ok, let's go with PostgreSQL 18 for prod.\nthanks", ["ok, let's go with PostgreSQL 18 for prod."]),
+        ("What did we decide about retries?", []),
+        ("fix the failing test please", []),
+    ],
+)
+def test_extract_decisions(text: str, found: list[str]) -> None:
+    assert extract_decisions(text) == found

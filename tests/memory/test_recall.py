@@ -1,0 +1,151 @@
+"""Recall: what ``memory context`` adds at session start and per prompt (fake embedder: texts that
+share words are close, unrelated texts are orthogonal)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _backends import Factory, open_store
+
+from mahavishnu.config import RecallSettings
+from mahavishnu.memory.recall import CHARS_PER_TOKEN, build_context, recall_dir
+from mahavishnu.memory.store import MemoryStore
+
+SETTINGS = RecallSettings(min_relevance=0.3)
+
+
+@pytest.fixture
+def store(backend_factory: Factory) -> Iterator[MemoryStore]:
+    with open_store(backend_factory) as opened:
+        opened.store(
+            "We use httpx for every HTTP client call", "decision", project="api", source_system="codex"
+        )
+        opened.store("Retries live in one place so backoff stays consistent", "insight", project="api")
+        opened.store("The billing service is written in Go", "decision", project="billing")
+        yield opened
+
+
+def start(session: str = "s1", cwd: str = "/w/api", **extra: Any) -> dict[str, Any]:
+    return {
+        "hook_event_name": "SessionStart",
+        "session_id": session,
+        "cwd": cwd,
+        "source": "startup",
+        **extra,
+    }
+
+
+def prompt(text: str, session: str = "s1", event: str = "UserPromptSubmit") -> dict[str, Any]:
+    return {"hook_event_name": event, "session_id": session, "cwd": "/w/api", "prompt": text}
+
+
+def context(answer: dict[str, Any] | None) -> str:
+    assert answer is not None
+    output = answer["hookSpecificOutput"]
+    return str(output["additionalContext"])
+
+
+def test_session_start_gives_the_projects_decisions_and_insights_labelled(store: MemoryStore) -> None:
+    answer = build_context(store, start(), "claude", SETTINGS)
+    assert answer is not None and answer["hookSpecificOutput"]["hookEventName"] == "SessionStart"
+    text = context(answer)
+    decision, insight = store.recent({"project": "api"}, limit=2)[::-1]
+    today = decision.created_at.strftime("%Y-%m-%d")
+    assert f"[#{decision.id} decision · codex · {today}] We use httpx for every HTTP client call" in text
+    assert f"[#{insight.id} insight · memory · {today}] Retries live in one place" in text
+    assert "billing" not in text and "mahavishnu memory get ID" in text
+
+
+def test_a_project_with_no_memories_gets_nothing(store: MemoryStore) -> None:
+    assert build_context(store, start(cwd="/w/frontend"), "codex", SETTINGS) is None
+
+
+def test_a_prompt_gets_what_is_relevant_to_it_and_nothing_else(store: MemoryStore) -> None:
+    text = context(build_context(store, prompt("which HTTP client do we use?"), "codex", SETTINGS))
+    assert "httpx" in text and "Retries" not in text and "billing" not in text
+    assert build_context(store, prompt("draw a unicorn", session="s2"), "codex", SETTINGS) is None
+
+
+def test_the_relevance_floor_is_a_setting(store: MemoryStore) -> None:
+    strict = RecallSettings(min_relevance=0.99)
+    assert build_context(store, prompt("which HTTP client do we use?"), "codex", strict) is None
+
+
+def test_a_session_never_gets_the_same_memory_twice(store: MemoryStore) -> None:
+    assert "httpx" in context(build_context(store, start(), "claude", SETTINGS))
+    assert build_context(store, prompt("which HTTP client do we use?"), "claude", SETTINGS) is None
+    other = build_context(store, prompt("which HTTP client do we use?", session="s2"), "claude", SETTINGS)
+    assert "httpx" in context(other)  # another session, or another assistant, gets it
+    assert "httpx" in context(build_context(store, start(), "gemini", SETTINGS))
+
+
+def test_a_memory_repeating_what_the_session_got_is_not_sent(store: MemoryStore) -> None:
+    """A captured turn holds the decision stated in it: the decision at start, not the turn later."""
+    store.store("We use httpx for every HTTP client call. Please acknowledge.", "agent", project="api")
+    assert "We use httpx" in context(build_context(store, start(), "claude", SETTINGS))
+    assert build_context(store, prompt("httpx for every HTTP client call?"), "claude", SETTINGS) is None
+
+
+def test_clearing_or_compacting_the_session_sends_it_again(store: MemoryStore) -> None:
+    assert build_context(store, start(), "claude", SETTINGS) is not None
+    assert build_context(store, start(source="resume"), "claude", SETTINGS) is None
+    assert "httpx" in context(build_context(store, start(source="compact"), "claude", SETTINGS))
+
+
+def test_memories_of_the_session_itself_are_left_out(store: MemoryStore) -> None:
+    store.store("Use httpx timeouts of 5 seconds", "decision", project="api", session_id="s9")
+    text = context(
+        build_context(store, prompt("httpx client call timeouts", session="s9"), "codex", SETTINGS)
+    )
+    assert "5 seconds" not in text and "We use httpx" in text
+
+
+def test_gemini_before_agent_ignores_the_context_folded_into_its_prompt(store: MemoryStore) -> None:
+    folded = "<hook_context>Retries backoff consistent</hook_context>\n\nwhich HTTP client do we use?"
+    answer = build_context(store, prompt(folded, event="BeforeAgent"), "gemini", SETTINGS)
+    assert answer is not None and answer["hookSpecificOutput"]["hookEventName"] == "BeforeAgent"
+    assert "Retries" not in context(answer)
+
+
+def test_qwen_counts_only_what_the_user_submitted(store: MemoryStore) -> None:
+    """Qwen Code fires UserPromptSubmit before sending tool results too, the results as `prompt`."""
+    tool_result = prompt("which HTTP client do we use? (tool output)")
+    assert build_context(store, tool_result, "qwen", SETTINGS) is None
+    typed = {**tool_result, "submitted_prompt": "which HTTP client do we use?"}
+    assert "httpx" in context(build_context(store, typed, "qwen", SETTINGS))
+
+
+def test_the_answer_fits_the_budget_and_long_items_are_cut(store: MemoryStore) -> None:
+    for n in range(40):
+        store.store(f"decision number {n}: " + "word " * 200, "decision", project="api")
+    settings = RecallSettings(session_tokens=300, item_chars=200)
+    text = context(build_context(store, start(), "claude", settings))
+    assert len(text) <= 300 * CHARS_PER_TOKEN
+    assert text.count("\n- [#") >= 3 and all(len(line) <= 260 for line in text.splitlines())
+    assert "…" in text
+
+
+def test_other_events_and_empty_prompts_get_nothing(store: MemoryStore) -> None:
+    assert build_context(store, {"hook_event_name": "Stop", "session_id": "s1"}, "claude", SETTINGS) is None
+    assert build_context(store, prompt("   "), "claude", SETTINGS) is None
+
+
+def test_sent_records_live_under_mahavishnu_home(store: MemoryStore, isolated_home: Path) -> None:
+    build_context(store, start(), "claude", SETTINGS)
+    assert recall_dir() == isolated_home / ".mahavishnu" / "recall"
+    assert len(list(recall_dir().glob("*.json"))) == 1
+
+
+def test_importing_recall_loads_nothing_heavy() -> None:
+    """The warm daemon and the fast start path import it on every hook run."""
+    import json
+    import subprocess
+    import sys
+
+    probe = "import sys, json, mahavishnu.memory.recall; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    heavy = {"numpy", "pydantic", "typer", "rich", "yaml", "onnxruntime", "tokenizers", "httpx", "tomlkit"}
+    assert not heavy & {name.split(".")[0] for name in json.loads(done.stdout)}
