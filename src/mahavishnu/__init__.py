@@ -62,6 +62,7 @@ if TYPE_CHECKING:
         query_knowledge_base,
     )
     from mahavishnu.memory.models import Filters, Memory, SearchHit
+    from mahavishnu.memory.scrub import find_secrets, scrub
     from mahavishnu.memory.session_buddy import SessionBuddy
     from mahavishnu.memory.store import MemoryStore
     from mahavishnu.memory.unified import search_everywhere
@@ -133,6 +134,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("store_workflow_execution", "workflow_executions"), "mahavishnu.memory.workflows"),
     "search_everywhere": "mahavishnu.memory.unified",
     "SessionBuddy": "mahavishnu.memory.session_buddy",
+    **dict.fromkeys(("scrub", "find_secrets"), "mahavishnu.memory.scrub"),
     **dict.fromkeys(_ERRORS, "mahavishnu.errors"),
 }
 
