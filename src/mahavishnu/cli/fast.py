@@ -254,9 +254,8 @@ def memory_search(args: list[str]) -> int | None:
         "min_score": values["min_score"],
         "limit": values["limit"],
     }
-    answer = daemon.request("search", request)
+    answer = daemon.ask("search", request)
     if answer is None:
-        daemon.start_in_background()
         return None
     return _print_answer(answer, lambda hits: print_hits(hits, as_json=values["as_json"]))
 

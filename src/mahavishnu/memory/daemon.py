@@ -104,6 +104,18 @@ def request(op: str, args: dict[str, Any] | None = None, *, timeout: float = 10.
     return answer
 
 
+def ask(op: str, args: dict[str, Any] | None = None, *, timeout: float = 10.0) -> dict[str, Any] | None:
+    """``request``, and when no daemon answered, start one for the next call (in the background).
+    What a hook runs: ``answer = ask("context", {"payload": payload, "tool": "codex"})``; on None,
+    the caller computes the answer in-process."""
+    from mahavishnu.settings_snapshot import env_sets_settings
+
+    answer = request(op, args, timeout=timeout)
+    if answer is None and enabled() and not env_sets_settings() and ping() is None:
+        start_in_background()  # (not when one runs but cannot serve these settings)
+    return answer
+
+
 def _exchange(path: Path, message: dict[str, Any], timeout: float) -> Any:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
