@@ -18,8 +18,11 @@ is embedded by the real local model, in whichever process answers it. Rows:
 * ``memory search --json`` without the daemon (``MAHAVISHNU_DAEMON=off``): what every call cost
   before, the fallback when the daemon is down.
 
-Each row prints median, p95 and the ratio to the anchor's median; the daemon's own time per request
-is printed too. The machine is shared: quote the load average printed with the figures.
+Each row prints median, p95 and the ratio to the anchor's median, in wall-clock time and in CPU
+time (user + system of the process, and for daemon rows plus the daemon's own CPU for the request):
+on a shared, overloaded machine the wall clock mostly measures waiting for a core, and the CPU
+figures are what a quiet machine's wall clock would show for this single-threaded work. Quote the
+load average printed with the figures.
 """
 
 from __future__ import annotations
@@ -28,15 +31,17 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _stats import print_rows, time_runs  # noqa: E402
+from _stats import percentile, print_rows  # noqa: E402
 
 PROMPTS = [
     "which journal mode does the sqlite store use",
@@ -106,6 +111,37 @@ def main() -> None:
     print(f"daemon started and warm in {time.perf_counter() - began:.1f} s", flush=True)
     counter = iter(range(10**6))
     served_ms: list[float] = []
+    served_cpu: list[float] = []
+    cpu: dict[str, list[float]] = {}
+
+    def daemon_cpu() -> float:
+        found = daemon.ping()
+        return float(found["cpu_seconds"]) if found else 0.0
+
+    def timed(name: str, fn: Callable[[], object], runs: int, warmup: int = 2) -> tuple[str, list[float]]:
+        """Wall-clock ms per run, and (kept in ``cpu``) the child's CPU ms plus the daemon's."""
+        for _ in range(warmup):
+            fn()
+        wall, spent = [], []
+        for _ in range(runs):
+            before, daemon_before = os.times(), daemon_cpu()
+            start = time.perf_counter()
+            fn()
+            wall.append((time.perf_counter() - start) * 1000)
+            after, daemon_after = os.times(), daemon_cpu()
+            child = sum(after[2:4]) - sum(before[2:4])  # children_user + children_system
+            spent.append((child + daemon_after - daemon_before) * 1000)
+        cpu[name] = spent
+        return name, wall
+
+    def settle() -> None:
+        """Wait until the daemon is idle (the HNSW graph is built in the background at first)."""
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            before = daemon_cpu()
+            time.sleep(2)
+            if daemon_cpu() - before < 0.02:
+                return
 
     def prompt() -> str:
         return PROMPTS[next(counter) % len(PROMPTS)]
@@ -118,7 +154,8 @@ def main() -> None:
             check=True,
             cwd=home,
         )
-        json.loads(done.stdout)
+        answer = json.loads(done.stdout)
+        assert isinstance(answer, list)
 
     def context() -> None:
         event = "UserPromptSubmit"
@@ -138,28 +175,33 @@ def main() -> None:
         answer = daemon.request("search", {"query": prompt(), "limit": 8})
         assert answer is not None and answer["ok"], answer
         served_ms.append(float(answer["ms"]))
+        served_cpu.append(float(answer["cpu_ms"]))
 
     try:
-        for _ in range(10):  # the vector index settles (HNSW built in the background) before timing
+        for _ in range(10):
             served()
+        settle()
         rows = [
-            ("python -c pass", time_runs(lambda: subprocess.run([sys.executable, "-c", "pass"]), args.runs)),
-            ("memory search --json, daemon", time_runs(search, args.runs)),
+            timed("python -c pass", lambda: subprocess.run([sys.executable, "-c", "pass"]), args.runs),
+            timed("memory search --json, daemon", search, args.runs),
         ]
         try:
             import importlib
 
             importlib.import_module("mahavishnu.memory.recall")
-            rows.append(("memory context (hook), daemon", time_runs(context, args.runs)))
+            rows.append(timed("memory context (hook), daemon", context, args.runs))
         except ImportError:
             print("(no mahavishnu.memory.recall here yet: the context row is skipped)")
         rows.append(
-            (
+            timed(
                 "memory search --json, no daemon",
-                time_runs(lambda: search({"MAHAVISHNU_DAEMON": "off"}), args.cold_runs, warmup=1),
+                lambda: search({"MAHAVISHNU_DAEMON": "off"}),
+                args.cold_runs,
+                warmup=1,
             )
         )
         served_ms.clear()
+        served_cpu.clear()
         for _ in range(args.runs):
             served()
     finally:
@@ -167,9 +209,15 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(home, ignore_errors=True)
     print(f"rows {args.rows:,}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("wall clock, process start to JSON out:")
     print_rows(rows, "python -c pass")
-    median = sorted(served_ms)[len(served_ms) // 2] if served_ms else float("nan")
-    print(f"the daemon's own time per search request (query embedding included): median {median} ms")
+    print("CPU time (the client process, plus the daemon's CPU for its request):")
+    print_rows([(name, cpu[name]) for name, _ in rows], "python -c pass")
+    print(
+        f"the daemon's own time per search request (query embedding included): wall median "
+        f"{statistics.median(served_ms):.1f} ms, p95 {percentile(served_ms, 95):.1f}; CPU median "
+        f"{statistics.median(served_cpu):.1f} ms, p95 {percentile(served_cpu, 95):.1f}"
+    )
 
 
 if __name__ == "__main__":

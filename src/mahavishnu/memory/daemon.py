@@ -30,7 +30,6 @@ the store: the client side stays cheap for the hooks.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import socket
@@ -63,6 +62,8 @@ def socket_path() -> Path:
     preferred = paths.data_dir() / "run" / "memory.sock"
     if len(os.fsencode(preferred)) <= _SUN_PATH_MAX:
         return preferred
+    import hashlib  # only here: loading OpenSSL costs a hook a few milliseconds
+
     digest = hashlib.sha256(os.fsencode(paths.data_dir())).hexdigest()[:16]
     return Path(os.environ.get("TMPDIR") or "/tmp") / f"mahavishnu-{os.getuid()}" / f"{digest}.sock"
 
@@ -223,6 +224,7 @@ class Daemon:
             "pid": os.getpid(),
             "version": __version__,
             "uptime_seconds": round(time.time() - self.started, 1),
+            "cpu_seconds": round(time.process_time(), 4),
             "stores": len(self.stores),
         }
 
@@ -367,13 +369,14 @@ def _serve_one(daemon: Daemon, conn: socket.socket) -> None:
             message = json.loads(data.split(b"\n", 1)[0]) if data else None
         except ValueError:
             message = None
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         try:
             answer = daemon.handle(message)
         except Exception as exc:  # a bug here must not take the daemon down: the client falls back
             answer = {"ok": False, "fallback": f"{type(exc).__name__}"}
             print(f"request failed: {type(exc).__name__}: {exc}", flush=True)
         answer["ms"] = round((time.perf_counter() - began) * 1000, 1)
+        answer["cpu_ms"] = round((time.process_time() - cpu) * 1000, 1)  # on a busy machine, the truer cost
         conn.sendall(json.dumps(answer, ensure_ascii=False, default=str).encode() + b"\n")
     except OSError:
         pass  # the client went away (crashed, timed out): nothing to answer
