@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -75,6 +76,8 @@ def false_positives(files: list[Path]) -> list[float]:
             context = text[max(0, f.start - 40) : f.start] + text[f.start : f.start + 4] + "…"
             print(f"  FOUND {f.kind:<18} {path.parent.name}/{path.name}:{line}  {context!r}")
     seconds = sum(times) / 1000
+    libraries = Counter(next(p for p in path.parts if p in LIBRARIES) for path in files)
+    print("scanned: " + ", ".join(f"{name} {count}" for name, count in libraries.items()))
     print(
         f"false positives: {findings} findings in {flagged} of {len(files)} files "
         f"({total_bytes / 1e6:.1f} MB, {total_bytes / 1e6 / seconds:.1f} MB/s; "
