@@ -107,6 +107,11 @@ def test_a_user_error_is_reported_as_the_command_reports_it(running: Supervisor)
 
 def test_clients_that_hang_send_garbage_or_die_do_not_take_it_down(running: Supervisor) -> None:
     path = str(socket_path())
+    hung = socket.socket(socket.AF_UNIX)  # connects, sends nothing, stays: must delay nobody
+    hung.connect(path)
+    answer = daemon.request("search", {"query": "sqlite", "limit": 1}, timeout=5)
+    assert answer is not None and answer["ok"]
+    hung.close()
     with socket.socket(socket.AF_UNIX) as conn:  # half a request, then gone
         conn.connect(path)
         conn.sendall(b'{"op": "sea')

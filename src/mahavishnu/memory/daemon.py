@@ -21,10 +21,10 @@ settings for an unknown key from the client's working directory and keeps one st
 configuration. A client whose environment sets settings (no key) never uses the daemon.
 
 Safety: the socket is created 0600 inside a 0700 directory, no network port; a peer of another
-user is refused (``SO_PEERCRED``); requests are served one at a time with a deadline each, so a
-client that hangs or dies mid-request costs that request only. SIGTERM closes the socket, the
-stores and removes the socket file. Only the standard library is imported until a request needs
-the store: the client side stays cheap for the hooks.
+user is refused (``SO_PEERCRED``); each request is read in its own thread within a deadline and
+answered in turn by the main thread, so a client that hangs or dies mid-request costs that request
+only. SIGTERM closes the socket and the stores, and removes the socket file. Only the standard
+library is imported until a request needs the store: the client side stays cheap for the hooks.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -331,16 +333,16 @@ def serve(path: Path | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"memory daemon {os.getpid()} listening on {path}", flush=True)
+    requests: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
+    threading.Thread(target=_accept, args=(listener, requests), daemon=True).start()
     try:
         while not stopping:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                if stopping:
-                    break
-                raise
+            item = requests.get()
+            if item is None:  # the listener was shut down
+                break
+            message, conn = item
             with conn:
-                _serve_one(daemon, conn)
+                _answer(daemon, conn, message)
             if daemon.outdated():
                 print("the installed code changed: exiting so the next start runs it", flush=True)
                 break
@@ -353,11 +355,26 @@ def serve(path: Path | None = None) -> None:
         print(f"memory daemon {os.getpid()} stopped", flush=True)
 
 
-def _serve_one(daemon: Daemon, conn: socket.socket) -> None:
-    """One request; a client that is slow, sends garbage or vanishes only loses its own answer."""
+def _accept(listener: socket.socket, requests: queue.Queue[tuple[Any, socket.socket] | None]) -> None:
+    """Accept connections; each is read in its own thread, so a client that hangs before it has
+    sent its request delays nobody. Requests are answered one at a time by the main thread (the
+    stores are its own)."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            requests.put(None)
+            return
+        threading.Thread(target=_read_request, args=(conn, requests), daemon=True).start()
+
+
+def _read_request(conn: socket.socket, requests: queue.Queue[tuple[Any, socket.socket] | None]) -> None:
+    """Read one JSON line (within ``REQUEST_SECONDS``) and queue it; a client that is slow, sends
+    garbage, is another user or vanishes gets no answer or a fallback one."""
     conn.settimeout(REQUEST_SECONDS)
     try:
         if not _same_user(conn):
+            conn.close()
             return
         data = b""
         while b"\n" not in data and len(data) <= MAX_REQUEST_BYTES:
@@ -365,21 +382,27 @@ def _serve_one(daemon: Daemon, conn: socket.socket) -> None:
             if not chunk:
                 break
             data += chunk
-        try:
-            message = json.loads(data.split(b"\n", 1)[0]) if data else None
-        except ValueError:
-            message = None
-        began, cpu = time.perf_counter(), time.process_time()
-        try:
-            answer = daemon.handle(message)
-        except Exception as exc:  # a bug here must not take the daemon down: the client falls back
-            answer = {"ok": False, "fallback": f"{type(exc).__name__}"}
-            print(f"request failed: {type(exc).__name__}: {exc}", flush=True)
-        answer["ms"] = round((time.perf_counter() - began) * 1000, 1)
-        answer["cpu_ms"] = round((time.process_time() - cpu) * 1000, 1)  # on a busy machine, the truer cost
-        conn.sendall(json.dumps(answer, ensure_ascii=False, default=str).encode() + b"\n")
     except OSError:
-        pass  # the client went away (crashed, timed out): nothing to answer
+        conn.close()
+        return
+    try:
+        message = json.loads(data.split(b"\n", 1)[0]) if data else None
+    except ValueError:
+        message = None
+    requests.put((message, conn))
+
+
+def _answer(daemon: Daemon, conn: socket.socket, message: Any) -> None:
+    began, cpu = time.perf_counter(), time.process_time()
+    try:
+        answer = daemon.handle(message)
+    except Exception as exc:  # a bug here must not take the daemon down: the client falls back
+        answer = {"ok": False, "fallback": f"{type(exc).__name__}"}
+        print(f"request failed: {type(exc).__name__}: {exc}", flush=True)
+    answer["ms"] = round((time.perf_counter() - began) * 1000, 1)
+    answer["cpu_ms"] = round((time.process_time() - cpu) * 1000, 1)  # on a busy machine, the truer cost
+    with contextlib.suppress(OSError):  # the client went away (crashed, timed out): nothing to do
+        conn.sendall(json.dumps(answer, ensure_ascii=False, default=str).encode() + b"\n")
 
 
 def _same_user(conn: socket.socket) -> bool:
