@@ -32,18 +32,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import socket
-import struct
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (the server's modules: a client imports only what it needs)
+    import queue
+
     from mahavishnu.config import Settings
     from mahavishnu.memory.store import MemoryStore
 
@@ -333,6 +332,9 @@ def serve(path: Path | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"memory daemon {os.getpid()} listening on {path}", flush=True)
+    import queue
+    import threading
+
     requests: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
     threading.Thread(target=_accept, args=(listener, requests), daemon=True).start()
     try:
@@ -359,6 +361,8 @@ def _accept(listener: socket.socket, requests: queue.Queue[tuple[Any, socket.soc
     """Accept connections; each is read in its own thread, so a client that hangs before it has
     sent its request delays nobody. Requests are answered one at a time by the main thread (the
     stores are its own)."""
+    import threading
+
     while True:
         try:
             conn, _ = listener.accept()
@@ -406,6 +410,8 @@ def _answer(daemon: Daemon, conn: socket.socket, message: Any) -> None:
 
 
 def _same_user(conn: socket.socket) -> bool:
+    import struct
+
     try:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except (OSError, AttributeError):
