@@ -1,0 +1,224 @@
+"""Recall latency as an assistant's hook sees it: a fresh process per call, from its start to the
+JSON on its stdout, against a store of 100,000 memories, next to a bare ``python -c pass``.
+
+    python benchmarks/recall_latency.py                   # 100,000 memories, 40 runs per row
+    python benchmarks/recall_latency.py --rows 20000 --runs 20 --cold-runs 3
+    python benchmarks/recall_latency.py --keep /tmp/recall-home   # reuse the store next time
+
+The store lives in a throw-away home (``HOME``/``MAHAVISHNU_HOME``): SciFact sentences as memories
+in 50 projects, stored with *synthetic* clustered vectors under the real embedder's identity (as
+benchmarks/memory_ops.py does: embedding 100k texts on 2 cores takes most of an hour); every query
+is embedded by the real local model, in whichever process answers it. Rows:
+
+* ``python -c pass``: the anchor, the cost of any Python process here;
+* ``memory search --json`` through the daemon: the console script's fast path (cli/entry.py) asks
+  the warm ``mahavishnu-memory`` service over its Unix socket, the hook's path;
+* ``memory context`` through the daemon, when ``mahavishnu.memory.recall`` exists (the per-prompt
+  hook: payload on stdin, JSON out);
+* ``memory search --json`` without the daemon (``MAHAVISHNU_DAEMON=off``): what every call cost
+  before, the fallback when the daemon is down.
+
+Each row prints median, p95 and the ratio to the anchor's median, in wall-clock time and in CPU
+time (user + system of the process, and for daemon rows plus the daemon's own CPU for the request):
+on a shared, overloaded machine the wall clock mostly measures waiting for a core, and the CPU
+figures are what a quiet machine's wall clock would show for this single-threaded work. Quote the
+load average printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _stats import percentile, print_rows  # noqa: E402
+
+PROMPTS = [
+    "which journal mode does the sqlite store use",
+    "how do we keep secrets out of memory",
+    "vitamin D deficiency and bone density",
+    "what did we decide about the CI runners",
+    "gene expression in tumour cells",
+]
+
+
+def build_store(home: Path, rows: int) -> None:
+    """Fill the home's default store with ``rows`` memories (synthetic vectors, real identity)."""
+    from memory_ops import Synthetic, corpus
+
+    from mahavishnu.config import MemorySettings
+    from mahavishnu.memory.embedders import get_embedder
+    from mahavishnu.memory.store import MemoryStore
+
+    real = get_embedder(MemorySettings())
+    texts, _ = corpus(rows)
+    synthetic = Synthetic(real, texts)
+    settings = MemorySettings(path=home / ".mahavishnu" / "memory.db")
+    began = time.perf_counter()
+    with MemoryStore.open(settings, embedder=synthetic) as store:
+        drafts = [
+            {"content": t, "type": "decision" if i % 7 == 0 else "note", "project": f"p{i % 50}"}
+            for i, t in enumerate(texts)
+        ]
+        for start in range(0, len(drafts), 2_000):
+            store.store_many(drafts[start : start + 2_000], batch_size=2_000)
+    print(f"built a store of {rows:,} memories in {time.perf_counter() - began:.0f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=100_000, help="memories in the store")
+    parser.add_argument("--runs", type=int, default=40, help="fresh processes per daemon row")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes without the daemon")
+    parser.add_argument("--keep", type=Path, help="home to keep (and reuse) the store in")
+    args = parser.parse_args()
+
+    home = args.keep or Path(tempfile.mkdtemp(prefix="recall-latency-"))
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAHAVISHNU_")},
+        "HOME": str(home),
+        "MAHAVISHNU_HOME": str(home / ".mahavishnu"),
+        "MAHAVISHNU_DAEMON": "on",
+    }
+    os.environ.update(env)
+    marker = home / ".mahavishnu" / f"rows-{args.rows}"
+    if not marker.exists():
+        shutil.rmtree(home / ".mahavishnu", ignore_errors=True)
+        build_store(home, args.rows)
+        marker.touch()
+
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory import daemon
+    from mahavishnu.services.supervisor import Supervisor
+
+    exe = str(Path(sys.executable).parent / "mahavishnu")
+    supervisor = Supervisor(load_settings())
+    began = time.perf_counter()
+    supervisor.start(daemon.SERVICE)
+    print(f"daemon started and warm in {time.perf_counter() - began:.1f} s", flush=True)
+    counter = iter(range(10**6))
+    served_ms: list[float] = []
+    served_cpu: list[float] = []
+    cpu: dict[str, list[float]] = {}
+
+    def daemon_cpu() -> float:
+        found = daemon.ping()
+        return float(found["cpu_seconds"]) if found else 0.0
+
+    def timed(name: str, fn: Callable[[], object], runs: int, warmup: int = 2) -> tuple[str, list[float]]:
+        """Wall-clock ms per run, and (kept in ``cpu``) the child's CPU ms plus the daemon's."""
+        for _ in range(warmup):
+            fn()
+        wall, spent = [], []
+        for _ in range(runs):
+            before, daemon_before = os.times(), daemon_cpu()
+            start = time.perf_counter()
+            fn()
+            wall.append((time.perf_counter() - start) * 1000)
+            after, daemon_after = os.times(), daemon_cpu()
+            child = sum(after[2:4]) - sum(before[2:4])  # children_user + children_system
+            spent.append((child + daemon_after - daemon_before) * 1000)
+        cpu[name] = spent
+        return name, wall
+
+    def settle() -> None:
+        """Wait until the daemon is idle (the HNSW graph is built in the background at first)."""
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            before = daemon_cpu()
+            time.sleep(2)
+            if daemon_cpu() - before < 0.02:
+                return
+
+    def prompt() -> str:
+        return PROMPTS[next(counter) % len(PROMPTS)]
+
+    def search(extra_env: dict[str, str] | None = None) -> None:
+        done = subprocess.run(
+            [exe, "memory", "search", prompt(), "--json", "-n", "8"],
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            check=True,
+            cwd=home,
+        )
+        answer = json.loads(done.stdout)
+        assert isinstance(answer, list)
+
+    def context() -> None:
+        event = "UserPromptSubmit"
+        payload = {"session_id": "b", "cwd": str(home), "prompt": prompt(), "hook_event_name": event}
+        done = subprocess.run(
+            [exe, "memory", "context", "--tool", "claude"],
+            input=json.dumps(payload).encode(),
+            env=env,
+            capture_output=True,
+            check=True,
+            cwd=home,
+        )
+        if done.stdout.strip():
+            json.loads(done.stdout)
+
+    def served() -> None:
+        answer = daemon.request("search", {"query": prompt(), "limit": 8})
+        assert answer is not None and answer["ok"], answer
+        served_ms.append(float(answer["ms"]))
+        served_cpu.append(float(answer["cpu_ms"]))
+
+    try:
+        for _ in range(10):
+            served()
+        settle()
+        rows = [
+            timed("python -c pass", lambda: subprocess.run([sys.executable, "-c", "pass"]), args.runs),
+            timed("memory search --json, daemon", search, args.runs),
+        ]
+        try:
+            import importlib
+
+            importlib.import_module("mahavishnu.memory.recall")
+            rows.append(timed("memory context (hook), daemon", context, args.runs))
+        except ImportError:
+            print("(no mahavishnu.memory.recall here yet: the context row is skipped)")
+        rows.append(
+            timed(
+                "memory search --json, no daemon",
+                lambda: search({"MAHAVISHNU_DAEMON": "off"}),
+                args.cold_runs,
+                warmup=1,
+            )
+        )
+        served_ms.clear()
+        served_cpu.clear()
+        for _ in range(args.runs):
+            served()
+    finally:
+        supervisor.stop(daemon.SERVICE)
+        if args.keep is None:
+            shutil.rmtree(home, ignore_errors=True)
+    print(f"rows {args.rows:,}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("wall clock, process start to JSON out:")
+    print_rows(rows, "python -c pass")
+    print("CPU time (the client process, plus the daemon's CPU for its request):")
+    print_rows([(name, cpu[name]) for name, _ in rows], "python -c pass")
+    print(
+        f"the daemon's own time per search request (query embedding included): wall median "
+        f"{statistics.median(served_ms):.1f} ms, p95 {percentile(served_ms, 95):.1f}; CPU median "
+        f"{statistics.median(served_cpu):.1f} ms, p95 {percentile(served_cpu, 95):.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
