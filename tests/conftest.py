@@ -27,6 +27,7 @@ def isolated_home(
     # A keyring that lives in the tmp home, so secrets tests never reach the user's real keyring.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("MAHAVISHNU_DAEMON", "off")  # no test starts the memory daemon unless it asks to
     monkeypatch.chdir(home)
     _fresh_keyring()
     yield home

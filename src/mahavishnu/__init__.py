@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     )
     from mahavishnu.memory.models import Filters, Memory, SearchHit
     from mahavishnu.memory.recall import build_context
+    from mahavishnu.memory.scrub import find_secrets, scrub
     from mahavishnu.memory.session_buddy import SessionBuddy
     from mahavishnu.memory.store import MemoryStore
     from mahavishnu.memory.unified import search_everywhere
@@ -142,6 +143,7 @@ _EXPORTS: dict[str, str] = {
         ("install_memory_hooks", "remove_memory_hooks", "hooks_status"),
         "mahavishnu.environments.memory_hooks",
     ),
+    **dict.fromkeys(("scrub", "find_secrets"), "mahavishnu.memory.scrub"),
     **dict.fromkeys(_ERRORS, "mahavishnu.errors"),
 }
 

@@ -1,4 +1,7 @@
-"""Keep secrets out of output: mask values, and URLs' passwords."""
+"""Keep secrets out of output: mask values, and URLs' passwords.
+
+Free text on its way into memory is scrubbed by ``memory/scrub.py``, which shares ``URL_PASSWORD``
+and ``is_secret_key`` with this module."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 SECRET_KEY_PATTERN = re.compile(r"(token|secret|password|passwd|api[_-]?key|auth)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.I)
+# from "://" on (the scheme before it stays as it is): a literal start is searched for fast
+URL_PASSWORD = re.compile(r"(?P<scheme>://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 _DSN_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
 
 
@@ -20,7 +24,7 @@ def mask(value: str) -> str:
 
 def mask_url(url: str) -> str:
     """Hide the password of a URL or libpq DSN, keep user and host so errors stay useful."""
-    url = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:****@", url)
+    url = URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:****@", url)
     return _DSN_PASSWORD.sub(lambda m: f"{m[1]}****", url)
 
 
@@ -45,13 +49,13 @@ def mask_tree(data: Any, key: str = "") -> Any:
     if isinstance(data, list):
         return [mask_tree(v, key) for v in data]
     if isinstance(data, str):
-        if _is_secret_key(key) and not data.startswith(("env:", "keyring:", "file:")):
+        if is_secret_key(key) and not data.startswith(("env:", "keyring:", "file:")):
             return mask(data) if data else data
         return mask_url(data)
     return data
 
 
-def _is_secret_key(key: str) -> bool:
+def is_secret_key(key: str) -> bool:
     # `apiKeyHelper` names a command and `env_key`/`envKey` a variable, not a key.
     return (
         bool(key)
@@ -76,7 +80,7 @@ def mask_assignments(text: str) -> str:
         already_masked = "…" in value or value == "****"
         if (
             already_masked
-            or not _is_secret_key(match["key"])
+            or not is_secret_key(match["key"])
             or value.startswith(("env:", "keyring:", "file:"))
         ):
             return match[0]

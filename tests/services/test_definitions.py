@@ -18,7 +18,7 @@ def test_builtins_are_mahavishnus_own_plus_installed_peers(monkeypatch: pytest.M
         shutil, "which", lambda name: None if name in ("session-buddy", "ollama") else "/bin/x"
     )
     services = all_services(load_settings())
-    assert list(services) == ["mahavishnu-mcp", "mahavishnu-watch"]
+    assert list(services) == ["mahavishnu-mcp", "mahavishnu-watch", "mahavishnu-memory"]
     mcp = services["mahavishnu-mcp"]
     assert mcp.command[-5:] == ["mcp", "serve", "--http", "--port", str(MCP_PORT)]
     assert mcp.health.mcp == f"http://127.0.0.1:{MCP_PORT}/mcp"

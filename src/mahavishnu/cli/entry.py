@@ -20,6 +20,13 @@ def run() -> None:
         code = switch_llm(argv[2:])
         if code is not None:
             sys.exit(code)
+    # `mahavishnu memory search QUERY [options]`: answered by the warm memory daemon when it runs.
+    if argv[:2] == ["memory", "search"]:
+        from mahavishnu.cli.fast import memory_search
+
+        code = memory_search(argv[2:])
+        if code is not None:
+            sys.exit(code)
     from mahavishnu.cli.main import app
 
     app()

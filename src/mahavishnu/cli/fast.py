@@ -161,6 +161,151 @@ def session_advice(result: SwitchResult) -> list[SessionAdvice]:
         return []
 
 
+# -- memory search, answered by the memory daemon -------------------------------------------------
+
+#: ``memory search``'s options as its Typer command declares them (tests/cli keeps the two in sync):
+#: spelling -> (parameter, takes a value, repeatable). ``--everywhere`` is left to Typer.
+MEMORY_SEARCH_OPTIONS: dict[str, tuple[str, bool, bool]] = {
+    "--mode": ("mode", True, False),
+    "--type": ("types", True, True),
+    "-t": ("types", True, True),
+    "--repo": ("repo", True, False),
+    "-r": ("repo", True, False),
+    "--project": ("project", True, False),
+    "-p": ("project", True, False),
+    "--tag": ("tags", True, True),
+    "--agent": ("agent", True, False),
+    "--session": ("session", True, False),
+    "--since": ("since", True, False),
+    "--until": ("until", True, False),
+    "--group": ("group", True, False),
+    "-g": ("group", True, False),
+    "--limit": ("limit", True, False),
+    "-n": ("limit", True, False),
+    "--min-score": ("min_score", True, False),
+    "--json": ("as_json", False, False),
+}
+
+
+def parse_memory_search(args: list[str]) -> dict[str, Any] | None:
+    """The parameters of ``memory search ARGS`` when every argument is plainly spelled (one query,
+    known options, numbers that parse). None for anything else: Typer then says what is wrong."""
+    values: dict[str, Any] = {"mode": "hybrid", "types": [], "tags": [], "limit": "10", "as_json": False}
+    query: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if not arg.startswith("-") or arg == "-":
+            query.append(arg)
+            continue
+        option, equals, attached = arg.partition("=")
+        spec = MEMORY_SEARCH_OPTIONS.get(option)
+        if spec is None or (equals and not (spec[1] and option.startswith("--"))):
+            return None
+        name, takes_value, repeatable = spec
+        if not takes_value:
+            values[name] = True
+            continue
+        if not equals:
+            if index >= len(args):
+                return None
+            attached = args[index]
+            index += 1
+        if not attached or attached.startswith("-"):
+            return None
+        if repeatable:
+            values[name].append(attached)
+        else:
+            values[name] = attached
+    try:
+        values["limit"] = int(values["limit"])
+        values["min_score"] = float(values["min_score"]) if "min_score" in values else None
+    except ValueError:
+        return None
+    if len(query) != 1 or not query[0].strip():
+        return None
+    return {"query": query[0], **values}
+
+
+def memory_search(args: list[str]) -> int | None:
+    """``mahavishnu memory search ARGS`` answered by the memory daemon; None when Typer must run the
+    command (an unusual spelling, or no daemon: then one is started for the next call)."""
+    from mahavishnu.memory import daemon
+
+    values = parse_memory_search(args)
+    if values is None or not daemon.enabled():
+        return None
+    filters = {
+        "group": values.get("group"),
+        "types": values["types"],
+        "tags": values["tags"],
+        "project": values.get("project"),
+        "repo_id": values.get("repo"),
+        "agent_id": values.get("agent"),
+        "session_id": values.get("session"),
+        "since": values.get("since"),
+        "until": values.get("until"),
+    }
+    request = {
+        "query": values["query"],
+        "mode": values["mode"],
+        "filters": {k: v for k, v in filters.items() if v not in (None, [])},
+        "min_score": values["min_score"],
+        "limit": values["limit"],
+    }
+    answer = daemon.ask("search", request)
+    if answer is None:
+        return None
+    return _print_answer(answer, lambda hits: print_hits(hits, as_json=values["as_json"]))
+
+
+def _print_answer(answer: dict[str, Any], show: Callable[[Any], None]) -> int:
+    """A daemon's answer as the command would print it: the result, or the error line + hint."""
+    if not answer.get("ok"):
+        hint = answer.get("hint")
+        sys.stderr.write(f"error: {answer.get('error')}\n" + (f"hint: {hint}\n" if hint else ""))
+        return int(answer.get("exit_code") or 1)
+    return _run(lambda: show(answer["result"]))
+
+
+def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
+    """Search hits (``SearchHit.to_dict``) as ``memory search`` prints them."""
+    from mahavishnu.cli.output import info, print_json, table
+
+    if as_json:
+        print_json(hits)
+        return
+    if not hits:
+        info("no memories found")
+        return
+    rows = [
+        (
+            h["memory"]["id"],
+            f"{h['score']:.3f}",
+            "+".join(h["modes"]),
+            h["memory"]["memory_type"],
+            " ".join(
+                f"{k}={h['memory'][f]}"
+                for k, f in (("project", "project"), ("repo", "repo_id"))
+                if h["memory"][f]
+            ),
+            _snippet(h["memory"]["content"]),
+        )
+        for h in hits
+    ]
+    table(None, ["id", "score", "found by", "type", "scope", "content"], rows)
+
+
+def _scope(memory: dict[str, Any]) -> str:
+    return " ".join(f"{k}={memory[f]}" for k, f in (("project", "project"), ("repo", "repo_id")) if memory[f])
+
+
+def _snippet(text: str, width: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
 # -- errors and exit codes, as the Typer app reports them -----------------------------------------
 
 

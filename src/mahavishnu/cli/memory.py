@@ -198,21 +198,18 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
 
 
 def _hits_table(hits: list[SearchHit]) -> None:
-    if not hits:
-        info("no memories found")
-        return
-    rows = [
-        (
-            h.memory.id,
-            f"{h.score:.3f}",
-            "+".join(h.modes),
-            h.memory.memory_type,
-            _scope(h.memory),
-            _snippet(h.memory.content),
-        )
-        for h in hits
-    ]
-    table(None, ["id", "score", "found by", "type", "scope", "content"], rows)
+    from mahavishnu.cli.fast import print_hits
+
+    print_hits([h.to_dict() for h in hits], as_json=False)  # one printer for both paths
+
+
+@app.command("daemon")
+def daemon_cmd() -> None:
+    """Run the warm memory daemon in the foreground (Unix socket, no port). The supervised service
+    `mahavishnu-memory` runs this: `mahavishnu service start mahavishnu-memory`."""
+    from mahavishnu.memory.daemon import serve
+
+    serve()
 
 
 @app.command("list")

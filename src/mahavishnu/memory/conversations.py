@@ -110,7 +110,7 @@ def store_conversation(
 def store_turns(store: MemoryStore, turns: Sequence[Turn], *, source: str = "conversation") -> StoredTurns:
     """Store turns in batches (all validated first); a turn whose ``external_id`` is known is skipped.
     ``source`` labels the insights found in them."""
-    checked = [turn.checked() for turn in turns]
+    checked = [_scrubbed(turn.checked()) for turn in turns]
     known = _known_external_ids(store, [t.external_id for t in checked if t.external_id])
     fresh_at = [i for i, t in enumerate(checked) if t.external_id is None or t.external_id not in known]
     fresh = [checked[i] for i in fresh_at]
@@ -135,6 +135,16 @@ def store_turns(store: MemoryStore, turns: Sequence[Turn], *, source: str = "con
     return StoredTurns(
         [added.get(i) for i in range(len(checked))], [m.id for m in memories], list(dict.fromkeys(insights))
     )
+
+
+def _scrubbed(turn: Turn) -> Turn:
+    """The turn with secrets scrubbed (``scrub.py``): the conversation row keeps the full text, so
+    it is scrubbed here, not only as the memory the store makes of it."""
+    from dataclasses import replace
+
+    from mahavishnu.memory.scrub import scrub, scrub_tree
+
+    return replace(turn, content=scrub(turn.content), metadata=scrub_tree(turn.metadata))
 
 
 def _memory_draft(turn: Turn, limit: int) -> MemoryDraft:

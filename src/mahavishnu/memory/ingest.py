@@ -37,6 +37,7 @@ from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
 from mahavishnu.memory.chunking import chunk_text, language_for
 from mahavishnu.memory.models import Filters, MemoryDraft, SearchHit, check_label, format_time, utcnow
 from mahavishnu.memory.repo_walk import Candidate, WalkOptions, walk
+from mahavishnu.memory.scrub import scrub
 
 if TYPE_CHECKING:
     from mahavishnu.config import IngestSettings
@@ -410,7 +411,7 @@ class _Run:
         chunks = chunk_text(text, language, self.settings.chunk_chars, self.settings.overlap_chars)
         drafts: dict[str, MemoryDraft] = {}
         for chunk in chunks:
-            content = f"{path}\n{chunk.text}"
+            content = scrub(f"{path}\n{chunk.text}")  # secrets never reach the store (scrub.py)
             meta = {**common, "start_line": chunk.start_line, "end_line": chunk.end_line}
             drafts.setdefault(
                 content,

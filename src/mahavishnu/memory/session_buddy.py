@@ -622,7 +622,9 @@ class SessionBuddy:
 
     def store_reflection(self, content: str, tags: tuple[str, ...] | list[str] = ()) -> str:
         """Store a reflection on the peer; its confirmation text. Raises ``PeerError``."""
-        arguments: dict[str, Any] = {"content": content}
+        from mahavishnu.memory.scrub import scrub
+
+        arguments: dict[str, Any] = {"content": scrub(content)}  # the peer is a memory store too
         if tags:
             arguments["tags"] = list(tags)
         return str(parse_store_reflection(self._call("store_reflection", arguments))["text"])

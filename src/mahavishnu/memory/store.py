@@ -48,6 +48,7 @@ from mahavishnu.memory.models import (
     parse_time,
     utcnow,
 )
+from mahavishnu.memory.scrub import scrub_draft, scrub_memory, scrub_tree
 from mahavishnu.memory.search import Fusion
 
 if TYPE_CHECKING:
@@ -153,9 +154,10 @@ class MemoryStore:
     def store_many(
         self, items: Iterable[MemoryDraft | Mapping[str, Any]], *, batch_size: int = 256
     ) -> list[Memory]:
-        """Store many, embedding in batches; each batch is one transaction. All are validated first."""
+        """Store many, embedding in batches; each batch is one transaction. All are validated first,
+        and scrubbed of secrets (``scrub.py``) before anything is hashed, embedded or written."""
         limit = self.settings.max_content_chars
-        drafts = [MemoryDraft.coerce(item).checked(limit) for item in items]
+        drafts = [scrub_draft(MemoryDraft.coerce(item)).checked(limit) for item in items]
         out: list[Memory] = []
         for start in range(0, len(drafts), batch_size):
             out.extend(self._store_batch(drafts[start : start + batch_size]))
@@ -175,12 +177,12 @@ class MemoryStore:
         found = self.backend.get([memory_id]).get(memory_id)
         if found is None:
             raise NotFoundError(f"no memory #{memory_id}", hint="Find ids with `mahavishnu memory search`.")
-        return found
+        return scrub_memory(found)
 
     def update(self, memory_id: int, **changes: Any) -> Memory:
         """Change content, type, tags, metadata or scope labels (None clears a label).
         New content is re-embedded; a change that duplicates another memory is refused."""
-        checked = self._checked_changes(changes)
+        checked = self._checked_changes(scrub_tree(changes))
         vector = None
         if "content" in checked:
             vector = self.embedder.embed_many([checked["content"]], kind="document")[0]
@@ -232,7 +234,7 @@ class MemoryStore:
         """Memories matching the filters, newest first. A project or group scope also takes in
         the insights shared with it, unless ``include_shared`` is false."""
         scoped = self._scoped(filters, include_shared)
-        return self.backend.recent(scoped, _checked_limit(limit), max(0, offset))
+        return [scrub_memory(m) for m in self.backend.recent(scoped, _checked_limit(limit), max(0, offset))]
 
     def search(
         self,
@@ -265,7 +267,7 @@ class MemoryStore:
         ranked = [r for r in self.backend.search(request) if min_score is None or r.score >= min_score]
         rows = self.backend.get([r.id for r in ranked])
         return [
-            SearchHit(rows[r.id], r.score, r.modes, "memory", r.vector_score, r.text_score)
+            SearchHit(scrub_memory(rows[r.id]), r.score, r.modes, "memory", r.vector_score, r.text_score)
             for r in ranked
             if r.id in rows
         ]
@@ -354,15 +356,28 @@ class MemoryStore:
         imported = skipped = renumbered = 0
         moved: dict[int, int] = {}
         for batch in contents.memory_batches():
-            got = self.backend.import_memories(batch, free_from=header.max_id + 1)
+            got = self.backend.import_memories(self._scrubbed(batch), free_from=header.max_id + 1)
             imported, skipped, renumbered = (
                 imported + got.imported,
                 skipped + got.skipped,
                 renumbered + got.renumbered,
             )
             moved.update(got.moved)
-        records = transfer.load_records(self.backend, contents.records(), moved)
+        records = transfer.load_records(
+            self.backend, (replace(r, row=scrub_tree(r.row)) for r in contents.records()), moved
+        )
         return ImportCounts(imported, skipped, renumbered, records=records)
+
+    def _scrubbed(self, batch: list[Memory]) -> list[Memory]:
+        """An imported batch with secrets scrubbed; a changed memory is embedded again (its vector
+        in the file was made from the secret)."""
+        scrubbed = [scrub_memory(m) for m in batch]
+        changed = [i for i, (old, new) in enumerate(zip(batch, scrubbed, strict=True)) if old is not new]
+        if changed:
+            vectors = self.embedder.embed_many([scrubbed[i].content for i in changed], kind="document")
+            for i, vector in zip(changed, vectors, strict=True):
+                scrubbed[i] = scrubbed[i].with_embedding(vector)
+        return scrubbed
 
     def reembed(
         self, embedder: Embedder, *, batch_size: int = 64, progress: Progress | None = None

@@ -46,7 +46,9 @@ def store_workflow_execution(
     project: str | None = None,
 ) -> WorkflowRun:
     """Record one workflow run and store its summary as a ``workflow`` memory."""
-    row = _checked(workflow_id, adapter, repos, status, result, duration, error)
+    from mahavishnu.memory.scrub import scrub_tree
+
+    row = scrub_tree(_checked(workflow_id, adapter, repos, status, result, duration, error))
     memory = store.store(
         summary(row),
         "workflow",

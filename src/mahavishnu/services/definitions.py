@@ -5,6 +5,7 @@ field by field, ``enabled: false`` hides one):
 
 ``mahavishnu-mcp``   Mahavishnu's own MCP server over HTTP on 127.0.0.1:8680
 ``mahavishnu-watch`` ``mahavishnu watch``: restarts on config change, provider probes and fallback
+``mahavishnu-memory`` the warm memory daemon the hooks ask (``memory/daemon.py``; a Unix socket, no port)
 ``session-buddy``    Session-Buddy's MCP server on 127.0.0.1:8678, when ``session-buddy`` is installed
 ``ollama``           ``ollama serve`` on 127.0.0.1:11434, when ``ollama`` is installed
 """
@@ -22,6 +23,7 @@ from mahavishnu.errors import ConfigError, UnknownServiceError
 
 MCP_PORT = 8680
 WATCH_SERVICE = "mahavishnu-watch"
+MEMORY_SERVICE = "mahavishnu-memory"
 
 
 def mahavishnu_argv(*args: str) -> list[str]:
@@ -43,6 +45,12 @@ def builtins() -> dict[str, dict[str, Any]]:
         WATCH_SERVICE: {
             "description": "restarts services on config change, probes providers, falls back",
             "command": mahavishnu_argv("watch"),
+        },
+        MEMORY_SERVICE: {
+            "description": "warm memory daemon for the assistants' hooks (Unix socket, no port)",
+            "command": mahavishnu_argv("memory", "daemon"),
+            "health": {"command": [sys.executable, "-m", "mahavishnu.memory.daemon", "--health"]},
+            "start_timeout_seconds": 120.0,  # loads the embedder and the vector index first
         },
     }
     if shutil.which("session-buddy"):
@@ -84,7 +92,7 @@ def all_services(settings: Settings) -> dict[str, ServiceSettings]:
     return services
 
 
-_BUILTIN_NAMES = ("mahavishnu-mcp", WATCH_SERVICE, "session-buddy", "ollama")
+_BUILTIN_NAMES = ("mahavishnu-mcp", WATCH_SERVICE, MEMORY_SERVICE, "session-buddy", "ollama")
 
 
 def get(name: str, settings: Settings) -> ServiceSettings:

@@ -1,0 +1,422 @@
+"""The memory daemon: a warm process that answers memory searches over a Unix socket.
+
+A memory command run as a fresh process pays ~1 s before its first answer (imports, the ONNX
+session, the vector index loaded from SQLite); an assistant's per-prompt hook cannot. The daemon
+pays that once and answers in milliseconds. It is the supervised service ``mahavishnu-memory``
+(``services/definitions.py``: PID file, own process group, log, health check), started on demand by
+the first client that finds it down, and a client that finds no daemon does the work itself.
+
+Protocol: one connection per request. The client sends one JSON line and reads one back::
+
+    -> {"op": "search", "args": {...}, "cwd": "/home/me/proj", "settings_key": [...]}
+    <- {"ok": true, "result": [...]}
+    <- {"ok": false, "error": "...", "hint": "...", "exit_code": 2}   a user error, said as the CLI says it
+    <- {"ok": false, "fallback": "why"}                               the client does the work itself
+
+Ops: ``ping``; ``search`` (``MemoryStore.search`` arguments, hits as ``to_dict``); ``context``
+(``mahavishnu.memory.recall.build_context(store, payload, tool, settings)``, imported when first
+asked). Settings follow the client: ``settings_key`` is its ``settings_snapshot.fingerprint()``
+(which names the settings files, the project's included, and the code); the daemon loads the
+settings for an unknown key from the client's working directory and keeps one store open per memory
+configuration. A client whose environment sets settings (no key) never uses the daemon.
+
+Safety: the socket is created 0600 inside a 0700 directory, no network port; a peer of another
+user is refused (``SO_PEERCRED``); requests are served one at a time with a deadline each, so a
+client that hangs or dies mid-request costs that request only. SIGTERM closes the socket, the
+stores and removes the socket file. Only the standard library is imported until a request needs
+the store: the client side stays cheap for the hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu import paths
+
+if TYPE_CHECKING:
+    from mahavishnu.config import Settings
+    from mahavishnu.memory.store import MemoryStore
+
+SERVICE = "mahavishnu-memory"
+PROTOCOL = 1
+#: Set to ``off`` to keep clients from using or starting the daemon (the test suite does).
+DISABLE_ENV = "MAHAVISHNU_DAEMON"
+MAX_REQUEST_BYTES = 1_000_000
+REQUEST_SECONDS = 10.0  # the server's deadline for reading a request and writing its answer
+_SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
+_START_MARKER_SECONDS = 60.0
+
+
+# -- where ----------------------------------------------------------------------------------------
+def socket_path() -> Path:
+    """``<data dir>/run/memory.sock``; a data dir too deep for a socket address uses a per-user
+    directory under the temp dir, named by a hash of the data dir (still one daemon per home)."""
+    preferred = paths.data_dir() / "run" / "memory.sock"
+    if len(os.fsencode(preferred)) <= _SUN_PATH_MAX:
+        return preferred
+    digest = hashlib.sha256(os.fsencode(paths.data_dir())).hexdigest()[:16]
+    return Path(os.environ.get("TMPDIR") or "/tmp") / f"mahavishnu-{os.getuid()}" / f"{digest}.sock"
+
+
+def _private_dir(directory: Path) -> None:
+    """Create ``directory`` 0700; refuse one that another user owns or others can enter."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if info.st_uid != os.getuid():
+        from mahavishnu.errors import ServiceError
+
+        raise ServiceError(f"{directory} belongs to another user", hint="Remove it or set MAHAVISHNU_HOME.")
+    if info.st_mode & 0o077:
+        os.chmod(directory, 0o700)
+
+
+# -- client ---------------------------------------------------------------------------------------
+def enabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "").lower() not in ("off", "0", "false", "no")
+
+
+def request(op: str, args: dict[str, Any] | None = None, *, timeout: float = 10.0) -> dict[str, Any] | None:
+    """The daemon's answer (``{"ok": ...}``), or None when there is no daemon to ask, its settings
+    are not the caller's, or it failed: the caller then does the work itself."""
+    from mahavishnu import settings_snapshot
+
+    if not enabled():
+        return None
+    key = settings_snapshot.fingerprint()
+    if key is None:
+        return None  # settings set by the environment: only this process knows them
+    message = {"op": op, "args": args or {}, "cwd": os.getcwd(), "settings_key": key, "protocol": PROTOCOL}
+    try:
+        answer = _exchange(socket_path(), message, timeout)
+    except OSError:
+        return None
+    if not isinstance(answer, dict) or "fallback" in answer or "ok" not in answer:
+        return None
+    return answer
+
+
+def ask(op: str, args: dict[str, Any] | None = None, *, timeout: float = 10.0) -> dict[str, Any] | None:
+    """``request``, and when no daemon answered, start one for the next call (in the background).
+    What a hook runs: ``answer = ask("context", {"payload": payload, "tool": "codex"})``; on None,
+    the caller computes the answer in-process."""
+    from mahavishnu.settings_snapshot import env_sets_settings
+
+    answer = request(op, args, timeout=timeout)
+    if answer is None and enabled() and not env_sets_settings() and ping() is None:
+        start_in_background()  # (not when one runs but cannot serve these settings)
+    return answer
+
+
+def _exchange(path: Path, message: dict[str, Any], timeout: float) -> Any:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(str(path))
+        conn.sendall(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+        conn.shutdown(socket.SHUT_WR)
+        data = _read_all(conn)
+    return json.loads(data) if data else None
+
+
+def _read_all(conn: socket.socket) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_REQUEST_BYTES * 50:  # answers may be long (many hits); requests are capped
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def ping(timeout: float = 2.0) -> dict[str, Any] | None:
+    """The daemon's pid, version and uptime, or None when none answers (whatever the settings)."""
+    try:
+        answer = _exchange(socket_path(), {"op": "ping", "protocol": PROTOCOL}, timeout)
+    except (OSError, ValueError):
+        return None
+    return answer.get("result") if isinstance(answer, dict) and answer.get("ok") else None
+
+
+def health_check() -> None:
+    """The service's health check command: exit 0 when the daemon answers a ping."""
+    found = ping()
+    if found is None:
+        sys.stderr.write(f"no memory daemon answers at {socket_path()}\n")
+        sys.exit(1)
+    sys.stdout.write(f"pid {found['pid']}, up {found['uptime_seconds']} s\n")
+
+
+def start_in_background() -> bool:
+    """Ask the supervisor to start the daemon, without waiting: a detached ``mahavishnu service
+    start`` (so the service gets its PID file, process group and log). At most one attempt a minute
+    per home, so a burst of hooks starts one. True when an attempt was launched."""
+    import subprocess
+
+    if not enabled():
+        return False
+    marker = socket_path().with_name("memory.starting")
+    try:
+        _private_dir(marker.parent)
+        if time.time() - marker.stat().st_mtime < _START_MARKER_SECONDS:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    marker.touch()
+    from mahavishnu.services.definitions import mahavishnu_argv
+
+    subprocess.Popen(
+        mahavishnu_argv("service", "start", SERVICE),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+    return True
+
+
+# -- server ---------------------------------------------------------------------------------------
+class Daemon:
+    """Stores kept open per memory configuration, and the requests they answer."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.settings_by_key: dict[str, Settings] = {}
+        self.stores: dict[str, MemoryStore] = {}
+        self.code = _code_stamp()
+
+    def handle(self, message: Any) -> dict[str, Any]:
+        from mahavishnu.errors import MahavishnuError
+
+        if not isinstance(message, dict) or message.get("protocol") != PROTOCOL:
+            return {"ok": False, "fallback": "protocol"}
+        op = message.get("op")
+        if op == "ping":
+            return {"ok": True, "result": self.status()}
+        if op not in _OPS:
+            return {"ok": False, "fallback": f"unknown op {op!r}"}
+        settings = self.settings_for(message.get("cwd"), message.get("settings_key"))
+        if settings is None:
+            return {"ok": False, "fallback": "settings"}
+        try:
+            result = _OPS[op](self.store_for(settings), settings, message.get("args") or {})
+        except MahavishnuError as exc:
+            return {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+        return {"ok": True, "result": result}
+
+    def status(self) -> dict[str, Any]:
+        from mahavishnu.__about__ import __version__
+
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "uptime_seconds": round(time.time() - self.started, 1),
+            "stores": len(self.stores),
+        }
+
+    def settings_for(self, cwd: Any, key: Any) -> Settings | None:
+        """The client's settings, or None when they cannot be known here (a key that is not what
+        the files say now, e.g. written a moment ago, or a working directory that is gone)."""
+        from mahavishnu import settings_snapshot
+        from mahavishnu.config import load_settings
+
+        if key is None or not isinstance(cwd, str):
+            return None
+        name = json.dumps(key, sort_keys=True)
+        known = self.settings_by_key.get(name)
+        if known is not None:
+            return known
+        try:
+            with _working_directory(cwd):
+                if settings_snapshot.fingerprint() != key:
+                    return None
+                settings = load_settings()
+        except Exception:  # an unreadable cwd or settings file: the client reports it
+            return None
+        self.settings_by_key[name] = settings
+        return settings
+
+    def store_for(self, settings: Settings) -> MemoryStore:
+        from mahavishnu.memory.store import MemoryStore
+
+        name = settings.memory.model_dump_json()
+        store = self.stores.get(name)
+        if store is None:
+            store = self.stores[name] = MemoryStore.open(settings)
+        return store
+
+    def warm(self, settings: Settings) -> None:
+        """Load the embedder and the vector index before the first client waits for them."""
+        store = self.store_for(settings)
+        with contextlib.suppress(Exception):  # an empty or unusual store still serves
+            store.search("warm up", limit=1)
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            with contextlib.suppress(Exception):
+                store.close()
+        self.stores.clear()
+
+    def outdated(self) -> bool:
+        """The installed code changed under the running daemon (an upgrade): time to go."""
+        return _code_stamp() != self.code
+
+
+def _search(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
+    hits = store.search(
+        str(args.get("query", "")),
+        mode=str(args.get("mode", "hybrid")),
+        filters=args.get("filters") or None,
+        min_score=args.get("min_score"),
+        limit=int(args.get("limit", 10)),
+    )
+    return [hit.to_dict() for hit in hits]
+
+
+def _context(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> Any:
+    import importlib
+
+    recall = importlib.import_module("mahavishnu.memory.recall")  # the hook's logic, loaded when asked
+    return recall.build_context(store, args.get("payload") or {}, str(args.get("tool", "")), settings)
+
+
+_OPS = {"search": _search, "context": _context}
+
+
+def serve(path: Path | None = None) -> None:
+    """Run the daemon until SIGTERM/SIGINT: warm the default store, then bind and answer."""
+    import signal
+
+    from mahavishnu.config import load_settings
+
+    path = path or socket_path()
+    _private_dir(path.parent)
+    if ping() is not None:
+        from mahavishnu.errors import ServiceError
+
+        raise ServiceError(f"a memory daemon already answers at {path}")
+    daemon = Daemon()
+    daemon.warm(load_settings())
+    path.unlink(missing_ok=True)  # left by a daemon that was killed
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    bound = path.stat().st_ino
+    listener.listen(64)
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopping.append(signum)
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"memory daemon {os.getpid()} listening on {path}", flush=True)
+    try:
+        while not stopping:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                if stopping:
+                    break
+                raise
+            with conn:
+                _serve_one(daemon, conn)
+            if daemon.outdated():
+                print("the installed code changed: exiting so the next start runs it", flush=True)
+                break
+    finally:
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_ino == bound:  # still ours, not a newer daemon's
+                path.unlink()
+        daemon.close()
+        print(f"memory daemon {os.getpid()} stopped", flush=True)
+
+
+def _serve_one(daemon: Daemon, conn: socket.socket) -> None:
+    """One request; a client that is slow, sends garbage or vanishes only loses its own answer."""
+    conn.settimeout(REQUEST_SECONDS)
+    try:
+        if not _same_user(conn):
+            return
+        data = b""
+        while b"\n" not in data and len(data) <= MAX_REQUEST_BYTES:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        try:
+            message = json.loads(data.split(b"\n", 1)[0]) if data else None
+        except ValueError:
+            message = None
+        began = time.perf_counter()
+        try:
+            answer = daemon.handle(message)
+        except Exception as exc:  # a bug here must not take the daemon down: the client falls back
+            answer = {"ok": False, "fallback": f"{type(exc).__name__}"}
+            print(f"request failed: {type(exc).__name__}: {exc}", flush=True)
+        answer["ms"] = round((time.perf_counter() - began) * 1000, 1)
+        conn.sendall(json.dumps(answer, ensure_ascii=False, default=str).encode() + b"\n")
+    except OSError:
+        pass  # the client went away (crashed, timed out): nothing to answer
+
+
+def _same_user(conn: socket.socket) -> bool:
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (OSError, AttributeError):
+        return True  # no SO_PEERCRED here: the 0600 socket in a 0700 directory still guards it
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return bool(uid == os.getuid())
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Any:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _code_stamp() -> list[Any]:
+    from mahavishnu.__about__ import __version__
+
+    package = Path(__file__).resolve().parents[1]
+    return [
+        __version__,
+        *(_mtime(package / name) for name in ("__about__.py", "config.py", "memory/store.py")),
+    ]
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":  # python -m mahavishnu.memory.daemon --health: the service's health check
+    if sys.argv[1:] == ["--health"]:
+        health_check()
+    else:
+        serve()

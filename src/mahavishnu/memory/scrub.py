@@ -1,0 +1,337 @@
+"""Keep secrets out of memory: find credentials in free text and replace them before storing.
+
+Every write path (the store facade, conversation turns and so every transcript importer, repository
+ingestion, workflow rows, imports) passes text through ``scrub``; a secret becomes
+``[REDACTED:<kind>]`` before it is hashed, embedded or written, so neither the database file nor a
+later recall ever holds it. ``masking.py`` does the same job for values shown on screen; the two
+share the URL-password pattern and the notion of a secret-looking key.
+
+What is caught (the formats providers document, the same families as the gitleaks rule set):
+
+* provider keys and tokens by their prefixes: Anthropic, OpenAI, OpenRouter and the ``sk-`` keys of
+  DashScope/DeepSeek/Moonshot, GitHub, GitLab, Slack (tokens and webhooks), AWS access key ids,
+  Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
+  SendGrid, Telegram, Groq, xAI, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
+* JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
+* private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines);
+* the password of a URL (``scheme://user:PASSWORD@host``);
+* assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``) when
+  the value looks like a credential (not a placeholder, a reference or a variable name).
+
+Why not a detector library: detect-secrets (PyPI) imports in 0.15-0.7 s, scans lines rather than
+returning spans, has no Anthropic/Google-API/Hugging Face rules and its entropy plugins flag any long
+string; Kingfisher (PyPI, 488 rules, Rust) needs 0.7-1.8 s to load its rules in every process (14 s
+to compile them the first time) and a 45 MB install. Both caught fewer of the canary formats
+(``benchmarks/scrubber.py``) than this module, which costs a few milliseconds to import and tens of
+microseconds per text: each rule is only tried when one of its literal keywords is in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.masking import URL_PASSWORD
+
+if TYPE_CHECKING:  # the scrubber itself needs neither numpy nor the data model
+    from mahavishnu.memory.models import Memory, MemoryDraft
+
+REDACTED = "[REDACTED:{kind}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    kind: str
+    keywords: tuple[str, ...]  # lowercase literals, one of which is in any text the rule matches
+    pattern: str  # the secret is group "s" if the pattern has one, else the whole match
+    anchored: bool = False  # every match starts with a keyword (any case): tried only where one is
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    start: int
+    end: int
+
+
+_E = r"(?![A-Za-z0-9_-])"  # a token ends at a boundary (dashes count as part of a token)
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+RULES: tuple[Rule, ...] = (
+    Rule("anthropic-key", ("sk-ant-",), r"sk-ant-[a-z]{2,8}\d{0,3}-[A-Za-z0-9_-]{20,}"),
+    Rule("openai-key", ("t3blbkfj",), r"sk-[A-Za-z0-9_-]*T3BlbkFJ[A-Za-z0-9_-]+"),
+    Rule("openai-key", ("sk-",), r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"),
+    Rule("openrouter-key", ("sk-or-",), r"sk-or-v\d-[a-f0-9]{40,}"),
+    # DashScope, DeepSeek, Moonshot, Kimi and other OpenAI-compatible providers: sk- + 32+ alphanumerics
+    Rule("api-key", ("sk-",), r"sk-(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]{32,}" + _E),
+    Rule("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"gh[pousr]_[A-Za-z0-9]{36,255}" + _E),
+    Rule("github-token", ("github_pat_",), r"github_pat_[A-Za-z0-9_]{50,255}"),
+    Rule(
+        "gitlab-token",
+        ("glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "glcbt-", "glimt-", "glagent-", "gloas-", "glft-"),
+        r"gl(?:pat|dt|rt|ptt|soat|cbt|imt|agent|oas|ft)-[A-Za-z0-9_-]{20,}",
+    ),
+    Rule("slack-token", ("xox",), r"xox[abposre]-(?:\d+-)*[A-Za-z0-9-]{10,}"),
+    Rule("slack-token", ("xapp-",), r"xapp-\d-[A-Z0-9]+-\d+-[A-Za-z0-9]+"),
+    Rule(
+        "slack-webhook",
+        ("hooks.slack.com",),
+        r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}",
+    ),
+    Rule(
+        "aws-access-key-id",
+        ("akia", "asia", "abia", "acca", "a3t"),
+        r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Z0-9])",
+    ),
+    Rule("google-api-key", ("aiza",), r"AIza[0-9A-Za-z_-]{35}" + _E),
+    Rule("google-oauth-secret", ("gocspx-",), r"GOCSPX-[A-Za-z0-9_-]{20,}"),
+    Rule("google-oauth-token", ("ya29.",), r"ya29\.[A-Za-z0-9_-]{20,}"),
+    Rule(
+        "stripe-key",
+        ("sk_live_", "rk_live_", "sk_test_", "rk_test_"),
+        r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,}",
+        anchored=True,
+    ),
+    Rule("stripe-webhook-secret", ("whsec_",), r"whsec_[A-Za-z0-9+/]{32,}"),
+    Rule("huggingface-token", ("hf_",), r"hf_[A-Za-z]{34}" + _E),
+    Rule("npm-token", ("npm_",), r"npm_[A-Za-z0-9]{36}" + _E),
+    Rule("pypi-token", ("pypi-ageichlwas5vcmc",), r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{40,}"),
+    Rule("sendgrid-key", ("sg.",), r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}" + _E),
+    Rule("telegram-bot-token", (":aa",), r"(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}" + _E),
+    Rule("groq-key", ("gsk_",), r"gsk_[A-Za-z0-9]{48,}" + _E),
+    Rule("xai-key", ("xai-",), r"xai-[A-Za-z0-9]{70,}" + _E),
+    Rule("twilio-key", ("sk",), r"SK[0-9a-f]{32}(?![A-Za-z0-9])"),
+    Rule("shopify-token", ("shpat_", "shpca_", "shppa_", "shpss_"), r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
+    Rule("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"do[opr]_v1_[a-f0-9]{64}"),
+    Rule("azure-storage-key", ("accountkey=",), r"(?i:AccountKey)=(?P<s>[A-Za-z0-9+/]{80,}={0,2})"),
+    Rule("age-secret-key", ("age-secret-key-1",), r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
+    Rule(
+        "jwt",
+        ("eyj",),
+        r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}" + _E,
+    ),
+    Rule(
+        "authorization",
+        ("bearer", "basic"),
+        r"(?i:\b(?:bearer|basic))\s+(?P<s>(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/-]{16,}=*)",
+        anchored=True,
+    ),
+    Rule(
+        "private-key",
+        ("private key",),
+        r"-----BEGIN (?P<label>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----"
+        # a key's body (maybe after Proc-Type/DEK-Info headers, maybe with JSON-escaped newlines),
+        # not just a marker quoted in code
+        r"(?=(?:\s|\\[rn])*(?:[A-Za-z-]+:[^\n\\]*(?:\n|\\n)(?:\s|\\[rn])*)*[A-Za-z0-9+/=]{40})"
+        r"[\s\S]*?(?:-----END (?P=label)-----|$)",
+    ),
+)
+
+# Assignments: JSON/YAML/TOML/.env/INI/code. The key must *end* in a secret word (``auth_token``,
+# ``DB_PASSWORD``, ``clientSecret``), so ``token_type`` or ``password_field`` are not secrets. The
+# pattern starts at that word (a fast search); the rest of the key is checked in ``_assignments``.
+_ASSIGNMENT = (
+    r"(?P<word>passw(?:or)?d|pwd|pass|secret(?:[_-]?key)?|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
+    r"credentials?|auth)[\"']?[ \t]*(?::|=|:=|=>)[ \t]*"
+    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)|(?P<bare>[^\s"'`,;()\[\]{}<>]{6,200})(?=[\s,;]|$))"""
+)
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_ASSIGNMENT_STARTS = ("pass", "pwd", "secret", "token", "api", "access", "private", "credential", "auth")
+_ASSIGNMENT_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "credential", "auth")
+_PLACEHOLDERS = frozenset(
+    {"password", "passwd", "pass", "secret", "changeme", "example", "redacted", "required", "optional"}
+    | {"undefined", "hunter", "letmein", "qwerty", "mypassword", "mysecret", "yourpassword"}
+)
+
+
+def find_secrets(text: str) -> list[Finding]:
+    """The secrets in ``text``, as non-overlapping spans in order (the first and longest wins)."""
+    if not text:
+        return []
+    lowered = text.lower()
+    found: list[Finding] = []
+    for index, rule in enumerate(RULES):
+        if any(k in lowered for k in rule.keywords):
+            found.extend(_matches(_compiled(index), rule, text, lowered))
+    if "://" in text:
+        found.extend(
+            Finding("password", m.start("pw"), m.end("pw"))
+            for m in URL_PASSWORD.finditer(text)
+            if _url_password(m["pw"])
+        )
+    if any(k in lowered for k in _ASSIGNMENT_KEYWORDS):
+        found.extend(_assignments(text, lowered))
+    return _disjoint(found)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every secret replaced by ``[REDACTED:<kind>]``; unchanged when there is none."""
+    findings = find_secrets(text)
+    if not findings:
+        return text
+    parts: list[str] = []
+    last = 0
+    for finding in findings:
+        parts += [text[last : finding.start], REDACTED.format(kind=finding.kind)]
+        last = finding.end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+def scrub_tree(data: Any) -> Any:
+    """A JSON-like tree with every string scrubbed and values under secret-looking keys redacted."""
+    from mahavishnu.masking import is_secret_key
+
+    if isinstance(data, Mapping):
+        return {
+            k: REDACTED.format(kind="secret") if _redact_whole(str(k), v, is_secret_key) else scrub_tree(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return type(data)(scrub_tree(v) for v in data)
+    if isinstance(data, str):
+        return scrub(data)
+    return data
+
+
+def has_secret(text: str) -> bool:
+    return bool(find_secrets(text))
+
+
+def scrub_draft(draft: MemoryDraft) -> MemoryDraft:
+    """A memory about to be stored, its content and metadata scrubbed (the same object if clean)."""
+    if not isinstance(draft.content, str):
+        return draft  # not text: ``MemoryDraft.checked`` says what is wrong
+    content, metadata = scrub(draft.content), scrub_tree(draft.metadata)
+    if content == draft.content and metadata == draft.metadata:
+        return draft
+    return replace(draft, content=content, metadata=metadata)
+
+
+def scrub_memory(memory: Memory) -> Memory:
+    """A stored memory as it may be shown: scrubbed again, for rows stored before scrubbing existed
+    (or by an older scrubber). The same object when clean."""
+    from mahavishnu.memory.models import content_hash
+
+    content, metadata = scrub(memory.content), scrub_tree(memory.metadata)
+    if content == memory.content and metadata == memory.metadata:
+        return memory
+    return replace(memory, content=content, metadata=metadata, content_hash=content_hash(content))
+
+
+def _redact_whole(key: str, value: Any, is_secret_key: Any) -> bool:
+    return isinstance(value, str) and bool(is_secret_key(key)) and _looks_like_credential(value, bare=False)
+
+
+@cache
+def _compiled(index: int) -> re.Pattern[str]:
+    """Rules compile on first use: a process that never meets a keyword never pays for its regex."""
+    return re.compile(RULES[index].pattern)
+
+
+def _matches(pattern: re.Pattern[str], rule: Rule, text: str, lowered: str) -> Iterable[Finding]:
+    """Matches that start a token. (The check is here, not a lookbehind in the pattern: a pattern
+    that begins with its literal prefix is searched for many times faster.)"""
+    group = "s" if "s" in pattern.groupindex else 0
+    found = _at_keywords(pattern, rule.keywords, text, lowered) if rule.anchored else pattern.finditer(text)
+    for match in found:
+        start = match.start()
+        if group == "s" or start == 0 or text[start - 1] not in _TOKEN_CHARS:
+            yield Finding(rule.kind, match.start(group), match.end(group))
+
+
+def _at_keywords(
+    pattern: re.Pattern[str], keywords: Iterable[str], text: str, lowered: str
+) -> Iterable[re.Match[str]]:
+    """Matches of a case-insensitive pattern that starts with one of ``keywords``, tried only where
+    ``str.find`` sees one: a scan of every position with ``re.IGNORECASE`` is ~20x slower."""
+    if len(lowered) != len(text):  # a character whose lower case is longer: offsets differ
+        yield from pattern.finditer(text)
+        return
+    tried: set[int] = set()
+    for word in keywords:
+        at = lowered.find(word)
+        while at != -1:
+            if at not in tried:
+                tried.add(at)
+                match = pattern.match(text, at)
+                if match:
+                    yield match
+            at = lowered.find(word, at + 1)
+
+
+@cache
+def _assignment_pattern() -> re.Pattern[str]:
+    return re.compile(_ASSIGNMENT, re.IGNORECASE | re.MULTILINE)
+
+
+def _assignments(text: str, lowered: str) -> Iterable[Finding]:
+    for match in _at_keywords(_assignment_pattern(), _ASSIGNMENT_STARTS, text, lowered):
+        group = "quoted" if match["quoted"] is not None else "bare"
+        if _secret_key(text, match.start()) and _looks_like_credential(match[group], bare=group == "bare"):
+            kind = "password" if match["word"].lower().startswith(("pass", "pwd")) else "secret"
+            yield Finding(kind, match.start(group), match.end(group))
+
+
+def _secret_key(text: str, word_at: int) -> bool:
+    """The word ends a key as a word of its own (``db_password``, ``dbPassword``, ``DBPASSWORD``:
+    not ``bypass`` or ``compass``), and the key is not a public one (``publicKeyToken``)."""
+    start = word_at
+    while start > 0 and text[start - 1] in _KEY_CHARS:
+        start -= 1
+    before = text[word_at - 1] if word_at > start else ""
+    if before.isalpha() and before.islower() and text[word_at].islower():
+        return False
+    return "public" not in text[start:word_at].lower()
+
+
+def _looks_like_credential(value: str, *, bare: bool) -> bool:
+    """A value, not a placeholder (``changeme``, ``password1``, ``${X}``, ``<token>``), a reference
+    (``env:X``) or, unquoted, a variable or type name (``password = getpass``, ``token: str``)."""
+    if (
+        len(value) < 6
+        or _placeholder(value)
+        or value.startswith(("env:", "keyring:", "file:", "os.", "self."))
+    ):
+        return False
+    if bare and re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", value) and not value.isalnum():
+        return False  # a dotted or snake_case name: ``config.api_key``, ``httpx2.Auth``, ``api_key``
+    lower, upper = any(c.islower() for c in value), any(c.isupper() for c in value)
+    digit, symbol = any(c.isdigit() for c in value), any(not c.isalnum() for c in value)
+    if (digit and (lower or upper or symbol)) or lower + upper + symbol == 3:
+        return True
+    # long random letters in quotes, but not a CamelCase name
+    return not bare and len(value) >= 16 and lower and upper and not re.fullmatch(r"(?:[A-Z][a-z]+)+", value)
+
+
+def _placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return (
+        lowered.rstrip("0123456789") in _PLACEHOLDERS
+        or len(set(value)) < 4
+        or any(mark in value for mark in ("REDACTED", "…", "${", "{{", "%s", "%(", "<", "*"))
+        or value.startswith(("$", "%", "{"))
+    )
+
+
+def _url_password(password: str) -> bool:
+    from urllib.parse import unquote
+
+    if re.match(r"\d{1,5}(?:,|$)", password):
+        return False  # a port: ``https://a.com:123,b:c@d`` lists hosts
+    return _looks_like_credential(unquote(password), bare=False)
+
+
+def _disjoint(found: list[Finding]) -> list[Finding]:
+    kept: list[Finding] = []
+    for finding in sorted(found, key=lambda f: (f.start, -f.end)):
+        if finding.end <= finding.start:
+            continue
+        if kept and finding.start < kept[-1].end:
+            if finding.end > kept[-1].end:  # overlapping: one span covers both
+                kept[-1] = Finding(kept[-1].kind, kept[-1].start, finding.end)
+            continue
+        kept.append(finding)
+    return kept

@@ -1,0 +1,286 @@
+"""The memory daemon: a real supervised process on a Unix socket, its protocol, and the fallback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from mahavishnu.cli.fast import MEMORY_SEARCH_OPTIONS, parse_memory_search
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.memory import daemon
+from mahavishnu.memory.daemon import PROTOCOL, SERVICE, Daemon, socket_path
+from mahavishnu.memory.store import MemoryStore
+from mahavishnu.services.supervisor import Supervisor, reap
+
+HEAVY = ("numpy", "onnxruntime", "usearch", "tokenizers", "typer", "pydantic", "rich")
+
+# The console script's entry point; prints its exit code and the top-level packages it imported.
+_PROBE = """
+import json, sys
+from mahavishnu import settings_snapshot
+settings_snapshot.SETTLE_NS = 0
+from mahavishnu.cli.entry import run
+sys.argv = ["mahavishnu", *json.loads(sys.argv[1])]
+try:
+    run()
+    code = 0
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.flush()
+print("\\n@@" + json.dumps({"code": code, "modules": sorted({n.split(".")[0] for n in sys.modules})}))
+"""
+
+
+def cli(args: list[str]) -> tuple[int, Any, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output, _, report = done.stdout.rpartition("\n@@")
+    data = json.loads(report)
+    return data["code"], output, set(data["modules"])
+
+
+@pytest.fixture
+def memories(isolated_home: Path) -> list[int]:
+    with MemoryStore.open() as store:  # the real local embedder, as the daemon will use
+        return [
+            store.store("Use WAL mode for the SQLite store", "decision", project="demo").id,
+            store.store("The CI runs on two cores", "note", project="demo").id,
+        ]
+
+
+@pytest.fixture
+def running(memories: list[int], monkeypatch: pytest.MonkeyPatch) -> Iterator[Supervisor]:
+    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
+    supervisor = Supervisor(load_settings())
+    supervisor.start(SERVICE)
+    try:
+        yield supervisor
+    finally:
+        supervisor.stop(SERVICE)
+
+
+def test_search_through_the_daemon_is_the_in_process_search_without_the_heavy_imports(
+    running: Supervisor, memories: list[int]
+) -> None:
+    path = socket_path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_ISSOCK(path.stat().st_mode)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    code, output, modules = cli(["memory", "search", "sqlite journal mode", "-p", "demo", "--json"])
+    assert code == 0
+    assert not modules & set(HEAVY)  # the daemon answered: no model, no index, no Typer here
+    with MemoryStore.open() as store:
+        expected = [h.to_dict() for h in store.search("sqlite journal mode", filters={"project": "demo"})]
+    assert json.loads(output) == expected and expected[0]["memory"]["id"] == memories[0]
+    code, output, _ = cli(["memory", "search", "sqlite", "--mode", "text"])
+    assert code == 0 and "Use WAL mode for the SQLite store" in output and "decision" in output
+
+
+def test_a_user_error_is_reported_as_the_command_reports_it(running: Supervisor) -> None:
+    code, _, _ = cli(["memory", "search", "x", "--mode", "fuzzy"])
+    assert code == 2
+    done = subprocess.run(
+        [sys.executable, "-m", "mahavishnu", "memory", "search", "x", "--mode", "fuzzy"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2 and "error: invalid search mode 'fuzzy'" in done.stderr
+
+
+def test_clients_that_hang_send_garbage_or_die_do_not_take_it_down(running: Supervisor) -> None:
+    path = str(socket_path())
+    with socket.socket(socket.AF_UNIX) as conn:  # half a request, then gone
+        conn.connect(path)
+        conn.sendall(b'{"op": "sea')
+    with socket.socket(socket.AF_UNIX) as conn:  # garbage
+        conn.connect(path)
+        conn.sendall(b"\x00\xff not json\n")
+        conn.shutdown(socket.SHUT_WR)
+        assert json.loads(conn.recv(65536))["fallback"] == "protocol"
+    killed = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import socket, os, signal; s = socket.socket(socket.AF_UNIX); s.connect({path!r}); "
+            's.sendall(b\'{"op": "search"\'); os.kill(os.getpid(), signal.SIGKILL)',
+        ]
+    )
+    assert killed.wait(30) == -9
+    answer = daemon.request("search", {"query": "sqlite", "limit": 1})
+    assert answer is not None and answer["ok"] and len(answer["result"]) == 1
+    assert daemon.ping() is not None and running.status(SERVICE).state == "running"
+
+
+def test_stop_removes_the_socket_and_the_process(running: Supervisor) -> None:
+    pid = running.status(SERVICE).pid
+    assert pid is not None and socket_path().exists()
+    assert running.stop(SERVICE).signals == ["SIGTERM"]  # it exits on SIGTERM, no SIGKILL needed
+    assert not socket_path().exists()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        reap()  # this test process is its parent: collect the exit status, as `watch` does
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()
+    assert daemon.request("search", {"query": "x"}) is None
+    assert "stopped" in running.log_path(SERVICE).read_text()
+
+
+def test_when_it_is_down_the_command_works_and_starts_it_for_next_time(
+    memories: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
+    supervisor = Supervisor(load_settings())
+    try:
+        code, output, modules = cli(["memory", "search", "sqlite journal mode", "--json"])
+        assert code == 0 and json.loads(output)[0]["memory"]["id"] == memories[0]
+        assert "typer" in modules  # answered in-process by the Typer command
+        deadline = time.monotonic() + 120
+        while daemon.ping() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert daemon.ping() is not None, supervisor.tail(SERVICE, 20)
+        assert supervisor.status(SERVICE).state == "running"  # started through the supervisor
+        code, _, modules = cli(["memory", "search", "sqlite journal mode", "--json"])
+        assert code == 0 and "typer" not in modules
+    finally:
+        deadline = time.monotonic() + 60  # the background starter may still hold the lock
+        while (
+            supervisor.status(SERVICE, check_health=False).state != "running" and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        supervisor.stop(SERVICE)
+
+
+def test_no_daemon_is_used_or_started_when_turned_off(memories: list[int]) -> None:
+    assert os.environ[daemon.DISABLE_ENV] == "off"  # the suite's default
+    assert daemon.request("ping") is None and not daemon.start_in_background()
+    code, _, modules = cli(["memory", "search", "sqlite", "--json"])
+    assert code == 0 and "typer" in modules
+    assert not socket_path().with_name("memory.starting").exists()
+
+
+# -- the protocol, in-process ---------------------------------------------------------------------
+def message(op: str, **args: Any) -> dict[str, Any]:
+    from mahavishnu import settings_snapshot
+
+    key = settings_snapshot.fingerprint()
+    return {"op": op, "args": args, "cwd": os.getcwd(), "settings_key": key, "protocol": PROTOCOL}
+
+
+def test_protocol_answers() -> None:
+    served = Daemon()
+    try:
+        assert served.handle({"op": "ping"})["fallback"] == "protocol"
+        assert served.handle(message("ping"))["result"]["pid"] == os.getpid()
+        assert served.handle(message("drop-tables"))["fallback"] == "unknown op 'drop-tables'"
+        stale = {**message("search", query="x"), "settings_key": ["not", "these"]}
+        assert served.handle(stale) == {"ok": False, "fallback": "settings"}
+        error = served.handle(message("search", query=" "))
+        assert error == {"ok": False, "error": "the search query is empty", "hint": "", "exit_code": 2}
+        assert served.handle(message("search", query="anything", mode="text")) == {"ok": True, "result": []}
+    finally:
+        served.close()
+
+
+def test_context_runs_the_recall_function_given_the_store_and_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[Any, ...]] = []
+    recall = types.ModuleType("mahavishnu.memory.recall")
+
+    def build_context(
+        store: MemoryStore, payload: dict[str, Any], tool: str, settings: Any
+    ) -> dict[str, Any]:
+        calls.append((store, payload, tool, settings))
+        return {"additionalContext": f"{tool}: {payload['prompt']}"}
+
+    recall.build_context = build_context  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mahavishnu.memory.recall", recall)
+    served = Daemon()
+    try:
+        answer = served.handle(message("context", payload={"prompt": "hi"}, tool="codex"))
+        assert answer == {"ok": True, "result": {"additionalContext": "codex: hi"}}
+        [(store, _, _, settings)] = calls
+        assert isinstance(store, MemoryStore) and settings.memory == load_settings().memory
+    finally:
+        served.close()
+
+
+def test_environment_settings_keep_the_client_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__PATH", "/elsewhere/memory.db")
+    monkeypatch.setattr(daemon, "_exchange", lambda *a: pytest.fail("asked the daemon"))
+    assert daemon.request("search", {"query": "x"}) is None
+
+
+def test_a_deep_home_gets_a_short_private_socket_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    monkeypatch.setenv("MAHAVISHNU_HOME", str(deep))
+    path = socket_path()
+    assert len(str(path)) <= 100 and path.parent.name == f"mahavishnu-{os.getuid()}"
+    monkeypatch.setenv("MAHAVISHNU_HOME", str(deep / "other"))
+    assert socket_path() != path  # one daemon per home
+
+
+# -- the fast path's command line ------------------------------------------------------------------
+def test_fast_options_match_the_typer_command() -> None:
+    group: Any = typer.main.get_command(app)
+    command = group.commands["memory"].commands["search"]
+    options = {}
+    for param in command.params:
+        if param.param_type_name == "argument" or param.name in ("help", "everywhere"):
+            continue
+        for spelling in param.opts:
+            options[spelling] = (param.name, not param.is_flag, bool(param.multiple))
+    assert options == MEMORY_SEARCH_OPTIONS
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["q"], {"query": "q", "limit": 10, "mode": "hybrid", "types": [], "min_score": None}),
+        (["q", "-n", "3", "--type=note", "-t", "decision"], {"limit": 3, "types": ["note", "decision"]}),
+        (
+            ["--project", "p", "q", "--min-score", "0.5", "--json"],
+            {"project": "p", "min_score": 0.5, "as_json": True},
+        ),
+    ],
+)
+def test_plain_spellings_parse(args: list[str], expected: dict[str, Any]) -> None:
+    parsed = parse_memory_search(args)
+    assert parsed is not None and {k: parsed[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["a", "b"],
+        ["q", "--everywhere"],
+        ["q", "-n"],
+        ["q", "-n", "x"],
+        ["q", "--json=1"],
+        ["q", "--bogus"],
+    ],
+)
+def test_anything_else_is_left_to_typer(args: list[str]) -> None:
+    assert parse_memory_search(args) is None

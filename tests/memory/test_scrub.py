@@ -1,0 +1,103 @@
+"""The scrubber finds each secret format and leaves ordinary text and code alone."""
+
+from __future__ import annotations
+
+import pytest
+from _secret_canaries import Canary, canaries
+
+from mahavishnu.memory.scrub import find_secrets, has_secret, scrub, scrub_tree
+
+CANARIES = canaries()
+
+
+def leaked(text: str, secret: str) -> bool:
+    """Any 10-character piece of the secret left in the text."""
+    return any(secret[i : i + 10] in text for i in range(max(1, len(secret) - 9)))
+
+
+def test_the_canary_corpus_has_at_least_twenty_formats() -> None:
+    assert len({c.name for c in CANARIES}) >= 20
+
+
+@pytest.mark.parametrize("canary", CANARIES, ids=lambda c: c.name)
+def test_each_format_is_scrubbed(canary: Canary) -> None:
+    assert leaked(canary.text, canary.secret)  # the check can fail: the secret is there to start with
+    scrubbed = scrub(canary.text)
+    assert not leaked(scrubbed, canary.secret)
+    assert "[REDACTED:" in scrubbed
+    assert scrub(scrubbed) == scrubbed  # scrubbing again changes nothing
+
+
+def test_the_text_around_a_secret_is_kept() -> None:
+    key = "sk-ant-api03-" + "Ab1" * 31 + "AA"
+    assert scrub(f"use {key} for the bot") == "use [REDACTED:anthropic-key] for the bot"
+    url = "postgresql://app:Xk9fQ2mL8vR4@db:5432/app"
+    assert scrub(url) == "postgresql://app:[REDACTED:password]@db:5432/app"
+    assert scrub("DB_PASSWORD=Xk9fQ2mL8vR4\nDEBUG=1") == "DB_PASSWORD=[REDACTED:password]\nDEBUG=1"
+
+
+def test_a_token_inside_a_longer_word_is_not_one() -> None:
+    # ghp_ in the middle of an identifier, sk- after a word character: not tokens
+    assert find_secrets("my_ghp_" + "a" * 40) == []
+    assert find_secrets("task-" + "a1" * 20) == []
+
+
+def test_unterminated_private_key_is_scrubbed_to_the_end() -> None:
+    body = "MIIEowIBAAKCAQEA" + "q8Zt" * 30
+    text = f"pasted:\n-----BEGIN RSA PRIVATE KEY-----\n{body}\n(rest cut off"
+    assert body[:20] not in scrub(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password = getpass.getpass()",
+        "token: str | None = None",
+        "api_key=api_key,",
+        "auth: httpx.Auth | None = None",
+        "self.token = config.access_token",
+        'token_type = "bearer"',
+        'PASSWORD_FIELD = "password"',
+        'password: "changeme"',
+        'password="password1"',
+        "DB_PASSWORD=${DB_PASSWORD}",
+        'api_key = "env:OPENAI_API_KEY"',
+        '"apiKeyHelper": "/bin/mahavishnu secrets get qwen"',
+        'client_secret="my-client-secret"',
+        'publicKeyToken="1fc8b3b9a1e18e3b"',
+        "bypass = 12345678a",
+        "https://user:pass@host:port/path",
+        "http://username:<password>@proxy:3128",
+        "MultiHostUrl('https://foo.com:123,foo:bar@bar.com/path')",
+        "see https://example.com/a:b/c and mailto:me@example.com",
+        "if line.startswith(b'-----BEGIN RSA PRIVATE KEY-----'):\n    return parse(line)",
+        "sha256 = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "the Bearer token goes in the Authorization header",
+        "AKIA is the prefix of an AWS access key id",
+        "[REDACTED:password] stays as it is",
+    ],
+)
+def test_ordinary_text_and_code_are_left_alone(text: str) -> None:
+    assert find_secrets(text) == []
+    assert scrub(text) == text
+
+
+def test_tree_scrubs_strings_and_values_under_secret_keys() -> None:
+    tree = {
+        "note": "token ghp_" + "A1b2" * 9,
+        "api_key": "q8Zt4Lm2Vx9Pw3Rt",
+        "api_key_env": "OPENAI_API_KEY",
+        "tokens": 1234,
+        "nested": [{"password": "Xk9fQ2mL8vR4"}, ("plain",)],
+    }
+    assert scrub_tree(tree) == {
+        "note": "token [REDACTED:github-token]",
+        "api_key": "[REDACTED:secret]",
+        "api_key_env": "OPENAI_API_KEY",
+        "tokens": 1234,
+        "nested": [{"password": "[REDACTED:secret]"}, ("plain",)],
+    }
+
+
+def test_has_secret() -> None:
+    assert has_secret("AKIA" + "Q" * 16) and not has_secret("nothing to see")
