@@ -113,8 +113,25 @@ def test_a_hook_command_run_by_hand_on_a_terminal_says_what_to_do_instead_of_wai
         )
     finally:
         os.close(terminal)
-    assert done.returncode == 2 and "none was piped in" in done.stderr, done.stderr
+    assert done.returncode == 1 and "none was piped in" in done.stderr, done.stderr
     assert hint in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_failing_hook_exits_1_which_no_assistant_reads_as_block(tmp_path: Path) -> None:
+    """Exit 2 is "block" to the assistants: Claude Code would drop the user's prompt
+    (UserPromptSubmit) or keep the agent going (Stop). By hand, a bad argument is still 2."""
+    from mahavishnu.cli.main import app
+
+    damaged = tmp_path / "rollout.jsonl"
+    damaged.write_text("not json\n")
+    hook = json.dumps({"session_id": "s", "transcript_path": str(damaged), "hook_event_name": "Stop"})
+    runs = {
+        "recall, bad payload": runner.invoke(app, ["memory", "context", "--tool", "claude"], input="[]"),
+        "capture, damaged log": runner.invoke(app, ["memory", "import", "--tool", "codex", "-"], input=hook),
+    }
+    assert {name: r.exit_code for name, r in runs.items()} == dict.fromkeys(runs, 1)
+    assert "not a Codex session log" in runs["capture, damaged log"].stderr
+    assert runner.invoke(app, ["memory", "import", "--tool", "codex", str(damaged)]).exit_code == 2
 
 
 def test_import_of_a_missing_path_says_what_to_pass() -> None:

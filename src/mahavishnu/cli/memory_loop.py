@@ -7,8 +7,10 @@ They join the ``memory`` group (``cli/memory.py`` imports this module).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import typer
 
 from mahavishnu.cli.memory import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, MahavishnuError
 
 hooks_app = typer.Typer(
     help="The memory loop's hooks in each assistant: capture every turn, recall at start and per prompt.",
@@ -26,6 +28,18 @@ app.add_typer(hooks_app, name="hooks")
 
 ToolOption = typer.Option("all", "--tool", help="claude, codex, qwen, gemini or all (every assistant).")
 DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without writing anything.")
+
+
+@contextlib.contextmanager
+def never_blocking() -> Iterator[None]:
+    """A hook command's errors exit 1, never 2: all four assistants read exit code 2 as "block"
+    (Claude Code drops the prompt on UserPromptSubmit and keeps the agent going on Stop; Gemini
+    CLI blocks the turn on BeforeAgent), and a memory hook that fails must only be reported."""
+    try:
+        yield
+    except MahavishnuError as error:
+        error.exit_code = 1
+        raise
 
 
 def hook_payload(hint: str) -> dict[str, Any]:
@@ -66,6 +80,13 @@ def context_cmd(
     By hand: echo '{"hook_event_name": "SessionStart", "cwd": "/my/project"}' |
     mahavishnu memory context --tool claude
     """
+    with never_blocking():
+        answer = _context(tool)
+    if answer is not None:
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+
+
+def _context(tool: str) -> dict[str, Any] | None:
     from mahavishnu.config import load_settings
     from mahavishnu.memory.recall import build_context
     from mahavishnu.memory.session_logs import check_tool
@@ -77,15 +98,18 @@ def context_cmd(
     )
     settings = load_settings().recall
     with open_store() as store:
-        answer = build_context(store, payload, name, settings)
-    if answer is not None:
-        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        return build_context(store, payload, name, settings)
 
 
 # -- capture ------------------------------------------------------------------------------------
 def import_sessions(tool: str, path: str | None, project: str | None, as_json: bool) -> None:
     """``memory import --tool T [PATH|-]``: a session file, a folder of them, '-' for a hook's JSON
     on stdin, or (no PATH) every session the assistant(s) kept."""
+    with never_blocking() if path == "-" else contextlib.nullcontext():
+        _import_sessions(tool, path, project, as_json)
+
+
+def _import_sessions(tool: str, path: str | None, project: str | None, as_json: bool) -> None:
     from mahavishnu.environments.memory_hooks import check_tools
     from mahavishnu.memory.capture import capture_hook, import_history
 
