@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from mahavishnu.cli import memory as memory_cli
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory import store as store_module
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 
@@ -83,12 +86,66 @@ def test_context_with_bad_input_is_a_one_line_error() -> None:
     assert isinstance(result.exception, InvalidInputError) and "no hook JSON" in str(result.exception)
     result = memory("context", "--tool", "cursor", stdin="{}")
     assert isinstance(result.exception, InvalidInputError) and "unknown assistant" in str(result.exception)
+    result = memory("context", "--tool", "all", stdin="{}")  # one hook is one assistant's
+    assert isinstance(result.exception, InvalidInputError)
+    assert result.exception.hint == "Use one of: claude, codex, qwen or gemini."
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["context", "--tool", "claude"], 'Pipe one in, e.g. echo \'{"hook_event_name": "SessionStart"'),
+        (["import", "--tool", "codex", "-"], "Pass the session file instead of '-'"),
+    ],
+)
+def test_a_hook_command_run_by_hand_on_a_terminal_says_what_to_do_instead_of_waiting(
+    args: list[str], hint: str
+) -> None:
+    _, terminal = os.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mahavishnu", "memory", *args],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=60,  # it used to wait for input here
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+    assert done.returncode == 1 and "none was piped in" in done.stderr, done.stderr
+    assert hint in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_failing_hook_exits_1_which_no_assistant_reads_as_block(tmp_path: Path) -> None:
+    """Exit 2 is "block" to the assistants: Claude Code would drop the user's prompt
+    (UserPromptSubmit) or keep the agent going (Stop). By hand, a bad argument is still 2."""
+    from mahavishnu.cli.main import app
+
+    damaged = tmp_path / "rollout.jsonl"
+    damaged.write_text("not json\n")
+    hook = json.dumps({"session_id": "s", "transcript_path": str(damaged), "hook_event_name": "Stop"})
+    runs = {
+        "recall, bad payload": runner.invoke(app, ["memory", "context", "--tool", "claude"], input="[]"),
+        "capture, damaged log": runner.invoke(app, ["memory", "import", "--tool", "codex", "-"], input=hook),
+    }
+    assert {name: r.exit_code for name, r in runs.items()} == dict.fromkeys(runs, 1)
+    assert "not a Codex session log" in runs["capture, damaged log"].stderr
+    assert runner.invoke(app, ["memory", "import", "--tool", "codex", str(damaged)]).exit_code == 2
+
+
+def test_import_of_a_missing_path_says_what_to_pass() -> None:
+    result = memory("import", "--tool", "codex", "/nowhere/rollout.jsonl")
+    assert isinstance(result.exception, NotFoundError)
+    assert "No such file or directory: /nowhere/rollout.jsonl" in str(result.exception)
+    assert "session file" in (result.exception.hint or "")
 
 
 def test_hooks_install_status_remove(isolated_home: Path) -> None:
     assert "installed:" in ok("hooks", "install", "--tool", "all")
     assert "already done" in ok("hooks", "install", "--tool", "all")
     states = {t["tool"]: t["state"] for t in ok("hooks", "status", "--json")}
+    assert "~/.codex/hooks.json" in ok("hooks", "status")  # short enough for the table
     assert states == dict.fromkeys(("claude", "codex", "qwen", "gemini"), "installed")
     assert "removed:" in ok("hooks", "remove", "--tool", "codex")
     assert ok("hooks", "status", "--tool", "codex", "--json")[0]["state"] == "not installed"

@@ -8,22 +8,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from _profiles import mahavishnu_env, switch, write_profiles
+from _memory_loop import memories, project_folder, sent, turn_the_loop_on
 from claude_cli import find_claude, parse_result, run_claude
 from codex_cli import find_codex, run_codex
-from gemini_cli import find_gemini, run_gemini, trust
+from gemini_cli import find_gemini, run_gemini
 from mock_llm import MockLLM
 from qwen_cli import find_qwen, run_qwen
-from typer.testing import CliRunner
-
-from mahavishnu.cli.main import app
-from mahavishnu.memory.store import MemoryStore
 
 pytestmark = [
     pytest.mark.e2e,
@@ -33,7 +26,6 @@ pytestmark = [
     ),
 ]
 
-KEY = "sk-memory-loop-0123456789"
 INSIGHT = "Retries live in one module so every client backs off the same way."
 RULE = "─" * 37
 REPLY = f"Noted.\n\n`★ Insight {RULE}`\n{INSIGHT}\n`{RULE}{'─' * 12}`\n"
@@ -41,42 +33,12 @@ CODEX_DECISION = "We decided to use httpx for every HTTP call in this project."
 CLAUDE_DECISION = "Decision: all timestamps are stored in UTC."
 
 
-def memories(kind: str) -> list[tuple[str, str | None]]:
-    with MemoryStore.open() as store:
-        return [(m.content, m.source_system) for m in store.recent({"project": "shop", "types": [kind]})]
-
-
-def sent(requests: list[object]) -> str:
-    return " ".join(json.dumps(getattr(r, "body", None)) for r in requests)
-
-
-def test_memory_flows_between_the_assistants_through_their_hooks(isolated_home: Path) -> None:
-    work = isolated_home / "src" / "shop"
-    (work / "api").mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(work)], check=True)
-    cwd = work / "api"  # a subfolder: the project is the git root's name
-    trust(isolated_home, cwd)
+def test_memory_flows_between_the_assistants_through_their_hooks(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cwd = project_folder(isolated_home)
     with MockLLM(reply=REPLY) as mock:
-        write_profiles(
-            isolated_home,
-            {
-                "lab": {
-                    "secret": ["env:GEMINI_API_KEY"],
-                    "anthropic": {"base_url": mock.base_url, "model": "m-anthropic"},
-                    "openai": {
-                        "base_url": f"{mock.base_url}/v1",
-                        "model": "m-openai",
-                        "wire_api": "responses",
-                    },
-                    "gemini": {"base_url": mock.base_url, "model": "m-gemini"},
-                }
-            },
-        )
-        os.environ["GEMINI_API_KEY"] = KEY
-        switch("lab", "--tool", "all")
-        installed = CliRunner().invoke(app, ["memory", "hooks", "install", "--tool", "all"])
-        assert installed.exit_code == 0, installed.output
-        env = {**mahavishnu_env(), "GEMINI_API_KEY": KEY, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+        env = turn_the_loop_on(isolated_home, mock, monkeypatch)
 
         # 1. Codex: the decision and the mock's insight become memories through its Stop hook.
         codex = run_codex(

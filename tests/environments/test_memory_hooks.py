@@ -186,3 +186,15 @@ def test_a_hooks_value_that_is_not_an_object_is_refused_and_nothing_is_written(i
 def test_an_unknown_tool_is_an_error() -> None:
     with pytest.raises(InvalidInputError, match="unknown assistant"):
         hooks_status("cursor")
+
+
+def test_a_broken_codex_config_is_a_clear_error_naming_it_and_nothing_is_written(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    f["codex-config"].parent.mkdir()
+    f["codex-config"].write_text('model = "o3"\n[hooks\n')
+    with pytest.raises(InvalidConfigFileError, match=r"invalid TOML in .*config\.toml at line 2"):
+        install(ALL)
+    assert not f["codex"].exists() and not f["claude"].exists()
+    assert f["codex-config"].read_text() == 'model = "o3"\n[hooks\n'
+    [codex] = hooks_status("codex")
+    assert codex.state == "error" and "config.toml" in (codex.error or "")

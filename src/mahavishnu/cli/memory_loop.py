@@ -7,8 +7,10 @@ They join the ``memory`` group (``cli/memory.py`` imports this module).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import typer
 
 from mahavishnu.cli.memory import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, MahavishnuError
 
 hooks_app = typer.Typer(
     help="The memory loop's hooks in each assistant: capture every turn, recall at start and per prompt.",
@@ -26,6 +28,29 @@ app.add_typer(hooks_app, name="hooks")
 
 ToolOption = typer.Option("all", "--tool", help="claude, codex, qwen, gemini or all (every assistant).")
 DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without writing anything.")
+
+
+@contextlib.contextmanager
+def never_blocking() -> Iterator[None]:
+    """A hook command's errors exit 1, never 2: all four assistants read exit code 2 as "block"
+    (Claude Code drops the prompt on UserPromptSubmit and keeps the agent going on Stop; Gemini
+    CLI blocks the turn on BeforeAgent), and a memory hook that fails must only be reported."""
+    try:
+        yield
+    except MahavishnuError as error:
+        error.exit_code = 1
+        raise
+
+
+def hook_payload(hint: str) -> dict[str, Any]:
+    """The hook's JSON object from standard input; a clear error instead of waiting for input
+    when standard input is a terminal (someone trying the command by hand)."""
+    if sys.stdin.isatty():
+        raise InvalidInputError(
+            "this command reads an assistant hook's JSON on standard input, and none was piped in",
+            hint=hint,
+        )
+    return read_hook_payload(sys.stdin.read())
 
 
 def read_hook_payload(text: str) -> dict[str, Any]:
@@ -49,25 +74,42 @@ def context_cmd(
         ..., "--tool", help="The assistant running the hook: claude, codex, qwen or gemini."
     ),
 ) -> None:
-    """The recall hook: read the hook's JSON on stdin, print the memories to add to the context as
-    that assistant's hook JSON (nothing when there is nothing relevant)."""
+    """The recall hook: the memories to add to an assistant's context, from its hook's JSON on stdin.
+
+    Prints that assistant's hook JSON, or nothing when nothing is relevant.
+    By hand: echo '{"hook_event_name": "SessionStart", "cwd": "/my/project"}' |
+    mahavishnu memory context --tool claude
+    """
+    with never_blocking():
+        answer = _context(tool)
+    if answer is not None:
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+
+
+def _context(tool: str) -> dict[str, Any] | None:
     from mahavishnu.config import load_settings
     from mahavishnu.memory.recall import build_context
     from mahavishnu.memory.session_logs import check_tool
 
     name = check_tool(tool)
-    payload = read_hook_payload(sys.stdin.read())
+    payload = hook_payload(
+        f"""Pipe one in, e.g. echo '{{"hook_event_name": "SessionStart", "cwd": "/path/to/project"}}' | """
+        f"mahavishnu memory context --tool {name}"
+    )
     settings = load_settings().recall
     with open_store() as store:
-        answer = build_context(store, payload, name, settings)
-    if answer is not None:
-        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        return build_context(store, payload, name, settings)
 
 
 # -- capture ------------------------------------------------------------------------------------
 def import_sessions(tool: str, path: str | None, project: str | None, as_json: bool) -> None:
     """``memory import --tool T [PATH|-]``: a session file, a folder of them, '-' for a hook's JSON
     on stdin, or (no PATH) every session the assistant(s) kept."""
+    with never_blocking() if path == "-" else contextlib.nullcontext():
+        _import_sessions(tool, path, project, as_json)
+
+
+def _import_sessions(tool: str, path: str | None, project: str | None, as_json: bool) -> None:
     from mahavishnu.environments.memory_hooks import check_tools
     from mahavishnu.memory.capture import capture_hook, import_history
 
@@ -76,9 +118,11 @@ def import_sessions(tool: str, path: str | None, project: str | None, as_json: b
         raise InvalidInputError(
             "a PATH belongs to one assistant", hint="Pass --tool claude, codex, qwen or gemini."
         )
+    by_hand = f"Pass the session file instead of '-': mahavishnu memory import --tool {tools[0]} FILE"
+    payload = hook_payload(by_hand) if path == "-" else None
     with open_store() as store:
-        if path == "-":
-            reports = [capture_hook(store, tools[0], read_hook_payload(sys.stdin.read()))]
+        if payload is not None:
+            reports = [capture_hook(store, tools[0], payload)]
             if not as_json:
                 return  # a hook: quiet on success
         else:
@@ -107,8 +151,10 @@ def _skipped(path: Path, error: Exception) -> None:
 # -- hooks --------------------------------------------------------------------------------------
 @hooks_app.command("install")
 def hooks_install_cmd(tool: str = ToolOption, dry_run: bool = DryRunOption) -> None:
-    """Write the capture and recall hooks into each assistant's hook configuration (idempotent;
-    the user's other hooks are kept; one transaction, backed up)."""
+    """Write the capture and recall hooks into each assistant's hook configuration.
+
+    Idempotent; the user's other hooks are kept; every file is written in one transaction, backed up.
+    """
     from mahavishnu.environments import memory_hooks
 
     changes = memory_hooks.install(memory_hooks.check_tools(tool), dry_run=dry_run)
@@ -138,11 +184,21 @@ def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> Non
             t.tool,
             t.state,
             ", ".join(f"{h.event}{'' if h.installed else ' (missing)'}" for h in t.hooks) or (t.error or ""),
-            str(t.path),
+            _home_relative(t.path),
         )
         for t in found
     ]
     table(None, ["assistant", "state", "hooks", "file"], rows)
+
+
+def _home_relative(path: Path) -> str:
+    """``~/.claude/settings.json`` rather than the full path: the table fits a terminal."""
+    from mahavishnu.paths import home
+
+    try:
+        return str(Path("~") / path.relative_to(home()))
+    except ValueError:
+        return str(path)
 
 
 def _report(changes: list[Any], dry_run: bool, verb: str) -> None:

@@ -154,7 +154,9 @@ def _edits(tool: Tool, *, install: bool) -> list[FileEdit]:
 
         config = codex.config_path()
         if install or read_text(config) is not None:
-            trust = FileEdit(config, lambda text: _edit_codex_trust(text, path, wanted, load), codex.validate)
+            trust = FileEdit(
+                config, lambda text: _edit_codex_trust(text, path, wanted, load, config), codex.validate
+            )
             edits.append(trust)
     if install or read_text(path) is not None:  # removing from a file that is not there: nothing to do
         edits.append(FileEdit(path, lambda text: _edit_hooks(text, path, load, wanted), validate))
@@ -274,13 +276,19 @@ def _codex_handlers(
 
 
 def _edit_codex_trust(
-    text: str | None, hooks_path: Path, wanted: list[tuple[str, dict[str, Any]]], load: Loader
+    text: str | None,
+    hooks_path: Path,
+    wanted: list[tuple[str, dict[str, Any]]],
+    load: Loader,
+    config_path: Path,
 ) -> str:
     """config.toml with the trust entries of our old handlers gone and our new ones trusted; the
     new positions come from running the hooks.json edit on what that file holds now. The user's
     own trust entries follow their handlers when taking ours out moves them up (a trust key names
     a position; the hash does not change)."""
     import tomlkit
+
+    from mahavishnu.environments.assistants import codex
 
     current = read_text(hooks_path)
     old, old_others = _codex_handlers(current, hooks_path, load)
@@ -293,7 +301,7 @@ def _edit_codex_trust(
         for before, after in zip(keys, new_others.get(event, []), strict=False)
         if before != after
     }
-    document = tomlkit.parse(text or "")
+    document = codex.parse(text, config_path)  # a clear error naming the line, not a traceback
     hooks = document.get("hooks")
     state = hooks.get("state") if hooks is not None else None
     held = {k: (state.get(k) or {}).get("trusted_hash") for k in {*old, *new}} if state is not None else {}
@@ -361,7 +369,11 @@ def _codex_trusted(hooks_path: Path, load: Loader) -> set[str]:
     from mahavishnu.environments.assistants import codex
 
     ours = _codex_ours(read_text(hooks_path), hooks_path, load)
-    config = tomllib.loads(read_text(codex.config_path()) or "")
+    path = codex.config_path()
+    try:
+        config = tomllib.loads(read_text(path) or "")
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidConfigFileError(f"invalid TOML in {path}: {error}") from error
     state = config.get("hooks", {}).get("state", {})
     return {key for key, digest in ours.items() if state.get(key, {}).get("trusted_hash") == digest}
 

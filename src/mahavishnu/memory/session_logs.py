@@ -72,7 +72,9 @@ class SessionSource:
 
 def check_tool(tool: str) -> Tool:
     if tool not in TOOLS:
-        raise InvalidInputError(f"unknown assistant {tool!r}", hint=f"Use one of: {', '.join(TOOLS)} or all.")
+        raise InvalidInputError(
+            f"unknown assistant {tool!r}", hint=f"Use one of: {', '.join(TOOLS[:-1])} or {TOOLS[-1]}."
+        )
     return tool  # type: ignore[return-value]  # checked above
 
 
@@ -91,7 +93,10 @@ def find_sessions(tool: Tool, root: Path | None = None) -> list[Path]:
     if tool == "claude":
         return find_transcripts(base)
     if not base.exists():
-        raise NotFoundError(f"No such directory: {base}")
+        raise NotFoundError(
+            f"No such file or directory: {base}",
+            hint="Pass a session file, the folder that holds them, or no PATH for every session kept.",
+        )
     if not base.is_dir():
         raise InvalidInputError(f"Not a directory: {base}", hint="Pass the folder that holds the sessions.")
     return sorted(path for path in base.glob(source.pattern) if path.is_file())
