@@ -118,5 +118,8 @@ def canaries(seed: int = 16) -> list[Canary]:
         ("telegram-bot-token", p("0123456789", 10) + ":AA" + p(URLSAFE, 33), "bot token {s}"),
         ("groq-key", "gsk_" + p(ALNUM, 52), "GROQ_API_KEY={s}"),
         ("openrouter-key", "sk-or-v1-" + p(HEX, 64), "openrouter: {s}"),
+        ("aws-secret-in-prose", p(ALNUM + "+/", 40), "the AWS secret access key: {s} (rotate monthly)"),
+        ("aws-secret-after-key-id", p(ALNUM + "+/", 40), "aws configure: AKIA" + p(UPPER32, 16) + " / {s}"),
+        ("secret-in-prose", p(ALNUM + "+/", 40), "the secret is {s}"),
     ]
     return [Canary(name, template.format(s=secret), secret) for name, secret, template in made]

@@ -85,6 +85,14 @@ RULES: tuple[Rule, ...] = (
         ("akia", "asia", "abia", "acca", "a3t"),
         r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Z0-9])",
     ),
+    # An AWS secret access key has no prefix: 40 base64 characters (mixed case and a digit) on the
+    # same line as, and shortly after, "aws" or "secret" ("AWS secret: …", "AKIA… / …").
+    Rule(
+        "aws-secret-access-key",
+        ("aws", "secret"),
+        r"(?i:aws|secret)[^\n]{0,80}?(?<![A-Za-z0-9/+])(?P<s>(?=[A-Za-z0-9/+]{0,39}\d)"
+        r"(?=[A-Za-z0-9/+]{0,39}[a-z])(?=[A-Za-z0-9/+]{0,39}[A-Z])[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+    ),
     Rule("google-api-key", ("aiza",), r"AIza[0-9A-Za-z_-]{35}" + _E),
     Rule("google-oauth-secret", ("gocspx-",), r"GOCSPX-[A-Za-z0-9_-]{20,}"),
     Rule("google-oauth-token", ("ya29.",), r"ya29\.[A-Za-z0-9_-]{20,}"),
