@@ -101,11 +101,12 @@ def resolve_dsn(settings: MemorySettings) -> str:
             "memory.backend is postgres but no DSN is set",
             hint="Set memory.dsn (or MAHAVISHNU_MEMORY__DSN), e.g. postgresql://user@host:5432/mahavishnu.",
         )
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     try:
         params = conninfo_to_dict(dsn)
-    except Exception as exc:
+    except psycopg.Error as exc:
         raise StoreError(f"memory.dsn is not a valid PostgreSQL DSN: {mask_url(str(exc))}") from exc
     if params.get("password"):
         return dsn
@@ -134,13 +135,23 @@ def _secret_password() -> str | None:
         return None
 
 
+def _conninfo(dsn: str) -> dict[str, Any] | None:
+    """A DSN's parameters; None when it does not parse or psycopg is not installed."""
+    try:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return None
+    try:
+        return conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return None
+
+
 def dsn_host(dsn: str) -> str:
     """host[:port] of a DSN (URL or key=value), never its password."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        params = conninfo_to_dict(dsn)
-    except Exception:
+    params = _conninfo(dsn)
+    if params is None:
         return "?"
     host = str(params.get("host") or params.get("hostaddr") or "localhost (socket)")
     return f"{host}:{params['port']}" if params.get("port") else host
@@ -148,11 +159,8 @@ def dsn_host(dsn: str) -> str:
 
 def dsn_location(dsn: str) -> str:
     """``postgresql://user@host:port/db``: where the store lives, without the password."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        params = conninfo_to_dict(dsn)
-    except Exception:
+    params = _conninfo(dsn)
+    if params is None:
         return mask_url(dsn)
     user = f"{params['user']}@" if params.get("user") else ""
     return f"postgresql://{user}{dsn_host(dsn)}/{params.get('dbname') or ''}"
@@ -240,6 +248,7 @@ class PostgresBackend(SqlBackend):
     @property
     def pool(self) -> ConnectionPool[Any]:
         if self._pool is None:
+            import psycopg
             from psycopg_pool import ConnectionPool
 
             pool: ConnectionPool[Any] = ConnectionPool(
@@ -255,7 +264,7 @@ class PostgresBackend(SqlBackend):
             )
             try:
                 pool.open(wait=True, timeout=self._pool_timeout)
-            except Exception as exc:
+            except psycopg.Error as exc:  # PoolTimeout is an OperationalError
                 pool.close()
                 raise _unavailable(self.dsn, exc) from None
             self._pool = pool

@@ -45,18 +45,11 @@ _INGESTION_TIMES = frozenset({"started_at", "finished_at"})
 _CHUNK = 500  # ids or hashes per IN (...) list
 
 
-class Cursor(Protocol):
-    rowcount: int
-
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-    def __iter__(self) -> Iterator[Any]: ...
-
-
 class Conn(Protocol):
     """What the core needs of a connection: ``sqlite3.Connection`` and ``psycopg.Connection`` both fit."""
 
     def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
+    def cursor(self) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +178,11 @@ class SqlBackend(Backend):
 
     # -- what a database gives --------------------------------------------------------------
     @abstractmethod
-    def _read(self, work: Callable[[Any], _T]) -> _T:
+    def _read(self, work: Callable[[Conn], _T]) -> _T:
         """``work(conn)`` in one read transaction (one snapshot)."""
 
     @abstractmethod
-    def _write(self, work: Callable[[Any], _T]) -> _T:
+    def _write(self, work: Callable[[Conn], _T]) -> _T:
         """``work(conn)`` in one write transaction."""
 
     @abstractmethod
@@ -201,22 +194,22 @@ class SqlBackend(Backend):
         """A connection inside one write transaction that only one migrator holds at a time."""
 
     @abstractmethod
-    def _applied(self, conn: Any) -> dict[str, str]:
+    def _applied(self, conn: Conn) -> dict[str, str]:
         """Applied migrations, name -> time, in the order they ran."""
 
     @abstractmethod
     def _applied_now(self) -> dict[str, str]: ...
 
-    def _meta_written(self, conn: Any, values: Mapping[str, str | None]) -> None:
+    def _meta_written(self, conn: Conn, values: Mapping[str, str | None]) -> None:
         """Hook: after ``set_meta`` wrote ``values`` (PostgreSQL builds its vector index here)."""
 
-    def _vectors_swapped(self, conn: Any, dimension: int) -> None:
+    def _vectors_swapped(self, conn: Conn, dimension: int) -> None:
         """Hook: after ``finish_reembed`` swapped the staged vectors in."""
 
-    def _before_swap(self, conn: Any) -> None:
+    def _before_swap(self, conn: Conn) -> None:
         """Hook: before ``finish_reembed`` counts what is missing (PostgreSQL locks the table)."""
 
-    def _imported(self, conn: Any) -> None:
+    def _imported(self, conn: Conn) -> None:
         """Hook: after ``import_memories`` inserted rows under their own ids."""
 
     # -- schema -----------------------------------------------------------------------------
@@ -262,13 +255,13 @@ class SqlBackend(Backend):
         return None if row is None else str(row[0])
 
     def set_meta(self, values: Mapping[str, str | None]) -> None:
-        def work(conn: Any) -> None:
+        def work(conn: Conn) -> None:
             self._set_meta(conn, values)
             self._meta_written(conn, values)
 
         self._write(work)
 
-    def _set_meta(self, conn: Any, values: Mapping[str, str | None]) -> None:
+    def _set_meta(self, conn: Conn, values: Mapping[str, str | None]) -> None:
         m = self.dialect.mark
         for key, value in values.items():
             if value is None:
@@ -284,11 +277,11 @@ class SqlBackend(Backend):
     def _where_in(self, column: str, count: int) -> str:
         return f"{column} IN ({self.dialect.marks(count)})"
 
-    def _select(self, conn: Any, where: str, params: Sequence[Any]) -> list[Memory]:
+    def _select(self, conn: Conn, where: str, params: Sequence[Any]) -> list[Memory]:
         rows = conn.execute(f"SELECT {_SELECT} FROM memories AS m WHERE {where}", params)
         return [self.dialect.memory(row) for row in rows]
 
-    def _find(self, conn: Any, key: tuple[Any, ...]) -> Memory | None:
+    def _find(self, conn: Conn, key: tuple[Any, ...]) -> Memory | None:
         m, ifnull = self.dialect.mark, self.dialect.ifnull
         scope = (
             f"content_hash = {m} AND memory_type = {m} AND {ifnull}(project, '') = {ifnull}({m}, '') "
@@ -301,7 +294,7 @@ class SqlBackend(Backend):
         wanted = {d.dedup_key for d in drafts}
         hashes = sorted({key[0] for key in wanted})
 
-        def work(conn: Any) -> dict[tuple[Any, ...], Memory]:
+        def work(conn: Conn) -> dict[tuple[Any, ...], Memory]:
             found: dict[tuple[Any, ...], Memory] = {}
             for chunk in chunks(hashes):
                 memories = self._select(conn, self._where_in("content_hash", len(chunk)), chunk)
@@ -311,7 +304,7 @@ class SqlBackend(Backend):
         return self._read(work)
 
     def _insert(
-        self, conn: Any, drafts: Sequence[MemoryDraft], vectors: Vector, model: str, now: datetime
+        self, conn: Conn, drafts: Sequence[MemoryDraft], vectors: Vector, model: str, now: datetime
     ) -> list[Memory]:
         """Insert inside the caller's transaction; a draft whose dedup key exists (also from a
         concurrent writer) returns that row."""
@@ -334,7 +327,7 @@ class SqlBackend(Backend):
         return self._write(lambda conn: self._insert(conn, drafts, vectors, model, now))
 
     def get(self, ids: Sequence[int]) -> dict[int, Memory]:
-        def work(conn: Any) -> dict[int, Memory]:
+        def work(conn: Conn) -> dict[int, Memory]:
             found = [
                 m
                 for chunk in chunks(list(ids))
@@ -364,7 +357,7 @@ class SqlBackend(Backend):
             ) from exc
         return self.dialect.memory(row) if row else None
 
-    def _delete_ids(self, conn: Any, ids: Sequence[int]) -> int:
+    def _delete_ids(self, conn: Conn, ids: Sequence[int]) -> int:
         where = [(self._where_in("id", len(chunk)), chunk) for chunk in chunks(list(ids))]
         return sum(int(conn.execute(f"DELETE FROM memories WHERE {w}", p).rowcount) for w, p in where)
 
@@ -402,7 +395,7 @@ class SqlBackend(Backend):
             f"VALUES ({self.dialect.marks(len(INSERT_COLUMNS) + 1)}) ON CONFLICT DO NOTHING RETURNING id"
         )
 
-        def work(conn: Any) -> ImportCounts:
+        def work(conn: Conn) -> ImportCounts:
             imported = skipped = renumbered = 0
             moved: dict[int, int] = {}
             for memory in memories:
@@ -425,7 +418,7 @@ class SqlBackend(Backend):
         return self._write(work)
 
     def stats(self) -> dict[str, Any]:
-        def work(conn: Any) -> dict[str, Any]:
+        def work(conn: Conn) -> dict[str, Any]:
             count, oldest, newest = conn.execute(
                 "SELECT count(*), min(created_at), max(created_at) FROM memories"
             ).fetchone()
@@ -446,7 +439,7 @@ class SqlBackend(Backend):
         return self._read(work)
 
     @abstractmethod
-    def _storage(self, conn: Any) -> dict[str, Any]:
+    def _storage(self, conn: Conn) -> dict[str, Any]:
         """``size_bytes`` and ``vector_index`` for ``stats``."""
 
     # -- reembed ----------------------------------------------------------------------------
@@ -476,7 +469,7 @@ class SqlBackend(Backend):
     def finish_reembed(self, model: str, dimension: int, meta: Mapping[str, str | None]) -> bool:
         m = self.dialect.mark
 
-        def work(conn: Any) -> bool:
+        def work(conn: Conn) -> bool:
             self._before_swap(conn)
             if conn.execute(f"SELECT count(*) {self._UNSTAGED}").fetchone()[0]:
                 return False
@@ -514,7 +507,7 @@ class SqlBackend(Backend):
     ) -> list[Memory]:
         """Delete ``delete_ids`` and insert ``drafts`` in one transaction."""
 
-        def work(conn: Any) -> list[Memory]:
+        def work(conn: Conn) -> list[Memory]:
             self._delete_ids(conn, delete_ids)
             return self._insert(conn, drafts, vectors, model, now)
 
@@ -615,7 +608,7 @@ class SqlBackend(Backend):
             for row in (records.checked_row(spec, row) for row in rows)
         ]
 
-        def work(conn: Any) -> list[int | None]:
+        def work(conn: Conn) -> list[int | None]:
             found = [conn.execute(sql, row).fetchone() for row in params]
             return [int(got[0]) if got else None for got in found]
 

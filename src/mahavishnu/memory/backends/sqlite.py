@@ -25,14 +25,17 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from mahavishnu.config import MemorySettings
 from mahavishnu.errors import StoreError
-from mahavishnu.memory.backends.sql import Dialect, SqlBackend
+from mahavishnu.memory.backends.sql import Conn, Dialect, SqlBackend
 from mahavishnu.memory.backends.sqlite_index import IndexCache
 from mahavishnu.memory.migrations.sqlite import FTS_TOKENIZER, MIGRATIONS
 from mahavishnu.memory.models import Filters, Vector, format_time, parse_time
 from mahavishnu.memory.search import Ranked, query_terms
 
 _T = TypeVar("_T")
+#: ``memory.text_posting_budget``'s default, so a backend opened directly searches like the store.
+POSTING_BUDGET: int = MemorySettings.model_fields["text_posting_budget"].default
 
 
 def _blob(vector: Vector) -> bytes:
@@ -71,7 +74,7 @@ class SqliteBackend(SqlBackend):
         path: Path,
         *,
         ann_threshold: int = 50_000,
-        posting_budget: int = 0,
+        posting_budget: int = POSTING_BUDGET,
         migrate: bool = True,
     ) -> None:
         self.path = Path(path)
@@ -147,7 +150,7 @@ class SqliteBackend(SqlBackend):
         return exc if isinstance(exc, sqlite3.IntegrityError) else None
 
     # -- schema ---------------------------------------------------------------------------
-    def _applied(self, conn: sqlite3.Connection) -> dict[str, str]:
+    def _applied(self, conn: Conn) -> dict[str, str]:
         table = conn.execute("SELECT 1 FROM sqlite_master WHERE name = '_migrations'").fetchone()
         if table is None:
             return {}
@@ -162,7 +165,7 @@ class SqliteBackend(SqlBackend):
             self.index.close()
             self._conn.close()
 
-    def _storage(self, conn: sqlite3.Connection) -> dict[str, Any]:
+    def _storage(self, conn: Conn) -> dict[str, Any]:
         files = [self.path, self.path.with_name(self.path.name + "-wal")]
         size = sum(f.stat().st_size for f in files if f.exists())
         return {"size_bytes": size, "vector_index": self.index.describe()}
