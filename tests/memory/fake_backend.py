@@ -10,7 +10,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -357,10 +357,11 @@ def _vector(memory: Memory) -> Vector:
 
 
 def _from_draft(draft: MemoryDraft, vector: Vector, model: str, now: datetime, memory_id: int) -> Memory:
-    return Memory(
+    """Every field a draft shares with ``Memory`` by name, as the SQL core writes them."""
+    values = {f.name: getattr(draft, f.name) for f in fields(MemoryDraft) if f.name != "type"}
+    values.update(
         id=memory_id,
-        content=draft.content,
-        memory_type=draft.type,  # type: ignore[arg-type]  # checked by MemoryDraft.checked
+        memory_type=draft.type,
         content_hash=draft.content_hash,
         embedding_model=model,
         embedding_dim=len(vector),
@@ -368,14 +369,9 @@ def _from_draft(draft: MemoryDraft, vector: Vector, model: str, now: datetime, m
         updated_at=now,
         tags=tuple(draft.tags),
         metadata=dict(draft.metadata),
-        project=draft.project,
-        repo_id=draft.repo_id,
-        agent_id=draft.agent_id,
-        session_id=draft.session_id,
-        workflow_id=draft.workflow_id,
-        source_system=draft.source_system,
         embedding=np.array(vector, dtype=np.float32),
     )
+    return Memory(**values)
 
 
 def matches(memory: Memory, filters: Filters) -> bool:
