@@ -361,7 +361,7 @@ def _from_draft(draft: MemoryDraft, vector: Vector, model: str, now: datetime, m
     values = {f.name: getattr(draft, f.name) for f in fields(MemoryDraft) if f.name != "type"}
     values.update(
         id=memory_id,
-        memory_type=draft.type,
+        memory_type=draft.memory_type,
         content_hash=draft.content_hash,
         embedding_model=model,
         embedding_dim=len(vector),

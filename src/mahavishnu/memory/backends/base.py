@@ -48,7 +48,8 @@ INGESTION_COLUMNS = (
     "duration_seconds",
 )
 
-#: Columns ``update`` may change (``content_hash`` comes with new content): a draft's fields.
+#: Columns ``update`` may change (``content_hash`` comes with new content): a draft's fields, with
+#: ``type`` under its column name.
 UPDATABLE = frozenset({"memory_type", "content_hash"} | {f.name for f in fields(MemoryDraft)} - {"type"})
 
 

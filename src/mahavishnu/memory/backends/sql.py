@@ -107,10 +107,8 @@ class Dialect:
 
     def draft_row(self, draft: MemoryDraft, vector: Vector, model: str, now: datetime) -> list[Any]:
         """``INSERT_COLUMNS`` values of a new memory."""
-        values = {name: getattr(draft, name, None) for name in INSERT_COLUMNS}
+        values = {name: getattr(draft, name, None) for name in INSERT_COLUMNS}  # content, memory_type, hash…
         values.update(
-            memory_type=draft.type,
-            content_hash=draft.content_hash,
             embedding_model=model,
             embedding_dim=len(vector),
             created_at=now,
