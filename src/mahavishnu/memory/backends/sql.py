@@ -106,16 +106,12 @@ class Dialect:
         return [self.encode(name, getattr(memory, name)) for name in INSERT_COLUMNS]
 
     def draft_row(self, draft: MemoryDraft, vector: Vector, model: str, now: datetime) -> list[Any]:
-        """``INSERT_COLUMNS`` values of a new memory."""
-        values = {name: getattr(draft, name, None) for name in INSERT_COLUMNS}  # content, memory_type, hash…
-        values.update(
-            embedding_model=model,
-            embedding_dim=len(vector),
-            created_at=now,
-            updated_at=now,
-            embedding=vector,
-        )
-        return [self.encode(name, value) for name, value in values.items()]
+        """``INSERT_COLUMNS`` values of a new memory (the draft's columns by name: content,
+        memory_type, content_hash, tags, metadata, scope)."""
+        stamp = self.time_in(now)
+        values = {name: getattr(draft, name, None) for name in INSERT_COLUMNS}
+        values.update(embedding_model=model, embedding_dim=len(vector), embedding=vector)
+        return [stamp if name in _TIMES else self.encode(name, value) for name, value in values.items()]
 
     # -- filters ----------------------------------------------------------------------------
     def filter_sql(self, filters: Filters) -> tuple[str, list[Any]]:
