@@ -1,9 +1,9 @@
-"""PostgreSQL backend under concurrency: N mixed store/search operations at once via the async API.
+"""PostgreSQL backend under concurrency: N mixed store/search operations at once from many threads.
 
     PYTHONPATH=src python benchmarks/pg_concurrency.py --ops 1000 --pool 10 [--dsn postgresql://...]
 
-Every operation is its own coroutine, all started together (``asyncio.gather``) on one
-``AsyncPostgresStore`` (an ``AsyncConnectionPool`` of ``--pool`` connections): a share ``--writes`` of
+Every operation is submitted at once to a thread pool of ``--pool`` workers sharing one
+``MemoryStore`` on ``PostgresBackend`` (a connection pool of ``--pool`` connections): a share ``--writes`` of
 stores (distinct content, plus repeats of earlier content that must dedupe), the rest searches in
 hybrid/vector/text mode with a project filter. The fake embedder keeps the figures about the database,
 not the model. Prints throughput, latency p50/p95/max, errors, and checks that no row was lost or
@@ -14,17 +14,19 @@ duplicated. Without ``--dsn`` (or ``MAHAVISHNU_TEST_PG_DSN``) it starts a throwa
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mahavishnu.memory.backends.postgres import AsyncPostgresStore
+from mahavishnu.config import MemorySettings
+from mahavishnu.memory.backends.postgres import PostgresBackend
 from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.store import MemoryStore
 
 WORDS = [
     "deploy",
@@ -53,9 +55,10 @@ def server(dsn: str | None) -> tuple[str, Any]:
     return started.new_database(), stop
 
 
-async def run(dsn: str, ops: int, writes: float, pool: int, seed: int) -> dict[str, Any]:
+def run(dsn: str, ops: int, writes: float, pool: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    store = await AsyncPostgresStore.open(dsn, FakeEmbedder(dimension=384), pool_size=pool)
+    backend = PostgresBackend(dsn, pool_size=pool)
+    store = MemoryStore(backend, MemorySettings(), FakeEmbedder(dimension=384))
     latencies: list[float] = []
     n_writes = int(ops * writes)
     repeats = n_writes // 10  # content stored twice: must dedupe, not duplicate
@@ -64,14 +67,14 @@ async def run(dsn: str, ops: int, writes: float, pool: int, seed: int) -> dict[s
     plan += [("search", i) for i in range(ops - n_writes)]
     rng.shuffle(plan)  # type: ignore[arg-type]
 
-    async def one(kind: str, i: int) -> object:
+    def one(kind: str, i: int) -> object:
         start = time.perf_counter()
         try:
             if kind == "store":
                 words = " ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(8))
-                return await store.store(f"{words} memory {i}", "note", project=f"p{i % 8}", tags=["bench"])
+                return store.store(f"{words} memory {i}", "note", project=f"p{i % 8}", tags=["bench"])
             mode = ("hybrid", "vector", "text")[i % 3]
-            return await store.search(
+            return store.search(
                 f"{WORDS[i % len(WORDS)]} memory", mode=mode, filters={"project": f"p{i % 8}"}
             )
         finally:
@@ -79,11 +82,13 @@ async def run(dsn: str, ops: int, writes: float, pool: int, seed: int) -> dict[s
 
     try:
         began = time.perf_counter()
-        results = await asyncio.gather(*(one(k, i) for k, i in plan), return_exceptions=True)
+        with ThreadPoolExecutor(pool) as workers:
+            futures = [workers.submit(one, k, i) for k, i in plan]
+        results = [f.exception() or f.result() for f in futures]
         elapsed = time.perf_counter() - began
-        rows = await store.count()
+        rows = int(store.stats()["count"])
     finally:
-        await store.close()
+        store.close()
     errors = [r for r in results if isinstance(r, BaseException)]
     distinct = len({i for k, i in plan if k == "store"})
     return {
@@ -106,14 +111,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=1_000)
     parser.add_argument("--writes", type=float, default=0.5, help="share of operations that store")
-    parser.add_argument("--pool", type=int, default=10, help="connections in the async pool")
+    parser.add_argument("--pool", type=int, default=10, help="worker threads and pooled connections")
     parser.add_argument("--dsn", default=os.environ.get("MAHAVISHNU_TEST_PG_DSN"))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     dsn, stop = server(args.dsn)
     try:
-        r = asyncio.run(run(dsn, args.ops, args.writes, args.pool, args.seed))
+        r = run(dsn, args.ops, args.writes, args.pool, args.seed)
     finally:
         if stop is not None:
             stop()

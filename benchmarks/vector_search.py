@@ -246,8 +246,8 @@ class PgvectorBackend:
 
         sql, params, _ = search_sql(SearchRequest("vector", Filters(), k, vector=query))
         if allowed is not None:  # a filter the store cannot express: ids, inside the same scan
-            sql = sql.replace("AND true ORDER BY", "AND m.id = ANY(%(allowed)s) ORDER BY")
-            params["allowed"] = allowed.tolist()
+            sql = sql.replace("AND true ORDER BY", "AND m.id = ANY(%s) ORDER BY")
+            params.insert(len(params) - 1, allowed.tolist())  # before the LIMIT's
 
         def work(conn: Any) -> list[Hit]:
             conn.execute(f"SET LOCAL hnsw.ef_search = {int(self.ef)}")

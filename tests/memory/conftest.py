@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from _backends import BACKENDS, Factory, open_store
+from fake_backend import FakeBackend, FakeDatabase
 
-from mahavishnu.memory.backends.fake import FakeBackend, FakeDatabase
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.store import MemoryStore
 

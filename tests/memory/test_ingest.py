@@ -11,12 +11,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from fake_backend import FakeBackend
 
 from mahavishnu.config import IngestSettings, MemorySettings
 from mahavishnu.errors import EmbeddingError, InvalidInputError, NotFoundError, StoreError
 from mahavishnu.memory import ingest as ingest_module
 from mahavishnu.memory.backends.base import Backend
-from mahavishnu.memory.backends.fake import FakeBackend
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.embedders.base import Kind, Vectors
 from mahavishnu.memory.embedders.fake import FakeEmbedder

@@ -1,12 +1,11 @@
 """What only the PostgreSQL backend does: one-statement hybrid search, pgvector indexes, errors that
-name the host (never the password), a lost connection mid-batch, the async path under load,
+name the host (never the password), a lost connection mid-batch, many threads at once,
 moving a store embedded -> PostgreSQL -> embedded, and backup/restore.
 
 The shared behaviour suite (``test_store.py``) runs against PostgreSQL too."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import socket
@@ -15,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from mahavishnu.cli.main import app
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import BackendUnavailableError
 from mahavishnu.memory.backends.base import SearchRequest
-from mahavishnu.memory.backends.postgres import AsyncPostgresStore, PostgresBackend, search_sql
+from mahavishnu.memory.backends.postgres import PostgresBackend, search_sql
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.models import Filters
@@ -296,24 +296,16 @@ def count(dsn: str) -> int:
 
 # -- concurrency ----------------------------------------------------------------------------
 def test_concurrent_mixed_stores_and_searches_lose_nothing(pg_dsn: str) -> None:
-    async def main() -> tuple[int, list[object]]:
-        store = await AsyncPostgresStore.open(pg_dsn, FakeEmbedder(), pool_size=8)
-        try:
-            ops = []
-            for i in range(200):
-                if i % 2:
-                    ops.append(store.search(f"note {i} deploy", mode=("hybrid", "vector", "text")[i % 3]))
-                else:
-                    ops.append(store.store(f"concurrent memory {i}", "note", project=f"p{i % 5}"))
-            ops.extend(
-                store.store(f"concurrent memory {i}", "note", project=f"p{i % 5}") for i in range(0, 40, 2)
-            )
-            results = await asyncio.gather(*ops, return_exceptions=True)
-            return await store.count(), list(results)
-        finally:
-            await store.close()
+    def op(i: int) -> object:
+        if i % 2 and i < 200:
+            return store.search(f"note {i} deploy", mode=("hybrid", "vector", "text")[i % 3])
+        return store.store(f"concurrent memory {i % 200}", "note", project=f"p{i % 200 % 5}")
 
-    total, results = asyncio.run(main())
+    with MemoryStore(PostgresBackend(pg_dsn, pool_size=8), SETTINGS, FakeEmbedder()) as store:
+        with ThreadPoolExecutor(8) as workers:
+            futures = [workers.submit(op, i) for i in (*range(200), *range(200, 240, 2))]
+        results = [f.exception() or f.result() for f in futures]
+        total = store.stats()["count"]
 
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert total == 100  # 100 distinct stores; the 20 repeats were deduplicated, not duplicated

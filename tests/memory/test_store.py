@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _backends import Factory, open_store
+from fake_backend import FakeBackend
 
 from mahavishnu.errors import (
     DimensionMismatchError,
@@ -22,7 +23,6 @@ from mahavishnu.errors import (
     NotFoundError,
 )
 from mahavishnu.memory import store as store_module
-from mahavishnu.memory.backends.fake import FakeBackend
 from mahavishnu.memory.embedders.base import Kind, Vectors
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.models import MemoryDraft

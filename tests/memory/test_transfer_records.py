@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from _activity import INSIGHT, activity, fill_activity, rows
 from _backends import Factory, open_store
+from fake_backend import FakeBackend
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory import cross_project, transfer
-from mahavishnu.memory.backends.fake import FakeBackend
 from mahavishnu.memory.backends.records import CONVERSATIONS, GROUP_MEMBERS, GROUPS, SHARES, WORKFLOWS
 from mahavishnu.memory.conversations import store_conversation
 from mahavishnu.memory.store import MemoryStore

@@ -14,9 +14,8 @@ from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
     from mahavishnu.environments.assistants.base import CurrentProvider
-    from mahavishnu.environments.switcher import SwitchResult, ToolStatus
+    from mahavishnu.environments.switcher import ToolStatus
     from mahavishnu.services.probe import ProbeResult
-    from mahavishnu.services.sessions import SessionAdvice
 
 app = typer.Typer(help="Switch AI assistants between LLM provider profiles.", no_args_is_help=True)
 
@@ -197,13 +196,6 @@ def switch_llm(
         codex_profile=codex_profile,
         as_json=as_json,
     )
-
-
-def _session_advice(result: SwitchResult) -> list[SessionAdvice]:
-    """Which running assistant sessions keep the old provider (found read-only; never signalled)."""
-    from mahavishnu.cli.fast import session_advice
-
-    return session_advice(result)
 
 
 @app.command("backups")

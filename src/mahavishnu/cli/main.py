@@ -4,6 +4,9 @@ Command groups are registered lazily: a group's module is imported, and its Clic
 (Typer converts every parameter of every command through pydantic, which is not free), only when
 the command line uses that group, or when something lists them all (``--help``, a test walking
 ``commands``). ``mahavishnu ai switch-llm`` thus never loads the memory, service or MCP commands.
+Measured (``benchmarks/startup_indirection.py``, CPU ms per process, loaded 2-core box): root plus
+the ``memory`` group 170, every group built 196, a bare interpreter 63: laziness saves ~26 ms (~25 %
+of what the CLI adds) on every command that goes through Typer.
 """
 
 from __future__ import annotations

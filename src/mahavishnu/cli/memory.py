@@ -12,37 +12,27 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from mahavishnu.cli.memory_group import (
+    TYPES_HELP,
+    AgentOption,
+    GroupOption,
+    ProjectOption,
+    RepoOption,
+    SessionOption,
+    SinceOption,
+    TagOption,
+    TypeOption,
+    UntilOption,
+    _snippet,
+    app,
+    open_store,
+)
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
 from mahavishnu.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from mahavishnu.memory.embedders.base import Embedder
     from mahavishnu.memory.models import Memory, SearchHit
-    from mahavishnu.memory.store import MemoryStore
-
-app = typer.Typer(help="Store, search and move the shared memory.", no_args_is_help=True)
-
-TYPES_HELP = "agent, rag, workflow, insight, decision or note"
-TypeOption = typer.Option(None, "--type", "-t", help=f"Only these types ({TYPES_HELP}); repeatable.")
-TagOption = typer.Option(None, "--tag", help="Only memories with every given tag; repeatable.")
-ProjectOption = typer.Option(
-    None, "--project", "-p", help="Only this project (and the insights shared with it)."
-)
-GroupOption = typer.Option(
-    None, "--group", "-g", help="Only the projects of this group (see `memory groups`), and their insights."
-)
-RepoOption = typer.Option(None, "--repo", "-r", help="Only this repository id.")
-AgentOption = typer.Option(None, "--agent", help="Only this agent id.")
-SessionOption = typer.Option(None, "--session", help="Only this session id.")
-SinceOption = typer.Option(None, "--since", help="Created at or after (ISO date/time).")
-UntilOption = typer.Option(None, "--until", help="Created before (ISO date/time).")
-
-
-def open_store() -> MemoryStore:
-    """The configured store (tests replace this to inject a fake embedder)."""
-    from mahavishnu.memory.store import MemoryStore
-
-    return MemoryStore.open()
 
 
 def target_embedder(name: str, model: str | None, url: str | None) -> Embedder:
@@ -93,11 +83,6 @@ def parse_meta(pairs: list[str] | None) -> dict[str, Any]:
         except ValueError:
             meta[key.strip()] = value
     return meta
-
-
-def _snippet(text: str, width: int = 80) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _scope(memory: Memory) -> str:
@@ -266,7 +251,7 @@ def delete_cmd(memory_ids: list[int] = typer.Argument(..., help="Memory ids.")) 
     from mahavishnu.errors import NotFoundError
 
     with open_store() as store:
-        known = store.backend.get(memory_ids)
+        known = store.get_many(memory_ids)
         deleted = store.delete_many(list(known))
     info(f"deleted {deleted} memor{'y' if deleted == 1 else 'ies'}")
     missing = sorted(set(memory_ids) - set(known))

@@ -1,7 +1,8 @@
 """``mahavishnu memory`` commands about what agents did: conversations, transcripts, ★ Insights,
 sharing across projects and groups, workflow runs and performance metrics.
 
-They join the ``memory`` group (``cli/memory.py`` imports this module).
+They join the ``memory`` group (``cli/memory_group.py``); ``cli/memory.py`` imports this module so
+they are registered whenever the group is loaded.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from mahavishnu.cli.memory import AgentOption, SessionOption, SinceOption, _snippet, app, open_store
+from mahavishnu.cli.memory_group import AgentOption, SessionOption, SinceOption, _snippet, app, open_store
 from mahavishnu.cli.output import JSON_OPTION, info, print_json, table
 from mahavishnu.errors import InvalidInputError
 

@@ -142,6 +142,11 @@ class MemoryDraft:
         return content_hash(self.content)
 
     @property
+    def memory_type(self) -> str:
+        """``type`` under its column's name (``Memory.memory_type``): callers say ``type``."""
+        return self.type
+
+    @property
     def dedup_key(self) -> tuple[str, str, str | None, str | None]:
         """Same content, type, project and repo: the same memory."""
         return (self.content_hash, self.type, self.project, self.repo_id)

@@ -179,6 +179,10 @@ class MemoryStore:
             raise NotFoundError(f"no memory #{memory_id}", hint="Find ids with `mahavishnu memory search`.")
         return scrub_memory(found)
 
+    def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
+        """The memories of ``ids`` that exist, by id (an unknown id is simply absent)."""
+        return self.backend.get(ids)
+
     def update(self, memory_id: int, **changes: Any) -> Memory:
         """Change content, type, tags, metadata or scope labels (None clears a label).
         New content is re-embedded; a change that duplicates another memory is refused."""

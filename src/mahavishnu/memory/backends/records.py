@@ -2,14 +2,14 @@
 
 Conversation turns, workflow runs, project groups and insight shares are plain rows: filtered by
 equality and time, read newest first. ``RECORD_TABLES`` describes each table once; the SQL backends
-build their statements from it with their own parameter mark, and the fake keeps lists. A row that
+build their statements from it with their own parameter mark. A row that
 would break a unique key is skipped (``add_records`` answers None for it), so re-importing the same
 transcript or re-sharing an insight is harmless.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,23 +143,3 @@ def delete_sql(table: RecordTable, where: Mapping[str, Any], mark: str) -> tuple
     if not clause:
         raise InvalidInputError(f"refusing to delete every row of {table.name}")
     return f"DELETE FROM {table.name} {clause}", params
-
-
-def matches(row: Mapping[str, Any], where: Mapping[str, Any], since: str | None, table: RecordTable) -> bool:
-    """The reference semantics of ``where_sql`` (the fake backend uses it)."""
-    for column, value in where.items():
-        if isinstance(value, (list, tuple, set, frozenset)):
-            if row.get(column) not in value:
-                return False
-        elif row.get(column) != value:
-            return False
-    return since is None or str(row[table.time_column]) >= since
-
-
-def collides(table: RecordTable, row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether ``row`` breaks one of the table's unique keys against ``rows`` (NULLs never collide)."""
-    for key in table.unique:
-        values = [row.get(c) for c in key]
-        if None not in values and any([r.get(c) for c in key] == values for r in rows):
-            return True
-    return False

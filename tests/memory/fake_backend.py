@@ -1,4 +1,4 @@
-"""An in-memory backend for unit tests: the whole contract of ``Backend``, in plain Python.
+"""An in-memory backend for the unit tests: the whole contract of ``Backend``, in plain Python.
 
 Exact cosine over a numpy matrix and a textbook BM25 (no stemming) stand in for the real engines.
 Pass the same ``FakeDatabase`` to a new ``FakeBackend`` to "reopen" a store.
@@ -10,7 +10,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.backends import records
-from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts, metrics_row
+from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts
 from mahavishnu.memory.migrations import Migrations
 from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, Vector, format_time
 from mahavishnu.memory.search import Ranked, query_terms, tokens
@@ -247,6 +247,19 @@ class FakeBackend(Backend):
         self.db.staged.clear()
 
     # -- repository ingestion -------------------------------------------------------------
+    def replace(
+        self,
+        delete_ids: Sequence[int],
+        drafts: Sequence[MemoryDraft],
+        vectors: Vector,
+        *,
+        model: str,
+        now: datetime,
+    ) -> list[Memory]:
+        """Not atomic: the fake has no transactions."""
+        self.delete(delete_ids)
+        return self.insert(drafts, vectors, model=model, now=now) if drafts else []
+
     def add_ingestion(self, values: Mapping[str, Any]) -> int:
         run_id = max(self.db.ingestions, default=0) + 1
         row: dict[str, Any] = {name: None for name in INGESTION_COLUMNS}
@@ -274,9 +287,13 @@ class FakeBackend(Backend):
         return len(gone)
 
     def add_metrics(self, component: str, metric_type: str, metrics: Mapping[str, Any], at: str) -> int:
-        row = metrics_row(
-            len(self.db.metrics) + 1, component, metric_type, json.loads(json.dumps(metrics)), at
-        )
+        row = {
+            "id": len(self.db.metrics) + 1,
+            "component": component,
+            "metric_type": metric_type,
+            "metrics": json.loads(json.dumps(metrics)),
+            "recorded_at": at,
+        }
         self.db.metrics.append(row)
         return int(row["id"])
 
@@ -299,7 +316,7 @@ class FakeBackend(Backend):
         checked = [json.loads(json.dumps(records.checked_row(spec, row))) for row in rows]
         out: list[int | None] = []
         for row in checked:
-            if records.collides(spec, row, stored):
+            if _collides(spec, row, stored):
                 out.append(None)
                 continue
             row["id"] = max((r["id"] for r in stored), default=0) + 1
@@ -312,7 +329,7 @@ class FakeBackend(Backend):
     ) -> list[dict[str, Any]]:
         spec = records.record_table(table)
         records.where_sql(spec, where, since, "?")  # the same column checks as the SQL backends
-        rows = [dict(r) for r in self.db.records.get(table, []) if records.matches(r, where, since, spec)]
+        rows = [dict(r) for r in self.db.records.get(table, []) if _matches(r, where, since, spec)]
         return sorted(rows, key=lambda r: (r[spec.time_column], r["id"]), reverse=True)[:limit]
 
     def delete_records(self, table: str, where: Mapping[str, Any]) -> int:
@@ -320,7 +337,7 @@ class FakeBackend(Backend):
         if not where:
             raise InvalidInputError(f"refusing to delete every row of {table}")
         rows = self.db.records.get(table, [])
-        keep = [r for r in rows if not records.matches(r, where, None, spec)]
+        keep = [r for r in rows if not _matches(r, where, None, spec)]
         gone = len(rows) - len(keep)
         rows[:] = keep
         if table == records.GROUPS:  # ON DELETE CASCADE
@@ -340,10 +357,11 @@ def _vector(memory: Memory) -> Vector:
 
 
 def _from_draft(draft: MemoryDraft, vector: Vector, model: str, now: datetime, memory_id: int) -> Memory:
-    return Memory(
+    """Every field a draft shares with ``Memory`` by name, as the SQL core writes them."""
+    values = {f.name: getattr(draft, f.name) for f in fields(MemoryDraft) if f.name != "type"}
+    values.update(
         id=memory_id,
-        content=draft.content,
-        memory_type=draft.type,  # type: ignore[arg-type]  # checked by MemoryDraft.checked
+        memory_type=draft.memory_type,
         content_hash=draft.content_hash,
         embedding_model=model,
         embedding_dim=len(vector),
@@ -351,14 +369,9 @@ def _from_draft(draft: MemoryDraft, vector: Vector, model: str, now: datetime, m
         updated_at=now,
         tags=tuple(draft.tags),
         metadata=dict(draft.metadata),
-        project=draft.project,
-        repo_id=draft.repo_id,
-        agent_id=draft.agent_id,
-        session_id=draft.session_id,
-        workflow_id=draft.workflow_id,
-        source_system=draft.source_system,
         embedding=np.array(vector, dtype=np.float32),
     )
+    return Memory(**values)
 
 
 def matches(memory: Memory, filters: Filters) -> bool:
@@ -389,3 +402,25 @@ def bm25(
             tf, length = docs[i][term], sum(docs[i].values())
             scores[i] = scores.get(i, 0.0) + idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg_len))
     return scores
+
+
+def _matches(
+    row: Mapping[str, Any], where: Mapping[str, Any], since: str | None, table: records.RecordTable
+) -> bool:
+    """The reference semantics of ``where_sql`` (the fake backend uses it)."""
+    for column, value in where.items():
+        if isinstance(value, (list, tuple, set, frozenset)):
+            if row.get(column) not in value:
+                return False
+        elif row.get(column) != value:
+            return False
+    return since is None or str(row[table.time_column]) >= since
+
+
+def _collides(table: records.RecordTable, row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``row`` breaks one of the table's unique keys against ``rows`` (NULLs never collide)."""
+    for key in table.unique:
+        values = [row.get(c) for c in key]
+        if None not in values and any([r.get(c) for c in key] == values for r in rows):
+            return True
+    return False

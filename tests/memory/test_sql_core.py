@@ -1,0 +1,47 @@
+"""The SQL core (``backends/sql.py``): columns come from the model, so a new memory column is one
+``Memory`` field plus one migration per dialect. These tests fail when the two drift apart: a field
+without a migration, or a migration without a field."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from mahavishnu.memory.backends.sql import COLUMNS, INSERT_COLUMNS, SqlBackend
+from mahavishnu.memory.backends.sqlite import SqliteBackend
+from mahavishnu.memory.models import Memory
+
+#: Columns a database keeps for itself, beyond the model's (derived, never written by the core).
+OWN_COLUMNS = {"sqlite": set(), "postgres": {"content_tsv"}}
+
+
+def test_the_column_list_is_the_models_fields() -> None:
+    model = [f.name for f in fields(Memory)]
+    assert [*COLUMNS, "embedding"] == model
+    assert (*model[1:-1], "embedding") == INSERT_COLUMNS
+
+
+def stored_columns(backend: SqlBackend) -> set[str]:
+    if isinstance(backend, SqliteBackend):
+        return {r[0] for r in backend.conn.execute("SELECT name FROM pragma_table_info('memories')")}
+    sql = "SELECT column_name FROM information_schema.columns WHERE table_name = 'memories'"
+    return {r[0] for r in backend._read(lambda conn: conn.execute(sql).fetchall())}
+
+
+@pytest.mark.parametrize("name", ["sqlite", "postgres"])
+def test_each_schema_has_exactly_the_models_columns(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if name == "sqlite":
+        backend: SqlBackend = SqliteBackend(tmp_path / "memory.db")
+    else:
+        pytest.importorskip("psycopg")
+        from mahavishnu.memory.backends.postgres import PostgresBackend
+
+        backend = PostgresBackend(request.getfixturevalue("pg_dsn"))
+    try:
+        assert stored_columns(backend) - OWN_COLUMNS[name] == {*COLUMNS, "embedding"}
+    finally:
+        backend.close()
