@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 from _backends import open_store
+from fake_backend import FakeBackend
 
 from mahavishnu.config import IngestSettings
-from mahavishnu.memory.backends.fake import FakeBackend
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.conversations import conversations, import_transcript, store_conversation
 from mahavishnu.memory.embedders.fake import FakeEmbedder

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from mahavishnu.cli.memory import app, open_store
+from mahavishnu.cli.memory_group import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
 from mahavishnu.errors import InvalidInputError, MahavishnuError
 
