@@ -111,7 +111,7 @@ class IngestSettings(BaseModel):
     # Chunk size in the embedder's tokens: at most this, and never more than its window.
     chunk_tokens: int = Field(default=512, ge=16, le=8_192)
     overlap_tokens: int = Field(default=24, ge=0)  # repeated context where a chunk cuts a block in two
-    window_chunks: int = Field(default=128, ge=1)  # chunks stored, or embedded, per transaction
+    window_chunks: int = Field(default=64, ge=1)  # chunks stored, or embedded, per transaction
 
     @field_validator("extensions")
     @classmethod

@@ -272,14 +272,62 @@ def test_a_live_run_of_the_same_repository_is_refused(store: MemoryStore, repo: 
         live.wait()
 
 
-def test_progress_reports_files_and_chunks(store: MemoryStore, repo: Path) -> None:
+def test_progress_reports_files_then_chunks(store: MemoryStore, repo: Path) -> None:
     seen: list[IngestProgress] = []
 
     report = ingest(store, repo, progress=seen.append)
 
+    phases = [p.phase for p in seen]
+    assert phases == sorted(phases, key=["text", "vectors"].index) and phases[-1] == "vectors"
     assert seen[-1].files_done == seen[-1].files_total == 4
-    assert seen[-1].chunks_done == seen[-1].chunks_total == report.chunks_created
+    assert seen[-1].chunks_done == seen[-1].chunks_total == report.chunks_created == report.chunks_embedded
     assert [p.chunks_done for p in seen] == sorted(p.chunks_done for p in seen)
+
+
+# -- text first, vectors second -----------------------------------------------------------------
+def test_chunks_are_searchable_by_text_before_their_vectors_are_stored(
+    store: MemoryStore, repo: Path
+) -> None:
+    found: list[tuple[list[str], list[str], bool]] = []
+
+    def search_now(progress: IngestProgress) -> None:
+        if progress.phase == "vectors" and progress.chunks_done == 0:
+            text = store.search("retries configured", mode="text", filters={"repo_id": "proj"})
+            hybrid = query_knowledge_base(store, "how are retries configured?", repo_id="proj", limit=3)
+            pending = all(h.memory.metadata.get(ingest_module.PENDING) for h in text)
+            found.append(([h.memory.metadata["path"] for h in text], [h.path for h in hybrid], pending))
+
+    ingest(store, repo, progress=search_now)
+
+    [(text_paths, hybrid_paths, pending)] = found
+    assert text_paths[0] == "README.md" and pending  # found by its text while its vector waits
+    assert hybrid_paths[0] == "README.md"  # hybrid search uses what is ready
+    assert all(ingest_module.PENDING not in m.metadata for m in chunks(store))
+
+
+def test_an_interrupted_run_keeps_its_text_and_the_next_run_embeds_only_what_is_missing(
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder
+) -> None:
+    def stop_midway(progress: IngestProgress) -> None:
+        if progress.phase == "vectors" and progress.chunks_done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(ingest_module.IngestInterrupted) as stopped:
+        ingest(store, repo, progress=stop_midway)
+
+    first = stopped.value.report
+    assert first.status == "failed" and first.files_indexed == 4
+    assert first.chunks_embedded == 4 and first.chunks_pending == first.chunks_created - 4 > 0
+    run = store.backend.ingestions("proj")[0]
+    assert "interrupted" in run["error"] and run["metadata"]["chunks_pending"] == first.chunks_pending
+    waiting = sorted(m.content for m in chunks(store) if m.metadata.get(ingest_module.PENDING))
+    embedded = len(embedder.texts)
+
+    again = ingest(store, repo)
+
+    assert (again.files_unchanged, again.chunks_created, again.chunks_embedded) == (4, 0, len(waiting))
+    assert sorted(embedder.texts[embedded:]) == waiting  # nothing chunked or embedded twice
+    assert again.chunks_pending == 0 and not [m for m in chunks(store) if ingest_module.PENDING in m.metadata]
 
 
 # -- bad input ----------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ PENDING = "vector_pending"  # metadata key of a chunk stored with a stand-in vec
 _META_KEYS = ("path", "file_hash", "chunker", PENDING)
 _MAX_WARNINGS = 100
 _BINARY_SNIFF = 8192
+_PENDING_BLOCK = 2_048  # pending chunks read at a time (and sorted by length)
 # Generic code and prose: the stand-in vector points away from their mean (see standin_vector).
 STANDIN_PROBES = (
     "import os",
@@ -80,6 +81,10 @@ STANDIN_PROBES = (
     "error: the request failed",
     "for item in items:\n    print(item)",
     '{"key": "value"}',
+    "The study found a significant effect in patients.",
+    "We decided to use PostgreSQL for the team server.",
+    "Yesterday I went hiking with my family.",
+    "How do I configure the timeout?",
 )
 
 Phase = Literal["text", "vectors"]
@@ -541,8 +546,12 @@ class _Run:
         self.chunks_waiting = len(pending)
         self._notify()
         step = self.settings.window_chunks
-        for start in range(0, len(pending), step):
-            self._embed_window(list(self.backend.get(pending[start : start + step]).values()))
+        for start in range(0, len(pending), _PENDING_BLOCK):
+            # Windows of similar length: the batches inside embed_many then carry no padding.
+            memories = self.backend.get(pending[start : start + _PENDING_BLOCK]).values()
+            block = sorted(memories, key=lambda m: len(m.content))
+            for first in range(0, len(block), step):
+                self._embed_window(block[first : first + step])
 
     def _embed_window(self, memories: list[Memory]) -> None:
         began = time.monotonic()
