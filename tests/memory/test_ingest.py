@@ -321,6 +321,7 @@ def test_an_interrupted_run_keeps_its_text_and_the_next_run_embeds_only_what_is_
     run = store.backend.ingestions("proj")[0]
     assert "interrupted" in run["error"] and run["metadata"]["chunks_pending"] == first.chunks_pending
     waiting = sorted(m.content for m in chunks(store) if m.metadata.get(ingest_module.PENDING))
+    assert list_repos(store)[0].pending == len(waiting) == first.chunks_pending
     embedded = len(embedder.texts)
 
     again = ingest(store, repo)

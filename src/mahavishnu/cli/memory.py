@@ -469,7 +469,8 @@ def repos_cmd(as_json: bool = JSON_OPTION) -> None:
     for r in repos:
         run = r.last_run or {}
         when = str(run.get("started_at") or "")[:16].replace("T", " ")
-        rows.append((r.repo_id, r.files, r.chunks, f"{when} {run.get('status', '')}", r.repo_path))
+        chunks = f"{r.chunks} ({r.pending} without vectors yet)" if r.pending else r.chunks
+        rows.append((r.repo_id, r.files, chunks, f"{when} {run.get('status', '')}", r.repo_path))
     table(None, ["repo", "files", "chunks", "last run", "path"], rows)
 
 

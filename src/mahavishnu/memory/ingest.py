@@ -233,13 +233,15 @@ def ingest_repository(
         run.run(tuple(include), tuple(exclude))
     except KeyboardInterrupt:
         report.status, report.error = "failed", "interrupted (Ctrl-C); running it again resumes"
+        report.chunks_pending = len(run.pending)
         _finish(backend, report, started, meta)
         raise IngestInterrupted(report) from None
     except BaseException as exc:
         report.status, report.error = "failed", str(exc) or type(exc).__name__
+        report.chunks_pending = len(run.pending)
         _finish(backend, report, started, meta)
         raise
-    report.status = "completed"
+    report.status, report.chunks_pending = "completed", len(run.pending)
     _finish(backend, report, started, meta)
     return report
 
@@ -303,7 +305,6 @@ def _alive(pid: object) -> bool:
 
 def _finish(backend: Backend, report: IngestReport, started: float, meta: dict[str, Any]) -> None:
     report.duration_seconds = time.monotonic() - started
-    report.chunks_pending = len(pending_chunks(backend, report.repo_id))
     details = {
         **meta,
         "chunker": CHUNKER,
@@ -345,12 +346,6 @@ def file_chunks(path: str, text: str, embedder: Embedder, settings: IngestSettin
     return chunk_text(text, language_for(path), limit, settings.overlap_tokens, embedder.count_tokens)
 
 
-def pending_chunks(backend: Backend, repo_id: str) -> list[int]:
-    """Ids of a repository's chunks still stored with a stand-in vector, by id."""
-    filters = Filters(types=("rag",), repo_id=repo_id, source_system=SOURCE)
-    return [memory_id for memory_id, (pending,) in backend.scan_metadata(filters, [PENDING]) if pending]
-
-
 def standin_vector(embedder: Embedder) -> Vectors:
     """The vector a chunk holds until its own is computed: the unit vector opposite the mean of a
     few generic texts. Embeddings share a common direction, so its cosine with a real query is
@@ -380,7 +375,9 @@ class _Run:
         self.started = time.monotonic()
         self.phase: Phase = "text"
         self.standin: Vectors | None = None
-        self.files_total = self.files_done = self.chunks_done = self.chunks_waiting = 0
+        self.pending: set[int] = set()  # ids of the repository's chunks still without their vector
+        self.files_total = self.files_done = self.chunks_done = 0
+        self.carried = 0  # chunks a stopped run left without their vector
         self.bytes_total = self.bytes_chunked = self.chunks_made = 0
 
     def run(self, include: tuple[str, ...], exclude: tuple[str, ...]) -> None:
@@ -403,9 +400,9 @@ class _Run:
         todo, keep = self._changed(walked.files, stored)
         keep.update(p for p in stored if _under_any(p, walked.unlisted))  # unseen is not deleted
         self._remove([path for path in stored if path not in keep and path not in todo], stored)
+        self.carried = len(self.pending - {i for path in todo if path in stored for i in stored[path].ids})
         self.files_total = len(todo)
         self.bytes_total = sum(c.size for c in todo.values())
-        self.chunks_waiting = len(pending_chunks(self.backend, report.repo_id))  # a stopped run's
         self._notify()
         self._store_text(todo, stored)
         report.text_seconds = time.monotonic() - self.started
@@ -416,9 +413,11 @@ class _Run:
         """Chunks this repository's ingestions stored (rag memories stored by hand are left alone)."""
         filters = Filters(types=("rag",), repo_id=self.report.repo_id, source_system=SOURCE)
         files: dict[str, _Stored] = defaultdict(_Stored)
-        for memory_id, (path, file_hash, chunker, _) in self.backend.scan_metadata(filters, _META_KEYS):
+        for memory_id, (path, file_hash, chunker, pending) in self.backend.scan_metadata(filters, _META_KEYS):
             if not isinstance(path, str):
                 continue
+            if pending:
+                self.pending.add(memory_id)
             entry = files[path]
             entry.ids.append(memory_id)
             entry.hashes.add(str(file_hash))
@@ -457,6 +456,7 @@ class _Run:
         ids = [i for path in paths for i in stored[path].ids]
         if ids:
             self.backend.replace(ids, [], _no_vectors(self.embedder), model="", now=utcnow())
+            self.pending.difference_update(ids)
         self.report.files_removed += len(paths)
         self.report.chunks_removed += len(ids)
 
@@ -529,9 +529,11 @@ class _Run:
             if self.standin is None:
                 self.standin = standin_vector(self.embedder)
             standins = np.tile(self.standin, (len(window.drafts), 1))
-        self.backend.replace(
+        made = self.backend.replace(
             window.old_ids, window.drafts, standins, model=self.embedder.identity, now=utcnow()
         )
+        self.pending.difference_update(window.old_ids)
+        self.pending.update(m.id for m in made)
         self.report.files_indexed += window.indexed
         self.report.chunks_created += len(window.drafts)
         self.report.chunks_removed += len(window.old_ids)
@@ -542,8 +544,7 @@ class _Run:
     def _embed_pending(self) -> None:
         """Embed every pending chunk of the repository (a stopped run's too), window by window."""
         self.phase = "vectors"
-        pending = pending_chunks(self.backend, self.report.repo_id)
-        self.chunks_waiting = len(pending)
+        pending = sorted(self.pending)
         self._notify()
         step = self.settings.window_chunks
         for start in range(0, len(pending), _PENDING_BLOCK):
@@ -558,9 +559,9 @@ class _Run:
         vectors = self.embedder.embed_many([m.content for m in memories], kind="document")
         self.report.embed_seconds += time.monotonic() - began
         drafts = [_embedded(m) for m in memories]
-        self.backend.replace(
-            [m.id for m in memories], drafts, vectors, model=self.embedder.identity, now=utcnow()
-        )
+        ids = [m.id for m in memories]
+        self.backend.replace(ids, drafts, vectors, model=self.embedder.identity, now=utcnow())
+        self.pending.difference_update(ids)
         self.report.chunks_embedded += len(memories)
         self.chunks_done += len(memories)
         self._notify()
@@ -569,11 +570,11 @@ class _Run:
         if self.progress is None:
             return
         if self.phase == "vectors":
-            total = self.chunks_waiting
+            total = self.chunks_done + len(self.pending)
         else:  # the chunks still to make, estimated from the bytes chunked so far
             per_byte = self.chunks_made / self.bytes_chunked if self.bytes_chunked else 1 / 900
             made = self.chunks_made + round((self.bytes_total - self.bytes_chunked) * per_byte)
-            total = self.chunks_waiting + made
+            total = self.carried + made
         self.progress(
             IngestProgress(
                 self.phase, self.files_done, self.files_total, self.chunks_done, max(total, self.chunks_done)
@@ -677,6 +678,7 @@ class RepoSummary:
     files: int
     chunks: int
     last_run: dict[str, Any] | None
+    pending: int = 0  # chunks searchable by text whose vector is not computed yet
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -684,6 +686,7 @@ class RepoSummary:
             "repo_path": self.repo_path,
             "files": self.files,
             "chunks": self.chunks,
+            "pending": self.pending,
             "last_run": self.last_run,
         }
 
@@ -696,9 +699,10 @@ def list_repos(store: MemoryStore) -> list[RepoSummary]:
         latest.setdefault(run["repo_id"], run)
     out = []
     for repo_id in sorted(latest):
-        rows = backend.scan_metadata(Filters(types=("rag",), repo_id=repo_id), ["path"])
+        rows = backend.scan_metadata(Filters(types=("rag",), repo_id=repo_id), ["path", PENDING])
         run = latest[repo_id]
-        out.append(RepoSummary(repo_id, run["repo_path"], len({r[1][0] for r in rows}), len(rows), run))
+        files, pending = len({r[1][0] for r in rows}), sum(1 for r in rows if r[1][1])
+        out.append(RepoSummary(repo_id, run["repo_path"], files, len(rows), run, pending))
     return out
 
 
