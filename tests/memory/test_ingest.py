@@ -286,21 +286,23 @@ def test_progress_reports_files_then_chunks(store: MemoryStore, repo: Path) -> N
 
 # -- text first, vectors second -----------------------------------------------------------------
 def test_chunks_are_searchable_by_text_before_their_vectors_are_stored(
-    store: MemoryStore, repo: Path
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder
 ) -> None:
-    found: list[tuple[list[str], list[str], bool]] = []
+    found: list[tuple[list[str], list[str], bool, int]] = []
 
     def search_now(progress: IngestProgress) -> None:
         if progress.phase == "vectors" and progress.chunks_done == 0:
+            embedded = len(embedder.texts)
             text = store.search("retries configured", mode="text", filters={"repo_id": "proj"})
             hybrid = query_knowledge_base(store, "how are retries configured?", repo_id="proj", limit=3)
             pending = all(h.memory.metadata.get(ingest_module.PENDING) for h in text)
-            found.append(([h.memory.metadata["path"] for h in text], [h.path for h in hybrid], pending))
+            paths = [h.memory.metadata["path"] for h in text]
+            found.append((paths, [h.path for h in hybrid], pending, embedded))
 
     ingest(store, repo, progress=search_now)
 
-    [(text_paths, hybrid_paths, pending)] = found
-    assert text_paths[0] == "README.md" and pending  # found by its text while its vector waits
+    [(text_paths, hybrid_paths, pending, embedded)] = found
+    assert text_paths[0] == "README.md" and pending and embedded == 0  # found before any chunk's vector
     assert hybrid_paths[0] == "README.md"  # hybrid search uses what is ready
     assert all(ingest_module.PENDING not in m.metadata for m in chunks(store))
 
