@@ -198,11 +198,13 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, help="library for the throughput run (default: rich)")
     parser.add_argument("--files", type=int, default=1000, help="files in the re-ingest repository")
     parser.add_argument("--rounds", type=int, default=1, help="throughput rounds")
-    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the re-ingest part")
+    parser.add_argument("--skip-reingest", action="store_true", help="only the throughput part")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        reingest(args.files, work)
+        if not args.skip_reingest:
+            reingest(args.files, work)
         if not args.skip_throughput:
             import rich
 
