@@ -21,7 +21,7 @@ from mahavishnu.errors import ConfigError, MahavishnuError
 RICH = {
     "environments": {"default_tool": "codex", "backups_keep": 3},
     "memory": {"path": "~/mem.db", "hybrid_alpha": 1, "embedder": "ollama"},
-    "ingest": {"extensions": ["PY", ".Md"], "chunk_chars": 300},
+    "ingest": {"extensions": ["PY", ".Md"], "chunk_tokens": 300},
     "profiles": {
         "qwen": {"aliases": ["q"], "anthropic": {"model": "qwen-max"}},
         "lab": {
@@ -143,12 +143,12 @@ def _ours() -> Any:
         (
             None,
             None,
-            {"MAHAVISHNU_WATCH__PROBE_TOOLS": '["codex"]', "MAHAVISHNU_INGEST": '{"chunk_chars": 100}'},
+            {"MAHAVISHNU_WATCH__PROBE_TOOLS": '["codex"]', "MAHAVISHNU_INGEST": '{"chunk_tokens": 100}'},
         ),
         (None, None, {"MAHAVISHNU_HOME_LIKE": "x", "MAHAVISHNU_MEMORYX": "y"}),  # not settings
         ({"memory": {"backend": "nope"}}, None, {}),
         ({"unknown": 1}, None, {}),
-        ({"ingest": {"chunk_chars": 100, "overlap_chars": 60}}, None, {}),
+        ({"ingest": {"chunk_tokens": 100, "overlap_tokens": 60}}, None, {}),
         (None, None, {"MAHAVISHNU_MEMORY__HYBRID_ALPHA": "2"}),
         (None, None, {"MAHAVISHNU_WATCH": "not json"}),
     ],

@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     from mahavishnu.memory.embedders import get_embedder
     from mahavishnu.memory.embedders.base import Embedder
     from mahavishnu.memory.ingest import (
+        IngestInterrupted,
+        IngestProgress,
         IngestReport,
         KnowledgeHit,
         forget_repo,
@@ -98,6 +100,8 @@ _EXPORTS: dict[str, str] = {
     "list_repos": "mahavishnu.memory.ingest",
     "forget_repo": "mahavishnu.memory.ingest",
     "IngestReport": "mahavishnu.memory.ingest",
+    "IngestProgress": "mahavishnu.memory.ingest",
+    "IngestInterrupted": "mahavishnu.memory.ingest",
     "KnowledgeHit": "mahavishnu.memory.ingest",
     **dict.fromkeys(
         ("store_conversation", "conversations", "import_transcripts"), "mahavishnu.memory.conversations"

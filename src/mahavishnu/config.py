@@ -121,9 +121,10 @@ class IngestSettings(BaseModel):
     extensions: list[str] = Field(default_factory=_default_extensions)  # taken unless --include is given
     exclude: list[str] = Field(default_factory=_default_ingest_excludes)  # gitignore-style, with .gitignore
     max_file_bytes: int = Field(default=1_000_000, gt=0)  # bigger files are skipped (vendored, generated)
-    chunk_chars: int = Field(default=1024, ge=64, le=50_000)
-    overlap_chars: int = Field(default=128, ge=0)  # repeated context where a chunk cuts a block in two
-    window_chunks: int = Field(default=256, ge=1)  # chunks embedded, then committed together
+    # Chunk size in the embedder's tokens: at most this, and never more than its window.
+    chunk_tokens: int = Field(default=512, ge=16, le=8_192)
+    overlap_tokens: int = Field(default=24, ge=0)  # repeated context where a chunk cuts a block in two
+    window_chunks: int = Field(default=64, ge=1)  # chunks stored, or embedded, per transaction
 
     @field_validator("extensions")
     @classmethod
@@ -132,8 +133,8 @@ class IngestSettings(BaseModel):
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> IngestSettings:
-        if self.overlap_chars >= self.chunk_chars // 2:
-            raise ValueError("ingest.overlap_chars must be under half of ingest.chunk_chars")
+        if self.overlap_tokens >= self.chunk_tokens // 2:
+            raise ValueError("ingest.overlap_tokens must be under half of ingest.chunk_tokens")
         return self
 
 

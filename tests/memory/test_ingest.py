@@ -31,11 +31,11 @@ from mahavishnu.memory.ingest import (
 from mahavishnu.memory.models import Filters, Memory, MemoryDraft, utcnow
 from mahavishnu.memory.store import MemoryStore
 
-SETTINGS = IngestSettings(chunk_chars=200, overlap_chars=40, window_chunks=4)
+SETTINGS = IngestSettings(chunk_tokens=48, overlap_tokens=8, window_chunks=4)
 
 
 class CountingEmbedder(FakeEmbedder):
-    """The fake embedder, remembering every text it embedded."""
+    """The fake embedder, remembering every chunk text it embedded (not the stand-in's probes)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,7 +45,7 @@ class CountingEmbedder(FakeEmbedder):
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
         if self.fail_after is not None and len(self.texts) >= self.fail_after:
             raise EmbeddingError("the embedder went away")
-        self.texts.extend(texts)
+        self.texts.extend(t for t in texts if t not in ingest_module.STANDIN_PROBES)
         return super().embed_batch(texts, kind)
 
 
@@ -199,10 +199,10 @@ def test_deleted_and_newly_ignored_files_lose_their_chunks(store: MemoryStore, r
 def test_changing_the_chunk_size_reindexes(store: MemoryStore, repo: Path) -> None:
     ingest(store, repo)
 
-    report = ingest(store, repo, settings=IngestSettings(chunk_chars=400, overlap_chars=40))
+    report = ingest(store, repo, settings=IngestSettings(chunk_tokens=100, overlap_tokens=10))
 
     assert report.files_indexed == 4
-    assert {m.metadata["chunker"] for m in chunks(store)} == {"lines-v1:400:40"}
+    assert {m.metadata["chunker"] for m in chunks(store)} == {"tokens-v1:fake/hashing-v1:90:10"}
 
 
 # -- the run log --------------------------------------------------------------------------------
@@ -230,9 +230,7 @@ def test_a_failing_embedder_fails_the_run_and_keeps_whole_files(
     run = store.backend.ingestions("proj")[0]
     assert run["status"] == "failed" and "went away" in run["error"]
     for path, memories in by_path(store).items():  # files committed before the failure are whole
-        expected = ingest_module.chunk_text(
-            (repo / path).read_text(), ingest_module.language_for(path), 200, 40
-        )
+        expected = ingest_module.file_chunks(path, (repo / path).read_text(), embedder, SETTINGS)
         assert len(memories) == len(expected)
 
 
@@ -274,14 +272,65 @@ def test_a_live_run_of_the_same_repository_is_refused(store: MemoryStore, repo: 
         live.wait()
 
 
-def test_progress_reports_files_and_chunks(store: MemoryStore, repo: Path) -> None:
+def test_progress_reports_files_then_chunks(store: MemoryStore, repo: Path) -> None:
     seen: list[IngestProgress] = []
 
     report = ingest(store, repo, progress=seen.append)
 
+    phases = [p.phase for p in seen]
+    assert phases == sorted(phases, key=["text", "vectors"].index) and phases[-1] == "vectors"
     assert seen[-1].files_done == seen[-1].files_total == 4
-    assert seen[-1].chunks_done == seen[-1].chunks_total == report.chunks_created
+    assert seen[-1].chunks_done == seen[-1].chunks_total == report.chunks_created == report.chunks_embedded
     assert [p.chunks_done for p in seen] == sorted(p.chunks_done for p in seen)
+
+
+# -- text first, vectors second -----------------------------------------------------------------
+def test_chunks_are_searchable_by_text_before_their_vectors_are_stored(
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder
+) -> None:
+    found: list[tuple[list[str], list[str], bool, int]] = []
+
+    def search_now(progress: IngestProgress) -> None:
+        if progress.phase == "vectors" and progress.chunks_done == 0:
+            embedded = len(embedder.texts)
+            text = store.search("retries configured", mode="text", filters={"repo_id": "proj"})
+            hybrid = query_knowledge_base(store, "how are retries configured?", repo_id="proj", limit=3)
+            pending = all(h.memory.metadata.get(ingest_module.PENDING) for h in text)
+            paths = [h.memory.metadata["path"] for h in text]
+            found.append((paths, [h.path for h in hybrid], pending, embedded))
+
+    ingest(store, repo, progress=search_now)
+
+    [(text_paths, hybrid_paths, pending, embedded)] = found
+    assert text_paths[0] == "README.md" and pending and embedded == 0  # found before any chunk's vector
+    assert hybrid_paths[0] == "README.md"  # hybrid search uses what is ready
+    assert all(ingest_module.PENDING not in m.metadata for m in chunks(store))
+
+
+def test_an_interrupted_run_keeps_its_text_and_the_next_run_embeds_only_what_is_missing(
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder
+) -> None:
+    def stop_midway(progress: IngestProgress) -> None:
+        if progress.phase == "vectors" and progress.chunks_done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(ingest_module.IngestInterrupted) as stopped:
+        ingest(store, repo, progress=stop_midway)
+
+    first = stopped.value.report
+    assert first.status == "failed" and first.files_indexed == 4
+    assert first.chunks_embedded == 4 and first.chunks_pending == first.chunks_created - 4 > 0
+    run = store.backend.ingestions("proj")[0]
+    assert "interrupted" in run["error"] and run["metadata"]["chunks_pending"] == first.chunks_pending
+    waiting = sorted(m.content for m in chunks(store) if m.metadata.get(ingest_module.PENDING))
+    assert list_repos(store)[0].pending == len(waiting) == first.chunks_pending
+    embedded = len(embedder.texts)
+
+    again = ingest(store, repo)
+
+    assert (again.files_unchanged, again.chunks_created, again.chunks_embedded) == (4, 0, len(waiting))
+    assert sorted(embedder.texts[embedded:]) == waiting  # nothing chunked or embedded twice
+    assert again.chunks_pending == 0 and not [m for m in chunks(store) if ingest_module.PENDING in m.metadata]
 
 
 # -- bad input ----------------------------------------------------------------------------------
@@ -498,22 +547,22 @@ def test_ingest_settings_normalise_extensions_and_refuse_a_big_overlap() -> None
     from pydantic import ValidationError
 
     assert IngestSettings(extensions=["py", ".MD"]).extensions == [".py", ".md"]
-    with pytest.raises(ValidationError, match="overlap_chars"):
-        IngestSettings(chunk_chars=200, overlap_chars=100)
+    with pytest.raises(ValidationError, match="overlap_tokens"):
+        IngestSettings(chunk_tokens=200, overlap_tokens=100)
 
 
 def test_ingest_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from mahavishnu.config import load_settings
 
-    monkeypatch.setenv("MAHAVISHNU_INGEST__CHUNK_CHARS", "512")
+    monkeypatch.setenv("MAHAVISHNU_INGEST__CHUNK_TOKENS", "128")
     monkeypatch.setenv("MAHAVISHNU_INGEST__EXTENSIONS", '[".py", ".go"]')
 
     settings = load_settings().ingest
-    assert (settings.chunk_chars, settings.extensions) == (512, [".py", ".go"])
+    assert (settings.chunk_tokens, settings.extensions) == (128, [".py", ".go"])
 
 
 def test_the_configured_extensions_decide_what_is_ingested(store: MemoryStore, repo: Path) -> None:
-    ingest(store, repo, settings=IngestSettings(extensions=[".md"], chunk_chars=200, overlap_chars=40))
+    ingest(store, repo, settings=IngestSettings(extensions=[".md"], chunk_tokens=48, overlap_tokens=8))
 
     assert sorted(by_path(store)) == ["README.md"]
 

@@ -25,7 +25,7 @@ def test_python_splits_between_definitions_keeping_decorators() -> None:
     )
     source += "\n".join(method(f"m{i}", indent="    ") for i in range(3))
 
-    chunks = chunk_text(source, "python", chunk_chars=400, overlap=0)
+    chunks = chunk_text(source, "python", limit=400, overlap=0)
 
     starts = [c.text.splitlines()[0] for c in chunks]
     assert starts == ["import os", "def beta(self):", "class C:", "    def m1(self):", "    def m2(self):"]
@@ -39,7 +39,7 @@ def test_brace_languages_split_at_top_level_declarations() -> None:
     ]
     source = "package main\n\n" + "\n".join(funcs)
 
-    chunks = chunk_text(source, "go", chunk_chars=300, overlap=0)
+    chunks = chunk_text(source, "go", limit=300, overlap=0)
 
     assert [c.text.lstrip("\n").split("\n")[0] for c in chunks[1:]] == [
         "func F1() int {",
@@ -52,7 +52,7 @@ def test_markdown_splits_at_headings_then_paragraphs() -> None:
     para = "A sentence about the topic that goes on for a while. " * 3
     source = f"# One\n\n{para}\n\n{para}\n\n# Two\n\n{para}\n"
 
-    chunks = chunk_text(source, "markdown", chunk_chars=400, overlap=0)
+    chunks = chunk_text(source, "markdown", limit=400, overlap=0)
 
     assert chunks[-1].text.startswith("# Two")
     assert all(len(c.text) <= 400 for c in chunks)
@@ -62,7 +62,7 @@ def test_a_very_long_line_is_cut_at_sentences_with_its_line_number() -> None:
     sentence = "This is one sentence of prose. "
     source = "title\n" + sentence * 100 + "\nend\n"
 
-    chunks = chunk_text(source, "text", chunk_chars=200, overlap=0)
+    chunks = chunk_text(source, "text", limit=200, overlap=0)
 
     middle = [c for c in chunks if c.start_line == 2]
     assert len(middle) > 10 and all(len(c.text) <= 200 for c in middle)
@@ -74,8 +74,8 @@ def test_overlap_repeats_context_only_where_a_block_is_cut() -> None:
     block = "".join(f"line number {i} of a long block\n" for i in range(30))
     functions = "\n\n".join(method(f"f{i}") for i in range(3))
 
-    cut = chunk_text(block, "text", chunk_chars=300, overlap=80)
-    clean = chunk_text(functions, "python", chunk_chars=300, overlap=80)
+    cut = chunk_text(block, "text", limit=300, overlap=80)
+    clean = chunk_text(functions, "python", limit=300, overlap=80)
 
     assert all(b.start_line < a.end_line + 1 for a, b in itertools.pairwise(cut))
     assert all(b.start_line > a.end_line for a, b in itertools.pairwise(clean))

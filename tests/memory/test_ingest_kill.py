@@ -1,4 +1,5 @@
-"""kill -9 in the middle of an ingestion, then run it again: no duplicate, no partial file."""
+"""kill -9 in either phase of an ingestion, then run it again: no duplicate, no partial file, and
+every chunk ends with its own vector."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mahavishnu.config import IngestSettings, MemorySettings
 from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.chunking import chunk_text, language_for
 from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.ingest import ingest_repository
+from mahavishnu.memory.ingest import file_chunks, ingest_repository
 from mahavishnu.memory.models import Filters
 from mahavishnu.memory.store import MemoryStore
 
-SETTINGS = IngestSettings(chunk_chars=200, overlap_chars=40, window_chunks=6)
+SETTINGS = IngestSettings(chunk_tokens=48, overlap_tokens=8, window_chunks=6)
 
+# The child is slow where the test wants to kill it: chunking (phase 1) or embedding (phase 2).
 CHILD = textwrap.dedent(
     """
     import sys, time
@@ -34,18 +36,27 @@ CHILD = textwrap.dedent(
     from mahavishnu.memory.ingest import ingest_repository
     from mahavishnu.memory.store import MemoryStore
 
+    slow = sys.argv[3]
+
     class Slow(FakeEmbedder):
         batch_size = 4
+        def count_tokens(self, texts):
+            if slow == "text" and len(texts) > 1:  # a file's lines, measured to chunk it
+                time.sleep(0.05)
+            return super().count_tokens(texts)
         def embed_batch(self, texts, kind):
-            time.sleep(0.02)
+            if slow == "vectors":
+                time.sleep(0.02)
             return super().embed_batch(texts, kind)
 
     store = MemoryStore(SqliteBackend(Path(sys.argv[1])), MemorySettings(), Slow())
-    settings = IngestSettings(chunk_chars=200, overlap_chars=40, window_chunks=6)
+    settings = IngestSettings(chunk_tokens=48, overlap_tokens=8, window_chunks=6)
     ingest_repository(store, sys.argv[2], repo_id="proj", settings=settings)
     print("finished", flush=True)
     """
 )
+
+Row = tuple[str, int, int, str, str, int | None, bytes]
 
 
 def make_repo(root: Path, files: int) -> None:
@@ -59,49 +70,71 @@ def make_repo(root: Path, files: int) -> None:
         path.write_text(body, encoding="utf-8")
 
 
-def stored_rows(db: Path) -> list[tuple[str, int, int, str, str]]:
+def stored_rows(db: Path) -> list[Row]:
     conn = sqlite3.connect(db)
     try:
         return conn.execute(
             "SELECT json_extract(metadata, '$.path'), json_extract(metadata, '$.start_line'), "
-            "json_extract(metadata, '$.end_line'), json_extract(metadata, '$.file_hash'), content "
+            "json_extract(metadata, '$.end_line'), json_extract(metadata, '$.file_hash'), content, "
+            "json_extract(metadata, '$.vector_pending'), embedding "
             "FROM memories WHERE memory_type = 'rag'"
         ).fetchall()
     finally:
         conn.close()
 
 
-def assert_whole_files(root: Path, rows: list[tuple[str, int, int, str, str]]) -> None:
+def assert_whole_files(root: Path, rows: list[Row]) -> None:
     """Every stored file has exactly the chunks a full ingestion makes, once each."""
     assert not [k for k, n in Counter(r[4] for r in rows).items() if n > 1], "duplicate chunks"
     by_path: dict[str, set[tuple[int, int]]] = {}
-    for path, start, end, _, _ in rows:
+    for path, start, end, *_ in rows:
         by_path.setdefault(path, set()).add((start, end))
     for path, ranges in by_path.items():
-        expected = chunk_text((root / path).read_text(), language_for(path), 200, 40)
+        expected = file_chunks(path, (root / path).read_text(), FakeEmbedder(), SETTINGS)
         assert ranges == {(c.start_line, c.end_line) for c in expected}, f"partial file {path}"
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_kill_9_mid_run_then_rerun_leaves_no_duplicate_and_no_partial_file(tmp_path: Path) -> None:
-    root, db = tmp_path / "proj", tmp_path / "memory.db"
-    make_repo(root, 60)
-    SqliteBackend(db).close()  # migrated before the child starts, so polling can read the tables
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(root)], stdout=subprocess.PIPE)
+def kill_when(db: Path, root: Path, slow: str, ready: str) -> list[Row]:
+    """Run the child, kill -9 it once ``ready`` holds for the stored rows; the rows at the kill."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(root), slow], stdout=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len({r[0] for r in stored_rows(db)}) < 10:
-            time.sleep(0.02)
+        while time.monotonic() < deadline:
+            rows = stored_rows(db)
+            files = {r[0] for r in rows}
+            pending = sum(1 for r in rows if r[5])
+            if ready == "some files" and len(files) >= 10:
+                break
+            if ready == "some vectors" and len(files) == 60 and 0 < pending < len(rows) - 10:
+                break
+            time.sleep(0.01)
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait()
     assert child.returncode == -signal.SIGKILL, "the child finished before it was killed"
+    return stored_rows(db)
 
-    at_kill = stored_rows(db)
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@pytest.mark.parametrize(
+    ("slow", "ready"), [("text", "some files"), ("vectors", "some vectors")], ids=["text", "vectors"]
+)
+def test_kill_9_mid_run_then_rerun_leaves_no_duplicate_and_no_partial_file(
+    tmp_path: Path, slow: str, ready: str
+) -> None:
+    root, db = tmp_path / "proj", tmp_path / "memory.db"
+    make_repo(root, 60)
+    SqliteBackend(db).close()  # migrated before the child starts, so polling can read the tables
+
+    at_kill = kill_when(db, root, slow, ready)
+
     files_at_kill = {r[0] for r in at_kill}
-    assert 10 <= len(files_at_kill) < 60
     assert_whole_files(root, at_kill)
+    if slow == "text":
+        assert 10 <= len(files_at_kill) < 60
+    else:  # every file was stored; the kill fell among the vectors
+        assert len(files_at_kill) == 60 and 0 < sum(1 for r in at_kill if r[5]) < len(at_kill)
 
     embedder = FakeEmbedder()
     with MemoryStore(SqliteBackend(db), MemorySettings(), embedder) as store:
@@ -109,15 +142,19 @@ def test_kill_9_mid_run_then_rerun_leaves_no_duplicate_and_no_partial_file(tmp_p
         runs = store.backend.ingestions("proj")
         total = len(store.recent(Filters(types=("rag",), repo_id="proj"), limit=1000))
 
-    assert report.status == "completed"
+    assert report.status == "completed" and report.chunks_pending == 0
     assert report.files_unchanged == len(files_at_kill) and report.files_indexed == 60 - len(files_at_kill)
+    assert report.chunks_embedded == sum(1 for r in at_kill if r[5]) + report.chunks_created
     assert [r["status"] for r in runs] == ["completed", "failed"]
     assert "interrupted" in runs[1]["error"]
     final = stored_rows(db)
     assert {r[0] for r in final} == {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
     assert_whole_files(root, final)
-    assert (
-        total
-        == len(final)
-        == sum(len(chunk_text(p.read_text(), "python", 200, 40)) for p in root.rglob("*.py"))
+    expected = sum(
+        len(file_chunks(p.relative_to(root).as_posix(), p.read_text(), embedder, SETTINGS))
+        for p in root.rglob("*.py")
     )
+    assert total == len(final) == expected
+    assert not [r for r in final if r[5]], "a chunk was left without its vector"
+    vectors = np.frombuffer(b"".join(r[6] for r in final), dtype="<f4").reshape(len(final), -1)
+    assert np.allclose(vectors, embedder.embed_many([r[4] for r in final]), atol=1e-6)

@@ -398,40 +398,20 @@ def ingest_cmd(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Ingest a repository as `rag` memories: only changed files are re-embedded; safe to interrupt."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
+    """Ingest a repository as `rag` memories: text first (searchable within seconds), then vectors;
+    only changed files are re-embedded; Ctrl-C keeps what is done and running it again resumes."""
+    from mahavishnu.cli.ingest_progress import IngestProgressView, print_interrupted, resume_command
     from mahavishnu.cli.output import warn
-    from mahavishnu.memory.ingest import IngestProgress, ingest_repository
+    from mahavishnu.memory.ingest import IngestInterrupted, ingest_repository
 
-    with (
-        open_store() as store,
-        Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            TextColumn("{task.fields[chunks]}"),
-            TextColumn("{task.fields[files]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console.rich,
-            disable=as_json or not console.is_terminal,
-        ) as bar,
-    ):
-        task = bar.add_task(f"ingest {path}", total=None, chunks="scanning…", files="", rate="")
-
-        def show(p: IngestProgress) -> None:
-            elapsed = bar.tasks[task].elapsed or 0.0
-            rate = f"{p.chunks_done / elapsed:.1f} chunks/s" if elapsed and p.chunks_done else ""
-            chunks = f"{p.chunks_done}/{p.chunks_total} chunks"
-            files = f"{p.files_done}/{p.files_total} files"
-            bar.update(
-                task, completed=p.chunks_done, total=p.chunks_total, chunks=chunks, files=files, rate=rate
+    try:
+        with open_store() as store, IngestProgressView(str(path), as_json=as_json) as show:
+            report = ingest_repository(
+                store, path, repo_id=repo_id, include=include or (), exclude=exclude or (), progress=show
             )
-
-        report = ingest_repository(
-            store, path, repo_id=repo_id, include=include or (), exclude=exclude or (), progress=show
-        )
+    except IngestInterrupted as stop:
+        print_interrupted(stop.report, resume_command(path, repo_id, include or (), exclude or ()))
+        raise typer.Exit(130) from None
     if as_json:
         print_json(report.to_dict())
         return
@@ -442,7 +422,8 @@ def ingest_cmd(
     info(
         f"{report.repo_id}: {report.files_indexed} files indexed, {report.files_unchanged} unchanged, "
         f"{report.files_removed} removed; {report.chunks_created} chunks added, "
-        f"{report.chunks_removed} removed in {report.duration_seconds:.1f}s (run #{report.run_id})"
+        f"{report.chunks_removed} removed, {report.chunks_embedded} embedded "
+        f"in {report.duration_seconds:.1f}s (run #{report.run_id})"
     )
     if report.skipped:
         info("skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())))
@@ -491,7 +472,8 @@ def repos_cmd(as_json: bool = JSON_OPTION) -> None:
     for r in repos:
         run = r.last_run or {}
         when = str(run.get("started_at") or "")[:16].replace("T", " ")
-        rows.append((r.repo_id, r.files, r.chunks, f"{when} {run.get('status', '')}", r.repo_path))
+        chunks = f"{r.chunks} ({r.pending} without vectors yet)" if r.pending else r.chunks
+        rows.append((r.repo_id, r.files, chunks, f"{when} {run.get('status', '')}", r.repo_path))
     table(None, ["repo", "files", "chunks", "last run", "path"], rows)
 
 

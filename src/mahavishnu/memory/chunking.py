@@ -1,5 +1,10 @@
 """Split a file into chunks that follow its structure, with exact line numbers.
 
+Sizes are measured by a ``Sizes`` function (text -> size of each): characters by default, the
+embedder's tokens for ingestion (``Embedder.count_tokens``), so a chunk fits the model's window and
+its vector covers all of its text. Each line is measured once; a range of lines measures the sum of
+its lines (exact for word-piece tokenizers, which split at whitespace, a close estimate for others).
+
 Each line gets a *boundary strength*: how good a place it is to start a new chunk.
 
     3  a top-level definition: ``def``/``class`` at column 0 in Python (its decorators first), a
@@ -12,7 +17,7 @@ Each line gets a *boundary strength*: how good a place it is to start a new chun
 A piece that is too long is split at its strongest boundaries, and the parts are packed greedily
 back together while they fit; a part still too long is split again at the next strength down. One
 line longer than the limit is cut at sentence ends, then spaces. Where a cut falls inside a block
-(strength 1 or less), the next chunk repeats up to ``overlap`` characters of the lines before it.
+(strength 1 or less), the next chunk repeats up to ``overlap`` of the lines before it.
 
 The chunk text is exactly ``lines[start_line - 1 : end_line]`` joined (except a line cut in
 pieces), so a result's ``path:start-end`` always points at what it shows.
@@ -65,6 +70,14 @@ _PY_DEF = re.compile(r"(async\s+def|def|class)\s")
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 
 
+Sizes = Callable[[Sequence[str]], list[int]]
+
+
+def char_sizes(texts: Sequence[str]) -> list[int]:
+    """Characters: the measure when no tokenizer is at hand."""
+    return [len(text) for text in texts]
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     text: str
@@ -76,32 +89,45 @@ def language_for(path: str) -> str:
     return LANGUAGES.get(PurePosixPath(path).suffix.lower(), "text")
 
 
-def chunk_text(text: str, language: str, chunk_chars: int = 1024, overlap: int = 128) -> list[Chunk]:
-    """Chunks of at most ``chunk_chars`` characters (plus overlap), blank-only ones dropped."""
+def chunk_text(
+    text: str, language: str, limit: int = 1024, overlap: int = 128, sizes: Sizes = char_sizes
+) -> list[Chunk]:
+    """Chunks of at most ``limit`` (plus overlap) as ``sizes`` measures, blank-only ones dropped."""
     lines = text.splitlines(keepends=True)
     if not lines:
         return []
+    measured = _Lines(lines, sizes(lines))
     strengths = boundary_strengths(lines, language)
-    pieces = _split(lines, strengths, 0, len(lines), chunk_chars, 3)
+    pieces = _split(measured, strengths, 0, len(lines), limit, 3)
     chunks: list[Chunk] = []
     previous_end = 0
     for start, end in pieces:
-        if end - start == 1 and len(lines[start]) > chunk_chars:
-            chunks.extend(Chunk(part, start + 1, start + 1) for part in _cut_line(lines[start], chunk_chars))
+        if end - start == 1 and measured.size(start, end) > limit:
+            parts = _cut_line(lines[start], limit, sizes)
+            chunks.extend(Chunk(part, start + 1, start + 1) for part in parts)
             previous_end = end
             continue
         first = start
         if overlap and start > 0 and strengths[start] <= 1 and start == previous_end:
-            used = 0
-            while first > 0 and used + len(lines[first - 1]) <= overlap:
+            while first > 0 and measured.size(first - 1, start) <= overlap:
                 first -= 1
-                used += len(lines[first])
         previous_end = end
         body = "".join(lines[first:end])
         if not body.strip():
             continue
         chunks.append(Chunk(body, first + 1, end))
     return chunks
+
+
+class _Lines:
+    """A file's lines with the size of any range of them (prefix sums)."""
+
+    def __init__(self, lines: Sequence[str], sizes: Sequence[int]) -> None:
+        self.lines = lines
+        self.prefix = [0, *itertools.accumulate(sizes)]
+
+    def size(self, start: int, end: int) -> int:
+        return self.prefix[end] - self.prefix[start]
 
 
 def boundary_strengths(lines: Sequence[str], language: str) -> list[int]:
@@ -165,10 +191,10 @@ _RULES: dict[str, Callable[[str, str], int]] = {
 
 
 def _split(
-    lines: Sequence[str], strengths: Sequence[int], start: int, end: int, limit: int, level: int
+    lines: _Lines, strengths: Sequence[int], start: int, end: int, limit: int, level: int
 ) -> list[tuple[int, int]]:
-    """[start, end) line ranges of at most ``limit`` characters (single over-long lines excepted)."""
-    if sum(len(line) for line in lines[start:end]) <= limit or end - start <= 1:
+    """[start, end) line ranges of at most ``limit`` (single over-long lines excepted)."""
+    if lines.size(start, end) <= limit or end - start <= 1:
         return [(start, end)]
     if level < 0:
         return [(i, i + 1) for i in range(start, end)]
@@ -182,33 +208,42 @@ def _split(
     return _pack(lines, parts, limit)
 
 
-def _pack(lines: Sequence[str], parts: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
-    """Merge adjacent ranges greedily while the merged text fits."""
+def _pack(lines: _Lines, parts: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    """Merge adjacent ranges greedily while the merged range fits."""
     packed: list[tuple[int, int]] = []
-    size = 0
     for a, b in parts:
-        part_size = sum(len(line) for line in lines[a:b])
-        if packed and size + part_size <= limit:
+        if packed and lines.size(packed[-1][0], b) <= limit:
             packed[-1] = (packed[-1][0], b)
-            size += part_size
         else:
             packed.append((a, b))
-            size = part_size
     return packed
 
 
-def _cut_line(text: str, limit: int) -> list[str]:
+def _cut_line(text: str, limit: int, sizes: Sizes) -> list[str]:
     """An over-long line in pieces: at sentence ends where possible, else at spaces, else hard."""
     pieces: list[str] = []
     rest = text
-    while len(rest) > limit:
-        window = rest[: limit + 1]
-        cut = max((m.end() for m in _SENTENCE_END.finditer(window) if m.end() <= limit), default=0)
-        if cut < limit // 2:
-            cut = window.rfind(" ", 0, limit) + 1
-        if cut < limit // 2:
-            cut = limit
+    while sizes([rest])[0] > limit:
+        fits = _longest_prefix(rest, limit, sizes)
+        window = rest[: fits + 1]
+        cut = max((m.end() for m in _SENTENCE_END.finditer(window) if m.end() <= fits), default=0)
+        if cut < fits // 2:
+            cut = window.rfind(" ", 0, fits) + 1
+        if cut < fits // 2:
+            cut = fits
         pieces.append(rest[:cut])
         rest = rest[cut:]
     pieces.append(rest)
     return [p for p in pieces if p.strip()]
+
+
+def _longest_prefix(text: str, limit: int, sizes: Sizes) -> int:
+    """The most characters of ``text`` that measure at most ``limit`` (at least one)."""
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if sizes([text[:middle]])[0] <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low

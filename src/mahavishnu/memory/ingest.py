@@ -6,11 +6,22 @@
             print(hit.location, hit.snippet)
 
 A run walks the tree (``repo_walk.py``), hashes every file and compares the hash (and the chunker
-settings) with what its stored chunks record: an unchanged file costs one read and one SHA-256,
-never an embedding. Changed files are chunked (``chunking.py``), their chunks embedded in
-length-sorted batches over a window of ``ingest.window_chunks`` chunks, and then each window's files
-are swapped in with one transaction (old chunks deleted, new ones inserted): a killed run leaves
-every file either wholly old or wholly new, and the next run picks up where it stopped.
+signature) with what its stored chunks record: an unchanged file costs one read and one SHA-256,
+never an embedding. Then two phases:
+
+1. *Text.* Changed files are chunked (``chunking.py``) to the embedder's window, measured in its
+   own tokens, so each chunk's vector covers all of its text. Window by window, their chunks are
+   swapped in with one transaction (old chunks deleted, new ones inserted) carrying a stand-in
+   vector and ``vector_pending`` in their metadata: within seconds the whole repository answers
+   full-text search, and hybrid search uses what is ready (the stand-in points away from every
+   text, see ``standin_vector``, so it adds nothing to a vector match).
+2. *Vectors.* Every pending chunk of the repository (this run's, and any a stopped run left) is
+   embedded in batches of equal token length and swapped for itself with its real vector, one
+   transaction per window.
+
+A run killed at any moment leaves every file wholly old or wholly new and every chunk either
+pending or embedded; the next run picks up where it stopped. Ctrl-C raises ``IngestInterrupted``,
+which carries the report of what was kept.
 
 Each chunk is a ``rag`` memory scoped by ``repo_id``, its content the file's path on the first line
 then the chunk text (so chunks of different files never collide as duplicates, and the path is
@@ -29,35 +40,64 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
-from mahavishnu.memory.chunking import chunk_text, language_for
-from mahavishnu.memory.models import Filters, MemoryDraft, SearchHit, check_label, format_time, utcnow
+from mahavishnu.memory.chunking import Chunk, chunk_text, language_for
+from mahavishnu.memory.embedders.base import normalise
+from mahavishnu.memory.models import (
+    Filters,
+    Memory,
+    MemoryDraft,
+    SearchHit,
+    check_label,
+    format_time,
+    utcnow,
+)
 from mahavishnu.memory.repo_walk import Candidate, WalkOptions, walk
 from mahavishnu.memory.scrub import scrub
 
 if TYPE_CHECKING:
     from mahavishnu.config import IngestSettings
     from mahavishnu.memory.backends.base import Backend
-    from mahavishnu.memory.embedders.base import Embedder
+    from mahavishnu.memory.embedders.base import Embedder, Vectors
     from mahavishnu.memory.store import MemoryStore
 
-CHUNKER = "lines-v1"
+CHUNKER = "tokens-v1"
 SOURCE = "ingest"
-_META_KEYS = ("path", "file_hash", "chunker")
+PENDING = "vector_pending"  # metadata key of a chunk stored with a stand-in vector
+_META_KEYS = ("path", "file_hash", "chunker", PENDING)
 _MAX_WARNINGS = 100
 _BINARY_SNIFF = 8192
+_PENDING_BLOCK = 2_048  # pending chunks read at a time (and sorted by length)
+# Generic code and prose: the stand-in vector points away from their mean (see standin_vector).
+STANDIN_PROBES = (
+    "import os",
+    "def main():\n    return None",
+    "class Config:\n    name: str",
+    "# Usage\n\nRun the command with a path.",
+    "A short note about the project.",
+    "error: the request failed",
+    "for item in items:\n    print(item)",
+    '{"key": "value"}',
+    "The study found a significant effect in patients.",
+    "We decided to use PostgreSQL for the team server.",
+    "Yesterday I went hiking with my family.",
+    "How do I configure the timeout?",
+)
+
+Phase = Literal["text", "vectors"]
 
 
 @dataclass(frozen=True, slots=True)
 class IngestProgress:
+    phase: Phase  # "text": changed files are chunked and stored; "vectors": chunks are embedded
     files_done: int
     files_total: int
-    chunks_done: int
-    chunks_total: int  # an estimate until the last file is chunked
+    chunks_done: int  # chunks embedded
+    chunks_total: int  # chunks to embed (an estimate until the last file is chunked)
 
 
 ProgressFn = Callable[[IngestProgress], None]
@@ -77,10 +117,13 @@ class IngestReport:
     files_removed: int = 0
     chunks_created: int = 0
     chunks_removed: int = 0
+    chunks_embedded: int = 0  # this run's new chunks, and any a stopped run left without a vector
+    chunks_pending: int = 0  # chunks still waiting for their vector when the run ended
     skipped: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     duration_seconds: float = 0.0
+    text_seconds: float = 0.0  # from the start until every changed file was searchable by text
     embed_seconds: float = 0.0
 
     @property
@@ -93,7 +136,7 @@ class IngestReport:
             self.warnings.append(message)
 
     def to_dict(self) -> dict[str, Any]:
-        rate = self.chunks_created / self.duration_seconds if self.duration_seconds else 0.0
+        rate = self.chunks_embedded / self.embed_seconds if self.embed_seconds else 0.0
         return {
             "run_id": self.run_id,
             "repo_id": self.repo_id,
@@ -106,12 +149,24 @@ class IngestReport:
             "files_removed": self.files_removed,
             "chunks_created": self.chunks_created,
             "chunks_removed": self.chunks_removed,
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_pending": self.chunks_pending,
             "skipped": dict(self.skipped),
             "warnings": list(self.warnings),
             "error": self.error,
             "duration_seconds": round(self.duration_seconds, 3),
+            "text_seconds": round(self.text_seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
             "chunks_per_second": round(rate, 2),
         }
+
+
+class IngestInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; ``report`` tells what was kept (running it again resumes)."""
+
+    def __init__(self, report: IngestReport) -> None:
+        super().__init__("ingestion interrupted")
+        self.report = report
 
 
 _READ_SKIPS = frozenset({"binary", "bad encoding", "unreadable", "failed to chunk"})
@@ -128,7 +183,7 @@ class _Stored:
 
 @dataclass
 class _Window:
-    """Files chunked and waiting to be embedded and committed together."""
+    """Files chunked and waiting to be committed together."""
 
     old_ids: list[int] = field(default_factory=list)
     drafts: list[MemoryDraft] = field(default_factory=list)
@@ -174,13 +229,20 @@ def ingest_repository(
         }
     )
     report = IngestReport(run_id, repo_id, str(root))
+    run = _Run(store, embedder, root, settings, report, progress)
     try:
-        _Run(store, embedder, root, settings, report, progress).run(tuple(include), tuple(exclude))
+        run.run(tuple(include), tuple(exclude))
+    except KeyboardInterrupt:
+        report.status, report.error = "failed", "interrupted (Ctrl-C); running it again resumes"
+        report.chunks_pending = len(run.pending)
+        _finish(backend, report, started, meta)
+        raise IngestInterrupted(report) from None
     except BaseException as exc:
         report.status, report.error = "failed", str(exc) or type(exc).__name__
+        report.chunks_pending = len(run.pending)
         _finish(backend, report, started, meta)
         raise
-    report.status = "completed"
+    report.status, report.chunks_pending = "completed", len(run.pending)
     _finish(backend, report, started, meta)
     return report
 
@@ -250,6 +312,9 @@ def _finish(backend: Backend, report: IngestReport, started: float, meta: dict[s
         "files_unchanged": report.files_unchanged,
         "skipped": dict(report.skipped),
         "warnings": report.warnings,
+        "chunks_embedded": report.chunks_embedded,
+        "chunks_pending": report.chunks_pending,
+        "text_seconds": round(report.text_seconds, 3),
         "embed_seconds": round(report.embed_seconds, 3),
     }
     backend.update_ingestion(
@@ -270,8 +335,29 @@ def _finish(backend: Backend, report: IngestReport, started: float, meta: dict[s
     )
 
 
+def chunk_limit(embedder: Embedder, settings: IngestSettings) -> int:
+    """Tokens a chunk may hold before its overlap: what the embedder reads, less the overlap."""
+    return max(8, min(settings.chunk_tokens, embedder.max_tokens) - settings.overlap_tokens)
+
+
+def file_chunks(path: str, text: str, embedder: Embedder, settings: IngestSettings) -> list[Chunk]:
+    """The chunks of one file, each of which, with the path line before it, fits the embedder."""
+    heading_tokens = embedder.count_tokens([f"{path}\n"])[0]
+    limit = max(8, chunk_limit(embedder, settings) - heading_tokens)
+    return chunk_text(text, language_for(path), limit, settings.overlap_tokens, embedder.count_tokens)
+
+
+def standin_vector(embedder: Embedder) -> Vectors:
+    """The vector a chunk holds until its own is computed: the unit vector opposite the mean of a
+    few generic texts. Embeddings share a common direction, so its cosine with a real query is
+    at most about zero: fusion counts that as no similarity, and a vector search ranks it last."""
+    mean = embedder.embed_many(list(STANDIN_PROBES), kind="document").mean(axis=0, keepdims=True)
+    standin: Vectors = normalise(-mean)[0]
+    return standin
+
+
 class _Run:
-    """One ingestion: decide what changed, then chunk, embed and commit it window by window."""
+    """One ingestion: decide what changed, store its text window by window, then embed it."""
 
     def __init__(
         self,
@@ -285,8 +371,14 @@ class _Run:
         self.store, self.backend, self.embedder = store, store.backend, embedder
         self.root, self.settings, self.report = root, settings, report
         self.progress = progress
-        self.signature = f"{CHUNKER}:{settings.chunk_chars}:{settings.overlap_chars}"
+        limit = chunk_limit(embedder, settings)
+        self.signature = f"{CHUNKER}:{embedder.identity}:{limit}:{settings.overlap_tokens}"
+        self.started = time.monotonic()
+        self.phase: Phase = "text"
+        self.standin: Vectors | None = None
+        self.pending: set[int] = set()  # ids of the repository's chunks still without their vector
         self.files_total = self.files_done = self.chunks_done = 0
+        self.carried = 0  # chunks a stopped run left without their vector
         self.bytes_total = self.bytes_chunked = self.chunks_made = 0
 
     def run(self, include: tuple[str, ...], exclude: tuple[str, ...]) -> None:
@@ -309,24 +401,24 @@ class _Run:
         todo, keep = self._changed(walked.files, stored)
         keep.update(p for p in stored if _under_any(p, walked.unlisted))  # unseen is not deleted
         self._remove([path for path in stored if path not in keep and path not in todo], stored)
+        self.carried = len(self.pending - {i for path in todo if path in stored for i in stored[path].ids})
         self.files_total = len(todo)
         self.bytes_total = sum(c.size for c in todo.values())
         self._notify()
-        window = _Window()
-        for path, candidate in todo.items():
-            self._add_file(window, candidate, stored.get(path))
-            if len(window.drafts) >= self.settings.window_chunks:
-                self._flush(window)
-                window = _Window()
-        self._flush(window)
+        self._store_text(todo, stored)
+        report.text_seconds = time.monotonic() - self.started
+        self._embed_pending()
 
+    # -- what changed -------------------------------------------------------------------------
     def _stored(self) -> dict[str, _Stored]:
         """Chunks this repository's ingestions stored (rag memories stored by hand are left alone)."""
         filters = Filters(types=("rag",), repo_id=self.report.repo_id, source_system=SOURCE)
         files: dict[str, _Stored] = defaultdict(_Stored)
-        for memory_id, (path, file_hash, chunker) in self.backend.scan_metadata(filters, _META_KEYS):
+        for memory_id, (path, file_hash, chunker, pending) in self.backend.scan_metadata(filters, _META_KEYS):
             if not isinstance(path, str):
                 continue
+            if pending:
+                self.pending.add(memory_id)
             entry = files[path]
             entry.ids.append(memory_id)
             entry.hashes.add(str(file_hash))
@@ -364,11 +456,20 @@ class _Run:
     def _remove(self, paths: list[str], stored: dict[str, _Stored]) -> None:
         ids = [i for path in paths for i in stored[path].ids]
         if ids:
-            self.backend.replace(
-                ids, [], np.empty((0, self.embedder.dimension), np.float32), model="", now=utcnow()
-            )
+            self.backend.replace(ids, [], _no_vectors(self.embedder), model="", now=utcnow())
+            self.pending.difference_update(ids)
         self.report.files_removed += len(paths)
         self.report.chunks_removed += len(ids)
+
+    # -- phase 1: text ------------------------------------------------------------------------
+    def _store_text(self, todo: dict[str, Candidate], stored: dict[str, _Stored]) -> None:
+        window = _Window()
+        for path, candidate in todo.items():
+            self._add_file(window, candidate, stored.get(path))
+            if len(window.drafts) >= self.settings.window_chunks:
+                self._commit_text(window)
+                window = _Window()
+        self._commit_text(window)
 
     def _add_file(self, window: _Window, candidate: Candidate, old: _Stored | None) -> None:
         """Chunk one file into the window; a file that cannot be read keeps its chunks."""
@@ -407,53 +508,100 @@ class _Run:
             "language": language,
             "file_hash": hashlib.sha256(data).hexdigest(),
             "chunker": self.signature,
+            PENDING: True,
         }
-        chunks = chunk_text(text, language, self.settings.chunk_chars, self.settings.overlap_chars)
         drafts: dict[str, MemoryDraft] = {}
-        for chunk in chunks:
+        for chunk in file_chunks(path, text, self.embedder, self.settings):
             content = scrub(f"{path}\n{chunk.text}")  # secrets never reach the store (scrub.py)
             meta = {**common, "start_line": chunk.start_line, "end_line": chunk.end_line}
             drafts.setdefault(
                 content,
                 MemoryDraft(content, "rag", metadata=meta, repo_id=self.report.repo_id, source_system=SOURCE),
             )
-        limit = self.store.settings.max_content_chars
-        return [d.checked(limit) for d in drafts.values()]
+        max_chars = self.store.settings.max_content_chars
+        return [d.checked(max_chars) for d in drafts.values()]
 
-    def _flush(self, window: _Window) -> None:
-        """Embed the window's chunks (length-sorted batches), then swap its files in at once."""
+    def _commit_text(self, window: _Window) -> None:
+        """Swap the window's files in at once, their chunks searchable by text from now on."""
         if not window.files:
             return
-        texts = [d.content for d in window.drafts]
-        vectors = np.empty((len(texts), self.embedder.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        step = max(1, self.embedder.batch_size)
-        began = time.monotonic()
-        for start in range(0, len(order), step):
-            idx = order[start : start + step]
-            vectors[idx] = self.embedder.embed_many([texts[i] for i in idx], kind="document")
-            self.chunks_done += len(idx)
-            self._notify()
-        self.report.embed_seconds += time.monotonic() - began
-        self.backend.replace(
-            window.old_ids, window.drafts, vectors, model=self.embedder.identity, now=utcnow()
+        standins = _no_vectors(self.embedder)
+        if window.drafts:
+            if self.standin is None:
+                self.standin = standin_vector(self.embedder)
+            standins = np.tile(self.standin, (len(window.drafts), 1))
+        made = self.backend.replace(
+            window.old_ids, window.drafts, standins, model=self.embedder.identity, now=utcnow()
         )
+        self.pending.difference_update(window.old_ids)
+        self.pending.update(m.id for m in made)
         self.report.files_indexed += window.indexed
         self.report.chunks_created += len(window.drafts)
         self.report.chunks_removed += len(window.old_ids)
         self.files_done += window.files
         self._notify()
 
+    # -- phase 2: vectors ---------------------------------------------------------------------
+    def _embed_pending(self) -> None:
+        """Embed every pending chunk of the repository (a stopped run's too), window by window."""
+        self.phase = "vectors"
+        pending = sorted(self.pending)
+        self._notify()
+        step = self.settings.window_chunks
+        for start in range(0, len(pending), _PENDING_BLOCK):
+            # Windows of similar length: the batches inside embed_many then carry no padding.
+            memories = self.backend.get(pending[start : start + _PENDING_BLOCK]).values()
+            block = sorted(memories, key=lambda m: len(m.content))
+            for first in range(0, len(block), step):
+                self._embed_window(block[first : first + step])
+
+    def _embed_window(self, memories: list[Memory]) -> None:
+        began = time.monotonic()
+        vectors = self.embedder.embed_many([m.content for m in memories], kind="document")
+        self.report.embed_seconds += time.monotonic() - began
+        drafts = [_embedded(m) for m in memories]
+        ids = [m.id for m in memories]
+        self.backend.replace(ids, drafts, vectors, model=self.embedder.identity, now=utcnow())
+        self.pending.difference_update(ids)
+        self.report.chunks_embedded += len(memories)
+        self.chunks_done += len(memories)
+        self._notify()
+
     def _notify(self) -> None:
         if self.progress is None:
             return
-        per_byte = self.chunks_made / self.bytes_chunked if self.bytes_chunked else 1 / 900
-        estimate = self.chunks_made + round((self.bytes_total - self.bytes_chunked) * per_byte)
+        if self.phase == "vectors":
+            total = self.chunks_done + len(self.pending)
+        else:  # the chunks still to make, estimated from the bytes chunked so far
+            per_byte = self.chunks_made / self.bytes_chunked if self.bytes_chunked else 1 / 900
+            made = self.chunks_made + round((self.bytes_total - self.bytes_chunked) * per_byte)
+            total = self.carried + made
         self.progress(
             IngestProgress(
-                self.files_done, self.files_total, self.chunks_done, max(estimate, self.chunks_done)
+                self.phase, self.files_done, self.files_total, self.chunks_done, max(total, self.chunks_done)
             )
         )
+
+
+def _embedded(memory: Memory) -> MemoryDraft:
+    """The chunk as it is once its vector is stored."""
+    metadata = {k: v for k, v in memory.metadata.items() if k != PENDING}
+    return MemoryDraft(
+        memory.content,
+        memory.memory_type,
+        memory.tags,
+        metadata,
+        memory.project,
+        memory.repo_id,
+        memory.agent_id,
+        memory.session_id,
+        memory.workflow_id,
+        memory.source_system,
+    )
+
+
+def _no_vectors(embedder: Embedder) -> Vectors:
+    return np.empty((0, embedder.dimension), np.float32)
 
 
 def _under_any(path: str, directories: list[str]) -> bool:
@@ -531,6 +679,7 @@ class RepoSummary:
     files: int
     chunks: int
     last_run: dict[str, Any] | None
+    pending: int = 0  # chunks searchable by text whose vector is not computed yet
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -538,6 +687,7 @@ class RepoSummary:
             "repo_path": self.repo_path,
             "files": self.files,
             "chunks": self.chunks,
+            "pending": self.pending,
             "last_run": self.last_run,
         }
 
@@ -550,9 +700,10 @@ def list_repos(store: MemoryStore) -> list[RepoSummary]:
         latest.setdefault(run["repo_id"], run)
     out = []
     for repo_id in sorted(latest):
-        rows = backend.scan_metadata(Filters(types=("rag",), repo_id=repo_id), ["path"])
+        rows = backend.scan_metadata(Filters(types=("rag",), repo_id=repo_id), ["path", PENDING])
         run = latest[repo_id]
-        out.append(RepoSummary(repo_id, run["repo_path"], len({r[1][0] for r in rows}), len(rows), run))
+        files, pending = len({r[1][0] for r in rows}), sum(1 for r in rows if r[1][1])
+        out.append(RepoSummary(repo_id, run["repo_path"], files, len(rows), run, pending))
     return out
 
 

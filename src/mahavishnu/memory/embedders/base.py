@@ -2,10 +2,16 @@
 
 Vectors are float32, L2-normalised, shape ``(n, dimension)``. ``kind`` tells document text from
 queries, for models that embed them differently (nomic-embed-text's task prefixes).
+
+``max_tokens`` is how much of one text the model reads (its window, special tokens excluded) and
+``count_tokens`` what each text costs in those tokens: ingestion sizes chunks with them so a vector
+covers all of its chunk, and ``embed_many`` groups texts of equal token length so no batch pays for
+padding. An embedder with its own tokenizer counts exactly; the default estimates.
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Literal
@@ -18,6 +24,9 @@ from mahavishnu.errors import DimensionMismatchError
 Kind = Literal["document", "query"]
 Vectors = npt.NDArray[np.float32]
 
+# Roughly what a word-piece tokenizer makes of text: words and single punctuation marks.
+_TOKENISH = re.compile(r"\w+|[^\w\s]")
+
 
 class Embedder(ABC):
     """Turns text into unit vectors. Subclasses set ``name``, ``model``, ``dimension``."""
@@ -26,6 +35,8 @@ class Embedder(ABC):
     model: str
     dimension: int
     batch_size: int = 32
+    #: Tokens of one text the model reads (special tokens excluded); the rest is truncated.
+    max_tokens: int = 512
 
     @abstractmethod
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
@@ -40,10 +51,16 @@ class Embedder(ABC):
         vector: Vectors = self.embed_many([text], kind=kind)[0]
         return vector
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text costs (special tokens excluded); this default estimates them."""
+        return [len(_TOKENISH.findall(text)) for text in texts]
+
     def embed_many(self, texts: Sequence[str], kind: Kind = "document") -> Vectors:
-        """Embed any number of texts in length-sorted batches (less padding), in input order."""
+        """Embed any number of texts in batches of equal token length (no padding), in input order."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        # One batch needs no order: skip the count (a query is embedded alone).
+        tokens = self.count_tokens(texts) if len(texts) > self.batch_size else [0] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: (min(tokens[i], self.max_tokens), len(texts[i])))
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             out[idx] = self._checked(self.embed_batch([texts[i] for i in idx], kind), len(idx))

