@@ -508,5 +508,6 @@ def forget_repo_cmd(
         info(f"forgot {repo_id}: {deleted} chunks deleted")
 
 
-# Conversations, insights, groups, workflows and metrics join this group from their own module.
-from mahavishnu.cli import memory_activity  # noqa: E402, F401
+# Conversations, insights, groups, workflows, metrics and the Session-Buddy peer (`memory peer`) join
+# this group from their own modules.
+from mahavishnu.cli import memory_activity, memory_peer  # noqa: E402, F401
