@@ -26,10 +26,15 @@ class StubPeer:
     hits: list[PeerHit] = field(default_factory=list)
     warning: str | None = None
     delay: float = 0.0
+    prepare_seconds: float = 0.0  # importing the MCP SDK
     timeout_seconds: float = 2.0
     min_score: float = 0.0
     configured: bool = True
     asked: list[dict[str, Any]] = field(default_factory=list)
+
+    def prepare(self) -> None:
+        time.sleep(self.prepare_seconds)
+        self.asked.append({"prepared": True})
 
     def search(self, query: str, *, limit: int = 10) -> PeerAnswer:
         self.asked.append({"query": query, "limit": limit})
@@ -54,7 +59,7 @@ def test_sources_are_labelled_normalised_and_merged_by_score(store: MemoryStore)
     assert peer_hit.score == 1.0 and peer_hit.raw_score == 0.5  # re-scored here: it has every term
     assert max(h.score for h in result.hits if h.memory) == 1.0
     assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
-    assert peer.asked == [{"query": "ANN filtering", "limit": 10}]  # the peer ignores a project
+    assert peer.asked == [{"prepared": True}, {"query": "ANN filtering", "limit": 10}]  # no project
     assert result.warnings == [] and result.sources["session-buddy"]["status"] == "ok"
 
 
@@ -141,6 +146,15 @@ def test_a_slow_peer_is_not_waited_for_beyond_its_timeout(store: MemoryStore) ->
     assert elapsed < 2.0  # the peer's 0.3 s timeout plus slack, not its 3 s
     assert [h.source for h in result.hits] == ["memory"]
     assert "did not answer within 0.3s" in result.warnings[0]
+
+
+def test_the_peers_budget_starts_after_it_imported_the_sdk(store: MemoryStore) -> None:
+    store.store("ANN notes")
+    peer = StubPeer([_peer_hit("ANN from the peer")], delay=0.2, prepare_seconds=1.0, timeout_seconds=0.5)
+
+    result = search_everywhere(store, "ANN", mode="text", peer=peer)  # type: ignore[arg-type]
+
+    assert result.warnings == [] and {h.source for h in result.hits} == {"memory", "session-buddy"}
 
 
 def test_without_a_configured_peer_the_result_says_so(store: MemoryStore) -> None:

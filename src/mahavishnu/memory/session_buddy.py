@@ -656,6 +656,11 @@ class SessionBuddy:
 
     # -- public calls --
 
+    def prepare(self) -> None:
+        """Import what a call needs (the MCP SDK: ~1.25 s, more on a busy machine), so that a caller
+        can do it ahead of time; every call's budget starts after it anyway."""
+        _import_sdk()
+
     def search(self, query: str, *, limit: int = 10) -> PeerAnswer:
         """The peer's hits for a question, asked the way its ``quick_search`` works: one case-sensitive
         substring per call, one hit per answer. So it is asked, in one round, for the query as typed
@@ -711,6 +716,7 @@ class SessionBuddy:
 
     def health_check(self) -> dict[str, Any]:
         """``{"status", "latency_ms", "server", "version", "detail", "info"}``. Raises ``PeerError``."""
+        self.prepare()  # the latency is the peer's
         started = time.perf_counter()
         server: dict[str, str] = {}
         text = self._call("health_check", {}, server_info=server)

@@ -21,6 +21,7 @@ counts as a prefix) is kept once, labelled with every source that found it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from mahavishnu.memory.store import MemoryStore
 
 MEMORY, INSIGHT, PEER = "memory", "insight", "session-buddy"
+#: How long importing the MCP SDK may take before the peer's own budget starts (seconds).
+IMPORT_GRACE_SECONDS = 30.0
 #: A cut text shorter than this (folded) is too little to call a longer one the same.
 _MIN_PREFIX = 20
 
@@ -94,10 +97,11 @@ def search_everywhere(
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-buddy")
     try:
         started = time.perf_counter()
-        asked = pool.submit(peer.search, query, limit=limit) if peer.configured else None
+        clock = _PeerClock()
+        asked = pool.submit(_ask, peer, query, limit, clock) if peer.configured else None
         local = store.search(query, mode=mode, filters=filters, limit=limit)
         local_ms = (time.perf_counter() - started) * 1000
-        answer, peer_status = _peer_answer(asked, peer, started)
+        answer, peer_status = _peer_answer(asked, peer, clock)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     warnings = [answer.warning] if answer and answer.warning else []
@@ -126,19 +130,41 @@ def _configured_peer(settings: Settings | None) -> SessionBuddy:
     return SessionBuddy.from_settings(settings)
 
 
+class _PeerClock:
+    """When the peer's budget started: once the MCP SDK is imported (in the worker, while the store is
+    searched), so a cold process does not spend the budget on its imports."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        self.ready.set()
+
+
+def _ask(peer: SessionBuddy, query: str, limit: int, clock: _PeerClock) -> PeerAnswer:
+    try:
+        peer.prepare()
+    finally:
+        clock.start()
+    return peer.search(query, limit=limit)
+
+
 def _peer_answer(
-    asked: Future[PeerAnswer] | None, peer: SessionBuddy, started: float
+    asked: Future[PeerAnswer] | None, peer: SessionBuddy, clock: _PeerClock
 ) -> tuple[PeerAnswer | None, dict[str, Any]]:
-    """The peer's answer, waiting no longer than its timeout from ``started``."""
+    """The peer's answer, waiting no longer than its timeout once its clock started."""
     from mahavishnu.memory.session_buddy import PeerAnswer
 
     if asked is None:
         return None, {"status": "not configured", "count": 0}
-    left = peer.timeout_seconds - (time.perf_counter() - started)  # the whole search keeps the deadline
+    clock.ready.wait(IMPORT_GRACE_SECONDS)
+    left = peer.timeout_seconds - (time.perf_counter() - clock.started)
     try:
         answer = asked.result(timeout=max(0.0, left))
     except FutureTimeout:
-        waited = (time.perf_counter() - started) * 1000
+        waited = (time.perf_counter() - clock.started) * 1000
         answer = PeerAnswer([], f"{PEER} did not answer within {peer.timeout_seconds:g}s", waited)
     status = "unavailable" if answer.warning else "ok"
     return answer, {"status": status, "count": len(answer.hits), "elapsed_ms": round(answer.elapsed_ms, 2)}
