@@ -250,7 +250,8 @@ def _session_buddy_peer(settings: Settings) -> ComponentHealth:
         "version": answer["version"],
         **reflections,
     }
-    detail = answer["detail"] + (f"; {reflections['problem']}" if "problem" in reflections else "")
+    problem = reflections.get("problem")
+    detail = answer["detail"] + (f"; {problem}. {reflections['hint']}" if problem else "")
     if reflections.get("lost"):
         status = "error"
     return ComponentHealth(SESSION_BUDDY, status, detail, answer["latency_ms"], data)
@@ -273,7 +274,7 @@ def _peer_reflections(peer: Any) -> dict[str, Any]:
             "lost": True,
             "problem": f"its reflections dropped from {before} to 0 since the last check (it loses them "
             "when it restarts without internet access)",
-            "hint": "Write Mahavishnu's insights to it again: `mahavishnu memory peer sync --resend`.",
+            "hint": "Write Mahavishnu's insights to it again: `mahavishnu memory peer sync --resend`",
         }
     return {"reflections": count}
 
