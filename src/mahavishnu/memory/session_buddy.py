@@ -673,6 +673,7 @@ class SessionBuddy:
         return self._search([query], limit)
 
     def _search(self, queries: list[str], limit: int) -> PeerAnswer:
+        self.prepare()  # ``elapsed_ms`` is the peer's time
         started = time.perf_counter()
         try:
             texts = self._call_many([("quick_search", {"query": q}) for q in queries])
