@@ -267,9 +267,9 @@ class SessionBuddySettings(BaseModel):
 
     enabled: bool = True  # false: never contact the peer (searches say it was skipped)
     url: str | None = None  # streamable-HTTP endpoint, e.g. http://127.0.0.1:8678/mcp
-    command: list[str] = Field(default_factory=list)  # or a stdio server: argv, run without a shell
+    command: list[str] = Field(default_factory=list)  # or a stdio MCP server (Session-Buddy 0.23: HTTP only)
     timeout_seconds: float = Field(default=2.0, gt=0)  # per call; a search never waits longer
-    min_score: float = Field(default=0.0, ge=0.0, le=1.0)  # passed to quick_search
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0)  # peer hits re-scored below this are dropped
 
     @field_validator("command", mode="before")
     @classmethod

@@ -227,15 +227,17 @@ def _session_buddy(settings: Settings) -> list[ComponentHealth]:
 
 
 def _session_buddy_peer(settings: Settings) -> ComponentHealth:
-    """The configured peer (``session_buddy.url`` or ``.command``): its ``health_check`` tool."""
+    """The configured peer (``session_buddy.url`` or ``.command``): its ``health_check`` tool, then its
+    count of reflections (``peer_reflections``)."""
     from mahavishnu.errors import PeerError
     from mahavishnu.memory.session_buddy import SessionBuddy
 
     peer = SessionBuddy.from_settings(settings)
     started = time.perf_counter()
     try:
-        with peer:  # one call: the session (a stdio peer's process) ends with it
+        with peer:  # one session for both calls; a stdio peer's process ends with it
             answer = peer.health_check()
+            reflections = _peer_reflections(peer)
     except PeerError as exc:
         return ComponentHealth(
             SESSION_BUDDY, "error", exc.message, _ms(started), {"check": "mcp-tool", "where": peer.where}
@@ -246,8 +248,35 @@ def _session_buddy_peer(settings: Settings) -> ComponentHealth:
         "where": answer["where"],
         "server": answer["server"],
         "version": answer["version"],
+        **reflections,
     }
-    return ComponentHealth(SESSION_BUDDY, status, answer["detail"], answer["latency_ms"], data)
+    problem = reflections.get("problem")
+    detail = answer["detail"] + (f"; {problem}. {reflections['hint']}" if problem else "")
+    if reflections.get("lost"):
+        status = "error"
+    return ComponentHealth(SESSION_BUDDY, status, detail, answer["latency_ms"], data)
+
+
+def _peer_reflections(peer: Any) -> dict[str, Any]:
+    """The peer's count of reflections, and whether it dropped to 0 since the last check (Session-Buddy
+    0.23 loses them all when it restarts offline). A slow first answer is a warning, not a failure."""
+    from mahavishnu.errors import PeerError
+    from mahavishnu.memory.peer_ledger import Ledger, peer_key
+
+    try:
+        count = peer.reflection_count()
+    except PeerError as exc:
+        return {"reflections": None, "problem": f"reflections not counted: {exc.message}", "hint": exc.hint}
+    before = Ledger().note_count(peer_key(peer), count)
+    if count == 0 and before:
+        return {
+            "reflections": 0,
+            "lost": True,
+            "problem": f"its reflections dropped from {before} to 0 since the last check (it loses them "
+            "when it restarts without internet access)",
+            "hint": "Write Mahavishnu's insights to it again: `mahavishnu memory peer sync --resend`",
+        }
+    return {"reflections": count}
 
 
 def _services(settings: Settings) -> list[ComponentHealth]:

@@ -1,18 +1,26 @@
-"""A loopback stand-in for Session-Buddy 0.23: the tools Mahavishnu calls, with the real names,
-argument names, defaults and answer text (see ``mahavishnu.memory.session_buddy``'s docstring).
+"""A loopback stand-in for Session-Buddy 0.23 that behaves like the real server (checked against it by
+tests/memory/test_session_buddy_real.py): the tools Mahavishnu calls, with the real names, argument
+names, defaults and answer text (see ``mahavishnu.memory.session_buddy``'s docstring).
 
     python session_buddy_server.py [--http PORT] [--mode MODE] [--delay S] [--record FILE]
 
-stdio by default; ``--http PORT`` serves streamable HTTP on 127.0.0.1:PORT at ``/mcp``. Modes:
-``normal`` (one stored reflection matches any query), ``empty`` (no results), ``slow`` (every tool
-sleeps ``--delay`` seconds first, blocking like a stuck server; in every mode a ``quick_search`` for
-``HANG_QUERY`` does), ``error`` (answers are the peer's failure texts), ``raise`` (tools raise: MCP
-tool errors). ``--record FILE`` appends one JSON
-line ``{"tool", "arguments", "pid", "session"}`` per call, so tests can check the argument names
-sent and the server process (``pid``) and MCP session id (``session``, HTTP sessions on the legacy
-protocol only) each call came in; over HTTP it also appends ``{"handshake", "pid"}`` for every
-``server/discover`` or ``initialize`` request, so tests can count the sessions clients opened (on
-stdio a session is a process: count the ``pid``s).
+Like the real one: ``quick_search`` ignores ``project`` and ``min_score``, matches the query as one
+case-sensitive substring of a reflection's content (or one of its tags, exactly), answers with the
+newest match only, shows no relevance line, no project and ``Date: Unknown``, and cuts content over
+150 characters to its first 147 and "..."; ``store_reflection`` takes ``content`` and ``tags`` only
+(a ``project`` is a validation error); ``reflection_stats`` counts what is stored.
+
+stdio by default; ``--http PORT`` serves streamable HTTP on 127.0.0.1:PORT at ``/mcp``;
+``--slow-tool TOOL`` makes every call of that tool sleep ``--delay`` seconds first. Modes:
+``normal`` (it starts holding one reflection, ``HIT``), ``empty`` (it starts with none), ``slow``
+(every tool sleeps ``--delay`` seconds first, blocking like a stuck server; in every mode a
+``quick_search`` for ``HANG_QUERY`` does), ``error`` (answers are the peer's failure texts), ``raise``
+(tools raise: MCP tool errors). ``--record FILE`` appends one JSON line ``{"tool", "arguments",
+"pid", "session"}`` per call, so tests can check the argument names sent and the server process
+(``pid``) and MCP session id (``session``, HTTP sessions on the legacy protocol only) each call came
+in; over HTTP it also appends ``{"handshake", "pid"}`` for every ``server/discover`` or
+``initialize`` request, so tests can count the sessions clients opened (on stdio a session is a
+process: count the ``pid``s).
 """
 
 from __future__ import annotations
@@ -31,26 +39,37 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+#: The reflection a ``normal`` server starts with: longer than the 150 characters a hit shows.
 HIT = {
-    "content": "Use anyio.fail_after around MCP client calls so a slow peer never blocks a search",
-    "project": "mahavishnu",
-    "score": 0.87,
-    "timestamp": "2026-11-20 09:15:02",
+    "content": (
+        "Use anyio.fail_after around MCP client calls so a slow peer never blocks a search; the deadline "
+        "covers opening the session too, and a call that times out discards it so the next one reconnects."
+    ),
+    "tags": ["mcp", "timeouts"],
 }
 START = time.time()
 #: A ``quick_search`` for this query sleeps ``--delay`` seconds in every mode: one hung call.
 HANG_QUERY = "hang"
+CUT_AT = 150
 
 
-def build_server(mode: str = "normal", delay: float = 0.0, record: Path | None = None) -> MCPServer:
+def shown(content: str, cut_at: int = CUT_AT) -> str:
+    """The content as the real server shows it (``ToolMessages.truncate_text``: 150 in a search)."""
+    return content if len(content) <= cut_at else content[: cut_at - 3] + "..."
+
+
+def build_server(
+    mode: str = "normal", delay: float = 0.0, record: Path | None = None, slow_tool: str | None = None
+) -> MCPServer:
     server = MCPServer("session-buddy", version="0.23.0", log_level="WARNING")
+    reflections: list[dict[str, Any]] = [dict(HIT)] if mode in ("normal", "slow") else []
 
     def enter(tool: str, arguments: dict[str, Any], ctx: Context) -> None:
         if record is not None:
             request = ctx.request_context.request  # the HTTP request; None on stdio
             session = request.headers.get("mcp-session-id") if request is not None else None
             _append(record, {"tool": tool, "arguments": arguments, "pid": os.getpid(), "session": session})
-        if mode == "slow" or arguments.get("query") == HANG_QUERY:
+        if mode == "slow" or arguments.get("query") == HANG_QUERY or tool == slow_tool:
             time.sleep(delay)  # blocking, like a server stuck in a database lock
         if mode == "raise":
             raise ToolError(f"{tool} exploded")  # an MCP tool error carrying its message
@@ -62,33 +81,42 @@ def build_server(mode: str = "normal", delay: float = 0.0, record: Path | None =
         if mode == "error":
             return "❌ Quick search failed: database is locked"
         lines = [f"🔍 Quick search for: '{query}'"]
-        if mode == "empty" or HIT["score"] < min_score or (project and project != HIT["project"]):
+        found = [r for r in reversed(reflections) if query in r["content"] or query in r["tags"]]
+        if not found:
             lines += ["🔍 No results found", "💡 Try adjusting your search terms or lowering min_score"]
             return "\n".join(lines)
-        content = str(HIT["content"])
-        shown = content if len(content) <= 150 else content[:147] + "..."
-        lines += ["📊 Found results (showing top 1)", f"📝 {shown}"]
-        lines.append(f"📁 Project: {HIT['project']}")
-        lines.append(f"⭐ Relevance: {float(HIT['score']):.2f}")  # type: ignore[arg-type]
-        lines.append(f"📅 Date: {HIT['timestamp']}")
+        lines += ["📊 Found results (showing top 1)", f"📝 {shown(found[0]['content'])}", "📅 Date: Unknown"]
         return "\n".join(lines)
 
     @server.tool()
-    def store_reflection(
-        ctx: Context, content: str, tags: list[str] | None = None, project: str | None = None
-    ) -> str:
+    def store_reflection(ctx: Context, content: str, tags: list[str] | None = None) -> str:
         """Store an important insight or reflection for future reference."""
-        enter("store_reflection", {"content": content, "tags": tags, "project": project}, ctx)
+        enter("store_reflection", {"content": content, "tags": tags}, ctx)
         if mode == "error":
             return "❌ Validation error: Store reflection - content is required"
-        lines = [
-            "💾 Reflection stored successfully!",
-            f"📝 Content: {content[:97] + '...' if len(content) > 100 else content}",
-        ]
+        reflections.append({"content": content, "tags": list(tags or [])})
+        lines = ["💾 Reflection stored successfully!", f"📝 Content: {shown(content, 100)}"]
         if tags:
             lines.append(f"🏷️ Tags: {', '.join(tags)}")
         lines.append(f"📅 Stored: {time.strftime('%Y-%m-%d %H:%M:%S')}")
         return "\n".join(lines)
+
+    @server.tool()
+    def reflection_stats(ctx: Context, project: str | None = None) -> str:
+        """Get statistics about the reflection database."""
+        enter("reflection_stats", {"project": project}, ctx)
+        if mode == "error":
+            return "❌ Failed to get reflection stats: database is locked"
+        health = "✅ Healthy" if reflections else "⚠️ Empty"
+        return "\n".join(
+            [
+                "📊 Reflection Database Statistics",
+                "=" * 40,
+                f"📈 Total reflections: {len(reflections)}",
+                "📁 Projects: 0",
+                f"🏥 Database health: {health}",
+            ]
+        )
 
     @server.tool()
     def checkpoint(ctx: Context, working_directory: str | None = None) -> str:
@@ -118,7 +146,7 @@ def build_server(mode: str = "normal", delay: float = 0.0, record: Path | None =
 ================================
 Server Status: ✅ Active
 Platform: Linux
-Python: 3.13.1
+Python: 3.13.0
 Process ID: {os.getpid()}
 Working Directory: {Path.cwd()}
 Timestamp: {time.time()}
@@ -215,8 +243,9 @@ def main() -> None:
     parser.add_argument("--mode", default="normal", choices=["normal", "empty", "slow", "error", "raise"])
     parser.add_argument("--delay", type=float, default=30.0)
     parser.add_argument("--record", type=Path, default=None)
+    parser.add_argument("--slow-tool", default=None, metavar="TOOL", help="this tool sleeps --delay first")
     args = parser.parse_args()
-    server = build_server(args.mode, args.delay, args.record)
+    server = build_server(args.mode, args.delay, args.record, args.slow_tool)
     if args.http is None:
         server.run("stdio")
     else:

@@ -1,6 +1,6 @@
-"""The Session-Buddy peer client against a loopback contract server (tests/memory/session_buddy_server.py),
-over streamable HTTP and stdio with the real SDK; optionally against a real Session-Buddy named by
-``MAHAVISHNU_TEST_SESSION_BUDDY`` (a URL or a command)."""
+"""The Session-Buddy peer client against a loopback stand-in that behaves like the real server
+(tests/memory/session_buddy_server.py), over streamable HTTP and stdio with the real SDK. The contract
+with the real Session-Buddy 0.23 is tested in test_session_buddy_real.py."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
-from session_buddy_server import HANG_QUERY, command, free_port, serve_http
+from session_buddy_server import HANG_QUERY, HIT, command, free_port, serve_http
 
 from mahavishnu.config import SessionBuddySettings
 from mahavishnu.errors import PeerError
@@ -30,12 +30,11 @@ from mahavishnu.memory import session_buddy as sb
 from mahavishnu.memory.session_buddy import PeerAnswer, PeerHit, SessionBuddy
 
 SERVER = Path(__file__).with_name("session_buddy_server.py")
-TOOLS = ("quick_search", "store_reflection", "checkpoint", "health_check", "get_liveness")
+TOOLS = ("quick_search", "store_reflection", "reflection_stats", "checkpoint", "health_check", "get_liveness")
+#: A query that finds the reflection a ``normal`` loopback server holds.
+FOUND = "fail_after"
 #: The deadline is a correctness bound: a call must end within timeout + this (process start, teardown).
 SLACK_SECONDS = 3.0
-REAL_PEER = os.environ.get("MAHAVISHNU_TEST_SESSION_BUDDY", "")
-
-# The conftest clears MAHAVISHNU_* for every test: read the real-peer variable at import time.
 
 
 @pytest.fixture
@@ -110,7 +109,8 @@ def test_loopback_server_exposes_the_real_tool_names_and_argument_schemas() -> N
     assert schemas["quick_search"]["required"] == ["query"]
     assert set(schemas["quick_search"]["properties"]) == {"query", "min_score", "project"}
     assert schemas["quick_search"]["properties"]["min_score"]["default"] == 0.7
-    assert set(schemas["store_reflection"]["properties"]) >= {"content", "tags"}
+    assert set(schemas["store_reflection"]["properties"]) == {"content", "tags"}  # no `project`
+    assert set(schemas["reflection_stats"]["properties"]) == {"project"}
     assert schemas["store_reflection"]["required"] == ["content"]
     assert set(schemas["checkpoint"]["properties"]) == {"working_directory"}
     assert schemas["health_check"]["properties"] == {}
@@ -119,18 +119,19 @@ def test_loopback_server_exposes_the_real_tool_names_and_argument_schemas() -> N
 def test_every_call_sends_only_arguments_of_the_tool_schema(
     peer: SessionBuddy, record: Path, sent: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    answer = peer.quick_search("fail_after", project="mahavishnu", limit=5, min_score=0.5)
+    answer = peer.search("anyio fail_after", limit=5)
     assert answer.warning is None
     assert answer.hits == [
         PeerHit(
-            content="Use anyio.fail_after around MCP client calls so a slow peer never blocks a search",
-            score=0.87,
-            project="mahavishnu",
-            timestamp="2026-11-20 09:15:02",
-            metadata={"truncated": False, "source": "quick_search"},
+            content=HIT["content"][:147],  # the peer shows 150 characters: 147 and "..."
+            score=None,
+            project=None,
+            timestamp=None,
+            metadata={"truncated": True, "source": "quick_search", "query": "fail_after"},
         )
     ]
     assert "Reflection stored successfully" in peer.store_reflection("a decision", tags=("adr", "mcp"))
+    assert peer.reflection_count() == 2
     assert "Checkpoint completed at" in peer.checkpoint(working_directory="/tmp/project")
     health = peer.health_check()
     assert health["status"] == "ok" and health["server"] == "session-buddy" and health["version"] == "0.23.0"
@@ -142,35 +143,55 @@ def test_every_call_sends_only_arguments_of_the_tool_schema(
         schema = schemas[tool]
         assert set(arguments) <= set(schema["properties"]), (tool, arguments)  # e.g. no `limit`
         assert set(schema.get("required", [])) <= set(arguments), (tool, arguments)
-    assert sent == [
-        ("quick_search", {"query": "fail_after", "min_score": 0.5, "project": "mahavishnu"}),
+    searched = [arguments for tool, arguments in sent if tool == "quick_search"]
+    assert searched == [{"query": q} for q in sb.peer_queries("anyio fail_after")]  # no project, no min_score
+    assert [(tool, arguments) for tool, arguments in sent if tool != "quick_search"] == [
         ("store_reflection", {"content": "a decision", "tags": ["adr", "mcp"]}),
+        ("reflection_stats", {}),
         ("checkpoint", {"working_directory": "/tmp/project"}),
         ("health_check", {}),
     ]
-    assert [c["tool"] for c in _recorded(record)] == [
-        "quick_search",
+    assert [c["tool"] for c in _recorded(record)][len(searched) :] == [
         "store_reflection",
+        "reflection_stats",
         "checkpoint",
         "health_check",
     ]
 
 
-def test_search_uses_the_configured_min_score_and_limit_applies_here(
-    http_url: str, record: Path, sent: list[tuple[str, dict[str, Any]]]
+def test_a_question_is_asked_as_its_salient_terms_and_limit_applies_here(
+    http_url: str, sent: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    peer = SessionBuddy.from_settings(SessionBuddySettings(url=http_url, min_score=0.9))
-    assert peer.quick_search("anything").hits == []  # the hit scores 0.87
-    assert sent[-1] == ("quick_search", {"query": "anything", "min_score": 0.9})
-    assert _recorded(record)[-1]["arguments"] == {"query": "anything", "min_score": 0.9, "project": None}
-    loose = SessionBuddy(url=http_url)
-    assert len(loose.quick_search("anything").hits) == 1
-    assert loose.quick_search("anything", limit=0).hits == []
+    peer = SessionBuddy(url=http_url)
+    assert peer.quick_search("zebrafish anyio fail_after timeouts").hits == []  # one substring: no match
+    assert sent == [("quick_search", {"query": "zebrafish anyio fail_after timeouts"})]
+    assert peer.search("Zebrafish anyio FAIL_AFTER timeouts").hits[0].content == HIT["content"][:147]
+    assert peer.search("zebrafish", limit=5).hits == []
+    assert peer.search(FOUND, limit=0).hits == []
+    stored = "Reflections are matched case-sensitively: Webhook and webhook are different substrings"
+    peer.store_reflection(stored)
+    both = peer.search("webhook anyio")  # each term finds its own reflection: two hits, no duplicate
+    assert [h.content for h in both.hits] == [stored, HIT["content"][:147]]
+    assert [h.metadata["query"] for h in both.hits] == ["webhook", "anyio"]
+
+
+def test_salient_terms_of_a_question() -> None:
+    assert sb.peer_queries("the retry budget") == [
+        "the retry budget",
+        "The retry budget",
+        "budget",
+        "Budget",
+        "retry",
+        "Retry",
+    ]
+    queries = sb.peer_queries("zebrafish retry budget webhook backoff")
+    assert len(queries) == sb.MAX_PEER_QUERIES and queries[2:4] == ["zebrafish", "Zebrafish"]
+    assert sb.peer_queries("DuckDB")[:3] == ["DuckDB", "duckdb", "Duckdb"]
 
 
 def test_empty_answer_is_no_hits_and_no_warning(tmp_path: Path) -> None:
     peer = SessionBuddy(command=command("--mode", "empty"), timeout_seconds=10)
-    answer = peer.quick_search("nothing")
+    answer = peer.quick_search(FOUND)
     assert answer == PeerAnswer([], None, answer.elapsed_ms)
     assert answer.to_dict() == {"hits": [], "warning": None, "elapsed_ms": answer.elapsed_ms}
 
@@ -260,7 +281,7 @@ def test_only_loopback_urls_are_contacted_and_secrets_are_masked() -> None:
 
 def test_sync_api_works_inside_a_running_event_loop(http_url: str) -> None:
     async def go() -> PeerAnswer:
-        return SessionBuddy(url=http_url).quick_search("anything")
+        return SessionBuddy(url=http_url).quick_search(FOUND)
 
     assert len(anyio.run(go).hits) == 1
 
@@ -283,11 +304,11 @@ def _loop_threads() -> list[threading.Thread]:
 
 def test_calls_on_one_client_share_one_session(peer: SessionBuddy, record: Path) -> None:
     for _ in range(3):
-        assert len(peer.quick_search("anything").hits) == 1
+        assert len(peer.quick_search(FOUND).hits) == 1
     peer.store_reflection("kept")
     assert peer.health_check()["status"] == "ok"
     with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent callers share the session too
-        answers = list(pool.map(lambda i: peer.quick_search(f"q{i}"), range(16)))
+        answers = list(pool.map(lambda i: peer.quick_search("anyio" if i % 2 else FOUND), range(16)))
     assert all(a.warning is None and len(a.hits) == 1 for a in answers), answers
     assert len(_recorded(record)) == 21
     assert _handshakes(record) == 1, _lines(record)  # one handshake (HTTP), one process (stdio)
@@ -311,12 +332,12 @@ def test_a_restarted_http_peer_is_reconnected_to(record: Path) -> None:
         with _http_on(port, record):  # the same port, a new process that never saw the session
             # A search is safe to repeat: were the session refused, it would be sent again on a
             # fresh one, within its deadline; a store is not repeated, so it may fail once.
-            assert len(peer.quick_search("after restart").hits) == 1
+            assert len(peer.quick_search(FOUND).hits) == 1  # after the restart
             with suppress_peer_error():
                 peer.store_reflection("maybe")
             assert "stored successfully" in peer.store_reflection("after")
         with _http_on(port, record):  # restarted while the session was open, unnoticed
-            assert len(peer.quick_search("after the second restart").hits) == 1
+            assert len(peer.quick_search(FOUND).hits) == 1  # after the second restart
             with suppress_peer_error():
                 peer.store_reflection("maybe")
             assert "stored successfully" in peer.store_reflection("after the failure")
@@ -348,7 +369,7 @@ def test_a_stdio_peer_that_died_is_started_again(record: Path) -> None:
 def test_a_hung_call_keeps_its_deadline_and_the_next_call_gets_a_fresh_session(
     transport: str, record: Path
 ) -> None:
-    timeout = 1.0 if transport == "http" else 4.0  # a stdio call may include starting the peer (~1 s)
+    timeout = 1.0 if transport == "http" else 8.0  # a stdio call includes starting the peer (1-4 s loaded)
     args = ("--record", str(record), "--delay", "30")
     with (
         contextmanager(serve_http)(*args) if transport == "http" else _nothing() as url,
@@ -362,7 +383,7 @@ def test_a_hung_call_keeps_its_deadline_and_the_next_call_gets_a_fresh_session(
         answer, elapsed = _timed_search(peer, HANG_QUERY)
         assert elapsed < timeout + SLACK_SECONDS, elapsed
         assert answer.warning and f"did not answer quick_search within {timeout:g}s" in answer.warning
-        after = peer.quick_search("after")
+        after = peer.quick_search(FOUND)
         assert after.warning is None and len(after.hits) == 1
         assert peer.sessions_opened == 2
     assert _handshakes(record) == 2
@@ -411,19 +432,34 @@ def test_a_client_left_open_is_closed_at_exit(tmp_path: Path) -> None:
 
 
 def test_parse_quick_search_current_format_with_multiline_truncated_content() -> None:
+    content = "The reflection DB was locked by a second server.\nFix: one writer; readers use read_only " * 3
     text = (
         "🔍 Quick search for: 'duckdb lock'\n"
         "📊 Found results (showing top 1)\n"
-        "📝 The reflection DB was locked by a second server.\n"
-        "Fix: one writer; readers use read_only=True and retry with ba...\n"
+        f"📝 {content[:147]}...\n"  # as Session-Buddy 0.23 cuts it: 147 characters and "..."
         "⭐ Relevance: 0.91\n"
         "📅 Date: 2026-01-12T14:30:45+00:00"
     )
     (hit,) = sb.parse_quick_search(text)
-    assert hit.content.startswith("The reflection DB was locked") and hit.content.endswith("retry with ba")
-    assert "\nFix: one writer" in hit.content
+    assert hit.content == content[:147].strip() and "\nFix: one writer" in hit.content
     assert (hit.score, hit.project, hit.timestamp) == (0.91, None, "2026-01-12T14:30:45+00:00")
     assert hit.metadata["truncated"] is True
+    whole = "A short reflection that ends in an ellipsis..."  # not cut: shorter than 150
+    answer = f"🔍 Quick search for: 'x'\n📊 Found results (showing top 1)\n📝 {whole}"
+    (short,) = sb.parse_quick_search(answer)
+    assert (short.content, short.metadata["truncated"]) == (whole, False)
+
+
+def test_parse_reflection_stats() -> None:
+    text = (
+        "📊 Reflection Database Statistics\n========================================\n"
+        "📈 Total reflections: 12\n📁 Projects: 0\n🏥 Database health: ✅ Healthy"
+    )
+    assert sb.parse_reflection_stats(text) == 12
+    with pytest.raises(PeerError, match="database is locked"):
+        sb.parse_reflection_stats("❌ Failed to get reflection stats: database is locked")
+    with pytest.raises(PeerError, match="no count"):
+        sb.parse_reflection_stats("📊 Reflection Database Statistics")
 
 
 def test_parse_quick_search_unknown_date_no_score_and_no_results() -> None:
@@ -484,24 +520,3 @@ def test_parse_health_check() -> None:
     info = sb.parse_health_check(text)
     assert info["status"] == "ok" and info["process_id"] == 4242 and info["python"] == "3.13.2"
     assert info["working_directory"] == "/Users/me"
-
-
-# -- a real Session-Buddy, when named ------------------------------------------------------------------------
-
-
-@pytest.mark.skipif(
-    not REAL_PEER,
-    reason="set MAHAVISHNU_TEST_SESSION_BUDDY to a Session-Buddy URL (http://127.0.0.1:8678/mcp) or command",
-)
-def test_real_session_buddy_answers_health_and_search() -> None:
-    if REAL_PEER.startswith(("http://", "https://")):
-        settings = SessionBuddySettings(url=REAL_PEER, timeout_seconds=30)
-    else:
-        settings = SessionBuddySettings(command=REAL_PEER, timeout_seconds=30)
-    peer = SessionBuddy.from_settings(settings)
-    health = peer.health_check()
-    assert health["status"] == "ok", health
-    answer = peer.quick_search("mahavishnu contract test", min_score=0.0)
-    assert answer.warning is None or "not available" in answer.warning, answer.warning
-    for hit in answer.hits:
-        assert hit.content

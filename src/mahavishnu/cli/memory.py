@@ -493,5 +493,6 @@ def forget_repo_cmd(
         info(f"forgot {repo_id}: {deleted} chunks deleted")
 
 
-# Conversations, insights, groups, workflows and metrics join this group from their own module.
-from mahavishnu.cli import memory_activity, memory_loop  # noqa: E402, F401
+# Conversations, insights, groups, workflows, metrics, the memory loop (`memory context|hooks|import
+# --tool`) and the Session-Buddy peer (`memory peer`) join this group from their own modules.
+from mahavishnu.cli import memory_activity, memory_loop, memory_peer  # noqa: E402, F401

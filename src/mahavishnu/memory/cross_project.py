@@ -29,6 +29,7 @@ from mahavishnu.memory.models import (
     parse_time,
     utcnow,
 )
+from mahavishnu.memory.peer_ledger import write_through
 
 if TYPE_CHECKING:
     from mahavishnu.memory.store import MemoryStore
@@ -114,11 +115,13 @@ def store_insights(
         for digest, text in unique.items()
         if digest not in known
     ]
-    added = iter(store.store_many(drafts))
+    added = store.store_many(drafts)
     found = store.backend.get(list(known.values()))
-    memories = [found[known[d]] if d in known else next(added) for d in unique]
+    new = iter(added)
+    memories = [found[known[d]] if d in known else next(new) for d in unique]
     if project is not None:
         _add_shares(store, [m.id for m in memories], [check_label("project", project) or ""], ORIGIN)
+    write_through(store, added)  # to the Session-Buddy peer, when one is configured
     return memories
 
 
@@ -195,6 +198,7 @@ def share_insight(
     before = set(_sharing(store, [memory])[0])
     for via in set(targets.values()):
         _add_shares(store, [memory.id], [p for p, v in targets.items() if v == via], via)
+    write_through(store, [memory])  # to the Session-Buddy peer, once per insight
     return ShareResult(memory.id, tuple(sorted(set(targets) - before)), tuple(sorted(set(targets) & before)))
 
 
@@ -215,6 +219,11 @@ def _add_shares(store: MemoryStore, memory_ids: Sequence[int], projects: Sequenc
     ]
     if rows:
         store.backend.add_records(SHARES, rows)
+
+
+def insight_projects(store: MemoryStore, memories: Sequence[Memory]) -> list[tuple[str, ...]]:
+    """For each insight, the projects that see it (its origin first, then those it is shared with)."""
+    return _sharing(store, memories)
 
 
 def _sharing(store: MemoryStore, memories: Sequence[Memory]) -> list[tuple[str, ...]]:

@@ -1,24 +1,30 @@
-"""Session-Buddy as a peer: a small synchronous client for four of its MCP tools.
+"""Session-Buddy as a peer: a small synchronous client for the MCP tools Mahavishnu uses.
 
-Session-Buddy (PyPI ``session-buddy``) is an MCP server, reached over streamable HTTP
-(``session_buddy.url``, e.g. ``http://127.0.0.1:8678/mcp``) or as a stdio subprocess
-(``session_buddy.command``). Its tools answer with human-oriented text, parsed here:
+Session-Buddy (PyPI ``session-buddy``; 0.23.0 is the newest on Python 3.13) is an MCP server reached
+over streamable HTTP (``session_buddy.url``, e.g. ``http://127.0.0.1:8678/mcp``: ``session-buddy start``
+has no stdio mode); ``session_buddy.command`` runs another MCP server over stdio instead. Its tools
+answer with human-oriented text, parsed here. What 0.23 really does (tests/memory/
+test_session_buddy_real.py pins it against the real server):
 
 ``quick_search(query, min_score=0.7, project=None)``
-    The count-and-top-result search. It answers with at most ONE hit::
+    Ignores ``project`` and ``min_score``: the query is ONE case-sensitive substring of a reflection's
+    content (or equals one of its tags), and it answers with the newest match only::
 
         🔍 Quick search for: 'QUERY'
         📊 Found results (showing top 1)
-        📝 CONTENT (the first 150 characters, "..." when cut; may span lines)
-        📁 Project: PROJECT          (only when the hit has a project)
-        ⭐ Relevance: 0.87           (only when it has a score)
-        📅 Date: TIMESTAMP           ("Unknown" when it has none)
+        📝 CONTENT (cut to 150 characters: the first 147 and "..."; may span lines)
+        📅 Date: Unknown
 
-    or ``🔍 No results found`` plus a tip. Older releases answered
-    ``🔍 **N results** for 'QUERY'`` / ``**Top Result** (score: S):`` / content; both parse.
-    It takes no ``limit`` argument (sending one is refused), so ``limit`` applies here.
+    (``📁 Project:`` and ``⭐ Relevance:`` lines only when a hit has them, which reflections stored
+    through ``store_reflection`` never do), or ``🔍 No results found`` plus a tip. Older releases
+    answered ``🔍 **N results** for 'QUERY'`` / ``**Top Result** (score: S):`` / content; both parse.
+    So ``search`` asks for a question's salient terms in one round (``peer_queries``), and only the
+    query is sent: project and scores are applied by the caller (``unified.py``).
 ``store_reflection(content, tags=None)``
     ``💾 Reflection stored successfully!`` then ``📝 Content:``, ``🏷️ Tags:``, ``📅 Stored:`` lines.
+    A ``project`` argument is a validation error.
+``reflection_stats(project=None)``
+    ``📈 Total reflections: N`` among other lines (``project`` ignored).
 ``checkpoint(working_directory=None)``
     A quality report ending ``⏰ Checkpoint completed at: …``, or ``❌ Checkpoint failed: …``.
 ``health_check()``
@@ -28,16 +34,18 @@ Session-Buddy (PyPI ``session-buddy``) is an MCP server, reached over streamable
 Failures come back as ordinary text, not as tool errors: a line starting ``❌`` (``❌ Quick
 search failed: …``, ``❌ Validation error: …``), ``Reflection tools not available …`` or
 ``Failed to …``. Those, tool errors, an absent or slow peer all become a ``PeerError``;
-``quick_search`` never raises for them: it answers with no hits and a warning saying what to do.
+``search`` never raises for them: it answers with no hits and a warning saying what to do.
 
 A ``SessionBuddy`` keeps one MCP session open across calls (opened on the first, on an event loop
-in a background thread), so a long-lived process pays the handshake, or a stdio peer's start, once.
-Every call, opening included, is bounded by ``timeout_seconds`` (``anyio.fail_after``); a call that
-times out or finds the session broken discards it (the next call opens a fresh one; a search or
-health check is retried once on a fresh session when a kept one turns out broken). A stdio peer
-runs in its own process group, killed (SIGKILL to the group) when its session is discarded or
-closed, so a hung peer never outlives the call; ``close()`` (or ``with``), garbage collection and
-interpreter exit close the session. Only loopback URLs are contacted.
+in a background thread), so a long-lived process pays the handshake (with 0.23: ``server/discover``
+refused with 400, then ``initialize``), or a stdio peer's start, once. Every call, opening included,
+is bounded by ``timeout_seconds`` (``anyio.fail_after``), counted from after the MCP SDK is imported
+(the budget is the peer's, not our imports'); the first call after Session-Buddy starts sets up its
+database (~8 s), and a timeout says so. A call that times out or finds the session broken discards
+it (the next call opens a fresh one; calls safe to repeat are retried once on a fresh session when a
+kept one turns out broken). A stdio peer runs in its own process group, killed (SIGKILL to the group)
+when its session is discarded or closed, so a hung peer never outlives the call; ``close()`` (or
+``with``), garbage collection and interpreter exit close the session. Only loopback URLs are contacted.
 """
 
 from __future__ import annotations
@@ -51,11 +59,11 @@ import subprocess
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, asynccontextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -78,13 +86,23 @@ CHECKPOINT_MIN_TIMEOUT_SECONDS = 30.0
 #: How long a stdio peer may take to exit on its own once its stdin is closed.
 STDIO_EXIT_GRACE_SECONDS = 0.2
 CONFIGURE_HINT = (
-    "Set `session_buddy.url` (e.g. http://127.0.0.1:8678/mcp) in mahavishnu.yaml or "
-    "MAHAVISHNU_SESSION_BUDDY__URL, or `session_buddy.command` for a stdio server."
+    "Set `session_buddy.url` (e.g. http://127.0.0.1:8678/mcp, what `session-buddy start` serves) in "
+    "mahavishnu.yaml or MAHAVISHNU_SESSION_BUDDY__URL."
+)
+SLOW_HINT = (
+    "A Session-Buddy that has just started sets up its database on its first call (~8 s): try again in a "
+    "few seconds; otherwise raise `session_buddy.timeout_seconds` or restart it."
 )
 START_HINT = (
     "Start it (`session-buddy start`, or `mahavishnu service start session-buddy`) or fix "
     "`session_buddy.url` / `session_buddy.command`; `session_buddy.enabled: false` turns the peer off."
 )
+
+
+#: Session-Buddy 0.23 shows a hit's content cut to 150 characters: the first 147 and "...".
+CUT_AT, CUT_MARK = 150, "..."
+#: A question becomes at most this many substring searches (its salient terms in a few casings).
+MAX_PEER_TERMS, MAX_PEER_QUERIES = 3, 8
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -180,12 +198,13 @@ def _parse_current_hit(lines: list[str]) -> PeerHit:
             content.append(line.removeprefix("📝 ") if not content else line)
     body = "\n".join(content).strip()
     date = fields.get("Date")
+    cut = body.endswith(CUT_MARK) and len(body) >= CUT_AT  # content[:147] + "..."
     return PeerHit(
-        content=body.removesuffix("...") if body.endswith("...") else body,
+        content=body.removesuffix(CUT_MARK) if cut else body,
         score=_score(fields["Relevance"]) if "Relevance" in fields else None,
         project=fields.get("Project") or None,
         timestamp=None if date in (None, "", "Unknown", "None") else date,
-        metadata={"truncated": body.endswith("..."), "source": "quick_search"},
+        metadata={"truncated": cut, "source": "quick_search"},
     )
 
 
@@ -211,6 +230,34 @@ def _parse_old_hit(lines: list[str]) -> PeerHit:
         timestamp=None,
         metadata={"truncated": body.endswith("..."), "total": total, "source": "quick_search"},
     )
+
+
+def parse_reflection_stats(text: str) -> int:
+    """The ``Total reflections: N`` of a ``reflection_stats`` answer."""
+    failure = peer_failure(text)
+    found = re.search(r"Total reflections:\s*(\d+)", text)
+    if failure or not found:
+        reason = failure or f"no count in {text.strip()[:80]!r}"
+        raise PeerError(f"{PEER} reflection_stats failed: {reason}", hint=_failure_hint(reason))
+    return int(found.group(1))
+
+
+def peer_queries(query: str) -> list[str]:
+    """What to ask a peer whose search is one case-sensitive substring: the query as typed, then its
+    salient terms (stopwords dropped, longest first) as typed, lower-cased and capitalised; at most
+    ``MAX_PEER_QUERIES``. "zebrafish retry budget" finds nothing as one substring, "budget" may."""
+    from mahavishnu.memory.search import STOPWORDS
+
+    words = [w for w in dict.fromkeys(re.findall(r"\w+", query)) if w.lower() not in STOPWORDS]
+    salient = sorted(words, key=len, reverse=True)[:MAX_PEER_TERMS]
+    phrase = query.strip()
+    forms = [phrase, _capitalised(phrase)]
+    forms += [form for w in salient for form in (w, w.lower(), _capitalised(w.lower()))]
+    return [q for q in dict.fromkeys(forms) if q][:MAX_PEER_QUERIES]
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def parse_store_reflection(text: str) -> dict[str, Any]:
@@ -366,7 +413,7 @@ async def _stop_process(process: Any) -> None:
 #: once its stdin closes) before cancelling it.
 CLOSE_GRACE_SECONDS = 1.0
 #: Calls that are safe to send twice: retried once on a fresh session when a kept one turns out broken.
-_RETRYABLE = frozenset({"quick_search", "health_check"})
+_RETRYABLE = frozenset({"quick_search", "health_check", "reflection_stats"})
 
 
 @dataclass
@@ -428,13 +475,14 @@ class _Link:
             self._lock.release()
 
     def call(
-        self, session: _Session, tool: str, arguments: dict[str, Any], deadline: float
-    ) -> CallToolResult:
+        self, session: _Session, calls: list[tuple[str, dict[str, Any]]], deadline: float
+    ) -> list[CallToolResult]:
+        """Tool calls on the session, sent together; all answered by ``deadline`` or a ``TimeoutError``."""
         limit = deadline - time.monotonic()
         if limit <= 0 or session.portal is None:
             raise TimeoutError("no time left for the call")
-        result: CallToolResult = session.portal.call(_call_tool, session.client, tool, arguments, limit)
-        return result
+        results: list[CallToolResult] = session.portal.call(_call_tools, session.client, calls, limit)
+        return results
 
     def discard(self, session: _Session) -> None:
         """End a session a call failed on (at once), unless it has been replaced already."""
@@ -510,12 +558,21 @@ async def _hold(opener: Callable[[float], Any], limit: float, *, task_status: An
         raise TimeoutError(f"no session within {limit:g}s")
 
 
-async def _call_tool(client: Client, tool: str, arguments: dict[str, Any], limit: float) -> CallToolResult:
+async def _call_tools(
+    client: Client, calls: list[tuple[str, dict[str, Any]]], limit: float
+) -> list[CallToolResult]:
     import anyio
 
+    results: dict[int, CallToolResult] = {}
+
+    async def one(index: int, tool: str, arguments: dict[str, Any]) -> None:
+        results[index] = await client.call_tool(tool, arguments, read_timeout_seconds=limit)
+
     with anyio.fail_after(limit):
-        return await client.call_tool(tool, arguments, read_timeout_seconds=limit)
-    raise AssertionError("unreachable")  # pragma: no cover - mypy: fail_after may swallow
+        async with anyio.create_task_group() as group:
+            for index, (tool, arguments) in enumerate(calls):
+                group.start_soon(one, index, tool, arguments)
+    return [results[i] for i in range(len(calls))]
 
 
 @asynccontextmanager
@@ -599,26 +656,34 @@ class SessionBuddy:
 
     # -- public calls --
 
-    def quick_search(
-        self, query: str, *, project: str | None = None, limit: int = 10, min_score: float | None = None
-    ) -> PeerAnswer:
-        """The peer's hits for ``query``. Never raises for the peer: problems become ``warning``."""
+    def prepare(self) -> None:
+        """Import what a call needs (the MCP SDK: ~1.25 s, more on a busy machine), so that a caller
+        can do it ahead of time; every call's budget starts after it anyway."""
+        _import_sdk()
+
+    def search(self, query: str, *, limit: int = 10) -> PeerAnswer:
+        """The peer's hits for a question, asked the way its ``quick_search`` works: one case-sensitive
+        substring per call, one hit per answer. So it is asked, in one round, for the query as typed
+        and for its salient terms (``peer_queries``); the distinct hits come back in that order.
+        Never raises for the peer: problems become ``warning``."""
+        return self._search(peer_queries(query), limit)
+
+    def quick_search(self, query: str, *, limit: int = 10) -> PeerAnswer:
+        """One ``quick_search`` call for ``query`` as it is (at most one hit). Never raises for the peer."""
+        return self._search([query], limit)
+
+    def _search(self, queries: list[str], limit: int) -> PeerAnswer:
+        self.prepare()  # ``elapsed_ms`` is the peer's time
         started = time.perf_counter()
-        arguments: dict[str, Any] = {
-            "query": query,
-            "min_score": self.min_score if min_score is None else min_score,
-        }
-        if project:
-            arguments["project"] = project
         try:
-            text = self._call("quick_search", arguments)
-            hits = parse_quick_search(text)[: max(0, limit)]
+            texts = self._call_many([("quick_search", {"query": q}) for q in queries])
+            hits = _distinct(hit for q, text in zip(queries, texts, strict=True) for hit in _found(q, text))
         except PeerError as exc:
             return PeerAnswer([], _warning(exc), _ms(started))
         except Exception as exc:  # a search must never fail because of the peer
             warning = f"{PEER} search failed ({type(exc).__name__}: {mask_url(str(exc))}). {START_HINT}"
             return PeerAnswer([], warning, _ms(started))
-        return PeerAnswer(hits, None, _ms(started))
+        return PeerAnswer(hits[: max(0, limit)], None, _ms(started))
 
     def store_reflection(self, content: str, tags: tuple[str, ...] | list[str] = ()) -> str:
         """Store a reflection on the peer; its confirmation text. Raises ``PeerError``."""
@@ -628,6 +693,10 @@ class SessionBuddy:
         if tags:
             arguments["tags"] = list(tags)
         return str(parse_store_reflection(self._call("store_reflection", arguments))["text"])
+
+    def reflection_count(self) -> int:
+        """How many reflections the peer holds (its ``reflection_stats``). Raises ``PeerError``."""
+        return parse_reflection_stats(self._call("reflection_stats", {}))
 
     def checkpoint(
         self, working_directory: str | None = None, *, timeout_seconds: float | None = None
@@ -650,6 +719,7 @@ class SessionBuddy:
 
     def health_check(self) -> dict[str, Any]:
         """``{"status", "latency_ms", "server", "version", "detail", "info"}``. Raises ``PeerError``."""
+        self.prepare()  # the latency is the peer's
         started = time.perf_counter()
         server: dict[str, str] = {}
         text = self._call("health_check", {}, server_info=server)
@@ -674,52 +744,112 @@ class SessionBuddy:
         server_info: dict[str, str] | None = None,
     ) -> str:  # fmt: skip
         """One tool call on the kept session (opened or reopened as needed), within ``timeout``."""
+        return self._call_many([(tool, arguments)], timeout=timeout, server_info=server_info)[0]
+
+    def _call_many(
+        self, calls: list[tuple[str, dict[str, Any]]], *, timeout: float | None = None,
+        server_info: dict[str, str] | None = None,
+    ) -> list[str]:  # fmt: skip
+        """Tool calls sent together on the kept session, all within ``timeout``; their answers' text.
+
+        The clock starts after the MCP SDK is imported: the budget is the peer's, not our imports'."""
+        self._check_usable()
+        _import_sdk()
+        limit = timeout or self.timeout_seconds
+        deadline = time.monotonic() + limit
+        try:
+            session, results = self._attempt(calls, deadline)
+        except _Broken as broken:
+            if not broken.retry or time.monotonic() >= deadline:
+                raise self._failure(broken, calls, limit) from broken.caught
+            # A kept session the peer no longer knows (it restarted) or whose stdio process died:
+            # calls safe to repeat are sent again on a fresh session, within the same deadline.
+            try:
+                session, results = self._attempt(calls, deadline)
+            except _Broken as again:
+                raise self._failure(again, calls, limit) from again.caught
+        info = session.client.server_info
+        if server_info is not None and info is not None:
+            server_info.update(name=info.name, version=info.version)
+        return [_text(tool, result) for (tool, _), result in zip(calls, results, strict=True)]
+
+    def _check_usable(self) -> None:
         if not self.enabled:
             raise PeerError(f"{PEER} is disabled (session_buddy.enabled: false)", hint=CONFIGURE_HINT)
         if not self.configured:
             raise PeerError(f"{PEER} is not configured", hint=CONFIGURE_HINT)
-        limit = timeout or self.timeout_seconds
-        deadline = time.monotonic() + limit
         if self.url:
             _check_url(self.url)
-        opener = partial(_open_client, self.url, tuple(self.command))
-        for attempt in (1, 2):
-            session: _Session | None = None
-            fresh = False
-            try:
-                if self.url and not self._link.is_open:
-                    _check_listening(self.url, limit)
-                session, fresh = self._link.session(opener, deadline)
-                result = self._link.call(session, tool, arguments, deadline)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as caught:  # timeouts, refused connections, closed streams, protocol errors
-                if session is not None:
-                    self._link.discard(session)
-                exc = _innermost(caught)
-                if isinstance(exc, PeerError):
-                    raise exc from None
-                # A kept session the peer no longer knows (it restarted) or whose stdio process died:
-                # a call safe to repeat is sent again on a fresh session, within the same deadline.
-                retry = attempt == 1 and session is not None and not fresh and tool in _RETRYABLE
-                if retry and not isinstance(exc, TimeoutError) and time.monotonic() < deadline:
-                    continue
-                if isinstance(exc, TimeoutError):
-                    message = f"{PEER} at {self.where} did not answer {tool} within {limit:g}s"
-                elif isinstance(exc, FileNotFoundError) and not self.url:
-                    message = f"{PEER} command not found: {self.command[0]}"
-                else:
-                    message = f"{PEER} at {self.where} is unreachable: {_describe(exc)}"
-                raise PeerError(message, hint=START_HINT) from caught
-            break
-        assert session is not None
-        if server_info is not None and session.client.server_info is not None:
-            info = session.client.server_info
-            server_info.update(name=info.name, version=info.version)
-        text = " ".join(getattr(c, "text", "") for c in result.content).strip()
-        if result.is_error:
-            raise PeerError(f"{PEER} {tool} failed: {text or 'tool error'}", hint=_failure_hint(text))
-        return text
+
+    def _attempt(
+        self, calls: list[tuple[str, dict[str, Any]]], deadline: float
+    ) -> tuple[_Session, list[CallToolResult]]:
+        """One try: the kept (or a fresh) session and the calls on it. A failure discards the session."""
+        session: _Session | None = None
+        fresh = False
+        try:
+            if self.url and not self._link.is_open:
+                _check_listening(self.url, deadline - time.monotonic())
+            opener = partial(_open_client, self.url, tuple(self.command))
+            session, fresh = self._link.session(opener, deadline)
+            return session, self._link.call(session, calls, deadline)
+        except Exception as caught:  # timeouts, refused connections, closed streams, protocol errors
+            if session is not None:
+                self._link.discard(session)
+            exc = _innermost(caught)
+            if isinstance(exc, PeerError):
+                raise exc from None
+            kept = session is not None and not fresh
+            retry = kept and all(t in _RETRYABLE for t, _ in calls) and not isinstance(exc, TimeoutError)
+            raise _Broken(exc, caught, retry=retry) from caught
+
+    def _failure(self, broken: _Broken, calls: list[tuple[str, dict[str, Any]]], limit: float) -> PeerError:
+        exc, tool = broken.exc, calls[0][0]
+        if isinstance(exc, TimeoutError):  # it listens but is slow: maybe it has just started
+            message = f"{PEER} at {self.where} did not answer {tool} within {limit:g}s"
+            return PeerError(message, hint=SLOW_HINT)
+        if isinstance(exc, FileNotFoundError) and not self.url:
+            return PeerError(f"{PEER} command not found: {self.command[0]}", hint=START_HINT)
+        return PeerError(f"{PEER} at {self.where} is unreachable: {_describe(exc)}", hint=START_HINT)
+
+
+def _text(tool: str, result: CallToolResult) -> str:
+    text = " ".join(getattr(c, "text", "") for c in result.content).strip()
+    if result.is_error:
+        raise PeerError(f"{PEER} {tool} failed: {text or 'tool error'}", hint=_failure_hint(text))
+    return text
+
+
+def _found(query: str, text: str) -> list[PeerHit]:
+    return [replace(hit, metadata={**hit.metadata, "query": query}) for hit in parse_quick_search(text)]
+
+
+def _distinct(hits: Iterable[PeerHit]) -> list[PeerHit]:
+    """Hits in order, each content once (the same reflection found by several terms)."""
+    seen: set[str] = set()
+    kept: list[PeerHit] = []
+    for hit in hits:
+        key = " ".join(hit.content.split())
+        if key not in seen:
+            seen.add(key)
+            kept.append(hit)
+    return kept
+
+
+class _Broken(Exception):
+    """A call failed for the connection: what failed (``exc``, innermost) and whether repeating it on a
+    fresh session is safe (``retry``)."""
+
+    def __init__(self, exc: BaseException, caught: Exception, *, retry: bool) -> None:
+        super().__init__(str(exc))
+        self.exc, self.caught, self.retry = exc, caught, retry
+
+
+def _import_sdk() -> None:
+    """Import what a call needs before its clock starts (~1.25 s on a busy machine, once)."""
+    import httpx2  # noqa: F401
+    import mcp
+    import mcp.client.streamable_http  # noqa: F401
 
 
 def _warning(exc: PeerError) -> str:
