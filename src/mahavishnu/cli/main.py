@@ -125,5 +125,12 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Write config files you made read-only anyway (their mode is kept)."
+    ),
 ) -> None:
     """Local control plane for AI coding assistants."""
+    if force:
+        from mahavishnu.environments import safe_write
+
+        safe_write.force_read_only(True)
