@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -438,18 +439,36 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
         from mahavishnu.memory.backends.sqlite import SqliteBackend
 
         path = settings.path or default_store_path()
-        return SqliteBackend(
+        _private_dir(path.parent)
+        backend = SqliteBackend(
             path,
             ann_threshold=settings.ann_threshold,
             posting_budget=settings.text_posting_budget,
             migrate=migrate,
         )
+        _private_files(path)
+        return backend
     try:
         module = importlib.import_module(f"mahavishnu.memory.backends.{settings.backend}")
     except ImportError as exc:
         raise StoreError(f"the {settings.backend} backend is not available: {exc}") from exc
     backend: Backend = module.open_backend(settings, migrate=migrate)
     return backend
+
+
+def _private_dir(directory: Path) -> None:
+    """Create the store's directory 0700 (it holds everything remembered; an existing one is the
+    user's choice and is left as it is)."""
+    with suppress(OSError):  # an unusable directory is reported by the open that follows
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_files(path: Path) -> None:
+    """The store file and its WAL side files readable by their owner only (0600)."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(OSError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 def default_embedder(settings: MemorySettings) -> Embedder:
