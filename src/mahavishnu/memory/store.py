@@ -440,14 +440,14 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
 
         path = settings.path or default_store_path()
         _private_dir(path.parent)
-        backend = SqliteBackend(
+        sqlite = SqliteBackend(
             path,
             ann_threshold=settings.ann_threshold,
             posting_budget=settings.text_posting_budget,
             migrate=migrate,
         )
         _private_files(path)
-        return backend
+        return sqlite
     try:
         module = importlib.import_module(f"mahavishnu.memory.backends.{settings.backend}")
     except ImportError as exc:
