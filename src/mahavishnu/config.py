@@ -343,6 +343,10 @@ def read_settings_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"invalid YAML in {path}{where}", hint="Fix the file; nothing was changed."
         ) from exc
+    except RecursionError as exc:
+        raise ConfigError(
+            f"{path} is nested too deeply to read", hint="Fix the file; nothing was changed."
+        ) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -418,6 +422,7 @@ def _snapshot_models() -> dict[str, type[BaseModel]]:
         WatchSettings,
         FallbackSettings,
         SessionBuddySettings,
+        McpSettings,
         Settings,
     ]
     return {model.__name__: model for model in models}
