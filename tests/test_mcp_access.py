@@ -272,3 +272,16 @@ def test_allowed_roots_is_a_setting(backing: mcp_server.Backing, tmp_path: Path)
     settings_file.write_text(yaml.safe_dump({"mcp": {"allowed_roots": [str(tmp_path)]}}))
     (taken,) = _call(backing, [("ingest_repository", {"path": str(elsewhere)})])
     assert not taken.is_error, _text(taken)
+
+
+def test_the_services_mcp_health_check_sends_the_token(served: tuple[subprocess.Popen[str], str]) -> None:
+    from mahavishnu.config import HealthCheckSettings
+    from mahavishnu.mcp_access import TOKEN_SECRET
+    from mahavishnu.services.definitions import all_services
+    from mahavishnu.services.health import check
+
+    _, url = served
+    without = check(HealthCheckSettings(mcp=url))
+    assert not without.ok and "401" in without.detail
+    assert check(HealthCheckSettings(mcp=url, bearer_secret=TOKEN_SECRET)).ok
+    assert all_services(load_settings())["mahavishnu-mcp"].health.bearer_secret == TOKEN_SECRET

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mahavishnu import paths
-from mahavishnu.environments import safe_write, transaction
+from mahavishnu.environments import history, safe_write, transaction
 from mahavishnu.environments.assistants.claude import validate
 from mahavishnu.errors import ConfigFileError, WriteFailedError
 
@@ -209,7 +209,7 @@ _KILLED_SWITCH = textwrap.dedent(
     """
     import json, os, sys
     from pathlib import Path
-    from mahavishnu.environments import safe_write, transaction
+    from mahavishnu.environments import history, safe_write, transaction
     from mahavishnu.environments.assistants.claude import validate
 
     class Edit:
@@ -270,6 +270,7 @@ def test_stale_temp_files_of_backups_and_the_journal_are_removed_on_the_next_run
         safe_write._backup_dir(path) / ".20260101T000000.000000Z.bak.abcd.mahavishnu-tmp",
         transaction.journal_path().with_name(".journal.json.abcd.mahavishnu-tmp"),
         path.with_name(".settings.json.abcd.mahavishnu-tmp"),
+        history.groups_dir() / ".20260101T000000.000000Z-abcd1234.json.abcd.mahavishnu-tmp",
     ]
     for file in stale:
         file.parent.mkdir(parents=True, exist_ok=True)
