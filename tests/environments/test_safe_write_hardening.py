@@ -288,3 +288,15 @@ def test_lock_files_are_one_per_file_however_many_switches(tmp_path: Path) -> No
     for _ in range(5):
         transaction.apply_all([_MarkerEdit(path)])
     assert sorted((paths.data_dir() / "locks").iterdir()) == locks
+
+
+def test_a_transaction_does_not_delete_a_read_only_file(tmp_path: Path) -> None:
+    keep = tmp_path / "work.config.toml"
+    keep.write_text('model = "x"\n')
+    keep.chmod(0o444)
+    with pytest.raises(WriteFailedError, match="read-only"):
+        transaction.run([transaction.Delete(keep)])
+    assert keep.read_text() == 'model = "x"\n' and not transaction.pending()
+    with safe_write.allow_read_only():
+        transaction.run([transaction.Delete(keep)])
+    assert not keep.exists()

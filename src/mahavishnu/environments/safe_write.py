@@ -277,6 +277,7 @@ def remove(path: Path, expected: str) -> bool:
     _fault("before-remove")
     if read_text(path) != expected:
         return False
+    _refuse_read_only(path, None)  # a file the user made read-only is not deleted either
     try:
         path.unlink()
     except FileNotFoundError:
