@@ -214,8 +214,10 @@ def test_invalid_input_is_a_tool_error_with_the_message(backing: mcp_server.Back
     assert "type" in error_text(bad_type)  # rejected by the input schema
 
 
-def test_ingest_repository_then_query_the_knowledge_base(backing: mcp_server.Backing, tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
+def test_ingest_repository_then_query_the_knowledge_base(
+    backing: mcp_server.Backing, isolated_home: Path
+) -> None:
+    repo = isolated_home / "repo"
     (repo / "src").mkdir(parents=True)
     (repo / "src" / "retry.py").write_text(
         'def retry(times):\n    """Retry with backoff."""\n    return times\n'
@@ -227,7 +229,7 @@ def test_ingest_repository_then_query_the_knowledge_base(backing: mcp_server.Bac
             ("ingest_repository", {"path": str(repo), "repo_id": "demo"}),
             ("ingest_repository", {"path": str(repo), "repo_id": "demo"}),
             ("query_knowledge_base", {"query": "retry backoff", "repo_id": "demo", "limit": 5}),
-            ("ingest_repository", {"path": str(tmp_path / "nowhere")}),
+            ("ingest_repository", {"path": str(isolated_home / "nowhere")}),
         ],
     )
     report = data(first)

@@ -3,7 +3,7 @@
 stdio: ``python -m mahavishnu mcp serve`` as a subprocess (HOME and MAHAVISHNU_HOME in the tmp dir;
 the configured local ONNX embedder, so embedding calls are kept few). HTTP: the same app the CLI
 serves, on an ephemeral 127.0.0.1 port in this process with a FakeEmbedder store, and once through
-``mahavishnu mcp serve --http --require-token`` as a subprocess.
+``mahavishnu mcp serve --http`` as a subprocess (which requires its bearer token, on loopback too).
 """
 
 from __future__ import annotations
@@ -96,10 +96,10 @@ async def exercise(client: Client, repo: Path) -> None:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    (tmp_path / "repo").mkdir()
-    (tmp_path / "repo" / "hello.py").write_text("def greeting():\n    return 'hello'\n")
-    return tmp_path / "repo"
+def repo(isolated_home: Path) -> Path:
+    (isolated_home / "repo").mkdir()
+    (isolated_home / "repo" / "hello.py").write_text("def greeting():\n    return 'hello'\n")
+    return isolated_home / "repo"
 
 
 def _text(result: CallToolResult) -> str:
@@ -265,9 +265,7 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(
-    params=[["--require-token"], ["--host", "0.0.0.0"]], ids=["loopback-with-token", "all-addresses"]
-)
+@pytest.fixture(params=[[], ["--host", "0.0.0.0"]], ids=["loopback", "all-addresses"])
 def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     proc = subprocess.Popen(

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         ServiceError,
         ServiceStartError,
         ServiceStopError,
+        StoreDamagedError,
         StoreError,
         UnknownProfileError,
         UnknownServiceError,

@@ -156,6 +156,7 @@ class HealthCheckSettings(BaseModel):
     http: str | None = None  # GET this URL: healthy on a 2xx/3xx answer
     tcp: str | None = None  # "host:port" or "port" (127.0.0.1): healthy when it accepts a connection
     mcp: str | None = None  # a streamable-HTTP MCP endpoint: healthy when initialize + ping answer
+    bearer_secret: str | None = None  # the http/mcp check sends this secret as a bearer token
     command: list[str] | None = None  # argv (a string is split like a shell would): healthy on exit 0
     timeout_seconds: float = Field(default=2.0, gt=0)
 
@@ -260,6 +261,16 @@ class FallbackSettings(BaseModel):
         return shlex.split(value) if isinstance(value, str) else value
 
 
+class McpSettings(BaseModel):
+    """Mahavishnu's own MCP server (see ``mcp_access``)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    # Folders whose files tools such as ingest_repository may read (empty: the home directory);
+    # secret-bearing dot-dirs (~/.ssh, ~/.gnupg, ~/.aws ...) and MAHAVISHNU_HOME stay out regardless.
+    allowed_roots: list[Path] = Field(default_factory=list)
+
+
 class SessionBuddySettings(BaseModel):
     """The Session-Buddy peer (an MCP memory server) that unified search and reflections reach."""
 
@@ -301,6 +312,7 @@ class Settings(BaseModel):
     watch: WatchSettings = Field(default_factory=WatchSettings)
     fallback: FallbackSettings = Field(default_factory=FallbackSettings)
     session_buddy: SessionBuddySettings = Field(default_factory=SessionBuddySettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     def __init__(self, **values: Any) -> None:
         # Highest precedence first (as pydantic-settings called its sources): the project file is
@@ -345,6 +357,10 @@ def read_settings_file(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(
             f"invalid YAML in {path}{where}", hint="Fix the file; nothing was changed."
+        ) from exc
+    except RecursionError as exc:
+        raise ConfigError(
+            f"{path} is nested too deeply to read", hint="Fix the file; nothing was changed."
         ) from exc
     if data is None:
         return {}
@@ -422,6 +438,7 @@ def _snapshot_models() -> dict[str, type[BaseModel]]:
         WatchSettings,
         FallbackSettings,
         SessionBuddySettings,
+        McpSettings,
         Settings,
     ]
     return {model.__name__: model for model in models}

@@ -2,6 +2,8 @@
 
 Every error a user can cause carries a one-line ``message`` and a ``hint`` that says what to do;
 the CLI prints both and exits non-zero, the MCP server returns them as a tool error.
+``from_unexpected`` turns what the environment (not a bug) raises below us — a read-only or
+damaged SQLite file, a directory we may not write, input nested too deeply to parse — into one.
 
     MahavishnuError
     ├── ConfigError                 settings file or value is invalid
@@ -17,6 +19,7 @@ the CLI prints both and exits non-zero, the MCP server returns them as a tool er
     │   ├── ConfigDriftError        file changed on disk while we were editing it
     │   └── WriteFailedError        the file or its directory cannot be written
     ├── StoreError                  the memory store cannot do what was asked
+    │   ├── StoreDamagedError       the store's file is corrupt (``mahavishnu db check``)
     │   ├── MigrationError          schema migration failed or the store is newer than us
     │   └── BackendUnavailableError a database server cannot be reached (message names the host)
     ├── EmbeddingError              an embedder failed or is unreachable
@@ -94,6 +97,13 @@ class StoreError(MahavishnuError):
     pass
 
 
+class StoreDamagedError(StoreError):
+    default_hint = (
+        "Run `mahavishnu db check`; then put a backup back with `mahavishnu db restore FILE`, or "
+        "recover what is readable with `sqlite3 memory.db .recover | sqlite3 repaired.db`."
+    )
+
+
 class MigrationError(StoreError):
     pass
 
@@ -139,3 +149,37 @@ class PeerError(MahavishnuError):
         "Check the peer with `mahavishnu health`; configure it with `session_buddy.url` in "
         "mahavishnu.yaml or MAHAVISHNU_SESSION_BUDDY__URL."
     )
+
+
+#: What SQLite says when the file itself is corrupt (``database disk image is malformed``, a page
+#: of FTS5 or vector data that decodes to garbage ...).
+_DAMAGED = ("malformed", "not a database", "decode", "vtable constructor", "corrupt", "no such vtab")
+
+
+def from_unexpected(exc: BaseException) -> MahavishnuError | None:
+    """A one-line error for an exception the environment caused, or None for a real bug."""
+    if type(exc).__module__ == "sqlite3":  # without importing sqlite3 here
+        return _from_sqlite(str(exc))
+    if isinstance(exc, RecursionError):
+        return InvalidInputError(
+            "the input is nested too deeply to read",
+            hint="Flatten the file or value (a config file nested thousands of levels is not valid).",
+        )
+    if isinstance(exc, PermissionError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return WriteFailedError(f"permission denied{where}")
+    return None
+
+
+def _from_sqlite(text: str) -> StoreError:
+    if "readonly" in text or "read-only" in text:
+        return StoreError(
+            f"the memory store is read-only ({text})",
+            hint="Make memory.db, its -wal/-shm files and its directory writable (`chmod u+w`), "
+            "or point memory.path at a writable file.",
+        )
+    if any(marker in text for marker in _DAMAGED):
+        return StoreDamagedError(f"the memory store is damaged ({text})")
+    if "locked" in text or "busy" in text:
+        return StoreError(f"the memory store is busy ({text})", hint="Another process holds it; retry.")
+    return StoreError(f"the memory store failed: {text}", hint="Run `mahavishnu db check`.")

@@ -15,18 +15,20 @@ annotated ``read_only_hint=False, destructive_hint=True`` and accept ``dry_run``
 Resources: ``mahavishnu://memory/{memory_id}`` (one memory) and ``mahavishnu://settings`` (the
 effective settings, secrets masked).
 
-Binding HTTP to anything but loopback needs a bearer token (``--host`` plus a token generated once
-and kept as the secret ``mahavishnu-mcp-token``); with a token, every request without
-``Authorization: Bearer <token>`` is answered 401. Heavy modules (numpy, the store, embedders) load
-on first use, not on import.
+HTTP requires a bearer token, on loopback too (``mcp_access``: a token generated once and kept as the
+secret ``mahavishnu-mcp-token``): every request without ``Authorization: Bearer <token>`` is
+answered 401; ``--no-auth`` (loopback only) is the explicit opt-out. Tools that read files the
+caller names take only paths under the allowed roots (``mcp.allowed_roots``, default the home,
+never ``~/.ssh`` and the like nor ``MAHAVISHNU_HOME``). Heavy modules (numpy, the store, embedders)
+load on first use, not on import.
 """
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import json
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -39,6 +41,9 @@ from mcp.types import ToolAnnotations
 
 from mahavishnu.__about__ import __version__
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.mcp_access import TOKEN_SECRET as TOKEN_SECRET  # re-exported: callers name it here
+from mahavishnu.mcp_access import authorization_matches, readable_path
+from mahavishnu.mcp_access import bearer_token as bearer_token
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -49,7 +54,6 @@ if TYPE_CHECKING:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 SERVER_NAME = "mahavishnu"
-TOKEN_SECRET = "mahavishnu-mcp-token"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_PORT = 8680
 
@@ -331,7 +335,8 @@ def _activity_tools(server: MCPServer, backing: Backing) -> None:
         from mahavishnu.memory.conversations import import_transcripts
 
         with _as_tool_errors():
-            return [r.to_dict() for r in import_transcripts(backing.store(), path, project=project)]
+            allowed = readable_path(path, backing.settings())
+            return [r.to_dict() for r in import_transcripts(backing.store(), allowed, project=project)]
 
     @_tool(server, READ_ONLY)
     def list_insights(
@@ -424,9 +429,10 @@ def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
         from mahavishnu.memory.ingest import ingest_repository as ingest
 
         with _as_tool_errors():
+            allowed = readable_path(path, backing.settings())
             report = ingest(
                 backing.store(),
-                path,
+                allowed,
                 repo_id=repo_id,
                 include=include or (),
                 exclude=exclude or (),
@@ -543,16 +549,20 @@ def serve_stdio(server: MCPServer) -> None:
 
 
 class BearerAuth:
-    """ASGI middleware: every HTTP request must carry ``Authorization: Bearer <token>``."""
+    """ASGI middleware: every HTTP request must carry ``Authorization: Bearer <token>``.
+
+    The SDK's own bearer support (``AuthSettings`` + ``TokenVerifier``) is an OAuth resource server:
+    it needs an issuer URL and advertises OAuth metadata that sends clients looking for an
+    authorization server. A static local token has no issuer, hence this small check."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] in ("http", "websocket"):
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            if not authorization_matches(given, self.token):
                 await _refuse(send)
                 return
         await self.app(scope, receive, send)
@@ -575,37 +585,50 @@ def http_app(server: MCPServer, *, host: str = "127.0.0.1", token: str | None = 
     return BearerAuth(app, token) if token else app
 
 
-def serve_http(server: MCPServer, *, host: str, port: int, token: str | None) -> None:
+def serve_http(
+    server: MCPServer,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve on ``host:port``. The port is bound first, so a busy one is an error before anything
+    is announced; ``announce`` then gets the endpoint URL (with the real port when ``port`` is 0)."""
     import uvicorn
 
     if host not in LOOPBACK and not token:
         raise MahavishnuError(
             f"refusing to serve on {host} without a bearer token",
-            hint="Only loopback (127.0.0.1) may be served without one.",
+            hint="Only loopback (127.0.0.1) may be served without one (--no-auth).",
         )
-    config = uvicorn.Config(
-        http_app(server, host=host, token=token), host=host, port=port, log_level="warning"
-    )
-    uvicorn.Server(config).run()
-
-
-def bearer_token(*, create: bool = True) -> str | None:
-    """The stored bearer token (secret ``mahavishnu-mcp-token``; ``mahavishnu secrets get`` prints it),
-    generated and stored on first use: in the keyring when one is usable, else in the secrets file."""
-    import secrets
-
-    from mahavishnu.environments.secrets import KEYRING_SERVICE, SecretRef, store_secret
-    from mahavishnu.errors import SecretStoreError
-
-    for ref in (SecretRef("keyring", KEYRING_SERVICE, TOKEN_SECRET), SecretRef("file", "", TOKEN_SECRET)):
-        with suppress(SecretStoreError):  # no usable keyring: try the file
-            if (found := ref.read()) is not None:
-                return found
-    if not create:
-        return None
-    token = secrets.token_urlsafe(32)
+    sock = bind(host, port)
+    bound_port = sock.getsockname()[1]
+    if announce is not None:
+        announce(f"http://{_netloc(host, bound_port)}/mcp")
+    config = uvicorn.Config(http_app(server, host=host, token=token), log_level="warning")
     try:
-        store_secret(TOKEN_SECRET, token, "keyring")
-    except SecretStoreError:
-        store_secret(TOKEN_SECRET, token, "file")
-    return token
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a one-line error when it is taken or not ours."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise MahavishnuError(
+            f"cannot serve on {_netloc(host, port)}: {exc.strerror or exc}",
+            hint="Choose another port with --port (or stop what holds it: `mahavishnu service status`).",
+        ) from exc
+    return sock
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -43,6 +43,7 @@ SETTINGS_FIELDS = (
     "watch",
     "fallback",
     "session_buddy",
+    "mcp",
 )
 ENV_PREFIX = "MAHAVISHNU_"
 #: Inputs changed more recently than this are not cached (see the module docstring).

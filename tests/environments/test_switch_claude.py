@@ -168,7 +168,9 @@ def test_invalid_json_is_refused_with_its_line(settings_file):
     assert settings_file.read_text() == broken
 
 
-def test_fifty_concurrent_switches_keep_the_file_valid(settings_file):
+def test_fifty_concurrent_writers_keep_the_file_valid_and_lose_no_update(settings_file):
+    """25 switches and 25 writers of a key of their own (a permission rule each), all at once: every
+    read parses, and every writer's own rule is in the final file (a lost update would show)."""
     profiles = ["qwen", "zai", "deepseek", "kimi", "anthropic"]
     stop = threading.Event()
     bad_reads: list[str] = []
@@ -184,14 +186,20 @@ def test_fifty_concurrent_switches_keep_the_file_valid(settings_file):
     watcher = threading.Thread(target=reader)
     watcher.start()
     env = dict(os.environ)
+    commands = [
+        ["ai", "switch-llm", profiles[i % len(profiles)]]
+        if i % 2
+        else ["claude", "permissions", "allow", "add", f"Bash(writer-{i}:*)"]
+        for i in range(50)
+    ]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "mahavishnu", "ai", "switch-llm", profiles[i % len(profiles)]],
+            [sys.executable, "-m", "mahavishnu", *command],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        for i in range(50)
+        for command in commands
     ]
     errors = [p.stderr.read().decode() for p in procs if p.wait(timeout=240) != 0]  # type: ignore[union-attr]
     stop.set()
@@ -200,4 +208,10 @@ def test_fifty_concurrent_switches_keep_the_file_valid(settings_file):
     assert bad_reads == []
     data = json.loads(settings_file.read_text())
     assert data["apiKeyHelper"].rsplit(" ", 1)[-1] in profiles
-    assert _without_owned(settings_file.read_text()) == _without_owned(USER_FILE)
+    allowed = data["permissions"]["allow"]
+    assert sorted(r for r in allowed if r.startswith("Bash(writer-")) == sorted(
+        f"Bash(writer-{i}:*)" for i in range(0, 50, 2)
+    )
+    rest = json.loads(_without_owned(settings_file.read_text()))
+    rest["permissions"]["allow"] = [r for r in allowed if not r.startswith("Bash(writer-")]
+    assert rest == json.loads(_without_owned(USER_FILE))

@@ -348,15 +348,3 @@ def test_text_search_matches_the_rarest_terms_within_the_posting_budget(db_path:
             ]
             assert backend._informative(conn, ["runs", "alpha", "beta"]) == ["runs", "beta"]
         assert store.search("runs alpha zeta", mode="text")[0].memory.id == rare.id
-
-
-def test_a_read_only_store_is_a_clear_error(store: MemoryStore, db_path: Path) -> None:
-    store.store("written before", "note")
-    store.close()
-    reader = SqliteBackend(db_path)
-    reader.conn.execute("PRAGMA query_only = ON")
-
-    with MemoryStore(reader, MemorySettings(), FakeEmbedder()) as again:
-        with pytest.raises(StoreError, match="cannot write to the memory store"):
-            again.store("refused", "note")
-        assert again.stats()["count"] == 1

@@ -1,4 +1,5 @@
-"""``mahavishnu db``: the memory store's schema (status, migrate) and whole-store backup/restore."""
+"""``mahavishnu db``: the memory store's schema (status, migrate), damage check and whole-store
+backup/restore."""
 
 from __future__ import annotations
 
@@ -67,6 +68,38 @@ def migrate_cmd(as_json: bool = JSON_OPTION) -> None:
         info(f"applied {len(applied)} migration(s) to {location}: {', '.join(applied)}")
     else:
         info(f"{location} is up to date")
+
+
+@app.command("check")
+def check_cmd(
+    full: bool = typer.Option(
+        False, "--full", help="PRAGMA integrity_check (indexes too; slower) instead of quick_check."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check the embedded store's file for damage (SQLite's quick_check, or integrity_check with
+    --full); exit 1 when it is damaged."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.errors import InvalidInputError, StoreDamagedError
+    from mahavishnu.memory.store import default_store_path
+    from mahavishnu.memory.store_check import check_sqlite
+
+    settings = load_settings().memory
+    if settings.backend != "sqlite":
+        raise InvalidInputError(
+            "db check checks the embedded (SQLite) store",
+            hint="For PostgreSQL use its own tools (amcheck, pg_amcheck).",
+        )
+    report = check_sqlite(settings.path or default_store_path(), full=full)
+    if as_json:
+        print_json(report.to_dict())
+        if not report.ok:
+            raise typer.Exit(1)
+        return
+    if not report.ok:
+        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
+        raise StoreDamagedError(f"the memory store {report.location} is damaged: {report.problems[0]}{more}")
+    info(f"{report.location}: {report.check} ok")
 
 
 @app.command("backup")

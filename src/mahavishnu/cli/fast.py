@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mahavishnu.environments.switcher import SwitchResult
+    from mahavishnu.errors import MahavishnuError
     from mahavishnu.services.sessions import SessionAdvice
 
 
@@ -312,20 +313,29 @@ def _snippet(text: str, width: int = 80) -> str:
 def _run(body: Callable[[], None]) -> int:
     """Run a command body; a MahavishnuError becomes one line + hint on stderr and its exit code
     (as cli/main.py's root group does), Ctrl-C and a closed pipe end it as Click would."""
-    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.errors import MahavishnuError, from_unexpected
 
     try:
         body()
     except MahavishnuError as exc:
-        sys.stderr.write(f"error: {exc.message}\n" + (f"hint: {exc.hint}\n" if exc.hint else ""))
-        return exc.exit_code
+        return _report(exc)
     except (KeyboardInterrupt, EOFError):
         sys.stderr.write("\nAborted!\n")
         return 1
     except BrokenPipeError:  # e.g. piped into `head`: quietly, like Click
         _silence_broken_pipe()
         return 1
+    except Exception as exc:
+        translated = from_unexpected(exc)
+        if translated is None:
+            raise
+        return _report(translated)
     return 0
+
+
+def _report(exc: MahavishnuError) -> int:
+    sys.stderr.write(f"error: {exc.message}\n" + (f"hint: {exc.hint}\n" if exc.hint else ""))
+    return exc.exit_code
 
 
 def _silence_broken_pipe() -> None:

@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
 from mahavishnu.cli import health
-from mahavishnu.errors import MahavishnuError
+from mahavishnu.errors import MahavishnuError, from_unexpected
 
 #: Command group name -> the module whose ``app`` it is, in the order ``--help`` lists them.
 GROUPS: dict[str, str] = {
@@ -38,16 +38,26 @@ GROUPS: dict[str, str] = {
 
 
 class _Root(TyperGroup):
-    """Turns every MahavishnuError into one line + hint on stderr and its exit code."""
+    """Turns every MahavishnuError (and what ``from_unexpected`` recognises: a read-only or damaged
+    store, a permission error, too-deep nesting) into one line + hint on stderr and its exit code."""
 
     def invoke(self, ctx: Any) -> Any:  # Typer vendors click: its Context type is private
         try:
             return super().invoke(ctx)
         except MahavishnuError as exc:
-            typer.echo(f"error: {exc.message}", err=True)
-            if exc.hint:
-                typer.echo(f"hint: {exc.hint}", err=True)
-            ctx.exit(exc.exit_code)
+            _report(ctx, exc)
+        except Exception as exc:
+            translated = from_unexpected(exc)
+            if translated is None:
+                raise
+            _report(ctx, translated)
+
+
+def _report(ctx: Any, exc: MahavishnuError) -> None:
+    typer.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        typer.echo(f"hint: {exc.hint}", err=True)
+    ctx.exit(exc.exit_code)
 
 
 class _LazyCommands(MutableMapping[str, Any]):
@@ -128,5 +138,12 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Write config files you made read-only anyway (their mode is kept)."
+    ),
 ) -> None:
     """Local control plane for AI coding assistants."""
+    if force:
+        from mahavishnu.environments import safe_write
+
+        safe_write.force_read_only(True)

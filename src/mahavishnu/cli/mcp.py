@@ -39,13 +39,22 @@ def install(
         "user", "--scope", "-s", help="user, project (.mcp.json / .qwen / .gemini) or local (Claude only)."
     ),
     name: str = typer.Option("mahavishnu", "--name", help="Name of the server entry."),
+    http: bool = typer.Option(
+        False,
+        "--http",
+        help="Register the HTTP server (`mcp serve --http`) with its bearer token, instead of stdio.",
+    ),
+    port: int = typer.Option(8680, "--port", "-p", min=1, max=65535, help="Port of the HTTP server."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the diffs and write nothing."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Register `mahavishnu mcp serve` (stdio) as an MCP server of the assistants."""
+    """Register `mahavishnu mcp serve` (stdio), or with --http the HTTP server and its bearer token,
+    as an MCP server of the assistants."""
     from mahavishnu.environments.mcp_servers import install_self
 
-    result = install_self(tool, scope, name=name, dry_run=dry_run, backups=backups_keep())
+    result = install_self(
+        tool, scope, name=name, dry_run=dry_run, backups=backups_keep(), http_port=port if http else None
+    )
     report_changes(result, as_json, _registration)
 
 
@@ -62,16 +71,17 @@ def serve(
     host: str = typer.Option(
         "127.0.0.1",
         "--host",
-        help="HTTP address to bind. Anything but loopback requires the bearer token on every request.",
+        help="HTTP address to bind (the bearer token is required on every request).",
     ),
-    require_token: bool = typer.Option(
+    no_auth: bool = typer.Option(
         False,
-        "--require-token",
-        help="Require the bearer token on loopback too (always required off loopback).",
+        "--no-auth",
+        help="Serve loopback HTTP without the bearer token: any local process (any user) can then call "
+        "every tool. Off by default.",
     ),
 ) -> None:
     """Run Mahavishnu's MCP server: stdio by default (stdout carries only the protocol; logs go
-    to stderr), or streamable HTTP with --http on 127.0.0.1."""
+    to stderr), or streamable HTTP with --http on 127.0.0.1, requiring the bearer token."""
     import logging
 
     from mahavishnu import mcp_server
@@ -82,27 +92,32 @@ def serve(
     backing = mcp_server.Backing()
     server = mcp_server.build_server(backing)
     try:
-        _serve(server, http=http, host=host, port=port, require_token=require_token)
+        _serve(server, http=http, host=host, port=port, no_auth=no_auth)
     finally:
         backing.close()  # the store, and the Session-Buddy session (and its stdio peer, if any)
 
 
-def _serve(server: MCPServer, *, http: bool, host: str, port: int, require_token: bool) -> None:
+def _serve(server: MCPServer, *, http: bool, host: str, port: int, no_auth: bool) -> None:
     from mahavishnu import mcp_server
 
     if not http:
         mcp_server.serve_stdio(server)
         return
     token = None
-    if require_token or host not in mcp_server.LOOPBACK:
+    if no_auth and host in mcp_server.LOOPBACK:
+        sys.stderr.write(
+            "mahavishnu mcp: WARNING: --no-auth: any local process, of any user, can call every tool "
+            "(switch providers, read and write memory, restart services)\n"
+        )
+    else:
         token = mcp_server.bearer_token()
         sys.stderr.write(
             f"mahavishnu mcp: bearer token required; read it with "
             f"`mahavishnu secrets get {mcp_server.TOKEN_SECRET}`\n"
         )
-    sys.stderr.write(f"mahavishnu mcp: serving http://{_netloc(host, port)}/mcp\n")
-    mcp_server.serve_http(server, host=host, port=port, token=token)
 
+    def announce(url: str) -> None:
+        sys.stderr.write(f"mahavishnu mcp: serving {url}\n")
+        sys.stderr.flush()
 
-def _netloc(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    mcp_server.serve_http(server, host=host, port=port, token=token, announce=announce)

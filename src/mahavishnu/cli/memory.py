@@ -89,6 +89,18 @@ def _scope(memory: Memory) -> str:
     return " ".join(f"{k}={v}" for k, v in (("project", memory.project), ("repo", memory.repo_id)) if v)
 
 
+def _read_stdin() -> str:
+    """Standard input as UTF-8 text (other bytes are a one-line error, not a traceback)."""
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"standard input is not UTF-8 text (byte {exc.start})",
+            hint="Convert it first, e.g. `iconv -f latin1 -t utf-8`.",
+        ) from exc
+
+
 @app.command("store")
 def store_cmd(
     content: str = typer.Argument(..., help="The text to remember ('-' reads standard input)."),
@@ -103,7 +115,7 @@ def store_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remember something. The same content, type, project and repo is stored once."""
-    text = sys.stdin.read() if content == "-" else content
+    text = _read_stdin() if content == "-" else content
     with open_store() as store:
         memory = store.store(
             text,

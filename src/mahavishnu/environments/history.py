@@ -50,7 +50,10 @@ def record(found: list[Entry]) -> None:
     data = {"files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in found]}
     directory = groups_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    safe_write.write_private(directory / f"{stamp}-{uuid.uuid4().hex[:8]}.json", json.dumps(data) + "\n")
+    for stale in directory.glob(".*.mahavishnu-tmp"):  # a killed record's; records run one at a time
+        stale.unlink(missing_ok=True)  # (under the transaction lock)
+    name = f"{stamp}-{uuid.uuid4().hex[:8]}.json"  # unique: no lock (and no lock file) needed
+    safe_write.write_private(directory / name, json.dumps(data) + "\n", lock=False)
     for old in sorted(directory.glob("*.json"))[:-KEEP]:
         old.unlink(missing_ok=True)
 

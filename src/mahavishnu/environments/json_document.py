@@ -98,6 +98,13 @@ class JsonDocument:
     @classmethod
     def parse(cls, text: str, *, source: str = "<text>", comments: bool = True) -> JsonDocument:
         """Parse ``text``; ``comments=False`` accepts strict JSON only (as Claude Code reads it)."""
+        try:
+            return cls._parse(text, source=source, comments=comments)
+        except RecursionError as exc:  # "[[[[..." thousands deep: both parsers recurse per level
+            raise InvalidConfigFileError(f"{source} is nested too deeply to read") from exc
+
+    @classmethod
+    def _parse(cls, text: str, *, source: str, comments: bool) -> JsonDocument:
         if not text.strip():
             text = _EMPTY_DOCUMENT
         if not comments:
@@ -109,6 +116,7 @@ class JsonDocument:
             model = _parse_model(text)
         except JSON5DecodeError as exc:
             raise _jsonc_error(exc, text, source) from exc
+        _to_python(model)  # json-five parses any depth, but every walk of the model recurses: fail here
         return cls(model, source=source, style=_detect_style(text))
 
     @classmethod

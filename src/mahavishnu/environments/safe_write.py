@@ -3,21 +3,37 @@
 ``apply`` takes a pure transform (old text -> new text) and, under a per-file lock: re-reads the file,
 applies the transform to what is on disk *now* (so a concurrent edit is built on, never lost),
 validates the result, backs the old version up into a ring, writes a temp file in the same
-directory, fsyncs it, ``os.replace``s it over the original (keeping mode and owner), and fsyncs the
-directory. Just before the replace it checks the file once more and starts over if another program
-wrote it meanwhile. A crash at any step leaves the old file or the new one, never a mix.
+directory, fsyncs it, renames it over the original (keeping mode and owner), and fsyncs the
+directory. A crash at any step leaves the old file or the new one, never a mix.
+
+Outside writers (the assistant itself, an editor) are not lost: just before the rename the file is
+read once more (a change starts over on the new text), and on Linux the rename is an atomic
+*exchange* (``renameat2(RENAME_EXCHANGE)``), so the file it displaced is still there to look at: if
+another program replaced the file in the instant between that last read and the exchange, its text
+is what the next attempt builds on. What remains: a program that opened the file before the
+exchange and writes into it after (an in-place writer mid-write) writes into the displaced copy.
+
+A symlinked config file (GNU stow, chezmoi, yadm) is written through the link: lock, temp file and
+rename happen beside the link's target, and the link stays; a dangling link is an error. A file the
+user made read-only (no owner write bit) is refused unless ``force`` (``mahavishnu --force``), and
+then keeps its mode. Before any write, a transaction a killed process left half done is rolled
+back (``transaction.recover``), so a later edit never builds on half a switch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import difflib
+import errno
+import functools
 import hashlib
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,9 +47,13 @@ from mahavishnu.masking import mask, mask_assignments
 Transform = Callable[[str | None], str]
 Validate = Callable[[str], None]
 
-#: Test seam: called with the name of each write step ("temp-written", "before-replace", "replaced")
-#: and removal step ("before-remove", "removed").
+#: Test seam: called with the name of each write step ("temp-written", "before-replace", "checked"
+#: (after the last re-read, right before the rename), "replaced") and removal step ("before-remove",
+#: "removed").
 fault_hook: Callable[[str], None] | None = None
+
+#: Set by ``mahavishnu --force``: read-only files are written anyway (their mode is kept).
+_force_read_only: ContextVar[bool] = ContextVar("force_read_only", default=False)
 
 LOCK_TIMEOUT_S = 30.0
 DRIFT_RETRIES = 5
@@ -105,11 +125,14 @@ def apply(
 
     ``expected_before``: when given, refuse with ConfigDriftError if the file no longer holds that
     text (for callers that showed the user a plan and must not apply it to something else).
+    ``path`` may be a symlink: its target is written and the link stays.
     """
-    with file_lock(path):
-        _remove_stale_temps(path)
+    _recover_interrupted_transaction()
+    target = write_target(path)
+    with file_lock(target):
+        _remove_stale_temps(target)
         for _ in range(DRIFT_RETRIES):
-            before = read_text(path)
+            before = read_text(target)
             if expected_before is not ... and before != expected_before:
                 raise ConfigDriftError(f"{path} changed since it was read")
             after = transform(before)
@@ -117,24 +140,134 @@ def apply(
             change = Change(path, before, after)
             if not change.changed:
                 return change
-            written, backup_id = _write_if_unchanged(path, before, after, mode, backups)
+            write_mode = _refuse_read_only(target, mode)
+            written, backup_id = _write_if_unchanged(path, target, before, after, write_mode, backups)
             if written:
                 return dataclasses.replace(change, backup=backup_id)
         raise ConfigDriftError(f"{path} kept changing while it was being written ({DRIFT_RETRIES} attempts)")
 
 
+def write_target(path: Path) -> Path:
+    """The file a write to ``path`` changes: ``path`` itself, or the end of its chain of symlinks."""
+    if not path.is_symlink():
+        return path
+    target = Path(os.path.realpath(path))
+    if not target.parent.is_dir() or target.is_dir():
+        raise ConfigFileError(
+            f"{path} is a symlink to {target}, which does not exist",
+            hint="Fix the link (or remove it to let Mahavishnu create a plain file); nothing was written.",
+        )
+    return target
+
+
+def _refuse_read_only(target: Path, mode: int | None) -> int | None:
+    """The mode to write with; a file without its owner's write bit is refused unless forced, and
+    then keeps its mode."""
+    existing = _existing_mode(target)
+    if existing is None or existing & 0o200:
+        return mode
+    if not _force_read_only.get():
+        raise WriteFailedError(
+            f"{target} is read-only (mode {existing:o}): refusing to overwrite it",
+            hint=f"Make it writable (`chmod u+w {target}`), or run the command as `mahavishnu --force ...`.",
+        )
+    return existing
+
+
+@contextlib.contextmanager
+def allow_read_only(enabled: bool = True) -> Iterator[None]:
+    """Within this block, read-only files are written (``mahavishnu --force``), keeping their mode."""
+    token = _force_read_only.set(enabled)
+    try:
+        yield
+    finally:
+        _force_read_only.reset(token)
+
+
+def force_read_only(enabled: bool) -> None:
+    """``allow_read_only`` for the rest of this process (the CLI's ``--force``)."""
+    _force_read_only.set(enabled)
+
+
 def _write_if_unchanged(
-    path: Path, before: str | None, after: str, mode: int | None, backups: int
+    path: Path, target: Path, before: str | None, after: str, mode: int | None, backups: int
 ) -> tuple[bool, str | None]:
-    """Whether the file was replaced, and the id of the backup of ``before`` (None for a new file)."""
+    """Whether the file was replaced (False: another program wrote it meanwhile, and that text is in
+    place for the next attempt), and the id of the backup of ``before`` (None for a new file)."""
     backup_id = backup(path, before, keep=backups).id if before is not None else None
-    with _temp_file(path, after, mode if mode is not None else _existing_mode(path)) as temp:
+    with _temp_file(target, after, mode if mode is not None else _existing_mode(target)) as temp:
         _fault("before-replace")
-        if read_text(path) != before:  # someone else (e.g. the assistant itself) wrote meanwhile
+        if read_text(target) != before:  # someone else (e.g. the assistant itself) wrote meanwhile
             return False, backup_id
-        _replace(temp, path)
+        _fault("checked")
+        if not _swap_in(temp, target, before):
+            return False, backup_id
     _fault("replaced")
     return True, backup_id
+
+
+def _swap_in(temp: Path, target: Path, before: str | None) -> bool:
+    """Move ``temp`` over ``target`` if it still holds ``before`` at that instant. On Linux a new
+    file is renamed with RENAME_NOREPLACE (fails if someone created it) and an existing one is
+    exchanged with RENAME_EXCHANGE, then the displaced file is read: if an outside write landed in
+    the gap, it is put back (and False returned, so the caller builds on it). Elsewhere: a plain
+    rename, right after the last check."""
+    flag = _RENAME_NOREPLACE if before is None else _RENAME_EXCHANGE
+    outcome = _renameat2(temp, target, flag)
+    if outcome is None:  # not supported here
+        _replace(temp, target)
+        return True
+    _fsync_dir(target.parent)
+    if not outcome:  # RENAME_NOREPLACE: the file was created meanwhile
+        return False
+    if before is None:
+        return True
+    displaced = read_text(temp)
+    if displaced == before:
+        return True
+    # ``temp`` now holds the outside text, ``target`` ours: swap back (atomic again), retry on it.
+    _renameat2(temp, target, _RENAME_EXCHANGE)
+    _fsync_dir(target.parent)
+    return False
+
+
+_RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _renameat2(source: Path, destination: Path, flag: int) -> bool | None:
+    """Linux ``renameat2``: True when done, False when RENAME_NOREPLACE found the destination,
+    None where the call or the flag is not available (other OS, filesystem)."""
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return None
+    src, dst = os.fsencode(source), os.fsencode(destination)
+    if renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, flag) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error == errno.EEXIST and flag == _RENAME_NOREPLACE:
+        return False
+    if error == errno.ENOENT and flag == _RENAME_EXCHANGE:  # removed meanwhile: nothing to displace
+        return _renameat2(source, destination, _RENAME_NOREPLACE)
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return None
+    raise WriteFailedError(f"cannot replace {destination}: {os.strerror(error)}")
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _recover_interrupted_transaction() -> None:
+    """Roll back a switch a killed process left half done before anything else writes its files."""
+    from mahavishnu.environments import transaction  # it imports this module
+
+    transaction.recover_pending()
 
 
 def remove(path: Path, expected: str) -> bool:
@@ -144,6 +277,7 @@ def remove(path: Path, expected: str) -> bool:
     _fault("before-remove")
     if read_text(path) != expected:
         return False
+    _refuse_read_only(path, None)  # a file the user made read-only is not deleted either
     try:
         path.unlink()
     except FileNotFoundError:
@@ -155,22 +289,34 @@ def remove(path: Path, expected: str) -> bool:
     return True
 
 
-def write_private(path: Path, text: str) -> None:
-    """Atomically write a file only its owner can read (secrets file and the like); no backup."""
-    with file_lock(path), _temp_file(path, text, 0o600) as temp:
-        _replace(temp, path)
+def write_private(path: Path, text: str, *, lock: bool = True) -> None:
+    """Atomically write a file only its owner can read (secrets file and the like); no backup.
+    ``lock=False`` for a file no one else writes (a new, uniquely named one): no lock file for it."""
+    with file_lock(path) if lock else contextlib.nullcontext():
+        if lock:
+            _remove_stale_temps(path)
+        with _temp_file(path, text, 0o600) as temp:
+            _replace(temp, path)
 
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    lock_path = paths.data_dir() / "locks" / f"{_slug(path)}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    """The lock of one file (of its symlink target): one lock file per file, ever."""
+    lock_path = paths.data_dir() / "locks" / f"{_slug(write_target(path))}.lock"
     try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
             yield
     except Timeout as exc:
         raise ConfigFileError(
             f"{path} is locked by another mahavishnu process", hint="Wait for it to finish, then retry."
+        ) from exc
+    except PermissionError as exc:
+        if exc.filename is None or not str(exc.filename).startswith(str(lock_path.parent)):
+            raise
+        raise WriteFailedError(
+            f"cannot create the lock file in {lock_path.parent}: permission denied",
+            hint=f"Make {lock_path.parent} writable by you (it is Mahavishnu's own directory).",
         ) from exc
 
 
@@ -264,10 +410,19 @@ def _backup_dir(path: Path) -> Path:
 
 
 def backup(path: Path, text: str, *, keep: int) -> Backup:
-    """Save ``text`` as the newest backup of ``path`` (0600: it may hold a token) and trim the ring."""
+    """Save ``text`` as the newest backup of ``path`` (0600: it may hold a token) and trim the ring.
+    The caller holds the file's lock, so temp files a killed backup left are stale."""
     directory = _backup_dir(path)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "source").write_text(source_key(path), encoding="utf-8")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "source").write_text(source_key(path), encoding="utf-8")
+    except PermissionError as exc:
+        raise WriteFailedError(
+            f"cannot write a backup in {directory}: permission denied",
+            hint=f"Make {paths.backups_dir()} writable by you (it is Mahavishnu's own directory).",
+        ) from exc
+    for stale in directory.glob(f".*{_TEMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)
     backup_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     while (directory / f"{backup_id}.bak").exists():  # same microsecond: keep ids unique and ordered
         time.sleep(1e-6)

@@ -7,7 +7,8 @@ journal under the Mahavishnu data dir records what it held (its text, or that it
 what it is about to hold (a hash of the new text, or null for "no file"). When a step fails, the
 files already changed are put back from the journal, newest first (a removed file is written back
 with its mode); then the journal goes and the error is raised. A process killed half-way leaves the
-journal behind, and ``recover`` (run by the next command) rolls it back the same way. Removing the
+journal behind, and ``recover`` rolls it back the same way: ``safe_write.apply`` runs it before
+every write (``recover_pending``), so no later edit of any file builds on half a switch. Removing the
 journal is the commit: until then every file can be put back, after it every file is new.
 ``apply_all`` is ``run`` for edits only.
 
@@ -26,8 +27,10 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +44,9 @@ from mahavishnu.environments.safe_write import Change, Transform, Validate, read
 from mahavishnu.errors import ConfigDriftError, ConfigFileError
 
 LOCK_TIMEOUT_S = 60.0
+
+#: True while this thread runs (or rolls back) a transaction: its own writes must not recover it.
+_inside: ContextVar[bool] = ContextVar("inside_transaction", default=False)
 
 
 class Edit(Protocol):
@@ -169,6 +175,18 @@ def recover(*, backups: int = 10) -> Recovery | None:
         return None
     with _transaction_lock():
         return _recover_locked(backups)
+
+
+def recover_pending() -> Recovery | None:
+    """``recover``, unless this thread is inside a transaction already (``safe_write.apply`` calls
+    it before every write). What it restored is reported on stderr: the user's command goes on."""
+    if _inside.get() or not journal_path().exists():
+        return None
+    recovery = recover()
+    if recovery is not None:
+        for message in recovery.messages():
+            sys.stderr.write(f"mahavishnu: {message}\n")
+    return recovery
 
 
 def pending() -> bool:
@@ -303,10 +321,15 @@ def _forget() -> None:
 
 @contextlib.contextmanager
 def _transaction_lock() -> Iterator[None]:
+    """The one-transaction-at-a-time lock; while held, this thread's writes skip recovery."""
     journal_dir().mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(journal_dir() / "transaction.lock", timeout=LOCK_TIMEOUT_S):
-            yield
+            token = _inside.set(True)
+            try:
+                yield
+            finally:
+                _inside.reset(token)
     except Timeout as exc:
         raise ConfigFileError(
             "another mahavishnu process is switching assistants", hint="Wait for it to finish, then retry."

@@ -169,6 +169,13 @@ class MemoryDraft:
 def check_content(content: object, max_chars: int) -> str:
     if not isinstance(content, str) or not content.strip():
         raise InvalidInputError("memory content is empty", hint="Pass the text to remember.")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: bytes that were not UTF-8 (argv, stdin)
+        raise InvalidInputError(
+            f"memory content is not UTF-8 text (at character {exc.start})",
+            hint="Convert it first, e.g. `iconv -f latin1 -t utf-8`.",
+        ) from exc
     if len(content) > max_chars:
         raise InvalidInputError(
             f"memory content is {len(content):,} characters, over the limit of {max_chars:,}",

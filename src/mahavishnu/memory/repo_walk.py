@@ -8,6 +8,10 @@
   target, if inside, is walked under its real path); a symlinked file is taken only when its
   target lies inside the tree.
 - ``include`` patterns (gitignore syntax) replace the extension filter when given.
+- Files that hold credentials (``SECRET_FILES``: ``.env*``, keys, ``secrets.*``, the assistants'
+  credential files, ``~/.ssh`` ...) and Mahavishnu's own directories (``MAHAVISHNU_HOME``: settings,
+  secrets file, store) are never taken, whatever ``include``, ``.gitignore`` negations or a symlink
+  say: ingesting ``~`` must not copy a key into the store.
 
 Binary detection and decoding happen when a file is read (``ingest.py``).
 """
@@ -22,7 +26,27 @@ from pathlib import Path
 
 import pathspec
 
+from mahavishnu import paths
+
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
+
+#: Files (gitignore syntax) that hold credentials: never ingested.
+SECRET_FILES: tuple[str, ...] = (
+    *(".env", ".env.*", "*.env", ".envrc", "secrets.*", "*.secret", "*.secrets"),
+    *("*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.gpg"),
+    *("id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.ppk", "known_hosts", "authorized_keys"),
+    *(".netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc", ".htpasswd"),
+    *("credentials", "credentials.json", "*credentials*.json", "token.json", "*.token"),
+    # the assistants' credential files: Claude Code, Codex, Gemini CLI / Qwen Code
+    *(".credentials.json", ".claude.json", "auth.json", "oauth_creds.json", "google_accounts.json"),
+    *(".ssh/", ".gnupg/", ".aws/", ".azure/", ".kube/", ".docker/", ".password-store/"),
+)
+_SECRETS = pathspec.GitIgnoreSpec.from_lines(SECRET_FILES)
+
+
+def private_dirs() -> tuple[Path, ...]:
+    """Mahavishnu's own directories (settings and secrets file, store, backups, cache)."""
+    return tuple(p.resolve() for p in {paths.config_dir(), paths.data_dir(), paths.cache_dir()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +72,7 @@ class WalkOptions:
     max_file_bytes: int
     exclude: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
+    private: tuple[Path, ...] = field(default_factory=private_dirs)  # never entered
 
 
 def _spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
@@ -89,6 +114,10 @@ class _Ignores:
 def walk(root: Path, options: WalkOptions) -> WalkResult:
     """Every file to ingest under ``root`` (a resolved directory), sorted by path."""
     result = WalkResult()
+    if own := next((p for p in options.private if root.is_relative_to(p)), None):
+        result.skipped["Mahavishnu's own files"] += 1
+        result.warnings.append(f"{root} is inside Mahavishnu's own directory {own}: nothing taken")
+        return result
     base: list[tuple[str, pathspec.GitIgnoreSpec]] = []
     for spec in (_spec(list(options.exclude)), _read_ignore(root / ".git/info/exclude", result, root)):
         if spec is not None:
@@ -123,8 +152,13 @@ def _walk_dir(
         except OSError:
             result.skipped["unreadable"] += 1
             continue
+        if _SECRETS.match_file(rel + "/" if is_dir else rel):
+            result.skipped["secret file"] += 1
+            continue
         if is_dir:
-            if entry.name not in VCS_DIRS and not ignores.ignored(rel, True):
+            if Path(entry.path) in options.private:
+                result.skipped["Mahavishnu's own files"] += 1
+            elif entry.name not in VCS_DIRS and not ignores.ignored(rel, True):
                 _walk_dir(Path(entry.path), rel, ignores, root, options, include, result)
             continue
         if is_link and Path(entry.path).is_dir():
@@ -157,6 +191,10 @@ def _consider(
         if not target.is_relative_to(root):
             result.skipped["symlink out of the tree"] += 1
             result.warnings.append(f"{rel}: symlink to {target} is outside the repository, skipped")
+            return
+        inside = target.relative_to(root).as_posix()
+        if _SECRETS.match_file(inside) or any(target.is_relative_to(p) for p in options.private):
+            result.skipped["secret file"] += 1
             return
         source = target
     try:

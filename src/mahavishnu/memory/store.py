@@ -12,7 +12,9 @@ into ``SearchHit``s. Backends (``backends/``) only persist and search.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +27,9 @@ from mahavishnu.errors import (
     EmbeddingError,
     InvalidInputError,
     NotFoundError,
+    StoreDamagedError,
     StoreError,
+    from_unexpected,
 )
 from mahavishnu.memory import transfer
 from mahavishnu.memory.backends.base import UPDATABLE, Backend, ImportCounts, SearchRequest
@@ -174,18 +178,20 @@ class MemoryStore:
         return [known[d.dedup_key] for d in drafts]
 
     def get(self, memory_id: int) -> Memory:
-        found = self.backend.get([memory_id]).get(memory_id)
+        found = self.backend.get([memory_id]).get(memory_id) if _valid_id(memory_id) else None
         if found is None:
             raise NotFoundError(f"no memory #{memory_id}", hint="Find ids with `mahavishnu memory search`.")
         return scrub_memory(found)
 
     def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
         """The memories of ``ids`` that exist, by id (an unknown id is simply absent)."""
-        return self.backend.get(ids)
+        return {memory_id: scrub_memory(found) for memory_id, found in self.backend.get(ids).items()}
 
     def update(self, memory_id: int, **changes: Any) -> Memory:
         """Change content, type, tags, metadata or scope labels (None clears a label).
         New content is re-embedded; a change that duplicates another memory is refused."""
+        if not _valid_id(memory_id):
+            raise NotFoundError(f"no memory #{memory_id}")
         checked = self._checked_changes(scrub_tree(changes))
         vector = None
         if "content" in checked:
@@ -216,7 +222,7 @@ class MemoryStore:
         return {k: checks[k](v) if k in checks else check_label(k, v) for k, v in changes.items()}
 
     def delete(self, memory_id: int) -> None:
-        if not self.backend.delete([memory_id]):
+        if not _valid_id(memory_id) or not self.backend.delete([memory_id]):
             raise NotFoundError(f"no memory #{memory_id}")
 
     def delete_many(self, ids: Sequence[int]) -> int:
@@ -256,6 +262,8 @@ class MemoryStore:
         ``SearchHit``."""
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("the search query is empty")
+        if min_score is not None and not math.isfinite(min_score):
+            raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
         if mode not in SEARCH_MODES:
             raise InvalidInputError(
                 f"invalid search mode {mode!r}", hint=f"Use one of: {', '.join(SEARCH_MODES)}."
@@ -415,6 +423,11 @@ class MemoryStore:
         return ReembedReport(embedder.identity, embedder.dimension, embedded, total, True)
 
 
+def _valid_id(memory_id: int) -> bool:
+    """Whether ``memory_id`` can name a row at all (SQLite and PostgreSQL ids are 64-bit)."""
+    return 0 < memory_id < 2**63
+
+
 def _checked_limit(limit: int) -> int:
     return check_limit(limit, MAX_LIMIT)
 
@@ -457,18 +470,43 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
         from mahavishnu.memory.backends.sqlite import SqliteBackend
 
         path = settings.path or default_store_path()
-        return SqliteBackend(
-            path,
-            ann_threshold=settings.ann_threshold,
-            posting_budget=settings.text_posting_budget,
-            migrate=migrate,
-        )
+        _private_dir(path.parent)
+        try:
+            sqlite = SqliteBackend(
+                path,
+                ann_threshold=settings.ann_threshold,
+                posting_budget=settings.text_posting_budget,
+                migrate=migrate,
+            )
+        except StoreError as exc:  # a corrupt file says so, with what to do about it
+            damaged = from_unexpected(exc.__cause__) if exc.__cause__ is not None else None
+            if isinstance(damaged, StoreDamagedError):
+                raise StoreDamagedError(f"the memory store {path} is damaged ({exc.__cause__})") from exc
+            raise
+        _private_files(path)
+        return sqlite
     try:
         module = importlib.import_module(f"mahavishnu.memory.backends.{settings.backend}")
     except ImportError as exc:
         raise StoreError(f"the {settings.backend} backend is not available: {exc}") from exc
     backend: Backend = module.open_backend(settings, migrate=migrate)
     return backend
+
+
+def _private_dir(directory: Path) -> None:
+    """Create the store's directory 0700 (it holds everything remembered; an existing one is the
+    user's choice and is left as it is)."""
+    with suppress(OSError):  # an unusable directory is reported by the open that follows
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_files(path: Path) -> None:
+    """The store file and its WAL side files readable by their owner only (0600): group and
+    other bits are dropped, the owner's are kept (a store the user made read-only stays so)."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(OSError):
+            if (mode := file.stat().st_mode & 0o777) & 0o077:
+                file.chmod(mode & 0o700)
 
 
 def default_embedder(settings: MemorySettings) -> Embedder:

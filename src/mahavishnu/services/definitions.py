@@ -20,6 +20,7 @@ from typing import Any
 from mahavishnu import paths
 from mahavishnu.config import ServiceSettings, Settings
 from mahavishnu.errors import ConfigError, UnknownServiceError
+from mahavishnu.mcp_access import TOKEN_SECRET
 
 MCP_PORT = 8680
 WATCH_SERVICE = "mahavishnu-watch"
@@ -39,7 +40,7 @@ def builtins() -> dict[str, dict[str, Any]]:
         "mahavishnu-mcp": {
             "description": "Mahavishnu's MCP server (streamable HTTP)",
             "command": mahavishnu_argv("mcp", "serve", "--http", "--port", str(MCP_PORT)),
-            "health": {"mcp": f"http://127.0.0.1:{MCP_PORT}/mcp"},
+            "health": {"mcp": f"http://127.0.0.1:{MCP_PORT}/mcp", "bearer_secret": TOKEN_SECRET},
             "config_files": [settings_file],
         },
         WATCH_SERVICE: {

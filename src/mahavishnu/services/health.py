@@ -51,12 +51,26 @@ def _http(spec: HealthCheckSettings) -> str:
     import httpx
 
     try:
-        response = httpx.get(str(spec.http), timeout=spec.timeout_seconds)
+        response = httpx.get(str(spec.http), timeout=spec.timeout_seconds, headers=_auth(spec))
     except httpx.HTTPError as exc:
         raise _Unhealthy(f"{type(exc).__name__}: {exc}") from exc
     if response.status_code >= 400:
         raise _Unhealthy(f"HTTP {response.status_code}")
     return f"HTTP {response.status_code}"
+
+
+def _auth(spec: HealthCheckSettings) -> dict[str, str]:
+    """The Authorization header for a server that wants a bearer token (``bearer_secret``)."""
+    if not spec.bearer_secret:
+        return {}
+    from mahavishnu.config import load_settings
+    from mahavishnu.environments.secrets import lookup
+    from mahavishnu.errors import MahavishnuError
+
+    try:
+        return {"Authorization": f"Bearer {lookup(spec.bearer_secret, load_settings())}"}
+    except MahavishnuError as exc:
+        raise _Unhealthy(f"no bearer token: {exc.message}") from exc
 
 
 def _tcp(spec: HealthCheckSettings) -> str:
@@ -75,6 +89,7 @@ def _mcp(spec: HealthCheckSettings) -> str:
 
     url = str(spec.mcp)
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    headers.update(_auth(spec))
     initialize = {
         "jsonrpc": "2.0",
         "id": 1,

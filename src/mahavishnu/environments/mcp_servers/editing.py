@@ -110,12 +110,26 @@ def sync_server(
 
 
 def install_self(
-    tool: str, scope: str = "user", *, name: str = "mahavishnu", dry_run: bool = False, backups: int = 10
+    tool: str,
+    scope: str = "user",
+    *,
+    name: str = "mahavishnu",
+    dry_run: bool = False,
+    backups: int = 10,
+    http_port: int | None = None,
 ) -> McpResult:
-    """Register Mahavishnu's own MCP server (``mahavishnu mcp serve`` over stdio) with assistants."""
-    command, *args = shlex.split(mahavishnu_command("mcp", "serve"))
-    env = {key: os.environ[key] for key in ("MAHAVISHNU_HOME",) if os.environ.get(key)}
-    server = McpServer.stdio(name, command, args, env)
+    """Register Mahavishnu's own MCP server with assistants: ``mahavishnu mcp serve`` over stdio, or
+    (``http_port``) the HTTP server on 127.0.0.1 with its bearer token in the entry's headers."""
+    if http_port is not None:
+        from mahavishnu.mcp_access import bearer_token
+
+        token = bearer_token(create=not dry_run) or "<generated on install>"
+        url = f"http://127.0.0.1:{http_port}/mcp"
+        server = McpServer.remote(name, url, headers={"Authorization": f"Bearer {token}"})
+    else:
+        command, *args = shlex.split(mahavishnu_command("mcp", "serve"))
+        env = {key: os.environ[key] for key in ("MAHAVISHNU_HOME",) if os.environ.get(key)}
+        server = McpServer.stdio(name, command, args, env)
     return add_server(server, tool, scope, dry_run=dry_run, replace=True, backups=backups)
 
 

@@ -1,0 +1,220 @@
+"""Hostile input and a hostile environment get one-line errors, never a traceback (issue 14, item 8):
+a read-only store (a real ``chmod 444``), a corrupted page, unwritable Mahavishnu directories, config
+files nested 100,000 levels deep, non-UTF-8 standard input, an id too big for SQLite, a NaN score.
+
+Permission bits do not bind root: when the suite runs as root, the commands that need them run as
+``nobody`` in a home of their own (the pytest tmp dir is 0700)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.store import MemoryStore
+
+NOBODY = 65534
+DEEP = 100_000
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess[str], *, says: str) -> None:
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines and lines[0].startswith("error: "), proc.stderr
+    assert len(lines) <= 2 and all(line.startswith("hint: ") for line in lines[1:]), proc.stderr
+    assert says in lines[0], lines[0]
+
+
+def _mahavishnu(
+    *args: str, stdin: bytes | None = None, as_user: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mahavishnu", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        check=False,
+        user=as_user,
+        group=as_user,
+        extra_groups=[] if as_user is not None else None,
+    )
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    )
+
+
+@pytest.fixture
+def own_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, int | None]]:
+    """A home the permission bits bind in: (home, the uid to run commands as)."""
+    as_root = os.geteuid() == 0
+    home = Path(tempfile.mkdtemp(prefix="mahavishnu-perm-"))
+    home.chmod(0o755)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MAHAVISHNU_HOME", str(home / ".mahavishnu"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test-0123456789")
+    monkeypatch.chdir(home)
+    try:
+        yield home, NOBODY if as_root else None
+    finally:
+        for path in [home, *home.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(0o700 if path.is_dir() else 0o600)
+        shutil.rmtree(home)
+
+
+def _give(home: Path, uid: int | None) -> None:
+    if uid is not None:
+        for path in [home, *home.rglob("*")]:
+            os.lchown(path, uid, uid)
+
+
+# -- the store ---------------------------------------------------------------------------------------
+
+
+def _fill_store(count: int = 120) -> Path:
+    with MemoryStore.open(embedder=FakeEmbedder()) as store:
+        for i in range(count):
+            store.store(f"note {i} about alpha beta gamma " + "padding " * 60, "note")
+    return Path(os.environ["MAHAVISHNU_HOME"]) / "memory.db"
+
+
+def test_a_read_only_store_file_is_one_line(own_home: tuple[Path, int | None]) -> None:
+    home, uid = own_home
+    db = _fill_store(3)
+    _give(home, uid)
+    for file in db.parent.glob("memory.db*"):
+        file.chmod(0o444)
+    deleted = _mahavishnu("memory", "delete", "1", as_user=uid)
+    _assert_one_line_error(deleted, says="the memory store is read-only")
+    assert "chmod u+w" in deleted.stderr
+    found = _mahavishnu("memory", "search", "alpha", "--mode", "text", "--json", as_user=uid)
+    assert found.returncode == 0, found.stderr  # reading still works
+
+
+def test_unwritable_mahavishnu_directories_are_one_line(own_home: tuple[Path, int | None]) -> None:
+    home, uid = own_home
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text("{}\n")
+    own = home / ".mahavishnu"
+    (own / "locks").mkdir(parents=True)
+    (own / "backups").mkdir()
+    _give(home, uid)
+    cases = [(own, "permission denied"), (own / "locks", "lock file"), (own / "backups", "backup")]
+    for directory, says in cases:
+        directory.chmod(0o555)
+        switched = _mahavishnu("ai", "switch-llm", "qwen", as_user=uid)
+        _assert_one_line_error(switched, says=says)
+        assert settings.read_text() == "{}\n"
+        directory.chmod(0o755)
+
+
+def _page_count(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("PRAGMA page_count").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_every_single_corrupted_page_is_one_line_and_db_check_finds_it(isolated_home: Path) -> None:
+    """Overwrite each page of the store in turn (as a bad sector would): every command either works
+    or says in one line that the store is damaged, and ``db check`` then reports the damage."""
+    db = _fill_store()
+    pristine = db.read_bytes()
+    page_size = 4096
+    runner = CliRunner()
+    commands = [["memory", "search", "alpha", "--mode", "text"], ["memory", "get", "7"], ["memory", "list"]]
+    failed_pages = []
+    for page in range(2, _page_count(db) + 1):
+        damaged = bytearray(pristine)
+        damaged[(page - 1) * page_size : page * page_size] = bytes([0x5A]) * page_size
+        db.write_bytes(bytes(damaged))
+        for command in commands:
+            result = runner.invoke(app, command)
+            assert result.exception is None or isinstance(result.exception, SystemExit), (
+                page,
+                command,
+                repr(result.exception),
+            )
+            if result.exit_code != 0:
+                assert re.match(r"error: the memory store\b.* is damaged", result.output), (page, command)
+                assert "mahavishnu db check" in result.output
+                failed_pages.append(page)
+        if page in failed_pages:
+            checked = runner.invoke(app, ["db", "check", "--full"])
+            assert checked.exit_code == 1 and "is damaged" in checked.output, (page, checked.output)
+    assert failed_pages, "no corrupted page was ever noticed: the sweep tests nothing"
+    db.write_bytes(pristine)
+    ok = runner.invoke(app, ["db", "check"])
+    assert ok.exit_code == 0 and "quick_check ok" in ok.output
+
+
+def test_db_check_on_a_file_that_is_not_a_database(isolated_home: Path) -> None:
+    db = Path(os.environ["MAHAVISHNU_HOME"]) / "memory.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"this is not SQLite" * 500)
+    _assert_one_line_error(_mahavishnu("db", "check"), says="is damaged")
+    _assert_one_line_error(_mahavishnu("memory", "list"), says="memory store")
+
+
+# -- hostile input -----------------------------------------------------------------------------------
+
+
+def test_an_id_too_big_for_sqlite_is_not_found() -> None:
+    _fill_store(1)
+    _assert_one_line_error(_mahavishnu("memory", "get", "99999999999999999999"), says="no memory #")
+
+
+def test_a_nan_min_score_is_refused() -> None:
+    _fill_store(1)
+    _assert_one_line_error(
+        _mahavishnu("memory", "search", "alpha", "--mode", "text", "--min-score", "nan"),
+        says="min_score must be a number",
+    )
+
+
+def test_non_utf8_standard_input_is_refused_and_nothing_is_stored() -> None:
+    db = _fill_store(1)
+    _assert_one_line_error(
+        _mahavishnu("memory", "store", "-", stdin=b"caf\xe9 \xff\xfe latin-1"), says="not UTF-8"
+    )
+    with MemoryStore.open(embedder=FakeEmbedder()) as store:
+        assert store.stats()["count"] == 1
+    assert db.exists()
+
+
+@pytest.mark.parametrize(
+    ("relative", "text", "args"),
+    [
+        (".claude/settings.json", '{"a": ' + "[" * DEEP + "]" * DEEP + "}", ["--tool", "claude"]),
+        (".qwen/settings.json", '{"a": ' + "[" * DEEP + "]" * DEEP + "}", ["--tool", "qwen"]),
+        (".codex/config.toml", "a = " + "[" * DEEP + "]" * DEEP + "\n", ["--tool", "codex"]),
+        (".mahavishnu/mahavishnu.yaml", "a: " + "[" * DEEP + "]" * DEEP + "\n", []),
+    ],
+    ids=["claude-json", "qwen-jsonc", "codex-toml", "settings-yaml"],
+)
+def test_a_config_nested_100000_deep_is_one_line_and_left_alone(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, relative: str, text: str, args: list[str]
+) -> None:
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test-0123456789")
+    path = isolated_home / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    _assert_one_line_error(_mahavishnu("ai", "switch-llm", "qwen", *args), says=str(path))
+    current = _mahavishnu("ai", "current")
+    assert "Traceback" not in current.stderr
+    assert path.read_text() == text

@@ -1,0 +1,110 @@
+"""Ingesting ``~`` (or ``$MAHAVISHNU_HOME``) must not copy a credential into the store (issue 14, 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli import memory as memory_cli
+from mahavishnu.config import IngestSettings
+from mahavishnu.memory import store as store_module
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.repo_walk import WalkOptions, walk
+
+CANARY = "canary-7f3a9c1e5b"
+SECRET_FILES = [
+    ".ssh/id_ed25519",
+    ".ssh/config",
+    ".gnupg/private.txt",
+    ".aws/credentials",
+    ".env",
+    "project/.env.local",
+    "project/prod.env",
+    "project/secrets.toml",
+    "project/secrets.yaml",
+    "project/server.pem",
+    "project/api.key",
+    ".claude/.credentials.json",
+    ".claude.json",
+    ".codex/auth.json",
+    ".gemini/oauth_creds.json",
+    ".qwen/oauth_creds.json",
+    ".netrc",
+    ".pgpass",
+    ".git-credentials",
+]
+
+
+@pytest.fixture
+def home(isolated_home: Path) -> Path:
+    """A home full of secrets, Mahavishnu's own files among them, and one ordinary note."""
+    for rel in SECRET_FILES:
+        path = isolated_home / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"token = {CANARY}\n")
+    own = Path(os.environ["MAHAVISHNU_HOME"])
+    own.mkdir(parents=True, exist_ok=True)
+    (own / "secrets.toml").write_text(f'qwen = "{CANARY}"\n')
+    (own / "mahavishnu.yaml").write_text(f"memory:\n  dsn: postgresql://u:{CANARY}@db/x\n")
+    (isolated_home / "project" / "notes.md").write_text("Deploys run on Fridays.\n")
+    (isolated_home / "project" / "id_generator.py").write_text("def next_id(): ...\n")
+    return isolated_home
+
+
+def _walked(root: Path, include: tuple[str, ...] = ()) -> list[str]:
+    settings = IngestSettings()
+    options = WalkOptions(
+        frozenset(settings.extensions), settings.max_file_bytes, tuple(settings.exclude), include
+    )
+    return [c.path for c in walk(root.resolve(), options).files]
+
+
+@pytest.mark.parametrize("include", [(), ("*",)])  # even "take everything" takes no secret
+def test_walking_home_takes_no_secret_file_and_none_of_mahavishnus_own(
+    home: Path, include: tuple[str, ...]
+) -> None:
+    taken = _walked(home, include)
+    assert "project/notes.md" in taken and "project/id_generator.py" in taken
+    assert [p for p in taken if p in SECRET_FILES or p.startswith(".mahavishnu")] == []
+
+
+def test_walking_mahavishnu_home_takes_nothing(home: Path) -> None:
+    assert _walked(Path(os.environ["MAHAVISHNU_HOME"]), ("*",)) == []
+
+
+def test_a_symlink_to_a_secret_file_is_not_taken(home: Path) -> None:
+    (home / "project" / "readme.txt").symlink_to(home / "project" / "secrets.toml")
+    assert "project/readme.txt" not in _walked(home / "project")
+
+
+def test_cli_ingest_of_home_stores_no_secret_and_the_store_is_private(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    runner = CliRunner()
+    ingested = runner.invoke(memory_cli.app, ["ingest", str(home), "--include", "*", "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["files_indexed"] >= 1
+    found = runner.invoke(memory_cli.app, ["query", CANARY, "--mode", "text", "--json"])
+    assert found.exit_code == 0, found.output
+    assert CANARY not in found.stdout
+    store = Path(os.environ["MAHAVISHNU_HOME"]) / "memory.db"
+    for file in store.parent.glob("memory.db*"):
+        assert CANARY.encode() not in file.read_bytes()
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+
+
+def test_a_new_store_and_its_directory_are_private(tmp_path: Path) -> None:
+    from mahavishnu.config import MemorySettings
+    from mahavishnu.memory.store import MemoryStore
+
+    directory = tmp_path / "stores" / "team"
+    MemoryStore.open(MemorySettings(path=directory / "memory.db")).close()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    for file in directory.glob("memory.db*"):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
