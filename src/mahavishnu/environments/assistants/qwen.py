@@ -21,8 +21,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from json5.model import JSONArray, JSONObject, Value
-
 from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
@@ -38,7 +36,9 @@ from mahavishnu.environments.assistants.base import (
     workspace_note,
 )
 from mahavishnu.environments.json_document import (
+    JSONArray,
     JsonDocument,
+    Value,
     _above,
     _after_last,
     _close_line_comments,
@@ -46,6 +46,7 @@ from mahavishnu.environments.json_document import (
     _find,
     _has_comment,
     _has_newline,
+    _j5,
     _line_indent,
     _newline_in,
     _render,
@@ -96,13 +97,13 @@ class SettingsDocument(JsonDocument):
     def array(self, keys: Sequence[str]) -> JSONArray | None:
         node: Value = self._root
         for key in keys:
-            if not isinstance(node, JSONObject):
+            if not isinstance(node, _j5("JSONObject")):
                 return None
             index = _find(node, key)
             if index is None:
                 return None
             node = node.values[index]
-        return node if isinstance(node, JSONArray) else None
+        return node if isinstance(node, _j5("JSONArray")) else None
 
     def remove_elements(self, keys: Sequence[str], unwanted: Callable[[Any], bool]) -> int:
         array = self.array(keys)
@@ -142,7 +143,8 @@ class SettingsDocument(JsonDocument):
 
 
 def _gap(array: JSONArray, index: int) -> list[Any]:
-    return array.leading_wsc if index == 0 else array.values[index].wsc_before
+    gap: list[Any] = array.leading_wsc if index == 0 else array.values[index].wsc_before
+    return gap
 
 
 def _set_gap(array: JSONArray, index: int, items: list[Any]) -> None:
@@ -154,7 +156,10 @@ def _set_gap(array: JSONArray, index: int, items: list[Any]) -> None:
 
 
 def _closing(array: JSONArray) -> list[Any]:
-    return array.trailing_comma.wsc_after if array.trailing_comma else array.values[-1].wsc_after
+    closing: list[Any] = (
+        array.trailing_comma.wsc_after if array.trailing_comma else array.values[-1].wsc_after
+    )
+    return closing
 
 
 def _set_closing(array: JSONArray, items: list[Any]) -> None:
