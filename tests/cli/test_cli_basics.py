@@ -98,7 +98,7 @@ def test_secrets_cli_set_get_list_delete():
     assert "sk-stored" not in runner.invoke(app, ["secrets", "list"]).stdout
     assert runner.invoke(app, ["secrets", "delete", "qwen"]).exit_code == 0
     missing = runner.invoke(app, ["secrets", "get", "qwen"])
-    assert missing.exit_code == 1 and "no secret for profile 'qwen'" in missing.stderr
+    assert missing.exit_code == 1 and "no API key for profile 'qwen'" in missing.stderr
 
 
 def test_config_show_lists_sources_and_masks_secrets(isolated_home, monkeypatch):

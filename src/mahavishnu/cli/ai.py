@@ -25,7 +25,8 @@ ToolOption = typer.Option(
     "--tool",
     "-t",
     help="Assistant to configure: claude, codex, qwen, gemini, or all (one transaction over every file; "
-    "assistants the profile cannot serve are skipped). Default: environments.default_tool (claude).",
+    "assistants the profile cannot serve are skipped). Default: environments.default_tool (claude) when "
+    "the profile serves it, else every assistant it serves.",
 )
 RollbackToolOption = typer.Option(
     None,
@@ -145,7 +146,7 @@ def current(
         if status.error:
             rows.append((status.tool, "-", "unreadable", None, None, escape(status.error)))
         elif not status.entries:
-            rows.append((status.tool, "-", "not set", None, None, None))
+            rows.append((status.tool, "-", "stock", None, None, "its own login"))
         rows += [_row(e) for e in status.entries]
     _current_table(rows)
 

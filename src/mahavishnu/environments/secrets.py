@@ -185,6 +185,11 @@ def require_profile_secret(profile: Profile) -> None:
     raise missing_secret_error(chain, f"profile '{profile.name}'", profile.name)
 
 
+def stored_in_keyring(name: str) -> bool:
+    """Whether ``mahavishnu secrets set`` stored ``name`` in the keyring (the index's word)."""
+    return "keyring" in _index_read().get(name, ())
+
+
 def lookup(name_or_ref: str, settings: Settings) -> str:
     """What ``mahavishnu secrets get`` prints: a reference, a profile's chain, or a stored name."""
     if ":" in name_or_ref:

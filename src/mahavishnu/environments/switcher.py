@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from mahavishnu.config import Settings
 from mahavishnu.environments import history, safe_write, transaction
-from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope
+from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.environments.safe_write import Validate
 from mahavishnu.errors import InvalidInputError, MahavishnuError, ProtocolMismatchError
@@ -29,21 +29,55 @@ ALL = "all"
 _ALL_SCOPES: tuple[Scope, ...] = ("user", "project", "local")
 
 
+#: The wire protocol each assistant speaks (which profiles it can use), known without importing it.
+PROTOCOL: dict[str, str] = {"claude": "anthropic", "codex": "openai", "qwen": "openai", "gemini": "gemini"}
+
+
 def assistant(tool: str, *, codex_profile: str | None = None) -> Assistant:
     """The assistant named ``tool``; with ``codex_profile``, Codex writing ``NAME.config.toml``."""
     if tool not in ASSISTANTS:
         raise InvalidInputError(
             f"unknown tool '{tool}'", hint=f"Choose one of: {', '.join([*ASSISTANTS, ALL])}."
         )
+    check_codex_profile(tool, codex_profile)
     module, _, name = ASSISTANTS[tool].partition(":")
     cls: type[Assistant] = getattr(importlib.import_module(module), name)
-    if codex_profile is None:
-        return cls()
-    if tool != "codex":
+    return cls() if codex_profile is None else cls(profile_file=codex_profile)  # type: ignore[call-arg]
+
+
+def check_codex_profile(tool: str | None, codex_profile: str | None) -> None:
+    if codex_profile is not None and tool not in (None, "codex"):
         raise InvalidInputError(
             f"--codex-profile applies to Codex only, not to --tool {tool}", hint="Use it with --tool codex."
         )
-    return cls(profile_file=codex_profile)  # type: ignore[call-arg]
+
+
+def serves(profile: Profile, tool: str) -> bool:
+    """Whether ``profile`` can be used by ``tool`` at all (its protocol, or its own login)."""
+    if profile.settings.stock:
+        return tool in profile.settings.stock
+    return PROTOCOL[tool] in profile.protocols
+
+
+def targets(profile: Profile, tool: str | None, settings: Settings) -> tuple[list[str], str | None]:
+    """The assistants a switch writes, and a note when they were chosen for the user: without
+    ``--tool``, the default assistant if the profile serves it, else every assistant it serves."""
+    if tool == ALL:
+        return list(ASSISTANTS), None
+    if tool is not None:
+        return [tool], None
+    default = settings.environments.default_tool
+    if serves(profile, default):
+        return [default], None
+    chosen = [t for t in ASSISTANTS if serves(profile, t)]
+    if not chosen:
+        return [default], None  # its plan says why not
+    labels = ", ".join(LABELS[t] for t in chosen)
+    reason = "is its own login" if profile.settings.stock else f"has no endpoint for {LABELS[default]}"
+    return chosen, f"profile '{profile.name}' {reason}: switching {labels} (choose with --tool)"
+
+
+LABELS = {"claude": "Claude Code", "codex": "Codex CLI", "qwen": "Qwen Code", "gemini": "Gemini CLI"}
 
 
 def scopes(target: Assistant) -> tuple[Scope, ...]:
@@ -76,40 +110,42 @@ class SwitchResult:
     warnings: list[str] = field(default_factory=list)
     tools: list[str] = field(default_factory=list)  # the assistants switched
     skipped: list[Skipped] = field(default_factory=list)  # under --tool all: what could not be
+    notes: list[str] = field(default_factory=list)  # e.g. which assistants were picked without --tool
 
 
 def switch_llm(
     name: str,
     settings: Settings,
     *,
-    tool: str = "claude",
+    tool: str | None = "claude",
     scope: Scope = "user",
     dry_run: bool = False,
     inline_secret: bool = False,
     codex_profile: str | None = None,
 ) -> SwitchResult:
-    """``codex_profile``: with ``tool="codex"``, write ``$CODEX_HOME/<codex_profile>.config.toml``
-    (used by ``codex --profile NAME``) instead of config.toml."""
-    if codex_profile is not None and tool != "codex":
-        raise InvalidInputError(
-            f"--codex-profile applies to Codex only, not to --tool {tool}", hint="Use it with --tool codex."
-        )
+    """``tool=None``: the assistants ``targets`` picks (and says so in ``notes``). ``codex_profile``:
+    with Codex, write ``$CODEX_HOME/<codex_profile>.config.toml`` (used by ``codex --profile NAME``)
+    instead of config.toml. A stock profile (``claude``, ``codex``, ``stock``…) removes what every
+    profile owns, so the assistant falls back to its own login."""
+    check_codex_profile(tool, codex_profile)
+    if tool is None and codex_profile is not None:
+        tool = "codex"
     backups = settings.environments.backups_keep
     recovered = transaction.recover(backups=backups)
     profile: Profile = resolve(name, settings)
-    result = SwitchResult(profile.name, tool, scope, dry_run)
+    tools, note = targets(profile, tool, settings)
+    result = SwitchResult(profile.name, tool or ",".join(tools), scope, dry_run)
+    if note:
+        result.notes.append(note)
     if recovered:
         result.warnings += recovered.messages()
     edits: list[tuple[str, FileEdit]] = []
-    for each in list(ASSISTANTS) if tool == ALL else [tool]:
+    for each in tools:
         target = assistant(each, codex_profile=codex_profile)
         try:
-            if scope not in scopes(target):
-                target.settings_path(scope)  # raises the assistant's own explanation
-                raise InvalidInputError(f"{target.label} has no {scope} scope")
-            plan = target.plan_switch(profile, settings, scope=scope, inline_secret=inline_secret)
+            plan = _plan(target, profile, settings, scope, inline_secret=inline_secret, dry_run=dry_run)
         except (ProtocolMismatchError, InvalidInputError) as exc:
-            if tool != ALL:
+            if len(tools) == 1:
                 raise
             result.skipped.append(Skipped(each, exc.message))
             continue
@@ -132,6 +168,29 @@ def switch_llm(
     for (each, edit), change in zip(edits, changes, strict=True):
         result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
     return result
+
+
+def _plan(
+    target: Assistant,
+    profile: Profile,
+    settings: Settings,
+    scope: Scope,
+    *,
+    inline_secret: bool,
+    dry_run: bool,
+) -> SwitchPlan:
+    if scope not in scopes(target):
+        target.settings_path(scope)  # raises the assistant's own explanation
+        raise InvalidInputError(f"{target.label} has no {scope} scope")
+    if profile.settings.stock:
+        if target.name not in profile.settings.stock:
+            raise ProtocolMismatchError(
+                f"profile '{profile.name}' is the own login of {', '.join(profile.settings.stock)}, "
+                f"not of {target.label}",
+                hint=f"Use `mahavishnu ai switch-llm stock --tool {target.name}` for its own login.",
+            )
+        return target.plan_stock(scope)
+    return target.plan_switch(profile, settings, scope=scope, inline_secret=inline_secret, dry_run=dry_run)
 
 
 @dataclass
