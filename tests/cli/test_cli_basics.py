@@ -83,7 +83,8 @@ def test_rollback_restores_the_previous_file(isolated_home, monkeypatch):
     runner.invoke(app, ["ai", "switch-llm", "qwen"])
     runner.invoke(app, ["ai", "switch-llm", "zai"])
     backups = json.loads(runner.invoke(app, ["ai", "backups", "--json"]).stdout)
-    assert len(backups) == 1
+    assert len(backups["backups"]) == 1
+    assert [s["profile"] for s in backups["switches"]] == ["zai", "qwen"]
     assert runner.invoke(app, ["ai", "rollback"]).exit_code == 0
     settings = json.loads((isolated_home / ".claude" / "settings.json").read_text())
     assert settings["apiKeyHelper"].endswith("secrets get qwen")

@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass, field
 
 from mahavishnu.config import Settings
-from mahavishnu.environments import history, safe_write, transaction
+from mahavishnu.environments import history, safe_write, switch_log, transaction
 from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.environments.safe_write import Validate
@@ -167,6 +167,7 @@ def switch_llm(
     changes = transaction.apply_all([edit for _, edit in edits], backups=backups)
     for (each, edit), change in zip(edits, changes, strict=True):
         result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
+    switch_log.record(profile.name, result.tools, scope, history.entries(changes))
     return result
 
 
@@ -226,6 +227,23 @@ def rollback(
     ]  # every backup is read before anything is written: a missing one stops the whole rollback
     steps += [transaction.Delete(entry.path) for entry in group if entry.backup is None]
     outcome = transaction.run(steps, backups=backups)
+    done = [RolledBack(str(c.path), "restored" if c.changed else "unchanged") for c in outcome.changes]
+    return done + [RolledBack(str(r.path), "removed") for r in outcome.removals if r.changed]
+
+
+def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[RolledBack]:
+    """Put back every file ``switch`` changed (restored from the backup taken before it, or removed
+    if it created it), as one transaction; recorded as a switch itself, so it can be undone too."""
+    backups = settings.environments.backups_keep
+    transaction.recover(backups=backups)
+    steps: list[FileEdit | transaction.Delete] = [
+        _restore_edit(entry, _accept_anything) for entry in switch.files if entry.backup is not None
+    ]  # every backup is read before anything is written: a missing one stops the whole rollback
+    steps += [transaction.Delete(entry.path) for entry in switch.files if entry.backup is None]
+    outcome = transaction.run(steps, backups=backups)
+    undone = history.entries(outcome.changes)
+    undone += [history.Entry(r.path, r.backup) for r in outcome.removals if r.changed]
+    switch_log.record(f"rollback of {switch.id} ({switch.profile})", switch.tools, switch.scope, undone)
     done = [RolledBack(str(c.path), "restored" if c.changed else "unchanged") for c in outcome.changes]
     return done + [RolledBack(str(r.path), "removed") for r in outcome.removals if r.changed]
 
