@@ -49,7 +49,7 @@ def record(found: list[Entry]) -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     data = {"files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in found]}
     directory = groups_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    paths.make_dir(directory)
     safe_write.write_private(directory / f"{stamp}-{uuid.uuid4().hex[:8]}.json", json.dumps(data) + "\n")
     for old in sorted(directory.glob("*.json"))[:-KEEP]:
         old.unlink(missing_ok=True)

@@ -164,7 +164,7 @@ def write_private(path: Path, text: str) -> None:
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     lock_path = paths.data_dir() / "locks" / f"{_slug(path)}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    paths.make_dir(lock_path.parent)
     try:
         with FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
             yield
@@ -178,7 +178,7 @@ def file_lock(path: Path) -> Iterator[None]:
 def _temp_file(path: Path, text: str, mode: int | None) -> Iterator[Path]:
     """A fully written, fsynced sibling temp file; removed unless it was moved into place."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        paths.make_dir(path.parent)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     except OSError as exc:
         raise WriteFailedError(f"cannot write in {path.parent}: {exc.strerror}") from exc
@@ -266,7 +266,7 @@ def _backup_dir(path: Path) -> Path:
 def backup(path: Path, text: str, *, keep: int) -> Backup:
     """Save ``text`` as the newest backup of ``path`` (0600: it may hold a token) and trim the ring."""
     directory = _backup_dir(path)
-    directory.mkdir(parents=True, exist_ok=True)
+    paths.make_dir(directory)
     (directory / "source").write_text(source_key(path), encoding="utf-8")
     backup_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     while (directory / f"{backup_id}.bak").exists():  # same microsecond: keep ids unique and ordered

@@ -279,7 +279,7 @@ def _store_lock() -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     lock_path = paths.data_dir() / "locks" / "secrets-store.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths.make_dir(lock_path.parent)
     try:
         with FileLock(lock_path, timeout=30):
             yield

@@ -63,7 +63,7 @@ def record(profile: str, tools: Iterable[str], scope: str, files: list[Entry]) -
         files=files,
     )
     directory = log_dir()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths.make_dir(directory)
     data = {
         **entry.summary(),
         "files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in files],

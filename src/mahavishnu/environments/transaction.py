@@ -303,7 +303,7 @@ def _forget() -> None:
 
 @contextlib.contextmanager
 def _transaction_lock() -> Iterator[None]:
-    journal_dir().mkdir(parents=True, exist_ok=True)
+    paths.make_dir(journal_dir())
     try:
         with FileLock(journal_dir() / "transaction.lock", timeout=LOCK_TIMEOUT_S):
             yield
