@@ -196,13 +196,14 @@ def conversations(
 ) -> list[dict[str, Any]]:
     """Conversation turns, newest first. ``session_id`` may be a unique prefix (the 8 or 12
     characters a listing shows); an ambiguous one is an error naming the candidates."""
+    session_id = check_label("session_id", session_id)
     if session_id is not None:
-        session_id = resolve_session(store, check_label("session_id", session_id))
+        session_id = resolve_session(store, session_id)
     where = {
         name: value
         for name, value in (
             ("agent_id", check_label("agent_id", agent_id)),
-            ("session_id", session_id),
+            ("session_id", session_id),  # checked above
         )
         if value is not None
     }
