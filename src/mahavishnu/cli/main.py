@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
-from mahavishnu.cli import health
+from mahavishnu.cli import health, run
 from mahavishnu.errors import MahavishnuError
 
 #: Command group name -> the module whose ``app`` it is, in the order ``--help`` lists them.
@@ -112,6 +112,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("health")(health.health)
+app.command("run", context_settings=run.RUN_CONTEXT)(run.run)
 
 
 def _show_version(value: bool) -> None:
