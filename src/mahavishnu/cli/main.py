@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
-from mahavishnu.cli import health, run
+from mahavishnu.cli import doctor, health, run
 from mahavishnu.errors import MahavishnuError
 
 #: Command group name -> the module whose ``app`` it is, in the order ``--help`` lists them.
@@ -113,6 +113,7 @@ app = typer.Typer(
 )
 app.command("health")(health.health)
 app.command("run", context_settings=run.RUN_CONTEXT)(run.run)
+app.command("doctor")(doctor.doctor)
 
 
 def _show_version(value: bool) -> None:
