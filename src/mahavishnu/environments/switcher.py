@@ -16,7 +16,7 @@ from mahavishnu.environments import history, safe_write, switch_log, transaction
 from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.environments.safe_write import Validate
-from mahavishnu.errors import InvalidInputError, MahavishnuError, ProtocolMismatchError
+from mahavishnu.errors import InvalidInputError, MahavishnuError, ProtocolMismatchError, SecretStoreError
 
 #: tool name -> "module:Class"; imported on use, so a Claude-only switch never loads tomlkit & co.
 ASSISTANTS: dict[str, str] = {
@@ -144,8 +144,8 @@ def switch_llm(
         target = assistant(each, codex_profile=codex_profile)
         try:
             plan = _plan(target, profile, settings, scope, inline_secret=inline_secret, dry_run=dry_run)
-        except (ProtocolMismatchError, InvalidInputError) as exc:
-            if len(tools) == 1:
+        except (ProtocolMismatchError, InvalidInputError, SecretStoreError) as exc:
+            if len(tools) == 1:  # several: one that cannot take the profile (or its key) is skipped
                 raise
             result.skipped.append(Skipped(each, exc.message))
             continue
