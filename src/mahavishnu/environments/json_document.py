@@ -5,6 +5,9 @@ byte, comments, key order, indentation, one-line arrays, CRLF and the trailing n
 Strict JSON (``comments=False``, as Claude Code's settings.json) gets a small model of its own with
 the same layout, so editing it needs neither json-five nor the regex and sly packages under it
 (~40 ms to import); tests/environments/test_json_document_strict.py holds the two to the same bytes.
+Measured (benchmarks/lazy_imports.py, child CPU time of fresh interpreters, 15 runs, machine loaded):
+parsing and dumping a settings.json costs 91 ms median with the strict model vs 143 ms through
+json-five (anchor python -c pass 62 ms): it saves ~50 ms of every Claude switch.
 ``set`` and ``delete`` change only the member they address:
 
 * replacing a value keeps the key where it is, with the whitespace and comments around it;
