@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from _cli_env import TOOLS_BIN
+from claude_cli import CLAUDE_ENV
 from mock_llm import MockLLM
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -29,6 +31,8 @@ SKIPPED = {
 }
 #: long-running commands: they must still be running (no error) after a few seconds
 LONG_RUNNING = {"watch"}
+#: `doctor` exits 1 while something needs attention (here: assistants without Mahavishnu's MCP server)
+MAY_EXIT_1 = {"doctor"}
 
 
 def tour_commands() -> list[str]:
@@ -97,6 +101,7 @@ def test_every_readme_command_runs_as_written(isolated_home: Path, capsys) -> No
     with MockLLM(reply="pong") as mock:
         _providers_on_loopback(mock)
         _walk_the_tour(isolated_home, capsys)
+        assert any(r.body and r.body.get("model") == "qwen3.7-max" for r in mock.requests_to("/v1/messages"))
 
 
 def _walk_the_tour(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,6 +111,8 @@ def _walk_the_tour(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> N
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
         "ZAI_API_KEY": "sk-zai-tour-0123456789",
         "GEMINI_API_KEY": "gm-tour-0123456789abcdef",
+        **CLAUDE_ENV,  # `mahavishnu run` starts the real Claude Code: offline, against the mock
+        "PATH": f"{TOOLS_BIN}{os.pathsep}{os.environ['PATH']}",
     }
     commands = tour_commands()
     assert len(commands) > 40
@@ -134,7 +141,8 @@ def _walk_the_tour(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> N
         done = subprocess.run(
             argv, input=stdin, env=env, cwd=work, capture_output=True, text=True, timeout=300
         )
-        if done.returncode != 0 or "Traceback" in done.stderr:
+        allowed = (0, 1) if line in MAY_EXIT_1 else (0,)
+        if done.returncode not in allowed or "Traceback" in done.stderr:
             failures.append((command, done.returncode, done.stderr[-600:] + done.stdout[-1500:]))
     assert not failures, "\n".join(f"{c!r} -> exit {rc}: {err}" for c, rc, err in failures)
     with capsys.disabled():
