@@ -11,7 +11,8 @@ from the profile's secret chain and travels in the environment only (never on th
 * Codex: ``-c`` overrides defining and selecting a provider ``mahavishnu-run`` whose ``env_key`` names
   ``MAHAVISHNU_RUN_API_KEY``;
 * Qwen Code: ``--auth-type openai --openai-base-url URL --model M`` and ``OPENAI_API_KEY``;
-* Gemini CLI: ``GOOGLE_GEMINI_BASE_URL`` and ``GEMINI_API_KEY``, ``--model M``.
+* Gemini CLI: ``GEMINI_API_KEY`` (and ``GOOGLE_GEMINI_BASE_URL`` for a base URL other than
+  Google's: see ``_gemini``), ``--model M``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from mahavishnu.errors import InvalidInputError, NotFoundError, ProtocolMismatch
 
 RUN_PROVIDER = "mahavishnu-run"
 RUN_KEY_VAR = "MAHAVISHNU_RUN_API_KEY"
+GOOGLE_GEMINI_URL = "https://generativelanguage.googleapis.com"
 #: The executable each assistant installs.
 EXECUTABLES = {"claude": "claude", "codex": "codex", "qwen": "qwen", "gemini": "gemini"}
 
@@ -139,6 +141,23 @@ def _qwen(profile: Profile, key: str) -> Built:
 
 
 def _gemini(profile: Profile, key: str) -> Built:
+    """Gemini CLI 0.61 takes GOOGLE_GEMINI_BASE_URL alone for its "gateway" auth type, which it
+    refuses in a non-interactive run: the base URL is set only when it is not Google's own, and then
+    the user's settings must select the API-key auth type (``switch-llm … --tool gemini`` once)."""
+    from mahavishnu.environments.assistants import gemini
+    from mahavishnu.environments.safe_write import read_text
+
     endpoint = profile.endpoint("gemini", "Gemini CLI")
-    env = {"GOOGLE_GEMINI_BASE_URL": str(endpoint.base_url), "GEMINI_API_KEY": key}
-    return ["--model", str(endpoint.model)], env, []
+    env = {"GEMINI_API_KEY": key}
+    warnings = []
+    if str(endpoint.base_url).rstrip("/") != GOOGLE_GEMINI_URL:
+        env[gemini.BASE_URL_VAR] = str(endpoint.base_url)
+        data = gemini.load(read_text(gemini.config_path("user")), gemini.config_path("user")).data
+        auth = data.get("security", {}).get("auth", {}) if isinstance(data.get("security"), dict) else {}
+        if not isinstance(auth, dict) or auth.get("selectedType") != gemini.AUTH_TYPE:
+            warnings.append(
+                f"Gemini CLI uses a custom base URL only with security.auth.selectedType "
+                f'"{gemini.AUTH_TYPE}" in {gemini.config_path("user")}: set it once (or run '
+                f"`mahavishnu ai switch-llm {profile.name} --tool gemini`)"
+            )
+    return ["--model", str(endpoint.model)], env, warnings
