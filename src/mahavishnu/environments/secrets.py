@@ -169,22 +169,6 @@ def resolve_profile_secret(profile: Profile, settings: Settings) -> str:
     return resolve_chain(profile_chain(profile), f"profile '{profile.name}'", profile.name)
 
 
-def require_profile_secret(profile: Profile) -> None:
-    """SecretNotFoundError unless the profile's key can be found (its value is not needed).
-
-    A keyring entry that ``mahavishnu secrets set`` stored counts on the index's word: importing
-    keyring and finding its backend costs some 60-140 ms of every switch, and ``secrets get`` reads
-    the real value (with a clear error) whenever the assistant asks for it."""
-    chain = profile_chain(profile)
-    stored = _index_read()
-    for ref in chain:
-        if ref.kind == "keyring" and ref.service == KEYRING_SERVICE and "keyring" in stored.get(ref.name, ()):
-            return
-        if find_in_chain([ref]) is not None:
-            return
-    raise missing_secret_error(chain, f"profile '{profile.name}'", profile.name)
-
-
 def stored_in_keyring(name: str) -> bool:
     """Whether ``mahavishnu secrets set`` stored ``name`` in the keyring (the index's word)."""
     return "keyring" in _index_read().get(name, ())
