@@ -39,3 +39,39 @@ def test_tree_masks_by_key():
         "secret": ["env:A"],
         "n": 3,
     }
+
+
+def test_names_that_only_contain_token_or_auth_are_not_secrets():
+    settings = {
+        "includeCoAuthoredBy": True,
+        "env": {
+            "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "32000",
+            "MAX_THINKING_TOKENS": "31999",
+            "ANTHROPIC_AUTH_TOKEN": "sk-inline-0123456789abcdef",
+            "GITHUB_TOKEN": "plain",
+        },
+        "apiKeyHelper": "/usr/bin/mahavishnu secrets get qwen",
+    }
+    masked = mask_tree(settings)
+    assert masked["includeCoAuthoredBy"] is True
+    assert masked["env"]["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "32000"
+    assert masked["env"]["MAX_THINKING_TOKENS"] == "31999"
+    assert masked["env"]["ANTHROPIC_AUTH_TOKEN"] == "sk-…ef"
+    assert masked["env"]["GITHUB_TOKEN"] == "****"  # a known secret name, whatever its value looks like
+    assert masked["apiKeyHelper"] == settings["apiKeyHelper"]
+    text = (
+        '"includeCoAuthoredBy": true,\n"MAX_THINKING_TOKENS": "31999",\n'
+        '"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "32000"'
+    )
+    assert mask_assignments(text) == text
+
+
+def test_a_key_shaped_value_is_masked_under_any_name():
+    assert mask_tree({"X_CUSTOM": "sk-live-0123456789abcdef"}) == {"X_CUSTOM": "sk-…ef"}
+    assert mask_tree({"header": "Bearer abcdefghijklmnop123"}) == {"header": "Bearer abc…23"}
+    assert mask_tree(
+        {"model": "anthropic/claude-sonnet-5.5", "id": "4f1c2a9e-0000-4000-8000-000000000001"}
+    ) == {
+        "model": "anthropic/claude-sonnet-5.5",
+        "id": "4f1c2a9e-0000-4000-8000-000000000001",
+    }

@@ -260,14 +260,17 @@ def test_switch_llm_dry_run_writes_nothing_then_switches(
     backing: mcp_server.Backing, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings_file = isolated_home / ".claude" / "settings.json"
-    missing_key, unknown = run(
+    planned_without_key, missing_key, unknown = run(
         backing,
         [
             ("switch_llm", {"name": "anthropic", "tool": "claude", "dry_run": True}),
+            ("switch_llm", {"name": "anthropic", "tool": "claude"}),
             ("switch_llm", {"name": "nope", "dry_run": True}),
         ],
     )
-    assert "no secret for profile 'anthropic'" in error_text(missing_key)
+    assert any("ANTHROPIC_API_KEY" in w for w in data(planned_without_key)["warnings"])
+    assert "no API key for profile 'anthropic'" in error_text(missing_key)
+    assert not settings_file.exists()
     assert "unknown profile 'nope'" in error_text(unknown)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
     planned, switched, current = run(

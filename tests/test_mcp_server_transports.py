@@ -69,7 +69,7 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
 ]
 #: Errors by design: no provider key in the tmp home, an unknown memory.
 ERROR_CALLS: list[tuple[str, dict[str, Any], str]] = [
-    ("switch_llm", {"name": "anthropic", "tool": "claude", "dry_run": True}, "no secret for profile"),
+    ("switch_llm", {"name": "anthropic", "tool": "claude"}, "no API key for profile 'anthropic'"),
     ("get_memory", {"memory_id": 999}, "no memory #999"),
 ]
 

@@ -46,6 +46,8 @@ class ProfileSettings(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     secret: list[str] = Field(default_factory=list)  # references tried first; see environments/secrets.py
     requires_key: bool = True
+    #: A "stock" profile: these assistants go back to their own login (every provider key removed).
+    stock: list[Literal["claude", "codex", "qwen", "gemini"]] = Field(default_factory=list)
     docs: str | None = None
     anthropic: Endpoint | None = None
     openai: Endpoint | None = None

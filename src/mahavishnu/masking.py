@@ -1,7 +1,7 @@
 """Keep secrets out of output: mask values, and URLs' passwords.
 
 Free text on its way into memory is scrubbed by ``memory/scrub.py``, which shares ``URL_PASSWORD``
-and ``is_secret_key`` with this module."""
+and ``is_secret_name`` with this module."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-SECRET_KEY_PATTERN = re.compile(r"(token|secret|password|passwd|api[_-]?key|auth)", re.IGNORECASE)
 # from "://" on (the scheme before it stays as it is): a literal start is searched for fast
 URL_PASSWORD = re.compile(r"(?P<scheme>://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 _DSN_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
@@ -43,29 +42,79 @@ def strip_credentials(url: str) -> str:
 
 
 def mask_tree(data: Any, key: str = "") -> Any:
-    """Copy of a JSON-like tree with values under secret-looking keys masked and URL passwords hidden."""
+    """Copy of a JSON-like tree with every secret value masked (``is_secret``) and URL passwords hidden."""
     if isinstance(data, dict):
         return {k: mask_tree(v, str(k)) for k, v in data.items()}
     if isinstance(data, list):
         return [mask_tree(v, key) for v in data]
     if isinstance(data, str):
-        if is_secret_key(key) and not data.startswith(("env:", "keyring:", "file:")):
-            return mask(data) if data else data
-        return mask_url(data)
+        return mask_value(key, data)
     return data
 
 
-def is_secret_key(key: str) -> bool:
-    # `apiKeyHelper` names a command and `env_key`/`envKey` a variable, not a key.
-    return (
-        bool(key)
-        and not key.endswith("Helper")
-        and key.lower() not in _NAMES_NOT_SECRETS
-        and bool(SECRET_KEY_PATTERN.search(key))
-    )
+def mask_value(key: str, value: str) -> str:
+    """``value`` fit to show: a secret masked (an auth scheme such as ``Bearer`` stays readable),
+    else the value with any URL password hidden. The one masking rule of every output."""
+    if not is_secret(key, value):
+        return mask_url(value)
+    scheme, _, token = value.partition(" ")
+    if token and f"{scheme.lower()} " in AUTH_SCHEMES:
+        return f"{scheme} {mask(token)}"
+    return mask(value)
 
 
-_NAMES_NOT_SECRETS = {"env_key", "envkey", "selectedtype"}
+def is_secret(key: str, value: str) -> bool:
+    """Whether ``value`` (found under ``key``) is a secret, judged by what it is: a value under a
+    known secret name (``ANTHROPIC_AUTH_TOKEN``, ``*_API_KEY``, ``password``, ``Authorization``…), or
+    a key-shaped string wherever it is. Never a reference (``env:VAR``), a number, a boolean, a path
+    or a URL (a URL's password is ``mask_url``'s). Names that merely contain "token" or "auth"
+    (``MAX_THINKING_TOKENS``, ``includeCoAuthoredBy``, ``apiKeyHelper``, ``envKey``) are not secrets."""
+    text = value.strip()
+    if not text or text.startswith(REFERENCE_PREFIXES) or _PLAIN_WORD.fullmatch(text):
+        return False
+    if is_secret_name(key):
+        return True
+    return looks_like_a_key(text)
+
+
+def is_secret_name(key: str) -> bool:
+    """A name that holds a secret (compared without case, ``_`` or ``-``)."""
+    name = re.sub(r"[^a-z0-9]", "", key.lower())
+    return bool(name) and (name in _SECRET_NAMES or name.endswith(_SECRET_NAME_ENDINGS))
+
+
+def looks_like_a_key(value: str) -> bool:
+    """A token by its shape: a known prefix (``sk-``, ``ghp_``…), an auth scheme, or a long run of
+    mixed letters and digits without spaces that is not a path, URL, UUID or model id."""
+    if value.lower().startswith(AUTH_SCHEMES) or value.startswith(TOKEN_PREFIXES):
+        return True
+    if any(c.isspace() for c in value) or value.startswith(("/", ".", "~")) or "://" in value:
+        return False
+    if _UUID.fullmatch(value) or "/" in value:
+        return False
+    return len(value) >= 24 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+
+
+REFERENCE_PREFIXES = ("env:", "keyring:", "file:")
+TOKEN_PREFIXES = ("sk-", "ghp_", "gho_", "ghs_", "github_pat_", "xoxb-", "xoxp-", "glpat-", "AKIA", "AIza")
+AUTH_SCHEMES = ("bearer ", "basic ", "token ")
+_SECRET_NAMES = {"authorization", "password", "passwd", "pwd", "secret", "token", "apikey", "xapikey"}
+_SECRET_NAME_ENDINGS = (
+    "apikey",
+    "authtoken",
+    "accesstoken",
+    "refreshtoken",
+    "bearertoken",
+    "secret",
+    "secretkey",
+    "accesskey",
+    "privatekey",
+    "password",
+    "passwd",
+    "token",  # ANTHROPIC_AUTH_TOKEN, GITHUB_TOKEN; not MAX_THINKING_TOKENS (plural)
+)
+_PLAIN_WORD = re.compile(r"(?i)true|false|null|none|[-+]?\d+(\.\d+)?")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 # "KEY": "value" (JSON) and KEY = "value" / KEY=value (TOML, .env)
 _ASSIGNMENT = re.compile(
     r"""(?P<lead>["']?(?P<key>[A-Za-z_][\w.-]*)["']?\s*[:=]\s*)(?P<q>["']?)(?P<value>[^"'\s,{}\[\]]+)(?P=q)"""
@@ -73,16 +122,11 @@ _ASSIGNMENT = re.compile(
 
 
 def mask_assignments(text: str) -> str:
-    """Mask the values of secret-looking keys in config text (diffs, previews)."""
+    """Mask the secret values of assignments in config text (diffs, previews), by ``is_secret``."""
 
     def replace(match: re.Match[str]) -> str:
         value = match["value"]
-        already_masked = "…" in value or value == "****"
-        if (
-            already_masked
-            or not is_secret_key(match["key"])
-            or value.startswith(("env:", "keyring:", "file:"))
-        ):
+        if "…" in value or value == "****" or not is_secret(match["key"], value):
             return match[0]
         return f"{match['lead']}{match['q']}{mask(value)}{match['q']}"
 

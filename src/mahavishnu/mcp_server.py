@@ -231,9 +231,7 @@ def _provider_tools(server: MCPServer, backing: Backing) -> None:
 
         with _as_tool_errors():
             settings = backing.settings()
-            result = switch(
-                name, settings, tool=tool or settings.environments.default_tool, scope=scope, dry_run=dry_run
-            )
+            result = switch(name, settings, tool=tool, scope=scope, dry_run=dry_run)
             data: dict[str, Any] = _jsonable(asdict(result))
             return data
 

@@ -36,6 +36,30 @@ def cache_dir() -> Path:
     return Path(override) / "cache" if override else _xdg("XDG_CACHE_HOME", ".cache") / "mahavishnu"
 
 
+def roots() -> list[Path]:
+    """The directories Mahavishnu owns (MAHAVISHNU_HOME, or its XDG config, data and cache dirs)."""
+    return [config_dir(), data_dir(), cache_dir()]
+
+
+def make_dir(path: Path) -> Path:
+    """``mkdir -p path``; inside Mahavishnu's own directories every directory it creates is 0700
+    (they hold keys, DSNs and memories). Elsewhere (an assistant's ``~/.claude``) the umask decides."""
+    owned = [root for root in roots() if path == root or root in path.parents]
+    if not owned:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    top = min(owned, key=lambda root: len(root.parts))  # MAHAVISHNU_HOME holds the cache dir too
+    top.parent.mkdir(parents=True, exist_ok=True)
+    missing = [p for p in [path, *path.parents] if p == top or top in p.parents]
+    for each in reversed(missing):  # the owned root first, then down to path
+        try:
+            each.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        each.chmod(0o700)  # mkdir's mode is masked by the umask
+    return path
+
+
 def user_settings_file() -> Path:
     return config_dir() / "mahavishnu.yaml"
 

@@ -133,7 +133,7 @@ def write(name: str, key: Any, value: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         text = json.dumps({"key": key, "value": value}, ensure_ascii=False, separators=(",", ":"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        paths.make_dir(path.parent)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

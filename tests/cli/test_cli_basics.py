@@ -83,7 +83,8 @@ def test_rollback_restores_the_previous_file(isolated_home, monkeypatch):
     runner.invoke(app, ["ai", "switch-llm", "qwen"])
     runner.invoke(app, ["ai", "switch-llm", "zai"])
     backups = json.loads(runner.invoke(app, ["ai", "backups", "--json"]).stdout)
-    assert len(backups) == 1
+    assert len(backups["backups"]) == 1
+    assert [s["profile"] for s in backups["switches"]] == ["zai", "qwen"]
     assert runner.invoke(app, ["ai", "rollback"]).exit_code == 0
     settings = json.loads((isolated_home / ".claude" / "settings.json").read_text())
     assert settings["apiKeyHelper"].endswith("secrets get qwen")
@@ -98,7 +99,7 @@ def test_secrets_cli_set_get_list_delete():
     assert "sk-stored" not in runner.invoke(app, ["secrets", "list"]).stdout
     assert runner.invoke(app, ["secrets", "delete", "qwen"]).exit_code == 0
     missing = runner.invoke(app, ["secrets", "get", "qwen"])
-    assert missing.exit_code == 1 and "no secret for profile 'qwen'" in missing.stderr
+    assert missing.exit_code == 1 and "no API key for profile 'qwen'" in missing.stderr
 
 
 def test_config_show_lists_sources_and_masks_secrets(isolated_home, monkeypatch):

@@ -13,7 +13,7 @@ def test_catalogue_has_every_required_provider_with_real_https_endpoints():
     profiles = all_profiles(load_settings())
     assert set(profiles) >= REQUIRED_PROVIDERS
     for profile in profiles.values():
-        assert profile.protocols, profile.name
+        assert bool(profile.protocols) != bool(profile.settings.stock), profile.name  # a provider or a login
         for protocol in profile.protocols:
             endpoint = getattr(profile.settings, protocol)
             assert endpoint.model
@@ -25,7 +25,15 @@ def test_catalogue_has_every_required_provider_with_real_https_endpoints():
 
 @pytest.mark.parametrize(
     ("typed", "canonical"),
-    [("claude", "anthropic"), ("qwen", "qwen"), ("codex", "openai"), ("GLM", "zai"), ("moonshot", "kimi")],
+    [
+        ("claude", "claude"),  # Claude Code's own login; the API key is `anthropic`
+        ("anthropic", "anthropic"),
+        ("qwen", "qwen"),
+        ("codex", "codex"),  # Codex's own ChatGPT login; the API key is `openai`
+        ("GLM", "zai"),
+        ("moonshot", "kimi"),
+        ("login", "stock"),
+    ],
 )
 def test_seed_names_and_aliases_resolve(typed, canonical):
     assert resolve(typed, load_settings()).name == canonical

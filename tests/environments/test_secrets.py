@@ -52,7 +52,8 @@ def test_profile_chain_prefers_env_then_keyring(monkeypatch):
 def test_missing_secret_names_what_was_tried_without_values():
     with pytest.raises(SecretNotFoundError) as info:
         resolve_profile_secret(resolve("deepseek", load_settings()), load_settings())
-    assert "env:DEEPSEEK_API_KEY, keyring:mahavishnu/deepseek, file:deepseek" in info.value.message
+    assert "DEEPSEEK_API_KEY" in info.value.message
+    assert "env:DEEPSEEK_API_KEY, keyring:mahavishnu/deepseek, file:deepseek" in info.value.hint
 
 
 def test_file_store_is_0600_listed_and_deletable():
@@ -82,5 +83,5 @@ def test_no_keyring_backend_is_a_clear_error(monkeypatch):
     import keyring.core
 
     keyring.core.set_keyring(keyring.core.load_env())
-    with pytest.raises(SecretStoreError, match="no OS keyring backend"):
+    with pytest.raises(SecretStoreError, match="no OS keyring on this machine"):
         store_secret("qwen", "value-123456789", "keyring")

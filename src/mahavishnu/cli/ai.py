@@ -24,13 +24,15 @@ ToolOption = typer.Option(
     "--tool",
     "-t",
     help="Assistant to configure: claude, codex, qwen, gemini, or all (one transaction over every file; "
-    "assistants the profile cannot serve are skipped). Default: environments.default_tool (claude).",
+    "assistants the profile cannot serve are skipped). Default: environments.default_tool (claude) when "
+    "the profile serves it, else every assistant it serves.",
 )
 RollbackToolOption = typer.Option(
     None,
     "--tool",
     "-t",
-    help="Assistant: claude, codex, qwen or gemini (default: environments.default_tool).",
+    help="Undo the most recent switch that involved this assistant (claude, codex, qwen, gemini; all: "
+    "the most recent switch). Default: the most recent switch, whatever files it touched.",
 )
 ScopeOption = typer.Option(
     "user",
@@ -144,7 +146,7 @@ def current(
         if status.error:
             rows.append((status.tool, "-", "unreadable", None, None, escape(status.error)))
         elif not status.entries:
-            rows.append((status.tool, "-", "not set", None, None, None))
+            rows.append((status.tool, "-", "stock", None, None, "its own login"))
         rows += [_row(e) for e in status.entries]
     _current_table(rows)
 
@@ -203,14 +205,31 @@ def backups(
     path: Path | None = typer.Option(None, "--file", help="Only the backups of this config file."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """List the backups taken before each write, newest first."""
+    """List the switches made (time, profile, files; newest first, what `ai rollback` undoes) and the
+    backups taken before each write."""
     from mahavishnu.environments.safe_write import list_backups
+    from mahavishnu.environments.switch_log import records
 
     found = list_backups(path)
+    switches = [] if path is not None else records()
     if as_json:
-        print_json([{"id": b.id, "path": str(b.path), "size": b.size} for b in found])
+        print_json(
+            {
+                "switches": [s.summary() for s in switches],
+                "backups": [{"id": b.id, "path": str(b.path), "size": b.size} for b in found],
+            }
+        )
         return
-    table(None, ["id", "file", "bytes"], [(b.id, b.path, b.size) for b in found])
+    if switches:
+        table(
+            "switches (newest first; `ai rollback` undoes the first)",
+            ["time", "profile", "tools", "files"],
+            [
+                (s.time, s.profile, ", ".join(s.tools), "\n".join(str(e.path) for e in s.files))
+                for s in switches
+            ],
+        )
+    table("file backups", ["id", "file", "bytes"], [(b.id, b.path, b.size) for b in found])
 
 
 @app.command("rollback")
@@ -220,14 +239,30 @@ def rollback(
     scope: str = ScopeOption,
     codex_profile: str | None = CodexProfileOption,
 ) -> None:
-    """Restore an assistant's config file from a backup, with every other file the same switch changed
-    (its .env). What they hold now is backed up first, so a rollback can be rolled back."""
+    """Undo the most recent switch: every file it changed goes back (or is removed if it created it).
+    With --to: restore one assistant's file from that backup, with its siblings from the same switch.
+    What they hold now is backed up first, so a rollback can be rolled back."""
+    from mahavishnu.environments import switch_log
     from mahavishnu.environments.scopes import parse_scope
+    from mahavishnu.environments.switcher import ALL, undo_switch
     from mahavishnu.environments.switcher import rollback as do_rollback
+    from mahavishnu.errors import NotFoundError
 
     settings = _settings()
-    tool = tool or settings.environments.default_tool
+    if to is None and codex_profile is None:
+        last = switch_log.latest(None if tool in (None, ALL) else tool)
+        if last is not None:
+            console.print(f"undoing the switch of {last.time} to {last.profile}", markup=False)
+            _print_rolled_back(undo_switch(settings, last))
+            return
+        if tool == ALL:
+            raise NotFoundError("no switch is recorded", hint="See `mahavishnu ai backups`.")
+    tool = tool if tool not in (None, ALL) else settings.environments.default_tool
     done = do_rollback(settings, tool=tool, scope=parse_scope(scope), to=to, codex_profile=codex_profile)
+    _print_rolled_back(done)
+
+
+def _print_rolled_back(done: list[Any]) -> None:
     messages = {
         "restored": "restored",
         "unchanged": "restored (it already matched)",

@@ -402,13 +402,14 @@ def settings_show(
     """Show one settings file, or the effective settings with the scope each value comes from."""
     from mahavishnu.environments import claude_settings as cs
     from mahavishnu.errors import InvalidInputError
+    from mahavishnu.masking import mask_tree
 
     if effective and scope is not None:
         raise InvalidInputError("--scope and --effective exclude each other", hint="Use one of them.")
     if effective:
         merged = cs.effective_settings(cs.read_layers())
         if as_json:
-            print_json(merged.as_dict())
+            print_json(mask_tree(merged.as_dict()))
             return
         for layer in merged.layers:
             state = "" if layer.data is not None else " (absent)"
@@ -420,14 +421,19 @@ def settings_show(
             None,
             ["key", "value", "from"],
             [
-                (escape(key), escape(json.dumps(value, ensure_ascii=False)), merged.origins[key].describe())
+                (
+                    escape(key),
+                    escape(json.dumps(mask_tree(value, key), ensure_ascii=False)),
+                    merged.origins[key].describe(),
+                )
                 for key, value in merged.settings.items()
             ],
         )
         return
     which = scope or "user"
     path = cs.managed_settings_path() if which == "managed" else cs.settings_path(cs.parse_scope(which))
-    data = cs.read_settings(path)
+    found = cs.read_settings(path)
+    data = None if found is None else mask_tree(found)
     if as_json:
         print_json({"scope": which, "path": str(path), "exists": data is not None, "settings": data or {}})
         return

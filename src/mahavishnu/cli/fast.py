@@ -127,7 +127,7 @@ def run_switch_llm(
     result = do_switch(
         name,
         settings,
-        tool=tool or settings.environments.default_tool,
+        tool=tool,
         scope=parse_scope(scope),
         dry_run=dry_run,
         inline_secret=inline_secret,
@@ -137,6 +137,8 @@ def run_switch_llm(
     if as_json:
         print_json({**asdict(result), "sessions": [asdict(a) for a in advice]})
         return
+    for note in result.notes:
+        console.print(note, markup=False)
     for message in result.warnings:
         warn(escape(message))
     for skipped in result.skipped:

@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
-from mahavishnu.cli import health
+from mahavishnu.cli import doctor, health, run
 from mahavishnu.errors import MahavishnuError, from_unexpected
 
 #: Command group name -> the module whose ``app`` it is, in the order ``--help`` lists them.
@@ -125,6 +125,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("health")(health.health)
+app.command("run", context_settings=run.RUN_CONTEXT)(run.run)
+app.command("doctor")(doctor.doctor)
 
 
 def _show_version(value: bool) -> None:

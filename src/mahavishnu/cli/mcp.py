@@ -27,6 +27,19 @@ def _group() -> None:
     """Mahavishnu's own MCP server and its registration with assistants."""
 
 
+@app.command("health")
+def health_alias(
+    no_probe: bool = typer.Option(
+        False, "--no-probe", help="Do not send a request to each assistant's active provider."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The same report as `mahavishnu health` (store, embedder, services, providers)."""
+    from mahavishnu.cli.health import health
+
+    health(no_probe=no_probe, as_json=as_json)
+
+
 @app.command("install")
 def install(
     tool: str = typer.Option(

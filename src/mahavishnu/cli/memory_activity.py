@@ -47,7 +47,10 @@ def conversations_cmd(
         print_json(turns)
         return
     if not turns:
-        info("no conversation turns; import one with `mahavishnu memory import-transcript PATH`")
+        if session or agent or since:
+            info("no conversation turns match; `mahavishnu memory conversations` lists every session")
+        else:
+            info("no conversation turns; import one with `mahavishnu memory import-transcript PATH`")
         return
     rows = [
         (

@@ -14,8 +14,12 @@ app = typer.Typer(
 )
 
 StoreOption = typer.Option(
-    "keyring", "--store", help="keyring (default) or file (a 0600 plaintext file: opt-in, less safe)."
+    "auto",
+    "--store",
+    help="keyring, file (a 0600 plaintext file, what Claude Code and Codex use on Linux without a keyring), "
+    "or auto (default: the keyring where the machine has one, else the file).",
 )
+DeleteStoreOption = typer.Option("keyring", "--store", help="keyring (default) or file.")
 
 
 @app.command("set")
@@ -26,12 +30,11 @@ def set_secret(
     store: str = StoreOption,
 ) -> None:
     """Store a secret, read from the prompt (hidden) or from stdin."""
-    from mahavishnu.environments.secrets import store_secret
+    from mahavishnu.environments.secrets import check_name, store_secret
 
+    check_name(name)
+    chosen = _chosen_store(store)  # decided (and said) before the prompt
     value = sys.stdin.readline().strip() if not sys.stdin.isatty() else typer.prompt("Value", hide_input=True)
-    chosen = _store(store)
-    if chosen == "file":
-        warn("the secrets file is plaintext on disk (mode 600); prefer the keyring where one exists")
     ref = store_secret(name, value.strip(), chosen)
     console.print(f"stored as {ref}")
 
@@ -59,7 +62,7 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
 
 
 @app.command("delete")
-def delete(name: str = typer.Argument(..., help="Secret name."), store: str = StoreOption) -> None:
+def delete(name: str = typer.Argument(..., help="Secret name."), store: str = DeleteStoreOption) -> None:
     """Delete a stored secret."""
     from mahavishnu.environments.secrets import delete_secret
     from mahavishnu.errors import NotFoundError
@@ -67,6 +70,32 @@ def delete(name: str = typer.Argument(..., help="Secret name."), store: str = St
     if not delete_secret(name, _store(store)):
         raise NotFoundError(f"no secret '{name}' in the {store}", hint="See `mahavishnu secrets list`.")
     console.print(f"deleted {name} from the {store}")
+
+
+def _chosen_store(value: str) -> Literal["keyring", "file"]:
+    """The store ``secrets set`` writes to; without a keyring, ``auto`` means the file and says so,
+    and ``keyring`` is refused before anything is asked."""
+    from mahavishnu import paths
+    from mahavishnu.environments.secrets import keyring_available
+    from mahavishnu.errors import SecretStoreError
+
+    if value == "file":
+        warn(f"the key goes to {paths.secrets_file()}: plaintext on disk, mode 600")
+        return "file"
+    chosen = _store("keyring" if value == "auto" else value)
+    if keyring_available():
+        return chosen
+    if value == "keyring":
+        raise SecretStoreError(
+            "no OS keyring on this machine (no Secret Service, KWallet or Keychain)",
+            hint="Use `--store file` (a 0600 file, as Claude Code and Codex do on Linux) "
+            "or an env:VAR reference.",
+        )
+    warn(
+        f"no OS keyring on this machine: the key goes to {paths.secrets_file()} (mode 600, as Claude Code "
+        "and Codex keep theirs on Linux); export the profile's variable instead to keep it off disk"
+    )
+    return "file"
 
 
 def _store(value: str) -> Literal["keyring", "file"]:

@@ -30,9 +30,72 @@ def start(name: str = NameArgument, as_json: bool = JSON_OPTION) -> None:
 
 
 @app.command("restart")
-def restart(name: str = NameArgument, as_json: bool = JSON_OPTION) -> None:
-    """Stop (if running), start, and wait until the health check passes."""
+def restart(
+    name: str = NameArgument,
+    end_non_interactive: bool = typer.Option(
+        False,
+        "--end-non-interactive",
+        help="For an assistant (claude, codex, qwen, gemini): end its one-shot sessions (no terminal, or "
+        "-p/exec) that still use the old provider. Interactive sessions are never ended.",
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Stop (if running), start, and wait until the health check passes. For an assistant
+    (claude, codex, qwen, gemini), which are not services: list its running sessions that still use
+    the old provider; new sessions pick up the change on their own."""
+    from mahavishnu.services import definitions
+    from mahavishnu.services.sessions import SIGNATURES
+
+    if name in SIGNATURES and name not in definitions.all_services(_supervisor().settings):
+        _assistant_sessions(name, end_non_interactive, as_json)
+        return
     _run_each(name, "restart", as_json)
+
+
+def _assistant_sessions(tool: str, end: bool, as_json: bool) -> None:
+    from mahavishnu.services.sessions import READS_AT_START, assistant_sessions, end_session
+
+    states = assistant_sessions(tool)
+    ended = {s.session.pid for s in states if end and s.stale and end_session(s)}
+    if as_json:
+        print_json(
+            [
+                {
+                    **asdict(s.session),
+                    "started": s.started,
+                    "interactive": s.interactive,
+                    "old_provider": s.stale,
+                    "ended": s.session.pid in ended,
+                }
+                for s in states
+            ]
+        )
+        return
+    console.print(f"{tool} is not a service: {READS_AT_START[tool]}, so new sessions pick up the change.")
+    stale = [s for s in states if s.stale]
+    if not stale:
+        console.print(f"No running {tool} session uses an old provider.")
+        return
+    table(
+        None,
+        ["pid", "cwd", "started", "kind", "now"],
+        [
+            (
+                s.session.pid,
+                s.session.cwd,
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.started)) if s.started else "?",
+                "interactive" if s.interactive else "one-shot",
+                "ended" if s.session.pid in ended else "old provider",
+            )
+            for s in stale
+        ],
+    )
+    if any(s.interactive for s in stale):
+        console.print(
+            "Restart the interactive sessions yourself when convenient; they are never ended for you."
+        )
+    if not end and any(not s.interactive for s in stale):
+        console.print(f"`mahavishnu service restart {tool} --end-non-interactive` ends the one-shot ones.")
 
 
 @app.command("stop")

@@ -49,7 +49,7 @@ def record(found: list[Entry]) -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     data = {"files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in found]}
     directory = groups_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    paths.make_dir(directory)
     for stale in directory.glob(".*.mahavishnu-tmp"):  # a killed record's; records run one at a time
         stale.unlink(missing_ok=True)  # (under the transaction lock)
     name = f"{stamp}-{uuid.uuid4().hex[:8]}.json"  # unique: no lock (and no lock file) needed

@@ -304,7 +304,7 @@ def file_lock(path: Path) -> Iterator[None]:
     """The lock of one file (of its symlink target): one lock file per file, ever."""
     lock_path = paths.data_dir() / "locks" / f"{_slug(write_target(path))}.lock"
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        paths.make_dir(lock_path.parent)
         with FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
             yield
     except Timeout as exc:
@@ -324,7 +324,7 @@ def file_lock(path: Path) -> Iterator[None]:
 def _temp_file(path: Path, text: str, mode: int | None) -> Iterator[Path]:
     """A fully written, fsynced sibling temp file; removed unless it was moved into place."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        paths.make_dir(path.parent)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     except OSError as exc:
         raise WriteFailedError(f"cannot write in {path.parent}: {exc.strerror}") from exc
@@ -414,7 +414,7 @@ def backup(path: Path, text: str, *, keep: int) -> Backup:
     The caller holds the file's lock, so temp files a killed backup left are stale."""
     directory = _backup_dir(path)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        paths.make_dir(directory)
         (directory / "source").write_text(source_key(path), encoding="utf-8")
     except PermissionError as exc:
         raise WriteFailedError(

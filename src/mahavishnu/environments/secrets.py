@@ -5,8 +5,11 @@ References:
     ``keyring:SERVICE/NAME``    the OS keyring (``keyring:NAME`` means service ``mahavishnu``)
     ``file:NAME``               the opt-in secrets file (0600 TOML under MAHAVISHNU_HOME)
 
-A profile's chain is its own ``secret`` references, then ``keyring:mahavishnu/<profile>``, then
-``file:<profile>``: the first that resolves wins. Storing in the file is the opt-in.
+A profile's chain is its own ``secret`` references, then ``env:<PROFILE>_API_KEY`` (the name a user
+tries first, e.g. ``QWEN_API_KEY``), then ``keyring:mahavishnu/<profile>``, then ``file:<profile>``:
+the first that resolves wins. A link that cannot answer (no OS keyring on this machine, a locked one)
+is "not found here": the chain goes on, and only when no link has the key does the error name what
+was tried and why a link failed. Storing in the file is the opt-in (the default where no keyring exists).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -80,6 +85,7 @@ class SecretRef:
         return f"keyring:{self.service}/{self.name}" if self.kind == "keyring" else f"{self.kind}:{self.name}"
 
     def read(self) -> str | None:
+        """The value, None when this link has none; SecretStoreError when it cannot answer."""
         if self.kind == "env":
             return os.environ.get(self.name) or None
         if self.kind == "keyring":
@@ -88,52 +94,101 @@ class SecretRef:
 
 
 def profile_chain(profile: Profile) -> list[SecretRef]:
-    chain = [SecretRef.parse(ref) for ref in profile.settings.secret]
-    chain.append(SecretRef("keyring", KEYRING_SERVICE, profile.name))
-    chain.append(SecretRef("file", "", profile.name))
+    return chain_for(profile.name, profile.settings.secret)
+
+
+def chain_for(name: str, references: list[str]) -> list[SecretRef]:
+    """A profile's chain from its name and its own references (see the module docstring)."""
+    chain = [SecretRef.parse(str(ref)) for ref in references]
+    alias = SecretRef("env", "", alias_variable(name))
+    if alias not in chain:
+        chain.append(alias)
+    chain.append(SecretRef("keyring", KEYRING_SERVICE, name))
+    chain.append(SecretRef("file", "", name))
     return chain
 
 
-def resolve_chain(chain: list[SecretRef], what: str) -> str:
+def alias_variable(profile_name: str) -> str:
+    """``QWEN_API_KEY`` for ``qwen``: the variable a user tries without reading the docs."""
+    return "".join(c if c.isalnum() else "_" for c in profile_name.upper()) + "_API_KEY"
+
+
+def env_variables(chain: list[SecretRef]) -> list[str]:
+    return [ref.name for ref in chain if ref.kind == "env"]
+
+
+def find_in_chain(chain: list[SecretRef]) -> tuple[SecretRef, str] | None:
+    """The first link that has a value, and the value; None when none has. A keyring that cannot
+    answer (none on this machine, locked) counts as "not here"; a secrets file others can read stops
+    the search (it must be fixed, not silently passed over)."""
     for ref in chain:
-        if (value := ref.read()) is not None:
-            return value
+        try:
+            value = ref.read()
+        except SecretStoreError:
+            if ref.kind != "keyring":
+                raise
+            continue
+        if value is not None:
+            return ref, value
+    return None
+
+
+def resolve_chain(chain: list[SecretRef], what: str, profile: str | None = None) -> str:
+    found = find_in_chain(chain)
+    if found is not None:
+        return found[1]
+    raise missing_secret_error(chain, what, profile)
+
+
+def missing_secret_error(chain: list[SecretRef], what: str, profile: str | None) -> SecretNotFoundError:
+    """Names the variables the chain reads and the command that stores the key, plus why a store
+    could not be asked (never the value)."""
+    notes = []
+    for ref in chain:
+        if ref.kind != "keyring":
+            continue
+        try:
+            ref.read()
+        except SecretStoreError as exc:
+            notes.append(exc.message)
+    variables = env_variables(chain)
     tried = ", ".join(str(ref) for ref in chain) or "nothing"
-    raise SecretNotFoundError(f"no secret for {what} (tried {tried})")
+    reason = f" ({'; '.join(notes)})" if notes else ""
+    if profile is None:
+        return SecretNotFoundError(f"no secret {what} (tried {tried}){reason}")
+    export = " or ".join(variables[:2])
+    return SecretNotFoundError(
+        f"no API key for {what}: set {export} or store one{reason}",
+        hint=f"Run `mahavishnu secrets set {profile}` (or export {variables[0]}); tried {tried}."
+        if variables
+        else f"Run `mahavishnu secrets set {profile}`; tried {tried}.",
+    )
 
 
 def resolve_profile_secret(profile: Profile, settings: Settings) -> str:
-    return resolve_chain(profile_chain(profile), f"profile '{profile.name}'")
+    return resolve_chain(profile_chain(profile), f"profile '{profile.name}'", profile.name)
 
 
-def require_profile_secret(profile: Profile) -> None:
-    """SecretNotFoundError unless the profile's key can be found (its value is not needed).
-
-    A keyring entry that ``mahavishnu secrets set`` stored counts on the index's word: importing
-    keyring and finding its backend costs some 60-140 ms of every switch, and ``secrets get`` reads
-    the real value (with a clear error) whenever the assistant asks for it."""
-    chain = profile_chain(profile)
-    stored = _index_read()
-    for ref in chain:
-        if ref.kind == "keyring" and ref.service == KEYRING_SERVICE and "keyring" in stored.get(ref.name, ()):
-            return
-        if ref.read() is not None:
-            return
-    resolve_chain(chain, f"profile '{profile.name}'")  # raises SecretNotFoundError naming the chain
+def stored_in_keyring(name: str) -> bool:
+    """Whether ``mahavishnu secrets set`` stored ``name`` in the keyring (the index's word)."""
+    return "keyring" in _index_read().get(name, ())
 
 
 def lookup(name_or_ref: str, settings: Settings) -> str:
     """What ``mahavishnu secrets get`` prints: a reference, a profile's chain, or a stored name."""
     if ":" in name_or_ref:
-        return resolve_chain([SecretRef.parse(name_or_ref)], name_or_ref)
+        return resolve_chain([SecretRef.parse(name_or_ref)], f"at {name_or_ref}")
     from mahavishnu.environments.profiles import resolve
     from mahavishnu.errors import UnknownProfileError
 
     try:
         return resolve_profile_secret(resolve(name_or_ref, settings), settings)
     except UnknownProfileError:
-        chain = [SecretRef("keyring", KEYRING_SERVICE, name_or_ref), SecretRef("file", "", name_or_ref)]
-        return resolve_chain(chain, f"'{name_or_ref}'")
+        return resolve_chain(_stored_chain(name_or_ref), f"named '{name_or_ref}'")
+
+
+def _stored_chain(name: str) -> list[SecretRef]:
+    return [SecretRef("keyring", KEYRING_SERVICE, name), SecretRef("file", "", name)]
 
 
 def lookup_cached(name_or_ref: str) -> str | None:
@@ -146,7 +201,7 @@ def lookup_cached(name_or_ref: str) -> str | None:
     if settings is None:
         return None  # settings never validated as they are now
     if ":" in name_or_ref:
-        return resolve_chain([SecretRef.parse(name_or_ref)], name_or_ref)
+        return resolve_chain([SecretRef.parse(name_or_ref)], f"at {name_or_ref}")
     try:
         profiles_key = snapshot.profiles_key(settings["fields"]["profiles"])
         cached = snapshot.read("profiles", profiles_key) if profiles_key is not None else None
@@ -162,43 +217,69 @@ def lookup_cached(name_or_ref: str) -> str | None:
     wanted = name_or_ref.strip().lower()  # as profiles.resolve matches
     for name, aliases, refs in found:
         if wanted == name.lower() or wanted in (a.lower() for a in aliases):
-            chain = [SecretRef.parse(str(ref)) for ref in refs]
-            chain += [SecretRef("keyring", KEYRING_SERVICE, name), SecretRef("file", "", name)]
-            return resolve_chain(chain, f"profile '{name}'")
-    chain = [SecretRef("keyring", KEYRING_SERVICE, name_or_ref), SecretRef("file", "", name_or_ref)]
-    return resolve_chain(chain, f"'{name_or_ref}'")
+            return resolve_chain(chain_for(name, [str(r) for r in refs]), f"profile '{name}'", name)
+    return resolve_chain(_stored_chain(name_or_ref), f"named '{name_or_ref}'")
 
 
 # -- storing ---------------------------------------------------------------------------------
 
 
 def store_secret(name: str, value: str, store: Store) -> SecretRef:
-    _check_name(name)
+    check_name(name)
     if not value:
         raise InvalidInputError("the secret is empty", hint="Pass the value on stdin or at the prompt.")
-    if store == "keyring":
-        _keyring_call("set_password", KEYRING_SERVICE, name, value)
-    else:
-        data = _secrets_file_read()
-        data[name] = value
-        _secrets_file_write(data)
-    _index_update(name, store, present=True)
+    with _store_lock():
+        if store == "keyring":
+            _keyring_call("set_password", KEYRING_SERVICE, name, value)
+        else:
+            data = _secrets_file_read()
+            data[name] = value
+            _secrets_file_write(data)
+        _index_update(name, store, present=True)
     return SecretRef(store, KEYRING_SERVICE if store == "keyring" else "", name)
 
 
 def delete_secret(name: str, store: Store) -> bool:
-    _check_name(name)
-    if store == "keyring":
-        existed = _keyring_get(KEYRING_SERVICE, name) is not None
-        if existed:
-            _keyring_call("delete_password", KEYRING_SERVICE, name)
-    else:
-        data = _secrets_file_read()
-        existed = data.pop(name, None) is not None
-        if existed:
-            _secrets_file_write(data)
-    _index_update(name, store, present=False)
+    check_name(name)
+    with _store_lock():
+        if store == "keyring":
+            existed = _keyring_get(KEYRING_SERVICE, name) is not None
+            if existed:
+                _keyring_call("delete_password", KEYRING_SERVICE, name)
+        else:
+            data = _secrets_file_read()
+            existed = data.pop(name, None) is not None
+            if existed:
+                _secrets_file_write(data)
+        _index_update(name, store, present=False)
     return existed
+
+
+@contextmanager
+def _store_lock() -> Iterator[None]:
+    """One writer at a time over the secrets file and the index: each store or delete is a
+    read-modify-write of both, and two at once would lose one of the secrets. (A lock of its own:
+    ``write_private`` holds each file's lock only around the write.)"""
+    from filelock import FileLock, Timeout
+
+    lock_path = paths.data_dir() / "locks" / "secrets-store.lock"
+    paths.make_dir(lock_path.parent)
+    try:
+        with FileLock(lock_path, timeout=30):
+            yield
+    except Timeout as exc:
+        raise SecretStoreError(
+            "the secrets store is locked by another mahavishnu process", hint="Wait for it, then retry."
+        ) from exc
+
+
+def keyring_available() -> bool:
+    """Whether this machine has an OS keyring backend (SSH boxes, containers and WSL often do not)."""
+    try:
+        _keyring_backend()
+    except SecretStoreError:
+        return False
+    return True
 
 
 def list_secrets() -> list[dict[str, str]]:
@@ -208,7 +289,7 @@ def list_secrets() -> list[dict[str, str]]:
     return [{"name": name, "store": store} for name, stores in sorted(index.items()) for store in stores]
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     if not name or any(c in name for c in "/:\n\r\t ") or name.startswith("-"):
         raise InvalidInputError(
             f"'{name}' is not a valid secret name", hint="Use letters, digits, '-', '_', '.'."
@@ -223,18 +304,25 @@ def _keyring_get(service: str, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _keyring_call(method: str, *args: str) -> object:
+def _keyring_backend() -> object:
     import keyring
-    import keyring.errors
     from keyring.backends import fail
 
     backend = keyring.get_keyring()
     if isinstance(backend, fail.Keyring):
         raise SecretStoreError(
-            "no OS keyring backend is available on this machine",
-            hint="Unlock/install one (Secret Service, KWallet, macOS Keychain), use an env:VAR reference, "
-            "or opt in to the secrets file: `mahavishnu secrets set NAME --store file`.",
+            "no OS keyring on this machine",
+            hint="Use an env:VAR reference, or the 0600 secrets file: "
+            "`mahavishnu secrets set NAME --store file`.",
         )
+    return backend
+
+
+def _keyring_call(method: str, *args: str) -> object:
+    import keyring
+    import keyring.errors
+
+    backend = _keyring_backend()
     try:
         return getattr(keyring, method)(*args)
     except keyring.errors.PasswordDeleteError:

@@ -322,7 +322,7 @@ def _forget() -> None:
 @contextlib.contextmanager
 def _transaction_lock() -> Iterator[None]:
     """The one-transaction-at-a-time lock; while held, this thread's writes skip recovery."""
-    journal_dir().mkdir(parents=True, exist_ok=True)
+    paths.make_dir(journal_dir())
     try:
         with FileLock(journal_dir() / "transaction.lock", timeout=LOCK_TIMEOUT_S):
             token = _inside.set(True)

@@ -204,17 +204,37 @@ def conversations(
     since: datetime | str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Conversation turns, newest first."""
+    """Conversation turns, newest first. ``session_id`` may be a unique prefix (the 8 or 12
+    characters a listing shows); an ambiguous one is an error naming the candidates."""
+    session_id = check_label("session_id", session_id)
+    if session_id is not None:
+        session_id = resolve_session(store, session_id)
     where = {
         name: value
         for name, value in (
             ("agent_id", check_label("agent_id", agent_id)),
-            ("session_id", check_label("session_id", session_id)),
+            ("session_id", session_id),  # checked above
         )
         if value is not None
     }
     after = format_time(parse_time(since)) if since is not None else None
     return store.backend.records(CONVERSATIONS, where, since=after, limit=check_limit(limit, MAX_ROWS))
+
+
+def resolve_session(store: MemoryStore, prefix: str) -> str:
+    """The session id ``prefix`` stands for: itself when stored as is, else the one stored session
+    id starting with it (the newest 100,000 turns are looked at); unchanged when none does."""
+    if store.backend.records(CONVERSATIONS, {"session_id": prefix}, limit=1):
+        return prefix
+    rows = store.backend.records(CONVERSATIONS, {}, limit=MAX_ROWS)
+    found = sorted({str(r["session_id"]) for r in rows if str(r["session_id"]).startswith(prefix)})
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (" …" if len(found) > 5 else "")
+        raise InvalidInputError(
+            f"session '{prefix}' is ambiguous: {len(found)} sessions start with it ({shown})",
+            hint="Type more characters of the session id.",
+        )
+    return found[0] if found else prefix
 
 
 # -- Claude Code transcripts ----------------------------------------------------------------------

@@ -4,7 +4,7 @@ Every write path (the store facade, conversation turns and so every transcript i
 ingestion, workflow rows, imports) passes text through ``scrub``; a secret becomes
 ``[REDACTED:<kind>]`` before it is hashed, embedded or written, so neither the database file nor a
 later recall ever holds it. ``masking.py`` does the same job for values shown on screen; the two
-share the URL-password pattern and the notion of a secret-looking key.
+share the URL-password pattern and the notion of a secret name.
 
 What is caught (the formats providers document, the same families as the gitleaks rule set):
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu.masking import URL_PASSWORD
+from mahavishnu.masking import URL_PASSWORD, is_secret_name
 
 if TYPE_CHECKING:  # the scrubber itself needs neither numpy nor the data model
     from mahavishnu.memory.models import Memory, MemoryDraft
@@ -190,11 +190,9 @@ def scrub(text: str) -> str:
 
 def scrub_tree(data: Any) -> Any:
     """A JSON-like tree with every string scrubbed and values under secret-looking keys redacted."""
-    from mahavishnu.masking import is_secret_key
-
     if isinstance(data, Mapping):
         return {
-            k: REDACTED.format(kind="secret") if _redact_whole(str(k), v, is_secret_key) else scrub_tree(v)
+            k: REDACTED.format(kind="secret") if _redact_whole(str(k), v) else scrub_tree(v)
             for k, v in data.items()
         }
     if isinstance(data, list | tuple):
@@ -229,8 +227,8 @@ def scrub_memory(memory: Memory) -> Memory:
     return replace(memory, content=content, metadata=metadata, content_hash=content_hash(content))
 
 
-def _redact_whole(key: str, value: Any, is_secret_key: Any) -> bool:
-    return isinstance(value, str) and bool(is_secret_key(key)) and _looks_like_credential(value, bare=False)
+def _redact_whole(key: str, value: Any) -> bool:
+    return isinstance(value, str) and is_secret_name(key) and _looks_like_credential(value, bare=False)
 
 
 @cache

@@ -23,7 +23,7 @@ def events_path() -> Path:
 def log_event(kind: str, **fields: Any) -> dict[str, Any]:
     event = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": kind, **fields}
     path = events_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.make_dir(path.parent)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
     return event

@@ -51,7 +51,7 @@ def read_state() -> dict[str, dict[str, str]]:
 
 def _write_state(state: dict[str, dict[str, str]]) -> None:
     path = state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.make_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -120,3 +120,79 @@ def _affected(session: Session, project: Path | None) -> bool:
         return True
     cwd = Path(session.cwd)
     return cwd == project or project in cwd.parents
+
+
+# -- `mahavishnu service restart claude`: an assistant is not a service ---------------------------
+
+#: Arguments that make a run one-shot (no one types into it): ``claude -p``, ``codex exec``…
+_ONE_SHOT = {"-p", "--print", "--prompt", "exec", "e"}
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """A running session of an assistant and whether it still uses the provider it started with."""
+
+    session: Session
+    started: float | None  # epoch seconds
+    interactive: bool  # has a terminal and is not a one-shot run: never ended unasked
+    stale: bool  # started before one of the config files it read last changed
+
+
+def assistant_sessions(tool: str) -> list[SessionState]:
+    """The running sessions of ``tool``, each checked against the mtime of the config files it reads
+    (its user files and the project files of its working folder)."""
+    states = []
+    for session in running_sessions([tool]):
+        found = procs.stat(session.pid)
+        started = procs.started_at(found) if found is not None else None
+        changed = _last_config_change(tool, session.cwd)
+        stale = started is not None and changed is not None and changed > started
+        states.append(SessionState(session, started, _interactive(session), stale))
+    return states
+
+
+def end_session(state: SessionState) -> bool:
+    """SIGTERM one non-interactive session; refuses an interactive one (never ended unasked)."""
+    import signal
+
+    if state.interactive:
+        return False
+    try:
+        os.kill(state.session.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def config_files(tool: str, cwd: str | None) -> list[Path]:
+    """The files whose change a running ``tool`` session does not see (see READS_AT_START)."""
+    from mahavishnu.environments.switcher import assistant
+
+    target = assistant(tool)
+    files = [target.settings_path("user")]
+    files.append(files[0].parent / ".env")
+    if cwd is not None:
+        folder = Path(cwd)
+        names = {"claude": (".claude/settings.json", ".claude/settings.local.json")}
+        files += [folder / n for n in names.get(tool, (f".{tool}/settings.json", f".{tool}/.env"))]
+    return files
+
+
+def _last_config_change(tool: str, cwd: str | None) -> float | None:
+    times = []
+    for path in config_files(tool, cwd):
+        try:
+            times.append(path.stat().st_mtime)
+        except OSError:
+            continue
+    return max(times, default=None)
+
+
+def _interactive(session: Session) -> bool:
+    """A terminal of its own and no one-shot argument (``claude -p``, ``codex exec``)."""
+    try:
+        fields = (procs.PROC / str(session.pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        tty = int(fields[4])  # tty_nr, 0 without a controlling terminal
+    except (OSError, IndexError, ValueError):
+        return True  # unknown: treat as someone's terminal
+    return tty != 0 and not _ONE_SHOT.intersection(session.command.split()[1:4])

@@ -143,7 +143,7 @@ class Supervisor:
         """Hold the service's lock; without ``wait``, a busy lock is a ServiceError at once."""
         from filelock import FileLock, Timeout
 
-        services_dir().mkdir(parents=True, exist_ok=True)
+        paths.make_dir(services_dir())
         budget = self.settings.services.start_timeout_seconds + self.settings.services.stop_timeout_seconds
         lock = FileLock(str(services_dir() / f"{name}.lock"), timeout=budget + 10 if wait else 0)
         try:
@@ -225,7 +225,7 @@ class Supervisor:
     def _spawn(self, name: str, spec: ServiceSettings) -> Started:
         began = time.monotonic()
         log_path = self.log_path(name)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        paths.make_dir(log_path.parent)
         self._rotate(log_path)
         token = secrets.token_hex(16)
         env = {**os.environ, **spec.env, NAME_ENV: name, TOKEN_ENV: token}
@@ -429,7 +429,7 @@ def _poll(pid: int) -> None:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.make_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)

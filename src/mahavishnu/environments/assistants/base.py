@@ -67,9 +67,20 @@ class Assistant(ABC):
 
     @abstractmethod
     def plan_switch(
-        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+        self,
+        profile: Profile,
+        settings: Settings,
+        *,
+        scope: Scope,
+        inline_secret: bool,
+        dry_run: bool = False,
     ) -> SwitchPlan:
-        """The file edits that point this assistant at ``profile``."""
+        """The file edits that point this assistant at ``profile`` (``dry_run``: a missing key is a
+        warning, so the diff can still be shown)."""
+
+    @abstractmethod
+    def plan_stock(self, scope: Scope) -> SwitchPlan:
+        """The file edits that return this assistant to its own login: every key a profile owns removed."""
 
     @abstractmethod
     def validate_text(self, text: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from mahavishnu import paths
 from mahavishnu.config import Settings
+from mahavishnu.environments.api_key import KeyNeeds, deliver
 from mahavishnu.environments.assistants.base import (
     Assistant,
     CurrentProvider,
@@ -22,13 +23,11 @@ from mahavishnu.environments.assistants.base import (
     SwitchPlan,
     existing_configs,
     helper_profile,
-    mahavishnu_command,
     project_dir,
 )
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.environments.secrets import require_profile_secret, resolve_profile_secret
 from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.masking import mask
 
@@ -44,6 +43,8 @@ OWNED_ENV = (
     "ANTHROPIC_AUTH_TOKEN",  # wins over apiKeyHelper, so it must go unless written on purpose
     "ANTHROPIC_API_KEY",
 )
+#: Claude Code runs ``apiKeyHelper``; an inline key is ``env.ANTHROPIC_AUTH_TOKEN``.
+KEY_NEEDS = KeyNeeds("Claude Code", "ANTHROPIC_AUTH_TOKEN", runs_helper=True, reads_env=())
 #: Where Claude Code reads enterprise-managed settings on Linux (highest precedence).
 MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
 
@@ -79,7 +80,13 @@ class Claude(Assistant):
         return project_dir() / ".claude" / name
 
     def plan_switch(
-        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+        self,
+        profile: Profile,
+        settings: Settings,
+        *,
+        scope: Scope,
+        inline_secret: bool,
+        dry_run: bool = False,
     ) -> SwitchPlan:
         endpoint = profile.endpoint("anthropic", self.label)
         env: dict[str, str] = {
@@ -94,20 +101,18 @@ class Claude(Assistant):
         ):
             if value:
                 env[key] = value
-        helper: str | None = None
-        secrets: tuple[str, ...] = ()
-        warnings: list[str] = []
-        if not profile.needs_secret:
-            env["ANTHROPIC_AUTH_TOKEN"] = profile.name  # a local server ignores the key but Claude wants one
-        elif inline_secret:
-            secret = resolve_profile_secret(profile, settings)
-            env["ANTHROPIC_AUTH_TOKEN"] = secret
-            secrets = (secret,)
-            warnings.append(f"the API key is written into {self.settings_path(scope)} itself (mode 600)")
-        else:
-            require_profile_secret(profile)  # fail now, not inside Claude Code later
-            helper = mahavishnu_command("secrets", "get", profile.name)
         path = self.settings_path(scope)
+        delivery = deliver(
+            profile, KEY_NEEDS, inline=inline_secret, dry_run=dry_run, portable=scope == "project"
+        )
+        helper = delivery.helper
+        secrets: tuple[str, ...] = ()
+        warnings = [delivery.warning] if delivery.warning else []
+        if delivery.kind in ("none", "inline"):  # a local server ignores the key but Claude wants one
+            env["ANTHROPIC_AUTH_TOKEN"] = str(delivery.value)
+        if delivery.kind == "inline":
+            secrets = (str(delivery.value),)
+            warnings.append(f"the API key is written into {path} itself (mode 600)")
         edit = FileEdit(
             path=path,
             transform=lambda text: _apply_profile(load(text, path), env, helper),
@@ -116,6 +121,14 @@ class Claude(Assistant):
             secrets=secrets,
         )
         return SwitchPlan([edit], warnings)
+
+    def plan_stock(self, scope: Scope) -> SwitchPlan:
+        """Back to Claude Code's own login: every key a profile owns removed."""
+        path = self.settings_path(scope)
+        edit = FileEdit(
+            path=path, transform=lambda text: _apply_profile(load(text, path), {}, None), validate=validate
+        )
+        return SwitchPlan([edit])
 
     def validate_text(self, text: str) -> None:
         validate(text)

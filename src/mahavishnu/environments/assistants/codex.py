@@ -41,6 +41,7 @@ import tomlkit.exceptions
 from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
+from mahavishnu.environments.api_key import KeyNeeds, deliver
 from mahavishnu.environments.assistants.base import (
     Assistant,
     CurrentProvider,
@@ -49,7 +50,6 @@ from mahavishnu.environments.assistants.base import (
     SwitchPlan,
     dotenv_edit,
     helper_profile,
-    mahavishnu_command,
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.environments.safe_write import read_text
@@ -170,6 +170,19 @@ def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | st
     return out + ("\n" if out.strip() else "") + entry.toml()
 
 
+def remove_entry(text: str | None, source: Path | str = "config.toml") -> str:
+    """``text`` without Mahavishnu's provider, and without the ``model`` it set when that provider
+    was the one selected (Codex then uses its own default model and login)."""
+    selected = parse(text, source).get("model_provider")
+    out = apply_entry(text, None, source)
+    if not _is_ours(selected):
+        return out
+    doc = parse(out, source)
+    if "model" in doc:
+        doc.remove("model")
+    return doc.as_string()
+
+
 def remove_owned_tables(text: str) -> str:
     """Drop every ``[model_providers.mahavishnu-*]`` table (and sub-table), the marker line above it
     and one blank line before that. Blank and comment lines at the end of a dropped table stay when a
@@ -245,7 +258,13 @@ class Codex(Assistant):
         return config_path() if self.profile_file is None else profile_path(self.profile_file)
 
     def plan_switch(
-        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+        self,
+        profile: Profile,
+        settings: Settings,
+        *,
+        scope: Scope,
+        inline_secret: bool,
+        dry_run: bool = False,
     ) -> SwitchPlan:
         path = self.settings_path(scope)
         endpoint = profile.endpoint("openai", self.label)
@@ -265,26 +284,20 @@ class Codex(Assistant):
                 hint=f"Keep the key in the keyring (`mahavishnu secrets set {profile.name}`) or in an "
                 "environment variable; the profile file then references it.",
             )
-        key = env_file.profile_key(profile, settings)
-        warnings: list[str] = []
+        needs = KeyNeeds(self.label, env_file.default_env_var(profile), runs_helper=True, reads_env=None)
+        key = deliver(profile, needs, inline=inline_secret, dry_run=dry_run)
+        warnings = [key.warning] if key.warning else []
         if self.profile_file is not None:
             warnings.append(
                 f"Codex uses {path} only when started with `codex --profile {self.profile_file}`; "
                 f"{config_path()} is unchanged"
             )
-        env_key: str | None = None
-        helper: list[str] | None = None
+        env_key = key.env_var if key.kind in ("env", "inline") else None
+        helper = shlex.split(key.helper) if key.helper else None
         dotenv_values: dict[str, str] = {}
-        if key is None:
-            pass  # a local server: Codex sends no key
-        elif inline_secret:
-            env_key = env_file.default_env_var(profile)
-            dotenv_values[env_key] = key.value
-            warnings.append(f"the API key is written into {env_path()} (mode 600) as {env_key}")
-        elif key.env_var:
-            env_key = key.env_var
-        else:
-            helper = shlex.split(mahavishnu_command("secrets", "get", profile.name))
+        if key.kind == "inline" and key.env_var and key.value:
+            dotenv_values[key.env_var] = key.value
+            warnings.append(f"the API key is written into {env_path()} (mode 600) as {key.env_var}")
         entry = ProviderEntry(
             id=provider_id(profile.name),
             profile=profile.name,
@@ -303,6 +316,16 @@ class Codex(Assistant):
             note = f"profile '{profile.name}' (Codex CLI)"
             edits.append(dotenv_edit(dotenv, dotenv_values, note=note, secrets=tuple(dotenv_values.values())))
         return SwitchPlan(edits, warnings)
+
+    def plan_stock(self, scope: Scope) -> SwitchPlan:
+        """Back to Codex's own ChatGPT login: our provider table, the ``model_provider`` and ``model``
+        it chose, and the keys we wrote into ``.env`` removed."""
+        path = self.settings_path(scope)
+        edits = [FileEdit(path=path, transform=lambda text: remove_entry(text, path), validate=validate)]
+        dotenv = env_path()
+        if self.profile_file is None and env_file.marked_keys(read_text(dotenv)):
+            edits.append(dotenv_edit(dotenv, {}, note="", secrets=()))
+        return SwitchPlan(edits)
 
     def validate_text(self, text: str) -> None:
         validate(text)

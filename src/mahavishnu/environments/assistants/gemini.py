@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
+from mahavishnu.environments.api_key import KeyNeeds, deliver
 from mahavishnu.environments.assistants.base import (
     CurrentProvider,
     FileEdit,
@@ -43,14 +44,17 @@ from mahavishnu.environments.assistants.base import (
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.errors import ConfigError, MahavishnuError, SecretStoreError
+from mahavishnu.errors import ConfigError, MahavishnuError
 from mahavishnu.masking import mask
 
 AUTH_TYPE = "gemini-api-key"
+#: Gemini CLI's own Google login, what ``switch-llm gemini-cli`` goes back to.
+STOCK_AUTH = "oauth-personal"
 BASE_URL_VAR = "GOOGLE_GEMINI_BASE_URL"
 KEY_VAR = "GEMINI_API_KEY"
 OWNED_ENV = (BASE_URL_VAR, KEY_VAR)
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+KEY_NEEDS = KeyNeeds("Gemini CLI", KEY_VAR, runs_helper=False, reads_env=(KEY_VAR,))
 
 
 def gemini_home() -> Path:
@@ -87,6 +91,16 @@ def apply_settings(text: str | None, source: Path | str, model: str) -> str:
     doc = load(text, source)
     doc.set(["security", "auth", "selectedType"], AUTH_TYPE)
     doc.set(["model", "name"], model)
+    return doc.dumps()
+
+
+def remove_settings(text: str | None, source: Path | str) -> str:
+    doc = load(text, source)
+    if doc.get(["security", "auth", "selectedType"]) == AUTH_TYPE:
+        doc.set(["security", "auth", "selectedType"], STOCK_AUTH)
+        doc.delete(["model", "name"])
+        if doc.get(["model"]) == {}:
+            doc.delete(["model"])
     return doc.dumps()
 
 
@@ -146,32 +160,28 @@ class Gemini(UserProjectAssistant):
         return config_path(scope)
 
     def plan_switch(
-        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+        self,
+        profile: Profile,
+        settings: Settings,
+        *,
+        scope: Scope,
+        inline_secret: bool,
+        dry_run: bool = False,
     ) -> SwitchPlan:
         path = self.settings_path(scope)
         endpoint = profile.endpoint("gemini", self.label)
         base_url, model = str(endpoint.base_url), str(endpoint.model)
         _check_base_url(base_url, profile)
-        key = env_file.profile_key(profile, settings)
         dotenv = env_path(scope)
         values = {BASE_URL_VAR: base_url}
-        warnings: list[str] = []
-        if key is None:
-            values[KEY_VAR] = profile.name  # a local server ignores it; Gemini CLI wants one
-        elif key.env_var == KEY_VAR and not inline_secret:
-            pass  # by reference: Gemini CLI reads GEMINI_API_KEY from its own environment
-        elif inline_secret:
-            values[KEY_VAR] = key.value
+        key = deliver(profile, KEY_NEEDS, inline=inline_secret, dry_run=dry_run)
+        warnings = [key.warning] if key.warning else []
+        if key.kind in ("none", "inline"):  # (none: a local server ignores it; Gemini CLI wants one)
+            values[KEY_VAR] = str(key.value)
+        if key.kind == "inline":
             warnings.append(f"the API key is written into {dotenv} (mode 600) as {KEY_VAR}")
             if os.environ.get(KEY_VAR) and os.environ[KEY_VAR] != key.value:
                 warnings.append(f"{KEY_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
-        else:
-            raise SecretStoreError(
-                f"{self.label} reads its key only from {KEY_VAR}, and profile '{profile.name}' keeps it "
-                "elsewhere",
-                hint=f"Export {KEY_VAR} (and reference it as env:{KEY_VAR} in the profile), or pass "
-                f"--inline-secret to write the key into {dotenv} (mode 600).",
-            )
         if os.environ.get(BASE_URL_VAR) and os.environ[BASE_URL_VAR] != base_url:
             warnings.append(f"{BASE_URL_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
         if scope == "project":
@@ -180,12 +190,22 @@ class Gemini(UserProjectAssistant):
         if caveat:
             warnings.append(caveat)
         note = f"profile '{profile.name}' (Gemini CLI)"
-        secrets = (key.value,) if key is not None and KEY_VAR in values else ()
+        secrets = (str(key.value),) if key.kind == "inline" else ()
         edits = [
             FileEdit(path=path, transform=lambda text: apply_settings(text, path, model), validate=validate),
             dotenv_edit(dotenv, values, note=note, secrets=secrets, owned=OWNED_ENV),
         ]
         return SwitchPlan(edits, warnings)
+
+    def plan_stock(self, scope: Scope) -> SwitchPlan:
+        """Back to Gemini CLI's own Google login: the base URL and key we wrote into ``.env``, the
+        model and the API-key auth type we selected removed."""
+        path = self.settings_path(scope)
+        edits = [
+            FileEdit(path=path, transform=lambda text: remove_settings(text, path), validate=validate),
+            dotenv_edit(env_path(scope), {}, note="", secrets=(), owned=OWNED_ENV),
+        ]
+        return SwitchPlan(edits)
 
     def validate_text(self, text: str) -> None:
         validate(text)

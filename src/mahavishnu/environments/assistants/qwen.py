@@ -21,11 +21,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from json5.model import JSONArray, JSONObject, Value
-
 from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
+from mahavishnu.environments.api_key import KeyNeeds, deliver
 from mahavishnu.environments.assistants.base import (
     CurrentProvider,
     FileEdit,
@@ -38,7 +37,9 @@ from mahavishnu.environments.assistants.base import (
     workspace_note,
 )
 from mahavishnu.environments.json_document import (
+    JSONArray,
     JsonDocument,
+    Value,
     _above,
     _after_last,
     _close_line_comments,
@@ -46,6 +47,7 @@ from mahavishnu.environments.json_document import (
     _find,
     _has_comment,
     _has_newline,
+    _j5,
     _line_indent,
     _newline_in,
     _render,
@@ -54,9 +56,11 @@ from mahavishnu.environments.json_document import (
 )
 from mahavishnu.environments.profiles import Profile
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.errors import InvalidConfigFileError, SecretStoreError
+from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.masking import mask
 
+#: Qwen Code's own login, what ``switch-llm qwen-code`` goes back to.
+STOCK_AUTH = "qwen-oauth"
 #: ``description`` of the modelProviders entries Mahavishnu wrote.
 MARK = "[mahavishnu] profile "
 
@@ -96,13 +100,13 @@ class SettingsDocument(JsonDocument):
     def array(self, keys: Sequence[str]) -> JSONArray | None:
         node: Value = self._root
         for key in keys:
-            if not isinstance(node, JSONObject):
+            if not isinstance(node, _j5("JSONObject")):
                 return None
             index = _find(node, key)
             if index is None:
                 return None
             node = node.values[index]
-        return node if isinstance(node, JSONArray) else None
+        return node if isinstance(node, _j5("JSONArray")) else None
 
     def remove_elements(self, keys: Sequence[str], unwanted: Callable[[Any], bool]) -> int:
         array = self.array(keys)
@@ -142,7 +146,8 @@ class SettingsDocument(JsonDocument):
 
 
 def _gap(array: JSONArray, index: int) -> list[Any]:
-    return array.leading_wsc if index == 0 else array.values[index].wsc_before
+    gap: list[Any] = array.leading_wsc if index == 0 else array.values[index].wsc_before
+    return gap
 
 
 def _set_gap(array: JSONArray, index: int, items: list[Any]) -> None:
@@ -154,7 +159,10 @@ def _set_gap(array: JSONArray, index: int, items: list[Any]) -> None:
 
 
 def _closing(array: JSONArray) -> list[Any]:
-    return array.trailing_comma.wsc_after if array.trailing_comma else array.values[-1].wsc_after
+    closing: list[Any] = (
+        array.trailing_comma.wsc_after if array.trailing_comma else array.values[-1].wsc_after
+    )
+    return closing
 
 
 def _set_closing(array: JSONArray, items: list[Any]) -> None:
@@ -233,6 +241,26 @@ def apply_profile(text: str | None, source: Path | str, entry: dict[str, Any]) -
     return doc.dumps()
 
 
+def remove_profile(text: str | None, source: Path | str) -> str:
+    """``text`` without our provider entries, and without the model and auth type they selected."""
+    doc = load(text, source)
+    data = doc.data
+    section, providers = data.get("model"), data.get("modelProviders")
+    model = section.get("name") if isinstance(section, dict) else None
+    entries = providers.get("openai") if isinstance(providers, dict) else None
+    ours = [e.get("id") for e in entries or [] if isinstance(e, dict) and is_ours(e)]
+    if not ours:
+        return doc.dumps()
+    doc.remove_elements(["modelProviders", "openai"], is_ours)
+    if model in ours:
+        doc.delete(["model", "name"])
+        if doc.get(["model"]) == {}:
+            doc.delete(["model"])
+    if doc.get(["security", "auth", "selectedType"]) == "openai":
+        doc.set(["security", "auth", "selectedType"], STOCK_AUTH)
+    return doc.dumps()
+
+
 class Qwen(UserProjectAssistant):
     name = "qwen"
     label = "Qwen Code"
@@ -242,29 +270,27 @@ class Qwen(UserProjectAssistant):
         return config_path(scope)
 
     def plan_switch(
-        self, profile: Profile, settings: Settings, *, scope: Scope, inline_secret: bool
+        self,
+        profile: Profile,
+        settings: Settings,
+        *,
+        scope: Scope,
+        inline_secret: bool,
+        dry_run: bool = False,
     ) -> SwitchPlan:
         path = self.settings_path(scope)
         endpoint = profile.endpoint("openai", self.label)
-        key = env_file.profile_key(profile, settings)
-        warnings = [workspace_note(self.label, path)] if scope == "project" else []
+        needs = KeyNeeds(self.label, env_file.default_env_var(profile), runs_helper=False, reads_env=None)
+        key = deliver(profile, needs, inline=inline_secret, dry_run=dry_run)
+        warnings = [key.warning] if key.warning else []
+        if scope == "project":
+            warnings.append(workspace_note(self.label, path))
+        env_key = key.env_var or needs.inline_var
         dotenv_values: dict[str, str] = {}
-        if key is None:  # a local server ignores the key, but Qwen Code wants one
-            env_key = env_file.default_env_var(profile)
-            dotenv_values[env_key] = profile.name
-        elif key.env_var and not inline_secret:
-            env_key = key.env_var
-        elif inline_secret:
-            env_key = env_file.default_env_var(profile)
-            dotenv_values[env_key] = key.value
+        if key.kind in ("none", "inline"):  # a local server ignores the key, but Qwen Code wants one
+            dotenv_values[env_key] = str(key.value)
+        if key.kind == "inline":
             warnings.append(f"the API key is written into {env_path()} (mode 600) as {env_key}")
-        else:
-            raise SecretStoreError(
-                f"{self.label} reads its key only from an environment variable, and profile "
-                f"'{profile.name}' keeps it elsewhere (not in an env: reference that is set)",
-                hint=f"Export {env_file.default_env_var(profile)} in your shell, or pass --inline-secret "
-                f"to write the key into {env_path()} (mode 600).",
-            )
         entry: dict[str, Any] = {
             "id": str(endpoint.model),
             "name": f"{profile.label} (Mahavishnu)",
@@ -280,9 +306,19 @@ class Qwen(UserProjectAssistant):
         dotenv = env_path()
         if dotenv_values or env_file.marked_keys(read_text(dotenv)):
             note = f"profile '{profile.name}' (Qwen Code)"
-            secrets = tuple(v for v in dotenv_values.values() if key is not None)
+            secrets = tuple(dotenv_values.values()) if key.kind == "inline" else ()
             edits.append(dotenv_edit(dotenv, dotenv_values, note=note, secrets=secrets))
         return SwitchPlan(edits, warnings)
+
+    def plan_stock(self, scope: Scope) -> SwitchPlan:
+        """Back to Qwen Code's own login (Qwen OAuth): our provider entries, the model and auth type
+        they selected, and the keys we wrote into ``.env`` removed."""
+        path = self.settings_path(scope)
+        edits = [FileEdit(path=path, transform=lambda text: remove_profile(text, path), validate=validate)]
+        dotenv = env_path()
+        if env_file.marked_keys(read_text(dotenv)):
+            edits.append(dotenv_edit(dotenv, {}, note="", secrets=()))
+        return SwitchPlan(edits)
 
     def validate_text(self, text: str) -> None:
         validate(text)

@@ -13,7 +13,7 @@ from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.environments.assistants.base import Scope
 from mahavishnu.environments.claude_settings.hooks import iter_handlers
 from mahavishnu.environments.claude_settings.settings_file import settings_path
-from mahavishnu.masking import SECRET_KEY_PATTERN
+from mahavishnu.masking import is_secret
 
 __all__ = ["EditResult", "edit", "secret_values"]
 
@@ -107,7 +107,7 @@ def secret_values(text: str | None) -> list[str]:
     found: list[str] = []
     env = data.get("env")
     if isinstance(env, dict):
-        found += [v for k, v in env.items() if isinstance(v, str) and SECRET_KEY_PATTERN.search(k)]
+        found += [v for k, v in env.items() if isinstance(v, str) and is_secret(k, v)]
     for entry in iter_handlers(data.get("hooks")):
         headers = entry.handler.get("headers")
         if isinstance(headers, dict):

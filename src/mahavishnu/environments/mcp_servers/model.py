@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.masking import SECRET_KEY_PATTERN, mask
+from mahavishnu.masking import AUTH_SCHEMES, is_secret, mask_value
 
 __all__ = [
     "ENV_NAME",
@@ -27,8 +27,6 @@ TRANSPORTS = ("stdio", "http", "sse")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # Claude Code's rule, the strictest of the four
-_TOKEN_PREFIXES = ("sk-", "ghp_", "gho_", "ghs_", "github_pat_", "xoxb-", "xoxp-", "glpat-", "AKIA", "AIza")
-_AUTH_SCHEMES = ("bearer ", "basic ", "token ")
 
 
 @dataclass(frozen=True)
@@ -109,8 +107,9 @@ class McpServer:
         for key, value in [*self.env.items(), *self.headers.items()]:
             if looks_secret(key, value):
                 found.add(value)
-                if auth := _auth_scheme_and_token(value):
-                    found.add(auth[1])
+                scheme, _, token = value.partition(" ")
+                if token and f"{scheme.lower()} " in AUTH_SCHEMES:
+                    found.add(token)
         return tuple(sorted(found, key=len, reverse=True))
 
     def to_dict(self, *, masked: bool = True) -> dict[str, Any]:
@@ -127,28 +126,10 @@ class McpServer:
 
 
 def looks_secret(key: str, value: str) -> bool:
-    """A value to keep out of output: under a secret-looking name, or shaped like a token."""
-    if SECRET_KEY_PATTERN.search(key):
-        return bool(value)
-    if value.lower().startswith(_AUTH_SCHEMES) or value.startswith(_TOKEN_PREFIXES):
-        return True
-    plain = not any(c.isspace() for c in value) and not value.startswith(("/", "http://", "https://", "."))
-    return plain and len(value) >= 24 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+    """A value to keep out of output (``masking.is_secret``: by name or by shape)."""
+    return is_secret(key, value)
 
 
 def masked_value(key: str, value: str) -> str:
-    """``value`` fit to show: a secret masked, keeping an auth scheme (``Bearer sk-…``) readable."""
-    if not looks_secret(key, value):
-        return value
-    if auth := _auth_scheme_and_token(value):
-        scheme, token = auth
-        return f"{scheme} {mask(token)}"
-    return mask(value)
-
-
-def _auth_scheme_and_token(value: str) -> tuple[str, str] | None:
-    """``Bearer abc`` -> (``Bearer``, ``abc``); None when the value has no known auth scheme."""
-    scheme, _, token = value.partition(" ")
-    if token and f"{scheme.lower()} " in _AUTH_SCHEMES:
-        return scheme, token
-    return None
+    """``value`` fit to show (``masking.mask_value``)."""
+    return mask_value(key, value)

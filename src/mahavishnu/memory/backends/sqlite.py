@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from mahavishnu import paths
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import StoreError
 from mahavishnu.memory.backends.sql import Conn, Dialect, SqlBackend
@@ -237,7 +239,9 @@ class SqliteBackend(SqlBackend):
 
 def _connect(path: Path) -> sqlite3.Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        paths.make_dir(path.parent)
+        if str(path) != ":memory:":  # a new store is private (0600); SQLite's -wal/-shm files follow it
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA journal_mode = WAL").fetchone()

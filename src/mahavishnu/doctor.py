@@ -1,0 +1,293 @@
+"""``mahavishnu doctor``: independent checks of a user's machine, each finding with a fix hint.
+
+A check is a function ``(Settings) -> list[Finding]``; ``CHECKS`` lists them in the order shown and
+``register`` adds one (another module's feature, e.g. the memory hooks Mahavishnu installs, brings its
+own check: see ``HOOKS_CHECK``). A check that raises becomes one ``error`` finding: one broken part
+never hides the others. ``healthy`` is true only when no finding is ``warn`` or ``error``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from mahavishnu.errors import MahavishnuError
+
+if TYPE_CHECKING:
+    from mahavishnu.config import Settings
+
+Status = Literal["ok", "warn", "error", "skipped"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: Status
+    detail: str
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Check = Callable[["Settings"], list[Finding]]
+
+#: The CLI versions the end-to-end tests run (.e2e-tools/package.json) and their npm packages.
+TESTED: dict[str, tuple[str, str]] = {
+    "claude": ("2.1.197", "@anthropic-ai/claude-code"),
+    "codex": ("0.169.0", "@openai/codex"),
+    "qwen": ("0.24.4", "@qwen-code/qwen-code"),
+    "gemini": ("0.61.0", "@google/gemini-cli"),
+}
+#: Published schemas shipped with the package (environments/schemas): tool -> file.
+SCHEMAS = {
+    "claude": "claude-code-settings.json",
+    "codex": "codex-config.schema.json",
+    "gemini": "gemini-cli-settings.schema.json",
+}
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+#: The name under which the memory-hooks check registers (wired by the memory hooks feature).
+HOOKS_CHECK = "hooks"
+
+
+def run_checks(settings: Settings) -> list[Finding]:
+    findings: list[Finding] = []
+    for name, check in CHECKS:
+        try:
+            findings += check(settings)
+        except MahavishnuError as exc:
+            findings.append(Finding(name, "error", exc.message, exc.hint or ""))
+        except Exception as exc:  # the report is where any failure belongs
+            findings.append(Finding(name, "error", f"{type(exc).__name__}: {exc}"))
+    return findings
+
+
+def healthy(findings: list[Finding]) -> bool:
+    return all(f.status in ("ok", "skipped") for f in findings)
+
+
+def register(name: str, check: Check) -> None:
+    """Add a check (replacing one of the same name)."""
+    CHECKS[:] = [(n, c) for n, c in CHECKS if n != name] + [(name, check)]
+
+
+# -- assistants: installed, tested version, config files ---------------------------------------
+
+
+def check_clis(settings: Settings) -> list[Finding]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    found = {tool: shutil.which(tool) for tool in TESTED}
+    with ThreadPoolExecutor(max_workers=len(TESTED)) as pool:  # each --version starts node: ~1-4 s
+        versions = dict(
+            zip(found, pool.map(lambda exe: _version(exe) if exe else None, found.values()), strict=True)
+        )
+    findings = []
+    for tool, (tested, package) in TESTED.items():
+        exe = found[tool]
+        name = f"cli:{tool}"
+        if exe is None:
+            hint = f"Install it if you use it: `npm install -g {package}@{tested}`."
+            findings.append(Finding(name, "skipped", "not installed", hint))
+            continue
+        version = versions[tool]
+        if version == tested:
+            findings.append(Finding(name, "ok", f"{version} (tested)"))
+        else:
+            hint = f"Mahavishnu is tested with {tested}: `npm install -g {package}@{tested}`."
+            findings.append(Finding(name, "warn", f"{version or 'unknown version'} at {exe}", hint))
+    return findings
+
+
+def _version(exe: str) -> str | None:
+    try:
+        done = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = _VERSION.search(done.stdout + done.stderr)
+    return found.group(0) if found else None
+
+
+def check_config_files(settings: Settings) -> list[Finding]:
+    from mahavishnu.environments.assistants.base import existing_configs
+    from mahavishnu.environments.switcher import ASSISTANTS, assistant, scopes
+
+    findings = []
+    for tool in ASSISTANTS:
+        target = assistant(tool)
+        for scope, path in existing_configs(scopes(target), target.settings_path):
+            findings.append(_config_finding(tool, scope, path, target.validate_text))
+    return findings
+
+
+def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str], None]) -> Finding:
+    name = f"config:{tool}:{scope}"
+    try:
+        text = path.read_text(encoding="utf-8")
+        validate(text)
+    except (OSError, MahavishnuError) as exc:
+        message = exc.message if isinstance(exc, MahavishnuError) else str(exc)
+        return Finding(name, "error", f"{path}: {message}", "Fix the file, or `mahavishnu ai rollback`.")
+    problem = _schema_problem(tool, text)
+    if problem:
+        return Finding(
+            name, "warn", f"{path}: {problem}", f"Compare with the published schema {SCHEMAS[tool]}."
+        )
+    return Finding(name, "ok", f"{path} parses" + (" and matches its schema" if tool in SCHEMAS else ""))
+
+
+def _schema_problem(tool: str, text: str) -> str | None:
+    if tool not in SCHEMAS:
+        return None
+    import json
+    from importlib.resources import files
+
+    import jsonschema  # type: ignore[import-untyped,unused-ignore]
+
+    schema = json.loads(files("mahavishnu.environments").joinpath("schemas", SCHEMAS[tool]).read_text())
+    data = _load(tool, text)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+    return f"{where}: {error.message[:160]}"
+
+
+def _load(tool: str, text: str) -> Any:
+    if tool == "codex":
+        import tomllib
+
+        return tomllib.loads(text)
+    from mahavishnu.environments.json_document import JsonDocument
+
+    return JsonDocument.parse(text, comments=tool != "claude").data
+
+
+# -- keys: the helper resolves, the keyring --------------------------------------------------------
+
+
+def check_keys(settings: Settings) -> list[Finding]:
+    """Each assistant's current profile has its key where the config file expects it (never shown)."""
+    from mahavishnu.environments.profiles import all_profiles
+    from mahavishnu.environments.secrets import find_in_chain, profile_chain, stored_in_keyring
+    from mahavishnu.environments.switcher import current
+
+    profiles = all_profiles(settings)
+    findings = []
+    for entry in current(settings):
+        profile = profiles.get(entry.profile or "")
+        if profile is None or not profile.needs_secret:
+            continue
+        name = f"key:{entry.tool}:{entry.scope}"
+        chain = profile_chain(profile)
+        found = stored_in_keyring(profile.name) or find_in_chain(chain) is not None
+        if found:
+            findings.append(Finding(name, "ok", f"the key of profile '{profile.name}' resolves"))
+        else:
+            hint = f"`mahavishnu secrets set {profile.name}` (or export {chain[0].name})."
+            findings.append(
+                Finding(name, "error", f"no key for profile '{profile.name}' ({entry.path})", hint)
+            )
+    return findings
+
+
+def check_keyring(settings: Settings) -> list[Finding]:
+    from mahavishnu.environments.secrets import keyring_available
+
+    if keyring_available():
+        return [Finding("keyring", "ok", "an OS keyring is available")]
+    return [
+        Finding(
+            "keyring",
+            "ok",
+            "no OS keyring on this machine: `secrets set` keeps keys in the 0600 secrets file",
+            "Export keys as environment variables instead to keep them off disk.",
+        )
+    ]
+
+
+def check_private_files(settings: Settings) -> list[Finding]:
+    """Files that may hold a DSN password or keys must not be readable by others."""
+    from mahavishnu import paths
+
+    findings = []
+    for path in (paths.user_settings_file(), paths.secrets_file()):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            findings.append(
+                Finding(f"mode:{path.name}", "warn", f"{path} is mode {mode:o}", f"`chmod 600 {path}`")
+            )
+        else:
+            findings.append(Finding(f"mode:{path.name}", "ok", f"{path} is private"))
+    return findings
+
+
+# -- the store and the MCP registration -----------------------------------------------------------------
+
+
+def check_store(settings: Settings) -> list[Finding]:
+    from mahavishnu.memory.store import open_backend
+
+    backend = open_backend(settings.memory, migrate=False)
+    try:
+        state = backend.migration_state()
+    finally:
+        backend.close()
+    if state.pending:
+        return [
+            Finding(
+                "store",
+                "warn",
+                f"{state.backend} at {state.location}: {len(state.pending)} migration(s) pending",
+                "`mahavishnu db migrate` (any store command also applies them).",
+            )
+        ]
+    return [Finding("store", "ok", f"{state.backend} at {state.location}: migrations current")]
+
+
+def check_mcp_registered(settings: Settings) -> list[Finding]:
+    from mahavishnu.environments.mcp_servers import list_servers
+
+    servers, _warnings = list_servers("all")
+    findings = []
+    for tool in TESTED:
+        ours = [
+            s for s in servers if s.tool == tool and _is_mahavishnu_server(s.server.command, s.server.args)
+        ]
+        if ours:
+            findings.append(
+                Finding(f"mcp:{tool}", "ok", f"registered as '{ours[0].server.name}' ({ours[0].scope})")
+            )
+        elif shutil.which(tool):
+            hint = f"`mahavishnu mcp install --tool {tool}`."
+            findings.append(Finding(f"mcp:{tool}", "warn", "Mahavishnu's MCP server is not registered", hint))
+    return findings
+
+
+def _is_mahavishnu_server(command: str | None, args: Any) -> bool:
+    words = [str(command or ""), *(str(a) for a in args or ())]
+    return any(Path(w).name == "mahavishnu" or w == "mahavishnu" for w in words) and "serve" in words
+
+
+CHECKS: list[tuple[str, Check]] = [
+    ("clis", check_clis),
+    ("config files", check_config_files),
+    ("keys", check_keys),
+    ("keyring", check_keyring),
+    ("private files", check_private_files),
+    ("store", check_store),
+    ("mcp", check_mcp_registered),
+    # HOOKS_CHECK ("hooks"): registered by the memory hooks feature with `doctor.register`.
+]

@@ -1,0 +1,123 @@
+"""How an assistant gets a profile's API key: one decision for Claude Code, Codex, Qwen Code and Gemini CLI.
+
+An assistant says what it can read — a command that prints the key (Claude Code's ``apiKeyHelper``,
+Codex's ``auth.command``), which environment variables it reads itself, where an inline key goes —
+and ``deliver`` picks, in this order:
+
+* ``none``: the profile needs no key (a local server); ``value`` is a placeholder some CLIs want;
+* ``inline``: ``--inline-secret``: the key itself, for the assistant to write (mode 600);
+* ``env``: the key is in a variable the assistant reads itself: its name goes into the config;
+* ``helper``: a ``mahavishnu secrets get PROFILE`` command (without a machine path at project scope,
+  where the file is shared with teammates);
+* otherwise a clear refusal saying what would work.
+
+A key found nowhere is an error naming the variables and ``mahavishnu secrets set PROFILE``; with
+``dry_run`` it is a warning instead and the plan goes on by reference, so the diff can be shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mahavishnu.environments.profiles import Profile
+from mahavishnu.environments.secrets import (
+    KEYRING_SERVICE,
+    SecretRef,
+    find_in_chain,
+    missing_secret_error,
+    profile_chain,
+    stored_in_keyring,
+)
+from mahavishnu.errors import SecretStoreError
+
+
+@dataclass(frozen=True)
+class KeyDelivery:
+    kind: Literal["none", "inline", "env", "helper"]
+    env_var: str | None = None  # env: the variable the assistant reads; inline: the one it is written under
+    value: str | None = None  # inline: the key; none: a placeholder
+    helper: str | None = None  # helper: the shell command printing the key
+    warning: str | None = None  # dry run: the key is missing
+
+
+@dataclass(frozen=True)
+class KeyNeeds:
+    """What one assistant can read a key from."""
+
+    label: str
+    inline_var: str  # where an inline key goes
+    runs_helper: bool  # can run a command that prints the key
+    reads_env: tuple[str, ...] | None  # variables it reads itself (None: any it is told to)
+
+
+def deliver(
+    profile: Profile, needs: KeyNeeds, *, inline: bool, dry_run: bool = False, portable: bool = False
+) -> KeyDelivery:
+    """How ``profile``'s key reaches the assistant described by ``needs`` (see the module docstring).
+    ``portable``: the config is shared (project scope), so a helper names no machine path."""
+    if not profile.needs_secret:
+        return KeyDelivery("none", value=profile.name)
+    chain = profile_chain(profile)
+    found = _locate(chain)
+    warning = None
+    if found is None:
+        error = missing_secret_error(chain, f"profile '{profile.name}'", profile.name)
+        if not dry_run:
+            raise error
+        warning = f"{error.message} ({error.hint})"
+    elif inline:
+        ref, value = found
+        return KeyDelivery("inline", env_var=needs.inline_var, value=value or _read(ref, chain, profile))
+    if found is not None and found[0].kind == "env":
+        var = found[0].name
+        if needs.reads_env is None or var in needs.reads_env:
+            return KeyDelivery("env", env_var=var)
+    if needs.runs_helper:
+        return KeyDelivery("helper", helper=helper_command(profile.name, portable=portable), warning=warning)
+    if warning is not None:
+        return KeyDelivery("env", env_var=_reference_var(profile, needs), warning=warning)
+    wanted = needs.reads_env[0] if needs.reads_env else _reference_var(profile, needs)
+    source = " or ".join(needs.reads_env) if needs.reads_env else "an environment variable"
+    raise SecretStoreError(
+        f"{needs.label} reads its key only from {source}, and profile "
+        f"'{profile.name}' keeps it elsewhere (the keyring or the secrets file)",
+        hint=f"Export {wanted} in your shell, or pass --inline-secret to write the key into "
+        f"the .env file {needs.label} loads (mode 600).",
+    )
+
+
+def helper_command(profile_name: str, *, portable: bool) -> str:
+    """``… secrets get NAME``: by absolute path for the user's own files, by name (from PATH) in a
+    project file that teammates share."""
+    from mahavishnu.environments.assistants.base import mahavishnu_command
+
+    if portable:
+        return f"mahavishnu secrets get {profile_name}"
+    return mahavishnu_command("secrets", "get", profile_name)
+
+
+def _locate(chain: list[SecretRef]) -> tuple[SecretRef, str | None] | None:
+    """The link holding the key (its value, or None when the index vouches for a keyring entry:
+    importing keyring costs 60-140 ms of a switch that only writes a reference)."""
+    for ref in chain:
+        if ref.kind == "keyring" and ref.service == KEYRING_SERVICE and stored_in_keyring(ref.name):
+            return ref, None
+        found = find_in_chain([ref])
+        if found is not None:
+            return found
+    return None
+
+
+def _read(ref: SecretRef, chain: list[SecretRef], profile: Profile) -> str:
+    value = ref.read()
+    if value is None:
+        raise missing_secret_error(chain, f"profile '{profile.name}'", profile.name)
+    return value
+
+
+def _reference_var(profile: Profile, needs: KeyNeeds) -> str:
+    for ref in profile.settings.secret:
+        if ref.startswith("env:") and (needs.reads_env is None or ref[4:] in needs.reads_env):
+            return ref.removeprefix("env:")
+    return needs.reads_env[0] if needs.reads_env else needs.inline_var

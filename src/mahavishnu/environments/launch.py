@@ -1,0 +1,163 @@
+"""Start an assistant on a provider for one session only: ``mahavishnu run PROFILE -- ARGS``.
+
+Nothing is written: the provider goes into the started process's environment and command line, so
+two terminals can run two providers at once and every config file stays byte for byte. The key comes
+from the profile's secret chain and travels in the environment only (never on the command line, where
+``ps`` would show it):
+
+* Claude Code: ``ANTHROPIC_BASE_URL`` and the model variables in the environment and again in
+  ``--settings`` (flag settings outrank a ``settings.json`` that a ``switch-llm`` pointed elsewhere),
+  with ``apiKeyHelper = printenv MAHAVISHNU_RUN_API_KEY`` there and the key in that variable;
+* Codex: ``-c`` overrides defining and selecting a provider ``mahavishnu-run`` whose ``env_key`` names
+  ``MAHAVISHNU_RUN_API_KEY``;
+* Qwen Code: ``--auth-type openai --openai-base-url URL --model M`` and ``OPENAI_API_KEY``;
+* Gemini CLI: ``GEMINI_API_KEY`` (and ``GOOGLE_GEMINI_BASE_URL`` for a base URL other than
+  Google's: see ``_gemini``), ``--model M``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from mahavishnu.config import Settings
+from mahavishnu.environments.profiles import Profile, resolve
+from mahavishnu.environments.secrets import resolve_profile_secret
+from mahavishnu.environments.switcher import ASSISTANTS, LABELS, PROTOCOL, serves
+from mahavishnu.errors import InvalidInputError, NotFoundError, ProtocolMismatchError
+
+RUN_PROVIDER = "mahavishnu-run"
+RUN_KEY_VAR = "MAHAVISHNU_RUN_API_KEY"
+GOOGLE_GEMINI_URL = "https://generativelanguage.googleapis.com"
+#: The executable each assistant installs.
+EXECUTABLES = {"claude": "claude", "codex": "codex", "qwen": "qwen", "gemini": "gemini"}
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]  # the assistant, the provider's arguments, then the user's
+    env: dict[str, str]  # what is set on top of the current environment (holds the key)
+    warnings: list[str] = field(default_factory=list)
+
+    def shown_env(self) -> dict[str, str]:
+        """``env`` fit to print: the key masked."""
+        from mahavishnu.masking import mask_tree
+
+        return {k: str(mask_tree(v, k)) for k, v in self.env.items()}
+
+
+def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) -> Launch:
+    """The command line and environment that start ``tool`` on profile ``name``."""
+    profile = resolve(name, settings)
+    chosen = tool or _default_tool(profile, settings)
+    if chosen not in ASSISTANTS:
+        raise InvalidInputError(f"unknown tool '{chosen}'", hint=f"Choose one of: {', '.join(ASSISTANTS)}.")
+    if profile.settings.stock or not serves(profile, chosen):
+        raise ProtocolMismatchError(
+            f"profile '{profile.name}' has no {PROTOCOL[chosen]} endpoint for {LABELS[chosen]}",
+            hint="Pick a provider profile that serves it: `mahavishnu ai list-llms`.",
+        )
+    key = resolve_profile_secret(profile, settings) if profile.needs_secret else profile.name
+    builder = {"claude": _claude, "codex": _codex, "qwen": _qwen, "gemini": _gemini}[chosen]
+    extra_args, env, warnings = builder(profile, key)
+    return Launch([executable(chosen), *extra_args, *args], env, warnings)
+
+
+def executable(tool: str) -> str:
+    found = shutil.which(EXECUTABLES[tool])
+    if found is None:
+        raise NotFoundError(
+            f"{LABELS[tool]} is not installed (no `{EXECUTABLES[tool]}` on PATH)",
+            hint="Install it (see `mahavishnu doctor`), or put it on PATH.",
+        )
+    return found
+
+
+def exec_launch(launch: Launch) -> None:
+    """Replace this process with the assistant (its exit code is the session's)."""
+    os.execvpe(launch.argv[0], launch.argv, {**os.environ, **launch.env})
+
+
+def _default_tool(profile: Profile, settings: Settings) -> str:
+    default = settings.environments.default_tool
+    if serves(profile, default):
+        return default
+    return next((t for t in ASSISTANTS if serves(profile, t)), default)
+
+
+Built = tuple[list[str], dict[str, str], list[str]]
+
+
+def _claude(profile: Profile, key: str) -> Built:
+    endpoint = profile.endpoint("anthropic", "Claude Code")
+    env = {"ANTHROPIC_BASE_URL": str(endpoint.base_url), "ANTHROPIC_MODEL": str(endpoint.model)}
+    for var, value in (
+        ("ANTHROPIC_DEFAULT_OPUS_MODEL", endpoint.opus_model),
+        ("ANTHROPIC_DEFAULT_SONNET_MODEL", endpoint.sonnet_model),
+        ("ANTHROPIC_DEFAULT_HAIKU_MODEL", endpoint.haiku_model),
+        ("API_TIMEOUT_MS", str(endpoint.timeout_ms) if endpoint.timeout_ms else None),
+    ):
+        if value:
+            env[var] = value
+    # The key stays in the environment; the helper (flag settings outrank the user's own helper)
+    # prints it from there, so it is never on a command line.
+    flag_settings = {"env": dict(env), "apiKeyHelper": f"printenv {RUN_KEY_VAR}"}
+    return ["--settings", json.dumps(flag_settings, separators=(",", ":"))], {**env, RUN_KEY_VAR: key}, []
+
+
+def _codex(profile: Profile, key: str) -> Built:
+    endpoint = profile.endpoint("openai", "Codex CLI")
+    if endpoint.wire_api != "responses":
+        raise ProtocolMismatchError(
+            f"profile '{profile.name}' serves Chat Completions only, but Codex CLI speaks the Responses API",
+            hint='Pick a profile whose openai endpoint has wire_api = "responses".',
+        )
+    table = f"model_providers.{RUN_PROVIDER}"
+    overrides = {
+        f"{table}.name": f"{profile.label} (mahavishnu run)",
+        f"{table}.base_url": str(endpoint.base_url),
+        f"{table}.wire_api": "responses",
+        f"{table}.env_key": RUN_KEY_VAR,
+        "model_provider": RUN_PROVIDER,
+        "model": str(endpoint.model),
+    }
+    args = [part for k, v in overrides.items() for part in ("-c", f"{k}={json.dumps(v)}")]
+    return args, {RUN_KEY_VAR: key}, []
+
+
+def _qwen(profile: Profile, key: str) -> Built:
+    endpoint = profile.endpoint("openai", "Qwen Code")
+    args = [
+        "--auth-type",
+        "openai",
+        "--openai-base-url",
+        str(endpoint.base_url),
+        "--model",
+        str(endpoint.model),
+    ]
+    return args, {"OPENAI_API_KEY": key}, []
+
+
+def _gemini(profile: Profile, key: str) -> Built:
+    """Gemini CLI 0.61 takes GOOGLE_GEMINI_BASE_URL alone for its "gateway" auth type, which it
+    refuses in a non-interactive run: the base URL is set only when it is not Google's own, and then
+    the user's settings must select the API-key auth type (``switch-llm … --tool gemini`` once)."""
+    from mahavishnu.environments.assistants import gemini
+    from mahavishnu.environments.safe_write import read_text
+
+    endpoint = profile.endpoint("gemini", "Gemini CLI")
+    env = {"GEMINI_API_KEY": key}
+    warnings = []
+    if str(endpoint.base_url).rstrip("/") != GOOGLE_GEMINI_URL:
+        env[gemini.BASE_URL_VAR] = str(endpoint.base_url)
+        data = gemini.load(read_text(gemini.config_path("user")), gemini.config_path("user")).data
+        auth = data.get("security", {}).get("auth", {}) if isinstance(data.get("security"), dict) else {}
+        if not isinstance(auth, dict) or auth.get("selectedType") != gemini.AUTH_TYPE:
+            warnings.append(
+                f"Gemini CLI uses a custom base URL only with security.auth.selectedType "
+                f'"{gemini.AUTH_TYPE}" in {gemini.config_path("user")}: set it once (or run '
+                f"`mahavishnu ai switch-llm {profile.name} --tool gemini`)"
+            )
+    return ["--model", str(endpoint.model)], env, warnings

@@ -1,0 +1,98 @@
+"""The switches made, newest first: what ``ai backups`` lists and ``ai rollback`` undoes.
+
+Every switch that changed files records one entry: when, which profile, which assistants and scope,
+and for each file the backup taken just before it was written (None when the switch created it).
+``ai rollback`` puts back the files of the most recent switch, whatever they were, in one
+transaction; a rollback is recorded as a switch too, so it can itself be undone.
+
+Entries are small JSON files under the backups dir (paths and backup ids, never file content).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mahavishnu import paths
+from mahavishnu.environments import safe_write
+from mahavishnu.environments.history import Entry
+from mahavishnu.environments.safe_write import read_text
+
+KEEP = 200
+
+
+@dataclass(frozen=True)
+class SwitchRecord:
+    id: str
+    time: str  # ISO 8601, UTC
+    profile: str  # or "rollback of <id>"
+    tools: list[str]
+    scope: str
+    files: list[Entry]
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "time": self.time,
+            "profile": self.profile,
+            "tools": self.tools,
+            "scope": self.scope,
+            "files": [{"path": str(e.path), "backup": e.backup} for e in self.files],
+        }
+
+
+def log_dir() -> Path:
+    return paths.backups_dir() / "switches"
+
+
+def record(profile: str, tools: Iterable[str], scope: str, files: list[Entry]) -> SwitchRecord | None:
+    """Save one switch (nothing when it changed no file) and trim the oldest."""
+    if not files:
+        return None
+    now = datetime.now(UTC)
+    entry = SwitchRecord(
+        id=now.strftime("%Y%m%dT%H%M%S.%fZ") + "-" + uuid.uuid4().hex[:6],
+        time=now.isoformat(timespec="seconds"),
+        profile=profile,
+        tools=list(tools),
+        scope=scope,
+        files=files,
+    )
+    directory = log_dir()
+    paths.make_dir(directory)
+    data = {
+        **entry.summary(),
+        "files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in files],
+    }
+    safe_write.write_private(directory / f"{entry.id}.json", json.dumps(data) + "\n")
+    for old in sorted(directory.glob("*.json"))[:-KEEP]:
+        old.unlink(missing_ok=True)
+    return entry
+
+
+def records() -> list[SwitchRecord]:
+    """Every recorded switch, newest first (damaged entries skipped)."""
+    found = []
+    directory = log_dir()
+    for file in sorted(directory.glob("*.json"), reverse=True) if directory.is_dir() else []:
+        try:
+            data = json.loads(read_text(file) or "{}")
+            files = [Entry(Path(f["path"]), f["backup"]) for f in data["files"]]
+            found.append(
+                SwitchRecord(data["id"], data["time"], data["profile"], data["tools"], data["scope"], files)
+            )
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def latest(tool: str | None = None) -> SwitchRecord | None:
+    """The most recent switch (that involved ``tool``, when given)."""
+    for entry in records():
+        if tool is None or tool in entry.tools:
+            return entry
+    return None

@@ -1,0 +1,62 @@
+"""`mahavishnu run PROFILE --tool qwen|gemini -- -p …` with the real Qwen Code and Gemini CLI: the
+request reaches the profile's loopback mock with its key and model, and no file changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _cli_env import TOOLS_BIN, base_env, find_tool
+from _profiles import mahavishnu_env, write_profiles
+from mock_llm import MockLLM
+
+KEY = "sk-run-qg-0123456789"
+FILES = (".qwen/settings.json", ".qwen/.env", ".gemini/settings.json", ".gemini/.env")
+
+
+def _snapshot(home: Path) -> dict[str, bytes | None]:
+    return {f: (home / f).read_bytes() if (home / f).exists() else None for f in FILES}
+
+
+def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    extra = {**mahavishnu_env(), "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "LAB_KEY": KEY}
+    env = base_env(home, extra)
+    env["PATH"] = f"{TOOLS_BIN}{os.pathsep}{env['PATH']}"
+    env["GEMINI_CLI_TRUST_WORKSPACE"] = "true"
+    command = [sys.executable, "-m", "mahavishnu", "run", *args]
+    return subprocess.run(
+        command, env=env, cwd=home, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("tool", "path"), [("qwen", "/v1/chat/completions"), ("gemini", "GenerateContent")])
+def test_run_reaches_the_profile_without_touching_files(isolated_home: Path, tool: str, path: str) -> None:
+    if find_tool(tool) is None:
+        pytest.skip(f"{tool} CLI not installed: run `bash .ci/install-e2e.sh`")
+    with MockLLM(reply="pong") as mock:
+        write_profiles(
+            isolated_home,
+            {
+                "lab": {
+                    "secret": ["env:LAB_KEY"],
+                    "openai": {"base_url": f"{mock.base_url}/v1", "model": "lab-model", "wire_api": "chat"},
+                    "gemini": {"base_url": mock.base_url, "model": "lab-model"},
+                }
+            },
+        )
+        if tool == "gemini":  # a user of Gemini CLI with an API key (see launch._gemini)
+            settings = isolated_home / ".gemini" / "settings.json"
+            settings.parent.mkdir()
+            settings.write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}\n')
+        before = _snapshot(isolated_home)
+        done = _run(isolated_home, "lab", "--tool", tool, "--", "-p", "hi")
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        hits = [r for r in mock.requests if r.path.endswith(path) or path in r.path]
+        assert hits, [r.path for r in mock.requests]
+        assert hits[0].api_key == KEY
+        assert "lab-model" in (hits[0].path + str(hits[0].body))
+        assert _snapshot(isolated_home) == before

@@ -1,0 +1,62 @@
+"""`mahavishnu run`'s plans: the provider in the process's environment and flags, the key only in
+the environment, never in a file or on the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mahavishnu.config import load_settings
+from mahavishnu.environments.launch import RUN_KEY_VAR, plan
+from mahavishnu.errors import NotFoundError, ProtocolMismatchError, SecretNotFoundError
+
+KEY = "sk-launch-0123456789abcdef"
+
+
+@pytest.fixture
+def tools_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("claude", "codex", "qwen", "gemini"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    ("profile", "tool", "var", "flag"),
+    [
+        ("zai", "claude", RUN_KEY_VAR, "--settings"),
+        ("zai", "codex", RUN_KEY_VAR, "-c"),
+        ("qwen", "qwen", "OPENAI_API_KEY", "--openai-base-url"),
+        ("gemini", "gemini", "GEMINI_API_KEY", "--model"),
+    ],
+)
+def test_the_key_is_in_the_environment_only(tools_on_path, monkeypatch, profile, tool, var, flag):
+    for name in ("ZAI_API_KEY", "DASHSCOPE_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.setenv(name, KEY)
+    launch = plan(profile, load_settings(), tool=tool, args=["--extra"])
+    assert Path(launch.argv[0]).name == tool and launch.argv[-1] == "--extra" and flag in launch.argv
+    assert launch.env[var] == KEY
+    assert KEY not in json.dumps(launch.argv) and KEY not in json.dumps(launch.shown_env())
+
+
+def test_claude_flag_settings_carry_the_provider_and_a_helper_reading_the_env(tools_on_path, monkeypatch):
+    monkeypatch.setenv("ZAI_API_KEY", KEY)
+    launch = plan("zai", load_settings(), tool=None, args=[])
+    flag = json.loads(launch.argv[launch.argv.index("--settings") + 1])
+    assert flag["env"]["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"
+    assert flag["apiKeyHelper"] == f"printenv {RUN_KEY_VAR}"
+
+
+def test_refusals_are_clear(tools_on_path, monkeypatch):
+    with pytest.raises(ProtocolMismatchError):
+        plan("claude", load_settings(), tool="claude", args=[])  # a login, not a provider
+    with pytest.raises(SecretNotFoundError, match="DEEPSEEK_API_KEY"):
+        plan("deepseek", load_settings(), tool="claude", args=[])
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(NotFoundError, match="not installed"):
+        plan("ollama", load_settings(), tool="claude", args=[])

@@ -1,0 +1,101 @@
+"""A machine without an OS keyring (SSH boxes, containers, WSL): the chain goes on to the file and
+the environment, `secrets set` says where the key goes before asking, and concurrent stores keep
+every key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mahavishnu.config import load_settings
+from mahavishnu.environments.profiles import resolve
+from mahavishnu.environments.secrets import lookup, resolve_profile_secret, store_secret
+from mahavishnu.errors import SecretNotFoundError
+
+NO_KEYRING = "keyring.backends.fail.Keyring"
+
+
+@pytest.fixture
+def no_keyring(monkeypatch):
+    import keyring.core
+    from keyring.backends import fail
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", NO_KEYRING)
+    keyring.core.set_keyring(fail.Keyring())
+
+
+def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": NO_KEYRING}
+    return subprocess.run(
+        [sys.executable, "-m", "mahavishnu", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_the_file_store_is_found_after_a_missing_keyring(no_keyring):
+    store_secret("qwen", "sk-file-0123456789", "file")
+    assert resolve_profile_secret(resolve("qwen", load_settings()), load_settings()) == "sk-file-0123456789"
+    assert lookup("qwen", load_settings()) == "sk-file-0123456789"
+
+
+def test_the_obvious_alias_variable_is_accepted(no_keyring, monkeypatch):
+    monkeypatch.setenv("QWEN_API_KEY", "sk-alias-0123456789")
+    assert lookup("qwen", load_settings()) == "sk-alias-0123456789"
+
+
+def test_a_missing_key_names_the_variables_and_the_command(no_keyring):
+    with pytest.raises(SecretNotFoundError) as info:
+        lookup("qwen", load_settings())
+    assert "DASHSCOPE_API_KEY" in info.value.message and "QWEN_API_KEY" in info.value.message
+    assert "no OS keyring" in info.value.message  # why that link could not answer
+    assert "mahavishnu secrets set qwen" in info.value.hint
+
+
+def test_secrets_set_without_a_keyring_uses_the_file_and_get_finds_it():
+    stored = _cli("secrets", "set", "qwen", stdin="sk-cli-0123456789\n")
+    assert stored.returncode == 0, stored.stderr
+    assert "no OS keyring" in stored.stderr and "mode 600" in stored.stderr
+    got = _cli("secrets", "get", "qwen")
+    assert (got.returncode, got.stdout) == (0, "sk-cli-0123456789\n"), got.stderr
+
+
+def test_secrets_set_store_file_as_documented_then_get():
+    assert _cli("secrets", "set", "qwen", "--store", "file", stdin="k-0123456789ab\n").returncode == 0
+    got = _cli("secrets", "get", "qwen")
+    assert got.stdout == "k-0123456789ab\n", got.stderr
+
+
+def test_secrets_set_store_keyring_is_refused_before_reading_the_value():
+    refused = _cli("secrets", "set", "qwen", "--store", "keyring", stdin="k-0123456789ab\n")
+    assert refused.returncode != 0
+    assert "no OS keyring" in refused.stderr and "--store file" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+_STORE_ONE = """
+import sys
+from mahavishnu.environments.secrets import store_secret
+store_secret(sys.argv[1], "value-of-" + sys.argv[1], "file")
+"""
+
+
+def test_twenty_concurrent_file_stores_keep_all_twenty_keys():
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": NO_KEYRING}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _STORE_ONE, f"key{i}"], env=env, stderr=subprocess.PIPE)
+        for i in range(20)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    from mahavishnu.environments.secrets import _secrets_file_read, list_secrets
+
+    assert _secrets_file_read() == {f"key{i}": f"value-of-key{i}" for i in range(20)}
+    assert {row["name"] for row in list_secrets()} == {f"key{i}" for i in range(20)}

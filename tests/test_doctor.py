@@ -1,0 +1,112 @@
+"""`mahavishnu doctor`: each check finds what it is for, with a fix hint; exit 0 only when all is well."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mahavishnu import doctor, paths
+from mahavishnu.config import load_settings
+from mahavishnu.doctor import Finding, healthy, register, run_checks
+
+
+def _fake_cli(bin_dir: Path, name: str, version: str) -> None:
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / name
+    script.write_text(f"#!/bin/sh\necho '{version} ({name})'\n")
+    script.chmod(0o755)
+
+
+def _by_check(findings: list[Finding]) -> dict[str, Finding]:
+    return {f.check: f for f in findings}
+
+
+def test_cli_versions_against_the_tested_ones(tmp_path, monkeypatch):
+    _fake_cli(tmp_path / "bin", "claude", doctor.TESTED["claude"][0])
+    _fake_cli(tmp_path / "bin", "codex", "0.1.0")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    found = _by_check(doctor.check_clis(load_settings()))
+    assert found["cli:claude"].status == "ok"
+    assert found["cli:codex"].status == "warn" and "@openai/codex@0.169.0" in found["cli:codex"].hint
+    assert found["cli:qwen"].status == "skipped"
+
+
+def test_config_files_are_parsed_and_checked_against_the_schema(isolated_home):
+    claude = isolated_home / ".claude" / "settings.json"
+    claude.parent.mkdir()
+    claude.write_text('{"permissions": {"defaultMode": "not-a-mode"}}')
+    found = _by_check(doctor.check_config_files(load_settings()))
+    assert (
+        found["config:claude:user"].status == "warn" and "defaultMode" in found["config:claude:user"].detail
+    )
+    claude.write_text('{"model": "opus",}')
+    found = _by_check(doctor.check_config_files(load_settings()))
+    assert found["config:claude:user"].status == "error" and "rollback" in found["config:claude:user"].hint
+    claude.write_text('{"model": "opus"}')
+    assert _by_check(doctor.check_config_files(load_settings()))["config:claude:user"].status == "ok"
+
+
+def test_a_current_profile_without_its_key_is_an_error_that_never_shows_a_key(isolated_home, monkeypatch):
+    monkeypatch.setenv("ZAI_API_KEY", "sk-zai-0123456789abcdef")
+    from mahavishnu.environments.switcher import switch_llm
+
+    switch_llm("zai", load_settings())
+    assert _by_check(doctor.check_keys(load_settings()))["key:claude:user"].status == "ok"
+    monkeypatch.delenv("ZAI_API_KEY")
+    missing = _by_check(doctor.check_keys(load_settings()))["key:claude:user"]
+    assert missing.status == "error" and "mahavishnu secrets set zai" in missing.hint
+
+
+def test_a_settings_file_others_can_read_is_flagged():
+    path = paths.user_settings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("memory: {backend: sqlite}\n")
+    path.chmod(0o644)
+    found = _by_check(doctor.check_private_files(load_settings()))["mode:mahavishnu.yaml"]
+    assert found.status == "warn" and "chmod 600" in found.hint
+
+
+def test_checks_can_be_registered_and_a_failing_one_is_reported(monkeypatch):
+    monkeypatch.setattr(doctor, "CHECKS", [])
+
+    def broken(settings):
+        raise RuntimeError("boom")
+
+    register(doctor.HOOKS_CHECK, lambda settings: [Finding("hooks", "ok", "all present")])
+    register("broken", broken)
+    findings = run_checks(load_settings())
+    assert [(f.check, f.status) for f in findings] == [("hooks", "ok"), ("broken", "error")]
+    assert not healthy(findings)
+
+
+def test_doctor_exits_zero_only_when_all_is_well(isolated_home, tmp_path):
+    env = {
+        **os.environ,
+        "PATH": str(tmp_path / "empty"),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+
+    def doctor_cli() -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "mahavishnu", "doctor", "--json"]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    fresh = doctor_cli()
+    assert fresh.returncode == 1  # the store's migrations are pending
+    store = _by_check([Finding(**f) for f in json.loads(fresh.stdout)["findings"]])["store"]
+    assert store.status == "warn" and "db migrate" in store.hint
+    subprocess.run(
+        [sys.executable, "-m", "mahavishnu", "db", "migrate"], env=env, check=True, capture_output=True
+    )
+    done = doctor_cli()
+    assert done.returncode == 0, done.stdout
+    assert json.loads(done.stdout)["healthy"] is True
+
+
+@pytest.fixture(autouse=True)
+def _no_real_clis(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-clis"))
