@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED_DATA
 from mahavishnu import doctor, paths
 from mahavishnu.config import load_settings
 from mahavishnu.doctor import Finding, healthy, register, run_checks
@@ -36,7 +37,8 @@ def test_cli_versions_against_the_tested_ones(tmp_path, monkeypatch):
     assert found["cli:qwen"].status == "skipped"
 
 
-def test_config_files_are_parsed_and_checked_against_the_schema(isolated_home):
+def test_config_files_are_parsed_and_checked_against_the_schema(isolated_home, monkeypatch):
+    monkeypatch.setenv(doctor.SCHEMAS_DIR_VARIABLE, str(SHARED_DATA / "schemas"))
     claude = isolated_home / ".claude" / "settings.json"
     claude.parent.mkdir()
     claude.write_text('{"permissions": {"defaultMode": "not-a-mode"}}')
@@ -48,7 +50,16 @@ def test_config_files_are_parsed_and_checked_against_the_schema(isolated_home):
     found = _by_check(doctor.check_config_files(load_settings()))
     assert found["config:claude:user"].status == "error" and "rollback" in found["config:claude:user"].hint
     claude.write_text('{"model": "opus"}')
-    assert _by_check(doctor.check_config_files(load_settings()))["config:claude:user"].status == "ok"
+    found = _by_check(doctor.check_config_files(load_settings()))["config:claude:user"]
+    assert found.status == "ok" and "published schema" in found.detail
+
+
+def test_without_the_published_schemas_a_config_file_is_only_parsed(isolated_home):
+    claude = isolated_home / ".claude" / "settings.json"
+    claude.parent.mkdir()
+    claude.write_text('{"permissions": {"defaultMode": "not-a-mode"}}')
+    found = _by_check(doctor.check_config_files(load_settings()))["config:claude:user"]
+    assert found.status == "ok" and found.detail.endswith("parses")
 
 
 def test_a_current_profile_without_its_key_is_an_error_that_never_shows_a_key(isolated_home, monkeypatch):

@@ -45,7 +45,10 @@ TESTED: dict[str, tuple[str, str]] = {
     "qwen": ("0.24.4", "@qwen-code/qwen-code"),
     "gemini": ("0.61.0", "@google/gemini-cli"),
 }
-#: Published schemas shipped with the package (environments/schemas): tool -> file.
+#: The assistants' published JSON Schemas (SchemaStore, openai/codex, google-gemini/gemini-cli): tool -> the
+#: file name in the folder ``MAHAVISHNU_SCHEMAS_DIR`` names. They are not shipped: without that folder the
+#: files are only parsed and checked by the assistants' own rules.
+SCHEMAS_DIR_VARIABLE = "MAHAVISHNU_SCHEMAS_DIR"
 SCHEMAS = {
     "claude": "claude-code-settings.json",
     "codex": "codex-config.schema.json",
@@ -142,18 +145,27 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
         return Finding(
             name, "warn", f"{path}: {problem}", f"Compare with the published schema {SCHEMAS[tool]}."
         )
-    return Finding(name, "ok", f"{path} parses" + (" and matches its schema" if tool in SCHEMAS else ""))
+    checked = " and matches its published schema" if _schema_file(tool) else ""
+    return Finding(name, "ok", f"{path} parses{checked}")
+
+
+def _schema_file(tool: str) -> Path | None:
+    import os
+
+    folder = os.environ.get(SCHEMAS_DIR_VARIABLE)
+    file = Path(folder) / SCHEMAS[tool] if folder and tool in SCHEMAS else None
+    return file if file is not None and file.is_file() else None
 
 
 def _schema_problem(tool: str, text: str) -> str | None:
-    if tool not in SCHEMAS:
+    schema_file = _schema_file(tool)
+    if schema_file is None:
         return None
     import json
-    from importlib.resources import files
 
     import jsonschema  # type: ignore[import-untyped,unused-ignore]
 
-    schema = json.loads(files("mahavishnu.environments").joinpath("schemas", SCHEMAS[tool]).read_text())
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
     data = _load(tool, text)
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
     if error is None:

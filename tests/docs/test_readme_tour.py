@@ -5,6 +5,7 @@ skipped only with a printed reason (network, fixed ports, long-running)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,9 +18,11 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "memory"))
 from _cli_env import TOOLS_BIN
 from claude_cli import CLAUDE_ENV
 from mock_llm import MockLLM
+from session_buddy_server import serve_http
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SESSION = "4f1c2a9e-7b3d-4c1e-9a0b-1234567890ab"
@@ -98,13 +101,14 @@ def _prepare(home: Path) -> Path:
 
 
 def test_every_readme_command_runs_as_written(isolated_home: Path, capsys) -> None:
-    with MockLLM(reply="pong") as mock:
+    # The Session-Buddy commands run against the loopback stand-in (tests/memory) as the peer.
+    with MockLLM(reply="pong") as mock, contextlib.contextmanager(serve_http)() as peer_url:
         _providers_on_loopback(mock)
-        _walk_the_tour(isolated_home, capsys)
+        _walk_the_tour(isolated_home, capsys, peer_url)
         assert any(r.body and r.body.get("model") == "qwen3.7-max" for r in mock.requests_to("/v1/messages"))
 
 
-def _walk_the_tour(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _walk_the_tour(isolated_home: Path, capsys: pytest.CaptureFixture[str], peer_url: str) -> None:
     work = _prepare(isolated_home)
     env = {
         **os.environ,
@@ -113,6 +117,7 @@ def _walk_the_tour(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> N
         "GEMINI_API_KEY": "gm-tour-0123456789abcdef",
         **CLAUDE_ENV,  # `mahavishnu run` starts the real Claude Code: offline, against the mock
         "PATH": f"{TOOLS_BIN}{os.pathsep}{os.environ['PATH']}",
+        "MAHAVISHNU_SESSION_BUDDY__URL": peer_url,
     }
     commands = tour_commands()
     assert len(commands) > 40

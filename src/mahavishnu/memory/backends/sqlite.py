@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -240,8 +241,10 @@ class SqliteBackend(SqlBackend):
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         paths.make_dir(path.parent)
-        if str(path) != ":memory:":  # a new store is private (0600); SQLite's -wal/-shm files follow it
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        if str(path) != ":memory:" and not path.exists():
+            # a new store is private (0600); SQLite's -wal/-shm files follow it
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
