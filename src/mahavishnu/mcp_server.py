@@ -252,9 +252,10 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
         source_system: str | None = None,
     ) -> dict[str, Any]:
         """Remember `content` in the shared memory store. The same content, type, project and repo
-        returns the stored memory instead of a duplicate. Returns the memory (with its id)."""
+        returns the stored memory instead of a duplicate (with the new tags and metadata added, and
+        `already_stored` true). Returns the memory (with its id)."""
         with _as_tool_errors():
-            memory = backing.store().store(
+            stored = backing.store().add(
                 content,
                 type,
                 tags=tags or (),
@@ -266,7 +267,7 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
                 workflow_id=workflow_id,
                 source_system=source_system or "mcp",
             )
-            return memory.to_dict()
+            return {**stored.memory.to_dict(), "already_stored": stored.duplicate}
 
     @_tool(server, READ_ONLY)
     def search_memory(
@@ -441,8 +442,11 @@ def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
         """Search ingested repositories (optionally one, by repo_id): the best chunks with their
         location (path:start-end), language, score and text."""
         from mahavishnu.memory.ingest import query_knowledge_base as query_kb
+        from mahavishnu.memory.relevance import check_repo
 
         with _as_tool_errors():
+            if repo_id is not None:
+                check_repo(backing.store(), repo_id)
             hits = query_kb(backing.store(), query, repo_id=repo_id, limit=limit, mode=mode)
             return [hit.to_dict() for hit in hits]
 

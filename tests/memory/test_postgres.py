@@ -37,7 +37,8 @@ from mahavishnu.memory.models import Filters
 from mahavishnu.memory.search import Fusion
 from mahavishnu.memory.store import MemoryStore
 
-SETTINGS = MemorySettings(max_content_chars=2_000)
+# These tests count what the index returns, relevant or not: no relevance floor (relevance.py).
+SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
 WORDS = [
     "deploy",
     "pipeline",
