@@ -331,7 +331,8 @@ def print_table(results: list[Result], rows: Sequence[str]) -> None:
 
 
 def sweep_fusions() -> dict[str, Fusion]:
-    variants = {f"cvx{a:.1f}": Fusion("convex", alpha=a) for a in (0.3, 0.5, 0.7)}
+    variants = {f"z{a:.1f}": Fusion("zscore", alpha=a) for a in (0.3, 0.5, 0.6)}
+    variants.update({f"cvx{a:.1f}": Fusion("convex", alpha=a) for a in (0.4, 0.5)})
     variants["rrf"] = Fusion("rrf")
     return variants
 

@@ -21,6 +21,7 @@ Hybrid scores are in [0, 1] either way, so ``min_score`` means the same thing fo
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from typing import Literal
 
 from mahavishnu.errors import InvalidInputError
 
-FusionMethod = Literal["convex", "rrf"]
+FusionMethod = Literal["zscore", "convex", "rrf"]
+FUSION_METHODS: tuple[FusionMethod, ...] = ("zscore", "convex", "rrf")
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 64
@@ -120,18 +122,31 @@ class Fusion:
     depth: int = 100
 
     def __post_init__(self) -> None:
-        if self.method not in ("convex", "rrf"):
-            raise InvalidInputError(f"unknown fusion method {self.method!r}", hint="Use convex or rrf.")
+        if self.method not in FUSION_METHODS:
+            raise InvalidInputError(
+                f"unknown fusion method {self.method!r}", hint=f"Use one of: {', '.join(FUSION_METHODS)}."
+            )
         if not 0.0 <= self.alpha <= 1.0 or self.rrf_k < 1 or self.depth < 1:
             raise InvalidInputError("fusion needs 0 <= alpha <= 1, rrf_k >= 1 and depth >= 1")
 
     def fuse(self, vector: Sequence[Ranked], text: Sequence[Ranked], limit: int) -> list[Ranked]:
         """Fused, best first, at most ``limit``; ties broken by id for a stable order."""
-        scores = self._convex(vector, text) if self.method == "convex" else self._rrf(vector, text)
+        methods = {"zscore": self._zscore, "convex": self._convex, "rrf": self._rrf}
+        scores = methods[self.method](vector, text)
         vec = {r.id: r.vector_score for r in vector}
         txt = {r.id: r.text_score for r in text}
         order = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
         return [Ranked(i, scores[i], vec.get(i), txt.get(i)) for i in order]
+
+    def _zscore(self, vector: Sequence[Ranked], text: Sequence[Ranked]) -> dict[int, float]:
+        ids = list(dict.fromkeys([*(r.id for r in vector), *(r.id for r in text)]))
+        fused = dict.fromkeys(ids, 0.0)
+        for weight, ranked in ((self.alpha, vector), (1 - self.alpha, text)):
+            standard, missing = _standardised([r.score for r in ranked])
+            found = {r.id: z for r, z in zip(ranked, standard, strict=True)}
+            for i in ids:
+                fused[i] += weight * found.get(i, missing)
+        return _rescaled(fused)
 
     def _convex(self, vector: Sequence[Ranked], text: Sequence[Ranked]) -> dict[int, float]:
         top_cos = max((r.score for r in vector), default=1.0)
@@ -150,6 +165,30 @@ class Fusion:
             for rank, r in enumerate(ranked, start=1):
                 scores[r.id] = scores.get(r.id, 0.0) + weight / (self.rrf_k + rank) / best
         return scores
+
+
+def _standardised(scores: Sequence[float]) -> tuple[list[float], float]:
+    """Each score's distance from the leg's mean in standard deviations, and the value for a
+    candidate the leg did not return (its lowest: it ranked below all of them). A leg whose
+    scores are all equal (or one) scores its candidates 1, the others 0; an empty leg adds 0."""
+    if not scores:
+        return [], 0.0
+    mean = sum(scores) / len(scores)
+    spread = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+    if spread <= 1e-12:
+        return [1.0] * len(scores), 0.0
+    standard = [(s - mean) / spread for s in scores]
+    return standard, min(standard)
+
+
+def _rescaled(scores: dict[int, float]) -> dict[int, float]:
+    """Scores mapped linearly onto [0, 1]: the best 1, the worst 0 (all 1 when they are equal)."""
+    if not scores:
+        return scores
+    low, high = min(scores.values()), max(scores.values())
+    if high - low <= 1e-12:
+        return dict.fromkeys(scores, 1.0)
+    return {i: (s - low) / (high - low) for i, s in scores.items()}
 
 
 def _scaled(value: float, low: float, high: float) -> float:

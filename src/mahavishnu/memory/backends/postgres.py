@@ -512,7 +512,10 @@ class PostgresBackend(Backend):
         return self.search(SearchRequest("text", filters, k, text=text))
 
     def search(self, request: SearchRequest) -> list[Ranked]:
-        """Every mode, hybrid included, is one SQL statement (see ``search_sql``)."""
+        """Every mode is one SQL statement (see ``search_sql``); so is hybrid with convex or RRF
+        fusion, while z-score fusion runs both legs and fuses in Python (``search.py``)."""
+        if request.mode == "hybrid" and request.fusion.method not in SQL_FUSIONS:
+            return super().search(request)
         sql, params, ef_search = search_sql(request)
 
         def work(conn: Conn) -> list[Ranked]:
@@ -786,6 +789,8 @@ def search_sql(request: SearchRequest) -> tuple[str, dict[str, Any], int]:
     if request.mode == "text":
         return f"WITH {legs[0]} SELECT id, score FROM t ORDER BY score DESC, id", params, ef_search
     fusion = request.fusion
+    if fusion.method not in SQL_FUSIONS:
+        raise StoreError(f"{fusion.method} fusion is not done in SQL: fuse both legs' results in Python")
     params.update(alpha=fusion.alpha, rrf_k=fusion.rrf_k)
     sql = f"""
         WITH {legs[0]}, {legs[1]},
@@ -817,6 +822,10 @@ _RRF = (
     "(coalesce(%(alpha)s::float8 / (%(rrf_k)s + vrank), 0) "
     "+ coalesce((1 - %(alpha)s::float8) / (%(rrf_k)s + trank), 0)) * (%(rrf_k)s + 1)"
 )
+
+
+#: The fusion methods ``search_sql`` does in SQL.
+SQL_FUSIONS = ("convex", "rrf")
 
 
 def _probes(ef_search: int) -> int:
