@@ -279,7 +279,10 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
     ) -> list[dict[str, Any]]:
         """Search the shared memory. mode: hybrid (default), vector or text. filters: type (one or a
         list), tags (all required), since/until (ISO dates), project, repo_id, agent_id, session_id,
-        workflow_id, source_system. Each hit has its score, the searches that found it and the memory."""
+        workflow_id, source_system. Each hit has its score, the searches that found it and the memory.
+        Repository chunks (type rag) come back only when asked for by type (or use
+        query_knowledge_base); hits below the relevance floor never: an empty list means nothing
+        relevant is stored."""
         with _as_tool_errors():
             hits = backing.store().search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
             return [hit.to_dict() for hit in hits]
