@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python benchmarks/embedders.py [--runtimes onnx-int8,onnx-fp32,numpy-fp32]
         [--scifact-runtimes onnx-int8,onnx-fp32] [--no-scifact] [--cache DIR] [--data DIR]
+        [--dev-runtimes onnx-int8,onnx-fp32]
 
 Prints, per runtime: texts/s for short (~25 tokens) and long (256 tokens) texts on this machine's
 cores, single-query latency, and cosine against exact fp32 over the timed texts; then, per SciFact
@@ -9,6 +10,9 @@ runtime, dense-only nDCG@10 and recall@100 with exact numpy search (documents ar
 ``title + " " + text``, as BEIR/MTEB index them) and the cosine against exact fp32 over the whole
 corpus and the queries. numpy-fp32 computes the same vectors as onnx-fp32 (tests check it) at a
 fraction of the speed, so it is left out of SciFact unless named. --cache keeps corpus embeddings.
+Last, per --dev-runtimes model, the dense leg and hybrid search through the product on the other
+development sets of ``benchmarks/retrieval.py`` (LoCoMo evidence recall@10, code QA top-1/top-5),
+embeddings cached on disk (default: the retrieval benchmark's cache).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=512, help="number of short texts timed")
     parser.add_argument("--long", type=int, default=64, help="number of long texts timed")
     parser.add_argument("--repeat", type=int, default=3, help="timing runs; the best is reported")
+    parser.add_argument("--dev-runtimes", default="onnx-int8,onnx-fp32", help="models on LoCoMo + code QA")
     args = parser.parse_args()
 
     runtimes = [r for r in args.runtimes.split(",") if r]
@@ -60,9 +65,50 @@ def main() -> None:
         p50, p95 = query_latency(embedder, short[:100])
         agree = cosine_summary(embedder.embed_many(short + long), reference)
         print(f"{rt:<12} {load:>6.2f} {s:>8.0f} {lo:>7.1f} {p50:>8.1f} / {p95:<6.1f}  {agree}", flush=True)
-    if not scored:
-        return
+    if scored:
+        scifact_table(args, embedders, scored, corpus, queries, qrels)
+    dev = [r for r in args.dev_runtimes.split(",") if r]
+    if dev:
+        dev_table(dev, args.cache)
 
+
+def dev_table(runtimes: list[str], cache: Path | None) -> None:
+    """Dense and hybrid quality of each model on LoCoMo and code QA, through the product."""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import retrieval  # the development sets (benchmarks/retrieval.py)
+    from _embed_cache import CachedEmbedder, default_cache_dir
+
+    from mahavishnu.config import MemorySettings
+    from mahavishnu.memory.store import MemoryStore
+
+    where = cache or default_cache_dir()
+    print(f"\n{'runtime':<12} {'LoCoMo recall@10 vector/hybrid':>31} {'code QA top-1 vector/hybrid':>28}")
+    for rt in runtimes:
+        embedder = CachedEmbedder(LocalEmbedder(rt), where)  # type: ignore[arg-type]
+        cells = []
+        for name in ("locomo", "codeqa"):
+            with tempfile.TemporaryDirectory() as tmp:
+                settings = MemorySettings(path=Path(tmp) / "dev.db")
+                with MemoryStore.open(settings, embedder=embedder) as store:
+                    dataset = retrieval.load(name, store, where)
+                    metric = "recall@10" if name == "locomo" else "top1"
+                    vec, _ = dataset.evaluate("vector")
+                    hyb, _ = dataset.evaluate("hybrid")
+                    cells.append(f"{vec[metric]:.3f} / {hyb[metric]:.3f}")
+        print(f"{rt:<12} {cells[0]:>31} {cells[1]:>28}", flush=True)
+
+
+def scifact_table(
+    args: argparse.Namespace,
+    embedders: dict[str, LocalEmbedder],
+    scored: list[str],
+    corpus: dict[str, str],
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+) -> None:
     doc_ids = list(corpus)
     qids = [q for q in queries if q in qrels]
     print(f"\nSciFact: {len(doc_ids)} documents, {len(qids)} test queries; dense only, exact search")

@@ -93,7 +93,7 @@ def evaluate(
 ) -> tuple[float, float]:
     ndcg = recall = 0.0
     for qid, text in queries.items():
-        hits = store.search(text, mode=mode, limit=100, fusion=fusion)
+        hits = store.search(text, mode=mode, limit=100, fusion=fusion, filters={"types": ["rag"]})
         ranking = [doc for hit in hits for doc in docs[hit.memory.id]]
         ndcg += ndcg_at_10(ranking, qrels[qid])
         recall += len(set(ranking[:100]) & qrels[qid]) / len(qrels[qid])

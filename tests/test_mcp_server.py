@@ -132,9 +132,10 @@ def test_store_search_get_delete_round_trip(backing: mcp_server.Backing) -> None
         ],
     )
     memory = data(stored)
+    assert memory.pop("already_stored") is False
     assert memory["id"] == 1 and memory["memory_type"] == "decision" and memory["tags"] == ["db"]
     assert memory["source_system"] == "mcp"
-    assert data(again)["id"] == 1  # deduplicated, not stored twice
+    assert data(again)["id"] == 1 and data(again)["already_stored"] is True  # deduplicated
     assert [h["memory"]["id"] for h in data(hits)] == [1]
     assert data(got)["content"] == "Use WAL mode for sqlite"
     assert data(dry) == {"deleted": False, "dry_run": True, "memory": memory}

@@ -75,10 +75,13 @@ class MemorySettings(BaseModel):
     # Embedded store: from this many vectors on, an ANN index (on-disk sidecar) replaces the exact scan.
     ann_threshold: int = Field(default=50_000, ge=1)
     # Hybrid search (see memory/search.py and benchmarks/scifact.py for the measurements behind the defaults).
-    hybrid_fusion: Literal["convex", "rrf"] = "convex"
-    hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    hybrid_fusion: Literal["zscore", "convex", "rrf"] = "zscore"
+    hybrid_alpha: float = Field(default=0.4, ge=0.0, le=1.0)
     hybrid_rrf_k: int = Field(default=60, ge=1)
     hybrid_depth: int = Field(default=100, ge=1, le=1000)
+    # Cosine under which a search drops a hit without full-text evidence (None: the embedder's
+    # measured floor, 0: no floor). See memory/relevance.py.
+    relevance_floor: float | None = Field(default=None, ge=0.0, le=1.0)
     # Embedded store: a full-text query matches its rarest terms while their postings fit this budget
     # (0: every term). Bounds text-search cost on large stores; measured in benchmarks/scifact.py.
     text_posting_budget: int = Field(default=10_000, ge=0)

@@ -254,9 +254,10 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
         source_system: str | None = None,
     ) -> dict[str, Any]:
         """Remember `content` in the shared memory store. The same content, type, project and repo
-        returns the stored memory instead of a duplicate. Returns the memory (with its id)."""
+        returns the stored memory instead of a duplicate (with the new tags and metadata added, and
+        `already_stored` true). Returns the memory (with its id)."""
         with _as_tool_errors():
-            memory = backing.store().store(
+            stored = backing.store().add(
                 content,
                 type,
                 tags=tags or (),
@@ -268,7 +269,7 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
                 workflow_id=workflow_id,
                 source_system=source_system or "mcp",
             )
-            return memory.to_dict()
+            return {**stored.memory.to_dict(), "already_stored": stored.duplicate}
 
     @_tool(server, READ_ONLY)
     def search_memory(
@@ -280,7 +281,10 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
     ) -> list[dict[str, Any]]:
         """Search the shared memory. mode: hybrid (default), vector or text. filters: type (one or a
         list), tags (all required), since/until (ISO dates), project, repo_id, agent_id, session_id,
-        workflow_id, source_system. Each hit has its score, the searches that found it and the memory."""
+        workflow_id, source_system. Each hit has its score, the searches that found it and the memory.
+        Repository chunks (type rag) come back only when asked for by type (or use
+        query_knowledge_base); hits below the relevance floor never: an empty list means nothing
+        relevant is stored."""
         with _as_tool_errors():
             hits = backing.store().search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
             return [hit.to_dict() for hit in hits]
@@ -445,8 +449,11 @@ def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
         """Search ingested repositories (optionally one, by repo_id): the best chunks with their
         location (path:start-end), language, score and text."""
         from mahavishnu.memory.ingest import query_knowledge_base as query_kb
+        from mahavishnu.memory.relevance import check_repo
 
         with _as_tool_errors():
+            if repo_id is not None:
+                check_repo(backing.store(), repo_id)
             hits = query_kb(backing.store(), query, repo_id=repo_id, limit=limit, mode=mode)
             return [hit.to_dict() for hit in hits]
 

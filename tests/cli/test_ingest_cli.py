@@ -97,6 +97,24 @@ def test_repos_and_forget_repo(repo: Path) -> None:
     assert result.exit_code != 0 and isinstance(result.exception, NotFoundError)
 
 
+def test_query_of_an_unknown_repository_is_an_error_listing_the_known_ones(repo: Path) -> None:
+    ok("ingest", str(repo), "--json")
+
+    result = memory("query", "retries", "--repo", "shpo")
+
+    assert isinstance(result.exception, NotFoundError)
+    assert result.exception.message == "no ingested repository 'shpo'"
+    assert "Known repositories: shop." in result.exception.hint
+
+
+def test_memory_search_leaves_chunks_to_query_unless_asked_by_type(repo: Path) -> None:
+    ok("ingest", str(repo), "--json")
+
+    assert ok("search", "retries configured", "--json") == []
+    chunks = ok("search", "retries configured", "--type", "rag", "--json")
+    assert chunks and {h["memory"]["repo_id"] for h in chunks} == {"shop"}
+
+
 def test_ingest_refuses_a_file_path(repo: Path) -> None:
     result = memory("ingest", str(repo / "README.md"))
 

@@ -97,7 +97,26 @@ def test_store_reads_standard_input_and_dedups() -> None:
     again = ok("store", "-", "--json", input="a note from a pipe\n")
 
     assert again["id"] == first["id"]
+    assert (first["already_stored"], again["already_stored"]) == (False, True)
     assert "stored #" in ok("store", "another one")
+
+
+def test_storing_identical_content_again_says_so_and_keeps_both_records() -> None:
+    ok("store", "Use WAL mode", "--tag", "db", "--meta", "by=ana")
+
+    out = ok("store", "Use WAL mode", "--tag", "sqlite", "--meta", "by=bo", "--meta", "ticket=7")
+
+    assert "already stored as #1" in " ".join(out.split())
+    kept = ok("get", "1", "--json")
+    assert kept["tags"] == ["db", "sqlite"]
+    assert kept["metadata"] == {"by": "ana", "ticket": 7, "also_stored": [{"by": "bo"}]}
+
+
+def test_a_search_for_something_absent_says_no_relevant_memories() -> None:
+    ok("store", "Use WAL mode for durability", "--type", "decision")
+
+    assert "no relevant memories" in ok("search", "orbital mechanics of comets")
+    assert ok("search", "orbital mechanics of comets", "--json") == []
 
 
 def test_get_delete_and_not_found() -> None:

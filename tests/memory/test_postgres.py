@@ -37,7 +37,8 @@ from mahavishnu.memory.models import Filters
 from mahavishnu.memory.search import Fusion
 from mahavishnu.memory.store import MemoryStore
 
-SETTINGS = MemorySettings(max_content_chars=2_000)
+# These tests count what the index returns, relevant or not: no relevance floor (relevance.py).
+SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
 WORDS = [
     "deploy",
     "pipeline",
@@ -75,7 +76,8 @@ def corpus(n: int, seed: int = 7) -> list[dict[str, object]]:
 
 # -- search ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "fusion", [Fusion(), Fusion("convex", alpha=0.3, depth=20), Fusion("rrf", 0.6, 10, 30)]
+    "fusion",
+    [Fusion(), Fusion("convex", alpha=0.3, depth=20), Fusion("rrf", 0.6, 10, 30), Fusion("zscore", 0.4)],
 )
 def test_hybrid_in_one_statement_scores_exactly_as_the_shared_fusion(
     store: MemoryStore, fusion: Fusion

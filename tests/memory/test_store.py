@@ -59,11 +59,57 @@ def test_same_content_in_the_same_scope_is_stored_once_without_embedding_again(s
     first = store.store("Remember the milk", "note", project="home")
     calls = embedder.calls
 
-    again = store.store("Remember the milk", "note", project="home", tags=["other"])
+    again = store.add("Remember the milk", "note", project="home", tags=["other"])
 
-    assert again.id == first.id and again.tags == ()
+    assert again.duplicate and again.memory.id == first.id
     assert embedder.calls == calls
     assert store.stats()["count"] == 1
+
+
+def test_storing_a_duplicate_keeps_both_records_tags_and_metadata(store: MemoryStore) -> None:
+    first = store.add(
+        "Use WAL mode", "decision", tags=["db"], metadata={"why": "durability", "by": "ana"}, agent_id="a1"
+    )
+    again = store.add(
+        "Use WAL mode",
+        "decision",
+        tags=["sqlite", "db"],
+        metadata={"by": "bo", "ticket": 7},
+        agent_id="a2",
+        session_id="s2",
+    )
+
+    assert not first.duplicate and again.duplicate and again.memory.id == first.memory.id
+    kept = store.get(first.memory.id)
+    assert kept.tags == ("db", "sqlite")
+    assert dict(kept.metadata) == {
+        "why": "durability",
+        "by": "ana",
+        "ticket": 7,
+        "also_stored": [{"by": "bo", "agent_id": "a2", "session_id": "s2"}],
+    }
+    assert kept.agent_id == "a1"
+    assert store.search("WAL mode", filters={"tags": ["sqlite"]})[0].memory.id == kept.id
+
+
+def test_storing_the_same_record_again_changes_nothing(store: MemoryStore) -> None:
+    first = store.add("Use WAL mode", "decision", tags=["db"], metadata={"why": "durability"})
+    again = store.add("Use WAL mode", "decision", tags=["db"], metadata={"why": "durability"})
+
+    assert again.duplicate and store.get(first.memory.id) == first.memory
+
+
+def test_duplicates_within_one_batch_are_one_memory_with_both_records(store: MemoryStore) -> None:
+    stored = store.store_many_checked(
+        [
+            {"content": "same turn", "metadata": {"turn": "D1:1"}},
+            {"content": "same turn", "metadata": {"turn": "D7:3"}},
+        ]
+    )
+
+    assert [s.duplicate for s in stored] == [False, True]
+    assert stored[0].memory.id == stored[1].memory.id
+    assert store.get(stored[0].memory.id).metadata["also_stored"] == [{"turn": "D7:3"}]
 
 
 @pytest.mark.parametrize(

@@ -280,7 +280,7 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
         print_json(hits)
         return
     if not hits:
-        info("no memories found")
+        info("no relevant memories")
         return
     rows = [
         (

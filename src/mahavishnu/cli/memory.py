@@ -114,10 +114,11 @@ def store_cmd(
     source: str | None = typer.Option("cli", "--source", help="Source system label."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Remember something. The same content, type, project and repo is stored once."""
+    """Remember something. The same content, type, project and repo is stored once (storing it
+    again adds the new tags and metadata to the stored memory)."""
     text = _read_stdin() if content == "-" else content
     with open_store() as store:
-        memory = store.store(
+        stored = store.add(
             text,
             memory_type,
             tags=tags or (),
@@ -128,8 +129,13 @@ def store_cmd(
             session_id=session,
             source_system=source,
         )
+    memory = stored.memory
     if as_json:
-        print_json(memory.to_dict())
+        print_json({**memory.to_dict(), "already_stored": stored.duplicate})
+    elif stored.duplicate:
+        info(
+            f"already stored as #{memory.id} ({memory.memory_type}); its tags and metadata now include these"
+        )
     else:
         info(f"stored #{memory.id} ({memory.memory_type})")
 
@@ -154,7 +160,9 @@ def search_cmd(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search."""
+    """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search.
+    Repository chunks come back with `--type rag` (or from `memory query`); hits below the
+    relevance floor are never shown."""
     filters = _filters(types, tags, project, repo, agent, session, since, until, group)
     if everywhere:
         _search_everywhere(query, mode, filters, limit, as_json)
@@ -451,14 +459,17 @@ def query_cmd(
 ) -> None:
     """Search the ingested repositories: results as path:start-end with a snippet."""
     from mahavishnu.memory.ingest import query_knowledge_base
+    from mahavishnu.memory.relevance import check_repo
 
     with open_store() as store:
+        if repo is not None:
+            check_repo(store, repo)
         hits = query_knowledge_base(store, query, repo_id=repo, limit=limit, mode=mode)
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
     if not hits:
-        info("nothing found")
+        info("no relevant code or docs")
         return
     for hit in hits:
         scope = f"[dim]{hit.repo_id}[/dim] " if repo is None and hit.repo_id else ""

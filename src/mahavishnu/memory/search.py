@@ -1,26 +1,36 @@
 """Search plumbing shared by every backend: query terms for full text, and hybrid fusion.
 
 Hybrid search runs the vector and the BM25 search (each filtered inside its own scan), takes
-``depth`` candidates from each and fuses them. Two fusions are offered:
+``depth`` candidates from each and fuses them. Three fusions are offered:
 
-``convex`` (default)
+``zscore`` (default, alpha 0.4)
+    Each leg's scores standardised against that leg's own candidates for this query,
+    ``(score - mean) / stdev``, then ``alpha * z_vector + (1 - alpha) * z_text``; a candidate a leg
+    did not return takes the leg's lowest value. The weight follows each leg's confidence: a leg
+    whose best answer stands far above the rest moves the ranking, a leg whose answers are all
+    alike (a weak vector leg on long conversations, a text leg matching only common words) barely
+    does. Fused scores are mapped onto [0, 1] (best 1, worst 0). Measured with
+    ``benchmarks/retrieval.py`` (development data only): on LoCoMo equal-weight convex fusion sat
+    at the level of its text leg while z-scores add ~0.04 recall@10; alpha 0.4 leans on the text
+    leg, which is the stronger one on conversations and SciFact.
+``convex``
     ``alpha * cos / max_cos + (1 - alpha) * bm25 / max_bm25`` over the union of candidates: each
     leg scaled to [0, 1] by its theoretical floor (0: a negative cosine counts as no similarity,
     BM25 is never negative) and the best score seen for this query; a candidate missing from a leg
-    scores 0 there. Bruch et al. (2023, "An Analysis of Fusion Functions for Hybrid Retrieval")
-    find this convex combination beats RRF with one interpretable, stable weight. ``alpha`` = 0.5
-    (equal weights) is not tuned: on SciFact (``benchmarks/scifact.py --sweep``) hybrid nDCG@10 is
-    0.732 and stays within 0.727-0.732 for alpha 0.3-0.7, against 0.714 for RRF k=60 (0.701-0.725
-    over the same weights); depth 50-300 moves it by 0.003.
+    scores 0 there (Bruch et al. 2023, "An Analysis of Fusion Functions for Hybrid Retrieval").
+    Dividing by the best score erases how confident a leg is: its best answer always counts 1.
 ``rrf``
     Reciprocal rank fusion, ``sum w / (k + rank)``, scaled to [0, 1] by its maximum. Rank-only, so
     it ignores how far apart the scores are.
 
-Hybrid scores are in [0, 1] either way, so ``min_score`` means the same thing for both.
+Hybrid scores are in [0, 1] in every case, so ``min_score`` means the same thing for all three.
+Convex and RRF also run as one SQL statement on PostgreSQL (``backends/postgres.py``); z-scores
+are fused here, over both legs' results, on every backend.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,12 +38,22 @@ from typing import Literal
 
 from mahavishnu.errors import InvalidInputError
 
-FusionMethod = Literal["convex", "rrf"]
+FusionMethod = Literal["zscore", "convex", "rrf"]
+FUSION_METHODS: tuple[FusionMethod, ...] = ("zscore", "convex", "rrf")
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 64
-# Lucene's English stop set: dropped from queries (never from the index). They match most
-# documents, so OR-ing them in costs time and adds nothing to BM25.
+# Lucene's English stop set, and the question words, pronouns and auxiliaries a question to an
+# assistant's memory is made of: dropped from queries (never from the index). They match most
+# documents, so OR-ing them in costs time and, on short texts, lets length normalisation rank a
+# turn for its "I" and "you" (LoCoMo evidence recall@10 of the text leg: 0.589 with Lucene's set,
+# 0.637 with these; benchmarks/retrieval.py).
+_QUESTION_WORDS = (
+    *("how", "what", "when", "where", "why", "who", "whom", "which", "whose"),
+    *("do", "does", "did", "doing", "done", "can", "could", "would", "should", "may", "might"),
+    *("has", "have", "had", "having", "been", "being", "were", "am", "its", "from", "about", "than", "so"),
+    *("i", "me", "my", "we", "us", "our", "you", "your", "he", "his", "she", "her", "them"),
+)
 STOPWORDS = frozenset(
     [
         "a",
@@ -69,6 +89,7 @@ STOPWORDS = frozenset(
         "was",
         "will",
         "with",
+        *_QUESTION_WORDS,
     ]
 )
 
@@ -110,18 +131,31 @@ class Fusion:
     depth: int = 100
 
     def __post_init__(self) -> None:
-        if self.method not in ("convex", "rrf"):
-            raise InvalidInputError(f"unknown fusion method {self.method!r}", hint="Use convex or rrf.")
+        if self.method not in FUSION_METHODS:
+            raise InvalidInputError(
+                f"unknown fusion method {self.method!r}", hint=f"Use one of: {', '.join(FUSION_METHODS)}."
+            )
         if not 0.0 <= self.alpha <= 1.0 or self.rrf_k < 1 or self.depth < 1:
             raise InvalidInputError("fusion needs 0 <= alpha <= 1, rrf_k >= 1 and depth >= 1")
 
     def fuse(self, vector: Sequence[Ranked], text: Sequence[Ranked], limit: int) -> list[Ranked]:
         """Fused, best first, at most ``limit``; ties broken by id for a stable order."""
-        scores = self._convex(vector, text) if self.method == "convex" else self._rrf(vector, text)
+        methods = {"zscore": self._zscore, "convex": self._convex, "rrf": self._rrf}
+        scores = methods[self.method](vector, text)
         vec = {r.id: r.vector_score for r in vector}
         txt = {r.id: r.text_score for r in text}
         order = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
         return [Ranked(i, scores[i], vec.get(i), txt.get(i)) for i in order]
+
+    def _zscore(self, vector: Sequence[Ranked], text: Sequence[Ranked]) -> dict[int, float]:
+        ids = list(dict.fromkeys([*(r.id for r in vector), *(r.id for r in text)]))
+        fused = dict.fromkeys(ids, 0.0)
+        for weight, ranked in ((self.alpha, vector), (1 - self.alpha, text)):
+            standard, missing = _standardised([r.score for r in ranked])
+            found = {r.id: z for r, z in zip(ranked, standard, strict=True)}
+            for i in ids:
+                fused[i] += weight * found.get(i, missing)
+        return _rescaled(fused)
 
     def _convex(self, vector: Sequence[Ranked], text: Sequence[Ranked]) -> dict[int, float]:
         top_cos = max((r.score for r in vector), default=1.0)
@@ -140,6 +174,30 @@ class Fusion:
             for rank, r in enumerate(ranked, start=1):
                 scores[r.id] = scores.get(r.id, 0.0) + weight / (self.rrf_k + rank) / best
         return scores
+
+
+def _standardised(scores: Sequence[float]) -> tuple[list[float], float]:
+    """Each score's distance from the leg's mean in standard deviations, and the value for a
+    candidate the leg did not return (its lowest: it ranked below all of them). A leg whose
+    scores are all equal (or one) scores its candidates 1, the others 0; an empty leg adds 0."""
+    if not scores:
+        return [], 0.0
+    mean = sum(scores) / len(scores)
+    spread = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+    if spread <= 1e-12:
+        return [1.0] * len(scores), 0.0
+    standard = [(s - mean) / spread for s in scores]
+    return standard, min(standard)
+
+
+def _rescaled(scores: dict[int, float]) -> dict[int, float]:
+    """Scores mapped linearly onto [0, 1]: the best 1, the worst 0 (all 1 when they are equal)."""
+    if not scores:
+        return scores
+    low, high = min(scores.values()), max(scores.values())
+    if high - low <= 1e-12:
+        return dict.fromkeys(scores, 1.0)
+    return {i: (s - low) / (high - low) for i, s in scores.items()}
 
 
 def _scaled(value: float, low: float, high: float) -> float:

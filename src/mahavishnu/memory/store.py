@@ -52,8 +52,9 @@ from mahavishnu.memory.models import (
     parse_time,
     utcnow,
 )
+from mahavishnu.memory.relevance import MEMORY_KINDS, REPOSITORY_KIND, above_floor
 from mahavishnu.memory.scrub import scrub_draft, scrub_memory, scrub_tree
-from mahavishnu.memory.search import Fusion
+from mahavishnu.memory.search import Fusion, Ranked
 
 if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings, Settings
@@ -64,6 +65,14 @@ META_DIMENSION = "dimension"
 META_REEMBED = "reembed_target"
 MAX_LIMIT = 1_000
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What ``MemoryStore.add`` did: the memory, and whether the same memory was already stored."""
+
+    memory: Memory
+    duplicate: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +150,35 @@ class MemoryStore:
         source_system: str | None = None,
     ) -> Memory:
         """Store one memory; the same content, type, project and repo returns the stored row."""
+        return self.add(
+            content,
+            type,
+            tags=tags,
+            metadata=metadata,
+            project=project,
+            repo_id=repo_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            workflow_id=workflow_id,
+            source_system=source_system,
+        ).memory
+
+    def add(
+        self,
+        content: str,
+        type: str = "note",
+        *,
+        tags: Sequence[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        project: str | None = None,
+        repo_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        workflow_id: str | None = None,
+        source_system: str | None = None,
+    ) -> Stored:
+        """``store``, telling whether the memory was already stored (then the new record's tags and
+        metadata are merged into the stored row: see ``merged_duplicate``)."""
         draft = MemoryDraft(
             content,
             type,
@@ -153,29 +191,53 @@ class MemoryStore:
             workflow_id,
             source_system,
         )
-        return self.store_many([draft])[0]
+        return self.store_many_checked([draft])[0]
 
     def store_many(
         self, items: Iterable[MemoryDraft | Mapping[str, Any]], *, batch_size: int = 256
     ) -> list[Memory]:
         """Store many, embedding in batches; each batch is one transaction. All are validated first,
-        and scrubbed of secrets (``scrub.py``) before anything is hashed, embedded or written."""
+        and scrubbed of secrets (``scrub.py``) before anything is hashed, embedded or written.
+        A memory stored before (or earlier in ``items``) keeps its row and gains the new tags and
+        metadata (``merged_duplicate``)."""
+        return [s.memory for s in self.store_many_checked(items, batch_size=batch_size)]
+
+    def store_many_checked(
+        self, items: Iterable[MemoryDraft | Mapping[str, Any]], *, batch_size: int = 256
+    ) -> list[Stored]:
+        """``store_many``, telling for each item whether it was already stored."""
         limit = self.settings.max_content_chars
         drafts = [scrub_draft(MemoryDraft.coerce(item)).checked(limit) for item in items]
-        out: list[Memory] = []
+        out: list[Stored] = []
         for start in range(0, len(drafts), batch_size):
             out.extend(self._store_batch(drafts[start : start + batch_size]))
         return out
 
-    def _store_batch(self, drafts: Sequence[MemoryDraft]) -> list[Memory]:
+    def _store_batch(self, drafts: Sequence[MemoryDraft]) -> list[Stored]:
         known = self.backend.find_existing(drafts)
-        fresh = list({d.dedup_key: d for d in drafts if d.dedup_key not in known}.values())
+        fresh: dict[tuple[Any, ...], MemoryDraft] = {}
+        for d in drafts:
+            if d.dedup_key not in known:
+                fresh.setdefault(d.dedup_key, d)
         if fresh:
             embedder = self.embedder
-            vectors = embedder.embed_many([d.content for d in fresh], kind="document")
-            stored = self.backend.insert(fresh, vectors, model=embedder.identity, now=utcnow())
-            known.update((d.dedup_key, m) for d, m in zip(fresh, stored, strict=True))
-        return [known[d.dedup_key] for d in drafts]
+            vectors = embedder.embed_many([d.content for d in fresh.values()], kind="document")
+            stored = self.backend.insert(list(fresh.values()), vectors, model=embedder.identity, now=utcnow())
+            known.update(zip(fresh, stored, strict=True))
+        out = []
+        for d in drafts:
+            duplicate = fresh.get(d.dedup_key) is not d
+            if duplicate:
+                known[d.dedup_key] = self._merge_duplicate(known[d.dedup_key], d)
+            out.append(Stored(known[d.dedup_key], duplicate))
+        return out
+
+    def _merge_duplicate(self, memory: Memory, draft: MemoryDraft) -> Memory:
+        changes = merged_duplicate(memory, draft)
+        if not changes:
+            return memory
+        updated = self.backend.update(memory.id, changes, None, model="", now=utcnow())
+        return updated or memory
 
     def get(self, memory_id: int) -> Memory:
         found = self.backend.get([memory_id]).get(memory_id) if _valid_id(memory_id) else None
@@ -276,13 +338,30 @@ class MemoryStore:
             text=query if mode != "vector" else None,
             fusion=fusion or self.fusion,
         )
-        ranked = [r for r in self.backend.search(request) if min_score is None or r.score >= min_score]
-        rows = self.backend.get([r.id for r in ranked])
+        ranked, rows = self._ranked(request)
+        if mode != "text":  # a keyword search keeps every match (and needs no embedder)
+            ranked = above_floor(ranked, self.relevance_floor)
         return [
             SearchHit(scrub_memory(rows[r.id]), r.score, r.modes, "memory", r.vector_score, r.text_score)
             for r in ranked
-            if r.id in rows
+            if min_score is None or r.score >= min_score
         ]
+
+    def _ranked(self, request: SearchRequest) -> tuple[list[Ranked], dict[int, Memory]]:
+        """The backend's answer and its rows. Without a type filter, repository chunks are left out
+        (``relevance.py``): the unfiltered search (the fastest path) is asked for a few more, and
+        only when chunks crowd out the memories does it run again filtered by type."""
+        if request.filters.types:
+            ranked = self.backend.search(request)
+            rows = self.backend.get([r.id for r in ranked])
+            return [r for r in ranked if r.id in rows], rows
+        wide = replace(request, limit=min(MAX_LIMIT, request.limit * 2 + 10))
+        ranked = self.backend.search(wide)
+        rows = self.backend.get([r.id for r in ranked])
+        kept = [r for r in ranked if r.id in rows and rows[r.id].memory_type != REPOSITORY_KIND]
+        if len(kept) >= request.limit or len(ranked) < wide.limit:
+            return kept[: request.limit], rows
+        return self._ranked(replace(request, filters=replace(request.filters, types=MEMORY_KINDS)))
 
     def _scoped(self, filters: Filters | Mapping[str, Any] | None, include_shared: bool) -> Filters:
         scoped = Filters.coerce(filters)
@@ -293,6 +372,13 @@ class MemoryStore:
         if include_shared and (scoped.project is not None or scoped.group is not None):
             return replace(scoped, shared=True)
         return scoped
+
+    @property
+    def relevance_floor(self) -> float:
+        """The cosine under which a hit found by the vector leg alone is not returned."""
+        if self.settings.relevance_floor is not None:
+            return self.settings.relevance_floor
+        return self.embedder.relevance_floor
 
     @property
     def fusion(self) -> Fusion:
@@ -426,6 +512,38 @@ class MemoryStore:
 def _valid_id(memory_id: int) -> bool:
     """Whether ``memory_id`` can name a row at all (SQLite and PostgreSQL ids are 64-bit)."""
     return 0 < memory_id < 2**63
+
+
+#: Where a duplicate's differing metadata goes (``merged_duplicate``).
+ALSO_STORED = "also_stored"
+
+
+def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
+    """The changes that keep a duplicate draft's record in the stored ``memory``: its tags join the
+    stored ones, its metadata keys the stored row lacks are added, and whatever differs from the
+    stored row (metadata values, agent, session, workflow, source) is appended to
+    ``metadata["also_stored"]``. Empty when the draft adds nothing."""
+    tags = tuple(dict.fromkeys([*memory.tags, *draft.tags]))
+    metadata = dict(memory.metadata)
+    differing: dict[str, Any] = {}
+    for key, value in draft.metadata.items():
+        if key not in metadata:
+            metadata[key] = value
+        elif metadata[key] != value and key != ALSO_STORED:
+            differing[key] = value
+    for name in ("agent_id", "session_id", "workflow_id", "source_system"):
+        value = getattr(draft, name)
+        if value is not None and value != getattr(memory, name):
+            differing[name] = value
+    if differing:
+        earlier = metadata.get(ALSO_STORED)
+        metadata[ALSO_STORED] = [*(earlier if isinstance(earlier, list) else []), differing]
+    changes: dict[str, Any] = {}
+    if tags != tuple(memory.tags):
+        changes["tags"] = tags
+    if metadata != dict(memory.metadata):
+        changes["metadata"] = metadata
+    return changes
 
 
 def _checked_limit(limit: int) -> int:

@@ -389,7 +389,10 @@ class PostgresBackend(SqlBackend):
         return self.search(SearchRequest("text", filters, k, text=text))
 
     def search(self, request: SearchRequest) -> list[Ranked]:
-        """Every mode, hybrid included, is one SQL statement (see ``search_sql``)."""
+        """Every mode is one SQL statement (see ``search_sql``); so is hybrid with convex or RRF
+        fusion, while z-score fusion runs both legs and fuses in Python (``search.py``)."""
+        if request.mode == "hybrid" and request.fusion.method not in SQL_FUSIONS:
+            return super().search(request)
         sql, params, ef_search = search_sql(request)
 
         def work(conn: Conn) -> list[Ranked]:
@@ -445,6 +448,8 @@ def search_sql(request: SearchRequest) -> tuple[str, list[Any], int]:
     if request.mode == "text":
         return f"WITH {legs[0]} SELECT id, score FROM t ORDER BY score DESC, id", params, ef_search
     fusion = request.fusion
+    if fusion.method not in SQL_FUSIONS:
+        raise StoreError(f"{fusion.method} fusion is not done in SQL: fuse both legs' results in Python")
     alpha, rrf_k = f"{float(fusion.alpha)!r}::float8", f"{float(fusion.rrf_k)!r}::float8"
     fused = _convex(alpha) if fusion.method == "convex" else _rrf(alpha, rrf_k)
     sql = f"""
@@ -478,6 +483,10 @@ def _rrf(alpha: str, rrf_k: str) -> str:
     vector = f"coalesce({alpha} / ({rrf_k} + vrank), 0)"
     text = f"coalesce((1 - {alpha}) / ({rrf_k} + trank), 0)"
     return f"({vector} + {text}) * ({rrf_k} + 1)"
+
+
+#: The fusion methods ``search_sql`` does in SQL.
+SQL_FUSIONS = ("convex", "rrf")
 
 
 def _probes(ef_search: int) -> int:

@@ -37,6 +37,9 @@ class Embedder(ABC):
     batch_size: int = 32
     #: Tokens of one text the model reads (special tokens excluded); the rest is truncated.
     max_tokens: int = 512
+    #: The cosine with a query under which a text is unrelated to it (``memory/relevance.py``):
+    #: measured per model on the development data; 0 where nothing was measured (no floor).
+    relevance_floor: float = 0.0
 
     @abstractmethod
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:

@@ -1,0 +1,120 @@
+"""What a search returns (``relevance.py``), on every backend: memories rather than repository
+chunks unless asked, nothing below the relevance floor, and no query of an unknown repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mahavishnu.errors import NotFoundError
+from mahavishnu.memory.ingest import ingest_repository, query_knowledge_base
+from mahavishnu.memory.relevance import above_floor, check_repo
+from mahavishnu.memory.search import Ranked
+from mahavishnu.memory.store import MemoryStore
+
+NOTES = [
+    ("SQLite in WAL mode survives a crash", "decision"),
+    ("pytest fixtures keep tests small", "note"),
+    ("the retry policy backs off exponentially", "decision"),
+    ("bananas are yellow and rich in potassium", "note"),
+]
+ABSENT = "orbital mechanics of comets"
+
+
+def fill(store: MemoryStore) -> None:
+    store.store_many([{"content": text, "type": kind} for text, kind in NOTES])
+
+
+# -- the relevance floor ------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
+def test_a_search_for_something_absent_returns_nothing(store: MemoryStore, mode: str) -> None:
+    fill(store)
+
+    assert store.search(ABSENT, mode=mode) == []
+    assert store.search("bananas", mode=mode)[0].memory.content.startswith("bananas")
+
+
+def test_without_the_floor_an_absent_search_returns_the_whole_store(store: MemoryStore) -> None:
+    """The floor is what keeps the answer empty: the vector leg always has a nearest neighbour."""
+    fill(store)
+    store.settings = store.settings.model_copy(update={"relevance_floor": 0.0})
+
+    assert len(store.search(ABSENT, mode="vector")) == len(NOTES)
+
+
+def test_a_hybrid_hit_sharing_only_a_minor_word_is_dropped(store: MemoryStore) -> None:
+    fill(store)
+
+    hits = store.search("bananas and the kubernetes cluster", mode="hybrid")
+
+    assert [h.memory.content for h in hits] == [NOTES[3][0]]
+
+
+def test_the_floor_keeps_vector_evidence_or_strong_full_text_evidence() -> None:
+    ranked = [
+        Ranked(1, 0.9, vector_score=0.5, text_score=8.0),
+        Ranked(2, 0.6, vector_score=0.3),  # close enough in meaning
+        Ranked(3, 0.5, text_score=5.0),  # at least half the best full-text score
+        Ranked(4, 0.4, vector_score=0.1, text_score=3.0),  # neither
+        Ranked(5, 0.3, vector_score=0.2),  # neither
+    ]
+
+    assert [r.id for r in above_floor(ranked, 0.25)] == [1, 2, 3]
+    assert [r.id for r in above_floor(ranked, 0.0)] == [1, 2, 3, 4, 5]
+
+
+# -- kinds: memories, not repository chunks -----------------------------------------------------
+@pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
+def test_a_memory_search_leaves_repository_chunks_out_unless_asked(store: MemoryStore, mode: str) -> None:
+    note = store.store("retry policy: back off exponentially", "decision")
+    chunk = store.store("def retry(policy): back off exponentially", "rag", repo_id="api")
+
+    assert [h.memory.id for h in store.search("retry policy back off", mode=mode)] == [note.id]
+    asked = store.search("retry policy back off", mode=mode, filters={"type": "rag"})
+    assert [h.memory.id for h in asked] == [chunk.id]
+    both = store.search("retry policy back off", mode=mode, filters={"types": ["rag", "decision"]})
+    assert {h.memory.id for h in both} == {note.id, chunk.id}
+
+
+def test_memories_are_found_even_when_chunks_crowd_the_top(store: MemoryStore) -> None:
+    """40 chunks match better than the two notes: the notes still come back."""
+    chunks = [
+        {"content": f"deploy pipeline deploy pipeline stage {i}", "type": "rag", "repo_id": "ci"}
+        for i in range(40)
+    ]
+    store.store_many([*chunks, {"content": "deploy pipeline notes"}, {"content": "deploy pipeline rota"}])
+
+    hits = store.search("deploy pipeline", limit=5)
+
+    assert sorted(h.memory.content for h in hits) == ["deploy pipeline notes", "deploy pipeline rota"]
+
+
+# -- repositories -------------------------------------------------------------------------------
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "client.py").write_text("def send(request, retries=3):\n    return transport(request, retries)\n")
+    return root
+
+
+def test_chunks_come_back_from_the_knowledge_base_query(store: MemoryStore, shop: Path) -> None:
+    ingest_repository(store, shop, repo_id="shop")
+    store.store("we send requests with three retries", "note")
+
+    assert [h.path for h in query_knowledge_base(store, "send request retries", repo_id="shop")] == [
+        "client.py"
+    ]
+    assert [h.memory.memory_type for h in store.search("send request retries")] == ["note"]
+
+
+def test_an_unknown_repository_is_an_error_naming_the_known_ones(store: MemoryStore, shop: Path) -> None:
+    ingest_repository(store, shop, repo_id="shop")
+    store.store("a chunk stored by hand", "rag", repo_id="handmade")
+
+    check_repo(store, "shop")
+    check_repo(store, "handmade")
+    with pytest.raises(NotFoundError, match="no ingested repository 'shpo'") as raised:
+        check_repo(store, "shpo")
+    assert "Known repositories: shop." in raised.value.hint
