@@ -121,3 +121,20 @@ def test_doctor_exits_zero_only_when_all_is_well(isolated_home, tmp_path):
 @pytest.fixture(autouse=True)
 def _no_real_clis(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path / "no-clis"))
+
+
+def test_doctor_reports_the_memory_hooks_of_each_assistant(isolated_home):
+    from mahavishnu.environments.memory_hooks import install
+
+    def hooks() -> dict[str, Finding]:
+        return {f.check: f for f in doctor.check_memory_hooks(load_settings())}
+
+    assert {f.status for f in hooks().values()} == {"skipped"}  # the loop is off: a choice, not a fault
+    install(["claude", "codex"])
+    found = hooks()
+    assert found["hooks:claude"].status == "ok" and found["hooks:codex"].status == "ok"
+    assert found["hooks:qwen"].status == "skipped" and "hooks install --tool qwen" in found["hooks:qwen"].hint
+    (isolated_home / ".codex" / "config.toml").write_text("")  # Codex lost its trust entries
+    found = hooks()["hooks:codex"]
+    assert found.status == "warn" and "untrusted" in found.detail and "--tool codex" in found.hint
+    assert ("hooks", doctor.check_memory_hooks) in doctor.CHECKS

@@ -1,9 +1,8 @@
 """``mahavishnu doctor``: independent checks of a user's machine, each finding with a fix hint.
 
 A check is a function ``(Settings) -> list[Finding]``; ``CHECKS`` lists them in the order shown and
-``register`` adds one (another module's feature, e.g. the memory hooks Mahavishnu installs, brings its
-own check: see ``HOOKS_CHECK``). A check that raises becomes one ``error`` finding: one broken part
-never hides the others. ``healthy`` is true only when no finding is ``warn`` or ``error``.
+``register`` adds one (a plug-in's own check). A check that raises becomes one ``error`` finding: one
+broken part never hides the others. ``healthy`` is true only when no finding is ``warn`` or ``error``.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ SCHEMAS = {
 }
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
-#: The name under which the memory-hooks check registers (wired by the memory hooks feature).
+#: The name of the memory-hooks check (``check_memory_hooks``).
 HOOKS_CHECK = "hooks"
 
 
@@ -293,6 +292,26 @@ def _is_mahavishnu_server(command: str | None, args: Any) -> bool:
     return any(Path(w).name == "mahavishnu" or w == "mahavishnu" for w in words) and "serve" in words
 
 
+def check_memory_hooks(settings: Settings) -> list[Finding]:
+    """The memory loop's hooks (``memory hooks install``) in each assistant that has any: all present
+    (and trusted, for Codex). An assistant with none of them has the loop off, which is a choice."""
+    from mahavishnu.environments.memory_hooks import hooks_status
+
+    findings = []
+    for found in hooks_status("all"):
+        name, state = f"{HOOKS_CHECK}:{found.tool}", found.state
+        if state == "installed":
+            findings.append(Finding(name, "ok", f"memory hooks installed in {found.path}"))
+        elif state == "not installed":
+            hint = f"`mahavishnu memory hooks install --tool {found.tool}` turns the memory loop on."
+            findings.append(Finding(name, "skipped", "the memory loop is off (no hooks)", hint))
+        else:
+            detail = f"memory hooks {state} in {found.path}" + (f": {found.error}" if found.error else "")
+            hint = f"`mahavishnu memory hooks install --tool {found.tool}` puts them back (idempotent)."
+            findings.append(Finding(name, "warn", detail, hint))
+    return findings
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("clis", check_clis),
     ("config files", check_config_files),
@@ -301,5 +320,5 @@ CHECKS: list[tuple[str, Check]] = [
     ("private files", check_private_files),
     ("store", check_store),
     ("mcp", check_mcp_registered),
-    # HOOKS_CHECK ("hooks"): registered by the memory hooks feature with `doctor.register`.
+    (HOOKS_CHECK, check_memory_hooks),
 ]
