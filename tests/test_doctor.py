@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_DATA
 from mahavishnu import doctor, paths
 from mahavishnu.config import load_settings
 from mahavishnu.doctor import Finding, healthy, register, run_checks
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "schemas"
 
 
 def _fake_cli(bin_dir: Path, name: str, version: str) -> None:
@@ -38,7 +39,7 @@ def test_cli_versions_against_the_tested_ones(tmp_path, monkeypatch):
 
 
 def test_config_files_are_parsed_and_checked_against_the_schema(isolated_home, monkeypatch):
-    monkeypatch.setenv(doctor.SCHEMAS_DIR_VARIABLE, str(SHARED_DATA / "schemas"))
+    monkeypatch.setenv(doctor.SCHEMAS_DIR_VARIABLE, str(SCHEMAS))
     claude = isolated_home / ".claude" / "settings.json"
     claude.parent.mkdir()
     claude.write_text('{"permissions": {"defaultMode": "not-a-mode"}}')
