@@ -7,13 +7,13 @@ They join the ``memory`` group (``cli/memory.py`` imports this module).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from mahavishnu.cli.fast import read_hook_payload, run_memory_context
 from mahavishnu.cli.memory import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
 from mahavishnu.errors import InvalidInputError
@@ -28,20 +28,6 @@ ToolOption = typer.Option("all", "--tool", help="claude, codex, qwen, gemini or 
 DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without writing anything.")
 
 
-def read_hook_payload(text: str) -> dict[str, Any]:
-    """The JSON object an assistant's hook gives on standard input."""
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        raise InvalidInputError(
-            "standard input holds no hook JSON object",
-            hint="This command is run by an assistant's hook; see `mahavishnu memory hooks install`.",
-        )
-    return payload
-
-
 # -- recall -------------------------------------------------------------------------------------
 @app.command("context")
 def context_cmd(
@@ -51,17 +37,7 @@ def context_cmd(
 ) -> None:
     """The recall hook: read the hook's JSON on stdin, print the memories to add to the context as
     that assistant's hook JSON (nothing when there is nothing relevant)."""
-    from mahavishnu.config import load_settings
-    from mahavishnu.memory.recall import build_context
-    from mahavishnu.memory.session_logs import check_tool
-
-    name = check_tool(tool)
-    payload = read_hook_payload(sys.stdin.read())
-    settings = load_settings().recall
-    with open_store() as store:
-        answer = build_context(store, payload, name, settings)
-    if answer is not None:
-        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    run_memory_context(tool, sys.stdin.read(), ask_daemon=False, open_store=lambda: open_store())
 
 
 # -- capture ------------------------------------------------------------------------------------
