@@ -37,7 +37,8 @@ except SystemExit as exc:
     code = exc.code
 sys.stdout.flush()
 roots = sorted({name.split(".")[0] for name in sys.modules})
-print("\\n@@" + json.dumps({"code": code, "modules": roots}))
+ours = sorted(name for name in sys.modules if name.startswith("mahavishnu"))
+print("\\n@@" + json.dumps({"code": code, "modules": roots, "all": ours}))
 """
 
 # The console script, and the Typer app alone (no fast path), both named as the console script.
@@ -401,8 +402,17 @@ def test_the_context_hook_answered_by_the_daemon_loads_no_typer_nor_heavy_packag
     assert (
         data["code"] == 0 and "Use WAL mode" in json.loads(output)["hookSpecificOutput"]["additionalContext"]
     )
-    unwanted = {*HEAVY, "typer", "rich", "click", "pydantic", "pydantic_core", "yaml"} & set(data["modules"])
+    modules = set(data["modules"])
+    unwanted = {*HEAVY, "typer", "rich", "click", "pydantic", "pydantic_core", "yaml"} & modules
     assert not unwanted, sorted(unwanted)
+    assert "mahavishnu.memory.session_logs" not in data["all"]  # nor the session log readers
+
+
+def test_the_hooks_know_every_assistant() -> None:
+    from mahavishnu.cli.fast import HOOK_TOOLS
+    from mahavishnu.memory.session_logs import TOOLS
+
+    assert HOOK_TOOLS == TOOLS
 
 
 SESSIONS = Path(__file__).parents[1] / "memory" / "fixtures" / "sessions"

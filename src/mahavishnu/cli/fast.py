@@ -310,6 +310,9 @@ def _snippet(text: str, width: int = 80) -> str:
 
 #: Set by a capture hook for the detached process it hands the import to (see ``memory_import_hook``).
 CAPTURE_ENV = "MAHAVISHNU_CAPTURE"
+#: ``memory.session_logs.TOOLS`` (a test keeps them equal), spelled here so that a hook need not
+#: import that module (dataclasses, datetime and the log readers) to check its own name.
+HOOK_TOOLS = ("claude", "codex", "qwen", "gemini")
 
 
 def hook_tool(args: list[str], tail: tuple[str, ...] = ()) -> str | None:
@@ -359,9 +362,11 @@ def run_memory_context(
     nothing when there is nothing to add."""
     import json
 
-    from mahavishnu.memory.session_logs import check_tool
+    if tool not in HOOK_TOOLS:
+        from mahavishnu.memory.session_logs import check_tool
 
-    name = check_tool(tool)
+        check_tool(tool)  # raises the command's error
+    name = tool
     payload = read_hook_payload(text)
     reply = None
     if ask_daemon:
@@ -391,10 +396,8 @@ def memory_import_hook(args: list[str]) -> int | None:
     idempotent. None when Typer must run the command (another spelling, ``all``)."""
     import os
 
-    from mahavishnu.memory.session_logs import TOOLS
-
     tool = hook_tool(args, ("-",))
-    if tool is None or tool not in TOOLS:
+    if tool is None or tool not in HOOK_TOOLS:
         return None
     if os.environ.get(CAPTURE_ENV) == "detached":
         return _capture_now(tool)

@@ -107,9 +107,32 @@ def _startup_memories(store: MemoryStore, project: str | None) -> list[Memory]:
     if project is None:
         return []
     scope = {"project": project}
-    first = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50)
-    notes = store.recent({**scope, "types": ("note",)}, limit=20)
+    # The project's own memories and the insights shared with it are asked for apart: one query
+    # for both (``project = ? OR id IN shares``) cannot use the project index, and scans every
+    # memory when the project has fewer than ``limit`` (measured: 230 ms for 100k memories).
+    own = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50, include_shared=False)
+    shared = _shared_with(store, project, {m.id for m in own})
+    if shared is None:  # a backend without share records: the one query
+        first = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50)
+    else:
+        first = sorted([*own, *shared], key=lambda m: (m.created_at, m.id), reverse=True)[:50]
+    notes = store.recent({**scope, "types": ("note",)}, limit=20, include_shared=False)
     return [*first, *notes]
+
+
+def _shared_with(store: MemoryStore, project: str, known: set[int]) -> list[Memory] | None:
+    """The decisions and insights shared with ``project`` from elsewhere (the newest 1,000 shares),
+    or None when the backend keeps no share records."""
+    from mahavishnu.errors import StoreError
+    from mahavishnu.memory.backends.records import SHARES
+
+    try:
+        rows = store.backend.records(SHARES, {"project": project}, limit=1_000)
+    except StoreError:
+        return None
+    ids = sorted({int(r["memory_id"]) for r in rows} - known)
+    found = store.backend.get(ids).values() if ids else []
+    return [m for m in found if m.memory_type in _STARTUP_TYPES]
 
 
 def _relevant_memories(
