@@ -162,3 +162,9 @@ def test_session_start_takes_in_the_insights_shared_with_the_project(store: Memo
     assert f"[#{shared.id} insight" in lines[0]  # the newest first, shared or own
     assert "We use httpx" in text and "Retries live in one place" in text
     assert "ledger" not in text and "written in Go" not in text
+
+
+def test_session_start_finds_the_decisions_behind_many_newer_notes(store: MemoryStore) -> None:
+    store.store_many([{"content": f"note number {i}", "type": "note", "project": "api"} for i in range(205)])
+    text = context(build_context(store, start(), "claude", SETTINGS))
+    assert "We use httpx" in text and "Retries live in one place" in text and "note number 204" in text

@@ -443,7 +443,10 @@ def _capture_now(tool: str) -> int | None:
         payload: dict[str, Any] | None = read_hook_payload(text)
     except MahavishnuError:  # (the hook's process checked it) the command says what is wrong
         payload = None
-    reply = daemon.ask("capture", {"payload": payload, "tool": tool}) if payload is not None else None
+    # Detached: nobody waits, so a long first import of a session may take its time (a client that
+    # gave up would import it a second time in-process).
+    request = {"payload": payload, "tool": tool}
+    reply = daemon.ask("capture", request, timeout=600) if payload is not None else None
     if reply is None:
         sys.stdin = io.StringIO(text)  # the Typer command reads it again
         return None

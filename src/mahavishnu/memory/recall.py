@@ -48,6 +48,7 @@ PROMPT_EVENTS = frozenset({"UserPromptSubmit", "BeforeAgent"})
 CHARS_PER_TOKEN = 4  # a rough, conservative count for English prose and code
 STATE_DAYS = 7  # a session's "already sent" record is dropped after this many days untouched
 _STARTUP_TYPES = ("decision", "insight")
+_OWN_WINDOW = 200  # a project's newest memories looked at in one query at session start
 _RESET_SOURCES = frozenset({"clear", "compact"})
 _HOOK_CONTEXT = re.compile(r"<(qwen:user-prompt-submit-context|hook_context)>.*?</\1>", re.DOTALL)
 
@@ -107,16 +108,22 @@ def _startup_memories(store: MemoryStore, project: str | None) -> list[Memory]:
     if project is None:
         return []
     scope = {"project": project}
-    # The project's own memories and the insights shared with it are asked for apart: one query
-    # for both (``project = ? OR id IN shares``) cannot use the project index, and scans every
-    # memory when the project has fewer than ``limit`` (measured: 230 ms for 100k memories).
-    own = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50, include_shared=False)
-    shared = _shared_with(store, project, {m.id for m in own})
+    # Asked for so that SQLite uses the project index: the project's own memories of the three
+    # types in one query (a single type, or the OR with shared insights, walks every memory of that
+    # type when the project has few: 220 ms with 100k memories), the shared insights apart. Only a
+    # project with more than ``_OWN_WINDOW`` of them asks by type again (quick there: many match).
+    own = store.recent({**scope, "types": (*_STARTUP_TYPES, "note")}, limit=_OWN_WINDOW, include_shared=False)
+    first = [m for m in own if m.memory_type in _STARTUP_TYPES][:50]
+    notes = [m for m in own if m.memory_type == "note"][:20]
+    if len(own) == _OWN_WINDOW and len(first) < 50:
+        first = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50, include_shared=False)
+    if len(own) == _OWN_WINDOW and len(notes) < 20:
+        notes = store.recent({**scope, "types": ("note",)}, limit=20, include_shared=False)
+    shared = _shared_with(store, project, {m.id for m in first})
     if shared is None:  # a backend without share records: the one query
         first = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50)
     else:
-        first = sorted([*own, *shared], key=lambda m: (m.created_at, m.id), reverse=True)[:50]
-    notes = store.recent({**scope, "types": ("note",)}, limit=20, include_shared=False)
+        first = sorted([*first, *shared], key=lambda m: (m.created_at, m.id), reverse=True)[:50]
     return [*first, *notes]
 
 
