@@ -74,7 +74,7 @@ def main() -> None:
 
     def sessions_stored() -> int:
         with MemoryStore.open() as store:
-            found = store.recent({"agent_id": "claude-code"}, limit=100_000)
+            found = store.recent({"agent_id": "claude-code"}, limit=1_000)
         return len({m.session_id for m in found})
 
     def hook(extra: dict[str, str]) -> Callable[[], None]:

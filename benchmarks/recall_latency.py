@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -188,11 +189,12 @@ def main() -> None:
         assert isinstance(answer, list)
 
     answered: dict[str, int] = {}
+    run_id = uuid.uuid4().hex[:8]  # sessions of an earlier run (--keep) were given their memories
 
     def context(event: str) -> None:
         """One hook run as Claude Code makes it, in a new session (nothing sent to it yet)."""
         n = next(counter)
-        payload = {"session_id": f"bench-{n}", "cwd": str(home / "app"), "hook_event_name": event}
+        payload = {"session_id": f"bench-{run_id}-{n}", "cwd": str(home / "app"), "hook_event_name": event}
         if event == "UserPromptSubmit":
             payload["prompt"] = PROMPTS[n % len(PROMPTS)]
         done = subprocess.run(
