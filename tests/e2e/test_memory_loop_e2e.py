@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,17 @@ CLAUDE_DECISION = "Decision: all timestamps are stored in UTC."
 def memories(kind: str) -> list[tuple[str, str | None]]:
     with MemoryStore.open() as store:
         return [(m.content, m.source_system) for m in store.recent({"project": "shop", "types": [kind]})]
+
+
+def captured(kind: str, *wanted: tuple[str, str]) -> list[tuple[str, str | None]]:
+    """The memories of ``kind`` once ``wanted`` are among them: the capture hook returns at once
+    and a detached process imports the session (``cli/fast.py``), so it may land a moment later."""
+    deadline = time.monotonic() + 120
+    found = memories(kind)
+    while not set(wanted) <= set(found) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = memories(kind)
+    return found
 
 
 def sent(requests: list[object]) -> str:
@@ -84,8 +96,8 @@ def test_memory_flows_between_the_assistants_through_their_hooks(isolated_home: 
         )
         assert codex.returncode == 0, codex.stderr[-3000:]
         assert "hook: Stop Completed" in codex.stderr, codex.stderr[-3000:]
-        assert (CODEX_DECISION, "codex") in memories("decision")
-        assert (INSIGHT, "codex") in memories("insight")
+        assert (CODEX_DECISION, "codex") in captured("decision", (CODEX_DECISION, "codex"))
+        assert (INSIGHT, "codex") in captured("insight", (INSIGHT, "codex"))
 
         # 2. Claude Code, later, same project: both reach the mock inside its context.
         mock.clear()
@@ -97,7 +109,7 @@ def test_memory_flows_between_the_assistants_through_their_hooks(isolated_home: 
         assert CODEX_DECISION in to_claude and INSIGHT in to_claude
         # given at session start, not again for the prompt, although the prompt is about it
         assert to_claude.count(CODEX_DECISION) == 1, to_claude[-3000:]
-        assert (CLAUDE_DECISION, "claude-code") in memories("decision")
+        assert (CLAUDE_DECISION, "claude-code") in captured("decision", (CLAUDE_DECISION, "claude-code"))
 
         # 3. Qwen Code and Gemini CLI get Claude's decision (and Codex's) the same way.
         for run, path in (
