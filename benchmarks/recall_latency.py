@@ -13,8 +13,11 @@ is embedded by the real local model, in whichever process answers it. Rows:
 * ``python -c pass``: the anchor, the cost of any Python process here;
 * ``memory search --json`` through the daemon: the console script's fast path (cli/entry.py) asks
   the warm ``mahavishnu-memory`` service over its Unix socket, the hook's path;
-* ``memory context`` through the daemon, when ``mahavishnu.memory.recall`` exists (the per-prompt
-  hook: payload on stdin, JSON out);
+* ``memory context`` through the daemon, when ``mahavishnu.memory.recall`` exists: the recall hook
+  exactly as the assistants run it (the console script, the hook's JSON on stdin, its JSON out), at
+  a prompt and at session start, each run a new session in project ``app`` (a folder of the home),
+  which holds a few memories embedded by the real model (``APP_MEMORIES``), so every prompt's
+  answer carries memories above the relevance floor, as a prompt that finds something does;
 * ``memory search --json`` without the daemon (``MAHAVISHNU_DAEMON=off``): what every call cost
   before, the fallback when the daemon is down.
 
@@ -36,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +54,30 @@ PROMPTS = [
     "what did we decide about the CI runners",
     "gene expression in tumour cells",
 ]
+
+
+#: Memories of the project the hook's payload names, embedded by the real model (the 100k others
+#: carry synthetic vectors that no real query comes near), one or more relevant to each prompt.
+APP_MEMORIES = [
+    ("The SQLite store runs in WAL journal mode with synchronous=NORMAL.", "decision"),
+    ("Secrets are scrubbed before anything is stored or embedded in memory.", "decision"),
+    ("Vitamin D deficiency was linked to lower bone density in the cohort study.", "note"),
+    ("We decided the CI runners use two cores and run the suite in one job.", "decision"),
+    ("Gene expression in tumour cells is measured with RNA-seq in this project.", "insight"),
+    ("The release checklist lives in docs/release.md.", "note"),
+]
+
+
+def add_app_memories(home: Path) -> None:
+    """Store ``APP_MEMORIES`` in project ``app`` with the real embedder; make the ``app`` folder."""
+    from mahavishnu.config import MemorySettings
+    from mahavishnu.memory.store import MemoryStore
+
+    (home / "app").mkdir(exist_ok=True)
+    settings = MemorySettings(path=home / ".mahavishnu" / "memory.db")
+    with MemoryStore.open(settings) as store:
+        for text, kind in APP_MEMORIES:
+            store.store(text, kind, project="app")
 
 
 def build_store(home: Path, rows: int) -> None:
@@ -99,6 +127,9 @@ def main() -> None:
         shutil.rmtree(home / ".mahavishnu", ignore_errors=True)
         build_store(home, args.rows)
         marker.touch()
+    if not (home / ".mahavishnu" / "app-memories").exists():
+        add_app_memories(home)
+        (home / ".mahavishnu" / "app-memories").touch()
 
     from mahavishnu.config import load_settings
     from mahavishnu.memory import daemon
@@ -157,9 +188,15 @@ def main() -> None:
         answer = json.loads(done.stdout)
         assert isinstance(answer, list)
 
-    def context() -> None:
-        event = "UserPromptSubmit"
-        payload = {"session_id": "b", "cwd": str(home), "prompt": prompt(), "hook_event_name": event}
+    answered: dict[str, int] = {}
+    run_id = uuid.uuid4().hex[:8]  # sessions of an earlier run (--keep) were given their memories
+
+    def context(event: str) -> None:
+        """One hook run as Claude Code makes it, in a new session (nothing sent to it yet)."""
+        n = next(counter)
+        payload = {"session_id": f"bench-{run_id}-{n}", "cwd": str(home / "app"), "hook_event_name": event}
+        if event == "UserPromptSubmit":
+            payload["prompt"] = PROMPTS[n % len(PROMPTS)]
         done = subprocess.run(
             [exe, "memory", "context", "--tool", "claude"],
             input=json.dumps(payload).encode(),
@@ -169,7 +206,8 @@ def main() -> None:
             cwd=home,
         )
         if done.stdout.strip():
-            json.loads(done.stdout)
+            json.loads(done.stdout)["hookSpecificOutput"]["additionalContext"]
+            answered[event] = answered.get(event, 0) + 1
 
     def served() -> None:
         answer = daemon.request("search", {"query": prompt(), "limit": 8})
@@ -189,7 +227,12 @@ def main() -> None:
             import importlib
 
             importlib.import_module("mahavishnu.memory.recall")
-            rows.append(timed("memory context (hook), daemon", context, args.runs))
+            rows.append(
+                timed("memory context, prompt, daemon", lambda: context("UserPromptSubmit"), args.runs)
+            )
+            rows.append(
+                timed("memory context, session start, daemon", lambda: context("SessionStart"), args.runs)
+            )
         except ImportError:
             print("(no mahavishnu.memory.recall here yet: the context row is skipped)")
         rows.append(
@@ -209,6 +252,8 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(home, ignore_errors=True)
     print(f"rows {args.rows:,}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if answered:
+        print("hook runs that added memories (warm-up runs included):", answered)
     print("wall clock, process start to JSON out:")
     print_rows(rows, "python -c pass")
     print("CPU time (the client process, plus the daemon's CPU for its request):")

@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,8 @@ except SystemExit as exc:
     code = exc.code
 sys.stdout.flush()
 roots = sorted({name.split(".")[0] for name in sys.modules})
-print("\\n@@" + json.dumps({"code": code, "modules": roots}))
+ours = sorted(name for name in sys.modules if name.startswith("mahavishnu"))
+print("\\n@@" + json.dumps({"code": code, "modules": roots, "all": ours}))
 """
 
 # The console script, and the Typer app alone (no fast path), both named as the console script.
@@ -281,3 +284,156 @@ def test_settings_set_in_the_environment_bypass_the_snapshot(isolated_home: Path
     )
     assert (code, output.strip()) == (0, "sk-other-0123456789")
     assert "pydantic_settings" in modules
+
+
+# -- the memory loop's hooks: memory context / memory import --tool T - ------------------------
+
+
+def _hook(home: Path, args: list[str], payload: object, **extra: str) -> subprocess.CompletedProcess[str]:
+    """The console script's entry point run as an assistant runs a hook: JSON on stdin."""
+    return subprocess.run(
+        [sys.executable, "-c", _ENTRY, *args],
+        input=payload if isinstance(payload, str) else json.dumps(payload),
+        env=_env(home, **extra),
+        cwd=home,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _typer_hook(home: Path, args: list[str], payload: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _TYPER, *args],
+        input=payload if isinstance(payload, str) else json.dumps(payload),
+        env=_env(home, MAHAVISHNU_DAEMON="off"),
+        cwd=home,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def recall_homes(isolated_home: Path, tmp_path: Path) -> Iterator[tuple[Path, list[Path]]]:
+    """A store with the real local embedder in ``isolated_home`` (its daemon running) and two
+    byte-identical copies of that home elsewhere; the project directory ``proj`` in each."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory import daemon
+    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.services.supervisor import Supervisor
+
+    (isolated_home / "proj").mkdir()
+    with MemoryStore.open() as store:
+        store.store("Use WAL mode for the SQLite store", "decision", project="proj")
+        store.store("The CI runs on two cores", "note", project="proj")
+        store.store("Release notes are written by hand", "note", project="other")
+    copies = [tmp_path / "copy-a", tmp_path / "copy-b"]
+    for copy in copies:
+        shutil.copytree(isolated_home, copy, symlinks=True)
+    os.environ[daemon.DISABLE_ENV] = "on"  # (isolated_home's monkeypatch restores it)
+    supervisor = Supervisor(load_settings())
+    supervisor.start(daemon.SERVICE)
+    try:
+        yield isolated_home, copies
+    finally:
+        supervisor.stop(daemon.SERVICE)
+
+
+def test_the_context_hook_prints_what_typer_prints_through_the_daemon_or_without(
+    recall_homes: tuple[Path, list[Path]],
+) -> None:
+    served, (alone, typer_home) = recall_homes
+    args = ["memory", "context", "--tool", "claude"]
+
+    def payload(home: Path, event: str, session: str, prompt: str | None = None) -> dict[str, str]:
+        sent = {"hook_event_name": event, "session_id": session, "cwd": str(home / "proj")}
+        return sent if prompt is None else {**sent, "prompt": prompt}
+
+    steps = [
+        ("SessionStart", "s1", None),  # the project's decisions and notes
+        ("UserPromptSubmit", "s2", "which journal mode does the sqlite store use?"),  # relevant
+        ("UserPromptSubmit", "s2", "which journal mode does the sqlite store use?"),  # sent already
+        ("UserPromptSubmit", "s2", "bake a sourdough loaf with rye flour"),  # nothing relevant
+    ]
+    outputs = []
+    for event, session, prompt in steps:
+        runs = [
+            _hook(served, args, payload(served, event, session, prompt), MAHAVISHNU_DAEMON="on"),
+            _hook(alone, args, payload(alone, event, session, prompt), MAHAVISHNU_DAEMON="off"),
+            _typer_hook(typer_home, args, payload(typer_home, event, session, prompt)),
+        ]
+        seen = {(r.returncode, r.stdout, r.stderr) for r in runs}
+        assert len(seen) == 1, (event, prompt, runs)
+        outputs.append(runs[-1].stdout)
+    start, relevant, repeated, unrelated = outputs
+    assert "Use WAL mode for the SQLite store" in start and "The CI runs on two cores" in start
+    assert "Release notes" not in start
+    context = json.loads(relevant)["hookSpecificOutput"]["additionalContext"]
+    assert "Use WAL mode for the SQLite store" in context
+    assert (repeated, unrelated) == ("", "")
+    for bad in (["memory", "context", "--tool", "vim"], args):
+        runs = [
+            _hook(served, bad, "not json", MAHAVISHNU_DAEMON="on"),
+            _typer_hook(typer_home, bad, "not json"),
+        ]
+        assert runs[0].returncode != 0 and runs[0].stderr.startswith("error: ")
+        assert {(r.returncode, r.stdout, r.stderr) for r in runs} == {
+            (runs[0].returncode, runs[0].stdout, runs[0].stderr)
+        }
+
+
+def test_the_context_hook_answered_by_the_daemon_loads_no_typer_nor_heavy_packages(
+    recall_homes: tuple[Path, list[Path]],
+) -> None:
+    home = recall_homes[0]
+    sent = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(home / "proj")}
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(["memory", "context", "--tool", "codex"])],
+        input=json.dumps({**sent, "prompt": "which journal mode does the sqlite store use?"}),
+        env=_env(home, MAHAVISHNU_DAEMON="on"),
+        cwd=home,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output, _, report = done.stdout.rpartition("\n@@")
+    data = json.loads(report)
+    assert (
+        data["code"] == 0 and "Use WAL mode" in json.loads(output)["hookSpecificOutput"]["additionalContext"]
+    )
+    modules = set(data["modules"])
+    unwanted = {*HEAVY, "typer", "rich", "click", "pydantic", "pydantic_core", "yaml"} & modules
+    assert not unwanted, sorted(unwanted)
+    assert "mahavishnu.memory.session_logs" not in data["all"]  # nor the session log readers
+
+
+def test_the_hooks_know_every_assistant() -> None:
+    from mahavishnu.cli.fast import HOOK_TOOLS
+    from mahavishnu.memory.session_logs import TOOLS
+
+    assert HOOK_TOOLS == TOOLS
+
+
+SESSIONS = Path(__file__).parents[1] / "memory" / "fixtures" / "sessions"
+
+
+@pytest.mark.parametrize("daemon_state", ["on", "off"])
+def test_the_capture_hook_returns_at_once_and_the_import_follows(
+    recall_homes: tuple[Path, list[Path]], daemon_state: str
+) -> None:
+    home = recall_homes[0] if daemon_state == "on" else recall_homes[1][0]
+    transcript = next((SESSIONS / "claude").rglob("*.jsonl"))
+    sent = {"hook_event_name": "Stop", "session_id": "x", "transcript_path": str(transcript)}
+    args = ["memory", "import", "--tool", "claude", "-"]
+    done = _hook(home, args, sent, MAHAVISHNU_DAEMON=daemon_state)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    listed: list[Any] = []
+    deadline = time.monotonic() + 180
+    while len(listed) < 2 and time.monotonic() < deadline:  # the detached import's turns arrive
+        time.sleep(0.5)
+        shown = _typer_hook(home, ["memory", "conversations", "--agent", "claude-code", "--json"], "")
+        listed = json.loads(shown.stdout) if shown.returncode == 0 else []
+    assert len(listed) == 2, (home / ".mahavishnu" / "capture" / "capture.log").read_text()
+    bad = [_hook(home, args, "[]", MAHAVISHNU_DAEMON=daemon_state), _typer_hook(home, args, "[]")]
+    assert bad[0].returncode == bad[1].returncode != 0 and bad[0].stderr == bad[1].stderr

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -62,6 +63,17 @@ def memories(kind: str, project: str = PROJECT) -> list[tuple[str, str | None]]:
     """(content, source assistant) of the project's memories of one type, newest first."""
     with MemoryStore.open() as store:
         return [(m.content, m.source_system) for m in store.recent({"project": project, "types": [kind]})]
+
+
+def captured(kind: str, *wanted: tuple[str, str], project: str = PROJECT) -> list[tuple[str, str | None]]:
+    """``memories(kind)`` once ``wanted`` are among them: the capture hook returns at once and a
+    detached process imports the session (``cli/fast.py``), so they may land a moment later."""
+    deadline = time.monotonic() + 120
+    found = memories(kind, project)
+    while not set(wanted) <= set(found) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = memories(kind, project)
+    return found
 
 
 def sent(requests: Iterable[RecordedRequest]) -> str:

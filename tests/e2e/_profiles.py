@@ -35,6 +35,8 @@ def switch(name: str, *args: str) -> str:
 
 
 def mahavishnu_env() -> dict[str, str]:
-    """What a `mahavishnu secrets get` helper run by an assistant needs to find this test's home."""
-    names = ("MAHAVISHNU_HOME", "PYTHON_KEYRING_BACKEND", "XDG_DATA_HOME")
+    """What a `mahavishnu` command run by an assistant (a key helper, a hook) needs to find this
+    test's home."""
+    # (MAHAVISHNU_DAEMON: the hooks' fast paths start no memory daemon that would outlive the test)
+    names = ("MAHAVISHNU_HOME", "PYTHON_KEYRING_BACKEND", "XDG_DATA_HOME", "MAHAVISHNU_DAEMON")
     return {name: os.environ[name] for name in names}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _memory_loop import memories, project_folder, sent, turn_the_loop_on
+from _memory_loop import captured, project_folder, sent, turn_the_loop_on
 from claude_cli import find_claude, parse_result, run_claude
 from codex_cli import find_codex, run_codex
 from gemini_cli import find_gemini, run_gemini
@@ -46,8 +46,8 @@ def test_memory_flows_between_the_assistants_through_their_hooks(
         )
         assert codex.returncode == 0, codex.stderr[-3000:]
         assert "hook: Stop Completed" in codex.stderr, codex.stderr[-3000:]
-        assert (CODEX_DECISION, "codex") in memories("decision")
-        assert (INSIGHT, "codex") in memories("insight")
+        assert (CODEX_DECISION, "codex") in captured("decision", (CODEX_DECISION, "codex"))
+        assert (INSIGHT, "codex") in captured("insight", (INSIGHT, "codex"))
 
         # 2. Claude Code, later, same project: both reach the mock inside its context.
         mock.clear()
@@ -59,7 +59,7 @@ def test_memory_flows_between_the_assistants_through_their_hooks(
         assert CODEX_DECISION in to_claude and INSIGHT in to_claude
         # given at session start, not again for the prompt, although the prompt is about it
         assert to_claude.count(CODEX_DECISION) == 1, to_claude[-3000:]
-        assert (CLAUDE_DECISION, "claude-code") in memories("decision")
+        assert (CLAUDE_DECISION, "claude-code") in captured("decision", (CLAUDE_DECISION, "claude-code"))
 
         # 3. Qwen Code and Gemini CLI get Claude's decision (and Codex's) the same way.
         for run, path in (

@@ -223,7 +223,7 @@ def test_context_runs_the_recall_function_given_the_store_and_settings(
         answer = served.handle(message("context", payload={"prompt": "hi"}, tool="codex"))
         assert answer == {"ok": True, "result": {"additionalContext": "codex: hi"}}
         [(store, _, _, settings)] = calls
-        assert isinstance(store, MemoryStore) and settings.memory == load_settings().memory
+        assert isinstance(store, MemoryStore) and settings == load_settings().recall
     finally:
         served.close()
 

@@ -149,3 +149,22 @@ def test_importing_recall_loads_nothing_heavy() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     heavy = {"numpy", "pydantic", "typer", "rich", "yaml", "onnxruntime", "tokenizers", "httpx", "tomlkit"}
     assert not heavy & {name.split(".")[0] for name in json.loads(done.stdout)}
+
+
+def test_session_start_takes_in_the_insights_shared_with_the_project(store: MemoryStore) -> None:
+    from mahavishnu.memory.cross_project import share_insight
+
+    shared = store.store("Invoices are rounded half-even", "insight", project="billing")
+    store.store("Billing keeps its ledger in Postgres", "insight", project="billing")  # not shared
+    share_insight(store, shared.id, projects=["api"])
+    text = context(build_context(store, start(), "claude", SETTINGS))
+    lines = text.splitlines()[1:]
+    assert f"[#{shared.id} insight" in lines[0]  # the newest first, shared or own
+    assert "We use httpx" in text and "Retries live in one place" in text
+    assert "ledger" not in text and "written in Go" not in text
+
+
+def test_session_start_finds_the_decisions_behind_many_newer_notes(store: MemoryStore) -> None:
+    store.store_many([{"content": f"note number {i}", "type": "note", "project": "api"} for i in range(205)])
+    text = context(build_context(store, start(), "claude", SETTINGS))
+    assert "We use httpx" in text and "Retries live in one place" in text and "note number 204" in text

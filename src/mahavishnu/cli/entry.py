@@ -27,6 +27,20 @@ def run() -> None:
         code = memory_search(argv[2:])
         if code is not None:
             sys.exit(code)
+    # The memory loop's hooks, run by the assistants at session start, on every prompt and after
+    # every turn: `memory context --tool T` and `memory import --tool T -`, as the hooks spell them.
+    if argv[:2] == ["memory", "context"]:
+        from mahavishnu.cli.fast import memory_context
+
+        code = memory_context(argv[2:])
+        if code is not None:
+            sys.exit(code)
+    if argv[:2] == ["memory", "import"]:
+        from mahavishnu.cli.fast import memory_import_hook
+
+        code = memory_import_hook(argv[2:])
+        if code is not None:
+            sys.exit(code)
     from mahavishnu.cli.main import app
 
     app()

@@ -10,8 +10,9 @@ live here and the Typer commands call them, so both paths run the same code.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -307,6 +308,209 @@ def _scope(memory: dict[str, Any]) -> str:
 def _snippet(text: str, width: int = 80) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+# -- the memory loop's hooks: recall (memory context) and capture (memory import --tool T -) -------
+
+#: Set by a capture hook for the detached process it hands the import to (see ``memory_import_hook``).
+CAPTURE_ENV = "MAHAVISHNU_CAPTURE"
+#: ``memory.session_logs.TOOLS`` (a test keeps them equal), spelled here so that a hook need not
+#: import that module (dataclasses, datetime and the log readers) to check its own name.
+HOOK_TOOLS = ("claude", "codex", "qwen", "gemini")
+
+
+def hook_tool(args: list[str], tail: tuple[str, ...] = ()) -> str | None:
+    """The assistant of a hook command line spelled as the hooks install it (``--tool T`` or
+    ``--tool=T``, then ``tail``); None for anything else (Typer then parses it)."""
+    if len(args) >= 2 and args[0] == "--tool" and tuple(args[2:]) == tail:
+        tool = args[1]
+    elif args and args[0].startswith("--tool=") and tuple(args[1:]) == tail:
+        tool = args[0].removeprefix("--tool=")
+    else:
+        return None
+    return tool if tool and not tool.startswith("-") else None
+
+
+@contextlib.contextmanager
+def never_blocking() -> Iterator[None]:
+    """A hook command's errors exit 1, never 2: all four assistants read exit code 2 as "block"
+    (Claude Code drops the prompt on UserPromptSubmit and keeps the agent going on Stop; Gemini
+    CLI blocks the turn on BeforeAgent), and a memory hook that fails must only be reported."""
+    from mahavishnu.errors import MahavishnuError
+
+    try:
+        yield
+    except MahavishnuError as error:
+        error.exit_code = 1
+        raise
+
+
+def hook_stdin(hint: str) -> str:
+    """Standard input, which holds the hook's JSON; a clear error instead of waiting for input when
+    it is a terminal (someone trying the command by hand)."""
+    from mahavishnu.errors import InvalidInputError
+
+    if sys.stdin.isatty():
+        raise InvalidInputError(
+            "this command reads an assistant hook's JSON on standard input, and none was piped in",
+            hint=hint,
+        )
+    return sys.stdin.read()
+
+
+def read_hook_payload(text: str) -> dict[str, Any]:
+    """The JSON object an assistant's hook gives on standard input."""
+    import json
+
+    from mahavishnu.errors import InvalidInputError
+
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise InvalidInputError(
+            "standard input holds no hook JSON object",
+            hint="This command is run by an assistant's hook; see `mahavishnu memory hooks install`.",
+        )
+    return payload
+
+
+def memory_context(args: list[str]) -> int | None:
+    """``mahavishnu memory context --tool T`` (the recall hook) without Typer: the warm daemon
+    answers, or, when none does, the same work in this process. None when Typer must parse."""
+    tool = hook_tool(args)
+    if tool is None:
+        return None
+
+    def body() -> None:
+        with never_blocking():
+            run_memory_context(tool, ask_daemon=True)
+
+    return _run(body)
+
+
+def run_memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any] | None = None) -> None:
+    """The body of ``memory context`` (both paths): check the assistant and the hook's JSON, then
+    print the answer of ``recall.build_context`` (asked of the daemon first when ``ask_daemon``),
+    nothing when there is nothing to add."""
+    import json
+
+    if tool not in HOOK_TOOLS:
+        from mahavishnu.memory.session_logs import check_tool
+
+        check_tool(tool)  # raises the command's error
+    name = tool
+    example = '{"hook_event_name": "SessionStart", "cwd": "/path/to/project"}'
+    payload = read_hook_payload(
+        hook_stdin(f"Pipe one in, e.g. echo '{example}' | mahavishnu memory context --tool {name}")
+    )
+    reply = None
+    if ask_daemon:
+        from mahavishnu.memory import daemon
+
+        reply = daemon.ask("context", {"payload": payload, "tool": name})
+    if reply is not None:
+        answer = _daemon_result(reply)
+    else:
+        from mahavishnu.config import load_settings
+        from mahavishnu.memory.recall import build_context
+
+        settings = load_settings().recall
+        with (open_store or _open_store)() as store:
+            answer = build_context(store, payload, name, settings)
+    if answer is not None:
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+
+
+def memory_import_hook(args: list[str]) -> int | None:
+    """``mahavishnu memory import --tool T -`` (the capture hook, after every turn) without making
+    the assistant wait: the hook's JSON is checked here (a bad one is reported at once, as Typer
+    would), then handed to a detached ``memory import`` that the warm daemon answers (or that
+    imports in-process when none runs) and this process exits. Nothing is lost when that process
+    or the daemon dies: the hook's JSON only names the assistant's own session file, which stays,
+    and the next capture of the session (or ``memory import --tool all``) re-reads it; import is
+    idempotent. None when Typer must run the command (another spelling, ``all``)."""
+    import os
+
+    tool = hook_tool(args, ("-",))
+    if tool is None or tool not in HOOK_TOOLS:
+        return None
+    if os.environ.get(CAPTURE_ENV) == "detached":
+        return _capture_now(tool)
+    by_hand = f"Pass the session file instead of '-': mahavishnu memory import --tool {tool} FILE"
+
+    def body() -> None:
+        with never_blocking():
+            _hand_off_capture(tool, hook_stdin(by_hand))
+
+    return _run(body)
+
+
+def _hand_off_capture(tool: str, text: str) -> None:
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    from mahavishnu import paths
+
+    payload = read_hook_payload(text)
+    spool = paths.data_dir() / "capture"
+    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log = spool / "capture.log"
+    with tempfile.TemporaryFile(dir=spool) as handle, open(log, "ab") as errors:  # 0600, no name
+        handle.write(json.dumps(payload, ensure_ascii=False).encode())
+        handle.seek(0)
+        subprocess.Popen(
+            [sys.executable, "-m", "mahavishnu", "memory", "import", "--tool", tool, "-"],
+            stdin=handle,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            env={**os.environ, CAPTURE_ENV: "detached"},
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def _capture_now(tool: str) -> int | None:
+    """The detached capture: through the warm daemon (one writer, the embedder loaded), else None
+    and the Typer command imports in-process (it reads the hook's JSON from stdin again)."""
+    import io
+
+    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.memory import daemon
+
+    text = sys.stdin.read()
+    try:
+        payload: dict[str, Any] | None = read_hook_payload(text)
+    except MahavishnuError:  # (the hook's process checked it) the command says what is wrong
+        payload = None
+    # Detached: nobody waits, so a long first import of a session may take its time (a client that
+    # gave up would import it a second time in-process).
+    request = {"payload": payload, "tool": tool}
+    reply = daemon.ask("capture", request, timeout=600) if payload is not None else None
+    if reply is None:
+        sys.stdin = io.StringIO(text)  # the Typer command reads it again
+        return None
+    return _run(lambda: _daemon_result(reply))
+
+
+def _daemon_result(reply: dict[str, Any]) -> Any:
+    """The result of a daemon's answer; its user error raised as the command raises it."""
+    from mahavishnu.errors import MahavishnuError
+
+    if not reply.get("ok"):
+        error = MahavishnuError(str(reply.get("error")), reply.get("hint") or None)
+        error.exit_code = int(reply.get("exit_code") or 1)
+        raise error
+    return reply.get("result")
+
+
+def _open_store() -> Any:
+    from mahavishnu.memory.store import MemoryStore
+
+    return MemoryStore.open()
 
 
 # -- errors and exit codes, as the Typer app reports them -----------------------------------------

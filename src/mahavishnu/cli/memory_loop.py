@@ -8,17 +8,15 @@ They join the ``memory`` group (``cli/memory.py`` imports this module).
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from mahavishnu.cli.fast import hook_stdin, never_blocking, read_hook_payload, run_memory_context
 from mahavishnu.cli.memory_group import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
-from mahavishnu.errors import InvalidInputError, MahavishnuError
+from mahavishnu.errors import InvalidInputError
 
 hooks_app = typer.Typer(
     help="The memory loop's hooks in each assistant: capture every turn, recall at start and per prompt.",
@@ -28,43 +26,6 @@ app.add_typer(hooks_app, name="hooks")
 
 ToolOption = typer.Option("all", "--tool", help="claude, codex, qwen, gemini or all (every assistant).")
 DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without writing anything.")
-
-
-@contextlib.contextmanager
-def never_blocking() -> Iterator[None]:
-    """A hook command's errors exit 1, never 2: all four assistants read exit code 2 as "block"
-    (Claude Code drops the prompt on UserPromptSubmit and keeps the agent going on Stop; Gemini
-    CLI blocks the turn on BeforeAgent), and a memory hook that fails must only be reported."""
-    try:
-        yield
-    except MahavishnuError as error:
-        error.exit_code = 1
-        raise
-
-
-def hook_payload(hint: str) -> dict[str, Any]:
-    """The hook's JSON object from standard input; a clear error instead of waiting for input
-    when standard input is a terminal (someone trying the command by hand)."""
-    if sys.stdin.isatty():
-        raise InvalidInputError(
-            "this command reads an assistant hook's JSON on standard input, and none was piped in",
-            hint=hint,
-        )
-    return read_hook_payload(sys.stdin.read())
-
-
-def read_hook_payload(text: str) -> dict[str, Any]:
-    """The JSON object an assistant's hook gives on standard input."""
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        raise InvalidInputError(
-            "standard input holds no hook JSON object",
-            hint="This command is run by an assistant's hook; see `mahavishnu memory hooks install`.",
-        )
-    return payload
 
 
 # -- recall -------------------------------------------------------------------------------------
@@ -81,24 +42,7 @@ def context_cmd(
     mahavishnu memory context --tool claude
     """
     with never_blocking():
-        answer = _context(tool)
-    if answer is not None:
-        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
-
-
-def _context(tool: str) -> dict[str, Any] | None:
-    from mahavishnu.config import load_settings
-    from mahavishnu.memory.recall import build_context
-    from mahavishnu.memory.session_logs import check_tool
-
-    name = check_tool(tool)
-    payload = hook_payload(
-        f"""Pipe one in, e.g. echo '{{"hook_event_name": "SessionStart", "cwd": "/path/to/project"}}' | """
-        f"mahavishnu memory context --tool {name}"
-    )
-    settings = load_settings().recall
-    with open_store() as store:
-        return build_context(store, payload, name, settings)
+        run_memory_context(tool, ask_daemon=False, open_store=lambda: open_store())
 
 
 # -- capture ------------------------------------------------------------------------------------
@@ -119,7 +63,7 @@ def _import_sessions(tool: str, path: str | None, project: str | None, as_json: 
             "a PATH belongs to one assistant", hint="Pass --tool claude, codex, qwen or gemini."
         )
     by_hand = f"Pass the session file instead of '-': mahavishnu memory import --tool {tools[0]} FILE"
-    payload = hook_payload(by_hand) if path == "-" else None
+    payload = read_hook_payload(hook_stdin(by_hand)) if path == "-" else None
     with open_store() as store:
         if payload is not None:
             reports = [capture_hook(store, tools[0], payload)]

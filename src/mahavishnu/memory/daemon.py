@@ -14,9 +14,10 @@ Protocol: one connection per request. The client sends one JSON line and reads o
     <- {"ok": false, "fallback": "why"}                               the client does the work itself
 
 Ops: ``ping``; ``search`` (``MemoryStore.search`` arguments, hits as ``to_dict``); ``context``
-(``mahavishnu.memory.recall.build_context(store, payload, tool, settings)``, imported when first
-asked). Settings follow the client: ``settings_key`` is its ``settings_snapshot.fingerprint()``
-(which names the settings files, the project's included, and the code); the daemon loads the
+(``mahavishnu.memory.recall.build_context(store, payload, tool, settings.recall)``, imported when
+first asked); ``capture`` (``memory.capture.capture_hook``: the capture hook's import). Settings
+follow the client: ``settings_key`` is its ``settings_snapshot.fingerprint()`` (which names the
+settings files, the project's included, and the code); the daemon loads the
 settings for an unknown key from the client's working directory and keeps one store open per memory
 configuration. A client whose environment sets settings (no key) never uses the daemon.
 
@@ -292,10 +293,19 @@ def _context(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> An
     import importlib
 
     recall = importlib.import_module("mahavishnu.memory.recall")  # the hook's logic, loaded when asked
-    return recall.build_context(store, args.get("payload") or {}, str(args.get("tool", "")), settings)
+    return recall.build_context(store, args.get("payload") or {}, str(args.get("tool", "")), settings.recall)
 
 
-_OPS = {"search": _search, "context": _context}
+def _capture(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> Any:
+    """The capture hook's import of the session its JSON names (one writer, the embedder warm)."""
+    from mahavishnu.memory.capture import capture_hook
+    from mahavishnu.memory.session_logs import check_tool
+
+    tool = check_tool(str(args.get("tool", "")))
+    return capture_hook(store, tool, args.get("payload") or {}).to_dict()
+
+
+_OPS = {"search": _search, "context": _context, "capture": _capture}
 
 
 def serve(path: Path | None = None) -> None:

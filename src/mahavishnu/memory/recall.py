@@ -48,6 +48,7 @@ PROMPT_EVENTS = frozenset({"UserPromptSubmit", "BeforeAgent"})
 CHARS_PER_TOKEN = 4  # a rough, conservative count for English prose and code
 STATE_DAYS = 7  # a session's "already sent" record is dropped after this many days untouched
 _STARTUP_TYPES = ("decision", "insight")
+_OWN_WINDOW = 200  # a project's newest memories looked at in one query at session start
 _RESET_SOURCES = frozenset({"clear", "compact"})
 _HOOK_CONTEXT = re.compile(r"<(qwen:user-prompt-submit-context|hook_context)>.*?</\1>", re.DOTALL)
 
@@ -107,9 +108,38 @@ def _startup_memories(store: MemoryStore, project: str | None) -> list[Memory]:
     if project is None:
         return []
     scope = {"project": project}
-    first = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50)
-    notes = store.recent({**scope, "types": ("note",)}, limit=20)
+    # Asked for so that SQLite uses the project index: the project's own memories of the three
+    # types in one query (a single type, or the OR with shared insights, walks every memory of that
+    # type when the project has few: 220 ms with 100k memories), the shared insights apart. Only a
+    # project with more than ``_OWN_WINDOW`` of them asks by type again (quick there: many match).
+    own = store.recent({**scope, "types": (*_STARTUP_TYPES, "note")}, limit=_OWN_WINDOW, include_shared=False)
+    first = [m for m in own if m.memory_type in _STARTUP_TYPES][:50]
+    notes = [m for m in own if m.memory_type == "note"][:20]
+    if len(own) == _OWN_WINDOW and len(first) < 50:
+        first = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50, include_shared=False)
+    if len(own) == _OWN_WINDOW and len(notes) < 20:
+        notes = store.recent({**scope, "types": ("note",)}, limit=20, include_shared=False)
+    shared = _shared_with(store, project, {m.id for m in first})
+    if shared is None:  # a backend without share records: the one query
+        first = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50)
+    else:
+        first = sorted([*first, *shared], key=lambda m: (m.created_at, m.id), reverse=True)[:50]
     return [*first, *notes]
+
+
+def _shared_with(store: MemoryStore, project: str, known: set[int]) -> list[Memory] | None:
+    """The decisions and insights shared with ``project`` from elsewhere (the newest 1,000 shares),
+    or None when the backend keeps no share records."""
+    from mahavishnu.errors import StoreError
+    from mahavishnu.memory.backends.records import SHARES
+
+    try:
+        rows = store.backend.records(SHARES, {"project": project}, limit=1_000)
+    except StoreError:
+        return None
+    ids = sorted({int(r["memory_id"]) for r in rows} - known)
+    found = store.backend.get(ids).values() if ids else []
+    return [m for m in found if m.memory_type in _STARTUP_TYPES]
 
 
 def _relevant_memories(
