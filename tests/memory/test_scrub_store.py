@@ -172,5 +172,5 @@ def test_workflow_rows_are_scrubbed(store: MemoryStore) -> None:
 
 def test_search_never_returns_a_secret_it_was_asked_about(store: MemoryStore) -> None:
     store.store(f"rotate {GITHUB} every month", "decision", project="p")
-    hits = store.search(GITHUB, filters={"project": "p"})
+    hits = store.search(f"rotate {GITHUB} every month", filters={"project": "p"})
     assert hits and all(GITHUB not in h.memory.content for h in hits)

@@ -588,6 +588,7 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
         from mahavishnu.memory.backends.sqlite import SqliteBackend
 
         path = settings.path or default_store_path()
+        _private_dir(path.parent)
         try:
             sqlite = SqliteBackend(
                 path,
@@ -608,6 +609,13 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
         raise StoreError(f"the {settings.backend} backend is not available: {exc}") from exc
     backend: Backend = module.open_backend(settings, migrate=migrate)
     return backend
+
+
+def _private_dir(directory: Path) -> None:
+    """Create the store's directory 0700 wherever it is (it holds everything remembered; an existing
+    one is the user's choice and is left as it is)."""
+    with suppress(OSError):  # an unusable directory is reported by the open that follows
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _private_files(path: Path) -> None:
