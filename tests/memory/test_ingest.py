@@ -293,7 +293,8 @@ def test_chunks_are_searchable_by_text_before_their_vectors_are_stored(
     def search_now(progress: IngestProgress) -> None:
         if progress.phase == "vectors" and progress.chunks_done == 0:
             embedded = len(embedder.texts)
-            text = store.search("retries configured", mode="text", filters={"repo_id": "proj", "types": ["rag"]})
+            chunks = {"repo_id": "proj", "types": ["rag"]}
+            text = store.search("retries configured", mode="text", filters=chunks)
             hybrid = query_knowledge_base(store, "how are retries configured?", repo_id="proj", limit=3)
             pending = all(h.memory.metadata.get(ingest_module.PENDING) for h in text)
             paths = [h.memory.metadata["path"] for h in text]
