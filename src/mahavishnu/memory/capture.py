@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
-from mahavishnu.memory.conversations import TranscriptImport, Turn, store_turns
+from mahavishnu.memory.conversations import TranscriptImport, Turn, store_transcript_turns
 from mahavishnu.memory.models import MemoryDraft
 from mahavishnu.memory.session_logs import AGENT_IDS, Tool, find_sessions, read_session
 from mahavishnu.memory.transcripts import Transcript, project_for
@@ -48,33 +48,9 @@ def import_session(
 def store_transcript(
     store: MemoryStore, tool: Tool, transcript: Transcript, *, project: str | None = None
 ) -> TranscriptImport:
-    agent = AGENT_IDS[tool]
-    where = project or transcript.project
-    turns = [
-        Turn(
-            agent,
-            transcript.session_id,
-            turn.role,
-            turn.content,
-            {**turn.metadata, "transcript": str(transcript.path)},
-            where,
-            turn.timestamp,
-            f"{agent}:{transcript.session_id}:{turn.uuid or number}",
-        )
-        for number, turn in enumerate(transcript.turns)
-    ]
-    stored = store_turns(store, turns, source="transcript")
-    fresh = [turn for turn, row in zip(turns, stored.conversation_ids, strict=True) if row is not None]
-    _store_decisions(store, fresh)
-    return TranscriptImport(
-        str(transcript.path),
-        transcript.session_id,
-        where,
-        len(turns),
-        stored.added,
-        len(stored.insight_ids),
-        transcript.skipped_lines,
-    )
+    report, new = store_transcript_turns(store, transcript, AGENT_IDS[tool], project)
+    _store_decisions(store, new)
+    return report
 
 
 def import_history(

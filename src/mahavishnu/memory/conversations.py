@@ -31,6 +31,7 @@ from mahavishnu.memory.models import (
 
 if TYPE_CHECKING:
     from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.transcripts import Transcript
 
 Role = Literal["user", "assistant"]
 ROLES: tuple[Role, ...] = ("user", "assistant")
@@ -285,7 +286,15 @@ def import_transcript(
 ) -> TranscriptImport:
     from mahavishnu.memory.transcripts import read_transcript
 
-    transcript = read_transcript(Path(path))
+    report, _new = store_transcript_turns(store, read_transcript(Path(path)), agent_id, project)
+    return report
+
+
+def store_transcript_turns(
+    store: MemoryStore, transcript: Transcript, agent_id: str, project: str | None = None
+) -> tuple[TranscriptImport, list[Turn]]:
+    """Store a transcript's turns, each under a stable id (``<agent>:<session>:<entry>``) so a turn
+    stored before is not added again; the report, and the turns that were new."""
     where = project or transcript.project
     turns = [
         Turn(
@@ -301,7 +310,8 @@ def import_transcript(
         for number, turn in enumerate(transcript.turns)
     ]
     stored = store_turns(store, turns, source="transcript")
-    return TranscriptImport(
+    new = [turn for turn, row in zip(turns, stored.conversation_ids, strict=True) if row is not None]
+    report = TranscriptImport(
         str(transcript.path),
         transcript.session_id,
         where,
@@ -310,3 +320,4 @@ def import_transcript(
         len(stored.insight_ids),
         transcript.skipped_lines,
     )
+    return report, new
