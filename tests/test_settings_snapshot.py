@@ -241,6 +241,12 @@ def test_invalid_settings_are_never_snapshotted(isolated_home: Path, settle_now:
     assert not (paths.cache_dir() / "settings.json").exists()
 
 
+def test_a_settings_file_with_the_old_chunk_sizes_says_what_to_rename(isolated_home: Path) -> None:
+    _write(paths.user_settings_file(), {"ingest": {"chunk_chars": 1024}})
+    with pytest.raises(ConfigError, match=r"ingest\.chunk_chars is now ingest\.chunk_tokens"):
+        load_settings()
+
+
 @pytest.mark.parametrize(
     "damage", ["", "{", '{"key": 1}', "[]", '{"key": null, "value": {"$model": "Nope"}}']
 )

@@ -136,6 +136,19 @@ class IngestSettings(BaseModel):
     def _dotted(cls, value: list[str]) -> list[str]:
         return [e.lower() if e.startswith(".") else f".{e.lower()}" for e in value]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """A settings file from before chunks were sized in tokens names what to rename."""
+        old = [k for k in ("chunk_chars", "overlap_chars") if isinstance(data, dict) and k in data]
+        if old:
+            new = old[0].replace("_chars", "_tokens")
+            raise ValueError(
+                f"ingest.{old[0]} is now ingest.{new}, counted in the embedder's tokens "
+                "(about 4 characters each): rename it, or remove it to use the default"
+            )
+        return data
+
     @model_validator(mode="after")
     def _overlap_fits(self) -> IngestSettings:
         if self.overlap_tokens >= self.chunk_tokens // 2:
