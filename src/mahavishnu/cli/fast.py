@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,23 +67,34 @@ def parse_switch_llm(args: list[str]) -> dict[str, Any] | None:
     """The parameters of ``ai switch-llm ARGS`` when every argument is plainly spelled: one name,
     known options (``--opt value``, ``--opt=value``, ``-t value``). None for anything else."""
     values = dict(SWITCH_LLM_DEFAULTS)
-    names: list[str] = []
+    names = _plain_arguments(args, SWITCH_LLM_OPTIONS, values)
+    if names is None or len(names) != 1 or names[0] in ("", "-"):  # Typer judges those
+        return None
+    return {"name": names[0], **values}
+
+
+def _plain_arguments(
+    args: list[str], options: Mapping[str, tuple[Any, ...]], values: dict[str, Any]
+) -> list[str] | None:
+    """The positional arguments of ``args``, each option's value put in ``values`` under its
+    parameter (appended for a repeatable one); None when an argument is not plainly spelled (an
+    unknown option, a missing value, ``-tX``, ``--flag=x``): Typer must parse the line.
+    ``options``: spelling -> (parameter, takes a value[, repeatable])."""
+    positional: list[str] = []
     index = 0
     while index < len(args):
         arg = args[index]
         index += 1
-        if not arg.startswith("-"):
-            names.append(arg)
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
             continue
         option, equals, attached = arg.partition("=")
-        spec = SWITCH_LLM_OPTIONS.get(option)
-        if spec is None:
-            return None
-        parameter, takes_value = spec
-        if equals and not (takes_value and option.startswith("--")):
+        spec = options.get(option)
+        if spec is None or (equals and not (spec[1] and option.startswith("--"))):
             return None  # ``--flag=x`` is an error, ``-t=x`` means "=x": Typer says so
+        name, takes_value, repeatable = spec[0], spec[1], spec[2:] == (True,)
         if not takes_value:
-            values[parameter] = True
+            values[name] = True
             continue
         if not equals:
             if index >= len(args):
@@ -92,10 +103,11 @@ def parse_switch_llm(args: list[str]) -> dict[str, Any] | None:
             index += 1
         if not attached or attached.startswith("-"):
             return None
-        values[parameter] = attached
-    if len(names) != 1 or not names[0]:
-        return None
-    return {"name": names[0], **values}
+        if repeatable:
+            values[name].append(attached)
+        else:
+            values[name] = attached
+    return positional
 
 
 def switch_llm(args: list[str]) -> int | None:
@@ -195,33 +207,9 @@ def parse_memory_search(args: list[str]) -> dict[str, Any] | None:
     """The parameters of ``memory search ARGS`` when every argument is plainly spelled (one query,
     known options, numbers that parse). None for anything else: Typer then says what is wrong."""
     values: dict[str, Any] = {"mode": "hybrid", "types": [], "tags": [], "limit": "10", "as_json": False}
-    query: list[str] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        index += 1
-        if not arg.startswith("-") or arg == "-":
-            query.append(arg)
-            continue
-        option, equals, attached = arg.partition("=")
-        spec = MEMORY_SEARCH_OPTIONS.get(option)
-        if spec is None or (equals and not (spec[1] and option.startswith("--"))):
-            return None
-        name, takes_value, repeatable = spec
-        if not takes_value:
-            values[name] = True
-            continue
-        if not equals:
-            if index >= len(args):
-                return None
-            attached = args[index]
-            index += 1
-        if not attached or attached.startswith("-"):
-            return None
-        if repeatable:
-            values[name].append(attached)
-        else:
-            values[name] = attached
+    query = _plain_arguments(args, MEMORY_SEARCH_OPTIONS, values)
+    if query is None:
+        return None
     try:
         values["limit"] = int(values["limit"])
         values["min_score"] = float(values["min_score"]) if "min_score" in values else None
