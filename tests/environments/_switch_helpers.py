@@ -26,6 +26,23 @@ def write_config(path: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> Path
     return path
 
 
+def write_assistant_files(
+    home: Path, claude: str, codex: str, qwen: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Path]:
+    """Claude Code's, Codex's and Qwen Code's user config files in ``home`` holding these texts, with
+    every profile's secret set; their paths by assistant."""
+    paths = {
+        "claude": home / ".claude" / "settings.json",
+        "codex": home / ".codex" / "config.toml",
+        "qwen": home / ".qwen" / "settings.json",
+    }
+    for path, text in zip(paths.values(), (claude, codex, qwen), strict=True):
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+    set_profile_secrets(monkeypatch)
+    return paths
+
+
 def write_profiles(home: Path, body: str) -> None:
     """A Mahavishnu settings file in ``home`` whose ``profiles:`` section is ``body``."""
     settings = home / ".mahavishnu" / "mahavishnu.yaml"

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from _switch_helpers import write_assistant_files
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments import safe_write, transaction
 from mahavishnu.environments.json_document import JsonDocument
-from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.errors import ProtocolMismatchError, WriteFailedError
 
@@ -30,18 +30,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def files(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    paths = {
-        "claude": isolated_home / ".claude" / "settings.json",
-        "codex": isolated_home / ".codex" / "config.toml",
-        "qwen": isolated_home / ".qwen" / "settings.json",
-    }
-    for path, text in zip(paths.values(), (CLAUDE, CODEX, QWEN), strict=True):
-        path.parent.mkdir(parents=True)
-        path.write_text(text)
-    for name, profile in all_profiles(load_settings()).items():
-        for ref in profile.settings.secret:
-            monkeypatch.setenv(ref.removeprefix("env:"), f"sk-{name}-secret-0123456789")
-    return paths
+    return write_assistant_files(isolated_home, CLAUDE, CODEX, QWEN, monkeypatch)
 
 
 def _originals(files: dict[str, Path]) -> dict[str, str]:
