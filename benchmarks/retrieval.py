@@ -69,6 +69,7 @@ from _embed_cache import CachedEmbedder, default_cache_dir  # noqa: E402
 from mahavishnu.config import IngestSettings, MemorySettings  # noqa: E402
 from mahavishnu.memory.embedders import get_embedder  # noqa: E402
 from mahavishnu.memory.ingest import ingest_repository  # noqa: E402
+from mahavishnu.memory.knowledge import query_knowledge_base  # noqa: E402
 from mahavishnu.memory.models import Filters, Memory  # noqa: E402
 from mahavishnu.memory.search import Fusion  # noqa: E402
 from mahavishnu.memory.store import MemoryStore  # noqa: E402
@@ -118,10 +119,13 @@ class Dataset:
     score: Callable[[Any, list[str]], dict[str, float]]
     bm25: Callable[[Any], list[str]]
     depth: int = 10
+    search: Callable[[Any, str], list[str]] | None = None  # instead of MemoryStore.search
 
     def ranking(self, query: Any, mode: str, fusion: Fusion | None = None) -> list[str]:
         if mode == "bm25":
             return self.bm25(query)
+        if self.search is not None:
+            return self.search(query, mode)
         hits = self.store.search(
             self.text(query), mode=mode, limit=self.depth, filters=self.filters(query), fusion=fusion
         )
@@ -268,14 +272,19 @@ def unpacked_libraries(cache: Path) -> dict[str, Path]:
 
 
 def codeqa(store: MemoryStore, cache: Path) -> Dataset:
-    """Ranked chunks become ranked files (first appearance); top-1/top-5 over distinct files."""
+    """Files as ``query_knowledge_base`` (``memory query``) ranks them; top-1/top-5 over distinct
+    files. The BM25 baseline ranks chunks, and files by their first chunk."""
     questions = json.loads(CODEQA.read_text(encoding="utf-8"))["questions"]
     bm25: dict[str, Bm25] = {}
     for repo, root in unpacked_libraries(cache).items():
         ingest_repository(store, root, repo_id=repo, settings=IngestSettings())
-        chunks = store.backend.scan_metadata(Filters(types=("rag",), repo_id=repo), ["path"])
-        rows = store.backend.get([i for i, _ in chunks])
+        chunks = store.backend.scan_metadata(Filters(types=("rag",), repo_id=repo), ["path", "outline"])
+        rows = store.backend.get([i for i, (_, outline) in chunks if not outline])
         bm25[repo] = Bm25([(str(m.metadata["path"]), m.content) for m in rows.values()])
+
+    def search(q: dict[str, Any], mode: str) -> list[str]:
+        hits = query_knowledge_base(store, q["question"], repo_id=q["repo"], limit=40, mode=mode)
+        return [hit.path for hit in hits]
 
     def score(q: dict[str, Any], ranking: list[str]) -> dict[str, float]:
         files = list(dict.fromkeys(ranking))
@@ -294,7 +303,7 @@ def codeqa(store: MemoryStore, cache: Path) -> Dataset:
         keys=lambda m: [str(m.metadata["path"])],
         score=score,
         bm25=lambda q: bm25[q["repo"]].top(q["question"], 40),
-        depth=40,
+        search=search,
     )
 
 

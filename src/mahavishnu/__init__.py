@@ -59,16 +59,8 @@ if TYPE_CHECKING:
     )
     from mahavishnu.memory.embedders import get_embedder
     from mahavishnu.memory.embedders.base import Embedder
-    from mahavishnu.memory.ingest import (
-        IngestInterrupted,
-        IngestProgress,
-        IngestReport,
-        KnowledgeHit,
-        forget_repo,
-        ingest_repository,
-        list_repos,
-        query_knowledge_base,
-    )
+    from mahavishnu.memory.ingest import IngestInterrupted, IngestProgress, IngestReport, ingest_repository
+    from mahavishnu.memory.knowledge import KnowledgeHit, forget_repo, list_repos, query_knowledge_base
     from mahavishnu.memory.models import Filters, Memory, SearchHit
     from mahavishnu.memory.recall import build_context
     from mahavishnu.memory.scrub import find_secrets, scrub
@@ -97,13 +89,13 @@ _EXPORTS: dict[str, str] = {
     "Embedder": "mahavishnu.memory.embedders.base",
     "get_embedder": "mahavishnu.memory.embedders",
     "ingest_repository": "mahavishnu.memory.ingest",
-    "query_knowledge_base": "mahavishnu.memory.ingest",
-    "list_repos": "mahavishnu.memory.ingest",
-    "forget_repo": "mahavishnu.memory.ingest",
+    "query_knowledge_base": "mahavishnu.memory.knowledge",
+    "list_repos": "mahavishnu.memory.knowledge",
+    "forget_repo": "mahavishnu.memory.knowledge",
     "IngestReport": "mahavishnu.memory.ingest",
     "IngestProgress": "mahavishnu.memory.ingest",
     "IngestInterrupted": "mahavishnu.memory.ingest",
-    "KnowledgeHit": "mahavishnu.memory.ingest",
+    "KnowledgeHit": "mahavishnu.memory.knowledge",
     **dict.fromkeys(
         ("store_conversation", "conversations", "import_transcripts"), "mahavishnu.memory.conversations"
     ),

@@ -448,7 +448,7 @@ def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
     ) -> list[dict[str, Any]]:
         """Search ingested repositories (optionally one, by repo_id): the best chunks with their
         location (path:start-end), language, score and text."""
-        from mahavishnu.memory.ingest import query_knowledge_base as query_kb
+        from mahavishnu.memory.knowledge import query_knowledge_base as query_kb
         from mahavishnu.memory.relevance import check_repo
 
         with _as_tool_errors():

@@ -20,14 +20,8 @@ from mahavishnu.memory.backends.base import Backend
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.embedders.base import Kind, Vectors
 from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.ingest import (
-    IngestProgress,
-    IngestReport,
-    forget_repo,
-    ingest_repository,
-    list_repos,
-    query_knowledge_base,
-)
+from mahavishnu.memory.ingest import IngestProgress, IngestReport, ingest_repository
+from mahavishnu.memory.knowledge import forget_repo, list_repos, query_knowledge_base
 from mahavishnu.memory.models import Filters, Memory, MemoryDraft, utcnow
 from mahavishnu.memory.store import MemoryStore
 
@@ -104,10 +98,16 @@ def chunks(store: MemoryStore, repo_id: str = "proj") -> list[Memory]:
 
 
 def by_path(store: MemoryStore, repo_id: str = "proj") -> dict[str, list[Memory]]:
+    """Each file's chunks of text (its outline left out: ``outlines``)."""
     out: dict[str, list[Memory]] = {}
     for memory in chunks(store, repo_id):
-        out.setdefault(memory.metadata["path"], []).append(memory)
+        if not memory.metadata.get("outline"):
+            out.setdefault(memory.metadata["path"], []).append(memory)
     return out
+
+
+def outlines(store: MemoryStore, repo_id: str = "proj") -> dict[str, Memory]:
+    return {m.metadata["path"]: m for m in chunks(store, repo_id) if m.metadata.get("outline")}
 
 
 def ingest(store: MemoryStore, root: Path, **kwargs: object) -> IngestReport:
@@ -178,15 +178,16 @@ def test_a_changed_file_is_replaced_and_the_others_are_untouched(
     report = ingest(store, repo)
 
     new = by_path(store)
-    assert report.files_indexed == 1 and report.chunks_removed == len(old["pkg/util.py"])
+    assert report.files_indexed == 1 and report.chunks_removed == len(old["pkg/util.py"]) + 1  # + outline
     assert all("helper" in m.content and "util_" not in m.content for m in new["pkg/util.py"])
+    assert "helper_1" in outlines(store)["pkg/util.py"].content
     assert {m.id for m in new["pkg/core.py"]} == {m.id for m in old["pkg/core.py"]}
-    assert all(t.startswith("pkg/util.py\n") for t in embedder.texts[embedded:])
+    assert all(t.startswith("pkg/util.py") for t in embedder.texts[embedded:])
 
 
 def test_deleted_and_newly_ignored_files_lose_their_chunks(store: MemoryStore, repo: Path) -> None:
     ingest(store, repo)
-    removed = len(by_path(store)["pkg/util.py"]) + len(by_path(store)["docs/guide.rst"])
+    removed = len(by_path(store)["pkg/util.py"]) + len(by_path(store)["docs/guide.rst"]) + 2  # + outlines
     (repo / "pkg/util.py").unlink()
     write(repo, ".gitignore", "docs/\n")
 
@@ -202,7 +203,9 @@ def test_changing_the_chunk_size_reindexes(store: MemoryStore, repo: Path) -> No
     report = ingest(store, repo, settings=IngestSettings(chunk_tokens=100, overlap_tokens=10))
 
     assert report.files_indexed == 4
-    assert {m.metadata["chunker"] for m in chunks(store)} == {"tokens-v1:fake/hashing-v1:90:10"}
+    assert {m.metadata["chunker"] for m in chunks(store)} == {
+        f"{ingest_module.CHUNKER}:fake/hashing-v1:90:10"
+    }
 
 
 # -- the run log --------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ CHILD = textwrap.dedent(
     """
 )
 
-Row = tuple[str, int, int, str, str, int | None, bytes]
+Row = tuple[str, int, int, str, str, int | None, bytes, int | None]
 
 
 def make_repo(root: Path, files: int) -> None:
@@ -76,7 +76,7 @@ def stored_rows(db: Path) -> list[Row]:
         return conn.execute(
             "SELECT json_extract(metadata, '$.path'), json_extract(metadata, '$.start_line'), "
             "json_extract(metadata, '$.end_line'), json_extract(metadata, '$.file_hash'), content, "
-            "json_extract(metadata, '$.vector_pending'), embedding "
+            "json_extract(metadata, '$.vector_pending'), embedding, json_extract(metadata, '$.outline') "
             "FROM memories WHERE memory_type = 'rag'"
         ).fetchall()
     finally:
@@ -87,8 +87,13 @@ def assert_whole_files(root: Path, rows: list[Row]) -> None:
     """Every stored file has exactly the chunks a full ingestion makes, once each."""
     assert not [k for k, n in Counter(r[4] for r in rows).items() if n > 1], "duplicate chunks"
     by_path: dict[str, set[tuple[int, int]]] = {}
-    for path, start, end, *_ in rows:
-        by_path.setdefault(path, set()).add((start, end))
+    outlined: Counter[str] = Counter()
+    for path, start, end, *_, outline in rows:
+        if outline:
+            outlined[path] += 1
+        else:
+            by_path.setdefault(path, set()).add((start, end))
+    assert outlined == Counter(dict.fromkeys(by_path, 1)), "a file without its outline, or with two"
     for path, ranges in by_path.items():
         expected = file_chunks(path, (root / path).read_text(), FakeEmbedder(), SETTINGS)
         assert ranges == {(c.start_line, c.end_line) for c in expected}, f"partial file {path}"
@@ -151,7 +156,7 @@ def test_kill_9_mid_run_then_rerun_leaves_no_duplicate_and_no_partial_file(
     assert {r[0] for r in final} == {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
     assert_whole_files(root, final)
     expected = sum(
-        len(file_chunks(p.relative_to(root).as_posix(), p.read_text(), embedder, SETTINGS))
+        len(file_chunks(p.relative_to(root).as_posix(), p.read_text(), embedder, SETTINGS)) + 1  # + outline
         for p in root.rglob("*.py")
     )
     assert total == len(final) == expected

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mahavishnu.errors import NotFoundError
-from mahavishnu.memory.ingest import ingest_repository, query_knowledge_base
+from mahavishnu.memory.ingest import ingest_repository
+from mahavishnu.memory.knowledge import query_knowledge_base
 from mahavishnu.memory.relevance import above_floor, check_repo
 from mahavishnu.memory.search import Ranked
 from mahavishnu.memory.store import MemoryStore

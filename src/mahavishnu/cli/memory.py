@@ -458,7 +458,7 @@ def query_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search the ingested repositories: results as path:start-end with a snippet."""
-    from mahavishnu.memory.ingest import query_knowledge_base
+    from mahavishnu.memory.knowledge import query_knowledge_base
     from mahavishnu.memory.relevance import check_repo
 
     with open_store() as store:
@@ -481,7 +481,7 @@ def query_cmd(
 @app.command("repos")
 def repos_cmd(as_json: bool = JSON_OPTION) -> None:
     """Ingested repositories: files and chunks stored, and the last run."""
-    from mahavishnu.memory.ingest import list_repos
+    from mahavishnu.memory.knowledge import list_repos
 
     with open_store() as store:
         repos = list_repos(store)
@@ -506,7 +506,7 @@ def forget_repo_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Delete an ingested repository's chunks and run history."""
-    from mahavishnu.memory.ingest import forget_repo
+    from mahavishnu.memory.knowledge import forget_repo
 
     with open_store() as store:
         deleted = forget_repo(store, repo_id)

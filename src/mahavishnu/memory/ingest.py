@@ -1,9 +1,7 @@
-"""Repository ingestion (RAG) and knowledge-base queries.
+"""Repository ingestion (RAG); ``knowledge.py`` queries what it stores.
 
     with MemoryStore.open() as store:
         report = ingest_repository(store, "~/src/httpx", repo_id="httpx")
-        for hit in query_knowledge_base(store, "how are retries configured?", repo_id="httpx"):
-            print(hit.location, hit.snippet)
 
 A run walks the tree (``repo_walk.py``), hashes every file and compares the hash (and the chunker
 signature) with what its stored chunks record: an unchanged file costs one read and one SHA-256,
@@ -26,8 +24,10 @@ which carries the report of what was kept.
 Each chunk is a ``rag`` memory scoped by ``repo_id``, its content the file's path on the first line
 then the chunk text (so chunks of different files never collide as duplicates, and the path is
 searchable); metadata holds ``path``, ``start_line``, ``end_line``, ``language``, ``file_hash``
-and the ``chunker`` signature. Each run is a ``rag_ingestions`` row: pending -> in_progress ->
-completed | failed, with counts and duration; a run whose process died is marked failed by the next.
+and the ``chunker`` signature. Next to its chunks, each file has its outline (``outline.py``): a
+``rag`` memory tagged ``file-outline`` with ``outline: true``, for ranking files. Each run is a
+``rag_ingestions`` row: pending -> in_progress -> completed | failed, with counts and duration; a
+run whose process died is marked failed by the next.
 """
 
 from __future__ import annotations
@@ -44,18 +44,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
+from mahavishnu.errors import InvalidInputError, StoreError
 from mahavishnu.memory.chunking import Chunk, chunk_text, language_for
 from mahavishnu.memory.embedders.base import normalise
 from mahavishnu.memory.models import (
     Filters,
     Memory,
     MemoryDraft,
-    SearchHit,
     check_label,
     format_time,
     utcnow,
 )
+from mahavishnu.memory.outline import OUTLINE_TAG, file_outline
 from mahavishnu.memory.repo_walk import Candidate, WalkOptions, walk
 from mahavishnu.memory.scrub import scrub
 
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from mahavishnu.memory.embedders.base import Embedder, Vectors
     from mahavishnu.memory.store import MemoryStore
 
-CHUNKER = "tokens-v1"
+CHUNKER = "tokens-v1+outline"  # a new signature re-ingests every file (here: to add its outline)
 SOURCE = "ingest"
 PENDING = "vector_pending"  # metadata key of a chunk stored with a stand-in vector
 _META_KEYS = ("path", "file_hash", "chunker", PENDING)
@@ -514,12 +514,18 @@ class _Run:
         for chunk in file_chunks(path, text, self.embedder, self.settings):
             content = scrub(f"{path}\n{chunk.text}")  # secrets never reach the store (scrub.py)
             meta = {**common, "start_line": chunk.start_line, "end_line": chunk.end_line}
-            drafts.setdefault(
-                content,
-                MemoryDraft(content, "rag", metadata=meta, repo_id=self.report.repo_id, source_system=SOURCE),
-            )
+            drafts.setdefault(content, self._draft(content, meta))
+        if drafts:
+            embedder = self.embedder
+            outline = scrub(file_outline(path, text, language, embedder.max_tokens, embedder.count_tokens))
+            meta = {**common, "start_line": 1, "end_line": max(1, len(text.splitlines())), "outline": True}
+            drafts.setdefault(outline, self._draft(outline, meta, (OUTLINE_TAG,)))
         max_chars = self.store.settings.max_content_chars
         return [d.checked(max_chars) for d in drafts.values()]
+
+    def _draft(self, content: str, meta: dict[str, Any], tags: tuple[str, ...] = ()) -> MemoryDraft:
+        repo = self.report.repo_id
+        return MemoryDraft(content, "rag", tags=tags, metadata=meta, repo_id=repo, source_system=SOURCE)
 
     def _commit_text(self, window: _Window) -> None:
         """Swap the window's files in at once, their chunks searchable by text from now on."""
@@ -606,114 +612,3 @@ def _no_vectors(embedder: Embedder) -> Vectors:
 
 def _under_any(path: str, directories: list[str]) -> bool:
     return any(not d or path.startswith(d + "/") for d in directories)
-
-
-# -- query --------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class KnowledgeHit:
-    """One knowledge-base result: where it is (``location`` = ``path:start-end``) and what it says."""
-
-    memory_id: int
-    repo_id: str | None
-    path: str
-    start_line: int
-    end_line: int
-    language: str
-    score: float
-    text: str
-
-    @property
-    def location(self) -> str:
-        return f"{self.path}:{self.start_line}-{self.end_line}"
-
-    @classmethod
-    def from_hit(cls, hit: SearchHit) -> KnowledgeHit:
-        memory, meta = hit.memory, hit.memory.metadata
-        path = str(meta.get("path", ""))
-        text = memory.content
-        if path and text.startswith(path + "\n"):
-            text = text[len(path) + 1 :]
-        return cls(
-            memory.id,
-            memory.repo_id,
-            path,
-            int(meta.get("start_line", 0)),
-            int(meta.get("end_line", 0)),
-            str(meta.get("language", "")),
-            hit.score,
-            text,
-        )
-
-    def snippet(self, lines: int = 6) -> str:
-        kept = [line for line in self.text.splitlines() if line.strip()][:lines]
-        return "\n".join(kept)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "location": self.location,
-            "repo_id": self.repo_id,
-            "path": self.path,
-            "start_line": self.start_line,
-            "end_line": self.end_line,
-            "language": self.language,
-            "score": round(float(self.score), 6),
-            "memory_id": self.memory_id,
-            "text": self.text,
-        }
-
-
-def query_knowledge_base(
-    store: MemoryStore, query: str, *, repo_id: str | None = None, limit: int = 10, mode: str = "hybrid"
-) -> list[KnowledgeHit]:
-    """The best chunks for ``query`` among ``rag`` memories (of one repository, filtered inside the
-    search so ``limit`` results come back whenever that many exist)."""
-    filters = Filters(types=("rag",), repo_id=check_label("repo_id", repo_id))
-    return [KnowledgeHit.from_hit(h) for h in store.search(query, mode=mode, filters=filters, limit=limit)]
-
-
-# -- repositories -------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class RepoSummary:
-    repo_id: str
-    repo_path: str | None
-    files: int
-    chunks: int
-    last_run: dict[str, Any] | None
-    pending: int = 0  # chunks searchable by text whose vector is not computed yet
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "repo_id": self.repo_id,
-            "repo_path": self.repo_path,
-            "files": self.files,
-            "chunks": self.chunks,
-            "pending": self.pending,
-            "last_run": self.last_run,
-        }
-
-
-def list_repos(store: MemoryStore) -> list[RepoSummary]:
-    """Every ingested repository: its file and chunk counts now, and its latest run."""
-    backend = store.backend
-    latest: dict[str, dict[str, Any]] = {}
-    for run in backend.ingestions(limit=100_000):
-        latest.setdefault(run["repo_id"], run)
-    out = []
-    for repo_id in sorted(latest):
-        rows = backend.scan_metadata(Filters(types=("rag",), repo_id=repo_id), ["path", PENDING])
-        run = latest[repo_id]
-        files, pending = len({r[1][0] for r in rows}), sum(1 for r in rows if r[1][1])
-        out.append(RepoSummary(repo_id, run["repo_path"], files, len(rows), run, pending))
-    return out
-
-
-def forget_repo(store: MemoryStore, repo_id: str) -> int:
-    """Delete a repository's chunks and run history; returns the number of chunks deleted."""
-    filters = Filters(types=("rag",), repo_id=check_label("repo_id", repo_id))
-    chunks = store.backend.delete_where(filters)
-    runs = store.backend.delete_ingestions(repo_id)
-    if not chunks and not runs:
-        raise NotFoundError(
-            f"no ingested repository {repo_id!r}", hint="List them with `mahavishnu memory repos`."
-        )
-    return chunks

@@ -151,7 +151,7 @@ class Fusion:
         ids = list(dict.fromkeys([*(r.id for r in vector), *(r.id for r in text)]))
         fused = dict.fromkeys(ids, 0.0)
         for weight, ranked in ((self.alpha, vector), (1 - self.alpha, text)):
-            standard, missing = _standardised([r.score for r in ranked])
+            standard, missing = standardised([r.score for r in ranked])
             found = {r.id: z for r, z in zip(ranked, standard, strict=True)}
             for i in ids:
                 fused[i] += weight * found.get(i, missing)
@@ -176,7 +176,7 @@ class Fusion:
         return scores
 
 
-def _standardised(scores: Sequence[float]) -> tuple[list[float], float]:
+def standardised(scores: Sequence[float]) -> tuple[list[float], float]:
     """Each score's distance from the leg's mean in standard deviations, and the value for a
     candidate the leg did not return (its lowest: it ranked below all of them). A leg whose
     scores are all equal (or one) scores its candidates 1, the others 0; an empty leg adds 0."""

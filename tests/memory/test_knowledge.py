@@ -1,0 +1,124 @@
+"""``query_knowledge_base`` ranks files, not chunks (``knowledge.py``), on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _backends import Factory, open_store
+
+from mahavishnu.config import IngestSettings
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory import knowledge
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.ingest import ingest_repository
+from mahavishnu.memory.knowledge import PER_FILE, _File, _file_scores, query_knowledge_base
+from mahavishnu.memory.store import MemoryStore
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def store(backend_factory: Factory) -> Iterator[MemoryStore]:
+    """Every backend, with a fake embedder wide enough that unrelated words rarely share a bucket."""
+    with open_store(backend_factory, FakeEmbedder(dimension=1024)) as opened:
+        yield opened
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+def make_repo(root: Path) -> Path:
+    # Six functions about retries, each its own chunk (the chunker cuts at top-level definitions).
+    retries = [
+        f"def retry_{n}(request):\n    '''Retry the request with backoff, attempt {n}.'''\n"
+        + "".join(f"    # filler line {n}.{k} about nothing in particular\n" for k in range(12))
+        + "    return backoff(request)\n"
+        for n in range(6)
+    ]
+    write(root, "net/retry.py", "\n\n".join(retries))
+    write(
+        root,
+        "net/transport.py",
+        "def send(request):\n    '''Send one request and retry once.'''\n    return 1\n",
+    )
+    write(root, "billing/invoice_totals.py", "def add(rows):\n    return sum(rows)\n")
+    write(root, "reports/summary.py", 'def summary(rows):\n    """Print the totals."""\n    print(rows)\n')
+    write(root, "docs/guide.md", "# Colours\n\nThe palette of the website.\n")
+    return root
+
+
+def ingest(store: MemoryStore, root: Path) -> None:
+    ingest_repository(store, root, repo_id="repo", settings=IngestSettings(chunk_tokens=40, overlap_tokens=0))
+
+
+def test_hits_are_the_best_chunks_of_the_best_files_a_few_per_file(store: MemoryStore, repo: Path) -> None:
+    ingest(store, repo)
+
+    hits = query_knowledge_base(store, "retry the request with backoff", repo_id="repo", limit=10)
+
+    paths = [h.path for h in hits]
+    assert paths[0] == "net/retry.py" and paths.count("net/retry.py") == PER_FILE
+    assert paths == sorted(paths, key=paths.index)  # each file's hits together, files in rank order
+    assert hits[0].score == 1.0 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(not h.text.startswith(h.path) for h in hits)  # chunks, not the outline, stand for a file
+
+
+def test_a_file_found_by_its_outline_alone_comes_back_as_its_outline(store: MemoryStore, repo: Path) -> None:
+    """Only the outline splits the path into words: the chunks hold ``invoice_totals`` as one word."""
+    ingest(store, repo)
+
+    hits = query_knowledge_base(store, "invoice totals", repo_id="repo", mode="vector")
+
+    assert [h.path for h in hits][:1] == ["billing/invoice_totals.py"]
+    assert hits[0].text.startswith("billing/invoice_totals.py (billing invoice totals py)")
+    assert (hits[0].start_line, hits[0].end_line) == (1, 2)
+
+
+@pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
+def test_nothing_relevant_means_no_hits(store: MemoryStore, repo: Path, mode: str) -> None:
+    ingest(store, repo)
+
+    assert query_knowledge_base(store, "orbital mechanics of comets", repo_id="repo", mode=mode) == []
+    assert query_knowledge_base(store, "palette of the website", repo_id="repo", mode=mode)[0].path == (
+        "docs/guide.md"
+    )
+
+
+def test_a_file_counts_by_how_far_each_piece_of_evidence_stands_above_the_other_files() -> None:
+    """A's chunk is a little closer than B's, B's outline far closer than A's: with the outline
+    counted B wins; with chunks alone (the old ranking) A does. Text is the tie-breaker it weighs."""
+    files = {
+        (None, "a.py"): _File(chunk=0.50, outline=0.30, text=2.0),
+        (None, "b.py"): _File(chunk=0.45, outline=0.60, text=1.0),
+        (None, "c.py"): _File(chunk=0.20, outline=0.20),  # found by vector only: the text leg's lowest
+    }
+
+    def ranking(weights: tuple[float, float, float]) -> list[str]:
+        scores = _file_scores(files, weights)
+        assert max(scores.values()) == 1.0 and min(scores.values()) == 0.0
+        return [path for _, path in sorted(scores, key=lambda k: -scores[k])]
+
+    assert ranking(knowledge.WEIGHTS["vector"]) == ["b.py", "a.py", "c.py"]
+    assert ranking((1.0, 0.0, 0.0)) == ["a.py", "b.py", "c.py"]
+    assert ranking(knowledge.WEIGHTS["text"]) == ["a.py", "b.py", "c.py"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": " "}, "empty"),
+        ({"query": "x", "mode": "fuzzy"}, "invalid search mode"),
+        ({"query": "x", "limit": 0}, "limit"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(store: MemoryStore, kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        query_knowledge_base(store, **kwargs)  # type: ignore[arg-type]
