@@ -40,8 +40,8 @@ def test_a_python_outline_lists_the_module_doc_and_top_level_definitions_with_th
     assert outline.splitlines() == [
         "click/_termui_impl.py (click termui impl py)",
         "Progress bars for long-running loops.",
-        "ProgressBar (progress bar): A bar that redraws itself.",
-        "estimate_remaining (estimate remaining): Seconds left, from the average pace so far.",
+        "ProgressBar: A bar that redraws itself.",
+        "estimate_remaining: Seconds left, from the average pace so far.",
         "_poll",
     ]
 

@@ -10,7 +10,7 @@ outline shows what the whole file is about:
     pager: Decide what method to use for paging through text.
 
 its path and the words in it, its leading doc comment (first paragraph), and its top-level
-definitions with the first paragraph of their docs: Python's read with ``ast``, other languages'
+definitions with the first line of their docs: Python's read with ``ast``, other languages'
 from the chunker's strongest boundaries (declarations, headings, top-level keys) and the comment
 lines just above or below them. Lines are kept in order while they fit the embedder's window, so
 the outline's vector covers all of its text.
@@ -34,7 +34,6 @@ _DOC_CHARS = 300  # of the file's leading doc
 _ITEM_CHARS = 160  # of one definition's line
 _PATH_WORD = re.compile(r"[A-Za-z0-9]+")
 _PROSE = frozenset({"markdown", "rst", "text"})
-_NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # HTTPError -> HTTP, Error
 _COMMENT = re.compile(r"\s*(?:#+|//+|/\*+|\*+|--|<!--|;+)\s?(.*?)\s*(?:\*/|-->)?\s*$")
 
 
@@ -60,9 +59,8 @@ def _python_outline(text: str) -> tuple[str, list[str]] | None:
     items = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            doc = _first_paragraph(ast.get_docstring(node) or "")
-            name = _with_words(node.name)
-            items.append(f"{name}: {doc}" if doc else name)
+            doc = _first_line(ast.get_docstring(node) or "")
+            items.append(f"{node.name}: {doc}" if doc else node.name)
     return _first_paragraph(ast.get_docstring(tree) or ""), items
 
 
@@ -135,11 +133,10 @@ def _comment_near(lines: Sequence[str], index: int) -> str:
     return ""
 
 
-def _with_words(name: str) -> str:
-    """An identifier with the words it is made of, when there are several: ``TextWrapper (text
-    wrapper)``, so a question in plain words finds it by full text too."""
-    words = _NAME_WORD.findall(name)
-    return f"{name} ({' '.join(words).lower()})" if len(words) > 1 else name
+def _first_line(doc: str) -> str:
+    """A definition's summary line: more definitions fit the window with one line each than with
+    a paragraph (code QA top-1 by vector 0.84 against 0.80, ``benchmarks/retrieval.py``)."""
+    return doc.strip().split("\n")[0].strip()
 
 
 def _first_paragraph(doc: str) -> str:
