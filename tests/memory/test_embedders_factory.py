@@ -30,6 +30,8 @@ def test_default_is_the_local_int8_model() -> None:
         ("numpy-fp32", "numpy-fp32"),
         ("all-minilm-l6-v2-int8", "onnx-int8"),
         ("onnx-int8", "onnx-int8"),
+        ("all-MiniLM-L6-v2-q8", "onnx-q8"),
+        ("onnx-q8", "onnx-q8"),
     ],
 )
 def test_local_model_names_a_vector_space_or_a_runtime(model: str, runtime: str) -> None:

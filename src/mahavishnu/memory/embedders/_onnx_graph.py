@@ -16,10 +16,11 @@ import numpy.typing as npt
 
 Weights = dict[str, npt.NDArray[Any]]
 
-_FLOAT, _INT64 = 1, 7  # onnx.TensorProto.DataType
+_FLOAT, _INT8, _INT64 = 1, 3, 7  # onnx.TensorProto.DataType
 _ATTR_FLOAT, _ATTR_INT, _ATTR_INTS = 1, 2, 7  # onnx.AttributeProto.AttributeType
 IR_VERSION = 8
 OPSET = 17  # LayerNormalization
+_MS_DOMAIN = "com.microsoft"  # onnxruntime's contrib operators (DynamicQuantizeMatMul)
 
 
 # -- protobuf wire format -----------------------------------------------------------------------
@@ -51,11 +52,14 @@ def _float(field: int, value: float) -> bytes:
     return _varint(field << 3 | 5) + struct.pack("<f", value)
 
 
+_DATA_TYPES = {np.dtype(np.float32): _FLOAT, np.dtype(np.int8): _INT8, np.dtype(np.int64): _INT64}
+
+
 # -- ONNX messages ---------------------------------------------------------------------------------
 
 
 def _tensor(name: str, array: npt.NDArray[Any]) -> bytes:
-    data_type = {np.dtype(np.float32): _FLOAT, np.dtype(np.int64): _INT64}[array.dtype]
+    data_type = _DATA_TYPES[array.dtype]
     dims = b"".join(_int(1, d) for d in array.shape)
     raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
     return dims + _int(2, data_type) + _bytes(8, name) + _bytes(9, raw)
@@ -91,7 +95,14 @@ class _Graph:
         self.initializers.append(_tensor(name, array))
         return name
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1, **attributes: float | int | list[int]) -> Any:
+    def op(
+        self,
+        op_type: str,
+        *inputs: str,
+        outputs: int = 1,
+        domain: str = "",
+        **attributes: float | int | list[int],
+    ) -> Any:
         self._count += 1
         names = [
             f"{op_type.lower()}_{self._count}" + (f"_{i}" if outputs > 1 else "") for i in range(outputs)
@@ -100,6 +111,7 @@ class _Graph:
         node += b"".join(_bytes(2, o) for o in names)
         node += _bytes(3, names[0]) + _bytes(4, op_type)
         node += b"".join(_bytes(5, _attribute(k, v)) for k, v in attributes.items())
+        node += _bytes(7, domain) if domain else b""
         self.nodes.append(node)
         return names[0] if outputs == 1 else names
 
@@ -107,23 +119,48 @@ class _Graph:
         graph = b"".join(_bytes(1, n) for n in self.nodes) + _bytes(2, "minilm")
         graph += b"".join(_bytes(5, t) for t in self.initializers)
         graph += b"".join(_bytes(11, i) for i in inputs) + b"".join(_bytes(12, o) for o in outputs)
-        opset = _bytes(1, "") + _int(2, OPSET)
-        return _int(1, IR_VERSION) + _bytes(2, "mahavishnu") + _bytes(7, graph) + _bytes(8, opset)
+        opsets = _bytes(8, _bytes(1, "") + _int(2, OPSET)) + _bytes(8, _bytes(1, _MS_DOMAIN) + _int(2, 1))
+        return _int(1, IR_VERSION) + _bytes(2, "mahavishnu") + _bytes(7, graph) + opsets
+
+
+def quantize_columns(weight_t: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+    """Symmetric int8 per output column: (q, scale) with weight_t ≈ q * scale."""
+    scale = (np.abs(weight_t).max(axis=0) / 127.0).astype(np.float32)
+    scale[scale == 0] = 1.0
+    q = np.clip(np.rint(weight_t / scale), -127, 127).astype(np.int8)
+    return q, scale
 
 
 # -- the model -------------------------------------------------------------------------------------
 
 
-def bert_model(w: Weights, layers: int = 6, heads: int = 12, eps: float = 1e-12) -> bytes:
+def bert_model(
+    w: Weights, layers: int = 6, heads: int = 12, eps: float = 1e-12, quantized: bool = False
+) -> bytes:
     """Serialized ONNX ModelProto: (input_ids, attention_mask) int64 [batch, seq] →
-    last_hidden_state float32 [batch, seq, hidden]."""
+    last_hidden_state float32 [batch, seq, hidden].
+
+    ``quantized``: every dense layer's weights in int8 (symmetric, one scale per output column)
+    and its input quantized per batch at run time (onnxruntime's ``DynamicQuantizeMatMul``, what
+    ``quantize_dynamic(per_channel=True)`` produces): about twice the tokens per CPU-second with
+    VNNI, and vectors close to, but not equal to, the exact ones."""
     g = _Graph()
     hidden = int(w["embeddings.word_embeddings.weight"].shape[1])
     head_dim = hidden // heads
 
+    def dense(x: str, name: str, weight_t: npt.NDArray[Any], bias: npt.NDArray[Any]) -> str:
+        """x @ weight_t + bias, weight_t of shape (in, out)."""
+        b = g.const(name + ".bias", bias)
+        if not quantized:
+            return str(g.op("Add", g.op("MatMul", x, g.const(name + ".weight.T", weight_t)), b))
+        q, scale = quantize_columns(weight_t)
+        zero = g.const(name + ".weight.zero", np.zeros(q.shape[1], dtype=np.int8))
+        qw, qs = g.const(name + ".weight.q", q), g.const(name + ".weight.scale", scale)
+        return str(g.op("DynamicQuantizeMatMul", x, qw, qs, zero, b, domain=_MS_DOMAIN))
+
     def linear(x: str, prefix: str) -> str:
-        weight = g.const(prefix + ".weight.T", np.ascontiguousarray(w[prefix + ".weight"].T))
-        return str(g.op("Add", g.op("MatMul", x, weight), g.const(prefix + ".bias", w[prefix + ".bias"])))
+        weight_t = np.ascontiguousarray(w[prefix + ".weight"].T)
+        return dense(x, prefix, weight_t, w[prefix + ".bias"])
 
     def layer_norm(x: str, prefix: str) -> str:
         gamma = g.const(prefix + ".weight", w[prefix + ".weight"])
@@ -162,11 +199,7 @@ def bert_model(w: Weights, layers: int = 6, heads: int = 12, eps: float = 1e-12)
         attn = p + "attention.self."
         qkv_w = np.concatenate([w[attn + name + ".weight"] for name in ("query", "key", "value")]).T
         qkv_b = np.concatenate([w[attn + name + ".bias"] for name in ("query", "key", "value")])
-        qkv = g.op(
-            "Add",
-            g.op("MatMul", x, g.const(p + "qkv.weight.T", np.ascontiguousarray(qkv_w))),
-            g.const(p + "qkv.bias", qkv_b),
-        )
+        qkv = dense(x, p + "qkv", np.ascontiguousarray(qkv_w), qkv_b)
         qkv = g.op("Transpose", g.op("Reshape", qkv, split_heads), perm=[2, 0, 3, 1, 4])  # [3, b, h, s, d]
         q, k, v = (g.op("Gather", qkv, index[i], axis=0) for i in range(3))
         scores = g.op("MatMul", q, g.op("Transpose", k, perm=[0, 1, 3, 2]))
