@@ -15,7 +15,8 @@ Each is standardised over the candidate files (``search.standardised``: a file c
 stands above the others, so a leg whose files all score alike barely moves the ranking; a file a
 leg did not find takes that leg's lowest value), then weighted by mode (``WEIGHTS``). Measured
 with ``benchmarks/retrieval.py`` on the development code QA set (click + attrs), first file right:
-chunks ranked one by one (the old way) 0.76 by vector, 0.66 hybrid; files by chunk + outline 0.84.
+chunks ranked one by one (the old way) 0.76 by vector, 0.66 hybrid; files 0.82 by vector (chunk +
+outline), 0.58 by text, 0.86 hybrid.
 
 A file comes back only with evidence of its own, as in memory search (``relevance.py``): a chunk or
 outline cosine at or above the relevance floor, or a full-text score at least half the query's
