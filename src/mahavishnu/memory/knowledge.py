@@ -112,14 +112,19 @@ class KnowledgeHit:
 
 @dataclass
 class _File:
-    """A candidate file's evidence: its best scores per leg, and its chunks with evidence of their
-    own (id -> the chunk's best score; cosine before BM25, as the legs come)."""
+    """A candidate file's evidence: its best score per slot, and its chunks with evidence of their
+    own, each with its sort key within the file (found by vector first, by cosine; then by BM25)."""
 
     chunk: float | None = None
     outline: float | None = None
     text: float | None = None
     outline_id: int | None = None
-    chunks: dict[int, float] = field(default_factory=dict)
+    chunks: dict[int, tuple[bool, float]] = field(default_factory=dict)  # id -> (text only, -score)
+
+    def add(self, slot: str, score: float) -> None:
+        best = getattr(self, slot)
+        if best is None or score > best:
+            setattr(self, slot, score)
 
 
 def query_knowledge_base(
@@ -168,13 +173,11 @@ def _evidence(
                 continue  # a pending chunk's stand-in vector is no evidence
             entry = files[(memory.repo_id, str(memory.metadata.get("path", "")))]
             is_outline = bool(memory.metadata.get("outline"))
-            slot = "outline" if is_outline and leg != "text" else ("chunk" if leg == "vector" else leg)
-            if getattr(entry, slot) is None or r.score > getattr(entry, slot):
-                setattr(entry, slot, r.score)
+            entry.add("text" if leg == "text" else ("outline" if is_outline else "chunk"), r.score)
             if is_outline:
                 entry.outline_id = r.id
             elif floor is None or _strong(r.score, leg, floor, best_text):
-                entry.chunks.setdefault(r.id, r.score)
+                entry.chunks.setdefault(r.id, (leg == "text", -r.score))  # the vector legs come first
     if floor is None:
         return dict(files)
     return {key: f for key, f in files.items() if _relevant(f, floor, best_text)}
@@ -220,7 +223,7 @@ def _hits(
     out: list[KnowledgeHit] = []
     for key in sorted(scores, key=lambda k: (-scores[k], k[0] or "", k[1])):
         entry = files[key]
-        chosen: Iterable[int] = sorted(entry.chunks, key=lambda i: (-entry.chunks[i], i))[:PER_FILE]
+        chosen: Iterable[int] = sorted(entry.chunks, key=lambda i: (*entry.chunks[i], i))[:PER_FILE]
         if not entry.chunks and entry.outline_id is not None:
             chosen = [entry.outline_id]
         for memory_id in chosen:
