@@ -446,8 +446,9 @@ def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
     def query_knowledge_base(
         query: str, repo_id: str | None = None, limit: int = 10, mode: SearchMode = "hybrid"
     ) -> list[dict[str, Any]]:
-        """Search ingested repositories (optionally one, by repo_id): the best chunks with their
-        location (path:start-end), language, score and text."""
+        """Search ingested repositories (optionally one, by repo_id): the best chunks of the best
+        files (a file ranks by its best chunk, its outline and its full-text match; up to three
+        chunks each), with their location (path:start-end), language, file score and text."""
         from mahavishnu.memory.knowledge import query_knowledge_base as query_kb
         from mahavishnu.memory.relevance import check_repo
 

@@ -38,6 +38,7 @@ from mahavishnu.memory.outline import OUTLINE_TAG
 from mahavishnu.memory.relevance import REPOSITORY_KIND, TEXT_SHARE
 from mahavishnu.memory.scrub import scrub_memory
 from mahavishnu.memory.search import Ranked, standardised
+from mahavishnu.memory.store import MAX_LIMIT
 
 if TYPE_CHECKING:
     from mahavishnu.memory.store import MemoryStore
@@ -137,8 +138,8 @@ def query_knowledge_base(
     if mode not in SEARCH_MODES:
         hint = f"Use one of: {', '.join(SEARCH_MODES)}."
         raise InvalidInputError(f"invalid search mode {mode!r}", hint=hint)
-    if not isinstance(limit, int) or limit < 1:
-        raise InvalidInputError(f"limit must be a positive integer, got {limit!r}")
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
     filters = Filters(types=(REPOSITORY_KIND,), repo_id=check_label("repo_id", repo_id))
     legs = _legs(store, query, filters, mode)
     rows = store.backend.get(list({r.id for leg in legs.values() for r in leg}))
