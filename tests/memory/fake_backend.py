@@ -105,6 +105,9 @@ class FakeBackend(Backend):
     def get(self, ids: Sequence[int]) -> dict[int, Memory]:
         return {i: self.db.rows[i] for i in ids if i in self.db.rows}
 
+    def vectors(self, ids: Sequence[int]) -> dict[int, Vector]:
+        return {i: _vector(self.db.rows[i]) for i in ids if i in self.db.rows}
+
     def update(
         self, memory_id: int, changes: Mapping[str, Any], vector: Vector | None, *, model: str, now: datetime
     ) -> Memory | None:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fake_backend import FakeBackend
 
@@ -183,6 +184,43 @@ def test_a_changed_file_is_replaced_and_the_others_are_untouched(
     assert "helper_1" in outlines(store)["pkg/util.py"].content
     assert {m.id for m in new["pkg/core.py"]} == {m.id for m in old["pkg/core.py"]}
     assert all(t.startswith("pkg/util.py") for t in embedder.texts[embedded:])
+
+
+def test_an_edit_embeds_only_the_chunks_whose_text_changed(
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder
+) -> None:
+    ingest(store, repo)
+    before = {m.content for m in by_path(store)["pkg/core.py"]}
+    embedded = len(embedder.texts)
+    source = (repo / "pkg/core.py").read_text()
+    write(repo, "pkg/core.py", source.replace("total = value * 3", "total = value * 33"))
+
+    report = ingest(store, repo)
+
+    new_texts = embedder.texts[embedded:]
+    assert [t for t in new_texts if "value * 33" in t] and all("value * 33" in t for t in new_texts)
+    after = by_path(store)["pkg/core.py"]
+    kept = [m for m in after if m.content in before]
+    assert kept and report.chunks_reused == len(kept) + 1  # + the outline, unchanged too
+    assert report.chunks_embedded == len(new_texts) == len(after) - len(kept)
+    assert not any(m.metadata.get("vector_pending") for m in chunks(store))
+    vectors = store.backend.vectors([m.id for m in after])
+    for memory in after:  # a kept vector is the vector of its text
+        assert np.allclose(vectors[memory.id], embedder.embed(memory.content, kind="document"), atol=1e-6)
+
+
+def test_a_new_chunker_signature_rechunks_every_file_but_embeds_no_unchanged_text(
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(store, repo)
+    embedded = len(embedder.texts)
+    monkeypatch.setattr(ingest_module, "CHUNKER", "tokens-v9")
+
+    report = ingest(store, repo)
+
+    assert report.files_indexed == 4 and report.chunks_reused == report.chunks_created
+    assert len(embedder.texts) == embedded and report.chunks_embedded == 0
+    assert {m.metadata["chunker"].split(":")[0] for m in chunks(store)} == {"tokens-v9"}
 
 
 def test_deleted_and_newly_ignored_files_lose_their_chunks(store: MemoryStore, repo: Path) -> None:

@@ -442,8 +442,9 @@ def ingest_cmd(
     info(
         f"{report.repo_id}: {report.files_indexed} files indexed, {report.files_unchanged} unchanged, "
         f"{report.files_removed} removed; {report.chunks_created} chunks added, "
-        f"{report.chunks_removed} removed, {report.chunks_embedded} embedded "
-        f"in {report.duration_seconds:.1f}s (run #{report.run_id})"
+        f"{report.chunks_removed} removed, {report.chunks_embedded} embedded"
+        + (f", {report.chunks_reused} kept their vectors" if report.chunks_reused else "")
+        + f" in {report.duration_seconds:.1f}s (run #{report.run_id})"
     )
     if report.skipped:
         info("skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())))

@@ -13,6 +13,8 @@ never an embedding. Then two phases:
    vector and ``vector_pending`` in their metadata: within seconds the whole repository answers
    full-text search, and hybrid search uses what is ready (the stand-in points away from every
    text, see ``standin_vector``, so it adds nothing to a vector match).
+   A new chunk whose text the file already held (an edit elsewhere in the file, a new chunker
+   signature) keeps that text's stored vector and is not pending.
 2. *Vectors.* Every pending chunk of the repository (this run's, and any a stopped run left) is
    embedded in batches of equal token length and swapped for itself with its real vector, one
    transaction per window.
@@ -38,7 +40,7 @@ import socket
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -118,6 +120,7 @@ class IngestReport:
     chunks_created: int = 0
     chunks_removed: int = 0
     chunks_embedded: int = 0  # this run's new chunks, and any a stopped run left without a vector
+    chunks_reused: int = 0  # new chunks whose text a file already held: they keep its vector
     chunks_pending: int = 0  # chunks still waiting for their vector when the run ended
     skipped: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
@@ -150,6 +153,7 @@ class IngestReport:
             "chunks_created": self.chunks_created,
             "chunks_removed": self.chunks_removed,
             "chunks_embedded": self.chunks_embedded,
+            "chunks_reused": self.chunks_reused,
             "chunks_pending": self.chunks_pending,
             "skipped": dict(self.skipped),
             "warnings": list(self.warnings),
@@ -187,6 +191,7 @@ class _Window:
 
     old_ids: list[int] = field(default_factory=list)
     drafts: list[MemoryDraft] = field(default_factory=list)
+    vectors: list[Vectors | None] = field(default_factory=list)  # a reused vector, or None: pending
     files: int = 0  # files committed by this window
     indexed: int = 0  # of which text files (the others, binary or undecodable, only lose old chunks)
 
@@ -489,8 +494,22 @@ class _Run:
             return
         if drafts is not None:
             window.indexed += 1
-            window.drafts.extend(drafts)
+            known = self._known_vectors(old)
+            for draft in drafts:
+                vector = known.get(draft.content)
+                window.drafts.append(draft if vector is None else _embedded_draft(draft))
+                window.vectors.append(vector)
             self.chunks_made += len(drafts)
+
+    def _known_vectors(self, old: _Stored | None) -> dict[str, Vectors]:
+        """The vectors of a file's stored chunks, by their text: a chunk whose text is unchanged
+        (an edit elsewhere in the file, a new chunker signature) is not embedded again."""
+        ids = [i for i in (old.ids if old else ()) if i not in self.pending]
+        if not ids:
+            return {}
+        rows, vectors = self.backend.get(ids), self.backend.vectors(ids)
+        model = self.embedder.identity
+        return {m.content: vectors[i] for i, m in rows.items() if i in vectors and m.embedding_model == model}
 
     def _drafts(self, path: str, data: bytes) -> list[MemoryDraft] | None:
         """The file's chunks as drafts; None for a file that is not UTF-8 text."""
@@ -531,21 +550,25 @@ class _Run:
         """Swap the window's files in at once, their chunks searchable by text from now on."""
         if not window.files:
             return
-        standins = _no_vectors(self.embedder)
+        vectors = _no_vectors(self.embedder)
         if window.drafts:
-            if self.standin is None:
-                self.standin = standin_vector(self.embedder)
-            standins = np.tile(self.standin, (len(window.drafts), 1))
+            vectors = np.stack([self._standin() if v is None else v for v in window.vectors])
         made = self.backend.replace(
-            window.old_ids, window.drafts, standins, model=self.embedder.identity, now=utcnow()
+            window.old_ids, window.drafts, vectors, model=self.embedder.identity, now=utcnow()
         )
         self.pending.difference_update(window.old_ids)
-        self.pending.update(m.id for m in made)
+        self.pending.update(m.id for m, v in zip(made, window.vectors, strict=True) if v is None)
         self.report.files_indexed += window.indexed
         self.report.chunks_created += len(window.drafts)
+        self.report.chunks_reused += sum(v is not None for v in window.vectors)
         self.report.chunks_removed += len(window.old_ids)
         self.files_done += window.files
         self._notify()
+
+    def _standin(self) -> Vectors:
+        if self.standin is None:
+            self.standin = standin_vector(self.embedder)
+        return self.standin
 
     # -- phase 2: vectors ---------------------------------------------------------------------
     def _embed_pending(self) -> None:
@@ -587,6 +610,11 @@ class _Run:
                 self.phase, self.files_done, self.files_total, self.chunks_done, max(total, self.chunks_done)
             )
         )
+
+
+def _embedded_draft(draft: MemoryDraft) -> MemoryDraft:
+    """A new chunk that carries its vector already (not pending)."""
+    return replace(draft, metadata={k: v for k, v in draft.metadata.items() if k != PENDING})
 
 
 def _embedded(memory: Memory) -> MemoryDraft:

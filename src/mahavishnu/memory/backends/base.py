@@ -119,6 +119,10 @@ class Rows(Protocol):
 
     def get(self, ids: Sequence[int]) -> dict[int, Memory]: ...
 
+    def vectors(self, ids: Sequence[int]) -> dict[int, Vector]:
+        """The stored vectors of these memories (unknown ids left out)."""
+        ...
+
     def update(
         self, memory_id: int, changes: Mapping[str, Any], vector: Vector | None, *, model: str, now: datetime
     ) -> Memory | None:

@@ -372,6 +372,16 @@ class SqlBackend(Backend):
         where += f" ORDER BY created_at DESC, id DESC LIMIT {m} OFFSET {m}"
         return self._read(lambda conn: self._select(conn, where, [*params, limit, offset]))
 
+    def vectors(self, ids: Sequence[int]) -> dict[int, Vector]:
+        def work(conn: Conn) -> dict[int, Vector]:
+            out: dict[int, Vector] = {}
+            for chunk in chunks(list(ids)):
+                sql = f"SELECT id, embedding FROM memories AS m WHERE {self._where_in('id', len(chunk))}"
+                out.update((int(i), self.dialect.vector_out(e)) for i, e in conn.execute(sql, chunk))
+            return out
+
+        return self._read(work)
+
     def iter_all(self, batch_size: int = 500) -> Iterator[Memory]:
         """Every memory with its vector, from one snapshot, in id order."""
         m = self.dialect.mark
