@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     from mahavishnu.memory.embedders.base import Embedder, Vectors
     from mahavishnu.memory.store import MemoryStore
 
-CHUNKER = "tokens-v1+outline"  # a new signature re-ingests every file (here: to add its outline)
+CHUNKER = "tokens-v1+outline"  # a new signature re-chunks every file (unchanged text keeps its vector)
 SOURCE = "ingest"
 PENDING = "vector_pending"  # metadata key of a chunk stored with a stand-in vector
 _META_KEYS = ("path", "file_hash", "chunker", PENDING)
