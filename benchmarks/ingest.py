@@ -5,7 +5,9 @@
 1. Re-ingest of an unchanged 1,000-file repository: ``--files`` real source files (copied from this
    Python's site-packages) are ingested once (fake embedder: the embedding is not what is timed),
    then ingested again unchanged; prints the library call's time and the CLI's wall time
-   (``python -m mahavishnu memory ingest``, interpreter start-up included).
+   (``python -m mahavishnu memory ingest``, interpreter start-up included). Then one line is added
+   to 10 of the files: prints how many chunks that re-ingest embeds and how many keep their vectors
+   (a chunk whose text is unchanged is not embedded again).
 2. A real library (``--repo``, default: the installed ``rich`` package's source, 100 files) with the
    local embedder, as a user runs it: ``python -m mahavishnu memory ingest`` in a fresh store while
    this process polls a full-text search of the same store. Prints the seconds from the command's
@@ -83,6 +85,10 @@ def reingest(files: int, work: Path) -> None:
         start, cpu_start = time.perf_counter(), time.process_time()
         again = ingest_repository(store, repo, repo_id="thousand", settings=settings)
         library, library_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        edited = sorted(repo.rglob("*.py"))[:: max(1, copied // 10)][:10]
+        for path in edited:  # one line added at the end of 10 files
+            path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+        edit = ingest_repository(store, repo, repo_id="thousand", settings=settings)
     env = {**os.environ, "MAHAVISHNU_HOME": str(work / "home"), "MAHAVISHNU_MEMORY__PATH": str(db)}
     env["MAHAVISHNU_MEMORY__EMBEDDER"] = "local"  # the store holds fake vectors: pin the CLI to them
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -99,6 +105,11 @@ def reingest(files: int, work: Path) -> None:
         f"  re-ingest, library call           {library:7.2f} s   ({library_cpu:.2f} CPU s; "
         f"{again.files_unchanged} unchanged, "
         f"{again.chunks_created} embedded)"
+    )
+    print(
+        f"  after a one-line edit of {len(edited)} files: {edit.files_indexed} re-chunked, "
+        f"{edit.chunks_created} chunks, {edit.chunks_embedded} embedded, "
+        f"{edit.chunks_reused} kept their vectors"
     )
     status = "ok" if cli.returncode == 0 else f"exit {cli.returncode}: {cli.stderr.strip()[-200:]}"
     print(f"  re-ingest, CLI wall time          {wall:7.2f} s   ({cpu:.2f} CPU s; {status})")
