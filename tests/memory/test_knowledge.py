@@ -122,3 +122,17 @@ def test_a_file_counts_by_how_far_each_piece_of_evidence_stands_above_the_other_
 def test_bad_arguments_are_clear_errors(store: MemoryStore, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         query_knowledge_base(store, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_repository_ingested_before_outlines_is_ranked_by_its_chunks(store: MemoryStore) -> None:
+    """Chunks stored by an older release (no outline): the outline's evidence is simply absent."""
+    files = [("a.py", "def retry(request): backoff and retry"), ("b.py", "def colour(): palette")]
+    drafts = [
+        {"content": f"{path}\n{text}", "type": "rag", "repo_id": "old", "metadata": {"path": path}}
+        for path, text in files
+    ]
+    store.store_many(drafts)
+
+    for mode in ("vector", "text", "hybrid"):
+        hits = query_knowledge_base(store, "retry with backoff", repo_id="old", mode=mode)
+        assert [h.path for h in hits] == ["a.py"]
