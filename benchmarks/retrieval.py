@@ -20,7 +20,8 @@ locomo    LoCoMo conversations 26, 30, 41, 42, 43: every turn one memory (``Spea
 codeqa    ``click`` 8.5.1 and ``attrs`` 26.1.0, their PyPI wheels unpacked and ingested as two
           repositories; 50 questions (``benchmarks/data/codeqa.json``), each with the file(s) that
           answer it, searched in its own repository: top-1 / top-5 = the answer among the first
-          1 / 5 distinct files of the ranked chunks.
+          1 / 5 files ``query_knowledge_base`` ranks (BM25: the first 1 / 5 distinct files of its
+          ranked chunks).
 
 Embeddings are cached on disk (``--cache``, keyed by model, kind and text hash): the first run of a
 model embeds SciFact for minutes, later runs take seconds.
