@@ -32,8 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu.errors import InvalidInputError, NotFoundError
-from mahavishnu.memory.models import SEARCH_MODES, Filters, Memory, check_label
+from mahavishnu.errors import NotFoundError
+from mahavishnu.memory.models import Filters, Memory, check_label, check_limit, check_mode, check_query
 from mahavishnu.memory.outline import OUTLINE_TAG
 from mahavishnu.memory.relevance import REPOSITORY_KIND, TEXT_SHARE
 from mahavishnu.memory.scrub import scrub_memory
@@ -133,13 +133,9 @@ def query_knowledge_base(
 ) -> list[KnowledgeHit]:
     """The best chunks of the best files for ``query`` among ``rag`` memories (of one repository);
     see the module docstring."""
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidInputError("the search query is empty")
-    if mode not in SEARCH_MODES:
-        hint = f"Use one of: {', '.join(SEARCH_MODES)}."
-        raise InvalidInputError(f"invalid search mode {mode!r}", hint=hint)
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInputError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+    check_query(query)
+    check_mode(mode)
+    check_limit(limit, MAX_LIMIT)
     filters = Filters(types=(REPOSITORY_KIND,), repo_id=check_label("repo_id", repo_id))
     legs = _legs(store, query, filters, mode)
     rows = store.backend.get(list({r.id for leg in legs.values() for r in leg}))

@@ -190,6 +190,20 @@ def check_limit(limit: object, maximum: int) -> int:
     return limit
 
 
+def check_query(query: object) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError("the search query is empty")
+    return query
+
+
+def check_mode(mode: object) -> SearchMode:
+    if mode not in SEARCH_MODES:
+        raise InvalidInputError(
+            f"invalid search mode {mode!r}", hint=f"Use one of: {', '.join(SEARCH_MODES)}."
+        )
+    return mode  # type: ignore[return-value]
+
+
 def check_type(value: object) -> MemoryType:
     if value not in MEMORY_TYPES:
         raise InvalidInputError(

@@ -35,7 +35,6 @@ from mahavishnu.memory import transfer
 from mahavishnu.memory.backends.base import UPDATABLE, Backend, ImportCounts, SearchRequest
 from mahavishnu.memory.models import (
     SCOPE_FIELDS,
-    SEARCH_MODES,
     Filters,
     Memory,
     MemoryDraft,
@@ -45,6 +44,8 @@ from mahavishnu.memory.models import (
     check_label,
     check_limit,
     check_metadata,
+    check_mode,
+    check_query,
     check_tags,
     check_type,
     content_hash,
@@ -322,16 +323,12 @@ class MemoryStore:
         """Best memories for ``query``, filtered inside the search (a project or group scope also
         takes in the insights shared with it, unless ``include_shared`` is false). Scores: see
         ``SearchHit``."""
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidInputError("the search query is empty")
+        check_query(query)
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
-        if mode not in SEARCH_MODES:
-            raise InvalidInputError(
-                f"invalid search mode {mode!r}", hint=f"Use one of: {', '.join(SEARCH_MODES)}."
-            )
+        checked_mode = check_mode(mode)
         request = SearchRequest(
-            mode=mode,  # type: ignore[arg-type]  # checked above
+            mode=checked_mode,
             filters=self._scoped(filters, include_shared),
             limit=_checked_limit(limit),
             vector=self.embedder.embed(query, kind="query") if mode != "text" else None,
