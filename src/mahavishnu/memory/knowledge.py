@@ -37,7 +37,7 @@ from mahavishnu.memory.models import Filters, Memory, check_label, check_limit, 
 from mahavishnu.memory.outline import OUTLINE_TAG
 from mahavishnu.memory.relevance import REPOSITORY_KIND, TEXT_SHARE
 from mahavishnu.memory.scrub import scrub_memory
-from mahavishnu.memory.search import Ranked, standardised
+from mahavishnu.memory.search import Ranked, fused_zscores
 from mahavishnu.memory.store import MAX_LIMIT
 
 if TYPE_CHECKING:
@@ -195,22 +195,12 @@ def _relevant(entry: _File, floor: float, best_text: float) -> bool:
 
 
 def _file_scores(files: dict[FileKey, _File], weights: tuple[float, float, float]) -> dict[FileKey, float]:
-    """Each file's weighted sum of standardised evidence, mapped onto [0, 1]."""
-    keys = list(files)
-    total = dict.fromkeys(keys, 0.0)
-    for weight, slot in zip(weights, ("chunk", "outline", "text"), strict=True):
-        found = [(k, getattr(files[k], slot)) for k in keys if getattr(files[k], slot) is not None]
-        if not weight or not found:
-            continue
-        standard, missing = standardised([score for _, score in found])
-        by_key = dict(zip((k for k, _ in found), standard, strict=True))
-        for k in keys:
-            total[k] += weight * by_key.get(k, missing)
-    if not total:
-        return total
-    low, high = min(total.values()), max(total.values())
-    span = high - low
-    return {k: (s - low) / span if span > 1e-12 else 1.0 for k, s in total.items()}
+    """Each file's z-score fusion of its evidence (``search.fused_zscores``), mapped onto [0, 1]."""
+    legs = [
+        (weight, {key: score for key, f in files.items() if (score := getattr(f, slot)) is not None})
+        for weight, slot in zip(weights, ("chunk", "outline", "text"), strict=True)
+    ]
+    return fused_zscores(legs)
 
 
 def _hits(

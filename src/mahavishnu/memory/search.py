@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from mahavishnu.errors import InvalidInputError
 
+K = TypeVar("K", bound=Hashable)
 FusionMethod = Literal["zscore", "convex", "rrf"]
 FUSION_METHODS: tuple[FusionMethod, ...] = ("zscore", "convex", "rrf")
 
@@ -148,14 +149,8 @@ class Fusion:
         return [Ranked(i, scores[i], vec.get(i), txt.get(i)) for i in order]
 
     def _zscore(self, vector: Sequence[Ranked], text: Sequence[Ranked]) -> dict[int, float]:
-        ids = list(dict.fromkeys([*(r.id for r in vector), *(r.id for r in text)]))
-        fused = dict.fromkeys(ids, 0.0)
-        for weight, ranked in ((self.alpha, vector), (1 - self.alpha, text)):
-            standard, missing = standardised([r.score for r in ranked])
-            found = {r.id: z for r, z in zip(ranked, standard, strict=True)}
-            for i in ids:
-                fused[i] += weight * found.get(i, missing)
-        return _rescaled(fused)
+        legs = ((self.alpha, vector), (1 - self.alpha, text))
+        return fused_zscores([(weight, {r.id: r.score for r in ranked}) for weight, ranked in legs])
 
     def _convex(self, vector: Sequence[Ranked], text: Sequence[Ranked]) -> dict[int, float]:
         top_cos = max((r.score for r in vector), default=1.0)
@@ -190,7 +185,20 @@ def standardised(scores: Sequence[float]) -> tuple[list[float], float]:
     return standard, min(standard)
 
 
-def _rescaled(scores: dict[int, float]) -> dict[int, float]:
+def fused_zscores(legs: Sequence[tuple[float, Mapping[K, float]]]) -> dict[K, float]:
+    """The z-score fusion of weighted legs (see the module docstring), over every key any leg has,
+    mapped onto [0, 1]: a key a leg lacks takes that leg's lowest standardised score."""
+    keys = list(dict.fromkeys(key for _, scores in legs for key in scores))
+    fused = dict.fromkeys(keys, 0.0)
+    for weight, scores in legs:
+        standard, missing = standardised(list(scores.values()))
+        found = dict(zip(scores, standard, strict=True))
+        for key in keys:
+            fused[key] += weight * found.get(key, missing)
+    return _rescaled(fused)
+
+
+def _rescaled(scores: dict[K, float]) -> dict[K, float]:
     """Scores mapped linearly onto [0, 1]: the best 1, the worst 0 (all 1 when they are equal)."""
     if not scores:
         return scores
