@@ -72,6 +72,7 @@ from mahavishnu.memory.embedders import get_embedder  # noqa: E402
 from mahavishnu.memory.ingest import ingest_repository  # noqa: E402
 from mahavishnu.memory.knowledge import query_knowledge_base  # noqa: E402
 from mahavishnu.memory.models import Filters, Memory  # noqa: E402
+from mahavishnu.memory.outline import OUTLINE_KEY  # noqa: E402
 from mahavishnu.memory.search import Fusion  # noqa: E402
 from mahavishnu.memory.store import MemoryStore  # noqa: E402
 
@@ -279,7 +280,7 @@ def codeqa(store: MemoryStore, cache: Path) -> Dataset:
     bm25: dict[str, Bm25] = {}
     for repo, root in unpacked_libraries(cache).items():
         ingest_repository(store, root, repo_id=repo, settings=IngestSettings())
-        chunks = store.backend.scan_metadata(Filters(types=("rag",), repo_id=repo), ["path", "outline"])
+        chunks = store.backend.scan_metadata(Filters(types=("rag",), repo_id=repo), ["path", OUTLINE_KEY])
         rows = store.backend.get([i for i, (_, outline) in chunks if not outline])
         bm25[repo] = Bm25([(str(m.metadata["path"]), m.content) for m in rows.values()])
 

@@ -57,7 +57,7 @@ from mahavishnu.memory.models import (
     format_time,
     utcnow,
 )
-from mahavishnu.memory.outline import OUTLINE_TAG, file_outline
+from mahavishnu.memory.outline import OUTLINE_KEY, OUTLINE_TAG, file_outline
 from mahavishnu.memory.repo_walk import Candidate, WalkOptions, walk
 from mahavishnu.memory.scrub import scrub
 
@@ -537,7 +537,7 @@ class _Run:
         if drafts:
             embedder = self.embedder
             outline = scrub(file_outline(path, text, language, embedder.max_tokens, embedder.count_tokens))
-            meta = {**common, "start_line": 1, "end_line": max(1, len(text.splitlines())), "outline": True}
+            meta = {**common, "start_line": 1, "end_line": max(1, len(text.splitlines())), OUTLINE_KEY: True}
             drafts.setdefault(outline, self._draft(outline, meta, (OUTLINE_TAG,)))
         max_chars = self.store.settings.max_content_chars
         return [d.checked(max_chars) for d in drafts.values()]

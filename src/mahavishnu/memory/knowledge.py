@@ -29,12 +29,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import NotFoundError
+from mahavishnu.memory.ingest import PENDING
 from mahavishnu.memory.models import Filters, Memory, check_label, check_limit, check_mode, check_query
-from mahavishnu.memory.outline import OUTLINE_TAG
+from mahavishnu.memory.outline import OUTLINE_KEY, OUTLINE_TAG
 from mahavishnu.memory.relevance import REPOSITORY_KIND, TEXT_SHARE
 from mahavishnu.memory.scrub import scrub_memory
 from mahavishnu.memory.search import Ranked, fused_zscores
@@ -53,7 +54,6 @@ WEIGHTS: dict[str, tuple[float, float, float]] = {
     "text": (0.0, 0.0, 1.0),
     "hybrid": (1.0, 0.7, 0.3),
 }
-_PENDING = "vector_pending"  # a chunk whose vector is not computed yet (see ingest.py)
 
 FileKey = tuple[str | None, str]  # (repo_id, path)
 
@@ -150,8 +150,7 @@ def _legs(store: MemoryStore, query: str, filters: Filters, mode: str) -> dict[s
     if mode != "text":
         vector = store.embedder.embed(query, kind="query")
         legs["vector"] = backend.vector_search(vector, filters, DEPTH)
-        outlines = Filters(types=filters.types, repo_id=filters.repo_id, tags=(OUTLINE_TAG,))
-        legs["outline"] = backend.vector_search(vector, outlines, DEPTH)
+        legs["outline"] = backend.vector_search(vector, replace(filters, tags=(OUTLINE_TAG,)), DEPTH)
     if mode != "vector":
         legs["text"] = backend.text_search(query, filters, DEPTH)
     return legs
@@ -166,10 +165,10 @@ def _evidence(
     for leg, ranked in legs.items():
         for r in ranked:
             memory = rows.get(r.id)
-            if memory is None or (leg != "text" and memory.metadata.get(_PENDING)):
+            if memory is None or (leg != "text" and memory.metadata.get(PENDING)):
                 continue  # a pending chunk's stand-in vector is no evidence
             entry = files[(memory.repo_id, str(memory.metadata.get("path", "")))]
-            is_outline = bool(memory.metadata.get("outline"))
+            is_outline = bool(memory.metadata.get(OUTLINE_KEY))
             entry.add("text" if leg == "text" else ("outline" if is_outline else "chunk"), r.score)
             if is_outline:
                 entry.outline_id = r.id
@@ -251,7 +250,7 @@ def list_repos(store: MemoryStore) -> list[RepoSummary]:
     out = []
     for repo_id in sorted(latest):
         filters = Filters(types=(REPOSITORY_KIND,), repo_id=repo_id)
-        rows = backend.scan_metadata(filters, ["path", _PENDING])
+        rows = backend.scan_metadata(filters, ["path", PENDING])
         run = latest[repo_id]
         files, pending = len({r[1][0] for r in rows}), sum(1 for r in rows if r[1][1])
         out.append(RepoSummary(repo_id, run["repo_path"], files, len(rows), run, pending))

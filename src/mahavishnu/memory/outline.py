@@ -30,7 +30,8 @@ from collections.abc import Sequence
 
 from mahavishnu.memory.chunking import Sizes, boundary_strengths
 
-OUTLINE_TAG = "file-outline"
+OUTLINE_TAG = "file-outline"  # what a search for outlines filters on
+OUTLINE_KEY = "outline"  # the metadata flag that tells an outline from a chunk in a metadata scan
 _DOC_CHARS = 300  # of the file's leading doc
 _ITEM_CHARS = 160  # of one definition's line
 _PATH_WORD = re.compile(r"[A-Za-z0-9]+")
