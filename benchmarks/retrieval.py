@@ -26,21 +26,26 @@ codeqa    ``click`` 8.5.1 and ``attrs`` 26.1.0, their PyPI wheels unpacked and i
 Embeddings are cached on disk (``--cache``, keyed by model, kind and text hash): the first run of a
 model embeds SciFact for minutes, later runs take seconds.
 
-Measured (2 cores, one other benchmark running, load ~3; local onnx-int8 MiniLM-L6; hybrid = the
-default: memories by z-score fusion alpha 0.4 with the relevance floor, code by ``query_knowledge_base``
-ranking files):
+Measured (2 cores, nothing else running; hybrid = the default: memories by z-score
+fusion alpha 0.4 with the relevance floor, code by ``query_knowledge_base`` ranking files). The
+default local model (onnx-q8: int8 weights, int8 arithmetic):
 
     mode         scifact nDCG@10  locomo recall@10     locomo any@10       codeqa top1       codeqa top5
     bm25                   0.652             0.544             0.587             0.460             0.880
-    vector                 0.647             0.464             0.508             0.820             0.960
+    vector                 0.645             0.462             0.512             0.840             0.960
     text                   0.687             0.637             0.684             0.580             0.920
-    hybrid                 0.734             0.665             0.717             0.860             0.980
+    hybrid                 0.732             0.668             0.720             0.820             0.980
+
+``--embedder-model onnx-int8`` (the same weights in fp32 arithmetic, the default before, ~2.5x the
+CPU per token): vector 0.647 / 0.464 / 0.508 / 0.820 / 0.960, hybrid 0.734 / 0.665 / 0.717 / 0.860 /
+0.980. Code QA has 50 questions: one is 0.02, and the two models differ on four of them.
 
 Fusion variants (``--sweep``, earlier run): z-scores alpha 0.3 / 0.5 give SciFact 0.730 / 0.734 and
 LoCoMo 0.658 / 0.664; convex 0.5 gives 0.736 / 0.611; RRF 0.714 / 0.570. Before z-scores (convex
 0.5, Lucene stopwords only) LoCoMo was text 0.589 / hybrid 0.593. Code QA when chunks were ranked
-one by one: vector 0.760, hybrid 0.660 (top-1). onnx-fp32 gives the same LoCoMo figures (vector
-0.466, hybrid 0.664): int8 stays the default.
+one by one: vector 0.760, hybrid 0.660 (top-1). onnx-fp32 (exact) gives the same LoCoMo figures
+(vector 0.466, hybrid 0.664). Tried for onnx-q8 and not kept: no chunk overlap (code QA top-1 vector
+0.76, hybrid 0.78); queries in fp32 arithmetic against int8-arithmetic documents (hybrid 0.80).
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ from mahavishnu.memory.embedders import (
 from mahavishnu.memory.embedders.openai import OpenAICompatibleEmbedder as Direct
 
 
-def test_default_is_the_local_int8_model() -> None:
+def test_default_is_the_local_int8_model_in_int8_arithmetic() -> None:
     embedder = get_embedder(MemorySettings())
     assert isinstance(embedder, LocalEmbedder)
-    assert embedder.runtime == "onnx-int8"
-    assert (embedder.identity, embedder.dimension) == ("local/all-MiniLM-L6-v2-int8", 384)
+    assert embedder.runtime == "onnx-q8"
+    assert (embedder.identity, embedder.dimension) == ("local/all-MiniLM-L6-v2-int8-q8", 384)
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_default_is_the_local_int8_model() -> None:
         ("numpy-fp32", "numpy-fp32"),
         ("all-minilm-l6-v2-int8", "onnx-int8"),
         ("onnx-int8", "onnx-int8"),
-        ("all-MiniLM-L6-v2-q8", "onnx-q8"),
+        ("all-MiniLM-L6-v2-int8-q8", "onnx-q8"),
         ("onnx-q8", "onnx-q8"),
     ],
 )

@@ -121,9 +121,21 @@ class MemoryStore:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._bind(default_embedder(self.settings))
+            self._bind(default_embedder(self._embedder_settings()))
         assert self._embedder is not None
         return self._embedder
+
+    def _embedder_settings(self) -> MemorySettings:
+        """The settings, with the store's own local model when none is configured: a store built
+        with an earlier default local model keeps using it (``memory reembed`` moves it)."""
+        if self.settings.embedder != "local" or self.settings.embedder_model is not None:
+            return self.settings
+        from mahavishnu.memory.embedders.local import MODEL_NAMES
+
+        stored = (self.backend.get_meta(META_EMBEDDER) or "").removeprefix("local/")
+        if stored not in MODEL_NAMES.values() or not self.backend.recent(Filters(), 1):
+            return self.settings
+        return self.settings.model_copy(update={"embedder_model": stored})
 
     def _bind(self, embedder: Embedder) -> None:
         """Accept an embedder only if it produces the store's vector space (an empty store adopts it)."""

