@@ -15,8 +15,8 @@ Each is standardised over the candidate files (``search.standardised``: a file c
 stands above the others, so a leg whose files all score alike barely moves the ranking; a file a
 leg did not find takes that leg's lowest value), then weighted by mode (``WEIGHTS``). Measured
 with ``benchmarks/retrieval.py`` on the development code QA set (click + attrs), first file right:
-chunks ranked one by one (the old way) 0.76 by vector, 0.66 hybrid; files 0.82 by vector (chunk +
-outline), 0.58 by text, 0.86 hybrid.
+chunks ranked one by one (the old way) 0.76 by vector, 0.66 hybrid; files (default onnx-q8) 0.84 by
+vector (chunk + outline), 0.58 by text, 0.84 hybrid.
 
 A file comes back only with evidence of its own, as in memory search (``relevance.py``): a chunk or
 outline cosine at or above the relevance floor, or a full-text score at least half the query's
@@ -46,13 +46,15 @@ if TYPE_CHECKING:
 
 DEPTH = 100  # candidates taken from each leg
 PER_FILE = 3  # chunks shown per file
-#: Weight of each piece of evidence per mode: (chunk, outline, text). Tuned on the development code
-#: QA set (50 questions, one is 0.02 of top-1): hybrid top-1 0.86 here, 0.82-0.84 at neighbouring
-#: weights; full text on code is the weakest leg (0.58 alone), so it breaks ties.
+#: Weight of each piece of evidence per mode: (chunk, outline, text). Chosen on the development code
+#: QA set (50 questions, one is 0.02 of top-1) where both local models agree: outline 0.7, text
+#: 0.1-0.2 give hybrid top-1/top-5 0.84/0.98 with onnx-q8 and onnx-int8 alike (the whole grid of
+#: outline 0.5-1.0 x text 0-0.5 spans 0.78-0.86). Full text on code is the weakest leg (0.58
+#: alone), so it breaks ties.
 WEIGHTS: dict[str, tuple[float, float, float]] = {
     "vector": (1.0, 0.7, 0.0),
     "text": (0.0, 0.0, 1.0),
-    "hybrid": (1.0, 0.7, 0.3),
+    "hybrid": (1.0, 0.7, 0.2),
 }
 
 FileKey = tuple[str | None, str]  # (repo_id, path)
