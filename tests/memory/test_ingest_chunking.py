@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -68,6 +69,22 @@ def test_a_very_long_line_is_cut_at_sentences_with_its_line_number() -> None:
     assert len(middle) > 10 and all(len(c.text) <= 200 for c in middle)
     assert all(c.text.rstrip().endswith(".") for c in middle[:-1])
     assert "".join(c.text for c in middle) == (sentence * 100 + "\n")
+
+
+def test_a_long_one_line_file_is_measured_a_window_at_a_time() -> None:
+    """A minified JSON file is one line: cutting it measures windows near the limit, not the rest
+    of the line again for every piece (a 460 kB tokenizer.json took minutes that way)."""
+    line = ", ".join(f'"word{i}": {{"id": {i}, "special": false}}' for i in range(4000))  # ~150 kB
+    measured: list[int] = []
+
+    def sizes(texts: Sequence[str]) -> list[int]:
+        measured.extend(len(t) for t in texts)
+        return [len(t) for t in texts]
+
+    chunks = chunk_text("{" + line + "}\n", "json", limit=1000, overlap=0, sizes=sizes)
+    assert "".join(c.text for c in chunks) == "{" + line + "}\n"
+    assert all(len(c.text) <= 1000 for c in chunks) and len(chunks) >= len(line) // 1000
+    assert sum(measured) < 40 * len(line)  # each piece costs a few windows of ~8x the limit
 
 
 def test_overlap_repeats_context_only_where_a_block_is_cut() -> None:
