@@ -168,6 +168,18 @@ def test_an_unchanged_repository_is_not_embedded_again(
     assert report.files_skipped == 4
 
 
+def test_an_empty_file_is_skipped_as_empty_not_counted_unchanged(store: MemoryStore, repo: Path) -> None:
+    write(repo, "pkg/__init__.py", "")
+    write(repo, "pkg/blank.py", "\n  \n")
+
+    first = ingest(store, repo)
+    again = ingest(store, repo)
+
+    assert (first.files_indexed, first.files_unchanged, first.skipped["empty"]) == (4, 0, 2)
+    assert (again.files_indexed, again.files_unchanged, again.skipped["empty"]) == (0, 4, 2)
+    assert "pkg/__init__.py" not in by_path(store)
+
+
 def test_a_changed_file_is_replaced_and_the_others_are_untouched(
     store: MemoryStore, repo: Path, embedder: CountingEmbedder
 ) -> None:

@@ -445,8 +445,10 @@ class _Run:
                 keep.add(candidate.path)  # maybe passing trouble: its chunks stay
                 continue
             digest = hashlib.sha256(data).hexdigest()
-            blank = old is None and not data.strip()  # nothing to store, now or before
-            if blank or (old is not None and old.hashes == {digest} and old.chunkers == {self.signature}):
+            if old is None and not data.strip():  # nothing to store, now or before
+                self._skip(candidate.path, "empty")
+                keep.add(candidate.path)
+            elif old is not None and old.hashes == {digest} and old.chunkers == {self.signature}:
                 self.report.files_unchanged += 1
                 keep.add(candidate.path)
             else:
