@@ -30,6 +30,10 @@ Measured (2 cores, nothing else running; rich, 100 files, 350k source tokens; ``
                                                        without a vector)
     before / now, CPU seconds        median 2.54x, worst round 2.53x
 
+A later run (``--rounds 3 --skip-reingest``): 48.0 / 54.4 / 56.0 CPU s against 135.3 / 136.2 /
+147.1, median 2.63x (rounds 2.82x, 2.51x, 2.63x), searchable after 1.3 s. The same command varies
+by about 10 % from run to run on this machine; compare ratios from one run.
+
 The command reads 393k tokens (all of the text, plus overlap, path lines and file outlines), the
 product before read 307k of its 1,470 chunks. Steps to 2.54x, each measured as the whole command's
 CPU: onnx-int8 as it was this morning 189 s (all of the text, in fp32 arithmetic); onnx-q8 (int8
