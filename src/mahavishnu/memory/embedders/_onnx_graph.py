@@ -113,14 +113,13 @@ def read_initializers(model: bytes) -> dict[str, npt.NDArray[Any]]:
             dims: list[int] = []
             name, data_type, raw = "", 0, b""
             for t_field, value in _fields(tensor):
-                if isinstance(value, int):
-                    dims += [value] if t_field == 1 else []
-                    data_type = value if t_field == 2 else data_type
-                elif t_field == 1:  # packed dims
-                    dims += _packed_varints(value)
-                elif t_field == 8:
+                if t_field == 1:  # dims: one varint each, or packed
+                    dims += [value] if isinstance(value, int) else _packed_varints(value)
+                elif t_field == 2 and isinstance(value, int):
+                    data_type = value
+                elif t_field == 8 and not isinstance(value, int):
                     name = bytes(value).decode()
-                elif t_field == 9:
+                elif t_field == 9 and not isinstance(value, int):
                     raw = bytes(value)
             if raw and data_type in numpy_types:
                 dtype = numpy_types[data_type].newbyteorder("<")

