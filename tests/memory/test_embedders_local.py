@@ -168,6 +168,20 @@ def test_a_vector_does_not_depend_on_the_texts_embedded_with_it(runtime: Runtime
     np.testing.assert_allclose(alone, batched, atol=1e-6)
 
 
+def test_a_padded_batch_runs_each_text_at_its_own_length() -> None:
+    # The graph has no padding mask: a padded batch given to forward is run row by row.
+    backend = LocalEmbedder("onnx-int8")._load()
+    ids, mask = backend.tokenize(["a cat sits on the mat", SENTENCES[-2]])
+    assert not mask.all()
+    hidden = backend.forward(ids, mask)
+    short = int(mask[0].sum())
+    np.testing.assert_allclose(
+        hidden[0, :short], backend.forward(ids[:1, :short], mask[:1, :short])[0], atol=1e-6
+    )
+    assert not hidden[0, short:].any()
+    np.testing.assert_allclose(hidden[1], backend.forward(ids[1:], mask[1:])[0], atol=1e-6)
+
+
 def test_surrounding_whitespace_is_ignored(default: LocalEmbedder) -> None:
     np.testing.assert_allclose(default.embed("  hello world \n"), default.embed("hello world"), atol=1e-6)
 

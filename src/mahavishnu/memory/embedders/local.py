@@ -231,7 +231,17 @@ class _Onnx(_Backend):
         """Where the weights come from, and the weights under BERT's names."""
 
     def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
-        (hidden,) = self.session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})
+        """The graph has no padding mask (see ``bert_model``): a padded batch runs row by row,
+        each at its own length, its padding left zero."""
+        if mask.all():
+            return self._run(ids)
+        hidden = np.zeros((*ids.shape, DIMENSION), dtype=np.float32)
+        for i, length in enumerate(mask.sum(axis=1)):
+            hidden[i, :length] = self._run(ids[i : i + 1, :length])[0]
+        return hidden
+
+    def _run(self, ids: Ids) -> npt.NDArray[np.float32]:
+        (hidden,) = self.session.run(["last_hidden_state"], {"input_ids": ids})
         return np.asarray(hidden, dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
@@ -239,8 +249,7 @@ class _Onnx(_Backend):
         rows = [ids[i : i + 1, : int(mask[i].sum())] for i in range(len(texts))]
 
         def one(row: Ids) -> Vectors:
-            ones = np.ones_like(row)
-            vector: Vectors = mean_pool(self.forward(row, ones), ones)[0]
+            vector: Vectors = mean_pool(self._run(row), np.ones_like(row))[0]
             return vector
 
         if len(rows) == 1 or self.threads == 1:
