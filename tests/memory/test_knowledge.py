@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from mahavishnu.config import IngestSettings
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory import knowledge
 from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.ingest import ingest_repository
+from mahavishnu.memory.ingest import FILE_CHUNKS, ingest_repository
 from mahavishnu.memory.knowledge import PER_FILE, _File, _file_scores, query_knowledge_base
+from mahavishnu.memory.models import Filters
+from mahavishnu.memory.outline import OUTLINE_KEY
 from mahavishnu.memory.store import MemoryStore
 
 
@@ -109,6 +112,33 @@ def test_a_file_counts_by_how_far_each_piece_of_evidence_stands_above_the_other_
     assert ranking(knowledge.WEIGHTS["vector"]) == ["b.py", "a.py", "c.py"]
     assert ranking((1.0, 0.0, 0.0)) == ["a.py", "b.py", "c.py"]
     assert ranking(knowledge.WEIGHTS["text"]) == ["a.py", "b.py", "c.py"]
+
+
+def test_a_big_files_best_chunk_counts_less_than_a_small_files() -> None:
+    """The best of 76 chunks is an optimistic estimate: a slightly closer chunk of a big file loses
+    to a small file's, unless the sizes are unknown (a store ingested before they were counted)."""
+
+    def ranking(big: int, small: int) -> list[str]:
+        files = {
+            (None, "core.py"): _File(chunk=0.50, outline=0.40, size=big),
+            (None, "_utils.py"): _File(chunk=0.48, outline=0.40, size=small),
+            (None, "other.py"): _File(chunk=0.20, outline=0.20, size=small),
+        }
+        scores = _file_scores(files, knowledge.WEIGHTS["hybrid"])
+        return [path for _, path in sorted(scores, key=lambda k: -scores[k])]
+
+    assert ranking(big=76, small=2) == ["_utils.py", "core.py", "other.py"]
+    assert ranking(big=1, small=1) == ["core.py", "_utils.py", "other.py"]
+
+
+def test_ingest_records_how_many_chunks_each_file_has(store: MemoryStore, repo: Path) -> None:
+    ingest(store, repo)
+
+    rows = store.backend.get([m for m, _ in store.backend.scan_metadata(Filters(types=("rag",)), ["path"])])
+    chunks = Counter(str(m.metadata["path"]) for m in rows.values() if not m.metadata.get(OUTLINE_KEY))
+    assert chunks["net/retry.py"] >= 6 and chunks["billing/invoice_totals.py"] == 1
+    for memory in rows.values():
+        assert memory.metadata[FILE_CHUNKS] == chunks[str(memory.metadata["path"])]
 
 
 @pytest.mark.parametrize(

@@ -25,11 +25,12 @@ which carries the report of what was kept.
 
 Each chunk is a ``rag`` memory scoped by ``repo_id``, its content the file's path on the first line
 then the chunk text (so chunks of different files never collide as duplicates, and the path is
-searchable); metadata holds ``path``, ``start_line``, ``end_line``, ``language``, ``file_hash``
-and the ``chunker`` signature. Next to its chunks, each file has its outline (``outline.py``): a
-``rag`` memory tagged ``file-outline`` with ``outline: true``, for ranking files. Each run is a
-``rag_ingestions`` row: pending -> in_progress -> completed | failed, with counts and duration; a
-run whose process died is marked failed by the next.
+searchable); metadata holds ``path``, ``start_line``, ``end_line``, ``language``, ``file_hash``,
+``file_chunks`` (how many chunks the file has) and the ``chunker`` signature. Next to its chunks,
+each file has its outline (``outline.py``): a ``rag`` memory tagged ``file-outline`` with
+``outline: true``, for ranking files. Each run is a ``rag_ingestions`` row: pending ->
+in_progress -> completed | failed, with counts and duration; a run whose process died is marked
+failed by the next.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ if TYPE_CHECKING:
     from mahavishnu.memory.embedders.base import Embedder, Vectors
     from mahavishnu.memory.store import MemoryStore
 
-CHUNKER = "tokens-v1+outline"  # a new signature re-chunks every file (unchanged text keeps its vector)
+CHUNKER = "tokens-v1+outline+count"  # a new signature re-chunks every file (unchanged text keeps its vector)
+FILE_CHUNKS = "file_chunks"  # metadata key: how many chunks the chunk's file has (knowledge.py)
 SOURCE = "ingest"
 PENDING = "vector_pending"  # metadata key of a chunk stored with a stand-in vector
 _META_KEYS = ("path", "file_hash", "chunker", PENDING)
@@ -524,18 +526,21 @@ class _Run:
             self._skip(path, "bad encoding", f"not UTF-8 text (byte {exc.start}), skipped")
             return None
         language = language_for(path)
+        pieces: dict[str, Chunk] = {}
+        for chunk in file_chunks(path, text, self.embedder, self.settings):
+            pieces.setdefault(scrub(f"{path}\n{chunk.text}"), chunk)  # secrets never reach the store
         common = {
             "path": path,
             "language": language,
             "file_hash": hashlib.sha256(data).hexdigest(),
             "chunker": self.signature,
+            FILE_CHUNKS: len(pieces),
             PENDING: True,
         }
         drafts: dict[str, MemoryDraft] = {}
-        for chunk in file_chunks(path, text, self.embedder, self.settings):
-            content = scrub(f"{path}\n{chunk.text}")  # secrets never reach the store (scrub.py)
+        for content, chunk in pieces.items():
             meta = {**common, "start_line": chunk.start_line, "end_line": chunk.end_line}
-            drafts.setdefault(content, self._draft(content, meta))
+            drafts[content] = self._draft(content, meta)
         if drafts:
             embedder = self.embedder
             outline = scrub(file_outline(path, text, language, embedder.max_tokens, embedder.count_tokens))

@@ -7,7 +7,10 @@ A question to a code base asks which file does something, so files are ranked, n
 file with a chunk or its outline (``outline.py``) among the best ``DEPTH`` of a search leg is a
 candidate, with up to three pieces of evidence:
 
-``chunk``    the best cosine of its chunks with the query (the vector leg);
+``chunk``    the best cosine of its chunks with the query (the vector leg), less
+             ``SIZE_PRIOR * ln(chunks in the file)``: the best of many chunks is an optimistic
+             estimate, so without it a big file (click's core.py: 76 chunks) outranks the small
+             one that answers (see ``SIZE_PRIOR``);
 ``outline``  the cosine of its outline: the whole file at a glance (its own vector search);
 ``text``     the best full-text (BM25) score of its chunks and outline.
 
@@ -15,8 +18,8 @@ Each is standardised over the candidate files (``search.standardised``: a file c
 stands above the others, so a leg whose files all score alike barely moves the ranking; a file a
 leg did not find takes that leg's lowest value), then weighted by mode (``WEIGHTS``). Measured
 with ``benchmarks/retrieval.py`` on the development code QA set (click + attrs), first file right:
-chunks ranked one by one (the old way) 0.76 by vector, 0.66 hybrid; files (default onnx-q8) 0.84 by
-vector (chunk + outline), 0.58 by text, 0.84 hybrid.
+chunks ranked one by one (the old way) 0.76 by vector, 0.66 hybrid; files (default onnx-q8) 0.82 by
+vector (chunk + outline), 0.58 by text, 0.86 hybrid.
 
 A file comes back only with evidence of its own, as in memory search (``relevance.py``): a chunk or
 outline cosine at or above the relevance floor, or a full-text score at least half the query's
@@ -27,13 +30,14 @@ found); a hit's score is its file's, mapped onto [0, 1] (best 1).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import NotFoundError
-from mahavishnu.memory.ingest import PENDING
+from mahavishnu.memory.ingest import FILE_CHUNKS, PENDING
 from mahavishnu.memory.models import Filters, Memory, check_label, check_limit, check_mode, check_query
 from mahavishnu.memory.outline import OUTLINE_KEY, OUTLINE_TAG
 from mahavishnu.memory.relevance import REPOSITORY_KIND, TEXT_SHARE
@@ -48,14 +52,20 @@ DEPTH = 100  # candidates taken from each leg
 PER_FILE = 3  # chunks shown per file
 #: Weight of each piece of evidence per mode: (chunk, outline, text). Chosen on the development code
 #: QA set (50 questions, one is 0.02 of top-1) where both local models agree: outline 0.7, text
-#: 0.1-0.2 give hybrid top-1/top-5 0.84/0.98 with onnx-q8 and onnx-int8 alike (the whole grid of
-#: outline 0.5-1.0 x text 0-0.5 spans 0.78-0.86). Full text on code is the weakest leg (0.58
-#: alone), so it breaks ties.
+#: 0.1-0.2 gave hybrid top-1/top-5 0.84/0.98 with onnx-q8 and onnx-int8 alike before the size
+#: prior (the whole grid of outline 0.5-1.0 x text 0-0.5 spans 0.78-0.86). Full text on code is
+#: the weakest leg (0.58 alone), so it breaks ties.
 WEIGHTS: dict[str, tuple[float, float, float]] = {
     "vector": (1.0, 0.7, 0.0),
     "text": (0.0, 0.0, 1.0),
     "hybrid": (1.0, 0.7, 0.2),
 }
+
+#: How much a file's chunk evidence drops per e-fold of its chunks. On the development code QA
+#: set, hybrid top-1 without / with 0.01: onnx-q8 0.82 -> 0.86 (0.84 -> 0.88 with the q8 vectors of
+#: session 5, before the unmasked attention), onnx-int8 0.84 -> 0.84; 0.0075-0.015 all give
+#: 0.86-0.88 with q8, 0.02 falls back to 0.82 (benchmarks/retrieval.py).
+SIZE_PRIOR = 0.01
 
 FileKey = tuple[str | None, str]  # (repo_id, path)
 
@@ -121,6 +131,7 @@ class _File:
     chunk: float | None = None
     outline: float | None = None
     text: float | None = None
+    size: int = 1  # chunks in the file (1 for a store ingested before they were counted)
     outline_id: int | None = None
     chunks: dict[int, tuple[bool, float]] = field(default_factory=dict)  # id -> (text only, -score)
 
@@ -170,6 +181,7 @@ def _evidence(
             if memory is None or (leg != "text" and memory.metadata.get(PENDING)):
                 continue  # a pending chunk's stand-in vector is no evidence
             entry = files[(memory.repo_id, str(memory.metadata.get("path", "")))]
+            entry.size = max(entry.size, _int(memory.metadata.get(FILE_CHUNKS)))
             is_outline = bool(memory.metadata.get(OUTLINE_KEY))
             entry.add("text" if leg == "text" else ("outline" if is_outline else "chunk"), r.score)
             if is_outline:
@@ -195,13 +207,16 @@ def _relevant(entry: _File, floor: float, best_text: float) -> bool:
     return entry.text is not None and _strong(entry.text, "text", floor, best_text)
 
 
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 1
+
+
 def _file_scores(files: dict[FileKey, _File], weights: tuple[float, float, float]) -> dict[FileKey, float]:
     """Each file's z-score fusion of its evidence (``search.fused_zscores``), mapped onto [0, 1]."""
-    legs = [
-        (weight, {key: score for key, f in files.items() if (score := getattr(f, slot)) is not None})
-        for weight, slot in zip(weights, ("chunk", "outline", "text"), strict=True)
-    ]
-    return fused_zscores(legs)
+    chunk = {key: f.chunk - SIZE_PRIOR * math.log(f.size) for key, f in files.items() if f.chunk is not None}
+    outline = {key: f.outline for key, f in files.items() if f.outline is not None}
+    text = {key: f.text for key, f in files.items() if f.text is not None}
+    return fused_zscores(list(zip(weights, (chunk, outline, text), strict=True)))
 
 
 def _hits(
