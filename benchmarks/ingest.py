@@ -20,29 +20,36 @@
    round runs both, alternating their order. ``--model`` picks the command's local runtime
    (``memory.embedder_model``; default: the configured default).
 
-Measured (2 cores, nothing else running; rich, 100 files, 350k source tokens; ``--rounds 2``):
+Measured (2 cores, nothing else running; rich, 100 files, 350k source tokens; ``--rounds 3``):
 
-    re-ingest of 1,000 unchanged files: library call 0.15 s, CLI 1.01 s wall; a one-line edit of
+    re-ingest of 1,000 unchanged files: library call 0.11 s, CLI 0.64 s wall; a one-line edit of
     10 files re-embeds 11 chunks, 58 keep their vectors
-    searchable by text after         median    1.9 s (max 2.2)
-    fully embedded, CPU seconds      median   61.9 (before: 157.6)
-    source tokens per CPU second     median   5655 (before: 2223, which left part of the text
+    searchable by text after         median    1.1 s (max 1.2)
+    fully embedded, CPU seconds      median   47.2 (before: 144.5)
+    source tokens per CPU second     median   7425 (before: 2423, which left part of the text
                                                        without a vector)
-    before / now, CPU seconds        median 2.54x, worst round 2.53x
+    before / now, CPU seconds        median 3.12x, worst round 2.83x (rounds 3.18x, 2.83x, 3.12x)
 
-A later run (``--rounds 3 --skip-reingest``): 48.0 / 54.4 / 56.0 CPU s against 135.3 / 136.2 /
-147.1, median 2.63x (rounds 2.82x, 2.51x, 2.63x), searchable after 1.3 s. The same command varies
-by about 10 % from run to run on this machine; compare ratios from one run.
+A second run of the same code (``--rounds 3 --skip-reingest``): 49.3 / 51.0 / 45.5 CPU s against
+141.2 / 144.1 / 151.4, median 2.86x (rounds 2.86x, 2.82x, 3.32x). The same command varies by about
+10 % from run to run on this machine (other tenants share its cores); compare ratios from one run,
+and the six rounds together: median 2.99x.
 
 The command reads 393k tokens (all of the text, plus overlap, path lines and file outlines), the
-product before read 307k of its 1,470 chunks. Steps to 2.54x, each measured as the whole command's
-CPU: onnx-int8 as it was this morning 189 s (all of the text, in fp32 arithmetic); onnx-q8 (int8
-arithmetic) 84 s; fused attention 80 s; one text per single-threaded run, one run per core, 62 s.
-Tried and not kept: smaller chunks (attention costs less per token: ~8,300 instead of ~7,000 tokens
-per CPU-second at 128 tokens, but code QA hybrid top-1 0.78, top-5 0.96); no chunk overlap (6 %
-fewer tokens, code QA top-1 0.78); onnxruntime's transformer optimiser (no faster); keeping the FFN
-output layers in fp32 (30 % slower, code QA unchanged); embedding code as its punctuation-free "word
-view" (half the tokens, but code QA vector top-1 0.76 -> 0.64).
+product before read 307k of its 1,470 chunks. Steps, each measured as the whole command's CPU:
+onnx-int8 as it was when the issue was filed 189 s (all of the text, in fp32 arithmetic); onnx-q8
+(int8 arithmetic) 84 s; fused attention 80 s; one text per single-threaded run, one run per core,
+62 s (48-56 s in a later run); attention without a padding mask (onnxruntime's unmasked kernel,
+~8 % fewer CPU-seconds per token) 45-51 s. Of those, the model's own runs are ~41 s (~9,600
+tokens per CPU-second, the same on one thread or two) and everything else (start-up, chunking,
+SQLite and full-text writes) ~6 s.
+Tried and not kept: smaller chunks (attention costs less per token: ~10,400 instead of ~9,000
+tokens per CPU-second at 128 tokens, but code QA hybrid top-1 0.78, top-5 0.96); a 256-token
+chunk run as two 128-token windows pooled together (code QA top-1 0.84 -> 0.74); no chunk overlap
+(6 % fewer tokens, code QA top-1 0.78); onnxruntime's transformer optimiser (no faster);
+SkipLayerNormalization for the residual adds (slower); keeping the FFN output layers in fp32 (30 %
+slower, code QA unchanged); embedding code as its punctuation-free "word view" (half the tokens,
+but code QA vector top-1 0.76 -> 0.64).
 """
 
 from __future__ import annotations

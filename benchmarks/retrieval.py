@@ -32,15 +32,18 @@ default local model (onnx-q8: int8 weights, int8 arithmetic):
 
     mode         scifact nDCG@10  locomo recall@10     locomo any@10       codeqa top1       codeqa top5
     bm25                   0.652             0.544             0.587             0.460             0.880
-    vector                 0.645             0.462             0.512             0.840             0.960
+    vector                 0.645             0.462             0.511             0.820             0.960
     text                   0.687             0.637             0.684             0.580             0.920
-    hybrid                 0.732             0.668             0.720             0.840             0.980
+    hybrid                 0.731             0.666             0.718             0.860             0.980
 
 ``--embedder-model onnx-int8`` (the same weights in fp32 arithmetic, the default before, ~2.5x the
 CPU per token): vector 0.647 / 0.464 / 0.508 / 0.820 / 0.960, hybrid 0.734 / 0.665 / 0.717 / 0.840 /
-0.980. Code QA has 50 questions: one is 0.02. Its file weights (``knowledge.WEIGHTS``) are where
-both models give the same hybrid 0.84 / 0.98; onnx-int8 peaked at 0.86 with text weight 0.3, where
-onnx-q8 gives 0.82.
+0.980. Code QA has 50 questions: one is 0.02. Files are ranked with a size prior
+(``knowledge.SIZE_PRIOR``: a big file's best chunk counts less); without it onnx-q8 gave 0.82 top-1,
+and 0.84 with its vectors from before the unmasked attention (cosine >= 0.9998 to today's), which
+is how fragile one question is. Tried for SciFact and not kept: dense pseudo-relevance feedback
+(the query vector moved towards the top 3-10 fused documents: 0.719-0.731) and a long abstract's
+vector as the mean of its 254-token windows (vector 0.651, hybrid 0.730).
 
 Fusion variants (``--sweep``, earlier run): z-scores alpha 0.3 / 0.5 give SciFact 0.730 / 0.734 and
 LoCoMo 0.658 / 0.664; convex 0.5 gives 0.736 / 0.611; RRF 0.714 / 0.570. Before z-scores (convex
