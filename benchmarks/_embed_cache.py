@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +34,9 @@ class CachedEmbedder(Embedder):
         self.relevance_floor = inner.relevance_floor
         self.batch_size = max(inner.batch_size, 256)  # the inner embedder batches what is missing itself
         directory.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(directory / "embeddings.db")
+        # A hybrid search embeds its query on a worker thread (MemoryStore.query_vector).
+        self.db = sqlite3.connect(directory / "embeddings.db", check_same_thread=False)
+        self.lock = threading.Lock()
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB) WITHOUT ROWID"
         )
@@ -44,6 +47,10 @@ class CachedEmbedder(Embedder):
         return [hashlib.sha256(prefix + t.encode("utf-8")).digest() for t in texts]
 
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
+        with self.lock:
+            return self._embed_batch(texts, kind)
+
+    def _embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
         keys = self._keys(texts, kind)
         found: dict[bytes, bytes] = {}
         for start in range(0, len(keys), 500):

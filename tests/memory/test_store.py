@@ -6,6 +6,7 @@ every backend.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from fake_backend import FakeBackend
 from mahavishnu.errors import (
     DimensionMismatchError,
     EmbedderMismatchError,
+    EmbeddingError,
     InvalidInputError,
     NotFoundError,
 )
@@ -371,6 +373,53 @@ def test_invalid_searches_are_refused(store: MemoryStore, kwargs: dict[str, obje
     query = options.pop("query", "hello")
     with pytest.raises(InvalidInputError, match=message):
         store.search(query, **options)  # type: ignore[arg-type]
+
+
+class _WaitsForTheTextLeg(FakeEmbedder):
+    """Embeds a query only once the backend's full-text leg has run (or after a while, saying
+    the text leg had not run): the two overlap only if the query is embedded off the caller's thread."""
+
+    def __init__(self, text_leg_ran: threading.Event) -> None:
+        super().__init__()
+        self.text_leg_ran = text_leg_ran
+        self.overlapped: list[bool] = []
+
+    def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
+        if kind == "query":
+            self.overlapped.append(self.text_leg_ran.wait(timeout=5))
+        return super().embed_batch(texts, kind)
+
+
+def test_a_hybrid_search_embeds_the_query_while_the_full_text_leg_runs(
+    backend_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text_leg_ran = threading.Event()
+    embedder = _WaitsForTheTextLeg(text_leg_ran)
+    with open_store(backend_factory, embedder) as opened:
+        opened.store("the deploy script lives in ops/deploy.sh", "note")
+        text_search = opened.backend.text_search
+
+        def text_leg(*args: Any) -> Any:
+            found = text_search(*args)
+            text_leg_ran.set()
+            return found
+
+        monkeypatch.setattr(opened.backend, "text_search", text_leg)
+        hits = opened.search("where is the deploy script?")
+
+    assert embedder.overlapped == [True]
+    assert [h.memory.content for h in hits] == ["the deploy script lives in ops/deploy.sh"]
+
+
+def test_a_query_that_cannot_be_embedded_fails_the_hybrid_search(store: MemoryStore) -> None:
+    store.store("a note", "note")
+
+    def broken(texts: Sequence[str], kind: Kind) -> Vectors:
+        raise EmbeddingError("the embedder is down", hint="Start it.")
+
+    store.embedder.embed_batch = broken  # type: ignore[method-assign]
+    with pytest.raises(EmbeddingError, match="the embedder is down"):
+        store.search("a note")
 
 
 def test_search_on_an_empty_store_finds_nothing(store: MemoryStore) -> None:

@@ -33,12 +33,21 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.ingest import FILE_CHUNKS, PENDING
-from mahavishnu.memory.models import Filters, Memory, check_label, check_limit, check_mode, check_query
+from mahavishnu.memory.models import (
+    Filters,
+    Memory,
+    SearchMode,
+    check_label,
+    check_limit,
+    check_mode,
+    check_query,
+)
 from mahavishnu.memory.outline import OUTLINE_KEY, OUTLINE_TAG
 from mahavishnu.memory.relevance import REPOSITORY_KIND, TEXT_SHARE
 from mahavishnu.memory.scrub import scrub_memory
@@ -147,25 +156,28 @@ def query_knowledge_base(
     """The best chunks of the best files for ``query`` among ``rag`` memories (of one repository);
     see the module docstring."""
     check_query(query)
-    check_mode(mode)
+    checked_mode = check_mode(mode)
     check_limit(limit, MAX_LIMIT)
     filters = Filters(types=(REPOSITORY_KIND,), repo_id=check_label("repo_id", repo_id))
-    legs = _legs(store, query, filters, mode)
+    legs = _legs(store, query, filters, checked_mode)
     rows = store.backend.get(list({r.id for leg in legs.values() for r in leg}))
     files = _evidence(legs, rows, store.relevance_floor if mode != "text" else None)
     scores = _file_scores(files, WEIGHTS[mode])
     return _hits(files, scores, rows, limit)
 
 
-def _legs(store: MemoryStore, query: str, filters: Filters, mode: str) -> dict[str, list[Ranked]]:
-    """Each leg's best ``DEPTH``: chunks and outlines by vector, outlines alone by vector, both by text."""
+def _legs(store: MemoryStore, query: str, filters: Filters, mode: SearchMode) -> dict[str, list[Ranked]]:
+    """Each leg's best ``DEPTH``: chunks and outlines by vector, outlines alone by vector, both by
+    text (run first: in hybrid mode the query is embedded meanwhile, see ``MemoryStore.query_vector``)."""
     backend, legs = store.backend, {}
-    if mode != "text":
-        vector = store.embedder.embed(query, kind="query")
+    pending = store.query_vector(query, mode)
+    text = backend.text_search(query, filters, DEPTH) if mode != "vector" else None
+    if pending is not None:
+        vector = pending.result() if isinstance(pending, Future) else pending
         legs["vector"] = backend.vector_search(vector, filters, DEPTH)
         legs["outline"] = backend.vector_search(vector, replace(filters, tags=(OUTLINE_TAG,)), DEPTH)
-    if mode != "vector":
-        legs["text"] = backend.text_search(query, filters, DEPTH)
+    if text is not None:
+        legs["text"] = text  # after the vector legs: a chunk both found sorts by its cosine
     return legs
 
 

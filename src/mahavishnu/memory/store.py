@@ -11,9 +11,11 @@ into ``SearchHit``s. Backends (``backends/``) only persist and search.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -40,6 +42,8 @@ from mahavishnu.memory.models import (
     MemoryDraft,
     MigrationState,
     SearchHit,
+    SearchMode,
+    Vector,
     check_content,
     check_label,
     check_limit,
@@ -343,7 +347,7 @@ class MemoryStore:
             mode=checked_mode,
             filters=self._scoped(filters, include_shared),
             limit=_checked_limit(limit),
-            vector=self.embedder.embed(query, kind="query") if mode != "text" else None,
+            vector=self.query_vector(query, checked_mode),
             text=query if mode != "vector" else None,
             fusion=fusion or self.fusion,
         )
@@ -355,6 +359,17 @@ class MemoryStore:
             for r in ranked
             if min_score is None or r.score >= min_score
         ]
+
+    def query_vector(self, query: str, mode: SearchMode) -> Vector | Future[Vector] | None:
+        """In hybrid mode a future: the query is embedded on a worker thread while the backend runs
+        the full-text leg (onnxruntime and SQLite both let go of the GIL), which takes the
+        embedding off a hybrid search's latency (benchmarks/memory_ops.py)."""
+        if mode == "text":
+            return None
+        embedder = self.embedder  # bound here: binding reads the store
+        if mode == "vector":
+            return embedder.embed(query, kind="query")
+        return _query_embedding().submit(embedder.embed, query, kind="query")
 
     def _ranked(self, request: SearchRequest) -> tuple[list[Ranked], dict[int, Memory]]:
         """The backend's answer and its rows. Without a type filter, repository chunks are left out
@@ -516,6 +531,11 @@ class MemoryStore:
         self._embedder = embedder
         total = self.backend.reembed_progress()[1]
         return ReembedReport(embedder.identity, embedder.dimension, embedded, total, True)
+
+
+@functools.cache
+def _query_embedding() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-embedding")
 
 
 def _valid_id(memory_id: int) -> bool:

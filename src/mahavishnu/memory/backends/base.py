@@ -21,6 +21,7 @@ on the SQL core in ``sql.py``; the tests add an in-memory fake.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -58,9 +59,13 @@ class SearchRequest:
     mode: SearchMode
     filters: Filters
     limit: int
-    vector: Vector | None = None
+    vector: Vector | Future[Vector] | None = None  # a future: the query is still being embedded
     text: str | None = None
     fusion: Fusion = field(default_factory=Fusion)
+
+    def query_vector(self) -> Vector:
+        """The query's vector, waiting for it if it is still being embedded."""
+        return _need(self.vector.result() if isinstance(self.vector, Future) else self.vector)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +175,13 @@ class Search(Protocol):
     def search(self, request: SearchRequest) -> list[Ranked]:
         """Runs the two legs and fuses them in Python; PostgreSQL overrides it with one statement."""
         if request.mode == "vector":
-            return self.vector_search(_need(request.vector), request.filters, request.limit)
+            return self.vector_search(request.query_vector(), request.filters, request.limit)
         if request.mode == "text":
             return self.text_search(_need(request.text), request.filters, request.limit)
         depth = max(request.fusion.depth, request.limit)
-        vector_hits = self.vector_search(_need(request.vector), request.filters, depth)
+        # Full text first: meanwhile the query may still be embedding (MemoryStore.search).
         text_hits = self.text_search(_need(request.text), request.filters, depth)
+        vector_hits = self.vector_search(request.query_vector(), request.filters, depth)
         return request.fusion.fuse(vector_hits, text_hits, request.limit)
 
 

@@ -425,7 +425,7 @@ def search_sql(request: SearchRequest) -> tuple[str, list[Any], int]:
     depth = request.limit if request.mode != "hybrid" else max(request.fusion.depth, request.limit)
     legs, params = [], []
     if request.mode != "text":
-        vector = _need(request.vector)
+        vector = request.query_vector()
         dim = len(vector)
         params += [_as_vector(vector), *filter_params, depth]
         legs.append(
