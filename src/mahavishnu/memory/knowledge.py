@@ -71,9 +71,9 @@ WEIGHTS: dict[str, tuple[float, float, float]] = {
 }
 
 #: How much a file's chunk evidence drops per e-fold of its chunks. On the development code QA
-#: set, hybrid top-1 without / with 0.01: onnx-q8 0.82 -> 0.86 (0.84 -> 0.88 with the q8 vectors of
-#: session 5, before the unmasked attention), onnx-int8 0.84 -> 0.84; 0.0075-0.015 all give
-#: 0.86-0.88 with q8, 0.02 falls back to 0.82 (benchmarks/retrieval.py).
+#: set, hybrid top-1 without / with 0.01: onnx-q8 0.82 -> 0.86 (0.84 -> 0.88 with its vectors from
+#: before the unmasked attention, cosine >= 0.9998 to today's), onnx-int8 0.84 -> 0.84;
+#: 0.0075-0.015 all give 0.86-0.88 with q8, 0.02 falls back to 0.82 (benchmarks/retrieval.py).
 SIZE_PRIOR = 0.01
 
 FileKey = tuple[str | None, str]  # (repo_id, path)
@@ -193,7 +193,7 @@ def _evidence(
             if memory is None or (leg != "text" and memory.metadata.get(PENDING)):
                 continue  # a pending chunk's stand-in vector is no evidence
             entry = files[(memory.repo_id, str(memory.metadata.get("path", "")))]
-            entry.size = max(entry.size, _int(memory.metadata.get(FILE_CHUNKS)))
+            entry.size = max(entry.size, _chunk_count(memory.metadata.get(FILE_CHUNKS)))
             is_outline = bool(memory.metadata.get(OUTLINE_KEY))
             entry.add("text" if leg == "text" else ("outline" if is_outline else "chunk"), r.score)
             if is_outline:
@@ -219,7 +219,7 @@ def _relevant(entry: _File, floor: float, best_text: float) -> bool:
     return entry.text is not None and _strong(entry.text, "text", floor, best_text)
 
 
-def _int(value: Any) -> int:
+def _chunk_count(value: Any) -> int:
     return value if isinstance(value, int) and value > 0 else 1
 
 
