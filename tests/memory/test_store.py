@@ -6,6 +6,9 @@ every backend.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,6 +20,7 @@ import pytest
 from _backends import Factory, open_store
 from fake_backend import FakeBackend
 
+from mahavishnu.config import MemorySettings
 from mahavishnu.errors import (
     DimensionMismatchError,
     EmbedderMismatchError,
@@ -25,6 +29,7 @@ from mahavishnu.errors import (
     NotFoundError,
 )
 from mahavishnu.memory import store as store_module
+from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.embedders.base import Kind, Vectors
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.models import MemoryDraft
@@ -420,6 +425,29 @@ def test_a_query_that_cannot_be_embedded_fails_the_hybrid_search(store: MemorySt
     store.embedder.embed_batch = broken  # type: ignore[method-assign]
     with pytest.raises(EmbeddingError, match="the embedder is down"):
         store.search("a note")
+
+
+def _search_in_a_fresh_store(path: Path) -> None:
+    with MemoryStore(SqliteBackend(path), MemorySettings(), FakeEmbedder()) as child:
+        child.store("the deploy script lives in ops/deploy.sh", "note")
+        sys.exit(0 if child.search("where is the deploy script?") else 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_child_forked_after_a_search_can_search(tmp_path: Path) -> None:
+    """Hybrid search embeds the query on a worker thread; a forked child has no such thread and
+    must start its own rather than wait forever for the parent's."""
+    with MemoryStore(SqliteBackend(tmp_path / "parent.db"), MemorySettings(), FakeEmbedder()) as parent:
+        parent.store("a note", "note")
+        assert parent.search("a note")
+    child = multiprocessing.get_context("fork").Process(
+        target=_search_in_a_fresh_store, args=(tmp_path / "c.db",)
+    )
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
 
 
 def test_search_on_an_empty_store_finds_nothing(store: MemoryStore) -> None:

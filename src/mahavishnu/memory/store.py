@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -536,6 +537,10 @@ class MemoryStore:
 @functools.cache
 def _query_embedding() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-embedding")
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads: its own executor
+    os.register_at_fork(after_in_child=_query_embedding.cache_clear)
 
 
 def _valid_id(memory_id: int) -> bool:
