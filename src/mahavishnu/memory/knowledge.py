@@ -33,11 +33,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import NotFoundError
+from mahavishnu.memory.backends.base import resolved
 from mahavishnu.memory.ingest import FILE_CHUNKS, PENDING
 from mahavishnu.memory.models import (
     Filters,
@@ -161,8 +161,8 @@ def query_knowledge_base(
     filters = Filters(types=(REPOSITORY_KIND,), repo_id=check_label("repo_id", repo_id))
     legs = _legs(store, query, filters, checked_mode)
     rows = store.backend.get(list({r.id for leg in legs.values() for r in leg}))
-    files = _evidence(legs, rows, store.relevance_floor if mode != "text" else None)
-    scores = _file_scores(files, WEIGHTS[mode])
+    files = _evidence(legs, rows, store.relevance_floor if checked_mode != "text" else None)
+    scores = _file_scores(files, WEIGHTS[checked_mode])
     return _hits(files, scores, rows, limit)
 
 
@@ -173,7 +173,7 @@ def _legs(store: MemoryStore, query: str, filters: Filters, mode: SearchMode) ->
     pending = store.query_vector(query, mode)
     text = backend.text_search(query, filters, DEPTH) if mode != "vector" else None
     if pending is not None:
-        vector = pending.result() if isinstance(pending, Future) else pending
+        vector = resolved(pending)
         legs["vector"] = backend.vector_search(vector, filters, DEPTH)
         legs["outline"] = backend.vector_search(vector, replace(filters, tags=(OUTLINE_TAG,)), DEPTH)
     if text is not None:

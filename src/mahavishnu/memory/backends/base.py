@@ -65,7 +65,12 @@ class SearchRequest:
 
     def query_vector(self) -> Vector:
         """The query's vector, waiting for it if it is still being embedded."""
-        return _need(self.vector.result() if isinstance(self.vector, Future) else self.vector)
+        return _need(None if self.vector is None else resolved(self.vector))
+
+
+def resolved(vector: Vector | Future[Vector]) -> Vector:
+    """A query's vector, waiting for it if it is still being embedded (``MemoryStore.query_vector``)."""
+    return vector.result() if isinstance(vector, Future) else vector
 
 
 @dataclass(frozen=True, slots=True)
