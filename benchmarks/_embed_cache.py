@@ -32,6 +32,8 @@ class CachedEmbedder(Embedder):
         self.inner = inner
         self.name, self.model, self.dimension = inner.name, inner.model, inner.dimension
         self.relevance_floor = inner.relevance_floor
+        # Ingestion sizes chunks by these: the inner model's window and its own tokenizer.
+        self.max_tokens = inner.max_tokens
         self.batch_size = max(inner.batch_size, 256)  # the inner embedder batches what is missing itself
         directory.mkdir(parents=True, exist_ok=True)
         # A hybrid search embeds its query on a worker thread (MemoryStore.query_vector).
@@ -41,6 +43,9 @@ class CachedEmbedder(Embedder):
             "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB) WITHOUT ROWID"
         )
         self.misses = 0
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
 
     def _keys(self, texts: Sequence[str], kind: Kind) -> list[bytes]:
         prefix = f"{self.inner.identity}:{self.dimension}:{kind}:".encode()
