@@ -31,26 +31,39 @@ fusion alpha 0.4 with the relevance floor, code by ``query_knowledge_base`` rank
 default local model (onnx-q8: int8 weights, int8 arithmetic):
 
     mode         scifact nDCG@10  locomo recall@10     locomo any@10       codeqa top1       codeqa top5
-    bm25                   0.652             0.544             0.587             0.460             0.880
-    vector                 0.645             0.462             0.511             0.820             0.960
-    text                   0.687             0.637             0.684             0.580             0.920
-    hybrid                 0.731             0.666             0.718             0.860             0.980
+    bm25                   0.652             0.544             0.587             0.520             0.920
+    vector                 0.645             0.462             0.511             0.800             0.940
+    text                   0.687             0.637             0.684             0.600             0.940
+    hybrid                 0.731             0.666             0.718             0.860             0.960
 
 ``--embedder-model onnx-int8`` (the same weights in fp32 arithmetic, the default before, ~2.5x the
-CPU per token): vector 0.647 / 0.464 / 0.508 / 0.820 / 0.960, hybrid 0.734 / 0.665 / 0.717 / 0.840 /
-0.980. Code QA has 50 questions: one is 0.02. Files are ranked with a size prior
-(``knowledge.SIZE_PRIOR``: a big file's best chunk counts less); without it onnx-q8 gave 0.82 top-1,
-and 0.84 with its vectors from before the unmasked attention (cosine >= 0.9998 to today's), which
-is how fragile one question is. Tried for SciFact and not kept: dense pseudo-relevance feedback
-(the query vector moved towards the top 3-10 fused documents: 0.719-0.731) and a long abstract's
-vector as the mean of its 254-token windows (vector 0.651, hybrid 0.730).
+CPU per token): vector 0.647 / 0.464 / 0.508 / 0.820 / 0.960, hybrid 0.734 / 0.665 / 0.717 / 0.860 /
+0.960. Code QA has 50 questions: one is 0.02. Files are ranked with a size prior
+(``knowledge.SIZE_PRIOR``: a big file's best chunk counts less); without it onnx-q8 gives 0.76
+top-1. Code is chunked as ``memory ingest`` chunks it, to the model's 254-token window in its own
+tokens: until this table, the embedding cache reported the base class's 512-token window and an
+estimated count, so the code QA figures published before (0.86 / 0.98, and the size prior tuned on
+them) came from chunks 2-3x larger whose tails the model never read. Tried for SciFact and not
+kept: dense pseudo-relevance feedback (the query vector moved towards the top 3-10 fused documents:
+0.719-0.731) and a long abstract's vector as the mean of its 254-token windows (vector 0.651,
+hybrid 0.730). ``benchmarks/passages.py`` measures what a vector per sentence would add (dense
++0.04-0.06, hybrid about +0.01, for a second embedding pass and ten vectors per abstract) and
+lists what else was tried: SciFact hybrid stays under its 0.75 goal with all-MiniLM-L6-v2 (the
+default; ``embedders.py`` compares the others). For code QA top-5, tried on the chunks as ingested
+and not kept: other size priors and leg weights (top-5 0.94-0.96 over outline 0.5-1.0, text
+0.1-0.5, prior 0.01-0.025), a prior growing as sqrt(2 ln n), more candidates (depth 200-400), a
+file's two best chunks averaged or log-sum-exp pooled, the mean of a file's chunk vectors as a
+fourth leg, and each chunk headed by its enclosing class and function (0.84-0.86 / 0.96): the two
+questions missed ask in words their answer's code never uses ("leave out fields" for
+``filters.exclude``, "created by this library" for ``attr.has``).
 
 Fusion variants (``--sweep``, earlier run): z-scores alpha 0.3 / 0.5 give SciFact 0.730 / 0.734 and
 LoCoMo 0.658 / 0.664; convex 0.5 gives 0.736 / 0.611; RRF 0.714 / 0.570. Before z-scores (convex
 0.5, Lucene stopwords only) LoCoMo was text 0.589 / hybrid 0.593. Code QA when chunks were ranked
 one by one: vector 0.760, hybrid 0.660 (top-1). onnx-fp32 (exact) gives the same LoCoMo figures
-(vector 0.466, hybrid 0.664). Tried for onnx-q8 and not kept: no chunk overlap (code QA top-1 vector
-0.76, hybrid 0.78); queries in fp32 arithmetic against int8-arithmetic documents (hybrid 0.80).
+(vector 0.466, hybrid 0.664). Tried for onnx-q8 on the larger chunks and not kept: no chunk overlap
+(code QA top-1 vector 0.76, hybrid 0.78); queries in fp32 arithmetic against int8-arithmetic
+documents (hybrid 0.80).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ candidate, with up to three pieces of evidence:
 
 ``chunk``    the best cosine of its chunks with the query (the vector leg), less
              ``SIZE_PRIOR * ln(chunks in the file)``: the best of many chunks is an optimistic
-             estimate, so without it a big file (click's core.py: 76 chunks) outranks the small
-             one that answers (see ``SIZE_PRIOR``);
+             estimate, so without it a big file (click's core.py: 221 chunks) outranks the
+             small one that answers (see ``SIZE_PRIOR``);
 ``outline``  the cosine of its outline: the whole file at a glance (its own vector search);
 ``text``     the best full-text (BM25) score of its chunks and outline.
 
@@ -18,8 +18,8 @@ Each is standardised over the candidate files (``search.standardised``: a file c
 stands above the others, so a leg whose files all score alike barely moves the ranking; a file a
 leg did not find takes that leg's lowest value), then weighted by mode (``WEIGHTS``). Measured
 with ``benchmarks/retrieval.py`` on the development code QA set (click + attrs), first file right:
-chunks ranked one by one (the old way) 0.76 by vector, 0.66 hybrid; files (default onnx-q8) 0.82 by
-vector (chunk + outline), 0.58 by text, 0.86 hybrid.
+chunks ranked one by one (the old way) 0.76 by vector, 0.66 hybrid; files (default onnx-q8) 0.80 by
+vector (chunk + outline), 0.60 by text, 0.86 hybrid.
 
 A file comes back only with evidence of its own, as in memory search (``relevance.py``): a chunk or
 outline cosine at or above the relevance floor, or a full-text score at least half the query's
@@ -60,10 +60,9 @@ if TYPE_CHECKING:
 DEPTH = 100  # candidates taken from each leg
 PER_FILE = 3  # chunks shown per file
 #: Weight of each piece of evidence per mode: (chunk, outline, text). Chosen on the development code
-#: QA set (50 questions, one is 0.02 of top-1) where both local models agree: outline 0.7, text
-#: 0.1-0.2 gave hybrid top-1/top-5 0.84/0.98 with onnx-q8 and onnx-int8 alike before the size
-#: prior (the whole grid of outline 0.5-1.0 x text 0-0.5 spans 0.78-0.86). Full text on code is
-#: the weakest leg (0.58 alone), so it breaks ties.
+#: QA set (50 questions, one is 0.02 of top-1): with the size prior, outline 0.7 and text 0.2 give
+#: hybrid top-1 / top-5 0.86 / 0.96 with onnx-q8 (the grid of outline 0.5-1.0 x text 0.1-0.5 spans
+#: 0.80-0.86 / 0.94-0.96). Full text on code is the weakest leg (0.60 alone), so it breaks ties.
 WEIGHTS: dict[str, tuple[float, float, float]] = {
     "vector": (1.0, 0.7, 0.0),
     "text": (0.0, 0.0, 1.0),
@@ -71,10 +70,10 @@ WEIGHTS: dict[str, tuple[float, float, float]] = {
 }
 
 #: How much a file's chunk evidence drops per e-fold of its chunks. On the development code QA
-#: set, hybrid top-1 without / with 0.01: onnx-q8 0.82 -> 0.86 (0.84 -> 0.88 with its vectors from
-#: before the unmasked attention, cosine >= 0.9998 to today's), onnx-int8 0.84 -> 0.84;
-#: 0.0075-0.015 all give 0.86-0.88 with q8, 0.02 falls back to 0.82 (benchmarks/retrieval.py).
-SIZE_PRIOR = 0.01
+#: set (files chunked to the model's 254-token window, as ingestion does), hybrid top-1 at a prior
+#: of 0, 0.01, 0.0125, 0.015, 0.0175, 0.02: onnx-q8 0.76, 0.82, 0.84, 0.86, 0.86, 0.84; onnx-int8
+#: (from 0.01) 0.84, 0.86, 0.86, 0.86, 0.84; top-5 0.96 throughout (benchmarks/retrieval.py).
+SIZE_PRIOR = 0.015
 
 FileKey = tuple[str | None, str]  # (repo_id, path)
 
