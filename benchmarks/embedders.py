@@ -18,25 +18,28 @@ evidence recall@10, code QA top-1/top-5), each model with its own chunk window a
 (0 for the candidates: none was measured). SciFact is left out for a model that would need more than
 ``--budget`` minutes to embed it. Embeddings are cached in ``--cache`` (``_embed_cache``).
 
-Measured (2 cores shared with two other helpers' jobs, load 3-4; figures under load are lower than
-on a quiet machine, where MiniLM int8 does ~520 short / 35 long texts/s):
+Measured (2 cores, quiet; the first table of this run: onnx-q8 535 short / 58 long texts/s, onnx-int8
+259 / 30, onnx-fp32 248 / 27, numpy-fp32 166 / 7.6; SciFact dense nDCG@10 0.645 / 0.647 / 0.645 for
+onnx-q8 / int8 / fp32):
 
     model                    dim load s short/s long/s  SciFact nDCG   LoCoMo R@10     code top1     code top5
-    onnx-int8                384   0.25     117    8.1 0.647 / 0.734 0.464 / 0.665 0.760 / 0.660 0.960 / 0.980
-    onnx-fp32                384   0.85     150   13.3 0.645 / 0.733 0.466 / 0.664 0.760 / 0.660 0.960 / 0.980
-    e5-small-enpt-q4         384   0.16      31    1.6             - 0.519 / 0.661 0.580 / 0.540 0.900 / 0.960
-    paraphrase-MiniLM-L3-v2  384   5.21     496  104.9 0.513 / 0.708 0.483 / 0.656 0.560 / 0.660 0.960 / 0.960
-    wordllama-l2-256         256   0.47   21368 1148.5 0.515 / 0.702 0.382 / 0.622 0.480 / 0.640 0.840 / 0.940
+    onnx-q8                  384   0.55     568   66.3 0.645 / 0.731 0.462 / 0.666 0.800 / 0.860 0.940 / 0.960
+    onnx-int8                384   0.66     236   27.3 0.647 / 0.734 0.464 / 0.665 0.820 / 0.860 0.960 / 0.960
+    onnx-fp32                384   0.47     210   26.4 0.645 / 0.733 0.466 / 0.664 0.820 / 0.860 0.960 / 0.960
+    e5-small-enpt-q4         384   0.04      49    2.0             - 0.519 / 0.661 0.640 / 0.680 0.920 / 0.940
+    paraphrase-MiniLM-L3-v2  384   0.20     630  109.4 0.513 / 0.708 0.483 / 0.656 0.620 / 0.680 0.920 / 0.920
+    wordllama-l2-256         256   0.39   20082 1233.1 0.515 / 0.702 0.382 / 0.622 0.600 / 0.680 0.900 / 0.900
 
-The code QA columns were measured when repository search ranked chunks one by one; since it ranks
-files (``knowledge.py``) onnx-int8 gives 0.820 / 0.860 top-1 and onnx-q8 0.840 / 0.820
-(``benchmarks/retrieval.py``). onnx-q8 (the same int8 weights in int8 arithmetic, each text run
-alone) is the default since: SciFact 0.645 / 0.732, LoCoMo 0.462 / 0.668, at ~2.5x the long texts
-per CPU-second of onnx-int8.
+Code QA chunks each file to the model's own window in its own tokens, as ``memory ingest`` does;
+e5's row is from a run whose cache sized chunks by an estimated token count (its window is 510
+tokens, so they came out close; re-embedding its chunks would take ~15 min). SciFact is left out
+for e5 (~42 min to embed at 2 long texts/s). onnx-q8 (the int8 weights in int8 arithmetic, each
+text run alone) is the default: the quality of onnx-int8 and onnx-fp32 within 0.02 everywhere, at
+2.2-2.4x their long texts per second.
 
 No packaged model beats all-MiniLM-L6-v2 on balance, so it stays the default: e5-small (4-bit) has
-the better dense leg on LoCoMo but a worse one on code, no better hybrid anywhere, and is 4-8x slower
-(its SciFact run was left out: ~54 min); paraphrase-MiniLM-L3-v2 is faster per text but reads only
+the better dense leg on LoCoMo but a worse one on code, no better hybrid anywhere, and is 12-30x
+slower than onnx-q8; paraphrase-MiniLM-L3-v2 is faster per text but reads only
 128 tokens (twice the chunks) and loses 0.13 dense / 0.03 hybrid nDCG@10 on SciFact; WordLlama is
 ~180x faster and as weak (static token vectors).
 Searched and not measured (see ``_candidates.py``): no PyPI package ships bge-small-en-v1.5,
