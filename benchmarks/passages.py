@@ -25,11 +25,11 @@ Sentence vectors lift the dense leg by 0.04-0.06 but the hybrid by only 0.01: th
 already finds the sentence a claim paraphrases. They cost a second embedding pass over all of the
 text (1.4x the tokens the whole vectors read) and ten vectors per abstract; late chunking costs no
 extra run but adds less. With all-MiniLM-L6-v2 and this full-text leg, SciFact hybrid stays under
-0.75 (issue 17's goal). Also tried, with the same harness in ad-hoc scripts: title-prefixed sentences (dense 0.688, hybrid 0.745), a third leg of static WordLlama
-vectors (0.729-0.732), a best-sentence BM25 leg (0.733-0.737 without passage vectors), a bigram
-phrase boost in the text leg (text 0.687 -> 0.692), the leg weights scaled by each leg's top
-z-score (0.736, LoCoMo 0.663), and the embeddings mean-centred or stripped of their top principal
-components (<= 0.732).
+0.75 (issue 17's goal). Also tried, with the same harness in ad-hoc scripts: title-prefixed
+sentences (dense 0.688, hybrid 0.745), a third leg of static WordLlama vectors (0.729-0.732), a
+best-sentence BM25 leg (0.733-0.737 without passage vectors), a bigram phrase boost in the text
+leg (text 0.687 -> 0.692), the leg weights scaled by each leg's top z-score (0.736, LoCoMo 0.663),
+and the embeddings mean-centred or stripped of their top principal components (<= 0.732).
 """
 
 from __future__ import annotations

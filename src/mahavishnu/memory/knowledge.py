@@ -9,7 +9,7 @@ candidate, with up to three pieces of evidence:
 
 ``chunk``    the best cosine of its chunks with the query (the vector leg), less
              ``SIZE_PRIOR * ln(chunks in the file)``: the best of many chunks is an optimistic
-             estimate, so without it a big file (click's core.py: 221 chunks) outranks the
+             estimate, so without it a big file (click's core.py: 193 chunks) outranks the
              small one that answers (see ``SIZE_PRIOR``);
 ``outline``  the cosine of its outline: the whole file at a glance (its own vector search);
 ``text``     the best full-text (BM25) score of its chunks and outline.
@@ -18,8 +18,8 @@ Each is standardised over the candidate files (``search.standardised``: a file c
 stands above the others, so a leg whose files all score alike barely moves the ranking; a file a
 leg did not find takes that leg's lowest value), then weighted by mode (``WEIGHTS``). Measured
 with ``benchmarks/retrieval.py`` on the development code QA set (click + attrs), first file right:
-chunks ranked one by one (the old way) 0.76 by vector, 0.66 hybrid; files (default onnx-q8) 0.80 by
-vector (chunk + outline), 0.60 by text, 0.86 hybrid.
+chunks ranked one by one (the old way, on larger chunks) 0.76 by vector, 0.66 hybrid; files
+(default onnx-q8) 0.88 by vector (chunk + outline), 0.56 by text, 0.90 hybrid.
 
 A file comes back only with evidence of its own, as in memory search (``relevance.py``): a chunk or
 outline cosine at or above the relevance floor, or a full-text score at least half the query's
@@ -61,8 +61,8 @@ DEPTH = 100  # candidates taken from each leg
 PER_FILE = 3  # chunks shown per file
 #: Weight of each piece of evidence per mode: (chunk, outline, text). Chosen on the development code
 #: QA set (50 questions, one is 0.02 of top-1): with the size prior, outline 0.7 and text 0.2 give
-#: hybrid top-1 / top-5 0.86 / 0.96 with onnx-q8 (the grid of outline 0.5-1.0 x text 0.1-0.5 spans
-#: 0.80-0.86 / 0.94-0.96). Full text on code is the weakest leg (0.60 alone), so it breaks ties.
+#: hybrid top-1 / top-5 0.90 / 0.98 with onnx-q8. Full text on code is the weakest leg (0.56
+#: alone), so it breaks ties.
 WEIGHTS: dict[str, tuple[float, float, float]] = {
     "vector": (1.0, 0.7, 0.0),
     "text": (0.0, 0.0, 1.0),
@@ -70,9 +70,9 @@ WEIGHTS: dict[str, tuple[float, float, float]] = {
 }
 
 #: How much a file's chunk evidence drops per e-fold of its chunks. On the development code QA
-#: set (files chunked to the model's 254-token window, as ingestion does), hybrid top-1 at a prior
-#: of 0, 0.01, 0.0125, 0.015, 0.0175, 0.02: onnx-q8 0.76, 0.82, 0.84, 0.86, 0.86, 0.84; onnx-int8
-#: (from 0.01) 0.84, 0.86, 0.86, 0.86, 0.84; top-5 0.96 throughout (benchmarks/retrieval.py).
+#: set (files chunked as ingestion does), hybrid top-1 at a prior of 0, 0.01, 0.0125, 0.015,
+#: 0.0175, 0.02: onnx-q8 0.80, 0.90, 0.90, 0.90, 0.90, 0.88; onnx-int8 0.78, 0.86, 0.86, 0.86,
+#: 0.86, 0.84; top-5 0.98 throughout (benchmarks/retrieval.py).
 SIZE_PRIOR = 0.015
 
 FileKey = tuple[str | None, str]  # (repo_id, path)
