@@ -20,39 +20,46 @@
    round runs both, alternating their order. ``--model`` picks the command's local runtime
    (``memory.embedder_model``; default: the configured default).
 
-Measured (2 cores, nothing else running; rich, 100 files, 350k source tokens; ``--rounds 3``):
+Measured (2 cores, nothing else running; rich, 100 files, 350k source tokens; ``--rounds 3``), with
+chunks cut without overlap (``ingest.overlap_tokens`` 0, the default since: code QA improved too,
+see retrieval.py):
 
-    re-ingest of 1,000 unchanged files: library call 0.11 s, CLI 0.64 s wall; a one-line edit of
-    10 files re-embeds 11 chunks, 58 keep their vectors
-    searchable by text after         median    1.1 s (max 1.2)
-    fully embedded, CPU seconds      median   47.2 (before: 144.5)
-    source tokens per CPU second     median   7425 (before: 2423, which left part of the text
+    re-ingest of 1,000 unchanged files: library call 0.16 s, CLI 0.98 s wall; a one-line edit of
+    10 files re-embeds 10 chunks, 57 keep their vectors
+    searchable by text after         median    1.0 s (max 1.7)
+    fully embedded, CPU seconds      median   43.6 (before: 137.9)
+    source tokens per CPU second     median   8033 (before: 2540, which left part of the text
                                                        without a vector)
-    before / now, CPU seconds        median 3.12x, worst round 2.83x (rounds 3.18x, 2.83x, 3.12x)
+    before / now, CPU seconds        median 3.14x, worst round 3.03x (rounds 3.14x, 3.03x, 3.53x)
 
-Two more runs of the same code (``--rounds 3 --skip-reingest``): 49.3 / 51.0 / 45.5 CPU s against
-141.2 / 144.1 / 151.4, median 2.86x (rounds 2.86x, 2.82x, 3.32x); 44.8 / 49.7 / 48.3 against
-133.7 / 148.4 / 146.2, median 2.99x (2.98x, 2.99x, 3.03x). The same command varies by about 10 %
-from run to run on this machine (other tenants share its cores); compare ratios from one run, and
-the nine rounds together: median 2.99x (2.82x-3.32x).
+A second run: 50.0 / 43.4 / 45.6 CPU s against 147.5 / 136.9 / 148.7, median 3.16x (2.95x, 3.16x,
+3.26x); the six rounds together: median 3.15x (2.95x-3.53x).
+With 24 tokens of overlap (393k tokens read instead of 369k), four runs of three rounds gave
+medians of 3.12x, 2.86x, 2.99x and 2.87x (twelve rounds 2.82x-3.32x): on the 3x line. The same
+command varies by about 10 % from run to run on this machine (other tenants share its cores);
+compare ratios from one run.
 
-The command reads 393k tokens (all of the text, plus overlap, path lines and file outlines), the
-product before read 307k of its 1,470 chunks. Steps, each measured as the whole command's CPU:
-onnx-int8 as it was when the issue was filed 189 s (all of the text, in fp32 arithmetic); onnx-q8
-(int8 arithmetic) 84 s; fused attention 80 s; one text per single-threaded run, one run per core,
-62 s (48-56 s in a later run); attention without a padding mask (onnxruntime's unmasked kernel,
-~8 % fewer CPU-seconds per token) 45-51 s. Of those, the model's own runs are ~41 s (~9,600
-tokens per CPU-second, the same on one thread or two) and everything else (start-up, chunking,
-SQLite and full-text writes) ~6 s.
-Tried and not kept: smaller chunks (attention costs less per token: ~10,400 instead of ~9,000
-tokens per CPU-second at 128 tokens, but code QA hybrid top-1 0.78, top-5 0.96); a 256-token
-chunk run as two 128-token windows pooled together (code QA top-1 0.84 -> 0.74); no chunk overlap
-(6 % fewer tokens, code QA top-1 0.78); onnxruntime's transformer optimiser (no faster);
+The command reads 369k tokens (all of the text, plus path lines and file outlines; 393k with the
+overlap), the product before read 307k of its 1,470 chunks. Steps, each measured as the whole
+command's CPU: onnx-int8 as it was when the issue was filed 189 s (all of the text, in fp32
+arithmetic); onnx-q8 (int8 arithmetic) 84 s; fused attention 80 s; one text per single-threaded
+run, one run per core, 62 s (48-56 s in a later run); attention without a padding mask
+(onnxruntime's unmasked kernel, ~8 % fewer CPU-seconds per token) 45-51 s; no overlap 41-44 s. The
+model's own runs are ~85 % of it (~10,000 tokens per CPU-second at 256 tokens, the same on one
+thread or two; onnxruntime's profile: int8 matrix products 55 %, attention 31 %, GELU 6 %), and
+everything else (start-up, chunking, SQLite and full-text writes) the rest.
+Tried and not kept (the code QA figures of this list came from the larger chunks retrieval.py
+measured before it chunked as ingestion does): smaller chunks (~10,400 instead of ~9,000 tokens per
+CPU-second at 128 tokens, but code QA hybrid top-1 0.78, top-5 0.96; at 192 tokens only 4 % fewer
+CPU-seconds per token than at 256); a 256-token chunk run as two 128-token windows pooled together
+(code QA top-1 0.84 -> 0.74); onnxruntime's transformer optimiser (no faster);
 SkipLayerNormalization for the residual adds (slower); FastGelu (2 % faster at 256 tokens, 1 %
-slower at 128, and it moves q8 vectors by cosine 0.993); chunks embedded without their path line
-(4 % fewer tokens, code QA hybrid 0.86 / 0.98 -> 0.84 / 0.96); keeping the FFN output layers in
-fp32 (30 % slower, code QA unchanged); embedding code as its punctuation-free "word view" (half the
-tokens, but code QA vector top-1 0.76 -> 0.64).
+slower at 128, and it moves q8 vectors by cosine 0.993); onnxruntime's QAttention (the QKV product
+and attention in one int8 node: 7-9 % slower at 256 tokens), its packed-QKV attention (not
+implemented on CPU) and its attention without the flash kernel (5 % slower); chunks embedded
+without their path line (4 % fewer tokens, code QA hybrid 0.86 / 0.98 -> 0.84 / 0.96); keeping the
+FFN output layers in fp32 (30 % slower, code QA unchanged); embedding code as its punctuation-free
+"word view" (half the tokens, but code QA vector top-1 0.76 -> 0.64).
 """
 
 from __future__ import annotations
