@@ -33,15 +33,15 @@ onnx-q8 / int8 / fp32):
 Code QA chunks each file to the model's own window in its own tokens, without overlap, as ``memory
 ingest`` does; e5's row is from a run with 24 tokens of overlap whose cache sized chunks by an
 estimated token count (its window is 510 tokens, so they came out close; re-embedding its chunks
-would take ~15 min). SciFact is left out
-for e5 (~42 min to embed at 2 long texts/s). onnx-q8 (the int8 weights in int8 arithmetic, each
-text run alone) is the default: the quality of onnx-int8 and onnx-fp32 within 0.02 everywhere, at
-2.2-2.4x their long texts per second.
+would take ~15 min). SciFact is left out for e5 (~42 min to embed at 2 long texts/s). onnx-q8 (the
+int8 weights in int8 arithmetic, each text run alone) is the default: within 0.02 of onnx-int8 and
+onnx-fp32 on SciFact, LoCoMo and code top-5, better on code top-1, at 2.2-2.4x their long texts
+per second.
 
 No packaged model beats all-MiniLM-L6-v2 on balance, so it stays the default: e5-small (4-bit) has
 the better dense leg on LoCoMo but a worse one on code, no better hybrid anywhere, and is 12-30x
-slower than onnx-q8; paraphrase-MiniLM-L3-v2 is faster per text but reads only
-128 tokens (twice the chunks) and loses 0.13 dense / 0.03 hybrid nDCG@10 on SciFact; WordLlama is
+slower than onnx-q8; paraphrase-MiniLM-L3-v2 is faster per text but reads only 128 tokens (twice the
+chunks) and loses 0.13 dense / 0.03 hybrid nDCG@10 on SciFact; WordLlama is
 ~180x faster and as weak (static token vectors).
 Searched and not measured (see ``_candidates.py``): no PyPI package ships bge-small-en-v1.5,
 gte-small, e5-small-v2, snowflake-arctic-embed-xs/s, MiniLM-L12, nomic or model2vec "potion" weights
