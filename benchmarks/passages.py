@@ -101,18 +101,19 @@ def late_passages(spans: list[tuple[str, list[tuple[int, int]]]]) -> tuple[Matri
     from mahavishnu.memory.embedders.local import LocalEmbedder, _load_tokenizer
 
     model = LocalEmbedder()
-    model.load()
     run = model._load()._run  # type: ignore[attr-defined]
+    window = model.max_tokens  # tokens per run, [CLS] and [SEP] aside
     tokenizer = _load_tokenizer()
     tokenizer.no_truncation()
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     vectors, owners = [], []
     for n, (whole, found) in enumerate(spans):
         encoding = tokenizer.encode(whole, add_special_tokens=False)
         ids = encoding.ids
-        states = np.zeros((len(ids), 384), dtype=np.float32)
-        for start in range(0, len(ids), 254):
-            window = [101, *ids[start : start + 254], 102]
-            states[start : start + 254] = run(np.array([window], dtype=np.int64))[0, 1:-1]
+        states = np.zeros((len(ids), model.dimension), dtype=np.float32)
+        for start in range(0, len(ids), window):
+            run_ids = [cls, *ids[start : start + window], sep]
+            states[start : start + window] = run(np.array([run_ids], dtype=np.int64))[0, 1:-1]
         for low, high in found:
             inside = [i for i, (a, b) in enumerate(encoding.offsets) if a >= low and b <= high]
             if inside:
