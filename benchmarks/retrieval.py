@@ -303,8 +303,14 @@ def codeqa(store: MemoryStore, cache: Path) -> Dataset:
     """Files as ``query_knowledge_base`` (``memory query``) ranks them; top-1/top-5 over distinct
     files. The BM25 baseline ranks chunks, and files by their first chunk."""
     questions = json.loads(CODEQA.read_text(encoding="utf-8"))["questions"]
+    libraries = unpacked_libraries(cache)
+    absent = {
+        f"{q['repo']}:{f}" for q in questions for f in q["files"] if not (libraries[q["repo"]] / f).is_file()
+    }
+    if absent:  # an answer no ranking can reach would hide a miss
+        raise SystemExit(f"{CODEQA.name} names files its libraries do not have: {sorted(absent)}")
     bm25: dict[str, Bm25] = {}
-    for repo, root in unpacked_libraries(cache).items():
+    for repo, root in libraries.items():
         ingest_repository(store, root, repo_id=repo, settings=IngestSettings())
         chunks = store.backend.scan_metadata(Filters(types=("rag",), repo_id=repo), ["path", OUTLINE_KEY])
         rows = store.backend.get([i for i, (_, outline) in chunks if not outline])
