@@ -199,6 +199,16 @@ def test_renderables_go_to_rich_even_in_a_pipe(monkeypatch: pytest.MonkeyPatch) 
     assert out.getvalue().endswith("after " + "word " * 10 + "\n")
 
 
+def test_a_table_cell_shows_colon_names_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("COLUMNS", "80")
+    grid = Table("check")
+    grid.add_row("config:gemini:user")  # Rich's emoji codes would make it "config♊user"
+    PlainConsole().print(grid)
+    assert "config:gemini:user" in out.getvalue()
+
+
 def test_progress_gets_a_rich_console() -> None:
     from rich.console import Console
 

@@ -130,7 +130,8 @@ class PlainConsole:
         if self._rich is None:
             from rich.console import Console
 
-            self._rich = Console(stderr=self.stderr, highlight=False)
+            # no emoji codes: names such as ``config:gemini:user`` are shown as written
+            self._rich = Console(stderr=self.stderr, highlight=False, emoji=False)
         return self._rich
 
     @property
