@@ -99,3 +99,12 @@ def test_twenty_concurrent_file_stores_keep_all_twenty_keys():
 
     assert _secrets_file_read() == {f"key{i}": f"value-of-key{i}" for i in range(20)}
     assert {row["name"] for row in list_secrets()} == {f"key{i}" for i in range(20)}
+
+
+def test_secrets_delete_finds_the_secret_where_set_put_it():
+    assert _cli("secrets", "set", "zai", stdin="sk-zai-0123456789\n").returncode == 0
+    deleted = _cli("secrets", "delete", "zai")
+    assert (deleted.returncode, deleted.stdout) == (0, "deleted zai from the file\n"), deleted.stderr
+    assert _cli("secrets", "list", "--json").stdout.strip() == "[]"
+    again = _cli("secrets", "delete", "zai")
+    assert again.returncode == 1 and "no secret 'zai'" in again.stderr and "keyring" not in again.stderr

@@ -19,7 +19,9 @@ StoreOption = typer.Option(
     help="keyring, file (a 0600 plaintext file, what Claude Code and Codex use on Linux without a keyring), "
     "or auto (default: the keyring where the machine has one, else the file).",
 )
-DeleteStoreOption = typer.Option("keyring", "--store", help="keyring (default) or file.")
+DeleteStoreOption = typer.Option(
+    "auto", "--store", help="keyring, file, or auto (default: wherever `mahavishnu secrets list` shows it)."
+)
 
 
 @app.command("set")
@@ -64,12 +66,27 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
 @app.command("delete")
 def delete(name: str = typer.Argument(..., help="Secret name."), store: str = DeleteStoreOption) -> None:
     """Delete a stored secret."""
-    from mahavishnu.environments.secrets import delete_secret
+    from mahavishnu.environments.secrets import check_name, delete_secret
     from mahavishnu.errors import NotFoundError
 
-    if not delete_secret(name, _store(store)):
-        raise NotFoundError(f"no secret '{name}' in the {store}", hint="See `mahavishnu secrets list`.")
-    console.print(f"deleted {name} from the {store}")
+    check_name(name)
+    stores = _stores_holding(name) if store == "auto" else [_store(store)]
+    deleted = [each for each in stores if delete_secret(name, each)]
+    if not deleted:
+        where = "" if store == "auto" else f" in the {store}"
+        raise NotFoundError(f"no secret '{name}'{where}", hint="See `mahavishnu secrets list`.")
+    console.print(f"deleted {name} from the {' and the '.join(deleted)}")
+
+
+def _stores_holding(name: str) -> list[Literal["keyring", "file"]]:
+    """Where ``secrets list`` shows the secret; a name it does not know is looked for in the file
+    and, where the machine has one, the keyring."""
+    from mahavishnu.environments.secrets import keyring_available, list_secrets
+
+    listed = [_store(row["store"]) for row in list_secrets() if row["name"] == name]
+    if listed:
+        return listed
+    return ["file", "keyring"] if keyring_available() else ["file"]
 
 
 def _chosen_store(value: str) -> Literal["keyring", "file"]:
