@@ -87,6 +87,18 @@ def test_to_picks_an_older_switch_and_its_env(gemini_dir: Path) -> None:
     assert _files(gemini_dir) == {"settings.json": SETTINGS, ".env": ENV}
 
 
+def test_to_alone_finds_the_assistant_whose_file_has_that_backup(gemini_dir: Path) -> None:
+    (gemini_dir / ".env").write_text(ENV)
+    switch_llm("g-one", load_settings(), tool="gemini")
+    switch_llm("g-two", load_settings(), tool="gemini")
+    oldest = min(b.id for b in list_backups(gemini_dir / "settings.json"))
+    result = runner.invoke(app, ["ai", "rollback", "--to", oldest])  # no --tool: the id says which file
+    assert result.exit_code == 0, result.output
+    assert _files(gemini_dir) == {"settings.json": SETTINGS, ".env": ENV}
+    unknown = runner.invoke(app, ["ai", "rollback", "--to", "20000101T000000.000000Z"])
+    assert unknown.exit_code == 1 and "no backup '20000101T000000.000000Z'" in unknown.stderr
+
+
 def test_a_missing_companion_backup_stops_the_rollback_before_any_write(gemini_dir: Path) -> None:
     (gemini_dir / ".env").write_text(ENV)
     switch_llm("g-one", load_settings(), tool="gemini")

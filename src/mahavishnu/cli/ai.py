@@ -234,7 +234,11 @@ def backups(
 
 @app.command("rollback")
 def rollback(
-    to: str | None = typer.Option(None, "--to", help="Backup id of the settings file (default: the newest)."),
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        help="Backup id of a settings file, as `ai backups` lists it (default: the newest).",
+    ),
     tool: str | None = RollbackToolOption,
     scope: str = ScopeOption,
     codex_profile: str | None = CodexProfileOption,
@@ -244,7 +248,7 @@ def rollback(
     What they hold now is backed up first, so a rollback can be rolled back."""
     from mahavishnu.environments import switch_log
     from mahavishnu.environments.scopes import parse_scope
-    from mahavishnu.environments.switcher import ALL, undo_switch
+    from mahavishnu.environments.switcher import ALL, backup_owner, undo_switch
     from mahavishnu.environments.switcher import rollback as do_rollback
     from mahavishnu.errors import NotFoundError
 
@@ -257,8 +261,11 @@ def rollback(
             return
         if tool == ALL:
             raise NotFoundError("no switch is recorded", hint="See `mahavishnu ai backups`.")
+    where = parse_scope(scope)
+    if to is not None and tool in (None, ALL) and codex_profile is None:
+        tool, where = backup_owner(to, where)  # the id names one file's backup: that file's assistant
     tool = tool if tool not in (None, ALL) else settings.environments.default_tool
-    done = do_rollback(settings, tool=tool, scope=parse_scope(scope), to=to, codex_profile=codex_profile)
+    done = do_rollback(settings, tool=tool, scope=where, to=to, codex_profile=codex_profile)
     _print_rolled_back(done)
 
 

@@ -15,7 +15,13 @@ from mahavishnu.environments import history, safe_write, switch_log, transaction
 from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.environments.safe_write import Validate
-from mahavishnu.errors import InvalidInputError, MahavishnuError, ProtocolMismatchError, SecretStoreError
+from mahavishnu.errors import (
+    InvalidInputError,
+    MahavishnuError,
+    NotFoundError,
+    ProtocolMismatchError,
+    SecretStoreError,
+)
 
 #: The assistants, by tool name. Each class is imported when first asked for (``assistant_class``).
 ASSISTANTS: tuple[str, ...] = ("claude", "codex", "qwen", "gemini")
@@ -247,6 +253,23 @@ def rollback(
     outcome = transaction.run(steps, backups=backups)
     done = [RolledBack(str(c.path), "restored" if c.changed else "unchanged") for c in outcome.changes]
     return done + [RolledBack(str(r.path), "removed") for r in outcome.removals if r.changed]
+
+
+def backup_owner(backup_id: str, scope: Scope) -> tuple[str, Scope]:
+    """The assistant and scope whose settings file has the backup ``backup_id`` (as ``ai backups``
+    lists it), looked for at ``scope`` first, then at the others."""
+    for each_scope in (scope, *(s for s in _ALL_SCOPES if s != scope)):
+        for tool in ASSISTANTS:
+            target = assistant(tool)
+            if each_scope not in scopes(target):
+                continue
+            path = target.settings_path(each_scope)
+            if any(b.id == backup_id for b in safe_write.list_backups(path)):
+                return tool, each_scope
+    raise NotFoundError(
+        f"no backup '{backup_id}' of an assistant's settings file",
+        hint="List them with `mahavishnu ai backups` (a Codex profile file needs --codex-profile).",
+    )
 
 
 def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[RolledBack]:
