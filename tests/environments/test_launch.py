@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mahavishnu.config import load_settings
-from mahavishnu.environments.launch import RUN_KEY_VAR, plan
+from mahavishnu.environments.launch import RUN_KEY_VAR, exec_launch, plan
 from mahavishnu.errors import NotFoundError, ProtocolMismatchError, SecretNotFoundError
 
 KEY = "sk-launch-0123456789abcdef"
@@ -58,5 +58,7 @@ def test_refusals_are_clear(tools_on_path, monkeypatch):
     with pytest.raises(SecretNotFoundError, match="DEEPSEEK_API_KEY"):
         plan("deepseek", load_settings(), tool="claude", args=[])
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(NotFoundError, match="not installed"):
-        plan("ollama", load_settings(), tool="claude", args=[])
+    launch = plan("ollama", load_settings(), tool="claude", args=[])  # --show needs no install
+    assert launch.argv[0] == "claude"
+    with pytest.raises(NotFoundError, match="Claude Code is not installed"):
+        exec_launch(launch)

@@ -37,6 +37,7 @@ EXECUTABLES = {"claude": "claude", "codex": "codex", "qwen": "qwen", "gemini": "
 
 @dataclass(frozen=True)
 class Launch:
+    tool: str  # claude, codex, qwen or gemini
     argv: list[str]  # the assistant, the provider's arguments, then the user's
     env: dict[str, str]  # what is set on top of the current environment (holds the key)
     warnings: list[str] = field(default_factory=list)
@@ -62,21 +63,18 @@ def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) ->
     key = resolve_profile_secret(profile, settings) if profile.needs_secret else profile.name
     builder = {"claude": _claude, "codex": _codex, "qwen": _qwen, "gemini": _gemini}[chosen]
     extra_args, env, warnings = builder(profile, key)
-    return Launch([executable(chosen), *extra_args, *args], env, warnings)
-
-
-def executable(tool: str) -> str:
-    found = shutil.which(EXECUTABLES[tool])
-    if found is None:
-        raise NotFoundError(
-            f"{LABELS[tool]} is not installed (no `{EXECUTABLES[tool]}` on PATH)",
-            hint="Install it (see `mahavishnu doctor`), or put it on PATH.",
-        )
-    return found
+    # the bare name when it is not installed: ``--show`` still shows the command, starting it says
+    found = shutil.which(EXECUTABLES[chosen]) or EXECUTABLES[chosen]
+    return Launch(chosen, [found, *extra_args, *args], env, warnings)
 
 
 def exec_launch(launch: Launch) -> None:
     """Replace this process with the assistant (its exit code is the session's)."""
+    if shutil.which(launch.argv[0]) is None:
+        raise NotFoundError(
+            f"{LABELS[launch.tool]} is not installed (no `{launch.argv[0]}` on PATH)",
+            hint="Install it (see `mahavishnu doctor`), or put it on PATH.",
+        )
     os.execvpe(launch.argv[0], launch.argv, {**os.environ, **launch.env})
 
 
