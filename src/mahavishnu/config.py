@@ -531,6 +531,8 @@ def settings_with_sources() -> list[tuple[str, Any, str]]:
     layers.append(("env", _flatten(_env_layer())))
     rows = []
     for key, value in effective.items():
+        if value is None and key.startswith("profiles."):
+            continue  # a field a profile override leaves out: the catalogue's value applies
         source = "default"
         for name, flat in layers:
             if any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in flat):

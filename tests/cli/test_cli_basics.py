@@ -117,6 +117,20 @@ def test_config_show_lists_sources_and_masks_secrets(isolated_home, monkeypatch)
     assert rows["environments.backups_keep"]["source"] == "default"
 
 
+def test_config_show_table_lists_what_a_profile_override_sets(isolated_home, monkeypatch):
+    user_file = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    user_file.parent.mkdir(parents=True, exist_ok=True)
+    user_file.write_text(
+        "profiles:\n  qwen:\n    anthropic: {model: qwen-max}\n"
+        "memory:\n  embedder_api_key: sk-abcdefgh12345690\n"
+    )
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "profiles.qwen.anthropic.model" in result.stdout and "profiles.qwen.openai " not in result.stdout
+    assert "\\u" not in result.stdout  # the masked key reads as masked, not as an escape
+
+
 def test_invalid_settings_file_is_a_clear_error(isolated_home):
     user_file = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
     user_file.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,8 @@ def show(as_json: bool = JSON_OPTION) -> None:
         return
     for name, path in layer_files():
         console.print(f"{name} file: {path}" + ("" if path.exists() else " (absent)"))
-    table(None, ["setting", "value", "source"], [(k, json.dumps(v, default=str), s) for k, v, s in rows])
+    shown = [(k, json.dumps(v, default=str, ensure_ascii=False), s) for k, v, s in rows]
+    table(None, ["setting", "value", "source"], shown)
 
 
 @app.command("path")
