@@ -8,10 +8,11 @@ with the reason instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from mahavishnu.config import Settings
-from mahavishnu.environments import history, safe_write, switch_log, transaction
+from mahavishnu.environments import history, own_settings, safe_write, switch_log, transaction
 from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.environments.safe_write import Validate
@@ -164,6 +165,7 @@ def switch_llm(
     if recovered:
         result.warnings += recovered.messages()
     edits: list[tuple[str, FileEdit]] = []
+    stock_of: dict[Path, FileEdit] = {}  # each file's stock edit: what a profile owns in it
     for each in tools:
         target = assistant(each, codex_profile=codex_profile)
         try:
@@ -175,24 +177,96 @@ def switch_llm(
             continue
         result.tools.append(each)
         result.warnings += plan.warnings
-        edits += [(each, edit) for edit in plan.edits]
+        # a stock switch only removes: a file that is not there stays not there
+        edits += [(each, edit) for edit in plan.edits if not profile.settings.stock or edit.path.exists()]
+        stock_plan = plan if profile.settings.stock else target.plan_stock(scope)
+        stock_of.update({edit.path: edit for edit in stock_plan.edits})
+    if not edits and profile.settings.stock and result.tools:
+        result.notes.append("no settings file to change: each assistant already uses its own login")
+        return result
     if not edits:
         reasons = "; ".join(f"{s.tool}: {s.reason}" for s in result.skipped)
         raise ProtocolMismatchError(
             f"profile '{profile.name}' cannot be used by any assistant at {scope} scope ({reasons})",
             hint="Pick another profile (`mahavishnu ai list-llms`) or scope.",
         )
+    own = _OwnSettings(profile, stock_of, dry_run=dry_run)
+    edits = [(each, own.prepare(each, edit)) for each, edit in edits]
     if dry_run:
         for each, edit in edits:
             change = safe_write.plan(edit.path, edit.transform)
             edit.validate(change.after)
             result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
+        result.warnings += own.messages
         return result
     changes = transaction.apply_all([edit for _, edit in edits], backups=backups)
     for (each, edit), change in zip(edits, changes, strict=True):
         result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
     switch_log.record(profile.name, result.tools, scope, history.entries(changes))
+    result.warnings += own.settle()
     return result
+
+
+class _OwnSettings:
+    """The user's own provider settings around one switch (``own_settings``): a provider switch
+    keeps the files whose owned keys are the user's before replacing them; a stock switch puts
+    kept ones back, and says when it removes settings Mahavishnu did not write."""
+
+    def __init__(self, profile: Profile, stock_of: dict[Path, FileEdit], *, dry_run: bool) -> None:
+        self.stock = bool(profile.settings.stock)
+        self.stock_of = stock_of
+        self.dry_run = dry_run
+        self.restores: list[own_settings.Restore] = []
+        self.touched: list[Path] = []
+        self.messages: list[str] = []
+
+    def prepare(self, tool: str, edit: FileEdit) -> FileEdit:
+        stock = self.stock_of.get(edit.path)
+        if stock is None:
+            return edit
+        self.touched.append(edit.path)
+        text = safe_write.read_text(edit.path)
+        # the user's own settings are in play when the file is not ours and this switch (and then
+        # a stock one) would not give it back as it is
+        after = stock.transform(text if self.stock else edit.transform(text))
+        mine = (
+            text is not None
+            and not own_settings.ours(edit.path)
+            and own_settings.loses(text, after, edit.path)
+        )
+        kept = own_settings.kept(edit.path)
+        if self.stock and kept is not None:
+            restore = own_settings.Restore(edit.path, edit.transform, edit.validate, *kept)
+            self.restores.append(restore)
+            return replace(edit, transform=restore.transform)
+        if mine and self.stock:
+            self.messages.append(
+                f"{edit.path}: removed provider settings Mahavishnu did not write "
+                "(`mahavishnu ai rollback` puts them back)"
+            )
+        elif mine and text is not None:
+            if not self.dry_run:
+                own_settings.keep(edit.path, text, after)
+            self.messages.append(
+                f"{edit.path}: your own provider settings are replaced; they are kept, and "
+                f"`mahavishnu ai switch-llm stock --tool {tool}` puts them back"
+            )
+        return edit
+
+    def settle(self) -> list[str]:
+        """After the files are written: record whose keys each holds now; what to tell the user."""
+        for path in self.touched:
+            own_settings.mark(path, ours=not self.stock)
+        for restore in self.restores:
+            if restore.merged:
+                self.messages.append(f"{restore.path}: your own provider settings are back")
+            else:
+                own_settings.keep(restore.path, restore.own, restore.base)
+                self.messages.append(
+                    f"{restore.path}: your own provider settings could not be put back (the file "
+                    f"changed around them); they are kept in {own_settings.kept_file(restore.path)}"
+                )
+        return self.messages
 
 
 def _plan(

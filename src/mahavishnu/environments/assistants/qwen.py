@@ -252,6 +252,9 @@ def remove_profile(text: str | None, source: Path | str) -> str:
     if not ours:
         return doc.dumps()
     doc.remove_elements(["modelProviders", "openai"], is_ours)
+    for keys in (["modelProviders", "openai"], ["modelProviders"]):
+        if doc.get(keys) in ([], {}):  # only ours were there: leave no empty shell
+            doc.delete(keys)
     if model in ours:
         doc.delete(["model", "name"])
         if doc.get(["model"]) == {}:

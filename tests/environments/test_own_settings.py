@@ -1,0 +1,109 @@
+"""The user's own provider settings survive a trip through a profile: a switch keeps them and says
+so, a stock switch puts them back (keeping what changed since), and never invents files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mahavishnu.config import load_settings
+from mahavishnu.environments import own_settings
+from mahavishnu.environments.switcher import switch_llm
+
+CODEX = """# my codex config
+model = "llama3"
+model_provider = "mylocal"  # my LM Studio
+approval_policy = "on-request"
+
+[model_providers.mylocal]
+name = "LM Studio"
+base_url = "http://127.0.0.1:1234/v1"
+"""
+CLAUDE = {
+    "env": {"ANTHROPIC_BASE_URL": "https://gateway.corp.example/anthropic", "ANTHROPIC_MODEL": "corp"},
+    "apiKeyHelper": "/usr/local/bin/corp-key",
+    "permissions": {"allow": ["Bash(ls:*)"]},
+}
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-own0123456789abcdef")
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-dash-own0123456789abcdef")
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-profile-0123456789abcdef")
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-deep-own0123456789abcdef")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _switch(name: str, tool: str) -> list[str]:
+    return switch_llm(name, load_settings(), tool=tool).warnings
+
+
+def test_codex_own_provider_comes_back_byte_for_byte(isolated_home: Path) -> None:
+    config = _write(isolated_home / ".codex" / "config.toml", CODEX)
+    warnings = _switch("openai", "codex")
+    assert any("your own provider settings are replaced" in w for w in warnings)
+    assert 'model_provider = "mylocal"' not in config.read_text()
+    assert any("are back" in w for w in _switch("stock", "codex"))
+    assert config.read_text() == CODEX
+
+
+def test_claude_gateway_comes_back_and_later_edits_stay(isolated_home: Path) -> None:
+    settings = _write(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE, indent=2) + "\n")
+    _switch("qwen", "claude")
+    _switch("deepseek", "claude")  # a second switch keeps the first copy
+    data = json.loads(settings.read_text())
+    data["permissions"]["allow"].append("Bash(git:*)")  # Claude Code rewrites the whole file
+    settings.write_text(json.dumps(data, indent=4))
+    _switch("stock", "claude")
+    back = json.loads(settings.read_text())
+    assert back["env"] == CLAUDE["env"] and back["apiKeyHelper"] == CLAUDE["apiKeyHelper"]
+    assert back["permissions"]["allow"] == ["Bash(ls:*)", "Bash(git:*)"]
+    assert own_settings.kept(settings) is None  # put back: nothing left to keep
+
+
+def test_own_gemini_key_in_env_comes_back(isolated_home: Path) -> None:
+    dotenv = _write(isolated_home / ".gemini" / ".env", "GEMINI_API_KEY=AIzaMyOwnKey1234567890\nFOO=1\n")
+    _switch("gemini", "gemini")
+    assert "AIzaMyOwnKey" not in dotenv.read_text()
+    _switch("stock", "gemini")
+    assert dotenv.read_text() == "GEMINI_API_KEY=AIzaMyOwnKey1234567890\nFOO=1\n"
+
+
+def test_a_file_without_provider_settings_is_not_kept(isolated_home: Path) -> None:
+    settings = _write(isolated_home / ".claude" / "settings.json", '{"permissions": {"allow": []}}')
+    assert not any("own provider" in w for w in _switch("qwen", "claude"))
+    assert own_settings.kept(settings) is None
+    assert not any("own provider" in w for w in _switch("stock", "claude"))
+    assert json.loads(settings.read_text()) == {"permissions": {"allow": []}}
+
+
+def test_stock_says_when_it_removes_settings_it_did_not_write(isolated_home: Path) -> None:
+    _write(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE))
+    warnings = _switch("stock", "claude")  # asked for on purpose: the login, not the gateway
+    assert any("removed provider settings Mahavishnu did not write" in w for w in warnings)
+
+
+def test_an_edit_where_the_own_settings_were_keeps_them_aside(isolated_home: Path) -> None:
+    config = _write(isolated_home / ".codex" / "config.toml", CODEX)
+    _switch("openai", "codex")
+    mine = "# my codex config\nmodel_reasoning_effort = 'high'\n"  # just where the own lines were
+    config.write_text(config.read_text().replace("# my codex config\n", mine))
+    warnings = _switch("stock", "codex")
+    assert any("could not be put back" in w and str(own_settings.kept_file(config)) in w for w in warnings)
+    assert "model_reasoning_effort" in config.read_text()  # the stock switch still happened
+    kept = own_settings.kept(config)
+    assert kept is not None and kept[0] == CODEX
+
+
+def test_stock_creates_no_file(isolated_home: Path) -> None:
+    result = switch_llm("stock", load_settings(), tool="all")
+    assert result.files == [] and "own login" in result.notes[-1]
+    assert not any(p.is_file() for p in isolated_home.rglob("*") if ".mahavishnu" not in p.parts)
