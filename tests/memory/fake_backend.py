@@ -192,7 +192,13 @@ class FakeBackend(Backend):
         return [
             m
             for m in self.db.rows.values()
-            if matches(m, filters) and (projects is None or m.project in projects or m.id in shared)
+            if matches(m, filters)
+            and (
+                projects is None
+                or m.project in projects
+                or m.id in shared
+                or (filters.with_global and m.project is None)
+            )
         ]
 
     def _projects(self, filters: Filters) -> set[str] | None:

@@ -69,6 +69,13 @@ def test_a_prompt_gets_what_is_relevant_to_it_and_nothing_else(store: MemoryStor
     assert build_context(store, prompt("draw a unicorn", session="s2"), "codex", SETTINGS) is None
 
 
+def test_a_prompt_gets_the_memories_of_no_project_too(store: MemoryStore) -> None:
+    store.store("We run the tests with pytest -x for quick feedback", "decision")  # no --project
+    store.store("The billing tests run with go test", "decision", project="billing")
+    text = context(build_context(store, prompt("how do we run the tests?"), "claude", SETTINGS))
+    assert "pytest -x" in text and "go test" not in text
+
+
 def test_the_relevance_floor_is_a_setting(store: MemoryStore) -> None:
     strict = RecallSettings(min_relevance=0.99)
     assert build_context(store, prompt("which HTTP client do we use?"), "codex", strict) is None

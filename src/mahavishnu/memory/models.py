@@ -247,7 +247,8 @@ class Filters:
     ``types`` matches any of the given types; ``tags`` requires every given tag; ``since``/``until``
     bound ``created_at`` (inclusive / exclusive). ``group`` matches any project of that project group
     (instead of one ``project``). With ``shared``, a project (or group) scope also takes in the
-    insights shared with it (``cross_project.py``).
+    insights shared with it (``cross_project.py``); with ``with_global``, the memories of no project
+    (stored without ``--project``: they hold everywhere).
     """
 
     types: tuple[MemoryType, ...] = ()
@@ -262,9 +263,11 @@ class Filters:
     until: datetime | None = None
     group: str | None = None
     shared: bool = False
+    with_global: bool = False
 
     def __bool__(self) -> bool:
-        return any(getattr(self, f.name) not in (None, ()) for f in fields(self) if f.name != "shared")
+        flags = ("shared", "with_global")
+        return any(getattr(self, f.name) not in (None, ()) for f in fields(self) if f.name not in flags)
 
     def labels(self) -> dict[str, str]:
         """The exact-match label filters that are set, except ``project`` (see ``project``/``group``)."""
@@ -291,7 +294,8 @@ class Filters:
         if unknown:
             raise InvalidInputError(
                 f"unknown filter {unknown[0]!r}",
-                hint=f"Filters: type, tags, since, until, group, shared, {', '.join(SCOPE_FIELDS)}.",
+                hint="Filters: type, tags, since, until, group, shared, with_global, "
+                f"{', '.join(SCOPE_FIELDS)}.",
             )
         return cls._checked(data)
 
@@ -306,6 +310,7 @@ class Filters:
                 "filter by a project or by a group, not both", hint="Add the project to the group instead."
             )
         data["shared"] = bool(data.get("shared", False))
+        data["with_global"] = bool(data.get("with_global", False))
         for name in ("since", "until"):
             data[name] = parse_time(data[name]) if data.get(name) is not None else None
         if data["since"] and data["until"] and data["since"] >= data["until"]:

@@ -145,7 +145,8 @@ def _shared_with(store: MemoryStore, project: str, known: set[int]) -> list[Memo
 def _relevant_memories(
     store: MemoryStore, prompt: str, project: str | None, settings: RecallSettings
 ) -> list[Memory]:
-    scope = {"project": project} if project else {}
+    # the project's memories and those of no project (stored without --project: they hold everywhere)
+    scope = {"project": project, "with_global": True} if project else {}
     # Relevance is the cosine (min_relevance), so the vector leg alone answers: the full-text leg
     # would only add candidates without a cosine and cost most of the time (~36 of ~50 ms at 100k).
     hits = store.search(prompt, mode="vector", filters=scope, limit=settings.candidates)

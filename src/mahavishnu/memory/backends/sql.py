@@ -149,10 +149,13 @@ class Dialect:
             clause = f"m.project IN ({projects})"
         else:
             projects, clause = m, f"m.project = {m}"
-        if not filters.shared:
-            return clause, [key]
-        shared = f"m.id IN (SELECT memory_id FROM insight_shares WHERE project IN ({projects}))"
-        return f"({clause} OR {shared})", [key, key]
+        values = [key]
+        if filters.with_global:
+            clause += " OR m.project IS NULL"
+        if filters.shared:
+            clause += f" OR m.id IN (SELECT memory_id FROM insight_shares WHERE project IN ({projects}))"
+            values.append(key)
+        return f"({clause})", values
 
 
 def dedup_key(memory: Memory) -> tuple[Any, ...]:
