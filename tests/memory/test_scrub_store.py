@@ -48,6 +48,17 @@ def test_a_secret_typed_into_a_stored_turn_is_not_in_the_database_file(tmp_path:
     assert files_hold(directory, "[REDACTED:anthropic-key]")  # the file is readable: the check can fail
 
 
+def test_a_secret_pasted_as_a_tag_or_a_project_is_not_in_the_database_file(tmp_path: Path) -> None:
+    directory = tmp_path / "db"
+    directory.mkdir()
+    with sqlite_store(directory) as store:
+        stored = store.store("deploy notes", "note", tags=[f"token={GITHUB}", "ci"], project=ANTHROPIC)
+        shown = store.get(stored.id)
+    assert not files_hold(directory, GITHUB) and not files_hold(directory, ANTHROPIC)
+    assert shown is not None and shown.tags == ("token=[REDACTED:github-token]", "ci")
+    assert shown.project == "[REDACTED:anthropic-key]"
+
+
 def test_the_secret_is_scrubbed_before_it_is_embedded(store: MemoryStore) -> None:
     seen: list[str] = []
     embedder = store.embedder

@@ -207,13 +207,15 @@ def has_secret(text: str) -> bool:
 
 
 def scrub_draft(draft: MemoryDraft) -> MemoryDraft:
-    """A memory about to be stored, its content and metadata scrubbed (the same object if clean)."""
+    """A memory about to be stored, its content, metadata, tags and labels (project, agent…)
+    scrubbed (the same object if clean)."""
     if not isinstance(draft.content, str):
         return draft  # not text: ``MemoryDraft.checked`` says what is wrong
     content, metadata = scrub(draft.content), scrub_tree(draft.metadata)
-    if content == draft.content and metadata == draft.metadata:
+    labels = _scrubbed_labels(draft)
+    if content == draft.content and metadata == draft.metadata and not labels:
         return draft
-    return replace(draft, content=content, metadata=metadata)
+    return replace(draft, content=content, metadata=metadata, **labels)
 
 
 def scrub_memory(memory: Memory) -> Memory:
@@ -222,9 +224,27 @@ def scrub_memory(memory: Memory) -> Memory:
     from mahavishnu.memory.models import content_hash
 
     content, metadata = scrub(memory.content), scrub_tree(memory.metadata)
-    if content == memory.content and metadata == memory.metadata:
+    labels = _scrubbed_labels(memory)
+    if content == memory.content and metadata == memory.metadata and not labels:
         return memory
-    return replace(memory, content=content, metadata=metadata, content_hash=content_hash(content))
+    return replace(memory, content=content, metadata=metadata, content_hash=content_hash(content), **labels)
+
+
+def _scrubbed_labels(item: MemoryDraft | Memory) -> dict[str, Any]:
+    """The tags and labels of ``item`` that held a secret, scrubbed (a key pasted as a tag)."""
+    from mahavishnu.memory.models import SCOPE_FIELDS
+
+    changed: dict[str, Any] = {}
+    tags = item.tags
+    if not isinstance(tags, str) and all(isinstance(t, str) for t in tags):
+        clean = tuple(scrub(t) for t in tags)
+        if clean != tuple(tags):
+            changed["tags"] = clean
+    for name in SCOPE_FIELDS:
+        value = getattr(item, name, None)
+        if isinstance(value, str) and scrub(value) != value:
+            changed[name] = scrub(value)
+    return changed
 
 
 def _redact_whole(key: str, value: Any) -> bool:
