@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _backends import Factory
 
+from mahavishnu.config import MemorySettings
 from mahavishnu.errors import NotFoundError
+from mahavishnu.memory.embedders.local import LocalEmbedder
 from mahavishnu.memory.ingest import ingest_repository
 from mahavishnu.memory.knowledge import query_knowledge_base
 from mahavishnu.memory.relevance import above_floor, check_repo
@@ -52,6 +55,18 @@ def test_a_hybrid_hit_sharing_only_a_minor_word_is_dropped(store: MemoryStore) -
     assert [h.memory.content for h in hits] == [NOTES[3][0]]
 
 
+@pytest.mark.parametrize("query", ["which kafka partitions are used", "how do I run kubernetes pods"])
+def test_a_common_word_alone_is_no_evidence(backend_factory: Factory, query: str) -> None:
+    """The real model: the fake one calls texts sharing any word close."""
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        store.store("We run tests with pytest -x for quick feedback", "decision")
+        store.store("Use UTC everywhere for timestamps", "decision")
+        store.store("The frontend uses React with Vite", "decision")
+
+        assert store.search(query, mode="hybrid") == []
+        assert store.search("how do we run the tests?", mode="hybrid")[0].memory.content.startswith("We run")
+
+
 def test_the_floor_keeps_vector_evidence_or_strong_full_text_evidence() -> None:
     ranked = [
         Ranked(1, 0.9, vector_score=0.5, text_score=8.0),
@@ -63,6 +78,9 @@ def test_the_floor_keeps_vector_evidence_or_strong_full_text_evidence() -> None:
 
     assert [r.id for r in above_floor(ranked, 0.25)] == [1, 2, 3]
     assert [r.id for r in above_floor(ranked, 0.0)] == [1, 2, 3, 4, 5]
+    # hit 3's cosine, known apart (beyond the vector leg's depth): unrelated, so dropped
+    assert [r.id for r in above_floor(ranked, 0.25, {3: 0.05})] == [1, 2]
+    assert [r.id for r in above_floor(ranked, 0.25, {3: 0.2})] == [1, 2, 3]
 
 
 # -- kinds: memories, not repository chunks -----------------------------------------------------

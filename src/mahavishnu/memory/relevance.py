@@ -6,8 +6,10 @@ Relevance floor
     (``Embedder.relevance_floor``, measured on the development data: the cosine under which a text
     is unrelated to the query; ``memory.relevance_floor`` overrides it, 0 turns it off), or a
     full-text score of at least half the query's best (the words that matter matched, not only a
-    common one). Text mode keeps every full-text match: a keyword search finds what has the words.
-    A search for something absent returns nothing.
+    common one) with a cosine of at least half the floor: when the only words a query shares with
+    the store are common ones ("use", "run"), its best full-text match is still one of them, and
+    the embedder is what says it is unrelated. Text mode keeps every full-text match: a keyword
+    search finds what has the words. A search for something absent returns nothing.
 
 Kinds
     Repository chunks (``rag`` memories, what ``memory ingest`` stores) outnumber notes and
@@ -21,7 +23,7 @@ Known repositories
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from mahavishnu.errors import NotFoundError, StoreError
@@ -31,8 +33,10 @@ from mahavishnu.memory.search import Ranked
 if TYPE_CHECKING:
     from mahavishnu.memory.store import MemoryStore
 
-#: A hit found by full text alone needs at least this share of the query's best full-text score.
+#: A hit found by full text alone needs at least this share of the query's best full-text score,
 TEXT_SHARE = 0.5
+#: and a cosine of at least this share of the floor.
+TEXT_COSINE_SHARE = 0.5
 REPOSITORY_KIND: MemoryType = "rag"
 #: What a search without a type filter covers.
 MEMORY_KINDS: tuple[MemoryType, ...] = tuple(t for t in MEMORY_TYPES if t != REPOSITORY_KIND)
@@ -58,14 +62,20 @@ def check_repo(store: MemoryStore, repo_id: str) -> None:
     )
 
 
-def above_floor(ranked: Sequence[Ranked], floor: float) -> list[Ranked]:
+def above_floor(
+    ranked: Sequence[Ranked], floor: float, cosines: Mapping[int, float] | None = None
+) -> list[Ranked]:
     """The hits of a vector or hybrid search with evidence of their own (see the module
-    docstring), in their order."""
+    docstring), in their order. ``cosines``: the cosine of hits the vector leg did not rank."""
     top_text = max((r.text_score for r in ranked if r.text_score is not None), default=0.0)
+    known = cosines or {}
 
     def relevant(r: Ranked) -> bool:
-        if r.vector_score is not None and r.vector_score >= floor:
+        cosine = r.vector_score if r.vector_score is not None else known.get(r.id)
+        if cosine is not None and cosine >= floor:
             return True
-        return r.text_score is not None and top_text > 0 and r.text_score >= TEXT_SHARE * top_text
+        if r.text_score is None or top_text <= 0 or r.text_score < TEXT_SHARE * top_text:
+            return False
+        return cosine is None or cosine >= TEXT_COSINE_SHARE * floor
 
     return [r for r in ranked if relevant(r)]

@@ -354,12 +354,24 @@ class MemoryStore:
         )
         ranked, rows = self._ranked(request)
         if mode != "text":  # a keyword search keeps every match (and needs no embedder)
-            ranked = above_floor(ranked, self.relevance_floor)
+            ranked = above_floor(ranked, self.relevance_floor, self._cosines(ranked, request))
         return [
             SearchHit(scrub_memory(rows[r.id]), r.score, r.modes, "memory", r.vector_score, r.text_score)
             for r in ranked
             if min_score is None or r.score >= min_score
         ]
+
+    def _cosines(self, ranked: list[Ranked], request: SearchRequest) -> dict[int, float]:
+        """The cosine with the query of the hits the vector leg did not rank (found by text alone
+        beyond its depth), for the relevance floor."""
+        missing = [r.id for r in ranked if r.vector_score is None]
+        if not missing or request.vector is None:
+            return {}
+        import numpy as np
+
+        query = np.asarray(request.query_vector(), dtype=np.float32)
+        found = self.backend.vectors(missing)  # unit vectors, as the query's: the dot is the cosine
+        return {i: float(np.dot(np.asarray(v, dtype=np.float32), query)) for i, v in found.items()}
 
     def query_vector(self, query: str, mode: SearchMode) -> Vector | Future[Vector] | None:
         """In hybrid mode a future: the query is embedded on a worker thread while the backend runs
