@@ -435,3 +435,16 @@ def test_backing_keeps_one_session_buddy_client_until_its_settings_change() -> N
     second = backing.peer(backing.settings())
     assert second is not first and second.timeout_seconds == 3 and closed == [True]
     backing.close()
+
+
+def test_backing_follows_the_memory_settings_without_a_restart(tmp_path: Path) -> None:
+    from mahavishnu.config import Settings
+
+    current = Settings(memory={"path": tmp_path / "one.db", "embedder": "local"})
+    backing = mcp_server.Backing(settings=lambda: current)
+    first = backing.store()
+    assert backing.store() is first  # unchanged settings: the same open store
+    current = Settings(memory={"path": tmp_path / "two.db", "embedder": "local"})
+    second = backing.store()
+    assert second is not first and second.backend.location.endswith("two.db")
+    backing.close()

@@ -120,6 +120,7 @@ class Backing:
         self._settings = settings
         self._store_factory = store
         self._store: MemoryStore | None = None
+        self._store_settings: dict[str, Any] | None = None
         self._peer: SessionBuddy | None = None
         self._peer_settings: dict[str, Any] | None = None
         self._lock = threading.Lock()
@@ -132,19 +133,31 @@ class Backing:
         return load_settings()
 
     def store(self) -> MemoryStore:
+        """The store of the current ``memory`` settings: the same one while they stay the same; a
+        change (another backend, path, DSN or embedder) opens the new one, so the server need not
+        restart when the settings file changes."""
+        settings = None if self._store_factory is not None else self.settings()
+        wanted = None if settings is None else settings.memory.model_dump(mode="json")
+        old = None
         with self._lock:
+            if self._store is not None and self._store_settings != wanted:
+                old, self._store = self._store, None
             if self._store is None:
-                if self._store_factory is not None:
-                    self._store = self._store_factory()
+                if settings is None:
+                    self._store = self._store_factory()  # type: ignore[misc]
                 else:
                     from mahavishnu.memory.store import MemoryStore
 
-                    self._store = MemoryStore.open(self.settings())
+                    self._store = MemoryStore.open(settings)
+                self._store_settings = wanted
                 # Bind the embedder (cheap: models load on first embed) here, once, rather than in
                 # concurrent calls; a failure is reported by the first call that needs it.
                 with suppress(MahavishnuError):
                     self._store.embedder  # noqa: B018
-            return self._store
+            store = self._store
+        if old is not None:
+            old.close()
+        return store
 
     def peer(self, settings: Settings) -> SessionBuddy:
         """The Session-Buddy client for ``settings.session_buddy``: the same one (and session) while

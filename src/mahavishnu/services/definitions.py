@@ -35,13 +35,13 @@ def mahavishnu_argv(*args: str) -> list[str]:
 
 
 def builtins() -> dict[str, dict[str, Any]]:
-    settings_file = str(paths.user_settings_file())
     found: dict[str, dict[str, Any]] = {
         "mahavishnu-mcp": {
             "description": "Mahavishnu's MCP server (streamable HTTP)",
             "command": mahavishnu_argv("mcp", "serve", "--http", "--port", str(MCP_PORT)),
             "health": {"mcp": f"http://127.0.0.1:{MCP_PORT}/mcp", "bearer_secret": TOKEN_SECRET},
-            "config_files": [settings_file],
+            # no config_files: it reads the settings on every call (its store follows memory.*), so
+            # a settings change needs no restart that would cut its clients off
         },
         WATCH_SERVICE: {
             "description": "restarts services on config change, probes providers, falls back",
