@@ -36,6 +36,13 @@ def _get(port: int, path: str) -> str:
         return str(response.read().decode())
 
 
+def _answers(port: int) -> bool:
+    try:
+        return _get(port, "/health") == "ok"
+    except OSError:
+        return False
+
+
 def test_start_runs_the_service_in_its_own_group_and_waits_for_health() -> None:
     port = free_port()
     supervisor = _supervisor(web=web_service(port))
@@ -91,6 +98,37 @@ def test_stop_terminates_the_whole_group_including_a_grandchild(tmp_path: Path) 
     assert stopped.was_running and stopped.signals == ["SIGTERM"]
     assert not procs.alive(started.pid) and not procs.alive(grandchild)
     assert "mahavishnu: stopped (SIGTERM)" in supervisor.log_path("web").read_text()
+
+
+def test_start_after_a_leader_died_ends_the_group_it_left_first(tmp_path: Path) -> None:
+    port = free_port()
+    child_file = tmp_path / "grandchild.pid"
+    supervisor = _supervisor(web=web_service(port, "--grandchild", str(child_file)))
+    first = supervisor.start("web")
+    grandchild = int(wait_for(child_file.read_text))
+    os.kill(first.pid, signal.SIGKILL)  # the leader dies; its grandchild lives on in the group
+    status = wait_for(lambda: (s := supervisor.status("web")).state == "dead" and s)
+    assert "leader gone, 1 process(es) of its group still running" in (status.note or "")
+    second = supervisor.start("web")
+    try:
+        assert not procs.alive(grandchild) and second.pid != first.pid
+    finally:
+        supervisor.stop("web")
+
+
+def test_a_health_check_another_program_answers_is_no_start() -> None:
+    port = free_port()
+    supervisor = _supervisor(web=web_service(port))
+    by_hand = subprocess.Popen([*web_service(port)["command"]], start_new_session=True)
+    try:
+        wait_for(lambda: _answers(port))
+        with pytest.raises(ServiceStartError, match="already answers") as info:
+            supervisor.start("web")
+        assert "another program holds its address" in info.value.message
+        assert not supervisor.pid_path("web").exists() and by_hand.poll() is None
+    finally:
+        by_hand.kill()
+        by_hand.wait()
 
 
 def test_stop_escalates_to_sigkill_after_the_timeout() -> None:

@@ -191,6 +191,9 @@ class Supervisor:
             if record is not None:
                 check = health.check(spec.health)
                 return Started(name, record.pid, True, check.detail, 0.0)
+            # a leader that died may have left its group running (it keeps the PID file): end it
+            # first, as a restart does, or it would run on untracked beside the new one
+            self._stop_locked(name, self._stop_timeout(spec))
             started = self._spawn(name, spec)
             state = self.state(name)
             if state.desired != "running":
@@ -223,6 +226,7 @@ class Supervisor:
             return started
 
     def _spawn(self, name: str, spec: ServiceSettings) -> Started:
+        self._check_address_free(name, spec)
         began = time.monotonic()
         log_path = self.log_path(name)
         paths.make_dir(log_path.parent)
@@ -262,6 +266,21 @@ class Supervisor:
             raise
         return Started(name, proc.pid, False, detail, round(time.monotonic() - began, 3))
 
+    def _check_address_free(self, name: str, spec: ServiceSettings) -> None:
+        """A network health check that passes before the service starts is answered by another
+        program (a copy started by hand, another server on the port): the new one would fail to
+        bind while the check reported it healthy."""
+        if spec.health.kind not in ("http", "tcp", "mcp"):
+            return
+        before = health.check(spec.health)
+        if before.ok:
+            target = spec.health.http or spec.health.tcp or spec.health.mcp
+            raise ServiceStartError(
+                f"service '{name}' is not running, yet {target} already answers ({before.detail}): "
+                "another program holds its address",
+                hint="Stop that program (a copy started by hand?) or give the service another port.",
+            )
+
     def _wait_healthy(self, name: str, spec: ServiceSettings, record: PidRecord, timeout: float) -> str:
         began = time.monotonic()
         deadline = began + timeout
@@ -272,7 +291,9 @@ class Supervisor:
                 code = _exit_codes.get(record.pid)
                 how = f"exited with status {code}" if code is not None else "exited"
                 raise ServiceStartError(
-                    f"service '{name}' {how} before it was healthy", log_tail=self.tail(name, LOG_TAIL_LINES)
+                    f"service '{name}' {how} before it was healthy",
+                    hint=_log_hint(name),
+                    log_tail=self.tail(name, LOG_TAIL_LINES),
                 )
             result = health.check(spec.health)
             settled = spec.health.kind != "process" or time.monotonic() - began >= PROCESS_GRACE_SECONDS
@@ -282,6 +303,7 @@ class Supervisor:
             if time.monotonic() >= deadline:
                 raise ServiceStartError(
                     f"service '{name}' failed its {result.kind} health check for {timeout:g} s: {last}",
+                    hint=_log_hint(name),
                     log_tail=self.tail(name, LOG_TAIL_LINES),
                 )
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
@@ -371,6 +393,11 @@ class Supervisor:
             note=state.last_error,
         )
         if record is None:
+            left = PidRecord.read(self.pid_path(name))  # kept while its group outlives the leader
+            if left is not None:
+                count = len(self._orphans(left))
+                note = f"leader gone, {count} process(es) of its group still running: `service stop {name}`"
+                return replace(shown, state="dead", healthy=False, note=note)
             if had_pid_file:
                 return replace(
                     shown, state="dead", healthy=False, note="process gone: stale PID file removed"
@@ -385,6 +412,10 @@ class Supervisor:
 
     def tail(self, name: str, lines: int) -> list[str]:
         return tail_lines(self.log_path(name), lines)
+
+
+def _log_hint(name: str) -> str:
+    return f"Read the whole log with `mahavishnu service logs {name}`."
 
 
 def tail_lines(path: Path, lines: int) -> list[str]:
