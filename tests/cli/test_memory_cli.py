@@ -14,6 +14,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from mahavishnu.cli import db as db_cli
+from mahavishnu.cli import ingest_progress
 from mahavishnu.cli import memory as memory_cli
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory import store as store_module
@@ -195,6 +196,26 @@ def test_reembed_moves_the_store_and_says_what_to_set(monkeypatch: pytest.Monkey
         store_module, "default_embedder", lambda settings: FakeEmbedder(dimension=32, model="small")
     )
     assert "memory.embedder: openai" in ok("reembed", "--embedder", "openai", "--model", "small")
+
+
+def test_reembed_off_a_terminal_says_how_far_it_got_and_ctrl_c_says_how_to_resume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ok("store", "memory to move")
+    monkeypatch.setattr(ingest_progress, "PLAIN_EVERY", 0.0)  # every step: the test needs no clock
+    moved = runner.invoke(memory_cli.app, ["reembed", "--embedder", "openai", "--model", "small"])
+    assert moved.exit_code == 0 and "reembed → fake/small: 1/1 memories" in moved.stderr
+
+    def interrupted(self: object, embedder: object, *, batch_size: int, progress: Any) -> None:
+        progress(3, 10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_module.MemoryStore, "reembed", interrupted)
+    stopped = runner.invoke(memory_cli.app, ["reembed", "--embedder", "openai", "--model", "small"])
+    assert stopped.exit_code == 130
+    said = " ".join(stopped.stderr.split())
+    assert "interrupted: 3 of 10 memories re-embedded are kept." in said
+    assert "Run `mahavishnu memory reembed --embedder openai --model small` again to resume" in said
 
 
 def test_db_status_and_migrate() -> None:

@@ -92,3 +92,15 @@ def test_a_store_built_with_the_former_default_keeps_its_model(monkeypatch: pyte
     assert ok("stats", "--json")["embedder"] == "local/all-MiniLM-L6-v2-int8-q8"
     hits = ok("search", "approximate nearest neighbour index", "--mode", "vector", "--json")
     assert hits[0]["memory"]["content"].startswith("Index the embeddings with HNSW")
+
+
+def test_a_model_change_names_the_model_setting_and_the_reembed(monkeypatch: pytest.MonkeyPatch) -> None:
+    ok("store", "Use WAL mode so readers never block the writer", "--type", "decision")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__EMBEDDER_MODEL", "onnx-int8")
+    refused = memory("search", "sqlite concurrency")
+    said = " ".join(refused.output.split())
+    assert "Set memory.embedder_model back to onnx-q8" in said  # the value the setting takes
+    assert "`mahavishnu memory reembed --embedder local --model onnx-int8`" in said
+    unknown = memory("reembed", "--embedder", "foo")
+    assert unknown.exit_code != 0 and "unknown embedder 'foo'" in unknown.output
+    assert "local, ollama, openai" in unknown.output

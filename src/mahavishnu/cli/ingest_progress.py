@@ -24,6 +24,28 @@ if TYPE_CHECKING:
 PLAIN_EVERY = 5.0  # seconds between two plain progress lines
 
 
+class PlainProgress:
+    """``done/total`` as a plain stderr line every ``PLAIN_EVERY`` seconds (with rate and ETA), for
+    a long run whose stdout is not a terminal (``memory reembed``); silent when ``quiet``."""
+
+    def __init__(self, label: str, unit: str, *, quiet: bool) -> None:
+        self.label, self.unit, self.quiet = label, unit, quiet
+        self.started = self.last_line = time.monotonic()
+        self.done = self.total = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        now = time.monotonic()
+        if self.quiet or (now - self.last_line < PLAIN_EVERY and done < total):
+            return
+        self.last_line = now
+        line = f"{self.label}: {done}/{total} {self.unit}"
+        rate = done / (now - self.started) if now > self.started else 0.0
+        if rate > 0 and done < total:
+            line += f", {rate:.1f}/s, ETA {_duration((total - done) / rate)}"
+        print(line, file=sys.stderr, flush=True)
+
+
 class IngestProgressView(AbstractContextManager["IngestProgressView"]):
     """Call it with each ``IngestProgress``; use it as a context manager around the run."""
 

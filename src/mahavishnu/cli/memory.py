@@ -40,10 +40,15 @@ def target_embedder(name: str, model: str | None, url: str | None) -> Embedder:
     from mahavishnu.config import load_settings
     from mahavishnu.memory.store import default_embedder
 
+    if name not in EMBEDDERS:
+        raise InvalidInputError(f"unknown embedder {name!r}", hint=f"Use one of: {', '.join(EMBEDDERS)}.")
     settings = load_settings().memory.model_copy(
         update={"embedder": name, "embedder_model": model, "embedder_url": url}
     )
     return default_embedder(settings)
+
+
+EMBEDDERS = ("local", "ollama", "openai")
 
 
 def _filters(
@@ -371,26 +376,43 @@ def reembed_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Re-embed every memory with another embedder, in place. Safe to interrupt: run it again to resume."""
+    import shlex
+
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
+    from mahavishnu.cli.ingest_progress import PlainProgress
+    from mahavishnu.cli.output import err_console
+
     embedder = target_embedder(embedder_name, model, url)
-    with (
-        open_store() as store,
-        Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            TaskProgressColumn(),
-            TimeRemainingColumn(),
-            console=console.rich,
-            disable=as_json or not console.is_terminal,
-        ) as bar,
-    ):
-        task = bar.add_task(f"reembed → {embedder.identity}", total=None)
-        report = store.reembed(
-            embedder,
-            batch_size=batch_size,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+    plain = PlainProgress(f"reembed → {embedder.identity}", "memories", quiet=as_json or console.is_terminal)
+    try:
+        with (
+            open_store() as store,
+            Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                console=console.rich,
+                disable=as_json or not console.is_terminal,
+            ) as bar,
+        ):
+            task = bar.add_task(f"reembed → {embedder.identity}", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+                plain(done, total)
+
+            report = store.reembed(embedder, batch_size=batch_size, progress=progress)
+    except KeyboardInterrupt:
+        options = ["--embedder", embedder_name, *(["--model", model] if model else [])]
+        again = shlex.join(["mahavishnu", "memory", "reembed", *options, *(["--url", url] if url else [])])
+        err_console.print(
+            f"interrupted: {plain.done} of {plain.total or '?'} memories re-embedded are kept. "
+            f"Run `{again}` again to resume where it stopped.",
+            markup=False,
         )
+        raise typer.Exit(130) from None
     data = {
         "embedder": report.embedder,
         "dimension": report.dimension,
@@ -402,7 +424,13 @@ def reembed_cmd(
         print_json(data)
         return
     info(f"re-embedded {report.embedded} of {report.total} memories with {report.embedder}")
-    info(f"now set memory.embedder: {embedder_name} in your settings so the store opens with it")
+    from mahavishnu.config import load_settings
+
+    current = load_settings().memory  # unset, the model follows the store's; a set one must match
+    if current.embedder != embedder_name:
+        info(f"now set memory.embedder: {embedder_name} in your settings so the store opens with it")
+    elif current.embedder_model is not None and model is not None and current.embedder_model != model:
+        info(f"now set memory.embedder_model: {model} in your settings (or unset it) so the store opens")
 
 
 # -- repositories (RAG) -----------------------------------------------------------------------------

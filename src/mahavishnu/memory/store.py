@@ -597,10 +597,7 @@ def _checked_limit(limit: int) -> int:
 
 
 def _mismatch(stored: str | None, dimension: int, embedder: Embedder) -> EmbeddingError:
-    hint = (
-        f"Set memory.embedder back to the store's embedder ({stored}), or migrate the store with "
-        "`mahavishnu memory reembed --embedder NAME`."
-    )
+    hint = _mismatch_hint(stored, embedder)
     if dimension != embedder.dimension:
         return DimensionMismatchError(
             f"this store holds {dimension}-dim vectors from {stored}; {embedder.identity} makes "
@@ -609,6 +606,24 @@ def _mismatch(stored: str | None, dimension: int, embedder: Embedder) -> Embeddi
         )
     return EmbedderMismatchError(
         f"this store's vectors come from {stored}, not {embedder.identity}", hint=hint
+    )
+
+
+def _mismatch_hint(stored: str | None, embedder: Embedder) -> str:
+    """Which setting to put back (the embedder, or only its model), or the reembed to run."""
+    name, _, model = (stored or "").partition("/")
+    runtime = getattr(embedder, "runtime", None)  # the local embedder's models are set by runtime
+    if name and name != embedder.name:
+        back = f"memory.embedder back to {name}"
+    else:
+        from mahavishnu.memory.embedders.local import MODEL_NAMES
+
+        setting = next((r for r, m in MODEL_NAMES.items() if m == model), model) if runtime else model
+        back = f"memory.embedder_model back to {setting}"
+    target = f"--embedder {embedder.name}" + (f" --model {runtime or embedder.model}")
+    return (
+        f"Set {back} (the store's vectors come from {stored}), or move the store to the new one with "
+        f"`mahavishnu memory reembed {target}`."
     )
 
 
