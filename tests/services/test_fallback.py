@@ -213,6 +213,8 @@ def test_ai_test_probes_a_profile_or_an_assistants_provider(
     assert len(metrics.read("provider:lab-primary")) == 3 and len(metrics.read("provider:lab-backup")) == 1
     missing = runner.invoke(app, ["ai", "test"])
     assert missing.exit_code == 2 and "name a profile" in missing.stderr
+    own = runner.invoke(app, ["ai", "test", "--tool", "codex"])  # never switched: its own login
+    assert own.exit_code == 0 and own.stdout == "codex: its own login at user scope, no provider to probe\n"
 
 
 def test_the_watcher_runs_as_a_service_and_falls_back_for_real(

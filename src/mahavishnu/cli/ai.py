@@ -315,14 +315,16 @@ def test(
     timeout = settings.watch.probe_timeout_seconds
     results: list[ProbeResult] = []
     if tool is not None:
-        from mahavishnu.environments.switcher import ASSISTANTS, assistant
+        from mahavishnu.environments.switcher import ASSISTANTS, assistant, current
 
         for each in list(ASSISTANTS) if tool == "all" else [assistant(tool).name]:
             found = probe.probe_active(each, settings, scope=scope, timeout=timeout)
-            if found is None:
+            if found is not None:
+                results.append(found)
+            elif any(entry.scope == scope for entry in current(settings, each)):
                 console.print(f"{each}: not pointed at a known profile at {scope} scope", markup=False)
             else:
-                results.append(found)
+                console.print(f"{each}: its own login at {scope} scope, no provider to probe", markup=False)
     else:
         from mahavishnu.environments.profiles import all_profiles
 
@@ -334,7 +336,7 @@ def test(
             metrics.record_probe(result)
     if as_json:
         print_json([asdict(r) for r in results])
-    else:
+    elif results:
         columns = ["profile", "protocol", "status", "http", "latency ms", "detail"]
         rows = [
             [r.profile, r.protocol, r.status, r.http_status, r.latency_ms, None if r.ok else _short(r.detail)]
