@@ -131,6 +131,27 @@ def test_a_health_check_another_program_answers_is_no_start() -> None:
         by_hand.wait()
 
 
+def test_status_answers_at_once_while_another_command_holds_the_service(tmp_path: Path) -> None:
+    from mahavishnu.services.supervisor import services_dir
+
+    supervisor = _supervisor(web=web_service(free_port()))
+    services_dir().mkdir(parents=True, exist_ok=True)
+    ready = tmp_path / "holding"
+    lock = str(services_dir() / "web.lock")
+    hold = f"import filelock, pathlib, time; held = filelock.FileLock({lock!r}); held.acquire(); "
+    hold += f"pathlib.Path({str(ready)!r}).touch(); time.sleep(30)"
+    holder = subprocess.Popen([sys.executable, "-c", hold])
+    try:
+        wait_for(ready.exists)
+        began = time.monotonic()
+        status = supervisor.status("web")
+        assert status.state == "busy" and time.monotonic() - began < 10  # not the lock's ~50 s wait
+        assert "another command" in (status.note or "")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_stop_escalates_to_sigkill_after_the_timeout() -> None:
     port = free_port()
     supervisor = _supervisor(web=web_service(port, "--ignore-term", stop_timeout_seconds=0.3))

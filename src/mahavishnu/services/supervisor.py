@@ -104,7 +104,7 @@ class Stopped:
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
-    state: str  # running | stopped | dead | failed
+    state: str  # running | stopped | dead | failed | busy (another command holds it)
     pid: int | None
     uptime_seconds: float | None
     healthy: bool | None
@@ -377,8 +377,26 @@ class Supervisor:
             definitions.get(name, self.settings)  # raises UnknownServiceError
         state = self.state(name)
         had_pid_file = self.pid_path(name).exists()
-        with self.locked(name):
-            record = self.running(name)
+        try:
+            with self.locked(name, wait=False):  # answer at once, even while another command works
+                record = self.running(name)
+        except ServiceError:
+            busy = PidRecord.read(self.pid_path(name))
+            pid = busy.pid if busy is not None and busy.pid > 0 and _alive(busy) else None
+            note = "another command is starting, stopping or restarting it"
+            return ServiceStatus(
+                name,
+                "busy",
+                pid=pid,
+                uptime_seconds=None,
+                healthy=None,
+                health=None,
+                restarts=state.restarts,
+                desired=state.desired,
+                declared=spec is not None,
+                log=str(self.log_path(name)),
+                note=note,
+            )
         shown = ServiceStatus(
             name,
             "failed" if state.desired == "failed" else "stopped",
