@@ -168,5 +168,11 @@ def test_watch_once_and_watch_events_on_the_command_line() -> None:
         shown = runner.invoke(app, ["watch", "events", "--json"])
         assert json.loads(shown.stdout) == [event]
         assert "service-restart" in runner.invoke(app, ["watch", "events"]).stdout
+        assert runner.invoke(app, ["watch", "--once"]).stdout.startswith("nothing to do")
+        from mahavishnu.services.watch import single_watcher
+
+        with single_watcher():  # as if another watcher ran: a second one is refused, not doubled
+            twice = runner.invoke(app, ["watch", "--once"])
+        assert twice.exit_code == 1 and "already running" in twice.stderr
     finally:
         supervisor.stop("web")

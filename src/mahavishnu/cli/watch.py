@@ -27,12 +27,25 @@ def watch(
     """Run the watcher until SIGTERM or Ctrl-C (settings: `watch` and `fallback`)."""
     if ctx.invoked_subcommand is not None:
         return
-    from mahavishnu.services.watch import Watcher
+    from mahavishnu.services.watch import Watcher, single_watcher
 
-    watcher = Watcher(on_event=lambda event: _emit(event, as_json))
-    if once:
-        watcher.tick()
-        return
+    emitted: list[dict[str, Any]] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        emitted.append(event)
+        _emit(event, as_json)
+
+    with single_watcher():
+        watcher = Watcher(on_event=on_event)
+        if once:
+            watcher.tick()
+            if not emitted:
+                _say("nothing to do", as_json)
+            return
+        _run(watcher, as_json)
+
+
+def _run(watcher: Any, as_json: bool) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

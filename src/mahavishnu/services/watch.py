@@ -14,7 +14,8 @@ Every ``watch.poll_seconds`` it
 * re-reads Mahavishnu's own settings when their files change.
 
 Everything it does is an event (``events.py``). The service it runs as (``mahavishnu-watch``) is
-never restarted by itself.
+never restarted by itself. One watcher runs at a time (``single_watcher``): two would both restart
+what changed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,3 +241,27 @@ class Watcher:
                 "service-restart", service=name, reason=reason, ok=False, error=exc.message, **extra
             )
         return log_event("service-restart", service=name, reason=reason, ok=True, pid=started.pid, **extra)
+
+
+@contextmanager
+def single_watcher() -> Iterator[None]:
+    """Held while this process watches; another watcher (a second terminal, or the
+    ``mahavishnu-watch`` service) is refused at once rather than acting twice on every change."""
+    from filelock import FileLock, Timeout
+
+    from mahavishnu import paths
+    from mahavishnu.services.supervisor import services_dir
+
+    paths.make_dir(services_dir())
+    lock = FileLock(str(services_dir() / "watch.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ServiceError(
+            "another `mahavishnu watch` is already running (in a terminal, or as mahavishnu-watch)",
+            hint="Stop it first (`mahavishnu service stop mahavishnu-watch`, or Ctrl-C in its terminal).",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
