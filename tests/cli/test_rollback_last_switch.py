@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
@@ -55,3 +56,25 @@ def test_rollback_tool_all_and_tool_codex_are_accepted(isolated_home, monkeypatc
     assert (
         again.exit_code == 0 and "mahavishnu-qwen" in (isolated_home / ".codex" / "config.toml").read_text()
     )
+
+
+def test_undoing_a_switch_says_when_the_file_was_edited_since_and_how_to_get_it_back(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-dash-0123456789abc")
+    settings = isolated_home / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text("{}\n")
+    assert runner.invoke(app, ["ai", "switch-llm", "qwen"]).exit_code == 0
+    data = json.loads(settings.read_text())
+    data["permissions"] = {"allow": ["Bash(git:*)"]}  # an edit after the switch
+    settings.write_text(json.dumps(data))
+    undone = runner.invoke(app, ["ai", "rollback"])
+    assert undone.exit_code == 0 and settings.read_text() == "{}\n"
+    said = " ".join(undone.stderr.split())
+    assert "had changed since that switch" in said
+    backup = said.split("ai rollback --to ")[1].split("`")[0]
+    assert runner.invoke(app, ["ai", "rollback", "--to", backup]).exit_code == 0
+    assert json.loads(settings.read_text())["permissions"] == {"allow": ["Bash(git:*)"]}
+    quiet = runner.invoke(app, ["ai", "switch-llm", "qwen"])
+    assert quiet.exit_code == 0 and "had changed" not in runner.invoke(app, ["ai", "rollback"]).stderr

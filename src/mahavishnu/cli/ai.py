@@ -277,6 +277,11 @@ def _print_rolled_back(done: list[Any]) -> None:
     }
     for each in done:
         console.print(f"{each.path}: {messages[each.action]}", markup=False)
+        if each.edited_kept_as:
+            warn(
+                f"{each.path} had changed since that switch (by hand or by the assistant); what it held "
+                f"is kept: `mahavishnu ai rollback --to {each.edited_kept_as}` puts it back"
+            )
 
 
 @app.command("test")

@@ -75,7 +75,7 @@ def ours(path: Path) -> bool:
     if isinstance(record.get("ours"), bool):
         return bool(record["ours"])
     key = safe_write.source_key(path)  # switched before records were kept: the newest switch says
-    for switch in reversed(switch_log.records()):
+    for switch in switch_log.records():  # newest first
         if any(safe_write.source_key(entry.path) == key for entry in switch.files):
             return not switch.profile.startswith("rollback of ")
     return False

@@ -10,10 +10,11 @@ Entries are small JSON files under the backups dir (paths and backup ids, never 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class SwitchRecord:
     tools: list[str]
     scope: str
     files: list[Entry]
+    #: Each file's SHA-256 right after the switch: a later change is someone else's edit.
+    after: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -61,12 +64,14 @@ def record(profile: str, tools: Iterable[str], scope: str, files: list[Entry]) -
         tools=list(tools),
         scope=scope,
         files=files,
+        after={safe_write.source_key(e.path): digest(read_text(e.path)) for e in files},
     )
     directory = log_dir()
     paths.make_dir(directory)
     data = {
         **entry.summary(),
         "files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in files],
+        "after": entry.after,
     }
     safe_write.write_private(directory / f"{entry.id}.json", json.dumps(data) + "\n")
     for old in sorted(directory.glob("*.json"))[:-KEEP]:
@@ -82,12 +87,26 @@ def records() -> list[SwitchRecord]:
         try:
             data = json.loads(read_text(file) or "{}")
             files = [Entry(Path(f["path"]), f["backup"]) for f in data["files"]]
+            after = data.get("after") if isinstance(data.get("after"), dict) else {}
             found.append(
-                SwitchRecord(data["id"], data["time"], data["profile"], data["tools"], data["scope"], files)
+                SwitchRecord(
+                    data["id"], data["time"], data["profile"], data["tools"], data["scope"], files, after
+                )
             )
         except (ValueError, KeyError, TypeError):
             continue
     return found
+
+
+def digest(text: str | None) -> str:
+    """A file's fingerprint (an absent file has one too)."""
+    return hashlib.sha256(b"\0absent" if text is None else text.encode()).hexdigest()
+
+
+def changed_since(switch: SwitchRecord, path: Path) -> bool:
+    """Whether ``path`` changed after ``switch`` wrote it (unknown for switches recorded before)."""
+    after = switch.after.get(safe_write.source_key(path))
+    return after is not None and after != digest(read_text(path))
 
 
 def latest(tool: str | None = None) -> SwitchRecord | None:

@@ -296,6 +296,9 @@ def _plan(
 class RolledBack:
     path: str
     action: str  # "restored", "unchanged" (it already matched) or "removed" (the switch created it)
+    #: When the file had changed since the switch (an edit by hand or by the assistant): the backup
+    #: of what it held, which ``rollback --to`` puts back.
+    edited_kept_as: str | None = None
 
 
 def rollback(
@@ -351,6 +354,7 @@ def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[Rol
     if it created it), as one transaction; recorded as a switch itself, so it can be undone too."""
     backups = settings.environments.backups_keep
     transaction.recover(backups=backups)
+    edited = {str(e.path) for e in switch.files if switch_log.changed_since(switch, e.path)}
     steps: list[FileEdit | transaction.Delete] = [
         _restore_edit(entry, _accept_anything) for entry in switch.files if entry.backup is not None
     ]  # every backup is read before anything is written: a missing one stops the whole rollback
@@ -359,8 +363,13 @@ def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[Rol
     undone = history.entries(outcome.changes)
     undone += [history.Entry(r.path, r.backup) for r in outcome.removals if r.changed]
     switch_log.record(f"rollback of {switch.id} ({switch.profile})", switch.tools, switch.scope, undone)
-    done = [RolledBack(str(c.path), "restored" if c.changed else "unchanged") for c in outcome.changes]
-    return done + [RolledBack(str(r.path), "removed") for r in outcome.removals if r.changed]
+    kept = {str(e.path): e.backup for e in undone if str(e.path) in edited}
+    done = [
+        RolledBack(str(c.path), "restored" if c.changed else "unchanged", kept.get(str(c.path)))
+        for c in outcome.changes
+    ]
+    removed = [r for r in outcome.removals if r.changed]
+    return done + [RolledBack(str(r.path), "removed", kept.get(str(r.path))) for r in removed]
 
 
 def _restore_edit(entry: history.Entry, validate: Validate) -> FileEdit:
