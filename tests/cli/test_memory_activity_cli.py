@@ -72,6 +72,13 @@ def test_a_transcript_imported_twice_adds_its_turns_once_and_collects_insights(t
     assert "env_key" in ok("insights")
 
 
+def test_the_insights_table_names_the_project_of_an_insight(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    ok("store", "Batch the writes in one transaction", "--type", "insight", "--project", "billing")
+    [row] = [line for line in ok("insights").splitlines() if "Batch the writes" in line]
+    assert "billing" in row
+
+
 def test_share_an_insight_with_a_group_then_search_the_group() -> None:
     ok("groups", "create", "platform", "api", "web", "--description", "shared services")
     assert ok("insights", "--json") == []

@@ -135,7 +135,7 @@ def insights_cmd(
         (
             i.memory.id,
             i.memory.created_at.strftime("%Y-%m-%d %H:%M"),
-            ", ".join(i.shared_with),
+            ", ".join(dict.fromkeys(p for p in (i.memory.project, *i.shared_with) if p)),  # its own first
             _snippet(i.memory.content, 70),
         )
         for i in insights
