@@ -150,8 +150,8 @@ class Dialect:
         else:
             projects, clause = m, f"m.project = {m}"
         values = [key]
-        if filters.with_global:
-            clause += " OR m.project IS NULL"
+        if filters.with_global:  # by id through the memories_global index: an OR on NULLs would scan
+            clause += " OR m.id IN (SELECT id FROM memories WHERE project IS NULL)"
         if filters.shared:
             clause += f" OR m.id IN (SELECT memory_id FROM insight_shares WHERE project IN ({projects}))"
             values.append(key)

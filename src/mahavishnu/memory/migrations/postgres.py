@@ -220,3 +220,9 @@ def m005_groups_and_shares(conn: psycopg.Connection[Any]) -> None:
         CREATE INDEX insight_shares_project ON insight_shares (project, memory_id)
         """,
     )
+
+
+@MIGRATIONS
+def m006_global_memories(conn: psycopg.Connection[Any]) -> None:
+    """The memories of no project (a project's recall takes them in): the project index leaves NULLs out."""
+    conn.execute("CREATE INDEX memories_global ON memories (id) WHERE project IS NULL")

@@ -270,3 +270,10 @@ def m007_groups_and_shares(conn: sqlite3.Connection) -> None:
         CREATE INDEX insight_shares_project ON insight_shares (project, memory_id);
         """,
     )
+
+
+@MIGRATIONS
+def m008_global_memories(conn: sqlite3.Connection) -> None:
+    """The memories of no project (they hold everywhere: a project's recall takes them in); the
+    project index leaves NULLs out, and without this a recall's filter scanned every row."""
+    conn.execute("CREATE INDEX memories_global ON memories (id) WHERE project IS NULL")
