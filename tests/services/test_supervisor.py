@@ -87,31 +87,31 @@ def test_a_service_killed_from_outside_shows_dead_its_stale_pid_file_goes_and_re
         supervisor.stop("web")
 
 
-def test_stop_terminates_the_whole_group_including_a_grandchild(tmp_path: Path) -> None:
-    port = free_port()
+def _started_with_a_grandchild(tmp_path: Path) -> tuple[Supervisor, int, int]:
+    """The web service started with a grandchild in its group: (supervisor, leader, grandchild)."""
     child_file = tmp_path / "grandchild.pid"
-    supervisor = _supervisor(web=web_service(port, "--grandchild", str(child_file)))
+    supervisor = _supervisor(web=web_service(free_port(), "--grandchild", str(child_file)))
     started = supervisor.start("web")
-    grandchild = int(wait_for(child_file.read_text))
-    assert procs.alive(grandchild) and procs.stat(grandchild).pgrp == started.pid  # type: ignore[union-attr]
+    return supervisor, started.pid, int(wait_for(child_file.read_text))
+
+
+def test_stop_terminates_the_whole_group_including_a_grandchild(tmp_path: Path) -> None:
+    supervisor, leader, grandchild = _started_with_a_grandchild(tmp_path)
+    assert procs.alive(grandchild) and procs.stat(grandchild).pgrp == leader  # type: ignore[union-attr]
     stopped = supervisor.stop("web")
     assert stopped.was_running and stopped.signals == ["SIGTERM"]
-    assert not procs.alive(started.pid) and not procs.alive(grandchild)
+    assert not procs.alive(leader) and not procs.alive(grandchild)
     assert "mahavishnu: stopped (SIGTERM)" in supervisor.log_path("web").read_text()
 
 
 def test_start_after_a_leader_died_ends_the_group_it_left_first(tmp_path: Path) -> None:
-    port = free_port()
-    child_file = tmp_path / "grandchild.pid"
-    supervisor = _supervisor(web=web_service(port, "--grandchild", str(child_file)))
-    first = supervisor.start("web")
-    grandchild = int(wait_for(child_file.read_text))
-    os.kill(first.pid, signal.SIGKILL)  # the leader dies; its grandchild lives on in the group
+    supervisor, leader, grandchild = _started_with_a_grandchild(tmp_path)
+    os.kill(leader, signal.SIGKILL)  # the leader dies; its grandchild lives on in the group
     status = wait_for(lambda: (s := supervisor.status("web")).state == "dead" and s)
     assert "leader gone, 1 process(es) of its group still running" in (status.note or "")
     second = supervisor.start("web")
     try:
-        assert not procs.alive(grandchild) and second.pid != first.pid
+        assert not procs.alive(grandchild) and second.pid != leader
     finally:
         supervisor.stop("web")
 

@@ -377,26 +377,6 @@ class Supervisor:
             definitions.get(name, self.settings)  # raises UnknownServiceError
         state = self.state(name)
         had_pid_file = self.pid_path(name).exists()
-        try:
-            with self.locked(name, wait=False):  # answer at once, even while another command works
-                record = self.running(name)
-        except ServiceError:
-            busy = PidRecord.read(self.pid_path(name))
-            pid = busy.pid if busy is not None and busy.pid > 0 and _alive(busy) else None
-            note = "another command is starting, stopping or restarting it"
-            return ServiceStatus(
-                name,
-                "busy",
-                pid=pid,
-                uptime_seconds=None,
-                healthy=None,
-                health=None,
-                restarts=state.restarts,
-                desired=state.desired,
-                declared=spec is not None,
-                log=str(self.log_path(name)),
-                note=note,
-            )
         shown = ServiceStatus(
             name,
             "failed" if state.desired == "failed" else "stopped",
@@ -410,6 +390,14 @@ class Supervisor:
             log=str(self.log_path(name)),
             note=state.last_error,
         )
+        try:
+            with self.locked(name, wait=False):  # answer at once, even while another command works
+                record = self.running(name)
+        except ServiceError:
+            busy = PidRecord.read(self.pid_path(name))
+            pid = busy.pid if busy is not None and busy.pid > 0 and _alive(busy) else None
+            note = "another command is starting, stopping or restarting it"
+            return replace(shown, state="busy", pid=pid, note=note)
         if record is None:
             left = PidRecord.read(self.pid_path(name))  # kept while its group outlives the leader
             if left is not None:
