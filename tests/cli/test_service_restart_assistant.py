@@ -63,3 +63,10 @@ def test_mcp_health_is_an_alias_of_health():
     done = _cli("mcp", "health", "--no-probe", "--json")
     assert done.returncode in (0, 1), done.stderr
     assert {"store", "embedder"} <= {c["component"] for c in json.loads(done.stdout)["components"]}
+
+
+def test_a_dead_service_reads_failing_not_failing_none():
+    from mahavishnu.cli.service import _health
+
+    assert _health(False, None) == "failing" and _health(False, "HTTP 500") == "failing: HTTP 500"
+    assert _health(True, "HTTP 200") == "ok (HTTP 200)" and _health(None, None) is None

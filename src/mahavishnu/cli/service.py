@@ -263,7 +263,9 @@ def _duration(seconds: float | None) -> str | None:
 def _health(healthy: bool | None, detail: str | None) -> str | None:
     if healthy is None:
         return None
-    return f"ok ({detail})" if healthy else f"failing: {detail}"
+    if healthy:
+        return f"ok ({detail})"
+    return f"failing: {detail}" if detail else "failing"  # a dead service has no check to quote
 
 
 def _supervisor() -> Supervisor:
