@@ -615,12 +615,14 @@ def _mismatch_hint(stored: str | None, embedder: Embedder) -> str:
     runtime = getattr(embedder, "runtime", None)  # the local embedder's models are set by runtime
     if name and name != embedder.name:
         back = f"memory.embedder back to {name}"
-    else:
+    elif runtime:
         from mahavishnu.memory.embedders.local import MODEL_NAMES
 
-        setting = next((r for r, m in MODEL_NAMES.items() if m == model), model) if runtime else model
+        setting = next((r for r, m in MODEL_NAMES.items() if m == model), model)
         back = f"memory.embedder_model back to {setting}"
-    target = f"--embedder {embedder.name}" + (f" --model {runtime or embedder.model}")
+    else:
+        back = f"memory.embedder_model back to {model}"
+    target = f"--embedder {embedder.name} --model {runtime or embedder.model}"
     return (
         f"Set {back} (the store's vectors come from {stored}), or move the store to the new one with "
         f"`mahavishnu memory reembed {target}`."
