@@ -166,6 +166,8 @@ def test_store_many_validates_everything_before_writing(store: MemoryStore) -> N
         ({"type": "memo"}, "invalid memory type 'memo'"),
         ({"tags": ["ok", ""]}, "invalid tag"),
         ({"tags": "not-a-list"}, "tags must be a list"),
+        ({"tags": 5}, "tags must be a list"),
+        ({"project": 5}, "project must be a non-empty string"),
         ({"metadata": {"when": datetime.now()}}, "not JSON-serialisable"),
         ({"project": ""}, "project must be a non-empty string"),
     ],

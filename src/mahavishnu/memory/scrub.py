@@ -236,14 +236,16 @@ def _scrubbed_labels(item: MemoryDraft | Memory) -> dict[str, Any]:
 
     changed: dict[str, Any] = {}
     tags = item.tags
-    if not isinstance(tags, str) and all(isinstance(t, str) for t in tags):
+    # anything but a list of strings is left to ``MemoryDraft.checked``, which says what is wrong
+    if isinstance(tags, list | tuple) and all(isinstance(t, str) for t in tags):
         clean = tuple(scrub(t) for t in tags)
         if clean != tuple(tags):
             changed["tags"] = clean
     for name in SCOPE_FIELDS:
         value = getattr(item, name, None)
-        if isinstance(value, str) and scrub(value) != value:
-            changed[name] = scrub(value)
+        clean_value = scrub(value) if isinstance(value, str) else value
+        if clean_value != value:
+            changed[name] = clean_value
     return changed
 
 
