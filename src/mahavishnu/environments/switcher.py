@@ -225,32 +225,31 @@ class _OwnSettings:
         if stock is None:
             return edit
         self.touched.append(edit.path)
-        text = safe_write.read_text(edit.path)
-        # the user's own settings are in play when the file is not ours and this switch (and then
-        # a stock one) would not give it back as it is
-        after = stock.transform(text if self.stock else edit.transform(text))
-        mine = (
-            text is not None
-            and not own_settings.ours(edit.path)
-            and own_settings.loses(text, after, edit.path)
-        )
         kept = own_settings.kept(edit.path)
         if self.stock and kept is not None:
             restore = own_settings.Restore(edit.path, edit.transform, edit.validate, *kept)
             self.restores.append(restore)
             return replace(edit, transform=restore.transform)
-        if mine and self.stock:
+        text = safe_write.read_text(edit.path)
+        if text is None or own_settings.ours(edit.path):
+            return edit
+        # the user's own settings are in play when this switch (and then a stock one) would not
+        # give the file back as it is
+        after = stock.transform(text if self.stock else edit.transform(text))
+        if not own_settings.loses(text, after, edit.path):
+            return edit
+        if self.stock:
             self.messages.append(
                 f"{edit.path}: removed provider settings Mahavishnu did not write "
                 "(`mahavishnu ai rollback` puts them back)"
             )
-        elif mine and text is not None:
-            if not self.dry_run:
-                own_settings.keep(edit.path, text, after)
-            self.messages.append(
-                f"{edit.path}: your own provider settings are replaced; they are kept, and "
-                f"`mahavishnu ai switch-llm stock --tool {tool}` puts them back"
-            )
+            return edit
+        if not self.dry_run:
+            own_settings.keep(edit.path, text, after)
+        self.messages.append(
+            f"{edit.path}: your own provider settings are replaced; they are kept, and "
+            f"`mahavishnu ai switch-llm stock --tool {tool}` puts them back"
+        )
         return edit
 
     def settle(self) -> list[str]:
