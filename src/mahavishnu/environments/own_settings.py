@@ -104,6 +104,7 @@ class Restore:
 
     def transform(self, text: str | None) -> str:
         bare = self.stock(text)
+        result: str | None
         try:
             if self.path.suffix == ".json":
                 result = _merge_json(self.base, self.own, bare, self.path)
@@ -143,7 +144,7 @@ def _merge_lines(base: str, own: str, current: str) -> str | None:
     return "".join(merge.merge_lines())
 
 
-def _merge_json(base: str, own: str, current: str, path: Path) -> str | None:
+def _merge_json(base: str, own: str, current: str, path: Path) -> str:
     """Key by key (assistants rewrite their JSON settings whole, so lines would not match): every
     value the user's file has where its stock form differs is set in the current file."""
     doc = _parse_json(current, path)
