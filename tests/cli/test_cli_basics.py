@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import Any
 
 import pytest
@@ -138,3 +140,22 @@ def test_invalid_settings_file_is_a_clear_error(isolated_home):
     result = runner.invoke(app, ["config", "show"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: invalid YAML in ") and "line" in result.stderr
+
+
+def test_commands_written_into_assistants_keep_a_custom_mahavishnu_home(isolated_home):
+    """An assistant started from an IDE does not see MAHAVISHNU_HOME set in the user's shell: the
+    apiKeyHelper and hook commands carry it, so they still find this home's secret and store."""
+    stored = runner.invoke(app, ["secrets", "set", "qwen", "--store", "file"], input="sk-filed-0123456789\n")
+    assert stored.exit_code == 0, stored.output
+    assert runner.invoke(app, ["ai", "switch-llm", "qwen", "--tool", "claude"]).exit_code == 0
+    assert runner.invoke(app, ["memory", "hooks", "install", "--tool", "claude"]).exit_code == 0
+    settings = json.loads((isolated_home / ".claude" / "settings.json").read_text())
+    recall = settings["hooks"]["SessionStart"][0]["hooks"][0]["command"]
+    without_home = {k: v for k, v in os.environ.items() if k != "MAHAVISHNU_HOME"}
+
+    helper = subprocess.run(
+        ["sh", "-c", settings["apiKeyHelper"]], env=without_home, capture_output=True, text=True, check=False
+    )
+    assert (helper.returncode, helper.stdout) == (0, "sk-filed-0123456789\n"), helper.stderr
+    assert f"MAHAVISHNU_HOME={isolated_home / '.mahavishnu'}" in recall
+    assert not (isolated_home / ".config" / "mahavishnu").exists()  # nothing went to the default home

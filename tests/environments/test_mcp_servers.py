@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import stat
 import tomllib
 from collections.abc import Callable
@@ -16,7 +15,7 @@ import pytest
 
 from conftest import SHARED_DATA
 from mahavishnu.environments import mcp_servers, safe_write
-from mahavishnu.environments.assistants.base import mahavishnu_command
+from mahavishnu.environments.assistants.base import mahavishnu_argv
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.mcp_servers import (
     TOOLS,
@@ -695,7 +694,7 @@ def test_install_registers_mahavishnu_mcp_serve(isolated_home: Path) -> None:
         server = listed(tool)[(tool, "user", "mahavishnu")].server
         assert server.transport == "stdio"
         assert server.args[-2:] == ("mcp", "serve")
-        assert [server.command, *server.args] == shlex.split(mahavishnu_command("mcp", "serve"))
+        assert [server.command, *server.args] == mahavishnu_argv("mcp", "serve")
         assert server.env == {"MAHAVISHNU_HOME": os.environ["MAHAVISHNU_HOME"]}
     assert {c.action for c in install_self("all").changes} == {"unchanged"}
 

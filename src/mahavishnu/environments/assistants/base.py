@@ -3,6 +3,7 @@ into it, and what it currently points at."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -157,12 +158,22 @@ class UserProjectAssistant(Assistant):
         return self.config_path(scope)
 
 
-def mahavishnu_command(*args: str) -> str:
-    """A shell command running this Mahavishnu by absolute path (assistants run it with their own PATH)."""
+def mahavishnu_argv(*args: str) -> list[str]:
+    """This Mahavishnu by absolute path (assistants run it with their own PATH), then ``args``."""
     beside_python = Path(sys.executable).parent / "mahavishnu"  # skips shims (pyenv) on the way
     exe = str(beside_python) if beside_python.exists() else shutil.which("mahavishnu")
-    base = [exe] if exe else [sys.executable, "-m", "mahavishnu"]
-    return " ".join(shlex.quote(part) for part in [*base, *args])
+    return [*([exe] if exe else [sys.executable, "-m", "mahavishnu"]), *args]
+
+
+def mahavishnu_command(*args: str) -> str:
+    """``mahavishnu_argv`` as one shell command, on the ``MAHAVISHNU_HOME`` it was written from, if
+    one is set: an assistant started from an IDE or a desktop launcher does not see a variable set
+    in the user's shell, and would read and write another store."""
+    argv = mahavishnu_argv(*args)
+    own_home = os.environ.get("MAHAVISHNU_HOME")
+    if own_home:  # `env` rather than a shell assignment: Codex runs an auth command without a shell
+        argv = ["env", f"MAHAVISHNU_HOME={Path(own_home).expanduser().resolve()}", *argv]
+    return shlex.join(argv)
 
 
 def helper_profile(command: str | None) -> str | None:

@@ -7,13 +7,12 @@ as one transaction (``transaction.apply_all``: every file or none), or only plan
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mahavishnu.environments import safe_write, transaction
-from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_command
+from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_argv
 from mahavishnu.environments.mcp_servers.file_formats import CODECS, NewEntry
 from mahavishnu.environments.mcp_servers.listing import find_server, servers_at
 from mahavishnu.environments.mcp_servers.locations import (
@@ -127,7 +126,7 @@ def install_self(
         url = f"http://127.0.0.1:{http_port}/mcp"
         server = McpServer.remote(name, url, headers={"Authorization": f"Bearer {token}"})
     else:
-        command, *args = shlex.split(mahavishnu_command("mcp", "serve"))
+        command, *args = mahavishnu_argv("mcp", "serve")
         env = {key: os.environ[key] for key in ("MAHAVISHNU_HOME",) if os.environ.get(key)}
         server = McpServer.stdio(name, command, args, env)
     return add_server(server, tool, scope, dry_run=dry_run, replace=True, backups=backups)
