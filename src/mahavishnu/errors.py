@@ -99,9 +99,18 @@ class StoreError(MahavishnuError):
 
 class StoreDamagedError(StoreError):
     default_hint = (
-        "Run `mahavishnu db check`; then put a backup back with `mahavishnu db restore FILE`, or "
-        "recover what is readable with `sqlite3 memory.db .recover | sqlite3 repaired.db`."
+        "Run `mahavishnu db check` for the details; then put a backup back with `mahavishnu db "
+        "restore FILE`, or recover what is readable with `sqlite3 memory.db .recover | sqlite3 repaired.db`."
     )
+
+    @classmethod
+    def checked(cls, message: str, path: object) -> StoreDamagedError:
+        """``db check`` found damage: what to do next, for this file (no "run db check")."""
+        return cls(
+            message,
+            hint=f"Put a backup back with `mahavishnu db restore FILE`, or recover what is readable with "
+            f"`sqlite3 {path} .recover | sqlite3 repaired.db` and set memory.path to repaired.db.",
+        )
 
 
 class MigrationError(StoreError):

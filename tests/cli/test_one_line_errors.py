@@ -157,6 +157,7 @@ def test_every_single_corrupted_page_is_one_line_and_db_check_finds_it(isolated_
         if page in failed_pages:
             checked = runner.invoke(app, ["db", "check", "--full"])
             assert checked.exit_code == 1 and "is damaged" in checked.output, (page, checked.output)
+            assert "db check" not in checked.output and f"sqlite3 {db} .recover" in checked.output
     assert failed_pages, "no corrupted page was ever noticed: the sweep tests nothing"
     db.write_bytes(pristine)
     ok = runner.invoke(app, ["db", "check"])

@@ -98,7 +98,8 @@ def check_cmd(
         return
     if not report.ok:
         more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
-        raise StoreDamagedError(f"the memory store {report.location} is damaged: {report.problems[0]}{more}")
+        message = f"the memory store {report.location} is damaged: {report.problems[0]}{more}"
+        raise StoreDamagedError.checked(message, report.location)
     info(f"{report.location}: {report.check} ok")
 
 
