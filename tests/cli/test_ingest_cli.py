@@ -123,12 +123,12 @@ def test_ingest_refuses_a_file_path(repo: Path) -> None:
 
 
 def test_ingest_warns_about_undecodable_files(repo: Path) -> None:
-    (repo / "legacy.py").write_bytes("# caf\xe9\n".encode("latin-1"))
+    (repo / "legacy.py").write_bytes(b"# \x81\x8d\n")
 
     result = memory("ingest", str(repo))
 
     assert result.exit_code == 0
-    assert "legacy.py: not UTF-8" in result.output
+    assert "legacy.py: neither UTF-8 nor Windows-1252 text" in result.output
 
 
 def test_include_replaces_the_extension_list(repo: Path) -> None:

@@ -70,7 +70,7 @@ def test_without_a_terminal_progress_lines_go_to_stderr_and_stdout_keeps_the_res
     summary = json.loads(out)  # stdout holds the summary alone
     lines = [line for line in err.splitlines() if line.startswith(f"ingest {repo}: ")]
     assert len(lines) >= 3, err
-    stored = [line for line in lines if "12/12 changed files stored" in line]
+    stored = [line for line in lines if "12/12 changed files read" in line]
     assert ", 0/" in stored[0]  # every file searchable by text before any vector is computed
     rated = [line for line in lines if "chunks/s, ETA " in line]
     assert rated and all(" chunks embedded, " in line for line in rated)

@@ -390,14 +390,28 @@ def test_an_interrupted_run_keeps_its_text_and_the_next_run_embeds_only_what_is_
 # -- bad input ----------------------------------------------------------------------------------
 def test_binary_and_undecodable_files_are_skipped_with_a_warning(store: MemoryStore, repo: Path) -> None:
     write(repo, "data.json", b'{"a": 1}\x00\x00\x01')
-    write(repo, "legacy.py", "# caf\xe9\n".encode("latin-1"))
+    write(repo, "legacy.py", b"# \x81\x8d\n")  # bytes neither UTF-8 nor Windows-1252 define
+    write(repo, "blob.txt", b"\x1b\x8f\xa0 header")  # no NUL, but control bytes: not text
 
     report = ingest(store, repo)
 
     assert report.status == "completed" and report.files_indexed == 4
-    assert report.skipped["binary"] == 1 and report.skipped["bad encoding"] == 1
-    assert any(w.startswith("legacy.py: not UTF-8") for w in report.warnings)
-    assert "legacy.py" not in by_path(store)
+    assert report.skipped["binary"] == 1 and report.skipped["bad encoding"] == 2
+    assert any(w.startswith("legacy.py: neither UTF-8 nor Windows-1252") for w in report.warnings)
+    assert "legacy.py" not in by_path(store) and "blob.txt" not in by_path(store)
+
+
+def test_utf16_and_windows_1252_text_is_ingested(store: MemoryStore, repo: Path) -> None:
+    """Windows editors save UTF-16 with a byte-order mark; older Latin text is Windows-1252."""
+    write(repo, "NOTES.md", "# Caf\u00e9 notes\n\nThe r\u00e9sum\u00e9 parser lives here.\n".encode("utf-16"))
+    write(repo, "legacy.py", "# caf\u00e9 \u2013 na\u00efve\n".encode("cp1252"))
+
+    report = ingest(store, repo)
+
+    assert not report.skipped["binary"] and not report.skipped["bad encoding"], report.warnings
+    stored = by_path(store)
+    assert "The r\u00e9sum\u00e9 parser lives here." in "".join(m.content for m in stored["NOTES.md"])
+    assert "caf\u00e9 \u2013 na\u00efve" in "".join(m.content for m in stored["legacy.py"])
 
 
 def test_an_unreadable_file_is_warned_about_and_keeps_its_chunks(

@@ -88,7 +88,7 @@ class IngestProgressView(AbstractContextManager["IngestProgressView"]):
 
     def describe(self, p: IngestProgress, now: float) -> str:
         """``files, chunks, rate, ETA`` in words."""
-        files = f"{p.files_done}/{p.files_total} changed files stored"
+        files = f"{p.files_done}/{p.files_total} changed files read"
         chunks = f"{p.chunks_done}/{p.chunks_total} chunks embedded"
         elapsed = now - self.embedding_since if self.embedding_since is not None else 0.0
         if p.phase == "text" or not p.chunks_done or elapsed <= 0:

@@ -35,8 +35,10 @@ failed by the next.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
+import re
 import socket
 import time
 from collections import Counter, defaultdict
@@ -516,14 +518,15 @@ class _Run:
         return {m.content: vectors[i] for i, m in rows.items() if i in vectors and m.embedding_model == model}
 
     def _drafts(self, path: str, data: bytes) -> list[MemoryDraft] | None:
-        """The file's chunks as drafts; None for a file that is not UTF-8 text."""
-        if b"\x00" in data[:_BINARY_SNIFF]:
-            self._skip(path, "binary")
-            return None
+        """The file's chunks as drafts; None for a file that is not text (see ``decode_text``)."""
         try:
-            text = data.decode("utf-8-sig")
+            text = decode_text(data)
         except UnicodeDecodeError as exc:
-            self._skip(path, "bad encoding", f"not UTF-8 text (byte {exc.start}), skipped")
+            reason = f"neither UTF-8 nor Windows-1252 text (byte {exc.start}), skipped"
+            self._skip(path, "bad encoding", reason)
+            return None
+        if text is None:
+            self._skip(path, "binary")
             return None
         language = language_for(path)
         pieces: dict[str, Chunk] = {}
@@ -639,6 +642,29 @@ def _embedded(memory: Memory) -> MemoryDraft:
         memory.workflow_id,
         memory.source_system,
     )
+
+
+def decode_text(data: bytes) -> str | None:
+    """A file's text: UTF-16 with its byte-order mark (Windows editors write it), UTF-8, or else
+    Windows-1252 (legacy Latin text, where UTF-8 fails on an accent). None when a NUL byte says it
+    is binary; UnicodeDecodeError when no encoding fits or the Windows-1252 reading has control
+    characters (binary after all)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    if b"\x00" in data[:_BINARY_SNIFF]:
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as not_utf8:
+        text = data.decode("cp1252")  # raises on the five bytes it leaves undefined
+        control = _CONTROL.search(text)
+        if control is not None:
+            at = control.start()
+            raise UnicodeDecodeError("cp1252", data, at, at + 1, "control character") from not_utf8
+        return text
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 def _no_vectors(embedder: Embedder) -> Vectors:
