@@ -10,7 +10,7 @@ import pytest
 
 from mahavishnu.config import load_settings
 from mahavishnu.environments import own_settings
-from mahavishnu.environments.switcher import switch_llm
+from mahavishnu.environments.switcher import rollback, switch_llm
 
 CODEX = """# my codex config
 model = "llama3"
@@ -34,6 +34,7 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-dash-own0123456789abcdef")
     monkeypatch.setenv("GEMINI_API_KEY", "AIza-profile-0123456789abcdef")
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-deep-own0123456789abcdef")
+    monkeypatch.setenv("ZAI_API_KEY", "sk-zai-own0123456789abcdef")
 
 
 def _write(path: Path, text: str) -> Path:
@@ -107,3 +108,33 @@ def test_stock_creates_no_file(isolated_home: Path) -> None:
     result = switch_llm("stock", load_settings(), tool="all")
     assert result.files == [] and "own login" in result.notes[-1]
     assert not any(p.is_file() for p in isolated_home.rglob("*") if ".mahavishnu" not in p.parts)
+
+
+def test_a_set_up_edited_in_after_a_switch_is_the_users_own(isolated_home: Path) -> None:
+    """Switched to a profile, then the user puts their gateway in by hand: the next switch keeps it
+    (the file's provider settings are no longer the ones Mahavishnu wrote) and stock puts it back."""
+    settings = _write(isolated_home / ".claude" / "settings.json", "{}\n")
+    _switch("qwen", "claude")
+    data = json.loads(settings.read_text())
+    data["env"].update(CLAUDE["env"])
+    data["apiKeyHelper"] = CLAUDE["apiKeyHelper"]
+    settings.write_text(json.dumps(data, indent=4))  # reformatted too, as Claude Code would
+
+    assert any("your own provider settings are replaced" in w for w in _switch("deepseek", "claude"))
+    assert any("are back" in w for w in _switch("stock", "claude"))
+    back = json.loads(settings.read_text())
+    assert back["env"]["ANTHROPIC_BASE_URL"] == CLAUDE["env"]["ANTHROPIC_BASE_URL"]
+    assert back["apiKeyHelper"] == CLAUDE["apiKeyHelper"]
+
+
+def test_a_rollback_to_an_earlier_profile_is_still_mahavishnus(isolated_home: Path) -> None:
+    """What a switch wrote stays Mahavishnu's after a rollback brings it back: not kept as the
+    user's own, so a stock switch leaves the assistant on its login."""
+    settings = _write(isolated_home / ".claude" / "settings.json", "{}\n")
+    _switch("qwen", "claude")
+    _switch("deepseek", "claude")
+    rollback(load_settings(), tool="claude")
+    assert json.loads(settings.read_text())["apiKeyHelper"].endswith("secrets get qwen")
+
+    assert not any("own provider" in w for w in [*_switch("zai", "claude"), *_switch("stock", "claude")])
+    assert "env" not in json.loads(settings.read_text())

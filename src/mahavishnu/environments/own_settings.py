@@ -14,8 +14,10 @@ rewrite them whole), TOML and dotenv files line by line (``merge3``). If the two
 lines, or the merge is not a file the assistant can read, the stock switch removes the owned keys
 as before and says where the kept file is.
 
-Whether a file's owned keys are Mahavishnu's is recorded by each switch (a provider switch: ours; a
-stock switch: the user's); for a file switched before this record existed, the switch log answers.
+Whether a file's owned keys are Mahavishnu's is told by a fingerprint of their values: each provider
+switch records the fingerprint of what it wrote, so a set-up edited in by hand after a switch is the
+user's own, and one a rollback brings back is still Mahavishnu's. Records from before fingerprints
+say ours or not per file; for a file switched before any record, the switch log answers.
 """
 
 from __future__ import annotations
@@ -48,12 +50,23 @@ def _read(path: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def _write(path: Path, *, ours: bool, kept: tuple[str, str] | None) -> None:
+def _write(path: Path, *, ours: bool, kept: tuple[str, str] | None, written: list[str]) -> None:
     own, base = kept or (None, None)
-    record = {"path": safe_write.source_key(path), "ours": ours, "kept": own, "base": base}
+    record = {
+        "path": safe_write.source_key(path),
+        "ours": ours,
+        "kept": own,
+        "base": base,
+        "written": written,
+    }
     target = _record_file(path)
     paths.make_dir(target.parent)
     safe_write.write_private(target, json.dumps(record, indent=1) + "\n")  # may hold a key: mode 600
+
+
+def _written(record: dict[str, object]) -> list[str] | None:
+    written = record.get("written")
+    return [str(d) for d in written] if isinstance(written, list) else None
 
 
 def kept_file(path: Path) -> Path:
@@ -69,10 +82,32 @@ def kept(path: Path) -> tuple[str, str] | None:
     return (own, base) if isinstance(own, str) and isinstance(base, str) else None
 
 
-def ours(path: Path) -> bool:
-    """Whether the owned keys in ``path`` are the ones a provider switch of Mahavishnu wrote."""
+def owned_digest(text: str, stock_text: str, path: Path) -> str:
+    """A fingerprint of the provider settings ``text`` holds: what its stock form (``stock_text``)
+    takes out of it. Values, not layout: an assistant rewriting its JSON file keeps the fingerprint."""
+    if path.suffix == ".json":
+        try:
+            part = json.dumps(_changed(_parse_json(stock_text, path).data, _parse_json(text, path).data))
+        except MahavishnuError:
+            part = text
+    else:
+        import difflib
+
+        lines = text.splitlines()
+        matcher = difflib.SequenceMatcher(None, lines, stock_text.splitlines(), autojunk=False)
+        opcodes = matcher.get_opcodes()
+        part = "\n".join(line for tag, i1, i2, *_ in opcodes if tag != "equal" for line in lines[i1:i2])
+    return hashlib.sha256(part.encode("utf-8")).hexdigest()
+
+
+def ours(path: Path, digest: str) -> bool:
+    """Whether the provider settings in ``path`` (``owned_digest``) are ones a switch of Mahavishnu
+    wrote there: a set-up edited in by hand since, or by another tool, is the user's own."""
     record = _read(path)
-    if isinstance(record.get("ours"), bool):
+    written = _written(record)
+    if written is not None:
+        return digest in written
+    if isinstance(record.get("ours"), bool):  # recorded before the fingerprints were
         return bool(record["ours"])
     key = safe_write.source_key(path)  # switched before records were kept: the newest switch says
     for switch in switch_log.records():  # newest first
@@ -81,14 +116,23 @@ def ours(path: Path) -> bool:
     return False
 
 
-def mark(path: Path, *, ours: bool) -> None:
-    """After a switch: a provider switch leaves Mahavishnu's keys (the kept copy stays for the way
-    back); a stock switch leaves the user's own (nothing kept any more)."""
-    _write(path, ours=ours, kept=kept(path) if ours else None)
+def mark(path: Path, *, ours: bool, digest: str) -> None:
+    """After a switch: a provider switch leaves Mahavishnu's keys (their fingerprint is added to
+    the ones it wrote; the kept copy stays for the way back); a stock switch leaves the user's own
+    (nothing kept any more)."""
+    record = _read(path)
+    written = [d for d in _written(record) or [] if d != digest]
+    if ours:
+        written = [*written, digest][-_FINGERPRINTS:]  # a rollback may bring back an older one
+    _write(path, ours=ours, kept=kept(path) if ours else None, written=written)
 
 
 def keep(path: Path, own: str, base: str) -> None:
-    _write(path, ours=False, kept=(own, base))
+    _write(path, ours=False, kept=(own, base), written=_written(_read(path)) or [])
+
+
+#: How many fingerprints of what switches wrote into one file are remembered.
+_FINGERPRINTS = 50
 
 
 @dataclass

@@ -200,10 +200,12 @@ def switch_llm(
         result.warnings += own.messages
         return result
     changes = transaction.apply_all([edit for _, edit in edits], backups=backups)
+    written: list[tuple[Path, str]] = []
     for (each, edit), change in zip(edits, changes, strict=True):
         result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
+        written.append((edit.path, change.after))
     switch_log.record(profile.name, result.tools, scope, history.entries(changes))
-    result.warnings += own.settle()
+    result.warnings += own.settle(written)
     return result
 
 
@@ -231,7 +233,7 @@ class _OwnSettings:
             self.restores.append(restore)
             return replace(edit, transform=restore.transform)
         text = safe_write.read_text(edit.path)
-        if text is None or own_settings.ours(edit.path):
+        if text is None or own_settings.ours(edit.path, self.fingerprint(edit.path, text)):
             return edit
         # the user's own settings are in play when this switch (and then a stock one) would not
         # give the file back as it is
@@ -252,10 +254,16 @@ class _OwnSettings:
         )
         return edit
 
-    def settle(self) -> list[str]:
-        """After the files are written: record whose keys each holds now; what to tell the user."""
-        for path in self.touched:
-            own_settings.mark(path, ours=not self.stock)
+    def fingerprint(self, path: Path, text: str) -> str:
+        """``own_settings.owned_digest`` of a file this switch edits."""
+        return own_settings.owned_digest(text, self.stock_of[path].transform(text), path)
+
+    def settle(self, written: list[tuple[Path, str]]) -> list[str]:
+        """After the files are written (path, text): record whose keys each holds now; what to
+        tell the user."""
+        for path, text in written:
+            if path in self.touched:
+                own_settings.mark(path, ours=not self.stock, digest=self.fingerprint(path, text))
         for restore in self.restores:
             if restore.merged:
                 self.messages.append(f"{restore.path}: your own provider settings are back")
