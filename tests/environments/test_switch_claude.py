@@ -20,6 +20,7 @@ from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import (
     InvalidConfigFileError,
+    InvalidInputError,
     ProtocolMismatchError,
     SecretNotFoundError,
     UnknownProfileError,
@@ -139,6 +140,32 @@ def test_scopes_write_their_own_files(settings_file, isolated_home, monkeypatch)
         ("local", "zai"),
         ("project", "qwen"),
     ]
+
+
+def test_an_inline_key_never_goes_where_git_commits_it(settings_file, isolated_home, monkeypatch):
+    """A real repository: the project file (committed, shared) is refused; the local file gets
+    into .git/info/exclude, so `git add -A` leaves it out."""
+    repo = isolated_home / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    monkeypatch.chdir(repo)
+
+    with pytest.raises(InvalidInputError, match="shared with the project's team") as refused:
+        switch_llm("zai", load_settings(), scope="project", inline_secret=True)
+    assert "--scope local" in refused.value.hint and not (repo / ".claude").exists()
+
+    result = switch_llm("zai", load_settings(), scope="local", inline_secret=True)
+    assert any("added to .git/info/exclude" in w for w in result.warnings)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    staged = subprocess.run(
+        ["git", "-C", str(repo), "diff", "--cached", "--name-only"], capture_output=True, text=True
+    )
+    assert (
+        staged.stdout == "" and "ANTHROPIC_AUTH_TOKEN" in (repo / ".claude/settings.local.json").read_text()
+    )
+    again = switch_llm("kimi", load_settings(), scope="local", inline_secret=True)
+    assert not any("exclude" in w for w in again.warnings)  # already ignored: added once
+    assert (repo / ".git/info/exclude").read_text().count("settings.local.json") == 1
 
 
 def test_claude_config_dir_is_honoured(isolated_home, monkeypatch, settings_file):

@@ -28,7 +28,7 @@ from mahavishnu.environments.assistants.base import (
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
 from mahavishnu.masking import mask
 
 #: The env keys a provider profile owns in Claude Code's settings.
@@ -112,7 +112,8 @@ class Claude(Assistant):
             env["ANTHROPIC_AUTH_TOKEN"] = str(delivery.value)
         if delivery.kind == "inline":
             secrets = (str(delivery.value),)
-            warnings.append(f"the API key is written into {path} itself (mode 600)")
+            warnings.append(f"the API key is written into {path.resolve()} itself (mode 600)")
+            warnings += _kept_out_of_git(path, scope, dry_run=dry_run)
         edit = FileEdit(
             path=path,
             transform=lambda text: _apply_profile(load(text, path), env, helper),
@@ -154,6 +155,44 @@ class Claude(Assistant):
                 )
             )
         return found[::-1]  # highest precedence first
+
+
+def _kept_out_of_git(path: Path, scope: Scope, *, dry_run: bool) -> list[str]:
+    """An inline key never goes where git commits it: the project file (shared with teammates) is
+    refused; the local one (``settings.local.json``) is added to the clone's ``.git/info/exclude``
+    when nothing ignores it yet, as Claude Code does when it creates that file."""
+    if scope == "project":
+        raise InvalidInputError(
+            f"--inline-secret would write the API key into {path}, which is shared with the "
+            "project's team and committed with it",
+            hint="Leave out --inline-secret (the key is read by reference), or use --scope local.",
+        )
+    root = paths.project_root(path.parent)
+    if scope != "local" or root is None or _git_ignores(root, path):
+        return []
+    if dry_run:
+        return [f"{path.relative_to(root)} is not ignored by git: the switch adds it to .git/info/exclude"]
+    exclude = root / ".git" / "info" / "exclude"
+    if exclude.parent.is_dir():  # not a worktree's or submodule's .git file
+        with exclude.open("a", encoding="utf-8") as out:
+            out.write(f"\n/{path.relative_to(root).as_posix()}\n")
+        return [f"{path.relative_to(root)} added to .git/info/exclude, so git never commits the key"]
+    return [f"{path.relative_to(root)} is not ignored by git: add it to .gitignore before committing"]
+
+
+def _git_ignores(root: Path, path: Path) -> bool:
+    """``git check-ignore``; True without git (nothing commits then)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "check-ignore", "-q", "--no-index", str(path.relative_to(root))],
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        return True
+    return done.returncode != 1  # 0: ignored; 128: not a repository after all
 
 
 def _apply_profile(doc: JsonDocument, env: dict[str, str], helper: str | None) -> str:
