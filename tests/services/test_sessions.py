@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -81,6 +82,24 @@ def test_switch_llm_says_which_sessions_need_a_restart_and_leaves_them_running(
     assert fake_claude.poll() is None and procs.alive(fake_claude.pid)
     again = json.loads(runner.invoke(app, ["ai", "switch-llm", "lab", "--json"]).stdout)
     assert again["sessions"] == []  # nothing changed, so nothing to restart
+
+
+def test_a_session_of_another_home_is_not_ours(tmp_path: Path) -> None:
+    """A session started with another HOME (a sandbox, another account's shell) reads other
+    config files: a switch here does not concern it, and it is never listed or ended."""
+    sleep = ["claude", "-c", "import time; time.sleep(60)"]
+    elsewhere = {**os.environ, "HOME": str(tmp_path)}
+    moved_here = {**elsewhere, "CLAUDE_CONFIG_DIR": str(Path(os.environ["HOME"]) / ".claude")}
+    started = [subprocess.Popen(sleep, executable=sys.executable, env=env) for env in (elsewhere, moved_here)]
+    try:
+        for proc in started:
+            wait_for(lambda proc=proc: procs.cmdline(proc.pid))
+        pids = {s.pid for s in running_sessions(["claude"])}
+        assert started[0].pid not in pids and started[1].pid in pids
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.wait()
 
 
 def test_a_switch_without_running_sessions_says_so(

@@ -8,6 +8,7 @@ new sessions always start with the new one.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,7 +72,7 @@ def running_sessions(tools: list[str] | None = None) -> list[Session]:
             continue
         tool = which_tool(procs.cmdline(pid))
         stat = procs.stat(pid) if tool in wanted else None
-        if tool is not None and stat is not None and not stat.gone:
+        if tool is not None and stat is not None and not stat.gone and _reads_our_config(tool, pid):
             found[pid] = (tool, stat.ppid)
     sessions = []
     for pid, (tool, ppid) in sorted(found.items()):
@@ -80,6 +81,32 @@ def running_sessions(tools: list[str] | None = None) -> list[Session]:
         argv = procs.cmdline(pid)
         sessions.append(Session(tool, pid, procs.cwd(pid), " ".join(argv)[:120]))
     return sessions
+
+
+#: tool -> the variable that moves its config directory, and the directory's name under HOME.
+_CONFIG_HOMES: dict[str, tuple[str | None, str]] = {
+    "claude": ("CLAUDE_CONFIG_DIR", ".claude"),
+    "codex": ("CODEX_HOME", ".codex"),
+    "qwen": (None, ".qwen"),
+    "gemini": (None, ".gemini"),
+}
+
+
+def _config_home(tool: str, env: Mapping[str, str]) -> str | None:
+    variable, name = _CONFIG_HOMES[tool]
+    if variable and env.get(variable):
+        return os.path.normpath(env[variable])
+    return os.path.normpath(os.path.join(env["HOME"], name)) if env.get("HOME") else None
+
+
+def _reads_our_config(tool: str, pid: int) -> bool:
+    """Whether a session reads the config files a switch here writes: not one started with
+    another HOME (or CODEX_HOME…), nor another user's (whose environment is not readable)."""
+    theirs = procs.environ(pid)
+    if not theirs:
+        return False
+    mine, its = _config_home(tool, os.environ), _config_home(tool, theirs)
+    return mine is None or its is None or mine == its
 
 
 def advise(result: SwitchResult, sessions: list[Session] | None = None) -> list[SessionAdvice]:
