@@ -104,6 +104,17 @@ def test_secrets_cli_set_get_list_delete():
     assert missing.exit_code == 1 and "no API key for profile 'qwen'" in missing.stderr
 
 
+def test_secrets_set_says_when_an_exported_variable_still_wins(monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-exported-0123456789")
+    stored = runner.invoke(app, ["secrets", "set", "qwen"], input="sk-stored-0123456789\n")
+    assert stored.exit_code == 0
+    assert "env:DASHSCOPE_API_KEY also holds a key for 'qwen'" in stored.stderr
+    assert "unset DASHSCOPE_API_KEY" in stored.stderr and "sk-exported" not in stored.output
+    monkeypatch.delenv("DASHSCOPE_API_KEY")
+    again = runner.invoke(app, ["secrets", "set", "qwen"], input="sk-stored-0123456789\n")
+    assert again.exit_code == 0 and "also holds" not in again.stderr
+
+
 def test_config_show_lists_sources_and_masks_secrets(isolated_home, monkeypatch):
     user_file = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
     user_file.parent.mkdir(parents=True, exist_ok=True)

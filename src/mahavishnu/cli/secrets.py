@@ -32,13 +32,21 @@ def set_secret(
     store: str = StoreOption,
 ) -> None:
     """Store a secret, read from the prompt (hidden) or from stdin."""
-    from mahavishnu.environments.secrets import check_name, store_secret
+    from mahavishnu.config import load_settings
+    from mahavishnu.environments.secrets import check_name, shadowed_by, store_secret
 
     check_name(name)
     chosen = _chosen_store(store)  # decided (and said) before the prompt
     value = sys.stdin.readline().strip() if not sys.stdin.isatty() else typer.prompt("Value", hide_input=True)
     ref = store_secret(name, value.strip(), chosen)
     console.print(f"stored as {ref}")
+    shadow = shadowed_by(name, ref, load_settings())
+    if shadow is not None:
+        undo = f"`unset {shadow.name}`" if shadow.kind == "env" else f"`mahavishnu secrets delete {name}`"
+        warn(
+            f"{shadow} also holds a key for '{name}' and is read first: assistants and `secrets get` "
+            f"still get that one; {undo} to use the key just stored"
+        )
 
 
 @app.command("get")

@@ -187,6 +187,20 @@ def lookup(name_or_ref: str, settings: Settings) -> str:
         return resolve_chain(_stored_chain(name_or_ref), f"named '{name_or_ref}'")
 
 
+def shadowed_by(name: str, stored: SecretRef, settings: Settings) -> SecretRef | None:
+    """The link of profile ``name``'s chain that has a value and comes before ``stored`` (an
+    exported variable, say): what assistants still get instead of the secret just stored."""
+    from mahavishnu.environments.profiles import resolve
+    from mahavishnu.errors import UnknownProfileError
+
+    try:
+        chain = profile_chain(resolve(name, settings))
+    except UnknownProfileError:
+        chain = _stored_chain(name)
+    found = find_in_chain(chain[: chain.index(stored)] if stored in chain else chain)
+    return found[0] if found is not None and found[0] != stored else None
+
+
 def _stored_chain(name: str) -> list[SecretRef]:
     return [SecretRef("keyring", KEYRING_SERVICE, name), SecretRef("file", "", name)]
 
