@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 
 app = typer.Typer(
     help="Inspect and migrate the memory store's schema; back it up and restore it.", no_args_is_help=True
@@ -125,13 +125,26 @@ def restore_cmd(
     path: Path = typer.Argument(..., help="A file written by `mahavishnu db backup`."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Replace the store's contents with a backup, in one transaction (all or nothing)."""
+    """Replace the store's contents with a backup, in one transaction (all or nothing); the store
+    it replaces is backed up first."""
     from mahavishnu.config import load_settings
     from mahavishnu.memory import backup
 
     settings = load_settings().memory
-    location = backup.restore(settings, path)
+    done = backup.restore(settings, path)
     if as_json:
-        print_json({"backend": settings.backend, "location": location, "restored_from": str(path)})
-    else:
-        info(f"restored {location} from {path}")
+        print_json(
+            {
+                "backend": settings.backend,
+                "location": done.location,
+                "restored_from": str(path),
+                "previous": str(done.previous) if done.previous else None,
+                "damaged_set_aside": str(done.set_aside) if done.set_aside else None,
+            }
+        )
+        return
+    info(f"restored {done.location} from {path}")
+    if done.previous:
+        info(f"the store it replaced is kept in {done.previous} (`mahavishnu db restore` it to go back)")
+    if done.set_aside:
+        warn(f"the damaged store file was moved to {done.set_aside}")
