@@ -36,6 +36,18 @@ def test_the_text_around_a_secret_is_kept() -> None:
     assert scrub("DB_PASSWORD=Xk9fQ2mL8vR4\nDEBUG=1") == "DB_PASSWORD=[REDACTED:password]\nDEBUG=1"
 
 
+def test_passwords_on_command_lines_and_in_qwen_prompts_are_scrubbed() -> None:
+    pw = "Tr0ub4dor3xQ"
+    for text in (
+        f"curl -u admin:{pw} https://api.internal/v1",
+        f"curl --user admin:{pw} https://api.internal/v1",
+        f"mysql -h db -u root -p{pw} shop",
+        f"mysqldump --password {pw} shop",
+        f"the staging database is postgres://shop:{pw} @db.internal:5432/shop",  # as Qwen Code logs it
+    ):
+        assert pw not in scrub(text) and "[REDACTED:password]" in scrub(text), text
+
+
 def test_a_token_inside_a_longer_word_is_not_one() -> None:
     # ghp_ in the middle of an identifier, sk- after a word character: not tokens
     assert find_secrets("my_ghp_" + "a" * 40) == []
@@ -75,6 +87,12 @@ def test_unterminated_private_key_is_scrubbed_to_the_end() -> None:
         "the Bearer token goes in the Authorization header",
         "AKIA is the prefix of an AWS access key id",
         "[REDACTED:password] stays as it is",
+        "gcc -pthread -o server server.c && ssh -p2222 build",
+        "docker run -u 1000:1000 -p 8080:80 app",
+        "mysql -u root -p shop < dump.sql",
+        "run it with --password $DB_PASSWORD",
+        "tar -pcvf x.tar . && git log -p",
+        "open http://localhost:8080 @src/app.py",
     ],
 )
 def test_ordinary_text_and_code_are_left_alone(text: str) -> None:

@@ -14,7 +14,8 @@ What is caught (the formats providers document, the same families as the gitleak
   SendGrid, Telegram, Groq, xAI, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
 * JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
 * private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines);
-* the password of a URL (``scheme://user:PASSWORD@host``);
+* the password of a URL (``scheme://user:PASSWORD@host``) or of a command line (``curl -u
+  user:PASSWORD``, ``mysql -pPASSWORD``, ``--password PASSWORD``);
 * assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``) when
   the value looks like a credential (not a placeholder, a reference or a variable name).
 
@@ -166,9 +167,12 @@ def find_secrets(text: str) -> list[Finding]:
     if "://" in text:
         found.extend(
             Finding("password", m.start("pw"), m.end("pw"))
-            for m in URL_PASSWORD.finditer(text)
+            for pattern in (URL_PASSWORD, _SPACED_URL_PASSWORD)
+            for m in pattern.finditer(text)
             if _url_password(m["pw"])
         )
+    if " -" in text:
+        found.extend(_command_line_passwords(text))
     if any(k in lowered for k in _ASSIGNMENT_KEYWORDS):
         found.extend(_assignments(text, lowered))
     return _disjoint(found)
@@ -342,6 +346,23 @@ def _placeholder(value: str) -> bool:
         or any(mark in value for mark in ("REDACTED", "…", "${", "{{", "%s", "%(", "<", "*"))
         or value.startswith(("$", "%", "{"))
     )
+
+
+# Qwen Code logs a prompt with a space before each "@" (its file-reference marker):
+# ``postgres://shop:PW @db.internal``.
+_SPACED_URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^/\s@]+) @(?=[\w-])")
+# Passwords given on a command line: ``curl -u user:PW``, ``mysql -pPW``, ``--password PW``.
+_COMMAND_LINE_PASSWORD = re.compile(
+    r"(?<=\s)(?:(?:-u|--user)[\s=]+[^\s:'\"]+:(?P<pw>[^\s'\"]+)"
+    r"|-p(?P<attached>[^\s'\"]+)|--password[\s=]+(?P<long>[^\s'\"]+))"
+)
+
+
+def _command_line_passwords(text: str) -> Iterable[Finding]:
+    for match in _COMMAND_LINE_PASSWORD.finditer(text):
+        group = next(g for g in ("pw", "attached", "long") if match[g] is not None)
+        if _looks_like_credential(match[group], bare=True):
+            yield Finding("password", match.start(group), match.end(group))
 
 
 def _url_password(password: str) -> bool:
