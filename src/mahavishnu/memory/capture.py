@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
 from mahavishnu.memory.conversations import TranscriptImport, Turn, store_transcript_turns
 from mahavishnu.memory.models import MemoryDraft
+from mahavishnu.memory.projects import project_for
 from mahavishnu.memory.session_logs import AGENT_IDS, Tool, find_sessions, read_session
-from mahavishnu.memory.transcripts import Transcript, project_for
+from mahavishnu.memory.transcripts import Transcript
 
 if TYPE_CHECKING:
     from mahavishnu.memory.store import MemoryStore

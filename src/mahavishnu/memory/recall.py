@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths
-from mahavishnu.memory.transcripts import project_for
+from mahavishnu.memory.projects import project_for
 
 if TYPE_CHECKING:
     from mahavishnu.config import RecallSettings

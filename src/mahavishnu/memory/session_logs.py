@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.memory.projects import project_for
 from mahavishnu.memory.transcripts import (
     Role,
     Transcript,
     TranscriptTurn,
     find_transcripts,
-    project_for,
     read_transcript,
 )
 from mahavishnu.memory.transcripts import _timestamp as parse_timestamp

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.memory.projects import project_for
 
 Role = Literal["user", "assistant"]
 
@@ -282,19 +283,3 @@ def _strings(entries: list[dict[str, Any]], key: str) -> Iterator[str]:
         value = entry.get(key)
         if isinstance(value, str) and value:
             yield value
-
-
-def project_for(cwd: str | None) -> str | None:
-    """The project a session in `cwd` belongs to: the name of the git root holding `cwd` when that
-    directory exists here, else the basename of `cwd`."""
-    if not cwd:
-        return None
-    start = Path(cwd)
-    try:
-        if start.is_dir():
-            for directory in (start, *start.parents):
-                if (directory / ".git").exists():
-                    return directory.name or None
-    except OSError:  # an unreadable parent: fall back to the name in the transcript
-        pass
-    return start.name or None

@@ -1,0 +1,72 @@
+"""Which project a session's memories are filed under: real git checkouts, worktrees and clashes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from mahavishnu.memory.projects import project_for
+
+
+def _git(*args: str | Path) -> None:
+    subprocess.run(["git", *map(str, args)], check=True, capture_output=True)
+
+
+def _checkout(path: Path) -> Path:
+    path.mkdir(parents=True)
+    _git("init", "-q", path)
+    return path
+
+
+def test_a_checkout_is_named_after_its_root_from_any_folder_in_it(isolated_home: Path) -> None:
+    shop = _checkout(isolated_home / "src" / "shop")
+    (shop / "api" / "v1").mkdir(parents=True)
+    assert project_for(str(shop)) == project_for(str(shop / "api" / "v1")) == "shop"
+
+
+def test_two_checkouts_with_one_folder_name_are_two_projects(isolated_home: Path) -> None:
+    acme = _checkout(isolated_home / "src" / "acme" / "api")
+    personal = _checkout(isolated_home / "src" / "personal" / "api")
+
+    assert project_for(str(acme)) == "api"  # the first one seen keeps the plain name
+    assert project_for(str(personal)) == "personal-api"
+    assert project_for(str(acme / ".")) == "api" and project_for(str(personal)) == "personal-api"  # kept
+
+
+def test_a_worktree_is_the_project_of_its_checkout(isolated_home: Path) -> None:
+    shop = _checkout(isolated_home / "src" / "shop")
+    _git(
+        "-C",
+        shop,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "start",
+    )
+    worktree = isolated_home / "wt" / "feature-x"
+    _git("-C", shop, "worktree", "add", "-q", worktree)
+
+    assert project_for(str(worktree)) == "shop"
+
+
+def test_a_moved_checkout_keeps_its_name(isolated_home: Path) -> None:
+    old = _checkout(isolated_home / "src" / "api")
+    assert project_for(str(old)) == "api"
+    moved = isolated_home / "code" / "api"
+    moved.parent.mkdir()
+    shutil.move(old, moved)
+
+    assert project_for(str(moved)) == "api"  # not "code-api": the old root is gone
+
+
+def test_a_folder_outside_any_checkout_or_machine_is_its_basename(isolated_home: Path) -> None:
+    (isolated_home / "scratch").mkdir()
+    assert project_for(str(isolated_home / "scratch")) == "scratch"
+    assert project_for("/home/someone-else/src/shop") == "shop"  # a session logged elsewhere
+    assert project_for(None) is None and project_for("") is None
