@@ -97,6 +97,14 @@ def test_a_damaged_log_is_reported_and_the_backfill_goes_on(store: MemoryStore, 
         ("ok, let's go with PostgreSQL 18 for prod.\nthanks", ["ok, let's go with PostgreSQL 18 for prod."]),
         ("What did we decide about retries?", []),
         ("fix the failing test please", []),
+        ("Let's use pydantic for config from now on.", ["Let's use pydantic for config from now on."]),
+        # questions, requests and what is meant for the moment are not decisions
+        ("Let's use print statements for now to see what's going on.", []),
+        ("Can you check whether we will use the new API in prod?", []),
+        ("Let's use git bisect to find it.", []),
+        ("I chose the wrong file earlier, sorry.", []),
+        ("We decided to use Redis? I don't remember that.", []),
+        ("If we decided on Postgres, the tests need a server.", []),
     ],
 )
 def test_extract_decisions(text: str, found: list[str]) -> None:

@@ -29,10 +29,24 @@ if TYPE_CHECKING:
     from mahavishnu.memory.store import MemoryStore
 
 _DECISION = re.compile(
-    r"\b(?:we|i|the team)\s+(?:have\s+|'ve\s+)?(?:decided|agreed|chose|settled on)\b"
+    r"\b(?:we|i|the team)\s+(?:have\s+|'ve\s+)?(?:decided|agreed|settled on)\b"
+    r"|\b(?:we|the team)\s+(?:have\s+|'ve\s+)?chose\b"
     r"|\bdecision\s*:"
-    r"|\blet'?s\s+(?:go with|use|standardi[sz]e on|stick with)\b"
-    r"|\bwe\s+(?:will|'ll|always)\s+use\b",
+    r"|\blet'?s\s+(?:go with|standardi[sz]e on|stick with)\b"
+    r"|\bwe\s+(?:will\s+|'ll\s+)?always\s+use\b",
+    re.IGNORECASE,
+)
+# "Let's use X" / "we will use X" is a decision only when it says it lasts.
+_LASTING_USE = re.compile(
+    r"\b(?:let'?s|we\s+will|we'll)\s+use\b.*\b(?:from now on|going forward|by default|everywhere|"
+    r"in (?:this|the) (?:project|repo|codebase))\b",
+    re.IGNORECASE,
+)
+# Not a decision: a question, something asked of the assistant, or something meant for the moment.
+_NOT_A_DECISION = re.compile(
+    r"\?|\b(?:whether|if|why|did|do you|can you|could you|would you|should we|remember|not sure)\b"
+    r".*\b(?:decided|agreed|settled|chose|use)\b"
+    r"|\b(?:for now|for the moment|temporarily|just this once|this time|for this test|earlier)\b",
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -95,12 +109,15 @@ def capture_hook(store: MemoryStore, tool: Tool, payload: Mapping[str, Any]) -> 
 
 
 def extract_decisions(text: str) -> list[str]:
-    """The sentences of a user's turn that state a decision, in order, without duplicates."""
+    """The sentences of a user's turn that state a lasting decision, in order, without duplicates
+    (not questions, requests or what is meant for now)."""
     found: dict[str, None] = {}
     for sentence in _SENTENCE.split(text):
         sentence = " ".join(sentence.split())
         low, high = _DECISION_CHARS
-        if low <= len(sentence) <= high and _DECISION.search(sentence):
+        if not low <= len(sentence) <= high or _NOT_A_DECISION.search(sentence):
+            continue
+        if _DECISION.search(sentence) or _LASTING_USE.search(sentence):
             found[sentence] = None
     return list(found)
 
