@@ -144,6 +144,26 @@ def test_sent_records_live_under_mahavishnu_home(store: MemoryStore, isolated_ho
     build_context(store, start(), "claude", SETTINGS)
     assert recall_dir() == isolated_home / ".mahavishnu" / "recall"
     assert len(list(recall_dir().glob("*.json"))) == 1
+    assert recall_dir().stat().st_mode & 0o777 == 0o700
+
+
+def test_a_prompt_never_gets_chat_turns_that_say_nothing(store: MemoryStore) -> None:
+    """ "continue", "run the tests please", "All 212 tests passed." from old sessions are close to
+    the prompt but tell the agent nothing (or something stale); a turn that informs still comes."""
+    for turn in ("run the tests please", "All 212 tests passed.", "yes run the tests"):
+        store.store(turn, "agent", project="api", session_id="old")
+    store.store(
+        "The tests need a running Redis: start it with make redis before you run the tests",
+        "agent",
+        project="api",
+    )
+    store.store("run the tests", "decision", project="api")  # only repeats the prompt
+
+    text = context(build_context(store, prompt("run the tests"), "claude", SETTINGS))
+
+    assert "make redis" in text
+    assert "212" not in text and "please" not in text and "yes run" not in text
+    assert "] run the tests\n" not in text + "\n"
 
 
 def test_importing_recall_loads_nothing_heavy() -> None:

@@ -48,6 +48,7 @@ PROMPT_EVENTS = frozenset({"UserPromptSubmit", "BeforeAgent"})
 CHARS_PER_TOKEN = 4  # a rough, conservative count for English prose and code
 STATE_DAYS = 7  # a session's "already sent" record is dropped after this many days untouched
 _STARTUP_TYPES = ("decision", "insight")
+_MIN_TURN_WORDS = 6  # a shorter chat turn is an acknowledgement or a request, not knowledge
 _OWN_WINDOW = 200  # a project's newest memories looked at in one query at session start
 _RESET_SOURCES = frozenset({"clear", "compact"})
 _HOOK_CONTEXT = re.compile(r"<(qwen:user-prompt-submit-context|hook_context)>.*?</\1>", re.DOTALL)
@@ -150,7 +151,21 @@ def _relevant_memories(
     # Relevance is the cosine (min_relevance), so the vector leg alone answers: the full-text leg
     # would only add candidates without a cosine and cost most of the time (~36 of ~50 ms at 100k).
     hits = store.search(prompt, mode="vector", filters=scope, limit=settings.candidates)
-    return [hit.memory for hit in hits if (hit.vector_score or 0.0) >= settings.min_relevance]
+    said = _flat(prompt).lower()
+    return [
+        hit.memory
+        for hit in hits
+        if (hit.vector_score or 0.0) >= settings.min_relevance and _informative(hit.memory, said)
+    ]
+
+
+def _informative(memory: Memory, prompt: str) -> bool:
+    """Whether a memory tells the agent something: not a chat turn of a few words ("continue",
+    "OK.", "yes do it", "All tests passed."), nor one that only repeats the prompt."""
+    flat = _flat(memory.content).lower()
+    if memory.memory_type == "agent" and len(flat.split()) < _MIN_TURN_WORDS:
+        return False
+    return flat not in prompt
 
 
 def _fit(
@@ -222,7 +237,7 @@ class SentMemories:
         if self.path is None:
             return
         new_session = not self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        paths.make_dir(self.path.parent)  # 0700, as all of Mahavishnu's folders
         fd, name = tempfile.mkstemp(prefix=".sent-", dir=self.path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({"sent": sorted(self.ids)}, handle)
