@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from mahavishnu.cli.fast import SWITCH_LLM_DEFAULTS, SWITCH_LLM_OPTIONS, parse_switch_llm
 from mahavishnu.cli.main import app
@@ -437,3 +439,24 @@ def test_the_capture_hook_returns_at_once_and_the_import_follows(
     assert len(listed) == 2, (home / ".mahavishnu" / "capture" / "capture.log").read_text()
     bad = [_hook(home, args, "[]", MAHAVISHNU_DAEMON=daemon_state), _typer_hook(home, args, "[]")]
     assert bad[0].returncode == bad[1].returncode != 0 and bad[0].stderr == bad[1].stderr
+
+
+def test_a_failed_capture_is_logged_with_its_time_and_shown_by_hooks_status(isolated_home: Path) -> None:
+    """The capture hook returns at once, so its failure (a transcript the assistant's update moved)
+    can only be seen afterwards: in the log, stamped, and in `memory hooks status`."""
+    sent = {
+        "hook_event_name": "Stop",
+        "session_id": "x",
+        "transcript_path": str(isolated_home / "gone.jsonl"),
+    }
+    done = _hook(isolated_home, ["memory", "import", "--tool", "codex", "-"], sent, MAHAVISHNU_DAEMON="off")
+    assert (done.returncode, done.stderr) == (0, "")
+    log = isolated_home / ".mahavishnu" / "capture" / "capture.log"
+    deadline = time.monotonic() + 60
+    while "error: " not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    line = next(line for line in log.read_text().splitlines() if "error: " in line)
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d codex: error: .*gone\.jsonl", line), line
+    status = CliRunner().invoke(app, ["memory", "hooks", "status", "--tool", "codex"])
+    assert "the last failed capture" in status.stderr and "gone.jsonl" in status.stderr

@@ -11,11 +11,14 @@ live here and the Typer commands call them, so both paths run the same code.
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mahavishnu.environments.switcher import SwitchResult
     from mahavishnu.errors import MahavishnuError
     from mahavishnu.services.sessions import SessionAdvice
@@ -302,6 +305,7 @@ def _snippet(text: str, width: int = 80) -> str:
 
 #: Set by a capture hook for the detached process it hands the import to (see ``memory_import_hook``).
 CAPTURE_ENV = "MAHAVISHNU_CAPTURE"
+CAPTURE_LOG_BYTES = 512 * 1024  # the capture log is rotated past this size
 #: ``memory.session_logs.TOOLS`` (a test keeps them equal), spelled here so that a hook need not
 #: import that module (dataclasses, datetime and the log readers) to check its own name.
 HOOK_TOOLS = ("claude", "codex", "qwen", "gemini")
@@ -435,18 +439,61 @@ def memory_import_hook(args: list[str]) -> int | None:
     return _run(body)
 
 
+def capture_log() -> Path:
+    """Where detached captures write their errors (each line stamped: ``_StampedErrors``)."""
+    from mahavishnu import paths
+
+    return paths.data_dir() / "capture" / "capture.log"
+
+
+def last_capture_error() -> str | None:
+    """The newest error line of the capture log, if any (``memory hooks status`` shows it)."""
+    try:
+        lines = capture_log().read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    return next((line for line in reversed(lines) if "error: " in line), None)
+
+
+class _StampedErrors(io.TextIOBase):
+    """stderr of a detached capture: each line starts with the time and the assistant, so the log
+    says when a capture failed and whose."""
+
+    encoding, errors = "utf-8", "replace"  # Click writes to it as a text stream
+
+    def __init__(self, stream: Any, tool: str) -> None:
+        self.stream, self.tool, self.at_line_start = stream, tool, True
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str | bytes) -> int:
+        import time
+
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        for piece in text.splitlines(keepends=True):
+            if self.at_line_start:
+                self.stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self.tool}: ")
+            self.stream.write(piece)
+            self.at_line_start = piece.endswith("\n")
+        self.stream.flush()
+        return len(text)
+
+
 def _hand_off_capture(tool: str, text: str) -> None:
     import json
     import os
     import subprocess
     import tempfile
 
-    from mahavishnu import paths
-
     payload = read_hook_payload(text)
-    spool = paths.data_dir() / "capture"
+    log = capture_log()
+    spool = log.parent
     spool.mkdir(mode=0o700, parents=True, exist_ok=True)
-    log = spool / "capture.log"
+    with contextlib.suppress(OSError):
+        if log.stat().st_size > CAPTURE_LOG_BYTES:  # one older generation is kept
+            os.replace(log, log.with_name(log.name + ".1"))
     with tempfile.TemporaryFile(dir=spool) as handle, open(log, "ab") as errors:  # 0600, no name
         handle.write(json.dumps(payload, ensure_ascii=False).encode())
         handle.seek(0)
@@ -464,11 +511,10 @@ def _hand_off_capture(tool: str, text: str) -> None:
 def _capture_now(tool: str) -> int | None:
     """The detached capture: through the warm daemon (one writer, the embedder loaded), else None
     and the Typer command imports in-process (it reads the hook's JSON from stdin again)."""
-    import io
-
     from mahavishnu.errors import MahavishnuError
     from mahavishnu.memory import daemon
 
+    sys.stderr = _StampedErrors(sys.stderr, tool)
     text = sys.stdin.read()
     try:
         payload: dict[str, Any] | None = read_hook_payload(text)

@@ -15,7 +15,7 @@ import typer
 
 from mahavishnu.cli.fast import hook_stdin, never_blocking, read_hook_payload, run_memory_context
 from mahavishnu.cli.memory_group import app, open_store
-from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.errors import InvalidInputError
 
 hooks_app = typer.Typer(
@@ -133,6 +133,11 @@ def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> Non
         for t in found
     ]
     table(None, ["assistant", "state", "hooks", "file"], rows)
+    from mahavishnu.cli.fast import capture_log, last_capture_error
+
+    failed = last_capture_error()
+    if failed:
+        warn(f"the last failed capture: {failed} (all of them: {capture_log()})")
 
 
 def _home_relative(path: Path) -> str:
