@@ -9,9 +9,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-# from "://" on (the scheme before it stays as it is): a literal start is searched for fast
-URL_PASSWORD = re.compile(r"(?P<scheme>://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
-_DSN_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
+# from "://" on (the scheme before it stays as it is): a literal start is searched for fast. The
+# password runs to the authority's LAST "@": an unencoded "@" in it must not leave its tail visible.
+URL_PASSWORD = re.compile(r"(?P<scheme>://)(?P<user>[^:/@\s]*):(?P<pw>[^/\s]+)@")
+# ?password=x&sslmode=... (a URL's query: the value ends at "&"), then libpq's password=x or 'x y'
+_QUERY_PASSWORD = re.compile(r"(?P<lead>[?&]password=)[^&#\s]*", re.I)
+_DSN_PASSWORD = re.compile(r"(?<![?&])(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
 
 
 def mask(value: str) -> str:
@@ -24,6 +27,7 @@ def mask(value: str) -> str:
 def mask_url(url: str) -> str:
     """Hide the password of a URL or libpq DSN, keep user and host so errors stay useful."""
     url = URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:****@", url)
+    url = _QUERY_PASSWORD.sub(lambda m: f"{m['lead']}****", url)
     return _DSN_PASSWORD.sub(lambda m: f"{m[1]}****", url)
 
 

@@ -243,6 +243,8 @@ def _parse(data: Any, where: str) -> Memory:
         raise InvalidInputError(
             f"{where}: vector has {len(vector)} values, embedding_dim says {memory.embedding_dim}"
         )
+    if not np.isfinite(vector).all():  # checked with the whole file, before anything is written
+        raise InvalidInputError(f"{where}: the vector has NaN or infinite values")
     return memory
 
 

@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from mahavishnu.errors import BackendUnavailableError, InvalidInputError, MahavishnuError, StoreError
+from mahavishnu.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    MahavishnuError,
+    MigrationError,
+    StoreError,
+)
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.backends.base import SearchRequest, _need
 from mahavishnu.memory.backends.sql import Dialect, SqlBackend
@@ -53,6 +59,8 @@ Conn = Any  # psycopg.Connection[Any] (psycopg is imported lazily)
 _MIGRATION_LOCK = 0x6D61_6876  # pg_advisory_xact_lock key: one migrator at a time
 _META_DIMENSION = "dimension"
 _CONNECT_TIMEOUT = 5
+_ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
+_MAX_DRAWN_IDS = 1_000_000  # nextval calls an import may make instead of setval (about a second)
 
 
 def _jsonb(value: Any) -> Any:
@@ -107,7 +115,7 @@ def resolve_dsn(settings: MemorySettings) -> str:
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.Error as exc:
-        raise StoreError(f"memory.dsn is not a valid PostgreSQL DSN: {mask_url(str(exc))}") from exc
+        raise StoreError(f"memory.dsn is not a valid PostgreSQL DSN: {masked(dsn, str(exc))}") from exc
     if params.get("password"):
         return dsn
     password = os.environ.get("MAHAVISHNU_PG_PASSWORD") or _secret_password()
@@ -153,8 +161,29 @@ def dsn_host(dsn: str) -> str:
     params = _conninfo(dsn)
     if params is None:
         return "?"
-    host = str(params.get("host") or params.get("hostaddr") or "localhost (socket)")
+    host = _visible_host(str(params.get("host") or params.get("hostaddr") or "localhost (socket)"))
     return f"{host}:{params['port']}" if params.get("port") else host
+
+
+def _visible_host(host: str) -> str:
+    """libpq ends a URL's password at its first ``@``: with an unencoded ``@`` in the password, the
+    rest of it lands in the host. Show only what follows the last ``@`` of each host."""
+    return ",".join(h.rpartition("@")[2] for h in host.split(","))
+
+
+def masked(dsn: str, text: str) -> str:
+    """``text`` (an error about ``dsn``) without the password, nor a tail of it libpq took for a host."""
+    params = _conninfo(dsn) or {}
+    for host in str(params.get("host") or "").split(","):
+        if "@" in host:
+            text = text.replace(host, "****@" + _visible_host(host))
+    return mask_url(text)
+
+
+def _password_has_at(dsn: str) -> bool:
+    """Whether a URL DSN's authority holds more than one ``@`` (an unencoded one in the password)."""
+    _, found, rest = dsn.partition("://")
+    return bool(found) and rest.split("/", 1)[0].count("@") > 1
 
 
 def dsn_location(dsn: str) -> str:
@@ -167,8 +196,13 @@ def dsn_location(dsn: str) -> str:
 
 
 def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
-    reason = mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    if "password authentication failed" in reason or "no password supplied" in reason:
+    reason = masked(dsn, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if _password_has_at(dsn):
+        hint = (
+            "The DSN holds more than one '@': percent-encode an '@' in the password as %40 "
+            "(or give the password in MAHAVISHNU_PG_PASSWORD)."
+        )
+    elif "password authentication failed" in reason or "no password supplied" in reason:
         hint = "Check the user and password (MAHAVISHNU_PG_PASSWORD, secret pg-password or ~/.pgpass)."
     else:
         hint = "Check that the server is running and reachable, and memory.dsn names it."
@@ -184,6 +218,11 @@ def _configure(conn: Conn) -> None:
     conn.execute("SET ivfflat.iterative_scan = relaxed_order")
     register_vector(conn)
     conn.commit()
+
+
+def _owns_memories(conn: Conn) -> bool:
+    owner = "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = 'memories'::regclass"
+    return bool(conn.execute(owner).fetchone()[0])
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -219,22 +258,49 @@ class PostgresBackend(SqlBackend):
         self._pool: ConnectionPool[Any] | None = None
         if migrate:
             self.migrate()
-            self._check_vector_index()
         else:
             self.migration_state()  # reachable, and not newer than this code
 
-    def _check_vector_index(self) -> None:
-        """Build the configured kind of index for the store's dimension if it is missing (a store
-        switched between hnsw and ivfflat is re-indexed on open)."""
-        with self._direct() as conn:
+    def migrate(self) -> list[str]:
+        """Pending migrations, then the vector index of the configured kind for the store's
+        dimension if it is missing (a store switched between hnsw and ivfflat is re-indexed)."""
+        applied = super().migrate()
+        with self._direct() as conn, conn.transaction():
             row = conn.execute("SELECT value FROM meta WHERE key = %s", (_META_DIMENSION,)).fetchone()
-            if row is None:
-                return
-            name = vector_index_name(self.index_kind, int(row[0]))
-            found = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
-            if found is None or found[0] is None:
-                with conn.transaction():
-                    self._ensure_vector_index(conn, int(row[0]))
+            if row is not None:
+                self._ensure_vector_index(conn, int(row[0]))
+        return applied
+
+    def _check_may_migrate(self) -> None:
+        """A migration is pending: say so clearly if this role may not create tables."""
+        with self._direct() as conn:
+            schema, allowed, database = conn.execute(
+                "SELECT current_schema(), has_schema_privilege(current_schema(), 'CREATE'), "
+                "current_database()"
+            ).fetchone() or (None, False, None)
+        if not allowed:
+            raise MigrationError(
+                f"no permission to create tables in schema {schema or '(none)'} of {database}",
+                hint=f"Ask its owner to run `mahavishnu db migrate` on {self.location}.",
+            )
+
+    def _migration_failed(self, name: str, exc: Exception) -> MigrationError:
+        import psycopg
+
+        database = _conninfo(self.dsn) or {}
+        where = database.get("dbname") or "the database"
+        primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege) and "extension" in primary:
+            return MigrationError(
+                f"the vector extension is not installed in {where} and this role may not create it",
+                hint=f"Ask an administrator to run `CREATE EXTENSION vector;` in {where} once.",
+            )
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return MigrationError(
+                f"migration {name} failed on {self.location}: {masked(self.dsn, primary)}",
+                hint="Ask the database's owner to run `mahavishnu db migrate`.",
+            )
+        return super()._migration_failed(name, exc)
 
     # -- connections and transactions ---------------------------------------------------
     def _direct(self) -> psycopg.Connection[Any]:
@@ -284,10 +350,18 @@ class PostgresBackend(SqlBackend):
                 if not _retryable(exc):
                     if isinstance(exc, psycopg.OperationalError):
                         raise _unavailable(self.dsn, exc) from exc
-                    raise StoreError(f"PostgreSQL at {dsn_host(self.dsn)}: {mask_url(str(exc))}") from exc
+                    raise self._store_error(exc) from exc
                 if attempt + 1 == attempts:
                     raise _unavailable(self.dsn, exc) from exc
         raise AssertionError("unreachable")
+
+    def _store_error(self, exc: Exception) -> StoreError:
+        import psycopg
+
+        hint = None
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            hint = "This role lacks a privilege it needs here: ask the database's owner to grant it."
+        return StoreError(f"PostgreSQL at {dsn_host(self.dsn)}: {masked(self.dsn, str(exc))}", hint=hint)
 
     def _read(self, work: Callable[[Conn], _T]) -> _T:
         return self.run(work)
@@ -351,21 +425,39 @@ class PostgresBackend(SqlBackend):
         conn.execute("LOCK TABLE memories IN SHARE ROW EXCLUSIVE MODE")  # no insert sneaks in
 
     def _imported(self, conn: Conn) -> None:
-        """New rows never reuse an imported id."""
-        conn.execute(
-            "SELECT setval(pg_get_serial_sequence('memories', 'id'), "
-            "greatest((SELECT max(id) FROM memories), "
-            "(SELECT last_value FROM pg_sequences WHERE sequencename = 'memories_id_seq')))"
-        )
+        """New rows never reuse an imported id: the id sequence moves past the largest one. A role
+        with only USAGE on the sequence may not ``setval`` it, but may draw the ids in between."""
+        top, last, may_set = conn.execute(
+            "SELECT (SELECT max(id) FROM memories), "
+            "(SELECT last_value FROM pg_sequences WHERE sequencename = 'memories_id_seq'), "
+            f"has_sequence_privilege({_ID_SEQUENCE}, 'UPDATE')"
+        ).fetchone()
+        behind = int(top or 0) - int(last or 0)
+        if behind <= 0:
+            return
+        if may_set:
+            conn.execute(f"SELECT setval({_ID_SEQUENCE}, %s)", (top,))
+        elif behind <= _MAX_DRAWN_IDS:
+            conn.execute(f"SELECT count(nextval({_ID_SEQUENCE})) FROM generate_series(1, %s)", (behind,))
+        else:
+            raise StoreError(
+                f"this role may not move the id sequence of {self.location} past the imported ids",
+                hint="Ask the database's owner to `GRANT UPDATE ON SEQUENCE memories_id_seq` to this role.",
+            )
 
     def _ensure_vector_index(self, conn: Conn, dimension: int) -> None:
-        """The ANN index of the store's dimension (and only that one)."""
+        """The ANN index of the store's dimension (and only that one). Only the table's owner may
+        change indexes: for another role this is left to the owner's next `mahavishnu db migrate`
+        (searches stay exact meanwhile, just slower)."""
         keep = vector_index_name(self.index_kind, dimension)
         stale = conn.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'memories' "
             "AND indexname LIKE 'memories_embedding_%%' AND indexname <> %s",
             (keep,),
         ).fetchall()
+        present = conn.execute("SELECT to_regclass(%s)", (keep,)).fetchone()[0] is not None
+        if (present and not stale) or not _owns_memories(conn):
+            return
         for (name,) in stale:
             conn.execute(f'DROP INDEX IF EXISTS "{name}"')
         conn.execute(vector_index_sql(self.index_kind, dimension))

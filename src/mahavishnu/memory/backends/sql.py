@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
+
 from mahavishnu.errors import InvalidInputError, MigrationError, StoreError
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.backends import records
@@ -83,7 +85,7 @@ class Dialect:
         if name in _TIMES:
             return self.time_in(value)
         if name == "embedding":
-            return self.vector_in(value)
+            return self.vector_in(finite(value, "a memory"))
         return value
 
     def memory(self, row: Sequence[Any]) -> Memory:
@@ -103,6 +105,7 @@ class Dialect:
         """``INSERT_COLUMNS`` values of a memory that carries its vector."""
         if memory.embedding is None:
             raise InvalidInputError(f"memory #{memory.id} has no vector to import")
+        finite(memory.embedding, f"memory #{memory.id}")
         return [self.encode(name, getattr(memory, name)) for name in INSERT_COLUMNS]
 
     def draft_row(self, draft: MemoryDraft, vector: Vector, model: str, now: datetime) -> list[Any]:
@@ -156,6 +159,17 @@ class Dialect:
             clause += f" OR m.id IN (SELECT memory_id FROM insight_shares WHERE project IN ({projects}))"
             values.append(key)
         return f"({clause})", values
+
+
+def finite(vector: Vector, owner: str) -> Vector:
+    """``vector``, refused when it holds NaN or infinity: no cosine score could be computed from
+    it, and pgvector rejects it with an error that names only a statement parameter."""
+    if not np.isfinite(vector).all():
+        raise InvalidInputError(
+            f"{owner} has a vector with NaN or infinite values; nothing of this batch was written",
+            hint="Fix or remove it at its source (the export file or the embedder), then try again.",
+        )
+    return vector
 
 
 def dedup_key(memory: Memory) -> tuple[Any, ...]:
@@ -216,7 +230,13 @@ class SqlBackend(Backend):
         return MigrationState(self.name, self.location, tuple(applied.items()), pending)
 
     def migrate(self) -> list[str]:
-        """Each pending migration in its own transaction, together with the row recording it."""
+        """Each pending migration in its own transaction, together with the row recording it.
+
+        A read-only look comes first: an up-to-date store runs no DDL, so a role that may only read
+        and write its tables opens it."""
+        if not self.migrations.pending(self._applied_now()):
+            return []
+        self._check_may_migrate()
         done: list[str] = []
         while True:
             with self._migrating() as conn:
@@ -230,13 +250,17 @@ class SqlBackend(Backend):
                 try:
                     migration.apply(conn)
                 except self._errors() as exc:
-                    reason = mask_url(str(exc))
-                    raise MigrationError(
-                        f"migration {migration.name} failed on {self.location}: {reason}"
-                    ) from exc
+                    raise self._migration_failed(migration.name, exc) from exc
                 sql = f"INSERT INTO _migrations VALUES ({self.dialect.marks(2)})"
                 conn.execute(sql, (migration.name, format_time(utcnow())))
                 done.append(migration.name)
+
+    def _check_may_migrate(self) -> None:
+        """Hook: refuse, with a clear error, to migrate where this connection may not create tables."""
+
+    def _migration_failed(self, name: str, exc: Exception) -> MigrationError:
+        """The error to raise when migration ``name`` failed with the driver's ``exc``."""
+        return MigrationError(f"migration {name} failed on {self.location}: {mask_url(str(exc))}")
 
     @abstractmethod
     def _errors(self) -> tuple[type[Exception], ...]:
@@ -470,7 +494,10 @@ class SqlBackend(Backend):
             f"(SELECT 1 FROM memories WHERE id = {m}) "
             "ON CONFLICT (memory_id) DO UPDATE SET embedding = excluded.embedding"
         )
-        rows = [(i, self.dialect.vector_in(v), i) for i, v in zip(ids, vectors, strict=True)]
+        rows = [
+            (i, self.dialect.vector_in(finite(v, f"memory #{i}")), i)
+            for i, v in zip(ids, vectors, strict=True)
+        ]
         self._write(lambda conn: conn.cursor().executemany(sql, rows))
 
     def finish_reembed(self, model: str, dimension: int, meta: Mapping[str, str | None]) -> bool:
