@@ -97,8 +97,7 @@ def check_cmd(
             raise typer.Exit(1)
         return
     if not report.ok:
-        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
-        message = f"the memory store {report.location} is damaged: {report.problems[0]}{more}"
+        message = f"the memory store {report.location} is damaged: {report.summary}"
         raise StoreDamagedError.checked(message, report.location)
     info(f"{report.location}: {report.check} ok")
 

@@ -26,7 +26,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths
 from mahavishnu.environments import safe_write, switch_log
@@ -77,7 +77,10 @@ def kept_file(path: Path) -> Path:
 def kept(path: Path) -> tuple[str, str] | None:
     """The file as it was before a switch replaced the user's own settings, if it was kept, and
     what a switch and a stock switch made of it (what differs is what to put back)."""
-    record = _read(path)
+    return _kept(_read(path))
+
+
+def _kept(record: dict[str, object]) -> tuple[str, str] | None:
     own, base = record.get("kept"), record.get("base")
     return (own, base) if isinstance(own, str) and isinstance(base, str) else None
 
@@ -85,18 +88,12 @@ def kept(path: Path) -> tuple[str, str] | None:
 def owned_digest(text: str, stock_text: str, path: Path) -> str:
     """A fingerprint of the provider settings ``text`` holds: what its stock form (``stock_text``)
     takes out of it. Values, not layout: an assistant rewriting its JSON file keeps the fingerprint."""
-    if path.suffix == ".json":
-        try:
-            part = json.dumps(_changed(_parse_json(stock_text, path).data, _parse_json(text, path).data))
-        except MahavishnuError:
-            part = text
+    try:
+        taken = _taken_out(text, stock_text, path)
+    except MahavishnuError:
+        part = text
     else:
-        import difflib
-
-        lines = text.splitlines()
-        matcher = difflib.SequenceMatcher(None, lines, stock_text.splitlines(), autojunk=False)
-        opcodes = matcher.get_opcodes()
-        part = "\n".join(line for tag, i1, i2, *_ in opcodes if tag != "equal" for line in lines[i1:i2])
+        part = json.dumps(taken) if path.suffix == ".json" else "\n".join(taken)
     return hashlib.sha256(part.encode("utf-8")).hexdigest()
 
 
@@ -124,7 +121,7 @@ def mark(path: Path, *, ours: bool, digest: str) -> None:
     written = [d for d in _written(record) or [] if d != digest]
     if ours:
         written = [*written, digest][-_FINGERPRINTS:]  # a rollback may bring back an older one
-    _write(path, ours=ours, kept=kept(path) if ours else None, written=written)
+    _write(path, ours=ours, kept=_kept(record) if ours else None, written=written)
 
 
 def keep(path: Path, own: str, base: str) -> None:
@@ -165,16 +162,22 @@ class Restore:
 
 def loses(own: str, base: str, path: Path) -> bool:
     """Whether ``base`` (``own`` after a switch and a stock switch) lacks a setting ``own`` has."""
+    try:
+        return bool(_taken_out(own, base, path))
+    except MahavishnuError:
+        return base != own
+
+
+def _taken_out(text: str, stock_text: str, path: Path) -> list[Any]:
+    """What ``stock_text`` lacks of ``text``: (keys, value) pairs of JSON settings (raises
+    MahavishnuError when either does not parse), else lines."""
     if path.suffix == ".json":
-        try:
-            parsed = [_parse_json(text, path).data for text in (base, own)]
-        except MahavishnuError:
-            return base != own
-        return bool(_changed(parsed[0], parsed[1]))
+        return _changed(_parse_json(stock_text, path).data, _parse_json(text, path).data)
     import difflib
 
-    matcher = difflib.SequenceMatcher(None, own.splitlines(), base.splitlines(), autojunk=False)
-    return any(tag in ("delete", "replace") for tag, *_ in matcher.get_opcodes())
+    lines = text.splitlines()
+    matcher = difflib.SequenceMatcher(None, lines, stock_text.splitlines(), autojunk=False)
+    return [line for tag, i1, i2, *_ in matcher.get_opcodes() if tag != "equal" for line in lines[i1:i2]]
 
 
 def _merge_lines(base: str, own: str, current: str) -> str | None:

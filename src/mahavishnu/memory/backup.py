@@ -89,11 +89,9 @@ def _previous_copy(kind: str, suffix: str) -> Path:
     folder = paths.make_dir(paths.backups_dir() / "store")
     for old in sorted(folder.glob(f"{kind}-*{suffix}"))[: 1 - _PREVIOUS_KEPT]:
         old.unlink(missing_ok=True)
-    now = time.time_ns()  # to the nanosecond: a restore of the copy made a moment ago never overwrites it
-    return (
-        folder
-        / f"{kind}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now / 1e9))}.{now % 10**9:09d}{suffix}"
-    )
+    now = time.time_ns()  # to the nanosecond: restoring the copy made a moment ago never overwrites it
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now // 10**9))
+    return folder / f"{kind}-{stamp}.{now % 10**9:09d}{suffix}"
 
 
 #: How many stores replaced by a restore are kept, per backend.
@@ -138,8 +136,7 @@ def _sqlite_restore(settings: MemorySettings, path: Path) -> Restored:
 def _refuse_damaged(path: Path, what: str, hint: str) -> None:
     report = check_sqlite(path)
     if not report.ok:
-        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
-        raise StoreDamagedError(f"{what}: {report.problems[0]}{more}", hint=hint)
+        raise StoreDamagedError(f"{what}: {report.summary}", hint=hint)
 
 
 def _sqlite_checked_copy(source: Path, target: Path) -> None:

@@ -41,7 +41,8 @@ def checkout_root(start: Path) -> Path | None:
     try:
         if not start.is_dir():
             return None
-        for directory in (start.resolve(), *start.resolve().parents):
+        here = start.resolve()
+        for directory in (here, *here.parents):
             marker = directory / ".git"
             if marker.is_dir():
                 return directory

@@ -27,6 +27,12 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def summary(self) -> str:
+        """The first problem, and how many more there are."""
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        return f"{self.problems[0]}{more}" if self.problems else "ok"
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
 

@@ -168,25 +168,28 @@ def _kept_out_of_git(path: Path, scope: Scope, *, dry_run: bool) -> list[str]:
             hint="Leave out --inline-secret (the key is read by reference), or use --scope local.",
         )
     root = paths.project_root(path.parent)
-    if scope != "local" or root is None or _git_ignores(root, path):
+    if scope != "local" or root is None:
+        return []
+    name = path.relative_to(root)
+    if _git_ignores(root, name):
         return []
     if dry_run:
-        return [f"{path.relative_to(root)} is not ignored by git: the switch adds it to .git/info/exclude"]
+        return [f"{name} is not ignored by git: the switch adds it to .git/info/exclude"]
     exclude = root / ".git" / "info" / "exclude"
     if exclude.parent.is_dir():  # not a worktree's or submodule's .git file
         with exclude.open("a", encoding="utf-8") as out:
-            out.write(f"\n/{path.relative_to(root).as_posix()}\n")
-        return [f"{path.relative_to(root)} added to .git/info/exclude, so git never commits the key"]
-    return [f"{path.relative_to(root)} is not ignored by git: add it to .gitignore before committing"]
+            out.write(f"\n/{name.as_posix()}\n")
+        return [f"{name} added to .git/info/exclude, so git never commits the key"]
+    return [f"{name} is not ignored by git: add it to .gitignore before committing"]
 
 
-def _git_ignores(root: Path, path: Path) -> bool:
-    """``git check-ignore``; True without git (nothing commits then)."""
+def _git_ignores(root: Path, name: Path) -> bool:
+    """``git check-ignore`` of ``name`` (relative to ``root``); True without git (nothing commits then)."""
     import subprocess
 
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), "check-ignore", "-q", "--no-index", str(path.relative_to(root))],
+            ["git", "-C", str(root), "check-ignore", "-q", "--no-index", str(name)],
             capture_output=True,
             check=False,
         )
