@@ -186,6 +186,22 @@ def test_stats_list_export_import(tmp_path: Path) -> None:
     assert "skipped 3" in ok("import", str(out))
 
 
+def test_export_refuses_to_replace_a_file_or_write_a_folder(tmp_path: Path) -> None:
+    ok("store", "the release goes out on Thursdays")
+    kept = tmp_path / "todo.md"
+    kept.write_text("- ship it\n")
+
+    refused = memory("export", str(kept))
+    folder = memory("export", str(tmp_path))
+
+    assert isinstance(refused.exception, InvalidInputError)
+    assert isinstance(folder.exception, InvalidInputError)
+    assert "already exists" in refused.exception.message and "--force" in (refused.exception.hint or "")
+    assert kept.read_text() == "- ship it\n"
+    assert "is a folder" in folder.exception.message
+    assert ok("export", str(kept), "--force", "--json")["exported"] == 1
+
+
 def test_reembed_moves_the_store_and_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     ok("store", "memory to move")
 

@@ -235,6 +235,15 @@ def test_invalid_toml_is_refused_with_its_line(config: Path) -> None:
     assert list_backups() == []
 
 
+def test_an_array_left_open_says_so_rather_than_naming_a_nul(config: Path) -> None:
+    broken = USER_FILE + 'notify = ["notify-send", "Codex"\n'
+    config.write_text(broken)
+    with pytest.raises(InvalidConfigFileError, match=r"Unclosed array \(at end of document\)") as error:
+        switch_llm("openai", load_settings(), tool="codex")
+    assert "\\x00" not in str(error.value)
+    assert config.read_text() == broken
+
+
 def test_dry_run_shows_masked_diffs_and_writes_nothing(config: Path) -> None:
     result = switch_llm("zai", load_settings(), tool="codex", dry_run=True, inline_secret=True)
     assert config.read_text() == USER_FILE

@@ -57,6 +57,19 @@ def test_a_backup_is_private_whatever_the_umask(store_file: Path, tmp_path: Path
     assert stat.S_IMODE((tmp_path / "out" / "backup.db").stat().st_mode) == 0o600
 
 
+def test_a_backup_replaces_an_existing_file_only_when_forced(store_file: Path, tmp_path: Path) -> None:
+    _fill(store_file, "the deploy key rotates monthly")
+    target = tmp_path / "notes.txt"
+    target.write_text("a file the user typed by mistake")
+
+    code, output = _db("backup", str(target))
+
+    assert code != 0 and "already exists" in output and "--force" in output
+    assert target.read_text() == "a file the user typed by mistake"
+    assert _db("backup", str(target), "--force")[0] == 0
+    assert target.read_bytes()[:16] == b"SQLite format 3\x00"
+
+
 def test_a_restore_keeps_the_store_it_replaces(store_file: Path, tmp_path: Path) -> None:
     _fill(store_file, "written before the backup")
     assert _db("backup", str(tmp_path / "backup.db"))[0] == 0

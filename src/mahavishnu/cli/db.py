@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
+from mahavishnu.cli.target_file import FORCE_HELP, refuse_to_replace
 
 app = typer.Typer(
     help="Inspect and migrate the memory store's schema; back it up and restore it.", no_args_is_help=True
@@ -104,13 +105,15 @@ def check_cmd(
 
 @app.command("backup")
 def backup_cmd(
-    path: Path = typer.Argument(..., help="File to write (replaced only once the backup is complete)."),
+    path: Path = typer.Argument(..., help="File to write (written in full before it appears)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Back up the whole store: SQLite's online backup (embedded) or pg_dump (PostgreSQL)."""
     from mahavishnu.config import load_settings
     from mahavishnu.memory import backup
 
+    refuse_to_replace(path, force)
     settings = load_settings().memory
     location = backup.backup(settings, path)
     if as_json:

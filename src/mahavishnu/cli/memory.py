@@ -28,6 +28,7 @@ from mahavishnu.cli.memory_group import (
     open_store,
 )
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
+from mahavishnu.cli.target_file import FORCE_HELP, refuse_to_replace
 from mahavishnu.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -306,10 +307,13 @@ def stats_cmd(as_json: bool = JSON_OPTION) -> None:
 
 @app.command("export")
 def export_cmd(
-    path: Path = typer.Argument(..., help="JSONL file to write."), as_json: bool = JSON_OPTION
+    path: Path = typer.Argument(..., help="JSONL file to write."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Write every memory (ids, times, vectors) and activity row (conversations, workflow runs,
     project groups, insight shares, metrics, ingestion runs) to a JSONL file."""
+    refuse_to_replace(path, force)
     with open_store() as store:
         counts = store.export(path)
     if as_json:

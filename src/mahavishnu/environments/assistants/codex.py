@@ -107,9 +107,7 @@ def parse(text: str | None, source: Path | str = "config.toml") -> tomlkit.TOMLD
     try:
         return tomlkit.parse(text or "")
     except tomlkit.exceptions.ParseError as exc:
-        raise InvalidConfigFileError(
-            f"invalid TOML in {source} at line {exc.line}, column {exc.col}: {_problem(exc)}"
-        ) from exc
+        raise InvalidConfigFileError(f"invalid TOML in {source}{_problem(text or '', exc)}") from exc
 
 
 def validate(text: str) -> None:
@@ -232,9 +230,16 @@ def _is_ours(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PROVIDER_PREFIX)
 
 
-def _problem(exc: tomlkit.exceptions.ParseError) -> str:
-    message = str(exc)
-    return re.sub(r"\s+at line \d+ col \d+$", "", message)
+def _problem(text: str, exc: tomlkit.exceptions.ParseError) -> str:
+    """Where and what: tomlkit's words, except at the end of the file, where tomlkit names the NUL
+    it reads there and tomllib says what is unclosed ("Unclosed array (at end of document)")."""
+    message = re.sub(r"\s+at line \d+ col \d+$", "", str(exc))
+    if "\\x00" in message:
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as strict:
+            return f": {strict}"
+    return f" at line {exc.line}, column {exc.col}: {message}"
 
 
 class Codex(Assistant):
