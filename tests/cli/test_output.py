@@ -209,6 +209,16 @@ def test_a_table_cell_shows_colon_names_as_written(monkeypatch: pytest.MonkeyPat
     assert "config:gemini:user" in out.getvalue()
 
 
+def test_a_table_in_a_pipe_keeps_each_row_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("COLUMNS", "80")
+    provider = "Qwen (Alibaba Model Studio / DashScope), OpenAI-compatible and Anthropic-compatible"
+    output.table("profiles", ["name", "provider", "key from"], [("qwen", provider, "env:DASHSCOPE_API_KEY")])
+    rows = [line for line in out.getvalue().splitlines() if line.lstrip().startswith("qwen")]
+    assert len(rows) == 1 and provider in rows[0] and "env:DASHSCOPE_API_KEY" in rows[0]
+
+
 def test_progress_gets_a_rich_console() -> None:
     from rich.console import Console
 

@@ -187,6 +187,9 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+_UNWRAPPED = 1000  # characters: wider than any row a table here has
+
+
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     from rich.table import Table
 
@@ -195,6 +198,11 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         grid.add_column(column)
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
+    if console._plain():  # a pipe or a file: one line per row, whatever its length (grep, awk, cut)
+        from rich.console import Console
+
+        Console(file=console.file, width=_UNWRAPPED, highlight=False, emoji=False).print(grid)
+        return
     console.print(grid)
 
 
