@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, create_model
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mahavishnu import config, paths, settings_snapshot
+from mahavishnu import config, paths, project_trust, settings_snapshot
 from mahavishnu.config import Settings, load_settings, snapshot_decode, snapshot_encode
 from mahavishnu.environments import profiles
 from mahavishnu.environments.secrets import lookup, lookup_cached
@@ -161,6 +161,7 @@ def test_settings_match_the_former_pydantic_settings_class(
     if project is not None:
         (isolated_home / "repo" / ".git").mkdir(parents=True)
         _write(isolated_home / "repo" / "settings" / "mahavishnu.yaml", project)
+        project_trust.trust(isolated_home / "repo" / "settings" / "mahavishnu.yaml")
         monkeypatch.chdir(isolated_home / "repo")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -211,6 +212,8 @@ def test_a_project_file_that_appears_is_seen(
     monkeypatch.chdir(isolated_home / "repo")
     assert load_settings().memory.backend == "sqlite"
     _write(isolated_home / "repo" / "settings" / "mahavishnu.yaml", {"memory": {"backend": "postgres"}})
+    assert load_settings().memory.backend == "sqlite"  # not trusted yet
+    project_trust.trust(isolated_home / "repo" / "settings" / "mahavishnu.yaml")
     assert load_settings().memory.backend == "postgres"
 
 

@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -338,7 +339,7 @@ class Settings(BaseModel):
     def __init__(self, **values: Any) -> None:
         # Highest precedence first (as pydantic-settings called its sources): the project file is
         # read, and its errors raised, before the user file's.
-        layers = [read_settings_file(path) for _, path in reversed(layer_files())]
+        layers = [read_settings_file(path) for _, path in reversed(applied_layer_files())]
         merged: dict[str, Any] = {}
         for layer in reversed(layers):
             merged = _deep_update(merged, layer)
@@ -362,6 +363,16 @@ def layer_files() -> list[tuple[str, Path]]:
     return paths.layer_files()
 
 
+def applied_layer_files() -> list[tuple[str, Path]]:
+    """The settings files that apply, lowest first: the user file, and the repository's file once
+    the user has trusted it as it is (``project_trust``)."""
+    from mahavishnu.project_trust import project_file
+
+    project = project_file()
+    applied = project is not None and project.applies
+    return [(kind, path) for kind, path in layer_files() if kind != "project" or applied]
+
+
 def read_settings_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -369,6 +380,12 @@ def read_settings_file(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at line {line})",
+            hint="Save it as UTF-8; nothing was changed.",
+        ) from exc
     import yaml  # ~15 ms: only when there is a file to read
 
     try:
@@ -435,7 +452,7 @@ def load_settings() -> Settings:
     try:
         settings = Settings(**_env_layer())
     except ValidationError as exc:
-        raise ConfigError(f"invalid settings: {_first_error(exc)}") from exc
+        raise _invalid(exc) from exc
     if key is not None and snapshot.settled(key) and snapshot.fingerprint() == key:
         with contextlib.suppress(ValueError):  # something it cannot represent: just do not cache
             snapshot.write("settings", key, snapshot_encode(settings))
@@ -506,12 +523,44 @@ def snapshot_decode(data: Any) -> Any:
     return model.model_construct(_fields_set=set(data["set"]), **fields)
 
 
-def _first_error(exc: ValidationError) -> str:
+def _invalid(exc: ValidationError) -> ConfigError:
+    """The first validation error, naming the variable or file that set the value."""
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" + (
-        f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    )
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    variable = _variable_setting(error["loc"])
+    source = variable or _file_setting(error["loc"])
+    if source is None:
+        return ConfigError(f"invalid settings: {where}: {error['msg']}{more}")
+    hint = f"Fix or unset {variable}." if variable else f"Fix it in {source}."
+    return ConfigError(f"invalid settings: {where}: {error['msg']}{more} (set by {source})", hint=hint)
+
+
+def _variable_setting(loc: Sequence[Any]) -> str | None:
+    """The ``MAHAVISHNU_*`` variable that sets the value at ``loc`` (``MAHAVISHNU_MEMORY__BACKEND``)."""
+    wanted = [str(part).lower() for part in loc]
+    prefix = ENV_PREFIX.lower()
+    for name in os.environ:
+        parts = name.lower().removeprefix(prefix).split("__")
+        if name.lower().startswith(prefix) and parts == wanted[: len(parts)]:
+            return name
+    return None
+
+
+def _file_setting(loc: Sequence[Any]) -> str | None:
+    """The settings file whose value at ``loc`` applies (the project file's over the user's)."""
+    for _, path in reversed(applied_layer_files()):
+        node: Any = read_settings_file(path)
+        for part in loc:
+            if isinstance(node, dict) and str(part) in node:
+                node = node[str(part)]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                break
+        else:
+            return str(path)
+    return None
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -527,7 +576,7 @@ def settings_with_sources() -> list[tuple[str, Any, str]]:
     """Each effective leaf setting as (dotted key, value, source), sources being
     ``default``, ``user: PATH``, ``project: PATH`` or ``env``."""
     effective = _flatten(load_settings().model_dump(mode="json", exclude_none=False))
-    layers = [(f"{name}: {path}", _flatten(read_settings_file(path))) for name, path in layer_files()]
+    layers = [(f"{name}: {path}", _flatten(read_settings_file(path))) for name, path in applied_layer_files()]
     layers.append(("env", _flatten(_env_layer())))
     rows = []
     for key, value in effective.items():

@@ -50,7 +50,7 @@ class MahavishnuError(Exception):
 
 
 class ConfigError(MahavishnuError):
-    default_hint = "Check the file with `mahavishnu config show`."
+    default_hint = "Fix the settings file (`mahavishnu config path` prints where it is); nothing was changed."
 
 
 class InvalidInputError(MahavishnuError):

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mahavishnu import paths
+from mahavishnu import paths, project_trust
 from mahavishnu.__about__ import __version__
 
 FORMAT = 1
@@ -85,7 +85,8 @@ def fingerprint() -> list[Any] | None:
     if env_sets_settings():
         return None
     try:
-        files = [[kind, str(path), _stat(path)] for kind, path in paths.layer_files()]
+        inputs = [*paths.layer_files(), ("trust", project_trust.trust_file())]
+        files = [[kind, str(path), _stat(path)] for kind, path in inputs]
         return [FORMAT, __version__, files, _code()]
     except OSError:
         return None

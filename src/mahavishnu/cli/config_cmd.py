@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -25,12 +26,13 @@ def show(as_json: bool = JSON_OPTION) -> None:
         print_json(
             {
                 "files": {n: str(p) for n, p in layer_files()},
+                "ignored": [str(p) for n, p in layer_files() if _standing(n, p).startswith(" (ignored")],
                 "settings": [{"key": k, "value": v, "source": s} for k, v, s in rows],
             }
         )
         return
     for name, path in layer_files():
-        console.print(f"{name} file: {path}" + ("" if path.exists() else " (absent)"))
+        console.print(f"{name} file: {path}" + _standing(name, path))
     shown = [(k, json.dumps(v, default=str, ensure_ascii=False), s) for k, v, s in rows]
     table(None, ["setting", "value", "source"], shown)
 
@@ -41,3 +43,59 @@ def path() -> None:
     from mahavishnu import paths
 
     console.print(str(paths.user_settings_file()))
+
+
+def _standing(name: str, path: Path) -> str:
+    """What to say after a settings file's path: absent, ignored (an untrusted project file) or nothing."""
+    from mahavishnu.project_trust import project_file
+
+    if not path.exists():
+        return " (absent)"
+    found = project_file() if name == "project" else None
+    if found is not None and not found.applies:
+        why = "changed since trusted" if found.standing == "changed" else "not trusted"
+        return f" (ignored: {why}; `mahavishnu config trust` after reading it)"
+    return ""
+
+
+@app.command("trust")
+def trust(as_json: bool = JSON_OPTION) -> None:
+    """Let this repository's settings file (settings/mahavishnu.yaml) apply, as it is now: it can
+    point profiles at other servers, run services and move the memory store, so read it first. Any
+    later change to it needs trusting again."""
+    from mahavishnu.project_trust import trust as record_trust
+
+    path = _project_settings_file()
+    digest = record_trust(path)
+    if as_json:
+        print_json({"trusted": str(path), "sha256": digest})
+    else:
+        console.print(f"trusted {path} (sha256 {digest[:12]}…): its settings now apply in this repository")
+
+
+@app.command("untrust")
+def untrust(as_json: bool = JSON_OPTION) -> None:
+    """Stop applying this repository's settings file."""
+    from mahavishnu.project_trust import untrust as drop_trust
+
+    path = _project_settings_file()
+    dropped = drop_trust(path)
+    if as_json:
+        print_json({"untrusted": str(path), "was_trusted": dropped})
+    else:
+        console.print(f"{path} is no longer trusted" if dropped else f"{path} was not trusted")
+
+
+def _project_settings_file() -> Path:
+    from mahavishnu import paths
+    from mahavishnu.errors import NotFoundError
+
+    path = paths.project_settings_file()
+    if path is None:
+        raise NotFoundError(
+            "not in a repository (no .git here or above)",
+            hint="Run it inside the repository whose settings/mahavishnu.yaml you mean.",
+        )
+    if not path.is_file():
+        raise NotFoundError(f"this repository has no settings file ({path})")
+    return path

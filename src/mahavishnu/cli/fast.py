@@ -118,7 +118,19 @@ def switch_llm(args: list[str]) -> int | None:
     values = parse_switch_llm(args)
     if values is None:
         return None
+    warn_if_project_ignored()
     return _run(lambda: run_switch_llm(**values))
+
+
+def warn_if_project_ignored() -> None:
+    """Say so when the repository's settings file is there but not trusted (so not read)."""
+    from mahavishnu.project_trust import ignored_notice
+
+    notice = ignored_notice()
+    if notice is not None:
+        from mahavishnu.cli.output import escape, warn
+
+        warn(escape(notice))
 
 
 def run_switch_llm(

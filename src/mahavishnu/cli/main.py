@@ -137,6 +137,7 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
     ),
@@ -145,6 +146,10 @@ def _root(
     ),
 ) -> None:
     """Local control plane for AI coding assistants."""
+    if ctx.invoked_subcommand != "config":  # `config` shows it, and `config trust` acts on it
+        from mahavishnu.cli.fast import warn_if_project_ignored
+
+        warn_if_project_ignored()
     if force:
         from mahavishnu.environments import safe_write
 
