@@ -108,3 +108,18 @@ def test_secrets_delete_finds_the_secret_where_set_put_it():
     assert _cli("secrets", "list", "--json").stdout.strip() == "[]"
     again = _cli("secrets", "delete", "zai")
     assert again.returncode == 1 and "no secret 'zai'" in again.stderr and "keyring" not in again.stderr
+
+
+def test_a_damaged_secrets_file_says_where_and_never_shows_a_key():
+    assert _cli("secrets", "set", "lab", "--store", "file", stdin="sk-lab-0123456789abcdef\n").returncode == 0
+    from mahavishnu import paths
+
+    secrets = paths.secrets_file()
+    secrets.write_text(secrets.read_text() + 'other = "sk-other-0123456789abcdef\n')  # a quote left open
+
+    result = _cli("secrets", "get", "lab")
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"invalid TOML in {secrets}" in result.stderr and "line 2" in result.stderr
+    assert "move it aside" in result.stderr
+    assert "sk-lab" not in result.stderr + result.stdout and "sk-other" not in result.stderr

@@ -364,10 +364,15 @@ def _secrets_file_read() -> dict[str, str]:
         )
     import tomllib
 
+    repair = f"Fix {path}, or move it aside and store the keys again (`mahavishnu secrets set NAME`)."
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SecretStoreError(f"cannot read {path}: {type(exc).__name__}") from exc
+    except OSError as exc:
+        raise SecretStoreError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SecretStoreError(f"{path} is not UTF-8 text", hint=repair) from exc
+    except tomllib.TOMLDecodeError as exc:  # its message is a position, never the text
+        raise SecretStoreError(f"invalid TOML in {path}: {exc}", hint=repair) from exc
     return {str(k): str(v) for k, v in data.items()}
 
 
