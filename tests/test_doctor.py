@@ -74,6 +74,27 @@ def test_a_current_profile_without_its_key_is_an_error_that_never_shows_a_key(is
     assert missing.status == "error" and "mahavishnu secrets set zai" in missing.hint
 
 
+def test_a_shared_project_helper_that_cannot_find_the_key_here_is_a_warning(isolated_home, monkeypatch):
+    from mahavishnu.environments.secrets import store_secret
+    from mahavishnu.environments.switcher import switch_llm
+
+    (isolated_home / "app" / ".git").mkdir(parents=True)
+    monkeypatch.chdir(isolated_home / "app")
+    store_secret("zai", "sk-zai-0123456789abcdef", "file")
+    switch_llm("zai", load_settings(), scope="project")  # `mahavishnu secrets get zai`, by name
+    bin_dir = isolated_home / "bin"
+    _fake_cli(bin_dir, "mahavishnu", "1.0")
+
+    monkeypatch.setenv("PATH", str(bin_dir))
+    on_path = _by_check(doctor.check_keys(load_settings()))["key:claude:project"]
+    monkeypatch.setenv("PATH", str(isolated_home / "empty"))
+    off_path = _by_check(doctor.check_keys(load_settings()))["key:claude:project"]
+
+    assert on_path.status == "warn" and "MAHAVISHNU_HOME" in on_path.detail  # the tests' own home
+    assert off_path.status == "warn" and "PATH has none" in off_path.detail
+    assert "sk-zai" not in on_path.detail + off_path.detail
+
+
 def test_a_settings_file_others_can_read_is_flagged():
     path = paths.user_settings_file()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -201,7 +201,10 @@ def check_keys(settings: Settings) -> list[Finding]:
         name = f"key:{entry.tool}:{entry.scope}"
         chain = profile_chain(profile)
         found = stored_in_keyring(profile.name) or find_in_chain(chain) is not None
-        if found:
+        shared_helper = _shared_helper_problem(entry.key_source)
+        if found and shared_helper:
+            findings.append(Finding(name, "warn", f"{entry.path}: {shared_helper[0]}", shared_helper[1]))
+        elif found:
             findings.append(Finding(name, "ok", f"the key of profile '{profile.name}' resolves"))
         else:
             hint = f"`mahavishnu secrets set {profile.name}` (or export {chain[0].name})."
@@ -209,6 +212,29 @@ def check_keys(settings: Settings) -> list[Finding]:
                 Finding(name, "error", f"no key for profile '{profile.name}' ({entry.path})", hint)
             )
     return findings
+
+
+def _shared_helper_problem(key_source: str | None) -> tuple[str, str] | None:
+    """Why a project file's helper (``mahavishnu secrets get NAME``: by name, with no home, as
+    teammates share it) may not find the key here, and what to do; None when it will."""
+    prefix = "apiKeyHelper: mahavishnu "
+    if key_source is None or not key_source.startswith(prefix):
+        return None
+    if shutil.which("mahavishnu") is None:
+        return (
+            "its apiKeyHelper runs `mahavishnu` from PATH, and PATH has none",
+            "Install Mahavishnu where PATH finds it (`pipx install` or a venv's bin on PATH).",
+        )
+    import os
+
+    home = os.environ.get("MAHAVISHNU_HOME")
+    if home:
+        return (
+            f"its apiKeyHelper does not carry MAHAVISHNU_HOME ({home}): an assistant started "
+            "outside this shell (an IDE) reads the default home's secrets",
+            "Export MAHAVISHNU_HOME in your login profile, or switch at user or local scope.",
+        )
+    return None
 
 
 def check_keyring(settings: Settings) -> list[Finding]:
