@@ -1,5 +1,6 @@
 """`mahavishnu ai current` lists each Codex profile file ($CODEX_HOME/NAME.config.toml) as its own row,
-labelled as used only by `codex --profile NAME`; a broken one is reported, not a crash."""
+labelled as used only by `codex --profile NAME`; a broken one is reported, not a crash, and the other
+files are still shown (exit 1 once everything readable is shown)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ def codex_dir(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-def _json(*args: str) -> list[dict]:
+def _json(*args: str, exit_code: int = 0) -> list[dict]:
     result = runner.invoke(app, ["ai", "current", "--json", *args])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     assert "secret-0123456789" not in result.output
     rows: list[dict] = json.loads(result.stdout)
     return rows
@@ -51,17 +52,17 @@ def test_json_has_a_row_per_profile_file(codex_dir: Path) -> None:
 
 def test_a_broken_profile_file_is_a_row_with_its_error(codex_dir: Path) -> None:
     (codex_dir / "bad.config.toml").write_text("model = [\n")
-    rows = {r["scope"]: r for r in _json() if r["tool"] == "codex"}
+    rows = {r["scope"]: r for r in _json(exit_code=1) if r["tool"] == "codex"}
     assert rows["profile:bad"]["profile"] is None and "invalid TOML" in rows["profile:bad"]["error"]
     assert rows["profile:work"]["profile"] == "zai" and rows["user"]["profile"] == "deepseek"
     table = runner.invoke(app, ["ai", "current"], env={"COLUMNS": "250"})
-    assert table.exit_code == 0, table.output
+    assert table.exit_code == 1, table.output
     assert "unreadable" in table.output and "invalid TOML" in table.output
 
 
 def test_a_broken_config_toml_keeps_its_error_row_and_the_profile_rows(codex_dir: Path) -> None:
     (codex_dir / "config.toml").write_text("model = [\n")
-    codex = [r for r in _json() if r["tool"] == "codex"]
+    codex = [r for r in _json(exit_code=1) if r["tool"] == "codex"]
     assert [(r["scope"], r["profile"]) for r in codex] == [(None, None), ("profile:work", "zai")]
     assert "invalid TOML" in codex[0]["error"]
 
@@ -72,3 +73,19 @@ def test_the_table_labels_profile_files_with_the_command_that_uses_them(codex_di
     lines = [line for line in result.stdout.splitlines() if "codex" in line]
     assert any("only with `codex --profile work`" in line and "zai" in line for line in lines), result.stdout
     assert any(" user " in line and "deepseek" in line for line in lines), result.stdout
+
+
+def test_a_broken_user_file_keeps_the_project_row_of_the_same_assistant(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZAI_API_KEY", "sk-zai-secret-0123456789")
+    (isolated_home / "app" / ".git").mkdir(parents=True)
+    monkeypatch.chdir(isolated_home / "app")
+    assert runner.invoke(app, ["ai", "switch-llm", "zai", "--scope", "project"]).exit_code == 0
+    (isolated_home / ".claude").mkdir(exist_ok=True)
+    (isolated_home / ".claude" / "settings.json").write_text('{"env": {')
+
+    claude = [r for r in _json("--tool", "claude", exit_code=1)]
+
+    assert [(r["scope"], r["profile"]) for r in claude] == [("project", "zai"), ("user", None)]
+    assert "invalid JSON" in claude[1]["error"]

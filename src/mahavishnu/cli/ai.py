@@ -125,6 +125,7 @@ def current(
             console.print(f"{tool} is not configured by a provider profile: try `mahavishnu ai switch-llm`.")
         else:
             _current_table([_row(e) for e in entries])
+        _exit_if_unreadable(any(e.error for e in entries))
         return
     statuses, recovered = overview(settings)
     for message in recovered:
@@ -140,6 +141,7 @@ def current(
                 )
             ]
         )
+        _exit_if_unreadable(any(s.error or any(e.error for e in s.entries) for s in statuses))
         return
     rows: list[tuple[Any, ...]] = []
     for status in statuses:
@@ -149,6 +151,13 @@ def current(
             rows.append((status.tool, "-", "stock", None, None, "its own login"))
         rows += [_row(e) for e in status.entries]
     _current_table(rows)
+    _exit_if_unreadable(any(s.error or any(e.error for e in s.entries) for s in statuses))
+
+
+def _exit_if_unreadable(any_unreadable: bool) -> None:
+    """Exit 1 once everything readable is shown, when a config file could not be read."""
+    if any_unreadable:
+        raise typer.Exit(1)
 
 
 def _empty(status: ToolStatus) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
 from mahavishnu.environments.profiles import Profile, Protocol
 from mahavishnu.environments.safe_write import Transform, Validate
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, MahavishnuError
 
 Scope = Literal["user", "project", "local"]
 
@@ -111,6 +111,11 @@ def workspace_note(label: str, path: Path) -> str:
     if root is not None and root.resolve() != folder.resolve():
         note += f"; sessions started at the repository root {root} do not read it"
     return note
+
+
+def unreadable(tool: str, scope: Scope, path: Path, error: MahavishnuError) -> CurrentProvider:
+    """The ``current`` entry of a config file that cannot be read: the others are still shown."""
+    return CurrentProvider(tool, scope, str(path), None, None, None, None, error=error.message)
 
 
 def existing_configs(

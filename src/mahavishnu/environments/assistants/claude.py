@@ -24,11 +24,12 @@ from mahavishnu.environments.assistants.base import (
     existing_configs,
     helper_profile,
     project_dir,
+    unreadable,
 )
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
+from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, MahavishnuError
 from mahavishnu.masking import mask
 
 #: The env keys a provider profile owns in Claude Code's settings.
@@ -139,7 +140,11 @@ class Claude(Assistant):
         found = []
         # user first: in $HOME, project == user
         for scope, path in existing_configs(("user", "project", "local"), self.settings_path):
-            data = load(read_text(path), path).data
+            try:
+                data = load(read_text(path), path).data
+            except MahavishnuError as exc:
+                found.append(unreadable(self.name, scope, path, exc))
+                continue
             env: dict[str, Any] = data["env"] if isinstance(data.get("env"), dict) else {}
             if not env.get("ANTHROPIC_BASE_URL") and not data.get("apiKeyHelper"):
                 continue

@@ -38,6 +38,7 @@ from mahavishnu.environments.assistants.base import (
     UserProjectAssistant,
     dotenv_edit,
     existing_configs,
+    unreadable,
     workspace_dir,
     workspace_note,
 )
@@ -214,7 +215,11 @@ class Gemini(UserProjectAssistant):
         profiles = all_profiles(settings)
         found = []
         for scope, path in existing_configs(self.scopes, self.config_path):
-            data = load(read_text(path), path).data
+            try:
+                data = load(read_text(path), path).data
+            except MahavishnuError as exc:
+                found.append(unreadable(self.name, scope, path, exc))
+                continue
             dotenv = env_file.parse(read_text(env_path(scope)))
             base_url = dotenv.get(BASE_URL_VAR)
             if not base_url:

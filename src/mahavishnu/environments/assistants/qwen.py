@@ -33,6 +33,7 @@ from mahavishnu.environments.assistants.base import (
     UserProjectAssistant,
     dotenv_edit,
     existing_configs,
+    unreadable,
     workspace_dir,
     workspace_note,
 )
@@ -56,7 +57,7 @@ from mahavishnu.environments.json_document import (
 )
 from mahavishnu.environments.profiles import Profile
 from mahavishnu.environments.safe_write import read_text
-from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
 from mahavishnu.masking import mask
 
 #: Qwen Code's own login, what ``switch-llm qwen-code`` goes back to.
@@ -329,7 +330,11 @@ class Qwen(UserProjectAssistant):
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []
         for scope, path in existing_configs(self.scopes, self.config_path):
-            data = load(read_text(path), path).data
+            try:
+                data = load(read_text(path), path).data
+            except MahavishnuError as exc:
+                found.append(unreadable(self.name, scope, path, exc))
+                continue
             model = data.get("model", {}).get("name") if isinstance(data.get("model"), dict) else None
             entries = data.get("modelProviders", {}).get("openai", [])
             chosen = _selected(entries if isinstance(entries, list) else [], model)
