@@ -32,9 +32,12 @@ default local model (onnx-q8: int8 weights, int8 arithmetic):
 
     mode         scifact nDCG@10  locomo recall@10     locomo any@10       codeqa top1       codeqa top5
     bm25                   0.652             0.544             0.587             0.460             0.860
-    vector                 0.645             0.462             0.511             0.880             0.960
+    vector                 0.645             0.462             0.511             0.860             0.960
     text                   0.687             0.637             0.684             0.560             0.940
-    hybrid                 0.731             0.666             0.718             0.900             0.980
+    hybrid                 0.731             0.667             0.719             0.880             0.980
+
+(Session 10 run; the session 8 run gave code QA vector 0.880 and hybrid 0.900 top-1 from an embedding
+cache whose code chunks came from an earlier ingest: 963 of them were embedded afresh this time.)
 
 ``--embedder-model onnx-int8`` (the same weights in fp32 arithmetic, the default before, ~2.5x the
 CPU per token): vector 0.647 / 0.464 / 0.508 / 0.820 / 0.980, hybrid 0.734 / 0.665 / 0.717 / 0.860 /
@@ -65,6 +68,17 @@ pooled, the mean of a file's chunk vectors as a fourth leg, each definition's do
 as a fourth leg (0.74-0.86 / 0.94-0.96), and each chunk headed by its enclosing class and function
 (0.84-0.86 / 0.96). The question still missed asks in words its answer's code never uses ("leave
 out fields" for ``filters.exclude``).
+
+Also tried for SciFact and not kept (session 10, on stored legs replayed through this fusion and
+its floor, which reproduce 0.731 / 0.667 exactly): every candidate of either leg scored in both legs
+(its cosine from the vector index, its BM25 from the text leg read 1,000 deep) and each leg
+standardised over the union, alpha 0.5: SciFact 0.743 (+0.011, paired bootstrap 95% CI +0.004 to
++0.019), LoCoMo 0.670, code QA unchanged; at alpha 0.4 it gives 0.734. Neighbour smoothing of the
+top 10-30 by the documents' own cosines 0.737-0.744; RM3 feedback from the text leg or the fused top
+3-10 0.720-0.742; z statistics over the top 10-50 or 200-1,000 0.709-0.741; per-query leg weights
+from each leg's top-z gap 0.733-0.744; term-pair proximity 0.724-0.743; mean-centred embeddings
+0.740. The two legs' top 100 already hold 97.7 % of SciFact's relevant abstracts: what is left is
+ranking within them, where a cross-encoder would help and lexical or neighbour signals do not.
 
 Fusion variants (``--sweep``, earlier run): z-scores alpha 0.3 / 0.5 give SciFact 0.730 / 0.734 and
 LoCoMo 0.658 / 0.664; convex 0.5 gives 0.736 / 0.611; RRF 0.714 / 0.570. Before z-scores (convex
