@@ -322,7 +322,7 @@ def _assistant(tool: str, settings: Settings, probe_providers: bool) -> Componen
     component = f"assistant:{tool}"
     started = time.perf_counter()
     try:
-        entry = active(tool, settings)
+        entry = active(tool, settings, scope=None)
     except MahavishnuError as exc:
         return ComponentHealth(component, "error", exc.message, _ms(started))
     if entry is None:
@@ -331,7 +331,7 @@ def _assistant(tool: str, settings: Settings, probe_providers: bool) -> Componen
     named = entry.profile or entry.base_url or "an unknown provider"
     if not probe_providers:
         return ComponentHealth(component, "skipped", f"uses {named} (not probed)", _ms(started), data)
-    result = probe_active(tool, settings, timeout=settings.watch.probe_timeout_seconds)
+    result = probe_active(tool, settings, scope=entry.scope, timeout=settings.watch.probe_timeout_seconds)
     if result is None:
         return ComponentHealth(component, "skipped", f"uses {named}: no known profile to probe", None, data)
     data.update(probe=result.status, http_status=str(result.http_status or ""))

@@ -65,3 +65,28 @@ def test_active_provider_is_reported_without_a_probe(monkeypatch: Any) -> None:
     claude = next(c for c in json.loads(result.stdout)["components"] if c["component"] == "assistant:claude")
     assert claude["data"]["profile"] == "anthropic"
     assert claude["status"] == "skipped" and "not probed" in claude["detail"]
+
+
+def _claude(result: Any) -> dict[str, Any]:
+    return next(c for c in json.loads(result.stdout)["components"] if c["component"] == "assistant:claude")
+
+
+def test_health_reports_the_file_that_wins_where_it_runs(monkeypatch: Any, isolated_home: Any) -> None:
+    monkeypatch.setenv("ZAI_API_KEY", "sk-zai-test-0123456789")
+    (isolated_home / "app" / ".git").mkdir(parents=True)
+    monkeypatch.chdir(isolated_home / "app")
+    assert runner.invoke(app, ["ai", "switch-llm", "zai", "--scope", "project"]).exit_code == 0
+
+    claude = _claude(runner.invoke(app, ["health", "--json", "--no-probe"]))
+
+    assert claude["data"]["profile"] == "zai" and claude["data"]["path"].startswith(str(isolated_home / "app"))
+
+
+def test_an_unreadable_assistant_file_is_an_error_in_health(isolated_home: Any) -> None:
+    (isolated_home / ".claude").mkdir()
+    (isolated_home / ".claude" / "settings.json").write_text('{"env": {')
+
+    result = runner.invoke(app, ["health", "--json", "--no-probe"])
+
+    claude = _claude(result)
+    assert result.exit_code == 1 and claude["status"] == "error" and "invalid JSON" in claude["detail"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Profile, Protocol, all_profiles, resolve
-from mahavishnu.errors import SecretNotFoundError, SecretStoreError
+from mahavishnu.errors import InvalidConfigFileError, SecretNotFoundError, SecretStoreError
 from mahavishnu.masking import mask, strip_credentials
 
 if TYPE_CHECKING:
@@ -96,12 +96,16 @@ def probe_profile(
     return [probe(profile, p, settings, timeout=timeout) for p in protocols]
 
 
-def active(tool: str, settings: Settings, scope: str = "user") -> CurrentProvider | None:
-    """What an assistant's config file at ``scope`` points at, if one does."""
+def active(tool: str, settings: Settings, scope: str | None = "user") -> CurrentProvider | None:
+    """What an assistant's config file at ``scope`` points at, if one does; ``scope=None``: the
+    file that wins here (a project's over the user's, as the assistant started here reads them).
+    A file that cannot be read is an error."""
     from mahavishnu.environments.switcher import current
 
     for entry in current(settings, tool):
-        if entry.scope == scope:
+        if scope is None or entry.scope == scope:
+            if entry.error is not None:
+                raise InvalidConfigFileError(entry.error)
             return entry
     return None
 
