@@ -202,6 +202,23 @@ def test_export_refuses_to_replace_a_file_or_write_a_folder(tmp_path: Path) -> N
     assert ok("export", str(kept), "--force", "--json")["exported"] == 1
 
 
+def test_export_writes_through_a_symlink_and_never_replaces_a_device(tmp_path: Path) -> None:
+    ok("store", "the release goes out on Thursdays")
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "memories.jsonl").write_text("old\n")
+    link = tmp_path / "memories.jsonl"
+    link.symlink_to(dotfiles / "memories.jsonl")
+
+    ok("export", str(link), "--force")
+    device = memory("export", "/dev/null", "--force")
+
+    assert link.is_symlink() and '"the release goes out on Thursdays"' in link.read_text()
+    assert isinstance(device.exception, InvalidInputError)
+    assert "not a regular file" in device.exception.message
+    assert Path("/dev/null").is_char_device()
+
+
 def test_reembed_moves_the_store_and_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     ok("store", "memory to move")
 

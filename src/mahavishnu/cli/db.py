@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
-from mahavishnu.cli.target_file import FORCE_HELP, refuse_to_replace
+from mahavishnu.cli.target_file import FORCE_HELP, target_file
 
 app = typer.Typer(
     help="Inspect and migrate the memory store's schema; back it up and restore it.", no_args_is_help=True
@@ -113,9 +113,9 @@ def backup_cmd(
     from mahavishnu.config import load_settings
     from mahavishnu.memory import backup
 
-    refuse_to_replace(path, force)
+    target = target_file(path, force)
     settings = load_settings().memory
-    location = backup.backup(settings, path)
+    location = backup.backup(settings, target)
     if as_json:
         print_json({"backend": settings.backend, "location": location, "path": str(path)})
     else:

@@ -28,7 +28,7 @@ from mahavishnu.cli.memory_group import (
     open_store,
 )
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
-from mahavishnu.cli.target_file import FORCE_HELP, refuse_to_replace
+from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -313,9 +313,9 @@ def export_cmd(
 ) -> None:
     """Write every memory (ids, times, vectors) and activity row (conversations, workflow runs,
     project groups, insight shares, metrics, ingestion runs) to a JSONL file."""
-    refuse_to_replace(path, force)
+    target = target_file(path, force)
     with open_store() as store:
-        counts = store.export(path)
+        counts = store.export(target)
     if as_json:
         print_json({"exported": counts.memories, "records": counts.records, "path": str(path)})
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from mahavishnu.errors import InvalidInputError
@@ -9,13 +10,23 @@ from mahavishnu.errors import InvalidInputError
 FORCE_HELP = "Replace the file if it exists."
 
 
-def refuse_to_replace(path: Path, force: bool) -> None:
-    """An existing file is replaced only with ``--force``: a mistyped name must not cost a file."""
-    if path.is_dir():
+def target_file(path: Path, force: bool) -> Path:
+    """Where to write for ``path``: an existing file is replaced only with ``--force`` (a mistyped
+    name must not cost a file), through its symlink (a dotfiles link stays a link), and never when it
+    is not a regular file (a device such as /dev/null, a pipe: replacing one would break it)."""
+    real = Path(path).resolve()
+    try:
+        mode = real.stat().st_mode
+    except FileNotFoundError:
+        return real
+    if stat.S_ISDIR(mode):
         raise InvalidInputError(
-            f"{path} is a folder", hint=f"Name a file to write inside it, e.g. {path / path.name}."
+            f"{path} is a folder", hint=f"Name a file to write inside it, e.g. {path / 'export.jsonl'}."
         )
-    if path.exists() and not force:
+    if not stat.S_ISREG(mode):
+        raise InvalidInputError(f"{path} is not a regular file", hint="Name a file to write.")
+    if not force:
         raise InvalidInputError(
             f"{path} already exists", hint="Pass --force to replace it, or name another file."
         )
+    return real
