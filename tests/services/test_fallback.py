@@ -108,7 +108,9 @@ def test_a_failing_provider_falls_back_to_the_next_healthy_profile_and_back(
     assert len(rows) == 2 and rows[0]["metrics"]["ok"] and rows[0]["metrics"]["latency_ms"] > 0
 
     primary.fail_with(503)
-    assert _tick(watcher) == []  # one failure is not enough
+    [failed] = _tick(watcher)  # one failure is not enough: it is shown, nothing switched
+    assert (failed["event"], failed["tool"], failed["profile"]) == ("probe-failed", "claude", "lab-primary")
+    assert failed["reason"].startswith("probe failed (1 of 2 before fallback): http-error (HTTP 503")
     [event] = _tick(watcher)
     assert (event["event"], event["tool"], event["from"], event["to"]) == (
         "fallback",
@@ -124,6 +126,7 @@ def test_a_failing_provider_falls_back_to_the_next_healthy_profile_and_back(
     assert read_state() == {"claude": {"original": "lab-primary", "current": "lab-backup"}}
     assert [json.loads(line)["event"] for line in notes.read_text().splitlines()] == ["fallback"]
     assert read_events(kind="fallback") == [event]
+    assert read_events(kind="probe-failed") == [failed]
     assert KEYS["LAB_PRIMARY_KEY"] not in json.dumps(read_events()) + json.dumps(metrics.read())
 
     assert _tick(watcher) == [] and _tick(watcher) == []  # primary still failing: stay on the backup
@@ -150,8 +153,8 @@ def test_no_healthy_profile_in_the_chain_is_reported_once_and_nothing_is_written
     backup.fail_with(429)
     watcher = Watcher(load_settings())
     events = [e for _ in range(5) for e in _tick(watcher)]
-    assert [e["event"] for e in events] == ["fallback-unavailable"]
-    assert {t["profile"]: t["http_status"] for t in events[0]["tried"]} == {
+    assert [e["event"] for e in events] == ["probe-failed", "fallback-unavailable"]
+    assert {t["profile"]: t["http_status"] for t in events[1]["tried"]} == {
         "lab-dead": None,
         "lab-backup": 429,
     }
@@ -239,7 +242,7 @@ def test_the_watcher_runs_as_a_service_and_falls_back_for_real(
         wait_for(lambda: _claude_base_url(isolated_home) == primary.base_url, timeout=15)
     finally:
         supervisor.stop("mahavishnu-watch")
-    assert [e["event"] for e in read_events()] == ["fallback", "switch-back"]
+    assert [e["event"] for e in read_events()] == ["probe-failed", "fallback", "switch-back"]
     log = supervisor.log_path("mahavishnu-watch").read_text()
     assert "fallback: tool=claude" in log and "switch-back: tool=claude" in log
 
@@ -256,3 +259,77 @@ def test_an_unreadable_config_and_a_failing_notify_command_are_events(
     (isolated_home / ".claude" / "settings.json").write_text("{ not json")
     events = [e for _ in range(3) for e in _tick(watcher)]
     assert [(e["event"], e["tool"]) for e in events] == [("probe-skipped", "claude")]
+
+
+def test_a_failing_provider_with_no_chain_says_how_to_set_one(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    primary, backup = mocks
+    _configure(primary, backup, chains={}, failures_before_switch=1)
+    switch_llm("lab-primary", load_settings())
+    primary.fail_with(503)
+    result = runner.invoke(app, ["watch", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "fallback-no-chain: tool=claude, profile=lab-primary" in result.stdout
+    settings_file = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    assert f"no fallback chain for claude: set fallback.chains.claude: [profile, ...] in {settings_file}" in (
+        result.stdout
+    )
+    assert "nothing to do" not in result.stdout
+    [event] = read_events()
+    assert event["event"] == "fallback-no-chain" and "HTTP 503" in event["reason"]
+    watcher = Watcher(load_settings())
+    assert [e["event"] for e in _tick(watcher)] == ["fallback-no-chain"]
+    assert _tick(watcher) == []  # once per outage
+    assert _claude_base_url(isolated_home) == primary.base_url
+
+
+def test_misspelled_chain_entries_are_reported_at_start_and_named_when_falling_back(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    primary, backup = mocks
+    _configure(primary, backup, chains={"claude": ["lab-backupp", "anthropicc"]}, failures_before_switch=1)
+    switch_llm("lab-primary", load_settings())
+    watcher = Watcher(load_settings())
+    [unknown] = _tick(watcher)
+    assert (unknown["event"], unknown["tool"]) == ("fallback-chain-unknown", "claude")
+    assert "unknown profile 'lab-backupp'. Did you mean lab-backup?" in unknown["reason"]
+    assert "unknown profile 'anthropicc'" in unknown["reason"]
+    primary.fail_with(503)
+    [no_chain] = _tick(watcher)  # the unknown entries are not reported again
+    assert no_chain["event"] == "fallback-no-chain"
+    assert "fallback.chains.claude [lab-backupp, anthropicc] holds no other known profile" in no_chain["fix"]
+    assert _claude_base_url(isolated_home) == primary.base_url
+
+
+def test_watch_once_shows_a_failed_probe_short_of_the_switch(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    primary, backup = mocks
+    _configure(primary, backup, failures_before_switch=3)
+    switch_llm("lab-primary", load_settings())
+    primary.fail_with(503)
+    result = runner.invoke(app, ["watch", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "probe-failed: tool=claude, profile=lab-primary" in result.stdout
+    assert "reason=probe failed (1 of 3 before fallback): http-error (HTTP 503" in result.stdout
+
+
+def test_a_shorter_probe_interval_applies_at_once_on_reload(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    import yaml
+
+    primary, backup = mocks
+    _configure(primary, backup)
+    switch_llm("lab-primary", load_settings())
+    settings_file = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    data = yaml.safe_load(settings_file.read_text())
+    write_settings({**data, "watch": {**data["watch"], "probe_interval_seconds": 120}})
+    watcher = Watcher(load_settings())
+    _tick(watcher)
+    assert len(primary.requests_to("/v1/messages")) == 1
+    write_settings(data)  # back to probes every 0.01 s
+    _tick(watcher)
+    _tick(watcher)
+    assert len(primary.requests_to("/v1/messages")) >= 2

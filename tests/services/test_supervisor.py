@@ -246,3 +246,106 @@ def test_start_all_reports_each_failure_and_exits_non_zero() -> None:
         assert "1 of 2 services failed to start" in result.stderr
     finally:
         runner.invoke(app, ["service", "stop", "all"])
+
+
+def test_a_failed_start_is_shown_by_status_with_only_this_runs_log_lines() -> None:
+    command = [sys.executable, "-c", "import sys; print('boom: no config'); sys.exit(3)"]
+    supervisor = _supervisor(bad={"command": command})
+    supervisor.log_path("bad").parent.mkdir(parents=True, exist_ok=True)
+    supervisor.log_path("bad").write_text("old: a line of an earlier run\n")
+    with pytest.raises(ServiceStartError) as caught:
+        supervisor.start("bad")
+    assert "boom: no config" in caught.value.log_tail
+    assert not any("earlier run" in line for line in caught.value.log_tail)
+    status = supervisor.status("bad")
+    assert status.state == "stopped" and "exited with status 3" in (status.note or "")
+    assert "exited with status 3" in runner.invoke(app, ["service", "status", "bad"]).stdout
+
+
+def test_start_of_a_running_service_failing_its_health_check_says_so_and_fails(tmp_path: Path) -> None:
+    flag = tmp_path / "ready"
+    flag.touch()
+    job = {"command": [sys.executable, "-c", "import time; time.sleep(60)"]}
+    supervisor = _supervisor(job={**job, "health": {"command": ["test", "-f", str(flag)]}})
+    started = supervisor.start("job")
+    try:
+        flag.unlink()
+        again = runner.invoke(app, ["service", "start", "job"])
+        assert again.exit_code == 1
+        assert f"already running (pid {started.pid}) but failing its health check: exit status 1" in (
+            again.stderr
+        )
+        assert "service restart job" in again.stderr
+    finally:
+        supervisor.stop("job")
+
+
+def test_ctrl_c_while_waiting_for_the_health_check_leaves_it_running_tracked_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    supervisor = _supervisor(web=web_service(free_port()))
+
+    def interrupted(*args: object) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Supervisor, "_wait_healthy", interrupted)
+    try:
+        result = runner.invoke(app, ["service", "start", "web"])
+        record = supervisor.running("web")
+        assert result.exit_code == 130 and record is not None
+        assert f"it was started (pid {record.pid}) and is still tracked" in result.stderr
+        assert "`mahavishnu service stop web` stops it" in result.stderr
+        assert supervisor.state("web").desired == "running"  # the watcher looks after it
+    finally:
+        supervisor.stop("web")
+
+
+def test_a_pid_file_from_another_boot_is_stale_even_if_pid_and_start_time_match() -> None:
+    supervisor = _supervisor(web=web_service(free_port()))
+    started = supervisor.start("web")
+    recorded = json.loads(supervisor.pid_path("web").read_text())
+    supervisor.stop("web")
+    assert procs.boot_id() and recorded["boot_id"] == procs.boot_id()
+    bystander = subprocess.Popen(["sleep", "30"], start_new_session=True)  # as if after a reboot
+    try:
+        same = {**recorded, "pid": bystander.pid, "start_time": procs.start_time(bystander.pid)}
+        supervisor.pid_path("web").write_text(json.dumps({**same, "boot_id": "an-earlier-boot"}))
+        assert supervisor.status("web").state == "dead" and not supervisor.pid_path("web").exists()
+        supervisor.pid_path("web").write_text(json.dumps({**same, "boot_id": "an-earlier-boot"}))
+        assert supervisor.stop("web").stale_cleaned and bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+    assert started.pid != bystander.pid
+
+
+def test_logs_wants_at_least_one_line() -> None:
+    _supervisor(web=web_service(free_port()))
+    result = runner.invoke(app, ["service", "logs", "web", "-n", "-5"])
+    assert result.exit_code == 2 and "Invalid value for '--lines'" in result.stderr
+
+
+def test_restart_all_leaves_services_stopped_on_purpose_stopped() -> None:
+    write_settings(
+        services_settings(
+            {
+                "web": web_service(free_port()),
+                "other": web_service(free_port()),
+                "idle": web_service(free_port()),
+            }
+        )
+    )
+    supervisor = Supervisor(load_settings())
+    web = supervisor.start("web")
+    supervisor.start("other")
+    supervisor.stop("other")
+    try:
+        result = runner.invoke(app, ["service", "restart", "all", "--json"])
+        assert result.exit_code == 0, result.output
+        assert [(r["name"], r["ok"]) for r in json.loads(result.stdout)] == [("web", True)]
+        assert supervisor.status("web").pid != web.pid
+        assert supervisor.status("other").state == supervisor.status("idle").state == "stopped"
+        named = runner.invoke(app, ["service", "restart", "other"])  # named: restarted regardless
+        assert named.exit_code == 0 and supervisor.status("other").state == "running"
+    finally:
+        runner.invoke(app, ["service", "stop", "all"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mahavishnu.config import load_settings
+from mahavishnu.services import procs
 from mahavishnu.services.events import read_events
 from mahavishnu.services.supervisor import Supervisor
 from mahavishnu.services.watch import FilePoller, Watcher
@@ -176,3 +177,46 @@ def test_watch_once_and_watch_events_on_the_command_line() -> None:
         assert twice.exit_code == 1 and "already running" in twice.stderr
     finally:
         supervisor.stop("web")
+
+
+def test_a_changed_definition_in_the_settings_restarts_that_service_and_status_tells() -> None:
+    definitions = {"web1": web_service(free_port()), "other": web_service(free_port())}
+    write_settings(services_settings(definitions))
+    supervisor = Supervisor(load_settings())
+    web1, other = supervisor.start("web1"), supervisor.start("other")
+    try:
+        watcher = Watcher(load_settings())
+        assert watcher.tick() == []
+        settings_file = write_settings(
+            services_settings({**definitions, "web1": {**definitions["web1"], "env": {"X": "v2"}}})
+        )
+        note = Supervisor(load_settings()).status("web1").note
+        assert note is not None and "older definition" in note and "service restart web1" in note
+        events = _ticks(watcher, 1.0)
+        assert [(e["event"], e.get("service"), e.get("reason")) for e in events] == [
+            ("settings-reloaded", None, None),
+            ("service-restart", "web1", "definition-changed"),
+        ]
+        assert events[0]["files"] == events[1]["files"] == [str(settings_file)]
+        restarted = Supervisor(load_settings()).status("web1")
+        assert restarted.pid not in (None, web1.pid) and restarted.note is None
+        assert procs.environ(restarted.pid)["X"] == "v2"
+        assert supervisor.status("other").pid == other.pid
+    finally:
+        supervisor.stop("web1")
+        supervisor.stop("other")
+
+
+def test_watch_prints_an_event_without_details_with_no_trailing_colon(capsys: Any) -> None:
+    from mahavishnu.cli.watch import _emit
+
+    _emit({"time": "T", "event": "settings-reloaded"}, as_json=False)
+    assert capsys.readouterr().out == "T settings-reloaded\n"
+
+
+def test_watch_events_wants_at_least_one_line() -> None:
+    from typer.testing import CliRunner
+
+    from mahavishnu.cli.main import app
+
+    assert CliRunner().invoke(app, ["watch", "events", "-n", "0"]).exit_code == 2

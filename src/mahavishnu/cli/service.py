@@ -40,7 +40,8 @@ def restart(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Stop (if running), start, and wait until the health check passes. For an assistant
+    """Stop (if running), start, and wait until the health check passes; `all` restarts the services
+    that run or are meant to run (one stopped with `service stop` stays stopped). For an assistant
     (claude, codex, qwen, gemini), which are not services: list its running sessions that still use
     the old provider; new sessions pick up the change on their own."""
     from mahavishnu.services import definitions
@@ -152,7 +153,7 @@ def status(
 @app.command("logs")
 def logs(
     name: str = typer.Argument(..., help="Service name."),
-    lines: int = typer.Option(50, "--lines", "-n", help="How many of the last lines to print."),
+    lines: int = typer.Option(50, "--lines", "-n", min=1, help="How many of the last lines to print."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C stops)."),
 ) -> None:
     """Print the end of a service's log (stdout and stderr)."""
@@ -188,15 +189,16 @@ def _follow(supervisor: Supervisor, name: str) -> None:
 
 def _run_each(name: str, action: str, as_json: bool) -> None:
     from mahavishnu.errors import ServiceError, ServiceStartError
-    from mahavishnu.services import definitions
 
     supervisor = _supervisor()
-    names = list(definitions.all_services(supervisor.settings)) if name == "all" else [name]
+    names = _names_to(action, name, supervisor)
     results: list[dict[str, Any]] = []
     failures: list[ServiceStartError] = []
     for each in names:
         try:
             started = supervisor.start(each) if action == "start" else supervisor.restart(each)
+            if not started.healthy:
+                raise _failing_health_check(started)
         except ServiceStartError as exc:
             if name != "all" and not as_json:
                 _print_tail(exc)
@@ -204,10 +206,15 @@ def _run_each(name: str, action: str, as_json: bool) -> None:
             failures.append(exc)
             results.append({"name": each, "ok": False, "error": exc.message, "log_tail": exc.log_tail})
             continue
+        except KeyboardInterrupt:
+            _say_interrupted(supervisor, each)
+            raise typer.Exit(130) from None
         results.append({"ok": True, **asdict(started)})
     if as_json:
         print_json(results)
     else:
+        if not names:
+            console.print("no service is running or meant to run")
         for result, failure in _paired(results, failures):
             if failure is not None:
                 err_console.print(f"[red]{escape(result['name'])}: {escape(failure.message)}[/red]")
@@ -226,6 +233,47 @@ def _run_each(name: str, action: str, as_json: bool) -> None:
             f"{len(failures)} of {len(names)} services failed to {action}",
             hint="Read their logs with `mahavishnu service logs NAME`.",
         )
+
+
+def _names_to(action: str, name: str, supervisor: Supervisor) -> list[str]:
+    """The services `start NAME` or `restart NAME` acts on: `start all` starts every declared one,
+    `restart all` those that run or are meant to run (one stopped on purpose stays stopped)."""
+    from mahavishnu.services import definitions
+
+    if name != "all":
+        return [name]
+    declared = list(definitions.all_services(supervisor.settings))
+    if action == "start":
+        return declared
+    return [
+        n for n in declared if supervisor.state(n).desired != "stopped" or supervisor.pid_path(n).exists()
+    ]
+
+
+def _failing_health_check(started: Any) -> ServiceStartError:
+    from mahavishnu.errors import ServiceStartError
+
+    name = started.name
+    return ServiceStartError(
+        f"service '{name}' is already running (pid {started.pid}) but failing its health check: "
+        f"{started.health}",
+        hint=f"`mahavishnu service restart {name}` restarts it; "
+        f"`mahavishnu service logs {name}` shows its output.",
+    )
+
+
+def _say_interrupted(supervisor: Supervisor, name: str) -> None:
+    """Ctrl-C while a start waited for the health check: say what was left running."""
+    record = supervisor.running(name)
+    if record is None:
+        err_console.print(f"interrupted: {name} is not running.", markup=False)
+        return
+    err_console.print(
+        f"interrupted before {name}'s health check passed: it was started (pid {record.pid}) and is "
+        f"still tracked, meant to run (`mahavishnu watch` looks after it). `mahavishnu service status "
+        f"{name}` shows its health; `mahavishnu service stop {name}` stops it.",
+        markup=False,
+    )
 
 
 def _paired(

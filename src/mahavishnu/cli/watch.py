@@ -61,7 +61,7 @@ def _run(watcher: Any, as_json: bool) -> None:
 
 @app.command("events")
 def events(
-    lines: int = typer.Option(20, "--lines", "-n", help="How many of the latest events."),
+    lines: int = typer.Option(20, "--lines", "-n", min=1, help="How many of the latest events."),
     kind: str | None = typer.Option(None, "--kind", help="Only this kind, e.g. fallback or service-restart."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -87,7 +87,9 @@ def _emit(event: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(event, default=str) + "\n")
     else:
-        console.print(f"{event['time']} {event['event']}: {_details(event)}", markup=False, highlight=False)
+        details = _details(event)
+        line = f"{event['time']} {event['event']}" + (f": {details}" if details else "")
+        console.print(line, markup=False, highlight=False)
     sys.stdout.flush()
 
 

@@ -1,9 +1,12 @@
 """What ``mahavishnu watch`` did and why: one JSON object per line in ``$MAHAVISHNU_HOME/watch/events.jsonl``.
 
-Kinds: ``service-restart`` (config change, exit, failed health checks), ``service-failed`` (restart
-budget spent), ``fallback`` and ``switch-back`` (provider switches), ``fallback-unavailable`` (no
-healthy profile left in the chain), ``switch-back-failed``, ``probe-skipped`` (an assistant's config
-cannot be read), ``notify-failed``, ``settings-reloaded``, ``watch-error``.
+Kinds: ``service-restart`` (config change, definition changed in the settings, exit, failed health
+checks), ``service-failed`` (restart budget spent), ``fallback`` and ``switch-back`` (provider
+switches), ``probe-failed`` (a failed probe short of the switch), ``fallback-unavailable`` (no
+healthy profile left in the chain), ``fallback-no-chain`` (no other profile to try, and how to set
+one), ``fallback-chain-unknown`` (chain entries naming no profile), ``switch-back-failed``,
+``probe-skipped`` (an assistant's config cannot be read), ``notify-failed``, ``settings-reloaded``,
+``watch-error``.
 """
 
 from __future__ import annotations

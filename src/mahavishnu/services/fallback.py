@@ -9,6 +9,11 @@ chain (``fallback.chains.TOOL``, preferred first) and switches to the first heal
 ``fallback.switch_back``, switches back once that one passed ``successes_before_switch_back`` probes
 in a row. A manual switch in between wins: the memory is dropped. Every switch is an event and runs
 ``fallback.notify_command``.
+
+Nothing fails quietly: a failed probe short of the switch is a ``probe-failed`` event; K failures with
+no other profile to try (no chain for the assistant, or none of its entries usable) are a
+``fallback-no-chain`` event saying how to set one; chain entries that name no profile are a
+``fallback-chain-unknown`` event at watch start and whenever the settings change.
 """
 
 from __future__ import annotations
@@ -57,13 +62,49 @@ def _write_state(state: dict[str, dict[str, str]]) -> None:
     os.replace(tmp, path)
 
 
+def unknown_chain_entries(settings: Settings) -> dict[str, str]:
+    """Per assistant, what is wrong with the ``fallback.chains`` entries that name no profile (the
+    watcher skips them); empty when every entry is a known profile or alias."""
+    from mahavishnu.environments.profiles import resolve
+
+    problems = {}
+    for tool, names in settings.fallback.chains.items():
+        wrong = []
+        for name in names:
+            try:
+                resolve(name, settings)
+            except MahavishnuError as exc:
+                wrong.append(exc.message)
+        if wrong:
+            problems[str(tool)] = f"fallback.chains.{tool} skips {' '.join(wrong)}"
+    return problems
+
+
+def _chain_fix(tool: str, settings: Settings) -> str:
+    how = f"set fallback.chains.{tool}: [profile, ...] in {paths.user_settings_file()}"
+    names = settings.fallback.chain(tool)
+    if not names:
+        return f"no fallback chain for {tool}: {how}"
+    listed = ", ".join(names)
+    return f"fallback.chains.{tool} [{listed}] holds no other known profile {tool} can use: {how}"
+
+
+def _probe_failed(
+    tool: str, profile: str, result: probe.ProbeResult, failures: int, settings: Settings
+) -> dict[str, Any]:
+    limit = settings.fallback.failures_before_switch
+    reason = f"probe failed ({failures} of {limit} before fallback): {result.status} ({result.detail})"
+    return log_event("probe-failed", tool=tool, profile=profile, reason=reason)
+
+
 class FallbackManager:
     def __init__(self) -> None:
         self.tracks: dict[str, _Track] = {}
         self.errors: dict[str, str] = {}  # tool -> the last error reported, so it is reported once
+        self.unknown_reported: dict[str, str] | None = None  # chain problems already reported
 
     def round(self, settings: Settings) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
+        events = self._report_unknown_chain_entries(settings)
         for tool in settings.watch.probe_tools:
             try:
                 events += self.check_tool(tool, settings)
@@ -98,9 +139,10 @@ class FallbackManager:
             track.failures += 1
         if not result.ok and track.failures >= settings.fallback.failures_before_switch:
             return self._fall_back(tool, current, result, settings, profiles)
+        events = [] if result.ok else [_probe_failed(tool, current, result, track.failures, settings)]
         if remembered and settings.fallback.switch_back:
-            return self._maybe_switch_back(tool, current, remembered["original"], settings, profiles)
-        return []
+            events += self._maybe_switch_back(tool, current, remembered["original"], settings, profiles)
+        return events
 
     def _fall_back(
         self,
@@ -115,10 +157,15 @@ class FallbackManager:
         track = self.tracks[tool]
         protocol = assistant(tool).protocol
         reason = f"{track.failures} failed probes in a row, last: {failed.status} ({failed.detail})"
+        candidates = [
+            name
+            for name in self._chain(tool, settings, profiles)
+            if name != current and protocol in profiles[name].protocols
+        ]
+        if not candidates:
+            return self._no_chain(tool, current, reason, settings)
         tried: list[dict[str, Any]] = []
-        for candidate in self._chain(tool, settings, profiles):
-            if candidate == current or protocol not in profiles[candidate].protocols:
-                continue
+        for candidate in candidates:
             result = self._probe(profiles[candidate], protocol, settings, tool)
             tried.append({"profile": candidate, "status": result.status, "http_status": result.http_status})
             if not result.ok:
@@ -140,11 +187,29 @@ class FallbackManager:
                 "fallback", tool=tool, **{"from": current, "to": candidate}, reason=reason, tried=tried
             )
             return [event, *self._notify(event, settings)]
-        if track.unavailable_reported or not settings.fallback.chain(tool):
+        if track.unavailable_reported:
             return []
         track.unavailable_reported = True
         event = log_event("fallback-unavailable", tool=tool, profile=current, reason=reason, tried=tried)
         return [event, *self._notify(event, settings)]
+
+    def _no_chain(self, tool: str, current: str, reason: str, settings: Settings) -> list[dict[str, Any]]:
+        """Reported once per outage: the provider failed and there is no other profile to try."""
+        track = self.tracks[tool]
+        if track.unavailable_reported:
+            return []
+        track.unavailable_reported = True
+        fix = _chain_fix(tool, settings)
+        event = log_event("fallback-no-chain", tool=tool, profile=current, reason=reason, fix=fix)
+        return [event, *self._notify(event, settings)]
+
+    def _report_unknown_chain_entries(self, settings: Settings) -> list[dict[str, Any]]:
+        """Chain entries naming no profile: reported at the first round and whenever they change."""
+        problems = unknown_chain_entries(settings)
+        if problems == self.unknown_reported:
+            return []
+        self.unknown_reported = problems
+        return [log_event("fallback-chain-unknown", tool=t, reason=why) for t, why in problems.items()]
 
     def _maybe_switch_back(
         self, tool: str, current: str, original: str, settings: Settings, profiles: dict[str, Profile]

@@ -102,6 +102,14 @@ def cwd(pid: int) -> str | None:
         return None
 
 
+def boot_id() -> str | None:
+    """This boot's random id (Linux): a PID file from another boot names some unrelated process."""
+    try:
+        return (PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
 def boot_time() -> float | None:
     try:
         for line in (PROC / "stat").read_text().splitlines():

@@ -2,20 +2,23 @@
 
 Per service, under ``$MAHAVISHNU_HOME/services/``:
 
-``NAME.pid``         JSON: pid, its start time (``/proc/PID/stat`` field 22), the command, a random token
-                     put in the service's environment. Present while we believe it runs.
+``NAME.pid``         JSON: pid, its start time (``/proc/PID/stat`` field 22), the boot id, the command, a
+                     random token put in the service's environment, a fingerprint of the definition it
+                     was started with. Present while we believe it runs.
 ``NAME.state.json``  what the user asked for (``desired``: running/stopped), restarts, last error.
 ``NAME.log``         stdout + stderr, appended; rotated to ``NAME.log.1`` on start past ``log_max_bytes``.
 ``NAME.lock``        serialises the CLI and ``mahavishnu watch`` acting on the same service.
 
 Safety rules: a service runs in its own session and process group (``start_new_session``); a stop is
 SIGTERM to that group, then SIGKILL after the timeout; nothing is signalled unless the recorded start
-time still matches (PID reuse), or, once the leader is gone, unless a group member still carries our
-token; a PID file whose process is gone is stale and removed. Nothing is ever looked up by name.
+time still matches (PID reuse) on the same boot (start times count from boot), or, once the leader is
+gone, unless a group member still carries our token; a PID file whose process is gone, or written
+before a reboot, is stale and removed. Nothing is ever looked up by name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -38,6 +41,7 @@ from mahavishnu.services import definitions, health, procs
 TOKEN_ENV = "MAHAVISHNU_SERVICE_TOKEN"
 NAME_ENV = "MAHAVISHNU_SERVICE"
 LOG_TAIL_LINES = 20
+INTERRUPTED = "start interrupted (Ctrl-C) before its health check passed"
 #: Without a health check, a service counts as started once it has stayed up this long.
 PROCESS_GRACE_SECONDS = 0.5
 
@@ -58,6 +62,8 @@ class PidRecord:
     started_at: float  # wall clock
     token: str
     command: list[str]
+    boot_id: str = ""  # empty: written before boot ids were recorded, or not on Linux
+    definition: str = ""  # fingerprint of the command, env and cwd it was started with
 
     @classmethod
     def read(cls, path: Path) -> PidRecord | None:
@@ -69,6 +75,8 @@ class PidRecord:
                 float(data["started_at"]),
                 str(data.get("token", "")),
                 [str(part) for part in data.get("command", [])],
+                str(data.get("boot_id", "")),
+                str(data.get("definition", "")),
             )
         except FileNotFoundError:
             return None
@@ -91,6 +99,7 @@ class Started:
     already_running: bool
     health: str
     seconds: float
+    healthy: bool = True  # False: already running, but failing its health check
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ class Supervisor:
 
     def _orphans(self, record: PidRecord) -> list[procs.ProcStat]:
         """Members of the service's group that outlived its leader and carry its token."""
-        if record.pid <= 0 or not record.token:
+        if record.pid <= 0 or not record.token or not _this_boot(record):
             return []
         return [
             member
@@ -190,14 +199,21 @@ class Supervisor:
             record = self.running(name)
             if record is not None:
                 check = health.check(spec.health)
-                return Started(name, record.pid, True, check.detail, 0.0)
+                return Started(name, record.pid, True, check.detail, 0.0, healthy=check.ok)
             # a leader that died may have left its group running (it keeps the PID file): end it
             # first, as a restart does, or it would run on untracked beside the new one
             self._stop_locked(name, self._stop_timeout(spec))
-            started = self._spawn(name, spec)
             state = self.state(name)
-            if state.desired != "running":
-                state = ServiceState()  # a fresh start resets the restart count
+            try:
+                started = self._spawn(name, spec)
+            except ServiceStartError as exc:
+                state.last_error = exc.message  # `service status` shows why it is not running
+                self.save_state(name, state)
+                raise
+            except KeyboardInterrupt:
+                self._save_interrupted(name, _fresh_unless_running(state))
+                raise
+            state = _fresh_unless_running(state)
             state.desired, state.last_error = "running", None
             self.save_state(name, state)
             return started
@@ -221,9 +237,25 @@ class Supervisor:
                     state.desired = "stopped"
                 self.save_state(name, state)
                 raise
+            except KeyboardInterrupt:
+                self._save_interrupted(name, state)
+                raise
             state.desired, state.last_error = "running", None
             self.save_state(name, state)
             return started
+
+    def _save_interrupted(self, name: str, state: ServiceState) -> None:
+        """Ctrl-C while waiting for the health check: a process that was started keeps running and
+        its PID file, so it is meant to run (the watcher looks after it; `service stop` ends it)."""
+        if self.running(name) is None:
+            return
+        state.desired, state.last_error = "running", INTERRUPTED
+        self.save_state(name, state)
+
+    def outdated(self, name: str, record: PidRecord) -> bool:
+        """Whether the running process was started with another command, env or cwd than declared now."""
+        spec = definitions.all_services(self.settings).get(name)
+        return bool(record.definition) and spec is not None and record.definition != fingerprint(spec)
 
     def _spawn(self, name: str, spec: ServiceSettings) -> Started:
         self._check_address_free(name, spec)
@@ -231,6 +263,7 @@ class Supervisor:
         log_path = self.log_path(name)
         paths.make_dir(log_path.parent)
         self._rotate(log_path)
+        this_run = _size(log_path)  # a failed start shows only this run's log lines
         token = secrets.token_hex(16)
         env = {**os.environ, **spec.env, NAME_ENV: name, TOKEN_ENV: token}
         cwd = definitions.expand(spec.cwd) if spec.cwd else paths.home()
@@ -255,11 +288,19 @@ class Supervisor:
                 ) from exc
         _children[proc.pid] = proc
         start_time = procs.start_time(proc.pid) or ""
-        record = PidRecord(proc.pid, start_time, time.time(), token, list(spec.command))
+        record = PidRecord(
+            proc.pid,
+            start_time,
+            time.time(),
+            token,
+            list(spec.command),
+            boot_id=procs.boot_id() or "",
+            definition=fingerprint(spec),
+        )
         _write_json(self.pid_path(name), asdict(record))
         timeout = spec.start_timeout_seconds or self.settings.services.start_timeout_seconds
         try:
-            detail = self._wait_healthy(name, spec, record, timeout)
+            detail = self._wait_healthy(name, spec, record, timeout, this_run)
         except ServiceStartError:
             self._terminate(record, self._stop_timeout(spec))
             self.pid_path(name).unlink(missing_ok=True)
@@ -281,7 +322,9 @@ class Supervisor:
                 hint="Stop that program (a copy started by hand?) or give the service another port.",
             )
 
-    def _wait_healthy(self, name: str, spec: ServiceSettings, record: PidRecord, timeout: float) -> str:
+    def _wait_healthy(
+        self, name: str, spec: ServiceSettings, record: PidRecord, timeout: float, log_from: int
+    ) -> str:
         began = time.monotonic()
         deadline = began + timeout
         pause = 0.02
@@ -293,7 +336,7 @@ class Supervisor:
                 raise ServiceStartError(
                     f"service '{name}' {how} before it was healthy",
                     hint=_log_hint(name),
-                    log_tail=self.tail(name, LOG_TAIL_LINES),
+                    log_tail=tail_lines(self.log_path(name), LOG_TAIL_LINES, start=log_from),
                 )
             result = health.check(spec.health)
             settled = spec.health.kind != "process" or time.monotonic() - began >= PROCESS_GRACE_SECONDS
@@ -304,7 +347,7 @@ class Supervisor:
                 raise ServiceStartError(
                     f"service '{name}' failed its {result.kind} health check for {timeout:g} s: {last}",
                     hint=_log_hint(name),
-                    log_tail=self.tail(name, LOG_TAIL_LINES),
+                    log_tail=tail_lines(self.log_path(name), LOG_TAIL_LINES, start=log_from),
                 )
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 2, 0.5)
@@ -409,7 +452,8 @@ class Supervisor:
                     shown, state="dead", healthy=False, note="process gone: stale PID file removed"
                 )
             return shown
-        shown = replace(shown, state="running", pid=record.pid, note=None)
+        outdated = _OUTDATED.format(name=name) if self.outdated(name, record) else None
+        shown = replace(shown, state="running", pid=record.pid, note=outdated)
         shown = replace(shown, uptime_seconds=round(time.time() - record.started_at, 1))
         if check_health and spec is not None:
             result = health.check(spec.health)
@@ -420,19 +464,40 @@ class Supervisor:
         return tail_lines(self.log_path(name), lines)
 
 
+_OUTDATED = "runs an older definition (command, env or cwd changed): `mahavishnu service restart {name}`"
+
+
+def fingerprint(spec: ServiceSettings) -> str:
+    """What a process is started with (command, env, cwd); a change needs a restart to apply."""
+    data = json.dumps([spec.command, spec.env, str(spec.cwd or "")], sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def _fresh_unless_running(state: ServiceState) -> ServiceState:
+    """A start of a service not meant to run begins a fresh restart count."""
+    return state if state.desired == "running" else ServiceState()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def _log_hint(name: str) -> str:
     return f"Read the whole log with `mahavishnu service logs {name}`."
 
 
-def tail_lines(path: Path, lines: int) -> list[str]:
-    """The last ``lines`` lines of a file, reading backwards in blocks."""
+def tail_lines(path: Path, lines: int, *, start: int = 0) -> list[str]:
+    """The last ``lines`` lines of a file after byte ``start``, reading backwards in blocks."""
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             end = position = handle.tell()
             data = b""
-            while position > 0 and data.count(b"\n") <= lines:
-                position = max(0, position - 65536)
+            while position > start and data.count(b"\n") <= lines:
+                position = max(start, position - 65536)
                 handle.seek(position)
                 data = handle.read(end - position)
     except FileNotFoundError:
@@ -442,9 +507,18 @@ def tail_lines(path: Path, lines: int) -> list[str]:
 
 def _alive(record: PidRecord) -> bool:
     _poll(record.pid)  # reaped: its pid may now be reused, the start time check guards that
+    if not _this_boot(record):
+        return False
     if not record.start_time:  # never recorded: only an unreaped child of ours is known to be ours
         return record.pid in _children
     return procs.alive(record.pid, record.start_time)
+
+
+def _this_boot(record: PidRecord) -> bool:
+    """Start times count from boot: after a reboot, the recorded pid and start time may well match
+    some unrelated process. A record from another boot is stale (one without a boot id is trusted)."""
+    current = procs.boot_id()
+    return not record.boot_id or current is None or record.boot_id == current
 
 
 def _group_alive(pgid: int) -> bool:

@@ -11,7 +11,9 @@ Every ``watch.poll_seconds`` it
   ``max_restarts`` times per ``restart_window_seconds``, with a growing pause between attempts;
 * every ``watch.probe_interval_seconds``, probes each assistant's provider and falls back
   (see ``fallback.py``);
-* re-reads Mahavishnu's own settings when their files change.
+* re-reads Mahavishnu's own settings when their files change: a running service whose command, env
+  or cwd changed there is restarted (debounced like a config file), and a shorter probe or health
+  interval applies at once.
 
 Everything it does is an event (``events.py``). The service it runs as (``mahavishnu-watch``) is
 never restarted by itself. One watcher runs at a time (``single_watcher``): two would both restart
@@ -35,7 +37,7 @@ from mahavishnu.errors import MahavishnuError, ServiceError, ServiceStartError
 from mahavishnu.services import definitions, health
 from mahavishnu.services.events import log_event
 from mahavishnu.services.fallback import FallbackManager
-from mahavishnu.services.supervisor import NAME_ENV, Supervisor, reap
+from mahavishnu.services.supervisor import NAME_ENV, PidRecord, Supervisor, reap
 
 Signature = tuple[int, int, int]  # mtime_ns, size, inode
 
@@ -79,6 +81,7 @@ def _digest(path: Path) -> str | None:
 class _Pending:
     last_change: float
     files: list[str] = field(default_factory=list)
+    reason: str = "config-change"  # or definition-changed (its own entry in the settings)
 
 
 class Watcher:
@@ -138,13 +141,35 @@ class Watcher:
     # -- settings ------------------------------------------------------------------------------
 
     def _reload(self) -> list[dict[str, Any]]:
-        if not self.reload_settings or not self.settings_files.changed(p for _, p in layer_files()):
+        if not self.reload_settings:
+            return []
+        changed = [str(p) for p in self.settings_files.changed(p for _, p in layer_files())]
+        if not changed:
             return []
         try:
-            self.settings = load_settings()
+            settings = load_settings()
         except MahavishnuError as exc:
             return [log_event("watch-error", reason=f"settings not reloaded: {exc.message}")]
-        return [log_event("settings-reloaded")]
+        self._reschedule(settings)
+        self.settings = settings
+        self._restart_outdated(changed)
+        return [log_event("settings-reloaded", files=changed)]
+
+    def _reschedule(self, settings: Settings) -> None:
+        """A shorter probe or health interval applies now, not after the pass already scheduled."""
+        now = time.monotonic()
+        self.next_probe = min(self.next_probe, now + settings.watch.probe_interval_seconds)
+        self.next_health = min(self.next_health, now + settings.watch.health_interval_seconds)
+
+    def _restart_outdated(self, settings_files: list[str]) -> None:
+        """Queue a restart of each running service whose command, env or cwd changed in the settings."""
+        supervisor = self.supervisor
+        for name in definitions.all_services(self.settings):
+            record = PidRecord.read(supervisor.pid_path(name))  # read only: the restart checks the rest
+            if name != self.me and record is not None and supervisor.outdated(name, record):
+                pending = self.pending.setdefault(name, _Pending(time.monotonic()))
+                pending.last_change, pending.reason = time.monotonic(), "definition-changed"
+                pending.files = sorted({*pending.files, *settings_files})
 
     # -- config files ---------------------------------------------------------------------------
 
@@ -166,7 +191,7 @@ class Watcher:
             del self.pending[name]
             # a service given up on ("failed") gets another chance: the change may be the fix
             if name in services and self.supervisor.state(name).desired in ("running", "failed"):
-                events.append(self._restart(name, "config-change", files=pending.files))
+                events.append(self._restart(name, pending.reason, files=pending.files))
         return events
 
     # -- liveness and health ---------------------------------------------------------------------
