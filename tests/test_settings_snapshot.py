@@ -4,6 +4,7 @@ used only while every input is unchanged."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,6 @@ def _ours() -> Any:
         ({"unknown": 1}, None, {}),
         ({"ingest": {"chunk_tokens": 100, "overlap_tokens": 60}}, None, {}),
         (None, None, {"MAHAVISHNU_MEMORY__HYBRID_ALPHA": "2"}),
-        (None, None, {"MAHAVISHNU_WATCH": "not json"}),
     ],
 )
 def test_settings_match_the_former_pydantic_settings_class(
@@ -309,3 +309,29 @@ def test_cached_secret_lookup_matches_lookup(
     profiles.all_profiles(load_settings())
     monkeypatch.setattr(profiles.ProfileSettings, "__pydantic_complete__", False)
     assert outcome(lambda: lookup_cached(name)) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field"),
+    [
+        ("MAHAVISHNU_WATCH", "not json", "watch"),
+        ("MAHAVISHNU_MCP__ALLOWED_ROOTS", "/tmp", "mcp.allowed_roots"),
+        ("MAHAVISHNU_INGEST__EXTENSIONS", ".py", "ingest.extensions"),
+    ],
+)
+def test_a_plain_value_where_json_is_wanted_is_one_error_naming_the_variable(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, field: str
+) -> None:
+    """pydantic-settings raised its SettingsError (a traceback); the error now names the variable."""
+    monkeypatch.setenv(name, value)
+    expected = rf"^invalid settings: {re.escape(field)}: .*\(set by {name}\)$"
+    with pytest.raises(ConfigError, match=expected) as error:
+        load_settings()
+    assert error.value.hint.startswith(f"{name} takes JSON here")
+
+
+def test_a_plain_command_in_the_environment_is_split_as_a_shell_would(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAHAVISHNU_SESSION_BUDDY__COMMAND", "session-buddy --stdio")
+    assert load_settings().session_buddy.command == ["session-buddy", "--stdio"]

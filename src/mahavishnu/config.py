@@ -414,7 +414,18 @@ def _env_layer() -> dict[str, Any]:
         return {}  # the usual case: skip importing pydantic-settings
     from pydantic_settings import EnvSettingsSource
 
-    source = EnvSettingsSource(
+    class PlainWhenNotJson(EnvSettingsSource):
+        """A list or mapping value that is not JSON is passed on as the string it is: a command
+        splits it as a shell would (``MAHAVISHNU_SESSION_BUDDY__COMMAND=session-buddy``), anything
+        else is then a validation error naming the variable, not a traceback."""
+
+        def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
+            try:
+                return super().decode_complex_value(field_name, field, value)
+            except ValueError:
+                return value
+
+    source = PlainWhenNotJson(
         Settings,  # type: ignore[arg-type]  # it only reads the fields and the config
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
@@ -533,6 +544,9 @@ def _invalid(exc: ValidationError) -> ConfigError:
     if source is None:
         return ConfigError(f"invalid settings: {where}: {error['msg']}{more}")
     hint = f"Fix or unset {variable}." if variable else f"Fix it in {source}."
+    if variable and error["type"] in ("list_type", "dict_type", "model_type"):
+        example = '\'["/a", "/b"]\'' if error["type"] == "list_type" else '\'{"key": "value"}\''
+        hint = f"{variable} takes JSON here, e.g. {variable}={example}."
     return ConfigError(f"invalid settings: {where}: {error['msg']}{more} (set by {source})", hint=hint)
 
 
