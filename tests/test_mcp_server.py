@@ -215,6 +215,19 @@ def test_invalid_input_is_a_tool_error_with_the_message(backing: mcp_server.Back
     assert "type" in error_text(bad_type)  # rejected by the input schema
 
 
+def test_an_unexpected_failure_says_what_it_was_without_a_secret(
+    backing: mcp_server.Backing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: mcp_server.Backing) -> None:
+        raise RuntimeError("lost the connection to https://u:hunter2-s3cret-pass@db.example.com/x")
+
+    monkeypatch.setattr(mcp_server.Backing, "store", broken)
+    (result,) = run(backing, [("search_memory", {"query": "x"})])
+
+    assert "unexpected error: RuntimeError: lost the connection" in error_text(result)
+    assert "hunter2-s3cret-pass" not in error_text(result)
+
+
 def test_ingest_repository_then_query_the_knowledge_base(
     backing: mcp_server.Backing, isolated_home: Path
 ) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import socket
 import threading
@@ -95,10 +96,20 @@ def tool_error(exc: MahavishnuError) -> ToolError:
 
 @contextmanager
 def _as_tool_errors() -> Iterator[None]:
+    """Errors as the agent's tool result: ours with their hint; anything else (a bug of ours) with
+    its type and secret-scrubbed message, so the agent can tell what went wrong, and the traceback
+    in the server's log."""
     try:
         yield
     except MahavishnuError as exc:
         raise tool_error(exc) from exc
+    except (ToolError, ResourceError):
+        raise
+    except Exception as exc:
+        from mahavishnu.memory.scrub import scrub
+
+        logging.getLogger(__name__).exception("tool failed")
+        raise ToolError(f"unexpected error: {type(exc).__name__}: {scrub(str(exc))}") from exc
 
 
 def _jsonable(data: Any) -> Any:
