@@ -160,3 +160,28 @@ def test_doctor_reports_the_memory_hooks_of_each_assistant(isolated_home):
     found = hooks()["hooks:codex"]
     assert found.status == "warn" and "untrusted" in found.detail and "--tool codex" in found.hint
     assert ("hooks", doctor.check_memory_hooks) in doctor.CHECKS
+
+
+@pytest.mark.parametrize("http", [False, True])
+def test_mahavishnus_mcp_registration_is_recognised_over_stdio_and_http(isolated_home, monkeypatch, http):
+    from mahavishnu.environments.mcp_servers import install_self
+
+    bin_dir = isolated_home / "bin"
+    _fake_cli(bin_dir, "claude", "2.1.197")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    before = _by_check(doctor.check_mcp_registered(load_settings()))["mcp:claude"]
+    install_self("claude", "user", backups=3, http_port=8680 if http else None)
+
+    after = _by_check(doctor.check_mcp_registered(load_settings()))["mcp:claude"]
+
+    assert before.status == "warn" and after.status == "ok", after
+
+
+def test_a_misspelled_fallback_chain_entry_is_a_warning():
+    path = paths.user_settings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("fallback: {chains: {claude: [anthropicc, zai]}}\n")
+
+    (found,) = doctor.check_fallback_chains(load_settings())
+
+    assert found.check == "fallback:claude" and found.status == "warn" and "anthropicc" in found.detail

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from mahavishnu.errors import MahavishnuError
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
+    from mahavishnu.environments.mcp_servers.model import McpServer
 
 Status = Literal["ok", "warn", "error", "skipped"]
 
@@ -300,9 +302,7 @@ def check_mcp_registered(settings: Settings) -> list[Finding]:
     servers, _warnings = list_servers("all")
     findings = []
     for tool in TESTED:
-        ours = [
-            s for s in servers if s.tool == tool and _is_mahavishnu_server(s.server.command, s.server.args)
-        ]
+        ours = [s for s in servers if s.tool == tool and _is_mahavishnu_server(s.server)]
         if ours:
             findings.append(
                 Finding(f"mcp:{tool}", "ok", f"registered as '{ours[0].server.name}' ({ours[0].scope})")
@@ -313,8 +313,15 @@ def check_mcp_registered(settings: Settings) -> list[Finding]:
     return findings
 
 
-def _is_mahavishnu_server(command: str | None, args: Any) -> bool:
-    words = [str(command or ""), *(str(a) for a in args or ())]
+def _is_mahavishnu_server(server: McpServer) -> bool:
+    """`mahavishnu mcp serve` over stdio, or the loopback HTTP server `mcp install --http` registers
+    (``http://127.0.0.1:PORT/mcp`` with a bearer token)."""
+    if server.url:
+        url = urlsplit(server.url)
+        auth = [v for k, v in server.headers.items() if k.lower() == "authorization"]
+        bearer = any(v.startswith("Bearer ") for v in auth)
+        return url.hostname in ("127.0.0.1", "localhost") and url.path.rstrip("/") == "/mcp" and bearer
+    words = [str(server.command or ""), *(str(a) for a in server.args)]
     return any(Path(w).name == "mahavishnu" or w == "mahavishnu" for w in words) and "serve" in words
 
 
@@ -338,6 +345,21 @@ def check_memory_hooks(settings: Settings) -> list[Finding]:
     return findings
 
 
+def check_fallback_chains(settings: Settings) -> list[Finding]:
+    """``fallback.chains`` entries that name no profile: `mahavishnu watch` would skip them."""
+    from mahavishnu.services.fallback import unknown_chain_entries
+
+    return [
+        Finding(
+            f"fallback:{tool}",
+            "warn",
+            problem,
+            "Fix the name in the settings file (`mahavishnu config path`).",
+        )
+        for tool, problem in unknown_chain_entries(settings).items()
+    ]
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("clis", check_clis),
     ("config files", check_config_files),
@@ -347,4 +369,5 @@ CHECKS: list[tuple[str, Check]] = [
     ("store", check_store),
     ("mcp", check_mcp_registered),
     (HOOKS_CHECK, check_memory_hooks),
+    ("fallback chains", check_fallback_chains),
 ]
