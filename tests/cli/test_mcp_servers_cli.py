@@ -218,7 +218,7 @@ def test_invalid_file_is_reported_with_its_line_and_nothing_is_written(isolated_
     assert "nothing was written" in result.output
     assert not (isolated_home / ".codex").exists()
     warned = mv("mcp-servers", "list", "--tool", "claude")
-    assert warned.exit_code == 0 and "invalid JSON" in warned.output
+    assert warned.exit_code == 1 and "invalid JSON" in warned.output
 
 
 def test_mcp_install_registers_the_server_once(isolated_home: Path) -> None:
@@ -241,3 +241,26 @@ def test_mcp_install_local_scope_is_claude_only(isolated_home: Path, project: Pa
     assert "skipped" in out.output
     saved = json.loads((isolated_home / ".claude.json").read_text())
     assert "mahavishnu" in saved["projects"][str(project)]["mcpServers"]
+
+
+def test_list_exits_1_when_a_file_is_unreadable_and_still_lists_the_others(isolated_home: Path) -> None:
+    ok("mcp-servers", "add", "files", "--tool", "codex", "--command", "npx")
+    (isolated_home / ".claude.json").write_text('{\n  "mcpServers": {\n}\n')
+    table = mv("mcp-servers", "list")
+    assert table.exit_code == 1, table.output
+    assert "invalid JSON" in table.output and "files" in table.stdout
+    listing = mv("mcp-servers", "list", "--json")
+    assert listing.exit_code == 1
+    assert [(r["tool"], r["name"]) for r in json.loads(listing.stdout)] == [("codex", "files")]
+
+
+def test_an_entry_changed_by_hand_needs_replace(isolated_home: Path) -> None:
+    ok("mcp-servers", "add", "docs", "--tool", "codex", "--command", "npx", "--arg", "docs-mcp")
+    config = isolated_home / ".codex" / "config.toml"
+    config.write_text('[mcp_servers.docs]\ncommand = "my-docs"\n')
+    assert "changed by hand" in ok("mcp-servers", "list", "--tool", "codex").stdout
+    result = mv("mcp-servers", "add", "docs", "--tool", "codex", "--command", "npx", "--arg", "docs-mcp")
+    assert result.exit_code == 2 and "did not add" in result.output and "--replace" in result.output
+    assert config.read_text() == '[mcp_servers.docs]\ncommand = "my-docs"\n'
+    removed = ok("mcp-servers", "remove", "docs", "--tool", "codex").stdout
+    assert "'docs' removed (Mahavishnu added it; it was changed by hand since)" in removed

@@ -150,3 +150,22 @@ def test_hooks_install_status_remove(isolated_home: Path) -> None:
     assert "removed:" in ok("hooks", "remove", "--tool", "codex")
     assert ok("hooks", "status", "--tool", "codex", "--json")[0]["state"] == "not installed"
     assert "would change" in ok("hooks", "install", "--tool", "codex", "--dry-run")
+
+
+def test_hooks_install_takes_a_comma_separated_list_and_leaves_a_customised_hook(isolated_home: Path) -> None:
+    assert "installed:" in ok("hooks", "install", "--tool", "claude,qwen")
+    states = {t["tool"]: t["state"] for t in ok("hooks", "status", "--json")}
+    assert states == {
+        "claude": "installed",
+        "codex": "not installed",
+        "qwen": "installed",
+        "gemini": "not installed",
+    }
+    settings = isolated_home / ".claude" / "settings.json"
+    data = json.loads(settings.read_text())
+    data["hooks"]["Stop"][0]["hooks"][0]["timeout"] = 45
+    settings.write_text(json.dumps(data, indent=2))
+    again = ok("hooks", "install", "--tool", "claude")
+    assert "the Stop hook is already installed (customised: timeout 45)" in again and "already done" in again
+    assert json.loads(settings.read_text()) == data
+    assert "Stop (customised: timeout 45)" in ok("hooks", "status", "--tool", "claude")

@@ -714,3 +714,152 @@ def test_a_damaged_state_file_only_forgets_what_was_added(isolated_home: Path) -
     add_server(STDIO, "claude")  # the same entry, so no conflict
     remove_server(STDIO.name, "claude")
     assert json.loads(mcp_servers.state_path().read_text())["servers"] == []
+
+
+# -- entries changed by hand ---------------------------------------------------------------------
+
+HAND_WRITTEN_DOCS = """[mcp_servers.docs]
+command = "my-own-docs-server"
+args = ["--port", "7000"]
+"""
+
+
+def test_an_entry_changed_by_hand_since_mahavishnu_added_it_is_the_users(isolated_home: Path) -> None:
+    path = user_file("codex", isolated_home)
+    add_server(McpServer.stdio("docs", "npx", ["-y", "docs-mcp"]), "codex")
+    path.write_text(HAND_WRITTEN_DOCS)  # the user rewrites it to their own server
+    row = listed("codex")[("codex", "user", "docs")]
+    assert not row.managed and row.changed_by_hand
+
+    again = McpServer.stdio("docs", "npx", ["-y", "docs-mcp@2"])
+    with pytest.raises(InvalidInputError, match=r"did not add .*changed by hand") as refused:
+        add_server(again, "codex")
+    assert "--replace" in (refused.value.hint or "")
+    assert path.read_text() == HAND_WRITTEN_DOCS
+
+    assert add_server(again, "codex", replace=True).changes[0].action == "updated"
+    assert listed("codex")[("codex", "user", "docs")].managed  # written again: Mahavishnu's again
+    assert add_server(McpServer.stdio("docs", "npx", ["-y", "docs-mcp@3"]), "codex").changes[0].action == (
+        "updated"
+    )
+
+
+def test_keys_the_model_does_not_cover_do_not_make_an_entry_the_users(isolated_home: Path) -> None:
+    path = user_file("gemini", isolated_home)
+    add_server(STDIO, "gemini")
+    saved = json.loads(path.read_text())
+    saved["mcpServers"][STDIO.name]["trust"] = True  # kept by every update anyway
+    path.write_text(json.dumps(saved))
+    moved = McpServer.stdio(STDIO.name, "python3", ["-c", "print(2)"])
+    assert add_server(moved, "gemini").changes[0].action == "updated"
+    assert json.loads(path.read_text())["mcpServers"][STDIO.name]["trust"] is True
+
+
+def test_removing_an_entry_changed_by_hand_says_so(isolated_home: Path) -> None:
+    path = user_file("codex", isolated_home)
+    add_server(McpServer.stdio("docs", "npx"), "codex")
+    path.write_text(HAND_WRITTEN_DOCS)
+    [change] = remove_server("docs", "codex").changes  # by name, like any server the user added
+    assert change.action == "removed" and "changed by hand" in change.reason
+    assert path.read_text() == ""
+
+
+def test_a_record_without_a_fingerprint_keeps_the_old_rule(isolated_home: Path) -> None:
+    path = user_file("codex", isolated_home)
+    add_server(McpServer.stdio("docs", "npx"), "codex")
+    state = json.loads(mcp_servers.state_path().read_text())
+    for record in state["servers"]:
+        del record["fingerprint"]  # a state file written before fingerprints
+    mcp_servers.state_path().write_text(json.dumps(state))
+    path.write_text(HAND_WRITTEN_DOCS)
+    assert listed("codex")[("codex", "user", "docs")].managed
+    assert add_server(McpServer.stdio("docs", "npx"), "codex").changes[0].action == "updated"
+
+
+# -- codex servers in every TOML form ---------------------------------------------------------------
+
+CODEX_DOTTED = """model = "o3"
+mcp_servers.inline1 = { command = "x" }
+mcp_servers.dotted.command = "y"
+mcp_servers.dotted.args = ["a"]
+
+[tui]
+theme = "dark"
+"""
+
+
+def test_codex_servers_written_as_dotted_keys_or_inline_tables(isolated_home: Path) -> None:
+    path = user_file("codex", isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_text(CODEX_DOTTED)
+    docs = McpServer.stdio("docs", "npx", ["-y", "docs-mcp"], {"LEVEL": "debug"})
+    add_server(docs, "codex")
+    assert set(listed("codex")) == {("codex", "user", n) for n in ("inline1", "dotted", "docs")}
+    moved = McpServer.stdio("docs", "npx", ["-y", "docs-mcp@2"])
+    assert add_server(moved, "codex").changes[0].action == "updated"  # tables in two places now
+    changed = McpServer.stdio("dotted", "z", env={"A": "1"})
+    add_server(changed, "codex", replace=True)
+    assert listed("codex")[("codex", "user", "dotted")].server == changed
+
+    remove_server("docs", "codex")
+    remove_server("inline1", "codex")
+    remove_server("dotted", "codex")
+    assert tomllib.loads(path.read_text()) == {"model": "o3", "tui": {"theme": "dark"}}
+    assert "mcp_servers" not in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        pytest.param(
+            'model = "o3"\n\n# the docs server\n[mcp_servers.docs]\ncommand = "d"\n\n'
+            '[mcp_servers.docs.env]\nA = "1"\n\n[tui]\ntheme = "dark"\n',
+            'model = "o3"\n\n[tui]\ntheme = "dark"\n',
+            id="its-comment-goes-with-it",
+        ),
+        pytest.param(
+            'model = "o3"\n\n[mcp_servers.keep]\ncommand = "k"\n\n[mcp_servers.docs]\ncommand = "d"\n',
+            'model = "o3"\n\n[mcp_servers.keep]\ncommand = "k"\n',
+            id="no-blank-line-left-at-the-end",
+        ),
+        pytest.param(
+            'model = "o3"\n\n[mcp_servers]\ndocs = { command = "d" }\n\n[tui]\ntheme = "dark"\n',
+            'model = "o3"\n\n[tui]\ntheme = "dark"\n',
+            id="no-empty-header-left",
+        ),
+        pytest.param(
+            'mcp_servers.docs.command = "d"\nmcp_servers.keep = { command = "k" }\n',
+            'mcp_servers.keep = { command = "k" }\n',
+            id="top-level-dotted-keys",
+        ),
+    ],
+)
+def test_removing_a_codex_server_leaves_the_file_as_if_it_had_never_been_there(
+    before: str, after: str, isolated_home: Path
+) -> None:
+    path = user_file("codex", isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_text(before)
+    remove_server("docs", "codex")
+    assert path.read_text() == after
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        'model = "o3"\nmcp_servers.inline1 = { command = "x" }\n\n[tui]\ntheme = "dark"\n',
+        'mcp_servers.a.command = "x"\nmcp_servers.a.args = []\n\n[tui]\ntheme = "dark"\n\n',
+        '[mcp_servers]\na = { command = "x" }\n',
+        'mcp_servers = { a = { command = "x" } }\n',
+        '# top\n\n[mcp_servers.a]\ncommand = "x"\n\n[tui]\ntheme = "dark"\n# the end\n',
+        'model = "o3"',  # no line break at the end: none is left there
+    ],
+)
+def test_add_then_remove_restores_a_codex_file_in_any_toml_form(original: str, isolated_home: Path) -> None:
+    path = user_file("codex", isolated_home)
+    path.parent.mkdir(parents=True)
+    path.write_text(original)
+    add_server(STDIO, "codex")
+    assert listed("codex")[("codex", "user", STDIO.name)].server == STDIO
+    remove_server(STDIO.name, "codex")
+    assert path.read_text() == original

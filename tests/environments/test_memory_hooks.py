@@ -147,8 +147,8 @@ def test_the_users_hooks_and_comments_stay_and_remove_puts_the_files_back(isolat
     remove(ALL)
     assert f["claude"].read_text() == USER_CLAUDE
     assert f["qwen"].read_text() == USER_QWEN
-    assert "hooks" not in json.loads(f["codex"].read_text())
-    assert "hooks" not in tomllib.loads(f["codex-config"].read_text())
+    # the files install created, back to nothing, are gone again (not left as `{}` or empty)
+    assert not f["codex"].exists() and not f["codex-config"].exists() and not f["gemini"].exists()
     assert [t.state for t in hooks_status("all")] == ["not installed"] * 4
 
 
@@ -198,3 +198,105 @@ def test_a_broken_codex_config_is_a_clear_error_naming_it_and_nothing_is_written
     assert f["codex-config"].read_text() == 'model = "o3"\n[hooks\n'
     [codex] = hooks_status("codex")
     assert codex.state == "error" and "config.toml" in (codex.error or "")
+
+
+def test_a_file_install_created_stays_when_something_else_was_added_to_it(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    install(["gemini", "codex"])
+    data = json.loads(f["gemini"].read_text())
+    data["model"] = {"name": "gemini-2.5-pro"}  # the user's own setting, in the file we created
+    f["gemini"].write_text(json.dumps(data, indent=2))
+    f["codex-config"].write_text('model = "o3"\n' + f["codex-config"].read_text())
+    remove(["gemini", "codex"])
+    assert json.loads(f["gemini"].read_text()) == {"model": {"name": "gemini-2.5-pro"}}
+    assert tomllib.loads(f["codex-config"].read_text()) == {"model": "o3"}
+    assert not f["codex"].exists()
+
+
+def test_a_file_that_was_there_before_stays_even_when_empty_again(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    f["codex"].parent.mkdir()
+    f["codex"].write_text("{}\n")
+    install(["codex"])
+    remove(["codex"])
+    assert f["codex"].read_text() == "{}\n"
+
+
+def customise_timeout(path: Path, event: str, timeout: int) -> None:
+    data = json.loads(path.read_text())
+    data["hooks"][event][0]["hooks"][0]["timeout"] = timeout
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@pytest.mark.parametrize("tool", ["claude", "codex"])
+def test_a_hook_the_user_customised_is_left_as_it_is(tool: str, isolated_home: Path) -> None:
+    f = files(isolated_home)
+    install([tool])  # type: ignore[list-item]
+    customise_timeout(f[tool], "Stop", 45)
+    before = f[tool].read_text()
+    install([tool])  # type: ignore[list-item]
+    assert f[tool].read_text() == before  # not reset to 30, nor added again in a group of its own
+    stop = json.loads(f[tool].read_text())["hooks"]["Stop"]
+    assert len(stop) == 1 and stop[0]["hooks"][0]["timeout"] == 45
+    [status] = hooks_status(tool)
+    assert status.state == "installed"  # for Codex: the customised hook is trusted as it is
+    assert {h.event: h.customised for h in status.hooks} == {
+        "SessionStart": "",
+        "UserPromptSubmit": "",
+        "Stop": "timeout 45",
+    }
+    assert [(t, h.event) for t, h in memory_hooks.customised([tool])] == [(tool, "Stop")]  # type: ignore[list-item]
+    assert not any(c.changed for c in install([tool]))  # type: ignore[list-item]
+
+
+def test_a_customised_hook_keeps_its_place_and_a_stale_copy_of_ours_goes(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    f["claude"].parent.mkdir()
+    mine = {"type": "command", "command": hook_command("claude", "capture"), "timeout": 90}
+    moved = {"type": "command", "command": "/old/bin/mahavishnu memory import --tool claude -"}
+    groups = [{"matcher": "*", "hooks": [mine]}, {"hooks": [moved]}]
+    f["claude"].write_text(json.dumps({"hooks": {"Stop": groups}}))
+    install(["claude"])
+    assert json.loads(f["claude"].read_text())["hooks"]["Stop"] == [{"matcher": "*", "hooks": [mine]}]
+    [stop] = [h for h in hooks_status("claude")[0].hooks if h.event == "Stop"]
+    assert stop.customised == "timeout 90, matcher *"
+
+
+def test_remove_takes_out_a_codex_trust_entry_of_ours_left_at_an_old_position(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    f["codex"].parent.mkdir()
+    theirs = {"type": "command", "command": "echo theirs"}
+    f["codex"].write_text(json.dumps({"hooks": {"Stop": [{"hooks": [theirs]}]}}))
+    install(["codex"])  # ours at stop:1:0
+    state = tomllib.loads(f["codex-config"].read_text())["hooks"]["state"]
+    assert f"{f['codex']}:stop:1:0" in state
+    data = json.loads(f["codex"].read_text())
+    data["hooks"]["Stop"].pop(0)  # the user takes their hook out by hand: ours moves to stop:0:0
+    f["codex"].write_text(json.dumps(data))
+    remove(["codex"])
+    config = tomllib.loads(f["codex-config"].read_text()) if f["codex-config"].exists() else {}
+    assert "hooks" not in config
+    other = f"{f['codex']}:stop:3:0"
+    f["codex-config"].write_text(f'[hooks.state."{other}"]\ntrusted_hash = "sha256:not-ours"\n')
+    install(["codex"])
+    remove(["codex"])  # a trust entry that is not ours stays
+    assert tomllib.loads(f["codex-config"].read_text())["hooks"]["state"] == {
+        other: {"trusted_hash": "sha256:not-ours"}
+    }
+
+
+def test_a_comma_separated_list_of_assistants() -> None:
+    assert memory_hooks.check_tools("claude, qwen") == ["claude", "qwen"]
+    assert memory_hooks.check_tools("all") == ALL
+    with pytest.raises(InvalidInputError, match="unknown assistant 'cursor'"):
+        memory_hooks.check_tools("claude,cursor")
+
+
+def test_install_then_remove_leaves_codex_config_toml_byte_for_byte(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    f["codex-config"].parent.mkdir()
+    original = 'model = "o3"\n\n[mcp_servers.docs]\ncommand = "npx"\n'
+    f["codex-config"].write_text(original)
+    install(["codex"])
+    remove(["codex"])
+    assert f["codex-config"].read_text() == original  # no blank line left at the end

@@ -219,8 +219,8 @@ def test_ai_current_lists_every_assistant(files: dict[str, Path]) -> None:
 def test_ai_current_reports_an_unreadable_file_and_goes_on(files: dict[str, Path]) -> None:
     files["qwen"].write_text("{ not json")
     result = runner.invoke(app, ["ai", "current"])
-    assert result.exit_code == 0, result.output
-    assert "unreadable" in result.output
+    assert result.exit_code == 1, result.output  # once every readable file is shown
+    assert "unreadable" in result.output and "claude" in result.output
 
 
 # -- a transaction that writes one file and deletes another ------------------------------------------

@@ -11,7 +11,7 @@ import typer
 from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
 
 if TYPE_CHECKING:
-    from mahavishnu.environments.mcp_servers import McpChange, McpResult, McpServer
+    from mahavishnu.environments.mcp_servers import McpChange, McpResult, McpServer, Registered
 
 app = typer.Typer(
     help="MCP servers across Claude Code, Codex, Qwen Code and Gemini CLI: list, add, remove, sync.",
@@ -33,17 +33,26 @@ def list_servers(
     tool: str = typer.Option("all", "--tool", "-t", help=f"Only these assistants: {TOOLS_HELP}."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """List every MCP server of the assistants, with its scope and whether Mahavishnu added it."""
+    """List every MCP server of the assistants, with its scope and whether Mahavishnu added it.
+
+    Exits 1 (after listing the rest) when a config file could not be read."""
     from mahavishnu.environments import mcp_servers
 
     found, warnings = mcp_servers.list_servers(tool)
     for message in warnings:
         warn(message)
+    _list(found, as_json, unreadable=bool(warnings))
+    if warnings:
+        raise typer.Exit(1)
+
+
+def _list(found: list[Registered], as_json: bool, *, unreadable: bool) -> None:
     if as_json:
         print_json([entry.to_dict() for entry in found])
         return
     if not found:
-        console.print("No MCP servers configured: add one with `mahavishnu mcp-servers add`.")
+        if not unreadable:
+            console.print("No MCP servers configured: add one with `mahavishnu mcp-servers add`.")
         return
     table(
         None,
@@ -56,7 +65,7 @@ def list_servers(
                 e.server.transport,
                 e.server.describe(),
                 _pairs(e.to_dict()),
-                "mahavishnu" if e.managed else "-",
+                "mahavishnu" if e.managed else "changed by hand" if e.changed_by_hand else "-",
             )
             for e in found
         ],

@@ -24,7 +24,9 @@ hooks_app = typer.Typer(
 )
 app.add_typer(hooks_app, name="hooks")
 
-ToolOption = typer.Option("all", "--tool", help="claude, codex, qwen, gemini or all (every assistant).")
+ToolOption = typer.Option(
+    "all", "--tool", help="claude, codex, qwen, gemini, a comma-separated list, or all (every assistant)."
+)
 DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without writing anything.")
 
 
@@ -97,11 +99,16 @@ def _skipped(path: Path, error: Exception) -> None:
 def hooks_install_cmd(tool: str = ToolOption, dry_run: bool = DryRunOption) -> None:
     """Write the capture and recall hooks into each assistant's hook configuration.
 
-    Idempotent; the user's other hooks are kept; every file is written in one transaction, backed up.
+    Idempotent; the user's other hooks are kept, and so is a hook of ours the user customised (a
+    longer timeout ...); every file is written in one transaction, backed up.
     """
     from mahavishnu.environments import memory_hooks
 
-    changes = memory_hooks.install(memory_hooks.check_tools(tool), dry_run=dry_run)
+    tools = memory_hooks.check_tools(tool)
+    changes = memory_hooks.install(tools, dry_run=dry_run)
+    for name, hook in memory_hooks.customised(tools):
+        customised = f"customised: {hook.customised}"
+        info(f"{name}: the {hook.event} hook is already installed ({customised}): left as it is")
     _report(changes, dry_run, "installed")
 
 
@@ -127,7 +134,7 @@ def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> Non
         (
             t.tool,
             t.state,
-            ", ".join(f"{h.event}{'' if h.installed else ' (missing)'}" for h in t.hooks) or (t.error or ""),
+            ", ".join(f"{h.event}{_note(h)}" for h in t.hooks) or (t.error or ""),
             _home_relative(t.path),
         )
         for t in found
@@ -138,6 +145,12 @@ def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> Non
     failed = last_capture_error()
     if failed:
         warn(f"the last failed capture: {failed} (all of them: {capture_log()})")
+
+
+def _note(hook: Any) -> str:
+    if not hook.installed:
+        return " (missing)"
+    return f" (customised: {hook.customised})" if hook.customised else ""
 
 
 def _home_relative(path: Path) -> str:

@@ -24,8 +24,12 @@ silently. Install writes both files, remove takes both out, status checks the ha
 
 Each of our handlers sits in a matcher group of its own, appended to the event's list; a
 handler is ours when its command runs ``memory context --tool`` or ``memory import --tool``.
+One with exactly the command we would write is installed already, whatever else the user changed
+in it (a longer timeout, a matcher ...): install leaves it as it is and says it is customised.
 Everything else in the files (the user's hooks, comments, unknown keys) is left as it is. All
 files of one run are written as one transaction (``transaction.run``: locked, atomic, backed up).
+A file install created (``memory-hooks.json`` under the data dir remembers which) is deleted again
+by remove once nothing but our hooks was in it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from mahavishnu import paths
 from mahavishnu.environments import safe_write, transaction
 from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_command
 from mahavishnu.environments.json_document import JsonDocument
@@ -66,6 +71,7 @@ class HookState:
     command: str
     installed: bool
     trusted: bool = True  # only Codex can hold a hook it will not run
+    customised: str = ""  # what the user changed in it, e.g. "timeout 45" ("" when as installed)
 
 
 @dataclass(frozen=True)
@@ -98,19 +104,30 @@ class ToolHooks:
             "state": self.state,
             "error": self.error,
             "hooks": [
-                {"event": h.event, "role": h.role, "installed": h.installed, "trusted": h.trusted}
+                {
+                    "event": h.event,
+                    "role": h.role,
+                    "installed": h.installed,
+                    "trusted": h.trusted,
+                    "customised": h.customised,
+                }
                 for h in self.hooks
             ],
         }
 
 
 def check_tools(tool: str) -> list[Tool]:
-    """``all`` or one assistant's name, as the list of assistants it means."""
-    if tool == "all":
+    """``all``, one assistant's name or a comma-separated list, as the list of assistants it means."""
+    if tool.strip().lower() == "all":
         return list(TOOLS)
-    if tool not in TOOLS:
-        raise InvalidInputError(f"unknown assistant {tool!r}", hint=f"Use one of: {', '.join(TOOLS)} or all.")
-    return [tool]  # type: ignore[list-item]  # checked above
+    names = [part.strip().lower() for part in tool.split(",") if part.strip()]
+    hint = f"Use one of: {', '.join(TOOLS)}, a comma-separated list of them, or all."
+    for name in names:
+        if name not in TOOLS:
+            raise InvalidInputError(f"unknown assistant {name!r}", hint=hint)
+    if not names:
+        raise InvalidInputError("no assistant given", hint=hint)
+    return list(dict.fromkeys(names))  # type: ignore[arg-type]  # checked above
 
 
 def hook_command(tool: Tool, role: Role) -> str:
@@ -126,23 +143,77 @@ def is_ours(command: object) -> bool:
 
 # -- plans --------------------------------------------------------------------------------------
 def install(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
-    """Write our hooks into every assistant's file(s) as one transaction (idempotent)."""
-    return _run([edit for tool in tools for edit in _edits(tool, install=True)], dry_run)
+    """Write our hooks into every assistant's file(s) as one transaction (idempotent). A hook of
+    ours the user customised stays as it is (``customised`` lists them)."""
+    edits = [edit for tool in tools for edit in _edits(tool, install=True)]
+    if dry_run:
+        return [safe_write.plan(edit.path, edit.transform) for edit in edits]
+    changes = transaction.apply_all(edits)
+    created = [change.path for change in changes if change.before is None and change.changed]
+    if created:
+        _update_created(lambda known: known | {str(path.absolute()) for path in created})
+    return changes
 
 
 def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
-    """Take our hooks (and Codex's trust entries for them) out, leaving every other hook."""
-    return _run([edit for tool in tools for edit in _edits(tool, install=False)], dry_run)
+    """Take our hooks (and Codex's trust entries for them) out, leaving every other hook; a file
+    install created and that holds nothing else now is deleted."""
+    edits = [edit for tool in tools for edit in _edits(tool, install=False)]
+    if dry_run:
+        return [safe_write.plan(edit.path, edit.transform) for edit in edits]
+    created = _created()
+    steps: list[FileEdit | transaction.Delete] = []
+    for edit in edits:
+        steps.append(edit)
+        if str(edit.path.absolute()) in created and _empty(edit.transform(read_text(edit.path)), edit.path):
+            steps.append(transaction.Delete(edit.path))
+    outcome = transaction.run(steps)
+    gone = {str(removal.path.absolute()) for removal in outcome.removals}
+    if gone:
+        _update_created(lambda known: known - gone)
+    return outcome.changes
+
+
+def customised(tools: Sequence[Tool]) -> list[tuple[Tool, HookState]]:
+    """Our hooks that are installed but that the user changed (left as they are by install)."""
+    return [(tool, hook) for tool in tools for hook in _status(tool).hooks if hook.customised]
 
 
 install_memory_hooks = install  # the names the package exports
 remove_memory_hooks = remove
 
 
-def _run(edits: list[FileEdit], dry_run: bool) -> list[Change]:
-    if dry_run:
-        return [safe_write.plan(edit.path, edit.transform) for edit in edits]
-    return transaction.apply_all(edits)
+# -- the files install created ------------------------------------------------------------------
+def _created_path() -> Path:
+    return paths.data_dir() / "memory-hooks.json"
+
+
+def _created() -> set[str]:
+    try:
+        data = json.loads(read_text(_created_path()) or "{}")
+    except ValueError:
+        return set()  # a damaged record only means a file we created stays behind
+    files = data.get("created") if isinstance(data, dict) else None
+    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+
+
+def _update_created(change: Callable[[set[str]], set[str]]) -> None:
+    def transform(text: str | None) -> str:
+        try:
+            data = json.loads(text or "{}")
+        except ValueError:
+            data = {}
+        files = data.get("created") if isinstance(data, dict) else None
+        known = {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+        return json.dumps({"version": 1, "created": sorted(change(known))}, indent=2) + "\n"
+
+    safe_write.apply(_created_path(), transform, validate=lambda text: None, backups=2)
+
+
+def _empty(text: str, path: Path) -> bool:
+    """Nothing left in the file: no key, no comment (``{}`` in JSON)."""
+    bare = "".join(text.split())
+    return bare == "" or (path.suffix == ".json" and bare == "{}")
 
 
 def _edits(tool: Tool, *, install: bool) -> list[FileEdit]:
@@ -179,17 +250,22 @@ Loader = Callable[[str | None, Path], JsonDocument]
 
 
 def _edit_hooks(text: str | None, path: Path, load: Loader, wanted: list[tuple[str, dict[str, Any]]]) -> str:
-    """The file with our handlers removed from every event, then ``wanted`` appended, one group
-    each; every other byte stays (the text comes back unchanged when nothing changes)."""
+    """The file with our handlers removed from every event, except the first one with the command
+    ``wanted`` has for its event (installed already: kept as the user may have customised it), then
+    the rest of ``wanted`` appended, one group each; every other byte stays (the text comes back
+    unchanged when nothing changes)."""
     document = load(text, path)
     hooks = document.get(["hooks"])
     if hooks is not None and not isinstance(hooks, dict):
         raise InvalidConfigFileError(f"{path}: 'hooks' is not an object", hint="Fix the file, then retry.")
     before: dict[str, Any] = dict(hooks or {})
-    after = {e: _without_ours(g) if isinstance(g, list) else g for e, g in before.items()}
+    keep = {event: handler["command"] for event, handler in wanted}
+    after = {e: _without_ours(g, keep.get(e)) if isinstance(g, list) else g for e, g in before.items()}
     for event, handler in wanted:
         groups = after.get(event)
-        after[event] = [*(groups if isinstance(groups, list) else []), {"hooks": [handler]}]
+        groups = groups if isinstance(groups, list) else []
+        if not _find(groups, handler["command"]):
+            after[event] = [*groups, {"hooks": [handler]}]
     changed = [event for event in after if after[event] != before.get(event)]
     if not changed:
         return text or ""
@@ -203,20 +279,52 @@ def _edit_hooks(text: str | None, path: Path, load: Loader, wanted: list[tuple[s
     return document.dumps()
 
 
-def _without_ours(groups: list[Any]) -> list[Any]:
-    """The groups with our handlers taken out; a group left with no handler goes too."""
+def _without_ours(groups: list[Any], keep: str | None = None) -> list[Any]:
+    """The groups with our handlers taken out, but for the first whose command is ``keep``; a group
+    left with no handler goes too."""
     out = []
+    found = _find(groups, keep) if keep is not None else []
+    spared = found[0][3] if found else None
     for group in groups:
         handlers = group.get("hooks") if isinstance(group, dict) else None
         if not isinstance(handlers, list):
             out.append(group)
             continue
-        kept = [h for h in handlers if not (isinstance(h, dict) and is_ours(h.get("command")))]
+        kept = [h for h in handlers if h is spared or not (isinstance(h, dict) and is_ours(h.get("command")))]
         if len(kept) == len(handlers):
             out.append(group)
         elif kept:
             out.append({**group, "hooks": kept})
     return out
+
+
+_Found = tuple[int, int, dict[str, Any], dict[str, Any]]
+
+
+def _find(groups: Any, command: str) -> list[_Found]:
+    """(group index, handler index, group, handler) of each handler in ``groups`` that runs exactly
+    ``command``."""
+    return [
+        (g, h, group, handler)
+        for g, group in enumerate(groups if isinstance(groups, list) else [])
+        if isinstance(group, dict) and isinstance(group.get("hooks"), list)
+        for h, handler in enumerate(group["hooks"])
+        if isinstance(handler, dict) and handler.get("command") == command
+    ]
+
+
+def _changes(handler: dict[str, Any], group: dict[str, Any], wanted: dict[str, Any]) -> str:
+    """What differs between an installed handler (in its group) and the one install writes."""
+
+    def shown(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    out = []
+    for key in [*wanted, *(k for k in handler if k not in wanted)]:
+        if handler.get(key) != wanted.get(key):
+            out.append(f"{key} {shown(handler[key])}" if key in handler else f"no {key}")
+    out += [f"{key} {shown(value)}" for key, value in group.items() if key != "hooks"]
+    return ", ".join(out)
 
 
 # -- Codex hook trust ---------------------------------------------------------------------------
@@ -285,7 +393,9 @@ def _edit_codex_trust(
     """config.toml with the trust entries of our old handlers gone and our new ones trusted; the
     new positions come from running the hooks.json edit on what that file holds now. The user's
     own trust entries follow their handlers when taking ours out moves them up (a trust key names
-    a position; the hash does not change)."""
+    a position; the hash does not change). A trust entry of ours left at a position our handler
+    is no longer at (the user moved or took hooks out by hand) goes too: one for this hooks.json
+    whose hash is that of one of our handlers for its event."""
     import tomlkit
 
     from mahavishnu.environments.assistants import codex
@@ -306,10 +416,11 @@ def _edit_codex_trust(
     state = hooks.get("state") if hooks is not None else None
     held = {k: (state.get(k) or {}).get("trusted_hash") for k in {*old, *new}} if state is not None else {}
     moved = {moves[k]: state[k].unwrap() for k in moves if k in state} if state is not None else {}
-    if not moved and {k: v for k, v in held.items() if v is not None} == new:
+    stale = _stale_trust(state, hooks_path, old, new)
+    if not moved and not stale and {k: v for k, v in held.items() if v is not None} == new:
         return text or ""  # already as wanted: keep every byte
     if state is not None:
-        for key in [k for k in state if k in old or k in new or k in moves or k in moved]:
+        for key in [k for k in state if k in old or k in new or k in moves or k in moved or k in stale]:
             del state[key]
     entries = {**moved, **{key: {"trusted_hash": digest} for key, digest in new.items()}}
     if entries:
@@ -327,7 +438,37 @@ def _edit_codex_trust(
         del hooks["state"]
         if not hooks:
             del document["hooks"]
-    return tomlkit.dumps(document)
+    return _ending_as(text, tomlkit.dumps(document))
+
+
+def _ending_as(before: str | None, after: str) -> str:
+    """``after`` ending with as many line breaks as ``before`` did (one for a new file): tomlkit
+    leaves the blank line before a table it took out at the end."""
+    body = after.rstrip("\n")
+    if not body:
+        return ""
+    had = len(before) - len(before.rstrip("\n")) if before and before.strip() else 1
+    return body + "\n" * had
+
+
+def _stale_trust(state: Any, hooks_path: Path, old: dict[str, str], new: dict[str, str]) -> set[str]:
+    """Trust keys of this hooks.json that hold the hash of one of our handlers (as installed, or as
+    the file has it now) for their event, at a position where none of ours will be."""
+    if state is None:
+        return set()
+    prefix = f"{hooks_path.absolute()}:"
+
+    def event_of(key: str) -> str:
+        return key[len(prefix) :].split(":")[0]
+
+    ours = {(codex_event_label(event), codex_trust_hash(event, h)) for event, h in _wanted("codex")}
+    ours |= {(event_of(key), digest) for key, digest in old.items()}
+    stale = set()
+    for key, value in state.items():
+        digest = value.get("trusted_hash") if isinstance(value, dict) else None
+        if key.startswith(prefix) and key not in new and (event_of(key), str(digest)) in ours:
+            stale.add(key)
+    return stale
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -345,20 +486,12 @@ def _status(tool: Tool) -> ToolHooks:
         return ToolHooks(tool, path, [], error=str(error).splitlines()[0])
     events: dict[str, Any] = data["hooks"] if isinstance(data.get("hooks"), dict) else {}
     states = []
-    for event, role in _EVENTS[tool]:
-        wanted = hook_command(tool, role)
-        found = [
-            (g, h)
-            for g, group in enumerate(events.get(event) or [])
-            if isinstance(group, dict)
-            for h, handler in enumerate(group.get("hooks") or [])
-            if isinstance(handler, dict) and handler.get("command") == wanted
-        ]
-        ok = bool(found) and (
-            trusted is None
-            or any(f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}" in trusted for g, h in found)
-        )
-        states.append(HookState(event, role, wanted, bool(found), ok or not found))
+    for (event, role), (_, handler) in zip(_EVENTS[tool], _wanted(tool), strict=True):
+        found = _find(events.get(event), handler["command"])
+        keys = {f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}" for g, h, _, _ in found}
+        ok = bool(found) and (trusted is None or bool(keys & trusted))
+        changes = _changes(found[0][3], found[0][2], handler) if found else ""
+        states.append(HookState(event, role, handler["command"], bool(found), ok or not found, changes))
     return ToolHooks(tool, path, states)
 
 

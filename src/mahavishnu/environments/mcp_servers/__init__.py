@@ -18,16 +18,17 @@ The entry shapes are in :mod:`.shapes`. Safety rules:
 * every write goes through :func:`safe_write.apply` with a pure transform that sets or deletes the one
   named entry in whatever is on disk at that moment (Claude rewrites ``~/.claude.json`` on every run:
   its changes and ours both survive); the rest of the file stays byte-identical;
-* a small state file (``mcp-servers.json`` under the data dir) records which entries Mahavishnu wrote.
-  ``sync`` and ``add`` never remove anything and refuse to overwrite a different same-named server that
-  Mahavishnu did not add unless asked to (cc-switch #1485 rewrote the whole map and lost servers);
+* a small state file (``mcp-servers.json`` under the data dir) records which entries Mahavishnu wrote,
+  each with a fingerprint of the server as written. ``sync`` and ``add`` never remove anything and
+  refuse to overwrite a different same-named server that Mahavishnu did not add, or added but someone
+  changed by hand since, unless asked to (cc-switch #1485 rewrote the whole map and lost servers);
 * every file involved is parsed before the first write, so an invalid file stops the command with
   its line number and nothing is written; the files of one command are written as one transaction
   (``transaction.apply_all``: every file or none).
 
 Modules: :mod:`.model` (the server), :mod:`.options` (command-line values), :mod:`.locations`,
-:mod:`.shapes`, :mod:`.file_formats`, :mod:`.state` (what Mahavishnu added), :mod:`.listing` and
-:mod:`.editing` (the operations).
+:mod:`.shapes`, :mod:`.file_formats` (with :mod:`.toml_sections` for config.toml), :mod:`.state` (what
+Mahavishnu added), :mod:`.listing` and :mod:`.editing` (the operations).
 """
 
 from mahavishnu.environments.mcp_servers.editing import (

@@ -25,7 +25,14 @@ from mahavishnu.environments.mcp_servers.locations import (
 from mahavishnu.environments.mcp_servers.model import TOOLS, TRANSPORTS, McpServer
 from mahavishnu.environments.mcp_servers.options import parse_tools
 from mahavishnu.environments.mcp_servers.shapes import SHAPES
-from mahavishnu.environments.mcp_servers.state import forget, load_state, record_of, remember
+from mahavishnu.environments.mcp_servers.state import (
+    changed_by_hand,
+    forget,
+    load_state,
+    owned,
+    record_of,
+    remember,
+)
 from mahavishnu.environments.scopes import parse_scope
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, NotFoundError, ProtocolMismatchError
 
@@ -144,12 +151,18 @@ def remove_server(
         reasons = "; ".join(f"{c.tool}: {c.reason}" for c in result.changes) or "no assistant has that scope"
         raise NotFoundError(f"no MCP server '{name}' at {scope} scope ({reasons})")
     state = load_state()
-    edits = [_removal(loc, name, _created_from(record_of(state, loc, name))) for loc in targets]
-    for loc, change in zip(targets, _apply(edits, dry_run, backups), strict=True):
+    records = [record_of(state, loc, name) for loc in targets]
+    # removed on request like any server the user added; the result says it was theirs by now
+    by_hand = [
+        changed_by_hand(record, _current(loc, name)) for loc, record in zip(targets, records, strict=True)
+    ]
+    edits = [_removal(loc, name, _created_from(record)) for loc, record in zip(targets, records, strict=True)]
+    for loc, change, hand in zip(targets, _apply(edits, dry_run, backups), by_hand, strict=True):
         if not dry_run:
             forget(loc, name)
         diff = _removal_diff(loc, name, change) if dry_run else ""
-        result.changes.append(_change(loc, name, "removed", diff=diff))
+        reason = "Mahavishnu added it; it was changed by hand since" if hand else ""
+        result.changes.append(_change(loc, name, "removed", diff=diff, reason=reason))
     return result
 
 
@@ -228,27 +241,30 @@ def _put_all(
         if not change.changed:
             action = "unchanged"
         elif not result.dry_run:
-            remember(put.loc, server.name, None if put.managed else put.created_from)
+            remember(put.loc, server, None if put.managed else put.created_from)
         diff = change.diff(server.secret_values()) if result.dry_run else ""
         result.changes.append(_change(put.loc, server.name, action, diff=diff))
     return result
 
 
 def _plan_puts(server: McpServer, targets: list[Location], result: McpResult, *, replace: bool) -> list[_Put]:
-    """Read and check every file before writing any: a server Mahavishnu did not add stays unless
-    it is the same server already or the user said ``replace``."""
+    """Read and check every file before writing any: a server Mahavishnu did not add, or added but
+    someone changed by hand since, stays unless it is the same server already or the user said
+    ``replace``."""
     state = load_state()
     planned = []
     for loc in targets:
         raw = servers_at(loc).get(server.name)
-        managed = record_of(state, loc, server.name) is not None
+        record = record_of(state, loc, server.name)
         existing = SHAPES[loc.tool].parse(server.name, raw) if isinstance(raw, dict) else None
+        managed = owned(record, existing)
         if raw is not None and not managed and existing == server:
             result.changes.append(_change(loc, server.name, "unchanged", reason="already there, as given"))
             continue
         if raw is not None and not managed and not replace:
+            since = " (it added one, but it was changed by hand since)" if record is not None else ""
             raise InvalidInputError(
-                f"{loc.label()} already has an MCP server '{server.name}' that Mahavishnu did not add",
+                f"{loc.label()} already has an MCP server '{server.name}' that Mahavishnu did not add{since}",
                 hint="Pass --replace to overwrite it, or choose another name.",
             )
         planned.append(_Put(loc, managed))
@@ -281,6 +297,12 @@ def _put_edit(put: _Put, server: McpServer) -> FileEdit:
 
 
 # -- removing one server -------------------------------------------------------------------------
+
+
+def _current(loc: Location, name: str) -> McpServer | None:
+    """The named entry as it is in the file now (None: not an object)."""
+    raw = servers_at(loc).get(name)
+    return SHAPES[loc.tool].parse(name, raw) if isinstance(raw, dict) else None
 
 
 def _created_from(record: dict[str, Any] | None) -> int | None:

@@ -19,6 +19,7 @@ from tomlkit.toml_document import TOMLDocument
 
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.mcp_servers.locations import Location
+from mahavishnu.environments.mcp_servers.toml_sections import drop_sections, sections
 from mahavishnu.errors import InvalidConfigFileError
 
 __all__ = ["CODECS", "Codec", "NewEntry"]
@@ -99,7 +100,14 @@ class _JsonCodec(Codec):
 
 
 class _TomlCodec(Codec):
-    """Codex's config.toml through tomlkit: comments, order and formatting of everything else stay."""
+    """Codex's config.toml through tomlkit: comments, order and formatting of everything else stay.
+
+    Codex reads servers written in any TOML form: ``[mcp_servers.<name>]`` tables (what ``codex mcp
+    add`` writes), an ``[mcp_servers]`` table of dotted keys or inline tables, top-level dotted keys
+    (``mcp_servers.<name>.command = ...``) and ``mcp_servers = {...}``. tomlkit edits some of them
+    wrongly, so every edit is checked to mean exactly what it should (the file as ``tomllib`` reads
+    it, with only that entry changed) and tried another way, or refused, when it does not.
+    """
 
     def _doc(self, text: str | None, loc: Location) -> TOMLDocument:
         from mahavishnu.environments.assistants import codex
@@ -111,31 +119,86 @@ class _TomlCodec(Codec):
         return _server_map(value, loc)
 
     def put(self, text: str | None, loc: Location, entry: NewEntry) -> tuple[str, int | None]:
+        self._doc(text, loc)  # a clear error naming the line
+        before = _toml_data(text, loc)
+        servers = _server_map(before.get(loc.keys[0]), loc)
+        current = servers.get(entry.name)
+        fields = dict(entry.fields)
+        if isinstance(current, dict) and entry.same_kind(current):
+            fields = {k: v for k, v in current.items() if k not in entry.owned or k in entry.fields}
+            fields.update(entry.fields)
+        wanted = {**before, loc.keys[0]: {**servers, entry.name: fields}}
+        for inline_maps in (False, True):
+            new_text, created_from = self._put(text, loc, entry, inline_maps=inline_maps)
+            if _reads_as(new_text, wanted, loc.keys[0]):
+                return _keep_eof(text, new_text), created_from
+        raise InvalidConfigFileError(
+            f"cannot set '{entry.name}' in {loc.path} without changing something else",
+            hint=f"Write it there by hand as an [{loc.keys[0]}.{entry.name}] table; nothing was written.",
+        )
+
+    def _put(
+        self, text: str | None, loc: Location, entry: NewEntry, *, inline_maps: bool
+    ) -> tuple[str, int | None]:
         doc = self._doc(text, loc)
-        table = doc.get(loc.keys[0])
+        key = loc.keys[0]
+        table = doc.get(key)
         created_from: int | None = None
         if table is None:
             created_from = 0
-            doc[loc.keys[0]] = tomlkit.table(is_super_table=True)
-            table = doc[loc.keys[0]]
-        if not isinstance(table, Table | InlineTable):
+            doc[key] = tomlkit.table(is_super_table=True)
+            table = doc[key]
+        if not isinstance(table, dict):
             _server_map(table, loc)  # raises: not a table
             raise AssertionError("unreachable")
         current = table.get(entry.name)
-        if isinstance(current, Table | InlineTable) and entry.same_kind(current.unwrap()):
-            _merge_toml_entry(current, entry)
-        else:
-            table[entry.name] = _toml_entry(entry.fields, inline=isinstance(table, InlineTable))
-        return _keep_eof(text, doc.as_string()), created_from
+        if isinstance(current, dict) and entry.same_kind(_unwrap(current)):
+            _merge_toml_entry(current, entry, inline_maps=inline_maps)
+        elif isinstance(table, InlineTable):
+            table[entry.name] = _toml_entry(entry.fields, inline=True)
+        elif _one_header_table(doc, key):
+            table[entry.name] = _toml_entry(entry.fields, inline=False, inline_maps=inline_maps)
+        else:  # dotted keys, or tables in several places: a table of its own at the end
+            if entry.name in table:
+                del table[entry.name]
+            outer = tomlkit.table(is_super_table=True)
+            outer[entry.name] = _toml_entry(entry.fields, inline=False, inline_maps=inline_maps)
+            doc.append(key, outer)
+        return doc.as_string(), created_from
 
     def delete(self, text: str | None, loc: Location, name: str, created_from: int | None) -> str:
+        self._doc(text, loc)  # a clear error naming the line
+        key = loc.keys[0]
+        before = _toml_data(text, loc)
+        servers = _server_map(before.get(key), loc)
+        if text is None or name not in servers:
+            return text or ""
+        wanted = {**before, key: {k: v for k, v in servers.items() if k != name}}
+        attempts: tuple[Callable[[], str | None], ...] = (
+            lambda: drop_sections(text, lambda section, _: section.path[:2] == (key, name)),
+            lambda: self._delete_in_document(text, loc, name, created_from),
+        )
+        for attempt in attempts:
+            new_text = attempt()
+            if new_text is None:
+                continue
+            if not wanted[key]:
+                new_text = _drop_emptied_header(text, new_text, key)
+            if _reads_as(new_text, wanted, key):
+                return _keep_eof(text, new_text)
+        raise InvalidConfigFileError(
+            f"cannot take '{name}' out of {loc.path} without changing something else",
+            hint="Remove it by hand (or with `codex mcp remove`); nothing was written.",
+        )
+
+    def _delete_in_document(self, text: str, loc: Location, name: str, created_from: int | None) -> str:
         doc = self._doc(text, loc)
         table = doc.get(loc.keys[0])
-        if isinstance(table, Table | InlineTable) and name in table:
+        if isinstance(table, dict) and name in table:
             del table[name]
             if created_from is not None and not table:
                 del doc[loc.keys[0]]
-        return _keep_eof(text, doc.as_string())
+        return doc.as_string()
 
     def validate(self, text: str) -> None:
         try:
@@ -146,13 +209,51 @@ class _TomlCodec(Codec):
             raise InvalidConfigFileError("refusing to write a config.toml whose mcp_servers is not a table")
 
 
-def _merge_toml_entry(current: Table | InlineTable, entry: NewEntry) -> None:
+def _toml_data(text: str | None, loc: Location) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text or "")
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidConfigFileError(f"invalid TOML in {loc.path}: {exc}") from exc
+
+
+def _reads_as(text: str, wanted: dict[str, Any], key: str) -> bool:
+    """``text`` is TOML holding exactly ``wanted`` (an empty map of servers counting as none)."""
+
+    def normal(data: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in data.items() if not (k == key and v == {})}
+
+    try:
+        got = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    return normal(got) == normal(wanted)
+
+
+def _one_header_table(doc: TOMLDocument, key: str) -> bool:
+    """``key`` is one table written with headers (``[key]`` or ``[key.<name>]``), no dotted keys."""
+    found = [(k, v) for k, v in doc.body if k is not None and k.key == key]
+    return len(found) == 1 and isinstance(found[0][1], Table) and not found[0][0].is_dotted()
+
+
+def _drop_emptied_header(before: str, after: str, key: str) -> str:
+    """Without an ``[mcp_servers]`` header that held servers before and holds nothing now."""
+    lines = before.splitlines(keepends=True)
+    held = any(s.path == (key,) and not s.empty(lines) for s in sections(lines))
+    if not held:
+        return after
+    dropped = drop_sections(after, lambda section, now: section.path == (key,) and section.empty(now))
+    return after if dropped is None else dropped
+
+
+def _merge_toml_entry(current: Any, entry: NewEntry, *, inline_maps: bool = False) -> None:
     """Change only the owned keys of an entry, and only those whose value differs (keeps layout)."""
     for key in sorted(entry.owned & (set(current.keys()) - entry.fields.keys())):
         del current[key]
     for key, value in entry.fields.items():
         if _unwrap(current.get(key)) != value:
-            inline = isinstance(current, InlineTable) or isinstance(current.get(key), InlineTable)
+            inline = (
+                inline_maps or isinstance(current, InlineTable) or isinstance(current.get(key), InlineTable)
+            )
             current[key] = _toml_value(value, inline=inline)
 
 
@@ -169,23 +270,24 @@ def _toml_value(value: Any, *, inline: bool) -> Any:
     return value
 
 
-def _toml_entry(fields: dict[str, Any], *, inline: bool) -> Table | InlineTable:
+def _toml_entry(fields: dict[str, Any], *, inline: bool, inline_maps: bool = False) -> Table | InlineTable:
     """A new ``[mcp_servers.<name>]`` table laid out as ``codex mcp add`` writes it (env as a sub-table)."""
     container: Table | InlineTable = tomlkit.inline_table() if inline else tomlkit.table()
     for key, value in fields.items():
-        container[key] = _toml_value(value, inline=inline)
+        container[key] = _toml_value(value, inline=inline or inline_maps)
     if isinstance(container, Table):
         container.add(tomlkit.nl())  # a blank line before whatever table follows (trimmed at the end)
     return container
 
 
 def _keep_eof(before: str | None, after: str) -> str:
-    """End the file with as many line breaks as it had (tomlkit adds or leaves blank lines at the end)."""
+    """End the file with as many line breaks as it had (tomlkit adds or leaves blank lines at the end);
+    a new file ends with one."""
     body = after.rstrip("\n")
     if not body:
         return ""
     had = len(before) - len(before.rstrip("\n")) if before and before.strip() else 1
-    return body + "\n" * max(had, 1)
+    return body + "\n" * had
 
 
 def _server_map(value: Any, loc: Location) -> dict[str, Any]:

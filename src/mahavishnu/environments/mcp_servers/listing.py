@@ -12,7 +12,7 @@ from mahavishnu.environments.mcp_servers.locations import Location, location, lo
 from mahavishnu.environments.mcp_servers.model import McpServer
 from mahavishnu.environments.mcp_servers.options import parse_tools
 from mahavishnu.environments.mcp_servers.shapes import SHAPES
-from mahavishnu.environments.mcp_servers.state import load_state, record_of
+from mahavishnu.environments.mcp_servers.state import changed_by_hand, load_state, owned, record_of
 from mahavishnu.errors import InvalidConfigFileError, NotFoundError
 
 __all__ = ["Registered", "find_server", "list_servers", "parse_entry", "servers_at"]
@@ -26,11 +26,12 @@ class Registered:
     scope: str
     path: str
     server: McpServer
-    managed: bool  # written by Mahavishnu
+    managed: bool  # written by Mahavishnu, and still as it wrote it
+    changed_by_hand: bool = False  # written by Mahavishnu, then changed by someone: theirs now
 
     def to_dict(self) -> dict[str, Any]:
         where = {"tool": self.tool, "scope": self.scope, "path": self.path, "managed": self.managed}
-        return {**where, **self.server.to_dict(masked=True)}
+        return {**where, "changed_by_hand": self.changed_by_hand, **self.server.to_dict(masked=True)}
 
 
 def servers_at(loc: Location) -> dict[str, Any]:
@@ -63,8 +64,11 @@ def list_servers(tool: str = "all") -> tuple[list[Registered], list[str]]:
                 continue
             for server_name, raw in servers.items():
                 server = parse_entry(loc.tool, server_name, raw)
-                managed = record_of(state, loc, server_name) is not None
-                found.append(Registered(loc.tool, loc.scope, str(loc.path), server, managed))
+                record = record_of(state, loc, server_name)
+                hand = changed_by_hand(record, server)
+                found.append(
+                    Registered(loc.tool, loc.scope, str(loc.path), server, owned(record, server), hand)
+                )
     return found, warnings
 
 

@@ -1,10 +1,14 @@
 """What Mahavishnu added: the entries it wrote, in ``mcp-servers.json`` under the data dir.
 
 Only these may be overwritten without ``--replace``; a server someone else added is never touched.
+Each record keeps a fingerprint of the server as written (``fingerprint``): an entry that no longer
+matches it was changed by hand and is the user's now (``owned``). A record from before fingerprints
+has none and still counts as Mahavishnu's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,8 +18,19 @@ from typing import Any
 from mahavishnu import paths
 from mahavishnu.environments import safe_write
 from mahavishnu.environments.mcp_servers.locations import Location
+from mahavishnu.environments.mcp_servers.model import McpServer
 
-__all__ = ["Records", "forget", "load_state", "record_of", "remember", "state_path"]
+__all__ = [
+    "Records",
+    "changed_by_hand",
+    "fingerprint",
+    "forget",
+    "load_state",
+    "owned",
+    "record_of",
+    "remember",
+    "state_path",
+]
 
 Records = dict[str, dict[str, Any]]  # record key -> record
 
@@ -34,18 +49,36 @@ def record_of(state: Records, loc: Location, name: str) -> dict[str, Any] | None
     return state.get(_record_key(loc.key, name))
 
 
-def remember(loc: Location, name: str, created_from: int | None) -> None:
+def fingerprint(server: McpServer) -> str:
+    """A digest of the server as the model has it (what ``add`` wrote, whatever the file's layout)."""
+    body = json.dumps(server.to_dict(masked=False), sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def changed_by_hand(record: dict[str, Any] | None, server: McpServer | None) -> bool:
+    """Mahavishnu wrote this entry, and it has been changed since (an old record cannot tell: no)."""
+    digest = (record or {}).get("fingerprint")
+    return isinstance(digest, str) and server is not None and digest != fingerprint(server)
+
+
+def owned(record: dict[str, Any] | None, server: McpServer | None) -> bool:
+    """Mahavishnu wrote this entry and it is still as written: it may be updated or replaced."""
+    return record is not None and not changed_by_hand(record, server)
+
+
+def remember(loc: Location, server: McpServer, created_from: int | None) -> None:
     def change(index: Records) -> None:
-        key = _record_key(loc.key, name)
+        key = _record_key(loc.key, server.name)
         previous = index.get(key, {})
         index[key] = {
             "location": loc.key,
             "tool": loc.tool,
             "scope": loc.scope,
             "path": str(loc.path.absolute()),
-            "name": name,
+            "name": server.name,
             "created_from": previous.get("created_from", created_from),
             "added": previous.get("added") or datetime.now(UTC).isoformat(timespec="seconds"),
+            "fingerprint": fingerprint(server),
         }
 
     _update_state(change)
@@ -65,7 +98,8 @@ def _update_state(change: Callable[[Records], None]) -> None:
         body = {"version": 1, "servers": sorted(index.values(), key=lambda r: (r["location"], r["name"]))}
         return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
-    safe_write.apply(state_path(), transform, validate=lambda text: None, backups=2)
+    # 0600: a fingerprint covers env and header values, so it is kept as private as the configs
+    safe_write.apply(state_path(), transform, validate=lambda text: None, mode=0o600, backups=2)
 
 
 def _records(text: str | None) -> Records:
