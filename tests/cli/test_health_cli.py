@@ -79,7 +79,9 @@ def test_health_reports_the_file_that_wins_where_it_runs(monkeypatch: Any, isola
 
     claude = _claude(runner.invoke(app, ["health", "--json", "--no-probe"]))
 
-    assert claude["data"]["profile"] == "zai" and claude["data"]["path"].startswith(str(isolated_home / "app"))
+    assert claude["data"]["profile"] == "zai" and claude["data"]["path"].startswith(
+        str(isolated_home / "app")
+    )
 
 
 def test_an_unreadable_assistant_file_is_an_error_in_health(isolated_home: Any) -> None:

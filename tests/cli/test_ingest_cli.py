@@ -62,7 +62,7 @@ def test_ingest_json_prints_only_the_run_summary(repo: Path) -> None:
 def test_ingest_without_json_prints_a_summary_line(repo: Path) -> None:
     out = ok("ingest", str(repo), "--repo-id", "shop-main", "--exclude", "*.md")
 
-    assert "shop-main: 1 files indexed" in out and "run #1" in out
+    assert "shop-main: 1 file indexed" in out and "1 files" not in out and "run #1" in out
 
 
 def test_query_shows_locations_and_snippets_filtered_by_repo(repo: Path, tmp_path: Path) -> None:
@@ -139,3 +139,81 @@ def test_include_replaces_the_extension_list(repo: Path) -> None:
     assert (summary["files_seen"], summary["files_indexed"]) == (2, 2)
     [listed] = ok("repos", "--json")
     assert listed["files"] == 2
+
+
+def test_a_symlink_loop_is_skipped_with_a_warning_not_a_traceback(repo: Path) -> None:
+    (repo / "a.py").symlink_to("b.py")
+    (repo / "b.py").symlink_to("a.py")
+
+    result = memory("ingest", str(repo))
+
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "a.py: cannot resolve symlink" in result.output and "2 files indexed" in result.output
+
+
+def test_deleting_a_repository_chunk_is_refused_with_a_hint_to_forget_repo(repo: Path) -> None:
+    ok("ingest", str(repo), "--json")
+    [hit] = ok("search", "retries configured", "--type", "rag", "--limit", "1", "--json")
+    chunk = hit["memory"]["id"]
+
+    result = memory("delete", str(chunk))
+
+    assert isinstance(result.exception, InvalidInputError)
+    assert "forget-repo shop" in result.exception.hint
+    assert ok("get", str(chunk), "--json")["id"] == chunk
+    again = ok("ingest", str(repo), "--json")
+    assert (again["files_unchanged"], again["chunks_created"]) == (2, 0)
+
+
+def test_list_leaves_repository_chunks_out_unless_asked_by_type(repo: Path) -> None:
+    ok("ingest", str(repo), "--json")
+    ok("store", "Ship on Thursdays", "--type", "decision")
+
+    assert [m["content"] for m in ok("list", "--json")] == ["Ship on Thursdays"]
+    chunks = ok("list", "--type", "rag", "--json")
+    assert chunks and {m["memory_type"] for m in chunks} == {"rag"}
+    assert "--type rag" in ok("list", "--help")
+
+
+def test_repos_shows_a_killed_run_as_interrupted(repo: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from mahavishnu.cli.memory_group import open_store
+
+    ok("ingest", str(repo), "--json")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with open_store() as store:
+        store.backend.add_ingestion(
+            {
+                "repo_id": "shop",
+                "repo_path": str(repo.resolve()),
+                "status": "in_progress",
+                "started_at": "2099-01-01T00:00:00.000000Z",
+                "metadata": {"pid": dead.pid, "host": socket.gethostname()},
+            }
+        )
+    assert dead.pid != os.getpid()
+
+    [listed] = ok("repos", "--json")
+    assert listed["last_run"]["status"] == "interrupted"
+    assert "interrupted" in ok("repos")
+
+
+def test_query_with_nothing_ingested_says_how_to_ingest() -> None:
+    assert "nothing ingested yet: `mahavishnu memory ingest PATH`" in ok(
+        "query", "how are retries configured?"
+    )
+
+
+def test_a_no_op_reingest_reads_no_binary_file_as_changed(repo: Path) -> None:
+    (repo / "data.json").write_bytes(b'{"a": 1}\x00\x00')
+    ok("ingest", str(repo), "--json")
+
+    result = memory("ingest", str(repo))
+
+    assert result.exit_code == 0
+    assert "0/0 changed files read" in result.stderr and "0/1" not in result.stderr

@@ -287,3 +287,75 @@ def test_reading_commands_take_json() -> None:
     reading = {"search", "list", "get", "stats", "export", "import", "reembed", "store"}
     for name in reading:
         assert "--json" in runner.invoke(memory_cli.app, [name, "--help"]).stdout, name
+
+
+def test_importing_a_binary_file_is_a_one_line_error(tmp_path: Path) -> None:
+    blob = tmp_path / "photo.jpg"
+    blob.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\xff\xfe")
+
+    result = memory("import", str(blob))
+
+    assert isinstance(result.exception, InvalidInputError)
+    assert result.exception.message == f"{blob} is not a Mahavishnu memory export"
+
+
+def test_import_refuses_a_header_dimension_its_vectors_do_not_have(tmp_path: Path) -> None:
+    ok("store", "a memory to move")
+    out = tmp_path / "export.jsonl"
+    ok("export", str(out))
+    head, *rest = out.read_text().splitlines()
+    header = json.loads(head)
+    header["dimension"] = "768"
+    out.write_text("\n".join([json.dumps(header), *rest]) + "\n")
+    ok("delete", str(json.loads(rest[0])["id"]))
+
+    result = memory("import", str(out))
+
+    assert isinstance(result.exception, InvalidInputError)
+    assert f"{out}:2: the vector has" in result.exception.message and "768" in result.exception.message
+    assert ok("list", "--json") == []
+
+
+def test_list_of_an_empty_store_says_so_instead_of_an_empty_table() -> None:
+    assert "no memories" in ok("list")
+    assert "┃" not in ok("list") and "id" not in ok("list").split()
+    ok("store", "one")
+    assert "no memories match" in ok("list", "--type", "decision")
+
+
+def test_delete_takes_json() -> None:
+    stored = ok("store", "short lived", "--json")
+
+    assert ok("delete", str(stored["id"]), "--json") == {"deleted": [stored["id"]], "missing": []}
+    result = memory("delete", str(stored["id"]), "--json")
+    assert isinstance(result.exception, NotFoundError)
+    assert json.loads(result.stdout) == {"deleted": [], "missing": [stored["id"]]}
+
+
+def test_export_counts_are_singular_for_one(tmp_path: Path) -> None:
+    ok("store", "only one")
+
+    out = ok("export", str(tmp_path / "one.jsonl"))
+
+    assert "exported 1 memory and 0 activity rows" in out
+
+
+def test_import_transcript_of_a_folder_skips_a_bad_file_and_imports_the_rest(tmp_path: Path) -> None:
+    folder = tmp_path / "projects" / "-home-dev-shop"
+    folder.mkdir(parents=True)
+    (folder / "0-broken.jsonl").write_text("not a transcript\n")
+    entry = {
+        "type": "user",
+        "message": {"role": "user", "content": "How are retries configured?"},
+        "uuid": "u1",
+        "sessionId": "s1",
+        "cwd": "/home/dev/shop",
+        "timestamp": "2025-01-01T10:00:00Z",
+    }
+    (folder / "s1.jsonl").write_text(json.dumps(entry) + "\n")
+
+    [report] = ok("import-transcript", str(tmp_path / "projects"), "--json")
+
+    assert (report["session_id"], report["added"]) == ("s1", 1)
+    single = memory("import-transcript", str(folder / "0-broken.jsonl"))
+    assert isinstance(single.exception, InvalidInputError)  # one bad file given directly: an error

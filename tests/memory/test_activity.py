@@ -149,6 +149,26 @@ def test_importing_a_missing_transcript_says_so(store: MemoryStore, tmp_path: Pa
         import_transcripts(store, tmp_path / "nope.jsonl")
 
 
+def test_a_folder_import_skips_bad_files_with_a_warning_and_imports_the_rest(
+    store: MemoryStore, transcript: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = transcript.parent / "0000-broken.jsonl"  # sorts before the good one
+    bad.write_text("this is not JSON at all\n")
+    seen: list[Path] = []
+
+    [report] = import_transcripts(store, transcript.parent.parent, on_error=lambda p, e: seen.append(p))
+    assert report.session_id == "4f1c2a9e-session" and report.added == 2 and seen == [bad]
+
+    [again] = import_transcripts(store, transcript.parent.parent)  # no on_error: a logged warning
+    assert again.added == 0
+    assert any(f"skipped {bad}" in r.getMessage() for r in caplog.records)
+    with pytest.raises(InvalidInputError):  # the bad file given directly stays an error
+        import_transcripts(store, bad)
+    transcript.unlink()
+    with pytest.raises(InvalidInputError, match="none of the 1 transcripts"):
+        import_transcripts(store, transcript.parent.parent)
+
+
 # -- insights and sharing -------------------------------------------------------------------------
 def test_a_project_scoped_search_sees_insights_shared_with_it(store: MemoryStore) -> None:
     insight = cross_project.store_insight(store, INSIGHT, project="alpha")

@@ -165,7 +165,7 @@ def test_an_unchanged_repository_is_not_embedded_again(
     assert len(embedder.texts) == embedded
     assert {m.id for m in chunks(store)} == before
     assert (report.files_unchanged, report.files_indexed, report.chunks_created) == (4, 0, 0)
-    assert report.files_skipped == 4
+    assert report.files_skipped == 0  # unchanged is not skipped
 
 
 def test_an_empty_file_is_skipped_as_empty_not_counted_unchanged(store: MemoryStore, repo: Path) -> None:
@@ -267,7 +267,8 @@ def test_each_run_is_recorded_with_its_counts(store: MemoryStore, repo: Path) ->
     assert [r["id"] for r in runs] == [second.run_id, first.run_id]
     latest = runs[0]
     assert latest["status"] == "completed" and latest["repo_path"] == str(repo.resolve())
-    assert (latest["files_seen"], latest["files_indexed"], latest["files_skipped"]) == (4, 0, 4)
+    assert (latest["files_seen"], latest["files_indexed"], latest["files_skipped"]) == (4, 0, 0)
+    assert latest["metadata"]["files_unchanged"] == 4
     assert runs[1]["chunks_created"] == first.chunks_created > 0
     assert latest["duration_seconds"] >= 0 and latest["finished_at"] >= latest["started_at"]
 
@@ -304,6 +305,31 @@ def test_a_run_left_in_progress_by_a_dead_process_is_marked_failed(store: Memory
 
     run = next(r for r in store.backend.ingestions("proj") if r["id"] == stale)
     assert run["status"] == "failed" and "interrupted" in run["error"]
+
+
+def test_repos_shows_a_run_whose_process_was_killed_as_interrupted(store: MemoryStore, repo: Path) -> None:
+    ingest(store, repo)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for repo_id, pid in (("proj", dead.pid), ("other", live.pid)):
+            store.backend.add_ingestion(
+                {
+                    "repo_id": repo_id,
+                    "repo_path": str(repo.resolve()),
+                    "status": "in_progress",
+                    "started_at": "2099-01-01T00:00:00.000000Z",
+                    "metadata": {"pid": pid, "host": ingest_module.socket.gethostname()},
+                }
+            )
+        runs = {r.repo_id: r.last_run for r in list_repos(store)}
+    finally:
+        live.kill()
+        live.wait()
+
+    assert runs["proj"] is not None and runs["proj"]["status"] == "interrupted"
+    assert runs["other"] is not None and runs["other"]["status"] == "in_progress"  # still running
 
 
 def test_a_live_run_of_the_same_repository_is_refused(store: MemoryStore, repo: Path) -> None:
@@ -399,6 +425,40 @@ def test_binary_and_undecodable_files_are_skipped_with_a_warning(store: MemorySt
     assert report.skipped["binary"] == 1 and report.skipped["bad encoding"] == 2
     assert any(w.startswith("legacy.py: neither UTF-8 nor Windows-1252") for w in report.warnings)
     assert "legacy.py" not in by_path(store) and "blob.txt" not in by_path(store)
+
+
+def test_files_skipped_is_the_sum_of_the_skipped_breakdown(store: MemoryStore, repo: Path) -> None:
+    write(repo, "data.json", b'{"a": 1}\x00')
+    write(repo, "empty.py", "")
+    write(repo, "image.png", b"\x89PNG")
+    (repo / ".gitignore").write_text("ignored.py\n")
+    write(repo, "ignored.py", "x = 1\n")
+
+    first = ingest(store, repo)
+    again = ingest(store, repo)
+
+    for report in (first, again):
+        assert report.files_skipped == sum(report.skipped.values()) > 0
+        assert report.skipped["binary"] == 1 and report.skipped["empty"] == 1
+    assert again.files_unchanged == 4 and again.files_skipped == first.files_skipped
+
+
+def test_a_binary_file_with_an_included_extension_is_not_read_again_as_changed(
+    store: MemoryStore, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(repo, "data.json", b'{"a": 1}\x00\x00\x01')
+    write(repo, "legacy.py", b"# \x81\x8d\n")
+    ingest(store, repo)
+    reads: list[str] = []
+    real_read = ingest_module.read_file
+    monkeypatch.setattr(ingest_module, "read_file", lambda p: reads.append(p.name) or real_read(p))
+    seen: list[IngestProgress] = []
+
+    again = ingest(store, repo, progress=seen.append)
+
+    assert all(p.files_total == 0 for p in seen)  # "0/0 changed files read", not "0/2"
+    assert sorted(reads) == sorted(["core.py", "util.py", "README.md", "guide.rst", "data.json", "legacy.py"])
+    assert (again.files_indexed, again.skipped["binary"], again.skipped["bad encoding"]) == (0, 1, 1)
 
 
 def test_utf16_and_windows_1252_text_is_ingested(store: MemoryStore, repo: Path) -> None:
@@ -506,6 +566,24 @@ def test_forget_keeps_other_memories_of_the_repository(store: MemoryStore, repo:
     forget_repo(store, "proj")
 
     assert store.get(decision.id) == decision
+
+
+def test_deleting_a_repository_chunk_is_refused_so_a_reingest_stays_whole(
+    store: MemoryStore, repo: Path
+) -> None:
+    ingest(store, repo)
+    chunk = by_path(store)["README.md"][0]
+    note = store.store("a note", "note")
+    manual = store.store("Deploys go through the staging cluster first.", "rag", repo_id="proj")
+
+    with pytest.raises(InvalidInputError, match=r"is a chunk of ingested repository 'proj'") as refused:
+        store.delete(chunk.id)
+    assert "forget-repo proj" in refused.value.hint
+    with pytest.raises(InvalidInputError, match="nothing was deleted"):
+        store.delete_many([note.id, chunk.id])
+
+    assert store.get(chunk.id) == chunk and store.get(note.id) == note
+    assert store.delete_many([note.id, manual.id]) == 2  # not ingested chunks: deleted as any memory
 
 
 def test_rag_memories_stored_by_hand_survive_a_reingest(store: MemoryStore, repo: Path) -> None:

@@ -100,3 +100,16 @@ def test_symlinks_are_never_followed_out_of_the_tree(tmp_path: Path) -> None:
     assert result.skipped["symlink out of the tree"] == 1
     assert result.skipped["symlinked directory"] == 2
     assert any("escape.py: symlink to" in w for w in result.warnings)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks")
+def test_a_symlink_loop_among_included_files_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    touch(tmp_path, "real.py")
+    (tmp_path / "a.py").symlink_to("b.py")
+    (tmp_path / "b.py").symlink_to("a.py")
+
+    result = walk(tmp_path.resolve(), options())
+
+    assert [c.path for c in result.files] == ["real.py"]
+    assert result.skipped["unreadable"] == 2
+    assert any(w.startswith("a.py: cannot resolve symlink") for w in result.warnings)

@@ -6,6 +6,7 @@ every backend.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
@@ -370,6 +371,8 @@ def test_time_range_filters_apply_inside_the_search(
         ({"filters": {"colour": "red"}}, "unknown filter 'colour'"),
         ({"filters": {"type": "memo"}}, "invalid memory type"),
         ({"filters": {"since": "yesterday"}}, "not a date/time"),
+        ({"filters": {"since": 12345}}, r"not a date/time: 12345 \(int, not ISO 8601 text\)"),
+        ({"filters": {"until": ["2025-01-01"]}}, "not a date/time"),
         ({"filters": {"since": "2025-02-01", "until": "2025-01-01"}}, "'since' must be before 'until'"),
         ({"filters": {"project": 3}}, "project must be a non-empty string"),
         ({"filters": ["project"]}, "filters must be a mapping"),
@@ -627,6 +630,65 @@ def test_import_of_a_bad_file_writes_nothing(backend_factory: Factory, tmp_path:
         pytest.raises(InvalidInputError, match="not a Mahavishnu memory export"),
     ):
         target.import_(path)
+
+
+def test_import_of_a_binary_file_is_not_an_export(backend_factory: Factory, tmp_path: Path) -> None:
+    path = tmp_path / "image.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary")
+
+    with (
+        open_store(backend_factory) as target,
+        pytest.raises(InvalidInputError, match="not a Mahavishnu memory export"),
+    ):
+        target.import_(path)
+
+
+def test_import_of_a_file_with_a_non_utf8_line_names_the_line(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.jsonl"
+    with open_store(lambda: FakeBackend()) as source:
+        source.store("a memory", "note")
+        source.export(path)
+    path.write_bytes(path.read_bytes() + b'{"id": 9, "content": "\xff"}\n')
+
+    with open_store(backend_factory) as target:
+        with pytest.raises(InvalidInputError, match=r"m.jsonl:3: not UTF-8 text"):
+            target.import_(path)
+        assert target.stats()["count"] == 0
+
+
+def test_import_refuses_vectors_that_do_not_have_the_headers_dimension(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.jsonl"
+    with open_store(lambda: FakeBackend()) as source:
+        source.store_many([{"content": f"memory {i}"} for i in range(3)])
+        source.export(path)
+    lines = path.read_text().splitlines()
+    dimension = json.loads(lines[0])["dimension"]
+    path.write_text("\n".join([lines[0].replace(f'"{dimension}"', '"768"'), *lines[1:]]) + "\n")
+
+    with open_store(backend_factory) as target:
+        with pytest.raises(
+            InvalidInputError, match=rf"m.jsonl:2: the vector has {dimension} dimensions, .* 768"
+        ):
+            target.import_(path)
+        assert target.stats()["count"] == 0
+
+
+def test_import_refuses_vectors_of_another_dimension_from_the_same_embedder(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
+    with open_store(lambda: FakeBackend(), FakeEmbedder(dimension=32)) as source:
+        source.store("from a 32-dim store", "note")
+        source.export(tmp_path / "m.jsonl")
+
+    with open_store(backend_factory, FakeEmbedder(dimension=16)) as target:
+        target.store("mine", "note")
+        with pytest.raises(EmbedderMismatchError, match="32-dim"):
+            target.import_(tmp_path / "m.jsonl")
+        assert target.stats()["count"] == 1
 
 
 def test_performance_metrics_are_recorded_and_filtered(store: MemoryStore) -> None:

@@ -91,6 +91,11 @@ def parse_meta(pairs: list[str] | None) -> dict[str, Any]:
     return meta
 
 
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files`` (``1 memory``, ``2 memories`` with ``plural``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def _scope(memory: Memory) -> str:
     return " ".join(f"{k}={v}" for k, v in (("project", memory.project), ("repo", memory.repo_id)) if v)
 
@@ -237,13 +242,20 @@ def list_cmd(
     limit: int = typer.Option(20, "--limit", "-n", help="How many (1-1000)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """List memories, newest first."""
+    """List memories, newest first. As in `memory search`, repository chunks (what `memory ingest`
+    stores) are left out unless asked for with `--type rag`; `memory repos` lists repositories."""
+    from mahavishnu.memory.relevance import MEMORY_KINDS
+
+    filters = _filters(types, tags, project, repo, agent, session, since, until, group)
+    filters.setdefault("types", MEMORY_KINDS)
     with open_store() as store:
-        memories = store.recent(
-            _filters(types, tags, project, repo, agent, session, since, until, group), limit=limit
-        )
+        memories = store.recent(filters, limit=limit)
     if as_json:
         print_json([m.to_dict() for m in memories])
+        return
+    if not memories:
+        narrowed = len(filters) > 1 or types
+        info("no memories match" if narrowed else "no memories; add one with `mahavishnu memory store TEXT`")
         return
     rows = [
         (m.id, m.created_at.strftime("%Y-%m-%d %H:%M"), m.memory_type, _scope(m), _snippet(m.content))
@@ -272,15 +284,22 @@ def get_cmd(memory_id: int = typer.Argument(..., help="Memory id."), as_json: bo
 
 
 @app.command("delete")
-def delete_cmd(memory_ids: list[int] = typer.Argument(..., help="Memory ids.")) -> None:
-    """Delete memories by id (an unknown id is an error, after the others are deleted)."""
+def delete_cmd(
+    memory_ids: list[int] = typer.Argument(..., help="Memory ids."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete memories by id (an unknown id is an error, after the others are deleted). Repository
+    chunks are refused: `memory forget-repo REPO` removes an ingested repository."""
     from mahavishnu.errors import NotFoundError
 
     with open_store() as store:
         known = store.get_many(memory_ids)
         deleted = store.delete_many(list(known))
-    info(f"deleted {deleted} memor{'y' if deleted == 1 else 'ies'}")
     missing = sorted(set(memory_ids) - set(known))
+    if as_json:
+        print_json({"deleted": sorted(known), "missing": missing})
+    else:
+        info(f"deleted {_count(deleted, 'memory', 'memories')}")
     if missing:
         raise NotFoundError(f"no memory {', '.join(f'#{i}' for i in missing)}")
 
@@ -322,7 +341,8 @@ def export_cmd(
         rows = sum(counts.records.values())
         tables = ", ".join(f"{n} {t}" for t, n in counts.records.items() if n)
         detail = f" ({tables})" if tables else ""
-        info(f"exported {counts.memories} memories and {rows} activity rows{detail} to {path}")
+        memories = _count(counts.memories, "memory", "memories")
+        info(f"exported {memories} and {_count(rows, 'activity row')}{detail} to {path}")
 
 
 @app.command("import")
@@ -427,7 +447,8 @@ def reembed_cmd(
     if as_json:
         print_json(data)
         return
-    info(f"re-embedded {report.embedded} of {report.total} memories with {report.embedder}")
+    total = _count(report.total, "memory", "memories")
+    info(f"re-embedded {report.embedded} of {total} with {report.embedder}")
     from mahavishnu.config import load_settings
 
     current = load_settings().memory  # unset, the model follows the store's; a set one must match
@@ -472,8 +493,8 @@ def ingest_cmd(
     if len(report.warnings) > 20:
         warn(f"… and {len(report.warnings) - 20} more (see --json)")
     info(
-        f"{report.repo_id}: {report.files_indexed} files indexed, {report.files_unchanged} unchanged, "
-        f"{report.files_removed} removed; {report.chunks_created} chunks added, "
+        f"{report.repo_id}: {_count(report.files_indexed, 'file')} indexed, {report.files_unchanged} "
+        f"unchanged, {report.files_removed} removed; {_count(report.chunks_created, 'chunk')} added, "
         f"{report.chunks_removed} removed, {report.chunks_embedded} embedded"
         + (f", {report.chunks_reused} kept their vectors" if report.chunks_reused else "")
         + f" in {report.duration_seconds:.1f}s (run #{report.run_id})"
@@ -492,17 +513,21 @@ def query_cmd(
 ) -> None:
     """Search the ingested repositories: results as path:start-end with a snippet."""
     from mahavishnu.memory.knowledge import query_knowledge_base
-    from mahavishnu.memory.relevance import check_repo
+    from mahavishnu.memory.relevance import REPOSITORY_KIND, check_repo
 
     with open_store() as store:
         if repo is not None:
             check_repo(store, repo)
         hits = query_knowledge_base(store, query, repo_id=repo, limit=limit, mode=mode)
+        nothing_ingested = not hits and not store.recent({"types": [REPOSITORY_KIND]}, limit=1)
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
     if not hits:
-        info("no relevant code or docs")
+        if nothing_ingested:
+            info("nothing ingested yet: `mahavishnu memory ingest PATH`")
+        else:
+            info("no relevant code or docs")
         return
     for hit in hits:
         scope = f"[dim]{hit.repo_id}[/dim] " if repo is None and hit.repo_id else ""
@@ -546,7 +571,7 @@ def forget_repo_cmd(
     if as_json:
         print_json({"repo_id": repo_id, "chunks_deleted": deleted})
     else:
-        info(f"forgot {repo_id}: {deleted} chunks deleted")
+        info(f"forgot {repo_id}: {_count(deleted, 'chunk')} deleted")
 
 
 # Conversations, insights, groups, workflows, metrics, the memory loop (`memory context|hooks|import

@@ -9,13 +9,14 @@ each transcript entry keeps its id, so importing a file again adds only what is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
 from mahavishnu.memory.backends.records import CONVERSATIONS, MAX_ROWS
 from mahavishnu.memory.cross_project import store_insights
 from mahavishnu.memory.models import (
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 Role = Literal["user", "assistant"]
 ROLES: tuple[Role, ...] = ("user", "assistant")
 TRANSCRIPT_AGENT = "claude-code"
+_log = logging.getLogger(__name__)
 _CUT = "\n…"  # marks a turn cut to the memory size limit (the conversation row keeps all of it)
 
 
@@ -262,23 +264,50 @@ class TranscriptImport:
 
 
 def import_transcripts(
-    store: MemoryStore, path: Path | str, *, agent_id: str = TRANSCRIPT_AGENT, project: str | None = None
+    store: MemoryStore,
+    path: Path | str,
+    *,
+    agent_id: str = TRANSCRIPT_AGENT,
+    project: str | None = None,
+    on_error: Callable[[Path, MahavishnuError], None] | None = None,
 ) -> list[TranscriptImport]:
     """Import a Claude Code session file, or every ``*.jsonl`` under a directory
-    (``~/.claude/projects``). Importing again adds only new turns."""
-    from mahavishnu.errors import NotFoundError
+    (``~/.claude/projects``). Importing again adds only new turns.
+
+    Under a directory a file that is not a readable transcript is skipped: passed to ``on_error``,
+    or logged as a warning (shown on stderr when logging is not set up) without one; an error only
+    when no file at all could be imported. A single file given directly that is bad is an error."""
     from mahavishnu.memory.transcripts import find_transcripts
 
     target = Path(path).expanduser()
-    if target.is_dir():
-        files = find_transcripts(target)
-        if not files:
-            raise NotFoundError(
-                f"no transcripts (*.jsonl) under {target}",
-                hint="Claude Code keeps them in ~/.claude/projects.",
-            )
-        return [import_transcript(store, f, agent_id=agent_id, project=project) for f in files]
-    return [import_transcript(store, target, agent_id=agent_id, project=project)]
+    if not target.is_dir():
+        return [import_transcript(store, target, agent_id=agent_id, project=project)]
+    files = find_transcripts(target)
+    if not files:
+        raise NotFoundError(
+            f"no transcripts (*.jsonl) under {target}",
+            hint="Claude Code keeps them in ~/.claude/projects.",
+        )
+    reports: list[TranscriptImport] = []
+    failed: list[tuple[Path, MahavishnuError]] = []
+    for file in files:
+        try:
+            reports.append(import_transcript(store, file, agent_id=agent_id, project=project))
+        except (InvalidInputError, NotFoundError) as error:
+            failed.append((file, error))
+            (on_error or _log_skipped)(file, error)
+    if failed and not reports:
+        first, why = failed[0]
+        raise InvalidInputError(
+            f"none of the {len(failed)} transcripts under {target} could be imported "
+            f"({first.name}: {why.message})",
+            hint="Pass a folder of Claude Code session files, such as ~/.claude/projects.",
+        )
+    return reports
+
+
+def _log_skipped(path: Path, error: MahavishnuError) -> None:
+    _log.warning("warning: skipped %s: %s", path, error.message)
 
 
 def import_transcript(

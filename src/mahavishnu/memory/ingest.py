@@ -42,7 +42,7 @@ import re
 import socket
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -135,8 +135,9 @@ class IngestReport:
 
     @property
     def files_skipped(self) -> int:
-        """Unchanged files plus files that could not be ingested (binary, unreadable...)."""
-        return self.files_unchanged + sum(n for reason, n in self.skipped.items() if reason in _READ_SKIPS)
+        """Files left out, for any of the reasons ``skipped`` counts (ignored, binary, unreadable...);
+        unchanged files are ``files_unchanged``, not skipped."""
+        return sum(self.skipped.values())
 
     def warn(self, message: str) -> None:
         if len(self.warnings) < _MAX_WARNINGS:
@@ -175,9 +176,6 @@ class IngestInterrupted(KeyboardInterrupt):
     def __init__(self, report: IngestReport) -> None:
         super().__init__("ingestion interrupted")
         self.report = report
-
-
-_READ_SKIPS = frozenset({"binary", "bad encoding", "unreadable", "failed to chunk"})
 
 
 @dataclass
@@ -299,6 +297,19 @@ def _close_stale_runs(backend: Backend, repo_id: str) -> None:
                 "finished_at": format_time(utcnow()),
             },
         )
+
+
+def run_process_ended(run: Mapping[str, Any]) -> bool:
+    """Whether a run still recorded as pending or in progress was started on this host by a
+    process that is gone (killed): it will never finish. A run of another host, or of this very
+    process, cannot be told from here and counts as going on."""
+    if run.get("status") not in ("pending", "in_progress"):
+        return False
+    meta = run.get("metadata") or {}
+    pid = meta.get("pid")
+    if meta.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    return not _alive(pid)
 
 
 def _alive(pid: object) -> bool:
@@ -452,12 +463,26 @@ class _Run:
             if old is None and not data.strip():  # nothing to store, now or before
                 self._skip(candidate.path, "empty")
                 keep.add(candidate.path)
+            elif old is None and self._text(candidate.path, data) is None:  # binary: nothing to store
+                keep.add(candidate.path)
             elif old is not None and old.hashes == {digest} and old.chunkers == {self.signature}:
                 self.report.files_unchanged += 1
                 keep.add(candidate.path)
             else:
                 todo[candidate.path] = candidate
         return todo, keep
+
+    def _text(self, path: str, data: bytes) -> str | None:
+        """A file's text to chunk; None, counted as skipped, for a binary or undecodable one."""
+        try:
+            text = decode_text(data)
+        except UnicodeDecodeError as exc:
+            reason = f"neither UTF-8 nor Windows-1252 text (byte {exc.start}), skipped"
+            self._skip(path, "bad encoding", reason)
+            return None
+        if text is None:
+            self._skip(path, "binary")
+        return text
 
     def _skip(self, path: str, reason: str, message: str | None = None) -> None:
         self.report.skipped[reason] += 1
@@ -519,14 +544,8 @@ class _Run:
 
     def _drafts(self, path: str, data: bytes) -> list[MemoryDraft] | None:
         """The file's chunks as drafts; None for a file that is not text (see ``decode_text``)."""
-        try:
-            text = decode_text(data)
-        except UnicodeDecodeError as exc:
-            reason = f"neither UTF-8 nor Windows-1252 text (byte {exc.start}), skipped"
-            self._skip(path, "bad encoding", reason)
-            return None
+        text = self._text(path, data)
         if text is None:
-            self._skip(path, "binary")
             return None
         language = language_for(path)
         pieces: dict[str, Chunk] = {}

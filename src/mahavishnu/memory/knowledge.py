@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.backends.base import resolved
-from mahavishnu.memory.ingest import FILE_CHUNKS, PENDING
+from mahavishnu.memory.ingest import FILE_CHUNKS, PENDING, run_process_ended
 from mahavishnu.memory.models import (
     Filters,
     Memory,
@@ -76,6 +76,7 @@ WEIGHTS: dict[str, tuple[float, float, float]] = {
 SIZE_PRIOR = 0.015
 
 FileKey = tuple[str | None, str]  # (repo_id, path)
+INTERRUPTED = "interrupted"  # the status ``list_repos`` shows for a run whose process was killed
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,10 +271,13 @@ class RepoSummary:
 
 def list_repos(store: MemoryStore) -> list[RepoSummary]:
     """Every ingested repository: its file and chunk counts now (a file's outline counts as one of
-    its chunks), and its latest run."""
+    its chunks), and its latest run. A run still recorded as in progress whose process is gone
+    (killed) shows as ``interrupted``: the next ingest marks it failed and resumes."""
     backend = store.backend
     latest: dict[str, dict[str, Any]] = {}
     for run in backend.ingestions(limit=100_000):
+        if run["repo_id"] not in latest and run_process_ended(run):
+            run = {**run, "status": INTERRUPTED, "error": "the process ended before the run finished"}
         latest.setdefault(run["repo_id"], run)
     out = []
     for repo_id in sorted(latest):

@@ -41,6 +41,11 @@ def format_time(value: datetime) -> str:
 def parse_time(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
         moment = value
+    elif not isinstance(value, str):  # e.g. a number from an MCP client's filters
+        raise InvalidInputError(
+            f"not a date/time: {value!r} ({type(value).__name__}, not ISO 8601 text)",
+            hint="Use an ISO 8601 string, e.g. 2025-01-31 or 2025-01-31T10:00:00Z.",
+        )
     else:
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

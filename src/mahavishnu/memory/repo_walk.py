@@ -187,7 +187,12 @@ def _consider(
         return
     source = Path(entry.path)
     if is_link:
-        target = source.resolve()
+        try:
+            target = source.resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+            result.skipped["unreadable"] += 1
+            result.warnings.append(f"{rel}: cannot resolve symlink ({getattr(exc, 'strerror', None) or exc})")
+            return
         if not target.is_relative_to(root):
             result.skipped["symlink out of the tree"] += 1
             result.warnings.append(f"{rel}: symlink to {target} is outside the repository, skipped")

@@ -302,11 +302,45 @@ class MemoryStore:
         return {k: checks[k](v) if k in checks else check_label(k, v) for k, v in changes.items()}
 
     def delete(self, memory_id: int) -> None:
+        """Delete one memory; a repository chunk is refused (see ``delete_many``)."""
+        if _valid_id(memory_id):
+            self._refuse_repository_chunks([memory_id])
         if not _valid_id(memory_id) or not self.backend.delete([memory_id]):
             raise NotFoundError(f"no memory #{memory_id}")
 
     def delete_many(self, ids: Sequence[int]) -> int:
+        """Delete memories by id; how many were deleted. Repository chunks (``memory ingest``) are
+        refused, and then nothing is deleted: without its chunk a file would stay out of the index,
+        since the next ingest sees the file unchanged. ``forget-repo`` removes a repository."""
+        self._refuse_repository_chunks(ids)
         return self.backend.delete(ids)
+
+    def _refuse_repository_chunks(self, ids: Sequence[int]) -> None:
+        from mahavishnu.memory.ingest import SOURCE
+
+        valid = [i for i in ids if _valid_id(i)]
+        if not valid:
+            return
+        chunks = sorted(
+            (
+                m
+                for m in self.backend.get(valid).values()
+                if m.memory_type == "rag" and m.source_system == SOURCE
+            ),
+            key=lambda m: m.id,
+        )
+        if not chunks:
+            return
+        first = chunks[0]
+        repos = sorted({m.repo_id or "?" for m in chunks})
+        named = ", ".join(f"#{m.id}" for m in chunks[:5]) + (" …" if len(chunks) > 5 else "")
+        where = f" ({first.metadata.get('path')})" if len(chunks) == 1 and first.metadata.get("path") else ""
+        raise InvalidInputError(
+            f"{named}{where} {'is a chunk' if len(chunks) == 1 else 'are chunks'} of ingested "
+            f"repository {', '.join(repr(r) for r in repos)}; nothing was deleted",
+            hint=f"Remove a repository with `mahavishnu memory forget-repo {repos[0]}`; "
+            "`mahavishnu memory ingest PATH` again keeps it up to date with its files.",
+        )
 
     def delete_where(self, filters: Filters | Mapping[str, Any]) -> int:
         """Delete every memory matching (non-empty) filters, e.g. one repository's chunks."""
@@ -488,6 +522,13 @@ class MemoryStore:
                 )
             self.backend.set_meta({META_EMBEDDER: header.embedder, META_DIMENSION: header.dimension})
             self._embedder = None
+        elif header.embedder is not None and header.dimension is not None:
+            dimension = self.backend.get_meta(META_DIMENSION)
+            if dimension is not None and dimension != header.dimension:
+                raise EmbedderMismatchError(
+                    f"the file holds {header.dimension}-dim vectors from {header.embedder}, "
+                    f"this store holds {dimension}-dim vectors from it"
+                )
         imported = skipped = renumbered = 0
         moved: dict[int, int] = {}
         for batch in contents.memory_batches():

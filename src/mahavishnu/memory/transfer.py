@@ -182,12 +182,15 @@ def read(path: Path) -> Contents:
     return Contents(path, Header(header.embedder, header.dimension, max(ids, default=0), header.version))
 
 
+_HEADER_BYTES = 1 << 16  # a header line is short; a longer first line is not an export
+
+
 def _header(path: Path) -> Header:
-    with path.open(encoding="utf-8") as lines:
-        first = lines.readline()
+    with path.open("rb") as lines:
+        first = lines.readline(_HEADER_BYTES)
     try:
-        head = json.loads(first)
-    except ValueError:
+        head = json.loads(first.decode("utf-8"))
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError (a binary file) both derive from it
         head = None
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise InvalidInputError(
@@ -200,18 +203,30 @@ def _header(path: Path) -> Header:
             f"{', '.join(map(str, sorted(READABLE)))}"
         )
     dimension = None if head.get("dimension") is None else str(head["dimension"])
+    if dimension is not None and not (dimension.isascii() and dimension.isdigit() and int(dimension) > 0):
+        raise InvalidInputError(
+            f"{path}:1: the header's dimension {head['dimension']!r} is not a vector size"
+        )
     return Header(head.get("embedder"), dimension, version=int(version))
 
 
 def _entries(path: Path, header: Header, *, memories: bool = True) -> Iterator[tuple[str, Memory | Record]]:
     """(where, memory or record) of every line after the header, in file order (without
-    ``memories``, memory lines are not decoded: for a file already checked)."""
-    with path.open(encoding="utf-8") as lines:
+    ``memories``, memory lines are not decoded: for a file already checked). Every vector must have
+    the header's dimension (or, without one, the first vector's): a file whose vectors disagree
+    with it would break every search of the store it is imported into."""
+    size = None if header.dimension is None else int(header.dimension)
+    said = "the file's header says" if size is not None else "the file's first vector has"
+    with path.open("rb") as lines:
         next(lines)
-        for number, text in enumerate(lines, start=2):
+        for number, raw in enumerate(lines, start=2):
+            where = f"{path}:{number}"
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(f"{where}: not UTF-8 text (byte {exc.start + 1})") from exc
             if not text.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 data = json.loads(text)
             except ValueError as exc:
@@ -225,6 +240,13 @@ def _entries(path: Path, header: Header, *, memories: bool = True) -> Iterator[t
             if header.embedder is not None and memory.embedding_model != header.embedder:
                 raise InvalidInputError(
                     f"{where}: vector from {memory.embedding_model}, the file's header says {header.embedder}"
+                )
+            if size is None:
+                size = memory.embedding_dim
+            elif memory.embedding_dim != size:
+                raise InvalidInputError(
+                    f"{where}: the vector has {memory.embedding_dim} dimensions, {said} {size}",
+                    hint="The file was edited or mixes stores; export it again with `memory export`.",
                 )
             yield where, memory
 
