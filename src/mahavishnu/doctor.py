@@ -140,7 +140,12 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
         validate(text)
     except (OSError, MahavishnuError) as exc:
         message = exc.message if isinstance(exc, MahavishnuError) else str(exc)
-        return Finding(name, "error", f"{path}: {message}", "Fix the file, or `mahavishnu ai rollback`.")
+        return Finding(
+            name,
+            "error",
+            f"{path}: {message}",
+            f"Fix the file, or put a backup back: `mahavishnu ai backups --file {path}` lists them.",
+        )
     problem = _schema_problem(tool, text)
     if problem:
         return Finding(

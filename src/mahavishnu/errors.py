@@ -82,7 +82,10 @@ class ConfigFileError(MahavishnuError):
 
 
 class InvalidConfigFileError(ConfigFileError):
-    default_hint = "Fix the file by hand (or restore one with `mahavishnu ai rollback`); nothing was written."
+    default_hint = (
+        "Fix the file by hand, or put a backup back: `mahavishnu ai backups --file FILE` lists them, "
+        "`mahavishnu ai rollback --to ID` restores one; nothing was written."
+    )
 
 
 class ConfigDriftError(ConfigFileError):

@@ -6,6 +6,7 @@ and ``is_secret_name`` with this module."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,6 +51,8 @@ def mask_tree(data: Any, key: str = "") -> Any:
     if isinstance(data, dict):
         return {k: mask_tree(v, str(k)) for k, v in data.items()}
     if isinstance(data, list):
+        if data and all(isinstance(v, str) for v in data):
+            return mask_args(data, key)  # an argument vector: "--api-key", "VALUE" hides VALUE
         return [mask_tree(v, key) for v in data]
     if isinstance(data, str):
         return mask_value(key, data)
@@ -58,9 +61,10 @@ def mask_tree(data: Any, key: str = "") -> Any:
 
 def mask_value(key: str, value: str) -> str:
     """``value`` fit to show: a secret masked (an auth scheme such as ``Bearer`` stays readable),
-    else the value with any URL password hidden. The one masking rule of every output."""
+    else the value with any secret inside it masked (``mask_text``: a URL's password, a ``Bearer``
+    token, the value of ``--api-key``, a key-shaped word). The one masking rule of every output."""
     if not is_secret(key, value):
-        return mask_url(value)
+        return mask_text(value)
     scheme, _, token = value.partition(" ")
     if token and f"{scheme.lower()} " in AUTH_SCHEMES:
         return f"{scheme} {mask(token)}"
@@ -72,35 +76,91 @@ def is_secret(key: str, value: str) -> bool:
     known secret name (``ANTHROPIC_AUTH_TOKEN``, ``*_API_KEY``, ``password``, ``Authorization``…), or
     a key-shaped string wherever it is. Never a reference (``env:VAR``), a number, a boolean, a path
     or a URL (a URL's password is ``mask_url``'s). Names that merely contain "token" or "auth"
-    (``MAX_THINKING_TOKENS``, ``includeCoAuthoredBy``, ``apiKeyHelper``, ``envKey``) are not secrets."""
+    (``MAX_THINKING_TOKENS``, ``includeCoAuthoredBy``, ``apiKeyHelper``, ``envKey``) are not secrets,
+    nor a variable reference (``$API_KEY``, ``Bearer ${TOKEN}``)."""
     text = value.strip()
     if not text or text.startswith(REFERENCE_PREFIXES) or _PLAIN_WORD.fullmatch(text):
         return False
+    scheme, _, credential = text.partition(" ")
+    if _VARIABLE.fullmatch(credential.strip() if f"{scheme.lower()} " in AUTH_SCHEMES else text):
+        return False  # "$API_KEY", "Bearer ${TOKEN}": the name of a variable, filled in by the reader
     if is_secret_name(key):
         return True
     return looks_like_a_key(text)
 
 
 def is_secret_name(key: str) -> bool:
-    """A name that holds a secret (compared without case, ``_`` or ``-``)."""
+    """A name that holds a secret (compared without case, ``_`` or ``-``): a known secret name or
+    ending (``*_API_KEY``, ``*_TOKEN``, ``*PASSWORD``), or a name whose last word is one
+    (``WEATHER_KEY``, ``GITHUB_PAT``, ``DB_PASS``), except a key that names no secret (``env_key``,
+    ``envKey``, ``public_key``, ``sort_key``)."""
     name = re.sub(r"[^a-z0-9]", "", key.lower())
-    return bool(name) and (name in _SECRET_NAMES or name.endswith(_SECRET_NAME_ENDINGS))
+    if not name:
+        return False
+    if name in _SECRET_NAMES or name.endswith(_SECRET_NAME_ENDINGS):
+        return True
+    words = [w.lower() for w in _WORD.findall(key)]
+    if not words or words[-1] not in _SECRET_LAST_WORDS:
+        return False
+    return not (words[-1] == "key" and len(words) > 1 and words[-2] in _NOT_SECRET_KEYS)
 
 
 def looks_like_a_key(value: str) -> bool:
-    """A token by its shape: a known prefix (``sk-``, ``ghp_``…), an auth scheme, or a long run of
-    mixed letters and digits without spaces that is not a path, URL, UUID or model id."""
-    if value.lower().startswith(AUTH_SCHEMES) or value.startswith(TOKEN_PREFIXES):
+    """A token by its shape: a known prefix (``sk-``, ``ghp_``, ``pk_live_``, ``AKIA``…), an auth
+    scheme, or a long string of token characters (letters, digits, ``_-.+=~:``) mixing letters and
+    digits with an unbroken run of 16+ of them (random, not words): not a path, URL, UUID, rule
+    (``Bash(…)``) or model id (``claude-sonnet-4-5-20250929``, ``anthropic/claude-sonnet``)."""
+    if value.lower().startswith(AUTH_SCHEMES):
+        return True
+    if value.startswith(TOKEN_PREFIXES) and len(value) >= 12 and _TOKEN_CHARS.fullmatch(value):
         return True
     if any(c.isspace() for c in value) or value.startswith(("/", ".", "~")) or "://" in value:
         return False
-    if _UUID.fullmatch(value) or "/" in value:
+    if _UUID.fullmatch(value) or len(value) < 24 or not _TOKEN_CHARS.fullmatch(value):
         return False
-    return len(value) >= 24 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+    if not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
+        return False
+    return max(len(run) for run in _RUN_SEPARATORS.split(value)) >= 16
 
 
 REFERENCE_PREFIXES = ("env:", "keyring:", "file:")
-TOKEN_PREFIXES = ("sk-", "ghp_", "gho_", "ghs_", "github_pat_", "xoxb-", "xoxp-", "glpat-", "AKIA", "AIza")
+# (of the prefixes ``memory/scrub.py`` knows, those telling on their own; it finds the others by
+# their full format: hf_, npm_, xai-, JWTs…)
+TOKEN_PREFIXES = (
+    "sk-",
+    "sk_live_",
+    "sk_test_",
+    "pk_live_",
+    "pk_test_",
+    "rk_live_",
+    "rk_test_",
+    "whsec_",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "ghr_",
+    "github_pat_",
+    "xoxa-",
+    "xoxb-",
+    "xoxe-",
+    "xoxo-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
+    "xapp-",
+    "glpat-",
+    "gldt-",
+    "glrt-",
+    "gsk_",
+    "GOCSPX-",
+    "ya29.",
+    "shpat_",
+    "dop_v1_",
+    "AKIA",
+    "ASIA",
+    "AIza",
+)
 AUTH_SCHEMES = ("bearer ", "basic ", "token ")
 _SECRET_NAMES = {"authorization", "password", "passwd", "pwd", "secret", "token", "apikey", "xapikey"}
 _SECRET_NAME_ENDINGS = (
@@ -117,21 +177,183 @@ _SECRET_NAME_ENDINGS = (
     "passwd",
     "token",  # ANTHROPIC_AUTH_TOKEN, GITHUB_TOKEN; not MAX_THINKING_TOKENS (plural)
 )
+# the last word of a name that holds a secret (``WEATHER_KEY``, ``GITHUB_PAT``, ``SMTP_PASS``)…
+_SECRET_LAST_WORDS = {"key", "pat", "pass", "pw", "credential", "credentials", "cookie"}
+# …unless "key" names something else: which env var holds it, a public key, a map's key
+_NOT_SECRET_KEYS = {"env", "public", "pub", "hot", "sort", "primary", "foreign", "partition", "cache", "map"}
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_.+=~:-]+")  # no "/": a path or a model id
+_RUN_SEPARATORS = re.compile(r"[-_.:+=~]")
+_VARIABLE = re.compile(r"\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*\})")
 _PLAIN_WORD = re.compile(r"(?i)true|false|null|none|[-+]?\d+(\.\d+)?")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
-# "KEY": "value" (JSON) and KEY = "value" / KEY=value (TOML, .env)
+# "KEY": "value" (JSON) and KEY = "value" / KEY=value (TOML, .env); a quoted value may hold spaces
 _ASSIGNMENT = re.compile(
-    r"""(?P<lead>["']?(?P<key>[A-Za-z_][\w.-]*)["']?\s*[:=]\s*)(?P<q>["']?)(?P<value>[^"'\s,{}\[\]]+)(?P=q)"""
+    r"""(?<![\w/:@?&.])(?<!\w-)(?P<lead>(?P<kq>["']?)(?P<key>[A-Za-z_][\w.-]*)(?P=kq)\s*[:=](?!//)\s*)"""
+    r"""(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'"""
+    r"""|(?P<bare>(?i:bearer|basic|token)[ \t]+[^"'\s,{}\[\]]+|[^"'\s,{}\[\]]+))"""
 )
+# a command-line flag naming a secret and its value: --api-key VALUE, --token=VALUE, and in a JSON or
+# TOML argument list "--api-key", "VALUE" (the name is judged by ``is_secret_name``)
+_FLAG = re.compile(
+    r"""(?<![\w-])(?P<flag>--?(?P<name>[A-Za-z][\w.-]*))(?![\w.-])"""
+    r"""(?P<gap>=|["']?[ \t]*,?[ \t]*["']?(?<=[\s,"'])|[ \t]+)"""
+    r"""(?P<value>[^\s"',\]}{\[=-][^\s"',\]}]*)"""
+)
+# a flag naming a secret that ends its line: its value is the first word of the next line
+_FLAG_AT_END = re.compile(r"""(?<![\w-])["']?--?(?P<name>[A-Za-z][\w.-]*)["']?[ \t]*,?[ \t]*$""")
+_FIRST_WORD = re.compile(
+    r"""^(?P<lead>[-+ ]?\s*)(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s"',\]]+))"""
+)
+# Authorization: Bearer TOKEN / Basic BASE64 anywhere in text ($VAR and ${VAR} references stay)
+_AUTH = re.compile(r"(?i)(?P<scheme>\b(?:bearer|basic)[ \t]+)(?P<token>[A-Za-z0-9._~+/=-]{8,})")
+_PREFIXED = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:" + "|".join(re.escape(p) for p in TOKEN_PREFIXES) + r")[A-Za-z0-9_.-]{6,}"
+)
+_LONG_WORD = re.compile(r"(?<![A-Za-z0-9_.+=~:-])[A-Za-z0-9_.+=~:-]{24,}")
+
+
+def mask_text(text: str) -> str:
+    """``text`` (a diff, a config file, a command line) with every secret in it masked, by what it
+    is: the values of assignments (``"KEY": "…"``, ``KEY = "…"``, ``KEY=…``) that ``is_secret``
+    judges secret, ``Bearer``/``Basic`` credentials, URL and DSN passwords, the value of a flag that
+    names a secret (``--api-key VALUE``, ``--token=VALUE``, also as ``"--token", "VALUE"`` in an
+    argument list, on the same line or the next one of a diff's side), token-shaped words (known
+    prefixes, long random strings) and what ``memory.scrub`` finds (JWTs, private keys…)."""
+    pending: dict[str, str | None] = {"-": None, "+": None}
+    out = []
+    for line in text.splitlines(keepends=True):
+        sides = _sides(line)
+        flag = next((pending[side] for side in sides if pending[side]), None)
+        body, ending = _split_ending(line)
+        masked = _mask_line(body, flag)
+        end = _FLAG_AT_END.search(body)
+        for side in sides:
+            pending[side] = end["name"] if end and is_secret_name(end["name"]) else None
+        out.append(masked + ending)
+    return "".join(out)
 
 
 def mask_assignments(text: str) -> str:
-    """Mask the secret values of assignments in config text (diffs, previews), by ``is_secret``."""
+    """Mask the secrets of config text (diffs, previews): ``mask_text``."""
+    return mask_text(text)
 
-    def replace(match: re.Match[str]) -> str:
-        value = match["value"]
-        if "…" in value or value == "****" or not is_secret(match["key"], value):
-            return match[0]
-        return f"{match['lead']}{match['q']}{mask(value)}{match['q']}"
 
-    return _ASSIGNMENT.sub(replace, text)
+def mask_args(args: Iterable[str], key: str = "") -> list[str]:
+    """An argument vector fit to show: the value after a flag naming a secret (``--api-key VALUE``,
+    ``--token=VALUE``) masked, and any other argument by ``mask_value`` (key-shaped, ``Bearer …``,
+    URL passwords)."""
+    out: list[str] = []
+    flag: str | None = None
+    for arg in args:
+        if flag is not None and not arg.startswith("-"):
+            out.append(_mask_named(flag, arg))
+            flag = None
+            continue
+        flag = None
+        named = re.fullmatch(r"(?P<flag>--?(?P<name>[A-Za-z][\w.-]*))(?:=(?P<value>.*))?", arg, re.S)
+        if named and is_secret_name(named["name"]):
+            if named["value"] is None:
+                flag = named["name"]
+                out.append(arg)
+            else:
+                out.append(f"{named['flag']}={_mask_named(named['name'], named['value'])}")
+            continue
+        out.append(mask_value(key, arg))
+    return out
+
+
+def _mask_named(name: str, value: str) -> str:
+    """A value given under a secret's name (masked unless a reference, a number or already masked)."""
+    if "…" in value or value == "****":
+        return value
+    return mask_value(name, value)
+
+
+def _sides(line: str) -> tuple[str, ...]:
+    """Which side of a unified diff a line belongs to (both, for a context line or plain text)."""
+    if line.startswith(("---", "+++", "@@")):
+        return ("-", "+")
+    if line.startswith("-"):
+        return ("-",)
+    if line.startswith("+"):
+        return ("+",)
+    return ("-", "+")
+
+
+def _split_ending(line: str) -> tuple[str, str]:
+    body = line.rstrip("\r\n")
+    return body, line[len(body) :]
+
+
+def _mask_line(line: str, flag: str | None) -> str:
+    """One line: first the value a flag on the line before named, then assignments (secret values
+    masked, others searched like free text), then the free text between them."""
+    if flag is not None:
+        first = _FIRST_WORD.match(line)
+        if first:
+            value = next(v for v in (first["dq"], first["sq"], first["bare"]) if v is not None)
+            if not value.startswith("-"):
+                start, end = first.span(next(g for g in ("dq", "sq", "bare") if first[g] is not None))
+                return line[:start] + _mask_named(flag, value) + _mask_line(line[end:], None)
+    line = _mask_url_passwords(line)
+    parts: list[str] = []
+    last = 0
+    for match in _ASSIGNMENT.finditer(line):
+        parts += [_mask_free(line[last : match.start()]), _mask_assignment(match)]
+        last = match.end()
+    parts.append(_mask_free(line[last:]))
+    return "".join(parts)
+
+
+def _mask_url_passwords(text: str) -> str:
+    """A URL's password, wherever it is (before assignments split ``scheme://user:pw@`` apart)."""
+    text = URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:****@", text)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['lead']}****", text)
+
+
+def _mask_assignment(match: re.Match[str]) -> str:
+    group = next(g for g in ("dq", "sq", "bare") if match[g] is not None)
+    value = match[group]
+    quote = {"dq": '"', "sq": "'", "bare": ""}[group]
+    if "…" in value or value == "****":
+        shown = value
+    elif is_secret(match["key"], value):
+        shown = mask_value(match["key"], value)
+    elif "://" in value:  # a URL: not split into assignments at its "password=" or "user:"
+        shown = _mask_free(value)
+    else:
+        shown = _mask_line(value, None)  # "command": "npx --api-key …"
+    return f"{match['lead']}{quote}{shown}{quote}"
+
+
+def _mask_free(text: str) -> str:
+    """Text that is no assignment: flags naming a secret, auth credentials, URL passwords,
+    token-shaped words, and what ``memory.scrub`` recognises."""
+    if not text.strip():
+        return text
+    text = _FLAG.sub(_mask_flag, text)
+    text = _AUTH.sub(_mask_auth, text)
+    text = mask_url(text)
+    text = _PREFIXED.sub(lambda m: mask(m[0]), text)
+    text = _LONG_WORD.sub(lambda m: mask(m[0]) if looks_like_a_key(m[0]) else m[0], text)
+    from mahavishnu.memory.scrub import find_secrets  # it imports this module
+
+    for found in reversed(find_secrets(text)):
+        secret = text[found.start : found.end]
+        if "…" not in secret and "****" not in secret:
+            text = text[: found.start] + mask(secret) + text[found.end :]
+    return text
+
+
+def _mask_flag(match: re.Match[str]) -> str:
+    if not is_secret_name(match["name"]):
+        return match[0]
+    return f"{match['flag']}{match['gap']}{_mask_named(match['name'], match['value'])}"
+
+
+def _mask_auth(match: re.Match[str]) -> str:
+    token = match["token"]
+    if token.islower() and token.isalpha():  # "basic authentication": words, not a credential
+        return match[0]
+    return f"{match['scheme']}{mask(token)}"

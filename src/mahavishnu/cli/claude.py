@@ -6,7 +6,10 @@ function through ``edit`` (locked, atomic, backed-up write; ``--dry-run`` prints
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -57,6 +60,28 @@ def _write(result: EditResult[Any], done: str, *, nothing: str | None = None) ->
         )
 
 
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    """A read command: its errors' hints do not say "nothing was written" (nothing was to be)."""
+    from mahavishnu.errors import MahavishnuError
+
+    try:
+        yield
+    except MahavishnuError as exc:
+        exc.hint = _NOTHING_WRITTEN.sub(".", exc.hint)
+        raise
+
+
+_NOTHING_WRITTEN = re.compile(r"[;,.]?\s*[Nn]othing was written\.?")
+
+
+def _shown(text: str) -> str:
+    """A command, URL or prompt fit to print: secrets in it masked (``Bearer …``, ``--token …``)."""
+    from mahavishnu.masking import mask_text
+
+    return mask_text(text)
+
+
 # -- hooks ---------------------------------------------------------------------------------------
 
 
@@ -69,11 +94,13 @@ def hooks_list(
     """List the hooks in one settings file, numbered for `hooks remove --index`."""
     from mahavishnu.environments import claude_settings as cs
     from mahavishnu.environments.safe_write import read_text
+    from mahavishnu.masking import mask_tree
 
     path = cs.settings_path(cs.parse_scope(scope))
-    entries = cs.list_hooks(read_text(path), source=str(path), event=event)
+    with _reading():
+        entries = cs.list_hooks(read_text(path), source=str(path), event=event)
     if as_json:
-        print_json([entry.as_dict() for entry in entries])
+        print_json(mask_tree([entry.as_dict() for entry in entries]))
         return
     if not entries:
         console.print(f"No hooks in {path}.", markup=False, soft_wrap=True)
@@ -87,7 +114,7 @@ def hooks_list(
                 e.event,
                 "" if e.matcher is None else escape(e.matcher),
                 e.handler.get("type"),
-                escape(e.summary),
+                escape(_shown(e.summary)),
                 e.handler.get("timeout"),
             )
             for e in entries
@@ -172,7 +199,7 @@ def hooks_add(
     )
     added = result.outcome
     where = added.event + (f" [{added.matcher}]" if added.matcher is not None else "")
-    what = f"{added.handler['type']} hook {cs.describe_handler(added.handler)!r}"
+    what = f"{added.handler['type']} hook {_shown(cs.describe_handler(added.handler))!r}"
     if added.status == "unchanged":
         console.print(
             f"{where}: {what} is already there in {result.path}; nothing written",
@@ -223,7 +250,7 @@ def hooks_remove(
     removed = result.outcome.removed
     where = removed.event + (f" [{removed.matcher}]" if removed.matcher is not None else "")
     extra = " (and the now empty event)" if result.outcome.removed_event else ""
-    _write(result, f"{where}: {removed.handler.get('type')} hook {removed.summary!r} removed{extra}")
+    _write(result, f"{where}: {removed.handler.get('type')} hook {_shown(removed.summary)!r} removed{extra}")
 
 
 def _json_object(text: str, option: str) -> dict[str, Any]:
@@ -264,9 +291,11 @@ def permissions_list(scope: str = ScopeOption, as_json: bool = JSON_OPTION) -> N
 def _show_permissions(scope: str, kind: str | None, as_json: bool) -> None:
     from mahavishnu.environments import claude_settings as cs
     from mahavishnu.environments.safe_write import read_text
+    from mahavishnu.masking import mask_tree
 
     path = cs.settings_path(cs.parse_scope(scope))
-    permissions = cs.list_permissions(read_text(path), source=str(path))
+    with _reading():
+        permissions = mask_tree(cs.list_permissions(read_text(path), source=str(path)))
     if kind is not None:
         permissions = {kind: permissions[kind]}
     if as_json:
@@ -407,7 +436,8 @@ def settings_show(
     if effective and scope is not None:
         raise InvalidInputError("--scope and --effective exclude each other", hint="Use one of them.")
     if effective:
-        merged = cs.effective_settings(cs.read_layers())
+        with _reading():
+            merged = cs.effective_settings(cs.read_layers())
         if as_json:
             print_json(mask_tree(merged.as_dict()))
             return
@@ -432,7 +462,8 @@ def settings_show(
         return
     which = scope or "user"
     path = cs.managed_settings_path() if which == "managed" else cs.settings_path(cs.parse_scope(which))
-    found = cs.read_settings(path)
+    with _reading():
+        found = cs.read_settings(path)
     data = None if found is None else mask_tree(found)
     if as_json:
         print_json({"scope": which, "path": str(path), "exists": data is not None, "settings": data or {}})

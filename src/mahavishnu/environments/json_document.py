@@ -111,7 +111,8 @@ class JsonDocument:
     def __init__(self, model: JSONText, *, source: str, style: _Style) -> None:
         if not _is_object(model.value):
             raise InvalidConfigFileError(
-                f"invalid JSON in {source}: the top level must be an object, not {_kind(model.value)}"
+                f"invalid JSON in {source}: the top level must be an object, not {_kind(model.value)}",
+                hint=restore_hint(source),
             )
         self._model = model
         self._strict = isinstance(model, _SText)
@@ -273,13 +274,34 @@ class JsonDocument:
 
 
 def _check_strict_json(text: str, source: str) -> None:
+    if text.startswith("\ufeff"):  # json.loads: "Unexpected UTF-8 BOM (decode using utf-8-sig)"
+        raise InvalidConfigFileError(
+            f"{source} starts with a byte order mark (BOM), which strict JSON readers (Claude Code) refuse",
+            hint='Save it as UTF-8 without a BOM (in most editors: encoding "UTF-8", not "UTF-8 with '
+            'BOM"); nothing was written.',
+        )
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
         problem = exc.msg.removesuffix(" at")
+        if text.startswith(("//", "/*"), exc.pos):
+            name = source.replace("\\", "/").rsplit("/", 1)[-1]
+            problem = f"comments are not allowed in {name} (its assistant reads it as strict JSON)"
         raise InvalidConfigFileError(
-            f"invalid JSON in {source} at line {exc.lineno}, column {exc.colno}: {problem}"
+            f"invalid JSON in {source} at line {exc.lineno}, column {exc.colno}: {problem}",
+            hint=restore_hint(source),
         ) from exc
+
+
+def restore_hint(source: str) -> str:
+    """What to do about a config file that does not parse: fix it, or put one of its backups back
+    (not ``ai rollback`` alone: that undoes the last switch, maybe another assistant's)."""
+    if source.startswith("<"):  # no file: a text given in code
+        return "Fix the text; nothing was written."
+    return (
+        f"Fix the file by hand, or put a backup back: `mahavishnu ai backups --file {source}` lists them, "
+        "`mahavishnu ai rollback --to ID` restores one; nothing was written."
+    )
 
 
 def _parse_model(text: str) -> JSONText:
@@ -348,7 +370,9 @@ def _jsonc_error(exc: JSON5DecodeError, text: str, source: str) -> InvalidConfig
         column = index - text.rfind("\n", 0, index)
     problem = re.sub(r"( in or near token \w+)? at: line \d+ column \d+ \(char \d+\)", "", message)
     problem = re.sub(r" at index \d+| \(line \d+ column \d+ \(char \d+\)", "", problem)
-    return InvalidConfigFileError(f"invalid JSON in {source} at line {line}, column {column}: {problem}")
+    return InvalidConfigFileError(
+        f"invalid JSON in {source} at line {line}, column {column}: {problem}", hint=restore_hint(source)
+    )
 
 
 def _detect_style(text: str) -> _Style:

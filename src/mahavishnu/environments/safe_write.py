@@ -30,6 +30,7 @@ import errno
 import functools
 import hashlib
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -89,9 +90,11 @@ class Change:
 
 
 def read_text(path: Path) -> str | None:
-    """The file's text, or None if it does not exist; unreadable files are a clear error."""
+    """The file's text exactly as it is (CRLF line endings included: no newline translation), or
+    None if it does not exist; unreadable files are a clear error."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
     except IsADirectoryError as exc:
@@ -109,7 +112,19 @@ def read_text(path: Path) -> str | None:
 def plan(path: Path, transform: Transform) -> Change:
     """What ``apply`` would write now, without writing (for ``--dry-run``)."""
     before = read_text(path)
-    return Change(path, before, transform(before))
+    return Change(path, before, keep_line_endings(before, transform(before)))
+
+
+def keep_line_endings(before: str | None, after: str) -> str:
+    """``after`` with the line endings of ``before``: when every line of the file ended in CRLF, a
+    line a writer added with a bare LF (tomlkit, a new block) gets CRLF too. A file with LF or mixed
+    endings gets what the writer made of it."""
+    if before is None or "\r\n" not in before or _BARE_LF.search(before) or not _BARE_LF.search(after):
+        return after
+    return _BARE_LF.sub("\r\n", after)
+
+
+_BARE_LF = re.compile(r"(?<!\r)\n")
 
 
 def apply(
@@ -120,8 +135,12 @@ def apply(
     mode: int | None = None,
     backups: int = 10,
     expected_before: str | object | None = ...,
+    line_endings: bool = True,
 ) -> Change:
     """Transform the file on disk under its lock and write the result safely.
+
+    The file keeps its line endings (``keep_line_endings``) unless ``line_endings`` is false (a
+    restore puts back exactly what the backup holds).
 
     ``expected_before``: when given, refuse with ConfigDriftError if the file no longer holds that
     text (for callers that showed the user a plan and must not apply it to something else).
@@ -136,6 +155,8 @@ def apply(
             if expected_before is not ... and before != expected_before:
                 raise ConfigDriftError(f"{path} changed since it was read")
             after = transform(before)
+            if line_endings:
+                after = keep_line_endings(before, after)
             validate(after)
             change = Change(path, before, after)
             if not change.changed:
@@ -404,6 +425,15 @@ class Backup:
     file: Path  # the backup itself
     size: int
 
+    def text(self) -> str:
+        """What the backup holds, exactly (CRLF line endings included)."""
+        text = read_text(self.file)
+        if text is None:
+            raise NotFoundError(
+                f"backup '{self.id}' of {self.path} is gone", hint="List them with `mahavishnu ai backups`."
+            )
+        return text
+
 
 def _backup_dir(path: Path) -> Path:
     return paths.backups_dir() / _slug(path)
@@ -430,9 +460,21 @@ def backup(path: Path, text: str, *, keep: int) -> Backup:
     target = directory / f"{backup_id}.bak"
     with _temp_file(target, text, 0o600) as temp:
         _replace(temp, target)
-    for old in sorted(directory.glob("*.bak"))[:-keep]:
-        old.unlink(missing_ok=True)
+    _prune(path, directory, keep)
     return Backup(backup_id, path, target, len(text.encode()))
+
+
+def _prune(path: Path, directory: Path, keep: int) -> None:
+    """Keep the newest ``keep`` backups, and every backup a recorded switch took: ``ai rollback``
+    puts those back however many edits (hooks, permissions) came after."""
+    found = sorted(directory.glob("*.bak"))
+    if len(found) <= keep:
+        return
+    from mahavishnu.environments.switch_log import referenced_backups  # it imports this module
+
+    pinned = referenced_backups(path)
+    for old in [f for f in found if f.stem not in pinned][:-keep]:
+        old.unlink(missing_ok=True)
 
 
 def source_key(path: Path) -> str:
@@ -468,5 +510,5 @@ def find_backup(path: Path, backup_id: str | None) -> Backup:
 def restore(path: Path, backup_id: str | None, *, validate: Validate, backups: int = 10) -> Change:
     """Put a backup (the newest when no id is given) back in place, itself through ``apply`` so the
     current content is backed up first and a rollback can be rolled back."""
-    text = find_backup(path, backup_id).file.read_text(encoding="utf-8")
-    return apply(path, lambda _old: text, validate=validate, backups=backups)
+    text = find_backup(path, backup_id).text()
+    return apply(path, lambda _old: text, validate=validate, backups=backups, line_endings=False)

@@ -109,6 +109,13 @@ def changed_since(switch: SwitchRecord, path: Path) -> bool:
     return after is not None and after != digest(read_text(path))
 
 
+def referenced_backups(path: Path) -> set[str]:
+    """The ids of ``path``'s backups that a recorded switch (or rollback) took: what ``ai rollback``
+    needs, so the backup ring never prunes them (``safe_write.backup``)."""
+    key = safe_write.source_key(path)
+    return {e.backup for entry in records() for e in entry.files if e.backup and str(e.path) == key}
+
+
 def latest(tool: str | None = None) -> SwitchRecord | None:
     """The most recent switch (that involved ``tool``, when given)."""
     for entry in records():

@@ -380,7 +380,7 @@ def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[Rol
 
 
 def _restore_edit(entry: history.Entry, validate: Validate) -> FileEdit:
-    text = safe_write.find_backup(entry.path, entry.backup).file.read_text(encoding="utf-8")
+    text = safe_write.find_backup(entry.path, entry.backup).text()
     mode = None if entry.path.exists() else 0o600  # backups keep no mode; a .env may hold a key
     return FileEdit(path=entry.path, transform=lambda _old: text, validate=validate, mode=mode)
 

@@ -201,7 +201,7 @@ def _journaled(journal: dict[str, Any], edit: Edit) -> Transform:
     file can be replaced); ``apply`` may call it again when the file drifts, and the record follows."""
 
     def transform(before: str | None) -> str:
-        after = edit.transform(before)
+        after = safe_write.keep_line_endings(before, edit.transform(before))
         entry = {
             "path": str(edit.path),
             "before": before,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.masking import AUTH_SCHEMES, is_secret, mask_value
+from mahavishnu.masking import AUTH_SCHEMES, is_secret, mask_args, mask_value
 
 __all__ = [
     "ENV_NAME",
@@ -98,7 +98,7 @@ class McpServer:
     def describe(self) -> str:
         """The command line or URL, for tables."""
         if self.command is not None:
-            return shlex.join([self.command, *self.args])
+            return shlex.join([self.command, *mask_args(self.args)])
         return self.url or ""
 
     def secret_values(self) -> tuple[str, ...]:
@@ -118,7 +118,7 @@ class McpServer:
             "name": self.name,
             "transport": self.transport,
             "command": self.command,
-            "args": list(self.args),
+            "args": mask_args(self.args) if masked else list(self.args),
             "env": {key: hide(key, value) for key, value in self.env.items()},
             "url": self.url,
             "headers": {key: hide(key, value) for key, value in self.headers.items()},
