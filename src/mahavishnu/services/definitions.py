@@ -102,7 +102,10 @@ def get(name: str, settings: Settings) -> ServiceSettings:
         return services[name]
     except KeyError:
         known = ", ".join(services) or "none"
-        raise UnknownServiceError(f"no service named '{name}' (declared: {known})") from None
+        raise UnknownServiceError(
+            f"no service named '{name}' (declared: {known})",
+            hint=f"Declare it under services.definitions in {paths.user_settings_file()}.",
+        ) from None
 
 
 def expand(path: Path) -> Path:
