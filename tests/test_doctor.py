@@ -49,7 +49,8 @@ def test_config_files_are_parsed_and_checked_against_the_schema(isolated_home, m
     )
     claude.write_text('{"model": "opus",}')
     found = _by_check(doctor.check_config_files(load_settings()))
-    assert found["config:claude:user"].status == "error" and "ai backups --file" in found["config:claude:user"].hint
+    broken = found["config:claude:user"]
+    assert broken.status == "error" and "ai backups --file" in broken.hint
     claude.write_text('{"model": "opus"}')
     found = _by_check(doctor.check_config_files(load_settings()))["config:claude:user"]
     assert found.status == "ok" and "published schema" in found.detail
