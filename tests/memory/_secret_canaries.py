@@ -121,5 +121,6 @@ def canaries(seed: int = 16) -> list[Canary]:
         ("aws-secret-in-prose", p(ALNUM + "+/", 40), "the AWS secret access key: {s} (rotate monthly)"),
         ("aws-secret-after-key-id", p(ALNUM + "+/", 40), "aws configure: AKIA" + p(UPPER32, 16) + " / {s}"),
         ("secret-in-prose", p(ALNUM + "+/", 40), "the secret is {s}"),
+        ("zai-key", p(HEX, 32) + "." + p(ALNUM, 16), "use {s} for GLM"),
     ]
     return [Canary(name, template.format(s=secret), secret) for name, secret, template in made]

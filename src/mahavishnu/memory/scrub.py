@@ -11,7 +11,7 @@ What is caught (the formats providers document, the same families as the gitleak
 * provider keys and tokens by their prefixes: Anthropic, OpenAI, OpenRouter and the ``sk-`` keys of
   DashScope/DeepSeek/Moonshot, GitHub, GitLab, Slack (tokens and webhooks), AWS access key ids,
   Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
-  SendGrid, Telegram, Groq, xAI, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
+  SendGrid, Telegram, Groq, xAI, Z.ai, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
 * JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
 * private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines);
 * the password of a URL (``scheme://user:PASSWORD@host``) or of a command line (``curl -u
@@ -112,6 +112,8 @@ RULES: tuple[Rule, ...] = (
     Rule("groq-key", ("gsk_",), r"gsk_[A-Za-z0-9]{48,}" + _E),
     Rule("xai-key", ("xai-",), r"xai-[A-Za-z0-9]{70,}" + _E),
     Rule("twilio-key", ("sk",), r"SK[0-9a-f]{32}(?![A-Za-z0-9])"),
+    # Z.ai (GLM, the built-in zai profile): an id of 32 hex digits, a dot, a secret of 16 alphanumerics
+    Rule("zai-key", (".",), r"(?<![A-Za-z0-9])[0-9a-f]{32}\.[A-Za-z0-9]{16}(?![A-Za-z0-9])"),
     Rule("shopify-token", ("shpat_", "shpca_", "shppa_", "shpss_"), r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
     Rule("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"do[opr]_v1_[a-f0-9]{64}"),
     Rule("azure-storage-key", ("accountkey=",), r"(?i:AccountKey)=(?P<s>[A-Za-z0-9+/]{80,}={0,2})"),
