@@ -3,6 +3,7 @@ settings error names the file or variable that set the bad value."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,9 @@ def test_a_settings_file_that_is_not_utf8_is_one_clear_error(isolated_home: Path
 
     assert result.exit_code == 1 and result.exception is not None
     assert "not UTF-8 text (byte 0xe9 at line 4)" in result.output
+
+
+def test_config_show_json_lists_an_ignored_project_file(repo: Path) -> None:
+    shown = runner.invoke(app, ["config", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["ignored"] == [str(repo / "settings" / "mahavishnu.yaml")]

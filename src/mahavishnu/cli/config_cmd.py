@@ -26,7 +26,7 @@ def show(as_json: bool = JSON_OPTION) -> None:
         print_json(
             {
                 "files": {n: str(p) for n, p in layer_files()},
-                "ignored": [str(p) for n, p in layer_files() if _standing(n, p).startswith(" (ignored")],
+                "ignored": [str(p) for n, p in layer_files() if _why_ignored(n) is not None],
                 "settings": [{"key": k, "value": v, "source": s} for k, v, s in rows],
             }
         )
@@ -47,15 +47,20 @@ def path() -> None:
 
 def _standing(name: str, path: Path) -> str:
     """What to say after a settings file's path: absent, ignored (an untrusted project file) or nothing."""
-    from mahavishnu.project_trust import project_file
-
     if not path.exists():
         return " (absent)"
+    why = _why_ignored(name)
+    return f" (ignored: {why}; `mahavishnu config trust` after reading it)" if why else ""
+
+
+def _why_ignored(name: str) -> str | None:
+    """Why the ``name`` layer's file is there but not read (only a project file can be), else None."""
+    from mahavishnu.project_trust import project_file
+
     found = project_file() if name == "project" else None
-    if found is not None and not found.applies:
-        why = "changed since trusted" if found.standing == "changed" else "not trusted"
-        return f" (ignored: {why}; `mahavishnu config trust` after reading it)"
-    return ""
+    if found is None or found.applies:
+        return None
+    return "changed since trusted" if found.standing == "changed" else "not trusted"
 
 
 @app.command("trust")
