@@ -1,4 +1,4 @@
-from mahavishnu.masking import mask, mask_assignments, mask_tree, mask_url, url_host
+from mahavishnu.masking import mask, mask_text, mask_tree, mask_url, url_host
 
 
 def test_mask_shows_at_most_five_characters():
@@ -12,7 +12,7 @@ def test_assignments_in_json_toml_and_env_are_masked():
         "OPENAI_API_KEY=sk-abc123456789012\n"
         'password = "x"\n'
     )
-    masked = mask_assignments(text)
+    masked = mask_text(text)
     assert "sk-old-token-abcdefghijk" not in masked and "sk-abc123456789012" not in masked
     assert '"ANTHROPIC_AUTH_TOKEN": "sk-…jk"' in masked and 'password = "****"' in masked
 
@@ -22,7 +22,7 @@ def test_names_commands_references_and_containers_are_not_secrets():
         '"apiKeyHelper": "/bin/mahavishnu secrets get qwen",\n'
         'env_key = "OPENAI_API_KEY"\n"auth": {\n"token": "env:X"'
     )
-    assert mask_assignments(text) == text
+    assert mask_text(text) == text
 
 
 def test_urls_keep_host_but_lose_password():
@@ -63,7 +63,7 @@ def test_names_that_only_contain_token_or_auth_are_not_secrets():
         '"includeCoAuthoredBy": true,\n"MAX_THINKING_TOKENS": "31999",\n'
         '"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "32000"'
     )
-    assert mask_assignments(text) == text
+    assert mask_text(text) == text
 
 
 def test_a_key_shaped_value_is_masked_under_any_name():

@@ -1,11 +1,11 @@
-"""Secrets are masked by what they are, wherever they appear: in diffs and config text (``mask_text``,
-``mask_assignments``), in argument vectors (``mask_args``) and in trees (``mask_tree``)."""
+"""Secrets are masked by what they are, wherever they appear: in diffs and config text (``mask_text``),
+in argument vectors (``mask_args``) and in trees (``mask_tree``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mahavishnu.masking import is_secret_name, mask_args, mask_assignments, mask_text, mask_tree
+from mahavishnu.masking import is_secret_name, mask_args, mask_text, mask_tree
 
 BEARER = "sntrys_SECRETTOKEN123456"
 STRIPE = "pk_live_51HabcdefGHIJKL0123456789"
@@ -22,7 +22,7 @@ def test_a_diff_masks_bearer_headers_url_passwords_and_token_shaped_values() -> 
         "+OPENAI_KEY=oa-plain-abcdefghij123\n"
         "-WEATHER_KEY=wk-secret-123456789\n"
     )
-    masked = mask_assignments(diff)
+    masked = mask_text(diff)
     for secret in (BEARER, "dXNlcjpodW50ZXIycGFzcw==", "hunter2pass", STRIPE, "tok_0123456789ab"):
         assert secret not in masked, secret
     assert "oa-plain-abcdefghij123" not in masked and "wk-secret-123456789" not in masked

@@ -27,9 +27,13 @@ def mask(value: str) -> str:
 
 def mask_url(url: str) -> str:
     """Hide the password of a URL or libpq DSN, keep user and host so errors stay useful."""
-    url = URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:****@", url)
-    url = _QUERY_PASSWORD.sub(lambda m: f"{m['lead']}****", url)
-    return _DSN_PASSWORD.sub(lambda m: f"{m[1]}****", url)
+    return _DSN_PASSWORD.sub(lambda m: f"{m[1]}****", _mask_url_passwords(url))
+
+
+def _mask_url_passwords(text: str) -> str:
+    """A URL's password (in its authority or its ``?password=``), wherever it is in ``text``."""
+    text = URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:****@", text)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['lead']}****", text)
 
 
 def url_host(url: str) -> str:
@@ -234,11 +238,6 @@ def mask_text(text: str) -> str:
     return "".join(out)
 
 
-def mask_assignments(text: str) -> str:
-    """Mask the secrets of config text (diffs, previews): ``mask_text``."""
-    return mask_text(text)
-
-
 def mask_args(args: Iterable[str], key: str = "") -> list[str]:
     """An argument vector fit to show: the value after a flag naming a secret (``--api-key VALUE``,
     ``--token=VALUE``) masked, and any other argument by ``mask_value`` (key-shaped, ``Bearer …``,
@@ -296,7 +295,7 @@ def _mask_line(line: str, flag: str | None) -> str:
             if not value.startswith("-"):
                 start, end = first.span(next(g for g in ("dq", "sq", "bare") if first[g] is not None))
                 return line[:start] + _mask_named(flag, value) + _mask_line(line[end:], None)
-    line = _mask_url_passwords(line)
+    line = _mask_url_passwords(line)  # before assignments split ``scheme://user:pw@`` apart
     parts: list[str] = []
     last = 0
     for match in _ASSIGNMENT.finditer(line):
@@ -304,12 +303,6 @@ def _mask_line(line: str, flag: str | None) -> str:
         last = match.end()
     parts.append(_mask_free(line[last:]))
     return "".join(parts)
-
-
-def _mask_url_passwords(text: str) -> str:
-    """A URL's password, wherever it is (before assignments split ``scheme://user:pw@`` apart)."""
-    text = URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:****@", text)
-    return _QUERY_PASSWORD.sub(lambda m: f"{m['lead']}****", text)
 
 
 def _mask_assignment(match: re.Match[str]) -> str:

@@ -43,7 +43,7 @@ from filelock import FileLock, Timeout
 
 from mahavishnu import paths
 from mahavishnu.errors import ConfigDriftError, ConfigFileError, NotFoundError, WriteFailedError
-from mahavishnu.masking import mask, mask_assignments
+from mahavishnu.masking import mask, mask_text
 
 Transform = Callable[[str | None], str]
 Validate = Callable[[str], None]
@@ -86,7 +86,7 @@ class Change:
         for secret in secrets:
             if secret:
                 text = text.replace(secret, mask(secret))
-        return mask_assignments(text)
+        return mask_text(text)
 
 
 def read_text(path: Path) -> str | None:
