@@ -7,6 +7,7 @@ broken part never hides the others. ``healthy`` is true only when no finding is 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import stat
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from mahavishnu.errors import MahavishnuError
+from mahavishnu.errors import MahavishnuError, restore_hint
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
@@ -140,12 +141,7 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
         validate(text)
     except (OSError, MahavishnuError) as exc:
         message = exc.message if isinstance(exc, MahavishnuError) else str(exc)
-        return Finding(
-            name,
-            "error",
-            f"{path}: {message}",
-            f"Fix the file, or put a backup back: `mahavishnu ai backups --file {path}` lists them.",
-        )
+        return Finding(name, "error", f"{path}: {message}", restore_hint(str(path)))
     problem = _schema_problem(tool, text)
     if problem:
         return Finding(
@@ -232,8 +228,6 @@ def _shared_helper_problem(key_source: str | None) -> tuple[str, str] | None:
             "its apiKeyHelper runs `mahavishnu` from PATH, and PATH has none",
             "Install Mahavishnu where PATH finds it (`pipx install` or a venv's bin on PATH).",
         )
-    import os
-
     home = os.environ.get("MAHAVISHNU_HOME")
     if home:
         return (

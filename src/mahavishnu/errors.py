@@ -81,11 +81,19 @@ class ConfigFileError(MahavishnuError):
     pass
 
 
-class InvalidConfigFileError(ConfigFileError):
-    default_hint = (
-        "Fix the file by hand, or put a backup back: `mahavishnu ai backups --file FILE` lists them, "
+def restore_hint(source: str) -> str:
+    """What to do about a config file that does not parse: fix it, or put one of its backups back
+    (not ``ai rollback`` alone: that undoes the last switch, maybe another assistant's)."""
+    if source.startswith("<"):  # no file: a text given in code
+        return "Fix the text; nothing was written."
+    return (
+        f"Fix the file by hand, or put a backup back: `mahavishnu ai backups --file {source}` lists them, "
         "`mahavishnu ai rollback --to ID` restores one; nothing was written."
     )
+
+
+class InvalidConfigFileError(ConfigFileError):
+    default_hint = restore_hint("FILE")
 
 
 class ConfigDriftError(ConfigFileError):

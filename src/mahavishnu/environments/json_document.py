@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.errors import InvalidConfigFileError, restore_hint
 
 if TYPE_CHECKING:
     from json5.utils import JSON5DecodeError
@@ -291,17 +291,6 @@ def _check_strict_json(text: str, source: str) -> None:
             f"invalid JSON in {source} at line {exc.lineno}, column {exc.colno}: {problem}",
             hint=restore_hint(source),
         ) from exc
-
-
-def restore_hint(source: str) -> str:
-    """What to do about a config file that does not parse: fix it, or put one of its backups back
-    (not ``ai rollback`` alone: that undoes the last switch, maybe another assistant's)."""
-    if source.startswith("<"):  # no file: a text given in code
-        return "Fix the text; nothing was written."
-    return (
-        f"Fix the file by hand, or put a backup back: `mahavishnu ai backups --file {source}` lists them, "
-        "`mahavishnu ai rollback --to ID` restores one; nothing was written."
-    )
 
 
 def _parse_model(text: str) -> JSONText:
