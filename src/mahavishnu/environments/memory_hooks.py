@@ -189,23 +189,23 @@ def _created_path() -> Path:
 
 
 def _created() -> set[str]:
+    return _created_in(read_text(_created_path()))
+
+
+def _created_in(text: str | None) -> set[str]:
+    """The files the record lists (none when it is missing or damaged: a damaged record only means
+    a file we created stays behind)."""
     try:
-        data = json.loads(read_text(_created_path()) or "{}")
+        data = json.loads(text or "{}")
     except ValueError:
-        return set()  # a damaged record only means a file we created stays behind
+        return set()
     files = data.get("created") if isinstance(data, dict) else None
     return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
 
 
 def _update_created(change: Callable[[set[str]], set[str]]) -> None:
     def transform(text: str | None) -> str:
-        try:
-            data = json.loads(text or "{}")
-        except ValueError:
-            data = {}
-        files = data.get("created") if isinstance(data, dict) else None
-        known = {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
-        return json.dumps({"version": 1, "created": sorted(change(known))}, indent=2) + "\n"
+        return json.dumps({"version": 1, "created": sorted(change(_created_in(text)))}, indent=2) + "\n"
 
     safe_write.apply(_created_path(), transform, validate=lambda text: None, backups=2)
 
@@ -438,17 +438,7 @@ def _edit_codex_trust(
         del hooks["state"]
         if not hooks:
             del document["hooks"]
-    return _ending_as(text, tomlkit.dumps(document))
-
-
-def _ending_as(before: str | None, after: str) -> str:
-    """``after`` ending with as many line breaks as ``before`` did (one for a new file): tomlkit
-    leaves the blank line before a table it took out at the end."""
-    body = after.rstrip("\n")
-    if not body:
-        return ""
-    had = len(before) - len(before.rstrip("\n")) if before and before.strip() else 1
-    return body + "\n" * had
+    return safe_write.keep_final_newlines(text, tomlkit.dumps(document))
 
 
 def _stale_trust(state: Any, hooks_path: Path, old: dict[str, str], new: dict[str, str]) -> set[str]:

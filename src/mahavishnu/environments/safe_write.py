@@ -127,6 +127,16 @@ def keep_line_endings(before: str | None, after: str) -> str:
 _BARE_LF = re.compile(r"(?<!\r)\n")
 
 
+def keep_final_newlines(before: str | None, after: str) -> str:
+    """``after`` ending with as many line breaks as ``before`` did (one for a new file): tomlkit adds
+    or leaves blank lines at the end (the one before a table it took out)."""
+    body = after.rstrip("\n")
+    if not body:
+        return ""
+    had = len(before) - len(before.rstrip("\n")) if before and before.strip() else 1
+    return body + "\n" * had
+
+
 def apply(
     path: Path,
     transform: Transform,

@@ -20,6 +20,7 @@ from tomlkit.toml_document import TOMLDocument
 from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.mcp_servers.locations import Location
 from mahavishnu.environments.mcp_servers.toml_sections import drop_sections, sections
+from mahavishnu.environments.safe_write import keep_final_newlines
 from mahavishnu.errors import InvalidConfigFileError
 
 __all__ = ["CODECS", "Codec", "NewEntry"]
@@ -131,7 +132,7 @@ class _TomlCodec(Codec):
         for inline_maps in (False, True):
             new_text, created_from = self._put(text, loc, entry, inline_maps=inline_maps)
             if _reads_as(new_text, wanted, loc.keys[0]):
-                return _keep_eof(text, new_text), created_from
+                return keep_final_newlines(text, new_text), created_from
         raise InvalidConfigFileError(
             f"cannot set '{entry.name}' in {loc.path} without changing something else",
             hint=f"Write it there by hand as an [{loc.keys[0]}.{entry.name}] table; nothing was written.",
@@ -185,7 +186,7 @@ class _TomlCodec(Codec):
             if not wanted[key]:
                 new_text = _drop_emptied_header(text, new_text, key)
             if _reads_as(new_text, wanted, key):
-                return _keep_eof(text, new_text)
+                return keep_final_newlines(text, new_text)
         raise InvalidConfigFileError(
             f"cannot take '{name}' out of {loc.path} without changing something else",
             hint="Remove it by hand (or with `codex mcp remove`); nothing was written.",
@@ -278,16 +279,6 @@ def _toml_entry(fields: dict[str, Any], *, inline: bool, inline_maps: bool = Fal
     if isinstance(container, Table):
         container.add(tomlkit.nl())  # a blank line before whatever table follows (trimmed at the end)
     return container
-
-
-def _keep_eof(before: str | None, after: str) -> str:
-    """End the file with as many line breaks as it had (tomlkit adds or leaves blank lines at the end);
-    a new file ends with one."""
-    body = after.rstrip("\n")
-    if not body:
-        return ""
-    had = len(before) - len(before.rstrip("\n")) if before and before.strip() else 1
-    return body + "\n" * had
 
 
 def _server_map(value: Any, loc: Location) -> dict[str, Any]:
