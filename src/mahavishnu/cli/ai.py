@@ -141,7 +141,7 @@ def current(
                 )
             ]
         )
-        _exit_if_unreadable(any(s.error or any(e.error for e in s.entries) for s in statuses))
+        _exit_if_unreadable(any(s.unreadable for s in statuses))
         return
     rows: list[tuple[Any, ...]] = []
     for status in statuses:
@@ -151,7 +151,7 @@ def current(
             rows.append((status.tool, "-", "stock", None, None, "its own login"))
         rows += [_row(e) for e in status.entries]
     _current_table(rows)
-    _exit_if_unreadable(any(s.error or any(e.error for e in s.entries) for s in statuses))
+    _exit_if_unreadable(any(s.unreadable for s in statuses))
 
 
 def _exit_if_unreadable(any_unreadable: bool) -> None:

@@ -404,6 +404,11 @@ class ToolStatus:
     entries: list[CurrentProvider]
     error: str | None = None
 
+    @property
+    def unreadable(self) -> bool:
+        """Whether its main file, or any other file it lists, could not be read."""
+        return self.error is not None or any(e.error for e in self.entries)
+
 
 def overview(settings: Settings) -> tuple[list[ToolStatus], list[str]]:
     """Every assistant's status, plus messages about an interrupted switch rolled back first."""
