@@ -70,26 +70,27 @@ def project_file(start: Path | None = None) -> ProjectFile | None:
 
 def trust(path: Path) -> str:
     """Trust ``path`` as it is now; returns its digest."""
-    from mahavishnu.environments.safe_write import write_private
-
     digest = _digest(path)
     if digest is None:
         raise FileNotFoundError(path)
-    trusted = _trusted() | {_key(path): digest}
-    paths.make_dir(trust_file().parent)
-    write_private(trust_file(), json.dumps(trusted, indent=2, sort_keys=True) + "\n")
+    _save(_trusted() | {_key(path): digest})
     return digest
 
 
 def untrust(path: Path) -> bool:
     """Stop trusting ``path``; False when it was not trusted."""
-    from mahavishnu.environments.safe_write import write_private
-
     trusted = _trusted()
     if trusted.pop(_key(path), None) is None:
         return False
-    write_private(trust_file(), json.dumps(trusted, indent=2, sort_keys=True) + "\n")
+    _save(trusted)
     return True
+
+
+def _save(trusted: dict[str, str]) -> None:
+    from mahavishnu.environments.safe_write import write_private
+
+    paths.make_dir(trust_file().parent)
+    write_private(trust_file(), json.dumps(trusted, indent=2, sort_keys=True) + "\n")
 
 
 def _key(path: Path) -> str:
