@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mahavishnu.environments.secrets import forget_held_values
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
@@ -30,6 +32,7 @@ def isolated_home(
     monkeypatch.setenv("MAHAVISHNU_DAEMON", "off")  # no test starts the memory daemon unless it asks to
     monkeypatch.chdir(home)
     _fresh_keyring()
+    forget_held_values()  # the scrubber's secrets held by the last test's environment
     yield home
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from _backends import open_store
 from fake_backend import FakeBackend
 
@@ -186,3 +187,48 @@ def test_search_never_returns_a_secret_it_was_asked_about(store: MemoryStore) ->
     store.store(f"rotate {GITHUB} every month", "decision", project="p")
     hits = store.search(f"rotate {GITHUB} every month", filters={"project": "p"})
     assert hits and all(GITHUB not in h.memory.content for h in hits)
+
+
+# A gateway key and a token of no known format: only their values give them away.
+GATEWAY_KEY = "gw7Lq2ZpRt9XvK4mNc"
+MCP_TOKEN = "Hq2_vZ8tLmR4kWx-9JpN3sYc7DfG1bQe6TnA0uVi5Ko"
+
+
+def test_a_secret_held_in_a_secret_named_variable_is_redacted_whatever_its_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACME_GATEWAY_TOKEN", GATEWAY_KEY)
+    monkeypatch.setenv("PROJECT_CODENAME", "bluefalcon42")  # not named as a secret: a word to keep
+    directory = tmp_path / "db"
+    directory.mkdir()
+    with sqlite_store(directory) as store:
+        store.store(f"the gateway answers with key {GATEWAY_KEY} for bluefalcon42", "note")
+        store_conversation(store, "claude", "s1", "user", f"curl -H 'X-Key: {GATEWAY_KEY}' gw", project="p")
+        hits = store.search("gateway key", mode="text")
+    assert not files_hold(directory, GATEWAY_KEY)
+    assert hits[0].memory.content == "the gateway answers with key [REDACTED:known-secret] for bluefalcon42"
+
+
+def test_a_secret_in_the_secrets_file_is_redacted_and_a_new_one_is_seen_at_once(tmp_path: Path) -> None:
+    from mahavishnu.environments.secrets import store_secret
+
+    directory = tmp_path / "db"
+    directory.mkdir()
+    with sqlite_store(directory) as store:
+        store.store(f"before: {MCP_TOKEN}", "note")  # not held yet, and of no known format
+        store_secret("mahavishnu-mcp-token", MCP_TOKEN, "file")
+        store.store(f"the MCP server token is {MCP_TOKEN}", "note")
+        [held] = store.search("MCP server token", mode="text")
+    assert held.memory.content == "the MCP server token is [REDACTED:known-secret]"
+
+
+def test_short_or_path_like_values_of_secret_named_variables_are_not_redacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mahavishnu.memory.scrub import scrub
+
+    monkeypatch.setenv("SHORT_TOKEN", "abc123")
+    monkeypatch.setenv("SERVICE_PASSWORD_FILE_TOKEN", "/run/secrets/service-password")
+    monkeypatch.setenv("EMPTY_API_KEY", "")
+    text = "abc123 lives in /run/secrets/service-password"
+    assert scrub(text) == text

@@ -235,6 +235,68 @@ def lookup_cached(name_or_ref: str) -> str | None:
     return resolve_chain(_stored_chain(name_or_ref), f"named '{name_or_ref}'")
 
 
+# -- values held here: text quoting one verbatim is redacted, whatever its shape -------------
+
+_HELD_MIN_LENGTH = 8  # shorter values are words too: redacting them would eat ordinary text
+_HELD_RECHECK_SECONDS = 1.0  # the scrubber runs per text: look again at most this often
+_held: tuple[float, object, frozenset[str]] | None = None  # (checked at, sources' signature, values)
+
+
+def held_values() -> frozenset[str]:
+    """The secret values this machine holds and that text could quote verbatim: the secrets file's
+    values (the MCP server's token among them when there is no keyring) and those of environment
+    variables named as secrets (``GITHUB_TOKEN``, ``DASHSCOPE_API_KEY``, ``DB_PASSWORD``). The
+    memory scrubber redacts them wherever they appear, a key of no known format included. Not the
+    OS keyring's: reading it can ask to unlock it, and a hook must never wait on a prompt. Looked
+    at again when the file or the environment changed, at most once a second (at once after
+    ``store_secret``/``delete_secret`` here)."""
+    global _held
+    import time
+
+    now = time.monotonic()
+    if _held is not None and now - _held[0] < _HELD_RECHECK_SECONDS:
+        return _held[2]
+    signature = (_file_signature(paths.secrets_file()), frozenset(os.environ.items()))
+    if _held is None or _held[1] != signature:
+        _held = (now, signature, frozenset(_held_in_file()) | frozenset(_held_in_environment()))
+    else:
+        _held = (now, signature, _held[2])
+    return _held[2]
+
+
+def forget_held_values() -> None:
+    """Make the next ``held_values`` look again (a secret was stored or deleted, the home moved)."""
+    global _held
+    _held = None
+
+
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _held_in_file() -> Iterator[str]:
+    try:
+        values = _secrets_file_read().values()
+    except SecretStoreError:  # unreadable or damaged: the commands that use it say so
+        return
+    yield from (v for v in values if len(v) >= _HELD_MIN_LENGTH)
+
+
+def _held_in_environment() -> Iterator[str]:
+    from mahavishnu.masking import is_secret, is_secret_name
+
+    for name, value in os.environ.items():
+        text = value.strip()
+        if len(text) < _HELD_MIN_LENGTH or any(c.isspace() for c in text) or text.startswith(("/", "~", ".")):
+            continue  # a path or a sentence, not a credential
+        if is_secret_name(name) and is_secret(name, text):
+            yield text
+
+
 # -- storing ---------------------------------------------------------------------------------
 
 
@@ -250,6 +312,7 @@ def store_secret(name: str, value: str, store: Store) -> SecretRef:
             data[name] = value
             _secrets_file_write(data)
         _index_update(name, store, present=True)
+    forget_held_values()
     return SecretRef(store, KEYRING_SERVICE if store == "keyring" else "", name)
 
 
@@ -266,6 +329,7 @@ def delete_secret(name: str, store: Store) -> bool:
             if existed:
                 _secrets_file_write(data)
         _index_update(name, store, present=False)
+    forget_held_values()
     return existed
 
 

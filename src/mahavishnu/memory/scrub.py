@@ -18,6 +18,8 @@ What is caught (the formats providers document, the same families as the gitleak
   user:PASSWORD``, ``mysql -pPASSWORD``, ``--password PASSWORD``);
 * assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``) when
   the value looks like a credential (not a placeholder, a reference or a variable name).
+* any verbatim quote of a secret this machine holds, whatever its shape: the secrets file's values
+  and those of environment variables named as secrets (``environments.secrets.held_values``).
 
 Why not a detector library: detect-secrets (PyPI) imports in 0.15-0.7 s, scans lines rather than
 returning spans, has no Anthropic/Google-API/Hugging Face rules and its entropy plugins flag any long
@@ -177,6 +179,7 @@ def find_secrets(text: str) -> list[Finding]:
         found.extend(_command_line_passwords(text))
     if any(k in lowered for k in _ASSIGNMENT_KEYWORDS):
         found.extend(_assignments(text, lowered))
+    found.extend(_held(text))
     return _disjoint(found)
 
 
@@ -365,6 +368,18 @@ def _command_line_passwords(text: str) -> Iterable[Finding]:
         group = next(g for g in ("pw", "attached", "long") if match[g] is not None)
         if _looks_like_credential(match[group], bare=True):
             yield Finding("password", match.start(group), match.end(group))
+
+
+def _held(text: str) -> Iterable[Finding]:
+    """Every verbatim quote of a secret this machine holds (``secrets.held_values``): a custom
+    gateway's key or the MCP server's token has no format to recognise, but its value is known."""
+    from mahavishnu.environments.secrets import held_values
+
+    for value in held_values():
+        at = text.find(value)
+        while at != -1:
+            yield Finding("known-secret", at, at + len(value))
+            at = text.find(value, at + len(value))
 
 
 def _url_password(password: str) -> bool:
