@@ -218,6 +218,12 @@ def test_ai_test_probes_a_profile_or_an_assistants_provider(
     assert missing.exit_code == 2 and "name a profile" in missing.stderr
     own = runner.invoke(app, ["ai", "test", "--tool", "codex"])  # never switched: its own login
     assert own.exit_code == 0 and own.stdout == "codex: its own login at user scope, no provider to probe\n"
+    stock = runner.invoke(app, ["ai", "test", "claude"])  # a profile that is an assistant's own login
+    assert stock.exit_code == 0
+    assert (
+        stock.stdout
+        == "claude: the assistant's own login, no provider to probe (the assistant checks its login itself)\n"
+    )
 
 
 def test_the_watcher_runs_as_a_service_and_falls_back_for_real(
