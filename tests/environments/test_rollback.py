@@ -87,6 +87,17 @@ def test_to_picks_an_older_switch_and_its_env(gemini_dir: Path) -> None:
     assert _files(gemini_dir) == {"settings.json": SETTINGS, ".env": ENV}
 
 
+def test_a_plain_rollback_after_rollback_to_undoes_that_rollback(gemini_dir: Path) -> None:
+    (gemini_dir / ".env").write_text(ENV)
+    switch_llm("g-one", load_settings(), tool="gemini")
+    switch_llm("g-two", load_settings(), tool="gemini")
+    two = _files(gemini_dir)
+    oldest = min(b.id for b in list_backups(gemini_dir / "settings.json"))
+    _rollback("--to", oldest)
+    assert "undoing the switch of" in (out := _rollback()) and f"to rollback to {oldest}" in out
+    assert _files(gemini_dir) == two  # back where --to started (g-two), not to g-one
+
+
 def test_to_alone_finds_the_assistant_whose_file_has_that_backup(gemini_dir: Path) -> None:
     (gemini_dir / ".env").write_text(ENV)
     switch_llm("g-one", load_settings(), tool="gemini")

@@ -335,6 +335,10 @@ def rollback(
     ]  # every backup is read before anything is written: a missing one stops the whole rollback
     steps += [transaction.Delete(entry.path) for entry in group if entry.backup is None]
     outcome = transaction.run(steps, backups=backups)
+    restored = history.entries(outcome.changes) + [
+        history.Entry(r.path, r.backup) for r in outcome.removals if r.changed
+    ]  # recorded as a switch, so a plain `ai rollback` next undoes this one, not the switch before
+    switch_log.record(f"rollback to {chosen.id}", [target.name], scope, restored)
     done = [RolledBack(str(c.path), "restored" if c.changed else "unchanged") for c in outcome.changes]
     return done + [RolledBack(str(r.path), "removed") for r in outcome.removals if r.changed]
 
