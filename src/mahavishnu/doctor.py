@@ -23,6 +23,7 @@ from mahavishnu.errors import MahavishnuError, restore_hint
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
     from mahavishnu.environments.mcp_servers.model import McpServer
+    from mahavishnu.environments.profiles import Profile
 
 Status = Literal["ok", "warn", "error", "skipped"]
 
@@ -199,13 +200,20 @@ def check_keys(settings: Settings) -> list[Finding]:
     findings = []
     for entry in current(settings):
         profile = profiles.get(entry.profile or "")
-        if profile is None or not profile.needs_secret:
+        if profile is None:
             continue
         name = f"key:{entry.tool}:{entry.scope}"
+        shell = _shell_credentials_problem(entry.tool, profile)
+        if not profile.needs_secret:
+            if shell:
+                findings.append(Finding(name, "warn", shell[0], shell[1]))
+            continue
         chain = profile_chain(profile)
         found = stored_in_keyring(profile.name) or find_in_chain(chain) is not None
         shared_helper = _shared_helper_problem(entry.key_source)
-        if found and shared_helper:
+        if found and shell:
+            findings.append(Finding(name, "warn", shell[0], shell[1]))
+        elif found and shared_helper:
             findings.append(Finding(name, "warn", f"{entry.path}: {shared_helper[0]}", shared_helper[1]))
         elif found:
             findings.append(Finding(name, "ok", f"the key of profile '{profile.name}' resolves"))
@@ -215,6 +223,31 @@ def check_keys(settings: Settings) -> list[Finding]:
                 Finding(name, "error", f"no key for profile '{profile.name}' ({entry.path})", hint)
             )
     return findings
+
+
+def _shell_credentials_problem(tool: str, profile: Profile) -> tuple[str, str] | None:
+    """A credential this shell exports (``ANTHROPIC_API_KEY``, ``ANTHROPIC_AUTH_TOKEN``) that Claude Code
+    started from it would send to ``profile``'s provider, no settings ``env`` replacing it; and what to do."""
+    if tool != "claude":
+        return None
+    from mahavishnu.environments.assistants.claude import settings_env, shell_credentials_sent
+
+    sent = shell_credentials_sent(profile, settings_env())
+    if not sent:
+        return None
+    names = " and ".join(sent)
+    return (
+        f"the shell exports {names}, which Claude Code started from it sends to {profile.label} "
+        f"(profile '{profile.name}'): a credential that is not that profile's key",
+        f"`unset {' '.join(sent)}` (and remove it from your shell profile), or start Claude Code with "
+        f"`mahavishnu run {profile.name}`, which leaves it out"
+        + (
+            f"; `mahavishnu ai switch-llm {profile.name}` again blanks ANTHROPIC_API_KEY in settings.json"
+            if sent == ["ANTHROPIC_API_KEY"]
+            else ""
+        )
+        + ".",
+    )
 
 
 def _shared_helper_problem(key_source: str | None) -> tuple[str, str] | None:

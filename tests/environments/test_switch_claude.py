@@ -93,7 +93,7 @@ def test_no_key_leaks_from_one_provider_to_the_next(settings_file):
     switch_llm("qwen", load_settings())
     data = json.loads(settings_file.read_text())
     assert "API_TIMEOUT_MS" not in data["env"]
-    assert "ANTHROPIC_AUTH_TOKEN" not in data["env"]  # it would override the helper
+    assert data["env"]["ANTHROPIC_AUTH_TOKEN"] == ""  # a token would override the helper: "" blanks any
     assert "zai" not in settings_file.read_text()
     assert data["apiKeyHelper"].endswith("secrets get qwen")
 

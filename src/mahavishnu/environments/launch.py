@@ -7,7 +7,12 @@ from the profile's secret chain and travels in the environment only (never on th
 
 * Claude Code: ``ANTHROPIC_BASE_URL`` and the model variables in the environment and again in
   ``--settings`` (flag settings outrank a ``settings.json`` that a ``switch-llm`` pointed elsewhere),
-  with ``apiKeyHelper = printenv MAHAVISHNU_RUN_API_KEY`` there and the key in that variable;
+  with ``apiKeyHelper = printenv MAHAVISHNU_RUN_API_KEY`` there and the key in that variable. The
+  credential variables (``CLAUDE_CREDENTIALS``) are removed from the started process's environment and
+  set to ``""`` in ``--settings``: Claude Code sends a shell's ``ANTHROPIC_API_KEY`` as ``x-api-key``
+  beside the helper's key, and an ``ANTHROPIC_AUTH_TOKEN`` (a ``switch-llm --inline-secret`` writes one
+  into ``settings.json``) instead of it; an empty value in flag settings overrides both (checked with
+  Claude Code 2.1.197 against a mock server: only the run's key reaches the provider);
 * Codex: ``-c`` overrides defining and selecting a provider ``mahavishnu-run`` whose ``env_key`` names
   ``MAHAVISHNU_RUN_API_KEY``;
 * Qwen Code: ``--auth-type openai --openai-base-url URL --model M`` and ``OPENAI_API_KEY``;
@@ -31,6 +36,10 @@ from mahavishnu.errors import InvalidInputError, NotFoundError, ProtocolMismatch
 RUN_PROVIDER = "mahavishnu-run"
 RUN_KEY_VAR = "MAHAVISHNU_RUN_API_KEY"
 GOOGLE_GEMINI_URL = "https://generativelanguage.googleapis.com"
+#: What would carry another credential to a Claude Code run's provider: removed from its environment.
+CLAUDE_CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
+#: Per assistant, the variables a run removes from the environment it inherits.
+UNSET = {"claude": CLAUDE_CREDENTIALS}
 #: The executable each assistant installs.
 EXECUTABLES = {"claude": "claude", "codex": "codex", "qwen": "qwen", "gemini": "gemini"}
 
@@ -41,6 +50,12 @@ class Launch:
     argv: list[str]  # the assistant, the provider's arguments, then the user's
     env: dict[str, str]  # what is set on top of the current environment (holds the key)
     warnings: list[str] = field(default_factory=list)
+    unset: tuple[str, ...] = ()  # removed from the current environment first
+
+    def process_env(self, current: dict[str, str] | None = None) -> dict[str, str]:
+        """The started process's environment: ``current`` (this one) without ``unset``, plus ``env``."""
+        base = os.environ if current is None else current
+        return {**{k: v for k, v in base.items() if k not in self.unset}, **self.env}
 
     def shown_env(self) -> dict[str, str]:
         """``env`` fit to print: the key masked."""
@@ -65,7 +80,7 @@ def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) ->
     extra_args, env, warnings = builder(profile, key)
     # the bare name when it is not installed: ``--show`` still shows the command, starting it says
     found = shutil.which(EXECUTABLES[chosen]) or EXECUTABLES[chosen]
-    return Launch(chosen, [found, *extra_args, *args], env, warnings)
+    return Launch(chosen, [found, *extra_args, *args], env, warnings, UNSET.get(chosen, ()))
 
 
 def exec_launch(launch: Launch) -> None:
@@ -75,7 +90,7 @@ def exec_launch(launch: Launch) -> None:
             f"{LABELS[launch.tool]} is not installed (no `{launch.argv[0]}` on PATH)",
             hint="Install it (see `mahavishnu doctor`), or put it on PATH.",
         )
-    os.execvpe(launch.argv[0], launch.argv, {**os.environ, **launch.env})
+    os.execvpe(launch.argv[0], launch.argv, launch.process_env())
 
 
 def _default_tool(profile: Profile, settings: Settings) -> str:
@@ -100,8 +115,11 @@ def _claude(profile: Profile, key: str) -> Built:
         if value:
             env[var] = value
     # The key stays in the environment; the helper (flag settings outrank the user's own helper)
-    # prints it from there, so it is never on a command line.
-    flag_settings = {"env": dict(env), "apiKeyHelper": f"printenv {RUN_KEY_VAR}"}
+    # prints it from there, so it is never on a command line. An inline token in the user's
+    # settings.json, or one the shell exports, would outrank the helper (or go along with its key):
+    # "" in flag settings blanks them inside Claude Code, which sends neither then.
+    blanks = dict.fromkeys(("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"), "")
+    flag_settings = {"env": {**env, **blanks}, "apiKeyHelper": f"printenv {RUN_KEY_VAR}"}
     return ["--settings", json.dumps(flag_settings, separators=(",", ":"))], {**env, RUN_KEY_VAR: key}, []
 
 

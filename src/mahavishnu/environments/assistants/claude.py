@@ -44,6 +44,11 @@ OWNED_ENV = (
     "ANTHROPIC_AUTH_TOKEN",  # wins over apiKeyHelper, so it must go unless written on purpose
     "ANTHROPIC_API_KEY",
 )
+#: Credentials Claude Code takes from its environment and sends to whatever ``ANTHROPIC_BASE_URL``
+#: names: ``ANTHROPIC_API_KEY`` as ``x-api-key`` beside the helper's key, ``ANTHROPIC_AUTH_TOKEN``
+#: as the bearer token instead of it. A settings ``env`` value, even ``""``, replaces the shell's
+#: (checked with Claude Code 2.1.197: ``""`` sends neither).
+SHELL_CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 #: Claude Code runs ``apiKeyHelper``; an inline key is ``env.ANTHROPIC_AUTH_TOKEN``.
 KEY_NEEDS = KeyNeeds("Claude Code", "ANTHROPIC_AUTH_TOKEN", runs_helper=True, reads_env=())
 #: Where Claude Code reads enterprise-managed settings on Linux (highest precedence).
@@ -115,6 +120,9 @@ class Claude(Assistant):
             secrets = (str(delivery.value),)
             warnings.append(f"the API key is written into {path.resolve()} itself (mode 600)")
             warnings += _kept_out_of_git(path, scope, dry_run=dry_run)
+        for var in foreign_credentials(profile):
+            env.setdefault(var, "")  # a shell's Anthropic key or token is not sent to this provider
+        warnings += shell_credential_warnings(profile, env, path)
         edit = FileEdit(
             path=path,
             transform=lambda text: _apply_profile(load(text, path), env, helper),
@@ -160,6 +168,74 @@ class Claude(Assistant):
                 )
             )
         return found[::-1]  # highest precedence first
+
+
+def settings_env() -> dict[str, Any]:
+    """The ``env`` Claude Code started here gets from its settings files (user, project, local: key
+    by key, the later scope winning); a file that cannot be read adds nothing."""
+    merged: dict[str, Any] = {}
+    target = Claude()
+    for _scope, path in existing_configs(("user", "project", "local"), target.settings_path):
+        try:
+            env = load(read_text(path), path).data.get("env")
+        except MahavishnuError:
+            continue
+        if isinstance(env, dict):
+            merged.update(env)
+    return merged
+
+
+def is_anthropic(base_url: str | None) -> bool:
+    """Whether ``base_url`` is Anthropic's own API (where an Anthropic key belongs)."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(str(base_url or "")).hostname or ""
+    return host == "anthropic.com" or host.endswith(".anthropic.com")
+
+
+def foreign_credentials(profile: Profile) -> tuple[str, ...]:
+    """The ``SHELL_CREDENTIALS`` that are not ``profile``'s to send: all of them for a provider other
+    than Anthropic, but the variable the profile's own key is read from."""
+    from mahavishnu.environments.secrets import env_variables, profile_chain
+
+    endpoint = profile.settings.anthropic
+    if endpoint is None or is_anthropic(endpoint.base_url):
+        return ()
+    own = env_variables(profile_chain(profile))
+    return tuple(var for var in SHELL_CREDENTIALS if var not in own)
+
+
+def shell_credentials_sent(profile: Profile, settings_env: Any) -> list[str]:
+    """The credential variables this process's environment exports that Claude Code, configured with
+    ``settings_env`` (its settings' merged ``env``), would send to ``profile``'s provider."""
+    covered = settings_env if isinstance(settings_env, dict) else {}
+    return [var for var in foreign_credentials(profile) if os.environ.get(var) and var not in covered]
+
+
+def shell_credential_warnings(profile: Profile, env: dict[str, str], path: Path) -> list[str]:
+    """What to do about the shell's credentials that Claude Code would send to ``profile``'s provider
+    (``env``: the settings ``env`` being written), and about the one ``env`` blanks."""
+    endpoint = profile.settings.anthropic
+    label = f"{profile.label} at {endpoint.base_url}" if endpoint else profile.label
+    warnings = []
+    for var in shell_credentials_sent(profile, env):
+        how = (
+            "as x-api-key along with the profile's key"
+            if var == "ANTHROPIC_API_KEY"
+            else ("instead of the profile's key")
+        )
+        warnings.append(
+            f"your shell exports {var}, which Claude Code sends to {label} {how}: `unset {var}` (and "
+            f"remove it from your shell profile) while Claude Code uses {profile.name}, or start it with "
+            f"`mahavishnu run {profile.name}`, which leaves it out"
+        )
+    for var in foreign_credentials(profile):
+        if os.environ.get(var) and env.get(var) == "":
+            warnings.append(
+                f'your shell exports {var}: {path} sets it to "" so that Claude Code does not send it to '
+                f"{label}; `unset {var}` as well (and remove it from your shell profile) to be sure"
+            )
+    return warnings
 
 
 def _kept_out_of_git(path: Path, scope: Scope, *, dry_run: bool) -> list[str]:
