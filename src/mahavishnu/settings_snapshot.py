@@ -14,6 +14,9 @@ validated here, and reuse it while its key still holds:
 * only validated, successful results are stored: an invalid file is re-read (and its error
   raised) on every run.
 
+``process_key`` is the same key with a digest of the ``MAHAVISHNU_*`` settings variables added,
+never stored: how the memory daemon and its clients tell that their settings are the same.
+
 Only the standard library is imported here: the apiKeyHelper path reads the cache without
 pydantic. The files are written 0600 and atomically; any problem reading one is a cache miss.
 """
@@ -24,6 +27,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +64,16 @@ _CODE = (
 
 def env_sets_settings(environ: Any = None) -> bool:
     """Whether some variable is ``MAHAVISHNU_<FIELD>`` or ``MAHAVISHNU_<FIELD>__...`` (any case)."""
+    return any(True for _ in _settings_variables(os.environ if environ is None else environ))
+
+
+def _settings_variables(environ: Any) -> Iterator[str]:
+    """The names in ``environ`` that set a setting (``MAHAVISHNU_<FIELD>[__...]``, any case)."""
     fields = tuple(f"{ENV_PREFIX}{name}".lower() for name in SETTINGS_FIELDS)
-    for name in os.environ if environ is None else environ:
+    for name in environ:
         lowered = name.lower()
         if lowered.startswith(fields) and any(lowered == f or lowered.startswith(f + "__") for f in fields):
-            return True
-    return False
+            yield name
 
 
 def _stat(path: Path) -> list[int] | None:
@@ -84,12 +92,40 @@ def fingerprint() -> list[Any] | None:
     """The key of the current settings inputs, or None when they must not be cached."""
     if env_sets_settings():
         return None
+    return _files_key()
+
+
+def _files_key() -> list[Any] | None:
     try:
         inputs = [*paths.layer_files(), ("trust", project_trust.trust_file())]
         files = [[kind, str(path), _stat(path)] for kind, path in inputs]
         return [FORMAT, __version__, files, _code()]
     except OSError:
         return None
+
+
+def process_key() -> list[Any] | None:
+    """The key of this process's effective settings, environment included: ``fingerprint()``
+    when no ``MAHAVISHNU_<FIELD>`` variable is set, else its inputs followed by a digest of those
+    variables (names, in lower case as pydantic-settings reads them, and values). Two processes
+    with the same files and the same variables agree; any other variable or value makes them differ.
+
+    For the memory daemon's clients (``memory/daemon.py``), which send it over the daemon's
+    private socket: it is never written to disk nor logged, and holds no value, only a SHA-256
+    of all of them (salted with the settings files' identity, so equal variables in two homes do
+    not give equal digests). None when the inputs cannot be read."""
+    key = _files_key()
+    if key is None:
+        return None
+    names = sorted(_settings_variables(os.environ), key=str.lower)
+    if not names:
+        return key
+    import hashlib  # only here: loading OpenSSL costs a hook a few milliseconds
+
+    digest = hashlib.sha256(json.dumps(key[2], ensure_ascii=False).encode())
+    for name in names:
+        digest.update(json.dumps([name.lower(), os.environ[name]], ensure_ascii=False).encode() + b"\n")
+    return [*key, digest.hexdigest()]
 
 
 def profiles_key(user_profiles: Any) -> list[Any] | None:

@@ -231,13 +231,6 @@ def test_context_runs_the_recall_function_given_the_store_and_settings(
         served.close()
 
 
-def test_environment_settings_keep_the_client_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
-    monkeypatch.setenv("MAHAVISHNU_MEMORY__PATH", "/elsewhere/memory.db")
-    monkeypatch.setattr(daemon, "_exchange", lambda *a: pytest.fail("asked the daemon"))
-    assert daemon.request("search", {"query": "x"}) is None
-
-
 def test_a_deep_home_gets_a_short_private_socket_path(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

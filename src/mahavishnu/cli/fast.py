@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -351,15 +351,30 @@ def never_blocking() -> Iterator[None]:
 
 def hook_stdin(hint: str) -> str:
     """Standard input, which holds the hook's JSON; a clear error instead of waiting for input when
-    it is a terminal (someone trying the command by hand)."""
+    it is a terminal (someone trying the command by hand). A closed or unreadable standard input
+    reads as an empty one (``read_hook_payload`` then says that it holds no JSON)."""
     from mahavishnu.errors import InvalidInputError
 
-    if sys.stdin.isatty():
+    if _interactive():
         raise InvalidInputError(
             "this command reads an assistant hook's JSON on standard input, and none was piped in",
             hint=hint,
         )
-    return sys.stdin.read()
+    stdin = sys.stdin
+    if stdin is None:  # started with file descriptor 0 closed
+        return ""
+    try:
+        return stdin.read()
+    except (OSError, ValueError):  # a descriptor that cannot be read (or was closed meanwhile)
+        return ""
+
+
+def _interactive() -> bool:
+    """Whether standard input is a terminal (the command run by hand, not by a hook)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 def read_hook_payload(text: str) -> dict[str, Any]:
@@ -397,7 +412,34 @@ def memory_context(args: list[str]) -> int | None:
 def run_memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any] | None = None) -> None:
     """The body of ``memory context`` (both paths): check the assistant and the hook's JSON, then
     print the answer of ``recall.build_context`` (asked of the daemon first when ``ask_daemon``),
-    nothing when there is nothing to add."""
+    nothing when there is nothing to add. A failure is also written to the hook log (one line,
+    what the command says), unless the command was run by hand at a terminal: an assistant shows
+    little of it (Codex only "SessionStart Failed"), ``memory hooks status`` shows the last one
+    until a later recall succeeds."""
+    try:
+        _memory_context(tool, ask_daemon=ask_daemon, open_store=open_store)
+    except BaseException as exc:
+        if not isinstance(exc, (KeyboardInterrupt, SystemExit, BrokenPipeError)) and not _interactive():
+            log_hook_line(tool, "recall", f"error: {_one_line(exc)}")
+        raise
+    mark_success(tool, "recall")
+
+
+def _one_line(exc: BaseException) -> str:
+    """What a hook log line says of a failure: the command's own message (as it prints it), or,
+    for anything unexpected, only its type (whose text could hold anything)."""
+    from mahavishnu.errors import MahavishnuError, from_unexpected
+
+    known = exc if isinstance(exc, MahavishnuError) else None
+    if known is None and isinstance(exc, Exception):
+        known = from_unexpected(exc)
+    if known is None:
+        return f"{type(exc).__name__} (unexpected: see the assistant's output of the hook)"
+    text = " ".join(str(known.message).split())
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any] | None) -> None:
     import json
 
     if tool not in HOOK_TOOLS:
@@ -413,7 +455,13 @@ def run_memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], 
     if ask_daemon:
         from mahavishnu.memory import daemon
 
-        reply = daemon.ask("context", {"payload": payload, "tool": name})
+        def silent(seconds: float) -> None:
+            log_hook_line(
+                name, "recall", f"the memory daemon did not answer within {seconds:g} s: recalled without it"
+            )
+
+        request = {"payload": payload, "tool": name}
+        reply = daemon.ask("context", request, timeout=daemon.RECALL_SECONDS, on_silence=silent)
     if reply is not None:
         answer = _daemon_result(reply)
     else:
@@ -452,19 +500,105 @@ def memory_import_hook(args: list[str]) -> int | None:
 
 
 def capture_log() -> Path:
-    """Where detached captures write their errors (each line stamped: ``_StampedErrors``)."""
+    """The hook log: where detached captures write their errors (each line stamped:
+    ``_StampedErrors``) and recalls their failures (``log_hook_line``)."""
     from mahavishnu import paths
 
     return paths.data_dir() / "capture" / "capture.log"
 
 
-def last_capture_error() -> str | None:
-    """The newest error line of the capture log, if any (``memory hooks status`` shows it)."""
+#: A hook log line: time, assistant, " recall" for the recall hook (nothing for the capture hook).
+_LINE = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([\w.-]+)( recall)?: (.*)"
+HOOK_ROLES = ("capture", "recall")
+
+
+def log_hook_line(tool: str, role: str, text: str) -> None:
+    """Append one stamped line to the hook log (never raises: a hook must not fail for its log)."""
+    import time
+
+    tag = "" if role == "capture" else f" {role}"
+    name = "".join(c if c.isalnum() or c in "._-" else "?" for c in tool[:40]) or "?"
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name}{tag}: {' '.join(text.split())}\n"
+    log = capture_log()
+    with contextlib.suppress(OSError):
+        log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _rotate(log)
+        import os
+
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as handle:
+            handle.write(line)
+
+
+def _rotate(log: Path) -> None:
+    import os
+
+    with contextlib.suppress(OSError):
+        if log.stat().st_size > CAPTURE_LOG_BYTES:  # one older generation is kept
+            os.replace(log, log.with_name(log.name + ".1"))
+
+
+def _success_marker(tool: str, role: str) -> Path:
+    return capture_log().with_name(f"ok.{role}.{tool}")
+
+
+def mark_success(tool: str, role: str) -> None:
+    """Note that ``tool``'s ``role`` hook (capture or recall) just worked: an earlier failure of it
+    is no longer what ``memory hooks status`` shows. (A file's time; never raises.)"""
+    import os
+
+    marker = _success_marker(tool, role)
+    try:
+        os.utime(marker)
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        pass
+
+
+def last_failures(tools: Iterable[str] | None = None) -> dict[str, str]:
+    """The newest failure still standing of each hook role (``capture``, ``recall``) in the hook
+    log, of ``tools`` (all by default): a failure followed by a success of the same assistant's
+    hook (``mark_success``) is over. role -> the log line."""
+    import re
+    import time
+
     try:
         lines = capture_log().read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return None
-    return next((line for line in reversed(lines) if "error: " in line), None)
+        return {}
+    wanted = None if tools is None else set(tools)
+    found: dict[str, str] = {}
+    for line in reversed(lines):
+        match = re.fullmatch(_LINE, line)
+        if match is None:
+            continue
+        stamp, tool, recall, text = match.groups()
+        role = "recall" if recall else "capture"
+        if role in found or (wanted is not None and tool not in wanted) or not text.startswith("error: "):
+            continue
+        try:
+            at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
+            succeeded = _success_marker(tool, role).stat().st_mtime
+        except (OSError, ValueError, OverflowError):
+            succeeded = None
+        # the stamp is cut to the second: a success within the same second may have come first
+        if succeeded is None or succeeded < at + 1:
+            found[role] = line
+        else:
+            found[role] = ""  # the newest failure is over: older ones are too
+        if len(found) == len(HOOK_ROLES):
+            break
+    return {role: line for role, line in found.items() if line}
+
+
+def forget_failures(tools: Iterable[str]) -> None:
+    """Mark every hook of ``tools`` as working (their hooks were removed: old failures are moot)."""
+    for tool in tools:
+        for role in HOOK_ROLES:
+            mark_success(tool, role)
 
 
 class _StampedErrors(io.TextIOBase):
@@ -503,9 +637,7 @@ def _hand_off_capture(tool: str, text: str) -> None:
     log = capture_log()
     spool = log.parent
     spool.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        if log.stat().st_size > CAPTURE_LOG_BYTES:  # one older generation is kept
-            os.replace(log, log.with_name(log.name + ".1"))
+    _rotate(log)
     with tempfile.TemporaryFile(dir=spool) as handle, open(log, "ab") as errors:  # 0600, no name
         handle.write(json.dumps(payload, ensure_ascii=False).encode())
         handle.seek(0)
@@ -527,7 +659,7 @@ def _capture_now(tool: str) -> int | None:
     from mahavishnu.memory import daemon
 
     sys.stderr = _StampedErrors(sys.stderr, tool)
-    text = sys.stdin.read()
+    text = sys.stdin.read() if sys.stdin is not None else ""
     try:
         payload: dict[str, Any] | None = read_hook_payload(text)
     except MahavishnuError:  # (the hook's process checked it) the command says what is wrong
@@ -539,7 +671,12 @@ def _capture_now(tool: str) -> int | None:
     if reply is None:
         sys.stdin = io.StringIO(text)  # the Typer command reads it again
         return None
-    return _run(lambda: _daemon_result(reply))
+
+    def show() -> None:
+        _daemon_result(reply)
+        mark_success(tool, "capture")
+
+    return _run(show)
 
 
 def _daemon_result(reply: dict[str, Any]) -> Any:

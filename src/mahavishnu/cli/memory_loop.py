@@ -13,7 +13,14 @@ from typing import Any
 
 import typer
 
-from mahavishnu.cli.fast import hook_stdin, never_blocking, read_hook_payload, run_memory_context
+from mahavishnu.cli.fast import (
+    forget_failures,
+    hook_stdin,
+    mark_success,
+    never_blocking,
+    read_hook_payload,
+    run_memory_context,
+)
 from mahavishnu.cli.memory_group import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.errors import InvalidInputError
@@ -69,6 +76,7 @@ def _import_sessions(tool: str, path: str | None, project: str | None, as_json: 
     with open_store() as store:
         if payload is not None:
             reports = [capture_hook(store, tools[0], payload)]
+            mark_success(tools[0], "capture")  # an earlier failure of this hook is over
             if not as_json:
                 return  # a hook: quiet on success
         else:
@@ -117,7 +125,10 @@ def hooks_remove_cmd(tool: str = ToolOption, dry_run: bool = DryRunOption) -> No
     """Take the memory hooks out of each assistant's configuration, leaving every other hook."""
     from mahavishnu.environments import memory_hooks
 
-    changes = memory_hooks.remove(memory_hooks.check_tools(tool), dry_run=dry_run)
+    tools = memory_hooks.check_tools(tool)
+    changes = memory_hooks.remove(tools, dry_run=dry_run)
+    if not dry_run:
+        forget_failures(tools)  # their hooks are gone: `hooks status` no longer shows their failures
     _report(changes, dry_run, "removed")
 
 
@@ -140,11 +151,12 @@ def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> Non
         for t in found
     ]
     table(None, ["assistant", "state", "hooks", "file"], rows)
-    from mahavishnu.cli.fast import capture_log, last_capture_error
+    from mahavishnu.cli.fast import capture_log, last_failures
 
-    failed = last_capture_error()
-    if failed:
-        warn(f"the last failed capture: {failed} (all of them: {capture_log()})")
+    failed = last_failures(t.tool for t in found)  # (a failure a later success ended is not shown)
+    for role in ("capture", "recall"):
+        if role in failed:
+            warn(f"the last failed {role}: {failed[role]} (all of them: {capture_log()})")
 
 
 def _note(hook: Any) -> str:

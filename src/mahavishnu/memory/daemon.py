@@ -16,16 +16,22 @@ Protocol: one connection per request. The client sends one JSON line and reads o
 Ops: ``ping``; ``search`` (``MemoryStore.search`` arguments, hits as ``to_dict``); ``context``
 (``mahavishnu.memory.recall.build_context(store, payload, tool, settings.recall)``, imported when
 first asked); ``capture`` (``memory.capture.capture_hook``: the capture hook's import). Settings
-follow the client: ``settings_key`` is its ``settings_snapshot.fingerprint()`` (which names the
-settings files, the project's included, and the code); the daemon loads the
-settings for an unknown key from the client's working directory and keeps one store open per memory
-configuration. A client whose environment sets settings (no key) never uses the daemon.
+follow the client: ``settings_key`` is its ``settings_snapshot.process_key()`` (which names the
+settings files, the project's included, the code, and a digest of the ``MAHAVISHNU_*`` settings
+variables); the daemon loads the settings for an unknown key from the client's working directory,
+and serves it only when its own key there is the same (same files, same variables: a daemon runs
+with the environment of whoever started it), else the client does the work itself. It keeps one
+store open per memory configuration.
 
 Safety: the socket is created 0600 inside a 0700 directory, no network port; a peer of another
 user is refused (``SO_PEERCRED``); each request is read in its own thread within a deadline and
-answered in turn by the main thread, so a client that hangs or dies mid-request costs that request
-only. SIGTERM closes the socket and the stores, and removes the socket file. Only the standard
-library is imported until a request needs the store: the client side stays cheap for the hooks.
+answered in turn by the main thread, captures by a capture thread of their own (an import of a
+long session must not hold up a recall), so a client that hangs or dies mid-request costs that
+request only. A client waits a bounded time (a recall: ``RECALL_SECONDS``) and, when no answer
+comes, does the work itself. SIGTERM closes the socket and the stores, and removes the socket
+file; a capture cut short (SIGTERM, SIGKILL) is redone by the next one, since an import only
+re-reads the assistant's own session file and is idempotent. Only the standard library is imported
+until a request needs the store: the client side stays cheap for the hooks.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from mahavishnu import paths
 
 if TYPE_CHECKING:  # (the server's modules: a client imports only what it needs)
     import queue
+    from collections.abc import Callable
 
     from mahavishnu.config import Settings
     from mahavishnu.memory.store import MemoryStore
@@ -53,6 +60,9 @@ PROTOCOL = 1
 DISABLE_ENV = "MAHAVISHNU_DAEMON"
 MAX_REQUEST_BYTES = 1_000_000
 REQUEST_SECONDS = 10.0  # the server's deadline for reading a request and writing its answer
+#: How long a recall hook waits for the daemon before recalling in-process: a warm daemon answers
+#: in milliseconds, so a longer wait only means it is stopped or stuck.
+RECALL_SECONDS = 1.0
 _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
 _START_MARKER_SECONDS = 60.0
 
@@ -89,50 +99,86 @@ def enabled() -> bool:
 
 def request(op: str, args: dict[str, Any] | None = None, *, timeout: float = 10.0) -> dict[str, Any] | None:
     """The daemon's answer (``{"ok": ...}``), or None when there is no daemon to ask, its settings
-    are not the caller's, or it failed: the caller then does the work itself."""
+    are not the caller's, it failed or it gave no answer within ``timeout`` seconds (the whole
+    exchange): the caller then does the work itself."""
+    return _request(op, args, timeout)[0]
+
+
+def _request(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict[str, Any] | None, str]:
+    """``request``'s answer, and why there is none: "off", "settings" (unknown here, or not the
+    daemon's), "down" (nothing listens), "silent" (no answer in time), "broken" (the connection
+    failed midway, or the answer was not one) or "fallback" (the daemon said to do it here)."""
     from mahavishnu import settings_snapshot
 
     if not enabled():
-        return None
-    key = settings_snapshot.fingerprint()
+        return None, "off"
+    key = settings_snapshot.process_key()  # the environment's settings included (hashed)
     if key is None:
-        return None  # settings set by the environment: only this process knows them
+        return None, "settings"
     message = {"op": op, "args": args or {}, "cwd": os.getcwd(), "settings_key": key, "protocol": PROTOCOL}
     try:
         answer = _exchange(socket_path(), message, timeout)
-    except OSError:
-        return None
-    if not isinstance(answer, dict) or "fallback" in answer or "ok" not in answer:
-        return None
-    return answer
+    except (FileNotFoundError, ConnectionRefusedError):
+        return None, "down"
+    except TimeoutError:
+        return None, "silent"
+    except (OSError, ValueError):
+        return None, "broken"
+    if not isinstance(answer, dict) or "ok" not in answer:
+        return None, "broken"
+    if "fallback" in answer:
+        return None, "settings" if answer["fallback"] == "settings" else "fallback"
+    return answer, ""
 
 
-def ask(op: str, args: dict[str, Any] | None = None, *, timeout: float = 10.0) -> dict[str, Any] | None:
+def ask(
+    op: str,
+    args: dict[str, Any] | None = None,
+    *,
+    timeout: float = 10.0,
+    on_silence: Callable[[float], None] | None = None,
+) -> dict[str, Any] | None:
     """``request``, and when no daemon answered, start one for the next call (in the background).
     What a hook runs: ``answer = ask("context", {"payload": payload, "tool": "codex"})``; on None,
-    the caller computes the answer in-process."""
-    from mahavishnu.settings_snapshot import env_sets_settings
-
-    answer = request(op, args, timeout=timeout)
-    if answer is None and enabled() and not env_sets_settings() and ping() is None:
-        start_in_background()  # (not when one runs but cannot serve these settings)
+    the caller computes the answer in-process. A daemon that is there but does not answer within
+    ``timeout`` (stopped, stuck) costs that much and no more: no ping, no start (the supervisor
+    owns it), and ``on_silence(timeout)`` is called so the caller can say so."""
+    answer, why = _request(op, args, timeout)
+    if why == "down" or (why == "broken" and ping(timeout=min(timeout, 1.0)) is None):
+        start_in_background()
+    elif why == "silent" and on_silence is not None:
+        on_silence(timeout)
     return answer
 
 
 def _exchange(path: Path, message: dict[str, Any], timeout: float) -> Any:
+    """Send ``message`` and read the answer, all within ``timeout`` seconds (TimeoutError)."""
+    deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
         conn.connect(str(path))
+        _until(conn, deadline)
         conn.sendall(json.dumps(message, ensure_ascii=False).encode() + b"\n")
         conn.shutdown(socket.SHUT_WR)
-        data = _read_all(conn)
+        data = _read_all(conn, deadline)
     return json.loads(data) if data else None
 
 
-def _read_all(conn: socket.socket) -> bytes:
+def _until(conn: socket.socket, deadline: float | None) -> None:
+    """Give the socket's next operation what is left before ``deadline`` (TimeoutError when none)."""
+    if deadline is None:
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the memory daemon did not answer in time")
+    conn.settimeout(left)
+
+
+def _read_all(conn: socket.socket, deadline: float | None = None) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while size <= MAX_REQUEST_BYTES * 50:  # answers may be long (many hits); requests are capped
+        _until(conn, deadline)
         chunk = conn.recv(65536)
         if not chunk:
             break
@@ -192,13 +238,24 @@ def start_in_background() -> bool:
 
 # -- server ---------------------------------------------------------------------------------------
 class Daemon:
-    """Stores kept open per memory configuration, and the requests they answer."""
+    """Stores kept open per memory configuration, and the requests they answer.
+
+    Two threads use it: the main thread answers ``ping``, ``search`` and ``context`` with the
+    reading stores (``stores``), the capture thread answers ``capture`` with stores of its own
+    (``writers``: their own SQLite connections, so a long import's transactions never make a
+    recall wait; WAL lets both read and write at once). A writer shares the reader's embedder (the
+    model is loaded once; onnxruntime runs from any thread). ``lock`` guards the dictionaries and
+    the working directory ``settings_for`` moves into."""
 
     def __init__(self) -> None:
+        import threading
+
         self.started = time.time()
         self.settings_by_key: dict[str, Settings] = {}
         self.stores: dict[str, MemoryStore] = {}
+        self.writers: dict[str, MemoryStore] = {}
         self.code = _code_stamp()
+        self.lock: threading.RLock = threading.RLock()
 
     def handle(self, message: Any) -> dict[str, Any]:
         from mahavishnu.errors import MahavishnuError
@@ -214,7 +271,8 @@ class Daemon:
         if settings is None:
             return {"ok": False, "fallback": "settings"}
         try:
-            result = _OPS[op](self.store_for(settings), settings, message.get("args") or {})
+            store = self.writer_for(settings) if op in WRITE_OPS else self.store_for(settings)
+            result = _OPS[op](store, settings, message.get("args") or {})
         except MahavishnuError as exc:
             return {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
         return {"ok": True, "result": result}
@@ -232,34 +290,49 @@ class Daemon:
 
     def settings_for(self, cwd: Any, key: Any) -> Settings | None:
         """The client's settings, or None when they cannot be known here (a key that is not what
-        the files say now, e.g. written a moment ago, or a working directory that is gone)."""
+        the files and this process's environment say now, e.g. a file written a moment ago, other
+        ``MAHAVISHNU_*`` variables, or a working directory that is gone)."""
         from mahavishnu import settings_snapshot
         from mahavishnu.config import load_settings
 
         if key is None or not isinstance(cwd, str):
             return None
         name = json.dumps(key, sort_keys=True)
-        known = self.settings_by_key.get(name)
-        if known is not None:
-            return known
-        try:
-            with _working_directory(cwd):
-                if settings_snapshot.fingerprint() != key:
-                    return None
-                settings = load_settings()
-        except Exception:  # an unreadable cwd or settings file: the client reports it
-            return None
-        self.settings_by_key[name] = settings
-        return settings
+        with self.lock:  # (the working directory is the process's, not the thread's)
+            known = self.settings_by_key.get(name)
+            if known is not None:
+                return known
+            try:
+                with _working_directory(cwd):
+                    if settings_snapshot.process_key() != key:
+                        return None
+                    settings = load_settings()
+            except Exception:  # an unreadable cwd or settings file: the client reports it
+                return None
+            self.settings_by_key[name] = settings
+            return settings
 
     def store_for(self, settings: Settings) -> MemoryStore:
         from mahavishnu.memory.store import MemoryStore
 
         name = settings.memory.model_dump_json()
-        store = self.stores.get(name)
-        if store is None:
-            store = self.stores[name] = MemoryStore.open(settings)
-        return store
+        with self.lock:
+            store = self.stores.get(name)
+            if store is None:
+                store = self.stores[name] = MemoryStore.open(settings)
+            return store
+
+    def writer_for(self, settings: Settings) -> MemoryStore:
+        """The capture thread's store for ``settings``: its own connection, the reader's embedder."""
+        from mahavishnu.memory.store import MemoryStore
+
+        name = settings.memory.model_dump_json()
+        with self.lock:
+            store = self.writers.get(name)
+            if store is None:
+                embedder = self.store_for(settings).embedder
+                store = self.writers[name] = MemoryStore.open(settings, embedder=embedder)
+            return store
 
     def warm(self, settings: Settings) -> None:
         """Load the embedder and the vector index before the first client waits for them."""
@@ -268,10 +341,12 @@ class Daemon:
             store.search("warm up", limit=1)
 
     def close(self) -> None:
-        for store in self.stores.values():
-            with contextlib.suppress(Exception):
-                store.close()
-        self.stores.clear()
+        with self.lock:
+            for store in [*self.writers.values(), *self.stores.values()]:
+                with contextlib.suppress(Exception):  # (a capture midway fails: it is redone later)
+                    store.close()
+            self.writers.clear()
+            self.stores.clear()
 
     def outdated(self) -> bool:
         """The installed code changed under the running daemon (an upgrade): time to go."""
@@ -306,6 +381,11 @@ def _capture(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> An
 
 
 _OPS = {"search": _search, "context": _context, "capture": _capture}
+#: The ops answered by the capture thread, with the writing stores, one at a time and never ahead
+#: of or in the way of the others (an import of a long session takes minutes).
+WRITE_OPS = frozenset({"capture"})
+#: How much lower the capture thread runs (``nice``): a recall must not wait for the CPU either.
+CAPTURE_NICENESS = 10
 
 
 def serve(path: Path | None = None) -> None:
@@ -346,7 +426,10 @@ def serve(path: Path | None = None) -> None:
     import threading
 
     requests: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
-    threading.Thread(target=_accept, args=(listener, requests), daemon=True).start()
+    captures: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
+    capturing = threading.Thread(target=_capture_thread, args=(daemon, captures), daemon=True)
+    capturing.start()
+    threading.Thread(target=_accept, args=(listener, requests, captures), daemon=True).start()
     try:
         while not stopping:
             item = requests.get()
@@ -363,14 +446,36 @@ def serve(path: Path | None = None) -> None:
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_ino == bound:  # still ours, not a newer daemon's
                 path.unlink()
+        captures.put(None)  # the capture under way may finish its batch; the stores close after it
+        capturing.join(timeout=2.0)
         daemon.close()
         print(f"memory daemon {os.getpid()} stopped", flush=True)
 
 
-def _accept(listener: socket.socket, requests: queue.Queue[tuple[Any, socket.socket] | None]) -> None:
+def _capture_thread(daemon: Daemon, captures: queue.Queue[tuple[Any, socket.socket] | None]) -> None:
+    """Answer the capture requests, one at a time, at a lower CPU priority (the threads it starts
+    to embed inherit it) so that the recalls answered meanwhile by the main thread stay quick."""
+    with contextlib.suppress(OSError, AttributeError):  # (Linux: a thread's niceness is its own)
+        import threading
+
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CAPTURE_NICENESS)
+    while True:
+        item = captures.get()
+        if item is None:
+            return
+        message, conn = item
+        with conn:
+            _answer(daemon, conn, message)
+
+
+def _accept(
+    listener: socket.socket,
+    requests: queue.Queue[tuple[Any, socket.socket] | None],
+    captures: queue.Queue[tuple[Any, socket.socket] | None],
+) -> None:
     """Accept connections; each is read in its own thread, so a client that hangs before it has
-    sent its request delays nobody. Requests are answered one at a time by the main thread (the
-    stores are its own)."""
+    sent its request delays nobody. A capture goes to the capture thread's queue, every other
+    request to the main thread's: each queue is answered in order, one request at a time."""
     import threading
 
     while True:
@@ -379,10 +484,14 @@ def _accept(listener: socket.socket, requests: queue.Queue[tuple[Any, socket.soc
         except OSError:
             requests.put(None)
             return
-        threading.Thread(target=_read_request, args=(conn, requests), daemon=True).start()
+        threading.Thread(target=_read_request, args=(conn, requests, captures), daemon=True).start()
 
 
-def _read_request(conn: socket.socket, requests: queue.Queue[tuple[Any, socket.socket] | None]) -> None:
+def _read_request(
+    conn: socket.socket,
+    requests: queue.Queue[tuple[Any, socket.socket] | None],
+    captures: queue.Queue[tuple[Any, socket.socket] | None],
+) -> None:
     """Read one JSON line (within ``REQUEST_SECONDS``) and queue it; a client that is slow, sends
     garbage, is another user or vanishes gets no answer or a fallback one."""
     conn.settimeout(REQUEST_SECONDS)
@@ -403,7 +512,8 @@ def _read_request(conn: socket.socket, requests: queue.Queue[tuple[Any, socket.s
         message = json.loads(data.split(b"\n", 1)[0]) if data else None
     except ValueError:
         message = None
-    requests.put((message, conn))
+    writes = isinstance(message, dict) and message.get("op") in WRITE_OPS
+    (captures if writes else requests).put((message, conn))
 
 
 def _answer(daemon: Daemon, conn: socket.socket, message: Any) -> None:

@@ -1,0 +1,99 @@
+"""The memory hooks' failures: a closed standard input, and what the hook log and `hooks status` say."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+
+SESSIONS = Path(__file__).parents[1] / "memory" / "fixtures" / "sessions"
+
+
+def _run(
+    home: Path, args: list[str], stdin: str | None, *, closed: bool = False
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "mahavishnu.cli.entry", *args]
+    if closed:  # as `sh -c "mahavishnu memory context --tool claude" <&-` starts it
+        command = ["sh", "-c", 'exec "$@" <&-', "sh", *command]
+    return subprocess.run(
+        command,
+        input=None if closed else stdin,
+        stdin=None if not closed else subprocess.DEVNULL,
+        env={**os.environ, "MAHAVISHNU_DAEMON": "off"},
+        cwd=home,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "args", [["memory", "context", "--tool", "claude"], ["memory", "import", "--tool", "claude", "-"]]
+)
+def test_a_closed_standard_input_is_an_empty_one(isolated_home: Path, args: list[str]) -> None:
+    closed = _run(isolated_home, args, None, closed=True)
+    empty = _run(isolated_home, args, "")
+    assert empty.returncode == 1 and empty.stderr.startswith("error: standard input holds no hook JSON")
+    assert (closed.returncode, closed.stdout, closed.stderr) == (1, "", empty.stderr)
+
+
+def _log(home: Path) -> Path:
+    return home / ".mahavishnu" / "capture" / "capture.log"
+
+
+def _old_failure(home: Path, tool: str, text: str, *, role: str = "") -> None:
+    """A failure line as the hooks write it, a minute ago."""
+    log = _log(home)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 60))
+    with log.open("a") as handle:
+        handle.write(f"{stamp} {tool}{role}: error: {text}\n")
+
+
+def _status(tool: str = "all") -> str:
+    return CliRunner().invoke(app, ["memory", "hooks", "status", "--tool", tool]).stderr
+
+
+def test_a_capture_that_succeeds_ends_the_last_failure_shown(isolated_home: Path) -> None:
+    _old_failure(isolated_home, "claude", "cannot write to the memory store: database is locked")
+    assert "the last failed capture" in _status() and "database is locked" in _status("claude")
+    transcript = next((SESSIONS / "claude").rglob("*.jsonl"))
+    sent = {"hook_event_name": "Stop", "session_id": "x", "transcript_path": str(transcript)}
+    done = CliRunner().invoke(app, ["memory", "import", "--tool", "claude", "-"], input=json.dumps(sent))
+    assert done.exit_code == 0, done.output
+    assert "failed" not in _status()
+    _old_failure(isolated_home, "codex", "the session file is gone")  # another assistant's: still shown
+    assert "the session file is gone" in _status() and "failed" not in _status("claude")
+
+
+def test_removing_the_hooks_ends_their_failures(isolated_home: Path) -> None:
+    _old_failure(isolated_home, "gemini", "database is locked")
+    assert "database is locked" in _status("gemini")
+    assert CliRunner().invoke(app, ["memory", "hooks", "remove", "--tool", "gemini"]).exit_code == 0
+    assert "failed" not in _status("gemini")
+
+
+def test_a_failed_recall_is_logged_and_shown_until_one_succeeds(isolated_home: Path) -> None:
+    args = ["memory", "context", "--tool", "codex"]
+    done = _run(isolated_home, args, '{"prompt": "my password is hunter2"')  # cut short: not JSON
+    assert done.returncode == 1 and done.stderr.startswith("error: standard input holds no hook JSON")
+    lines = _log(isolated_home).read_text().splitlines()
+    assert len(lines) == 1 and " codex recall: error: standard input holds no hook JSON object" in lines[0]
+    assert "hunter2" not in _log(isolated_home).read_text()
+    shown = _status("codex")
+    assert "the last failed recall" in shown and "no hook JSON" in shown
+    assert "failed" not in _status("claude")  # another assistant's hooks
+    time.sleep(1.1)  # (the log's stamps are to the second)
+    sent = {"hook_event_name": "SessionStart", "session_id": "s", "cwd": str(isolated_home)}
+    done = _run(isolated_home, args, json.dumps(sent))
+    assert done.returncode == 0, done.stderr
+    assert "failed" not in _status("codex")
