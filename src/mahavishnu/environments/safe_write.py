@@ -103,6 +103,10 @@ def read_text(path: Path) -> str | None:
         raise ConfigFileError(
             f"cannot read {path}: permission denied", hint="Check the file's permissions."
         ) from exc
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise link_error(path, exc) from exc
     except UnicodeDecodeError as exc:
         raise ConfigFileError(
             f"{path} is not UTF-8 text", hint="Fix or move the file; nothing was written."
@@ -111,6 +115,7 @@ def read_text(path: Path) -> str | None:
 
 def plan(path: Path, transform: Transform) -> Change:
     """What ``apply`` would write now, without writing (for ``--dry-run``)."""
+    write_target(path)  # a dangling link or a loop is the same error as for ``apply``
     before = read_text(path)
     return Change(path, before, keep_line_endings(before, transform(before)))
 
@@ -179,16 +184,59 @@ def apply(
 
 
 def write_target(path: Path) -> Path:
-    """The file a write to ``path`` changes: ``path`` itself, or the end of its chain of symlinks."""
+    """The file a write to ``path`` changes: ``path`` itself, or the end of its chain of symlinks.
+    A link whose target does not exist (even when the target's folder does: writing would create a
+    file the user never made, say an untracked one in a dotfiles repository) or a loop of links is
+    an error naming the link and its target."""
     if not path.is_symlink():
         return path
-    target = Path(os.path.realpath(path))
-    if not target.parent.is_dir() or target.is_dir():
+    try:
+        target = Path(os.path.realpath(path, strict=True))
+    except OSError as exc:
+        raise link_error(path, exc) from exc
+    if target.is_dir():
         raise ConfigFileError(
-            f"{path} is a symlink to {target}, which does not exist",
-            hint="Fix the link (or remove it to let Mahavishnu create a plain file); nothing was written.",
+            f"{path} is a symlink to {target}, a directory, not a config file",
+            hint=f"Point the link at a file (`ln -sfn FILE {path}`) or remove it; nothing was written.",
         )
     return target
+
+
+def link_error(path: Path, exc: OSError) -> ConfigFileError:
+    """The error for a symlink that leads nowhere: a loop, or a target that does not exist."""
+    remove = "or remove the link to let Mahavishnu create a plain file; nothing was written."
+    if exc.errno == errno.ELOOP:
+        return ConfigFileError(
+            f"{path} is a symlink loop ({_link_chain(path)})",
+            hint=f"Point {path} at a real file (`ln -sfn FILE {path}`), {remove}",
+        )
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        target = Path(os.path.realpath(path))
+        return ConfigFileError(
+            f"{path} is a symlink to {target}, which does not exist",
+            hint=f"Create {target} (or restore it where it is kept), point the link at an existing "
+            f"file, {remove}",
+        )
+    reason = exc.strerror or str(exc)
+    return ConfigFileError(
+        f"cannot follow the symlink {path}: {reason}", hint=f"Check the link and its target, {remove}"
+    )
+
+
+def _link_chain(path: Path, limit: int = 8) -> str:
+    """``a -> b -> a``: the links followed from ``path`` until one repeats (at most ``limit``)."""
+    chain = [str(path)]
+    seen: set[str] = set()
+    current = Path(os.path.abspath(path))
+    while current.is_symlink() and str(current) not in seen and len(chain) <= limit:
+        seen.add(str(current))
+        try:
+            nxt = Path(os.path.normpath(current.parent / os.readlink(current)))
+        except OSError:
+            break
+        chain.append(str(nxt))
+        current = nxt
+    return " -> ".join(chain)
 
 
 def _refuse_read_only(target: Path, mode: int | None) -> int | None:

@@ -146,7 +146,9 @@ def _shared_with(store: MemoryStore, project: str, known: set[int]) -> list[Memo
 def _relevant_memories(
     store: MemoryStore, prompt: str, project: str | None, settings: RecallSettings
 ) -> list[Memory]:
-    # the project's memories and those of no project (stored without --project: they hold everywhere)
+    # the project's memories, the insights it sees (its own and those shared with it: ``shared``,
+    # which a project-scoped search sets) and the memories of no project (stored without --project:
+    # they hold everywhere), except insights from another project (``backends/sql.GLOBAL_IDS``)
     scope = {"project": project, "with_global": True} if project else {}
     # Relevance is the cosine (min_relevance), so the vector leg alone answers: the full-text leg
     # would only add candidates without a cosine and cost most of the time (~36 of ~50 ms at 100k).

@@ -16,8 +16,11 @@ What is caught (the formats providers document, the same families as the gitleak
 * private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines);
 * the password of a URL (``scheme://user:PASSWORD@host``) or of a command line (``curl -u
   user:PASSWORD``, ``mysql -pPASSWORD``, ``--password PASSWORD``);
-* assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``) when
-  the value looks like a credential (not a placeholder, a reference or a variable name).
+* assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``,
+  ``MY_SERVICE_CRED=…``, ``GITLAB_PAT=…``, ``BACKUP_PASSPHRASE=…``) when the value looks like a
+  credential (not a placeholder, a reference or a variable name);
+* a secret stated in a sentence ("the staging admin password is hunter2-Orca-XgGCJb") when the value
+  looks random (mixed case and a digit, or a long run of letters and digits that is not a word).
 * any verbatim quote of a secret this machine holds, whatever its shape: the secrets file's values
   and those of environment variables named as secrets (``environments.secrets.held_values``).
 
@@ -146,13 +149,17 @@ RULES: tuple[Rule, ...] = (
 # ``DB_PASSWORD``, ``clientSecret``), so ``token_type`` or ``password_field`` are not secrets. The
 # pattern starts at that word (a fast search); the rest of the key is checked in ``_assignments``.
 _ASSIGNMENT = (
-    r"(?P<word>passw(?:or)?d|pwd|pass|secret(?:[_-]?key)?|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
-    r"credentials?|auth)[\"']?[ \t]*(?::|=|:=|=>)[ \t]*"
+    r"(?P<word>passw(?:or)?d|pwd|passphrase|pass|secret(?:[_-]?key)?|token|api[_-]?key|apikey|access[_-]?key|"
+    r"private[_-]?key|cred(?:ential)?s?|pat|auth)[\"']?[ \t]*(?::|=|:=|=>)[ \t]*"
     r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)|(?P<bare>[^\s"'`,;()\[\]{}<>]{6,200})(?=[\s,;]|$))"""
 )
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_ASSIGNMENT_STARTS = ("pass", "pwd", "secret", "token", "api", "access", "private", "credential", "auth")
-_ASSIGNMENT_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "credential", "auth")
+_ASSIGNMENT_STARTS = ("pass", "pwd", "secret", "token", "api", "access", "private", "cred", "pat", "auth")
+_ASSIGNMENT_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "cred", "pat", "auth")
+# Short words that end a secret's key only as a part of their own (``MY_SERVICE_CRED``,
+# ``gitlabPat``, ``PAT``), never inside a longer word (``SACRED``, ``COMPAT``, ``sacred``).
+_SHORT_WORDS = frozenset({"pat", "cred", "creds"})
+_TOKEN_VALUE = re.compile(r"[A-Za-z0-9_.=/+-]+")
 _PLACEHOLDERS = frozenset(
     {"password", "passwd", "pass", "secret", "changeme", "example", "redacted", "required", "optional"}
     | {"undefined", "hunter", "letmein", "qwerty", "mypassword", "mysecret", "yourpassword"}
@@ -164,7 +171,7 @@ def find_secrets(text: str) -> list[Finding]:
     if not text:
         return []
     lowered = text.lower()
-    found: list[Finding] = []
+    found: list[Finding] = list(_held(text))  # first: a held value keeps its kind on a tie
     for index, rule in enumerate(RULES):
         if any(k in lowered for k in rule.keywords):
             found.extend(_matches(_compiled(index), rule, text, lowered))
@@ -179,7 +186,8 @@ def find_secrets(text: str) -> list[Finding]:
         found.extend(_command_line_passwords(text))
     if any(k in lowered for k in _ASSIGNMENT_KEYWORDS):
         found.extend(_assignments(text, lowered))
-    found.extend(_held(text))
+        if " is" in lowered or " was" in lowered:
+            found.extend(_stated(text, lowered))
     return _disjoint(found)
 
 
@@ -307,19 +315,68 @@ def _assignment_pattern() -> re.Pattern[str]:
 def _assignments(text: str, lowered: str) -> Iterable[Finding]:
     for match in _at_keywords(_assignment_pattern(), _ASSIGNMENT_STARTS, text, lowered):
         group = "quoted" if match["quoted"] is not None else "bare"
-        if _secret_key(text, match.start()) and _looks_like_credential(match[group], bare=group == "bare"):
+        value = match[group]
+        if match["word"].lower() == "pat" and not _TOKEN_VALUE.fullmatch(value):
+            continue  # ``HEX_PAT = "[0-9A-Fa-f]{1,4}"``: a pattern, not a personal access token
+        if _secret_key(text, match.start(), match["word"]) and _looks_like_credential(
+            value, bare=group == "bare"
+        ):
             kind = "password" if match["word"].lower().startswith(("pass", "pwd")) else "secret"
             yield Finding(kind, match.start(group), match.end(group))
 
 
-def _secret_key(text: str, word_at: int) -> bool:
+# A secret stated in prose: "the staging admin password is hunter2-Orca-XgGCJb", "my API key was
+# `k3y…`". A sentence's full stop is not part of the value.
+_STATED = (
+    r"\b(?P<word>passw(?:or)?d|passphrase|pwd|token|api[ _-]?key|secret(?:[ _-]?key)?|cred(?:ential)?s?)"
+    r"[ \t]+(?:is|was)[ \t]*:?[ \t]+"
+    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)"""
+    r"""|(?P<bare>[^\s"'`,;()\[\]{}<>]{5,199}[^\s"'`,;()\[\]{}<>.!?:]))(?=[.!?:]*(?:[\s,;)]|$))"""
+)
+_STATED_STARTS = ("pass", "pwd", "token", "api", "secret", "cred")
+_WORDLIKE = re.compile(r"[a-z]{5}")
+
+
+@cache
+def _stated_pattern() -> re.Pattern[str]:
+    return re.compile(_STATED, re.IGNORECASE)
+
+
+def _stated(text: str, lowered: str) -> Iterable[Finding]:
+    """Secrets stated in a sentence. Prose says "the token is base64-encoded" too, so a bare value
+    must look random: mixed case and a digit, or 12+ letters and digits with no run of five lower
+    case letters (a word)."""
+    for match in _at_keywords(_stated_pattern(), _STATED_STARTS, text, lowered):
+        if match["quoted"] is not None:
+            group, random_looking = "quoted", _looks_like_credential(match["quoted"], bare=False)
+        else:
+            group, value = "bare", match["bare"]
+            letters = any(c.isalpha() for c in value)
+            digit = any(c.isdigit() for c in value)
+            mixed = any(c.islower() for c in value) and any(c.isupper() for c in value)
+            random_looking = _looks_like_credential(value, bare=True) and (
+                (mixed and digit) or (letters and digit and len(value) >= 12 and not _WORDLIKE.search(value))
+            )
+        if random_looking:
+            kind = "password" if match["word"].lower().startswith(("pass", "pwd")) else "secret"
+            yield Finding(kind, match.start(group), match.end(group))
+
+
+def _secret_key(text: str, word_at: int, word: str = "") -> bool:
     """The word ends a key as a word of its own (``db_password``, ``dbPassword``, ``DBPASSWORD``:
-    not ``bypass`` or ``compass``), and the key is not a public one (``publicKeyToken``)."""
+    not ``bypass`` or ``compass``; a short word such as ``cred`` or ``pat`` only after a separator
+    or a lower-to-upper case change), and the key is not a public one (``publicKeyToken``)."""
     start = word_at
     while start > 0 and text[start - 1] in _KEY_CHARS:
         start -= 1
     before = text[word_at - 1] if word_at > start else ""
     if before.isalpha() and before.islower() and text[word_at].islower():
+        return False
+    if (
+        word.lower() in _SHORT_WORDS
+        and before.isalnum()
+        and not (before.islower() and text[word_at].isupper())
+    ):
         return False
     return "public" not in text[start:word_at].lower()
 

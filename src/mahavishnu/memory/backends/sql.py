@@ -154,11 +154,21 @@ class Dialect:
             projects, clause = m, f"m.project = {m}"
         values = [key]
         if filters.with_global:  # by id through the memories_global index: an OR on NULLs would scan
-            clause += " OR m.id IN (SELECT id FROM memories WHERE project IS NULL)"
+            clause += f" OR m.id IN ({GLOBAL_IDS})"
         if filters.shared:
             clause += f" OR m.id IN (SELECT memory_id FROM insight_shares WHERE project IN ({projects}))"
             values.append(key)
         return f"({clause})", values
+
+
+# The memories of no project that hold everywhere (``Filters.with_global``). An insight is stored
+# with no project too (one row for everyone, ``cross_project.py``), but it belongs to the project it
+# came from (its ``origin`` share, written with it since insights exist) and to those it was shared
+# with, which ``Filters.shared`` takes in: only an insight of no known origin is global.
+GLOBAL_IDS = (
+    "SELECT g.id FROM memories AS g WHERE g.project IS NULL AND NOT EXISTS "
+    "(SELECT 1 FROM insight_shares AS s WHERE s.memory_id = g.id AND s.via = 'origin')"
+)
 
 
 def finite(vector: Vector, owner: str) -> Vector:
