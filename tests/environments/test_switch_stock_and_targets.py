@@ -57,10 +57,10 @@ def test_stock_returns_every_assistant_to_its_own_login(isolated_home, monkeypat
     assert sorted(result.tools) == ["claude", "codex", "gemini", "qwen"]
     assert current(load_settings()) == []
     qwen = json.loads((isolated_home / ".qwen" / "settings.json").read_text())
-    assert qwen["security"]["auth"]["selectedType"] == "qwen-oauth"
+    assert "security" not in qwen  # no login type the file never had: Qwen Code asks, as before
     assert "modelProviders" not in qwen  # only ours were there: no empty shell left
     gemini = json.loads(gemini_settings.read_text())
-    assert gemini == {"ui": {"theme": "dark"}, "security": {"auth": {"selectedType": "oauth-personal"}}}
+    assert gemini == {"ui": {"theme": "dark"}}  # byte for byte what the user had, in values
     assert "GOOGLE_GEMINI_BASE_URL" not in (isolated_home / ".gemini" / ".env").read_text()
     codex = (isolated_home / ".codex" / "config.toml").read_text()
     assert "model_provider" not in codex and "mahavishnu" not in codex

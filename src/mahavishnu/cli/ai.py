@@ -344,14 +344,14 @@ def test(
 
         names = list(all_profiles(settings)) if name == "all" else [str(name)]
         for each in names:
-            found = probe.probe_profile(each, settings, protocol=protocol, timeout=timeout)  # type: ignore[arg-type]
-            if not found and name != "all" and not as_json:
+            probed = probe.probe_profile(each, settings, protocol=protocol, timeout=timeout)  # type: ignore[arg-type]
+            if not probed and name != "all" and not as_json:
                 console.print(
                     f"{each}: the assistant's own login, no provider to probe "
                     "(the assistant checks its login itself)",
                     markup=False,
                 )
-            results += found
+            results += probed
     for result in results:
         if result.status != "no-key":
             metrics.record_probe(result)

@@ -42,7 +42,7 @@ from mahavishnu.errors import InvalidConfigFileError, restore_hint
 if TYPE_CHECKING:
     from json5.utils import JSON5DecodeError
 
-__all__ = ["JsonDocument", "load_json5"]
+__all__ = ["JsonDocument", "check_jsonc", "load_json5"]
 
 _JSON5_LOCK = threading.Lock()
 _JSON5_LOADED = False
@@ -291,6 +291,72 @@ def _check_strict_json(text: str, source: str) -> None:
             f"invalid JSON in {source} at line {exc.lineno}, column {exc.colno}: {problem}",
             hint=restore_hint(source),
         ) from exc
+
+
+def check_jsonc(text: str, source: str, *, reader: str, bom: bool) -> None:
+    """Refuse what ``reader`` refuses: Qwen Code and Gemini CLI strip comments (strip-json-comments)
+    and hand the rest to ``JSON.parse``, so comments are fine but no JSON5 (trailing commas, single
+    quotes, unquoted keys, hex numbers, NaN, Infinity). ``bom``: whether a byte order mark is fine
+    (Qwen Code strips it, Gemini CLI does not). Raises InvalidConfigFileError naming the line."""
+    if text.startswith("\ufeff"):
+        if not bom:
+            raise InvalidConfigFileError(
+                f"{source} starts with a byte order mark (BOM), which {reader} refuses",
+                hint='Save it as UTF-8 without a BOM (in most editors: encoding "UTF-8", not "UTF-8 with '
+                'BOM"); nothing was written.',
+            )
+        text = " " + text[1:]  # same offsets
+    if not text.strip():
+        return
+    bare = _COMMENT_OR_STRING.sub(_blank_comment, text)
+    try:
+        json.loads(bare)  # Python's json takes NaN and Infinity, JSON.parse does not
+    except json.JSONDecodeError as exc:
+        pos, problem = _jsonc_problem(bare, exc.pos, exc.msg, reader)
+    else:
+        constant = next((m for m in _JSON_CONSTANT.finditer(bare) if m.group("constant")), None)
+        if constant is None:
+            return
+        pos = constant.start()
+        problem = f"{constant.group()}, which {reader} refuses ({_JSON5_ONLY}): write a number"
+    line = text.count("\n", 0, pos) + 1
+    column = pos - text.rfind("\n", 0, pos)
+    raise InvalidConfigFileError(
+        f"invalid JSON in {source} at line {line}, column {column}: {problem}", hint=restore_hint(source)
+    )
+
+
+_COMMENT_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
+_JSON_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(?P<constant>-?Infinity|NaN)', re.DOTALL)
+_JSON5_ONLY = "it reads JSON with comments, not JSON5"
+
+
+def _blank_comment(match: re.Match[str]) -> str:
+    """A comment as the spaces strip-json-comments leaves (line breaks kept); a string as it is."""
+    found = match.group()
+    return found if found.startswith('"') else re.sub(r"[^\r\n]", " ", found)
+
+
+def _jsonc_problem(bare: str, pos: int, message: str, reader: str) -> tuple[int, str]:
+    """Where the problem is and what it is, with what to do for the JSON5 that JSON.parse refuses."""
+    char = bare[pos : pos + 1]
+    before = bare[:pos].rstrip()
+    refused = f"which {reader} refuses ({_JSON5_ONLY})"
+    if char in ("}", "]") and before.endswith(","):
+        return len(before) - 1, f"a trailing comma before '{char}', {refused}: remove it"
+    if char == "'":
+        return pos, f"a single-quoted string, {refused}: use double quotes"
+    if message.startswith("Expecting property name") and (char.isalpha() or char in "_$"):
+        return pos, f"an unquoted key, {refused}: put it in double quotes"
+    number = re.search(r"[-+0-9.]*$", bare[:pos])
+    start = number.start() if number else pos
+    if _JSON5_NUMBER.match(bare, start):
+        return start, f"a number JSON does not allow, {refused}: write it in decimal"
+    return pos, message.removesuffix(" at")
+
+
+#: The start of a number JSON5 takes and JSON does not: hex, a leading + or dot, a trailing dot.
+_JSON5_NUMBER = re.compile(r"[-+]?0[xX]|\+|-?\.|-?[0-9]+\.(?![0-9])")
 
 
 def _parse_model(text: str) -> JSONText:

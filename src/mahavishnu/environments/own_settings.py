@@ -23,7 +23,10 @@ say ours or not per file; for a file switched before any record, the switch log 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,14 +90,62 @@ def _kept(record: dict[str, object]) -> tuple[str, str] | None:
 
 def owned_digest(text: str, stock_text: str, path: Path) -> str:
     """A fingerprint of the provider settings ``text`` holds: what its stock form (``stock_text``)
-    takes out of it. Values, not layout: an assistant rewriting its JSON file keeps the fingerprint."""
+    takes out of it. Values, not layout: the (keys, value) pairs are hashed sorted, objects with
+    their keys sorted, so an assistant rewriting its JSON file in its own key order (Claude Code
+    does) keeps the fingerprint. Fingerprints recorded by earlier versions (the pairs in the file's
+    order) are still recognised, see ``ours``."""
     try:
         taken = _taken_out(text, stock_text, path)
     except MahavishnuError:
-        part = text
-    else:
-        part = json.dumps(taken) if path.suffix == ".json" else "\n".join(taken)
-    return hashlib.sha256(part.encode("utf-8")).hexdigest()
+        return Fingerprint(_sha(text), lambda: iter((_sha(text),)))
+    if path.suffix != ".json":
+        part = "\n".join(taken)
+        return Fingerprint(_sha(part), lambda: iter((_sha(part),)))
+    canonical = sorted(json.dumps(pair, sort_keys=True, ensure_ascii=False) for pair in taken)
+    return Fingerprint(_sha(_CANONICAL + json.dumps(canonical)), lambda: _file_order_digests(taken))
+
+
+class Fingerprint(str):
+    """``owned_digest``'s value (the hex digest recorded from now on), which also knows the ones
+    an earlier version may have recorded for the same settings (``legacy``)."""
+
+    legacy: Callable[[], Iterator[str]]
+
+    def __new__(cls, digest: str, legacy: Callable[[], Iterator[str]]) -> Fingerprint:
+        made = super().__new__(cls, digest)
+        made.legacy = legacy
+        return made
+
+
+#: Set before the canonical form, so that no fingerprint of it equals one of the file-order form.
+_CANONICAL = "mahavishnu fingerprint 2\n"
+#: How many orders of the pairs are tried for a fingerprint of the file-order form (~2 ms).
+_MAX_ORDERS = 2000
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _file_order_digests(taken: list[Any]) -> Iterator[str]:
+    """The fingerprints earlier versions recorded for ``taken``: ``json.dumps`` of the pairs in the
+    order the file held them. The file may have been rewritten in another order since (Claude Code
+    moves top-level keys): every order of the pairs, grouped by top-level key, while there are at
+    most ``_MAX_ORDERS`` of them; else the groups' orders alone, else the order the file has now."""
+    groups: dict[str, list[Any]] = {}
+    for keys, value in taken:
+        groups.setdefault(keys[0] if keys else "", []).append((keys, value))
+    orders = math.factorial(len(groups))
+    if orders > _MAX_ORDERS:
+        yield _sha(json.dumps(taken))
+        return
+    inner = math.prod(math.factorial(len(group)) for group in groups.values())
+    for order in itertools.permutations(groups.values()):
+        if orders * inner > _MAX_ORDERS:
+            yield _sha(json.dumps([pair for group in order for pair in group]))
+            continue
+        for pairs in itertools.product(*(itertools.permutations(group) for group in order)):
+            yield _sha(json.dumps([pair for group in pairs for pair in group]))
 
 
 def ours(path: Path, digest: str) -> bool:
@@ -103,7 +154,10 @@ def ours(path: Path, digest: str) -> bool:
     record = _read(path)
     written = _written(record)
     if written is not None:
-        return digest in written
+        if digest in written:
+            return True
+        legacy = getattr(digest, "legacy", None)  # recorded by a version before canonical fingerprints
+        return legacy is not None and any(d in written for d in legacy())
     if isinstance(record.get("ours"), bool):  # recorded before the fingerprints were
         return bool(record["ours"])
     key = safe_write.source_key(path)  # switched before records were kept: the newest switch says
@@ -193,11 +247,24 @@ def _merge_lines(base: str, own: str, current: str) -> str | None:
 
 def _merge_json(base: str, own: str, current: str, path: Path) -> str:
     """Key by key (assistants rewrite their JSON settings whole, so lines would not match): every
-    value the user's file has where its stock form differs is set in the current file."""
+    value the user's file has where its stock form differs is set in the current file, an object
+    member by member into an object the current file has (its comments and order stay). When the
+    file is what the switch left (its stock form is ``base`` to the byte), the user's file comes
+    back as it was: comments, key order and layout included."""
+    if current == base:
+        return own
     doc = _parse_json(current, path)
     for keys, value in _changed(_parse_json(base, path).data, _parse_json(own, path).data):
-        doc.set(keys, value)
+        _set_into(doc, keys, value)
     return doc.dumps()
+
+
+def _set_into(doc: JsonDocument, keys: list[str], value: object) -> None:
+    if isinstance(value, dict) and value and isinstance(doc.get(keys), dict):
+        for key, inner in value.items():
+            _set_into(doc, [*keys, key], inner)
+    else:
+        doc.set(keys, value)
 
 
 def _parse_json(text: str, path: Path) -> JsonDocument:

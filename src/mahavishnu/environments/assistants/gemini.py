@@ -42,15 +42,13 @@ from mahavishnu.environments.assistants.base import (
     workspace_dir,
     workspace_note,
 )
-from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.environments.json_document import JsonDocument, check_jsonc
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.environments.safe_write import read_text
 from mahavishnu.errors import ConfigError, MahavishnuError
 from mahavishnu.masking import mask
 
 AUTH_TYPE = "gemini-api-key"
-#: Gemini CLI's own Google login, what ``switch-llm gemini-cli`` goes back to.
-STOCK_AUTH = "oauth-personal"
 BASE_URL_VAR = "GOOGLE_GEMINI_BASE_URL"
 KEY_VAR = "GEMINI_API_KEY"
 OWNED_ENV = (BASE_URL_VAR, KEY_VAR)
@@ -80,12 +78,15 @@ def trusted_folders_path() -> Path:
 
 
 def load(text: str | None, source: Path | str) -> JsonDocument:
+    """The settings, refused (nothing written) where Gemini CLI would refuse them: it strips comments
+    and hands the rest to ``JSON.parse`` (no trailing commas or other JSON5, no byte order mark)."""
+    check_jsonc(text or "", str(source), reader="Gemini CLI", bom=False)
     return JsonDocument.parse(text or "", source=str(source), comments=True)
 
 
 def validate(text: str) -> None:
     """Gemini CLI reads JSON with comments, an object at the top."""
-    JsonDocument.parse(text, source="the new settings", comments=True)
+    load(text, "the new settings")
 
 
 def apply_settings(text: str | None, source: Path | str, model: str) -> str:
@@ -96,12 +97,14 @@ def apply_settings(text: str | None, source: Path | str, model: str) -> str:
 
 
 def remove_settings(text: str | None, source: Path | str) -> str:
+    """``text`` without the API-key auth type and the model a profile selected. No login type is
+    written in their place: Gemini CLI then picks its auth from the environment (``GEMINI_API_KEY``)
+    or asks. A login type the file had before a switch is the user's own, kept by the switch and put
+    back by the stock switch (``own_settings``). Objects this empties go too, unless they hold a comment."""
     doc = load(text, source)
     if doc.get(["security", "auth", "selectedType"]) == AUTH_TYPE:
-        doc.set(["security", "auth", "selectedType"], STOCK_AUTH)
-        doc.delete(["model", "name"])
-        if doc.get(["model"]) == {}:
-            doc.delete(["model"])
+        doc.delete(["security", "auth", "selectedType"], prune_empty_parents=True)
+        doc.delete(["model", "name"], prune_empty_parents=True)
     return doc.dumps()
 
 

@@ -1,6 +1,7 @@
 """Qwen Code: ``~/.qwen/settings.json`` (user; ``$QWEN_HOME/settings.json`` when set) and
 ``<cwd>/.qwen/settings.json`` (project: Qwen Code's workspace is the folder it starts in, never the
-git root above it). Both are JSONC: comments survive every edit.
+git root above it). Both are JSON with comments (Qwen Code strips them, then ``JSON.parse``: no
+trailing commas or other JSON5, which ``load`` refuses as Qwen Code would): comments survive every edit.
 
 A profile owns ``security.auth.selectedType`` (``"openai"``), ``model.name`` and one entry of
 ``modelProviders.openai[]``::
@@ -54,14 +55,15 @@ from mahavishnu.environments.json_document import (
     _render,
     _split_line,
     _to_python,
+    check_jsonc,
 )
 from mahavishnu.environments.profiles import Profile
 from mahavishnu.environments.safe_write import read_text
 from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
 from mahavishnu.masking import mask
 
-#: Qwen Code's own login, what ``switch-llm qwen-code`` goes back to.
-STOCK_AUTH = "qwen-oauth"
+#: The auth type a profile selects (Qwen Code's OpenAI-compatible providers).
+AUTH_TYPE = "openai"
 #: ``description`` of the modelProviders entries Mahavishnu wrote.
 MARK = "[mahavishnu] profile "
 
@@ -83,13 +85,16 @@ def env_path() -> Path:
 
 
 def load(text: str | None, source: Path | str) -> SettingsDocument:
+    """The settings, refused (nothing written) where Qwen Code would refuse them (``check_jsonc``)."""
+    check_jsonc(text or "", str(source), reader="Qwen Code", bom=True)
     doc = JsonDocument.parse(text or "", source=str(source), comments=True)
     return SettingsDocument(doc._model, source=str(source), style=doc._style)
 
 
 def validate(text: str) -> None:
-    """Qwen Code reads JSONC with an object at the top; modelProviders.* must be arrays."""
-    data = JsonDocument.parse(text, source="the new settings", comments=True).data
+    """Qwen Code reads JSON with comments (no trailing commas or other JSON5; a BOM is fine) with an
+    object at the top; modelProviders.* must be arrays."""
+    data = load(text, "the new settings").data
     providers = data.get("modelProviders", {})
     if not isinstance(providers, dict) or not all(isinstance(v, list) for v in providers.values()):
         raise InvalidConfigFileError("refusing to write settings whose modelProviders is not {id: [...]}")
@@ -237,13 +242,17 @@ def apply_profile(text: str | None, source: Path | str, entry: dict[str, Any]) -
     doc = load(text, source)
     doc.remove_elements(["modelProviders", "openai"], is_ours)
     doc.append_element(["modelProviders", "openai"], entry)
-    doc.set(["security", "auth", "selectedType"], "openai")
+    doc.set(["security", "auth", "selectedType"], AUTH_TYPE)
     doc.set(["model", "name"], entry["id"])
     return doc.dumps()
 
 
 def remove_profile(text: str | None, source: Path | str) -> str:
-    """``text`` without our provider entries, and without the model and auth type they selected."""
+    """``text`` without our provider entries, and without the model and auth type they selected. No
+    login type is written in their place: Qwen Code then takes its auth from the environment
+    (``OPENAI_API_KEY``…) or asks. An auth type the file had before a switch is the user's own, kept
+    by the switch and put back by the stock switch (``own_settings``). Objects this empties go too,
+    unless they hold a comment."""
     doc = load(text, source)
     data = doc.data
     section, providers = data.get("model"), data.get("modelProviders")
@@ -257,11 +266,9 @@ def remove_profile(text: str | None, source: Path | str) -> str:
         if doc.get(keys) in ([], {}):  # only ours were there: leave no empty shell
             doc.delete(keys)
     if model in ours:
-        doc.delete(["model", "name"])
-        if doc.get(["model"]) == {}:
-            doc.delete(["model"])
-    if doc.get(["security", "auth", "selectedType"]) == "openai":
-        doc.set(["security", "auth", "selectedType"], STOCK_AUTH)
+        doc.delete(["model", "name"], prune_empty_parents=True)
+    if doc.get(["security", "auth", "selectedType"]) == AUTH_TYPE:
+        doc.delete(["security", "auth", "selectedType"], prune_empty_parents=True)
     return doc.dumps()
 
 
@@ -315,8 +322,8 @@ class Qwen(UserProjectAssistant):
         return SwitchPlan(edits, warnings)
 
     def plan_stock(self, scope: Scope) -> SwitchPlan:
-        """Back to Qwen Code's own login (Qwen OAuth): our provider entries, the model and auth type
-        they selected, and the keys we wrote into ``.env`` removed."""
+        """Back to Qwen Code's own login: our provider entries, the model and auth type they
+        selected, and the keys we wrote into ``.env`` removed."""
         path = self.settings_path(scope)
         edits = [FileEdit(path=path, transform=lambda text: remove_profile(text, path), validate=validate)]
         dotenv = env_path()
