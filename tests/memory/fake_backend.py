@@ -189,6 +189,7 @@ class FakeBackend(Backend):
     def _matching(self, filters: Filters) -> list[Memory]:
         projects = self._projects(filters)
         shared = self._shared_ids(projects) if filters.shared and projects is not None else set()
+        origins = self._origin_ids() if filters.with_global else set()
         return [
             m
             for m in self.db.rows.values()
@@ -197,9 +198,13 @@ class FakeBackend(Backend):
                 projects is None
                 or m.project in projects
                 or m.id in shared
-                or (filters.with_global and m.project is None)
+                or (filters.with_global and m.project is None and m.id not in origins)
             )
         ]
+
+    def _origin_ids(self) -> set[int]:
+        """Insights of a known project (an ``origin`` share): not global, as ``sql.GLOBAL_IDS`` says."""
+        return {r["memory_id"] for r in self.db.records.get(records.SHARES, []) if r.get("via") == "origin"}
 
     def _projects(self, filters: Filters) -> set[str] | None:
         if filters.group is not None:

@@ -22,7 +22,7 @@ SETTINGS = RecallSettings(min_relevance=0.3)
 LEDGER = "The ledger service retries webhooks with jittered exponential backoff"
 PROMPT = "how does the ledger service retry webhooks?"
 
-pytestmark = pytest.mark.parametrize("backend_factory", ["sqlite", "postgres"], indirect=True)
+pytestmark = pytest.mark.parametrize("backend_factory", ["fake", "sqlite", "postgres"], indirect=True)
 
 
 @pytest.fixture
