@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from mahavishnu.errors import MahavishnuError
+from mahavishnu.errors import MahavishnuError, StoreError, from_unexpected
 from mahavishnu.masking import mask_url
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "stopped", "skipped", "error"]
 SESSION_BUDDY = "session-buddy"
+#: The time limit of the store file's ``PRAGMA quick_check`` (``doctor`` has the same).
+STORE_CHECK_SECONDS = 5.0
 EMBED_PROBE_TEXT = "mahavishnu health check"
 
 
@@ -81,9 +83,16 @@ def health_report(
     with ThreadPoolExecutor(max_workers=len(checks)) as pool:
         components = [c for found in pool.map(lambda check: _guarded(*check), checks) for c in found]
     report = HealthReport(all(c.status != "error" for c in components), components)
-    if record:
+    if record and _store_usable(components):
         report.recorded_to = _record(report)
     return report
+
+
+def _store_usable(components: list[ComponentHealth]) -> bool:
+    """Whether the metrics may be written to the store: not into one found damaged, read-only or
+    unreachable (only pending migrations, which recording applies, leave it usable)."""
+    found = [c for c in components if c.component == "store"]
+    return not found or found[0].status != "error" or bool(found[0].data.get("migrations_pending"))
 
 
 def _guarded(name: str, check: Callable[[], list[ComponentHealth]]) -> list[ComponentHealth]:
@@ -91,9 +100,23 @@ def _guarded(name: str, check: Callable[[], list[ComponentHealth]]) -> list[Comp
     try:
         return check()
     except MahavishnuError as exc:
-        return [ComponentHealth(name, "error", exc.message)]
+        return [ComponentHealth(name, "error", _with_hint(exc), data=_hint_data(exc))]
     except Exception as exc:  # the report is the place to show any failure
+        known = from_unexpected(exc)  # a damaged or read-only SQLite file: what it means, what to do
+        if known is not None:
+            return [ComponentHealth(name, "error", _with_hint(known), data=_hint_data(known))]
         return [ComponentHealth(name, "error", f"{type(exc).__name__}: {mask_url(str(exc))}")]
+
+
+def _with_hint(exc: MahavishnuError) -> str:
+    """The error's message, and for the store's errors what to do (``db check``, ``db restore`` ...)."""
+    if isinstance(exc, StoreError) and exc.hint:
+        return f"{mask_url(exc.message)}. {exc.hint}"
+    return mask_url(exc.message)
+
+
+def _hint_data(exc: MahavishnuError) -> dict[str, Any]:
+    return {"hint": exc.hint} if exc.hint else {}
 
 
 def _ms(started: float) -> float:
@@ -107,26 +130,64 @@ def _memory(settings: Settings, store: MemoryStore | None) -> list[ComponentHeal
     from mahavishnu.memory.store import MemoryStore
 
     started = time.perf_counter()
+    damaged = _file_check(settings, started)
+    if damaged is not None:
+        return [damaged, ComponentHealth("embedder", "skipped", "the store could not be read")]
     try:
         opened = store or MemoryStore.open(settings)
-    except MahavishnuError as exc:
+    except Exception as exc:
+        known = exc if isinstance(exc, MahavishnuError) else from_unexpected(exc)
+        if known is None:
+            raise
         failed = ComponentHealth(
-            "store", "error", exc.message, _ms(started), {"backend": settings.memory.backend}
+            "store",
+            "error",
+            _with_hint(known),
+            _ms(started),
+            {"backend": settings.memory.backend, **_hint_data(known)},
         )
         return [failed, ComponentHealth("embedder", "skipped", "the store could not be opened")]
     try:
-        return [_store(opened, started), _embedder(opened)]
+        checked = _store(opened, started)
+        if checked.status == "error" and not checked.data.get("migrations_pending"):
+            return [checked, ComponentHealth("embedder", "skipped", "the store could not be read")]
+        return [checked, _embedder(opened)]
     finally:
         if store is None:
             opened.close()
+
+
+def _file_check(settings: Settings, started: float) -> ComponentHealth | None:
+    """The embedded store's file, checked as ``db check`` does (``PRAGMA quick_check``, about a
+    second for 100k memories): a damaged file can still count its rows. The error, or None."""
+    if settings.memory.backend != "sqlite":
+        return None
+    from mahavishnu.errors import StoreDamagedError
+    from mahavishnu.memory.store import default_store_path
+    from mahavishnu.memory.store_check import check_sqlite
+
+    path = settings.memory.path or default_store_path()
+    if not path.is_file():
+        return None
+    # StoreError (unreadable, locked): reported by _guarded; past the time limit: not checked, not damaged
+    report = check_sqlite(path, max_problems=5, time_limit=STORE_CHECK_SECONDS)
+    if report.ok:
+        return None
+    damaged = StoreDamagedError(f"the memory store {path} is damaged: {report.summary}")
+    data = {"backend": "sqlite", "location": str(path), "damaged": True, **_hint_data(damaged)}
+    return ComponentHealth("store", "error", _with_hint(damaged), _ms(started), data)
 
 
 def _store(store: MemoryStore, started: float) -> ComponentHealth:
     try:
         stats = store.stats()
         migrations = store.migration_state()
-    except MahavishnuError as exc:
-        return ComponentHealth("store", "error", exc.message, _ms(started), {"backend": store.backend.name})
+    except Exception as exc:
+        known = exc if isinstance(exc, MahavishnuError) else from_unexpected(exc)
+        if known is None:
+            raise
+        data = {"backend": store.backend.name, **_hint_data(known)}
+        return ComponentHealth("store", "error", _with_hint(known), _ms(started), data)
     data = {
         "backend": stats["backend"],
         "location": mask_url(str(stats["location"])),

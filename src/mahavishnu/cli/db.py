@@ -101,6 +101,10 @@ def check_cmd(
         message = f"the memory store {report.location} is damaged: {report.summary}"
         raise StoreDamagedError.checked(message, report.location)
     info(f"{report.location}: {report.check} ok")
+    if report.read_only:
+        from mahavishnu.memory.store_check import READ_ONLY_HINT
+
+        warn(f"it is read-only for this user (not damaged): storing memories will fail. {READ_ONLY_HINT}")
 
 
 @app.command("backup")

@@ -39,8 +39,12 @@ def health(
             ],
         )
         verdict = "[green]healthy[/]" if report.ok else "[red]unhealthy[/]"
-        console.print(
-            f"\n{verdict}" + (f" (recorded to {escape(report.recorded_to)})" if report.recorded_to else "")
-        )
+        if report.recorded_to:
+            where = f" (recorded to {escape(report.recorded_to)})"
+        elif any(c.component == "store" and c.status == "error" for c in report.components):
+            where = " (not recorded: nothing is written to a store in error)"
+        else:
+            where = ""
+        console.print(f"\n{verdict}{where}")
     if not report.ok:
         raise typer.Exit(1)

@@ -372,8 +372,22 @@ def import_cmd(
         return
     if path is None:
         raise InvalidInputError("which file?", hint="Pass a file from `memory export`, or --tool all.")
-    with open_store() as store:
-        counts = store.import_(path)
+    try:
+        with open_store() as store:
+            counts = store.import_(path)
+    except KeyboardInterrupt:
+        import shlex
+
+        from mahavishnu.cli.output import err_console
+
+        err_console.print(
+            "interrupted: the memories and activity rows imported before it are kept (each batch is "
+            "committed whole; nothing is written until the whole file has been checked). Run "
+            f"`{shlex.join(['mahavishnu', 'memory', 'import', str(path)])}` again to finish: what is "
+            "already stored is skipped, so running it again is safe.",
+            markup=False,
+        )
+        raise typer.Exit(130) from None
     records = {t: {"imported": c.imported, "skipped": c.skipped} for t, c in counts.records.items()}
     data = {
         "imported": counts.imported,

@@ -313,6 +313,8 @@ def check_jsonc(text: str, source: str, *, reader: str, bom: bool) -> None:
         json.loads(bare)  # Python's json takes NaN and Infinity, JSON.parse does not
     except json.JSONDecodeError as exc:
         pos, problem = _jsonc_problem(bare, exc.pos, exc.msg, reader)
+    except RecursionError as exc:
+        raise InvalidConfigFileError(f"{source} is nested too deeply to read") from exc
     else:
         constant = next((m for m in _JSON_CONSTANT.finditer(bare) if m.group("constant")), None)
         if constant is None:

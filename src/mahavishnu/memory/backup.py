@@ -16,12 +16,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import importlib.util
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_PG_MAGIC = b"PGDMP"
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,18 @@ def restore(settings: MemorySettings, path: Path) -> Restored:
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"no such backup file: {path}")
+    with path.open("rb") as file:
+        head = file.read(16)
     if settings.backend == "sqlite":
-        if path.read_bytes()[:16] != _SQLITE_MAGIC:
-            raise InvalidInputError(f"{path} is not a backup of an embedded (SQLite) store")
+        if head != _SQLITE_MAGIC:
+            hint = (
+                _other_backend_hint("PostgreSQL", "the embedded (SQLite)") if head[:5] == _PG_MAGIC else None
+            )
+            raise InvalidInputError(f"{path} is not a backup of an embedded (SQLite) store", hint=hint)
         return _sqlite_restore(settings, path)
-    if path.read_bytes()[:5] != b"PGDMP":
-        raise InvalidInputError(f"{path} is not a pg_dump backup (custom format)")
+    if head[:5] != _PG_MAGIC:
+        hint = _other_backend_hint("embedded (SQLite)", "the PostgreSQL") if head == _SQLITE_MAGIC else None
+        raise InvalidInputError(f"{path} is not a pg_dump backup (custom format)", hint=hint)
     dsn, env, location = _pg_connection(settings, migrate=False)
     previous = _previous_copy("before-restore", ".dump")
     _atomic(previous, lambda tmp: _pg_dump(dsn, env, tmp))
@@ -82,11 +93,21 @@ def restore(settings: MemorySettings, path: Path) -> Restored:
     return Restored(location, previous=previous)
 
 
+def _other_backend_hint(source: str, target: str) -> str:
+    """A backup restores into a store of its own backend; memories move between backends by export."""
+    return (
+        f"It is a backup of a {source} store. To move memories into {target} store, run "
+        "`mahavishnu memory export FILE.jsonl` with the other backend configured, then `mahavishnu memory "
+        "import FILE.jsonl` with this one (or restore the backup with the backend it came from)."
+    )
+
+
 def _previous_copy(kind: str, suffix: str) -> Path:
     """Where the store a restore replaces is kept (the newest few of each kind)."""
     from mahavishnu import paths
 
     folder = paths.make_dir(paths.backups_dir() / "store")
+    _remove_stale_temporaries(folder, f"{kind}-")
     for old in sorted(folder.glob(f"{kind}-*{suffix}"))[: 1 - _PREVIOUS_KEPT]:
         old.unlink(missing_ok=True)
     now = time.time_ns()  # to the nanosecond: restoring the copy made a moment ago never overwrites it
@@ -163,16 +184,60 @@ def _sqlite_copy(source: Path, target: Path) -> None:
 
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    """Write ``path`` through a temporary file beside it, private (0600, made by ``mkstemp``) from its
+    first byte; its name carries our pid, so the next run removes what a killed one left."""
+    _remove_stale_temporaries(path.parent, path.name + ".")
+    fd, name = tempfile.mkstemp(prefix=f"{path.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=path.parent)
     os.close(fd)
-    tmp = Path(name)
-    tmp.unlink()
+    tmp = Path(name)  # kept, not unlinked: the writer fills the private file, never one it creates
     try:
         write(tmp)
         tmp.chmod(0o600)  # a backup holds every memory: private, whatever the umask
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        for leftover in (tmp, *(Path(f"{tmp}{s}") for s in _SQLITE_SIDE_FILES)):
+            leftover.unlink(missing_ok=True)
+
+
+_TMP_SUFFIX = ".tmp"
+_SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
+#: A temporary file without our pid in its name (written before they carried one) is stale after this.
+_STALE_AFTER_SECONDS = 3600
+
+
+def _remove_stale_temporaries(folder: Path, prefix: str) -> None:
+    """Temporary files (and their SQLite side files) of backups whose process is gone: a ``kill -9``
+    leaves them, and nothing else would ever remove them."""
+    if not folder.is_dir():
+        return
+    for found in folder.glob(f"{glob.escape(prefix)}*{_TMP_SUFFIX}*"):
+        base = found.name
+        for side in _SQLITE_SIDE_FILES:
+            base = base.removesuffix(side)
+        if not base.endswith(_TMP_SUFFIX) or _temporary_in_use(found, base.removesuffix(_TMP_SUFFIX)):
+            continue
+        found.unlink(missing_ok=True)
+
+
+def _temporary_in_use(found: Path, stem: str) -> bool:
+    """Whether the process that made a temporary file (``NAME.PID.RANDOM.tmp``) may still write it."""
+    parts = stem.rsplit(".", 2)
+    pid_text = parts[-2] if len(parts) == 3 else ""
+    if not pid_text.isdigit():  # an older name without a pid: judged by its age
+        try:
+            return time.time() - found.stat().st_mtime < _STALE_AFTER_SECONDS
+        except OSError:
+            return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, another user's
+        return True
+    return True
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
@@ -220,6 +285,29 @@ def _major_version(tool: Path) -> int:
         return 0
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, what makes a child get SIGKILL when we die (``prctl(PR_SET_PDEATHSIG)``): a
+    ``kill -9`` of ``db restore`` must not leave pg_restore replacing the store on its own."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # we died before the prctl: nobody would kill this child
+            os._exit(1)
+
+    return arm
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _pg_dump(dsn: str, env: dict[str, str], file: Path) -> None:
     _pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={file}", dsn], env)
 
@@ -240,7 +328,12 @@ def _pg_tool(name: str, args: list[str], env: dict[str, str]) -> str:
     """Run a PostgreSQL client tool; its standard output."""
     try:
         done = subprocess.run(
-            [str(pg_tool_path(name)), *args], env=env, capture_output=True, text=True, timeout=3600
+            [str(pg_tool_path(name)), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            preexec_fn=_die_with_parent(),  # the child runs only prctl and getppid before exec
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise StoreError(f"{name} failed: {exc}") from exc

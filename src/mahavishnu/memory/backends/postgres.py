@@ -14,13 +14,20 @@
 - Every method is one transaction. A connection lost mid-transaction rolls back on the server;
   the method is retried on a fresh connection (writes are idempotent by the dedup key), so a batch
   is applied entirely or not at all.
+- A long-lived process (the memory daemon) never waits out the pool's reconnection back-off: each
+  connection is checked as it leaves the pool, and a broken one (the server stopped or restarted)
+  discards the whole pool. The next call connects directly first, so a server that is down costs
+  a call one connection attempt (with its libpq error) and one that is back is used at once.
 - The operations both databases share are written once, in ``sql.SqlBackend``; this module keeps the
   pool, retries, pgvector and the one-statement search.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,7 +65,9 @@ _T = TypeVar("_T")
 Conn = Any  # psycopg.Connection[Any] (psycopg is imported lazily)
 _MIGRATION_LOCK = 0x6D61_6876  # pg_advisory_xact_lock key: one migrator at a time
 _META_DIMENSION = "dimension"
-_CONNECT_TIMEOUT = 5
+#: Seconds libpq waits for a server (on loopback or a LAN an answer takes milliseconds): also the
+#: most a call waits for a server that is down, when it is not refused at once.
+_CONNECT_TIMEOUT = 3
 _ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
 _MAX_DRAWN_IDS = 1_000_000  # nextval calls an import may make instead of setval (about a second)
 
@@ -94,6 +103,7 @@ DIALECT = Dialect(
     has_tag="m.tags @> ARRAY[%s]::text[]",
     json_get="m.metadata -> %s::text",
     json_key=str,
+    lock_row=" FOR UPDATE",
 )
 
 
@@ -220,6 +230,24 @@ def _configure(conn: Conn) -> None:
     conn.commit()
 
 
+def _pool_name() -> str:
+    """The pool's name in its log lines: this process, e.g. ``mahavishnu[4242] memory``."""
+    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not program or program.startswith("-") or program.endswith(".py"):
+        program = "python"
+    return f"{program}[{os.getpid()}] memory"
+
+
+def _quiet_pool_log() -> None:
+    """Keep the pool's own log lines ("error connecting in …") off the terminal: the failing call
+    says what is wrong itself. Python prints records to stderr only when no handler is configured
+    anywhere; a NullHandler on the pool's logger ends that, while a process that configures
+    logging (a log file, ``--verbose``) still receives them."""
+    logger = logging.getLogger("psycopg.pool")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+
+
 def _owns_memories(conn: Conn) -> bool:
     owner = "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = 'memories'::regclass"
     return bool(conn.execute(owner).fetchone()[0])
@@ -256,6 +284,8 @@ class PostgresBackend(SqlBackend):
         self._pool_size = pool_size
         self._pool_timeout = pool_timeout
         self._pool: ConnectionPool[Any] | None = None
+        self._pool_lock = threading.Lock()
+        self._lost = False  # a pool was discarded: connect directly before building the next
         if migrate:
             self.migrate()
         else:
@@ -313,28 +343,76 @@ class PostgresBackend(SqlBackend):
 
     @property
     def pool(self) -> ConnectionPool[Any]:
-        if self._pool is None:
-            import psycopg
-            from psycopg_pool import ConnectionPool
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = self._open_pool()
+            return self._pool
 
-            pool: ConnectionPool[Any] = ConnectionPool(
-                self.dsn,
-                min_size=1,
-                max_size=self._pool_size,
-                kwargs={"connect_timeout": _CONNECT_TIMEOUT},
-                configure=_configure,
-                check=ConnectionPool.check_connection,
-                timeout=self._pool_timeout,
-                open=False,
-                name="mahavishnu-memory",
-            )
+    def _open_pool(self) -> ConnectionPool[Any]:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        _quiet_pool_log()
+        if self._lost:  # a server still down fails here at once, with libpq's own reason
+            self._direct().close()
+        pool: ConnectionPool[Any] = ConnectionPool(
+            self.dsn,
+            min_size=1,
+            max_size=self._pool_size,
+            kwargs={"connect_timeout": _CONNECT_TIMEOUT},
+            configure=_configure,
+            timeout=self._pool_timeout,
+            open=False,
+            name=_pool_name(),
+        )
+        try:
+            pool.open(wait=True, timeout=_CONNECT_TIMEOUT + 2)
+        except psycopg.Error as exc:  # PoolTimeout is an OperationalError
+            pool.close(timeout=1.0)
+            raise _unavailable(self.dsn, exc) from None
+        self._lost = False
+        return pool
+
+    def _discard(self, pool: ConnectionPool[Any]) -> None:
+        """Drop ``pool`` (one of its connections broke): the next call builds a new one rather than
+        wait for this one's reconnection attempts, which back off up to minutes."""
+        with self._pool_lock:
+            if self._pool is not pool:
+                return
+            self._pool, self._lost = None, True
+        pool.close(timeout=1.0)
+
+    def _checked(self) -> tuple[ConnectionPool[Any], Conn]:
+        """A pooled connection that answers (``ConnectionPool.check_connection``). A broken one
+        means the server went away or restarted since: the pool is discarded (its other
+        connections are just as broken) and the connection comes from a new one."""
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        for renewed in (False, True):
+            pool = self.pool
+            conn = pool.getconn()
             try:
-                pool.open(wait=True, timeout=self._pool_timeout)
-            except psycopg.Error as exc:  # PoolTimeout is an OperationalError
-                pool.close()
-                raise _unavailable(self.dsn, exc) from None
-            self._pool = pool
-        return self._pool
+                ConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                pool.putconn(conn)
+                self._discard(pool)
+                if renewed:
+                    raise
+                continue
+            return pool, conn
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        pool, conn = self._checked()
+        try:
+            with conn:
+                yield conn
+        finally:
+            pool.putconn(conn)
+            if conn.broken or conn.closed:  # lost mid-transaction: the server is likely gone
+                self._discard(pool)
 
     def run(self, work: Callable[[Conn], _T], *, retry: bool = True) -> _T:
         """``work(conn)`` in one transaction; retried on a fresh connection if the connection is lost
@@ -344,7 +422,7 @@ class PostgresBackend(SqlBackend):
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                with self.pool.connection() as conn, conn.transaction():
+                with self._connection() as conn, conn.transaction():
                     return work(conn)
             except psycopg.Error as exc:
                 if not _retryable(exc):
@@ -372,7 +450,7 @@ class PostgresBackend(SqlBackend):
     @contextmanager
     def _snapshot(self) -> Iterator[Any]:
         """A binary cursor (vectors arrive exactly) in one REPEATABLE READ, read-only transaction."""
-        with self.pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             with conn.cursor(binary=True) as cursor:
                 yield cursor
@@ -410,9 +488,10 @@ class PostgresBackend(SqlBackend):
             return self._applied(conn)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def _meta_written(self, conn: Conn, values: Mapping[str, str | None]) -> None:
         if values.get(_META_DIMENSION):

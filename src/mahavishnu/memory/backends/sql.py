@@ -72,6 +72,9 @@ class Dialect:
     json_get: str  # ``m.metadata``'s value at one key (a mark), as the scan returns it
     json_key: Callable[[str], str]  # the parameter for ``json_get``
     true: str = "true"
+    #: Appended to a SELECT that a merge reads then rewrites: locks the row until the transaction
+    #: ends (PostgreSQL's ``FOR UPDATE``; SQLite's write transaction already excludes other writers).
+    lock_row: str = ""
 
     def marks(self, count: int) -> str:
         return ", ".join([self.mark] * count)
@@ -312,12 +315,15 @@ class SqlBackend(Backend):
         rows = conn.execute(f"SELECT {_SELECT} FROM memories AS m WHERE {where}", params)
         return [self.dialect.memory(row) for row in rows]
 
-    def _find(self, conn: Conn, key: tuple[Any, ...]) -> Memory | None:
+    def _find(self, conn: Conn, key: tuple[Any, ...], *, lock: bool = False) -> Memory | None:
+        """The memory of dedup ``key``; with ``lock``, locked until the transaction ends."""
         m, ifnull = self.dialect.mark, self.dialect.ifnull
         scope = (
             f"content_hash = {m} AND memory_type = {m} AND {ifnull}(project, '') = {ifnull}({m}, '') "
             f"AND {ifnull}(repo_id, '') = {ifnull}({m}, '')"
         )
+        if lock:
+            scope += self.dialect.lock_row
         found = self._select(conn, scope, key)
         return found[0] if found else None
 
@@ -334,15 +340,18 @@ class SqlBackend(Backend):
 
         return self._read(work)
 
+    def _insert_sql(self) -> str:
+        return (
+            f"INSERT INTO memories ({', '.join(INSERT_COLUMNS)}) "
+            f"VALUES ({self.dialect.marks(len(INSERT_COLUMNS))}) ON CONFLICT DO NOTHING RETURNING {_SELECT}"
+        )
+
     def _insert(
         self, conn: Conn, drafts: Sequence[MemoryDraft], vectors: Vector, model: str, now: datetime
     ) -> list[Memory]:
         """Insert inside the caller's transaction; a draft whose dedup key exists (also from a
         concurrent writer) returns that row."""
-        sql = (
-            f"INSERT INTO memories ({', '.join(INSERT_COLUMNS)}) "
-            f"VALUES ({self.dialect.marks(len(INSERT_COLUMNS))}) ON CONFLICT DO NOTHING RETURNING {_SELECT}"
-        )
+        sql = self._insert_sql()
         out = []
         for draft, vector in zip(drafts, vectors, strict=True):
             row = conn.execute(sql, self.dialect.draft_row(draft, vector, model, now)).fetchone()
@@ -351,6 +360,44 @@ class SqlBackend(Backend):
                 raise InvalidInputError(f"could not insert or find memory {draft.content_hash[:12]}")
             out.append(memory)
         return out
+
+    def insert_or_merge(
+        self,
+        drafts: Sequence[MemoryDraft],
+        vectors: Sequence[Vector | None],
+        *,
+        model: str,
+        now: datetime,
+        merge: Callable[[Memory, MemoryDraft], Mapping[str, Any]],
+    ) -> list[tuple[Memory | None, bool]]:
+        """Store ``drafts`` in one transaction: (memory, whether it was already stored) each.
+
+        A draft with a vector is inserted, unless its dedup key exists, also from a concurrent
+        writer that got there first; a draft without one (found stored before) is not. A draft that
+        is not inserted is merged into the stored row: the row is read locked (no other writer
+        changes it until this transaction ends), ``merge(row, draft)`` gives the changes and they
+        are written in the same transaction, so concurrent merges of one memory each keep the
+        others' tags and metadata. ``(None, True)``: a draft without a vector whose row is gone."""
+        sql = self._insert_sql()
+
+        def work(conn: Conn) -> list[tuple[Memory | None, bool]]:
+            out: list[tuple[Memory | None, bool]] = []
+            for draft, vector in zip(drafts, vectors, strict=True):
+                if vector is not None:
+                    row = conn.execute(sql, self.dialect.draft_row(draft, vector, model, now)).fetchone()
+                    if row:
+                        out.append((self.dialect.memory(row), False))
+                        continue
+                stored = self._find(conn, draft.dedup_key, lock=True)
+                if stored is None and vector is not None:
+                    raise InvalidInputError(f"could not insert or find memory {draft.content_hash[:12]}")
+                changes = merge(stored, draft) if stored is not None else {}
+                if stored is not None and changes:
+                    stored = self._update_row(conn, stored.id, dict(changes, updated_at=now)) or stored
+                out.append((stored, True))
+            return out
+
+        return self._write(work)
 
     def insert(
         self, drafts: Sequence[MemoryDraft], vectors: Vector, *, model: str, now: datetime
@@ -374,11 +421,8 @@ class SqlBackend(Backend):
         values = dict(changes, updated_at=now)
         if vector is not None:
             values.update(embedding=vector, embedding_model=model, embedding_dim=len(vector))
-        assignments = ", ".join(f"{name} = {self.dialect.mark}" for name in values)
-        sql = f"UPDATE memories SET {assignments} WHERE id = {self.dialect.mark} RETURNING {_SELECT}"
-        params = [*(self.dialect.encode(k, v) for k, v in values.items()), memory_id]
         try:
-            row = self._write(lambda conn: conn.execute(sql, params).fetchone())
+            return self._write(lambda conn: self._update_row(conn, memory_id, values))
         except (StoreError, *self._errors()) as exc:  # type: ignore[misc]
             cause = self._conflict(exc)
             if cause is None:
@@ -386,6 +430,13 @@ class SqlBackend(Backend):
             raise InvalidInputError(
                 f"another memory already holds this content in this scope ({cause})"
             ) from exc
+
+    def _update_row(self, conn: Conn, memory_id: int, values: Mapping[str, Any]) -> Memory | None:
+        """Set ``values`` (columns by name) on one row inside the caller's transaction; the row."""
+        assignments = ", ".join(f"{name} = {self.dialect.mark}" for name in values)
+        sql = f"UPDATE memories SET {assignments} WHERE id = {self.dialect.mark} RETURNING {_SELECT}"
+        params = [*(self.dialect.encode(k, v) for k, v in values.items()), memory_id]
+        row = conn.execute(sql, params).fetchone()
         return self.dialect.memory(row) if row else None
 
     def _delete_ids(self, conn: Conn, ids: Sequence[int]) -> int:

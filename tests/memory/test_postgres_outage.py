@@ -1,0 +1,170 @@
+"""A long-lived PostgreSQL store (the memory daemon's) while the server goes away and comes back.
+
+The server is reached through a TCP relay this test stops and starts: stopping it drops every
+connection and refuses new ones, as a stopped server does. A call then fails about as fast as a
+connection attempt, with libpq's reason (not after the pool's 15 s wait), a server that is back is
+used at once (not after the pool's reconnection back-off), and the pool's own log lines stay off
+the terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+import mahavishnu
+from mahavishnu.config import MemorySettings
+from mahavishnu.errors import BackendUnavailableError
+from mahavishnu.memory.backends.postgres import PostgresBackend
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.store import MemoryStore
+
+FAST = 3.0  # seconds: a refused connection takes milliseconds; the old pool waited 15 s
+
+
+class Relay:
+    """127.0.0.1:port -> the server; ``stop`` closes the listener and every relayed connection."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sockets, self._sockets = self._sockets, []
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def relay(pg_dsn: str) -> Iterator[tuple[Relay, str]]:
+    params = conninfo_to_dict(pg_dsn)
+    relay = Relay(str(params["host"]), int(str(params["port"])))
+    relay.start()
+    try:
+        yield relay, make_conninfo(pg_dsn, host="127.0.0.1", port=str(relay.port))
+    finally:
+        relay.stop()
+
+
+def _timed_search(store: MemoryStore) -> tuple[float, BaseException | None]:
+    start = time.monotonic()
+    try:
+        store.search("gunicorn workers", limit=3)
+    except BackendUnavailableError as exc:
+        return time.monotonic() - start, exc
+    return time.monotonic() - start, None
+
+
+def test_a_stopped_server_fails_fast_and_a_restarted_one_is_used_at_once(
+    relay: tuple[Relay, str],
+) -> None:
+    proxy, dsn = relay
+    store = MemoryStore(PostgresBackend(dsn), MemorySettings(), FakeEmbedder())
+    try:
+        store.store("gunicorn workers = 2*cores+1", "note")
+        elapsed, error = _timed_search(store)
+        assert error is None and elapsed < FAST
+        proxy.stop()
+        for _ in range(3):
+            elapsed, error = _timed_search(store)
+            assert error is not None and elapsed < FAST, elapsed
+            assert "couldn't get a connection" not in str(error)  # libpq's reason, not the pool's
+        proxy.start()
+        elapsed, error = _timed_search(store)
+        assert error is None and elapsed < FAST, (elapsed, error)
+        proxy.stop()  # a restart while nobody asks: the next call is served at once
+        proxy.start()
+        elapsed, error = _timed_search(store)
+        assert error is None and elapsed < FAST, (elapsed, error)
+    finally:
+        store.close()
+
+
+CLIENT = textwrap.dedent(
+    """
+    import sys
+    from mahavishnu.memory.backends.postgres import PostgresBackend
+    from mahavishnu.memory.models import Filters
+    backend = PostgresBackend(sys.argv[1])
+    backend.recent(Filters(), 1)
+    print(backend.pool.name, flush=True)
+    sys.stdin.readline()  # the server is gone
+    try:
+        backend.recent(Filters(), 1)
+    except Exception as exc:
+        print(type(exc).__name__, flush=True)
+    """
+)
+
+
+def test_pool_log_lines_stay_off_the_terminal_and_name_the_process(relay: tuple[Relay, str]) -> None:
+    proxy, dsn = relay
+    code = str(Path(mahavishnu.__file__).parents[1])  # the code under test, wherever the test runs
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([code, os.environ.get("PYTHONPATH", "")])}
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, dsn],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert client.stdout is not None and client.stdin is not None
+    name = client.stdout.readline().strip()
+    proxy.stop()
+    out, err = client.communicate("\n", timeout=60)
+    assert out.strip() == "BackendUnavailableError"
+    assert "error connecting" not in err and "psycopg.pool" not in err, err
+    assert name != "mahavishnu-memory" and str(client.pid) in name
