@@ -171,6 +171,7 @@ def test_a_wrong_password_is_a_clear_error_without_the_password(pg_dsn: str) -> 
     with pytest.raises(BackendUnavailableError, match="password authentication failed") as info:
         PostgresBackend(bad)
     assert "127.0.0.1" in info.value.message and "wrong-pw-1234" not in str(info.value)
+    assert "memory.dsn" in info.value.hint and "wrong-pw-1234" not in info.value.hint  # where it came from
 
 
 def test_the_cli_exits_non_zero_naming_the_host(monkeypatch: pytest.MonkeyPatch, pg_dsn: str) -> None:

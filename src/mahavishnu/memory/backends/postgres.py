@@ -213,7 +213,10 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
             "(or give the password in MAHAVISHNU_PG_PASSWORD)."
         )
     elif "password authentication failed" in reason or "no password supplied" in reason:
-        hint = "Check the user and password (MAHAVISHNU_PG_PASSWORD, secret pg-password or ~/.pgpass)."
+        hint = (
+            "Check the user and the password: the one in memory.dsn if it holds one (percent-encode "
+            "special characters), else MAHAVISHNU_PG_PASSWORD, secret pg-password or ~/.pgpass."
+        )
     else:
         hint = "Check that the server is running and reachable, and memory.dsn names it."
     return BackendUnavailableError(f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}", hint=hint)
