@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
@@ -95,6 +95,28 @@ class FakeBackend(Backend):
             if draft.dedup_key not in existing:
                 existing[draft.dedup_key] = self._add(_from_draft(draft, vector, model, now, self.db.next_id))
             out.append(existing[draft.dedup_key])
+        return out
+
+    def insert_or_merge(
+        self,
+        drafts: Sequence[MemoryDraft],
+        vectors: Sequence[Vector | None],
+        *,
+        model: str,
+        now: datetime,
+        merge: Callable[[Memory, MemoryDraft], Mapping[str, Any]],
+    ) -> list[tuple[Memory | None, bool]]:
+        """One writer at a time here: insert what is new, merge the rest."""
+        out: list[tuple[Memory | None, bool]] = []
+        for draft, vector in zip(drafts, vectors, strict=True):
+            stored = self.find_existing([draft]).get(draft.dedup_key)
+            if stored is None and vector is not None:
+                out.append((self._add(_from_draft(draft, vector, model, now, self.db.next_id)), False))
+                continue
+            changes = merge(stored, draft) if stored is not None else {}
+            if stored is not None and changes:
+                stored = self.update(stored.id, changes, None, model="", now=now) or stored
+            out.append((stored, True))
         return out
 
     def _add(self, memory: Memory) -> Memory:

@@ -64,7 +64,6 @@ from mahavishnu.memory.search import Fusion, Ranked
 
 if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings, Settings
-    from mahavishnu.memory.backends.sql import SqlBackend
     from mahavishnu.memory.embedders.base import Embedder
 
 META_EMBEDDER = "embedder"
@@ -233,58 +232,28 @@ class MemoryStore:
         return out
 
     def _store_batch(self, drafts: Sequence[MemoryDraft]) -> list[Stored]:
+        """Embed the drafts not stored yet, then insert them and merge the duplicates in one
+        transaction of the backend's, so a memory another process stored meanwhile is merged into
+        (and reported as already stored), and concurrent merges of one memory each keep the
+        others' tags (``insert_or_merge``)."""
         known = self.backend.find_existing(drafts)
         fresh: dict[tuple[Any, ...], MemoryDraft] = {}
         for d in drafts:
             if d.dedup_key not in known:
                 fresh.setdefault(d.dedup_key, d)
-        vectors: Vector | None = None
         model = ""
+        by_key: dict[tuple[Any, ...], Vector] = {}
         if fresh:
             embedder = self.embedder
             vectors = embedder.embed_many([d.content for d in fresh.values()], kind="document")
             model = embedder.identity
-        from mahavishnu.memory.backends.sql import SqlBackend
-
-        if isinstance(self.backend, SqlBackend):
-            return self._store_merging(self.backend, drafts, known, fresh, vectors, model)
-        if fresh and vectors is not None:
-            stored = self.backend.insert(list(fresh.values()), vectors, model=model, now=utcnow())
-            known.update(zip(fresh, stored, strict=True))
-        out = []
-        for d in drafts:
-            duplicate = fresh.get(d.dedup_key) is not d
-            if duplicate:
-                known[d.dedup_key] = self._merge_duplicate(known[d.dedup_key], d)
-            out.append(Stored(known[d.dedup_key], duplicate))
-        return out
-
-    def _store_merging(
-        self,
-        backend: SqlBackend,
-        drafts: Sequence[MemoryDraft],
-        known: Mapping[tuple[Any, ...], Memory],
-        fresh: Mapping[tuple[Any, ...], MemoryDraft],
-        vectors: Vector | None,
-        model: str,
-    ) -> list[Stored]:
-        """Insert the fresh drafts and merge the duplicates in one transaction of the backend's, so a
-        memory another process stored meanwhile is merged into (and reported as already stored),
-        and concurrent merges of one memory each keep the others' tags (``insert_or_merge``)."""
-        by_key = dict(zip(fresh, vectors, strict=True)) if vectors is not None else {}
+            by_key = dict(zip(fresh, vectors, strict=True))
         wanted = [by_key[d.dedup_key] if fresh.get(d.dedup_key) is d else None for d in drafts]
-        done = backend.insert_or_merge(drafts, wanted, model=model, now=utcnow(), merge=merged_duplicate)
-        out = []
-        for d, (memory, duplicate) in zip(drafts, done, strict=True):
-            out.append(Stored(memory if memory is not None else known[d.dedup_key], duplicate))
-        return out
-
-    def _merge_duplicate(self, memory: Memory, draft: MemoryDraft) -> Memory:
-        changes = merged_duplicate(memory, draft)
-        if not changes:
-            return memory
-        updated = self.backend.update(memory.id, changes, None, model="", now=utcnow())
-        return updated or memory
+        done = self.backend.insert_or_merge(drafts, wanted, model=model, now=utcnow(), merge=merged_duplicate)
+        return [
+            Stored(memory if memory is not None else known[d.dedup_key], duplicate)
+            for d, (memory, duplicate) in zip(drafts, done, strict=True)
+        ]
 
     def get(self, memory_id: int) -> Memory:
         found = self.backend.get([memory_id]).get(memory_id) if _valid_id(memory_id) else None

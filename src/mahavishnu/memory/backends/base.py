@@ -20,7 +20,7 @@ on the SQL core in ``sql.py``; the tests add an in-memory fake.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -125,6 +125,20 @@ class Rows(Protocol):
         self, drafts: Sequence[MemoryDraft], vectors: Vector, *, model: str, now: datetime
     ) -> list[Memory]:
         """Insert validated drafts (one transaction); a draft whose dedup key exists returns that row."""
+        ...
+
+    def insert_or_merge(
+        self,
+        drafts: Sequence[MemoryDraft],
+        vectors: Sequence[Vector | None],
+        *,
+        model: str,
+        now: datetime,
+        merge: Callable[[Memory, MemoryDraft], Mapping[str, Any]],
+    ) -> list[tuple[Memory | None, bool]]:
+        """Insert the drafts that have a vector, merge the others (and any whose dedup key a
+        concurrent writer stored first) into the stored row with ``merge``'s changes, in one
+        transaction: (memory, whether it was already stored) per draft (see ``SqlBackend``)."""
         ...
 
     def get(self, ids: Sequence[int]) -> dict[int, Memory]: ...
