@@ -59,10 +59,6 @@ SCHEMAS = {
 }
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
-#: How long the store check may spend on ``PRAGMA quick_check`` (about a second for 100k memories when
-#: the file is cached; a cold file on a busy disk can take far longer): past it, ``db check`` is named.
-STORE_CHECK_SECONDS = 5.0
-
 #: The name of the memory-hooks check (``check_memory_hooks``).
 HOOKS_CHECK = "hooks"
 
@@ -314,25 +310,22 @@ def check_private_files(settings: Settings) -> list[Finding]:
 
 def check_store(settings: Settings) -> list[Finding]:
     """The store's migrations; for the embedded store first its file (``PRAGMA quick_check``, what
-    ``db check`` runs: about a second for 100k memories, stopped after ``STORE_CHECK_SECONDS``),
-    since a damaged file still reports its migrations."""
-    from mahavishnu.memory.store import default_store_path, open_backend
+    ``db check`` runs, within ``store_check.QUICK_CHECK_SECONDS``), since a damaged file still
+    reports its migrations."""
+    from mahavishnu.errors import StoreDamagedError
+    from mahavishnu.memory.store import open_backend
+    from mahavishnu.memory.store_check import QUICK_CHECK_SECONDS, READ_ONLY_HINT, quick_check_store
 
     notes: list[Finding] = []
-    path = settings.memory.path or default_store_path()
-    checked = ""  # what was found of the file
-    if settings.memory.backend == "sqlite" and path.is_file():
-        from mahavishnu.errors import StoreDamagedError
-        from mahavishnu.memory.store_check import READ_ONLY_HINT, check_sqlite
-
-        report = check_sqlite(path, max_problems=5, time_limit=STORE_CHECK_SECONDS)
-        if not report.ok:
-            detail = f"sqlite at {path}: damaged ({report.summary})"
-            return [Finding("store", "error", detail, StoreDamagedError.default_hint)]
-        checked = ", file checked" if report.complete else ", file check stopped"
-        if report.read_only:
-            detail = f"sqlite at {path}: read-only for this user (not damaged); storing memories will fail"
-            notes.append(Finding("store", "warn", detail, READ_ONLY_HINT))
+    report = quick_check_store(settings.memory)
+    if report is not None and not report.ok:
+        detail = f"sqlite at {report.location}: damaged ({report.summary})"
+        return [Finding("store", "error", detail, StoreDamagedError.default_hint)]
+    if report is not None and report.read_only:
+        detail = (
+            f"sqlite at {report.location}: read-only for this user (not damaged); storing memories will fail"
+        )
+        notes.append(Finding("store", "warn", detail, READ_ONLY_HINT))
     try:
         backend = open_backend(settings.memory, migrate=False)
     except MahavishnuError:
@@ -353,11 +346,12 @@ def check_store(settings: Settings) -> list[Finding]:
                 "`mahavishnu db migrate` (any store command also applies them).",
             ),
         ]
-    if checked == ", file check stopped":
-        checked += f" after {STORE_CHECK_SECONDS:g} s"
+    checked, hint = "", ""
+    if report is not None and report.complete:
+        checked = ", file checked"
+    elif report is not None:
+        checked = f", file check stopped after {QUICK_CHECK_SECONDS:g} s"
         hint = "`mahavishnu db check` checks the whole file (it can take minutes on a large store)."
-    else:
-        hint = ""
     current = f"{state.backend} at {state.location}: migrations current{checked}"
     return notes or [Finding("store", "ok", current, hint)]
 

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "stopped", "skipped", "error"]
 SESSION_BUDDY = "session-buddy"
-#: The time limit of the store file's ``PRAGMA quick_check`` (``doctor`` has the same).
-STORE_CHECK_SECONDS = 5.0
 EMBED_PROBE_TEXT = "mahavishnu health check"
 
 
@@ -158,23 +156,17 @@ def _memory(settings: Settings, store: MemoryStore | None) -> list[ComponentHeal
 
 
 def _file_check(settings: Settings, started: float) -> ComponentHealth | None:
-    """The embedded store's file, checked as ``db check`` does (``PRAGMA quick_check``, about a
-    second for 100k memories): a damaged file can still count its rows. The error, or None."""
-    if settings.memory.backend != "sqlite":
-        return None
+    """The embedded store's file, checked as ``db check`` does (``store_check.quick_check_store``):
+    a damaged file can still count its rows. The error, or None."""
     from mahavishnu.errors import StoreDamagedError
-    from mahavishnu.memory.store import default_store_path
-    from mahavishnu.memory.store_check import check_sqlite
+    from mahavishnu.memory.store_check import quick_check_store
 
-    path = settings.memory.path or default_store_path()
-    if not path.is_file():
-        return None
     # StoreError (unreadable, locked): reported by _guarded; past the time limit: not checked, not damaged
-    report = check_sqlite(path, max_problems=5, time_limit=STORE_CHECK_SECONDS)
-    if report.ok:
+    report = quick_check_store(settings.memory)
+    if report is None or report.ok:
         return None
-    damaged = StoreDamagedError(f"the memory store {path} is damaged: {report.summary}")
-    data = {"backend": "sqlite", "location": str(path), "damaged": True, **_hint_data(damaged)}
+    damaged = StoreDamagedError(f"the memory store {report.location} is damaged: {report.summary}")
+    data = {"backend": "sqlite", "location": report.location, "damaged": True, **_hint_data(damaged)}
     return ComponentHealth("store", "error", _with_hint(damaged), _ms(started), data)
 
 

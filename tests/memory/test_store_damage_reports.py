@@ -15,7 +15,7 @@ from mahavishnu import doctor, health
 from mahavishnu.cli.main import app
 from mahavishnu.config import MemorySettings, load_settings
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory import backup
+from mahavishnu.memory import backup, store_check
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.store import MemoryStore
@@ -122,6 +122,6 @@ def test_doctor_stops_a_slow_file_check_and_names_db_check(
     store_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cold 100k-memory store on a busy disk: doctor stays fast and says where the full check is."""
-    monkeypatch.setattr(doctor, "STORE_CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(store_check, "QUICK_CHECK_SECONDS", 0.0)
     [found] = doctor.check_store(load_settings())
     assert found.status == "ok" and "stopped" in found.detail and "db check" in found.hint
