@@ -28,6 +28,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from mahavishnu.config import Settings
+from mahavishnu.environments.assistants.claude import SHELL_CREDENTIALS
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.environments.secrets import resolve_profile_secret
 from mahavishnu.environments.switcher import ASSISTANTS, LABELS, PROTOCOL, serves
@@ -37,7 +38,7 @@ RUN_PROVIDER = "mahavishnu-run"
 RUN_KEY_VAR = "MAHAVISHNU_RUN_API_KEY"
 GOOGLE_GEMINI_URL = "https://generativelanguage.googleapis.com"
 #: What would carry another credential to a Claude Code run's provider: removed from its environment.
-CLAUDE_CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
+CLAUDE_CREDENTIALS = (*SHELL_CREDENTIALS, "CLAUDE_CODE_OAUTH_TOKEN")
 #: Per assistant, the variables a run removes from the environment it inherits.
 UNSET = {"claude": CLAUDE_CREDENTIALS}
 #: The executable each assistant installs.
@@ -118,7 +119,7 @@ def _claude(profile: Profile, key: str) -> Built:
     # prints it from there, so it is never on a command line. An inline token in the user's
     # settings.json, or one the shell exports, would outrank the helper (or go along with its key):
     # "" in flag settings blanks them inside Claude Code, which sends neither then.
-    blanks = dict.fromkeys(("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"), "")
+    blanks = dict.fromkeys(SHELL_CREDENTIALS, "")
     flag_settings = {"env": {**env, **blanks}, "apiKeyHelper": f"printenv {RUN_KEY_VAR}"}
     return ["--settings", json.dumps(flag_settings, separators=(",", ":"))], {**env, RUN_KEY_VAR: key}, []
 

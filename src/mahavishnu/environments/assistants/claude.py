@@ -213,29 +213,17 @@ def shell_credentials_sent(profile: Profile, settings_env: Any) -> list[str]:
 
 
 def shell_credential_warnings(profile: Profile, env: dict[str, str], path: Path) -> list[str]:
-    """What to do about the shell's credentials that Claude Code would send to ``profile``'s provider
-    (``env``: the settings ``env`` being written), and about the one ``env`` blanks."""
+    """What to do about the shell's credentials that ``env`` (the settings ``env`` being written,
+    where a switch blanks every one of them that is not the profile's) keeps from ``profile``'s
+    provider."""
     endpoint = profile.settings.anthropic
     label = f"{profile.label} at {endpoint.base_url}" if endpoint else profile.label
-    warnings = []
-    for var in shell_credentials_sent(profile, env):
-        how = (
-            "as x-api-key along with the profile's key"
-            if var == "ANTHROPIC_API_KEY"
-            else ("instead of the profile's key")
-        )
-        warnings.append(
-            f"your shell exports {var}, which Claude Code sends to {label} {how}: `unset {var}` (and "
-            f"remove it from your shell profile) while Claude Code uses {profile.name}, or start it with "
-            f"`mahavishnu run {profile.name}`, which leaves it out"
-        )
-    for var in foreign_credentials(profile):
-        if os.environ.get(var) and env.get(var) == "":
-            warnings.append(
-                f'your shell exports {var}: {path} sets it to "" so that Claude Code does not send it to '
-                f"{label}; `unset {var}` as well (and remove it from your shell profile) to be sure"
-            )
-    return warnings
+    return [
+        f'your shell exports {var}: {path} sets it to "" so that Claude Code does not send it to '
+        f"{label}; `unset {var}` as well (and remove it from your shell profile) to be sure"
+        for var in foreign_credentials(profile)
+        if os.environ.get(var) and env.get(var) == ""
+    ]
 
 
 def _kept_out_of_git(path: Path, scope: Scope, *, dry_run: bool) -> list[str]:
