@@ -18,6 +18,13 @@ def set_profile_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv(ref.removeprefix("env:"), f"sk-{name}-secret-0123456789")
 
 
+def write_file(path: Path, text: str) -> Path:
+    """``text`` written to ``path``, its folders made as needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def write_config(path: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``text`` written to ``path`` (its folder new), with every profile's secret set."""
     path.parent.mkdir()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _switch_helpers import write_file
 
 from mahavishnu.config import load_settings
 from mahavishnu.environments import own_settings
@@ -37,18 +38,12 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZAI_API_KEY", "sk-zai-own0123456789abcdef")
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 def _switch(name: str, tool: str) -> list[str]:
     return switch_llm(name, load_settings(), tool=tool).warnings
 
 
 def test_codex_own_provider_comes_back_byte_for_byte(isolated_home: Path) -> None:
-    config = _write(isolated_home / ".codex" / "config.toml", CODEX)
+    config = write_file(isolated_home / ".codex" / "config.toml", CODEX)
     warnings = _switch("openai", "codex")
     assert any("your own provider settings are replaced" in w for w in warnings)
     assert 'model_provider = "mylocal"' not in config.read_text()
@@ -57,7 +52,7 @@ def test_codex_own_provider_comes_back_byte_for_byte(isolated_home: Path) -> Non
 
 
 def test_claude_gateway_comes_back_and_later_edits_stay(isolated_home: Path) -> None:
-    settings = _write(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE, indent=2) + "\n")
+    settings = write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE, indent=2) + "\n")
     _switch("qwen", "claude")
     _switch("deepseek", "claude")  # a second switch keeps the first copy
     data = json.loads(settings.read_text())
@@ -71,7 +66,7 @@ def test_claude_gateway_comes_back_and_later_edits_stay(isolated_home: Path) -> 
 
 
 def test_own_gemini_key_in_env_comes_back(isolated_home: Path) -> None:
-    dotenv = _write(isolated_home / ".gemini" / ".env", "GEMINI_API_KEY=AIzaMyOwnKey1234567890\nFOO=1\n")
+    dotenv = write_file(isolated_home / ".gemini" / ".env", "GEMINI_API_KEY=AIzaMyOwnKey1234567890\nFOO=1\n")
     _switch("gemini", "gemini")
     assert "AIzaMyOwnKey" not in dotenv.read_text()
     _switch("stock", "gemini")
@@ -79,7 +74,7 @@ def test_own_gemini_key_in_env_comes_back(isolated_home: Path) -> None:
 
 
 def test_a_file_without_provider_settings_is_not_kept(isolated_home: Path) -> None:
-    settings = _write(isolated_home / ".claude" / "settings.json", '{"permissions": {"allow": []}}')
+    settings = write_file(isolated_home / ".claude" / "settings.json", '{"permissions": {"allow": []}}')
     assert not any("own provider" in w for w in _switch("qwen", "claude"))
     assert own_settings.kept(settings) is None
     assert not any("own provider" in w for w in _switch("stock", "claude"))
@@ -87,13 +82,13 @@ def test_a_file_without_provider_settings_is_not_kept(isolated_home: Path) -> No
 
 
 def test_stock_says_when_it_removes_settings_it_did_not_write(isolated_home: Path) -> None:
-    _write(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE))
+    write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE))
     warnings = _switch("stock", "claude")  # asked for on purpose: the login, not the gateway
     assert any("removed provider settings Mahavishnu did not write" in w for w in warnings)
 
 
 def test_an_edit_where_the_own_settings_were_keeps_them_aside(isolated_home: Path) -> None:
-    config = _write(isolated_home / ".codex" / "config.toml", CODEX)
+    config = write_file(isolated_home / ".codex" / "config.toml", CODEX)
     _switch("openai", "codex")
     mine = "# my codex config\nmodel_reasoning_effort = 'high'\n"  # just where the own lines were
     config.write_text(config.read_text().replace("# my codex config\n", mine))
@@ -113,7 +108,7 @@ def test_stock_creates_no_file(isolated_home: Path) -> None:
 def test_a_set_up_edited_in_after_a_switch_is_the_users_own(isolated_home: Path) -> None:
     """Switched to a profile, then the user puts their gateway in by hand: the next switch keeps it
     (the file's provider settings are no longer the ones Mahavishnu wrote) and stock puts it back."""
-    settings = _write(isolated_home / ".claude" / "settings.json", "{}\n")
+    settings = write_file(isolated_home / ".claude" / "settings.json", "{}\n")
     _switch("qwen", "claude")
     data = json.loads(settings.read_text())
     data["env"].update(CLAUDE["env"])
@@ -130,7 +125,7 @@ def test_a_set_up_edited_in_after_a_switch_is_the_users_own(isolated_home: Path)
 def test_a_rollback_to_an_earlier_profile_is_still_mahavishnus(isolated_home: Path) -> None:
     """What a switch wrote stays Mahavishnu's after a rollback brings it back: not kept as the
     user's own, so a stock switch leaves the assistant on its login."""
-    settings = _write(isolated_home / ".claude" / "settings.json", "{}\n")
+    settings = write_file(isolated_home / ".claude" / "settings.json", "{}\n")
     _switch("qwen", "claude")
     _switch("deepseek", "claude")
     rollback(load_settings(), tool="claude")

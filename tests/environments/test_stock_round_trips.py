@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _switch_helpers import write_file
 
 from mahavishnu.config import load_settings
 from mahavishnu.environments import own_settings
@@ -32,12 +33,6 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEMINI_API_KEY", "AIza-profile-0123456789abcdef")
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 def _switch(name: str, tool: str, scope: str = "user") -> list[str]:
     return switch_llm(name, load_settings(), tool=tool, scope=scope).warnings  # type: ignore[arg-type]
 
@@ -56,7 +51,7 @@ def _rewrite_in_another_order(path: Path, *, inside: bool = True) -> None:
 
 
 def test_a_reordered_file_is_still_the_switchs_and_stock_goes_to_the_login(isolated_home: Path) -> None:
-    settings = _write(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE_USER, indent=2))
+    settings = write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE_USER, indent=2))
     _switch("qwen", "claude")
     _rewrite_in_another_order(settings)
     assert not any("own provider settings" in w for w in _switch("zai", "claude"))
@@ -67,7 +62,7 @@ def test_a_reordered_file_is_still_the_switchs_and_stock_goes_to_the_login(isola
 
 
 def test_stock_right_after_the_rewrite_says_nothing_of_settings_it_did_not_write(isolated_home: Path) -> None:
-    settings = _write(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE_USER, indent=2))
+    settings = write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE_USER, indent=2))
     _switch("qwen", "claude")
     _rewrite_in_another_order(settings)
     assert not any("did not write" in w for w in _switch("claude", "claude"))
@@ -87,7 +82,7 @@ def test_the_fingerprint_ignores_key_order_inside_objects_too(tmp_path: Path) ->
 def test_a_fingerprint_the_previous_version_recorded_is_recognised(isolated_home: Path) -> None:
     """Recorded before the fingerprints were canonical (the pairs in the file's order), then the file
     rewritten by Claude Code: still Mahavishnu's settings."""
-    settings = _write(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE_USER, indent=2))
+    settings = write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE_USER, indent=2))
     _switch("qwen", "claude")
     text = settings.read_text()
     stock = assistant("claude").plan_stock("user").edits[0].transform(text)
@@ -109,7 +104,7 @@ def test_a_fingerprint_the_previous_version_recorded_is_recognised(isolated_home
 
 def test_qwen_stock_adds_no_auth_type(isolated_home: Path) -> None:
     original = '{\n  "ui": {"theme": "GitHub"}\n}\n'
-    settings = _write(isolated_home / ".qwen" / "settings.json", original)
+    settings = write_file(isolated_home / ".qwen" / "settings.json", original)
     _switch("zai", "qwen")
     _switch("stock", "qwen")
     assert settings.read_text() == original
@@ -128,7 +123,7 @@ def test_qwen_project_stock_leaves_no_auth_type_over_the_users_own(
 
 def test_gemini_stock_adds_no_auth_type(isolated_home: Path) -> None:
     original = '{\n  "ui": {"theme": "Dracula"}\n}\n'
-    settings = _write(isolated_home / ".gemini" / "settings.json", original)
+    settings = write_file(isolated_home / ".gemini" / "settings.json", original)
     _switch("gemini", "gemini")
     _switch("gemini-cli", "gemini")
     assert settings.read_text() == original
@@ -139,7 +134,7 @@ def test_a_login_type_the_file_had_comes_back(isolated_home: Path) -> None:
         '{\n  // mine\n  "security": {"auth": {"selectedType": "qwen-oauth"}},\n'
         '  "model": {"name": "coder-model"}\n}\n'
     )
-    settings = _write(isolated_home / ".qwen" / "settings.json", original)
+    settings = write_file(isolated_home / ".qwen" / "settings.json", original)
     _switch("zai", "qwen")
     assert any("are back" in w for w in _switch("qwen-code", "qwen"))
     assert settings.read_text() == original
@@ -157,14 +152,14 @@ GEMINI_COMMENTED = """{
 
 
 def test_a_comment_in_an_object_the_switch_changed_survives_the_round_trip(isolated_home: Path) -> None:
-    settings = _write(isolated_home / ".gemini" / "settings.json", GEMINI_COMMENTED)
+    settings = write_file(isolated_home / ".gemini" / "settings.json", GEMINI_COMMENTED)
     _switch("gemini", "gemini")
     _switch("gemini-cli", "gemini")
     assert settings.read_text() == GEMINI_COMMENTED
 
 
 def test_the_comment_stays_when_the_file_was_edited_meanwhile(isolated_home: Path) -> None:
-    settings = _write(isolated_home / ".gemini" / "settings.json", GEMINI_COMMENTED)
+    settings = write_file(isolated_home / ".gemini" / "settings.json", GEMINI_COMMENTED)
     _switch("gemini", "gemini")
     settings.write_text(settings.read_text().replace("Dracula", "GitHub"))
     assert any("are back" in w for w in _switch("gemini-cli", "gemini"))
@@ -189,7 +184,7 @@ def test_the_comment_stays_when_the_file_was_edited_meanwhile(isolated_home: Pat
 def test_json5_the_cli_refuses_is_refused_with_its_line(
     isolated_home: Path, tool: str, text: str, where: str, what: str
 ) -> None:
-    settings = _write(isolated_home / f".{tool}" / "settings.json", text)
+    settings = write_file(isolated_home / f".{tool}" / "settings.json", text)
     with pytest.raises(InvalidConfigFileError, match=f"{where}: .*{what}") as info:
         _switch("zai" if tool == "qwen" else "gemini", tool)
     assert str(settings) in info.value.message

@@ -107,12 +107,15 @@ def test_captures_are_answered_in_turn(served: subprocess.Popen[bytes]) -> None:
     assert answers and answers[0]["result"] == {"slept": 1.5}
 
 
-def _hook(home: Path, tool: str, payload: dict[str, Any]) -> tuple[subprocess.CompletedProcess[str], float]:
+def _hook(
+    home: Path, tool: str, payload: dict[str, Any], daemon: str = "on"
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """The recall hook as an assistant runs it, and how long it took; ``daemon="off"``: in-process."""
     began = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "mahavishnu.cli.entry", "memory", "context", "--tool", tool],
         input=json.dumps(payload),
-        env={**os.environ, "MAHAVISHNU_DAEMON": "on"},
+        env={**os.environ, "MAHAVISHNU_DAEMON": daemon},
         cwd=home,
         capture_output=True,
         text=True,
@@ -129,18 +132,7 @@ def test_a_hung_daemon_costs_a_recall_about_a_second_and_says_so(
     answered, _ = _hook(isolated_home, "claude", {**payload, "prompt": "hello"})
     assert answered.returncode == 0 and "recalled by the daemon" in answered.stdout
     # the in-process recall alone, for comparison (no daemon asked)
-    began = time.monotonic()
-    alone = subprocess.run(
-        [sys.executable, "-m", "mahavishnu.cli.entry", "memory", "context", "--tool", "claude"],
-        input=json.dumps({**payload, "prompt": "hello"}),
-        env={**os.environ, "MAHAVISHNU_DAEMON": "off"},
-        cwd=isolated_home,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    in_process = time.monotonic() - began
+    alone, in_process = _hook(isolated_home, "claude", {**payload, "prompt": "hello"}, daemon="off")
     assert alone.returncode == 0
     served.send_signal(signal.SIGSTOP)  # there, accepting connections, answering nothing
     try:
