@@ -43,23 +43,49 @@ def test_rrf_uses_ranks_only_and_scales_to_one() -> None:
     assert fused[0].score == pytest.approx((1 / 62 + 1 / 61) / (2 / 61))
 
 
-def test_zscore_fusion_weighs_each_candidate_by_how_far_it_stands_out_in_its_leg() -> None:
-    """Vector z-scores 1.005, 0.359, -1.364; text 1, -1; a candidate a leg did not return takes the
-    leg's lowest. Fused at alpha 0.5: #2 0.68, #1 0.003, #3 and #4 -1.18; then scaled onto [0, 1]."""
+def test_zscore_fusion_scores_every_candidate_in_both_legs() -> None:
+    """#4 was found by text alone; its cosine 0.5 comes from its stored vector. Over the union
+    {1, 2, 3, 4}: vector z-scores 1.116, 0.372, -1.612, 0.124; text (BM25 0 where a candidate
+    matched nothing) -0.905, 1.508, -0.905, 0.302. Fused at alpha 0.5: #2 0.940, #4 0.213,
+    #1 0.106, #3 -1.258; then scaled onto [0, 1]."""
+    fused = Fusion("zscore", alpha=0.5).fuse(VECTOR, TEXT, 10, cosines={4: 0.5})
+
+    assert ids(fused) == [2, 4, 1, 3]
+    assert [r.score for r in fused] == pytest.approx([1.0, 0.669, 0.621, 0.0], abs=1e-3)
+    assert [r.modes for r in fused[:3]] == [("vector", "text"), ("text",), ("vector",)]
+
+
+def test_zscore_fusion_gives_a_candidate_without_a_cosine_the_vector_legs_lowest() -> None:
+    """Without #4's cosine the vector leg standardises over #1-#3 (1.005, 0.359, -1.364) and #4
+    takes -1.364: it falls below #1, which the complete scoring put under it."""
     fused = Fusion("zscore", alpha=0.5).fuse(VECTOR, TEXT, 10)
 
-    assert ids(fused) == [2, 1, 3, 4]
-    assert [r.score for r in fused] == pytest.approx([1.0, 0.636, 0.0, 0.0], abs=1e-3)
-    assert fused[0].modes == ("vector", "text") and fused[2].modes == ("vector",)
+    assert ids(fused) == [2, 1, 4, 3]
 
 
-def test_zscore_fusion_counts_a_leg_of_equal_scores_as_found_or_not() -> None:
-    fused = Fusion("zscore", alpha=0.5).fuse(VECTOR, [Ranked(4, 3.0, text_score=3.0)], 10)
+def test_zscore_fusion_reads_the_text_leg_past_its_depth_for_vector_candidates() -> None:
+    """#3 is the vector leg's second candidate and the text leg's fourth: beyond the depth of 3 it
+    is no text candidate, but its BM25 of 4 still counts and lifts it over #1 (with 0, as if the
+    text leg had not reached it, #1 stays ahead)."""
+    fusion = Fusion("zscore", alpha=0.5, depth=3)
+    vector = [Ranked(1, 0.9, vector_score=0.9), Ranked(3, 0.8, vector_score=0.8)]
+    text = [*TEXT, Ranked(5, 5.0, text_score=5.0), Ranked(3, 4.0, text_score=4.0)]
+    cosines = {2: 0.3, 4: 0.2, 5: 0.1}
 
-    assert ids(fused) == [1, 2, 4, 3]
+    assert fusion.text_only(vector, text, 2) == [2, 4, 5]
+    fused = fusion.fuse(vector, text, 2, cosines)
+    assert ids(fused) == [2, 3]
+    assert fused[1].text_score is None and fused[1].modes == ("vector",)
+    assert ids(fusion.fuse(vector, text[:3], 2, cosines)) == [2, 1]
 
 
-@pytest.mark.parametrize(("alpha", "expected"), [(1.0, [1, 2, 3, 4]), (0.0, [2, 1, 3, 4])])
+def test_zscore_fusion_ignores_a_leg_of_equal_scores() -> None:
+    fused = Fusion("zscore", alpha=0.5).fuse(VECTOR, [Ranked(i, 3.0, text_score=3.0) for i in (3, 2, 1)], 10)
+
+    assert ids(fused) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(("alpha", "expected"), [(1.0, [1, 2, 3, 4]), (0.0, [2, 4, 1, 3])])
 def test_zscore_weight_moves_between_the_legs(alpha: float, expected: list[int]) -> None:
     assert ids(Fusion("zscore", alpha=alpha).fuse(VECTOR, TEXT, 10)) == expected
 

@@ -35,7 +35,7 @@ from mahavishnu.errors import (
     from_unexpected,
 )
 from mahavishnu.memory import transfer
-from mahavishnu.memory.backends.base import UPDATABLE, Backend, ImportCounts, SearchRequest
+from mahavishnu.memory.backends.base import UPDATABLE, Backend, ImportCounts, SearchRequest, stored_cosines
 from mahavishnu.memory.models import (
     SCOPE_FIELDS,
     Filters,
@@ -399,11 +399,7 @@ class MemoryStore:
         missing = [r.id for r in ranked if r.vector_score is None]
         if not missing or request.vector is None:
             return {}
-        import numpy as np
-
-        query = np.asarray(request.query_vector(), dtype=np.float32)
-        found = self.backend.vectors(missing)  # unit vectors, as the query's: the dot is the cosine
-        return {i: float(np.dot(np.asarray(v, dtype=np.float32), query)) for i, v in found.items()}
+        return stored_cosines(self.backend, request.query_vector(), missing)
 
     def query_vector(self, query: str, mode: SearchMode) -> Vector | Future[Vector] | None:
         """In hybrid mode a future: the query is embedded on a worker thread while the backend runs

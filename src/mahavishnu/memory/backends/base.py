@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, SearchMode, Vector
-from mahavishnu.memory.search import Fusion, Ranked
+from mahavishnu.memory.search import TEXT_COMPLETION_DEPTH, Fusion, Ranked
 
 _T = TypeVar("_T")
 
@@ -182,7 +182,7 @@ class Rows(Protocol):
         ...
 
 
-class Search(Protocol):
+class Search(Rows, Protocol):  # hybrid search reads stored vectors
     def vector_search(self, vector: Vector, filters: Filters, k: int) -> list[Ranked]:
         """Top-k by cosine among memories matching the filters; score = cosine."""
         ...
@@ -197,11 +197,28 @@ class Search(Protocol):
             return self.vector_search(request.query_vector(), request.filters, request.limit)
         if request.mode == "text":
             return self.text_search(_need(request.text), request.filters, request.limit)
-        depth = max(request.fusion.depth, request.limit)
-        # Full text first: meanwhile the query may still be embedding (MemoryStore.search).
-        text_hits = self.text_search(_need(request.text), request.filters, depth)
-        vector_hits = self.vector_search(request.query_vector(), request.filters, depth)
-        return request.fusion.fuse(vector_hits, text_hits, request.limit)
+        fusion = request.fusion
+        depth = max(fusion.depth, request.limit)
+        # Full text first: meanwhile the query may still be embedding (MemoryStore.search). Z-score
+        # fusion reads it deeper, for the BM25 of the vector leg's candidates (search.py).
+        text_depth = max(depth, TEXT_COMPLETION_DEPTH) if fusion.method == "zscore" else depth
+        text_hits = self.text_search(_need(request.text), request.filters, text_depth)
+        vector = request.query_vector()
+        vector_hits = self.vector_search(vector, request.filters, depth)
+        cosines = None
+        if fusion.method == "zscore":
+            cosines = stored_cosines(self, vector, fusion.text_only(vector_hits, text_hits, request.limit))
+        return fusion.fuse(vector_hits, text_hits, request.limit, cosines)
+
+
+def stored_cosines(rows: Rows, vector: Vector, ids: Sequence[int]) -> dict[int, float]:
+    """The cosine with ``vector`` of these memories (stored vectors are unit, as the query's)."""
+    if not ids:
+        return {}
+    import numpy as np
+
+    query = np.asarray(vector, dtype=np.float32)
+    return {i: float(np.dot(np.asarray(v, dtype=np.float32), query)) for i, v in rows.vectors(ids).items()}
 
 
 class Reembedding(Protocol):
@@ -279,7 +296,7 @@ class ActivityLog(Protocol):
     def delete_records(self, table: str, where: Mapping[str, Any]) -> int: ...
 
 
-class Backend(Schema, Rows, Search, Reembedding, IngestionLog, ActivityLog, Protocol):
+class Backend(Schema, Search, Reembedding, IngestionLog, ActivityLog, Protocol):  # Search is Rows too
     """A memory engine: every concern above."""
 
     def scan_metadata(self, filters: Filters, keys: Sequence[str]) -> list[tuple[int, list[Any]]]:
