@@ -30,10 +30,12 @@ from mahavishnu.errors import (
     NotFoundError,
 )
 from mahavishnu.memory import store as store_module
+from mahavishnu.memory.backends.base import stored_cosines
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.embedders.base import Kind, Vectors
 from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.models import MemoryDraft
+from mahavishnu.memory.models import Filters, MemoryDraft
+from mahavishnu.memory.search import TEXT_COMPLETION_DEPTH, Fusion
 from mahavishnu.memory.store import MemoryStore
 
 
@@ -713,3 +715,32 @@ def test_invalid_performance_metrics_are_refused(
 ) -> None:
     with pytest.raises(InvalidInputError):
         store.store_performance_metrics(component, metric_type, metrics)  # type: ignore[arg-type]
+
+
+def test_hybrid_search_scores_each_candidate_in_both_legs(store: MemoryStore) -> None:
+    """Legs 2 deep: every backend fuses the union with a text candidate's cosine read from its
+    stored vector and a vector candidate's BM25 from the text leg read deeper, which here ranks
+    other memories than giving a candidate a leg did not return that leg's lowest value."""
+    texts = [
+        "deploy the api gateway with blue green rollout",
+        "gateway timeout after deploy, rollback the release",
+        "the release notes mention the new api",
+        "blue green deploy keeps two environments alive",
+        "api keys rotate every ninety days",
+        "rollback plan: keep the previous release image",
+        "green tea in the kitchen",
+        "deploy deploy deploy checklist",
+    ]
+    store.store_many([{"content": t, "type": "note"} for t in texts])
+    query, fusion = "release api gateway", Fusion("zscore", alpha=0.5, depth=2)
+    query_vector = store.embedder.embed(query, kind="query")
+    vector = store.backend.vector_search(query_vector, Filters(), 2)
+    text = store.backend.text_search(query, Filters(), TEXT_COMPLETION_DEPTH)
+    cosines = stored_cosines(store.backend, query_vector, fusion.text_only(vector, text, 2))
+    complete = [r.id for r in fusion.fuse(vector, text, 2, cosines)]
+    assert complete != [r.id for r in fusion.fuse(vector, text[:2], 2)]
+
+    # A type filter: the store asks the backend for 2 (unfiltered, it asks for more, to drop chunks).
+    hits = store.search(query, filters={"type": "note"}, limit=2, fusion=fusion)
+
+    assert [h.memory.id for h in hits] == complete
