@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.backends.base import stored_cosines
 from mahavishnu.memory.search import Fusion, Ranked, query_terms
 
 VECTOR = [
@@ -111,3 +112,11 @@ def test_query_terms_drop_stopwords_and_repeats() -> None:
     assert query_terms("to be or not to be") == ["to", "be", "or", "not"]
     assert query_terms("?!") == []
     assert len(query_terms(" ".join(f"w{i}" for i in range(100)))) == 64
+
+
+def test_stored_cosines_leave_out_a_vector_of_another_dimension() -> None:
+    class Rows:
+        def vectors(self, ids: list[int]) -> dict[int, list[float]]:
+            return {1: [0.6, 0.8], 2: [1.0, 0.0, 0.0]}
+
+    assert stored_cosines(Rows(), [1.0, 0.0], [1, 2]) == pytest.approx({1: 0.6})  # type: ignore[arg-type]

@@ -212,13 +212,15 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
 
 
 def stored_cosines(rows: Rows, vector: Vector, ids: Sequence[int]) -> dict[int, float]:
-    """The cosine with ``vector`` of these memories (stored vectors are unit, as the query's)."""
+    """The cosine with ``vector`` of these memories (stored vectors are unit, as the query's); one
+    of another dimension (a row the vector leg skips too) is left out."""
     if not ids:
         return {}
     import numpy as np
 
     query = np.asarray(vector, dtype=np.float32)
-    return {i: float(np.dot(np.asarray(v, dtype=np.float32), query)) for i, v in rows.vectors(ids).items()}
+    found = ((i, np.asarray(v, dtype=np.float32)) for i, v in rows.vectors(ids).items())
+    return {i: float(np.dot(v, query)) for i, v in found if v.shape == query.shape}
 
 
 class Reembedding(Protocol):
