@@ -64,6 +64,15 @@ def test_without_the_published_schemas_a_config_file_is_only_parsed(isolated_hom
     assert found.status == "ok" and found.detail.endswith("parses")
 
 
+def test_a_schemas_folder_without_the_schema_is_a_warning_not_a_silent_pass(isolated_home, monkeypatch):
+    monkeypatch.setenv(doctor.SCHEMAS_DIR_VARIABLE, "DIR")  # typed as the README shows it
+    claude = isolated_home / ".claude" / "settings.json"
+    claude.parent.mkdir()
+    claude.write_text('{"model": "opus"}')
+    found = _by_check(doctor.check_config_files(load_settings()))["config:claude:user"]
+    assert found.status == "warn" and "holds no claude-code-settings.json" in found.detail
+
+
 def test_a_current_profile_without_its_key_is_an_error_that_never_shows_a_key(isolated_home, monkeypatch):
     monkeypatch.setenv("ZAI_API_KEY", "sk-zai-0123456789abcdef")
     from mahavishnu.environments.switcher import switch_llm

@@ -148,13 +148,19 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
         return Finding(
             name, "warn", f"{path}: {problem}", f"Compare with the published schema {SCHEMAS[tool]}."
         )
+    folder = os.environ.get(SCHEMAS_DIR_VARIABLE)
+    if folder and tool in SCHEMAS and _schema_file(tool) is None:
+        return Finding(
+            name,
+            "warn",
+            f"{path} parses, but {SCHEMAS_DIR_VARIABLE}={folder} holds no {SCHEMAS[tool]}: not checked",
+            f"Point {SCHEMAS_DIR_VARIABLE} at the folder of the assistants' published JSON Schemas.",
+        )
     checked = " and matches its published schema" if _schema_file(tool) else ""
     return Finding(name, "ok", f"{path} parses{checked}")
 
 
 def _schema_file(tool: str) -> Path | None:
-    import os
-
     folder = os.environ.get(SCHEMAS_DIR_VARIABLE)
     file = Path(folder) / SCHEMAS[tool] if folder and tool in SCHEMAS else None
     return file if file is not None and file.is_file() else None
