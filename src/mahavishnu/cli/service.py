@@ -35,8 +35,9 @@ def restart(
     end_non_interactive: bool = typer.Option(
         False,
         "--end-non-interactive",
-        help="For an assistant (claude, codex, qwen, gemini): end its one-shot sessions (no terminal, or "
-        "-p/exec) that still use the old provider. Interactive sessions are never ended.",
+        help="For an assistant (claude, codex, qwen, gemini): end its one-shot runs (claude -p/--print, "
+        "codex exec, qwen/gemini -p/--prompt, of the installed program) that still use the old provider. "
+        "Anything else (interactive sessions, IDE integrations, MCP servers) is listed, never ended.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -65,6 +66,7 @@ def _assistant_sessions(tool: str, end: bool, as_json: bool) -> None:
                     **asdict(s.session),
                     "started": s.started,
                     "interactive": s.interactive,
+                    "one_shot": s.one_shot,
                     "old_provider": s.stale,
                     "ended": s.session.pid in ended,
                 }
@@ -85,24 +87,25 @@ def _assistant_sessions(tool: str, end: bool, as_json: bool) -> None:
                 s.session.pid,
                 s.session.cwd,
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.started)) if s.started else "?",
-                "interactive" if s.interactive else "one-shot",
+                "one-shot" if s.one_shot else "interactive" if s.interactive else "other",
                 "ended" if s.session.pid in ended else "old provider",
             )
             for s in stale
         ],
     )
-    if any(s.interactive for s in stale):
+    if any(not s.one_shot for s in stale):
         console.print(
-            "Restart the interactive sessions yourself when convenient; they are never ended for you."
+            "Restart the other sessions yourself when convenient (interactive ones, IDE integrations, "
+            "MCP servers): only one-shot runs are ever ended for you."
         )
-    if not end and any(not s.interactive for s in stale):
+    if not end and any(s.one_shot for s in stale):
         console.print(f"`mahavishnu service restart {tool} --end-non-interactive` ends the one-shot ones.")
 
 
 @app.command("stop")
 def stop(name: str = NameArgument, as_json: bool = JSON_OPTION) -> None:
     """SIGTERM the service's process group, SIGKILL what is left after the timeout."""
-    supervisor = _supervisor()
+    supervisor = _supervisor(tolerant=True)
     names = _running_names(supervisor) if name == "all" else [name]
     results = [supervisor.stop(each) for each in names]
     if as_json:
@@ -316,8 +319,20 @@ def _health(healthy: bool | None, detail: str | None) -> str | None:
     return f"failing: {detail}" if detail else "failing"  # a dead service has no check to quote
 
 
-def _supervisor() -> Supervisor:
-    from mahavishnu.config import load_settings
+def _supervisor(*, tolerant: bool = False) -> Supervisor:
+    """The supervisor with the settings; ``tolerant`` (for a stop, which a PID file is enough for):
+    invalid settings are a warning and the defaults stand in, so a running service can still be
+    stopped while the settings are being fixed."""
+    from mahavishnu.config import Settings, load_settings
+    from mahavishnu.errors import ConfigError
     from mahavishnu.services.supervisor import Supervisor
 
-    return Supervisor(load_settings())
+    try:
+        return Supervisor(load_settings())
+    except ConfigError as exc:
+        if not tolerant:
+            raise
+        err_console.print(
+            f"warning: {exc.message}; stopping by PID file with the default settings", markup=False
+        )
+        return Supervisor(Settings.model_construct())

@@ -12,6 +12,7 @@ field by field, ``enabled: false`` hides one):
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -25,6 +26,14 @@ from mahavishnu.mcp_access import TOKEN_SECRET
 MCP_PORT = 8680
 WATCH_SERVICE = "mahavishnu-watch"
 MEMORY_SERVICE = "mahavishnu-memory"
+#: A plain service name: it names files in the services folder, so no path separator, no leading dot
+#: (``..``, hidden files), no NUL, space or other control character.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,199}")
+
+
+def plain_name(name: str) -> bool:
+    """Whether ``name`` can name a service's files (``NAME.pid``...): no ``/``, ``..``, NUL..."""
+    return bool(_PLAIN_NAME.fullmatch(name))
 
 
 def mahavishnu_argv(*args: str) -> list[str]:
@@ -77,6 +86,12 @@ def all_services(settings: Settings) -> dict[str, ServiceSettings]:
     user = {name: spec.model_dump(exclude_unset=True) for name, spec in settings.services.definitions.items()}
     services: dict[str, ServiceSettings] = {}
     for name in [*base, *(n for n in user if n not in base)]:
+        if not plain_name(name):
+            raise ConfigError(
+                f"service name {name!r} is not a plain name (letters, digits, '-', '_', '.', '@', '+'; "
+                "no '/' and no leading '.')",
+                hint=f"Rename services.definitions.{name} in your settings file.",
+            )
         merged = {**base.get(name, {}), **user.get(name, {})}
         merged["env"] = {**base.get(name, {}).get("env", {}), **user.get(name, {}).get("env", {})}
         spec = ServiceSettings.model_validate(merged)
@@ -99,6 +114,8 @@ _BUILTIN_NAMES = ("mahavishnu-mcp", WATCH_SERVICE, MEMORY_SERVICE, "session-budd
 def get(name: str, settings: Settings) -> ServiceSettings:
     services = all_services(settings)
     try:
+        if not plain_name(name):
+            raise KeyError(name)
         return services[name]
     except KeyError:
         known = ", ".join(services) or "none"

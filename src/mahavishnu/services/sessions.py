@@ -153,6 +153,27 @@ def _affected(session: Session, project: Path | None) -> bool:
 
 #: Arguments that make a run one-shot (no one types into it): ``claude -p``, ``codex exec``…
 _ONE_SHOT = {"-p", "--print", "--prompt", "exec", "e"}
+#: tool -> the flags of its real one-shot invocation (``claude -p``), or for Codex the subcommand
+#: that must come first (``codex exec``). Only such a run may be ended by ``--end-non-interactive``.
+_ONE_SHOT_FLAGS: dict[str, tuple[str, ...]] = {
+    "claude": ("-p", "--print"),
+    "qwen": ("-p", "--prompt"),
+    "gemini": ("-p", "--prompt"),
+}
+_ONE_SHOT_SUBCOMMANDS: dict[str, tuple[str, ...]] = {"codex": ("exec", "e")}
+#: Long-running modes (IDE integrations, MCP servers, interactive prompts): never one-shot.
+_LONG_RUNNING = {
+    "mcp",
+    "mcp-server",
+    "app-server",
+    "serve",
+    "proto",
+    "-i",
+    "--prompt-interactive",
+    "--acp",
+    "--experimental-acp",
+    "--ide",
+}
 
 
 @dataclass(frozen=True)
@@ -163,6 +184,9 @@ class SessionState:
     started: float | None  # epoch seconds
     interactive: bool  # has a terminal and is not a one-shot run: never ended unasked
     stale: bool  # started before one of the config files it read last changed
+    #: its command line is the assistant's real one-shot invocation (``claude -p``, ``codex exec``)
+    #: of its installed program: the only kind ``end_session`` signals
+    one_shot: bool = False
 
 
 def assistant_sessions(tool: str) -> list[SessionState]:
@@ -174,15 +198,18 @@ def assistant_sessions(tool: str) -> list[SessionState]:
         started = procs.started_at(found) if found is not None else None
         changed = _last_config_change(tool, session.cwd)
         stale = started is not None and changed is not None and changed > started
-        states.append(SessionState(session, started, _interactive(session), stale))
+        one_shot = is_one_shot(tool, session.pid)
+        states.append(SessionState(session, started, _interactive(session), stale, one_shot))
     return states
 
 
 def end_session(state: SessionState) -> bool:
-    """SIGTERM one non-interactive session; refuses an interactive one (never ended unasked)."""
+    """SIGTERM one one-shot session; refuses anything else (never ended unasked). Checked again
+    right before the signal, on the process itself: its command line must still be the assistant's
+    one-shot invocation of its installed program (a process is never chosen by its name alone)."""
     import signal
 
-    if state.interactive:
+    if state.interactive or not state.one_shot or not is_one_shot(state.session.tool, state.session.pid):
         return False
     try:
         os.kill(state.session.pid, signal.SIGTERM)
@@ -213,6 +240,57 @@ def _last_config_change(tool: str, cwd: str | None) -> float | None:
         except OSError:
             continue
     return max(times, default=None)
+
+
+def is_one_shot(tool: str, pid: int) -> bool:
+    """Whether process ``pid`` is a one-shot run of ``tool``: its arguments are the real one-shot
+    invocation (``claude -p``, ``codex exec``, ``qwen -p``, ``gemini --prompt``), in no long-running
+    mode (``mcp-server``, ``mcp serve``, ACP/IDE, interactive), and its program is the installed one
+    (inside the assistant's npm package, or the file ``shutil.which(tool)`` resolves to)."""
+    if tool not in SIGNATURES:
+        return False
+    argv = procs.cmdline(pid)
+    launched = _program(tool, argv, pid)
+    if launched is None:
+        return False
+    program, args = launched
+    if not _installed(tool, program):
+        return False
+    if any(arg.split("=", 1)[0] in _LONG_RUNNING for arg in args):
+        return False
+    if tool in _ONE_SHOT_SUBCOMMANDS:
+        return bool(args) and args[0] in _ONE_SHOT_SUBCOMMANDS[tool]
+    flags = _ONE_SHOT_FLAGS[tool]
+    return any(arg.split("=", 1)[0] in flags for arg in args)
+
+
+def _program(tool: str, argv: list[str], pid: int) -> tuple[str, list[str]] | None:
+    """The file the assistant runs from (resolved) and its arguments: for ``node script …`` the
+    script, else the executable of the process itself (``/proc/PID/exe``)."""
+    if not argv:
+        return None
+    folder = procs.cwd(pid) or "/"
+    if os.path.basename(argv[0]) in _RUNTIMES:
+        package = SIGNATURES[tool][1]
+        for index, arg in enumerate(argv[1:3], start=1):
+            if package in arg or os.path.basename(arg).startswith(tool):
+                return os.path.realpath(os.path.join(folder, arg)), argv[index + 1 :]
+        return None
+    try:
+        exe = os.readlink(procs.PROC / str(pid) / "exe")
+    except OSError:
+        return None
+    return os.path.realpath(exe), argv[1:]
+
+
+def _installed(tool: str, program: str) -> bool:
+    import shutil
+
+    package = SIGNATURES[tool][1]
+    if f"/node_modules/{package}/" in program:
+        return True
+    found = shutil.which(tool)
+    return found is not None and os.path.realpath(found) == program
 
 
 def _interactive(session: Session) -> bool:

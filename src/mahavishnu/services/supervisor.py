@@ -35,7 +35,14 @@ from typing import Any
 
 from mahavishnu import paths
 from mahavishnu.config import ServiceSettings, Settings
-from mahavishnu.errors import ServiceError, ServiceStartError, ServiceStopError
+from mahavishnu.errors import (
+    MahavishnuError,
+    ServiceError,
+    ServiceStartError,
+    ServiceStopError,
+    UnknownServiceError,
+)
+from mahavishnu.masking import mask_args
 from mahavishnu.services import definitions, health, procs
 
 TOKEN_ENV = "MAHAVISHNU_SERVICE_TOKEN"
@@ -131,30 +138,53 @@ class Supervisor:
 
     # -- files -------------------------------------------------------------------------------
 
+    def path(self, name: str, suffix: str) -> Path:
+        """``NAME<suffix>`` in the services folder; every path of a service is built here, so a name
+        that is no plain service name (``../x``, ``a/b``, NUL...) is refused before any path exists."""
+        if not definitions.plain_name(name):
+            raise self.unknown(name)
+        return services_dir() / f"{name}{suffix}"
+
+    def unknown(self, name: str) -> UnknownServiceError:
+        """The error for a name that is no service, listing the declared ones."""
+        try:
+            known = ", ".join(definitions.all_services(self.settings)) or "none"
+        except MahavishnuError:
+            known = "unknown: the settings are invalid"
+        return UnknownServiceError(
+            f"no service named '{name}' (declared: {known})",
+            hint=f"Declare it under services.definitions in {paths.user_settings_file()}.",
+        )
+
     def pid_path(self, name: str) -> Path:
-        return services_dir() / f"{name}.pid"
+        return self.path(name, ".pid")
 
     def log_path(self, name: str) -> Path:
-        return services_dir() / f"{name}.log"
+        return self.path(name, ".log")
+
+    def state_path(self, name: str) -> Path:
+        return self.path(name, ".state.json")
 
     def state(self, name: str) -> ServiceState:
+        path = self.state_path(name)
         try:
-            data = json.loads((services_dir() / f"{name}.state.json").read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
             return ServiceState(**{k: v for k, v in data.items() if k in ServiceState.__dataclass_fields__})
         except (OSError, ValueError, TypeError):
             return ServiceState()
 
     def save_state(self, name: str, state: ServiceState) -> None:
-        _write_json(services_dir() / f"{name}.state.json", asdict(state))
+        _write_json(self.state_path(name), asdict(state))
 
     @contextmanager
     def locked(self, name: str, *, wait: bool = True) -> Iterator[None]:
         """Hold the service's lock; without ``wait``, a busy lock is a ServiceError at once."""
         from filelock import FileLock, Timeout
 
+        lock_path = self.path(name, ".lock")
         paths.make_dir(services_dir())
         budget = self.settings.services.start_timeout_seconds + self.settings.services.stop_timeout_seconds
-        lock = FileLock(str(services_dir() / f"{name}.lock"), timeout=budget + 10 if wait else 0)
+        lock = FileLock(str(lock_path), timeout=budget + 10 if wait else 0)
         try:
             with lock:
                 yield
@@ -164,8 +194,8 @@ class Supervisor:
     def names(self) -> list[str]:
         """Declared services, then any undeclared one that still has a PID file."""
         declared = list(definitions.all_services(self.settings))
-        extra = sorted(p.stem for p in services_dir().glob("*.pid")) if services_dir().is_dir() else []
-        return declared + [n for n in extra if n not in declared]
+        found = sorted(p.stem for p in services_dir().glob("*.pid")) if services_dir().is_dir() else []
+        return declared + [n for n in found if n not in declared and definitions.plain_name(n)]
 
     # -- liveness ------------------------------------------------------------------------------
 
@@ -267,8 +297,15 @@ class Supervisor:
         token = secrets.token_hex(16)
         env = {**os.environ, **spec.env, NAME_ENV: name, TOKEN_ENV: token}
         cwd = definitions.expand(spec.cwd) if spec.cwd else paths.home()
-        with log_path.open("ab") as log:
-            log.write(f"--- {_now()} mahavishnu: starting {shlex.join(spec.command)}\n".encode())
+        if not cwd.is_dir():
+            raise ServiceStartError(
+                f"service '{name}' cannot start: its working directory {cwd} "
+                + ("is not a directory" if cwd.exists() else "does not exist"),
+                hint=f"Create it, or fix services.definitions.{name}.cwd.",
+            )
+        with _open_log(log_path) as log:
+            shown = shlex.join(mask_args(spec.command))  # the log is shown in errors and `service logs`
+            log.write(f"--- {_now()} mahavishnu: starting {shown}\n".encode())
             log.flush()
             try:
                 proc = subprocess.Popen(
@@ -363,8 +400,14 @@ class Supervisor:
     # -- stop ------------------------------------------------------------------------------------
 
     def stop(self, name: str) -> Stopped:
-        declared = definitions.all_services(self.settings).get(name)
-        if declared is None and not self.pid_path(name).exists():
+        has_pid_file = self.pid_path(name).exists()
+        try:
+            declared = definitions.all_services(self.settings).get(name)
+        except MahavishnuError:
+            if not has_pid_file:
+                raise
+            declared = None  # the PID file is all a stop needs
+        if declared is None and not has_pid_file:
             definitions.get(name, self.settings)  # raises UnknownServiceError
         timeout = self._stop_timeout(declared)
         with self.locked(name):
@@ -383,7 +426,7 @@ class Supervisor:
             return Stopped(name, False, [], stale_cleaned=True)
         signals = self._terminate(record, timeout)
         self.pid_path(name).unlink(missing_ok=True)
-        with self.log_path(name).open("ab") as log:
+        with _open_log(self.log_path(name)) as log:
             log.write(f"--- {_now()} mahavishnu: stopped ({', '.join(signals) or 'already gone'})\n".encode())
         return Stopped(name, True, signals)
 
@@ -463,6 +506,13 @@ class Supervisor:
     def tail(self, name: str, lines: int) -> list[str]:
         return tail_lines(self.log_path(name), lines)
 
+    def restart_plan(self, name: str) -> dict[str, Any]:
+        """What a restart would do, for a dry run: its status and the command that would run, with
+        secrets in the command masked (as ``config show`` masks them)."""
+        spec = definitions.get(name, self.settings)
+        status = self.status(name, check_health=False)
+        return {"dry_run": True, "name": name, "command": mask_args(spec.command), "status": asdict(status)}
+
 
 _OUTDATED = "runs an older definition (command, env or cwd changed): `mahavishnu service restart {name}`"
 
@@ -471,6 +521,13 @@ def fingerprint(spec: ServiceSettings) -> str:
     """What a process is started with (command, env, cwd); a change needs a restart to apply."""
     data = json.dumps([spec.command, spec.env, str(spec.cwd or "")], sort_keys=True)
     return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def _open_log(path: Path) -> Any:
+    """Append to a service's log, created private (0600): a service's output may hold secrets."""
+    paths.make_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return os.fdopen(fd, "ab")
 
 
 def _fresh_unless_running(state: ServiceState) -> ServiceState:

@@ -1,0 +1,231 @@
+"""Service names never reach outside the services folder, assistants are only ended when their command
+line is a real one-shot run, secrets stay out of dry runs and logs, and a stop survives bad settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.errors import ServiceStartError, UnknownServiceError
+from mahavishnu.services import procs
+from mahavishnu.services.supervisor import Supervisor, services_dir
+
+from .helpers import services_settings, wait_for, write_settings
+
+runner = CliRunner()
+SECRET = "sk-ant-api03-" + "Q" * 40
+
+
+def _supervisor(**definitions: dict[str, object]) -> Supervisor:
+    write_settings(services_settings(definitions))
+    return Supervisor(load_settings())
+
+
+# -- 1. names ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../../victim", "../victim", "a/b", ".hidden", "..", "x\0y", ""])
+def test_a_name_that_is_not_a_plain_service_name_builds_no_path(isolated_home: Path, name: str) -> None:
+    supervisor = _supervisor(s1={"command": ["sleep", "60"]})
+    victim = Path(os.environ["MAHAVISHNU_HOME"]).parent / "victim.pid"
+    victim.write_text("4242\n")
+    for act in (supervisor.status, supervisor.stop, supervisor.start, supervisor.restart):
+        with pytest.raises(UnknownServiceError, match=r"\(declared: s1\)"):
+            act(name)
+    with pytest.raises(UnknownServiceError):
+        supervisor.pid_path(name)
+    assert victim.read_text() == "4242\n"
+    around = {p.name for p in victim.parent.iterdir()}
+    assert not {"victim.lock", "victim.state.json", "victim3.state.json", "b.pid"} & around
+
+
+def test_the_cli_refuses_a_path_as_a_service_name_listing_the_declared_ones(isolated_home: Path) -> None:
+    _supervisor(s1={"command": ["sleep", "60"]})
+    services_dir().mkdir(parents=True)  # as after any service command: `..` then resolves
+    victim = isolated_home / "victim.pid"
+    victim.write_text("4242\n")
+    for command in (["status", "../../victim"], ["stop", "../../victim3"], ["logs", "../../victim"]):
+        result = runner.invoke(app, ["service", *command])
+        assert result.exit_code != 0
+        assert "no service named" in result.stderr and "(declared: s1)" in result.stderr
+    assert victim.exists() and not (isolated_home / "victim3.state.json").exists()
+    assert not (isolated_home / "victim.lock").exists()
+
+
+def test_an_undeclared_service_with_a_pid_file_can_still_be_stopped(isolated_home: Path) -> None:
+    supervisor = _supervisor(old={"command": ["sleep", "60"]})
+    started = supervisor.start("old")
+    supervisor = _supervisor(other={"command": ["sleep", "60"]})  # `old` no longer declared
+    assert supervisor.stop("old").was_running
+    assert not procs.alive(started.pid)
+
+
+# -- 2. assistants ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_codex(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `codex` on PATH that is a copy of sleep (resolved by ``shutil.which``)."""
+    binary = isolated_home / "bin" / "codex"
+    binary.parent.mkdir()
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", binary)
+    monkeypatch.setenv("PATH", f"{binary.parent}{os.pathsep}{os.environ['PATH']}")
+    return binary
+
+
+def _script(folder: Path) -> Path:
+    """A launcher script as npm installs one, run by a "node" that is Python (it ignores the args)."""
+    script = folder / "codex.js"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("import time\ntime.sleep(600)\n")
+    return script
+
+
+def _installed_script(home: Path) -> Path:
+    return _script(home / "lib" / "node_modules" / "@openai" / "codex" / "bin")
+
+
+def _run(argv: list[str], cwd: Path, executable: str | None = None) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        argv, executable=executable, start_new_session=True, cwd=cwd, stdin=subprocess.DEVNULL
+    )
+    wait_for(lambda: procs.cmdline(proc.pid) == argv)
+    return proc
+
+
+def _touch_codex_config(home: Path) -> None:
+    time.sleep(0.05)
+    config = home / ".codex" / "config.toml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text('model = "x"\n')  # changed after the process started
+
+
+def _restart_codex(pid: int) -> dict[str, object]:
+    result = runner.invoke(app, ["service", "restart", "codex", "--end-non-interactive", "--json"])
+    assert result.exit_code == 0, result.output
+    return dict(next(s for s in json.loads(result.stdout) if s["pid"] == pid))
+
+
+def _kept(proc: subprocess.Popen[bytes], home: Path) -> None:
+    try:
+        _touch_codex_config(home)
+        shown = _restart_codex(proc.pid)
+        assert shown["old_provider"] and not shown["ended"]
+        time.sleep(0.2)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_terminal_less_assistant_named_codex_that_is_no_one_shot_run_is_not_ended(
+    fake_codex: Path, isolated_home: Path
+) -> None:
+    _kept(_run([str(fake_codex), "600"], isolated_home), isolated_home)
+
+
+@pytest.mark.parametrize("args", [["mcp-server"], ["mcp", "serve"], [], ["--ide"]])
+def test_the_installed_assistant_in_a_long_running_mode_is_not_ended(
+    isolated_home: Path, args: list[str]
+) -> None:
+    script = _installed_script(isolated_home)
+    _kept(_run(["node", str(script), *args], isolated_home, sys.executable), isolated_home)
+
+
+def test_a_one_shot_run_of_another_program_named_like_the_assistant_is_not_ended(
+    isolated_home: Path,
+) -> None:
+    """`claude -p` by argv, but its program (Python here) is neither Claude Code's package nor the
+    `claude` on PATH."""
+    argv = ["claude", "-c", "import time; time.sleep(600)", "-p"]
+    proc = _run(argv, isolated_home, sys.executable)
+    try:
+        time.sleep(0.05)
+        settings = isolated_home / ".claude" / "settings.json"
+        settings.parent.mkdir()
+        settings.write_text("{}\n")
+        result = runner.invoke(app, ["service", "restart", "claude", "--end-non-interactive", "--json"])
+        assert result.exit_code == 0, result.output
+        shown = next(s for s in json.loads(result.stdout) if s["pid"] == proc.pid)
+        assert shown["old_provider"] and not shown["ended"]
+        time.sleep(0.2)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_real_one_shot_run_of_the_installed_assistant_is_ended(isolated_home: Path) -> None:
+    script = _installed_script(isolated_home)
+    proc = _run(["node", str(script), "exec", "hi"], isolated_home, sys.executable)
+    try:
+        _touch_codex_config(isolated_home)
+        assert _restart_codex(proc.pid)["ended"]
+        assert proc.wait(timeout=10) is not None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# -- 3 and 4. secrets ---------------------------------------------------------------------------------
+
+
+def test_a_restart_dry_run_masks_secrets_in_the_command(isolated_home: Path) -> None:
+    command = ["sleep", "1000", "--api-key", SECRET, "--token=plainTokenValue123456"]
+    supervisor = _supervisor(s={"command": command})
+    plan = supervisor.restart_plan("s")
+    shown = json.dumps(plan)
+    assert SECRET not in shown and "plainTokenValue123456" not in shown
+    assert plan["command"][:3] == ["sleep", "1000", "--api-key"] and plan["dry_run"] is True
+
+
+def test_the_start_line_in_the_log_masks_secrets_and_the_log_is_private(isolated_home: Path) -> None:
+    supervisor = _supervisor(failsecret={"command": ["/bin/sh", "-c", "exit 1", "x", "--api-key", SECRET]})
+    with pytest.raises(ServiceStartError) as caught:
+        supervisor.start("failsecret")
+    assert any("starting /bin/sh" in line for line in caught.value.log_tail)
+    assert not any(SECRET in line for line in caught.value.log_tail)
+    log = supervisor.log_path("failsecret")
+    assert SECRET not in log.read_text()
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+# -- 5. cwd ---------------------------------------------------------------------------------------------
+
+
+def test_a_missing_working_directory_is_named(isolated_home: Path) -> None:
+    missing = isolated_home / "no-such-dir"
+    supervisor = _supervisor(s={"command": ["sleep", "60"], "cwd": str(missing)})
+    with pytest.raises(ServiceStartError, match=rf"working directory {missing} does not exist"):
+        supervisor.start("s")
+
+
+# -- 6. invalid settings ---------------------------------------------------------------------------------
+
+
+def test_stop_works_by_pid_file_while_the_settings_are_invalid(isolated_home: Path) -> None:
+    started = _supervisor(s1={"command": [sys.executable, "-c", "import time; time.sleep(60)"]}).start("s1")
+    broken = services_settings({"s1": {"command": ["sleep", "60"]}, "s2": {"comand": ["sleep"]}})
+    write_settings(broken)
+    result = runner.invoke(app, ["service", "stop", "s1"])
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.stderr and "s2" in result.stderr
+    assert "s1: stopped" in result.stdout
+    assert not procs.alive(started.pid)
+    assert not (services_dir() / "s1.pid").exists()
+    started = _supervisor(s1={"command": ["sleep", "60"]}).start("s1")
+    write_settings(broken)
+    result = runner.invoke(app, ["service", "stop", "all"])
+    assert result.exit_code == 0, result.output
+    assert "s1: stopped" in result.stdout and not procs.alive(started.pid)
