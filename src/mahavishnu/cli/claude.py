@@ -398,7 +398,18 @@ def statusline_set(
         ),
         dry_run=dry_run,
     )
-    _write(result, f"status line set to {command!r}")
+    _write(result, f"status line set to {command!r}{_replaced(result.outcome.previous, command)}")
+
+
+def _replaced(previous: Any, command: str) -> str:
+    """`` (was '...')``: the status line a set replaced, when it ran another command (or was no
+    command at all); nothing when there was none."""
+    if previous is None:
+        return ""
+    if isinstance(previous, dict) and isinstance(previous.get("command"), str):
+        old = previous["command"]
+        return "" if old == command else f" (was {_shown(old)!r})"
+    return f" (was {_shown(json.dumps(previous, ensure_ascii=False))})"
 
 
 @statusline_app.command("clear")

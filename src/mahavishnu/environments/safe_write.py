@@ -133,13 +133,17 @@ _BARE_LF = re.compile(r"(?<!\r)\n")
 
 
 def keep_final_newlines(before: str | None, after: str) -> str:
-    """``after`` ending with as many line breaks as ``before`` did (one for a new file): tomlkit adds
-    or leaves blank lines at the end (the one before a table it took out)."""
-    body = after.rstrip("\n")
+    """``after`` ending with the line breaks ``before`` ended with, byte for byte (LF or CRLF; none
+    when it had none; one LF for a new file): tomlkit adds or leaves blank lines at the end (the one
+    before a table it took out)."""
+    body = _FINAL_BREAKS.sub("", after)
     if not body:
         return ""
-    had = len(before) - len(before.rstrip("\n")) if before and before.strip() else 1
-    return body + "\n" * had
+    tail = before[len(_FINAL_BREAKS.sub("", before)) :] if before and before.strip() else "\n"
+    return body + tail
+
+
+_FINAL_BREAKS = re.compile(r"(?:\r?\n)+\Z")
 
 
 def apply(

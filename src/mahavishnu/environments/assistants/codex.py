@@ -58,6 +58,7 @@ from mahavishnu.errors import (
     InvalidInputError,
     MahavishnuError,
     ProtocolMismatchError,
+    restore_hint,
 )
 from mahavishnu.masking import mask
 
@@ -106,8 +107,10 @@ def parse(text: str | None, source: Path | str = "config.toml") -> tomlkit.TOMLD
     """The document, or InvalidConfigFileError naming the line."""
     try:
         return tomlkit.parse(text or "")
-    except tomlkit.exceptions.ParseError as exc:
-        raise InvalidConfigFileError(f"invalid TOML in {source}{_problem(text or '', exc)}") from exc
+    except tomlkit.exceptions.TOMLKitError as exc:  # ParseError, or a key twice in an inline table
+        raise InvalidConfigFileError(
+            f"invalid TOML in {source}{_problem(text or '', exc)}", hint=restore_hint(str(source))
+        ) from exc
 
 
 def validate(text: str) -> None:
@@ -230,16 +233,37 @@ def _is_ours(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PROVIDER_PREFIX)
 
 
-def _problem(text: str, exc: tomlkit.exceptions.ParseError) -> str:
-    """Where and what: tomlkit's words, except at the end of the file, where tomlkit names the NUL
-    it reads there and tomllib says what is unclosed ("Unclosed array (at end of document)")."""
+def _problem(text: str, exc: tomlkit.exceptions.TOMLKitError) -> str:
+    """Where (line and 1-based column, as JSON errors say it) and what: tomlkit's words, except at the
+    end of the file, where tomlkit names the NUL it reads there and tomllib says what is unclosed
+    ("Unclosed array (at end of document)")."""
     message = re.sub(r"\s+at line \d+ col \d+$", "", str(exc))
-    if "\\x00" in message:
-        try:
-            tomllib.loads(text)
-        except tomllib.TOMLDecodeError as strict:
-            return f": {strict}"
-    return f" at line {exc.line}, column {exc.col}: {message}"
+    strict = _strict_error(text)
+    if "\\x00" in message and strict is not None:
+        return f": {strict}"
+    where = re.search(r"\(at line (\d+), column (\d+)\)", str(strict or ""))  # tomllib's: 1-based
+    if not isinstance(exc, tomlkit.exceptions.ParseError):  # no position: a key twice in an inline table
+        return f" at line {where.group(1)}, column {where.group(2)}: {message}" if where else f": {message}"
+    line, column = exc.line, exc.col + 1
+    if exc.col == 0 and where is not None:
+        # tomlkit finds a key or table defined twice once past its statement, and names the start
+        # of the next line (or the last line); tomllib names the statement's line: point at its start.
+        line = int(where.group(1))
+        lines = text.split("\n")
+        own = lines[line - 1] if 0 < line <= len(lines) else ""
+        column = len(own) - len(own.lstrip(" \t")) + 1
+    return f" at line {line}, column {column}: {message}"
+
+
+def _strict_error(text: str) -> tomllib.TOMLDecodeError | None:
+    """What tomllib, the strict reader, says is wrong with ``text`` (None: nothing)."""
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return exc
+    except RecursionError:  # nested thousands deep: tomlkit's own words will do
+        return None
+    return None
 
 
 class Codex(Assistant):

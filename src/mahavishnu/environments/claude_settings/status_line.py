@@ -15,6 +15,7 @@ __all__ = ["StatusLineChanged", "clear_status_line", "set_status_line"]
 class StatusLineChanged:
     status: Literal["set", "unchanged", "cleared", "absent"]
     status_line: dict[str, Any] | None
+    previous: Any = None  # the statusLine before the edit (None: there was none)
 
 
 def set_status_line(
@@ -44,7 +45,7 @@ def set_status_line(
             value["refreshInterval"] = refresh_interval
         doc.set(["statusLine"], value)
     after = doc.get(["statusLine"])
-    return doc.dumps(), StatusLineChanged("unchanged" if after == current else "set", after)
+    return doc.dumps(), StatusLineChanged("unchanged" if after == current else "set", after, current)
 
 
 def _check_options(command: str, padding: int | None, refresh_interval: int | None) -> None:
@@ -68,4 +69,4 @@ def clear_status_line(text: str | None, *, source: str = "<settings>") -> tuple[
     current = doc.get(["statusLine"])
     if not doc.delete(["statusLine"]):
         return doc.dumps(), StatusLineChanged("absent", None)
-    return doc.dumps(), StatusLineChanged("cleared", current)
+    return doc.dumps(), StatusLineChanged("cleared", current, current)
