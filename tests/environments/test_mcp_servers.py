@@ -596,7 +596,9 @@ def test_remove_names_the_scope_it_is_at(isolated_home: Path, project: Path) -> 
 def test_remove_of_a_named_server_touches_only_that_entry(isolated_home: Path, project: Path) -> None:
     path, _ = seed("qwen", isolated_home, project)
     add_server(STDIO, "qwen")
-    remove_server("theirs", "qwen")  # named explicitly: allowed even though we did not add it
+    with pytest.raises(InvalidInputError, match="did not add"):
+        remove_server("theirs", "qwen")  # the user's own: refused unless forced
+    remove_server("theirs", "qwen", force=True)
     saved = JsonDocument.parse(path.read_text())
     assert list(saved.data["mcpServers"]) == [STDIO.name]
     assert "// Qwen Code settings, with comments" in path.read_text()
@@ -712,7 +714,7 @@ def test_a_damaged_state_file_only_forgets_what_was_added(isolated_home: Path) -
     mcp_servers.state_path().write_text("{not json")
     assert not listed("claude")[("claude", "user", STDIO.name)].managed
     add_server(STDIO, "claude")  # the same entry, so no conflict
-    remove_server(STDIO.name, "claude")
+    remove_server(STDIO.name, "claude", force=True)  # no record of it any more: it reads as the user's
     assert json.loads(mcp_servers.state_path().read_text())["servers"] == []
 
 
@@ -802,7 +804,7 @@ def test_codex_servers_written_as_dotted_keys_or_inline_tables(isolated_home: Pa
     assert listed("codex")[("codex", "user", "dotted")].server == changed
 
     remove_server("docs", "codex")
-    remove_server("inline1", "codex")
+    remove_server("inline1", "codex", force=True)  # written by hand
     remove_server("dotted", "codex")
     assert tomllib.loads(path.read_text()) == {"model": "o3", "tui": {"theme": "dark"}}
     assert "mcp_servers" not in path.read_text()
@@ -840,7 +842,7 @@ def test_removing_a_codex_server_leaves_the_file_as_if_it_had_never_been_there(
     path = user_file("codex", isolated_home)
     path.parent.mkdir(parents=True)
     path.write_text(before)
-    remove_server("docs", "codex")
+    remove_server("docs", "codex", force=True)  # written by hand
     assert path.read_text() == after
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
+from mahavishnu.cli.output import JSON_OPTION, console, escape, print_json, table, warn
 
 if TYPE_CHECKING:
     from mahavishnu.environments.mcp_servers import McpChange, McpResult, McpServer, Registered
@@ -40,7 +40,7 @@ def list_servers(
 
     found, warnings = mcp_servers.list_servers(tool)
     for message in warnings:
-        warn(message)
+        warn(escape(message))
     _list(found, as_json, unreadable=bool(warnings))
     if warnings:
         raise typer.Exit(1)
@@ -107,13 +107,20 @@ def remove(
     name: str = typer.Argument(..., help="Server name."),
     tool: str = typer.Option(..., "--tool", "-t", help=f"Assistants to remove it from: {TOOLS_HELP}."),
     scope: str = ScopeOption,
+    force: bool = typer.Option(
+        False, "--force", help="Remove it also where Mahavishnu did not add it (your own server)."
+    ),
     dry_run: bool = DryRunOption,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Remove the named MCP server at one scope; no other server is touched."""
+    """Remove the named MCP server at one scope; no other server is touched.
+
+    A server Mahavishnu did not add is refused (and nothing removed anywhere) unless --force."""
     from mahavishnu.environments import mcp_servers
 
-    result = mcp_servers.remove_server(name, tool, scope, dry_run=dry_run, backups=backups_keep())
+    result = mcp_servers.remove_server(
+        name, tool, scope, dry_run=dry_run, backups=backups_keep(), force=force
+    )
     report_changes(result, as_json, _what_happened)
 
 
@@ -184,7 +191,7 @@ def report_changes(result: McpResult, as_json: bool, what_happened: Callable[[Mc
         print_json(asdict(result))
         return
     for message in result.warnings:
-        warn(message)
+        warn(escape(message))  # plain text: a path or a masked value may hold "[...]"
     for change in result.changes:
         if result.dry_run and change.diff:
             console.print(change.diff, markup=False, end="", soft_wrap=True)

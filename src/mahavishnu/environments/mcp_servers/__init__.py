@@ -22,6 +22,9 @@ The entry shapes are in :mod:`.shapes`. Safety rules:
   each with a fingerprint of the server as written. ``sync`` and ``add`` never remove anything and
   refuse to overwrite a different same-named server that Mahavishnu did not add, or added but someone
   changed by hand since, unless asked to (cc-switch #1485 rewrote the whole map and lost servers);
+  ``remove`` refuses, in every file or none, a server Mahavishnu did not add unless forced;
+* what is printed (listings, diffs, errors, warnings) has its secrets masked (``masking``); a secret
+  written into a user-scope file is named, masked, in a warning: it is stored there in plaintext;
 * every file involved is parsed before the first write, so an invalid file stops the command with
   its line number and nothing is written; the files of one command are written as one transaction
   (``transaction.apply_all``: every file or none).

@@ -72,12 +72,26 @@ def add_server(
     """Write one server into the chosen assistants' files, leaving every other server alone.
 
     A same-named server that Mahavishnu did not add and that differs is refused unless ``replace``.
+    Secret-looking values are written as given: the result warns, naming them masked and the files.
     """
+    return _add(server, tool, scope, dry_run=dry_run, replace=replace, backups=backups)
+
+
+def _add(
+    server: McpServer,
+    tool: str,
+    scope: str,
+    *,
+    dry_run: bool,
+    replace: bool,
+    backups: int,
+    warn_plaintext: bool = True,
+) -> McpResult:
     server.check()
     tools, is_all = parse_tools(tool)
     result = McpResult(dry_run)
     targets = _targets(tools, scope, server.transport, lenient=is_all, result=result, name=server.name)
-    return _put_all(server, targets, result, replace=replace, backups=backups)
+    return _put_all(server, targets, result, replace=replace, backups=backups, warn_plaintext=warn_plaintext)
 
 
 def sync_server(
@@ -136,13 +150,23 @@ def install_self(
         command, *args = mahavishnu_argv("mcp", "serve")
         env = {key: os.environ[key] for key in ("MAHAVISHNU_HOME",) if os.environ.get(key)}
         server = McpServer.stdio(name, command, args, env)
-    return add_server(server, tool, scope, dry_run=dry_run, replace=True, backups=backups)
+    # the HTTP entry carries its bearer token by design (`mcp install --http`): no plaintext warning
+    return _add(server, tool, scope, dry_run=dry_run, replace=True, backups=backups, warn_plaintext=False)
 
 
 def remove_server(
-    name: str, tool: str, scope: str = "user", *, dry_run: bool = False, backups: int = 10
+    name: str,
+    tool: str,
+    scope: str = "user",
+    *,
+    dry_run: bool = False,
+    backups: int = 10,
+    force: bool = False,
 ) -> McpResult:
-    """Remove the named server from the chosen assistants at one scope; nothing else changes."""
+    """Remove the named server from the chosen assistants at one scope; nothing else changes.
+
+    A server Mahavishnu did not add (the user's own) is refused in every file unless ``force``, as
+    ``add`` refuses to overwrite one without ``replace``: then nothing is removed anywhere."""
     tools, is_all = parse_tools(tool)
     parse_scope(scope)
     result = McpResult(dry_run)
@@ -152,16 +176,26 @@ def remove_server(
         raise NotFoundError(f"no MCP server '{name}' at {scope} scope ({reasons})")
     state = load_state()
     records = [record_of(state, loc, name) for loc in targets]
-    # removed on request like any server the user added; the result says it was theirs by now
+    theirs = [loc for loc, record in zip(targets, records, strict=True) if record is None]
+    if theirs and not force:
+        where = ", ".join(loc.label() for loc in theirs)
+        raise InvalidInputError(
+            f"'{name}' in {where} is your own MCP server (Mahavishnu did not add it): nothing was removed",
+            hint="Pass --force to remove it anyway.",
+        )
+    # one Mahavishnu added and someone changed since is removed on request; the result says so
     by_hand = [
         changed_by_hand(record, _current(loc, name)) for loc, record in zip(targets, records, strict=True)
     ]
     edits = [_removal(loc, name, _created_from(record)) for loc, record in zip(targets, records, strict=True)]
-    for loc, change, hand in zip(targets, _apply(edits, dry_run, backups), by_hand, strict=True):
+    changes = _apply(edits, dry_run, backups)
+    for loc, change, record, hand in zip(targets, changes, records, by_hand, strict=True):
         if not dry_run:
             forget(loc, name)
         diff = _removal_diff(loc, name, change) if dry_run else ""
         reason = "Mahavishnu added it; it was changed by hand since" if hand else ""
+        if record is None:
+            reason = "Mahavishnu did not add it; removed with --force"
         result.changes.append(_change(loc, name, "removed", diff=diff, reason=reason))
     return result
 
@@ -229,13 +263,26 @@ class _Put:
 
 
 def _put_all(
-    server: McpServer, targets: list[Location], result: McpResult, *, replace: bool, backups: int
+    server: McpServer,
+    targets: list[Location],
+    result: McpResult,
+    *,
+    replace: bool,
+    backups: int,
+    warn_plaintext: bool = True,
 ) -> McpResult:
     planned = _plan_puts(server, targets, result, replace=replace)
-    if any(put.loc.scope == "project" for put in planned) and server.secret_values():
+    secrets = server.shown_secrets()
+    if any(put.loc.scope == "project" for put in planned) and secrets:
         result.warnings.append("secret-looking values go into a project file, which is often committed")
     edits = [_put_edit(put, server) for put in planned]
-    for put, change in zip(planned, _apply(edits, result.dry_run, backups), strict=True):
+    changes = _apply(edits, result.dry_run, backups)
+    written = [str(put.loc.path) for put, change in zip(planned, changes, strict=True) if change.changed]
+    if secrets and warn_plaintext and written and not any(put.loc.scope == "project" for put in planned):
+        verb = "would be" if result.dry_run else "is" if len(secrets) == 1 else "are"
+        files = ", ".join(dict.fromkeys(written))  # Claude's user and local maps share one file
+        result.warnings.append(f"{', '.join(secrets)} {verb} stored in plaintext in {files}")
+    for put, change in zip(planned, changes, strict=True):
         before = CODECS[put.loc.tool].servers(change.before, put.loc) if change.before else {}
         action = "updated" if server.name in before else "added"
         if not change.changed:

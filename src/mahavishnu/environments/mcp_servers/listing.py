@@ -51,15 +51,17 @@ def list_servers(tool: str = "all") -> tuple[list[Registered], list[str]]:
     found: list[Registered] = []
     warnings: list[str] = []
     seen: set[tuple[Path, tuple[str, ...]]] = set()
+    unreadable: set[Path] = set()  # one warning per file: Claude's user and local maps share one
     for name in tools:
         for loc in locations(name):
             ident = (loc.path.absolute(), loc.keys)
-            if ident in seen:  # e.g. the project file is the user file when run in $HOME
+            if ident in seen or ident[0] in unreadable:  # e.g. the project file is the user file in $HOME
                 continue
             seen.add(ident)
             try:
                 servers = servers_at(loc)
             except InvalidConfigFileError as exc:
+                unreadable.add(ident[0])
                 warnings.append(exc.message)
                 continue
             for server_name, raw in servers.items():

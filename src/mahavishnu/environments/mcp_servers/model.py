@@ -86,8 +86,9 @@ class McpServer:
 
     def _check_remote(self) -> None:
         if not self.url or not self.url.startswith(("http://", "https://")):
+            shown = masked_value("url", self.url or "")  # an error shows the URL as `list` does
             raise InvalidInputError(
-                f"an {self.transport} MCP server needs an http:// or https:// URL, not '{self.url or ''}'"
+                f"an {self.transport} MCP server needs an http:// or https:// URL, not '{shown}'"
             )
         if self.command or self.args or self.env:
             raise InvalidInputError(f"an {self.transport} MCP server takes no command, arguments or env")
@@ -96,10 +97,10 @@ class McpServer:
                 raise InvalidInputError(f"invalid HTTP header name '{key}'")
 
     def describe(self) -> str:
-        """The command line or URL, for tables."""
+        """The command line or URL, for tables (secrets masked, as ``to_dict`` masks them)."""
         if self.command is not None:
             return shlex.join([self.command, *mask_args(self.args)])
-        return self.url or ""
+        return masked_value("url", self.url) if self.url else ""
 
     def secret_values(self) -> tuple[str, ...]:
         """Env and header values that look like secrets (longest first, for masking)."""
@@ -112,6 +113,17 @@ class McpServer:
                     found.add(token)
         return tuple(sorted(found, key=len, reverse=True))
 
+    def shown_secrets(self) -> tuple[str, ...]:
+        """Each value that carries a secret (what the masking of ``to_dict`` hides), as a warning may
+        name it: ``GITHUB_TOKEN=ghp…xx``, ``Authorization: Bearer sk-…ef``, an argument, a URL."""
+        env = [(f"{key}=", masked_value(key, value), value) for key, value in self.env.items()]
+        headers = [(f"{key}: ", masked_value(key, value), value) for key, value in self.headers.items()]
+        args = [("", masked, arg) for arg, masked in zip(self.args, mask_args(self.args), strict=True)]
+        url = [("", masked_value("url", self.url), self.url)] if self.url else []
+        return tuple(
+            f"{lead}{masked}" for lead, masked, value in [*env, *headers, *args, *url] if masked != value
+        )
+
     def to_dict(self, *, masked: bool = True) -> dict[str, Any]:
         hide = masked_value if masked else (lambda _key, value: value)
         return {
@@ -120,7 +132,7 @@ class McpServer:
             "command": self.command,
             "args": mask_args(self.args) if masked else list(self.args),
             "env": {key: hide(key, value) for key, value in self.env.items()},
-            "url": self.url,
+            "url": hide("url", self.url) if self.url is not None else None,
             "headers": {key: hide(key, value) for key, value in self.headers.items()},
         }
 

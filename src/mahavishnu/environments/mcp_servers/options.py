@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
-from mahavishnu.environments.mcp_servers.model import ENV_NAME, HEADER_NAME, TOOLS
+from mahavishnu.environments.mcp_servers.model import ENV_NAME, HEADER_NAME, TOOLS, masked_value
 from mahavishnu.errors import InvalidInputError
 
 __all__ = ["parse_env", "parse_headers", "parse_tools"]
@@ -16,7 +17,7 @@ def parse_env(pairs: Iterable[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not ENV_NAME.match(key):
-            raise InvalidInputError(f"invalid --env '{pair}'", hint="Write it as KEY=VALUE.")
+            raise InvalidInputError(f"invalid --env '{_shown(pair)}'", hint="Write it as KEY=VALUE.")
         env[key] = value
     return env
 
@@ -28,9 +29,24 @@ def parse_headers(pairs: Iterable[str]) -> dict[str, str]:
         key, sep, value = pair.partition(":")
         key = key.strip()
         if not sep or not HEADER_NAME.match(key):
-            raise InvalidInputError(f"invalid --header '{pair}'", hint="Write it as 'Name: value'.")
+            raise InvalidInputError(f"invalid --header '{_shown(pair)}'", hint="Write it as 'Name: value'.")
         headers[key] = value.strip()
     return headers
+
+
+# a malformed pair: its first word (the name it was meant to have), what separates it, the rest
+_PAIR = re.compile(r"(?P<key>[^\s:=]*)(?P<sep>\s*[:=]?\s*)(?P<value>.*)", re.S)
+
+
+def _shown(pair: str) -> str:
+    """A malformed ``KEY=VALUE`` or ``Name: value`` fit to quote in an error: the rest after its first
+    word masked as that name's value would be (``masked_value``: ``Authorization Bearer sk-…ef``)."""
+    match = _PAIR.fullmatch(pair)
+    assert match is not None  # every part may be empty
+    key, sep, value = match["key"], match["sep"], match["value"]
+    if not value:
+        return masked_value("", pair)
+    return f"{key}{sep}{masked_value(key, value)}"
 
 
 def parse_tools(value: str) -> tuple[list[str], bool]:
