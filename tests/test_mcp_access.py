@@ -105,13 +105,14 @@ def test_no_auth_is_an_explicit_warned_opt_out(served: tuple[subprocess.Popen[st
     assert "WARNING: --no-auth" in err
 
 
-def test_no_auth_off_loopback_still_requires_the_token(isolated_home: Path) -> None:
-    proc, url = _serve("--no-auth", "--host", "0.0.0.0")
+def test_off_loopback_the_token_is_required_and_the_address_warned(isolated_home: Path) -> None:
+    proc, url = _serve("--host", "0.0.0.0")
     try:
         assert _post(url) == 401
     finally:
         proc.terminate()
-        proc.wait(10)
+        _, err = proc.communicate(timeout=10)
+    assert "WARNING: serving on 0.0.0.0" in err
 
 
 def test_a_busy_port_fails_in_one_line_before_serving_is_printed() -> None:

@@ -307,7 +307,8 @@ def test_switch_llm_dry_run_writes_nothing_then_switches(
 
 
 def test_service_status_and_restart(backing: mcp_server.Backing) -> None:
-    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    secret = "sk-ant-api03-" + "Q" * 40
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)", "--api-key", secret]
     write_settings({"services": {"builtins": False, "definitions": {"sleeper": {"command": sleeper}}}})
     try:
         status, dry, restarted, after, unknown = run(
@@ -322,7 +323,8 @@ def test_service_status_and_restart(backing: mcp_server.Backing) -> None:
         )
         assert [(s["name"], s["state"]) for s in data(status)] == [("sleeper", "stopped")]
         planned = data(dry)
-        assert planned["dry_run"] is True and planned["command"] == sleeper
+        assert planned["dry_run"] is True and planned["command"][:4] == sleeper[:4]
+        assert secret not in json.dumps(planned)  # masked, as `config show` masks it
         assert planned["status"]["state"] == "stopped"
         assert data(restarted)["pid"] > 0
         assert data(after)[0]["state"] == "running"

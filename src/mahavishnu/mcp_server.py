@@ -34,11 +34,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import ToolAnnotations
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
 from mahavishnu.__about__ import __version__
 from mahavishnu.errors import MahavishnuError
@@ -80,13 +83,57 @@ INSTRUCTIONS = (
 )
 
 
-def _tool(server: MCPServer, annotations: ToolAnnotations) -> Callable[[_F], _F]:
-    """``server.tool`` with the docstring dedented into the description agents read."""
+def _tool(tools: list[Tool], annotations: ToolAnnotations) -> Callable[[_F], _F]:
+    """Register ``fn`` as a tool (appended to ``tools``), with the docstring dedented into the
+    description agents read, and refusing arguments it does not take (``strict_arguments``)."""
 
     def register(fn: _F) -> _F:
-        return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)(fn)
+        description = inspect.cleandoc(fn.__doc__ or "")
+        tools.append(
+            strict_arguments(Tool.from_function(fn, description=description, annotations=annotations))
+        )
+        return fn
 
     return register
+
+
+def strict_arguments(tool: Tool) -> Tool:
+    """``tool`` refusing unknown arguments: by default the SDK drops them silently, so a misspelt or
+    guessed one (``project`` for ``filters.project``, ``repo`` for ``repo_id``) changes nothing and
+    the agent gets an unscoped answer. An unknown one is instead an error naming it and the accepted
+    ones, and the input schema says ``additionalProperties: false``."""
+    base = tool.fn_metadata.arg_model
+    accepted = [field.alias or name for name, field in base.model_fields.items()]
+    known = set(accepted)
+    tool_name = tool.name
+
+    class StrictArguments(base):  # type: ignore[valid-type,misc]
+        model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, title=base.__name__)
+
+        @model_validator(mode="before")
+        @classmethod
+        def _known_only(cls, data: Any) -> Any:
+            if isinstance(data, dict) and (unknown := [k for k in data if k not in known]):
+                listed = ", ".join(repr(k) for k in unknown)
+                raise PydanticCustomError(
+                    "unknown_argument",
+                    "{tool} takes no argument {listed}; accepted: {accepted}",
+                    {"tool": tool_name, "listed": listed, "accepted": ", ".join(accepted) or "none"},
+                )
+            return data
+
+    tool.fn_metadata.arg_model = StrictArguments
+    tool.parameters = StrictArguments.model_json_schema(by_alias=True)
+    return tool
+
+
+def _found(rows: list[dict[str, Any]], nothing: str) -> CallToolResult:
+    """A search's hits as a tool result: structured ``{"result": rows}``, each hit echoed as JSON
+    text; no hits says ``nothing`` in the text (an empty text reads as a failure)."""
+    if not rows:
+        return CallToolResult(content=[TextContent(text=nothing)], structured_content={"result": []})
+    texts = [TextContent(text=json.dumps(row, indent=2, ensure_ascii=False, default=str)) for row in rows]
+    return CallToolResult(content=list(texts), structured_content={"result": _jsonable(rows)})
 
 
 def tool_error(exc: MahavishnuError) -> ToolError:
@@ -199,12 +246,15 @@ class Backing:
 def build_server(backing: Backing | None = None) -> MCPServer:
     """The MCP server with every tool and resource registered."""
     backing = backing or Backing()
-    server = MCPServer(SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
-    _provider_tools(server, backing)
-    _memory_tools(server, backing)
-    _knowledge_tools(server, backing)
-    _activity_tools(server, backing)
-    _service_tools(server, backing)
+    tools: list[Tool] = []
+    _provider_tools(tools, backing)
+    _memory_tools(tools, backing)
+    _knowledge_tools(tools, backing)
+    _activity_tools(tools, backing)
+    _service_tools(tools, backing)
+    server = MCPServer(
+        SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING", tools=tools
+    )
     _resources(server, backing)
     return server
 
@@ -212,8 +262,8 @@ def build_server(backing: Backing | None = None) -> MCPServer:
 # -- providers -----------------------------------------------------------------------------------------------
 
 
-def _provider_tools(server: MCPServer, backing: Backing) -> None:
-    @_tool(server, READ_ONLY)
+def _provider_tools(tools: list[Tool], backing: Backing) -> None:
+    @_tool(tools, READ_ONLY)
     def list_llms() -> list[dict[str, Any]]:
         """List the provider profiles (built-in catalogue plus the user's): name, label, aliases,
         the wire protocols each speaks and where its key comes from."""
@@ -222,7 +272,7 @@ def _provider_tools(server: MCPServer, backing: Backing) -> None:
         with _as_tool_errors():
             return [p.summary() for p in all_profiles(backing.settings()).values()]
 
-    @_tool(server, READ_ONLY)
+    @_tool(tools, READ_ONLY)
     def current_llm(tool: str = "all") -> list[dict[str, Any]]:
         """What each assistant (claude, codex, qwen, gemini; or all) points at now, per settings scope:
         profile, base URL, model and where the key comes from. Codex profile files
@@ -244,7 +294,7 @@ def _provider_tools(server: MCPServer, backing: Backing) -> None:
                 rows += [asdict(e) for e in status.entries]  # Codex profile files: scope profile:NAME
             return rows
 
-    @_tool(server, DESTRUCTIVE)
+    @_tool(tools, DESTRUCTIVE)
     def switch_llm(
         name: str, tool: str | None = None, scope: Scope_ = "user", dry_run: bool = False
     ) -> dict[str, Any]:
@@ -263,8 +313,8 @@ def _provider_tools(server: MCPServer, backing: Backing) -> None:
 # -- memory --------------------------------------------------------------------------------------------------
 
 
-def _memory_tools(server: MCPServer, backing: Backing) -> None:
-    @_tool(server, ADDITIVE)
+def _memory_tools(tools: list[Tool], backing: Backing) -> None:
+    @_tool(tools, ADDITIVE)
     def store_memory(
         content: str,
         type: MemoryType = "note",
@@ -295,14 +345,14 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
             )
             return {**stored.memory.to_dict(), "already_stored": stored.duplicate}
 
-    @_tool(server, READ_ONLY)
+    @_tool(tools, READ_ONLY)
     def search_memory(
         query: str,
         mode: SearchMode = "hybrid",
         limit: int = 10,
         filters: dict[str, Any] | None = None,
         min_score: float | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Annotated[CallToolResult, list[dict[str, Any]]]:
         """Search the shared memory. mode: hybrid (default), vector or text. filters: type (one or a
         list), tags (all required), since/until (ISO dates), project, repo_id, agent_id, session_id,
         workflow_id, source_system. Each hit has its score, the searches that found it and the memory.
@@ -311,15 +361,15 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
         relevant is stored."""
         with _as_tool_errors():
             hits = backing.store().search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
-            return [hit.to_dict() for hit in hits]
+            return _found([hit.to_dict() for hit in hits], "no relevant memories")
 
-    @_tool(server, READ_ONLY)
+    @_tool(tools, READ_ONLY)
     def get_memory(memory_id: int) -> dict[str, Any]:
         """One memory by id."""
         with _as_tool_errors():
             return backing.store().get(memory_id).to_dict()
 
-    @_tool(server, DESTRUCTIVE)
+    @_tool(tools, DESTRUCTIVE)
     def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, Any]:
         """Delete one memory by id. With dry_run, return the memory that would be deleted."""
         with _as_tool_errors():
@@ -330,10 +380,10 @@ def _memory_tools(server: MCPServer, backing: Backing) -> None:
             return {"deleted": not dry_run, "dry_run": dry_run, "memory": memory.to_dict()}
 
 
-def _activity_tools(server: MCPServer, backing: Backing) -> None:
+def _activity_tools(tools: list[Tool], backing: Backing) -> None:
     """Conversations, ★ Insights, sharing across projects, workflow runs, unified search."""
 
-    @_tool(server, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False))
+    @_tool(tools, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False))
     def store_conversation(
         agent_id: str,
         session_id: str,
@@ -353,7 +403,7 @@ def _activity_tools(server: MCPServer, backing: Backing) -> None:
             )
             return stored.to_dict()
 
-    @_tool(server, ADDITIVE)
+    @_tool(tools, ADDITIVE)
     def import_transcript(path: str, project: str | None = None) -> list[dict[str, Any]]:
         """Import a Claude Code session transcript (.jsonl, or a directory of them such as
         ~/.claude/projects) on the server's machine: turns become searchable and ★ Insights are
@@ -364,7 +414,7 @@ def _activity_tools(server: MCPServer, backing: Backing) -> None:
             allowed = readable_path(path, backing.settings())
             return [r.to_dict() for r in import_transcripts(backing.store(), allowed, project=project)]
 
-    @_tool(server, READ_ONLY)
+    @_tool(tools, READ_ONLY)
     def list_insights(
         project: str | None = None, since: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
@@ -375,7 +425,7 @@ def _activity_tools(server: MCPServer, backing: Backing) -> None:
         with _as_tool_errors():
             return [i.to_dict() for i in insights(backing.store(), project=project, since=since, limit=limit)]
 
-    @_tool(server, ADDITIVE)
+    @_tool(tools, ADDITIVE)
     def share_insight(
         insight: int | str,
         projects: list[str] | None = None,
@@ -392,7 +442,7 @@ def _activity_tools(server: MCPServer, backing: Backing) -> None:
             )
             return result.to_dict()
 
-    @_tool(server, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False))
+    @_tool(tools, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False))
     def store_workflow_execution(
         workflow_id: str,
         adapter: str,
@@ -421,7 +471,7 @@ def _activity_tools(server: MCPServer, backing: Backing) -> None:
             )
             return _jsonable(run.to_dict())  # type: ignore[no-any-return]
 
-    @_tool(server, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
+    @_tool(tools, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
     def search_everywhere(
         query: str, mode: SearchMode = "hybrid", limit: int = 10, filters: dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -438,10 +488,10 @@ def _activity_tools(server: MCPServer, backing: Backing) -> None:
             return _jsonable(found.to_dict())  # type: ignore[no-any-return]
 
 
-def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
+def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
     """Repository ingestion (RAG) and knowledge-base queries (``mahavishnu.memory.ingest``)."""
 
-    @_tool(server, INGEST)
+    @_tool(tools, INGEST)
     def ingest_repository(
         path: str,
         repo_id: str | None = None,
@@ -466,10 +516,10 @@ def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
             )
             return report.to_dict()
 
-    @_tool(server, READ_ONLY)
+    @_tool(tools, READ_ONLY)
     def query_knowledge_base(
         query: str, repo_id: str | None = None, limit: int = 10, mode: SearchMode = "hybrid"
-    ) -> list[dict[str, Any]]:
+    ) -> Annotated[CallToolResult, list[dict[str, Any]]]:
         """Search ingested repositories (optionally one, by repo_id): the best chunks of the best
         files (a file ranks by its best chunk, its outline and its full-text match; up to three
         chunks each), with their location (path:start-end), language, file score and text."""
@@ -480,14 +530,17 @@ def _knowledge_tools(server: MCPServer, backing: Backing) -> None:
             if repo_id is not None:
                 check_repo(backing.store(), repo_id)
             hits = query_kb(backing.store(), query, repo_id=repo_id, limit=limit, mode=mode)
-            return [hit.to_dict() for hit in hits]
+            nothing = "no relevant chunks" + (
+                f" in {repo_id}" if repo_id else " in the ingested repositories"
+            )
+            return _found([hit.to_dict() for hit in hits], nothing)
 
 
 # -- health and services -------------------------------------------------------------------------------------
 
 
-def _service_tools(server: MCPServer, backing: Backing) -> None:
-    @_tool(server, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
+def _service_tools(tools: list[Tool], backing: Backing) -> None:
+    @_tool(tools, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
     def health_check(probe_providers: bool = False) -> dict[str, Any]:
         """One report of every component: memory store (backend, rows, size, migrations), embedder
         (model, dimension, latency of one embed), PostgreSQL and Session-Buddy when configured, each
@@ -503,7 +556,7 @@ def _service_tools(server: MCPServer, backing: Backing) -> None:
             data: dict[str, Any] = _jsonable(report.to_dict())
             return data
 
-    @_tool(server, ToolAnnotations(read_only_hint=True, destructive_hint=False))
+    @_tool(tools, ToolAnnotations(read_only_hint=True, destructive_hint=False))
     def service_status(name: str = "all", check_health: bool = True) -> list[dict[str, Any]]:
         """State, pid, uptime, health and restarts of a supervised service, or of all of them."""
         from mahavishnu.services.supervisor import Supervisor
@@ -513,12 +566,11 @@ def _service_tools(server: MCPServer, backing: Backing) -> None:
             names = supervisor.names() if name == "all" else [name]
             return [asdict(supervisor.status(each, check_health=check_health)) for each in names]
 
-    @_tool(server, DESTRUCTIVE)
+    @_tool(tools, DESTRUCTIVE)
     def restart_service(name: str, dry_run: bool = False) -> dict[str, Any]:
         """Stop a supervised service (if running) and start it again, waiting for its health check.
         With dry_run, return its current status and the command that would run."""
         from mahavishnu.errors import InvalidInputError
-        from mahavishnu.services import definitions
         from mahavishnu.services.supervisor import NAME_ENV, Supervisor
 
         with _as_tool_errors():
@@ -527,12 +579,9 @@ def _service_tools(server: MCPServer, backing: Backing) -> None:
                     f"'{name}' is the service answering this call: restarting it would cut the call off",
                     hint=f"Run `mahavishnu service restart {name}` from a shell.",
                 )
-            settings = backing.settings()
-            spec = definitions.get(name, settings)
-            supervisor = Supervisor(settings)
+            supervisor = Supervisor(backing.settings())
             if dry_run:
-                status = supervisor.status(name, check_health=False)
-                return {"dry_run": True, "name": name, "command": spec.command, "status": asdict(status)}
+                return supervisor.restart_plan(name)  # the command masked, as `config show` shows it
             return {"dry_run": False, **asdict(supervisor.restart(name))}
 
 
@@ -599,7 +648,12 @@ class BearerAuth:
 
 
 async def _refuse(send: Send) -> None:
-    body = json.dumps({"error": "unauthorized", "hint": "Send Authorization: Bearer <token>."}).encode()
+    hint = (
+        f"Send Authorization: Bearer <token>; the token is the secret {TOKEN_SECRET}, printed by "
+        f"`mahavishnu secrets get {TOKEN_SECRET}` on the server's machine (`mahavishnu mcp install "
+        "--tool all --http` writes it into the assistants' MCP entries)."
+    )
+    body = json.dumps({"error": "unauthorized", "hint": hint}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -627,7 +681,7 @@ def serve_http(
     is announced; ``announce`` then gets the endpoint URL (with the real port when ``port`` is 0)."""
     import uvicorn
 
-    if host not in LOOPBACK and not token:
+    if not is_loopback(host) and not token:
         raise MahavishnuError(
             f"refusing to serve on {host} without a bearer token",
             hint="Only loopback (127.0.0.1) may be served without one (--no-auth).",
@@ -641,6 +695,18 @@ def serve_http(
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only: localhost, 127.0.0.0/8, ::1."""
+    import ipaddress
+
+    if host.lower() in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from mahavishnu.cli.output import JSON_OPTION, console, print_json, table
+from mahavishnu.cli.output import JSON_OPTION, Markup, console, print_json, table
 
 _STYLE = {"ok": "green", "skipped": "dim", "warn": "yellow", "error": "red"}
 
@@ -25,7 +25,12 @@ def doctor(as_json: bool = JSON_OPTION) -> None:
             None,
             ["check", "status", "detail", "fix"],
             [
-                (escape(f.check), f"[{_STYLE[f.status]}]{f.status}[/]", escape(f.detail), escape(f.hint))
+                (
+                    escape(f.check),
+                    Markup(f"[{_STYLE[f.status]}]{f.status}[/]"),
+                    escape(f.detail),
+                    escape(f.hint),
+                )
                 for f in findings
             ],
         )

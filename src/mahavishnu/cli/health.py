@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from mahavishnu.cli.output import JSON_OPTION, console, print_json, table
+from mahavishnu.cli.output import JSON_OPTION, Markup, console, print_json, table
 
 _STYLE = {"ok": "green", "stopped": "dim", "skipped": "dim", "error": "red"}
 
@@ -31,7 +31,7 @@ def health(
             [
                 (
                     escape(c.component),
-                    f"[{_STYLE[c.status]}]{c.status}[/]",
+                    Markup(f"[{_STYLE[c.status]}]{c.status}[/]"),
                     f"{c.latency_ms:g} ms" if c.latency_ms is not None else "",
                     escape(c.detail),
                 )

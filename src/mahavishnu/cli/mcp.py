@@ -84,13 +84,14 @@ def serve(
     host: str = typer.Option(
         "127.0.0.1",
         "--host",
-        help="HTTP address to bind (the bearer token is required on every request).",
+        help="HTTP address to bind (the bearer token is required on every request); an address other "
+        "than loopback serves plain HTTP to the network (warned).",
     ),
     no_auth: bool = typer.Option(
         False,
         "--no-auth",
         help="Serve loopback HTTP without the bearer token: any local process (any user) can then call "
-        "every tool. Off by default.",
+        "every tool. Off by default; loopback only (an error with another --host).",
     ),
 ) -> None:
     """Run Mahavishnu's MCP server: stdio by default (stdout carries only the protocol; logs go
@@ -99,6 +100,8 @@ def serve(
 
     from mahavishnu import mcp_server
 
+    if http:
+        _check_host(host, no_auth=no_auth)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -110,6 +113,25 @@ def serve(
         backing.close()  # the store, and the Session-Buddy session (and its stdio peer, if any)
 
 
+def _check_host(host: str, *, no_auth: bool) -> None:
+    """Before anything starts: ``--no-auth`` is for loopback only (an error elsewhere, never silently
+    dropped); a non-loopback address gets a one-line warning, as it serves plain HTTP to the network."""
+    from mahavishnu import mcp_server
+    from mahavishnu.errors import InvalidInputError
+
+    if mcp_server.is_loopback(host):
+        return
+    if no_auth:
+        raise InvalidInputError(
+            f"--no-auth is for loopback only: refusing to serve {host} without the bearer token",
+            hint="Drop --no-auth (every request then needs the token), or serve on 127.0.0.1.",
+        )
+    sys.stderr.write(
+        f"mahavishnu mcp: WARNING: serving on {host}: other machines can reach it over plain HTTP "
+        "(no TLS: the bearer token and every call cross the network unencrypted)\n"
+    )
+
+
 def _serve(server: MCPServer, *, http: bool, host: str, port: int, no_auth: bool) -> None:
     from mahavishnu import mcp_server
 
@@ -117,7 +139,7 @@ def _serve(server: MCPServer, *, http: bool, host: str, port: int, no_auth: bool
         mcp_server.serve_stdio(server)
         return
     token = None
-    if no_auth and host in mcp_server.LOOPBACK:
+    if no_auth:
         sys.stderr.write(
             "mahavishnu mcp: WARNING: --no-auth: any local process, of any user, can call every tool "
             "(switch providers, read and write memory, restart services)\n"

@@ -42,12 +42,18 @@ _TAGS = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
 _ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
 
-def escape(markup: str) -> str:
+class Markup(str):
+    """Text written as markup (what ``escape`` returns): ``table`` renders such cells as markup."""
+
+    __slots__ = ()
+
+
+def escape(markup: str) -> Markup:
     """``rich.markup.escape`` without importing Rich: ``text`` as markup that prints as itself."""
     markup = _ESCAPE.sub(lambda match: f"{match[1]}{match[1]}\\{match[2]}", markup)
     if markup.endswith("\\") and not markup.endswith("\\\\"):
-        return markup + "\\"
-    return markup
+        return Markup(markup + "\\")
+    return Markup(markup)
 
 
 def _parse(markup: str) -> Iterator[tuple[str | None, str | None]]:
@@ -191,13 +197,22 @@ _UNWRAPPED = 1000  # characters: wider than any row a table here has
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Rows as a table. Cells are data, shown as written (``list[str]`` stays ``list[str]``),
+    except ``Markup`` the code made (what ``escape`` returns, ``Markup("[green]ok[/]")``). The
+    title and the column names are literal too."""
     from rich.table import Table
+    from rich.text import Text
 
-    grid = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    grid = Table(
+        title=None if title is None else Text(title),
+        title_justify="left",
+        show_edge=False,
+        header_style="bold",
+    )
     for column in columns:
-        grid.add_column(column)
+        grid.add_column(Text(column))
     for row in rows:
-        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+        grid.add_row(*(_cell(cell) for cell in row))
     if console._plain():  # a pipe or a file: one line per row, whatever its length (grep, awk, cut)
         from rich.console import Console
 
@@ -211,5 +226,16 @@ def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/yellow] {message}")
 
 
+def _cell(cell: Any) -> Any:
+    if cell is None:
+        return ""
+    if isinstance(cell, Markup):
+        return str(cell)
+    from rich.text import Text
+
+    return Text(str(cell))
+
+
 def info(message: str) -> None:
-    console.print(message)
+    """``message`` on stdout, as written (it is text, not markup: paths and data print as they are)."""
+    console.print(message, markup=False)

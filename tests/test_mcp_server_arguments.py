@@ -1,0 +1,139 @@
+"""MCP tools refuse arguments they do not take (a guessed ``project`` or ``repo`` used to be dropped
+silently, widening the answer), searches without hits say so in their text, the HTTP server's 401
+says where the token is, and ``mcp serve`` warns about, or refuses, addresses off loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult
+
+from mahavishnu import mcp_server
+from mahavishnu.cli import mcp as mcp_cli
+from mahavishnu.config import load_settings
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.store import MemoryStore
+
+
+@pytest.fixture
+def backing() -> Iterator[mcp_server.Backing]:
+    backing = mcp_server.Backing(store=lambda: MemoryStore.open(load_settings(), embedder=FakeEmbedder()))
+    yield backing
+    backing.close()
+
+
+def run(backing: mcp_server.Backing, calls: list[tuple[str, dict[str, Any]]]) -> list[CallToolResult]:
+    async def go() -> list[CallToolResult]:
+        async with Client(mcp_server.build_server(backing)) as client:
+            return [await client.call_tool(name, args) for name, args in calls]
+
+    return anyio.run(go)
+
+
+def text(result: CallToolResult) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "unknown", "accepted"),
+    [
+        ("store_memory", {"content": "a note", "bogus_arg": 1}, "bogus_arg", "content, type, tags"),
+        ("search_memory", {"query": "pytest", "project": "nope"}, "project", "query, mode, limit, filters"),
+        ("query_knowledge_base", {"query": "x", "repo": "nope"}, "repo", "query, repo_id"),
+        ("list_llms", {"verbose": True}, "verbose", "none"),
+    ],
+)
+def test_an_unknown_argument_is_an_error_naming_it_and_the_accepted_ones(
+    backing: mcp_server.Backing, tool: str, args: dict[str, Any], unknown: str, accepted: str
+) -> None:
+    refused, listed = run(backing, [(tool, args), ("search_memory", {"query": "a note", "mode": "text"})])
+    assert refused.is_error
+    message = text(refused)
+    assert f"'{unknown}'" in message and f"accepted: {accepted}" in message, message
+    assert listed.structured_content == {"result": []}  # nothing was stored by the refused call
+
+
+def test_every_tool_schema_forbids_additional_properties(backing: mcp_server.Backing) -> None:
+    async def go() -> dict[str, Any]:
+        async with Client(mcp_server.build_server(backing)) as client:
+            return {t.name: t.input_schema for t in (await client.list_tools()).tools}
+
+    schemas = anyio.run(go)
+    assert len(schemas) >= 18
+    assert all(schema.get("additionalProperties") is False for schema in schemas.values()), schemas
+
+
+def test_known_arguments_still_work(backing: mcp_server.Backing) -> None:
+    stored, found = run(
+        backing,
+        [
+            ("store_memory", {"content": "pytest fixtures scope", "project": "p"}),
+            ("search_memory", {"query": "pytest fixtures", "mode": "text", "filters": {"project": "p"}}),
+        ],
+    )
+    assert not stored.is_error and not found.is_error
+    assert found.structured_content is not None
+    hits = found.structured_content["result"]
+    assert [h["memory"]["content"] for h in hits] == ["pytest fixtures scope"]
+    assert json.loads(text(found))["memory"]["content"] == "pytest fixtures scope"
+
+
+def test_searches_without_hits_say_so_and_stay_an_empty_list(backing: mcp_server.Backing) -> None:
+    memories, chunks = run(
+        backing, [("search_memory", {"query": "zzqqxx"}), ("query_knowledge_base", {"query": "zzqqxx"})]
+    )
+    for result, words in ((memories, "no relevant memories"), (chunks, "no relevant chunks")):
+        assert not result.is_error
+        assert result.structured_content == {"result": []}
+        assert words in text(result)
+
+
+def test_a_401_says_which_command_prints_the_token() -> None:
+    app = mcp_server.http_app(mcp_server.build_server(), token="secret-token")
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.post("/mcp", json={})
+
+    response = anyio.run(go)
+    assert response.status_code == 401
+    assert f"mahavishnu secrets get {mcp_server.TOKEN_SECRET}" in response.json()["hint"]
+
+
+def test_no_auth_off_loopback_is_an_error_and_nothing_is_served() -> None:
+    argv = ["mcp", "serve", "--http", "--port", "0", "--host", "0.0.0.0", "--no-auth"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mahavishnu", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "--no-auth is for loopback only" in proc.stderr
+    assert "serving" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "::"])
+def test_a_non_loopback_address_is_warned_in_one_line(host: str, capsys: pytest.CaptureFixture[str]) -> None:
+    mcp_cli._check_host(host, no_auth=False)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "WARNING" in err and host in err and "plain HTTP" in err
+    with pytest.raises(InvalidInputError):
+        mcp_cli._check_host(host, no_auth=True)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_is_not_warned(host: str, capsys: pytest.CaptureFixture[str]) -> None:
+    mcp_cli._check_host(host, no_auth=True)
+    assert capsys.readouterr().err == ""
