@@ -31,8 +31,8 @@ RollbackToolOption = typer.Option(
     None,
     "--tool",
     "-t",
-    help="Undo the most recent switch that involved this assistant (claude, codex, qwen, gemini; all: "
-    "the most recent switch). Default: the most recent switch, whatever files it touched.",
+    help="Undo the most recent switch or change that involved this assistant (claude, codex, qwen, gemini; "
+    "all: the most recent one). Default: the most recent switch or change, whatever files it touched.",
 )
 ScopeOption = typer.Option(
     "user",
@@ -214,13 +214,13 @@ def backups(
     path: Path | None = typer.Option(None, "--file", help="Only the backups of this config file."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """List the switches made (time, profile, files; newest first, what `ai rollback` undoes) and the
-    backups taken before each write."""
+    """List the switches and other changes made (time, what, files; newest first, what `ai rollback`
+    undoes) and the backups taken before each write (`ai rollback --to ID` puts any of them back)."""
     from mahavishnu.environments.safe_write import list_backups
     from mahavishnu.environments.switch_log import records
 
     found = list_backups(path)
-    switches = [] if path is not None else records()
+    switches = [] if path is not None else records(changes=True)
     if as_json:
         print_json(
             {
@@ -231,10 +231,10 @@ def backups(
         return
     if switches:
         table(
-            "switches (newest first; `ai rollback` undoes the first)",
-            ["time", "profile", "tools", "files"],
+            "switches and changes (newest first; `ai rollback` undoes the first)",
+            ["time", "change", "tools", "files"],
             [
-                (s.time, s.profile, ", ".join(s.tools), "\n".join(str(e.path) for e in s.files))
+                (s.time, s.describe(), ", ".join(s.tools), "\n".join(str(e.path) for e in s.files))
                 for s in switches
             ],
         )
@@ -246,49 +246,98 @@ def rollback(
     to: str | None = typer.Option(
         None,
         "--to",
-        help="Backup id of a settings file, as `ai backups` lists it (default: the newest).",
+        help="Backup id of any file, as `ai backups` lists it: that file goes back to it, with the files "
+        "the same switch or change wrote.",
     ),
     tool: str | None = RollbackToolOption,
     scope: str = ScopeOption,
     codex_profile: str | None = CodexProfileOption,
 ) -> None:
-    """Undo the most recent switch: every file it changed goes back (or is removed if it created it).
-    With --to: restore one assistant's file from that backup, with its siblings from the same switch.
-    What they hold now is backed up first, so a rollback can be rolled back."""
+    """Undo the most recent switch or change Mahavishnu recorded (a switch-llm, an mcp-servers
+    add/remove/sync, an mcp install, a memory hooks install/remove): every file it wrote goes back (or
+    is removed if it created it); in ~/.claude.json, Claude Code's own state file, only the MCP servers
+    it changed go back and everything else stays as it is. `claude hooks/permissions/statusline` edits
+    are not recorded: `ai backups --file FILE` lists the backups taken before them, `--to ID` puts one
+    back. What the files hold now is backed up first, so a rollback can be rolled back."""
     from mahavishnu.environments import switch_log
+    from mahavishnu.environments.safe_write import find_backup
     from mahavishnu.environments.scopes import parse_scope
-    from mahavishnu.environments.switcher import ALL, backup_owner, undo_switch
-    from mahavishnu.environments.switcher import rollback as do_rollback
+    from mahavishnu.environments.switcher import (
+        ALL,
+        LABELS,
+        assistant,
+        restore_backup,
+        rollback_to,
+        undo_switch,
+    )
     from mahavishnu.errors import NotFoundError
 
     settings = _settings()
-    if to is None and codex_profile is None:
-        last = switch_log.latest(None if tool in (None, ALL) else tool)
+    where = parse_scope(scope)
+    named = None if tool in (None, ALL) else tool
+    if to is not None:
+        chosen, done = rollback_to(settings, to, tool=named, scope=where, codex_profile=codex_profile)
+        console.print(f"putting back the backup {to} of {chosen.path}", markup=False)
+        _print_rolled_back(done)
+        return
+    if codex_profile is None:
+        last = switch_log.latest(named)
         if last is not None:
-            console.print(f"undoing the switch of {last.time} to {last.profile}", markup=False)
-            _print_rolled_back(undo_switch(settings, last))
+            noun = "switch" if last.kind == switch_log.SWITCH else "change"
+            what = f"to {last.profile}" if noun == "switch" else f"({last.profile})"
+            console.print(f"undoing the {noun} of {last.time} {what}", markup=False)
+            unrecorded = switch_log.unrecorded_since(last)
+            _print_rolled_back(undo_switch(settings, last), noun)
+            for backup in unrecorded:
+                warn(
+                    f"{backup.path} was changed after that {noun} by a Mahavishnu edit that is not recorded "
+                    f"(claude hooks, permissions or statusline): left as it is; `mahavishnu ai rollback "
+                    f"--to {backup.id}` undoes the last such edit"
+                )
             return
         if tool == ALL:
-            raise NotFoundError("no switch is recorded", hint="See `mahavishnu ai backups`.")
-    where = parse_scope(scope)
-    if to is not None and tool in (None, ALL) and codex_profile is None:
-        tool, where = backup_owner(to, where)  # the id names one file's backup: that file's assistant
-    tool = tool if tool not in (None, ALL) else settings.environments.default_tool
-    done = do_rollback(settings, tool=tool, scope=where, to=to, codex_profile=codex_profile)
-    _print_rolled_back(done)
+            raise NotFoundError("no switch or change is recorded", hint="See `mahavishnu ai backups`.")
+    # nothing recorded (for that assistant): its settings file from its newest backup, said as such
+    target = assistant(named or settings.environments.default_tool, codex_profile=codex_profile)
+    path = target.settings_path(where)
+    try:
+        chosen = find_backup(path, None)
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"no switch or change of {LABELS[target.name]} is recorded, and {path} has no backup",
+            hint="See `mahavishnu ai backups`.",
+        ) from exc
+    why = "" if codex_profile else f"no switch or change of {LABELS[target.name]} is recorded: "
+    console.print(
+        f"{why}putting back the newest backup of {chosen.path}, {chosen.id} (what it held before "
+        "Mahavishnu last wrote it)",
+        markup=False,
+    )
+    _print_rolled_back(restore_backup(settings, chosen, validate=target.validate_text, scope=where))
 
 
-def _print_rolled_back(done: list[Any]) -> None:
-    messages = {
-        "restored": "restored",
-        "unchanged": "restored (it already matched)",
-        "removed": "removed (the switch had created it; a backup was kept)",
-    }
+def _print_rolled_back(done: list[Any], noun: str = "switch") -> None:
     for each in done:
-        console.print(f"{each.path}: {messages[each.action]}", markup=False)
+        source = f" from backup {each.source}" if each.source else ""
+        if each.action == "merged":
+            what = (
+                f"its MCP servers put back as backup {each.source} had them"
+                if each.source
+                else "the MCP servers the change added taken out (it had created the file)"
+            )
+            message = f"{what}; Claude Code's own state in it kept as it is"
+        else:
+            message = {
+                "restored": f"restored{source}",
+                "unchanged": "restored (it already matched)",
+                "removed": f"removed (the {noun} had created it; a backup was kept)",
+            }[each.action]
+        console.print(f"{each.path}: {message}", markup=False)
+        for note in each.notes:
+            warn(f"{each.path}: {note}")
         if each.edited_kept_as:
             warn(
-                f"{each.path} had changed since that switch (by hand or by the assistant); what it held "
+                f"{each.path} had changed since that {noun} (by hand or by the assistant); what it held "
                 f"is kept: `mahavishnu ai rollback --to {each.edited_kept_as}` puts it back"
             )
 

@@ -8,6 +8,7 @@ with the reason instead.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, 
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.environments.safe_write import Validate
 from mahavishnu.errors import (
+    ConfigFileError,
+    InvalidConfigFileError,
     InvalidInputError,
     MahavishnuError,
     NotFoundError,
@@ -199,12 +202,12 @@ def switch_llm(
             result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
         result.warnings += own.messages
         return result
-    changes = transaction.apply_all([edit for _, edit in edits], backups=backups)
+    label = switch_log.Label(profile.name, result.tools, scope, switch_log.SWITCH)
+    changes = transaction.apply_all([edit for _, edit in edits], backups=backups, label=label)
     written: list[tuple[Path, str]] = []
     for (each, edit), change in zip(edits, changes, strict=True):
         result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
         written.append((edit.path, change.after))
-    switch_log.record(profile.name, result.tools, scope, history.entries(changes))
     result.warnings += own.settle(written)
     return result
 
@@ -302,10 +305,15 @@ def _plan(
 @dataclass
 class RolledBack:
     path: str
-    action: str  # "restored", "unchanged" (it already matched) or "removed" (the switch created it)
+    #: "restored", "unchanged" (it already matched), "removed" (the change had created it) or
+    #: "merged" (Claude Code's state file: its MCP servers put back, everything else kept as it is)
+    action: str
     #: When the file had changed since the switch (an edit by hand or by the assistant): the backup
     #: of what it held, which ``rollback --to`` puts back.
     edited_kept_as: str | None = None
+    #: The backup put back (None: the file was removed)
+    source: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def rollback(
@@ -317,70 +325,185 @@ def rollback(
     codex_profile: str | None = None,
 ) -> list[RolledBack]:
     """Put an assistant's config file back to a backup (the newest when ``to`` is None) together with
-    every other file the same switch changed (its ``.env``): each gets the backup that switch took,
-    or is removed if that switch created it. Restores and removals are one transaction; what they
-    replace or remove is backed up first (and recorded as a group), so a rollback can itself be
-    rolled back."""
+    every other file the same switch or change wrote (``restore_backup``)."""
+    target = assistant(tool, codex_profile=codex_profile)
+    chosen = safe_write.find_backup(target.settings_path(scope), to)
+    return restore_backup(settings, chosen, validate=target.validate_text, scope=scope)
+
+
+def rollback_to(
+    settings: Settings,
+    backup_id: str,
+    *,
+    tool: str | None = None,
+    scope: Scope = "user",
+    codex_profile: str | None = None,
+) -> tuple[safe_write.Backup, list[RolledBack]]:
+    """Put back the backup ``backup_id`` of whichever file it is a backup of, as ``ai backups`` lists
+    it (an assistant's settings file, ``~/.claude.json``, a ``.env``…), with its siblings
+    (``restore_backup``). ``tool``, ``scope`` and ``codex_profile`` only choose between files that
+    have a backup of that id."""
+    found = [b for b in safe_write.list_backups() if b.id == backup_id]
+    if len(found) > 1 and tool is not None:
+        mine = safe_write.source_key(assistant(tool, codex_profile=codex_profile).settings_path(scope))
+        found = [b for b in found if str(b.path) == mine] or found
+    if not found:
+        raise NotFoundError(f"no backup '{backup_id}'", hint="List them with `mahavishnu ai backups`.")
+    if len(found) > 1:
+        raise InvalidInputError(
+            f"'{backup_id}' is a backup of several files: {', '.join(str(b.path) for b in found)}",
+            hint="Name the file's assistant and scope with --tool and --scope.",
+        )
+    chosen = found[0]
+    return chosen, restore_backup(settings, chosen, validate=_validator(chosen.path, codex_profile))
+
+
+def restore_backup(
+    settings: Settings, chosen: safe_write.Backup, *, validate: Validate, scope: str | None = None
+) -> list[RolledBack]:
+    """Put ``chosen`` back together with every other file the same switch or change wrote (a
+    Gemini ``.env``, the other assistants' files of an ``mcp-servers add --tool all``): each gets the
+    backup that change took, or is removed if it created it; Claude Code's state file gets only its
+    MCP servers back (``switch_log.merge_state``). Restores and removals are one transaction; what
+    they replace or remove is backed up first (and recorded), so a rollback can itself be rolled
+    back."""
     backups = settings.environments.backups_keep
     transaction.recover(backups=backups)
-    target = assistant(tool, codex_profile=codex_profile)
-    path = target.settings_path(scope)
-    chosen = safe_write.find_backup(path, to)
-    group = history.group_of(path, chosen.id) or [history.Entry(path, chosen.id)]
-    main = safe_write.source_key(path)
-    steps: list[FileEdit | transaction.Delete] = [
-        _restore_edit(entry, target.validate_text if str(entry.path) == main else _accept_anything)
-        for entry in group
-        if entry.backup is not None
-    ]  # every backup is read before anything is written: a missing one stops the whole rollback
-    steps += [transaction.Delete(entry.path) for entry in group if entry.backup is None]
-    outcome = transaction.run(steps, backups=backups)
-    restored = history.entries(outcome.changes) + [
-        history.Entry(r.path, r.backup) for r in outcome.removals if r.changed
-    ]  # recorded as a switch, so a plain `ai rollback` next undoes this one, not the switch before
-    switch_log.record(f"rollback to {chosen.id}", [target.name], scope, restored)
-    done = [RolledBack(str(c.path), "restored" if c.changed else "unchanged") for c in outcome.changes]
-    return done + [RolledBack(str(r.path), "removed") for r in outcome.removals if r.changed]
-
-
-def backup_owner(backup_id: str, scope: Scope) -> tuple[str, Scope]:
-    """The assistant and scope whose settings file has the backup ``backup_id`` (as ``ai backups``
-    lists it), looked for at ``scope`` first, then at the others."""
-    for each_scope in (scope, *(s for s in _ALL_SCOPES if s != scope)):
-        for tool in ASSISTANTS:
-            target = assistant(tool)
-            if each_scope not in scopes(target):
-                continue
-            path = target.settings_path(each_scope)
-            if any(b.id == backup_id for b in safe_write.list_backups(path)):
-                return tool, each_scope
-    raise NotFoundError(
-        f"no backup '{backup_id}' of an assistant's settings file",
-        hint="List them with `mahavishnu ai backups` (a Codex profile file needs --codex-profile).",
-    )
+    group = history.group_of(chosen.path, chosen.id) or [history.Entry(chosen.path, chosen.id)]
+    main = safe_write.source_key(chosen.path)
+    steps: list[FileEdit | transaction.Delete] = []
+    merges: dict[str, _StateMerge] = {}
+    for entry in group:  # every backup is read before anything is written: a missing one stops it all
+        if switch_log.is_state_file(entry.path):
+            merges[str(entry.path)] = merge = _StateMerge(entry, None, whole=str(entry.path) == main)
+            steps.append(merge.edit())
+        elif entry.backup is not None:
+            steps.append(_restore_edit(entry, validate if str(entry.path) == main else _accept_anything))
+    steps += [transaction.Delete(e.path) for e in group if e.backup is None and str(e.path) not in merges]
+    owner = switch_log.containing(chosen.path, chosen.id)  # a rollback of a change is a change
+    kind = owner.kind if owner is not None else switch_log.SWITCH
+    where = scope or (owner.scope if owner is not None else "-")
+    label = switch_log.Label(f"rollback to {chosen.id}", None, where, kind)
+    outcome = transaction.run(steps, backups=backups, label=label)
+    return _rolled_back(outcome, group, merges, {})
 
 
 def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[RolledBack]:
-    """Put back every file ``switch`` changed (restored from the backup taken before it, or removed
-    if it created it), as one transaction; recorded as a switch itself, so it can be undone too."""
+    """Put back every file ``switch`` (a switch or another recorded change) wrote (restored from the
+    backup taken before it, or removed if it created it; Claude Code's state file gets back only the
+    MCP server entries it changed), as one transaction; recorded itself, so it can be undone too."""
     backups = settings.environments.backups_keep
     transaction.recover(backups=backups)
     edited = {str(e.path) for e in switch.files if switch_log.changed_since(switch, e.path)}
-    steps: list[FileEdit | transaction.Delete] = [
-        _restore_edit(entry, _accept_anything) for entry in switch.files if entry.backup is not None
-    ]  # every backup is read before anything is written: a missing one stops the whole rollback
-    steps += [transaction.Delete(entry.path) for entry in switch.files if entry.backup is None]
-    outcome = transaction.run(steps, backups=backups)
+    steps: list[FileEdit | transaction.Delete] = []
+    deletes: list[FileEdit | transaction.Delete] = []
+    merges: dict[str, _StateMerge] = {}
+    for entry in switch.files:  # every backup is read before anything is written: a missing one stops it
+        key = str(entry.path)
+        created = entry.backup is None
+        # a state file the change created goes only if it is still as the change left it
+        as_left = key not in edited or not entry.path.exists()
+        if switch_log.is_state_file(entry.path) and not (created and as_left):
+            merges[key] = merge = _StateMerge(entry, switch.touched.get(key), whole=False)
+            steps.append(merge.edit())
+        elif not created:
+            steps.append(_restore_edit(entry, _accept_anything))
+        else:
+            deletes.append(transaction.Delete(entry.path))  # as the change left it: it goes
+    what = f"rollback of {switch.id} ({switch.profile})"
+    label = switch_log.Label(what, switch.tools, switch.scope, switch.kind)
+    outcome = transaction.run(steps + deletes, backups=backups, label=label)
     undone = history.entries(outcome.changes)
     undone += [history.Entry(r.path, r.backup) for r in outcome.removals if r.changed]
-    switch_log.record(f"rollback of {switch.id} ({switch.profile})", switch.tools, switch.scope, undone)
-    kept = {str(e.path): e.backup for e in undone if str(e.path) in edited}
-    done = [
-        RolledBack(str(c.path), "restored" if c.changed else "unchanged", kept.get(str(c.path)))
-        for c in outcome.changes
-    ]
+    kept = {str(e.path): e.backup for e in undone if str(e.path) in edited and str(e.path) not in merges}
+    return _rolled_back(outcome, switch.files, merges, kept)
+
+
+def _rolled_back(
+    outcome: transaction.Outcome,
+    group: list[history.Entry],
+    merges: dict[str, _StateMerge],
+    kept: dict[str, str | None],
+) -> list[RolledBack]:
+    sources = {str(e.path): e.backup for e in group}
+    done = []
+    for change in outcome.changes:
+        key = str(change.path)
+        merge = merges.get(key)
+        action = "restored" if change.changed else "unchanged"
+        notes: list[str] = []
+        if merge is not None:
+            action = "merged" if change.changed and not merge.whole_restored else action
+            notes = [f"{name} had changed since: left as it is" for name in merge.left]
+            if merge.whole_restored:
+                notes.append("it was not valid JSON: the whole backup was put back")
+        done.append(RolledBack(key, action, kept.get(key), sources.get(key), notes))
     removed = [r for r in outcome.removals if r.changed]
     return done + [RolledBack(str(r.path), "removed", kept.get(str(r.path))) for r in removed]
+
+
+class _StateMerge:
+    """Claude Code's state file in a rollback: its MCP servers back as the backup had them
+    (``switch_log.merge_state``: only the entries ``touched`` names, when given), every other key as
+    the file has it now. ``whole``: when the file is not JSON now (so nothing in it can be kept), an
+    explicitly named backup (``--to``) is put back whole; otherwise the rollback is refused."""
+
+    def __init__(self, entry: history.Entry, touched: dict[str, str] | None, *, whole: bool) -> None:
+        self.path = entry.path
+        self.backup = safe_write.find_backup(entry.path, entry.backup).text() if entry.backup else None
+        self.touched = touched
+        self.whole = whole
+        self.left: list[str] = []
+        self.whole_restored = False
+
+    def transform(self, current: str | None) -> str:
+        self.left, self.whole_restored = [], False
+        if self.whole and self.backup is not None and not _json_object_text(current):
+            self.whole_restored = True
+            return self.backup
+        try:
+            merged = switch_log.merge_state(self.path, current, self.backup, self.touched)
+        except InvalidConfigFileError as exc:
+            raise ConfigFileError(
+                f"cannot roll back {self.path}: {exc.message}",
+                hint="It is Claude Code's own state file: Mahavishnu puts back only its MCP servers and "
+                "keeps the rest, which needs it to be JSON. Fix it by hand (or put a backup of it back "
+                "whole: `mahavishnu ai rollback --to ID`, IDs from `mahavishnu ai backups --file "
+                f"{self.path}`); nothing was written.",
+            ) from exc
+        self.left = merged.left
+        return merged.text
+
+    def edit(self) -> FileEdit:
+        mode = None if self.path.exists() else 0o600
+        return FileEdit(path=self.path, transform=self.transform, validate=_json_object, mode=mode)
+
+
+def _json_object_text(text: str | None) -> bool:
+    try:
+        return isinstance(json.loads(text or ""), dict)
+    except ValueError:
+        return False
+
+
+def _json_object(text: str) -> None:
+    """What Claude Code's state file must stay: a JSON object."""
+    if not _json_object_text(text):
+        raise InvalidConfigFileError("refusing to write a state file that is not a JSON object")
+
+
+def _validator(path: Path, codex_profile: str | None) -> Validate:
+    """How the assistant whose settings file ``path`` is checks it; anything else is put back as
+    the backup has it."""
+    key = safe_write.source_key(path)
+    targets = [assistant(tool) for tool in ASSISTANTS]
+    if codex_profile is not None:
+        targets.append(assistant("codex", codex_profile=codex_profile))
+    for target in targets:
+        for each in scopes(target):
+            if safe_write.source_key(target.settings_path(each)) == key:
+                return target.validate_text
+    return _accept_anything
 
 
 def _restore_edit(entry: history.Entry, validate: Validate) -> FileEdit:

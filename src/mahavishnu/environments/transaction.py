@@ -12,6 +12,10 @@ every write (``recover_pending``), so no later edit of any file builds on half a
 journal is the commit: until then every file can be put back, after it every file is new.
 ``apply_all`` is ``run`` for edits only.
 
+What a transaction changed is recorded (unless ``record`` is false) as one group (``history``) and
+one entry of the switch log (``switch_log``, named by ``label`` or else by the command running), so
+``ai rollback`` undoes it as a whole.
+
 A rollback restores a file only if it still holds exactly what the transaction left there (that
 content, or no file at all): a file that another program changed (or re-created) since is left alone
 and reported.
@@ -39,7 +43,7 @@ from typing import Any, Protocol
 from filelock import FileLock, Timeout
 
 from mahavishnu import paths
-from mahavishnu.environments import history, safe_write
+from mahavishnu.environments import history, safe_write, switch_log
 from mahavishnu.environments.safe_write import Change, Transform, Validate, read_text
 from mahavishnu.errors import ConfigDriftError, ConfigFileError
 
@@ -113,14 +117,27 @@ def journal_path() -> Path:
     return journal_dir() / "journal.json"
 
 
-def apply_all(edits: Sequence[Edit], *, backups: int = 10, record: bool = True) -> list[Change]:
+def apply_all(
+    edits: Sequence[Edit],
+    *,
+    backups: int = 10,
+    record: bool = True,
+    label: switch_log.Label | None = None,
+) -> list[Change]:
     """Apply every edit, or none (``run`` with edits only)."""
-    return run(edits, backups=backups, record=record).changes
+    return run(edits, backups=backups, record=record, label=label).changes
 
 
-def run(steps: Sequence[Edit | Delete], *, backups: int = 10, record: bool = True) -> Outcome:
+def run(
+    steps: Sequence[Edit | Delete],
+    *,
+    backups: int = 10,
+    record: bool = True,
+    label: switch_log.Label | None = None,
+) -> Outcome:
     """Apply every edit and deletion, or none: on any error the files already changed are restored.
-    The files changed are recorded as one group (``history``) unless ``record`` is false, so that a
+    The files changed are recorded as one group (``history``) and one entry of the switch log
+    (``label``; None: a change named by the command running) unless ``record`` is false, so that a
     rollback puts them all back together (a removed file by its backup)."""
     with _transaction_lock():
         _recover_locked()
@@ -154,7 +171,9 @@ def run(steps: Sequence[Edit | Delete], *, backups: int = 10, record: bool = Tru
         _forget()
         if record:
             removed = [history.Entry(r.path, r.backup) for r in removals if r.changed]
-            history.record(history.entries(changes) + removed)
+            found = history.entries(changes) + removed
+            history.record(found)
+            switch_log.record_change(label, found, changes)
         return Outcome(changes, removals)
 
 
