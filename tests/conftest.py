@@ -250,3 +250,16 @@ def pg_server() -> Iterator[PgServer]:
 def pg_dsn(pg_server: PgServer) -> str:
     """An empty, migrated database on the session's server (shared: tests using it run one at a time)."""
     return pg_server.reset_database()
+
+
+@pytest.fixture
+def backing() -> Iterator[object]:
+    """The MCP server's backing over a store with the FakeEmbedder (``mcp_calls.run`` calls its tools)."""
+    from mahavishnu import mcp_server
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.store import MemoryStore
+
+    backing = mcp_server.Backing(store=lambda: MemoryStore.open(load_settings(), embedder=FakeEmbedder()))
+    yield backing
+    backing.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ from mcp.types import CallToolResult
 
 from mahavishnu import mcp_server
 from mahavishnu.config import load_settings
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
 from mahavishnu.paths import user_settings_file
+from mcp_calls import run
 
 EXPECTED_TOOLS = {
     "list_llms",
@@ -51,21 +49,6 @@ ADDS_THINGS = {
     "store_workflow_execution",
 }
 CHANGES_THINGS = {"switch_llm", "delete_memory", "restart_service"}
-
-
-@pytest.fixture
-def backing() -> Iterator[mcp_server.Backing]:
-    backing = mcp_server.Backing(store=lambda: MemoryStore.open(load_settings(), embedder=FakeEmbedder()))
-    yield backing
-    backing.close()
-
-
-def run(backing: mcp_server.Backing, calls: list[tuple[str, dict[str, Any]]]) -> list[CallToolResult]:
-    async def go() -> list[CallToolResult]:
-        async with Client(mcp_server.build_server(backing)) as client:
-            return [await client.call_tool(name, args) for name, args in calls]
-
-    return anyio.run(go)
 
 
 def data(result: CallToolResult) -> Any:

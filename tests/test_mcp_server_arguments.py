@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -18,25 +17,8 @@ from mcp.types import CallToolResult
 
 from mahavishnu import mcp_server
 from mahavishnu.cli import mcp as mcp_cli
-from mahavishnu.config import load_settings
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
-
-
-@pytest.fixture
-def backing() -> Iterator[mcp_server.Backing]:
-    backing = mcp_server.Backing(store=lambda: MemoryStore.open(load_settings(), embedder=FakeEmbedder()))
-    yield backing
-    backing.close()
-
-
-def run(backing: mcp_server.Backing, calls: list[tuple[str, dict[str, Any]]]) -> list[CallToolResult]:
-    async def go() -> list[CallToolResult]:
-        async with Client(mcp_server.build_server(backing)) as client:
-            return [await client.call_tool(name, args) for name, args in calls]
-
-    return anyio.run(go)
+from mcp_calls import run
 
 
 def text(result: CallToolResult) -> str:
