@@ -104,23 +104,28 @@ def _run(argv: list[str], cwd: Path, executable: str | None = None) -> subproces
     return proc
 
 
-def _touch_codex_config(home: Path) -> None:
+#: tool -> its user config file and a content for it
+_CONFIGS = {"codex": (".codex/config.toml", 'model = "x"\n'), "claude": (".claude/settings.json", "{}\n")}
+
+
+def _touch_config(home: Path, tool: str = "codex") -> None:
     time.sleep(0.05)
-    config = home / ".codex" / "config.toml"
+    name, content = _CONFIGS[tool]
+    config = home / name
     config.parent.mkdir(exist_ok=True)
-    config.write_text('model = "x"\n')  # changed after the process started
+    config.write_text(content)  # changed after the process started
 
 
-def _restart_codex(pid: int) -> dict[str, object]:
-    result = runner.invoke(app, ["service", "restart", "codex", "--end-non-interactive", "--json"])
+def _restart(pid: int, tool: str = "codex") -> dict[str, object]:
+    result = runner.invoke(app, ["service", "restart", tool, "--end-non-interactive", "--json"])
     assert result.exit_code == 0, result.output
     return dict(next(s for s in json.loads(result.stdout) if s["pid"] == pid))
 
 
-def _kept(proc: subprocess.Popen[bytes], home: Path) -> None:
+def _kept(proc: subprocess.Popen[bytes], home: Path, tool: str = "codex") -> None:
     try:
-        _touch_codex_config(home)
-        shown = _restart_codex(proc.pid)
+        _touch_config(home, tool)
+        shown = _restart(proc.pid, tool)
         assert shown["old_provider"] and not shown["ended"]
         time.sleep(0.2)
         assert proc.poll() is None
@@ -149,29 +154,15 @@ def test_a_one_shot_run_of_another_program_named_like_the_assistant_is_not_ended
     """`claude -p` by argv, but its program (Python here) is neither Claude Code's package nor the
     `claude` on PATH."""
     argv = ["claude", "-c", "import time; time.sleep(600)", "-p"]
-    proc = _run(argv, isolated_home, sys.executable)
-    try:
-        time.sleep(0.05)
-        settings = isolated_home / ".claude" / "settings.json"
-        settings.parent.mkdir()
-        settings.write_text("{}\n")
-        result = runner.invoke(app, ["service", "restart", "claude", "--end-non-interactive", "--json"])
-        assert result.exit_code == 0, result.output
-        shown = next(s for s in json.loads(result.stdout) if s["pid"] == proc.pid)
-        assert shown["old_provider"] and not shown["ended"]
-        time.sleep(0.2)
-        assert proc.poll() is None
-    finally:
-        proc.kill()
-        proc.wait()
+    _kept(_run(argv, isolated_home, sys.executable), isolated_home, "claude")
 
 
 def test_a_real_one_shot_run_of_the_installed_assistant_is_ended(isolated_home: Path) -> None:
     script = _installed_script(isolated_home)
     proc = _run(["node", str(script), "exec", "hi"], isolated_home, sys.executable)
     try:
-        _touch_codex_config(isolated_home)
-        assert _restart_codex(proc.pid)["ended"]
+        _touch_config(isolated_home)
+        assert _restart(proc.pid)["ended"]
         assert proc.wait(timeout=10) is not None
     finally:
         proc.kill()
