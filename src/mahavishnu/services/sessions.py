@@ -151,8 +151,6 @@ def _affected(session: Session, project: Path | None) -> bool:
 
 # -- `mahavishnu service restart claude`: an assistant is not a service ---------------------------
 
-#: Arguments that make a run one-shot (no one types into it): ``claude -p``, ``codex exec``…
-_ONE_SHOT = {"-p", "--print", "--prompt", "exec", "e"}
 #: tool -> the flags of its real one-shot invocation (``claude -p``), or for Codex the subcommand
 #: that must come first (``codex exec``). Only such a run may be ended by ``--end-non-interactive``.
 _ONE_SHOT_FLAGS: dict[str, tuple[str, ...]] = {
@@ -161,6 +159,8 @@ _ONE_SHOT_FLAGS: dict[str, tuple[str, ...]] = {
     "gemini": ("-p", "--prompt"),
 }
 _ONE_SHOT_SUBCOMMANDS: dict[str, tuple[str, ...]] = {"codex": ("exec", "e")}
+#: Arguments that make a run one-shot (no one types into it), whichever the assistant.
+_ONE_SHOT = {arg for args in (*_ONE_SHOT_FLAGS.values(), *_ONE_SHOT_SUBCOMMANDS.values()) for arg in args}
 #: Long-running modes (IDE integrations, MCP servers, interactive prompts): never one-shot.
 _LONG_RUNNING = {
     "mcp",
