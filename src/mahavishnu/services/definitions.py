@@ -113,16 +113,17 @@ _BUILTIN_NAMES = ("mahavishnu-mcp", WATCH_SERVICE, MEMORY_SERVICE, "session-budd
 
 def get(name: str, settings: Settings) -> ServiceSettings:
     services = all_services(settings)
-    try:
-        if not plain_name(name):
-            raise KeyError(name)
-        return services[name]
-    except KeyError:
-        known = ", ".join(services) or "none"
-        raise UnknownServiceError(
-            f"no service named '{name}' (declared: {known})",
-            hint=f"Declare it under services.definitions in {paths.user_settings_file()}.",
-        ) from None
+    if not plain_name(name) or name not in services:
+        raise unknown(name, ", ".join(services) or "none")
+    return services[name]
+
+
+def unknown(name: str, known: str) -> UnknownServiceError:
+    """The error for a name that is no service, listing the ``known`` ones."""
+    return UnknownServiceError(
+        f"no service named '{name}' (declared: {known})",
+        hint=f"Declare it under services.definitions in {paths.user_settings_file()}.",
+    )
 
 
 def expand(path: Path) -> Path:

@@ -151,10 +151,7 @@ class Supervisor:
             known = ", ".join(definitions.all_services(self.settings)) or "none"
         except MahavishnuError:
             known = "unknown: the settings are invalid"
-        return UnknownServiceError(
-            f"no service named '{name}' (declared: {known})",
-            hint=f"Declare it under services.definitions in {paths.user_settings_file()}.",
-        )
+        return definitions.unknown(name, known)
 
     def pid_path(self, name: str) -> Path:
         return self.path(name, ".pid")
