@@ -264,12 +264,13 @@ def command() -> str:
 def tools_of(files: Iterable[Path]) -> list[str]:
     """The assistants whose files these are (by folder: ``~/.claude``, ``$CODEX_HOME``, a project's
     ``.qwen``…; ``~/.claude.json`` and ``.mcp.json`` are Claude Code's), in the usual order."""
-    home = paths.home()
+    from mahavishnu.environments.assistants import claude, codex, gemini, qwen
+
     homes = {
-        "claude": Path(os.environ.get("CLAUDE_CONFIG_DIR") or home / ".claude"),
-        "codex": Path(os.environ.get("CODEX_HOME") or home / ".codex"),
-        "qwen": Path(os.environ.get("QWEN_HOME") or home / ".qwen"),
-        "gemini": Path(os.environ.get("GEMINI_CLI_HOME") or home) / ".gemini",
+        "claude": claude.config_dir(),
+        "codex": codex.codex_home(),
+        "qwen": qwen.qwen_home(),
+        "gemini": gemini.gemini_home(),
     }
     folders = {".claude": "claude", ".codex": "codex", ".qwen": "qwen", ".gemini": "gemini"}
     found: set[str] = set()
@@ -288,16 +289,11 @@ def tools_of(files: Iterable[Path]) -> list[str]:
 _ABSENT: Any = object()
 
 
-def state_file() -> Path:
-    """Claude Code's own state file: ``$CLAUDE_CONFIG_DIR/.claude.json`` or ``~/.claude.json`` (as
-    ``mcp_servers.locations.claude_json_path`` says, spelled here so a switch does not load the MCP
-    package)."""
-    override = os.environ.get("CLAUDE_CONFIG_DIR")
-    return (Path(override) if override else paths.home()) / ".claude.json"
-
-
 def is_state_file(path: Path) -> bool:
-    return safe_write.source_key(path) == safe_write.source_key(state_file())
+    """Whether ``path`` is Claude Code's own state file (``~/.claude.json``)."""
+    from mahavishnu.environments.assistants import claude
+
+    return safe_write.source_key(path) == safe_write.source_key(claude.state_file())
 
 
 def server_entries(data: object) -> dict[tuple[str, ...], Any]:

@@ -60,6 +60,12 @@ def config_dir() -> Path:
     return Path(override) if override else paths.home() / ".claude"
 
 
+def state_file() -> Path:
+    """Claude Code's own state file: ``$CLAUDE_CONFIG_DIR/.claude.json`` or ``~/.claude.json``."""
+    override = os.environ.get("CLAUDE_CONFIG_DIR")
+    return (Path(override) if override else paths.home()) / ".claude.json"
+
+
 def load(text: str | None, source: Path) -> JsonDocument:
     return JsonDocument.parse(text or "", source=str(source), comments=False)
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mahavishnu import paths
 from mahavishnu.environments.scopes import parse_scope
 from mahavishnu.errors import InvalidInputError
 
@@ -37,9 +35,7 @@ def claude_json_path() -> Path:
     """Claude Code's own state file: ``$CLAUDE_CONFIG_DIR/.claude.json`` or ``~/.claude.json``."""
     from mahavishnu.environments.assistants import claude
 
-    if os.environ.get("CLAUDE_CONFIG_DIR"):
-        return claude.config_dir() / ".claude.json"
-    return paths.home() / ".claude.json"
+    return claude.state_file()
 
 
 def scopes_of(tool: str) -> tuple[str, ...]:
