@@ -476,7 +476,10 @@ class _StateMerge:
 
     def edit(self) -> FileEdit:
         mode = None if self.path.exists() else 0o600
-        return FileEdit(path=self.path, transform=self.transform, validate=_json_object, mode=mode)
+        from mahavishnu.environments.assistants import claude
+
+        # Claude Code reads its state file as it reads settings.json: strict JSON, an object on top
+        return FileEdit(path=self.path, transform=self.transform, validate=claude.validate, mode=mode)
 
 
 def _json_object_text(text: str | None) -> bool:
@@ -484,12 +487,6 @@ def _json_object_text(text: str | None) -> bool:
         return isinstance(json.loads(text or ""), dict)
     except ValueError:
         return False
-
-
-def _json_object(text: str) -> None:
-    """What Claude Code's state file must stay: a JSON object."""
-    if not _json_object_text(text):
-        raise InvalidConfigFileError("refusing to write a state file that is not a JSON object")
 
 
 def _validator(path: Path, codex_profile: str | None) -> Validate:
