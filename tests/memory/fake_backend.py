@@ -6,6 +6,7 @@ Pass the same ``FakeDatabase`` to a new ``FakeBackend`` to "reopen" a store.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import Counter
@@ -253,6 +254,10 @@ class FakeBackend(Backend):
         scores = bm25(terms, docs)
         order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
         return [Ranked(i, scores[i], text_score=scores[i]) for i in order]
+
+    def pair_holders(self, pairs: Sequence[tuple[str, str]]) -> list[set[int]]:
+        adjacent = {i: set(itertools.pairwise(tokens(m.content))) for i, m in self.db.rows.items()}
+        return [{i for i, held in adjacent.items() if pair in held} for pair in pairs]
 
     # -- reembed --------------------------------------------------------------------------
     def reembed_pending(self, limit: int) -> list[tuple[int, str]]:

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -715,6 +716,33 @@ def test_invalid_performance_metrics_are_refused(
 ) -> None:
     with pytest.raises(InvalidInputError):
         store.store_performance_metrics(component, metric_type, metrics)  # type: ignore[arg-type]
+
+
+def test_backends_find_the_query_word_pairs_each_memory_holds_adjacent(store: MemoryStore) -> None:
+    texts = [
+        "colorectal cancer risk fell with daily aspirin",
+        "risk of cancer found at colorectal screening",
+        "cancer risk rose on the colorectal ward",
+        "colorectal-cancer: a risk",
+    ]
+    ids = [m.id for m in store.store_many([{"content": t, "type": "note"} for t in texts])]
+    pairs = [("colorectal", "cancer"), ("cancer", "risk")]
+
+    assert store.backend.pair_holders(pairs) == [{ids[0], ids[3]}, {ids[0], ids[2]}]
+
+
+def test_hybrid_search_ranks_the_query_words_in_order_first(store: MemoryStore) -> None:
+    """The same words in another order tie in both legs (the fake embedder hashes words, BM25
+    counts them), so without the word-pair leg the older memory comes first by its id."""
+    texts = ["risk cancer colorectal", "colorectal cancer risk", "deploy the api gateway", "green tea"]
+    ids = [m.id for m in store.store_many([{"content": t, "type": "note"} for t in texts])]
+    assert store.fusion.proximity == MemorySettings().hybrid_proximity > 0
+
+    in_order = store.search("colorectal cancer risk", limit=2)
+    without_pairs = store.search("colorectal cancer risk", limit=2, fusion=replace(store.fusion, proximity=0))
+
+    assert [h.memory.id for h in in_order] == [ids[1], ids[0]]
+    assert [h.memory.id for h in without_pairs] == [ids[0], ids[1]]
 
 
 def test_hybrid_search_scores_each_candidate_in_both_legs(store: MemoryStore) -> None:

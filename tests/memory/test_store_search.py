@@ -6,7 +6,7 @@ import pytest
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.backends.base import stored_cosines
-from mahavishnu.memory.search import Fusion, Ranked, query_terms
+from mahavishnu.memory.search import Fusion, Ranked, pair_shares, query_pairs, query_terms
 
 VECTOR = [
     Ranked(1, 0.9, vector_score=0.9),
@@ -80,6 +80,38 @@ def test_zscore_fusion_reads_the_text_leg_past_its_depth_for_vector_candidates()
     assert ids(fusion.fuse(vector, text[:3], 2, cosines)) == [2, 1]
 
 
+def test_the_word_pair_leg_lifts_a_candidate_holding_the_query_words_in_order() -> None:
+    """#1 holds every word pair of the query, the others none: over the union its pair z-score is
+    1.732 (theirs -0.577), and 0.12 of it lifts #1 (0.106 + 0.208) over #4 (0.213 - 0.069)."""
+    fusion, cosines = Fusion("zscore", alpha=0.5, proximity=0.12), {4: 0.5}
+
+    assert ids(fusion.fuse(VECTOR, TEXT, 10, cosines, pairs={1: 1.0})) == [2, 1, 4, 3]
+    assert fusion.candidates(VECTOR, TEXT, 10) == [1, 2, 3, 4]
+    # No pairs in the query, every candidate holding the same share, or no proximity weight:
+    # the ranking of the two legs stands.
+    assert ids(fusion.fuse(VECTOR, TEXT, 10, cosines, pairs=None)) == [2, 4, 1, 3]
+    assert ids(fusion.fuse(VECTOR, TEXT, 10, cosines, pairs=dict.fromkeys([1, 2, 3, 4], 0.5))) == [2, 4, 1, 3]
+    assert ids(Fusion("zscore", alpha=0.5).fuse(VECTOR, TEXT, 10, cosines, pairs={1: 1.0})) == [2, 4, 1, 3]
+    assert not Fusion("convex", proximity=0.12).reads_pairs and fusion.reads_pairs
+
+
+def test_query_pairs_are_adjacent_words_once_stopwords_are_dropped() -> None:
+    assert query_pairs("What is the effect of aspirin on colorectal cancer risk?") == [
+        ("effect", "aspirin"), ("aspirin", "colorectal"), ("colorectal", "cancer"), ("cancer", "risk"),
+    ]  # fmt: skip
+    assert query_pairs("retry the retry policy, retry policy") == [
+        ("retry", "retry"), ("retry", "policy"), ("policy", "retry"),
+    ]  # fmt: skip
+    assert query_pairs("deploy") == query_pairs("how do I deploy?") == []
+    assert len(query_pairs(" ".join(f"w{i}" for i in range(100)))) == 32
+
+
+def test_pair_shares_are_each_candidates_share_of_the_pairs() -> None:
+    pairs = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")]
+    holders = [{1, 2}, {1}, set(), {3, 1, 9}]
+    assert pair_shares(pairs, holders, [1, 2, 3, 4]) == {1: 0.75, 2: 0.25, 3: 0.25}
+
+
 def test_zscore_fusion_ignores_a_leg_of_equal_scores() -> None:
     fused = Fusion("zscore", alpha=0.5).fuse(VECTOR, [Ranked(i, 3.0, text_score=3.0) for i in (3, 2, 1)], 10)
 
@@ -98,7 +130,10 @@ def test_fusion_of_nothing_is_nothing(method: str) -> None:
     assert ids(fusion.fuse([], TEXT, 10)) == [2, 4]
 
 
-@pytest.mark.parametrize("kwargs", [{"method": "max"}, {"alpha": 1.5}, {"rrf_k": 0}, {"depth": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"method": "max"}, {"alpha": 1.5}, {"proximity": -0.1}, {"proximity": 2.0}, {"rrf_k": 0}, {"depth": 0}],
+)
 def test_invalid_fusion_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidInputError):
         Fusion(**kwargs)  # type: ignore[arg-type]

@@ -17,6 +17,16 @@ Hybrid search runs the vector and the BM25 search (each filtered inside its own 
     both legs, instead of giving a leg's missing candidates its lowest value, adds 0.011 nDCG@10
     on SciFact (0.731 to 0.743) and 0.003 recall@10 on LoCoMo, with alpha 0.5 (alpha 0.4 was best
     without it).
+
+    A third, lighter leg weighs word order (``proximity``, 0.12): the share of the query's
+    adjacent word pairs (stopwords dropped, ``query_pairs``) that a candidate holds as adjacent
+    words, from the full-text index (so stemmed as the text leg is). "Aspirin reduces colorectal
+    cancer risk" then prefers the abstract that says "colorectal cancer" over one that has both
+    words apart; a query of one word, or candidates that all hold the same share, leave the
+    ranking as it was. It adds 0.008 nDCG@10 on SciFact (0.743 to 0.751) and 0.004 recall@10 on
+    LoCoMo, and leaves code QA as it was (the classic term-proximity evidence of Metzler and
+    Croft's sequential dependence model, as a coverage share rather than a BM25 of phrases, which
+    added less). The pairs are looked up on a worker thread while the text leg runs.
 ``convex``
     ``alpha * cos / max_cos + (1 - alpha) * bm25 / max_bm25`` over the union of candidates: each
     leg scaled to [0, 1] by its theoretical floor (0: a negative cosine counts as no similarity,
@@ -34,9 +44,10 @@ are fused here, over both legs' results, on every backend.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -52,6 +63,7 @@ TEXT_COMPLETION_DEPTH = 1000
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 64
+_MAX_PAIRS = 32
 # Lucene's English stop set, and the question words, pronouns and auxiliaries a question to an
 # assistant's memory is made of: dropped from queries (never from the index). They match most
 # documents, so OR-ing them in costs time and, on short texts, lets length normalisation rank a
@@ -115,6 +127,22 @@ def query_terms(text: str) -> list[str]:
     return kept[:_MAX_TERMS]
 
 
+def query_pairs(text: str) -> list[tuple[str, str]]:
+    """Distinct adjacent pairs of the query's words once its stopwords are dropped, in order:
+    "effect of aspirin on cancer risk" gives (effect, aspirin), (aspirin, cancer), (cancer, risk)."""
+    words = [t for t in tokens(text) if t not in STOPWORDS]
+    return list(dict.fromkeys(itertools.pairwise(words)))[:_MAX_PAIRS]
+
+
+def pair_shares(
+    pairs: Sequence[tuple[str, str]], holders: Sequence[Set[int]], candidates: Iterable[int]
+) -> dict[int, float]:
+    """The share of ``pairs`` each candidate holds, from the memories holding each pair (in order);
+    a candidate holding none is left out."""
+    counts = {i: sum(i in held for held in holders) for i in candidates}
+    return {i: n / len(pairs) for i, n in counts.items() if n}
+
+
 @dataclass(frozen=True, slots=True)
 class Ranked:
     """A backend's answer: a memory id with its score and the per-leg scores it came from."""
@@ -132,20 +160,30 @@ class Ranked:
 
 @dataclass(frozen=True, slots=True)
 class Fusion:
-    """How hybrid search fuses its two legs. ``alpha`` is the vector leg's weight."""
+    """How hybrid search fuses its two legs. ``alpha`` is the vector leg's weight; ``proximity``
+    the weight of z-score fusion's word-pair leg (0: none)."""
 
     method: FusionMethod = "convex"
     alpha: float = 0.5
     rrf_k: int = 60
     depth: int = 100
+    proximity: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in FUSION_METHODS:
             raise InvalidInputError(
                 f"unknown fusion method {self.method!r}", hint=f"Use one of: {', '.join(FUSION_METHODS)}."
             )
-        if not 0.0 <= self.alpha <= 1.0 or self.rrf_k < 1 or self.depth < 1:
-            raise InvalidInputError("fusion needs 0 <= alpha <= 1, rrf_k >= 1 and depth >= 1")
+        weights = (self.alpha, self.proximity)
+        if not all(0.0 <= w <= 1.0 for w in weights) or self.rrf_k < 1 or self.depth < 1:
+            raise InvalidInputError(
+                "fusion needs 0 <= alpha <= 1, 0 <= proximity <= 1, rrf_k >= 1 and depth >= 1"
+            )
+
+    @property
+    def reads_pairs(self) -> bool:
+        """Whether ``fuse`` takes a word-pair leg (``pairs``)."""
+        return self.method == "zscore" and self.proximity > 0
 
     def fuse(
         self,
@@ -153,14 +191,17 @@ class Fusion:
         text: Sequence[Ranked],
         limit: int,
         cosines: Mapping[int, float] | None = None,
+        pairs: Mapping[int, float] | None = None,
     ) -> list[Ranked]:
         """Fused, best first, at most ``limit``; ties broken by id for a stable order. Each leg's
         candidates are its first ``max(depth, limit)``; z-score fusion also reads ``text`` past
-        them, for the BM25 of vector candidates, and takes ``cosines`` for the text-only ones."""
+        them, for the BM25 of vector candidates, takes ``cosines`` for the text-only ones and,
+        with ``proximity``, ``pairs``: each candidate's share of the query's word pairs (None: the
+        query has none)."""
         depth = max(self.depth, limit)
         vector, deep_text, text = vector[:depth], text, text[:depth]
         if self.method == "zscore":
-            scores = self._zscore(vector, text, deep_text, cosines or {})
+            scores = self._zscore(vector, text, deep_text, cosines or {}, pairs)
         else:
             scores = self._convex(vector, text) if self.method == "convex" else self._rrf(vector, text)
         vec = {r.id: r.vector_score for r in vector}
@@ -173,12 +214,18 @@ class Fusion:
         found = {r.id for r in vector}
         return [r.id for r in text[: max(self.depth, limit)] if r.id not in found]
 
+    def candidates(self, vector: Sequence[Ranked], text: Sequence[Ranked], limit: int) -> list[int]:
+        """Every candidate of either leg: what ``fuse`` needs the word-pair shares of."""
+        depth = max(self.depth, limit)
+        return list(dict.fromkeys([*(r.id for r in vector[:depth]), *(r.id for r in text[:depth])]))
+
     def _zscore(
         self,
         vector: Sequence[Ranked],
         text: Sequence[Ranked],
         deep_text: Sequence[Ranked],
         cosines: Mapping[int, float],
+        pairs: Mapping[int, float] | None,
     ) -> dict[int, float]:
         cosine = {**cosines, **{r.id: r.score for r in vector}}
         bm25 = {r.id: r.score for r in deep_text}
@@ -187,7 +234,10 @@ class Fusion:
         # leg's lowest value, as fused_zscores does for any key a leg lacks.
         vector_leg = {i: cosine[i] for i in union if i in cosine}
         text_leg = {i: bm25.get(i, 0.0) for i in union}
-        return fused_zscores([(self.alpha, vector_leg), (1 - self.alpha, text_leg)])
+        legs = [(self.alpha, vector_leg), (1 - self.alpha, text_leg)]
+        if pairs is not None and self.proximity > 0:
+            legs.append((self.proximity, {i: pairs.get(i, 0.0) for i in union}))
+        return fused_zscores(legs)
 
     def _convex(self, vector: Sequence[Ranked], text: Sequence[Ranked]) -> dict[int, float]:
         top_cos = max((r.score for r in vector), default=1.0)

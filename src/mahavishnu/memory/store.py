@@ -11,12 +11,10 @@ into ``SearchHit``s. Backends (``backends/``) only persist and search.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import math
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -35,7 +33,14 @@ from mahavishnu.errors import (
     from_unexpected,
 )
 from mahavishnu.memory import transfer
-from mahavishnu.memory.backends.base import UPDATABLE, Backend, ImportCounts, SearchRequest, stored_cosines
+from mahavishnu.memory.backends.base import (
+    UPDATABLE,
+    Backend,
+    ImportCounts,
+    SearchRequest,
+    query_worker,
+    stored_cosines,
+)
 from mahavishnu.memory.models import (
     SCOPE_FIELDS,
     Filters,
@@ -410,7 +415,7 @@ class MemoryStore:
         embedder = self.embedder  # bound here: binding reads the store
         if mode == "vector":
             return embedder.embed(query, kind="query")
-        return _query_embedding().submit(embedder.embed, query, kind="query")
+        return query_worker().submit(embedder.embed, query, kind="query")
 
     def _ranked(self, request: SearchRequest) -> tuple[list[Ranked], dict[int, Memory]]:
         """The backend's answer and its rows. Without a type filter, repository chunks are left out
@@ -449,7 +454,11 @@ class MemoryStore:
     def fusion(self) -> Fusion:
         s = self.settings
         return Fusion(
-            method=s.hybrid_fusion, alpha=s.hybrid_alpha, rrf_k=s.hybrid_rrf_k, depth=s.hybrid_depth
+            method=s.hybrid_fusion,
+            alpha=s.hybrid_alpha,
+            rrf_k=s.hybrid_rrf_k,
+            depth=s.hybrid_depth,
+            proximity=s.hybrid_proximity,
         )
 
     def stats(self) -> dict[str, Any]:
@@ -579,15 +588,6 @@ class MemoryStore:
         self._embedder = embedder
         total = self.backend.reembed_progress()[1]
         return ReembedReport(embedder.identity, embedder.dimension, embedded, total, True)
-
-
-@functools.cache
-def _query_embedding() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-embedding")
-
-
-if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads: its own executor
-    os.register_at_fork(after_in_child=_query_embedding.cache_clear)
 
 
 def _valid_id(memory_id: int) -> bool:

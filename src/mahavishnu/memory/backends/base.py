@@ -20,14 +20,16 @@ on the SQL core in ``sql.py``; the tests add an in-memory fake.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, SearchMode, Vector
-from mahavishnu.memory.search import TEXT_COMPLETION_DEPTH, Fusion, Ranked
+from mahavishnu.memory.search import TEXT_COMPLETION_DEPTH, Fusion, Ranked, pair_shares, query_pairs
 
 _T = TypeVar("_T")
 
@@ -191,6 +193,12 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         """Top-k by BM25 among memories matching the filters; score = BM25, higher is better."""
         ...
 
+    def pair_holders(self, pairs: Sequence[tuple[str, str]]) -> list[set[int]]:
+        """For each pair, the memories holding its words adjacent, by the full-text index's own
+        stemming (a backend may leave out a pair too common to look for). Hybrid search runs it on
+        a worker thread beside the text leg, so it must not wait for that leg to finish."""
+        ...
+
     def search(self, request: SearchRequest) -> list[Ranked]:
         """Runs the two legs and fuses them in Python; PostgreSQL overrides it with one statement."""
         if request.mode == "vector":
@@ -202,13 +210,31 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         # Full text first: meanwhile the query may still be embedding (MemoryStore.search). Z-score
         # fusion reads it deeper, for the BM25 of the vector leg's candidates (search.py).
         text_depth = max(depth, TEXT_COMPLETION_DEPTH) if fusion.method == "zscore" else depth
+        # The query's word pairs are looked up meanwhile too, after its embedding (~3 ms at 100k rows).
+        word_pairs = query_pairs(_need(request.text)) if fusion.reads_pairs else []
+        holders = query_worker().submit(self.pair_holders, word_pairs) if word_pairs else None
         text_hits = self.text_search(_need(request.text), request.filters, text_depth)
         vector = request.query_vector()
         vector_hits = self.vector_search(vector, request.filters, depth)
-        cosines = None
+        cosines = pairs = None
         if fusion.method == "zscore":
             cosines = stored_cosines(self, vector, fusion.text_only(vector_hits, text_hits, request.limit))
-        return fusion.fuse(vector_hits, text_hits, request.limit, cosines)
+        if holders is not None:
+            candidates = fusion.candidates(vector_hits, text_hits, request.limit)
+            pairs = pair_shares(word_pairs, holders.result(), candidates)
+        return fusion.fuse(vector_hits, text_hits, request.limit, cosines, pairs)
+
+
+@functools.cache
+def query_worker() -> ThreadPoolExecutor:
+    """The one thread a hybrid search runs beside its text leg: the query's embedding
+    (``MemoryStore.query_vector``), then its word pairs. One, not two: on two cores a third
+    thread would slow the text leg down."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-worker")
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads: its own executor
+    os.register_at_fork(after_in_child=query_worker.cache_clear)
 
 
 def stored_cosines(rows: Rows, vector: Vector, ids: Sequence[int]) -> dict[int, float]:

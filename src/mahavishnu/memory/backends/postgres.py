@@ -562,6 +562,20 @@ class PostgresBackend(SqlBackend):
     def text_search(self, text: str, filters: Filters, k: int) -> list[Ranked]:
         return self.search(SearchRequest("text", filters, k, text=text))
 
+    def pair_holders(self, pairs: Sequence[tuple[str, str]]) -> list[set[int]]:
+        """Each pair as a ``<->`` phrase query over the stored tsvectors (GIN-indexed), in one
+        statement; a pair that loses a word to PostgreSQL's stopwords (one node left) holds none."""
+        sql = (
+            f"SELECT p.n, m.id FROM unnest(%s::text[]) WITH ORDINALITY AS p(pair, n), "
+            f"to_tsquery('{TS_CONFIG}', p.pair) AS q, memories AS m "
+            "WHERE numnode(q) > 1 AND m.content_tsv @@ q"
+        )
+        phrases = [" <-> ".join(f"'{word}'" for word in pair) for pair in pairs]
+        holders: list[set[int]] = [set() for _ in pairs]
+        for n, i in self._read(lambda conn: conn.execute(sql, (phrases,)).fetchall()):
+            holders[n - 1].add(i)
+        return holders
+
     def search(self, request: SearchRequest) -> list[Ranked]:
         """Every mode is one SQL statement (see ``search_sql``); so is hybrid with convex or RRF
         fusion, while z-score fusion runs both legs and fuses in Python (``search.py``)."""

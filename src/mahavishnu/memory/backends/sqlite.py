@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,6 +84,8 @@ class SqliteBackend(SqlBackend):
         self.posting_budget = posting_budget  # 0: match every query term
         self._lock = threading.RLock()
         self._conn = _connect(self.path)
+        self._side_lock = threading.Lock()
+        self._side: sqlite3.Connection | None = None  # opened by the first read beside another
         self.index = IndexCache(self, self.path.with_name(self.path.name + ".ann"), ann_threshold)
         try:
             if migrate:
@@ -132,6 +134,23 @@ class SqliteBackend(SqlBackend):
             finally:
                 self._conn.execute("COMMIT")
 
+    @contextmanager
+    def side_read(self) -> Iterator[sqlite3.Connection]:
+        """A snapshot on a second connection, for a read that runs while another holds ``read``
+        (WAL readers do not wait for each other); an in-memory database has only the one."""
+        if str(self.path) == ":memory:":
+            with self.read() as conn:
+                yield conn
+            return
+        with self._side_lock:
+            if self._side is None:
+                self._side = _connect(self.path)
+            self._side.execute("BEGIN")
+            try:
+                yield self._side
+            finally:
+                self._side.execute("COMMIT")
+
     def _read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         with self.read() as conn:
             return work(conn)
@@ -164,9 +183,11 @@ class SqliteBackend(SqlBackend):
             return self._applied(self._conn)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._side_lock:
             self.index.close()
             self._conn.close()
+            if self._side is not None:
+                self._side.close()
 
     def _storage(self, conn: Conn) -> dict[str, Any]:
         files = [self.path, self.path.with_name(self.path.name + "-wal")]
@@ -206,9 +227,22 @@ class SqliteBackend(SqlBackend):
         )
         with self.read() as conn:
             kept = self._informative(conn, terms)
-            match = " OR ".join('"' + t.replace('"', '""') + '"' for t in kept)
+            match = " OR ".join(_phrase([t]) for t in kept)
             rows = conn.execute(sql, (match, *params, k)).fetchall()
         return [Ranked(i, s, text_score=s) for i, s in rows]
+
+    def pair_holders(self, pairs: Sequence[tuple[str, str]]) -> list[set[int]]:
+        """One FTS5 phrase query per pair over the whole index (restricting FTS5 to a list of
+        rowids costs ~100x more), on the side connection: hybrid search runs it beside the text
+        leg. As in ``text_search``, a pair with a word too common for ``posting_budget`` is not
+        looked for: it costs most and tells least."""
+        sql = "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?"
+        with self.side_read() as conn:
+            kept = set(self._informative(conn, list(dict.fromkeys(w for pair in pairs for w in pair))))
+            return [
+                {i for (i,) in conn.execute(sql, (_phrase(pair),))} if kept.issuperset(pair) else set()
+                for pair in pairs
+            ]
 
     def _informative(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
         """The query terms to match: rarest first while their postings fit ``posting_budget``
@@ -236,6 +270,11 @@ class SqliteBackend(SqlBackend):
     def integrity_check(self) -> str:
         with self._lock:
             return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _phrase(words: Sequence[str]) -> str:
+    """An FTS5 phrase: the words adjacent, in order."""
+    return '"' + " ".join(words).replace('"', '""') + '"'
 
 
 def _connect(path: Path) -> sqlite3.Connection:
