@@ -35,6 +35,13 @@ A/B run of 300 queries x 3: 22.3/35.4 -> 16.9/26.9. The text leg (FTS5 scoring i
 A later run on a quiet machine (load < 1): hybrid HNSW 15.1/19.0 ms and 15.4/25.4 in the second
 pass (text leg 10.9/14.8 and 12.3/17.2), exact scan 20.5/24.8, with a 2 % filter 27.7/34.1; bulk
 insert 3,459 rows/s, store with embedding 5.0/6.9 ms, RSS 616 MB (peak 861 MB).
+
+Session 13, the word-pair leg of z-score fusion (``search.query_pairs``: ~8 FTS5 phrase queries,
+~3 ms, on the query worker after the embedding while the text leg runs), on a machine slower than
+the quiet runs above: interleaved A/B of 300 queries x 3, hybrid HNSW 24.2/36.9 ms with it and
+23.4/36.2 without (CPU 30.4/43.3 and 26.6/39.3); run on the main thread after the legs it had added
+2.6/4.2 ms. The whole script that day: hybrid HNSW 24.1/36.3 with it, 27.2/43.7 without (runs
+minutes apart): that machine's noise is larger than the leg. ``compare_word_pairs`` prints the A/B.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -200,10 +208,27 @@ def measure(store: MemoryStore, plan: str, asked: list[str]) -> None:
         print(f"{mode:6} k=10      {run(mode)}  ({plan})")
     print(f"hybrid 2% filter {run('hybrid', {'project': 'p7'})}  ({plan})")
     if plan == "HNSW":
+        compare_word_pairs(store, asked)
         for budget in (20_000, 10_000, 5_000):
             backend.posting_budget = budget  # type: ignore[attr-defined]
             print(f"text   budget {budget:5} {run('text')}")
             print(f"hybrid budget {budget:5} {run('hybrid')}  ({plan})")
+
+
+def compare_word_pairs(store: MemoryStore, asked: list[str], rounds: int = 3) -> None:
+    """Hybrid search with and without the word-pair leg (``Fusion.proximity``), interleaved query by
+    query (the order alternating) so that a busy machine slows both alike; the ratio is with/without."""
+    fusions = {"with": store.fusion, "without": replace(store.fusion, proximity=0.0)}
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in fusions}
+    for n in range(rounds * len(asked)):
+        query = asked[n % len(asked)]
+        for name in list(fusions) if n % 2 else list(reversed(fusions)):
+            fusion = fusions[name]
+            samples[name] += timed(lambda q=query, f=fusion: store.search(q, fusion=f), 1)
+    for name, got in samples.items():
+        print(f"hybrid {name:7} word pairs {percentiles(got)}  (HNSW, {rounds} rounds interleaved)")
+    ratio = [statistics.median(s[0] for s in samples[n]) for n in ("with", "without")]
+    print(f"word pairs cost  x{ratio[0] / ratio[1]:.3f} wall p50")
 
 
 if __name__ == "__main__":
