@@ -11,6 +11,7 @@ import pytest
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import MigrationError, StoreError
 from mahavishnu.memory.backends import sqlite_index
+from mahavishnu.memory.backends.base import query_worker
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.migrations.sqlite import MIGRATIONS
@@ -348,6 +349,22 @@ def test_text_search_matches_the_rarest_terms_within_the_posting_budget(db_path:
             ]
             assert backend._informative(conn, ["runs", "alpha", "beta"]) == ["runs", "beta"]
         assert store.search("runs alpha zeta", mode="text")[0].memory.id == rare.id
+
+
+def test_word_pairs_are_stemmed_budgeted_and_read_beside_the_text_leg(db_path: Path) -> None:
+    """'colorectal cancers' holds the pair (colorectal, cancer) as the index stems it; with the
+    budget for 12 postings, 'note' (in 10 rows) is too common to look for; and the lookup runs on
+    the side connection while another read holds the main one (as hybrid search runs it)."""
+    backend = SqliteBackend(db_path, posting_budget=12)
+    with MemoryStore(backend, MemorySettings(), FakeEmbedder()) as store:
+        store.store_many([{"content": f"beta note {i}"} for i in range(9)])
+        held = store.store("colorectal cancers note beta", "note")
+        pairs = [("colorectal", "cancer"), ("note", "beta"), ("cancers", "note")]
+
+        with backend.read():
+            found = query_worker().submit(backend.pair_holders, pairs).result(timeout=10)
+
+        assert found == [{held.id}, set(), set()]
 
 
 @pytest.mark.parametrize("with_global", [False, True])
