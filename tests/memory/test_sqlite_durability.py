@@ -74,4 +74,7 @@ def test_acknowledged_memories_survive_kill_9(tmp_path: Path, acks_before_kill: 
         backend.conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('integrity-check')")
         last = next(found[i] for i in reversed(acknowledged) if found[i].content.startswith("memory number"))
         assert store.search(last.content, mode="text", limit=1)[0].memory.id == last.id
-        assert store.search(last.content, mode="vector", limit=1)[0].memory.id == last.id
+        # The fake embedder's 64 buckets give some numbers one vector ("23" and "18"): the last
+        # memory must be among the best hits, not necessarily first by id.
+        hits = store.search(last.content, mode="vector", limit=5)
+        assert last.id in [h.memory.id for h in hits if h.score == hits[0].score]
