@@ -11,10 +11,11 @@ import pytest
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import MigrationError, StoreError
 from mahavishnu.memory.backends import sqlite_index
-from mahavishnu.memory.backends.base import query_worker
+from mahavishnu.memory.backends.base import query_worker, stored_cosines
 from mahavishnu.memory.backends.sqlite import SqliteBackend
 from mahavishnu.memory.embedders.fake import FakeEmbedder
 from mahavishnu.memory.migrations.sqlite import MIGRATIONS
+from mahavishnu.memory.models import Filters
 from mahavishnu.memory.store import MemoryStore
 
 
@@ -380,3 +381,39 @@ def test_a_project_filter_reads_indexes_not_every_row(store: MemoryStore, with_g
         plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT id FROM memories AS m WHERE {where}", params)
         steps = [row[3] for row in plan.fetchall()]
     assert not [s for s in steps if s.startswith("SCAN") and "USING" not in s], steps
+
+
+def test_cosines_come_from_the_index_caught_up_with_the_table(db_path: Path) -> None:
+    """The embedded backend reads the cosines of hybrid search's text-only hits from its vector
+    index: they equal those of the stored vectors, follow an edit, and leave out a deleted memory."""
+    with MemoryStore(SqliteBackend(db_path), MemorySettings(), FakeEmbedder()) as store:
+        a, b, c = store.store_many([{"content": f"memory about topic {i}"} for i in range(3)])
+        query = store.embedder.embed("topic", kind="query")
+        backend = store.backend
+        assert backend.cosines(query, [a.id, b.id]) == pytest.approx(
+            stored_cosines(backend, query, [a.id, b.id])
+        )
+
+        store.update(a.id, content="something else entirely")
+        store.delete(c.id)
+
+        got = backend.cosines(query, [a.id, b.id, c.id])
+        assert got == pytest.approx(stored_cosines(backend, query, [a.id, b.id]))
+        assert set(got) == {a.id, b.id}
+
+
+def test_unfiltered_text_search_ranks_as_a_filtered_one(db_path: Path) -> None:
+    """Unfiltered, the text leg asks the FTS index alone (no join with the table): same ranking,
+    and a deleted memory's words are gone from the index with it."""
+    with MemoryStore(SqliteBackend(db_path), MemorySettings(), FakeEmbedder()) as store:
+        stored = store.store_many(
+            [{"content": f"deploy pipeline retry step {i} " + "retry " * (i % 4)} for i in range(12)]
+        )
+        store.delete(stored[5].id)
+        backend = store.backend
+        everything = Filters(types=tuple({m.memory_type for m in stored}))
+
+        plain = backend.text_search("retry deploy", Filters(), 20)
+
+        assert plain == backend.text_search("retry deploy", everything, 20)
+        assert len(plain) == 11 and stored[5].id not in {r.id for r in plain}

@@ -306,3 +306,21 @@ def test_building_a_graph_before_any_embedding_does_not_crash_onnxruntime() -> N
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "5"
+
+
+def test_cosines_of_held_ids_are_exact_and_others_left_out(data: tuple[I64, F32, F32]) -> None:
+    """What hybrid search reads for the text leg's hits the vector leg did not rank."""
+    ids, vecs, queries = data
+    index = VectorIndex(DIM, auto_build=False)
+    index.add(ids, vecs)
+    index.remove(np.array([7], dtype=np.int64))
+    asked = np.array([3, 7, 2_999, 123_456], dtype=np.int64)
+
+    got = index.cosines(queries[0] * 3.0, asked)  # an unnormalised query is scored as a unit one
+
+    q = queries[0] / np.linalg.norm(queries[0])
+    assert got == {
+        3: pytest.approx(float(vecs[2] @ q), abs=1e-6),
+        2_999: pytest.approx(float(vecs[2_998] @ q), abs=1e-6),
+    }
+    assert index.cosines(queries[0], np.array([], dtype=np.int64)) == {}

@@ -39,7 +39,6 @@ from mahavishnu.memory.backends.base import (
     ImportCounts,
     SearchRequest,
     query_worker,
-    stored_cosines,
 )
 from mahavishnu.memory.models import (
     SCOPE_FIELDS,
@@ -404,7 +403,7 @@ class MemoryStore:
         missing = [r.id for r in ranked if r.vector_score is None]
         if not missing or request.vector is None:
             return {}
-        return stored_cosines(self.backend, request.query_vector(), missing)
+        return self.backend.cosines(request.query_vector(), missing)
 
     def query_vector(self, query: str, mode: SearchMode) -> Vector | Future[Vector] | None:
         """In hybrid mode a future: the query is embedded on a worker thread while the backend runs

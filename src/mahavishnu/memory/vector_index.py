@@ -261,6 +261,16 @@ class VectorIndex:
                 self._start_build_locked(None)
         return hits
 
+    def cosines(self, query: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> dict[int, float]:
+        """The exact cosine with ``query`` of each of these ids the index holds (others left out)."""
+        q = self._as_query(query)
+        keys = _as_ids(ids)
+        with self._lock:
+            rows = self._rows.lookup(keys)
+            held = rows >= 0
+            scores = _dot(self._vectors[rows[held]], q)
+        return dict(zip(keys[held].tolist(), scores.tolist(), strict=True))
+
     def _search_all(self, q: Vectors, k: int) -> tuple[list[Hit], bool]:
         n = self._n
         if n <= self.ann_threshold:

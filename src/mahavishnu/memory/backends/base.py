@@ -199,6 +199,11 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         a worker thread beside the text leg, so it must not wait for that leg to finish."""
         ...
 
+    def cosines(self, vector: Vector, ids: Sequence[int]) -> dict[int, float]:
+        """The cosine with ``vector`` of these memories' stored vectors (``stored_cosines``); the
+        embedded backend reads them from its in-memory vector index instead."""
+        return stored_cosines(self, vector, ids)
+
     def search(self, request: SearchRequest) -> list[Ranked]:
         """Runs the two legs and fuses them in Python; PostgreSQL overrides it with one statement."""
         if request.mode == "vector":
@@ -218,7 +223,7 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         vector_hits = self.vector_search(vector, request.filters, depth)
         cosines = pairs = None
         if fusion.method == "zscore":
-            cosines = stored_cosines(self, vector, fusion.text_only(vector_hits, text_hits, request.limit))
+            cosines = self.cosines(vector, fusion.text_only(vector_hits, text_hits, request.limit))
         if holders is not None:
             candidates = fusion.candidates(vector_hits, text_hits, request.limit)
             pairs = pair_shares(word_pairs, holders.result(), candidates)

@@ -214,16 +214,28 @@ class SqliteBackend(SqlBackend):
         hits = index.search(np.asarray(vector, dtype=np.float32), k, allowed)
         return [Ranked(int(i), float(s), vector_score=float(s)) for i, s in hits]
 
+    def cosines(self, vector: Vector, ids: Sequence[int]) -> dict[int, float]:
+        """From the vector index, which holds every stored vector in memory: reading ~100 of them
+        from SQLite took 1-10 ms of a hybrid search at 100k rows."""
+        index = self.index.current()
+        if index is None:
+            return {}
+        return index.cosines(np.asarray(vector, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
     def text_search(self, text: str, filters: Filters, k: int) -> list[Ranked]:
         terms = query_terms(text)
         if not terms:
             return []
         where, params = self.dialect.filter_sql(filters)
-        # FTS5 ranks inside the subquery (its own ORDER BY rank path); the filter joins outside it.
+        # FTS5 ranks inside the subquery (its own ORDER BY rank path); a filter joins outside it.
+        # Unfiltered, the index alone answers (its triggers keep it in step with the table): the
+        # join would look up each of a hybrid search's 1,000 hits, ~4 ms at 100k rows.
         sql = (
             "SELECT m.id, -f.rank FROM "
             "(SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?) AS f "
             f"JOIN memories AS m ON m.id = f.rowid WHERE {where} ORDER BY f.rank LIMIT ?"
+            if filters
+            else "SELECT rowid, -rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?"
         )
         with self.read() as conn:
             kept = self._informative(conn, terms)
