@@ -42,6 +42,15 @@ the quiet runs above: interleaved A/B of 300 queries x 3, hybrid HNSW 24.2/36.9 
 23.4/36.2 without (CPU 30.4/43.3 and 26.6/39.3); run on the main thread after the legs it had added
 2.6/4.2 ms. The whole script that day: hybrid HNSW 24.1/36.3 with it, 27.2/43.7 without (runs
 minutes apart): that machine's noise is larger than the leg. ``compare_word_pairs`` prints the A/B.
+
+Session 14 (load ~0.8): two cuts off hybrid search's critical path, found by timing its parts.
+The text-only hits' cosines come from the in-memory vector index, not from SQLite (that read was
+0.8/1.1 ms, with outliers to 10 ms: p95 9.6 in one run). The unfiltered text leg asks the FTS index
+alone, without joining its 1,000 hits to the table: ~4 ms less at that depth (FTS5 alone, 200
+queries: 11.2/15.3 ms vs 15.2/25.2 joined). Whole script: hybrid HNSW 17.7/22.8 ms (1st pass,
+cold page cache: 18.0/25.1), interleaved A/B 17.9/24.8 with word pairs and 17.1/22.4 without;
+exact scan 24.4/28.8; with a 2 % filter (still joined) 35.0/48.5. Before, on the same morning:
+hybrid HNSW 31.5/40.6 in its first pass and 22.0/28.7 later in the run.
 """
 
 from __future__ import annotations
