@@ -195,3 +195,19 @@ def test_session_start_finds_the_decisions_behind_many_newer_notes(store: Memory
     store.store_many([{"content": f"note number {i}", "type": "note", "project": "api"} for i in range(205)])
     text = context(build_context(store, start(), "claude", SETTINGS))
     assert "We use httpx" in text and "Retries live in one place" in text and "note number 204" in text
+
+
+def test_a_prompt_gets_its_memories_in_hybrid_order(backend_factory: Factory) -> None:
+    """Both memories pass the cosine floor; the one sharing only the prompt's filler words is the
+    closer vector, the one holding its rare words ranks first in hybrid search: with room for one,
+    that one is sent."""
+    with open_store(backend_factory) as opened:
+        opened.store("where is the config file, where is the log file, where is it", "note", project="api")
+        opened.store("jitter on retry backoff avoids thundering herds", "decision", project="api")
+        one_item = RecallSettings(min_relevance=0.3, prompt_tokens=55)
+
+        answer = build_context(
+            opened, prompt("where is the retry backoff jitter configured"), "claude", one_item
+        )
+
+        assert "thundering herds" in context(answer) and "config file" not in context(answer)

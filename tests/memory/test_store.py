@@ -772,3 +772,25 @@ def test_hybrid_search_scores_each_candidate_in_both_legs(store: MemoryStore) ->
     hits = store.search(query, filters={"type": "note"}, limit=2, fusion=fusion)
 
     assert [h.memory.id for h in hits] == complete
+
+
+def test_a_hybrid_hit_found_by_text_alone_carries_its_cosine(store: MemoryStore) -> None:
+    """Legs 2 deep: the two closer vectors share only the query's stopwords, so the text leg's one
+    hit is another memory, whose cosine the hit still carries (the recall hook's relevance floor
+    reads it), that of its stored vector."""
+    store.store_many(
+        [
+            {"content": "where is the config file, where is the log file, where is it", "type": "note"},
+            {"content": "where is it, where is the key", "type": "note"},
+            {"content": "jitter on retry backoff avoids thundering herds", "type": "note"},
+        ]
+    )
+    query = "where is the retry backoff jitter configured"
+
+    hits = store.search(query, filters={"type": "note"}, limit=2, fusion=Fusion("zscore", depth=2))
+
+    text_only = [h for h in hits if h.modes == ("text",)]
+    assert [h.memory.content for h in text_only] == ["jitter on retry backoff avoids thundering herds"]
+    found = text_only[0].memory.id
+    expected = stored_cosines(store.backend, store.embedder.embed(query, kind="query"), [found])
+    assert text_only[0].vector_score == pytest.approx(expected[found], abs=1e-5)

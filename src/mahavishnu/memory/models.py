@@ -338,7 +338,8 @@ class SearchHit:
     """One result: the memory, its score in the asked mode, and which searches found it.
 
     Scores: ``vector`` = cosine similarity; ``text`` = BM25 (higher is better, unbounded);
-    ``hybrid`` = the fused score in [0, 1] (see ``search.py``).
+    ``hybrid`` = the fused score in [0, 1] (see ``search.py``). ``vector_score`` is the memory's
+    cosine with the query in a vector or hybrid search, also when only the text leg found it.
     """
 
     memory: Memory

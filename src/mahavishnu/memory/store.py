@@ -389,10 +389,19 @@ class MemoryStore:
             fusion=fusion or self.fusion,
         )
         ranked, rows = self._ranked(request)
+        cosines: dict[int, float] = {}
         if mode != "text":  # a keyword search keeps every match (and needs no embedder)
-            ranked = above_floor(ranked, self.relevance_floor, self._cosines(ranked, request))
+            cosines = self._cosines(ranked, request)
+            ranked = above_floor(ranked, self.relevance_floor, cosines)
         return [
-            SearchHit(scrub_memory(rows[r.id]), r.score, r.modes, "memory", r.vector_score, r.text_score)
+            SearchHit(
+                scrub_memory(rows[r.id]),
+                r.score,
+                r.modes,
+                "memory",
+                r.vector_score if r.vector_score is not None else cosines.get(r.id),
+                r.text_score,
+            )
             for r in ranked
             if min_score is None or r.score >= min_score
         ]
