@@ -209,6 +209,8 @@ def test_ai_test_probes_a_profile_or_an_assistants_provider(
     assert failed.exit_code == 1
     assert "http-error" in failed.stdout and "401" in failed.stdout
     assert KEYS["LAB_PRIMARY_KEY"] not in failed.stdout
+    assert "lab-primary (anthropic): The provider refused the key: store the right one with" in failed.stdout
+    assert "`mahavishnu secrets set lab-primary`" in " ".join(failed.stdout.split())
 
     switch_llm("lab-backup", load_settings())
     active = json.loads(runner.invoke(app, ["ai", "test", "--tool", "claude", "--json"]).stdout)
@@ -339,3 +341,29 @@ def test_a_shorter_probe_interval_applies_at_once_on_reload(
     _tick(watcher)
     _tick(watcher)
     assert len(primary.requests_to("/v1/messages")) >= 2
+
+
+def test_a_failed_probe_says_what_to_do_next(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next step by failure: a key refused, a quota, an endpoint that does not exist, a local
+    server not running, a key not stored; in the JSON too."""
+    primary, backup = mocks
+    _configure(primary, backup)
+
+    def hints(*args: str) -> list[str]:
+        result = runner.invoke(app, ["ai", "test", *args, "--protocol", "anthropic", "--json"])
+        assert result.exit_code == 1, result.output
+        return [r["hint"] for r in json.loads(result.stdout)]
+
+    for status, expected in (
+        (403, "mahavishnu secrets set lab-primary"),
+        (429, "Rate-limited or out of quota"),
+        (404, "check base_url and model in `mahavishnu ai show lab-primary`"),
+        (503, "The provider's side failed"),
+    ):
+        primary.fail_with(status)
+        assert expected in hints("lab-primary")[0]
+    assert "Nothing answers at http://127.0.0.1:9: start the local server" in hints("lab-dead")[0]
+    monkeypatch.delenv("LAB_PRIMARY_KEY")
+    assert "Run `mahavishnu secrets set lab-primary`" in hints("lab-primary")[0]

@@ -416,6 +416,9 @@ def test(
             columns.insert(0, "tool")
             rows = [[r.tool, *row] for r, row in zip(results, rows, strict=True)]
         table(None, columns, rows)
+        for r in results:
+            if r.hint:
+                console.print(f"{r.profile} ({r.protocol}): {r.hint}", markup=False)
     if results and not any(r.ok for r in results):
         raise typer.Exit(1)
 

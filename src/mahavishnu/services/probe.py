@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Profile, Protocol, all_profiles, resolve
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from mahavishnu.environments.assistants.base import CurrentProvider
 
 ANTHROPIC_VERSION = "2023-06-01"
+_THIS_MACHINE = frozenset({"localhost", "127.0.0.1", "::1"})  # a local server (Ollama, a proxy)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class ProbeResult:
     latency_ms: float | None
     detail: str
     tool: str | None = None
+    hint: str | None = None  # the next step after a failure
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,9 @@ def probe(
         try:
             key = resolve_profile_secret(profile, settings)
         except (SecretNotFoundError, SecretStoreError) as exc:
-            return ProbeResult(profile.name, protocol, base, False, "no-key", None, None, exc.message, tool)
+            return ProbeResult(
+                profile.name, protocol, base, False, "no-key", None, None, exc.message, tool, exc.hint
+            )
     request = _request(protocol, base, str(endpoint.model), key)
     shown = strip_credentials(request.url)
     started = time.perf_counter()
@@ -77,14 +82,18 @@ def probe(
         response = _send(request, timeout, client)
     except Exception as exc:  # httpx raises its own tree; anything else is as much a failure
         status = _failure_kind(exc)
+        hint = _network_hint(profile.name, status, base)
         return ProbeResult(
-            profile.name, protocol, shown, False, status, None, _ms(started), _scrub(exc, key), tool
+            profile.name, protocol, shown, False, status, None, _ms(started), _scrub(exc, key), tool, hint
         )
     latency = _ms(started)
     ok = 200 <= response.status_code < 300
     detail = "ok" if ok else _error_detail(response, key)
     status = "ok" if ok else "http-error"
-    return ProbeResult(profile.name, protocol, shown, ok, status, response.status_code, latency, detail, tool)
+    hint = None if ok else _http_hint(profile.name, response.status_code)
+    return ProbeResult(
+        profile.name, protocol, shown, ok, status, response.status_code, latency, detail, tool, hint
+    )
 
 
 def probe_profile(
@@ -158,6 +167,31 @@ def _failure_kind(exc: Exception) -> str:
     if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
         return "unreachable"
     return "error"
+
+
+def _http_hint(profile: str, code: int) -> str:
+    """What to do about a provider's refusal, by its HTTP status."""
+    if code in (401, 403):
+        return (
+            f"The provider refused the key: store the right one with `mahavishnu secrets set {profile}` "
+            "(a key of another provider or region is refused too)."
+        )
+    if code == 404:
+        return f"No such endpoint or model: check base_url and model in `mahavishnu ai show {profile}`."
+    if code == 429:
+        return "Rate-limited or out of quota: wait, or check the account's plan and balance."
+    if code >= 500:
+        return "The provider's side failed: try again later, or switch with `mahavishnu ai switch-llm`."
+    return f"Check the profile's base_url and model: `mahavishnu ai show {profile}`."
+
+
+def _network_hint(profile: str, status: str, base: str) -> str:
+    """What to do when the endpoint did not answer."""
+    if urlsplit(base).hostname in _THIS_MACHINE:
+        return f"Nothing answers at {base}: start the local server (`mahavishnu service start ollama`, say)."
+    if status == "timeout":
+        return "No answer in time: check the network (a proxy?), or raise watch.probe_timeout_seconds."
+    return f"Cannot reach {base}: check the network, a proxy, and base_url in `mahavishnu ai show {profile}`."
 
 
 def _error_detail(response: httpx.Response, key: str | None) -> str:
