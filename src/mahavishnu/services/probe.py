@@ -82,18 +82,18 @@ def probe(
         response = _send(request, timeout, client)
     except Exception as exc:  # httpx raises its own tree; anything else is as much a failure
         status = _failure_kind(exc)
-        hint = _network_hint(profile.name, status, base)
         return ProbeResult(
-            profile.name, protocol, shown, False, status, None, _ms(started), _scrub(exc, key), tool, hint
-        )
+            profile.name, protocol, shown, False, status, None, _ms(started), _scrub(exc, key), tool,
+            _network_hint(profile.name, status, base),
+        )  # fmt: skip
     latency = _ms(started)
     ok = 200 <= response.status_code < 300
     detail = "ok" if ok else _error_detail(response, key)
     status = "ok" if ok else "http-error"
-    hint = None if ok else _http_hint(profile.name, response.status_code)
     return ProbeResult(
-        profile.name, protocol, shown, ok, status, response.status_code, latency, detail, tool, hint
-    )
+        profile.name, protocol, shown, ok, status, response.status_code, latency, detail, tool,
+        None if ok else _http_hint(profile.name, response.status_code),
+    )  # fmt: skip
 
 
 def probe_profile(
