@@ -227,16 +227,13 @@ class SqliteBackend(SqlBackend):
         if not terms:
             return []
         where, params = self.dialect.filter_sql(filters)
-        # FTS5 ranks inside the subquery (its own ORDER BY rank path); a filter joins outside it.
-        # Unfiltered, the index alone answers (its triggers keep it in step with the table): the
-        # join would look up each of a hybrid search's 1,000 hits, ~4 ms at 100k rows.
-        sql = (
-            "SELECT m.id, -f.rank FROM "
-            "(SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?) AS f "
-            f"JOIN memories AS m ON m.id = f.rowid WHERE {where} ORDER BY f.rank LIMIT ?"
-            if filters
-            else "SELECT rowid, -rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?"
-        )
+        # FTS5 ranks every match (its ORDER BY rank path). A filter is the set of ids it selects,
+        # built once and probed per match; the unary + keeps FTS5 from taking it as a rowid lookup
+        # per id (~100x slower). At 100k rows with a 2 % filter, 11/15 ms against 31/388 ms when
+        # each match was joined to its row. Unfiltered, the index alone answers (its triggers keep
+        # it in step with the table).
+        scope = f"AND +rowid IN (SELECT m.id FROM memories AS m WHERE {where}) " if filters else ""
+        sql = f"SELECT rowid, -rank FROM memories_fts WHERE memories_fts MATCH ? {scope}ORDER BY rank LIMIT ?"
         with self.read() as conn:
             kept = self._informative(conn, terms)
             match = " OR ".join(_phrase([t]) for t in kept)
