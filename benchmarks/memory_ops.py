@@ -50,7 +50,10 @@ alone, without joining its 1,000 hits to the table: ~4 ms less at that depth (FT
 queries: 11.2/15.3 ms vs 15.2/25.2 joined). Whole script: hybrid HNSW 17.7/22.8 ms (1st pass,
 cold page cache: 18.0/25.1), interleaved A/B 17.9/24.8 with word pairs and 17.1/22.4 without;
 exact scan 24.4/28.8; with a 2 % filter (still joined) 35.0/48.5. Before, on the same morning:
-hybrid HNSW 31.5/40.6 in its first pass and 22.0/28.7 later in the run.
+hybrid HNSW 31.5/40.6 in its first pass and 22.0/28.7 later in the run. Then a filtered text leg
+probes the filter's id set (built once) instead of joining each match to its row: with a 2 %
+filter 21.6/35.0 (FTS5 alone: 11/15 against 31/388). That run was noisier: hybrid HNSW 20.4/29.7,
+interleaved 18.4/27.0 with word pairs and 17.3/25.7 without.
 """
 
 from __future__ import annotations
