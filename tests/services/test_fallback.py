@@ -367,3 +367,6 @@ def test_a_failed_probe_says_what_to_do_next(
     assert "Nothing answers at http://127.0.0.1:9: start the local server" in hints("lab-dead")[0]
     monkeypatch.delenv("LAB_PRIMARY_KEY")
     assert "Run `mahavishnu secrets set lab-primary`" in hints("lab-primary")[0]
+    both = runner.invoke(app, ["ai", "test", "lab-primary"])  # one next step for both protocols
+    assert both.stdout.count("Run `mahavishnu secrets set lab-primary`") == 1
+    assert "lab-primary (anthropic, openai): Run `mahavishnu secrets set" in both.stdout

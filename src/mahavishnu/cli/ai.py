@@ -416,11 +416,19 @@ def test(
             columns.insert(0, "tool")
             rows = [[r.tool, *row] for r, row in zip(results, rows, strict=True)]
         table(None, columns, rows)
-        for r in results:
-            if r.hint:
-                console.print(f"{r.profile} ({r.protocol}): {r.hint}", markup=False)
+        _print_hints(results)
     if results and not any(r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _print_hints(results: list[ProbeResult]) -> None:
+    """Each failure's next step once, with the protocols it applies to."""
+    protocols: dict[tuple[str, str], list[str]] = {}
+    for r in results:
+        if r.hint:
+            protocols.setdefault((r.profile, r.hint), []).append(r.protocol)
+    for (profile, hint), names in protocols.items():
+        console.print(f"{profile} ({', '.join(names)}): {hint}", markup=False)
 
 
 def _short(text: str, limit: int = 60) -> str:
