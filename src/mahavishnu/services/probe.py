@@ -84,7 +84,7 @@ def probe(
         status = _failure_kind(exc)
         return ProbeResult(
             profile.name, protocol, shown, False, status, None, _ms(started), _scrub(exc, key), tool,
-            _network_hint(profile.name, status, base),
+            _network_hint(profile.name, status, strip_credentials(base)),
         )  # fmt: skip
     latency = _ms(started)
     ok = 200 <= response.status_code < 300
