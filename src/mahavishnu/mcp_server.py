@@ -45,6 +45,7 @@ from pydantic_core import PydanticCustomError
 
 from mahavishnu.__about__ import __version__
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.loopback import is_loopback
 from mahavishnu.mcp_access import TOKEN_SECRET as TOKEN_SECRET  # re-exported: callers name it here
 from mahavishnu.mcp_access import authorization_matches, readable_path
 from mahavishnu.mcp_access import bearer_token as bearer_token
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 SERVER_NAME = "mahavishnu"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_PORT = 8680
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
@@ -695,18 +695,6 @@ def serve_http(
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address) is this machine only: localhost, 127.0.0.0/8, ::1."""
-    import ipaddress
-
-    if host.lower() in LOOPBACK:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -116,10 +116,10 @@ def serve(
 def _check_host(host: str, *, no_auth: bool) -> None:
     """Before anything starts: ``--no-auth`` is for loopback only (an error elsewhere, never silently
     dropped); a non-loopback address gets a one-line warning, as it serves plain HTTP to the network."""
-    from mahavishnu import mcp_server
     from mahavishnu.errors import InvalidInputError
+    from mahavishnu.loopback import is_loopback
 
-    if mcp_server.is_loopback(host):
+    if is_loopback(host):
         return
     if no_auth:
         raise InvalidInputError(

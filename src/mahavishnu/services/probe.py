@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Profile, Protocol, all_profiles, resolve
 from mahavishnu.errors import InvalidConfigFileError, SecretNotFoundError, SecretStoreError
+from mahavishnu.loopback import is_loopback
 from mahavishnu.masking import mask, strip_credentials
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from mahavishnu.environments.assistants.base import CurrentProvider
 
 ANTHROPIC_VERSION = "2023-06-01"
-_THIS_MACHINE = frozenset({"localhost", "127.0.0.1", "::1"})  # a local server (Ollama, a proxy)
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def _http_hint(profile: str, code: int) -> str:
 
 def _network_hint(profile: str, status: str, base: str) -> str:
     """What to do when the endpoint did not answer."""
-    if urlsplit(base).hostname in _THIS_MACHINE:
+    if is_loopback(urlsplit(base).hostname or ""):  # a local server (Ollama, a proxy)
         return f"Nothing answers at {base}: start the local server (`mahavishnu service start ollama`, say)."
     if status == "timeout":
         return "No answer in time: check the network (a proxy?), or raise watch.probe_timeout_seconds."
