@@ -188,7 +188,10 @@ def _http_hint(profile: str, code: int) -> str:
 def _network_hint(profile: str, status: str, base: str) -> str:
     """What to do when the endpoint did not answer."""
     if is_loopback(urlsplit(base).hostname or ""):  # a local server (Ollama, a proxy)
-        return f"Nothing answers at {base}: start the local server (`mahavishnu service start ollama`, say)."
+        return (
+            f"Nothing answers at {base}: start the local server (Ollama, once installed: "
+            "`mahavishnu service start ollama`)."
+        )
     if status == "timeout":
         return "No answer in time: check the network (a proxy?), or raise watch.probe_timeout_seconds."
     return f"Cannot reach {base}: check the network, a proxy, and base_url in `mahavishnu ai show {profile}`."
