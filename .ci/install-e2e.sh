@@ -2,7 +2,8 @@
 # Install the pinned assistant CLIs into .e2e-tools/ (repo root) for tests/e2e:
 #   Claude Code, Codex CLI, Qwen Code, Gemini CLI.
 # Also the MCP Inspector (its --cli mode drives `mahavishnu mcp serve` in tests/e2e).
-# Idempotent: a no-op (about a second) when the pinned versions are already there.
+# Idempotent: a no-op (about a second) when the pinned versions are already there. Writes nothing into
+# the real HOME: npm's cache is under MAHAVISHNU_E2E_CACHE, everything else runs in a throwaway HOME.
 # Everything comes from the npm registry: Claude Code ships its native binary in a per-platform npm
 # package (@anthropic-ai/claude-code-linux-x64), Codex in its own (@openai/codex@VERSION-linux-x64,
 # an npm alias); Qwen Code and Gemini CLI are JavaScript bundles. Their optional native add-ons
@@ -18,6 +19,11 @@ GEMINI_CLI_VERSION="${GEMINI_CLI_VERSION:-0.61.0}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix="$root/.e2e-tools"
+# npm's cache outside HOME; the CLIs (even `codex --version`) and the packages' install scripts
+# write into their HOME: give them a throwaway one (see .ci/env.sh).
+# shellcheck source=.ci/env.sh
+source "$root/.ci/env.sh"
+use_scratch_home
 bin="$prefix/node_modules/.bin"
 
 claude_version() {

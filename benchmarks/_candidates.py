@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from mahavishnu.memory.embedders.base import Embedder, Kind, Vectors, normalise
-from mahavishnu.memory.embedders.local import _TOKENIZER_FILE, _available_cores, mean_pool
+from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors, normalise
+from mahavishnu.memory.core.embedders.local import _TOKENIZER_FILE, _available_cores, mean_pool
 
 
 class E5Q4(Embedder):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mahavishnu.memory.embedders.base import Embedder, Kind, Vectors
+from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors
 
 
 def default_cache_dir() -> Path:

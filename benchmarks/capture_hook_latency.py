@@ -51,8 +51,8 @@ def main() -> None:
     }
     os.environ.update(env)
     from mahavishnu.config import load_settings
-    from mahavishnu.memory import daemon
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.loop import daemon
     from mahavishnu.services.supervisor import Supervisor
 
     with MemoryStore.open() as store:

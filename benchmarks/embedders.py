@@ -61,8 +61,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mahavishnu.memory.embedders.base import Embedder, Vectors
-from mahavishnu.memory.embedders.local import RUNTIMES, LocalEmbedder, _load_tokenizer
+from mahavishnu.memory.core.embedders.base import Embedder, Vectors
+from mahavishnu.memory.core.embedders.local import RUNTIMES, LocalEmbedder, _load_tokenizer
 
 DEFAULT_MODELS = (
     "onnx-q8",
@@ -163,7 +163,7 @@ def dev_scores(embedder: Embedder, datasets: list[str], cache: Path) -> dict[str
     import retrieval  # the development sets (benchmarks/retrieval.py)
 
     from mahavishnu.config import MemorySettings
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
 
     scores = {}
     for dataset in datasets:

@@ -79,12 +79,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mahavishnu.config import IngestSettings, MemorySettings
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.embedders.local import DEFAULT_RUNTIME, RUNTIMES, LocalEmbedder, Runtime
-from mahavishnu.memory.ingest import ingest_repository
-from mahavishnu.memory.models import Filters, Memory
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.embedders.local import DEFAULT_RUNTIME, RUNTIMES, LocalEmbedder, Runtime
+from mahavishnu.memory.core.models import Filters, Memory
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.ingest.pipeline import ingest_repository
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,9 +148,9 @@ def reingest(files: int, work: Path) -> None:
 # The CLI as a user runs it, with the fake embedder the store was filled with.
 CLI_WITH_FAKE = """
 import sys
-from mahavishnu.memory import store
-from mahavishnu.memory.embedders.base import Embedder, Kind, Vectors
-from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core import store
+from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 store.default_embedder = lambda settings: FakeEmbedder()
 from mahavishnu.cli.entry import run
 sys.argv = ["mahavishnu", "memory", "ingest", sys.argv[1], "--repo-id", "thousand", "--json"]

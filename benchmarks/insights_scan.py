@@ -11,7 +11,7 @@ import argparse
 
 from _stats import print_rows, time_runs
 
-from mahavishnu.memory.insights import extract_insights
+from mahavishnu.memory.insights.extract import extract_insights
 
 BLOCK = (
     "`★ Insight ─────────────────────────────────────`\n"

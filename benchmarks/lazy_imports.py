@@ -36,11 +36,11 @@ ROWS = {
         "for t in ('claude', 'codex', 'qwen', 'gemini'): assistant(t)"
     ),
     "settings.json, strict model (as shipped)": (
-        f"from mahavishnu.environments.json_document import JsonDocument\n"
+        f"from mahavishnu.files.json_document import JsonDocument\n"
         f"JsonDocument.parse('{SETTINGS}', comments=False).dumps()"
     ),
     "settings.json through json-five": (
-        f"from mahavishnu.environments.json_document import JsonDocument\n"
+        f"from mahavishnu.files.json_document import JsonDocument\n"
         f"JsonDocument.parse('{SETTINGS}', comments=True).dumps()"
     ),
 }

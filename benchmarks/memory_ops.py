@@ -78,9 +78,9 @@ DATA = REPO.parent / "shared" / "data" / "scifact"
 sys.path.insert(0, str(REPO / "src"))
 
 from mahavishnu.config import MemorySettings  # noqa: E402
-from mahavishnu.memory.embedders import get_embedder  # noqa: E402
-from mahavishnu.memory.embedders.base import Embedder, Kind, Vectors  # noqa: E402
-from mahavishnu.memory.store import MemoryStore  # noqa: E402
+from mahavishnu.memory.core.embedders import get_embedder  # noqa: E402
+from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors  # noqa: E402
+from mahavishnu.memory.core.store import MemoryStore  # noqa: E402
 
 
 class Synthetic(Embedder):

@@ -53,10 +53,10 @@ from _embed_cache import CachedEmbedder, default_cache_dir  # noqa: E402
 from retrieval import SHARED, load_scifact, ndcg_at_10  # noqa: E402
 
 from mahavishnu.config import MemorySettings  # noqa: E402
-from mahavishnu.memory.embedders import get_embedder  # noqa: E402
-from mahavishnu.memory.embedders.base import normalise  # noqa: E402
-from mahavishnu.memory.search import fused_zscores  # noqa: E402
-from mahavishnu.memory.store import MemoryStore  # noqa: E402
+from mahavishnu.memory.core.embedders import get_embedder  # noqa: E402
+from mahavishnu.memory.core.embedders.base import normalise  # noqa: E402
+from mahavishnu.memory.core.search import fused_zscores  # noqa: E402
+from mahavishnu.memory.core.store import MemoryStore  # noqa: E402
 
 Matrix = npt.NDArray[np.float32]
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
@@ -98,7 +98,7 @@ def best_by_owner(cosines: Matrix, owners: Sequence[int], n_docs: int) -> Matrix
 def late_passages(spans: list[tuple[str, list[tuple[int, int]]]]) -> tuple[Matrix, list[int]]:
     """Late chunking: each passage's vector is the mean of its tokens' states in the run over the
     whole abstract (254-token windows), so no passage is run on its own."""
-    from mahavishnu.memory.embedders.local import LocalEmbedder, _load_tokenizer
+    from mahavishnu.memory.core.embedders.local import LocalEmbedder, _load_tokenizer
 
     model = LocalEmbedder()
     run = model._load()._run  # type: ignore[attr-defined]

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from mahavishnu.config import MemorySettings
-from mahavishnu.memory.backends.postgres import PostgresBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.postgres import PostgresBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 
 WORDS = [
     "deploy",
@@ -46,8 +46,8 @@ WORDS = [
 
 def server(dsn: str | None) -> tuple[str, Any]:
     """A fresh database: on ``dsn``'s server, or on a throwaway embedded one."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from conftest import PgServer, start_embedded_postgres
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit
+    from testkit.embedded_pg import PgServer, start_embedded_postgres
 
     if dsn:
         return PgServer(dsn).new_database(), None

@@ -13,7 +13,7 @@ is embedded by the real local model, in whichever process answers it. Rows:
 * ``python -c pass``: the anchor, the cost of any Python process here;
 * ``memory search --json`` through the daemon: the console script's fast path (cli/entry.py) asks
   the warm ``mahavishnu-memory`` service over its Unix socket, the hook's path;
-* ``memory context`` through the daemon, when ``mahavishnu.memory.recall`` exists: the recall hook
+* ``memory context`` through the daemon, when ``mahavishnu.memory.loop.recall`` exists: the recall hook
   exactly as the assistants run it (the console script, the hook's JSON on stdin, its JSON out), at
   a prompt and at session start, each run a new session in project ``app`` (a folder of the home),
   which holds a few memories embedded by the real model (``APP_MEMORIES``), so every prompt's
@@ -71,7 +71,7 @@ APP_MEMORIES = [
 def add_app_memories(home: Path) -> None:
     """Store ``APP_MEMORIES`` in project ``app`` with the real embedder; make the ``app`` folder."""
     from mahavishnu.config import MemorySettings
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
 
     (home / "app").mkdir(exist_ok=True)
     settings = MemorySettings(path=home / ".mahavishnu" / "memory.db")
@@ -85,8 +85,8 @@ def build_store(home: Path, rows: int) -> None:
     from memory_ops import Synthetic, corpus
 
     from mahavishnu.config import MemorySettings
-    from mahavishnu.memory.embedders import get_embedder
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.embedders import get_embedder
+    from mahavishnu.memory.core.store import MemoryStore
 
     real = get_embedder(MemorySettings())
     texts, _ = corpus(rows)
@@ -132,7 +132,7 @@ def main() -> None:
         (home / ".mahavishnu" / "app-memories").touch()
 
     from mahavishnu.config import load_settings
-    from mahavishnu.memory import daemon
+    from mahavishnu.memory.loop import daemon
     from mahavishnu.services.supervisor import Supervisor
 
     exe = str(Path(sys.executable).parent / "mahavishnu")
@@ -226,7 +226,7 @@ def main() -> None:
         try:
             import importlib
 
-            importlib.import_module("mahavishnu.memory.recall")
+            importlib.import_module("mahavishnu.memory.loop.recall")
             rows.append(
                 timed("memory context, prompt, daemon", lambda: context("UserPromptSubmit"), args.runs)
             )
@@ -234,7 +234,7 @@ def main() -> None:
                 timed("memory context, session start, daemon", lambda: context("SessionStart"), args.runs)
             )
         except ImportError:
-            print("(no mahavishnu.memory.recall here yet: the context row is skipped)")
+            print("(no mahavishnu.memory.loop.recall here yet: the context row is skipped)")
         rows.append(
             timed(
                 "memory search --json, no daemon",

@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 from mahavishnu.config import RecallSettings, load_settings
-from mahavishnu.memory.store import default_embedder
+from mahavishnu.memory.core.store import default_embedder
 
 MEMORIES = [
     "We decided to use httpx for every HTTP call in this project.",

@@ -135,14 +135,14 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from _embed_cache import CachedEmbedder, default_cache_dir  # noqa: E402
 
 from mahavishnu.config import IngestSettings, MemorySettings, RecallSettings  # noqa: E402
-from mahavishnu.memory import recall  # noqa: E402
-from mahavishnu.memory.embedders import get_embedder  # noqa: E402
-from mahavishnu.memory.ingest import ingest_repository  # noqa: E402
-from mahavishnu.memory.knowledge import query_knowledge_base  # noqa: E402
-from mahavishnu.memory.models import Filters, Memory  # noqa: E402
-from mahavishnu.memory.outline import OUTLINE_KEY  # noqa: E402
-from mahavishnu.memory.search import Fusion  # noqa: E402
-from mahavishnu.memory.store import MemoryStore  # noqa: E402
+from mahavishnu.memory.core.embedders import get_embedder  # noqa: E402
+from mahavishnu.memory.core.models import Filters, Memory  # noqa: E402
+from mahavishnu.memory.core.search import Fusion  # noqa: E402
+from mahavishnu.memory.core.store import MemoryStore  # noqa: E402
+from mahavishnu.memory.ingest.knowledge import query_knowledge_base  # noqa: E402
+from mahavishnu.memory.ingest.outline import OUTLINE_KEY  # noqa: E402
+from mahavishnu.memory.ingest.pipeline import ingest_repository  # noqa: E402
+from mahavishnu.memory.loop import recall  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 CODEQA = REPO / "benchmarks" / "data" / "codeqa.json"

@@ -40,8 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from mahavishnu.config import MemorySettings  # noqa: E402
-from mahavishnu.memory.search import Fusion  # noqa: E402
-from mahavishnu.memory.store import MemoryStore  # noqa: E402
+from mahavishnu.memory.core.search import Fusion  # noqa: E402
+from mahavishnu.memory.core.store import MemoryStore  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "scifact"
 

@@ -1,10 +1,10 @@
-"""The memory scrubber (``mahavishnu.memory.scrub``): recall on canary secrets, false positives on
+"""The memory scrubber (``mahavishnu.redaction.scrub``): recall on canary secrets, false positives on
 real source code, and its cost.
 
     python benchmarks/scrubber.py                     # 1,000 files of installed libraries
     python benchmarks/scrubber.py --files 300 --runs 10
 
-* recall: every canary of ``tests/memory/_secret_canaries.py`` (one per format: provider keys,
+* recall: every canary of ``testkit/secret_canaries.py`` (one per format: provider keys,
   private key blocks, URL passwords, .env/JSON/YAML assignments ...) is scrubbed; a canary counts as
   caught when no 10-character piece of its secret is left. Goal: 100 %.
 * false positives: the ``.py`` files of installed libraries (numpy, rich, pydantic, ... : real
@@ -26,11 +26,11 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests" / "memory"))
-from _secret_canaries import canaries  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # testkit
 from _stats import percentile, print_rows, time_runs  # noqa: E402
+from testkit.secret_canaries import canaries  # noqa: E402
 
-from mahavishnu.memory.scrub import find_secrets, scrub  # noqa: E402
+from mahavishnu.redaction.scrub import find_secrets, scrub  # noqa: E402
 
 LIBRARIES = ("numpy", "rich", "pydantic", "pydantic_core", "httpx", "typer", "mcp", "starlette", "pip")
 
@@ -92,13 +92,16 @@ def import_cost(runs: int) -> None:
 
     rows = [
         ("python -c pass", time_runs(lambda: run("pass"), runs)),
-        ("import mahavishnu.memory.scrub", time_runs(lambda: run("import mahavishnu.memory.scrub"), runs)),
+        (
+            "import mahavishnu.redaction.scrub",
+            time_runs(lambda: run("import mahavishnu.redaction.scrub"), runs),
+        ),
         (
             "import + scrub one canary of each format",
             time_runs(
                 lambda: run(
-                    "import sys; sys.path.insert(0, 'tests/memory'); from _secret_canaries import canaries;"
-                    "from mahavishnu.memory.scrub import scrub; [scrub(c.text) for c in canaries()]"
+                    "import sys; sys.path.insert(0, '.'); from testkit.secret_canaries import canaries;"
+                    "from mahavishnu.redaction.scrub import scrub; [scrub(c.text) for c in canaries()]"
                 ),
                 runs,
             ),

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from _stats import print_rows, time_runs  # noqa: E402
 
-from mahavishnu.memory.session_buddy import SessionBuddy  # noqa: E402
+from mahavishnu.memory.peers.session_buddy import SessionBuddy  # noqa: E402
 
 SEED = [
     "Retry budget: cap webhook retries at three with exponential backoff starting at 200 ms.",

@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "scifact"
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
-sys.path.insert(0, str(REPO / "tests" / "memory"))
+sys.path.insert(0, str(REPO))  # testkit
 
 from _stats import print_rows, time_runs  # noqa: E402
-from session_buddy_server import free_port, serve_http  # noqa: E402
+from testkit.session_buddy_server import free_port, serve_http  # noqa: E402
 
 
 def texts_and_queries(rows: int, seed: int = 5) -> tuple[list[str], list[str]]:
@@ -57,11 +57,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from mahavishnu.config import MemorySettings
-    from mahavishnu.memory.cross_project import store_insights
-    from mahavishnu.memory.models import MemoryDraft
-    from mahavishnu.memory.session_buddy import SessionBuddy
-    from mahavishnu.memory.store import MemoryStore
-    from mahavishnu.memory.unified import search_everywhere
+    from mahavishnu.memory.core.models import MemoryDraft
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.insights.cross_project import store_insights
+    from mahavishnu.memory.peers.session_buddy import SessionBuddy
+    from mahavishnu.memory.peers.unified import search_everywhere
 
     texts, queries = texts_and_queries(args.rows)
     with (

@@ -43,7 +43,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from mahavishnu.memory.vector_index import (
+from mahavishnu.memory.core.vector_index import (
     ANN_DTYPE,
     CONNECTIVITY,
     EXPANSION_ADD,
@@ -176,7 +176,7 @@ class PgvectorBackend:
     _built: dict[str, tuple[str, dict[str, float]]] = {}  # noqa: RUF012  # tag -> (dsn, phases)
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from mahavishnu.memory.backends.postgres import PostgresBackend
+        from mahavishnu.memory.core.backends.postgres import PostgresBackend
 
         self._args = args
         self.ef = args.pg_ef
@@ -187,8 +187,8 @@ class PgvectorBackend:
     @classmethod
     def server(cls, args: argparse.Namespace) -> Any:
         if cls._server is None:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-            from conftest import PgServer, start_embedded_postgres
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit
+            from testkit.embedded_pg import PgServer, start_embedded_postgres
 
             if args.pg_dsn:
                 cls._server, cls._stop = PgServer(args.pg_dsn), None
@@ -206,7 +206,7 @@ class PgvectorBackend:
         cls._server = None
 
     def build(self, ids: Ids, vectors: Vectors, tag: str) -> dict[str, float]:
-        from mahavishnu.memory.migrations.postgres import vector_index_sql
+        from mahavishnu.memory.core.migrations.postgres import vector_index_sql
 
         kind = self._args.pg_index
         if f"{tag}-{kind}" in self._built:
@@ -240,9 +240,9 @@ class PgvectorBackend:
         return phases
 
     def search(self, query: Vectors, k: int, allowed: Ids | None) -> list[Hit]:
-        from mahavishnu.memory.backends.base import SearchRequest
-        from mahavishnu.memory.backends.postgres import search_sql
-        from mahavishnu.memory.models import Filters
+        from mahavishnu.memory.core.backends.base import SearchRequest
+        from mahavishnu.memory.core.backends.postgres import search_sql
+        from mahavishnu.memory.core.models import Filters
 
         sql, params, _ = search_sql(SearchRequest("vector", Filters(), k, vector=query))
         if allowed is not None:  # a filter the store cannot express: ids, inside the same scan

@@ -24,9 +24,9 @@ from mcp.types import CallToolResult
 
 from mahavishnu import mcp_server
 from mahavishnu.config import load_settings
-from mahavishnu.mcp_access import bearer_token
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.environments.mcp_access import bearer_token
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.paths import user_settings_file
 
 PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACanaryKeyMaterial\n"
@@ -277,7 +277,7 @@ def test_allowed_roots_is_a_setting(backing: mcp_server.Backing, tmp_path: Path)
 
 def test_the_services_mcp_health_check_sends_the_token(served: tuple[subprocess.Popen[str], str]) -> None:
     from mahavishnu.config import HealthCheckSettings
-    from mahavishnu.mcp_access import TOKEN_SECRET
+    from mahavishnu.environments.mcp_access import TOKEN_SECRET
     from mahavishnu.services.definitions import all_services
     from mahavishnu.services.health import check
 

@@ -31,8 +31,8 @@ from mcp.types import CallToolResult
 
 from mahavishnu import mcp_server
 from mahavishnu.config import load_settings
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 
 #: One call per tool (memory ids assume a fresh store); what each must not answer with an error.
 CALLS: list[tuple[str, dict[str, Any]]] = [

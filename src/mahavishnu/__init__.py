@@ -46,28 +46,26 @@ if TYPE_CHECKING:
         UnknownServiceError,
         WriteFailedError,
     )
-    from mahavishnu.memory.capture import capture_hook, import_history, import_session
-    from mahavishnu.memory.conversations import conversations, import_transcripts, store_conversation
-    from mahavishnu.memory.cross_project import (
-        add_to_group,
-        create_group,
-        list_groups,
-        list_insights,
-        remove_from_group,
-        share_insight,
-        store_insight,
+    from mahavishnu.memory.core.embedders import get_embedder
+    from mahavishnu.memory.core.embedders.base import Embedder
+    from mahavishnu.memory.core.models import Filters, Memory, SearchHit
+    from mahavishnu.memory.core.sharing import add_to_group, create_group, list_groups, remove_from_group
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
+    from mahavishnu.memory.ingest.knowledge import KnowledgeHit, forget_repo, list_repos, query_knowledge_base
+    from mahavishnu.memory.ingest.pipeline import (
+        IngestInterrupted,
+        IngestProgress,
+        IngestReport,
+        ingest_repository,
     )
-    from mahavishnu.memory.embedders import get_embedder
-    from mahavishnu.memory.embedders.base import Embedder
-    from mahavishnu.memory.ingest import IngestInterrupted, IngestProgress, IngestReport, ingest_repository
-    from mahavishnu.memory.knowledge import KnowledgeHit, forget_repo, list_repos, query_knowledge_base
-    from mahavishnu.memory.models import Filters, Memory, SearchHit
-    from mahavishnu.memory.recall import build_context
-    from mahavishnu.memory.scrub import find_secrets, scrub
-    from mahavishnu.memory.session_buddy import SessionBuddy
-    from mahavishnu.memory.store import MemoryStore
-    from mahavishnu.memory.unified import search_everywhere
-    from mahavishnu.memory.workflows import store_workflow_execution, workflow_executions
+    from mahavishnu.memory.insights.cross_project import list_insights, share_insight, store_insight
+    from mahavishnu.memory.loop.capture import capture_hook, import_history, import_session
+    from mahavishnu.memory.loop.conversations import conversations, import_transcripts, store_conversation
+    from mahavishnu.memory.loop.recall import build_context
+    from mahavishnu.memory.peers.session_buddy import SessionBuddy
+    from mahavishnu.memory.peers.unified import search_everywhere
+    from mahavishnu.redaction.scrub import find_secrets, scrub
 
 #: Every exception class (``errors.py`` imports nothing, so reading it here costs nothing).
 _ERRORS = [n for n, v in vars(_errors).items() if isinstance(v, type) and issubclass(v, Exception)]
@@ -82,45 +80,39 @@ _EXPORTS: dict[str, str] = {
     "SwitchResult": "mahavishnu.environments.switcher",
     "current": "mahavishnu.environments.switcher",
     "switch_llm": "mahavishnu.environments.switcher",
-    "MemoryStore": "mahavishnu.memory.store",
-    "Memory": "mahavishnu.memory.models",
-    "Filters": "mahavishnu.memory.models",
-    "SearchHit": "mahavishnu.memory.models",
-    "Embedder": "mahavishnu.memory.embedders.base",
-    "get_embedder": "mahavishnu.memory.embedders",
-    "ingest_repository": "mahavishnu.memory.ingest",
-    "query_knowledge_base": "mahavishnu.memory.knowledge",
-    "list_repos": "mahavishnu.memory.knowledge",
-    "forget_repo": "mahavishnu.memory.knowledge",
-    "IngestReport": "mahavishnu.memory.ingest",
-    "IngestProgress": "mahavishnu.memory.ingest",
-    "IngestInterrupted": "mahavishnu.memory.ingest",
-    "KnowledgeHit": "mahavishnu.memory.knowledge",
+    "MemoryStore": "mahavishnu.memory.core.store",
+    "Memory": "mahavishnu.memory.core.models",
+    "Filters": "mahavishnu.memory.core.models",
+    "SearchHit": "mahavishnu.memory.core.models",
+    "Embedder": "mahavishnu.memory.core.embedders.base",
+    "get_embedder": "mahavishnu.memory.core.embedders",
+    "ingest_repository": "mahavishnu.memory.ingest.pipeline",
+    "query_knowledge_base": "mahavishnu.memory.ingest.knowledge",
+    "list_repos": "mahavishnu.memory.ingest.knowledge",
+    "forget_repo": "mahavishnu.memory.ingest.knowledge",
+    "IngestReport": "mahavishnu.memory.ingest.pipeline",
+    "IngestProgress": "mahavishnu.memory.ingest.pipeline",
+    "IngestInterrupted": "mahavishnu.memory.ingest.pipeline",
+    "KnowledgeHit": "mahavishnu.memory.ingest.knowledge",
     **dict.fromkeys(
-        ("store_conversation", "conversations", "import_transcripts"), "mahavishnu.memory.conversations"
+        ("store_conversation", "conversations", "import_transcripts"), "mahavishnu.memory.loop.conversations"
     ),
     **dict.fromkeys(
-        (
-            "store_insight",
-            "list_insights",
-            "share_insight",
-            "create_group",
-            "add_to_group",
-            "remove_from_group",
-            "list_groups",
-        ),
-        "mahavishnu.memory.cross_project",
+        ("store_insight", "list_insights", "share_insight"), "mahavishnu.memory.insights.cross_project"
     ),
-    **dict.fromkeys(("store_workflow_execution", "workflow_executions"), "mahavishnu.memory.workflows"),
-    "search_everywhere": "mahavishnu.memory.unified",
-    "SessionBuddy": "mahavishnu.memory.session_buddy",
-    **dict.fromkeys(("import_session", "import_history", "capture_hook"), "mahavishnu.memory.capture"),
-    "build_context": "mahavishnu.memory.recall",
+    **dict.fromkeys(
+        ("create_group", "add_to_group", "remove_from_group", "list_groups"), "mahavishnu.memory.core.sharing"
+    ),
+    **dict.fromkeys(("store_workflow_execution", "workflow_executions"), "mahavishnu.memory.core.workflows"),
+    "search_everywhere": "mahavishnu.memory.peers.unified",
+    "SessionBuddy": "mahavishnu.memory.peers.session_buddy",
+    **dict.fromkeys(("import_session", "import_history", "capture_hook"), "mahavishnu.memory.loop.capture"),
+    "build_context": "mahavishnu.memory.loop.recall",
     **dict.fromkeys(
         ("install_memory_hooks", "remove_memory_hooks", "hooks_status"),
         "mahavishnu.environments.memory_hooks",
     ),
-    **dict.fromkeys(("scrub", "find_secrets"), "mahavishnu.memory.scrub"),
+    **dict.fromkeys(("scrub", "find_secrets"), "mahavishnu.redaction.scrub"),
     **dict.fromkeys(_ERRORS, "mahavishnu.errors"),
 }
 

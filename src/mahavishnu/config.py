@@ -75,15 +75,15 @@ class MemorySettings(BaseModel):
     max_content_chars: int = Field(default=100_000, gt=0)
     # Embedded store: from this many vectors on, an ANN index (on-disk sidecar) replaces the exact scan.
     ann_threshold: int = Field(default=50_000, ge=1)
-    # Hybrid search (see memory/search.py and benchmarks/scifact.py for the measurements behind the defaults).
+    # Hybrid search (memory/core/search.py; benchmarks/scifact.py measured the defaults).
     hybrid_fusion: Literal["zscore", "convex", "rrf"] = "zscore"
     hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
-    # Weight of z-score fusion's word-pair (term proximity) leg; 0 turns it off (memory/search.py).
+    # Weight of z-score fusion's word-pair (term proximity) leg; 0 turns it off (memory/core/search.py).
     hybrid_proximity: float = Field(default=0.12, ge=0.0, le=1.0)
     hybrid_rrf_k: int = Field(default=60, ge=1)
     hybrid_depth: int = Field(default=100, ge=1, le=1000)
     # Cosine under which a search drops a hit without full-text evidence (None: the embedder's
-    # measured floor, 0: no floor). See memory/relevance.py.
+    # measured floor, 0: no floor). See memory/core/relevance.py.
     relevance_floor: float | None = Field(default=None, ge=0.0, le=1.0)
     # Embedded store: a full-text query matches its rarest terms while their postings fit this budget
     # (0: every term). Bounds text-search cost on large stores; measured in benchmarks/scifact.py.
@@ -91,7 +91,7 @@ class MemorySettings(BaseModel):
 
 
 class RecallSettings(BaseModel):
-    """``mahavishnu memory context``: what the assistants' hooks add to their context (memory/recall.py)."""
+    """``mahavishnu memory context``: what the assistants' hooks add to their context (loop/recall.py)."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 

@@ -188,7 +188,7 @@ def _load(tool: str, text: str) -> Any:
         import tomllib
 
         return tomllib.loads(text)
-    from mahavishnu.environments.json_document import JsonDocument
+    from mahavishnu.files.json_document import JsonDocument
 
     return JsonDocument.parse(text, comments=tool != "claude").data
 
@@ -319,8 +319,8 @@ def check_store(settings: Settings) -> list[Finding]:
     ``db check`` runs, within ``store_check.QUICK_CHECK_SECONDS``), since a damaged file still
     reports its migrations."""
     from mahavishnu.errors import StoreDamagedError
-    from mahavishnu.memory.store import open_backend
-    from mahavishnu.memory.store_check import QUICK_CHECK_SECONDS, READ_ONLY_HINT, quick_check_store
+    from mahavishnu.memory.core.store import open_backend
+    from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, READ_ONLY_HINT, quick_check_store
 
     notes: list[Finding] = []
     report = quick_check_store(settings.memory)

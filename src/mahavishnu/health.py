@@ -29,7 +29,7 @@ from mahavishnu.masking import mask_url
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
 
 Status = Literal["ok", "stopped", "skipped", "error"]
 SESSION_BUDDY = "session-buddy"
@@ -125,7 +125,7 @@ def _ms(started: float) -> float:
 
 
 def _memory(settings: Settings, store: MemoryStore | None) -> list[ComponentHealth]:
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
 
     started = time.perf_counter()
     damaged = _file_check(settings, started)
@@ -159,7 +159,7 @@ def _file_check(settings: Settings, started: float) -> ComponentHealth | None:
     """The embedded store's file, checked as ``db check`` does (``store_check.quick_check_store``):
     a damaged file can still count its rows. The error, or None."""
     from mahavishnu.errors import StoreDamagedError
-    from mahavishnu.memory.store_check import quick_check_store
+    from mahavishnu.memory.ops.store_check import quick_check_store
 
     # StoreError (unreadable, locked): reported by _guarded; past the time limit: not checked, not damaged
     report = quick_check_store(settings.memory)
@@ -227,7 +227,7 @@ def _postgres(settings: Settings) -> list[ComponentHealth]:
         return []
     where = {"dsn": mask_url(memory.dsn or ""), "backend": memory.backend}
     if memory.backend == "postgres":
-        from mahavishnu.memory.store import open_backend
+        from mahavishnu.memory.core.store import open_backend
 
         started = time.perf_counter()
         try:
@@ -283,7 +283,7 @@ def _session_buddy_peer(settings: Settings) -> ComponentHealth:
     """The configured peer (``session_buddy.url`` or ``.command``): its ``health_check`` tool, then its
     count of reflections (``peer_reflections``)."""
     from mahavishnu.errors import PeerError
-    from mahavishnu.memory.session_buddy import SessionBuddy
+    from mahavishnu.memory.peers.session_buddy import SessionBuddy
 
     peer = SessionBuddy.from_settings(settings)
     started = time.perf_counter()
@@ -314,7 +314,7 @@ def _peer_reflections(peer: Any) -> dict[str, Any]:
     """The peer's count of reflections, and whether it dropped to 0 since the last check (Session-Buddy
     0.23 loses them all when it restarts offline). A slow first answer is a warning, not a failure."""
     from mahavishnu.errors import PeerError
-    from mahavishnu.memory.peer_ledger import Ledger, peer_key
+    from mahavishnu.memory.peers.peer_ledger import Ledger, peer_key
 
     try:
         count = peer.reflection_count()

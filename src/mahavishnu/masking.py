@@ -1,7 +1,7 @@
 """Keep secrets out of output: mask values, and URLs' passwords.
 
-Free text on its way into memory is scrubbed by ``memory/scrub.py``, which shares ``URL_PASSWORD``
-and ``is_secret_name`` with this module."""
+Free text on its way into memory is scrubbed by ``redaction/scrub.py``; both build on the shapes of a
+secret in ``redaction/shapes.py``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-# from "://" on (the scheme before it stays as it is): a literal start is searched for fast. The
-# password runs to the authority's LAST "@": an unencoded "@" in it must not leave its tail visible.
-URL_PASSWORD = re.compile(r"(?P<scheme>://)(?P<user>[^:/@\s]*):(?P<pw>[^/\s]+)@")
+from mahavishnu.redaction.shapes import AUTH_SCHEMES as AUTH_SCHEMES
+from mahavishnu.redaction.shapes import REFERENCE_PREFIXES as REFERENCE_PREFIXES
+from mahavishnu.redaction.shapes import TOKEN_PREFIXES as TOKEN_PREFIXES
+from mahavishnu.redaction.shapes import URL_PASSWORD as URL_PASSWORD
+from mahavishnu.redaction.shapes import is_secret as is_secret
+from mahavishnu.redaction.shapes import is_secret_name as is_secret_name
+from mahavishnu.redaction.shapes import looks_like_a_key as looks_like_a_key
+
 # ?password=x&sslmode=... (a URL's query: the value ends at "&"), then libpq's password=x or 'x y'
 _QUERY_PASSWORD = re.compile(r"(?P<lead>[?&]password=)[^&#\s]*", re.I)
 _DSN_PASSWORD = re.compile(r"(?<![?&])(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
@@ -75,122 +80,6 @@ def mask_value(key: str, value: str) -> str:
     return mask(value)
 
 
-def is_secret(key: str, value: str) -> bool:
-    """Whether ``value`` (found under ``key``) is a secret, judged by what it is: a value under a
-    known secret name (``ANTHROPIC_AUTH_TOKEN``, ``*_API_KEY``, ``password``, ``Authorization``…), or
-    a key-shaped string wherever it is. Never a reference (``env:VAR``), a number, a boolean, a path
-    or a URL (a URL's password is ``mask_url``'s). Names that merely contain "token" or "auth"
-    (``MAX_THINKING_TOKENS``, ``includeCoAuthoredBy``, ``apiKeyHelper``, ``envKey``) are not secrets,
-    nor a variable reference (``$API_KEY``, ``Bearer ${TOKEN}``)."""
-    text = value.strip()
-    if not text or text.startswith(REFERENCE_PREFIXES) or _PLAIN_WORD.fullmatch(text):
-        return False
-    scheme, _, credential = text.partition(" ")
-    if _VARIABLE.fullmatch(credential.strip() if f"{scheme.lower()} " in AUTH_SCHEMES else text):
-        return False  # "$API_KEY", "Bearer ${TOKEN}": the name of a variable, filled in by the reader
-    if is_secret_name(key):
-        return True
-    return looks_like_a_key(text)
-
-
-def is_secret_name(key: str) -> bool:
-    """A name that holds a secret (compared without case, ``_`` or ``-``): a known secret name or
-    ending (``*_API_KEY``, ``*_TOKEN``, ``*PASSWORD``), or a name whose last word is one
-    (``WEATHER_KEY``, ``GITHUB_PAT``, ``DB_PASS``), except a key that names no secret (``env_key``,
-    ``envKey``, ``public_key``, ``sort_key``)."""
-    name = re.sub(r"[^a-z0-9]", "", key.lower())
-    if not name:
-        return False
-    if name in _SECRET_NAMES or name.endswith(_SECRET_NAME_ENDINGS):
-        return True
-    words = [w.lower() for w in _WORD.findall(key)]
-    if not words or words[-1] not in _SECRET_LAST_WORDS:
-        return False
-    return not (words[-1] == "key" and len(words) > 1 and words[-2] in _NOT_SECRET_KEYS)
-
-
-def looks_like_a_key(value: str) -> bool:
-    """A token by its shape: a known prefix (``sk-``, ``ghp_``, ``pk_live_``, ``AKIA``…), an auth
-    scheme, or a long string of token characters (letters, digits, ``_-.+=~:``) mixing letters and
-    digits with an unbroken run of 16+ of them (random, not words): not a path, URL, UUID, rule
-    (``Bash(…)``) or model id (``claude-sonnet-4-5-20250929``, ``anthropic/claude-sonnet``)."""
-    if value.lower().startswith(AUTH_SCHEMES):
-        return True
-    if value.startswith(TOKEN_PREFIXES) and len(value) >= 12 and _TOKEN_CHARS.fullmatch(value):
-        return True
-    if any(c.isspace() for c in value) or value.startswith(("/", ".", "~")) or "://" in value:
-        return False
-    if _UUID.fullmatch(value) or len(value) < 24 or not _TOKEN_CHARS.fullmatch(value):
-        return False
-    if not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
-        return False
-    return max(len(run) for run in _RUN_SEPARATORS.split(value)) >= 16
-
-
-REFERENCE_PREFIXES = ("env:", "keyring:", "file:")
-# (of the prefixes ``memory/scrub.py`` knows, those telling on their own; it finds the others by
-# their full format: hf_, npm_, xai-, JWTs…)
-TOKEN_PREFIXES = (
-    "sk-",
-    "sk_live_",
-    "sk_test_",
-    "pk_live_",
-    "pk_test_",
-    "rk_live_",
-    "rk_test_",
-    "whsec_",
-    "ghp_",
-    "gho_",
-    "ghs_",
-    "ghu_",
-    "ghr_",
-    "github_pat_",
-    "xoxa-",
-    "xoxb-",
-    "xoxe-",
-    "xoxo-",
-    "xoxp-",
-    "xoxr-",
-    "xoxs-",
-    "xapp-",
-    "glpat-",
-    "gldt-",
-    "glrt-",
-    "gsk_",
-    "GOCSPX-",
-    "ya29.",
-    "shpat_",
-    "dop_v1_",
-    "AKIA",
-    "ASIA",
-    "AIza",
-)
-AUTH_SCHEMES = ("bearer ", "basic ", "token ")
-_SECRET_NAMES = {"authorization", "password", "passwd", "pwd", "secret", "token", "apikey", "xapikey"}
-_SECRET_NAME_ENDINGS = (
-    "apikey",
-    "authtoken",
-    "accesstoken",
-    "refreshtoken",
-    "bearertoken",
-    "secret",
-    "secretkey",
-    "accesskey",
-    "privatekey",
-    "password",
-    "passwd",
-    "token",  # ANTHROPIC_AUTH_TOKEN, GITHUB_TOKEN; not MAX_THINKING_TOKENS (plural)
-)
-# the last word of a name that holds a secret (``WEATHER_KEY``, ``GITHUB_PAT``, ``SMTP_PASS``)…
-_SECRET_LAST_WORDS = {"key", "pat", "pass", "pw", "credential", "credentials", "cookie"}
-# …unless "key" names something else: which env var holds it, a public key, a map's key
-_NOT_SECRET_KEYS = {"env", "public", "pub", "hot", "sort", "primary", "foreign", "partition", "cache", "map"}
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_.+=~:-]+")  # no "/": a path or a model id
-_RUN_SEPARATORS = re.compile(r"[-_.:+=~]")
-_VARIABLE = re.compile(r"\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*\})")
-_PLAIN_WORD = re.compile(r"(?i)true|false|null|none|[-+]?\d+(\.\d+)?")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 # "KEY": "value" (JSON) and KEY = "value" / KEY=value (TOML, .env); a quoted value may hold spaces
 _ASSIGNMENT = re.compile(
     r"""(?<![\w/:@?&.])(?<!\w-)(?P<lead>(?P<kq>["']?)(?P<key>[A-Za-z_][\w.-]*)(?P=kq)\s*[:=](?!//)\s*)"""
@@ -330,7 +219,7 @@ def _mask_free(text: str) -> str:
     text = mask_url(text)
     text = _PREFIXED.sub(lambda m: mask(m[0]), text)
     text = _LONG_WORD.sub(lambda m: mask(m[0]) if looks_like_a_key(m[0]) else m[0], text)
-    from mahavishnu.memory.scrub import find_secrets  # it imports this module
+    from mahavishnu.redaction.scrub import find_secrets  # imported when first needed: start-up cost
 
     for found in reversed(find_secrets(text)):
         secret = text[found.start : found.end]

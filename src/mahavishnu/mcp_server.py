@@ -44,18 +44,20 @@ from pydantic import ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
 from mahavishnu.__about__ import __version__
+from mahavishnu.environments.mcp_access import (
+    TOKEN_SECRET as TOKEN_SECRET,  # re-exported: callers name it here
+)
+from mahavishnu.environments.mcp_access import authorization_matches, readable_path
+from mahavishnu.environments.mcp_access import bearer_token as bearer_token
 from mahavishnu.errors import MahavishnuError
 from mahavishnu.loopback import is_loopback
-from mahavishnu.mcp_access import TOKEN_SECRET as TOKEN_SECRET  # re-exported: callers name it here
-from mahavishnu.mcp_access import authorization_matches, readable_path
-from mahavishnu.mcp_access import bearer_token as bearer_token
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from mahavishnu.config import Settings
-    from mahavishnu.memory.session_buddy import SessionBuddy
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.peers.session_buddy import SessionBuddy
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 SERVER_NAME = "mahavishnu"
@@ -153,7 +155,7 @@ def _as_tool_errors() -> Iterator[None]:
     except (ToolError, ResourceError):
         raise
     except Exception as exc:
-        from mahavishnu.memory.scrub import scrub
+        from mahavishnu.redaction.scrub import scrub
 
         logging.getLogger(__name__).exception("tool failed")
         raise ToolError(f"unexpected error: {type(exc).__name__}: {scrub(str(exc))}") from exc
@@ -204,7 +206,7 @@ class Backing:
                 if settings is None:
                     self._store = self._store_factory()  # type: ignore[misc]
                 else:
-                    from mahavishnu.memory.store import MemoryStore
+                    from mahavishnu.memory.core.store import MemoryStore
 
                     self._store = MemoryStore.open(settings)
                 self._store_settings = wanted
@@ -220,7 +222,7 @@ class Backing:
     def peer(self, settings: Settings) -> SessionBuddy:
         """The Session-Buddy client for ``settings.session_buddy``: the same one (and session) while
         those settings stay the same; a change closes the old one and builds a new one."""
-        from mahavishnu.memory.session_buddy import SessionBuddy
+        from mahavishnu.memory.peers.session_buddy import SessionBuddy
 
         wanted = settings.session_buddy.model_dump(mode="json")
         with self._lock:
@@ -395,7 +397,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
         """Record one conversation turn (role user or assistant): kept verbatim, searchable as an
         agent memory, and scanned for ★ Insight blocks, each stored once as a shared insight.
         Returns the conversation row id, the memory id and the insight ids found."""
-        from mahavishnu.memory.conversations import store_conversation as store_turn
+        from mahavishnu.memory.loop.conversations import store_conversation as store_turn
 
         with _as_tool_errors():
             stored = store_turn(
@@ -408,7 +410,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
         """Import a Claude Code session transcript (.jsonl, or a directory of them such as
         ~/.claude/projects) on the server's machine: turns become searchable and ★ Insights are
         collected. Importing again adds only new turns."""
-        from mahavishnu.memory.conversations import import_transcripts
+        from mahavishnu.memory.loop.conversations import import_transcripts
 
         with _as_tool_errors():
             allowed = readable_path(path, backing.settings())
@@ -420,7 +422,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
     ) -> list[dict[str, Any]]:
         """★ Insights, newest first: all, or those a project sees (its own and those shared with it).
         Each has its text, source, and the projects it is shared with."""
-        from mahavishnu.memory.cross_project import list_insights as insights
+        from mahavishnu.memory.insights.cross_project import list_insights as insights
 
         with _as_tool_errors():
             return [i.to_dict() for i in insights(backing.store(), project=project, since=since, limit=limit)]
@@ -434,7 +436,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
     ) -> dict[str, Any]:
         """Share an insight (its memory id, or the text of a new insight from from_project) with
         projects and/or every project of a group: their project-scoped searches then find it."""
-        from mahavishnu.memory.cross_project import share_insight as share
+        from mahavishnu.memory.insights.cross_project import share_insight as share
 
         with _as_tool_errors():
             result = share(
@@ -455,7 +457,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
     ) -> dict[str, Any]:
         """Record a workflow run (duration in seconds, result any JSON); its summary becomes a
         searchable workflow memory."""
-        from mahavishnu.memory.workflows import store_workflow_execution as record
+        from mahavishnu.memory.core.workflows import store_workflow_execution as record
 
         with _as_tool_errors():
             run = record(
@@ -478,7 +480,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
         """Search memories, insights and the Session-Buddy peer together (filters as in
         search_memory, plus group). Each hit is labelled with its source; scores are normalised per
         source (1.0 = that source's best). An unavailable peer is a warning, never an error."""
-        from mahavishnu.memory.unified import search_everywhere as search
+        from mahavishnu.memory.peers.unified import search_everywhere as search
 
         with _as_tool_errors():
             settings = backing.settings()
@@ -489,7 +491,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
 
 
 def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
-    """Repository ingestion (RAG) and knowledge-base queries (``mahavishnu.memory.ingest``)."""
+    """Repository ingestion (RAG) and knowledge-base queries (``mahavishnu.memory.ingest.pipeline``)."""
 
     @_tool(tools, INGEST)
     def ingest_repository(
@@ -502,7 +504,7 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
         rag memories: changed files are re-chunked and re-embedded, unchanged ones cost one hash,
         chunks of deleted files are removed. include/exclude: gitignore-style patterns. Returns the
         run's counts."""
-        from mahavishnu.memory.ingest import ingest_repository as ingest
+        from mahavishnu.memory.ingest.pipeline import ingest_repository as ingest
 
         with _as_tool_errors():
             allowed = readable_path(path, backing.settings())
@@ -523,8 +525,8 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
         """Search ingested repositories (optionally one, by repo_id): the best chunks of the best
         files (a file ranks by its best chunk, its outline and its full-text match; up to three
         chunks each), with their location (path:start-end), language, file score and text."""
-        from mahavishnu.memory.knowledge import query_knowledge_base as query_kb
-        from mahavishnu.memory.relevance import check_repo
+        from mahavishnu.memory.core.relevance import check_repo
+        from mahavishnu.memory.ingest.knowledge import query_knowledge_base as query_kb
 
         with _as_tool_errors():
             if repo_id is not None:

@@ -7,6 +7,8 @@ config and data dirs are used. Nothing here creates directories: callers that wr
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 
@@ -93,3 +95,40 @@ def layer_files() -> list[tuple[str, Path]]:
     if project is not None:
         files.append(("project", project))
     return files
+
+
+# -- where each assistant keeps its files (below every layer that reads or writes them) -------------
+
+
+def claude_config_dir() -> Path:
+    override = os.environ.get("CLAUDE_CONFIG_DIR")
+    return Path(override) if override else home() / ".claude"
+
+
+def claude_state_file() -> Path:
+    """Claude Code's own state file: ``$CLAUDE_CONFIG_DIR/.claude.json`` or ``~/.claude.json``."""
+    override = os.environ.get("CLAUDE_CONFIG_DIR")
+    return (Path(override) if override else home()) / ".claude.json"
+
+
+def codex_home() -> Path:
+    override = os.environ.get("CODEX_HOME")
+    return Path(override) if override else home() / ".codex"
+
+
+def qwen_home() -> Path:
+    override = os.environ.get("QWEN_HOME")
+    return Path(override) if override else home() / ".qwen"
+
+
+def gemini_home() -> Path:
+    """Where the user-level ``.gemini`` directory lives (``GEMINI_CLI_HOME`` replaces HOME)."""
+    override = os.environ.get("GEMINI_CLI_HOME")
+    return (Path(override) if override else home()) / ".gemini"
+
+
+def mahavishnu_argv(*args: str) -> list[str]:
+    """This Mahavishnu by absolute path (services and hooks run with whatever PATH they get)."""
+    beside_python = Path(sys.executable).parent / "mahavishnu"
+    exe = str(beside_python) if beside_python.exists() else shutil.which("mahavishnu")
+    return [*([exe] if exe else [sys.executable, "-m", "mahavishnu"]), *args]

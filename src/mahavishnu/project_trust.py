@@ -87,7 +87,7 @@ def untrust(path: Path) -> bool:
 
 
 def _save(trusted: dict[str, str]) -> None:
-    from mahavishnu.environments.safe_write import write_private
+    from mahavishnu.files.safe_write import write_private
 
     paths.make_dir(trust_file().parent)
     write_private(trust_file(), json.dumps(trusted, indent=2, sort_keys=True) + "\n")

@@ -110,7 +110,7 @@ def process_key() -> list[Any] | None:
     variables (names, in lower case as pydantic-settings reads them, and values). Two processes
     with the same files and the same variables agree; any other variable or value makes them differ.
 
-    For the memory daemon's clients (``memory/daemon.py``), which send it over the daemon's
+    For the memory daemon's clients (``memory/loop/daemon.py``), which send it over the daemon's
     private socket: it is never written to disk nor logged, and holds no value, only a SHA-256
     of all of them (salted with the settings files' identity, so equal variables in two homes do
     not give equal digests). None when the inputs cannot be read."""

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from mahavishnu.config import IngestSettings
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.ingest import file_chunks
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.ingest.pipeline import file_chunks
 
 _SPEC = importlib.util.spec_from_file_location(
     "_embed_cache", Path(__file__).resolve().parents[2] / "benchmarks" / "_embed_cache.py"

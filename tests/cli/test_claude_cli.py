@@ -12,8 +12,8 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.assistants import claude as claude_assistant
+from mahavishnu.files import safe_write
 
 SCHEMA_PATH = (
     Path(__file__).resolve().parents[2].parent / "shared" / "data" / "schemas" / "claude-code-settings.json"

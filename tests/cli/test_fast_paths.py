@@ -3,6 +3,7 @@ commands that import only what they need (checked in fresh interpreters)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -18,8 +19,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mahavishnu.cli.fast import SWITCH_LLM_DEFAULTS, SWITCH_LLM_OPTIONS, parse_switch_llm
+from mahavishnu.cli.fast import parse_memory_search, parse_switch_llm
 from mahavishnu.cli.main import app
+from mahavishnu.cli.params import MEMORY_SEARCH, SWITCH_LLM
+
+SWITCH_LLM_DEFAULTS = {p.name: p.default for p in SWITCH_LLM if p.flags}
 
 HEAVY = ("numpy", "onnxruntime", "psycopg", "psycopg_pool", "usearch", "tokenizers", "mcp", "httpx")
 JSON_FIVE = ("json5", "regex", "sly")
@@ -150,24 +154,65 @@ def test_anything_unusual_is_left_to_typer(args: list[str]) -> None:
     assert parse_switch_llm(args) is None
 
 
-def test_fast_options_match_the_typer_command() -> None:
+# -- one declaration of each parameter (cli/params.py) for both paths ---------------------------
+
+#: The commands with a fast path: their Typer command, its table, the fast path's parser.
+DECLARED = {
+    "ai switch-llm": (SWITCH_LLM, parse_switch_llm),
+    "memory search": (MEMORY_SEARCH, parse_memory_search),
+}
+_SAMPLE: dict[type, str] = {str: "v", int: "3", float: "0.5"}
+
+
+def _click_command(path: str) -> Any:
     group: Any = typer.main.get_command(app)
-    command = group.commands["ai"].commands["switch-llm"]
-    options: dict[str, tuple[str, bool]] = {}
-    defaults: dict[str, Any] = {}
-    arguments = []
-    for param in command.params:
-        if param.param_type_name == "argument":
-            arguments.append(param.name)
-            continue
-        if param.name == "help":
-            continue
-        for spelling in [*param.opts, *param.secondary_opts]:
-            options[spelling] = (param.name, not param.is_flag)
-        defaults[param.name] = param.default
-    assert arguments == ["name"]
-    assert options == SWITCH_LLM_OPTIONS
-    assert defaults == SWITCH_LLM_DEFAULTS
+    for word in path.split():
+        group = group.commands[word]
+    return group
+
+
+@pytest.mark.parametrize("path", DECLARED)
+def test_the_typer_command_declares_no_parameter_of_its_own(path: str) -> None:
+    """Its function takes only ``**values``: every parameter Typer sees comes from the table."""
+    command = _click_command(path)
+    code = command.callback.__code__
+    assert (code.co_argcount, code.co_kwonlyargcount, bool(code.co_flags & inspect.CO_VARKEYWORDS)) == (
+        0,
+        0,
+        True,
+    )
+    table, _ = DECLARED[path]
+    seen = [
+        (p.name, tuple(p.opts) if p.param_type_name == "option" else (), p.default, p.help, p.multiple)
+        for p in command.params
+        if p.name != "help"
+    ]
+    wanted = [
+        (p.name, p.flags, None if p.repeatable or not p.flags else p.default, p.help, p.repeatable)
+        for p in table
+    ]
+    assert seen == wanted
+    options = [p for p in command.params if p.param_type_name == "option" and p.name != "help"]
+    assert [(p.is_flag, p.type_descriptor.annotation, p.metavar) for p in options] == [
+        (p.kind is bool, list[p.kind] if p.repeatable else p.kind, p.metavar) for p in table if p.flags
+    ]
+
+
+@pytest.mark.parametrize("path", DECLARED)
+def test_the_fast_parser_takes_the_tables_flags_and_defaults(path: str) -> None:
+    table, parse = DECLARED[path]
+    defaults = {p.name: [] if p.repeatable else p.default for p in table[1:]}
+    assert parse(["x"]) == {table[0].name: "x", **defaults}
+    for param in table[1:]:
+        for flag in param.flags:
+            parsed = parse(["x", flag] if param.kind is bool else ["x", flag, _SAMPLE[param.kind]])
+            if not param.fast:  # left to Typer
+                assert parsed is None, flag
+                continue
+            assert parsed is not None, flag
+            value = True if param.kind is bool else param.kind(_SAMPLE[param.kind])
+            assert parsed[param.name] == ([value] if param.repeatable else value), flag
+    assert parse(["x", "--not-declared"]) is None
 
 
 # -- same behaviour as Typer -----------------------------------------------------------------
@@ -321,8 +366,8 @@ def recall_homes(isolated_home: Path, tmp_path: Path) -> Iterator[tuple[Path, li
     """A store with the real local embedder in ``isolated_home`` (its daemon running) and two
     byte-identical copies of that home elsewhere; the project directory ``proj`` in each."""
     from mahavishnu.config import load_settings
-    from mahavishnu.memory import daemon
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.loop import daemon
     from mahavishnu.services.supervisor import Supervisor
 
     (isolated_home / "proj").mkdir()
@@ -407,12 +452,12 @@ def test_the_context_hook_answered_by_the_daemon_loads_no_typer_nor_heavy_packag
     modules = set(data["modules"])
     unwanted = {*HEAVY, "typer", "rich", "click", "pydantic", "pydantic_core", "yaml"} & modules
     assert not unwanted, sorted(unwanted)
-    assert "mahavishnu.memory.session_logs" not in data["all"]  # nor the session log readers
+    assert "mahavishnu.memory.loop.session_logs" not in data["all"]  # nor the session log readers
 
 
 def test_the_hooks_know_every_assistant() -> None:
     from mahavishnu.cli.fast import HOOK_TOOLS
-    from mahavishnu.memory.session_logs import TOOLS
+    from mahavishnu.memory.loop.session_logs import TOOLS
 
     assert HOOK_TOOLS == TOOLS
 

@@ -19,8 +19,8 @@ CLI = textwrap.dedent(
     """
     import sys, time
     from mahavishnu.cli import ingest_progress
-    from mahavishnu.memory import store
-    from mahavishnu.memory.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.core import store
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 
     class Slow(FakeEmbedder):
         batch_size = 4

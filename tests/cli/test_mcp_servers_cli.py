@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mahavishnu.cli import mcp, mcp_servers
 from mahavishnu.cli.main import _Root
-from mahavishnu.environments.json_document import JsonDocument
+from mahavishnu.files.json_document import JsonDocument
 
 root = typer.Typer(cls=_Root, no_args_is_help=True, pretty_exceptions_enable=False)
 root.add_typer(mcp_servers.app, name="mcp-servers")

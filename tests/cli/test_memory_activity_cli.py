@@ -14,11 +14,11 @@ from typer.testing import CliRunner, Result
 
 from mahavishnu.cli import memory as memory_cli
 from mahavishnu.errors import InvalidInputError, NotFoundError
-from mahavishnu.memory import store as store_module
-from mahavishnu.memory.conversations import store_conversation
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
-from mahavishnu.memory.workflows import store_workflow_execution
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.core.workflows import store_workflow_execution
+from mahavishnu.memory.loop.conversations import store_conversation
 
 runner = CliRunner()
 INSIGHT = "Codex reads provider keys from env_key, so a profile never needs the key in config.toml."

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mahavishnu.cli import memory as memory_cli
-from mahavishnu.memory import store as store_module
-from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 
 runner = CliRunner()
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner, Result
 
 from mahavishnu.cli import memory as memory_cli
 from mahavishnu.errors import InvalidInputError, NotFoundError
-from mahavishnu.memory import store as store_module
-from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 
 runner = CliRunner()
 SAMPLES = Path(__file__).parents[1] / "memory" / "fixtures" / "sessions"

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from testkit.session_buddy_server import free_port, serve_http
 from typer.testing import CliRunner, Result
 
 from mahavishnu.cli.main import app as main_app
-from mahavishnu.memory import cross_project
-from mahavishnu.memory import store as store_module
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "memory"))
-from session_buddy_server import free_port, serve_http
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.insights import cross_project
 
 runner = CliRunner()
 INSIGHT = "A peer that lost its reflections gets them back with `memory peer sync --resend`, once each."

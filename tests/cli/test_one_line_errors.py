@@ -2,11 +2,16 @@
 a read-only store (a real ``chmod 444``), a corrupted page, unwritable Mahavishnu directories, config
 files nested 100,000 levels deep, non-UTF-8 standard input, an id too big for SQLite, a NaN score.
 
-Permission bits do not bind root: when the suite runs as root, the commands that need them run as
-``nobody`` in a home of their own (the pytest tmp dir is 0700)."""
+Permission bits do not bind root while it holds ``CAP_DAC_OVERRIDE`` and ``CAP_DAC_READ_SEARCH``: when
+the suite runs as root, the commands that need them still run as root (which can run an interpreter
+under its own 0700 home, where ``nobody`` cannot), without those two capabilities: a ``preexec_fn``
+drops them from the bounding set (``prctl(PR_CAPBSET_DROP)``; on exec root's permitted set becomes the
+bounding set), else ``setpriv`` does. A probe checks that a 0444 file then refuses a write; when
+neither way makes the bits bind on this machine, the tests skip and say why."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -14,17 +19,17 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 
-NOBODY = 65534
 DEEP = 100_000
 
 
@@ -37,48 +42,134 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess[str], *, says: str)
     assert says in lines[0], lines[0]
 
 
+@dataclass(frozen=True)
+class Unprivileged:
+    """How to start a command that the permission bits bind: a command prefix and a ``preexec_fn``
+    (neither for a user other than root: the bits bind it already)."""
+
+    prefix: list[str] = field(default_factory=list)
+    preexec_fn: Callable[[], None] | None = None
+    how: str = "as an ordinary user"
+
+
 def _mahavishnu(
-    *args: str, stdin: bytes | None = None, as_user: int | None = None
+    *args: str, stdin: bytes | None = None, runner: Unprivileged | None = None
 ) -> subprocess.CompletedProcess[str]:
+    runner = runner or Unprivileged()
     proc = subprocess.run(
-        [sys.executable, "-m", "mahavishnu", *args],
+        [*runner.prefix, sys.executable, "-m", "mahavishnu", *args],
         input=stdin,
         capture_output=True,
         timeout=120,
         check=False,
-        user=as_user,
-        group=as_user,
-        extra_groups=[] if as_user is not None else None,
+        preexec_fn=runner.preexec_fn,
     )
     return subprocess.CompletedProcess(
         proc.args, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
     )
 
 
-@pytest.fixture
-def own_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, int | None]]:
-    """A home the permission bits bind in: (home, the uid to run commands as)."""
-    as_root = os.geteuid() == 0
-    home = Path(tempfile.mkdtemp(prefix="mahavishnu-perm-"))
-    home.chmod(0o755)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("MAHAVISHNU_HOME", str(home / ".mahavishnu"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
-    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test-0123456789")
-    monkeypatch.chdir(home)
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+DAC_CAPABILITIES = "dac_override,dac_read_search"
+
+
+def _prctl_dropper() -> Callable[[], None]:
+    """A ``preexec_fn`` dropping the two capabilities from the bounding set (libc is loaded here, in
+    the parent: the forked child only calls it)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def drop() -> None:
+        for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+            if prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                errno = ctypes.get_errno()
+                raise OSError(errno, f"prctl(PR_CAPBSET_DROP, {cap}): {os.strerror(errno)}")
+
+    return drop
+
+
+def _ways_to_drop_dac() -> tuple[list[Unprivileged], list[str]]:
+    """The ways this machine may have to start a process without the two capabilities, and why the
+    others are missing."""
+    ways: list[Unprivileged] = []
+    missing: list[str] = []
+    if sys.platform.startswith("linux"):
+        try:
+            ways.append(Unprivileged(preexec_fn=_prctl_dropper(), how="prctl(PR_CAPBSET_DROP)"))
+        except (OSError, AttributeError) as exc:  # no C library with prctl
+            missing.append(f"prctl: {exc}")
+    else:
+        missing.append(f"prctl: not on Linux ({sys.platform})")
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        drop = ",".join(f"-{cap}" for cap in DAC_CAPABILITIES.split(","))
+        prefix = [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", "--"]
+        ways.append(Unprivileged(prefix=prefix, how="setpriv"))
+    else:
+        missing.append("setpriv: not on PATH")
+    return ways, missing
+
+
+def _root_without_dac(scratch: Path) -> Unprivileged | str:
+    """For root: a way to run commands that the permission bits bind, or why there is none here. The
+    probe imports mahavishnu (so the child can still reach the code) and then must fail to append to
+    a 0444 file."""
+    probe = scratch / "probe-read-only.txt"
+    probe.write_text("")
+    probe.chmod(0o444)
+    write = [sys.executable, "-c", f"import mahavishnu; open({str(probe)!r}, 'a').write('x')"]
+    ways, reasons = _ways_to_drop_dac()
     try:
-        yield home, NOBODY if as_root else None
+        for way in ways:
+            try:
+                proc = subprocess.run(
+                    [*way.prefix, *write],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                    preexec_fn=way.preexec_fn,
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                reasons.append(f"{way.how}: {exc}")
+                continue
+            if proc.returncode != 0 and "PermissionError" in proc.stderr:
+                return way
+            last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            reasons.append(
+                f"{way.how}: " + ("root still wrote a 0444 file" if proc.returncode == 0 else last)
+            )
+        return "; ".join(reasons)
+    finally:
+        probe.chmod(0o600)
+        probe.unlink()
+
+
+@pytest.fixture
+def own_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Unprivileged]]:
+    """A home of its own, and how to run commands the permission bits bind in it."""
+    home = Path(tempfile.mkdtemp(prefix="mahavishnu-perm-"))
+    try:
+        runner = Unprivileged()
+        if os.geteuid() == 0:
+            found = _root_without_dac(home)
+            if isinstance(found, str):
+                pytest.skip(
+                    "running as root, and permission bits cannot be made to bind a child process here "
+                    f"(it would need CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped): {found}"
+                )
+            runner = found
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.setenv("MAHAVISHNU_HOME", str(home / ".mahavishnu"))
+        monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+        monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test-0123456789")
+        monkeypatch.chdir(home)
+        yield home, runner
     finally:
         for path in [home, *home.rglob("*")]:
             if not path.is_symlink():
                 path.chmod(0o700 if path.is_dir() else 0o600)
         shutil.rmtree(home)
-
-
-def _give(home: Path, uid: int | None) -> None:
-    if uid is not None:
-        for path in [home, *home.rglob("*")]:
-            os.lchown(path, uid, uid)
 
 
 # -- the store ---------------------------------------------------------------------------------------
@@ -91,32 +182,30 @@ def _fill_store(count: int = 120) -> Path:
     return Path(os.environ["MAHAVISHNU_HOME"]) / "memory.db"
 
 
-def test_a_read_only_store_file_is_one_line(own_home: tuple[Path, int | None]) -> None:
-    home, uid = own_home
+def test_a_read_only_store_file_is_one_line(own_home: tuple[Path, Unprivileged]) -> None:
+    _home, runner = own_home
     db = _fill_store(3)
-    _give(home, uid)
     for file in db.parent.glob("memory.db*"):
         file.chmod(0o444)
-    deleted = _mahavishnu("memory", "delete", "1", as_user=uid)
+    deleted = _mahavishnu("memory", "delete", "1", runner=runner)
     _assert_one_line_error(deleted, says="the memory store is read-only")
     assert "chmod u+w" in deleted.stderr
-    found = _mahavishnu("memory", "search", "alpha", "--mode", "text", "--json", as_user=uid)
+    found = _mahavishnu("memory", "search", "alpha", "--mode", "text", "--json", runner=runner)
     assert found.returncode == 0, found.stderr  # reading still works
 
 
-def test_unwritable_mahavishnu_directories_are_one_line(own_home: tuple[Path, int | None]) -> None:
-    home, uid = own_home
+def test_unwritable_mahavishnu_directories_are_one_line(own_home: tuple[Path, Unprivileged]) -> None:
+    home, runner = own_home
     settings = home / ".claude" / "settings.json"
     settings.parent.mkdir()
     settings.write_text("{}\n")
     own = home / ".mahavishnu"
     (own / "locks").mkdir(parents=True)
     (own / "backups").mkdir()
-    _give(home, uid)
     cases = [(own, "permission denied"), (own / "locks", "lock file"), (own / "backups", "backup")]
     for directory, says in cases:
         directory.chmod(0o555)
-        switched = _mahavishnu("ai", "switch-llm", "qwen", as_user=uid)
+        switched = _mahavishnu("ai", "switch-llm", "qwen", runner=runner)
         _assert_one_line_error(switched, says=says)
         assert settings.read_text() == "{}\n"
         directory.chmod(0o755)
@@ -219,3 +308,21 @@ def test_a_config_nested_100000_deep_is_one_line_and_left_alone(
     current = _mahavishnu("ai", "current")
     assert "Traceback" not in current.stderr
     assert path.read_text() == text
+
+
+def test_an_id_past_64_bits_is_an_unknown_id() -> None:
+    deleted = _mahavishnu("memory", "delete", "99999999999999999999")
+    _assert_one_line_error(deleted, says="no memory #99999999999999999999")
+    assert deleted.returncode == 1  # as any unknown id
+    _assert_one_line_error(_mahavishnu("memory", "get", "99999999999999999999"), says="no memory")
+
+
+def test_a_secret_that_is_not_utf_8_is_refused_in_one_line() -> None:
+    stored = _mahavishnu("secrets", "set", "k1", "--store", "file", stdin=b"\xff\xfe\xe9\n")
+    said = [line for line in stored.stderr.splitlines() if not line.startswith("warning: ")]
+    _assert_one_line_error(
+        subprocess.CompletedProcess(stored.args, stored.returncode, stored.stdout, "\n".join(said)),
+        says="the secret is not UTF-8 text",
+    )
+    assert stored.returncode == 2  # bad input, as an empty secret
+    assert "k1" not in _mahavishnu("secrets", "list").stdout

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from mahavishnu.cli import memory as memory_cli
 from mahavishnu.cli import output
 from mahavishnu.cli.output import Markup, escape, info, table
-from mahavishnu.memory import store as store_module
-from mahavishnu.memory.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 
 DATA = [
     "def parse(items: list[str]) -> dict[str, int]: counts words",

@@ -18,11 +18,10 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "memory"))
 from _cli_env import TOOLS_BIN
 from claude_cli import CLAUDE_ENV
 from mock_llm import MockLLM
-from session_buddy_server import serve_http
+from testkit.session_buddy_server import serve_http
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SESSION = "4f1c2a9e-7b3d-4c1e-9a0b-1234567890ab"

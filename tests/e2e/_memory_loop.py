@@ -19,7 +19,7 @@ from mock_llm import MockLLM, RecordedRequest
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.store import MemoryStore
 
 __all__ = ["KEY", "PROJECT", "memories", "project_folder", "run_mahavishnu", "sent", "turn_the_loop_on"]
 

@@ -10,10 +10,10 @@ import jsonschema
 import pytest
 
 from mahavishnu.environments import claude_settings as cs
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.assistants import claude as claude_assistant
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, NotFoundError
+from mahavishnu.files import safe_write
+from mahavishnu.files.json_document import JsonDocument
 
 SCHEMA_PATH = (
     Path(__file__).resolve().parents[2].parent / "shared" / "data" / "schemas" / "claude-code-settings.json"

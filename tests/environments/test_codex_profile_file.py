@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments.profiles import all_profiles
-from mahavishnu.environments.safe_write import list_backups
 from mahavishnu.environments.switcher import SwitchResult, switch_llm
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.files.safe_write import list_backups
 
 CONFIG = '# my config\nmodel = "gpt-5.5"\n\n[tui]\nnotifications = true\n'
 # A profile file the user wrote by hand: settings of their own, with comments.

@@ -12,9 +12,9 @@ import pytest
 from _switch_helpers import write_assistant_files
 
 from mahavishnu.config import load_settings
-from mahavishnu.environments import transaction
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.switcher import current, switch_llm
+from mahavishnu.files import transaction
+from mahavishnu.files.json_document import JsonDocument
 
 CLAUDE = '{\n  "model": "opus"\n}\n'
 CODEX = '# codex\nmodel = "gpt-5.5"\n'

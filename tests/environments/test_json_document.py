@@ -10,8 +10,8 @@ from typing import Any
 import json5
 import pytest
 
-from mahavishnu.environments.json_document import JsonDocument, _dump, _parse_model
 from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.files.json_document import JsonDocument, _dump, _parse_model
 
 CLAUDE_SETTINGS = """\
 {

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from mahavishnu.environments.json_document import JsonDocument, _parse_strict, _SText
 from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.files.json_document import JsonDocument, _parse_strict, _SText
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
@@ -90,7 +90,7 @@ def test_strict_parser_rejects_what_it_does_not_know() -> None:
 def test_strict_documents_do_not_import_json_five() -> None:
     code = (
         "import sys\n"
-        "from mahavishnu.environments.json_document import JsonDocument\n"
+        "from mahavishnu.files.json_document import JsonDocument\n"
         'doc = JsonDocument.parse(\'{"env": {"A": "1"}, "x": [1, 2]}\\n\', comments=False)\n'
         "doc.set(['env', 'B'], {'c': [1]}); doc.set(['x'], None); doc.delete(['env', 'A'])\n"
         "doc.set(['new', 'deep'], 'v'); doc.dumps(); doc.data\n"

@@ -14,9 +14,8 @@ import jsonschema
 import pytest
 
 from conftest import SHARED_DATA
-from mahavishnu.environments import mcp_servers, safe_write
+from mahavishnu.environments import mcp_servers
 from mahavishnu.environments.assistants.base import mahavishnu_argv
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.mcp_servers import (
     TOOLS,
     McpServer,
@@ -37,6 +36,8 @@ from mahavishnu.errors import (
     NotFoundError,
     ProtocolMismatchError,
 )
+from mahavishnu.files import safe_write
+from mahavishnu.files.json_document import JsonDocument
 
 CODEX_SCHEMA = json.loads((SHARED_DATA / "schemas" / "codex-config.schema.json").read_text())
 GEMINI_SCHEMA = json.loads((SHARED_DATA / "schemas" / "gemini-cli-settings.schema.json").read_text())

@@ -57,7 +57,7 @@ def files(home: Path) -> dict[str, Path]:
 def commands(path: Path, event: str) -> list[str]:
     data = json.loads(path.read_text()) if path.suffix == ".json" and "qwen" not in str(path) else None
     if data is None:
-        from mahavishnu.environments.json_document import JsonDocument
+        from mahavishnu.files.json_document import JsonDocument
 
         data = JsonDocument.parse(path.read_text(), comments=True).data
     return [h["command"] for g in data.get("hooks", {}).get(event, []) for h in g["hooks"]]

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
-from mahavishnu.environments.safe_write import list_backups
 from mahavishnu.environments.switcher import rollback, switch_llm
 from mahavishnu.errors import NotFoundError
+from mahavishnu.files.safe_write import list_backups
 
 SETTINGS = '{\n  // mine\n  "ui": {"theme": "GitHub"}\n}\n'
 ENV = "# my env\nGOOGLE_CLOUD_PROJECT=my-project\n"
@@ -151,8 +151,8 @@ def test_a_rollback_failing_at_any_step_leaves_the_switch_in_place(
     gemini_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Restoring settings.json and removing the .env the switch created are one transaction."""
-    from mahavishnu.environments import safe_write, transaction
     from mahavishnu.errors import WriteFailedError
+    from mahavishnu.files import safe_write, transaction
 
     settings_file = gemini_dir.parent / ".mahavishnu" / "mahavishnu.yaml"  # failed tries take backups too
     settings_file.write_text(settings_file.read_text() + "environments:\n  backups_keep: 500\n")

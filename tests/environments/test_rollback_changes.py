@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.environments import safe_write
+from mahavishnu.files import safe_write
 
 runner = CliRunner()
 SETTINGS = '{\n  "model": "opus"\n}\n'

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.assistants.claude import validate
 from mahavishnu.errors import ConfigDriftError, InvalidConfigFileError, NotFoundError, WriteFailedError
+from mahavishnu.files import safe_write
 
 OLD = '{\n  "hooks": {},\n  "keep": [1, 2]\n}\n'
 
@@ -99,7 +99,7 @@ CRASH = textwrap.dedent(
     """
     import os, sys, json
     from pathlib import Path
-    from mahavishnu.environments import safe_write
+    from mahavishnu.files import safe_write
     from mahavishnu.environments.assistants.claude import validate
     step = sys.argv[2]
     safe_write.fault_hook = lambda at: os._exit(137) if at == step else None

@@ -10,8 +10,8 @@ from _switch_helpers import set_profile_secrets
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.environments import switch_log
-from mahavishnu.environments.safe_write import list_backups
+from mahavishnu.files import switch_log
+from mahavishnu.files.safe_write import list_backups
 
 runner = CliRunner()
 ORIGINAL = '{\n  "model": "opus"\n}\n'

@@ -16,10 +16,10 @@ import pytest
 from _switch_helpers import set_profile_secrets
 
 from mahavishnu.config import load_settings
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.assistants.claude import validate
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.errors import ConfigFileError
+from mahavishnu.files import safe_write
 
 
 def _marker(text: str | None) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from mahavishnu import paths
-from mahavishnu.environments import history, safe_write, transaction
 from mahavishnu.environments.assistants.claude import validate
 from mahavishnu.errors import ConfigFileError, WriteFailedError
+from mahavishnu.files import history, safe_write, transaction
 
 OLD = '{\n  "hooks": {}\n}\n'
 
@@ -209,7 +209,9 @@ _KILLED_SWITCH = textwrap.dedent(
     """
     import json, os, sys
     from pathlib import Path
-    from mahavishnu.environments import history, safe_write, transaction
+    from mahavishnu.files import history
+    from mahavishnu.files import safe_write
+    from mahavishnu.files import transaction
     from mahavishnu.environments.assistants.claude import validate
 
     class Edit:

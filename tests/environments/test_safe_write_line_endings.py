@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.switcher import switch_llm
+from mahavishnu.files import safe_write
 
 runner = CliRunner()
 SETTINGS = '{\n  "permissions": {\n    "allow": [\n      "Bash(ls)"\n    ]\n  },\n  "model": "opus"\n}\n'

@@ -95,7 +95,8 @@ def test_twenty_concurrent_file_stores_keep_all_twenty_keys():
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-    from mahavishnu.environments.secrets import _secrets_file_read, list_secrets
+    from mahavishnu.environments.secrets import list_secrets
+    from mahavishnu.redaction.held import read_secrets_file as _secrets_file_read
 
     assert _secrets_file_read() == {f"key{i}": f"value-of-key{i}" for i in range(20)}
     assert {row["name"] for row in list_secrets()} == {f"key{i}" for i in range(20)}

@@ -14,9 +14,9 @@ from _switch_helpers import write_file
 
 from mahavishnu.config import load_settings
 from mahavishnu.environments import own_settings
-from mahavishnu.environments.safe_write import list_backups
 from mahavishnu.environments.switcher import assistant, current, switch_llm
 from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.files.safe_write import list_backups
 
 CLAUDE_USER = {
     "$schema": "https://json.schemastore.org/claude-code-settings.json",

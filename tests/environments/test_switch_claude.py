@@ -15,7 +15,6 @@ from _switch_helpers import write_config
 from conftest import SHARED_DATA
 from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.claude import OWNED_ENV
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import (
@@ -25,6 +24,7 @@ from mahavishnu.errors import (
     SecretNotFoundError,
     UnknownProfileError,
 )
+from mahavishnu.files.json_document import JsonDocument
 
 USER_FILE = """{
   "$schema": "https://json.schemastore.org/claude-code-settings.json",
@@ -121,7 +121,7 @@ def test_dry_run_shows_a_masked_diff_and_writes_nothing(settings_file):
 
 
 def safe_backups_count() -> int:
-    from mahavishnu.environments.safe_write import list_backups
+    from mahavishnu.files.safe_write import list_backups
 
     return len(list_backups())
 

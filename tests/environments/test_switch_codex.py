@@ -16,7 +16,6 @@ from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.codex import remove_owned_tables
 from mahavishnu.environments.profiles import all_profiles
-from mahavishnu.environments.safe_write import list_backups
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import (
     InvalidConfigFileError,
@@ -24,6 +23,7 @@ from mahavishnu.errors import (
     ProtocolMismatchError,
     SecretNotFoundError,
 )
+from mahavishnu.files.safe_write import list_backups
 
 # A config.toml as people have them: comments, trust entries, MCP servers, a provider of their own,
 # hooks state written by Codex itself.

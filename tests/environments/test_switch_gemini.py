@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 from conftest import SHARED_DATA
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import all_profiles
-from mahavishnu.environments.safe_write import list_backups
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import ConfigError, InvalidConfigFileError, ProtocolMismatchError, SecretStoreError
+from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.safe_write import list_backups
 
 USER_FILE = """{
   // Gemini CLI settings

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.qwen import MARK, is_ours, load
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import all_profiles
-from mahavishnu.environments.safe_write import list_backups
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import InvalidConfigFileError, ProtocolMismatchError, SecretStoreError
+from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.safe_write import list_backups
 
 # JSONC as Qwen Code users write it: comments everywhere, their own providers, one-line objects.
 USER_FILE = """{

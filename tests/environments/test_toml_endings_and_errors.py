@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.assistants import codex
 from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.files import safe_write
 
 runner = CliRunner()
 

@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
-from mahavishnu.environments import safe_write, transaction
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.errors import ProtocolMismatchError, WriteFailedError
+from mahavishnu.files import safe_write, transaction
+from mahavishnu.files.json_document import JsonDocument
 
 CLAUDE = '{\n  "model": "opus",\n  "env": {"FOO": "bar"}\n}\n'
 CODEX = '# codex\nmodel = "gpt-5.5"\n\n[projects."/x"]\ntrust_level = "trusted"\n'
@@ -132,7 +132,7 @@ def test_dry_run_all_shows_one_diff_per_file_and_writes_nothing(files: dict[str,
 _KILL_SCRIPT = textwrap.dedent(
     """
     import os, sys
-    from mahavishnu.environments import safe_write
+    from mahavishnu.files import safe_write
 
     seen = []
 
@@ -231,7 +231,8 @@ _WRITE_AND_DELETE = textwrap.dedent(
     """
     import json, os, sys
     from pathlib import Path
-    from mahavishnu.environments import safe_write, transaction
+    from mahavishnu.files import safe_write
+    from mahavishnu.files import transaction
     from mahavishnu.environments.assistants.base import FileEdit
 
     a, b, kill_at, delete_first = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
@@ -298,7 +299,7 @@ def _with_commit(seen: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
 
 
 def test_write_and_delete_commit_together_and_are_recorded_as_one_group(pair: tuple[Path, Path]) -> None:
-    from mahavishnu.environments import history
+    from mahavishnu.files import history
 
     a, b = pair
     outcome = _write_and_delete(a, b)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mahavishnu.memory import cross_project
-from mahavishnu.memory.conversations import store_conversation
-from mahavishnu.memory.store import MemoryStore
-from mahavishnu.memory.transfer import INGESTIONS, METRICS, RECORD_ORDER
-from mahavishnu.memory.workflows import store_workflow_execution
+from mahavishnu.memory.core import sharing
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.core.transfer import INGESTIONS, METRICS, RECORD_ORDER
+from mahavishnu.memory.core.workflows import store_workflow_execution
+from mahavishnu.memory.insights import cross_project
+from mahavishnu.memory.loop.conversations import store_conversation
 
 INSIGHT = "Filtering inside the ANN scan keeps k results; filtering after it can return fewer."
 BLOCK = f"Done.\n\n`★ Insight ──────────────────────────`\n{INSIGHT}\n`─────────────────────────`\n"
@@ -20,7 +21,7 @@ def fill_activity(store: MemoryStore) -> None:
     a metric and an ingestion run."""
     store_conversation(store, "claude", "s1", "user", "How to filter ANN results?", {"n": 1}, project="alpha")
     stored = store_conversation(store, "claude", "s1", "assistant", BLOCK, {"tool": "cli"}, project="alpha")
-    cross_project.create_group(store, "team", ["beta", "gamma"], description="the team")
+    sharing.create_group(store, "team", ["beta", "gamma"], description="the team")
     cross_project.share_insight(store, stored.insight_ids[0], group="team")
     cross_project.share_insight(store, stored.insight_ids[0], projects=["delta"])
     store_workflow_execution(

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mahavishnu.config import MemorySettings
-from mahavishnu.memory.backends.base import Backend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.base import Backend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 
 BACKENDS = ["fake", "sqlite", "postgres"]
 Factory = Callable[[], Backend]

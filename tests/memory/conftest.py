@@ -9,8 +9,8 @@ import pytest
 from _backends import BACKENDS, Factory, open_store
 from fake_backend import FakeBackend, FakeDatabase
 
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.store import MemoryStore
 
 
 @pytest.fixture(params=BACKENDS)
@@ -21,7 +21,7 @@ def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
     if request.param == "sqlite":
         return lambda: SqliteBackend(tmp_path / "memory.db")
     if request.param == "postgres":
-        from mahavishnu.memory.backends.postgres import PostgresBackend
+        from mahavishnu.memory.core.backends.postgres import PostgresBackend
 
         dsn = request.getfixturevalue("pg_dsn")  # a fresh database on the session's server
         return lambda: PostgresBackend(dsn)

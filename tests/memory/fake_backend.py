@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.backends import records
-from mahavishnu.memory.backends.base import INGESTION_COLUMNS, Backend, ImportCounts
-from mahavishnu.memory.migrations import Migrations
-from mahavishnu.memory.models import Filters, Memory, MemoryDraft, MigrationState, Vector, format_time
-from mahavishnu.memory.search import Ranked, query_terms, tokens
+from mahavishnu.memory.core.backends import records
+from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, Backend, ImportCounts
+from mahavishnu.memory.core.migrations import Migrations
+from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, MigrationState, Vector, format_time
+from mahavishnu.memory.core.search import Ranked, query_terms, tokens
 
 MIGRATIONS: Migrations[FakeDatabase] = Migrations("fake")
 

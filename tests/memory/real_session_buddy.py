@@ -1,8 +1,9 @@
 """The real Session-Buddy 0.23.0 for the contract tests (test_session_buddy_real.py).
 
 ``.ci/install-session-buddy.sh`` installs it in its own virtual environment under Python 3.13, cached
-in ``~/.cache/mahavishnu-e2e/session-buddy-0.23.0``; ``RealServer`` starts it on loopback in a temp
-HOME (its data: ``$HOME/.claude/data/reflection.duckdb``). On its documented port 8678 it is started
+outside HOME in ``/var/tmp/mahavishnu-e2e/session-buddy-0.23.0`` (``MAHAVISHNU_E2E_CACHE`` overrides
+it); ``RealServer`` starts it on loopback in a temp HOME (its data:
+``$HOME/.claude/data/reflection.duckdb``). On its documented port 8678 it is started
 the documented way, ``session-buddy start``; when that port is taken (a developer's own Session-Buddy),
 ``session_buddy.server_optimized.run_server(port=...)``, what ``start`` calls, on a free port.
 """
@@ -17,8 +18,8 @@ import time
 from pathlib import Path
 
 VERSION = "0.23.0"
-# Read at import, before the autouse fixture points HOME at a tmp dir.
-CACHE = Path(os.environ.get("MAHAVISHNU_E2E_CACHE") or Path.home() / ".cache" / "mahavishnu-e2e")
+# Read at import, before the autouse fixture clears MAHAVISHNU_* variables (the same default as .ci/env.sh).
+CACHE = Path(os.environ.get("MAHAVISHNU_E2E_CACHE") or "/var/tmp/mahavishnu-e2e")
 VENV = CACHE / f"session-buddy-{VERSION}"
 PYTHON_313 = Path(os.environ.get("SESSION_BUDDY_PYTHON") or "/root/.pyenv/versions/3.13.0/bin/python3")
 DOCUMENTED_PORT = 8678

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
-from mahavishnu.memory import cross_project
-from mahavishnu.memory.conversations import (
+from mahavishnu.memory.core import sharing
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
+from mahavishnu.memory.insights import cross_project
+from mahavishnu.memory.loop.conversations import (
     conversations,
     import_transcripts,
     store_conversation,
 )
-from mahavishnu.memory.store import MemoryStore
-from mahavishnu.memory.workflows import store_workflow_execution, workflow_executions
 
 INSIGHT = "Filtering inside the ANN scan keeps k results; filtering after it can return fewer."
 INSIGHT_BLOCK = (
@@ -187,12 +188,12 @@ def test_a_project_scoped_search_sees_insights_shared_with_it(store: MemoryStore
 
 
 def test_sharing_with_a_group_follows_its_membership(store: MemoryStore) -> None:
-    cross_project.create_group(store, "backend", ["api", "billing"], description="services")
+    sharing.create_group(store, "backend", ["api", "billing"], description="services")
     insight = cross_project.store_insight(store, OTHER_INSIGHT, project="api")
     cross_project.share_insight(store, insight.id, group="backend")
 
-    cross_project.add_to_group(store, "backend", ["search"])
-    cross_project.remove_from_group(store, "backend", ["billing"])
+    sharing.add_to_group(store, "backend", ["search"])
+    sharing.remove_from_group(store, "backend", ["billing"])
 
     [listed] = cross_project.list_insights(store, project="search")
     assert listed.memory.id == insight.id
@@ -201,7 +202,7 @@ def test_sharing_with_a_group_follows_its_membership(store: MemoryStore) -> None
 
 
 def test_a_group_scoped_search_spans_its_projects(store: MemoryStore) -> None:
-    cross_project.create_group(store, "web", ["shop", "blog"])
+    sharing.create_group(store, "web", ["shop", "blog"])
     shop = store.store("checkout uses idempotency keys", project="shop")
     blog = store.store("checkout page copy", project="blog")
     store.store("checkout in the mobile app", project="mobile")
@@ -216,16 +217,16 @@ def test_a_group_scoped_search_spans_its_projects(store: MemoryStore) -> None:
 
 
 def test_groups_are_listed_created_once_and_deleted(store: MemoryStore) -> None:
-    cross_project.create_group(store, "b", ["x"])
-    cross_project.create_group(store, "a")
+    sharing.create_group(store, "b", ["x"])
+    sharing.create_group(store, "a")
 
-    assert [(g.name, g.projects) for g in cross_project.list_groups(store)] == [("a", ()), ("b", ("x",))]
+    assert [(g.name, g.projects) for g in sharing.list_groups(store)] == [("a", ()), ("b", ("x",))]
     with pytest.raises(InvalidInputError, match="already exists"):
-        cross_project.create_group(store, "a")
-    cross_project.delete_group(store, "b")
-    assert [g.name for g in cross_project.list_groups(store)] == ["a"]
+        sharing.create_group(store, "a")
+    sharing.delete_group(store, "b")
+    assert [g.name for g in sharing.list_groups(store)] == ["a"]
     with pytest.raises(NotFoundError):
-        cross_project.add_to_group(store, "b", ["x"])
+        sharing.add_to_group(store, "b", ["x"])
 
 
 def test_sharing_refuses_what_is_not_an_insight_or_has_no_target(store: MemoryStore) -> None:

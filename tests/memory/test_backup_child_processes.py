@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mahavishnu.memory import backup
+from mahavishnu.memory.ops import backup
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG)")
 
@@ -31,7 +31,7 @@ exec sleep 60
 DRIVER = """
 import sys
 from pathlib import Path
-from mahavishnu.memory import backup
+from mahavishnu.memory.ops import backup
 target = Path(sys.argv[1])
 backup._atomic(target, lambda tmp: backup._pg_dump("host=127.0.0.1", dict(__import__("os").environ), tmp))
 """

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from mahavishnu import paths
 from mahavishnu.cli.main import app
 from mahavishnu.config import MemorySettings
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 
 SETTINGS = MemorySettings(relevance_floor=0.0)
 runner = CliRunner()

@@ -10,11 +10,11 @@ import pytest
 from _backends import Factory, open_store
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.capture import capture_hook, extract_decisions, import_history, import_session
-from mahavishnu.memory.conversations import conversations
-from mahavishnu.memory.cross_project import list_insights
-from mahavishnu.memory.session_logs import AGENT_IDS, TOOLS
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.insights.cross_project import list_insights
+from mahavishnu.memory.loop.capture import capture_hook, extract_decisions, import_history, import_session
+from mahavishnu.memory.loop.conversations import conversations
+from mahavishnu.memory.loop.session_logs import AGENT_IDS, TOOLS
 
 SAMPLES = Path(__file__).parent / "fixtures" / "sessions"
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from _backends import open_store
-from _secret_canaries import canaries
+from testkit.secret_canaries import canaries
 
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.capture import capture_hook
-from mahavishnu.memory.conversations import conversations
-from mahavishnu.memory.cross_project import list_insights
-from mahavishnu.memory.session_logs import AGENT_IDS, TOOLS
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.insights.cross_project import list_insights
+from mahavishnu.memory.loop.capture import capture_hook
+from mahavishnu.memory.loop.conversations import conversations
+from mahavishnu.memory.loop.session_logs import AGENT_IDS, TOOLS
 
 SAMPLES = Path(__file__).parent / "fixtures" / "sessions"
 SAMPLE_PROMPT = "We decided to use httpx for HTTP. Say ok."

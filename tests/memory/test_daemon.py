@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 
-from mahavishnu.cli.fast import MEMORY_SEARCH_OPTIONS, parse_memory_search
-from mahavishnu.cli.main import app
+from mahavishnu.cli.fast import parse_memory_search
 from mahavishnu.config import load_settings
-from mahavishnu.memory import daemon
-from mahavishnu.memory.daemon import PROTOCOL, SERVICE, Daemon, socket_path
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.loop import daemon
+from mahavishnu.memory.loop.daemon import PROTOCOL, SERVICE, Daemon, socket_path
 from mahavishnu.services.supervisor import Supervisor, reap
 
 HEAVY = ("numpy", "onnxruntime", "usearch", "tokenizers", "typer", "pydantic", "rich")
@@ -211,7 +209,7 @@ def test_context_runs_the_recall_function_given_the_store_and_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[tuple[Any, ...]] = []
-    recall = types.ModuleType("mahavishnu.memory.recall")
+    recall = types.ModuleType("mahavishnu.memory.loop.recall")
 
     def build_context(
         store: MemoryStore, payload: dict[str, Any], tool: str, settings: Any
@@ -220,7 +218,7 @@ def test_context_runs_the_recall_function_given_the_store_and_settings(
         return {"additionalContext": f"{tool}: {payload['prompt']}"}
 
     recall.build_context = build_context  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "mahavishnu.memory.recall", recall)
+    monkeypatch.setitem(sys.modules, "mahavishnu.memory.loop.recall", recall)
     served = Daemon()
     try:
         answer = served.handle(message("context", payload={"prompt": "hi"}, tool="codex"))
@@ -243,18 +241,6 @@ def test_a_deep_home_gets_a_short_private_socket_path(
 
 
 # -- the fast path's command line ------------------------------------------------------------------
-def test_fast_options_match_the_typer_command() -> None:
-    group: Any = typer.main.get_command(app)
-    command = group.commands["memory"].commands["search"]
-    options = {}
-    for param in command.params:
-        if param.param_type_name == "argument" or param.name in ("help", "everywhere"):
-            continue
-        for spelling in param.opts:
-            options[spelling] = (param.name, not param.is_flag, bool(param.multiple))
-    assert options == MEMORY_SEARCH_OPTIONS
-
-
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from mahavishnu import settings_snapshot
-from mahavishnu.memory import daemon
+from mahavishnu.memory.loop import daemon
 
 # serve() with a capture that sleeps and a context that answers at once; no warm-up.
 _SERVER = """
 import time
-from mahavishnu.memory import daemon
+from mahavishnu.memory.loop import daemon
 
 def capture(store, settings, args):
     time.sleep(float(args.get("seconds", 0)))

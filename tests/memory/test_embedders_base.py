@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mahavishnu.errors import DimensionMismatchError
-from mahavishnu.memory.embedders import Embedder, FakeEmbedder, Kind, Vectors, normalise
+from mahavishnu.memory.core.embedders import Embedder, FakeEmbedder, Kind, Vectors, normalise
 
 
 class RecordingEmbedder(Embedder):

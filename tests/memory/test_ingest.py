@@ -16,15 +16,15 @@ from fake_backend import FakeBackend
 
 from mahavishnu.config import IngestSettings, MemorySettings
 from mahavishnu.errors import EmbeddingError, InvalidInputError, NotFoundError, StoreError
-from mahavishnu.memory import ingest as ingest_module
-from mahavishnu.memory.backends.base import Backend
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.base import Kind, Vectors
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.ingest import IngestProgress, IngestReport, ingest_repository
-from mahavishnu.memory.knowledge import forget_repo, list_repos, query_knowledge_base
-from mahavishnu.memory.models import Filters, Memory, MemoryDraft, utcnow
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.base import Backend
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.base import Kind, Vectors
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, utcnow
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.ingest import pipeline as ingest_module
+from mahavishnu.memory.ingest.knowledge import forget_repo, list_repos, query_knowledge_base
+from mahavishnu.memory.ingest.pipeline import IngestProgress, IngestReport, ingest_repository
 
 SETTINGS = IngestSettings(chunk_tokens=48, overlap_tokens=8, window_chunks=4)
 
@@ -59,7 +59,7 @@ def store(
     elif request.param == "sqlite":
         backend = SqliteBackend(tmp_path / "memory.db")
     else:
-        from mahavishnu.memory.backends.postgres import PostgresBackend
+        from mahavishnu.memory.core.backends.postgres import PostgresBackend
 
         backend = PostgresBackend(request.getfixturevalue("pg_dsn"))  # the session server's shared db
     with MemoryStore(backend, MemorySettings(), embedder) as opened:
@@ -716,7 +716,7 @@ def test_the_configured_extensions_decide_what_is_ingested(store: MemoryStore, r
 def test_a_directory_that_cannot_be_listed_keeps_its_chunks(
     store: MemoryStore, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mahavishnu.memory import repo_walk
+    from mahavishnu.memory.ingest import repo_walk
 
     ingest(store, repo)
     kept = {m.id for m in by_path(store)["pkg/core.py"]}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mahavishnu.memory.chunking import LANGUAGES, Chunk, chunk_text, language_for
+from mahavishnu.memory.ingest.chunking import LANGUAGES, Chunk, chunk_text, language_for
 
 
 def lines_of(text: str, chunk: Chunk) -> str:

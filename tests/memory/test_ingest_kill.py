@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from mahavishnu.config import IngestSettings, MemorySettings
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.ingest import file_chunks, ingest_repository
-from mahavishnu.memory.models import Filters
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.models import Filters
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.ingest.pipeline import file_chunks, ingest_repository
 
 SETTINGS = IngestSettings(chunk_tokens=48, overlap_tokens=8, window_chunks=6)
 
@@ -31,10 +31,10 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from mahavishnu.config import IngestSettings, MemorySettings
-    from mahavishnu.memory.backends.sqlite import SqliteBackend
-    from mahavishnu.memory.embedders.fake import FakeEmbedder
-    from mahavishnu.memory.ingest import ingest_repository
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.ingest.pipeline import ingest_repository
+    from mahavishnu.memory.core.store import MemoryStore
 
     slow = sys.argv[3]
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from mahavishnu.cli import memory as memory_cli
 from mahavishnu.config import IngestSettings
-from mahavishnu.memory import store as store_module
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.repo_walk import WalkOptions, walk
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.ingest.repo_walk import WalkOptions, walk
 
 CANARY = "canary-7f3a9c1e5b"
 SECRET_FILES = [
@@ -101,7 +101,7 @@ def test_cli_ingest_of_home_stores_no_secret_and_the_store_is_private(
 
 def test_a_new_store_and_its_directory_are_private(tmp_path: Path) -> None:
     from mahavishnu.config import MemorySettings
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
 
     directory = tmp_path / "stores" / "team"
     MemoryStore.open(MemorySettings(path=directory / "memory.db")).close()

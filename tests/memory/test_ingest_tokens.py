@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from mahavishnu.config import IngestSettings, MemorySettings
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.chunking import chunk_text
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.embedders.local import MAX_TOKENS, LocalEmbedder
-from mahavishnu.memory.ingest import file_chunks, ingest_repository, standin_vector
-from mahavishnu.memory.models import Filters
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.embedders.local import MAX_TOKENS, LocalEmbedder
+from mahavishnu.memory.core.models import Filters
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.ingest.chunking import chunk_text
+from mahavishnu.memory.ingest.pipeline import file_chunks, ingest_repository, standin_vector
 
 LOCAL = LocalEmbedder()
 
@@ -112,4 +112,4 @@ def test_the_stand_in_vector_is_unrelated_to_real_queries_and_chunks() -> None:
         [LOCAL.embed_many(texts, kind="query") @ standin, LOCAL.embed_many(texts) @ standin]
     )
 
-    assert cosines.max() < 0.15  # related texts score 0.35 and more (memory/relevance.py)
+    assert cosines.max() < 0.15  # related texts score 0.35 and more (memory/core/relevance.py)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mahavishnu.config import IngestSettings
-from mahavishnu.memory.repo_walk import WalkOptions, WalkResult, walk
+from mahavishnu.memory.ingest.repo_walk import WalkOptions, WalkResult, walk
 
 DEFAULTS = IngestSettings()
 

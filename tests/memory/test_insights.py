@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from mahavishnu.memory.insights import (
+from mahavishnu.memory.insights.extract import (
     MAX_INSIGHT_CHARS,
     MIN_INSIGHT_CHARS,
     extract_insights,

@@ -11,13 +11,13 @@ from _backends import Factory, open_store
 
 from mahavishnu.config import IngestSettings
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory import knowledge
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.ingest import FILE_CHUNKS, ingest_repository
-from mahavishnu.memory.knowledge import PER_FILE, _File, _file_scores, query_knowledge_base
-from mahavishnu.memory.models import Filters
-from mahavishnu.memory.outline import OUTLINE_KEY
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.models import Filters
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.ingest import knowledge
+from mahavishnu.memory.ingest.knowledge import PER_FILE, _File, _file_scores, query_knowledge_base
+from mahavishnu.memory.ingest.outline import OUTLINE_KEY
+from mahavishnu.memory.ingest.pipeline import FILE_CHUNKS, ingest_repository
 
 
 def write(root: Path, rel: str, text: str) -> None:

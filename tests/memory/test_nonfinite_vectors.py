@@ -13,10 +13,10 @@ import pytest
 
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.backends.sql import SqlBackend
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.sql import SqlBackend
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 
 SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
 
@@ -26,7 +26,7 @@ def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[],
     if request.param == "sqlite":
         return lambda: SqliteBackend(tmp_path / "target.db")
     pytest.importorskip("psycopg")
-    from mahavishnu.memory.backends.postgres import PostgresBackend
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
 
     dsn = request.getfixturevalue("pg_dsn")
     return lambda: PostgresBackend(dsn)
@@ -72,7 +72,7 @@ def test_staging_a_non_finite_vector_is_refused(open_backend: Callable[[], SqlBa
 
 
 def test_inserting_a_non_finite_vector_is_refused(open_backend: Callable[[], SqlBackend]) -> None:
-    from mahavishnu.memory.models import utcnow
+    from mahavishnu.memory.core.models import utcnow
 
     with MemoryStore(open_backend(), SETTINGS, FakeEmbedder()) as store:
         memory = store.store("a first note", "note")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mahavishnu.memory.chunking import char_sizes
-from mahavishnu.memory.outline import file_outline
+from mahavishnu.memory.ingest.chunking import char_sizes
+from mahavishnu.memory.ingest.outline import file_outline
 
 PYTHON = '''"""Progress bars for long-running loops.
 

@@ -1,5 +1,5 @@
 """Writing ★ Insights through to the Session-Buddy peer (``peer_ledger``), against the loopback stand-in
-(tests/memory/session_buddy_server.py); the same against the real server: test_session_buddy_real.py."""
+(testkit/session_buddy_server.py); the same against the real server: test_session_buddy_real.py."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from session_buddy_server import free_port, serve_http
+from testkit.session_buddy_server import free_port, serve_http
 
 from mahavishnu.config import MemorySettings, SessionBuddySettings, Settings
 from mahavishnu.health import _session_buddy_peer
-from mahavishnu.memory import cross_project, peer_ledger
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.insights import insight_hash
-from mahavishnu.memory.session_buddy import PeerHit, SessionBuddy
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.insights import cross_project
+from mahavishnu.memory.insights.extract import insight_hash
+from mahavishnu.memory.peers import peer_ledger
+from mahavishnu.memory.peers.session_buddy import PeerHit, SessionBuddy
 
 FIRST = "Insight one: filtering inside the ANN scan keeps k results; filtering after it can return fewer."
 SECOND = "Insight two: a peer that is down must never block the caller; queue the write and retry it later."

@@ -29,13 +29,13 @@ import psycopg
 from mahavishnu.cli.main import app
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import BackendUnavailableError
-from mahavishnu.memory.backends.base import SearchRequest
-from mahavishnu.memory.backends.postgres import PostgresBackend, search_sql
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.models import Filters
-from mahavishnu.memory.search import Fusion
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.base import SearchRequest
+from mahavishnu.memory.core.backends.postgres import PostgresBackend, search_sql
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.models import Filters
+from mahavishnu.memory.core.search import Fusion
+from mahavishnu.memory.core.store import MemoryStore
 
 # These tests count what the index returns, relevant or not: no relevance floor (relevance.py).
 SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
@@ -186,7 +186,7 @@ def test_the_cli_exits_non_zero_naming_the_host(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_the_password_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, pg_dsn: str) -> None:
-    from mahavishnu.memory.backends.postgres import open_backend
+    from mahavishnu.memory.core.backends.postgres import open_backend
 
     params = psycopg.conninfo.conninfo_to_dict(pg_dsn)
     password = params.pop("password")
@@ -204,7 +204,7 @@ def test_the_password_may_come_from_the_environment(monkeypatch: pytest.MonkeyPa
 def test_the_server_may_be_named_by_mahavishnu_pg_variables(
     monkeypatch: pytest.MonkeyPatch, pg_dsn: str
 ) -> None:
-    from mahavishnu.memory.backends.postgres import open_backend
+    from mahavishnu.memory.core.backends.postgres import open_backend
 
     params = psycopg.conninfo.conninfo_to_dict(pg_dsn)
     for name, key in (("HOST", "host"), ("PORT", "port"), ("USER", "user"), ("DATABASE", "dbname")):
@@ -423,7 +423,7 @@ def test_restore_refuses_a_file_that_is_not_a_backup(monkeypatch: pytest.MonkeyP
 def test_the_default_install_paths_never_import_psycopg(tmp_path: Path) -> None:
     code = (
         "import sys, mahavishnu.cli.main\n"
-        "from mahavishnu.memory.store import open_backend\n"
+        "from mahavishnu.memory.core.store import open_backend\n"
         "from mahavishnu.config import MemorySettings\n"
         f"open_backend(MemorySettings(path={str(tmp_path / 'm.db')!r})).close()\n"
         "print(sorted(m for m in sys.modules if m.startswith(('psycopg', 'pgvector'))))"

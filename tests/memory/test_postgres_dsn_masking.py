@@ -56,7 +56,7 @@ def test_config_show_masks_the_whole_password(monkeypatch: pytest.MonkeyPatch) -
 
 def test_a_connection_error_hides_the_tail_and_suggests_percent_encoding() -> None:
     pytest.importorskip("psycopg")
-    from mahavishnu.memory.backends.postgres import PostgresBackend, dsn_location
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend, dsn_location
 
     port = free_port()
     with pytest.raises(BackendUnavailableError) as info:
@@ -82,7 +82,7 @@ def test_the_cli_shows_neither_part_of_the_password(monkeypatch: pytest.MonkeyPa
 
 def test_an_ordinary_connection_error_keeps_its_usual_hint() -> None:
     pytest.importorskip("psycopg")
-    from mahavishnu.memory.backends.postgres import PostgresBackend
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
 
     with pytest.raises(BackendUnavailableError) as info:
         PostgresBackend(f"postgresql://me:plain-pw@127.0.0.1:{free_port()}/db")

@@ -25,9 +25,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 import mahavishnu
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import BackendUnavailableError
-from mahavishnu.memory.backends.postgres import PostgresBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.postgres import PostgresBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 
 FAST = 3.0  # seconds: a refused connection takes milliseconds; the old pool waited 15 s
 
@@ -135,8 +135,8 @@ def test_a_stopped_server_fails_fast_and_a_restarted_one_is_used_at_once(
 CLIENT = textwrap.dedent(
     """
     import sys
-    from mahavishnu.memory.backends.postgres import PostgresBackend
-    from mahavishnu.memory.models import Filters
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+    from mahavishnu.memory.core.models import Filters
     backend = PostgresBackend(sys.argv[1])
     backend.recent(Filters(), 1)
     print(backend.pool.name, flush=True)

@@ -20,10 +20,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from mahavishnu.cli.main import app
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import MigrationError
-from mahavishnu.memory.backends.postgres import PostgresBackend
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.postgres import PostgresBackend
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 
 SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
 ROLE_PASSWORD = "role-pw-5678"

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from mahavishnu.memory.projects import project_for
+from mahavishnu.memory.core.projects import project_for
 
 
 def _git(*args: str | Path) -> None:

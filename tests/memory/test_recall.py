@@ -11,8 +11,8 @@ import pytest
 from _backends import Factory, open_store
 
 from mahavishnu.config import RecallSettings
-from mahavishnu.memory.recall import CHARS_PER_TOKEN, build_context, recall_dir
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.loop.recall import CHARS_PER_TOKEN, build_context, recall_dir
 
 SETTINGS = RecallSettings(min_relevance=0.3)
 
@@ -172,14 +172,14 @@ def test_importing_recall_loads_nothing_heavy() -> None:
     import subprocess
     import sys
 
-    probe = "import sys, json, mahavishnu.memory.recall; print(json.dumps(sorted(sys.modules)))"
+    probe = "import sys, json, mahavishnu.memory.loop.recall; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     heavy = {"numpy", "pydantic", "typer", "rich", "yaml", "onnxruntime", "tokenizers", "httpx", "tomlkit"}
     assert not heavy & {name.split(".")[0] for name in json.loads(done.stdout)}
 
 
 def test_session_start_takes_in_the_insights_shared_with_the_project(store: MemoryStore) -> None:
-    from mahavishnu.memory.cross_project import share_insight
+    from mahavishnu.memory.insights.cross_project import share_insight
 
     shared = store.store("Invoices are rounded half-even", "insight", project="billing")
     store.store("Billing keeps its ledger in Postgres", "insight", project="billing")  # not shared

@@ -14,9 +14,10 @@ import pytest
 from _backends import Factory, open_store
 
 from mahavishnu.config import RecallSettings
-from mahavishnu.memory.cross_project import create_group, share_insight, store_insights
-from mahavishnu.memory.recall import build_context
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.sharing import create_group
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.insights.cross_project import share_insight, store_insights
+from mahavishnu.memory.loop.recall import build_context
 
 SETTINGS = RecallSettings(min_relevance=0.3)
 LEDGER = "The ledger service retries webhooks with jittered exponential backoff"

@@ -10,12 +10,12 @@ from _backends import Factory
 
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import NotFoundError
-from mahavishnu.memory.embedders.local import LocalEmbedder
-from mahavishnu.memory.ingest import ingest_repository
-from mahavishnu.memory.knowledge import query_knowledge_base
-from mahavishnu.memory.relevance import above_floor, check_repo
-from mahavishnu.memory.search import Ranked
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.embedders.local import LocalEmbedder
+from mahavishnu.memory.core.relevance import above_floor, check_repo
+from mahavishnu.memory.core.search import Ranked
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.ingest.knowledge import query_knowledge_base
+from mahavishnu.memory.ingest.pipeline import ingest_repository
 
 NOTES = [
     ("SQLite in WAL mode survives a crash", "decision"),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from _secret_canaries import Canary, canaries
+from testkit.secret_canaries import Canary, canaries
 
-from mahavishnu.memory.scrub import find_secrets, has_secret, scrub, scrub_tree
+from mahavishnu.redaction.scrub import find_secrets, has_secret, scrub, scrub_tree
 
 CANARIES = canaries()
 

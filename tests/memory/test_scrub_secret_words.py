@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mahavishnu.memory.scrub import find_secrets, scrub
+from mahavishnu.redaction.scrub import find_secrets, scrub
 
 CRED = "Zx9HtP3fS2qHx6kwXoIIXGvOoNZYW2mZ/p0zVZomH=="
 

@@ -11,13 +11,13 @@ from _backends import open_store
 from fake_backend import FakeBackend
 
 from mahavishnu.config import IngestSettings
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.conversations import conversations, import_transcript, store_conversation
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.ingest import ingest_repository
-from mahavishnu.memory.models import Filters, MemoryDraft, utcnow
-from mahavishnu.memory.store import MemoryStore
-from mahavishnu.memory.workflows import store_workflow_execution, workflow_executions
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.models import Filters, MemoryDraft, utcnow
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
+from mahavishnu.memory.ingest.pipeline import ingest_repository
+from mahavishnu.memory.loop.conversations import conversations, import_transcript, store_conversation
 
 GITHUB = "ghp_" + "Zq3" * 12
 ANTHROPIC = "sk-ant-api03-" + "Wm7x" * 23 + "bAA"
@@ -225,7 +225,7 @@ def test_a_secret_in_the_secrets_file_is_redacted_and_a_new_one_is_seen_at_once(
 def test_short_or_path_like_values_of_secret_named_variables_are_not_redacted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mahavishnu.memory.scrub import scrub
+    from mahavishnu.redaction.scrub import scrub
 
     monkeypatch.setenv("SHORT_TOKEN", "abc123")
     monkeypatch.setenv("SERVICE_PASSWORD_FILE_TOKEN", "/run/secrets/service-password")

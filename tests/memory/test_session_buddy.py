@@ -1,5 +1,5 @@
 """The Session-Buddy peer client against a loopback stand-in that behaves like the real server
-(tests/memory/session_buddy_server.py), over streamable HTTP and stdio with the real SDK. The contract
+(testkit/session_buddy_server.py), over streamable HTTP and stdio with the real SDK. The contract
 with the real Session-Buddy 0.23 is tested in test_session_buddy_real.py."""
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
-from session_buddy_server import HANG_QUERY, HIT, command, free_port, serve_http
+from testkit.session_buddy_server import HANG_QUERY, HIT, command, free_port, serve_http
 
 from mahavishnu.config import SessionBuddySettings
 from mahavishnu.errors import PeerError
-from mahavishnu.memory import session_buddy as sb
-from mahavishnu.memory.session_buddy import PeerAnswer, PeerHit, SessionBuddy
+from mahavishnu.memory.peers import session_buddy as sb
+from mahavishnu.memory.peers.session_buddy import PeerAnswer, PeerHit, SessionBuddy
 
-SERVER = Path(__file__).with_name("session_buddy_server.py")
+SERVER = Path(__file__).resolve().parents[2] / "testkit" / "session_buddy_server.py"
 TOOLS = ("quick_search", "store_reflection", "reflection_stats", "checkpoint", "health_check", "get_liveness")
 #: A query that finds the reflection a ``normal`` loopback server holds.
 FOUND = "fail_after"
@@ -414,7 +414,7 @@ def test_a_client_left_open_is_closed_at_exit(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        from mahavishnu.memory.session_buddy import SessionBuddy
+        from mahavishnu.memory.peers.session_buddy import SessionBuddy
         peer = SessionBuddy(command={command()!r}, timeout_seconds=10)
         print(peer.health_check()["info"]["process_id"], flush=True)
         """

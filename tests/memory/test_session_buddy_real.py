@@ -21,13 +21,14 @@ from real_session_buddy import RealServer, missing
 
 from mahavishnu.config import MemorySettings, SessionBuddySettings, Settings
 from mahavishnu.health import _session_buddy_peer
-from mahavishnu.memory import cross_project, peer_ledger
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.insights import insight_hash
-from mahavishnu.memory.session_buddy import SessionBuddy
-from mahavishnu.memory.store import MemoryStore
-from mahavishnu.memory.unified import search_everywhere
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.insights import cross_project
+from mahavishnu.memory.insights.extract import insight_hash
+from mahavishnu.memory.peers import peer_ledger
+from mahavishnu.memory.peers.session_buddy import SessionBuddy
+from mahavishnu.memory.peers.unified import search_everywhere
 
 pytestmark = [
     pytest.mark.slow,
@@ -125,7 +126,7 @@ def test_a_budget_smaller_than_importing_the_sdk_still_answers(server: RealServe
     script = textwrap.dedent(
         f"""
         import sys, time
-        from mahavishnu.memory.session_buddy import SessionBuddy
+        from mahavishnu.memory.peers.session_buddy import SessionBuddy
         assert "mcp" not in sys.modules
         started = time.perf_counter()
         with SessionBuddy(url={server.url!r}, timeout_seconds=1.0) as peer:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.conversations import conversations, store_conversation
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.loop.conversations import conversations, store_conversation
 
 FULL = "4f1c2a9e-7b3d-4c1e-9a0b-1234567890ab"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mahavishnu.memory.backends.sql import COLUMNS, INSERT_COLUMNS, SqlBackend
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.models import Memory
+from mahavishnu.memory.core.backends.sql import COLUMNS, INSERT_COLUMNS, SqlBackend
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.models import Memory
 
 #: Columns a database keeps for itself, beyond the model's (derived, never written by the core).
 OWN_COLUMNS = {"sqlite": set(), "postgres": {"content_tsv"}}
@@ -38,7 +38,7 @@ def test_each_schema_has_exactly_the_models_columns(
         backend: SqlBackend = SqliteBackend(tmp_path / "memory.db")
     else:
         pytest.importorskip("psycopg")
-        from mahavishnu.memory.backends.postgres import PostgresBackend
+        from mahavishnu.memory.core.backends.postgres import PostgresBackend
 
         backend = PostgresBackend(request.getfixturevalue("pg_dsn"))
     try:

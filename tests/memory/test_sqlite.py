@@ -10,13 +10,13 @@ import pytest
 
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import MigrationError, StoreError
-from mahavishnu.memory.backends import sqlite_index
-from mahavishnu.memory.backends.base import query_worker, stored_cosines
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.migrations.sqlite import MIGRATIONS
-from mahavishnu.memory.models import Filters
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends import sqlite_index
+from mahavishnu.memory.core.backends.base import query_worker, stored_cosines
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.migrations.sqlite import MIGRATIONS
+from mahavishnu.memory.core.models import Filters
+from mahavishnu.memory.core.store import MemoryStore
 
 
 def open_store(path: Path, **settings: object) -> MemoryStore:
@@ -372,7 +372,7 @@ def test_word_pairs_are_stemmed_budgeted_and_read_beside_the_text_leg(db_path: P
 def test_a_project_filter_reads_indexes_not_every_row(store: MemoryStore, with_global: bool) -> None:
     """A recall's scope (its project, and with it the memories of no project) must not scan the
     store: at 100k memories a scan took ~100 ms of a hook's 150 ms."""
-    from mahavishnu.memory.models import Filters
+    from mahavishnu.memory.core.models import Filters
 
     backend = store.backend
     assert isinstance(backend, SqliteBackend)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from mahavishnu.config import MemorySettings
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -23,9 +23,9 @@ WRITER = textwrap.dedent(
     import sys
     from pathlib import Path
     from mahavishnu.config import MemorySettings
-    from mahavishnu.memory.backends.sqlite import SqliteBackend
-    from mahavishnu.memory.embedders.fake import FakeEmbedder
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.core.store import MemoryStore
 
     store = MemoryStore(SqliteBackend(Path(sys.argv[1])), MemorySettings(), FakeEmbedder())
     i = 0

@@ -30,14 +30,14 @@ from mahavishnu.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from mahavishnu.memory import store as store_module
-from mahavishnu.memory.backends.base import stored_cosines
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.base import Kind, Vectors
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.models import Filters, MemoryDraft
-from mahavishnu.memory.search import TEXT_COMPLETION_DEPTH, Fusion
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.backends.base import stored_cosines
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.base import Kind, Vectors
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.models import Filters, MemoryDraft
+from mahavishnu.memory.core.search import TEXT_COMPLETION_DEPTH, Fusion
+from mahavishnu.memory.core.store import MemoryStore
 
 
 # -- storing ------------------------------------------------------------------------------------

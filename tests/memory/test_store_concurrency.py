@@ -9,15 +9,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.models import Filters
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.models import Filters
+from mahavishnu.memory.core.store import MemoryStore
 
 WRITER = textwrap.dedent(
     """
     import json, sys
-    from mahavishnu.memory.embedders.fake import FakeEmbedder
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.core.store import MemoryStore
     writer, count = int(sys.argv[1]), int(sys.argv[2])
     acked = []
     with MemoryStore.open(embedder=FakeEmbedder()) as store:
@@ -29,9 +29,9 @@ WRITER = textwrap.dedent(
 INGESTER = textwrap.dedent(
     """
     import json, sys
-    from mahavishnu.memory.embedders.fake import FakeEmbedder
-    from mahavishnu.memory.ingest import ingest_repository
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.ingest.pipeline import ingest_repository
+    from mahavishnu.memory.core.store import MemoryStore
     with MemoryStore.open(embedder=FakeEmbedder()) as store:
         report = ingest_repository(store, sys.argv[1], repo_id="big")
     print(json.dumps(report.to_dict()))

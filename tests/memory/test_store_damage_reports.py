@@ -15,10 +15,10 @@ from mahavishnu import doctor, health
 from mahavishnu.cli.main import app
 from mahavishnu.config import MemorySettings, load_settings
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory import backup, store_check
-from mahavishnu.memory.backends.sqlite import SqliteBackend
-from mahavishnu.memory.embedders.fake import FakeEmbedder
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.ops import backup, store_check
 
 runner = CliRunner()
 

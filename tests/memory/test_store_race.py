@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from _backends import Factory, open_store
 
-from mahavishnu.memory.store import MemoryStore, Stored
+from mahavishnu.memory.core.store import MemoryStore, Stored
 
 WRITERS = 3
 CONTENT = "Race2: gunicorn workers = 2*cores+1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.backends.base import stored_cosines
-from mahavishnu.memory.search import Fusion, Ranked, pair_shares, query_pairs, query_terms
+from mahavishnu.memory.core.backends.base import stored_cosines
+from mahavishnu.memory.core.search import Fusion, Ranked, pair_shares, query_pairs, query_terms
 
 VECTOR = [
     Ranked(1, 0.9, vector_score=0.9),

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
-from mahavishnu.memory.insights import extract_insights
-from mahavishnu.memory.transcripts import find_transcripts, read_transcript
+from mahavishnu.memory.insights.extract import extract_insights
+from mahavishnu.memory.loop.transcripts import find_transcripts, read_transcript
 
 SESSION = "0205f437-f816-4704-b6f3-9cf7b060888c"
 CWD = "/home/alex/code/pedicab512"

@@ -11,10 +11,11 @@ from _backends import Factory, open_store
 from fake_backend import FakeBackend
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory import cross_project, transfer
-from mahavishnu.memory.backends.records import CONVERSATIONS, GROUP_MEMBERS, GROUPS, SHARES, WORKFLOWS
-from mahavishnu.memory.conversations import store_conversation
-from mahavishnu.memory.store import MemoryStore
+from mahavishnu.memory.core import sharing, transfer
+from mahavishnu.memory.core.backends.records import CONVERSATIONS, GROUP_MEMBERS, GROUPS, SHARES, WORKFLOWS
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.insights import cross_project
+from mahavishnu.memory.loop.conversations import store_conversation
 
 
 def source_file(path: Path) -> dict[str, list[str]]:
@@ -77,7 +78,7 @@ def test_import_into_a_store_that_has_some_of_it_remaps_references(
         mine = target.store("already here: takes the ids the file uses", "note")
         target.store("and another one", "note")
         [insight] = cross_project.store_insights(target, [INSIGHT], project="zeta")  # also in the file
-        cross_project.create_group(target, "team", ["beta"])  # the file's group, one member of it
+        sharing.create_group(target, "team", ["beta"])  # the file's group, one member of it
         store_conversation(target, "codex", "s9", "user", "a turn of this store")
         mine_before = activity(target)
 
@@ -92,7 +93,7 @@ def test_import_into_a_store_that_has_some_of_it_remaps_references(
         assert {r["memory_id"] for r in shares} == {insight.id}  # the file's insight maps to this one
         assert {r["project"] for r in shares} == {"zeta", "alpha", "beta", "gamma", "delta"}
         assert counts.records[GROUPS].skipped == 1 and counts.records[GROUP_MEMBERS].imported == 1
-        assert cross_project.get_group(target, "team").projects == ("beta", "gamma")
+        assert sharing.get_group(target, "team").projects == ("beta", "gamma")
         assert target.get(mine.id).content.startswith("already here")
         workflow = rows(target, WORKFLOWS)[0]
         assert target.get(workflow["memory_id"]).content.startswith("Workflow release (prefect) failed")

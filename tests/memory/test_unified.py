@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from session_buddy_server import HIT, free_port, serve_http
+from testkit.session_buddy_server import HIT, free_port, serve_http
 
 from mahavishnu.config import SessionBuddySettings, Settings
-from mahavishnu.memory import cross_project
-from mahavishnu.memory.session_buddy import PeerAnswer, PeerHit, SessionBuddy
-from mahavishnu.memory.store import MemoryStore
-from mahavishnu.memory.unified import search_everywhere
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.insights import cross_project
+from mahavishnu.memory.peers.session_buddy import PeerAnswer, PeerHit, SessionBuddy
+from mahavishnu.memory.peers.unified import search_everywhere
 
 INSIGHT = "Filtering inside the ANN scan keeps k results; filtering after it can return fewer."
 

@@ -10,8 +10,8 @@ import numpy.typing as npt
 import pytest
 
 from mahavishnu.errors import DimensionMismatchError
-from mahavishnu.memory import vector_index
-from mahavishnu.memory.vector_index import VectorIndex
+from mahavishnu.memory.core import vector_index
+from mahavishnu.memory.core.vector_index import VectorIndex
 
 DIM = 48
 F32 = npt.NDArray[np.float32]
@@ -294,7 +294,7 @@ def test_building_a_graph_before_any_embedding_does_not_crash_onnxruntime() -> N
     script = textwrap.dedent(
         """
         import numpy as np
-        from mahavishnu.memory.vector_index import VectorIndex
+        from mahavishnu.memory.core.vector_index import VectorIndex
         index = VectorIndex(8, ann_threshold=10)
         v = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
         index.add(np.arange(50, dtype=np.int64), v / np.linalg.norm(v, axis=1, keepdims=True))

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
+from mahavishnu.cli.params import CODEX_PROFILE, SCOPE, SWITCH_LLM, typer_param, typer_params
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
@@ -19,14 +20,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Switch AI assistants between LLM provider profiles.", no_args_is_help=True)
 
-ToolOption = typer.Option(
-    None,
-    "--tool",
-    "-t",
-    help="Assistant to configure: claude, codex, qwen, gemini, or all (one transaction over every file; "
-    "assistants the profile cannot serve are skipped). Default: environments.default_tool (claude) when "
-    "the profile serves it, else every assistant it serves.",
-)
 RollbackToolOption = typer.Option(
     None,
     "--tool",
@@ -34,20 +27,8 @@ RollbackToolOption = typer.Option(
     help="Undo the most recent switch or change that involved this assistant (claude, codex, qwen, gemini; "
     "all: the most recent one). Default: the most recent switch or change, whatever files it touched.",
 )
-ScopeOption = typer.Option(
-    "user",
-    "--scope",
-    "-s",
-    help="Which settings file: user, project or local (local: Claude Code only; Codex has user only).",
-)
-
-CodexProfileOption = typer.Option(
-    None,
-    "--codex-profile",
-    help="With --tool codex: use $CODEX_HOME/NAME.config.toml, the file `codex --profile NAME` layers over "
-    "config.toml, instead of config.toml itself.",
-    metavar="NAME",
-)
+ScopeOption = typer_param(SCOPE)
+CodexProfileOption = typer_param(CODEX_PROFILE)
 
 
 @app.command("list-llms")
@@ -177,36 +158,14 @@ def _current_table(rows: list[tuple[Any, ...]]) -> None:
 
 
 @app.command("switch-llm")
-def switch_llm(
-    name: str = typer.Argument(..., help="Profile name or alias, e.g. qwen, claude, zai."),
-    tool: str | None = ToolOption,
-    scope: str = ScopeOption,
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Print one diff per file (secrets masked) and write nothing."
-    ),
-    inline_secret: bool = typer.Option(
-        False,
-        "--inline-secret",
-        help="Write the key itself (mode 600) instead of a reference: into Claude's settings.json, or "
-        "the .env file Codex, Qwen Code or Gemini CLI loads.",
-    ),
-    codex_profile: str | None = CodexProfileOption,
-    as_json: bool = JSON_OPTION,
-) -> None:
+@typer_params(SWITCH_LLM)
+def switch_llm(**values: Any) -> None:
     """Point one assistant, or all of them, at a provider profile, editing only the keys it owns."""
-    # The body lives in cli/fast.py, which also runs it without Typer for plainly spelled command
-    # lines (see cli/entry.py); keep its SWITCH_LLM_OPTIONS in step with the options above.
+    # Its parameters are declared in cli/params.py, from which cli/fast.py also parses plainly
+    # spelled command lines without Typer (see cli/entry.py); both run the same body.
     from mahavishnu.cli.fast import run_switch_llm
 
-    run_switch_llm(
-        name,
-        tool=tool,
-        scope=scope,
-        dry_run=dry_run,
-        inline_secret=inline_secret,
-        codex_profile=codex_profile,
-        as_json=as_json,
-    )
+    run_switch_llm(**values)
 
 
 @app.command("backups")
@@ -216,8 +175,8 @@ def backups(
 ) -> None:
     """List the switches and other changes made (time, what, files; newest first, what `ai rollback`
     undoes) and the backups taken before each write (`ai rollback --to ID` puts any of them back)."""
-    from mahavishnu.environments.safe_write import list_backups
-    from mahavishnu.environments.switch_log import records
+    from mahavishnu.files.safe_write import list_backups
+    from mahavishnu.files.switch_log import records
 
     found = list_backups(path)
     switches = [] if path is not None else records(changes=True)
@@ -259,8 +218,6 @@ def rollback(
     it changed go back and everything else stays as it is. `claude hooks/permissions/statusline` edits
     are not recorded: `ai backups --file FILE` lists the backups taken before them, `--to ID` puts one
     back. What the files hold now is backed up first, so a rollback can be rolled back."""
-    from mahavishnu.environments import switch_log
-    from mahavishnu.environments.safe_write import find_backup
     from mahavishnu.environments.scopes import parse_scope
     from mahavishnu.environments.switcher import (
         ALL,
@@ -271,6 +228,8 @@ def rollback(
         undo_switch,
     )
     from mahavishnu.errors import NotFoundError
+    from mahavishnu.files import switch_log
+    from mahavishnu.files.safe_write import find_backup
 
     settings = _settings()
     where = parse_scope(scope)

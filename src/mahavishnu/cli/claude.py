@@ -93,7 +93,7 @@ def hooks_list(
 ) -> None:
     """List the hooks in one settings file, numbered for `hooks remove --index`."""
     from mahavishnu.environments import claude_settings as cs
-    from mahavishnu.environments.safe_write import read_text
+    from mahavishnu.files.safe_write import read_text
     from mahavishnu.masking import mask_tree
 
     path = cs.settings_path(cs.parse_scope(scope))
@@ -290,7 +290,7 @@ def permissions_list(scope: str = ScopeOption, as_json: bool = JSON_OPTION) -> N
 
 def _show_permissions(scope: str, kind: str | None, as_json: bool) -> None:
     from mahavishnu.environments import claude_settings as cs
-    from mahavishnu.environments.safe_write import read_text
+    from mahavishnu.files.safe_write import read_text
     from mahavishnu.masking import mask_tree
 
     path = cs.settings_path(cs.parse_scope(scope))

@@ -20,12 +20,12 @@ app = typer.Typer(
 def status_cmd(as_json: bool = JSON_OPTION) -> None:
     """Show applied and pending migrations of the configured store (changes nothing)."""
     from mahavishnu.config import load_settings
-    from mahavishnu.memory.store import default_store_path, open_backend
+    from mahavishnu.memory.core.store import default_store_path, open_backend
 
     settings = load_settings().memory
     path = settings.path or default_store_path()
     if settings.backend == "sqlite" and not path.exists():
-        from mahavishnu.memory.migrations.sqlite import MIGRATIONS
+        from mahavishnu.memory.core.migrations.sqlite import MIGRATIONS
 
         data: dict[str, Any] = {
             "backend": "sqlite",
@@ -55,7 +55,7 @@ def status_cmd(as_json: bool = JSON_OPTION) -> None:
 def migrate_cmd(as_json: bool = JSON_OPTION) -> None:
     """Apply pending migrations (opening the store does this too)."""
     from mahavishnu.config import load_settings
-    from mahavishnu.memory.store import open_backend
+    from mahavishnu.memory.core.store import open_backend
 
     backend = open_backend(load_settings().memory, migrate=False)
     try:
@@ -82,8 +82,8 @@ def check_cmd(
     --full); exit 1 when it is damaged."""
     from mahavishnu.config import load_settings
     from mahavishnu.errors import InvalidInputError, StoreDamagedError
-    from mahavishnu.memory.store import default_store_path
-    from mahavishnu.memory.store_check import check_sqlite
+    from mahavishnu.memory.core.store import default_store_path
+    from mahavishnu.memory.ops.store_check import check_sqlite
 
     settings = load_settings().memory
     if settings.backend != "sqlite":
@@ -102,7 +102,7 @@ def check_cmd(
         raise StoreDamagedError.checked(message, report.location)
     info(f"{report.location}: {report.check} ok")
     if report.read_only:
-        from mahavishnu.memory.store_check import READ_ONLY_HINT
+        from mahavishnu.memory.ops.store_check import READ_ONLY_HINT
 
         warn(f"it is read-only for this user (not damaged): storing memories will fail. {READ_ONLY_HINT}")
 
@@ -115,7 +115,7 @@ def backup_cmd(
 ) -> None:
     """Back up the whole store: SQLite's online backup (embedded) or pg_dump (PostgreSQL)."""
     from mahavishnu.config import load_settings
-    from mahavishnu.memory import backup
+    from mahavishnu.memory.ops import backup
 
     target = target_file(path, force)
     settings = load_settings().memory
@@ -134,7 +134,7 @@ def restore_cmd(
     """Replace the store's contents with a backup, in one transaction (all or nothing); the store
     it replaces is backed up first."""
     from mahavishnu.config import load_settings
-    from mahavishnu.memory import backup
+    from mahavishnu.memory.ops import backup
 
     settings = load_settings().memory
     done = backup.restore(settings, path)

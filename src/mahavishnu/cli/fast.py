@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from mahavishnu.cli.params import Values
     from mahavishnu.environments.switcher import SwitchResult
     from mahavishnu.errors import MahavishnuError
     from mahavishnu.services.sessions import SessionAdvice
@@ -43,74 +44,16 @@ def secrets_get(name_or_ref: str) -> int:
 
 # -- ai switch-llm -------------------------------------------------------------------------------
 
-#: ``ai switch-llm``'s options as its Typer command declares them (tests/cli keeps the two in
-#: sync): spelling -> (parameter, takes a value).
-SWITCH_LLM_OPTIONS: dict[str, tuple[str, bool]] = {
-    "--tool": ("tool", True),
-    "-t": ("tool", True),
-    "--scope": ("scope", True),
-    "-s": ("scope", True),
-    "--dry-run": ("dry_run", False),
-    "--inline-secret": ("inline_secret", False),
-    "--codex-profile": ("codex_profile", True),
-    "--json": ("as_json", False),
-}
-#: Its parameters' defaults (tests/cli checks them against the Typer command's).
-SWITCH_LLM_DEFAULTS: dict[str, Any] = {
-    "tool": None,
-    "scope": "user",
-    "dry_run": False,
-    "inline_secret": False,
-    "codex_profile": None,
-    "as_json": False,
-}
 
+def parse_switch_llm(args: list[str]) -> Values | None:
+    """The parameters of ``ai switch-llm ARGS`` (cli/params.py) when every argument is plainly
+    spelled and there is one name; None for anything else."""
+    from mahavishnu.cli.params import SWITCH_LLM, parse_plain
 
-def parse_switch_llm(args: list[str]) -> dict[str, Any] | None:
-    """The parameters of ``ai switch-llm ARGS`` when every argument is plainly spelled: one name,
-    known options (``--opt value``, ``--opt=value``, ``-t value``). None for anything else."""
-    values = dict(SWITCH_LLM_DEFAULTS)
-    names = _plain_arguments(args, SWITCH_LLM_OPTIONS, values)
-    if names is None or len(names) != 1 or names[0] in ("", "-"):  # Typer judges those
+    parsed = parse_plain(SWITCH_LLM, args)
+    if parsed is None or len(parsed[0]) != 1 or parsed[0][0] in ("", "-"):  # Typer judges those
         return None
-    return {"name": names[0], **values}
-
-
-def _plain_arguments(
-    args: list[str], options: Mapping[str, tuple[Any, ...]], values: dict[str, Any]
-) -> list[str] | None:
-    """The positional arguments of ``args``, each option's value put in ``values`` under its
-    parameter (appended for a repeatable one); None when an argument is not plainly spelled (an
-    unknown option, a missing value, ``-tX``, ``--flag=x``): Typer must parse the line.
-    ``options``: spelling -> (parameter, takes a value[, repeatable])."""
-    positional: list[str] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        index += 1
-        if not arg.startswith("-") or arg == "-":
-            positional.append(arg)
-            continue
-        option, equals, attached = arg.partition("=")
-        spec = options.get(option)
-        if spec is None or (equals and not (spec[1] and option.startswith("--"))):
-            return None  # ``--flag=x`` is an error, ``-t=x`` means "=x": Typer says so
-        name, takes_value, repeatable = spec[0], spec[1], spec[2:] == (True,)
-        if not takes_value:
-            values[name] = True
-            continue
-        if not equals:
-            if index >= len(args):
-                return None
-            attached = args[index]
-            index += 1
-        if not attached or attached.startswith("-"):
-            return None
-        if repeatable:
-            values[name].append(attached)
-        else:
-            values[name] = attached
-    return positional
+    return {"name": parsed[0][0], **parsed[1]}
 
 
 def switch_llm(args: list[str]) -> int | None:
@@ -194,65 +137,36 @@ def session_advice(result: SwitchResult) -> list[SessionAdvice]:
 
 # -- memory search, answered by the memory daemon -------------------------------------------------
 
-#: ``memory search``'s options as its Typer command declares them (tests/cli keeps the two in sync):
-#: spelling -> (parameter, takes a value, repeatable). ``--everywhere`` is left to Typer.
-MEMORY_SEARCH_OPTIONS: dict[str, tuple[str, bool, bool]] = {
-    "--mode": ("mode", True, False),
-    "--type": ("types", True, True),
-    "-t": ("types", True, True),
-    "--repo": ("repo", True, False),
-    "-r": ("repo", True, False),
-    "--project": ("project", True, False),
-    "-p": ("project", True, False),
-    "--tag": ("tags", True, True),
-    "--agent": ("agent", True, False),
-    "--session": ("session", True, False),
-    "--since": ("since", True, False),
-    "--until": ("until", True, False),
-    "--group": ("group", True, False),
-    "-g": ("group", True, False),
-    "--limit": ("limit", True, False),
-    "-n": ("limit", True, False),
-    "--min-score": ("min_score", True, False),
-    "--json": ("as_json", False, False),
-}
 
+def parse_memory_search(args: list[str]) -> Values | None:
+    """The parameters of ``memory search ARGS`` (cli/params.py) when every argument is plainly
+    spelled and there is one query; None for anything else: Typer then says what is wrong."""
+    from mahavishnu.cli.params import MEMORY_SEARCH, parse_plain
 
-def parse_memory_search(args: list[str]) -> dict[str, Any] | None:
-    """The parameters of ``memory search ARGS`` when every argument is plainly spelled (one query,
-    known options, numbers that parse). None for anything else: Typer then says what is wrong."""
-    values: dict[str, Any] = {"mode": "hybrid", "types": [], "tags": [], "limit": "10", "as_json": False}
-    query = _plain_arguments(args, MEMORY_SEARCH_OPTIONS, values)
-    if query is None:
+    parsed = parse_plain(MEMORY_SEARCH, args)
+    if parsed is None or len(parsed[0]) != 1 or not parsed[0][0].strip():
         return None
-    try:
-        values["limit"] = int(values["limit"])
-        values["min_score"] = float(values["min_score"]) if "min_score" in values else None
-    except ValueError:
-        return None
-    if len(query) != 1 or not query[0].strip():
-        return None
-    return {"query": query[0], **values}
+    return {"query": parsed[0][0], **parsed[1]}
 
 
 def memory_search(args: list[str]) -> int | None:
     """``mahavishnu memory search ARGS`` answered by the memory daemon; None when Typer must run the
     command (an unusual spelling, or no daemon: then one is started for the next call)."""
-    from mahavishnu.memory import daemon
+    from mahavishnu.memory.loop import daemon
 
     values = parse_memory_search(args)
     if values is None or not daemon.enabled():
         return None
     filters = {
-        "group": values.get("group"),
+        "group": values["group"],
         "types": values["types"],
         "tags": values["tags"],
-        "project": values.get("project"),
-        "repo_id": values.get("repo"),
-        "agent_id": values.get("agent"),
-        "session_id": values.get("session"),
-        "since": values.get("since"),
-        "until": values.get("until"),
+        "project": values["project"],
+        "repo_id": values["repo"],
+        "agent_id": values["agent"],
+        "session_id": values["session"],
+        "since": values["since"],
+        "until": values["until"],
     }
     request = {
         "query": values["query"],
@@ -292,11 +206,7 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
             f"{h['score']:.3f}",
             "+".join(h["modes"]),
             h["memory"]["memory_type"],
-            " ".join(
-                f"{k}={h['memory'][f]}"
-                for k, f in (("project", "project"), ("repo", "repo_id"))
-                if h["memory"][f]
-            ),
+            _scope(h["memory"]),
             _snippet(h["memory"]["content"]),
         )
         for h in hits
@@ -339,14 +249,33 @@ def hook_tool(args: list[str], tail: tuple[str, ...] = ()) -> str | None:
 def never_blocking() -> Iterator[None]:
     """A hook command's errors exit 1, never 2: all four assistants read exit code 2 as "block"
     (Claude Code drops the prompt on UserPromptSubmit and keeps the agent going on Stop; Gemini
-    CLI blocks the turn on BeforeAgent), and a memory hook that fails must only be reported."""
-    from mahavishnu.errors import MahavishnuError
+    CLI blocks the turn on BeforeAgent), and a memory hook that fails must only be reported.
+    Whatever the hook's input: what the environment raises (``from_unexpected``: input nested too
+    deeply, a damaged store ...) is said in its one line, and so is a bug (its type and first
+    line, no traceback: an assistant shows a hook's stderr), each exiting 1."""
+    from mahavishnu.errors import MahavishnuError, from_unexpected
 
     try:
         yield
     except MahavishnuError as error:
         error.exit_code = 1
         raise
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] == "click":  # typer.Exit, click.Abort: Click's own
+            raise
+        said = from_unexpected(exc) or MahavishnuError(
+            f"the memory hook failed unexpectedly: {_first_line(exc)}",
+            hint="This is a bug in Mahavishnu; the assistant goes on without the memory hook.",
+        )
+        said.exit_code = 1
+        raise said from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """``Type: the first line of its text``, cut to 200 characters."""
+    text = str(exc).strip().splitlines()
+    said = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return said if len(said) <= 200 else said[:199] + "…"
 
 
 def hook_stdin(hint: str) -> str:
@@ -360,11 +289,20 @@ def hook_stdin(hint: str) -> str:
             "this command reads an assistant hook's JSON on standard input, and none was piped in",
             hint=hint,
         )
+    return read_stdin()
+
+
+def read_stdin() -> str:
+    """All of standard input as text; bytes that are not UTF-8 read as U+FFFD (the rest of a
+    hook's JSON still counts), a closed or unreadable standard input as nothing."""
     stdin = sys.stdin
     if stdin is None:  # started with file descriptor 0 closed
         return ""
     try:
-        return stdin.read()
+        raw = getattr(stdin, "buffer", None)
+        if raw is None:  # a text stream only (a test's)
+            return str(stdin.read())
+        return bytes(raw.read()).decode("utf-8", "replace").removeprefix("\ufeff")
     except (OSError, ValueError):  # a descriptor that cannot be read (or was closed meanwhile)
         return ""
 
@@ -377,22 +315,48 @@ def _interactive() -> bool:
         return False
 
 
-def read_hook_payload(text: str) -> dict[str, Any]:
-    """The JSON object an assistant's hook gives on standard input."""
+#: The fields of a hook's JSON that the hooks read (recall: event, session, project, prompt;
+#: capture: the session file): each a string, or absent.
+HOOK_FIELDS = (
+    "hook_event_name",
+    "session_id",
+    "cwd",
+    "source",
+    "prompt",
+    "submitted_prompt",
+    "transcript_path",
+)
+
+
+def read_hook_payload(text: str) -> dict[str, str]:
+    """The JSON object an assistant's hook gives on standard input, as the hooks read it: only
+    ``HOOK_FIELDS``, each a string (a field of another type counts as absent), with a lone
+    surrogate (half of an emoji Node's ``JSON.stringify`` cut) as U+FFFD. Small and flat, so the
+    daemon and the recall take it as it is whatever the hook sent."""
     import json
 
     from mahavishnu.errors import InvalidInputError
 
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # (RecursionError: nested too deeply to be a hook's)
         payload = None
     if not isinstance(payload, dict):
         raise InvalidInputError(
             "standard input holds no hook JSON object",
             hint="This command is run by an assistant's hook; see `mahavishnu memory hooks install`.",
         )
-    return payload
+    return {name: clean_text(value) for name in HOOK_FIELDS if isinstance(value := payload.get(name), str)}
+
+
+def clean_text(text: str) -> str:
+    """``text`` with each lone surrogate (which no encoder, tokenizer or database takes) as U+FFFD
+    and NUL characters (which no path or C string takes) dropped; a surrogate pair is joined."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text.replace("\0", "") if "\0" in text else text
 
 
 def memory_context(args: list[str]) -> int | None:
@@ -443,7 +407,7 @@ def _memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any
     import json
 
     if tool not in HOOK_TOOLS:
-        from mahavishnu.memory.session_logs import check_tool
+        from mahavishnu.memory.loop.session_logs import check_tool
 
         check_tool(tool)  # raises the command's error
     name = tool
@@ -453,7 +417,7 @@ def _memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any
     )
     reply = None
     if ask_daemon:
-        from mahavishnu.memory import daemon
+        from mahavishnu.memory.loop import daemon
 
         def silent(seconds: float) -> None:
             log_hook_line(
@@ -466,7 +430,7 @@ def _memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any
         answer = _daemon_result(reply)
     else:
         from mahavishnu.config import load_settings
-        from mahavishnu.memory.recall import build_context
+        from mahavishnu.memory.loop.recall import build_context
 
         settings = load_settings().recall
         with (open_store or _open_store)() as store:
@@ -656,10 +620,10 @@ def _capture_now(tool: str) -> int | None:
     """The detached capture: through the warm daemon (one writer, the embedder loaded), else None
     and the Typer command imports in-process (it reads the hook's JSON from stdin again)."""
     from mahavishnu.errors import MahavishnuError
-    from mahavishnu.memory import daemon
+    from mahavishnu.memory.loop import daemon
 
     sys.stderr = _StampedErrors(sys.stderr, tool)
-    text = sys.stdin.read() if sys.stdin is not None else ""
+    text = read_stdin()
     try:
         payload: dict[str, Any] | None = read_hook_payload(text)
     except MahavishnuError:  # (the hook's process checked it) the command says what is wrong
@@ -673,7 +637,8 @@ def _capture_now(tool: str) -> int | None:
         return None
 
     def show() -> None:
-        _daemon_result(reply)
+        with never_blocking():  # the daemon's user error says exit 2, as the command would
+            _daemon_result(reply)
         mark_success(tool, "capture")
 
     return _run(show)
@@ -691,7 +656,7 @@ def _daemon_result(reply: dict[str, Any]) -> Any:
 
 
 def _open_store() -> Any:
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
 
     return MemoryStore.open()
 

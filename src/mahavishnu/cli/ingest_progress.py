@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mahavishnu.cli.output import console, err_console
 
 if TYPE_CHECKING:
-    from mahavishnu.memory.ingest import IngestProgress, IngestReport
+    from mahavishnu.memory.ingest.pipeline import IngestProgress, IngestReport
 
 PLAIN_EVERY = 5.0  # seconds between two plain progress lines
 

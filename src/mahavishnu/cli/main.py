@@ -151,6 +151,6 @@ def _root(
 
         warn_if_project_ignored()
     if force:
-        from mahavishnu.environments import safe_write
+        from mahavishnu.files import safe_write
 
         safe_write.force_read_only(True)

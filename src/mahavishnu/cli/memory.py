@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mahavishnu.cli.memory_group import (
-    TYPES_HELP,
     AgentOption,
     GroupOption,
     ProjectOption,
@@ -28,18 +27,19 @@ from mahavishnu.cli.memory_group import (
     open_store,
 )
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
+from mahavishnu.cli.params import MEMORY_SEARCH, TYPES_HELP, typer_params
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from mahavishnu.memory.embedders.base import Embedder
-    from mahavishnu.memory.models import Memory, SearchHit
+    from mahavishnu.memory.core.embedders.base import Embedder
+    from mahavishnu.memory.core.models import Memory, SearchHit
 
 
 def target_embedder(name: str, model: str | None, url: str | None) -> Embedder:
     """The embedder ``reembed`` moves to: the configured settings with another embedder."""
     from mahavishnu.config import load_settings
-    from mahavishnu.memory.store import default_embedder
+    from mahavishnu.memory.core.store import default_embedder
 
     if name not in EMBEDDERS:
         raise InvalidInputError(f"unknown embedder {name!r}", hint=f"Use one of: {', '.join(EMBEDDERS)}.")
@@ -152,28 +152,34 @@ def store_cmd(
 
 
 @app.command("search")
-def search_cmd(
-    query: str = typer.Argument(..., help="What to look for."),
-    mode: str = typer.Option("hybrid", "--mode", help="hybrid, vector or text."),
-    types: list[str] | None = TypeOption,
-    repo: str | None = RepoOption,
-    project: str | None = ProjectOption,
-    tags: list[str] | None = TagOption,
-    agent: str | None = AgentOption,
-    session: str | None = SessionOption,
-    since: str | None = SinceOption,
-    until: str | None = UntilOption,
-    group: str | None = GroupOption,
-    limit: int = typer.Option(10, "--limit", "-n", help="How many results (1-1000)."),
-    min_score: float | None = typer.Option(None, "--min-score", help="Drop results scoring lower."),
-    everywhere: bool = typer.Option(
-        False, "--everywhere", "-e", help="Also search Session-Buddy; hits are labelled by source."
-    ),
-    as_json: bool = JSON_OPTION,
-) -> None:
+@typer_params(MEMORY_SEARCH)
+def search_cmd(**values: Any) -> None:
     """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search.
     Repository chunks come back with `--type rag` (or from `memory query`); hits below the
     relevance floor are never shown."""
+    # Its parameters are declared in cli/params.py, from which cli/fast.py also parses plainly
+    # spelled command lines (answered by the memory daemon, see cli/entry.py).
+    _search(**values)
+
+
+def _search(
+    query: str,
+    *,
+    mode: str,
+    types: list[str] | None,
+    repo: str | None,
+    project: str | None,
+    tags: list[str] | None,
+    agent: str | None,
+    session: str | None,
+    since: str | None,
+    until: str | None,
+    group: str | None,
+    limit: int,
+    min_score: float | None,
+    everywhere: bool,
+    as_json: bool,
+) -> None:
     filters = _filters(types, tags, project, repo, agent, session, since, until, group)
     if everywhere:
         _search_everywhere(query, mode, filters, limit, as_json)
@@ -188,7 +194,7 @@ def search_cmd(
 
 def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: int, as_json: bool) -> None:
     from mahavishnu.cli.output import warn
-    from mahavishnu.memory.unified import search_everywhere
+    from mahavishnu.memory.peers.unified import search_everywhere
 
     with open_store() as store:
         result = search_everywhere(store, query, filters=filters, limit=limit, mode=mode)
@@ -223,7 +229,7 @@ def _hits_table(hits: list[SearchHit]) -> None:
 def daemon_cmd() -> None:
     """Run the warm memory daemon in the foreground (Unix socket, no port). The supervised service
     `mahavishnu-memory` runs this: `mahavishnu service start mahavishnu-memory`."""
-    from mahavishnu.memory.daemon import serve
+    from mahavishnu.memory.loop.daemon import serve
 
     serve()
 
@@ -244,7 +250,7 @@ def list_cmd(
 ) -> None:
     """List memories, newest first. As in `memory search`, repository chunks (what `memory ingest`
     stores) are left out unless asked for with `--type rag`; `memory repos` lists repositories."""
-    from mahavishnu.memory.relevance import MEMORY_KINDS
+    from mahavishnu.memory.core.relevance import MEMORY_KINDS
 
     filters = _filters(types, tags, project, repo, agent, session, since, until, group)
     filters.setdefault("types", MEMORY_KINDS)
@@ -489,7 +495,7 @@ def ingest_cmd(
     only changed files are re-embedded; Ctrl-C keeps what is done and running it again resumes."""
     from mahavishnu.cli.ingest_progress import IngestProgressView, print_interrupted, resume_command
     from mahavishnu.cli.output import warn
-    from mahavishnu.memory.ingest import IngestInterrupted, ingest_repository
+    from mahavishnu.memory.ingest.pipeline import IngestInterrupted, ingest_repository
 
     try:
         with open_store() as store, IngestProgressView(str(path), as_json=as_json) as show:
@@ -526,8 +532,8 @@ def query_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search the ingested repositories: results as path:start-end with a snippet."""
-    from mahavishnu.memory.knowledge import query_knowledge_base
-    from mahavishnu.memory.relevance import REPOSITORY_KIND, check_repo
+    from mahavishnu.memory.core.relevance import REPOSITORY_KIND, check_repo
+    from mahavishnu.memory.ingest.knowledge import query_knowledge_base
 
     with open_store() as store:
         if repo is not None:
@@ -553,7 +559,7 @@ def query_cmd(
 @app.command("repos")
 def repos_cmd(as_json: bool = JSON_OPTION) -> None:
     """Ingested repositories: files and chunks stored, and the last run."""
-    from mahavishnu.memory.knowledge import list_repos
+    from mahavishnu.memory.ingest.knowledge import list_repos
 
     with open_store() as store:
         repos = list_repos(store)
@@ -578,7 +584,7 @@ def forget_repo_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Delete an ingested repository's chunks and run history."""
-    from mahavishnu.memory.knowledge import forget_repo
+    from mahavishnu.memory.ingest.knowledge import forget_repo
 
     with open_store() as store:
         deleted = forget_repo(store, repo_id)

@@ -39,7 +39,7 @@ def conversations_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Conversation turns stored by agents or imported from transcripts, newest first."""
-    from mahavishnu.memory.conversations import conversations
+    from mahavishnu.memory.loop.conversations import conversations
 
     with open_store() as store:
         turns = conversations(store, agent_id=agent, session_id=session, since=since, limit=limit)
@@ -82,7 +82,7 @@ def import_transcript_cmd(
     """Import Claude Code session transcripts: turns become searchable, ★ Insights are collected.
     Importing again adds only what is new, so it can run from a Stop hook:
     `mahavishnu claude hooks add Stop --command "mahavishnu memory import-transcript -"`."""
-    from mahavishnu.memory.conversations import import_transcripts
+    from mahavishnu.memory.loop.conversations import import_transcripts
 
     target = _hook_transcript(sys.stdin.read()) if path == "-" else Path(path)
     with open_store() as store:
@@ -121,7 +121,7 @@ def insights_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """★ Insights collected from conversations and transcripts, newest first."""
-    from mahavishnu.memory.cross_project import list_insights
+    from mahavishnu.memory.insights.cross_project import list_insights
 
     with open_store() as store:
         insights = list_insights(store, project=project, since=since, limit=limit)
@@ -156,7 +156,7 @@ def share_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Share an insight with other projects or a group: their searches will find it."""
-    from mahavishnu.memory.cross_project import share_insight
+    from mahavishnu.memory.insights.cross_project import share_insight
 
     target: int | str = int(insight) if insight.isdigit() else insight
     with open_store() as store:
@@ -171,7 +171,7 @@ def share_cmd(
 
 # -- project groups -------------------------------------------------------------------------------
 def _show_group(group: object, as_json: bool) -> None:
-    from mahavishnu.memory.cross_project import Group
+    from mahavishnu.memory.core.sharing import Group
 
     assert isinstance(group, Group)
     if as_json:
@@ -188,7 +188,7 @@ def groups_create_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a project group."""
-    from mahavishnu.memory.cross_project import create_group
+    from mahavishnu.memory.core.sharing import create_group
 
     with open_store() as store:
         _show_group(create_group(store, name, projects or (), description=description), as_json)
@@ -201,7 +201,7 @@ def groups_add_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Add projects to a group (they also see the insights shared with the group)."""
-    from mahavishnu.memory.cross_project import add_to_group
+    from mahavishnu.memory.core.sharing import add_to_group
 
     with open_store() as store:
         _show_group(add_to_group(store, name, projects), as_json)
@@ -214,7 +214,7 @@ def groups_remove_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remove projects from a group (they stop seeing what was shared through it)."""
-    from mahavishnu.memory.cross_project import remove_from_group
+    from mahavishnu.memory.core.sharing import remove_from_group
 
     with open_store() as store:
         _show_group(remove_from_group(store, name, projects), as_json)
@@ -223,7 +223,7 @@ def groups_remove_cmd(
 @groups_app.command("delete")
 def groups_delete_cmd(name: str = typer.Argument(..., help="Group name.")) -> None:
     """Delete a group (projects keep the insights already shared with them)."""
-    from mahavishnu.memory.cross_project import delete_group
+    from mahavishnu.memory.core.sharing import delete_group
 
     with open_store() as store:
         delete_group(store, name)
@@ -233,7 +233,7 @@ def groups_delete_cmd(name: str = typer.Argument(..., help="Group name.")) -> No
 @groups_app.command("list")
 def groups_list_cmd(as_json: bool = JSON_OPTION) -> None:
     """Project groups and their projects."""
-    from mahavishnu.memory.cross_project import list_groups
+    from mahavishnu.memory.core.sharing import list_groups
 
     with open_store() as store:
         groups = list_groups(store)
@@ -263,7 +263,7 @@ def workflows_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Recorded workflow executions, newest first."""
-    from mahavishnu.memory.workflows import workflow_executions
+    from mahavishnu.memory.core.workflows import workflow_executions
 
     with open_store() as store:
         runs = workflow_executions(

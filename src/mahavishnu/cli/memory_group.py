@@ -11,30 +11,29 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from mahavishnu.cli import params
+from mahavishnu.cli.params import typer_param
+
 if TYPE_CHECKING:
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
 
 app = typer.Typer(help="Store, search and move the shared memory.", no_args_is_help=True)
 
-TYPES_HELP = "agent, rag, workflow, insight, decision or note"
-TypeOption = typer.Option(None, "--type", "-t", help=f"Only these types ({TYPES_HELP}); repeatable.")
-TagOption = typer.Option(None, "--tag", help="Only memories with every given tag; repeatable.")
-ProjectOption = typer.Option(
-    None, "--project", "-p", help="Only this project (and the insights shared with it)."
-)
-GroupOption = typer.Option(
-    None, "--group", "-g", help="Only the projects of this group (see `memory groups`), and their insights."
-)
-RepoOption = typer.Option(None, "--repo", "-r", help="Only this repository id.")
-AgentOption = typer.Option(None, "--agent", help="Only this agent id.")
-SessionOption = typer.Option(None, "--session", help="Only this session id.")
-SinceOption = typer.Option(None, "--since", help="Created at or after (ISO date/time).")
-UntilOption = typer.Option(None, "--until", help="Created before (ISO date/time).")
+# Declared in cli/params.py, where the fast path of ``memory search`` reads them too.
+TypeOption = typer_param(params.TYPES)
+TagOption = typer_param(params.TAGS)
+ProjectOption = typer_param(params.PROJECT)
+GroupOption = typer_param(params.GROUP)
+RepoOption = typer_param(params.REPO)
+AgentOption = typer_param(params.AGENT)
+SessionOption = typer_param(params.SESSION)
+SinceOption = typer_param(params.SINCE)
+UntilOption = typer_param(params.UNTIL)
 
 
 def open_store() -> MemoryStore:
     """The configured store (tests replace this to inject a fake embedder)."""
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
 
     return MemoryStore.open()
 

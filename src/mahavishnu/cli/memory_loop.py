@@ -64,7 +64,7 @@ def import_sessions(tool: str, path: str | None, project: str | None, as_json: b
 
 def _import_sessions(tool: str, path: str | None, project: str | None, as_json: bool) -> None:
     from mahavishnu.environments.memory_hooks import check_tools
-    from mahavishnu.memory.capture import capture_hook, import_history
+    from mahavishnu.memory.loop.capture import capture_hook, import_history
 
     tools = check_tools(tool)
     if path is not None and len(tools) > 1:

@@ -17,7 +17,7 @@ from mahavishnu.cli.output import JSON_OPTION, console, info, print_json
 from mahavishnu.errors import PeerError
 
 if TYPE_CHECKING:
-    from mahavishnu.memory.session_buddy import SessionBuddy
+    from mahavishnu.memory.peers.session_buddy import SessionBuddy
 
 peer_app = typer.Typer(
     help="The Session-Buddy peer: write insights to it, see what waits, run its checkpoint.",
@@ -28,7 +28,7 @@ app.add_typer(peer_app, name="peer")
 
 def _peer() -> SessionBuddy:
     from mahavishnu.config import load_settings
-    from mahavishnu.memory.session_buddy import CONFIGURE_HINT, SessionBuddy
+    from mahavishnu.memory.peers.session_buddy import CONFIGURE_HINT, SessionBuddy
 
     settings = load_settings()
     if not settings.session_buddy.configured:
@@ -44,7 +44,7 @@ def sync_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write every insight not yet on the peer to it, also those from before it was configured."""
-    from mahavishnu.memory.peer_ledger import sync
+    from mahavishnu.memory.peers.peer_ledger import sync
 
     with open_store() as store, _peer() as peer:
         report = sync(store, peer, resend=resend)
@@ -62,7 +62,7 @@ def sync_cmd(
 @peer_app.command("status")
 def status_cmd(as_json: bool = JSON_OPTION) -> None:
     """How many insights were written to the peer and how many wait (queued while it was down)."""
-    from mahavishnu.memory.peer_ledger import Ledger, peer_key
+    from mahavishnu.memory.peers.peer_ledger import Ledger, peer_key
 
     peer = _peer()
     counts = Ledger().counts(peer_key(peer))

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name == "JSON_OPTION":  # the ``--json`` option every reading command takes
-        import typer
+        from mahavishnu.cli.params import JSON, typer_param
 
-        option = typer.Option(False, "--json", help="Print machine-readable JSON.")
+        option = typer_param(JSON)
         globals()[name] = option
         return option
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -162,7 +162,7 @@ def _gemini(profile: Profile, key: str) -> Built:
     refuses in a non-interactive run: the base URL is set only when it is not Google's own, and then
     the user's settings must select the API-key auth type (``switch-llm … --tool gemini`` once)."""
     from mahavishnu.environments.assistants import gemini
-    from mahavishnu.environments.safe_write import read_text
+    from mahavishnu.files.safe_write import read_text
 
     endpoint = profile.endpoint("gemini", "Gemini CLI")
     env = {"GEMINI_API_KEY": key}

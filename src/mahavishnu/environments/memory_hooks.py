@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mahavishnu import paths
-from mahavishnu.environments import safe_write, transaction
 from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_command
-from mahavishnu.environments.json_document import JsonDocument
-from mahavishnu.environments.safe_write import Change, read_text
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
+from mahavishnu.files import safe_write, transaction
+from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.safe_write import Change, read_text
 
 Tool = Literal["claude", "codex", "qwen", "gemini"]
 TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")

@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths
-from mahavishnu.environments import safe_write, switch_log
-from mahavishnu.environments.safe_write import Transform, Validate
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.files import safe_write, switch_log
+from mahavishnu.files.safe_write import Transform, Validate
 
 if TYPE_CHECKING:
-    from mahavishnu.environments.json_document import JsonDocument
+    from mahavishnu.files.json_document import JsonDocument
 
 
 def _record_file(path: Path) -> Path:
@@ -269,7 +269,7 @@ def _set_into(doc: JsonDocument, keys: list[str], value: object) -> None:
 
 def _parse_json(text: str, path: Path) -> JsonDocument:
     """Strict JSON first (Claude Code's files: no JSON5 parser loaded), then JSON with comments."""
-    from mahavishnu.environments.json_document import JsonDocument
+    from mahavishnu.files.json_document import JsonDocument
 
     try:
         return JsonDocument.parse(text, source=str(path), comments=False)

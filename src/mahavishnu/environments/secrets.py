@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, SecretNotFoundError, SecretStoreError
+from mahavishnu.redaction.held import forget_held_values, read_secrets_file
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
@@ -90,7 +90,7 @@ class SecretRef:
             return os.environ.get(self.name) or None
         if self.kind == "keyring":
             return _keyring_get(self.service, self.name)
-        return _secrets_file_read().get(self.name)
+        return read_secrets_file().get(self.name)
 
 
 def profile_chain(profile: Profile) -> list[SecretRef]:
@@ -235,68 +235,6 @@ def lookup_cached(name_or_ref: str) -> str | None:
     return resolve_chain(_stored_chain(name_or_ref), f"named '{name_or_ref}'")
 
 
-# -- values held here: text quoting one verbatim is redacted, whatever its shape -------------
-
-_HELD_MIN_LENGTH = 8  # shorter values are words too: redacting them would eat ordinary text
-_HELD_RECHECK_SECONDS = 1.0  # the scrubber runs per text: look again at most this often
-_held: tuple[float, object, frozenset[str]] | None = None  # (checked at, sources' signature, values)
-
-
-def held_values() -> frozenset[str]:
-    """The secret values this machine holds and that text could quote verbatim: the secrets file's
-    values (the MCP server's token among them when there is no keyring) and those of environment
-    variables named as secrets (``GITHUB_TOKEN``, ``DASHSCOPE_API_KEY``, ``DB_PASSWORD``). The
-    memory scrubber redacts them wherever they appear, a key of no known format included. Not the
-    OS keyring's: reading it can ask to unlock it, and a hook must never wait on a prompt. Looked
-    at again when the file or the environment changed, at most once a second (at once after
-    ``store_secret``/``delete_secret`` here)."""
-    global _held
-    import time
-
-    now = time.monotonic()
-    if _held is not None and now - _held[0] < _HELD_RECHECK_SECONDS:
-        return _held[2]
-    signature = (_file_signature(paths.secrets_file()), frozenset(os.environ.items()))
-    if _held is None or _held[1] != signature:
-        _held = (now, signature, frozenset(_held_in_file()) | frozenset(_held_in_environment()))
-    else:
-        _held = (now, signature, _held[2])
-    return _held[2]
-
-
-def forget_held_values() -> None:
-    """Make the next ``held_values`` look again (a secret was stored or deleted, the home moved)."""
-    global _held
-    _held = None
-
-
-def _file_signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        found = path.stat()
-    except OSError:
-        return None
-    return found.st_ino, found.st_size, found.st_mtime_ns
-
-
-def _held_in_file() -> Iterator[str]:
-    try:
-        values = _secrets_file_read().values()
-    except SecretStoreError:  # unreadable or damaged: the commands that use it say so
-        return
-    yield from (v for v in values if len(v) >= _HELD_MIN_LENGTH)
-
-
-def _held_in_environment() -> Iterator[str]:
-    from mahavishnu.masking import is_secret, is_secret_name
-
-    for name, value in os.environ.items():
-        text = value.strip()
-        if len(text) < _HELD_MIN_LENGTH or any(c.isspace() for c in text) or text.startswith(("/", "~", ".")):
-            continue  # a path or a sentence, not a credential
-        if is_secret_name(name) and is_secret(name, text):
-            yield text
-
-
 # -- storing ---------------------------------------------------------------------------------
 
 
@@ -304,16 +242,32 @@ def store_secret(name: str, value: str, store: Store) -> SecretRef:
     check_name(name)
     if not value:
         raise InvalidInputError("the secret is empty", hint="Pass the value on stdin or at the prompt.")
+    if not _is_text(value):
+        raise InvalidInputError(
+            "the secret is not UTF-8 text (standard input held other bytes)",
+            hint='Pass the key as UTF-8 text (`printf %s "$KEY" | mahavishnu secrets set NAME`); '
+            "nothing was stored.",
+        )
     with _store_lock():
         if store == "keyring":
             _keyring_call("set_password", KEYRING_SERVICE, name, value)
         else:
-            data = _secrets_file_read()
+            data = read_secrets_file()
             data[name] = value
             _secrets_file_write(data)
         _index_update(name, store, present=True)
     forget_held_values()
     return SecretRef(store, KEYRING_SERVICE if store == "keyring" else "", name)
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is text every store can keep: no lone surrogate (what Python makes of
+    bytes that are not UTF-8 on standard input)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def delete_secret(name: str, store: Store) -> bool:
@@ -324,7 +278,7 @@ def delete_secret(name: str, store: Store) -> bool:
             if existed:
                 _keyring_call("delete_password", KEYRING_SERVICE, name)
         else:
-            data = _secrets_file_read()
+            data = read_secrets_file()
             existed = data.pop(name, None) is not None
             if existed:
                 _secrets_file_write(data)
@@ -415,35 +369,10 @@ def _keyring_call(method: str, *args: str) -> object:
 # -- the opt-in secrets file -----------------------------------------------------------------
 
 
-def _secrets_file_read() -> dict[str, str]:
-    path = paths.secrets_file()
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return {}
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SecretStoreError(
-            f"{path} is readable by other users (mode {stat.S_IMODE(mode):o})",
-            hint=f"Run `chmod 600 {path}`.",
-        )
-    import tomllib
-
-    repair = f"Fix {path}, or move it aside and store the keys again (`mahavishnu secrets set NAME`)."
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SecretStoreError(f"cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise SecretStoreError(f"{path} is not UTF-8 text", hint=repair) from exc
-    except tomllib.TOMLDecodeError as exc:  # its message is a position, never the text
-        raise SecretStoreError(f"invalid TOML in {path}: {exc}", hint=repair) from exc
-    return {str(k): str(v) for k, v in data.items()}
-
-
 def _secrets_file_write(data: dict[str, str]) -> None:
     import tomlkit
 
-    from mahavishnu.environments.safe_write import write_private
+    from mahavishnu.files.safe_write import write_private
 
     write_private(paths.secrets_file(), tomlkit.dumps(data))
 
@@ -461,7 +390,7 @@ def _index_read() -> dict[str, list[str]]:
 
 
 def _index_update(name: str, store: str, *, present: bool) -> None:
-    from mahavishnu.environments.safe_write import write_private
+    from mahavishnu.files.safe_write import write_private
 
     index = _index_read()
     stores = [s for s in index.get(name, []) if s != store] + ([store] if present else [])

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mahavishnu.config import Settings
-from mahavishnu.environments import history, own_settings, safe_write, switch_log, transaction
+from mahavishnu.environments import own_settings
 from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
 from mahavishnu.environments.profiles import Profile, resolve
-from mahavishnu.environments.safe_write import Validate
 from mahavishnu.errors import (
     ConfigFileError,
     InvalidConfigFileError,
@@ -26,6 +25,8 @@ from mahavishnu.errors import (
     ProtocolMismatchError,
     SecretStoreError,
 )
+from mahavishnu.files import history, safe_write, switch_log, transaction
+from mahavishnu.files.safe_write import Validate
 
 #: The assistants, by tool name. Each class is imported when first asked for (``assistant_class``).
 ASSISTANTS: tuple[str, ...] = ("claude", "codex", "qwen", "gemini")

@@ -5,7 +5,7 @@ field by field, ``enabled: false`` hides one):
 
 ``mahavishnu-mcp``   Mahavishnu's own MCP server over HTTP on 127.0.0.1:8680
 ``mahavishnu-watch`` ``mahavishnu watch``: restarts on config change, provider probes and fallback
-``mahavishnu-memory`` the warm memory daemon the hooks ask (``memory/daemon.py``; a Unix socket, no port)
+``mahavishnu-memory`` the warm memory daemon the hooks ask (``memory/loop/daemon.py``; a Unix socket, no port)
 ``session-buddy``    Session-Buddy's MCP server on 127.0.0.1:8678, when ``session-buddy`` is installed
 ``ollama``           ``ollama serve`` on 127.0.0.1:11434, when ``ollama`` is installed
 """
@@ -20,8 +20,8 @@ from typing import Any
 
 from mahavishnu import paths
 from mahavishnu.config import ServiceSettings, Settings
+from mahavishnu.environments.mcp_access import TOKEN_SECRET
 from mahavishnu.errors import ConfigError, UnknownServiceError
-from mahavishnu.mcp_access import TOKEN_SECRET
 
 MCP_PORT = 8680
 WATCH_SERVICE = "mahavishnu-watch"
@@ -36,11 +36,7 @@ def plain_name(name: str) -> bool:
     return bool(_PLAIN_NAME.fullmatch(name))
 
 
-def mahavishnu_argv(*args: str) -> list[str]:
-    """This Mahavishnu by absolute path (services run with whatever PATH they get)."""
-    beside_python = Path(sys.executable).parent / "mahavishnu"
-    exe = str(beside_python) if beside_python.exists() else shutil.which("mahavishnu")
-    return [*([exe] if exe else [sys.executable, "-m", "mahavishnu"]), *args]
+mahavishnu_argv = paths.mahavishnu_argv
 
 
 def builtins() -> dict[str, dict[str, Any]]:
@@ -59,7 +55,7 @@ def builtins() -> dict[str, dict[str, Any]]:
         MEMORY_SERVICE: {
             "description": "warm memory daemon for the assistants' hooks (Unix socket, no port)",
             "command": mahavishnu_argv("memory", "daemon"),
-            "health": {"command": [sys.executable, "-m", "mahavishnu.memory.daemon", "--health"]},
+            "health": {"command": [sys.executable, "-m", "mahavishnu.memory.loop.daemon", "--health"]},
             "start_timeout_seconds": 120.0,  # loads the embedder and the vector index first
         },
     }

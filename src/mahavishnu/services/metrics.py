@@ -12,13 +12,13 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.services.probe import ProbeResult
 
 
 def _store() -> MemoryStore:
     from mahavishnu.config import load_settings
-    from mahavishnu.memory.store import MemoryStore
+    from mahavishnu.memory.core.store import MemoryStore
 
     return MemoryStore.open(load_settings())
 

@@ -17,8 +17,8 @@ from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
 from mahavishnu.environments.profiles import Profile, Protocol
-from mahavishnu.environments.safe_write import Transform, Validate
 from mahavishnu.errors import InvalidInputError, MahavishnuError
+from mahavishnu.files.safe_write import Transform, Validate
 
 Scope = Literal["user", "project", "local"]
 

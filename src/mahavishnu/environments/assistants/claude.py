@@ -26,10 +26,10 @@ from mahavishnu.environments.assistants.base import (
     project_dir,
     unreadable,
 )
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.profiles import Profile, all_profiles
-from mahavishnu.environments.safe_write import read_text
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, MahavishnuError
+from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.safe_write import read_text
 from mahavishnu.masking import mask
 
 #: The env keys a provider profile owns in Claude Code's settings.
@@ -55,15 +55,8 @@ KEY_NEEDS = KeyNeeds("Claude Code", "ANTHROPIC_AUTH_TOKEN", runs_helper=True, re
 MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
 
 
-def config_dir() -> Path:
-    override = os.environ.get("CLAUDE_CONFIG_DIR")
-    return Path(override) if override else paths.home() / ".claude"
-
-
-def state_file() -> Path:
-    """Claude Code's own state file: ``$CLAUDE_CONFIG_DIR/.claude.json`` or ``~/.claude.json``."""
-    override = os.environ.get("CLAUDE_CONFIG_DIR")
-    return (Path(override) if override else paths.home()) / ".claude.json"
+config_dir = paths.claude_config_dir
+state_file = paths.claude_state_file
 
 
 def load(text: str | None, source: Path) -> JsonDocument:

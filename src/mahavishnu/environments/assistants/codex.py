@@ -27,7 +27,6 @@ Codex no longer accepts) are never written.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shlex
 import tomllib
@@ -52,7 +51,6 @@ from mahavishnu.environments.assistants.base import (
     helper_profile,
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
-from mahavishnu.environments.safe_write import read_text
 from mahavishnu.errors import (
     InvalidConfigFileError,
     InvalidInputError,
@@ -60,6 +58,7 @@ from mahavishnu.errors import (
     ProtocolMismatchError,
     restore_hint,
 )
+from mahavishnu.files.safe_write import read_text
 from mahavishnu.masking import mask
 
 #: Provider tables Mahavishnu writes are named ``mahavishnu-<profile>``.
@@ -74,9 +73,7 @@ _PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _OWNED_HEADER = re.compile(r"""^model_providers\s*\.\s*(?P<q>["']?)mahavishnu-[^"'.\s]*(?P=q)(\s*\..*)?$""")
 
 
-def codex_home() -> Path:
-    override = os.environ.get("CODEX_HOME")
-    return Path(override) if override else paths.home() / ".codex"
+codex_home = paths.codex_home
 
 
 def config_path(scope: str = "user") -> Path:

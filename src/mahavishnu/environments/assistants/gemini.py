@@ -42,10 +42,10 @@ from mahavishnu.environments.assistants.base import (
     workspace_dir,
     workspace_note,
 )
-from mahavishnu.environments.json_document import JsonDocument, check_jsonc
 from mahavishnu.environments.profiles import Profile, all_profiles
-from mahavishnu.environments.safe_write import read_text
 from mahavishnu.errors import ConfigError, MahavishnuError
+from mahavishnu.files.json_document import JsonDocument, check_jsonc
+from mahavishnu.files.safe_write import read_text
 from mahavishnu.masking import mask
 
 AUTH_TYPE = "gemini-api-key"
@@ -56,10 +56,7 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 KEY_NEEDS = KeyNeeds("Gemini CLI", KEY_VAR, runs_helper=False, reads_env=(KEY_VAR,))
 
 
-def gemini_home() -> Path:
-    """Where the user-level ``.gemini`` directory lives (``GEMINI_CLI_HOME`` replaces HOME)."""
-    override = os.environ.get("GEMINI_CLI_HOME")
-    return (Path(override) if override else paths.home()) / ".gemini"
+gemini_home = paths.gemini_home
 
 
 def config_path(scope: str = "user") -> Path:

@@ -17,7 +17,6 @@ which Qwen Code loads at start in every folder; Qwen Code cannot run a command t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,9 @@ from mahavishnu.environments.assistants.base import (
     workspace_dir,
     workspace_note,
 )
-from mahavishnu.environments.json_document import (
+from mahavishnu.environments.profiles import Profile
+from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
+from mahavishnu.files.json_document import (
     JSONArray,
     JsonDocument,
     Value,
@@ -57,9 +58,7 @@ from mahavishnu.environments.json_document import (
     _to_python,
     check_jsonc,
 )
-from mahavishnu.environments.profiles import Profile
-from mahavishnu.environments.safe_write import read_text
-from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
+from mahavishnu.files.safe_write import read_text
 from mahavishnu.masking import mask
 
 #: The auth type a profile selects (Qwen Code's OpenAI-compatible providers).
@@ -68,9 +67,7 @@ AUTH_TYPE = "openai"
 MARK = "[mahavishnu] profile "
 
 
-def qwen_home() -> Path:
-    override = os.environ.get("QWEN_HOME")
-    return Path(override) if override else paths.home() / ".qwen"
+qwen_home = paths.qwen_home
 
 
 def config_path(scope: str = "user") -> Path:

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.claude_settings.settings_file import (
     load_document,
     managed_settings_path,
     settings_path,
 )
+from mahavishnu.files import safe_write
 
 __all__ = [
     "MERGE_ORDER",

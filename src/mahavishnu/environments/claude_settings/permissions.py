@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mahavishnu.environments.claude_settings.settings_file import array_at, load_document, object_at
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.files.json_document import JsonDocument
 
 __all__ = [
     "PERMISSION_KINDS",

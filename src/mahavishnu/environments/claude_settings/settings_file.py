@@ -8,8 +8,8 @@ from typing import Any
 
 from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.environments.assistants.base import Scope
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.files.json_document import JsonDocument
 
 __all__ = ["array_at", "load_document", "managed_settings_path", "object_at", "settings_path"]
 

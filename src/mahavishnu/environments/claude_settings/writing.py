@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.environments.assistants.base import Scope
 from mahavishnu.environments.claude_settings.hooks import iter_handlers
 from mahavishnu.environments.claude_settings.settings_file import settings_path
+from mahavishnu.files import safe_write
 from mahavishnu.masking import is_secret
 
 __all__ = ["EditResult", "edit", "secret_values"]

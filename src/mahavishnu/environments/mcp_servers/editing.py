@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mahavishnu.environments import safe_write, transaction
 from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_argv
 from mahavishnu.environments.mcp_servers.file_formats import CODECS, NewEntry
 from mahavishnu.environments.mcp_servers.listing import find_server, servers_at
@@ -35,6 +34,7 @@ from mahavishnu.environments.mcp_servers.state import (
 )
 from mahavishnu.environments.scopes import parse_scope
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, NotFoundError, ProtocolMismatchError
+from mahavishnu.files import safe_write, transaction
 
 __all__ = ["McpChange", "McpResult", "add_server", "install_self", "remove_server", "sync_server"]
 
@@ -141,7 +141,7 @@ def install_self(
     """Register Mahavishnu's own MCP server with assistants: ``mahavishnu mcp serve`` over stdio, or
     (``http_port``) the HTTP server on 127.0.0.1 with its bearer token in the entry's headers."""
     if http_port is not None:
-        from mahavishnu.mcp_access import bearer_token
+        from mahavishnu.environments.mcp_access import bearer_token
 
         token = bearer_token(create=not dry_run) or "<generated on install>"
         url = f"http://127.0.0.1:{http_port}/mcp"

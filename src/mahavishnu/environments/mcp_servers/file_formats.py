@@ -17,11 +17,11 @@ import tomlkit
 from tomlkit.items import InlineTable, Table
 from tomlkit.toml_document import TOMLDocument
 
-from mahavishnu.environments.json_document import JsonDocument
 from mahavishnu.environments.mcp_servers.locations import Location
 from mahavishnu.environments.mcp_servers.toml_sections import drop_sections, sections
-from mahavishnu.environments.safe_write import keep_final_newlines
 from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.safe_write import keep_final_newlines
 
 __all__ = ["CODECS", "Codec", "NewEntry"]
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.mcp_servers.file_formats import CODECS
 from mahavishnu.environments.mcp_servers.locations import Location, location, locations
 from mahavishnu.environments.mcp_servers.model import McpServer
@@ -14,6 +13,7 @@ from mahavishnu.environments.mcp_servers.options import parse_tools
 from mahavishnu.environments.mcp_servers.shapes import SHAPES
 from mahavishnu.environments.mcp_servers.state import changed_by_hand, load_state, owned, record_of
 from mahavishnu.errors import InvalidConfigFileError, NotFoundError
+from mahavishnu.files import safe_write
 
 __all__ = ["Registered", "find_server", "list_servers", "parse_entry", "servers_at"]
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from mahavishnu import paths
-from mahavishnu.environments import safe_write
 from mahavishnu.environments.mcp_servers.locations import Location
 from mahavishnu.environments.mcp_servers.model import McpServer
+from mahavishnu.files import safe_write
 
 __all__ = [
     "Records",

@@ -1,0 +1,369 @@
+"""Write (and delete) several config files as one: every file gets its new state, or none does.
+
+``run`` takes edits and deletions in order. Each edit goes through ``safe_write.apply`` (lock,
+re-read, validate, backup, atomic replace); each ``Delete`` backs the file up and removes it
+(``safe_write.remove``), under the same per-file lock. Before a file is replaced or removed, a
+journal under the Mahavishnu data dir records what it held (its text, or that it did not exist) and
+what it is about to hold (a hash of the new text, or null for "no file"). When a step fails, the
+files already changed are put back from the journal, newest first (a removed file is written back
+with its mode); then the journal goes and the error is raised. A process killed half-way leaves the
+journal behind, and ``recover`` rolls it back the same way: ``safe_write.apply`` runs it before
+every write (``recover_pending``), so no later edit of any file builds on half a switch. Removing the
+journal is the commit: until then every file can be put back, after it every file is new.
+``apply_all`` is ``run`` for edits only.
+
+What a transaction changed is recorded (unless ``record`` is false) as one group (``history``) and
+one entry of the switch log (``switch_log``, named by ``label`` or else by the command running), so
+``ai rollback`` undoes it as a whole.
+
+A rollback restores a file only if it still holds exactly what the transaction left there (that
+content, or no file at all): a file that another program changed (or re-created) since is left alone
+and reported.
+The journal holds config text that may include tokens: it is written 0600, like backups.
+
+One transaction runs at a time (a lock beside the journal); per-file locks are taken by
+``safe_write.apply`` for each file in turn, never two at once, so nothing can deadlock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from filelock import FileLock, Timeout
+
+from mahavishnu import paths
+from mahavishnu.errors import ConfigDriftError, ConfigFileError
+from mahavishnu.files import history, safe_write, switch_log
+from mahavishnu.files.safe_write import Change, Transform, Validate, read_text
+
+LOCK_TIMEOUT_S = 60.0
+
+#: True while this thread runs (or rolls back) a transaction: its own writes must not recover it.
+_inside: ContextVar[bool] = ContextVar("inside_transaction", default=False)
+
+
+class Edit(Protocol):
+    """What one file of a transaction needs (``assistants.base.FileEdit`` is one)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def transform(self) -> Transform: ...
+    @property
+    def validate(self) -> Validate: ...
+    @property
+    def mode(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Delete:
+    """A file a transaction removes (a backup of it is kept, like before a write)."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a ``Delete`` did: ``before`` is what the file held (None: there was no file, nothing was
+    done) and ``backup`` the id of its backup."""
+
+    path: Path
+    before: str | None
+    backup: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.before is not None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``run`` did: one ``Change`` per edit and one ``Removal`` per ``Delete``, in order."""
+
+    changes: list[Change]
+    removals: list[Removal]
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What rolling back an interrupted (or failed) transaction did."""
+
+    transaction: str
+    restored: list[str]  # files put back as they were
+    left: list[str]  # files changed by someone else since: not touched
+
+    def messages(self) -> list[str]:
+        out = [f"rolled back an interrupted switch: restored {path}" for path in self.restored]
+        out += [f"{path} changed after an interrupted switch wrote it: left as it is" for path in self.left]
+        return out
+
+
+def journal_dir() -> Path:
+    return paths.data_dir() / "transactions"
+
+
+def journal_path() -> Path:
+    return journal_dir() / "journal.json"
+
+
+def apply_all(
+    edits: Sequence[Edit],
+    *,
+    backups: int = 10,
+    record: bool = True,
+    label: switch_log.Label | None = None,
+) -> list[Change]:
+    """Apply every edit, or none (``run`` with edits only)."""
+    return run(edits, backups=backups, record=record, label=label).changes
+
+
+def run(
+    steps: Sequence[Edit | Delete],
+    *,
+    backups: int = 10,
+    record: bool = True,
+    label: switch_log.Label | None = None,
+) -> Outcome:
+    """Apply every edit and deletion, or none: on any error the files already changed are restored.
+    The files changed are recorded as one group (``history``) and one entry of the switch log
+    (``label``; None: a change named by the command running) unless ``record`` is false, so that a
+    rollback puts them all back together (a removed file by its backup)."""
+    with _transaction_lock():
+        _recover_locked()
+        journal: dict[str, Any] = {
+            "version": 1,
+            "id": uuid.uuid4().hex,
+            "started": datetime.now(UTC).isoformat(),
+            "pid": os.getpid(),
+            "files": [],
+        }
+        _save(journal)
+        changes: list[Change] = []
+        removals: list[Removal] = []
+        try:
+            for step in steps:
+                if isinstance(step, Delete):
+                    removals.append(_delete(journal, step.path, backups))
+                    continue
+                changes.append(
+                    safe_write.apply(
+                        step.path,
+                        _journaled(journal, step),
+                        validate=step.validate,
+                        mode=step.mode,
+                        backups=backups,
+                    )
+                )
+        except BaseException as failure:
+            _roll_back_after(failure, journal, backups)
+            raise
+        _forget()
+        if record:
+            removed = [history.Entry(r.path, r.backup) for r in removals if r.changed]
+            found = history.entries(changes) + removed
+            history.record(found)
+            switch_log.record_change(label, found, changes)
+        return Outcome(changes, removals)
+
+
+def _roll_back_after(failure: BaseException, journal: dict[str, Any], backups: int) -> None:
+    """Undo what a failed transaction wrote; the failure stays the error the caller sees."""
+    try:
+        recovery = _roll_back(journal, backups)
+    except Exception as error:  # the journal stays: the next command tries again
+        failure.add_note(f"rolling the other files back failed too ({error}); the next command retries")
+        return
+    for path in recovery.left:
+        failure.add_note(f"{path} was changed by another program meanwhile: it was not rolled back")
+
+
+def recover(*, backups: int = 10) -> Recovery | None:
+    """Roll back a transaction a killed process left half done; None when there was none."""
+    if not journal_path().exists():
+        return None
+    with _transaction_lock():
+        return _recover_locked(backups)
+
+
+def recover_pending() -> Recovery | None:
+    """``recover``, unless this thread is inside a transaction already (``safe_write.apply`` calls
+    it before every write). What it restored is reported on stderr: the user's command goes on."""
+    if _inside.get() or not journal_path().exists():
+        return None
+    recovery = recover()
+    if recovery is not None:
+        for message in recovery.messages():
+            sys.stderr.write(f"mahavishnu: {message}\n")
+    return recovery
+
+
+def pending() -> bool:
+    return journal_path().exists()
+
+
+# -- the journal -------------------------------------------------------------------------------
+
+
+def _journaled(journal: dict[str, Any], edit: Edit) -> Transform:
+    """The edit's transform, recording the file's current content before it returns (so before the
+    file can be replaced); ``apply`` may call it again when the file drifts, and the record follows."""
+
+    def transform(before: str | None) -> str:
+        after = safe_write.keep_line_endings(before, edit.transform(before))
+        entry = {
+            "path": str(edit.path),
+            "before": before,
+            "mode": _mode(edit.path),
+            "after_sha256": _sha(after),
+        }
+        _note(journal, entry)
+        return after
+
+    return transform
+
+
+def _note(journal: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Record (or update) a file's entry and save the journal before the file is touched."""
+    journal["files"] = [f for f in journal["files"] if f["path"] != entry["path"]] + [entry]
+    _save(journal)
+
+
+def _delete(journal: dict[str, Any], path: Path, backups: int) -> Removal:
+    """Back ``path`` up, journal it as "held this, about to be gone", then remove it; a file another
+    program rewrites meanwhile is backed up and journaled again before the next try."""
+    with safe_write.file_lock(path):
+        for _ in range(safe_write.DRIFT_RETRIES):
+            before = read_text(path)
+            if before is None:  # never there, or removed by someone else meanwhile: not ours to undo
+                journal["files"] = [f for f in journal["files"] if f["path"] != str(path)]
+                _save(journal)
+                return Removal(path, None)
+            taken = safe_write.backup(path, before, keep=backups)
+            _note(journal, {"path": str(path), "before": before, "mode": _mode(path), "after_sha256": None})
+            if safe_write.remove(path, before):
+                return Removal(path, before, taken.id)
+    tries = safe_write.DRIFT_RETRIES
+    raise ConfigDriftError(f"{path} kept changing while it was being removed ({tries} attempts)")
+
+
+def _recover_locked(backups: int = 10) -> Recovery | None:
+    journal = _load()
+    if journal is None:
+        return None
+    return _roll_back(journal, backups)
+
+
+def _roll_back(journal: dict[str, Any], backups: int) -> Recovery:
+    """Restore every journaled file still holding what the transaction wrote; keep the journal if a
+    restore fails, so the next command tries again."""
+    restored: list[str] = []
+    left: list[str] = []
+    for entry in reversed(journal.get("files", [])):
+        path = Path(entry["path"])
+        current = read_text(path)
+        before: str | None = entry["before"]
+        after_sha: str | None = entry["after_sha256"]  # None: the transaction removed the file
+        if current == before:
+            continue  # never written, or already restored
+        if after_sha is None:
+            holds_ours = current is None
+        else:
+            holds_ours = current is not None and _sha(current) == after_sha
+        if not holds_ours:
+            left.append(str(path))
+            continue
+        if before is None:
+            _remove_created(path, str(after_sha))
+        else:
+            _restore(path, before, after_sha, entry.get("mode"), backups)
+        restored.append(str(path))
+    _forget()
+    return Recovery(str(journal.get("id", "?")), restored[::-1], left[::-1])
+
+
+def _restore(path: Path, before: str, sha: str | None, mode: int | None, backups: int) -> None:
+    """Put ``before`` back where the file holds what the transaction wrote (hash ``sha``) or, for a
+    removed file (``sha`` None), where there is no file."""
+
+    def put_back(now: str | None) -> str:
+        if now is None:
+            return before  # removed (by the transaction, or meanwhile): its old content goes back
+        return before if sha is not None and _sha(now) == sha else now
+
+    safe_write.apply(path, put_back, validate=_accept_anything, mode=mode, backups=backups)
+
+
+def _remove_created(path: Path, sha: str) -> None:
+    with safe_write.file_lock(path):
+        current = read_text(path)
+        if current is not None and _sha(current) == sha:
+            path.unlink()
+
+
+def _accept_anything(text: str) -> None:
+    """A restore puts back what the user had, valid or not."""
+
+
+def _save(journal: dict[str, Any]) -> None:
+    safe_write.write_private(journal_path(), json.dumps(journal, indent=1) + "\n")
+
+
+def _load() -> dict[str, Any] | None:
+    text = read_text(journal_path())
+    if text is None:
+        return None
+    try:
+        journal = json.loads(text)
+    except ValueError as exc:
+        raise ConfigFileError(
+            f"the transaction journal {journal_path()} is corrupt",
+            hint="Check the files it names by hand (or restore them with `mahavishnu ai rollback`), "
+            "then delete it.",
+        ) from exc
+    return journal if isinstance(journal, dict) else None
+
+
+def _forget() -> None:
+    journal_path().unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _transaction_lock() -> Iterator[None]:
+    """The one-transaction-at-a-time lock; while held, this thread's writes skip recovery."""
+    paths.make_dir(journal_dir())
+    try:
+        with FileLock(journal_dir() / "transaction.lock", timeout=LOCK_TIMEOUT_S):
+            token = _inside.set(True)
+            try:
+                yield
+            finally:
+                _inside.reset(token)
+    except Timeout as exc:
+        raise ConfigFileError(
+            "another mahavishnu process is switching assistants", hint="Wait for it to finish, then retry."
+        ) from exc
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return None
+
+
+safe_write.before_every_write(recover_pending)

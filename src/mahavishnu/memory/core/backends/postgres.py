@@ -1,0 +1,695 @@
+"""The PostgreSQL + pgvector backend: one server shared by many machines and terminals.
+
+- psycopg 3 with a connection pool (``psycopg_pool``); pgvector's adapter sends vectors in binary,
+  so float32 values round-trip exactly. Imported lazily: only a store configured for PostgreSQL
+  loads psycopg.
+- Schema: ``migrations/postgres.py``, applied on connect (each migration in one transaction with the
+  row recording it, under an advisory lock so two processes never race).
+- Vectors keep the embedder's native dimension; a partial HNSW (or IVFFlat) cosine index per
+  dimension serves the vector search, with ``hnsw.iterative_scan`` so a filtered top-k keeps
+  scanning until k rows match. Full text: a generated ``tsvector`` with a GIN index, ranked by
+  ``ts_rank_cd``.
+- Hybrid search is one SQL statement: a vector CTE and a text CTE, fused in SQL by the same
+  formulas and settings as ``search.Fusion`` (convex or RRF), so scores mean the same on both backends.
+- Every method is one transaction. A connection lost mid-transaction rolls back on the server;
+  the method is retried on a fresh connection (writes are idempotent by the dedup key), so a batch
+  is applied entirely or not at all.
+- A long-lived process (the memory daemon) never waits out the pool's reconnection back-off: each
+  connection is checked as it leaves the pool, and a broken one (the server stopped or restarted)
+  discards the whole pool. The next call connects directly first, so a server that is down costs
+  a call one connection attempt (with its libpq error) and one that is back is used at once.
+- The operations both databases share are written once, in ``sql.SqlBackend``; this module keeps the
+  pool, retries, pgvector and the one-statement search.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from mahavishnu.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    MahavishnuError,
+    MigrationError,
+    StoreError,
+)
+from mahavishnu.masking import mask_url
+from mahavishnu.memory.core.backends.base import SearchRequest, _need
+from mahavishnu.memory.core.backends.sql import Dialect, SqlBackend
+from mahavishnu.memory.core.migrations.postgres import (
+    INDEX_KINDS,
+    MIGRATIONS,
+    TS_CONFIG,
+    IndexKind,
+    vector_index_name,
+    vector_index_sql,
+)
+from mahavishnu.memory.core.models import Filters, Vector, parse_time
+from mahavishnu.memory.core.search import Ranked, query_terms
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    from mahavishnu.config import MemorySettings
+
+_T = TypeVar("_T")
+Conn = Any  # psycopg.Connection[Any] (psycopg is imported lazily)
+_MIGRATION_LOCK = 0x6D61_6876  # pg_advisory_xact_lock key: one migrator at a time
+_META_DIMENSION = "dimension"
+#: Seconds libpq waits for a server (on loopback or a LAN an answer takes milliseconds): also the
+#: most a call waits for a server that is down, when it is not refused at once.
+_CONNECT_TIMEOUT = 3
+_ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
+_MAX_DRAWN_IDS = 1_000_000  # nextval calls an import may make instead of setval (about a second)
+
+
+def _jsonb(value: Any) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(dict(value) if isinstance(value, Mapping) else value)
+
+
+def _as_vector(vector: Vector) -> Any:
+    from pgvector import Vector as PgVector
+
+    return PgVector(np.ascontiguousarray(vector, dtype=np.float32))
+
+
+def _to_numpy(value: Any) -> Vector:
+    array = value.to_numpy() if hasattr(value, "to_numpy") else value
+    return np.asarray(array, dtype=np.float32)
+
+
+#: jsonb, timestamptz, ``text[]`` tags (GIN-indexed), pgvector vectors sent in binary.
+DIALECT = Dialect(
+    mark="%s",
+    ifnull="coalesce",
+    tags_in=list,
+    tags_out=tuple,
+    json_in=_jsonb,
+    json_out=lambda value: value,
+    time_in=parse_time,
+    vector_in=_as_vector,
+    vector_out=_to_numpy,
+    has_tag="m.tags @> ARRAY[%s]::text[]",
+    json_get="m.metadata -> %s::text",
+    json_key=str,
+    lock_row=" FOR UPDATE",
+)
+
+
+# -- connecting ------------------------------------------------------------------------------
+def resolve_dsn(settings: MemorySettings) -> str:
+    """The DSN to use: ``memory.dsn`` (or ``MAHAVISHNU_PG_DSN``, or ``MAHAVISHNU_PG_HOST``/``_PORT``/
+    ``_USER``/``_DATABASE``), with the password, when the DSN has
+    none, from ``MAHAVISHNU_PG_PASSWORD`` or the secrets store (``pg-password``); libpq's own
+    ``PGPASSWORD``/``~/.pgpass`` still apply after that."""
+    dsn = settings.dsn or os.environ.get("MAHAVISHNU_PG_DSN") or _dsn_from_parts()
+    if not dsn:
+        raise StoreError(
+            "memory.backend is postgres but no DSN is set",
+            hint="Set memory.dsn (or MAHAVISHNU_MEMORY__DSN), e.g. postgresql://user@host:5432/mahavishnu.",
+        )
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        raise StoreError(f"memory.dsn is not a valid PostgreSQL DSN: {masked(dsn, str(exc))}") from exc
+    if params.get("password"):
+        return dsn
+    password = os.environ.get("MAHAVISHNU_PG_PASSWORD") or _secret_password()
+    return make_conninfo(dsn, password=password) if password else dsn
+
+
+def _dsn_from_parts() -> str | None:
+    """``MAHAVISHNU_PG_HOST``/``_PORT``/``_USER``/``_DATABASE`` (host required) as a DSN."""
+    parts = {k: os.environ.get(f"MAHAVISHNU_PG_{k.upper()}") for k in ("host", "port", "user", "database")}
+    if not parts["host"]:
+        return None
+    from psycopg.conninfo import make_conninfo
+
+    parts["dbname"] = parts.pop("database")
+    return make_conninfo("", **{k: v for k, v in parts.items() if v})
+
+
+def _secret_password() -> str | None:
+    try:
+        from mahavishnu.config import load_settings
+        from mahavishnu.environments.secrets import lookup
+
+        return lookup("pg-password", load_settings())
+    except (MahavishnuError, ImportError):
+        return None
+
+
+def _conninfo(dsn: str) -> dict[str, Any] | None:
+    """A DSN's parameters; None when it does not parse or psycopg is not installed."""
+    try:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return None
+    try:
+        return conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return None
+
+
+def dsn_host(dsn: str) -> str:
+    """host[:port] of a DSN (URL or key=value), never its password."""
+    params = _conninfo(dsn)
+    if params is None:
+        return "?"
+    host = _visible_host(str(params.get("host") or params.get("hostaddr") or "localhost (socket)"))
+    return f"{host}:{params['port']}" if params.get("port") else host
+
+
+def _visible_host(host: str) -> str:
+    """libpq ends a URL's password at its first ``@``: with an unencoded ``@`` in the password, the
+    rest of it lands in the host. Show only what follows the last ``@`` of each host."""
+    return ",".join(h.rpartition("@")[2] for h in host.split(","))
+
+
+def masked(dsn: str, text: str) -> str:
+    """``text`` (an error about ``dsn``) without the password, nor a tail of it libpq took for a host."""
+    params = _conninfo(dsn) or {}
+    for host in str(params.get("host") or "").split(","):
+        if "@" in host:
+            text = text.replace(host, "****@" + _visible_host(host))
+    return mask_url(text)
+
+
+def _password_has_at(dsn: str) -> bool:
+    """Whether a URL DSN's authority holds more than one ``@`` (an unencoded one in the password)."""
+    _, found, rest = dsn.partition("://")
+    return bool(found) and rest.split("/", 1)[0].count("@") > 1
+
+
+def dsn_location(dsn: str) -> str:
+    """``postgresql://user@host:port/db``: where the store lives, without the password."""
+    params = _conninfo(dsn)
+    if params is None:
+        return mask_url(dsn)
+    user = f"{params['user']}@" if params.get("user") else ""
+    return f"postgresql://{user}{dsn_host(dsn)}/{params.get('dbname') or ''}"
+
+
+def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
+    reason = masked(dsn, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if _password_has_at(dsn):
+        hint = (
+            "The DSN holds more than one '@': percent-encode an '@' in the password as %40 "
+            "(or give the password in MAHAVISHNU_PG_PASSWORD)."
+        )
+    elif "password authentication failed" in reason or "no password supplied" in reason:
+        hint = (
+            "Check the user and the password: the one in memory.dsn if it holds one (percent-encode "
+            "special characters), else MAHAVISHNU_PG_PASSWORD, secret pg-password or ~/.pgpass."
+        )
+    else:
+        hint = "Check that the server is running and reachable, and memory.dsn names it."
+    return BackendUnavailableError(f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}", hint=hint)
+
+
+def _configure(conn: Conn) -> None:
+    """Per pooled connection: UTC times, pgvector's adapter, iterative index scans."""
+    from pgvector.psycopg import register_vector
+
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.execute("SET hnsw.iterative_scan = relaxed_order")
+    conn.execute("SET ivfflat.iterative_scan = relaxed_order")
+    register_vector(conn)
+    conn.commit()
+
+
+def _pool_name() -> str:
+    """The pool's name in its log lines: this process, e.g. ``mahavishnu[4242] memory``."""
+    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not program or program.startswith("-") or program.endswith(".py"):
+        program = "python"
+    return f"{program}[{os.getpid()}] memory"
+
+
+def _quiet_pool_log() -> None:
+    """Keep the pool's own log lines ("error connecting in …") off the terminal: the failing call
+    says what is wrong itself. Python prints records to stderr only when no handler is configured
+    anywhere; a NullHandler on the pool's logger ends that, while a process that configures
+    logging (a log file, ``--verbose``) still receives them."""
+    logger = logging.getLogger("psycopg.pool")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+
+
+def _owns_memories(conn: Conn) -> bool:
+    owner = "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = 'memories'::regclass"
+    return bool(conn.execute(owner).fetchone()[0])
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A lost connection, a server restart, a serialization failure or deadlock: worth one more try."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    return isinstance(exc, psycopg.OperationalError) and not isinstance(exc, PoolTimeout)
+
+
+class PostgresBackend(SqlBackend):
+    name = "postgres"
+    dialect = DIALECT
+    migrations = MIGRATIONS
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        migrate: bool = True,
+        index: IndexKind = "hnsw",
+        pool_size: int = 10,
+        retries: int = 2,
+        pool_timeout: float = 15.0,
+    ) -> None:
+        if index not in INDEX_KINDS:
+            raise InvalidInputError(f"unknown vector index {index!r}", hint="Use hnsw or ivfflat.")
+        self.dsn = dsn
+        self.index_kind: IndexKind = index
+        self.retries = retries
+        self._pool_size = pool_size
+        self._pool_timeout = pool_timeout
+        self._pool: ConnectionPool[Any] | None = None
+        self._pool_lock = threading.Lock()
+        self._lost = False  # a pool was discarded: connect directly before building the next
+        if migrate:
+            self.migrate()
+        else:
+            self.migration_state()  # reachable, and not newer than this code
+
+    def migrate(self) -> list[str]:
+        """Pending migrations, then the vector index of the configured kind for the store's
+        dimension if it is missing (a store switched between hnsw and ivfflat is re-indexed)."""
+        applied = super().migrate()
+        with self._direct() as conn, conn.transaction():
+            row = conn.execute("SELECT value FROM meta WHERE key = %s", (_META_DIMENSION,)).fetchone()
+            if row is not None:
+                self._ensure_vector_index(conn, int(row[0]))
+        return applied
+
+    def _check_may_migrate(self) -> None:
+        """A migration is pending: say so clearly if this role may not create tables."""
+        with self._direct() as conn:
+            schema, allowed, database = conn.execute(
+                "SELECT current_schema(), has_schema_privilege(current_schema(), 'CREATE'), "
+                "current_database()"
+            ).fetchone() or (None, False, None)
+        if not allowed:
+            raise MigrationError(
+                f"no permission to create tables in schema {schema or '(none)'} of {database}",
+                hint=f"Ask its owner to run `mahavishnu db migrate` on {self.location}.",
+            )
+
+    def _migration_failed(self, name: str, exc: Exception) -> MigrationError:
+        import psycopg
+
+        database = _conninfo(self.dsn) or {}
+        where = database.get("dbname") or "the database"
+        primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege) and "extension" in primary:
+            return MigrationError(
+                f"the vector extension is not installed in {where} and this role may not create it",
+                hint=f"Ask an administrator to run `CREATE EXTENSION vector;` in {where} once.",
+            )
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return MigrationError(
+                f"migration {name} failed on {self.location}: {masked(self.dsn, primary)}",
+                hint="Ask the database's owner to run `mahavishnu db migrate`.",
+            )
+        return super()._migration_failed(name, exc)
+
+    # -- connections and transactions ---------------------------------------------------
+    def _direct(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        try:
+            return psycopg.connect(self.dsn, connect_timeout=_CONNECT_TIMEOUT, autocommit=True)
+        except psycopg.Error as exc:
+            raise _unavailable(self.dsn, exc) from None
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = self._open_pool()
+            return self._pool
+
+    def _open_pool(self) -> ConnectionPool[Any]:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        _quiet_pool_log()
+        if self._lost:  # a server still down fails here at once, with libpq's own reason
+            self._direct().close()
+        pool: ConnectionPool[Any] = ConnectionPool(
+            self.dsn,
+            min_size=1,
+            max_size=self._pool_size,
+            kwargs={"connect_timeout": _CONNECT_TIMEOUT},
+            configure=_configure,
+            timeout=self._pool_timeout,
+            open=False,
+            name=_pool_name(),
+        )
+        try:
+            pool.open(wait=True, timeout=_CONNECT_TIMEOUT + 2)
+        except psycopg.Error as exc:  # PoolTimeout is an OperationalError
+            pool.close(timeout=1.0)
+            raise _unavailable(self.dsn, exc) from None
+        self._lost = False
+        return pool
+
+    def _discard(self, pool: ConnectionPool[Any]) -> None:
+        """Drop ``pool`` (one of its connections broke): the next call builds a new one rather than
+        wait for this one's reconnection attempts, which back off up to minutes."""
+        with self._pool_lock:
+            if self._pool is not pool:
+                return
+            self._pool, self._lost = None, True
+        pool.close(timeout=1.0)
+
+    def _checked(self) -> tuple[ConnectionPool[Any], Conn]:
+        """A pooled connection that answers (``ConnectionPool.check_connection``). A broken one
+        means the server went away or restarted since: the pool is discarded (its other
+        connections are just as broken) and the connection comes from a new one."""
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        for renewed in (False, True):
+            pool = self.pool
+            conn = pool.getconn()
+            try:
+                ConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                pool.putconn(conn)
+                self._discard(pool)
+                if renewed:
+                    raise
+                continue
+            return pool, conn
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        pool, conn = self._checked()
+        try:
+            with conn:
+                yield conn
+        finally:
+            pool.putconn(conn)
+            if conn.broken or conn.closed:  # lost mid-transaction: the server is likely gone
+                self._discard(pool)
+
+    def run(self, work: Callable[[Conn], _T], *, retry: bool = True) -> _T:
+        """``work(conn)`` in one transaction; retried on a fresh connection if the connection is lost
+        (the server has rolled the failed attempt back), so it is applied once or not at all."""
+        import psycopg
+
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            try:
+                with self._connection() as conn, conn.transaction():
+                    return work(conn)
+            except psycopg.Error as exc:
+                if not _retryable(exc):
+                    if isinstance(exc, psycopg.OperationalError):
+                        raise _unavailable(self.dsn, exc) from exc
+                    raise self._store_error(exc) from exc
+                if attempt + 1 == attempts:
+                    raise _unavailable(self.dsn, exc) from exc
+        raise AssertionError("unreachable")
+
+    def _store_error(self, exc: Exception) -> StoreError:
+        import psycopg
+
+        hint = None
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            hint = "This role lacks a privilege it needs here: ask the database's owner to grant it."
+        return StoreError(f"PostgreSQL at {dsn_host(self.dsn)}: {masked(self.dsn, str(exc))}", hint=hint)
+
+    def _read(self, work: Callable[[Conn], _T]) -> _T:
+        return self.run(work)
+
+    def _write(self, work: Callable[[Conn], _T]) -> _T:
+        return self.run(work)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Any]:
+        """A binary cursor (vectors arrive exactly) in one REPEATABLE READ, read-only transaction."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            with conn.cursor(binary=True) as cursor:
+                yield cursor
+
+    @contextmanager
+    def _migrating(self) -> Iterator[Conn]:
+        with self._direct() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            yield conn
+
+    def _errors(self) -> tuple[type[Exception], ...]:
+        import psycopg
+
+        return (psycopg.Error,)
+
+    def _conflict(self, exc: Exception) -> BaseException | None:
+        import psycopg
+
+        return exc.__cause__ if isinstance(exc.__cause__, psycopg.errors.UniqueViolation) else None
+
+    @property
+    def location(self) -> str:
+        return dsn_location(self.dsn)
+
+    # -- schema ---------------------------------------------------------------------------
+    @staticmethod
+    def _applied(conn: Conn) -> dict[str, str]:
+        if conn.execute("SELECT to_regclass('_migrations')").fetchone()[0] is None:
+            return {}
+        rows = conn.execute("SELECT name, applied_at FROM _migrations ORDER BY applied_at, name").fetchall()
+        return {str(n): str(at) for n, at in rows}
+
+    def _applied_now(self) -> dict[str, str]:
+        with self._direct() as conn:
+            return self._applied(conn)
+
+    def close(self) -> None:
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def _meta_written(self, conn: Conn, values: Mapping[str, str | None]) -> None:
+        if values.get(_META_DIMENSION):
+            self._ensure_vector_index(conn, int(str(values[_META_DIMENSION])))
+
+    def _vectors_swapped(self, conn: Conn, dimension: int) -> None:
+        self._ensure_vector_index(conn, dimension)
+
+    def _before_swap(self, conn: Conn) -> None:
+        conn.execute("LOCK TABLE memories IN SHARE ROW EXCLUSIVE MODE")  # no insert sneaks in
+
+    def _imported(self, conn: Conn) -> None:
+        """New rows never reuse an imported id: the id sequence moves past the largest one. A role
+        with only USAGE on the sequence may not ``setval`` it, but may draw the ids in between."""
+        top, last, may_set = conn.execute(
+            "SELECT (SELECT max(id) FROM memories), "
+            "(SELECT last_value FROM pg_sequences WHERE sequencename = 'memories_id_seq'), "
+            f"has_sequence_privilege({_ID_SEQUENCE}, 'UPDATE')"
+        ).fetchone()
+        behind = int(top or 0) - int(last or 0)
+        if behind <= 0:
+            return
+        if may_set:
+            conn.execute(f"SELECT setval({_ID_SEQUENCE}, %s)", (top,))
+        elif behind <= _MAX_DRAWN_IDS:
+            conn.execute(f"SELECT count(nextval({_ID_SEQUENCE})) FROM generate_series(1, %s)", (behind,))
+        else:
+            raise StoreError(
+                f"this role may not move the id sequence of {self.location} past the imported ids",
+                hint="Ask the database's owner to `GRANT UPDATE ON SEQUENCE memories_id_seq` to this role.",
+            )
+
+    def _ensure_vector_index(self, conn: Conn, dimension: int) -> None:
+        """The ANN index of the store's dimension (and only that one). Only the table's owner may
+        change indexes: for another role this is left to the owner's next `mahavishnu db migrate`
+        (searches stay exact meanwhile, just slower)."""
+        keep = vector_index_name(self.index_kind, dimension)
+        stale = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'memories' "
+            "AND indexname LIKE 'memories_embedding_%%' AND indexname <> %s",
+            (keep,),
+        ).fetchall()
+        present = conn.execute("SELECT to_regclass(%s)", (keep,)).fetchone()[0] is not None
+        if (present and not stale) or not _owns_memories(conn):
+            return
+        for (name,) in stale:
+            conn.execute(f'DROP INDEX IF EXISTS "{name}"')
+        conn.execute(vector_index_sql(self.index_kind, dimension))
+
+    def _storage(self, conn: Conn) -> dict[str, Any]:
+        size = conn.execute("SELECT pg_total_relation_size('memories')").fetchone()[0]
+        indexes = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'memories' "
+            "AND indexname LIKE 'memories_embedding_%' ORDER BY 1"
+        )
+        return {
+            "size_bytes": int(size),
+            "vector_index": {"kind": self.index_kind, "indexes": [r[0] for r in indexes]},
+        }
+
+    # -- search ---------------------------------------------------------------------------
+    def vector_search(self, vector: Vector, filters: Filters, k: int) -> list[Ranked]:
+        return self.search(SearchRequest("vector", filters, k, vector=vector))
+
+    def text_search(self, text: str, filters: Filters, k: int) -> list[Ranked]:
+        return self.search(SearchRequest("text", filters, k, text=text))
+
+    def pair_holders(self, pairs: Sequence[tuple[str, str]]) -> list[set[int]]:
+        """Each pair as a ``<->`` phrase query over the stored tsvectors (GIN-indexed), in one
+        statement; a pair that loses a word to PostgreSQL's stopwords (one node left) holds none."""
+        sql = (
+            f"SELECT p.n, m.id FROM unnest(%s::text[]) WITH ORDINALITY AS p(pair, n), "
+            f"to_tsquery('{TS_CONFIG}', p.pair) AS q, memories AS m "
+            "WHERE numnode(q) > 1 AND m.content_tsv @@ q"
+        )
+        phrases = [" <-> ".join(f"'{word}'" for word in pair) for pair in pairs]
+        holders: list[set[int]] = [set() for _ in pairs]
+        for n, i in self._read(lambda conn: conn.execute(sql, (phrases,)).fetchall()):
+            holders[n - 1].add(i)
+        return holders
+
+    def search(self, request: SearchRequest) -> list[Ranked]:
+        """Every mode is one SQL statement (see ``search_sql``); so is hybrid with convex or RRF
+        fusion, while z-score fusion runs both legs and fuses in Python (``search.py``)."""
+        if request.mode == "hybrid" and request.fusion.method not in SQL_FUSIONS:
+            return super().search(request)
+        sql, params, ef_search = search_sql(request)
+
+        def work(conn: Conn) -> list[Ranked]:
+            conn.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
+            conn.execute(f"SET LOCAL ivfflat.probes = {_probes(ef_search)}")
+            return [_ranked(request.mode, row) for row in conn.execute(sql, params)]
+
+        return self.run(work)
+
+
+def open_backend(settings: MemorySettings, *, migrate: bool = True) -> PostgresBackend:
+    """What ``store.open_backend`` calls for ``memory.backend: postgres``. The vector index kind is
+    ``hnsw`` unless ``MAHAVISHNU_PG_INDEX=ivfflat``."""
+    kind = os.environ.get("MAHAVISHNU_PG_INDEX", "hnsw")
+    if kind not in INDEX_KINDS:
+        raise InvalidInputError(f"MAHAVISHNU_PG_INDEX={kind!r}", hint="Use hnsw or ivfflat.")
+    return PostgresBackend(resolve_dsn(settings), migrate=migrate, index=kind)  # type: ignore[arg-type]
+
+
+def tsquery_text(text: str) -> str:
+    """The query's terms (as the embedded backend picks them) OR-ed for ``to_tsquery``."""
+    return " | ".join(f"'{t}'" for t in query_terms(text) if "'" not in t and "\\" not in t)
+
+
+def search_sql(request: SearchRequest) -> tuple[str, list[Any], int]:
+    """(statement, parameters, ef_search) answering ``request`` in one statement.
+
+    Rows: vector mode (id, cosine); text mode (id, rank); hybrid (id, fused, cosine, rank)."""
+    where, filter_params = DIALECT.filter_sql(request.filters)
+    depth = request.limit if request.mode != "hybrid" else max(request.fusion.depth, request.limit)
+    legs, params = [], []
+    if request.mode != "text":
+        vector = request.query_vector()
+        dim = len(vector)
+        params += [_as_vector(vector), *filter_params, depth]
+        legs.append(
+            "v AS MATERIALIZED (SELECT m.id, "
+            f"m.embedding::vector({dim}) <=> %s::vector({dim}) AS distance FROM memories AS m "
+            f"WHERE m.embedding_dim = {dim} AND {where} ORDER BY distance LIMIT %s)"
+        )
+    if request.mode != "vector":
+        tsq = tsquery_text(_need(request.text))
+        params += [tsq, *filter_params, depth]
+        match = "m.content_tsv @@ q" if tsq else "false"
+        legs.append(
+            f"t AS MATERIALIZED (SELECT m.id, ts_rank_cd(m.content_tsv, q)::float8 AS score "
+            f"FROM memories AS m, to_tsquery('{TS_CONFIG}', %s) AS q WHERE {match} AND {where} "
+            "ORDER BY score DESC, m.id LIMIT %s)"
+        )
+    ef_search = min(1000, max(40, depth))
+    if request.mode == "vector":
+        return f"WITH {legs[0]} SELECT id, 1 - distance FROM v ORDER BY distance, id", params, ef_search
+    if request.mode == "text":
+        return f"WITH {legs[0]} SELECT id, score FROM t ORDER BY score DESC, id", params, ef_search
+    fusion = request.fusion
+    if fusion.method not in SQL_FUSIONS:
+        raise StoreError(f"{fusion.method} fusion is not done in SQL: fuse both legs' results in Python")
+    alpha, rrf_k = f"{float(fusion.alpha)!r}::float8", f"{float(fusion.rrf_k)!r}::float8"
+    fused = _convex(alpha) if fusion.method == "convex" else _rrf(alpha, rrf_k)
+    sql = f"""
+        WITH {legs[0]}, {legs[1]},
+        vr AS (SELECT id, 1 - distance AS score, row_number() OVER (ORDER BY distance, id) AS rank FROM v),
+        tr AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM t),
+        j AS (
+            SELECT coalesce(vr.id, tr.id) AS id, vr.score AS vs, tr.score AS ts, vr.rank AS vrank,
+                   tr.rank AS trank, max(vr.score) OVER () AS vmax, max(tr.score) OVER () AS tmax
+            FROM vr FULL JOIN tr ON vr.id = tr.id
+        ),
+        f AS (SELECT id, {fused} AS score, vs, ts FROM j)
+        SELECT id, score, vs, ts FROM f ORDER BY score DESC, id LIMIT %s
+    """
+    return sql, [*params, request.limit], ef_search
+
+
+def _scaled_sql(value: str, top: str) -> str:
+    """``search._scaled(value, 0, top)`` in SQL (0 where the leg did not find the row)."""
+    return (
+        f"(CASE WHEN {value} IS NULL THEN 0 WHEN {top} <= 0 THEN (CASE WHEN {value} > 0 THEN 1 ELSE 0 END) "
+        f"ELSE least(1, greatest(0, {value} / {top})) END)"
+    )
+
+
+def _convex(alpha: str) -> str:
+    return f"{alpha} * {_scaled_sql('vs', 'vmax')} + (1 - {alpha}) * {_scaled_sql('ts', 'tmax')}"
+
+
+def _rrf(alpha: str, rrf_k: str) -> str:
+    vector = f"coalesce({alpha} / ({rrf_k} + vrank), 0)"
+    text = f"coalesce((1 - {alpha}) / ({rrf_k} + trank), 0)"
+    return f"({vector} + {text}) * ({rrf_k} + 1)"
+
+
+#: The fusion methods ``search_sql`` does in SQL.
+SQL_FUSIONS = ("convex", "rrf")
+
+
+def _probes(ef_search: int) -> int:
+    return max(10, min(100, ef_search // 4))
+
+
+def _ranked(mode: str, row: Sequence[Any]) -> Ranked:
+    if mode == "vector":
+        return Ranked(int(row[0]), float(row[1]), vector_score=float(row[1]))
+    if mode == "text":
+        return Ranked(int(row[0]), float(row[1]), text_score=float(row[1]))
+    vs, ts = row[2], row[3]
+    return Ranked(
+        int(row[0]),
+        float(row[1]),
+        None if vs is None else float(vs),
+        None if ts is None else float(ts),
+    )

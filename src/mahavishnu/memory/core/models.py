@@ -1,0 +1,430 @@
+"""The memory data model: what is stored, what is asked for, what comes back.
+
+Plain frozen dataclasses, shared by every backend. Validation lives here (one place, one message
+per mistake) so the fake, SQLite and PostgreSQL backends only ever see clean values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.redaction.scrub import scrub, scrub_tree
+
+MemoryType = Literal["agent", "rag", "workflow", "insight", "decision", "note"]
+MEMORY_TYPES: tuple[MemoryType, ...] = get_args(MemoryType)
+SearchMode = Literal["hybrid", "vector", "text"]
+SEARCH_MODES: tuple[SearchMode, ...] = get_args(SearchMode)
+#: Scope columns: free-form labels that filters match exactly.
+SCOPE_FIELDS = ("project", "repo_id", "agent_id", "session_id", "workflow_id", "source_system")
+
+Vector = npt.NDArray[np.float32]
+
+#: ``source_system`` of the chunks ``memory ingest`` stores (``ingest.pipeline``): only ``forget-repo``
+#: removes them.
+INGEST_SOURCE = "ingest"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """Fixed-width UTC text (microseconds, ``Z``): sorts like time and round-trips exactly."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    elif not isinstance(value, str):  # e.g. a number from an MCP client's filters
+        raise InvalidInputError(
+            f"not a date/time: {value!r} ({type(value).__name__}, not ISO 8601 text)",
+            hint="Use an ISO 8601 string, e.g. 2025-01-31 or 2025-01-31T10:00:00Z.",
+        )
+    else:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"not a date/time: {value!r}", hint="Use ISO 8601, e.g. 2025-01-31."
+            ) from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def content_hash(content: str) -> str:
+    """SHA-256 of the exact content: dedup key (with type, project and repo)."""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def _reject_unknown_fields(data: Mapping[str, Any], known: set[str]) -> None:
+    """InvalidInputError naming the keys of ``data`` that are not memory fields."""
+    unknown = set(data) - known
+    if unknown:
+        raise InvalidInputError(f"unknown memory fields: {', '.join(sorted(unknown))}")
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """One stored memory. ``embedding`` is filled only where it was asked for (export)."""
+
+    id: int
+    content: str
+    memory_type: MemoryType
+    content_hash: str
+    embedding_model: str
+    embedding_dim: int
+    created_at: datetime
+    updated_at: datetime
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    repo_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    workflow_id: str | None = None
+    source_system: str | None = None
+    embedding: Vector | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, without the vector (export adds it)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "embedding"}
+        data.update(
+            tags=list(self.tags),
+            metadata=dict(self.metadata),
+            created_at=format_time(self.created_at),
+            updated_at=format_time(self.updated_at),
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], embedding: Vector | None = None) -> Memory:
+        _reject_unknown_fields(data, {f.name for f in fields(cls)} - {"embedding"})
+        values = dict(data)
+        values["tags"] = tuple(values.get("tags") or ())
+        values["metadata"] = dict(values.get("metadata") or {})
+        values["created_at"] = parse_time(values["created_at"])
+        values["updated_at"] = parse_time(values["updated_at"])
+        return cls(**values, embedding=embedding)
+
+    def with_embedding(self, embedding: Vector | None) -> Memory:
+        return replace(self, embedding=embedding)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryDraft:
+    """A memory before it is stored: what ``store``/``store_many`` accept, validated by ``checked``."""
+
+    content: str
+    type: str = "note"
+    tags: Sequence[str] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    repo_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    workflow_id: str | None = None
+    source_system: str | None = None
+
+    def checked(self, max_content_chars: int) -> MemoryDraft:
+        """The same draft, normalised (tags deduplicated), or InvalidInputError saying what is wrong."""
+        check_content(self.content, max_content_chars)
+        scope: dict[str, Any] = {name: check_label(name, getattr(self, name)) for name in SCOPE_FIELDS}
+        return replace(
+            self,
+            type=check_type(self.type),
+            tags=check_tags(self.tags),
+            metadata=check_metadata(self.metadata),
+            **scope,
+        )
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.content)
+
+    @property
+    def memory_type(self) -> str:
+        """``type`` under its column's name (``Memory.memory_type``): callers say ``type``."""
+        return self.type
+
+    @property
+    def dedup_key(self) -> tuple[str, str, str | None, str | None]:
+        """Same content, type, project and repo: the same memory."""
+        return (self.content_hash, self.type, self.project, self.repo_id)
+
+    @classmethod
+    def coerce(cls, value: MemoryDraft | Mapping[str, Any]) -> MemoryDraft:
+        if isinstance(value, MemoryDraft):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(f"expected a memory draft or a mapping, got {type(value).__name__}")
+        data = dict(value)
+        if "memory_type" in data:
+            data["type"] = data.pop("memory_type")
+        _reject_unknown_fields(data, {f.name for f in fields(cls)})
+        if "content" not in data:
+            raise InvalidInputError("a memory needs content")
+        return cls(**data)
+
+
+def check_content(content: object, max_chars: int) -> str:
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidInputError("memory content is empty", hint="Pass the text to remember.")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: bytes that were not UTF-8 (argv, stdin)
+        raise InvalidInputError(
+            f"memory content is not UTF-8 text (at character {exc.start})",
+            hint="Convert it first, e.g. `iconv -f latin1 -t utf-8`.",
+        ) from exc
+    if len(content) > max_chars:
+        raise InvalidInputError(
+            f"memory content is {len(content):,} characters, over the limit of {max_chars:,}",
+            hint="Split it, or raise memory.max_content_chars in the settings.",
+        )
+    return content
+
+
+def check_limit(limit: object, maximum: int) -> int:
+    if not isinstance(limit, int) or not 1 <= limit <= maximum:
+        raise InvalidInputError(f"limit must be between 1 and {maximum}, got {limit!r}")
+    return limit
+
+
+def check_query(query: object) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError("the search query is empty")
+    return query
+
+
+def check_mode(mode: object) -> SearchMode:
+    if mode not in SEARCH_MODES:
+        raise InvalidInputError(
+            f"invalid search mode {mode!r}", hint=f"Use one of: {', '.join(SEARCH_MODES)}."
+        )
+    return mode  # type: ignore[return-value]
+
+
+def check_type(value: object) -> MemoryType:
+    if value not in MEMORY_TYPES:
+        raise InvalidInputError(
+            f"invalid memory type {value!r}", hint=f"Use one of: {', '.join(MEMORY_TYPES)}."
+        )
+    return value  # type: ignore[return-value]
+
+
+def check_label(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def check_tags(tags: object) -> tuple[str, ...]:
+    if isinstance(tags, str) or not isinstance(tags, Iterable):
+        raise InvalidInputError(f"tags must be a list of strings, got {tags!r}")
+    out: dict[str, None] = {}
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip():
+            raise InvalidInputError(f"invalid tag {tag!r}: tags are non-empty strings")
+        out[tag.strip()] = None
+    return tuple(out)
+
+
+def check_metadata(metadata: object) -> dict[str, Any]:
+    if not isinstance(metadata, Mapping):
+        raise InvalidInputError(f"metadata must be a JSON object, got {type(metadata).__name__}")
+    try:
+        return dict(json.loads(json.dumps(dict(metadata), allow_nan=False)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata is not JSON-serialisable: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Narrow a search (or a listing) *inside* the backend's scan. Empty means everything.
+
+    ``types`` matches any of the given types; ``tags`` requires every given tag; ``since``/``until``
+    bound ``created_at`` (inclusive / exclusive). ``group`` matches any project of that project group
+    (instead of one ``project``). With ``shared``, a project (or group) scope also takes in the
+    insights shared with it (``cross_project.py``); with ``with_global``, the memories of no project
+    (stored without ``--project``: they hold everywhere).
+    """
+
+    types: tuple[MemoryType, ...] = ()
+    project: str | None = None
+    repo_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    workflow_id: str | None = None
+    source_system: str | None = None
+    tags: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    group: str | None = None
+    shared: bool = False
+    with_global: bool = False
+
+    def __bool__(self) -> bool:
+        flags = ("shared", "with_global")
+        return any(getattr(self, f.name) not in (None, ()) for f in fields(self) if f.name not in flags)
+
+    def labels(self) -> dict[str, str]:
+        """The exact-match label filters that are set, except ``project`` (see ``project``/``group``)."""
+        return {
+            name: getattr(self, name)
+            for name in SCOPE_FIELDS
+            if name != "project" and getattr(self, name) is not None
+        }
+
+    @classmethod
+    def coerce(cls, value: Filters | Mapping[str, Any] | None) -> Filters:
+        """From a Filters, None, or a mapping (``type``/``types`` may be a string or a list)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Filters):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(f"filters must be a mapping, got {type(value).__name__}")
+        data = dict(value)
+        data["types"] = _as_tuple(data.pop("type", None)) + _as_tuple(data.pop("types", None))
+        data["tags"] = _as_tuple(data.pop("tag", None)) + _as_tuple(data.pop("tags", None))
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown filter {unknown[0]!r}",
+                hint="Filters: type, tags, since, until, group, shared, with_global, "
+                f"{', '.join(SCOPE_FIELDS)}.",
+            )
+        return cls._checked(data)
+
+    @classmethod
+    def _checked(cls, data: dict[str, Any]) -> Filters:
+        data["types"] = tuple(dict.fromkeys(check_type(t) for t in data["types"]))
+        data["tags"] = check_tags(data["tags"])
+        for name in (*SCOPE_FIELDS, "group"):
+            data[name] = check_label(name, data.get(name))
+        if data["project"] and data["group"]:
+            raise InvalidInputError(
+                "filter by a project or by a group, not both", hint="Add the project to the group instead."
+            )
+        data["shared"] = bool(data.get("shared", False))
+        data["with_global"] = bool(data.get("with_global", False))
+        for name in ("since", "until"):
+            data[name] = parse_time(data[name]) if data.get(name) is not None else None
+        if data["since"] and data["until"] and data["since"] >= data["until"]:
+            raise InvalidInputError("filter 'since' must be before 'until'")
+        return cls(**data)
+
+
+def _as_tuple(value: object) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable):
+        return tuple(value)
+    return (value,)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One result: the memory, its score in the asked mode, and which searches found it.
+
+    Scores: ``vector`` = cosine similarity; ``text`` = BM25 (higher is better, unbounded);
+    ``hybrid`` = the fused score in [0, 1] (see ``search.py``). ``vector_score`` is the memory's
+    cosine with the query in a vector or hybrid search, also when only the text leg found it.
+    """
+
+    memory: Memory
+    score: float
+    modes: tuple[str, ...]
+    source: str = "memory"
+    vector_score: float | None = None
+    text_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": _finite(self.score),
+            "modes": list(self.modes),
+            "source": self.source,
+            "vector_score": _finite(self.vector_score),
+            "text_score": _finite(self.text_score),
+            "memory": self.memory.to_dict(),
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationState:
+    """What ``db status`` shows: applied migrations (name, when) and pending names."""
+
+    backend: str
+    location: str
+    applied: tuple[tuple[str, str], ...]
+    pending: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "location": self.location,
+            "applied": [{"name": n, "applied_at": at} for n, at in self.applied],
+            "pending": list(self.pending),
+            "up_to_date": not self.pending,
+        }
+
+
+# -- secrets out: every draft is scrubbed before it is hashed, embedded or stored -------------------
+
+
+def scrub_draft(draft: MemoryDraft) -> MemoryDraft:
+    """A memory about to be stored, its content, metadata, tags and labels (project, agent…)
+    scrubbed (the same object if clean)."""
+    if not isinstance(draft.content, str):
+        return draft  # not text: ``MemoryDraft.checked`` says what is wrong
+    content, metadata = scrub(draft.content), scrub_tree(draft.metadata)
+    labels = _scrubbed_labels(draft)
+    if content == draft.content and metadata == draft.metadata and not labels:
+        return draft
+    return replace(draft, content=content, metadata=metadata, **labels)
+
+
+def scrub_memory(memory: Memory) -> Memory:
+    """A stored memory as it may be shown: scrubbed again, for rows stored before scrubbing existed
+    (or by an older scrubber). The same object when clean."""
+    content, metadata = scrub(memory.content), scrub_tree(memory.metadata)
+    labels = _scrubbed_labels(memory)
+    if content == memory.content and metadata == memory.metadata and not labels:
+        return memory
+    return replace(memory, content=content, metadata=metadata, content_hash=content_hash(content), **labels)
+
+
+def _scrubbed_labels(item: MemoryDraft | Memory) -> dict[str, Any]:
+    """The tags and labels of ``item`` that held a secret, scrubbed (a key pasted as a tag)."""
+    changed: dict[str, Any] = {}
+    tags = item.tags
+    # anything but a list of strings is left to ``MemoryDraft.checked``, which says what is wrong
+    if isinstance(tags, list | tuple) and all(isinstance(t, str) for t in tags):
+        clean = tuple(scrub(t) for t in tags)
+        if clean != tuple(tags):
+            changed["tags"] = clean
+    for name in SCOPE_FIELDS:
+        value = getattr(item, name, None)
+        clean_value = scrub(value) if isinstance(value, str) else value
+        if clean_value != value:
+            changed[name] = clean_value
+    return changed

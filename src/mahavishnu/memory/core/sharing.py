@@ -1,0 +1,144 @@
+"""Project groups and what is shared with which project (``insight_shares``).
+
+Which projects see a shared memory is recorded once per project: the project it came from
+(``via="origin"``), each project it was shared with (``direct``) and each member of a group it was
+shared with (``group:NAME``). ``MemoryStore.search`` reads it for a project- or group-scoped search;
+``insights.cross_project`` shares insights through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.memory.core.backends.base import Backed
+from mahavishnu.memory.core.backends.records import GROUP_MEMBERS, GROUPS, SHARES
+from mahavishnu.memory.core.models import Memory, check_label, format_time, utcnow
+
+ORIGIN = "origin"
+DIRECT = "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    description: str | None
+    projects: tuple[str, ...]
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "projects": list(self.projects),
+            "created_at": self.created_at,
+        }
+
+
+def add_shares(store: Backed, memory_ids: Sequence[int], projects: Sequence[str], via: str) -> None:
+    now = format_time(utcnow())
+    rows = [
+        {"memory_id": i, "project": p, "via": via, "shared_at": now} for i in memory_ids for p in projects
+    ]
+    if rows:
+        store.backend.add_records(SHARES, rows)
+
+
+def insight_projects(store: Backed, memories: Sequence[Memory]) -> list[tuple[str, ...]]:
+    """For each insight, the projects that see it (its origin first, then those it is shared with)."""
+    if not memories:
+        return []
+    rows = store.backend.records(SHARES, {"memory_id": [m.id for m in memories]}, limit=100_000)
+    by_memory: dict[int, list[tuple[bool, str, str]]] = {}
+    for row in rows:
+        by_memory.setdefault(row["memory_id"], []).append(
+            (row["via"] != ORIGIN, row["shared_at"], row["project"])
+        )
+    return [tuple(p for *_, p in sorted(by_memory.get(m.id, []))) for m in memories]
+
+
+# -- project groups -------------------------------------------------------------------------------
+def create_group(
+    store: Backed, name: str, projects: Sequence[str] = (), *, description: str | None = None
+) -> Group:
+    label = _group_name(name)
+    [created] = store.backend.add_records(
+        GROUPS, [{"name": label, "description": description, "created_at": format_time(utcnow())}]
+    )
+    if created is None:
+        raise InvalidInputError(
+            f"project group {label!r} already exists",
+            hint=f"Add projects with `mahavishnu memory groups add {label} PROJECT…`.",
+        )
+    return add_to_group(store, label, projects) if projects else get_group(store, label)
+
+
+def add_to_group(store: Backed, name: str, projects: Sequence[str]) -> Group:
+    """Add projects; they also see the insights shared with the group so far."""
+    group = get_group(store, name)
+    added = [p for p in dict.fromkeys(_projects(projects)) if p not in group.projects]
+    now = format_time(utcnow())
+    store.backend.add_records(
+        GROUP_MEMBERS, [{"group_name": group.name, "project": p, "added_at": now} for p in added]
+    )
+    via = f"group:{group.name}"
+    shared = {r["memory_id"] for r in store.backend.records(SHARES, {"via": via}, limit=100_000)}
+    add_shares(store, sorted(shared), added, via)
+    return get_group(store, group.name)
+
+
+def remove_from_group(store: Backed, name: str, projects: Sequence[str]) -> Group:
+    """Remove projects; they stop seeing what was shared with them through this group."""
+    group = get_group(store, name)
+    gone = [p for p in _projects(projects) if p in group.projects]
+    if gone:
+        store.backend.delete_records(GROUP_MEMBERS, {"group_name": group.name, "project": gone})
+        store.backend.delete_records(SHARES, {"via": f"group:{group.name}", "project": gone})
+    return get_group(store, group.name)
+
+
+def delete_group(store: Backed, name: str) -> None:
+    """Delete a group (shares made through it stay: the projects keep what they were given)."""
+    group = get_group(store, name)
+    store.backend.delete_records(GROUPS, {"name": group.name})
+
+
+def get_group(store: Backed, name: str) -> Group:
+    label = _group_name(name)
+    rows = store.backend.records(GROUPS, {"name": label}, limit=1)
+    if not rows:
+        raise NotFoundError(
+            f"no project group {label!r}",
+            hint=f"Create it with `mahavishnu memory groups create {label} PROJECT…`.",
+        )
+    return _group(rows[0], store.backend.records(GROUP_MEMBERS, {"group_name": label}, limit=100_000))
+
+
+def list_groups(store: Backed) -> list[Group]:
+    groups = store.backend.records(GROUPS, {}, limit=100_000)
+    members = store.backend.records(GROUP_MEMBERS, {}, limit=1_000_000)
+    return sorted(
+        (_group(g, [m for m in members if m["group_name"] == g["name"]]) for g in groups),
+        key=lambda g: g.name,
+    )
+
+
+def _group(row: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> Group:
+    projects = tuple(sorted(m["project"] for m in members))
+    return Group(row["name"], row["description"], projects, row["created_at"])
+
+
+def _group_name(name: object) -> str:
+    label = check_label("group", name)
+    if label is None:
+        raise InvalidInputError("a project group needs a name")
+    return label.strip()
+
+
+def _projects(projects: Sequence[str]) -> list[str]:
+    out = [check_label("project", p) or "" for p in projects]
+    if not out:
+        raise InvalidInputError("name at least one project")
+    return [p.strip() for p in out]

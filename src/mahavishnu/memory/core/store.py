@@ -1,0 +1,744 @@
+"""``MemoryStore``: the one way in to memory, whatever the backend.
+
+The facade validates input, embeds text (only what is new: a duplicate returns the stored row
+before any embedding), binds a store to one embedder's vector space, and turns backend answers
+into ``SearchHit``s. Backends (``backends/``) only persist and search.
+
+    with MemoryStore.open() as store:
+        store.store("Use WAL mode", "decision", tags=["sqlite"], project="mahavishnu")
+        hits = store.search("sqlite journal mode", filters={"project": "mahavishnu"})
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.errors import (
+    DimensionMismatchError,
+    EmbedderMismatchError,
+    EmbeddingError,
+    InvalidInputError,
+    NotFoundError,
+    StoreDamagedError,
+    StoreError,
+    from_unexpected,
+)
+from mahavishnu.memory.core import transfer
+from mahavishnu.memory.core.backends.base import (
+    UPDATABLE,
+    Backend,
+    ImportCounts,
+    SearchRequest,
+    query_worker,
+)
+from mahavishnu.memory.core.models import (
+    INGEST_SOURCE,
+    SCOPE_FIELDS,
+    Filters,
+    Memory,
+    MemoryDraft,
+    MigrationState,
+    SearchHit,
+    SearchMode,
+    Vector,
+    check_content,
+    check_label,
+    check_limit,
+    check_metadata,
+    check_mode,
+    check_query,
+    check_tags,
+    check_type,
+    content_hash,
+    format_time,
+    parse_time,
+    scrub_draft,
+    scrub_memory,
+    utcnow,
+)
+from mahavishnu.memory.core.relevance import MEMORY_KINDS, REPOSITORY_KIND, above_floor
+from mahavishnu.memory.core.search import Fusion, Ranked
+from mahavishnu.redaction.scrub import scrub_tree
+
+if TYPE_CHECKING:
+    from mahavishnu.config import MemorySettings, Settings
+    from mahavishnu.memory.core.embedders.base import Embedder
+
+META_EMBEDDER = "embedder"
+META_DIMENSION = "dimension"
+META_REEMBED = "reembed_target"
+MAX_LIMIT = 1_000
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What ``MemoryStore.add`` did: the memory, and whether the same memory was already stored."""
+
+    memory: Memory
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReembedReport:
+    embedder: str
+    dimension: int
+    embedded: int
+    total: int
+    done: bool
+
+
+class MemoryStore:
+    """Store, search and move memories. Open with ``MemoryStore.open()``; close (or use ``with``)."""
+
+    def __init__(self, backend: Backend, settings: MemorySettings, embedder: Embedder | None = None) -> None:
+        self.backend = backend
+        self.settings = settings
+        self._embedder: Embedder | None = None
+        if embedder is not None:
+            self._bind(embedder)
+
+    @classmethod
+    def open(
+        cls,
+        settings: MemorySettings | Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        backend: Backend | None = None,
+    ) -> MemoryStore:
+        """Open (creating and migrating) the configured store. An explicit ``embedder`` is checked
+        against the store's at once; otherwise the configured one is checked on first use."""
+        memory = _memory_settings(settings)
+        return cls(backend or open_backend(memory), memory, embedder)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self.close()
+
+    # -- the embedder this store is bound to ----------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._bind(default_embedder(self._embedder_settings()))
+        assert self._embedder is not None
+        return self._embedder
+
+    def _embedder_settings(self) -> MemorySettings:
+        """The settings, with the store's own local model when none is configured: a store built
+        with an earlier default local model keeps using it (``memory reembed`` moves it)."""
+        if self.settings.embedder != "local" or self.settings.embedder_model is not None:
+            return self.settings
+        from mahavishnu.memory.core.embedders.local import MODEL_NAMES
+
+        stored = (self.backend.get_meta(META_EMBEDDER) or "").removeprefix("local/")
+        if stored not in MODEL_NAMES.values() or not self.backend.recent(Filters(), 1):
+            return self.settings
+        return self.settings.model_copy(update={"embedder_model": stored})
+
+    def _bind(self, embedder: Embedder) -> None:
+        """Accept an embedder only if it produces the store's vector space (an empty store adopts it)."""
+        stored, dimension = self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION)
+        same = stored == embedder.identity and dimension == str(embedder.dimension)
+        if not same and (stored is None or not self.backend.recent(Filters(), 1)):
+            self.backend.set_meta({META_EMBEDDER: embedder.identity, META_DIMENSION: str(embedder.dimension)})
+        elif not same:
+            raise _mismatch(stored, int(dimension or 0), embedder)
+        self._embedder = embedder
+
+    # -- writing --------------------------------------------------------------------------
+    def store(
+        self,
+        content: str,
+        type: str = "note",
+        *,
+        tags: Sequence[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        project: str | None = None,
+        repo_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        workflow_id: str | None = None,
+        source_system: str | None = None,
+    ) -> Memory:
+        """Store one memory; the same content, type, project and repo returns the stored row."""
+        return self.add(
+            content,
+            type,
+            tags=tags,
+            metadata=metadata,
+            project=project,
+            repo_id=repo_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            workflow_id=workflow_id,
+            source_system=source_system,
+        ).memory
+
+    def add(
+        self,
+        content: str,
+        type: str = "note",
+        *,
+        tags: Sequence[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        project: str | None = None,
+        repo_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        workflow_id: str | None = None,
+        source_system: str | None = None,
+    ) -> Stored:
+        """``store``, telling whether the memory was already stored (then the new record's tags and
+        metadata are merged into the stored row: see ``merged_duplicate``)."""
+        draft = MemoryDraft(
+            content,
+            type,
+            tags,
+            metadata or {},
+            project,
+            repo_id,
+            agent_id,
+            session_id,
+            workflow_id,
+            source_system,
+        )
+        return self.store_many_checked([draft])[0]
+
+    def store_many(
+        self, items: Iterable[MemoryDraft | Mapping[str, Any]], *, batch_size: int = 256
+    ) -> list[Memory]:
+        """Store many, embedding in batches; each batch is one transaction. All are validated first,
+        and scrubbed of secrets (``scrub.py``) before anything is hashed, embedded or written.
+        A memory stored before (or earlier in ``items``) keeps its row and gains the new tags and
+        metadata (``merged_duplicate``)."""
+        return [s.memory for s in self.store_many_checked(items, batch_size=batch_size)]
+
+    def store_many_checked(
+        self, items: Iterable[MemoryDraft | Mapping[str, Any]], *, batch_size: int = 256
+    ) -> list[Stored]:
+        """``store_many``, telling for each item whether it was already stored."""
+        limit = self.settings.max_content_chars
+        drafts = [scrub_draft(MemoryDraft.coerce(item)).checked(limit) for item in items]
+        out: list[Stored] = []
+        for start in range(0, len(drafts), batch_size):
+            out.extend(self._store_batch(drafts[start : start + batch_size]))
+        return out
+
+    def _store_batch(self, drafts: Sequence[MemoryDraft]) -> list[Stored]:
+        """Embed the drafts not stored yet, then insert them and merge the duplicates in one
+        transaction of the backend's, so a memory another process stored meanwhile is merged into
+        (and reported as already stored), and concurrent merges of one memory each keep the
+        others' tags (``insert_or_merge``)."""
+        known = self.backend.find_existing(drafts)
+        fresh: dict[tuple[Any, ...], MemoryDraft] = {}
+        for d in drafts:
+            if d.dedup_key not in known:
+                fresh.setdefault(d.dedup_key, d)
+        model = ""
+        by_key: dict[tuple[Any, ...], Vector] = {}
+        if fresh:
+            embedder = self.embedder
+            vectors = embedder.embed_many([d.content for d in fresh.values()], kind="document")
+            model = embedder.identity
+            by_key = dict(zip(fresh, vectors, strict=True))
+        wanted = [by_key[d.dedup_key] if fresh.get(d.dedup_key) is d else None for d in drafts]
+        done = self.backend.insert_or_merge(drafts, wanted, model=model, now=utcnow(), merge=merged_duplicate)
+        return [
+            Stored(memory if memory is not None else known[d.dedup_key], duplicate)
+            for d, (memory, duplicate) in zip(drafts, done, strict=True)
+        ]
+
+    def get(self, memory_id: int) -> Memory:
+        found = self.backend.get([memory_id]).get(memory_id) if _valid_id(memory_id) else None
+        if found is None:
+            raise NotFoundError(f"no memory #{memory_id}", hint="Find ids with `mahavishnu memory search`.")
+        return scrub_memory(found)
+
+    def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
+        """The memories of ``ids`` that exist, by id (an unknown id is simply absent)."""
+        found = self.backend.get([i for i in ids if _valid_id(i)])  # (an id past 64 bits names no row)
+        return {memory_id: scrub_memory(memory) for memory_id, memory in found.items()}
+
+    def update(self, memory_id: int, **changes: Any) -> Memory:
+        """Change content, type, tags, metadata or scope labels (None clears a label).
+        New content is re-embedded; a change that duplicates another memory is refused."""
+        if not _valid_id(memory_id):
+            raise NotFoundError(f"no memory #{memory_id}")
+        checked = self._checked_changes(scrub_tree(changes))
+        vector = None
+        if "content" in checked:
+            vector = self.embedder.embed_many([checked["content"]], kind="document")[0]
+            checked["content_hash"] = content_hash(checked["content"])
+        model = self.embedder.identity if vector is not None else ""
+        updated = self.backend.update(memory_id, checked, vector, model=model, now=utcnow())
+        if updated is None:
+            raise NotFoundError(f"no memory #{memory_id}")
+        return updated
+
+    def _checked_changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        changes = {("memory_type" if k == "type" else k): v for k, v in changes.items()}
+        unknown = sorted(set(changes) - (UPDATABLE - {"content_hash"}))
+        if unknown:
+            raise InvalidInputError(
+                f"cannot update {unknown[0]!r}",
+                hint=f"Updatable: content, type, tags, metadata, {', '.join(SCOPE_FIELDS)}.",
+            )
+        if not changes:
+            raise InvalidInputError("nothing to update")
+        checks: dict[str, Callable[[Any], Any]] = {
+            "content": lambda v: check_content(v, self.settings.max_content_chars),
+            "memory_type": check_type,
+            "tags": check_tags,
+            "metadata": check_metadata,
+        }
+        return {k: checks[k](v) if k in checks else check_label(k, v) for k, v in changes.items()}
+
+    def delete(self, memory_id: int) -> None:
+        """Delete one memory; a repository chunk is refused (see ``delete_many``)."""
+        if _valid_id(memory_id):
+            self._refuse_repository_chunks([memory_id])
+        if not _valid_id(memory_id) or not self.backend.delete([memory_id]):
+            raise NotFoundError(f"no memory #{memory_id}")
+
+    def delete_many(self, ids: Sequence[int]) -> int:
+        """Delete memories by id; how many were deleted. Repository chunks (``memory ingest``) are
+        refused, and then nothing is deleted: without its chunk a file would stay out of the index,
+        since the next ingest sees the file unchanged. ``forget-repo`` removes a repository."""
+        self._refuse_repository_chunks(ids)
+        valid = [i for i in ids if _valid_id(i)]
+        return self.backend.delete(valid) if valid else 0
+
+    def _refuse_repository_chunks(self, ids: Sequence[int]) -> None:
+        valid = [i for i in ids if _valid_id(i)]
+        if not valid:
+            return
+        chunks = sorted(
+            (
+                m
+                for m in self.backend.get(valid).values()
+                if m.memory_type == "rag" and m.source_system == INGEST_SOURCE
+            ),
+            key=lambda m: m.id,
+        )
+        if not chunks:
+            return
+        first = chunks[0]
+        repos = sorted({m.repo_id or "?" for m in chunks})
+        named = ", ".join(f"#{m.id}" for m in chunks[:5]) + (" …" if len(chunks) > 5 else "")
+        where = f" ({first.metadata.get('path')})" if len(chunks) == 1 and first.metadata.get("path") else ""
+        raise InvalidInputError(
+            f"{named}{where} {'is a chunk' if len(chunks) == 1 else 'are chunks'} of ingested "
+            f"repository {', '.join(repr(r) for r in repos)}; nothing was deleted",
+            hint=f"Remove a repository with `mahavishnu memory forget-repo {repos[0]}`; "
+            "`mahavishnu memory ingest PATH` again keeps it up to date with its files.",
+        )
+
+    def delete_where(self, filters: Filters | Mapping[str, Any]) -> int:
+        """Delete every memory matching (non-empty) filters, e.g. one repository's chunks."""
+        return self.backend.delete_where(Filters.coerce(filters))
+
+    # -- reading --------------------------------------------------------------------------
+    def recent(
+        self,
+        filters: Filters | Mapping[str, Any] | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        include_shared: bool = True,
+    ) -> list[Memory]:
+        """Memories matching the filters, newest first. A project or group scope also takes in
+        the insights shared with it, unless ``include_shared`` is false."""
+        scoped = self._scoped(filters, include_shared)
+        return [scrub_memory(m) for m in self.backend.recent(scoped, _checked_limit(limit), max(0, offset))]
+
+    def search(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        filters: Filters | Mapping[str, Any] | None = None,
+        min_score: float | None = None,
+        limit: int = 10,
+        fusion: Fusion | None = None,
+        include_shared: bool = True,
+    ) -> list[SearchHit]:
+        """Best memories for ``query``, filtered inside the search (a project or group scope also
+        takes in the insights shared with it, unless ``include_shared`` is false). Scores: see
+        ``SearchHit``."""
+        check_query(query)
+        if min_score is not None and not math.isfinite(min_score):
+            raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
+        checked_mode = check_mode(mode)
+        request = SearchRequest(
+            mode=checked_mode,
+            filters=self._scoped(filters, include_shared),
+            limit=_checked_limit(limit),
+            vector=self.query_vector(query, checked_mode),
+            text=query if mode != "vector" else None,
+            fusion=fusion or self.fusion,
+        )
+        ranked, rows = self._ranked(request)
+        cosines: dict[int, float] = {}
+        if mode != "text":  # a keyword search keeps every match (and needs no embedder)
+            cosines = self._cosines(ranked, request)
+            ranked = above_floor(ranked, self.relevance_floor, cosines)
+        return [
+            SearchHit(
+                scrub_memory(rows[r.id]),
+                r.score,
+                r.modes,
+                "memory",
+                r.vector_score if r.vector_score is not None else cosines.get(r.id),
+                r.text_score,
+            )
+            for r in ranked
+            if min_score is None or r.score >= min_score
+        ]
+
+    def _cosines(self, ranked: list[Ranked], request: SearchRequest) -> dict[int, float]:
+        """The cosine with the query of the hits the vector leg did not rank (found by text alone
+        beyond its depth), for the relevance floor."""
+        missing = [r.id for r in ranked if r.vector_score is None]
+        if not missing or request.vector is None:
+            return {}
+        return self.backend.cosines(request.query_vector(), missing)
+
+    def query_vector(self, query: str, mode: SearchMode) -> Vector | Future[Vector] | None:
+        """In hybrid mode a future: the query is embedded on a worker thread while the backend runs
+        the full-text leg (onnxruntime and SQLite both let go of the GIL), which takes the
+        embedding off a hybrid search's latency (benchmarks/memory_ops.py)."""
+        if mode == "text":
+            return None
+        embedder = self.embedder  # bound here: binding reads the store
+        if mode == "vector":
+            return embedder.embed(query, kind="query")
+        return query_worker().submit(embedder.embed, query, kind="query")
+
+    def _ranked(self, request: SearchRequest) -> tuple[list[Ranked], dict[int, Memory]]:
+        """The backend's answer and its rows. Without a type filter, repository chunks are left out
+        (``relevance.py``): the unfiltered search (the fastest path) is asked for a few more, and
+        only when chunks crowd out the memories does it run again filtered by type."""
+        if request.filters.types:
+            ranked = self.backend.search(request)
+            rows = self.backend.get([r.id for r in ranked])
+            return [r for r in ranked if r.id in rows], rows
+        wide = replace(request, limit=min(MAX_LIMIT, request.limit * 2 + 10))
+        ranked = self.backend.search(wide)
+        rows = self.backend.get([r.id for r in ranked])
+        kept = [r for r in ranked if r.id in rows and rows[r.id].memory_type != REPOSITORY_KIND]
+        if len(kept) >= request.limit or len(ranked) < wide.limit:
+            return kept[: request.limit], rows
+        return self._ranked(replace(request, filters=replace(request.filters, types=MEMORY_KINDS)))
+
+    def _scoped(self, filters: Filters | Mapping[str, Any] | None, include_shared: bool) -> Filters:
+        scoped = Filters.coerce(filters)
+        if scoped.group is not None:
+            from mahavishnu.memory.core.sharing import get_group
+
+            get_group(self, scoped.group)  # an unknown group is a mistake, not an empty result
+        if include_shared and (scoped.project is not None or scoped.group is not None):
+            return replace(scoped, shared=True)
+        return scoped
+
+    @property
+    def relevance_floor(self) -> float:
+        """The cosine under which a hit found by the vector leg alone is not returned."""
+        if self.settings.relevance_floor is not None:
+            return self.settings.relevance_floor
+        return self.embedder.relevance_floor
+
+    @property
+    def fusion(self) -> Fusion:
+        s = self.settings
+        return Fusion(
+            method=s.hybrid_fusion,
+            alpha=s.hybrid_alpha,
+            rrf_k=s.hybrid_rrf_k,
+            depth=s.hybrid_depth,
+            proximity=s.hybrid_proximity,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        stats = self.backend.stats()
+        target = self.backend.get_meta(META_REEMBED)
+        stats.update(
+            backend=self.backend.name,
+            location=self.backend.location,
+            embedder=self.backend.get_meta(META_EMBEDDER),
+            dimension=int(self.backend.get_meta(META_DIMENSION) or 0) or None,
+            reembed_in_progress=target,
+        )
+        return stats
+
+    def migration_state(self) -> MigrationState:
+        return self.backend.migration_state()
+
+    # -- performance metrics --------------------------------------------------------------
+    def store_performance_metrics(self, component: str, metric_type: str, metrics: Mapping[str, Any]) -> int:
+        """Record one measurement (probe latency, health, …) in ``performance_metrics``; its id."""
+        label = check_label("component", component)
+        kind = check_label("metric_type", metric_type)
+        if not label or not kind:
+            raise InvalidInputError("a performance metric needs a component and a metric_type")
+        if not isinstance(metrics, Mapping):
+            raise InvalidInputError(f"metrics must be a JSON object, got {type(metrics).__name__}")
+        return self.backend.add_metrics(label, kind, check_metadata(metrics), format_time(utcnow()))
+
+    def performance_metrics(
+        self,
+        *,
+        component: str | None = None,
+        metric_type: str | None = None,
+        since: datetime | str | None = None,
+        limit: int = 1_000,
+    ) -> list[dict[str, Any]]:
+        """Recorded measurements, newest first, optionally of one component/type and since a time."""
+        after = format_time(parse_time(since)) if since is not None else None
+        return self.backend.metrics(component, metric_type, after, _checked_limit(limit))
+
+    # -- moving data ----------------------------------------------------------------------
+    def export(self, path: Path | str) -> transfer.ExportCounts:
+        """Write every memory (ids, times, vectors), then every activity row (conversations,
+        workflow runs, project groups and members, insight shares, performance metrics, ingestion
+        runs) as JSONL; returns the counts."""
+        header = transfer.Header(self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION))
+        return transfer.write(
+            Path(path), header, self.backend.iter_all(), transfer.dump_records(self.backend)
+        )
+
+    def import_(self, path: Path | str) -> ImportCounts:
+        """Read an export exactly (ids, times, vectors), then its activity rows with their
+        ``memory_id`` following the memories (renumbered, or the stored duplicate). The whole file
+        is checked before anything is written; the vectors must come from this store's embedder (an
+        empty store adopts it). What is already stored is skipped: importing twice adds nothing."""
+        contents = transfer.read(Path(path))
+        header = contents.header
+        stored = self.backend.get_meta(META_EMBEDDER)
+        if header.embedder is not None and header.embedder != stored:
+            if stored is not None and self.backend.recent(Filters(), 1):
+                raise EmbedderMismatchError(
+                    f"the file holds vectors from {header.embedder}, this store uses {stored}",
+                    hint="Import into an empty store, then `mahavishnu memory reembed --embedder NAME`.",
+                )
+            self.backend.set_meta({META_EMBEDDER: header.embedder, META_DIMENSION: header.dimension})
+            self._embedder = None
+        elif header.embedder is not None and header.dimension is not None:
+            dimension = self.backend.get_meta(META_DIMENSION)
+            if dimension is not None and dimension != header.dimension:
+                raise EmbedderMismatchError(
+                    f"the file holds {header.dimension}-dim vectors from {header.embedder}, "
+                    f"this store holds {dimension}-dim vectors from it"
+                )
+        imported = skipped = renumbered = 0
+        moved: dict[int, int] = {}
+        for batch in contents.memory_batches():
+            got = self.backend.import_memories(self._scrubbed(batch), free_from=header.max_id + 1)
+            imported, skipped, renumbered = (
+                imported + got.imported,
+                skipped + got.skipped,
+                renumbered + got.renumbered,
+            )
+            moved.update(got.moved)
+        records = transfer.load_records(
+            self.backend, (replace(r, row=scrub_tree(r.row)) for r in contents.records()), moved
+        )
+        return ImportCounts(imported, skipped, renumbered, records=records)
+
+    def _scrubbed(self, batch: list[Memory]) -> list[Memory]:
+        """An imported batch with secrets scrubbed; a changed memory is embedded again (its vector
+        in the file was made from the secret)."""
+        scrubbed = [scrub_memory(m) for m in batch]
+        changed = [i for i, (old, new) in enumerate(zip(batch, scrubbed, strict=True)) if old is not new]
+        if changed:
+            vectors = self.embedder.embed_many([scrubbed[i].content for i in changed], kind="document")
+            for i, vector in zip(changed, vectors, strict=True):
+                scrubbed[i] = scrubbed[i].with_embedding(vector)
+        return scrubbed
+
+    def reembed(
+        self, embedder: Embedder, *, batch_size: int = 64, progress: Progress | None = None
+    ) -> ReembedReport:
+        """Move the store to ``embedder``'s vector space in place. New vectors are staged batch by
+        batch (each batch committed, so a killed run resumes where it stopped) and swapped in with
+        one transaction at the end; until then searches keep using the old, complete space."""
+        target = f"{embedder.identity}:{embedder.dimension}"
+        if self.backend.get_meta(META_REEMBED) != target:
+            self.backend.clear_staging()
+            self.backend.set_meta({META_REEMBED: target})
+        embedded = 0
+        while True:
+            pending = self.backend.reembed_pending(batch_size)
+            if not pending:
+                meta = {
+                    META_EMBEDDER: embedder.identity,
+                    META_DIMENSION: str(embedder.dimension),
+                    META_REEMBED: None,
+                }
+                if self.backend.finish_reembed(embedder.identity, embedder.dimension, meta):
+                    break
+                continue
+            vectors = embedder.embed_many([content for _, content in pending], kind="document")
+            self.backend.stage_vectors([i for i, _ in pending], vectors)
+            embedded += len(pending)
+            if progress is not None:
+                progress(*self.backend.reembed_progress())
+        self._embedder = embedder
+        total = self.backend.reembed_progress()[1]
+        return ReembedReport(embedder.identity, embedder.dimension, embedded, total, True)
+
+
+def _valid_id(memory_id: int) -> bool:
+    """Whether ``memory_id`` can name a row at all (SQLite and PostgreSQL ids are 64-bit)."""
+    return 0 < memory_id < 2**63
+
+
+#: Where a duplicate's differing metadata goes (``merged_duplicate``).
+ALSO_STORED = "also_stored"
+
+
+def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
+    """The changes that keep a duplicate draft's record in the stored ``memory``: its tags join the
+    stored ones, its metadata keys the stored row lacks are added, and whatever differs from the
+    stored row (metadata values, agent, session, workflow, source) is appended to
+    ``metadata["also_stored"]``. Empty when the draft adds nothing."""
+    tags = tuple(dict.fromkeys([*memory.tags, *draft.tags]))
+    metadata = dict(memory.metadata)
+    differing: dict[str, Any] = {}
+    for key, value in draft.metadata.items():
+        if key not in metadata:
+            metadata[key] = value
+        elif metadata[key] != value and key != ALSO_STORED:
+            differing[key] = value
+    for name in ("agent_id", "session_id", "workflow_id", "source_system"):
+        value = getattr(draft, name)
+        if value is not None and value != getattr(memory, name):
+            differing[name] = value
+    if differing:
+        earlier = metadata.get(ALSO_STORED)
+        metadata[ALSO_STORED] = [*(earlier if isinstance(earlier, list) else []), differing]
+    changes: dict[str, Any] = {}
+    if tags != tuple(memory.tags):
+        changes["tags"] = tags
+    if metadata != dict(memory.metadata):
+        changes["metadata"] = metadata
+    return changes
+
+
+def _checked_limit(limit: int) -> int:
+    return check_limit(limit, MAX_LIMIT)
+
+
+def _mismatch(stored: str | None, dimension: int, embedder: Embedder) -> EmbeddingError:
+    hint = _mismatch_hint(stored, embedder)
+    if dimension != embedder.dimension:
+        return DimensionMismatchError(
+            f"this store holds {dimension}-dim vectors from {stored}; {embedder.identity} makes "
+            f"{embedder.dimension}-dim vectors",
+            hint=hint,
+        )
+    return EmbedderMismatchError(
+        f"this store's vectors come from {stored}, not {embedder.identity}", hint=hint
+    )
+
+
+def _mismatch_hint(stored: str | None, embedder: Embedder) -> str:
+    """Which setting to put back (the embedder, or only its model), or the reembed to run."""
+    name, _, model = (stored or "").partition("/")
+    runtime = getattr(embedder, "runtime", None)  # the local embedder's models are set by runtime
+    if name and name != embedder.name:
+        back = f"memory.embedder back to {name}"
+    elif runtime:
+        from mahavishnu.memory.core.embedders.local import MODEL_NAMES
+
+        setting = next((r for r, m in MODEL_NAMES.items() if m == model), model)
+        back = f"memory.embedder_model back to {setting}"
+    else:
+        back = f"memory.embedder_model back to {model}"
+    target = f"--embedder {embedder.name} --model {runtime or embedder.model}"
+    return (
+        f"Set {back} (the store's vectors come from {stored}), or move the store to the new one with "
+        f"`mahavishnu memory reembed {target}`."
+    )
+
+
+def _memory_settings(settings: MemorySettings | Settings | None) -> MemorySettings:
+    if settings is None:
+        from mahavishnu.config import load_settings
+
+        return load_settings().memory
+    return settings.memory if hasattr(settings, "memory") else settings
+
+
+def default_store_path() -> Path:
+    from mahavishnu.paths import data_dir
+
+    return data_dir() / "memory.db"
+
+
+def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
+    """The configured backend, migrated unless told otherwise (``db status`` looks first).
+    A backend module ``backends/<name>.py`` other than sqlite exposes
+    ``open_backend(settings, *, migrate) -> Backend``."""
+    if settings.backend == "sqlite":
+        from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+
+        path = settings.path or default_store_path()
+        _private_dir(path.parent)
+        try:
+            sqlite = SqliteBackend(
+                path,
+                ann_threshold=settings.ann_threshold,
+                posting_budget=settings.text_posting_budget,
+                migrate=migrate,
+            )
+        except StoreError as exc:  # a corrupt file says so, with what to do about it
+            damaged = from_unexpected(exc.__cause__) if exc.__cause__ is not None else None
+            if isinstance(damaged, StoreDamagedError):
+                raise StoreDamagedError(f"the memory store {path} is damaged ({exc.__cause__})") from exc
+            raise
+        _private_files(path)
+        return sqlite
+    try:
+        module = importlib.import_module(f"mahavishnu.memory.core.backends.{settings.backend}")
+    except ImportError as exc:
+        raise StoreError(f"the {settings.backend} backend is not available: {exc}") from exc
+    backend: Backend = module.open_backend(settings, migrate=migrate)
+    return backend
+
+
+def _private_dir(directory: Path) -> None:
+    """Create the store's directory 0700 wherever it is (it holds everything remembered; an existing
+    one is the user's choice and is left as it is)."""
+    with suppress(OSError):  # an unusable directory is reported by the open that follows
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_files(path: Path) -> None:
+    """The store file and its WAL side files readable by their owner only (0600): group and
+    other bits are dropped, the owner's are kept (a store the user made read-only stays so)."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(OSError):
+            if (mode := file.stat().st_mode & 0o777) & 0o077:
+                file.chmod(mode & 0o700)
+
+
+def default_embedder(settings: MemorySettings) -> Embedder:
+    """The configured embedder (``memory.embedder``)."""
+    from mahavishnu.memory.core.embedders import get_embedder
+
+    embedder: Embedder = get_embedder(settings)
+    return embedder

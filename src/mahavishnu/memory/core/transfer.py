@@ -1,0 +1,507 @@
+"""Export/import as JSONL: a header line, one memory per line, then the activity rows, exact to the bit.
+
+Ids and times are kept; vectors travel as base64 of little-endian float32, so a round trip
+(also embedded -> PostgreSQL -> embedded) reproduces them exactly. Export writes a temp file and
+renames it, so a crash never leaves half a file under the target name.
+
+    {"format": "mahavishnu-memories", "version": 2, "embedder": "local/...", "dimension": "384"}
+    {"id": 1, "content": "...", ..., "embedding": "AAB/Pw..."}
+    {"record": "insight_shares", "id": 7, "memory_id": 1, "project": "p", "via": "origin", ...}
+
+Version 2 added the record lines (version 1 files, memories only, still import). Record lines come
+after every memory line, a table's rows in id order, tables in ``RECORD_ORDER`` (a group before its
+members). A record keeps its columns and times; its own ``id`` is informative only: import gives
+each row a new one (nothing points at record ids), and remaps ``memory_id`` to where the memory
+ended up (renumbered, or the stored duplicate). A row already in the store (the same columns after
+remapping, or the same unique key) is skipped, so importing a file twice adds nothing the second time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
+from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, RecordCounts
+from mahavishnu.memory.core.backends.records import (
+    CONVERSATIONS,
+    GROUP_MEMBERS,
+    GROUPS,
+    RECORD_TABLES,
+    SHARES,
+    WORKFLOWS,
+)
+from mahavishnu.memory.core.models import Memory, check_content, check_type, format_time, parse_time
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.core.backends.base import Backend
+
+FORMAT = "mahavishnu-memories"
+VERSION = 2
+READABLE = frozenset({1, 2})  # versions import reads
+_BATCH = 500
+_ALL = 2**62  # "no limit" for the backends' list methods
+
+METRICS = "performance_metrics"
+INGESTIONS = "rag_ingestions"
+#: Every table of activity rows an export carries, in the order they are written and imported.
+RECORD_ORDER = (GROUPS, GROUP_MEMBERS, SHARES, CONVERSATIONS, WORKFLOWS, METRICS, INGESTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    embedder: str | None
+    dimension: str | None
+    max_id: int = 0
+    version: int = VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One activity row of a file: its table, its checked columns (``memory_id`` as in the file)."""
+
+    table: str
+    row: dict[str, Any]
+    where: str  # path:line
+
+
+@dataclass(frozen=True, slots=True)
+class ExportCounts:
+    memories: int
+    records: dict[str, int]  # rows written, by table (every table of ``RECORD_ORDER``)
+
+
+def write(
+    path: Path,
+    header: Header,
+    memories: Iterable[Memory],
+    records: Iterable[tuple[str, Mapping[str, Any]]] = (),
+) -> ExportCounts:
+    """Write the header, the memories, then the ``(table, row)`` records."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    written = dict.fromkeys(RECORD_ORDER, 0)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            head = {
+                "format": FORMAT,
+                "version": VERSION,
+                "embedder": header.embedder,
+                "dimension": header.dimension,
+            }
+            out.write(json.dumps(head) + "\n")
+            for memory in memories:
+                out.write(json.dumps(_line(memory), ensure_ascii=False) + "\n")
+                count += 1
+            for table, row in records:
+                out.write(json.dumps({"record": table, **row}, ensure_ascii=False) + "\n")
+                written[table] += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return ExportCounts(count, written)
+
+
+def dump_records(backend: Backend) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every activity row of the store, table by table in ``RECORD_ORDER``, each table by id."""
+    for table in RECORD_ORDER:
+        if table == METRICS:
+            rows = backend.metrics(None, None, None, _ALL)
+        elif table == INGESTIONS:
+            rows = backend.ingestions(None, _ALL)
+        else:
+            rows = backend.records(table, {}, limit=_ALL)
+        for row in sorted(rows, key=lambda r: int(r["id"])):
+            yield table, {"id": int(row["id"]), **{c: row[c] for c in _CHECKS[table]}}
+
+
+def _line(memory: Memory) -> dict[str, Any]:
+    assert memory.embedding is not None
+    vector = np.ascontiguousarray(memory.embedding, dtype="<f4").tobytes()
+    return {**memory.to_dict(), "embedding": base64.b64encode(vector).decode("ascii")}
+
+
+@dataclass(frozen=True, slots=True)
+class Contents:
+    """A checked export file: its header, then (reading the file again) its memories and records."""
+
+    path: Path
+    header: Header
+
+    def memory_batches(self) -> Iterator[list[Memory]]:
+        return _batches(m for _, m in _entries(self.path, self.header) if isinstance(m, Memory))
+
+    def records(self) -> Iterator[Record]:
+        return (r for _, r in _entries(self.path, self.header, memories=False) if isinstance(r, Record))
+
+
+def read(path: Path) -> Contents:
+    """The file, every line of it checked before this returns (nothing is written if one is bad):
+    memories and records parse, record lines come after the memories, a ``memory_id`` names a
+    memory of the file, a group member's group comes before it."""
+    if not path.is_file():
+        raise NotFoundError(f"no such file: {path}")
+    header = _header(path)
+    ids: set[int] = set()
+    groups: set[str] = set()
+    in_records = False
+    for where, entry in _entries(path, header):
+        if isinstance(entry, Memory):
+            if in_records:
+                raise InvalidInputError(f"{where}: a memory line after the record lines")
+            if entry.id in ids:
+                raise InvalidInputError(f"{where}: memory id {entry.id} appears twice")
+            ids.add(entry.id)
+            continue
+        in_records = True
+        memory_id = entry.row.get("memory_id")
+        if memory_id is not None and memory_id not in ids:
+            raise InvalidInputError(
+                f"{where}: {entry.table}.memory_id {memory_id} is not a memory of this file"
+            )
+        if entry.table == GROUPS:
+            groups.add(entry.row["name"])
+        elif entry.table == GROUP_MEMBERS and entry.row["group_name"] not in groups:
+            raise InvalidInputError(
+                f"{where}: project group {entry.row['group_name']!r} is not in the file before its member"
+            )
+    return Contents(path, Header(header.embedder, header.dimension, max(ids, default=0), header.version))
+
+
+_HEADER_BYTES = 1 << 16  # a header line is short; a longer first line is not an export
+
+
+def _header(path: Path) -> Header:
+    with path.open("rb") as lines:
+        first = lines.readline(_HEADER_BYTES)
+    try:
+        head = json.loads(first.decode("utf-8"))
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError (a binary file) both derive from it
+        head = None
+    if not isinstance(head, dict) or head.get("format") != FORMAT:
+        raise InvalidInputError(
+            f"{path} is not a Mahavishnu memory export", hint="Create one with `memory export`."
+        )
+    version = head.get("version")
+    if isinstance(version, bool) or version not in READABLE:
+        raise InvalidInputError(
+            f"{path} is export version {version}; this Mahavishnu reads "
+            f"{', '.join(map(str, sorted(READABLE)))}"
+        )
+    dimension = None if head.get("dimension") is None else str(head["dimension"])
+    if dimension is not None and not (dimension.isascii() and dimension.isdigit() and int(dimension) > 0):
+        raise InvalidInputError(
+            f"{path}:1: the header's dimension {head['dimension']!r} is not a vector size"
+        )
+    return Header(head.get("embedder"), dimension, version=int(version))
+
+
+def _entries(path: Path, header: Header, *, memories: bool = True) -> Iterator[tuple[str, Memory | Record]]:
+    """(where, memory or record) of every line after the header, in file order (without
+    ``memories``, memory lines are not decoded: for a file already checked). Every vector must have
+    the header's dimension (or, without one, the first vector's): a file whose vectors disagree
+    with it would break every search of the store it is imported into."""
+    size = None if header.dimension is None else int(header.dimension)
+    said = "the file's header says" if size is not None else "the file's first vector has"
+    with path.open("rb") as lines:
+        next(lines)
+        for number, raw in enumerate(lines, start=2):
+            where = f"{path}:{number}"
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(f"{where}: not UTF-8 text (byte {exc.start + 1})") from exc
+            if not text.strip():
+                continue
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise InvalidInputError(f"{where}: not a JSON line ({exc})") from exc
+            if isinstance(data, dict) and "record" in data:
+                yield where, _parse_record(data, where)
+                continue
+            if not memories:
+                continue
+            memory = _parse(data, where)
+            if header.embedder is not None and memory.embedding_model != header.embedder:
+                raise InvalidInputError(
+                    f"{where}: vector from {memory.embedding_model}, the file's header says {header.embedder}"
+                )
+            if size is None:
+                size = memory.embedding_dim
+            elif memory.embedding_dim != size:
+                raise InvalidInputError(
+                    f"{where}: the vector has {memory.embedding_dim} dimensions, {said} {size}",
+                    hint="The file was edited or mixes stores; export it again with `memory export`.",
+                )
+            yield where, memory
+
+
+def _parse(data: Any, where: str) -> Memory:
+    try:
+        vector = np.frombuffer(base64.b64decode(data.pop("embedding"), validate=True), dtype="<f4")
+        memory = Memory.from_dict(data, embedding=vector.astype(np.float32))
+        check_type(memory.memory_type)
+        check_content(memory.content, max_chars=10**9)
+    except MahavishnuError as exc:
+        raise InvalidInputError(f"{where}: {exc.message}") from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidInputError(f"{where}: not a valid memory line ({exc})") from exc
+    if len(vector) != memory.embedding_dim:
+        raise InvalidInputError(
+            f"{where}: vector has {len(vector)} values, embedding_dim says {memory.embedding_dim}"
+        )
+    if not np.isfinite(vector).all():  # checked with the whole file, before anything is written
+        raise InvalidInputError(f"{where}: the vector has NaN or infinite values")
+    return memory
+
+
+def _batches(memories: Iterator[Memory]) -> Iterator[list[Memory]]:
+    batch: list[Memory] = []
+    for memory in memories:
+        batch.append(memory)
+        if len(batch) == _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- activity records -----------------------------------------------------------------------------
+Check = Callable[[Any], Any]  # a file value -> the value stored; ValueError/TypeError if it is bad
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"needs non-empty text, got {value!r}")
+    return value
+
+
+def _label(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"needs a non-blank name, got {value!r}")
+    return value
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"needs text, got {value!r}")
+    return value
+
+
+def _optional(check: Check) -> Check:
+    return lambda value: None if value is None else check(value)
+
+
+def _one_of(*allowed: str) -> Check:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"needs one of {', '.join(allowed)}, got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _time(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"needs an ISO-8601 time, got {value!r}")
+    return format_time(parse_time(value))
+
+
+def _json(value: Any) -> Any:
+    json.dumps(value, allow_nan=False)  # ValueError for NaN/Infinity, which PostgreSQL refuses
+    return value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"needs a JSON object, got {value!r}")
+    return dict(_json(value))
+
+
+def _array(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"needs a JSON array, got {value!r}")
+    return list(_json(value))
+
+
+def _memory_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"needs a memory id, got {value!r}")
+    return value
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ValueError(f"needs a count >= 0, got {value!r}")
+    return value
+
+
+def _seconds(value: Any) -> float:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < 0:
+        raise ValueError(f"needs a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+_ROLES = ("user", "assistant")  # as the schemas' CHECKs (conversations.ROLES, workflows.STATUSES)
+_RUN_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+_INGESTION_STATUSES = ("pending", "in_progress", "completed", "failed")
+
+#: Each table's columns (besides ``id``) and what a file value must be: what the schemas accept,
+#: so a checked file never fails half-way through the import.
+_CHECKS: dict[str, dict[str, Check]] = {
+    GROUPS: {"name": _label, "description": _optional(_string), "created_at": _time},
+    GROUP_MEMBERS: {"group_name": _label, "project": _label, "added_at": _time},
+    SHARES: {"memory_id": _memory_id, "project": _label, "via": _string, "shared_at": _time},
+    CONVERSATIONS: {
+        "agent_id": _text,
+        "session_id": _text,
+        "role": _one_of(*_ROLES),
+        "content": _text,
+        "metadata": _object,
+        "memory_id": _optional(_memory_id),
+        "external_id": _optional(_string),
+        "created_at": _time,
+    },
+    WORKFLOWS: {
+        "workflow_id": _text,
+        "adapter": _text,
+        "repos": _array,
+        "status": _one_of(*_RUN_STATUSES),
+        "result": _json,
+        "duration_seconds": _optional(_seconds),
+        "error": _optional(_string),
+        "memory_id": _optional(_memory_id),
+        "created_at": _time,
+    },
+    METRICS: {"component": _text, "metric_type": _text, "metrics": _object, "recorded_at": _time},
+    INGESTIONS: {
+        "repo_id": _text,
+        "repo_path": _string,
+        "status": _one_of(*_INGESTION_STATUSES),
+        **{c: _count for c in INGESTION_COLUMNS if c.startswith(("files_", "chunks_"))},
+        "error": _optional(_string),
+        "metadata": _object,
+        "started_at": _time,
+        "finished_at": _optional(_time),
+        "duration_seconds": _optional(_seconds),
+    },
+}
+assert all(tuple(_CHECKS[t.name]) == t.columns for t in RECORD_TABLES.values())
+assert tuple(_CHECKS[INGESTIONS]) == INGESTION_COLUMNS
+assert set(_CHECKS) == set(RECORD_ORDER)
+
+
+def _checked(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every column of the table, checked and in its stored form (times as ``format_time`` text)."""
+    checks = _CHECKS[table]
+    unknown = sorted(set(row) - set(checks))
+    if unknown:
+        raise ValueError(f"{table} has no column {unknown[0]!r}")
+    out: dict[str, Any] = {}
+    for column, check in checks.items():
+        try:
+            out[column] = check(row.get(column))
+        except (ValueError, TypeError, MahavishnuError) as exc:
+            message = exc.message if isinstance(exc, MahavishnuError) else str(exc)
+            raise ValueError(f"{table}.{column} {message}") from exc
+    return out
+
+
+def _parse_record(data: dict[str, Any], where: str) -> Record:
+    table = data.pop("record")
+    if not isinstance(table, str) or table not in _CHECKS:
+        raise InvalidInputError(
+            f"{where}: unknown record table {table!r}", hint=f"Known: {', '.join(RECORD_ORDER)}."
+        )
+    data.pop("id", None)  # the source's row id: an imported row gets a new one
+    try:
+        return Record(table, _checked(table, data), where)
+    except ValueError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from exc
+
+
+def load_records(
+    backend: Backend, records: Iterable[Record], moved: Mapping[int, int]
+) -> dict[str, RecordCounts]:
+    """Add the records, ``memory_id`` following ``moved`` (file id -> stored id). A row the store
+    already has (the same columns, counted: two equal rows in the file need two in the store) or
+    whose unique key is taken is skipped. Rows go in batches of one table, each one transaction."""
+    counts = {table: [0, 0] for table in RECORD_ORDER}
+    present: dict[str, Counter[str]] = {}
+    batch: list[dict[str, Any]] = []
+    table = ""
+
+    def flush() -> None:
+        if batch:
+            added = _add(backend, table, batch)
+            counts[table][0] += added
+            counts[table][1] += len(batch) - added
+            batch.clear()
+
+    for record in records:
+        if record.table != table or len(batch) == _BATCH:
+            flush()
+            table = record.table
+        row = dict(record.row)
+        if row.get("memory_id") is not None:
+            row["memory_id"] = moved.get(row["memory_id"], row["memory_id"])
+        if table not in present:
+            present[table] = Counter(_stored_key(table, r) for r in _stored(backend, table))
+        key = _key(table, row)
+        if present[table][key] > 0:
+            present[table][key] -= 1
+            counts[table][1] += 1
+            continue
+        batch.append(row)
+    flush()
+    return {t: RecordCounts(*c) for t, c in counts.items()}
+
+
+def _stored(backend: Backend, table: str) -> list[dict[str, Any]]:
+    if table == METRICS:
+        return backend.metrics(None, None, None, _ALL)
+    if table == INGESTIONS:
+        return backend.ingestions(None, _ALL)
+    return backend.records(table, {}, limit=_ALL)
+
+
+def _key(table: str, row: Mapping[str, Any]) -> str:
+    """A row's columns in one canonical text (stored rows are normalised like file rows)."""
+    values = _checked(table, {c: row.get(c) for c in _CHECKS[table]})
+    return json.dumps(list(values.values()), sort_keys=True, ensure_ascii=False)
+
+
+def _stored_key(table: str, row: Mapping[str, Any]) -> str:
+    try:
+        return _key(table, row)
+    except ValueError:  # a stored row the file format would refuse: no file row equals it
+        return repr(row)
+
+
+def _add(backend: Backend, table: str, rows: list[dict[str, Any]]) -> int:
+    """Insert rows of one table; how many were added (a taken unique key skips a row)."""
+    if table == METRICS:
+        for row in rows:
+            backend.add_metrics(row["component"], row["metric_type"], row["metrics"], row["recorded_at"])
+        return len(rows)
+    if table == INGESTIONS:
+        for row in rows:
+            backend.add_ingestion(row)
+        return len(rows)
+    return sum(i is not None for i in backend.add_records(table, rows))

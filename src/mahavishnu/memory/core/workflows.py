@@ -1,0 +1,144 @@
+"""Workflow executions: each run recorded in ``workflow_executions`` and summarised as a
+``workflow`` memory, so "how did the last release workflow go?" is answered by memory search."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.core.backends.records import MAX_ROWS, WORKFLOWS
+from mahavishnu.memory.core.models import check_label, check_limit, format_time, parse_time, utcnow
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.core.models import Memory
+    from mahavishnu.memory.core.store import MemoryStore
+
+Status = Literal["pending", "running", "completed", "failed", "cancelled"]
+STATUSES: tuple[Status, ...] = ("pending", "running", "completed", "failed", "cancelled")
+_RESULT_CHARS = 2_000  # of the result's JSON kept in the searchable summary (the row keeps it all)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRun:
+    id: int
+    memory: Memory
+    row: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.row, "id": self.id, "memory_id": self.memory.id}
+
+
+def store_workflow_execution(
+    store: MemoryStore,
+    workflow_id: str,
+    adapter: str,
+    repos: Sequence[str] = (),
+    status: str = "completed",
+    result: Any = None,
+    duration: float | None = None,
+    error: str | None = None,
+    *,
+    project: str | None = None,
+) -> WorkflowRun:
+    """Record one workflow run and store its summary as a ``workflow`` memory."""
+    from mahavishnu.redaction.scrub import scrub_tree
+
+    row = scrub_tree(_checked(workflow_id, adapter, repos, status, result, duration, error))
+    memory = store.store(
+        summary(row),
+        "workflow",
+        tags=("workflow", row["status"], row["adapter"]),
+        metadata={"status": row["status"], "adapter": row["adapter"], "repos": row["repos"]},
+        project=project,
+        workflow_id=row["workflow_id"],
+        source_system=row["adapter"],
+    )
+    row.update(memory_id=memory.id, created_at=format_time(utcnow()))
+    [run_id] = store.backend.add_records(WORKFLOWS, [row])
+    assert run_id is not None  # workflow_executions has no unique key besides its id
+    return WorkflowRun(run_id, memory, row)
+
+
+def workflow_executions(
+    store: MemoryStore,
+    *,
+    workflow_id: str | None = None,
+    status: str | None = None,
+    adapter: str | None = None,
+    since: datetime | str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Recorded runs, newest first."""
+    if status is not None:
+        _status(status)
+    wanted = {"workflow_id": workflow_id, "status": status, "adapter": adapter}
+    where = {k: check_label(k, v) for k, v in wanted.items() if v is not None}
+    after = format_time(parse_time(since)) if since is not None else None
+    return store.backend.records(WORKFLOWS, where, since=after, limit=check_limit(limit, MAX_ROWS))
+
+
+def summary(row: dict[str, Any]) -> str:
+    """The searchable text of a run."""
+    repos = f" on {', '.join(row['repos'])}" if row["repos"] else ""
+    took = f" in {row['duration_seconds']:.1f}s" if row["duration_seconds"] is not None else ""
+    text = f"Workflow {row['workflow_id']} ({row['adapter']}) {row['status']}{repos}{took}."
+    if row["error"]:
+        text += f"\nError: {row['error']}"
+    if row["result"] is not None:
+        result = json.dumps(row["result"], ensure_ascii=False)
+        text += f"\nResult: {result[:_RESULT_CHARS]}{'…' if len(result) > _RESULT_CHARS else ''}"
+    return text
+
+
+def _checked(
+    workflow_id: str,
+    adapter: str,
+    repos: Sequence[str],
+    status: str,
+    result: Any,
+    duration: float | None,
+    error: str | None,
+) -> dict[str, Any]:
+    labels = {
+        "workflow_id": check_label("workflow_id", workflow_id),
+        "adapter": check_label("adapter", adapter),
+    }
+    for name, value in labels.items():
+        if value is None:
+            raise InvalidInputError(f"a workflow execution needs {name}")
+    if isinstance(repos, str) or not all(isinstance(r, str) and r.strip() for r in repos):
+        raise InvalidInputError(f"repos must be a list of repository names, got {repos!r}")
+    if duration is not None and (
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float))
+        or not math.isfinite(duration)
+        or duration < 0
+    ):
+        raise InvalidInputError(f"duration must be a number of seconds >= 0, got {duration!r}")
+    if error is not None and not isinstance(error, str):
+        raise InvalidInputError(f"error must be text, got {type(error).__name__}")
+    try:
+        result = json.loads(json.dumps(result, allow_nan=False)) if result is not None else None
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"the workflow result is not JSON-serialisable: {exc}") from exc
+    return {
+        **labels,
+        "repos": list(dict.fromkeys(repos)),
+        "status": _status(status),
+        "result": result,
+        "duration_seconds": float(duration) if duration is not None else None,
+        "error": error,
+    }
+
+
+def _status(status: str) -> str:
+    if status not in STATUSES:
+        raise InvalidInputError(
+            f"invalid workflow status {status!r}", hint=f"Use one of: {', '.join(STATUSES)}."
+        )
+    return status

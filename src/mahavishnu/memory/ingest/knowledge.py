@@ -1,0 +1,301 @@
+"""The knowledge base: what ``memory ingest`` stored, queried file by file.
+
+    for hit in query_knowledge_base(store, "how are retries configured?", repo_id="httpx"):
+        print(hit.location, hit.snippet())
+
+A question to a code base asks which file does something, so files are ranked, not chunks. Every
+file with a chunk or its outline (``outline.py``) among the best ``DEPTH`` of a search leg is a
+candidate, with up to three pieces of evidence:
+
+``chunk``    the best cosine of its chunks with the query (the vector leg), less
+             ``SIZE_PRIOR * ln(chunks in the file)``: the best of many chunks is an optimistic
+             estimate, so without it a big file (click's core.py: 193 chunks) outranks the
+             small one that answers (see ``SIZE_PRIOR``);
+``outline``  the cosine of its outline: the whole file at a glance (its own vector search);
+``text``     the best full-text (BM25) score of its chunks and outline.
+
+Each is standardised over the candidate files (``search.standardised``: a file counts by how far it
+stands above the others, so a leg whose files all score alike barely moves the ranking; a file a
+leg did not find takes that leg's lowest value), then weighted by mode (``WEIGHTS``). Measured
+with ``benchmarks/retrieval.py`` on the development code QA set (click + attrs), first file right:
+chunks ranked one by one (the old way, on larger chunks) 0.76 by vector, 0.66 hybrid; files
+(default onnx-q8) 0.88 by vector (chunk + outline), 0.56 by text, 0.90 hybrid.
+
+A file comes back only with evidence of its own, as in memory search (``relevance.py``): a chunk or
+outline cosine at or above the relevance floor, or a full-text score at least half the query's
+best (text mode: any full-text match). Hits are the best chunks of the best files, files in rank
+order, at most ``PER_FILE`` chunks each (the outline stands in for a file none of whose chunks was
+found); a hit's score is its file's, mapped onto [0, 1] (best 1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.errors import NotFoundError
+from mahavishnu.memory.core.backends.base import resolved
+from mahavishnu.memory.core.models import (
+    Filters,
+    Memory,
+    SearchMode,
+    check_label,
+    check_limit,
+    check_mode,
+    check_query,
+    scrub_memory,
+)
+from mahavishnu.memory.core.relevance import REPOSITORY_KIND, TEXT_SHARE
+from mahavishnu.memory.core.search import Ranked, fused_zscores
+from mahavishnu.memory.core.store import MAX_LIMIT
+from mahavishnu.memory.ingest.outline import OUTLINE_KEY, OUTLINE_TAG
+from mahavishnu.memory.ingest.pipeline import FILE_CHUNKS, PENDING, run_process_ended
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.core.store import MemoryStore
+
+DEPTH = 100  # candidates taken from each leg
+PER_FILE = 3  # chunks shown per file
+#: Weight of each piece of evidence per mode: (chunk, outline, text). Chosen on the development code
+#: QA set (50 questions, one is 0.02 of top-1): with the size prior, outline 0.7 and text 0.2 give
+#: hybrid top-1 / top-5 0.90 / 0.98 with onnx-q8. Full text on code is the weakest leg (0.56
+#: alone), so it breaks ties.
+WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "vector": (1.0, 0.7, 0.0),
+    "text": (0.0, 0.0, 1.0),
+    "hybrid": (1.0, 0.7, 0.2),
+}
+
+#: How much a file's chunk evidence drops per e-fold of its chunks. On the development code QA
+#: set (files chunked as ingestion does), hybrid top-1 at a prior of 0, 0.01, 0.0125, 0.015,
+#: 0.0175, 0.02: onnx-q8 0.80, 0.90, 0.90, 0.90, 0.90, 0.88; onnx-int8 0.78, 0.86, 0.86, 0.86,
+#: 0.86, 0.84; top-5 0.98 throughout (benchmarks/retrieval.py).
+SIZE_PRIOR = 0.015
+
+FileKey = tuple[str | None, str]  # (repo_id, path)
+INTERRUPTED = "interrupted"  # the status ``list_repos`` shows for a run whose process was killed
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeHit:
+    """One knowledge-base result: where it is (``location`` = ``path:start-end``) and what it says."""
+
+    memory_id: int
+    repo_id: str | None
+    path: str
+    start_line: int
+    end_line: int
+    language: str
+    score: float
+    text: str
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.start_line}-{self.end_line}"
+
+    @classmethod
+    def from_memory(cls, memory: Memory, score: float) -> KnowledgeHit:
+        meta = memory.metadata
+        path = str(meta.get("path", ""))
+        text = memory.content
+        if path and text.startswith(path + "\n"):
+            text = text[len(path) + 1 :]
+        return cls(
+            memory.id,
+            memory.repo_id,
+            path,
+            int(meta.get("start_line", 0)),
+            int(meta.get("end_line", 0)),
+            str(meta.get("language", "")),
+            score,
+            text,
+        )
+
+    def snippet(self, lines: int = 6) -> str:
+        kept = [line for line in self.text.splitlines() if line.strip()][:lines]
+        return "\n".join(kept)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "repo_id": self.repo_id,
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "language": self.language,
+            "score": round(float(self.score), 6),
+            "memory_id": self.memory_id,
+            "text": self.text,
+        }
+
+
+@dataclass
+class _File:
+    """A candidate file's evidence: its best score per slot, and its chunks with evidence of their
+    own, each with its sort key within the file (found by vector first, by cosine; then by BM25)."""
+
+    chunk: float | None = None
+    outline: float | None = None
+    text: float | None = None
+    size: int = 1  # chunks in the file (1 for a store ingested before they were counted)
+    outline_id: int | None = None
+    chunks: dict[int, tuple[bool, float]] = field(default_factory=dict)  # id -> (text only, -score)
+
+    def add(self, slot: str, score: float) -> None:
+        best = getattr(self, slot)
+        if best is None or score > best:
+            setattr(self, slot, score)
+
+
+def query_knowledge_base(
+    store: MemoryStore, query: str, *, repo_id: str | None = None, limit: int = 10, mode: str = "hybrid"
+) -> list[KnowledgeHit]:
+    """The best chunks of the best files for ``query`` among ``rag`` memories (of one repository);
+    see the module docstring."""
+    check_query(query)
+    checked_mode = check_mode(mode)
+    check_limit(limit, MAX_LIMIT)
+    filters = Filters(types=(REPOSITORY_KIND,), repo_id=check_label("repo_id", repo_id))
+    legs = _legs(store, query, filters, checked_mode)
+    rows = store.backend.get(list({r.id for leg in legs.values() for r in leg}))
+    files = _evidence(legs, rows, store.relevance_floor if checked_mode != "text" else None)
+    scores = _file_scores(files, WEIGHTS[checked_mode])
+    return _hits(files, scores, rows, limit)
+
+
+def _legs(store: MemoryStore, query: str, filters: Filters, mode: SearchMode) -> dict[str, list[Ranked]]:
+    """Each leg's best ``DEPTH``: chunks and outlines by vector, outlines alone by vector, both by
+    text (run first: in hybrid mode the query is embedded meanwhile, see ``MemoryStore.query_vector``)."""
+    backend, legs = store.backend, {}
+    pending = store.query_vector(query, mode)
+    text = backend.text_search(query, filters, DEPTH) if mode != "vector" else None
+    if pending is not None:
+        vector = resolved(pending)
+        legs["vector"] = backend.vector_search(vector, filters, DEPTH)
+        legs["outline"] = backend.vector_search(vector, replace(filters, tags=(OUTLINE_TAG,)), DEPTH)
+    if text is not None:
+        legs["text"] = text  # after the vector legs: a chunk both found sorts by its cosine
+    return legs
+
+
+def _evidence(
+    legs: dict[str, list[Ranked]], rows: dict[int, Memory], floor: float | None
+) -> dict[FileKey, _File]:
+    """Candidate files with their evidence; ``floor`` None keeps every file (text mode)."""
+    best_text = max((r.score for r in legs.get("text", [])), default=0.0)
+    files: dict[FileKey, _File] = defaultdict(_File)
+    for leg, ranked in legs.items():
+        for r in ranked:
+            memory = rows.get(r.id)
+            if memory is None or (leg != "text" and memory.metadata.get(PENDING)):
+                continue  # a pending chunk's stand-in vector is no evidence
+            entry = files[(memory.repo_id, str(memory.metadata.get("path", "")))]
+            entry.size = max(entry.size, _chunk_count(memory.metadata.get(FILE_CHUNKS)))
+            is_outline = bool(memory.metadata.get(OUTLINE_KEY))
+            entry.add("text" if leg == "text" else ("outline" if is_outline else "chunk"), r.score)
+            if is_outline:
+                entry.outline_id = r.id
+            elif floor is None or _strong(r.score, leg, floor, best_text):
+                entry.chunks.setdefault(r.id, (leg == "text", -r.score))  # the vector legs come first
+    if floor is None:
+        return dict(files)
+    return {key: f for key, f in files.items() if _relevant(f, floor, best_text)}
+
+
+def _strong(score: float, leg: str, floor: float, best_text: float) -> bool:
+    """Evidence of its own: a cosine at the floor, or half the best full-text score."""
+    if leg == "text":
+        return best_text > 0 and score >= TEXT_SHARE * best_text
+    return score >= floor
+
+
+def _relevant(entry: _File, floor: float, best_text: float) -> bool:
+    cosines = [c for c in (entry.chunk, entry.outline) if c is not None]
+    if any(_strong(c, "vector", floor, best_text) for c in cosines):
+        return True
+    return entry.text is not None and _strong(entry.text, "text", floor, best_text)
+
+
+def _chunk_count(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 1
+
+
+def _file_scores(files: dict[FileKey, _File], weights: tuple[float, float, float]) -> dict[FileKey, float]:
+    """Each file's z-score fusion of its evidence (``search.fused_zscores``), mapped onto [0, 1]."""
+    chunk = {key: f.chunk - SIZE_PRIOR * math.log(f.size) for key, f in files.items() if f.chunk is not None}
+    outline = {key: f.outline for key, f in files.items() if f.outline is not None}
+    text = {key: f.text for key, f in files.items() if f.text is not None}
+    return fused_zscores(list(zip(weights, (chunk, outline, text), strict=True)))
+
+
+def _hits(
+    files: dict[FileKey, _File], scores: dict[FileKey, float], rows: dict[int, Memory], limit: int
+) -> list[KnowledgeHit]:
+    """Up to ``PER_FILE`` chunks of each file, best files first, ``limit`` in all."""
+    out: list[KnowledgeHit] = []
+    for key in sorted(scores, key=lambda k: (-scores[k], k[0] or "", k[1])):
+        entry = files[key]
+        chosen: Iterable[int] = sorted(entry.chunks, key=lambda i: (*entry.chunks[i], i))[:PER_FILE]
+        if not entry.chunks and entry.outline_id is not None:
+            chosen = [entry.outline_id]
+        for memory_id in chosen:
+            out.append(KnowledgeHit.from_memory(scrub_memory(rows[memory_id]), scores[key]))
+            if len(out) >= limit:
+                return out
+    return out
+
+
+# -- repositories -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RepoSummary:
+    repo_id: str
+    repo_path: str | None
+    files: int
+    chunks: int
+    last_run: dict[str, Any] | None
+    pending: int = 0  # chunks searchable by text whose vector is not computed yet
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.repo_id,
+            "repo_path": self.repo_path,
+            "files": self.files,
+            "chunks": self.chunks,
+            "pending": self.pending,
+            "last_run": self.last_run,
+        }
+
+
+def list_repos(store: MemoryStore) -> list[RepoSummary]:
+    """Every ingested repository: its file and chunk counts now (a file's outline counts as one of
+    its chunks), and its latest run. A run still recorded as in progress whose process is gone
+    (killed) shows as ``interrupted``: the next ingest marks it failed and resumes."""
+    backend = store.backend
+    latest: dict[str, dict[str, Any]] = {}
+    for run in backend.ingestions(limit=100_000):
+        if run["repo_id"] not in latest and run_process_ended(run):
+            run = {**run, "status": INTERRUPTED, "error": "the process ended before the run finished"}
+        latest.setdefault(run["repo_id"], run)
+    out = []
+    for repo_id in sorted(latest):
+        filters = Filters(types=(REPOSITORY_KIND,), repo_id=repo_id)
+        rows = backend.scan_metadata(filters, ["path", PENDING])
+        run = latest[repo_id]
+        files, pending = len({r[1][0] for r in rows}), sum(1 for r in rows if r[1][1])
+        out.append(RepoSummary(repo_id, run["repo_path"], files, len(rows), run, pending))
+    return out
+
+
+def forget_repo(store: MemoryStore, repo_id: str) -> int:
+    """Delete a repository's chunks and run history; returns the number of memories deleted."""
+    filters = Filters(types=(REPOSITORY_KIND,), repo_id=check_label("repo_id", repo_id))
+    chunks = store.backend.delete_where(filters)
+    runs = store.backend.delete_ingestions(repo_id)
+    if not chunks and not runs:
+        raise NotFoundError(
+            f"no ingested repository {repo_id!r}", hint="List them with `mahavishnu memory repos`."
+        )
+    return chunks

@@ -1,0 +1,194 @@
+"""Knowledge across projects: ★ Insight memories, project groups, and sharing insights.
+
+An insight is stored once for everyone: an ``insight`` memory with no project (global scope),
+de-duplicated by the SHA-256 of its normalised text (``insights.py``), with its project, tags and
+source in metadata. Which projects see it is recorded in ``insight_shares``: the project it came
+from (``via="origin"``), each project it was shared with (``direct``) and each member of a group it
+was shared with (``group:NAME``). A search scoped to a project or group takes those in
+(``Filters.shared``, which ``MemoryStore.search`` sets).
+
+A group share follows the group: a project added later sees the group's insights, a project removed
+stops seeing them (unless it was also given them another way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.core.models import (
+    Filters,
+    Memory,
+    MemoryDraft,
+    check_label,
+    parse_time,
+)
+from mahavishnu.memory.core.sharing import DIRECT, ORIGIN, add_shares, get_group, insight_projects
+from mahavishnu.memory.peers.peer_ledger import write_through
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.core.store import MemoryStore
+
+INSIGHT_TAG = "insight"
+
+
+@dataclass(frozen=True, slots=True)
+class Insight:
+    """An insight memory and the projects that see it."""
+
+    memory: Memory
+    shared_with: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.memory.to_dict(), "shared_with": list(self.shared_with)}
+
+
+@dataclass(frozen=True, slots=True)
+class ShareResult:
+    memory_id: int
+    shared_with: tuple[str, ...]  # newly
+    already: tuple[str, ...]  # had it before
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "memory_id": self.memory_id,
+            "shared_with": list(self.shared_with),
+            "already": list(self.already),
+        }
+
+
+# -- insights -------------------------------------------------------------------------------------
+def store_insights(
+    store: MemoryStore,
+    texts: Iterable[str],
+    *,
+    project: str | None = None,
+    source: str = "manual",
+    tags: Sequence[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+    source_system: str | None = None,
+) -> list[Memory]:
+    """Store insight texts (each normalised and length-checked), shared with their ``project``.
+    An insight already known (same normalised text) is returned as stored, and shared with it too."""
+    from mahavishnu.memory.insights.extract import insight_hash, normalise_insight
+
+    unique = {insight_hash(t): _checked_insight(normalise_insight(t)) for t in texts}
+    if not unique:
+        return []
+    known = _known_insights(store, unique)
+    extra = {"source": source, **({"project": project} if project else {}), **dict(metadata or {})}
+    drafts = [
+        MemoryDraft(
+            text,
+            "insight",
+            (INSIGHT_TAG, *tags),
+            {**extra, "insight_hash": digest},
+            agent_id=agent_id,
+            session_id=session_id,
+            source_system=source_system,
+        )
+        for digest, text in unique.items()
+        if digest not in known
+    ]
+    added = store.store_many(drafts)
+    found = store.backend.get(list(known.values()))
+    new = iter(added)
+    memories = [found[known[d]] if d in known else next(new) for d in unique]
+    if project is not None:
+        add_shares(store, [m.id for m in memories], [check_label("project", project) or ""], ORIGIN)
+    write_through(store, added)  # to the Session-Buddy peer, when one is configured
+    return memories
+
+
+def _known_insights(store: MemoryStore, hashes: Iterable[str]) -> dict[str, int]:
+    """Stored insights by ``insight_hash`` (which folds whitespace, unlike the exact content hash)."""
+    wanted = set(hashes)
+    rows = store.backend.scan_metadata(Filters(types=("insight",)), ["insight_hash"])
+    return {digest: memory_id for memory_id, [digest] in rows if digest in wanted}
+
+
+def store_insight(
+    store: MemoryStore,
+    content: str,
+    *,
+    project: str | None = None,
+    tags: Sequence[str] = (),
+    source: str = "manual",
+) -> Memory:
+    """Store one insight given as text (not a ★ Insight block: its content)."""
+    return store_insights(store, [content], project=project, tags=tags, source=source)[0]
+
+
+def _checked_insight(text: str) -> str:
+    from mahavishnu.memory.insights.extract import MAX_INSIGHT_CHARS, MIN_INSIGHT_CHARS
+
+    if not MIN_INSIGHT_CHARS <= len(text) <= MAX_INSIGHT_CHARS:
+        raise InvalidInputError(
+            f"an insight is {MIN_INSIGHT_CHARS:,}–{MAX_INSIGHT_CHARS:,} characters, this one {len(text):,}",
+            hint="Store shorter or longer text as a note: `mahavishnu memory store TEXT`.",
+        )
+    return text
+
+
+def list_insights(
+    store: MemoryStore,
+    *,
+    project: str | None = None,
+    since: datetime | str | None = None,
+    limit: int = 50,
+) -> list[Insight]:
+    """Insights, newest first: all of them, or those a project sees (its own and shared with it)."""
+    filters = Filters(
+        types=("insight",),
+        project=check_label("project", project),
+        shared=True,
+        since=parse_time(since) if since is not None else None,
+    )
+    memories = store.recent(filters, limit=limit)
+    return [
+        Insight(m, projects) for m, projects in zip(memories, insight_projects(store, memories), strict=True)
+    ]
+
+
+def share_insight(
+    store: MemoryStore,
+    insight: int | str,
+    *,
+    projects: Sequence[str] = (),
+    group: str | None = None,
+    project: str | None = None,
+) -> ShareResult:
+    """Share an insight (an insight memory's id, or new insight text from ``project``) with
+    projects and/or every project of a group."""
+    targets = {check_label("project", p) or "": DIRECT for p in projects}
+    if group is not None:
+        targets.update(dict.fromkeys(get_group(store, group).projects, f"group:{group}"))
+    if not targets:
+        raise InvalidInputError(
+            "share with whom?", hint="Name target projects, or a group (`mahavishnu memory groups list`)."
+        )
+    memory = (
+        _insight(store, insight)
+        if isinstance(insight, int)
+        else store_insight(store, insight, project=project)
+    )
+    before = set(insight_projects(store, [memory])[0])
+    for via in set(targets.values()):
+        add_shares(store, [memory.id], [p for p, v in targets.items() if v == via], via)
+    write_through(store, [memory])  # to the Session-Buddy peer, once per insight
+    return ShareResult(memory.id, tuple(sorted(set(targets) - before)), tuple(sorted(set(targets) & before)))
+
+
+def _insight(store: MemoryStore, memory_id: int) -> Memory:
+    memory = store.get(memory_id)
+    if memory.memory_type != "insight":
+        raise InvalidInputError(
+            f"memory #{memory_id} is a {memory.memory_type}, not an insight",
+            hint="Find insights with `mahavishnu memory insights`.",
+        )
+    return memory

@@ -1,0 +1,578 @@
+"""The memory daemon: a warm process that answers memory searches over a Unix socket.
+
+A memory command run as a fresh process pays ~1 s before its first answer (imports, the ONNX
+session, the vector index loaded from SQLite); an assistant's per-prompt hook cannot. The daemon
+pays that once and answers in milliseconds. It is the supervised service ``mahavishnu-memory``
+(``services/definitions.py``: PID file, own process group, log, health check), started on demand by
+the first client that finds it down, and a client that finds no daemon does the work itself.
+
+Protocol: one connection per request. The client sends one JSON line and reads one back::
+
+    -> {"op": "search", "args": {...}, "cwd": "/home/me/proj", "settings_key": [...]}
+    <- {"ok": true, "result": [...]}
+    <- {"ok": false, "error": "...", "hint": "...", "exit_code": 2}   a user error, said as the CLI says it
+    <- {"ok": false, "fallback": "why"}                               the client does the work itself
+
+Ops: ``ping``; ``search`` (``MemoryStore.search`` arguments, hits as ``to_dict``); ``context``
+(``mahavishnu.memory.loop.recall.build_context(store, payload, tool, settings.recall)``, imported when
+first asked); ``capture`` (``memory.capture.capture_hook``: the capture hook's import). Settings
+follow the client: ``settings_key`` is its ``settings_snapshot.process_key()`` (which names the
+settings files, the project's included, the code, and a digest of the ``MAHAVISHNU_*`` settings
+variables); the daemon loads the settings for an unknown key from the client's working directory,
+and serves it only when its own key there is the same (same files, same variables: a daemon runs
+with the environment of whoever started it), else the client does the work itself. It keeps one
+store open per memory configuration.
+
+Safety: the socket is created 0600 inside a 0700 directory, no network port; a peer of another
+user is refused (``SO_PEERCRED``); each request is read in its own thread within a deadline and
+answered in turn by the main thread, captures by a capture thread of their own (an import of a
+long session must not hold up a recall), so a client that hangs or dies mid-request costs that
+request only. A client waits a bounded time (a recall: ``RECALL_SECONDS``) and, when no answer
+comes, does the work itself. SIGTERM closes the socket and the stores, and removes the socket
+file; a capture cut short (SIGTERM, SIGKILL) is redone by the next one, since an import only
+re-reads the assistant's own session file and is idempotent. Only the standard library is imported
+until a request needs the store: the client side stays cheap for the hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu import paths
+
+if TYPE_CHECKING:  # (the server's modules: a client imports only what it needs)
+    import queue
+    from collections.abc import Callable
+
+    from mahavishnu.config import Settings
+    from mahavishnu.memory.core.store import MemoryStore
+
+SERVICE = "mahavishnu-memory"
+PROTOCOL = 1
+#: Set to ``off`` to keep clients from using or starting the daemon (the test suite does).
+DISABLE_ENV = "MAHAVISHNU_DAEMON"
+MAX_REQUEST_BYTES = 1_000_000
+REQUEST_SECONDS = 10.0  # the server's deadline for reading a request and writing its answer
+#: How long a recall hook waits for the daemon before recalling in-process: a warm daemon answers
+#: in milliseconds, so a longer wait only means it is stopped or stuck.
+RECALL_SECONDS = 1.0
+_SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
+_START_MARKER_SECONDS = 60.0
+
+
+# -- where ----------------------------------------------------------------------------------------
+def socket_path() -> Path:
+    """``<data dir>/run/memory.sock``; a data dir too deep for a socket address uses a per-user
+    directory under the temp dir, named by a hash of the data dir (still one daemon per home)."""
+    preferred = paths.data_dir() / "run" / "memory.sock"
+    if len(os.fsencode(preferred)) <= _SUN_PATH_MAX:
+        return preferred
+    import hashlib  # only here: loading OpenSSL costs a hook a few milliseconds
+
+    digest = hashlib.sha256(os.fsencode(paths.data_dir())).hexdigest()[:16]
+    return Path(os.environ.get("TMPDIR") or "/tmp") / f"mahavishnu-{os.getuid()}" / f"{digest}.sock"
+
+
+def _private_dir(directory: Path) -> None:
+    """Create ``directory`` 0700; refuse one that another user owns or others can enter."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if info.st_uid != os.getuid():
+        from mahavishnu.errors import ServiceError
+
+        raise ServiceError(f"{directory} belongs to another user", hint="Remove it or set MAHAVISHNU_HOME.")
+    if info.st_mode & 0o077:
+        os.chmod(directory, 0o700)
+
+
+# -- client ---------------------------------------------------------------------------------------
+def enabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "").lower() not in ("off", "0", "false", "no")
+
+
+def request(op: str, args: dict[str, Any] | None = None, *, timeout: float = 10.0) -> dict[str, Any] | None:
+    """The daemon's answer (``{"ok": ...}``), or None when there is no daemon to ask, its settings
+    are not the caller's, it failed or it gave no answer within ``timeout`` seconds (the whole
+    exchange): the caller then does the work itself."""
+    return _request(op, args, timeout)[0]
+
+
+def _request(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict[str, Any] | None, str]:
+    """``request``'s answer, and why there is none: "off", "settings" (unknown here, or not the
+    daemon's), "down" (nothing listens), "silent" (no answer in time), "broken" (the connection
+    failed midway, or the answer was not one) or "fallback" (the daemon said to do it here)."""
+    from mahavishnu import settings_snapshot
+
+    if not enabled():
+        return None, "off"
+    key = settings_snapshot.process_key()  # the environment's settings included (hashed)
+    if key is None:
+        return None, "settings"
+    message = {"op": op, "args": args or {}, "cwd": os.getcwd(), "settings_key": key, "protocol": PROTOCOL}
+    try:
+        answer = _exchange(socket_path(), message, timeout)
+    except (FileNotFoundError, ConnectionRefusedError):
+        return None, "down"
+    except TimeoutError:
+        return None, "silent"
+    except (OSError, ValueError):
+        return None, "broken"
+    if not isinstance(answer, dict) or "ok" not in answer:
+        return None, "broken"
+    if "fallback" in answer:
+        return None, "settings" if answer["fallback"] == "settings" else "fallback"
+    return answer, ""
+
+
+def ask(
+    op: str,
+    args: dict[str, Any] | None = None,
+    *,
+    timeout: float = 10.0,
+    on_silence: Callable[[float], None] | None = None,
+) -> dict[str, Any] | None:
+    """``request``, and when no daemon answered, start one for the next call (in the background).
+    What a hook runs: ``answer = ask("context", {"payload": payload, "tool": "codex"})``; on None,
+    the caller computes the answer in-process. A daemon that is there but does not answer within
+    ``timeout`` (stopped, stuck) costs that much and no more: no ping, no start (the supervisor
+    owns it), and ``on_silence(timeout)`` is called so the caller can say so."""
+    answer, why = _request(op, args, timeout)
+    if why == "down" or (why == "broken" and ping(timeout=min(timeout, 1.0)) is None):
+        start_in_background()
+    elif why == "silent" and on_silence is not None:
+        on_silence(timeout)
+    return answer
+
+
+def _exchange(path: Path, message: dict[str, Any], timeout: float) -> Any:
+    """Send ``message`` and read the answer, all within ``timeout`` seconds (TimeoutError)."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(str(path))
+        _until(conn, deadline)
+        conn.sendall(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+        conn.shutdown(socket.SHUT_WR)
+        data = _read_all(conn, deadline)
+    return json.loads(data) if data else None
+
+
+def _until(conn: socket.socket, deadline: float | None) -> None:
+    """Give the socket's next operation what is left before ``deadline`` (TimeoutError when none)."""
+    if deadline is None:
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the memory daemon did not answer in time")
+    conn.settimeout(left)
+
+
+def _read_all(conn: socket.socket, deadline: float | None = None) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_REQUEST_BYTES * 50:  # answers may be long (many hits); requests are capped
+        _until(conn, deadline)
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def ping(timeout: float = 2.0) -> dict[str, Any] | None:
+    """The daemon's pid, version and uptime, or None when none answers (whatever the settings)."""
+    try:
+        answer = _exchange(socket_path(), {"op": "ping", "protocol": PROTOCOL}, timeout)
+    except (OSError, ValueError):
+        return None
+    return answer.get("result") if isinstance(answer, dict) and answer.get("ok") else None
+
+
+def health_check() -> None:
+    """The service's health check command: exit 0 when the daemon answers a ping."""
+    found = ping()
+    if found is None:
+        sys.stderr.write(f"no memory daemon answers at {socket_path()}\n")
+        sys.exit(1)
+    sys.stdout.write(f"pid {found['pid']}, up {found['uptime_seconds']} s\n")
+
+
+def start_in_background() -> bool:
+    """Ask the supervisor to start the daemon, without waiting: a detached ``mahavishnu service
+    start`` (so the service gets its PID file, process group and log). At most one attempt a minute
+    per home, so a burst of hooks starts one. True when an attempt was launched."""
+    import subprocess
+
+    if not enabled():
+        return False
+    marker = socket_path().with_name("memory.starting")
+    try:
+        _private_dir(marker.parent)
+        if time.time() - marker.stat().st_mtime < _START_MARKER_SECONDS:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    marker.touch()
+    subprocess.Popen(
+        paths.mahavishnu_argv("service", "start", SERVICE),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+    return True
+
+
+# -- server ---------------------------------------------------------------------------------------
+class Daemon:
+    """Stores kept open per memory configuration, and the requests they answer.
+
+    Two threads use it: the main thread answers ``ping``, ``search`` and ``context`` with the
+    reading stores (``stores``), the capture thread answers ``capture`` with stores of its own
+    (``writers``: their own SQLite connections, so a long import's transactions never make a
+    recall wait; WAL lets both read and write at once). A writer shares the reader's embedder (the
+    model is loaded once; onnxruntime runs from any thread). ``lock`` guards the dictionaries and
+    the working directory ``settings_for`` moves into."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.started = time.time()
+        self.settings_by_key: dict[str, Settings] = {}
+        self.stores: dict[str, MemoryStore] = {}
+        self.writers: dict[str, MemoryStore] = {}
+        self.code = _code_stamp()
+        self.lock: threading.RLock = threading.RLock()
+
+    def handle(self, message: Any) -> dict[str, Any]:
+        from mahavishnu.errors import MahavishnuError
+
+        if not isinstance(message, dict) or message.get("protocol") != PROTOCOL:
+            return {"ok": False, "fallback": "protocol"}
+        op = message.get("op")
+        if op == "ping":
+            return {"ok": True, "result": self.status()}
+        if op not in _OPS:
+            return {"ok": False, "fallback": f"unknown op {op!r}"}
+        settings = self.settings_for(message.get("cwd"), message.get("settings_key"))
+        if settings is None:
+            return {"ok": False, "fallback": "settings"}
+        try:
+            store = self.writer_for(settings) if op in WRITE_OPS else self.store_for(settings)
+            result = _OPS[op](store, settings, message.get("args") or {})
+        except MahavishnuError as exc:
+            return {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+        return {"ok": True, "result": result}
+
+    def status(self) -> dict[str, Any]:
+        from mahavishnu.__about__ import __version__
+
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "uptime_seconds": round(time.time() - self.started, 1),
+            "cpu_seconds": round(time.process_time(), 4),
+            "stores": len(self.stores),
+        }
+
+    def settings_for(self, cwd: Any, key: Any) -> Settings | None:
+        """The client's settings, or None when they cannot be known here (a key that is not what
+        the files and this process's environment say now, e.g. a file written a moment ago, other
+        ``MAHAVISHNU_*`` variables, or a working directory that is gone)."""
+        from mahavishnu import settings_snapshot
+        from mahavishnu.config import load_settings
+
+        if key is None or not isinstance(cwd, str):
+            return None
+        name = json.dumps(key, sort_keys=True)
+        with self.lock:  # (the working directory is the process's, not the thread's)
+            known = self.settings_by_key.get(name)
+            if known is not None:
+                return known
+            try:
+                with _working_directory(cwd):
+                    if settings_snapshot.process_key() != key:
+                        return None
+                    settings = load_settings()
+            except Exception:  # an unreadable cwd or settings file: the client reports it
+                return None
+            self.settings_by_key[name] = settings
+            return settings
+
+    def store_for(self, settings: Settings) -> MemoryStore:
+        from mahavishnu.memory.core.store import MemoryStore
+
+        name = settings.memory.model_dump_json()
+        with self.lock:
+            store = self.stores.get(name)
+            if store is None:
+                store = self.stores[name] = MemoryStore.open(settings)
+            return store
+
+    def writer_for(self, settings: Settings) -> MemoryStore:
+        """The capture thread's store for ``settings``: its own connection, the reader's embedder."""
+        from mahavishnu.memory.core.store import MemoryStore
+
+        name = settings.memory.model_dump_json()
+        with self.lock:
+            store = self.writers.get(name)
+            if store is None:
+                embedder = self.store_for(settings).embedder
+                store = self.writers[name] = MemoryStore.open(settings, embedder=embedder)
+            return store
+
+    def warm(self, settings: Settings) -> None:
+        """Load the embedder and the vector index before the first client waits for them."""
+        store = self.store_for(settings)
+        with contextlib.suppress(Exception):  # an empty or unusual store still serves
+            store.search("warm up", limit=1)
+
+    def close(self) -> None:
+        with self.lock:
+            for store in [*self.writers.values(), *self.stores.values()]:
+                with contextlib.suppress(Exception):  # (a capture midway fails: it is redone later)
+                    store.close()
+            self.writers.clear()
+            self.stores.clear()
+
+    def outdated(self) -> bool:
+        """The installed code changed under the running daemon (an upgrade): time to go."""
+        return _code_stamp() != self.code
+
+
+def _search(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
+    hits = store.search(
+        str(args.get("query", "")),
+        mode=str(args.get("mode", "hybrid")),
+        filters=args.get("filters") or None,
+        min_score=args.get("min_score"),
+        limit=int(args.get("limit", 10)),
+    )
+    return [hit.to_dict() for hit in hits]
+
+
+def _context(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> Any:
+    import importlib
+
+    recall = importlib.import_module("mahavishnu.memory.loop.recall")  # the hook's logic, loaded when asked
+    return recall.build_context(store, _payload(args), str(args.get("tool", "")), settings.recall)
+
+
+def _capture(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> Any:
+    """The capture hook's import of the session its JSON names (one writer, the embedder warm)."""
+    from mahavishnu.memory.loop.capture import capture_hook
+    from mahavishnu.memory.loop.session_logs import check_tool
+
+    tool = check_tool(str(args.get("tool", "")))
+    return capture_hook(store, tool, _payload(args)).to_dict()
+
+
+def _payload(args: dict[str, Any]) -> dict[str, Any]:
+    """The hook's JSON a request carries (an object; anything else counts as an empty one)."""
+    payload = args.get("payload")
+    return payload if isinstance(payload, dict) else {}
+
+
+_OPS = {"search": _search, "context": _context, "capture": _capture}
+#: The ops answered by the capture thread, with the writing stores, one at a time and never ahead
+#: of or in the way of the others (an import of a long session takes minutes).
+WRITE_OPS = frozenset({"capture"})
+#: How much lower the capture thread runs (``nice``): a recall must not wait for the CPU either.
+CAPTURE_NICENESS = 10
+
+
+def serve(path: Path | None = None) -> None:
+    """Run the daemon until SIGTERM/SIGINT: warm the default store, then bind and answer."""
+    import signal
+
+    from mahavishnu.config import load_settings
+
+    path = path or socket_path()
+    _private_dir(path.parent)
+    if ping() is not None:
+        from mahavishnu.errors import ServiceError
+
+        raise ServiceError(f"a memory daemon already answers at {path}")
+    daemon = Daemon()
+    daemon.warm(load_settings())
+    path.unlink(missing_ok=True)  # left by a daemon that was killed
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    bound = path.stat().st_ino
+    listener.listen(64)
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopping.append(signum)
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"memory daemon {os.getpid()} listening on {path}", flush=True)
+    import queue
+    import threading
+
+    requests: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
+    captures: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
+    capturing = threading.Thread(target=_capture_thread, args=(daemon, captures), daemon=True)
+    capturing.start()
+    threading.Thread(target=_accept, args=(listener, requests, captures), daemon=True).start()
+    try:
+        while not stopping:
+            item = requests.get()
+            if item is None:  # the listener was shut down
+                break
+            message, conn = item
+            with conn:
+                _answer(daemon, conn, message)
+            if daemon.outdated():
+                print("the installed code changed: exiting so the next start runs it", flush=True)
+                break
+    finally:
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_ino == bound:  # still ours, not a newer daemon's
+                path.unlink()
+        captures.put(None)  # the capture under way may finish its batch; the stores close after it
+        capturing.join(timeout=2.0)
+        daemon.close()
+        print(f"memory daemon {os.getpid()} stopped", flush=True)
+
+
+def _capture_thread(daemon: Daemon, captures: queue.Queue[tuple[Any, socket.socket] | None]) -> None:
+    """Answer the capture requests, one at a time, at a lower CPU priority (the threads it starts
+    to embed inherit it) so that the recalls answered meanwhile by the main thread stay quick."""
+    with contextlib.suppress(OSError, AttributeError):  # (Linux: a thread's niceness is its own)
+        import threading
+
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CAPTURE_NICENESS)
+    while True:
+        item = captures.get()
+        if item is None:
+            return
+        message, conn = item
+        with conn:
+            _answer(daemon, conn, message)
+
+
+def _accept(
+    listener: socket.socket,
+    requests: queue.Queue[tuple[Any, socket.socket] | None],
+    captures: queue.Queue[tuple[Any, socket.socket] | None],
+) -> None:
+    """Accept connections; each is read in its own thread, so a client that hangs before it has
+    sent its request delays nobody. A capture goes to the capture thread's queue, every other
+    request to the main thread's: each queue is answered in order, one request at a time."""
+    import threading
+
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            requests.put(None)
+            return
+        threading.Thread(target=_read_request, args=(conn, requests, captures), daemon=True).start()
+
+
+def _read_request(
+    conn: socket.socket,
+    requests: queue.Queue[tuple[Any, socket.socket] | None],
+    captures: queue.Queue[tuple[Any, socket.socket] | None],
+) -> None:
+    """Read one JSON line (within ``REQUEST_SECONDS``) and queue it; a client that is slow, sends
+    garbage, is another user or vanishes gets no answer or a fallback one."""
+    conn.settimeout(REQUEST_SECONDS)
+    try:
+        if not _same_user(conn):
+            conn.close()
+            return
+        data = b""
+        while b"\n" not in data and len(data) <= MAX_REQUEST_BYTES:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        conn.close()
+        return
+    try:
+        message = json.loads(data.split(b"\n", 1)[0]) if data else None
+    except (ValueError, RecursionError):  # (nested too deeply: not a client's; it falls back)
+        message = None
+    writes = isinstance(message, dict) and message.get("op") in WRITE_OPS
+    (captures if writes else requests).put((message, conn))
+
+
+def _answer(daemon: Daemon, conn: socket.socket, message: Any) -> None:
+    began, cpu = time.perf_counter(), time.process_time()
+    try:
+        answer = daemon.handle(message)
+    except Exception as exc:  # a bug here must not take the daemon down: the client falls back
+        answer = {"ok": False, "fallback": f"{type(exc).__name__}"}
+        print(f"request failed: {type(exc).__name__}: {exc}", flush=True)
+    answer["ms"] = round((time.perf_counter() - began) * 1000, 1)
+    answer["cpu_ms"] = round((time.process_time() - cpu) * 1000, 1)  # on a busy machine, the truer cost
+    with contextlib.suppress(OSError):  # the client went away (crashed, timed out): nothing to do
+        conn.sendall(json.dumps(answer, ensure_ascii=False, default=str).encode() + b"\n")
+
+
+def _same_user(conn: socket.socket) -> bool:
+    import struct
+
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (OSError, AttributeError):
+        return True  # no SO_PEERCRED here: the 0600 socket in a 0700 directory still guards it
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return bool(uid == os.getuid())
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Any:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _code_stamp() -> list[Any]:
+    from mahavishnu.__about__ import __version__
+
+    package = Path(__file__).resolve().parents[1]
+    return [
+        __version__,
+        *(_mtime(package / name) for name in ("__about__.py", "config.py", "memory/core/store.py")),
+    ]
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":  # python -m mahavishnu.memory.loop.daemon --health: the service's health check
+    if sys.argv[1:] == ["--health"]:
+        health_check()
+    else:
+        serve()

@@ -1,0 +1,279 @@
+"""Read the session logs Codex, Qwen Code and Gemini CLI write, as ``Transcript``s like Claude Code's.
+
+Formats, read from the files the pinned CLIs wrote against the loopback mock (samples in
+``tests/memory/fixtures/sessions/``):
+
+* **Codex** 0.169 (``~/.codex/sessions/YYYY/MM/DD/rollout-<time>-<uuid>.jsonl``): one JSON line
+  ``{"timestamp", "type", "payload"}`` per event. ``session_meta`` carries ``payload.id`` (the
+  session) and ``payload.cwd``; the conversation is the ``response_item`` lines whose payload is a
+  ``message`` with role ``user`` (``input_text`` blocks) or ``assistant`` (``output_text`` blocks),
+  each with an ``id``. Codex also files its own context as user messages (``<environment_context>``,
+  ``<user_instructions>``, AGENTS.md) and as ``developer`` messages: those are not conversation.
+* **Qwen Code** 0.24 (``~/.qwen/projects/<encoded-cwd>/chats/<session>.jsonl``): Claude-like lines
+  ``{"uuid", "sessionId", "timestamp", "type": "user"|"assistant"|"system", "cwd", "message":
+  {"role", "parts": [{"text"}...]}}``; ``thought`` parts and tool calls are not conversation, and a
+  prompt's hook context (``<qwen:user-prompt-submit-context>``) is cut out of the user's text.
+* **Gemini CLI** 0.61 (``~/.gemini/tmp/<project>/chats/session-<time>-<id>.jsonl``): a first line
+  ``{"sessionId", "projectHash", "startTime", ...}``, then messages ``{"id", "timestamp", "type":
+  "user"|"gemini"|"info"|"error", "content": str | [{"text"}]}`` and ``{"$set": ...}`` updates
+  (whose ``messages`` hold the ``<session_context>`` preamble). The working directory is not in the
+  file: Gemini CLI writes it to ``.project_root`` in the chats folder's parent. A prompt's hook
+  context (``<hook_context>…</hook_context>``) is cut out of the user's text.
+
+Everything else (telemetry, token counts, tool calls, reasoning) is skipped; malformed lines are
+counted, like the Claude Code reader does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mahavishnu import paths
+from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.memory.core.projects import project_for
+from mahavishnu.memory.loop.transcripts import (
+    Role,
+    Transcript,
+    TranscriptTurn,
+    find_transcripts,
+    read_transcript,
+)
+from mahavishnu.memory.loop.transcripts import _timestamp as parse_timestamp
+
+Tool = Literal["claude", "codex", "qwen", "gemini"]
+TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
+#: The agent id each assistant's turns are filed under.
+AGENT_IDS: dict[Tool, str] = {
+    "claude": "claude-code",
+    "codex": "codex",
+    "qwen": "qwen-code",
+    "gemini": "gemini-cli",
+}
+_CODEX_CONTEXT = ("<environment_context>", "<user_instructions>", "# AGENTS.md instructions", "<permissions")
+_HOOK_CONTEXT = re.compile(
+    r"<(?:qwen:user-prompt-submit-context|hook_context)>.*?</(?:qwen:user-prompt-submit-context|hook_context)>",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class SessionSource:
+    """Where one assistant keeps its sessions and how to read one."""
+
+    tool: Tool
+    root: Callable[[], Path]
+    pattern: str
+    read: Callable[[Path], Transcript]
+
+
+def check_tool(tool: str) -> Tool:
+    if tool not in TOOLS:
+        raise InvalidInputError(
+            f"unknown assistant {tool!r}", hint=f"Use one of: {', '.join(TOOLS[:-1])} or {TOOLS[-1]}."
+        )
+    return tool  # type: ignore[return-value]  # checked above
+
+
+def session_root(tool: Tool) -> Path:
+    """The folder the assistant writes its sessions under, for the current HOME."""
+    return SOURCES[tool].root()
+
+
+def find_sessions(tool: Tool, root: Path | None = None) -> list[Path]:
+    """Every session file of ``tool`` under ``root`` (default: its own folder), sorted; none when the
+    default folder does not exist (the assistant never ran here)."""
+    source = SOURCES[tool]
+    base = root or source.root()
+    if root is None and not base.is_dir():
+        return []
+    if tool == "claude":
+        return find_transcripts(base)
+    if not base.exists():
+        raise NotFoundError(
+            f"No such file or directory: {base}",
+            hint="Pass a session file, the folder that holds them, or no PATH for every session kept.",
+        )
+    if not base.is_dir():
+        raise InvalidInputError(f"Not a directory: {base}", hint="Pass the folder that holds the sessions.")
+    return sorted(path for path in base.glob(source.pattern) if path.is_file())
+
+
+def read_session(tool: Tool, path: Path) -> Transcript:
+    """The conversation in one session file of ``tool``."""
+    return SOURCES[tool].read(path)
+
+
+# -- shared line reading -------------------------------------------------------------------------
+def _lines(path: Path, what: str) -> tuple[list[dict[str, Any]], int]:
+    """The JSON object lines of a file and the count of lines that are not."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as error:
+        raise NotFoundError(f"No {what} session at {path}") from error
+    except IsADirectoryError as error:
+        raise InvalidInputError(f"{path} is a directory, not a {what} session") from error
+    except OSError as error:
+        raise InvalidInputError(f"Cannot read {path}: {error.strerror or error}") from error
+    entries: list[dict[str, Any]] = []
+    skipped = 0
+    for raw in data.removeprefix(b"\xef\xbb\xbf").split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            entries.append(value)
+        else:
+            skipped += 1
+    if skipped and not entries:
+        raise InvalidInputError(f"{path} is not a {what} session log: none of its {skipped} lines is JSON")
+    return entries, skipped
+
+
+def _texts(blocks: object, kinds: Iterable[str] = ("text",)) -> str:
+    """Plain-string content as is; of a block list, the text of the wanted blocks (not ``thought``)."""
+    if isinstance(blocks, str):
+        return blocks.strip()
+    if not isinstance(blocks, list):
+        return ""
+    wanted = set(kinds)
+    texts = [
+        block["text"].strip()
+        for block in blocks
+        if isinstance(block, dict)
+        and isinstance(block.get("text"), str)
+        and block.get("type", "text") in wanted
+        and not block.get("thought")
+    ]
+    return "\n\n".join(text for text in texts if text)
+
+
+def _turn(
+    role: Role, text: str, timestamp: object, uuid: object, **metadata: object
+) -> TranscriptTurn | None:
+    text = _HOOK_CONTEXT.sub("", text).strip() if role == "user" else text.strip()
+    if not text:
+        return None
+    return TranscriptTurn(
+        role=role,
+        content=text,
+        timestamp=parse_timestamp(timestamp),
+        uuid=uuid if isinstance(uuid, str) and uuid else None,
+        metadata={k: v for k, v in metadata.items() if isinstance(v, str) and v},
+    )
+
+
+def _transcript(
+    path: Path, session: str | None, cwd: str | None, turns: list[TranscriptTurn], skipped: int
+) -> Transcript:
+    return Transcript(path, session or path.stem, cwd, project_for(cwd), turns, skipped)
+
+
+# -- Codex ------------------------------------------------------------------------------------------
+def read_codex(path: Path) -> Transcript:
+    entries, skipped = _lines(path, "Codex")
+    meta = next((e.get("payload") for e in entries if e.get("type") == "session_meta"), None)
+    meta = meta if isinstance(meta, dict) else {}
+    session = meta.get("id") or meta.get("session_id")
+    cwd = meta.get("cwd")
+    turns = [t for t in (_codex_turn(e) for e in entries) if t is not None]
+    return _transcript(
+        path,
+        session if isinstance(session, str) else None,
+        cwd if isinstance(cwd, str) else None,
+        turns,
+        skipped,
+    )
+
+
+def _codex_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
+    payload = entry.get("payload")
+    if entry.get("type") != "response_item" or not isinstance(payload, dict):
+        return None
+    role = payload.get("role")
+    if payload.get("type") != "message" or role not in ("user", "assistant"):
+        return None
+    kinds = ("input_text",) if role == "user" else ("output_text",)
+    text = _texts(payload.get("content"), kinds)
+    if role == "user" and text.startswith(_CODEX_CONTEXT):
+        return None
+    return _turn(role, text, entry.get("timestamp"), payload.get("id"))
+
+
+# -- Qwen Code --------------------------------------------------------------------------------------
+def read_qwen(path: Path) -> Transcript:
+    entries, skipped = _lines(path, "Qwen Code")
+    session = next((e["sessionId"] for e in entries if isinstance(e.get("sessionId"), str)), None)
+    cwd = next((e["cwd"] for e in entries if isinstance(e.get("cwd"), str)), None)
+    turns = [t for t in (_qwen_turn(e) for e in entries) if t is not None]
+    return _transcript(path, session, cwd, turns, skipped)
+
+
+def _qwen_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
+    kind = entry.get("type")
+    message = entry.get("message")
+    if kind not in ("user", "assistant") or not isinstance(message, dict):
+        return None
+    role: Role = "user" if kind == "user" else "assistant"
+    text = _texts(message.get("parts"))
+    return _turn(role, text, entry.get("timestamp"), entry.get("uuid"), model=entry.get("model"))
+
+
+# -- Gemini CLI -------------------------------------------------------------------------------------
+def read_gemini(path: Path) -> Transcript:
+    entries, skipped = _lines(path, "Gemini CLI")
+    session = next((e["sessionId"] for e in entries if isinstance(e.get("sessionId"), str)), None)
+    turns = [t for t in (_gemini_turn(e) for e in entries) if t is not None]
+    return _transcript(path, session, _gemini_cwd(path), turns, skipped)
+
+
+def _gemini_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
+    kind = entry.get("type")
+    if kind not in ("user", "gemini") or "$set" in entry:
+        return None
+    role: Role = "user" if kind == "user" else "assistant"
+    text = _texts(entry.get("content"))
+    if role == "user" and text.startswith("<session_context>"):
+        return None
+    return _turn(role, text, entry.get("timestamp"), entry.get("id"), model=entry.get("model"))
+
+
+def _gemini_cwd(path: Path) -> str | None:
+    """The folder the session ran in: ``.project_root`` beside the ``chats`` folder."""
+    marker = path.parent.parent / ".project_root"
+    try:
+        text = marker.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None
+
+
+def _claude_root() -> Path:
+    return paths.claude_config_dir() / "projects"
+
+
+def _codex_root() -> Path:
+    return paths.codex_home() / "sessions"
+
+
+def _qwen_root() -> Path:
+    return paths.qwen_home() / "projects"
+
+
+def _gemini_root() -> Path:
+    return paths.gemini_home() / "tmp"
+
+
+SOURCES: dict[Tool, SessionSource] = {
+    "claude": SessionSource("claude", _claude_root, "**/*.jsonl", read_transcript),
+    "codex": SessionSource("codex", _codex_root, "**/rollout-*.jsonl", read_codex),
+    "qwen": SessionSource("qwen", _qwen_root, "*/chats/*.jsonl", read_qwen),
+    "gemini": SessionSource("gemini", _gemini_root, "*/chats/*.jsonl", read_gemini),
+}

@@ -1,0 +1,414 @@
+"""Keep secrets out of memory: find credentials in free text and replace them before storing.
+
+Every write path (the store facade through ``memory.core.models.scrub_draft``, conversation turns and
+so every transcript importer, repository ingestion, workflow rows, imports) passes text through
+``scrub``; a secret becomes
+``[REDACTED:<kind>]`` before it is hashed, embedded or written, so neither the database file nor a
+later recall ever holds it. ``masking.py`` does the same job for values shown on screen; the two
+share the URL-password pattern and the notion of a secret name.
+
+What is caught (the formats providers document, the same families as the gitleaks rule set):
+
+* provider keys and tokens by their prefixes: Anthropic, OpenAI, OpenRouter and the ``sk-`` keys of
+  DashScope/DeepSeek/Moonshot, GitHub, GitLab, Slack (tokens and webhooks), AWS access key ids,
+  Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
+  SendGrid, Telegram, Groq, xAI, Z.ai, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
+* JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
+* private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines);
+* the password of a URL (``scheme://user:PASSWORD@host``) or of a command line (``curl -u
+  user:PASSWORD``, ``mysql -pPASSWORD``, ``--password PASSWORD``);
+* assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``,
+  ``MY_SERVICE_CRED=…``, ``GITLAB_PAT=…``, ``BACKUP_PASSPHRASE=…``) when the value looks like a
+  credential (not a placeholder, a reference or a variable name);
+* a secret stated in a sentence ("the staging admin password is hunter2-Orca-XgGCJb") when the value
+  looks random (mixed case and a digit, or a long run of letters and digits that is not a word).
+* any verbatim quote of a secret this machine holds, whatever its shape: the secrets file's values
+  and those of environment variables named as secrets (``redaction.held``).
+
+Why not a detector library: detect-secrets (PyPI) imports in 0.15-0.7 s, scans lines rather than
+returning spans, has no Anthropic/Google-API/Hugging Face rules and its entropy plugins flag any long
+string; Kingfisher (PyPI, 488 rules, Rust) needs 0.7-1.8 s to load its rules in every process (14 s
+to compile them the first time) and a 45 MB install. Both caught fewer of the canary formats
+(``benchmarks/scrubber.py``) than this module, which costs a few milliseconds to import and tens of
+microseconds per text: each rule is only tried when one of its literal keywords is in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from mahavishnu.redaction.held import held_values
+from mahavishnu.redaction.shapes import URL_PASSWORD, is_secret_name
+
+REDACTED = "[REDACTED:{kind}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    kind: str
+    keywords: tuple[str, ...]  # lowercase literals, one of which is in any text the rule matches
+    pattern: str  # the secret is group "s" if the pattern has one, else the whole match
+    anchored: bool = False  # every match starts with a keyword (any case): tried only where one is
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    start: int
+    end: int
+
+
+_E = r"(?![A-Za-z0-9_-])"  # a token ends at a boundary (dashes count as part of a token)
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+RULES: tuple[Rule, ...] = (
+    Rule("anthropic-key", ("sk-ant-",), r"sk-ant-[a-z]{2,8}\d{0,3}-[A-Za-z0-9_-]{20,}"),
+    Rule("openai-key", ("t3blbkfj",), r"sk-[A-Za-z0-9_-]*T3BlbkFJ[A-Za-z0-9_-]+"),
+    Rule("openai-key", ("sk-",), r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"),
+    Rule("openrouter-key", ("sk-or-",), r"sk-or-v\d-[a-f0-9]{40,}"),
+    # DashScope, DeepSeek, Moonshot, Kimi and other OpenAI-compatible providers: sk- + 32+ alphanumerics
+    Rule("api-key", ("sk-",), r"sk-(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]{32,}" + _E),
+    Rule("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"gh[pousr]_[A-Za-z0-9]{36,255}" + _E),
+    Rule("github-token", ("github_pat_",), r"github_pat_[A-Za-z0-9_]{50,255}"),
+    Rule(
+        "gitlab-token",
+        ("glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "glcbt-", "glimt-", "glagent-", "gloas-", "glft-"),
+        r"gl(?:pat|dt|rt|ptt|soat|cbt|imt|agent|oas|ft)-[A-Za-z0-9_-]{20,}",
+    ),
+    Rule("slack-token", ("xox",), r"xox[abposre]-(?:\d+-)*[A-Za-z0-9-]{10,}"),
+    Rule("slack-token", ("xapp-",), r"xapp-\d-[A-Z0-9]+-\d+-[A-Za-z0-9]+"),
+    Rule(
+        "slack-webhook",
+        ("hooks.slack.com",),
+        r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}",
+    ),
+    Rule(
+        "aws-access-key-id",
+        ("akia", "asia", "abia", "acca", "a3t"),
+        r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Z0-9])",
+    ),
+    # An AWS secret access key has no prefix: 40 base64 characters (mixed case and a digit) on the
+    # same line as, and shortly after, "aws" or "secret" ("AWS secret: …", "AKIA… / …").
+    Rule(
+        "aws-secret-access-key",
+        ("aws", "secret"),
+        r"(?i:aws|secret)[^\n]{0,80}?(?<![A-Za-z0-9/+])(?P<s>(?=[A-Za-z0-9/+]{0,39}\d)"
+        r"(?=[A-Za-z0-9/+]{0,39}[a-z])(?=[A-Za-z0-9/+]{0,39}[A-Z])[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+    ),
+    Rule("google-api-key", ("aiza",), r"AIza[0-9A-Za-z_-]{35}" + _E),
+    Rule("google-oauth-secret", ("gocspx-",), r"GOCSPX-[A-Za-z0-9_-]{20,}"),
+    Rule("google-oauth-token", ("ya29.",), r"ya29\.[A-Za-z0-9_-]{20,}"),
+    Rule(
+        "stripe-key",
+        ("sk_live_", "rk_live_", "sk_test_", "rk_test_"),
+        r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,}",
+        anchored=True,
+    ),
+    Rule("stripe-webhook-secret", ("whsec_",), r"whsec_[A-Za-z0-9+/]{32,}"),
+    Rule("huggingface-token", ("hf_",), r"hf_[A-Za-z]{34}" + _E),
+    Rule("npm-token", ("npm_",), r"npm_[A-Za-z0-9]{36}" + _E),
+    Rule("pypi-token", ("pypi-ageichlwas5vcmc",), r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{40,}"),
+    Rule("sendgrid-key", ("sg.",), r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}" + _E),
+    Rule("telegram-bot-token", (":aa",), r"(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}" + _E),
+    Rule("groq-key", ("gsk_",), r"gsk_[A-Za-z0-9]{48,}" + _E),
+    Rule("xai-key", ("xai-",), r"xai-[A-Za-z0-9]{70,}" + _E),
+    Rule("twilio-key", ("sk",), r"SK[0-9a-f]{32}(?![A-Za-z0-9])"),
+    # Z.ai (GLM, the built-in zai profile): an id of 32 hex digits, a dot, a secret of 16 alphanumerics
+    Rule("zai-key", (".",), r"(?<![A-Za-z0-9])[0-9a-f]{32}\.[A-Za-z0-9]{16}(?![A-Za-z0-9])"),
+    Rule("shopify-token", ("shpat_", "shpca_", "shppa_", "shpss_"), r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
+    Rule("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"do[opr]_v1_[a-f0-9]{64}"),
+    Rule("azure-storage-key", ("accountkey=",), r"(?i:AccountKey)=(?P<s>[A-Za-z0-9+/]{80,}={0,2})"),
+    Rule("age-secret-key", ("age-secret-key-1",), r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
+    Rule(
+        "jwt",
+        ("eyj",),
+        r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}" + _E,
+    ),
+    Rule(
+        "authorization",
+        ("bearer", "basic"),
+        r"(?i:\b(?:bearer|basic))\s+(?P<s>(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/-]{16,}=*)",
+        anchored=True,
+    ),
+    Rule(
+        "private-key",
+        ("private key",),
+        r"-----BEGIN (?P<label>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----"
+        # a key's body (maybe after Proc-Type/DEK-Info headers, maybe with JSON-escaped newlines),
+        # not just a marker quoted in code
+        r"(?=(?:\s|\\[rn])*(?:[A-Za-z-]+:[^\n\\]*(?:\n|\\n)(?:\s|\\[rn])*)*[A-Za-z0-9+/=]{40})"
+        r"[\s\S]*?(?:-----END (?P=label)-----|$)",
+    ),
+)
+
+# Assignments: JSON/YAML/TOML/.env/INI/code. The key must *end* in a secret word (``auth_token``,
+# ``DB_PASSWORD``, ``clientSecret``), so ``token_type`` or ``password_field`` are not secrets. The
+# pattern starts at that word (a fast search); the rest of the key is checked in ``_assignments``.
+_ASSIGNMENT = (
+    r"(?P<word>passw(?:or)?d|pwd|passphrase|pass|secret(?:[_-]?key)?|token|api[_-]?key|apikey|access[_-]?key|"
+    r"private[_-]?key|cred(?:ential)?s?|pat|auth)[\"']?[ \t]*(?::|=|:=|=>)[ \t]*"
+    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)|(?P<bare>[^\s"'`,;()\[\]{}<>]{6,200})(?=[\s,;]|$))"""
+)
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_ASSIGNMENT_STARTS = ("pass", "pwd", "secret", "token", "api", "access", "private", "cred", "pat", "auth")
+_ASSIGNMENT_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "cred", "pat", "auth")
+# Short words that end a secret's key only as a part of their own (``MY_SERVICE_CRED``,
+# ``gitlabPat``, ``PAT``), never inside a longer word (``SACRED``, ``COMPAT``, ``sacred``).
+_SHORT_WORDS = frozenset({"pat", "cred", "creds"})
+_TOKEN_VALUE = re.compile(r"[A-Za-z0-9_.=/+-]+")
+_PLACEHOLDERS = frozenset(
+    {"password", "passwd", "pass", "secret", "changeme", "example", "redacted", "required", "optional"}
+    | {"undefined", "hunter", "letmein", "qwerty", "mypassword", "mysecret", "yourpassword"}
+)
+
+
+def find_secrets(text: str) -> list[Finding]:
+    """The secrets in ``text``, as non-overlapping spans in order (the first and longest wins)."""
+    if not text:
+        return []
+    lowered = text.lower()
+    found: list[Finding] = list(_held(text))  # first: a held value keeps its kind on a tie
+    for index, rule in enumerate(RULES):
+        if any(k in lowered for k in rule.keywords):
+            found.extend(_matches(_compiled(index), rule, text, lowered))
+    if "://" in text:
+        found.extend(
+            Finding("password", m.start("pw"), m.end("pw"))
+            for pattern in (URL_PASSWORD, _SPACED_URL_PASSWORD)
+            for m in pattern.finditer(text)
+            if _url_password(m["pw"])
+        )
+    if " -" in text:
+        found.extend(_command_line_passwords(text))
+    if any(k in lowered for k in _ASSIGNMENT_KEYWORDS):
+        found.extend(_assignments(text, lowered))
+        if " is" in lowered or " was" in lowered:
+            found.extend(_stated(text, lowered))
+    return _disjoint(found)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every secret replaced by ``[REDACTED:<kind>]``; unchanged when there is none."""
+    findings = find_secrets(text)
+    if not findings:
+        return text
+    parts: list[str] = []
+    last = 0
+    for finding in findings:
+        parts += [text[last : finding.start], REDACTED.format(kind=finding.kind)]
+        last = finding.end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+def scrub_tree(data: Any) -> Any:
+    """A JSON-like tree with every string scrubbed and values under secret-looking keys redacted."""
+    if isinstance(data, Mapping):
+        return {
+            k: REDACTED.format(kind="secret") if _redact_whole(str(k), v) else scrub_tree(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return type(data)(scrub_tree(v) for v in data)
+    if isinstance(data, str):
+        return scrub(data)
+    return data
+
+
+def has_secret(text: str) -> bool:
+    return bool(find_secrets(text))
+
+
+def _redact_whole(key: str, value: Any) -> bool:
+    return isinstance(value, str) and is_secret_name(key) and _looks_like_credential(value, bare=False)
+
+
+@cache
+def _compiled(index: int) -> re.Pattern[str]:
+    """Rules compile on first use: a process that never meets a keyword never pays for its regex."""
+    return re.compile(RULES[index].pattern)
+
+
+def _matches(pattern: re.Pattern[str], rule: Rule, text: str, lowered: str) -> Iterable[Finding]:
+    """Matches that start a token. (The check is here, not a lookbehind in the pattern: a pattern
+    that begins with its literal prefix is searched for many times faster.)"""
+    group = "s" if "s" in pattern.groupindex else 0
+    found = _at_keywords(pattern, rule.keywords, text, lowered) if rule.anchored else pattern.finditer(text)
+    for match in found:
+        start = match.start()
+        if group == "s" or start == 0 or text[start - 1] not in _TOKEN_CHARS:
+            yield Finding(rule.kind, match.start(group), match.end(group))
+
+
+def _at_keywords(
+    pattern: re.Pattern[str], keywords: Iterable[str], text: str, lowered: str
+) -> Iterable[re.Match[str]]:
+    """Matches of a case-insensitive pattern that starts with one of ``keywords``, tried only where
+    ``str.find`` sees one: a scan of every position with ``re.IGNORECASE`` is ~20x slower."""
+    if len(lowered) != len(text):  # a character whose lower case is longer: offsets differ
+        yield from pattern.finditer(text)
+        return
+    tried: set[int] = set()
+    for word in keywords:
+        at = lowered.find(word)
+        while at != -1:
+            if at not in tried:
+                tried.add(at)
+                match = pattern.match(text, at)
+                if match:
+                    yield match
+            at = lowered.find(word, at + 1)
+
+
+@cache
+def _assignment_pattern() -> re.Pattern[str]:
+    return re.compile(_ASSIGNMENT, re.IGNORECASE | re.MULTILINE)
+
+
+def _assignments(text: str, lowered: str) -> Iterable[Finding]:
+    for match in _at_keywords(_assignment_pattern(), _ASSIGNMENT_STARTS, text, lowered):
+        group = "quoted" if match["quoted"] is not None else "bare"
+        value = match[group]
+        if match["word"].lower() == "pat" and not _TOKEN_VALUE.fullmatch(value):
+            continue  # ``HEX_PAT = "[0-9A-Fa-f]{1,4}"``: a pattern, not a personal access token
+        if _secret_key(text, match.start(), match["word"]) and _looks_like_credential(
+            value, bare=group == "bare"
+        ):
+            kind = "password" if match["word"].lower().startswith(("pass", "pwd")) else "secret"
+            yield Finding(kind, match.start(group), match.end(group))
+
+
+# A secret stated in prose: "the staging admin password is hunter2-Orca-XgGCJb", "my API key was
+# `k3y…`". A sentence's full stop is not part of the value.
+_STATED = (
+    r"\b(?P<word>passw(?:or)?d|passphrase|pwd|token|api[ _-]?key|secret(?:[ _-]?key)?|cred(?:ential)?s?)"
+    r"[ \t]+(?:is|was)[ \t]*:?[ \t]+"
+    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)"""
+    r"""|(?P<bare>[^\s"'`,;()\[\]{}<>]{5,199}[^\s"'`,;()\[\]{}<>.!?:]))(?=[.!?:]*(?:[\s,;)]|$))"""
+)
+_STATED_STARTS = ("pass", "pwd", "token", "api", "secret", "cred")
+_WORDLIKE = re.compile(r"[a-z]{5}")
+
+
+@cache
+def _stated_pattern() -> re.Pattern[str]:
+    return re.compile(_STATED, re.IGNORECASE)
+
+
+def _stated(text: str, lowered: str) -> Iterable[Finding]:
+    """Secrets stated in a sentence. Prose says "the token is base64-encoded" too, so a bare value
+    must look random: mixed case and a digit, or 12+ letters and digits with no run of five lower
+    case letters (a word)."""
+    for match in _at_keywords(_stated_pattern(), _STATED_STARTS, text, lowered):
+        if match["quoted"] is not None:
+            group, random_looking = "quoted", _looks_like_credential(match["quoted"], bare=False)
+        else:
+            group, value = "bare", match["bare"]
+            letters = any(c.isalpha() for c in value)
+            digit = any(c.isdigit() for c in value)
+            mixed = any(c.islower() for c in value) and any(c.isupper() for c in value)
+            random_looking = _looks_like_credential(value, bare=True) and (
+                (mixed and digit) or (letters and digit and len(value) >= 12 and not _WORDLIKE.search(value))
+            )
+        if random_looking:
+            kind = "password" if match["word"].lower().startswith(("pass", "pwd")) else "secret"
+            yield Finding(kind, match.start(group), match.end(group))
+
+
+def _secret_key(text: str, word_at: int, word: str = "") -> bool:
+    """The word ends a key as a word of its own (``db_password``, ``dbPassword``, ``DBPASSWORD``:
+    not ``bypass`` or ``compass``; a short word such as ``cred`` or ``pat`` only after a separator
+    or a lower-to-upper case change), and the key is not a public one (``publicKeyToken``)."""
+    start = word_at
+    while start > 0 and text[start - 1] in _KEY_CHARS:
+        start -= 1
+    before = text[word_at - 1] if word_at > start else ""
+    if before.isalpha() and before.islower() and text[word_at].islower():
+        return False
+    if (
+        word.lower() in _SHORT_WORDS
+        and before.isalnum()
+        and not (before.islower() and text[word_at].isupper())
+    ):
+        return False
+    return "public" not in text[start:word_at].lower()
+
+
+def _looks_like_credential(value: str, *, bare: bool) -> bool:
+    """A value, not a placeholder (``changeme``, ``password1``, ``${X}``, ``<token>``), a reference
+    (``env:X``) or, unquoted, a variable or type name (``password = getpass``, ``token: str``)."""
+    if (
+        len(value) < 6
+        or _placeholder(value)
+        or value.startswith(("env:", "keyring:", "file:", "os.", "self."))
+    ):
+        return False
+    if bare and re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", value) and not value.isalnum():
+        return False  # a dotted or snake_case name: ``config.api_key``, ``httpx2.Auth``, ``api_key``
+    lower, upper = any(c.islower() for c in value), any(c.isupper() for c in value)
+    digit, symbol = any(c.isdigit() for c in value), any(not c.isalnum() for c in value)
+    if (digit and (lower or upper or symbol)) or lower + upper + symbol == 3:
+        return True
+    # long random letters in quotes, but not a CamelCase name
+    return not bare and len(value) >= 16 and lower and upper and not re.fullmatch(r"(?:[A-Z][a-z]+)+", value)
+
+
+def _placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return (
+        lowered.rstrip("0123456789") in _PLACEHOLDERS
+        or len(set(value)) < 4
+        or any(mark in value for mark in ("REDACTED", "…", "${", "{{", "%s", "%(", "<", "*"))
+        or value.startswith(("$", "%", "{"))
+    )
+
+
+# Qwen Code logs a prompt with a space before each "@" (its file-reference marker):
+# ``postgres://shop:PW @db.internal``.
+_SPACED_URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^/\s@]+) @(?=[\w-])")
+# Passwords given on a command line: ``curl -u user:PW``, ``mysql -pPW``, ``--password PW``.
+_COMMAND_LINE_PASSWORD = re.compile(
+    r"(?<=\s)(?:(?:-u|--user)[\s=]+[^\s:'\"]+:(?P<pw>[^\s'\"]+)"
+    r"|-p(?P<attached>[^\s'\"]+)|--password[\s=]+(?P<long>[^\s'\"]+))"
+)
+
+
+def _command_line_passwords(text: str) -> Iterable[Finding]:
+    for match in _COMMAND_LINE_PASSWORD.finditer(text):
+        group = next(g for g in ("pw", "attached", "long") if match[g] is not None)
+        if _looks_like_credential(match[group], bare=True):
+            yield Finding("password", match.start(group), match.end(group))
+
+
+def _held(text: str) -> Iterable[Finding]:
+    """Every verbatim quote of a secret this machine holds (``redaction.held``): a custom
+    gateway's key or the MCP server's token has no format to recognise, but its value is known."""
+    for value in held_values():
+        at = text.find(value)
+        while at != -1:
+            yield Finding("known-secret", at, at + len(value))
+            at = text.find(value, at + len(value))
+
+
+def _url_password(password: str) -> bool:
+    from urllib.parse import unquote
+
+    if re.match(r"\d{1,5}(?:,|$)", password):
+        return False  # a port: ``https://a.com:123,b:c@d`` lists hosts
+    return _looks_like_credential(unquote(password), bare=False)
+
+
+def _disjoint(found: list[Finding]) -> list[Finding]:
+    kept: list[Finding] = []
+    for finding in sorted(found, key=lambda f: (f.start, -f.end)):
+        if finding.end <= finding.start:
+            continue
+        if kept and finding.start < kept[-1].end:
+            if finding.end > kept[-1].end:  # overlapping: one span covers both
+                kept[-1] = Finding(kept[-1].kind, kept[-1].start, finding.end)
+            continue
+        kept.append(finding)
+    return kept
