@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.models import (
     Filters,
     Memory,
@@ -42,8 +43,8 @@ class Insight:
     memory: Memory
     shared_with: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.memory.to_dict(), "shared_with": list(self.shared_with)}
+    def to_dict(self) -> JSONObject:
+        return {**self.memory.to_dict(), "shared_with": [*self.shared_with]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +53,11 @@ class ShareResult:
     shared_with: tuple[str, ...]  # newly
     already: tuple[str, ...]  # had it before
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "memory_id": self.memory_id,
-            "shared_with": list(self.shared_with),
-            "already": list(self.already),
+            "shared_with": [*self.shared_with],
+            "already": [*self.already],
         }
 
 
@@ -68,7 +69,7 @@ def store_insights(
     project: str | None = None,
     source: str = "manual",
     tags: Sequence[str] = (),
-    metadata: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, JSONValue] | None = None,
     agent_id: str | None = None,
     session_id: str | None = None,
     source_system: str | None = None,
@@ -81,7 +82,7 @@ def store_insights(
     if not unique:
         return []
     known = _known_insights(store, unique)
-    extra = {"source": source, **({"project": project} if project else {}), **dict(metadata or {})}
+    extra = _insight_metadata(source, project, metadata)
     drafts = [
         MemoryDraft(
             text,
@@ -96,13 +97,27 @@ def store_insights(
         if digest not in known
     ]
     added = store.store_many(drafts)
-    found = store.backend.get(list(known.values()))
-    new = iter(added)
-    memories = [found[known[d]] if d in known else next(new) for d in unique]
+    memories = _in_order(store, list(unique), known, added)
     if project is not None:
         add_shares(store, [m.id for m in memories], [check_label("project", project) or ""], ORIGIN)
     write_through(store, added)  # to the Session-Buddy peer, when one is configured
     return memories
+
+
+def _insight_metadata(
+    source: str, project: str | None, metadata: Mapping[str, JSONValue] | None
+) -> JSONObject:
+    """An insight's metadata besides its hash: its source and project, then the caller's."""
+    return {"source": source, **({"project": project} if project else {}), **dict(metadata or {})}
+
+
+def _in_order(
+    store: MemoryStore, digests: list[str], known: dict[str, int], added: list[Memory]
+) -> list[Memory]:
+    """One memory per digest, in order: the stored one when it was known, else the next one added."""
+    found = store.backend.get(list(known.values()))
+    new = iter(added)
+    return [found[known[d]] if d in known else next(new) for d in digests]
 
 
 def _known_insights(store: MemoryStore, hashes: Iterable[str]) -> dict[str, int]:

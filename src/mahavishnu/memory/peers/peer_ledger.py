@@ -32,9 +32,10 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mahavishnu.errors import PeerError
+from mahavishnu.json_types import JSONObject
 from mahavishnu.masking import mask_url
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class SyncReport:
     queued: int
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {"sent": self.sent, "already": self.already, "queued": self.queued, "error": self.error}
 
 
@@ -269,14 +270,20 @@ def projects_of(store: MemoryStore, hits: Sequence[PeerHit]) -> list[set[str] | 
     if not ledger.path.exists():
         return [None] * len(hits)
     owners = ledger.owners([(h.content, bool(h.metadata.get("truncated"))) for h in hits])
-    found = store.backend.get([o[1] for o in owners if o is not None])
-    ours = {  # still in this store, and the same insight (another store numbers them differently)
-        memory_id: memory
-        for insight_hash, memory_id in (o for o in owners if o is not None)
-        if (memory := found.get(memory_id)) and memory.metadata.get("insight_hash") == insight_hash
-    }
+    ours = _still_ours(store, [o for o in owners if o is not None])
     seen = dict(zip(ours, insight_projects(store, list(ours.values())), strict=True))
     return [set(seen[o[1]]) if o is not None and o[1] in seen else None for o in owners]
+
+
+def _still_ours(store: MemoryStore, owners: list[tuple[str, int]]) -> dict[int, Memory]:
+    """The ledger's ``(insight_hash, memory_id)`` owners still in this store as the same insight
+    (another store numbers them differently), by memory id."""
+    found = store.backend.get([memory_id for _, memory_id in owners])
+    return {
+        memory_id: memory
+        for insight_hash, memory_id in owners
+        if (memory := found.get(memory_id)) and memory.metadata.get("insight_hash") == insight_hash
+    }
 
 
 # -- sending -----------------------------------------------------------------------------------------

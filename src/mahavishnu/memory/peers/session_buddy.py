@@ -62,16 +62,19 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import AbstractContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 from urllib.parse import urlsplit
 
 from mahavishnu.errors import PeerError
+from mahavishnu.json_types import JSONObject, JSONScalar, JSONValue
 from mahavishnu.masking import mask_url
 
 if TYPE_CHECKING:
+    from anyio import CancelScope, Event
+    from anyio.abc import Process, TaskStatus
     from anyio.from_thread import BlockingPortal
     from mcp import Client
     from mcp.client._transport import TransportStreams
@@ -116,7 +119,7 @@ class PeerHit:
     score: float | None
     project: str | None
     timestamp: str | None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, JSONScalar] = field(default_factory=dict)  # truncated, source, total, query
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ class PeerAnswer:
     warning: str | None
     elapsed_ms: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "hits": [asdict(h) for h in self.hits],
             "warning": self.warning,
@@ -188,15 +191,7 @@ def parse_quick_search(text: str) -> list[PeerHit]:
 
 def _parse_current_hit(lines: list[str]) -> PeerHit:
     start = next(i for i, line in enumerate(lines) if line.startswith("📊 Found results"))
-    content: list[str] = []
-    fields: dict[str, str] = {}
-    for line in lines[start + 1 :]:
-        match = _HIT_FIELD.match(line)
-        if match:
-            fields[match.group(1).split(" ", 1)[1]] = match.group(2).strip()
-        elif not fields:  # content runs until the first field line
-            content.append(line.removeprefix("📝 ") if not content else line)
-    body = "\n".join(content).strip()
+    body, fields = _hit_body_and_fields(lines[start + 1 :])
     date = fields.get("Date")
     cut = body.endswith(CUT_MARK) and len(body) >= CUT_AT  # content[:147] + "..."
     return PeerHit(
@@ -206,6 +201,19 @@ def _parse_current_hit(lines: list[str]) -> PeerHit:
         timestamp=None if date in (None, "", "Unknown", "None") else date,
         metadata={"truncated": cut, "source": "quick_search"},
     )
+
+
+def _hit_body_and_fields(lines: list[str]) -> tuple[str, dict[str, str]]:
+    """A hit's content (up to its first field line) and its ``📁 Project``-style fields by name."""
+    content: list[str] = []
+    fields: dict[str, str] = {}
+    for line in lines:
+        match = _HIT_FIELD.match(line)
+        if match:
+            fields[match.group(1).split(" ", 1)[1]] = match.group(2).strip()
+        elif not fields:  # content runs until the first field line
+            content.append(line.removeprefix("📝 ") if not content else line)
+    return "\n".join(content).strip(), fields
 
 
 def _parse_old_hit(lines: list[str]) -> PeerHit:
@@ -260,7 +268,17 @@ def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def parse_store_reflection(text: str) -> dict[str, Any]:
+class StoredReflection(TypedDict):
+    """What ``store_reflection`` confirmed."""
+
+    stored: bool
+    id: str | None
+    tags: list[str]
+    timestamp: str | None
+    text: str
+
+
+def parse_store_reflection(text: str) -> StoredReflection:
     """``{"stored": True, "id", "tags", "timestamp", "text"}`` from a ``store_reflection`` answer."""
     failure = peer_failure(text)
     if failure or "stored successfully" not in text:
@@ -278,16 +296,16 @@ def parse_store_reflection(text: str) -> dict[str, Any]:
     }
 
 
-def parse_health_check(text: str) -> dict[str, Any]:
+#: A ``health_check`` answer's fields: text, but ``process_id`` a number when it is one.
+HealthInfo: TypeAlias = dict[str, str | int]
+
+
+def parse_health_check(text: str) -> HealthInfo:
     """The ``Key: Value`` lines of a ``health_check`` answer, snake_cased, plus ``status``."""
     failure = peer_failure(text)
     if failure:
         raise PeerError(f"{PEER} health_check failed: {failure}", hint=_failure_hint(failure))
-    info: dict[str, Any] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key and not key.startswith(("🏥", "✅", "⚠", "=")) and len(key) < 40:
-            info[re.sub(r"\W+", "_", key.strip().lower()).strip("_")] = value.strip()
+    info: HealthInfo = dict(_health_fields(text))
     if "process_id" in info:
         with suppress(ValueError):
             info["process_id"] = int(info["process_id"])
@@ -297,6 +315,16 @@ def parse_health_check(text: str) -> dict[str, Any]:
     return info
 
 
+def _health_fields(text: str) -> dict[str, str]:
+    """The ``Key: Value`` lines (not the banner's), keys snake_cased; a later key wins."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key and not key.startswith(("🏥", "✅", "⚠", "=")) and len(key) < 40:
+            fields[re.sub(r"\W+", "_", key.strip().lower()).strip("_")] = value.strip()
+    return fields
+
+
 def _failure_hint(reason: str) -> str:
     if "not available" in reason or "Install" in reason:
         return "Session-Buddy lacks a dependency for this tool; see its own message above."
@@ -304,6 +332,11 @@ def _failure_hint(reason: str) -> str:
 
 
 # -- transports ----------------------------------------------------------------------------------------
+
+ToolArguments: TypeAlias = dict[str, JSONValue]
+ToolCall: TypeAlias = tuple[str, ToolArguments]  # (tool, arguments)
+#: Opens an entered MCP client within the seconds it is given (``_open_client`` with its peer).
+Opener: TypeAlias = "Callable[[float], AbstractAsyncContextManager[Client]]"
 
 
 def _check_url(url: str) -> str:
@@ -390,11 +423,12 @@ async def _stdio_transport(argv: list[str]) -> AsyncIterator[TransportStreams]:
             await _stop_process(process)
 
 
-async def _stop_process(process: Any) -> None:
+async def _stop_process(process: Process) -> None:
     import anyio
 
     with suppress(Exception):
-        await process.stdin.aclose()
+        if process.stdin is not None:
+            await process.stdin.aclose()
     with anyio.move_on_after(STDIO_EXIT_GRACE_SECONDS):
         while process.returncode is None:
             await anyio.sleep(0.01)
@@ -421,8 +455,8 @@ class _Session:
     """One open MCP session, held open by a task (``future``) on the link's event loop."""
 
     client: Client
-    stop: Any  # anyio.Event: set to end the session gracefully
-    scope: Any  # anyio.CancelScope: cancelled to end it at once
+    stop: Event  # set to end the session gracefully
+    scope: CancelScope  # cancelled to end it at once
     portal: BlockingPortal | None = None
     future: Future[None] | None = None
 
@@ -451,7 +485,7 @@ class _Link:
         session = self._session
         return session is not None and session.future is not None and not session.future.done()
 
-    def session(self, opener: Callable[[float], Any], deadline: float) -> tuple[_Session, bool]:
+    def session(self, opener: Opener, deadline: float) -> tuple[_Session, bool]:
         """The open session (and False), or one opened now within ``deadline`` (and True)."""
         if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise TimeoutError("another call is still opening the session")
@@ -474,9 +508,7 @@ class _Link:
         finally:
             self._lock.release()
 
-    def call(
-        self, session: _Session, calls: list[tuple[str, dict[str, Any]]], deadline: float
-    ) -> list[CallToolResult]:
+    def call(self, session: _Session, calls: list[ToolCall], deadline: float) -> list[CallToolResult]:
         """Tool calls on the session, sent together; all answered by ``deadline`` or a ``TimeoutError``."""
         limit = deadline - time.monotonic()
         if limit <= 0 or session.portal is None:
@@ -539,7 +571,7 @@ class _Link:
             session.future.result(timeout=STDIO_EXIT_GRACE_SECONDS + 5.0)
 
 
-async def _hold(opener: Callable[[float], Any], limit: float, *, task_status: Any) -> None:
+async def _hold(opener: Opener, limit: float, *, task_status: TaskStatus[_Session]) -> None:
     """Open a session within ``limit``, report it, and keep it open until stopped or cancelled.
 
     One task enters and leaves the client, as anyio's cancel scopes require; the opening deadline
@@ -558,14 +590,12 @@ async def _hold(opener: Callable[[float], Any], limit: float, *, task_status: An
         raise TimeoutError(f"no session within {limit:g}s")
 
 
-async def _call_tools(
-    client: Client, calls: list[tuple[str, dict[str, Any]]], limit: float
-) -> list[CallToolResult]:
+async def _call_tools(client: Client, calls: list[ToolCall], limit: float) -> list[CallToolResult]:
     import anyio
 
     results: dict[int, CallToolResult] = {}
 
-    async def one(index: int, tool: str, arguments: dict[str, Any]) -> None:
+    async def one(index: int, tool: str, arguments: ToolArguments) -> None:
         results[index] = await client.call_tool(tool, arguments, read_timeout_seconds=limit)
 
     with anyio.fail_after(limit):
@@ -689,7 +719,7 @@ class SessionBuddy:
         """Store a reflection on the peer; its confirmation text. Raises ``PeerError``."""
         from mahavishnu.redaction.scrub import scrub
 
-        arguments: dict[str, Any] = {"content": scrub(content)}  # the peer is a memory store too
+        arguments: ToolArguments = {"content": scrub(content)}  # the peer is a memory store too
         if tags:
             arguments["tags"] = list(tags)
         return str(parse_store_reflection(self._call("store_reflection", arguments))["text"])
@@ -702,7 +732,7 @@ class SessionBuddy:
         self, working_directory: str | None = None, *, timeout_seconds: float | None = None
     ) -> str:
         """Run the peer's quality checkpoint; its report. Raises ``PeerError``."""
-        arguments = {"working_directory": working_directory} if working_directory else {}
+        arguments: ToolArguments = {"working_directory": working_directory} if working_directory else {}
         timeout = timeout_seconds or max(self.timeout_seconds, CHECKPOINT_MIN_TIMEOUT_SECONDS)
         text = self._call("checkpoint", arguments, timeout=timeout)
         failure = peer_failure(text) or next(
@@ -717,14 +747,14 @@ class SessionBuddy:
             raise PeerError(f"{PEER} checkpoint failed: {failure}", hint=_failure_hint(failure))
         return text.strip()
 
-    def health_check(self) -> dict[str, Any]:
+    def health_check(self) -> PeerHealth:
         """``{"status", "latency_ms", "server", "version", "detail", "info"}``. Raises ``PeerError``."""
         self.prepare()  # the latency is the peer's
         started = time.perf_counter()
         server: dict[str, str] = {}
         text = self._call("health_check", {}, server_info=server)
         info = parse_health_check(text)
-        status = info.pop("status")
+        status = str(info.pop("status"))
         detail = f"{server.get('name') or PEER} {server.get('version') or ''}".strip()
         detail += f" at {self.where}: " + ("answers health_check" if status == "ok" else "reports unhealthy")
         return {
@@ -740,14 +770,14 @@ class SessionBuddy:
     # -- plumbing --
 
     def _call(
-        self, tool: str, arguments: dict[str, Any], *, timeout: float | None = None,
+        self, tool: str, arguments: ToolArguments, *, timeout: float | None = None,
         server_info: dict[str, str] | None = None,
     ) -> str:  # fmt: skip
         """One tool call on the kept session (opened or reopened as needed), within ``timeout``."""
         return self._call_many([(tool, arguments)], timeout=timeout, server_info=server_info)[0]
 
     def _call_many(
-        self, calls: list[tuple[str, dict[str, Any]]], *, timeout: float | None = None,
+        self, calls: list[ToolCall], *, timeout: float | None = None,
         server_info: dict[str, str] | None = None,
     ) -> list[str]:  # fmt: skip
         """Tool calls sent together on the kept session, all within ``timeout``; their answers' text.
@@ -781,9 +811,7 @@ class SessionBuddy:
         if self.url:
             _check_url(self.url)
 
-    def _attempt(
-        self, calls: list[tuple[str, dict[str, Any]]], deadline: float
-    ) -> tuple[_Session, list[CallToolResult]]:
+    def _attempt(self, calls: list[ToolCall], deadline: float) -> tuple[_Session, list[CallToolResult]]:
         """One try: the kept (or a fresh) session and the calls on it. A failure discards the session."""
         session: _Session | None = None
         fresh = False
@@ -803,7 +831,7 @@ class SessionBuddy:
             retry = kept and all(t in _RETRYABLE for t, _ in calls) and not isinstance(exc, TimeoutError)
             raise _Broken(exc, caught, retry=retry) from caught
 
-    def _failure(self, broken: _Broken, calls: list[tuple[str, dict[str, Any]]], limit: float) -> PeerError:
+    def _failure(self, broken: _Broken, calls: list[ToolCall], limit: float) -> PeerError:
         exc, tool = broken.exc, calls[0][0]
         if isinstance(exc, TimeoutError):  # it listens but is slow: maybe it has just started
             message = f"{PEER} at {self.where} did not answer {tool} within {limit:g}s"
@@ -811,6 +839,18 @@ class SessionBuddy:
         if isinstance(exc, FileNotFoundError) and not self.url:
             return PeerError(f"{PEER} command not found: {self.command[0]}", hint=START_HINT)
         return PeerError(f"{PEER} at {self.where} is unreachable: {_describe(exc)}", hint=START_HINT)
+
+
+class PeerHealth(TypedDict):
+    """What ``SessionBuddy.health_check`` reports."""
+
+    status: str  # ok | error
+    latency_ms: float
+    server: str | None
+    version: str | None
+    where: str
+    detail: str
+    info: HealthInfo
 
 
 def _text(tool: str, result: CallToolResult) -> str:

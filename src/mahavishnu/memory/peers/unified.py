@@ -26,13 +26,15 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
+from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.models import Memory
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
+    from mahavishnu.memory.core.models import SearchHit
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.memory.peers.session_buddy import PeerAnswer, PeerHit, SessionBuddy
 
@@ -53,7 +55,7 @@ class UnifiedHit:
     peer: PeerHit | None = None
     also_in: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         from dataclasses import asdict
 
         return {
@@ -71,17 +73,21 @@ class UnifiedHit:
 class UnifiedResult:
     hits: list[UnifiedHit]
     warnings: list[str] = field(default_factory=list)
-    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per source: status, count, ms
+    sources: dict[str, JSONObject] = field(default_factory=dict)  # per source: status, count, ms
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"hits": [h.to_dict() for h in self.hits], "warnings": self.warnings, "sources": self.sources}
+    def to_dict(self) -> JSONObject:
+        return {
+            "hits": [h.to_dict() for h in self.hits],
+            "warnings": [*self.warnings],  # copies typed as JSON (list and dict are invariant)
+            "sources": {**self.sources},
+        }
 
 
 def search_everywhere(
     store: MemoryStore,
     query: str,
     *,
-    filters: Mapping[str, Any] | None = None,
+    filters: Mapping[str, object] | None = None,
     limit: int = 10,
     mode: str = "hybrid",
     peer: SessionBuddy | None = None,
@@ -113,7 +119,7 @@ def search_everywhere(
     found = _in_scope(store, answer.hits if answer else [], project)
     peer_hits = [h for h in _rescored(store, query, found, mode) if h.score >= peer.min_score]
     hits = _merge(_normalised(_local_hits(local)), peer_hits, limit)
-    sources = {
+    sources: dict[str, JSONObject] = {
         "store": {"status": "ok", "count": len(local), "elapsed_ms": round(local_ms, 2)},
         PEER: peer_status,
     }
@@ -153,7 +159,7 @@ def _ask(peer: SessionBuddy, query: str, limit: int, clock: _PeerClock) -> PeerA
 
 def _peer_answer(
     asked: Future[PeerAnswer] | None, peer: SessionBuddy, clock: _PeerClock
-) -> tuple[PeerAnswer | None, dict[str, Any]]:
+) -> tuple[PeerAnswer | None, JSONObject]:
     """The peer's answer, waiting no longer than its timeout once its clock started."""
     from mahavishnu.memory.peers.session_buddy import PeerAnswer
 
@@ -170,7 +176,7 @@ def _peer_answer(
     return answer, {"status": status, "count": len(answer.hits), "elapsed_ms": round(answer.elapsed_ms, 2)}
 
 
-def _local_hits(hits: list[Any]) -> list[UnifiedHit]:
+def _local_hits(hits: list[SearchHit]) -> list[UnifiedHit]:
     return [
         UnifiedHit(
             INSIGHT if h.memory.memory_type == "insight" else MEMORY, 0.0, h.score, h.memory.content, h.memory
@@ -179,7 +185,7 @@ def _local_hits(hits: list[Any]) -> list[UnifiedHit]:
     ]
 
 
-def _in_scope(store: MemoryStore, hits: list[PeerHit], project: str | None) -> list[PeerHit]:
+def _in_scope(store: MemoryStore, hits: list[PeerHit], project: object) -> list[PeerHit]:
     """The peer's hits a search scoped to ``project`` may show (all of them when it is not scoped)."""
     if not project or not hits:
         return hits
@@ -218,7 +224,7 @@ def _cosines(store: MemoryStore, query: str, texts: list[str]) -> list[float]:
 
 def _normalised(hits: list[UnifiedHit]) -> list[UnifiedHit]:
     best = max((h.raw_score or 0.0 for h in hits), default=0.0)
-    return [_with(h, score=(h.raw_score or 0.0) / best if best > 0 else 0.0) for h in hits]
+    return [replace(h, score=(h.raw_score or 0.0) / best if best > 0 else 0.0) for h in hits]
 
 
 def _merge(local: list[UnifiedHit], peer: list[UnifiedHit], limit: int) -> list[UnifiedHit]:
@@ -230,7 +236,7 @@ def _merge(local: list[UnifiedHit], peer: list[UnifiedHit], limit: int) -> list[
         if twin is None:
             kept.append(hit)
         elif hit.source != kept[twin].source and hit.source not in kept[twin].also_in:
-            kept[twin] = _with(kept[twin], also_in=(*kept[twin].also_in, hit.source))
+            kept[twin] = replace(kept[twin], also_in=(*kept[twin].also_in, hit.source))
     return kept[:limit]
 
 
@@ -252,9 +258,3 @@ def _is_cut(hit: UnifiedHit) -> bool:
 
 def _folded(text: str) -> str:
     return " ".join(text.split())
-
-
-def _with(hit: UnifiedHit, **changes: Any) -> UnifiedHit:
-    from dataclasses import replace
-
-    return replace(hit, **changes)
