@@ -18,7 +18,7 @@ text).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mahavishnu.config import MemorySettings
@@ -88,7 +88,7 @@ def get_embedder(settings: MemorySettings) -> Embedder:
     )
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[OllamaEmbedder | OpenAICompatibleEmbedder]:
     if name == "OllamaEmbedder":
         from mahavishnu.memory.core.embedders.ollama import OllamaEmbedder
 

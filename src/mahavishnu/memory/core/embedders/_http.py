@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any
 
 import httpx
 import numpy as np
 
 from mahavishnu.errors import DimensionMismatchError, EmbeddingError
+from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors, normalise
 
@@ -82,11 +82,11 @@ class HttpEmbedder(Embedder):
         """The full URL requests are POSTed to."""
 
     @abstractmethod
-    def payload(self, texts: Sequence[str], kind: Kind) -> dict[str, Any]:
+    def payload(self, texts: Sequence[str], kind: Kind) -> JSONObject:
         """The JSON body for one batch."""
 
     @abstractmethod
-    def parse(self, body: Any) -> list[Any]:
+    def parse(self, body: JSONValue) -> JSONArray:
         """The list of vectors in a successful reply (raise EmbeddingError if it has none)."""
 
     def hint(self, status: int | None) -> str:
@@ -126,7 +126,7 @@ class HttpEmbedder(Embedder):
             raise self._bad_reply("non-finite numbers in the vectors")
         return normalise(vectors)
 
-    def _post(self, payload: dict[str, Any]) -> Any:
+    def _post(self, payload: JSONObject) -> JSONValue:
         where = mask_url(self.url)
         try:
             response = self._http().post(self.endpoint, json=payload)
@@ -149,9 +149,10 @@ class HttpEmbedder(Embedder):
                 hint=self.hint(response.status_code),
             )
         try:
-            return response.json()
+            body: JSONValue = response.json()
         except ValueError:
             raise self._bad_reply("a body that is not JSON") from None
+        return body
 
     def _http(self) -> httpx.Client:
         if self._client is None:
@@ -168,11 +169,12 @@ class HttpEmbedder(Embedder):
     def _server_message(self, response: httpx.Response) -> str:
         """The server's own words: Ollama's ``{"error": "..."}``, OpenAI's ``{"error": {"message": …}}``
         or the body's text."""
+        body: JSONValue
         try:
             body = response.json()
         except ValueError:
             body = None
-        message: Any = None
+        message: JSONValue = None
         if isinstance(body, dict):
             error = body.get("error", body.get("detail", body.get("message")))
             message = error.get("message", error) if isinstance(error, dict) else error

@@ -10,13 +10,16 @@ runs the exact fp32 model about as fast as torch does. The graph mirrors ``trans
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
-Weights = dict[str, npt.NDArray[Any]]
+#: A numeric array: the graph's initializers are float32, int8 or int64 (``_DATA_TYPES``).
+Tensor: TypeAlias = npt.NDArray[np.number]
+#: BERT's weights under their ``transformers`` names.
+Weights: TypeAlias = Mapping[str, Tensor]
 
 _FLOAT, _INT8, _INT64 = 1, 3, 7  # onnx.TensorProto.DataType
 _ATTR_FLOAT, _ATTR_INT, _ATTR_INTS = 1, 2, 7  # onnx.AttributeProto.AttributeType
@@ -54,7 +57,7 @@ def _float(field: int, value: float) -> bytes:
     return _varint(field << 3 | 5) + struct.pack("<f", value)
 
 
-_DATA_TYPES: dict[np.dtype[Any], int] = {
+_DATA_TYPES: dict[np.dtype[np.number], int] = {
     np.dtype(np.float32): _FLOAT,
     np.dtype(np.int8): _INT8,
     np.dtype(np.int64): _INT64,
@@ -100,31 +103,39 @@ def _packed_varints(data: memoryview) -> list[int]:
     return values
 
 
-def read_initializers(model: bytes) -> dict[str, npt.NDArray[Any]]:
+_NUMPY_TYPES: dict[int, np.dtype[np.number]] = {code: dtype for dtype, code in _DATA_TYPES.items()}
+
+
+def read_initializers(model: bytes) -> dict[str, Tensor]:
     """The weights (graph initializers with raw data) of a serialized ONNX ModelProto, by name."""
-    numpy_types: dict[int, np.dtype[Any]] = {code: dtype for dtype, code in _DATA_TYPES.items()}
-    tensors: dict[str, npt.NDArray[Any]] = {}
+    tensors: dict[str, Tensor] = {}
     for field, graph in _fields(memoryview(model)):
         if field != 7 or isinstance(graph, int):  # ModelProto.graph
             continue
         for g_field, tensor in _fields(graph):
             if g_field != 5 or isinstance(tensor, int):  # GraphProto.initializer
                 continue
-            dims: list[int] = []
-            name, data_type, raw = "", 0, b""
-            for t_field, value in _fields(tensor):
-                if t_field == 1:  # dims: one varint each, or packed
-                    dims += [value] if isinstance(value, int) else _packed_varints(value)
-                elif t_field == 2 and isinstance(value, int):
-                    data_type = value
-                elif t_field == 8 and not isinstance(value, int):
-                    name = bytes(value).decode()
-                elif t_field == 9 and not isinstance(value, int):
-                    raw = bytes(value)
-            if raw and data_type in numpy_types:
-                dtype = numpy_types[data_type].newbyteorder("<")
+            name, data_type, dims, raw = _tensor_fields(tensor)
+            if raw and data_type in _NUMPY_TYPES:
+                dtype = _NUMPY_TYPES[data_type].newbyteorder("<")
                 tensors[name] = np.frombuffer(raw, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
     return tensors
+
+
+def _tensor_fields(tensor: memoryview) -> tuple[str, int, list[int], bytes]:
+    """A TensorProto's name, data type, dims and raw data (empty when it has none)."""
+    dims: list[int] = []
+    name, data_type, raw = "", 0, b""
+    for t_field, value in _fields(tensor):
+        if t_field == 1:  # dims: one varint each, or packed
+            dims += [value] if isinstance(value, int) else _packed_varints(value)
+        elif t_field == 2 and isinstance(value, int):
+            data_type = value
+        elif t_field == 8 and not isinstance(value, int):
+            name = bytes(value).decode()
+        elif t_field == 9 and not isinstance(value, int):
+            raw = bytes(value)
+    return name, data_type, dims, raw
 
 
 # -- ONNX messages ---------------------------------------------------------------------------------
@@ -135,7 +146,7 @@ def _key(field: int, size: int) -> bytes:
     return _varint(field << 3 | 2) + _varint(size)
 
 
-def _tensor(name: str, array: npt.NDArray[Any]) -> list[bytes]:
+def _tensor(name: str, array: Tensor) -> list[bytes]:
     """A TensorProto as parts to join: its raw data (megabytes for the embeddings) is never copied
     into a bigger message (each copy of the whole model cost ~50 ms)."""
     data_type = _DATA_TYPES[array.dtype]
@@ -166,7 +177,7 @@ class _Graph:
         self.initializers: list[list[bytes]] = []
         self._count = 0
 
-    def const(self, name: str, array: npt.NDArray[Any] | float | list[int]) -> str:
+    def const(self, name: str, array: Tensor | float | list[int]) -> str:
         if isinstance(array, float):
             array = np.array(array, dtype=np.float32)
         elif isinstance(array, list):
@@ -174,14 +185,19 @@ class _Graph:
         self.initializers.append(_tensor(name, array))
         return name
 
-    def op(
+    def op(self, op_type: str, *inputs: str, domain: str = "", **attributes: float | int | list[int]) -> str:
+        """A node of one output; the output's name."""
+        return self.ops(op_type, *inputs, outputs=1, domain=domain, **attributes)[0]
+
+    def ops(
         self,
         op_type: str,
         *inputs: str,
-        outputs: int = 1,
+        outputs: int,
         domain: str = "",
         **attributes: float | int | list[int],
-    ) -> Any:
+    ) -> list[str]:
+        """A node of several outputs; their names."""
         self._count += 1
         names = [
             f"{op_type.lower()}_{self._count}" + (f"_{i}" if outputs > 1 else "") for i in range(outputs)
@@ -192,7 +208,7 @@ class _Graph:
         node += b"".join(_bytes(5, _attribute(k, v)) for k, v in attributes.items())
         node += _bytes(7, domain) if domain else b""
         self.nodes.append(node)
-        return names[0] if outputs == 1 else names
+        return names
 
     def model(self, inputs: list[bytes], outputs: list[bytes]) -> bytes:
         graph = [_bytes(1, n) for n in self.nodes] + [_bytes(2, "minilm")]
@@ -204,7 +220,7 @@ class _Graph:
         return b"".join([head, *graph, opsets])
 
 
-def quantize_columns(weight_t: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+def quantize_columns(weight_t: Tensor) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
     """Symmetric int8 per output column: (q, scale) with weight_t ≈ q * scale."""
     scale = (np.abs(weight_t).max(axis=0) / 127.0).astype(np.float32)
     scale[scale == 0] = 1.0
@@ -229,15 +245,15 @@ def bert_model(
     g = _Graph()
     hidden = int(w["embeddings.word_embeddings.weight"].shape[1])
 
-    def dense(x: str, name: str, weight_t: npt.NDArray[Any], bias: npt.NDArray[Any]) -> str:
+    def dense(x: str, name: str, weight_t: Tensor, bias: Tensor) -> str:
         """x @ weight_t + bias, weight_t of shape (in, out)."""
         b = g.const(name + ".bias", bias)
         if not quantized:
-            return str(g.op("Add", g.op("MatMul", x, g.const(name + ".weight.T", weight_t)), b))
+            return g.op("Add", g.op("MatMul", x, g.const(name + ".weight.T", weight_t)), b)
         q, scale = quantize_columns(weight_t)
         zero = g.const(name + ".weight.zero", np.zeros(q.shape[1], dtype=np.int8))
         qw, qs = g.const(name + ".weight.q", q), g.const(name + ".weight.scale", scale)
-        return str(g.op("DynamicQuantizeMatMul", x, qw, qs, zero, b, domain=_MS_DOMAIN))
+        return g.op("DynamicQuantizeMatMul", x, qw, qs, zero, b, domain=_MS_DOMAIN)
 
     def linear(x: str, prefix: str) -> str:
         weight_t = np.ascontiguousarray(w[prefix + ".weight"].T)
@@ -246,7 +262,7 @@ def bert_model(
     def layer_norm(x: str, prefix: str) -> str:
         gamma = g.const(prefix + ".weight", w[prefix + ".weight"])
         beta = g.const(prefix + ".bias", w[prefix + ".bias"])
-        return str(g.op("LayerNormalization", x, gamma, beta, axis=-1, epsilon=eps))
+        return g.op("LayerNormalization", x, gamma, beta, axis=-1, epsilon=eps)
 
     # Embeddings: words + positions 0..seq-1 + token type 0.
     words = g.op("Gather", g.const("word_embeddings", w["embeddings.word_embeddings.weight"]), "input_ids")
@@ -270,7 +286,7 @@ def bert_model(
         attn = p + "attention.self."
         qkv_w = np.concatenate([w[attn + name + ".weight"] for name in ("query", "key", "value")]).T
         qkv_b = np.concatenate([w[attn + name + ".bias"] for name in ("query", "key", "value")])
-        q, k, v = g.op("Split", dense(x, p + "qkv", np.ascontiguousarray(qkv_w), qkv_b), axis=2, outputs=3)
+        q, k, v = g.ops("Split", dense(x, p + "qkv", np.ascontiguousarray(qkv_w), qkv_b), axis=2, outputs=3)
         context = g.op("MultiHeadAttention", q, k, v, num_heads=heads, domain=_MS_DOMAIN)
         attended = linear(context, p + "attention.output.dense")
         x = layer_norm(g.op("Add", attended, x), p + "attention.output.LayerNorm")

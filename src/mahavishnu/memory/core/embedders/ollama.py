@@ -7,8 +7,8 @@ sent as ``search_document: …``, queries as ``search_query: …``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 from mahavishnu.memory.core.embedders._http import DEFAULT_TIMEOUT, HttpEmbedder
 from mahavishnu.memory.core.embedders.base import Kind
 
@@ -45,11 +45,11 @@ class OllamaEmbedder(HttpEmbedder):
     def endpoint(self) -> str:
         return f"{self.url}/api/embed"
 
-    def payload(self, texts: Sequence[str], kind: Kind) -> dict[str, Any]:
+    def payload(self, texts: Sequence[str], kind: Kind) -> JSONObject:
         prefix = self.prefixes.get(kind, "")
         return {"model": self.model, "input": [prefix + text for text in texts]}
 
-    def parse(self, body: Any) -> list[Any]:
+    def parse(self, body: JSONValue) -> JSONArray:
         embeddings = body.get("embeddings") if isinstance(body, dict) else None
         if not isinstance(embeddings, list):
             raise self._bad_reply('no "embeddings" list')
