@@ -43,12 +43,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from mahavishnu.errors import DimensionMismatchError
+from mahavishnu.json_types import JSONObject, JSONValue
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +122,24 @@ class _IdMap:
         self._table = np.empty(0, dtype=np.int64)
 
 
+@dataclass(frozen=True, slots=True)
+class _AnnParams:
+    """The HNSW graph's parameters (usearch's names), also written into the sidecar's manifest."""
+
+    dtype: str
+    connectivity: int
+    expansion_add: int
+    expansion_search: int
+
+    def to_dict(self) -> JSONObject:
+        return {
+            "dtype": self.dtype,
+            "connectivity": self.connectivity,
+            "expansion_add": self.expansion_add,
+            "expansion_search": self.expansion_search,
+        }
+
+
 @dataclass
 class _Build:
     """A graph build in progress: the ids to insert, and the changes made since it started."""
@@ -163,19 +185,14 @@ class VectorIndex:
         self.ann_threshold = ann_threshold
         self.sidecar = sidecar
         self.auto_build = auto_build
-        self._ann_params: dict[str, Any] = {
-            "dtype": ann_dtype,
-            "connectivity": connectivity,
-            "expansion_add": expansion_add,
-            "expansion_search": expansion_search,
-        }
+        self._ann_params = _AnnParams(ann_dtype, connectivity, expansion_add, expansion_search)
         self._threads = threads
         self._lock = threading.RLock()
         self._vectors: Vectors = np.empty((0, dimension), dtype=np.float32)
         self._ids: Ids = np.empty(0, dtype=np.int64)
         self._n = 0
         self._rows = _IdMap()
-        self._ann: Any = None
+        self._ann: Index | None = None
         self._ann_removed = 0
         self._build: _Build | None = None
         self._version = 0
@@ -314,7 +331,8 @@ class VectorIndex:
         self, q: Vectors, k: int, fetch: int, need: int, mask: npt.NDArray[np.bool_] | None
     ) -> list[Hit] | None:
         ann = self._ann
-        ann.expansion_search = max(self._ann_params["expansion_search"], fetch)
+        assert ann is not None  # the callers checked it under the lock
+        ann.expansion_search = max(self._ann_params.expansion_search, fetch)  # type: ignore[misc]  # see _load_graph
         matches = ann.search(q, fetch, threads=1)
         rows = self._rows.lookup(np.asarray(matches.keys, dtype=np.int64))
         rows = rows[rows >= 0]
@@ -436,16 +454,15 @@ class VectorIndex:
         finally:
             job.done.set()
 
-    def _new_graph(self) -> Any:
-        Index = _usearch_index()
+    def _new_graph(self) -> Index:
         p = self._ann_params
-        return Index(
+        return _usearch_index()(
             ndim=self.dimension,
             metric="cos",
-            dtype=p["dtype"],
-            connectivity=p["connectivity"],
-            expansion_add=p["expansion_add"],
-            expansion_search=p["expansion_search"],
+            dtype=p.dtype,
+            connectivity=p.connectivity,
+            expansion_add=p.expansion_add,
+            expansion_search=p.expansion_search,
         )
 
     # ---- sidecar --------------------------------------------------------------------------
@@ -469,12 +486,12 @@ class VectorIndex:
         with self._lock:
             token = secrets.token_hex(4)
             old = _read_manifest(self.sidecar)
-            files = {
+            files: JSONObject = {
                 "ids": self._write_npy(token, "ids", self._ids[: self._n]),
                 "vectors": self._write_npy(token, "vectors", self._vectors[: self._n]),
                 "graph": self._write_graph(token) if self._ann is not None else None,
             }
-            manifest = {
+            manifest: JSONObject = {
                 "format": _FORMAT,
                 "fingerprint": fingerprint,
                 "dimension": self.dimension,
@@ -482,11 +499,11 @@ class VectorIndex:
                 "checksum": _checksum(self._ids[: self._n]),
                 "token": token,
                 "files": files,
-                "ann": self._ann_params,
+                "ann": self._ann_params.to_dict(),
             }
             _write_json_atomically(self.sidecar, manifest)
             self._disk = _OnDisk(fingerprint, self._version, token, files["graph"] is not None)
-            self._remove_unreferenced(old, files)
+            self._remove_unreferenced(_file_names(old), _file_names(manifest))
 
     def load(self, fingerprint: str) -> bool:
         """Restore from the sidecar if it is tagged ``fingerprint``; False (nothing changed) otherwise.
@@ -519,12 +536,13 @@ class VectorIndex:
             self._disk = _OnDisk(fingerprint, self._version, str(manifest["token"]), graph is not None)
             return True
 
-    def _load_rows_locked(self, manifest: dict[str, Any]) -> bool:
-        count, checksum = int(manifest["count"]), str(manifest["checksum"])
+    def _load_rows_locked(self, manifest: JSONObject) -> bool:
+        count, checksum = _integer(manifest["count"]), str(manifest["checksum"])
         if self._n:
             return self._n == count and _checksum(self._ids[: self._n]) == checksum
-        ids = np.load(self._data_path(manifest["files"]["ids"]), allow_pickle=False)
-        vectors = np.load(self._data_path(manifest["files"]["vectors"]), allow_pickle=False)
+        files = _files(manifest)
+        ids = np.load(self._data_path(_name(files["ids"])), allow_pickle=False)
+        vectors = np.load(self._data_path(_name(files["vectors"])), allow_pickle=False)
         if (
             ids.dtype != np.int64
             or vectors.dtype != np.float32
@@ -539,21 +557,24 @@ class VectorIndex:
         self._version += 1
         return True
 
-    def _load_graph(self, manifest: dict[str, Any]) -> Any:
-        name = manifest["files"].get("graph")
+    def _load_graph(self, manifest: JSONObject) -> Index | None:
+        name = _files(manifest).get("graph")
         if not name or not self._n:
             return None
-        graph: Any = _usearch_index().restore(str(self._data_path(name)), view=False)
+        graph = _usearch_index().restore(str(self._data_path(_name(name))), view=False)
         if graph is None or len(graph) != self._n or graph.ndim != self.dimension:
             return None
         sample = self._ids[np.linspace(0, self._n - 1, num=min(16, self._n)).astype(np.int64)]
         stored = graph.get(sample.astype(np.uint64), dtype="f32")
+        if not isinstance(stored, tuple):  # usearch answers an array of keys with one vector (or None) each
+            return None
         for key, vec in zip(sample.tolist(), stored, strict=True):
             row = self._vectors[self._rows.lookup(np.array([key], dtype=np.int64))[0]]
             if vec is None or float(_unit(np.asarray(vec, dtype=np.float32)) @ row) < 0.9:
                 return None
-        graph.expansion_search = self._ann_params["expansion_search"]
-        graph.expansion_add = self._ann_params["expansion_add"]
+        # usearch declares these setters apart from their getters: mypy reads them as read-only.
+        graph.expansion_search = self._ann_params.expansion_search  # type: ignore[misc]
+        graph.expansion_add = self._ann_params.expansion_add  # type: ignore[misc]
         return graph
 
     def _save_graph_locked(self) -> None:
@@ -565,11 +586,11 @@ class VectorIndex:
             manifest = _read_manifest(sidecar)
             if manifest is None or manifest.get("token") != disk.token:
                 return
-            old = {"files": dict(manifest["files"])}
-            manifest["files"]["graph"] = self._write_graph(secrets.token_hex(4))
+            old = _file_names(manifest)
+            _files(manifest)["graph"] = self._write_graph(secrets.token_hex(4))
             _write_json_atomically(sidecar, manifest)
             disk.graph = True
-            self._remove_unreferenced(old, manifest["files"])
+            self._remove_unreferenced(old, _file_names(manifest))
         except (OSError, RuntimeError) as exc:
             log.warning("vector index: could not save the graph to %s: %s", sidecar, exc)
 
@@ -577,7 +598,7 @@ class VectorIndex:
         assert self.sidecar is not None
         return self.sidecar.with_name(name)
 
-    def _write_npy(self, token: str, part: str, array: npt.NDArray[Any]) -> str:
+    def _write_npy(self, token: str, part: str, array: Ids | Vectors) -> str:
         assert self.sidecar is not None
         name = f"{self.sidecar.name}.{token}.{part}.npy"
         with open(self._data_path(name), "wb") as fh:
@@ -589,15 +610,14 @@ class VectorIndex:
     def _write_graph(self, token: str) -> str:
         assert self.sidecar is not None
         name = f"{self.sidecar.name}.{token}.graph.usearch"
+        assert self._ann is not None
         self._ann.save(str(self._data_path(name)))
         _fsync_file(self._data_path(name))
         return name
 
-    def _remove_unreferenced(self, old: dict[str, Any] | None, keep: dict[str, Any]) -> None:
-        """Delete the previous save's files, and strays an hour old (from crashed saves)."""
+    def _remove_unreferenced(self, previous: set[str], kept: set[str]) -> None:
+        """Delete the previous save's files (but those kept), and strays an hour old (from crashed saves)."""
         assert self.sidecar is not None
-        kept = {v for v in keep.values() if v}
-        previous = {v for v in (old or {}).get("files", {}).values() if v}
         now = time.time()
         for path in self.sidecar.parent.glob(f"{glob.escape(self.sidecar.name)}.*"):
             if path.name in kept:
@@ -608,7 +628,7 @@ class VectorIndex:
 
     # ---- internals ------------------------------------------------------------------------
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         """Figures for `memory stats`: size, plan, graph state and parameters."""
         with self._lock:
             graph_mb = self._ann.memory_usage / 1e6 if self._ann is not None else 0.0
@@ -621,7 +641,7 @@ class VectorIndex:
                 "last_build_seconds": self.last_build_seconds,
                 "matrix_mb": round(self._vectors.nbytes / 1e6, 1),
                 "graph_mb": round(graph_mb, 1),
-                "ann": dict(self._ann_params),
+                "ann": self._ann_params.to_dict(),
             }
 
     def _append(self, keys: Ids, matrix: Vectors) -> int:
@@ -670,7 +690,7 @@ class VectorIndex:
         if self._build is not None:
             self._build.journal.append((gone, None))
 
-    def _as_matrix(self, vectors: npt.NDArray[Any], rows: int) -> Vectors:
+    def _as_matrix(self, vectors: Vectors, rows: int) -> Vectors:
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim == 1 and rows == 1:
             matrix = matrix.reshape(1, -1)
@@ -685,7 +705,7 @@ class VectorIndex:
             raise ValueError(f"{rows} ids for {matrix.shape[0]} vectors")
         return matrix
 
-    def _as_query(self, query: npt.NDArray[Any]) -> Vectors:
+    def _as_query(self, query: Vectors) -> Vectors:
         q = np.asarray(query, dtype=np.float32)
         if q.ndim == 2 and q.shape[0] == 1:
             q = q[0]
@@ -697,7 +717,7 @@ class VectorIndex:
         return _unit(q)
 
 
-def _as_ids(ids: npt.NDArray[Any]) -> Ids:
+def _as_ids(ids: Ids) -> Ids:
     keys = np.asarray(ids, dtype=np.int64).reshape(-1)
     if len(keys) and int(keys.min()) < 0:
         raise ValueError("ids must be non-negative (SQLite rowids)")
@@ -737,7 +757,7 @@ def _hits(ids: Ids, scores: Vectors) -> list[Hit]:
     return list(zip(ids.tolist(), scores.astype(np.float64).tolist(), strict=True))
 
 
-def _graph_upsert(graph: Any, keys: Ids, vectors: Vectors, threads: int) -> None:
+def _graph_upsert(graph: Index, keys: Ids, vectors: Vectors, threads: int) -> None:
     ukeys = keys.astype(np.uint64)
     present = np.asarray(graph.contains(ukeys), dtype=np.bool_).reshape(-1)
     if present.any():
@@ -755,15 +775,44 @@ def _checksum(ids: Ids) -> str:
         return f"{len(ids)}:{int(z.sum(dtype=np.uint64)):016x}"
 
 
-def _read_manifest(path: Path) -> dict[str, Any] | None:
+def _read_manifest(path: Path) -> JSONObject | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data: JSONValue = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+def _files(manifest: JSONObject) -> JSONObject:
+    """The manifest's ``files``: each part's file name (a part not written is null). KeyError or
+    TypeError when it has none: the sidecar is unusable."""
+    files = manifest["files"]
+    if not isinstance(files, dict):
+        raise TypeError(f"the manifest's files are {files!r}")
+    return files
+
+
+def _name(value: JSONValue) -> str:
+    """A file name from the manifest; TypeError when it is none."""
+    if not isinstance(value, str):
+        raise TypeError(f"not a file name: {value!r}")
+    return value
+
+
+def _file_names(manifest: JSONObject | None) -> set[str]:
+    """The files a manifest names (a part not written is null)."""
+    files = (manifest or {}).get("files")
+    return {v for v in files.values() if isinstance(v, str) and v} if isinstance(files, dict) else set()
+
+
+def _integer(value: JSONValue) -> int:
+    """``int(value)`` of a JSON value; TypeError for one that is no number or text."""
+    if isinstance(value, str | int | float):
+        return int(value)
+    raise TypeError(f"not a number: {value!r}")
+
+
+def _write_json_atomically(path: Path, data: JSONObject) -> None:
     tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=1)
@@ -783,7 +832,7 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _usearch_index() -> Any:
+def _usearch_index() -> type[Index]:
     """usearch's Index class. onnxruntime must be loaded first: importing it after usearch crashes
     the process (a native-library clash seen with usearch 2.26 + onnxruntime 1.31), and a process
     may build or load a graph before it embeds anything."""
