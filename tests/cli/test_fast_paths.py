@@ -470,7 +470,8 @@ def test_the_capture_hook_returns_at_once_and_the_import_follows(
     recall_homes: tuple[Path, list[Path]], daemon_state: str
 ) -> None:
     home = recall_homes[0] if daemon_state == "on" else recall_homes[1][0]
-    transcript = next((SESSIONS / "claude").rglob("*.jsonl"))
+    shutil.copytree(SESSIONS / "claude", home / ".claude" / "projects")
+    transcript = next((home / ".claude" / "projects").rglob("*.jsonl"))
     sent = {"hook_event_name": "Stop", "session_id": "x", "transcript_path": str(transcript)}
     args = ["memory", "import", "--tool", "claude", "-"]
     done = _hook(home, args, sent, MAHAVISHNU_DAEMON=daemon_state)

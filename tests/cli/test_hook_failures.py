@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -66,7 +67,8 @@ def _status(tool: str = "all") -> str:
 def test_a_capture_that_succeeds_ends_the_last_failure_shown(isolated_home: Path) -> None:
     _old_failure(isolated_home, "claude", "cannot write to the memory store: database is locked")
     assert "the last failed capture" in _status() and "database is locked" in _status("claude")
-    transcript = next((SESSIONS / "claude").rglob("*.jsonl"))
+    shutil.copytree(SESSIONS / "claude", isolated_home / ".claude" / "projects")
+    transcript = next((isolated_home / ".claude" / "projects").rglob("*.jsonl"))
     sent = {"hook_event_name": "Stop", "session_id": "x", "transcript_path": str(transcript)}
     done = CliRunner().invoke(app, ["memory", "import", "--tool", "claude", "-"], input=json.dumps(sent))
     assert done.exit_code == 0, done.output

@@ -146,8 +146,9 @@ def test_search_everywhere_labels_sources_and_warns_about_a_missing_peer() -> No
     assert text.exit_code == 0 and "insight" in text.stdout and "not configured" in text.stderr
 
 
-def test_import_transcript_reads_a_claude_code_hook_payload_from_stdin(tmp_path: Path) -> None:
-    session = tmp_path / "s-9.jsonl"
+def test_import_transcript_reads_a_claude_code_hook_payload_from_stdin(isolated_home: Path) -> None:
+    session = isolated_home / ".claude" / "projects" / "-work" / "s-9.jsonl"
+    session.parent.mkdir(parents=True)
     entry = {
         "type": "user",
         "uuid": "u1",

@@ -56,7 +56,8 @@ def test_import_tool_all_backfills_every_assistant_once(isolated_home: Path) -> 
 
 
 def test_import_dash_reads_the_hooks_json_and_is_quiet(isolated_home: Path) -> None:
-    path = next((SAMPLES / "gemini").rglob("*.jsonl"))
+    backfill_home(isolated_home)
+    path = next((isolated_home / ".gemini" / "tmp").rglob("*.jsonl"))
     hook = json.dumps({"session_id": "x", "transcript_path": str(path), "hook_event_name": "AfterAgent"})
     assert ok("import", "--tool", "gemini", "-", stdin=hook) == ""
     assert len(ok("conversations", "--agent", "gemini-cli", "--json")) == 2
@@ -117,12 +118,13 @@ def test_a_hook_command_run_by_hand_on_a_terminal_says_what_to_do_instead_of_wai
     assert hint in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_failing_hook_exits_1_which_no_assistant_reads_as_block(tmp_path: Path) -> None:
+def test_a_failing_hook_exits_1_which_no_assistant_reads_as_block(isolated_home: Path) -> None:
     """Exit 2 is "block" to the assistants: Claude Code would drop the user's prompt
     (UserPromptSubmit) or keep the agent going (Stop). By hand, a bad argument is still 2."""
     from mahavishnu.cli.main import app
 
-    damaged = tmp_path / "rollout.jsonl"
+    damaged = isolated_home / ".codex" / "sessions" / "rollout.jsonl"
+    damaged.parent.mkdir(parents=True)
     damaged.write_text("not json\n")
     hook = json.dumps({"session_id": "s", "transcript_path": str(damaged), "hook_event_name": "Stop"})
     runs = {

@@ -61,8 +61,10 @@ def test_only_new_turns_are_added_when_a_session_grows(store: MemoryStore, tmp_p
     assert import_session(store, "qwen", path).added == 1
 
 
-def test_capture_hook_imports_the_transcript_the_hook_names(store: MemoryStore) -> None:
-    payload = {"session_id": "x", "transcript_path": str(session_file("codex")), "cwd": "/elsewhere"}
+def test_capture_hook_imports_the_transcript_the_hook_names(store: MemoryStore, isolated_home: Path) -> None:
+    shutil.copytree(SAMPLES / "codex", isolated_home / ".codex" / "sessions")
+    path = next((isolated_home / ".codex" / "sessions").rglob("*.jsonl"))
+    payload = {"session_id": "x", "transcript_path": str(path), "cwd": "/elsewhere"}
     report = capture_hook(store, "codex", payload)
     assert (report.added, report.project) == (2, "proj")
 

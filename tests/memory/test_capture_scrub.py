@@ -16,7 +16,7 @@ from mahavishnu.memory.core.backends.sqlite import SqliteBackend
 from mahavishnu.memory.insights.cross_project import list_insights
 from mahavishnu.memory.loop.capture import capture_hook
 from mahavishnu.memory.loop.conversations import conversations
-from mahavishnu.memory.loop.session_logs import AGENT_IDS, TOOLS
+from mahavishnu.memory.loop.session_logs import AGENT_IDS, TOOLS, session_root
 
 SAMPLES = Path(__file__).parent / "fixtures" / "sessions"
 SAMPLE_PROMPT = "We decided to use httpx for HTTP. Say ok."
@@ -54,7 +54,7 @@ def files_holding(folder: Path) -> list[str]:
 
 @pytest.mark.parametrize("tool", TOOLS)
 def test_a_captured_session_leaves_no_secret_in_the_store(tool: str, tmp_path: Path) -> None:
-    session = session_with_secrets(tool, tmp_path / "sessions")
+    session = session_with_secrets(tool, session_root(tool))  # type: ignore[arg-type]
     database = tmp_path / "db"
     database.mkdir()
     with open_store(lambda: SqliteBackend(database / "memory.db")) as store:

@@ -228,6 +228,9 @@ def _snippet(text: str, width: int = 80) -> str:
 #: Set by a capture hook for the detached process it hands the import to (see ``memory_import_hook``).
 CAPTURE_ENV = "MAHAVISHNU_CAPTURE"
 CAPTURE_LOG_BYTES = 512 * 1024  # the capture log is rotated past this size
+#: A detached capture still running after this long (stuck in a read on a hung mount, say) is
+#: ended by SIGALRM; a capture reads for at most ``capture.CAPTURE_SECONDS`` when it can.
+DETACHED_CAPTURE_SECONDS = 900
 #: ``memory.session_logs.TOOLS`` (a test keeps them equal), spelled here so that a hook need not
 #: import that module (dataclasses, datetime and the log readers) to check its own name.
 HOOK_TOOLS = ("claude", "codex", "qwen", "gemini")
@@ -619,9 +622,12 @@ def _hand_off_capture(tool: str, text: str) -> None:
 def _capture_now(tool: str) -> int | None:
     """The detached capture: through the warm daemon (one writer, the embedder loaded), else None
     and the Typer command imports in-process (it reads the hook's JSON from stdin again)."""
+    import signal
+
     from mahavishnu.errors import MahavishnuError
     from mahavishnu.memory.loop import daemon
 
+    signal.alarm(DETACHED_CAPTURE_SECONDS)
     sys.stderr = _StampedErrors(sys.stderr, tool)
     text = read_stdin()
     try:

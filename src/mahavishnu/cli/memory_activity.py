@@ -98,15 +98,19 @@ def import_transcript_cmd(
 
 def _hook_transcript(payload: str) -> Path:
     """The ``transcript_path`` of the JSON a Claude Code hook receives on standard input."""
+    from mahavishnu.memory.loop.session_file import require_within
+    from mahavishnu.memory.loop.session_logs import session_root
+
     try:
         found = json.loads(payload).get("transcript_path")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         found = None
     if not isinstance(found, str) or not found:
         raise InvalidInputError(
             "standard input holds no Claude Code hook JSON with a transcript_path",
             hint="Pass the transcript's path instead of '-'.",
         )
+    require_within(Path(found), session_root("claude"), "Claude Code")
     return Path(found)
 
 

@@ -26,6 +26,7 @@ from mahavishnu.memory.core.models import (
     check_metadata,
     format_time,
     parse_time,
+    scrub_fields,
     utcnow,
 )
 from mahavishnu.memory.insights.cross_project import store_insights
@@ -141,13 +142,10 @@ def store_turns(store: MemoryStore, turns: Sequence[Turn], *, source: str = "con
 
 
 def _scrubbed(turn: Turn) -> Turn:
-    """The turn with secrets scrubbed (``scrub.py``): the conversation row keeps the full text, so
-    it is scrubbed here, not only as the memory the store makes of it."""
-    from dataclasses import replace
-
-    from mahavishnu.redaction.scrub import scrub, scrub_tree
-
-    return replace(turn, content=scrub(turn.content), metadata=scrub_tree(turn.metadata))
+    """The turn with secrets scrubbed in every field (``scrub.py``): the conversation row keeps the
+    full text, its agent, session and external ids, so it is scrubbed here, not only as the memory
+    the store makes of it."""
+    return scrub_fields(turn)
 
 
 def _memory_draft(turn: Turn, limit: int) -> MemoryDraft:
@@ -251,6 +249,18 @@ class TranscriptImport:
     insights: int  # insights found in the new turns (stored, or already known)
     skipped_lines: int  # lines that were not valid JSON
 
+    def plus(self, later: TranscriptImport) -> TranscriptImport:
+        """This report and ``later``'s, of a later piece of the same file, as one."""
+        import dataclasses
+
+        return dataclasses.replace(
+            later,
+            turns=self.turns + later.turns,
+            added=self.added + later.added,
+            insights=self.insights + later.insights,
+            skipped_lines=self.skipped_lines + later.skipped_lines,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
@@ -313,10 +323,17 @@ def _log_skipped(path: Path, error: MahavishnuError) -> None:
 def import_transcript(
     store: MemoryStore, path: Path | str, *, agent_id: str = TRANSCRIPT_AGENT, project: str | None = None
 ) -> TranscriptImport:
-    from mahavishnu.memory.loop.transcripts import read_transcript
+    """Store the new turns of one Claude Code session file, read a piece at a time."""
+    from mahavishnu.memory.loop.session_file import open_session, read_pieces
+    from mahavishnu.memory.loop.transcripts import parse_transcript
 
-    report, _new = store_transcript_turns(store, read_transcript(Path(path)), agent_id, project)
-    return report
+    with open_session(Path(path), what="Claude Code") as session:
+        total = TranscriptImport(str(session.path), session.path.stem, project, 0, 0, 0, 0)
+        for piece in read_pieces(session, whole=True):
+            transcript = parse_transcript(piece.data, session.path, first_turn=total.turns)
+            report, _new = store_transcript_turns(store, transcript, agent_id, project)
+            total = total.plus(report)
+    return total
 
 
 def store_transcript_turns(
@@ -336,7 +353,7 @@ def store_transcript_turns(
             turn.timestamp,
             f"{agent_id}:{transcript.session_id}:{turn.uuid or number}",
         )
-        for number, turn in enumerate(transcript.turns)
+        for number, turn in enumerate(transcript.turns, start=transcript.first_turn)
     ]
     stored = store_turns(store, turns, source="transcript")
     new = [turn for turn, row in zip(turns, stored.conversation_ids, strict=True) if row is not None]

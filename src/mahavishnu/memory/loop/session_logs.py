@@ -36,12 +36,13 @@ from typing import Any, Literal
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core.projects import project_for
+from mahavishnu.memory.loop.session_file import open_session, read_pieces
 from mahavishnu.memory.loop.transcripts import (
     Role,
     Transcript,
     TranscriptTurn,
     find_transcripts,
-    read_transcript,
+    parse_transcript,
 )
 from mahavishnu.memory.loop.transcripts import _timestamp as parse_timestamp
 
@@ -61,14 +62,20 @@ _HOOK_CONTEXT = re.compile(
 )
 
 
+#: How a session file's lines (all of them, or a piece) become a transcript: the bytes, the file,
+#: the number of the piece's first turn in the whole file.
+Parse = Callable[[bytes, Path, int], Transcript]
+
+
 @dataclass(frozen=True)
 class SessionSource:
     """Where one assistant keeps its sessions and how to read one."""
 
     tool: Tool
+    label: str  #: the assistant's name, as messages say it
     root: Callable[[], Path]
     pattern: str
-    read: Callable[[Path], Transcript]
+    parse: Parse
 
 
 def check_tool(tool: str) -> Tool:
@@ -104,21 +111,21 @@ def find_sessions(tool: Tool, root: Path | None = None) -> list[Path]:
 
 
 def read_session(tool: Tool, path: Path) -> Transcript:
-    """The conversation in one session file of ``tool``."""
-    return SOURCES[tool].read(path)
+    """The conversation in one whole session file of ``tool`` (a capture reads it in pieces:
+    ``session_file.read_pieces`` and ``parse_piece``)."""
+    with open_session(path, what=SOURCES[tool].label) as session:
+        data = b"".join(piece.data for piece in read_pieces(session, whole=True))
+    return parse_piece(tool, data, path)
+
+
+def parse_piece(tool: Tool, data: bytes, path: Path, first_turn: int = 0) -> Transcript:
+    """The conversation in ``data``, lines of ``tool``'s session file ``path``."""
+    return SOURCES[tool].parse(data, path, first_turn)
 
 
 # -- shared line reading -------------------------------------------------------------------------
-def _lines(path: Path, what: str) -> tuple[list[dict[str, Any]], int]:
-    """The JSON object lines of a file and the count of lines that are not."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as error:
-        raise NotFoundError(f"No {what} session at {path}") from error
-    except IsADirectoryError as error:
-        raise InvalidInputError(f"{path} is a directory, not a {what} session") from error
-    except OSError as error:
-        raise InvalidInputError(f"Cannot read {path}: {error.strerror or error}") from error
+def _lines(data: bytes, path: Path, what: str) -> tuple[list[dict[str, Any]], int]:
+    """The JSON object lines of ``data`` (of the file ``path``) and the count of lines that are not."""
     entries: list[dict[str, Any]] = []
     skipped = 0
     for raw in data.removeprefix(b"\xef\xbb\xbf").split(b"\n"):
@@ -171,14 +178,14 @@ def _turn(
 
 
 def _transcript(
-    path: Path, session: str | None, cwd: str | None, turns: list[TranscriptTurn], skipped: int
+    path: Path, session: str | None, cwd: str | None, turns: list[TranscriptTurn], skipped: int, first: int
 ) -> Transcript:
-    return Transcript(path, session or path.stem, cwd, project_for(cwd), turns, skipped)
+    return Transcript(path, session or path.stem, cwd, project_for(cwd), turns, skipped, first)
 
 
 # -- Codex ------------------------------------------------------------------------------------------
-def read_codex(path: Path) -> Transcript:
-    entries, skipped = _lines(path, "Codex")
+def parse_codex(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
+    entries, skipped = _lines(data, path, "Codex")
     meta = next((e.get("payload") for e in entries if e.get("type") == "session_meta"), None)
     meta = meta if isinstance(meta, dict) else {}
     session = meta.get("id") or meta.get("session_id")
@@ -190,6 +197,7 @@ def read_codex(path: Path) -> Transcript:
         cwd if isinstance(cwd, str) else None,
         turns,
         skipped,
+        first_turn,
     )
 
 
@@ -208,12 +216,12 @@ def _codex_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
 
 
 # -- Qwen Code --------------------------------------------------------------------------------------
-def read_qwen(path: Path) -> Transcript:
-    entries, skipped = _lines(path, "Qwen Code")
+def parse_qwen(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
+    entries, skipped = _lines(data, path, "Qwen Code")
     session = next((e["sessionId"] for e in entries if isinstance(e.get("sessionId"), str)), None)
     cwd = next((e["cwd"] for e in entries if isinstance(e.get("cwd"), str)), None)
     turns = [t for t in (_qwen_turn(e) for e in entries) if t is not None]
-    return _transcript(path, session, cwd, turns, skipped)
+    return _transcript(path, session, cwd, turns, skipped, first_turn)
 
 
 def _qwen_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
@@ -227,11 +235,11 @@ def _qwen_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
 
 
 # -- Gemini CLI -------------------------------------------------------------------------------------
-def read_gemini(path: Path) -> Transcript:
-    entries, skipped = _lines(path, "Gemini CLI")
+def parse_gemini(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
+    entries, skipped = _lines(data, path, "Gemini CLI")
     session = next((e["sessionId"] for e in entries if isinstance(e.get("sessionId"), str)), None)
     turns = [t for t in (_gemini_turn(e) for e in entries) if t is not None]
-    return _transcript(path, session, _gemini_cwd(path), turns, skipped)
+    return _transcript(path, session, _gemini_cwd(path), turns, skipped, first_turn)
 
 
 def _gemini_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
@@ -246,13 +254,20 @@ def _gemini_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
 
 
 def _gemini_cwd(path: Path) -> str | None:
-    """The folder the session ran in: ``.project_root`` beside the ``chats`` folder."""
-    marker = path.parent.parent / ".project_root"
+    """The folder the session ran in: ``.project_root`` beside the ``chats`` folder (read as a
+    session file is: a regular file of this user, never waited on)."""
+    import os
+
     try:
-        text = marker.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        with open_session(path.parent.parent / ".project_root", what="Gemini CLI") as marker:
+            text = os.pread(marker.fd, 4096, 0).decode("utf-8").strip()
+    except (InvalidInputError, NotFoundError, OSError, UnicodeDecodeError):
         return None
     return text or None
+
+
+def _parse_claude(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
+    return parse_transcript(data, path, first_turn=first_turn)
 
 
 def _claude_root() -> Path:
@@ -272,8 +287,8 @@ def _gemini_root() -> Path:
 
 
 SOURCES: dict[Tool, SessionSource] = {
-    "claude": SessionSource("claude", _claude_root, "**/*.jsonl", read_transcript),
-    "codex": SessionSource("codex", _codex_root, "**/rollout-*.jsonl", read_codex),
-    "qwen": SessionSource("qwen", _qwen_root, "*/chats/*.jsonl", read_qwen),
-    "gemini": SessionSource("gemini", _gemini_root, "*/chats/*.jsonl", read_gemini),
+    "claude": SessionSource("claude", "Claude Code", _claude_root, "**/*.jsonl", _parse_claude),
+    "codex": SessionSource("codex", "Codex", _codex_root, "**/rollout-*.jsonl", parse_codex),
+    "qwen": SessionSource("qwen", "Qwen Code", _qwen_root, "*/chats/*.jsonl", parse_qwen),
+    "gemini": SessionSource("gemini", "Gemini CLI", _gemini_root, "*/chats/*.jsonl", parse_gemini),
 }

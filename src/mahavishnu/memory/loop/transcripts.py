@@ -81,6 +81,9 @@ class Transcript:
     project: str | None
     turns: list[TranscriptTurn]
     skipped_lines: int
+    #: The number of the first turn in the whole file (a piece read from an offset starts later):
+    #: a turn without an id of its own is stored under its number.
+    first_turn: int = 0
 
 
 def find_transcripts(root: Path) -> list[Path]:
@@ -97,8 +100,18 @@ def find_transcripts(root: Path) -> list[Path]:
 
 
 def read_transcript(path: Path) -> Transcript:
-    """The human-readable turns of one session file; malformed lines are skipped and counted."""
-    entries, skipped = _parse_lines(_read_bytes(path), path)
+    """The human-readable turns of one whole session file (read safely: ``session_file``);
+    malformed lines are skipped and counted. A capture reads a file in pieces instead."""
+    from mahavishnu.memory.loop.session_file import open_session, read_pieces
+
+    with open_session(path, what="Claude Code") as session:
+        data = b"".join(piece.data for piece in read_pieces(session, whole=True))
+    return parse_transcript(data, path)
+
+
+def parse_transcript(data: bytes, path: Path, *, first_turn: int = 0) -> Transcript:
+    """The turns in ``data``, lines of the session file ``path`` (all of it, or a piece)."""
+    entries, skipped = _parse_lines(data, path)
     session_id = _first_str(entries, "sessionId") or path.stem
     cwd = _first_str(entries, "cwd")
     return Transcript(
@@ -108,21 +121,8 @@ def read_transcript(path: Path) -> Transcript:
         project=project_for(cwd),
         turns=_turns(entries),
         skipped_lines=skipped,
+        first_turn=first_turn,
     )
-
-
-def _read_bytes(path: Path) -> bytes:
-    if not path.exists():
-        raise NotFoundError(f"No transcript at {path}", hint=_HINT)
-    if path.is_dir():
-        raise InvalidInputError(f"{path} is a directory, not a transcript", hint=_HINT)
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise InvalidInputError(
-            f"Cannot read transcript {path}: {error.strerror or error}",
-            hint="Check the file's permissions.",
-        ) from error
 
 
 def _parse_lines(data: bytes, path: Path) -> tuple[list[dict[str, Any]], int]:

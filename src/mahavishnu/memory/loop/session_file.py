@@ -1,0 +1,158 @@
+"""An assistant's session file, read as a hook may read it: safely, in bounded pieces.
+
+A hook's JSON names the file to read (``transcript_path``), and whoever can write that JSON (a
+hostile repository's hook configuration, a broken assistant) could name anything: a FIFO on a hung
+mount, ``/dev/zero``, ``/etc/shadow``, a 300 MB log. So:
+
+* ``open_session`` opens only a regular file the user owns, without blocking (a FIFO or a device
+  is refused at once instead of read forever); a hook's path must also lie, links resolved, under
+  the assistant's own session folder (``within``).
+* ``read_pieces`` reads complete lines from an offset, at most ``PIECE_BYTES`` at a time and no
+  further than the file's size when opened (the assistant may be appending): a capture resumes
+  where the last one stopped, so a long session costs only its new tail, and its memory is bounded
+  by one piece. A line longer than a piece is skipped (and counted), not held.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mahavishnu.errors import InvalidInputError, NotFoundError
+
+#: The most one read holds: the lines of one piece are parsed and stored before the next is read.
+PIECE_BYTES = 16 * 1024 * 1024
+_SCAN_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Complete lines of a session file: ``data`` spans ``start`` to ``end`` (the next piece's start)."""
+
+    data: bytes
+    start: int
+    end: int
+    skipped_lines: int  #: lines longer than a piece, passed over
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """A session file opened for reading: its descriptor, identity and size when opened."""
+
+    fd: int
+    path: Path
+    device: int
+    inode: int
+    size: int
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> OpenSession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def open_session(path: Path, *, what: str, within: Path | None = None) -> OpenSession:
+    """``path`` opened for reading when it is a regular file of this user (and, with ``within``,
+    lies under that folder once links are resolved); a clear error for anything else."""
+    if within is not None:  # first: say nothing of what exists elsewhere
+        require_within(path, within, what)
+    resolved = _resolved(path, what)
+    try:
+        fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as error:
+        raise InvalidInputError(
+            f"cannot read {path}: {error.strerror or error}", hint="Check the file's permissions."
+        ) from error
+    info = os.fstat(fd)
+    problem = _not_a_session_file(info)
+    if problem is not None:
+        os.close(fd)
+        raise InvalidInputError(
+            f"refusing to read {path}: {problem}", hint=f"Pass a {what} session file (a .jsonl log)."
+        )
+    return OpenSession(fd, resolved, info.st_dev, info.st_ino, info.st_size)
+
+
+def _resolved(path: Path, what: str) -> Path:
+    try:
+        return path.expanduser().resolve(strict=True)
+    except FileNotFoundError as error:
+        raise NotFoundError(
+            f"No {what} session at {path}",
+            hint="Pass one of the assistant's session files (.jsonl), or the folder that holds them.",
+        ) from error
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+        raise InvalidInputError(f"cannot read {path}: {error}") from error
+
+
+def require_within(path: Path, folder: Path, what: str) -> None:
+    """Refuse ``path`` unless, links resolved, it lies under ``folder`` (where ``what`` keeps its
+    sessions): what a hook's ``transcript_path`` must satisfy."""
+    resolved = path.expanduser().resolve()
+    if not _is_under(resolved, folder):
+        raise InvalidInputError(
+            f"refusing to read {path}: not a {what} session file (those are under {folder})",
+            hint="A hook's transcript_path must name the assistant's own session file.",
+        )
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    try:
+        return path.is_relative_to(folder.expanduser().resolve())
+    except OSError:
+        return False
+
+
+def _not_a_session_file(info: os.stat_result) -> str | None:
+    if stat.S_ISDIR(info.st_mode):
+        return "it is a directory"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file (a pipe, socket or device)"
+    if info.st_uid != os.getuid():
+        return "it belongs to another user"
+    return None
+
+
+def read_pieces(session: OpenSession, start: int = 0, *, whole: bool = False) -> Iterator[Piece]:
+    """The complete lines from ``start`` to the size the file had when opened, a piece at a time;
+    a last line without its newline is left for the next read (the assistant is writing it),
+    unless the file is read ``whole`` (imported by hand: it is complete)."""
+    position = start
+    while position < session.size:
+        data = os.pread(session.fd, min(PIECE_BYTES, session.size - position), position)
+        if not data:
+            return
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield Piece(data[:cut], position, position + cut, 0)
+            position += cut
+            continue
+        if position + len(data) >= session.size:
+            if whole:
+                yield Piece(data, position, position + len(data), 0)
+            return  # (else) an unfinished last line
+        after = _next_line(session, position + len(data))
+        if after is None:
+            return
+        yield Piece(b"", position, after, 1)
+        position = after
+
+
+def _next_line(session: OpenSession, position: int) -> int | None:
+    """The offset after the next newline from ``position``, or None when the file ends first."""
+    while position < session.size:
+        data = os.pread(session.fd, min(_SCAN_BYTES, session.size - position), position)
+        if not data:
+            return None
+        newline = data.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(data)
+    return None
