@@ -10,15 +10,18 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.markup import escape
 
 from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
+from mahavishnu.json_types import JSONObject, JSONValue
 
 if TYPE_CHECKING:
-    from mahavishnu.environments.claude_settings import EditResult
+    from mahavishnu.environments.claude_settings import EditResult, PermissionsChanged
+
+_Outcome = TypeVar("_Outcome")
 
 app = typer.Typer(
     help="Manage Claude Code hooks, permissions, status line and settings.", no_args_is_help=True
@@ -45,7 +48,7 @@ ScopeOption = typer.Option(
 DryRunOption = typer.Option(False, "--dry-run", help="Print the diff and write nothing.")
 
 
-def _write(result: EditResult[Any], done: str, *, nothing: str | None = None) -> None:
+def _write(result: EditResult[_Outcome], done: str, *, nothing: str | None = None) -> None:
     """Report an edit: the diff for a dry run, else what was written (or that nothing needed to be)."""
     if result.dry_run:
         diff = result.diff()
@@ -253,7 +256,7 @@ def hooks_remove(
     _write(result, f"{where}: {removed.handler.get('type')} hook {_shown(removed.summary)!r} removed{extra}")
 
 
-def _json_object(text: str, option: str) -> dict[str, Any]:
+def _json_object(text: str, option: str) -> JSONObject:
     from mahavishnu.errors import InvalidInputError
 
     try:
@@ -353,7 +356,7 @@ def _edit_rules(kind: str, rules: list[str], scope: str, dry_run: bool, *, addin
     _report_rules(result, kind, did, skipped)
 
 
-def _report_rules(result: EditResult[Any], kind: str, did: str, skipped: str) -> None:
+def _report_rules(result: EditResult[PermissionsChanged], kind: str, did: str, skipped: str) -> None:
     outcome = result.outcome
     for message in outcome.warnings:
         warn(escape(message))
@@ -401,13 +404,13 @@ def statusline_set(
     _write(result, f"status line set to {command!r}{_replaced(result.outcome.previous, command)}")
 
 
-def _replaced(previous: Any, command: str) -> str:
+def _replaced(previous: JSONValue, command: str) -> str:
     """`` (was '...')``: the status line a set replaced, when it ran another command (or was no
     command at all); nothing when there was none."""
     if previous is None:
         return ""
-    if isinstance(previous, dict) and isinstance(previous.get("command"), str):
-        old = previous["command"]
+    old = previous.get("command") if isinstance(previous, dict) else None
+    if isinstance(old, str):
         return "" if old == command else f" (was {_shown(old)!r})"
     return f" (was {_shown(json.dumps(previous, ensure_ascii=False))})"
 
@@ -440,38 +443,49 @@ def settings_show(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show one settings file, or the effective settings with the scope each value comes from."""
-    from mahavishnu.environments import claude_settings as cs
     from mahavishnu.errors import InvalidInputError
-    from mahavishnu.masking import mask_tree
 
     if effective and scope is not None:
         raise InvalidInputError("--scope and --effective exclude each other", hint="Use one of them.")
     if effective:
-        with _reading():
-            merged = cs.effective_settings(cs.read_layers())
-        if as_json:
-            print_json(mask_tree(merged.as_dict()))
-            return
-        for layer in merged.layers:
-            state = "" if layer.data is not None else " (absent)"
-            console.print(f"{layer.scope:8} {layer.path}{state}", markup=False, soft_wrap=True)
-        if not merged.settings:
-            console.print("No Claude Code settings are set.")
-            return
-        table(
-            None,
-            ["key", "value", "from"],
-            [
-                (
-                    escape(key),
-                    escape(json.dumps(mask_tree(value, key), ensure_ascii=False)),
-                    merged.origins[key].describe(),
-                )
-                for key, value in merged.settings.items()
-            ],
-        )
+        _show_effective(as_json)
+    else:
+        _show_file(scope or "user", as_json)
+
+
+def _show_effective(as_json: bool) -> None:
+    from mahavishnu.environments import claude_settings as cs
+    from mahavishnu.masking import mask_tree
+
+    with _reading():
+        merged = cs.effective_settings(cs.read_layers())
+    if as_json:
+        print_json(mask_tree(merged.as_dict()))
         return
-    which = scope or "user"
+    for layer in merged.layers:
+        state = "" if layer.data is not None else " (absent)"
+        console.print(f"{layer.scope:8} {layer.path}{state}", markup=False, soft_wrap=True)
+    if not merged.settings:
+        console.print("No Claude Code settings are set.")
+        return
+    table(
+        None,
+        ["key", "value", "from"],
+        [
+            (
+                escape(key),
+                escape(json.dumps(mask_tree(value, key), ensure_ascii=False)),
+                merged.origins[key].describe(),
+            )
+            for key, value in merged.settings.items()
+        ],
+    )
+
+
+def _show_file(which: str, as_json: bool) -> None:
+    from mahavishnu.environments import claude_settings as cs
+    from mahavishnu.masking import mask_tree
+
     path = cs.managed_settings_path() if which == "managed" else cs.settings_path(cs.parse_scope(which))
     with _reading():
         found = cs.read_settings(path)

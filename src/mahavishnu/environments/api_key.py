@@ -62,24 +62,42 @@ def deliver(
     found = _locate(chain)
     warning = None
     if found is None:
-        error = missing_secret_error(chain, f"profile '{profile.name}'", profile.name)
-        if not dry_run:
-            raise error
-        warning = f"{error.message} ({error.hint})"
+        warning = _missing_warning(chain, profile, dry_run=dry_run)
     elif inline:
         ref, value = found
         return KeyDelivery("inline", env_var=needs.inline_var, value=value or _read(ref, chain, profile))
-    if found is not None and found[0].kind == "env":
-        var = found[0].name
-        if needs.reads_env is None or var in needs.reads_env:
-            return KeyDelivery("env", env_var=var)
+    by_env = _read_by_assistant(found, needs)
+    if by_env is not None:
+        return by_env
     if needs.runs_helper:
         return KeyDelivery("helper", helper=helper_command(profile.name, portable=portable), warning=warning)
     if warning is not None:
         return KeyDelivery("env", env_var=_reference_var(profile, needs), warning=warning)
+    raise _unreachable_key(profile, needs)
+
+
+def _missing_warning(chain: list[SecretRef], profile: Profile, *, dry_run: bool) -> str:
+    """The key is found nowhere: an error, or with ``dry_run`` the warning that says so."""
+    error = missing_secret_error(chain, f"profile '{profile.name}'", profile.name)
+    if not dry_run:
+        raise error
+    return f"{error.message} ({error.hint})"
+
+
+def _read_by_assistant(found: tuple[SecretRef, str | None] | None, needs: KeyNeeds) -> KeyDelivery | None:
+    """By reference, when the key is in a variable the assistant reads itself."""
+    if found is None or found[0].kind != "env":
+        return None
+    var = found[0].name
+    if needs.reads_env is None or var in needs.reads_env:
+        return KeyDelivery("env", env_var=var)
+    return None
+
+
+def _unreachable_key(profile: Profile, needs: KeyNeeds) -> SecretStoreError:
     wanted = needs.reads_env[0] if needs.reads_env else _reference_var(profile, needs)
     source = " or ".join(needs.reads_env) if needs.reads_env else "an environment variable"
-    raise SecretStoreError(
+    return SecretStoreError(
         f"{needs.label} reads its key only from {source}, and profile "
         f"'{profile.name}' keeps it elsewhere (the keyring or the secrets file)",
         hint=f"Export {wanted} in your shell, or pass --inline-secret to write the key into "

@@ -162,6 +162,7 @@ def _gemini(profile: Profile, key: str) -> Built:
     refuses in a non-interactive run: the base URL is set only when it is not Google's own, and then
     the user's settings must select the API-key auth type (``switch-llm … --tool gemini`` once)."""
     from mahavishnu.environments.assistants import gemini
+    from mahavishnu.files.json_values import member
     from mahavishnu.files.safe_write import read_text
 
     endpoint = profile.endpoint("gemini", "Gemini CLI")
@@ -170,8 +171,7 @@ def _gemini(profile: Profile, key: str) -> Built:
     if str(endpoint.base_url).rstrip("/") != GOOGLE_GEMINI_URL:
         env[gemini.BASE_URL_VAR] = str(endpoint.base_url)
         data = gemini.load(read_text(gemini.config_path("user")), gemini.config_path("user")).data
-        auth = data.get("security", {}).get("auth", {}) if isinstance(data.get("security"), dict) else {}
-        if not isinstance(auth, dict) or auth.get("selectedType") != gemini.AUTH_TYPE:
+        if member(data, "security", "auth", "selectedType") != gemini.AUTH_TYPE:
             warnings.append(
                 f"Gemini CLI uses a custom base URL only with security.auth.selectedType "
                 f'"{gemini.AUTH_TYPE}" in {gemini.config_path("user")}: set it once (or run '

@@ -37,17 +37,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from mahavishnu import paths
 from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_command
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
 from mahavishnu.files import safe_write, transaction
 from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.json_values import as_array, as_object, member
 from mahavishnu.files.safe_write import Change, read_text
+from mahavishnu.json_types import JSONArray, JSONMapping, JSONObject, JSONReadable, JSONValue
+
+if TYPE_CHECKING:
+    from tomlkit import TOMLDocument
 
 Tool = Literal["claude", "codex", "qwen", "gemini"]
 TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
@@ -97,7 +102,7 @@ class ToolHooks:
             return "not installed"
         return "incomplete" if all(h.trusted for h in self.hooks) else "untrusted"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "tool": self.tool,
             "path": str(self.path),
@@ -234,38 +239,39 @@ def _edits(tool: Tool, *, install: bool) -> list[FileEdit]:
     return edits
 
 
-def _wanted(tool: Tool) -> list[tuple[str, dict[str, Any]]]:
-    """(event, handler) of each of our hooks for ``tool``."""
+@dataclass(frozen=True)
+class _Hook:
+    """One of our hooks as install writes it: its event, its command line and its whole handler."""
+
+    event: str
+    command: str
+    handler: JSONObject
+
+
+def _wanted(tool: Tool) -> list[_Hook]:
+    """Each of our hooks for ``tool``."""
     timeout = TIMEOUT_S * 1000 if tool == "gemini" else TIMEOUT_S
     out = []
     for event, role in _EVENTS[tool]:
-        handler: dict[str, Any] = {"type": "command", "command": hook_command(tool, role), "timeout": timeout}
+        command = hook_command(tool, role)
+        handler: JSONObject = {"type": "command", "command": command, "timeout": timeout}
         if tool == "gemini":
             handler["name"] = f"mahavishnu-memory-{role}"
-        out.append((event, handler))
+        out.append(_Hook(event, command, handler))
     return out
 
 
 Loader = Callable[[str | None, Path], JsonDocument]
 
 
-def _edit_hooks(text: str | None, path: Path, load: Loader, wanted: list[tuple[str, dict[str, Any]]]) -> str:
+def _edit_hooks(text: str | None, path: Path, load: Loader, wanted: Sequence[_Hook]) -> str:
     """The file with our handlers removed from every event, except the first one with the command
     ``wanted`` has for its event (installed already: kept as the user may have customised it), then
     the rest of ``wanted`` appended, one group each; every other byte stays (the text comes back
     unchanged when nothing changes)."""
     document = load(text, path)
-    hooks = document.get(["hooks"])
-    if hooks is not None and not isinstance(hooks, dict):
-        raise InvalidConfigFileError(f"{path}: 'hooks' is not an object", hint="Fix the file, then retry.")
-    before: dict[str, Any] = dict(hooks or {})
-    keep = {event: handler["command"] for event, handler in wanted}
-    after = {e: _without_ours(g, keep.get(e)) if isinstance(g, list) else g for e, g in before.items()}
-    for event, handler in wanted:
-        groups = after.get(event)
-        groups = groups if isinstance(groups, list) else []
-        if not _find(groups, handler["command"]):
-            after[event] = [*groups, {"hooks": [handler]}]
+    before = _hooks_object(document, path)
+    after = _with_wanted(before, wanted)
     changed = [event for event in after if after[event] != before.get(event)]
     if not changed:
         return text or ""
@@ -279,44 +285,63 @@ def _edit_hooks(text: str | None, path: Path, load: Loader, wanted: list[tuple[s
     return document.dumps()
 
 
-def _without_ours(groups: list[Any], keep: str | None = None) -> list[Any]:
+def _hooks_object(document: JsonDocument, path: Path) -> JSONObject:
+    """A copy of the file's ``hooks`` (event -> groups); refused when it is not an object."""
+    hooks = document.get(["hooks"])
+    if hooks is not None and not isinstance(hooks, dict):
+        raise InvalidConfigFileError(f"{path}: 'hooks' is not an object", hint="Fix the file, then retry.")
+    return dict(hooks or {})
+
+
+def _with_wanted(before: JSONObject, wanted: Sequence[_Hook]) -> JSONObject:
+    """``before`` without our handlers (but the one kept per event), then ours appended where missing."""
+    keep = {hook.event: hook.command for hook in wanted}
+    after = {e: _without_ours(g, keep.get(e)) if isinstance(g, list) else g for e, g in before.items()}
+    for hook in wanted:
+        groups = as_array(after.get(hook.event))
+        if not _find(groups, hook.command):
+            after[hook.event] = [*groups, {"hooks": [hook.handler]}]
+    return after
+
+
+def _without_ours(groups: JSONArray, keep: str | None = None) -> JSONArray:
     """The groups with our handlers taken out, but for the first whose command is ``keep``; a group
     left with no handler goes too."""
-    out = []
     found = _find(groups, keep) if keep is not None else []
     spared = found[0][3] if found else None
-    for group in groups:
-        handlers = group.get("hooks") if isinstance(group, dict) else None
-        if not isinstance(handlers, list):
-            out.append(group)
-            continue
-        kept = [h for h in handlers if h is spared or not (isinstance(h, dict) and is_ours(h.get("command")))]
-        if len(kept) == len(handlers):
-            out.append(group)
-        elif kept:
-            out.append({**group, "hooks": kept})
-    return out
+    return [kept for group in groups for kept in _group_without_ours(group, spared)]
 
 
-_Found = tuple[int, int, dict[str, Any], dict[str, Any]]
+def _group_without_ours(group: JSONValue, spared: JSONObject | None) -> JSONArray:
+    """``[group]`` as it is, or with fewer handlers; ``[]`` when none of its handlers is left."""
+    handlers = group.get("hooks") if isinstance(group, dict) else None
+    if not isinstance(group, dict) or not isinstance(handlers, list):
+        return [group]
+    kept = [h for h in handlers if h is spared or not (isinstance(h, dict) and is_ours(h.get("command")))]
+    if len(kept) == len(handlers):
+        return [group]
+    return [{**group, "hooks": kept}] if kept else []
 
 
-def _find(groups: Any, command: str) -> list[_Found]:
+_Found = tuple[int, int, JSONObject, JSONObject]
+
+
+def _find(groups: JSONValue, command: str) -> list[_Found]:
     """(group index, handler index, group, handler) of each handler in ``groups`` that runs exactly
     ``command``."""
     return [
         (g, h, group, handler)
-        for g, group in enumerate(groups if isinstance(groups, list) else [])
-        if isinstance(group, dict) and isinstance(group.get("hooks"), list)
-        for h, handler in enumerate(group["hooks"])
+        for g, group in enumerate(as_array(groups))
+        if isinstance(group, dict)
+        for h, handler in enumerate(as_array(group.get("hooks")))
         if isinstance(handler, dict) and handler.get("command") == command
     ]
 
 
-def _changes(handler: dict[str, Any], group: dict[str, Any], wanted: dict[str, Any]) -> str:
+def _changes(handler: JSONObject, group: JSONObject, wanted: JSONObject) -> str:
     """What differs between an installed handler (in its group) and the one install writes."""
 
-    def shown(value: Any) -> str:
+    def shown(value: JSONValue) -> str:
         return value if isinstance(value, str) else json.dumps(value)
 
     out = []
@@ -333,7 +358,7 @@ def codex_event_label(event: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", event).lower()
 
 
-def codex_trust_hash(event: str, handler: dict[str, Any], matcher: str | None = None) -> str:
+def codex_trust_hash(event: str, handler: JSONMapping, matcher: JSONReadable = None) -> str:
     """The ``trusted_hash`` Codex 0.169 computes for a command hook: SHA-256 of the compact,
     key-sorted JSON of its normalised identity (event label, matcher unless the event ignores it,
     the one handler with ``timeout`` filled in (600 s; SessionEnd 1 s, at most 3) and ``async``)."""
@@ -343,7 +368,7 @@ def codex_trust_hash(event: str, handler: dict[str, Any], matcher: str | None = 
         timeout = min(3, max(1, seconds or 1))
     else:
         timeout = max(1, seconds if seconds is not None else 600)
-    normal: dict[str, Any] = {
+    normal: dict[str, JSONReadable] = {
         "type": "command",
         "command": handler["command"],
         "timeout": timeout,
@@ -351,7 +376,7 @@ def codex_trust_hash(event: str, handler: dict[str, Any], matcher: str | None = 
     }
     if isinstance(handler.get("statusMessage"), str):
         normal["statusMessage"] = handler["statusMessage"]
-    identity: dict[str, Any] = {"event_name": codex_event_label(event), "hooks": [normal]}
+    identity: dict[str, JSONReadable] = {"event_name": codex_event_label(event), "hooks": [normal]}
     if matcher is not None and event not in ("UserPromptSubmit", "Stop"):
         identity["matcher"] = matcher
     encoded = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -370,23 +395,27 @@ def _codex_handlers(
     data = load(hooks_text, path).data if hooks_text is not None else {}
     ours: dict[str, str] = {}
     others: dict[str, list[str]] = {}
-    events = data.get("hooks")
-    for event, groups in (events if isinstance(events, dict) else {}).items():
-        for g, group in enumerate(groups if isinstance(groups, list) else []):
-            handlers = group.get("hooks") if isinstance(group, dict) else None
-            for h, handler in enumerate(handlers if isinstance(handlers, list) else []):
-                key = f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}"
-                if isinstance(handler, dict) and is_ours(handler.get("command")):
-                    ours[key] = codex_trust_hash(event, handler, group.get("matcher"))
-                else:
-                    others.setdefault(event, []).append(key)
+    for event, g, h, group, handler in _handler_positions(data):
+        key = f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}"
+        if isinstance(handler, dict) and is_ours(handler.get("command")):
+            ours[key] = codex_trust_hash(event, handler, member(group, "matcher"))
+        else:
+            others.setdefault(event, []).append(key)
     return ours, others
+
+
+def _handler_positions(data: JSONObject) -> Iterator[tuple[str, int, int, JSONValue, JSONValue]]:
+    """(event, group index, handler index, group, handler) of every handler in a hooks file."""
+    for event, groups in as_object(data.get("hooks")).items():
+        for g, group in enumerate(as_array(groups)):
+            for h, handler in enumerate(as_array(member(group, "hooks"))):
+                yield event, g, h, group, handler
 
 
 def _edit_codex_trust(
     text: str | None,
     hooks_path: Path,
-    wanted: list[tuple[str, dict[str, Any]]],
+    wanted: Sequence[_Hook],
     load: Loader,
     config_path: Path,
 ) -> str:
@@ -405,43 +434,74 @@ def _edit_codex_trust(
     new, new_others = _codex_handlers(
         _edit_hooks(current, hooks_path, load, wanted) or None, hooks_path, load
     )
-    moves = {
-        before: after
-        for event, keys in old_others.items()
-        for before, after in zip(keys, new_others.get(event, []), strict=False)
-        if before != after
-    }
+    moves = _moved_keys(old_others, new_others)
     document = codex.parse(text, config_path)  # a clear error naming the line, not a traceback
     hooks = document.get("hooks")
     state = hooks.get("state") if hooks is not None else None
-    held = {k: (state.get(k) or {}).get("trusted_hash") for k in {*old, *new}} if state is not None else {}
     moved = {moves[k]: state[k].unwrap() for k in moves if k in state} if state is not None else {}
     stale = _stale_trust(state, hooks_path, old, new)
-    if not moved and not stale and {k: v for k, v in held.items() if v is not None} == new:
+    if not moved and not stale and _trusted_hashes(state, {*old, *new}) == new:
         return text or ""  # already as wanted: keep every byte
     if state is not None:
         for key in [k for k in state if k in old or k in new or k in moves or k in moved or k in stale]:
             del state[key]
     entries = {**moved, **{key: {"trusted_hash": digest} for key, digest in new.items()}}
     if entries:
-        if hooks is None:
-            hooks = tomlkit.table(is_super_table=True)
-            document["hooks"] = hooks
-        if state is None:
-            state = tomlkit.table(is_super_table=True)
-            hooks["state"] = state
-        for key, values in entries.items():
-            entry = tomlkit.table()
-            entry.update(values)
-            state[key] = entry
-    elif hooks is not None and state is not None and not state:
-        del hooks["state"]
-        if not hooks:
-            del document["hooks"]
+        _add_trust(document, entries)
+    else:
+        _drop_empty_state(document)
     return safe_write.keep_final_newlines(text, tomlkit.dumps(document))
 
 
-def _stale_trust(state: Any, hooks_path: Path, old: dict[str, str], new: dict[str, str]) -> set[str]:
+def _moved_keys(old_others: dict[str, list[str]], new_others: dict[str, list[str]]) -> dict[str, str]:
+    """Old trust key -> new one of each handler not ours that taking ours out moves up."""
+    return {
+        before: after
+        for event, keys in old_others.items()
+        for before, after in zip(keys, new_others.get(event, []), strict=False)
+        if before != after
+    }
+
+
+def _trusted_hashes(state: Mapping[str, Mapping[str, object]] | None, keys: set[str]) -> dict[str, object]:
+    """Trust key -> the hash config.toml holds for it, of those of ``keys`` it has one for."""
+    if state is None:
+        return {}
+    held = {k: (state.get(k) or {}).get("trusted_hash") for k in keys}
+    return {k: v for k, v in held.items() if v is not None}
+
+
+def _add_trust(document: TOMLDocument, entries: Mapping[str, Mapping[str, object]]) -> None:
+    """``entries`` as tables under ``[hooks.state]``, creating those tables when missing."""
+    import tomlkit
+
+    hooks = document.get("hooks")
+    if hooks is None:
+        hooks = tomlkit.table(is_super_table=True)
+        document["hooks"] = hooks
+    state = hooks.get("state")
+    if state is None:
+        state = tomlkit.table(is_super_table=True)
+        hooks["state"] = state
+    for key, values in entries.items():
+        entry = tomlkit.table()
+        entry.update(values)
+        state[key] = entry
+
+
+def _drop_empty_state(document: TOMLDocument) -> None:
+    """No trust entry left: an empty ``[hooks.state]`` goes, and ``[hooks]`` when that empties it."""
+    hooks = document.get("hooks")
+    state = hooks.get("state") if hooks is not None else None
+    if hooks is not None and state is not None and not state:
+        del hooks["state"]
+        if not hooks:
+            del document["hooks"]
+
+
+def _stale_trust(
+    state: Mapping[str, object] | None, hooks_path: Path, old: dict[str, str], new: dict[str, str]
+) -> set[str]:
     """Trust keys of this hooks.json that hold the hash of one of our handlers (as installed, or as
     the file has it now) for their event, at a position where none of ours will be."""
     if state is None:
@@ -451,7 +511,10 @@ def _stale_trust(state: Any, hooks_path: Path, old: dict[str, str], new: dict[st
     def event_of(key: str) -> str:
         return key[len(prefix) :].split(":")[0]
 
-    ours = {(codex_event_label(event), codex_trust_hash(event, h)) for event, h in _wanted("codex")}
+    ours = {
+        (codex_event_label(hook.event), codex_trust_hash(hook.event, hook.handler))
+        for hook in _wanted("codex")
+    }
     ours |= {(event_of(key), digest) for key, digest in old.items()}
     stale = set()
     for key, value in state.items():
@@ -474,14 +537,14 @@ def _status(tool: Tool) -> ToolHooks:
         trusted = _codex_trusted(path, load) if tool == "codex" else None
     except Exception as error:  # an unreadable file is reported, not raised: status covers every tool
         return ToolHooks(tool, path, [], error=str(error).splitlines()[0])
-    events: dict[str, Any] = data["hooks"] if isinstance(data.get("hooks"), dict) else {}
+    events = as_object(data.get("hooks"))
     states = []
-    for (event, role), (_, handler) in zip(_EVENTS[tool], _wanted(tool), strict=True):
-        found = _find(events.get(event), handler["command"])
+    for (event, role), hook in zip(_EVENTS[tool], _wanted(tool), strict=True):
+        found = _find(events.get(event), hook.command)
         keys = {f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}" for g, h, _, _ in found}
         ok = bool(found) and (trusted is None or bool(keys & trusted))
-        changes = _changes(found[0][3], found[0][2], handler) if found else ""
-        states.append(HookState(event, role, handler["command"], bool(found), ok or not found, changes))
+        changes = _changes(found[0][3], found[0][2], hook.handler) if found else ""
+        states.append(HookState(event, role, hook.command, bool(found), ok or not found, changes))
     return ToolHooks(tool, path, states)
 
 

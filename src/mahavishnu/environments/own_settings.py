@@ -29,15 +29,19 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mahavishnu import paths
 from mahavishnu.errors import MahavishnuError
 from mahavishnu.files import safe_write, switch_log
 from mahavishnu.files.safe_write import Transform, Validate
+from mahavishnu.json_types import JSONValue
 
 if TYPE_CHECKING:
     from mahavishnu.files.json_document import JsonDocument
+
+#: A JSON setting a stock switch takes out: its keys, and its value.
+_Pair = tuple[list[str], JSONValue]
 
 
 def _record_file(path: Path) -> Path:
@@ -94,13 +98,13 @@ def owned_digest(text: str, stock_text: str, path: Path) -> str:
     their keys sorted, so an assistant rewriting its JSON file in its own key order (Claude Code
     does) keeps the fingerprint. Fingerprints recorded by earlier versions (the pairs in the file's
     order) are still recognised, see ``ours``."""
+    if path.suffix != ".json":
+        part = "\n".join(_taken_lines(text, stock_text))
+        return Fingerprint(_sha(part), lambda: iter((_sha(part),)))
     try:
-        taken = _taken_out(text, stock_text, path)
+        taken = _taken_settings(text, stock_text, path)
     except MahavishnuError:
         return Fingerprint(_sha(text), lambda: iter((_sha(text),)))
-    if path.suffix != ".json":
-        part = "\n".join(taken)
-        return Fingerprint(_sha(part), lambda: iter((_sha(part),)))
     canonical = sorted(json.dumps(pair, sort_keys=True, ensure_ascii=False) for pair in taken)
     return Fingerprint(_sha(_CANONICAL + json.dumps(canonical)), lambda: _file_order_digests(taken))
 
@@ -127,14 +131,12 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _file_order_digests(taken: list[Any]) -> Iterator[str]:
+def _file_order_digests(taken: list[_Pair]) -> Iterator[str]:
     """The fingerprints earlier versions recorded for ``taken``: ``json.dumps`` of the pairs in the
     order the file held them. The file may have been rewritten in another order since (Claude Code
     moves top-level keys): every order of the pairs, grouped by top-level key, while there are at
     most ``_MAX_ORDERS`` of them; else the groups' orders alone, else the order the file has now."""
-    groups: dict[str, list[Any]] = {}
-    for keys, value in taken:
-        groups.setdefault(keys[0] if keys else "", []).append((keys, value))
+    groups = _by_top_key(taken)
     orders = math.factorial(len(groups))
     if orders > _MAX_ORDERS:
         yield _sha(json.dumps(taken))
@@ -143,9 +145,21 @@ def _file_order_digests(taken: list[Any]) -> Iterator[str]:
     for order in itertools.permutations(groups.values()):
         if orders * inner > _MAX_ORDERS:
             yield _sha(json.dumps([pair for group in order for pair in group]))
-            continue
-        for pairs in itertools.product(*(itertools.permutations(group) for group in order)):
-            yield _sha(json.dumps([pair for group in pairs for pair in group]))
+        else:
+            yield from _inner_orders(order)
+
+
+def _by_top_key(taken: list[_Pair]) -> dict[str, list[_Pair]]:
+    groups: dict[str, list[_Pair]] = {}
+    for keys, value in taken:
+        groups.setdefault(keys[0] if keys else "", []).append((keys, value))
+    return groups
+
+
+def _inner_orders(order: tuple[list[_Pair], ...]) -> Iterator[str]:
+    """The fingerprint of every order of the pairs within each group, the groups in ``order``."""
+    for pairs in itertools.product(*(itertools.permutations(group) for group in order)):
+        yield _sha(json.dumps([pair for group in pairs for pair in group]))
 
 
 def ours(path: Path, digest: str) -> bool:
@@ -222,11 +236,19 @@ def loses(own: str, base: str, path: Path) -> bool:
         return base != own
 
 
-def _taken_out(text: str, stock_text: str, path: Path) -> list[Any]:
+def _taken_out(text: str, stock_text: str, path: Path) -> list[_Pair] | list[str]:
     """What ``stock_text`` lacks of ``text``: (keys, value) pairs of JSON settings (raises
     MahavishnuError when either does not parse), else lines."""
     if path.suffix == ".json":
-        return _changed(_parse_json(stock_text, path).data, _parse_json(text, path).data)
+        return _taken_settings(text, stock_text, path)
+    return _taken_lines(text, stock_text)
+
+
+def _taken_settings(text: str, stock_text: str, path: Path) -> list[_Pair]:
+    return _changed(_parse_json(stock_text, path).data, _parse_json(text, path).data)
+
+
+def _taken_lines(text: str, stock_text: str) -> list[str]:
     import difflib
 
     lines = text.splitlines()
@@ -259,7 +281,7 @@ def _merge_json(base: str, own: str, current: str, path: Path) -> str:
     return doc.dumps()
 
 
-def _set_into(doc: JsonDocument, keys: list[str], value: object) -> None:
+def _set_into(doc: JsonDocument, keys: list[str], value: JSONValue) -> None:
     if isinstance(value, dict) and value and isinstance(doc.get(keys), dict):
         for key, inner in value.items():
             _set_into(doc, [*keys, key], inner)
@@ -277,7 +299,7 @@ def _parse_json(text: str, path: Path) -> JsonDocument:
         return JsonDocument.parse(text, source=str(path))
 
 
-def _changed(base: object, own: object, keys: tuple[str, ...] = ()) -> list[tuple[list[str], object]]:
+def _changed(base: JSONValue, own: JSONValue, keys: tuple[str, ...] = ()) -> list[_Pair]:
     """The (keys, value) pairs where ``own`` has a value ``base`` lacks or holds otherwise."""
     if isinstance(base, dict) and isinstance(own, dict):
         return [pair for key, value in own.items() for pair in _changed(base.get(key), value, (*keys, key))]

@@ -38,8 +38,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import InvalidConfigFileError, restore_hint
+from mahavishnu.json_types import JSONObject as JSONData
+from mahavishnu.json_types import JSONReadable, JSONValue
 
 if TYPE_CHECKING:
+    from json5.model import Comment
     from json5.utils import JSON5DecodeError
 
 __all__ = ["JsonDocument", "check_jsonc", "load_json5"]
@@ -76,7 +79,7 @@ JSONArray = Any
 Value = Any
 Key = Any
 DoubleQuotedString = Any
-Wsc = list[Any]  # whitespace (str) and json-five Comments between tokens, as json-five stores them
+Wsc = list["str | Comment"]  # whitespace and json-five Comments between tokens, as json-five stores them
 
 _DEFAULT_INDENT = "  "
 _EMPTY_DOCUMENT = "{}\n"
@@ -155,12 +158,11 @@ class JsonDocument:
     # -- reading ------------------------------------------------------------------------------
 
     @property
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONData:
         """A plain Python copy of the whole document."""
-        result: dict[str, Any] = _to_python(self._root)
-        return result
+        return {_key_name(key): _to_python(value) for key, value in _members(self._root)}
 
-    def get(self, keys: Sequence[str], default: Any = None) -> Any:
+    def get(self, keys: Sequence[str], default: JSONValue = None) -> JSONValue:
         """The value at ``keys`` as plain Python, or ``default`` when any key on the way is missing."""
         node: Value = self._root
         for key in keys:
@@ -178,7 +180,7 @@ class JsonDocument:
 
     # -- editing ------------------------------------------------------------------------------
 
-    def set(self, keys: Sequence[str], value: Any) -> None:
+    def set(self, keys: Sequence[str], value: JSONReadable) -> None:
         """Set the value at ``keys`` (plain JSON-able Python), creating missing objects on the way."""
         if not keys:
             raise ValueError("set needs at least one key")
@@ -245,7 +247,7 @@ class JsonDocument:
                 return
             _remove_member(parent, index)
 
-    def _append(self, frame: _Frame, key: str, value: Any) -> None:
+    def _append(self, frame: _Frame, key: str, value: JSONReadable) -> None:
         obj, newline = frame.obj, self._style.newline
         if not obj.keys:
             inner = frame.indent + self._style.unit
@@ -259,7 +261,7 @@ class JsonDocument:
         else:
             _append_line(obj, _make_key(key, self._strict), node, newline + indent)
 
-    def _replace(self, frame: _Frame, index: int, value: Any) -> None:
+    def _replace(self, frame: _Frame, index: int, value: JSONReadable) -> None:
         old = frame.obj.values[index]
         if _json_equal(_to_python(old), value):
             return  # keep the original spelling (escapes, number format, layout)
@@ -487,8 +489,8 @@ class _SNode:
     __slots__ = ("wsc_after", "wsc_before")
 
     def __init__(self) -> None:
-        self.wsc_before: Wsc = []
-        self.wsc_after: Wsc = []
+        self.wsc_before: list[str] = []  # strict JSON has no comments
+        self.wsc_after: list[str] = []
 
 
 class _SText(_SNode):
@@ -506,8 +508,8 @@ class _SObject(_SNode):
         super().__init__()
         self.keys: list[_SString] = []
         self.values: list[_SNode] = []
-        self.leading_wsc: Wsc = []
-        self.trailing_comma: Any = None  # strict JSON has none, and edits never add one
+        self.leading_wsc: list[str] = []
+        self.trailing_comma: None = None  # strict JSON has none, and edits never add one
 
 
 class _SArray(_SNode):
@@ -516,8 +518,8 @@ class _SArray(_SNode):
     def __init__(self) -> None:
         super().__init__()
         self.values: list[_SNode] = []
-        self.leading_wsc: Wsc = []
-        self.trailing_comma: Any = None
+        self.leading_wsc: list[str] = []
+        self.trailing_comma: None = None
 
 
 class _SString(_SNode):
@@ -537,7 +539,7 @@ class _SLiteral(_SNode):
     def __init__(self, raw_value: str) -> None:
         super().__init__()
         self.raw_value = raw_value
-        self.value: Any = json.loads(raw_value)
+        self.value: JSONValue = json.loads(raw_value)
 
 
 def _is_object(node: Any) -> bool:
@@ -569,7 +571,7 @@ def _parse_strict(text: str) -> _SText:
     """Our model of ``text``, which ``json.loads`` has accepted (or ``json.dumps`` wrote)."""
     pos = 0
 
-    def gap() -> Wsc:
+    def gap() -> list[str]:
         nonlocal pos
         match = _WS.match(text, pos)
         assert match is not None  # the pattern matches the empty string
@@ -599,7 +601,7 @@ def _parse_strict(text: str) -> _SText:
             obj = _SObject()
             obj.leading_wsc = gap()
             if text[pos : pos + 1] != "}":
-                key_before: Wsc = []
+                key_before: list[str] = []
                 while True:
                     key = string()
                     key.wsc_before, key.wsc_after = key_before, gap()
@@ -620,7 +622,7 @@ def _parse_strict(text: str) -> _SText:
             array = _SArray()
             array.leading_wsc = gap()
             if text[pos : pos + 1] != "]":
-                before: Wsc = []
+                before: list[str] = []
                 while True:
                     element = value()
                     element.wsc_before, element.wsc_after = before, gap()
@@ -692,34 +694,44 @@ def _find(obj: JSONObject, key: str) -> int | None:
     return None
 
 
-def _to_python(node: Value) -> Any:
+def _members(node: JSONObject) -> zip[tuple[Key, Value]]:
+    return zip(node.keys, node.values, strict=True)
+
+
+def _to_python(node: Value) -> JSONValue:
     if _is_object(node):
-        return {_key_name(key): _to_python(value) for key, value in zip(node.keys, node.values, strict=True)}
+        return {_key_name(key): _to_python(value) for key, value in _members(node)}
     if _is_array(node):
         return [_to_python(value) for value in node.values]
     if isinstance(node, (_SString, _j5("String"))):
-        return node.characters
+        return str(node.characters)
     if isinstance(node, _SLiteral):
         return node.value
     load_json5()
     from json5.loader import DefaultLoader
 
-    return DefaultLoader().load(node)
+    loaded: JSONValue = DefaultLoader().load(node)
+    return loaded
 
 
-def _json_equal(left: Any, right: Any) -> bool:
+def _json_equal(left: JSONReadable, right: JSONReadable) -> bool:
     """Equality as JSON sees it: ``1`` is ``1.0`` but ``True`` is not ``1``."""
     if isinstance(left, bool) or isinstance(right, bool):
         return type(left) is type(right) and left == right
     if isinstance(left, int | float) and isinstance(right, int | float):
         return left == right
+    if isinstance(left, dict | list) or isinstance(right, dict | list):
+        return _containers_equal(left, right)
+    return bool(type(left) is type(right) and left == right)
+
+
+def _containers_equal(left: JSONReadable, right: JSONReadable) -> bool:
+    """Two objects, or two arrays, member by member; an object is never an array nor a scalar."""
     if isinstance(left, dict) and isinstance(right, dict):
         return left.keys() == right.keys() and all(_json_equal(left[k], right[k]) for k in left)
     if isinstance(left, list) and isinstance(right, list):
         return len(left) == len(right) and all(_json_equal(a, b) for a, b in zip(left, right, strict=True))
-    if isinstance(left, dict | list) or isinstance(right, dict | list):
-        return False
-    return bool(type(left) is type(right) and left == right)
+    return False
 
 
 def _kind(node: Value) -> str:
@@ -731,7 +743,7 @@ def _kind(node: Value) -> str:
 # -- writing values ------------------------------------------------------------------------------
 
 
-def _render(value: Any, indent: str | None, style: _Style, *, strict: bool = False) -> Value:
+def _render(value: JSONReadable, indent: str | None, style: _Style, *, strict: bool = False) -> Value:
     """A model node for ``value``: pretty at ``indent`` on a multi-line object, compact when None;
     one of ours for a strict-JSON document, else json-five's."""
     if indent is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from mahavishnu import paths
 from mahavishnu.config import Settings
@@ -29,7 +28,9 @@ from mahavishnu.environments.assistants.base import (
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, MahavishnuError
 from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.json_values import as_object, as_text
 from mahavishnu.files.safe_write import read_text
+from mahavishnu.json_types import JSONMapping, JSONObject, JSONValue
 from mahavishnu.masking import mask
 
 #: The env keys a provider profile owns in Claude Code's settings.
@@ -152,7 +153,7 @@ class Claude(Assistant):
             except MahavishnuError as exc:
                 found.append(unreadable(self.name, scope, path, exc))
                 continue
-            env: dict[str, Any] = data["env"] if isinstance(data.get("env"), dict) else {}
+            env = as_object(data.get("env"))
             if not env.get("ANTHROPIC_BASE_URL") and not data.get("apiKeyHelper"):
                 continue
             found.append(
@@ -161,18 +162,18 @@ class Claude(Assistant):
                     scope=scope,
                     path=str(path),
                     profile=_which_profile(data, env, profiles),
-                    base_url=env.get("ANTHROPIC_BASE_URL"),
-                    model=env.get("ANTHROPIC_MODEL") or data.get("model"),
+                    base_url=as_text(env.get("ANTHROPIC_BASE_URL")),
+                    model=as_text(env.get("ANTHROPIC_MODEL") or data.get("model")),
                     key_source=_key_source(data, env),
                 )
             )
         return found[::-1]  # highest precedence first
 
 
-def settings_env() -> dict[str, Any]:
+def settings_env() -> JSONObject:
     """The ``env`` Claude Code started here gets from its settings files (user, project, local: key
     by key, the later scope winning); a file that cannot be read adds nothing."""
-    merged: dict[str, Any] = {}
+    merged: JSONObject = {}
     target = Claude()
     for _scope, path in existing_configs(("user", "project", "local"), target.settings_path):
         try:
@@ -204,7 +205,7 @@ def foreign_credentials(profile: Profile) -> tuple[str, ...]:
     return tuple(var for var in SHELL_CREDENTIALS if var not in own)
 
 
-def shell_credentials_sent(profile: Profile, settings_env: Any) -> list[str]:
+def shell_credentials_sent(profile: Profile, settings_env: JSONValue) -> list[str]:
     """The credential variables this process's environment exports that Claude Code, configured with
     ``settings_env`` (its settings' merged ``env``), would send to ``profile``'s provider."""
     covered = settings_env if isinstance(settings_env, dict) else {}
@@ -281,8 +282,8 @@ def _apply_profile(doc: JsonDocument, env: dict[str, str], helper: str | None) -
     return doc.dumps()
 
 
-def _which_profile(data: dict[str, Any], env: dict[str, Any], profiles: dict[str, Profile]) -> str | None:
-    named = helper_profile(data.get("apiKeyHelper"))
+def _which_profile(data: JSONMapping, env: JSONMapping, profiles: dict[str, Profile]) -> str | None:
+    named = helper_profile(as_text(data.get("apiKeyHelper")))
     if named:
         return named
     base_url = env.get("ANTHROPIC_BASE_URL")
@@ -297,7 +298,7 @@ def _which_profile(data: dict[str, Any], env: dict[str, Any], profiles: dict[str
     return None
 
 
-def _key_source(data: dict[str, Any], env: dict[str, Any]) -> str | None:
+def _key_source(data: JSONMapping, env: JSONMapping) -> str | None:
     token = env.get("ANTHROPIC_AUTH_TOKEN") or env.get("ANTHROPIC_API_KEY")
     if token:
         return f"inline token {mask(str(token))}"

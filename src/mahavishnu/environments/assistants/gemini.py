@@ -23,13 +23,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
-from mahavishnu.environments.api_key import KeyNeeds, deliver
+from mahavishnu.environments.api_key import KeyDelivery, KeyNeeds, deliver
 from mahavishnu.environments.assistants.base import (
     CurrentProvider,
     FileEdit,
@@ -45,7 +44,10 @@ from mahavishnu.environments.assistants.base import (
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.errors import ConfigError, MahavishnuError
 from mahavishnu.files.json_document import JsonDocument, check_jsonc
+from mahavishnu.files.json_values import as_text, member
 from mahavishnu.files.safe_write import read_text
+from mahavishnu.json_types import JSONObject as JSONData
+from mahavishnu.json_types import JSONValue
 from mahavishnu.masking import mask
 
 AUTH_TYPE = "gemini-api-key"
@@ -111,29 +113,37 @@ def folder_trust_enabled() -> bool:
         data = load(read_text(config_path("user")), config_path("user")).data
     except MahavishnuError:
         return True
-    trust = data.get("security", {}).get("folderTrust", {}) if isinstance(data.get("security"), dict) else {}
-    return not (isinstance(trust, dict) and trust.get("enabled") is False)
+    return member(data, "security", "folderTrust", "enabled") is not False
 
 
 def is_trusted(folder: Path) -> bool | None:
     """Whether ``~/.gemini/trustedFolders.json`` trusts ``folder`` (longest rule wins), as Gemini CLI
     decides it; None when no rule covers it."""
+    rules = _trust_rules()
+    level = None if rules is None else _closest_rule(rules, folder.resolve())
+    if level is None:
+        return None
+    return level in ("TRUST_FOLDER", "TRUST_PARENT")
+
+
+def _trust_rules() -> JSONData | None:
+    """``trustedFolders.json`` (folder -> trust level); None when it cannot be read."""
     try:
         rules = json.loads(read_text(trusted_folders_path()) or "{}")
     except (ValueError, MahavishnuError):
         return None
-    if not isinstance(rules, dict):
-        return None
-    target = folder.resolve()
+    return rules if isinstance(rules, dict) else None
+
+
+def _closest_rule(rules: JSONData, target: Path) -> str | None:
+    """The trust level of the longest rule covering ``target``."""
     best: tuple[int, str] | None = None
     for rule, level in rules.items():
         base = Path(rule).parent if level == "TRUST_PARENT" else Path(rule)
         base = base.resolve()
         if (target == base or base in target.parents) and (best is None or len(rule) > best[0]):
             best = (len(rule), str(level))
-    if best is None:
-        return None
-    return best[1] in ("TRUST_FOLDER", "TRUST_PARENT")
+    return None if best is None else best[1]
 
 
 def trust_warning(env: Path, folder: Path) -> str | None:
@@ -176,13 +186,9 @@ class Gemini(UserProjectAssistant):
         dotenv = env_path(scope)
         values = {BASE_URL_VAR: base_url}
         key = deliver(profile, KEY_NEEDS, inline=inline_secret, dry_run=dry_run)
-        warnings = [key.warning] if key.warning else []
+        warnings = _key_warnings(key, dotenv)
         if key.kind in ("none", "inline"):  # (none: a local server ignores it; Gemini CLI wants one)
             values[KEY_VAR] = str(key.value)
-        if key.kind == "inline":
-            warnings.append(f"the API key is written into {dotenv} (mode 600) as {KEY_VAR}")
-            if os.environ.get(KEY_VAR) and os.environ[KEY_VAR] != key.value:
-                warnings.append(f"{KEY_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
         if os.environ.get(BASE_URL_VAR) and os.environ[BASE_URL_VAR] != base_url:
             warnings.append(f"{BASE_URL_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
         if scope == "project":
@@ -224,8 +230,7 @@ class Gemini(UserProjectAssistant):
             base_url = dotenv.get(BASE_URL_VAR)
             if not base_url:
                 continue
-            model_section = data.get("model")
-            model = model_section.get("name") if isinstance(model_section, dict) else None
+            model = member(data, "model", "name")
             found.append(
                 CurrentProvider(
                     tool=self.name,
@@ -233,11 +238,21 @@ class Gemini(UserProjectAssistant):
                     path=str(path),
                     profile=_which_profile(base_url, model, profiles),
                     base_url=base_url,
-                    model=model,
+                    model=as_text(model),
                     key_source=_key_source(dotenv, env_path(scope)),
                 )
             )
         return found[::-1]
+
+
+def _key_warnings(key: KeyDelivery, dotenv: Path) -> list[str]:
+    """What to know about the key: missing (dry run), written inline, or shadowed by the shell's."""
+    warnings = [key.warning] if key.warning else []
+    if key.kind == "inline":
+        warnings.append(f"the API key is written into {dotenv} (mode 600) as {KEY_VAR}")
+        if os.environ.get(KEY_VAR) and os.environ[KEY_VAR] != key.value:
+            warnings.append(f"{KEY_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
+    return warnings
 
 
 def _check_base_url(base_url: str, profile: Profile) -> None:
@@ -251,7 +266,7 @@ def _check_base_url(base_url: str, profile: Profile) -> None:
     )
 
 
-def _which_profile(base_url: str, model: Any, profiles: dict[str, Profile]) -> str | None:
+def _which_profile(base_url: str, model: JSONValue, profiles: dict[str, Profile]) -> str | None:
     matches = [
         p
         for p in profiles.values()

@@ -17,9 +17,8 @@ which Qwen Code loads at start in every folder; Qwen Code cannot run a command t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from mahavishnu import paths
 from mahavishnu.config import Settings
@@ -43,6 +42,7 @@ from mahavishnu.files.json_document import (
     JSONArray,
     JsonDocument,
     Value,
+    Wsc,
     _above,
     _after_last,
     _close_line_comments,
@@ -58,7 +58,11 @@ from mahavishnu.files.json_document import (
     _to_python,
     check_jsonc,
 )
+from mahavishnu.files.json_values import as_array, as_text, member
 from mahavishnu.files.safe_write import read_text
+from mahavishnu.json_types import JSONArray as JSONList
+from mahavishnu.json_types import JSONObject as JSONData
+from mahavishnu.json_types import JSONReadable, JSONValue
 from mahavishnu.masking import mask
 
 #: The auth type a profile selects (Qwen Code's OpenAI-compatible providers).
@@ -111,7 +115,7 @@ class SettingsDocument(JsonDocument):
             node = node.values[index]
         return node if isinstance(node, _j5("JSONArray")) else None
 
-    def remove_elements(self, keys: Sequence[str], unwanted: Callable[[Any], bool]) -> int:
+    def remove_elements(self, keys: Sequence[str], unwanted: Callable[[JSONValue], bool]) -> int:
         array = self.array(keys)
         if array is None:
             return 0
@@ -122,7 +126,7 @@ class SettingsDocument(JsonDocument):
                 removed += 1
         return removed
 
-    def append_element(self, keys: Sequence[str], value: Any) -> None:
+    def append_element(self, keys: Sequence[str], value: JSONReadable) -> None:
         """Append to the array at ``keys``, creating it (and objects on the way) when missing."""
         array = self.array(keys)
         if array is None:
@@ -148,12 +152,12 @@ class SettingsDocument(JsonDocument):
 # -- array elements: the same layout as object members (see json_document), with values for keys --
 
 
-def _gap(array: JSONArray, index: int) -> list[Any]:
-    gap: list[Any] = array.leading_wsc if index == 0 else array.values[index].wsc_before
+def _gap(array: JSONArray, index: int) -> Wsc:
+    gap: Wsc = array.leading_wsc if index == 0 else array.values[index].wsc_before
     return gap
 
 
-def _set_gap(array: JSONArray, index: int, items: list[Any]) -> None:
+def _set_gap(array: JSONArray, index: int, items: Wsc) -> None:
     if index == 0:
         array.leading_wsc = items
         array.values[0].wsc_before = []
@@ -161,14 +165,12 @@ def _set_gap(array: JSONArray, index: int, items: list[Any]) -> None:
         array.values[index].wsc_before = items
 
 
-def _closing(array: JSONArray) -> list[Any]:
-    closing: list[Any] = (
-        array.trailing_comma.wsc_after if array.trailing_comma else array.values[-1].wsc_after
-    )
+def _closing(array: JSONArray) -> Wsc:
+    closing: Wsc = array.trailing_comma.wsc_after if array.trailing_comma else array.values[-1].wsc_after
     return closing
 
 
-def _set_closing(array: JSONArray, items: list[Any]) -> None:
+def _set_closing(array: JSONArray, items: Wsc) -> None:
     if array.trailing_comma:
         array.trailing_comma.wsc_after = items
     else:
@@ -193,7 +195,7 @@ def _append_line(array: JSONArray, node: Value, line_break: str) -> None:
 
 
 def _append_inline(array: JSONArray, node: Value) -> None:
-    gap: list[Any] = _coalesce(_gap(array, len(array.values) - 1)) if len(array.values) > 1 else [" "]
+    gap: Wsc = _coalesce(_gap(array, len(array.values) - 1)) if len(array.values) > 1 else [" "]
     closing = _closing(array)
     if not array.trailing_comma:
         array.values[-1].wsc_after = []
@@ -231,11 +233,11 @@ def _remove_element(array: JSONArray, index: int) -> None:
 # -- the assistant -----------------------------------------------------------------------------
 
 
-def is_ours(entry: Any) -> bool:
+def is_ours(entry: JSONValue) -> bool:
     return isinstance(entry, dict) and str(entry.get("description", "")).startswith(MARK)
 
 
-def apply_profile(text: str | None, source: Path | str, entry: dict[str, Any]) -> str:
+def apply_profile(text: str | None, source: Path | str, entry: Mapping[str, str]) -> str:
     doc = load(text, source)
     doc.remove_elements(["modelProviders", "openai"], is_ours)
     doc.append_element(["modelProviders", "openai"], entry)
@@ -252,21 +254,24 @@ def remove_profile(text: str | None, source: Path | str) -> str:
     unless they hold a comment."""
     doc = load(text, source)
     data = doc.data
-    section, providers = data.get("model"), data.get("modelProviders")
-    model = section.get("name") if isinstance(section, dict) else None
-    entries = providers.get("openai") if isinstance(providers, dict) else None
-    ours = [e.get("id") for e in entries or [] if isinstance(e, dict) and is_ours(e)]
+    ours = _our_models(data)
     if not ours:
         return doc.dumps()
     doc.remove_elements(["modelProviders", "openai"], is_ours)
     for keys in (["modelProviders", "openai"], ["modelProviders"]):
         if doc.get(keys) in ([], {}):  # only ours were there: leave no empty shell
             doc.delete(keys)
-    if model in ours:
+    if member(data, "model", "name") in ours:
         doc.delete(["model", "name"], prune_empty_parents=True)
     if doc.get(["security", "auth", "selectedType"]) == AUTH_TYPE:
         doc.delete(["security", "auth", "selectedType"], prune_empty_parents=True)
     return doc.dumps()
+
+
+def _our_models(data: JSONData) -> list[JSONValue]:
+    """The ids of the provider entries Mahavishnu wrote."""
+    entries = as_array(member(data, "modelProviders", "openai"))
+    return [e.get("id") for e in entries if isinstance(e, dict) and is_ours(e)]
 
 
 class Qwen(UserProjectAssistant):
@@ -299,7 +304,7 @@ class Qwen(UserProjectAssistant):
             dotenv_values[env_key] = str(key.value)
         if key.kind == "inline":
             warnings.append(f"the API key is written into {env_path()} (mode 600) as {env_key}")
-        entry: dict[str, Any] = {
+        entry: dict[str, str] = {
             "id": str(endpoint.model),
             "name": f"{profile.label} (Mahavishnu)",
             "baseUrl": str(endpoint.base_url),
@@ -339,9 +344,8 @@ class Qwen(UserProjectAssistant):
             except MahavishnuError as exc:
                 found.append(unreadable(self.name, scope, path, exc))
                 continue
-            model = data.get("model", {}).get("name") if isinstance(data.get("model"), dict) else None
-            entries = data.get("modelProviders", {}).get("openai", [])
-            chosen = _selected(entries if isinstance(entries, list) else [], model)
+            model = member(data, "model", "name")
+            chosen = _selected(as_array(member(data, "modelProviders", "openai")), model)
             if chosen is None:
                 continue
             description = str(chosen.get("description", ""))
@@ -351,15 +355,15 @@ class Qwen(UserProjectAssistant):
                     scope=scope,
                     path=str(path),
                     profile=description.removeprefix(MARK) if is_ours(chosen) else None,
-                    base_url=chosen.get("baseUrl"),
-                    model=model,
+                    base_url=as_text(chosen.get("baseUrl")),
+                    model=as_text(model),
                     key_source=_key_source(chosen),
                 )
             )
         return found[::-1]
 
 
-def _selected(entries: list[Any], model: str | None) -> dict[str, Any] | None:
+def _selected(entries: JSONList, model: JSONValue) -> JSONData | None:
     """The entry Qwen Code uses for ``model.name`` (ours first when ids repeat)."""
     matching = [e for e in entries if isinstance(e, dict) and e.get("id") == model]
     ours = [e for e in matching if is_ours(e)]
@@ -367,7 +371,7 @@ def _selected(entries: list[Any], model: str | None) -> dict[str, Any] | None:
     return candidates[0] if candidates else None
 
 
-def _key_source(entry: dict[str, Any]) -> str | None:
+def _key_source(entry: JSONData) -> str | None:
     if entry.get("apiKey"):
         return f"inline key {mask(str(entry['apiKey']))}"
     var = entry.get("envKey")

@@ -7,7 +7,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mahavishnu.environments.claude_settings.settings_file import (
     load_document,
@@ -15,6 +14,7 @@ from mahavishnu.environments.claude_settings.settings_file import (
     settings_path,
 )
 from mahavishnu.files import safe_write
+from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 
 __all__ = [
     "MERGE_ORDER",
@@ -37,10 +37,10 @@ class Layer:
 
     scope: str
     path: Path
-    data: dict[str, Any] | None
+    data: JSONObject | None
 
 
-def read_settings(path: Path) -> dict[str, Any] | None:
+def read_settings(path: Path) -> JSONObject | None:
     """A settings file's content, None when it does not exist; invalid JSON is a clear error."""
     text = safe_write.read_text(path)
     return None if text is None else load_document(text, str(path)).data
@@ -76,14 +76,16 @@ class Origin:
 
 @dataclass(frozen=True)
 class Effective:
-    settings: dict[str, Any]
+    settings: JSONObject
     origins: dict[str, Origin]
     layers: list[Layer]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONObject:
         return {
             "settings": self.settings,
-            "sources": {key: {"from": o.scopes, "overrides": o.overrides} for key, o in self.origins.items()},
+            "sources": {
+                key: {"from": [*o.scopes], "overrides": [*o.overrides]} for key, o in self.origins.items()
+            },
             "files": [
                 {"scope": layer.scope, "path": str(layer.path), "exists": layer.data is not None}
                 for layer in self.layers
@@ -91,7 +93,7 @@ class Effective:
         }
 
 
-def merge_values(base: Any, override: Any) -> Any:
+def merge_values(base: JSONValue, override: JSONValue) -> JSONValue:
     """Claude Code's merge: objects key by key, arrays concatenated without duplicates (lower scope's
     items first, order kept), anything else taken from the higher scope."""
     if isinstance(base, dict) and isinstance(override, dict):
@@ -104,7 +106,7 @@ def merge_values(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
-def _union(*lists: list[Any]) -> list[Any]:
+def _union(*lists: JSONArray) -> JSONArray:
     seen: set[str] = set()
     result = []
     for items in lists:
@@ -118,7 +120,7 @@ def _union(*lists: list[Any]) -> list[Any]:
 
 def effective_settings(layers: Sequence[Layer]) -> Effective:
     """Merge the layers (lowest precedence first) the way Claude Code does; keep each key's origin."""
-    settings: dict[str, Any] = {}
+    settings: JSONObject = {}
     origins: dict[str, Origin] = {}
     for layer in layers:
         for key, value in (layer.data or {}).items():
@@ -132,7 +134,7 @@ def effective_settings(layers: Sequence[Layer]) -> Effective:
     return Effective(settings, origins, list(layers))
 
 
-def _mergeable(old: Any, new: Any) -> bool:
+def _mergeable(old: JSONValue, new: JSONValue) -> bool:
     """Objects and arrays merge; any other value replaces the one below it."""
     return (isinstance(old, dict) and isinstance(new, dict)) or (
         isinstance(old, list) and isinstance(new, list)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Literal
+from typing import Literal, TypeVar
 
 from mahavishnu.errors import InvalidInputError
 
@@ -127,6 +127,10 @@ def resolve_event(name: str) -> str:
     raise InvalidInputError(f"unknown hook event '{name}'", hint=f"{hint}Events: {', '.join(HOOK_EVENTS)}.")
 
 
-def normal_matcher(matcher: str | None) -> str | None:
-    """``*``, ``""`` and no matcher all match every occurrence: one group for all three."""
+_Matcher = TypeVar("_Matcher")
+
+
+def normal_matcher(matcher: _Matcher) -> _Matcher | None:
+    """``*``, ``""`` and no matcher all match every occurrence: one group for all three. (A file's
+    matcher that is no string at all comes back as it is, and so matches no matcher given.)"""
     return None if matcher in (None, "", "*") else matcher

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from mahavishnu.environments.claude_settings.hook_schema import (
     COMMAND_ONLY_EVENTS,
@@ -19,6 +18,7 @@ from mahavishnu.environments.claude_settings.hook_schema import (
     resolve_event,
 )
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.json_types import JSONObject
 
 __all__ = ["HookSpec", "infer_handler_type", "validate_hook"]
 
@@ -49,7 +49,7 @@ class HookSpec:
     prompt: str | None = None
     server: str | None = None
     tool: str | None = None
-    input: dict[str, Any] | None = None
+    input: JSONObject | None = None
     model: str | None = None
     timeout: float | None = None
     condition: str | None = None  # the handler's ``if`` filter
@@ -58,9 +58,9 @@ class HookSpec:
     headers: dict[str, str] | None = None
     allowed_env_vars: tuple[str, ...] = ()
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self) -> JSONObject:
         """The type-specific fields that were given (by schema name)."""
-        given = {
+        given: JSONObject = {
             "command": self.command,
             "url": self.url,
             "prompt": self.prompt,
@@ -69,14 +69,14 @@ class HookSpec:
             "input": self.input,
             "model": self.model,
             "async": self.run_async or None,
-            "headers": self.headers or None,
+            "headers": dict(self.headers) if self.headers else None,
             "allowedEnvVars": list(self.allowed_env_vars) or None,
         }
         return {key: value for key, value in given.items() if value is not None}
 
-    def handler(self) -> dict[str, Any]:
+    def handler(self) -> JSONObject:
         """The handler object as Claude Code reads it (schema ``hookCommand``)."""
-        result: dict[str, Any] = {"type": self.type, **self.fields()}
+        result: JSONObject = {"type": self.type, **self.fields()}
         if self.timeout is not None:
             result["timeout"] = int(self.timeout) if float(self.timeout).is_integer() else self.timeout
         if self.condition is not None:
@@ -135,24 +135,30 @@ def _check_fields(spec: HookSpec) -> None:
             f"unknown handler type '{spec.type}'", hint=f"Use one of: {', '.join(HANDLER_TYPES)}."
         )
     given = spec.fields()
-    missing = [name for name in REQUIRED_FIELDS[spec.type] if not str(given.get(name) or "").strip()]
+    _check_required(spec.type, given)
+    _check_extra(spec.type, given)
+
+
+def _check_required(kind: HandlerType, given: JSONObject) -> None:
+    missing = [name for name in REQUIRED_FIELDS[kind] if not str(given.get(name) or "").strip()]
     if missing:
         options = " and ".join(_FIELD_OPTION[name] for name in missing)
         raise InvalidInputError(
-            f"{_article(spec.type)} {spec.type} hook needs {' and '.join(missing)}",
+            f"{_article(kind)} {kind} hook needs {' and '.join(missing)}",
             hint=f"Add {options} (it cannot be empty).",
         )
-    allowed = set(REQUIRED_FIELDS[spec.type]) | set(OPTIONAL_FIELDS[spec.type])
+
+
+def _check_extra(kind: HandlerType, given: JSONObject) -> None:
+    allowed = set(REQUIRED_FIELDS[kind]) | set(OPTIONAL_FIELDS[kind])
     extra = [name for name in given if name not in allowed]
     if extra:
         options = ", ".join(_FIELD_OPTION[name] for name in extra)
-        takes = ", ".join(
-            _FIELD_OPTION[name] for name in (*REQUIRED_FIELDS[spec.type], *OPTIONAL_FIELDS[spec.type])
-        )
-        article = _article(spec.type)
+        takes = ", ".join(_FIELD_OPTION[name] for name in (*REQUIRED_FIELDS[kind], *OPTIONAL_FIELDS[kind]))
+        article = _article(kind)
         raise InvalidInputError(
-            f"{options} does not apply to {article} {spec.type} hook",
-            hint=f"{article.capitalize()} {spec.type} hook takes {takes}.",
+            f"{options} does not apply to {article} {kind} hook",
+            hint=f"{article.capitalize()} {kind} hook takes {takes}.",
         )
 
 

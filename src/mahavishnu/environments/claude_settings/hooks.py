@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from mahavishnu.environments.claude_settings.hook_schema import REQUIRED_FIELDS, normal_matcher, resolve_event
 from mahavishnu.environments.claude_settings.hook_spec import HookSpec, validate_hook
 from mahavishnu.environments.claude_settings.settings_file import array_at, load_document, object_at
 from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.files.json_values import as_array, as_text, member
+from mahavishnu.json_types import JSONArray, JSONMapping, JSONObject, JSONValue
 
 __all__ = [
     "HookAdded",
@@ -39,13 +41,13 @@ class HookEntry:
     matcher: str | None
     group: int  # position of its matcher group in the event's array
     position: int  # position in the group's ``hooks``
-    handler: dict[str, Any]
+    handler: JSONObject
 
     @property
     def summary(self) -> str:
         return describe_handler(self.handler)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JSONObject:
         return {
             "index": self.index,
             "event": self.event,
@@ -56,7 +58,7 @@ class HookEntry:
         }
 
 
-def describe_handler(handler: Mapping[str, Any]) -> str:
+def describe_handler(handler: JSONMapping) -> str:
     kind = handler.get("type")
     if kind == "command":
         return str(handler.get("command", ""))
@@ -69,7 +71,7 @@ def describe_handler(handler: Mapping[str, Any]) -> str:
     return json.dumps(dict(handler), ensure_ascii=False)
 
 
-def iter_handlers(hooks: Any) -> Iterable[HookEntry]:
+def iter_handlers(hooks: JSONValue) -> Iterable[HookEntry]:
     """Every well-formed handler of a ``hooks`` value, numbered in file order; the rest is skipped."""
     if not isinstance(hooks, dict):
         return
@@ -81,7 +83,7 @@ def iter_handlers(hooks: Any) -> Iterable[HookEntry]:
             if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
                 continue
             matcher = group.get("matcher")
-            for position, handler in enumerate(group["hooks"]):
+            for position, handler in enumerate(as_array(group["hooks"])):
                 if not isinstance(handler, dict):
                     continue
                 index += 1
@@ -113,8 +115,8 @@ class HookAdded:
     status: Literal["added", "updated", "unchanged"]
     event: str
     matcher: str | None
-    handler: dict[str, Any]
-    previous: dict[str, Any] | None = None
+    handler: JSONObject
+    previous: JSONValue = None  # the handler an update replaced
 
 
 def add_hook(text: str | None, spec: HookSpec, *, source: str = "<settings>") -> tuple[str, HookAdded]:
@@ -127,7 +129,7 @@ def add_hook(text: str | None, spec: HookSpec, *, source: str = "<settings>") ->
     handler = spec.handler()
     group = _group_with_matcher(groups, spec.matcher)
     if group is None:
-        new_group: dict[str, Any] = {"matcher": spec.matcher} if spec.matcher is not None else {}
+        new_group: JSONObject = {"matcher": spec.matcher} if spec.matcher is not None else {}
         new_group["hooks"] = [handler]
         groups.append(new_group)
         result = HookAdded("added", spec.event, spec.matcher, handler)
@@ -139,7 +141,7 @@ def add_hook(text: str | None, spec: HookSpec, *, source: str = "<settings>") ->
     return doc.dumps(), result
 
 
-def _group_with_matcher(groups: list[Any], matcher: str | None) -> dict[str, Any] | None:
+def _group_with_matcher(groups: JSONArray, matcher: str | None) -> JSONObject | None:
     wanted = normal_matcher(matcher)
     return next(
         (
@@ -153,24 +155,25 @@ def _group_with_matcher(groups: list[Any], matcher: str | None) -> dict[str, Any
     )
 
 
-def _add_to_group(group: dict[str, Any], event: str, handler: dict[str, Any]) -> HookAdded:
+def _add_to_group(group: JSONObject, event: str, handler: JSONObject) -> HookAdded:
     """Append the handler, or update the same hook (see ``_identity``) in place."""
-    handlers: list[Any] = group["hooks"]
+    handlers = as_array(group["hooks"])  # an array: ``_group_with_matcher`` chose the group for it
+    matcher = as_text(group.get("matcher"))
     same = next(
         (i for i, h in enumerate(handlers) if isinstance(h, dict) and _identity(h) == _identity(handler)),
         None,
     )
     if same is None:
         handlers.append(handler)
-        return HookAdded("added", event, group.get("matcher"), handler)
+        return HookAdded("added", event, matcher, handler)
     if handlers[same] == handler:
-        return HookAdded("unchanged", event, group.get("matcher"), handler)
+        return HookAdded("unchanged", event, matcher, handler)
     previous = handlers[same]
     handlers[same] = handler
-    return HookAdded("updated", event, group.get("matcher"), handler, previous=previous)
+    return HookAdded("updated", event, matcher, handler, previous=previous)
 
 
-def _identity(handler: Mapping[str, Any]) -> tuple[Any, ...]:
+def _identity(handler: JSONMapping) -> tuple[object, ...]:
     """What makes two handlers 'the same hook' (then the other fields are its settings)."""
     kind = handler.get("type")
     if kind in REQUIRED_FIELDS:
@@ -223,7 +226,7 @@ def remove_hook(
     doc = load_document(text, source)
     entry = _select(list(iter_handlers(doc.get(["hooks"]))), selector)
     groups = copy.deepcopy(array_at(doc, ["hooks", entry.event], source))
-    handlers = groups[entry.group]["hooks"]
+    handlers = as_array(member(groups[entry.group], "hooks"))  # where ``iter_handlers`` found it
     del handlers[entry.position]
     removed_group = not handlers
     if removed_group:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from mahavishnu.environments.claude_settings.settings_file import array_at, load_document, object_at
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.json_types import JSONArray, JSONObject
 
 __all__ = [
     "PERMISSION_KINDS",
@@ -113,8 +114,20 @@ def add_permission_rules(
             "no rule given", hint='e.g. mahavishnu claude permissions allow add "Bash(npm run test:*)"'
         )
     doc, current = _document_and_rules(text, kind, source)
-    added = [rule for rule in wanted if rule not in current]
-    skipped = [rule for rule in wanted if rule in current]
+    skipped, added = _partition(wanted, current)
+    warnings = _also_elsewhere(doc, kind, added, source)
+    if added:
+        doc.set(["permissions", kind], list(dict.fromkeys([*current, *added])))
+    return doc.dumps(), PermissionsChanged(kind, added, skipped, warnings)
+
+
+def _partition(wanted: list[str], current: JSONArray) -> tuple[list[str], list[str]]:
+    """The rules of ``wanted`` that ``current`` holds, and those it does not."""
+    return [rule for rule in wanted if rule in current], [rule for rule in wanted if rule not in current]
+
+
+def _also_elsewhere(doc: JsonDocument, kind: PermissionKind, added: list[str], source: str) -> list[str]:
+    """A warning for each added rule that another kind of this file holds too."""
     warnings = []
     for other in PERMISSION_KINDS:
         if other == kind:
@@ -122,14 +135,12 @@ def add_permission_rules(
         elsewhere = [rule for rule in added if rule in array_at(doc, ["permissions", other], source)]
         for rule in elsewhere:
             warnings.append(f"{rule} is also in {other} in this file; {_stronger(kind, other)} wins")
-    if added:
-        doc.set(["permissions", kind], list(dict.fromkeys([*current, *added])))
-    return doc.dumps(), PermissionsChanged(kind, added, skipped, warnings)
+    return warnings
 
 
 def _document_and_rules(
     text: str | None, kind: PermissionKind, source: str
-) -> tuple[JsonDocument, list[Any]]:
+) -> tuple[JsonDocument, JSONArray]:
     """The settings document and its ``permissions.<kind>`` list, both of the type Claude Code expects."""
     doc = load_document(text, source)
     object_at(doc, ["permissions"], source)
@@ -152,8 +163,7 @@ def remove_permission_rules(
             "no rule given", hint="Name the rules to remove as `permissions list` shows them."
         )
     doc, current = _document_and_rules(text, kind, source)
-    removed = [rule for rule in wanted if rule in current]
-    missing = [rule for rule in wanted if rule not in current]
+    removed, missing = _partition(wanted, current)
     if not removed:
         raise NotFoundError(
             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in "
@@ -168,11 +178,11 @@ def remove_permission_rules(
     return doc.dumps(), PermissionsChanged(kind, removed, missing)
 
 
-def list_permissions(text: str | None, *, source: str = "<settings>") -> dict[str, Any]:
+def list_permissions(text: str | None, *, source: str = "<settings>") -> JSONObject:
     """The three rule lists (always present, maybe empty) plus the other permission settings that are set."""
     doc = load_document(text, source)
     permissions = object_at(doc, ["permissions"], source) or {}
-    result: dict[str, Any] = {
+    result: JSONObject = {
         kind: list(array_at(doc, ["permissions", kind], source)) for kind in PERMISSION_KINDS
     }
     for key, value in permissions.items():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.environments.assistants.base import Scope
 from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 
 __all__ = ["array_at", "load_document", "managed_settings_path", "object_at", "settings_path"]
 
@@ -29,23 +29,25 @@ def load_document(text: str | None, source: str) -> JsonDocument:
     return JsonDocument.parse(text or "", source=source, comments=False)
 
 
-def object_at(doc: JsonDocument, keys: Sequence[str], source: str) -> dict[str, Any] | None:
+def object_at(doc: JsonDocument, keys: Sequence[str], source: str) -> JSONObject | None:
     """The object at ``keys``, None when it is not there."""
-    value: dict[str, Any] | None = _expect(doc.get(keys), dict, "an object", keys, source)
-    return value
+    value = doc.get(keys)
+    if value is None or isinstance(value, dict):
+        return value
+    raise _not_a(value, "an object", keys, source)
 
 
-def array_at(doc: JsonDocument, keys: Sequence[str], source: str) -> list[Any]:
+def array_at(doc: JsonDocument, keys: Sequence[str], source: str) -> JSONArray:
     """The array at ``keys``, empty when it is not there."""
-    value: list[Any] | None = _expect(doc.get(keys), list, "an array", keys, source)
-    return [] if value is None else value
+    value = doc.get(keys)
+    if value is None or isinstance(value, list):
+        return [] if value is None else value
+    raise _not_a(value, "an array", keys, source)
 
 
-def _expect(value: Any, kind: type, noun: str, keys: Sequence[str], source: str) -> Any:
-    """``value`` unless it is there with another type: then stop before anything is written."""
-    if value is not None and not isinstance(value, kind):
-        raise InvalidConfigFileError(
-            f"{'.'.join(keys)} in {source} is not {noun}",
-            hint=f"Fix that key by hand (Claude Code expects {noun} there); nothing was written.",
-        )
-    return value
+def _not_a(value: JSONValue, noun: str, keys: Sequence[str], source: str) -> InvalidConfigFileError:
+    """``value`` is there with another type than Claude Code expects: stop before anything is written."""
+    return InvalidConfigFileError(
+        f"{'.'.join(keys)} in {source} is not {noun}",
+        hint=f"Fix that key by hand (Claude Code expects {noun} there); nothing was written.",
+    )

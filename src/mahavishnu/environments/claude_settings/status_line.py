@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from mahavishnu.environments.claude_settings.settings_file import load_document
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.json_types import JSONValue
 
 __all__ = ["StatusLineChanged", "clear_status_line", "set_status_line"]
 
@@ -14,8 +15,8 @@ __all__ = ["StatusLineChanged", "clear_status_line", "set_status_line"]
 @dataclass(frozen=True)
 class StatusLineChanged:
     status: Literal["set", "unchanged", "cleared", "absent"]
-    status_line: dict[str, Any] | None
-    previous: Any = None  # the statusLine before the edit (None: there was none)
+    status_line: JSONValue  # an object when set
+    previous: JSONValue = None  # the statusLine before the edit (None: there was none)
 
 
 def set_status_line(
@@ -38,7 +39,7 @@ def set_status_line(
         if refresh_interval is not None:
             doc.set(["statusLine", "refreshInterval"], refresh_interval)
     else:
-        value: dict[str, Any] = {"type": "command", "command": command}
+        value: dict[str, str | int] = {"type": "command", "command": command}
         if padding is not None:
             value["padding"] = padding
         if refresh_interval is not None:

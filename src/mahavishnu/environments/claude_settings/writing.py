@@ -6,13 +6,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.environments.assistants.base import Scope
 from mahavishnu.environments.claude_settings.hooks import iter_handlers
 from mahavishnu.environments.claude_settings.settings_file import settings_path
 from mahavishnu.files import safe_write
+from mahavishnu.files.json_values import as_object
+from mahavishnu.json_types import JSONValue
 from mahavishnu.masking import is_secret
 
 __all__ = ["EditResult", "edit", "secret_values"]
@@ -41,9 +43,8 @@ class EditResult(Generic[T]):
 class _NothingToWrite(Exception):
     """An edit of a missing file that would only create ``{}``: write nothing."""
 
-    def __init__(self, outcome: Any) -> None:
+    def __init__(self) -> None:
         super().__init__("nothing to write")
-        self.outcome = outcome
 
 
 def edit(
@@ -66,7 +67,7 @@ def edit(
         after, outcome = func(before, str(target))
         outcomes[:] = [outcome]  # apply may re-run on fresh content: keep the outcome of the last run
         if before is None and json.loads(after) == {}:
-            raise _NothingToWrite(outcome)
+            raise _NothingToWrite
         return after
 
     try:
@@ -77,10 +78,8 @@ def edit(
             change = safe_write.apply(
                 target, transform, validate=claude_assistant.validate, backups=_backups_to_keep(backups)
             )
-    except _NothingToWrite as nothing:
-        return EditResult(
-            target, safe_write.Change(target, None, ""), nothing.outcome, dry_run, changed=False
-        )
+    except _NothingToWrite:
+        return EditResult(target, safe_write.Change(target, None, ""), outcomes[-1], dry_run, changed=False)
     return EditResult(target, change, outcomes[-1], dry_run, changed=change.changed)
 
 
@@ -104,12 +103,19 @@ def secret_values(text: str | None) -> list[str]:
         return []
     if not isinstance(data, dict):
         return []
-    found: list[str] = []
-    env = data.get("env")
-    if isinstance(env, dict):
-        found += [v for k, v in env.items() if isinstance(v, str) and is_secret(k, v)]
-    for entry in iter_handlers(data.get("hooks")):
-        headers = entry.handler.get("headers")
-        if isinstance(headers, dict):
-            found += [v for v in headers.values() if isinstance(v, str) and not v.startswith("$")]
+    found = [*_env_secrets(data.get("env")), *_header_values(data.get("hooks"))]
     return [value for value in found if value]
+
+
+def _env_secrets(env: JSONValue) -> list[str]:
+    """The secret-looking values of the settings' ``env``."""
+    return [v for k, v in as_object(env).items() if isinstance(v, str) and is_secret(k, v)]
+
+
+def _header_values(hooks: JSONValue) -> list[str]:
+    """The HTTP hooks' header values, but those naming a variable (``$VAR``)."""
+    found: list[str] = []
+    for entry in iter_handlers(hooks):
+        headers = as_object(entry.handler.get("headers"))
+        found += [v for v in headers.values() if isinstance(v, str) and not v.startswith("$")]
+    return found
