@@ -25,13 +25,14 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
+from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, RecordCounts
 from mahavishnu.memory.core.backends.records import (
     CONVERSATIONS,
@@ -71,7 +72,7 @@ class Record:
     """One activity row of a file: its table, its checked columns (``memory_id`` as in the file)."""
 
     table: str
-    row: dict[str, Any]
+    row: JSONObject
     where: str  # path:line
 
 
@@ -85,7 +86,7 @@ def write(
     path: Path,
     header: Header,
     memories: Iterable[Memory],
-    records: Iterable[tuple[str, Mapping[str, Any]]] = (),
+    records: Iterable[tuple[str, Mapping[str, JSONValue]]] = (),
 ) -> ExportCounts:
     """Write the header, the memories, then the ``(table, row)`` records."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +117,7 @@ def write(
     return ExportCounts(count, written)
 
 
-def dump_records(backend: Backend) -> Iterator[tuple[str, dict[str, Any]]]:
+def dump_records(backend: Backend) -> Iterator[tuple[str, JSONObject]]:
     """Every activity row of the store, table by table in ``RECORD_ORDER``, each table by id."""
     for table in RECORD_ORDER:
         if table == METRICS:
@@ -129,7 +130,7 @@ def dump_records(backend: Backend) -> Iterator[tuple[str, dict[str, Any]]]:
             yield table, {"id": int(row["id"]), **{c: row[c] for c in _CHECKS[table]}}
 
 
-def _line(memory: Memory) -> dict[str, Any]:
+def _line(memory: Memory) -> JSONObject:
     assert memory.embedding is not None
     vector = np.ascontiguousarray(memory.embedding, dtype="<f4").tobytes()
     return {**memory.to_dict(), "embedding": base64.b64encode(vector).decode("ascii")}
@@ -156,38 +157,65 @@ def read(path: Path) -> Contents:
     if not path.is_file():
         raise NotFoundError(f"no such file: {path}")
     header = _header(path)
-    ids: set[int] = set()
-    groups: set[str] = set()
-    in_records = False
+    seen = _Seen()
     for where, entry in _entries(path, header):
         if isinstance(entry, Memory):
-            if in_records:
-                raise InvalidInputError(f"{where}: a memory line after the record lines")
-            if entry.id in ids:
-                raise InvalidInputError(f"{where}: memory id {entry.id} appears twice")
-            ids.add(entry.id)
-            continue
-        in_records = True
-        memory_id = entry.row.get("memory_id")
-        if memory_id is not None and memory_id not in ids:
+            seen.memory(where, entry)
+        else:
+            seen.record(where, entry)
+    return Contents(path, Header(header.embedder, header.dimension, max(seen.ids, default=0), header.version))
+
+
+@dataclass
+class _Seen:
+    """What ``read`` has met so far in the file, to check each next line against it."""
+
+    ids: set[int] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+    in_records: bool = False
+
+    def memory(self, where: str, memory: Memory) -> None:
+        if self.in_records:
+            raise InvalidInputError(f"{where}: a memory line after the record lines")
+        if memory.id in self.ids:
+            raise InvalidInputError(f"{where}: memory id {memory.id} appears twice")
+        self.ids.add(memory.id)
+
+    def record(self, where: str, record: Record) -> None:
+        self.in_records = True
+        memory_id = record.row.get("memory_id")
+        if memory_id is not None and memory_id not in self.ids:
             raise InvalidInputError(
-                f"{where}: {entry.table}.memory_id {memory_id} is not a memory of this file"
+                f"{where}: {record.table}.memory_id {memory_id} is not a memory of this file"
             )
-        if entry.table == GROUPS:
-            groups.add(entry.row["name"])
-        elif entry.table == GROUP_MEMBERS and entry.row["group_name"] not in groups:
+        if record.table == GROUPS:
+            self.groups.add(str(record.row["name"]))  # checked: a name
+        elif record.table == GROUP_MEMBERS and record.row["group_name"] not in self.groups:
             raise InvalidInputError(
-                f"{where}: project group {entry.row['group_name']!r} is not in the file before its member"
+                f"{where}: project group {record.row['group_name']!r} is not in the file before its member"
             )
-    return Contents(path, Header(header.embedder, header.dimension, max(ids, default=0), header.version))
 
 
 _HEADER_BYTES = 1 << 16  # a header line is short; a longer first line is not an export
 
 
 def _header(path: Path) -> Header:
+    head = _head(path)
+    version = head.get("version")
+    if isinstance(version, bool) or not isinstance(version, int | float) or version not in READABLE:
+        raise InvalidInputError(
+            f"{path} is export version {version}; this Mahavishnu reads "
+            f"{', '.join(map(str, sorted(READABLE)))}"
+        )
+    embedder = head.get("embedder")
+    return Header(None if embedder is None else str(embedder), _dimension(path, head), version=int(version))
+
+
+def _head(path: Path) -> JSONObject:
+    """The file's first line, when it is an export's header."""
     with path.open("rb") as lines:
         first = lines.readline(_HEADER_BYTES)
+    head: JSONValue
     try:
         head = json.loads(first.decode("utf-8"))
     except ValueError:  # JSONDecodeError and UnicodeDecodeError (a binary file) both derive from it
@@ -196,18 +224,17 @@ def _header(path: Path) -> Header:
         raise InvalidInputError(
             f"{path} is not a Mahavishnu memory export", hint="Create one with `memory export`."
         )
-    version = head.get("version")
-    if isinstance(version, bool) or version not in READABLE:
-        raise InvalidInputError(
-            f"{path} is export version {version}; this Mahavishnu reads "
-            f"{', '.join(map(str, sorted(READABLE)))}"
-        )
+    return head
+
+
+def _dimension(path: Path, head: JSONObject) -> str | None:
+    """The header's vector size as text (None when it has none)."""
     dimension = None if head.get("dimension") is None else str(head["dimension"])
     if dimension is not None and not (dimension.isascii() and dimension.isdigit() and int(dimension) > 0):
         raise InvalidInputError(
             f"{path}:1: the header's dimension {head['dimension']!r} is not a vector size"
         )
-    return Header(head.get("embedder"), dimension, version=int(version))
+    return dimension
 
 
 def _entries(path: Path, header: Header, *, memories: bool = True) -> Iterator[tuple[str, Memory | Record]]:
@@ -217,6 +244,17 @@ def _entries(path: Path, header: Header, *, memories: bool = True) -> Iterator[t
     with it would break every search of the store it is imported into."""
     size = None if header.dimension is None else int(header.dimension)
     said = "the file's header says" if size is not None else "the file's first vector has"
+    for where, data in _json_lines(path):
+        if isinstance(data, dict) and "record" in data:
+            yield where, _parse_record(data, where)
+        elif memories:
+            memory = _parse(data, where)
+            size = _vector_size(memory, header, size, f"{where}: ", said)
+            yield where, memory
+
+
+def _json_lines(path: Path) -> Iterator[tuple[str, JSONValue]]:
+    """(where, decoded JSON) of every line after the header that is not blank."""
     with path.open("rb") as lines:
         next(lines)
         for number, raw in enumerate(lines, start=2):
@@ -228,32 +266,34 @@ def _entries(path: Path, header: Header, *, memories: bool = True) -> Iterator[t
             if not text.strip():
                 continue
             try:
-                data = json.loads(text)
+                data: JSONValue = json.loads(text)
             except ValueError as exc:
                 raise InvalidInputError(f"{where}: not a JSON line ({exc})") from exc
-            if isinstance(data, dict) and "record" in data:
-                yield where, _parse_record(data, where)
-                continue
-            if not memories:
-                continue
-            memory = _parse(data, where)
-            if header.embedder is not None and memory.embedding_model != header.embedder:
-                raise InvalidInputError(
-                    f"{where}: vector from {memory.embedding_model}, the file's header says {header.embedder}"
-                )
-            if size is None:
-                size = memory.embedding_dim
-            elif memory.embedding_dim != size:
-                raise InvalidInputError(
-                    f"{where}: the vector has {memory.embedding_dim} dimensions, {said} {size}",
-                    hint="The file was edited or mixes stores; export it again with `memory export`.",
-                )
-            yield where, memory
+            yield where, data
 
 
-def _parse(data: Any, where: str) -> Memory:
+def _vector_size(memory: Memory, header: Header, size: int | None, at: str, said: str) -> int:
+    """The size every vector of the file must have: ``size``, or this first memory's. Raises when the
+    memory's vector is from another embedder than the header's, or of another size."""
+    if header.embedder is not None and memory.embedding_model != header.embedder:
+        raise InvalidInputError(
+            f"{at}vector from {memory.embedding_model}, the file's header says {header.embedder}"
+        )
+    if size is None:
+        return memory.embedding_dim
+    if memory.embedding_dim != size:
+        raise InvalidInputError(
+            f"{at}the vector has {memory.embedding_dim} dimensions, {said} {size}",
+            hint="The file was edited or mixes stores; export it again with `memory export`.",
+        )
+    return size
+
+
+def _parse(data: JSONValue, where: str) -> Memory:
     try:
-        vector = np.frombuffer(base64.b64decode(data.pop("embedding"), validate=True), dtype="<f4")
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        vector = np.frombuffer(base64.b64decode(_base64(data.pop("embedding")), validate=True), dtype="<f4")
         memory = Memory.from_dict(data, embedding=vector.astype(np.float32))
         check_type(memory.memory_type)
         check_content(memory.content, max_chars=10**9)
@@ -270,6 +310,14 @@ def _parse(data: Any, where: str) -> Memory:
     return memory
 
 
+def _base64(value: JSONValue) -> str:
+    if not isinstance(value, str):  # what base64 itself says
+        raise TypeError(
+            f"argument should be a bytes-like object or ASCII string, not {type(value).__name__!r}"
+        )
+    return value
+
+
 def _batches(memories: Iterator[Memory]) -> Iterator[list[Memory]]:
     batch: list[Memory] = []
     for memory in memories:
@@ -282,22 +330,23 @@ def _batches(memories: Iterator[Memory]) -> Iterator[list[Memory]]:
 
 
 # -- activity records -----------------------------------------------------------------------------
-Check = Callable[[Any], Any]  # a file value -> the value stored; ValueError/TypeError if it is bad
+#: A file value -> the value stored; ValueError/TypeError if it is bad.
+Check: TypeAlias = Callable[[JSONValue], JSONValue]
 
 
-def _text(value: Any) -> str:
+def _text(value: JSONValue) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"needs non-empty text, got {value!r}")
     return value
 
 
-def _label(value: Any) -> str:
+def _label(value: JSONValue) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"needs a non-blank name, got {value!r}")
     return value
 
 
-def _string(value: Any) -> str:
+def _string(value: JSONValue) -> str:
     if not isinstance(value, str):
         raise ValueError(f"needs text, got {value!r}")
     return value
@@ -308,7 +357,7 @@ def _optional(check: Check) -> Check:
 
 
 def _one_of(*allowed: str) -> Check:
-    def check(value: Any) -> str:
+    def check(value: JSONValue) -> str:
         if value not in allowed:
             raise ValueError(f"needs one of {', '.join(allowed)}, got {value!r}")
         return str(value)
@@ -316,44 +365,45 @@ def _one_of(*allowed: str) -> Check:
     return check
 
 
-def _time(value: Any) -> str:
+def _time(value: JSONValue) -> str:
     if not isinstance(value, str):
         raise ValueError(f"needs an ISO-8601 time, got {value!r}")
     return format_time(parse_time(value))
 
 
-def _json(value: Any) -> Any:
+def _json(value: JSONValue) -> JSONValue:
     json.dumps(value, allow_nan=False)  # ValueError for NaN/Infinity, which PostgreSQL refuses
     return value
 
 
-def _object(value: Any) -> dict[str, Any]:
+def _object(value: JSONValue) -> JSONObject:
     if not isinstance(value, dict):
         raise ValueError(f"needs a JSON object, got {value!r}")
-    return dict(_json(value))
+    _json(value)
+    return dict(value)
 
 
-def _array(value: Any) -> list[Any]:
+def _array(value: JSONValue) -> JSONArray:
     if not isinstance(value, list):
         raise ValueError(f"needs a JSON array, got {value!r}")
-    return list(_json(value))
+    _json(value)
+    return list(value)
 
 
-def _memory_id(value: Any) -> int:
+def _memory_id(value: JSONValue) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"needs a memory id, got {value!r}")
     return value
 
 
-def _count(value: Any) -> int:
+def _count(value: JSONValue) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
         raise ValueError(f"needs a count >= 0, got {value!r}")
     return value
 
 
-def _seconds(value: Any) -> float:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value < 0:
+def _seconds(value: JSONValue) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise ValueError(f"needs a number of seconds >= 0, got {value!r}")
     return float(value)
 
@@ -407,13 +457,13 @@ assert tuple(_CHECKS[INGESTIONS]) == INGESTION_COLUMNS
 assert set(_CHECKS) == set(RECORD_ORDER)
 
 
-def _checked(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+def _checked(table: str, row: Mapping[str, JSONValue]) -> JSONObject:
     """Every column of the table, checked and in its stored form (times as ``format_time`` text)."""
     checks = _CHECKS[table]
     unknown = sorted(set(row) - set(checks))
     if unknown:
         raise ValueError(f"{table} has no column {unknown[0]!r}")
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for column, check in checks.items():
         try:
             out[column] = check(row.get(column))
@@ -423,7 +473,7 @@ def _checked(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _parse_record(data: dict[str, Any], where: str) -> Record:
+def _parse_record(data: JSONObject, where: str) -> Record:
     table = data.pop("record")
     if not isinstance(table, str) or table not in _CHECKS:
         raise InvalidInputError(
@@ -444,7 +494,7 @@ def load_records(
     whose unique key is taken is skipped. Rows go in batches of one table, each one transaction."""
     counts = {table: [0, 0] for table in RECORD_ORDER}
     present: dict[str, Counter[str]] = {}
-    batch: list[dict[str, Any]] = []
+    batch: list[JSONObject] = []
     table = ""
 
     def flush() -> None:
@@ -459,8 +509,9 @@ def load_records(
             flush()
             table = record.table
         row = dict(record.row)
-        if row.get("memory_id") is not None:
-            row["memory_id"] = moved.get(row["memory_id"], row["memory_id"])
+        memory_id = row.get("memory_id")
+        if isinstance(memory_id, int):  # checked: a memory id, or None
+            row["memory_id"] = moved.get(memory_id, memory_id)
         if table not in present:
             present[table] = Counter(_stored_key(table, r) for r in _stored(backend, table))
         key = _key(table, row)
@@ -473,7 +524,7 @@ def load_records(
     return {t: RecordCounts(*c) for t, c in counts.items()}
 
 
-def _stored(backend: Backend, table: str) -> list[dict[str, Any]]:
+def _stored(backend: Backend, table: str) -> list[JSONObject]:
     if table == METRICS:
         return backend.metrics(None, None, None, _ALL)
     if table == INGESTIONS:
@@ -481,27 +532,34 @@ def _stored(backend: Backend, table: str) -> list[dict[str, Any]]:
     return backend.records(table, {}, limit=_ALL)
 
 
-def _key(table: str, row: Mapping[str, Any]) -> str:
+def _key(table: str, row: Mapping[str, JSONValue]) -> str:
     """A row's columns in one canonical text (stored rows are normalised like file rows)."""
     values = _checked(table, {c: row.get(c) for c in _CHECKS[table]})
     return json.dumps(list(values.values()), sort_keys=True, ensure_ascii=False)
 
 
-def _stored_key(table: str, row: Mapping[str, Any]) -> str:
+def _stored_key(table: str, row: Mapping[str, JSONValue]) -> str:
     try:
         return _key(table, row)
     except ValueError:  # a stored row the file format would refuse: no file row equals it
         return repr(row)
 
 
-def _add(backend: Backend, table: str, rows: list[dict[str, Any]]) -> int:
+def _add(backend: Backend, table: str, rows: list[JSONObject]) -> int:
     """Insert rows of one table; how many were added (a taken unique key skips a row)."""
     if table == METRICS:
         for row in rows:
-            backend.add_metrics(row["component"], row["metric_type"], row["metrics"], row["recorded_at"])
+            _add_metrics(backend, row)
         return len(rows)
     if table == INGESTIONS:
         for row in rows:
             backend.add_ingestion(row)
         return len(rows)
     return sum(i is not None for i in backend.add_records(table, rows))
+
+
+def _add_metrics(backend: Backend, row: JSONObject) -> None:
+    """One checked ``performance_metrics`` row (texts, and ``metrics`` an object)."""
+    metrics = row["metrics"]
+    assert isinstance(metrics, dict)  # _object checked it
+    backend.add_metrics(str(row["component"]), str(row["metric_type"]), metrics, str(row["recorded_at"]))
