@@ -70,3 +70,48 @@ def test_a_folder_outside_any_checkout_or_machine_is_its_basename(isolated_home:
     assert project_for(str(isolated_home / "scratch")) == "scratch"
     assert project_for("/home/someone-else/src/shop") == "shop"  # a session logged elsewhere
     assert project_for(None) is None and project_for("") is None
+
+
+def test_a_plain_folder_never_shares_a_checkouts_name(isolated_home: Path) -> None:
+    acme = _checkout(isolated_home / "src" / "acme" / "api")
+    plain = isolated_home / "tmp" / "api"
+    plain.mkdir(parents=True)
+    assert project_for(str(acme)) == "api"
+    assert project_for(str(plain)) == "tmp-api"
+    assert project_for(str(plain / "..") + "/api") == "tmp-api"  # one place, however spelled
+
+
+def test_a_folder_that_no_longer_exists_never_takes_another_places_name(isolated_home: Path) -> None:
+    acme = _checkout(isolated_home / "src" / "acme" / "api")
+    assert project_for(str(acme)) == "api"
+    assert project_for(str(isolated_home / "gone" / "api")) == "gone-api"
+    assert project_for("/elsewhere/gone/api") == "gone-api-2"
+    # a folder gone from inside a recorded checkout is still that checkout's
+    assert project_for(str(acme / "deleted" / "module")) == "api"
+
+
+def test_a_plain_folder_does_not_inherit_a_moved_checkouts_name(isolated_home: Path) -> None:
+    old = _checkout(isolated_home / "src" / "api")
+    assert project_for(str(old)) == "api"
+    shutil.rmtree(old)
+    plain = isolated_home / "notes" / "api"
+    plain.mkdir(parents=True)
+    assert project_for(str(plain)) == "notes-api"
+
+
+def test_recall_in_a_same_named_folder_hears_nothing_of_the_checkout(isolated_home: Path) -> None:
+    from mahavishnu.config import RecallSettings
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.loop.recall import build_context
+
+    acme = _checkout(isolated_home / "src" / "acme" / "api")
+    plain = isolated_home / "scratch" / "api"
+    plain.mkdir(parents=True)
+    with MemoryStore.open(embedder=FakeEmbedder()) as store:
+        store.store("We decided to deploy billing on Fridays only", "decision", project=project_for(str(acme)))
+        start = {"hook_event_name": "SessionStart", "session_id": "s"}
+        heard = build_context(store, {**start, "cwd": str(acme)}, "claude", RecallSettings())
+        assert heard is not None and "Fridays" in heard["hookSpecificOutput"]["additionalContext"]
+        for cwd in (plain, isolated_home / "deleted" / "api"):
+            assert build_context(store, {**start, "cwd": str(cwd)}, "codex", RecallSettings()) is None

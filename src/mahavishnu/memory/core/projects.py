@@ -1,17 +1,19 @@
 """Which project a session belongs to: the name its memories are filed and recalled under.
 
-A project is a git checkout, named after its root folder: the name users see and type
-(``--project shop``), the same on every machine of a team sharing a store. Two cases make the bare
-folder name wrong, and both are handled here:
+A project is identified by where it lives: a git checkout by its root, any other folder by its own
+path. Its name (``--project shop``) is a label given once and kept in ``projects.json`` (checkouts
+and plain folders, each path -> name), unique across both, so two folders that merely share a
+folder name never share memories:
 
 * a git worktree (``git worktree add ../wt/feature-x``) is the same project as the checkout it was
   added from, so it takes that checkout's name;
-* two different checkouts with the same folder name (``~/src/acme/api``, ``~/src/personal/api``)
-  are different projects: the first one seen keeps the plain name, the next is named with its
-  parent folder (``personal-api``), so one client's decisions never reach another's sessions.
-
-The names given are kept in ``projects.json`` (root -> name). A checkout whose recorded root is gone
-(it was moved) hands its name on to the next checkout of that name.
+* two places with the same folder name (``~/src/acme/api`` a checkout, ``~/tmp/api`` a plain
+  folder, ``~/src/personal/api``) are different projects: the first one seen keeps the plain name,
+  the next is named with its parent folder (``personal-api``), numbered if even that is taken;
+* a checkout whose recorded root is gone (it was moved) hands its name on to the next checkout of
+  that name; a plain folder never inherits a name;
+* a folder that does not exist here (deleted, or a session logged on another machine) is the
+  project of a recorded checkout it lies in, else a place of its own like any plain folder.
 """
 
 from __future__ import annotations
@@ -19,21 +21,62 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mahavishnu import paths
 
 
+@dataclass
+class _Registry:
+    """``projects.json``: the names given, by checkout root and by plain folder."""
+
+    roots: dict[str, str] = field(default_factory=dict)
+    folders: dict[str, str] = field(default_factory=dict)
+
+    def name_of(self, place: Path) -> str | None:
+        return self.roots.get(str(place)) or self.folders.get(str(place))
+
+    def checkout_holding(self, place: Path) -> str | None:
+        """The name of the recorded checkout that ``place`` lies in, if any."""
+        for directory in (place, *place.parents):
+            name = self.roots.get(str(directory))
+            if name is not None:
+                return name
+        return None
+
+
 def project_for(cwd: str | None) -> str | None:
-    """The project of a session in ``cwd``: its checkout's name (above) when ``cwd`` is a folder in
-    a git checkout here, else the basename of ``cwd`` (a session logged on another machine)."""
+    """The project of a session in ``cwd`` (above); None without a folder."""
     if not cwd:
         return None
     start = Path(cwd)
     root = checkout_root(start)
-    if root is None:
-        return start.name or None
-    return _name_for(root)
+    if root is not None:
+        return _name_for(root, checkout=True)
+    place = _place(start)
+    if not place.name:  # the file system's root
+        return None
+    if not _is_dir(place):
+        known = _read().checkout_holding(place)
+        if known is not None:
+            return known
+    return _name_for(place, checkout=False)
+
+
+def _place(start: Path) -> Path:
+    """``start`` as one spelling: absolute, links resolved where it exists, dots folded."""
+    try:
+        return start.resolve() if start.is_absolute() else Path(os.path.abspath(start)).resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.normpath(os.path.abspath(start)))
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def checkout_root(start: Path) -> Path | None:
@@ -71,50 +114,57 @@ def _registry_file() -> Path:
     return paths.data_dir() / "projects.json"
 
 
-def _read() -> dict[str, str]:
+def _read() -> _Registry:
     try:
         data = json.loads(_registry_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
-    roots = data.get("roots") if isinstance(data, dict) else None
-    return {str(k): str(v) for k, v in roots.items()} if isinstance(roots, dict) else {}
+        return _Registry()
+    if not isinstance(data, dict):
+        return _Registry()
+    return _Registry(_names(data.get("roots")), _names(data.get("folders")))
 
 
-def _name_for(root: Path) -> str:
-    known = _read()
-    name = known.get(str(root))
+def _names(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _name_for(place: Path, *, checkout: bool) -> str:
+    name = _read().name_of(place)
     if name is not None:
         return name
     import filelock
 
-    registry = _registry_file()
-    paths.make_dir(registry.parent)
-    with filelock.FileLock(f"{registry}.lock", timeout=10):
-        known = _read()  # again, under the lock: another session may have named it meanwhile
-        name = known.get(str(root)) or _free_name(root, known)
-        known[str(root)] = name
-        _write(registry, known)
+    registry_file = _registry_file()
+    paths.make_dir(registry_file.parent)
+    with filelock.FileLock(f"{registry_file}.lock", timeout=10):
+        registry = _read()  # again, under the lock: another session may have named it meanwhile
+        name = registry.name_of(place) or _free_name(place, registry, inherit=checkout)
+        (registry.roots if checkout else registry.folders)[str(place)] = name
+        _write(registry_file, registry)
     return name
 
 
-def _free_name(root: Path, known: dict[str, str]) -> str:
-    """The folder's name, unless a checkout that still exists holds it: then parent-name (numbered
-    if even that is taken). A holder that is gone gives its name up."""
-    holders = {name: Path(other) for other, name in known.items()}
-    for candidate in (root.name, f"{root.parent.name}-{root.name}"):
+def _free_name(place: Path, registry: _Registry, *, inherit: bool) -> str:
+    """The folder's name, unless another place holds it: then parent-name (numbered if even that is
+    taken). A checkout (``inherit``) takes the name of a checkout that is gone (it was moved)."""
+    holders = {name: (Path(other), True) for other, name in registry.roots.items()}
+    holders.update({name: (Path(other), False) for other, name in registry.folders.items()})
+    for candidate in (place.name, f"{place.parent.name}-{place.name}"):
         holder = holders.get(candidate)
-        if holder is None or not holder.is_dir():
-            if holder is not None:
-                del known[str(holder)]
+        if holder is None:
+            return candidate
+        holder_path, holder_is_checkout = holder
+        if inherit and holder_is_checkout and not _is_dir(holder_path):
+            del registry.roots[str(holder_path)]
             return candidate
     number = 2
-    while f"{root.parent.name}-{root.name}-{number}" in holders:
+    while f"{place.parent.name}-{place.name}-{number}" in holders:
         number += 1
-    return f"{root.parent.name}-{root.name}-{number}"
+    return f"{place.parent.name}-{place.name}-{number}"
 
 
-def _write(registry: Path, known: dict[str, str]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=registry.name + ".", suffix=".tmp", dir=registry.parent)
+def _write(registry_file: Path, registry: _Registry) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=registry_file.name + ".", suffix=".tmp", dir=registry_file.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump({"roots": known}, out, indent=1, sort_keys=True)
-    os.replace(tmp, registry)
+        json.dump({"roots": registry.roots, "folders": registry.folders}, out, indent=1, sort_keys=True)
+    os.replace(tmp, registry_file)
