@@ -34,6 +34,7 @@ GROUPS: dict[str, str] = {
     "mcp": "mahavishnu.cli.mcp",
     "service": "mahavishnu.cli.service",
     "watch": "mahavishnu.cli.watch",
+    "usage": "mahavishnu.cli.usage",
 }
 
 

@@ -1,0 +1,161 @@
+"""``mahavishnu usage [daily|monthly|sessions]``: tokens and cost of every assistant's requests,
+from the session logs they keep, attributed to the provider that served them (``usage/``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from mahavishnu.cli.output import JSON_OPTION, escape, info, print_json, table, warn
+from mahavishnu.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from mahavishnu.usage.records import Tool
+    from mahavishnu.usage.report import By, Line, Period, Report
+
+app = typer.Typer(
+    help="Tokens and cost per day, month or session, from the assistants' own logs.",
+    invoke_without_command=True,
+)
+
+BY_OPTION = typer.Option(
+    None, "--by", help="Split each period by assistant, provider, model, project or source (main/helper)."
+)
+TOOL_OPTION = typer.Option(
+    ["all"], "--tool", "-t", help="claude, codex, qwen, gemini or all (repeat for several)."
+)
+SINCE_OPTION = typer.Option(None, "--since", help="From this day on (YYYY-MM-DD, local time).")
+UNTIL_OPTION = typer.Option(None, "--until", help="Up to this day, included (YYYY-MM-DD).")
+
+
+@app.callback()
+def usage(
+    ctx: typer.Context,
+    by: str | None = BY_OPTION,
+    tool: list[str] = TOOL_OPTION,
+    since: str | None = SINCE_OPTION,
+    until: str | None = UNTIL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Tokens and cost per day (the default), month or session."""
+    if ctx.invoked_subcommand is None:
+        _show("daily", by, tool, since, until, as_json)
+
+
+@app.command("daily")
+def daily_cmd(
+    by: str | None = BY_OPTION,
+    tool: list[str] = TOOL_OPTION,
+    since: str | None = SINCE_OPTION,
+    until: str | None = UNTIL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Tokens and cost per day."""
+    _show("daily", by, tool, since, until, as_json)
+
+
+@app.command("monthly")
+def monthly_cmd(
+    by: str | None = BY_OPTION,
+    tool: list[str] = TOOL_OPTION,
+    since: str | None = SINCE_OPTION,
+    until: str | None = UNTIL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Tokens and cost per month."""
+    _show("monthly", by, tool, since, until, as_json)
+
+
+@app.command("sessions")
+def sessions_cmd(
+    by: str | None = BY_OPTION,
+    tool: list[str] = TOOL_OPTION,
+    since: str | None = SINCE_OPTION,
+    until: str | None = UNTIL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Tokens and cost per session."""
+    _show("sessions", by, tool, since, until, as_json)
+
+
+def _show(
+    period: Period, by: str | None, tool: list[str], since: str | None, until: str | None, as_json: bool
+) -> None:
+    from mahavishnu.usage.report import parse_day, report
+
+    built = report(
+        period,
+        _by(by),
+        _tools(tool),
+        parse_day(since) if since else None,
+        parse_day(until) if until else None,
+    )
+    for problem in built.problems:
+        warn(escape(problem))
+    if as_json:
+        print_json(built.to_json())
+        return
+    _print(built)
+
+
+def _by(value: str | None) -> By | None:
+    from mahavishnu.usage.report import BYS
+
+    if value is None:
+        return None
+    for by in BYS:
+        if value == by:
+            return by
+    raise InvalidInputError(f"cannot split by {value!r}", hint=f"Use one of: {', '.join(BYS)}.")
+
+
+def _tools(values: list[str]) -> list[Tool]:
+    from mahavishnu.usage.records import TOOLS
+
+    wanted: list[Tool] = []
+    for value in values:
+        for part in value.split(","):
+            if part == "all":
+                wanted += TOOLS
+                continue
+            known = [tool for tool in TOOLS if tool == part]
+            if not known:
+                raise InvalidInputError(
+                    f"unknown assistant {part!r}", hint="Use claude, codex, qwen, gemini or all."
+                )
+            wanted += known
+    return [tool for tool in TOOLS if tool in wanted]
+
+
+def _print(built: Report) -> None:
+    if not built.lines:
+        info("No requests in the assistants' logs for this period.")
+        return
+    heading = {"daily": "Day", "monthly": "Month", "sessions": "Session"}[built.period]
+    columns = [
+        heading,
+        *([built.by.capitalize()] if built.by else []),
+        "Input",
+        "Output",
+        "Cache write",
+        "Cache read",
+        "Total",
+        "Cost (USD)",
+    ]
+    rows = [[line.period, *([line.group] if built.by else []), *_figures(line)] for line in built.lines]
+    rows.append(["Total", *([""] if built.by else []), *_figures(built.totals)])
+    table(None, columns, rows)
+    if built.unpriced_models:
+        warn(escape(f"unpriced (no price known, not guessed): {', '.join(built.unpriced_models)}"))
+    if built.skipped_lines:
+        warn(f"{built.skipped_lines} damaged or oversized log lines were skipped")
+
+
+def _figures(line: Line) -> list[str]:
+    cost = f"{line.cost:.2f}" if line.requests > line.unpriced_requests else "unpriced"
+    if line.unpriced_requests and line.requests > line.unpriced_requests:
+        cost += " + unpriced"
+    return [f"{n:,}" for n in (line.input, line.output, line.cache_write, line.cache_read, line.total)] + [
+        cost
+    ]

@@ -1,0 +1,188 @@
+"""Which provider served a request: what Mahavishnu switched the assistant to at that time.
+
+The switch history (``files/switch_log``: each ``switch-llm``, and each rollback of one, with its
+time, profile, assistants and scope) gives, for each assistant, the profile in force at any
+moment; a project- or local-scope switch holds in its project only, over the user's. The profile
+gives the provider and the endpoint the assistant was pointed at (its base URL, for the
+assistant's protocol); a stock profile, the assistant's own provider. So a request Claude Code sent
+while switched to ``qwen`` is DashScope's, whatever model name the log shows, and is priced as
+DashScope's (or not at all), never at Anthropic's rates.
+
+With no switch recorded before a request, the log's model says: the provider ``genai-prices``
+knows it from (``claude-…``: Anthropic), else the assistant's own provider.
+
+The profile is read as it is defined now: a profile edited since the switch is attributed by its
+new endpoint.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from mahavishnu.files import switch_log
+from mahavishnu.files.switch_log import SwitchRecord
+from mahavishnu.usage.readers.fields import project
+from mahavishnu.usage.records import TOOLS, Tool
+
+#: Each assistant's own provider (its login), as reports name it, and genai-prices' id for it.
+NATIVE: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "qwen-code", "gemini": "google"}
+_PRICE_IDS = {"anthropic": "anthropic", "openai": "openai", "google": "google"}
+#: The wire protocol each assistant speaks (the profile endpoint it uses).
+PROTOCOL: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "openai", "gemini": "gemini"}
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Who served a request: ``name`` as reports show it (the profile, or a stock provider),
+    the ``profile`` in force (None: no switch recorded), the ``base_url`` the assistant was pointed
+    at (None: its own default) and the ``genai-prices`` provider id to price with when no base URL
+    says it (None: unknown)."""
+
+    name: str
+    profile: str | None = None
+    base_url: str | None = None
+    price_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Switch:
+    """One recorded switch of one assistant: when, to which profile (None: the one in force before
+    the switch a rollback undid), in which project (None: user scope)."""
+
+    time: float
+    tool: Tool
+    profile: str | None
+    project: str | None
+    id: str = ""
+    undoes: str | None = None
+
+
+@dataclass(frozen=True)
+class ProfileEndpoints:
+    """What attribution needs of a profile: the assistants it is a stock login for, and the base
+    URL of each protocol it speaks."""
+
+    stock: tuple[str, ...]
+    base_urls: Mapping[str, str | None]
+
+
+class Attribution:
+    """The provider in force for an assistant at a moment, from the switch history."""
+
+    def __init__(self, switches: Iterable[Switch], profiles: Mapping[str, ProfileEndpoints]) -> None:
+        self._profiles = profiles
+        self._timelines: dict[tuple[Tool, str | None], tuple[list[float], list[str | None]]] = {}
+        for switch in _resolved(sorted(switches, key=lambda s: s.time)):
+            times, names = self._timelines.setdefault((switch.tool, switch.project), ([], []))
+            times.append(switch.time)
+            names.append(switch.profile)
+
+    def provider(self, tool: Tool, time: float, project: str | None, model: str) -> Provider:
+        profile = self._in_force(tool, project, time) if project is not None else None
+        if profile is None:
+            profile = self._in_force(tool, None, time)
+        if profile is None:
+            return by_model(tool, model)
+        return self._of_profile(tool, profile)
+
+    def _in_force(self, tool: Tool, project: str | None, time: float) -> str | None:
+        timeline = self._timelines.get((tool, project))
+        if timeline is None:
+            return None
+        index = bisect_right(timeline[0], time) - 1
+        return timeline[1][index] if index >= 0 else None
+
+    def _of_profile(self, tool: Tool, name: str) -> Provider:
+        endpoints = self._profiles.get(name)
+        if endpoints is None:  # deleted since: its name, unpriced unless usage.yaml prices it
+            return Provider(name, profile=name)
+        if tool in endpoints.stock:
+            native = NATIVE[tool]
+            return Provider(native, profile=name, price_id=_PRICE_IDS.get(native))
+        return Provider(name, profile=name, base_url=endpoints.base_urls.get(PROTOCOL[tool]))
+
+
+def _resolved(switches: list[Switch]) -> Iterable[Switch]:
+    """Switches with a rollback's profile filled in: the one in force before the switch it undid."""
+    before: dict[str, str | None] = {}  # switch id -> profile in force before it (same tool, project)
+    current: dict[tuple[Tool, str | None], str | None] = {}
+    for switch in switches:
+        where = (switch.tool, switch.project)
+        before[f"{switch.id}/{switch.tool}"] = current.get(where)
+        profile = before.get(f"{switch.undoes}/{switch.tool}") if switch.undoes else switch.profile
+        current[where] = profile
+        yield Switch(switch.time, switch.tool, profile, switch.project, switch.id)
+
+
+def by_model(tool: Tool, model: str) -> Provider:
+    """With no switch recorded: the provider genai-prices knows ``model`` from, else the
+    assistant's own."""
+    found = _provider_of_model(model)
+    if found is not None:
+        return Provider(found, price_id=found)
+    native = NATIVE[tool]
+    return Provider(native, price_id=_PRICE_IDS.get(native))
+
+
+@lru_cache(maxsize=1024)
+def _provider_of_model(model: str) -> str | None:
+    from mahavishnu.usage.pricing import provider_of_model
+
+    return provider_of_model(model)
+
+
+def from_history() -> Attribution:
+    """The attribution of this machine: Mahavishnu's switch history and its profiles now."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.environments.profiles import all_profiles
+    from mahavishnu.errors import MahavishnuError
+
+    try:
+        profiles = all_profiles(load_settings())
+    except MahavishnuError:  # a broken settings file: no profile is known, names are still shown
+        profiles = {}
+    endpoints = {
+        name: ProfileEndpoints(
+            stock=tuple(profile.settings.stock),
+            base_urls={
+                protocol: endpoint.base_url if (endpoint := getattr(profile.settings, protocol)) else None
+                for protocol in ("anthropic", "openai", "gemini")
+            },
+        )
+        for name, profile in profiles.items()
+    }
+    return Attribution([s for record in switch_log.records() for s in switches_of(record)], endpoints)
+
+
+def switches_of(record: SwitchRecord) -> list[Switch]:
+    """A recorded switch (or rollback of one), one ``Switch`` per assistant it changed."""
+    try:
+        time = datetime.fromisoformat(record.time).timestamp()
+    except ValueError:
+        return []
+    undoes = None
+    profile: str | None = record.profile
+    if record.profile.startswith("rollback of "):
+        undoes = record.profile.removeprefix("rollback of ").split(" ", 1)[0]
+        profile = None
+    found = []
+    for tool in TOOLS:
+        if tool in record.tools:
+            project = _project_of(record, tool) if record.scope in ("project", "local") else None
+            found.append(Switch(time, tool, profile, project, record.id, undoes))
+    return found
+
+
+def _project_of(record: SwitchRecord, tool: Tool) -> str | None:
+    """The project a project-scope switch wrote into: the folder holding its ``.claude``, ``.codex``…"""
+    for entry in record.files:
+        if switch_log.tools_of([entry.path]) == [tool]:
+            folder = entry.path.parent
+            if folder.name.startswith("."):
+                folder = folder.parent
+            return project(str(folder))
+    return None

@@ -1,0 +1,142 @@
+"""Rates per million tokens for a provider's model: the user's own (``usage.yaml``), else
+``genai-prices`` (Pydantic's maintained price data, shipped in its wheel: no network), else none.
+A request nobody prices is shown with its tokens and as unpriced, never at a guessed rate: a
+profile whose base URL ``genai-prices`` does not know (DashScope, a local server) is not priced
+at another provider's rates for the same model name.
+
+``genai-prices`` takes ``input_tokens`` inclusive of cache reads and writes and charges tiered
+prices by the request's whole input: ``Rates.cost`` does the same on our records (fresh input
+apart), per request, with the rates looked up once per provider, model and day
+(``tests/usage/test_pricing.py`` checks it against ``genai_prices.calc_price``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from genai_prices import data_snapshot
+from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
+
+from mahavishnu.usage.attribution import Provider
+from mahavishnu.usage.settings import OwnPrice
+
+#: A price: the base rate and the tiers (start: the request's input above which it applies).
+Price = tuple[float, tuple[tuple[int, float], ...]]
+_MODEL_SUFFIX = re.compile(r"\[[^\]]*\]$")  # Claude Code's `[1m]` context marker
+
+
+@dataclass(frozen=True)
+class Rates:
+    """USD per million tokens, and where they come from."""
+
+    input: Price
+    output: Price
+    cache_write: Price
+    cache_read: Price
+    source: str
+
+    def cost(self, fresh: int, output: int, cache_write: int, cache_read: int) -> float:
+        whole = fresh + cache_write + cache_read
+        return (
+            fresh * _at(self.input, whole)
+            + output * _at(self.output, whole)
+            + cache_write * _at(self.cache_write, whole)
+            + cache_read * _at(self.cache_read, whole)
+        ) / 1_000_000
+
+
+def _at(price: Price, whole_input: int) -> float:
+    base, tiers = price
+    for start, rate in reversed(tiers):
+        if whole_input > start:
+            return rate
+    return base
+
+
+def model_ref(model: str) -> str:
+    """The model name as price data spells it: lower case, without a ``[1m]`` marker."""
+    return _MODEL_SUFFIX.sub("", model.strip()).lower()
+
+
+class Pricing:
+    """Looks rates up (and remembers them) for the requests of one report."""
+
+    def __init__(self, own: Mapping[str, Mapping[str, OwnPrice]] | None = None) -> None:
+        self._own = {who: {model_ref(m): p for m, p in models.items()} for who, models in (own or {}).items()}
+        self._known: dict[tuple[Provider, str, int], Rates | None] = {}
+
+    def rates(self, provider: Provider, model: str, time: float) -> Rates | None:
+        key = (provider, model, int(time // 86_400))
+        if key not in self._known:
+            self._known[key] = self._look_up(provider, model_ref(model), time)
+        return self._known[key]
+
+    def _look_up(self, provider: Provider, model: str, time: float) -> Rates | None:
+        for who in (provider.profile, provider.name):
+            own = self._own.get(who or "", {}).get(model)
+            if own is not None:
+                return _own_rates(own, f"usage.yaml ({who})")
+        info = _genai_model(provider, model)
+        if info is None:
+            return None
+        return _rates(
+            info[1].get_prices(datetime.fromtimestamp(time, UTC)), f"genai-prices: {info[0]}/{info[1].id}"
+        )
+
+
+def _genai_model(provider: Provider, model: str) -> tuple[str, ModelInfo] | None:
+    snapshot = data_snapshot.get_snapshot()
+    try:
+        if provider.base_url:
+            found = snapshot.find_provider(None, None, provider.base_url)
+        elif provider.price_id:
+            found = snapshot.find_provider(None, provider.price_id, None)
+        else:
+            return None
+    except LookupError:
+        return None
+    info = found.find_model(model, all_providers=snapshot.providers)
+    return (found.id, info) if info is not None else None
+
+
+def provider_of_model(model: str) -> str | None:
+    """The provider ``genai-prices`` knows ``model`` from, when it prices it."""
+    snapshot = data_snapshot.get_snapshot()
+    ref = model_ref(model)
+    try:
+        found = snapshot.find_provider(ref, None, None)
+    except LookupError:
+        return None
+    return found.id if found.find_model(ref, all_providers=snapshot.providers) is not None else None
+
+
+def _rates(price: ModelPrice, source: str) -> Rates | None:
+    fresh = _price(price.input_mtok)
+    if fresh is None:
+        return None
+    output = _price(price.output_mtok) or (0.0, ())
+    return Rates(
+        fresh, output, _price(price.cache_write_mtok) or fresh, _price(price.cache_read_mtok) or fresh, source
+    )
+
+
+def _price(value: Decimal | TieredPrices | None) -> Price | None:
+    if value is None:
+        return None
+    if isinstance(value, TieredPrices):
+        return float(value.base), tuple((tier.start, float(tier.price)) for tier in value.tiers)
+    return float(value), ()
+
+
+def _own_rates(own: OwnPrice, source: str) -> Rates:
+    fresh: Price = (own.input, ())
+    return Rates(
+        fresh,
+        (own.output, ()),
+        (own.cache_write, ()) if own.cache_write is not None else fresh,
+        (own.cache_read, ()) if own.cache_read is not None else fresh,
+        source,
+    )

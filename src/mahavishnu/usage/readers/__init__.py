@@ -1,0 +1,36 @@
+"""One reader per assistant: the lines of its session log that carry usage, as ``UsageRecord``s.
+
+Each reader module has ``WANTED`` (byte strings one of which a useful line contains: a cheap filter
+before JSON parsing) and ``parse(path, entries, state)``. ``state`` (``fields.State``) is what a
+later read of the same file, from where this one stopped, needs to know (the session, its folder,
+the model in use): string values, kept by the ledger with the offset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mahavishnu.json_types import JSONObject
+from mahavishnu.usage.readers import claude, codex, gemini, qwen
+from mahavishnu.usage.readers.fields import State
+from mahavishnu.usage.records import Tool, UsageRecord
+
+Parse = Callable[[Path, Iterable[JSONObject], State], list[UsageRecord]]
+
+
+@dataclass(frozen=True)
+class Reader:
+    tool: Tool
+    wanted: tuple[bytes, ...]
+    parse: Parse
+
+
+READERS: dict[Tool, Reader] = {
+    "claude": Reader("claude", claude.WANTED, claude.parse),
+    "codex": Reader("codex", codex.WANTED, codex.parse),
+    "qwen": Reader("qwen", qwen.WANTED, qwen.parse),
+    "gemini": Reader("gemini", gemini.WANTED, gemini.parse),
+}
+
+__all__ = ["READERS", "Parse", "Reader", "State"]

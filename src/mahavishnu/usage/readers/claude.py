@@ -1,0 +1,53 @@
+"""Claude Code (``~/.claude/projects/<encoded-cwd>/<session>.jsonl``): each ``assistant`` line
+carries its API message's ``usage`` (Anthropic's: ``input_tokens`` fresh, ``cache_creation_input_tokens``,
+``cache_read_input_tokens``, ``output_tokens``), ``message.id``, ``message.model``, the ``requestId``,
+``sessionId``, ``cwd`` and ``timestamp``. One API message may span several lines (one per content
+block, the same usage on each) and a resumed or forked session repeats earlier messages in its new
+file: the key is ``message.id`` + ``requestId``, and the first line of a key is the one counted
+(as ccusage does). Subagents' lines (``isSidechain``) are helpers'. The ``<synthetic>`` model's
+placeholders (an API error shown as a message) used no tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from mahavishnu.json_types import JSONObject
+from mahavishnu.usage.readers.fields import State, epoch, obj, project, text
+from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
+
+WANTED = (b'"usage"',)
+
+
+def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:
+    found = []
+    for entry in entries:
+        message = obj(entry.get("message"))
+        usage = obj(message.get("usage"))
+        model = text(message.get("model"))
+        when = epoch(entry.get("timestamp"))
+        if entry.get("type") != "assistant" or not usage or model is None or when is None:
+            continue
+        if model == "<synthetic>":
+            continue
+        message_id = text(message.get("id")) or text(entry.get("uuid"))
+        if message_id is None:
+            continue
+        request = text(entry.get("requestId"))
+        cwd = text(entry.get("cwd"))
+        found.append(
+            UsageRecord(
+                tool="claude",
+                key=f"claude:{message_id}:{request or ''}",
+                time=when,
+                model=model,
+                input=count(usage.get("input_tokens")),
+                output=count(usage.get("output_tokens")),
+                cache_write=count(usage.get("cache_creation_input_tokens")),
+                cache_read=count(usage.get("cache_read_input_tokens")),
+                session=text(entry.get("sessionId")) or path.stem,
+                project=project(cwd),
+                source=HELPER if entry.get("isSidechain") is True else MAIN,
+            )
+        )
+    return found

@@ -1,0 +1,82 @@
+"""Codex (``~/.codex/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl``): ``session_meta`` names the
+session and its ``cwd``; ``turn_context`` the ``model`` of the turns that follow. Codex 0.169 writes
+a ``token_usage_record`` per response (``payload.response_id`` and ``payload.usage``) and then an
+``event_msg`` ``token_count`` with the same figures (``info.last_token_usage``, and the running
+``info.total_token_usage``); older versions write only the ``token_count``. So: the records when a
+file has them (keyed by response id: a forked rollout that copies them counts them once), else
+each ``token_count``'s last usage (or the growth of its total when it has none), keyed by session
+and time. OpenAI's ``input_tokens`` include the cached ones: fresh input is the difference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from mahavishnu.json_types import JSONObject
+from mahavishnu.usage.readers.fields import State, epoch, obj, project, text
+from mahavishnu.usage.records import MAIN, UsageRecord, count
+
+WANTED = (b'"session_meta"', b'"turn_context"', b'"token_usage_record"', b'"token_count"')
+_FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_input_tokens", "output_tokens")
+
+
+def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:
+    found = []
+    for entry in entries:
+        kind = entry.get("type")
+        payload = obj(entry.get("payload"))
+        if kind == "session_meta":
+            state["session"] = text(payload.get("id")) or text(payload.get("session_id")) or ""
+            state["cwd"] = text(payload.get("cwd")) or ""
+        elif kind == "turn_context":
+            state["model"] = text(payload.get("model")) or state.get("model", "")
+        elif kind == "token_usage_record":
+            state["records"] = "yes"
+            key = text(payload.get("response_id")) or f"{_session(state, path)}@{entry.get('timestamp')}"
+            usage = obj(payload.get("usage"))
+            found += _record(path, state, f"codex:{key}", entry, [count(usage.get(f)) for f in _FIELDS])
+        elif kind == "event_msg" and payload.get("type") == "token_count" and "records" not in state:
+            figures = _last_usage(obj(payload.get("info")), state)
+            key = f"codex:{_session(state, path)}@{entry.get('timestamp')}"
+            found += _record(path, state, key, entry, figures) if figures else []
+    return found
+
+
+def _last_usage(info: JSONObject, state: State) -> list[int] | None:
+    """This request's figures: ``last_token_usage``, else the growth of ``total_token_usage``."""
+    total = obj(info.get("total_token_usage"))
+    now = [count(total.get(f)) for f in _FIELDS]
+    before = [int(n) for n in state.get("total", "0,0,0,0").split(",")] if total else now
+    if total:
+        state["total"] = ",".join(map(str, now))
+    last = obj(info.get("last_token_usage"))
+    if last:
+        return [count(last.get(f)) for f in _FIELDS]
+    growth = [max(0, a - b) for a, b in zip(now, before, strict=True)]
+    return growth if any(growth) else None
+
+
+def _record(path: Path, state: State, key: str, entry: JSONObject, figures: list[int]) -> list[UsageRecord]:
+    when = epoch(entry.get("timestamp"))
+    if when is None:
+        return []
+    inclusive, cached, written, output = figures
+    return [
+        UsageRecord(
+            tool="codex",
+            key=key,
+            time=when,
+            model=state.get("model") or "unknown",
+            input=max(0, inclusive - cached - written),
+            output=output,
+            cache_write=written,
+            cache_read=cached,
+            session=_session(state, path),
+            project=project(state.get("cwd") or None),
+            source=MAIN,
+        )
+    ]
+
+
+def _session(state: State, path: Path) -> str:
+    return state.get("session") or path.stem

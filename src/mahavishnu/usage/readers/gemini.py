@@ -1,0 +1,64 @@
+"""Gemini CLI (``~/.gemini/tmp/<project>/chats/session-<time>-<id>.jsonl``): a first line with the
+``sessionId``, then messages; a reply (``type: "gemini"``) has an ``id``, ``model``, ``timestamp``
+and ``tokens`` ``{input (cached included), output, cached, thoughts, tool, total}``. A ``{"$set":
+{"messages": [...]}}`` line may hold messages again (a resumed session's history): keyed by id,
+each counts once. Thoughts are billed as output, tool-use prompt tokens as input. The folder the
+session ran in is in ``.project_root`` beside the ``chats`` folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from mahavishnu.json_types import JSONObject
+from mahavishnu.usage.readers.fields import State, epoch, obj, project, text
+from mahavishnu.usage.records import MAIN, UsageRecord, count
+
+WANTED = (b'"sessionId"', b'"tokens"')
+
+
+def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:
+    if "cwd" not in state:
+        state["cwd"] = _project_root(path)
+    found = []
+    for entry in entries:
+        if "session" not in state and text(entry.get("sessionId")):
+            state["session"] = str(entry["sessionId"])
+        updates = obj(entry.get("$set")).get("messages")
+        for message in [entry, *(updates if isinstance(updates, list) else [])]:
+            record = _record(path, state, obj(message))
+            if record is not None:
+                found.append(record)
+    return found
+
+
+def _record(path: Path, state: State, message: JSONObject) -> UsageRecord | None:
+    tokens = obj(message.get("tokens"))
+    key = text(message.get("id"))
+    when = epoch(message.get("timestamp"))
+    model = text(message.get("model"))
+    if message.get("type") != "gemini" or not tokens or key is None or when is None or model is None:
+        return None
+    inclusive = count(tokens.get("input"))
+    cached = count(tokens.get("cached"))
+    return UsageRecord(
+        tool="gemini",
+        key=f"gemini:{key}",
+        time=when,
+        model=model,
+        input=max(0, inclusive - cached) + count(tokens.get("tool")),
+        output=count(tokens.get("output")) + count(tokens.get("thoughts")),
+        cache_write=0,
+        cache_read=cached,
+        session=state.get("session") or path.stem,
+        project=project(state.get("cwd") or None),
+        source=MAIN,
+    )
+
+
+def _project_root(path: Path) -> str:
+    """The folder the session ran in: ``.project_root`` beside the ``chats`` folder ("" unknown)."""
+    try:
+        return (path.parent.parent / ".project_root").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""

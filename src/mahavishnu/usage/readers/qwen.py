@@ -1,0 +1,63 @@
+"""Qwen Code (``~/.qwen/projects/<encoded-cwd>/chats/<session>.jsonl``): every model response is a
+``system`` line of subtype ``ui_telemetry`` whose ``systemPayload.uiEvent`` is a
+``qwen-code.api_response`` with ``response_id``, ``model``, ``input_token_count`` (cached ones
+included), ``cached_content_token_count``, ``output_token_count`` and ``thoughts_token_count``;
+helpers' requests (the memory extractor, subagents) carry ``subagent_name``. The ``assistant``
+lines also hold a ``usageMetadata``, but only for the main conversation's replies: they are read
+only from a file with no telemetry (an older version's). Qwen Code's own ledger
+(``~/.qwen/usage/token-usage-YYYY-MM.jsonl``) holds the same requests without their folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from mahavishnu.json_types import JSONObject
+from mahavishnu.usage.readers.fields import State, epoch, obj, project, text
+from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
+
+WANTED = (b'"qwen-code.api_response"', b'"usageMetadata"')
+
+
+def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:
+    found = []
+    for entry in entries:
+        event = obj(obj(entry.get("systemPayload")).get("uiEvent"))
+        if event.get("event.name") == "qwen-code.api_response":
+            state["telemetry"] = "yes"
+            key = text(event.get("response_id")) or text(entry.get("uuid"))
+            inclusive = count(event.get("input_token_count"))
+            cached = count(event.get("cached_content_token_count"))
+            output = count(event.get("output_token_count"))
+            helper = text(event.get("subagent_name")) is not None
+            when = epoch(event.get("event.timestamp")) or epoch(entry.get("timestamp"))
+            model = text(event.get("model"))
+        elif entry.get("type") == "assistant" and "telemetry" not in state and "usageMetadata" in entry:
+            usage = obj(entry.get("usageMetadata"))
+            key = text(entry.get("uuid"))
+            inclusive = count(usage.get("promptTokenCount"))
+            cached = count(usage.get("cachedContentTokenCount"))
+            output = count(usage.get("candidatesTokenCount"))
+            helper = False
+            when = epoch(entry.get("timestamp"))
+            model = text(entry.get("model"))
+        else:
+            continue
+        if key is None or when is None or model is None:
+            continue
+        found.append(
+            UsageRecord(
+                tool="qwen",
+                key=f"qwen:{key}",
+                time=when,
+                model=model,
+                input=max(0, inclusive - cached),
+                output=output,
+                cache_write=0,
+                cache_read=cached,
+                session=text(entry.get("sessionId")) or path.stem,
+                project=project(text(entry.get("cwd"))),
+                source=HELPER if helper else MAIN,
+            )
+        )
+    return found

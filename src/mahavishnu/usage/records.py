@@ -1,0 +1,60 @@
+"""One model request's usage, as an assistant's log recorded it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Tool = Literal["claude", "codex", "qwen", "gemini"]
+TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
+#: The request was the user's session's own (``main``) or a helper's the assistant ran for itself:
+#: a subagent, Qwen Code's memory extractor… (``helper``).
+MAIN = "main"
+HELPER = "helper"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """The tokens of one request. ``input`` is fresh input only: cache reads and writes are apart
+    (as Anthropic reports them; OpenAI's and Gemini's inclusive counts are split by the readers).
+    ``output`` includes reasoning. ``key`` names the request across files (a resumed or forked
+    session repeats its messages): the reader's tool, then the provider's message/response id."""
+
+    tool: Tool
+    key: str
+    time: float  #: seconds since the epoch (UTC)
+    model: str
+    input: int
+    output: int
+    cache_write: int
+    cache_read: int
+    session: str
+    project: str | None
+    source: str = MAIN
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_write + self.cache_read
+
+    def row(self) -> tuple[str, str, float, str, int, int, int, int, str, str | None, str]:
+        """The record as a flat tuple (what the ledger stores)."""
+        return (
+            self.tool,
+            self.key,
+            self.time,
+            self.model,
+            self.input,
+            self.output,
+            self.cache_write,
+            self.cache_read,
+            self.session,
+            self.project,
+            self.source,
+        )
+
+
+def count(value: object) -> int:
+    """A token count from a log: a non-negative integer, anything else 0 (a bool is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return max(0, int(value))

@@ -1,0 +1,223 @@
+"""Daily, monthly and per-session totals of tokens and cost, grouped by assistant, provider,
+model, project or source (the user's session or a helper the assistant ran for itself).
+
+``collect`` brings the ledger up to date with the logs and returns the requests of a time range,
+each once; ``build`` attributes and prices them and adds them up. Days and months are the local
+calendar's (as ccusage counts them)."""
+
+from __future__ import annotations
+
+import time as clock
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.json_types import JSONObject, JSONValue
+from mahavishnu.usage import ledger
+from mahavishnu.usage.attribution import Attribution
+from mahavishnu.usage.pricing import Pricing
+from mahavishnu.usage.records import Tool, UsageRecord
+
+Period = Literal["daily", "monthly", "sessions"]
+By = Literal["assistant", "provider", "model", "project", "source"]
+PERIODS: tuple[Period, ...] = ("daily", "monthly", "sessions")
+BYS: tuple[By, ...] = ("assistant", "provider", "model", "project", "source")
+ASSISTANTS: dict[str, str] = {
+    "claude": "claude-code",
+    "codex": "codex",
+    "qwen": "qwen-code",
+    "gemini": "gemini-cli",
+}
+
+
+@dataclass
+class Line:
+    """One row: a period (a day, a month, a session) and a group (the ``--by`` value, or "")."""
+
+    period: str
+    group: str
+    input: int = 0
+    output: int = 0
+    cache_write: int = 0
+    cache_read: int = 0
+    cost: float = 0.0
+    requests: int = 0
+    unpriced_requests: int = 0
+    unpriced_tokens: int = 0
+    models: set[str] = field(default_factory=set)
+    assistants: set[str] = field(default_factory=set)
+    projects: set[str] = field(default_factory=set)
+    first: float = 0.0
+    last: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_write + self.cache_read
+
+    def add(self, record: UsageRecord, cost: float | None, model: str) -> None:
+        self.input += record.input
+        self.output += record.output
+        self.cache_write += record.cache_write
+        self.cache_read += record.cache_read
+        self.requests += 1
+        if cost is None:
+            self.unpriced_requests += 1
+            self.unpriced_tokens += record.total
+        else:
+            self.cost += cost
+        self.models.add(model)
+        self.assistants.add(ASSISTANTS[record.tool])
+        if record.project:
+            self.projects.add(record.project)
+        self.first = min(self.first, record.time) if self.first else record.time
+        self.last = max(self.last, record.time)
+
+    def to_json(self) -> JSONObject:
+        return {
+            "input_tokens": self.input,
+            "output_tokens": self.output,
+            "cache_write_tokens": self.cache_write,
+            "cache_read_tokens": self.cache_read,
+            "total_tokens": self.total,
+            "cost_usd": round(self.cost, 6),
+            "requests": self.requests,
+            "unpriced_requests": self.unpriced_requests,
+            "unpriced_tokens": self.unpriced_tokens,
+            "models": list[JSONValue](sorted(self.models)),
+        }
+
+
+@dataclass
+class Report:
+    period: Period
+    by: By | None
+    lines: list[Line]
+    totals: Line
+    unpriced_models: list[str]
+    skipped_lines: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> JSONObject:
+        rows: list[JSONObject] = []
+        for line in self.lines:
+            row: JSONObject = {_PERIOD_KEY[self.period]: line.period}
+            if self.by is not None:
+                row[self.by] = line.group
+            if self.period == "sessions":
+                row["assistants"] = list[JSONValue](sorted(line.assistants))
+                row["projects"] = list[JSONValue](sorted(line.projects))
+                row["first"] = _iso(line.first)
+                row["last"] = _iso(line.last)
+            rows.append({**row, **line.to_json()})
+        listed: list[JSONValue] = list(rows)
+        return {
+            "period": self.period,
+            "by": self.by,
+            str(self.period): listed,
+            "totals": self.totals.to_json(),
+            "unpriced_models": list[JSONValue](self.unpriced_models),
+            "skipped_lines": self.skipped_lines,
+        }
+
+
+_PERIOD_KEY = {"daily": "date", "monthly": "month", "sessions": "session"}
+
+
+def build(
+    records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing, period: Period, by: By | None
+) -> Report:
+    lines: dict[tuple[str, str], Line] = {}
+    totals = Line("total", "")
+    unpriced: set[str] = set()
+    day_of: dict[int, str] = {}  # local date per hour: one strftime per hour of records
+    for record in records:
+        provider = attribution.provider(record.tool, record.time, record.project, record.model)
+        rates = pricing.rates(provider, record.model, record.time)
+        cost = (
+            None
+            if rates is None
+            else rates.cost(record.input, record.output, record.cache_write, record.cache_read)
+        )
+        if rates is None:
+            unpriced.add(f"{provider.name}/{record.model}")
+        hour = int(record.time // 3600)
+        day = day_of.get(hour)
+        if day is None:
+            day = day_of[hour] = clock.strftime("%Y-%m-%d", clock.localtime(record.time))
+        when = record.session if period == "sessions" else day if period == "daily" else day[:7]
+        group = "" if by is None else _group(by, record, provider.name)
+        line = lines.get((when, group))
+        if line is None:
+            line = lines[(when, group)] = Line(when, group)
+        line.add(record, cost, record.model)
+        totals.add(record, cost, record.model)
+    ordered = sorted(
+        lines.values(),
+        key=(lambda x: (x.first, x.group)) if period == "sessions" else (lambda x: (x.period, x.group)),
+    )
+    return Report(period, by, ordered, totals, sorted(unpriced))
+
+
+def _group(by: By, record: UsageRecord, provider: str) -> str:
+    if by == "assistant":
+        return ASSISTANTS[record.tool]
+    if by == "provider":
+        return provider
+    if by == "model":
+        return record.model
+    if by == "project":
+        return record.project or "-"
+    return record.source
+
+
+def collect(
+    tools: Iterable[Tool], since: float | None, until: float | None
+) -> tuple[list[UsageRecord], ledger.Refresh, int]:
+    """The requests of ``tools`` in ``[since, until)``, each once, after reading what the logs
+    gained since the last report; what the refresh did; the damaged lines of all logs read."""
+    from mahavishnu.memory.loop.session_logs import find_sessions
+
+    wanted = list(tools)
+    logs = {tool: find_sessions(tool) for tool in wanted}
+    with ledger.opened() as db:
+        refreshed = ledger.refresh(db, logs)
+        return ledger.records(db, wanted, since, until), refreshed, ledger.skipped_lines(db)
+
+
+def report(
+    period: Period, by: By | None, tools: Iterable[Tool], since: date | None = None, until: date | None = None
+) -> Report:
+    """The whole report, for the CLI: logs read, attributed with this machine's switch history,
+    priced with ``usage.yaml`` and ``genai-prices``."""
+    from mahavishnu.usage import settings
+    from mahavishnu.usage.attribution import from_history
+
+    own = settings.load()
+    records, refreshed, skipped = collect(
+        tools, _start(since), _start(until + timedelta(days=1)) if until else None
+    )
+    built = build(records, from_history(), Pricing(own.pricing), period, by)
+    built.skipped_lines = skipped
+    built.problems = refreshed.problems
+    return built
+
+
+def _start(day: date | None) -> float | None:
+    """The first second of ``day`` in local time."""
+    return None if day is None else datetime(day.year, day.month, day.day).timestamp()
+
+
+def parse_day(value: str) -> date:
+    """``2026-01-31`` or ``20260131`` (as ccusage takes it)."""
+    for form in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(value, form).date()
+        except ValueError:
+            continue
+    raise InvalidInputError(f"not a date: {value!r}", hint="Write it as YYYY-MM-DD (or YYYYMMDD).")
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment).astimezone().isoformat(timespec="seconds")

@@ -1,0 +1,86 @@
+"""Prices: genai-prices' rates applied per request as ``genai_prices.calc_price`` applies them
+(tiers included); the user's own prices first; a model or provider nobody prices stays unpriced."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from genai_prices import Usage, calc_price
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mahavishnu.usage.attribution import Provider
+from mahavishnu.usage.pricing import Pricing, model_ref
+from mahavishnu.usage.settings import OwnPrice
+
+WHEN = datetime(2026, 6, 1, tzinfo=UTC)
+tokens = st.integers(min_value=0, max_value=400_000)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(
+        [
+            ("anthropic", "claude-sonnet-4-5-20250929"),  # tiered above 200k input
+            ("anthropic", "claude-opus-4-1"),
+            ("openai", "gpt-5-codex"),
+            ("google", "gemini-2.5-pro"),  # tiered
+            ("zai", "glm-4.6"),
+            ("deepseek", "deepseek-chat"),
+        ]
+    ),
+    tokens,
+    tokens,
+    tokens,
+    tokens,
+)
+def test_costs_agree_with_genai_prices_calc_price(
+    pair: tuple[str, str], fresh: int, output: int, written: int, read: int
+) -> None:
+    provider_id, model = pair
+    if provider_id not in ("anthropic",):
+        written = 0  # only Anthropic's logs report cache writes
+    rates = Pricing().rates(Provider(provider_id, price_id=provider_id), model, WHEN.timestamp())
+    assert rates is not None
+    usage = Usage(
+        input_tokens=fresh + written + read,
+        output_tokens=output,
+        cache_write_tokens=written,
+        cache_read_tokens=read,
+    )
+    expected = float(
+        calc_price(usage, model, provider_id=provider_id, genai_request_timestamp=WHEN).total_price
+    )
+    assert rates.cost(fresh, output, written, read) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_a_base_url_genai_prices_does_not_know_leaves_even_a_claude_model_unpriced() -> None:
+    dashscope = Provider(
+        "qwen", profile="qwen", base_url="https://dashscope-intl.aliyuncs.com/apps/anthropic"
+    )
+    assert Pricing().rates(dashscope, "claude-sonnet-4-5-20250929", WHEN.timestamp()) is None
+    local = Provider("lab", profile="lab", base_url="http://127.0.0.1:8080")
+    assert Pricing().rates(local, "claude-sonnet-4-5-20250929", WHEN.timestamp()) is None
+
+
+def test_a_known_base_url_prices_its_own_models_and_claude_code_s_context_marker_is_dropped() -> None:
+    zai = Provider("zai", profile="zai", base_url="https://api.z.ai/api/anthropic")
+    rates = Pricing().rates(zai, "GLM-4.6[1m]", WHEN.timestamp())
+    assert rates is not None and rates.source == "genai-prices: zai/GLM-4.6"
+    assert Pricing().rates(zai, "claude-sonnet-4-5", WHEN.timestamp()) is None  # not z.ai's model
+    assert model_ref("glm-5.3[1m]") == "glm-5.3"
+
+
+def test_an_unknown_model_is_unpriced_never_guessed() -> None:
+    anthropic = Provider("anthropic", price_id="anthropic")
+    assert Pricing().rates(anthropic, "claude-made-up-9", WHEN.timestamp()) is None
+
+
+def test_own_prices_win_and_cache_prices_default_to_the_input_price() -> None:
+    own = {"lab": {"Qwen3.7-Max": OwnPrice(input=2.0, output=8.0, cache_read=0.5)}}
+    lab = Provider("lab", profile="lab", base_url="http://127.0.0.1:9")
+    rates = Pricing(own).rates(lab, "qwen3.7-max", WHEN.timestamp())
+    assert rates is not None and rates.source == "usage.yaml (lab)"
+    # 1M fresh at 2, 1M out at 8, 1M cache write at the input's 2, 1M cache read at 0.5
+    assert rates.cost(10**6, 10**6, 10**6, 10**6) == pytest.approx(12.5)

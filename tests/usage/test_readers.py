@@ -1,0 +1,57 @@
+"""What the readers find in the logs the real Claude Code 2.1.197, Codex 0.169, Qwen Code 0.24.4 and
+Gemini CLI 0.61 wrote against the mock, whose replies reported (input, output, cache write, cache
+read): (1200, 340, 5000, 20000), (800, 120, 0, 31000), (15, 7, 0, 0), (4100, 2210, 900, 0),
+(60, 9, 0, 70000), then again from the first (``make_fixtures.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mahavishnu.usage.records import UsageRecord
+from mahavishnu.usage.report import collect
+
+
+def _figures(records: list[UsageRecord]) -> list[tuple[str, int, int, int, int]]:
+    return [(r.model, r.input, r.output, r.cache_write, r.cache_read) for r in records]
+
+
+def test_claude_code_counts_each_api_message_once_across_a_forked_session(logs: Path) -> None:
+    records, refreshed, skipped = collect(["claude"], None, None)
+    # the fork's file repeats the first message (same message id and request id): counted once
+    assert _figures(records) == [
+        ("claude-sonnet-4-5-20250929", 1200, 340, 5000, 20000),
+        ("claude-sonnet-4-5-20250929", 800, 120, 0, 31000),
+        ("claude-opus-4-8", 15, 7, 0, 0),
+    ]
+    assert refreshed.read == 3 and skipped == 0 and not refreshed.problems
+    assert {r.project for r in records} == {"shop"}
+    assert all(r.key.startswith("claude:msg_mock_") and ":req_mock_" in r.key for r in records)
+
+
+def test_codex_splits_cached_tokens_out_of_its_inclusive_input_and_takes_the_turn_model(logs: Path) -> None:
+    records, _, _ = collect(["codex"], None, None)
+    assert _figures(records) == [
+        ("gpt-5-codex", 4100, 2210, 0, 0),  # the mock's 900 cache-write is not in OpenAI's shape
+        ("gpt-5-codex", 60, 9, 0, 70000),  # the resumed session, same rollout file
+        ("gpt-5", 1200, 340, 0, 20000),  # `-m gpt-5`
+    ]
+    assert all(r.key.startswith("codex:resp_mock_") for r in records)
+
+
+def test_qwen_code_counts_its_memory_extractor_as_a_helper(logs: Path) -> None:
+    records, _, _ = collect(["qwen"], None, None)
+    assert _figures(records) == [("gpt-5-codex", 800, 120, 0, 31000), ("gpt-5-codex", 15, 7, 0, 0)]
+    assert [r.source for r in records] == ["main", "helper"]
+    assert {r.project for r in records} == {"shop"}
+
+
+def test_gemini_cli_splits_cached_tokens_and_reads_the_project_root(logs: Path) -> None:
+    records, _, _ = collect(["gemini"], None, None)
+    assert _figures(records) == [("gemini-2.5-pro", 4100, 2210, 0, 0)]
+    assert records[0].project == "shop" and records[0].session.startswith("8d67cf96")
+
+
+def test_every_request_the_mock_answered_is_counted_once(logs: Path) -> None:
+    records, _, _ = collect(["claude", "codex", "qwen", "gemini"], None, None)
+    assert len(records) == 9  # the mock answered 9 model requests (make_fixtures.py printed them)
+    assert len({r.key for r in records}) == 9

@@ -1,0 +1,74 @@
+"""`mahavishnu usage` on the real CLIs' logs: tables for people, --json for machines, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+
+runner = CliRunner()
+
+
+def _json(*args: str) -> dict[str, object]:
+    result = runner.invoke(app, ["usage", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert isinstance(data, dict)
+    return data
+
+
+def test_daily_by_assistant_adds_up_every_assistant_s_requests(logs: Path) -> None:
+    rows = {row["assistant"]: row for row in _json("daily", "--by", "assistant")["daily"]}  # type: ignore[union-attr]
+    assert {a: (r["input_tokens"], r["output_tokens"], r["requests"]) for a, r in rows.items()} == {
+        "claude-code": (2015, 467, 3),
+        "codex": (5360, 2559, 3),
+        "qwen-code": (815, 127, 2),
+        "gemini-cli": (4100, 2210, 1),
+    }
+    assert (
+        rows["claude-code"]["cache_write_tokens"] == 5000
+        and rows["claude-code"]["cache_read_tokens"] == 51000
+    )
+
+
+def test_the_bare_command_is_the_daily_report_and_monthly_and_sessions_split_it(logs: Path) -> None:
+    daily = _json()
+    assert daily["period"] == "daily" and daily["totals"] == _json("monthly")["totals"]
+    sessions = _json("sessions", "--tool", "codex")["sessions"]
+    assert [s["requests"] for s in sessions] == [2, 1]  # type: ignore[index]
+    assert _json("--since", "2026-11-24")["daily"] == []
+    assert len(_json("--until", "20261123", "--tool", "gemini")["daily"]) == 1  # type: ignore[arg-type]
+
+
+def test_the_table_names_unpriced_models(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mahavishnu.usage import pricing
+
+    monkeypatch.setattr(pricing, "_genai_model", lambda provider, model: None)  # nothing is priced
+    result = runner.invoke(app, ["usage", "--by", "model", "--tool", "gemini"])
+    assert result.exit_code == 0
+    assert "unpriced" in result.output and "google/gemini-2.5-pro" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--by", "colour"], "error: cannot split by 'colour'"),
+        (["--tool", "cursor"], "error: unknown assistant 'cursor'"),
+        (["--since", "yesterday"], "error: not a date: 'yesterday'"),
+    ],
+)
+def test_a_wrong_option_is_one_error_line_and_a_hint(
+    isolated_home: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["usage", *args])
+    assert result.exit_code != 0
+    assert result.output.splitlines()[0] == message and result.output.splitlines()[1].startswith("hint: ")
+
+
+def test_no_logs_at_all_is_an_empty_report(isolated_home: Path) -> None:
+    result = runner.invoke(app, ["usage"])
+    assert result.exit_code == 0 and "No requests" in result.output
