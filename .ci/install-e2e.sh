@@ -56,6 +56,20 @@ else
     echo "install-e2e: mcp-inspector $MCP_INSPECTOR_VERSION not installed; its e2e tests will be skipped" >&2
 fi
 
+# ccusage for tests/e2e/test_usage_ccusage_e2e.py (`mahavishnu usage` beside it on the same logs), pinned:
+# 20.0.26 has no linux-x64 native binary on the registry. Optional like the Inspector: a failure only
+# skips that test.
+CCUSAGE_VERSION="${CCUSAGE_VERSION:-20.0.24}"
+ccusage_version() { package_version ccusage ccusage; }
+if [ "$(ccusage_version || true)" = "$CCUSAGE_VERSION" ]; then
+    echo "install-e2e: ccusage $CCUSAGE_VERSION already in $prefix"
+elif command -v npm >/dev/null 2>&1 && npm install --prefix "$prefix" --save-exact --no-audit --no-fund \
+        --loglevel=error "ccusage@$CCUSAGE_VERSION" && [ "$(ccusage_version || true)" = "$CCUSAGE_VERSION" ]; then
+    echo "install-e2e: ccusage $CCUSAGE_VERSION installed in $prefix"
+else
+    echo "install-e2e: ccusage $CCUSAGE_VERSION not installed; its comparison test will be skipped" >&2
+fi
+
 missing=()
 [ "$(claude_version || true)" = "$CLAUDE_CODE_VERSION" ] || missing+=("@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION")
 [ "$(codex_version || true)" = "$CODEX_VERSION" ] || missing+=("@openai/codex@$CODEX_VERSION")
