@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.backends.base import Backed
 from mahavishnu.memory.core.backends.records import GROUP_MEMBERS, GROUPS, SHARES
 from mahavishnu.memory.core.models import Memory, check_label, format_time, utcnow
@@ -28,11 +28,11 @@ class Group:
     projects: tuple[str, ...]
     created_at: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "name": self.name,
             "description": self.description,
-            "projects": list(self.projects),
+            "projects": [*self.projects],
             "created_at": self.created_at,
         }
 
@@ -125,9 +125,12 @@ def list_groups(store: Backed) -> list[Group]:
     )
 
 
-def _group(row: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> Group:
-    projects = tuple(sorted(m["project"] for m in members))
-    return Group(row["name"], row["description"], projects, row["created_at"])
+def _group(row: Mapping[str, JSONValue], members: Sequence[Mapping[str, JSONValue]]) -> Group:
+    """A ``project_groups`` row and its members' rows (their columns are text)."""
+    projects = tuple(sorted(str(m["project"]) for m in members))
+    description = row["description"]
+    text = None if description is None else str(description)
+    return Group(str(row["name"]), text, projects, str(row["created_at"]))
 
 
 def _group_name(name: object) -> str:

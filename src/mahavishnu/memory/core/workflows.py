@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.backends.records import MAX_ROWS, WORKFLOWS
 from mahavishnu.memory.core.models import check_label, check_limit, format_time, parse_time, utcnow
 
@@ -27,9 +28,9 @@ _RESULT_CHARS = 2_000  # of the result's JSON kept in the searchable summary (th
 class WorkflowRun:
     id: int
     memory: Memory
-    row: dict[str, Any]
+    row: JSONObject  # the stored columns
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {**self.row, "id": self.id, "memory_id": self.memory.id}
 
 
@@ -39,7 +40,7 @@ def store_workflow_execution(
     adapter: str,
     repos: Sequence[str] = (),
     status: str = "completed",
-    result: Any = None,
+    result: object = None,  # any JSON-serialisable value
     duration: float | None = None,
     error: str | None = None,
     *,
@@ -48,15 +49,16 @@ def store_workflow_execution(
     """Record one workflow run and store its summary as a ``workflow`` memory."""
     from mahavishnu.redaction.scrub import scrub_tree
 
-    row = scrub_tree(_checked(workflow_id, adapter, repos, status, result, duration, error))
+    row: JSONObject = scrub_tree(_checked(workflow_id, adapter, repos, status, result, duration, error))
+    status, adapter = str(row["status"]), str(row["adapter"])  # checked text, scrubbed
     memory = store.store(
         summary(row),
         "workflow",
-        tags=("workflow", row["status"], row["adapter"]),
-        metadata={"status": row["status"], "adapter": row["adapter"], "repos": row["repos"]},
+        tags=("workflow", status, adapter),
+        metadata={"status": status, "adapter": adapter, "repos": row["repos"]},
         project=project,
-        workflow_id=row["workflow_id"],
-        source_system=row["adapter"],
+        workflow_id=str(row["workflow_id"]),
+        source_system=adapter,
     )
     row.update(memory_id=memory.id, created_at=format_time(utcnow()))
     [run_id] = store.backend.add_records(WORKFLOWS, [row])
@@ -82,9 +84,10 @@ def workflow_executions(
     return store.backend.records(WORKFLOWS, where, since=after, limit=check_limit(limit, MAX_ROWS))
 
 
-def summary(row: dict[str, Any]) -> str:
-    """The searchable text of a run."""
-    repos = f" on {', '.join(row['repos'])}" if row["repos"] else ""
+def summary(row: Mapping[str, JSONValue]) -> str:
+    """The searchable text of a run (its checked columns)."""
+    names = row["repos"]
+    repos = f" on {', '.join(map(str, names))}" if isinstance(names, list) and names else ""
     took = f" in {row['duration_seconds']:.1f}s" if row["duration_seconds"] is not None else ""
     text = f"Workflow {row['workflow_id']} ({row['adapter']}) {row['status']}{repos}{took}."
     if row["error"]:
@@ -100,40 +103,65 @@ def _checked(
     adapter: str,
     repos: Sequence[str],
     status: str,
-    result: Any,
+    result: object,
     duration: float | None,
     error: str | None,
-) -> dict[str, Any]:
-    labels = {
-        "workflow_id": check_label("workflow_id", workflow_id),
-        "adapter": check_label("adapter", adapter),
+) -> JSONObject:
+    """A run's columns, checked (``InvalidInputError`` says what is wrong)."""
+    labels = _required(
+        {"workflow_id": check_label("workflow_id", workflow_id), "adapter": check_label("adapter", adapter)}
+    )
+    _check_repos(repos)
+    _check_duration(duration)
+    if error is not None and not isinstance(error, str):
+        raise InvalidInputError(f"error must be text, got {type(error).__name__}")
+    stored = _json_result(result)
+    return {
+        **labels,
+        "repos": [*dict.fromkeys(repos)],
+        "status": _status(status),
+        "result": stored,
+        "duration_seconds": float(duration) if duration is not None else None,
+        "error": error,
     }
+
+
+def _required(labels: dict[str, str | None]) -> dict[str, str]:
+    """The checked labels, each present."""
+    present: dict[str, str] = {}
     for name, value in labels.items():
         if value is None:
             raise InvalidInputError(f"a workflow execution needs {name}")
+        present[name] = value
+    return present
+
+
+def _check_repos(repos: Sequence[str]) -> None:
     if isinstance(repos, str) or not all(isinstance(r, str) and r.strip() for r in repos):
         raise InvalidInputError(f"repos must be a list of repository names, got {repos!r}")
-    if duration is not None and (
+
+
+def _check_duration(duration: float | None) -> None:
+    if duration is None:
+        return
+    if (
         isinstance(duration, bool)
-        or not isinstance(duration, (int, float))
+        or not isinstance(duration, int | float)
         or not math.isfinite(duration)
         or duration < 0
     ):
         raise InvalidInputError(f"duration must be a number of seconds >= 0, got {duration!r}")
-    if error is not None and not isinstance(error, str):
-        raise InvalidInputError(f"error must be text, got {type(error).__name__}")
+
+
+def _json_result(result: object) -> JSONValue:
+    """The result as JSON gives it back (tuples become lists); None stays None."""
+    if result is None:
+        return None
     try:
-        result = json.loads(json.dumps(result, allow_nan=False)) if result is not None else None
+        stored: JSONValue = json.loads(json.dumps(result, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"the workflow result is not JSON-serialisable: {exc}") from exc
-    return {
-        **labels,
-        "repos": list(dict.fromkeys(repos)),
-        "status": _status(status),
-        "result": result,
-        "duration_seconds": float(duration) if duration is not None else None,
-        "error": error,
-    }
+    return stored
 
 
 def _status(status: str) -> str:
