@@ -31,10 +31,10 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
@@ -50,6 +50,7 @@ from mahavishnu.environments.mcp_access import (
 from mahavishnu.environments.mcp_access import authorization_matches, readable_path
 from mahavishnu.environments.mcp_access import bearer_token as bearer_token
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.json_types import JSONValue
 from mahavishnu.loopback import is_loopback
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.memory.peers.session_buddy import SessionBuddy
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., object])
 SERVER_NAME = "mahavishnu"
 DEFAULT_PORT = 8680
 
@@ -114,7 +115,7 @@ def strict_arguments(tool: Tool) -> Tool:
 
         @model_validator(mode="before")
         @classmethod
-        def _known_only(cls, data: Any) -> Any:
+        def _known_only(cls, data: object) -> object:
             if isinstance(data, dict) and (unknown := [k for k in data if k not in known]):
                 listed = ", ".join(repr(k) for k in unknown)
                 raise PydanticCustomError(
@@ -129,7 +130,7 @@ def strict_arguments(tool: Tool) -> Tool:
     return tool
 
 
-def _found(rows: list[dict[str, Any]], nothing: str) -> CallToolResult:
+def _found(rows: Sequence[Mapping[str, object]], nothing: str) -> CallToolResult:
     """A search's hits as a tool result: structured ``{"result": rows}``, each hit echoed as JSON
     text; no hits says ``nothing`` in the text (an empty text reads as a failure)."""
     if not rows:
@@ -161,9 +162,15 @@ def _as_tool_errors() -> Iterator[None]:
         raise ToolError(f"unexpected error: {type(exc).__name__}: {scrub(str(exc))}") from exc
 
 
-def _jsonable(data: Any) -> Any:
+def _jsonable(data: object) -> JSONValue:
     """Plain JSON types only (datetimes and paths as text)."""
-    return json.loads(json.dumps(data, default=str))
+    value: JSONValue = json.loads(json.dumps(data, default=str))
+    return value
+
+
+def _jsonable_object(data: Mapping[str, object]) -> dict[str, object]:
+    """An object of plain JSON types only, member by member (see ``_jsonable``)."""
+    return {key: _jsonable(value) for key, value in data.items()}
 
 
 class Backing:
@@ -180,9 +187,9 @@ class Backing:
         self._settings = settings
         self._store_factory = store
         self._store: MemoryStore | None = None
-        self._store_settings: dict[str, Any] | None = None
+        self._store_settings: dict[str, object] | None = None
         self._peer: SessionBuddy | None = None
-        self._peer_settings: dict[str, Any] | None = None
+        self._peer_settings: dict[str, object] | None = None
         self._lock = threading.Lock()
 
     def settings(self) -> Settings:
@@ -266,7 +273,7 @@ def build_server(backing: Backing | None = None) -> MCPServer:
 
 def _provider_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, READ_ONLY)
-    def list_llms() -> list[dict[str, Any]]:
+    def list_llms() -> list[dict[str, object]]:
         """List the provider profiles (built-in catalogue plus the user's): name, label, aliases,
         the wire protocols each speaks and where its key comes from."""
         from mahavishnu.environments.profiles import all_profiles
@@ -275,7 +282,7 @@ def _provider_tools(tools: list[Tool], backing: Backing) -> None:
             return [p.summary() for p in all_profiles(backing.settings()).values()]
 
     @_tool(tools, READ_ONLY)
-    def current_llm(tool: str = "all") -> list[dict[str, Any]]:
+    def current_llm(tool: str = "all") -> list[dict[str, object]]:
         """What each assistant (claude, codex, qwen, gemini; or all) points at now, per settings scope:
         profile, base URL, model and where the key comes from. Codex profile files
         ($CODEX_HOME/NAME.config.toml) are rows of scope profile:NAME, used only by `codex --profile
@@ -287,7 +294,7 @@ def _provider_tools(tools: list[Tool], backing: Backing) -> None:
                 assistant(tool)  # an unknown name is an error, not an empty answer
             statuses, _ = overview(backing.settings())
             wanted = [s for s in statuses if tool == "all" or s.tool == tool]
-            rows: list[dict[str, Any]] = []
+            rows: list[dict[str, object]] = []
             for status in wanted:
                 if status.tool not in ASSISTANTS:
                     continue
@@ -299,7 +306,7 @@ def _provider_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, DESTRUCTIVE)
     def switch_llm(
         name: str, tool: str | None = None, scope: Scope_ = "user", dry_run: bool = False
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Point an assistant (claude, codex, qwen, gemini or all; default: the configured default
         tool) at provider profile `name`, editing its settings files as one transaction. With
         dry_run, return the diffs and write nothing. Running sessions need a restart to see it."""
@@ -308,8 +315,7 @@ def _provider_tools(tools: list[Tool], backing: Backing) -> None:
         with _as_tool_errors():
             settings = backing.settings()
             result = switch(name, settings, tool=tool, scope=scope, dry_run=dry_run)
-            data: dict[str, Any] = _jsonable(asdict(result))
-            return data
+            return _jsonable_object(asdict(result))
 
 
 # -- memory --------------------------------------------------------------------------------------------------
@@ -321,14 +327,14 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         content: str,
         type: MemoryType = "note",
         tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, object] | None = None,
         project: str | None = None,
         repo_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
         workflow_id: str | None = None,
         source_system: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Remember `content` in the shared memory store. The same content, type, project and repo
         returns the stored memory instead of a duplicate (with the new tags and metadata added, and
         `already_stored` true). Returns the memory (with its id)."""
@@ -352,9 +358,9 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         query: str,
         mode: SearchMode = "hybrid",
         limit: int = 10,
-        filters: dict[str, Any] | None = None,
+        filters: dict[str, object] | None = None,
         min_score: float | None = None,
-    ) -> Annotated[CallToolResult, list[dict[str, Any]]]:
+    ) -> Annotated[CallToolResult, list[dict[str, object]]]:
         """Search the shared memory. mode: hybrid (default), vector or text. filters: type (one or a
         list), tags (all required), since/until (ISO dates), project, repo_id, agent_id, session_id,
         workflow_id, source_system. Each hit has its score, the searches that found it and the memory.
@@ -366,13 +372,13 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             return _found([hit.to_dict() for hit in hits], "no relevant memories")
 
     @_tool(tools, READ_ONLY)
-    def get_memory(memory_id: int) -> dict[str, Any]:
+    def get_memory(memory_id: int) -> dict[str, object]:
         """One memory by id."""
         with _as_tool_errors():
             return backing.store().get(memory_id).to_dict()
 
     @_tool(tools, DESTRUCTIVE)
-    def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, Any]:
+    def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
         """Delete one memory by id. With dry_run, return the memory that would be deleted."""
         with _as_tool_errors():
             store = backing.store()
@@ -391,9 +397,9 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
         session_id: str,
         role: Literal["user", "assistant"],
         content: str,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, object] | None = None,
         project: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Record one conversation turn (role user or assistant): kept verbatim, searchable as an
         agent memory, and scanned for ★ Insight blocks, each stored once as a shared insight.
         Returns the conversation row id, the memory id and the insight ids found."""
@@ -406,7 +412,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
             return stored.to_dict()
 
     @_tool(tools, ADDITIVE)
-    def import_transcript(path: str, project: str | None = None) -> list[dict[str, Any]]:
+    def import_transcript(path: str, project: str | None = None) -> list[dict[str, object]]:
         """Import a Claude Code session transcript (.jsonl, or a directory of them such as
         ~/.claude/projects) on the server's machine: turns become searchable and ★ Insights are
         collected. Importing again adds only new turns."""
@@ -419,13 +425,14 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, READ_ONLY)
     def list_insights(
         project: str | None = None, since: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
+    ) -> list[dict[str, object]]:
         """★ Insights, newest first: all, or those a project sees (its own and those shared with it).
         Each has its text, source, and the projects it is shared with."""
         from mahavishnu.memory.insights.cross_project import list_insights as insights
 
         with _as_tool_errors():
-            return [i.to_dict() for i in insights(backing.store(), project=project, since=since, limit=limit)]
+            found = insights(backing.store(), project=project, since=since, limit=limit)
+            return [dict(i.to_dict()) for i in found]  # a JSON object, as the tool's output schema says
 
     @_tool(tools, ADDITIVE)
     def share_insight(
@@ -433,7 +440,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
         projects: list[str] | None = None,
         group: str | None = None,
         from_project: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Share an insight (its memory id, or the text of a new insight from from_project) with
         projects and/or every project of a group: their project-scoped searches then find it."""
         from mahavishnu.memory.insights.cross_project import share_insight as share
@@ -442,7 +449,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
             result = share(
                 backing.store(), insight, projects=projects or (), group=group, project=from_project
             )
-            return result.to_dict()
+            return dict(result.to_dict())
 
     @_tool(tools, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False))
     def store_workflow_execution(
@@ -450,11 +457,11 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
         adapter: str,
         repos: list[str] | None = None,
         status: Literal["pending", "running", "completed", "failed", "cancelled"] = "completed",
-        result: Any = None,
+        result: object = None,
         duration: float | None = None,
         error: str | None = None,
         project: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Record a workflow run (duration in seconds, result any JSON); its summary becomes a
         searchable workflow memory."""
         from mahavishnu.memory.core.workflows import store_workflow_execution as record
@@ -471,12 +478,12 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
                 error,
                 project=project,
             )
-            return _jsonable(run.to_dict())  # type: ignore[no-any-return]
+            return _jsonable_object(run.to_dict())
 
     @_tool(tools, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
     def search_everywhere(
-        query: str, mode: SearchMode = "hybrid", limit: int = 10, filters: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+        query: str, mode: SearchMode = "hybrid", limit: int = 10, filters: dict[str, object] | None = None
+    ) -> dict[str, object]:
         """Search memories, insights and the Session-Buddy peer together (filters as in
         search_memory, plus group). Each hit is labelled with its source; scores are normalised per
         source (1.0 = that source's best). An unavailable peer is a warning, never an error."""
@@ -487,7 +494,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
             found = search(
                 backing.store(), query, filters=filters, limit=limit, mode=mode, peer=backing.peer(settings)
             )
-            return _jsonable(found.to_dict())  # type: ignore[no-any-return]
+            return _jsonable_object(found.to_dict())
 
 
 def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
@@ -499,7 +506,7 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
         repo_id: str | None = None,
         include: list[str] | None = None,
         exclude: list[str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Index a repository (a directory on the machine the server runs on) into the shared store as
         rag memories: changed files are re-chunked and re-embedded, unchanged ones cost one hash,
         chunks of deleted files are removed. include/exclude: gitignore-style patterns. Returns the
@@ -521,7 +528,7 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, READ_ONLY)
     def query_knowledge_base(
         query: str, repo_id: str | None = None, limit: int = 10, mode: SearchMode = "hybrid"
-    ) -> Annotated[CallToolResult, list[dict[str, Any]]]:
+    ) -> Annotated[CallToolResult, list[dict[str, object]]]:
         """Search ingested repositories (optionally one, by repo_id): the best chunks of the best
         files (a file ranks by its best chunk, its outline and its full-text match; up to three
         chunks each), with their location (path:start-end), language, file score and text."""
@@ -543,7 +550,7 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
 
 def _service_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
-    def health_check(probe_providers: bool = False) -> dict[str, Any]:
+    def health_check(probe_providers: bool = False) -> dict[str, object]:
         """One report of every component: memory store (backend, rows, size, migrations), embedder
         (model, dimension, latency of one embed), PostgreSQL and Session-Buddy when configured, each
         service, and the provider each assistant uses (probed with one request if probe_providers)."""
@@ -555,11 +562,10 @@ def _service_tools(tools: list[Tool], backing: Backing) -> None:
             except MahavishnuError:
                 store = None  # the report opens it again and shows why it fails
             report = health_report(backing.settings(), store=store, probe_providers=probe_providers)
-            data: dict[str, Any] = _jsonable(report.to_dict())
-            return data
+            return _jsonable_object(report.to_dict())
 
     @_tool(tools, ToolAnnotations(read_only_hint=True, destructive_hint=False))
-    def service_status(name: str = "all", check_health: bool = True) -> list[dict[str, Any]]:
+    def service_status(name: str = "all", check_health: bool = True) -> list[dict[str, object]]:
         """State, pid, uptime, health and restarts of a supervised service, or of all of them."""
         from mahavishnu.services.supervisor import Supervisor
 
@@ -569,7 +575,7 @@ def _service_tools(tools: list[Tool], backing: Backing) -> None:
             return [asdict(supervisor.status(each, check_health=check_health)) for each in names]
 
     @_tool(tools, DESTRUCTIVE)
-    def restart_service(name: str, dry_run: bool = False) -> dict[str, Any]:
+    def restart_service(name: str, dry_run: bool = False) -> dict[str, object]:
         """Stop a supervised service (if running) and start it again, waiting for its health check.
         With dry_run, return its current status and the command that would run."""
         from mahavishnu.errors import InvalidInputError

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_argv
 from mahavishnu.environments.mcp_servers.file_formats import CODECS, NewEntry
@@ -23,7 +22,7 @@ from mahavishnu.environments.mcp_servers.locations import (
 )
 from mahavishnu.environments.mcp_servers.model import TOOLS, TRANSPORTS, McpServer
 from mahavishnu.environments.mcp_servers.options import parse_tools
-from mahavishnu.environments.mcp_servers.shapes import SHAPES
+from mahavishnu.environments.mcp_servers.shapes import SHAPES, RawEntry
 from mahavishnu.environments.mcp_servers.state import (
     changed_by_hand,
     forget,
@@ -35,6 +34,7 @@ from mahavishnu.environments.mcp_servers.state import (
 from mahavishnu.environments.scopes import parse_scope
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, NotFoundError, ProtocolMismatchError
 from mahavishnu.files import safe_write, transaction
+from mahavishnu.json_types import JSONObject
 
 __all__ = ["McpChange", "McpResult", "add_server", "install_self", "remove_server", "sync_server"]
 
@@ -176,13 +176,8 @@ def remove_server(
         raise NotFoundError(f"no MCP server '{name}' at {scope} scope ({reasons})")
     state = load_state()
     records = [record_of(state, loc, name) for loc in targets]
-    theirs = [loc for loc, record in zip(targets, records, strict=True) if record is None]
-    if theirs and not force:
-        where = ", ".join(loc.label() for loc in theirs)
-        raise InvalidInputError(
-            f"'{name}' in {where} is your own MCP server (Mahavishnu did not add it): nothing was removed",
-            hint="Pass --force to remove it anyway.",
-        )
+    if not force:
+        _refuse_theirs(name, [loc for loc, record in zip(targets, records, strict=True) if record is None])
     # one Mahavishnu added and someone changed since is removed on request; the result says so
     by_hand = [
         changed_by_hand(record, _current(loc, name)) for loc, record in zip(targets, records, strict=True)
@@ -193,11 +188,24 @@ def remove_server(
         if not dry_run:
             forget(loc, name)
         diff = _removal_diff(loc, name, change) if dry_run else ""
-        reason = "Mahavishnu added it; it was changed by hand since" if hand else ""
-        if record is None:
-            reason = "Mahavishnu did not add it; removed with --force"
-        result.changes.append(_change(loc, name, "removed", diff=diff, reason=reason))
+        result.changes.append(_change(loc, name, "removed", diff=diff, reason=_removal_reason(record, hand)))
     return result
+
+
+def _refuse_theirs(name: str, theirs: list[Location]) -> None:
+    """A server Mahavishnu did not add is removed only with ``force``: else nothing is, anywhere."""
+    if theirs:
+        where = ", ".join(loc.label() for loc in theirs)
+        raise InvalidInputError(
+            f"'{name}' in {where} is your own MCP server (Mahavishnu did not add it): nothing was removed",
+            hint="Pass --force to remove it anyway.",
+        )
+
+
+def _removal_reason(record: JSONObject | None, changed_by_hand: bool) -> str:
+    if record is None:
+        return "Mahavishnu did not add it; removed with --force"
+    return "Mahavishnu added it; it was changed by hand since" if changed_by_hand else ""
 
 
 # -- which files ---------------------------------------------------------------------------------
@@ -273,25 +281,35 @@ def _put_all(
 ) -> McpResult:
     planned = _plan_puts(server, targets, result, replace=replace)
     secrets = server.shown_secrets()
-    if any(put.loc.scope == "project" for put in planned) and secrets:
+    to_project = any(put.loc.scope == "project" for put in planned)
+    if to_project and secrets:
         result.warnings.append("secret-looking values go into a project file, which is often committed")
     edits = [_put_edit(put, server) for put in planned]
     changes = _apply(edits, result.dry_run, backups)
     written = [str(put.loc.path) for put, change in zip(planned, changes, strict=True) if change.changed]
-    if secrets and warn_plaintext and written and not any(put.loc.scope == "project" for put in planned):
-        verb = "would be" if result.dry_run else "is" if len(secrets) == 1 else "are"
-        files = ", ".join(dict.fromkeys(written))  # Claude's user and local maps share one file
-        result.warnings.append(f"{', '.join(secrets)} {verb} stored in plaintext in {files}")
+    if secrets and warn_plaintext and written and not to_project:
+        result.warnings.append(_plaintext_warning(secrets, written, dry_run=result.dry_run))
     for put, change in zip(planned, changes, strict=True):
-        before = CODECS[put.loc.tool].servers(change.before, put.loc) if change.before else {}
-        action = "updated" if server.name in before else "added"
-        if not change.changed:
-            action = "unchanged"
-        elif not result.dry_run:
-            remember(put.loc, server, None if put.managed else put.created_from)
-        diff = change.diff(server.secret_values()) if result.dry_run else ""
-        result.changes.append(_change(put.loc, server.name, action, diff=diff))
+        _record_put(server, put, change, result)
     return result
+
+
+def _plaintext_warning(secrets: Sequence[str], written: list[str], *, dry_run: bool) -> str:
+    verb = "would be" if dry_run else "is" if len(secrets) == 1 else "are"
+    files = ", ".join(dict.fromkeys(written))  # Claude's user and local maps share one file
+    return f"{', '.join(secrets)} {verb} stored in plaintext in {files}"
+
+
+def _record_put(server: McpServer, put: _Put, change: safe_write.Change, result: McpResult) -> None:
+    """What the put did, in ``result`` (and, once written, in the state file)."""
+    before = CODECS[put.loc.tool].servers(change.before, put.loc) if change.before else {}
+    action = "updated" if server.name in before else "added"
+    if not change.changed:
+        action = "unchanged"
+    elif not result.dry_run:
+        remember(put.loc, server, None if put.managed else put.created_from)
+    diff = change.diff(server.secret_values()) if result.dry_run else ""
+    result.changes.append(_change(put.loc, server.name, action, diff=diff))
 
 
 def _plan_puts(server: McpServer, targets: list[Location], result: McpResult, *, replace: bool) -> list[_Put]:
@@ -322,7 +340,7 @@ def _put_edit(put: _Put, server: McpServer) -> FileEdit:
     loc = put.loc
     shape, codec = SHAPES[loc.tool], CODECS[loc.tool]
 
-    def same_kind(raw: dict[str, Any]) -> bool:
+    def same_kind(raw: RawEntry) -> bool:
         return shape.parse(server.name, raw).transport == server.transport
 
     entry = NewEntry(server.name, shape.native(server), shape.owned, same_kind)
@@ -352,7 +370,7 @@ def _current(loc: Location, name: str) -> McpServer | None:
     return SHAPES[loc.tool].parse(name, raw) if isinstance(raw, dict) else None
 
 
-def _created_from(record: dict[str, Any] | None) -> int | None:
+def _created_from(record: JSONObject | None) -> int | None:
     """The first container the recorded put created, so the removal can take it away again."""
     value = (record or {}).get("created_from")
     return value if isinstance(value, int) else None

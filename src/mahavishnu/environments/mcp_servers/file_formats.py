@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import tomllib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
 
 import tomlkit
 from tomlkit.items import InlineTable, Table
 from tomlkit.toml_document import TOMLDocument
 
 from mahavishnu.environments.mcp_servers.locations import Location
+from mahavishnu.environments.mcp_servers.shapes import NativeEntry, RawEntry
 from mahavishnu.environments.mcp_servers.toml_sections import drop_sections, sections
 from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.files.json_document import JsonDocument
@@ -32,14 +32,14 @@ class NewEntry:
     same kind of server (then only the owned keys change; timeouts, trust, cwd ... stay)."""
 
     name: str
-    fields: dict[str, Any]
+    fields: NativeEntry
     owned: frozenset[str]
-    same_kind: Callable[[dict[str, Any]], bool]
+    same_kind: Callable[[RawEntry], bool]
 
 
 class Codec(ABC):
     @abstractmethod
-    def servers(self, text: str | None, loc: Location) -> dict[str, Any]:
+    def servers(self, text: str | None, loc: Location) -> Mapping[str, object]:
         """The map of servers as plain data ({} when the file or the map is missing)."""
 
     @abstractmethod
@@ -63,7 +63,7 @@ class _JsonCodec(Codec):
     def _doc(self, text: str | None, loc: Location) -> JsonDocument:
         return JsonDocument.parse(text or "", source=str(loc.path), comments=self.comments)
 
-    def servers(self, text: str | None, loc: Location) -> dict[str, Any]:
+    def servers(self, text: str | None, loc: Location) -> Mapping[str, object]:
         return _server_map(self._doc(text, loc).get(loc.keys), loc)
 
     def put(self, text: str | None, loc: Location, entry: NewEntry) -> tuple[str, int | None]:
@@ -115,7 +115,7 @@ class _TomlCodec(Codec):
 
         return codex.parse(text, loc.path)
 
-    def servers(self, text: str | None, loc: Location) -> dict[str, Any]:
+    def servers(self, text: str | None, loc: Location) -> Mapping[str, object]:
         value = self._doc(text, loc).unwrap().get(loc.keys[0])
         return _server_map(value, loc)
 
@@ -153,7 +153,8 @@ class _TomlCodec(Codec):
             _server_map(table, loc)  # raises: not a table
             raise AssertionError("unreachable")
         current = table.get(entry.name)
-        if isinstance(current, dict) and entry.same_kind(_unwrap(current)):
+        unwrapped = _unwrap(current)  # a tomlkit table's plain dict
+        if isinstance(current, dict) and isinstance(unwrapped, dict) and entry.same_kind(unwrapped):
             _merge_toml_entry(current, entry, inline_maps=inline_maps)
         elif isinstance(table, InlineTable):
             table[entry.name] = _toml_entry(entry.fields, inline=True)
@@ -210,17 +211,17 @@ class _TomlCodec(Codec):
             raise InvalidConfigFileError("refusing to write a config.toml whose mcp_servers is not a table")
 
 
-def _toml_data(text: str | None, loc: Location) -> dict[str, Any]:
+def _toml_data(text: str | None, loc: Location) -> dict[str, object]:
     try:
         return tomllib.loads(text or "")
     except tomllib.TOMLDecodeError as exc:
         raise InvalidConfigFileError(f"invalid TOML in {loc.path}: {exc}") from exc
 
 
-def _reads_as(text: str, wanted: dict[str, Any], key: str) -> bool:
+def _reads_as(text: str, wanted: Mapping[str, object], key: str) -> bool:
     """``text`` is TOML holding exactly ``wanted`` (an empty map of servers counting as none)."""
 
-    def normal(data: dict[str, Any]) -> dict[str, Any]:
+    def normal(data: Mapping[str, object]) -> dict[str, object]:
         return {k: v for k, v in data.items() if not (k == key and v == {})}
 
     try:
@@ -246,7 +247,9 @@ def _drop_emptied_header(before: str, after: str, key: str) -> str:
     return after if dropped is None else dropped
 
 
-def _merge_toml_entry(current: Any, entry: NewEntry, *, inline_maps: bool = False) -> None:
+def _merge_toml_entry(
+    current: MutableMapping[str, object], entry: NewEntry, *, inline_maps: bool = False
+) -> None:
     """Change only the owned keys of an entry, and only those whose value differs (keeps layout)."""
     for key in sorted(entry.owned & (set(current.keys()) - entry.fields.keys())):
         del current[key]
@@ -258,11 +261,11 @@ def _merge_toml_entry(current: Any, entry: NewEntry, *, inline_maps: bool = Fals
             current[key] = _toml_value(value, inline=inline)
 
 
-def _unwrap(value: Any) -> Any:
+def _unwrap(value: object) -> object:
     return value.unwrap() if hasattr(value, "unwrap") else value
 
 
-def _toml_value(value: Any, *, inline: bool) -> Any:
+def _toml_value(value: object, *, inline: bool) -> object:
     if isinstance(value, dict):
         container = tomlkit.inline_table() if inline else tomlkit.table()
         for key, item in value.items():
@@ -271,7 +274,9 @@ def _toml_value(value: Any, *, inline: bool) -> Any:
     return value
 
 
-def _toml_entry(fields: dict[str, Any], *, inline: bool, inline_maps: bool = False) -> Table | InlineTable:
+def _toml_entry(
+    fields: Mapping[str, object], *, inline: bool, inline_maps: bool = False
+) -> Table | InlineTable:
     """A new ``[mcp_servers.<name>]`` table laid out as ``codex mcp add`` writes it (env as a sub-table)."""
     container: Table | InlineTable = tomlkit.inline_table() if inline else tomlkit.table()
     for key, value in fields.items():
@@ -281,7 +286,7 @@ def _toml_entry(fields: dict[str, Any], *, inline: bool, inline_maps: bool = Fal
     return container
 
 
-def _server_map(value: Any, loc: Location) -> dict[str, Any]:
+def _server_map(value: object, loc: Location) -> Mapping[str, object]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -300,7 +305,7 @@ def _first_missing(exists: Callable[[int], bool], depth: int) -> int | None:
     return None
 
 
-def _hollow(value: Any) -> bool:
+def _hollow(value: object) -> bool:
     """An object holding nothing but empty objects (what a ``put`` creates, emptied again)."""
     return isinstance(value, dict) and all(_hollow(item) for item in value.values())
 

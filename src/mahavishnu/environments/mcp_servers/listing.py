@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mahavishnu.environments.mcp_servers.file_formats import CODECS
 from mahavishnu.environments.mcp_servers.locations import Location, location, locations
@@ -29,17 +29,17 @@ class Registered:
     managed: bool  # written by Mahavishnu, and still as it wrote it
     changed_by_hand: bool = False  # written by Mahavishnu, then changed by someone: theirs now
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         where = {"tool": self.tool, "scope": self.scope, "path": self.path, "managed": self.managed}
         return {**where, "changed_by_hand": self.changed_by_hand, **self.server.to_dict(masked=True)}
 
 
-def servers_at(loc: Location) -> dict[str, Any]:
+def servers_at(loc: Location) -> Mapping[str, object]:
     """The map of servers in the file on disk, as plain data."""
     return CODECS[loc.tool].servers(safe_write.read_text(loc.path), loc)
 
 
-def parse_entry(tool: str, name: str, raw: Any) -> McpServer:
+def parse_entry(tool: str, name: str, raw: object) -> McpServer:
     """An entry as the model; one that is not even an object reads as an empty one."""
     return SHAPES[tool].parse(name, raw if isinstance(raw, dict) else {})
 

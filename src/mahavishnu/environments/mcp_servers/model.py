@@ -6,7 +6,6 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.masking import AUTH_SCHEMES, is_secret, mask_args, mask_value
@@ -124,7 +123,7 @@ class McpServer:
             f"{lead}{masked}" for lead, masked, value in [*env, *headers, *args, *url] if masked != value
         )
 
-    def to_dict(self, *, masked: bool = True) -> dict[str, Any]:
+    def to_dict(self, *, masked: bool = True) -> dict[str, object]:
         hide = masked_value if masked else (lambda _key, value: value)
         return {
             "name": self.name,

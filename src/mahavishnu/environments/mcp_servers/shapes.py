@@ -11,11 +11,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Mapping
+from typing import TypeAlias, TypeVar
 
 from mahavishnu.environments.mcp_servers.model import TRANSPORTS, McpServer
 
-__all__ = ["SHAPES", "Shape"]
+__all__ = ["SHAPES", "NativeEntry", "Shape"]
+
+#: An entry as an assistant's ``mcp add`` writes it.
+NativeEntry: TypeAlias = dict[str, str | list[str] | dict[str, str] | None]
+#: An entry as read from a file (JSON or TOML): anything may be in it.
+RawEntry: TypeAlias = Mapping[str, object]
+_V = TypeVar("_V")
 
 
 class Shape(ABC):
@@ -24,23 +31,23 @@ class Shape(ABC):
     transports: tuple[str, ...] = TRANSPORTS
 
     @abstractmethod
-    def native(self, server: McpServer) -> dict[str, Any]:
+    def native(self, server: McpServer) -> NativeEntry:
         """The entry as this assistant's own ``mcp add`` writes it."""
 
     @abstractmethod
-    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+    def parse(self, name: str, raw: RawEntry) -> McpServer:
         """The entry as the model, the way this assistant reads it."""
 
 
 class _ClaudeShape(Shape):
     owned = frozenset({"type", "command", "args", "env", "url", "headers"})
 
-    def native(self, server: McpServer) -> dict[str, Any]:
+    def native(self, server: McpServer) -> NativeEntry:
         if server.transport == "stdio":
             return {"type": "stdio", "command": server.command, "args": list(server.args), "env": server.env}
         return {"type": server.transport, "url": server.url, **_nonempty("headers", server.headers)}
 
-    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+    def parse(self, name: str, raw: RawEntry) -> McpServer:
         kind = raw.get("type") or ("stdio" if "command" in raw else "http")
         return _server_from(name, str(kind), raw, headers_key="headers")
 
@@ -49,12 +56,12 @@ class _CodexShape(Shape):
     owned = frozenset({"command", "args", "env", "url", "http_headers"})
     transports = ("stdio", "http")  # Codex speaks streamable HTTP only
 
-    def native(self, server: McpServer) -> dict[str, Any]:
+    def native(self, server: McpServer) -> NativeEntry:
         if server.transport == "stdio":
             return _stdio_without_empties(server)
         return {"url": server.url, **_nonempty("http_headers", server.headers)}
 
-    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+    def parse(self, name: str, raw: RawEntry) -> McpServer:
         return _server_from(name, "http" if "url" in raw else "stdio", raw, headers_key="http_headers")
 
 
@@ -63,13 +70,13 @@ class _QwenShape(Shape):
 
     owned = frozenset({"type", "command", "args", "env", "url", "httpUrl", "headers", "tcp"})
 
-    def native(self, server: McpServer) -> dict[str, Any]:
+    def native(self, server: McpServer) -> NativeEntry:
         if server.transport == "stdio":
             return _stdio_without_empties(server)
         key = "httpUrl" if server.transport == "http" else "url"
         return {key: server.url, **_nonempty("headers", server.headers)}
 
-    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+    def parse(self, name: str, raw: RawEntry) -> McpServer:
         if "httpUrl" in raw:
             return _server_from(name, "http", raw, url_key="httpUrl")
         kind = "sse" if "url" in raw else "ws" if "tcp" in raw else "stdio"
@@ -82,12 +89,12 @@ class _GeminiShape(Shape):
 
     owned = frozenset({"type", "command", "args", "env", "url", "httpUrl", "headers", "tcp"})
 
-    def native(self, server: McpServer) -> dict[str, Any]:
+    def native(self, server: McpServer) -> NativeEntry:
         if server.transport == "stdio":
             return _stdio_without_empties(server)
         return {"url": server.url, "type": server.transport, **_nonempty("headers", server.headers)}
 
-    def parse(self, name: str, raw: dict[str, Any]) -> McpServer:
+    def parse(self, name: str, raw: RawEntry) -> McpServer:
         if "httpUrl" in raw:
             return _server_from(name, "http", raw, url_key="httpUrl")
         if "url" in raw:
@@ -95,17 +102,17 @@ class _GeminiShape(Shape):
         return _server_from(name, "ws" if "tcp" in raw else "stdio", raw)
 
 
-def _stdio_without_empties(server: McpServer) -> dict[str, Any]:
+def _stdio_without_empties(server: McpServer) -> NativeEntry:
     """``command`` plus ``args`` and ``env`` only when they hold something (Codex, Qwen, Gemini)."""
     return {"command": server.command, **_nonempty("args", list(server.args)), **_nonempty("env", server.env)}
 
 
-def _nonempty(key: str, value: Any) -> dict[str, Any]:
+def _nonempty(key: str, value: _V) -> dict[str, _V]:
     return {key: value} if value else {}
 
 
 def _server_from(
-    name: str, transport: str, raw: dict[str, Any], *, url_key: str = "url", headers_key: str = "headers"
+    name: str, transport: str, raw: RawEntry, *, url_key: str = "url", headers_key: str = "headers"
 ) -> McpServer:
     if transport == "stdio":
         args = raw.get("args")
@@ -122,7 +129,7 @@ def _server_from(
     )
 
 
-def _strings(value: Any) -> dict[str, str]:
+def _strings(value: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 

@@ -13,12 +13,12 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from mahavishnu import paths
 from mahavishnu.environments.mcp_servers.locations import Location
 from mahavishnu.environments.mcp_servers.model import McpServer
 from mahavishnu.files import safe_write
+from mahavishnu.json_types import JSONObject
 
 __all__ = [
     "Records",
@@ -32,7 +32,7 @@ __all__ = [
     "state_path",
 ]
 
-Records = dict[str, dict[str, Any]]  # record key -> record
+Records = dict[str, JSONObject]  # record key -> record
 
 
 def state_path() -> Path:
@@ -44,7 +44,7 @@ def load_state() -> Records:
     return _records(safe_write.read_text(state_path()))
 
 
-def record_of(state: Records, loc: Location, name: str) -> dict[str, Any] | None:
+def record_of(state: Records, loc: Location, name: str) -> JSONObject | None:
     """The record of an entry Mahavishnu wrote; None for one it did not."""
     return state.get(_record_key(loc.key, name))
 
@@ -55,13 +55,13 @@ def fingerprint(server: McpServer) -> str:
     return "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def changed_by_hand(record: dict[str, Any] | None, server: McpServer | None) -> bool:
+def changed_by_hand(record: JSONObject | None, server: McpServer | None) -> bool:
     """Mahavishnu wrote this entry, and it has been changed since (an old record cannot tell: no)."""
     digest = (record or {}).get("fingerprint")
     return isinstance(digest, str) and server is not None and digest != fingerprint(server)
 
 
-def owned(record: dict[str, Any] | None, server: McpServer | None) -> bool:
+def owned(record: JSONObject | None, server: McpServer | None) -> bool:
     """Mahavishnu wrote this entry and it is still as written: it may be updated or replaced."""
     return record is not None and not changed_by_hand(record, server)
 
@@ -95,7 +95,10 @@ def _update_state(change: Callable[[Records], None]) -> None:
     def transform(text: str | None) -> str:
         index = _records(text)
         change(index)
-        body = {"version": 1, "servers": sorted(index.values(), key=lambda r: (r["location"], r["name"]))}
+        body = {
+            "version": 1,
+            "servers": sorted(index.values(), key=lambda r: (str(r["location"]), str(r["name"]))),
+        }
         return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
     # 0600: a fingerprint covers env and header values, so it is kept as private as the configs
@@ -108,7 +111,11 @@ def _records(text: str | None) -> Records:
     except ValueError:
         data = {}  # a damaged state file only means we forget what we added; never fail on it
     records = data.get("servers", []) if isinstance(data, dict) else []
-    return {_record_key(r["location"], r["name"]): r for r in records if isinstance(r, dict) and "name" in r}
+    return {
+        _record_key(str(r["location"]), str(r["name"])): r
+        for r in records
+        if isinstance(r, dict) and "name" in r
+    }
 
 
 def _record_key(location_key: str, name: str) -> str:
