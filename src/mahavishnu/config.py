@@ -88,6 +88,9 @@ class MemorySettings(BaseModel):
     # Embedded store: a full-text query matches its rarest terms while their postings fit this budget
     # (0: every term). Bounds text-search cost on large stores; measured in benchmarks/scifact.py.
     text_posting_budget: int = Field(default=10_000, ge=0)
+    # The memory daemon (memory/loop/daemon.py) exits after this long without a request, freeing
+    # its memory; the next memory command starts it again. 0: it runs until stopped.
+    daemon_idle_seconds: float = Field(default=300.0, ge=0)
 
 
 class RecallSettings(BaseModel):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -227,11 +229,42 @@ def _hits_table(hits: list[SearchHit]) -> None:
 
 @app.command("daemon")
 def daemon_cmd() -> None:
-    """Run the warm memory daemon in the foreground (Unix socket, no port). The supervised service
-    `mahavishnu-memory` runs this: `mahavishnu service start mahavishnu-memory`."""
+    """Run the warm memory daemon in the foreground (Unix socket, no port) until stopped, or until
+    idle for `memory.daemon_idle_seconds`. The supervised service `mahavishnu-memory` runs this:
+    `mahavishnu service start mahavishnu-memory`; a second daemon exits at once."""
     from mahavishnu.memory.loop.daemon import serve
 
-    serve()
+    serve(release=_released_when_idle)
+
+
+@contextmanager
+def _released_when_idle() -> Iterator[bool]:
+    """The memory daemon's idle exit, as the supervisor sees it: the service's lock is held while
+    the daemon closes (a `service start` meanwhile waits, then starts a fresh one), then its PID
+    file goes and it is marked idle (no crash; clients start it again). False, and the daemon
+    stays, while a `service` command holds the lock."""
+    import os
+
+    from mahavishnu.config import Settings, load_settings
+    from mahavishnu.errors import MahavishnuError, ServiceError
+    from mahavishnu.memory.loop.daemon import SERVICE
+    from mahavishnu.services.supervisor import Supervisor
+
+    try:
+        settings = load_settings()
+    except MahavishnuError:  # (settings broken meanwhile: the lock and the files need none of them)
+        settings = Settings.model_construct()
+    supervisor = Supervisor(settings)
+    with ExitStack() as held:
+        try:
+            held.enter_context(supervisor.locked(SERVICE, wait=False))
+        except ServiceError:
+            yield False
+            return
+        yield True
+        seconds = settings.memory.daemon_idle_seconds
+        note = f"exited after {seconds:g} s idle; started again on demand"
+        supervisor.exited_idle(SERVICE, os.getpid(), note)
 
 
 @app.command("list")

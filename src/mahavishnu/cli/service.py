@@ -240,7 +240,8 @@ def _run_each(name: str, action: str, as_json: bool) -> None:
 
 def _names_to(action: str, name: str, supervisor: Supervisor) -> list[str]:
     """The services `start NAME` or `restart NAME` acts on: `start all` starts every declared one,
-    `restart all` those that run or are meant to run (one stopped on purpose stays stopped)."""
+    `restart all` those that run or are meant to run (one stopped on purpose stays stopped, one that
+    exited when idle is started by its clients when they need it)."""
     from mahavishnu.services import definitions
 
     if name != "all":
@@ -249,7 +250,9 @@ def _names_to(action: str, name: str, supervisor: Supervisor) -> list[str]:
     if action == "start":
         return declared
     return [
-        n for n in declared if supervisor.state(n).desired != "stopped" or supervisor.pid_path(n).exists()
+        n
+        for n in declared
+        if supervisor.state(n).desired not in ("stopped", "idle") or supervisor.pid_path(n).exists()
     ]
 
 
@@ -294,7 +297,10 @@ def _print_tail(exc: ServiceStartError) -> None:
 
 
 def _running_names(supervisor: Supervisor) -> list[str]:
-    return [n for n in supervisor.names() if supervisor.pid_path(n).exists()]
+    """What `stop all` stops: what runs, and what its clients would start on demand (the memory
+    daemon after an idle exit), so that it stays stopped too."""
+    names = supervisor.names()
+    return [n for n in names if supervisor.pid_path(n).exists() or supervisor.state(n).desired == "idle"]
 
 
 def _duration(seconds: float | None) -> str | None:

@@ -93,10 +93,13 @@ class PidRecord:
 
 @dataclass
 class ServiceState:
-    desired: str = "stopped"  # running | stopped | failed (gave up restarting)
+    # running | stopped | failed (gave up restarting) | idle (exited on its own when idle: its
+    # clients start it again on demand, see ``exited_idle``)
+    desired: str = "stopped"
     restarts: int = 0
     restart_times: list[float] = field(default_factory=list)  # automatic restarts, for the window
     last_error: str | None = None
+    stopped_by_user: bool = False  # `service stop`: nothing starts it on demand until a start
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,7 @@ class Supervisor:
             self._stop_locked(name, self._stop_timeout(spec))
             state = self.state(name)
             state.restarts += 1
+            state.stopped_by_user = False
             if reason in ("exited", "unhealthy"):
                 state.restart_times = [*state.restart_times[-50:], time.time()]
             try:
@@ -410,9 +414,21 @@ class Supervisor:
         with self.locked(name):
             stopped = self._stop_locked(name, timeout)
             state = self.state(name)
-            state.desired = "stopped"
+            state.desired, state.stopped_by_user = "stopped", True
             self.save_state(name, state)
             return stopped
+
+    def exited_idle(self, name: str, pid: int, note: str) -> None:
+        """A service that leaves on its own when idle (the memory daemon) says so, holding
+        ``locked(name)``: its PID file goes if it names ``pid``, and it is marked ``idle`` (not
+        meant to run, not stopped by the user), so neither ``status`` nor ``watch`` takes the exit
+        for a crash and its clients may start it again."""
+        record = PidRecord.read(self.pid_path(name))
+        if record is not None and record.pid == pid:
+            self.pid_path(name).unlink(missing_ok=True)
+        state = self.state(name)
+        state.desired, state.last_error, state.stopped_by_user = "idle", note, False
+        self.save_state(name, state)
 
     def _stop_locked(self, name: str, timeout: float) -> Stopped:
         record = PidRecord.read(self.pid_path(name))

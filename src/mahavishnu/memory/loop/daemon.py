@@ -23,6 +23,15 @@ and serves it only when its own key there is the same (same files, same variable
 with the environment of whoever started it), else the client does the work itself. It keeps one
 store open per memory configuration.
 
+One daemon, and it goes away: a daemon holds an exclusive lock (``flock`` on ``memory.lock``
+beside the socket) from before it warms the store until it exits, so a second one started at the
+same time exits at once (status 1, one line). It exits after ``memory.daemon_idle_seconds`` without
+a request (pings do not count; a capture under way does), freeing its memory; ``serve``'s
+``release`` then has the supervisor drop its PID file and mark it ``idle``, so the exit is no crash
+and the next client starts it again. One the user stopped (``mahavishnu service stop``) stays
+stopped: clients read the service's state and do the work themselves (``memory search`` says so
+once, on stderr; the hooks never do), until ``service start`` or ``memory daemon``.
+
 Safety: the socket is created 0600 inside a 0700 directory, no network port; a peer of another
 user is refused (``SO_PEERCRED``); each request is read in its own thread within a deadline and
 answered in turn by the main thread, captures by a capture thread of their own (an import of a
@@ -50,6 +59,7 @@ from mahavishnu import paths
 if TYPE_CHECKING:  # (the server's modules: a client imports only what it needs)
     import queue
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
 
     from mahavishnu.config import Settings
     from mahavishnu.memory.core.store import MemoryStore
@@ -65,6 +75,12 @@ REQUEST_SECONDS = 10.0  # the server's deadline for reading a request and writin
 RECALL_SECONDS = 1.0
 _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
 _START_MARKER_SECONDS = 60.0
+#: The ops the assistants' hooks send: their stdout is the hook's JSON and nothing is said on stderr.
+HOOK_OPS = frozenset({"context", "capture"})
+STOPPED_NOTE = (
+    "the memory daemon is stopped (`mahavishnu service stop`): memory commands run in-process; "
+    "`mahavishnu service start mahavishnu-memory` starts it again"
+)
 
 
 # -- where ----------------------------------------------------------------------------------------
@@ -78,6 +94,22 @@ def socket_path() -> Path:
 
     digest = hashlib.sha256(os.fsencode(paths.data_dir())).hexdigest()[:16]
     return Path(os.environ.get("TMPDIR") or "/tmp") / f"mahavishnu-{os.getuid()}" / f"{digest}.sock"
+
+
+def _service_state_path() -> Path:
+    """The service's state file, ``services/supervisor.py``'s ``NAME.state.json`` (the supervisor
+    sits above memory/: its path is spelled here, for a client that reads only this file)."""
+    return paths.data_dir() / "services" / f"{SERVICE}.state.json"
+
+
+def stopped_by_user() -> bool:
+    """Whether the user stopped the service (``service stop``): then no client starts it, only an
+    explicit start does. No state, an idle exit or a start that failed is no stop."""
+    try:
+        data = json.loads(_service_state_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("desired") == "stopped" and data.get("stopped_by_user") is True
 
 
 def _private_dir(directory: Path) -> None:
@@ -145,10 +177,31 @@ def ask(
     owns it), and ``on_silence(timeout)`` is called so the caller can say so."""
     answer, why = _request(op, args, timeout)
     if why == "down" or (why == "broken" and ping(timeout=min(timeout, 1.0)) is None):
-        start_in_background()
+        if not stopped_by_user():
+            start_in_background()
+        elif op not in HOOK_OPS:  # (a hook prints its JSON and nothing else)
+            _say_stopped_once()
     elif why == "silent" and on_silence is not None:
         on_silence(timeout)
     return answer
+
+
+def _say_stopped_once() -> None:
+    """Say on stderr, once per stop, that the daemon is stopped and commands run in-process: a
+    marker beside the socket, newer than the service's state file, means it was said."""
+    marker = socket_path().with_suffix(".stopped-said")
+    try:
+        stopped = _service_state_path().stat().st_mtime_ns
+        if marker.stat().st_mtime_ns >= stopped:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    sys.stderr.write(STOPPED_NOTE + "\n")
+    with contextlib.suppress(OSError, ValueError):
+        _private_dir(marker.parent)
+        marker.touch()
 
 
 def _exchange(path: Path, message: dict[str, Any], timeout: float) -> Any:
@@ -211,7 +264,7 @@ def start_in_background() -> bool:
     per home, so a burst of hooks starts one. True when an attempt was launched."""
     import subprocess
 
-    if not enabled():
+    if not enabled() or stopped_by_user():
         return False
     marker = socket_path().with_name("memory.starting")
     try:
@@ -254,6 +307,12 @@ class Daemon:
         self.writers: dict[str, MemoryStore] = {}
         self.code = _code_stamp()
         self.lock: threading.RLock = threading.RLock()
+        self.last_request = time.monotonic()  # a ping does not count: a health check is no use
+        self.capturing = 0  # captures under way: never idle while one runs
+
+    def idle_for(self) -> float:
+        """Seconds since the last request (a ping is none); 0 while a capture runs."""
+        return 0.0 if self.capturing else time.monotonic() - self.last_request
 
     def handle(self, message: Any) -> dict[str, Any]:
         from mahavishnu.errors import MahavishnuError
@@ -265,6 +324,7 @@ class Daemon:
             return {"ok": True, "result": self.status()}
         if op not in _OPS:
             return {"ok": False, "fallback": f"unknown op {op!r}"}
+        self.last_request = time.monotonic()
         settings = self.settings_for(message.get("cwd"), message.get("settings_key"))
         if settings is None:
             return {"ok": False, "fallback": "settings"}
@@ -313,7 +373,7 @@ class Daemon:
     def store_for(self, settings: Settings) -> MemoryStore:
         from mahavishnu.memory.core.store import MemoryStore
 
-        name = settings.memory.model_dump_json()
+        name = _store_key(settings)
         with self.lock:
             store = self.stores.get(name)
             if store is None:
@@ -324,7 +384,7 @@ class Daemon:
         """The capture thread's store for ``settings``: its own connection, the reader's embedder."""
         from mahavishnu.memory.core.store import MemoryStore
 
-        name = settings.memory.model_dump_json()
+        name = _store_key(settings)
         with self.lock:
             store = self.writers.get(name)
             if store is None:
@@ -349,6 +409,11 @@ class Daemon:
     def outdated(self) -> bool:
         """The installed code changed under the running daemon (an upgrade): time to go."""
         return _code_stamp() != self.code
+
+
+def _store_key(settings: Settings) -> str:
+    """One store per memory configuration (the daemon's own idle time is none of the store's)."""
+    return settings.memory.model_dump_json(exclude={"daemon_idle_seconds"})
 
 
 def _search(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -392,68 +457,144 @@ WRITE_OPS = frozenset({"capture"})
 CAPTURE_NICENESS = 10
 
 
-def serve(path: Path | None = None) -> None:
-    """Run the daemon until SIGTERM/SIGINT: warm the default store, then bind and answer."""
+def serve(
+    path: Path | None = None,
+    *,
+    idle_seconds: float | None = None,
+    release: Callable[[], AbstractContextManager[bool]] | None = None,
+) -> str:
+    """Run the daemon until SIGTERM/SIGINT, or until idle: take the lock (a second daemon exits at
+    once), warm the default store, then bind and answer. Returns why it stopped: "signal",
+    "outdated" or "idle".
+
+    ``idle_seconds`` (default ``memory.daemon_idle_seconds``; 0: never) without a request ends it.
+    ``release`` (the supervisor's part, from the CLI) is entered when it has been idle that long:
+    it yields False when the daemon must stay (a ``service`` command holds the service right now),
+    else True and is left once the socket, the stores and the lock are gone (it then drops the PID
+    file), so a start that comes meanwhile waits for the exit and starts a fresh daemon."""
     import signal
 
     from mahavishnu.config import load_settings
 
     path = path or socket_path()
     _private_dir(path.parent)
-    if ping() is not None:
-        from mahavishnu.errors import ServiceError
-
-        raise ServiceError(f"a memory daemon already answers at {path}")
-    daemon = Daemon()
-    daemon.warm(load_settings())
-    path.unlink(missing_ok=True)  # left by a daemon that was killed
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_umask = os.umask(0o177)
+    held = _lock(path.with_suffix(".lock"), path)
     try:
-        listener.bind(str(path))
-    finally:
-        os.umask(old_umask)
-    os.chmod(path, 0o600)
-    bound = path.stat().st_ino
-    listener.listen(64)
+        if ping() is not None:  # (a daemon of a version without the lock)
+            from mahavishnu.errors import ServiceError
+
+            raise ServiceError(f"a memory daemon already answers at {path}")
+        settings = load_settings()
+        if idle_seconds is None:
+            idle_seconds = settings.memory.daemon_idle_seconds
+        daemon = Daemon()
+        daemon.warm(settings)
+    except BaseException:
+        os.close(held)
+        raise
+    return _listen(daemon, path, held, idle_seconds, release, signal)
+
+
+def _lock(lock: Path, path: Path) -> int:
+    """Hold ``lock`` (``flock``, exclusive) for the daemon's life and write our pid into it; when
+    another daemon holds it, a ServiceError that names it (one line: this one exits at once)."""
+    import fcntl
+
+    from mahavishnu.errors import ServiceError
+
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise ServiceError(f"another memory daemon (pid {holder}) already serves {path}", hint="") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _listen(
+    daemon: Daemon,
+    path: Path,
+    held: int,
+    idle_seconds: float,
+    release: Callable[[], AbstractContextManager[bool]] | None,
+    signal: Any,
+) -> str:
+    """Bind the socket and answer until a signal, an upgrade or ``idle_seconds`` without a request;
+    on the way out, the socket, the stores, then the lock ``held`` go, and last ``release`` is left."""
+    import queue
+    import threading
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    requests: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
+    captures: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
+    capturing = threading.Thread(target=_capture_thread, args=(daemon, captures), daemon=True)
     stopping: list[int] = []
+    bound: int | None = None
+    why = "signal"
 
     def stop(signum: int, _frame: Any) -> None:
         stopping.append(signum)
         with contextlib.suppress(OSError):
             listener.shutdown(socket.SHUT_RDWR)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"memory daemon {os.getpid()} listening on {path}", flush=True)
-    import queue
-    import threading
-
-    requests: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
-    captures: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
-    capturing = threading.Thread(target=_capture_thread, args=(daemon, captures), daemon=True)
-    capturing.start()
-    threading.Thread(target=_accept, args=(listener, requests, captures), daemon=True).start()
-    try:
-        while not stopping:
-            item = requests.get()
-            if item is None:  # the listener was shut down
-                break
-            message, conn = item
-            with conn:
-                _answer(daemon, conn, message)
-            if daemon.outdated():
-                print("the installed code changed: exiting so the next start runs it", flush=True)
-                break
-    finally:
-        listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_ino == bound:  # still ours, not a newer daemon's
-                path.unlink()
-        captures.put(None)  # the capture under way may finish its batch; the stores close after it
-        capturing.join(timeout=2.0)
-        daemon.close()
-        print(f"memory daemon {os.getpid()} stopped", flush=True)
+    with contextlib.ExitStack() as leaving:  # the supervisor's release, left after everything else
+        try:
+            path.unlink(missing_ok=True)  # left by a daemon that was killed (we hold the lock)
+            old_umask = os.umask(0o177)
+            try:
+                listener.bind(str(path))
+            finally:
+                os.umask(old_umask)
+            os.chmod(path, 0o600)
+            bound = path.stat().st_ino
+            listener.listen(64)
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+            idle = f", exits after {idle_seconds:g} s idle" if idle_seconds else ""
+            print(f"memory daemon {os.getpid()} listening on {path}{idle}", flush=True)
+            capturing.start()
+            threading.Thread(target=_accept, args=(listener, requests, captures), daemon=True).start()
+            daemon.last_request = time.monotonic()  # idle from now on, not from before the warm-up
+            while not stopping:
+                left = idle_seconds - daemon.idle_for() if idle_seconds else None
+                try:
+                    item = requests.get(timeout=max(left, 0.05) if left is not None else None)
+                except queue.Empty:
+                    if daemon.idle_for() < idle_seconds or not captures.empty():
+                        continue
+                    if release is not None and not leaving.enter_context(release()):
+                        daemon.last_request = time.monotonic()  # busy: look again after another wait
+                        continue
+                    why = "idle"
+                    print(f"idle for {idle_seconds:g} s: exiting (the next client starts it)", flush=True)
+                    break
+                if item is None:  # the listener was shut down
+                    break
+                message, conn = item
+                with conn:
+                    _answer(daemon, conn, message)
+                if daemon.outdated():
+                    print("the installed code changed: exiting so the next start runs it", flush=True)
+                    why = "outdated"
+                    break
+        finally:
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                if bound is not None and path.stat().st_ino == bound:  # ours, not a newer daemon's
+                    path.unlink()
+            if capturing.is_alive():
+                captures.put(None)  # the capture under way may finish its batch; the stores close after
+                capturing.join(timeout=2.0)
+            daemon.close()
+            os.close(held)  # a daemon started from now on may bind
+            print(f"memory daemon {os.getpid()} stopped", flush=True)
+    return why
 
 
 def _capture_thread(daemon: Daemon, captures: queue.Queue[tuple[Any, socket.socket] | None]) -> None:
@@ -468,8 +609,13 @@ def _capture_thread(daemon: Daemon, captures: queue.Queue[tuple[Any, socket.sock
         if item is None:
             return
         message, conn = item
-        with conn:
-            _answer(daemon, conn, message)
+        daemon.capturing += 1  # (only this thread changes it)
+        try:
+            with conn:
+                _answer(daemon, conn, message)
+        finally:
+            daemon.last_request = time.monotonic()
+            daemon.capturing -= 1
 
 
 def _accept(
