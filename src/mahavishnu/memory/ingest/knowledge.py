@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mahavishnu.errors import NotFoundError
+from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.backends.base import resolved
 from mahavishnu.memory.core.models import (
     Filters,
@@ -118,7 +119,7 @@ class KnowledgeHit:
         kept = [line for line in self.text.splitlines() if line.strip()][:lines]
         return "\n".join(kept)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "location": self.location,
             "repo_id": self.repo_id,
@@ -148,6 +149,17 @@ class _File:
         best = getattr(self, slot)
         if best is None or score > best:
             setattr(self, slot, score)
+
+    def note(self, leg: str, found: Ranked, memory: Memory, strong: bool) -> None:
+        """What one leg found of this file: a chunk (kept as its own evidence when ``strong``) or
+        the file's outline."""
+        self.size = max(self.size, _chunk_count(memory.metadata.get(FILE_CHUNKS)))
+        is_outline = bool(memory.metadata.get(OUTLINE_KEY))
+        self.add("text" if leg == "text" else ("outline" if is_outline else "chunk"), found.score)
+        if is_outline:
+            self.outline_id = found.id
+        elif strong:
+            self.chunks.setdefault(found.id, (leg == "text", -found.score))  # the vector legs come first
 
 
 def query_knowledge_base(
@@ -187,22 +199,22 @@ def _evidence(
     """Candidate files with their evidence; ``floor`` None keeps every file (text mode)."""
     best_text = max((r.score for r in legs.get("text", [])), default=0.0)
     files: dict[FileKey, _File] = defaultdict(_File)
+    for leg, memory, r in _found(legs, rows):
+        strong = floor is None or _strong(r.score, leg, floor, best_text)
+        files[(memory.repo_id, str(memory.metadata.get("path", "")))].note(leg, r, memory, strong)
+    if floor is None:
+        return dict(files)
+    return {key: f for key, f in files.items() if _relevant(f, floor, best_text)}
+
+
+def _found(legs: dict[str, list[Ranked]], rows: dict[int, Memory]) -> Iterator[tuple[str, Memory, Ranked]]:
+    """(leg, memory, its rank) of what each leg found, leg by leg, but what is no evidence."""
     for leg, ranked in legs.items():
         for r in ranked:
             memory = rows.get(r.id)
             if memory is None or (leg != "text" and memory.metadata.get(PENDING)):
                 continue  # a pending chunk's stand-in vector is no evidence
-            entry = files[(memory.repo_id, str(memory.metadata.get("path", "")))]
-            entry.size = max(entry.size, _chunk_count(memory.metadata.get(FILE_CHUNKS)))
-            is_outline = bool(memory.metadata.get(OUTLINE_KEY))
-            entry.add("text" if leg == "text" else ("outline" if is_outline else "chunk"), r.score)
-            if is_outline:
-                entry.outline_id = r.id
-            elif floor is None or _strong(r.score, leg, floor, best_text):
-                entry.chunks.setdefault(r.id, (leg == "text", -r.score))  # the vector legs come first
-    if floor is None:
-        return dict(files)
-    return {key: f for key, f in files.items() if _relevant(f, floor, best_text)}
+            yield leg, memory, r
 
 
 def _strong(score: float, leg: str, floor: float, best_text: float) -> bool:
@@ -219,7 +231,7 @@ def _relevant(entry: _File, floor: float, best_text: float) -> bool:
     return entry.text is not None and _strong(entry.text, "text", floor, best_text)
 
 
-def _chunk_count(value: Any) -> int:
+def _chunk_count(value: object) -> int:
     return value if isinstance(value, int) and value > 0 else 1
 
 
@@ -255,10 +267,10 @@ class RepoSummary:
     repo_path: str | None
     files: int
     chunks: int
-    last_run: dict[str, Any] | None
+    last_run: JSONObject | None
     pending: int = 0  # chunks searchable by text whose vector is not computed yet
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "repo_id": self.repo_id,
             "repo_path": self.repo_path,
@@ -274,7 +286,7 @@ def list_repos(store: MemoryStore) -> list[RepoSummary]:
     its chunks), and its latest run. A run still recorded as in progress whose process is gone
     (killed) shows as ``interrupted``: the next ingest marks it failed and resumes."""
     backend = store.backend
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, JSONObject] = {}  # by repo_id
     for run in backend.ingestions(limit=100_000):
         if run["repo_id"] not in latest and run_process_ended(run):
             run = {**run, "status": INTERRUPTED, "error": "the process ended before the run finished"}
@@ -285,7 +297,7 @@ def list_repos(store: MemoryStore) -> list[RepoSummary]:
         rows = backend.scan_metadata(filters, ["path", PENDING])
         run = latest[repo_id]
         files, pending = len({r[1][0] for r in rows}), sum(1 for r in rows if r[1][1])
-        out.append(RepoSummary(repo_id, run["repo_path"], files, len(rows), run, pending))
+        out.append(RepoSummary(repo_id, str(run["repo_path"]), files, len(rows), run, pending))
     return out
 
 

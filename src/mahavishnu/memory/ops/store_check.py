@@ -17,9 +17,10 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mahavishnu.errors import NotFoundError, StoreError
+from mahavishnu.json_types import JSONObject
 
 if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings
@@ -53,7 +54,7 @@ class CheckReport:
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         return f"{self.problems[0]}{more}" if self.problems else "ok"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {**asdict(self), "ok": self.ok}
 
 
@@ -73,19 +74,18 @@ def check_sqlite(
     read_only = not _writable(path)
     sql = f"PRAGMA {pragma}({max_problems})"
     try:
-        rows = _run(path, sql, immutable=False, deadline=deadline)
+        lines = _run(path, sql, immutable=False, deadline=deadline)
     except sqlite3.DatabaseError as exc:
         text = str(exc)
         if _is_read_only(text) and _can_check_immutable(path):
             # a WAL store in a directory this user may not write: its -shm cannot be created
             read_only = True
             try:
-                rows = _run(path, sql, immutable=True, deadline=deadline)
+                lines = _run(path, sql, immutable=True, deadline=deadline)
             except sqlite3.DatabaseError as again:
                 return _unreadable_or_damaged(path, pragma, str(again), read_only, deadline)
         else:
             return _unreadable_or_damaged(path, pragma, text, read_only, deadline)
-    lines = [str(row[0]) for row in rows]
     return CheckReport(str(path), pragma, [] if lines == ["ok"] else lines, read_only)
 
 
@@ -101,13 +101,14 @@ def quick_check_store(settings: MemorySettings) -> CheckReport | None:
     return check_sqlite(path, max_problems=5, time_limit=QUICK_CHECK_SECONDS)
 
 
-def _run(path: Path, sql: str, *, immutable: bool, deadline: float | None) -> list[Any]:
+def _run(path: Path, sql: str, *, immutable: bool, deadline: float | None) -> list[str]:
+    """The check's lines (its rows' one column)."""
     mode = "mode=ro&immutable=1" if immutable else "mode=ro"
     conn = sqlite3.connect(f"{path.absolute().as_uri()}?{mode}", uri=True)
     try:
         if deadline is not None:  # a true answer interrupts the statement ("interrupted")
             conn.set_progress_handler(lambda: time.monotonic() > deadline, 1_000)
-        return conn.execute(sql).fetchall()
+        return [str(row[0]) for row in conn.execute(sql).fetchall()]
     finally:
         conn.close()
 
