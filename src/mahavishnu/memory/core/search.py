@@ -227,14 +227,11 @@ class Fusion:
         cosines: Mapping[int, float],
         pairs: Mapping[int, float] | None,
     ) -> dict[int, float]:
-        cosine = {**cosines, **{r.id: r.score for r in vector}}
-        bm25 = {r.id: r.score for r in deep_text}
         union = list(dict.fromkeys([*(r.id for r in vector), *(r.id for r in text)]))
-        # A text candidate without a stored vector (none in a consistent store) takes the vector
-        # leg's lowest value, as fused_zscores does for any key a leg lacks.
-        vector_leg = {i: cosine[i] for i in union if i in cosine}
-        text_leg = {i: bm25.get(i, 0.0) for i in union}
-        legs = [(self.alpha, vector_leg), (1 - self.alpha, text_leg)]
+        legs = [
+            (self.alpha, _cosine_leg(union, vector, cosines)),
+            (1 - self.alpha, _bm25_leg(union, deep_text)),
+        ]
         if pairs is not None and self.proximity > 0:
             legs.append((self.proximity, {i: pairs.get(i, 0.0) for i in union}))
         return fused_zscores(legs)
@@ -256,6 +253,20 @@ class Fusion:
             for rank, r in enumerate(ranked, start=1):
                 scores[r.id] = scores.get(r.id, 0.0) + weight / (self.rrf_k + rank) / best
         return scores
+
+
+def _cosine_leg(union: list[int], vector: Sequence[Ranked], cosines: Mapping[int, float]) -> dict[int, float]:
+    """The cosine of each candidate that has one (the vector leg's, else those looked up). A text
+    candidate without a stored vector (none in a consistent store) takes the vector leg's lowest
+    value, as fused_zscores does for any key a leg lacks."""
+    cosine = {**cosines, **{r.id: r.score for r in vector}}
+    return {i: cosine[i] for i in union if i in cosine}
+
+
+def _bm25_leg(union: list[int], deep_text: Sequence[Ranked]) -> dict[int, float]:
+    """The BM25 score of each candidate (0 for one the text leg did not find)."""
+    bm25 = {r.id: r.score for r in deep_text}
+    return {i: bm25.get(i, 0.0) for i in union}
 
 
 def standardised(scores: Sequence[float]) -> tuple[list[float], float]:

@@ -107,16 +107,25 @@ def chunk_text(
             chunks.extend(Chunk(part, start + 1, start + 1) for part in parts)
             previous_end = end
             continue
-        first = start
-        if overlap and start > 0 and strengths[start] <= 1 and start == previous_end:
-            while first > 0 and measured.size(first - 1, start) <= overlap:
-                first -= 1
+        first = _overlap_start(
+            measured, start, overlap if strengths[start] <= 1 and start == previous_end else 0
+        )
         previous_end = end
         body = "".join(lines[first:end])
         if not body.strip():
             continue
         chunks.append(Chunk(body, first + 1, end))
     return chunks
+
+
+def _overlap_start(measured: _Lines, start: int, overlap: int) -> int:
+    """Where a chunk starting at line ``start`` begins once it repeats up to ``overlap`` of the lines
+    before it, whole lines (the caller passes 0 at a strong boundary: no repeat there)."""
+    first = start
+    if overlap and start > 0:
+        while first > 0 and measured.size(first - 1, start) <= overlap:
+            first -= 1
+    return first
 
 
 class _Lines:
