@@ -101,3 +101,18 @@ def test_after_switch_llm_claude_code_s_requests_are_the_profile_s_priced_at_its
         "daily"
     ][1:]
     assert row["model"] == "qwen3.7-max" and row["cost_usd"] == 1.2 and row["unpriced_requests"] == 0
+
+
+def test_a_report_splits_one_day_at_the_switch_made_that_day() -> None:
+    from mahavishnu.usage.pricing import Pricing
+    from mahavishnu.usage.records import UsageRecord
+    from mahavishnu.usage.report import build
+
+    day = 1_780_000_000.0
+    attribution = Attribution([Switch(day + 60, "claude", "qwen", None, "s1")], PROFILES)
+
+    def request(at: float) -> UsageRecord:
+        return UsageRecord("claude", f"k{at}", at, "claude-sonnet-4-5", 1000, 10, 0, 0, "s", "shop")
+
+    report = build([request(day), request(day + 120)], attribution, Pricing(), "daily", "provider")
+    assert [(line.group, line.unpriced_requests) for line in report.lines] == [("anthropic", 0), ("qwen", 1)]

@@ -89,6 +89,15 @@ class Attribution:
             return by_model(tool, model)
         return self._of_profile(tool, profile)
 
+    def era(self, tool: Tool, project: str | None, time: float) -> tuple[int, int]:
+        """How many switches of ``tool`` (in ``project``, and at user scope) came before ``time``:
+        two requests with the same era have the same provider."""
+        return self._count(tool, project, time) if project is not None else 0, self._count(tool, None, time)
+
+    def _count(self, tool: Tool, project: str | None, time: float) -> int:
+        timeline = self._timelines.get((tool, project))
+        return 0 if timeline is None else bisect_right(timeline[0], time)
+
     def _in_force(self, tool: Tool, project: str | None, time: float) -> str | None:
         timeline = self._timelines.get((tool, project))
         if timeline is None:

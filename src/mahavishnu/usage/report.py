@@ -16,8 +16,8 @@ from typing import Literal
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage import ledger
-from mahavishnu.usage.attribution import Attribution
-from mahavishnu.usage.pricing import Pricing
+from mahavishnu.usage.attribution import Attribution, Provider
+from mahavishnu.usage.pricing import Pricing, Rates
 from mahavishnu.usage.records import Tool, UsageRecord
 
 Period = Literal["daily", "monthly", "sessions"]
@@ -132,9 +132,16 @@ def build(
     totals = Line("total", "")
     unpriced: set[str] = set()
     day_of: dict[int, str] = {}  # local date per hour: one strftime per hour of records
+    # the provider and rates of (assistant, project, model, day, switches made before): looked up once
+    priced: dict[tuple[str, str | None, str, int, tuple[int, int]], tuple[Provider, Rates | None]] = {}
     for record in records:
-        provider = attribution.provider(record.tool, record.time, record.project, record.model)
-        rates = pricing.rates(provider, record.model, record.time)
+        era = attribution.era(record.tool, record.project, record.time)
+        where = (record.tool, record.project, record.model, int(record.time // 86_400), era)
+        known = priced.get(where)
+        if known is None:
+            provider = attribution.provider(record.tool, record.time, record.project, record.model)
+            known = priced[where] = (provider, pricing.rates(provider, record.model, record.time))
+        provider, rates = known
         cost = (
             None
             if rates is None
