@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -53,6 +53,7 @@ from mahavishnu.json_types import JSONArray, JSONMapping, JSONObject, JSONReadab
 
 if TYPE_CHECKING:
     from tomlkit import TOMLDocument
+    from tomlkit.items import Item
 
 Tool = Literal["claude", "codex", "qwen", "gemini"]
 TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
@@ -438,13 +439,12 @@ def _edit_codex_trust(
     document = codex.parse(text, config_path)  # a clear error naming the line, not a traceback
     hooks = document.get("hooks")
     state = hooks.get("state") if hooks is not None else None
-    moved = {moves[k]: state[k].unwrap() for k in moves if k in state} if state is not None else {}
+    moved = _moved_entries(state, moves)
     stale = _stale_trust(state, hooks_path, old, new)
     if not moved and not stale and _trusted_hashes(state, {*old, *new}) == new:
         return text or ""  # already as wanted: keep every byte
     if state is not None:
-        for key in [k for k in state if k in old or k in new or k in moves or k in moved or k in stale]:
-            del state[key]
+        _drop_keys(state, {*old, *new, *moves, *moved, *stale})
     entries = {**moved, **{key: {"trusted_hash": digest} for key, digest in new.items()}}
     if entries:
         _add_trust(document, entries)
@@ -461,6 +461,20 @@ def _moved_keys(old_others: dict[str, list[str]], new_others: dict[str, list[str
         for before, after in zip(keys, new_others.get(event, []), strict=False)
         if before != after
     }
+
+
+def _moved_entries(
+    state: Mapping[str, Item] | None, moves: dict[str, str]
+) -> dict[str, Mapping[str, object]]:
+    """New trust key -> the entry (plain data) of each user's handler that moves."""
+    if state is None:
+        return {}
+    return {moves[k]: state[k].unwrap() for k in moves if k in state}
+
+
+def _drop_keys(state: MutableMapping[str, object], doomed: set[str]) -> None:
+    for key in [k for k in state if k in doomed]:
+        del state[key]
 
 
 def _trusted_hashes(state: Mapping[str, Mapping[str, object]] | None, keys: set[str]) -> dict[str, object]:

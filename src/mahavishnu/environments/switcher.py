@@ -164,53 +164,87 @@ def switch_llm(
     profile: Profile = resolve(name, settings)
     tools, note = targets(profile, tool, settings)
     result = SwitchResult(profile.name, tool or ",".join(tools), scope, dry_run)
-    if note:
-        result.notes.append(note)
-    if recovered:
-        result.warnings += recovered.messages()
-    edits: list[tuple[str, FileEdit]] = []
+    result.notes += [note] if note else []
+    result.warnings += recovered.messages() if recovered else []
     stock_of: dict[Path, FileEdit] = {}  # each file's stock edit: what a profile owns in it
+    edits: list[tuple[str, FileEdit]] = []
     for each in tools:
-        target = assistant(each, codex_profile=codex_profile)
-        try:
-            plan = _plan(target, profile, settings, scope, inline_secret=inline_secret, dry_run=dry_run)
-        except (ProtocolMismatchError, InvalidInputError, SecretStoreError) as exc:
-            if len(tools) == 1:  # several: one that cannot take the profile (or its key) is skipped
-                raise
-            result.skipped.append(Skipped(each, exc.message))
-            continue
-        result.tools.append(each)
-        result.warnings += plan.warnings
-        # a stock switch only removes: a file that is not there stays not there
-        edits += [(each, edit) for edit in plan.edits if not profile.settings.stock or edit.path.exists()]
-        stock_plan = plan if profile.settings.stock else target.plan_stock(scope)
-        stock_of.update({edit.path: edit for edit in stock_plan.edits})
-    if not edits and profile.settings.stock and result.tools:
-        result.notes.append("no settings file to change: each assistant already uses its own login")
-        return result
-    if not edits:
-        reasons = "; ".join(f"{s.tool}: {s.reason}" for s in result.skipped)
-        raise ProtocolMismatchError(
-            f"profile '{profile.name}' cannot be used by any assistant at {scope} scope ({reasons})",
-            hint="Pick another profile (`mahavishnu ai list-llms`) or scope.",
+        edits += _plan_one(
+            each, tools, profile, settings, scope, result, stock_of, inline_secret, codex_profile
         )
+    if not edits:
+        _nothing_to_switch(profile, scope, result)
+        return result
     own = _OwnSettings(profile, stock_of, dry_run=dry_run)
     edits = [(each, own.prepare(each, edit)) for each, edit in edits]
     if dry_run:
-        for each, edit in edits:
-            change = safe_write.plan(edit.path, edit.transform)
-            edit.validate(change.after)
-            result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
+        _plan_files(edits, result)
         result.warnings += own.messages
         return result
-    label = switch_log.Label(profile.name, result.tools, scope, switch_log.SWITCH)
+    _write_files(edits, result, own, profile, backups)
+    return result
+
+
+def _nothing_to_switch(profile: Profile, scope: Scope, result: SwitchResult) -> None:
+    """No file to edit: fine for a stock switch that some assistant took (noted), else an error."""
+    if profile.settings.stock and result.tools:
+        result.notes.append("no settings file to change: each assistant already uses its own login")
+        return
+    reasons = "; ".join(f"{s.tool}: {s.reason}" for s in result.skipped)
+    raise ProtocolMismatchError(
+        f"profile '{profile.name}' cannot be used by any assistant at {scope} scope ({reasons})",
+        hint="Pick another profile (`mahavishnu ai list-llms`) or scope.",
+    )
+
+
+def _plan_one(
+    each: str,
+    tools: list[str],
+    profile: Profile,
+    settings: Settings,
+    scope: Scope,
+    result: SwitchResult,
+    stock_of: dict[Path, FileEdit],
+    inline_secret: bool,
+    codex_profile: str | None,
+) -> list[tuple[str, FileEdit]]:
+    """One assistant's edits (its stock edits into ``stock_of``); with several assistants, one that
+    cannot take the profile (or its key) is skipped, noted in ``result``."""
+    target = assistant(each, codex_profile=codex_profile)
+    try:
+        plan = _plan(target, profile, settings, scope, inline_secret=inline_secret, dry_run=result.dry_run)
+    except (ProtocolMismatchError, InvalidInputError, SecretStoreError) as exc:
+        if len(tools) == 1:
+            raise
+        result.skipped.append(Skipped(each, exc.message))
+        return []
+    result.tools.append(each)
+    result.warnings += plan.warnings
+    stock_plan = plan if profile.settings.stock else target.plan_stock(scope)
+    stock_of.update({edit.path: edit for edit in stock_plan.edits})
+    # a stock switch only removes: a file that is not there stays not there
+    return [(each, edit) for edit in plan.edits if not profile.settings.stock or edit.path.exists()]
+
+
+def _plan_files(edits: list[tuple[str, FileEdit]], result: SwitchResult) -> None:
+    """A dry run: each file's diff, checked as the write would check it."""
+    for each, edit in edits:
+        change = safe_write.plan(edit.path, edit.transform)
+        edit.validate(change.after)
+        result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
+
+
+def _write_files(
+    edits: list[tuple[str, FileEdit]], result: SwitchResult, own: _OwnSettings, profile: Profile, backups: int
+) -> None:
+    """Every file or none (one transaction, logged for ``ai rollback``)."""
+    label = switch_log.Label(profile.name, result.tools, result.scope, switch_log.SWITCH)
     changes = transaction.apply_all([edit for _, edit in edits], backups=backups, label=label)
     written: list[tuple[Path, str]] = []
     for (each, edit), change in zip(edits, changes, strict=True):
         result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
         written.append((edit.path, change.after))
     result.warnings += own.settle(written)
-    return result
 
 
 class _OwnSettings:
@@ -348,6 +382,11 @@ def rollback_to(
     if len(found) > 1 and tool is not None:
         mine = safe_write.source_key(assistant(tool, codex_profile=codex_profile).settings_path(scope))
         found = [b for b in found if str(b.path) == mine] or found
+    chosen = _only_backup(found, backup_id)
+    return chosen, restore_backup(settings, chosen, validate=_validator(chosen.path, codex_profile))
+
+
+def _only_backup(found: list[safe_write.Backup], backup_id: str) -> safe_write.Backup:
     if not found:
         raise NotFoundError(f"no backup '{backup_id}'", hint="List them with `mahavishnu ai backups`.")
     if len(found) > 1:
@@ -355,8 +394,7 @@ def rollback_to(
             f"'{backup_id}' is a backup of several files: {', '.join(str(b.path) for b in found)}",
             hint="Name the file's assistant and scope with --tool and --scope.",
         )
-    chosen = found[0]
-    return chosen, restore_backup(settings, chosen, validate=_validator(chosen.path, codex_profile))
+    return found[0]
 
 
 def restore_backup(
@@ -371,7 +409,20 @@ def restore_backup(
     backups = settings.environments.backups_keep
     transaction.recover(backups=backups)
     group = history.group_of(chosen.path, chosen.id) or [history.Entry(chosen.path, chosen.id)]
-    main = safe_write.source_key(chosen.path)
+    steps, merges = _restore_steps(group, safe_write.source_key(chosen.path), validate)
+    owner = switch_log.containing(chosen.path, chosen.id)  # a rollback of a change is a change
+    kind = owner.kind if owner is not None else switch_log.SWITCH
+    where = scope or (owner.scope if owner is not None else "-")
+    label = switch_log.Label(f"rollback to {chosen.id}", None, where, kind)
+    outcome = transaction.run(steps, backups=backups, label=label)
+    return _rolled_back(outcome, group, merges, {})
+
+
+def _restore_steps(
+    group: list[history.Entry], main: str, validate: Validate
+) -> tuple[list[FileEdit | transaction.Delete], dict[str, _StateMerge]]:
+    """The restores (``validate`` for the file ``main``) and removals that put ``group`` back; the
+    state file's merges by path."""
     steps: list[FileEdit | transaction.Delete] = []
     merges: dict[str, _StateMerge] = {}
     for entry in group:  # every backup is read before anything is written: a missing one stops it all
@@ -381,12 +432,7 @@ def restore_backup(
         elif entry.backup is not None:
             steps.append(_restore_edit(entry, validate if str(entry.path) == main else _accept_anything))
     steps += [transaction.Delete(e.path) for e in group if e.backup is None and str(e.path) not in merges]
-    owner = switch_log.containing(chosen.path, chosen.id)  # a rollback of a change is a change
-    kind = owner.kind if owner is not None else switch_log.SWITCH
-    where = scope or (owner.scope if owner is not None else "-")
-    label = switch_log.Label(f"rollback to {chosen.id}", None, where, kind)
-    outcome = transaction.run(steps, backups=backups, label=label)
-    return _rolled_back(outcome, group, merges, {})
+    return steps, merges
 
 
 def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[RolledBack]:
@@ -396,6 +442,21 @@ def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[Rol
     backups = settings.environments.backups_keep
     transaction.recover(backups=backups)
     edited = {str(e.path) for e in switch.files if switch_log.changed_since(switch, e.path)}
+    steps, merges = _undo_steps(switch, edited)
+    what = f"rollback of {switch.id} ({switch.profile})"
+    label = switch_log.Label(what, switch.tools, switch.scope, switch.kind)
+    outcome = transaction.run(steps, backups=backups, label=label)
+    undone = history.entries(outcome.changes)
+    undone += [history.Entry(r.path, r.backup) for r in outcome.removals if r.changed]
+    kept = {str(e.path): e.backup for e in undone if str(e.path) in edited and str(e.path) not in merges}
+    return _rolled_back(outcome, switch.files, merges, kept)
+
+
+def _undo_steps(
+    switch: switch_log.SwitchRecord, edited: set[str]
+) -> tuple[list[FileEdit | transaction.Delete], dict[str, _StateMerge]]:
+    """The restores, then the removals, that undo ``switch`` (``edited``: the files changed since);
+    the state file's merges by path."""
     steps: list[FileEdit | transaction.Delete] = []
     deletes: list[FileEdit | transaction.Delete] = []
     merges: dict[str, _StateMerge] = {}
@@ -411,13 +472,7 @@ def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[Rol
             steps.append(_restore_edit(entry, _accept_anything))
         else:
             deletes.append(transaction.Delete(entry.path))  # as the change left it: it goes
-    what = f"rollback of {switch.id} ({switch.profile})"
-    label = switch_log.Label(what, switch.tools, switch.scope, switch.kind)
-    outcome = transaction.run(steps + deletes, backups=backups, label=label)
-    undone = history.entries(outcome.changes)
-    undone += [history.Entry(r.path, r.backup) for r in outcome.removals if r.changed]
-    kept = {str(e.path): e.backup for e in undone if str(e.path) in edited and str(e.path) not in merges}
-    return _rolled_back(outcome, switch.files, merges, kept)
+    return steps + deletes, merges
 
 
 def _rolled_back(
@@ -430,17 +485,22 @@ def _rolled_back(
     done = []
     for change in outcome.changes:
         key = str(change.path)
-        merge = merges.get(key)
-        action = "restored" if change.changed else "unchanged"
-        notes: list[str] = []
-        if merge is not None:
-            action = "merged" if change.changed and not merge.whole_restored else action
-            notes = [f"{name} had changed since: left as it is" for name in merge.left]
-            if merge.whole_restored:
-                notes.append("it was not valid JSON: the whole backup was put back")
+        action, notes = _what_was_done(change, merges.get(key))
         done.append(RolledBack(key, action, kept.get(key), sources.get(key), notes))
     removed = [r for r in outcome.removals if r.changed]
     return done + [RolledBack(str(r.path), "removed", kept.get(str(r.path))) for r in removed]
+
+
+def _what_was_done(change: safe_write.Change, merge: _StateMerge | None) -> tuple[str, list[str]]:
+    """How one file came back (restored, merged, unchanged), with notes on a state file's merge."""
+    action = "restored" if change.changed else "unchanged"
+    if merge is None:
+        return action, []
+    action = "merged" if change.changed and not merge.whole_restored else action
+    notes = [f"{name} had changed since: left as it is" for name in merge.left]
+    if merge.whole_restored:
+        notes.append("it was not valid JSON: the whole backup was put back")
+    return action, notes
 
 
 class _StateMerge:

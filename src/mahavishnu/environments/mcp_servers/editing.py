@@ -172,8 +172,7 @@ def remove_server(
     result = McpResult(dry_run)
     targets = _holding(name, tools, scope, lenient=is_all, result=result)
     if not targets:
-        reasons = "; ".join(f"{c.tool}: {c.reason}" for c in result.changes) or "no assistant has that scope"
-        raise NotFoundError(f"no MCP server '{name}' at {scope} scope ({reasons})")
+        raise _nowhere(name, scope, result)
     state = load_state()
     records = [record_of(state, loc, name) for loc in targets]
     if not force:
@@ -185,11 +184,23 @@ def remove_server(
     edits = [_removal(loc, name, _created_from(record)) for loc, record in zip(targets, records, strict=True)]
     changes = _apply(edits, dry_run, backups)
     for loc, change, record, hand in zip(targets, changes, records, by_hand, strict=True):
-        if not dry_run:
-            forget(loc, name)
-        diff = _removal_diff(loc, name, change) if dry_run else ""
-        result.changes.append(_change(loc, name, "removed", diff=diff, reason=_removal_reason(record, hand)))
+        _record_removal(result, loc, name, change, _removal_reason(record, hand))
     return result
+
+
+def _nowhere(name: str, scope: str, result: McpResult) -> NotFoundError:
+    reasons = "; ".join(f"{c.tool}: {c.reason}" for c in result.changes) or "no assistant has that scope"
+    return NotFoundError(f"no MCP server '{name}' at {scope} scope ({reasons})")
+
+
+def _record_removal(
+    result: McpResult, loc: Location, name: str, change: safe_write.Change, reason: str
+) -> None:
+    """What the removal did, in ``result`` (and, once written, in the state file)."""
+    if not result.dry_run:
+        forget(loc, name)
+    diff = _removal_diff(loc, name, change) if result.dry_run else ""
+    result.changes.append(_change(loc, name, "removed", diff=diff, reason=reason))
 
 
 def _refuse_theirs(name: str, theirs: list[Location]) -> None:
@@ -287,17 +298,20 @@ def _put_all(
     edits = [_put_edit(put, server) for put in planned]
     changes = _apply(edits, result.dry_run, backups)
     written = [str(put.loc.path) for put, change in zip(planned, changes, strict=True) if change.changed]
-    if secrets and warn_plaintext and written and not to_project:
-        result.warnings.append(_plaintext_warning(secrets, written, dry_run=result.dry_run))
+    if warn_plaintext and not to_project:
+        result.warnings += _plaintext_warning(secrets, written, dry_run=result.dry_run)
     for put, change in zip(planned, changes, strict=True):
         _record_put(server, put, change, result)
     return result
 
 
-def _plaintext_warning(secrets: Sequence[str], written: list[str], *, dry_run: bool) -> str:
+def _plaintext_warning(secrets: Sequence[str], written: list[str], *, dry_run: bool) -> list[str]:
+    """Which secrets went into which files as they are (none when none did)."""
+    if not secrets or not written:
+        return []
     verb = "would be" if dry_run else "is" if len(secrets) == 1 else "are"
     files = ", ".join(dict.fromkeys(written))  # Claude's user and local maps share one file
-    return f"{', '.join(secrets)} {verb} stored in plaintext in {files}"
+    return [f"{', '.join(secrets)} {verb} stored in plaintext in {files}"]
 
 
 def _record_put(server: McpServer, put: _Put, change: safe_write.Change, result: McpResult) -> None:
