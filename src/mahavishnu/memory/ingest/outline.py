@@ -106,18 +106,24 @@ def _leading_comment(lines: Sequence[str]) -> str:
     """The first paragraph of comment lines at the top of the file (after a shebang or blanks)."""
     kept: list[str] = []
     for line in lines[:60]:
-        if line.startswith("#!") and not kept:
+        if not kept and _preamble(line):
             continue
-        match = _COMMENT.fullmatch(line) if line.strip() else None
-        if match is None:
-            if kept or line.strip():
-                break
-            continue
-        if not match[1] and kept:
+        text = _comment_text(line)
+        if not text:  # code, a blank line or an empty comment ends the paragraph
             break
-        if match[1]:
-            kept.append(match[1])
+        kept.append(text)
     return " ".join(kept)
+
+
+def _preamble(line: str) -> bool:
+    """What may come before a file's first comment: a shebang, blank lines, empty comments."""
+    return line.startswith("#!") or not line.strip() or _comment_text(line) == ""
+
+
+def _comment_text(line: str) -> str | None:
+    """A comment line's text ("" for an empty comment); None for a blank or code line."""
+    match = _COMMENT.fullmatch(line) if line.strip() else None
+    return None if match is None else match[1]
 
 
 def _is_comment(line: str, language: str) -> bool:

@@ -123,95 +123,103 @@ def walk(root: Path, options: WalkOptions) -> WalkResult:
         if spec is not None:
             base.append(("", spec))
     include = _spec(list(options.include)) if options.include else None
-    _walk_dir(root, "", _Ignores(base), root, options, include, result)
+    _Walk(root, options, include, result).directory(root, "", _Ignores(base))
     result.files.sort(key=lambda c: c.path)
     return result
 
 
-def _walk_dir(
-    directory: Path,
-    rel_dir: str,
-    ignores: _Ignores,
-    root: Path,
-    options: WalkOptions,
-    include: pathspec.GitIgnoreSpec | None,
-    result: WalkResult,
-) -> None:
-    ignores = ignores.with_dir(rel_dir, _read_ignore(directory / ".gitignore", result, root))
-    try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except OSError as exc:
-        result.warnings.append(f"{rel_dir or '.'}: cannot list ({exc.strerror or exc})")
-        result.unlisted.append(rel_dir)
-        return
-    for entry in entries:
-        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """One walk of ``root``: what to take, and where the findings go."""
+
+    root: Path
+    options: WalkOptions
+    include: pathspec.GitIgnoreSpec | None
+    result: WalkResult
+
+    def directory(self, directory: Path, rel_dir: str, ignores: _Ignores) -> None:
+        ignores = ignores.with_dir(rel_dir, _read_ignore(directory / ".gitignore", self.result, self.root))
+        for entry in self._listed(directory, rel_dir):
+            self._entry(entry, f"{rel_dir}/{entry.name}" if rel_dir else entry.name, ignores)
+
+    def _listed(self, directory: Path, rel_dir: str) -> list[os.DirEntry[str]]:
+        try:
+            return sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            self.result.warnings.append(f"{rel_dir or '.'}: cannot list ({exc.strerror or exc})")
+            self.result.unlisted.append(rel_dir)
+            return []
+
+    def _entry(self, entry: os.DirEntry[str], rel: str, ignores: _Ignores) -> None:
         try:
             is_link = entry.is_symlink()
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
-            result.skipped["unreadable"] += 1
-            continue
+            self._skip("unreadable")
+            return
         if _SECRETS.match_file(rel + "/" if is_dir else rel):
-            result.skipped["secret file"] += 1
-            continue
-        if is_dir:
-            if Path(entry.path) in options.private:
-                result.skipped["Mahavishnu's own files"] += 1
-            elif entry.name not in VCS_DIRS and not ignores.ignored(rel, True):
-                _walk_dir(Path(entry.path), rel, ignores, root, options, include, result)
-            continue
-        if is_link and Path(entry.path).is_dir():
-            result.skipped["symlinked directory"] += 1
-            continue
-        if ignores.ignored(rel, False):
-            result.skipped["ignored"] += 1
-            continue
-        _consider(entry, rel, is_link, root, options, include, result)
+            self._skip("secret file")
+        elif is_dir:
+            self._subdirectory(entry, rel, ignores)
+        elif is_link and Path(entry.path).is_dir():
+            self._skip("symlinked directory")
+        elif ignores.ignored(rel, False):
+            self._skip("ignored")
+        else:
+            self._consider(entry, rel, is_link)
 
+    def _subdirectory(self, entry: os.DirEntry[str], rel: str, ignores: _Ignores) -> None:
+        if Path(entry.path) in self.options.private:
+            self._skip("Mahavishnu's own files")
+        elif entry.name not in VCS_DIRS and not ignores.ignored(rel, True):
+            self.directory(Path(entry.path), rel, ignores)
 
-def _consider(
-    entry: os.DirEntry[str],
-    rel: str,
-    is_link: bool,
-    root: Path,
-    options: WalkOptions,
-    include: pathspec.GitIgnoreSpec | None,
-    result: WalkResult,
-) -> None:
-    wanted = (
-        include.match_file(rel) if include is not None else Path(rel).suffix.lower() in options.extensions
-    )
-    if not wanted:
-        result.skipped["not included"] += 1
-        return
-    source = Path(entry.path)
-    if is_link:
+    def _consider(self, entry: os.DirEntry[str], rel: str, is_link: bool) -> None:
+        if not self._wanted(rel):
+            self._skip("not included")
+            return
+        source: Path | None = Path(entry.path)
+        if is_link:
+            source = self._link_target(Path(entry.path), rel)
+        if source is None:
+            return
         try:
-            target = source.resolve()
+            info = source.stat()
+        except OSError as exc:
+            self._skip("unreadable")
+            self.result.warnings.append(f"{rel}: cannot stat ({exc.strerror or exc})")
+            return
+        if not source.is_file():
+            self._skip("not a regular file")
+        elif info.st_size > self.options.max_file_bytes:
+            self._skip("too large")
+        else:
+            self.result.files.append(Candidate(rel, source, info.st_size))
+
+    def _wanted(self, rel: str) -> bool:
+        if self.include is not None:
+            return self.include.match_file(rel)
+        return Path(rel).suffix.lower() in self.options.extensions
+
+    def _link_target(self, link: Path, rel: str) -> Path | None:
+        """Where a symlinked file leads, when that may be taken (inside the tree, no secret)."""
+        try:
+            target = link.resolve()
         except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
-            result.skipped["unreadable"] += 1
-            result.warnings.append(f"{rel}: cannot resolve symlink ({getattr(exc, 'strerror', None) or exc})")
-            return
-        if not target.is_relative_to(root):
-            result.skipped["symlink out of the tree"] += 1
-            result.warnings.append(f"{rel}: symlink to {target} is outside the repository, skipped")
-            return
-        inside = target.relative_to(root).as_posix()
-        if _SECRETS.match_file(inside) or any(target.is_relative_to(p) for p in options.private):
-            result.skipped["secret file"] += 1
-            return
-        source = target
-    try:
-        info = source.stat()
-    except OSError as exc:
-        result.skipped["unreadable"] += 1
-        result.warnings.append(f"{rel}: cannot stat ({exc.strerror or exc})")
-        return
-    if not source.is_file():
-        result.skipped["not a regular file"] += 1
-        return
-    if info.st_size > options.max_file_bytes:
-        result.skipped["too large"] += 1
-        return
-    result.files.append(Candidate(rel, source, info.st_size))
+            self._skip("unreadable")
+            self.result.warnings.append(
+                f"{rel}: cannot resolve symlink ({getattr(exc, 'strerror', None) or exc})"
+            )
+            return None
+        if not target.is_relative_to(self.root):
+            self._skip("symlink out of the tree")
+            self.result.warnings.append(f"{rel}: symlink to {target} is outside the repository, skipped")
+            return None
+        inside = target.relative_to(self.root).as_posix()
+        if _SECRETS.match_file(inside) or any(target.is_relative_to(p) for p in self.options.private):
+            self._skip("secret file")
+            return None
+        return target
+
+    def _skip(self, reason: str) -> None:
+        self.result.skipped[reason] += 1
