@@ -45,11 +45,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError, StoreError
+from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.embedders.base import normalise
 from mahavishnu.memory.core.models import (
     INGEST_SOURCE,
@@ -62,7 +63,7 @@ from mahavishnu.memory.core.models import (
 )
 from mahavishnu.memory.ingest.chunking import Chunk, chunk_text, language_for
 from mahavishnu.memory.ingest.outline import OUTLINE_KEY, OUTLINE_TAG, file_outline
-from mahavishnu.memory.ingest.repo_walk import Candidate, WalkOptions, walk
+from mahavishnu.memory.ingest.repo_walk import Candidate, WalkOptions, WalkResult, walk
 from mahavishnu.redaction.scrub import scrub
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class IngestReport:
         if len(self.warnings) < _MAX_WARNINGS:
             self.warnings.append(message)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         rate = self.chunks_embedded / self.embed_seconds if self.embed_seconds else 0.0
         return {
             "run_id": self.run_id,
@@ -225,7 +226,7 @@ def ingest_repository(
     embedder = store.embedder  # binds (or refuses) the embedder before anything is recorded
     _close_stale_runs(backend, repo_id)
     started, now = time.monotonic(), utcnow()
-    meta = {"pid": os.getpid(), "host": socket.gethostname(), "embedder": embedder.identity}
+    meta: JSONObject = {"pid": os.getpid(), "host": socket.gethostname(), "embedder": embedder.identity}
     run_id = backend.add_ingestion(
         {
             "repo_id": repo_id,
@@ -299,13 +300,15 @@ def _close_stale_runs(backend: Backend, repo_id: str) -> None:
         )
 
 
-def run_process_ended(run: Mapping[str, Any]) -> bool:
+def run_process_ended(run: Mapping[str, object]) -> bool:
     """Whether a run still recorded as pending or in progress was started on this host by a
     process that is gone (killed): it will never finish. A run of another host, or of this very
     process, cannot be told from here and counts as going on."""
     if run.get("status") not in ("pending", "in_progress"):
         return False
     meta = run.get("metadata") or {}
+    if not isinstance(meta, Mapping):  # a run's metadata is a JSON object
+        return False
     pid = meta.get("pid")
     if meta.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
         return False
@@ -324,14 +327,14 @@ def _alive(pid: object) -> bool:
     return True
 
 
-def _finish(backend: Backend, report: IngestReport, started: float, meta: dict[str, Any]) -> None:
+def _finish(backend: Backend, report: IngestReport, started: float, meta: JSONObject) -> None:
     report.duration_seconds = time.monotonic() - started
-    details = {
+    details: JSONObject = {
         **meta,
         "chunker": CHUNKER,
         "files_unchanged": report.files_unchanged,
-        "skipped": dict(report.skipped),
-        "warnings": report.warnings,
+        "skipped": {**report.skipped},
+        "warnings": [*report.warnings],
         "chunks_embedded": report.chunks_embedded,
         "chunks_pending": report.chunks_pending,
         "text_seconds": round(report.text_seconds, 3),
@@ -402,6 +405,22 @@ class _Run:
         self.bytes_total = self.bytes_chunked = self.chunks_made = 0
 
     def run(self, include: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+        walked = self._walk(include, exclude)
+        report = self.report
+        stored = self._stored()
+        todo, keep = self._changed(walked.files, stored)
+        keep.update(p for p in stored if _under_any(p, walked.unlisted))  # unseen is not deleted
+        self._remove([path for path in stored if path not in keep and path not in todo], stored)
+        self.carried = len(self.pending - {i for path in todo if path in stored for i in stored[path].ids})
+        self.files_total = len(todo)
+        self.bytes_total = sum(c.size for c in todo.values())
+        self._notify()
+        self._store_text(todo, stored)
+        report.text_seconds = time.monotonic() - self.started
+        self._embed_pending()
+
+    def _walk(self, include: tuple[str, ...], exclude: tuple[str, ...]) -> WalkResult:
+        """The repository's files to consider, counted in the report (and the run's row)."""
         options = WalkOptions(
             extensions=frozenset(self.settings.extensions),
             max_file_bytes=self.settings.max_file_bytes,
@@ -417,17 +436,7 @@ class _Run:
         self.backend.update_ingestion(
             report.run_id, {"status": "in_progress", "files_seen": report.files_seen}
         )
-        stored = self._stored()
-        todo, keep = self._changed(walked.files, stored)
-        keep.update(p for p in stored if _under_any(p, walked.unlisted))  # unseen is not deleted
-        self._remove([path for path in stored if path not in keep and path not in todo], stored)
-        self.carried = len(self.pending - {i for path in todo if path in stored for i in stored[path].ids})
-        self.files_total = len(todo)
-        self.bytes_total = sum(c.size for c in todo.values())
-        self._notify()
-        self._store_text(todo, stored)
-        report.text_seconds = time.monotonic() - self.started
-        self._embed_pending()
+        return walked
 
     # -- what changed -------------------------------------------------------------------------
     def _stored(self) -> dict[str, _Stored]:
@@ -452,25 +461,33 @@ class _Run:
         todo: dict[str, Candidate] = {}
         keep: set[str] = set()
         for candidate in files:
-            old = stored.get(candidate.path)
-            try:
-                data = read_file(candidate.source)
-            except OSError as exc:
-                self._skip(candidate.path, "unreadable", f"cannot read ({exc.strerror or exc})")
-                keep.add(candidate.path)  # maybe passing trouble: its chunks stay
-                continue
-            digest = hashlib.sha256(data).hexdigest()
-            if old is None and not data.strip():  # nothing to store, now or before
-                self._skip(candidate.path, "empty")
-                keep.add(candidate.path)
-            elif old is None and self._text(candidate.path, data) is None:  # binary: nothing to store
-                keep.add(candidate.path)
-            elif old is not None and old.hashes == {digest} and old.chunkers == {self.signature}:
-                self.report.files_unchanged += 1
+            if self._stays(candidate, stored.get(candidate.path)):
                 keep.add(candidate.path)
             else:
                 todo[candidate.path] = candidate
         return todo, keep
+
+    def _stays(self, candidate: Candidate, old: _Stored | None) -> bool:
+        """Whether a file's stored chunks (``old``, None when it has none) stay as they are: it could
+        not be read (maybe passing trouble), has nothing to store, or is unchanged."""
+        try:
+            data = read_file(candidate.source)
+        except OSError as exc:
+            self._skip(candidate.path, "unreadable", f"cannot read ({exc.strerror or exc})")
+            return True
+        if old is None:
+            return self._nothing_to_store(candidate.path, data)
+        if old.hashes == {hashlib.sha256(data).hexdigest()} and old.chunkers == {self.signature}:
+            self.report.files_unchanged += 1
+            return True
+        return False
+
+    def _nothing_to_store(self, path: str, data: bytes) -> bool:
+        """An empty or binary file (counted as skipped), now as before."""
+        if not data.strip():
+            self._skip(path, "empty")
+            return True
+        return self._text(path, data) is None
 
     def _text(self, path: str, data: bytes) -> str | None:
         """A file's text to chunk; None, counted as skipped, for a binary or undecodable one."""
@@ -551,7 +568,7 @@ class _Run:
         pieces: dict[str, Chunk] = {}
         for chunk in file_chunks(path, text, self.embedder, self.settings):
             pieces.setdefault(scrub(f"{path}\n{chunk.text}"), chunk)  # secrets never reach the store
-        common = {
+        common: JSONObject = {
             "path": path,
             "language": language,
             "file_hash": hashlib.sha256(data).hexdigest(),
@@ -561,7 +578,7 @@ class _Run:
         }
         drafts: dict[str, MemoryDraft] = {}
         for content, chunk in pieces.items():
-            meta = {**common, "start_line": chunk.start_line, "end_line": chunk.end_line}
+            meta: JSONObject = {**common, "start_line": chunk.start_line, "end_line": chunk.end_line}
             drafts[content] = self._draft(content, meta)
         if drafts:
             embedder = self.embedder
@@ -571,7 +588,7 @@ class _Run:
         max_chars = self.store.settings.max_content_chars
         return [d.checked(max_chars) for d in drafts.values()]
 
-    def _draft(self, content: str, meta: dict[str, Any], tags: tuple[str, ...] = ()) -> MemoryDraft:
+    def _draft(self, content: str, meta: JSONObject, tags: tuple[str, ...] = ()) -> MemoryDraft:
         repo = self.report.repo_id
         return MemoryDraft(
             content, "rag", tags=tags, metadata=meta, repo_id=repo, source_system=INGEST_SOURCE
