@@ -279,7 +279,7 @@ def _provider_tools(tools: list[Tool], backing: Backing) -> None:
         from mahavishnu.environments.profiles import all_profiles
 
         with _as_tool_errors():
-            return [p.summary() for p in all_profiles(backing.settings()).values()]
+            return [dict(p.summary()) for p in all_profiles(backing.settings()).values()]
 
     @_tool(tools, READ_ONLY)
     def current_llm(tool: str = "all") -> list[dict[str, object]]:
@@ -375,7 +375,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     def get_memory(memory_id: int) -> dict[str, object]:
         """One memory by id."""
         with _as_tool_errors():
-            return backing.store().get(memory_id).to_dict()
+            return dict(backing.store().get(memory_id).to_dict())
 
     @_tool(tools, DESTRUCTIVE)
     def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
@@ -409,7 +409,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
             stored = store_turn(
                 backing.store(), agent_id, session_id, role, content, metadata, project=project
             )
-            return stored.to_dict()
+            return dict(stored.to_dict())
 
     @_tool(tools, ADDITIVE)
     def import_transcript(path: str, project: str | None = None) -> list[dict[str, object]]:
@@ -420,7 +420,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
 
         with _as_tool_errors():
             allowed = readable_path(path, backing.settings())
-            return [r.to_dict() for r in import_transcripts(backing.store(), allowed, project=project)]
+            return [dict(r.to_dict()) for r in import_transcripts(backing.store(), allowed, project=project)]
 
     @_tool(tools, READ_ONLY)
     def list_insights(
@@ -523,7 +523,7 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
                 exclude=exclude or (),
                 settings=backing.settings().ingest,
             )
-            return report.to_dict()
+            return dict(report.to_dict())
 
     @_tool(tools, READ_ONLY)
     def query_knowledge_base(

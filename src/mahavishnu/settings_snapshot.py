@@ -27,7 +27,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +62,12 @@ _CODE = (
 )
 
 
-def env_sets_settings(environ: Any = None) -> bool:
+def env_sets_settings(environ: Mapping[str, str] | None = None) -> bool:
     """Whether some variable is ``MAHAVISHNU_<FIELD>`` or ``MAHAVISHNU_<FIELD>__...`` (any case)."""
     return any(True for _ in _settings_variables(os.environ if environ is None else environ))
 
 
-def _settings_variables(environ: Any) -> Iterator[str]:
+def _settings_variables(environ: Iterable[str]) -> Iterator[str]:
     """The names in ``environ`` that set a setting (``MAHAVISHNU_<FIELD>[__...]``, any case)."""
     fields = tuple(f"{ENV_PREFIX}{name}".lower() for name in SETTINGS_FIELDS)
     for name in environ:
@@ -84,18 +84,18 @@ def _stat(path: Path) -> list[int] | None:
     return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev]
 
 
-def _code() -> list[Any]:
+def _code() -> list[object]:
     return [[str(path), _stat(path)] for path in _CODE]
 
 
-def fingerprint() -> list[Any] | None:
+def fingerprint() -> list[object] | None:
     """The key of the current settings inputs, or None when they must not be cached."""
     if env_sets_settings():
         return None
     return _files_key()
 
 
-def _files_key() -> list[Any] | None:
+def _files_key() -> list[object] | None:
     try:
         inputs = [*paths.layer_files(), ("trust", project_trust.trust_file())]
         files = [[kind, str(path), _stat(path)] for kind, path in inputs]
@@ -104,7 +104,7 @@ def _files_key() -> list[Any] | None:
         return None
 
 
-def process_key() -> list[Any] | None:
+def process_key() -> list[object] | None:
     """The key of this process's effective settings, environment included: ``fingerprint()``
     when no ``MAHAVISHNU_<FIELD>`` variable is set, else its inputs followed by a digest of those
     variables (names, in lower case as pydantic-settings reads them, and values). Two processes
@@ -128,7 +128,7 @@ def process_key() -> list[Any] | None:
     return [*key, digest.hexdigest()]
 
 
-def profiles_key(user_profiles: Any) -> list[Any] | None:
+def profiles_key(user_profiles: object) -> list[object] | None:
     """The key of the validated profiles: the user's (snapshot-encoded) entries, the catalogue and code."""
     try:
         return [FORMAT, __version__, _code(), user_profiles]
@@ -136,7 +136,7 @@ def profiles_key(user_profiles: Any) -> list[Any] | None:
         return None
 
 
-def settled(key: list[Any]) -> bool:
+def settled(key: Sequence[Any]) -> bool:  # a key built here: its layout is known
     """Whether every input named by a ``fingerprint`` or ``profiles_key`` is old enough to cache."""
     if len(key) != 4:
         return False
@@ -152,7 +152,7 @@ def _path(name: str) -> Path:
     return paths.cache_dir() / f"{name}.json"
 
 
-def read(name: str, key: Any) -> Any:
+def read(name: str, key: object) -> Any:  # the JSON a caller stored: its layout is the caller's
     """The value stored under ``name`` for ``key``, or None."""
     try:
         with open(_path(name), encoding="utf-8") as handle:
@@ -164,7 +164,7 @@ def read(name: str, key: Any) -> Any:
     return stored.get("value")
 
 
-def write(name: str, key: Any, value: Any) -> None:
+def write(name: str, key: object, value: object) -> None:
     """Store ``value`` under ``name`` for ``key``; silently nothing when the cache is not writable."""
     path = _path(name)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -8,15 +8,25 @@ Qwen Code speak ``openai``; Gemini CLI speaks ``gemini``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Literal, TypedDict
 
 from mahavishnu.config import Endpoint, ProfileSettings, Settings
 from mahavishnu.errors import ConfigError, ProtocolMismatchError, UnknownProfileError
 
 Protocol = Literal["anthropic", "openai", "gemini"]
 PROTOCOLS: tuple[Protocol, ...] = ("anthropic", "openai", "gemini")
+
+
+class ProfileSummary(TypedDict):
+    name: str
+    label: str
+    aliases: list[str]
+    protocols: list[Protocol]
+    secret: list[str]  # where the key is looked for (references)
+    builtin: bool
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ class Profile:
     def needs_secret(self) -> bool:
         return self.settings.requires_key
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> ProfileSummary:
         """What listing the profiles shows (``ai list-llms --json``, the ``list_llms`` tool)."""
         return {
             "name": self.name,
@@ -64,20 +74,20 @@ class Profile:
 
 
 @cache
-def _catalogue() -> dict[str, dict[str, Any]]:
+def _catalogue() -> dict[str, dict[str, object]]:
     import tomllib
     from importlib.resources import files
 
     raw = files("mahavishnu.environments").joinpath("catalogue.toml").read_text(encoding="utf-8")
-    providers: dict[str, dict[str, Any]] = tomllib.loads(raw)["providers"]
+    providers: dict[str, dict[str, object]] = tomllib.loads(raw)["providers"]
     return providers
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: Mapping[str, object], override: Mapping[str, object]) -> dict[str, object]:
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+        if isinstance(value, dict) and isinstance(current := merged.get(key), dict):
+            merged[key] = _merge(current, value)
         else:
             merged[key] = value
     return merged
@@ -118,7 +128,7 @@ def all_profiles(settings: Settings) -> dict[str, Profile]:
 _STORED: set[str] = set()  # (cache dir, key) this process found or put in the snapshot
 
 
-def _store(key: list[Any], profiles: dict[str, Profile]) -> None:
+def _store(key: list[object], profiles: dict[str, Profile]) -> None:
     from mahavishnu import paths
     from mahavishnu import settings_snapshot as snapshot
     from mahavishnu.config import snapshot_encode

@@ -30,17 +30,17 @@ import dataclasses
 import re
 import shlex
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import tomlkit
 import tomlkit.exceptions
 
 from mahavishnu import paths
-from mahavishnu.config import Settings
+from mahavishnu.config import Endpoint, Settings
 from mahavishnu.environments import env_file
-from mahavishnu.environments.api_key import KeyNeeds, deliver
+from mahavishnu.environments.api_key import KeyDelivery, KeyNeeds, deliver
 from mahavishnu.environments.assistants.base import (
     Assistant,
     CurrentProvider,
@@ -137,7 +137,7 @@ class ProviderEntry:
     helper: list[str] | None = None  # command + args printing the key
 
     def toml(self) -> str:
-        table: dict[str, Any] = {"name": self.name, "base_url": self.base_url, "wire_api": "responses"}
+        table: dict[str, str] = {"name": self.name, "base_url": self.base_url, "wire_api": "responses"}
         if self.env_key:
             table["env_key"] = self.env_key
         lines = [f"{MARKER} '{self.profile}' (rewritten by `mahavishnu ai switch-llm`)"]
@@ -189,24 +189,33 @@ def remove_owned_tables(text: str) -> str:
     headers = [i for i, line in enumerate(lines) if _header_name(line) is not None]
     drop = [False] * len(lines)
     for position, start in enumerate(headers):
-        if not _is_owned_header(lines[start]):
-            continue
-        end = headers[position + 1] if position + 1 < len(headers) else len(lines)
-        for index in range(start, end):
-            drop[index] = True
-        if end < len(lines) and not _is_owned_header(lines[end]):
-            back = end
-            while back > start + 1 and _is_gap(lines[back - 1]):
-                back -= 1
-            for index in range(back, end):
-                drop[index] = False
-        above = start - 1
-        if above >= 0 and lines[above].startswith(MARKER):
-            drop[above] = True
-            above -= 1
-        if above >= 0 and not lines[above].strip():
-            drop[above] = True
+        if _is_owned_header(lines[start]):
+            end = headers[position + 1] if position + 1 < len(headers) else len(lines)
+            _drop_table(lines, start, end, drop)
     return "".join(line for line, dropped in zip(lines, drop, strict=True) if not dropped)
+
+
+def _drop_table(lines: list[str], start: int, end: int, drop: list[bool]) -> None:
+    """Mark the owned table of ``lines[start:end]`` in ``drop``: its trailing blank and comment
+    lines stay when a table of the user's follows; the marker line and one blank line above go."""
+    for index in range(start, _kept_tail(lines, start, end)):
+        drop[index] = True
+    above = start - 1
+    if above >= 0 and lines[above].startswith(MARKER):
+        drop[above] = True
+        above -= 1
+    if above >= 0 and not lines[above].strip():
+        drop[above] = True
+
+
+def _kept_tail(lines: list[str], start: int, end: int) -> int:
+    """Where the table's trailing gap starts, when the user's table after it keeps that gap; else ``end``."""
+    if end >= len(lines) or _is_owned_header(lines[end]):
+        return end
+    back = end
+    while back > start + 1 and _is_gap(lines[back - 1]):
+        back -= 1
+    return back
 
 
 def _header_name(line: str) -> str | None:
@@ -295,14 +304,7 @@ class Codex(Assistant):
         path = self.settings_path(scope)
         endpoint = profile.endpoint("openai", self.label)
         if endpoint.wire_api != "responses":
-            served = "Chat Completions only" if endpoint.wire_api == "chat" else "no declared wire API"
-            raise ProtocolMismatchError(
-                f"profile '{profile.name}' serves {served} (wire_api = {endpoint.wire_api or 'unset'}), "
-                f"but {self.label} speaks only the OpenAI Responses API",
-                hint=f'Pick a profile whose openai endpoint has wire_api = "responses", or set '
-                f'profiles.{profile.name}.openai.wire_api = "responses" if {endpoint.base_url} serves '
-                "/responses.",
-            )
+            raise _no_responses_api(profile, endpoint, self.label)
         if self.profile_file is not None and inline_secret:
             # $CODEX_HOME/.env is shared by every profile: one profile's key would replace another's
             raise InvalidInputError(
@@ -318,29 +320,16 @@ class Codex(Assistant):
                 f"Codex uses {path} only when started with `codex --profile {self.profile_file}`; "
                 f"{config_path()} is unchanged"
             )
-        env_key = key.env_var if key.kind in ("env", "inline") else None
-        helper = shlex.split(key.helper) if key.helper else None
         dotenv_values: dict[str, str] = {}
         if key.kind == "inline" and key.env_var and key.value:
             dotenv_values[key.env_var] = key.value
             warnings.append(f"the API key is written into {env_path()} (mode 600) as {key.env_var}")
-        entry = ProviderEntry(
-            id=provider_id(profile.name),
-            profile=profile.name,
-            name=f"{profile.label} (Mahavishnu)",
-            base_url=str(endpoint.base_url),
-            model=str(endpoint.model),
-            env_key=env_key,
-            helper=helper,
-        )
+        entry = _provider_entry(profile, endpoint, key)
         edits = [
             FileEdit(path=path, transform=lambda text: apply_entry(text, entry, path), validate=validate)
         ]
-        dotenv = env_path()
-        dotenv_text = read_text(dotenv)
-        if self.profile_file is None and (dotenv_values or env_file.marked_keys(dotenv_text)):
-            note = f"profile '{profile.name}' (Codex CLI)"
-            edits.append(dotenv_edit(dotenv, dotenv_values, note=note, secrets=tuple(dotenv_values.values())))
+        if self.profile_file is None:
+            edits += _dotenv_edits(profile, dotenv_values)
         return SwitchPlan(edits, warnings)
 
     def plan_stock(self, scope: Scope) -> SwitchPlan:
@@ -392,7 +381,7 @@ class Codex(Assistant):
         return [self._profile_file_entry(name, path, base, settings) for name, path in profile_files()]
 
     def _profile_file_entry(
-        self, name: str, path: Path, base: dict[str, Any], settings: Settings
+        self, name: str, path: Path, base: Mapping[str, object], settings: Settings
     ) -> CurrentProvider:
         entry = CurrentProvider(
             tool=self.name,
@@ -422,6 +411,39 @@ class Codex(Assistant):
         )
 
 
+def _provider_entry(profile: Profile, endpoint: Endpoint, key: KeyDelivery) -> ProviderEntry:
+    """Our provider table: the key by variable (``env_key``) or by helper command (``auth``)."""
+    return ProviderEntry(
+        id=provider_id(profile.name),
+        profile=profile.name,
+        name=f"{profile.label} (Mahavishnu)",
+        base_url=str(endpoint.base_url),
+        model=str(endpoint.model),
+        env_key=key.env_var if key.kind in ("env", "inline") else None,
+        helper=shlex.split(key.helper) if key.helper else None,
+    )
+
+
+def _dotenv_edits(profile: Profile, values: dict[str, str]) -> list[FileEdit]:
+    """The edit of ``$CODEX_HOME/.env``: the inline key in, or the keys we wrote before out."""
+    dotenv = env_path()
+    if not values and not env_file.marked_keys(read_text(dotenv)):
+        return []
+    note = f"profile '{profile.name}' (Codex CLI)"
+    return [dotenv_edit(dotenv, values, note=note, secrets=tuple(values.values()))]
+
+
+def _no_responses_api(profile: Profile, endpoint: Endpoint, label: str) -> ProtocolMismatchError:
+    served = "Chat Completions only" if endpoint.wire_api == "chat" else "no declared wire API"
+    return ProtocolMismatchError(
+        f"profile '{profile.name}' serves {served} (wire_api = {endpoint.wire_api or 'unset'}), "
+        f"but {label} speaks only the OpenAI Responses API",
+        hint=f'Pick a profile whose openai endpoint has wire_api = "responses", or set '
+        f'profiles.{profile.name}.openai.wire_api = "responses" if {endpoint.base_url} serves '
+        "/responses.",
+    )
+
+
 def profile_files() -> list[tuple[str, Path]]:
     """``(NAME, path)`` of each ``$CODEX_HOME/NAME.config.toml`` Codex can use (a name it accepts),
     by name."""
@@ -436,16 +458,18 @@ def profile_files() -> list[tuple[str, Path]]:
     return sorted(found)
 
 
-def _selected(name: object, providers: dict[str, Any]) -> Any:
+def _selected(name: object, providers: Mapping[str, object]) -> object:
     return providers.get(name) if isinstance(name, str) else None
 
 
-def _providers(data: dict[str, Any]) -> dict[str, Any]:
+def _providers(data: Mapping[str, object]) -> dict[str, object]:
     providers = data.get("model_providers")
     return providers if isinstance(providers, dict) else {}
 
 
-def _which_profile(provider_name: str, provider: dict[str, Any], profiles: dict[str, Profile]) -> str | None:
+def _which_profile(
+    provider_name: str, provider: Mapping[str, object], profiles: dict[str, Profile]
+) -> str | None:
     for profile in profiles.values():
         if provider_id(profile.name) == provider_name:
             return profile.name
@@ -457,7 +481,7 @@ def _which_profile(provider_name: str, provider: dict[str, Any], profiles: dict[
     return None
 
 
-def _key_source(provider: dict[str, Any]) -> str | None:
+def _key_source(provider: Mapping[str, object]) -> str | None:
     if provider.get("experimental_bearer_token"):
         return f"inline token {mask(str(provider['experimental_bearer_token']))}"
     auth = provider.get("auth")
