@@ -29,13 +29,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.files import safe_write
 from mahavishnu.files.history import Entry
 from mahavishnu.files.safe_write import Backup, Change, read_text
+
+if TYPE_CHECKING:
+    import click
+    import typer._click.core
+
+    #: A running command's context: Typer's own copy of Click's, or Click's.
+    _Context = typer._click.core.Context | click.Context
 
 KEEP = 200
 SWITCH = "switch"
@@ -221,12 +228,11 @@ def unrecorded_since(entry: SwitchRecord) -> list[Backup]:
     stamp = entry.id.split("-")[0]
     taken = {(str(e.path), e.backup) for each in records(changes=True) for e in each.files}
     own = tuple(safe_write.source_key(root) + os.sep for root in paths.roots())
-    mine = {str(e.path) for e in entry.files}
-    seen: set[str] = set()
+    seen = {str(e.path) for e in entry.files}  # ``entry``'s own files are never listed
     found: list[Backup] = []
     for backup in safe_write.list_backups():  # newest first: only each file's last write counts
         key = str(backup.path)
-        if backup.id <= stamp or key in mine or key in seen or key.startswith(own):
+        if backup.id <= stamp or key in seen or key.startswith(own):
             continue
         seen.add(key)
         if (key, backup.id) not in taken:
@@ -238,16 +244,26 @@ def command() -> str:
     """The Mahavishnu command running, as its Click context names it: ``mcp-servers add docs`` (its
     words and single arguments; options and argument lists are left out, they may hold values such
     as ``--env KEY=VALUE``)."""
-    context = None
-    for name in ("typer._click.globals", "click.globals"):  # Typer's own copy of Click, or Click
-        module = sys.modules.get(name)  # never imported for this: no context without it
-        context = module.get_current_context(silent=True) if module is not None else None
-        if context is not None:
-            break
+    context = _click_context()
     if context is None:
         return "a change by Mahavishnu"
     from mahavishnu.masking import mask_text
 
+    text = mask_text(" ".join(_command_words(context)))
+    return (text if len(text) <= 80 else text[:79] + "…") or "a change by Mahavishnu"
+
+
+def _click_context() -> _Context | None:
+    """The running command's Click context, if a command is running."""
+    for name in ("typer._click.globals", "click.globals"):  # Typer's own copy of Click, or Click
+        module = sys.modules.get(name)  # never imported for this: no context without it
+        context: _Context | None = module.get_current_context(silent=True) if module is not None else None
+        if context is not None:
+            return context
+    return None
+
+
+def _command_words(context: _Context) -> list[str]:
     words: list[str] = []
     each = context
     while each.parent is not None:  # every command's name up to the program's (left out)
@@ -257,8 +273,7 @@ def command() -> str:
         value = context.params.get(param.name or "")
         if param.param_type_name == "argument" and param.nargs == 1 and value is not None:
             words.append(str(value))
-    text = mask_text(" ".join(words))
-    return (text if len(text) <= 80 else text[:79] + "…") or "a change by Mahavishnu"
+    return words
 
 
 def tools_of(files: Iterable[Path]) -> list[str]:

@@ -181,6 +181,19 @@ def _identity(handler: JSONMapping) -> tuple[object, ...]:
     return (kind, json.dumps(dict(handler), sort_keys=True))
 
 
+def _matching(
+    entries: list[HookEntry], selector: HookSelector, event: str, criteria: dict[str, str]
+) -> list[HookEntry]:
+    """The handlers of ``event`` under the selector's matcher (if it gives one) that have every criterion."""
+    return [
+        entry
+        for entry in entries
+        if entry.event == event
+        and (selector.matcher is None or normal_matcher(entry.matcher) == normal_matcher(selector.matcher))
+        and all(entry.handler.get(key) == value for key, value in criteria.items())
+    ]
+
+
 # -- removing ------------------------------------------------------------------------------------
 
 
@@ -273,13 +286,7 @@ def _select_by_criteria(entries: list[HookEntry], selector: HookSelector, event:
             f"say which {event} hook to remove",
             hint="Add --command, --url, --prompt or --tool (as `hooks list` shows it), or use --index N.",
         )
-    matches = [
-        entry
-        for entry in entries
-        if entry.event == event
-        and (selector.matcher is None or normal_matcher(entry.matcher) == normal_matcher(selector.matcher))
-        and all(entry.handler.get(key) == value for key, value in criteria.items())
-    ]
+    matches = _matching(entries, selector, event, criteria)
     if not matches:
         where = f" with matcher '{selector.matcher}'" if selector.matcher is not None else ""
         raise NotFoundError(
