@@ -93,6 +93,13 @@ class MemorySettings(BaseModel):
     daemon_idle_seconds: float = Field(default=300.0, ge=0)
 
 
+RecallProvenance = Literal["user", "kept", "insight", "assistant", "external"]
+
+
+def _recalled_by_default() -> list[RecallProvenance]:
+    return ["user", "kept", "insight"]
+
+
 class RecallSettings(BaseModel):
     """``mahavishnu memory context``: what the assistants' hooks add to their context (loop/recall.py)."""
 
@@ -104,6 +111,10 @@ class RecallSettings(BaseModel):
     min_relevance: float = Field(default=0.35, ge=-1.0, le=1.0)
     item_chars: int = Field(default=600, ge=40)  # a longer memory is cut (its id fetches the whole)
     candidates: int = Field(default=20, ge=1, le=1_000)  # search results weighed per prompt
+    # Whose text recall adds (memory/core/provenance.py; a test keeps the names equal): the user's
+    # own words, what was explicitly kept, ★ Insights. "assistant" (captured replies, which may
+    # quote what the assistant read) and "external" (ingested files) only when listed here.
+    provenances: list[RecallProvenance] = Field(default_factory=_recalled_by_default)
 
 
 def _default_extensions() -> list[str]:

@@ -109,7 +109,8 @@ def test_recall_in_a_same_named_folder_hears_nothing_of_the_checkout(isolated_ho
     plain = isolated_home / "scratch" / "api"
     plain.mkdir(parents=True)
     with MemoryStore.open(embedder=FakeEmbedder()) as store:
-        store.store("We decided to deploy billing on Fridays only", "decision", project=project_for(str(acme)))
+        acme_project = project_for(str(acme))
+        store.store("We decided to deploy billing on Fridays only", "decision", project=acme_project)
         start = {"hook_event_name": "SessionStart", "session_id": "s"}
         heard = build_context(store, {**start, "cwd": str(acme)}, "claude", RecallSettings())
         assert heard is not None and "Fridays" in heard["hookSpecificOutput"]["additionalContext"]

@@ -10,8 +10,8 @@ from genai_prices import Usage, calc_price
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mahavishnu.usage.attribution import Provider
 from mahavishnu.usage.pricing import Pricing, model_ref
+from mahavishnu.usage.records import Provider
 from mahavishnu.usage.settings import OwnPrice
 
 WHEN = datetime(2026, 6, 1, tzinfo=UTC)

@@ -338,6 +338,7 @@ def read_hook_payload(text: str) -> dict[str, str]:
     daemon and the recall take it as it is whatever the hook sent."""
     import json
 
+    from mahavishnu.clean_text import clean_text
     from mahavishnu.errors import InvalidInputError
 
     try:
@@ -350,16 +351,6 @@ def read_hook_payload(text: str) -> dict[str, str]:
             hint="This command is run by an assistant's hook; see `mahavishnu memory hooks install`.",
         )
     return {name: clean_text(value) for name in HOOK_FIELDS if isinstance(value := payload.get(name), str)}
-
-
-def clean_text(text: str) -> str:
-    """``text`` with each lone surrogate (which no encoder, tokenizer or database takes) as U+FFFD
-    and NUL characters (which no path or C string takes) dropped; a surrogate pair is joined."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text.replace("\0", "") if "\0" in text else text
 
 
 def memory_context(args: list[str]) -> int | None:

@@ -28,7 +28,7 @@ from mahavishnu.cli.memory_group import (
     app,
     open_store,
 )
-from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.cli.params import MEMORY_SEARCH, TYPES_HELP, typer_params
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
@@ -151,6 +151,19 @@ def store_cmd(
         )
     else:
         info(f"stored #{memory.id} ({memory.memory_type})")
+    _say_if_quarantined(memory, as_json)
+
+
+def _say_if_quarantined(memory: Memory, as_json: bool) -> None:
+    from mahavishnu.memory.core.provenance import QUARANTINED, instruction_like
+
+    if as_json or QUARANTINED not in memory.tags:
+        return
+    warn(
+        f"#{memory.id} reads like an instruction to an agent ({instruction_like(memory.content)}): "
+        "quarantined, never added to an assistant's context; "
+        f"`mahavishnu memory quarantine --release {memory.id}` lets recall add it"
+    )
 
 
 @app.command("search")

@@ -54,6 +54,30 @@ def context_cmd(
         run_memory_context(tool, ask_daemon=False, open_store=lambda: open_store())
 
 
+@app.command("quarantine")
+def quarantine_cmd(
+    memory_id: int = typer.Argument(..., help="Memory id (from `memory search`, or the recall's [#ID])."),
+    release: bool = typer.Option(
+        False, "--release", help="Recall it again (even if it reads like an instruction to an agent)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Keep a memory but never add it to an assistant's context, or (--release) let recall add it again.
+
+    Memories that read like an instruction to an agent (a download piped into a shell, "ignore
+    previous instructions", a forged system block) are quarantined when stored.
+    """
+    with open_store() as store:
+        memory = store.quarantine(memory_id, release=release)
+    if as_json:
+        print_json(memory.to_dict())
+        return
+    if release:
+        info(f"memory #{memory.id} released: recall may add it to a session again")
+    else:
+        info(f"memory #{memory.id} quarantined: kept, never recalled (`--release` undoes it)")
+
+
 # -- capture ------------------------------------------------------------------------------------
 def import_sessions(tool: str, path: str | None, project: str | None, as_json: bool) -> None:
     """``memory import --tool T [PATH|-]``: a session file, a folder of them, '-' for a hook's JSON

@@ -25,27 +25,15 @@ from functools import lru_cache
 
 from mahavishnu.files import switch_log
 from mahavishnu.files.switch_log import SwitchRecord
+from mahavishnu.usage.pricing import provider_of_model
 from mahavishnu.usage.readers.fields import project
-from mahavishnu.usage.records import TOOLS, Tool
+from mahavishnu.usage.records import TOOLS, Provider, Tool
 
 #: Each assistant's own provider (its login), as reports name it, and genai-prices' id for it.
 NATIVE: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "qwen-code", "gemini": "google"}
 _PRICE_IDS = {"anthropic": "anthropic", "openai": "openai", "google": "google"}
 #: The wire protocol each assistant speaks (the profile endpoint it uses).
 PROTOCOL: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "openai", "gemini": "gemini"}
-
-
-@dataclass(frozen=True)
-class Provider:
-    """Who served a request: ``name`` as reports show it (the profile, or a stock provider),
-    the ``profile`` in force (None: no switch recorded), the ``base_url`` the assistant was pointed
-    at (None: its own default) and the ``genai-prices`` provider id to price with when no base URL
-    says it (None: unknown)."""
-
-    name: str
-    profile: str | None = None
-    base_url: str | None = None
-    price_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,8 +127,6 @@ def by_model(tool: Tool, model: str) -> Provider:
 
 @lru_cache(maxsize=1024)
 def _provider_of_model(model: str) -> str | None:
-    from mahavishnu.usage.pricing import provider_of_model
-
     return provider_of_model(model)
 
 

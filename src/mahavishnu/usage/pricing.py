@@ -20,7 +20,7 @@ from decimal import Decimal
 from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
-from mahavishnu.usage.attribution import Provider
+from mahavishnu.usage.records import Provider
 from mahavishnu.usage.settings import OwnPrice
 
 #: A price: the base rate and the tiers (start: the request's input above which it applies).

@@ -58,3 +58,16 @@ def count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0
     return max(0, int(value))
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Who served a request: ``name`` as reports show it (the profile, or a stock provider),
+    the ``profile`` in force (None: no switch recorded), the ``base_url`` the assistant was pointed
+    at (None: its own default) and the ``genai-prices`` provider id to price with when no base URL
+    says it (None: unknown)."""
+
+    name: str
+    profile: str | None = None
+    base_url: str | None = None
+    price_id: str | None = None

@@ -16,9 +16,9 @@ from typing import Literal
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage import ledger
-from mahavishnu.usage.attribution import Attribution, Provider
+from mahavishnu.usage.attribution import Attribution
 from mahavishnu.usage.pricing import Pricing, Rates
-from mahavishnu.usage.records import Tool, UsageRecord
+from mahavishnu.usage.records import Provider, Tool, UsageRecord
 
 Period = Literal["daily", "monthly", "sessions"]
 By = Literal["assistant", "provider", "model", "project", "source"]

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.core.provenance import QUARANTINED, instruction_like
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
 MemoryType = Literal["agent", "rag", "workflow", "insight", "decision", "note"]
@@ -139,10 +140,13 @@ class MemoryDraft:
         """The same draft, normalised (tags deduplicated), or InvalidInputError saying what is wrong."""
         check_content(self.content, max_content_chars)
         scope: dict[str, Any] = {name: check_label(name, getattr(self, name)) for name in SCOPE_FIELDS}
+        tags = check_tags(self.tags)
+        if QUARANTINED not in tags and instruction_like(self.content):  # kept, never recalled
+            tags = (*tags, QUARANTINED)
         return replace(
             self,
             type=check_type(self.type),
-            tags=check_tags(self.tags),
+            tags=tags,
             metadata=check_metadata(self.metadata),
             **scope,
         )

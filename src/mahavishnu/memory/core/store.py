@@ -32,7 +32,7 @@ from mahavishnu.errors import (
     StoreError,
     from_unexpected,
 )
-from mahavishnu.memory.core import transfer
+from mahavishnu.memory.core import provenance, transfer
 from mahavishnu.memory.core.backends.base import (
     UPDATABLE,
     Backend,
@@ -203,12 +203,14 @@ class MemoryStore:
         source_system: str | None = None,
     ) -> Stored:
         """``store``, telling whether the memory was already stored (then the new record's tags and
-        metadata are merged into the stored row: see ``merged_duplicate``)."""
+        metadata are merged into the stored row: see ``merged_duplicate``). Its provenance is
+        ``kept`` whatever ``metadata`` says (``provenance.py``): a caller cannot pass text off as
+        the user's own words."""
         draft = MemoryDraft(
             content,
             type,
             tags,
-            metadata or {},
+            _kept(type, metadata or {}),
             project,
             repo_id,
             agent_id,
@@ -306,6 +308,12 @@ class MemoryStore:
             "metadata": check_metadata,
         }
         return {k: checks[k](v) if k in checks else check_label(k, v) for k, v in changes.items()}
+
+    def quarantine(self, memory_id: int, *, release: bool = False) -> Memory:
+        """Keep a memory but never recall it into a session (``provenance.py``); ``release``: recall
+        it again, even if it reads like an instruction."""
+        memory = self.get(memory_id)
+        return self.update(memory_id, tags=provenance.quarantine_tags(memory.tags, release=release))
 
     def delete(self, memory_id: int) -> None:
         """Delete one memory; a repository chunk is refused (see ``delete_many``)."""
@@ -599,6 +607,14 @@ class MemoryStore:
         self._embedder = embedder
         total = self.backend.reembed_progress()[1]
         return ReembedReport(embedder.identity, embedder.dimension, embedded, total, True)
+
+
+def _kept(memory_type: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``metadata`` recording the provenance ``kept`` (a caller's own ``provenance`` dropped)."""
+    kept = {key: value for key, value in metadata.items() if key != provenance.KEY}
+    if provenance.provenance_of(memory_type, kept) != "kept":
+        kept[provenance.KEY] = "kept"
+    return kept
 
 
 def _valid_id(memory_id: int) -> bool:

@@ -301,7 +301,7 @@ def _store_decisions(store: MemoryStore, turns: Sequence[Turn]) -> None:
             decision,
             "decision",
             ("captured",),
-            {"turn": turn.external_id},
+            {"turn": turn.external_id, "provenance": "user"},  # the user's own words (provenance.py)
             project=turn.project,
             agent_id=turn.agent_id,
             session_id=turn.session_id,

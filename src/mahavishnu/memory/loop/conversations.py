@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
+from mahavishnu.memory.core import provenance
 from mahavishnu.memory.core.backends.records import CONVERSATIONS, MAX_ROWS
 from mahavishnu.memory.core.models import (
     Memory,
@@ -154,7 +155,7 @@ def _memory_draft(turn: Turn, limit: int) -> MemoryDraft:
         text,
         "agent",
         ("conversation", turn.role),
-        {"role": turn.role},
+        {"role": turn.role, provenance.KEY: "user" if turn.role == "user" else "assistant"},
         project=turn.project,
         agent_id=turn.agent_id,
         session_id=turn.session_id,
