@@ -572,6 +572,8 @@ def _listen(
                         daemon.last_request = time.monotonic()  # busy: look again after another wait
                         continue
                     why = "idle"
+                    # the next client may start one at once (not a minute after the last start)
+                    path.with_name("memory.starting").unlink(missing_ok=True)
                     print(f"idle for {idle_seconds:g} s: exiting (the next client starts it)", flush=True)
                     break
                 if item is None:  # the listener was shut down
