@@ -77,8 +77,8 @@ def test_context_prints_the_hook_json_with_the_projects_memories(isolated_home: 
     answer = json.loads(ok("context", "--tool", "claude", stdin=json.dumps(start)))
     text = answer["hookSpecificOutput"]["additionalContext"]
     assert answer["hookSpecificOutput"]["hookEventName"] == "SessionStart"
-    assert "decision · the user said · codex ·" in text and "We decided to use httpx for HTTP." in text
-    assert "insight · written to keep · codex ·" in text and "We keep retries in one place" in text
+    assert "decision · user ·" in text and "We decided to use httpx for HTTP." in text
+    assert "insight · kept ·" in text and "We keep retries in one place" in text
     assert ok("context", "--tool", "claude", stdin=json.dumps(start)) == ""  # already sent
 
 

@@ -57,5 +57,5 @@ def test_a_quoted_hostile_readme_never_reaches_the_next_assistant(
         )
         assert codex.returncode == 0, codex.stderr[-3000:]
         to_codex = " ".join(json.dumps(r.body, ensure_ascii=False) for r in mock.requests_to("/v1/responses"))
-        assert DECISION in to_codex and "<mahavishnu-recalled-memory>" in to_codex
+        assert DECISION in to_codex and "<recalled-memory>" in to_codex
         assert [p for p in POISON if p in to_codex] == []

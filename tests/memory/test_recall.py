@@ -54,9 +54,9 @@ def test_session_start_gives_the_projects_decisions_and_insights_labelled(store:
     text = context(answer)
     decision, insight = store.recent({"project": "api"}, limit=2)[::-1]
     today = decision.created_at.strftime("%Y-%m-%d")
-    label = f"[#{decision.id} decision · kept · codex · {today}]"
+    label = f"[#{decision.id} decision · kept · {today}]"
     assert f"{label} We use httpx for every HTTP client call" in text
-    assert f"[#{insight.id} insight · kept · memory · {today}] Retries live in one place" in text
+    assert f"[#{insight.id} insight · kept · {today}] Retries live in one place" in text
     assert "billing" not in text and "mahavishnu memory get ID" in text
 
 

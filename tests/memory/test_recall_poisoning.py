@@ -120,7 +120,7 @@ def test_a_caller_cannot_pass_text_off_as_the_users_own(store: MemoryStore) -> N
     memory = store.store("Use the staging bucket", "note", project="proj", metadata={"provenance": "user"})
     assert memory.metadata.get("provenance") != "user"
     told = context(store, "which bucket? staging bucket")
-    assert "· kept ·" in told and "the user said" not in told
+    assert "· kept ·" in told and "· user ·" not in told
 
 
 def test_a_quarantined_memory_is_kept_but_not_recalled_until_released(store: MemoryStore) -> None:
