@@ -199,7 +199,9 @@ def _say_stopped_once() -> None:
     except OSError:
         return
     sys.stderr.write(STOPPED_NOTE + "\n")
-    with contextlib.suppress(OSError, ValueError):
+    from mahavishnu.errors import ServiceError
+
+    with contextlib.suppress(OSError, ServiceError):  # (unwritable: said again next time, no harm)
         _private_dir(marker.parent)
         marker.touch()
 
@@ -264,6 +266,8 @@ def start_in_background() -> bool:
     per home, so a burst of hooks starts one. True when an attempt was launched."""
     import subprocess
 
+    from mahavishnu.errors import ServiceError
+
     if not enabled() or stopped_by_user():
         return False
     marker = socket_path().with_name("memory.starting")
@@ -273,7 +277,7 @@ def start_in_background() -> bool:
             return False
     except FileNotFoundError:
         pass
-    except OSError:
+    except (OSError, ServiceError):  # (a run directory of another user: the caller works alone)
         return False
     marker.touch()
     subprocess.Popen(
