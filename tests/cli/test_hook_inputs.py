@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mahavishnu.cli import entry, fast
+from mahavishnu.cli import entry, fast, hook_log
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.embedders.base import Kind, Vectors
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
@@ -320,7 +320,7 @@ def test_the_worst_cases_through_the_daemon(monkeypatch: pytest.MonkeyPatch) -> 
                 "\n".join(line.partition(" codex: ")[2] for line in stderr.splitlines()),
                 recall=False,
             )
-        log = fast.capture_log()
+        log = hook_log.capture_log()
         assert "did not answer" not in (log.read_text() if log.exists() else "")
     finally:
         supervisor.stop(daemon.SERVICE)

@@ -13,12 +13,10 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from mahavishnu.cli.params import Values
     from mahavishnu.environments.switcher import SwitchResult
     from mahavishnu.errors import MahavishnuError
@@ -227,7 +225,6 @@ def _snippet(text: str, width: int = 80) -> str:
 
 #: Set by a capture hook for the detached process it hands the import to (see ``memory_import_hook``).
 CAPTURE_ENV = "MAHAVISHNU_CAPTURE"
-CAPTURE_LOG_BYTES = 512 * 1024  # the capture log is rotated past this size
 #: A detached capture still running after this long (stuck in a read on a hung mount, say) is
 #: ended by SIGALRM; a capture reads for at most ``capture.CAPTURE_SECONDS`` when it can.
 DETACHED_CAPTURE_SECONDS = 900
@@ -374,6 +371,8 @@ def run_memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], 
     what the command says), unless the command was run by hand at a terminal: an assistant shows
     little of it (Codex only "SessionStart Failed"), ``memory hooks status`` shows the last one
     until a later recall succeeds."""
+    from mahavishnu.cli.hook_log import log_hook_line, mark_success
+
     try:
         _memory_context(tool, ask_daemon=ask_daemon, open_store=open_store)
     except BaseException as exc:
@@ -411,6 +410,7 @@ def _memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any
     )
     reply = None
     if ask_daemon:
+        from mahavishnu.cli.hook_log import log_hook_line
         from mahavishnu.memory.loop import daemon
 
         def silent(seconds: float) -> None:
@@ -457,145 +457,19 @@ def memory_import_hook(args: list[str]) -> int | None:
     return _run(body)
 
 
-def capture_log() -> Path:
-    """The hook log: where detached captures write their errors (each line stamped:
-    ``_StampedErrors``) and recalls their failures (``log_hook_line``)."""
-    from mahavishnu import paths
-
-    return paths.data_dir() / "capture" / "capture.log"
-
-
-#: A hook log line: time, assistant, " recall" for the recall hook (nothing for the capture hook).
-_LINE = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([\w.-]+)( recall)?: (.*)"
-HOOK_ROLES = ("capture", "recall")
-
-
-def log_hook_line(tool: str, role: str, text: str) -> None:
-    """Append one stamped line to the hook log (never raises: a hook must not fail for its log)."""
-    import time
-
-    tag = "" if role == "capture" else f" {role}"
-    name = "".join(c if c.isalnum() or c in "._-" else "?" for c in tool[:40]) or "?"
-    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name}{tag}: {' '.join(text.split())}\n"
-    log = capture_log()
-    with contextlib.suppress(OSError):
-        log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _rotate(log)
-        import os
-
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as handle:
-            handle.write(line)
-
-
-def _rotate(log: Path) -> None:
-    import os
-
-    with contextlib.suppress(OSError):
-        if log.stat().st_size > CAPTURE_LOG_BYTES:  # one older generation is kept
-            os.replace(log, log.with_name(log.name + ".1"))
-
-
-def _success_marker(tool: str, role: str) -> Path:
-    return capture_log().with_name(f"ok.{role}.{tool}")
-
-
-def mark_success(tool: str, role: str) -> None:
-    """Note that ``tool``'s ``role`` hook (capture or recall) just worked: an earlier failure of it
-    is no longer what ``memory hooks status`` shows. (A file's time; never raises.)"""
-    import os
-
-    marker = _success_marker(tool, role)
-    try:
-        os.utime(marker)
-    except FileNotFoundError:
-        with contextlib.suppress(OSError):
-            marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
-    except OSError:
-        pass
-
-
-def last_failures(tools: Iterable[str] | None = None) -> dict[str, str]:
-    """The newest failure still standing of each hook role (``capture``, ``recall``) in the hook
-    log, of ``tools`` (all by default): a failure followed by a success of the same assistant's
-    hook (``mark_success``) is over. role -> the log line."""
-    import re
-    import time
-
-    try:
-        lines = capture_log().read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return {}
-    wanted = None if tools is None else set(tools)
-    found: dict[str, str] = {}
-    for line in reversed(lines):
-        match = re.fullmatch(_LINE, line)
-        if match is None:
-            continue
-        stamp, tool, recall, text = match.groups()
-        role = "recall" if recall else "capture"
-        if role in found or (wanted is not None and tool not in wanted) or not text.startswith("error: "):
-            continue
-        try:
-            at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
-            succeeded = _success_marker(tool, role).stat().st_mtime
-        except (OSError, ValueError, OverflowError):
-            succeeded = None
-        # the stamp is cut to the second: a success within the same second may have come first
-        if succeeded is None or succeeded < at + 1:
-            found[role] = line
-        else:
-            found[role] = ""  # the newest failure is over: older ones are too
-        if len(found) == len(HOOK_ROLES):
-            break
-    return {role: line for role, line in found.items() if line}
-
-
-def forget_failures(tools: Iterable[str]) -> None:
-    """Mark every hook of ``tools`` as working (their hooks were removed: old failures are moot)."""
-    for tool in tools:
-        for role in HOOK_ROLES:
-            mark_success(tool, role)
-
-
-class _StampedErrors(io.TextIOBase):
-    """stderr of a detached capture: each line starts with the time and the assistant, so the log
-    says when a capture failed and whose."""
-
-    encoding, errors = "utf-8", "replace"  # Click writes to it as a text stream
-
-    def __init__(self, stream: Any, tool: str) -> None:
-        self.stream, self.tool, self.at_line_start = stream, tool, True
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str | bytes) -> int:
-        import time
-
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        for piece in text.splitlines(keepends=True):
-            if self.at_line_start:
-                self.stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self.tool}: ")
-            self.stream.write(piece)
-            self.at_line_start = piece.endswith("\n")
-        self.stream.flush()
-        return len(text)
-
-
 def _hand_off_capture(tool: str, text: str) -> None:
     import json
     import os
     import subprocess
     import tempfile
 
+    from mahavishnu.cli.hook_log import capture_log, rotate
+
     payload = read_hook_payload(text)
     log = capture_log()
     spool = log.parent
     spool.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _rotate(log)
+    rotate(log)
     with tempfile.TemporaryFile(dir=spool) as handle, open(log, "ab") as errors:  # 0600, no name
         handle.write(json.dumps(payload, ensure_ascii=False).encode())
         handle.seek(0)
@@ -619,7 +493,9 @@ def _capture_now(tool: str) -> int | None:
     from mahavishnu.memory.loop import daemon
 
     signal.alarm(DETACHED_CAPTURE_SECONDS)
-    sys.stderr = _StampedErrors(sys.stderr, tool)
+    from mahavishnu.cli.hook_log import StampedErrors, mark_success
+
+    sys.stderr = StampedErrors(sys.stderr, tool)
     text = read_stdin()
     try:
         payload: dict[str, Any] | None = read_hook_payload(text)

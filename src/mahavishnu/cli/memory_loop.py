@@ -13,14 +13,8 @@ from typing import Any
 
 import typer
 
-from mahavishnu.cli.fast import (
-    forget_failures,
-    hook_stdin,
-    mark_success,
-    never_blocking,
-    read_hook_payload,
-    run_memory_context,
-)
+from mahavishnu.cli.fast import hook_stdin, never_blocking, read_hook_payload, run_memory_context
+from mahavishnu.cli.hook_log import forget_failures, mark_success
 from mahavishnu.cli.memory_group import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.errors import InvalidInputError
@@ -175,7 +169,7 @@ def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> Non
         for t in found
     ]
     table(None, ["assistant", "state", "hooks", "file"], rows)
-    from mahavishnu.cli.fast import capture_log, last_failures
+    from mahavishnu.cli.hook_log import capture_log, last_failures
 
     failed = last_failures(t.tool for t in found)  # (a failure a later success ended is not shown)
     for role in ("capture", "recall"):

@@ -1,0 +1,146 @@
+"""The hook log: where the memory hooks say what went wrong, since an assistant shows little of a
+hook's output (Codex only "SessionStart Failed") and a detached capture has no terminal.
+
+Detached captures write their errors there, each line stamped (``StampedErrors``); recalls their
+failures (``log_hook_line``). ``memory hooks status`` shows the newest failure of each hook still
+standing: a later success of the same hook (``mark_success``, a file's time) ends it. Only the
+standard library is imported: the hooks load this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+CAPTURE_LOG_BYTES = 512 * 1024  # the capture log is rotated past this size
+
+
+def capture_log() -> Path:
+    """The hook log: where detached captures write their errors (each line stamped:
+    ``StampedErrors``) and recalls their failures (``log_hook_line``)."""
+    from mahavishnu import paths
+
+    return paths.data_dir() / "capture" / "capture.log"
+
+
+#: A hook log line: time, assistant, " recall" for the recall hook (nothing for the capture hook).
+_LINE = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([\w.-]+)( recall)?: (.*)"
+HOOK_ROLES = ("capture", "recall")
+
+
+def log_hook_line(tool: str, role: str, text: str) -> None:
+    """Append one stamped line to the hook log (never raises: a hook must not fail for its log)."""
+    import time
+
+    tag = "" if role == "capture" else f" {role}"
+    name = "".join(c if c.isalnum() or c in "._-" else "?" for c in tool[:40]) or "?"
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name}{tag}: {' '.join(text.split())}\n"
+    log = capture_log()
+    with contextlib.suppress(OSError):
+        log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        rotate(log)
+        import os
+
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as handle:
+            handle.write(line)
+
+
+def rotate(log: Path) -> None:
+    import os
+
+    with contextlib.suppress(OSError):
+        if log.stat().st_size > CAPTURE_LOG_BYTES:  # one older generation is kept
+            os.replace(log, log.with_name(log.name + ".1"))
+
+
+def _success_marker(tool: str, role: str) -> Path:
+    return capture_log().with_name(f"ok.{role}.{tool}")
+
+
+def mark_success(tool: str, role: str) -> None:
+    """Note that ``tool``'s ``role`` hook (capture or recall) just worked: an earlier failure of it
+    is no longer what ``memory hooks status`` shows. (A file's time; never raises.)"""
+    import os
+
+    marker = _success_marker(tool, role)
+    try:
+        os.utime(marker)
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        pass
+
+
+def last_failures(tools: Iterable[str] | None = None) -> dict[str, str]:
+    """The newest failure still standing of each hook role (``capture``, ``recall``) in the hook
+    log, of ``tools`` (all by default): a failure followed by a success of the same assistant's
+    hook (``mark_success``) is over. role -> the log line."""
+    import re
+    import time
+
+    try:
+        lines = capture_log().read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return {}
+    wanted = None if tools is None else set(tools)
+    found: dict[str, str] = {}
+    for line in reversed(lines):
+        match = re.fullmatch(_LINE, line)
+        if match is None:
+            continue
+        stamp, tool, recall, text = match.groups()
+        role = "recall" if recall else "capture"
+        if role in found or (wanted is not None and tool not in wanted) or not text.startswith("error: "):
+            continue
+        try:
+            at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
+            succeeded = _success_marker(tool, role).stat().st_mtime
+        except (OSError, ValueError, OverflowError):
+            succeeded = None
+        # the stamp is cut to the second: a success within the same second may have come first
+        if succeeded is None or succeeded < at + 1:
+            found[role] = line
+        else:
+            found[role] = ""  # the newest failure is over: older ones are too
+        if len(found) == len(HOOK_ROLES):
+            break
+    return {role: line for role, line in found.items() if line}
+
+
+def forget_failures(tools: Iterable[str]) -> None:
+    """Mark every hook of ``tools`` as working (their hooks were removed: old failures are moot)."""
+    for tool in tools:
+        for role in HOOK_ROLES:
+            mark_success(tool, role)
+
+
+class StampedErrors(io.TextIOBase):
+    """stderr of a detached capture: each line starts with the time and the assistant, so the log
+    says when a capture failed and whose."""
+
+    encoding, errors = "utf-8", "replace"  # Click writes to it as a text stream
+
+    def __init__(self, stream: TextIO, tool: str) -> None:
+        self.stream, self.tool, self.at_line_start = stream, tool, True
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str | bytes) -> int:
+        import time
+
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        for piece in text.splitlines(keepends=True):
+            if self.at_line_start:
+                self.stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self.tool}: ")
+            self.stream.write(piece)
+            self.at_line_start = piece.endswith("\n")
+        self.stream.flush()
+        return len(text)
