@@ -11,7 +11,7 @@ embedded, and the query embedding is inside every timing. Rows, each hybrid, k=1
     peer not configured              the default: no peer, a warning in the result
     peer unreachable                 session_buddy.url at a closed loopback port (issue #7's bar:
                                      p95 <= 50 ms "with the peer absent")
-    peer present (loopback HTTP)     the contract server from tests/memory, over real MCP HTTP
+    peer present (loopback HTTP)     the contract server (testkit/), over real MCP HTTP
     peer slow (timeout 0.5 s)        a peer that never answers in time: bounded by its timeout
 """
 
