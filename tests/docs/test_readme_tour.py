@@ -35,6 +35,9 @@ SKIPPED = {
 LONG_RUNNING = {"watch"}
 #: `doctor` exits 1 while something needs attention (here: assistants without Mahavishnu's MCP server)
 MAY_EXIT_1 = {"doctor"}
+#: a partial switch exits 3 (Qwen Code, installed here, cannot read a key kept in the secrets file;
+#: qwen has no Gemini endpoint): the output must then carry each skip's fix and the summary
+PARTIAL = {"ai switch-llm qwen --tool all": ("fix: ", "2 of 4 switched; 2 skipped")}
 
 
 def tour_commands() -> list[str]:
@@ -145,7 +148,10 @@ def _walk_the_tour(isolated_home: Path, capsys: pytest.CaptureFixture[str], peer
         done = subprocess.run(
             argv, input=stdin, env=env, cwd=work, capture_output=True, text=True, timeout=300
         )
-        allowed = (0, 1) if line in MAY_EXIT_1 else (0,)
+        allowed = (0, 1) if line in MAY_EXIT_1 else (0, 3) if line in PARTIAL else (0,)
+        said = " ".join(done.stdout.split())
+        if done.returncode == 3 and not all(text in said for text in PARTIAL[line]):
+            failures.append((command, 3, f"a partial switch without its fixes and summary: {said[-1500:]}"))
         if done.returncode not in allowed or "Traceback" in done.stderr:
             failures.append((command, done.returncode, done.stderr[-600:] + done.stdout[-1500:]))
     assert not failures, "\n".join(f"{c!r} -> exit {rc}: {err}" for c, rc, err in failures)

@@ -165,7 +165,9 @@ def switch_llm(**values: Any) -> None:
     # spelled command lines without Typer (see cli/entry.py); both run the same body.
     from mahavishnu.cli.fast import run_switch_llm
 
-    run_switch_llm(**values)
+    status = run_switch_llm(**values)
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command("backups")

@@ -60,7 +60,13 @@ def switch_llm(args: list[str]) -> int | None:
     if values is None:
         return None
     warn_if_project_ignored()
-    return _run(lambda: run_switch_llm(**values))
+    status = 0
+
+    def body() -> None:
+        nonlocal status
+        status = run_switch_llm(**values)
+
+    return _run(body) or status
 
 
 def warn_if_project_ignored() -> None:
@@ -83,8 +89,9 @@ def run_switch_llm(
     inline_secret: bool,
     codex_profile: str | None,
     as_json: bool,
-) -> None:
-    """The body of ``mahavishnu ai switch-llm`` (both paths)."""
+) -> int:
+    """The body of ``mahavishnu ai switch-llm`` (both paths); its exit status: 0, or
+    ``PARTIAL_EXIT`` when an installed assistant was skipped (it keeps its previous provider)."""
     from dataclasses import asdict
 
     from mahavishnu.cli.output import console, escape, print_json, warn
@@ -103,15 +110,19 @@ def run_switch_llm(
         codex_profile=codex_profile,
     )
     advice = session_advice(result)
+    status = PARTIAL_EXIT if result.partial else 0
     if as_json:
-        print_json({**asdict(result), "sessions": [asdict(a) for a in advice]})
-        return
+        print_json({**asdict(result), "sessions": [asdict(a) for a in advice], "exit_code": status})
+        return status
     for note in result.notes:
         console.print(note, markup=False)
     for message in result.warnings:
         warn(escape(message))
     for skipped in result.skipped:
-        console.print(f"{skipped.tool}: skipped, {skipped.reason}", markup=False)
+        state = "" if skipped.installed else " (not installed)"
+        console.print(f"{skipped.tool}: skipped{state}, {skipped.reason}", markup=False)
+        if skipped.fix:
+            console.print(f"  fix: {skipped.fix}", markup=False)
     for file in result.files:
         if dry_run:
             console.print(file.diff or f"{file.path}: no change\n", markup=False, end="")
@@ -121,6 +132,13 @@ def run_switch_llm(
             console.print(f"{file.path}: already uses [bold]{result.profile}[/bold]")
     for each in advice:
         console.print(each.message, markup=False, style="yellow" if each.needs_restart else None)
+    if result.summary:
+        console.print(result.summary, markup=False, style="yellow" if result.partial else None)
+    return status
+
+
+#: ``ai switch-llm``'s exit status when it wrote some assistants' files but skipped an installed one.
+PARTIAL_EXIT = 3
 
 
 def session_advice(result: SwitchResult) -> list[SessionAdvice]:

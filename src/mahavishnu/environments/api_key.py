@@ -49,6 +49,7 @@ class KeyNeeds:
     inline_var: str  # where an inline key goes
     runs_helper: bool  # can run a command that prints the key
     reads_env: tuple[str, ...] | None  # variables it reads itself (None: any it is told to)
+    tool: str = ""  # its tool name (claude, codex, qwen, gemini): for the commands a refusal suggests
 
 
 def deliver(
@@ -97,11 +98,14 @@ def _read_by_assistant(found: tuple[SecretRef, str | None] | None, needs: KeyNee
 def _unreachable_key(profile: Profile, needs: KeyNeeds) -> SecretStoreError:
     wanted = needs.reads_env[0] if needs.reads_env else _reference_var(profile, needs)
     source = " or ".join(needs.reads_env) if needs.reads_env else "an environment variable"
+    tool = f" --tool {needs.tool}" if needs.tool else ""
     return SecretStoreError(
         f"{needs.label} reads its key only from {source}, and profile "
         f"'{profile.name}' keeps it elsewhere (the keyring or the secrets file)",
-        hint=f"Export {wanted} in your shell, or pass --inline-secret to write the key into "
-        f"the .env file {needs.label} loads (mode 600).",
+        hint=f'Run `export {wanted}="$(mahavishnu secrets get {profile.name})"` in the shell that starts '
+        f"{needs.label} (or in your shell's profile), then switch again; or start one session without "
+        f"writing anything: `mahavishnu run {profile.name}{tool} -- …`; or pass --inline-secret to write "
+        f"the key into the .env file {needs.label} loads (mode 600).",
     )
 
 

@@ -31,7 +31,7 @@ from mahavishnu.config import Settings
 from mahavishnu.environments.assistants.claude import SHELL_CREDENTIALS
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.environments.secrets import resolve_profile_secret
-from mahavishnu.environments.switcher import ASSISTANTS, LABELS, PROTOCOL, serves
+from mahavishnu.environments.switcher import ASSISTANTS, EXECUTABLES, LABELS, PROTOCOL, serves
 from mahavishnu.errors import InvalidInputError, NotFoundError, ProtocolMismatchError
 
 RUN_PROVIDER = "mahavishnu-run"
@@ -41,8 +41,6 @@ GOOGLE_GEMINI_URL = "https://generativelanguage.googleapis.com"
 CLAUDE_CREDENTIALS = (*SHELL_CREDENTIALS, "CLAUDE_CODE_OAUTH_TOKEN")
 #: Per assistant, the variables a run removes from the environment it inherits.
 UNSET = {"claude": CLAUDE_CREDENTIALS}
-#: The executable each assistant installs.
-EXECUTABLES = {"claude": "claude", "codex": "codex", "qwen": "qwen", "gemini": "gemini"}
 
 
 @dataclass(frozen=True)

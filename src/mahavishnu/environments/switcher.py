@@ -9,6 +9,7 @@ with the reason instead.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -107,6 +108,13 @@ def targets(profile: Profile, tool: str | None, settings: Settings) -> tuple[lis
 
 
 LABELS = {"claude": "Claude Code", "codex": "Codex CLI", "qwen": "Qwen Code", "gemini": "Gemini CLI"}
+#: The executable each assistant installs.
+EXECUTABLES = {"claude": "claude", "codex": "codex", "qwen": "qwen", "gemini": "gemini"}
+
+
+def installed(tool: str) -> bool:
+    """Whether the assistant's executable is on PATH (a switch that skips one that is not is complete)."""
+    return shutil.which(EXECUTABLES[tool]) is not None
 
 
 def scopes(target: Assistant) -> tuple[Scope, ...]:
@@ -127,6 +135,8 @@ class FileResult:
 class Skipped:
     tool: str
     reason: str
+    fix: str = ""  # the command or setting that would let it switch
+    installed: bool = False  # its executable is on PATH: skipping it leaves the switch partial
 
 
 @dataclass
@@ -140,6 +150,28 @@ class SwitchResult:
     tools: list[str] = field(default_factory=list)  # the assistants switched
     skipped: list[Skipped] = field(default_factory=list)  # under --tool all: what could not be
     notes: list[str] = field(default_factory=list)  # e.g. which assistants were picked without --tool
+    #: With several assistants: "2 of 4 switched; 2 skipped (…)"
+    summary: str = ""
+    #: An installed assistant was skipped: it still uses its previous provider (the CLI exits 3)
+    partial: bool = False
+
+    def summarise(self) -> None:
+        """Set ``summary`` and ``partial`` from ``tools`` and ``skipped``."""
+        self.partial = any(s.installed for s in self.skipped)
+        if not self.skipped:
+            return
+        total = len(self.tools) + len(self.skipped)
+        verb = "would switch" if self.dry_run else "switched"
+        installed_ones = [LABELS[s.tool] for s in self.skipped if s.installed]
+        absent = [LABELS[s.tool] for s in self.skipped if not s.installed]
+        parts = [f"{', '.join(absent)}: not installed"] if absent else []
+        if installed_ones:
+            they = "they" if len(installed_ones) > 1 else "it"
+            keep = "would keep" if self.dry_run else ("keep" if len(installed_ones) > 1 else "keeps")
+            parts.append(f"{', '.join(installed_ones)}: installed, so {they} {keep} the previous provider")
+        self.summary = (
+            f"{len(self.tools)} of {total} {verb}; {len(self.skipped)} skipped ({'; '.join(parts)})"
+        )
 
 
 def switch_llm(
@@ -172,6 +204,7 @@ def switch_llm(
         edits += _plan_one(
             each, tools, profile, settings, scope, result, stock_of, inline_secret, codex_profile
         )
+    result.summarise()
     if not edits:
         _nothing_to_switch(profile, scope, result)
         return result
@@ -216,7 +249,9 @@ def _plan_one(
     except (ProtocolMismatchError, InvalidInputError, SecretStoreError) as exc:
         if len(tools) == 1:
             raise
-        result.skipped.append(Skipped(each, exc.message))
+        result.skipped.append(
+            Skipped(each, exc.message, _skip_fix(exc, each, profile, settings), installed(each))
+        )
         return []
     result.tools.append(each)
     result.warnings += plan.warnings
@@ -224,6 +259,21 @@ def _plan_one(
     stock_of.update({edit.path: edit for edit in stock_plan.edits})
     # a stock switch only removes: a file that is not there stays not there
     return [(each, edit) for edit in plan.edits if not profile.settings.stock or edit.path.exists()]
+
+
+def _skip_fix(exc: MahavishnuError, tool: str, profile: Profile, settings: Settings) -> str:
+    """What would let ``tool`` take ``profile`` (or another provider), as a command or setting."""
+    if isinstance(exc, ProtocolMismatchError) and not profile.settings.stock and not serves(profile, tool):
+        from mahavishnu.environments.profiles import all_profiles
+
+        names = [p.name for p in all_profiles(settings).values() if not p.settings.stock and serves(p, tool)]
+        example = names[0] if names else "NAME"
+        return (
+            f"Switch {LABELS[tool]} on its own to a profile with a {PROTOCOL[tool]} endpoint: "
+            f"`mahavishnu ai switch-llm {example} --tool {tool}` (those that have one: "
+            f"{', '.join(names) or 'none; add one to your settings'})."
+        )
+    return exc.hint
 
 
 def _plan_files(edits: list[tuple[str, FileEdit]], result: SwitchResult) -> None:

@@ -51,7 +51,7 @@ OWNED_ENV = (
 #: (checked with Claude Code 2.1.197: ``""`` sends neither).
 SHELL_CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 #: Claude Code runs ``apiKeyHelper``; an inline key is ``env.ANTHROPIC_AUTH_TOKEN``.
-KEY_NEEDS = KeyNeeds("Claude Code", "ANTHROPIC_AUTH_TOKEN", runs_helper=True, reads_env=())
+KEY_NEEDS = KeyNeeds("Claude Code", "ANTHROPIC_AUTH_TOKEN", runs_helper=True, reads_env=(), tool="claude")
 #: Where Claude Code reads enterprise-managed settings on Linux (highest precedence).
 MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
 

@@ -312,7 +312,9 @@ class Codex(Assistant):
                 hint=f"Keep the key in the keyring (`mahavishnu secrets set {profile.name}`) or in an "
                 "environment variable; the profile file then references it.",
             )
-        needs = KeyNeeds(self.label, env_file.default_env_var(profile), runs_helper=True, reads_env=None)
+        needs = KeyNeeds(
+            self.label, env_file.default_env_var(profile), runs_helper=True, reads_env=None, tool=self.name
+        )
         key = deliver(profile, needs, inline=inline_secret, dry_run=dry_run)
         warnings = [key.warning] if key.warning else []
         if self.profile_file is not None:
@@ -438,9 +440,9 @@ def _no_responses_api(profile: Profile, endpoint: Endpoint, label: str) -> Proto
     return ProtocolMismatchError(
         f"profile '{profile.name}' serves {served} (wire_api = {endpoint.wire_api or 'unset'}), "
         f"but {label} speaks only the OpenAI Responses API",
-        hint=f'Pick a profile whose openai endpoint has wire_api = "responses", or set '
-        f'profiles.{profile.name}.openai.wire_api = "responses" if {endpoint.base_url} serves '
-        "/responses.",
+        hint=f'Pick a profile whose openai endpoint has wire_api = "responses", or, if {endpoint.base_url} '
+        f"serves /responses, add `wire_api: responses` under `profiles.{profile.name}.openai` in your "
+        "settings file (`mahavishnu config path` prints where it is).",
     )
 
 

@@ -55,7 +55,7 @@ BASE_URL_VAR = "GOOGLE_GEMINI_BASE_URL"
 KEY_VAR = "GEMINI_API_KEY"
 OWNED_ENV = (BASE_URL_VAR, KEY_VAR)
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
-KEY_NEEDS = KeyNeeds("Gemini CLI", KEY_VAR, runs_helper=False, reads_env=(KEY_VAR,))
+KEY_NEEDS = KeyNeeds("Gemini CLI", KEY_VAR, runs_helper=False, reads_env=(KEY_VAR,), tool="gemini")
 
 
 gemini_home = paths.gemini_home

@@ -293,7 +293,9 @@ class Qwen(UserProjectAssistant):
     ) -> SwitchPlan:
         path = self.settings_path(scope)
         endpoint = profile.endpoint("openai", self.label)
-        needs = KeyNeeds(self.label, env_file.default_env_var(profile), runs_helper=False, reads_env=None)
+        needs = KeyNeeds(
+            self.label, env_file.default_env_var(profile), runs_helper=False, reads_env=None, tool=self.name
+        )
         key = deliver(profile, needs, inline=inline_secret, dry_run=dry_run)
         warnings = [key.warning] if key.warning else []
         if scope == "project":
