@@ -261,3 +261,20 @@ def test_copies_of_the_samples_still_import_through_the_hook(store: MemoryStore)
         shutil.copytree(SAMPLES / tool, session_root(tool), dirs_exist_ok=True)  # type: ignore[arg-type]
         path = next(session_root(tool).rglob("*.jsonl"))  # type: ignore[arg-type]
         assert capture_hook(store, tool, hook(path)).added == 2, tool  # type: ignore[arg-type]
+
+
+def test_the_daemon_checks_the_folder_the_hooks_environment_names(store: MemoryStore, tmp_path: Path) -> None:
+    """The daemon runs with the environment of whoever started it: the hook sends the session folder
+    its own environment names (CLAUDE_CONFIG_DIR, CODEX_HOME…), and only that one is accepted."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.loop import daemon
+
+    folder = tmp_path / "claude-config" / "projects"  # where this assistant's CLAUDE_CONFIG_DIR points
+    path = folder / "p" / "s-1.jsonl"
+    path.parent.mkdir(parents=True)
+    write_turns(path, range(2))
+    settings = load_settings()
+    asked = {"tool": "claude", "payload": hook(path)}
+    assert daemon._capture(store, settings, {**asked, "root": str(folder)})["added"] == 2
+    with pytest.raises(InvalidInputError, match="not a Claude Code session file"):
+        daemon._capture(store, settings, asked)  # the daemon's own folder: not there

@@ -521,7 +521,9 @@ def _capture_now(tool: str) -> int | None:
         payload = None
     # Detached: nobody waits, so a long first import of a session may take its time (a client that
     # gave up would import it a second time in-process).
-    request = {"payload": payload, "tool": tool}
+    # The session folder the transcript must lie under, as this hook's environment (the assistant's:
+    # CLAUDE_CONFIG_DIR, CODEX_HOME...) says, not the daemon's.
+    request = {"payload": payload, "tool": tool, "root": _session_root(tool)}
     reply = daemon.ask("capture", request, timeout=600) if payload is not None else None
     if reply is None:
         sys.stdin = io.StringIO(text)  # the Typer command reads it again
@@ -533,6 +535,12 @@ def _capture_now(tool: str) -> int | None:
         mark_success(tool, "capture")
 
     return _run(show)
+
+
+def _session_root(tool: str) -> str:
+    from mahavishnu.memory.loop.session_logs import check_tool, session_root
+
+    return str(session_root(check_tool(tool)))
 
 
 def _daemon_result(reply: dict[str, Any]) -> Any:

@@ -161,10 +161,12 @@ def import_history(
     return reports
 
 
-def capture_hook(store: MemoryStore, tool: Tool, payload: Mapping[str, JSONReadable]) -> TranscriptImport:
+def capture_hook(
+    store: MemoryStore, tool: Tool, payload: Mapping[str, JSONReadable], *, within: Path | None = None
+) -> TranscriptImport:
     """Import the new part of the session a hook's JSON names (``transcript_path``, which must be
-    one of the assistant's own session files); its project comes from the hook's ``cwd`` when the
-    session file does not say."""
+    one of the assistant's own session files: under ``within``, by default where it keeps them);
+    its project comes from the hook's ``cwd`` when the session file does not say."""
     path = payload.get("transcript_path")
     if not isinstance(path, str) or not path:
         raise InvalidInputError(
@@ -172,9 +174,8 @@ def capture_hook(store: MemoryStore, tool: Tool, payload: Mapping[str, JSONReada
             hint="Run this from an assistant's stop hook (see `mahavishnu memory hooks install`).",
         )
     cwd = payload.get("cwd")
-    return capture_file(
-        store, tool, Path(path), within=session_root(tool), cwd=cwd if isinstance(cwd, str) else None
-    )
+    folder = within or session_root(tool)
+    return capture_file(store, tool, Path(path), within=folder, cwd=cwd if isinstance(cwd, str) else None)
 
 
 def capture_file(

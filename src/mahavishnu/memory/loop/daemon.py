@@ -444,7 +444,9 @@ def _capture(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> An
     from mahavishnu.memory.loop.session_logs import check_tool
 
     tool = check_tool(str(args.get("tool", "")))
-    return capture_hook(store, tool, _payload(args)).to_dict()
+    root = args.get("root")  # the client's session folder (its environment's, not the daemon's)
+    within = Path(root) if isinstance(root, str) and root else None
+    return capture_hook(store, tool, _payload(args), within=within).to_dict()
 
 
 def _payload(args: dict[str, Any]) -> dict[str, Any]:
