@@ -139,6 +139,25 @@ class Skipped:
     installed: bool = False  # its executable is on PATH: skipping it leaves the switch partial
 
 
+#: Which scope's file wins when several set a provider (Claude Code, Qwen Code, Gemini CLI).
+_RANK: dict[str, int] = {"user": 0, "project": 1, "local": 2}
+
+
+@dataclass
+class Outranked:
+    """In the current folder, a file of a higher scope than the switch wrote sets a provider of its
+    own: sessions started here use what it says, not the switch."""
+
+    tool: str
+    path: str  # the file that wins here
+    scope: str  # its scope
+    profile: str | None  # what it points at (None: a provider no profile matches)
+
+    @property
+    def uses(self) -> str:
+        return self.profile or "the provider it sets"
+
+
 @dataclass
 class SwitchResult:
     profile: str
@@ -154,6 +173,8 @@ class SwitchResult:
     summary: str = ""
     #: An installed assistant was skipped: it still uses its previous provider (the CLI exits 3)
     partial: bool = False
+    #: Assistants whose higher-scope file here (a repository's .claude/settings.json…) overrides the switch
+    outranked: list[Outranked] = field(default_factory=list)
 
     def summarise(self) -> None:
         """Set ``summary`` and ``partial`` from ``tools`` and ``skipped``."""
@@ -205,6 +226,8 @@ def switch_llm(
             each, tools, profile, settings, scope, result, stock_of, inline_secret, codex_profile
         )
     result.summarise()
+    if codex_profile is None:
+        _check_outranked(settings, scope, result)
     if not edits:
         _nothing_to_switch(profile, scope, result)
         return result
@@ -218,10 +241,39 @@ def switch_llm(
     return result
 
 
+def _check_outranked(settings: Settings, scope: Scope, result: SwitchResult) -> None:
+    """Note each switched assistant whose file of a higher scope, found from this folder, sets a
+    provider and so wins over the file the switch writes (read-only; an unreadable file is passed over)."""
+    for tool in result.tools:
+        target = assistant(tool)
+        written = target.settings_path(scope)
+        try:
+            entries = [e for e in target.current(settings) if e.used_with is None and e.error is None]
+        except MahavishnuError:
+            continue
+        top = entries[0] if entries else None
+        if top is None or Path(top.path).resolve() == written.resolve():
+            continue
+        if _RANK.get(top.scope, 0) <= _RANK.get(result.scope, 0):
+            continue
+        found = Outranked(tool, top.path, top.scope, top.profile)
+        result.outranked.append(found)
+        verb = "would still use" if result.dry_run else "use"
+        result.warnings.append(
+            f"{LABELS[tool]} in this folder: {top.path} ({top.scope} scope) wins over the {result.scope} "
+            f"file and points at {found.uses}, so sessions started here {verb} {found.uses}, not "
+            f"{result.profile}; `mahavishnu ai switch-llm {result.profile} --tool {tool} --scope "
+            f"{top.scope}` switches that file too"
+        )
+
+
 def _nothing_to_switch(profile: Profile, scope: Scope, result: SwitchResult) -> None:
     """No file to edit: fine for a stock switch that some assistant took (noted), else an error."""
     if profile.settings.stock and result.tools:
-        result.notes.append("no settings file to change: each assistant already uses its own login")
+        if result.outranked:  # not "already its own login": a file of a higher scope wins here
+            result.notes.append(f"no settings file to change at {scope} scope: none sets a provider there")
+        else:
+            result.notes.append("no settings file to change: each assistant already uses its own login")
         return
     reasons = "; ".join(f"{s.tool}: {s.reason}" for s in result.skipped)
     raise ProtocolMismatchError(

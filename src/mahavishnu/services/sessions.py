@@ -120,8 +120,10 @@ def advise(result: SwitchResult, sessions: list[Session] | None = None) -> list[
     found = running_sessions(tools) if sessions is None else sessions
     project = _project_root() if result.scope in ("project", "local") else None
     advice = []
+    outranked = {o.tool: o for o in result.outranked}
     for tool in tools:
         running = [s for s in found if s.tool == tool and _affected(s, project)]
+
         if running:
             pids = ", ".join(str(s.pid) for s in running)
             noun = "session" if len(running) == 1 else "sessions"
@@ -131,6 +133,9 @@ def advise(result: SwitchResult, sessions: list[Session] | None = None) -> list[
             )
         else:
             message = f"{tool}: no running session; new sessions use {result.profile}"
+        here = outranked.get(tool)
+        if here is not None:  # a file of a higher scope wins in this folder: say what is used here
+            message += f" (in this folder: {here.uses}, its {here.scope} file wins)"
         advice.append(SessionAdvice(tool, result.profile, running, bool(running), message))
     return advice
 

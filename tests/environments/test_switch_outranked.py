@@ -1,0 +1,68 @@
+"""A switch in a folder whose own settings file (a repository's .claude/settings.json) sets another
+provider says which file wins there, instead of "new sessions use" the profile it wrote elsewhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def repo_on_zai(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository whose project file points Claude Code at zai; the shell is in it."""
+    repo = isolated_home / "work" / "api"
+    (repo / ".git").mkdir(parents=True)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("ZAI_API_KEY", "sk-zai-0123456789abcdef")
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-dash-0123456789abcdef")
+    done = runner.invoke(app, ["ai", "switch-llm", "zai", "--scope", "project"])
+    assert done.exit_code == 0, done.output
+    return repo
+
+
+def _said(result: object) -> str:
+    return " ".join(str(getattr(result, "output", "")).split())
+
+
+def test_a_user_switch_says_the_project_file_wins_here(repo_on_zai: Path) -> None:
+    result = runner.invoke(app, ["ai", "switch-llm", "claude"])
+    assert result.exit_code == 0, result.output
+    said = _said(result)
+    project_file = repo_on_zai / ".claude" / "settings.json"
+    assert f"{project_file} (project scope) wins over the user file and points at zai" in said
+    assert "sessions started here use zai, not claude" in said
+    assert "mahavishnu ai switch-llm claude --tool claude --scope project" in said
+    assert "already uses its own login" not in said
+
+
+def test_the_session_advice_names_the_provider_used_here(repo_on_zai: Path) -> None:
+    result = runner.invoke(app, ["ai", "switch-llm", "qwen"])
+    assert result.exit_code == 0, result.output
+    said = _said(result)
+    assert "new sessions use qwen (in this folder: zai, its project file wins)" in said
+
+
+def test_the_json_output_lists_the_winning_file(repo_on_zai: Path) -> None:
+    data = json.loads(runner.invoke(app, ["ai", "switch-llm", "qwen", "--json"]).stdout)
+    [outranked] = data["outranked"]
+    assert outranked["scope"] == "project" and outranked["profile"] == "zai"
+    assert outranked["path"] == str(repo_on_zai / ".claude" / "settings.json")
+
+
+def test_no_warning_where_no_file_outranks_the_switch(repo_on_zai: Path, isolated_home: Path) -> None:
+    project = runner.invoke(app, ["ai", "switch-llm", "qwen", "--scope", "project"])
+    assert "wins over" not in _said(project)
+    outside = isolated_home / "elsewhere"
+    outside.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(outside)
+        result = runner.invoke(app, ["ai", "switch-llm", "qwen"])
+    assert result.exit_code == 0, result.output
+    assert "wins over" not in _said(result) and "new sessions use qwen" in _said(result)
