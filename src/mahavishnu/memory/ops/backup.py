@@ -130,19 +130,25 @@ def _sqlite_path(settings: MemorySettings) -> Path:
 
 
 def _sqlite_restore(settings: MemorySettings, path: Path) -> Restored:
+    from mahavishnu import paths
+    from mahavishnu.memory.core.backends.sqlite_restore_gate import restoring
     from mahavishnu.memory.core.store import default_store_path
 
     _refuse_damaged(path, f"the backup {path} is damaged", "Restore another backup.")
     target = settings.path or default_store_path()
-    previous = set_aside = None
-    if not target.exists():
-        from mahavishnu import paths
+    paths.make_dir(target.parent)
+    # Writers wait from here to the end: what they stored before is in the copy kept of the store,
+    # what they store after is in the restored one, and none of them sees the copy under way.
+    with restoring(target):
+        return _sqlite_replace(target, path)
 
-        paths.make_dir(target.parent)
-    elif check_sqlite(target).ok:
+
+def _sqlite_replace(target: Path, path: Path) -> Restored:
+    previous = set_aside = None
+    if target.exists() and check_sqlite(target).ok:
         previous = _previous_copy("before-restore", ".db")
         _atomic(previous, lambda tmp: _sqlite_copy(target, tmp))
-    else:  # SQLite cannot copy into a damaged file: it goes aside whole, and a new one takes its place
+    elif target.exists():  # SQLite cannot copy into a damaged file: it goes aside whole
         set_aside = _previous_copy("damaged", ".db")
         for suffix in ("-wal", "-shm", ""):  # the log first: it belongs to the damaged file
             if Path(f"{target}{suffix}").exists():

@@ -32,6 +32,7 @@ from mahavishnu.config import MemorySettings
 from mahavishnu.errors import StoreError
 from mahavishnu.memory.core.backends.sql import Conn, Dialect, SqlBackend
 from mahavishnu.memory.core.backends.sqlite_index import IndexCache
+from mahavishnu.memory.core.backends.sqlite_restore_gate import RestoreGate
 from mahavishnu.memory.core.migrations.sqlite import FTS_TOKENIZER, MIGRATIONS
 from mahavishnu.memory.core.models import Filters, Vector, format_time, parse_time
 from mahavishnu.memory.core.search import Ranked, query_terms
@@ -83,9 +84,12 @@ class SqliteBackend(SqlBackend):
         self.path = Path(path)
         self.posting_budget = posting_budget  # 0: match every query term
         self._lock = threading.RLock()
+        self._gate = RestoreGate.open(self.path)  # waits out a `db restore` (sqlite_restore_gate.py)
+        self._generation = self._gate.generation() if self._gate else 0
         self._conn = _connect(self.path)
         self._side_lock = threading.Lock()
         self._side: sqlite3.Connection | None = None  # opened by the first read beside another
+        self._ann_threshold = ann_threshold
         self.index = IndexCache(self, self.path.with_name(self.path.name + ".ann"), ann_threshold)
         try:
             if migrate:
@@ -94,6 +98,8 @@ class SqliteBackend(SqlBackend):
                 self.migration_state()  # still refuse a store newer than this code
         except BaseException:
             self._conn.close()
+            if self._gate is not None:
+                self._gate.close()
             raise
 
     @property
@@ -109,7 +115,8 @@ class SqliteBackend(SqlBackend):
     def write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: takes the write lock up front, so it never fails half-way
         on a busy database; rolled back on any exception."""
-        with self._lock:
+        with self._lock, self._gate.shared() if self._gate else contextlib.nullcontext():
+            self._reopen_if_restored()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -128,6 +135,7 @@ class SqliteBackend(SqlBackend):
     def read(self) -> Iterator[sqlite3.Connection]:
         """One snapshot: every statement inside sees the same committed state."""
         with self._lock:
+            self._reopen_if_restored()
             self._conn.execute("BEGIN")
             try:
                 yield self._conn
@@ -150,6 +158,20 @@ class SqliteBackend(SqlBackend):
                 yield self._side
             finally:
                 self._side.execute("COMMIT")
+
+    def _reopen_if_restored(self) -> None:
+        """A connection open across a ``db restore`` may no longer find its tables: open anew."""
+        generation = self._gate.generation() if self._gate else 0
+        if generation == self._generation:
+            return
+        self._generation = generation
+        stale, self._conn = self._conn, _connect(self.path)
+        stale.close()
+        with self._side_lock:
+            if self._side is not None:
+                self._side.close()
+                self._side = None
+        self.index = IndexCache(self, self.path.with_name(self.path.name + ".ann"), self._ann_threshold)
 
     def _read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         with self.read() as conn:
@@ -188,6 +210,8 @@ class SqliteBackend(SqlBackend):
             self._conn.close()
             if self._side is not None:
                 self._side.close()
+            if self._gate is not None:
+                self._gate.close()
 
     def _storage(self, conn: Conn) -> dict[str, Any]:
         files = [self.path, self.path.with_name(self.path.name + "-wal")]
