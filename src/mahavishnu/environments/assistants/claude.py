@@ -116,6 +116,8 @@ class Claude(Assistant):
         warnings = [delivery.warning] if delivery.warning else []
         if delivery.kind in ("none", "inline"):  # a local server ignores the key but Claude wants one
             env["ANTHROPIC_AUTH_TOKEN"] = str(delivery.value)
+        if delivery.kind == "helper" and scope == "project":
+            warnings.append(shared_helper_warning(path, str(helper), profile.name))
         if delivery.kind == "inline":
             secrets = (str(delivery.value),)
             warnings.append(f"the API key is written into {path.resolve()} itself (mode 600)")
@@ -168,6 +170,24 @@ class Claude(Assistant):
                 )
             )
         return found[::-1]  # highest precedence first
+
+
+def shared_helper_warning(path: Path, helper: str, profile_name: str) -> str:
+    """A project file's key helper runs ``mahavishnu`` by name (the file is shared, so it names no
+    machine's path): it works only where the program that starts Claude Code has it on PATH."""
+    import shutil
+
+    here = "" if shutil.which("mahavishnu") else " (here too: PATH has no `mahavishnu` now)"
+    return (
+        f"{path} is shared with everyone who opens the repository, and its apiKeyHelper `{helper}` runs "
+        f"`mahavishnu` from PATH: where Claude Code's PATH has none, the helper exits 127 and Claude Code "
+        f"sends an empty key{here}. For it to resolve for everyone, each of them installs Mahavishnu on "
+        "the PATH of whatever starts Claude Code, a terminal or an IDE (with pipx, which puts it in "
+        "~/.local/bin, or with a venv's bin directory added to PATH in the login profile), and stores "
+        f"the key (`mahavishnu secrets set {profile_name}`); or keep the switch to yourself: `mahavishnu "
+        f"ai switch-llm {profile_name} --scope local` writes .claude/settings.local.json (not committed), "
+        "with the helper by absolute path"
+    )
 
 
 def settings_env() -> JSONObject:
