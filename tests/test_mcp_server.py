@@ -338,13 +338,14 @@ def test_resources_memory_by_id_and_masked_settings(
     backing: mcp_server.Backing, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAHAVISHNU_MEMORY__EMBEDDER_API_KEY", "sk-very-secret-value-123")
-    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", "postgresql://me:hunter2hunter2@db.example/mem")
 
     async def go() -> tuple[Any, ...]:
         async with Client(mcp_server.build_server(backing)) as client:
             await client.call_tool("store_memory", {"content": "a resource"})
             templates = (await client.list_resource_templates()).resource_templates
             memory = await client.read_resource("mahavishnu://memory/1")
+            # a DSN selects PostgreSQL (not reachable here): set only for reading the settings
+            monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", "postgresql://me:hunter2hunter2@db.example/mem")
             settings = await client.read_resource("mahavishnu://settings")
             return templates, memory, settings
 

@@ -92,6 +92,22 @@ class MemorySettings(BaseModel):
     # its memory; the next memory command starts it again. 0: it runs until stopped.
     daemon_idle_seconds: float = Field(default=300.0, ge=0)
 
+    @model_validator(mode="after")
+    def _dsn_selects_postgres(self) -> MemorySettings:
+        """A DSN says which database to use: with ``backend`` left unset, it selects PostgreSQL (a DSN
+        is never SQLite's). An explicit ``backend: sqlite`` beside a DSN would leave it unused: an error."""
+        if not self.dsn:
+            return self
+        if "backend" not in self.model_fields_set:
+            self.backend = "postgres"
+        elif self.backend != "postgres":
+            raise ValueError(
+                "memory.dsn is set, but memory.backend is sqlite, so the DSN would not be used: set "
+                "memory.backend to postgres (MAHAVISHNU_MEMORY__BACKEND=postgres) to use that database, "
+                "or remove memory.dsn to stay on the embedded store"
+            )
+        return self
+
 
 RecallProvenance = Literal["user", "kept", "insight", "assistant", "external"]
 
@@ -557,22 +573,34 @@ def _invalid(exc: ValidationError) -> ConfigError:
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     variable = _variable_setting(error["loc"])
     source = variable or _file_setting(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")  # a validator's own sentence
     if source is None:
-        return ConfigError(f"invalid settings: {where}: {error['msg']}{more}")
+        # a check across several settings (e.g. memory.dsn with memory.backend): name the variables in play
+        below = [name for name in sorted(os.environ) if _variable_setting(error["loc"], name)]
+        hint = None
+        if below:
+            hint = (
+                f"Fix the variables {', '.join(below)} or the settings file (`mahavishnu config path` "
+                "prints where it is); nothing was changed."
+            )
+        return ConfigError(f"invalid settings: {where}: {message}{more}", hint=hint)
     hint = f"Fix or unset {variable}." if variable else f"Fix it in {source}."
     if variable and error["type"] in ("list_type", "dict_type", "model_type"):
         example = '\'["/a", "/b"]\'' if error["type"] == "list_type" else '\'{"key": "value"}\''
         hint = f"{variable} takes JSON here, e.g. {variable}={example}."
-    return ConfigError(f"invalid settings: {where}: {error['msg']}{more} (set by {source})", hint=hint)
+    return ConfigError(f"invalid settings: {where}: {message}{more} (set by {source})", hint=hint)
 
 
-def _variable_setting(loc: Sequence[Any]) -> str | None:
-    """The ``MAHAVISHNU_*`` variable that sets the value at ``loc`` (``MAHAVISHNU_MEMORY__BACKEND``)."""
+def _variable_setting(loc: Sequence[Any], below: str | None = None) -> str | None:
+    """The ``MAHAVISHNU_*`` variable that sets the value at ``loc`` (``MAHAVISHNU_MEMORY__BACKEND``);
+    with ``below``, that variable if it sets a value inside ``loc`` (``MAHAVISHNU_MEMORY__DSN``)."""
     wanted = [str(part).lower() for part in loc]
     prefix = ENV_PREFIX.lower()
-    for name in os.environ:
+    for name in [below] if below else os.environ:
         parts = name.lower().removeprefix(prefix).split("__")
-        if name.lower().startswith(prefix) and parts == wanted[: len(parts)]:
+        if not name.lower().startswith(prefix):
+            continue
+        if parts == wanted[: len(parts)] or (below and parts[: len(wanted)] == wanted):
             return name
     return None
 
@@ -616,5 +644,7 @@ def settings_with_sources() -> list[tuple[str, Any, str]]:
         for name, flat in layers:
             if any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in flat):
                 source = name
+        if key == "memory.backend" and source == "default" and value == "postgres":
+            source = "memory.dsn"  # a DSN selects PostgreSQL (MemorySettings._dsn_selects_postgres)
         rows.append((key, value, source))
     return rows
