@@ -15,13 +15,19 @@ What is caught (the formats providers document, the same families as the gitleak
   SendGrid, Telegram, Groq, xAI, Z.ai, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
 * JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
 * private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines);
-* the password of a URL (``scheme://user:PASSWORD@host``) or of a command line (``curl -u
-  user:PASSWORD``, ``mysql -pPASSWORD``, ``--password PASSWORD``);
+* the password of a URL (``scheme://user:PASSWORD@host``), a URL's secret query parameter
+  (``?api_key=…``, ``&access_token=…``), or a command line's (``curl -u user:PASSWORD``,
+  ``mysql -pPASSWORD``, ``--password PASSWORD``);
+* Django secret keys (``django-insecure-…``, whatever symbols they hold);
 * assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``,
   ``MY_SERVICE_CRED=…``, ``GITLAB_PAT=…``, ``BACKUP_PASSPHRASE=…``) when the value looks like a
   credential (not a placeholder, a reference or a variable name);
-* a secret stated in a sentence ("the staging admin password is hunter2-Orca-XgGCJb") when the value
-  looks random (mixed case and a digit, or a long run of letters and digits that is not a word).
+* a secret stated in a sentence ("the staging admin password is hunter2-Orca-XgGCJb", "the DB
+  password PwnbncTIsHVcQXPQ9x should…") when the value looks random (mixed case and a digit, or a
+  long run of letters and digits that is not a word);
+* a multi-word passphrase (``passphrase: correct horse battery staple``) unless it reads as prose
+  ("passphrase: see the docs");
+* a prefixed token glued to a label by ``-`` or ``_`` (``ml-hf_…``) when it looks random.
 * any verbatim quote of a secret this machine holds, whatever its shape: the secrets file's values
   and those of environment variables named as secrets (``redaction.held``).
 
@@ -122,6 +128,8 @@ RULES: tuple[Rule, ...] = (
     Rule("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"do[opr]_v1_[a-f0-9]{64}"),
     Rule("azure-storage-key", ("accountkey=",), r"(?i:AccountKey)=(?P<s>[A-Za-z0-9+/]{80,}={0,2})"),
     Rule("age-secret-key", ("age-secret-key-1",), r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
+    # ``django-admin startproject`` writes 50 characters of this alphabet after the prefix
+    Rule("django-secret-key", ("django-insecure-",), r"django-insecure-[a-z0-9!@#$%^&*(=+)_-]{30,}"),
     Rule(
         "jwt",
         ("eyj",),
@@ -181,12 +189,15 @@ def find_secrets(text: str) -> list[Finding]:
             for m in pattern.finditer(text)
             if _url_password(m["pw"])
         )
+    if "=" in text and ("?" in text or "&" in text):
+        found.extend(_query_parameters(text))
     if " -" in text:
         found.extend(_command_line_passwords(text))
     if any(k in lowered for k in _ASSIGNMENT_KEYWORDS):
         found.extend(_assignments(text, lowered))
-        if " is" in lowered or " was" in lowered:
-            found.extend(_stated(text, lowered))
+        found.extend(_stated(text, lowered))
+        if "phrase" in lowered:
+            found.extend(_passphrases(text))
     return _disjoint(found)
 
 
@@ -205,10 +216,13 @@ def scrub(text: str) -> str:
 
 
 def scrub_tree(data: Any) -> Any:
-    """A JSON-like tree with every string scrubbed and values under secret-looking keys redacted."""
+    """A JSON-like tree with every string scrubbed, keys too, and values under secret-looking keys
+    redacted."""
     if isinstance(data, Mapping):
         return {
-            k: REDACTED.format(kind="secret") if _redact_whole(str(k), v) else scrub_tree(v)
+            scrub(k) if isinstance(k, str) else k: (
+                REDACTED.format(kind="secret") if _redact_whole(str(k), v) else scrub_tree(v)
+            )
             for k, v in data.items()
         }
     if isinstance(data, list | tuple):
@@ -238,9 +252,21 @@ def _matches(pattern: re.Pattern[str], rule: Rule, text: str, lowered: str) -> I
     group = "s" if "s" in pattern.groupindex else 0
     found = _at_keywords(pattern, rule.keywords, text, lowered) if rule.anchored else pattern.finditer(text)
     for match in found:
-        start = match.start()
-        if group == "s" or start == 0 or text[start - 1] not in _TOKEN_CHARS:
+        if group == "s" or _starts_a_token(text, match.start(), match[0]):
             yield Finding(rule.kind, match.start(group), match.end(group))
+
+
+def _starts_a_token(text: str, start: int, token: str) -> bool:
+    """Not the middle of a word (``task-a1…`` holds no ``sk-`` key). After ``-`` or ``_`` a token
+    glued to a label (``ml-hf_…``, a project named after a pasted key) counts when it looks random,
+    mixing cases or letters and digits; an identifier such as ``my_ghp_aaaa…`` does not."""
+    before = text[start - 1] if start else " "
+    if before not in _TOKEN_CHARS:
+        return True
+    if before.isalnum():
+        return False
+    classes = (str.islower, str.isupper, str.isdigit)
+    return sum(any(test(c) for c in token) for test in classes) >= 2
 
 
 def _at_keywords(
@@ -274,6 +300,8 @@ def _assignments(text: str, lowered: str) -> Iterable[Finding]:
         value = match[group]
         if match["word"].lower() == "pat" and not _TOKEN_VALUE.fullmatch(value):
             continue  # ``HEX_PAT = "[0-9A-Fa-f]{1,4}"``: a pattern, not a personal access token
+        if _in_query(text, match.start()):
+            continue  # ``?api_key=…&format=json``: ``_query_parameters`` ends it at the "&"
         if _secret_key(text, match.start(), match["word"]) and _looks_like_credential(
             value, bare=group == "bare"
         ):
@@ -282,10 +310,10 @@ def _assignments(text: str, lowered: str) -> Iterable[Finding]:
 
 
 # A secret stated in prose: "the staging admin password is hunter2-Orca-XgGCJb", "my API key was
-# `k3y…`". A sentence's full stop is not part of the value.
+# `k3y…`", "the DB password PwnbncTIsHVcQXPQ9x should…". A sentence's full stop is not part of the value.
 _STATED = (
     r"\b(?P<word>passw(?:or)?d|passphrase|pwd|token|api[ _-]?key|secret(?:[ _-]?key)?|cred(?:ential)?s?)"
-    r"[ \t]+(?:is|was)[ \t]*:?[ \t]+"
+    r"[ \t]+(?P<verb>(?:is|was)[ \t]*:?[ \t]+)?"
     r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)"""
     r"""|(?P<bare>[^\s"'`,;()\[\]{}<>]{5,199}[^\s"'`,;()\[\]{}<>.!?:]))(?=[.!?:]*(?:[\s,;)]|$))"""
 )
@@ -301,21 +329,91 @@ def _stated_pattern() -> re.Pattern[str]:
 def _stated(text: str, lowered: str) -> Iterable[Finding]:
     """Secrets stated in a sentence. Prose says "the token is base64-encoded" too, so a bare value
     must look random: mixed case and a digit, or 12+ letters and digits with no run of five lower
-    case letters (a word)."""
+    case letters (a word). Without "is"/"was" ("the password PwnbncTIsHVcQXPQ9x should…") a quoted
+    value must look random too: "the password field" is prose."""
     for match in _at_keywords(_stated_pattern(), _STATED_STARTS, text, lowered):
-        if match["quoted"] is not None:
-            group, random_looking = "quoted", _looks_like_credential(match["quoted"], bare=False)
+        group = "quoted" if match["quoted"] is not None else "bare"
+        if match["verb"] and group == "quoted":
+            random_looking = _looks_like_credential(match["quoted"], bare=False)
         else:
-            group, value = "bare", match["bare"]
-            letters = any(c.isalpha() for c in value)
-            digit = any(c.isdigit() for c in value)
-            mixed = any(c.islower() for c in value) and any(c.isupper() for c in value)
-            random_looking = _looks_like_credential(value, bare=True) and (
-                (mixed and digit) or (letters and digit and len(value) >= 12 and not _WORDLIKE.search(value))
-            )
+            random_looking = _random_value(match[group])
         if random_looking:
             kind = "password" if match["word"].lower().startswith(("pass", "pwd")) else "secret"
             yield Finding(kind, match.start(group), match.end(group))
+
+
+def _random_value(value: str) -> bool:
+    letters = any(c.isalpha() for c in value)
+    digit = any(c.isdigit() for c in value)
+    mixed = any(c.islower() for c in value) and any(c.isupper() for c in value)
+    return _looks_like_credential(value, bare=True) and (
+        (mixed and digit) or (letters and digit and len(value) >= 12 and not _WORDLIKE.search(value))
+    )
+
+
+# A passphrase of several words: "passphrase: correct horse battery staple", "the pass phrase is
+# 'Tangerine Oscillate 47'". Its words run to the line's end, a sentence's punctuation or the first
+# word of prose ("passphrase: see the docs", "…staple, rotate it"): a phrase that starts with one is
+# no passphrase. After "is"/"was" (prose more often) one of its words must look random.
+_PASSPHRASE = (
+    r"""\bpass[ _-]?phrase["']?(?:[ \t]*[:=]|[ \t]+(?P<verb>is|was)[ \t]*:?)[ \t]*"""
+    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\n]{3,200})(?P=q)|(?P<bare>[^\n]{1,300}))"""
+)
+_PHRASE_WORD = re.compile(r"[A-Za-z0-9][\w!@#$%^&*+=~-]*")
+_PROSE = (
+    "a an the and or but if then else see in on at of to for from with without by as is are was were be"
+    " been it its this that these those your you my our their his her we i me not no none null nil"
+    " empty blank required optional unset set same use uses used using enter type ask read stored kept"
+    " saved here there above below docs doc documentation readme file field prompt value default how"
+    " what when where which who why should must can will would could may might do does did has have"
+    " had via into onto only also just please eg ie etc todo tbd na hidden secret secrets passphrase"
+    " password key private env environment variable keyring vault manager leave change changed rotate"
+    " never always same given provided configured str bytes string"
+)
+_PROSE_WORDS = frozenset(_PROSE.split())
+
+
+@cache
+def _passphrase_pattern() -> re.Pattern[str]:
+    return re.compile(_PASSPHRASE, re.IGNORECASE)
+
+
+def _passphrases(text: str) -> Iterable[Finding]:
+    for match in _passphrase_pattern().finditer(text):
+        group = "quoted" if match["quoted"] is not None else "bare"
+        words = _phrase_words(match[group], whole=group == "quoted")
+        random_words = sum(_random_word(w[0]) for w in words)
+        plain = len(words) >= 3 and not match["verb"] and len({w[0].lower() for w in words}) == len(words)
+        if len(words) >= 2 and (random_words or plain):
+            start = match.start(group)
+            yield Finding("password", start + words[0][1], start + words[-1][1] + len(words[-1][0]))
+
+
+def _phrase_words(value: str, *, whole: bool) -> list[tuple[str, int]]:
+    """The passphrase's words and where each starts in ``value``: up to prose, punctuation or a
+    symbol (``str | None``). ``whole`` (a quoted phrase): all of it or nothing."""
+    words: list[tuple[str, int]] = []
+    for piece in re.finditer(r"\S+", value):
+        word = piece[0].rstrip(".,;:!?")
+        if not _PHRASE_WORD.fullmatch(word) or word.lower() in _PROSE_WORDS:
+            return [] if whole else words
+        words.append((word, piece.start()))
+        if word != piece[0] and not whole:  # the sentence goes on after its punctuation
+            break
+    return words
+
+
+def _random_word(word: str) -> bool:
+    """A word no dictionary has: letters and digits, an inner capital, an inner symbol."""
+    letters, digits = any(c.isalpha() for c in word), any(c.isdigit() for c in word)
+    return (letters and digits) or any(c.isupper() for c in word[1:]) or not word.isalnum()
+
+
+def _in_query(text: str, word_at: int) -> bool:
+    start = word_at
+    while start > 0 and text[start - 1] in _KEY_CHARS:
+        start -= 1
+    return start > 0 and text[start - 1] in "?&"
 
 
 def _secret_key(text: str, word_at: int, word: str = "") -> bool:
@@ -376,11 +474,34 @@ _COMMAND_LINE_PASSWORD = re.compile(
 )
 
 
+# ``-pPASSWORD`` is a password only for a client that reads it so; elsewhere ``-p`` starts anything
+# (``-period/2`` in a comment, ``-pthread``).
+_ATTACHED_P_CLIENTS = ("mysql", "mariadb", "sshpass", "-u ", "--user")
+
+
 def _command_line_passwords(text: str) -> Iterable[Finding]:
     for match in _COMMAND_LINE_PASSWORD.finditer(text):
         group = next(g for g in ("pw", "attached", "long") if match[g] is not None)
+        if group == "attached":
+            line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+            if not any(client in line for client in _ATTACHED_P_CLIENTS):
+                continue
         if _looks_like_credential(match[group], bare=True):
             yield Finding("password", match.start(group), match.end(group))
+
+
+# A URL's query parameter: ``?api_key=…``, ``&access_token=…``. The value ends at the next parameter,
+# a fragment, a quote or a bracket (a URL in a shell command, JSON or a Markdown link).
+_QUERY_PARAMETER = re.compile(r"""[?&](?P<name>[A-Za-z][\w.-]{0,40})=(?P<v>[^&#\s"'`<>()\[\]{}\\|]{6,400})""")
+
+
+def _query_parameters(text: str) -> Iterable[Finding]:
+    from urllib.parse import unquote
+
+    for match in _QUERY_PARAMETER.finditer(text):
+        value = match["v"].rstrip(".,;:!?")  # a sentence's punctuation after the URL
+        if is_secret_name(match["name"]) and _looks_like_credential(unquote(value), bare=True):
+            yield Finding("secret", match.start("v"), match.start("v") + len(value))
 
 
 def _held(text: str) -> Iterable[Finding]:

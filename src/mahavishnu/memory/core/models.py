@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,9 @@ import numpy.typing as npt
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.provenance import QUARANTINED, instruction_like
 from mahavishnu.redaction.scrub import scrub, scrub_tree
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 MemoryType = Literal["agent", "rag", "workflow", "insight", "decision", "note"]
 MEMORY_TYPES: tuple[MemoryType, ...] = get_args(MemoryType)
@@ -396,39 +399,48 @@ class MigrationState:
 
 
 def scrub_draft(draft: MemoryDraft) -> MemoryDraft:
-    """A memory about to be stored, its content, metadata, tags and labels (project, agent…)
-    scrubbed (the same object if clean)."""
+    """A memory about to be stored with every field scrubbed: content, tags, metadata (keys and
+    values), labels (project, agent, source…) and any text field added later (the same object if
+    clean)."""
     if not isinstance(draft.content, str):
         return draft  # not text: ``MemoryDraft.checked`` says what is wrong
-    content, metadata = scrub(draft.content), scrub_tree(draft.metadata)
-    labels = _scrubbed_labels(draft)
-    if content == draft.content and metadata == draft.metadata and not labels:
-        return draft
-    return replace(draft, content=content, metadata=metadata, **labels)
+    return scrub_fields(draft)
 
 
 def scrub_memory(memory: Memory) -> Memory:
     """A stored memory as it may be shown: scrubbed again, for rows stored before scrubbing existed
     (or by an older scrubber). The same object when clean."""
-    content, metadata = scrub(memory.content), scrub_tree(memory.metadata)
-    labels = _scrubbed_labels(memory)
-    if content == memory.content and metadata == memory.metadata and not labels:
+    scrubbed = scrub_fields(memory)
+    if scrubbed is memory:
         return memory
-    return replace(memory, content=content, metadata=metadata, content_hash=content_hash(content), **labels)
+    return replace(scrubbed, content_hash=content_hash(scrubbed.content))
 
 
-def _scrubbed_labels(item: MemoryDraft | Memory) -> dict[str, Any]:
-    """The tags and labels of ``item`` that held a secret, scrubbed (a key pasted as a tag)."""
-    changed: dict[str, Any] = {}
-    tags = item.tags
+#: Fields the store derives itself (a hash, the embedder's name): no text of the user's.
+_DERIVED_FIELDS = frozenset({"content_hash", "embedding_model", "embedding"})
+_Item = TypeVar("_Item", bound="DataclassInstance")
+
+
+def scrub_fields(item: _Item) -> _Item:
+    """``item`` (a draft, a memory, a conversation turn) with every field that held a secret
+    scrubbed, so a key pasted as a tag, a ``--project`` label or a metadata key is caught as in the
+    content. The same object when clean."""
+    changed: dict[str, object] = {}
+    for name in (f.name for f in fields(item) if f.name not in _DERIVED_FIELDS):
+        value = getattr(item, name)
+        clean = _scrubbed_value(value)
+        if clean is not value and clean != value:
+            changed[name] = clean
+    return replace(item, **changed) if changed else item
+
+
+def _scrubbed_value(value: object) -> object:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return scrub_tree(value)
     # anything but a list of strings is left to ``MemoryDraft.checked``, which says what is wrong
-    if isinstance(tags, list | tuple) and all(isinstance(t, str) for t in tags):
-        clean = tuple(scrub(t) for t in tags)
-        if clean != tuple(tags):
-            changed["tags"] = clean
-    for name in SCOPE_FIELDS:
-        value = getattr(item, name, None)
-        clean_value = scrub(value) if isinstance(value, str) else value
-        if clean_value != value:
-            changed[name] = clean_value
-    return changed
+    if isinstance(value, list | tuple) and all(isinstance(t, str) for t in value):
+        clean = tuple(scrub(t) for t in value)
+        return value if clean == tuple(value) else clean
+    return value

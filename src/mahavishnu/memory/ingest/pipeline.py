@@ -59,6 +59,7 @@ from mahavishnu.memory.core.models import (
     MemoryDraft,
     check_label,
     format_time,
+    scrub_draft,
     utcnow,
 )
 from mahavishnu.memory.ingest.chunking import Chunk, chunk_text, language_for
@@ -230,7 +231,7 @@ def ingest_repository(
     run_id = backend.add_ingestion(
         {
             "repo_id": repo_id,
-            "repo_path": str(root),
+            "repo_path": scrub(str(root)),  # a folder named after a pasted key: as its chunks' labels
             "status": "pending",
             "started_at": format_time(now),
             "metadata": meta,
@@ -268,10 +269,10 @@ def _repo_id(backend: Backend, root: Path, repo_id: str | None) -> str:
     if repo_id is not None:
         checked = check_label("repo_id", repo_id)
         assert checked is not None
-        return checked
-    derived = root.name or "root"
+        return scrub(checked)
+    derived = scrub(root.name or "root")
     last = backend.ingestions(derived, limit=1)
-    if last and last[0]["repo_path"] != str(root):
+    if last and last[0]["repo_path"] != scrub(str(root)):
         raise InvalidInputError(
             f"repository id {derived!r} already names {last[0]['repo_path']}",
             hint="Name this one with --repo-id (or pass --repo-id to move that one here).",
@@ -590,9 +591,10 @@ class _Run:
 
     def _draft(self, content: str, meta: JSONObject, tags: tuple[str, ...] = ()) -> MemoryDraft:
         repo = self.report.repo_id
-        return MemoryDraft(
+        draft = MemoryDraft(
             content, "rag", tags=tags, metadata=meta, repo_id=repo, source_system=INGEST_SOURCE
         )
+        return scrub_draft(draft)  # the file's path too (``content`` is scrubbed already: the dedup key)
 
     def _commit_text(self, window: _Window) -> None:
         """Swap the window's files in at once, their chunks searchable by text from now on."""
