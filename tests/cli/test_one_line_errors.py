@@ -194,6 +194,38 @@ def test_a_read_only_store_file_is_one_line(own_home: tuple[Path, Unprivileged])
     assert found.returncode == 0, found.stderr  # reading still works
 
 
+def test_a_store_on_a_read_only_folder_is_read_and_refuses_writes(
+    own_home: tuple[Path, Unprivileged],
+) -> None:
+    """A read-only mount, or a folder without write permission: SQLite cannot create the WAL's -shm
+    file there, so the store opens read-only (immutable); reads work, a write says read-only."""
+    _home, runner = own_home
+    db = _fill_store(3)
+    for file in db.parent.glob("memory.db*"):
+        file.chmod(0o444)
+    db.parent.chmod(0o555)
+    found = _mahavishnu("memory", "search", "alpha", "--mode", "text", "--json", runner=runner)
+    assert found.returncode == 0, found.stderr
+    assert "note 0 about alpha" in found.stdout
+    listed = _mahavishnu("memory", "list", "--json", runner=runner)
+    assert listed.returncode == 0 and "note 2 about alpha" in listed.stdout, listed.stderr
+    status = _mahavishnu("db", "status", runner=runner)
+    assert status.returncode == 0, status.stderr
+    assert "read-only: reads work, writes fail" in " ".join(status.stdout.split())
+    deleted = _mahavishnu("memory", "delete", "1", runner=runner)
+    _assert_one_line_error(deleted, says="is read-only")
+    assert "damaged" not in deleted.stderr and "cannot open" not in deleted.stderr
+
+
+def test_an_unreadable_store_is_not_called_damaged(own_home: tuple[Path, Unprivileged]) -> None:
+    _home, runner = own_home
+    db = _fill_store(3)
+    db.chmod(0o000)
+    listed = _mahavishnu("memory", "list", runner=runner)
+    _assert_one_line_error(listed, says="cannot open the memory store")
+    assert "damaged" not in listed.stderr
+
+
 def test_unwritable_mahavishnu_directories_are_one_line(own_home: tuple[Path, Unprivileged]) -> None:
     home, runner = own_home
     settings = home / ".claude" / "settings.json"

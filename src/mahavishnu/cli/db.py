@@ -39,6 +39,7 @@ def status_cmd(as_json: bool = JSON_OPTION) -> None:
         backend = open_backend(settings, migrate=False)
         try:
             data = {**backend.migration_state().to_dict(), "exists": True}
+            data["read_only"] = bool(getattr(backend, "read_only", False))
         finally:
             backend.close()
     if as_json:
@@ -46,6 +47,8 @@ def status_cmd(as_json: bool = JSON_OPTION) -> None:
         return
     state = "up to date" if data["up_to_date"] else f"{len(data['pending'])} pending"
     where = data["location"] if data["exists"] else f"{data['location']} (not created yet)"
+    if data.get("read_only"):
+        where += " (read-only: reads work, writes fail)"
     console.print(f"{data['backend']} store {where}: [bold]{state}[/bold]")
     rows = [(m["name"], m["applied_at"]) for m in data["applied"]] + [(n, "pending") for n in data["pending"]]
     table(None, ["migration", "applied"], rows)

@@ -29,7 +29,7 @@ import numpy as np
 
 from mahavishnu import paths
 from mahavishnu.config import MemorySettings
-from mahavishnu.errors import StoreError
+from mahavishnu.errors import StoreDamagedError, StoreError, from_unexpected
 from mahavishnu.memory.core.backends.sql import Conn, Dialect, SqlBackend
 from mahavishnu.memory.core.backends.sqlite_index import IndexCache
 from mahavishnu.memory.core.backends.sqlite_restore_gate import RestoreGate
@@ -110,11 +110,22 @@ class SqliteBackend(SqlBackend):
     def conn(self) -> sqlite3.Connection:
         return self._conn
 
+    @property
+    def read_only(self) -> bool:
+        """Opened read-only: its file or folder cannot be written (reads work, writes fail)."""
+        return isinstance(self._conn, _ReadOnly)
+
     # -- transactions ---------------------------------------------------------------------
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: takes the write lock up front, so it never fails half-way
         on a busy database; rolled back on any exception."""
+        if isinstance(self._conn, _ReadOnly):
+            raise StoreError(
+                f"the memory store {self.path} is read-only (its file or folder cannot be written): "
+                "nothing was written",
+                hint=READ_ONLY_HINT,
+            )
         with self._lock, self._gate.shared() if self._gate else contextlib.nullcontext():
             self._reopen_if_restored()
             try:
@@ -310,6 +321,17 @@ def _phrase(words: Sequence[str]) -> str:
     return '"' + " ".join(words).replace('"', '""') + '"'
 
 
+READ_ONLY_HINT = (
+    "Make memory.db, its -wal/-shm files and its folder writable for this user (`chmod u+w`), or "
+    "point memory.path at a writable copy."
+)
+
+
+class _ReadOnly(sqlite3.Connection):
+    """A connection opened read-only: the store's file or folder cannot be written (a read-only
+    mount, a file or directory without write permission)."""
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         paths.make_dir(path.parent)
@@ -321,15 +343,74 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA cache_size = -65536")  # up to 64 MB of pages: FTS queries reread less
-        _create_query_helpers(conn)
+        _configure(conn)
     except (sqlite3.Error, OSError) as exc:
-        raise StoreError(
-            f"cannot open the memory store {path}: {exc}",
-            hint="Check the path (memory.path) and its permissions; restore a damaged file from an export.",
-        ) from exc
+        if _read_only_store(path, exc):
+            return _connect_read_only(path)
+        raise _cannot_open(path, str(exc)) from exc
     return conn
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -65536")  # up to 64 MB of pages: FTS queries reread less
+    _create_query_helpers(conn)
+
+
+def _read_only_store(path: Path, exc: BaseException) -> bool:
+    """Whether ``exc`` says that the existing store cannot be written (so it may still be read)."""
+    text = str(exc)
+    denied = isinstance(exc, PermissionError) or "readonly" in text or "read-only" in text
+    return denied and str(path) != ":memory:" and path.is_file() and os.access(path, os.R_OK)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """The store read-only (``mode=ro``); where its folder cannot be written either, SQLite cannot
+    create the WAL's -shm file, so ``immutable`` (nobody can be writing it; exact only without a
+    non-empty -wal). Writes then fail with "the memory store is read-only"."""
+    uri = path.absolute().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    modes = ["mode=ro"]
+    if not os.access(path.parent, os.W_OK) and (not wal.exists() or wal.stat().st_size == 0):
+        modes.append("mode=ro&immutable=1")
+    last = ""
+    for mode in modes:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                f"{uri}?{mode}",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=30,
+                factory=_ReadOnly,
+            )
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            _configure(conn)
+            return conn
+        except sqlite3.Error as exc:
+            last = str(exc)
+            if conn is not None:
+                conn.close()
+    if "readonly" in last or "read-only" in last or "unable to open" in last:
+        raise StoreError(
+            f"the memory store {path} is read-only and cannot be opened here ({last})",
+            hint="Its folder cannot be written, and its -wal file holds changes that a read-only reader "
+            "cannot see without it: make the folder writable (`chmod u+w`), or copy memory.db with its "
+            "-wal file somewhere writable and point memory.path at the copy.",
+        )
+    raise _cannot_open(path, last)
+
+
+def _cannot_open(path: Path, text: str) -> StoreError:
+    """The store could not be opened: damaged only when SQLite says so."""
+    if isinstance(from_unexpected(sqlite3.DatabaseError(text)), StoreDamagedError):
+        return StoreDamagedError(f"cannot open the memory store {path}: it is damaged ({text})")
+    return StoreError(
+        f"cannot open the memory store {path}: {text}",
+        hint="Check the path (memory.path) and that this user may read and write it and its folder.",
+    )
 
 
 def _create_query_helpers(conn: sqlite3.Connection) -> None:
