@@ -512,7 +512,7 @@ def _lock(lock: Path, path: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+        holder = _holder(fd)
         os.close(fd)
         raise ServiceError(f"another memory daemon (pid {holder}) already serves {path}", hint="") from None
     except BaseException:
@@ -521,6 +521,17 @@ def _lock(lock: Path, path: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def _holder(fd: int) -> str:
+    """The pid the lock's holder wrote, waiting a moment for it (it writes just after it took the
+    lock: a daemon started together with this one may not have yet)."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if holder or time.monotonic() > deadline:
+            return holder or "?"
+        time.sleep(0.02)
 
 
 def _listen(
