@@ -50,7 +50,7 @@ def home(isolated_home: Path) -> Path:
     own = Path(os.environ["MAHAVISHNU_HOME"])
     own.mkdir(parents=True, exist_ok=True)
     (own / "secrets.toml").write_text(f'qwen = "{CANARY}"\n')
-    (own / "mahavishnu.yaml").write_text(f"memory:\n  dsn: postgresql://u:{CANARY}@db/x\n")
+    (own / "mahavishnu.yaml").write_text(f"session_buddy:\n  url: http://u:{CANARY}@127.0.0.1:9/mcp\n")
     (isolated_home / "project" / "notes.md").write_text("Deploys run on Fridays.\n")
     (isolated_home / "project" / "id_generator.py").write_text("def next_id(): ...\n")
     return isolated_home
