@@ -346,6 +346,18 @@ class SessionBuddySettings(BaseModel):
         return self.enabled and bool(self.url or self.command)
 
 
+class TelemetrySettings(BaseModel):
+    """OpenTelemetry and Prometheus (``mahavishnu.telemetry``; needs the ``[otel]`` extra). Off by
+    default. The standard ``OTEL_EXPORTER_OTLP_*`` variables, when set, win over ``otlp_endpoint``."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    # OTLP/HTTP base URL (e.g. http://127.0.0.1:4318): metrics, spans and logs go to /v1/<signal>.
+    otlp_endpoint: str | None = None
+    # `mahavishnu mcp serve --http` also serves /metrics in Prometheus' text format (same bearer token).
+    prometheus: bool = False
+
+
 class Settings(BaseModel):
     """Every setting. ``Settings(**values)`` merges ``values`` over the settings files (deeply, as
     pydantic-settings did); ``load_settings()`` passes the ``MAHAVISHNU_*`` environment as ``values``.
@@ -367,6 +379,7 @@ class Settings(BaseModel):
     fallback: FallbackSettings = Field(default_factory=FallbackSettings)
     session_buddy: SessionBuddySettings = Field(default_factory=SessionBuddySettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     def __init__(self, **values: Any) -> None:
         # Highest precedence first (as pydantic-settings called its sources): the project file is
@@ -520,6 +533,7 @@ def _snapshot_models() -> dict[str, type[BaseModel]]:
         FallbackSettings,
         SessionBuddySettings,
         McpSettings,
+        TelemetrySettings,
         Settings,
     ]
     return {model.__name__: model for model in models}

@@ -43,6 +43,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
+from mahavishnu import telemetry
 from mahavishnu.__about__ import __version__
 from mahavishnu.environments.mcp_access import (
     TOKEN_SECRET as TOKEN_SECRET,  # re-exported: callers name it here
@@ -671,9 +672,36 @@ async def _refuse(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def http_app(server: MCPServer, *, host: str = "127.0.0.1", token: str | None = None) -> ASGIApp:
-    """The streamable-HTTP app (endpoint ``/mcp``), behind the bearer check when a token is given."""
+class MetricsRoute:
+    """ASGI: ``GET /metrics`` answers with this process's metrics in Prometheus' text format
+    (``telemetry.prometheus_text``); every other request goes on to the MCP app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        text = (
+            telemetry.prometheus_text() if scope["type"] == "http" and scope["path"] == "/metrics" else None
+        )
+        if text is None:
+            await self.app(scope, receive, send)
+            return
+        from mahavishnu.telemetry.prometheus import CONTENT_TYPE
+
+        body = text.encode()
+        headers = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def http_app(
+    server: MCPServer, *, host: str = "127.0.0.1", token: str | None = None, metrics: bool = False
+) -> ASGIApp:
+    """The streamable-HTTP app (endpoint ``/mcp``; ``metrics``: ``/metrics`` too), behind the bearer
+    check when a token is given."""
     app: ASGIApp = server.streamable_http_app(host=host)
+    if metrics:
+        app = MetricsRoute(app)
     return BearerAuth(app, token) if token else app
 
 
@@ -684,9 +712,11 @@ def serve_http(
     port: int,
     token: str | None,
     announce: Callable[[str], None] | None = None,
+    metrics: bool = False,
 ) -> None:
     """Serve on ``host:port``. The port is bound first, so a busy one is an error before anything
-    is announced; ``announce`` then gets the endpoint URL (with the real port when ``port`` is 0)."""
+    is announced; ``announce`` then gets the endpoint URL (with the real port when ``port`` is 0).
+    ``metrics``: serve ``/metrics`` too (telemetry on, with Prometheus' text format)."""
     import uvicorn
 
     if not is_loopback(host) and not token:
@@ -698,7 +728,13 @@ def serve_http(
     bound_port = sock.getsockname()[1]
     if announce is not None:
         announce(f"http://{_netloc(host, bound_port)}/mcp")
-    config = uvicorn.Config(http_app(server, host=host, token=token), log_level="warning")
+    if metrics and telemetry.enable(prometheus=True) is None:
+        raise MahavishnuError(
+            "telemetry.prometheus needs the OpenTelemetry SDK, which is not installed",
+            hint="pip install 'mahavishnu[otel]', or set telemetry.prometheus: false.",
+        )
+    app = http_app(server, host=host, token=token, metrics=metrics)
+    config = uvicorn.Config(app, log_level="warning")
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -48,6 +48,7 @@ SETTINGS_FIELDS = (
     "fallback",
     "session_buddy",
     "mcp",
+    "telemetry",
 )
 ENV_PREFIX = "MAHAVISHNU_"
 #: Inputs changed more recently than this are not cached (see the module docstring).

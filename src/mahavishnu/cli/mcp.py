@@ -155,4 +155,7 @@ def _serve(server: MCPServer, *, http: bool, host: str, port: int, no_auth: bool
         sys.stderr.write(f"mahavishnu mcp: serving {url}\n")
         sys.stderr.flush()
 
-    mcp_server.serve_http(server, host=host, port=port, token=token, announce=announce)
+    from mahavishnu.config import load_settings
+
+    metrics = load_settings().telemetry.prometheus  # /metrics beside /mcp, behind the same token
+    mcp_server.serve_http(server, host=host, port=port, token=token, announce=announce, metrics=metrics)

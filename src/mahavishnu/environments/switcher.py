@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from mahavishnu import telemetry
 from mahavishnu.config import Settings
 from mahavishnu.environments import own_settings
 from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
@@ -209,6 +210,23 @@ def switch_llm(
     with Codex, write ``$CODEX_HOME/<codex_profile>.config.toml`` (used by ``codex --profile NAME``)
     instead of config.toml. A stock profile (``claude``, ``codex``, ``stock``…) removes what every
     profile owns, so the assistant falls back to its own login."""
+    with telemetry.measure("switch", assistant=tool or "auto", dry_run=dry_run) as measured:
+        result = _switch_llm(name, settings, tool, scope, dry_run, inline_secret, codex_profile)
+        measured.set(profile=result.profile, outcome="partial" if result.partial else "ok")  # (resolved)
+        measured.count("switched", len(result.tools))
+        measured.count("skipped", len(result.skipped))
+    return result
+
+
+def _switch_llm(
+    name: str,
+    settings: Settings,
+    tool: str | None,
+    scope: Scope,
+    dry_run: bool,
+    inline_secret: bool,
+    codex_profile: str | None,
+) -> SwitchResult:
     check_codex_profile(tool, codex_profile)
     if tool is None and codex_profile is not None:
         tool = "codex"

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from mahavishnu import telemetry
 from mahavishnu.errors import (
     DimensionMismatchError,
     EmbedderMismatchError,
@@ -391,31 +392,34 @@ class MemoryStore:
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
         checked_mode = check_mode(mode)
-        request = SearchRequest(
-            mode=checked_mode,
-            filters=self._scoped(filters, include_shared),
-            limit=_checked_limit(limit),
-            vector=self.query_vector(query, checked_mode),
-            text=query if mode != "vector" else None,
-            fusion=fusion or self.fusion,
-        )
-        ranked, rows = self._ranked(request)
-        cosines: dict[int, float] = {}
-        if mode != "text":  # a keyword search keeps every match (and needs no embedder)
-            cosines = self._cosines(ranked, request)
-            ranked = above_floor(ranked, self.relevance_floor, cosines)
-        return [
-            SearchHit(
-                scrub_memory(rows[r.id]),
-                r.score,
-                r.modes,
-                "memory",
-                r.vector_score if r.vector_score is not None else cosines.get(r.id),
-                r.text_score,
+        with telemetry.measure("memory.search", mode=checked_mode) as measured:
+            request = SearchRequest(
+                mode=checked_mode,
+                filters=self._scoped(filters, include_shared),
+                limit=_checked_limit(limit),
+                vector=self.query_vector(query, checked_mode),
+                text=query if mode != "vector" else None,
+                fusion=fusion or self.fusion,
             )
-            for r in ranked
-            if min_score is None or r.score >= min_score
-        ]
+            ranked, rows = self._ranked(request)
+            cosines: dict[int, float] = {}
+            if mode != "text":  # a keyword search keeps every match (and needs no embedder)
+                cosines = self._cosines(ranked, request)
+                ranked = above_floor(ranked, self.relevance_floor, cosines)
+            hits = [
+                SearchHit(
+                    scrub_memory(rows[r.id]),
+                    r.score,
+                    r.modes,
+                    "memory",
+                    r.vector_score if r.vector_score is not None else cosines.get(r.id),
+                    r.text_score,
+                )
+                for r in ranked
+                if min_score is None or r.score >= min_score
+            ]
+            measured.count("hits", len(hits))
+        return hits
 
     def _cosines(self, ranked: list[Ranked], request: SearchRequest) -> dict[int, float]:
         """The cosine with the query of the hits the vector leg did not rank (found by text alone

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mahavishnu import paths
+from mahavishnu import paths, telemetry
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
 from mahavishnu.json_types import JSONReadable
 from mahavishnu.memory.core.models import MemoryDraft
@@ -175,7 +175,17 @@ def capture_hook(
         )
     cwd = payload.get("cwd")
     folder = within or session_root(tool)
-    return capture_file(store, tool, Path(path), within=folder, cwd=cwd if isinstance(cwd, str) else None)
+    with telemetry.measure("capture", assistant=tool) as measured:
+        try:
+            report = capture_file(
+                store, tool, Path(path), within=folder, cwd=cwd if isinstance(cwd, str) else None
+            )
+        except (InvalidInputError, NotFoundError):  # not one of its session files, or gone
+            measured.set(outcome="refused")
+            measured.count("refusals")
+            raise
+        measured.count("turns", report.added)
+    return report
 
 
 def capture_file(

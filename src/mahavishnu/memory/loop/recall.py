@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu import paths
+from mahavishnu import paths, telemetry
 from mahavishnu.clean_text import clean_text
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.core.provenance import neutralised, provenance_of, replayable
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from mahavishnu.config import RecallSettings
     from mahavishnu.memory.core.models import Memory
     from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.telemetry import Measured
 
 SESSION_START = "SessionStart"
 PROMPT_EVENTS = frozenset({"UserPromptSubmit", "BeforeAgent"})
@@ -70,9 +71,17 @@ def build_context(
     store: MemoryStore, payload: Mapping[str, Any], tool: str, settings: RecallSettings
 ) -> dict[str, Any] | None:
     """The hook answer adding the memories this moment calls for, or None for nothing."""
+    with telemetry.measure("recall", assistant=tool) as measured:
+        return _build_context(store, payload, tool, settings, measured)
+
+
+def _build_context(
+    store: MemoryStore, payload: Mapping[str, Any], tool: str, settings: RecallSettings, measured: Measured
+) -> dict[str, Any] | None:
     event = _text(payload.get("hook_event_name"))  # (a field of another type counts as absent)
     if event != SESSION_START and event not in PROMPT_EVENTS:
         return None
+    measured.set(event=event)
     project = project_for(_text(payload.get("cwd")))
     session = _text(payload.get("session_id"))
     sent = SentMemories(tool, session)
@@ -98,10 +107,12 @@ def build_context(
         title,
         given,
     )
+    measured.count("items", len(chosen))
     if not chosen:
         return None
     sent.add([memory.id for memory, _ in chosen])
     text = "\n".join([_header(title), *(line for _, line in chosen), BLOCK_END])
+    measured.count("tokens", -(-len(text) // CHARS_PER_TOKEN))  # what the assistant's context grows by
     return {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}
 
 

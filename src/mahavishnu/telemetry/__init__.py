@@ -1,0 +1,233 @@
+"""Telemetry: what Mahavishnu does, as OpenTelemetry metrics, spans and logs; off by default.
+
+A call site measures one operation in one line::
+
+    with telemetry.measure("recall", assistant=tool) as measured:
+        ...
+        measured.count("items", len(chosen))
+
+which records, when telemetry is on, the histogram ``mahavishnu.recall.duration`` (seconds), the
+counter ``mahavishnu.recall.items``, a span ``mahavishnu.recall`` and one log record inside that
+span (so the log carries the trace id), all with the same attributes plus ``outcome`` (``ok``,
+``error`` or what the call site set). Off (the default), ``measure`` hands back one shared object
+that does nothing, and not one OpenTelemetry module is imported: the hooks' start-up is unchanged.
+
+On when the optional extra is installed (``pip install 'mahavishnu[otel]'``) and one of:
+
+* the standard variables name an OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT`` or a per-signal
+  ``OTEL_EXPORTER_OTLP_{METRICS,TRACES,LOGS}_ENDPOINT``; the SDK reads the other ``OTEL_*``
+  variables, headers and timeout included), or the setting ``telemetry.otlp_endpoint`` does;
+  ``OTEL_SDK_DISABLED=true`` turns it all off;
+* a server asks for Prometheus' text format (``enable(prometheus=True)``: the MCP server's HTTP mode
+  with ``telemetry.prometheus: true`` serves it at ``/metrics``).
+
+The decision is taken once per process, at the first measurement. Attributes are names and
+outcomes only (assistant, profile, search mode, event): ``_label`` keeps any value to a short
+name-like word, so neither memory text nor a key can end up in an export.
+
+The layer sits between ``environments`` and ``config``: it reads the settings, and everything that
+does something (switches, the memory loop, the MCP server) can measure itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from mahavishnu.telemetry.sdk import Sdk
+
+#: Attribute values: short name-like words. Anything else is recorded as "other".
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+#: The variables that name an OTLP destination (the OpenTelemetry specification's).
+ENDPOINT_VARIABLES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+)
+
+Attribute = str | int | bool
+
+
+class Measured(Protocol):
+    """What ``measure`` hands the call site while the operation runs."""
+
+    def set(self, **attributes: Attribute) -> None:
+        """Attributes known only later (an outcome, an event)."""
+
+    def count(self, name: str, amount: int | float = 1) -> None:
+        """Adds ``amount`` to the counter ``mahavishnu.<operation>.<name>``."""
+
+
+class _Nothing:
+    """Telemetry off: every method does nothing."""
+
+    def __enter__(self) -> _Nothing:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    def set(self, **attributes: Attribute) -> None:
+        return None
+
+    def count(self, name: str, amount: int | float = 1) -> None:
+        return None
+
+
+_NOTHING = _Nothing()
+_sdk: Sdk | None = None
+_decided = False
+
+
+class _Measure:
+    """One operation being measured (telemetry on)."""
+
+    def __init__(self, sdk: Sdk, operation: str, attributes: dict[str, Attribute]) -> None:
+        self.sdk = sdk
+        self.operation = operation
+        self.attributes = attributes
+        self.counts: dict[str, float] = {}
+        self.started = 0.0
+        self.close_span: Callable[[dict[str, Attribute], BaseException | None], None] | None = None
+
+    def __enter__(self) -> _Measure:
+        self.close_span = self.sdk.start_span(self.operation, self.attributes)
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        seconds = time.perf_counter() - self.started
+        self.attributes.setdefault("outcome", "ok" if exc is None else "error")
+        try:
+            self.sdk.record(self.operation, seconds, self.counts, self.attributes)
+        finally:
+            if self.close_span is not None:
+                self.close_span({**self.attributes, **_count_attributes(self.counts)}, exc)
+
+    def set(self, **attributes: Attribute) -> None:
+        self.attributes.update(labels(attributes))
+
+    def count(self, name: str, amount: int | float = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + amount
+
+
+def measure(operation: str, **attributes: Attribute) -> AbstractContextManager[Measured]:
+    """A context manager measuring ``operation`` (see the module docstring); a no-op when off."""
+    sdk = _current()
+    if sdk is None:
+        return _NOTHING
+    return _Measure(sdk, operation, labels(attributes))
+
+
+def labels(attributes: dict[str, Attribute]) -> dict[str, Attribute]:
+    return {f"mahavishnu.{key}" if key != "outcome" else key: _label(v) for key, v in attributes.items()}
+
+
+def _label(value: Attribute) -> Attribute:
+    if isinstance(value, bool | int):
+        return value
+    return value if _LABEL.match(value) else "other"
+
+
+def _count_attributes(counts: dict[str, float]) -> dict[str, Attribute]:
+    return {f"mahavishnu.{name}": int(amount) for name, amount in counts.items()}
+
+
+def _current() -> Sdk | None:
+    global _decided
+    if not _decided:
+        _decided = True
+        endpoint = _otlp_endpoint()
+        if endpoint is not None:
+            _start(otlp_endpoint=endpoint, prometheus=False)
+    return _sdk
+
+
+def _otlp_endpoint() -> str | None:
+    """The OTLP destination: "" when the standard variables name one (the SDK reads them), the
+    setting's base URL, or None (no export)."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    if any(os.environ.get(name, "").strip() for name in ENDPOINT_VARIABLES):
+        return ""
+    try:
+        from mahavishnu.config import load_settings
+
+        return load_settings().telemetry.otlp_endpoint
+    except Exception:  # invalid settings: the command reports them; telemetry stays off
+        return None
+
+
+def _start(*, otlp_endpoint: str | None, prometheus: bool) -> Sdk | None:
+    global _sdk
+    try:
+        from mahavishnu.telemetry.sdk import Sdk
+    except ImportError:  # the [otel] extra is not installed: off
+        return None
+    _sdk = Sdk(otlp_endpoint=otlp_endpoint, prometheus=prometheus)
+    return _sdk
+
+
+def available() -> bool:
+    """Whether the OpenTelemetry SDK (the ``[otel]`` extra) is installed."""
+    import importlib.util
+
+    return all(
+        importlib.util.find_spec(m) is not None for m in ("opentelemetry.sdk", "opentelemetry.exporter")
+    )
+
+
+def enable(*, prometheus: bool) -> Sdk | None:
+    """Turns telemetry on for this process (an OTLP export too when one is configured), with
+    Prometheus' text format when asked; None when the ``[otel]`` extra is missing."""
+    global _decided
+    if _sdk is not None and (_sdk.prometheus or not prometheus):
+        return _sdk
+    endpoint = _otlp_endpoint()
+    shutdown()
+    _decided = True
+    return _start(otlp_endpoint=endpoint, prometheus=prometheus)
+
+
+def prometheus_text() -> str | None:
+    """The current metrics in Prometheus' text format, or None when nobody asked for it."""
+    return _sdk.prometheus_text() if _sdk is not None else None
+
+
+def flush() -> None:
+    """Exports what is pending now (a long-running process also exports periodically and at exit)."""
+    if _sdk is not None:
+        _sdk.flush()
+
+
+def shutdown() -> None:
+    """Exports what is pending and forgets the decision (the next measurement decides again)."""
+    global _sdk, _decided
+    if _sdk is not None:
+        _sdk.shutdown()
+    _sdk = None
+    _decided = False
+
+
+__all__ = [
+    "ENDPOINT_VARIABLES",
+    "Measured",
+    "available",
+    "enable",
+    "flush",
+    "labels",
+    "measure",
+    "prometheus_text",
+    "shutdown",
+]

@@ -1,0 +1,164 @@
+"""The OpenTelemetry SDK behind ``mahavishnu.telemetry``, imported only when telemetry is on.
+
+Providers of its own (never the global ones: a library Mahavishnu loads, such as the MCP SDK, keeps
+its own telemetry to itself): metrics with an OTLP/HTTP exporter (periodic, and at exit) and/or a
+pull reader for Prometheus' text format; spans and log records over OTLP/HTTP when an endpoint is
+configured. A log record is emitted inside its operation's span, so it carries the trace id.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import TypedDict
+
+from opentelemetry import context, trace
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.metrics import Counter, Histogram
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from mahavishnu.__about__ import __version__
+from mahavishnu.telemetry.prometheus import exposition
+
+Attribute = str | int | bool
+#: Seconds: a recall hook takes milliseconds, a capture of a long session seconds.
+DURATION_BUCKETS: Sequence[float] = (
+    *(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+    *(1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+#: An exporter's wait for the collector unless OTEL_EXPORTER_OTLP_TIMEOUT says otherwise: a hook
+#: exports as it exits, and must not hang its assistant on an unreachable collector.
+DEFAULT_TIMEOUT_SECONDS = 2.0
+_SIGNALS = {"metrics": "METRICS", "traces": "TRACES", "logs": "LOGS"}
+
+
+class Sdk:
+    def __init__(self, *, otlp_endpoint: str | None, prometheus: bool) -> None:
+        self.prometheus = prometheus
+        attributes: dict[str, str] = {"service.version": __version__}
+        if not os.environ.get("OTEL_SERVICE_NAME"):
+            attributes["service.name"] = "mahavishnu"
+        resource = Resource.create(attributes)
+        readers: list[MetricReader] = []
+        if otlp_endpoint is not None:
+            readers.append(
+                PeriodicExportingMetricReader(OTLPMetricExporter(**_where(otlp_endpoint, "metrics")))
+            )
+        self.pull = InMemoryMetricReader() if prometheus else None
+        if self.pull is not None:
+            readers.append(self.pull)
+        self.meters = MeterProvider(resource=resource, metric_readers=readers)
+        self.meter = self.meters.get_meter("mahavishnu", __version__)
+        self.tracers: TracerProvider | None = None
+        self.loggers: LoggerProvider | None = None
+        if otlp_endpoint is not None:
+            self.tracers = TracerProvider(resource=resource)
+            self.tracers.add_span_processor(
+                BatchSpanProcessor(OTLPSpanExporter(**_where(otlp_endpoint, "traces")))
+            )
+            self.loggers = LoggerProvider(resource=resource)
+            self.loggers.add_log_record_processor(
+                BatchLogRecordProcessor(OTLPLogExporter(**_where(otlp_endpoint, "logs")))
+            )
+        self.histograms: dict[str, Histogram] = {}
+        self.counters: dict[str, Counter] = {}
+
+    def record(
+        self, operation: str, seconds: float, counts: dict[str, float], attributes: dict[str, Attribute]
+    ) -> None:
+        name = f"mahavishnu.{operation}.duration"
+        if name not in self.histograms:
+            self.histograms[name] = self.meter.create_histogram(
+                name,
+                unit="s",
+                description=f"How long {operation} took",
+                explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+            )
+        self.histograms[name].record(seconds, attributes)
+        for what, amount in counts.items():
+            name = f"mahavishnu.{operation}.{what}"
+            if name not in self.counters:
+                self.counters[name] = self.meter.create_counter(
+                    name, unit="1", description=f"{operation}: {what}"
+                )
+            self.counters[name].add(amount, attributes)
+
+    def start_span(
+        self, operation: str, attributes: dict[str, Attribute]
+    ) -> Callable[[dict[str, Attribute], BaseException | None], None] | None:
+        """Starts the operation's span (made current); the returned function ends it, after
+        emitting the operation's log record inside it. None without an OTLP endpoint."""
+        if self.tracers is None:
+            return None
+        span = self.tracers.get_tracer("mahavishnu", __version__).start_span(
+            f"mahavishnu.{operation}", attributes=attributes
+        )
+        token = context.attach(trace.set_span_in_context(span))
+
+        def close(final: dict[str, Attribute], exc: BaseException | None) -> None:
+            try:
+                span.set_attributes(final)
+                if exc is not None:  # the type only: an exception's message may quote anything
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                self._log(operation, final, error=exc is not None)
+            finally:
+                context.detach(token)
+                span.end()
+
+        return close
+
+    def _log(self, operation: str, attributes: dict[str, Attribute], *, error: bool) -> None:
+        if self.loggers is None:
+            return
+        severity = SeverityNumber.WARN if error else SeverityNumber.INFO
+        self.loggers.get_logger("mahavishnu", __version__).emit(
+            severity_number=severity,
+            severity_text=severity.name,
+            body=f"mahavishnu.{operation}",
+            attributes=attributes,
+            event_name=f"mahavishnu.{operation}",
+        )
+
+    def prometheus_text(self) -> str | None:
+        if self.pull is None:
+            return None
+        data = self.pull.get_metrics_data()
+        return exposition(data) if data is not None else ""
+
+    def flush(self) -> None:
+        self.meters.force_flush()
+        if self.tracers is not None:
+            self.tracers.force_flush()
+        if self.loggers is not None:
+            self.loggers.force_flush()
+
+    def shutdown(self) -> None:
+        self.meters.shutdown()
+        if self.tracers is not None:
+            self.tracers.shutdown()
+        if self.loggers is not None:
+            self.loggers.shutdown()
+
+
+class _Where(TypedDict):
+    endpoint: str | None
+    timeout: float | None
+
+
+def _where(base: str, signal: str) -> _Where:
+    """An exporter's endpoint (the setting's base URL + ``/v1/<signal>``; None when the standard
+    variables name it, which the SDK reads) and its timeout."""
+    endpoint = f"{base.rstrip('/')}/v1/{signal}" if base else None
+    timeouts = ("OTEL_EXPORTER_OTLP_TIMEOUT", f"OTEL_EXPORTER_OTLP_{_SIGNALS[signal]}_TIMEOUT")
+    timeout = None if any(os.environ.get(name) for name in timeouts) else DEFAULT_TIMEOUT_SECONDS
+    return {"endpoint": endpoint, "timeout": timeout}
