@@ -52,10 +52,9 @@ def test_rollback_tool_all_and_tool_codex_are_accepted(isolated_home, monkeypatc
     by_tool = runner.invoke(app, ["ai", "rollback", "--tool", "codex"])
     assert by_tool.exit_code == 0, by_tool.output
     assert _home_files(isolated_home) == before
-    again = runner.invoke(app, ["ai", "rollback"])  # undoes the rollback
-    assert (
-        again.exit_code == 0 and "mahavishnu-qwen" in (isolated_home / ".codex" / "config.toml").read_text()
-    )
+    again = runner.invoke(app, ["ai", "rollback"])  # both switches are undone: nothing left to undo
+    assert again.exit_code == 1 and "nothing left to undo" in again.output
+    assert _home_files(isolated_home) == before
 
 
 def test_undoing_a_switch_says_when_the_file_was_edited_since_and_how_to_get_it_back(

@@ -62,8 +62,9 @@ def test_gemini_rollback_restores_settings_and_env_from_the_same_switch(gemini_d
     assert f"{gemini_dir / 'settings.json'}: restored" in out and f"{gemini_dir / '.env'}: restored" in out
     assert stat.S_IMODE((gemini_dir / ".env").stat().st_mode) == 0o600
 
-    _rollback()  # a rollback is itself rolled back, both files again
-    assert _files(gemini_dir) == two
+    out = _rollback()  # a second rollback steps back once more (a stack, like undo): before g-one
+    assert "to g-one" in out
+    assert _files(gemini_dir) == {"settings.json": SETTINGS, ".env": ENV}
 
 
 def test_a_file_the_switch_created_is_removed_and_kept_as_a_backup(gemini_dir: Path) -> None:
@@ -74,8 +75,9 @@ def test_a_file_the_switch_created_is_removed_and_kept_as_a_backup(gemini_dir: P
     assert f"{gemini_dir / '.env'}: removed" in out
     [kept] = list_backups(gemini_dir / ".env")
     assert kept.file.read_text() == one[".env"]
-    _rollback()
-    assert _files(gemini_dir) == one
+    again = runner.invoke(app, ["ai", "rollback", "--tool", "gemini"])  # nothing older to undo
+    assert again.exit_code == 1 and "nothing left to undo" in again.output
+    assert _files(gemini_dir) == {"settings.json": SETTINGS, ".env": None}
 
 
 def test_to_picks_an_older_switch_and_its_env(gemini_dir: Path) -> None:

@@ -70,8 +70,9 @@ def test_a_plain_rollback_undoes_the_mcp_change_not_an_older_settings_edit(isola
     assert after[".codex/config.toml"] == CODEX and after[".qwen/settings.json"] == QWEN  # byte for byte
     assert after == before  # gemini's file and ~/.claude.json, created by the change, are gone
 
-    _run("ai", "rollback")  # the rollback is undone in turn: docs everywhere again
-    assert all("docs" in str(_files(isolated_home)[n]) for n in (".codex/config.toml", ".claude.json"))
+    again = runner.invoke(app, ["ai", "rollback"])  # a stack, like undo: nothing older was recorded
+    assert again.exit_code == 1 and "nothing left to undo" in again.output
+    assert _files(isolated_home) == before  # the rollback itself is not undone
 
 
 def test_a_plain_rollback_with_no_settings_backup_at_all(isolated_home: Path) -> None:

@@ -192,7 +192,7 @@ def backups(
         return
     if switches:
         table(
-            "switches and changes (newest first; `ai rollback` undoes the first)",
+            "switches and changes (newest first; `ai rollback` undoes the first not undone yet)",
             ["time", "change", "tools", "files"],
             [
                 (s.time, s.describe(), ", ".join(s.tools), "\n".join(str(e.path) for e in s.files))
@@ -215,11 +215,12 @@ def rollback(
     codex_profile: str | None = CodexProfileOption,
 ) -> None:
     """Undo the most recent switch or change Mahavishnu recorded (a switch-llm, an mcp-servers
-    add/remove/sync, an mcp install, a memory hooks install/remove): every file it wrote goes back (or
-    is removed if it created it); in ~/.claude.json, Claude Code's own state file, only the MCP servers
-    it changed go back and everything else stays as it is. `claude hooks/permissions/statusline` edits
-    are not recorded: `ai backups --file FILE` lists the backups taken before them, `--to ID` puts one
-    back. What the files hold now is backed up first, so a rollback can be rolled back."""
+    add/remove/sync, an mcp install, a memory hooks install/remove) that is not undone yet: every file
+    it wrote goes back (or is removed if it created it); in ~/.claude.json, Claude Code's own state
+    file, only the MCP servers it changed go back and everything else stays as it is. Run it again to
+    step back further, like undo. `claude hooks/permissions/statusline` edits are not recorded: `ai
+    backups --file FILE` lists the backups taken before them, `--to ID` puts one back. What the files
+    hold now is backed up first, so `--to ID` can put back what a rollback replaced."""
     from mahavishnu.environments.scopes import parse_scope
     from mahavishnu.environments.switcher import (
         ALL,
@@ -242,7 +243,7 @@ def rollback(
         _print_rolled_back(done)
         return
     if codex_profile is None:
-        last = switch_log.latest(named)
+        last = switch_log.to_undo(named)
         if last is not None:
             noun = "switch" if last.kind == switch_log.SWITCH else "change"
             what = f"to {last.profile}" if noun == "switch" else f"({last.profile})"
@@ -256,6 +257,14 @@ def rollback(
                     f"--to {backup.id}` undoes the last such edit"
                 )
             return
+        if any(named is None or named in entry.tools for entry in switch_log.records(changes=True)):
+            raise NotFoundError(
+                "nothing left to undo: every recorded switch or change"
+                + (f" of {LABELS.get(named, named)}" if named else "")
+                + " is undone already",
+                hint="`mahavishnu ai backups` lists them; `mahavishnu ai rollback --to ID` puts back any "
+                "backup it lists (what a rollback replaced included).",
+            )
         if tool == ALL:
             raise NotFoundError("no switch or change is recorded", hint="See `mahavishnu ai backups`.")
     # nothing recorded (for that assistant): its settings file from its newest backup, said as such

@@ -5,9 +5,9 @@ Every transaction that changed files (``transaction.run``) records one entry: a 
 (``switch-llm``, kind "switch") or another change (``mcp-servers add/remove/sync``, ``mcp install``,
 ``memory hooks install/remove``…, kind "change", named by its command): when, what, which
 assistants and scope, and for each file the backup taken just before it was written (None when the
-change created it). ``ai rollback`` puts back the files of the most recent entry, whatever they were,
-in one transaction; a rollback is recorded too (of the kind of what it undid), so it can itself be
-undone.
+change created it). ``ai rollback`` puts back the files of the most recent entry not undone yet,
+whatever they were, in one transaction; a rollback is recorded too (of the kind of what it undid,
+naming it), and the next ``ai rollback`` passes over it and what it undid: it walks back a stack.
 
 Claude Code's own state file (``~/.claude.json``: its MCP servers beside its startup count, user id,
 projects…, rewritten by every ``claude`` run) is merged, never overwritten: for it an entry also keeps
@@ -74,6 +74,13 @@ class SwitchRecord:
             "scope": self.scope,
             "files": [{"path": str(e.path), "backup": e.backup} for e in self.files],
         }
+
+    @property
+    def undoes(self) -> str | None:
+        """The id of the entry this one undid, for a rollback of a recorded entry (``ai rollback``
+        labels it ``rollback of <id> (…)``); None for anything else (``rollback --to`` included)."""
+        words = self.profile.split()
+        return words[2] if len(words) > 2 and words[:2] == ["rollback", "of"] else None
 
     def describe(self) -> str:
         """What it was, for people: ``switch-llm qwen``, ``mcp-servers add docs``, ``rollback of …``."""
@@ -206,6 +213,22 @@ def referenced_backups(path: Path) -> set[str]:
 def latest(tool: str | None = None) -> SwitchRecord | None:
     """The most recent switch or change (that involved ``tool``, when given)."""
     for entry in records(changes=True):
+        if tool is None or tool in entry.tools:
+            return entry
+    return None
+
+
+def to_undo(tool: str | None = None) -> SwitchRecord | None:
+    """What ``ai rollback`` undoes next, walking back a stack as "undo" does: the most recent switch
+    or change (that involved ``tool``, when given) that is not itself a rollback and that no later
+    rollback undid. So a second rollback steps back once more instead of undoing the first."""
+    undone: set[str] = set()
+    for entry in records(changes=True):
+        if entry.undoes is not None:
+            undone.add(entry.undoes)
+            continue
+        if entry.id in undone:
+            continue
         if tool is None or tool in entry.tools:
             return entry
     return None
