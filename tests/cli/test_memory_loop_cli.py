@@ -144,18 +144,18 @@ def test_import_of_a_missing_path_says_what_to_pass() -> None:
 
 
 def test_hooks_install_status_remove(isolated_home: Path) -> None:
-    assert "installed:" in ok("hooks", "install", "--tool", "all")
+    assert "memory hooks installed in:" in ok("hooks", "install", "--tool", "all")
     assert "already done" in ok("hooks", "install", "--tool", "all")
     states = {t["tool"]: t["state"] for t in ok("hooks", "status", "--json")}
     assert "~/.codex/hooks.json" in ok("hooks", "status")  # short enough for the table
     assert states == dict.fromkeys(("claude", "codex", "qwen", "gemini"), "installed")
-    assert "removed:" in ok("hooks", "remove", "--tool", "codex")
+    assert "memory hooks removed from:" in ok("hooks", "remove", "--tool", "codex")
     assert ok("hooks", "status", "--tool", "codex", "--json")[0]["state"] == "not installed"
     assert "would change" in ok("hooks", "install", "--tool", "codex", "--dry-run")
 
 
 def test_hooks_install_takes_a_comma_separated_list_and_leaves_a_customised_hook(isolated_home: Path) -> None:
-    assert "installed:" in ok("hooks", "install", "--tool", "claude,qwen")
+    assert "memory hooks installed in:" in ok("hooks", "install", "--tool", "claude,qwen")
     states = {t["tool"]: t["state"] for t in ok("hooks", "status", "--json")}
     assert states == {
         "claude": "installed",

@@ -135,7 +135,7 @@ def hooks_install_cmd(tool: str = ToolOption, dry_run: bool = DryRunOption) -> N
     for name, hook in memory_hooks.customised(tools):
         customised = f"customised: {hook.customised}"
         info(f"{name}: the {hook.event} hook is already installed ({customised}): left as it is")
-    _report(changes, dry_run, "installed")
+    _report(changes, dry_run, "memory hooks installed in")
 
 
 @hooks_app.command("remove")
@@ -147,7 +147,7 @@ def hooks_remove_cmd(tool: str = ToolOption, dry_run: bool = DryRunOption) -> No
     changes = memory_hooks.remove(tools, dry_run=dry_run)
     if not dry_run:
         forget_failures(tools)  # their hooks are gone: `hooks status` no longer shows their failures
-    _report(changes, dry_run, "removed")
+    _report(changes, dry_run, "memory hooks removed from")
 
 
 @hooks_app.command("status")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.models import (
     Filters,
@@ -200,7 +200,12 @@ def share_insight(
 
 
 def _insight(store: MemoryStore, memory_id: int) -> Memory:
-    memory = store.get(memory_id)
+    try:
+        memory = store.get(memory_id)
+    except NotFoundError as exc:  # insight ids come from `memory insights`, not `memory search`
+        raise NotFoundError(
+            f"no insight #{memory_id}", hint="Find insights with `mahavishnu memory insights`."
+        ) from exc
     if memory.memory_type != "insight":
         raise InvalidInputError(
             f"memory #{memory_id} is a {memory.memory_type}, not an insight",

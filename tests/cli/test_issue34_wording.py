@@ -1,0 +1,50 @@
+"""Messages that say what happened (issue 34, item 8): `memory hooks remove` took the hooks out of
+the file (it did not delete it), and `memory share` of an unknown id points to `memory insights`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+
+runner = CliRunner()
+
+
+def test_hooks_install_and_remove_say_what_went_into_and_out_of_the_file(isolated_home: Path) -> None:
+    settings = isolated_home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text('{\n  "model": "opus"\n}\n')
+    installed = runner.invoke(app, ["memory", "hooks", "install", "--tool", "claude"])
+    assert installed.exit_code == 0, installed.output
+    assert f"memory hooks installed in: {settings}" in " ".join(installed.output.split())
+    removed = runner.invoke(app, ["memory", "hooks", "remove", "--tool", "claude"])
+    assert removed.exit_code == 0, removed.output
+    said = " ".join(removed.output.split())
+    assert f"memory hooks removed from: {settings}" in said and f"removed: {settings}" not in said
+    assert settings.read_text() == '{\n  "model": "opus"\n}\n'
+
+
+def test_sharing_an_unknown_insight_points_to_memory_insights() -> None:
+    assert runner.invoke(app, ["memory", "groups", "create", "backend", "api", "billing"]).exit_code == 0
+    result = runner.invoke(app, ["memory", "share", "42", "--group", "backend"])
+    assert result.exit_code == 1
+    assert "no insight #42" in result.output and "mahavishnu memory insights" in result.output
+    assert "memory search" not in result.output
+
+
+def test_the_readme_accounts_for_the_empty_credential_entries_a_switch_writes(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### What `switch-llm` writes into Claude Code's `settings.json`")[1].split("###")[
+        0
+    ]
+    assert '`"ANTHROPIC_API_KEY": ""`' in section and '`"ANTHROPIC_AUTH_TOKEN": ""`' in section
+    monkeypatch.setenv("ZAI_API_KEY", "sk-zai-0123456789abcdef")
+    assert runner.invoke(app, ["ai", "switch-llm", "zai"]).exit_code == 0
+    env = json.loads((isolated_home / ".claude" / "settings.json").read_text())["env"]
+    assert env["ANTHROPIC_API_KEY"] == "" and env["ANTHROPIC_AUTH_TOKEN"] == ""
