@@ -39,6 +39,7 @@ from mahavishnu import paths, telemetry
 from mahavishnu.clean_text import clean_text
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.core.provenance import neutralised, provenance_of, replayable
+from mahavishnu.memory.loop import recall_log
 
 if TYPE_CHECKING:
     from mahavishnu.config import RecallSettings
@@ -112,7 +113,10 @@ def _build_context(
         return None
     sent.add([memory.id for memory, _ in chosen])
     text = "\n".join([_header(title), *(line for _, line in chosen), BLOCK_END])
-    measured.count("tokens", -(-len(text) // CHARS_PER_TOKEN))  # what the assistant's context grows by
+    tokens = -(-len(text) // CHARS_PER_TOKEN)  # what the assistant's context grows by
+    measured.count("tokens", tokens)
+    digest = sent.path.stem if sent.path is not None else None  # the session's digest, never its id
+    recall_log.append(tool, event, project, digest, [memory.id for memory, _ in chosen], tokens)
     return {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}
 
 
