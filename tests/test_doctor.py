@@ -50,7 +50,8 @@ def test_config_files_are_parsed_and_checked_against_the_schema(isolated_home, m
     claude.write_text('{"model": "opus",}')
     found = _by_check(doctor.check_config_files(load_settings()))
     broken = found["config:claude:user"]
-    assert broken.status == "error" and "ai backups --file" in broken.hint
+    assert broken.status == "error" and "line 1, column 17: a trailing comma" in broken.detail
+    assert broken.hint.startswith(f"Fix line 1 col 17 of {claude} first")
     claude.write_text('{"model": "opus"}')
     found = _by_check(doctor.check_config_files(load_settings()))["config:claude:user"]
     assert found.status == "ok" and "published schema" in found.detail

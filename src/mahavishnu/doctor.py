@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from mahavishnu.errors import MahavishnuError, restore_hint
+from mahavishnu.errors import MahavishnuError
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
@@ -139,10 +139,14 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
     name = f"config:{tool}:{scope}"
     try:
         text = path.read_text(encoding="utf-8")
+        _read_as_assistant(tool, text, path)
         validate(text)
     except (OSError, MahavishnuError) as exc:
+        # validate() words what a write would refuse ("refusing to write ..."); doctor writes nothing
         message = exc.message if isinstance(exc, MahavishnuError) else str(exc)
-        return Finding(name, "error", f"{path}: {message}", restore_hint(str(path)))
+        message = message.removeprefix("refusing to write ")
+        detail = message if str(path) in message else f"{path}: {message}"
+        return Finding(name, "error", detail, _fix_first_hint(path, message))
     problem = _schema_problem(tool, text)
     if problem:
         return Finding(
@@ -158,6 +162,49 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
         )
     checked = " and matches its published schema" if _schema_file(tool) else ""
     return Finding(name, "ok", f"{path} parses{checked}")
+
+
+def _read_as_assistant(tool: str, text: str, path: Path) -> None:
+    """Parse ``text`` as ``tool`` reads it: InvalidConfigFileError names the file, line and column."""
+    if tool == "claude":
+        from mahavishnu.environments.assistants import claude
+
+        claude.load(text, path)
+    elif tool == "codex":
+        from mahavishnu.environments.assistants import codex
+
+        codex.parse(text, path)
+    elif tool == "qwen":
+        from mahavishnu.environments.assistants import qwen
+
+        qwen.load(text, path)
+    elif tool == "gemini":
+        from mahavishnu.environments.assistants import gemini
+
+        gemini.load(text, path)
+
+
+#: Where a parse error is, as every "invalid JSON in FILE at line N, column M: ..." says it.
+_AT_LINE = re.compile(
+    r"invalid (?:JSON|TOML) in (?P<file>.+?) at line (?P<line>\d+), column (?P<column>\d+):"
+)
+
+
+def _fix_first_hint(path: Path, problem: str, then: str = "run `mahavishnu doctor` again") -> str:
+    """What to do about a config file that does not parse (``problem`` may name another file than
+    ``path``): fix it where the problem is, then ``then``; its backups only when it has some (a new
+    user's file has none, and `ai rollback --to ID` needs one)."""
+    from mahavishnu.files.safe_write import list_backups
+
+    where = _AT_LINE.search(problem)
+    path = Path(where["file"]) if where else path
+    fix = f"Fix line {where['line']} col {where['column']} of {path} first" if where else f"Fix {path} first"
+    if list_backups(path):
+        fix += (
+            f", or put a backup back: `mahavishnu ai backups --file {path}` lists them, "
+            "`mahavishnu ai rollback --to ID` restores one"
+        )
+    return f"{fix}; then {then}."
 
 
 def _schema_file(tool: str) -> Path | None:
@@ -406,7 +453,12 @@ def check_memory_hooks(settings: Settings) -> list[Finding]:
             findings.append(Finding(name, "skipped", "the memory loop is off (no hooks)", hint))
         else:
             detail = f"memory hooks {state} in {found.path}" + (f": {found.error}" if found.error else "")
+            if found.error and str(found.path) in found.error:
+                detail = f"memory hooks not checked: {found.error}"
             hint = f"`mahavishnu memory hooks install --tool {found.tool}` puts them back (idempotent)."
+            if found.error:  # the file does not parse: installing would fail on it too
+                install = f"`mahavishnu memory hooks install --tool {found.tool}` puts them back"
+                hint = _fix_first_hint(found.path, found.error, then=install)
             findings.append(Finding(name, "warn", detail, hint))
     return findings
 

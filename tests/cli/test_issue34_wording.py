@@ -48,3 +48,39 @@ def test_the_readme_accounts_for_the_empty_credential_entries_a_switch_writes(
     assert runner.invoke(app, ["ai", "switch-llm", "zai"]).exit_code == 0
     env = json.loads((isolated_home / ".claude" / "settings.json").read_text())["env"]
     assert env["ANTHROPIC_API_KEY"] == "" and env["ANTHROPIC_AUTH_TOKEN"] == ""
+
+
+def test_doctor_on_a_trailing_comma_says_where_and_its_fixes_work_on_that_file(isolated_home: Path) -> None:
+    settings = isolated_home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text('{\n  "model": "opus",\n}\n')
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 1
+    found = {f["check"]: f for f in json.loads(result.stdout)["findings"]}
+    config, hooks = found["config:claude:user"], found["hooks:claude"]
+    assert "line 2, column 18: a trailing comma before '}'" in config["detail"]
+    assert "refusing to write" not in config["detail"]  # doctor writes nothing
+    # a new user's file has no backups: the hint says to fix the line, not to restore one
+    assert config["hint"].startswith(f"Fix line 2 col 18 of {settings} first")
+    assert "ai backups" not in config["hint"] and "rollback" not in config["hint"]
+    assert hooks["hint"].startswith(f"Fix line 2 col 18 of {settings} first; then ")
+    assert "`mahavishnu memory hooks install --tool claude`" in hooks["hint"]
+    # the hooks' fix fails on the file as it is, and works once line 2 is fixed
+    assert runner.invoke(app, ["memory", "hooks", "install", "--tool", "claude"]).exit_code == 1
+    settings.write_text('{\n  "model": "opus"\n}\n')
+    assert runner.invoke(app, ["memory", "hooks", "install", "--tool", "claude"]).exit_code == 0
+
+
+def test_doctor_points_at_backups_only_when_the_file_has_some(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = isolated_home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text('{"model": "opus"}\n')
+    monkeypatch.setenv("ZAI_API_KEY", "sk-zai-0123456789abcdef")
+    assert runner.invoke(app, ["ai", "switch-llm", "zai"]).exit_code == 0  # backs the file up
+    settings.write_text('{"model": "opus",}\n')
+    result = runner.invoke(app, ["doctor", "--json"])
+    config = {f["check"]: f for f in json.loads(result.stdout)["findings"]}["config:claude:user"]
+    assert config["hint"].startswith(f"Fix line 1 col 17 of {settings} first, or put a backup back")
+    assert f"`mahavishnu ai backups --file {settings}`" in config["hint"]

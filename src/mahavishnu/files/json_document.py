@@ -285,12 +285,18 @@ def _check_strict_json(text: str, source: str) -> None:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        problem = exc.msg.removesuffix(" at")
-        if text.startswith(("//", "/*"), exc.pos):
+        pos, problem = exc.pos, exc.msg.removesuffix(" at")
+        char, before = text[pos : pos + 1], text[:pos].rstrip()
+        if text.startswith(("//", "/*"), pos):
             name = source.replace("\\", "/").rsplit("/", 1)[-1]
             problem = f"comments are not allowed in {name} (its assistant reads it as strict JSON)"
+        elif char in ("}", "]") and before.endswith(","):  # json says "Expecting property name" at '}'
+            pos = len(before) - 1
+            problem = f"a trailing comma before '{char}', which strict JSON does not allow: remove it"
+        line = text.count("\n", 0, pos) + 1
+        column = pos - text.rfind("\n", 0, pos)
         raise InvalidConfigFileError(
-            f"invalid JSON in {source} at line {exc.lineno}, column {exc.colno}: {problem}",
+            f"invalid JSON in {source} at line {line}, column {column}: {problem}",
             hint=restore_hint(source),
         ) from exc
 
