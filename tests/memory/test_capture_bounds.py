@@ -278,3 +278,9 @@ def test_the_daemon_checks_the_folder_the_hooks_environment_names(store: MemoryS
     assert daemon._capture(store, settings, {**asked, "root": str(folder)})["added"] == 2
     with pytest.raises(InvalidInputError, match="not a Claude Code session file"):
         daemon._capture(store, settings, asked)  # the daemon's own folder: not there
+
+
+@pytest.mark.parametrize("spelled", ["x\ud800.jsonl", "/tmp/a\0b.jsonl"])
+def test_a_path_no_file_system_can_name_is_refused_in_one_line(store: MemoryStore, spelled: str) -> None:
+    with pytest.raises(InvalidInputError, match="not a file path"):
+        capture_hook(store, "claude", hook(spelled))

@@ -61,6 +61,7 @@ class OpenSession:
 def open_session(path: Path, *, what: str, within: Path | None = None) -> OpenSession:
     """``path`` opened for reading when it is a regular file of this user (and, with ``within``,
     lies under that folder once links are resolved); a clear error for anything else."""
+    _check_spelling(path)
     if within is not None:  # first: say nothing of what exists elsewhere
         require_within(path, within, what)
     resolved = _resolved(path, what)
@@ -95,12 +96,25 @@ def _resolved(path: Path, what: str) -> Path:
 def require_within(path: Path, folder: Path, what: str) -> None:
     """Refuse ``path`` unless, links resolved, it lies under ``folder`` (where ``what`` keeps its
     sessions): what a hook's ``transcript_path`` must satisfy."""
+    _check_spelling(path)
     resolved = path.expanduser().resolve()
     if not _is_under(resolved, folder):
         raise InvalidInputError(
             f"refusing to read {path}: not a {what} session file (those are under {folder})",
             hint="A hook's transcript_path must name the assistant's own session file.",
         )
+
+
+def _check_spelling(path: Path) -> None:
+    """Refuse a path no file system can name (a NUL, a lone surrogate from a hook's JSON)."""
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        valid = False
+    else:
+        valid = "\0" not in str(path)
+    if not valid:
+        raise InvalidInputError(f"not a file path: {str(path)!r}", hint="Pass the session file's path.")
 
 
 def _is_under(path: Path, folder: Path) -> bool:
