@@ -203,6 +203,35 @@ def test_repos_shows_a_killed_run_as_interrupted(repo: Path) -> None:
     assert "interrupted" in ok("repos")
 
 
+def test_an_ingest_stopped_by_ctrl_c_is_listed_as_interrupted_with_the_command_that_resumes_it(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 34, item 8: `memory repos` said `failed` for a run that keeps what it did and resumes."""
+    import shlex
+
+    from mahavishnu.memory.ingest import pipeline
+
+    def ctrl_c(path: Path) -> bytes:
+        raise KeyboardInterrupt
+
+    args = ["ingest", str(repo), "--repo-id", "store", "--exclude", "*.md"]
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "read_file", ctrl_c)
+        assert memory(*args).exit_code == 130
+    resume = shlex.join(["mahavishnu", "memory", *args[:1], str(repo.resolve()), *args[2:]])
+
+    [listed] = ok("repos", "--json")
+    assert listed["last_run"]["status"] == "interrupted" and listed["resume"] == resume
+    shown = " ".join(ok("repos").split())
+    assert "interrupted" in shown and "failed" not in shown
+    assert f"store: interrupted, what it did is kept; `{resume}` resumes where it stopped" in shown
+
+    assert memory(*shlex.split(resume)[2:]).exit_code == 0  # the same ingest resumes, and completes
+    [done] = ok("repos", "--json")
+    assert done["last_run"]["status"] == "completed" and "resume" not in done
+    assert "resumes" not in ok("repos")
+
+
 def test_query_with_nothing_ingested_says_how_to_ingest() -> None:
     assert "nothing ingested yet: `mahavishnu memory ingest PATH`" in ok(
         "query", "how are retries configured?"

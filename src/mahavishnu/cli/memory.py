@@ -36,6 +36,7 @@ from mahavishnu.errors import InvalidInputError
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
     from mahavishnu.memory.core.models import Memory, SearchHit
+    from mahavishnu.memory.ingest.knowledge import RepoSummary
 
 
 def target_embedder(name: str, model: str | None, url: str | None) -> Embedder:
@@ -604,13 +605,15 @@ def query_cmd(
 
 @app.command("repos")
 def repos_cmd(as_json: bool = JSON_OPTION) -> None:
-    """Ingested repositories: files and chunks stored, and the last run."""
+    """Ingested repositories: files and chunks stored, and the last run (an interrupted one with
+    the command that resumes it)."""
     from mahavishnu.memory.ingest.knowledge import list_repos
 
     with open_store() as store:
         repos = list_repos(store)
+    resume = {r.repo_id: command for r in repos if (command := _resume_command(r)) is not None}
     if as_json:
-        print_json([r.to_dict() for r in repos])
+        print_json([{**r.to_dict(), **_some(resume=resume.get(r.repo_id))} for r in repos])
         return
     if not repos:
         info("no repositories ingested; add one with `mahavishnu memory ingest PATH`")
@@ -622,6 +625,32 @@ def repos_cmd(as_json: bool = JSON_OPTION) -> None:
         chunks = f"{r.chunks} ({r.pending} without vectors yet)" if r.pending else r.chunks
         rows.append((r.repo_id, r.files, chunks, f"{when} {run.get('status', '')}", r.repo_path))
     table(None, ["repo", "files", "chunks", "last run", "path"], rows)
+    for repo_id, command in resume.items():
+        info(f"{repo_id}: interrupted, what it did is kept; `{command}` resumes where it stopped")
+
+
+def _some(**values: str | None) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _resume_command(repo: RepoSummary) -> str | None:
+    """The ingest that resumes ``repo``'s interrupted last run (the one it was started with); None
+    when that run was not interrupted."""
+    from mahavishnu.cli.ingest_progress import resume_command
+    from mahavishnu.memory.ingest.knowledge import INTERRUPTED
+
+    run = repo.last_run or {}
+    if run.get("status") != INTERRUPTED or not repo.repo_path:
+        return None
+    path = Path(repo.repo_path)
+    meta = run.get("metadata")
+    globs = meta if isinstance(meta, dict) else {}
+    repo_id = None if repo.repo_id == path.name else repo.repo_id
+    return resume_command(path, repo_id, _strings(globs.get("include")), _strings(globs.get("exclude")))
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 @app.command("forget-repo")

@@ -53,7 +53,7 @@ from mahavishnu.memory.core.relevance import REPOSITORY_KIND, TEXT_SHARE
 from mahavishnu.memory.core.search import Ranked, fused_zscores
 from mahavishnu.memory.core.store import MAX_LIMIT
 from mahavishnu.memory.ingest.outline import OUTLINE_KEY, OUTLINE_TAG
-from mahavishnu.memory.ingest.pipeline import FILE_CHUNKS, PENDING, run_process_ended
+from mahavishnu.memory.ingest.pipeline import FILE_CHUNKS, PENDING, run_process_ended, was_interrupted
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
@@ -77,7 +77,9 @@ WEIGHTS: dict[str, tuple[float, float, float]] = {
 SIZE_PRIOR = 0.015
 
 FileKey = tuple[str | None, str]  # (repo_id, path)
-INTERRUPTED = "interrupted"  # the status ``list_repos`` shows for a run whose process was killed
+#: The status ``list_repos`` shows for a run stopped by Ctrl-C or whose process was killed (stored as
+#: ``failed``, or still ``in_progress``): the same ``memory ingest`` resumes it.
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,13 +285,15 @@ class RepoSummary:
 
 def list_repos(store: MemoryStore) -> list[RepoSummary]:
     """Every ingested repository: its file and chunk counts now (a file's outline counts as one of
-    its chunks), and its latest run. A run still recorded as in progress whose process is gone
-    (killed) shows as ``interrupted``: the next ingest marks it failed and resumes."""
+    its chunks), and its latest run. A run stopped by Ctrl-C, or still recorded as in progress
+    whose process is gone (killed), shows as ``interrupted``: the next ingest resumes it."""
     backend = store.backend
     latest: dict[str, JSONObject] = {}  # by repo_id
     for run in backend.ingestions(limit=100_000):
         if run["repo_id"] not in latest and run_process_ended(run):
             run = {**run, "status": INTERRUPTED, "error": "the process ended before the run finished"}
+        elif run["repo_id"] not in latest and was_interrupted(run):
+            run = {**run, "status": INTERRUPTED}
         latest.setdefault(run["repo_id"], run)
     out = []
     for repo_id in sorted(latest):

@@ -228,6 +228,8 @@ def ingest_repository(
     _close_stale_runs(backend, repo_id)
     started, now = time.monotonic(), utcnow()
     meta: JSONObject = {"pid": os.getpid(), "host": socket.gethostname(), "embedder": embedder.identity}
+    if include or exclude:  # what resuming needs besides the path and the id (`memory repos` shows it)
+        meta |= {"include": [*include], "exclude": [*exclude]}
     run_id = backend.add_ingestion(
         {
             "repo_id": repo_id,
@@ -299,6 +301,12 @@ def _close_stale_runs(backend: Backend, repo_id: str) -> None:
                 "finished_at": format_time(utcnow()),
             },
         )
+
+
+def was_interrupted(run: Mapping[str, object]) -> bool:
+    """Whether a finished run was stopped (Ctrl-C, or its process killed and the run closed by the
+    next one) rather than failed: what it did is kept and the same ingest resumes it."""
+    return run.get("status") == "failed" and str(run.get("error") or "").startswith("interrupted")
 
 
 def run_process_ended(run: Mapping[str, object]) -> bool:
