@@ -84,3 +84,19 @@ def test_doctor_points_at_backups_only_when_the_file_has_some(
     config = {f["check"]: f for f in json.loads(result.stdout)["findings"]}["config:claude:user"]
     assert config["hint"].startswith(f"Fix line 1 col 17 of {settings} first, or put a backup back")
     assert f"`mahavishnu ai backups --file {settings}`" in config["hint"]
+
+
+def test_import_transcript_of_claudes_folder_with_no_session_yet_says_so_and_what_to_do(
+    isolated_home: Path,
+) -> None:
+    projects = isolated_home / ".claude" / "projects"
+    for made in (False, True):  # a new user: no folder yet; then the folder, still without a session
+        if made:
+            projects.mkdir(parents=True)
+        result = runner.invoke(app, ["memory", "import-transcript", str(projects)])
+        said = " ".join(result.output.split())
+        assert result.exit_code == 1, said
+        assert "no Claude Code sessions" in said and "yet" in said
+        assert "use it in a project, then run this again" in said
+        assert "`mahavishnu memory hooks install --tool claude`" in said
+        assert "session file" not in said and "No Claude Code session at" not in said

@@ -291,13 +291,17 @@ def import_transcripts(
     from mahavishnu.memory.loop.transcripts import find_transcripts
 
     target = Path(path).expanduser()
+    if not target.exists() and _claude_sessions_folder(target):
+        raise NotFoundError(f"no Claude Code sessions yet: {target} does not exist", hint=_NO_SESSIONS_YET)
     if not target.is_dir():
         return [import_transcript(store, target, agent_id=agent_id, project=project)]
     files = find_transcripts(target)
+    if not files and _claude_sessions_folder(target):
+        raise NotFoundError(f"no Claude Code sessions under {target} yet", hint=_NO_SESSIONS_YET)
     if not files:
         raise NotFoundError(
-            f"no transcripts (*.jsonl) under {target}",
-            hint="Claude Code keeps them in ~/.claude/projects.",
+            f"no Claude Code sessions (*.jsonl) under {target}",
+            hint=f"Claude Code keeps them under {_claude_root()}: pass that folder, or one session file.",
         )
     reports: list[TranscriptImport] = []
     failed: list[tuple[Path, MahavishnuError]] = []
@@ -315,6 +319,27 @@ def import_transcripts(
             hint="Pass a folder of Claude Code session files, such as ~/.claude/projects.",
         )
     return reports
+
+
+#: What to do when Claude Code has written no session yet where its sessions go.
+_NO_SESSIONS_YET = (
+    "Claude Code writes one there for each conversation: use it in a project, then run this again. "
+    "To store each turn as it happens instead: `mahavishnu memory hooks install --tool claude`."
+)
+
+
+def _claude_root() -> Path:
+    from mahavishnu.memory.loop.session_logs import session_root
+
+    return session_root("claude")
+
+
+def _claude_sessions_folder(target: Path) -> bool:
+    """Whether ``target`` is Claude Code's own sessions folder (or one of its project folders), where
+    an absent or empty folder means no session was written yet, not a wrong path."""
+    root = _claude_root().absolute()
+    where = target.absolute()
+    return where == root or root in where.parents
 
 
 def _log_skipped(path: Path, error: MahavishnuError) -> None:
