@@ -104,6 +104,7 @@ DIALECT = Dialect(
     json_get="m.metadata -> %s::text",
     json_key=str,
     lock_row=" FOR UPDATE",
+    mine=" AND owner_role = current_user",
 )
 
 
@@ -222,8 +223,22 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
     return BackendUnavailableError(f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}", hint=hint)
 
 
+def connect(dsn: str) -> psycopg.Connection[Any]:
+    """One autocommit connection outside the pool (no prepared statements: PgBouncer-safe); a server
+    that cannot be used is a ``BackendUnavailableError`` naming the host, never the password."""
+    import psycopg
+
+    try:
+        return psycopg.connect(dsn, connect_timeout=_CONNECT_TIMEOUT, autocommit=True, prepare_threshold=None)
+    except psycopg.Error as exc:
+        raise _unavailable(dsn, exc) from None
+
+
 def _configure(conn: Conn) -> None:
-    """Per pooled connection: UTC times, pgvector's adapter, iterative index scans."""
+    """Per pooled connection: UTC times (PgBouncer tracks the time zone per client), pgvector's
+    adapter, iterative index scans. A search sets what it needs again with ``SET LOCAL`` in its own
+    transaction: behind PgBouncer in transaction mode the next transaction may run on another server
+    connection, where this session's settings are not."""
     from pgvector.psycopg import register_vector
 
     conn.execute("SET TIME ZONE 'UTC'")
@@ -337,12 +352,7 @@ class PostgresBackend(SqlBackend):
 
     # -- connections and transactions ---------------------------------------------------
     def _direct(self) -> psycopg.Connection[Any]:
-        import psycopg
-
-        try:
-            return psycopg.connect(self.dsn, connect_timeout=_CONNECT_TIMEOUT, autocommit=True)
-        except psycopg.Error as exc:
-            raise _unavailable(self.dsn, exc) from None
+        return connect(self.dsn)
 
     @property
     def pool(self) -> ConnectionPool[Any]:
@@ -362,7 +372,9 @@ class PostgresBackend(SqlBackend):
             self.dsn,
             min_size=1,
             max_size=self._pool_size,
-            kwargs={"connect_timeout": _CONNECT_TIMEOUT},
+            # No server-side prepared statements: PgBouncer in transaction mode (1.18) cannot keep
+            # them, as the next transaction may run on another server connection.
+            kwargs={"connect_timeout": _CONNECT_TIMEOUT, "prepare_threshold": None},
             configure=_configure,
             timeout=self._pool_timeout,
             open=False,
@@ -584,8 +596,11 @@ class PostgresBackend(SqlBackend):
         sql, params, ef_search = search_sql(request)
 
         def work(conn: Conn) -> list[Ranked]:
-            conn.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-            conn.execute(f"SET LOCAL ivfflat.probes = {_probes(ef_search)}")
+            conn.execute(  # one round trip; iterative scans keep a filtered top-k full
+                f"SET LOCAL hnsw.ef_search = {ef_search}; SET LOCAL ivfflat.probes = {_probes(ef_search)}; "
+                "SET LOCAL hnsw.iterative_scan = relaxed_order; "
+                "SET LOCAL ivfflat.iterative_scan = relaxed_order"
+            )
             return [_ranked(request.mode, row) for row in conn.execute(sql, params)]
 
         return self.run(work)

@@ -75,6 +75,9 @@ class Dialect:
     #: Appended to a SELECT that a merge reads then rewrites: locks the row until the transaction
     #: ends (PostgreSQL's ``FOR UPDATE``; SQLite's write transaction already excludes other writers).
     lock_row: str = ""
+    #: ANDed to a dedup lookup: only the caller's own rows (PostgreSQL: the rows this role owns, so
+    #: a team member's memory never merges into another member's row).
+    mine: str = ""
 
     def marks(self, count: int) -> str:
         return ", ".join([self.mark] * count)
@@ -322,6 +325,7 @@ class SqlBackend(Backend):
             f"content_hash = {m} AND memory_type = {m} AND {ifnull}(project, '') = {ifnull}({m}, '') "
             f"AND {ifnull}(repo_id, '') = {ifnull}({m}, '')"
         )
+        scope += self.dialect.mine
         if lock:
             scope += self.dialect.lock_row
         found = self._select(conn, scope, key)
@@ -334,7 +338,8 @@ class SqlBackend(Backend):
         def work(conn: Conn) -> dict[tuple[Any, ...], Memory]:
             found: dict[tuple[Any, ...], Memory] = {}
             for chunk in chunks(hashes):
-                memories = self._select(conn, self._where_in("content_hash", len(chunk)), chunk)
+                where = self._where_in("content_hash", len(chunk)) + self.dialect.mine
+                memories = self._select(conn, where, chunk)
                 found.update((dedup_key(m), m) for m in memories if dedup_key(m) in wanted)
             return found
 

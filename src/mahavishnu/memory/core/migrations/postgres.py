@@ -226,3 +226,106 @@ def m005_groups_and_shares(conn: psycopg.Connection[Any]) -> None:
 def m006_global_memories(conn: psycopg.Connection[Any]) -> None:
     """The memories of no project (a project's recall takes them in): the project index leaves NULLs out."""
     conn.execute("CREATE INDEX memories_global ON memories (id) WHERE project IS NULL")
+
+
+#: The tables holding a member's memory or activity: each row has an owner (the database role that
+#: wrote it) and a visibility; under a team (``memory/team/``) row-level security keeps a member's
+#: rows private unless shared.
+OWNED_TABLES = (
+    "memories",
+    "agent_conversations",
+    "rag_ingestions",
+    "workflow_executions",
+    "performance_metrics",
+)
+VISIBILITIES = ("private", "team")
+
+
+@MIGRATIONS
+def m007_owners(conn: psycopg.Connection[Any]) -> None:
+    """Every memory and activity row gets an owner (the role that wrote it; existing rows: the role
+    running this migration) and a visibility (``private`` unless shared with the team). Unique keys
+    become per owner, so one member's row never hides, nor reveals, another's."""
+    for table in OWNED_TABLES:
+        run_script(
+            conn,
+            f"""
+            ALTER TABLE {table} ADD COLUMN owner_role text NOT NULL DEFAULT current_user;
+            ALTER TABLE {table} ADD COLUMN visibility text NOT NULL DEFAULT 'private'
+                CHECK (visibility IN {VISIBILITIES!r});
+            CREATE INDEX {table}_owner ON {table} (owner_role)
+            """,
+        )
+    run_script(
+        conn,
+        """
+        ALTER TABLE insight_shares ADD COLUMN owner_role text NOT NULL DEFAULT current_user;
+        CREATE INDEX memories_shared ON memories (id) WHERE visibility = 'team';
+        DROP INDEX memories_dedup;
+        CREATE UNIQUE INDEX memories_dedup ON memories
+            (owner_role, content_hash, memory_type, coalesce(project, ''), coalesce(repo_id, ''));
+        DROP INDEX agent_conversations_external;
+        CREATE UNIQUE INDEX agent_conversations_external
+            ON agent_conversations (owner_role, external_id) WHERE external_id IS NOT NULL
+        """,
+    )
+
+
+@MIGRATIONS
+def m008_team_audit(conn: psycopg.Connection[Any]) -> None:
+    """Who shared, unshared, edited or deleted a shared memory, and when: written by triggers that
+    run as the table's owner, so a member can read it (``team init`` grants SELECT) and never alter it."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE team_audit (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at timestamptz NOT NULL DEFAULT now(),
+            actor text NOT NULL,
+            action text NOT NULL CHECK (action IN ('share', 'unshare', 'edit', 'delete')),
+            memory_id bigint NOT NULL,
+            owner_role text NOT NULL,
+            memory_type text NOT NULL,
+            project text
+        );
+        CREATE INDEX team_audit_at ON team_audit (at)
+        """,
+    )
+    conn.execute(_AUDIT_FUNCTION)
+    run_script(
+        conn,
+        """
+        CREATE TRIGGER team_audit_update AFTER UPDATE ON memories FOR EACH ROW
+            WHEN (OLD.visibility = 'team' OR NEW.visibility = 'team')
+            EXECUTE FUNCTION team_audit_record();
+        CREATE TRIGGER team_audit_delete AFTER DELETE ON memories FOR EACH ROW
+            WHEN (OLD.visibility = 'team')
+            EXECUTE FUNCTION team_audit_record()
+        """,
+    )
+
+
+# One statement (its body holds semicolons): runs as its owner, so members need no right on the table.
+_AUDIT_FUNCTION = """
+    CREATE FUNCTION team_audit_record() RETURNS trigger LANGUAGE plpgsql
+        SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        DECLARE
+            what text;
+            row_ record;
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                what := 'delete';
+                row_ := OLD;
+            ELSIF OLD.visibility <> NEW.visibility THEN
+                what := CASE WHEN NEW.visibility = 'team' THEN 'share' ELSE 'unshare' END;
+                row_ := NEW;
+            ELSE
+                what := 'edit';
+                row_ := NEW;
+            END IF;
+            INSERT INTO public.team_audit (actor, action, memory_id, owner_role, memory_type, project)
+                VALUES (session_user, what, row_.id, row_.owner_role, row_.memory_type, row_.project);
+            RETURN NULL;
+        END
+    $$
+"""

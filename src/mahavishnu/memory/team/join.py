@@ -1,0 +1,140 @@
+"""``team join``: a member's machine joins the team store with the owner's one-time join string.
+
+In this order, so a refusal leaves the string usable and the machine unchanged:
+1. connect with the string's password and check the role is in the team's group;
+2. check this machine's embedder makes the team's vectors (the model and dimension the store
+   records): another model's vectors would be compared with the team's as if they meant the same,
+   so a mismatch is refused with the setting that fixes it (``--use-team-embedder`` writes it);
+3. keep a new password, made here, in the secret store (``pg-password``: the OS keyring, else the
+   0600 secrets file; never the settings file), then set it on the role (sent hashed): the join
+   string's password no longer works;
+4. point the settings at the store (``memory.dsn`` without a password).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mahavishnu.errors import EmbedderMismatchError, InvalidInputError
+from mahavishnu.json_types import JSONObject
+from mahavishnu.memory.core.backends.postgres import connect, dsn_location
+from mahavishnu.memory.team.members import JoinString, hashed_password, require_group
+
+#: The secret ``resolve_dsn`` reads a PostgreSQL password from when the DSN holds none.
+PASSWORD_SECRET = "pg-password"
+_SETTABLE_EMBEDDERS = ("local", "ollama", "openai")
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    location: str
+    role: str
+    group: str
+    embedder: str | None
+    secret_store: str
+    settings_file: Path
+
+    def to_dict(self) -> JSONObject:
+        return {
+            "location": self.location,
+            "role": self.role,
+            "group": self.group,
+            "embedder": self.embedder,
+            "password_stored_in": self.secret_store,
+            "settings_file": str(self.settings_file),
+        }
+
+
+def join(text: str, *, use_team_embedder: bool = False) -> Joined:
+    from psycopg import sql
+
+    from mahavishnu import paths
+    from mahavishnu.config import load_settings
+    from mahavishnu.environments.secrets import Store, keyring_available, store_secret
+
+    ticket = JoinString.decode(text)
+    dsn = ticket.dsn()
+    with connect(dsn) as conn:
+        group = require_group(conn, dsn)
+        if not conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (group,)).fetchone()[0]:  # type: ignore[index]
+            raise InvalidInputError(
+                f"{ticket.user} is not a member of the team at {dsn_location(dsn)}",
+                hint="Ask the owner to run `mahavishnu team add NAME` again.",
+            )
+        space = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('embedder', 'dimension')"))
+        embedder_update = _embedder_update(space) if use_team_embedder else {}
+        _check_embedder(load_settings().memory.model_copy(update=embedder_update), space)
+        password = secrets.token_urlsafe(32)
+        store: Store = "keyring" if keyring_available() else "file"
+        store_secret(PASSWORD_SECRET, password, store)
+        verifier = sql.Literal(hashed_password(conn, ticket.user, password))
+        conn.execute(sql.SQL("ALTER ROLE CURRENT_USER PASSWORD {}").format(verifier))
+    settings_file = paths.user_settings_file()
+    write_settings(settings_file, {"dsn": ticket.dsn(with_password=False), **embedder_update})
+    return Joined(dsn_location(dsn), ticket.user, group, space.get("embedder"), store, settings_file)
+
+
+def _embedder_update(space: dict[str, Any]) -> dict[str, Any]:
+    """The settings that select the team's embedder (``name/model``)."""
+    name, _, model = str(space.get("embedder") or "").partition("/")
+    if name not in _SETTABLE_EMBEDDERS:
+        raise InvalidInputError(
+            f"the team's embedder {space.get('embedder')!r} cannot be selected in settings",
+            hint="Ask the owner which embedder the team uses.",
+        )
+    if name == "local":
+        from mahavishnu.memory.core.embedders.local import MODEL_NAMES
+
+        model = next((runtime for runtime, m in MODEL_NAMES.items() if m == model), model)
+    return {"embedder": name, "embedder_model": model}
+
+
+def _check_embedder(settings: Any, space: dict[str, Any]) -> None:
+    """Refuse an embedder other than the team's (its identity, then its dimension)."""
+    from mahavishnu.memory.core import store as store_module
+
+    team, dimension = space.get("embedder"), space.get("dimension")
+    if not team:
+        return  # the team has not stored anything yet: this machine's embedder will set it
+    embedder = store_module.default_embedder(settings)
+    mine = embedder.identity
+    if mine == team and str(embedder.dimension) == str(dimension):
+        return
+    raise EmbedderMismatchError(
+        f"the team store's vectors come from {team} ({dimension}-dim); this machine embeds with {mine} "
+        f"({embedder.dimension}-dim)",
+        hint="Run `mahavishnu team join --use-team-embedder` with the same join string (it is still valid) "
+        "to use the team's embedder on this machine.",
+    )
+
+
+def write_settings(path: Path, memory: dict[str, Any]) -> None:
+    """Set ``memory.*`` keys in the YAML settings file ``path`` (an explicit ``backend: sqlite``
+    goes: a DSN selects PostgreSQL), safely (locked, backed up, atomic)."""
+    import yaml
+
+    from mahavishnu.config import MemorySettings
+    from mahavishnu.files import safe_write
+
+    def transform(before: str | None) -> str:
+        data = yaml.safe_load(before or "") or {}
+        if not isinstance(data, dict):
+            raise InvalidInputError(f"{path} must hold a mapping at the top level")
+        section = dict(data.get("memory") or {})
+        if section.get("backend") == "sqlite":
+            del section["backend"]
+        section.update(memory)
+        data["memory"] = section
+        return yaml.safe_dump(data, sort_keys=False)
+
+    def validate(text: str) -> None:
+        try:
+            MemorySettings.model_validate((yaml.safe_load(text) or {}).get("memory") or {})
+        except ValueError as exc:
+            raise InvalidInputError(f"the settings would not be valid: {exc}") from None
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safe_write.apply(path, transform, validate=validate, backups=3)

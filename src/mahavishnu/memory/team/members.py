@@ -1,0 +1,250 @@
+"""The team's members: login roles in the group ``team init`` made, and the one-time join strings
+that bring a member's machine in.
+
+A join string carries where the store is (host, port, database), the member's role and a password
+meant for one use: ``team join`` replaces it at once with one only the member's machine knows
+(``ALTER ROLE … PASSWORD``, sent hashed with SCRAM), so the string is worth nothing afterwards.
+Passwords are always sent hashed (libpq's ``PQencryptPasswordConn``), never as text a server log
+could keep.
+
+A removed member loses the group (so every right on the store at once) and the login; the role
+stays, so the memories they shared stay, attributed to them, and a member added again under the
+same name gets their own rows back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
+from mahavishnu.json_types import JSONObject
+from mahavishnu.memory.core.backends.postgres import connect, dsn_location
+from mahavishnu.memory.team.schema import team_group
+
+if TYPE_CHECKING:
+    import psycopg
+
+JOIN_PREFIX = "mvteam1."
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: Members are plain roles: the owner, who holds the group with ADMIN (PostgreSQL 16+ grants it to
+#: the role that created it), is not one.
+_PLAIN = "NOT m.rolsuper AND NOT m.rolcreaterole"
+
+
+@dataclass(frozen=True, slots=True)
+class JoinString:
+    """Where to connect and as whom; ``password`` is a secret (shown once, to the owner)."""
+
+    host: str
+    port: str
+    database: str
+    user: str
+    password: str
+
+    def encode(self) -> str:
+        data = {"h": self.host, "p": self.port, "d": self.database, "u": self.user, "pw": self.password}
+        raw = json.dumps(data, separators=(",", ":")).encode()
+        return JOIN_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> JoinString:
+        """A join string; anything else is refused without being echoed (it may hold a secret)."""
+        text = text.strip()
+        if not text.startswith(JOIN_PREFIX):
+            raise InvalidInputError(
+                "that is not a Mahavishnu join string (it starts with 'mvteam1.')",
+                hint="Ask the team's owner for one: `mahavishnu team add YOUR_NAME` prints it.",
+            )
+        body = text[len(JOIN_PREFIX) :]
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            return cls(str(data["h"]), str(data["p"]), str(data["d"]), str(data["u"]), str(data["pw"]))
+        except (binascii.Error, ValueError, KeyError, TypeError):
+            raise InvalidInputError(
+                "the join string is damaged (cut short when copied?)",
+                hint="Copy it again whole, or ask the owner for a new one (`mahavishnu team add NAME`).",
+            ) from None
+
+    def dsn(self, *, with_password: bool = True) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        password = {"password": self.password} if with_password else {}
+        return make_conninfo(host=self.host, port=self.port, dbname=self.database, user=self.user, **password)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    name: str
+    current: bool  # False: removed (their shared memories stay)
+    shared: int
+
+    def to_dict(self) -> JSONObject:
+        return {"name": self.name, "current": self.current, "shared": self.shared}
+
+
+def check_member_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"{name!r} cannot name a member",
+            hint="Use lowercase letters, digits and _ (at most 63, not starting with a digit), e.g. alice.",
+        )
+    return name
+
+
+def hashed_password(conn: psycopg.Connection[Any], user: str, password: str) -> str:
+    """``password`` as the SCRAM verifier the server stores (computed here, never sent as text)."""
+    return conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
+
+
+def require_group(conn: psycopg.Connection[Any], dsn: str) -> str:
+    group = team_group(conn)
+    if group is None:
+        raise NotFoundError(
+            f"{dsn_location(dsn)} is not a team store",
+            hint="Its owner makes it one with `mahavishnu team init --dsn DSN`.",
+        )
+    return group
+
+
+def add(dsn: str, name: str, *, host: str | None = None, port: str | None = None) -> JoinString:
+    """Create (or bring back) member ``name``: a login role in the team's group with a fresh
+    one-time password; the join string for it. ``host``/``port``: where members reach the store
+    (a PgBouncer, a LAN address) when not where ``dsn`` points."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    check_member_name(name)
+    password = secrets.token_urlsafe(24)
+    with connect(dsn) as conn, conn.transaction():
+        group = require_group(conn, dsn)
+        role = conn.execute(
+            "SELECT rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb OR rolreplication, "
+            "rolname = current_user FROM pg_roles WHERE rolname = %s",
+            (name,),
+        ).fetchone()
+        if role is not None and (role[0] or role[1]):
+            raise InvalidInputError(
+                f"the role {name} has rights a member must not have (superuser, BYPASSRLS, CREATEROLE, "
+                "CREATEDB or REPLICATION) or is yours",
+                hint="Members are plain login roles: pick another name.",
+            )
+        verifier = sql.Literal(hashed_password(conn, name, password))
+        ident = sql.Identifier(name)
+        if role is None:
+            conn.execute(
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS "
+                    "NOREPLICATION INHERIT"
+                ).format(ident, verifier)
+            )
+        else:
+            conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(ident, verifier))
+        if not _in_group(conn, name, group):
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), ident))
+        params = conninfo_to_dict(dsn)
+        database = str(params.get("dbname") or conn.info.dbname)
+    return JoinString(
+        host or str(params.get("host") or conn.info.host),
+        port or str(params.get("port") or conn.info.port),
+        database,
+        name,
+        password,
+    )
+
+
+def _in_group(conn: psycopg.Connection[Any], name: str, group: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pg_auth_members AS a JOIN pg_roles AS g ON g.oid = a.roleid "
+        f"JOIN pg_roles AS m ON m.oid = a.member WHERE g.rolname = %s AND m.rolname = %s AND {_PLAIN}",
+        (group, name),
+    ).fetchone()
+    return row is not None
+
+
+def remove(dsn: str, name: str) -> int:
+    """Take member ``name`` out of the group and disable their login; their shared memories stay.
+    The number of memories they had shared."""
+    from psycopg import sql
+
+    check_member_name(name)
+    with connect(dsn) as conn, conn.transaction():
+        group = require_group(conn, dsn)
+        if not _in_group(conn, name, group):
+            raise NotFoundError(f"{name} is not a member", hint="`mahavishnu team members` lists them.")
+        ident = sql.Identifier(name)
+        conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(group), ident))
+        conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN PASSWORD NULL").format(ident))
+        shared = conn.execute(
+            "SELECT count(*) FROM memories WHERE owner_role = %s AND visibility = 'team'", (name,)
+        ).fetchone()
+    return int(shared[0]) if shared else 0
+
+
+def members(dsn: str) -> list[Member]:
+    """The group's roles, and removed members whose shared memories stay, with how many memories
+    each shares with the team."""
+    with connect(dsn) as conn:
+        group = require_group(conn, dsn)
+        rows = conn.execute(
+            "WITH current AS (SELECT m.rolname FROM pg_auth_members AS a "
+            "JOIN pg_roles AS g ON g.oid = a.roleid JOIN pg_roles AS m ON m.oid = a.member "
+            f"WHERE g.rolname = %s AND {_PLAIN}), "
+            "shared AS (SELECT owner_role, count(*) AS n FROM memories WHERE visibility = 'team' GROUP BY 1) "
+            "SELECT coalesce(c.rolname, s.owner_role), c.rolname IS NOT NULL, coalesce(s.n, 0) "
+            "FROM current AS c FULL JOIN shared AS s ON s.owner_role = c.rolname ORDER BY 1",
+            (group,),
+        ).fetchall()
+    return [Member(str(n), bool(current), int(shared)) for n, current, shared in rows]
+
+
+def status(dsn: str) -> JSONObject:
+    """Who this connection is in the team, what it sees, and whether the database enforces privacy."""
+    from mahavishnu.memory.team.schema import protected_tables
+
+    with connect(dsn) as conn:
+        group = team_group(conn)
+        me, superuser = conn.execute(
+            "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()  # type: ignore[misc]
+        counts = conn.execute(
+            "SELECT count(*) FILTER (WHERE owner_role = current_user AND visibility = 'private'), "
+            "count(*) FILTER (WHERE owner_role = current_user AND visibility = 'team'), "
+            "count(*) FILTER (WHERE owner_role <> current_user) FROM memories"
+        ).fetchone()
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('embedder', 'dimension')"))
+        member = group is not None and bool(
+            conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (group,)).fetchone()[0]  # type: ignore[index]
+        )
+        protected = protected_tables(conn) if group is not None else {}
+        connections = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE usename = current_user AND datname = current_database()"
+        ).fetchone()
+    private, shared, others = (int(c) for c in counts) if counts else (0, 0, 0)
+    return {
+        "location": dsn_location(dsn),
+        "team": group is not None,
+        "group": group,
+        "role": str(me),
+        "member": member,
+        "superuser": bool(superuser),
+        "memories": {"private": private, "shared": shared, "shared_with_me": others},
+        "embedder": meta.get("embedder"),
+        "dimension": int(meta["dimension"]) if meta.get("dimension") else None,
+        "row_level_security": dict(protected),
+        "server_connections": int(connections[0]) if connections else 0,
+    }
+
+
+def owner_only(exc: Exception, dsn: str) -> StoreError:
+    """A member (or a role without CREATEROLE) ran an owner's command."""
+    return StoreError(
+        f"only the team store's owner may do this at {dsn_location(dsn)} ({type(exc).__name__})",
+        hint="Run it with the owner's DSN: `--dsn postgresql://OWNER@HOST/DB`.",
+    )

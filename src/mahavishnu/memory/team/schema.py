@@ -1,0 +1,240 @@
+"""``team init``: make a PostgreSQL store a team's, with privacy the database enforces.
+
+Run by the role that owns the store's tables (it migrates them first: an existing single-user store
+is migrated in place, its rows keeping the role that wrote them, ``m007_owners``). Idempotent: every
+step is "create or replace", so running it again (after an upgrade's new tables, say) only puts back
+what is missing. What it sets up:
+
+- a group role (``<database>_members``, NOLOGIN) whose members are the team's login roles; only it
+  may connect to the database (CONNECT and TEMP are revoked from PUBLIC);
+- the members' rights: rows of the memory and activity tables (read, write, delete: row-level
+  security decides which rows), read-only ``meta``, ``_migrations`` and ``team_audit``; nothing on
+  the reembed staging table, no DDL anywhere, never a table's owner;
+- row-level security, FORCEd (binding the tables' owner as well, unless it is a superuser) on every
+  table holding memory or activity: a row is seen by its owner and, once shared (``visibility =
+  'team'``), by every member; only its owner may insert, change or delete it. Shares of insights
+  with projects are seen with the memory they share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.errors import MigrationError, StoreError
+from mahavishnu.json_types import JSONObject
+from mahavishnu.memory.core.backends.postgres import PostgresBackend, connect, dsn_location, masked
+from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES
+
+if TYPE_CHECKING:
+    import psycopg
+
+#: ``meta`` key naming the team's group role (present once ``team init`` ran).
+META_GROUP = "team_group"
+_INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
+#: Tables every member reads and writes whole (team-wide settings: project groups).
+TEAM_TABLES = ("project_groups", "project_group_members")
+#: Tables members only read.
+READ_ONLY_TABLES = ("meta", "_migrations", "team_audit")
+_SHARES = "insight_shares"
+_VISIBLE = "owner_role = current_user OR visibility = 'team'"
+_MINE = "owner_role = current_user"
+_MEMORY_VISIBLE = "EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
+
+
+@dataclass(frozen=True, slots=True)
+class InitReport:
+    location: str
+    group: str
+    owner: str
+    superuser: bool
+    migrated: tuple[str, ...]
+    protected: tuple[str, ...]
+    embedder: str | None
+    dimension: int | None
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> JSONObject:
+        return {
+            "location": self.location,
+            "group": self.group,
+            "owner": self.owner,
+            "superuser": self.superuser,
+            "migrated": [*self.migrated],
+            "row_level_security": [*self.protected],
+            "embedder": self.embedder,
+            "dimension": self.dimension,
+            "warnings": [*self.warnings],
+        }
+
+
+def group_name(database: str) -> str:
+    """The group role of the team database ``database`` (role names are cluster-wide)."""
+    return f"{database}_members"[:63]
+
+
+def team_group(conn: psycopg.Connection[Any]) -> str | None:
+    """The group role recorded by ``team init`` (None: not a team store)."""
+    if conn.execute("SELECT to_regclass('meta')").fetchone()[0] is None:  # type: ignore[index]
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key = %s", (META_GROUP,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None) -> InitReport:
+    """Migrate the store at ``dsn`` and make it a team's (see the module's docstring). ``embedder``
+    and ``dimension``: recorded as the team's vector space when the store has none yet."""
+    backend = PostgresBackend(dsn, migrate=False)
+    try:
+        migrated = tuple(backend.migrate())
+    finally:
+        backend.close()
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INIT_LOCK,))
+        owner, superuser, database, owns = conn.execute(
+            "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+            "current_database(), pg_has_role(relowner, 'USAGE') "
+            "FROM pg_class WHERE oid = 'memories'::regclass"
+        ).fetchone()  # type: ignore[misc]
+        if not owns:
+            raise MigrationError(
+                f"{owner} does not own the store's tables at {dsn_location(dsn)}",
+                hint="Run `mahavishnu team init` as the role that owns them (the one that made the store).",
+            )
+        group = team_group(conn) or group_name(str(database))
+        try:
+            _group_role(conn, group)
+            _grants(conn, group, str(database))
+            protected = _row_level_security(conn)
+            _record(conn, group, embedder, dimension)
+        except _privilege_errors() as exc:
+            raise StoreError(
+                f"team init on {dsn_location(dsn)}: {masked(dsn, str(exc).strip())}",
+                hint="Run it as a role with CREATEROLE that owns the store's tables (or as a superuser).",
+            ) from exc
+        space = conn.execute("SELECT key, value FROM meta WHERE key IN ('embedder', 'dimension')").fetchall()
+    recorded = {str(k): str(v) for k, v in space}
+    warnings: tuple[str, ...] = ()
+    if superuser:
+        warnings = (
+            f"{owner} is a superuser: the database enforces nothing on it, so its own use of the store sees "
+            "every member's rows; use the store as a member (`mahavishnu team add NAME`, then `team join`)",
+        )
+    return InitReport(
+        dsn_location(dsn),
+        group,
+        str(owner),
+        bool(superuser),
+        migrated,
+        protected,
+        recorded.get("embedder"),
+        int(recorded["dimension"]) if recorded.get("dimension") else None,
+        warnings,
+    )
+
+
+def _privilege_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+
+    return (psycopg.errors.InsufficientPrivilege,)
+
+
+def _group_role(conn: psycopg.Connection[Any], group: str) -> None:
+    from psycopg import sql
+
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,)).fetchone() is None:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS").format(
+                sql.Identifier(group)
+            )
+        )
+
+
+def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
+    """Only the group connects; its members get row rights, never DDL nor ownership."""
+    from psycopg import sql
+
+    g, db = sql.Identifier(group), sql.Identifier(database)
+    owns_database = conn.execute(
+        "SELECT pg_has_role(datdba, 'USAGE') FROM pg_database WHERE datname = current_database()"
+    ).fetchone()[0]  # type: ignore[index]
+    statements: list[sql.SQL | sql.Composed] = []
+    if owns_database:
+        statements += [
+            sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db),
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, g),
+        ]
+    rows = sql.SQL(", ").join(sql.Identifier(t) for t in (*OWNED_TABLES, _SHARES, *TEAM_TABLES))
+    read = sql.SQL(", ").join(sql.Identifier(t) for t in READ_ONLY_TABLES)
+    statements += [
+        sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(g),
+        sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC"),
+        sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(g),
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(rows, g),
+        sql.SQL("GRANT SELECT ON {} TO {}").format(read, g),
+        sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(g),
+        # The reembed trigger clears a staged vector when a member edits a memory: it runs as the
+        # owner, so members need no right on the staging table.
+        sql.SQL(
+            "ALTER FUNCTION embedding_staging_unstage() SECURITY DEFINER SET search_path = pg_catalog, public"
+        ),
+        sql.SQL("REVOKE ALL ON FUNCTION embedding_staging_unstage(), team_audit_record() FROM PUBLIC"),
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
+def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
+    """Policies (replaced whole each run), enabled and forced on every table holding memory or activity."""
+    from psycopg import sql
+
+    policies: dict[str, list[tuple[str, str, str | None, str | None]]] = {
+        table: [
+            ("team_read", "SELECT", _VISIBLE, None),
+            ("team_insert", "INSERT", None, _MINE),
+            ("team_update", "UPDATE", _MINE, _MINE),
+            ("team_delete", "DELETE", _MINE, None),
+        ]
+        for table in OWNED_TABLES
+    }
+    policies[_SHARES] = [
+        ("team_read", "SELECT", f"{_MINE} OR {_MEMORY_VISIBLE}", None),
+        ("team_insert", "INSERT", None, f"{_MINE} AND {_MEMORY_VISIBLE}"),
+        ("team_update", "UPDATE", _MINE, f"{_MINE} AND {_MEMORY_VISIBLE}"),
+        ("team_delete", "DELETE", _MINE, None),
+    ]
+    for table, rules in policies.items():
+        name = sql.Identifier(table)
+        for policy, command, using, check in rules:
+            conn.execute(sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(policy), name))
+            text = f"CREATE POLICY {policy} ON {table} FOR {command}"
+            text += f" USING ({using})" if using else ""
+            text += f" WITH CHECK ({check})" if check else ""
+            conn.execute(text)  # type: ignore[arg-type]  # literal SQL of this module
+        conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(name))
+        conn.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(name))
+    return tuple(policies)
+
+
+def _record(conn: psycopg.Connection[Any], group: str, embedder: str | None, dimension: int | None) -> None:
+    upsert = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING"
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (META_GROUP, group),
+    )
+    if embedder and dimension:
+        conn.execute(upsert, ("embedder", embedder))
+        conn.execute(upsert, ("dimension", str(dimension)))
+
+
+def protected_tables(conn: psycopg.Connection[Any]) -> dict[str, bool]:
+    """Each table that should be under row-level security: whether it is, enabled and forced."""
+    tables = [*OWNED_TABLES, _SHARES]
+    rows = conn.execute(
+        "SELECT relname, relrowsecurity AND relforcerowsecurity FROM pg_class "
+        "WHERE relname = ANY(%s) AND relnamespace = 'public'::regnamespace",
+        (tables,),
+    ).fetchall()
+    found = {str(name): bool(on) for name, on in rows}
+    return {table: found.get(table, False) for table in tables}

@@ -1,0 +1,68 @@
+"""A team store on a test PostgreSQL, set up as a real one is: an owner role (CREATEROLE, not a
+superuser) owning a database where an administrator created pgvector, ``team init`` run as that
+owner, members added with ``team add``. For tests and ``benchmarks/team.py``; roles and databases
+are dropped by ``drop``."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from mahavishnu.memory.team import members, schema
+from mahavishnu.memory.team.members import JoinString
+
+OWNER_PASSWORD = "owner-pw-2468"
+_names = itertools.count()
+
+
+class TeamCluster:
+    def __init__(self, admin_dsn: str, *, embedder: str = "fake/hashing-v1", dimension: int = 64) -> None:
+        self.admin_dsn = admin_dsn
+        tag = f"{os.getpid()}_{next(_names)}"
+        self.database = f"mv_team_{tag}"
+        self.owner = f"mv_owner_{tag}"
+        self.tag = tag
+        self.embedder, self.dimension = embedder, dimension
+        self.member_roles: list[str] = []
+        self._admin(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
+                sql.Identifier(self.owner), sql.Literal(OWNER_PASSWORD)
+            )
+        )
+        self._admin(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(self.database), sql.Identifier(self.owner)
+            )
+        )
+        self._admin(sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"), self.database)
+        self.owner_dsn = make_conninfo(
+            admin_dsn, dbname=self.database, user=self.owner, password=OWNER_PASSWORD
+        )
+
+    def _admin(self, statement: sql.Composable, dbname: str | None = None) -> None:
+        dsn = make_conninfo(self.admin_dsn, dbname=dbname) if dbname else self.admin_dsn
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(statement)
+
+    def init(self) -> schema.InitReport:
+        return schema.init(self.owner_dsn, embedder=self.embedder, dimension=self.dimension)
+
+    def member_name(self, name: str) -> str:
+        """A role name unique on the server (roles are cluster-wide)."""
+        return f"{name}_{self.tag}"
+
+    def add(self, name: str, **where: str) -> JoinString:
+        """A member ``name`` (made unique); its join string (its one-time password works until joined)."""
+        role = self.member_name(name)
+        ticket = members.add(self.owner_dsn, role, **where)  # type: ignore[arg-type]
+        self.member_roles.append(role)
+        return ticket
+
+    def drop(self) -> None:
+        self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
+        for role in [*self.member_roles, schema.group_name(self.database), self.owner]:
+            self._admin(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

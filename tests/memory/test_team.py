@@ -1,0 +1,261 @@
+"""Team memory on the real PostgreSQL 18 + pgvector: roles, row-level security and sharing made by
+``team init``/``team add``, checked through Mahavishnu and against a member connecting as their own
+role with plain psycopg (what ``psql`` would do)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("psycopg")
+
+import psycopg
+from psycopg import sql
+from testkit.embedded_pg import PgServer
+from testkit.team_pg import TeamCluster
+
+from mahavishnu.config import MemorySettings
+from mahavishnu.errors import NotFoundError, StoreError
+from mahavishnu.memory.core.backends.postgres import PostgresBackend
+from mahavishnu.memory.core.backends.records import CONVERSATIONS
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.migrations.postgres import MIGRATIONS, OWNED_TABLES
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.team import members, schema, sharing
+
+SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
+
+
+@pytest.fixture
+def team(pg_server: PgServer) -> Iterator[TeamCluster]:
+    cluster = TeamCluster(pg_server.dsn)
+    try:
+        yield cluster
+    finally:
+        cluster.drop()
+
+
+def open_store(dsn: str) -> MemoryStore:
+    return MemoryStore(PostgresBackend(dsn), SETTINGS, FakeEmbedder())
+
+
+def turn(content: str, external_id: str) -> dict[str, Any]:
+    return {
+        "agent_id": "claude",
+        "session_id": "s1",
+        "role": "user",
+        "content": content,
+        "metadata": {},
+        "external_id": external_id,
+        "created_at": "2026-01-01T00:00:00+00:00",
+    }
+
+
+@pytest.fixture
+def two_members(team: TeamCluster) -> tuple[str, str]:
+    """alice and bob, each with a private and a shared memory and a private conversation turn."""
+    team.init()
+    alice, bob = team.add("alice").dsn(), team.add("bob").dsn()
+    for dsn, who in ((alice, "alice"), (bob, "bob")):
+        with open_store(dsn) as store:
+            store.store(f"{who} private deploy note", "decision", project="api")
+            shared = store.store(f"{who} shared deploy decision", "decision", project="api")
+            assert sharing.set_visibility(store.backend, [shared.id], "team").changed == (shared.id,)  # type: ignore[arg-type]
+            store.backend.add_records(CONVERSATIONS, [turn(f"{who} says the secret plan", f"{who}-t1")])
+    return alice, bob
+
+
+def test_init_protects_every_memory_and_activity_table_and_is_idempotent(team: TeamCluster) -> None:
+    first = team.init()
+    again = team.init()
+
+    assert first.group == again.group == schema.group_name(team.database)
+    assert set(first.protected) == {*OWNED_TABLES, "insight_shares"}
+    assert first.embedder == "fake/hashing-v1" and first.dimension == 64
+    assert again.migrated == () and not first.superuser and first.warnings == ()
+    with psycopg.connect(team.owner_dsn) as conn:
+        rls = conn.execute(
+            "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY(%s)",
+            ([*OWNED_TABLES, "insight_shares"],),
+        ).fetchall()
+        group = conn.execute(
+            "SELECT rolcanlogin, rolbypassrls, rolsuper FROM pg_roles WHERE rolname = %s", (first.group,)
+        ).fetchone()
+    assert len(rls) == 6 and all(on and forced for _, on, forced in rls)
+    assert group == (False, False, False)
+
+
+def test_members_are_plain_roles_that_own_nothing(team: TeamCluster) -> None:
+    team.init()
+    alice = team.member_name("alice")
+    team.add("alice")
+    with psycopg.connect(team.owner_dsn) as conn:
+        attributes = conn.execute(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolcanlogin "
+            "FROM pg_roles WHERE rolname = %s",
+            (alice,),
+        ).fetchone()
+        owned = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = %s)",
+            (alice,),
+        ).fetchone()
+    assert attributes == (False, False, False, False, True)
+    assert owned == (0,)
+    assert [m.name for m in members.members(team.owner_dsn)] == [alice]
+
+
+def test_a_single_user_store_migrates_in_place_its_rows_staying_with_the_owner(team: TeamCluster) -> None:
+    """A store made before teams (migrations up to m006) with a memory in it: ``team init`` migrates
+    it, the memory belongs to the owner, stays private and keeps working for the owner."""
+    with psycopg.connect(team.owner_dsn) as conn:
+        conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for migration in list(MIGRATIONS)[:6]:
+            migration.apply(conn)
+            conn.execute("INSERT INTO _migrations VALUES (%s, '2025-01-01T00:00:00Z')", (migration.name,))
+        conn.execute(
+            "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, "
+            "embedding_dim, created_at, updated_at) VALUES ('the old decision', 'decision', repeat('a', 64), "
+            "'[1,0,0]', 'fake/hashing-v1', 3, now(), now())"
+        )
+    report = team.init()
+    alice = team.add("alice").dsn()
+
+    assert "m007_owners" in report.migrated
+    with psycopg.connect(team.owner_dsn) as conn:
+        assert conn.execute("SELECT owner_role, visibility FROM memories").fetchall() == [
+            (team.owner, "private")
+        ]
+    with psycopg.connect(alice) as conn:
+        assert conn.execute("SELECT count(*) FROM memories").fetchone() == (0,)
+
+
+def test_search_and_listing_see_own_and_shared_never_another_members_private(
+    two_members: tuple[str, str],
+) -> None:
+    alice, _ = two_members
+    with open_store(alice) as store:
+        for mode in ("vector", "text", "hybrid"):
+            found = {hit.memory.content for hit in store.search("deploy note decision", mode=mode, limit=50)}  # type: ignore[arg-type]
+            assert "bob private deploy note" not in found, mode
+            assert {"alice private deploy note", "bob shared deploy decision"} <= found, mode
+        listed = {m.content for m in store.recent(limit=50)}
+        turns = store.backend.records(CONVERSATIONS, {})
+    assert listed == {
+        "alice private deploy note",
+        "alice shared deploy decision",
+        "bob shared deploy decision",
+    }
+    assert [t["content"] for t in turns] == ["alice says the secret plan"]
+
+
+def test_a_member_with_psql_cannot_read_change_or_delete_another_members_private_rows(
+    team: TeamCluster, two_members: tuple[str, str]
+) -> None:
+    alice, bob = two_members
+    bob_role = team.member_name("bob")
+    with psycopg.connect(alice, autocommit=True) as conn:
+
+        def rows(query: str) -> list[tuple[Any, ...]]:
+            return conn.execute(query).fetchall()  # type: ignore[arg-type]
+
+        assert rows("SELECT content FROM memories WHERE content LIKE 'bob%' ORDER BY 1") == [
+            ("bob shared deploy decision",)
+        ]
+        assert rows("SELECT content FROM agent_conversations WHERE content LIKE 'bob%'") == []
+        with conn.cursor().copy("COPY (SELECT content FROM memories) TO STDOUT") as copy:
+            copied = b"".join(bytes(block) for block in copy)
+        assert b"bob private" not in copied
+        assert conn.execute("UPDATE memories SET content = 'x' WHERE content LIKE 'bob%'").rowcount == 0
+        assert conn.execute("UPDATE memories SET visibility = 'team' WHERE content LIKE 'bob%'").rowcount == 0
+        assert conn.execute("DELETE FROM memories WHERE content LIKE 'bob%'").rowcount == 0
+        assert conn.execute("DELETE FROM agent_conversations WHERE content LIKE 'bob%'").rowcount == 0
+        refused = [
+            sql.SQL("UPDATE memories SET owner_role = {} WHERE content LIKE 'alice%'").format(
+                sql.Literal(bob_role)
+            ),
+            sql.SQL(
+                "INSERT INTO agent_conversations "
+                "(agent_id, session_id, role, content, created_at, owner_role) "
+                "VALUES ('a', 's', 'user', 'forged', now(), {})"
+            ).format(sql.Literal(bob_role)),
+            sql.SQL("ALTER TABLE memories DISABLE ROW LEVEL SECURITY"),
+            sql.SQL("DROP POLICY team_read ON memories"),
+            sql.SQL("CREATE TABLE stolen AS SELECT * FROM memories"),
+            sql.SQL("CREATE TEMP TABLE stolen (x int)"),
+            sql.SQL(
+                "INSERT INTO team_audit (actor, action, memory_id, owner_role, memory_type) "
+                "VALUES ('x', 'share', 1, 'x', 'note')"
+            ),
+            sql.SQL("DELETE FROM team_audit"),
+            sql.SQL("UPDATE meta SET value = 'x'"),
+            sql.SQL("SELECT * FROM embedding_staging"),
+            sql.SQL("SET row_security = off; SELECT count(*) FROM memories"),
+        ]
+        for statement in refused:
+            with pytest.raises(psycopg.Error):
+                conn.execute(statement)
+    with psycopg.connect(bob) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM memories WHERE owner_role = %s", (bob_role,)
+        ).fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM agent_conversations").fetchone() == (1,)
+
+
+def test_each_member_keeps_their_own_copy_of_the_same_text(team: TeamCluster) -> None:
+    team.init()
+    alice, bob = team.add("alice").dsn(), team.add("bob").dsn()
+    with open_store(alice) as store:
+        mine = store.store("use WAL mode", "decision", project="api")
+    with open_store(bob) as store:
+        theirs = store.add("use WAL mode", "decision", project="api")
+    assert not theirs.duplicate and theirs.memory.id != mine.id
+
+
+def test_only_the_owner_shares_and_the_audit_says_who(
+    team: TeamCluster, two_members: tuple[str, str]
+) -> None:
+    alice, bob = two_members
+    with open_store(bob) as store:
+        bobs = [m.id for m in store.recent(limit=10) if m.content.startswith("bob")]
+    with open_store(alice) as store:
+        backend = store.backend
+        assert isinstance(backend, PostgresBackend)
+        report = sharing.set_visibility(backend, bobs, "private")
+        assert report.changed == () and set(report.not_mine) == set(bobs)
+        assert sharing.share_project(backend, "api") == 1  # alice's private one
+        events = sharing.audit(backend)
+    assert {(e["actor"], e["action"]) for e in events} == {
+        (team.member_name("alice"), "share"),
+        (team.member_name("bob"), "share"),
+    }
+
+
+def test_a_removed_member_loses_access_and_their_shared_memories_stay_attributed(
+    team: TeamCluster, two_members: tuple[str, str]
+) -> None:
+    alice, bob = two_members
+    bob_role = team.member_name("bob")
+    assert members.remove(team.owner_dsn, bob_role) == 1
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(bob).close()
+    with open_store(alice) as store:
+        backend = store.backend
+        assert isinstance(backend, PostgresBackend)
+        shared = [m for m in store.recent(limit=10) if m.content.startswith("bob")]
+        authors = sharing.authors(backend, [m.id for m in shared])
+    assert [m.content for m in shared] == ["bob shared deploy decision"]
+    assert list(authors.values()) == [(bob_role, "team")]
+    assert {m.name: m.current for m in members.members(team.owner_dsn)}[bob_role] is False
+    with pytest.raises(NotFoundError):
+        members.remove(team.owner_dsn, bob_role)
+
+
+def test_a_member_cannot_run_the_owners_commands(team: TeamCluster) -> None:
+    team.init()
+    alice = team.add("alice").dsn()
+    with pytest.raises((StoreError, psycopg.Error)):
+        members.add(alice, "mallory")
+    with pytest.raises((StoreError, psycopg.Error)):
+        schema.init(alice)
