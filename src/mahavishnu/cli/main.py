@@ -30,6 +30,7 @@ GROUPS: dict[str, str] = {
     "config": "mahavishnu.cli.config_cmd",
     "memory": "mahavishnu.cli.memory",
     "db": "mahavishnu.cli.db",
+    "team": "mahavishnu.cli.team",
     "mcp-servers": "mahavishnu.cli.mcp_servers",
     "mcp": "mahavishnu.cli.mcp",
     "service": "mahavishnu.cli.service",

@@ -1,0 +1,252 @@
+"""``mahavishnu team``: one PostgreSQL store for a team, each member's memory private unless shared,
+enforced by the database (``memory/team/``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
+
+app = typer.Typer(
+    help="Team memory on one PostgreSQL: members, sharing, and privacy the database enforces.",
+    no_args_is_help=True,
+)
+
+DsnOption = typer.Option(
+    None,
+    "--dsn",
+    help="The team store as its owner (postgresql://OWNER@HOST:PORT/DB); default: memory.dsn. Its "
+    "password may come from MAHAVISHNU_PG_PASSWORD, secret pg-password or ~/.pgpass instead.",
+)
+
+
+def _dsn(dsn: str | None) -> str:
+    """``--dsn``, else the configured store's; the password as ``resolve_dsn`` finds it."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.core.backends.postgres import resolve_dsn
+
+    settings = load_settings().memory
+    if dsn:
+        settings = settings.model_copy(update={"dsn": dsn, "backend": "postgres"})
+    elif settings.backend != "postgres":
+        from mahavishnu.errors import InvalidInputError
+
+        raise InvalidInputError(
+            "this machine's memory is not on PostgreSQL",
+            hint="Give the team store with --dsn postgresql://USER@HOST:PORT/DB, or join one with "
+            "`mahavishnu team join STRING`.",
+        )
+    return resolve_dsn(settings)
+
+
+@app.command("init")
+def init_cmd(
+    dsn: str = typer.Option(..., "--dsn", help="The store, as the role that owns (or will own) its tables."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Make a PostgreSQL store a team's: migrate it, create the member group, turn on row-level
+    security. Idempotent; an existing store's rows stay with the role that wrote them."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.core import store as store_module
+    from mahavishnu.memory.team import schema
+
+    embedder = store_module.default_embedder(load_settings().memory)
+    report = schema.init(_dsn(dsn), embedder=embedder.identity, dimension=embedder.dimension)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    done = f"applied {len(report.migrated)} migration(s); " if report.migrated else ""
+    info(f"team store {report.location}: {done}group role {report.group}, owner {report.owner}")
+    info(f"row-level security (forced) on: {', '.join(report.protected)}")
+    if report.embedder:
+        info(f"team embedder: {report.embedder} ({report.dimension}-dim); members must use the same")
+    for warning in report.warnings:
+        warn(warning)
+    info("next: `mahavishnu team add NAME` for each member")
+
+
+@app.command("add")
+def add_cmd(
+    name: str = typer.Argument(..., help="The member's role name (lowercase letters, digits, _)."),
+    host: str = typer.Option(None, "--host", help="Where members reach the store, if not the --dsn host."),
+    port: str = typer.Option(None, "--port", help="Port members use (a PgBouncer's, say), if not --dsn's."),
+    dsn: str = DsnOption,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Add a member (or issue a new join string to one): prints a one-time join string, once."""
+    from mahavishnu.memory.team import members
+
+    ticket = members.add(_dsn(dsn), name, host=host, port=port)
+    if as_json:
+        print_json({"member": name, "join": ticket.encode()})
+        return
+    info(f"{name} is a member. Give them this join string (shown once; it works once):")
+    typer.echo(ticket.encode())
+    info(
+        f"on their machine: mahavishnu team join '<the string>'  (it connects to {ticket.host}:{ticket.port})"
+    )
+
+
+@app.command("join")
+def join_cmd(
+    string: str = typer.Argument(None, help="The join string; omit it to paste it at a hidden prompt."),
+    use_team_embedder: bool = typer.Option(
+        False, "--use-team-embedder", help="Switch this machine's embedder to the team's (settings)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Join a team store: the password goes to the secret store, the settings point at the store."""
+    import sys
+
+    from mahavishnu.memory.team.join import join
+
+    if string is None:
+        string = (
+            sys.stdin.readline() if not sys.stdin.isatty() else typer.prompt("Join string", hide_input=True)
+        )
+    joined = join(string, use_team_embedder=use_team_embedder)
+    if as_json:
+        print_json(joined.to_dict())
+        return
+    info(
+        f"joined {joined.location} as {joined.role}; password kept in the {joined.secret_store} secret store"
+    )
+    info(f"memory.dsn set in {joined.settings_file}; your memories are private until you share them")
+
+
+@app.command("members")
+def members_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
+    """List the members, and how many memories each shares."""
+    from mahavishnu.memory.team import members
+
+    found = members.members(_dsn(dsn))
+    if as_json:
+        print_json([m.to_dict() for m in found])
+        return
+    rows = [(m.name, "member" if m.current else "removed", m.shared) for m in found]
+    table(None, ["member", "status", "shared memories"], rows)
+
+
+@app.command("remove")
+def remove_cmd(
+    name: str = typer.Argument(..., help="The member to remove."),
+    dsn: str = DsnOption,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Remove a member: no more access; the memories they shared stay, attributed to them."""
+    from mahavishnu.memory.team import members
+
+    shared = members.remove(_dsn(dsn), name)
+    if as_json:
+        print_json({"removed": name, "shared_memories_kept": shared})
+        return
+    info(f"{name} removed (no login, no rights); the {shared} memories they shared stay, attributed to them")
+
+
+@app.command("status")
+def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
+    """Who you are in the team, what you see, and whether the database enforces privacy."""
+    from mahavishnu.memory.team import members
+
+    data = members.status(_dsn(dsn))
+    if as_json:
+        print_json(data)
+        return
+    if not data["team"]:
+        info(f"{data['location']} is not a team store (its owner runs `mahavishnu team init --dsn DSN`)")
+        return
+    counts: Any = data["memories"]
+    console.print(f"team store {data['location']} · you are {data['role']} (group {data['group']})")
+    console.print(
+        f"memories: {counts['private']} private, {counts['shared']} shared by you, "
+        f"{counts['shared_with_me']} shared with you"
+    )
+    console.print(f"embedder: {data['embedder']} ({data['dimension']}-dim)")
+    rls: Any = data["row_level_security"]
+    off = [table_ for table_, on in rls.items() if not on]
+    console.print("row-level security: " + (f"OFF on {', '.join(off)}" if off else "on (forced) everywhere"))
+    if data["superuser"]:
+        warn("you connect as a superuser: the database enforces nothing on you")
+
+
+@app.command("share")
+def share_cmd(
+    ids: list[int] = typer.Argument(None, help="Memory ids (yours) to share."),
+    project: str = typer.Option(None, "--project", "-p", help="Share every memory of yours in this project."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Share your memories with the team (conversation turns stay private)."""
+    _visibility(ids or [], project, "team", as_json)
+
+
+@app.command("unshare")
+def unshare_cmd(
+    ids: list[int] = typer.Argument(None, help="Memory ids (yours) to make private again."),
+    project: str = typer.Option(None, "--project", "-p", help="Every memory of yours in this project."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Make your shared memories private again."""
+    _visibility(ids or [], project, "private", as_json)
+
+
+def _visibility(ids: list[int], project: str | None, visibility: Any, as_json: bool) -> None:
+    from mahavishnu.memory.team import sharing
+
+    backend = _backend()
+    try:
+        if project is not None:
+            count = sharing.share_project(backend, project, visibility)
+            data: dict[str, Any] = {"project": project, "visibility": visibility, "changed": count}
+            message = f"{count} of your memories in {project} are now {visibility}"
+        else:
+            report = sharing.set_visibility(backend, ids, visibility)
+            data = {"visibility": visibility, **report.to_dict()}
+            message = f"{len(report.changed)} memories now {visibility}"
+            if report.not_mine:
+                message += f"; not yours or no such memory: {', '.join(f'#{i}' for i in report.not_mine)}"
+    finally:
+        backend.close()
+    if as_json:
+        print_json(data)
+    else:
+        info(message)
+
+
+@app.command("audit")
+def audit_cmd(
+    limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="How many events."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Shares, unshares, edits and deletes of shared memories: who, what, when."""
+    from mahavishnu.memory.team import sharing
+
+    backend = _backend()
+    try:
+        events = sharing.audit(backend, limit)
+    finally:
+        backend.close()
+    if as_json:
+        print_json(events)
+        return
+    rows = [
+        (e["at"], e["actor"], e["action"], f"#{e['memory_id']}", e["owner"], e["project"] or "")
+        for e in events
+    ]
+    table(None, ["when", "who", "action", "memory", "owner", "project"], rows)
+
+
+def _backend() -> Any:
+    from mahavishnu.config import load_settings
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+    from mahavishnu.memory.core.store import open_backend
+
+    backend = open_backend(load_settings().memory)
+    if not isinstance(backend, PostgresBackend):
+        backend.close()
+        raise InvalidInputError(
+            "sharing needs a team store on PostgreSQL", hint="Join one with `mahavishnu team join STRING`."
+        )
+    return backend

@@ -1,0 +1,159 @@
+"""``mahavishnu team …`` from an empty database to two members sharing a decision, each on a machine
+of their own (a home each), against the real PostgreSQL 18 + pgvector."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("psycopg")
+
+import keyring
+import keyring.core
+import psycopg
+from keyrings.alt.file import PlaintextKeyring
+from testkit.embedded_pg import PgServer
+from testkit.team_pg import TeamCluster
+from typer.testing import CliRunner, Result
+
+from mahavishnu.cli.main import app
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.team.members import JOIN_PREFIX, JoinString
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+
+
+@pytest.fixture
+def team(pg_server: PgServer) -> Iterator[TeamCluster]:
+    cluster = TeamCluster(pg_server.dsn)
+    try:
+        yield cluster
+    finally:
+        cluster.drop()
+
+
+def mahavishnu(*args: str) -> Result:
+    return runner.invoke(app, list(args))
+
+
+def ok(*args: str) -> Any:
+    result = mahavishnu(*args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.stdout) if "--json" in args else result.stdout
+
+
+def machine(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
+    """Everything Mahavishnu keeps (settings, secrets, keyring) under ``home``, as on another machine."""
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MAHAVISHNU_HOME", str(home / ".mahavishnu"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    keyring.core.set_keyring(PlaintextKeyring())
+    return home
+
+
+def join_string(output: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(JOIN_PREFIX))
+
+
+def everything_under(home: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in home.rglob("*") if p.is_file())
+
+
+def test_five_commands_from_an_empty_database_to_a_shared_decision(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner_dsn = team.owner_dsn
+    init = ok("team", "init", "--dsn", owner_dsn, "--json")
+    alice_join = join_string(ok("team", "add", team.member_name("alice"), "--dsn", owner_dsn))
+    bob_join = join_string(ok("team", "add", team.member_name("bob"), "--dsn", owner_dsn))
+    assert init["embedder"] == "fake/hashing-v1" and set(init["warnings"]) == set()
+
+    alice_home = machine(monkeypatch, tmp_path / "alice")
+    joined = mahavishnu("team", "join", alice_join)
+    assert joined.exit_code == 0, joined.output
+    temporary = JoinString.decode(alice_join).password
+    assert temporary not in joined.output
+    decision = ok("memory", "store", "deploy with blue green rollout", "--type", "decision", "--json")
+    private = ok("memory", "store", "my private deploy musings", "--type", "note", "--json")
+    shared = ok("team", "share", str(decision["id"]), "--json")
+    assert shared["changed"] == [decision["id"]]
+
+    machine(monkeypatch, tmp_path / "bob")
+    ok("team", "join", bob_join)
+    found = [hit["memory"]["content"] for hit in ok("memory", "search", "deploy rollout", "--json")]
+    assert "deploy with blue green rollout" in found and "my private deploy musings" not in found
+    status = ok("team", "status", "--json")
+    assert status["role"] == team.member_name("bob") and status["memories"]["shared_with_me"] == 1
+    assert all(status["row_level_security"].values())
+    denied = mahavishnu("team", "unshare", str(decision["id"]), str(private["id"]), "--json")
+    assert json.loads(denied.stdout)["changed"] == []
+
+    # Alice's password: in her secret store only, never in her settings; the join string's is dead.
+    settings = (alice_home / ".mahavishnu" / "mahavishnu.yaml").read_text()
+    assert "password" not in settings and JoinString.decode(alice_join).user in settings
+    machine(monkeypatch, alice_home)
+    stored = keyring.get_password("mahavishnu", "pg-password")
+    assert stored and stored not in everything_under(alice_home / ".mahavishnu")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(JoinString.decode(alice_join).dsn()).close()
+    again = mahavishnu("team", "join", alice_join)
+    assert again.exit_code != 0 and temporary not in again.output
+
+
+def test_a_member_with_another_embedder_is_refused_with_the_fix_and_the_string_stays_valid(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok("team", "init", "--dsn", team.owner_dsn)
+    ticket = join_string(ok("team", "add", team.member_name("carol"), "--dsn", team.owner_dsn))
+    home = machine(monkeypatch, tmp_path / "carol")
+    monkeypatch.setattr(store_module, "default_embedder", lambda s: FakeEmbedder(dimension=32, model="small"))
+
+    refused = mahavishnu("team", "join", ticket)
+
+    assert refused.exit_code != 0
+    assert "fake/hashing-v1 (64-dim)" in refused.output and "fake/small (32-dim)" in refused.output
+    assert (
+        "--use-team-embedder" in refused.output and JoinString.decode(ticket).password not in refused.output
+    )
+    assert not (home / ".mahavishnu" / "mahavishnu.yaml").exists()
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    ok("team", "join", ticket)
+
+
+def test_removing_a_member_keeps_their_shared_memories_attributed(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok("team", "init", "--dsn", team.owner_dsn)
+    dave = team.member_name("dave")
+    ticket = join_string(ok("team", "add", dave, "--dsn", team.owner_dsn))
+    machine(monkeypatch, tmp_path / "dave")
+    ok("team", "join", ticket)
+    kept = ok("memory", "store", "the cache key includes the locale", "--type", "decision", "--json")
+    ok("team", "share", str(kept["id"]))
+
+    removed = ok("team", "remove", dave, "--dsn", team.owner_dsn, "--json")
+    listed = ok("team", "members", "--dsn", team.owner_dsn, "--json")
+
+    assert removed == {"removed": dave, "shared_memories_kept": 1}
+    assert listed == [{"name": dave, "current": False, "shared": 1}]
+    assert mahavishnu("memory", "search", "cache key", "--json").exit_code != 0  # no login any more
+
+
+def test_a_string_that_is_not_a_join_string_is_refused_without_echoing_it() -> None:
+    result = mahavishnu("team", "join", "postgresql://x:hunter2-secret@h/db")
+    assert result.exit_code == 2 and "hunter2-secret" not in result.output
+    damaged = mahavishnu("team", "join", JOIN_PREFIX + "eyJoIjoi")
+    assert damaged.exit_code == 2 and "damaged" in damaged.output
