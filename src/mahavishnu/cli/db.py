@@ -112,14 +112,36 @@ def check_cmd(
 
 @app.command("backup")
 def backup_cmd(
-    path: Path = typer.Argument(..., help="File to write (written in full before it appears)."),
+    path: Path | None = typer.Argument(None, help="File to write (written in full before it appears)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        help="s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for dated backups (needs mahavishnu[aws]).",
+    ),
+    keep: int | None = typer.Option(
+        None, "--keep", help="With --to PREFIX/: keep only the newest N backups."
+    ),
+    sse: str | None = typer.Option(
+        None, "--sse", help="With --to: server-side encryption, AES256 or aws:kms."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Back up the whole store: SQLite's online backup (embedded) or pg_dump (PostgreSQL)."""
+    """Back up the whole store: SQLite's online backup (embedded) or pg_dump (PostgreSQL), to a file
+    or to an S3-API object store (checksummed, private, rotated with --keep)."""
     from mahavishnu.config import load_settings
     from mahavishnu.memory.ops import backup
 
+    if (path is None) == (to is None):
+        from mahavishnu.errors import InvalidInputError
+
+        raise InvalidInputError(
+            "give a FILE or --to s3://…, not both", hint="See `mahavishnu db backup --help`."
+        )
+    if to is not None:
+        _backup_to_s3(to, keep, sse, as_json)
+        return
+    assert path is not None
     target = target_file(path, force)
     settings = load_settings().memory
     location = backup.backup(settings, target)
@@ -131,7 +153,10 @@ def backup_cmd(
 
 @app.command("restore")
 def restore_cmd(
-    path: Path = typer.Argument(..., help="A file written by `mahavishnu db backup`."),
+    path: Path | None = typer.Argument(None, help="A file written by `mahavishnu db backup`."),
+    source: str | None = typer.Option(
+        None, "--from", help="s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for the newest backup there."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Replace the store's contents with a backup, in one transaction (all or nothing); the store
@@ -140,20 +165,55 @@ def restore_cmd(
     from mahavishnu.memory.ops import backup
 
     settings = load_settings().memory
-    done = backup.restore(settings, path)
+    if (path is None) == (source is None):
+        from mahavishnu.errors import InvalidInputError
+
+        raise InvalidInputError(
+            "give a FILE or --from s3://…, not both", hint="See `mahavishnu db restore --help`."
+        )
+    if source is not None:
+        from mahavishnu.integrations.s3.backup import restore_from_s3
+
+        restored_from, done = restore_from_s3(settings, source)
+    else:
+        assert path is not None
+        restored_from, done = str(path), backup.restore(settings, path)
     if as_json:
         print_json(
             {
                 "backend": settings.backend,
                 "location": done.location,
-                "restored_from": str(path),
+                "restored_from": restored_from,
                 "previous": str(done.previous) if done.previous else None,
                 "damaged_set_aside": str(done.set_aside) if done.set_aside else None,
             }
         )
         return
-    info(f"restored {done.location} from {path}")
+    info(f"restored {done.location} from {restored_from}")
     if done.previous:
         info(f"the store it replaced is kept in {done.previous} (`mahavishnu db restore` it to go back)")
     if done.set_aside:
         warn(f"the damaged store file was moved to {done.set_aside}")
+
+
+def _backup_to_s3(url: str, keep: int | None, sse: str | None, as_json: bool) -> None:
+    from mahavishnu.config import load_settings
+    from mahavishnu.integrations.s3.backup import backup_to_s3
+
+    settings = load_settings().memory
+    done = backup_to_s3(settings, url, keep=keep, sse=sse)
+    if as_json:
+        print_json(
+            {
+                "backend": settings.backend,
+                "location": done.location,
+                "url": done.url,
+                "size": done.size,
+                "sha256": done.sha256,
+                "rotated_out": list(done.removed),
+            }
+        )
+        return
+    info(f"backed up {done.location} to {done.url} ({done.size} bytes, SHA-256 checked)")
+    if done.removed:
+        info(f"removed {len(done.removed)} older backup(s) (--keep {keep})")

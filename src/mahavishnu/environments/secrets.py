@@ -4,6 +4,9 @@ References:
     ``env:VAR``                 an environment variable
     ``keyring:SERVICE/NAME``    the OS keyring (``keyring:NAME`` means service ``mahavishnu``)
     ``file:NAME``               the opt-in secrets file (0600 TOML under MAHAVISHNU_HOME)
+    ``aws-sm:NAME[#KEY]``, ``aws-ssm:NAME[#KEY]``, ``gcp-sm:projects/P/secrets/S[/versions/V]``
+                                cloud secret stores (``cloud_secrets.py``; optional extras, imported
+                                only when such a reference is read)
 
 A profile's chain is its own ``secret`` references, then ``env:<PROFILE>_API_KEY`` (the name a user
 tries first, e.g. ``QWEN_API_KEY``), then ``keyring:mahavishnu/<profile>``, then ``file:<profile>``:
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 
 KEYRING_SERVICE = "mahavishnu"
 Store = Literal["keyring", "file"]
+Kind = Literal["env", "keyring", "file", "aws-sm", "aws-ssm", "gcp-sm"]
+_CLOUD = ("aws-sm", "aws-ssm", "gcp-sm")  # cloud_secrets.CLOUD_KINDS, not imported on the fast path
 
 
 class SecretRef:
@@ -38,11 +43,11 @@ class SecretRef:
     because importing ``dataclasses`` costs the apiKeyHelper path ~7 ms)."""
 
     __slots__ = ("kind", "name", "service")
-    kind: Literal["env", "keyring", "file"]
+    kind: Kind
     service: str
     name: str
 
-    def __init__(self, kind: Literal["env", "keyring", "file"], service: str, name: str) -> None:
+    def __init__(self, kind: Kind, service: str, name: str) -> None:
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "service", service)
         object.__setattr__(self, "name", name)
@@ -71,11 +76,16 @@ class SecretRef:
     @classmethod
     def parse(cls, text: str) -> SecretRef:
         kind, sep, rest = text.partition(":")
-        if not sep or not rest or kind not in ("env", "keyring", "file"):
+        if not sep or not rest or kind not in ("env", "keyring", "file", *_CLOUD):
             raise InvalidInputError(
                 f"'{text}' is not a secret reference",
-                hint="Use env:VAR, keyring:SERVICE/NAME (or keyring:NAME) or file:NAME.",
+                hint="Use env:VAR, keyring:SERVICE/NAME (or keyring:NAME), file:NAME, aws-sm:NAME, "
+                "aws-ssm:NAME or gcp-sm:projects/P/secrets/S.",
             )
+        if kind in _CLOUD:
+            from mahavishnu.environments.cloud_secrets import check_reference
+
+            check_reference(kind, rest)
         if kind == "keyring":
             service, slash, name = rest.rpartition("/")
             return cls("keyring", service if slash else KEYRING_SERVICE, name)
@@ -90,6 +100,10 @@ class SecretRef:
             return os.environ.get(self.name) or None
         if self.kind == "keyring":
             return _keyring_get(self.service, self.name)
+        if self.kind in _CLOUD:
+            from mahavishnu.environments.cloud_secrets import read_cloud
+
+            return read_cloud(self.kind, self.name)
         return read_secrets_file().get(self.name)
 
 
