@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 
 import pytest
@@ -18,7 +19,8 @@ def test_builtins_are_mahavishnus_own_plus_installed_peers(monkeypatch: pytest.M
         shutil, "which", lambda name: None if name in ("session-buddy", "ollama") else "/bin/x"
     )
     services = all_services(load_settings())
-    assert list(services) == ["mahavishnu-mcp", "mahavishnu-watch", "mahavishnu-memory"]
+    ui = ["mahavishnu-ui"] if importlib.util.find_spec("jinja2") else []  # with the [ui] extra
+    assert list(services) == ["mahavishnu-mcp", "mahavishnu-watch", "mahavishnu-memory", *ui]
     mcp = services["mahavishnu-mcp"]
     assert mcp.command[-5:] == ["mcp", "serve", "--http", "--port", str(MCP_PORT)]
     assert mcp.health.mcp == f"http://127.0.0.1:{MCP_PORT}/mcp"

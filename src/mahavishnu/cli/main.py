@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
-from mahavishnu.cli import doctor, health, run
+from mahavishnu.cli import doctor, health, run, ui
 from mahavishnu.errors import MahavishnuError, from_unexpected
 
 #: Command group name -> the module whose ``app`` it is, in the order ``--help`` lists them.
@@ -129,6 +129,7 @@ app = typer.Typer(
 app.command("health")(health.health)
 app.command("run", context_settings=run.RUN_CONTEXT)(run.run)
 app.command("doctor")(doctor.doctor)
+app.command("ui")(ui.ui)
 
 
 def _show_version(value: bool) -> None:

@@ -6,12 +6,14 @@ field by field, ``enabled: false`` hides one):
 ``mahavishnu-mcp``   Mahavishnu's own MCP server over HTTP on 127.0.0.1:8680
 ``mahavishnu-watch`` ``mahavishnu watch``: restarts on config change, provider probes and fallback
 ``mahavishnu-memory`` the warm memory daemon the hooks ask (``memory/loop/daemon.py``; a Unix socket, no port)
+``mahavishnu-ui``   the dashboard (``mahavishnu ui``) on 127.0.0.1:8690, with the ``[ui]`` extra
 ``session-buddy``    Session-Buddy's MCP server on 127.0.0.1:8678, when ``session-buddy`` is installed
 ``ollama``           ``ollama serve`` on 127.0.0.1:11434, when ``ollama`` is installed
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import sys
@@ -26,6 +28,8 @@ from mahavishnu.errors import ConfigError, UnknownServiceError
 MCP_PORT = 8680
 WATCH_SERVICE = "mahavishnu-watch"
 MEMORY_SERVICE = "mahavishnu-memory"
+UI_SERVICE = "mahavishnu-ui"
+UI_PORT = 8690
 #: A plain service name: it names files in the services folder, so no path separator, no leading dot
 #: (``..``, hidden files), no NUL, space or other control character.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,199}")
@@ -59,6 +63,12 @@ def builtins() -> dict[str, dict[str, Any]]:
             "start_timeout_seconds": 120.0,  # loads the embedder and the vector index first
         },
     }
+    if importlib.util.find_spec("jinja2") is not None:  # the [ui] extra
+        found[UI_SERVICE] = {
+            "description": "the dashboard (`mahavishnu ui`); its login URL: $MAHAVISHNU_HOME/ui/server.json",
+            "command": mahavishnu_argv("ui", "--no-browser", "--port", str(UI_PORT)),
+            "health": {"tcp": f"127.0.0.1:{UI_PORT}"},
+        }
     if shutil.which("session-buddy"):
         found["session-buddy"] = {
             "description": "Session-Buddy MCP server",
@@ -104,7 +114,7 @@ def all_services(settings: Settings) -> dict[str, ServiceSettings]:
     return services
 
 
-_BUILTIN_NAMES = ("mahavishnu-mcp", WATCH_SERVICE, MEMORY_SERVICE, "session-buddy", "ollama")
+_BUILTIN_NAMES = ("mahavishnu-mcp", WATCH_SERVICE, MEMORY_SERVICE, UI_SERVICE, "session-buddy", "ollama")
 
 
 def get(name: str, settings: Settings) -> ServiceSettings:

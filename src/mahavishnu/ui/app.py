@@ -1,0 +1,301 @@
+"""The dashboard's routes: server-rendered pages (Jinja2, every value escaped) over the library API.
+
+``create_app(library, token)`` builds the Starlette app behind ``guard.Guard``. Pages:
+
+* ``/memory``: search as you type (``static/ui.js`` fetches ``/memory/hits``), filters, each hit's
+  score and legs; ``/memory/{id}``: a memory, its edit form, quarantine and delete;
+  ``/memory/forget``: a bulk forget by filter, previewed, then undone for a while;
+* ``/recall``: what recall added to which session (``memory/loop/recall_log``), with quarantine and
+  delete on each memory;
+* ``/usage``: tokens and cost by day and assistant (``usage/report``), as an SVG chart and a table.
+
+Every change is a POST form (guarded by the CSRF token) that redirects to a page (303), so a
+reload never repeats it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
+from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES
+from mahavishnu.memory.core.provenance import PROVENANCES
+from mahavishnu.memory.loop import recall_log
+from mahavishnu.ui import memories, usage_view
+from mahavishnu.ui.guard import Guard, Sessions
+from mahavishnu.ui.memories import Library, Query, Row
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(
+    env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+)
+Handler = Callable[[Request], Response]
+
+
+def create_app(library: Library, token: str, sessions: Sessions | None = None) -> ASGIApp:
+    """The dashboard, every route behind the token and the CSRF checks (``guard.py``)."""
+    pages = Pages(library)
+    routes = [
+        Route("/", lambda request: RedirectResponse("/memory", 303)),
+        Route("/memory", pages.memory_page),
+        Route("/memory/hits", pages.memory_hits),
+        Route("/memory/forget", pages.forget_preview, methods=["GET"]),
+        Route("/memory/forget", pages.forget, methods=["POST"]),
+        Route("/memory/undo/{undo_id}", pages.undo, methods=["POST"]),
+        Route("/memory/{memory_id:int}", pages.detail),
+        Route("/memory/{memory_id:int}/edit", pages.edit, methods=["POST"]),
+        Route("/memory/{memory_id:int}/delete", pages.delete, methods=["POST"]),
+        Route("/memory/{memory_id:int}/quarantine", pages.quarantine, methods=["POST"]),
+        Route("/recall", pages.recall),
+        Route("/usage", pages.usage),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        library.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return Guard(app, token, sessions)
+
+
+def _render(request: Request, name: str, context: Mapping[str, object], status: int = 200) -> HTMLResponse:
+    state = request.scope.get("state") or {}
+    undo = request.query_params.get("undo", "")
+    left = memories.undo_left(undo) if undo else 0.0
+    values = {
+        "csrf": state.get("csrf", ""),
+        "flash": request.query_params.get("flash", ""),
+        "undo": undo if left else "",
+        "undo_minutes": int(left // 60) + 1,
+        **context,
+    }
+    return templates.TemplateResponse(request, name, values, status_code=status)
+
+
+def _error(request: Request, exc: MahavishnuError) -> HTMLResponse:
+    status = 404 if isinstance(exc, NotFoundError) else 400
+    return _render(request, "error.html", {"message": exc.message, "hint": exc.hint}, status)
+
+
+def _back(path: str, **params: str) -> RedirectResponse:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return RedirectResponse(f"{path}?{query}" if query else path, 303)
+
+
+def _local_path(value: str | None, default: str) -> str:
+    """A redirect target of this site only."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+def _tags(text: str) -> list[str]:
+    return [tag.strip() for tag in text.split(",") if tag.strip()]
+
+
+class Pages:
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    # -- memory --------------------------------------------------------------------------
+    def memory_page(self, request: Request) -> Response:
+        return self._memory(request, "memory.html")
+
+    def memory_hits(self, request: Request) -> Response:
+        return self._memory(request, "hits.html")
+
+    def _memory(self, request: Request, template: str) -> Response:
+        error = ""
+        rows: list[Row] = []
+        try:
+            query = Query.from_params(request.query_params)
+            with self.library.store() as store:
+                rows = memories.find(store, query)
+        except MahavishnuError as exc:
+            query, error = Query(), exc.message
+        return _render(
+            request,
+            template,
+            {
+                "query": query,
+                "rows": rows,
+                "error": error,
+                "modes": SEARCH_MODES,
+                "types": MEMORY_TYPES,
+                "provenances": PROVENANCES,
+                "forget_link": urlencode(query.filter_params()),
+            },
+        )
+
+    def detail(self, request: Request) -> Response:
+        memory_id = int(request.path_params["memory_id"])
+        try:
+            with self.library.store() as store:
+                row = Row(store.get(memory_id))
+        except MahavishnuError as exc:
+            return _error(request, exc)
+        return _render(request, "detail.html", {"row": row, "types": MEMORY_TYPES})
+
+    async def edit(self, request: Request) -> Response:
+        form = await request.form()
+        memory_id = int(request.path_params["memory_id"])
+        changes: dict[str, object] = {
+            "content": str(form.get("content") or ""),
+            "type": str(form.get("type") or ""),
+            "tags": _tags(str(form.get("tags") or "")),
+            "project": str(form.get("project") or "").strip() or None,
+        }
+        return await _run(request, lambda: self._edit(memory_id, changes))
+
+    def _edit(self, memory_id: int, changes: dict[str, object]) -> Response:
+        with self.library.store() as store:
+            current = store.get(memory_id)
+            wanted = {
+                key: value
+                for key, value in changes.items()
+                if value
+                != {
+                    "content": current.content,
+                    "type": current.memory_type,
+                    "tags": list(current.tags),
+                    "project": current.project,
+                }[key]
+            }
+            if wanted:
+                store.update(memory_id, **wanted)
+        return _back(f"/memory/{memory_id}", flash="saved" if wanted else "nothing changed")
+
+    async def delete(self, request: Request) -> Response:
+        form = await request.form()
+        memory_id = int(request.path_params["memory_id"])
+        target = _local_path(str(form.get("next") or ""), "/memory")
+
+        def deleted() -> Response:
+            with self.library.store() as store:
+                store.delete(memory_id)
+            return _back(target.split("?")[0], **_query_of(target), flash=f"memory #{memory_id} deleted")
+
+        return await _run(request, deleted)
+
+    async def quarantine(self, request: Request) -> Response:
+        form = await request.form()
+        memory_id = int(request.path_params["memory_id"])
+        release = form.get("release") == "1"
+        target = _local_path(str(form.get("next") or ""), f"/memory/{memory_id}")
+
+        def done() -> Response:
+            with self.library.store() as store:
+                store.quarantine(memory_id, release=release)
+            said = "released: recall may add it again" if release else "quarantined: never recalled"
+            return _back(target.split("?")[0], **_query_of(target), flash=f"memory #{memory_id} {said}")
+
+        return await _run(request, done)
+
+    def forget_preview(self, request: Request) -> Response:
+        try:
+            query = Query.from_params(request.query_params)
+            with self.library.store() as store:
+                chosen = memories.selection(store, query)
+        except MahavishnuError as exc:
+            return _error(request, exc)
+        return _render(
+            request,
+            "forget.html",
+            {
+                "query": query,
+                "selection": chosen,
+                "rows": [Row(m) for m in chosen.memories[:100]],
+                "types": MEMORY_TYPES,
+            },
+        )
+
+    async def forget(self, request: Request) -> Response:
+        form = await request.form()
+        query = Query.from_params({k: str(v) for k, v in form.items()})
+        expected = str(form.get("count") or "")
+
+        def forgotten() -> Response:
+            with self.library.store() as store:
+                chosen = memories.selection(store, query)
+                if str(len(chosen.memories)) != expected:
+                    raise InvalidInputError(
+                        "what these filters match changed since the preview: nothing was forgotten",
+                        hint="Look at the preview again.",
+                    )
+                count, undo_id = memories.forget(store, [m.id for m in chosen.memories])
+            return _back("/memory", flash=f"{count} memories forgotten", undo=undo_id)
+
+        return await _run(request, forgotten)
+
+    async def undo(self, request: Request) -> Response:
+        undo_id = str(request.path_params["undo_id"])
+
+        def undone() -> Response:
+            with self.library.store() as store:
+                count = memories.undo(store, undo_id)
+            return _back("/memory", flash=f"{count} memories restored")
+
+        return await _run(request, undone)
+
+    # -- recall log ----------------------------------------------------------------------
+    def recall(self, request: Request) -> Response:
+        only = request.query_params.get("memory", "")
+        entries = recall_log.read(500)
+        if only.isdigit():
+            entries = [e for e in entries if int(only) in e.ids]
+        entries = entries[:200]
+        with self.library.store() as store:
+            found = store.get_many(sorted({i for e in entries for i in e.ids}))
+        shown = [
+            {
+                "at": dt.datetime.fromtimestamp(e.at).strftime("%Y-%m-%d %H:%M:%S"),
+                "entry": e,
+                "rows": [(i, Row(found[i]) if i in found else None) for i in e.ids],
+            }
+            for e in entries
+        ]
+        return _render(request, "recall.html", {"entries": shown, "only": only})
+
+    # -- usage ---------------------------------------------------------------------------
+    def usage(self, request: Request) -> Response:
+        days = request.query_params.get("days", "30")
+        try:
+            view = usage_view.build(int(days) if days.isdigit() else 30)
+        except MahavishnuError as exc:
+            return _error(request, exc)
+        return _render(request, "usage.html", {"view": view})
+
+
+def _query_of(target: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl
+
+    _, _, query = target.partition("?")
+    return {k: v for k, v in parse_qsl(query) if k not in ("flash", "undo")}
+
+
+async def _run(request: Request, action: Callable[[], Response]) -> Response:
+    """Run a store change on a worker thread; a refused change shows its one-line error."""
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        return await run_in_threadpool(action)
+    except MahavishnuError as exc:
+        return _error(request, exc)

@@ -1,0 +1,240 @@
+"""Who may use the dashboard, and how a page in another tab cannot use it for them.
+
+ASGI middleware in front of every route, static files included:
+
+* **Host**: the ``Host`` header must name this machine (``127.0.0.1``, ``localhost``, ``[::1]``):
+  a DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) gets 421.
+* **Login, as Jupyter does**: ``mahavishnu ui`` prints a URL with a token made at start
+  (``/login?token=…``); opening it sets a session cookie (``HttpOnly``, ``SameSite=Strict``) and
+  sends the browser on without the token in its address bar. Every other request needs that
+  cookie, or ``Authorization: Bearer <token>`` (scripts, health checks): else 401.
+* **Writes** (any method but GET/HEAD/OPTIONS): refused with 403 when ``Origin`` names another
+  site or ``Sec-Fetch-Site`` says ``cross-site``, and, for a cookie session, unless the form (or an
+  ``X-CSRF-Token`` header) carries the session's CSRF token.
+* **Headers** on every answer: a Content-Security-Policy that allows only the dashboard's own
+  script and style files (no inline script, nothing from elsewhere), no framing, no sniffing, no
+  referrer to other sites, no caching. No CORS header is ever sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+COOKIE = "mahavishnu_ui"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = b"x-csrf-token"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_FORM_BYTES = 1024 * 1024
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would make the browser send "Origin: null"
+    (b"cache-control", b"no-store"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+class Sessions:
+    """The browser sessions logged in with the token: session id -> its CSRF token (in memory: a
+    restart logs everyone out, the new URL logs in again)."""
+
+    def __init__(self) -> None:
+        self._csrf: dict[str, str] = {}
+
+    def open(self) -> str:
+        sid = secrets.token_urlsafe(32)
+        self._csrf[sid] = secrets.token_urlsafe(32)
+        return sid
+
+    def csrf(self, sid: str | None) -> str | None:
+        if not sid:
+            return None
+        for known, token in self._csrf.items():
+            if hmac.compare_digest(known, sid):
+                return token
+        return None
+
+
+class Guard:
+    """The checks above, around ``app``. ``scope["state"]["csrf"]`` holds the session's CSRF token
+    for the templates (empty for a bearer request)."""
+
+    def __init__(self, app: ASGIApp, token: str, sessions: Sessions | None = None) -> None:
+        self.app = app
+        self.token = token
+        self.sessions = sessions or Sessions()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self.app(scope, receive, send)
+            return  # no websockets
+        headers = _headers(scope)
+        send = _with_security_headers(send)
+        if not _loopback_host(headers.get(b"host", b"")):
+            await _answer(send, 421, "This dashboard answers only to 127.0.0.1 or localhost.")
+            return
+        if scope["path"] == "/login":
+            await self._login(scope, send)
+            return
+        csrf = self.sessions.csrf(_cookie(headers, COOKIE))
+        bearer = _bearer(headers.get(b"authorization", b""), self.token)
+        if csrf is None and not bearer:
+            await _answer(
+                send,
+                401,
+                "Not logged in: open the URL `mahavishnu ui` printed (it carries a one-time token).",
+            )
+            return
+        scope.setdefault("state", {})["csrf"] = csrf or ""
+        if scope["method"] not in SAFE_METHODS:
+            refused = _cross_site(headers)
+            if refused:
+                await _answer(send, 403, refused)
+                return
+            if not bearer:
+                receive, ok = await _checked_csrf(scope, receive, headers, csrf or "")
+                if not ok:
+                    await _answer(send, 403, "Refused: this form's CSRF token is missing or wrong.")
+                    return
+        await self.app(scope, receive, send)
+
+    async def _login(self, scope: Scope, send: Send) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        given = (query.get("token") or [""])[0]
+        if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
+            await _answer(send, 401, "Wrong or missing token: open the URL `mahavishnu ui` printed.")
+            return
+        target = (query.get("next") or ["/"])[0]
+        if not target.startswith("/") or target.startswith("//") or "\\" in target:
+            target = "/"
+        sid = self.sessions.open()
+        cookie = f"{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [
+                    (b"location", quote(target, safe="/?=&%").encode()),
+                    (b"set-cookie", cookie.encode()),
+                    (b"content-length", b"0"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return {name.lower(): value for name, value in scope.get("headers") or []}
+
+
+def _loopback_host(host: bytes) -> bool:
+    text = host.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        name = text[: text.find("]") + 1] if "]" in text else text
+    else:
+        name = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+    return name in LOOPBACK_HOSTS
+
+
+def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers.get(b"cookie", b"").decode("latin-1"))
+    except Exception:  # a malformed cookie header is no session
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
+
+
+def _bearer(header: bytes, token: str) -> bool:
+    scheme, _, given = header.strip().partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token.encode())
+
+
+def _cross_site(headers: dict[bytes, bytes]) -> str | None:
+    """Why a write comes from another site, or None."""
+    fetch_site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
+    if fetch_site in ("cross-site", "same-site"):
+        return f"Refused: a cross-site request (Sec-Fetch-Site: {fetch_site})."
+    origin = headers.get(b"origin")
+    if origin is None:
+        return None
+    parts = urlsplit(origin.decode("latin-1"))
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    if parts.scheme != "http" or parts.netloc.lower() != host:
+        return "Refused: a request from another origin."
+    return None
+
+
+async def _checked_csrf(
+    scope: Scope, receive: Receive, headers: dict[bytes, bytes], expected: str
+) -> tuple[Receive, bool]:
+    """Read the whole body (a form, at most ``MAX_FORM_BYTES``), check its CSRF token, and give the
+    app a ``receive`` that replays the body."""
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = bool(message.get("more_body"))
+        if len(body) > MAX_FORM_BYTES:
+            return receive, False
+    given = headers.get(CSRF_HEADER, b"").decode("latin-1")
+    if not given and headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded"):
+        given = (parse_qs(body.decode("latin-1")).get(CSRF_FIELD) or [""])[0]
+    ok = bool(expected) and bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay, ok
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            names = {name.lower() for name, _ in message.get("headers", [])}
+            extra = [(n, v) for n, v in SECURITY_HEADERS if n not in names]
+            message["headers"] = [*message.get("headers", []), *extra]
+        await send(message)
+
+    return sending
+
+
+async def _answer(send: Send, status: int, text: str) -> None:
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

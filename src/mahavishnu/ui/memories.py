@@ -1,0 +1,243 @@
+"""What the dashboard's memory pages ask of the store: a search with the page's filters, the
+memories a bulk forget would remove, the forget itself and its undo.
+
+Every read and change goes through ``MemoryStore`` as the CLI's do (scrubbed, validated,
+re-embedded on a content change): no SQL here. Filters the store has (project, group, type,
+assistant, dates) filter inside its scan; provenance and quarantine, which are read from each
+memory, are applied to what it returns (a search over-fetches for them).
+
+A bulk forget first writes what it removes to an undo file (the store's export format, vectors
+included, under ``$MAHAVISHNU_HOME/ui/trash/``, 0600): undo imports it back with its ids and times
+(``MemoryStore.import_``), and the file is deleted once ``UNDO_SECONDS`` have passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mahavishnu import paths
+from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.memory.core import transfer
+from mahavishnu.memory.core.models import INGEST_SOURCE, MEMORY_TYPES, SEARCH_MODES
+from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, provenance_of
+from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.core.models import Memory
+    from mahavishnu.memory.core.store import MemoryStore
+
+UNDO_SECONDS = 15 * 60
+PAGE = 50
+#: The most memories one bulk forget removes (a larger selection is narrowed first).
+FORGET_CAP = 5_000
+_UNDO_ID = re.compile(r"[0-9a-f]{16}")
+
+
+class Library:
+    """One store for the dashboard's lifetime (the embedder stays warm), used by one request at a
+    time."""
+
+    def __init__(self, open_store: Callable[[], MemoryStore]) -> None:
+        self._open = open_store
+        self._store: MemoryStore | None = None
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def store(self) -> Iterator[MemoryStore]:
+        with self._lock:
+            if self._store is None:
+                self._store = self._open()
+            yield self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The memory page's search box and filters, as its URL carries them."""
+
+    q: str = ""
+    mode: str = "hybrid"
+    project: str = ""
+    group: str = ""
+    type: str = ""
+    agent: str = ""
+    since: str = ""
+    until: str = ""
+    provenance: str = ""
+    quarantined: str = ""  # "", "only", "hide"
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Query:
+        values = {f.name: (params.get(f.name) or "").strip() for f in fields(cls)}
+        query = cls(**values)
+        if query.mode not in SEARCH_MODES:
+            query = replace(query, mode="hybrid")
+        if query.type and query.type not in MEMORY_TYPES:
+            raise InvalidInputError(f"no memory type {query.type!r}")
+        if query.provenance and query.provenance not in PROVENANCES:
+            raise InvalidInputError(f"no provenance {query.provenance!r}")
+        if query.quarantined not in ("", "only", "hide"):
+            query = replace(query, quarantined="")
+        return query
+
+    def params(self) -> dict[str, str]:
+        """The fields that are set (for links and forms)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+    def filter_params(self) -> dict[str, str]:
+        """The filters that are set, without the search text and mode."""
+        return {k: v for k, v in self.params().items() if k not in ("q", "mode")}
+
+    def store_filters(self) -> dict[str, object]:
+        filters: dict[str, object] = {}
+        for name, key in (("project", "project"), ("group", "group"), ("agent", "agent_id")):
+            if getattr(self, name):
+                filters[key] = getattr(self, name)
+        if self.type:
+            filters["types"] = (self.type,)
+        if self.since:
+            filters["since"] = self.since
+        if self.until:
+            filters["until"] = self.until
+        if self.quarantined == "only":
+            filters["tags"] = (QUARANTINED,)
+        return filters
+
+    def keeps(self, memory: Memory) -> bool:
+        """The filters read from the memory itself: provenance, quarantine."""
+        if self.provenance and provenance_of(memory.memory_type, memory.metadata) != self.provenance:
+            return False
+        return not (self.quarantined == "hide" and QUARANTINED in memory.tags)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One memory as the pages show it, with its search score and legs when it came from a search."""
+
+    memory: Memory
+    score: float | None = None
+    modes: tuple[str, ...] = ()
+    vector_score: float | None = None
+    text_score: float | None = None
+
+    @property
+    def provenance(self) -> str:
+        return provenance_of(self.memory.memory_type, self.memory.metadata)
+
+    @property
+    def quarantined(self) -> bool:
+        return QUARANTINED in self.memory.tags
+
+
+def find(store: MemoryStore, query: Query, limit: int = PAGE) -> list[Row]:
+    """The best ``limit`` memories for the query (the newest, without search text)."""
+    post = bool(query.provenance or query.quarantined == "hide")
+    fetch = min(1_000, limit * 5) if post else limit
+    if not query.q:
+        memories = store.recent(query.store_filters(), limit=fetch, include_shared=False)
+        return [Row(m) for m in memories if query.keeps(m)][:limit]
+    hits = store.search(query.q, mode=query.mode, filters=query.store_filters(), limit=fetch)
+    return [
+        Row(h.memory, h.score, h.modes, h.vector_score, h.text_score) for h in hits if query.keeps(h.memory)
+    ][:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a bulk forget with these filters would remove, and what it leaves."""
+
+    memories: list[Memory]
+    chunks: int  # repository chunks matched: only ``memory forget-repo`` removes them
+    capped: bool  # more than ``FORGET_CAP`` matched: only the first are listed
+
+
+def selection(store: MemoryStore, query: Query) -> Selection:
+    """Every memory the filters match (never the search text: a forget is by filter only)."""
+    if not query.filter_params():
+        raise InvalidInputError("choose at least one filter to forget by", hint="A forget never takes all.")
+    chosen: list[Memory] = []
+    chunks = offset = 0
+    while len(chosen) <= FORGET_CAP:
+        batch = store.recent(query.store_filters(), limit=1_000, offset=offset, include_shared=False)
+        for memory in batch:
+            if not query.keeps(memory):
+                continue
+            if memory.memory_type == "rag" and memory.source_system == INGEST_SOURCE:
+                chunks += 1
+            else:
+                chosen.append(memory)
+        if len(batch) < 1_000:
+            break
+        offset += len(batch)
+    return Selection(chosen[:FORGET_CAP], chunks, len(chosen) > FORGET_CAP)
+
+
+def trash_dir() -> Path:
+    return paths.data_dir() / "ui" / "trash"
+
+
+def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
+    """Delete these memories, keeping them in an undo file first: (how many, the undo id)."""
+    sweep_trash()
+    found = store.get_many(ids)
+    vectors = store.backend.vectors(list(found))
+    memories = [m.with_embedding(vectors[i]) for i, m in sorted(found.items()) if i in vectors]
+    undo_id = secrets.token_hex(8)
+    path = paths.make_dir(trash_dir()) / f"{undo_id}.jsonl"
+    header = transfer.Header(
+        store.backend.get_meta(META_EMBEDDER),
+        store.backend.get_meta(META_DIMENSION),
+        max((m.id for m in memories), default=0),
+    )
+    transfer.write(path, header, memories)
+    path.chmod(0o600)
+    deleted = store.delete_many([m.id for m in memories])
+    return deleted, undo_id
+
+
+def undo(store: MemoryStore, undo_id: str) -> int:
+    """Put back what the forget ``undo_id`` removed: how many memories came back."""
+    path = _undo_file(undo_id)
+    counts = store.import_(path)
+    path.unlink(missing_ok=True)
+    return counts.imported
+
+
+def undo_left(undo_id: str) -> float:
+    """Seconds left to undo ``undo_id`` (0: gone)."""
+    with contextlib.suppress(InvalidInputError, NotFoundError, OSError):
+        return max(0.0, UNDO_SECONDS - (time.time() - _undo_file(undo_id).stat().st_mtime))
+    return 0.0
+
+
+def _undo_file(undo_id: str) -> Path:
+    if not _UNDO_ID.fullmatch(undo_id):
+        raise InvalidInputError("not an undo id")
+    path = trash_dir() / f"{undo_id}.jsonl"
+    if not path.is_file() or time.time() - path.stat().st_mtime > UNDO_SECONDS:
+        raise NotFoundError(
+            "this forget can no longer be undone", hint=f"Undo lasts {UNDO_SECONDS // 60} min."
+        )
+    return path
+
+
+def sweep_trash() -> None:
+    """Delete the undo files whose time is up."""
+    cutoff = time.time() - UNDO_SECONDS
+    for path in trash_dir().glob("*.jsonl"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()

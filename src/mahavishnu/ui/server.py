@@ -1,0 +1,113 @@
+"""Serving the dashboard: a port on 127.0.0.1, a token made at start, the login URL printed (and
+kept, 0600, in ``$MAHAVISHNU_HOME/ui/server.json`` so the service's URL can be found), the browser
+opened on it.
+
+A second ``mahavishnu ui`` on the port of a dashboard already running opens that one instead of
+failing (as Jupyter does)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from mahavishnu import paths
+from mahavishnu.errors import MahavishnuError
+
+DEFAULT_PORT = 8690
+HOST = "127.0.0.1"
+
+
+def server_file() -> Path:
+    return paths.data_dir() / "ui" / "server.json"
+
+
+def login_url(port: int, token: str) -> str:
+    return f"http://{HOST}:{port}/login?token={token}"
+
+
+def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> None:
+    """Serve until interrupted."""
+    try:
+        import jinja2  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        raise MahavishnuError(
+            f"the dashboard needs Starlette and Jinja2 ({exc.name} is not installed)",
+            hint="pip install 'mahavishnu[ui]'",
+        ) from exc
+    try:
+        sock = _bind(port)
+    except OSError as exc:
+        running = _running(port)
+        if running is None:
+            raise MahavishnuError(
+                f"cannot serve on {HOST}:{port}: {exc.strerror or exc}",
+                hint="Choose another port with --port.",
+            ) from exc
+        announce(f"The dashboard already runs on {HOST}:{port}: {running}")
+        if open_browser:
+            _open(running)
+        return
+    bound = sock.getsockname()[1]
+    token = secrets.token_urlsafe(32)
+    url = login_url(bound, token)
+    _remember(bound, url)
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.ui.app import create_app
+    from mahavishnu.ui.memories import Library, sweep_trash
+
+    sweep_trash()
+    library = Library(MemoryStore.open)
+    announce(f"Mahavishnu dashboard: {url}")
+    announce("(the token logs a browser in once; it then keeps a session cookie)")
+    if open_browser:
+        threading.Timer(0.5, _open, args=(url,)).start()
+    try:
+        uvicorn.Server(uvicorn.Config(create_app(library, token), log_level="warning")).run(sockets=[sock])
+    finally:
+        sock.close()
+        with contextlib.suppress(OSError):
+            server_file().unlink()
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((HOST, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _remember(port: int, url: str) -> None:
+    path = paths.make_dir(server_file().parent) / server_file().name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"pid": os.getpid(), "port": port, "url": url}, handle)
+
+
+def _running(port: int) -> str | None:
+    """The login URL of the dashboard this user runs on ``port``, if it is the one listening."""
+    try:
+        data = json.loads(server_file().read_text(encoding="utf-8"))
+        pid, known, url = int(data["pid"]), int(data["port"]), str(data["url"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url if known == port else None
+
+
+def _open(url: str) -> None:
+    import webbrowser
+
+    with contextlib.suppress(Exception):  # no browser here: the printed URL is enough
+        webbrowser.open(url)

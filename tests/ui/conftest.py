@@ -1,0 +1,113 @@
+"""The dashboard served for real (uvicorn on 127.0.0.1, a port of its own) over the configured
+store of the test's tmp home (fake embedder), and a headless Chromium driven by Selenium.
+
+Without Chromium and its driver (Debian's ``chromium`` and ``chromium-driver``, installed by
+``.ci/install-chromium.sh``) or without Selenium, the browser tests skip with the reason."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _dashboard import Dashboard
+
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+
+#: Read at import: the autouse home fixture clears every MAHAVISHNU_ variable before a test runs.
+SCREENSHOTS = os.environ.get("MAHAVISHNU_UI_SCREENSHOTS")
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+
+
+@pytest.fixture
+def store() -> Iterator[MemoryStore]:
+    """The configured store (the one the dashboard and the CLI open), for setting up and checking."""
+    with MemoryStore.open() as opened:
+        yield opened
+
+
+@pytest.fixture
+def dashboard() -> Iterator[Dashboard]:
+    import uvicorn
+
+    from mahavishnu.ui.app import create_app
+    from mahavishnu.ui.memories import Library
+
+    token = "test-token-" + os.urandom(8).hex()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(Library(MemoryStore.open), token), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield Dashboard(f"http://127.0.0.1:{port}", token)
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def _browser_missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        return "Chromium and its driver are not installed (apt-get install chromium chromium-driver)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    missing = _browser_missing()
+    if missing:
+        print(f"\nbrowser tests skipped: {missing}")
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(shutil.which("chromium"))
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,900",
+        f"--user-data-dir={profile}",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
+        options.add_argument(argument)
+    service = Service(executable_path=str(shutil.which("chromedriver")))
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests keep their screenshots: ``MAHAVISHNU_UI_SCREENSHOTS`` (CI keeps them), else
+    pytest's tmp dir."""
+    folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

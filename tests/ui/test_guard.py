@@ -1,0 +1,116 @@
+"""The dashboard's guard over HTTP (no browser): without the token or its cookie every route is
+refused, a foreign Host is refused (DNS rebinding), and a write needs the session's CSRF token and
+no foreign Origin; every answer carries the Content-Security-Policy and no CORS header."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.ui.app import create_app
+from mahavishnu.ui.memories import Library
+
+TOKEN = "t0ken-for-tests"
+ROUTES = [
+    ("GET", "/"),
+    ("GET", "/memory"),
+    ("GET", "/memory/hits?q=x"),
+    ("GET", "/memory/1"),
+    ("GET", "/memory/forget?project=api"),
+    ("GET", "/recall"),
+    ("GET", "/usage"),
+    ("GET", "/static/ui.js"),
+    ("GET", "/static/ui.css"),
+    ("POST", "/memory/1/edit"),
+    ("POST", "/memory/1/delete"),
+    ("POST", "/memory/1/quarantine"),
+    ("POST", "/memory/forget"),
+    ("POST", "/memory/undo/0123456789abcdef"),
+]
+
+
+@pytest.fixture
+def client(store: MemoryStore) -> Iterator[TestClient]:
+    store.store("We use httpx", "decision", project="api")
+    with TestClient(create_app(Library(MemoryStore.open), TOKEN), base_url="http://127.0.0.1:8690") as c:
+        yield c
+
+
+def logged_in(client: TestClient) -> str:
+    """Log the client in; the session's CSRF token."""
+    assert client.get(f"/login?token={TOKEN}", follow_redirects=False).status_code == 303
+    page = client.get("/memory/1").text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_route_without_the_token_or_its_cookie_is_401(
+    client: TestClient, method: str, path: str
+) -> None:
+    answer = client.request(method, path, follow_redirects=False)
+    assert answer.status_code == 401
+    assert "access-control-allow-origin" not in answer.headers
+    wrong = client.request(method, path, headers={"authorization": "Bearer nope"}, follow_redirects=False)
+    assert wrong.status_code == 401
+
+
+def test_a_wrong_token_logs_nobody_in_and_the_right_one_sets_a_strict_cookie(client: TestClient) -> None:
+    assert client.get("/login?token=nope", follow_redirects=False).status_code == 401
+    answer = client.get(f"/login?token={TOKEN}&next=//evil.example/", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/"  # never off-site
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert client.get("/memory").status_code == 200
+
+
+def test_a_bearer_token_works_for_scripts(client: TestClient) -> None:
+    assert client.get("/memory", headers={"authorization": f"bearer {TOKEN}"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:8690", "192.168.1.2:8690", "127.0.0.1.nip.io"]
+)
+def test_a_foreign_host_header_is_refused(client: TestClient, host: str) -> None:
+    answer = client.get(f"/login?token={TOKEN}", headers={"host": host}, follow_redirects=False)
+    assert answer.status_code == 421
+
+
+def test_a_write_needs_the_csrf_token_and_no_foreign_origin(client: TestClient, store: MemoryStore) -> None:
+    csrf = logged_in(client)
+    delete = "/memory/1/delete"
+    assert client.post(delete, data={}, follow_redirects=False).status_code == 403
+    assert client.post(delete, data={"csrf": "guess"}, follow_redirects=False).status_code == 403
+    foreign = {"origin": "http://evil.example"}
+    assert (
+        client.post(delete, data={"csrf": csrf}, headers=foreign, follow_redirects=False).status_code == 403
+    )
+    cross = {"sec-fetch-site": "cross-site"}
+    assert client.post(delete, data={"csrf": csrf}, headers=cross, follow_redirects=False).status_code == 403
+    assert store.get(1).content == "We use httpx"
+    same = {"origin": "http://127.0.0.1:8690", "sec-fetch-site": "same-origin"}
+    assert client.post(delete, data={"csrf": csrf}, headers=same, follow_redirects=False).status_code == 303
+    assert store.get_many([1]) == {}
+
+
+def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
+    logged_in(client)
+    for path in ("/memory", "/static/ui.js", "/nope"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+        assert "access-control-allow-origin" not in headers
+
+
+def test_pages_hold_no_inline_script(client: TestClient) -> None:
+    logged_in(client)
+    for path in ("/memory", "/memory/1", "/recall", "/usage", "/memory/forget?project=api"):
+        page = client.get(path).text
+        assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [], path
+        assert not re.search(r"<[^>]+\son[a-z]+=", page), path
