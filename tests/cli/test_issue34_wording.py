@@ -4,10 +4,14 @@ the file (it did not delete it), and `memory share` of an unknown id points to `
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from mahavishnu.cli.main import app
 
@@ -100,3 +104,75 @@ def test_import_transcript_of_claudes_folder_with_no_session_yet_says_so_and_wha
         assert "use it in a project, then run this again" in said
         assert "`mahavishnu memory hooks install --tool claude`" in said
         assert "session file" not in said and "No Claude Code session at" not in said
+
+
+SAMPLES = Path(__file__).parents[1] / "memory" / "fixtures" / "sessions"
+
+
+def _context(hook: dict[str, str]) -> Result:
+    """`memory context` with no --tool, as a hook written by hand might run it."""
+    return runner.invoke(app, ["memory", "context"], input=json.dumps(hook))
+
+
+def test_memory_context_without_tool_tells_the_assistant_from_the_hooks_json(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.memory.core import store as store_module
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    shutil.copytree(SAMPLES / "codex", isolated_home / ".codex" / "sessions")
+    assert runner.invoke(app, ["memory", "import", "--tool", "codex"]).exit_code == 0
+    qwen = isolated_home / ".qwen" / "projects" / "-home-dev-work-proj" / "chats" / "s.jsonl"
+    claude = isolated_home / ".claude" / "projects" / "-home-dev-work-proj" / "s.jsonl"
+    # Qwen Code's prompt is its submitted_prompt (what the user typed): read only for Qwen Code
+    asked = {
+        "hook_event_name": "UserPromptSubmit",
+        "cwd": "/home/dev/work/proj",
+        "submitted_prompt": "httpx?",
+    }
+    from_qwen = _context({**asked, "session_id": "q", "transcript_path": str(qwen)})
+    assert from_qwen.exit_code == 0, from_qwen.output
+    assert "We decided to use httpx" in from_qwen.stdout
+    from_claude = _context({**asked, "session_id": "c", "transcript_path": str(claude)})
+    assert (from_claude.exit_code, from_claude.stdout) == (0, "")  # Claude Code's prompt is "prompt"
+    # an event only Gemini CLI sends, no transcript_path
+    gemini = {"hook_event_name": "BeforeAgent", "cwd": "/home/dev/work/proj", "session_id": "g"}
+    from_gemini = _context({**gemini, "prompt": "httpx?"})
+    assert from_gemini.exit_code == 0 and "We decided to use httpx" in from_gemini.stdout
+    from mahavishnu.cli.hook_log import capture_log
+
+    marks = capture_log().parent  # each assistant's recall that succeeded
+    assert {p.name for p in marks.glob("ok.recall.*")} == {
+        "ok.recall.qwen",
+        "ok.recall.claude",
+        "ok.recall.gemini",
+    }
+
+
+@pytest.mark.parametrize("typer", [False, True], ids=["fast path", "typer"])
+def test_memory_context_that_cannot_tell_the_assistant_is_one_line_exiting_1_never_2(
+    isolated_home: Path, typer: bool
+) -> None:
+    """Exit 2 (a usage error) is "block this prompt" to every assistant."""
+    main = (
+        "from mahavishnu.cli.main import app; app()"
+        if typer
+        else "from mahavishnu.cli.entry import run; run()"
+    )
+    hook = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": "/tmp", "prompt": "hi"}
+    for sent in (hook, {**hook, "transcript_path": "/elsewhere/s.jsonl"}):
+        done = subprocess.run(
+            [sys.executable, "-c", main, "memory", "context"],
+            input=json.dumps(sent),
+            env={**os.environ, "MAHAVISHNU_DAEMON": "off"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr
+        error, hint = done.stderr.splitlines()
+        assert error.startswith("error: memory context: cannot tell which assistant sent this hook's JSON")
+        assert hint.startswith("hint: Add --tool (claude, codex, qwen, gemini) to the hook's command")
+        assert "Traceback" not in done.stderr and "Usage" not in done.stderr and done.stdout == ""

@@ -370,9 +370,10 @@ def read_hook_payload(text: str) -> dict[str, str]:
 
 def memory_context(args: list[str]) -> int | None:
     """``mahavishnu memory context --tool T`` (the recall hook) without Typer: the warm daemon
-    answers, or, when none does, the same work in this process. None when Typer must parse."""
+    answers, or, when none does, the same work in this process; without ``--tool``, for the
+    assistant the hook's JSON says sent it. None when Typer must parse."""
     tool = hook_tool(args)
-    if tool is None:
+    if tool is None and args:
         return None
 
     def body() -> None:
@@ -382,22 +383,29 @@ def memory_context(args: list[str]) -> int | None:
     return _run(body)
 
 
-def run_memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any] | None = None) -> None:
-    """The body of ``memory context`` (both paths): check the assistant and the hook's JSON, then
-    print the answer of ``recall.build_context`` (asked of the daemon first when ``ask_daemon``),
-    nothing when there is nothing to add. A failure is also written to the hook log (one line,
-    what the command says), unless the command was run by hand at a terminal: an assistant shows
-    little of it (Codex only "SessionStart Failed"), ``memory hooks status`` shows the last one
-    until a later recall succeeds."""
+def run_memory_context(
+    tool: str | None, *, ask_daemon: bool, open_store: Callable[[], Any] | None = None
+) -> None:
+    """The body of ``memory context`` (both paths): check the assistant and the hook's JSON (the
+    assistant, when ``tool`` is None, told from it: ``session_logs.hook_sender``), then print the
+    answer of ``recall.build_context`` (asked of the daemon first when ``ask_daemon``), nothing
+    when there is nothing to add. A failure is also written to the hook log (one line, what the
+    command says), unless the command was run by hand at a terminal: an assistant shows little of
+    it (Codex only "SessionStart Failed"), ``memory hooks status`` shows the last one until a later
+    recall succeeds."""
     from mahavishnu.cli.hook_log import log_hook_line, mark_success
 
+    name = tool or "?"  # the assistant, once known
     try:
-        _memory_context(tool, ask_daemon=ask_daemon, open_store=open_store)
+        payload = _context_payload(tool)
+        if tool is None:
+            name = _hook_sender(payload)
+        _memory_context(name, payload, ask_daemon=ask_daemon, open_store=open_store)
     except BaseException as exc:
         if not isinstance(exc, (KeyboardInterrupt, SystemExit, BrokenPipeError)) and not _interactive():
-            log_hook_line(tool, "recall", f"error: {_one_line(exc)}")
+            log_hook_line(name, "recall", f"error: {_one_line(exc)}")
         raise
-    mark_success(tool, "recall")
+    mark_success(name, "recall")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -414,18 +422,22 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:299] + "…"
 
 
-def _memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any] | None) -> None:
-    import json
-
-    if tool not in HOOK_TOOLS:
+def _context_payload(tool: str | None) -> dict[str, str]:
+    """The recall hook's JSON, once ``tool`` (when given) is known to be an assistant."""
+    if tool is not None and tool not in HOOK_TOOLS:
         from mahavishnu.memory.loop.session_logs import check_tool
 
         check_tool(tool)  # raises the command's error
-    name = tool
     example = '{"hook_event_name": "SessionStart", "cwd": "/path/to/project"}'
-    payload = read_hook_payload(
-        hook_stdin(f"Pipe one in, e.g. echo '{example}' | mahavishnu memory context --tool {name}")
-    )
+    by_hand = f"echo '{example}' | mahavishnu memory context --tool {tool or 'claude'}"
+    return read_hook_payload(hook_stdin(f"Pipe one in, e.g. {by_hand}"))
+
+
+def _memory_context(
+    name: str, payload: dict[str, str], *, ask_daemon: bool, open_store: Callable[[], Any] | None
+) -> None:
+    import json
+
     reply = None
     if ask_daemon:
         from mahavishnu.cli.hook_log import log_hook_line
@@ -449,6 +461,23 @@ def _memory_context(tool: str, *, ask_daemon: bool, open_store: Callable[[], Any
             answer = build_context(store, payload, name, settings)
     if answer is not None:
         sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+
+
+def _hook_sender(payload: dict[str, str]) -> str:
+    """The assistant whose hook sent ``payload`` (``memory context`` without ``--tool``), or the
+    command's error (exit 1: never a usage error, which an assistant reads as "block")."""
+    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.memory.loop.session_logs import TOOLS, hook_sender
+
+    found = hook_sender(payload)
+    if found is None:
+        raise MahavishnuError(
+            "memory context: cannot tell which assistant sent this hook's JSON (no transcript_path "
+            "under one assistant's session folder), and no --tool names it",
+            hint=f"Add --tool ({', '.join(TOOLS)}) to the hook's command, or run "
+            "`mahavishnu memory hooks install --tool all`, which writes it.",
+        )
+    return found
 
 
 def memory_import_hook(args: list[str]) -> int | None:

@@ -34,8 +34,11 @@ DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without w
 # -- recall -------------------------------------------------------------------------------------
 @app.command("context")
 def context_cmd(
-    tool: str = typer.Option(
-        ..., "--tool", help="The assistant running the hook: claude, codex, qwen or gemini."
+    tool: str | None = typer.Option(
+        None,
+        "--tool",
+        help="The assistant running the hook: claude, codex, qwen or gemini (default: the one the "
+        "hook's JSON says sent it, by its transcript_path).",
     ),
 ) -> None:
     """The recall hook: the memories to add to an assistant's context, from its hook's JSON on stdin.

@@ -27,8 +27,9 @@ counted, like the Claude Code reader does.
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -89,6 +90,38 @@ def check_tool(tool: str) -> Tool:
 def session_root(tool: Tool) -> Path:
     """The folder the assistant writes its sessions under, for the current HOME."""
     return SOURCES[tool].root()
+
+
+#: Hook events that only Gemini CLI sends (Claude Code, Codex and Qwen Code name theirs alike:
+#: SessionStart, UserPromptSubmit, Stop).
+GEMINI_ONLY_EVENTS = frozenset({"BeforeAgent", "AfterAgent"})
+
+
+def hook_sender(payload: Mapping[str, str]) -> Tool | None:
+    """The assistant whose hook sent ``payload`` when it can be told: its ``transcript_path`` lies
+    under one assistant's session folder (each sends its own session file), or its event is one
+    only Gemini CLI sends; None when it cannot be told."""
+    transcript = payload.get("transcript_path")
+    if transcript and Path(transcript).is_absolute():
+        plain = Path(os.path.normpath(transcript))
+        for where in (plain, _resolved(plain)):
+            found = [tool for tool in TOOLS if _is_under(where, session_root(tool))]
+            if len(found) == 1:
+                return found[0]
+    if payload.get("hook_event_name") in GEMINI_ONLY_EVENTS:
+        return "gemini"
+    return None
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    return path != folder and (path.is_relative_to(folder) or path.is_relative_to(_resolved(folder)))
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the path
+        return path
 
 
 def find_sessions(tool: Tool, root: Path | None = None) -> list[Path]:
