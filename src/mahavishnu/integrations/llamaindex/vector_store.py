@@ -1,0 +1,302 @@
+"""A LlamaIndex vector store and embedding over Mahavishnu's memory store.
+
+    from llama_index.core import Document, StorageContext, VectorStoreIndex
+    from mahavishnu.integrations.llamaindex import MahavishnuEmbedding, MahavishnuVectorStore
+
+    store = MemoryStore.open()
+    vectors = MahavishnuVectorStore(store, collection="handbook")
+    index = VectorStoreIndex.from_documents(
+        docs, storage_context=StorageContext.from_defaults(vector_store=vectors),
+        embed_model=MahavishnuEmbedding(store),
+    )
+    index.as_retriever(similarity_top_k=3).retrieve("how do we deploy?")
+    # later, or in another process: VectorStoreIndex.from_vector_store(vectors, embed_model=...)
+
+Each node is one ``rag`` memory: its text as content, ``repo_id`` the collection, ``source_system``
+``llamaindex``, tags ``llamaindex``, ``doc:<ref_doc_id>``, ``node:<node_id>``, and in its metadata the
+node itself (LlamaIndex's ``node_to_metadata_dict``) and a ``path`` (the file name or document id)
+for ``mahavishnu memory query`` to show. The memory store embeds the text with its own model (as
+every memory is embedded, scrubbed of secrets first); ``MahavishnuEmbedding`` gives LlamaIndex the
+same model for its queries, so a query vector is compared with vectors of its own space.
+
+Metadata filters: ``doc_id``/``ref_doc_id`` equality and the scope fields (``project``…) are applied
+inside the store's scan; any other filter (all of LlamaIndex's operators, AND/OR/NOT) over the node
+metadata on the candidates, fetched deeper until ``top_k`` pass or the collection is exhausted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import BaseNode, MetadataMode, TextNode
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+from llama_index.core.vector_stores.utils import (
+    build_metadata_filter_fn,
+    metadata_dict_to_node,
+    node_to_metadata_dict,
+)
+from pydantic import PrivateAttr
+
+from mahavishnu.errors import DimensionMismatchError, InvalidInputError
+from mahavishnu.memory.core.backends.base import SearchRequest
+from mahavishnu.memory.core.models import Filters, Memory, MemoryType, SearchMode, scrub_memory
+from mahavishnu.memory.core.store import MAX_LIMIT
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.core.embedders.base import Embedder
+    from mahavishnu.memory.core.store import MemoryStore
+
+SOURCE = "llamaindex"
+RAG: MemoryType = "rag"
+NODE_KEY = "llamaindex"  # where a memory's metadata keeps the node
+_MODES: dict[VectorStoreQueryMode, SearchMode] = {
+    VectorStoreQueryMode.DEFAULT: "vector",
+    VectorStoreQueryMode.HYBRID: "hybrid",
+    VectorStoreQueryMode.TEXT_SEARCH: "text",
+    VectorStoreQueryMode.SPARSE: "text",
+}
+_DOC_KEYS = ("doc_id", "ref_doc_id", "document_id")
+
+
+class MahavishnuEmbedding(BaseEmbedding):
+    """LlamaIndex's embedding interface over the memory store's embedder (its query/document kinds:
+    nomic-style models get their task prefixes)."""
+
+    _embedder: Embedder = PrivateAttr()
+
+    def __init__(self, store: MemoryStore, **kwargs: Any) -> None:
+        embedder = store.embedder
+        super().__init__(model_name=embedder.identity, **kwargs)
+        self._embedder = embedder
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MahavishnuEmbedding"
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return [float(x) for x in self._embedder.embed(query, kind="query")]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._embedder.embed_many(texts, kind="document")
+        return [[float(x) for x in row] for row in vectors]
+
+
+class MahavishnuVectorStore(BasePydanticVectorStore):
+    """LlamaIndex's vector-store interface over a ``MemoryStore``: one collection of nodes."""
+
+    stores_text: bool = True
+    flat_metadata: bool = False
+    collection: str = SOURCE
+    project: str | None = None
+    _store: MemoryStore = PrivateAttr()
+
+    def __init__(
+        self, store: MemoryStore, collection: str = SOURCE, project: str | None = None, **kwargs: Any
+    ) -> None:
+        if not collection.strip():
+            raise InvalidInputError("a LlamaIndex collection needs a name")
+        super().__init__(**kwargs)
+        self.collection, self.project = collection, project
+        self._store = store
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MahavishnuVectorStore"
+
+    @property
+    def client(self) -> MemoryStore:
+        return self._store
+
+    # -- writing --------------------------------------------------------------------------------
+    def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
+        drafts = [self._draft(node) for node in nodes]
+        self._store.store_many(drafts)
+        return [node.node_id for node in nodes]
+
+    def _draft(self, node: BaseNode) -> dict[str, object]:
+        text = node.get_content(metadata_mode=MetadataMode.NONE)
+        if not text.strip():
+            raise InvalidInputError(f"LlamaIndex node {node.node_id} has no text to store")
+        saved = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
+        path = node.metadata.get("file_path") or node.metadata.get("file_name") or node.ref_doc_id
+        tags = [SOURCE, f"node:{node.node_id}"] + ([f"doc:{node.ref_doc_id}"] if node.ref_doc_id else [])
+        return {
+            "content": text,
+            "type": RAG,
+            "tags": tags,
+            "metadata": {NODE_KEY: saved, "path": str(path or node.node_id), "start_line": 0},
+            "project": self.project,
+            "repo_id": self.collection,
+            "source_system": SOURCE,
+        }
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node of one document."""
+        self._store.delete_where(self._filters(tags=(f"doc:{ref_doc_id}",)))
+
+    def delete_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        **delete_kwargs: Any,
+    ) -> None:
+        ids = [m.id for m in self._matching(node_ids, filters)]
+        if ids:
+            self._store.backend.delete(ids)
+
+    def clear(self) -> None:
+        """Delete the whole collection."""
+        self._store.delete_where(self._filters())
+
+    # -- reading --------------------------------------------------------------------------------
+    def get_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
+        return [_node(m) for m in self._matching(node_ids, filters)]
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        mode = _MODES.get(query.mode)
+        if mode is None:
+            raise InvalidInputError(
+                f"query mode {query.mode.value!r} is not supported by the Mahavishnu vector store",
+                hint="Use default (vector), hybrid or text_search.",
+            )
+        if mode != "vector" and not query.query_str:
+            raise InvalidInputError(f"a {query.mode.value} query needs query_str")
+        scoped, rest = self._pushed_down(query.filters)
+        if query.doc_ids:
+            rest = _and(
+                rest, MetadataFilter(key="ref_doc_id", value=query.doc_ids, operator=FilterOperator.IN)
+            )
+        if query.node_ids:
+            rest = _and(rest, MetadataFilter(key="id_", value=query.node_ids, operator=FilterOperator.IN))
+        wanted = query.similarity_top_k
+        depth = wanted if rest is None else min(MAX_LIMIT, max(4 * wanted, 50))
+        while True:
+            found = self._search(query, mode, scoped, depth)
+            kept = [(m, s) for m, s in found if _passes(m, rest)]
+            if len(kept) >= wanted or len(found) < depth or depth >= MAX_LIMIT:
+                break
+            depth = min(MAX_LIMIT, depth * 4)
+        kept = kept[:wanted]
+        nodes = [_node(m) for m, _ in kept]
+        return VectorStoreQueryResult(
+            nodes=nodes, similarities=[s for _, s in kept], ids=[n.node_id for n in nodes]
+        )
+
+    def _search(
+        self, query: VectorStoreQuery, mode: SearchMode, filters: Filters, depth: int
+    ) -> list[tuple[Memory, float]]:
+        """(memory, score), best first: a given query vector is searched as it is (LlamaIndex made it
+        with ``MahavishnuEmbedding``); text, or hybrid, goes through the store's own search."""
+        if mode == "vector" and query.query_embedding is not None:
+            vector = np.asarray(query.query_embedding, dtype=np.float32)
+            dimension = self._store.embedder.dimension
+            if vector.shape != (dimension,):
+                raise DimensionMismatchError(
+                    f"the query vector has {vector.size} dimensions, the memory store's {dimension}",
+                    hint="Give the index embed_model=MahavishnuEmbedding(store).",
+                )
+            ranked = self._store.backend.search(SearchRequest("vector", filters, depth, vector=vector))
+            rows = self._store.backend.get([r.id for r in ranked])
+            return [(scrub_memory(rows[r.id]), r.score) for r in ranked if r.id in rows]
+        assert query.query_str is not None
+        hits = self._store.search(
+            query.query_str, mode=mode, filters=filters, limit=depth, include_shared=False
+        )
+        return [(hit.memory, hit.score) for hit in hits]
+
+    def _matching(self, node_ids: list[str] | None, filters: MetadataFilters | None) -> list[Memory]:
+        """The collection's memories of ``node_ids`` (all when None) that pass ``filters``."""
+        scoped, rest = self._pushed_down(filters)
+        if node_ids is not None:
+            found: dict[int, Memory] = {}
+            for node_id in node_ids:
+                for memory in self._all(replace(scoped, tags=(*scoped.tags, f"node:{node_id}"))):
+                    found[memory.id] = memory
+            candidates = list(found.values())
+        else:
+            candidates = self._all(scoped)
+        return [m for m in candidates if _passes(m, rest)]
+
+    def _all(self, filters: Filters) -> list[Memory]:
+        out: list[Memory] = []
+        while batch := self._store.recent(filters, limit=MAX_LIMIT, offset=len(out), include_shared=False):
+            out.extend(batch)
+            if len(batch) < MAX_LIMIT:
+                break
+        return out
+
+    def _filters(self, tags: tuple[str, ...] = ()) -> Filters:
+        return Filters(
+            types=(RAG,),
+            project=self.project,
+            repo_id=self.collection,
+            source_system=SOURCE,
+            tags=(SOURCE, *tags),
+        )
+
+    def _pushed_down(self, filters: MetadataFilters | None) -> tuple[Filters, MetadataFilters | None]:
+        """The store's filters (the collection, and a document id asked for by equality under AND),
+        and what is left to check on the node metadata."""
+        if filters is None or not filters.filters:
+            return self._filters(), None
+        if filters.condition not in (None, "and"):
+            return self._filters(), filters
+        tags: list[str] = []
+        rest: list[MetadataFilter | MetadataFilters] = []
+        for item in filters.filters:
+            if (
+                isinstance(item, MetadataFilter)
+                and item.key in _DOC_KEYS
+                and item.operator == FilterOperator.EQ
+                and isinstance(item.value, str)
+            ):
+                tags.append(f"doc:{item.value}")
+            else:
+                rest.append(item)
+        return self._filters(tuple(tags)), MetadataFilters(filters=rest) if rest else None
+
+
+def _and(filters: MetadataFilters | None, item: MetadataFilter) -> MetadataFilters:
+    return MetadataFilters(filters=[item] if filters is None else [filters, item])
+
+
+def _node_metadata(memory: Memory) -> Mapping[str, Any]:
+    saved = memory.metadata.get(NODE_KEY)
+    return saved if isinstance(saved, Mapping) else {}
+
+
+def _passes(memory: Memory, filters: MetadataFilters | None) -> bool:
+    if filters is None:
+        return True
+    saved = dict(_node_metadata(memory))
+    node = _node(memory)
+    lookup = {**saved, **node.metadata, "id_": node.node_id, "ref_doc_id": node.ref_doc_id}
+    return build_metadata_filter_fn(lambda _key: lookup, filters)("")
+
+
+def _node(memory: Memory) -> BaseNode:
+    """The node stored in ``memory`` (its text is the memory's, scrubbed of secrets as stored)."""
+    saved = _node_metadata(memory)
+    if "_node_content" not in saved:
+        return TextNode(text=memory.content, id_=f"memory-{memory.id}", metadata=dict(memory.metadata))
+    return metadata_dict_to_node(dict(saved), text=memory.content)

@@ -1,0 +1,156 @@
+"""The LlamaIndex vector store and embedding with the real llama-index-core: an index built from
+documents in the memory store, retrieved, filtered, a document deleted, the store reopened, and
+the nodes found by ``mahavishnu memory query`` and ``memory search``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("llama_index.core", reason="the llamaindex extra (llama-index-core) is not installed")
+
+from llama_index.core import Document, StorageContext, VectorStoreIndex
+from llama_index.core.vector_stores.types import (
+    FilterCondition,
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+)
+
+from mahavishnu.cli import memory as memory_cli
+from mahavishnu.integrations.llamaindex import MahavishnuEmbedding, MahavishnuVectorStore
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+
+runner = CliRunner()
+DOCS = [
+    ("deploy", "Deployments go through the blue green pipeline; the canary runs ten minutes.", "ops", 2024),
+    (
+        "oncall",
+        "The on-call rotation changes every Monday; page the secondary after fifteen minutes.",
+        "ops",
+        2023,
+    ),
+    ("style", "Python code is formatted with ruff format and typed with mypy strict.", "dev", 2024),
+    ("testing", "Tests never touch the real HOME; servers bind the loopback address only.", "dev", 2022),
+]
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+
+
+def documents() -> list[Document]:
+    return [
+        Document(text=text, id_=doc_id, metadata={"team": team, "year": year, "file_name": f"{doc_id}.md"})
+        for doc_id, text, team, year in DOCS
+    ]
+
+
+def build(store: MemoryStore) -> tuple[VectorStoreIndex, MahavishnuVectorStore]:
+    vectors = MahavishnuVectorStore(store, collection="handbook")
+    index = VectorStoreIndex.from_documents(
+        documents(),
+        storage_context=StorageContext.from_defaults(vector_store=vectors),
+        embed_model=MahavishnuEmbedding(store),
+    )
+    return index, vectors
+
+
+def retrieve(index: VectorStoreIndex, query: str, k: int = 2, **kwargs: Any) -> list[str]:
+    return [n.node.ref_doc_id or "" for n in index.as_retriever(similarity_top_k=k, **kwargs).retrieve(query)]
+
+
+def test_an_index_lives_in_the_memory_store_and_survives_a_reopen() -> None:
+    with MemoryStore.open() as store:
+        index, vectors = build(store)
+        assert retrieve(index, "blue green pipeline canary deployments", k=1) == ["deploy"]
+        nodes = vectors.get_nodes()
+        assert sorted(n.ref_doc_id or "" for n in nodes) == sorted(d[0] for d in DOCS)
+        stored = store.recent({"type": "rag", "repo_id": "handbook"}, limit=10)
+        assert {m.source_system for m in stored} == {"llamaindex"}
+        assert all("llamaindex" in m.tags for m in stored)
+
+    with MemoryStore.open() as reopened:  # another process would do the same
+        vectors = MahavishnuVectorStore(reopened, collection="handbook")
+        index = VectorStoreIndex.from_vector_store(vectors, embed_model=MahavishnuEmbedding(reopened))
+        hits = index.as_retriever(similarity_top_k=1).retrieve("on-call rotation pages the secondary")
+        assert [h.node.ref_doc_id for h in hits] == ["oncall"]
+        assert hits[0].node.metadata["team"] == "ops"
+        assert hits[0].node.get_content().startswith("The on-call rotation")
+
+
+def test_metadata_filters_narrow_the_retrieval() -> None:
+    with MemoryStore.open() as store:
+        index, vectors = build(store)
+        dev = MetadataFilters(filters=[MetadataFilter(key="team", value="dev")])
+        assert set(retrieve(index, "minutes", k=4, filters=dev)) == {"style", "testing"}
+        recent_ops = MetadataFilters(
+            filters=[
+                MetadataFilter(key="team", value="ops"),
+                MetadataFilter(key="year", value=2024, operator=FilterOperator.GTE),
+            ]
+        )
+        assert retrieve(index, "minutes", k=4, filters=recent_ops) == ["deploy"]
+        either = MetadataFilters(
+            filters=[MetadataFilter(key="year", value=2022), MetadataFilter(key="year", value=2023)],
+            condition=FilterCondition.OR,
+        )
+        assert set(retrieve(index, "minutes", k=4, filters=either)) == {"oncall", "testing"}
+        one_doc = MetadataFilters(filters=[MetadataFilter(key="doc_id", value="style")])
+        assert retrieve(index, "minutes", k=4, filters=one_doc) == ["style"]
+        in_list = MetadataFilters(
+            filters=[MetadataFilter(key="team", value=["dev"], operator=FilterOperator.IN)]
+        )
+        assert len(vectors.get_nodes(filters=in_list)) == 2
+
+
+def test_hybrid_and_text_queries_go_through_the_stores_own_search() -> None:
+    with MemoryStore.open() as store:
+        _, vectors = build(store)
+        for mode in (VectorStoreQueryMode.HYBRID, VectorStoreQueryMode.TEXT_SEARCH):
+            found = vectors.query(
+                VectorStoreQuery(query_str="ruff format mypy", similarity_top_k=1, mode=mode)
+            )
+            assert [n.ref_doc_id for n in found.nodes or []] == ["style"]
+
+
+def test_delete_by_document_nodes_and_the_whole_collection() -> None:
+    with MemoryStore.open() as store:
+        index, vectors = build(store)
+        store.store("A memory of its own, not in the index", "note")
+        index.delete_ref_doc("deploy")
+        assert "deploy" not in {n.ref_doc_id for n in vectors.get_nodes()}
+        assert "deploy" not in retrieve(index, "blue green pipeline canary deployments", k=4)
+        [style] = vectors.get_nodes(
+            filters=MetadataFilters(filters=[MetadataFilter(key="doc_id", value="style")])
+        )
+        vectors.delete_nodes([style.node_id])
+        assert sorted(n.ref_doc_id or "" for n in vectors.get_nodes()) == ["oncall", "testing"]
+        vectors.clear()
+        assert vectors.get_nodes() == []
+        assert [m.content for m in store.recent(limit=10)] == ["A memory of its own, not in the index"]
+
+
+def test_the_nodes_are_found_by_memory_query_and_memory_search(tmp_path: Path) -> None:
+    with MemoryStore.open() as store:
+        build(store)
+    result = runner.invoke(
+        memory_cli.app, ["query", "blue green pipeline canary", "--repo", "handbook", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert hits[0]["path"] == "deploy.md" and hits[0]["repo_id"] == "handbook"
+    result = runner.invoke(
+        memory_cli.app, ["search", "on-call rotation secondary", "--type", "rag", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "on-call rotation" in json.dumps(json.loads(result.stdout)[0])
