@@ -1,0 +1,252 @@
+"""Team memory on the embedded PostgreSQL 18 + pgvector, roles made by ``team init``/``team add``.
+
+    PYTHONPATH=src:. python benchmarks/team.py [--members 10] [--clients 20] [--seconds 20]
+
+Prints two figures:
+- privacy: every member, connecting both through Mahavishnu (search in every mode, listings) and
+  with raw psycopg as their own role (SELECT, COPY, UPDATE, DELETE), probes every other member's
+  private memories and conversation turns: rows read or changed (must be 0), out of how many probes;
+- load: ``--clients`` concurrent terminals (threads, each its own store with a pool of one
+  connection, as a terminal's process has), spread over ``--load-members`` members, run a mix for
+  ``--seconds`` (50 % hybrid search, 30 % store, 10 % filtered vector search, 10 % listing), straight to the
+  server and through PgBouncer in transaction mode (Debian's ``pgbouncer``; skipped when absent):
+  operations, errors, latency median/p95 per operation, the peak of server connections.
+The fake embedder keeps the figures about the database, not the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit
+
+import psycopg
+from _stats import percentile
+from psycopg.conninfo import make_conninfo
+from testkit.embedded_pg import start_embedded_postgres
+from testkit.pgbouncer import pgbouncer_binary, running_pgbouncer
+from testkit.team_pg import TeamCluster
+
+from mahavishnu.config import MemorySettings
+from mahavishnu.memory.core.backends.postgres import PostgresBackend
+from mahavishnu.memory.core.backends.records import CONVERSATIONS
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.models import Filters
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.team import sharing
+from mahavishnu.memory.team.members import JoinString
+
+SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
+WORDS = ["deploy", "pipeline", "retry", "policy", "cache", "index", "vector", "search", "tokens", "rollout"]
+
+
+def store_for(dsn: str) -> MemoryStore:
+    return MemoryStore(PostgresBackend(dsn, pool_size=1), SETTINGS, FakeEmbedder())
+
+
+def seed(tickets: list[JoinString], per_member: int) -> None:
+    for ticket in tickets:
+        with store_for(ticket.dsn()) as store:
+            for i in range(per_member):
+                words = " ".join(random.sample(WORDS, 4))
+                memory = store.store(f"{ticket.user} private {i} {words}", "decision", project="api")
+                shared = store.store(f"{ticket.user} shared {i} {words}", "decision", project="api")
+                assert memory.id != shared.id
+                sharing.set_visibility(store.backend, [shared.id], "team")  # type: ignore[arg-type]
+            turn = {
+                "agent_id": "claude",
+                "session_id": "s",
+                "role": "user",
+                "content": f"{ticket.user} private turn",
+                "metadata": {},
+                "external_id": f"{ticket.user}-1",
+                "created_at": "2026-01-01T00:00:00+00:00",
+            }
+            store.backend.add_records(CONVERSATIONS, [turn])
+
+
+def privacy(tickets: list[JoinString], admin_dsn: str) -> tuple[int, int]:
+    """(probes, rows of another member's private data read or changed)."""
+    with psycopg.connect(admin_dsn) as conn:
+        private = dict(
+            conn.execute("SELECT id, owner_role FROM memories WHERE visibility = 'private'").fetchall()
+        )
+    probes = leaked = 0
+    for me in tickets:
+        others = [t.user for t in tickets if t.user != me.user]
+        with store_for(me.dsn()) as store:
+            theirs = [i for i, owner in private.items() if owner != me.user]
+            probes += len(theirs)  # each by id
+            leaked += len(store.get_many(theirs))
+            for mode in ("vector", "text", "hybrid"):
+                for word in WORDS:
+                    hits = store.search(f"private {word}", mode=mode, limit=50)  # type: ignore[arg-type]
+                    probes += 1
+                    leaked += sum(
+                        1
+                        for h in hits
+                        if h.memory.content.split()[0] in others and "private" in h.memory.content
+                    )
+            probes += 2
+            leaked += sum(
+                1
+                for m in store.recent(limit=1000)
+                if m.content.split()[0] in others and "private" in m.content
+            )
+            leaked += sum(
+                1 for t in store.backend.records(CONVERSATIONS, {}) if t["content"].split()[0] in others
+            )
+        with psycopg.connect(me.dsn(), autocommit=True) as conn:
+            for other in others:
+                pattern = f"{other} private%"
+                probes += 6
+                leaked += conn.execute(
+                    "SELECT count(*) FROM memories WHERE content LIKE %s", (pattern,)
+                ).fetchone()[0]  # type: ignore[index]
+                leaked += conn.execute(
+                    "SELECT count(*) FROM agent_conversations WHERE content LIKE %s", (f"{other}%",)
+                ).fetchone()[0]  # type: ignore[index]
+                with conn.cursor().copy("COPY (SELECT content FROM memories) TO STDOUT") as copy:
+                    leaked += b"".join(bytes(b) for b in copy).count(f"{other} private".encode())
+                leaked += conn.execute(
+                    "UPDATE memories SET content = 'x' WHERE content LIKE %s", (pattern,)
+                ).rowcount
+                leaked += conn.execute(
+                    "UPDATE memories SET visibility = 'team' WHERE content LIKE %s", (pattern,)
+                ).rowcount
+                leaked += conn.execute("DELETE FROM memories WHERE content LIKE %s", (pattern,)).rowcount
+    return probes, leaked
+
+
+def load(dsns: list[str], clients: int, seconds: float, watch_dsn: str, roles: list[str]) -> dict[str, Any]:
+    latencies: dict[str, list[float]] = {"hybrid": [], "store": [], "vector": [], "recent": []}
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    peak = [0]
+    stop = threading.Event()
+
+    def terminal(n: int) -> None:
+        rng = random.Random(n)
+        try:
+            store = store_for(dsns[n % len(dsns)])
+        except Exception as exc:
+            errors.append(str(exc))
+            return
+        with store:
+            i = 0
+            while time.monotonic() < deadline:
+                roll, words = rng.random(), " ".join(rng.sample(WORDS, 3))
+                kind = (
+                    "hybrid"
+                    if roll < 0.5
+                    else "store"
+                    if roll < 0.8
+                    else "vector"
+                    if roll < 0.9
+                    else "recent"
+                )
+                start = time.perf_counter()
+                try:
+                    if kind == "hybrid":
+                        store.search(words, mode="hybrid", limit=5)
+                    elif kind == "store":
+                        store.store(f"terminal {n} note {i} {words}", "note", project="api")
+                    elif kind == "vector":
+                        store.search(words, mode="vector", filters=Filters(project="api"), limit=5)
+                    else:
+                        store.recent(limit=5)
+                except Exception as exc:
+                    with lock:
+                        errors.append(f"{kind}: {exc}")
+                    continue
+                with lock:
+                    latencies[kind].append((time.perf_counter() - start) * 1000)
+                i += 1
+
+    def watch() -> None:
+        with psycopg.connect(watch_dsn, autocommit=True) as conn:
+            while not stop.is_set():
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = ANY(%s)", (roles,)
+                ).fetchone()
+                peak[0] = max(peak[0], int(row[0]) if row else 0)
+                stop.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    threads = [threading.Thread(target=terminal, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    watcher.join()
+    return {"latencies": latencies, "errors": errors, "peak": peak[0]}
+
+
+def report(label: str, result: dict[str, Any], seconds: float) -> None:
+    ops = sum(len(v) for v in result["latencies"].values())
+    print(
+        f"{label}: {ops} ops in {seconds:.0f} s ({ops / seconds:.0f}/s), {len(result['errors'])} errors, "
+        f"peak server connections {result['peak']}"
+    )
+    for kind, samples in result["latencies"].items():
+        if samples:
+            print(
+                f"  {kind:7s} n={len(samples):5d}  median {statistics.median(samples):6.1f} ms  "
+                f"p95 {percentile(samples, 95):6.1f} ms"
+            )
+    for error in result["errors"][:3]:
+        print(f"  error: {error}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=10)
+    parser.add_argument("--per-member", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--pool", type=int, default=4, help="PgBouncer's server connections per member")
+    parser.add_argument("--load-members", type=int, default=2, help="members the terminals belong to")
+    args = parser.parse_args()
+    random.seed(7)
+    server, stop = start_embedded_postgres()
+    team = TeamCluster(server.dsn)
+    try:
+        team.init()
+        tickets = [team.add(f"m{i}") for i in range(args.members)]
+        seed(tickets, args.per_member)
+        probes, leaked = privacy(tickets, make_conninfo(server.dsn, dbname=team.database))
+        print(
+            f"privacy: {args.members} members, {probes} probes of other members' private rows: "
+            f"{leaked} rows read or changed"
+        )
+        busy = tickets[: args.load_members]
+        roles = [t.user for t in busy]
+        direct = load([t.dsn() for t in busy], args.clients, args.seconds, team.owner_dsn, roles)
+        report(f"direct, {args.clients} terminals", direct, args.seconds)
+        if pgbouncer_binary() is None:
+            print("pgbouncer: not installed (.ci/install-pgbouncer.sh), skipped")
+            return
+        with running_pgbouncer(team.owner_dsn, {t.user: t.password for t in busy}, pool_size=args.pool) as b:
+            through = load([b.dsn(t.dsn()) for t in busy], args.clients, args.seconds, team.owner_dsn, roles)
+        report(
+            f"PgBouncer (transaction mode, pool {args.pool}/member), {args.clients} terminals",
+            through,
+            args.seconds,
+        )
+    finally:
+        team.drop()
+        stop()  # type: ignore[operator]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Twelve terminals on one team store through PgBouncer in transaction mode (Debian's ``pgbouncer``,
+started by the test in front of the embedded PostgreSQL 18): every client stores, searches and lists
+at once; none gets an error (prepared statements, settings left on a server connection), nothing is
+lost or duplicated, and the server sees no more connections than PgBouncer's pool."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("psycopg")
+
+import psycopg
+from testkit.embedded_pg import PgServer
+from testkit.pgbouncer import Bouncer, pgbouncer_binary, running_pgbouncer
+from testkit.team_pg import TeamCluster
+
+from mahavishnu.config import MemorySettings
+from mahavishnu.memory.core.backends.postgres import PostgresBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.models import Filters
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.team import sharing
+
+CLIENTS = 12
+ROUNDS = 15
+POOL = 3
+SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
+
+
+@pytest.fixture
+def team(pg_server: PgServer) -> Iterator[TeamCluster]:
+    cluster = TeamCluster(pg_server.dsn)
+    try:
+        cluster.init()
+        yield cluster
+    finally:
+        cluster.drop()
+
+
+@pytest.fixture
+def bouncer(team: TeamCluster) -> Iterator[tuple[Bouncer, str, str]]:
+    if pgbouncer_binary() is None:
+        reason = "pgbouncer is not installed (.ci/install-pgbouncer.sh installs Debian's)"
+        print(f"SKIPPED: {reason}")
+        pytest.skip(reason)
+    alice, bob = team.add("alice"), team.add("bob")
+    users = {alice.user: alice.password, bob.user: bob.password}
+    with running_pgbouncer(team.owner_dsn, users, pool_size=POOL) as running:
+        yield running, running.dsn(alice.dsn()), running.dsn(bob.dsn())
+
+
+def terminal(dsn: str, n: int, errors: list[BaseException]) -> None:
+    """One terminal: its own process-like store (pool of 1), storing, searching, listing, sharing."""
+    try:
+        with MemoryStore(PostgresBackend(dsn, pool_size=1), SETTINGS, FakeEmbedder()) as store:
+            for i in range(ROUNDS):
+                memory = store.store(
+                    f"terminal {n} decision {i}: retry with jitter", "decision", project="api"
+                )
+                if i % 5 == 0:
+                    sharing.set_visibility(store.backend, [memory.id], "team")  # type: ignore[arg-type]
+                store.search("retry jitter decision", mode="hybrid", limit=5)
+                store.search("retry jitter", mode="vector", filters=Filters(project="api"), limit=5)
+                store.recent(limit=3)
+    except BaseException as exc:  # collected and reported by the test
+        errors.append(exc)
+
+
+def test_twelve_terminals_through_pgbouncer_in_transaction_mode(
+    team: TeamCluster, bouncer: tuple[Bouncer, str, str]
+) -> None:
+    _, alice, bob = bouncer
+    errors: list[BaseException] = []
+    peak = [0]
+    stop = threading.Event()
+
+    def watch() -> None:  # server connections of the members' roles, sampled during the run
+        with psycopg.connect(team.owner_dsn, autocommit=True) as conn:
+            while not stop.is_set():
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = ANY(%s)",
+                    ([team.member_name("alice"), team.member_name("bob")],),
+                ).fetchone()
+                peak[0] = max(peak[0], int(row[0]) if row else 0)
+                stop.wait(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    threads = [
+        threading.Thread(target=terminal, args=(alice if n % 2 else bob, n, errors)) for n in range(CLIENTS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    stop.set()
+    watcher.join()
+
+    assert errors == [], errors[:3]
+    with psycopg.connect(team.owner_dsn) as conn:
+        counts = dict(
+            conn.execute("SELECT owner_role, count(DISTINCT content) FROM memories GROUP BY 1").fetchall()
+        )
+        total = conn.execute("SELECT count(*) FROM memories").fetchone()
+    # The owner sees only what was shared; count as each member instead.
+    for dsn, role in ((alice, team.member_name("alice")), (bob, team.member_name("bob"))):
+        with psycopg.connect(dsn, prepare_threshold=None) as conn:
+            mine = conn.execute(
+                "SELECT count(*), count(DISTINCT content) FROM memories WHERE owner_role = current_user"
+            ).fetchone()
+        assert mine == (CLIENTS // 2 * ROUNDS, CLIENTS // 2 * ROUNDS), role
+    assert counts and total == (sum(counts.values()),)
+    assert 0 < peak[0] <= 2 * POOL  # one pool per user (and database) in PgBouncer
