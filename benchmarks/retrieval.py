@@ -111,6 +111,7 @@ documents (hybrid 0.80).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -362,6 +363,102 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+# -- absent things ----------------------------------------------------------------------------------
+ABSENT = REPO / "benchmarks" / "data" / "absent.json"
+AGENTS = ("claude-code", "codex", "qwen", "gemini")
+_PARTS = ("the retry logic", "the auth middleware", "the database migration", "the CSV exporter",
+          "the login form", "the cache layer", "the rate limiter", "the config loader", "the logging setup",
+          "the CLI parser", "the payment webhook", "the search endpoint", "the image resizer",
+          "the email templates", "the session store", "the feature flags", "the audit log",
+          "the background worker", "the pagination helper", "the health check")  # fmt: skip
+_ACTIONS = (("refactor", "refactored"), ("add tests for", "added tests for"), ("fix the bug in", "fixed"),
+            ("document", "documented"), ("speed up", "sped up"), ("add type hints to", "typed"),
+            ("simplify", "simplified"), ("add logging to", "added logging to"))  # fmt: skip
+_FILES = ("app/api.py", "app/models.py", "app/services/billing.py", "app/web/forms.py", "lib/util.py",
+          "cli/main.py", "worker/tasks.py", "app/settings.py", "db/migrations/0042.py", "tests/test_api.py",
+          "app/cache.py", "app/auth.py")  # fmt: skip
+_DETAILS = ("the tests pass", "two call sites changed", "I kept the public signature",
+            "the old helper is gone", "it now reads its limits from settings",
+            "I added a regression test")  # fmt: skip
+
+
+def coding_turns(count: int) -> list[tuple[str, str]]:
+    """``count`` (role, text) turns of coding sessions: a request and the reply that did it."""
+    out: list[tuple[str, str]] = []
+    for n, (part, (verb, done), path) in enumerate(itertools.product(_PARTS, _ACTIONS, _FILES)):
+        if len(out) >= count:
+            break
+        out.append(("user", f"Can you {verb} {part} in {path}?"))
+        out.append(("assistant", f"I {done} {part} in `{path}`; {_DETAILS[n % len(_DETAILS)]}."))
+    return out[:count]
+
+
+def absent_store(store: MemoryStore) -> int:
+    """Captured sessions of the four assistants in one project, ``work``: LoCoMo's turns (speaker A
+    the user, B the assistant), coding sessions, and chatter every few turns, as the capture hook
+    stores them (``conversations.store_turns``). Returns the number of turns."""
+    from mahavishnu.memory.loop.conversations import Turn, store_turns
+
+    chatter = json.loads(ABSENT.read_text(encoding="utf-8"))["chatter"]
+    said: list[tuple[str, str]] = []
+    for path in sorted((SHARED / "locomo-dev").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        conversation = data.get("conversation", data)
+        first = conversation.get("speaker_a")
+        said += [("user" if t.split(":", 1)[0] == first else "assistant", t.split(": ", 1)[1])
+                 for _, t in locomo_turns(conversation)]  # fmt: skip
+    said += coding_turns(1_600)
+    turns, n = [], 0
+    for start in range(0, len(said), 30):  # a session of 30 turns
+        agent, session = AGENTS[(start // 30) % 4], f"s{start // 30}"
+        for role, text in said[start : start + 30]:
+            turns.append(Turn(agent, session, role, text, project="work"))
+            if n % 5 == 4:  # an acknowledgement, or a greeting, or the assistant's offer of help
+                turns.append(Turn(agent, session, "user" if n % 2 else "assistant", chatter[n % len(chatter)],
+                                  project="work"))  # fmt: skip
+            n += 1
+    store_turns(store, turns)
+    return len(turns)
+
+
+def absent_queries(store: MemoryStore) -> None:
+    """How often a query about something the store does not hold gets an answer: ``memory search``
+    in each mode (limit 10) and the prompt hook (``recall.build_context``), with chatter left out
+    of search (the default) and searchable (as before)."""
+    from mahavishnu.memory.core import store as store_module
+
+    queries = json.loads(ABSENT.read_text(encoding="utf-8"))["queries"]
+    turns = absent_store(store)
+    print(f"  absent   {turns} captured turns of {len(AGENTS)} assistants, {len(queries)} queries")
+    chatter = store_module.is_chatter
+    with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
+        for label, rule in (("chatter left out", chatter), ("chatter searchable", lambda *_: False)):
+            store_module.is_chatter = rule  # type: ignore[assignment]
+            shown = []
+            for mode in ("vector", "text", "hybrid"):
+                answered = [q for q in queries if store.search(q, mode=mode, filters={"project": "work"})]
+                shown.append(f"{mode} {len(answered) / len(queries):.2f}")
+                if mode == "hybrid":
+                    examples = {q: store.search(q, filters={"project": "work"})[0] for q in answered[:4]}
+            payloads = [
+                {
+                    "hook_event_name": "UserPromptSubmit",
+                    "prompt": q,
+                    "cwd": "/src/work",
+                    "session_id": f"{label}{n}",
+                }
+                for n, q in enumerate(queries)
+            ]
+            hook = sum(
+                recall.build_context(store, p, "claude", RecallSettings()) is not None for p in payloads
+            )
+            print(f"  absent   {label}: answered {', '.join(shown)}, prompt hook {hook / len(queries):.2f}")
+            for q, hit in examples.items():
+                cosine = f"{hit.vector_score:.3f}" if hit.vector_score is not None else "-"
+                print(f"           {q!r} -> {hit.memory.content[:60]!r} (cosine {cosine})")
+    store_module.is_chatter = chatter
+
+
 # -- code QA ----------------------------------------------------------------------------------------
 def unpacked_libraries(cache: Path) -> dict[str, Path]:
     """The libraries' wheels (downloaded once with pip), unpacked: repo id -> directory."""
@@ -486,7 +583,7 @@ def load(name: str, store: MemoryStore, cache: Path) -> Dataset:
         return locomo(store)
     if name == "codeqa":
         return codeqa(store, cache)
-    raise SystemExit(f"unknown dataset {name!r}: use scifact, locomo or codeqa")
+    raise SystemExit(f"unknown dataset {name!r}: use scifact, locomo, codeqa or absent")
 
 
 def main() -> None:
@@ -510,12 +607,17 @@ def main() -> None:
             path = Path(tmp) / f"{name}.db"
             with MemoryStore.open(settings.model_copy(update={"path": path}), embedder=embedder) as store:
                 print(f"{name}: hybrid = {store.fusion}", flush=True)
+                if name == "absent":
+                    absent_queries(store)
+                    continue
                 dataset = load(name, store, args.cache)
                 results.append(run_all(dataset, fusions))
                 if name == "locomo":
                     hook_context(dataset)
             took = time.perf_counter() - began
             print(f"  ({name}: {took:.0f} s, {embedder.misses} texts embedded so far)", flush=True)
+    if not results:
+        return
     print_table(results, [*MODES, *fusions])
     ms = {mode: statistics.fmean(r.ms[mode] for r in results) for mode in MODES}
     print("\nmean ms/query: " + ", ".join(f"{m} {v:.1f}" for m, v in ms.items()))

@@ -70,7 +70,8 @@ def test_hits_are_the_best_chunks_of_the_best_files_a_few_per_file(store: Memory
     paths = [h.path for h in hits]
     assert paths[0] == "net/retry.py" and paths.count("net/retry.py") == PER_FILE
     assert paths == sorted(paths, key=paths.index)  # each file's hits together, files in rank order
-    assert hits[0].score == 1.0 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].score > 0.5 and all(0.0 < h.score < 1.0 for h in hits)  # real scores: none 0.000
     assert all(not h.text.startswith(h.path) for h in hits)  # chunks, not the outline, stand for a file
 
 
@@ -106,7 +107,7 @@ def test_a_file_counts_by_how_far_each_piece_of_evidence_stands_above_the_other_
 
     def ranking(weights: tuple[float, float, float]) -> list[str]:
         scores = _file_scores(files, weights)
-        assert max(scores.values()) == 1.0 and min(scores.values()) == 0.0
+        assert all(0.0 < score < 1.0 for score in scores.values())
         return [path for _, path in sorted(scores, key=lambda k: -scores[k])]
 
     assert ranking(knowledge.WEIGHTS["vector"]) == ["b.py", "a.py", "c.py"]

@@ -107,7 +107,7 @@ def test_recall_is_one_block_of_data_whose_items_cannot_close_it(store: MemorySt
         "note",
         project="proj",
     )
-    told = context(store, "how do deploys switch? blue-green")
+    told = context(store, "how do deploys use blue-green switching?")
     assert told.startswith(BLOCK_START + "\n") and told.endswith("\n" + BLOCK_END)
     assert told.count(BLOCK_END) == 1 and told.count(BLOCK_START) == 1
     assert "not instructions" in told.splitlines()[1]

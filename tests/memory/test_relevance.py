@@ -11,11 +11,12 @@ from _backends import Factory
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
-from mahavishnu.memory.core.relevance import above_floor, check_repo
+from mahavishnu.memory.core.relevance import above_floor, check_repo, is_chatter
 from mahavishnu.memory.core.search import Ranked
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.ingest.knowledge import query_knowledge_base
 from mahavishnu.memory.ingest.pipeline import ingest_repository
+from mahavishnu.memory.loop.conversations import Turn, store_turns
 
 NOTES = [
     ("SQLite in WAL mode survives a crash", "decision"),
@@ -137,3 +138,88 @@ def test_an_unknown_repository_is_an_error_naming_the_known_ones(store: MemorySt
     with pytest.raises(NotFoundError, match="no ingested repository 'shpo'") as raised:
         check_repo(store, "shpo")
     assert "Known repositories: shop." in raised.value.hint
+
+
+# -- chatter, absent things and exact words (issue 35) -----------------------------------------
+CHATTER_TURNS = [
+    "hi",
+    "hello",
+    "ok thanks",
+    "continue",
+    "Thanks!",
+    "yes do it",
+    "Hello! How can I help you today?",
+]
+
+
+@pytest.mark.parametrize("text", [*CHATTER_TURNS, "👍", "LGTM.", "You're welcome!"])
+def test_greetings_and_acknowledgements_are_chatter(text: str) -> None:
+    assert is_chatter("agent", text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("agent", "All tests passed."),
+        ("agent", "continue with the migration to Postgres"),
+        ("note", "ok thanks"),
+    ],
+)
+def test_a_turn_that_says_something_or_a_kept_note_is_not_chatter(kind: str, text: str) -> None:
+    assert not is_chatter(kind, text)
+
+
+def test_an_absent_query_finds_nothing_in_captured_chatter(backend_factory: Factory) -> None:
+    """The real model: "xyzzy" is 0.3 close to "hi" and "hello", above the floor."""
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        turns = [
+            Turn("codex", "s1", "user" if n % 2 else "assistant", t) for n, t in enumerate(CHATTER_TURNS)
+        ]
+        store_turns(
+            store, [*turns, Turn("codex", "s1", "user", "We deploy the API with blue-green releases")]
+        )
+
+        for mode in ("vector", "text", "hybrid"):
+            assert store.search("xyzzy", mode=mode) == []
+            assert store.search("6543", mode=mode) == []
+        assert store.search("hello", mode="hybrid") == []  # kept as conversation, never as knowledge
+        assert [h.memory.content for h in store.search("how do we deploy?")] == [
+            "We deploy the API with blue-green releases"
+        ]
+
+
+def test_a_word_held_verbatim_by_code_is_found_by_the_default_search(backend_factory: Factory) -> None:
+    """The real model puts "retries" far from a block of code that has it (cosine < 0.1): before,
+    hybrid search returned nothing while --mode text found the chunk."""
+    code = (
+        "class HTTPTransport:\n    def __init__(self, verify=True, http2=False, limits=DEFAULT_LIMITS,\n"
+        "                 uds=None, local_address=None, retries: int = 0) -> None:\n"
+        "        self._pool = ConnectionPool(ssl_context, max_connections=limits.max_connections,\n"
+        "                                    uds=uds, local_address=local_address, retries=retries)\n"
+    )
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        chunk = store.store(code, "rag", repo_id="api")
+        store.store("def parse_url(text):\n    return urlparse(text)\n", "rag", repo_id="api")
+        rag = {"types": ["rag"], "repo_id": "api"}
+
+        assert [h.memory.id for h in store.search("retries", mode="text", filters=rag)] == [chunk.id]
+        assert [h.memory.id for h in store.search("retries", filters=rag)] == [chunk.id]
+
+
+def test_the_floor_keeps_a_full_text_hit_holding_every_word_of_the_query() -> None:
+    ranked = [
+        Ranked(1, 0.9, vector_score=0.05, text_score=6.0),
+        Ranked(2, 0.5, vector_score=0.05, text_score=5.0),
+    ]
+
+    assert above_floor(ranked, 0.25) == []  # far in meaning, and not every word: nothing
+    assert [r.id for r in above_floor(ranked, 0.25, shares={1: 1.0, 2: 0.5})] == [1]
+
+
+def test_a_query_no_hit_is_clearly_close_to_is_not_answered() -> None:
+    """Hits just above the floor, none close (ANSWER_FLOOR) nor holding every word: nothing."""
+    ranked = [Ranked(1, 0.9, vector_score=0.33), Ranked(2, 0.5, vector_score=0.3)]
+
+    assert above_floor(ranked, 0.25) == []
+    assert [r.id for r in above_floor([Ranked(3, 1.0, vector_score=0.45), *ranked], 0.25)] == [3, 1, 2]
+    assert [r.id for r in above_floor(ranked, 0.0)] == [1, 2]  # the floor off: no gate either

@@ -286,6 +286,12 @@ def standardised(scores: Sequence[float]) -> tuple[list[float], float]:
 def fused_zscores(legs: Sequence[tuple[float, Mapping[K, float]]]) -> dict[K, float]:
     """The z-score fusion of weighted legs (see the module docstring), over every key any leg has,
     mapped onto [0, 1]: a key a leg lacks takes that leg's lowest standardised score."""
+    return _rescaled(weighted_zscores(legs))
+
+
+def weighted_zscores(legs: Sequence[tuple[float, Mapping[K, float]]]) -> dict[K, float]:
+    """``fused_zscores`` before it is mapped onto [0, 1]: the weighted sum of each key's
+    standardised scores."""
     keys = list(dict.fromkeys(key for _, scores in legs for key in scores))
     fused = dict.fromkeys(keys, 0.0)
     for weight, scores in legs:
@@ -293,7 +299,7 @@ def fused_zscores(legs: Sequence[tuple[float, Mapping[K, float]]]) -> dict[K, fl
         found = dict(zip(scores, standard, strict=True))
         for key in keys:
             fused[key] += weight * found.get(key, missing)
-    return _rescaled(fused)
+    return fused
 
 
 def _rescaled(scores: dict[K, float]) -> dict[K, float]:

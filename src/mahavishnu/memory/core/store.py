@@ -66,7 +66,13 @@ from mahavishnu.memory.core.models import (
     scrub_memory,
     utcnow,
 )
-from mahavishnu.memory.core.relevance import MEMORY_KINDS, REPOSITORY_KIND, above_floor
+from mahavishnu.memory.core.relevance import (
+    MEMORY_KINDS,
+    REPOSITORY_KIND,
+    above_floor,
+    is_chatter,
+    query_share,
+)
 from mahavishnu.memory.core.search import Fusion, Ranked
 from mahavishnu.redaction.scrub import scrub_tree
 
@@ -405,7 +411,9 @@ class MemoryStore:
             cosines: dict[int, float] = {}
             if mode != "text":  # a keyword search keeps every match (and needs no embedder)
                 cosines = self._cosines(ranked, request)
-                ranked = above_floor(ranked, self.relevance_floor, cosines)
+                shares = {r.id: query_share(query, rows[r.id].content) for r in ranked if r.text_score}
+                ranked = above_floor(ranked, self.relevance_floor, cosines, shares)
+            ranked = ranked[: request.limit]  # after the floor: what it drops leaves room
             hits = [
                 SearchHit(
                     scrub_memory(rows[r.id]),
@@ -441,20 +449,25 @@ class MemoryStore:
         return query_worker().submit(embedder.embed, query, kind="query")
 
     def _ranked(self, request: SearchRequest) -> tuple[list[Ranked], dict[int, Memory]]:
-        """The backend's answer and its rows. Without a type filter, repository chunks are left out
-        (``relevance.py``): the unfiltered search (the fastest path) is asked for a few more, and
-        only when chunks crowd out the memories does it run again filtered by type."""
-        if request.filters.types:
-            ranked = self.backend.search(request)
-            rows = self.backend.get([r.id for r in ranked])
-            return [r for r in ranked if r.id in rows], rows
+        """The backend's answer (at least ``limit`` when it has them, maybe more: the caller
+        cuts it after the floor) and its rows, chatter left out (``relevance.is_chatter``). Without
+        a type filter, repository chunks are left out too (``relevance.py``): the unfiltered search
+        (the fastest path) is asked for a few more, and only when chunks crowd out the memories
+        does it run again filtered by type; chatter crowding them out asks for more, once."""
+        typed = bool(request.filters.types)
         wide = replace(request, limit=min(MAX_LIMIT, request.limit * 2 + 10))
+        if typed:  # no deeper than the fusion's depth: the candidates, and so the ranking, stay the same
+            wide = replace(wide, limit=min(wide.limit, max(request.fusion.depth, request.limit)))
         ranked = self.backend.search(wide)
         rows = self.backend.get([r.id for r in ranked])
-        kept = [r for r in ranked if r.id in rows and rows[r.id].memory_type != REPOSITORY_KIND]
+        kept = [r for r in ranked if r.id in rows and _searchable(rows[r.id], typed)]
         if len(kept) >= request.limit or len(ranked) < wide.limit:
-            return kept[: request.limit], rows
-        return self._ranked(replace(request, filters=replace(request.filters, types=MEMORY_KINDS)))
+            return kept, rows
+        if not typed:
+            return self._ranked(replace(request, filters=replace(request.filters, types=MEMORY_KINDS)))
+        if request.limit < MAX_LIMIT // 4:
+            return self._ranked(replace(request, limit=MAX_LIMIT // 4))
+        return kept, rows
 
     def _scoped(self, filters: Filters | Mapping[str, Any] | None, include_shared: bool) -> Filters:
         scoped = Filters.coerce(filters)
@@ -656,6 +669,14 @@ def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
     if metadata != dict(memory.metadata):
         changes["metadata"] = metadata
     return changes
+
+
+def _searchable(memory: Memory, typed: bool) -> bool:
+    """Whether a search returns ``memory``: never chatter, a repository chunk only when asked by
+    type (``relevance.py``)."""
+    if not typed and memory.memory_type == REPOSITORY_KIND:
+        return False
+    return not is_chatter(memory.memory_type, memory.content)
 
 
 def _checked_limit(limit: int) -> int:

@@ -25,7 +25,8 @@ A file comes back only with evidence of its own, as in memory search (``relevanc
 outline cosine at or above the relevance floor, or a full-text score at least half the query's
 best (text mode: any full-text match). Hits are the best chunks of the best files, files in rank
 order, at most ``PER_FILE`` chunks each (the outline stands in for a file none of whose chunks was
-found); a hit's score is its file's, mapped onto [0, 1] (best 1).
+found); a hit's score is its file's: its fused evidence through the logistic function (0.5 at the
+candidates' mean; see ``_file_scores``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from mahavishnu.memory.core.models import (
     scrub_memory,
 )
 from mahavishnu.memory.core.relevance import REPOSITORY_KIND, TEXT_SHARE
-from mahavishnu.memory.core.search import Ranked, fused_zscores
+from mahavishnu.memory.core.search import Ranked, weighted_zscores
 from mahavishnu.memory.core.store import MAX_LIMIT
 from mahavishnu.memory.ingest.outline import OUTLINE_KEY, OUTLINE_TAG
 from mahavishnu.memory.ingest.pipeline import FILE_CHUNKS, PENDING, run_process_ended, was_interrupted
@@ -175,9 +176,16 @@ def query_knowledge_base(
     filters = Filters(types=(REPOSITORY_KIND,), repo_id=check_label("repo_id", repo_id))
     legs = _legs(store, query, filters, checked_mode)
     rows = store.backend.get(list({r.id for leg in legs.values() for r in leg}))
-    files = _evidence(legs, rows, store.relevance_floor if checked_mode != "text" else None)
+    floor = store.relevance_floor if checked_mode != "text" else None
+    files = _evidence(legs, rows, floor)
     scores = _file_scores(files, WEIGHTS[checked_mode])
-    return _hits(files, scores, rows, limit)
+    best_text = max((r.score for r in legs.get("text", [])), default=0.0)
+    kept = {
+        key: score
+        for key, score in scores.items()
+        if floor is None or _relevant(files[key], floor, best_text)
+    }
+    return _hits(files, kept, rows, limit)
 
 
 def _legs(store: MemoryStore, query: str, filters: Filters, mode: SearchMode) -> dict[str, list[Ranked]]:
@@ -198,15 +206,14 @@ def _legs(store: MemoryStore, query: str, filters: Filters, mode: SearchMode) ->
 def _evidence(
     legs: dict[str, list[Ranked]], rows: dict[int, Memory], floor: float | None
 ) -> dict[FileKey, _File]:
-    """Candidate files with their evidence; ``floor`` None keeps every file (text mode)."""
+    """Every candidate file with its evidence, its chunks with evidence of their own marked
+    (``floor`` None: all of them, text mode)."""
     best_text = max((r.score for r in legs.get("text", [])), default=0.0)
     files: dict[FileKey, _File] = defaultdict(_File)
     for leg, memory, r in _found(legs, rows):
         strong = floor is None or _strong(r.score, leg, floor, best_text)
         files[(memory.repo_id, str(memory.metadata.get("path", "")))].note(leg, r, memory, strong)
-    if floor is None:
-        return dict(files)
-    return {key: f for key, f in files.items() if _relevant(f, floor, best_text)}
+    return dict(files)
 
 
 def _found(legs: dict[str, list[Ranked]], rows: dict[int, Memory]) -> Iterator[tuple[str, Memory, Ranked]]:
@@ -238,11 +245,17 @@ def _chunk_count(value: object) -> int:
 
 
 def _file_scores(files: dict[FileKey, _File], weights: tuple[float, float, float]) -> dict[FileKey, float]:
-    """Each file's z-score fusion of its evidence (``search.fused_zscores``), mapped onto [0, 1]."""
+    """Each file's z-score fusion of its evidence (``search.weighted_zscores``) over every
+    candidate file, per unit of weight, through the logistic function: how far it stands above the
+    candidates, 0.5 at their mean, 0.73 one standard deviation above (a file the floor drops still
+    counts among the candidates). Never 0 for a file that is shown, as a rescaling of the shown
+    files onto [0, 1] made the last one."""
     chunk = {key: f.chunk - SIZE_PRIOR * math.log(f.size) for key, f in files.items() if f.chunk is not None}
     outline = {key: f.outline for key, f in files.items() if f.outline is not None}
     text = {key: f.text for key, f in files.items() if f.text is not None}
-    return fused_zscores(list(zip(weights, (chunk, outline, text), strict=True)))
+    fused = weighted_zscores(list(zip(weights, (chunk, outline, text), strict=True)))
+    total = sum(weights) or 1.0
+    return {key: 1 / (1 + math.exp(-value / total)) for key, value in fused.items()}
 
 
 def _hits(
