@@ -30,6 +30,8 @@ SESSION = "4f1c2a9e-7b3d-4c1e-9a0b-1234567890ab"
 SKIPPED = {
     "service start all": "starts the MCP server on the fixed port 8680, which parallel test runs share",
     "memory share 42": "needs an insight with id 42; `memory share` is tested in tests/memory",
+    "ui": "serves on the fixed port 8690 and opens a browser; tests/ui serves it on a free port",
+    "service start mahavishnu-ui": "starts the dashboard on the fixed port 8690; tests/ui serves it on a free port",
 }
 #: long-running commands: they must still be running (no error) after a few seconds
 LONG_RUNNING = {"watch"}
