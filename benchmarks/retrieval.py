@@ -331,6 +331,7 @@ def hook_context(dataset: Dataset) -> None:
         for mode in ("vector", "hybrid"):
             recall.PROMPT_SEARCH_MODE = mode
             sums = [0.0, 0.0, 0.0]
+            items, relevant, tokens = 0, 0, []
             began = time.perf_counter()
             for n, (conv, question, evidence) in enumerate(dataset.queries):
                 payload = {"hook_event_name": "UserPromptSubmit", "prompt": question,
@@ -339,6 +340,9 @@ def hook_context(dataset: Dataset) -> None:
                 text = answer["hookSpecificOutput"]["additionalContext"] if answer else ""
                 given = dataset.store.backend.get([int(i) for i in re.findall(r"\[#(\d+) ", text)])
                 found = len({key for m in given.values() for key in dataset.keys(m)} & evidence)
+                items += len(given)
+                relevant += sum(bool(set(dataset.keys(m)) & evidence) for m in given.values())
+                tokens.append(-(-len(text) // recall.CHARS_PER_TOKEN))
                 sums[0] += found / len(evidence)
                 sums[1] += found > 0
                 sums[2] += not given
@@ -346,6 +350,10 @@ def hook_context(dataset: Dataset) -> None:
             recall_, any_, empty = (total / len(dataset.queries) for total in sums)
             print(f"  locomo   hook context, {mode} order: recall {recall_:.3f}  any {any_:.3f}  "
                   f"nothing added {empty:.3f}  ({ms:.1f} ms/prompt)", flush=True)  # fmt: skip
+            p95, mean = sorted(tokens)[int(0.95 * (len(tokens) - 1))], statistics.fmean(tokens)
+            print(f"  locomo   hook context, {mode} order: precision {relevant / max(1, items):.3f} "
+                  f"({items / len(tokens):.1f} items/prompt), tokens/prompt mean {mean:.0f} p95 {p95}",
+                  flush=True)  # fmt: skip
     recall.PROMPT_SEARCH_MODE = "hybrid"
 
 
