@@ -255,8 +255,13 @@ def groups_list_cmd(as_json: bool = JSON_OPTION) -> None:
 
 
 # -- workflows and metrics ------------------------------------------------------------------------
-@app.command("workflows")
+workflows_app = typer.Typer(help="Recorded workflow executions, newest first; import-prefect backfills.")
+app.add_typer(workflows_app, name="workflows")
+
+
+@workflows_app.callback(invoke_without_command=True)
 def workflows_cmd(
+    ctx: typer.Context,
     workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only this workflow id."),
     status: str | None = typer.Option(
         None, "--status", help="pending, running, completed, failed or cancelled."
@@ -267,6 +272,8 @@ def workflows_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Recorded workflow executions, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
     from mahavishnu.memory.core.workflows import workflow_executions
 
     with open_store() as store:
@@ -293,6 +300,31 @@ def workflows_cmd(
         for r in runs
     ]
     table(None, ["id", "when", "workflow", "adapter", "status", "took", "repos", "error"], rows)
+
+
+@workflows_app.command("import-prefect")
+def import_prefect_cmd(
+    api_url: str | None = typer.Option(
+        None, "--api-url", help="The Prefect API (default: Prefect's own PREFECT_API_URL or profile)."
+    ),
+    limit: int = typer.Option(200, "--limit", "-n", help="How many of the newest finished flow runs."),
+    project: str | None = typer.Option(None, "--project", help="File the runs under this project."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Record the finished flow runs of a Prefect API as workflow executions (needs mahavishnu[prefect];
+    a run recorded before is skipped)."""
+    import importlib.util
+
+    if importlib.util.find_spec("prefect") is None:
+        raise InvalidInputError("import-prefect needs Prefect", hint="pip install 'mahavishnu[prefect]'")
+    from mahavishnu.integrations.prefect.runs import import_runs
+
+    with open_store() as store:
+        done = import_runs(store, api_url=api_url, limit=limit, project=project)
+    if as_json:
+        print_json({"seen": done.seen, "added": done.added, "skipped": done.skipped})
+        return
+    info(f"recorded {done.added} Prefect flow run(s); {done.skipped} already recorded")
 
 
 @app.command("metrics")

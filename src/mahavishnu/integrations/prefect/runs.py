@@ -1,0 +1,267 @@
+"""Prefect flow and task runs as workflow executions, with no storage code in the flow.
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    @record_runs            # or record_runs(project="etl") / record_runs(my_flow)
+    @flow
+    def nightly(day: str, api_key: str) -> int: ...
+
+``record_runs`` adds state hooks to a flow (completion, failure, crash, cancellation) or a task
+(completion, failure); the hooks themselves are ``flow_run_hook`` and ``task_run_hook`` for a
+flow's ``on_completion=[...]`` lists. Each run becomes one ``workflow_executions`` row and its
+``workflow`` memory: ``workflow_id`` the flow's name (``FLOW/TASK`` for a task), adapter ``prefect``,
+the status (completed, failed, cancelled), the duration, the state's message as the error, and as
+result the run's id, name, state and parameters, secrets masked (``redaction/scrub.py``: values under
+secret-looking names, and anything shaped like a key). A hook never fails the run: a store that
+cannot be written is logged.
+
+``import_runs`` backfills from a Prefect API (``mahavishnu memory workflows import-prefect``): the
+finished flow runs, each recorded once (a run a hook recorded is skipped, by its run id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+
+from mahavishnu.json_types import JSONValue
+from mahavishnu.memory.core.backends.records import MAX_ROWS
+from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
+from mahavishnu.redaction.scrub import scrub_tree
+
+if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.client.schemas.objects import FlowRun, State, TaskRun
+
+    from mahavishnu.memory.core.store import MemoryStore
+
+ADAPTER = "prefect"
+_log = logging.getLogger(__name__)
+_STATUS = {
+    "COMPLETED": "completed",
+    "FAILED": "failed",
+    "CRASHED": "failed",
+    "CANCELLED": "cancelled",
+    "CANCELLING": "cancelled",
+    "RUNNING": "running",
+}
+#: Finished states that the backfill imports.
+FINISHED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+StoreOpener = Callable[[], "MemoryStore"]
+F = TypeVar("F")
+
+
+def _open_default() -> MemoryStore:
+    from mahavishnu.memory.core.store import MemoryStore
+
+    return MemoryStore.open()
+
+
+@dataclass(frozen=True, slots=True)
+class Recorder:
+    """The hooks, bound to a project and a way to open the store."""
+
+    project: str | None = None
+    open_store: StoreOpener = _open_default
+
+    def flow_hook(self, flow: Any, flow_run: FlowRun, state: State) -> None:
+        self._safely(
+            flow.name, lambda store: record_flow_run(store, flow.name, flow_run, state, self.project)
+        )
+
+    def task_hook(self, task: Task[..., Any], task_run: TaskRun, state: State) -> None:
+        name = f"{_current_flow_name() or 'task'}/{task.name}"
+        self._safely(name, lambda store: record_task_run(store, name, task_run, state, self.project))
+
+    def _safely(self, name: str, write: Callable[[MemoryStore], object]) -> None:
+        try:
+            with _opened(self.open_store) as store:
+                write(store)
+        except Exception as exc:  # a run must not fail because its record could not be written
+            _log.warning("mahavishnu: could not record the Prefect run of %s: %s", name, exc)
+
+
+@contextmanager
+def _opened(open_store: StoreOpener) -> Iterator[MemoryStore]:
+    store = open_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+#: Hooks with the default recorder, for a flow's or a task's own hook lists.
+flow_run_hook = Recorder().flow_hook
+task_run_hook = Recorder().task_hook
+
+
+@overload
+def record_runs(target: F, *, project: str | None = None, open_store: StoreOpener | None = None) -> F: ...
+@overload
+def record_runs(
+    target: None = None, *, project: str | None = None, open_store: StoreOpener | None = None
+) -> Callable[[F], F]: ...
+def record_runs(
+    target: F | None = None, *, project: str | None = None, open_store: StoreOpener | None = None
+) -> F | Callable[[F], F]:
+    """A flow or task with its runs recorded (a decorator, with or without arguments)."""
+    recorder = Recorder(project, open_store or _open_default)
+
+    def wrap(item: F) -> F:
+        from prefect import Flow, Task
+
+        if isinstance(item, Flow):
+            flow_hook = recorder.flow_hook
+            return cast(
+                F,
+                item.with_options(
+                    on_completion=[*item.on_completion_hooks, flow_hook],
+                    on_failure=[*item.on_failure_hooks, flow_hook],
+                    on_crashed=[*item.on_crashed_hooks, flow_hook],
+                    on_cancellation=[*item.on_cancellation_hooks, flow_hook],
+                ),
+            )
+        if isinstance(item, Task):
+            task_hook = recorder.task_hook
+            return cast(
+                F,
+                item.with_options(
+                    on_completion=[*item.on_completion_hooks, task_hook],
+                    on_failure=[*item.on_failure_hooks, task_hook],
+                ),
+            )
+        raise TypeError(f"record_runs takes a Prefect flow or task, not {type(item).__name__}")
+
+    return wrap(target) if target is not None else wrap
+
+
+def record_flow_run(
+    store: MemoryStore, flow_name: str, flow_run: FlowRun, state: State | None, project: str | None = None
+) -> None:
+    state = state or flow_run.state
+    _record(store, flow_name, "flow", flow_run, state, flow_run.parameters, project)
+
+
+def record_task_run(
+    store: MemoryStore, name: str, task_run: TaskRun, state: State, project: str | None = None
+) -> None:
+    extra = {"flow_run_id": str(task_run.flow_run_id)} if task_run.flow_run_id else {}
+    _record(store, name, "task", task_run, state, {}, project, extra)
+
+
+def _record(
+    store: MemoryStore,
+    workflow_id: str,
+    kind: str,
+    run: FlowRun | TaskRun,
+    state: State | None,
+    parameters: Mapping[str, Any],
+    project: str | None,
+    extra: Mapping[str, str] | None = None,
+) -> None:
+    state_type = state.type.value if state is not None else "PENDING"
+    status = _STATUS.get(state_type, "pending")
+    ended = (state.timestamp if state is not None else None) or run.end_time
+    result: dict[str, JSONValue] = {
+        "run_id": str(run.id),
+        "run_name": run.name,
+        "kind": kind,
+        "state": state.name if state is not None else None,
+        "parameters": masked(parameters),
+        **(extra or {}),
+    }
+    store_workflow_execution(
+        store,
+        workflow_id,
+        ADAPTER,
+        status=status,
+        result=result,
+        duration=_seconds(run.start_time, ended),
+        error=(state.message or state.name) if state is not None and status == "failed" else None,
+        project=project,
+    )
+
+
+def masked(parameters: Mapping[str, Any]) -> JSONValue:
+    """The parameters as JSON, secrets masked (``scrub_tree``); what JSON cannot hold as its text."""
+    plain = json.loads(json.dumps(dict(parameters), default=str))
+    masked_tree: JSONValue = scrub_tree(plain)
+    return masked_tree
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds())
+
+
+def _current_flow_name() -> str | None:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return context.flow.name if context is not None and context.flow is not None else None
+
+
+# -- the backfill ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Imported:
+    seen: int  # finished flow runs the API returned
+    added: int  # recorded now
+    skipped: int  # recorded before (by a hook or an earlier import)
+
+
+def import_runs(
+    store: MemoryStore,
+    *,
+    api_url: str | None = None,
+    limit: int = 200,
+    project: str | None = None,
+) -> Imported:
+    """Record the newest ``limit`` finished flow runs of the Prefect API at ``api_url`` (Prefect's own
+    settings when None: PREFECT_API_URL or its profile) that are not recorded yet."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    known = _recorded_run_ids(store)
+    wanted = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in FINISHED]))
+    )
+    with _api(api_url), get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=wanted, sort=FlowRunSort.START_TIME_DESC, limit=limit)
+        names: dict[Any, str] = {}
+        added = 0
+        for run in reversed(runs):  # oldest first: the newest ends up first in listings
+            if str(run.id) in known:
+                continue
+            if run.flow_id not in names:
+                names[run.flow_id] = client.read_flow(run.flow_id).name
+            record_flow_run(store, names[run.flow_id], run, run.state, project)
+            added += 1
+    return Imported(len(runs), added, len(runs) - added)
+
+
+@contextmanager
+def _api(url: str | None) -> Iterator[None]:
+    if url is None:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield
+
+
+def _recorded_run_ids(store: MemoryStore) -> set[str]:
+    runs = workflow_executions(store, adapter=ADAPTER, limit=MAX_ROWS)
+    return {
+        str(r["result"]["run_id"])
+        for r in runs
+        if isinstance(r.get("result"), dict) and "run_id" in r["result"]
+    }

@@ -1,0 +1,135 @@
+"""Prefect flow and task runs recorded as workflow executions, with real Prefect flows run locally
+against Prefect's ephemeral server (PREFECT_HOME in a tmp folder, the server on 127.0.0.1): a
+completed flow and its task, a failing flow shown by ``memory workflows --status failed``, secrets
+in parameters masked, and the backfill of ``memory workflows import-prefect``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli import memory as memory_cli
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+
+runner = CliRunner()
+CANARY = "sk-proj-Zq8Rt2Lm5Nx7Vb4Kc9Wd3Hf6"
+
+
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Prefect's settings and database in a tmp folder, set before Prefect is first imported."""
+    if importlib.util.find_spec("prefect") is None:  # not importorskip: Prefect reads its settings on import
+        pytest.skip("the prefect extra is not installed")
+    home = tmp_path_factory.mktemp("prefect-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_HOME", str(home))
+        patch.setenv("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+        patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        patch.setenv("DO_NOT_TRACK", "1")
+        patch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")
+        patch.setenv("PREFECT_LOGGING_TO_API_ENABLED", "false")  # else exiting waits on the stopped server
+        yield
+        from prefect.server.api.server import SubprocessASGIServer
+
+        for server in list(SubprocessASGIServer._instances.values()):  # now, while pytest's streams are open
+            server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch, prefect_home: None) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+
+
+def open_store() -> MemoryStore:
+    return MemoryStore.open(embedder=FakeEmbedder())
+
+
+def workflows(*args: str) -> list[dict[str, Any]]:
+    result = runner.invoke(memory_cli.app, ["workflows", *args, "--json"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    runs: list[dict[str, Any]] = json.loads(result.stdout)
+    return runs
+
+
+def test_flow_and_task_runs_are_recorded_and_a_failed_run_is_listed_as_failed() -> None:
+    from prefect import flow, task
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    @record_runs(open_store=open_store)
+    @task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @record_runs(project="etl", open_store=open_store)
+    @flow(name="nightly-load")
+    def nightly(day: str, api_key: str) -> int:
+        return add(len(day), 1)
+
+    @record_runs(project="etl", open_store=open_store)
+    @flow(name="broken-load")
+    def broken(table: str) -> None:
+        raise ValueError(f"table {table} is missing")
+
+    assert nightly("2026-01-31", CANARY) == 11
+    with pytest.raises(ValueError, match="missing"):
+        broken("orders")
+
+    runs = workflows()
+    by_id = {r["workflow_id"]: r for r in runs}
+    assert set(by_id) == {"nightly-load", "nightly-load/add", "broken-load"}
+    done = by_id["nightly-load"]
+    assert (done["adapter"], done["status"]) == ("prefect", "completed")
+    assert done["duration_seconds"] is not None and done["duration_seconds"] >= 0
+    assert done["result"]["parameters"]["day"] == "2026-01-31"
+    assert CANARY not in json.dumps(runs)
+    assert done["result"]["parameters"]["api_key"] != CANARY
+    assert by_id["nightly-load/add"]["result"]["flow_run_id"] == done["result"]["run_id"]
+
+    [failed] = workflows("--status", "failed")
+    assert failed["workflow_id"] == "broken-load"
+    assert "table orders is missing" in failed["error"]
+    table = runner.invoke(memory_cli.app, ["workflows", "--status", "failed"])
+    assert "broken-load" in table.stdout and "nightly-load" not in table.stdout
+
+    with open_store() as store:
+        [hit] = store.search(
+            "broken load orders missing", filters={"type": "workflow", "project": "etl"}, limit=1
+        )
+    assert "broken-load" in hit.memory.content
+
+
+def test_import_prefect_backfills_finished_runs_once() -> None:
+    from prefect import flow
+
+    @flow(name="report")
+    def report(pages: int, password: str = CANARY) -> int:
+        return pages
+
+    @flow(name="report-failing")
+    def failing() -> None:
+        raise RuntimeError("printer on fire")
+
+    report(3)
+    with pytest.raises(RuntimeError):
+        failing()
+
+    first = runner.invoke(memory_cli.app, ["workflows", "import-prefect", "--json"])
+    assert first.exit_code == 0, (first.output, first.exception)
+    counts = json.loads(first.stdout)
+    assert counts["added"] >= 2
+    again = json.loads(runner.invoke(memory_cli.app, ["workflows", "import-prefect", "--json"]).stdout)
+    assert again["added"] == 0 and again["skipped"] == counts["seen"]
+
+    imported = {r["workflow_id"]: r for r in workflows("--adapter", "prefect")}
+    assert imported["report"]["status"] == "completed"
+    assert imported["report-failing"]["status"] == "failed"
+    assert "printer on fire" in imported["report-failing"]["error"]
+    assert CANARY not in json.dumps(imported)
