@@ -7,8 +7,8 @@ own optional extra, imported only by whoever uses it (``import mahavishnu`` load
                   (``mahavishnu[llamaindex]``)
     prefect/      Prefect flow and task runs recorded as workflow executions, and the backfill of
                   ``memory workflows import-prefect`` (``mahavishnu[prefect]``)
-    agno/         an Agno agent's turns stored as agent conversations, and a memory toolkit
-                  (``mahavishnu[agno]``)
+    agno/         (not built yet) an Agno agent's turns stored as agent conversations, and a memory
+                  toolkit (``mahavishnu[agno]``)
     s3/           ``db backup --to s3://`` and ``db restore --from s3://`` (``mahavishnu[aws]``)
 
 The layer sits above ``memory`` (it uses the store, workflows and conversations) beside services and
