@@ -1,4 +1,8 @@
-"""Console-script entry point, kept free of imports so the fast paths below stay fast."""
+"""Console-script entry point, kept free of imports so the fast paths below stay fast.
+
+Every command is measured here, once (``cli/command_span.py``); telemetry off, that costs one look
+at the environment and the settings snapshot, and no OpenTelemetry module is imported.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,20 @@ import sys
 
 
 def run() -> None:
+    from mahavishnu import telemetry
+    from mahavishnu.cli import command_span
+
     argv = sys.argv[1:]
+    with telemetry.measure("cli", command=command_span.fast_name(argv)) as command_span.current:
+        try:
+            _dispatch(argv)
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+            command_span.current.set(outcome="ok" if code == 0 else "error", exit_code=code)
+            raise
+
+
+def _dispatch(argv: list[str]) -> None:
     # Claude Code runs `mahavishnu secrets get NAME` (its apiKeyHelper) whenever it needs a key:
     # answer it without loading Typer, Rich and every command group.
     if len(argv) == 3 and argv[:2] == ["secrets", "get"] and not argv[2].startswith("-"):

@@ -54,6 +54,14 @@ class _Root(TyperGroup):
                 raise
             _report(ctx, translated)
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Click's resolution, naming the command for its telemetry span (``cli/command_span.py``)."""
+        name, command, rest = super().resolve_command(ctx, args)
+        from mahavishnu.cli.command_span import name_command
+
+        name_command(command, rest)
+        return name, command, rest
+
 
 def _report(ctx: Any, exc: MahavishnuError) -> None:
     typer.echo(f"error: {exc.message}", err=True)

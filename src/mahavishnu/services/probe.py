@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from mahavishnu import telemetry
 from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Profile, Protocol, all_profiles, resolve
 from mahavishnu.errors import InvalidConfigFileError, SecretNotFoundError, SecretStoreError
@@ -62,7 +63,24 @@ def probe(
     tool: str | None = None,
     client: httpx.Client | None = None,
 ) -> ProbeResult:
-    """Probe one profile's endpoint for ``protocol`` once."""
+    """Probe one profile's endpoint for ``protocol`` once (measured: ``mahavishnu.probe.*``, a span
+    by profile, protocol and status)."""
+    with telemetry.measure("probe", profile=profile.name, protocol=protocol) as measured:
+        result = _probe(profile, protocol, settings, timeout, tool, client)
+        measured.set(outcome=result.status)
+        if result.http_status is not None:
+            measured.set(http_status=result.http_status)
+    return result
+
+
+def _probe(
+    profile: Profile,
+    protocol: Protocol,
+    settings: Settings,
+    timeout: float,
+    tool: str | None,
+    client: httpx.Client | None,
+) -> ProbeResult:
     endpoint = profile.endpoint(protocol, tool or protocol)
     base = str(endpoint.base_url).rstrip("/")
     key: str | None = None

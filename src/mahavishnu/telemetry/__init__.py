@@ -21,7 +21,13 @@ On when the optional extra is installed (``pip install 'mahavishnu[otel]'``) and
 * a server asks for Prometheus' text format (``enable(prometheus=True)``: the MCP server's HTTP mode
   with ``telemetry.prometheus: true`` serves it at ``/metrics``).
 
-The decision is taken once per process, at the first measurement. Attributes are names and
+Besides ``measure``: ``gauge`` sets a gauge (usage totals, a store's size) and ``observe`` registers
+one read at each collection (the memory daemon's stores); while an OTLP endpoint is configured,
+Mahavishnu's own ``logging`` records go out too, scrubbed (``sdk.ScrubbedHandler``); ``serve``
+serves ``/metrics`` on a loopback port for a process with no HTTP server of its own (the daemon).
+
+The decision is taken once per process, at the first measurement (``secrets get`` included: the
+setting is read from the settings snapshot, without pydantic). Attributes are names and
 outcomes only (assistant, profile, search mode, event): ``_label`` keeps any value to a short
 name-like word, so neither memory text nor a key can end up in an export.
 
@@ -34,7 +40,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
@@ -42,8 +48,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from mahavishnu.telemetry.sdk import Sdk
 
-#: Attribute values: short name-like words. Anything else is recorded as "other".
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+#: Attribute values: short name-like words (a model id may hold ``/`` or ``@``). Anything else is
+#: recorded as "other".
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,63}$")
 #: The variables that name an OTLP destination (the OpenTelemetry specification's).
 ENDPOINT_VARIABLES = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -130,8 +137,13 @@ def measure(operation: str, **attributes: Attribute) -> AbstractContextManager[M
     return _Measure(sdk, operation, labels(attributes))
 
 
-def labels(attributes: dict[str, Attribute]) -> dict[str, Attribute]:
-    return {f"mahavishnu.{key}" if key != "outcome" else key: _label(v) for key, v in attributes.items()}
+def labels(attributes: Mapping[str, Attribute]) -> dict[str, Attribute]:
+    """Attribute names as exported: ``mahavishnu.<key>``, except ``outcome`` and names that are
+    already dotted (the OpenTelemetry semantic conventions' ``gen_ai.system`` …)."""
+    return {
+        key if key == "outcome" or "." in key else f"mahavishnu.{key}": _label(v)
+        for key, v in attributes.items()
+    }
 
 
 def _label(value: Attribute) -> Attribute:
@@ -162,11 +174,29 @@ def _otlp_endpoint() -> str | None:
     if any(os.environ.get(name, "").strip() for name in ENDPOINT_VARIABLES):
         return ""
     try:
-        from mahavishnu.config import load_settings
-
-        return load_settings().telemetry.otlp_endpoint
+        return configured_endpoint()
     except Exception:  # invalid settings: the command reports them; telemetry stays off
         return None
+
+
+def configured_endpoint() -> str | None:
+    """The setting ``telemetry.otlp_endpoint``, read from the settings snapshot when it holds (no
+    pydantic, no YAML: every command measures itself, ``secrets get`` included), else through the
+    validated settings."""
+    from mahavishnu import settings_snapshot as snapshot
+
+    key = snapshot.fingerprint()
+    cached = snapshot.read("settings", key) if key is not None else None
+    if isinstance(cached, dict):
+        try:
+            value = cached["fields"]["telemetry"]["fields"]["otlp_endpoint"]
+        except (KeyError, TypeError):
+            value = None
+        else:
+            return value if isinstance(value, str) and value else None
+    from mahavishnu.config import load_settings
+
+    return load_settings().telemetry.otlp_endpoint
 
 
 def _start(*, otlp_endpoint: str | None, prometheus: bool) -> Sdk | None:
@@ -177,6 +207,34 @@ def _start(*, otlp_endpoint: str | None, prometheus: bool) -> Sdk | None:
         return None
     _sdk = Sdk(otlp_endpoint=otlp_endpoint, prometheus=prometheus)
     return _sdk
+
+
+def enabled() -> bool:
+    """Whether telemetry is on in this process (deciding it now if no measurement has)."""
+    return _current() is not None
+
+
+def gauge(
+    name: str, value: float, *, unit: str = "1", description: str = "", **attributes: Attribute
+) -> None:
+    """Sets the gauge ``mahavishnu.<name>`` to ``value`` for ``attributes``; a no-op when off."""
+    sdk = _current()
+    if sdk is not None:
+        sdk.gauge(f"mahavishnu.{name}", value, labels(attributes), unit=unit, description=description)
+
+
+Observation = tuple[float, Mapping[str, Attribute]]
+
+
+def observe(
+    name: str, read: Callable[[], Iterable[Observation]], *, unit: str = "1", description: str = ""
+) -> None:
+    """Registers the observable gauge ``mahavishnu.<name>``: ``read()`` gives its (value,
+    attributes) pairs each time the metrics are collected (an export, a scrape). It runs on the
+    collecting thread: it must only read what its owner keeps up to date. A no-op when off."""
+    sdk = _current()
+    if sdk is not None:
+        sdk.observe(f"mahavishnu.{name}", lambda: [(v, labels(a)) for v, a in read()], unit, description)
 
 
 def available() -> bool:
@@ -222,12 +280,18 @@ def shutdown() -> None:
 
 __all__ = [
     "ENDPOINT_VARIABLES",
+    "Attribute",
     "Measured",
+    "Observation",
     "available",
+    "configured_endpoint",
     "enable",
+    "enabled",
     "flush",
+    "gauge",
     "labels",
     "measure",
+    "observe",
     "prometheus_text",
     "shutdown",
 ]

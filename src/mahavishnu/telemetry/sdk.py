@@ -4,12 +4,19 @@ Providers of its own (never the global ones: a library Mahavishnu loads, such as
 its own telemetry to itself): metrics with an OTLP/HTTP exporter (periodic, and at exit) and/or a
 pull reader for Prometheus' text format; spans and log records over OTLP/HTTP when an endpoint is
 configured. A log record is emitted inside its operation's span, so it carries the trace id.
+
+Mahavishnu's own ``logging`` records (the ``mahavishnu`` logger and its children, at the level
+they are let through: WARNING by default) go the same way while an OTLP endpoint is configured,
+with the trace id of the span they are written in: their message text passed through the secret
+scrubber (``redaction/scrub.py``), and nothing else of the record (no arguments, no ``extra``, no
+traceback: an exception's type only).
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypedDict
 
 from opentelemetry import context, trace
@@ -17,7 +24,8 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.metrics import Counter, Histogram
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Observation
+from opentelemetry.metrics import _Gauge as Gauge  # (the API names it so until it is stable)
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -28,6 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from mahavishnu.__about__ import __version__
+from mahavishnu.redaction.scrub import scrub
 from mahavishnu.telemetry.prometheus import exposition
 
 Attribute = str | int | bool
@@ -40,6 +49,15 @@ DURATION_BUCKETS: Sequence[float] = (
 #: exports as it exits, and must not hang its assistant on an unreachable collector.
 DEFAULT_TIMEOUT_SECONDS = 2.0
 _SIGNALS = {"metrics": "METRICS", "traces": "TRACES", "logs": "LOGS"}
+#: The logger whose records (its children's included) are exported.
+LOGGER = "mahavishnu"
+_SEVERITIES = (
+    (logging.CRITICAL, SeverityNumber.FATAL),
+    (logging.ERROR, SeverityNumber.ERROR),
+    (logging.WARNING, SeverityNumber.WARN),
+    (logging.INFO, SeverityNumber.INFO),
+    (logging.DEBUG, SeverityNumber.DEBUG),
+)
 
 
 class Sdk:
@@ -72,6 +90,11 @@ class Sdk:
             )
         self.histograms: dict[str, Histogram] = {}
         self.counters: dict[str, Counter] = {}
+        self.gauges: dict[str, Gauge] = {}
+        self.handler: ScrubbedHandler | None = None
+        if self.loggers is not None:
+            self.handler = ScrubbedHandler(self.loggers)
+            logging.getLogger(LOGGER).addHandler(self.handler)
 
     def record(
         self, operation: str, seconds: float, counts: dict[str, float], attributes: dict[str, Attribute]
@@ -92,6 +115,30 @@ class Sdk:
                     name, unit="1", description=f"{operation}: {what}"
                 )
             self.counters[name].add(amount, attributes)
+
+    def gauge(
+        self, name: str, value: float, attributes: dict[str, Attribute], *, unit: str, description: str
+    ) -> None:
+        if name not in self.gauges:
+            self.gauges[name] = self.meter.create_gauge(name, unit=unit, description=description or name)
+        self.gauges[name].set(value, attributes)
+
+    def observe(
+        self,
+        name: str,
+        read: Callable[[], Iterable[tuple[float, dict[str, Attribute]]]],
+        unit: str,
+        description: str,
+    ) -> None:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            try:
+                return [Observation(value, attributes) for value, attributes in read()]
+            except Exception:  # a figure that cannot be read now is left out of this collection
+                return []
+
+        self.meter.create_observable_gauge(
+            name, callbacks=[callback], unit=unit, description=description or name
+        )
 
     def start_span(
         self, operation: str, attributes: dict[str, Attribute]
@@ -143,11 +190,43 @@ class Sdk:
             self.loggers.force_flush()
 
     def shutdown(self) -> None:
+        if self.handler is not None:
+            logging.getLogger(LOGGER).removeHandler(self.handler)
         self.meters.shutdown()
         if self.tracers is not None:
             self.tracers.shutdown()
         if self.loggers is not None:
             self.loggers.shutdown()
+
+
+class ScrubbedHandler(logging.Handler):
+    """A ``logging`` handler emitting each record as an OpenTelemetry log record (in the current
+    span's context, so with its trace id): the message scrubbed of secrets, the logger's name,
+    the code location, an exception's type; never the arguments, ``extra`` fields or a traceback."""
+
+    def __init__(self, loggers: LoggerProvider) -> None:
+        super().__init__()
+        self.loggers = loggers
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            attributes: dict[str, Attribute] = {
+                "code.function.name": record.funcName,
+                "code.line.number": record.lineno,
+                "mahavishnu.logger": record.name,
+            }
+            if record.exc_info and record.exc_info[0] is not None:
+                attributes["exception.type"] = record.exc_info[0].__name__
+            severity = next((s for level, s in _SEVERITIES if record.levelno >= level), SeverityNumber.TRACE)
+            self.loggers.get_logger(record.name, __version__).emit(
+                timestamp=int(record.created * 1e9),
+                severity_number=severity,
+                severity_text=record.levelname,
+                body=scrub(record.getMessage()),
+                attributes=attributes,
+            )
+        except Exception:  # logging must never fail what logs, nor print a traceback (a hook's stderr)
+            return
 
 
 class _Where(TypedDict):

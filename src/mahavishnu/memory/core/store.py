@@ -241,10 +241,14 @@ class MemoryStore:
     ) -> list[Stored]:
         """``store_many``, telling for each item whether it was already stored."""
         limit = self.settings.max_content_chars
-        drafts = [scrub_draft(MemoryDraft.coerce(item)).checked(limit) for item in items]
-        out: list[Stored] = []
-        for start in range(0, len(drafts), batch_size):
-            out.extend(self._store_batch(drafts[start : start + batch_size]))
+        with telemetry.measure("memory.store", backend=self.backend.name) as measured:
+            drafts = [scrub_draft(MemoryDraft.coerce(item)).checked(limit) for item in items]
+            out: list[Stored] = []
+            for start in range(0, len(drafts), batch_size):
+                out.extend(self._store_batch(drafts[start : start + batch_size]))
+            duplicates = sum(1 for s in out if s.duplicate)
+            measured.count("stored", len(out) - duplicates)
+            measured.count("duplicates", duplicates)
         return out
 
     def _store_batch(self, drafts: Sequence[MemoryDraft]) -> list[Stored]:

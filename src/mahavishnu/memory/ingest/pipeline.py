@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from mahavishnu import telemetry
 from mahavishnu.errors import InvalidInputError, StoreError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.embedders.base import normalise
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from mahavishnu.memory.core.backends.base import Backend
     from mahavishnu.memory.core.embedders.base import Embedder, Vectors
     from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.telemetry import Measured
 
 CHUNKER = "tokens-v1+outline+count"  # a new signature re-chunks every file (unchanged text keeps its vector)
 FILE_CHUNKS = "file_chunks"  # metadata key: how many chunks the chunk's file has (knowledge.py)
@@ -217,6 +219,32 @@ def ingest_repository(
     progress: ProgressFn | None = None,
 ) -> IngestReport:
     """Bring the store's ``rag`` memories of one repository in line with the tree at ``path``."""
+    with telemetry.measure("memory.ingest", backend=store.backend.name) as measured:
+        try:
+            report = _ingest(store, path, repo_id, include, exclude, settings, progress)
+        except IngestInterrupted as stopped:
+            _measured(measured, stopped.report, "interrupted")
+            raise
+        _measured(measured, report, "ok")
+    return report
+
+
+def _measured(measured: Measured, report: IngestReport, outcome: str) -> None:
+    measured.set(outcome=outcome)
+    measured.count("files_indexed", report.files_indexed)
+    measured.count("chunks_created", report.chunks_created)
+    measured.count("chunks_embedded", report.chunks_embedded)
+
+
+def _ingest(
+    store: MemoryStore,
+    path: Path | str,
+    repo_id: str | None,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    settings: IngestSettings | None,
+    progress: ProgressFn | None,
+) -> IngestReport:
     if settings is None:
         from mahavishnu.config import load_settings
 

@@ -68,6 +68,7 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 from urllib.parse import urlsplit
 
+from mahavishnu import telemetry
 from mahavishnu.errors import PeerError
 from mahavishnu.json_types import JSONObject, JSONScalar, JSONValue
 from mahavishnu.masking import mask_url
@@ -782,7 +783,16 @@ class SessionBuddy:
     ) -> list[str]:  # fmt: skip
         """Tool calls sent together on the kept session, all within ``timeout``; their answers' text.
 
-        The clock starts after the MCP SDK is imported: the budget is the peer's, not our imports'."""
+        The clock starts after the MCP SDK is imported: the budget is the peer's, not our imports'.
+        Measured: ``mahavishnu.session_buddy.call.*``, a span by the first tool called."""
+        transport = "http" if self.url else "stdio"
+        with telemetry.measure("session_buddy.call", tool=calls[0][0], transport=transport) as measured:
+            measured.count("calls", len(calls))
+            return self._calls(calls, timeout, server_info)
+
+    def _calls(
+        self, calls: list[ToolCall], timeout: float | None, server_info: dict[str, str] | None
+    ) -> list[str]:
         self._check_usable()
         _import_sdk()
         limit = timeout or self.timeout_seconds
