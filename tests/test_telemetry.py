@@ -421,3 +421,387 @@ def _query_until(port: int, query: str, seconds: float = 60) -> list[dict[str, o
             return list(result)
         time.sleep(0.5)
     return []
+
+
+# -- every command, the store, ingest, probes, Session-Buddy, usage, logs, doctor ----------------------
+
+
+def span_records(received: Received) -> list[dict[str, object]]:
+    """Every span: name, trace and span ids, parent span id, attributes."""
+    found: list[dict[str, object]] = []
+    for body in received.bodies.get("/v1/traces", []):
+        for resource in ExportTraceServiceRequest.FromString(body).resource_spans:
+            for scope in resource.scope_spans:
+                for span in scope.spans:
+                    found.append(
+                        {
+                            "name": span.name,
+                            "trace": span.trace_id,
+                            "id": span.span_id,
+                            "parent": span.parent_span_id,
+                            "attributes": _attributes(list(span.attributes)),
+                        }
+                    )
+    return found
+
+
+@pytest.fixture
+def this_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Child processes run this tree's code, whatever the environment's install points at."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT / "src"))
+
+
+def _mahavishnu(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mahavishnu", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_every_command_is_a_span_its_work_nests_in_named_by_its_commands_never_its_arguments(
+    isolated_home: Path, this_tree: None
+) -> None:
+    payload = {
+        "hook_event_name": "SessionStart",
+        "session_id": "s",
+        "cwd": str(isolated_home),
+        "source": "startup",
+    }
+    with otlp_receiver() as (endpoint, received):
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+        hook = _mahavishnu("memory", "context", "--tool", "claude", stdin=json.dumps(payload), env=env)
+        assert hook.returncode == 0 and not hook.stderr, hook.stderr  # the fast path
+        assert _mahavishnu("config", "path", env=env).returncode == 0  # through Typer
+        assert _mahavishnu("memory", "hooks", "status", env=env).returncode == 0  # a nested group
+        searched = _mahavishnu("memory", "search", CANARY_TEXT, "--mode", "text", "--json", env=env)
+        assert searched.returncode == 0, searched.stderr
+        failed = _mahavishnu("ai", "switch-llm", "no-such-profile", env=env)
+        assert failed.returncode != 0
+    commands = [s for s in span_records(received) if s["name"] == "mahavishnu.cli"]
+    named = {str(s["attributes"]["mahavishnu.command"]): s for s in commands}
+    assert set(named) == {
+        "memory.context",
+        "config.path",
+        "memory.hooks.status",
+        "memory.search",
+        "ai.switch-llm",
+    }
+    assert named["config.path"]["attributes"]["outcome"] == "ok"
+    assert named["ai.switch-llm"]["attributes"]["outcome"] == "error"
+    assert named["ai.switch-llm"]["attributes"]["mahavishnu.exit_code"] == failed.returncode
+    (recall,) = [s for s in span_records(received) if s["name"] == "mahavishnu.recall"]
+    assert recall["trace"] == named["memory.context"]["trace"]
+    assert recall["parent"] == named["memory.context"]["id"]  # the hook's recall nests in its command
+    durations = metric_points(received)["mahavishnu.cli.duration"]
+    assert _one(durations, **{"mahavishnu.command": "memory.hooks.status", "outcome": "ok"}) == 1
+    assert CANARY_TEXT.encode() not in received.raw() and b"no-such-profile" not in received.raw()
+
+
+def test_commands_import_no_opentelemetry_module_when_off(isolated_home: Path, this_tree: None) -> None:
+    probe = (
+        "import sys, runpy; sys.argv = ['mahavishnu', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('mahavishnu', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "sys.stderr.write('OTEL=' + ','.join(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    for args in (
+        ["secrets", "get", "qwen"],
+        ["config", "path"],
+        ["memory", "import", "--tool", "claude", "-"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            input="{}",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "DASHSCOPE_API_KEY": CANARY_KEY},
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip().endswith("OTEL="), (args, done.stderr)
+
+
+@contextmanager
+def provider_mock(status: int) -> Iterator[str]:
+    """An OpenAI-shaped provider on loopback answering every GET with ``status``; yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _write_settings(isolated_home: Path, data: dict[str, object]) -> None:
+    path = Path(os.environ["MAHAVISHNU_HOME"]) / "mahavishnu.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))  # (JSON is YAML)
+
+
+def test_the_store_ingest_provider_probes_and_session_buddy_calls_are_measured(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.memory.ingest.pipeline import ingest_repository
+    from mahavishnu.memory.peers.session_buddy import SessionBuddy
+    from mahavishnu.services.probe import probe_profile
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "notes.md").write_text(f"# Notes\n\nThe {CANARY_TEXT} lives here.\n")
+    monkeypatch.setenv("MOCK_KEY", CANARY_KEY)
+    with otlp_receiver() as (endpoint, received), provider_mock(200) as good, provider_mock(401) as bad:
+        _write_settings(
+            isolated_home,
+            {
+                "profiles": {
+                    "mock-up": {"secret": ["env:MOCK_KEY"], "openai": {"base_url": good, "model": "m1"}},
+                    "mock-down": {"secret": ["env:MOCK_KEY"], "openai": {"base_url": bad, "model": "m1"}},
+                }
+            },
+        )
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        with _open_store() as store:
+            store.store(f"the {CANARY_TEXT} decision", "decision")
+            store.store(f"the {CANARY_TEXT} decision", "decision")  # a duplicate
+            ingest_repository(store, repo)
+        assert probe_profile("mock-up", load_settings(), protocol="openai", timeout=5)[0].ok
+        assert not probe_profile("mock-down", load_settings(), protocol="openai", timeout=5)[0].ok
+        buddy = SessionBuddy(url=f"http://127.0.0.1:{_free_port()}/mcp", timeout_seconds=2)
+        with pytest.raises(MahavishnuError):
+            buddy.reflection_count()
+        buddy.close()
+        telemetry.shutdown()
+
+    points = metric_points(received)
+    assert _one(points["mahavishnu.memory.store.stored"], **{"mahavishnu.backend": "sqlite"}) >= 1
+    assert _one(points["mahavishnu.memory.store.duplicates"], **{"mahavishnu.backend": "sqlite"}) == 1
+    assert _one(points["mahavishnu.memory.ingest.files_indexed"], outcome="ok") == 1
+    assert _one(points["mahavishnu.memory.ingest.chunks_created"], outcome="ok") >= 1
+    up = {"mahavishnu.profile": "mock-up", "mahavishnu.protocol": "openai", "outcome": "ok"}
+    assert _one(points["mahavishnu.probe.duration"], **up) == 1
+    down = {"mahavishnu.profile": "mock-down", "outcome": "http-error", "mahavishnu.http_status": 401}
+    assert _one(points["mahavishnu.probe.duration"], **down) == 1
+    peer = {"mahavishnu.tool": "reflection_stats", "mahavishnu.transport": "http", "outcome": "error"}
+    assert _one(points["mahavishnu.session_buddy.call.duration"], **peer) == 1
+    names = {s["name"] for s in span_records(received)}
+    assert names >= {
+        "mahavishnu.memory.store",
+        "mahavishnu.memory.ingest",
+        "mahavishnu.probe",
+        "mahavishnu.session_buddy.call",
+    }
+    everything = received.raw()
+    assert CANARY_KEY.encode() not in everything and CANARY_TEXT.encode() not in everything
+
+
+def test_usage_figures_are_gauges_with_the_genai_attribute_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import date
+
+    from mahavishnu.usage import metrics
+    from mahavishnu.usage.records import Provider, UsageRecord
+
+    def request(model: str, tokens: int, session: str) -> UsageRecord:
+        return UsageRecord("claude", f"k{session}", 1.7e9, model, tokens, 10, 5, 100, session, "api")
+
+    dashscope = Provider("qwen", "qwen", "https://dashscope.example/apps/anthropic", "alibaba")
+    anthropic = Provider("anthropic", None, None, "anthropic")
+    priced = [
+        (request("qwen3-coder-plus", 1000, "a"), dashscope, 0.25),
+        (request("qwen3-coder-plus", 500, "b"), dashscope, 0.125),
+        (request("claude-sonnet-4-5", 7, "c"), anthropic, None),  # unpriced
+    ]
+    with otlp_receiver() as (endpoint, received):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        metrics.record(priced, date(2026, 1, 1), None)
+        telemetry.shutdown()
+    points = metric_points(received)
+    qwen = {
+        "gen_ai.system": "alibaba",
+        "gen_ai.request.model": "qwen3-coder-plus",
+        "mahavishnu.assistant": "claude",
+        "mahavishnu.provider": "qwen",
+        "mahavishnu.since": "2026-01-01",
+        "mahavishnu.until": "all",
+    }
+    assert _one(points["mahavishnu.usage.tokens"], **qwen, **{"gen_ai.token.type": "input"}) == 1500
+    assert _one(points["mahavishnu.usage.tokens"], **qwen, **{"gen_ai.token.type": "cache_read"}) == 200
+    assert _one(points["mahavishnu.usage.cost"], **qwen) == pytest.approx(0.375)
+    assert _one(points["mahavishnu.usage.requests"], **qwen, **{"mahavishnu.priced": True}) == 2
+    claude = {"gen_ai.system": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5"}
+    assert _one(points["mahavishnu.usage.requests"], **claude, **{"mahavishnu.priced": False}) == 1
+    assert not [a for a, _ in points["mahavishnu.usage.cost"] if a["gen_ai.system"] == "anthropic"]
+
+
+def test_mahavishnus_log_records_are_exported_scrubbed_with_their_trace_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    with otlp_receiver() as (endpoint, received):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        log = logging.getLogger("mahavishnu.memory.somewhere")
+        with telemetry.measure("switch", assistant="claude"):
+            log.warning("the provider refused key %s", CANARY_KEY, extra={"leak": CANARY_TEXT})
+            try:
+                raise ValueError(f"bad {CANARY_TEXT}")
+            except ValueError:
+                log.error("lookup failed for api_key=%s", CANARY_KEY, exc_info=True)
+        logging.getLogger("elsewhere").warning("not ours: %s", "x")
+        telemetry.shutdown()
+    logs = log_records(received)
+    ours = [(body, trace, attrs) for body, trace, attrs in logs if attrs.get("mahavishnu.logger")]
+    assert [body.split(" ")[0] for body, _, _ in ours] == ["the", "lookup"]
+    (switch_trace, _), *_ = spans(received)["mahavishnu.switch"]
+    assert all(trace == switch_trace for _, trace, _ in ours)  # correlated with the span they ran in
+    assert ours[1][2]["exception.type"] == "ValueError" and ours[0][2]["mahavishnu.logger"].endswith(
+        "somewhere"
+    )
+    assert not any("not ours" in body for body, _, _ in logs)
+    everything = received.raw()
+    assert CANARY_KEY.encode() not in everything and CANARY_KEY[8:24].encode() not in everything
+    assert CANARY_TEXT.encode() not in everything
+
+
+def test_doctor_warns_when_an_endpoint_is_set_but_the_extra_is_missing(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu import doctor
+
+    settings = load_settings()
+    assert doctor.check_telemetry(settings) == []  # nothing configured: nothing said
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    assert [f.status for f in doctor.check_telemetry(settings)] == ["ok"]
+    monkeypatch.setattr(telemetry, "available", lambda: False)
+    (finding,) = doctor.check_telemetry(settings)
+    assert finding.status == "warn" and "OTEL_EXPORTER_OTLP_ENDPOINT" in finding.detail
+    assert finding.hint == "pip install 'mahavishnu[otel]'"
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    monkeypatch.setenv("MAHAVISHNU_TELEMETRY__DAEMON_METRICS_PORT", "9464")
+    (finding,) = doctor.check_telemetry(load_settings())
+    assert finding.status == "warn" and "telemetry.daemon_metrics_port" in finding.detail
+
+
+# -- the memory daemon's /metrics -------------------------------------------------------------------
+
+
+@contextmanager
+def daemon_with_metrics(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, str]]:
+    """The real supervised memory daemon with ``telemetry.daemon_metrics_port`` set, one memory in
+    its store; yields the port and the bearer token (kept in the secrets file, as without a keyring)."""
+    from mahavishnu.environments.mcp_access import TOKEN_SECRET
+    from mahavishnu.environments.secrets import store_secret
+    from mahavishnu.memory.loop import daemon
+    from mahavishnu.services.supervisor import Supervisor
+
+    port = _free_port()
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT / "src"))  # the daemon runs this tree's code
+    _write_settings(isolated_home, {"telemetry": {"daemon_metrics_port": port}})
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    store_secret(TOKEN_SECRET, TOKEN, "file")
+    with MemoryStore.open(load_settings()) as store:  # the real local embedder, as the daemon's
+        store.store(f"We decided the {CANARY_TEXT} stays in the api", "decision", project="api")
+    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
+    supervisor = Supervisor(load_settings())
+    supervisor.start(daemon.SERVICE)
+    try:
+        yield port, TOKEN
+    finally:
+        supervisor.stop(daemon.SERVICE)
+        print(supervisor.log_path(daemon.SERVICE).read_text()[-2000:])
+
+
+def _hooks_through_the_daemon() -> None:
+    from mahavishnu.memory.loop import daemon
+
+    start = {"hook_event_name": "SessionStart", "session_id": "s1", "cwd": "/w/api", "source": "startup"}
+    answer = daemon.request("context", {"payload": start, "tool": "claude"}, timeout=30)
+    assert answer is not None and answer["ok"] and CANARY_TEXT in json.dumps(answer["result"])
+    refused = daemon.request("capture", {"tool": "codex", "payload": {"transcript_path": "/elsewhere.jsonl"}})
+    assert refused is not None and not refused["ok"] and "error" in refused
+
+
+def test_the_memory_daemon_serves_its_recall_capture_and_store_figures_at_metrics(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with daemon_with_metrics(isolated_home, monkeypatch) as (port, token):
+        _hooks_through_the_daemon()
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert httpx.get(url, timeout=10).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 404
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith(
+        "text/plain; version=0.0.4"
+    )
+    samples = parse_exposition(answer.text)
+    recall = (("mahavishnu_assistant", "claude"), ("mahavishnu_event", "SessionStart"), ("outcome", "ok"))
+    assert samples["mahavishnu_recall_duration_seconds_count"][recall] == 1
+    assert samples["mahavishnu_recall_items_total"][recall] == 1
+    refused = (("mahavishnu_assistant", "codex"), ("outcome", "refused"))
+    assert samples["mahavishnu_capture_refusals_total"][refused] == 1
+    memories = samples["mahavishnu_memory_store_memories"]
+    assert memories[(("mahavishnu_backend", "sqlite"), ("mahavishnu_type", "decision"))] == 1
+    assert samples["mahavishnu_memory_store_bytes"][(("mahavishnu_backend", "sqlite"),)] > 0
+    assert CANARY_TEXT not in answer.text and token not in answer.text
+
+
+def test_a_real_prometheus_scrapes_the_memory_daemons_metrics(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        reason = "Debian's prometheus is not installed (apt-get install -y prometheus): scrape not checked"
+        print(reason)
+        pytest.skip(reason)
+    with daemon_with_metrics(isolated_home, monkeypatch) as (port, token):
+        _hooks_through_the_daemon()
+        (tmp_path / "token").write_text(token)
+        (tmp_path / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: mahavishnu-memory\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+            f"    authorization: {{credentials_file: {tmp_path / 'token'}}}\n"
+        )
+        web = _free_port()
+        prometheus = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{web}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "HOME": str(isolated_home)},
+        )
+        try:
+            found = _query_until(
+                web, 'mahavishnu_recall_duration_seconds_count{mahavishnu_event="SessionStart"}'
+            )
+        finally:
+            prometheus.terminate()
+            _, stderr = prometheus.communicate(timeout=30)
+    assert found, stderr.decode()[-2000:]
+    labels = found[0]["metric"]
+    assert labels["job"] == "mahavishnu-memory" and labels["mahavishnu_assistant"] == "claude"
+    assert found[0]["value"][1] == "1"

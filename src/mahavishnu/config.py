@@ -356,6 +356,9 @@ class TelemetrySettings(BaseModel):
     otlp_endpoint: str | None = None
     # `mahavishnu mcp serve --http` also serves /metrics in Prometheus' text format (same bearer token).
     prometheus: bool = False
+    # The memory daemon (where the hooks' recall and capture run) serves /metrics on 127.0.0.1 at
+    # this port, behind the MCP server's bearer token (0: any free port, said in its log); None: not.
+    daemon_metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
 class Settings(BaseModel):

@@ -478,6 +478,34 @@ def check_fallback_chains(settings: Settings) -> list[Finding]:
     ]
 
 
+OTEL_INSTALL = "pip install 'mahavishnu[otel]'"
+
+
+def check_telemetry(settings: Settings) -> list[Finding]:
+    """A telemetry destination configured (an ``OTEL_EXPORTER_OTLP_*`` endpoint variable,
+    ``telemetry.otlp_endpoint``, ``telemetry.prometheus`` or ``telemetry.daemon_metrics_port``)
+    without the ``[otel]`` extra exports nothing: say so, with the install command. Nothing
+    configured: no finding."""
+    from mahavishnu import telemetry
+
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return []
+    named = [name for name in telemetry.ENDPOINT_VARIABLES if os.environ.get(name, "").strip()]
+    config = settings.telemetry
+    if config.otlp_endpoint:
+        named.append("telemetry.otlp_endpoint")
+    if config.prometheus:
+        named.append("telemetry.prometheus")
+    if config.daemon_metrics_port is not None:
+        named.append("telemetry.daemon_metrics_port")
+    if not named:
+        return []
+    if not telemetry.available():
+        detail = f"{', '.join(named)} set, but the [otel] extra is not installed: nothing is exported"
+        return [Finding("telemetry", "warn", detail, OTEL_INSTALL)]
+    return [Finding("telemetry", "ok", f"on ({', '.join(named)})")]
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("clis", check_clis),
     ("config files", check_config_files),
@@ -488,4 +516,5 @@ CHECKS: list[tuple[str, Check]] = [
     ("mcp", check_mcp_registered),
     (HOOKS_CHECK, check_memory_hooks),
     ("fallback chains", check_fallback_chains),
+    ("telemetry", check_telemetry),
 ]

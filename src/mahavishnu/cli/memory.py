@@ -360,8 +360,11 @@ def delete_cmd(
 @app.command("stats")
 def stats_cmd(as_json: bool = JSON_OPTION) -> None:
     """Counts by type and project, embedder, size and location of the store."""
+    from mahavishnu.memory.core import size_metrics
+
     with open_store() as store:
         stats = store.stats()
+    size_metrics.record(stats)
     if as_json:
         print_json(stats)
         return

@@ -8,14 +8,14 @@ calendar's (as ccusage counts them)."""
 from __future__ import annotations
 
 import time as clock
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject, JSONValue
-from mahavishnu.usage import ledger
+from mahavishnu.usage import ledger, metrics
 from mahavishnu.usage.attribution import Attribution
 from mahavishnu.usage.pricing import Pricing, Rates
 from mahavishnu.usage.records import Provider, Tool, UsageRecord
@@ -132,22 +132,8 @@ def build(
     totals = Line("total", "")
     unpriced: set[str] = set()
     day_of: dict[int, str] = {}  # local date per hour: one strftime per hour of records
-    # the provider and rates of (assistant, project, model, day, switches made before): looked up once
-    priced: dict[tuple[str, str | None, str, int, tuple[int, int]], tuple[Provider, Rates | None]] = {}
-    for record in records:
-        era = attribution.era(record.tool, record.project, record.time)
-        where = (record.tool, record.project, record.model, int(record.time // 86_400), era)
-        known = priced.get(where)
-        if known is None:
-            provider = attribution.provider(record.tool, record.time, record.project, record.model)
-            known = priced[where] = (provider, pricing.rates(provider, record.model, record.time))
-        provider, rates = known
-        cost = (
-            None
-            if rates is None
-            else rates.cost(record.input, record.output, record.cache_write, record.cache_read)
-        )
-        if rates is None:
+    for record, provider, cost in priced(records, attribution, pricing):
+        if cost is None:
             unpriced.add(f"{provider.name}/{record.model}")
         hour = int(record.time // 3600)
         day = day_of.get(hour)
@@ -165,6 +151,28 @@ def build(
         key=(lambda x: (x.first, x.group)) if period == "sessions" else (lambda x: (x.period, x.group)),
     )
     return Report(period, by, ordered, totals, sorted(unpriced))
+
+
+def priced(
+    records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing
+) -> Iterator[tuple[UsageRecord, Provider, float | None]]:
+    """Each record with the provider that served it and its cost (None: unpriced)."""
+    # the provider and rates of (assistant, project, model, day, switches made before): looked up once
+    known: dict[tuple[str, str | None, str, int, tuple[int, int]], tuple[Provider, Rates | None]] = {}
+    for record in records:
+        era = attribution.era(record.tool, record.project, record.time)
+        where = (record.tool, record.project, record.model, int(record.time // 86_400), era)
+        found = known.get(where)
+        if found is None:
+            provider = attribution.provider(record.tool, record.time, record.project, record.model)
+            found = known[where] = (provider, pricing.rates(provider, record.model, record.time))
+        provider, rates = found
+        cost = (
+            None
+            if rates is None
+            else rates.cost(record.input, record.output, record.cache_write, record.cache_read)
+        )
+        yield record, provider, cost
 
 
 def _group(by: By, record: UsageRecord, provider: str) -> str:
@@ -205,7 +213,9 @@ def report(
     records, refreshed, skipped = collect(
         tools, _start(since), _start(until + timedelta(days=1)) if until else None
     )
-    built = build(records, from_history(), Pricing(own.pricing), period, by)
+    attribution, pricing = from_history(), Pricing(own.pricing)
+    built = build(records, attribution, pricing, period, by)
+    metrics.record(priced(records, attribution, pricing), since, until)
     built.skipped_lines = skipped
     built.problems = refreshed.problems
     return built

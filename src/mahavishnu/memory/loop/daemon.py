@@ -62,7 +62,9 @@ if TYPE_CHECKING:  # (the server's modules: a client imports only what it needs)
     from contextlib import AbstractContextManager
 
     from mahavishnu.config import Settings
+    from mahavishnu.memory.core.size_metrics import Sizes
     from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.telemetry.serve import MetricsServer
 
 SERVICE = "mahavishnu-memory"
 PROTOCOL = 1
@@ -313,6 +315,8 @@ class Daemon:
         self.lock: threading.RLock = threading.RLock()
         self.last_request = time.monotonic()  # a ping does not count: a health check is no use
         self.capturing = 0  # captures under way: never idle while one runs
+        self.sizes: Sizes | None = None  # the stores' sizes as gauges (telemetry on)
+        self.metrics: MetricsServer | None = None  # /metrics (telemetry.daemon_metrics_port)
 
     def idle_for(self) -> float:
         """Seconds since the last request (a ping is none); 0 while a capture runs."""
@@ -337,6 +341,8 @@ class Daemon:
             result = _OPS[op](store, settings, message.get("args") or {})
         except MahavishnuError as exc:
             return {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+        if op in WRITE_OPS:
+            self.note_size(settings, store)
         return {"ok": True, "result": result}
 
     def status(self) -> dict[str, Any]:
@@ -401,8 +407,19 @@ class Daemon:
         store = self.store_for(settings)
         with contextlib.suppress(Exception):  # an empty or unusual store still serves
             store.search("warm up", limit=1)
+        self.note_size(settings, store)
+
+    def note_size(self, settings: Settings, store: MemoryStore) -> None:
+        """Keep the store's size for the gauges (by the thread that owns ``store``: the collecting
+        thread only reads what is kept)."""
+        if self.sizes is not None:
+            with contextlib.suppress(Exception):  # a figure missing from the gauges, no more
+                self.sizes.update(_store_key(settings), store.stats())
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         with self.lock:
             for store in [*self.writers.values(), *self.stores.values()]:
                 with contextlib.suppress(Exception):  # (a capture midway fails: it is redone later)
@@ -494,11 +511,50 @@ def serve(
         if idle_seconds is None:
             idle_seconds = settings.memory.daemon_idle_seconds
         daemon = Daemon()
-        daemon.warm(settings)
+        try:
+            _observe(daemon, settings)
+            daemon.warm(settings)
+        except BaseException:
+            daemon.close()
+            raise
     except BaseException:
         os.close(held)
         raise
     return _listen(daemon, path, held, idle_seconds, release, signal)
+
+
+def _observe(daemon: Daemon, settings: Settings) -> None:
+    """The daemon's telemetry: its own figures (recall, capture, search) go wherever telemetry
+    sends them (OTLP, when configured), with the stores' sizes as gauges; with
+    ``telemetry.daemon_metrics_port``, ``/metrics`` on 127.0.0.1 too, behind the MCP server's
+    bearer token (secret ``mahavishnu-mcp-token``), so Prometheus can scrape where the hooks' work
+    is done. A port that cannot be served is said in the log; the daemon serves on without it."""
+    from mahavishnu import telemetry
+
+    port = settings.telemetry.daemon_metrics_port
+    if port is not None:
+        if telemetry.enable(prometheus=True) is None:
+            print(
+                "telemetry.daemon_metrics_port is set but the OpenTelemetry SDK is not installed: "
+                "no /metrics (pip install 'mahavishnu[otel]')",
+                flush=True,
+            )
+        else:
+            from mahavishnu.environments.mcp_access import TOKEN_SECRET, bearer_token
+            from mahavishnu.errors import MahavishnuError
+            from mahavishnu.telemetry.serve import MetricsServer
+
+            try:
+                daemon.metrics = MetricsServer(port, bearer_token() or "")
+            except (OSError, ValueError, MahavishnuError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                print(f"cannot serve /metrics on 127.0.0.1:{port}: {why}", flush=True)
+            else:
+                print(f"metrics on {daemon.metrics.url} (token: secret {TOKEN_SECRET})", flush=True)
+    if telemetry.enabled():
+        from mahavishnu.memory.core.size_metrics import Sizes
+
+        daemon.sizes = Sizes()
 
 
 def _lock(lock: Path, path: Path) -> int:
