@@ -31,7 +31,8 @@ SKIPPED = {
     "service start all": "starts the MCP server on the fixed port 8680, which parallel test runs share",
     "memory share 42": "needs an insight with id 42; `memory share` is tested in tests/memory",
     "ui": "serves on the fixed port 8690 and opens a browser; tests/ui serves it on a free port",
-    "service start mahavishnu-ui": "starts the dashboard on the fixed port 8690; tests/ui serves it on a free port",
+    "service start mahavishnu-ui": "starts the dashboard on the fixed port 8690; "
+    "tests/ui serves it on a free port",
     "team ": "needs a PostgreSQL server and two machines; tests/cli/test_team_cli.py runs these "
     "commands in this order against the embedded PostgreSQL, each member in a home of their own",
 }
