@@ -49,8 +49,8 @@ if TYPE_CHECKING:
     from mahavishnu.telemetry.sdk import Sdk
 
 #: Attribute values: short name-like words (a model id may hold ``/`` or ``@``). Anything else is
-#: recorded as "other".
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,63}$")
+#: recorded as "other". (Compiled at first use: ~4 ms a hook need not pay when telemetry is off.)
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,63}$"
 #: The variables that name an OTLP destination (the OpenTelemetry specification's).
 ENDPOINT_VARIABLES = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -149,7 +149,7 @@ def labels(attributes: Mapping[str, Attribute]) -> dict[str, Attribute]:
 def _label(value: Attribute) -> Attribute:
     if isinstance(value, bool | int):
         return value
-    return value if _LABEL.match(value) else "other"
+    return value if re.match(LABEL_PATTERN, value) else "other"
 
 
 def _count_attributes(counts: dict[str, float]) -> dict[str, Attribute]:
@@ -182,7 +182,9 @@ def _otlp_endpoint() -> str | None:
 def configured_endpoint() -> str | None:
     """The setting ``telemetry.otlp_endpoint``, read from the settings snapshot when it holds (no
     pydantic, no YAML: every command measures itself, ``secrets get`` included), else through the
-    validated settings."""
+    validated settings; None at once when no settings source mentions telemetry at all."""
+    if not _may_set_telemetry():
+        return None
     from mahavishnu import settings_snapshot as snapshot
 
     key = snapshot.fingerprint()
@@ -207,6 +209,25 @@ def _start(*, otlp_endpoint: str | None, prometheus: bool) -> Sdk | None:
         return None
     _sdk = Sdk(otlp_endpoint=otlp_endpoint, prometheus=prometheus)
     return _sdk
+
+
+def _may_set_telemetry() -> bool:
+    """Whether a settings file's text or a ``MAHAVISHNU_TELEMETRY*`` variable mentions telemetry:
+    a look of a few bytes that spares the usual case (no telemetry setting anywhere) the snapshot
+    and what it imports (hashlib, dataclasses: ~10 ms of the capture hook's hand-off)."""
+    if any(name.upper().startswith("MAHAVISHNU_TELEMETRY") for name in os.environ):
+        return True
+    from mahavishnu import paths
+
+    for _, path in paths.layer_files():
+        try:
+            if b"telemetry" in path.read_bytes():
+                return True
+        except FileNotFoundError:
+            continue
+        except OSError:  # unreadable here: let the settings say (and report it)
+            return True
+    return False
 
 
 def enabled() -> bool:
