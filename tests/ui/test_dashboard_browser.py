@@ -9,15 +9,14 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _dashboard import Dashboard
+from _dashboard import Dashboard, all_css, by_css, log_in, shot, wait_for
 from testkit.secret_canaries import canaries
 from typer.testing import CliRunner
 
@@ -27,42 +26,6 @@ from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.core.provenance import QUARANTINED
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop.recall import build_context
-
-TIMEOUT = 10.0
-
-
-def wait_for(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            found = check()
-        except Exception:  # an element replaced while it was read, not there yet…
-            found = None
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def by_css(browser: Any, selector: str) -> Any:
-    from selenium.webdriver.common.by import By
-
-    return browser.find_element(By.CSS_SELECTOR, selector)
-
-
-def all_css(browser: Any, selector: str) -> list[Any]:
-    from selenium.webdriver.common.by import By
-
-    return list(browser.find_elements(By.CSS_SELECTOR, selector))
-
-
-def log_in(browser: Any, dashboard: Dashboard, path: str = "/memory") -> None:
-    browser.get(f"{dashboard.login}&next={path}")
-    wait_for(lambda: browser.current_url == dashboard.url + path, f"the login to land on {path}")
-
-
-def shot(browser: Any, shots: Path, name: str) -> None:
-    browser.save_screenshot(str(shots / f"{name}.png"))
 
 
 def cli_memory(memory_id: int) -> dict[str, Any]:

@@ -15,6 +15,17 @@ from mahavishnu.ui.app import create_app
 from mahavishnu.ui.memories import Library
 
 TOKEN = "t0ken-for-tests"
+#: The writes of the Assistants, Insights and Repositories pages (each checked for its CSRF token).
+WRITES = [
+    ("POST", "/assistants/switch"),
+    ("POST", "/assistants/rollback"),
+    ("POST", "/insights/1/share"),
+    ("POST", "/insights/groups"),
+    ("POST", "/insights/groups/backend/add"),
+    ("POST", "/insights/groups/backend/remove"),
+    ("POST", "/insights/groups/backend/delete"),
+    ("POST", "/repositories/shop/forget"),
+]
 ROUTES = [
     ("GET", "/"),
     ("GET", "/memory"),
@@ -23,6 +34,13 @@ ROUTES = [
     ("GET", "/memory/forget?project=api"),
     ("GET", "/recall"),
     ("GET", "/usage"),
+    ("GET", "/assistants"),
+    ("GET", "/assistants/switch?profile=anthropic&tool=claude&scope=user"),
+    ("GET", "/insights"),
+    ("GET", "/conversations"),
+    ("GET", "/conversations/s1"),
+    ("GET", "/repositories"),
+    ("GET", "/repositories/shop"),
     ("GET", "/static/ui.js"),
     ("GET", "/static/ui.css"),
     ("POST", "/memory/1/edit"),
@@ -30,6 +48,7 @@ ROUTES = [
     ("POST", "/memory/1/quarantine"),
     ("POST", "/memory/forget"),
     ("POST", "/memory/undo/0123456789abcdef"),
+    *WRITES,
 ]
 
 
@@ -98,6 +117,18 @@ def test_a_write_needs_the_csrf_token_and_no_foreign_origin(client: TestClient, 
     assert store.get_many([1]) == {}
 
 
+@pytest.mark.parametrize(("method", "path"), WRITES)
+def test_each_pages_writes_need_the_csrf_token(client: TestClient, method: str, path: str) -> None:
+    csrf = logged_in(client)
+    form = {"profile": "anthropic", "tool": "claude", "scope": "user", "name": "g", "projects": "api"}
+    assert client.request(method, path, data=form, follow_redirects=False).status_code == 403
+    foreign = {"origin": "http://evil.example"}
+    answer = client.request(
+        method, path, data={**form, "csrf": csrf}, headers=foreign, follow_redirects=False
+    )
+    assert answer.status_code == 403
+
+
 def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
     logged_in(client)
     for path in ("/memory", "/static/ui.js", "/nope"):
@@ -110,7 +141,14 @@ def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
 
 def test_pages_hold_no_inline_script(client: TestClient) -> None:
     logged_in(client)
-    for path in ("/memory", "/memory/1", "/recall", "/usage", "/memory/forget?project=api"):
+    pages = ("/memory", "/memory/1", "/recall", "/usage", "/memory/forget?project=api", "/assistants")
+    pages += (
+        "/assistants/switch?profile=anthropic&tool=claude",
+        "/insights",
+        "/conversations",
+        "/repositories",
+    )
+    for path in pages:
         page = client.get(path).text
         assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [], path
         assert not re.search(r"<[^>]+\son[a-z]+=", page), path

@@ -7,7 +7,11 @@
   ``/memory/forget``: a bulk forget by filter, previewed, then undone for a while;
 * ``/recall``: what recall added to which session (``memory/loop/recall_log``), with quarantine and
   delete on each memory;
-* ``/usage``: tokens and cost by day and assistant (``usage/report``), as an SVG chart and a table.
+* ``/usage``: tokens and cost by day and assistant (``usage/report``), as an SVG chart and a table;
+* ``/assistants``: what each assistant points at, per scope and here; a switch previewed (masked
+  diffs) then applied; rollback (``assistants.py``);
+* ``/insights``, ``/conversations``, ``/repositories``: ★ Insights, groups and sharing; sessions
+  and their turns; ingested repositories, their files, forget (``activity.py``).
 
 Every change is a POST form (guarded by the CSRF token) that redirects to a page (303), so a
 reload never repeats it.
@@ -34,12 +38,14 @@ from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
 from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES
 from mahavishnu.memory.core.provenance import PROVENANCES
 from mahavishnu.memory.loop import recall_log
-from mahavishnu.ui import memories, usage_view
+from mahavishnu.ui import activity, assistants, memories, usage_view
 from mahavishnu.ui.guard import Guard, Sessions
 from mahavishnu.ui.memories import Library, Query, Row
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
+
+    from mahavishnu.config import Settings
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(
@@ -64,6 +70,21 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         Route("/memory/{memory_id:int}/quarantine", pages.quarantine, methods=["POST"]),
         Route("/recall", pages.recall),
         Route("/usage", pages.usage),
+        Route("/assistants", pages.assistants_page),
+        Route("/assistants/switch", pages.switch_preview, methods=["GET"]),
+        Route("/assistants/switch", pages.switch, methods=["POST"]),
+        Route("/assistants/rollback", pages.rollback, methods=["POST"]),
+        Route("/insights", pages.insights),
+        Route("/insights/{memory_id:int}/share", pages.share, methods=["POST"]),
+        Route("/insights/groups", pages.group_create, methods=["POST"]),
+        Route("/insights/groups/{name}/add", pages.group_add, methods=["POST"]),
+        Route("/insights/groups/{name}/remove", pages.group_remove, methods=["POST"]),
+        Route("/insights/groups/{name}/delete", pages.group_delete, methods=["POST"]),
+        Route("/conversations", pages.conversations),
+        Route("/conversations/{session_id}", pages.conversation),
+        Route("/repositories", pages.repositories),
+        Route("/repositories/{repo_id}", pages.repository),
+        Route("/repositories/{repo_id}/forget", pages.forget_repo, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
@@ -282,6 +303,183 @@ class Pages:
         except MahavishnuError as exc:
             return _error(request, exc)
         return _render(request, "usage.html", {"view": view})
+
+    # -- assistants ----------------------------------------------------------------------
+    def assistants_page(self, request: Request) -> Response:
+        try:
+            view = assistants.build(_settings())
+        except MahavishnuError as exc:
+            return _error(request, exc)
+        return _render(
+            request, "assistants.html", {"view": view, "tools": assistants.TOOLS, "scopes": assistants.SCOPES}
+        )
+
+    def switch_preview(self, request: Request) -> Response:
+        try:
+            switch = assistants.Switch.from_params(dict(request.query_params))
+            planned = assistants.preview(_settings(), switch)
+        except MahavishnuError as exc:
+            return _error(request, exc)
+        return _render(request, "switch.html", {"planned": planned})
+
+    async def switch(self, request: Request) -> Response:
+        form = await request.form()
+        params = {k: str(v) for k, v in form.items()}
+
+        def switched() -> Response:
+            switch = assistants.Switch.from_params(params)
+            done = assistants.apply(_settings(), switch, params.get("plan", ""))
+            said = f"switched {switch.tool} to {done.profile} ({switch.scope}): {done.changes} files changed"
+            return _back("/assistants", flash=said)
+
+        return await _run(request, switched)
+
+    async def rollback(self, request: Request) -> Response:
+        form = await request.form()
+        tool = str(form.get("tool") or "")
+
+        def rolled_back() -> Response:
+            undone, done = assistants.rollback(_settings(), tool)
+            files = ", ".join(f"{Path(d.path).name} {d.action}" for d in done) or "no file"
+            return _back("/assistants", flash=f"rolled back {undone.describe()} of {undone.time}: {files}")
+
+        return await _run(request, rolled_back)
+
+    # -- insights and projects -----------------------------------------------------------
+    def insights(self, request: Request) -> Response:
+        project = request.query_params.get("project", "").strip()
+        try:
+            with self.library.store() as store:
+                view = activity.insights(store, project)
+        except MahavishnuError as exc:
+            return _error(request, exc)
+        return _render(request, "insights.html", {"view": view})
+
+    async def share(self, request: Request) -> Response:
+        form = await request.form()
+        memory_id = int(request.path_params["memory_id"])
+        projects = activity.project_list(str(form.get("projects") or ""))
+        group = str(form.get("group") or "").strip() or None
+        target = _local_path(str(form.get("next") or ""), "/insights")
+
+        def shared() -> Response:
+            from mahavishnu.memory.insights.cross_project import share_insight
+
+            with self.library.store() as store:
+                done = share_insight(store, memory_id, projects=projects, group=group)
+            new = ", ".join(done.shared_with) or "nobody new"
+            return _back(
+                target.split("?")[0], **_query_of(target), flash=f"insight #{memory_id} shared with {new}"
+            )
+
+        return await _run(request, shared)
+
+    async def group_create(self, request: Request) -> Response:
+        form = await request.form()
+        name = str(form.get("name") or "").strip()
+        projects = activity.project_list(str(form.get("projects") or ""))
+        description = str(form.get("description") or "").strip() or None
+
+        def created() -> Response:
+            from mahavishnu.memory.core.sharing import create_group
+
+            with self.library.store() as store:
+                group = create_group(store, name, projects, description=description)
+            return _back("/insights", flash=f"group {group.name} created")
+
+        return await _run(request, created)
+
+    async def group_add(self, request: Request) -> Response:
+        return await self._group_change(request, add=True)
+
+    async def group_remove(self, request: Request) -> Response:
+        return await self._group_change(request, add=False)
+
+    async def _group_change(self, request: Request, *, add: bool) -> Response:
+        form = await request.form()
+        name = str(request.path_params["name"])
+        projects = activity.project_list(str(form.get("projects") or ""))
+
+        def changed() -> Response:
+            from mahavishnu.memory.core.sharing import add_to_group, remove_from_group
+
+            with self.library.store() as store:
+                group = (add_to_group if add else remove_from_group)(store, name, projects)
+            return _back(
+                "/insights", flash=f"group {group.name}: {', '.join(group.projects) or 'no projects'}"
+            )
+
+        return await _run(request, changed)
+
+    async def group_delete(self, request: Request) -> Response:
+        name = str(request.path_params["name"])
+
+        def deleted() -> Response:
+            from mahavishnu.memory.core.sharing import delete_group
+
+            with self.library.store() as store:
+                delete_group(store, name)
+            return _back("/insights", flash=f"group {name} deleted")
+
+        return await _run(request, deleted)
+
+    # -- conversations -------------------------------------------------------------------
+    def conversations(self, request: Request) -> Response:
+        agent = request.query_params.get("agent", "").strip()
+        project = request.query_params.get("project", "").strip()
+        try:
+            with self.library.store() as store:
+                found = activity.sessions(store, agent, project)
+        except MahavishnuError as exc:
+            return _error(request, exc)
+        agents = sorted({s.agent for s in found})
+        return _render(
+            request,
+            "conversations.html",
+            {"sessions": found, "agent": agent, "project": project, "agents": agents},
+        )
+
+    def conversation(self, request: Request) -> Response:
+        try:
+            with self.library.store() as store:
+                view = activity.session(store, str(request.path_params["session_id"]))
+        except MahavishnuError as exc:
+            return _error(request, exc)
+        if not view.turns:
+            return _error(request, NotFoundError(f"no conversation {view.session!r}"))
+        return _render(request, "conversation.html", {"view": view})
+
+    # -- repositories --------------------------------------------------------------------
+    def repositories(self, request: Request) -> Response:
+        with self.library.store() as store:
+            repos = activity.repositories(store)
+        return _render(request, "repositories.html", {"repos": repos})
+
+    def repository(self, request: Request) -> Response:
+        repo_id = str(request.path_params["repo_id"])
+        with self.library.store() as store:
+            summary, files = activity.repository(store, repo_id)
+        if summary is None:
+            return _error(request, NotFoundError(f"no ingested repository {repo_id!r}"))
+        return _render(request, "repository.html", {"repo": summary, "files": files})
+
+    async def forget_repo(self, request: Request) -> Response:
+        repo_id = str(request.path_params["repo_id"])
+
+        def forgotten() -> Response:
+            from mahavishnu.memory.ingest.knowledge import forget_repo
+
+            with self.library.store() as store:
+                deleted = forget_repo(store, repo_id)
+            return _back("/repositories", flash=f"forgot {repo_id}: {deleted} chunks deleted")
+
+        return await _run(request, forgotten)
+
+
+def _settings() -> Settings:
+    from mahavishnu.config import load_settings
+
+    return load_settings()
 
 
 def _query_of(target: str) -> dict[str, str]:

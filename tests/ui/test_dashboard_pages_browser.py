@@ -1,0 +1,191 @@
+"""The dashboard's Assistants, Insights, Conversations and Repositories pages in a real headless
+Chromium (Selenium): log in, see, act, and check the result through the CLI or the library.
+
+Assistants: which file wins in this folder, a switch previewed (its diff, the old inline token
+masked) then applied and seen by ``ai current``, then rolled back. Insights: a group created and an
+insight shared with it, seen by ``memory groups list`` and ``memory insights --project``.
+Conversations: a session and its turns, with the ★ Insight captured from it. Repositories: an
+ingested repository, its files, forgotten and gone from ``memory repos``.
+
+Each page's screenshot is kept (``MAHAVISHNU_UI_SCREENSHOTS``, else pytest's tmp dir)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _dashboard import Dashboard, all_css, by_css, log_in, shot, wait_for
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app as cli
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.ingest.pipeline import ingest_repository
+from mahavishnu.memory.insights.cross_project import store_insight
+from mahavishnu.memory.loop.conversations import conversations, store_conversation
+
+OLD_TOKEN = "sk-ant-api03-" + "Zq7Rx2Lm9Kp4Wv8Ty3Nb6Hc1Jd5Gf0Se"
+PROFILES = (
+    "profiles:\n"
+    "  local-a:\n    requires_key: false\n"
+    "    anthropic: {base_url: 'http://127.0.0.1:9001', model: model-a}\n"
+    "  local-b:\n    requires_key: false\n"
+    "    anthropic: {base_url: 'http://127.0.0.1:9002', model: model-b}\n"
+)
+
+
+def run_cli(*args: str) -> Any:
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture
+def claude_files(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Claude Code's user settings (an inline token, an old provider) and, in the folder the
+    dashboard runs in, a project's local settings pointing at local-b: that file wins here."""
+    settings = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(PROFILES)
+    user = isolated_home / ".claude" / "settings.json"
+    user.parent.mkdir()
+    user.write_text(
+        json.dumps(
+            {"env": {"ANTHROPIC_AUTH_TOKEN": OLD_TOKEN, "ANTHROPIC_BASE_URL": "http://old.example"}}, indent=2
+        )
+    )
+    project = isolated_home / "work" / "app"
+    local = project / ".claude" / "settings.local.json"
+    local.parent.mkdir(parents=True)
+    local.write_text(
+        json.dumps({"env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9002", "ANTHROPIC_MODEL": "model-b"}})
+    )
+    monkeypatch.chdir(project)
+    return {"user": user, "local": local}
+
+
+def test_assistants_show_what_wins_here_and_a_switch_is_previewed_applied_and_rolled_back(
+    browser: Any, dashboard: Dashboard, claude_files: dict[str, Path], shots: Path
+) -> None:
+    before = claude_files["user"].read_text()
+    log_in(browser, dashboard, "/assistants")
+    rows = all_css(browser, "#current tr[data-tool=claude]")
+    assert len(rows) == 2
+    winner = by_css(browser, "#current tr.wins")
+    assert str(claude_files["local"]) in winner.text and "local-b" in winner.text
+    assert OLD_TOKEN not in browser.page_source
+    shot(browser, shots, "assistants")
+
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_css(browser, "#profile")).select_by_value("local-a")
+    Select(by_css(browser, "#tool")).select_by_value("claude")
+    Select(by_css(browser, "#scope")).select_by_value("user")
+    by_css(browser, "#preview").click()
+    wait_for(lambda: "1 of 1 files would change" in by_css(browser, "#plan-count").text, "the preview")
+    diff = by_css(browser, "pre.diff").text
+    assert '+    "ANTHROPIC_BASE_URL": "http://127.0.0.1:9001",' in diff
+    assert OLD_TOKEN not in browser.page_source  # the old inline token, masked in the diff
+    assert any("wins over the user file" in w.text for w in all_css(browser, ".warning"))
+    assert claude_files["user"].read_text() == before  # a preview writes nothing
+    shot(browser, shots, "assistants-switch")
+
+    by_css(browser, "#apply-switch").click()
+    wait_for(lambda: "switched claude to local-a" in by_css(browser, "#flash").text, "the switched flash")
+    seen = {e["scope"]: e for e in run_cli("ai", "current", "--tool", "claude")}
+    assert seen["user"]["profile"] == "local-a" and seen["local"]["profile"] == "local-b"
+
+    by_css(browser, "#rollback").click()
+    wait_for(lambda: browser.switch_to.alert, "the confirmation").accept()
+    wait_for(lambda: "rolled back switch-llm local-a" in by_css(browser, "#flash").text, "the rollback flash")
+    assert claude_files["user"].read_text() == before
+    seen = {e["scope"]: e for e in run_cli("ai", "current", "--tool", "claude")}
+    assert seen["user"]["base_url"] == "http://old.example"
+
+
+def test_a_group_is_created_and_an_insight_shared_with_it(
+    browser: Any, dashboard: Dashboard, store: MemoryStore, shots: Path
+) -> None:
+    insight = store_insight(
+        store, "Keep retries in one wrapper so every call shares one backoff policy", project="api"
+    )
+    log_in(browser, dashboard, "/insights")
+    assert by_css(browser, f"#insights li[data-id='{insight.id}']")
+    by_css(browser, "#group-name").send_keys("backend")
+    by_css(browser, "#group-projects").send_keys("api, billing")
+    by_css(browser, "#group-create").click()
+    wait_for(lambda: "group backend created" in by_css(browser, "#flash").text, "the created flash")
+    groups = run_cli("memory", "groups", "list")
+    assert [(g["name"], g["projects"]) for g in groups] == [("backend", ["api", "billing"])]
+
+    from selenium.webdriver.support.ui import Select
+
+    item = by_css(browser, f"#insights li[data-id='{insight.id}']")
+    Select(item.find_element("css selector", ".share-group")).select_by_value("backend")
+    item.find_element("css selector", ".share-button").click()
+    wait_for(lambda: "shared with billing" in by_css(browser, "#flash").text, "the shared flash")
+    seen = run_cli("memory", "insights", "--project", "billing")
+    assert [i["id"] for i in seen] == [insight.id] and "billing" in seen[0]["shared_with"]
+    badges = [b.text for b in all_css(browser, f"#insights li[data-id='{insight.id}'] .badge.shared")]
+    assert badges == ["api", "billing"]
+    shot(browser, shots, "insights")
+
+
+def test_a_session_shows_its_turns_and_what_was_captured_from_it(
+    browser: Any, dashboard: Dashboard, store: MemoryStore, shots: Path
+) -> None:
+    session = "sess-4f2a9c1e77"
+    store_conversation(
+        store, "claude-code", session, "user", "How should we retry HTTP calls?", project="api"
+    )
+    store_conversation(
+        store,
+        "claude-code",
+        session,
+        "assistant",
+        "`★ Insight ─────────────────────────────────────`\n"
+        "Retries belong in the client wrapper, so every call shares one backoff policy.\n"
+        "`─────────────────────────────────────────────────`\nUse the wrapper.",
+        project="api",
+    )
+    store_conversation(store, "codex", "other-session", "user", "Unrelated question", project="billing")
+    log_in(browser, dashboard, "/conversations")
+    rows = all_css(browser, "#sessions tbody tr")
+    assert [r.get_attribute("data-session") for r in rows] == ["other-session", session]
+    assert "api" in rows[1].text and "claude-code" in rows[1].text
+    browser.get(dashboard.url + "/conversations?project=api")
+    assert [r.get_attribute("data-session") for r in all_css(browser, "#sessions tbody tr")] == [session]
+    shot(browser, shots, "conversations")
+    by_css(browser, f"#sessions tr[data-session='{session}'] a").click()
+    turns = wait_for(lambda: all_css(browser, "#turns .turn"), "the turns")
+    assert [t.get_attribute("class").split()[1] for t in turns] == ["user", "assistant"]
+    assert "How should we retry" in turns[0].text
+    captured = by_css(browser, "#captured").text
+    assert "client wrapper" in captured
+    assert len(conversations(store, session_id=session)) == 2
+    shot(browser, shots, "conversation")
+
+
+def test_a_repository_shows_its_files_and_is_forgotten(
+    browser: Any, dashboard: Dashboard, store: MemoryStore, isolated_home: Path, shots: Path
+) -> None:
+    repo = isolated_home / "src" / "shop"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "README.md").write_text("# Shop\n\nA small shop service.\n")
+    (repo / "pkg" / "cart.py").write_text("def total(items):\n    return sum(i.price for i in items)\n")
+    ingest_repository(store, repo)
+    assert [r["repo_id"] for r in run_cli("memory", "repos")] == ["shop"]
+    log_in(browser, dashboard, "/repositories")
+    row = by_css(browser, "#repos tr[data-repo=shop]")
+    assert str(repo) in row.text
+    shot(browser, shots, "repositories")
+    row.find_element("css selector", "a").click()
+    files = wait_for(lambda: all_css(browser, "#files tbody tr"), "the files")
+    assert sorted(f.text.split()[0] for f in files) == ["README.md", "pkg/cart.py"]
+    shot(browser, shots, "repository")
+    by_css(browser, "#forget-repo").click()
+    wait_for(lambda: browser.switch_to.alert, "the confirmation").accept()
+    wait_for(lambda: "forgot shop" in by_css(browser, "#flash").text, "the forgot flash")
+    assert run_cli("memory", "repos") == []
+    assert store.recent({"repo_id": "shop"}) == []
