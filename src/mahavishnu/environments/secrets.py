@@ -7,6 +7,9 @@ References:
     ``aws-sm:NAME[#KEY]``, ``aws-ssm:NAME[#KEY]``, ``gcp-sm:projects/P/secrets/S[/versions/V]``
                                 cloud secret stores (``cloud_secrets.py``; optional extras, imported
                                 only when such a reference is read)
+    ``keepass:PATH#ENTRY[/FIELD]``, ``pass:NAME``
+                                a KeePassXC database, the ``pass`` password store (``password_stores.py``;
+                                pykeepass an optional extra, imported only when such a reference is read)
 
 A profile's chain is its own ``secret`` references, then ``env:<PROFILE>_API_KEY`` (the name a user
 tries first, e.g. ``QWEN_API_KEY``), then ``keyring:mahavishnu/<profile>``, then ``file:<profile>``:
@@ -34,8 +37,9 @@ if TYPE_CHECKING:
 
 KEYRING_SERVICE = "mahavishnu"
 Store = Literal["keyring", "file"]
-Kind = Literal["env", "keyring", "file", "aws-sm", "aws-ssm", "gcp-sm"]
+Kind = Literal["env", "keyring", "file", "aws-sm", "aws-ssm", "gcp-sm", "keepass", "pass"]
 _CLOUD = ("aws-sm", "aws-ssm", "gcp-sm")  # cloud_secrets.CLOUD_KINDS, not imported on the fast path
+_LOCAL = ("keepass", "pass")  # password_stores.LOCAL_KINDS, likewise
 
 
 class SecretRef:
@@ -76,16 +80,20 @@ class SecretRef:
     @classmethod
     def parse(cls, text: str) -> SecretRef:
         kind, sep, rest = text.partition(":")
-        if not sep or not rest or kind not in ("env", "keyring", "file", *_CLOUD):
+        if not sep or not rest or kind not in ("env", "keyring", "file", *_CLOUD, *_LOCAL):
             raise InvalidInputError(
                 f"'{text}' is not a secret reference",
                 hint="Use env:VAR, keyring:SERVICE/NAME (or keyring:NAME), file:NAME, aws-sm:NAME, "
-                "aws-ssm:NAME or gcp-sm:projects/P/secrets/S.",
+                "aws-ssm:NAME, gcp-sm:projects/P/secrets/S, keepass:PATH#ENTRY or pass:NAME.",
             )
         if kind in _CLOUD:
             from mahavishnu.environments.cloud_secrets import check_reference
 
             check_reference(kind, rest)
+        if kind in _LOCAL:
+            from mahavishnu.environments.password_stores import check_reference as check_local
+
+            check_local(kind, rest)
         if kind == "keyring":
             service, slash, name = rest.rpartition("/")
             return cls("keyring", service if slash else KEYRING_SERVICE, name)
@@ -104,6 +112,10 @@ class SecretRef:
             from mahavishnu.environments.cloud_secrets import read_cloud
 
             return read_cloud(self.kind, self.name)
+        if self.kind in _LOCAL:
+            from mahavishnu.environments.password_stores import read_local
+
+            return read_local(self.kind, self.name)
         return read_secrets_file().get(self.name)
 
 

@@ -7,11 +7,12 @@ own optional extra, imported only by whoever uses it (``import mahavishnu`` load
                   (``mahavishnu[llamaindex]``)
     prefect/      Prefect flow and task runs recorded as workflow executions, and the backfill of
                   ``memory workflows import-prefect`` (``mahavishnu[prefect]``)
-    agno/         (not built yet) an Agno agent's turns stored as agent conversations, and a memory
-                  toolkit (``mahavishnu[agno]``)
+    agno/         an Agno agent's runs stored as agent conversations (a post-hook), and a toolkit
+                  whose tools search and store memories (``mahavishnu[agno]``)
     s3/           ``db backup --to s3://`` and ``db restore --from s3://`` (``mahavishnu[aws]``)
 
 The layer sits above ``memory`` (it uses the store, workflows and conversations) beside services and
 usage; the CLI above it reaches it. Secret references to cloud stores live with the other secrets,
-below memory, in ``environments/cloud_secrets.py``.
+below memory, in ``environments/cloud_secrets.py`` (and the KeePassXC and ``pass`` references in
+``environments/password_stores.py``).
 """

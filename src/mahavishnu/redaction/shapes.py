@@ -64,7 +64,7 @@ def looks_like_a_key(value: str) -> bool:
     return max(len(run) for run in _RUN_SEPARATORS.split(value)) >= 16
 
 
-REFERENCE_PREFIXES = ("env:", "keyring:", "file:", "aws-sm:", "aws-ssm:", "gcp-sm:")
+REFERENCE_PREFIXES = ("env:", "keyring:", "file:", "aws-sm:", "aws-ssm:", "gcp-sm:", "keepass:", "pass:")
 # (of the prefixes ``redaction/scrub.py`` knows, those telling on their own; it finds the others by
 # their full format: hf_, npm_, xai-, JWTs…)
 TOKEN_PREFIXES = (

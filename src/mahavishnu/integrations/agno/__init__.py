@@ -1,6 +1,12 @@
-"""Agno agents and the shared memory (``mahavishnu[agno]``): not built yet (issue 39).
+"""Agno agents and the shared memory (``mahavishnu[agno]``): ``record_conversations``, a post-hook
+storing each run's input and reply as agent conversation turns, and ``MahavishnuTools``, a toolkit
+whose tools search and store memories. See ``agent.py``."""
 
-The plan, from Agno 3.1's API: a post-hook (``Agent(post_hooks=[...])``; Agno passes it the
-``run_output`` (``input.input_content_string()``, ``content``, ``session_id``, ``agent_id``) and the
-``agent``) that stores each run's user and assistant turns with ``store_turns``, and a ``Toolkit``
-whose tools search and store memories."""
+from mahavishnu.integrations.agno.agent import (
+    ConversationRecorder,
+    MahavishnuTools,
+    record_conversations,
+    turns_of,
+)
+
+__all__ = ["ConversationRecorder", "MahavishnuTools", "record_conversations", "turns_of"]

@@ -1,0 +1,210 @@
+"""Agno agents and the shared memory: their conversations stored, and a toolkit over the memory.
+
+    from agno.agent import Agent
+    from mahavishnu.integrations.agno import MahavishnuTools, record_conversations
+
+    agent = Agent(
+        name="Researcher",
+        model=...,
+        post_hooks=[record_conversations(project="atlas")],
+        tools=[MahavishnuTools(project="atlas")],
+    )
+
+``record_conversations`` is an Agno post-hook (``Agent(post_hooks=[...])``: Agno calls it after every
+run with the run's ``RunOutput``): the run's input becomes a ``user`` turn and its reply an
+``assistant`` turn of the agent's session, stored as captured turns are (``conversations.store_turns``:
+each an ``agent_conversations`` row and an ``agent`` memory, scrubbed of secrets, provenance ``user``
+or ``assistant``, ★ Insights collected). ``agent_id`` is the Agno agent's id (its name, slugged, when
+it has one), ``session_id`` the run's session, ``source_system`` the agent id; the metadata records
+``framework: agno``, the run id and the user id. Each turn's external id is ``agno:<run id>:<role>``,
+so a run recorded twice is stored once. A hook never fails the run: a store that cannot be written is
+logged (Agno would log and carry on anyway).
+
+``MahavishnuTools`` is an Agno ``Toolkit`` with two tools: ``search_memories`` (the store's hybrid
+search, within the project when one is set) and ``store_memory`` (a ``kept`` memory, as the MCP
+server's ``store_memory`` makes, its ``source_system`` ``agno``). Each call opens the store and closes
+it again, so an agent holds no store open between runs; errors come back to the model as text with
+their hint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from agno.tools.toolkit import Toolkit
+
+from mahavishnu.errors import MahavishnuError
+from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
+
+if TYPE_CHECKING:
+    from agno.run.agent import RunOutput
+
+    from mahavishnu.memory.core.store import MemoryStore
+
+FRAMEWORK = "agno"
+_log = logging.getLogger(__name__)
+StoreOpener = Callable[[], "MemoryStore"]
+
+
+def _open_default() -> MemoryStore:
+    from mahavishnu.memory.core.store import MemoryStore
+
+    return MemoryStore.open()
+
+
+@contextmanager
+def _opened(open_store: StoreOpener) -> Iterator[MemoryStore]:
+    store = open_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+# -- conversations ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ConversationRecorder:
+    """The post-hook: ``Agent(post_hooks=[ConversationRecorder(...)])`` (or ``record_conversations``)."""
+
+    project: str | None = None
+    open_store: StoreOpener = _open_default
+    agent_id: str | None = None  # instead of the Agno agent's own id
+
+    def __call__(self, run_output: RunOutput) -> None:
+        """Agno passes the hook the arguments it names: here only ``run_output``."""
+        turns = turns_of(run_output, project=self.project, agent_id=self.agent_id)
+        if not turns:
+            return
+        try:
+            with _opened(self.open_store) as store:
+                store_turns(store, turns, source=FRAMEWORK)
+        except Exception as exc:  # the agent's run must not fail because its turns were not stored
+            _log.warning("mahavishnu: could not store the Agno run %s: %s", run_output.run_id, exc)
+
+    def store(self, store: MemoryStore, run_output: RunOutput) -> StoredTurns:
+        """The run's turns stored in ``store`` (what the hook does, errors raised)."""
+        return store_turns(
+            store, turns_of(run_output, project=self.project, agent_id=self.agent_id), source=FRAMEWORK
+        )
+
+
+def record_conversations(
+    *, project: str | None = None, open_store: StoreOpener | None = None, agent_id: str | None = None
+) -> ConversationRecorder:
+    """A post-hook storing every run of the agent it is given to (see the module docstring)."""
+    return ConversationRecorder(project, open_store or _open_default, agent_id)
+
+
+def turns_of(run_output: RunOutput, *, project: str | None = None, agent_id: str | None = None) -> list[Turn]:
+    """The user and assistant turns of one Agno run (either left out when empty)."""
+    agent = agent_id or run_output.agent_id or run_output.agent_name or FRAMEWORK
+    session = run_output.session_id or run_output.run_id or "default"
+    run_id = run_output.run_id
+    when = datetime.fromtimestamp(run_output.created_at, UTC) if run_output.created_at else None
+    metadata: dict[str, str] = {"framework": FRAMEWORK}
+    for key, value in (("run_id", run_id), ("user_id", run_output.user_id), ("model", run_output.model)):
+        if value:
+            metadata[key] = str(value)
+    said = run_output.input.input_content_string() if run_output.input is not None else ""
+    reply = run_output.get_content_as_string() if run_output.content is not None else ""
+    return [
+        Turn(
+            agent,
+            session,
+            role,
+            content,
+            metadata,
+            project,
+            when,
+            f"{FRAMEWORK}:{run_id}:{role}" if run_id else None,
+        )
+        for role, content in (("user", said), ("assistant", reply))
+        if content and content.strip()
+    ]
+
+
+# -- the toolkit --------------------------------------------------------------------------------
+class MahavishnuTools(Toolkit):
+    """Search and store Mahavishnu memories from an Agno agent."""
+
+    def __init__(
+        self,
+        *,
+        project: str | None = None,
+        open_store: StoreOpener | None = None,
+        search_limit: int = 5,
+        max_chars: int = 2000,
+        name: str = "mahavishnu_memory",
+    ) -> None:
+        self.project = project
+        self.open_store = open_store or _open_default
+        self.search_limit = search_limit
+        self.max_chars = max_chars
+        super().__init__(name=name, tools=[self.search_memories, self.store_memory])
+
+    def search_memories(self, query: str, limit: int = 0) -> str:
+        """Search the shared memory (notes, decisions, earlier conversations, insights) for what is
+        relevant to a query. Returns the best memories as JSON: id, type, score, project, tags, content.
+
+        Args:
+            query: What to look for, in words.
+            limit: At most this many memories (0: the toolkit's default).
+        """
+        wanted = limit if limit > 0 else self.search_limit
+        filters = {"project": self.project} if self.project else None
+        try:
+            with _opened(self.open_store) as store:
+                hits = store.search(query, filters=filters, limit=wanted)
+        except MahavishnuError as exc:
+            return _tool_error(exc)
+        if not hits:
+            return "no relevant memories"
+        rows = [
+            {
+                "id": hit.memory.id,
+                "type": hit.memory.memory_type,
+                "score": round(hit.score, 4),
+                "project": hit.memory.project,
+                "tags": list(hit.memory.tags),
+                "content": _cut(hit.memory.content, self.max_chars),
+            }
+            for hit in hits
+        ]
+        return json.dumps(rows, ensure_ascii=False, indent=1)
+
+    def store_memory(self, content: str, memory_type: str = "note", tags: list[str] | None = None) -> str:
+        """Keep something in the shared memory, for this agent and every other assistant to find
+        later: a fact, a decision, a lesson. Returns the stored memory's id.
+
+        Args:
+            content: The text to keep, self-contained.
+            memory_type: note, decision or insight (default note).
+            tags: A few words to find it by.
+        """
+        try:
+            with _opened(self.open_store) as store:
+                stored = store.add(
+                    content,
+                    memory_type,
+                    tags=tags or (),
+                    project=self.project,
+                    source_system=FRAMEWORK,
+                )
+        except MahavishnuError as exc:
+            return _tool_error(exc)
+        verb = "already stored" if stored.duplicate else "stored"
+        return f"{verb} as memory {stored.memory.id}"
+
+
+def _tool_error(exc: MahavishnuError) -> str:
+    return f"error: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else "")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

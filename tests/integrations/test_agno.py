@@ -1,0 +1,172 @@
+"""Agno agents and the shared memory, with real Agno agents (``agno.agent.Agent``) whose model is
+Agno's OpenAI-compatible client pointed at the loopback mock LLM (``tests/e2e/mock_llm.py``): a run's
+input and reply land as agent conversation turns, found by ``mahavishnu memory search``, a secret in
+them never stored; and the toolkit's tools, called by the agent because the mock answers with tool
+calls, store a memory and find it again."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli import memory as memory_cli
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.loop.conversations import conversations
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from mock_llm import MockLLM, RecordedRequest, Reply
+
+pytest.importorskip("agno", reason="the agno extra is not installed")
+pytest.importorskip("openai", reason="the integrations extra (openai, Agno's OpenAI client) is not installed")
+
+runner = CliRunner()
+CANARY = "sk-proj-Zq8Rt2Lm5Nx7Vb4Kc9Wd3Hf6"
+
+
+class ToolCallingMock(MockLLM):
+    """Chat Completions answering with the queued tool calls, one per request, and with text once
+    the conversation's last message is a tool result (or no call is queued)."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply=reply)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def _handle_openai_chat(self, req: RecordedRequest) -> Reply:
+        body = req.body if isinstance(req.body, dict) else {}
+        messages = body.get("messages") or [{}]
+        if messages[-1].get("role") == "tool" or not self.calls:
+            return super()._handle_openai_chat(req)
+        name, arguments = self.calls.pop(0)
+        call = {"id": f"call_{len(self.calls)}", "type": "function"}
+        call["function"] = {"name": name, "arguments": json.dumps(arguments)}  # type: ignore[assignment]
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return Reply.json(
+            {
+                "id": "chatcmpl-mock-tool",
+                "object": "chat.completion",
+                "created": 0,
+                "model": str(body.get("model", "mock-model")),
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
+        )
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGNO_TELEMETRY", "false")
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+
+
+@pytest.fixture
+def mock() -> Iterator[ToolCallingMock]:
+    with ToolCallingMock("Rotate the deploy key on Fridays with the vault runbook.") as server:
+        yield server  # type: ignore[misc]
+
+
+def open_store() -> MemoryStore:
+    return MemoryStore.open(embedder=FakeEmbedder())
+
+
+def model(mock: MockLLM) -> Any:
+    from agno.models.openai import OpenAILike
+
+    return OpenAILike(id="mock-model", base_url=f"{mock.base_url}/v1", api_key="sk-test-not-a-key")
+
+
+def search(*args: str) -> list[dict[str, Any]]:
+    result = runner.invoke(memory_cli.app, ["search", *args, "--json"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert CANARY not in result.stdout
+    hits: list[dict[str, Any]] = json.loads(result.stdout)
+    return hits
+
+
+def test_an_agents_runs_land_as_agent_conversations_searchable_and_without_the_secret(
+    mock: ToolCallingMock,
+) -> None:
+    from agno.agent import Agent
+
+    from mahavishnu.integrations.agno import record_conversations
+
+    recorder = record_conversations(project="atlas", open_store=open_store)
+    agent = Agent(name="Researcher", model=model(mock), post_hooks=[recorder], telemetry=False)
+    output = agent.run(
+        f"How do we rotate the deploy key? My token is {CANARY}", session_id="sess-1", user_id="ana"
+    )
+    assert output.content == mock.reply
+    agent.run("And who approves it?", session_id="sess-1", user_id="ana")
+    assert len(mock.requests_to("/v1/chat/completions")) == 2
+
+    with open_store() as store:
+        rows = conversations(store, session_id="sess-1")
+        assert sorted((r["role"], r["agent_id"]) for r in rows) == [
+            ("assistant", "researcher"),
+            ("assistant", "researcher"),
+            ("user", "researcher"),
+            ("user", "researcher"),
+        ]
+        assert all(r["metadata"]["framework"] == "agno" and r["metadata"]["user_id"] == "ana" for r in rows)
+        assert not any(CANARY in json.dumps(r, default=str) for r in rows)
+        question = next(r for r in rows if "rotate the deploy key" in r["content"])
+        assert question["content"].startswith("How do we rotate the deploy key? My token is ")
+        # the same run recorded again (a retried hook) is stored once
+        assert recorder.store(store, output).added == 0
+
+    hits = search("rotate deploy key vault runbook", "--type", "agent")
+    assert hits, "the agent's turns are not found by memory search"
+    found = {(h["memory"]["agent_id"], h["memory"]["session_id"], h["memory"]["project"]) for h in hits}
+    assert found == {("researcher", "sess-1", "atlas")}
+    provenances = {h["memory"]["metadata"]["provenance"] for h in hits}
+    assert provenances <= {"user", "assistant"} and "assistant" in provenances
+
+
+def test_a_store_that_cannot_be_opened_does_not_fail_the_run(
+    mock: ToolCallingMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    from agno.agent import Agent
+
+    from mahavishnu.integrations.agno import record_conversations
+
+    def broken() -> MemoryStore:
+        raise OSError("disk on fire")
+
+    agent = Agent(model=model(mock), post_hooks=[record_conversations(open_store=broken)], telemetry=False)
+    assert agent.run("hello").content == mock.reply
+    assert "could not store the Agno run" in caplog.text
+
+
+def test_the_toolkit_lets_an_agent_store_a_memory_and_find_it_again(mock: ToolCallingMock) -> None:
+    from agno.agent import Agent
+
+    from mahavishnu.integrations.agno import MahavishnuTools
+
+    tools = MahavishnuTools(project="atlas", open_store=open_store)
+    assert set(tools.functions) == {"search_memories", "store_memory"}
+    agent = Agent(model=model(mock), tools=[tools], telemetry=False)
+
+    fact = "Deploys to production need two approvals from the platform team."
+    mock.calls.append(("store_memory", {"content": fact, "memory_type": "decision", "tags": ["deploy"]}))
+    agent.run("Remember the deploy approval rule.")
+    stored = mock.requests_to("/v1/chat/completions")[-1].body["messages"][-1]
+    assert stored["role"] == "tool" and stored["content"].startswith("stored as memory ")
+    [hit] = search("two approvals platform team", "--type", "decision")
+    assert hit["memory"]["content"] == fact
+    assert hit["memory"]["project"] == "atlas" and hit["memory"]["source_system"] == "agno"
+    assert hit["memory"]["metadata"].get("provenance", "kept") == "kept"  # a kept memory's type says so
+
+    mock.clear()
+    mock.calls.append(("search_memories", {"query": "two approvals platform team"}))
+    agent.run("How many approvals does a deploy need?")
+    answer = mock.requests_to("/v1/chat/completions")[-1].body["messages"][-1]
+    assert answer["role"] == "tool"
+    [row] = [r for r in json.loads(answer["content"]) if r["content"] == fact]
+    assert row["type"] == "decision" and row["tags"] == ["deploy"]
