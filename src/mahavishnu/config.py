@@ -361,6 +361,16 @@ class TelemetrySettings(BaseModel):
     daemon_metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
+class TeamSettings(BaseModel):
+    """Team memory on one PostgreSQL (``mahavishnu team``)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    # New decisions, ★ Insights and ingested repositories are stored shared with the team (off:
+    # private until `memory share ID --team`). Captured conversation turns stay private regardless.
+    share_by_default: bool = False
+
+
 class Settings(BaseModel):
     """Every setting. ``Settings(**values)`` merges ``values`` over the settings files (deeply, as
     pydantic-settings did); ``load_settings()`` passes the ``MAHAVISHNU_*`` environment as ``values``.
@@ -383,6 +393,7 @@ class Settings(BaseModel):
     session_buddy: SessionBuddySettings = Field(default_factory=SessionBuddySettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    team: TeamSettings = Field(default_factory=TeamSettings)
 
     def __init__(self, **values: Any) -> None:
         # Highest precedence first (as pydantic-settings called its sources): the project file is
@@ -537,6 +548,7 @@ def _snapshot_models() -> dict[str, type[BaseModel]]:
         SessionBuddySettings,
         McpSettings,
         TelemetrySettings,
+        TeamSettings,
         Settings,
     ]
     return {model.__name__: model for model in models}

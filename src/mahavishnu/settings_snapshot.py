@@ -49,6 +49,7 @@ SETTINGS_FIELDS = (
     "session_buddy",
     "mcp",
     "telemetry",
+    "team",
 )
 ENV_PREFIX = "MAHAVISHNU_"
 #: Inputs changed more recently than this are not cached (see the module docstring).

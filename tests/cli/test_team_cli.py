@@ -157,3 +157,39 @@ def test_a_string_that_is_not_a_join_string_is_refused_without_echoing_it() -> N
     assert result.exit_code == 2 and "hunter2-secret" not in result.output
     damaged = mahavishnu("team", "join", JOIN_PREFIX + "eyJoIjoi")
     assert damaged.exit_code == 2 and "damaged" in damaged.output
+
+
+def test_memory_share_team_unshare_share_by_default_and_authors_where_members_work(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok("team", "init", "--dsn", team.owner_dsn)
+    alice, bob = team.member_name("alice"), team.member_name("bob")
+    alice_join = join_string(ok("team", "add", alice, "--dsn", team.owner_dsn))
+    bob_join = join_string(ok("team", "add", bob, "--dsn", team.owner_dsn))
+
+    alice_home = machine(monkeypatch, tmp_path / "alice")
+    ok("team", "join", alice_join)
+    decision = ok("memory", "store", "release trains leave every tuesday", "--type", "decision", "--json")
+    shared = ok("memory", "share", str(decision["id"]), "--team", "--json")
+    assert shared == {"visibility": "team", "changed": [decision["id"]], "not_yours_or_missing": []}
+    assert "private" in ok("memory", "unshare", str(decision["id"]))
+    assert "shared with the team" in ok("memory", "share", str(decision["id"]), "--team")
+    settings = alice_home / ".mahavishnu" / "mahavishnu.yaml"
+    settings.write_text(settings.read_text() + "team:\n  share_by_default: true\n")
+    by_default = ok("memory", "store", "release notes go in the changelog", "--type", "decision", "--json")
+    private_note = ok("memory", "store", "release musings of alice", "--type", "note", "--json")
+
+    machine(monkeypatch, tmp_path / "bob")
+    ok("team", "join", bob_join)
+    hits = ok("memory", "search", "release", "--json")
+    assert {h["memory"]["id"]: h["memory"]["author"] for h in hits} == {
+        decision["id"]: alice,
+        by_default["id"]: alice,
+    }
+    assert all(h["memory"]["visibility"] == "team" for h in hits)
+    listed = ok("memory", "list", "--json")
+    assert {m["id"] for m in listed} == {decision["id"], by_default["id"]}
+    assert alice in ok("memory", "list") and alice in ok("memory", "search", "release")
+    refused = mahavishnu("memory", "unshare", str(decision["id"]))
+    assert refused.exit_code != 0 and "not yours" in refused.output
+    assert mahavishnu("memory", "share", str(private_note["id"]), "--team").exit_code != 0

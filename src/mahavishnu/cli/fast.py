@@ -216,6 +216,7 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
     if not hits:
         info("no relevant memories")
         return
+    team = any("author" in h["memory"] for h in hits)  # a team store: who wrote each
     rows = [
         (
             h["memory"]["id"],
@@ -223,11 +224,13 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
             "+".join(h["modes"]),
             h["memory"]["memory_type"],
             _scope(h["memory"]),
+            *([h["memory"].get("author", "")] if team else []),
             _snippet(h["memory"]["content"]),
         )
         for h in hits
     ]
-    table(None, ["id", "score", "found by", "type", "scope", "content"], rows)
+    columns = ["id", "score", "found by", "type", "scope", *(["author"] if team else []), "content"]
+    table(None, columns, rows)
 
 
 def _scope(memory: dict[str, Any]) -> str:

@@ -35,7 +35,7 @@ from mahavishnu.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
-    from mahavishnu.memory.core.models import Memory, SearchHit
+    from mahavishnu.memory.core.models import Memory
     from mahavishnu.memory.ingest.knowledge import RepoSummary
 
 
@@ -200,12 +200,13 @@ def _search(
     if everywhere:
         _search_everywhere(query, mode, filters, limit, as_json)
         return
+    from mahavishnu.cli.fast import print_hits
+    from mahavishnu.memory.core.authors import hit_dicts
+
     with open_store() as store:
         hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
-    if as_json:
-        print_json([hit.to_dict() for hit in hits])
-        return
-    _hits_table(hits)
+        found = hit_dicts(store.backend, hits)  # on a team store, each with its author
+    print_hits(found, as_json=as_json)  # one printer for both paths
 
 
 def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: int, as_json: bool) -> None:
@@ -233,12 +234,6 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
         for h in result.hits
     ]
     table(None, ["id", "score", "source", "scope", "content"], rows)
-
-
-def _hits_table(hits: list[SearchHit]) -> None:
-    from mahavishnu.cli.fast import print_hits
-
-    print_hits([h.to_dict() for h in hits], as_json=False)  # one printer for both paths
 
 
 @app.command("daemon")
@@ -301,20 +296,31 @@ def list_cmd(
 
     filters = _filters(types, tags, project, repo, agent, session, since, until, group)
     filters.setdefault("types", MEMORY_KINDS)
+    from mahavishnu.memory.core.authors import memory_dicts
+
     with open_store() as store:
         memories = store.recent(filters, limit=limit)
+        listed = memory_dicts(store.backend, memories)  # on a team store, each with its author
     if as_json:
-        print_json([m.to_dict() for m in memories])
+        print_json(listed)
         return
     if not memories:
         narrowed = len(filters) > 1 or types
         info("no memories match" if narrowed else "no memories; add one with `mahavishnu memory store TEXT`")
         return
+    team = any("author" in data for data in listed)  # a team store: who wrote each
     rows = [
-        (m.id, m.created_at.strftime("%Y-%m-%d %H:%M"), m.memory_type, _scope(m), _snippet(m.content))
-        for m in memories
+        (
+            m.id,
+            m.created_at.strftime("%Y-%m-%d %H:%M"),
+            m.memory_type,
+            _scope(m),
+            *([str(data.get("author", ""))] if team else []),
+            _snippet(m.content),
+        )
+        for m, data in zip(memories, listed, strict=True)
     ]
-    table(None, ["id", "created", "type", "scope", "content"], rows)
+    table(None, ["id", "created", "type", "scope", *(["author"] if team else []), "content"], rows)
 
 
 @app.command("get")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -149,7 +150,9 @@ def insights_cmd(
 
 @app.command("share")
 def share_cmd(
-    insight: str = typer.Argument(..., help="An insight's id, or the text of a new insight."),
+    insight: str = typer.Argument(
+        ..., help="An insight's id, or the text of a new insight; with --team, the id of any memory of yours."
+    ),
     projects: list[str] | None = typer.Option(
         None, "--project", "-p", help="Share with this project; repeatable."
     ),
@@ -157,11 +160,23 @@ def share_cmd(
     origin: str | None = typer.Option(
         None, "--from", help="For new insight text: the project it comes from."
     ),
+    team: bool = typer.Option(
+        False, "--team", help="Share it with your team (a team store): every member's searches find it."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Share an insight with other projects or a group: their searches will find it."""
+    """Share an insight with other projects or a group: their searches will find it. With --team,
+    share a memory of yours with the team (`memory unshare ID` makes it private again)."""
     from mahavishnu.memory.insights.cross_project import share_insight
 
+    if team:
+        if projects or group or origin:
+            raise InvalidInputError(
+                "--team shares with the team, not with projects or groups",
+                hint="Run `memory share ID --team` and `memory share ID --group G` separately.",
+            )
+        _team_visibility(insight, "team", as_json)
+        return
     target: int | str = int(insight) if insight.isdigit() else insight
     with open_store() as store:
         result = share_insight(store, target, projects=projects or (), group=group, project=origin)
@@ -171,6 +186,44 @@ def share_cmd(
     new = ", ".join(result.shared_with) or "nobody new"
     already = f" (already: {', '.join(result.already)})" if result.already else ""
     info(f"insight #{result.memory_id} shared with {new}{already}")
+
+
+@app.command("unshare")
+def unshare_cmd(
+    memory_id: str = typer.Argument(..., help="The id of a memory of yours shared with the team."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Make a memory you shared with your team private again (a team store)."""
+    _team_visibility(memory_id, "private", as_json)
+
+
+def _team_visibility(memory_id: str, visibility: Literal["private", "team"], as_json: bool) -> None:
+    """Share (or unshare) one of the caller's memories with the team (``memory/team/sharing``)."""
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+    from mahavishnu.memory.team.sharing import set_visibility
+
+    if not memory_id.isdigit():
+        raise InvalidInputError(
+            f"{memory_id!r} is not a memory id", hint="Find ids with `mahavishnu memory search`."
+        )
+    with open_store() as store:
+        if not isinstance(store.backend, PostgresBackend) or not store.backend.team_store():
+            raise InvalidInputError(
+                "this machine's memory is not a team store",
+                hint="Join one with `mahavishnu team join STRING` (its owner prints the string).",
+            )
+        report = set_visibility(store.backend, [int(memory_id)], visibility)
+    if as_json:
+        print_json({"visibility": visibility, **report.to_dict()})
+    elif report.not_mine:
+        raise InvalidInputError(
+            f"#{memory_id} is not yours, or there is no such memory",
+            hint="A member shares and unshares only their own memories.",
+        )
+    elif report.changed:
+        info(f"#{memory_id} is now {'shared with the team' if visibility == 'team' else 'private'}")
+    else:
+        info(f"#{memory_id} was already {'shared with the team' if visibility == 'team' else 'private'}")
 
 
 # -- project groups -------------------------------------------------------------------------------

@@ -438,6 +438,8 @@ def _store_key(settings: Settings) -> str:
 
 
 def _search(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
+    from mahavishnu.memory.core.authors import hit_dicts
+
     hits = store.search(
         str(args.get("query", "")),
         mode=str(args.get("mode", "hybrid")),
@@ -445,7 +447,7 @@ def _search(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> lis
         min_score=args.get("min_score"),
         limit=int(args.get("limit", 10)),
     )
-    return [hit.to_dict() for hit in hits]
+    return hit_dicts(store.backend, hits)  # on a team store, each with its author
 
 
 def _context(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> Any:

@@ -11,7 +11,8 @@ the JSON that assistant expects back, or None when there is nothing to add:
   order, within ``recall.prompt_tokens``; nothing when nothing reaches the floor.
 
 Every item is labelled ``[#id type · source · date]`` so the agent can cite it or fetch it
-(``mahavishnu memory get ID``). What a session already received is kept under
+(``mahavishnu memory get ID``); on a team store, another member's shared memory also names its
+author (``[#id type · source · from bob · date]``). What a session already received is kept under
 ``$MAHAVISHNU_HOME/recall/`` and never sent again in that session (until it is cleared or
 compacted, which empties the agent's context). Memories of the session itself are left out: the
 agent has them already.
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths, telemetry
 from mahavishnu.clean_text import clean_text
+from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.core.provenance import neutralised, provenance_of, replayable
 from mahavishnu.memory.loop import recall_log
@@ -100,13 +102,14 @@ def _build_context(
         budget = settings.prompt_tokens
         title = "Shared memory relevant to this prompt"
     given = [_flat(m.content) for m in store.backend.get(sorted(sent.ids)).values()] if sent.ids else []
-    fresh = (m for m in candidates if m.id not in sent.ids and (session is None or m.session_id != session))
+    fresh = [m for m in candidates if m.id not in sent.ids and (session is None or m.session_id != session)]
     chosen = _fit(
         (m for m in fresh if _replayable(m, settings)),
         budget * CHARS_PER_TOKEN,
         settings.item_chars,
         title,
         given,
+        others(authors(store.backend, (m.id for m in fresh))),  # a team store: another's is named
     )
     measured.count("items", len(chosen))
     if not chosen:
@@ -201,7 +204,12 @@ def _informative(memory: Memory, prompt: str) -> bool:
 
 
 def _fit(
-    memories: Iterable[Memory], budget_chars: int, item_chars: int, title: str, given: list[str]
+    memories: Iterable[Memory],
+    budget_chars: int,
+    item_chars: int,
+    title: str,
+    given: list[str],
+    written_by: Mapping[int, str] | None = None,
 ) -> list[tuple[Memory, str]]:
     """Labelled lines, in order, while they fit the budget; a memory whose text another chosen or
     already given one holds, or holds another's (a decision and the turn it came from), is skipped."""
@@ -212,7 +220,7 @@ def _fit(
         flat = _flat(memory.content)
         if any(flat in other or other in flat for other in texts):
             continue
-        line = _line(memory, flat, item_chars)
+        line = _line(memory, flat, item_chars, (written_by or {}).get(memory.id))
         if used + len(line) + 1 > budget_chars:
             continue  # a shorter one further down may still fit
         chosen.append((memory, line))
@@ -225,11 +233,13 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _line(memory: Memory, flat: str, item_chars: int) -> str:
-    """One item: its id, type, who it is from (``_WHO``) and date, then its text on the same line
-    (newlines folded: no item can start a line of its own), tag-like markup neutralised."""
+def _line(memory: Memory, flat: str, item_chars: int, author: str | None = None) -> str:
+    """One item: its id, type, who it is from (``_WHO``), the member who shared it when not the
+    caller (a team store), and date, then its text on the same line (newlines folded: no item can
+    start a line of its own), tag-like markup neutralised."""
     who = _WHO[provenance_of(memory.memory_type, memory.metadata)]
-    label = f"[#{memory.id} {memory.memory_type} · {who} · {memory.created_at:%Y-%m-%d}]"
+    by = f" · from {neutralised(author)}" if author else ""
+    label = f"[#{memory.id} {memory.memory_type} · {who}{by} · {memory.created_at:%Y-%m-%d}]"
     text = flat if len(flat) <= item_chars else flat[: item_chars - 1].rstrip() + "…"
     return f"- {label} {neutralised(text)}"
 

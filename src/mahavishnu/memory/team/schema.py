@@ -13,7 +13,14 @@ what is missing. What it sets up:
 - row-level security, FORCEd (binding the tables' owner as well, unless it is a superuser) on every
   table holding memory or activity: a row is seen by its owner and, once shared (``visibility =
   'team'``), by every member; only its owner may insert, change or delete it. Shares of insights
-  with projects are seen with the memory they share.
+  with projects are seen with the memory they share;
+- one maintenance policy for the tables' owner alone: ``memory reembed`` must rewrite every
+  member's vectors, and FORCEd row-level security binds the owner too. The policy ``team_maintain``
+  applies ``TO`` the owner role and only while the session's login role *is* the owner
+  (``session_user``, which a member cannot change, not ``current_user``, which a SECURITY DEFINER
+  function makes the owner) and its transaction says ``SET LOCAL mahavishnu.maintenance =
+  'reembed'`` (the backend's reembed does, nothing else): the owner's ordinary use stays as private
+  as a member's.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ _SHARES = "insight_shares"
 _VISIBLE = "owner_role = current_user OR visibility = 'team'"
 _MINE = "owner_role = current_user"
 _MEMORY_VISIBLE = "EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
+#: The transaction setting the owner's reembed sets (``PostgresBackend``'s ``maintenance``).
+MAINTENANCE_SETTING = "mahavishnu.maintenance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +115,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             _group_role(conn, group)
             _grants(conn, group, str(database))
             protected = _row_level_security(conn)
+            _maintenance_policy(conn, str(owner))
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(
@@ -214,6 +224,26 @@ def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
         conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(name))
         conn.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(name))
     return tuple(policies)
+
+
+def _maintenance_policy(conn: psycopg.Connection[Any], owner: str) -> None:
+    """``team_maintain`` on ``memories``: every row, for the owner's reembed only (module docstring)."""
+    from psycopg import sql
+
+    conn.execute("DROP POLICY IF EXISTS team_maintain ON memories")
+    conn.execute(
+        sql.SQL(
+            "CREATE POLICY team_maintain ON memories FOR ALL TO {} "
+            "USING (session_user = {} AND current_setting({}, true) = 'reembed') "
+            "WITH CHECK (session_user = {} AND current_setting({}, true) = 'reembed')"
+        ).format(
+            sql.Identifier(owner),
+            sql.Literal(owner),
+            sql.Literal(MAINTENANCE_SETTING),
+            sql.Literal(owner),
+            sql.Literal(MAINTENANCE_SETTING),
+        )
+    )
 
 
 def _record(conn: psycopg.Connection[Any], group: str, embedder: str | None, dimension: int | None) -> None:

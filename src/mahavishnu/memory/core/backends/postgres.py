@@ -70,6 +70,14 @@ _META_DIMENSION = "dimension"
 _CONNECT_TIMEOUT = 3
 _ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
 _MAX_DRAWN_IDS = 1_000_000  # nextval calls an import may make instead of setval (about a second)
+#: Per transaction: new decisions, insights and repository chunks are stored shared
+#: (``team.share_by_default``; a trigger of ``m009_team_share_by_default`` reads it).
+_SHARE_BY_DEFAULT = "SELECT set_config('mahavishnu.share_by_default', 'on', true)"
+#: Per transaction of the owner's reembed: every member's row (the ``team_maintain`` policy of
+#: ``memory/team/schema.py``, which holds for the tables' owner's own login only).
+_MAINTENANCE = "SELECT set_config('mahavishnu.maintenance', 'reembed', true)"
+#: The ``meta`` key ``team init`` records (``memory/team/schema.META_GROUP``): a team store.
+_META_TEAM_GROUP = "team_group"
 
 
 def _jsonb(value: Any) -> Any:
@@ -293,6 +301,7 @@ class PostgresBackend(SqlBackend):
         pool_size: int = 10,
         retries: int = 2,
         pool_timeout: float = 15.0,
+        share_by_default: bool = False,
     ) -> None:
         if index not in INDEX_KINDS:
             raise InvalidInputError(f"unknown vector index {index!r}", hint="Use hnsw or ivfflat.")
@@ -304,6 +313,8 @@ class PostgresBackend(SqlBackend):
         self._pool: ConnectionPool[Any] | None = None
         self._pool_lock = threading.Lock()
         self._lost = False  # a pool was discarded: connect directly before building the next
+        self.share_by_default = share_by_default
+        self._maintaining = threading.local()  # the owner's reembed, in this thread
         if migrate:
             self.migrate()
         else:
@@ -438,6 +449,8 @@ class PostgresBackend(SqlBackend):
         for attempt in range(attempts):
             try:
                 with self._connection() as conn, conn.transaction():
+                    if getattr(self._maintaining, "on", False):
+                        conn.execute(_MAINTENANCE)
                     return work(conn)
             except psycopg.Error as exc:
                 if not _retryable(exc):
@@ -460,7 +473,56 @@ class PostgresBackend(SqlBackend):
         return self.run(work)
 
     def _write(self, work: Callable[[Conn], _T]) -> _T:
-        return self.run(work)
+        if not self.share_by_default:
+            return self.run(work)
+
+        def shared(conn: Conn) -> _T:
+            conn.execute(_SHARE_BY_DEFAULT)
+            return work(conn)
+
+        return self.run(shared)
+
+    @contextmanager
+    def maintenance(self) -> Iterator[None]:
+        """This thread's transactions as store-wide maintenance: on a team store, its owner sees
+        and rewrites every member's memories (``team_maintain``); for anyone else nothing changes."""
+        self._maintaining.on = True
+        try:
+            yield
+        finally:
+            self._maintaining.on = False
+
+    # A reembed rewrites every vector: on a team store the owner's must reach every member's rows.
+    def reembed_pending(self, limit: int) -> list[tuple[int, str]]:
+        with self.maintenance():
+            return super().reembed_pending(limit)
+
+    def reembed_progress(self) -> tuple[int, int]:
+        with self.maintenance():
+            return super().reembed_progress()
+
+    def stage_vectors(self, ids: Sequence[int], vectors: Vector) -> None:
+        with self.maintenance():
+            super().stage_vectors(ids, vectors)
+
+    def finish_reembed(self, model: str, dimension: int, meta: Mapping[str, str | None]) -> bool:
+        with self.maintenance():
+            return super().finish_reembed(model, dimension, meta)
+
+    def team_store(self) -> bool:
+        """Whether ``team init`` made this store a team's."""
+        sql = "SELECT EXISTS (SELECT 1 FROM meta WHERE key = %s)"
+        return bool(self.run(lambda conn: conn.execute(sql, (_META_TEAM_GROUP,)).fetchone()[0]))
+
+    def team_authors(self, ids: Sequence[int]) -> dict[int, tuple[str, str, bool]]:
+        """On a team store, (owner, visibility, whether the caller owns it) of each of ``ids`` the
+        caller sees; on a single-user store, nothing."""
+        sql = (
+            "SELECT id, owner_role, visibility, owner_role = current_user FROM memories "
+            "WHERE id = ANY(%s) AND EXISTS (SELECT 1 FROM meta WHERE key = %s)"
+        )
+        rows = self.run(lambda conn: conn.execute(sql, (list(ids), _META_TEAM_GROUP)).fetchall())
+        return {int(i): (str(owner), str(visibility), bool(mine)) for i, owner, visibility, mine in rows}
 
     @contextmanager
     def _snapshot(self) -> Iterator[Any]:
@@ -612,7 +674,19 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> PostgresB
     kind = os.environ.get("MAHAVISHNU_PG_INDEX", "hnsw")
     if kind not in INDEX_KINDS:
         raise InvalidInputError(f"MAHAVISHNU_PG_INDEX={kind!r}", hint="Use hnsw or ivfflat.")
-    return PostgresBackend(resolve_dsn(settings), migrate=migrate, index=kind)  # type: ignore[arg-type]
+    return PostgresBackend(
+        resolve_dsn(settings),
+        migrate=migrate,
+        index=kind,  # type: ignore[arg-type]
+        share_by_default=_share_by_default(),
+    )
+
+
+def _share_by_default() -> bool:
+    """``team.share_by_default`` (a store of one's own: the setting is never read there)."""
+    from mahavishnu.config import load_settings
+
+    return load_settings().team.share_by_default
 
 
 def tsquery_text(text: str) -> str:

@@ -329,3 +329,76 @@ _AUDIT_FUNCTION = """
         END
     $$
 """
+
+
+#: The memory types ``team.share_by_default`` shares as they are stored (decisions, ★ Insights,
+#: ingested repositories); captured turns, notes and the rest stay private until shared.
+SHARED_BY_DEFAULT = ("decision", "insight", "rag")
+
+
+@MIGRATIONS
+def m009_team_share_by_default(conn: psycopg.Connection[Any]) -> None:
+    """A memory of ``SHARED_BY_DEFAULT`` type is stored shared when its writer's transaction says
+    so (``SET LOCAL mahavishnu.share_by_default = 'on'``, from ``team.share_by_default``); a memory
+    stored shared is audited as a share, and an update changing only its vector (a reembed) is no
+    edit."""
+    conn.execute(_SHARE_BY_DEFAULT_FUNCTION)
+    conn.execute(_AUDIT_FUNCTION_V2)
+    run_script(
+        conn,
+        """
+        CREATE TRIGGER team_share_by_default BEFORE INSERT ON memories FOR EACH ROW
+            EXECUTE FUNCTION team_share_by_default();
+        CREATE TRIGGER team_audit_insert AFTER INSERT ON memories FOR EACH ROW
+            WHEN (NEW.visibility = 'team')
+            EXECUTE FUNCTION team_audit_record()
+        """,
+    )
+
+
+_SHARE_BY_DEFAULT_FUNCTION = f"""
+    CREATE FUNCTION team_share_by_default() RETURNS trigger LANGUAGE plpgsql
+        SET search_path = pg_catalog, public AS $$
+        BEGIN
+            IF NEW.memory_type IN {SHARED_BY_DEFAULT!r}
+                    AND current_setting('mahavishnu.share_by_default', true) = 'on' THEN
+                NEW.visibility := 'team';
+            END IF;
+            RETURN NEW;
+        END
+    $$
+"""
+
+
+# m008's function, replaced whole (owner, grants and SECURITY DEFINER kept by CREATE OR REPLACE's
+# own clauses): an INSERT of a shared memory is a share; an UPDATE leaving all but the vector as it
+# was (a reembed) records nothing.
+_AUDIT_FUNCTION_V2 = """
+    CREATE OR REPLACE FUNCTION team_audit_record() RETURNS trigger LANGUAGE plpgsql
+        SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        DECLARE
+            what text;
+            row_ record;
+            vector_only constant text[] := ARRAY['embedding', 'embedding_model', 'embedding_dim'];
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                what := 'delete';
+                row_ := OLD;
+            ELSIF TG_OP = 'INSERT' THEN
+                what := 'share';
+                row_ := NEW;
+            ELSIF OLD.visibility <> NEW.visibility THEN
+                what := CASE WHEN NEW.visibility = 'team' THEN 'share' ELSE 'unshare' END;
+                row_ := NEW;
+            ELSIF (to_jsonb(OLD) - vector_only) = (to_jsonb(NEW) - vector_only) THEN
+                RETURN NULL;
+            ELSE
+                what := 'edit';
+                row_ := NEW;
+            END IF;
+            INSERT INTO public.team_audit (actor, action, memory_id, owner_role, memory_type, project)
+                VALUES (session_user, what, row_.id, row_.owner_role, row_.memory_type, row_.project);
+            RETURN NULL;
+        END
+    $$
+"""

@@ -1,0 +1,64 @@
+"""Who wrote a memory, on a team store: search results, ``memory list``, recall's items and their
+``--json`` name the author of a team memory (the database role that wrote it, ``owner_role``).
+
+A store of one's own (SQLite, or a PostgreSQL store ``team init`` never made a team's) has no
+authors: nothing is added there, not even a query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mahavishnu.json_types import JSONObject
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.core.models import Memory, SearchHit
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    owner: str  # the member (database role) who wrote it
+    visibility: str  # private, or team once shared
+    mine: bool  # the caller wrote it
+
+    def to_dict(self) -> JSONObject:
+        return {"author": self.owner, "visibility": self.visibility}
+
+
+def authors(backend: object, ids: Iterable[int]) -> dict[int, Author]:
+    """The author of each memory of ``ids`` the caller sees, on a team store; else empty."""
+    wanted = sorted(set(ids))
+    if not wanted or getattr(backend, "name", None) != "postgres":
+        return {}
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+
+    if not isinstance(backend, PostgresBackend):
+        return {}
+    return {i: Author(*row) for i, row in backend.team_authors(wanted).items()}
+
+
+def others(found: Mapping[int, Author]) -> dict[int, str]:
+    """The memories another member wrote (shared with the caller): their authors' names."""
+    return {i: a.owner for i, a in found.items() if not a.mine}
+
+
+def attributed(memory: dict[str, Any], found: Mapping[int, Author]) -> dict[str, Any]:
+    """``memory`` (a ``Memory.to_dict``) with its author and visibility when it has one."""
+    author = found.get(memory["id"])
+    return memory if author is None else {**memory, **author.to_dict()}
+
+
+def hit_dicts(backend: object, hits: Iterable[SearchHit]) -> list[dict[str, Any]]:
+    """Search hits as ``SearchHit.to_dict``, each memory with its author on a team store."""
+    hits = list(hits)
+    found = authors(backend, (hit.memory.id for hit in hits))
+    return [{**data, "memory": attributed(data["memory"], found)} for data in (h.to_dict() for h in hits)]
+
+
+def memory_dicts(backend: object, memories: Iterable[Memory]) -> list[dict[str, Any]]:
+    """Memories as ``Memory.to_dict``, each with its author on a team store."""
+    memories = list(memories)
+    found = authors(backend, (m.id for m in memories))
+    return [attributed(m.to_dict(), found) for m in memories]
