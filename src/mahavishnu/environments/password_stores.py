@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol, cast
 
@@ -60,12 +61,17 @@ def check_reference(kind: str, rest: str) -> None:
         )
 
 
-def read_local(kind: str, rest: str) -> str | None:
+#: Where the KeePass database's own password comes from (secrets.py passes its lookup: the variable,
+#: else the keyring or the 0600 file, never the settings), so this module imports nothing above it.
+PasswordLookup = Callable[[], str | None]
+
+
+def read_local(kind: str, rest: str, keepass_password: PasswordLookup) -> str | None:
     """The secret ``kind:rest`` names; None when the store has no such secret."""
     check_reference(kind, rest)
     if kind == "keepass":
         path, _, entry = rest.partition("#")
-        return _read_keepass(path, entry)
+        return _read_keepass(path, entry, keepass_password)
     return _read_pass(rest)
 
 
@@ -82,10 +88,10 @@ class _Database(Protocol):
     def find_entries(self, **kwargs: object) -> list[_Entry] | _Entry | None: ...
 
 
-def _read_keepass(path_text: str, entry_text: str) -> str | None:
+def _read_keepass(path_text: str, entry_text: str, keepass_password: PasswordLookup) -> str | None:
     path = Path(path_text).expanduser()
     where = f"keepass:{path_text}#{entry_text}"
-    database = _open_keepass(path, where)
+    database = _open_keepass(path, where, keepass_password)
     segments = [s for s in entry_text.split("/") if s]
     entry = _find_entry(database, segments, where)
     field = "password"
@@ -96,7 +102,7 @@ def _read_keepass(path_text: str, entry_text: str) -> str | None:
     return _field(entry, field, where) or None
 
 
-def _open_keepass(path: Path, where: str) -> _Database:
+def _open_keepass(path: Path, where: str, keepass_password: PasswordLookup) -> _Database:
     try:
         from pykeepass import PyKeePass
         from pykeepass.exceptions import CredentialsError, HeaderChecksumError, PayloadChecksumError
@@ -110,7 +116,7 @@ def _open_keepass(path: Path, where: str) -> _Database:
             f"no KeePass database at {path} (for {where})",
             hint="Check the path in the reference (an absolute path, or ~/…).",
         )
-    password, keyfile = _keepass_credentials(path, where)
+    password, keyfile = _keepass_credentials(path, where, keepass_password)
     try:
         return cast(_Database, PyKeePass(str(path), password=password, keyfile=keyfile))
     except (CredentialsError, HeaderChecksumError, PayloadChecksumError):
@@ -132,17 +138,11 @@ def _open_keepass(path: Path, where: str) -> _Database:
         ) from None
 
 
-def _keepass_credentials(path: Path, where: str) -> tuple[str | None, str | None]:
-    """The database password (the variable, else the keyring or the 0600 file, never the settings)
-    and the key file (its variable)."""
-    from mahavishnu.environments.secrets import KEYRING_SERVICE, SecretRef, find_in_chain
-
-    chain = [
-        SecretRef("env", "", KEEPASS_PASSWORD_VARIABLE),
-        SecretRef("keyring", KEYRING_SERVICE, KEEPASS_SECRET_NAME),
-        SecretRef("file", "", KEEPASS_SECRET_NAME),
-    ]
-    found = find_in_chain(chain)
+def _keepass_credentials(
+    path: Path, where: str, keepass_password: PasswordLookup
+) -> tuple[str | None, str | None]:
+    """The database password (``keepass_password``) and the key file (its variable)."""
+    found = keepass_password()
     keyfile = os.environ.get(KEEPASS_KEYFILE_VARIABLE) or None
     if keyfile is not None and not Path(keyfile).expanduser().is_file():
         raise SecretStoreError(
@@ -155,7 +155,7 @@ def _keepass_credentials(path: Path, where: str) -> tuple[str | None, str | None
             hint=f"Store it with `mahavishnu secrets set {KEEPASS_SECRET_NAME}` (the keyring or the 0600 "
             f"file), or export {KEEPASS_PASSWORD_VARIABLE}; a key file: {KEEPASS_KEYFILE_VARIABLE}.",
         )
-    return (found[1] if found is not None else None), (str(Path(keyfile).expanduser()) if keyfile else None)
+    return found, (str(Path(keyfile).expanduser()) if keyfile else None)
 
 
 def _find_entry(database: _Database, segments: list[str], where: str) -> _Entry | None:

@@ -115,8 +115,22 @@ class SecretRef:
         if self.kind in _LOCAL:
             from mahavishnu.environments.password_stores import read_local
 
-            return read_local(self.kind, self.name)
+            return read_local(self.kind, self.name, _keepass_password)
         return read_secrets_file().get(self.name)
+
+
+def _keepass_password() -> str | None:
+    """A KeePass database's own password: its variable, else the keyring or the 0600 file (never
+    the settings file)."""
+    from mahavishnu.environments.password_stores import KEEPASS_PASSWORD_VARIABLE, KEEPASS_SECRET_NAME
+
+    chain = [
+        SecretRef("env", "", KEEPASS_PASSWORD_VARIABLE),
+        SecretRef("keyring", KEYRING_SERVICE, KEEPASS_SECRET_NAME),
+        SecretRef("file", "", KEEPASS_SECRET_NAME),
+    ]
+    found = find_in_chain(chain)
+    return found[1] if found is not None else None
 
 
 def profile_chain(profile: Profile) -> list[SecretRef]:
