@@ -34,6 +34,7 @@ NATIVE: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "qw
 _PRICE_IDS = {"anthropic": "anthropic", "openai": "openai", "google": "google"}
 #: The wire protocol each assistant speaks (the profile endpoint it uses).
 PROTOCOL: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "openai", "gemini": "gemini"}
+_NO_SWITCH = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Attribution:
             times, names = self._timelines.setdefault((switch.tool, switch.project), ([], []))
             times.append(switch.time)
             names.append(switch.profile)
+        self._switched = {tool for tool, _ in self._timelines}
 
     def provider(self, tool: Tool, time: float, project: str | None, model: str) -> Provider:
         profile = self._in_force(tool, project, time) if project is not None else None
@@ -80,6 +82,8 @@ class Attribution:
     def era(self, tool: Tool, project: str | None, time: float) -> tuple[int, int]:
         """How many switches of ``tool`` (in ``project``, and at user scope) came before ``time``:
         two requests with the same era have the same provider."""
+        if tool not in self._switched:  # never switched: one era (most requests)
+            return _NO_SWITCH
         return self._count(tool, project, time) if project is not None else 0, self._count(tool, None, time)
 
     def _count(self, tool: Tool, project: str | None, time: float) -> int:

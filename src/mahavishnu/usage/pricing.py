@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -37,14 +37,30 @@ class Rates:
     cache_write: Price
     cache_read: Price
     source: str
+    #: the rates of a request of any size (input, output, cache write, cache read), and from each
+    #: tier start down (a request whose whole input is above it): worked out once, not per request
+    _base: tuple[float, ...] = field(init=False, default=(), repr=False, compare=False)
+    _steps: tuple[tuple[int, tuple[float, ...]], ...] = field(
+        init=False, default=(), repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        prices = (self.input, self.output, self.cache_write, self.cache_read)
+        starts = sorted({start for _, tiers in prices for start, _ in tiers}, reverse=True)
+        object.__setattr__(self, "_base", tuple(base for base, _ in prices))
+        steps = tuple((start, tuple(_at(price, start + 1) for price in prices)) for start in starts)
+        object.__setattr__(self, "_steps", steps)
 
     def cost(self, fresh: int, output: int, cache_write: int, cache_read: int) -> float:
-        whole = fresh + cache_write + cache_read
+        rates = self._base
+        if self._steps:
+            whole = fresh + cache_write + cache_read
+            for start, above in self._steps:
+                if whole > start:
+                    rates = above
+                    break
         return (
-            fresh * _at(self.input, whole)
-            + output * _at(self.output, whole)
-            + cache_write * _at(self.cache_write, whole)
-            + cache_read * _at(self.cache_read, whole)
+            fresh * rates[0] + output * rates[1] + cache_write * rates[2] + cache_read * rates[3]
         ) / 1_000_000
 
 

@@ -7,8 +7,10 @@ calendar's (as ccusage counts them)."""
 
 from __future__ import annotations
 
+import gc
 import time as clock
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -56,23 +58,22 @@ class Line:
     def total(self) -> int:
         return self.input + self.output + self.cache_write + self.cache_read
 
-    def add(self, record: UsageRecord, cost: float | None, model: str) -> None:
-        self.input += record.input
-        self.output += record.output
-        self.cache_write += record.cache_write
-        self.cache_read += record.cache_read
-        self.requests += 1
-        if cost is None:
-            self.unpriced_requests += 1
-            self.unpriced_tokens += record.total
-        else:
-            self.cost += cost
+    def add_sum(self, tool: Tool, model: str, project: str | None, part: _Sum) -> None:
+        """Adds the requests of one assistant, model and project that ``build`` summed up."""
+        self.input += part.input
+        self.output += part.output
+        self.cache_write += part.cache_write
+        self.cache_read += part.cache_read
+        self.cost += part.cost
+        self.requests += part.requests
+        self.unpriced_requests += part.unpriced_requests
+        self.unpriced_tokens += part.unpriced_tokens
         self.models.add(model)
-        self.assistants.add(ASSISTANTS[record.tool])
-        if record.project:
-            self.projects.add(record.project)
-        self.first = min(self.first, record.time) if self.first else record.time
-        self.last = max(self.last, record.time)
+        self.assistants.add(ASSISTANTS[tool])
+        if project:
+            self.projects.add(project)
+        self.first = min(self.first, part.first) if self.first else part.first
+        self.last = max(self.last, part.last)
 
     def to_json(self) -> JSONObject:
         return {
@@ -125,27 +126,85 @@ class Report:
 _PERIOD_KEY = {"daily": "date", "monthly": "month", "sessions": "session"}
 
 
+class _Sum:
+    """What ``build`` adds up per period, group, assistant, model and project."""
+
+    __slots__ = (
+        "cache_read",
+        "cache_write",
+        "cost",
+        "first",
+        "input",
+        "last",
+        "output",
+        "requests",
+        "unpriced_requests",
+        "unpriced_tokens",
+    )
+
+    def __init__(self, time: float) -> None:
+        self.input = self.output = self.cache_write = self.cache_read = 0
+        self.requests = self.unpriced_requests = self.unpriced_tokens = 0
+        self.cost = 0.0
+        self.first = self.last = time
+
+
+_QUARTER = 900  # seconds: every time zone's offset and change is a multiple of a quarter hour
+
+
 def build(
     records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing, period: Period, by: By | None
 ) -> Report:
+    # Requests are summed per (period, group, assistant, model, project) first, a few thousand
+    # sums for a year of logs, then the sums into lines: one small update per request.
+    sums: dict[tuple[str, str, Tool, str, str | None], _Sum] = {}
+    unpriced: set[str] = set()
+    day_of: dict[int, str] = {}  # local date per quarter hour: one strftime per quarter of records
+    known: dict[_Where, tuple[Provider, Rates | None]] = {}
+    era = attribution.era
+    for record in records:  # (priced() inlined: this loop is most of a report's time)
+        tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _ = record
+        where = (tool, project, model, int(time // 86_400), era(tool, project, time))
+        found = known.get(where)
+        if found is None:
+            found = known[where] = _served(record, attribution, pricing)
+        provider, rates = found
+        if period == "sessions":
+            when = session
+        else:
+            quarter = int(time // _QUARTER)
+            day = day_of.get(quarter)
+            if day is None:
+                day = day_of[quarter] = clock.strftime("%Y-%m-%d", clock.localtime(time))
+            when = day if period == "daily" else day[:7]
+        group = "" if by is None else _group(by, record, provider.name)
+        key = (when, group, tool, model, project)
+        part = sums.get(key)
+        if part is None:
+            part = sums[key] = _Sum(time)
+        part.input += fresh
+        part.output += output
+        part.cache_write += cache_write
+        part.cache_read += cache_read
+        part.requests += 1
+        if rates is None:
+            unpriced.add(f"{provider.name}/{model}")
+            part.unpriced_requests += 1
+            part.unpriced_tokens += fresh + output + cache_write + cache_read
+        else:
+            part.cost += rates.cost(fresh, output, cache_write, cache_read)
+        if time < part.first:
+            part.first = time
+        elif time > part.last:
+            part.last = time
     lines: dict[tuple[str, str], Line] = {}
     totals = Line("total", "")
-    unpriced: set[str] = set()
-    day_of: dict[int, str] = {}  # local date per hour: one strftime per hour of records
-    for record, provider, cost in priced(records, attribution, pricing):
-        if cost is None:
-            unpriced.add(f"{provider.name}/{record.model}")
-        hour = int(record.time // 3600)
-        day = day_of.get(hour)
-        if day is None:
-            day = day_of[hour] = clock.strftime("%Y-%m-%d", clock.localtime(record.time))
-        when = record.session if period == "sessions" else day if period == "daily" else day[:7]
-        group = "" if by is None else _group(by, record, provider.name)
+    for (when, group, tool, model, project), part in sums.items():
         line = lines.get((when, group))
         if line is None:
             line = lines[(when, group)] = Line(when, group)
-        line.add(record, cost, record.model)
-        totals.add(record, cost, record.model)
+        line.add_sum(tool, model, project, part)
+        totals.add_sum(tool, model, project, part)
     ordered = sorted(
         lines.values(),
         key=(lambda x: (x.first, x.group)) if period == "sessions" else (lambda x: (x.period, x.group)),
@@ -153,26 +212,34 @@ def build(
     return Report(period, by, ordered, totals, sorted(unpriced))
 
 
+#: What decides who served a request and at which rates: the assistant, project, model, UTC day
+#: and how many switches came before (``Attribution.era``).
+_Where = tuple[str, str | None, str, int, tuple[int, int]]
+
+
 def priced(
     records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing
 ) -> Iterator[tuple[UsageRecord, Provider, float | None]]:
     """Each record with the provider that served it and its cost (None: unpriced)."""
-    # the provider and rates of (assistant, project, model, day, switches made before): looked up once
-    known: dict[tuple[str, str | None, str, int, tuple[int, int]], tuple[Provider, Rates | None]] = {}
+    known: dict[_Where, tuple[Provider, Rates | None]] = {}  # looked up once each
+    era = attribution.era
     for record in records:
-        era = attribution.era(record.tool, record.project, record.time)
-        where = (record.tool, record.project, record.model, int(record.time // 86_400), era)
+        tool, _, time, model, fresh, output, cache_write, cache_read, _, project, _ = record
+        where = (tool, project, model, int(time // 86_400), era(tool, project, time))
         found = known.get(where)
         if found is None:
-            provider = attribution.provider(record.tool, record.time, record.project, record.model)
-            found = known[where] = (provider, pricing.rates(provider, record.model, record.time))
+            found = known[where] = _served(record, attribution, pricing)
         provider, rates = found
-        cost = (
-            None
-            if rates is None
-            else rates.cost(record.input, record.output, record.cache_write, record.cache_read)
+        yield (
+            record,
+            provider,
+            None if rates is None else rates.cost(fresh, output, cache_write, cache_read),
         )
-        yield record, provider, cost
+
+
+def _served(record: UsageRecord, attribution: Attribution, pricing: Pricing) -> tuple[Provider, Rates | None]:
+    provider = attribution.provider(record.tool, record.time, record.project, record.model)
+    return provider, pricing.rates(provider, record.model, record.time)
 
 
 def _group(by: By, record: UsageRecord, provider: str) -> str:
@@ -210,15 +277,30 @@ def report(
     from mahavishnu.usage.attribution import from_history
 
     own = settings.load()
-    records, refreshed, skipped = collect(
-        tools, _start(since), _start(until + timedelta(days=1)) if until else None
-    )
-    attribution, pricing = from_history(), Pricing(own.pricing)
-    built = build(records, attribution, pricing, period, by)
-    metrics.record(priced(records, attribution, pricing), since, until)
+    with _collector_paused():
+        records, refreshed, skipped = collect(
+            tools, _start(since), _start(until + timedelta(days=1)) if until else None
+        )
+        attribution, pricing = from_history(), Pricing(own.pricing)
+        built = build(records, attribution, pricing, period, by)
+        metrics.record(priced(records, attribution, pricing), since, until)
     built.skipped_lines = skipped
     built.problems = refreshed.problems
     return built
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a report makes its hundreds of thousands of
+    tuples and dicts (none in a cycle): otherwise it walks them all again and again, a third of a
+    report's time over a year of logs."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _start(day: date | None) -> float | None:
