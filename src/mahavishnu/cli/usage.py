@@ -143,9 +143,32 @@ def _print(built: Report) -> None:
         "Total",
         "Cost (USD)",
     ]
-    rows = [[line.period, *([line.group] if built.by else []), *_figures(line)] for line in built.lines]
-    rows.append(["Total", *([""] if built.by else []), *_figures(built.totals)])
+    memory = built.totals.recalls > 0  # a column only when recall added anything
+    if memory:
+        columns.append("Memory (tokens, USD)")
+    rows = [
+        [
+            line.period,
+            *([line.group] if built.by else []),
+            *_figures(line),
+            *([_memory(line)] if memory else []),
+        ]
+        for line in built.lines
+    ]
+    rows.append(
+        [
+            "Total",
+            *([""] if built.by else []),
+            *_figures(built.totals),
+            *([_memory(built.totals)] if memory else []),
+        ]
+    )
     table(None, columns, rows)
+    if memory:
+        info(
+            "Memory: the tokens recall added to the sessions, at their requests' input rate "
+            "(already part of the input above, not added again)."
+        )
     if built.unpriced_models:
         warn(escape(f"unpriced (no price known, not guessed): {', '.join(built.unpriced_models)}"))
     if built.skipped_lines:
@@ -159,3 +182,14 @@ def _figures(line: Line) -> list[str]:
     return [f"{n:,}" for n in (line.input, line.output, line.cache_write, line.cache_read, line.total)] + [
         cost
     ]
+
+
+def _memory(line: Line) -> str:
+    """What recall added to the line's sessions: tokens, and their cost or "unpriced"."""
+    if not line.recalls:
+        return ""
+    priced = line.memory_tokens > line.memory_unpriced_tokens
+    cost = f"{line.memory_cost:.4f}" if priced else "unpriced"
+    if priced and line.memory_unpriced_tokens:
+        cost += " + unpriced"
+    return f"{line.memory_tokens:,} ({cost})"

@@ -1,6 +1,12 @@
 """Daily, monthly and per-session totals of tokens and cost, grouped by assistant, provider,
 model, project or source (the user's session or a helper the assistant ran for itself).
 
+What the memory loop itself costs is shown apart: the tokens the recall hooks added to each session
+(``memory/loop/recall_log``), priced at the input rate of the session's requests (its provider and
+model; unpriced when the session's requests are not in the logs or nobody prices them). Those
+tokens are already part of the requests' input (the assistant sent them on): they are never added
+to the totals again. With ``--by source`` they are the ``memory`` group.
+
 ``collect`` brings the ledger up to date with the logs and returns the requests of a time range,
 each once; ``build`` attributes and prices them and adds them up. Days and months are the local
 calendar's (as ccusage counts them)."""
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import time as clock
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,15 +24,18 @@ from typing import Literal
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject, JSONValue
+from mahavishnu.memory.loop.recall_log import Recalled, session_digest
 from mahavishnu.usage import ledger, metrics
 from mahavishnu.usage.attribution import Attribution
 from mahavishnu.usage.pricing import Pricing, Rates
-from mahavishnu.usage.records import Provider, Tool, UsageRecord
+from mahavishnu.usage.records import MAIN, TOOLS, Provider, Tool, UsageRecord
 
 Period = Literal["daily", "monthly", "sessions"]
 By = Literal["assistant", "provider", "model", "project", "source"]
 PERIODS: tuple[Period, ...] = ("daily", "monthly", "sessions")
 BYS: tuple[By, ...] = ("assistant", "provider", "model", "project", "source")
+#: The ``--by source`` group of the tokens recall added (``main`` and ``helper`` are requests').
+MEMORY = "memory"
 ASSISTANTS: dict[str, str] = {
     "claude": "claude-code",
     "codex": "codex",
@@ -53,10 +63,29 @@ class Line:
     projects: set[str] = field(default_factory=set)
     first: float = 0.0
     last: float = 0.0
+    #: what recall added to the sessions (already in the input above, never added to it again)
+    recalls: int = 0
+    memory_tokens: int = 0
+    memory_cost: float = 0.0
+    memory_unpriced_tokens: int = 0
 
     @property
     def total(self) -> int:
         return self.input + self.output + self.cache_write + self.cache_read
+
+    def add_recall(self, recalled: Recalled, cost: float | None) -> None:
+        """Adds one recall's tokens, at the session's input rate (None: unpriced)."""
+        self.recalls += 1
+        self.memory_tokens += recalled.tokens
+        if cost is None:
+            self.memory_unpriced_tokens += recalled.tokens
+        else:
+            self.memory_cost += cost
+        self.assistants.add(ASSISTANTS.get(recalled.tool, recalled.tool))
+        if recalled.project:
+            self.projects.add(recalled.project)
+        self.first = min(self.first, recalled.at) if self.first else recalled.at
+        self.last = max(self.last, recalled.at)
 
     def add_sum(self, tool: Tool, model: str, project: str | None, part: _Sum) -> None:
         """Adds the requests of one assistant, model and project that ``build`` summed up."""
@@ -87,6 +116,10 @@ class Line:
             "unpriced_requests": self.unpriced_requests,
             "unpriced_tokens": self.unpriced_tokens,
             "models": list[JSONValue](sorted(self.models)),
+            "memory_tokens": self.memory_tokens,
+            "memory_cost_usd": round(self.memory_cost, 6),
+            "memory_unpriced_tokens": self.memory_unpriced_tokens,
+            "recalls": self.recalls,
         }
 
 
@@ -153,8 +186,19 @@ _QUARTER = 900  # seconds: every time zone's offset and change is a multiple of 
 
 
 def build(
-    records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing, period: Period, by: By | None
+    records: Iterable[UsageRecord],
+    attribution: Attribution,
+    pricing: Pricing,
+    period: Period,
+    by: By | None,
+    recalls: Iterable[Recalled] = (),
 ) -> Report:
+    """``records`` added up; ``recalls`` (what recall added to sessions, in the same range and
+    assistants) shown apart as memory's figures."""
+    recalled = [recall for recall in recalls if recall.tool in _TOOL_OF]
+    requests: list[UsageRecord] = []
+    if recalled:  # read again to find each recall's session
+        records = requests = records if isinstance(records, list) else list(records)
     # Requests are summed per (period, group, assistant, model, project) first, a few thousand
     # sums for a year of logs, then the sums into lines: one small update per request.
     sums: dict[tuple[str, str, Tool, str, str | None], _Sum] = {}
@@ -205,6 +249,8 @@ def build(
             line = lines[(when, group)] = Line(when, group)
         line.add_sum(tool, model, project, part)
         totals.add_sum(tool, model, project, part)
+    if recalled:
+        _add_recalls(recalled, requests, lines, totals, attribution, pricing, period, by)
     ordered = sorted(
         lines.values(),
         key=(lambda x: (x.first, x.group)) if period == "sessions" else (lambda x: (x.period, x.group)),
@@ -242,6 +288,89 @@ def _served(record: UsageRecord, attribution: Attribution, pricing: Pricing) -> 
     return provider, pricing.rates(provider, record.model, record.time)
 
 
+def _add_recalls(
+    recalled: list[Recalled],
+    requests: list[UsageRecord],
+    lines: dict[tuple[str, str], Line],
+    totals: Line,
+    attribution: Attribution,
+    pricing: Pricing,
+    period: Period,
+    by: By | None,
+) -> None:
+    """Each recall into its line: its day (or month, or session) and group, priced at the input
+    rate of the request that carried it."""
+    sessions = _Sessions(requests, recalled)
+    for recall in recalled:
+        tool = _TOOL_OF[recall.tool]
+        request = sessions.request_of(recall)
+        cost: float | None = None
+        if request is None:  # the session's requests are not in the logs read: unpriced
+            provider = attribution.provider(tool, recall.at, recall.project, "")
+            model, project, session = "-", recall.project, recall.session or "-"
+        else:
+            provider, rates = _served(request, attribution, pricing)  # (Pricing remembers rates)
+            cost = None if rates is None else rates.cost(recall.tokens, 0, 0, 0)
+            model, project, session = request.model, request.project, request.session
+        if period == "sessions":
+            when = session
+        else:
+            day = clock.strftime("%Y-%m-%d", clock.localtime(recall.at))
+            when = day if period == "daily" else day[:7]
+        group = "" if by is None else _recall_group(by, tool, provider.name, model, project)
+        line = lines.get((when, group))
+        if line is None:
+            line = lines[(when, group)] = Line(when, group)
+        line.add_recall(recall, cost)
+        totals.add_recall(recall, cost)
+
+
+_TOOL_OF: dict[str, Tool] = {tool: tool for tool in TOOLS}
+
+
+class _Sessions:
+    """The requests of the sessions recalls were made in, found by the session's digest (the recall
+    log names a session by it, never by its id)."""
+
+    def __init__(self, records: list[UsageRecord], recalls: list[Recalled]) -> None:
+        wanted = {recall.session for recall in recalls if recall.session}
+        digests: dict[tuple[str, str], str] = {}
+        self._requests: dict[str, list[UsageRecord]] = {}
+        for record in records:
+            named = (record.tool, record.session)
+            digest = digests.get(named)
+            if digest is None:
+                digest = digests[named] = session_digest(*named)
+            if digest in wanted:
+                self._requests.setdefault(digest, []).append(record)
+        self._times: dict[str, list[float]] = {}
+        for digest, requests in self._requests.items():
+            own = [r for r in requests if r.source == MAIN] or requests  # the session's, not a helper's
+            self._requests[digest] = own
+            self._times[digest] = [r.time for r in own]
+
+    def request_of(self, recall: Recalled) -> UsageRecord | None:
+        """The request that carried what ``recall`` added: the session's first at or after it, else
+        its last (records are oldest first); None when the session made none in the logs read."""
+        requests = self._requests.get(recall.session or "")
+        if not requests:
+            return None
+        index = bisect_left(self._times[recall.session or ""], recall.at)
+        return requests[min(index, len(requests) - 1)]
+
+
+def _recall_group(by: By, tool: Tool, provider: str, model: str, project: str | None) -> str:
+    if by == "assistant":
+        return ASSISTANTS[tool]
+    if by == "provider":
+        return provider
+    if by == "model":
+        return model
+    if by == "project":
+        return project or "-"
+    return MEMORY
+
+
 def _group(by: By, record: UsageRecord, provider: str) -> str:
     if by == "assistant":
         return ASSISTANTS[record.tool]
@@ -277,16 +406,31 @@ def report(
     from mahavishnu.usage.attribution import from_history
 
     own = settings.load()
+    wanted = list(tools)
+    start, end = _start(since), _start(until + timedelta(days=1)) if until else None
     with _collector_paused():
-        records, refreshed, skipped = collect(
-            tools, _start(since), _start(until + timedelta(days=1)) if until else None
-        )
+        records, refreshed, skipped = collect(wanted, start, end)
         attribution, pricing = from_history(), Pricing(own.pricing)
-        built = build(records, attribution, pricing, period, by)
+        built = build(records, attribution, pricing, period, by, recalls(wanted, start, end))
         metrics.record(priced(records, attribution, pricing), since, until)
     built.skipped_lines = skipped
     built.problems = refreshed.problems
     return built
+
+
+def recalls(tools: Iterable[Tool], since: float | None, until: float | None) -> list[Recalled]:
+    """What the recall hooks of ``tools`` added in ``[since, until)`` (``memory/loop/recall_log``)."""
+    from mahavishnu.memory.loop import recall_log
+
+    wanted = {tool for tool in tools if tool in TOOLS}
+    return [
+        entry
+        for entry in recall_log.every()
+        if entry.tool in wanted
+        and entry.tokens > 0
+        and (since is None or entry.at >= since)
+        and (until is None or entry.at < until)
+    ]
 
 
 @contextmanager

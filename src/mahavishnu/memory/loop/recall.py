@@ -26,7 +26,6 @@ call ``build_context`` on every prompt.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -257,8 +256,7 @@ class SentMemories:
         self.ids: set[int] = set()
         if session is None:
             return  # no session id: nothing to remember it by
-        digest = hashlib.sha256(f"{tool}\0{session}".encode()).hexdigest()[:32]
-        self.path = recall_dir() / f"{digest}.json"
+        self.path = recall_dir() / f"{recall_log.session_digest(tool, session)}.json"
         self.ids = self._load()
 
     def _load(self) -> set[int]:

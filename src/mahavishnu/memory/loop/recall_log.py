@@ -13,6 +13,7 @@ once past ``MAX_BYTES`` (the previous one kept as ``log.1.jsonl``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -42,6 +43,13 @@ class Recalled:
 
 def log_dir() -> Path:
     return paths.data_dir() / "recall"
+
+
+def session_digest(tool: str, session: str) -> str:
+    """What names an assistant's session in the log (and its ``SentMemories`` record): a digest of
+    the assistant and the session id, never the id itself. ``mahavishnu usage`` matches it to the
+    session's requests in the assistant's own log."""
+    return hashlib.sha256(f"{tool}\0{session}".encode()).hexdigest()[:32]
 
 
 def append(
@@ -82,6 +90,17 @@ def read(limit: int = 500) -> list[Recalled]:
                 found.append(entry)
             if len(found) >= limit:
                 return found
+    return found
+
+
+def every() -> list[Recalled]:
+    """Every recall still logged (the rotated file's, then the current one's), oldest first."""
+    found = []
+    for name in (OLD_NAME, LOG_NAME):
+        for raw in _lines(log_dir() / name):
+            entry = _parse(raw)
+            if entry is not None:
+                found.append(entry)
     return found
 
 
