@@ -506,6 +506,24 @@ def check_telemetry(settings: Settings) -> list[Finding]:
     return [Finding("telemetry", "ok", f"on ({', '.join(named)})")]
 
 
+def check_budgets(settings: Settings) -> list[Finding]:
+    """Each budget of ``usage.yaml`` (``usage.budgets``): a warning when passed, naming the budget,
+    the spend and the period. No budget: no finding (and no log read)."""
+    from mahavishnu.usage.budgets import spends
+
+    return [
+        Finding(
+            spend.key,
+            "warn" if spend.passed else "ok",
+            spend.line(),
+            "`mahavishnu usage --by provider` shows where it went; budgets are in usage.yaml"
+            if spend.passed
+            else "",
+        )
+        for spend in spends()
+    ]
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("clis", check_clis),
     ("config files", check_config_files),
@@ -517,4 +535,5 @@ CHECKS: list[tuple[str, Check]] = [
     (HOOKS_CHECK, check_memory_hooks),
     ("fallback chains", check_fallback_chains),
     ("telemetry", check_telemetry),
+    ("budget", check_budgets),
 ]

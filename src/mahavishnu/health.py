@@ -10,10 +10,12 @@ Components (each with a status and the latency of its check):
                    (status, latency); else installed or declared as a service → MCP initialize + ping
 ``service:NAME``   each other configured service: state and health check
 ``assistant:TOOL`` the provider each assistant points at (user scope), probed when asked
+``budget``         each budget of ``usage.yaml`` (``usage.budgets``): ``warn`` when passed
 
-Statuses: ``ok``, ``stopped`` (a service nobody asked to run), ``skipped`` (not checked), ``error``.
-The report is ``ok`` when no component is in ``error``. Every report is recorded as rows of the
-store's ``performance_metrics`` table through ``services.metrics.record``.
+Statuses: ``ok``, ``stopped`` (a service nobody asked to run), ``skipped`` (not checked), ``warn``
+(works, but look: a budget passed), ``error``. The report is ``ok`` when no component is in
+``error``. Every report is recorded as rows of the store's ``performance_metrics`` table through
+``services.metrics.record``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from mahavishnu.config import Settings
     from mahavishnu.memory.core.store import MemoryStore
 
-Status = Literal["ok", "stopped", "skipped", "error"]
+Status = Literal["ok", "stopped", "skipped", "warn", "error"]
 SESSION_BUDDY = "session-buddy"
 EMBED_PROBE_TEXT = "mahavishnu health check"
 
@@ -77,6 +79,7 @@ def health_report(
         (SESSION_BUDDY, lambda: _session_buddy(settings)),
         ("services", lambda: _services(settings)),
         ("assistants", lambda: _assistants(settings, probe_providers)),
+        ("budget", _budgets),
     ]
     with ThreadPoolExecutor(max_workers=len(checks)) as pool:
         components = [c for found in pool.map(lambda check: _guarded(*check), checks) for c in found]
@@ -390,6 +393,29 @@ def _assistant(tool: str, settings: Settings, probe_providers: bool) -> Componen
     data.update(probe=result.status, http_status=str(result.http_status or ""))
     status: Status = "ok" if result.ok else "error"
     return ComponentHealth(component, status, f"{named}: {result.detail}", result.latency_ms, data)
+
+
+# -- budgets ----------------------------------------------------------------------------------------------
+
+
+def _budgets() -> list[ComponentHealth]:
+    """One component per budget of ``usage.yaml``: ``warn`` when passed (the budget, the spend, the
+    period), else ``ok``; none without budgets."""
+    from mahavishnu.usage.budgets import spends
+
+    started = time.perf_counter()
+    found = spends()
+    latency = _ms(started)
+    return [
+        ComponentHealth(
+            spend.key,
+            "warn" if spend.passed else "ok",
+            spend.line(),
+            latency,
+            {"period": spend.period, "usd": spend.budget.usd, "spent_usd": round(spend.spent, 6)},
+        )
+        for spend in found
+    ]
 
 
 # -- metrics ----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from rich.markup import escape
 
 from mahavishnu.cli.output import JSON_OPTION, Markup, console, print_json, table
 
-_STYLE = {"ok": "green", "stopped": "dim", "skipped": "dim", "error": "red"}
+_STYLE = {"ok": "green", "stopped": "dim", "skipped": "dim", "warn": "yellow", "error": "red"}
 
 
 def health(

@@ -10,7 +10,9 @@ One module per noun::
     attribution   which provider served a request: Mahavishnu's switch history and profiles
     settings      ``usage.yaml``: a profile's own prices, budgets
     pricing       rates per million tokens: the user's, else ``genai-prices``; else unpriced
-    report        daily, monthly and per-session totals, grouped by assistant, provider, model…
+    report        daily, monthly and per-session totals, grouped by assistant, provider, model…;
+                  and what recall added to the sessions (memory's own cost)
+    budgets       what was spent today or this month against ``usage.yaml``'s budgets
 
 Sits above ``memory`` (it finds the logs with ``memory.loop.session_logs``) and beside
 ``services``; ``doctor`` and ``health`` read its budgets.
