@@ -371,6 +371,50 @@ class TeamSettings(BaseModel):
     share_by_default: bool = False
 
 
+_INTERVAL = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
+_INTERVAL_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_interval(text: str) -> float:
+    """``30s``, ``15m``, ``6h``, ``1d`` or plain seconds (``90``, ``0.5``) as seconds; ValueError else."""
+    found = _INTERVAL.fullmatch(text.strip().lower())
+    seconds = float(found[1]) * _INTERVAL_UNITS[found[2]] if found else 0.0
+    if seconds <= 0:
+        raise ValueError(f"'{text}' is not an interval (e.g. 30s, 15m, 6h, 1d)")
+    return seconds
+
+
+class BackupSettings(BaseModel):
+    """A scheduled backup off the machine: with ``to`` set, the ``mahavishnu-backup`` service runs
+    ``mahavishnu db backup --every EVERY --to TO [--keep N] [--sse X]``."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    to: str | None = None  # s3://BUCKET/PREFIX/ (dated backups, rotated by keep) or s3://BUCKET/KEY
+    every: str = "6h"  # 30s, 15m, 6h, 1d
+    keep: int | None = Field(default=None, ge=1)  # a prefix only: the newest N stay
+    sse: Literal["AES256", "aws:kms"] | None = None  # server-side encryption
+
+    @field_validator("every")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("s3://"):
+            raise ValueError(f"'{value}' is not an S3 URL (s3://BUCKET/PREFIX/ or s3://BUCKET/KEY)")
+        return value
+
+    @model_validator(mode="after")
+    def _keep_needs_prefix(self) -> BackupSettings:
+        if self.keep is not None and self.to is not None and not self.to.endswith("/"):
+            raise ValueError("backup.keep needs a prefix destination (ending with /)")
+        return self
+
+
 class Settings(BaseModel):
     """Every setting. ``Settings(**values)`` merges ``values`` over the settings files (deeply, as
     pydantic-settings did); ``load_settings()`` passes the ``MAHAVISHNU_*`` environment as ``values``.
@@ -394,6 +438,7 @@ class Settings(BaseModel):
     mcp: McpSettings = Field(default_factory=McpSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     team: TeamSettings = Field(default_factory=TeamSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     def __init__(self, **values: Any) -> None:
         # Highest precedence first (as pydantic-settings called its sources): the project file is
@@ -549,6 +594,7 @@ def _snapshot_models() -> dict[str, type[BaseModel]]:
         McpSettings,
         TelemetrySettings,
         TeamSettings,
+        BackupSettings,
         Settings,
     ]
     return {model.__name__: model for model in models}

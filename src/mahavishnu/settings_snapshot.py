@@ -50,6 +50,7 @@ SETTINGS_FIELDS = (
     "mcp",
     "telemetry",
     "team",
+    "backup",
 )
 ENV_PREFIX = "MAHAVISHNU_"
 #: Inputs changed more recently than this are not cached (see the module docstring).

@@ -125,10 +125,16 @@ def backup_cmd(
     sse: str | None = typer.Option(
         None, "--sse", help="With --to: server-side encryption, AES256 or aws:kms."
     ),
+    every: str | None = typer.Option(
+        None,
+        "--every",
+        help="With --to: back up now (or when due) and then every 30s/15m/6h/1d until stopped, one log "
+        "line per backup (what the mahavishnu-backup service runs).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Back up the whole store: SQLite's online backup (embedded) or pg_dump (PostgreSQL), to a file
-    or to an S3-API object store (checksummed, private, rotated with --keep)."""
+    or to an S3-API object store (checksummed, private, rotated with --keep), once or --every N."""
     from mahavishnu.config import load_settings
     from mahavishnu.memory.ops import backup
 
@@ -138,6 +144,9 @@ def backup_cmd(
         raise InvalidInputError(
             "give a FILE or --to s3://…, not both", hint="See `mahavishnu db backup --help`."
         )
+    if every is not None:
+        _backup_every(every, to, keep, sse, as_json)
+        return
     if to is not None:
         _backup_to_s3(to, keep, sse, as_json)
         return
@@ -194,6 +203,27 @@ def restore_cmd(
         info(f"the store it replaced is kept in {done.previous} (`mahavishnu db restore` it to go back)")
     if done.set_aside:
         warn(f"the damaged store file was moved to {done.set_aside}")
+
+
+def _backup_every(every: str, url: str | None, keep: int | None, sse: str | None, as_json: bool) -> None:
+    from mahavishnu.config import load_settings, parse_interval
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.integrations.s3 import schedule
+
+    if url is None or as_json:
+        raise InvalidInputError(
+            "--every needs --to s3://… and writes log lines, not --json",
+            hint="e.g. `mahavishnu db backup --every 6h --to s3://BUCKET/mahavishnu/ --keep 28`.",
+        )
+    try:
+        seconds = parse_interval(every)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+
+    def say(line: str) -> None:
+        print(line, flush=True)  # stdout is the service's log file: one whole line at a time
+
+    schedule.run(load_settings().memory, url, seconds, keep=keep, sse=sse, say=say)
 
 
 def _backup_to_s3(url: str, keep: int | None, sse: str | None, as_json: bool) -> None:

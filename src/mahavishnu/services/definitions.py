@@ -9,6 +9,10 @@ field by field, ``enabled: false`` hides one):
 ``mahavishnu-ui``   the dashboard (``mahavishnu ui``) on 127.0.0.1:8690, with the ``[ui]`` extra
 ``session-buddy``    Session-Buddy's MCP server on 127.0.0.1:8678, when ``session-buddy`` is installed
 ``ollama``           ``ollama serve`` on 127.0.0.1:11434, when ``ollama`` is installed
+
+``mahavishnu-backup`` (``mahavishnu db backup --every EVERY --to s3://…``, a backup off the machine on
+an interval) is declared by the ``backup`` settings section alone: whenever ``backup.to`` is set, even
+with ``services.builtins: false``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mahavishnu import paths
-from mahavishnu.config import ServiceSettings, Settings
+from mahavishnu.config import BackupSettings, ServiceSettings, Settings
 from mahavishnu.environments.mcp_access import TOKEN_SECRET
 from mahavishnu.errors import ConfigError, UnknownServiceError
 
@@ -30,6 +34,7 @@ WATCH_SERVICE = "mahavishnu-watch"
 MEMORY_SERVICE = "mahavishnu-memory"
 UI_SERVICE = "mahavishnu-ui"
 UI_PORT = 8690
+BACKUP_SERVICE = "mahavishnu-backup"
 #: A plain service name: it names files in the services folder, so no path separator, no leading dot
 #: (``..``, hidden files), no NUL, space or other control character.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,199}")
@@ -86,9 +91,26 @@ def builtins() -> dict[str, dict[str, Any]]:
     return found
 
 
+def backup_service(backup: BackupSettings) -> dict[str, object] | None:
+    """The scheduled backup's definition, when ``backup.to`` names a destination."""
+    if backup.to is None:
+        return None
+    argv = ["db", "backup", "--every", backup.every, "--to", backup.to]
+    argv += ["--keep", str(backup.keep)] if backup.keep is not None else []
+    argv += ["--sse", backup.sse] if backup.sse is not None else []
+    return {
+        "description": f"backs the memory store up to {backup.to} every {backup.every} (`backup` settings)",
+        "command": mahavishnu_argv(*argv),
+        "restart": "on-failure",
+    }
+
+
 def all_services(settings: Settings) -> dict[str, ServiceSettings]:
     """Every enabled service by name, built-ins first."""
     base = builtins() if settings.services.builtins else {}
+    scheduled = backup_service(settings.backup)
+    if scheduled is not None:
+        base[BACKUP_SERVICE] = scheduled
     user = {name: spec.model_dump(exclude_unset=True) for name, spec in settings.services.definitions.items()}
     services: dict[str, ServiceSettings] = {}
     for name in [*base, *(n for n in user if n not in base)]:
@@ -114,7 +136,15 @@ def all_services(settings: Settings) -> dict[str, ServiceSettings]:
     return services
 
 
-_BUILTIN_NAMES = ("mahavishnu-mcp", WATCH_SERVICE, MEMORY_SERVICE, UI_SERVICE, "session-buddy", "ollama")
+_BUILTIN_NAMES = (
+    "mahavishnu-mcp",
+    WATCH_SERVICE,
+    MEMORY_SERVICE,
+    UI_SERVICE,
+    BACKUP_SERVICE,
+    "session-buddy",
+    "ollama",
+)
 
 
 def get(name: str, settings: Settings) -> ServiceSettings:

@@ -87,13 +87,7 @@ def backup_to_s3(
 ) -> Uploaded:
     """Back the configured store up to ``url``; ``keep`` (a prefix only) rotates older backups."""
     target = S3Url.parse(url)
-    if keep is not None and (keep < 1 or not target.is_prefix):
-        raise InvalidInputError(
-            "--keep needs a prefix URL (ending with /) and a count of at least 1",
-            hint="e.g. `mahavishnu db backup --to s3://BUCKET/mahavishnu/ --keep 7`.",
-        )
-    if sse is not None and sse not in SSE_CHOICES:
-        raise InvalidInputError(f"unknown server-side encryption {sse!r}", hint="Use AES256 or aws:kms.")
+    check_options(target, keep, sse)
     suffix = ".db" if settings.backend == "sqlite" else ".dump"
     key = target.key + _stamped_name(suffix) if target.is_prefix else target.key
     client = _client()
@@ -123,6 +117,22 @@ def backup_to_s3(
         )
     removed = _rotate(client, target, keep) if keep is not None else ()
     return Uploaded(location, f"s3://{target.bucket}/{key}", size, digest, removed)
+
+
+def check_options(target: S3Url, keep: int | None, sse: str | None) -> None:
+    """``keep`` needs a prefix and a count of at least 1; ``sse`` one of ``SSE_CHOICES``."""
+    if keep is not None and (keep < 1 or not target.is_prefix):
+        raise InvalidInputError(
+            "--keep needs a prefix URL (ending with /) and a count of at least 1",
+            hint="e.g. `mahavishnu db backup --to s3://BUCKET/mahavishnu/ --keep 7`.",
+        )
+    if sse is not None and sse not in SSE_CHOICES:
+        raise InvalidInputError(f"unknown server-side encryption {sse!r}", hint="Use AES256 or aws:kms.")
+
+
+def list_backups(target: S3Url) -> list[str]:
+    """The keys of the dated backups directly under the prefix ``target``, oldest first."""
+    return _backups(_client(), target)
 
 
 def restore_from_s3(settings: MemorySettings, url: str) -> tuple[str, local_backup.Restored]:
