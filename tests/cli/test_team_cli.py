@@ -193,3 +193,64 @@ def test_memory_share_team_unshare_share_by_default_and_authors_where_members_wo
     refused = mahavishnu("memory", "unshare", str(decision["id"]))
     assert refused.exit_code != 0 and "not yours" in refused.output
     assert mahavishnu("memory", "share", str(private_note["id"]), "--team").exit_code != 0
+
+
+def test_everywhere_insights_and_conversations_name_authors_and_a_turn_is_shared_explicitly(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.insights.cross_project import store_insight
+    from mahavishnu.memory.loop.conversations import store_conversation
+
+    ok("team", "init", "--dsn", team.owner_dsn)
+    alice, bob = team.member_name("alice"), team.member_name("bob")
+    alice_join = join_string(ok("team", "add", alice, "--dsn", team.owner_dsn))
+    bob_join = join_string(ok("team", "add", bob, "--dsn", team.owner_dsn))
+
+    alice_home = machine(monkeypatch, tmp_path / "alice")
+    ok("team", "join", alice_join)
+    with MemoryStore.open() as store:
+        insight = store_insight(store, "flaky canaries mean the health check is too eager", project="api")
+        said = store_conversation(
+            store, "claude", "s-1", "user", "why did the canary flap at noon", project="api"
+        )
+        store_conversation(store, "claude", "s-1", "user", "my own canary worries stay mine", project="api")
+    [turn_id] = said.conversation_ids
+    ok("memory", "share", str(insight.id), "--team")
+    mine = ok("memory", "conversations", "--json")
+    assert {t["author"] for t in mine} == {alice} and {t["visibility"] for t in mine} == {"private"}
+    assert "author" in ok("memory", "conversations")
+    refused = mahavishnu("memory", "share", str(turn_id), "--turn", "--group", "g")
+    assert refused.exit_code != 0 and "--turn" in refused.output
+
+    machine(monkeypatch, tmp_path / "bob")
+    ok("team", "join", bob_join)
+    assert ok("memory", "conversations", "--json") == []
+    everywhere = ok("memory", "search", "flaky canaries health check", "--everywhere", "--json")
+    assert [(h["source"], h["memory"]["author"]) for h in everywhere["hits"]] == [("insight", alice)]
+    assert alice in ok("memory", "search", "flaky canaries health check", "--everywhere")
+    insights = ok("memory", "insights", "--json")
+    assert [(i["id"], i["author"], i["visibility"]) for i in insights] == [(insight.id, alice, "team")]
+    assert alice in ok("memory", "insights")
+    stolen = mahavishnu("memory", "share", str(turn_id), "--turn")
+    assert stolen.exit_code != 0 and "not yours" in stolen.output
+
+    machine(monkeypatch, alice_home)
+    shared = ok("memory", "share", str(turn_id), "--turn", "--json")
+    assert shared == {"visibility": "team", "turn": True, "changed": [turn_id], "not_yours_or_missing": []}
+    assert "(shared)" in ok("memory", "conversations")
+
+    machine(monkeypatch, tmp_path / "bob")
+    turns = ok("memory", "conversations", "--json")
+    assert [(t["id"], t["content"], t["author"]) for t in turns] == [
+        (turn_id, "why did the canary flap at noon", alice)
+    ]
+    hits = ok("memory", "search", "why did the canary flap at noon", "--everywhere", "--json")["hits"]
+    assert "why did the canary flap at noon" in {h["content"] for h in hits}
+    assert {h["memory"]["author"] for h in hits} == {alice}
+    assert "mine" not in json.dumps(hits)
+
+    machine(monkeypatch, alice_home)
+    assert "private" in ok("memory", "unshare", str(turn_id), "--turn")
+    machine(monkeypatch, tmp_path / "bob")
+    assert ok("memory", "conversations", "--json") == []

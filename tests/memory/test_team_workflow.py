@@ -165,3 +165,113 @@ def test_the_owners_reembed_covers_every_members_rows_and_stays_private_otherwis
             0,
         )
         assert conn.execute("UPDATE memories SET content = 'x' WHERE content LIKE 'bob%'").rowcount == 0
+
+
+def test_search_everywhere_and_insights_name_the_author_on_a_team_store_only(
+    team: TeamCluster, pg_server: PgServer
+) -> None:
+    from mahavishnu.memory.insights.cross_project import list_insights, store_insight
+    from mahavishnu.memory.peers.session_buddy import SessionBuddy
+    from mahavishnu.memory.peers.unified import search_everywhere
+
+    team.init()
+    alice, bob = team.add("alice").dsn(), team.add("bob").dsn()
+    alice_role, bob_role = team.member_name("alice"), team.member_name("bob")
+    with open_store(alice) as store:
+        shared = store_insight(
+            store, "retries need jitter or the whole fleet stampedes at once", project="api"
+        )
+        hidden = store_insight(
+            store, "retries of alice alone: a private thought about backoff", project="api"
+        )
+        sharing.set_visibility(store.backend, [shared.id], "team")  # type: ignore[arg-type]
+    with open_store(bob) as store:
+        mine = store.store("retries in the billing job back off exponentially", "decision", project="api")
+        unified = search_everywhere(store, "retries", peer=SessionBuddy(enabled=False), limit=10)
+        insights = list_insights(store, limit=10)
+
+    by_id = {h.memory.id: h for h in unified.hits if h.memory}
+    assert set(by_id) == {shared.id, mine.id}  # alice's private insight: never
+    assert by_id[shared.id].author is not None and by_id[shared.id].author.owner == alice_role
+    assert by_id[shared.id].source == "insight"
+    as_json = {h["memory"]["id"]: h["memory"] for h in unified.to_dict()["hits"]}  # type: ignore[union-attr,index]
+    assert as_json[shared.id]["author"] == alice_role and as_json[shared.id]["visibility"] == "team"  # type: ignore[index]
+    assert as_json[mine.id]["author"] == bob_role and as_json[mine.id]["visibility"] == "private"  # type: ignore[index]
+    assert [(i.memory.id, i.author.owner if i.author else None) for i in insights] == [
+        (shared.id, alice_role)
+    ]
+    assert insights[0].to_dict()["author"] == alice_role and insights[0].shared_with == ("api",)
+    assert hidden.id not in {i.memory.id for i in insights}
+
+    cluster = TeamCluster(pg_server.dsn)  # a PostgreSQL store team init never touched: no authors
+    try:
+        with open_store(cluster.owner_dsn) as store:
+            store_insight(store, "retries need jitter or the whole fleet stampedes at once")
+            unified = search_everywhere(store, "retries", peer=SessionBuddy(enabled=False))
+            insights = list_insights(store)
+        assert [h.author for h in unified.hits] == [None]
+        assert "author" not in unified.hits[0].to_dict()["memory"]  # type: ignore[operator]
+        assert [i.author for i in insights] == [None] and "author" not in insights[0].to_dict()
+    finally:
+        cluster.drop()
+
+
+def test_a_conversation_turn_reaches_another_member_only_once_shared_even_with_psql(
+    team: TeamCluster, pg_server: PgServer
+) -> None:
+    from mahavishnu.memory.loop.conversations import store_conversation
+
+    team.init()
+    alice, bob = team.add("alice").dsn(), team.add("bob").dsn()
+    alice_role = team.member_name("alice")
+    with open_store(alice, share_by_default=True) as store:  # turns stay private even so
+        said = store_conversation(
+            store, "claude", "s-1", "user", "alice asks why the canary flapped", project="api"
+        )
+        kept = store_conversation(
+            store, "claude", "s-1", "user", "alice keeps this one to herself", project="api"
+        )
+        assert sharing.share_project(store.backend, "api") == 0  # type: ignore[arg-type]  # never a turn
+    [turn_id], [memory_id] = said.conversation_ids, said.memory_ids
+    assert turn_id is not None
+
+    def bob_sees() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], bytes]:
+        with psycopg.connect(bob, autocommit=True) as conn:
+            turns = conn.execute("SELECT id, content FROM agent_conversations ORDER BY id").fetchall()
+            memories = conn.execute("SELECT id, content FROM memories ORDER BY id").fetchall()
+            with conn.cursor().copy("COPY (SELECT content FROM agent_conversations) TO STDOUT") as copy:
+                copied = b"".join(bytes(block) for block in copy)
+        return turns, memories, copied
+
+    assert bob_sees() == ([], [], b"")
+    with open_store(bob) as store:  # bob can neither share nor read it through Mahavishnu
+        denied = sharing.set_turn_visibility(store.backend, [turn_id], "team")  # type: ignore[arg-type]
+        assert denied.changed == () and denied.not_mine == (turn_id,)
+    with psycopg.connect(bob, autocommit=True) as conn:
+        assert conn.execute("UPDATE agent_conversations SET visibility = 'team'").rowcount == 0
+        assert conn.execute("UPDATE memories SET visibility = 'team'").rowcount == 0
+    assert bob_sees() == ([], [], b"")
+
+    with open_store(alice) as store:
+        report = sharing.set_turn_visibility(store.backend, [turn_id], "team")  # type: ignore[arg-type]
+    assert report.changed == (turn_id,) and report.not_mine == ()
+    turns, memories, copied = bob_sees()
+    assert turns == [(turn_id, "alice asks why the canary flapped")]
+    assert memories == [(memory_id, "alice asks why the canary flapped")]
+    assert b"herself" not in copied
+    with open_store(bob) as store:
+        found = hit_dicts(store.backend, store.search("canary flapped", limit=10))
+        turn_authors = authors(store.backend, [turn_id], turns=True)
+    assert [(h["memory"]["id"], h["memory"]["author"]) for h in found] == [(memory_id, alice_role)]
+    assert turn_authors[turn_id].owner == alice_role and turn_authors[turn_id].visibility == "team"
+    assert admin_rows(pg_server, team, "SELECT action, memory_id FROM team_audit") == [("share", memory_id)]
+
+    with open_store(alice) as store:  # unshared: gone again
+        backend = store.backend
+        assert isinstance(backend, PostgresBackend)
+        assert sharing.set_turn_visibility(backend, [turn_id], "private").changed == (turn_id,)
+        # sharing a turn's memory by its memory id shares the turn with it, unsharing takes both back
+        assert sharing.set_visibility(backend, kept.memory_ids, "team").changed == tuple(kept.memory_ids)
+        assert [t[1] for t in bob_sees()[0]] == ["alice keeps this one to herself"]
+        sharing.set_visibility(backend, kept.memory_ids, "private")
+    assert bob_sees() == ([], [], b"")

@@ -223,17 +223,19 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
     if not result.hits:
         info("nothing found")
         return
+    team = any(h.author for h in result.hits)  # a team store: who wrote each memory
     rows = [
         (
             h.memory.id if h.memory else "",
             f"{h.score:.3f}",
             "+".join((h.source, *h.also_in)),
             _scope(h.memory) if h.memory else (h.peer.project if h.peer and h.peer.project else ""),
+            *([h.author.owner if h.author else ""] if team else []),
             _snippet(h.content),
         )
         for h in result.hits
     ]
-    table(None, ["id", "score", "source", "scope", "content"], rows)
+    table(None, ["id", "score", "source", "scope", *(["author"] if team else []), "content"], rows)
 
 
 @app.command("daemon")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,9 @@ groups_app = typer.Typer(
 app.add_typer(groups_app, name="groups")
 
 LimitOption = typer.Option(50, "--limit", "-n", help="How many, newest first.")
+TurnOption = typer.Option(
+    False, "--turn", help="ID is a conversation turn's (`memory conversations`), shared with your team."
+)
 
 
 def _when(stamp: str | None) -> str:
@@ -39,11 +43,16 @@ def conversations_cmd(
     limit: int = LimitOption,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Conversation turns stored by agents or imported from transcripts, newest first."""
+    """Conversation turns stored by agents or imported from transcripts, newest first. On a team
+    store: your own and those other members shared, with their author (`memory share ID --turn`
+    shares one of yours)."""
+    from mahavishnu.memory.core.authors import authors
     from mahavishnu.memory.loop.conversations import conversations
 
     with open_store() as store:
         turns = conversations(store, agent_id=agent, session_id=session, since=since, limit=limit)
+        written_by = authors(store.backend, (t["id"] for t in turns), turns=True)
+    turns = [{**t, **by.to_dict()} if (by := written_by.get(t["id"])) else t for t in turns]
     if as_json:
         print_json(turns)
         return
@@ -60,11 +69,18 @@ def conversations_cmd(
             t["agent_id"],
             t["session_id"][:12],
             t["role"],
+            *([_shared_by(t)] if written_by else []),
             _snippet(t["content"], 70),
         )
         for t in turns
     ]
-    table(None, ["id", "when", "agent", "session", "role", "content"], rows)
+    team = ["author"] if written_by else []  # a team store: who wrote each, and whether shared
+    table(None, ["id", "when", "agent", "session", "role", *team, "content"], rows)
+
+
+def _shared_by(data: Mapping[str, object]) -> str:
+    """A team store's author column: the member, and ``(shared)`` once shared with the team."""
+    return f"{data.get('author', '')}{' (shared)' if data.get('visibility') == 'team' else ''}"
 
 
 @app.command("import-transcript")
@@ -136,22 +152,26 @@ def insights_cmd(
     if not insights:
         info("no insights yet")
         return
+    team = any(i.author for i in insights)  # a team store: who wrote each
     rows = [
         (
             i.memory.id,
             i.memory.created_at.strftime("%Y-%m-%d %H:%M"),
             ", ".join(dict.fromkeys(p for p in (i.memory.project, *i.shared_with) if p)),  # its own first
+            *([_shared_by(i.author.to_dict() if i.author else {})] if team else []),
             _snippet(i.memory.content, 70),
         )
         for i in insights
     ]
-    table(None, ["id", "created", "projects", "insight"], rows)
+    table(None, ["id", "created", "projects", *(["author"] if team else []), "insight"], rows)
 
 
 @app.command("share")
 def share_cmd(
     insight: str = typer.Argument(
-        ..., help="An insight's id, or the text of a new insight; with --team, the id of any memory of yours."
+        ...,
+        help="An insight's id, or the text of a new insight; with --team, the id of any memory of yours; "
+        "with --turn, of a conversation turn of yours.",
     ),
     projects: list[str] | None = typer.Option(
         None, "--project", "-p", help="Share with this project; repeatable."
@@ -163,19 +183,21 @@ def share_cmd(
     team: bool = typer.Option(
         False, "--team", help="Share it with your team (a team store): every member's searches find it."
     ),
+    turn: bool = TurnOption,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Share an insight with other projects or a group: their searches will find it. With --team,
-    share a memory of yours with the team (`memory unshare ID` makes it private again)."""
+    share a memory of yours with the team (`memory unshare ID` makes it private again); with
+    --turn, one conversation turn of yours (captured turns are private until you do)."""
     from mahavishnu.memory.insights.cross_project import share_insight
 
-    if team:
+    if team or turn:
         if projects or group or origin:
             raise InvalidInputError(
-                "--team shares with the team, not with projects or groups",
+                f"{'--turn' if turn else '--team'} shares with the team, not with projects or groups",
                 hint="Run `memory share ID --team` and `memory share ID --group G` separately.",
             )
-        _team_visibility(insight, "team", as_json)
+        _team_visibility(insight, "team", as_json, turn=turn)
         return
     target: int | str = int(insight) if insight.isdigit() else insight
     with open_store() as store:
@@ -190,21 +212,30 @@ def share_cmd(
 
 @app.command("unshare")
 def unshare_cmd(
-    memory_id: str = typer.Argument(..., help="The id of a memory of yours shared with the team."),
+    memory_id: str = typer.Argument(
+        ..., help="The id of a memory of yours shared with the team (with --turn, of a conversation turn)."
+    ),
+    turn: bool = TurnOption,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Make a memory you shared with your team private again (a team store)."""
-    _team_visibility(memory_id, "private", as_json)
+    """Make a memory (or with --turn a conversation turn) you shared with your team private again
+    (a team store)."""
+    _team_visibility(memory_id, "private", as_json, turn=turn)
 
 
-def _team_visibility(memory_id: str, visibility: Literal["private", "team"], as_json: bool) -> None:
-    """Share (or unshare) one of the caller's memories with the team (``memory/team/sharing``)."""
+def _team_visibility(
+    memory_id: str, visibility: Literal["private", "team"], as_json: bool, *, turn: bool = False
+) -> None:
+    """Share (or unshare) one of the caller's memories, or with ``turn`` one of their conversation
+    turns, with the team (``memory/team/sharing``)."""
     from mahavishnu.memory.core.backends.postgres import PostgresBackend
-    from mahavishnu.memory.team.sharing import set_visibility
+    from mahavishnu.memory.team.sharing import set_turn_visibility, set_visibility
 
+    what = "conversation turn" if turn else "memory"
     if not memory_id.isdigit():
         raise InvalidInputError(
-            f"{memory_id!r} is not a memory id", hint="Find ids with `mahavishnu memory search`."
+            f"{memory_id!r} is not a {what} id",
+            hint=f"Find ids with `mahavishnu memory {'conversations' if turn else 'search'}`.",
         )
     with open_store() as store:
         if not isinstance(store.backend, PostgresBackend) or not store.backend.team_store():
@@ -212,18 +243,20 @@ def _team_visibility(memory_id: str, visibility: Literal["private", "team"], as_
                 "this machine's memory is not a team store",
                 hint="Join one with `mahavishnu team join STRING` (its owner prints the string).",
             )
-        report = set_visibility(store.backend, [int(memory_id)], visibility)
+        change = set_turn_visibility if turn else set_visibility
+        report = change(store.backend, [int(memory_id)], visibility)
+    label = f"turn #{memory_id}" if turn else f"#{memory_id}"
     if as_json:
-        print_json({"visibility": visibility, **report.to_dict()})
+        print_json({"visibility": visibility, **({"turn": True} if turn else {}), **report.to_dict()})
     elif report.not_mine:
         raise InvalidInputError(
-            f"#{memory_id} is not yours, or there is no such memory",
-            hint="A member shares and unshares only their own memories.",
+            f"{label} is not yours, or there is no such {what}",
+            hint=f"A member shares and unshares only their own {'turns' if turn else 'memories'}.",
         )
     elif report.changed:
-        info(f"#{memory_id} is now {'shared with the team' if visibility == 'team' else 'private'}")
+        info(f"{label} is now {'shared with the team' if visibility == 'team' else 'private'}")
     else:
-        info(f"#{memory_id} was already {'shared with the team' if visibility == 'team' else 'private'}")
+        info(f"{label} was already {'shared with the team' if visibility == 'team' else 'private'}")
 
 
 # -- project groups -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Who wrote a memory, on a team store: search results, ``memory list``, recall's items and their
-``--json`` name the author of a team memory (the database role that wrote it, ``owner_role``).
+"""Who wrote a memory, on a team store: search results (``--everywhere`` too), ``memory list``,
+``memory insights``, ``memory conversations``, recall's items and their ``--json`` name the author
+of a team memory or turn (the database role that wrote it, ``owner_role``).
 
 A store of one's own (SQLite, or a PostgreSQL store ``team init`` never made a team's) has no
 authors: nothing is added there, not even a query.
@@ -27,8 +28,9 @@ class Author:
         return {"author": self.owner, "visibility": self.visibility}
 
 
-def authors(backend: object, ids: Iterable[int]) -> dict[int, Author]:
-    """The author of each memory of ``ids`` the caller sees, on a team store; else empty."""
+def authors(backend: object, ids: Iterable[int], *, turns: bool = False) -> dict[int, Author]:
+    """The author of each memory of ``ids`` the caller sees (with ``turns``: of each conversation
+    turn, ids as ``memory conversations`` shows them), on a team store; else empty."""
     wanted = sorted(set(ids))
     if not wanted or getattr(backend, "name", None) != "postgres":
         return {}
@@ -36,7 +38,7 @@ def authors(backend: object, ids: Iterable[int]) -> dict[int, Author]:
 
     if not isinstance(backend, PostgresBackend):
         return {}
-    return {i: Author(*row) for i, row in backend.team_authors(wanted).items()}
+    return {i: Author(*row) for i, row in backend.team_authors(wanted, turns=turns).items()}
 
 
 def others(found: Mapping[int, Author]) -> dict[int, str]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.json_types import JSONObject, JSONValue
+from mahavishnu.memory.core.authors import Author, authors
 from mahavishnu.memory.core.models import (
     Filters,
     Memory,
@@ -38,13 +39,15 @@ INSIGHT_TAG = "insight"
 
 @dataclass(frozen=True, slots=True)
 class Insight:
-    """An insight memory and the projects that see it."""
+    """An insight memory, the projects that see it and, on a team store, who wrote it."""
 
     memory: Memory
     shared_with: tuple[str, ...]
+    author: Author | None = None
 
     def to_dict(self) -> JSONObject:
-        return {**self.memory.to_dict(), "shared_with": [*self.shared_with]}
+        by = self.author.to_dict() if self.author else {}
+        return {**self.memory.to_dict(), **by, "shared_with": [*self.shared_with]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +160,8 @@ def list_insights(
     since: datetime | str | None = None,
     limit: int = 50,
 ) -> list[Insight]:
-    """Insights, newest first: all of them, or those a project sees (its own and shared with it)."""
+    """Insights, newest first: all of them, or those a project sees (its own and shared with it);
+    on a team store, the caller's own and those shared with the team, each with its author."""
     filters = Filters(
         types=("insight",),
         project=check_label("project", project),
@@ -165,8 +169,10 @@ def list_insights(
         since=parse_time(since) if since is not None else None,
     )
     memories = store.recent(filters, limit=limit)
+    written_by = authors(store.backend, (m.id for m in memories))
     return [
-        Insight(m, projects) for m, projects in zip(memories, insight_projects(store, memories), strict=True)
+        Insight(m, projects, written_by.get(m.id))
+        for m, projects in zip(memories, insight_projects(store, memories), strict=True)
     ]
 
 

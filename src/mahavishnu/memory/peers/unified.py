@@ -17,6 +17,9 @@ the project does not see, is dropped; a peer reflection of no known project is k
 
 The same text found twice (compared with whitespace folded; a peer hit cut short at 150 characters
 counts as a prefix) is kept once, labelled with every source that found it.
+
+On a team store each memory and insight names its author (``core/authors``), as ``memory search``
+does; the peer's hits have none.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from mahavishnu.json_types import JSONObject
+from mahavishnu.memory.core.authors import Author, authors
 from mahavishnu.memory.core.models import Memory
 
 if TYPE_CHECKING:
@@ -54,17 +58,21 @@ class UnifiedHit:
     memory: Memory | None = None
     peer: PeerHit | None = None
     also_in: tuple[str, ...] = ()
+    author: Author | None = None  # a team store's memory: who wrote it
 
     def to_dict(self) -> JSONObject:
         from dataclasses import asdict
 
+        memory: JSONObject | None = None
+        if self.memory:  # with its author on a team store, as `memory search --json` gives it
+            memory = {**self.memory.to_dict(), **(self.author.to_dict() if self.author else {})}
         return {
             "source": self.source,
             "score": round(self.score, 6),
             "raw_score": None if self.raw_score is None else round(self.raw_score, 6),
             "content": self.content,
             "also_in": list(self.also_in),
-            "memory": self.memory.to_dict() if self.memory else None,
+            "memory": memory,
             "peer": asdict(self.peer) if self.peer else None,
         }
 
@@ -118,7 +126,8 @@ def search_everywhere(
         )
     found = _in_scope(store, answer.hits if answer else [], project)
     peer_hits = [h for h in _rescored(store, query, found, mode) if h.score >= peer.min_score]
-    hits = _merge(_normalised(_local_hits(local)), peer_hits, limit)
+    written_by = authors(store.backend, (h.memory.id for h in local))  # a team store: who wrote each
+    hits = _merge(_normalised(_local_hits(local, written_by)), peer_hits, limit)
     sources: dict[str, JSONObject] = {
         "store": {"status": "ok", "count": len(local), "elapsed_ms": round(local_ms, 2)},
         PEER: peer_status,
@@ -176,10 +185,15 @@ def _peer_answer(
     return answer, {"status": status, "count": len(answer.hits), "elapsed_ms": round(answer.elapsed_ms, 2)}
 
 
-def _local_hits(hits: list[SearchHit]) -> list[UnifiedHit]:
+def _local_hits(hits: list[SearchHit], written_by: Mapping[int, Author]) -> list[UnifiedHit]:
     return [
         UnifiedHit(
-            INSIGHT if h.memory.memory_type == "insight" else MEMORY, 0.0, h.score, h.memory.content, h.memory
+            INSIGHT if h.memory.memory_type == "insight" else MEMORY,
+            0.0,
+            h.score,
+            h.memory.content,
+            h.memory,
+            author=written_by.get(h.memory.id),
         )
         for h in hits
     ]

@@ -78,6 +78,15 @@ _SHARE_BY_DEFAULT = "SELECT set_config('mahavishnu.share_by_default', 'on', true
 _MAINTENANCE = "SELECT set_config('mahavishnu.maintenance', 'reembed', true)"
 #: The ``meta`` key ``team init`` records (``memory/team/schema.META_GROUP``): a team store.
 _META_TEAM_GROUP = "team_group"
+#: Who wrote each memory (or conversation turn) of a list the caller sees, on a team store only.
+_MEMORY_AUTHORS = (
+    "SELECT id, owner_role, visibility, owner_role = current_user FROM memories "
+    "WHERE id = ANY(%s) AND EXISTS (SELECT 1 FROM meta WHERE key = %s)"
+)
+_TURN_AUTHORS = (
+    "SELECT id, owner_role, visibility, owner_role = current_user FROM agent_conversations "
+    "WHERE id = ANY(%s) AND EXISTS (SELECT 1 FROM meta WHERE key = %s)"
+)
 
 
 def _jsonb(value: Any) -> Any:
@@ -514,13 +523,10 @@ class PostgresBackend(SqlBackend):
         sql = "SELECT EXISTS (SELECT 1 FROM meta WHERE key = %s)"
         return bool(self.run(lambda conn: conn.execute(sql, (_META_TEAM_GROUP,)).fetchone()[0]))
 
-    def team_authors(self, ids: Sequence[int]) -> dict[int, tuple[str, str, bool]]:
+    def team_authors(self, ids: Sequence[int], *, turns: bool = False) -> dict[int, tuple[str, str, bool]]:
         """On a team store, (owner, visibility, whether the caller owns it) of each of ``ids`` the
-        caller sees; on a single-user store, nothing."""
-        sql = (
-            "SELECT id, owner_role, visibility, owner_role = current_user FROM memories "
-            "WHERE id = ANY(%s) AND EXISTS (SELECT 1 FROM meta WHERE key = %s)"
-        )
+        caller sees (memories, or with ``turns`` conversation turns); on a single-user store, nothing."""
+        sql = _TURN_AUTHORS if turns else _MEMORY_AUTHORS
         rows = self.run(lambda conn: conn.execute(sql, (list(ids), _META_TEAM_GROUP)).fetchall())
         return {int(i): (str(owner), str(visibility), bool(mine)) for i, owner, visibility, mine in rows}
 
