@@ -46,7 +46,7 @@ def dashboard() -> Iterator[Dashboard]:
     from mahavishnu.ui.memories import Library
 
     token = "test-token-" + os.urandom(8).hex()
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # as ui/server.py
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port = sock.getsockname()[1]

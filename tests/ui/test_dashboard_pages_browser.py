@@ -1,21 +1,25 @@
-"""The dashboard's Assistants, Insights, Conversations and Repositories pages in a real headless
+"""The dashboard's Assistants, Insights, Conversations, Repositories and Health pages in a real headless
 Chromium (Selenium): log in, see, act, and check the result through the CLI or the library.
 
 Assistants: which file wins in this folder, a switch previewed (its diff, the old inline token
 masked) then applied and seen by ``ai current``, then rolled back. Insights: a group created and an
 insight shared with it, seen by ``memory groups list`` and ``memory insights --project``.
 Conversations: a session and its turns, with the ★ Insight captured from it. Repositories: an
-ingested repository, its files, forgotten and gone from ``memory repos``.
+ingested repository, its files, forgotten and gone from ``memory repos``; re-ingested with its
+recorded path and globs, the new file seen by ``memory repos``. Health: the components and statuses
+``mahavishnu health`` reports, a passed budget's warning among them.
 
 Each page's screenshot is kept (``MAHAVISHNU_UI_SCREENSHOTS``, else pytest's tmp dir)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from _dashboard import Dashboard, all_css, by_css, log_in, shot, wait_for
 from typer.testing import CliRunner
 
@@ -24,6 +28,7 @@ from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.ingest.pipeline import ingest_repository
 from mahavishnu.memory.insights.cross_project import store_insight
 from mahavishnu.memory.loop.conversations import conversations, store_conversation
+from mahavishnu.usage import settings as usage_settings
 
 OLD_TOKEN = "sk-ant-api03-" + "Zq7Rx2Lm9Kp4Wv8Ty3Nb6Hc1Jd5Gf0Se"
 PROFILES = (
@@ -189,3 +194,83 @@ def test_a_repository_shows_its_files_and_is_forgotten(
     wait_for(lambda: "forgot shop" in by_css(browser, "#flash").text, "the forgot flash")
     assert run_cli("memory", "repos") == []
     assert store.recent({"repo_id": "shop"}) == []
+
+
+def test_a_repository_is_re_ingested_with_its_recorded_path_and_globs(
+    browser: Any, dashboard: Dashboard, store: MemoryStore, isolated_home: Path, shots: Path
+) -> None:
+    repo = isolated_home / "src" / "shop"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "README.md").write_text("# Shop\n\nA small shop service.\n")
+    (repo / "pkg" / "cart.py").write_text("def total(items):\n    return sum(i.price for i in items)\n")
+    ingest_repository(store, repo, exclude=["*.md"])
+    (repo / "pkg" / "tax.py").write_text("def vat(amount):\n    return amount * 0.2\n")
+    (repo / "NOTES.md").write_text("# Notes\n\nStill excluded.\n")
+    log_in(browser, dashboard, "/repositories")
+    assert by_css(browser, "#repos tr[data-repo=shop] .num").text == "1"  # files
+    by_css(browser, "#repos tr[data-repo=shop] .ingest-repo").click()
+    flash = wait_for(
+        lambda: "re-ingested shop" in by_css(browser, "#flash").text and by_css(browser, "#flash"),
+        "the flash",
+    )
+    assert "1 files indexed, 1 unchanged" in flash.text
+    shot(browser, shots, "repositories-reingested")
+    (seen,) = run_cli("memory", "repos")
+    assert (seen["repo_id"], seen["repo_path"], seen["files"]) == ("shop", str(repo), 2)
+    assert seen["last_run"]["status"] == "completed" and seen["last_run"]["metadata"]["exclude"] == ["*.md"]
+    paths = sorted({str(m.metadata["path"]) for m in store.recent({"repo_id": "shop"}, limit=100)})
+    assert paths == ["pkg/cart.py", "pkg/tax.py"]  # the .md files still left out, as the first run chose
+
+    browser.get(dashboard.url + "/repositories/shop")
+    (repo / "pkg" / "tax.py").unlink()
+    by_css(browser, "#ingest-repo").click()
+    wait_for(lambda: "1 removed" in by_css(browser, "#flash").text, "the flash on the repository's page")
+    assert browser.current_url.split("?")[0] == dashboard.url + "/repositories/shop"
+    assert [f.text.split()[0] for f in all_css(browser, "#files tbody tr")] == ["pkg/cart.py"]
+
+
+def test_health_shows_what_mahavishnu_health_reports(
+    browser: Any,
+    dashboard: Dashboard,
+    store: MemoryStore,
+    isolated_home: Path,
+    shots: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A budget passed by a request Claude Code logged today: a warning, still healthy."""
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    store.store("We use httpx for every HTTP client call", "decision", project="api")
+    log = isolated_home / ".claude" / "projects" / "-home-dev-src-shop" / "5b0e2c1a.jsonl"
+    log.parent.mkdir(parents=True)
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    usage = {"input_tokens": 1200, "output_tokens": 340}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929"}
+    line = {
+        "type": "assistant",
+        "requestId": "req_1",
+        "timestamp": now,
+        "sessionId": "5b0e2c1a",
+        "cwd": "/home/dev/src/shop",
+        "message": {**message, "usage": usage},
+    }
+    log.write_text(json.dumps(line) + "\n")
+    budgets = usage_settings.settings_file()
+    budgets.parent.mkdir(parents=True, exist_ok=True)
+    budgets.write_text(yaml.safe_dump({"budgets": [{"period": "day", "usd": 0.001}]}))
+
+    log_in(browser, dashboard, "/health?probe=0")
+    assert by_css(browser, "#verdict").text == "healthy"
+    rows = all_css(browser, "#components tbody tr")
+    page = {r.get_attribute("data-component"): r.get_attribute("data-status") for r in rows}
+    cli_report = run_cli("health", "--no-probe")
+    assert page == {c["component"]: c["status"] for c in cli_report["components"]}
+    assert page["store"] == "ok" and page["embedder"] == "ok" and page["budget:day"] == "warn"
+    assert "1 rows" in by_css(browser, "#components tr[data-component=store]").text
+    assert (
+        "daily budget (USD 0.00) passed"
+        in by_css(browser, "#components tr[data-component='budget:day']").text
+    )
+    shot(browser, shots, "health")
+    by_css(browser, "a[href='/health']").click()  # again, probing (no assistant is configured here)
+    wait_for(lambda: browser.current_url == dashboard.url + "/health", "the probing check")
+    assert by_css(browser, "#verdict").text == "healthy"

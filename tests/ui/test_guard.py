@@ -25,6 +25,7 @@ WRITES = [
     ("POST", "/insights/groups/backend/remove"),
     ("POST", "/insights/groups/backend/delete"),
     ("POST", "/repositories/shop/forget"),
+    ("POST", "/repositories/shop/ingest"),
 ]
 ROUTES = [
     ("GET", "/"),
@@ -41,6 +42,7 @@ ROUTES = [
     ("GET", "/conversations/s1"),
     ("GET", "/repositories"),
     ("GET", "/repositories/shop"),
+    ("GET", "/health?probe=0"),
     ("GET", "/static/ui.js"),
     ("GET", "/static/ui.css"),
     ("POST", "/memory/1/edit"),
@@ -147,6 +149,7 @@ def test_pages_hold_no_inline_script(client: TestClient) -> None:
         "/insights",
         "/conversations",
         "/repositories",
+        "/health?probe=0",
     )
     for path in pages:
         page = client.get(path).text

@@ -7,7 +7,8 @@ insights|share|groups``, ``memory conversations`` and ``memory repos|forget-repo
   and project (a session's project is its turns' memories'); a session's turns, and the ★ Insights
   captured from it;
 * Repositories: ``ingest/knowledge`` (each ingested repository, its files, the chunks still waiting
-  for a vector; forget).
+  for a vector; forget) and ``ingest/pipeline`` (re-ingest: ``memory ingest PATH`` again, with the
+  path, id and ``--include``/``--exclude`` its last run recorded).
 
 Conversation rows were scrubbed when stored; they are scrubbed again before a page shows them
 (``redaction.scrub``), as the store does for memories.
@@ -17,13 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.core.models import Filters
 from mahavishnu.memory.core.relevance import REPOSITORY_KIND
 from mahavishnu.memory.core.sharing import Group, list_groups
 from mahavishnu.memory.ingest.knowledge import RepoSummary, list_repos
-from mahavishnu.memory.ingest.pipeline import PENDING
+from mahavishnu.memory.ingest.pipeline import PENDING, IngestReport, ingest_repository
 from mahavishnu.memory.insights.cross_project import Insight, list_insights
 from mahavishnu.memory.loop.conversations import conversations
 from mahavishnu.redaction.scrub import scrub
@@ -171,3 +174,28 @@ def repository(store: MemoryStore, repo_id: str) -> tuple[RepoSummary | None, li
         chunks[name] = chunks.get(name, 0) + 1
         pending[name] = pending.get(name, 0) + (1 if waiting else 0)
     return summary, [RepoFile(p, chunks[p], pending[p]) for p in sorted(chunks)]
+
+
+def reingest(store: MemoryStore, repo_id: str) -> IngestReport:
+    """``memory ingest PATH`` again for an ingested repository: its recorded path, its id (passed as
+    ``--repo-id`` only when it is not the folder's name, as the CLI's resume command does) and the
+    ``--include``/``--exclude`` globs of its last run; only what changed is re-read and re-embedded."""
+    summary = next((r for r in list_repos(store) if r.repo_id == repo_id), None)
+    if summary is None or not summary.repo_path:
+        raise NotFoundError(
+            f"no ingested repository {repo_id!r}", hint="Ingest it with `mahavishnu memory ingest PATH`."
+        )
+    path = Path(summary.repo_path)
+    meta = (summary.last_run or {}).get("metadata")
+    globs = meta if isinstance(meta, dict) else {}
+    return ingest_repository(
+        store,
+        path,
+        repo_id=None if repo_id == path.name else repo_id,
+        include=_strings(globs.get("include")),
+        exclude=_strings(globs.get("exclude")),
+    )
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []

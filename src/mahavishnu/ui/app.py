@@ -11,7 +11,10 @@
 * ``/assistants``: what each assistant points at, per scope and here; a switch previewed (masked
   diffs) then applied; rollback (``assistants.py``);
 * ``/insights``, ``/conversations``, ``/repositories``: ★ Insights, groups and sharing; sessions
-  and their turns; ingested repositories, their files, forget (``activity.py``).
+  and their turns; ingested repositories, their files, re-ingest and forget (``activity.py``);
+* ``/health``: what ``mahavishnu health`` reports (``health.health_report`` over the dashboard's own
+  store), without recording it (a page load writes nothing); ``?probe=0`` sends no request to the
+  assistants' providers.
 
 Every change is a POST form (guarded by the CSRF token) that redirects to a page (303), so a
 reload never repeats it.
@@ -46,10 +49,14 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from mahavishnu.config import Settings
+    from mahavishnu.memory.core.store import MemoryStore
 
 HERE = Path(__file__).parent
+#: The package's own templates: never reloaded (a stat per template per request otherwise).
 templates = Jinja2Templates(
-    env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
+    )
 )
 Handler = Callable[[Request], Response]
 
@@ -85,6 +92,8 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         Route("/repositories", pages.repositories),
         Route("/repositories/{repo_id}", pages.repository),
         Route("/repositories/{repo_id}/forget", pages.forget_repo, methods=["POST"]),
+        Route("/repositories/{repo_id}/ingest", pages.ingest_repo, methods=["POST"]),
+        Route("/health", pages.health),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
@@ -138,7 +147,9 @@ class Pages:
 
     # -- memory --------------------------------------------------------------------------
     def memory_page(self, request: Request) -> Response:
-        return self._memory(request, "memory.html")
+        page = self._memory(request, "memory.html")
+        self.library.warm()  # for the search typed next
+        return page
 
     def memory_hits(self, request: Request) -> Response:
         return self._memory(request, "hits.html")
@@ -474,6 +485,46 @@ class Pages:
             return _back("/repositories", flash=f"forgot {repo_id}: {deleted} chunks deleted")
 
         return await _run(request, forgotten)
+
+    async def ingest_repo(self, request: Request) -> Response:
+        repo_id = str(request.path_params["repo_id"])
+        target = _local_path(str((await request.form()).get("next") or ""), "/repositories")
+
+        def ingested() -> Response:
+            with self.library.store() as store:
+                report = activity.reingest(store, repo_id)
+            said = (
+                f"re-ingested {report.repo_id}: {report.files_indexed} files indexed, "
+                f"{report.files_unchanged} unchanged, {report.files_removed} removed; "
+                f"{report.chunks_created} chunks added, {report.chunks_removed} removed, "
+                f"{report.chunks_embedded} embedded"
+                + (
+                    f" ({len(report.warnings)} warnings: see `memory ingest --json`)"
+                    if report.warnings
+                    else ""
+                )
+            )
+            return _back(target.split("?")[0], **_query_of(target), flash=said)
+
+        return await _run(request, ingested)
+
+    # -- health --------------------------------------------------------------------------
+    def health(self, request: Request) -> Response:
+        from mahavishnu.health import health_report
+
+        probe = request.query_params.get("probe", "1") != "0"
+        try:
+            settings = _settings()
+        except MahavishnuError as exc:
+            return _error(request, exc)
+        with contextlib.ExitStack() as stack:
+            store: MemoryStore | None
+            try:
+                store = stack.enter_context(self.library.store())
+            except Exception:  # the report says why: it opens the store again and shows the error
+                store = None
+            report = health_report(settings, store=store, probe_providers=probe, record=False)
+        return _render(request, "health.html", {"report": report, "probe": probe})
 
 
 def _settings() -> Settings:

@@ -49,6 +49,7 @@ class Library:
         self._open = open_store
         self._store: MemoryStore | None = None
         self._lock = threading.RLock()
+        self._warming: threading.Thread | None = None
 
     @contextlib.contextmanager
     def store(self) -> Iterator[MemoryStore]:
@@ -56,6 +57,22 @@ class Library:
             if self._store is None:
                 self._store = self._open()
             yield self._store
+
+    def warm(self) -> threading.Thread:
+        """Once, on a worker thread: open the store and run one vector search, so the search a
+        person types next finds the embedding model loaded, the vector index read and, in a large
+        store, its graph being built (the store starts it on its first search; until it is built a
+        search scans every vector). Started by the Memory page once it has answered: the page
+        itself needs none of it, and its first answer does not wait for it."""
+        with self._lock:
+            if self._warming is None:
+                self._warming = threading.Thread(target=self._warm_up, name="ui-warm-up", daemon=True)
+                self._warming.start()
+            return self._warming
+
+    def _warm_up(self) -> None:
+        with contextlib.suppress(Exception), self.store() as store:  # a broken store: its pages say so
+            store.search("warm up", mode="vector", limit=1)
 
     def close(self) -> None:
         with self._lock:

@@ -78,7 +78,9 @@ def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> 
 
 
 def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on the connections of a socket that names it
+    # (with proto 0, Nagle held each answer's body behind its headers for a delayed ACK: 40 ms)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.bind((HOST, port))
         sock.listen(128)
