@@ -38,6 +38,18 @@ class Endpoint(BaseModel):
     wire_api: Literal["responses", "chat"] | None = None
 
 
+class ModelPrice(BaseModel):
+    """A model's price in USD per million tokens (``mahavishnu usage``): a negotiated rate, or a
+    provider the maintained price data does not cover. Cache prices default to the input's."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+
+
 class ProfileSettings(BaseModel):
     """A provider profile; user entries are merged over the built-in catalogue by name."""
 
@@ -53,6 +65,8 @@ class ProfileSettings(BaseModel):
     anthropic: Endpoint | None = None
     openai: Endpoint | None = None
     gemini: Endpoint | None = None
+    #: The profile's own prices by model (``mahavishnu usage``), over genai-prices' for its requests.
+    pricing: dict[str, ModelPrice] = Field(default_factory=dict)
 
 
 class EnvironmentsSettings(BaseModel):
@@ -580,6 +594,7 @@ def load_settings() -> Settings:
 def _snapshot_models() -> dict[str, type[BaseModel]]:
     models: list[type[BaseModel]] = [
         Endpoint,
+        ModelPrice,
         ProfileSettings,
         EnvironmentsSettings,
         MemorySettings,

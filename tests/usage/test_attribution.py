@@ -103,6 +103,37 @@ def test_after_switch_llm_claude_code_s_requests_are_the_profile_s_priced_at_its
     assert row["model"] == "qwen3.7-max" and row["cost_usd"] == 1.2 and row["unpriced_requests"] == 0
 
 
+def test_a_profile_declares_its_own_prices_and_usage_yaml_wins_over_them(isolated_home: Path) -> None:
+    runner = CliRunner()
+    settings = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    lab = {
+        "requires_key": False,
+        "anthropic": {"base_url": "http://127.0.0.1:9", "model": "qwen3.7-max"},
+        "pricing": {"qwen3.7-max": {"input": 2.0, "output": 6.0}},
+    }
+    settings.write_text(yaml.safe_dump({"profiles": {"dashlab": lab}}))
+    assert runner.invoke(app, ["ai", "switch-llm", "dashlab", "--tool", "claude"]).exit_code == 0
+    _claude_request(isolated_home, "qwen3.7-max", 1_000_000)
+
+    def cost() -> float:
+        result = runner.invoke(app, ["usage", "--by", "model", "--json", "--tool", "claude"])
+        assert result.exit_code == 0, result.output
+        [row] = [r for r in json.loads(result.output)["daily"] if r.get("model") == "qwen3.7-max"]
+        assert row["unpriced_requests"] == 0
+        return float(row["cost_usd"])
+
+    assert cost() == 2.0  # the profile's own input price, never Claude's
+    (isolated_home / ".mahavishnu" / "usage.yaml").write_text(
+        yaml.safe_dump({"pricing": {"dashlab": {"qwen3.7-max": {"input": 1.2, "output": 6.0}}}})
+    )
+    assert cost() == 1.2
+    bad = {**lab, "pricing": {"qwen3.7-max": {"input": -1, "output": 6.0}}}
+    settings.write_text(yaml.safe_dump({"profiles": {"dashlab": bad}}))
+    refused = runner.invoke(app, ["ai", "list-llms"])
+    assert refused.exit_code != 0 and "pricing" in (refused.stderr + refused.output)
+
+
 def test_a_report_splits_one_day_at_the_switch_made_that_day() -> None:
     from mahavishnu.usage.pricing import Pricing
     from mahavishnu.usage.records import UsageRecord

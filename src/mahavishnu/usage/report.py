@@ -410,7 +410,7 @@ def report(
     start, end = _start(since), _start(until + timedelta(days=1)) if until else None
     with _collector_paused():
         records, refreshed, skipped = collect(wanted, start, end)
-        attribution, pricing = from_history(), Pricing(own.pricing)
+        attribution, pricing = from_history(), Pricing(settings.own_prices(own))
         built = build(records, attribution, pricing, period, by, recalls(wanted, start, end))
         metrics.record(priced(records, attribution, pricing), since, until)
     built.skipped_lines = skipped

@@ -1,4 +1,6 @@
-"""``usage.yaml`` (beside ``mahavishnu.yaml``): the user's own prices and budgets.
+"""``usage.yaml`` (beside ``mahavishnu.yaml``): the user's own prices and budgets. A profile may
+also carry its prices in ``mahavishnu.yaml`` (``profiles: NAME: pricing: MODEL: {input, output}``);
+``usage.yaml``'s win for the same profile and model (``own_prices``).
 
     pricing:                     # per profile (or provider, as reports name it), per model,
       lab:                       # USD per million tokens; cache prices default to the input's
@@ -18,16 +20,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mahavishnu import paths
+from mahavishnu.config import ModelPrice
 from mahavishnu.errors import ConfigError
 
-
-class OwnPrice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cache_write: float | None = Field(default=None, ge=0)
-    cache_read: float | None = Field(default=None, ge=0)
+#: A model's own price: the same shape as a profile's ``pricing:`` entries in mahavishnu.yaml.
+OwnPrice = ModelPrice
 
 
 class Budget(BaseModel):
@@ -66,3 +63,22 @@ def load(file: Path | None = None) -> UsageSettings:
     except (yaml.YAMLError, ValidationError) as error:
         first = str(error).strip().splitlines()
         raise ConfigError(f"{file} is invalid: {' '.join(first[:3])}") from error
+
+
+def own_prices(usage: UsageSettings) -> dict[str, dict[str, OwnPrice]]:
+    """Every own price by profile and model: the profiles' ``pricing:``, then ``usage.yaml``'s over
+    them. A broken settings file contributes no profile prices (the report still runs)."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.environments.profiles import all_profiles
+    from mahavishnu.errors import MahavishnuError
+
+    try:
+        profiles = all_profiles(load_settings())
+    except MahavishnuError:
+        profiles = {}
+    prices = {
+        name: dict(profile.settings.pricing) for name, profile in profiles.items() if profile.settings.pricing
+    }
+    for name, models in usage.pricing.items():
+        prices[name] = {**prices.get(name, {}), **models}
+    return prices
