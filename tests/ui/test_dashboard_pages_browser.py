@@ -2,7 +2,9 @@
 Chromium (Selenium): log in, see, act, and check the result through the CLI or the library.
 
 Assistants: which file wins in this folder, a switch previewed (its diff, the old inline token
-masked) then applied and seen by ``ai current``, then rolled back. Insights: a group created and an
+masked) then applied and seen by ``ai current``, then rolled back; the memory hooks' state per
+assistant as ``memory hooks status`` reports it, and ``doctor``'s findings with their fixes, the
+page writing nothing. Insights: a group created and an
 insight shared with it, seen by ``memory groups list`` and ``memory insights --project``.
 Conversations: a session and its turns, with the ★ Insight captured from it. Repositories: an
 ingested repository, its files, forgotten and gone from ``memory repos``; re-ingested with its
@@ -107,6 +109,56 @@ def test_assistants_show_what_wins_here_and_a_switch_is_previewed_applied_and_ro
     assert claude_files["user"].read_text() == before
     seen = {e["scope"]: e for e in run_cli("ai", "current", "--tool", "claude")}
     assert seen["user"]["base_url"] == "http://old.example"
+
+
+def test_assistants_show_the_memory_hooks_and_doctors_findings_with_their_fixes(
+    browser: Any, dashboard: Dashboard, isolated_home: Path, shots: Path
+) -> None:
+    """Claude Code's hooks installed, Gemini's with one removed (incomplete), the others without
+    any; a settings file readable by others: doctor's warning and its fix, nothing fixed."""
+    from mahavishnu.environments.memory_hooks import install
+
+    install(["claude", "gemini"])
+    gemini = isolated_home / ".gemini" / "settings.json"
+    data = json.loads(gemini.read_text())
+    del data["hooks"]["AfterAgent"]
+    gemini.write_text(json.dumps(data, indent=2))
+    settings = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(PROFILES)
+    settings.chmod(0o644)
+    before = {p: p.read_bytes() for p in (settings, gemini, isolated_home / ".claude" / "settings.json")}
+
+    log_in(browser, dashboard, "/assistants")
+    status = run_cli("memory", "hooks", "status", "--tool", "all")
+    rows = all_css(browser, "#hooks tbody tr")
+    assert [(r.get_attribute("data-tool"), r.get_attribute("data-state")) for r in rows] == [
+        (t["tool"], t["state"]) for t in status
+    ]
+    states = {r.get_attribute("data-tool"): r.get_attribute("data-state") for r in rows}
+    assert states["claude"] == "installed" and states["gemini"] == "incomplete"
+    assert states["codex"] == "not installed"
+    gemini_row = by_css(browser, "#hooks tr[data-tool=gemini]")
+    assert "AfterAgent (missing)" in gemini_row.text and str(gemini) in gemini_row.text
+
+    result = CliRunner().invoke(cli, ["doctor", "--json"])
+    doctor = json.loads(result.output)
+    findings = all_css(browser, "#doctor tbody tr")
+    assert [(f.get_attribute("data-check"), f.get_attribute("data-status")) for f in findings] == [
+        (f["check"], f["status"]) for f in doctor["findings"]
+    ]
+    assert by_css(browser, "#doctor-verdict").text == (
+        "all is well" if doctor["healthy"] else "needs attention"
+    )
+    mode = by_css(browser, "#doctor tr[data-check='mode:mahavishnu.yaml']")
+    assert mode.get_attribute("data-status") == "warn" and f"chmod 600 {settings}" in mode.text
+    hooks = by_css(browser, "#doctor tr[data-check='hooks:gemini']")
+    assert hooks.get_attribute("data-status") == "warn"
+    assert "memory hooks install --tool gemini" in hooks.find_element("css selector", ".fix").text
+    assert by_css(browser, "#doctor tr[data-check='hooks:claude']").get_attribute("data-status") == "ok"
+    shot(browser, shots, "assistants-doctor")
+    assert {p: p.read_bytes() for p in before} == before  # the page fixed nothing, wrote nothing
+    assert settings.stat().st_mode & 0o777 == 0o644
 
 
 def test_a_group_is_created_and_an_insight_shared_with_it(

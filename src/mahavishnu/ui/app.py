@@ -8,8 +8,9 @@
 * ``/recall``: what recall added to which session (``memory/loop/recall_log``), with quarantine and
   delete on each memory;
 * ``/usage``: tokens and cost by day and assistant (``usage/report``), as an SVG chart and a table;
-* ``/assistants``: what each assistant points at, per scope and here; a switch previewed (masked
-  diffs) then applied; rollback (``assistants.py``);
+* ``/assistants``: what each assistant points at, per scope and here; the memory hooks' state and
+  ``doctor``'s findings with their fixes (nothing written); a switch previewed (masked diffs) then
+  applied; rollback (``assistants.py``);
 * ``/insights``, ``/conversations``, ``/repositories``: ★ Insights, groups and sharing; sessions
   and their turns; ingested repositories, their files, re-ingest and forget (``activity.py``);
 * ``/health``: what ``mahavishnu health`` reports (``health.health_report`` over the dashboard's own

@@ -1,7 +1,9 @@
 """What the Assistants page asks of the switcher (``environments/switcher.py``), as ``mahavishnu ai``
 does: what each assistant points at (every config file, by scope, and the one that wins in the
-dashboard's folder), a switch previewed first (the switcher's dry run: each file's diff, its
-secrets masked) then applied, and ``ai rollback``'s undo of the latest switch or change.
+dashboard's folder), the memory hooks' state in each (``memory hooks status``:
+``environments/memory_hooks.hooks_status``), ``doctor``'s findings with their fixes
+(``doctor.run_checks``, which writes nothing), a switch previewed first (the switcher's dry run:
+each file's diff, its secrets masked) then applied, and ``ai rollback``'s undo of the latest switch or change.
 
 The apply re-plans the switch and refuses it when its diffs are not the ones previewed (a file
 changed in between): what is written is what was shown. Every diff and message is masked once more
@@ -29,6 +31,7 @@ from mahavishnu.masking import mask_text
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
+    from mahavishnu.doctor import Status
     from mahavishnu.environments.assistants.base import CurrentProvider, Scope
     from mahavishnu.environments.switcher import RolledBack, SwitchResult
 
@@ -61,6 +64,28 @@ class AssistantRow:
 
 
 @dataclass(frozen=True, slots=True)
+class HooksRow:
+    """One assistant's memory hooks as ``memory hooks status`` reports them."""
+
+    tool: str
+    label: str
+    state: str  # installed, not installed, incomplete, untrusted, error
+    path: str
+    hooks: list[tuple[str, str]]  # event, its note ("" when as installed)
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorRow:
+    """One of ``doctor``'s findings, masked."""
+
+    check: str
+    status: Status
+    detail: str
+    hint: str
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     folder: str
     assistants: list[AssistantRow]
@@ -68,11 +93,50 @@ class Overview:
     profiles: list[str]
     changes: list[switch_log.SwitchRecord]
     next_undo: switch_log.SwitchRecord | None
+    hooks: list[HooksRow]
+    findings: list[DoctorRow]
+    healthy: bool
+
+
+def _hook_note(installed: bool, trusted: bool, customised: str) -> str:
+    """As ``memory hooks status`` words it."""
+    if not installed:
+        return "missing"
+    if not trusted:
+        return "untrusted"
+    return f"customised: {customised}" if customised else ""
+
+
+def hooks() -> list[HooksRow]:
+    """``memory hooks status --tool all``."""
+    from mahavishnu.environments.memory_hooks import hooks_status
+
+    return [
+        HooksRow(
+            found.tool,
+            LABELS.get(found.tool, found.tool),
+            found.state,
+            str(found.path),
+            [(h.event, _hook_note(h.installed, h.trusted, h.customised)) for h in found.hooks],
+            mask_text(found.error) if found.error else None,
+        )
+        for found in hooks_status("all")
+    ]
+
+
+def doctor(settings: Settings) -> tuple[list[DoctorRow], bool]:
+    """``mahavishnu doctor``'s findings (each with its fix) and whether all is well."""
+    from mahavishnu.doctor import healthy, run_checks
+
+    findings = run_checks(settings)
+    rows = [DoctorRow(f.check, f.status, mask_text(f.detail), mask_text(f.hint)) for f in findings]
+    return rows, healthy(findings)
 
 
 def build(settings: Settings) -> Overview:
     """Every assistant's files (the first readable one every run reads wins here, as the switcher's
-    outranking check judges), the profiles to switch to and the recorded switches."""
+    outranking check judges), the profiles to switch to, the recorded switches, the memory hooks
+    and doctor's findings."""
     from mahavishnu.environments.profiles import all_profiles
 
     statuses, recovered = overview(settings)
@@ -88,6 +152,8 @@ def build(settings: Settings) -> Overview:
         sorted(all_profiles(settings)),
         switch_log.records(changes=True)[:15],
         switch_log.to_undo(None),
+        hooks(),
+        *doctor(settings),
     )
 
 
