@@ -9,13 +9,16 @@ insight shared with it, seen by ``memory groups list`` and ``memory insights --p
 Conversations: a session and its turns, with the ★ Insight captured from it. Repositories: an
 ingested repository, its files, forgotten and gone from ``memory repos``; re-ingested with its
 recorded path and globs, the new file seen by ``memory repos``. Health: the components and statuses
-``mahavishnu health`` reports, a passed budget's warning among them.
+``mahavishnu health`` reports, a passed budget's warning among them. Usage: the chart for the logs
+the real CLIs wrote (``tests/usage/fixtures``), each day's bar per assistant with the tokens
+``mahavishnu usage --json`` counts.
 
 Each page's screenshot is kept (``MAHAVISHNU_UI_SCREENSHOTS``, else pytest's tmp dir)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from mahavishnu.memory.insights.cross_project import store_insight
 from mahavishnu.memory.loop.conversations import conversations, store_conversation
 from mahavishnu.usage import settings as usage_settings
 
+USAGE_LOGS = Path(__file__).resolve().parents[1] / "usage" / "fixtures" / "home"
 OLD_TOKEN = "sk-ant-api03-" + "Zq7Rx2Lm9Kp4Wv8Ty3Nb6Hc1Jd5Gf0Se"
 PROFILES = (
     "profiles:\n"
@@ -326,3 +330,39 @@ def test_health_shows_what_mahavishnu_health_reports(
     by_css(browser, "a[href='/health']").click()  # again, probing (no assistant is configured here)
     wait_for(lambda: browser.current_url == dashboard.url + "/health", "the probing check")
     assert by_css(browser, "#verdict").text == "healthy"
+
+
+def test_the_usage_chart_shows_each_assistants_tokens_per_day_for_the_real_clis_logs(
+    browser: Any, dashboard: Dashboard, isolated_home: Path, shots: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The logs Claude Code, Codex, Qwen Code and Gemini CLI wrote, in the test's HOME: one stacked
+    bar per day, a rect per assistant, its title and height the tokens ``usage --json`` counts."""
+    shutil.copytree(USAGE_LOGS, isolated_home, dirs_exist_ok=True)
+    for name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "QWEN_HOME", "GEMINI_CLI_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    report = run_cli("usage", "daily", "--by", "assistant")
+    expected = {(r["date"], r["assistant"]): r["total_tokens"] for r in report["daily"]}
+    assert {a for _, a in expected} == {"claude-code", "codex", "qwen-code", "gemini-cli"}
+    last = max(day for day, _ in expected)
+
+    log_in(browser, dashboard, "/usage")
+    browser.get(f"{dashboard.url}/usage?days=7&until={last}")  # the logs' days, whatever today is
+    assert by_css(browser, "#window").text == f"7 days to {last}"
+    rects = all_css(browser, "#usage-chart rect")
+    shown = {}
+    for rect in rects:
+        title = rect.find_element("css selector", "title").get_attribute("textContent")
+        day, rest = title.split(" ", 1)
+        assistant, tokens = rest.split(": ")
+        assert rect.get_attribute("class") == f"s-{assistant}"
+        shown[(day, assistant)] = (int(tokens.replace(",", "")), float(rect.get_attribute("height")))
+    assert {key: tokens for key, (tokens, _) in shown.items()} == expected
+    peak = max(sum(t for (d, _), t in expected.items() if d == day) for day, _ in expected)
+    for tokens, height in shown.values():  # the chart is 200 high, the busiest day's bar all of it
+        assert abs(height - max(1.0, 200 * tokens / peak)) < 0.1
+    assert by_css(browser, "#total-tokens").text == f"{report['totals']['total_tokens']:,}"
+    legend = by_css(browser, ".legend").text
+    assert all(assistant in legend for _, assistant in expected)
+    table = [r.text.split() for r in all_css(browser, "#usage-table tbody tr")]
+    assert {(r[0], r[1]): int(r[3].replace(",", "")) for r in table} == expected
+    shot(browser, shots, "usage")

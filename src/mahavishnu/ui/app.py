@@ -7,7 +7,8 @@
   ``/memory/forget``: a bulk forget by filter, previewed, then undone for a while;
 * ``/recall``: what recall added to which session (``memory/loop/recall_log``), with quarantine and
   delete on each memory;
-* ``/usage``: tokens and cost by day and assistant (``usage/report``), as an SVG chart and a table;
+* ``/usage``: tokens and cost by day and assistant (``usage/report``), as an SVG chart and a table
+  (``?days=N``, ``?until=YYYY-MM-DD``: the window's last day, today by default);
 * ``/assistants``: what each assistant points at, per scope and here; the memory hooks' state and
   ``doctor``'s findings with their fixes (nothing written); a switch previewed (masked diffs) then
   applied; rollback (``assistants.py``);
@@ -310,8 +311,13 @@ class Pages:
     # -- usage ---------------------------------------------------------------------------
     def usage(self, request: Request) -> Response:
         days = request.query_params.get("days", "30")
+        until = request.query_params.get("until", "")
         try:
-            view = usage_view.build(int(days) if days.isdigit() else 30)
+            try:
+                last = dt.date.fromisoformat(until) if until else None
+            except ValueError:
+                raise InvalidInputError(f"until: not a date {until!r}", hint="As YYYY-MM-DD.") from None
+            view = usage_view.build(int(days) if days.isdigit() else 30, last)
         except MahavishnuError as exc:
             return _error(request, exc)
         return _render(request, "usage.html", {"view": view})

@@ -37,6 +37,7 @@ class DayRow:
 @dataclass(frozen=True, slots=True)
 class UsageView:
     days: int
+    until: str  # the window's last day
     bars: list[Bar]
     rows: list[DayRow]
     recall_tokens: dict[str, int]
@@ -47,12 +48,14 @@ class UsageView:
     series: list[str]
 
 
-def build(days: int) -> UsageView:
+def build(days: int, until: dt.date | None = None) -> UsageView:
+    """The ``days`` days up to ``until`` (today by default)."""
     days = max(1, min(days, 366))
-    since = dt.date.today() - dt.timedelta(days=days - 1)
-    made = report("daily", "assistant", TOOLS, since=since)
+    until = until or dt.date.today()
+    since = until - dt.timedelta(days=days - 1)
+    made = report("daily", "assistant", TOOLS, since=since, until=until)
     rows = [DayRow(line.period, line.group, line.total, line.cost, line.requests) for line in made.lines]
-    recall = _recall_tokens(since)
+    recall = _recall_tokens(since, until)
     by_day: dict[str, dict[str, int]] = defaultdict(dict)
     for row in rows:
         by_day[row.day][row.assistant] = by_day[row.day].get(row.assistant, 0) + row.tokens
@@ -63,6 +66,7 @@ def build(days: int) -> UsageView:
     series = sorted({name for v in by_day.values() for name in v})
     return UsageView(
         days,
+        until.isoformat(),
         _bars(dates, by_day, peak, series),
         rows,
         recall,
@@ -74,11 +78,11 @@ def build(days: int) -> UsageView:
     )
 
 
-def _recall_tokens(since: dt.date) -> dict[str, int]:
+def _recall_tokens(since: dt.date, until: dt.date) -> dict[str, int]:
     out: dict[str, int] = defaultdict(int)
     for entry in recall_log.read(100_000):
         day = dt.date.fromtimestamp(entry.at)
-        if day >= since:
+        if since <= day <= until:
             out[day.isoformat()] += entry.tokens
     return dict(out)
 
