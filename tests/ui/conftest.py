@@ -104,10 +104,22 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         driver.quit()
 
 
-@pytest.fixture
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the tests keep their screenshots: ``MAHAVISHNU_UI_SCREENSHOTS`` (CI keeps them), else
-    pytest's tmp dir."""
-    folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path_factory.mktemp("screenshots")
+#: Where the screenshots go by default: a folder of the repository CI keeps (gitignored).
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
+
+
+@pytest.fixture(scope="session")
+def shots_folder() -> Path:
+    """``MAHAVISHNU_UI_SCREENSHOTS`` when set, else ``test-artifacts/ui/`` at the repository's root;
+    last run's PNGs removed first, so the folder holds this run's pages only."""
+    folder = Path(SCREENSHOTS) if SCREENSHOTS else ARTIFACTS
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
     return folder
+
+
+@pytest.fixture
+def shots(shots_folder: Path) -> Path:
+    """Where the tests keep each page's screenshot (one PNG per page, ``_dashboard.shot``)."""
+    return shots_folder

@@ -2,7 +2,7 @@
 edit and delete a memory, forget by filter and undo, quarantine from the recall log; the token and
 cross-site pages are refused; no secret is ever rendered and hostile markup stays inert.
 
-Each page's screenshot is kept (``MAHAVISHNU_UI_SCREENSHOTS``, else pytest's tmp dir)."""
+Each page's screenshot is kept (``MAHAVISHNU_UI_SCREENSHOTS``, else ``test-artifacts/ui/``)."""
 
 from __future__ import annotations
 

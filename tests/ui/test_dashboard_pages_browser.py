@@ -13,7 +13,7 @@ recorded path and globs, the new file seen by ``memory repos``. Health: the comp
 the real CLIs wrote (``tests/usage/fixtures``), each day's bar per assistant with the tokens
 ``mahavishnu usage --json`` counts.
 
-Each page's screenshot is kept (``MAHAVISHNU_UI_SCREENSHOTS``, else pytest's tmp dir)."""
+Each page's screenshot is kept (``MAHAVISHNU_UI_SCREENSHOTS``, else ``test-artifacts/ui/``)."""
 
 from __future__ import annotations
 
