@@ -61,9 +61,10 @@ class OpenSession:
 def open_session(path: Path, *, what: str, within: Path | None = None) -> OpenSession:
     """``path`` opened for reading when it is a regular file of this user (and, with ``within``,
     lies under that folder once links are resolved); a clear error for anything else."""
-    _check_spelling(path)
-    if within is not None:  # first: say nothing of what exists elsewhere
+    if within is not None:  # first: say nothing of what exists elsewhere (it checks the spelling too)
         require_within(path, within, what)
+    else:
+        _check_spelling(path)
     resolved = _resolved(path, what)
     try:
         fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | os.O_NOFOLLOW)
