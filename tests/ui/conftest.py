@@ -95,6 +95,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         "--disable-extensions",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP refusals reach the console
     service = Service(executable_path=str(shutil.which("chromedriver")))
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(30)

@@ -140,6 +140,39 @@ def test_delete_asks_then_removes_the_memory(browser: Any, dashboard: Dashboard,
         store.get(ids["go"])
 
 
+def test_a_refused_delete_shows_its_one_line_error_in_place(
+    browser: Any, dashboard: Dashboard, store: MemoryStore
+) -> None:
+    ids = seed(store)
+    log_in(browser, dashboard, f"/memory/{ids['go']}")
+    store.delete(ids["go"])  # gone meanwhile (another tab, the CLI)
+    by_css(browser, "#delete").click()
+    wait_for(lambda: browser.switch_to.alert, "the confirmation").accept()
+    error = wait_for(lambda: by_css(browser, "#error"), "the error page")
+    assert error.text == f"no memory #{ids['go']}"
+    assert by_css(browser, "header.top nav")  # the page around it is whole
+
+
+PAGES = ("/memory", "/memory/{id}", "/memory/forget?project=legacy", "/recall", "/insights", "/conversations",
+         "/repositories", "/assistants", "/usage", "/health?probe=0")
+
+
+def test_htmx_runs_under_the_content_security_policy_on_every_page(
+    browser: Any, dashboard: Dashboard, store: MemoryStore
+) -> None:
+    ids = seed(store)
+    log_in(browser, dashboard)
+    browser.get_log("browser")  # what came before this test
+    for page in PAGES:
+        browser.get(dashboard.url + page.format(id=ids["httpx"]))
+        assert browser.execute_script("return window.htmx && htmx.version") == "2.0.11", page
+    browser.get(dashboard.url + "/memory")
+    by_css(browser, "#q").send_keys("legacy queue")
+    wait_for(lambda: "q=legacy+queue" in browser.current_url, "the typed search's hits")
+    refused = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert refused == [], refused  # no CSP refusal (inline style, eval), no script error, no 4xx fetch
+
+
 def test_bulk_forget_by_filter_previews_then_undo_brings_them_back(
     browser: Any, dashboard: Dashboard, store: MemoryStore, shots: Path
 ) -> None:

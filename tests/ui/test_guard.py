@@ -43,7 +43,7 @@ ROUTES = [
     ("GET", "/repositories"),
     ("GET", "/repositories/shop"),
     ("GET", "/health?probe=0"),
-    ("GET", "/static/ui.js"),
+    ("GET", "/static/htmx-2.0.11.min.js"),
     ("GET", "/static/ui.css"),
     ("POST", "/memory/1/edit"),
     ("POST", "/memory/1/delete"),
@@ -133,7 +133,7 @@ def test_each_pages_writes_need_the_csrf_token(client: TestClient, method: str, 
 
 def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
     logged_in(client)
-    for path in ("/memory", "/static/ui.js", "/nope"):
+    for path in ("/memory", "/static/htmx-2.0.11.min.js", "/nope"):
         headers = client.get(path).headers
         csp = headers["content-security-policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp

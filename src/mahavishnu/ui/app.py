@@ -2,7 +2,7 @@
 
 ``create_app(library, token)`` builds the Starlette app behind ``guard.Guard``. Pages:
 
-* ``/memory``: search as you type (``static/ui.js`` fetches ``/memory/hits``), filters, each hit's
+* ``/memory``: search as you type (htmx fetches ``/memory/hits``), filters, each hit's
   score and legs; ``/memory/{id}``: a memory, its edit form, quarantine and delete;
   ``/memory/forget``: a bulk forget by filter, previewed, then undone for a while;
 * ``/recall``: what recall added to which session (``memory/loop/recall_log``), with quarantine and
@@ -19,7 +19,9 @@
   assistants' providers.
 
 Every change is a POST form (guarded by the CSRF token) that redirects to a page (303), so a
-reload never repeats it.
+reload never repeats it. The pages' behaviour is htmx (``static/``, pinned): a form that asks first
+(``hx-confirm``) posts through htmx, which is told to load the page a redirect names (``HX-Redirect``:
+a fetch would follow the 303 itself); without JavaScript every form still posts and redirects.
 """
 
 from __future__ import annotations
@@ -127,9 +129,25 @@ def _error(request: Request, exc: MahavishnuError) -> HTMLResponse:
     return _render(request, "error.html", {"message": exc.message, "hint": exc.hint}, status)
 
 
-def _back(path: str, **params: str) -> RedirectResponse:
+def _address(path: str, params: Mapping[str, str]) -> str:
     query = urlencode({k: v for k, v in params.items() if v})
-    return RedirectResponse(f"{path}?{query}" if query else path, 303)
+    return f"{path}?{query}" if query else path
+
+
+def _back(path: str, **params: str) -> RedirectResponse:
+    return RedirectResponse(_address(path, params), 303)
+
+
+def _from_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _for_htmx(request: Request, response: Response) -> Response:
+    """A redirect answered to htmx as ``HX-Redirect`` (htmx loads that page; a 303 would be followed
+    inside the fetch and its page swapped in under the old address)."""
+    if _from_htmx(request) and isinstance(response, RedirectResponse):
+        return Response(status_code=204, headers={"HX-Redirect": response.headers["location"]})
+    return response
 
 
 def _local_path(value: str | None, default: str) -> str:
@@ -154,7 +172,11 @@ class Pages:
         return page
 
     def memory_hits(self, request: Request) -> Response:
-        return self._memory(request, "hits.html")
+        response = self._memory(request, "hits.html")
+        if _from_htmx(request):  # the address bar follows the search, as /memory?... would show it
+            query = Query.from_params(request.query_params)
+            response.headers["HX-Replace-Url"] = _address("/memory", query.params())
+        return response
 
     def _memory(self, request: Request, template: str) -> Response:
         error = ""
@@ -552,6 +574,6 @@ async def _run(request: Request, action: Callable[[], Response]) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     try:
-        return await run_in_threadpool(action)
+        return _for_htmx(request, await run_in_threadpool(action))
     except MahavishnuError as exc:
         return _error(request, exc)
