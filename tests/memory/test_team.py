@@ -72,7 +72,7 @@ def test_init_protects_every_memory_and_activity_table_and_is_idempotent(team: T
     again = team.init()
 
     assert first.group == again.group == schema.group_name(team.database)
-    assert set(first.protected) == {*OWNED_TABLES, "insight_shares"}
+    assert set(first.protected) == {*OWNED_TABLES, "insight_shares", "team_profiles"}
     assert first.embedder == "fake/hashing-v1" and first.dimension == 64
     assert again.migrated == () and not first.superuser and first.warnings == ()
     with psycopg.connect(team.owner_dsn) as conn:

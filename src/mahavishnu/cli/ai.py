@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.markup import escape
 
-from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.cli.params import CODEX_PROFILE, SCOPE, SWITCH_LLM, typer_param, typer_params
 
 if TYPE_CHECKING:
@@ -33,16 +33,23 @@ CodexProfileOption = typer_param(CODEX_PROFILE)
 
 @app.command("list-llms")
 def list_llms(as_json: bool = JSON_OPTION) -> None:
-    """List the provider profiles: built-in catalogue plus your own."""
+    """List the provider profiles: built-in catalogue plus your own, and the team's when memory is
+    on a team store (marked team, with who pushed them; a local profile of the same name wins)."""
     from mahavishnu.environments.profiles import all_profiles
 
-    rows = [p.summary() for p in all_profiles(_settings()).values()]
+    settings = _settings()
+    local = all_profiles(settings)
+    rows: list[dict[str, Any]] = [{**p.summary(), "team": None} for p in local.values()]
+    team, notes = _team_rows(settings, local)
+    rows += team
+    for note in notes:
+        warn(escape(note))
     if as_json:
         print_json(rows)
         return
     table(
         None,
-        ["name", "provider", "aliases", "protocols", "key from"],
+        ["name", "provider", "aliases", "protocols", "key from", "from"],
         [
             (
                 r["name"],
@@ -50,10 +57,102 @@ def list_llms(as_json: bool = JSON_OPTION) -> None:
                 ", ".join(r["aliases"]),
                 ", ".join(r["protocols"]),
                 ", ".join(r["secret"]) or "-",
+                f"team ({r['team']['pushed_by']})"
+                if r["team"]
+                else ("built-in" if r["builtin"] else "local"),
             )
             for r in rows
         ],
     )
+
+
+def _team_rows(settings: Settings, local: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The team store's profiles not hidden by a local one, and one line per thing to know (a
+    hidden one, a store that could not be read). Nothing is imported without a team store."""
+    if settings.memory.backend != "postgres":
+        return [], []
+    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.memory.team import profiles as team_profiles
+
+    found = team_profiles.catalogue(settings)
+    notes = [found.notice] if found.notice else []
+    hidden = team_profiles.hidden_by_local(local, found.profiles)
+    notes += [
+        f"team profile '{t.name}' (pushed by {t.pushed_by}) is hidden by your local profile of that name"
+        for t in hidden
+    ]
+    rows: list[dict[str, Any]] = []
+    for each in found.profiles:
+        if each in hidden:
+            continue
+        try:
+            rows.append({**each.profile().summary(), "team": each.to_dict()})
+        except MahavishnuError as exc:
+            notes.append(f"team profile '{each.name}' (pushed by {each.pushed_by}) skipped: {exc.message}")
+    return rows, notes
+
+
+profile_app = typer.Typer(help="Share provider profiles with the team store (keys never go there).")
+app.add_typer(profile_app, name="profile")
+TeamFlag = typer.Option(
+    False, "--team", help="The team store (memory.dsn of `team join`): the only place profiles go to."
+)
+
+
+def _team_store(team: bool, settings: Settings) -> str:
+    from mahavishnu.errors import InvalidInputError
+
+    if not team:
+        raise InvalidInputError("say where: --team (the team store) is the only place for now")
+    from mahavishnu.memory.team.profiles import team_dsn
+
+    dsn = team_dsn(settings)
+    if dsn is None:
+        raise InvalidInputError(
+            "this machine's memory is not on a team store",
+            hint="Join one first: `mahavishnu team join STRING`.",
+        )
+    return dsn
+
+
+@profile_app.command("push")
+def profile_push(
+    name: str = typer.Argument(..., help="A local profile's name or alias."),
+    team: bool = TeamFlag,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Put a local profile in the team store, without keys: every member sees it in `ai list-llms`
+    and switches to it with their own key. Refused when it holds a literal key; replaces a team
+    profile of that name only if you pushed it."""
+    from mahavishnu.environments.profiles import resolve
+    from mahavishnu.memory.team.profiles import push
+
+    settings = _settings()
+    dsn = _team_store(team, settings)
+    pushed = push(dsn, resolve(name, settings))
+    if as_json:
+        print_json(pushed.to_dict())
+        return
+    verb = "replaced" if pushed.replaced else "pushed"
+    info(f"team profile '{pushed.name}' {verb} at {pushed.location} (as {pushed.pushed_by}); no key went")
+    for ref in pushed.dropped:
+        warn(escape(f"left out {ref}: it names a file on this machine only"))
+
+
+@profile_app.command("remove")
+def profile_remove(
+    name: str = typer.Argument(..., help="A team profile's name."),
+    team: bool = TeamFlag,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Remove a team profile you pushed (the team store's owner: anyone's)."""
+    from mahavishnu.memory.team.profiles import remove
+
+    removed = remove(_team_store(team, _settings()), name)
+    if as_json:
+        print_json({"name": removed.name, "pushed_by": removed.pushed_by, "removed": True})
+        return
+    info(f"team profile '{removed.name}' (pushed by {removed.pushed_by}) removed")
 
 
 @app.command("show")

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mahavishnu.cli.params import Values
+    from mahavishnu.config import Settings
     from mahavishnu.environments.switcher import SwitchResult
-    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.errors import MahavishnuError, UnknownProfileError
     from mahavishnu.services.sessions import SessionAdvice
 
 
@@ -98,17 +99,21 @@ def run_switch_llm(
     from mahavishnu.config import load_settings
     from mahavishnu.environments.scopes import parse_scope
     from mahavishnu.environments.switcher import switch_llm as do_switch
+    from mahavishnu.errors import UnknownProfileError
 
     settings = load_settings()
-    result = do_switch(
-        name,
-        settings,
-        tool=tool,
-        scope=parse_scope(scope),
-        dry_run=dry_run,
-        inline_secret=inline_secret,
-        codex_profile=codex_profile,
-    )
+    options: dict[str, Any] = {
+        "tool": tool,
+        "scope": parse_scope(scope),
+        "dry_run": dry_run,
+        "inline_secret": inline_secret,
+        "codex_profile": codex_profile,
+    }
+    try:
+        result = do_switch(name, settings, **options)
+    except UnknownProfileError as unknown:
+        settings = team_settings(name, settings, unknown, remember=not dry_run)
+        result = do_switch(name, settings, **options)
     advice = session_advice(result)
     status = PARTIAL_EXIT if result.partial else 0
     if as_json:
@@ -135,6 +140,36 @@ def run_switch_llm(
     if result.summary:
         console.print(result.summary, markup=False, style="yellow" if result.partial else None)
     return status
+
+
+def team_settings(name: str, settings: Settings, unknown: UnknownProfileError, *, remember: bool) -> Settings:
+    """No local profile is ``name``: the team store's of that name (memory on a team store), said
+    so with who pushed it and where it sends the member's key; else ``unknown`` stands. Nothing of
+    the team's is imported, nor asked, without a team store: a local switch costs what it did.
+    ``remember``: keep its references on this machine for ``secrets get NAME`` (``team_copies``)."""
+    if settings.memory.backend != "postgres":
+        raise unknown
+    from mahavishnu.cli.output import err_console
+    from mahavishnu.environments import team_copies
+    from mahavishnu.errors import MahavishnuError, UnknownProfileError
+    from mahavishnu.memory.team import profiles
+
+    try:
+        found = profiles.find(settings, name)
+    except MahavishnuError as exc:  # the team store is down: the local answer stands, said so
+        raise UnknownProfileError(f"{unknown.message} (team profiles not checked: {exc.message})") from None
+    if found is None:
+        raise unknown
+    team = profiles.with_team_profile(settings, found)
+    profile = found.profile()
+    urls = ", ".join(str(getattr(profile.settings, p).base_url) for p in profile.protocols)
+    err_console.print(
+        f"using team profile '{found.name}' (pushed by {found.pushed_by}; your key goes to {urls})",
+        markup=False,
+    )
+    if remember:
+        team_copies.remember(found.name, [*profile.settings.secret], found.pushed_by)
+    return team
 
 
 #: ``ai switch-llm``'s exit status when it wrote some assistants' files but skipped an installed one.
@@ -456,14 +491,48 @@ def _memory_context(
     if reply is not None:
         answer = _daemon_result(reply)
     else:
-        from mahavishnu.config import load_settings
-        from mahavishnu.memory.loop.recall import build_context
-
-        settings = load_settings().recall
-        with (open_store or _open_store)() as store:
-            answer = build_context(store, payload, name, settings)
+        answer = _recall_here(name, payload, open_store)
     if answer is not None:
         sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+
+
+def _recall_here(name: str, payload: dict[str, str], open_store: Callable[[], Any] | None) -> Any:
+    """The recall in this process. A team store found unreachable a moment ago is not waited for,
+    one that does not answer now is waited for ``HOOK_CONNECT_SECONDS`` at most: the answer is then
+    empty (at session start, one line saying so: ``sync.unreachable_answer``), never an error."""
+    import os
+
+    from mahavishnu.config import load_settings
+    from mahavishnu.errors import ServerUnreachableError
+    from mahavishnu.memory.loop import sync
+    from mahavishnu.memory.loop.recall import build_context
+
+    settings = load_settings()
+    target = _team_location(settings)
+    if target is not None and sync.recently_unreachable(target):
+        return sync.unreachable_answer(payload, target)
+    os.environ.setdefault("MAHAVISHNU_PG_CONNECT_TIMEOUT", str(HOOK_CONNECT_SECONDS))
+    try:
+        with (open_store or _open_store)() as store:
+            return build_context(store, payload, name, settings.recall)
+    except ServerUnreachableError:
+        if target is None:
+            raise
+        return sync.unreachable_answer(payload, target)
+
+
+#: The most a recall hook run in-process waits for a PostgreSQL server to answer a connection.
+HOOK_CONNECT_SECONDS = 1
+
+
+def _team_location(settings: Any) -> str | None:
+    """The PostgreSQL store's location (None for the embedded store)."""
+    if settings.memory.backend != "postgres":
+        return None
+    from mahavishnu.memory.core.backends.postgres import configured_location
+
+    location: str | None = configured_location(settings.memory)
+    return location
 
 
 def _hook_sender(payload: dict[str, str]) -> str:

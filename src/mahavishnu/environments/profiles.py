@@ -147,13 +147,18 @@ def _validate_profiles(settings: Settings) -> dict[str, Profile]:
     profiles: dict[str, Profile] = {}
     for name in [*_catalogue(), *(n for n in user if n not in _catalogue())]:
         raw = _merge(_catalogue().get(name, {}), user.get(name, {}))
-        try:
-            validated = ProfileSettings.model_validate(raw)
-        except ValueError as exc:
-            raise ConfigError(f"profile '{name}' is invalid: {exc}") from exc
-        _check_endpoints(name, validated)
-        profiles[name] = Profile(name, validated, builtin=name in _catalogue())
+        profiles[name] = profile_from(name, raw, builtin=name in _catalogue())
     return profiles
+
+
+def profile_from(name: str, raw: Mapping[str, object], *, builtin: bool = False) -> Profile:
+    """A profile from its definition (a settings entry, a team profile's JSON), checked."""
+    try:
+        validated = ProfileSettings.model_validate(raw)
+    except ValueError as exc:
+        raise ConfigError(f"profile '{name}' is invalid: {exc}") from exc
+    _check_endpoints(name, validated)
+    return Profile(name, validated, builtin=builtin)
 
 
 def _check_endpoints(name: str, profile: ProfileSettings) -> None:

@@ -224,7 +224,7 @@ def lookup(name_or_ref: str, settings: Settings) -> str:
     try:
         return resolve_profile_secret(resolve(name_or_ref, settings), settings)
     except UnknownProfileError:
-        return resolve_chain(_stored_chain(name_or_ref), f"named '{name_or_ref}'")
+        return _resolve_unknown(name_or_ref)
 
 
 def shadowed_by(name: str, stored: SecretRef, settings: Settings) -> SecretRef | None:
@@ -243,6 +243,17 @@ def shadowed_by(name: str, stored: SecretRef, settings: Settings) -> SecretRef |
 
 def _stored_chain(name: str) -> list[SecretRef]:
     return [SecretRef("keyring", KEYRING_SERVICE, name), SecretRef("file", "", name)]
+
+
+def _resolve_unknown(name: str) -> str:
+    """A name no local profile has: a team profile used here (``team_copies``: its own references
+    and the profile's chain), else a secret stored under that name."""
+    from mahavishnu.environments import team_copies
+
+    references = team_copies.references(name)
+    if references is None:
+        return resolve_chain(_stored_chain(name), f"named '{name}'")
+    return resolve_chain(chain_for(name, references), f"team profile '{name}'", name)
 
 
 def lookup_cached(name_or_ref: str) -> str | None:
@@ -272,7 +283,7 @@ def lookup_cached(name_or_ref: str) -> str | None:
     for name, aliases, refs in found:
         if wanted == name.lower() or wanted in (a.lower() for a in aliases):
             return resolve_chain(chain_for(name, [str(r) for r in refs]), f"profile '{name}'", name)
-    return resolve_chain(_stored_chain(name_or_ref), f"named '{name_or_ref}'")
+    return _resolve_unknown(name_or_ref)
 
 
 # -- storing ---------------------------------------------------------------------------------

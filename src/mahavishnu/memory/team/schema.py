@@ -14,6 +14,10 @@ what is missing. What it sets up:
   table holding memory or activity: a row is seen by its owner and, once shared (``visibility =
   'team'``), by every member; only its owner may insert, change or delete it. Shares of insights
   with projects are seen with the memory they share;
+- ``team_profiles`` (``ai profile push NAME --team``): every member reads the team's profiles; a
+  member pushes, changes and removes only the ones they pushed (``pushed_by``, the database's
+  ``current_user`` default, checked); the tables' owner may also remove anyone's (a member who left,
+  say), and change none of them;
 - one maintenance policy for the tables' owner alone: ``memory reembed`` must rewrite every
   member's vectors, and FORCEd row-level security binds the owner too. The policy ``team_maintain``
   applies ``TO`` the owner role and only while the session's login role *is* the owner
@@ -41,6 +45,9 @@ META_GROUP = "team_group"
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
+#: Provider profiles shared with the team (``m010_team_profiles``, ``memory/team/profiles``).
+PROFILES_TABLE = "team_profiles"
+_PUSHED_BY_ME = "pushed_by = current_user"
 #: Tables members only read.
 READ_ONLY_TABLES = ("meta", "_migrations", "team_audit")
 _SHARES = "insight_shares"
@@ -116,6 +123,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             _grants(conn, group, str(database))
             protected = _row_level_security(conn)
             _maintenance_policy(conn, str(owner))
+            _profiles_owner_policy(conn, str(owner))
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(
@@ -174,7 +182,8 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
             sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db),
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, g),
         ]
-    rows = sql.SQL(", ").join(sql.Identifier(t) for t in (*OWNED_TABLES, _SHARES, *TEAM_TABLES))
+    tables = (*OWNED_TABLES, _SHARES, *TEAM_TABLES, PROFILES_TABLE)
+    rows = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
     read = sql.SQL(", ").join(sql.Identifier(t) for t in READ_ONLY_TABLES)
     statements += [
         sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(g),
@@ -213,6 +222,12 @@ def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
         ("team_update", "UPDATE", _MINE, f"{_MINE} AND {_MEMORY_VISIBLE}"),
         ("team_delete", "DELETE", _MINE, None),
     ]
+    policies[PROFILES_TABLE] = [
+        ("team_read", "SELECT", "true", None),
+        ("team_insert", "INSERT", None, _PUSHED_BY_ME),
+        ("team_update", "UPDATE", _PUSHED_BY_ME, _PUSHED_BY_ME),
+        ("team_delete", "DELETE", _PUSHED_BY_ME, None),
+    ]
     for table, rules in policies.items():
         name = sql.Identifier(table)
         for policy, command, using, check in rules:
@@ -246,6 +261,21 @@ def _maintenance_policy(conn: psycopg.Connection[Any], owner: str) -> None:
     )
 
 
+def _profiles_owner_policy(conn: psycopg.Connection[Any], owner: str) -> None:
+    """The tables' owner, logged in as itself, may remove any team profile (one a removed member
+    pushed, say); it changes none (members' ``team_update`` binds it too)."""
+    from psycopg import sql
+
+    conn.execute(
+        sql.SQL("DROP POLICY IF EXISTS team_owner_delete ON {}").format(sql.Identifier(PROFILES_TABLE))
+    )
+    conn.execute(
+        sql.SQL("CREATE POLICY team_owner_delete ON {} FOR DELETE TO {} USING (session_user = {})").format(
+            sql.Identifier(PROFILES_TABLE), sql.Identifier(owner), sql.Literal(owner)
+        )
+    )
+
+
 def _record(conn: psycopg.Connection[Any], group: str, embedder: str | None, dimension: int | None) -> None:
     upsert = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING"
     conn.execute(
@@ -260,7 +290,7 @@ def _record(conn: psycopg.Connection[Any], group: str, embedder: str | None, dim
 
 def protected_tables(conn: psycopg.Connection[Any]) -> dict[str, bool]:
     """Each table that should be under row-level security: whether it is, enabled and forced."""
-    tables = [*OWNED_TABLES, _SHARES]
+    tables = [*OWNED_TABLES, _SHARES, PROFILES_TABLE]
     rows = conn.execute(
         "SELECT relname, relrowsecurity AND relforcerowsecurity FROM pg_class "
         "WHERE relname = ANY(%s) AND relnamespace = 'public'::regnamespace",

@@ -402,3 +402,22 @@ _AUDIT_FUNCTION_V2 = """
         END
     $$
 """
+
+
+@MIGRATIONS
+def m010_team_profiles(conn: psycopg.Connection[Any]) -> None:
+    """Provider profiles shared with the team (``ai profile push NAME --team``): a profile's
+    definition without any key (``environments/shared_profiles``), who pushed it (the role, by the
+    database's own default: ``team init``'s row-level security refuses any other) and when. One
+    profile per name across the team."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE team_profiles (
+            name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'),
+            definition jsonb NOT NULL CHECK (jsonb_typeof(definition) = 'object'),
+            pushed_by text NOT NULL DEFAULT current_user,
+            pushed_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+    )
