@@ -258,6 +258,17 @@ def test_switch_llm_loads_neither_typer_nor_the_heavy_packages(isolated_home: Pa
     assert "pydantic_core" in modules  # the settings models are still pydantic's
 
 
+def test_without_a_team_store_list_llms_and_an_unknown_profile_load_no_database_driver(
+    isolated_home: Path,
+) -> None:
+    """Team profiles (issue 37) cost nothing on a machine whose memory is not on PostgreSQL."""
+    code, output, modules = _probe(isolated_home, ["ai", "list-llms"])
+    assert code == 0 and "anthropic" in output, output
+    assert not {*HEAVY} & modules, sorted({*HEAVY} & modules)
+    code, output, modules = _probe(isolated_home, ["ai", "switch-llm", "nosuch", "--dry-run"])
+    assert code != 0 and not {*HEAVY, "typer"} & modules, sorted({*HEAVY, "typer"} & modules)
+
+
 def test_switch_llm_to_a_pipe_prints_plain_text_without_rich(isolated_home: Path) -> None:
     (isolated_home / ".claude").mkdir()
     (isolated_home / ".claude" / "settings.json").write_text("{}\n")
