@@ -505,6 +505,151 @@ def absent_queries(store: MemoryStore) -> None:
     store_module.is_chatter = chatter
 
 
+# -- older versus newer -----------------------------------------------------------------------------
+SUPERSEDE = REPO / "benchmarks" / "data" / "supersede_pairs.json"
+_PAIR_ROLES = {"supersede": ("older", "newer"), "duplicates": ("first", "second"),
+               "distractors": ("older", "newer"), "cross_project": ("first", "second")}  # fmt: skip
+_SWEEP_REPLACED = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+_SWEEP_SAME = (0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def supersede_store(store: MemoryStore) -> dict[tuple[str, int, int], Memory]:
+    """Every memory of ``supersede_pairs.json`` stored one by one in the order it was said (``at``),
+    as ``memory store`` stores a decision; by (set, pair, 0 for the earlier one or 1)."""
+    data = json.loads(SUPERSEDE.read_text(encoding="utf-8"))
+    said = []
+    for name, (first, second) in _PAIR_ROLES.items():
+        for n, pair in enumerate(data[name]):
+            for which, role in enumerate((first, second)):
+                item = pair[role]
+                project = item.get("project", pair.get("project"))
+                said.append((item["at"], project, pair["type"], item["content"], (name, n, which)))
+    return {key: store.store(text, kind, project=project) for _, project, kind, text, key in sorted(said)}
+
+
+def supersede_marks(store: MemoryStore, stored: dict[tuple[str, int, int], Memory]) -> dict[str, int]:
+    """What was marked on store: supersede pairs marked right, duplicates linked (either way), links
+    on distractors or across projects (false), and links between memories of different pairs."""
+    from mahavishnu.memory.core import supersede
+
+    rows = store.get_many([m.id for m in stored.values()])
+    mark = {key: supersede.marked(rows[m.id]) for key, m in stored.items()}
+    ids = {m.id: key for key, m in stored.items()}
+    count: dict[str, int] = defaultdict(int)
+    for key, target in mark.items():
+        name, n, which = key
+        if target is None:
+            continue
+        if ids[target][:2] != (name, n):
+            count["wrong pair"] += 1
+        elif name == "supersede" and which == 0 and supersede.SUPERSEDED_BY in rows[stored[key].id].metadata:
+            count["supersede"] += 1
+        elif name == "duplicates":
+            count["duplicates"] += 1
+        else:
+            count[f"false {name}"] += 1
+    return count
+
+
+def supersede_sweep(settings: MemorySettings, embedder: CachedEmbedder, folder: Path) -> tuple[float, float]:
+    """The marks on store for each pair of thresholds (``supersede.REPLACED``, ``supersede.SAME``),
+    and the best pair: the most right links less twice the false ones (a false mark hides a memory
+    that still holds, a missed one costs a few tokens), the higher thresholds on a tie."""
+    from mahavishnu.memory.core import supersede
+
+    data = json.loads(SUPERSEDE.read_text(encoding="utf-8"))
+    sizes = {name: len(data[name]) for name in _PAIR_ROLES}
+    print(f"  supersede sweep (marks on store; {sizes['supersede']} supersede pairs, "
+          f"{sizes['duplicates']} duplicates, {sizes['distractors']} distractors, "
+          f"{sizes['cross_project']} across projects)")  # fmt: skip
+    print("    replaced  same   supersede  duplicates  false(distractor)  false(cross)  wrong-pair  score")
+    saved = supersede.REPLACED, supersede.SAME
+    scores: dict[tuple[float, float], int] = {}
+    for replaced, same in itertools.product(_SWEEP_REPLACED, _SWEEP_SAME):
+        supersede.REPLACED, supersede.SAME = replaced, same
+        path = folder / f"sweep-{replaced}-{same}.db"
+        with MemoryStore.open(settings.model_copy(update={"path": path}), embedder=embedder) as store:
+            c = supersede_marks(store, supersede_store(store))
+        false = c["false distractors"] + c["false cross_project"] + c["wrong pair"]
+        scores[(replaced, same)] = c["supersede"] + c["duplicates"] - 2 * false
+        print(f"    {replaced:8.2f}  {same:4.2f}   {c['supersede']:9d}  {c['duplicates']:10d}  "
+              f"{c['false distractors']:17d}  {c['false cross_project']:12d}  {c['wrong pair']:10d}  "
+              f"{scores[(replaced, same)]:5d}")  # fmt: skip
+    supersede.REPLACED, supersede.SAME = saved
+    best = max(scores, key=lambda pair: (scores[pair], pair[1], pair[0]))
+    default = "" if best == saved else f" (not the defaults {saved}: set supersede.REPLACED and SAME to it)"
+    print(f"  supersede best: replaced {best[0]}, same {best[1]}{default}")
+    return best
+
+
+def _recalled(store: MemoryStore, project: str, query: str, session: str) -> set[int]:
+    """The memory ids the prompt hook adds for ``query`` in ``project``'s folder."""
+    payload = {
+        "hook_event_name": "UserPromptSubmit",
+        "prompt": query,
+        "cwd": f"/src/{project}",
+        "session_id": session,
+    }
+    answer = recall.build_context(store, payload, "claude", RecallSettings())
+    text = answer["hookSpecificOutput"]["additionalContext"] if answer else ""
+    return {int(i) for i in re.findall(r"\[#(\d+) ", text)}
+
+
+def supersede_figures(store: MemoryStore, label: str) -> None:
+    """Search and the prompt hook on the stored pairs: supersede pairs right (the newer ranked before
+    the older, the older marked, the hook adding the newer and not the older), false supersedes
+    on distractors, duplicates recalled once, false merges."""
+    from mahavishnu.memory.core import supersede
+
+    data = json.loads(SUPERSEDE.read_text(encoding="utf-8"))
+    stored = supersede_store(store)
+    rows = store.get_many([m.id for m in stored.values()])
+    right = ranked = hooked = 0
+    with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
+        for n, pair in enumerate(data["supersede"]):
+            old, new = stored[("supersede", n, 0)].id, stored[("supersede", n, 1)].id
+            order = [h.memory.id for h in store.search(pair["query"], filters={"project": pair["project"]})]
+            first = new in order and (old not in order or order.index(new) < order.index(old))
+            ranked += first
+            right += first and rows[old].metadata.get(supersede.SUPERSEDED_BY) == new
+            got = _recalled(store, pair["project"], pair["query"], f"{label}-s{n}")
+            hooked += new in got and old not in got
+        once = answered = 0
+        for n, pair in enumerate(data["duplicates"]):
+            both = {stored[("duplicates", n, 0)].id, stored[("duplicates", n, 1)].id}
+            got = _recalled(store, pair["project"], pair["query"], f"{label}-d{n}") & both
+            answered += bool(got)
+            once += len(got) == 1
+        false_sup = sum(
+            any(supersede.marked(rows[stored[("distractors", n, w)].id]) for w in (0, 1))
+            for n in range(len(data["distractors"]))
+        )
+        merged = sum(
+            any(supersede.marked(rows[stored[("cross_project", n, w)].id]) for w in (0, 1))
+            for n in range(len(data["cross_project"]))
+        )
+    total = len(data["supersede"])
+    print(f"  supersede {label}: supersede pairs right {right}/{total} (newer ranked first "
+          f"{ranked}/{total}, prompt hook adds the newer and not the older {hooked}/{total}); "
+          f"false supersedes on distractors {false_sup}/{len(data['distractors'])}; duplicates recalled "
+          f"once {once}/{answered} recalled ({len(data['duplicates'])} pairs); false merges across "
+          f"projects {merged}/{len(data['cross_project'])}")  # fmt: skip
+
+
+def supersede_benchmark(settings: MemorySettings, embedder: CachedEmbedder, folder: Path) -> None:
+    """The sweep, then the figures with marking off (before) and at the chosen thresholds."""
+    from mahavishnu.memory.core import supersede
+
+    saved = supersede.REPLACED, supersede.SAME
+    chosen = supersede_sweep(settings, embedder, folder)
+    for label, limits in (("before", (2.0, 2.0)), (f"now (replaced {chosen[0]}, same {chosen[1]})", chosen)):
+        supersede.REPLACED, supersede.SAME = limits  # before: no cosine reaches 2, nothing is marked
+        path = folder / f"{label.split()[0]}.db"
+        with MemoryStore.open(settings.model_copy(update={"path": path}), embedder=embedder) as store:
+            supersede_figures(store, label)
+    supersede.REPLACED, supersede.SAME = saved
+
+
 # -- code QA ----------------------------------------------------------------------------------------
 def unpacked_libraries(cache: Path) -> dict[str, Path]:
     """The libraries' wheels (downloaded once with pip), unpacked: repo id -> directory."""
@@ -770,6 +915,9 @@ def main() -> None:
                 print(f"{name}: hybrid = {store.fusion}", flush=True)
                 if name == "absent":
                     absent_queries(store)
+                    continue
+                if name == "supersede":
+                    supersede_benchmark(settings, embedder, Path(tmp))
                     continue
                 dataset = load(name, store, args.cache)
                 results.append(run_all(dataset, fusions))

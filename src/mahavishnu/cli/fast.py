@@ -260,7 +260,7 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
             h["memory"]["memory_type"],
             _scope(h["memory"]),
             *([h["memory"].get("author", "")] if team else []),
-            _snippet(h["memory"]["content"]),
+            _snippet(_noted(h["memory"]["content"], h["memory"]["metadata"])),
         )
         for h in hits
     ]
@@ -270,6 +270,14 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
 
 def _scope(memory: dict[str, Any]) -> str:
     return " ".join(f"{k}={memory[f]}" for k, f in (("project", "project"), ("repo", "repo_id")) if memory[f])
+
+
+def _noted(text: str, metadata: dict[str, Any]) -> str:
+    """``text`` headed by what replaces or repeats it ("[superseded by #N]", "[also #M]")."""
+    from mahavishnu.memory.core.supersede import note
+
+    said = note(metadata)
+    return f"[{said}] {text}" if said else text
 
 
 def _snippet(text: str, width: int = 80) -> str:

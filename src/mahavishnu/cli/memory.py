@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from mahavishnu.cli.fast import _noted
 from mahavishnu.cli.memory_group import (
     AgentOption,
     GroupOption,
@@ -318,7 +319,7 @@ def list_cmd(
             m.memory_type,
             _scope(m),
             *([str(data.get("author", ""))] if team else []),
-            _snippet(m.content),
+            _snippet(_noted(m.content, dict(m.metadata))),
         )
         for m, data in zip(memories, listed, strict=True)
     ]

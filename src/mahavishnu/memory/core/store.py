@@ -74,6 +74,7 @@ from mahavishnu.memory.core.relevance import (
     query_share,
 )
 from mahavishnu.memory.core.search import Fusion, Ranked
+from mahavishnu.memory.core.supersede import arranged, comparable, link_new, record
 from mahavishnu.redaction.scrub import scrub_tree
 
 if TYPE_CHECKING:
@@ -270,10 +271,20 @@ class MemoryStore:
             by_key = dict(zip(fresh, vectors, strict=True))
         wanted = [by_key[d.dedup_key] if fresh.get(d.dedup_key) is d else None for d in drafts]
         done = self.backend.insert_or_merge(drafts, wanted, model=model, now=utcnow(), merge=merged_duplicate)
+        new = [(m, v) for (m, seen), v in zip(done, wanted, strict=True) if m and not seen and v is not None]
+        self._link_newer(new)
         return [
             Stored(memory if memory is not None else known[d.dedup_key], duplicate)
             for d, (memory, duplicate) in zip(drafts, done, strict=True)
         ]
+
+    def _link_newer(self, stored: Sequence[tuple[Memory, Vector]]) -> None:
+        """Mark what each new decision or note supersedes or duplicates (``supersede.py``)."""
+        for memory, vector in stored:
+            if comparable(memory):
+                link = link_new(self.backend, memory, vector)
+                if link is not None:
+                    record(self.backend, link, utcnow())
 
     def get(self, memory_id: int) -> Memory:
         found = self.backend.get([memory_id]).get(memory_id) if _valid_id(memory_id) else None
@@ -430,6 +441,7 @@ class MemoryStore:
                 for r in ranked
                 if min_score is None or r.score >= min_score
             ]
+            hits = arranged(hits, self.get_many, request.filters)[: request.limit]  # newer first
             measured.count("hits", len(hits))
         return hits
 

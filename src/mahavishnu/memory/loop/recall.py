@@ -158,7 +158,7 @@ def _startup_memories(store: MemoryStore, project: str | None) -> list[Memory]:
         first = store.recent({**scope, "types": _STARTUP_TYPES}, limit=50)
     else:
         first = sorted([*first, *shared], key=lambda m: (m.created_at, m.id), reverse=True)[:50]
-    return [*first, *notes]
+    return _current(store, [*first, *notes])
 
 
 def _shared_with(store: MemoryStore, project: str, known: set[int]) -> list[Memory] | None:
@@ -186,11 +186,20 @@ def _relevant_memories(
     # relevance is the cosine (a hybrid hit carries it too, when only the text leg found it)
     hits = store.search(prompt, mode=PROMPT_SEARCH_MODE, filters=scope, limit=settings.candidates)
     said = _flat(prompt).lower()
-    return [
+    relevant = [
         hit.memory
         for hit in hits
         if (hit.vector_score or 0.0) >= settings.min_relevance and _informative(hit.memory, said)
     ]
+    return _current(store, relevant)
+
+
+def _current(store: MemoryStore, memories: list[Memory]) -> list[Memory]:
+    """Without the memories a stored newer one supersedes or repeats (``supersede.py``): the
+    search put the newer one before them."""
+    from mahavishnu.memory.core.supersede import current
+
+    return current(memories, store.get_many)
 
 
 def _informative(memory: Memory, prompt: str) -> bool:
