@@ -35,6 +35,10 @@ SKIPPED = {
     "tests/ui serves it on a free port",
     "team ": "needs a PostgreSQL server and two machines; tests/cli/test_team_cli.py runs these "
     "commands in this order against the embedded PostgreSQL, each member in a home of their own",
+    "ai profile push lab --team": "needs a team store; tests/memory/test_team_profiles.py pushes, lists and "
+    "switches to a team profile against the embedded PostgreSQL, each member in a home of their own",
+    "ai switch-llm lab": "uses the team profile pushed just before (needs a team store): "
+    "tests/memory/test_team_profiles.py",
 }
 #: long-running commands: they must still be running (no error) after a few seconds
 LONG_RUNNING = {"watch"}

@@ -101,6 +101,10 @@ def test_a_pushed_profile_reaches_another_member_who_switches_with_their_own_key
     code, out, _ = cli("ai", "list-llms")
     assert f"team ({team.member_name('alice')})" in out.replace("\n", "")
 
+    code, out, err = cli("ai", "show", "acme", "--json")
+    assert code == 0 and "https://llm.acme.test/anthropic" in err, err
+    assert json.loads(out)["secret_chain"][0] == "file:acme-key"
+
     assert cli("secrets", "set", "acme-key", "--store", "file", stdin=BOB_KEY + "\n")[0] == 0
     code, out, err = cli("ai", "switch-llm", "acme", "--tool", "claude")
     assert code == 0, out + err

@@ -157,12 +157,20 @@ def profile_remove(
 
 @app.command("show")
 def show(name: str = typer.Argument(..., help="Profile name or alias."), as_json: bool = JSON_OPTION) -> None:
-    """Show one profile's endpoints and where its key comes from."""
+    """Show one profile's endpoints and where its key comes from (a team profile's too, when no
+    local one has that name)."""
     from mahavishnu.environments.profiles import resolve
     from mahavishnu.environments.secrets import profile_chain
+    from mahavishnu.errors import UnknownProfileError
 
     settings = _settings()
-    profile = resolve(name, settings)
+    try:
+        profile = resolve(name, settings)
+    except UnknownProfileError as unknown:
+        from mahavishnu.cli.fast import team_settings
+
+        settings = team_settings(name, settings, unknown, remember=False)
+        profile = resolve(name, settings)
     data = {
         "name": profile.name,
         "builtin": profile.builtin,

@@ -8,7 +8,9 @@ connects with ``psql`` too.
 - ``join``: ``team join`` on a member's machine (password to the secret store, the backend set, the
   embedder checked against the one the team store records).
 - ``sharing``: a member shares (or unshares) their own memories with the team; the audit of shares.
+- ``profiles``: provider profiles in the team store (``ai profile push NAME --team``), keys never
+  there; the team's catalogue for ``ai list-llms`` and ``ai switch-llm``.
 
-Uses ``core`` (the PostgreSQL backend, the store's embedder identity) and, for ``join``, the
-settings and the secret store below ``memory``.
+Uses ``core`` (the PostgreSQL backend, the store's embedder identity) and, for ``join`` and
+``profiles``, the settings, the secret store and the profiles below ``memory``.
 """
