@@ -4,6 +4,7 @@
     python benchmarks/retrieval.py --datasets locomo,codeqa       # some of them
     python benchmarks/retrieval.py --embedder-model onnx-fp32     # another local model
     python benchmarks/retrieval.py --sweep                        # also hybrid fusion variants
+    python benchmarks/retrieval.py --datasets coding              # the prompt hook on coding prompts
 
 Everything goes through the product's own API: documents are stored with ``MemoryStore.store_many``
 (code with ``ingest_repository``), queries run through ``MemoryStore.search`` (code through
@@ -28,6 +29,17 @@ heldout   code QA on four libraries the tuning never used, read from this interp
           26-28 questions each (``benchmarks/data/heldout_codeqa.json``), scored as codeqa; its
           figures are the mean over libraries, each library printed too (codeqa prints click and
           attrs the same way). Choose a code search change by this mean, beside codeqa's.
+coding    the prompt hook on coding sessions (``benchmarks/data/coding_prompts.json``): the memory of
+          four projects (a FastAPI API, a React/TypeScript storefront, a Go service, a Dagster/dbt
+          pipeline) as weeks of work leave it, 416 memories: 92 decisions and notes stored one by
+          one (``memory store``; 4 of no project, 4 replaced later by a newer decision), 107 sessions
+          of the four CLIs stored with ``conversations.store_turns`` as the capture hook does (319
+          turns, "thanks" / "continue" / "ok" between, 5 ★ Insights in replies); 125 prompts typed
+          mid-session in a project's folder to one assistant, each labelled with the memories
+          truly useful for it (97 with evidence, 1-4 memories; 28 for which nothing stored helps:
+          the right answer is adding nothing). Search: evidence recall@10 / any@10 of the 97 in
+          their project, as locomo. ``coding_hook``: the prompt hook on all 125 (a new session
+          each, ``hook_figures``, any ``RecallSettings``).
 
 Held-out code QA (issue 35; 108 questions, ingest and embedding ~30 s on 2 cores), top-1 / top-5:
 
@@ -66,6 +78,18 @@ After LoCoMo it prints what the prompt hook adds (``recall.build_context``, defa
 settings: the cosine floor 0.35, 800 tokens): evidence recall over the memories in the added
 context. Session 14: 0.541 (any 0.596) in the vector leg's order, the hook's before, and 0.664
 (any 0.718) in hybrid order, the hook's now; nothing added to 0.2 % of the questions either way.
+
+After coding it prints the same for its 125 prompts, and the share of the 28 without evidence that
+rightly get nothing; then how much of each kind of evidence reached the context. November 23, the
+default recall settings (hybrid order, cosine floor 0.35, 800 tokens, no replies):
+
+    coding search recall@10 / any@10: bm25 0.765 / 0.856, vector 0.649 / 0.711, text 0.836 / 0.928,
+        hybrid 0.663 / 0.722 (the cosine floor drops evidence the text leg finds)
+    coding hook: evidence recall 0.530, any 0.691, precision 0.530 (1.3 items/prompt), tokens
+        added per prompt mean 74 p95 173, nothing added to 0.360 of the prompts; without
+        evidence, nothing added to 0.821 (23 of 28)
+    evidence reached by kind: decision 27/49, note 31/54, insight 5/7, user turn 26/30, reply 0/34
+        (an assistant's reply is recalled only with "assistant" in ``recall.provenances``)
 
 (Session 13 run. The word-pair leg (``search.query_pairs``, ``Fusion.proximity``) took hybrid from
 0.743 / 0.670 / 0.722 to 0.751 / 0.673 / 0.726, code QA the same; weights 0.10 / 0.12 / 0.15 / 0.20
@@ -368,31 +392,84 @@ def hook_context(dataset: Dataset) -> None:
     with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
         for mode in ("vector", "hybrid"):
             recall.PROMPT_SEARCH_MODE = mode
-            sums = [0.0, 0.0, 0.0]
-            items, relevant, tokens = 0, 0, []
-            began = time.perf_counter()
-            for n, (conv, question, evidence) in enumerate(dataset.queries):
-                payload = {"hook_event_name": "UserPromptSubmit", "prompt": question,
-                           "cwd": f"/locomo/locomo-{conv}", "session_id": f"{mode}-{n}"}  # fmt: skip
-                answer = recall.build_context(dataset.store, payload, "claude", RecallSettings())
-                text = answer["hookSpecificOutput"]["additionalContext"] if answer else ""
-                given = dataset.store.backend.get([int(i) for i in re.findall(r"\[#(\d+) ", text)])
-                found = len({key for m in given.values() for key in dataset.keys(m)} & evidence)
-                items += len(given)
-                relevant += sum(bool(set(dataset.keys(m)) & evidence) for m in given.values())
-                tokens.append(-(-len(text) // recall.CHARS_PER_TOKEN))
-                sums[0] += found / len(evidence)
-                sums[1] += found > 0
-                sums[2] += not given
-            ms = (time.perf_counter() - began) / len(dataset.queries) * 1000
-            recall_, any_, empty = (total / len(dataset.queries) for total in sums)
-            print(f"  locomo   hook context, {mode} order: recall {recall_:.3f}  any {any_:.3f}  "
-                  f"nothing added {empty:.3f}  ({ms:.1f} ms/prompt)", flush=True)  # fmt: skip
-            p95, mean = sorted(tokens)[int(0.95 * (len(tokens) - 1))], statistics.fmean(tokens)
-            print(f"  locomo   hook context, {mode} order: precision {relevant / max(1, items):.3f} "
-                  f"({items / len(tokens):.1f} items/prompt), tokens/prompt mean {mean:.0f} p95 {p95}",
-                  flush=True)  # fmt: skip
+            asks = [
+                (hook_payload("claude", q, f"/locomo/locomo-{conv}", f"{mode}-{n}"), "claude", evidence)
+                for n, (conv, q, evidence) in enumerate(dataset.queries)
+            ]
+            figures = hook_figures(dataset.store, asks, dataset.keys)
+            print_hook("locomo", f"hook context, {mode} order", figures)
     recall.PROMPT_SEARCH_MODE = "hybrid"
+
+
+def hook_payload(tool: str, prompt: str, cwd: str, session: str) -> dict[str, str]:
+    """The JSON an assistant's prompt hook receives (``memory context --tool TOOL``): Gemini CLI's
+    event is BeforeAgent, Qwen Code's typed text is ``submitted_prompt``."""
+    event = "BeforeAgent" if tool == "gemini" else "UserPromptSubmit"
+    payload = {"hook_event_name": event, "prompt": prompt, "cwd": cwd, "session_id": session}
+    if tool == "qwen":
+        payload["submitted_prompt"] = prompt
+    return payload
+
+
+def hook_figures(
+    store: MemoryStore,
+    asks: Sequence[tuple[dict[str, str], str, set[str]]],
+    keys: Callable[[Memory], list[str]],
+    settings: RecallSettings | None = None,
+    added: list[set[str]] | None = None,
+) -> dict[str, float]:
+    """What the prompt hook (``recall.build_context``) adds for each (payload, assistant, evidence
+    keys). Over the prompts with evidence: ``recall`` (the share of a prompt's evidence among the
+    added memories) and ``any`` (at least one there); over all: ``precision`` (the share of added
+    items that are evidence), ``items``, ``tokens`` and ``p95`` (added per prompt, 0 for nothing),
+    ``nothing`` (the share that get nothing); over those without evidence, ``rightly_nothing``
+    (NaN when there are none). ``added`` receives each prompt's added keys. Each payload must name
+    a new session (the hook never sends a session a memory twice)."""
+    settings = settings or RecallSettings()
+    recalled = hits = items = relevant = empty = rightly = 0.0
+    tokens: list[int] = []
+    began = time.perf_counter()
+    for payload, tool, evidence in asks:
+        answer = recall.build_context(store, payload, tool, settings)
+        text = answer["hookSpecificOutput"]["additionalContext"] if answer else ""
+        given = store.backend.get([int(i) for i in re.findall(r"\[#(\d+) ", text)])
+        got = {key for m in given.values() for key in keys(m)}
+        if added is not None:
+            added.append(got)
+        items += len(given)
+        relevant += sum(bool(set(keys(m)) & evidence) for m in given.values())
+        tokens.append(-(-len(text) // recall.CHARS_PER_TOKEN))
+        empty += not given
+        if evidence:
+            recalled += len(got & evidence) / len(evidence)
+            hits += bool(got & evidence)
+        else:
+            rightly += not given
+    ms = (time.perf_counter() - began) / max(1, len(asks)) * 1000
+    asked = sum(bool(evidence) for _, _, evidence in asks)
+    return {
+        "recall": recalled / max(1, asked),
+        "any": hits / max(1, asked),
+        "precision": relevant / max(1, items),
+        "items": items / max(1, len(asks)),
+        "tokens": statistics.fmean(tokens) if tokens else 0.0,
+        "p95": float(sorted(tokens)[int(0.95 * (len(tokens) - 1))]) if tokens else 0.0,
+        "nothing": empty / max(1, len(asks)),
+        "rightly_nothing": rightly / (len(asks) - asked) if len(asks) > asked else math.nan,
+        "ms": ms,
+    }
+
+
+def print_hook(name: str, label: str, figures: dict[str, float]) -> None:
+    """``hook_figures`` as two lines (three with prompts that have no evidence)."""
+    f = figures
+    print(f"  {name:8} {label}: recall {f['recall']:.3f}  any {f['any']:.3f}  "
+          f"nothing added {f['nothing']:.3f}  ({f['ms']:.1f} ms/prompt)", flush=True)  # fmt: skip
+    print(f"  {name:8} {label}: precision {f['precision']:.3f} ({f['items']:.1f} items/prompt), "
+          f"tokens/prompt mean {f['tokens']:.0f} p95 {f['p95']:.0f}", flush=True)  # fmt: skip
+    if not math.isnan(f["rightly_nothing"]):
+        shown = f"{f['rightly_nothing']:.3f}"
+        print(f"  {name:8} {label}: prompts without evidence given nothing {shown}", flush=True)
 
 
 @contextmanager
@@ -771,6 +848,110 @@ def code_dataset(
     )
 
 
+# -- coding sessions --------------------------------------------------------------------------------
+CODING = REPO / "benchmarks" / "data" / "coding_prompts.json"
+
+
+def coding_store(
+    store: MemoryStore, data: dict[str, Any]
+) -> tuple[dict[int, list[str]], dict[str | None, set[int]]]:
+    """The coding set's memory as it would have been stored: decisions and notes one by one, oldest
+    first (as ``memory store`` stores them: newer ones mark what they supersede), each session's
+    turns with ``conversations.store_turns`` (as the capture hook stores them: chatter and ★ Insights
+    included). Returns the set's keys of each stored memory, and the memory ids of each project
+    (None: the memories of no project)."""
+    from mahavishnu.memory.loop.conversations import Turn, store_turns
+
+    keyed: dict[int, list[str]] = defaultdict(list)
+    scope: dict[str | None, set[int]] = defaultdict(set)
+    for item in data["memories"]:
+        key, project = item["key"], item["project"]
+        stored = store.store(item["content"], item["type"], project=project, metadata={"key": key})
+        keyed[stored.id].append(key)
+        scope[project].add(stored.id)
+    for session in data["sessions"]:
+        agent, project = data["assistants"][session["assistant"]], session["project"]
+        turns = [Turn(agent, session["id"], t["role"], t["text"], project=project) for t in session["turns"]]
+        done = store_turns(store, turns)
+        for turn, memory_id in zip(session["turns"], done.memory_ids, strict=True):
+            if "key" in turn:
+                keyed[memory_id].append(turn["key"])
+        insights = [t["insight"] for t in session["turns"] if "insight" in t]
+        if len(insights) != len(done.insight_ids):
+            stored_ = len(done.insight_ids)
+            raise SystemExit(f"session {session['id']}: {stored_} insights stored, {len(insights)} named")
+        for key, memory_id in zip(insights, done.insight_ids, strict=True):
+            keyed[memory_id].append(key)
+        scope[project].update(done.memory_ids, done.insight_ids)
+    return dict(keyed), dict(scope)
+
+
+def coding(store: MemoryStore) -> Dataset:
+    """The coding set (``benchmarks/data/coding_prompts.json``) stored; its prompts that have
+    evidence searched in their project (with the memories of no project, as the hook searches):
+    evidence recall@10 and any-hit@10, as LoCoMo. ``coding_hook`` runs the prompt hook on all."""
+    data = json.loads(CODING.read_text(encoding="utf-8"))
+    keyed, scope = coding_store(store, data)
+    rows = store.backend.get(sorted({i for ids in scope.values() for i in ids}))
+    bm25 = {
+        project: Bm25([(i, rows[i].content) for i in sorted(scope[project] | scope.get(None, set()))])
+        for project in data["projects"]
+    }
+    asked = [q for q in data["prompts"] if q["evidence"]]
+
+    def keys(memory: Memory) -> list[str]:
+        return keyed.get(memory.id, [])
+
+    def score(q: dict[str, Any], ranking: list[str]) -> dict[str, float]:
+        found = len(set(ranking) & set(q["evidence"]))
+        return {"recall@10": found / len(q["evidence"]), "any@10": float(found > 0)}
+
+    return Dataset(
+        "coding",
+        store,
+        asked,
+        text=lambda q: q["prompt"],
+        filters=lambda q: {"project": q["project"], "with_global": True},
+        keys=keys,
+        score=score,
+        bm25=lambda q: [k for i in bm25[q["project"]].top(q["prompt"], 10) for k in keyed.get(i, [])],
+    )
+
+
+def coding_hook(
+    dataset: Dataset, settings: RecallSettings | None = None, label: str = "hook context"
+) -> dict[str, float]:
+    """The prompt hook on every prompt of the coding set (those without evidence too), each a new
+    session of its assistant in its project's folder: ``hook_figures``, printed, then how much of
+    each kind of evidence reached the context (replies are recalled only when
+    ``recall.provenances`` lists "assistant")."""
+    data = json.loads(CODING.read_text(encoding="utf-8"))
+    cwd = {name: project["cwd"] for name, project in data["projects"].items()}
+    asks = [
+        (hook_payload(q["assistant"], q["prompt"], cwd[q["project"]], f"coding-{q['id']}"), q["assistant"],
+         set(q["evidence"]))
+        for q in data["prompts"]
+    ]  # fmt: skip
+    added: list[set[str]] = []
+    with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
+        figures = hook_figures(dataset.store, asks, dataset.keys, settings, added)
+    print_hook("coding", label, figures)
+    kinds = {m["key"]: m["type"] for m in data["memories"]}
+    for turn in (t for session in data["sessions"] for t in session["turns"]):
+        if "key" in turn:
+            kinds[turn["key"]] = "user turn" if turn["role"] == "user" else "reply"
+        if "insight" in turn:
+            kinds[turn["insight"]] = "insight"
+    reached: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (_, _, evidence), got in zip(asks, added, strict=True):
+        for key in evidence:
+            reached[kinds[key]][0] += key in got
+            reached[kinds[key]][1] += 1
+    shown = ", ".join(f"{kind} {n}/{total}" for kind, (n, total) in sorted(reached.items()))
+    print(f"  coding   {label}: evidence reached by kind: {shown}", flush=True)
+    return figures
+
+
 # -- driver ---------------------------------------------------------------------------------------
 @dataclass
 class Result:
@@ -889,14 +1070,19 @@ def load(name: str, store: MemoryStore, cache: Path) -> Dataset:
         return heldout(store, cache)
     if name == "pillow":
         return pillow(store, cache)
-    raise SystemExit(f"unknown dataset {name!r}: use scifact, locomo, codeqa, heldout, pillow or absent")
+    if name == "coding":
+        return coding(store)
+    known = "scifact, locomo, codeqa, heldout, pillow, coding"
+    raise SystemExit(f"unknown dataset {name!r}: use {known} or absent")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--datasets", default="scifact,locomo,codeqa,heldout,pillow", help="comma-separated subset")
+    parser.add_argument(
+        "--datasets", default="scifact,locomo,codeqa,heldout,pillow,coding", help="comma-separated subset"
+    )
     parser.add_argument("--embedder-model", default=None, help="memory.embedder_model of the local embedder")
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings and wheels cache")
     parser.add_argument("--sweep", action="store_true", help="also hybrid fusion variants")
@@ -923,6 +1109,8 @@ def main() -> None:
                 results.append(run_all(dataset, fusions))
                 if name == "locomo":
                     hook_context(dataset)
+                if name == "coding":
+                    coding_hook(dataset)
             took = time.perf_counter() - began
             print(f"  ({name}: {took:.0f} s, {embedder.misses} texts embedded so far)", flush=True)
     if not results:
