@@ -24,6 +24,8 @@ from testkit.team_pg import TeamCluster
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
+from mahavishnu.environments.profiles import profile_from
+from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.team import profiles
 from mahavishnu.redaction.held import forget_held_values
 
@@ -151,6 +153,15 @@ def test_a_profile_carrying_a_literal_key_is_refused_in_one_line(
     assert rows_as_admin(pg_server, team, "SELECT count(*) FROM team_profiles") == [(0,)]
 
 
+def test_a_name_the_team_store_cannot_hold_is_refused_in_one_line(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = "profiles:\n  'our lab':\n    anthropic: {base_url: 'http://lab.test', model: m}\n"
+    member(monkeypatch, tmp_path / "alice", team.add("alice").dsn(), settings)
+    code, out, err = cli("ai", "profile", "push", "our lab", "--team")
+    assert code != 0 and "'our lab' cannot name a team profile" in err and "Traceback" not in out + err
+
+
 def test_a_member_cannot_change_or_remove_another_members_profile(
     team: TeamCluster, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,6 +195,12 @@ def test_a_member_cannot_change_or_remove_another_members_profile(
     code, _, err = cli("ai", "profile", "remove", "acme", "--team")
     assert code != 0 and "only they may remove it" in err
     assert rows_as_admin(pg_server, team, "SELECT * FROM team_profiles") == before
+    # alice's push landing between bob's check and his upsert: the database refuses, in one line
+    monkeypatch.setattr(profiles, "_get", lambda conn, name: None)
+    with pytest.raises(InvalidInputError, match="just pushed by another member"):
+        profiles.push(bob, profile_from("acme", {"anthropic": {"base_url": "http://x.test", "model": "m"}}))
+    assert rows_as_admin(pg_server, team, "SELECT * FROM team_profiles") == before
+    monkeypatch.undo()
 
     assert profiles.remove(team.owner_dsn, "acme").pushed_by == team.member_name("alice")  # the owner may
     assert rows_as_admin(pg_server, team, "SELECT count(*) FROM team_profiles") == [(0,)]

@@ -15,6 +15,7 @@ or one without the table is a one-line notice.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from mahavishnu.config import Settings
 
 _COLUMNS = "name, definition, pushed_by, pushed_at"
+#: What ``m010_team_profiles`` accepts as a name (checked here first, to say so in one line).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _MISSING_TABLE_HINT = "Its owner runs `mahavishnu team init` again (after an upgrade) to add team profiles."
 
 
@@ -92,6 +95,11 @@ def push(dsn: str, profile: Profile) -> Pushed:
     """Put ``profile`` (its definition without keys) in the team store under its name; replacing
     one of that name only when this role pushed it."""
     share = shareable(profile)
+    if not _NAME.fullmatch(profile.name):
+        raise InvalidInputError(
+            f"'{profile.name}' cannot name a team profile",
+            hint="Use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit.",
+        )
     with connect(dsn) as conn, conn.transaction():
         require_group(conn, dsn)
         _require_table(conn, dsn)
@@ -99,11 +107,17 @@ def push(dsn: str, profile: Profile) -> Pushed:
         me = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
         if existing is not None and existing.pushed_by != me:
             raise _not_yours(existing, "replace")
-        conn.execute(
-            f"INSERT INTO {PROFILES_TABLE} (name, definition) VALUES (%s, %s) "
-            "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, pushed_at = now()",
-            (profile.name, _jsonb(share.definition)),
-        )
+        try:
+            conn.execute(
+                f"INSERT INTO {PROFILES_TABLE} (name, definition) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, pushed_at = now()",
+                (profile.name, _jsonb(share.definition)),
+            )
+        except _refused() as exc:  # pushed by another member meanwhile (row-level security said no)
+            raise InvalidInputError(
+                f"team profile '{profile.name}' was just pushed by another member: only they may replace it",
+                hint="List it with `mahavishnu ai list-llms`; push yours under another name.",
+            ) from exc
     return Pushed(profile.name, dsn_location(dsn), me, existing is not None, share.dropped)
 
 
@@ -193,6 +207,12 @@ def _not_yours(existing: TeamProfile, verb: str) -> InvalidInputError:
         f"team profile '{existing.name}' was pushed by {existing.pushed_by}: only they may {verb} it",
         hint="Push yours under another name (`profiles: NEW_NAME:` in your settings), or ask them.",
     )
+
+
+def _refused() -> tuple[type[Exception], ...]:
+    import psycopg
+
+    return (psycopg.errors.InsufficientPrivilege,)
 
 
 def _jsonb(value: JSONObject) -> Any:
