@@ -114,6 +114,10 @@ def test_a_pushed_profile_reaches_another_member_who_switches_with_their_own_key
     claude = json.loads((home / ".claude" / "settings.json").read_text())
     assert claude["env"]["ANTHROPIC_BASE_URL"] == "https://llm.acme.test/anthropic"
     assert claude["apiKeyHelper"].endswith("secrets get acme")
+    code, out, _ = cli("ai", "current", "--tool", "claude", "--json")
+    assert code == 0 and [e["profile"] for e in json.loads(out)] == ["acme"]
+    copy = home / ".mahavishnu" / "team-profiles.json"  # what `secrets get acme` reads: no key
+    assert copy.stat().st_mode & 0o777 == 0o600 and BOB_KEY not in copy.read_text()
     # what Claude Code runs for every request: bob's own key, from bob's own store, no team store asked
     monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", "postgresql://nobody@127.0.0.1:1/none")
     code, out, _ = cli("secrets", "get", "acme")

@@ -168,7 +168,9 @@ def team_settings(name: str, settings: Settings, unknown: UnknownProfileError, *
         markup=False,
     )
     if remember:
-        team_copies.remember(found.name, [*profile.settings.secret], found.pushed_by)
+        team_copies.remember(
+            found.name, profile.settings.model_dump(mode="json", exclude_none=True), found.pushed_by
+        )
     return team
 
 
