@@ -1,8 +1,9 @@
 """Team memory on the embedded PostgreSQL 18 + pgvector, roles made by ``team init``/``team add``.
 
     PYTHONPATH=src:. python benchmarks/team.py [--members 10] [--clients 20] [--seconds 20]
+        [--offline-seconds 60] [--only-offline]
 
-Prints two figures:
+Prints three figures:
 - privacy: every member, connecting both through Mahavishnu (search in every mode, listings) and
   with raw psycopg as their own role (SELECT, COPY, UPDATE, DELETE), probes every other member's
   private memories and conversation turns: rows read or changed (must be 0), out of how many probes;
@@ -11,15 +12,23 @@ Prints two figures:
   ``--seconds`` (50 % hybrid search, 30 % store, 10 % filtered vector search, 10 % listing), straight to the
   server and through PgBouncer in transaction mode (Debian's ``pgbouncer``; skipped when absent):
   operations, errors, latency median/p95 per operation, the peak of server connections.
-The fake embedder keeps the figures about the database, not the model.
+- offline: ``--offline-writers`` terminals store continuously while the database is stopped for
+  ``--offline-seconds`` in the middle of the run (a second of storing before and after), their
+  stores acknowledged as stored or as queued in the machine's outbox (``memory/core/outbox.py``);
+  then the outbox is delivered and every acknowledged store is looked up: present once, missing,
+  or duplicated.
+The fake embedder keeps the figures about the database, not the model. Everything a run writes on
+this machine (the outbox) goes to a temporary ``MAHAVISHNU_HOME``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,11 +44,13 @@ from testkit.pgbouncer import pgbouncer_binary, running_pgbouncer
 from testkit.team_pg import TeamCluster
 
 from mahavishnu.config import MemorySettings
+from mahavishnu.errors import QueuedOfflineError, ServerUnreachableError
 from mahavishnu.memory.core.backends.postgres import PostgresBackend
 from mahavishnu.memory.core.backends.records import CONVERSATIONS
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.core.models import Filters
 from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.loop import sync
 from mahavishnu.memory.team import sharing
 from mahavishnu.memory.team.members import JoinString
 
@@ -208,6 +219,72 @@ def report(label: str, result: dict[str, Any], seconds: float) -> None:
         print(f"  error: {error}")
 
 
+def offline(dsns: list[str], writers: int, down: float, control: Any, admin_dsn: str) -> dict[str, Any]:
+    """Writers store while the database is stopped for ``down`` seconds; then every acknowledged
+    store (stored, or queued in the outbox) is delivered and counted in the database."""
+    acknowledged: list[str] = []
+    queued = failed = 0
+    lock = threading.Lock()
+    stop = threading.Event()
+    run = f"offline-{os.getpid()}-{int(time.time())}"
+
+    def writer(n: int) -> None:
+        nonlocal queued, failed
+        with store_for(dsns[n % len(dsns)]) as store:
+            i = 0
+            while not stop.is_set():
+                text = f"{run} writer {n} store {i} {random.choice(WORDS)}"
+                i += 1
+                try:
+                    store.store(text, "note", project="api")
+                except QueuedOfflineError:
+                    with lock:
+                        queued += 1
+                except ServerUnreachableError:
+                    with lock:
+                        failed += 1  # neither stored nor queued: not acknowledged
+                    continue
+                with lock:
+                    acknowledged.append(text)
+                time.sleep(0.005)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    control.stop()
+    stopped = time.monotonic()
+    time.sleep(down)
+    control.start()
+    outage = time.monotonic() - stopped
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    start = time.monotonic()
+    for dsn in dsns:
+        with store_for(dsn) as store:
+            while store.queued().count:
+                sync.deliver(store)
+    delivery = time.monotonic() - start
+    with psycopg.connect(admin_dsn) as conn:  # (a superuser: every member's rows)
+        rows = conn.execute(
+            "SELECT content, count(*) FROM memories WHERE content LIKE %s GROUP BY 1", (f"{run} %",)
+        )
+        counts = {str(content): int(n) for content, n in rows}
+    present = sum(1 for text in acknowledged if counts.get(text) == 1)
+    return {
+        "outage": outage,
+        "acknowledged": len(acknowledged),
+        "queued": queued,
+        "not_acknowledged": failed,
+        "present_once": present,
+        "missing": sum(1 for text in acknowledged if text not in counts),
+        "duplicated": sum(1 for n in counts.values() if n > 1),
+        "delivery_seconds": delivery,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=10)
@@ -216,13 +293,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--pool", type=int, default=4, help="PgBouncer's server connections per member")
     parser.add_argument("--load-members", type=int, default=2, help="members the terminals belong to")
+    parser.add_argument(
+        "--offline-seconds", type=float, default=5.0, help="how long the database is stopped (the issue: 60)"
+    )
+    parser.add_argument("--offline-writers", type=int, default=10, help="terminals storing meanwhile")
+    parser.add_argument("--only-offline", action="store_true", help="skip the privacy and load figures")
     args = parser.parse_args()
     random.seed(7)
+    os.environ["MAHAVISHNU_HOME"] = tempfile.mkdtemp(prefix="mahavishnu-bench-")  # the outbox goes here
     server, stop = start_embedded_postgres()
     team = TeamCluster(server.dsn)
     try:
         team.init()
         tickets = [team.add(f"m{i}") for i in range(args.members)]
+        if args.only_offline:
+            offline_figure(
+                tickets[: args.load_members], args, server, make_conninfo(server.dsn, dbname=team.database)
+            )
+            return
         seed(tickets, args.per_member)
         probes, leaked = privacy(tickets, make_conninfo(server.dsn, dbname=team.database))
         print(
@@ -233,6 +321,7 @@ def main() -> None:
         roles = [t.user for t in busy]
         direct = load([t.dsn() for t in busy], args.clients, args.seconds, team.owner_dsn, roles)
         report(f"direct, {args.clients} terminals", direct, args.seconds)
+        offline_figure(busy, args, server, make_conninfo(server.dsn, dbname=team.database))
         if pgbouncer_binary() is None:
             print("pgbouncer: not installed (.ci/install-pgbouncer.sh), skipped")
             return
@@ -246,6 +335,19 @@ def main() -> None:
     finally:
         team.drop()
         stop()  # type: ignore[operator]
+
+
+def offline_figure(tickets: list[JoinString], args: argparse.Namespace, server: Any, admin_dsn: str) -> None:
+    result = offline(
+        [t.dsn() for t in tickets], args.offline_writers, args.offline_seconds, server.control, admin_dsn
+    )
+    print(
+        f"offline: database stopped {result['outage']:.1f} s amid {args.offline_writers} terminals storing: "
+        f"{result['acknowledged']} stores acknowledged ({result['queued']} queued in the outbox), "
+        f"{result['present_once']} present exactly once afterwards, {result['missing']} missing, "
+        f"{result['duplicated']} duplicated; {result['not_acknowledged']} not acknowledged (said so); "
+        f"outbox delivered in {result['delivery_seconds']:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ class PgServer:
         self._count = 0
         self._shared: str | None = None
         self._created: list[str] = []
+        self.control: PgControl | None = None  # (a server started here: it can be stopped and started)
 
     def new_database(self) -> str:
         """A new, empty database; its DSN."""
@@ -66,6 +67,37 @@ class PgServer:
             names = ", ".join(f'"{name}"' for (name,) in tables)
             conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
         return self._shared
+
+
+class PgControl:
+    """Stop and start again a server ``start_embedded_postgres`` started (its data kept): a
+    database that goes away and comes back, for the outbox's tests and benchmark."""
+
+    def __init__(self, bin_: Path, data: Path, options: str, log: Path, user: str | None) -> None:
+        self.bin, self.data, self.options, self.log, self.user = bin_, data, options, log, user
+
+    def stop(self) -> None:
+        """Stopped as a server stops (fast mode: sessions are ended), connections then refused."""
+        _pg_run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"], self.user)
+
+    def start(self) -> None:
+        pg_ctl = str(self.bin / "pg_ctl")
+        _pg_run(
+            [
+                pg_ctl,
+                "-D",
+                str(self.data),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                self.options,
+                "-l",
+                str(self.log),
+                "start",
+            ],
+            self.user,
+        )
 
 
 def _pg_run(args: list[str], user: str | None, **kwargs: object) -> None:
@@ -191,4 +223,6 @@ def start_embedded_postgres(settings: str = "") -> tuple[PgServer, object]:
 
     atexit.register(stop)  # also when the session ends without running fixture teardown
     dsn = f"postgresql://postgres:{PG_PASSWORD}@127.0.0.1:{port}/postgres"
-    return PgServer(dsn), stop
+    server = PgServer(dsn)
+    server.control = PgControl(bin_, data, options, root / "log", user)
+    return server, stop

@@ -22,6 +22,8 @@ damaged SQLite file, a directory we may not write, input nested too deeply to pa
     │   ├── StoreDamagedError       the store's file is corrupt (``mahavishnu db check``)
     │   ├── MigrationError          schema migration failed or the store is newer than us
     │   └── BackendUnavailableError a database server cannot be reached (message names the host)
+    │       └── ServerUnreachableError  no answer from it at all (refused, timed out, gone midway)
+    │           └── QueuedOfflineError  ... so what was to be stored waits in the local outbox
     ├── EmbeddingError              an embedder failed or is unreachable
     │   ├── DimensionMismatchError  vectors of the wrong size for this store
     │   └── EmbedderMismatchError   same size, but another model's vector space
@@ -130,6 +132,25 @@ class MigrationError(StoreError):
 
 class BackendUnavailableError(StoreError):
     pass
+
+
+class ServerUnreachableError(BackendUnavailableError):
+    """The server did not answer at all (connection refused, timed out, or lost midway), as opposed
+    to one that answered with a refusal (a wrong password, no such database)."""
+
+
+class QueuedOfflineError(ServerUnreachableError):
+    """The store was unreachable, so the memories to store were written to the local outbox
+    (``memory/core/outbox.py``) instead: acknowledged, and delivered once it is reachable again."""
+
+    exit_code = 0
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, client_ids: tuple[str, ...] = (), waiting: int = 0
+    ) -> None:
+        super().__init__(message, hint)
+        self.client_ids = client_ids
+        self.waiting = waiting
 
 
 class EmbeddingError(MahavishnuError):

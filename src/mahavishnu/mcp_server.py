@@ -338,20 +338,26 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     ) -> dict[str, object]:
         """Remember `content` in the shared memory store. The same content, type, project and repo
         returns the stored memory instead of a duplicate (with the new tags and metadata added, and
-        `already_stored` true). Returns the memory (with its id)."""
+        `already_stored` true). Returns the memory (with its id); while a team store is unreachable,
+        `queued` true instead (kept on this machine, stored once it is back)."""
+        from mahavishnu.errors import QueuedOfflineError
+
         with _as_tool_errors():
-            stored = backing.store().add(
-                content,
-                type,
-                tags=tags or (),
-                metadata=metadata,
-                project=project,
-                repo_id=repo_id,
-                agent_id=agent_id,
-                session_id=session_id,
-                workflow_id=workflow_id,
-                source_system=source_system or "mcp",
-            )
+            try:
+                stored = backing.store().add(
+                    content,
+                    type,
+                    tags=tags or (),
+                    metadata=metadata,
+                    project=project,
+                    repo_id=repo_id,
+                    agent_id=agent_id,
+                    session_id=session_id,
+                    workflow_id=workflow_id,
+                    source_system=source_system or "mcp",
+                )
+            except QueuedOfflineError as queued:  # acknowledged: delivered once the store is back
+                return {"queued": True, "client_ids": list(queued.client_ids), "notice": queued.message}
             return {**stored.memory.to_dict(), "already_stored": stored.duplicate}
 
     @_tool(tools, READ_ONLY)

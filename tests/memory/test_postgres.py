@@ -179,10 +179,14 @@ def test_the_cli_exits_non_zero_naming_the_host(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("MAHAVISHNU_MEMORY__BACKEND", "postgres")
     monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", f"postgresql://u:pw-s3cret-xyz@127.0.0.1:{port}/m")
 
-    result = CliRunner().invoke(app, ["memory", "store", "hello"])
+    result = CliRunner().invoke(app, ["memory", "search", "hello"])
 
     assert result.exit_code != 0
     assert f"127.0.0.1:{port}" in result.output and "pw-s3cret-xyz" not in result.output
+    # A store is not lost: it waits in this machine's outbox (issue 37), acknowledged, exit 0.
+    queued = CliRunner().invoke(app, ["memory", "store", "hello"])
+    assert queued.exit_code == 0 and "queued: the team store" in queued.output
+    assert f"127.0.0.1:{port}" in queued.output and "pw-s3cret-xyz" not in queued.output
 
 
 def test_the_password_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, pg_dsn: str) -> None:

@@ -324,7 +324,7 @@ def never_blocking() -> Iterator[None]:
     try:
         yield
     except MahavishnuError as error:
-        error.exit_code = 1
+        error.exit_code = min(error.exit_code, 1)  # (0: acknowledged, e.g. queued in the outbox)
         raise
     except Exception as exc:
         if type(exc).__module__.split(".")[0] == "click":  # typer.Exit, click.Abort: Click's own
@@ -498,10 +498,7 @@ def _memory_context(
 
         request = {"payload": payload, "tool": name}
         reply = daemon.ask("context", request, timeout=daemon.RECALL_SECONDS, on_silence=silent)
-    if reply is not None:
-        answer = _daemon_result(reply)
-    else:
-        answer = _recall_here(name, payload, open_store)
+    answer = _daemon_result(reply) if reply is not None else _recall_here(name, payload, open_store)
     if answer is not None:
         sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
 

@@ -131,19 +131,28 @@ def store_cmd(
 ) -> None:
     """Remember something. The same content, type, project and repo is stored once (storing it
     again adds the new tags and metadata to the stored memory)."""
+    from mahavishnu.errors import QueuedOfflineError
+
     text = _read_stdin() if content == "-" else content
-    with open_store() as store:
-        stored = store.add(
-            text,
-            memory_type,
-            tags=tags or (),
-            metadata=parse_meta(meta),
-            project=project,
-            repo_id=repo,
-            agent_id=agent,
-            session_id=session,
-            source_system=source,
-        )
+    try:
+        with open_store() as store:
+            stored = store.add(
+                text,
+                memory_type,
+                tags=tags or (),
+                metadata=parse_meta(meta),
+                project=project,
+                repo_id=repo,
+                agent_id=agent,
+                session_id=session,
+                source_system=source,
+            )
+    except QueuedOfflineError as queued:  # acknowledged: it waits in this machine's outbox
+        if as_json:
+            print_json({"queued": True, "client_ids": list(queued.client_ids), "waiting": queued.waiting})
+        else:
+            warn(queued.message)
+        return
     memory = stored.memory
     if as_json:
         print_json({**memory.to_dict(), "already_stored": stored.duplicate})

@@ -32,10 +32,22 @@ UntilOption = typer_param(params.UNTIL)
 
 
 def open_store() -> MemoryStore:
-    """The configured store (tests replace this to inject a fake embedder)."""
+    """The configured store (tests replace this to inject a fake embedder); what this machine's
+    outbox holds for it is delivered first, when it answers (``memory/loop/sync.py``)."""
     from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.loop.sync import deliver_quietly
 
-    return MemoryStore.open()
+    store = MemoryStore.open()
+    report = deliver_quietly(store)
+    if report is not None and (report.delivered or report.captures):
+        from mahavishnu.cli.output import err_console  # (stdout may be a command's JSON)
+
+        err_console.print(
+            f"delivered from this machine's outbox: {report.delivered} memories, {report.captures} "
+            f"captures; {report.waiting} waiting",
+            markup=False,
+        )
+    return store
 
 
 def _snippet(text: str, width: int = 80) -> str:

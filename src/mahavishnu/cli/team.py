@@ -148,12 +148,34 @@ def remove_cmd(
 @app.command("status")
 def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
     """Who you are in the team, what you see, and whether the database enforces privacy."""
+    from mahavishnu.errors import ServerUnreachableError
+    from mahavishnu.memory.core.backends.postgres import dsn_location
     from mahavishnu.memory.team import members
 
-    data = members.status(_dsn(dsn))
+    resolved = _dsn(dsn)
+    queue = _outbox(dsn_location(resolved))
+    try:
+        data = members.status(resolved)
+    except ServerUnreachableError as exc:  # what this machine holds for it is still worth showing
+        if as_json:
+            print_json(
+                {
+                    "location": dsn_location(resolved),
+                    "reachable": False,
+                    "error": exc.message,
+                    "outbox": queue,
+                }
+            )
+        else:
+            warn(f"team store {dsn_location(resolved)} unreachable: {exc.message}")
+            console.print(_queued_line(queue), markup=False)
+        raise typer.Exit(1) from None
+    data = {**data, "reachable": True, "outbox": queue}
     if as_json:
         print_json(data)
         return
+    if queue["waiting"]:
+        console.print(_queued_line(queue), markup=False)
     if not data["team"]:
         info(f"{data['location']} is not a team store (its owner runs `mahavishnu team init --dsn DSN`)")
         return
@@ -169,6 +191,52 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
     console.print("row-level security: " + (f"OFF on {', '.join(off)}" if off else "on (forced) everywhere"))
     if data["superuser"]:
         warn("you connect as a superuser: the database enforces nothing on you")
+
+
+def _outbox(location: str) -> dict[str, Any]:
+    """What this machine's outbox holds for the store at ``location`` (``memory/core/outbox.py``)."""
+    from mahavishnu.memory.core.outbox import Outbox
+
+    with Outbox() as box:
+        return box.waiting(location).to_dict()
+
+
+def _queued_line(queue: dict[str, Any]) -> str:
+    if not queue["waiting"]:
+        return "outbox: empty (nothing waits on this machine)"
+    return (
+        f"outbox: {queue['waiting']} item(s) waiting on this machine, the oldest for "
+        f"{_age(queue['oldest_age_seconds'])}; `mahavishnu team sync` delivers them once the store answers"
+    )
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+@app.command("sync")
+def sync_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Deliver what this machine queued while the team store was unreachable (memories, then
+    captures), each once; also done by memory commands and the memory daemon on their own."""
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.loop.sync import deliver
+
+    with MemoryStore.open() as store:
+        report = deliver(store)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    if report.busy:
+        info(f"another process is delivering right now; {report.waiting} waiting")
+        return
+    info(
+        f"delivered {report.delivered} memories ({report.skipped} already there) and re-ran "
+        f"{report.captures} captures; {report.waiting} waiting"
+    )
 
 
 @app.command("share")

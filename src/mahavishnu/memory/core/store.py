@@ -29,11 +29,13 @@ from mahavishnu.errors import (
     EmbeddingError,
     InvalidInputError,
     NotFoundError,
+    QueuedOfflineError,
+    ServerUnreachableError,
     StoreDamagedError,
     StoreError,
     from_unexpected,
 )
-from mahavishnu.memory.core import provenance, transfer
+from mahavishnu.memory.core import outbox, provenance, transfer
 from mahavishnu.memory.core.backends.base import (
     UPDATABLE,
     Backend,
@@ -94,6 +96,17 @@ class Stored:
 
     memory: Memory
     duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What ``MemoryStore.deliver_queued`` did: memories delivered from the outbox now, how many it
+    found delivered already (skipped), and how many still wait; ``busy``: another process delivers."""
+
+    delivered: int
+    skipped: int
+    waiting: int
+    busy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,17 +253,105 @@ class MemoryStore:
     def store_many_checked(
         self, items: Iterable[MemoryDraft | Mapping[str, Any]], *, batch_size: int = 256
     ) -> list[Stored]:
-        """``store_many``, telling for each item whether it was already stored."""
+        """``store_many``, telling for each item whether it was already stored. A PostgreSQL store
+        that does not answer gets nothing lost: what was not stored is queued in the outbox
+        (``outbox.py``, scrubbed as it would have been stored) and ``QueuedOfflineError`` says so;
+        memories queued earlier are delivered first once it answers again."""
         limit = self.settings.max_content_chars
         with telemetry.measure("memory.store", backend=self.backend.name) as measured:
             drafts = [scrub_draft(MemoryDraft.coerce(item)).checked(limit) for item in items]
             out: list[Stored] = []
-            for start in range(0, len(drafts), batch_size):
-                out.extend(self._store_batch(drafts[start : start + batch_size]))
+            try:
+                self._deliver_before_storing()
+                for start in range(0, len(drafts), batch_size):
+                    out.extend(self._store_batch(drafts[start : start + batch_size]))
+            except ServerUnreachableError as exc:
+                raise self._queued(drafts[len(out) :], exc) from exc
             duplicates = sum(1 for s in out if s.duplicate)
             measured.count("stored", len(out) - duplicates)
             measured.count("duplicates", duplicates)
         return out
+
+    # -- the outbox: what waits while the PostgreSQL server is unreachable -----------------------
+    @property
+    def outbox_target(self) -> str | None:
+        """The name of this store in the outbox (its location), when it can queue (PostgreSQL)."""
+        return self.backend.location if hasattr(self.backend, "deliver") else None
+
+    def queued(self) -> outbox.Waiting:
+        """What waits in this machine's outbox for this store."""
+        target = self.outbox_target
+        if target is None:
+            return outbox.Waiting(0, None)
+        with outbox.Outbox() as box:
+            return box.waiting(target)
+
+    def _queued(self, drafts: Sequence[MemoryDraft], cause: ServerUnreachableError) -> ServerUnreachableError:
+        """Queue ``drafts`` (checked and scrubbed) for this store: the error saying they wait."""
+        target = self.outbox_target
+        if target is None or isinstance(cause, QueuedOfflineError):
+            return cause
+        with outbox.Outbox() as box:
+            ids = box.put(target, "memory", [_draft_body(d) for d in drafts])
+            waiting = box.waiting(target).count
+        return QueuedOfflineError(
+            f"queued: the team store {target} is unreachable; {waiting} waiting, delivered when it is back",
+            hint="`mahavishnu team status` shows what waits; `mahavishnu team sync` delivers it now.",
+            client_ids=tuple(ids),
+            waiting=waiting,
+        )
+
+    def _deliver_before_storing(self) -> None:
+        """Memories queued earlier go first, in order (a server still down: the new ones are
+        queued behind them)."""
+        target = self.outbox_target
+        if target is None or not outbox.outbox_path().exists():
+            return
+        with outbox.Outbox() as box:
+            pending = box.waiting(target).count
+        if pending:
+            self.deliver_queued()
+
+    def deliver_queued(self, *, batch_size: int = 64) -> Delivery:
+        """Deliver what waits in the outbox for this store, oldest first, a batch per transaction;
+        each batch leaves the outbox only once committed. Exactly once: each memory is written with
+        its client id (``memories.client_id``), and an id found delivered is skipped. One deliverer
+        at a time per machine; a failure midway leaves the rest queued."""
+        target = self.outbox_target
+        if target is None or not outbox.outbox_path().exists():
+            return Delivery(0, 0, 0)
+        delivered = skipped = 0
+        with outbox.Outbox() as box, box.delivering() as mine:
+            if not mine:
+                return Delivery(0, 0, box.waiting(target).count, busy=True)
+            while items := box.items(target, "memory", batch_size):
+                written = self._deliver_batch(items)
+                box.remove([item.client_id for item in items])
+                delivered += sum(written)
+                skipped += len(written) - sum(written)
+            return Delivery(delivered, skipped, box.waiting(target).count)
+
+    def _deliver_batch(self, items: Sequence[outbox.Item]) -> list[bool]:
+        drafts = [scrub_draft(MemoryDraft(**item.body)) for item in items]  # (scrubbed when queued too)
+        known = self.backend.find_existing(drafts)
+        fresh: dict[tuple[Any, ...], MemoryDraft] = {}
+        for d in drafts:
+            if d.dedup_key not in known:
+                fresh.setdefault(d.dedup_key, d)
+        model, by_key = "", {}
+        if fresh:
+            vectors = self.embedder.embed_many([d.content for d in fresh.values()], kind="document")
+            model, by_key = self.embedder.identity, dict(zip(fresh, vectors, strict=True))
+        wanted = [by_key[d.dedup_key] if fresh.get(d.dedup_key) is d else None for d in drafts]
+        written: list[bool] = self.backend.deliver(  # type: ignore[attr-defined]  # (outbox_target: it has)
+            [item.client_id for item in items],
+            drafts,
+            wanted,
+            model=model,
+            now=utcnow(),
+            merge=merged_duplicate,
+        )
+        return written
 
     def _store_batch(self, drafts: Sequence[MemoryDraft]) -> list[Stored]:
         """Embed the drafts not stored yet, then insert them and merge the duplicates in one
@@ -650,6 +751,17 @@ def _kept(memory_type: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def _draft_body(draft: MemoryDraft) -> dict[str, Any]:
+    """A checked, scrubbed draft as the outbox keeps it (``MemoryDraft(**body)`` again)."""
+    return {
+        "content": draft.content,
+        "type": draft.type,
+        "tags": list(draft.tags),
+        "metadata": dict(draft.metadata),
+        **{name: getattr(draft, name) for name in SCOPE_FIELDS},
+    }
+
+
 def _valid_id(memory_id: int) -> bool:
     """Whether ``memory_id`` can name a row at all (SQLite and PostgreSQL ids are 64-bit)."""
     return 0 < memory_id < 2**63
@@ -676,9 +788,10 @@ def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
         value = getattr(draft, name)
         if value is not None and value != getattr(memory, name):
             differing[name] = value
-    if differing:
-        earlier = metadata.get(ALSO_STORED)
-        metadata[ALSO_STORED] = [*(earlier if isinstance(earlier, list) else []), differing]
+    earlier = metadata.get(ALSO_STORED)
+    earlier = earlier if isinstance(earlier, list) else []
+    if differing and differing not in earlier:  # the same record again (a delivery retried) adds nothing
+        metadata[ALSO_STORED] = [*earlier, differing]
     changes: dict[str, Any] = {}
     if tags != tuple(memory.tags):
         changes["tags"] = tags

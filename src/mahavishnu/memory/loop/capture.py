@@ -30,9 +30,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mahavishnu import paths, telemetry
-from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
+from mahavishnu.errors import (
+    InvalidInputError,
+    MahavishnuError,
+    NotFoundError,
+    QueuedOfflineError,
+    ServerUnreachableError,
+)
 from mahavishnu.json_types import JSONReadable
 from mahavishnu.memory.core.models import MemoryDraft
+from mahavishnu.memory.core.outbox import Outbox
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.loop.conversations import TranscriptImport, Turn, store_transcript_turns
 from mahavishnu.memory.loop.session_file import OpenSession, Piece, open_session, read_pieces
@@ -184,8 +191,35 @@ def capture_hook(
             measured.set(outcome="refused")
             measured.count("refusals")
             raise
+        except ServerUnreachableError as exc:
+            measured.set(outcome="queued")
+            raise queue_capture(
+                store, tool, path, folder, cwd if isinstance(cwd, str) else None, exc
+            ) from exc
         measured.count("turns", report.added)
     return report
+
+
+def queue_capture(
+    store: MemoryStore, tool: Tool, path: str, within: Path, cwd: str | None, cause: ServerUnreachableError
+) -> ServerUnreachableError:
+    """The store did not answer: the session file goes to the outbox (its path, never its text: the
+    file stays, and its mark in the store says where the next capture goes on), to be captured
+    again once the store is back (``sync.deliver``). What the capture had stored before it
+    stopped is stored; the turns it could not store come back with that capture."""
+    target = store.outbox_target
+    if target is None:
+        return cause
+    body = {"tool": tool, "path": path, "within": str(within), "cwd": cwd}
+    with Outbox() as box:
+        box.put(target, "capture", [body])
+        waiting = box.waiting(target).count
+    return QueuedOfflineError(
+        f"queued: the team store {target} is unreachable; this session's capture and {waiting - 1} "
+        "other item(s) wait, delivered when it is back",
+        hint="`mahavishnu team status` shows what waits; `mahavishnu team sync` delivers it now.",
+        waiting=waiting,
+    )
 
 
 def capture_file(

@@ -317,6 +317,7 @@ class Daemon:
         self.capturing = 0  # captures under way: never idle while one runs
         self.sizes: Sizes | None = None  # the stores' sizes as gauges (telemetry on)
         self.metrics: MetricsServer | None = None  # /metrics (telemetry.daemon_metrics_port)
+        self.default_settings: Settings | None = None  # the store it delivers the outbox to
 
     def idle_for(self) -> float:
         """Seconds since the last request (a ping is none); 0 while a capture runs."""
@@ -453,17 +454,30 @@ def _search(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> lis
 def _context(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> Any:
     import importlib
 
+    from mahavishnu.errors import ServerUnreachableError
+    from mahavishnu.memory.loop import sync
+
+    target = store.outbox_target
+    if sync.recently_unreachable(target):  # found down a moment ago: answer within the hook's budget
+        return sync.unreachable_answer(_payload(args), str(target))
     recall = importlib.import_module("mahavishnu.memory.loop.recall")  # the hook's logic, loaded when asked
-    return recall.build_context(store, _payload(args), str(args.get("tool", "")), settings.recall)
+    try:
+        return recall.build_context(store, _payload(args), str(args.get("tool", "")), settings.recall)
+    except ServerUnreachableError:
+        if target is None:
+            raise
+        return sync.unreachable_answer(_payload(args), target)
 
 
 def _capture(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> Any:
     """The capture hook's import of the session its JSON names (one writer, the embedder warm)."""
     from mahavishnu.memory.loop.capture import capture_hook
     from mahavishnu.memory.loop.session_logs import check_tool
+    from mahavishnu.memory.loop.sync import deliver_quietly
 
     tool = check_tool(str(args.get("tool", "")))
     root = args.get("root")  # the client's session folder (its environment's, not the daemon's)
+    deliver_quietly(store)  # what waits for the store goes first
     within = Path(root) if isinstance(root, str) and root else None
     return capture_hook(store, tool, _payload(args), within=within).to_dict()
 
@@ -513,6 +527,7 @@ def serve(
         if idle_seconds is None:
             idle_seconds = settings.memory.daemon_idle_seconds
         daemon = Daemon()
+        daemon.default_settings = settings
         try:
             _observe(daemon, settings)
             daemon.warm(settings)
@@ -681,8 +696,16 @@ def _capture_thread(daemon: Daemon, captures: queue.Queue[tuple[Any, socket.sock
         import threading
 
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CAPTURE_NICENESS)
+    import queue
+
+    from mahavishnu.memory.loop.sync import DELIVER_SECONDS
+
     while True:
-        item = captures.get()
+        try:
+            item = captures.get(timeout=DELIVER_SECONDS)
+        except queue.Empty:
+            _deliver_waiting(daemon)
+            continue
         if item is None:
             return
         message, conn = item
@@ -693,6 +716,24 @@ def _capture_thread(daemon: Daemon, captures: queue.Queue[tuple[Any, socket.sock
         finally:
             daemon.last_request = time.monotonic()
             daemon.capturing -= 1
+
+
+def _deliver_waiting(daemon: Daemon) -> None:
+    """Every ``sync.DELIVER_SECONDS`` without a capture: deliver what the outbox holds for the
+    daemon's own store (by the capture thread, the one writer), and say so in the log."""
+    from mahavishnu.memory.core.outbox import outbox_path
+
+    if daemon.default_settings is None or not outbox_path().exists():
+        return
+    from mahavishnu.memory.loop.sync import deliver_quietly
+
+    try:
+        store = daemon.writer_for(daemon.default_settings)
+    except Exception:  # (a store that cannot be opened now: next time)
+        return
+    report = deliver_quietly(store)
+    if report is not None and (report.delivered or report.captures):
+        print(f"delivered from the outbox: {report.to_dict()}", flush=True)
 
 
 def _accept(

@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -39,6 +40,7 @@ from mahavishnu.errors import (
     InvalidInputError,
     MahavishnuError,
     MigrationError,
+    ServerUnreachableError,
     StoreError,
 )
 from mahavishnu.masking import mask_url
@@ -52,7 +54,8 @@ from mahavishnu.memory.core.migrations.postgres import (
     vector_index_name,
     vector_index_sql,
 )
-from mahavishnu.memory.core.models import Filters, Vector, parse_time
+from mahavishnu.memory.core.models import Filters, MemoryDraft, Vector, parse_time
+from mahavishnu.memory.core.outbox import Outbox
 from mahavishnu.memory.core.search import Ranked, query_terms
 
 if TYPE_CHECKING:
@@ -68,6 +71,17 @@ _META_DIMENSION = "dimension"
 #: Seconds libpq waits for a server (on loopback or a LAN an answer takes milliseconds): also the
 #: most a call waits for a server that is down, when it is not refused at once.
 _CONNECT_TIMEOUT = 3
+#: Sets another number of seconds (the hooks, which must answer within their budget, set 1).
+CONNECT_TIMEOUT_ENV = "MAHAVISHNU_PG_CONNECT_TIMEOUT"
+#: What libpq says of a server that answered and refused (not an unreachable one): nothing is queued
+#: for a wrong password or a missing database, the error says what to fix.
+_REFUSALS = (
+    "password authentication failed",
+    "no password supplied",
+    "does not exist",
+    "permission denied",
+    "no pg_hba.conf entry",
+)
 _ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
 _MAX_DRAWN_IDS = 1_000_000  # nextval calls an import may make instead of setval (about a second)
 #: Per transaction: new decisions, insights and repository chunks are stored shared
@@ -83,6 +97,8 @@ _MEMORY_AUTHORS = (
     "SELECT id, owner_role, visibility, owner_role = current_user FROM memories "
     "WHERE id = ANY(%s) AND EXISTS (SELECT 1 FROM meta WHERE key = %s)"
 )
+#: Which of a batch's client ids (``outbox.py``) this role delivered before.
+_DELIVERED = "SELECT client_id FROM memories WHERE client_id = ANY(%s::uuid[]) AND owner_role = current_user"
 _TURN_AUTHORS = (
     "SELECT id, owner_role, visibility, owner_role = current_user FROM agent_conversations "
     "WHERE id = ANY(%s) AND EXISTS (SELECT 1 FROM meta WHERE key = %s)"
@@ -223,8 +239,32 @@ def dsn_location(dsn: str) -> str:
     return f"postgresql://{user}{dsn_host(dsn)}/{params.get('dbname') or ''}"
 
 
+def connect_timeout() -> int:
+    """``MAHAVISHNU_PG_CONNECT_TIMEOUT`` seconds (at least 1), else ``_CONNECT_TIMEOUT``."""
+    try:
+        return max(1, int(os.environ.get(CONNECT_TIMEOUT_ENV) or _CONNECT_TIMEOUT))
+    except ValueError:
+        return _CONNECT_TIMEOUT
+
+
+def configured_location(settings: MemorySettings) -> str | None:
+    """Where the configured PostgreSQL store lives (``dsn_location``, no password and no secret
+    looked up), or None when no DSN is set."""
+    dsn = settings.dsn or os.environ.get("MAHAVISHNU_PG_DSN") or _dsn_from_parts()
+    return dsn_location(dsn) if dsn else None
+
+
 def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
+    """The error for a server that cannot be used: ``ServerUnreachableError`` when it did not
+    answer at all (recorded in the outbox, so the hooks skip it for a while), else what it said."""
     reason = masked(dsn, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if not _password_has_at(dsn) and not any(refusal in reason for refusal in _REFUSALS):
+        _note_unreachable(dsn, reason)
+        return ServerUnreachableError(
+            f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}",
+            hint="Check that the server is running and reachable, and memory.dsn names it; memories "
+            "stored meanwhile wait in this machine's outbox (`mahavishnu team status`).",
+        )
     if _password_has_at(dsn):
         hint = (
             "The DSN holds more than one '@': percent-encode an '@' in the password as %40 "
@@ -240,15 +280,30 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
     return BackendUnavailableError(f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}", hint=hint)
 
 
+def _note_unreachable(dsn: str, reason: str) -> None:
+    with contextlib.suppress(Exception), Outbox() as outbox:  # a note for the hooks, no more
+        outbox.mark_unreachable(dsn_location(dsn), reason)
+
+
+def _note_reachable(dsn: str) -> None:
+    with contextlib.suppress(Exception), Outbox() as outbox:
+        if outbox.exists():
+            outbox.mark_reachable(dsn_location(dsn))
+
+
 def connect(dsn: str) -> psycopg.Connection[Any]:
     """One autocommit connection outside the pool (no prepared statements: PgBouncer-safe); a server
     that cannot be used is a ``BackendUnavailableError`` naming the host, never the password."""
     import psycopg
 
     try:
-        return psycopg.connect(dsn, connect_timeout=_CONNECT_TIMEOUT, autocommit=True, prepare_threshold=None)
+        conn = psycopg.connect(
+            dsn, connect_timeout=connect_timeout(), autocommit=True, prepare_threshold=None
+        )
     except psycopg.Error as exc:
         raise _unavailable(dsn, exc) from None
+    _note_reachable(dsn)
+    return conn
 
 
 def _configure(conn: Conn) -> None:
@@ -311,7 +366,10 @@ class PostgresBackend(SqlBackend):
         retries: int = 2,
         pool_timeout: float = 15.0,
         share_by_default: bool = False,
+        offline: bool = False,
     ) -> None:
+        """``offline``: a server that does not answer now is no error yet (the migrations run at
+        the first call that reaches it): the store can still queue what it is asked to store."""
         if index not in INDEX_KINDS:
             raise InvalidInputError(f"unknown vector index {index!r}", hint="Use hnsw or ivfflat.")
         self.dsn = dsn
@@ -324,8 +382,15 @@ class PostgresBackend(SqlBackend):
         self._lost = False  # a pool was discarded: connect directly before building the next
         self.share_by_default = share_by_default
         self._maintaining = threading.local()  # the owner's reembed, in this thread
+        self._behind = False  # opened offline: migrate at the first call that reaches the server
+        self._catch_up_lock = threading.Lock()
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except ServerUnreachableError:
+                if not offline:
+                    raise
+                self._behind = True
         else:
             self.migration_state()  # reachable, and not newer than this code
 
@@ -394,18 +459,19 @@ class PostgresBackend(SqlBackend):
             max_size=self._pool_size,
             # No server-side prepared statements: PgBouncer in transaction mode (1.18) cannot keep
             # them, as the next transaction may run on another server connection.
-            kwargs={"connect_timeout": _CONNECT_TIMEOUT, "prepare_threshold": None},
+            kwargs={"connect_timeout": connect_timeout(), "prepare_threshold": None},
             configure=_configure,
             timeout=self._pool_timeout,
             open=False,
             name=_pool_name(),
         )
         try:
-            pool.open(wait=True, timeout=_CONNECT_TIMEOUT + 2)
+            pool.open(wait=True, timeout=connect_timeout() + 2)
         except psycopg.Error as exc:  # PoolTimeout is an OperationalError
             pool.close(timeout=1.0)
             raise _unavailable(self.dsn, exc) from None
         self._lost = False
+        _note_reachable(self.dsn)
         return pool
 
     def _discard(self, pool: ConnectionPool[Any]) -> None:
@@ -454,6 +520,8 @@ class PostgresBackend(SqlBackend):
         (the server has rolled the failed attempt back), so it is applied once or not at all."""
         import psycopg
 
+        if self._behind:
+            self._catch_up()
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
@@ -469,6 +537,43 @@ class PostgresBackend(SqlBackend):
                 if attempt + 1 == attempts:
                     raise _unavailable(self.dsn, exc) from exc
         raise AssertionError("unreachable")
+
+    def _catch_up(self) -> None:
+        """The migrations an offline open left for the first call that reaches the server."""
+        with self._catch_up_lock:
+            if not self._behind:
+                return
+            self.migrate()
+            self._behind = False
+
+    def deliver(
+        self,
+        client_ids: Sequence[str],
+        drafts: Sequence[MemoryDraft],
+        vectors: Sequence[Vector | None],
+        *,
+        model: str,
+        now: Any,
+        merge: Callable[[Any, MemoryDraft], Mapping[str, Any]],
+    ) -> list[bool]:
+        """Store queued drafts (``outbox.py``) in one transaction, each inserted with its client id
+        (or merged, like ``insert_or_merge``), skipping an id this role delivered before; for
+        each, whether it was written now."""
+        sql = self._insert_sql(("client_id",))
+
+        def work(conn: Conn) -> list[bool]:
+            found = conn.execute(_DELIVERED, (list(client_ids),))
+            delivered = {str(client_id) for (client_id,) in found}
+            out = []
+            for client_id, draft, vector in zip(client_ids, drafts, vectors, strict=True):
+                if client_id in delivered:
+                    out.append(False)
+                    continue
+                self._insert_or_merge_one(conn, sql, draft, vector, model, now, merge, (client_id,))
+                out.append(True)
+            return out
+
+        return self._write(work)
 
     def _store_error(self, exc: Exception) -> StoreError:
         import psycopg
@@ -685,6 +790,7 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> PostgresB
         migrate=migrate,
         index=kind,  # type: ignore[arg-type]
         share_by_default=_share_by_default(),
+        offline=migrate,
     )
 
 

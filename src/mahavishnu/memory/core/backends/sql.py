@@ -345,10 +345,12 @@ class SqlBackend(Backend):
 
         return self._read(work)
 
-    def _insert_sql(self) -> str:
+    def _insert_sql(self, extra: Sequence[str] = ()) -> str:
+        """An insert of ``INSERT_COLUMNS`` (then the ``extra`` columns) that skips a duplicate."""
+        columns = (*INSERT_COLUMNS, *extra)
         return (
-            f"INSERT INTO memories ({', '.join(INSERT_COLUMNS)}) "
-            f"VALUES ({self.dialect.marks(len(INSERT_COLUMNS))}) ON CONFLICT DO NOTHING RETURNING {_SELECT}"
+            f"INSERT INTO memories ({', '.join(columns)}) "
+            f"VALUES ({self.dialect.marks(len(columns))}) ON CONFLICT DO NOTHING RETURNING {_SELECT}"
         )
 
     def _insert(
@@ -386,23 +388,37 @@ class SqlBackend(Backend):
         sql = self._insert_sql()
 
         def work(conn: Conn) -> list[tuple[Memory | None, bool]]:
-            out: list[tuple[Memory | None, bool]] = []
-            for draft, vector in zip(drafts, vectors, strict=True):
-                if vector is not None:
-                    row = conn.execute(sql, self.dialect.draft_row(draft, vector, model, now)).fetchone()
-                    if row:
-                        out.append((self.dialect.memory(row), False))
-                        continue
-                stored = self._find(conn, draft.dedup_key, lock=True)
-                if stored is None and vector is not None:
-                    raise InvalidInputError(f"could not insert or find memory {draft.content_hash[:12]}")
-                changes = merge(stored, draft) if stored is not None else {}
-                if stored is not None and changes:
-                    stored = self._update_row(conn, stored.id, dict(changes, updated_at=now)) or stored
-                out.append((stored, True))
-            return out
+            return [
+                self._insert_or_merge_one(conn, sql, draft, vector, model, now, merge)
+                for draft, vector in zip(drafts, vectors, strict=True)
+            ]
 
         return self._write(work)
+
+    def _insert_or_merge_one(
+        self,
+        conn: Conn,
+        sql: str,
+        draft: MemoryDraft,
+        vector: Vector | None,
+        model: str,
+        now: datetime,
+        merge: Callable[[Memory, MemoryDraft], Mapping[str, Any]],
+        extra: Sequence[Any] = (),
+    ) -> tuple[Memory | None, bool]:
+        """One draft of ``insert_or_merge``, in the caller's transaction (``extra``: the values of
+        the extra columns ``sql`` inserts)."""
+        if vector is not None:
+            row = conn.execute(sql, [*self.dialect.draft_row(draft, vector, model, now), *extra]).fetchone()
+            if row:
+                return self.dialect.memory(row), False
+        stored = self._find(conn, draft.dedup_key, lock=True)
+        if stored is None and vector is not None:
+            raise InvalidInputError(f"could not insert or find memory {draft.content_hash[:12]}")
+        changes = merge(stored, draft) if stored is not None else {}
+        if stored is not None and changes:
+            stored = self._update_row(conn, stored.id, dict(changes, updated_at=now)) or stored
+        return stored, True
 
     def insert(
         self, drafts: Sequence[MemoryDraft], vectors: Vector, *, model: str, now: datetime

@@ -421,3 +421,18 @@ def m010_team_profiles(conn: psycopg.Connection[Any]) -> None:
         )
         """,
     )
+
+
+@MIGRATIONS
+def m011_memory_client_ids(conn: psycopg.Connection[Any]) -> None:
+    """A memory delivered from a machine's outbox (``memory/core/outbox.py``: stored while the server
+    was unreachable) carries the UUID its client gave it, unique per owner: delivered twice (the
+    delivering process died between the commit and the outbox's own removal), it is written once.
+    A column of ``memories``, so the table's grants and row-level security cover it as they are."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE memories ADD COLUMN client_id uuid;
+        CREATE UNIQUE INDEX memories_client_id ON memories (owner_role, client_id) WHERE client_id IS NOT NULL
+        """,
+    )
