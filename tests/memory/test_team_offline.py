@@ -211,30 +211,41 @@ def _now() -> object:
     return utcnow()
 
 
-def test_two_deliverers_at_once_deliver_each_item_once(server: tuple[str, PgControl]) -> None:
+def test_two_deliverers_at_once_deliver_each_item_once(server: tuple[str, PgControl], tmp_path: Path) -> None:
     dsn, control = server
     store = _open(dsn)
-    acknowledged = _queue_while_stopped(store, control, 30)
+    control.stop()
+    with Outbox() as box:  # 200 acknowledged stores, queued as the store path queues them
+        box.put(
+            dsn_location(dsn), "memory", [{"content": f"queued note {i}", "type": "note"} for i in range(200)]
+        )
     store.close()
     control.start()
+    go = tmp_path / "go"
     code = (
-        "import sys, json\n"
+        "import sys, json, os, time\n"
         "from mahavishnu.config import MemorySettings\n"
         "from mahavishnu.memory.core.backends.postgres import PostgresBackend\n"
         "from mahavishnu.memory.core.embedders.fake import FakeEmbedder\n"
         "from mahavishnu.memory.core.store import MemoryStore\n"
-        "from mahavishnu.memory.loop import sync\n"
         "store = MemoryStore(PostgresBackend(sys.argv[1]), MemorySettings(), FakeEmbedder())\n"
-        "print(json.dumps(sync.deliver(store).to_dict()))\n"
+        "while not os.path.exists(sys.argv[2]): time.sleep(0.005)\n"
+        "report = store.deliver_queued(batch_size=5)\n"
+        "print(json.dumps({'delivered': report.delivered, 'busy': report.busy}))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), ""])}
     runs = [
-        subprocess.Popen([sys.executable, "-c", code, dsn], stdout=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, "-c", code, dsn, str(go)], stdout=subprocess.PIPE, text=True, env=env
+        )
         for _ in range(2)
     ]
+    time.sleep(3.0)  # both started and connected, waiting
+    go.touch()
     reports = [json.loads(run.communicate(timeout=120)[0]) for run in runs]
-    assert sum(r["delivered"] for r in reports) == 30
-    assert sorted(content for content, _ in _rows(dsn)) == sorted(acknowledged)
+    assert sum(r["delivered"] for r in reports) == 200, reports
+    contents = [content for content, _ in _rows(dsn)]
+    assert sorted(contents) == sorted(f"queued note {i}" for i in range(200))
 
 
 def test_a_capture_while_the_server_is_stopped_is_delivered_with_every_turn(
@@ -279,6 +290,69 @@ def test_a_capture_while_the_server_is_stopped_is_delivered_with_every_turn(
         memories = conn.execute("SELECT count(*) FROM memories").fetchone()
     assert [t for (t,) in turns] == [f"offline turn {n} about the retry budget" for n in range(4)]
     assert memories is not None and memories[0] == 4
+
+
+def test_a_capture_cut_by_the_outage_goes_on_from_its_last_stored_piece(
+    server: tuple[str, PgControl], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture's mark (how far it read) is saved only after a piece's turns are stored: the
+    server going away midway leaves it at the last stored piece, and the queued capture goes on
+    from there, storing every turn once."""
+    from mahavishnu.memory.loop import capture, session_file
+
+    dsn, _ = server
+    transcript = _transcript(6)
+    monkeypatch.setattr(session_file, "PIECE_BYTES", 260)  # one line per piece
+    real = capture.store_transcript
+    calls = []
+
+    def cut_after_two(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise ServerUnreachableError("cannot use PostgreSQL: the server went away midway")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    store = _open(dsn)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(capture, "store_transcript", cut_after_two)
+            with pytest.raises(QueuedOfflineError):
+                capture_hook(store, "claude", _stop_payload(transcript))
+        assert _turns(dsn) == [_turn_text(0), _turn_text(1)]  # the two stored pieces, marked
+        assert sync.deliver(store).captures == 1
+    finally:
+        store.close()
+    assert _turns(dsn) == [_turn_text(n) for n in range(6)]
+
+
+def _turn_text(n: int) -> str:
+    return f"offline turn {n} about the retry budget"
+
+
+def _transcript(turns: int) -> Path:
+    path = session_root("claude") / "-work-proj" / "s-1.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        {
+            "type": "user" if n % 2 == 0 else "assistant",
+            "uuid": f"u{n}",
+            "sessionId": "s-1",
+            "cwd": "/work/proj",
+            "message": {"role": "user", "content": _turn_text(n)},
+        }
+        for n in range(turns)
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def _stop_payload(path: Path) -> dict[str, str]:
+    return {"hook_event_name": "Stop", "session_id": "s-1", "transcript_path": str(path)}
+
+
+def _turns(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        return [str(t) for (t,) in conn.execute("SELECT content FROM agent_conversations ORDER BY id")]
 
 
 def _closed_port() -> int:
