@@ -39,8 +39,10 @@ long session must not hold up a recall), so a client that hangs or dies mid-requ
 request only. A client waits a bounded time (a recall: ``RECALL_SECONDS``) and, when no answer
 comes, does the work itself. SIGTERM closes the socket and the stores, and removes the socket
 file; a capture cut short (SIGTERM, SIGKILL) is redone by the next one, since an import only
-re-reads the assistant's own session file and is idempotent. Only the standard library is imported
-until a request needs the store: the client side stays cheap for the hooks.
+re-reads the assistant's own session file and is idempotent. While nothing is captured, the capture
+thread delivers, every ``sync.DELIVER_SECONDS``, what this machine's outbox holds for the daemon's
+store (``memory/loop/sync.py``: stored while the team store was unreachable). Only the standard
+library is imported until a request needs the store: the client side stays cheap for the hooks.
 """
 
 from __future__ import annotations
