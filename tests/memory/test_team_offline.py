@@ -504,3 +504,34 @@ def test_a_members_queued_memories_arrive_as_theirs_under_row_level_security(
         if not _answers(pg.dsn):
             control.start()
         team.drop()
+
+
+def test_the_daemon_delivers_what_waits_and_answers_recall_at_once_while_down(
+    server: tuple[str, PgControl], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.config import Settings
+    from mahavishnu.memory.loop import daemon
+
+    dsn, control = server
+    store = _open(dsn)
+    warm = Settings()
+    try:
+        control.stop()
+        with pytest.raises(QueuedOfflineError):
+            store.store("queued while the daemon's store was down", "note")
+        start = time.monotonic()
+        payload = {"hook_event_name": "SessionStart", "cwd": "/work/proj"}
+        answer = daemon._context(store, warm, {"payload": payload, "tool": "claude"})
+        assert "is unreachable; 1 item(s) queued" in answer["hookSpecificOutput"]["additionalContext"]
+        prompt = {"hook_event_name": "UserPromptSubmit", "prompt": "retries?"}
+        assert daemon._context(store, warm, {"payload": prompt, "tool": "claude"}) is None
+        assert time.monotonic() - start < 1.0  # found down a moment ago: no connection attempt
+        control.start()
+        served = daemon.Daemon()
+        served.default_settings = warm
+        monkeypatch.setattr(served, "writer_for", lambda settings: store)
+        daemon._deliver_waiting(served)  # what the capture thread does every DELIVER_SECONDS
+        assert store.queued().count == 0
+    finally:
+        store.close()
+    assert [content for content, _ in _rows(dsn)] == ["queued while the daemon's store was down"]
