@@ -104,8 +104,11 @@ def deliver_quietly(store: MemoryStore) -> SyncReport | None:
 
 def unreachable_notice(target: str, waiting: int) -> str:
     """The one line a session starts with while its team store does not answer."""
-    queued = f"{waiting} item(s) queued on this machine, delivered" if waiting else "new memories are queued"
-    return f"Mahavishnu: team memory {target} is unreachable; {queued} when it is back."
+    queued = f"{waiting} item(s) queued on this machine" if waiting else "nothing queued yet"
+    return (
+        f"Mahavishnu: team memory {target} is unreachable; {queued}; what is stored meanwhile waits "
+        "here and is delivered when it is back."
+    )
 
 
 def unreachable_answer(payload: dict[str, Any], target: str) -> dict[str, Any] | None:
