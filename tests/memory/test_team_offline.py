@@ -535,3 +535,30 @@ def test_the_daemon_delivers_what_waits_and_answers_recall_at_once_while_down(
     finally:
         store.close()
     assert [content for content, _ in _rows(dsn)] == ["queued while the daemon's store was down"]
+
+
+def test_several_processes_queue_at_once_and_lose_nothing(isolated_home: Path) -> None:
+    """Hooks and terminals queue at the same time: four processes, fifty items each, one outbox."""
+    code = (
+        "import sys\n"
+        "from mahavishnu.memory.core.outbox import Outbox\n"
+        "with Outbox() as box:\n"
+        "    for i in range(50):\n"
+        "        box.put('postgresql://me@db:5432/team', 'memory', [{'content': f'{sys.argv[1]} {i}'}])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), ""])}
+    runs = [subprocess.Popen([sys.executable, "-c", code, f"p{n}"], env=env) for n in range(4)]
+    assert [run.wait(timeout=120) for run in runs] == [0, 0, 0, 0]
+    with Outbox() as box:
+        items = box.items("postgresql://me@db:5432/team", "memory", 1_000)
+    assert sorted(item.body["content"] for item in items) == sorted(
+        f"p{n} {i}" for n in range(4) for i in range(50)
+    )
+    assert len({item.client_id for item in items}) == 200
+    for n in range(4):  # each process's items in the order it queued them
+        mine = [
+            int(item.body["content"].split()[1])
+            for item in items
+            if item.body["content"].startswith(f"p{n} ")
+        ]
+        assert mine == list(range(50))
