@@ -733,7 +733,7 @@ def _deliver_waiting(daemon: Daemon) -> None:
         store = daemon.writer_for(daemon.default_settings)
     except Exception:  # (a store that cannot be opened now: next time)
         return
-    report = deliver_quietly(store)
+    report = deliver_quietly(store, retry_now=True)  # (every DELIVER_SECONDS: worth one attempt)
     if report is not None and (report.delivered or report.captures):
         print(f"delivered from the outbox: {report.to_dict()}", flush=True)
 

@@ -92,11 +92,13 @@ def _capture_again(store: MemoryStore, body: dict[str, Any]) -> bool:
     return True
 
 
-def deliver_quietly(store: MemoryStore) -> SyncReport | None:
-    """``deliver`` when something waits for ``store``; None when nothing does or it failed (the
-    caller goes on: its own work says what is wrong with the store)."""
-    if store.outbox_target is None or not store.queued().count:
-        return None
+def deliver_quietly(store: MemoryStore, *, retry_now: bool = False) -> SyncReport | None:
+    """``deliver`` when something waits for ``store`` and it was not found unreachable a moment
+    ago (``retry_now``: even then); None when nothing does or it failed (the caller goes on: its
+    own work says what is wrong with the store)."""
+    target = store.outbox_target
+    if target is None or not store.queued().count or (not retry_now and recently_unreachable(target)):
+        return None  # (found down a moment ago: the command's own call tries again)
     with contextlib.suppress(Exception):
         return deliver(store)
     return None
