@@ -562,3 +562,19 @@ def test_several_processes_queue_at_once_and_lose_nothing(isolated_home: Path) -
             if item.body["content"].startswith(f"p{n} ")
         ]
         assert mine == list(range(50))
+
+
+def test_team_sync_says_what_waits_and_fails_in_one_line_while_the_store_is_down(
+    server: tuple[str, PgControl], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dsn, control = server
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", dsn)
+    runner = CliRunner()
+    assert json.loads(runner.invoke(app, ["team", "sync", "--json"]).stdout)["waiting"] == 0
+    control.stop()
+    assert runner.invoke(app, ["memory", "store", "kept while down"]).exit_code == 0
+    down = runner.invoke(app, ["team", "sync"])
+    assert down.exit_code == 1 and "Traceback" not in down.output
+    assert down.output.startswith("error: cannot use PostgreSQL at 127.0.0.1:")
+    with Outbox() as box:
+        assert box.waiting(dsn_location(dsn)).count == 1  # still queued
