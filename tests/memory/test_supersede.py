@@ -138,3 +138,29 @@ def test_how_a_newer_memory_relates_to_an_older_one(
     newer: str, older: str, cosine: float, expected: str | None
 ) -> None:
     assert supersede.relation(newer, older, cosine) == expected
+
+
+def test_on_a_team_store_another_members_shared_duplicate_is_not_merged(
+    pg_server: Any, embedder: LocalEmbedder
+) -> None:
+    pytest.importorskip("psycopg")
+    from testkit.team_pg import TeamCluster
+
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+    from mahavishnu.memory.team import sharing
+
+    cluster = TeamCluster(pg_server.dsn, embedder=embedder.identity, dimension=embedder.dimension)
+    try:
+        cluster.init()
+        alice, bob = cluster.add("alice").dsn(), cluster.add("bob").dsn()
+        with MemoryStore(PostgresBackend(alice), MemorySettings(), embedder) as store:
+            hers = store.store(TWICE[0], "decision", project="ledger")
+            sharing.set_visibility(store.backend, [hers.id], "team")  # type: ignore[arg-type]
+        with MemoryStore(PostgresBackend(bob), MemorySettings(), embedder) as store:
+            his = store.store(TWICE[1], "decision", project="ledger")
+            assert supersede.DUPLICATES not in store.get(his.id).metadata
+            assert supersede.marked(store.get(hers.id)) is None
+            found = store.search(UTC, filters={"project": "ledger"})
+            assert {h.memory.id for h in found} == {hers.id, his.id}
+    finally:
+        cluster.drop()

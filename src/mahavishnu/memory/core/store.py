@@ -380,7 +380,7 @@ class MemoryStore:
         ]
 
     def _link_newer(self, stored: Sequence[tuple[Memory, Vector]]) -> None:
-        """Mark what each new decision or note supersedes or duplicates (``supersede.py``)."""
+        """Mark what each new decision supersedes or duplicates (``supersede.py``)."""
         for memory, vector in stored:
             if comparable(memory):
                 link = link_new(self.backend, memory, vector)
