@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from _backends import Factory, open_store
 from mahavishnu.config import IngestSettings
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
-from mahavishnu.memory.core.models import Filters
+from mahavishnu.memory.core.models import Filters, Memory
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.ingest import knowledge
 from mahavishnu.memory.ingest.knowledge import PER_FILE, _File, _file_scores, query_knowledge_base
@@ -105,13 +107,13 @@ def test_a_file_counts_by_how_far_each_piece_of_evidence_stands_above_the_other_
         (None, "c.py"): _File(chunk=0.20, outline=0.20),  # found by vector only: the text leg's lowest
     }
 
-    def ranking(weights: tuple[float, float, float]) -> list[str]:
+    def ranking(weights: tuple[float, float, float, float]) -> list[str]:
         scores = _file_scores(files, weights)
         assert all(0.0 < score < 1.0 for score in scores.values())
         return [path for _, path in sorted(scores, key=lambda k: -scores[k])]
 
     assert ranking(knowledge.WEIGHTS["vector"]) == ["b.py", "a.py", "c.py"]
-    assert ranking((1.0, 0.0, 0.0)) == ["a.py", "b.py", "c.py"]
+    assert ranking((1.0, 0.0, 0.0, 0.0)) == ["a.py", "b.py", "c.py"]
     assert ranking(knowledge.WEIGHTS["text"]) == ["a.py", "b.py", "c.py"]
 
 
@@ -167,3 +169,74 @@ def test_a_repository_ingested_before_outlines_is_ranked_by_its_chunks(store: Me
     for mode in ("vector", "text", "hybrid"):
         hits = query_knowledge_base(store, "retry with backoff", repo_id="old", mode=mode)
         assert [h.path for h in hits] == ["a.py"]
+
+
+def write_cache_library(root: Path) -> Path:
+    """Two files with the same function, the best chunk for "how are loaded templates evicted from
+    the least recently used cache?": in ``store/lru.py`` the question's other words are in its
+    other functions' comments (chunks the outline does not show), in ``render.py`` they are not;
+    three more files hold one of them each."""
+    shared = "def lookup(entries, key):\n    # templates in the cache\n    return entries[key]\n"
+    comments = ["evicted first", "the least recent one", "entries used", "loaded on demand"]
+    write(
+        root,
+        "store/lru.py",
+        "\n\n".join(
+            [shared]
+            + [
+                f"def step_{n}(entries):\n    # {comment}\n"
+                + "".join(f"    # filler line {n}.{k} about nothing in particular\n" for k in range(8))
+                + "    return entries\n"
+                for n, comment in enumerate(comments)
+            ]
+        ),
+    )
+    page = "".join(f"    # page line {k} about nothing in particular\n" for k in range(8))
+    write(root, "render.py", f"{shared}\n\ndef render(page):\n{page}    return page.upper()\n")
+    others = {"disk": "loaded from disk", "names": "names used everywhere", "clock": "recently"}
+    for name, comment in others.items():
+        write(root, f"{name}.py", f"def {name}():\n    # {comment}\n{page}    return None\n")
+    return root
+
+
+def test_a_file_holding_the_questions_words_across_its_chunks_outranks_the_best_single_chunk(
+    store: MemoryStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``words`` evidence: the share of the question's words a file's found chunks hold together
+    (by their first letters: "recently" meets "recent"), each word weighted by its rarity among
+    the candidate files. By their best chunks alone the files tie (render.py first by name)."""
+    root = write_cache_library(tmp_path / "lib")
+    ingest_repository(store, root, repo_id="lib", settings=IngestSettings(chunk_tokens=60, overlap_tokens=0))
+    question = "how are loaded templates evicted from the least recently used cache?"
+
+    def first(mode: str) -> str:
+        return query_knowledge_base(store, question, repo_id="lib", mode=mode)[0].path
+
+    assert first("text") == "store/lru.py"
+    monkeypatch.setitem(knowledge.WEIGHTS, "text", (0.0, 0.0, 1.0, 0.0))  # without words evidence
+    assert first("text") == "render.py"
+
+
+def test_words_evidence_is_the_rarity_weighted_share_of_the_questions_word_prefixes() -> None:
+    """Three candidate files: a word every file holds counts least; a word is its first letters
+    (``PREFIX``), found inside identifiers too; words under ``MIN_WORD`` letters are dropped."""
+    files = {(None, p): _File() for p in ("a.py", "b.py", "c.py")}
+    texts = {
+        1: ("a.py", "class TrustedHostMiddleware: rejects a request"),
+        2: ("b.py", "def requests_allowed(): return hosts"),
+        3: ("c.py", "a request"),
+    }
+    now = datetime.now(UTC)
+    rows = {
+        i: Memory(i, text, "rag", "", "", 0, now, now, metadata={"path": p}) for i, (p, text) in texts.items()
+    }
+    knowledge._note_words("is a request from an untrusted host rejected?", files, rows)
+
+    shares = {path: f.words for (_, path), f in files.items()}
+    # prefixes: reques (all three files), untrus (none), host (a, b), reject (a)
+    rarity = {"reques": math.log(1 + 3 / 4), "untrus": math.log(1 + 3 / 1), "host": math.log(1 + 3 / 3),
+              "reject": math.log(1 + 3 / 2)}  # fmt: skip
+    total = sum(rarity.values())
+    assert shares["a.py"] == pytest.approx((rarity["reques"] + rarity["host"] + rarity["reject"]) / total)
+    assert shares["b.py"] == pytest.approx((rarity["reques"] + rarity["host"]) / total)
+    assert shares["c.py"] == pytest.approx(rarity["reques"] / total)
