@@ -724,6 +724,22 @@ def supersede_figures(store: MemoryStore, label: str) -> None:
           f"projects {merged}/{len(data['cross_project'])}")  # fmt: skip
 
 
+def supersede_heldout(store: MemoryStore) -> None:
+    """The marks on the coding set's decisions and notes (``coding_prompts.json``, written apart and
+    never used to choose): its ``*_old`` decisions (each replaced by a later one), and any other."""
+    from mahavishnu.memory.core import supersede
+
+    data = json.loads(CODING.read_text(encoding="utf-8"))
+    stored = {m["key"]: store.store(m["content"], m["type"], project=m["project"]) for m in data["memories"]}
+    keys = {m.id: key for key, m in stored.items()}
+    marks = {key: supersede.marked(store.get(m.id)) for key, m in stored.items()}
+    olds = [key for key in stored if key.endswith("_old")]
+    shown = ", ".join(f"{key} -> {keys[n]}" for key, n in marks.items() if n is not None)
+    print(f"  supersede held out (coding set, {len(stored)} decisions and notes): replaced decisions "
+          f"marked {sum(marks[k] is not None for k in olds)}/{len(olds)}, others marked "
+          f"{sum(n is not None for k, n in marks.items() if k not in olds)} ({shown})")  # fmt: skip
+
+
 def supersede_benchmark(settings: MemorySettings, embedder: CachedEmbedder, folder: Path) -> None:
     """The sweep, then the figures with marking off (before) and at the chosen thresholds."""
     from mahavishnu.memory.core import supersede
@@ -735,6 +751,10 @@ def supersede_benchmark(settings: MemorySettings, embedder: CachedEmbedder, fold
         path = folder / f"{label.split()[0]}.db"
         with MemoryStore.open(settings.model_copy(update={"path": path}), embedder=embedder) as store:
             supersede_figures(store, label)
+    supersede.REPLACED, supersede.SAME = chosen
+    coding_path = folder / "coding.db"
+    with MemoryStore.open(settings.model_copy(update={"path": coding_path}), embedder=embedder) as store:
+        supersede_heldout(store)
     supersede.REPLACED, supersede.SAME = saved
 
 
