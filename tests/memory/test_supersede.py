@@ -164,3 +164,29 @@ def test_on_a_team_store_another_members_shared_duplicate_is_not_merged(
             assert {h.memory.id for h in found} == {hers.id, his.id}
     finally:
         cluster.drop()
+
+
+def test_memory_search_and_list_say_which_memory_supersedes_an_older_one(
+    monkeypatch: pytest.MonkeyPatch, embedder: LocalEmbedder
+) -> None:
+    from typer.testing import CliRunner
+
+    from mahavishnu.cli import memory as memory_cli
+    from mahavishnu.memory.core import store as store_module
+
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: embedder)
+    runner = CliRunner()
+    for text in (OLDER, NEWER):
+        assert (
+            runner.invoke(
+                memory_cli.app, ["store", text, "--type", "decision", "--project", "ledger"]
+            ).exit_code
+            == 0
+        )
+
+    listed = runner.invoke(memory_cli.app, ["list", "--project", "ledger"]).output
+    searched = runner.invoke(memory_cli.app, ["search", QUEUE, "--project", "ledger"]).output
+
+    assert "[superseded by #2]" in " ".join(listed.split()) and "[supersedes #1]" in " ".join(listed.split())
+    assert "[superseded by #2]" in " ".join(searched.split())
+    assert searched.index("Switched") < searched.index("Decision: background")  # the newer first
