@@ -48,8 +48,9 @@ coding    the prompt hook on coding sessions (``benchmarks/data/coding_prompts.j
           each, ``hook_figures``, any ``RecallSettings``).
 supersede older versus newer (``memory/core/supersede.py``; ``benchmarks/data/supersede_pairs.json``):
           34 decisions replaced later on their subject, 31 decided twice in other words, 36 pairs
-          on one topic that do not replace each other (9 saying "now" or "instead"), 10 decided alike in two projects, as
-          developers state them in sessions, stored one by one in the order said. Prints the
+          on one topic that do not replace each other (8 of them saying "now" or "instead"), 10
+          decided alike in two projects, as developers state them in sessions, stored one by one
+          in the order said. Prints the
           sweep of the thresholds (marks on store) and its best, then with marking off and on:
           supersede pairs right (the newer ranked first by ``memory search`` and the older marked),
           those whose prompt hook adds the newer and not the older, false supersedes on distractors,
