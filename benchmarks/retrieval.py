@@ -436,13 +436,88 @@ def hook_context(dataset: Dataset) -> None:
     with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
         for mode in ("vector", "hybrid"):
             recall.PROMPT_SEARCH_MODE = mode
-            asks = [
-                (hook_payload("claude", q, f"/locomo/locomo-{conv}", f"{mode}-{n}"), "claude", evidence)
-                for n, (conv, q, evidence) in enumerate(dataset.queries)
-            ]
-            figures = hook_figures(dataset.store, asks, dataset.keys)
+            figures = hook_figures(dataset.store, locomo_asks(dataset, mode), dataset.keys)
             print_hook("locomo", f"hook context, {mode} order", figures)
     recall.PROMPT_SEARCH_MODE = "hybrid"
+
+
+#: The prompt hook's settings before issue 35 (800 tokens, cosine 0.35, whole items up to 600 chars).
+BEFORE = {"prompt_tokens": 800, "min_relevance": 0.35, "tail_share": 0.0, "prompt_item_chars": 600}
+
+
+def recall_sweep(
+    name: str, store: MemoryStore, asks_of: Callable[[str], list[Ask]], keys: Callable[[Memory], list[str]]
+) -> None:
+    """``--recall-sweep``: the prompt hook's figures (``hook_figures``) for a grid of recall settings,
+    the defaults marked ``*`` and the settings before issue 35 first. ``asks_of(tag)`` gives the
+    (payload, assistant, evidence) of every prompt, each a new session named with ``tag``. Searches
+    are the same for every setting (same prompt, scope and candidates): each is run once."""
+    grid = [BEFORE] + [
+        {"prompt_tokens": tokens, "min_relevance": floor, "tail_share": tail, "prompt_item_chars": chars}
+        for tokens, floor, tail, chars in itertools.product(
+            (300, 400, 450, 500, 800), (0.25, 0.35), (0.0, 0.4), (160, 600)
+        )
+    ]
+    default = RecallSettings()
+    rightly_title = "  rightly nothing" if name == "coding" else ""
+    print(f"  {name:8} recall sweep: tokens floor tail chars | recall  any    precision items | "
+          f"tokens p95 | nothing{rightly_title}", flush=True)  # fmt: skip
+    with _searched_once(store):
+        for n, values in enumerate(grid):
+            settings = default.model_copy(update=values)
+            with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):  # (few sessions each)
+                f = hook_figures(store, asks_of(f"sweep{n}"), keys, settings)
+            mark = "*" if settings == default else ("before" if values is BEFORE else "")
+            rightly = f"  {f['rightly_nothing']:.3f}" if not math.isnan(f["rightly_nothing"]) else ""
+            print(f"  {name:8} {mark:>6} {values['prompt_tokens']:5} {values['min_relevance']:5.2f} "
+                  f"{values['tail_share']:4.1f} {values['prompt_item_chars']:5} | "
+                  f"{f['recall']:.3f}  {f['any']:.3f}  {f['precision']:.3f}   {f['items']:5.1f} | "
+                  f"{f['tokens']:6.0f} {f['p95']:4.0f} | {f['nothing']:.3f}{rightly}",
+                  flush=True)  # fmt: skip
+
+
+@contextmanager
+def _searched_once(store: MemoryStore) -> Iterator[None]:
+    """``store.search`` answering a repeated call from memory (the sweep asks the same searches)."""
+    search, answers = store.search, {}
+
+    def remembered(query: str, **options: Any) -> Any:
+        key = (query, json.dumps(options, sort_keys=True, default=str))
+        if key not in answers:
+            answers[key] = search(query, **options)
+        return answers[key]
+
+    store.search = remembered  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del store.search
+
+
+Ask = tuple[dict[str, str], str, set[str]]  # a hook's payload, the assistant, the evidence keys
+
+
+def locomo_asks(dataset: Dataset, tag: str) -> list[Ask]:
+    """Every LoCoMo question with evidence, asked in Claude Code in its conversation's folder."""
+    return [
+        (hook_payload("claude", q, f"/locomo/locomo-{conv}", f"{tag}-{n}"), "claude", evidence)
+        for n, (conv, q, evidence) in enumerate(dataset.queries)
+    ]
+
+
+def coding_asks(tag: str) -> list[Ask]:
+    """Every prompt of the coding set (those without evidence too), in its assistant and folder."""
+    data = json.loads(CODING.read_text(encoding="utf-8"))
+    cwd = {name: project["cwd"] for name, project in data["projects"].items()}
+    return [
+        (hook_payload(q["assistant"], q["prompt"], cwd[q["project"]], f"{tag}-{q['id']}"), q["assistant"],
+         set(q["evidence"]))
+        for q in data["prompts"]
+    ]  # fmt: skip
+
+
+def hook_asks(name: str, dataset: Dataset) -> Callable[[str], list[Ask]]:
+    return (lambda tag: locomo_asks(dataset, tag)) if name == "locomo" else coding_asks
 
 
 def hook_payload(tool: str, prompt: str, cwd: str, session: str) -> dict[str, str]:
@@ -990,12 +1065,7 @@ def coding_hook(
     each kind of evidence reached the context (replies are recalled only when
     ``recall.provenances`` lists "assistant")."""
     data = json.loads(CODING.read_text(encoding="utf-8"))
-    cwd = {name: project["cwd"] for name, project in data["projects"].items()}
-    asks = [
-        (hook_payload(q["assistant"], q["prompt"], cwd[q["project"]], f"coding-{q['id']}"), q["assistant"],
-         set(q["evidence"]))
-        for q in data["prompts"]
-    ]  # fmt: skip
+    asks = coding_asks("coding")
     added: list[set[str]] = []
     with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
         figures = hook_figures(dataset.store, asks, dataset.keys, settings, added)
@@ -1088,9 +1158,10 @@ def print_libraries(results: list[Result]) -> None:
         values = {g: by_mode["hybrid"][g][metric] for g in libraries}
         mean, low = statistics.fmean(values.values()), min(values, key=values.__getitem__)
         met = mean >= goal and values[low] >= least
-        print(f"hybrid code QA {metric}: mean over {len(libraries)} libraries {mean:.3f} (goal {goal:.2f}), "
-              f"lowest {low} {values[low]:.3f} (goal {least:.2f}): {'met' if met else 'NOT met'}")
-
+        print(
+            f"hybrid code QA {metric}: mean over {len(libraries)} libraries {mean:.3f} (goal {goal:.2f}), "
+            f"lowest {low} {values[low]:.3f} (goal {least:.2f}): {'met' if met else 'NOT met'}"
+        )
 
 
 def print_table(results: list[Result], rows: Sequence[str]) -> None:
@@ -1148,6 +1219,11 @@ def main() -> None:
     parser.add_argument("--embedder-model", default=None, help="memory.embedder_model of the local embedder")
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings and wheels cache")
     parser.add_argument("--sweep", action="store_true", help="also hybrid fusion variants")
+    parser.add_argument(
+        "--recall-sweep",
+        action="store_true",
+        help="also the prompt hook's figures for a grid of recall settings",
+    )
     args = parser.parse_args()
 
     settings = MemorySettings(embedder_model=args.embedder_model)
@@ -1173,6 +1249,8 @@ def main() -> None:
                     hook_context(dataset)
                 if name == "coding":
                     coding_hook(dataset)
+                if args.recall_sweep and name in ("locomo", "coding"):
+                    recall_sweep(name, dataset.store, hook_asks(name, dataset), dataset.keys)
             took = time.perf_counter() - began
             print(f"  ({name}: {took:.0f} s, {embedder.misses} texts embedded so far)", flush=True)
     if not results:

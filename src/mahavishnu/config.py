@@ -136,10 +136,19 @@ class RecallSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     session_tokens: int = Field(default=1_500, ge=0)  # at session start: the project's decisions and insights
-    prompt_tokens: int = Field(default=800, ge=0)  # at each prompt: the memories relevant to it
-    # The cosine similarity a memory needs to count as relevant to a prompt (all-MiniLM-L6-v2 scale).
-    min_relevance: float = Field(default=0.35, ge=-1.0, le=1.0)
-    item_chars: int = Field(default=600, ge=40)  # a longer memory is cut (its id fetches the whole)
+    # At each prompt: the memories relevant to it. The prompt defaults are chosen from the printed
+    # sweep of ``benchmarks/retrieval.py --recall-sweep`` (LoCoMo evidence recall in the added
+    # context at <= 400 tokens a prompt on average; the coding-session prompts).
+    prompt_tokens: int = Field(default=450, ge=0)
+    # The cosine similarity a memory needs to count as relevant to a prompt (all-MiniLM-L6-v2 scale;
+    # the search's own floor, 0.25 for that model, applies first).
+    min_relevance: float = Field(default=0.25, ge=-1.0, le=1.0)
+    # Past the best few hits, one whose fused score is under this share of the best's is left out.
+    tail_share: float = Field(default=0.4, ge=0.0, le=1.0)
+    item_chars: int = Field(
+        default=600, ge=40
+    )  # at session start a longer memory is cut (its id fetches the whole)
+    prompt_item_chars: int = Field(default=160, ge=40)  # at a prompt: the part around the prompt's words
     candidates: int = Field(default=20, ge=1, le=1_000)  # search results weighed per prompt
     # Whose text recall adds (memory/core/provenance.py; a test keeps the names equal): the user's
     # own words, what was explicitly kept, ★ Insights. "assistant" (captured replies, which may

@@ -212,3 +212,72 @@ def test_a_prompt_gets_its_memories_in_hybrid_order(backend_factory: Factory) ->
         )
 
         assert "thundering herds" in context(answer) and "config file" not in context(answer)
+
+
+def test_a_long_memory_is_shown_around_the_prompts_words(store: MemoryStore) -> None:
+    """At a prompt, an item longer than ``prompt_item_chars`` is the window holding the prompt's
+    words, cut at whole words with "…" at each cut end; at session start, its beginning."""
+    long = store.store(
+        "Release checklist. "
+        + "Update the changelog and tag the release. " * 6
+        + "The webhook signing secret rotates every ninety days through the vault job. "
+        + "Announce the release in the channel. " * 6,
+        "decision",
+        project="api",
+    )
+    settings = RecallSettings(min_relevance=0.1, prompt_item_chars=120)
+    text = context(
+        build_context(store, prompt("how often does the webhook signing secret rotate?"), "claude", settings)
+    )
+    line = next(line for line in text.splitlines() if line.startswith(f"- [#{long.id} "))
+    shown = line.split("] ", 1)[1]
+    assert "webhook signing secret rotates" in shown
+    assert shown.startswith("…") and shown.endswith("…") and len(shown) <= 120
+    assert "Release checklist" not in shown
+
+    at_start = context(
+        build_context(store, start("s2"), "claude", settings.model_copy(update={"item_chars": 120}))
+    )
+    first = next(line for line in at_start.splitlines() if line.startswith(f"- [#{long.id} "))
+    assert first.split("] ", 1)[1].startswith("Release checklist.")
+
+
+def test_snippet_keeps_short_texts_and_cuts_at_whole_words() -> None:
+    from mahavishnu.memory.loop.recall import snippet
+
+    assert snippet("short text", ["text"], 40) == "short text"
+    cut = snippet("alpha beta gamma delta epsilon zeta eta theta iota kappa", [], 24)
+    assert cut == "alpha beta gamma delta…"  # no terms: the beginning, at a whole word
+    middle = snippet("one two three four five six seven eight nine ten eleven twelve", ["seven"], 24)
+    assert "seven" in middle and middle.startswith("…") and len(middle) <= 24
+
+
+def test_past_the_sure_items_a_far_weaker_hit_is_left_out(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``recall.tail_share``: past the first ``SURE_ITEMS`` hits, one whose fused score is under that
+    share of the best's is not sent; with 0, every hit above the cosine floor is."""
+    from mahavishnu.memory.core.models import SearchHit
+    from mahavishnu.memory.loop import recall
+
+    memories = [
+        store.store(f"Deploy fact {n}: the canary runs in zone {n}", "note", project="api") for n in range(10)
+    ]
+    scores = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.42, 0.38, 0.1]  # the 9th and 10th under 0.4 x 1.0
+    hits = [
+        SearchHit(memory=m, score=s, modes=("vector",), vector_score=0.5)
+        for m, s in zip(memories, scores, strict=True)
+    ]
+    monkeypatch.setattr(store, "search", lambda *args, **kwargs: hits)
+    wide = RecallSettings(min_relevance=0.3, prompt_tokens=2_000, tail_share=0.4)
+
+    text = context(build_context(store, prompt("where does the canary deploy run?"), "claude", wide))
+
+    sent = [m.id for m in memories if f"[#{m.id} " in text]
+    assert recall.SURE_ITEMS == 7
+    assert sent == [m.id for m in memories[:8]]
+    everything = context(
+        build_context(store, prompt("where does the canary deploy run?", session="s9"), "claude",
+                      wide.model_copy(update={"tail_share": 0.0}))
+    )  # fmt: skip
+    assert all(f"[#{m.id} " in everything for m in memories)

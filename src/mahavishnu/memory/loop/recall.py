@@ -8,11 +8,17 @@ the JSON that assistant expects back, or None when there is nothing to add:
   ``recall.session_tokens``;
 * at each prompt (``UserPromptSubmit``; Gemini CLI's ``BeforeAgent``): the memories relevant to
   the prompt, those whose cosine similarity reaches ``recall.min_relevance``, in hybrid search's
-  order, within ``recall.prompt_tokens``; nothing when nothing reaches the floor.
+  order, within ``recall.prompt_tokens``; nothing when nothing reaches the floor. Past the first
+  ``SURE_ITEMS``, a hit whose fused score is under ``recall.tail_share`` of the first's is left
+  out, and each item is the part of the memory around the prompt's words, at most
+  ``recall.prompt_item_chars`` (``snippet``): the tokens go to more of the likely memories rather
+  than to the whole text of a few (``mahavishnu memory get ID`` has the rest). The defaults come
+  from the sweep of ``benchmarks/retrieval.py --recall-sweep`` (LoCoMo and coding sessions).
 
 Every item is labelled ``[#id type · source · date]`` so the agent can cite it or fetch it
-(``mahavishnu memory get ID``); on a team store, another member's shared memory also names its
-author (``[#id type · source · from bob · date]``). What a session already received is kept under
+(``mahavishnu memory get ID``); a captured conversation turn only ``[#id source · date]`` (``user``
+or ``reply``: who said it is all its type would add); on a team store, another member's shared
+memory also names its author (``[#id type · source · from bob · date]``). What a session already received is kept under
 ``$MAHAVISHNU_HOME/recall/`` and never sent again in that session (until it is cleared or
 compacted, which empties the agent's context). Memories of the session itself are left out: the
 agent has them already.
@@ -31,7 +37,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +46,7 @@ from mahavishnu.clean_text import clean_text
 from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.core.provenance import neutralised, provenance_of, replayable
+from mahavishnu.memory.core.search import query_terms
 from mahavishnu.memory.loop import recall_log
 
 if TYPE_CHECKING:
@@ -56,10 +63,13 @@ _STARTUP_TYPES = ("decision", "insight")
 _MIN_TURN_WORDS = 6  # a shorter chat turn is an acknowledgement or a request, not knowledge
 _OWN_WINDOW = 200  # a project's newest memories looked at in one query at session start
 _RESET_SOURCES = frozenset({"clear", "compact"})
+#: At a prompt, this many of the best hits are always weighed; past them, ``recall.tail_share``.
+SURE_ITEMS = 7
 #: How a prompt's memories are searched and ordered. Hybrid: on LoCoMo 0.664 of the evidence turns
 #: reach the prompt's context, 0.541 in the vector leg's order (benchmarks/retrieval.py, which sets
 #: this to "vector" for that comparison).
 PROMPT_SEARCH_MODE = "hybrid"
+_WORD = re.compile(r"[^\W_]+")  # as the full-text index splits words: letters and digits
 _HOOK_CONTEXT = re.compile(r"<(qwen:user-prompt-submit-context|hook_context)>.*?</\1>", re.DOTALL)
 #: The block every recall is printed in (its items cannot close it: ``provenance.neutralised``).
 BLOCK_START, BLOCK_END = "<recalled-memory>", "</recalled-memory>"
@@ -91,24 +101,25 @@ def _build_context(
         if _text(payload.get("source")) in _RESET_SOURCES:
             sent.clear()
         candidates = _startup_memories(store, project)
-        budget = settings.session_tokens
+        budget, item_chars, terms = settings.session_tokens, settings.item_chars, []
         title = f"Shared memory for project {project}" if project else "Shared memory"
     else:
         prompt = _prompt(payload, tool)
         if not prompt:
             return None
         candidates = _relevant_memories(store, prompt, project, settings)
-        budget = settings.prompt_tokens
+        budget, item_chars, terms = settings.prompt_tokens, settings.prompt_item_chars, query_terms(prompt)
         title = "Shared memory relevant to this prompt"
     given = [_flat(m.content) for m in store.backend.get(sorted(sent.ids)).values()] if sent.ids else []
     fresh = [m for m in candidates if m.id not in sent.ids and (session is None or m.session_id != session)]
     chosen = _fit(
         (m for m in fresh if _replayable(m, settings)),
         budget * CHARS_PER_TOKEN,
-        settings.item_chars,
+        item_chars,
         title,
         given,
         others(authors(store.backend, (m.id for m in fresh))),  # a team store: another's is named
+        terms,
     )
     measured.count("items", len(chosen))
     if not chosen:
@@ -187,11 +198,17 @@ def _relevant_memories(
     hits = store.search(prompt, mode=PROMPT_SEARCH_MODE, filters=scope, limit=settings.candidates)
     said = _flat(prompt).lower()
     relevant = [
-        hit.memory
+        hit
         for hit in hits
         if (hit.vector_score or 0.0) >= settings.min_relevance and _informative(hit.memory, said)
     ]
-    return _current(store, relevant)
+    top = relevant[0].score if relevant else 0.0
+    kept = [
+        hit.memory
+        for n, hit in enumerate(relevant)
+        if n < SURE_ITEMS or hit.score >= settings.tail_share * top
+    ]
+    return _current(store, kept)
 
 
 def _current(store: MemoryStore, memories: list[Memory]) -> list[Memory]:
@@ -218,6 +235,7 @@ def _fit(
     title: str,
     given: list[str],
     written_by: Mapping[int, str] | None = None,
+    terms: Sequence[str] = (),
 ) -> list[tuple[Memory, str]]:
     """Labelled lines, in order, while they fit the budget; a memory whose text another chosen or
     already given one holds, or holds another's (a decision and the turn it came from), is skipped."""
@@ -228,7 +246,7 @@ def _fit(
         flat = _flat(memory.content)
         if any(flat in other or other in flat for other in texts):
             continue
-        line = _line(memory, flat, item_chars, (written_by or {}).get(memory.id))
+        line = _line(memory, snippet(flat, terms, item_chars), (written_by or {}).get(memory.id))
         if used + len(line) + 1 > budget_chars:
             continue  # a shorter one further down may still fit
         chosen.append((memory, line))
@@ -241,15 +259,52 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _line(memory: Memory, flat: str, item_chars: int, author: str | None = None) -> str:
+def _line(memory: Memory, text: str, author: str | None = None) -> str:
     """One item: its id, type, who it is from (``_WHO``), the member who shared it when not the
     caller (a team store), and date, then its text on the same line (newlines folded: no item can
     start a line of its own), tag-like markup neutralised."""
     who = _WHO[provenance_of(memory.memory_type, memory.metadata)]
     by = f" · from {neutralised(author)}" if author else ""
-    label = f"[#{memory.id} {memory.memory_type} · {who}{by} · {memory.created_at:%Y-%m-%d}]"
-    text = flat if len(flat) <= item_chars else flat[: item_chars - 1].rstrip() + "…"
+    kind = who if memory.memory_type == "agent" else f"{memory.memory_type} · {who}"
+    label = f"[#{memory.id} {kind}{by} · {memory.created_at:%Y-%m-%d}]"
     return f"- {label} {neutralised(text)}"
+
+
+def snippet(flat: str, terms: Sequence[str], chars: int) -> str:
+    """``flat`` if it has at most ``chars`` characters, else the window of that many (whole words,
+    "…" where it was cut) holding the most of ``terms`` (the prompt's words), the start when none
+    or no terms: the part of a long memory the prompt asks about, not always its beginning."""
+    if len(flat) <= chars:
+        return flat
+    start = _best_start(flat, set(terms), chars) if terms else 0
+    head = "…" if start else ""
+    room = chars - len(head) - 1  # the closing "…"
+    body = flat[start : start + room]
+    if start + room < len(flat) and " " in body:
+        body = body[: body.rfind(" ")]  # end on a whole word
+    return head + body.rstrip() + "…"
+
+
+def _best_start(flat: str, terms: set[str], chars: int) -> int:
+    """Where the window shown begins: the ``chars`` window holding the most whole occurrences of
+    ``terms`` is found, then started a quarter of its width before its first occurrence (a word's
+    start), so what the prompt asks about sits with some of what leads to it."""
+    words = [(m.start(), m.end(), m.group().lower() in terms) for m in _WORD.finditer(flat)]
+    best, best_count, count, last = -1, 0, 0, 0
+    for first, (start, _, hit) in enumerate(words):  # two pointers over the words
+        while last < len(words) and words[last][1] <= start + chars - 2:
+            count += words[last][2]
+            last += 1
+        if count > best_count and hit:  # a window that begins with an occurrence
+            best, best_count = first, count
+        if last > first:  # (a word longer than the window was never counted)
+            count -= hit
+        else:
+            last = first + 1
+    if best < 0:
+        return 0
+    lead = words[best][0] - chars // 4
+    return next((start for start, _, _ in words if start >= lead), 0)
 
 
 def _text(value: object) -> str | None:
