@@ -153,8 +153,18 @@ def test_a_refused_delete_shows_its_one_line_error_in_place(
     assert by_css(browser, "header.top nav")  # the page around it is whole
 
 
-PAGES = ("/memory", "/memory/{id}", "/memory/forget?project=legacy", "/recall", "/insights", "/conversations",
-         "/repositories", "/assistants", "/usage", "/health?probe=0")
+PAGES = (
+    "/memory",
+    "/memory/{id}",
+    "/memory/forget?project=legacy",
+    "/recall",
+    "/insights",
+    "/conversations",
+    "/repositories",
+    "/assistants",
+    "/usage",
+    "/health?probe=0",
+)
 
 
 def test_htmx_runs_under_the_content_security_policy_on_every_page(

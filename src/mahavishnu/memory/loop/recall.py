@@ -18,10 +18,10 @@ the JSON that assistant expects back, or None when there is nothing to add:
 Every item is labelled ``[#id type · source · date]`` so the agent can cite it or fetch it
 (``mahavishnu memory get ID``); a captured conversation turn only ``[#id source · date]`` (``user``
 or ``reply``: who said it is all its type would add); on a team store, another member's shared
-memory also names its author (``[#id type · source · from bob · date]``). What a session already received is kept under
-``$MAHAVISHNU_HOME/recall/`` and never sent again in that session (until it is cleared or
-compacted, which empties the agent's context). Memories of the session itself are left out: the
-agent has them already.
+memory also names its author (``[#id type · source · from bob · date]``). What a session already
+received is kept under ``$MAHAVISHNU_HOME/recall/`` and never sent again in that session (until
+it is cleared or compacted, which empties the agent's context). Memories of the session itself are
+left out: the agent has them already.
 
 All four assistants read the same answer, ``{"hookSpecificOutput": {"hookEventName": EVENT,
 "additionalContext": TEXT}}`` (checked against Claude Code 2.1.197, Codex 0.169, Qwen Code 0.24
