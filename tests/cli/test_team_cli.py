@@ -254,3 +254,103 @@ def test_everywhere_insights_and_conversations_name_authors_and_a_turn_is_shared
     assert "private" in ok("memory", "unshare", str(turn_id), "--turn")
     machine(monkeypatch, tmp_path / "bob")
     assert ok("memory", "conversations", "--json") == []
+
+
+def test_team_add_takes_several_names_and_prints_each_ones_string_once_labelled(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok("team", "init", "--dsn", team.owner_dsn)
+    erin, finn, gus = (team.member_name(n) for n in ("erin", "finn", "gus"))
+    team.member_roles.extend([erin, finn, gus])
+    refused = mahavishnu("team", "add", erin, "Not-A-Name", "--dsn", team.owner_dsn)
+    assert refused.exit_code != 0 and "Not-A-Name" in refused.output
+    assert ok("team", "members", "--dsn", team.owner_dsn, "--json") == []  # nobody added
+
+    said = ok("team", "add", erin, finn, erin, "--dsn", team.owner_dsn)
+    lines = said.splitlines()
+    strings = {
+        lines[i - 1].split(" is a member")[0]: line
+        for i, line in enumerate(lines)
+        if line.startswith(JOIN_PREFIX)
+    }
+    assert set(strings) == {erin, finn} and len([ln for ln in lines if ln.startswith(JOIN_PREFIX)]) == 2
+    assert {
+        JoinString.decode(s).user for name, s in strings.items() if JoinString.decode(s).user == name
+    } == {
+        erin,
+        finn,
+    }
+    several = ok("team", "add", erin, gus, "--dsn", team.owner_dsn, "--json")
+    assert [m["member"] for m in several] == [erin, gus]
+    assert [JoinString.decode(m["join"]).user for m in several] == [erin, gus]
+    one = ok("team", "add", finn, "--dsn", team.owner_dsn, "--json")  # one name: the one object, as before
+    assert set(one) == {"member", "join"} and one["member"] == finn
+
+    machine(monkeypatch, tmp_path / "gus")
+    ok("team", "join", several[1]["join"])  # the latest string of each works
+    with pytest.raises(psycopg.OperationalError):  # and erin's earlier one no longer does
+        psycopg.connect(JoinString.decode(strings[erin]).dsn()).close()
+
+
+def test_memory_store_team_stores_and_shares_in_one_step_audited_and_nothing_off_a_team_store(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    machine(monkeypatch, tmp_path / "solo")  # an embedded store: no team
+    refused = mahavishnu("memory", "store", "a decision for nobody", "--type", "decision", "--team")
+    assert refused.exit_code != 0 and "not a team store" in refused.output
+    assert ok("memory", "list", "--json") == []  # nothing stored
+
+    ok("team", "init", "--dsn", team.owner_dsn)
+    alice, bob = team.member_name("alice"), team.member_name("bob")
+    alice_join = join_string(ok("team", "add", alice, "--dsn", team.owner_dsn))
+    bob_join = join_string(ok("team", "add", bob, "--dsn", team.owner_dsn))
+    machine(monkeypatch, tmp_path / "alice")
+    ok("team", "join", alice_join)
+    shared = ok(
+        "memory",
+        "store",
+        "deploys go blue green",
+        "--type",
+        "decision",
+        "--project",
+        "api",
+        "--team",
+        "--json",
+    )
+    assert shared["visibility"] == "team" and shared["already_stored"] is False
+    again = ok("memory", "store", "deploys go blue green", "--type", "decision", "--project", "api", "--team")
+    assert f"already stored as #{shared['id']}" in again and "shared with the team" in again
+    private = ok(
+        "memory", "store", "alice keeps this one", "--type", "decision", "--project", "api", "--json"
+    )
+    audit = ok("team", "audit", "--json")
+    assert [(a["action"], a["memory_id"], a["actor"]) for a in audit] == [("share", shared["id"], alice)]
+
+    machine(monkeypatch, tmp_path / "bob")
+    ok("team", "join", bob_join)
+    hits = ok("memory", "search", "deploys blue green alice keeps", "--json")
+    assert [(h["memory"]["id"], h["memory"]["author"]) for h in hits] == [(shared["id"], alice)]
+    assert private["id"] not in {h["memory"]["id"] for h in hits}
+
+
+def test_team_join_hooks_installs_the_memory_hooks_and_without_it_says_how(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok("team", "init", "--dsn", team.owner_dsn)
+    hana, ivan = team.member_name("hana"), team.member_name("ivan")
+    hana_join = join_string(ok("team", "add", hana, "--dsn", team.owner_dsn))
+    ivan_join = join_string(ok("team", "add", ivan, "--dsn", team.owner_dsn))
+
+    home = machine(monkeypatch, tmp_path / "hana")
+    wrong = mahavishnu("team", "join", hana_join, "--hooks", "clode")
+    assert wrong.exit_code != 0 and "clode" in wrong.output
+    assert not (home / ".mahavishnu" / "mahavishnu.yaml").exists()  # refused before joining
+    joined = ok("team", "join", hana_join, "--hooks", "claude", "--json")
+    assert joined["role"] == hana and joined["hooks_written"] == [str(home / ".claude" / "settings.json")]
+    [claude] = ok("memory", "hooks", "status", "--tool", "claude", "--json")
+    assert claude["state"] == "installed"
+
+    machine(monkeypatch, tmp_path / "ivan")
+    said = ok("team", "join", ivan_join)
+    assert "next: `mahavishnu memory hooks install --tool claude`" in said
+    assert ok("memory", "hooks", "status", "--tool", "claude", "--json")[0]["state"] == "not installed"

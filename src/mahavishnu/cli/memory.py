@@ -127,10 +127,19 @@ def store_cmd(
     agent: str | None = typer.Option(None, "--agent", help="Agent id."),
     session: str | None = typer.Option(None, "--session", help="Session id."),
     source: str | None = typer.Option("cli", "--source", help="Source system label."),
+    team: bool = typer.Option(
+        False, "--team", help="Share it with your team at once (a team store), as `memory share ID --team`."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remember something. The same content, type, project and repo is stored once (storing it
-    again adds the new tags and metadata to the stored memory)."""
+    again adds the new tags and metadata to the stored memory). With --team, stored and shared with
+    your team in one step (audited as a share); nothing is stored unless the team store answers."""
+    if team:
+        fields = {"tags": tags or [], "metadata": parse_meta(meta), "project": project, "repo_id": repo}
+        fields |= {"agent_id": agent, "session_id": session, "source_system": source}
+        _store_for_the_team(_read_stdin() if content == "-" else content, memory_type, fields, as_json)
+        return
     from mahavishnu.errors import QueuedOfflineError
 
     text = _read_stdin() if content == "-" else content
@@ -175,6 +184,20 @@ def _say_if_quarantined(memory: Memory, as_json: bool) -> None:
         "quarantined, never added to an assistant's context; "
         f"`mahavishnu memory quarantine --release {memory.id}` lets recall add it"
     )
+
+
+def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_json: bool) -> None:
+    """``memory store --team``: stored, then shared with the team (``memory_activity.store_shared``)."""
+    from mahavishnu.cli.memory_activity import store_shared
+
+    stored = store_shared(text, memory_type, fields)
+    memory = stored.memory
+    if as_json:
+        print_json({**memory.to_dict(), "visibility": "team", "already_stored": stored.duplicate})
+        return
+    was = "already stored as" if stored.duplicate else "stored"
+    info(f"{was} #{memory.id} ({memory.memory_type}), shared with the team (`memory unshare {memory.id}`)")
+    _say_if_quarantined(memory, as_json)
 
 
 @app.command("search")

@@ -11,13 +11,17 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
 from mahavishnu.cli.memory_group import AgentOption, SessionOption, SinceOption, _snippet, app, open_store
 from mahavishnu.cli.output import JSON_OPTION, info, print_json, table
 from mahavishnu.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+    from mahavishnu.memory.core.store import MemoryStore, Stored
 
 groups_app = typer.Typer(
     help="Project groups: search and share insights across several projects.", no_args_is_help=True
@@ -228,7 +232,6 @@ def _team_visibility(
 ) -> None:
     """Share (or unshare) one of the caller's memories, or with ``turn`` one of their conversation
     turns, with the team (``memory/team/sharing``)."""
-    from mahavishnu.memory.core.backends.postgres import PostgresBackend
     from mahavishnu.memory.team.sharing import set_turn_visibility, set_visibility
 
     what = "conversation turn" if turn else "memory"
@@ -238,13 +241,8 @@ def _team_visibility(
             hint=f"Find ids with `mahavishnu memory {'conversations' if turn else 'search'}`.",
         )
     with open_store() as store:
-        if not isinstance(store.backend, PostgresBackend) or not store.backend.team_store():
-            raise InvalidInputError(
-                "this machine's memory is not a team store",
-                hint="Join one with `mahavishnu team join STRING` (its owner prints the string).",
-            )
         change = set_turn_visibility if turn else set_visibility
-        report = change(store.backend, [int(memory_id)], visibility)
+        report = change(team_backend(store), [int(memory_id)], visibility)
     label = f"turn #{memory_id}" if turn else f"#{memory_id}"
     if as_json:
         print_json({"visibility": visibility, **({"turn": True} if turn else {}), **report.to_dict()})
@@ -257,6 +255,36 @@ def _team_visibility(
         info(f"{label} is now {'shared with the team' if visibility == 'team' else 'private'}")
     else:
         info(f"{label} was already {'shared with the team' if visibility == 'team' else 'private'}")
+
+
+def team_backend(store: MemoryStore) -> PostgresBackend:
+    """The store's backend, which must be a team store's (else a one-line error saying how to join one)."""
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+
+    if not isinstance(store.backend, PostgresBackend) or not store.backend.team_store():
+        raise InvalidInputError(
+            "this machine's memory is not a team store",
+            hint="Join one with `mahavishnu team join STRING` (its owner prints the string).",
+        )
+    return store.backend
+
+
+def store_shared(text: str, memory_type: str, fields: Mapping[str, Any]) -> Stored:
+    """``memory store --team``: store a memory of the caller's, then share it with the team as
+    ``memory share ID --team`` does (``set_visibility``; audited as a share). Nothing is stored
+    unless the team store answers and is one."""
+    from mahavishnu.memory.team.sharing import set_visibility
+
+    with open_store() as store:
+        backend = team_backend(store)
+        stored = store.add(text, memory_type, **fields)
+        report = set_visibility(backend, [stored.memory.id], "team")
+    if report.not_mine:  # the same memory is another member's: nothing of the caller's to share
+        raise InvalidInputError(
+            f"the same memory is already #{stored.memory.id}, another member's: nothing of yours to share",
+            hint="A member shares only their own memories; search finds theirs.",
+        )
+    return stored
 
 
 # -- project groups -------------------------------------------------------------------------------

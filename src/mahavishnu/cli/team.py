@@ -69,23 +69,48 @@ def init_cmd(
 
 @app.command("add")
 def add_cmd(
-    name: str = typer.Argument(..., help="The member's role name (lowercase letters, digits, _)."),
+    names: list[str] = typer.Argument(
+        ..., help="The members' role names (lowercase letters, digits, _); one or several."
+    ),
     host: str = typer.Option(None, "--host", help="Where members reach the store, if not the --dsn host."),
     port: str = typer.Option(None, "--port", help="Port members use (a PgBouncer's, say), if not --dsn's."),
     dsn: str = DsnOption,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Add a member (or issue a new join string to one): prints a one-time join string, once."""
+    """Add members (or issue a new join string to one): prints a one-time join string for each, once.
+    With --json, one name gives {member, join}; several, a list of them."""
     from mahavishnu.memory.team import members
 
-    ticket = members.add(_dsn(dsn), name, host=host, port=port)
-    if as_json:
-        print_json({"member": name, "join": ticket.encode()})
+    wanted = list(dict.fromkeys(names))  # each member once, in the order given
+    for name in wanted:
+        members.check_member_name(name)  # every name checked before anyone is added
+    resolved = _dsn(dsn)
+    if len(wanted) == 1:
+        [name] = wanted
+        ticket = members.add(resolved, name, host=host, port=port)
+        if as_json:
+            print_json({"member": name, "join": ticket.encode()})
+            return
+        info(f"{name} is a member. Give them this join string (shown once; it works once):")
+        typer.echo(ticket.encode())
+        info(
+            f"on their machine: mahavishnu team join '<the string>'  "
+            f"(it connects to {ticket.host}:{ticket.port})"
+        )
         return
-    info(f"{name} is a member. Give them this join string (shown once; it works once):")
-    typer.echo(ticket.encode())
+    added = []
+    for name in wanted:
+        ticket = members.add(resolved, name, host=host, port=port)
+        added.append({"member": name, "join": ticket.encode()})
+        if not as_json:  # each string as soon as it exists: a later failure does not lose it
+            info(f"{name} is a member. Their join string (shown once; it works once):")
+            typer.echo(ticket.encode())
+    if as_json:
+        print_json(added)
+        return
     info(
-        f"on their machine: mahavishnu team join '<the string>'  (it connects to {ticket.host}:{ticket.port})"
+        f"on each member's machine: mahavishnu team join '<their string>'  "
+        f"(it connects to {ticket.host}:{ticket.port})"
     )
 
 
@@ -95,25 +120,48 @@ def join_cmd(
     use_team_embedder: bool = typer.Option(
         False, "--use-team-embedder", help="Switch this machine's embedder to the team's (settings)."
     ),
+    hooks: str = typer.Option(
+        None,
+        "--hooks",
+        help="Also install the memory hooks (as `memory hooks install --tool TOOL`) in claude, codex, "
+        "qwen, gemini, a comma-separated list or all, so their sessions recall the team's memory.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Join a team store: the password goes to the secret store, the settings point at the store."""
+    """Join a team store: the password goes to the secret store, the settings point at the store;
+    with --hooks, the assistants' memory hooks are installed too."""
     import sys
 
+    from mahavishnu.environments import memory_hooks
     from mahavishnu.memory.team.join import join
 
+    tools = memory_hooks.check_tools(hooks) if hooks else []  # a wrong name: refused, the string unused
     if string is None:
         string = (
             sys.stdin.readline() if not sys.stdin.isatty() else typer.prompt("Join string", hide_input=True)
         )
     joined = join(string, use_team_embedder=use_team_embedder)
+    changes = memory_hooks.install(tools) if tools else []
     if as_json:
-        print_json(joined.to_dict())
+        installed = {"hooks_written": [str(c.path) for c in changes if c.changed]} if tools else {}
+        print_json({**joined.to_dict(), **installed})
         return
     info(
         f"joined {joined.location} as {joined.role}; password kept in the {joined.secret_store} secret store"
     )
     info(f"memory.dsn set in {joined.settings_file}; your memories are private until you share them")
+    if tools:
+        written = [str(c.path) for c in changes if c.changed]
+        info(
+            f"memory hooks installed in: {', '.join(written)}"
+            if written
+            else "memory hooks: already installed"
+        )
+    elif not any(t.ok for t in memory_hooks.hooks_status("claude")):
+        info(
+            "next: `mahavishnu memory hooks install --tool claude` (or --tool all) so Claude Code's "
+            "sessions recall the team's memory"
+        )
 
 
 @app.command("members")

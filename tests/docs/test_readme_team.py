@@ -1,0 +1,181 @@
+"""The README's team flow, exactly as written there: its commands, parsed from the ``### Team memory``
+section's first block, run in order as processes against the real PostgreSQL 18 + pgvector, the
+owner, Alice and Bob each on a machine of their own (a home each); then Bob's Claude Code starts a
+session in his ``api`` checkout and runs the SessionStart hook ``team join --hooks claude`` wrote
+into his settings, as Claude Code runs it (through a shell, the event's JSON on standard input).
+The decision Alice stored must be in what that hook adds to the session, labelled with her name."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("psycopg")
+
+from testkit.embedded_pg import PgServer
+from testkit.team_pg import TeamCluster
+
+from mahavishnu.memory.team.members import JOIN_PREFIX
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+MAX_COMMANDS = 5  # issue 37: from an empty database to a decision shared, five commands or fewer
+
+
+def team_flow() -> list[list[str]]:
+    """The ``mahavishnu …`` commands of the Team memory section's first bash block, as argv."""
+    section = README.read_text(encoding="utf-8").split("### Team memory", 1)[1]
+    found = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert found, "the Team memory section has no bash block"
+    lines = [line.strip() for line in found.group(1).splitlines()]
+    return [shlex.split(line, comments=True) for line in lines if line.startswith("mahavishnu ")]
+
+
+@pytest.fixture
+def team(pg_server: PgServer) -> Iterator[TeamCluster]:
+    cluster = TeamCluster(pg_server.dsn)  # an owner role with CREATEROLE owning an empty database
+    try:
+        yield cluster
+    finally:
+        cluster.drop()
+
+
+class Machine:
+    """One person's computer: a home of their own, no OS keyring (the 0600 secrets file instead)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        home.mkdir(parents=True)
+        self.env = {
+            **os.environ,
+            "HOME": str(home),
+            "MAHAVISHNU_HOME": str(home / ".mahavishnu"),
+            "XDG_DATA_HOME": str(home / ".local/share"),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
+
+    def run(self, words: list[str], *, cwd: Path | None = None) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "mahavishnu", *words],
+            env=self.env,
+            cwd=cwd or self.home,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (words, done.stdout, done.stderr)
+        return done.stdout
+
+    def hook(self, command: str, payload: dict[str, Any], cwd: Path) -> str:
+        """A hook command as Claude Code runs it: through a shell, the event on standard input."""
+        done = subprocess.run(
+            command,
+            shell=True,
+            input=json.dumps(payload),
+            env=self.env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        return done.stdout
+
+
+def join_strings(output: str) -> dict[str, str]:
+    """``team add``'s join strings by member: each on its own line, after the line naming whose it is."""
+    lines = output.splitlines()
+    strings: dict[str, str] = {}
+    for before, line in itertools.pairwise(lines):
+        if line.startswith(JOIN_PREFIX):
+            name = before.split(" is a member", 1)[0]
+            assert name not in strings, f"two join strings for {name}"
+            strings[name] = line.strip()
+    return strings
+
+
+def session_start_hook(machine: Machine) -> str:
+    """The SessionStart command Claude Code would run, from the settings file Claude Code reads."""
+    [claude] = json.loads(machine.run(["memory", "hooks", "status", "--tool", "claude", "--json"]))
+    assert claude["state"] == "installed", claude
+    settings = json.loads(Path(claude["path"]).read_text(encoding="utf-8"))
+    commands = [
+        handler["command"]
+        for group in settings["hooks"]["SessionStart"]
+        for handler in group["hooks"]
+        if "memory context --tool claude" in handler.get("command", "")
+    ]
+    assert len(commands) == 1, settings
+    return str(commands[0])
+
+
+def test_the_readme_team_flow_reaches_the_other_members_claude_code_session(
+    team: TeamCluster, tmp_path: Path
+) -> None:
+    flow = team_flow()
+    assert [w[1:3] for w in flow][:3] == [["team", "init"], ["team", "add"], ["team", "join"]], flow
+    assert len(flow) <= MAX_COMMANDS, flow
+    owner, members = Machine(tmp_path / "owner"), {}
+    alice_role, bob_role = team.member_name("alice"), team.member_name("bob")
+    names = {"alice": alice_role, "bob": bob_role}  # roles are cluster-wide: unique per test
+    strings: dict[str, str] = {}
+    first_member = ""
+    for words in flow:
+        words = words[1:]
+        words = [team.owner_dsn if before == "--dsn" else w for before, w in itertools.pairwise(["", *words])]
+        if words[:2] == ["team", "init"]:
+            owner.run(words)
+        elif words[:2] == ["team", "add"]:
+            given = [w for w in words[2:] if w in names]
+            assert given == ["alice", "bob"], words
+            team.member_roles.extend(names[n] for n in given)  # dropped with the cluster
+            output = owner.run([names.get(w, w) for w in words])
+            strings = join_strings(output)
+            assert set(strings) == {alice_role, bob_role}, output
+            assert all(output.count(s) == 1 for s in strings.values()), output
+            first_member = given[0]
+        elif words[:2] == ["team", "join"]:
+            for name in names:  # each member on their own machine, with their own string
+                machine = members[name] = Machine(tmp_path / name)
+                joined = [strings[names[name]] if w.startswith(JOIN_PREFIX) else w for w in words]
+                assert joined != words, f"no join string in {words}"
+                machine.run(joined)
+        else:  # what a member does once joined: Alice, the first one the owner added
+            members[first_member].run(words)
+    assert set(members) == {"alice", "bob"}, "the flow has no `team join`"
+
+    bob = members["bob"]
+    checkout = bob.home / "src" / "api"
+    (checkout / ".git").mkdir(parents=True)
+    session = "0d6f3c4e-1b2a-4c5d-8e9f-a0b1c2d3e4f5"
+    payload = {
+        "session_id": session,
+        "transcript_path": str(bob.home / ".claude" / "projects" / "-src-api" / f"{session}.jsonl"),
+        "cwd": str(checkout),
+        "hook_event_name": "SessionStart",
+        "source": "startup",
+    }
+    said = bob.hook(session_start_hook(bob), payload, checkout)
+    assert said.strip(), "Bob's SessionStart hook added nothing to his session"
+    answer = json.loads(said)
+    context = answer["hookSpecificOutput"]["additionalContext"]
+    assert answer["hookSpecificOutput"]["hookEventName"] == "SessionStart"
+    assert "Deploys go through the blue-green pipeline" in context, context
+    item = next(line for line in context.splitlines() if "blue-green" in line)
+    assert f"decision · kept · from {alice_role}" in item, item
+
+    # the join strings were printed once and kept nowhere: not in any file of the three machines
+    kept = "\n".join(
+        p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size < 10**7
+    )
+    assert not [s for s in strings.values() if s in kept]
