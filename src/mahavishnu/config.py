@@ -105,6 +105,10 @@ class MemorySettings(BaseModel):
     # The memory daemon (memory/loop/daemon.py) exits after this long without a request, freeing
     # its memory; the next memory command starts it again. 0: it runs until stopped.
     daemon_idle_seconds: float = Field(default=300.0, ge=0)
+    # On a PostgreSQL store: the most server connections the memory daemon holds, for all of the
+    # machine's terminals and hooks at once (its recalls, searches, stores and captures share them),
+    # so a team server's connections grow with machines, not terminals.
+    daemon_pool_size: int = Field(default=2, ge=1, le=32)
 
     @model_validator(mode="after")
     def _dsn_selects_postgres(self) -> MemorySettings:

@@ -487,20 +487,40 @@ def _memory_context(
     import json
 
     reply = None
+    busy: list[float] = []
     if ask_daemon:
-        from mahavishnu.cli.hook_log import log_hook_line
         from mahavishnu.memory.loop import daemon
 
-        def silent(seconds: float) -> None:
-            log_hook_line(
-                name, "recall", f"the memory daemon did not answer within {seconds:g} s: recalled without it"
-            )
-
         request = {"payload": payload, "tool": name}
-        reply = daemon.ask("context", request, timeout=daemon.RECALL_SECONDS, on_silence=silent)
-    answer = _daemon_result(reply) if reply is not None else _recall_here(name, payload, open_store)
+        reply = daemon.ask("context", request, timeout=daemon.RECALL_SECONDS, on_silence=busy.append)
+    if reply is not None:
+        answer = _daemon_result(reply)
+    elif busy and _through_daemon_only():  # (no connection of each hook's own to a team server)
+        _say_busy(name, busy[0], "no recall for this prompt")
+        answer = None
+    else:
+        if busy:
+            _say_busy(name, busy[0], "recalled without it")
+        answer = _recall_here(name, payload, open_store)
     if answer is not None:
         sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+
+
+def _say_busy(name: str, seconds: float, what: str) -> None:
+    from mahavishnu.cli.hook_log import log_hook_line
+
+    log_hook_line(name, "recall", f"the memory daemon did not answer within {seconds:g} s: {what}")
+
+
+def _through_daemon_only() -> bool:
+    """Whether a recall that a running daemon did not answer in time is left out rather than done
+    here: on a PostgreSQL store, where the daemon's small pool serves every terminal of the machine
+    (``memory.daemon_pool_size``) and a hook of its own would open another server connection (and
+    load the model) just when the machine is busiest. A daemon that is down is another matter:
+    the hook recalls here while the daemon it started warms up."""
+    from mahavishnu.config import load_settings
+
+    return bool(load_settings().memory.backend == "postgres")
 
 
 def _recall_here(name: str, payload: dict[str, str], open_store: Callable[[], Any] | None) -> Any:

@@ -143,19 +143,31 @@ def store_cmd(
     from mahavishnu.errors import QueuedOfflineError
 
     text = _read_stdin() if content == "-" else content
+    given: dict[str, Any] = {
+        "tags": tags or [],
+        "metadata": parse_meta(meta),
+        "project": project,
+        "repo_id": repo,
+        "agent_id": agent,
+        "session_id": session,
+        "source_system": source,
+    }
+    answer = _store_through_daemon({"content": text, "memory_type": memory_type, **given})
+    if answer is not None and answer.get("queued"):
+        raise QueuedOfflineError(
+            str(answer.get("message")),
+            client_ids=tuple(answer.get("client_ids") or ()),
+            waiting=int(answer.get("waiting") or 0),
+        )
     try:
-        with open_store() as store:
-            stored = store.add(
-                text,
-                memory_type,
-                tags=tags or (),
-                metadata=parse_meta(meta),
-                project=project,
-                repo_id=repo,
-                agent_id=agent,
-                session_id=session,
-                source_system=source,
-            )
+        if answer is not None:
+            from mahavishnu.memory.core.models import Memory
+            from mahavishnu.memory.core.store import Stored
+
+            stored = Stored(Memory.from_dict(answer["memory"]), bool(answer.get("duplicate")))
+        else:
+            with open_store() as store:
+                stored = store.add(text, memory_type, **given)
     except QueuedOfflineError as queued:  # acknowledged: it waits in this machine's outbox
         if as_json:
             print_json({"queued": True, "client_ids": list(queued.client_ids), "waiting": queued.waiting})
@@ -172,6 +184,25 @@ def store_cmd(
     else:
         info(f"stored #{memory.id} ({memory.memory_type})")
     _say_if_quarantined(memory, as_json)
+
+
+def _store_through_daemon(request: dict[str, Any]) -> dict[str, Any] | None:
+    """On a PostgreSQL store, what the warm memory daemon stored (through its small pool, not a
+    connection of this command's own, and with its embedder loaded); None when it is the embedded
+    store, or no daemon answered (then this process stores, and a daemon is started for next time).
+    A user error the daemon reports is raised as the command raises it."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.loop import daemon
+
+    if not daemon.enabled() or load_settings().memory.backend != "postgres":
+        return None
+    reply = daemon.ask("store", request)
+    if reply is None:
+        return None
+    from mahavishnu.cli.fast import _daemon_result
+
+    result = _daemon_result(reply)
+    return result if isinstance(result, dict) else None
 
 
 def _say_if_quarantined(memory: Memory, as_json: bool) -> None:

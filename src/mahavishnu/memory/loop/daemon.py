@@ -15,7 +15,10 @@ Protocol: one connection per request. The client sends one JSON line and reads o
 
 Ops: ``ping``; ``search`` (``MemoryStore.search`` arguments, hits as ``to_dict``); ``context``
 (``mahavishnu.memory.loop.recall.build_context(store, payload, tool, settings.recall)``, imported when
-first asked); ``capture`` (``memory.capture.capture_hook``: the capture hook's import). Settings
+first asked); ``capture`` (``memory.capture.capture_hook``: the capture hook's import); ``store``
+(``MemoryStore.add``: ``memory store`` on a PostgreSQL store). On PostgreSQL all of them share one
+pool of at most ``memory.daemon_pool_size`` connections (2): the machine's terminals and hooks use
+the server through it, so a team server's connections grow with machines, not terminals. Settings
 follow the client: ``settings_key`` is its ``settings_snapshot.process_key()`` (which names the
 settings files, the project's included, the code, and a digest of the ``MAHAVISHNU_*`` settings
 variables); the daemon loads the settings for an unknown key from the client's working directory,
@@ -390,19 +393,23 @@ class Daemon:
         with self.lock:
             store = self.stores.get(name)
             if store is None:
-                store = self.stores[name] = MemoryStore.open(settings)
+                store = self.stores[name] = MemoryStore.open(settings, backend=_pooled_backend(settings))
             return store
 
     def writer_for(self, settings: Settings) -> MemoryStore:
-        """The capture thread's store for ``settings``: its own connection, the reader's embedder."""
+        """The capture thread's store for ``settings``: the reader's embedder, and its own SQLite
+        connection; on PostgreSQL the reader's backend, so that both share one bounded pool."""
         from mahavishnu.memory.core.store import MemoryStore
 
         name = _store_key(settings)
         with self.lock:
             store = self.writers.get(name)
             if store is None:
-                embedder = self.store_for(settings).embedder
-                store = self.writers[name] = MemoryStore.open(settings, embedder=embedder)
+                reader = self.store_for(settings)
+                shared = reader.backend if settings.memory.backend == "postgres" else None
+                store = self.writers[name] = MemoryStore.open(
+                    settings, embedder=reader.embedder, backend=shared
+                )
             return store
 
     def warm(self, settings: Settings) -> None:
@@ -436,8 +443,20 @@ class Daemon:
 
 
 def _store_key(settings: Settings) -> str:
-    """One store per memory configuration (the daemon's own idle time is none of the store's)."""
-    return settings.memory.model_dump_json(exclude={"daemon_idle_seconds"})
+    """One store per memory configuration (the daemon's own idle time and pool are none of the store's)."""
+    return settings.memory.model_dump_json(exclude={"daemon_idle_seconds", "daemon_pool_size"})
+
+
+def _pooled_backend(settings: Settings) -> Any:
+    """A PostgreSQL store's backend with a pool of at most ``memory.daemon_pool_size`` connections
+    (shared by the reading and the writing store: see ``writer_for``), so that every terminal and
+    hook of the machine goes through that many server connections; None for the embedded store
+    (``MemoryStore.open`` opens it)."""
+    if settings.memory.backend != "postgres":
+        return None
+    from mahavishnu.memory.core.backends.postgres import open_backend
+
+    return open_backend(settings.memory, pool_size=settings.memory.daemon_pool_size)
 
 
 def _search(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -490,7 +509,39 @@ def _payload(args: dict[str, Any]) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-_OPS = {"search": _search, "context": _context, "capture": _capture}
+def _store(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
+    """``memory store`` on a PostgreSQL store (``MemoryStore.add``'s arguments): the stored memory
+    and whether it was stored already, or, when the server is unreachable, that it was queued in
+    this machine's outbox (acknowledged all the same)."""
+    from mahavishnu.errors import QueuedOfflineError
+
+    def text(key: str) -> str | None:
+        value = args.get(key)
+        return None if value is None else str(value)
+
+    try:
+        stored = store.add(
+            str(args.get("content", "")),
+            str(args.get("memory_type") or "note"),
+            tags=tuple(str(t) for t in args.get("tags") or ()),
+            metadata=dict(args.get("metadata") or {}),
+            project=text("project"),
+            repo_id=text("repo_id"),
+            agent_id=text("agent_id"),
+            session_id=text("session_id"),
+            source_system=text("source_system"),
+        )
+    except QueuedOfflineError as queued:
+        return {
+            "queued": True,
+            "message": queued.message,
+            "client_ids": list(queued.client_ids),
+            "waiting": queued.waiting,
+        }
+    return {"memory": stored.memory.to_dict(), "duplicate": stored.duplicate}
+
+
+_OPS = {"search": _search, "context": _context, "capture": _capture, "store": _store}
 #: The ops answered by the capture thread, with the writing stores, one at a time and never ahead
 #: of or in the way of the others (an import of a long session takes minutes).
 WRITE_OPS = frozenset({"capture"})

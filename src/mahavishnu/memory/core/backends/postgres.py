@@ -779,9 +779,12 @@ class PostgresBackend(SqlBackend):
         return self.run(work)
 
 
-def open_backend(settings: MemorySettings, *, migrate: bool = True) -> PostgresBackend:
+def open_backend(
+    settings: MemorySettings, *, migrate: bool = True, pool_size: int | None = None
+) -> PostgresBackend:
     """What ``store.open_backend`` calls for ``memory.backend: postgres``. The vector index kind is
-    ``hnsw`` unless ``MAHAVISHNU_PG_INDEX=ivfflat``."""
+    ``hnsw`` unless ``MAHAVISHNU_PG_INDEX=ivfflat``. ``pool_size``: the most connections its pool
+    holds (the memory daemon's is ``memory.daemon_pool_size``; a command's own, 10)."""
     kind = os.environ.get("MAHAVISHNU_PG_INDEX", "hnsw")
     if kind not in INDEX_KINDS:
         raise InvalidInputError(f"MAHAVISHNU_PG_INDEX={kind!r}", hint="Use hnsw or ivfflat.")
@@ -791,6 +794,7 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> PostgresB
         index=kind,  # type: ignore[arg-type]
         share_by_default=_share_by_default(),
         offline=migrate,
+        **({} if pool_size is None else {"pool_size": pool_size}),
     )
 
 
