@@ -354,3 +354,14 @@ def test_team_join_hooks_installs_the_memory_hooks_and_without_it_says_how(
     said = ok("team", "join", ivan_join)
     assert "next: `mahavishnu memory hooks install --tool claude`" in said
     assert ok("memory", "hooks", "status", "--tool", "claude", "--json")[0]["state"] == "not installed"
+
+    broken = machine(monkeypatch, tmp_path / "jo") / ".claude" / "settings.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json")
+    failed = mahavishnu(
+        "team", "join", join_string(ok("team", "add", hana, "--dsn", team.owner_dsn)), "--hooks", "claude"
+    )
+    assert failed.exit_code not in (0, 2) and "Traceback" not in failed.output
+    assert "joined as" in failed.output and "memory hooks install --tool claude" in failed.output
+    assert broken.read_text() == "{not json"
+    assert ok("team", "status", "--json")["role"] == hana  # joined: the store answers as hana

@@ -64,7 +64,7 @@ def init_cmd(
         info(f"team embedder: {report.embedder} ({report.dimension}-dim); members must use the same")
     for warning in report.warnings:
         warn(warning)
-    info("next: `mahavishnu team add NAME` for each member")
+    info("next: `mahavishnu team add NAME [NAME…]`: one join string per member")
 
 
 @app.command("add")
@@ -141,7 +141,7 @@ def join_cmd(
             sys.stdin.readline() if not sys.stdin.isatty() else typer.prompt("Join string", hide_input=True)
         )
     joined = join(string, use_team_embedder=use_team_embedder)
-    changes = memory_hooks.install(tools) if tools else []
+    changes = _install_hooks(tools, hooks, joined.role) if tools else []
     if as_json:
         installed = {"hooks_written": [str(c.path) for c in changes if c.changed]} if tools else {}
         print_json({**joined.to_dict(), **installed})
@@ -162,6 +162,23 @@ def join_cmd(
             "next: `mahavishnu memory hooks install --tool claude` (or --tool all) so Claude Code's "
             "sessions recall the team's memory"
         )
+
+
+def _install_hooks(tools: list[Any], hooks: str, role: str) -> list[Any]:
+    """``join --hooks``: the memory hooks installed; a failure says the join itself is done (its
+    string is spent) and what installs the hooks once fixed."""
+    from mahavishnu.environments import memory_hooks
+    from mahavishnu.errors import MahavishnuError
+
+    try:
+        return memory_hooks.install(tools)
+    except MahavishnuError as exc:
+        raise type(exc)(
+            f"joined as {role}, but the memory hooks were not installed: {exc.message}",
+            hint=f"{exc.hint} Then run `mahavishnu memory hooks install --tool {hooks}` (the join is done)."
+            if exc.hint
+            else f"Run `mahavishnu memory hooks install --tool {hooks}` once fixed (the join is done).",
+        ) from exc
 
 
 @app.command("members")
