@@ -259,3 +259,17 @@ def test_a_member_cannot_run_the_owners_commands(team: TeamCluster) -> None:
         members.add(alice, "mallory")
     with pytest.raises((StoreError, psycopg.Error)):
         schema.init(alice)
+
+
+def test_a_migration_newer_than_the_team_store_asks_its_owner_for_team_init(team: TeamCluster) -> None:
+    """A member running a release whose migrations the store lacks cannot create tables: the one-line
+    error says the team's owner runs ``team init`` (new tables need its grants and policies too)."""
+    from mahavishnu.errors import MigrationError
+
+    team.init()
+    alice = team.add("alice").dsn()
+    with psycopg.connect(team.owner_dsn, autocommit=True) as conn:  # as if a newer release added the last one
+        conn.execute("DELETE FROM _migrations WHERE name = %s", (MIGRATIONS.names[-1],))
+    with pytest.raises(MigrationError, match="no permission to create tables") as info:
+        PostgresBackend(alice)
+    assert "mahavishnu team init" in (info.value.hint or "")

@@ -215,6 +215,9 @@ def _visible_host(host: str) -> str:
     return ",".join(h.rpartition("@")[2] for h in host.split(","))
 
 
+_IS_TEAM = "SELECT EXISTS (SELECT 1 FROM meta WHERE key = %s)"
+
+
 def masked(dsn: str, text: str) -> str:
     """``text`` (an error about ``dsn``) without the password, nor a tail of it libpq took for a host."""
     params = _conninfo(dsn) or {}
@@ -407,14 +410,18 @@ class PostgresBackend(SqlBackend):
     def _check_may_migrate(self) -> None:
         """A migration is pending: say so clearly if this role may not create tables."""
         with self._direct() as conn:
-            schema, allowed, database = conn.execute(
+            schema, allowed, database, has_meta = conn.execute(
                 "SELECT current_schema(), has_schema_privilege(current_schema(), 'CREATE'), "
-                "current_database()"
-            ).fetchone() or (None, False, None)
+                "current_database(), to_regclass('meta') IS NOT NULL"
+            ).fetchone() or (None, False, None, False)
+            team = has_meta and conn.execute(_IS_TEAM, (_META_TEAM_GROUP,)).fetchone()[0]
         if not allowed:
+            # a team store's new tables need team init's grants and policies too, not only the tables
+            owner_runs = "mahavishnu team init --dsn OWNER_DSN" if team else "mahavishnu db migrate"
             raise MigrationError(
-                f"no permission to create tables in schema {schema or '(none)'} of {database}",
-                hint=f"Ask its owner to run `mahavishnu db migrate` on {self.location}.",
+                f"no permission to create tables in schema {schema or '(none)'} of {database}: "
+                "this version of Mahavishnu has migrations the store lacks",
+                hint=f"Ask its owner to run `{owner_runs}` on {self.location}.",
             )
 
     def _migration_failed(self, name: str, exc: Exception) -> MigrationError:
