@@ -297,7 +297,13 @@ def _digest(data: bytes) -> str:
 def _load_mark(store: MemoryStore, tool: Tool, session: OpenSession) -> Mark:
     """Where the last capture of this file stopped; the start for a new file, another file now at
     that path (a new inode) or one that shrank."""
-    raw = store.backend.get_meta(_mark_key(tool, session))
+    key, kept = _mark_key(tool, session), _marks_here(store)
+    raw = None
+    if kept is not None:
+        with contextlib.suppress(OSError):
+            raw = (kept / key.replace(":", "-")).read_text(encoding="utf-8")
+    if raw is None:  # (on a server store: a mark kept there by an earlier version)
+        raw = store.backend.get_meta(key)
     try:
         mark = Mark(**json.loads(raw)) if raw else None
     except (ValueError, TypeError):
@@ -306,7 +312,27 @@ def _load_mark(store: MemoryStore, tool: Tool, session: OpenSession) -> Mark:
 
 
 def _save_mark(store: MemoryStore, tool: Tool, session: OpenSession, mark: Mark) -> None:
-    store.backend.set_meta({_mark_key(tool, session): json.dumps(dataclasses.asdict(mark))})
+    key, kept = _mark_key(tool, session), _marks_here(store)
+    text = json.dumps(dataclasses.asdict(mark))
+    if kept is None:
+        store.backend.set_meta({key: text})
+        return
+    kept.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = kept / key.replace(":", "-")
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)  # (whole or not at all; the capture's file lock is held)
+
+
+def _marks_here(store: MemoryStore) -> Path | None:
+    """Where the marks of a PostgreSQL store's captures are kept: on this machine (they say how far
+    this machine's session files were read), a folder per store (its location names its role),
+    since the server's ``meta`` is read-only to a team's members and shared by every machine. None
+    for the embedded store, whose ``meta`` keeps them in the store itself."""
+    if getattr(store.backend, "name", "") != "postgres":
+        return None
+    location = str(getattr(store.backend, "location", ""))
+    return paths.data_dir() / "capture" / "marks" / _digest(location.encode())
 
 
 @contextlib.contextmanager
