@@ -19,6 +19,10 @@ Prints three figures:
   or duplicated.
 The fake embedder keeps the figures about the database, not the model. Everything a run writes on
 this machine (the outbox) goes to a temporary ``MAHAVISHNU_HOME``.
+
+``--load`` prints the load figure of machines as the product runs them instead (real daemons, each
+in a home of its own, the local embedder, terminals running the hooks and commands as processes):
+``benchmarks/_team_load.py``; ``--machines 20 --terminals 5 --load-seconds 120`` is the issue's size.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit
 
+import _team_load
 import psycopg
 from _stats import percentile
 from psycopg.conninfo import make_conninfo
@@ -298,7 +303,11 @@ def main() -> None:
     )
     parser.add_argument("--offline-writers", type=int, default=10, help="terminals storing meanwhile")
     parser.add_argument("--only-offline", action="store_true", help="skip the privacy and load figures")
+    _team_load.add_arguments(parser)
     args = parser.parse_args()
+    if args.load:
+        _team_load.main(args)
+        return
     random.seed(7)
     os.environ["MAHAVISHNU_HOME"] = tempfile.mkdtemp(prefix="mahavishnu-bench-")  # the outbox goes here
     server, stop = start_embedded_postgres()
