@@ -3,7 +3,8 @@ section's first block, run in order as processes against the real PostgreSQL 18 
 owner, Alice and Bob each on a machine of their own (a home each); then Bob's Claude Code starts a
 session in his ``api`` checkout and runs the SessionStart hook ``team join --hooks claude`` wrote
 into his settings, as Claude Code runs it (through a shell, the event's JSON on standard input).
-The decision Alice stored must be in what that hook adds to the session, labelled with her name."""
+The decision Alice stored must be in what that hook adds to the session, labelled with her name;
+and (e2e) in the first request Bob's real Claude Code sends the loopback mock from that checkout."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ import pytest
 
 pytest.importorskip("psycopg")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from claude_cli import find_claude, parse_result, run_claude
+from mock_llm import MockLLM
 from testkit.embedded_pg import PgServer
 from testkit.team_pg import TeamCluster
 
@@ -119,15 +123,13 @@ def session_start_hook(machine: Machine) -> str:
     return str(commands[0])
 
 
-def test_the_readme_team_flow_reaches_the_other_members_claude_code_session(
-    team: TeamCluster, tmp_path: Path
-) -> None:
+def walk_the_flow(team: TeamCluster, tmp_path: Path) -> tuple[dict[str, Machine], dict[str, str]]:
+    """The README's commands run in order: each member's machine, and the join strings by role."""
     flow = team_flow()
     assert [w[1:3] for w in flow][:3] == [["team", "init"], ["team", "add"], ["team", "join"]], flow
     assert len(flow) <= MAX_COMMANDS, flow
     owner, members = Machine(tmp_path / "owner"), {}
-    alice_role, bob_role = team.member_name("alice"), team.member_name("bob")
-    names = {"alice": alice_role, "bob": bob_role}  # roles are cluster-wide: unique per test
+    names = {"alice": team.member_name("alice"), "bob": team.member_name("bob")}  # roles: cluster-wide
     strings: dict[str, str] = {}
     first_member = ""
     for words in flow:
@@ -141,7 +143,7 @@ def test_the_readme_team_flow_reaches_the_other_members_claude_code_session(
             team.member_roles.extend(names[n] for n in given)  # dropped with the cluster
             output = owner.run([names.get(w, w) for w in words])
             strings = join_strings(output)
-            assert set(strings) == {alice_role, bob_role}, output
+            assert set(strings) == set(names.values()), output
             assert all(output.count(s) == 1 for s in strings.values()), output
             first_member = given[0]
         elif words[:2] == ["team", "join"]:
@@ -153,10 +155,24 @@ def test_the_readme_team_flow_reaches_the_other_members_claude_code_session(
         else:  # what a member does once joined: Alice, the first one the owner added
             members[first_member].run(words)
     assert set(members) == {"alice", "bob"}, "the flow has no `team join`"
+    return members, strings
+
+
+def api_checkout(machine: Machine) -> Path:
+    """Bob's clone of the api repository: the project ``api``."""
+    checkout = machine.home / "src" / "api"
+    (checkout / ".git").mkdir(parents=True)
+    return checkout
+
+
+def test_the_readme_team_flow_reaches_the_other_members_claude_code_session(
+    team: TeamCluster, tmp_path: Path
+) -> None:
+    members, strings = walk_the_flow(team, tmp_path)
+    alice_role = team.member_name("alice")
 
     bob = members["bob"]
-    checkout = bob.home / "src" / "api"
-    (checkout / ".git").mkdir(parents=True)
+    checkout = api_checkout(bob)
     session = "0d6f3c4e-1b2a-4c5d-8e9f-a0b1c2d3e4f5"
     payload = {
         "session_id": session,
@@ -179,3 +195,43 @@ def test_the_readme_team_flow_reaches_the_other_members_claude_code_session(
         p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size < 10**7
     )
     assert not [s for s in strings.values() if s in kept]
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(
+    find_claude() is None, reason="Claude Code is not installed: run `bash .ci/install-e2e.sh`"
+)
+def test_the_real_claude_code_of_the_other_member_sends_the_shared_decision(
+    team: TeamCluster, tmp_path: Path
+) -> None:
+    """The same flow, then Bob's real Claude Code (against the loopback mock) starts a session in
+    his api checkout: its hooks, as ``team join --hooks claude`` wrote them, put Alice's decision,
+    labelled with her name, into the first request it sends."""
+    members, _ = walk_the_flow(team, tmp_path)
+    bob = members["bob"]
+    checkout = api_checkout(bob)
+    settings = bob.home / ".claude" / "settings.json"
+    with MockLLM(reply="Blue-green, then.") as mock:
+        # the hooks team join wrote, and the mock as the provider
+        written = json.loads(settings.read_text(encoding="utf-8")) if settings.exists() else {}
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        written["env"] = {
+            "ANTHROPIC_BASE_URL": mock.base_url,
+            "ANTHROPIC_MODEL": "m-anthropic",
+            "ANTHROPIC_AUTH_TOKEN": "sk-team-e2e-0123456789",
+        }
+        settings.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
+        own = (
+            "MAHAVISHNU_HOME",
+            "XDG_DATA_HOME",
+            "XDG_CONFIG_HOME",
+            "PYTHON_KEYRING_BACKEND",
+            "MAHAVISHNU_DAEMON",
+        )
+        hook_env = {name: bob.env[name] for name in own if name in bob.env}
+        hook_env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+        claude = run_claude(bob.home, "How do deploys go out?", extra_env=hook_env, cwd=checkout, timeout=180)
+        assert claude.returncode == 0 and not parse_result(claude)["is_error"], claude.stderr[-3000:]
+        first = " ".join(json.dumps(r.body, ensure_ascii=False) for r in mock.requests_to("/v1/messages")[:1])
+    assert "Deploys go through the blue-green pipeline" in first, first[-3000:]
+    assert f"from {team.member_name('alice')}" in first, first[-3000:]
