@@ -299,6 +299,16 @@ def test_memory_store_team_stores_and_shares_in_one_step_audited_and_nothing_off
     refused = mahavishnu("memory", "store", "a decision for nobody", "--type", "decision", "--team")
     assert refused.exit_code != 0 and "not a team store" in refused.output
     assert ok("memory", "list", "--json") == []  # nothing stored
+    offline = machine(monkeypatch, tmp_path / "train") / ".mahavishnu" / "mahavishnu.yaml"
+    offline.parent.mkdir(parents=True)
+    offline.write_text("memory:\n  dsn: postgresql://alice@127.0.0.1:1/team\n")  # nothing listens there
+    unreachable = mahavishnu("memory", "store", "a decision on a train", "--type", "decision", "--team")
+    assert (
+        unreachable.exit_code == 1
+        and "nothing was stored (--team needs the team store)" in unreachable.output
+    )
+    status = mahavishnu("team", "status", "--json")
+    assert json.loads(status.stdout)["outbox"]["waiting"] == 0  # not queued either: it would stay private
 
     ok("team", "init", "--dsn", team.owner_dsn)
     alice, bob = team.member_name("alice"), team.member_name("bob")

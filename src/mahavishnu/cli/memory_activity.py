@@ -273,12 +273,26 @@ def store_shared(text: str, memory_type: str, fields: Mapping[str, Any]) -> Stor
     """``memory store --team``: store a memory of the caller's, then share it with the team as
     ``memory share ID --team`` does (``set_visibility``; audited as a share). Nothing is stored
     unless the team store answers and is one."""
+    from mahavishnu.errors import QueuedOfflineError, ServerUnreachableError
     from mahavishnu.memory.team.sharing import set_visibility
 
-    with open_store() as store:
-        backend = team_backend(store)
-        stored = store.add(text, memory_type, **fields)
-        report = set_visibility(backend, [stored.memory.id], "team")
+    try:
+        with open_store() as store:
+            backend = team_backend(store)
+            stored = store.add(text, memory_type, **fields)
+            report = set_visibility(backend, [stored.memory.id], "team")
+    except QueuedOfflineError as queued:  # lost the store between the check and the store: kept, private
+        raise ServerUnreachableError(
+            f"{queued.message}; it was not shared",
+            hint="Once it is delivered (`mahavishnu team status`), share it with `mahavishnu memory share ID "
+            "--team` (ids from `memory search`).",
+        ) from None
+    except ServerUnreachableError as exc:
+        raise ServerUnreachableError(
+            f"{exc.message}; nothing was stored (--team needs the team store)",
+            hint="Retry when it answers, or store it without --team (kept in this machine's outbox until "
+            "then, private) and share it later with `mahavishnu memory share ID --team`.",
+        ) from None
     if report.not_mine:  # the same memory is another member's: nothing of the caller's to share
         raise InvalidInputError(
             f"the same memory is already #{stored.memory.id}, another member's: nothing of yours to share",
