@@ -1,9 +1,9 @@
 """Team memory on the embedded PostgreSQL 18 + pgvector, roles made by ``team init``/``team add``.
 
     PYTHONPATH=src:. python benchmarks/team.py [--members 10] [--clients 20] [--seconds 20]
-        [--offline-seconds 60] [--only-offline]
+        [--offline-seconds 60] [--only-offline] [--scale 100000] [--only-scale]
 
-Prints three figures:
+Prints four figures:
 - privacy: every member, connecting both through Mahavishnu (search in every mode, listings) and
   with raw psycopg as their own role (SELECT, COPY, UPDATE, DELETE), probes every other member's
   private memories and conversation turns: rows read or changed (must be 0), out of how many probes;
@@ -17,6 +17,10 @@ Prints three figures:
   stores acknowledged as stored or as queued in the machine's outbox (``memory/core/outbox.py``);
   then the outbox is delivered and every acknowledged store is looked up: present once, missing,
   or duplicated.
+- scale: ``--scale ROWS`` synthetic memories across the members (each sees its own ~5 % and the
+  ~20 % shared): filtered vector search recall@10 against an exact scan, p50/p95, without and with
+  pgvector's iterative index scans; hybrid p50/p95 (``benchmarks/_team_scale.py``; 100,000 rows take
+  ~2 minutes, the issue's ``--scale 1000000`` ~25 minutes; ``--scale 0`` skips it).
 The fake embedder keeps the figures about the database, not the model. Everything a run writes on
 this machine (the outbox) goes to a temporary ``MAHAVISHNU_HOME``.
 
@@ -41,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit
 
 import _team_load
+import _team_scale
 import psycopg
 from _stats import percentile
 from psycopg.conninfo import make_conninfo
@@ -303,6 +308,10 @@ def main() -> None:
     )
     parser.add_argument("--offline-writers", type=int, default=10, help="terminals storing meanwhile")
     parser.add_argument("--only-offline", action="store_true", help="skip the privacy and load figures")
+    parser.add_argument("--scale", type=int, default=100_000, help="memories of the scale figure (0: skip)")
+    parser.add_argument("--scale-dim", type=int, default=384, help="the scale figure's vector dimension")
+    parser.add_argument("--scale-queries", type=int, default=200, help="query vectors of the scale figure")
+    parser.add_argument("--only-scale", action="store_true", help="only the scale figure")
     _team_load.add_arguments(parser)
     args = parser.parse_args()
     if args.load:
@@ -310,7 +319,18 @@ def main() -> None:
         return
     random.seed(7)
     os.environ["MAHAVISHNU_HOME"] = tempfile.mkdtemp(prefix="mahavishnu-bench-")  # the outbox goes here
-    server, stop = start_embedded_postgres()
+    server, stop = start_embedded_postgres(_team_scale.SERVER_SETTINGS)
+    try:
+        if not args.only_scale:
+            team_figures(args, server)
+        if args.scale and not args.only_offline:
+            _team_scale.run(server.dsn, args.scale, args.members, args.scale_dim, args.scale_queries)
+    finally:
+        stop()  # type: ignore[operator]
+
+
+def team_figures(args: argparse.Namespace, server: Any) -> None:
+    """The privacy, load and offline figures."""
     team = TeamCluster(server.dsn)
     try:
         team.init()
@@ -343,7 +363,6 @@ def main() -> None:
         )
     finally:
         team.drop()
-        stop()  # type: ignore[operator]
 
 
 def offline_figure(tickets: list[JoinString], args: argparse.Namespace, server: Any, admin_dsn: str) -> None:
