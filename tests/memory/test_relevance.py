@@ -11,7 +11,14 @@ from _backends import Factory
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
-from mahavishnu.memory.core.relevance import above_floor, check_repo, is_chatter
+from mahavishnu.memory.core.relevance import (
+    ANSWER_FLOOR,
+    UNSEEN_SHARE,
+    above_floor,
+    check_repo,
+    is_chatter,
+    unseen_share,
+)
 from mahavishnu.memory.core.search import Ranked
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.ingest.knowledge import query_knowledge_base
@@ -223,3 +230,37 @@ def test_a_query_no_hit_is_clearly_close_to_is_not_answered() -> None:
     assert above_floor(ranked, 0.25) == []
     assert [r.id for r in above_floor([Ranked(3, 1.0, vector_score=0.45), *ranked], 0.25)] == [3, 1, 2]
     assert [r.id for r in above_floor(ranked, 0.0)] == [1, 2]  # the floor off: no gate either
+
+
+def test_a_query_whose_words_the_store_holds_nowhere_is_not_answered_by_a_vector_alone(
+    backend_factory: Factory,
+) -> None:
+    """The real model puts "oauth2 PKCE code verifier" at a cosine of ~0.48 from a turn about the
+    auth module's config loader (above ``ANSWER_FLOOR``): none of the query's words is in the store,
+    so the hybrid search and the prompt hook's search say nothing; a query sharing its words is
+    answered as before. Vector mode, with no full-text leg to tell, is unchanged."""
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        store.store_many(
+            [
+                {"content": "Can you simplify the config loader in app/auth.py?", "type": "agent"},
+                {"content": "Can you document the login form in app/web/forms.py?", "type": "agent"},
+            ]
+        )
+        cosine = store.search("oauth2 PKCE code verifier", mode="vector")[0].vector_score
+        assert cosine is not None and cosine >= ANSWER_FLOOR * store.relevance_floor  # close enough once
+
+        assert store.search("oauth2 PKCE code verifier") == []
+        answered = store.search("where is the auth config loader?")
+        assert answered and answered[0].memory.content == "Can you simplify the config loader in app/auth.py?"
+
+
+def test_unseen_share_counts_the_query_words_no_text_holds() -> None:
+    texts = ["the remote cache layer", "a build step"]
+
+    assert unseen_share("bazel remote cache", texts) == pytest.approx(1 / 3)
+    assert unseen_share("bazel pkce verifier", texts) == 1.0
+    assert unseen_share("the a", texts) == 0.0  # stopwords only: all kept, all seen
+    ranked = [Ranked(1, 0.9, vector_score=0.45)]
+    assert [r.id for r in above_floor(ranked, 0.25, unseen=0.0)] == [1]
+    assert [r.id for r in above_floor(ranked, 0.25, unseen=UNSEEN_SHARE)] == [1]  # two of three unseen
+    assert above_floor(ranked, 0.25, unseen=0.75) == []  # three of four: about something else
