@@ -2,7 +2,7 @@
 team store, as the product runs them.
 
     PYTHONPATH=src:. python benchmarks/team.py --load [--machines 4] [--terminals 5]
-        [--load-seconds 30] [--think 1.0] [--no-bouncer]
+        [--load-seconds 30] [--think 2] [--no-bouncer | --only-bouncer]
     (the issue's figure: --machines 20 --terminals 5 --load-seconds 120)
 
 ``--machines`` machines: each its own ``HOME``/``MAHAVISHNU_HOME``, a member role made by ``team add``
@@ -11,8 +11,9 @@ that home (the password kept in the home's 0600 secrets file), and its own memor
 as the hooks start it (``mahavishnu service start mahavishnu-memory``: the supervised service,
 the local ONNX embedder, ``memory.daemon_pool_size`` connections at most). Each machine has
 ``--terminals`` terminals; a terminal is a loop that runs, as an assistant runs its hooks and a
-user or agent its commands, one process at a time with ``--think`` seconds (on average, uniform
-0..2x) between them, for ``--load-seconds``:
+user or agent its commands, one process at a time with ``--think`` seconds (2 on average, uniform
+0..2x) between them, for ``--load-seconds`` (a busy terminal: a person prompts every half minute or
+so, and an assistant stores and searches a few times a turn):
 
 - 50 % the prompt hook: ``mahavishnu memory context --tool claude`` with a UserPromptSubmit JSON on
   stdin (the command Claude Code runs; a SessionStart one when the terminal begins);
@@ -73,9 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--terminals", type=int, default=5, help="load: terminals per machine (issue: 5)")
     parser.add_argument("--load-seconds", type=float, default=30.0, help="load: seconds (issue: 120)")
     parser.add_argument(
-        "--think", type=float, default=1.0, help="load: mean seconds between a terminal's runs"
+        "--think", type=float, default=2.0, help="load: mean seconds between a terminal's runs"
     )
     parser.add_argument("--no-bouncer", action="store_true", help="load: skip the run through PgBouncer")
+    parser.add_argument("--only-bouncer", action="store_true", help="load: only the run through PgBouncer")
 
 
 @dataclass
@@ -291,6 +293,7 @@ class Sampler:
 
     def __init__(self, dsn: str, roles: list[str]) -> None:
         self.dsn, self.roles, self.peak, self.samples = dsn, roles, 0, 0
+        self.load = 0.0  # the highest 1-minute load average seen (runnable processes, 2 cores here)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -304,6 +307,7 @@ class Sampler:
                 ).fetchone()
                 self.peak = max(self.peak, int(row[0]) if row else 0)
                 self.samples += 1
+                self.load = max(self.load, os.getloadavg()[0])
                 self._stop.wait(0.5)
 
     def __enter__(self) -> Sampler:
@@ -328,6 +332,35 @@ def counted(admin_dsn: str, run_id: str) -> tuple[dict[str, int], dict[str, int]
     return {str(c): int(n) for c, n in memories}, {str(c): int(n) for c, n in turns}
 
 
+#: One per machine during the run: the recall the prompt hook asks of the daemon, asked once a second
+#: by a client already running (the hook's own process start left out), each answer's milliseconds
+#: or None (no answer within the hook's budget, ``daemon.RECALL_SECONDS``).
+_RECALL_CLIENT = """
+import json, sys, time
+from mahavishnu.memory.loop import daemon
+end = time.monotonic() + float(sys.argv[1])
+payload = {"hook_event_name": "UserPromptSubmit", "session_id": "probe"}
+payload["prompt"] = "how do we retry a deploy?"
+times = []
+while time.monotonic() < end:
+    began = time.perf_counter()
+    answer = daemon.request("context", {"payload": payload, "tool": "claude"}, timeout=daemon.RECALL_SECONDS)
+    times.append(None if answer is None or not answer.get("ok") else (time.perf_counter() - began) * 1000)
+    time.sleep(1.0)
+print(json.dumps(times))
+"""
+
+
+def recall_client(machine: Machine, seconds: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _RECALL_CLIENT, str(seconds)],
+        env=machine.env,
+        cwd=machine.home / "api",
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 def idle_prompt_ms(machine: Machine, runs: int = 20) -> list[float]:
     """Prompt hooks one after another on ``machine`` while nothing else runs: the floor under load."""
     terminal = Terminal(machine, 99, f"idle{os.getpid()}", Tally())
@@ -344,6 +377,7 @@ def run_load(
     terminals = [Terminal(m, t, run_id, tally) for m in machines for t in range(args.terminals)]
     deadline = time.monotonic() + args.load_seconds
     began = time.monotonic()
+    clients = [recall_client(m, args.load_seconds) for m in machines]
     with Sampler(owner_dsn, [m.role for m in machines]) as sampler:
         threads = [threading.Thread(target=t.loop, args=(deadline, args.think)) for t in terminals]
         for thread in threads:
@@ -357,6 +391,7 @@ def run_load(
             thread.start()
         for thread in flush:
             thread.join()
+    answers = [t for c in clients for t in json.loads(c.communicate()[0] or "[]")]
     memories, turns = counted(admin_dsn, run_id)
     busy = hook_errors = daemon_errors = 0
     for machine in machines:
@@ -396,10 +431,17 @@ def run_load(
         "turns_once": turns_once,
         "turns_lost": sum(1 for text in tally.turns if text not in turns),
         "turns_duplicated": sum(1 for text in tally.turns if turns.get(text, 0) > 1),
+        "recall_ms": [t for t in answers if t is not None],
+        "recall_unanswered": sum(1 for t in answers if t is None),
         "peak": sampler.peak,
+        "load": sampler.load,
         "samples": sampler.samples,
     }
     return result
+
+
+def _p(samples: list[float], q: float) -> str:
+    return f"{percentile(samples, q):.0f}" if samples else "-"
 
 
 def report(result: dict[str, Any], machines: int, terminals: int) -> None:
@@ -407,7 +449,8 @@ def report(result: dict[str, Any], machines: int, terminals: int) -> None:
     print(
         f"load, {result['label']}: {machines} machines x {terminals} terminals "
         f"for {result['elapsed']:.0f} s: "
-        f"{sum(result['runs'].values())} processes ({runs})"
+        f"{sum(result['runs'].values())} processes ({runs}); load average up to {result['load']:.0f} "
+        f"on {os.cpu_count()} cores"
     )
     bound = PER_MACHINE * machines
     lost = result["stores_lost"] + result["turns_lost"]
@@ -425,6 +468,12 @@ def report(result: dict[str, Any], machines: int, terminals: int) -> None:
             f"prompt hook: p50 {result['prompt_p50']:.0f} ms, p95 {result['prompt_p95']:.0f} ms over "
             f"{result['prompts']} prompts, {result['empty_busy']} left empty as the daemon was busy "
             f"(target p95 <= {P95_MS:.0f} ms)",
+        ),
+        (
+            bool(result["recall_ms"]) and percentile(result["recall_ms"], 95) <= P95_MS,
+            f"the daemon's recall, asked by a warm client once a second per machine (the hook's process "
+            f"start left out): p50 {_p(result['recall_ms'], 50)} ms, p95 {_p(result['recall_ms'], 95)} ms "
+            f"over {len(result['recall_ms'])}, {result['recall_unanswered']} unanswered within 1 s",
         ),
         (
             result["peak"] <= bound,
@@ -465,8 +514,9 @@ def main(args: argparse.Namespace) -> None:
             f"on an idle machine: p50 {percentile(floor, 50):.0f} ms, p95 {percentile(floor, 95):.0f} ms "
             "(the process's own start included)"
         )
-        direct = run_load(machines, args, team.owner_dsn, admin_dsn, "direct")
-        report(direct, args.machines, args.terminals)
+        if not args.only_bouncer:
+            direct = run_load(machines, args, team.owner_dsn, admin_dsn, "direct")
+            report(direct, args.machines, args.terminals)
         stop_daemons(machines)
         if args.no_bouncer:
             return
