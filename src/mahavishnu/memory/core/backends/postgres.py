@@ -6,9 +6,13 @@
 - Schema: ``migrations/postgres.py``, applied on connect (each migration in one transaction with the
   row recording it, under an advisory lock so two processes never race).
 - Vectors keep the embedder's native dimension; a partial HNSW (or IVFFlat) cosine index per
-  dimension serves the vector search, with ``hnsw.iterative_scan`` so a filtered top-k keeps
-  scanning until k rows match. Full text: a generated ``tsvector`` with a GIN index, ranked by
-  ``ts_rank_cd``.
+  dimension serves the vector search, with ``hnsw.iterative_scan`` so a top-k filtered by the
+  caller's filters and by row-level security (a team member sees ~25 % of the rows) keeps scanning
+  until k rows match, and an exact run of the same statement when the index gives up before
+  (``search_settings``; recall against an exact scan: ``benchmarks/team.py --scale``).
+- Full text: a generated ``tsvector`` with a GIN index, ranked by ``ts_rank_cd``. Under row-level
+  security a member's text match cannot use that index (``@@`` is not leakproof, so PostgreSQL
+  applies the policy before it): on a large team store the text leg scans the member's rows.
 - Hybrid search is one SQL statement: a vector CTE and a text CTE, fused in SQL by the same
   formulas and settings as ``search.Fusion`` (convex or RRF), so scores mean the same on both backends.
 - Every method is one transaction. A connection lost mid-transaction rolls back on the server;
