@@ -417,15 +417,7 @@ def _from_draft(draft: MemoryDraft, vector: Vector, model: str, now: datetime, m
 
 def matches(memory: Memory, filters: Filters) -> bool:
     """The reference semantics of ``Filters`` that the SQL backends reproduce."""
-    if filters.types and memory.memory_type not in filters.types:
-        return False
-    if any(getattr(memory, name) != value for name, value in filters.labels().items()):
-        return False
-    if not set(filters.tags) <= set(memory.tags):
-        return False
-    if filters.since is not None and memory.created_at < filters.since:
-        return False
-    return filters.until is None or memory.created_at < filters.until
+    return filters.admits(memory)
 
 
 def bm25(

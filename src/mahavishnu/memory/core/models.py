@@ -294,6 +294,19 @@ class Filters:
             if name != "project" and getattr(self, name) is not None
         }
 
+    def admits(self, memory: Memory) -> bool:
+        """Whether ``memory`` has the types, labels, tags and dates asked for (the project or group
+        scope aside: the backends resolve it, with what is shared or global)."""
+        if self.types and memory.memory_type not in self.types:
+            return False
+        if any(getattr(memory, name) != value for name, value in self.labels().items()):
+            return False
+        if not set(self.tags) <= set(memory.tags):
+            return False
+        if self.since is not None and memory.created_at < self.since:
+            return False
+        return self.until is None or memory.created_at < self.until
+
     @classmethod
     def coerce(cls, value: Filters | Mapping[str, Any] | None) -> Filters:
         """From a Filters, None, or a mapping (``type``/``types`` may be a string or a list)."""

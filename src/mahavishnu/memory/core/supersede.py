@@ -191,7 +191,7 @@ def arranged(hits: Sequence[SearchHit], lookup: Lookup, filters: Filters) -> lis
     shown: set[int] = set()
     for hit in hits:
         head = heads.get(hit.memory.id)
-        if head is not None and head.id not in shown and _within(head, filters):
+        if head is not None and head.id not in shown and filters.admits(head):
             out.append(_standing_for(found.get(head.id), hit, head))
             shown.add(head.id)
         collapsed = head is not None and head.id in shown and DUPLICATE_OF in hit.memory.metadata
@@ -227,20 +227,6 @@ def _heads(memories: Sequence[Memory], lookup: Lookup) -> dict[int, Memory]:
         if not current:
             break
     return heads
-
-
-def _within(memory: Memory, filters: Filters) -> bool:
-    """Whether a fetched newer memory matches what the search was narrowed to (its project, type
-    and repository are those of the older one found)."""
-    if filters.types and memory.memory_type not in filters.types:
-        return False
-    if any(getattr(memory, name) != value for name, value in filters.labels().items()):
-        return False
-    if not set(filters.tags) <= set(memory.tags):
-        return False
-    if filters.since is not None and memory.created_at < filters.since:
-        return False
-    return filters.until is None or memory.created_at < filters.until
 
 
 def current(memories: Sequence[Memory], lookup: Lookup) -> list[Memory]:
