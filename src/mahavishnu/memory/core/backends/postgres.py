@@ -424,7 +424,7 @@ class PostgresBackend(SqlBackend):
                 "SELECT current_schema(), has_schema_privilege(current_schema(), 'CREATE'), "
                 "current_database(), to_regclass('meta') IS NOT NULL"
             ).fetchone() or (None, False, None, False)
-            team = has_meta and conn.execute(_IS_TEAM, (_META_TEAM_GROUP,)).fetchone()[0]
+            team = has_meta and (conn.execute(_IS_TEAM, (_META_TEAM_GROUP,)).fetchone() or (False,))[0]
         if not allowed:
             # a team store's new tables need team init's grants and policies too, not only the tables
             owner_runs = "mahavishnu team init --dsn OWNER_DSN" if team else "mahavishnu db migrate"
