@@ -71,13 +71,16 @@ def running_pgbouncer(server_dsn: str, users: Mapping[str, str], *, pool_size: i
         for path in root.iterdir():
             path.chmod(0o644)
         os.chown(root, *_ids(user))
-    process = subprocess.Popen(
-        [binary, str(root / "pgbouncer.ini")],
-        user=user,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Its stderr goes to a file: a pipe nobody reads fills up (PgBouncer logs every login there
+    # too) and then PgBouncer blocks writing to it, and every client with it.
+    with (root / "stderr.log").open("w") as stderr:
+        process = subprocess.Popen(
+            [binary, str(root / "pgbouncer.ini")],
+            user=user,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
     try:
         _wait_listening(port, process, root)
         yield Bouncer("127.0.0.1", port, pool_size)
@@ -103,7 +106,7 @@ def _wait_listening(port: int, process: subprocess.Popen[str], root: Path) -> No
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log = (root / "pgbouncer.log").read_text() if (root / "pgbouncer.log").exists() else ""
-            stderr = process.stderr.read() if process.stderr else ""
+            stderr = (root / "stderr.log").read_text(errors="replace")
             raise RuntimeError(f"pgbouncer exited ({process.returncode}): {stderr.strip()} {log[-2000:]}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
