@@ -186,6 +186,10 @@ def store_cmd(
     _say_if_quarantined(memory, as_json)
 
 
+#: How long ``memory store`` waits for the memory daemon on a PostgreSQL store before storing itself.
+STORE_SECONDS = 30.0
+
+
 def _store_through_daemon(request: dict[str, Any]) -> dict[str, Any] | None:
     """On a PostgreSQL store, what the warm memory daemon stored (through its small pool, not a
     connection of this command's own, and with its embedder loaded); None when it is the embedded
@@ -196,7 +200,9 @@ def _store_through_daemon(request: dict[str, Any]) -> dict[str, Any] | None:
 
     if not daemon.enabled() or load_settings().memory.backend != "postgres":
         return None
-    reply = daemon.ask("store", request)
+    # A daemon that is busy (every terminal of a loaded machine asks it) is still waited for: storing
+    # here instead would load the model and open connections of this process's own just then.
+    reply = daemon.ask("store", request, timeout=STORE_SECONDS)
     if reply is None:
         return None
     from mahavishnu.cli.fast import _daemon_result
