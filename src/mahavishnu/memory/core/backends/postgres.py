@@ -913,10 +913,13 @@ IterativeScan = Literal["relaxed_order", "strict_order", "off"]
 ITERATIVE_SCANS: tuple[IterativeScan, ...] = ("relaxed_order", "strict_order", "off")
 
 
-#: The least ``hnsw.ef_search`` of a search with iterative scans (pgvector's default is 40). Measured
-#: with ``benchmarks/team.py --scale`` (a member seeing 25 % of 100,000 clustered rows, top-10):
-#: recall 0.948 at 40, 0.972 at 100, no better at 200, for 0.2 ms more at the median.
-HNSW_EF_SEARCH = 100
+#: The least ``hnsw.ef_search`` of a search with iterative scans (pgvector's default is 40): a member
+#: who sees a quarter of the rows gets ~100 of their own among the first candidates, as many as
+#: ``ef_search`` 100 gives a search without row-level security. Measured with ``benchmarks/team.py
+#: --scale 1000000`` (a member seeing 25 %, clustered rows, top-10): recall 0.76 at 40, 0.84 at 100,
+#: 0.90 at 200, 0.913 at 400 (the index's own recall without row-level security at 400: 0.914),
+#: 0.937 at 800; median 5-7 ms up to 400, 13.5 ms at 800.
+HNSW_EF_SEARCH = 400
 #: What a search that came back short sets before it runs again exactly.
 _EXACT = "SET LOCAL enable_indexscan = off"
 
