@@ -254,3 +254,22 @@ def test_the_daemon_behind_pgbouncer_in_transaction_mode_has_no_prepared_stateme
     assert not any(connected)
     assert seen.peak <= BOUND
     assert set(_present(pg_server.dsn, team.database, markers).values()) == {1}
+
+
+def test_a_prompt_hook_without_its_daemon_adds_nothing_rather_than_connecting(
+    member: tuple[TeamCluster, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No daemon answers (it is starting, or busy): a prompt's recall on a team store is the daemon's
+    or none, never a connection of the hook's own; a session start still recalls in-process."""
+    _, _, dsn = member
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", dsn)
+    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
+    starting = daemon.socket_path().with_name("memory.starting")  # (a start under way: none is launched)
+    starting.parent.mkdir(parents=True, exist_ok=True)
+    starting.touch()
+    prompt = json.dumps({"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt": "retry budget?"})
+    _, output, connected = _run(["memory", "context", "--tool", "claude"], prompt)
+    assert (output.strip(), connected) == ("", False)
+    session = json.dumps({"hook_event_name": "SessionStart", "session_id": "s"})
+    _, _, connected = _run(["memory", "context", "--tool", "claude"], session)
+    assert connected

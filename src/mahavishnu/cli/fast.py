@@ -488,15 +488,19 @@ def _memory_context(
 
     reply = None
     busy: list[float] = []
+    served = False  # a daemon serves this home (on, not stopped by the user)
     if ask_daemon:
         from mahavishnu.memory.loop import daemon
 
         request = {"payload": payload, "tool": name}
         reply = daemon.ask("context", request, timeout=daemon.RECALL_SECONDS, on_silence=busy.append)
+        served = reply is None and daemon.enabled() and not daemon.stopped_by_user()
+    prompt = payload.get("hook_event_name") == "UserPromptSubmit"
     if reply is not None:
         answer = _daemon_result(reply)
-    elif busy and _through_daemon_only():  # (no connection of each hook's own to a team server)
-        _say_busy(name, busy[0], "no recall for this prompt")
+    elif served and (busy or prompt) and _through_daemon_only():  # (no connection of each hook's own)
+        if busy:
+            _say_busy(name, busy[0], "no recall for this prompt")
         answer = None
     else:
         if busy:
@@ -513,11 +517,12 @@ def _say_busy(name: str, seconds: float, what: str) -> None:
 
 
 def _through_daemon_only() -> bool:
-    """Whether a recall that a running daemon did not answer in time is left out rather than done
-    here: on a PostgreSQL store, where the daemon's small pool serves every terminal of the machine
+    """Whether a recall the daemon did not answer is left out rather than done here: on a
+    PostgreSQL store, where the daemon's small pool serves every terminal of the machine
     (``memory.daemon_pool_size``) and a hook of its own would open another server connection (and
-    load the model) just when the machine is busiest. A daemon that is down is another matter:
-    the hook recalls here while the daemon it started warms up."""
+    load the model) just when the machine is busiest. So a prompt's recall is the daemon's or none
+    (a daemon that is down is started for the next prompt); a session start's, when the daemon is
+    down rather than busy, is still done here, once per session, while the daemon warms up."""
     from mahavishnu.config import load_settings
 
     return bool(load_settings().memory.backend == "postgres")

@@ -802,7 +802,7 @@ class PostgresBackend(SqlBackend):
 
 
 def open_backend(
-    settings: MemorySettings, *, migrate: bool = True, pool_size: int | None = None
+    settings: MemorySettings, *, migrate: bool = True, pool_size: int = 10
 ) -> PostgresBackend:
     """What ``store.open_backend`` calls for ``memory.backend: postgres``. The vector index kind is
     ``hnsw`` unless ``MAHAVISHNU_PG_INDEX=ivfflat``. ``pool_size``: the most connections its pool
@@ -816,7 +816,7 @@ def open_backend(
         index=kind,  # type: ignore[arg-type]
         share_by_default=_share_by_default(),
         offline=migrate,
-        **({} if pool_size is None else {"pool_size": pool_size}),
+        pool_size=pool_size,
     )
 
 
