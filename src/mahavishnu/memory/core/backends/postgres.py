@@ -801,9 +801,7 @@ class PostgresBackend(SqlBackend):
         return self.run(work)
 
 
-def open_backend(
-    settings: MemorySettings, *, migrate: bool = True, pool_size: int = 10
-) -> PostgresBackend:
+def open_backend(settings: MemorySettings, *, migrate: bool = True, pool_size: int = 10) -> PostgresBackend:
     """What ``store.open_backend`` calls for ``memory.backend: postgres``. The vector index kind is
     ``hnsw`` unless ``MAHAVISHNU_PG_INDEX=ivfflat``. ``pool_size``: the most connections its pool
     holds (the memory daemon's is ``memory.daemon_pool_size``; a command's own, 10)."""
