@@ -20,7 +20,7 @@ Prints four figures:
 - scale: ``--scale ROWS`` synthetic memories across the members (each sees its own ~5 % and the
   ~20 % shared): filtered vector search recall@10 against an exact scan, p50/p95, without and with
   pgvector's iterative index scans; hybrid p50/p95 (``benchmarks/_team_scale.py``; 100,000 rows take
-  ~2 minutes, the issue's ``--scale 1000000`` ~25 minutes; ``--scale 0`` skips it).
+  ~1.5 minutes, the issue's ``--scale 1000000`` ~20 minutes; ``--scale 0`` skips it).
 The fake embedder keeps the figures about the database, not the model. Everything a run writes on
 this machine (the outbox) goes to a temporary ``MAHAVISHNU_HOME``.
 
