@@ -14,8 +14,9 @@ from mahavishnu.memory.core.backends.sqlite import SqliteBackend
 from mahavishnu.memory.core.models import Memory
 
 #: Columns a database keeps for itself, beyond the model's (derived, never written by the core).
-# PostgreSQL's own: the generated tsvector; each row's owner and visibility (team memory, row-level security).
-OWN_COLUMNS = {"sqlite": set(), "postgres": {"content_tsv", "owner_role", "visibility"}}
+# PostgreSQL's own: the generated tsvector; each row's owner and visibility (team memory, row-level security);
+# the client id an offline outbox's delivery writes once (memory/core/outbox.py, exactly-once delivery).
+OWN_COLUMNS = {"sqlite": set(), "postgres": {"content_tsv", "owner_role", "visibility", "client_id"}}
 
 
 def test_the_column_list_is_the_models_fields() -> None:
