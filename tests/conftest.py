@@ -11,11 +11,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from testkit.embedded_pg import PgServer, start_embedded_postgres
 
 from mahavishnu.redaction.held import forget_held_values
+
+if TYPE_CHECKING:
+    from testkit.team_pg import TeamCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -112,6 +116,20 @@ def pg_server() -> Iterator[PgServer]:
         yield server
     finally:
         stop()  # type: ignore[operator]
+
+
+@pytest.fixture
+def team(pg_server: PgServer) -> Iterator[TeamCluster]:
+    """A team store of its own on the session's server, not initialised: an owner role with
+    CREATEROLE owning an empty database (``testkit/team_pg``); its roles and database dropped after.
+    A module wanting it initialised overrides it: ``def team(team): team.init(); return team``."""
+    from testkit.team_pg import TeamCluster
+
+    cluster = TeamCluster(pg_server.dsn)
+    try:
+        yield cluster
+    finally:
+        cluster.drop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ of their own (a home each), against the real PostgreSQL 18 + pgvector."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import keyring
 import keyring.core
 import psycopg
 from keyrings.alt.file import PlaintextKeyring
-from testkit.embedded_pg import PgServer
 from testkit.team_pg import TeamCluster
 from typer.testing import CliRunner, Result
 
@@ -31,15 +29,6 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
-
-
-@pytest.fixture
-def team(pg_server: PgServer) -> Iterator[TeamCluster]:
-    cluster = TeamCluster(pg_server.dsn)
-    try:
-        yield cluster
-    finally:
-        cluster.drop()
 
 
 def mahavishnu(*args: str) -> Result:

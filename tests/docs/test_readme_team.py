@@ -15,7 +15,6 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ pytest.importorskip("psycopg")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from claude_cli import find_claude, parse_result, run_claude
 from mock_llm import MockLLM
-from testkit.embedded_pg import PgServer
 from testkit.team_pg import TeamCluster
 
 from mahavishnu.memory.team.members import JOIN_PREFIX
@@ -42,15 +40,6 @@ def team_flow() -> list[list[str]]:
     assert found, "the Team memory section has no bash block"
     lines = [line.strip() for line in found.group(1).splitlines()]
     return [shlex.split(line, comments=True) for line in lines if line.startswith("mahavishnu ")]
-
-
-@pytest.fixture
-def team(pg_server: PgServer) -> Iterator[TeamCluster]:
-    cluster = TeamCluster(pg_server.dsn)  # an owner role with CREATEROLE owning an empty database
-    try:
-        yield cluster
-    finally:
-        cluster.drop()
 
 
 class Machine:

@@ -4,7 +4,6 @@ role with plain psycopg (what ``psql`` would do)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ pytest.importorskip("psycopg")
 
 import psycopg
 from psycopg import sql
-from testkit.embedded_pg import PgServer
 from testkit.team_pg import TeamCluster
 
 from mahavishnu.config import MemorySettings
@@ -26,15 +24,6 @@ from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.team import members, schema, sharing
 
 SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
-
-
-@pytest.fixture
-def team(pg_server: PgServer) -> Iterator[TeamCluster]:
-    cluster = TeamCluster(pg_server.dsn)
-    try:
-        yield cluster
-    finally:
-        cluster.drop()
 
 
 def open_store(dsn: str) -> MemoryStore:

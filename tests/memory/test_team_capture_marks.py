@@ -7,7 +7,6 @@ On the embedded PostgreSQL 18, a member made by ``team add``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,13 +30,10 @@ SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
 
 
 @pytest.fixture
-def team(pg_server: PgServer) -> Iterator[TeamCluster]:
-    cluster = TeamCluster(pg_server.dsn)
-    try:
-        cluster.init()
-        yield cluster
-    finally:
-        cluster.drop()
+def team(team: TeamCluster) -> TeamCluster:
+    """The shared fixture's team store (tests/conftest.py), initialised."""
+    team.init()
+    return team
 
 
 def _append(transcript: Path, first: int, count: int) -> None:

@@ -13,7 +13,6 @@ import pytest
 pytest.importorskip("psycopg")
 
 import psycopg
-from testkit.embedded_pg import PgServer
 from testkit.pgbouncer import Bouncer, pgbouncer_binary, running_pgbouncer
 from testkit.team_pg import TeamCluster
 
@@ -31,13 +30,10 @@ SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
 
 
 @pytest.fixture
-def team(pg_server: PgServer) -> Iterator[TeamCluster]:
-    cluster = TeamCluster(pg_server.dsn)
-    try:
-        cluster.init()
-        yield cluster
-    finally:
-        cluster.drop()
+def team(team: TeamCluster) -> TeamCluster:
+    """The shared fixture's team store (tests/conftest.py), initialised."""
+    team.init()
+    return team
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,13 +44,10 @@ profiles:
 
 
 @pytest.fixture
-def team(pg_server: PgServer) -> Iterator[TeamCluster]:
-    cluster = TeamCluster(pg_server.dsn)
-    try:
-        cluster.init()
-        yield cluster
-    finally:
-        cluster.drop()
+def team(team: TeamCluster) -> TeamCluster:
+    """The shared fixture's team store (tests/conftest.py), initialised."""
+    team.init()
+    return team
 
 
 def member(monkeypatch: pytest.MonkeyPatch, home: Path, dsn: str | None, settings: str = "") -> Path:

@@ -4,7 +4,6 @@ recall, and the owner's reembed reaching every member's rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -26,15 +25,6 @@ from mahavishnu.memory.loop import recall
 from mahavishnu.memory.team import sharing
 
 SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
-
-
-@pytest.fixture
-def team(pg_server: PgServer) -> Iterator[TeamCluster]:
-    cluster = TeamCluster(pg_server.dsn)
-    try:
-        yield cluster
-    finally:
-        cluster.drop()
 
 
 def open_store(dsn: str, *, share_by_default: bool = False) -> MemoryStore:
