@@ -141,10 +141,12 @@ def unseen_share(query: str, texts: Iterable[str]) -> float:
     wanted = {_stem(w) for term in query_terms(query) for w in words(term)}
     if not wanted:
         return 0.0
-    seen: set[str] = set()
-    for text in texts:
-        seen |= {_stem(w) for w in words(text)} & wanted
-    return len(wanted - seen) / len(wanted)
+    unseen = set(wanted)
+    for text in texts:  # (on every hybrid search: stop as soon as every word was seen)
+        unseen -= {_stem(w) for w in words(text)}
+        if not unseen:
+            break
+    return len(unseen) / len(wanted)
 
 
 def _stem(word: str) -> str:
