@@ -250,6 +250,10 @@ def test_snippet_keeps_short_texts_and_cuts_at_whole_words() -> None:
     assert cut == "alpha beta gamma delta…"  # no terms: the beginning, at a whole word
     middle = snippet("one two three four five six seven eight nine ten eleven twelve", ["seven"], 24)
     assert "seven" in middle and middle.startswith("…") and len(middle) <= 24
+    ending = snippet("one two three four five six seven eight nine ten eleven twelve", ["twelve"], 24)
+    assert (
+        ending.startswith("…") and ending.endswith(" twelve") and len(ending) <= 24
+    )  # nothing cut at the end
 
 
 def test_past_the_sure_items_a_far_weaker_hit_is_left_out(

@@ -277,12 +277,21 @@ def snippet(flat: str, terms: Sequence[str], chars: int) -> str:
     if len(flat) <= chars:
         return flat
     start = _best_start(flat, set(terms), chars) if terms else 0
+    if start and len(flat) - start < chars - 1:  # a window reaching the end shows all it has room for
+        words = _WORD.finditer(flat, len(flat) - (chars - 1))
+        start = next((m.start() for m in words if _starts_word(flat, m)), start)
     head = "…" if start else ""
+    if len(flat) - start <= chars - len(head):  # nothing cut at the end
+        return head + flat[start:]
     room = chars - len(head) - 1  # the closing "…"
     body = flat[start : start + room]
-    if start + room < len(flat) and " " in body:
+    if " " in body:
         body = body[: body.rfind(" ")]  # end on a whole word
     return head + body.rstrip() + "…"
+
+
+def _starts_word(flat: str, match: re.Match[str]) -> bool:
+    return match.start() == 0 or not flat[match.start() - 1].isalnum()
 
 
 def _best_start(flat: str, terms: set[str], chars: int) -> int:
