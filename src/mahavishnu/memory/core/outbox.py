@@ -121,12 +121,17 @@ class Outbox:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
+            from filelock import FileLock
+
             _private_file(self.path)
             conn = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            # Turning a new file to WAL takes an exclusive lock SQLite does not wait for (no busy
+            # handler there): processes opening the outbox at once set it up one at a time.
+            with FileLock(self.path.parent / "setup.lock", timeout=_BUSY_MS / 1000, mode=0o600):
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(_SCHEMA)
             conn.execute("PRAGMA synchronous = FULL")
-            conn.executescript(_SCHEMA)
             self._conn = conn
         return self._conn
 
