@@ -201,6 +201,14 @@ def test_protocol_answers() -> None:
         error = served.handle(message("search", query=" "))
         assert error == {"ok": False, "error": "the search query is empty", "hint": "", "exit_code": 2}
         assert served.handle(message("search", query="anything", mode="text")) == {"ok": True, "result": []}
+        # the embedded store's `memory store` is its client's (a write here would queue the recalls
+        # behind the capture thread's SQLite write lock): nothing stored, the client told to do it
+        stored = served.handle(message("store", content="kept by the client", memory_type="note"))
+        assert stored == {"ok": False, "fallback": "the embedded store: stored by its client"}
+        assert served.handle(message("search", query="kept client", mode="text")) == {
+            "ok": True,
+            "result": [],
+        }
     finally:
         served.close()
 

@@ -36,7 +36,8 @@ BOUND = 2  # memory.daemon_pool_size's default
 TERMINALS = 6
 
 # One hook or command run as the assistant runs it (the console script's entry point), printing
-# its exit code and whether this process imported psycopg (it connected to the server itself).
+# its exit code, whether this process imported psycopg (it connected to the server itself) and
+# which of the heavy modules it loaded (Typer, numpy, ONNX Runtime: it did the work itself).
 _PROBE = """
 import json, sys
 from mahavishnu import settings_snapshot
@@ -49,7 +50,8 @@ try:
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else 1
 sys.stdout.flush()
-print("\\n@@" + json.dumps({"code": code, "psycopg": "psycopg" in sys.modules}))
+heavy = [m for m in ("typer", "numpy", "onnxruntime") if m in sys.modules]
+print("\\n@@" + json.dumps({"code": code, "psycopg": "psycopg" in sys.modules, "heavy": heavy}))
 """
 
 
@@ -132,7 +134,8 @@ def test_the_daemons_reading_and_writing_stores_share_one_bounded_pool(
 
 
 def _run(args: list[str], stdin: str = "") -> tuple[int, str, bool]:
-    """(exit code, stdout, whether the process connected to the server itself)."""
+    """(exit code, stdout, whether the process connected to the server itself); a process answered
+    by the daemon that loaded Typer, numpy or ONNX Runtime anyway fails the test."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, json.dumps(args)],
         input=stdin,
@@ -145,6 +148,7 @@ def _run(args: list[str], stdin: str = "") -> tuple[int, str, bool]:
     output, _, report = done.stdout.rpartition("\n@@")
     data = json.loads(report)
     assert data["code"] == 0, f"{args}: exit {data['code']}: {done.stderr[-800:]}"
+    assert data["psycopg"] or data["heavy"] == [], f"{args} loaded {data['heavy']} with the daemon up"
     return data["code"], output, bool(data["psycopg"])
 
 

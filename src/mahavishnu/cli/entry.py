@@ -44,6 +44,13 @@ def _dispatch(argv: list[str]) -> None:
         code = memory_search(argv[2:])
         if code is not None:
             sys.exit(code)
+    # `mahavishnu memory store TEXT [options]`: on a PostgreSQL store, stored by the memory daemon.
+    if argv[:2] == ["memory", "store"]:
+        from mahavishnu.cli.fast import memory_store
+
+        code = memory_store(argv[2:])
+        if code is not None:
+            sys.exit(code)
     # The memory loop's hooks, run by the assistants at session start, on every prompt and after
     # every turn: `memory context --tool T` and `memory import --tool T -`, as the hooks spell them.
     if argv[:2] == ["memory", "context"]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mahavishnu.cli.fast import _noted
+from mahavishnu.cli.fast import _noted, say_if_quarantined, store_memory
 from mahavishnu.cli.memory_group import (
     AgentOption,
     GroupOption,
@@ -30,7 +30,7 @@ from mahavishnu.cli.memory_group import (
     open_store,
 )
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
-from mahavishnu.cli.params import MEMORY_SEARCH, TYPES_HELP, typer_params
+from mahavishnu.cli.params import MEMORY_SEARCH, MEMORY_STORE, parse_meta, typer_params
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
 
@@ -81,20 +81,6 @@ def _filters(
     return {k: v for k, v in values.items() if v not in (None, ())}
 
 
-def parse_meta(pairs: list[str] | None) -> dict[str, Any]:
-    """``k=v`` pairs; a value that parses as JSON (number, true, list...) is kept as that."""
-    meta: dict[str, Any] = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"invalid --meta {pair!r}", hint="Use --meta key=value.")
-        try:
-            meta[key.strip()] = json.loads(value)
-        except ValueError:
-            meta[key.strip()] = value
-    return meta
-
-
 def _count(n: int, noun: str, plural: str | None = None) -> str:
     """``1 file``, ``2 files`` (``1 memory``, ``2 memories`` with ``plural``)."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
@@ -117,110 +103,22 @@ def _read_stdin() -> str:
 
 
 @app.command("store")
-def store_cmd(
-    content: str = typer.Argument(..., help="The text to remember ('-' reads standard input)."),
-    memory_type: str = typer.Option("note", "--type", "-t", help=f"One of {TYPES_HELP}."),
-    tags: list[str] | None = typer.Option(None, "--tag", help="A tag; repeatable."),
-    meta: list[str] | None = typer.Option(None, "--meta", "-m", help="Metadata key=value; repeatable."),
-    project: str | None = typer.Option(None, "--project", "-p", help="Project it belongs to."),
-    repo: str | None = typer.Option(None, "--repo", "-r", help="Repository id it belongs to."),
-    agent: str | None = typer.Option(None, "--agent", help="Agent id."),
-    session: str | None = typer.Option(None, "--session", help="Session id."),
-    source: str | None = typer.Option("cli", "--source", help="Source system label."),
-    team: bool = typer.Option(
-        False, "--team", help="Share it with your team at once (a team store), as `memory share ID --team`."
-    ),
-    as_json: bool = JSON_OPTION,
-) -> None:
+@typer_params(MEMORY_STORE)
+def store_cmd(**values: Any) -> None:
     """Remember something. The same content, type, project and repo is stored once (storing it
     again adds the new tags and metadata to the stored memory). With --team, stored and shared with
     your team in one step (audited as a share); nothing is stored unless the team store answers."""
-    if team:
-        fields = {"tags": tags or [], "metadata": parse_meta(meta), "project": project, "repo_id": repo}
-        fields |= {"agent_id": agent, "session_id": session, "source_system": source}
-        _store_for_the_team(_read_stdin() if content == "-" else content, memory_type, fields, as_json)
+    # Its parameters are declared in cli/params.py, from which cli/fast.py also parses plainly
+    # spelled command lines (answered by the memory daemon on a PostgreSQL store, see cli/entry.py).
+    if values["content"] == "-":
+        values["content"] = _read_stdin()
+    if values["team"]:
+        fields = {"tags": values["tags"] or [], "metadata": parse_meta(values["meta"])}
+        fields |= {"project": values["project"], "repo_id": values["repo"], "agent_id": values["agent"]}
+        fields |= {"session_id": values["session"], "source_system": values["source"]}
+        _store_for_the_team(values["content"], values["memory_type"], fields, values["as_json"])
         return
-    from mahavishnu.errors import QueuedOfflineError
-
-    text = _read_stdin() if content == "-" else content
-    given: dict[str, Any] = {
-        "tags": tags or [],
-        "metadata": parse_meta(meta),
-        "project": project,
-        "repo_id": repo,
-        "agent_id": agent,
-        "session_id": session,
-        "source_system": source,
-    }
-    answer = _store_through_daemon({"content": text, "memory_type": memory_type, **given})
-    if answer is not None and answer.get("queued"):
-        raise QueuedOfflineError(
-            str(answer.get("message")),
-            client_ids=tuple(answer.get("client_ids") or ()),
-            waiting=int(answer.get("waiting") or 0),
-        )
-    try:
-        if answer is not None:
-            from mahavishnu.memory.core.models import Memory
-            from mahavishnu.memory.core.store import Stored
-
-            stored = Stored(Memory.from_dict(answer["memory"]), bool(answer.get("duplicate")))
-        else:
-            with open_store() as store:
-                stored = store.add(text, memory_type, **given)
-    except QueuedOfflineError as queued:  # acknowledged: it waits in this machine's outbox
-        if as_json:
-            print_json({"queued": True, "client_ids": list(queued.client_ids), "waiting": queued.waiting})
-        else:
-            warn(queued.message)
-        return
-    memory = stored.memory
-    if as_json:
-        print_json({**memory.to_dict(), "already_stored": stored.duplicate})
-    elif stored.duplicate:
-        info(
-            f"already stored as #{memory.id} ({memory.memory_type}); its tags and metadata now include these"
-        )
-    else:
-        info(f"stored #{memory.id} ({memory.memory_type})")
-    _say_if_quarantined(memory, as_json)
-
-
-#: How long ``memory store`` waits for the memory daemon on a PostgreSQL store before storing itself.
-STORE_SECONDS = 30.0
-
-
-def _store_through_daemon(request: dict[str, Any]) -> dict[str, Any] | None:
-    """On a PostgreSQL store, what the warm memory daemon stored (through its small pool, not a
-    connection of this command's own, and with its embedder loaded); None when it is the embedded
-    store, or no daemon answered (then this process stores, and a daemon is started for next time).
-    A user error the daemon reports is raised as the command raises it."""
-    from mahavishnu.config import load_settings
-    from mahavishnu.memory.loop import daemon
-
-    if not daemon.enabled() or load_settings().memory.backend != "postgres":
-        return None
-    # A daemon that is busy (every terminal of a loaded machine asks it) is still waited for: storing
-    # here instead would load the model and open connections of this process's own just then.
-    reply = daemon.ask("store", request, timeout=STORE_SECONDS)
-    if reply is None:
-        return None
-    from mahavishnu.cli.fast import _daemon_result
-
-    result = _daemon_result(reply)
-    return result if isinstance(result, dict) else None
-
-
-def _say_if_quarantined(memory: Memory, as_json: bool) -> None:
-    from mahavishnu.memory.core.provenance import QUARANTINED, instruction_like
-
-    if as_json or QUARANTINED not in memory.tags:
-        return
-    warn(
-        f"#{memory.id} reads like an instruction to an agent ({instruction_like(memory.content)}): "
-        "quarantined, never added to an assistant's context; "
-        f"`mahavishnu memory quarantine --release {memory.id}` lets recall add it"
-    )
+    store_memory(values, ask_daemon=True)
 
 
 def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_json: bool) -> None:
@@ -234,7 +132,7 @@ def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_
         return
     was = "already stored as" if stored.duplicate else "stored"
     info(f"{was} #{memory.id} ({memory.memory_type}), shared with the team (`memory unshare {memory.id}`)")
-    _say_if_quarantined(memory, as_json)
+    say_if_quarantined(memory.to_dict())
 
 
 @app.command("search")
@@ -280,7 +178,6 @@ def _search(
 
 
 def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: int, as_json: bool) -> None:
-    from mahavishnu.cli.output import warn
     from mahavishnu.memory.peers.unified import search_everywhere
 
     with open_store() as store:
@@ -622,7 +519,6 @@ def ingest_cmd(
     """Ingest a repository as `rag` memories: text first (searchable within seconds), then vectors;
     only changed files are re-embedded; Ctrl-C keeps what is done and running it again resumes."""
     from mahavishnu.cli.ingest_progress import IngestProgressView, print_interrupted, resume_command
-    from mahavishnu.cli.output import warn
     from mahavishnu.memory.ingest.pipeline import IngestInterrupted, ingest_repository
 
     try:

@@ -130,6 +130,47 @@ MEMORY_SEARCH = (
     JSON,
 )
 
+# memory store
+MEMORY_STORE = (
+    Param("content", (), str, None, "The text to remember ('-' reads standard input)."),
+    Param("memory_type", ("--type", "-t"), str, "note", f"One of {TYPES_HELP}."),
+    Param("tags", ("--tag",), str, None, "A tag; repeatable.", repeatable=True),
+    Param("meta", ("--meta", "-m"), str, None, "Metadata key=value; repeatable.", repeatable=True),
+    Param("project", ("--project", "-p"), str, None, "Project it belongs to."),
+    Param("repo", ("--repo", "-r"), str, None, "Repository id it belongs to."),
+    AGENT._replace(help="Agent id."),
+    SESSION._replace(help="Session id."),
+    Param("source", ("--source",), str, "cli", "Source system label."),
+    Param(
+        "team",
+        ("--team",),
+        bool,
+        False,
+        "Share it with your team at once (a team store), as `memory share ID --team`.",
+        fast=False,  # stored and shared in one step by the command itself (cli/memory_activity.py)
+    ),
+    JSON,
+)
+
+
+def parse_meta(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``--meta`` values, ``k=v`` each; a value that parses as JSON (a number, true, a list...) is
+    kept as that."""
+    import json
+
+    from mahavishnu.errors import InvalidInputError
+
+    meta: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"invalid --meta {pair!r}", hint="Use --meta key=value.")
+        try:
+            meta[key.strip()] = json.loads(value)
+        except ValueError:
+            meta[key.strip()] = value
+    return meta
+
 
 # -- the fast path's parser ----------------------------------------------------------------------
 

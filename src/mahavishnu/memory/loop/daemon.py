@@ -140,10 +140,10 @@ def request(op: str, args: dict[str, Any] | None = None, *, timeout: float = 10.
     """The daemon's answer (``{"ok": ...}``), or None when there is no daemon to ask, its settings
     are not the caller's, it failed or it gave no answer within ``timeout`` seconds (the whole
     exchange): the caller then does the work itself."""
-    return _request(op, args, timeout)[0]
+    return exchange(op, args, timeout)[0]
 
 
-def _request(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict[str, Any] | None, str]:
+def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict[str, Any] | None, str]:
     """``request``'s answer, and why there is none: "off", "settings" (unknown here, or not the
     daemon's), "down" (nothing listens), "silent" (no answer in time), "broken" (the connection
     failed midway, or the answer was not one) or "fallback" (the daemon said to do it here)."""
@@ -182,7 +182,7 @@ def ask(
     the caller computes the answer in-process. A daemon that is there but does not answer within
     ``timeout`` (stopped, stuck) costs that much and no more: no ping, no start (the supervisor
     owns it), and ``on_silence(timeout)`` is called so the caller can say so."""
-    answer, why = _request(op, args, timeout)
+    answer, why = exchange(op, args, timeout)
     if why == "down" or (why == "broken" and ping(timeout=min(timeout, 1.0)) is None):
         if not stopped_by_user():
             start_in_background()
@@ -345,6 +345,8 @@ class Daemon:
         try:
             store = self.writer_for(settings) if op in WRITE_OPS else self.store_for(settings)
             result = _OPS[op](store, settings, message.get("args") or {})
+        except ClientDoesIt as why:
+            return {"ok": False, "fallback": str(why)}
         except MahavishnuError as exc:
             return {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
         if op in WRITE_OPS:
@@ -509,11 +511,20 @@ def _payload(args: dict[str, Any]) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
+class ClientDoesIt(Exception):
+    """Raised by an op the daemon leaves to its client (answered ``{"ok": false, "fallback": why}``)."""
+
+
 def _store(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
     """``memory store`` on a PostgreSQL store (``MemoryStore.add``'s arguments): the stored memory
     and whether it was stored already, or, when the server is unreachable, that it was queued in
-    this machine's outbox (acknowledged all the same)."""
+    this machine's outbox (acknowledged all the same). The embedded store's client stores itself:
+    a write here would hold the main thread, which answers the prompt hooks, behind the capture
+    thread's SQLite write lock."""
     from mahavishnu.errors import QueuedOfflineError
+
+    if settings.memory.backend != "postgres":
+        raise ClientDoesIt("the embedded store: stored by its client")
 
     def text(key: str) -> str | None:
         value = args.get(key)
