@@ -54,6 +54,16 @@ from mahavishnu.cli.entry import run
 sys.argv = ["mahavishnu", *sys.argv[1:]]
 run()
 """
+# The entry point with process creation refused: a hook that must not start a process of its own.
+_NO_SPAWN = (
+    """
+import subprocess
+def refuse(*args, **kwargs):
+    raise SystemExit("spawned " + repr(args[0]))
+subprocess.Popen = refuse
+"""
+    + _ENTRY
+)
 _TYPER = """
 import sys
 from mahavishnu.cli.main import app
@@ -360,6 +370,21 @@ def _hook(home: Path, args: list[str], payload: object, **extra: str) -> subproc
     )
 
 
+def _hook_alone(
+    home: Path, args: list[str], payload: object, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``_hook``, in a process that may start no other process (``_NO_SPAWN``)."""
+    return subprocess.run(
+        [sys.executable, "-c", _NO_SPAWN, *args],
+        input=json.dumps(payload),
+        env=_env(home, **extra),
+        cwd=home,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def _typer_hook(home: Path, args: list[str], payload: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", _TYPER, *args],
@@ -485,7 +510,10 @@ def test_the_capture_hook_returns_at_once_and_the_import_follows(
     transcript = next((home / ".claude" / "projects").rglob("*.jsonl"))
     sent = {"hook_event_name": "Stop", "session_id": "x", "transcript_path": str(transcript)}
     args = ["memory", "import", "--tool", "claude", "-"]
-    done = _hook(home, args, sent, MAHAVISHNU_DAEMON=daemon_state)
+    if daemon_state == "on":  # the warm daemon takes the capture: no detached process is started
+        done = _hook_alone(home, args, sent, MAHAVISHNU_DAEMON="on")
+    else:
+        done = _hook(home, args, sent, MAHAVISHNU_DAEMON=daemon_state)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     listed: list[Any] = []
     deadline = time.monotonic() + 180
@@ -501,14 +529,20 @@ def test_the_capture_hook_returns_at_once_and_the_import_follows(
 def test_a_failed_capture_is_logged_with_its_time_and_shown_by_hooks_status(isolated_home: Path) -> None:
     """The capture hook returns at once, so its failure (a transcript the assistant's update moved)
     can only be seen afterwards: in the log, stamped, and in `memory hooks status`."""
-    sent = {
-        "hook_event_name": "Stop",
-        "session_id": "x",
-        "transcript_path": str(isolated_home / "gone.jsonl"),
-    }
-    done = _hook(isolated_home, ["memory", "import", "--tool", "codex", "-"], sent, MAHAVISHNU_DAEMON="off")
+    _failed_capture_is_logged(isolated_home, MAHAVISHNU_DAEMON="off")
+
+
+def test_a_capture_the_daemon_took_and_failed_is_logged_as_a_detached_one_is(
+    recall_homes: tuple[Path, list[Path]],
+) -> None:
+    _failed_capture_is_logged(recall_homes[0], MAHAVISHNU_DAEMON="on")
+
+
+def _failed_capture_is_logged(home: Path, **extra: str) -> None:
+    sent = {"hook_event_name": "Stop", "session_id": "x", "transcript_path": str(home / "gone.jsonl")}
+    done = _hook(home, ["memory", "import", "--tool", "codex", "-"], sent, **extra)
     assert (done.returncode, done.stderr) == (0, "")
-    log = isolated_home / ".mahavishnu" / "capture" / "capture.log"
+    log = home / ".mahavishnu" / "capture" / "capture.log"
     deadline = time.monotonic() + 60
     while "error: " not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
         time.sleep(0.2)

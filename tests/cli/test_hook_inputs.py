@@ -26,10 +26,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mahavishnu.cli import entry, fast, hook_log
+from mahavishnu.cli import entry, fast
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.embedders.base import Kind, Vectors
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.loop import hook_log
 
 TOOLS = fast.HOOK_TOOLS
 SECONDS = 10.0  # an in-process hook's bound (a loaded 2-core machine); a hook process gets 30 s
@@ -267,9 +268,10 @@ def test_a_request_nested_too_deeply_falls_back() -> None:
     with ours, theirs:
         theirs.sendall(deep(100_000) + b"\n")
         requests: queue.Queue[Any] = queue.Queue()
-        daemon._read_request(ours, requests, queue.Queue())
+        served = daemon.Daemon()
+        daemon._read_request(served, ours, requests, queue.Queue())
         message, _ = requests.get_nowait()
-        assert message is None and daemon.Daemon().handle(message)["fallback"] == "protocol"
+        assert message is None and served.handle(message)["fallback"] == "protocol"
 
 
 # -- real processes: the console script, the real embedder, with and without the daemon ------------

@@ -140,7 +140,7 @@ def test_memory_context_without_tool_tells_the_assistant_from_the_hooks_json(
     gemini = {"hook_event_name": "BeforeAgent", "cwd": "/home/dev/work/proj", "session_id": "g"}
     from_gemini = _context({**gemini, "prompt": "httpx?"})
     assert from_gemini.exit_code == 0 and "We decided to use httpx" in from_gemini.stdout
-    from mahavishnu.cli.hook_log import capture_log
+    from mahavishnu.memory.loop.hook_log import capture_log
 
     marks = capture_log().parent  # each assistant's recall that succeeded
     assert {p.name for p in marks.glob("ok.recall.*")} == {

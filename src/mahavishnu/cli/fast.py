@@ -565,7 +565,7 @@ def run_memory_context(
     command says), unless the command was run by hand at a terminal: an assistant shows little of
     it (Codex only "SessionStart Failed"), ``memory hooks status`` shows the last one until a later
     recall succeeds."""
-    from mahavishnu.cli.hook_log import log_hook_line, mark_success
+    from mahavishnu.memory.loop.hook_log import log_hook_line, mark_success
 
     name = tool or "?"  # the assistant, once known
     try:
@@ -635,7 +635,7 @@ def _memory_context(
 
 
 def _say_busy(name: str, seconds: float, what: str) -> None:
-    from mahavishnu.cli.hook_log import log_hook_line
+    from mahavishnu.memory.loop.hook_log import log_hook_line
 
     log_hook_line(name, "recall", f"the memory daemon did not answer within {seconds:g} s: {what}")
 
@@ -711,8 +711,9 @@ def _hook_sender(payload: dict[str, str]) -> str:
 def memory_import_hook(args: list[str]) -> int | None:
     """``mahavishnu memory import --tool T -`` (the capture hook, after every turn) without making
     the assistant wait: the hook's JSON is checked here (a bad one is reported at once, as Typer
-    would), then handed to a detached ``memory import`` that the warm daemon answers (or that
-    imports in-process when none runs) and this process exits. Nothing is lost when that process
+    would), then taken by the warm daemon, which acknowledges it at once and writes the outcome to
+    the hook log, or, when no daemon takes it, handed to a detached ``memory import`` (which asks
+    the daemon, or imports in-process when none runs) and this process exits. Nothing is lost when that process
     or the daemon dies: the hook's JSON only names the assistant's own session file, which stays,
     and the next capture of the session (or ``memory import --tool all``) re-reads it; import is
     idempotent. None when Typer must run the command (another spelling, ``all``)."""
@@ -738,9 +739,11 @@ def _hand_off_capture(tool: str, text: str) -> None:
     import subprocess
     import tempfile
 
-    from mahavishnu.cli.hook_log import capture_log, rotate
+    from mahavishnu.memory.loop.hook_log import capture_log, rotate
 
     payload = read_hook_payload(text)
+    if _taken_by_daemon(tool, payload):
+        return
     log = capture_log()
     spool = log.parent
     spool.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -759,6 +762,21 @@ def _hand_off_capture(tool: str, text: str) -> None:
         )
 
 
+#: How long the capture hook waits for the daemon to take its capture before handing it to a
+#: detached process (the daemon's reading thread answers at once; a capture taken twice is read once).
+HAND_OFF_SECONDS = 1.0
+
+
+def _taken_by_daemon(tool: str, payload: dict[str, str]) -> bool:
+    """The warm daemon took the capture (it writes the outcome to the hook log): no process of its
+    own needed. False when it runs with other settings, is down or does not answer at once."""
+    from mahavishnu.memory.loop import daemon
+
+    request = {"payload": payload, "tool": tool, "root": _session_root(tool), "detach": True}
+    reply, _why = daemon.exchange("capture", request, HAND_OFF_SECONDS)
+    return reply is not None and reply.get("ok") is True
+
+
 def _capture_now(tool: str) -> int | None:
     """The detached capture: through the warm daemon (one writer, the embedder loaded), else None
     and the Typer command imports in-process (it reads the hook's JSON from stdin again)."""
@@ -768,7 +786,7 @@ def _capture_now(tool: str) -> int | None:
     from mahavishnu.memory.loop import daemon
 
     signal.alarm(DETACHED_CAPTURE_SECONDS)
-    from mahavishnu.cli.hook_log import StampedErrors, mark_success
+    from mahavishnu.memory.loop.hook_log import StampedErrors, mark_success
 
     sys.stderr = StampedErrors(sys.stderr, tool)
     text = read_stdin()

@@ -14,10 +14,10 @@ from typing import Any
 import typer
 
 from mahavishnu.cli.fast import hook_stdin, never_blocking, read_hook_payload, run_memory_context
-from mahavishnu.cli.hook_log import forget_failures, mark_success
 from mahavishnu.cli.memory_group import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.loop.hook_log import forget_failures, mark_success
 
 hooks_app = typer.Typer(
     help="The memory loop's hooks in each assistant: capture every turn, recall at start and per prompt.",
@@ -172,7 +172,7 @@ def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> Non
         for t in found
     ]
     table(None, ["assistant", "state", "hooks", "file"], rows)
-    from mahavishnu.cli.hook_log import capture_log, last_failures
+    from mahavishnu.memory.loop.hook_log import capture_log, last_failures
 
     failed = last_failures(t.tool for t in found)  # (a failure a later success ended is not shown)
     for role in ("capture", "recall"):

@@ -15,7 +15,9 @@ Protocol: one connection per request. The client sends one JSON line and reads o
 
 Ops: ``ping``; ``search`` (``MemoryStore.search`` arguments, hits as ``to_dict``); ``context``
 (``mahavishnu.memory.loop.recall.build_context(store, payload, tool, settings.recall)``, imported when
-first asked); ``capture`` (``memory.capture.capture_hook``: the capture hook's import); ``store``
+first asked); ``capture`` (``memory.capture.capture_hook``: the capture hook's import; with ``"detach": true``,
+acknowledged at once and its outcome written to the hook log, so the hook starts no process to
+wait for it); ``store``
 (``MemoryStore.add``: ``memory store`` on a PostgreSQL store). On PostgreSQL all of them share one
 pool of at most ``memory.daemon_pool_size`` connections (2): the machine's terminals and hooks use
 the server through it, so a team server's connections grow with machines, not terminals. Settings
@@ -70,6 +72,10 @@ if TYPE_CHECKING:  # (the server's modules: a client imports only what it needs)
     from mahavishnu.memory.core.size_metrics import Sizes
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.telemetry.serve import MetricsServer
+
+    #: The capture thread's queue: (request, connection), no connection for a capture acknowledged
+    #: to its hook at once; None to stop.
+    Captures = queue.Queue[tuple[Any, socket.socket | None] | None]
 
 SERVICE = "mahavishnu-memory"
 PROTOCOL = 1
@@ -686,7 +692,7 @@ def _listen(
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     requests: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
-    captures: queue.Queue[tuple[Any, socket.socket] | None] = queue.Queue()
+    captures: Captures = queue.Queue()
     capturing = threading.Thread(target=_capture_thread, args=(daemon, captures), daemon=True)
     stopping: list[int] = []
     bound: int | None = None
@@ -713,7 +719,7 @@ def _listen(
             idle = f", exits after {idle_seconds:g} s idle" if idle_seconds else ""
             print(f"memory daemon {os.getpid()} listening on {path}{idle}", flush=True)
             capturing.start()
-            threading.Thread(target=_accept, args=(listener, requests, captures), daemon=True).start()
+            threading.Thread(target=_accept, args=(daemon, listener, requests, captures), daemon=True).start()
             daemon.last_request = time.monotonic()  # idle from now on, not from before the warm-up
             while not stopping:
                 left = idle_seconds - daemon.idle_for() if idle_seconds else None
@@ -753,7 +759,7 @@ def _listen(
     return why
 
 
-def _capture_thread(daemon: Daemon, captures: queue.Queue[tuple[Any, socket.socket] | None]) -> None:
+def _capture_thread(daemon: Daemon, captures: Captures) -> None:
     """Answer the capture requests, one at a time, at a lower CPU priority (the threads it starts
     to embed inherit it) so that the recalls answered meanwhile by the main thread stay quick."""
     with contextlib.suppress(OSError, AttributeError):  # (Linux: a thread's niceness is its own)
@@ -775,6 +781,9 @@ def _capture_thread(daemon: Daemon, captures: queue.Queue[tuple[Any, socket.sock
         message, conn = item
         daemon.capturing += 1  # (only this thread changes it)
         try:
+            if conn is None:  # acknowledged to its hook, which did not wait
+                _capture_for_hook(daemon, message)
+                continue
             with conn:
                 _answer(daemon, conn, message)
         finally:
@@ -801,9 +810,10 @@ def _deliver_waiting(daemon: Daemon) -> None:
 
 
 def _accept(
+    daemon: Daemon,
     listener: socket.socket,
     requests: queue.Queue[tuple[Any, socket.socket] | None],
-    captures: queue.Queue[tuple[Any, socket.socket] | None],
+    captures: Captures,
 ) -> None:
     """Accept connections; each is read in its own thread, so a client that hangs before it has
     sent its request delays nobody. A capture goes to the capture thread's queue, every other
@@ -816,13 +826,14 @@ def _accept(
         except OSError:
             requests.put(None)
             return
-        threading.Thread(target=_read_request, args=(conn, requests, captures), daemon=True).start()
+        threading.Thread(target=_read_request, args=(daemon, conn, requests, captures), daemon=True).start()
 
 
 def _read_request(
+    daemon: Daemon,
     conn: socket.socket,
     requests: queue.Queue[tuple[Any, socket.socket] | None],
-    captures: queue.Queue[tuple[Any, socket.socket] | None],
+    captures: Captures,
 ) -> None:
     """Read one JSON line (within ``REQUEST_SECONDS``) and queue it; a client that is slow, sends
     garbage, is another user or vanishes gets no answer or a fallback one."""
@@ -845,7 +856,51 @@ def _read_request(
     except (ValueError, RecursionError):  # (nested too deeply: not a client's; it falls back)
         message = None
     writes = isinstance(message, dict) and message.get("op") in WRITE_OPS
+    if isinstance(message, dict) and writes and _hook_does_not_wait(message):
+        if _acknowledge(daemon, conn, message):
+            captures.put((message, None))
+        return
     (captures if writes else requests).put((message, conn))
+
+
+def _hook_does_not_wait(message: dict[str, Any]) -> bool:
+    """A capture hook's request (``"detach": true``): acknowledged at once, captured afterwards."""
+    args = message.get("args")
+    return isinstance(args, dict) and args.get("detach") is True and message.get("protocol") == PROTOCOL
+
+
+def _acknowledge(daemon: Daemon, conn: socket.socket, message: dict[str, Any]) -> bool:
+    """Tell the capture hook at once whether its capture is taken (the client's settings are this
+    daemon's) or is the client's to do; True when taken."""
+    settings = daemon.settings_for(message.get("cwd"), message.get("settings_key"))
+    answer = {"ok": True, "result": {"queued": True}} if settings else {"ok": False, "fallback": "settings"}
+    with conn, contextlib.suppress(OSError):  # (a hook that gave up hands the capture off itself)
+        conn.sendall(json.dumps(answer).encode() + b"\n")
+    return settings is not None
+
+
+def _capture_for_hook(daemon: Daemon, message: dict[str, Any]) -> None:
+    """A capture acknowledged to its hook (``_acknowledge``): done, and its outcome written where a
+    detached capture writes it, the hook log (a failure, or that the hook worked), which
+    ``memory hooks status`` reads."""
+    from mahavishnu.memory.loop.hook_log import log_hook_line, mark_success
+
+    tool = str(message["args"].get("tool") or "?")
+    try:
+        answer = daemon.handle(message)
+    except Exception as exc:  # a bug here must not take the daemon down: the next capture re-reads
+        print(f"request failed: {type(exc).__name__}: {exc}", flush=True)
+        answer = {"ok": False, "error": f"the memory daemon's capture failed ({type(exc).__name__})"}
+    if answer.get("ok"):
+        mark_success(tool, "capture")
+    elif "fallback" in answer:
+        log_hook_line(
+            tool, "capture", f"error: not captured ({answer['fallback']}); the next capture reads it"
+        )
+    else:
+        log_hook_line(tool, "capture", f"error: {answer.get('error')}")
+        if answer.get("hint"):
+            log_hook_line(tool, "capture", f"hint: {answer['hint']}")
 
 
 def _answer(daemon: Daemon, conn: socket.socket, message: Any) -> None:
