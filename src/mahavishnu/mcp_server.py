@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
@@ -64,6 +64,9 @@ if TYPE_CHECKING:
 _F = TypeVar("_F", bound=Callable[..., object])
 SERVER_NAME = "mahavishnu"
 DEFAULT_PORT = 8680
+#: How long a memory tool waits for this machine's memory daemon before doing the work itself
+#: (``Backing.daemon``): a store as long as ``memory store`` waits, a search as long as the CLI's.
+STORE_SECONDS, SEARCH_SECONDS = 30.0, 10.0
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
@@ -227,6 +230,20 @@ class Backing:
             old.close()
         return store
 
+    def daemon(self, op: str, args: dict[str, object], timeout: float) -> Any:
+        """What this machine's memory daemon answers ``op`` (its result; a user error raised), or
+        None when this server does the work itself: no daemon, another configuration, or tools
+        built over a store of their own (``store=``). On a team store, the hot tools go through the
+        daemon's small pool, so a machine's connections do not grow with its assistants' sessions,
+        and no session's server loads the embedder; the daemon leaves an embedded store's writes
+        to the client."""
+        if self._store_factory is not None or self._settings is not None:
+            return None
+        from mahavishnu.memory.loop import daemon
+
+        reply = daemon.ask(op, args, timeout=timeout)
+        return None if reply is None else daemon.result(reply)
+
     def peer(self, settings: Settings) -> SessionBuddy:
         """The Session-Buddy client for ``settings.session_buddy``: the same one (and session) while
         those settings stay the same; a change closes the old one and builds a new one."""
@@ -342,23 +359,22 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         `queued` true instead (kept on this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
 
+        fields: dict[str, Any] = {"tags": list(tags or ()), "metadata": metadata, "project": project}
+        fields |= {"repo_id": repo_id, "agent_id": agent_id, "session_id": session_id}
+        fields |= {"workflow_id": workflow_id, "source_system": source_system or "mcp"}
         with _as_tool_errors():
-            try:
-                stored = backing.store().add(
-                    content,
-                    type,
-                    tags=tags or (),
-                    metadata=metadata,
-                    project=project,
-                    repo_id=repo_id,
-                    agent_id=agent_id,
-                    session_id=session_id,
-                    workflow_id=workflow_id,
-                    source_system=source_system or "mcp",
-                )
-            except QueuedOfflineError as queued:  # acknowledged: delivered once the store is back
-                return {"queued": True, "client_ids": list(queued.client_ids), "notice": queued.message}
-            return {**stored.memory.to_dict(), "already_stored": stored.duplicate}
+            answer = backing.daemon(
+                "store", {"content": content, "memory_type": type, **fields}, STORE_SECONDS
+            )
+            if answer is None:
+                try:
+                    stored = backing.store().add(content, type, **fields)
+                except QueuedOfflineError as queued:  # acknowledged: delivered once the store is back
+                    return {"queued": True, "client_ids": list(queued.client_ids), "notice": queued.message}
+                return {**stored.memory.to_dict(), "already_stored": stored.duplicate}
+            if answer.get("queued"):
+                return {"queued": True, "client_ids": answer["client_ids"], "notice": answer["message"]}
+            return {**answer["memory"], "already_stored": bool(answer["duplicate"])}
 
     @_tool(tools, READ_ONLY)
     def search_memory(
@@ -374,9 +390,16 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         Repository chunks (type rag) come back only when asked for by type (or use
         query_knowledge_base); hits below the relevance floor never: an empty list means nothing
         relevant is stored."""
+        from mahavishnu.memory.core.authors import hit_dicts
+
+        request = {"query": query, "mode": mode, "filters": filters, "min_score": min_score, "limit": limit}
         with _as_tool_errors():
-            hits = backing.store().search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
-            return _found([hit.to_dict() for hit in hits], "no relevant memories")
+            found = backing.daemon("search", request, SEARCH_SECONDS)
+            if found is None:
+                store = backing.store()
+                hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
+                found = hit_dicts(store.backend, hits)
+            return _found(found, "no relevant memories")
 
     @_tool(tools, READ_ONLY)
     def get_memory(memory_id: int) -> dict[str, object]:

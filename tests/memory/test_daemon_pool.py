@@ -277,3 +277,34 @@ def test_a_prompt_hook_without_its_daemon_adds_nothing_rather_than_connecting(
     session = json.dumps({"hook_event_name": "SessionStart", "session_id": "s"})
     _, _, connected = _run(["memory", "context", "--tool", "claude"], session)
     assert connected
+
+
+def test_an_assistants_mcp_server_stores_and_searches_through_the_daemons_pool(
+    member: tuple[TeamCluster, str, str], pg_server: PgServer, machine: Callable[[str], Supervisor]
+) -> None:
+    """An assistant's MCP server (one per session) on a team store stores and searches through the
+    machine's daemon: it opens no store nor connection of its own, and hits carry their author."""
+    import anyio
+    from mcp import Client
+
+    from mahavishnu import mcp_server
+
+    team, role, dsn = member
+    machine(dsn)
+    backing = mcp_server.Backing()
+    marker = "pool-marker-mcp: the retry budget the MCP server stored is three attempts"
+
+    async def session() -> list[Any]:
+        async with Client(mcp_server.build_server(backing)) as client:
+            stored = await client.call_tool("store_memory", {"content": marker, "type": "decision"})
+            found = await client.call_tool("search_memory", {"query": "retry budget MCP server stored"})
+            return [stored.structured_content, found.structured_content]
+
+    with Peak(pg_server.dsn, role) as seen:
+        stored, found = anyio.run(session)
+    assert stored["already_stored"] is False and stored["source_system"] == "mcp"
+    hits = found["result"]
+    assert hits[0]["memory"]["id"] == stored["id"] and hits[0]["memory"]["author"] == role
+    assert backing._store is None, "the MCP server opened a store of its own"
+    assert seen.peak <= BOUND
+    assert _present(pg_server.dsn, team.database, [marker]) == {marker: 1}

@@ -713,10 +713,10 @@ def memory_import_hook(args: list[str]) -> int | None:
     the assistant wait: the hook's JSON is checked here (a bad one is reported at once, as Typer
     would), then taken by the warm daemon, which acknowledges it at once and writes the outcome to
     the hook log, or, when no daemon takes it, handed to a detached ``memory import`` (which asks
-    the daemon, or imports in-process when none runs) and this process exits. Nothing is lost when that process
-    or the daemon dies: the hook's JSON only names the assistant's own session file, which stays,
-    and the next capture of the session (or ``memory import --tool all``) re-reads it; import is
-    idempotent. None when Typer must run the command (another spelling, ``all``)."""
+    the daemon, or imports in-process when none runs) and this process exits. Nothing is lost
+    when that process or the daemon dies: the hook's JSON only names the assistant's own session
+    file, which stays, and the next capture of the session (or ``memory import --tool all``)
+    re-reads it; import is idempotent. None when Typer must run the command (another spelling, ``all``)."""
     import os
 
     tool = hook_tool(args, ("-",))
@@ -820,13 +820,9 @@ def _session_root(tool: str) -> str:
 
 def _daemon_result(reply: dict[str, Any]) -> Any:
     """The result of a daemon's answer; its user error raised as the command raises it."""
-    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.memory.loop import daemon
 
-    if not reply.get("ok"):
-        error = MahavishnuError(str(reply.get("error")), reply.get("hint") or None)
-        error.exit_code = int(reply.get("exit_code") or 1)
-        raise error
-    return reply.get("result")
+    return daemon.result(reply)
 
 
 def _open_store() -> Any:

@@ -15,9 +15,9 @@ Protocol: one connection per request. The client sends one JSON line and reads o
 
 Ops: ``ping``; ``search`` (``MemoryStore.search`` arguments, hits as ``to_dict``); ``context``
 (``mahavishnu.memory.loop.recall.build_context(store, payload, tool, settings.recall)``, imported when
-first asked); ``capture`` (``memory.capture.capture_hook``: the capture hook's import; with ``"detach": true``,
-acknowledged at once and its outcome written to the hook log, so the hook starts no process to
-wait for it); ``store``
+first asked); ``capture`` (``memory.capture.capture_hook``: the capture hook's import; with
+``"detach": true``, acknowledged at once and its outcome written to the hook log, so the hook
+starts no process to wait for it); ``store``
 (``MemoryStore.add``: ``memory store`` on a PostgreSQL store). On PostgreSQL all of them share one
 pool of at most ``memory.daemon_pool_size`` connections (2): the machine's terminals and hooks use
 the server through it, so a team server's connections grow with machines, not terminals. Settings
@@ -174,6 +174,17 @@ def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict
     if "fallback" in answer:
         return None, "settings" if answer["fallback"] == "settings" else "fallback"
     return answer, ""
+
+
+def result(answer: dict[str, Any]) -> Any:
+    """The result of a daemon's answer; its user error raised as the command would raise it."""
+    from mahavishnu.errors import MahavishnuError
+
+    if not answer.get("ok"):
+        error = MahavishnuError(str(answer.get("error")), answer.get("hint") or None)
+        error.exit_code = int(answer.get("exit_code") or 1)
+        raise error
+    return answer.get("result")
 
 
 def ask(
@@ -546,6 +557,7 @@ def _store(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> dict
             repo_id=text("repo_id"),
             agent_id=text("agent_id"),
             session_id=text("session_id"),
+            workflow_id=text("workflow_id"),
             source_system=text("source_system"),
         )
     except QueuedOfflineError as queued:
