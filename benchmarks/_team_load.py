@@ -376,6 +376,50 @@ def idle_prompt_ms(machine: Machine, runs: int = 20) -> list[float]:
     return terminal.tally.prompt_ms
 
 
+def daemon_cpu_seconds(machines: list[Machine]) -> float:
+    """The CPU seconds the machines' memory daemons used so far (user + system, from /proc; the pid
+    is the one each daemon wrote into its lock)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for machine in machines:
+        try:
+            pid = (machine.home / ".mahavishnu" / "run" / "memory.lock").read_text().strip()
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def box_cpu_seconds() -> float:
+    """The CPU seconds every process of the machine used so far (/proc/stat: all but idle and
+    iowait), to tell the run's own use from whatever else runs on the box."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """The CPU seconds the PostgreSQL server's processes (every ``postgres`` process) used so far."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition("(")[2].rpartition(")")
+        if name.startswith("postgres") or name == "pgbouncer":
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def children_cpu_seconds() -> float:
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def run_load(
     machines: list[Machine], args: argparse.Namespace, owner_dsn: str, admin_dsn: str, label: str
 ) -> dict[str, Any]:
@@ -384,6 +428,12 @@ def run_load(
     terminals = [Terminal(m, t, run_id, tally) for m in machines for t in range(args.terminals)]
     deadline = time.monotonic() + args.load_seconds
     began = time.monotonic()
+    cpu_began = (
+        children_cpu_seconds(),
+        daemon_cpu_seconds(machines),
+        postgres_cpu_seconds(),
+        box_cpu_seconds(),
+    )
     clients = [recall_client(m, args.load_seconds) for m in machines]
     with Sampler(owner_dsn, [m.role for m in machines]) as sampler:
         threads = [threading.Thread(target=t.loop, args=(deadline, args.think, args.work)) for t in terminals]
@@ -392,6 +442,13 @@ def run_load(
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - began
+        cpu_ended = (
+            children_cpu_seconds(),
+            daemon_cpu_seconds(machines),
+            postgres_cpu_seconds(),
+            box_cpu_seconds(),
+        )
+        cpu = [end - start for end, start in zip(cpu_ended, cpu_began, strict=True)]
         flush = [threading.Thread(target=t.capture, kwargs={"wait": True}) for t in terminals]
         for thread in flush:
             thread.start()
@@ -439,6 +496,10 @@ def run_load(
         "turns_duplicated": sum(1 for text in tally.turns if turns.get(text, 0) > 1),
         "recall_ms": [t for t in answers if t is not None],
         "recall_unanswered": sum(1 for t in answers if t is None),
+        "cpu_processes": cpu[0],
+        "cpu_daemons": cpu[1],
+        "cpu_postgres": cpu[2],
+        "cpu_box": cpu[3],
         "peak": sampler.peak,
         "load": sampler.load,
         "samples": sampler.samples,
@@ -457,6 +518,15 @@ def report(result: dict[str, Any], machines: int, terminals: int) -> None:
         f"for {result['elapsed']:.0f} s: "
         f"{sum(result['runs'].values())} processes ({runs}); load average up to {result['load']:.0f} "
         f"on {os.cpu_count()} cores"
+    )
+    processes = sum(result["runs"].values())
+    print(
+        f"  CPU: the terminals' processes {result['cpu_processes']:.0f} s "
+        f"({result['cpu_processes'] / max(processes, 1) * 1000:.0f} ms each), the daemons "
+        f"{result['cpu_daemons']:.0f} s, PostgreSQL {result['cpu_postgres']:.0f} s; the whole box "
+        f"{result['cpu_box']:.0f} s busy of {os.cpu_count()} cores x {result['elapsed']:.0f} s = "
+        f"{(os.cpu_count() or 1) * result['elapsed']:.0f} s (the rest: other work on the box, and "
+        "the processes the run starts but does not wait for)"
     )
     bound = PER_MACHINE * machines
     lost = result["stores_lost"] + result["turns_lost"]
