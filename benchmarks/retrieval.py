@@ -59,6 +59,14 @@ supersede older versus newer (``memory/core/supersede.py``; ``benchmarks/data/su
           first 2 times), the hook 33/34, distractors 4/36 marked, duplicates once 20/31 (0/31), 0/10
           across projects. Then the marks on the coding set (``supersede_heldout``): 3 of its 4
           replaced decisions marked, 1 other decision wrongly.
+absent    5,232 turns captured from the four assistants in one project (LoCoMo's turns, coding
+          sessions, chatter every few turns) and 50 queries about things they do not hold
+          (``benchmarks/data/absent.json``): the share answered by ``memory search`` in each mode and
+          by the prompt hook, chatter left out and searchable. Measured: hybrid and the prompt hook
+          0.00 (0.04 when the unseen-words rule counted words in every candidate and a cosine of 0.40
+          answered up to two thirds unseen: "bazel remote cache" -> "Can you document the cache
+          layer in app/cache.py?" at 0.45, "passport renewal form" -> a turn about the login form),
+          vector 0.06, text 0.64 (a keyword search keeps every match).
 
 Code QA over seven libraries (issue 35; 193 questions), hybrid top-1 / top-5, before and after
 ``words`` evidence (``knowledge._note_words``: the share of the question's words, as 6-letter

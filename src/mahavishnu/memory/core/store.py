@@ -71,10 +71,10 @@ from mahavishnu.memory.core.models import (
 from mahavishnu.memory.core.relevance import (
     MEMORY_KINDS,
     REPOSITORY_KIND,
+    Candidates,
     above_floor,
     is_chatter,
     query_share,
-    unseen_share,
 )
 from mahavishnu.memory.core.search import Fusion, Ranked
 from mahavishnu.memory.core.supersede import arranged, comparable, link_new, record
@@ -529,11 +529,12 @@ class MemoryStore:
             if mode != "text":  # a keyword search keeps every match (and needs no embedder)
                 cosines = self._cosines(ranked, request)
                 shares = {r.id: query_share(query, rows[r.id].content) for r in ranked if r.text_score}
-                # the words no candidate holds (the full-text leg's ranks any holder of a rare word)
-                unseen = (
-                    unseen_share(query, (rows[r.id].content for r in ranked)) if mode == "hybrid" else 0.0
-                )
-                ranked = above_floor(ranked, self.relevance_floor, cosines, shares, unseen)
+                # the texts the unseen-words rule reads (hybrid: its full-text leg ranks any holder
+                # of a rare word among the candidates)
+                found = None
+                if mode == "hybrid":
+                    found = Candidates(query, {r.id: rows[r.id].content for r in ranked})
+                ranked = above_floor(ranked, self.relevance_floor, cosines, shares, found)
             ranked = ranked[: request.limit]  # after the floor: what it drops leaves room
             hits = [
                 SearchHit(
