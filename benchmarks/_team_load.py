@@ -399,7 +399,8 @@ def box_cpu_seconds() -> float:
 
 
 def postgres_cpu_seconds() -> float:
-    """The CPU seconds the PostgreSQL server's processes (every ``postgres`` process) used so far."""
+    """The CPU seconds the PostgreSQL server's processes (every ``postgres`` process, with its
+    children that exited) and PgBouncer used so far."""
     ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -408,8 +409,8 @@ def postgres_cpu_seconds() -> float:
             continue
         name, _, rest = text.partition("(")[2].rpartition(")")
         if name.startswith("postgres") or name == "pgbouncer":
-            fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            fields = rest.split()  # utime, stime, and those of its children gone (backends that exited)
+            total += sum(int(v) for v in fields[11:15]) / ticks
     return total
 
 
