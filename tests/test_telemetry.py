@@ -722,7 +722,11 @@ def daemon_with_metrics(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(daemon.DISABLE_ENV, "on")
     supervisor = Supervisor(load_settings())
     supervisor.start(daemon.SERVICE)
+    deadline = time.monotonic() + 120  # (on a loaded box the warm-up outlasts the start's wait)
+    while daemon.ping(timeout=1.0) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
     try:
+        assert daemon.ping(timeout=5.0) is not None, supervisor.tail(daemon.SERVICE, 20)
         yield port, TOKEN
     finally:
         supervisor.stop(daemon.SERVICE)
