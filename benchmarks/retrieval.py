@@ -56,8 +56,13 @@ supersede older versus newer (``memory/core/supersede.py``; ``benchmarks/data/su
           those whose prompt hook adds the newer and not the older, false supersedes on distractors,
           duplicates recalled once by the prompt hook, false merges across projects. Measured: best
           replaced 0.5 / same 0.8 (the defaults); 33/34 right (0/34 before: search ranked the newer
-          first 2 times), the hook 33/34, distractors 4/36 marked, duplicates once 20/31 (0/31), 0/10
-          across projects. Then the marks on the coding set (``supersede_heldout``): 3 of its 4
+          first 2 times), the hook 33/34, distractors 4/36 marked, duplicates once 28/31 (0/31; 20/31
+          with the marks alone), 0/10 across projects. Then the sweep of recall's own rule
+          (``alike_sweep``: ``supersede.ALIKE`` x ``ALIKE_WORDS``, the hook adding one of two
+          decisions of a project this alike): best cosine 0.65 / words 0.4 (the defaults), the
+          distractor pairs the hook adds both of 27/36 as with the rule off, the newer of each
+          supersede pair 34/34; a cosine alone 0.60-0.75 gave 26-28/31 but took 3-7 distractor
+          pairs down to one. Then the marks on the coding set (``supersede_heldout``): 3 of its 4
           replaced decisions marked, 1 other decision wrongly.
 absent    5,232 turns captured from the four assistants in one project (LoCoMo's turns, coding
           sessions, chatter every few turns) and 50 queries about things they do not hold
@@ -819,7 +824,59 @@ def _recalled(store: MemoryStore, project: str, query: str, session: str) -> set
     return {int(i) for i in re.findall(r"\[#(\d+) ", text)}
 
 
-def supersede_figures(store: MemoryStore, label: str) -> None:
+def _pair(stored: dict[tuple[str, int, int], Memory], name: str, n: int) -> set[int]:
+    return {stored[(name, n, 0)].id, stored[(name, n, 1)].id}
+
+
+_SWEEP_ALIKE = (0.6, 0.65, 0.7, 0.75)
+_SWEEP_ALIKE_WORDS = (0.0, 0.3, 0.4, 0.5)
+
+
+def alike_sweep(store: MemoryStore, stored: dict[tuple[str, int, int], Memory]) -> None:
+    """The prompt hook for each ``supersede.ALIKE`` x ``ALIKE_WORDS`` (and off), on a store marked at
+    the chosen thresholds: duplicates recalled once (of those recalled), distractor pairs it adds
+    both of, and supersede pairs whose newer it adds; the score counts a collapsed distractor
+    twice, as the marks' sweep does."""
+    from mahavishnu.memory.core import supersede
+
+    data = json.loads(SUPERSEDE.read_text(encoding="utf-8"))
+    distractors = data["distractors"]
+    saved = supersede.ALIKE, supersede.ALIKE_WORDS
+    print("  supersede recall sweep (the prompt hook adds one of two decisions of a project this alike)")
+    print("    cosine  words  duplicates once  distractors both added  supersede newer added  score")
+    off: tuple[int, int] | None = None  # duplicates once and distractors both added, collapsing off
+    scores: dict[tuple[float, float], tuple[int, int]] = {}
+    for alike, shared in [(2.0, 0.0), *itertools.product(_SWEEP_ALIKE, _SWEEP_ALIKE_WORDS)]:
+        supersede.ALIKE, supersede.ALIKE_WORDS = alike, shared
+        with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
+            once = answered = both = newer = 0
+            for n, pair in enumerate(data["duplicates"]):
+                got = _recalled(store, pair["project"], pair["query"], f"d{n}")
+                answered += bool(got & _pair(stored, "duplicates", n))
+                once += len(got & _pair(stored, "duplicates", n)) == 1
+            for n, pair in enumerate(distractors):
+                got = _recalled(store, pair["project"], pair["query"], f"x{n}")
+                both += len(got & _pair(stored, "distractors", n)) == 2
+            for n, pair in enumerate(data["supersede"]):
+                got = _recalled(store, pair["project"], pair["query"], f"s{n}")
+                newer += stored[("supersede", n, 1)].id in got
+        off = off or (once, both)
+        score = once - off[0] - 2 * (off[1] - both)
+        mark = " (default)" if (alike, shared) == saved else (" (off)" if alike > 1 else "")
+        scores[(alike, shared)] = (score, once)
+        print(f"    {alike:6.2f}  {shared:5.2f}  {once:6d}/{answered:<8d}  {both:10d}/{len(distractors)}"
+              f"{'':12}{newer:8d}/{len(data['supersede']):<11d}  {score:5d}{mark}")  # fmt: skip
+    supersede.ALIKE, supersede.ALIKE_WORDS = saved
+    best = max(scores, key=lambda pair: scores[pair])
+    default = (
+        "" if best == saved else f" (not the defaults {saved}: set supersede.ALIKE and ALIKE_WORDS to it)"
+    )
+    print(
+        f"  supersede recall best (score, then duplicates once): cosine {best[0]}, words {best[1]}{default}"
+    )
+
+
+def supersede_figures(store: MemoryStore, label: str) -> dict[tuple[str, int, int], Memory]:
     """Search and the prompt hook on the stored pairs: supersede pairs right (the newer ranked before
     the older, the older marked, the hook adding the newer and not the older), false supersedes
     on distractors, duplicates recalled once, false merges."""
@@ -844,6 +901,14 @@ def supersede_figures(store: MemoryStore, label: str) -> None:
             got = _recalled(store, pair["project"], pair["query"], f"{label}-d{n}") & both
             answered += bool(got)
             once += len(got) == 1
+        both_added = sum(
+            len(
+                _recalled(store, pair["project"], pair["query"], f"{label}-x{n}")
+                & _pair(stored, "distractors", n)
+            )
+            == 2
+            for n, pair in enumerate(data["distractors"])
+        )
         false_sup = sum(
             any(supersede.marked(rows[stored[("distractors", n, w)].id]) for w in (0, 1))
             for n in range(len(data["distractors"]))
@@ -855,9 +920,11 @@ def supersede_figures(store: MemoryStore, label: str) -> None:
     total = len(data["supersede"])
     print(f"  supersede {label}: supersede pairs right {right}/{total} (newer ranked first "
           f"{ranked}/{total}, prompt hook adds the newer and not the older {hooked}/{total}); "
-          f"false supersedes on distractors {false_sup}/{len(data['distractors'])}; duplicates recalled "
+          f"false supersedes on distractors {false_sup}/{len(data['distractors'])} (the hook adds both "
+          f"{both_added}/{len(data['distractors'])}); duplicates recalled "
           f"once {once}/{answered} recalled ({len(data['duplicates'])} pairs); false merges across "
           f"projects {merged}/{len(data['cross_project'])}")  # fmt: skip
+    return stored
 
 
 def supersede_heldout(store: MemoryStore) -> None:
@@ -886,7 +953,9 @@ def supersede_benchmark(settings: MemorySettings, embedder: CachedEmbedder, fold
         supersede.REPLACED, supersede.SAME = limits  # before: no cosine reaches 2, nothing is marked
         path = folder / f"{label.split()[0]}.db"
         with MemoryStore.open(settings.model_copy(update={"path": path}), embedder=embedder) as store:
-            supersede_figures(store, label)
+            stored = supersede_figures(store, label)
+            if limits == chosen:
+                alike_sweep(store, stored)
     supersede.REPLACED, supersede.SAME = chosen
     coding_path = folder / "coding.db"
     with MemoryStore.open(settings.model_copy(update={"path": coding_path}), embedder=embedder) as store:

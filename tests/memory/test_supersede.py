@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from _backends import Factory
 
@@ -28,6 +29,11 @@ TWICE = (
     "Store every timestamp as UTC in the database, the conversion to local time happens in the frontend.",
 )
 UTC = "what timezone are timestamps stored in?"
+SAID_TWICE = (
+    "Customer-facing dates are shown in the customer's timezone.",
+    "Show dates to customers in their own timezone, not the server's.",
+)
+DATES = "which timezone do we show dates in?"
 ANDROID = "Push notifications go through Firebase Cloud Messaging on Android."
 IOS = "On iOS, push notifications go through APNs directly (not FCM)."
 
@@ -91,6 +97,55 @@ def test_a_duplicate_is_recalled_once_and_searched_once(store: MemoryStore) -> N
     assert recalled(store, UTC) == [second.id]
     assert [h.memory.id for h in store.search(UTC, filters={"project": "ledger"})] == [second.id]
     assert started(store) == [second.id]
+
+
+def test_a_decision_stated_twice_too_far_apart_to_be_marked_is_recalled_once(store: MemoryStore) -> None:
+    """The same decision in other words at a cosine under ``SAME`` (~0.73 with the local model) is
+    not marked on store, but the prompt hook and the session-start block add it once (``once``):
+    the better-ranked one at a prompt, the newer one at session start; search still finds both."""
+    first = store.store(SAID_TWICE[0], "decision", project="ledger")
+    second = store.store(SAID_TWICE[1], "decision", project="ledger")
+    assert supersede.marked(store.get(first.id)) is None
+
+    got = recalled(store, DATES)
+    assert len(set(got) & {first.id, second.id}) == 1
+    assert started(store) == [second.id]
+    assert {h.memory.id for h in store.search(DATES, filters={"project": "ledger"})} == {first.id, second.id}
+
+
+def decision(memory_id: int, content: str, project: str = "ledger") -> Memory:
+    moment = utcnow()
+    return Memory(memory_id, content, "decision", "", "", 0, moment, moment, project=project)
+
+
+def test_once_leaves_out_a_decision_alike_in_meaning_and_words_in_its_scope_only() -> None:
+    """``once``: a later decision of the same project close in meaning (``ALIKE``) and in words
+    (``ALIKE_WORDS``) is left out; one with other numbers or naming other things is kept, as are
+    one of another project, a note, and one close in meaning sharing few words."""
+    unit = np.ones(4, dtype=np.float32)
+    kept = decision(1, SAID_TWICE[0])
+    sessions = decision(1, "Admin sessions expire after 30 minutes of inactivity.")
+    cases = {
+        "twice": (kept, decision(2, SAID_TWICE[1]), False),
+        "numbers": (sessions, decision(3, "Admin sessions expire after 60 minutes of inactivity."), True),
+        "names": (decision(1, ANDROID), decision(4, IOS), True),
+        "project": (kept, decision(5, SAID_TWICE[1], project="shop"), True),
+        "few words": (kept, decision(6, "Render every timestamp for the user's locale settings."), True),
+    }
+    for name, (first, other, expected) in cases.items():
+        vectors = {first.id: unit, other.id: unit}
+        assert (other in supersede.once([first, other], vectors)) is expected, name
+    note = Memory(7, kept.content, "note", "", "", 0, kept.created_at, kept.created_at, project="ledger")
+    assert supersede.once([kept, note], {kept.id: unit, note.id: unit}) == [kept, note]
+    far = {kept.id: unit, 2: np.array([1, -1, 1, -1], dtype=np.float32)}
+    assert len(supersede.once([kept, cases["twice"][1]], far)) == 2  # alike in words, not in meaning
+
+
+def test_names_tell_apart_two_alike_sentences_about_different_things() -> None:
+    assert supersede.changed_names(ANDROID, IOS)
+    assert supersede.names("On iOS, push goes through APNs in us-east-1.") == {"iOS", "APNs", "us-east-1"}
+    assert not supersede.changed_names(*TWICE)  # UTC in both
+    assert supersede.shared_words(*SAID_TWICE) >= supersede.ALIKE_WORDS
 
 
 def test_a_complementary_fact_on_the_same_topic_is_untouched(store: MemoryStore) -> None:

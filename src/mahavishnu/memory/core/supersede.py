@@ -22,6 +22,22 @@ A search then puts the newest memory of a chain right before the older one it fo
 the search did not find it itself), keeps a superseded memory after it (the CLI says "superseded by
 #N") and shows a duplicate once (its newer twin, "also #N"). Recall leaves out a memory whose
 newer one exists (``current``).
+
+The same decision is often said again in words too far apart in meaning to be marked (MiniLM puts
+"Use next/image for all images instead of plain img elements" 0.67 from "Images go through the
+next/image component", and 11 of the set's 31 duplicates are under ``SAME``), while two
+decisions on one topic that both hold can be as close ("Refunds over $500 need approval from
+finance" and "Refunds under $500 are automatic through the support tool" 0.78). So recall, which
+only chooses what to add to one context, also adds once two decisions of a scope (``once``) at a
+cosine of at least ``ALIKE`` (0.65) that share at least ``ALIKE_WORDS`` (0.4) of their words
+(``shared_words``), unless they hold different numbers (``changed_numbers``) or each names
+something the other does not (``changed_names``: "Android ... Firebase" and "iOS ... APNs"); the
+first found (the better-ranked at a prompt, the newer at session start) is the one added, and
+nothing is marked. ``benchmarks/retrieval.py --datasets supersede`` prints the sweep of both
+(``alike_sweep``): duplicates recalled once 20/31 -> 28/31, distractor pairs the hook adds both of
+27/36 as without it, the newer of each supersede pair added 34/34 as without it; the coding and
+LoCoMo prompts unchanged. A cosine alone (0.65, no words) gave 28/31 but collapsed 4 distractor
+pairs; without the names, 0.65 / 0.4 collapsed one (Android and iOS).
 """
 
 from __future__ import annotations
@@ -48,6 +64,11 @@ KINDS = frozenset({"decision"})
 REPLACED = 0.5
 #: Cosine from which two memories say the same thing (with other numbers: the newer supersedes).
 SAME = 0.8
+#: Cosine from which recall adds only the first of two decisions of one scope (``once``) that also
+#: share ``ALIKE_WORDS`` of their words: the same decision in other words, too far apart in meaning
+#: to be marked on store (the sweep's choice).
+ALIKE = 0.65
+ALIKE_WORDS = 0.4
 NEIGHBOURS = 5  # the nearest memories of the scope compared with a new one
 _CHAIN = 8  # at most this many newer memories followed from one found
 #: "switched/moved/migrated/replaced …", "instead of", "no longer", "not … anymore", "from now on",
@@ -61,6 +82,8 @@ CUE = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
+_WORDS = re.compile(r"[^\W_]+")  # as the full-text index splits words: letters and digits
+_NAME = re.compile(r"[A-Za-z][\w.+/-]*")  # a word, with the dots, slashes and dashes inside a name
 Relation = Literal["supersedes", "duplicate"]
 
 
@@ -97,6 +120,32 @@ def changed_numbers(newer: str, older: str) -> bool:
     """Whether each text holds a number the other lacks (a version, a size, a limit changed)."""
     new, old = set(_NUMBER.findall(newer)), set(_NUMBER.findall(older))
     return bool(new - old) and bool(old - new)
+
+
+def changed_names(one: str, other: str) -> bool:
+    """Whether each text names something the other does not: a product, a platform, a region, an
+    identifier ("Android ... Firebase Cloud Messaging" and "iOS ... APNs", "PagerDuty" and "Slack"):
+    two decisions about different things, however alike their sentences (``names``)."""
+    a, b = _content_words(one, stop=False), _content_words(other, stop=False)
+    return any(not _content_words(n, stop=False) <= b for n in names(one)) and any(
+        not _content_words(n, stop=False) <= a for n in names(other)
+    )
+
+
+def names(text: str) -> set[str]:
+    """The words of ``text`` that name something: capitalised inside a sentence, with a capital
+    past their first letter ("iOS", "PagerDuty"), a digit ("us-east-1") or a ``/`` or ``_``."""
+    found = set()
+    for match in _NAME.finditer(text):
+        word = match.group().rstrip(".-/")
+        opening = not text[: match.start()].strip() or text[: match.start()].rstrip()[-1] in ".:;!?"
+        if (
+            any(c.isupper() for c in word[1:])
+            or (word[0].isupper() and not opening)
+            or any(c.isdigit() or c in "/_" for c in word)
+        ):
+            found.add(word)
+    return found
 
 
 def comparable(memory: Memory) -> bool:
@@ -236,6 +285,61 @@ def current(memories: Sequence[Memory], lookup: Lookup) -> list[Memory]:
         return list(memories)
     existing = set(lookup(targets))
     return [m for m in memories if marked(m) not in existing]
+
+
+def once(
+    memories: Sequence[Memory],
+    vectors: Mapping[int, Vector],
+    alike: float | None = None,
+    shared: float | None = None,
+) -> list[Memory]:
+    """``memories`` (best first) without a decision that says what an earlier one of the same
+    project and repository (``comparable``, ``scope_of``) says: a cosine of at least ``alike``
+    (``ALIKE``) and at least a ``shared`` (``ALIKE_WORDS``) share of their words in common
+    (``shared_words``). What recall adds of a decision stored twice in other words (``vectors``:
+    the stored vectors of the comparable ones; one without a vector is kept)."""
+    cosine_limit = ALIKE if alike is None else alike
+    words_limit = ALIKE_WORDS if shared is None else shared
+    kept: list[Memory] = []
+    seen: list[tuple[tuple[object, ...], Vector, str]] = []
+    for memory in memories:
+        vector = vectors.get(memory.id) if comparable(memory) else None
+        norm = float(vector @ vector) ** 0.5 if vector is not None else 0.0
+        if vector is None or norm <= 0:
+            kept.append(memory)
+            continue
+        unit = vector / norm
+        scope = (memory.memory_type, memory.project, memory.repo_id)
+        if any(
+            other == scope
+            and float(unit @ earlier) >= cosine_limit
+            and shared_words(memory.content, text) >= words_limit
+            and not changed_numbers(memory.content, text)
+            and not changed_names(memory.content, text)
+            for other, earlier, text in seen
+        ):
+            continue
+        kept.append(memory)
+        seen.append((scope, unit, memory.content))
+    return kept
+
+
+def shared_words(one: str, other: str) -> float:
+    """The share of their words two texts have in common, of the wordier one's (stopwords aside,
+    words compared by their first five letters): "Images go through the next/image component,
+    never raw <img> tags" and "Use next/image for all images instead of plain img elements" 0.33,
+    "Refunds over $500 need approval from finance" and "Refunds under $500 are automatic through
+    the support tool" 0.29."""
+    a, b = _content_words(one), _content_words(other)
+    return len(a & b) / max(len(a), len(b)) if a and b else 0.0
+
+
+def _content_words(text: str, *, stop: bool = True) -> set[str]:
+    """The words of ``text`` by their first five letters, its stopwords left out unless ``stop``
+    is false."""
+    from mahavishnu.memory.core.search import STOPWORDS
+
+    return {w[:5] for w in _WORDS.findall(text.lower()) if not (stop and w in STOPWORDS)}
 
 
 def note(metadata: Mapping[str, object]) -> str:

@@ -15,6 +15,9 @@ the JSON that assistant expects back, or None when there is nothing to add:
   than to the whole text of a few (``mahavishnu memory get ID`` has the rest). The defaults come
   from the sweep of ``benchmarks/retrieval.py --recall-sweep`` (LoCoMo and coding sessions).
 
+Neither adds a memory a stored newer one supersedes or repeats, nor the second of two decisions of
+a project that say the same in other words (``supersede.once``).
+
 Every item is labelled ``[#id type · source · date]`` so the agent can cite it or fetch it
 (``mahavishnu memory get ID``); a captured conversation turn only ``[#id source · date]`` (``user``
 or ``reply``: who said it is all its type would add); on a team store, another member's shared
@@ -213,10 +216,13 @@ def _relevant_memories(
 
 def _current(store: MemoryStore, memories: list[Memory]) -> list[Memory]:
     """Without the memories a stored newer one supersedes or repeats (``supersede.py``): the
-    search put the newer one before them."""
-    from mahavishnu.memory.core.supersede import current
+    search put the newer one before them; nor a decision as close as ``supersede.ALIKE`` to one
+    before it of the same project (the same decision in other words, unmarked: ``supersede.once``)."""
+    from mahavishnu.memory.core.supersede import comparable, current, once
 
-    return current(memories, store.get_many)
+    left = current(memories, store.get_many)
+    alike = [m.id for m in left if comparable(m)]
+    return once(left, store.backend.vectors(alike)) if len(alike) > 1 else left
 
 
 def _informative(memory: Memory, prompt: str) -> bool:
