@@ -5,6 +5,7 @@
     python benchmarks/retrieval.py --embedder-model onnx-fp32     # another local model
     python benchmarks/retrieval.py --sweep                        # also hybrid fusion variants
     python benchmarks/retrieval.py --datasets coding              # the prompt hook on coding prompts
+    python benchmarks/retrieval.py --datasets absent,coding,locomo --unseen-sweep  # relevance's rule
 
 Everything goes through the product's own API: documents are stored with ``MemoryStore.store_many``
 (code with ``ingest_repository``), queries run through ``MemoryStore.search`` (code through
@@ -71,7 +72,19 @@ absent    5,232 turns captured from the four assistants in one project (LoCoMo's
           0.00 (0.04 when the unseen-words rule counted words in every candidate and a cosine of 0.40
           answered up to two thirds unseen: "bazel remote cache" -> "Can you document the cache
           layer in app/cache.py?" at 0.45, "passport renewal form" -> a turn about the login form),
-          vector 0.06, text 0.64 (a keyword search keeps every match).
+          vector 0.06, text 0.64 (a keyword search keeps every match). ``--unseen-sweep`` (with
+          ``--datasets absent,coding,locomo``, ~3 min) prints the rule's variants on each
+          (``relevance.UNSEEN_SHARE``, ``CLOSE_FLOOR``, ``HELD_WORDS``), absent hybrid / hook,
+          coding hook recall, LoCoMo hybrid recall@10 / hook recall:
+
+              share close words   absent       coding   locomo
+              *  0.67  2.0   2    0.00 0.00    0.566    0.672 0.661
+                 0.67  never      0.00 0.00    0.514    0.671 0.660
+                 0.67  1.8   2    0.04 0.04    0.566    0.672 0.661
+                 0.67  2.2   2    0.00 0.00    0.558    0.672 0.661
+                 0.67  2.0   3    0.00 0.00    0.556    0.672 0.661
+                 0.50  2.0   2    0.00 0.00    0.546    0.671 0.661
+                 0.75  2.0   2    0.04 0.04    0.566    0.672 0.661
 
 Code QA over seven libraries (issue 35; 193 questions), hybrid top-1 / top-5, before and after
 ``words`` evidence (``knowledge._note_words``: the share of the question's words, as 6-letter
@@ -734,6 +747,43 @@ def absent_queries(store: MemoryStore) -> None:
     store_module.is_chatter = chatter
 
 
+#: ``--unseen-sweep``: (``UNSEEN_SHARE``, ``CLOSE_FLOOR``, ``HELD_WORDS``) of ``relevance.py``; 99: never.
+_SWEEP_UNSEEN = ((2 / 3, 2.0, 2), (2 / 3, 99.0, 99), (2 / 3, 1.8, 2), (2 / 3, 2.2, 2), (2 / 3, 2.0, 3),
+                 (0.5, 2.0, 2), (0.75, 2.0, 2))  # fmt: skip
+
+
+def unseen_sweep(name: str, store: MemoryStore, dataset: Dataset | None) -> None:
+    """``--unseen-sweep``: for each variant of the unseen-words rule (``_SWEEP_UNSEEN``, the
+    defaults marked ``*``), absent queries answered by hybrid search and the prompt hook (absent),
+    hybrid recall@10 and the prompt hook's evidence recall (locomo), or the prompt hook's (coding)."""
+    from mahavishnu.memory.core import relevance
+
+    saved = relevance.UNSEEN_SHARE, relevance.CLOSE_FLOOR, relevance.HELD_WORDS
+    print(f"  {name:8} unseen sweep: share close words | figures", flush=True)
+    for n, variant in enumerate(_SWEEP_UNSEEN):
+        relevance.UNSEEN_SHARE, relevance.CLOSE_FLOOR, relevance.HELD_WORDS = variant
+        with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
+            if dataset is None:  # absent: the queries, in hybrid search and the prompt hook
+                queries = json.loads(ABSENT.read_text(encoding="utf-8"))["queries"]
+                found = sum(bool(store.search(q, filters={"project": "work"})) for q in queries)
+                asks = [(hook_payload("claude", q, "/src/work", f"u{n}-{i}"), "claude", set()) for i, q in
+                        enumerate(queries)]  # fmt: skip
+                f = hook_figures(store, asks, lambda _: [])
+                shown = f"hybrid {found / len(queries):.2f}, prompt hook {1 - f['nothing']:.2f}"
+            elif name == "locomo":
+                metrics, _ = dataset.evaluate("hybrid")
+                f = hook_figures(store, locomo_asks(dataset, f"u{n}"), dataset.keys)
+                shown = f"hybrid recall@10 {metrics['recall@10']:.3f}, hook recall {f['recall']:.3f}"
+            else:
+                f = hook_figures(store, coding_asks(f"u{n}"), dataset.keys)
+                shown = f"hook recall {f['recall']:.3f}, rightly nothing {f['rightly_nothing']:.3f}"
+        mark = "*" if variant == saved else ""
+        print(
+            f"  {name:8} {mark:>1} {variant[0]:.2f} {variant[1]:4.1f} {variant[2]:3d} | {shown}", flush=True
+        )
+    relevance.UNSEEN_SHARE, relevance.CLOSE_FLOOR, relevance.HELD_WORDS = saved
+
+
 # -- older versus newer -----------------------------------------------------------------------------
 SUPERSEDE = REPO / "benchmarks" / "data" / "supersede_pairs.json"
 _PAIR_ROLES = {"supersede": ("older", "newer"), "duplicates": ("first", "second"),
@@ -1321,6 +1371,11 @@ def main() -> None:
         action="store_true",
         help="also the prompt hook's figures for a grid of recall settings",
     )
+    parser.add_argument(
+        "--unseen-sweep",
+        action="store_true",
+        help="also variants of the unseen-words rule (relevance.py) on absent, locomo and coding",
+    )
     args = parser.parse_args()
 
     settings = MemorySettings(embedder_model=args.embedder_model)
@@ -1336,6 +1391,8 @@ def main() -> None:
                 print(f"{name}: hybrid = {store.fusion}", flush=True)
                 if name == "absent":
                     absent_queries(store)
+                    if args.unseen_sweep:
+                        unseen_sweep(name, store, None)
                     continue
                 if name == "supersede":
                     supersede_benchmark(settings, embedder, Path(tmp))
@@ -1346,6 +1403,8 @@ def main() -> None:
                     hook_context(dataset)
                 if name == "coding":
                     coding_hook(dataset)
+                if args.unseen_sweep and name in ("locomo", "coding"):
+                    unseen_sweep(name, dataset.store, dataset)
                 if args.recall_sweep and name in ("locomo", "coding"):
                     recall_sweep(name, dataset.store, hook_asks(name, dataset), dataset.keys)
             took = time.perf_counter() - began
