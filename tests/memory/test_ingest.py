@@ -143,6 +143,27 @@ def test_python_chunks_start_at_function_boundaries(store: MemoryStore, repo: Pa
     assert all(m.content.split("\n", 1)[1].startswith("def core_") for m in core)
 
 
+def test_a_chunk_inside_a_method_is_headed_by_its_class_and_method(
+    store: MemoryStore, tmp_path: Path
+) -> None:
+    steps = "\n".join(f"        total = total + {i}  # step {i} of the running total" for i in range(40))
+    code = f"class Ledger:\n    def balance(self, total):\n{steps}\n        return total\n"
+    write(tmp_path / "proj", "pkg/ledger.py", code)
+    ingest(store, tmp_path / "proj")
+
+    stored = sorted(by_path(store)["pkg/ledger.py"], key=lambda m: m.metadata["start_line"])
+    lines = code.splitlines(keepends=True)
+    assert len(stored) > 1 and "scope" not in stored[0].metadata  # the first starts with the class
+    for memory in stored[1:]:
+        meta = memory.metadata
+        body = "".join(lines[meta["start_line"] - 1 : meta["end_line"]])
+        assert meta["scope"] == "class Ledger > def balance"
+        assert memory.content == f"pkg/ledger.py\n# class Ledger > def balance\n{body}"
+    hits = query_knowledge_base(store, "step 39 of the running total", repo_id="proj", mode="text")
+    last = next(h for h in hits if h.end_line == len(lines))
+    assert last.text == "".join(lines[last.start_line - 1 :])  # what it shows is the file's lines alone
+
+
 def test_identical_text_in_two_files_is_stored_for_each(store: MemoryStore, tmp_path: Path) -> None:
     root = tmp_path / "proj"
     write(root, "a/__init__.py", "from .core import run\n")

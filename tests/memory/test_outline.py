@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mahavishnu.memory.ingest.chunking import char_sizes
-from mahavishnu.memory.ingest.outline import file_outline
+from mahavishnu.memory.ingest.outline import file_outline, python_scopes, scope_at
 
 PYTHON = '''"""Progress bars for long-running loops.
 
@@ -40,10 +40,32 @@ def test_a_python_outline_lists_the_module_doc_and_top_level_definitions_with_th
     assert outline.splitlines() == [
         "click/_termui_impl.py (click termui impl py)",
         "Progress bars for long-running loops.",
-        "ProgressBar: A bar that redraws itself.",
-        "estimate_remaining: Seconds left, from the average pace so far.",
-        "_poll",
+        "ProgressBar (progress bar): A bar that redraws itself.",
+        "estimate_remaining (estimate remaining): Seconds left, from the average pace so far.",
+        "_poll (poll)",
     ]
+
+
+def test_a_definitions_name_is_followed_by_its_words_when_they_read_otherwise() -> None:
+    code = "class LRUCache:\n    pass\n\n\ndef _make_binop():\n    pass\n\n\ndef render():\n    pass\n"
+
+    assert file_outline("pkg/utils.py", code, "python", 10_000, char_sizes).splitlines()[1:] == [
+        "LRUCache (lru cache)",
+        "_make_binop (make binop)",
+        "render",
+    ]
+
+
+def test_a_lines_scope_is_the_definitions_it_lies_inside_innermost_last() -> None:
+    scopes = python_scopes(PYTHON)
+    lines = PYTHON.splitlines()
+    render = lines.index("    def render(self) -> str:") + 1
+
+    assert scope_at(scopes, render + 1) == "class ProgressBar > def render"  # inside the method
+    assert scope_at(scopes, render) == "class ProgressBar"  # the method's own first line shows it
+    assert scope_at(scopes, lines.index("class ProgressBar:") + 1) == ""
+    assert scope_at(scopes, lines.index("import time") + 1) == ""
+    assert python_scopes("def broken(:\n") == []
 
 
 def test_an_outline_keeps_the_lines_that_fit_and_always_its_path() -> None:

@@ -6,11 +6,13 @@ outline shows what the whole file is about:
 
     click/_termui_impl.py (click termui impl py)
     This module contains implementations for the termui module. ...
-    ProgressBar
+    ProgressBar (progress bar)
     pager: Decide what method to use for paging through text.
 
 its path and the words in it, its leading doc comment (first paragraph), and its top-level
-definitions with the first line of their docs: Python's read with ``ast``, other languages'
+definitions with the first line of their docs (a Python name followed by its words when they read
+otherwise, as ``ProgressBar``: the embedder reads words, not identifiers; ``knowledge.py`` has the
+figures): Python's read with ``ast``, other languages'
 from the chunker's strongest boundaries (declarations, headings, top-level keys) and the comment
 lines just above or below them. Lines are kept in order while they fit the embedder's window, so
 the outline's vector covers all of its text.
@@ -35,6 +37,7 @@ OUTLINE_KEY = "outline"  # the metadata flag that tells an outline from a chunk 
 _DOC_CHARS = 300  # of the file's leading doc
 _ITEM_CHARS = 160  # of one definition's line
 _PATH_WORD = re.compile(r"[A-Za-z0-9]+")
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")  # LRUCache -> LRU, Cache
 _PROSE = frozenset({"markdown", "rst", "text"})
 _COMMENT = re.compile(r"\s*(?:#+|//+|/\*+|\*+|--|<!--|;+)\s?(.*?)\s*(?:\*/|-->)?\s*$")
 
@@ -62,8 +65,46 @@ def _python_outline(text: str) -> tuple[str, list[str]] | None:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             doc = _first_line(ast.get_docstring(node) or "")
-            items.append(f"{node.name}: {doc}" if doc else node.name)
+            name = _named(node.name)
+            items.append(f"{name}: {doc}" if doc else name)
     return _first_paragraph(ast.get_docstring(tree) or ""), items
+
+
+def _named(name: str) -> str:
+    """A definition's name with its words after it when they read otherwise (``LRUCache (lru
+    cache)``, ``_make_binop (make binop)``): the embedder reads words, not identifiers."""
+    words = " ".join(word.lower() for word in _NAME_WORD.findall(name))
+    return f"{name} ({words})" if words and words != name.lower() else name
+
+
+def python_scopes(text: str) -> list[tuple[int, int, str]]:
+    """Each class, function and method of a Python file (not functions nested in functions) as
+    (its ``def``/``class`` line, its last line, its scope): the definitions it lies in, outermost
+    first, ``class CodeGenerator > def visit_Name``. Empty when the file does not parse."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    scopes: list[tuple[int, int, str]] = []
+
+    def visit(body: list[ast.stmt], outer: str) -> None:
+        for node in body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                kind = "class" if isinstance(node, ast.ClassDef) else "def"
+                scope = f"{outer} > {kind} {node.name}" if outer else f"{kind} {node.name}"
+                scopes.append((node.lineno, node.end_lineno or node.lineno, scope))
+                if isinstance(node, ast.ClassDef):
+                    visit(node.body, scope)
+
+    visit(tree.body, "")
+    return scopes
+
+
+def scope_at(scopes: Sequence[tuple[int, int, str]], line: int) -> str:
+    """The scope of the innermost definition ``line`` lies inside, after its first line ("" for a
+    line at the top level or on a definition's own first line: the chunk shows that itself)."""
+    inside = [(start, scope) for start, end, scope in scopes if start < line <= end]
+    return max(inside)[1] if inside else ""
 
 
 def _generic_outline(text: str, language: str) -> tuple[str, list[str]]:

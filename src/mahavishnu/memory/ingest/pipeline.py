@@ -25,8 +25,13 @@ which carries the report of what was kept.
 
 Each chunk is a ``rag`` memory scoped by ``repo_id``, its content the file's path on the first line
 then the chunk text (so chunks of different files never collide as duplicates, and the path is
-searchable); metadata holds ``path``, ``start_line``, ``end_line``, ``language``, ``file_hash``,
-``file_chunks`` (how many chunks the file has) and the ``chunker`` signature. Next to its chunks,
+searchable); a Python chunk that starts inside a definition has the definitions it lies in on a
+second line (``# class CodeGenerator > def visit_Name``, also its ``scope`` in the metadata), so a
+method's later chunks still say whose they are. Metadata holds ``path``, ``start_line``,
+``end_line``, ``language``, ``file_hash``, ``file_chunks`` (how many chunks the file has) and the
+``chunker`` signature. The scope line is not counted in the chunk's size: where the chunk fills the
+embedder's window, the scope is read and the chunk's last few tokens are not (their words are still
+found by full text); code QA over seven libraries chose that (``knowledge.py``). Next to its chunks,
 each file has its outline (``outline.py``): a ``rag`` memory tagged ``file-outline`` with
 ``outline: true``, for ranking files. Each run is a ``rag_ingestions`` row: pending ->
 in_progress -> completed | failed, with counts and duration; a run whose process died is marked
@@ -64,7 +69,7 @@ from mahavishnu.memory.core.models import (
     utcnow,
 )
 from mahavishnu.memory.ingest.chunking import Chunk, chunk_text, language_for
-from mahavishnu.memory.ingest.outline import OUTLINE_KEY, OUTLINE_TAG, file_outline
+from mahavishnu.memory.ingest.outline import OUTLINE_KEY, OUTLINE_TAG, file_outline, python_scopes, scope_at
 from mahavishnu.memory.ingest.repo_walk import Candidate, WalkOptions, WalkResult, walk
 from mahavishnu.redaction.scrub import scrub
 
@@ -75,7 +80,8 @@ if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.telemetry import Measured
 
-CHUNKER = "tokens-v1+outline+count"  # a new signature re-chunks every file (unchanged text keeps its vector)
+CHUNKER = "tokens-v1+scope+outline-words+count"  # a new one re-chunks every file (same text keeps its vector)
+SCOPE_KEY = "scope"  # metadata key: the definitions a chunk starts inside, on its second line (knowledge.py)
 FILE_CHUNKS = "file_chunks"  # metadata key: how many chunks the chunk's file has (knowledge.py)
 PENDING = "vector_pending"  # metadata key of a chunk stored with a stand-in vector
 _META_KEYS = ("path", "file_hash", "chunker", PENDING)
@@ -401,7 +407,8 @@ def chunk_limit(embedder: Embedder, settings: IngestSettings) -> int:
 
 
 def file_chunks(path: str, text: str, embedder: Embedder, settings: IngestSettings) -> list[Chunk]:
-    """The chunks of one file, each of which, with the path line before it, fits the embedder."""
+    """The chunks of one file, each of which, with the path line before it, fits the embedder (a
+    scope line, ``_drafts``, takes the place of the last few tokens when it does not)."""
     heading_tokens = embedder.count_tokens([f"{path}\n"])[0]
     limit = max(8, chunk_limit(embedder, settings) - heading_tokens)
     return chunk_text(text, language_for(path), limit, settings.overlap_tokens, embedder.count_tokens)
@@ -602,9 +609,12 @@ class _Run:
         if text is None:
             return None
         language = language_for(path)
-        pieces: dict[str, Chunk] = {}
+        scopes = python_scopes(text) if language == "python" else []
+        pieces: dict[str, tuple[Chunk, str]] = {}
         for chunk in file_chunks(path, text, self.embedder, self.settings):
-            pieces.setdefault(scrub(f"{path}\n{chunk.text}"), chunk)  # secrets never reach the store
+            scope = scope_at(scopes, chunk.start_line)
+            heading = f"{path}\n# {scope}\n" if scope else f"{path}\n"
+            pieces.setdefault(scrub(heading + chunk.text), (chunk, scope))  # secrets never reach the store
         common: JSONObject = {
             "path": path,
             "language": language,
@@ -614,8 +624,10 @@ class _Run:
             PENDING: True,
         }
         drafts: dict[str, MemoryDraft] = {}
-        for content, chunk in pieces.items():
+        for content, (chunk, scope) in pieces.items():
             meta: JSONObject = {**common, "start_line": chunk.start_line, "end_line": chunk.end_line}
+            if scope:
+                meta[SCOPE_KEY] = scope
             drafts[content] = self._draft(content, meta)
         if drafts:
             embedder = self.embedder
