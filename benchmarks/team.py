@@ -5,7 +5,8 @@
 
 Prints four figures:
 - privacy: every member, connecting both through Mahavishnu (search in every mode, listings) and
-  with raw psycopg as their own role (SELECT, COPY, UPDATE, DELETE), probes every other member's
+  with raw psycopg as their own role (SELECT, COPY, UPDATE, DELETE, the text search's function
+  ``team_text_matches`` as themselves and as the group), probes every other member's
   private memories and conversation turns: rows read or changed (must be 0), out of how many probes;
 - load: ``--clients`` concurrent terminals (threads, each its own store with a pool of one
   connection, as a terminal's process has), spread over ``--load-members`` members, run a mix for
@@ -48,6 +49,7 @@ import _team_load
 import _team_scale
 import psycopg
 from _stats import percentile
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from testkit.embedded_pg import start_embedded_postgres
 from testkit.pgbouncer import pgbouncer_binary, running_pgbouncer
@@ -125,6 +127,20 @@ def privacy(tickets: list[JoinString], admin_dsn: str) -> tuple[int, int]:
                 1 for t in store.backend.records(CONVERSATIONS, {}) if t["content"].split()[0] in others
             )
         with psycopg.connect(me.dsn(), autocommit=True) as conn:
+            # the text search's function (m012_team_text_matches) hands out ids without row-level
+            # security of its own: none may be another member's private row, as the member's own
+            # role and as the team's group role
+            group = conn.execute("SELECT value FROM meta WHERE key = 'team_group'").fetchone()[0]  # type: ignore[index]
+            for role in (None, group):
+                if role:
+                    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+                for word in ["private", *WORDS]:
+                    probes += 1
+                    found = conn.execute(
+                        "SELECT id FROM team_text_matches(to_tsquery('english', %s))", (word,)
+                    ).fetchall()
+                    leaked += sum(1 for (i,) in found if private.get(i, me.user) != me.user)
+                conn.execute("RESET ROLE")
             for other in others:
                 pattern = f"{other} private%"
                 probes += 6

@@ -64,5 +64,10 @@ class TeamCluster:
 
     def drop(self) -> None:
         self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
-        for role in [*self.member_roles, schema.group_name(self.database), self.owner]:
+        for role in [
+            *self.member_roles,
+            schema.group_name(self.database),
+            schema.search_role_name(self.database),
+            self.owner,
+        ]:
             self._admin(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

@@ -24,7 +24,13 @@ what is missing. What it sets up:
   (``session_user``, which a member cannot change, not ``current_user``, which a SECURITY DEFINER
   function makes the owner) and its transaction says ``SET LOCAL mahavishnu.maintenance =
   'reembed'`` (the backend's reembed does, nothing else): the owner's ordinary use stays as private
-  as a member's.
+  as a member's;
+- a text-search role (``<database>_search``, NOLOGIN, no member may become it) owning
+  ``team_text_matches`` (``m012_team_text_matches``), with a policy letting it see every row and the
+  right to read four columns of ``memories`` (id, ``content_tsv``, owner, visibility) and nothing
+  else: the function finds the ids of the rows matching a member's text query through the GIN index
+  (row-level security keeps ``@@``, not leakproof, off the index for a member) and returns those the
+  caller's login role sees by ``team_read``'s rule; members and the tables' owner may execute it.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from mahavishnu.errors import MigrationError, StoreError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.backends.postgres import PostgresBackend, connect, dsn_location, masked
-from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES
+from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES, TEXT_MATCHES
 
 if TYPE_CHECKING:
     import psycopg
@@ -124,6 +130,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             protected = _row_level_security(conn)
             _maintenance_policy(conn, str(owner))
             _profiles_owner_policy(conn, str(owner))
+            _text_matches(conn, group, str(database), str(owner))
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(
@@ -274,6 +281,62 @@ def _profiles_owner_policy(conn: psycopg.Connection[Any], owner: str) -> None:
             sql.Identifier(PROFILES_TABLE), sql.Identifier(owner), sql.Literal(owner)
         )
     )
+
+
+def search_role_name(database: str) -> str:
+    """The role owning ``team_text_matches`` in the team database ``database``."""
+    return f"{database}_search"[:63]
+
+
+def _text_matches(conn: psycopg.Connection[Any], group: str, database: str, owner: str) -> None:
+    """The text-search role (module docstring) and the function it owns, executable by the group.
+    To give a function away its owner must be able to become the new owner, which must be allowed to
+    create in its schema: both only for this transaction's moment."""
+    from psycopg import sql
+
+    role, g = sql.Identifier(search_role_name(database)), sql.Identifier(group)
+    function = sql.SQL(f"{TEXT_MATCHES}(tsquery)")  # type: ignore[arg-type]  # a constant
+    if (
+        conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (search_role_name(database),)).fetchone()
+        is None
+    ):
+        conn.execute(
+            sql.SQL(
+                "CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOBYPASSRLS"
+            ).format(role)
+        )
+    statements: list[sql.Composed | sql.SQL] = [
+        sql.SQL("REVOKE ALL ON memories FROM {}").format(role),
+        sql.SQL("GRANT SELECT (id, content_tsv, owner_role, visibility) ON memories TO {}").format(role),
+        sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role),
+        sql.SQL("DROP POLICY IF EXISTS team_text_matches ON memories"),
+        sql.SQL("CREATE POLICY team_text_matches ON memories FOR SELECT TO {} USING (true)").format(role),
+    ]
+    for statement in statements:
+        conn.execute(statement)
+    owned = conn.execute(
+        "SELECT pg_get_userbyid(proowner) = %s FROM pg_proc WHERE oid = %s::regprocedure",
+        (search_role_name(database), f"{TEXT_MATCHES}(tsquery)"),
+    ).fetchone()[0]  # type: ignore[index]
+    me = sql.Identifier(owner)
+    owning: list[sql.Composed | sql.SQL] = [
+        sql.SQL("GRANT {} TO {} WITH INHERIT FALSE, SET TRUE").format(role, me)
+    ]
+    if not owned:
+        owning += [
+            sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(role),
+            sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(function, role),
+            sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(role),
+        ]
+    owning += [  # the function's rights, given by its owner once it is the text-search role's
+        sql.SQL("SET LOCAL ROLE {}").format(role),
+        sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function),
+        sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}, {}").format(function, g, me),
+        sql.SQL("RESET ROLE"),
+        sql.SQL("REVOKE {} FROM {}").format(role, me),
+    ]
+    for statement in owning:
+        conn.execute(statement)
 
 
 def _record(conn: psycopg.Connection[Any], group: str, embedder: str | None, dimension: int | None) -> None:

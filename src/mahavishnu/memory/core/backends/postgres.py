@@ -11,8 +11,11 @@
   until k rows match, and an exact run of the same statement when the index gives up before
   (``search_settings``; recall against an exact scan: ``benchmarks/team.py --scale``).
 - Full text: a generated ``tsvector`` with a GIN index, ranked by ``ts_rank_cd``. Under row-level
-  security a member's text match cannot use that index (``@@`` is not leakproof, so PostgreSQL
-  applies the policy before it): on a large team store the text leg scans the member's rows.
+  security a member's own ``@@`` cannot use that index (not leakproof, so PostgreSQL applies the
+  policy before it and scans every row the member sees: ~0.5 s at 1,000,000 memories); their text
+  leg takes the ids of the matches they see from ``team_text_matches`` (``m012_team_text_matches``,
+  which runs as a role seeing every row and so uses the index) and reads those rows under their own
+  row-level security (``search_sql``'s ``text_matches``).
 - Hybrid search is one SQL statement: a vector CTE and a text CTE, fused in SQL by the same
   formulas and settings as ``search.Fusion`` (convex or RRF), so scores mean the same on both backends.
 - Every method is one transaction. A connection lost mid-transaction rolls back on the server;
@@ -53,6 +56,7 @@ from mahavishnu.memory.core.backends.sql import Dialect, SqlBackend
 from mahavishnu.memory.core.migrations.postgres import (
     INDEX_KINDS,
     MIGRATIONS,
+    TEXT_MATCHES,
     TS_CONFIG,
     IndexKind,
     vector_index_name,
@@ -397,6 +401,7 @@ class PostgresBackend(SqlBackend):
         self._maintaining = threading.local()  # the owner's reembed, in this thread
         self._behind = False  # opened offline: migrate at the first call that reaches the server
         self._catch_up_lock = threading.Lock()
+        self._text_matches: bool | None = None  # the text leg through ``team_text_matches`` (search)
         if migrate:
             try:
                 self.migrate()
@@ -783,7 +788,9 @@ class PostgresBackend(SqlBackend):
         fusion, while z-score fusion runs both legs and fuses in Python (``search.py``)."""
         if request.mode == "hybrid" and request.fusion.method not in SQL_FUSIONS:
             return super().search(request)
-        sql, params, ef_search = search_sql(request)
+        if request.mode != "vector" and self._text_matches is None:
+            self._text_matches = self.run(lambda conn: bool(conn.execute(_USE_TEXT_MATCHES).fetchone()[0]))
+        sql, params, ef_search = search_sql(request, text_matches=bool(self._text_matches))
         settings = search_settings(ef_search, self.iterative_scan)
         exact_when_short = request.mode != "text" and self.iterative_scan != "off"
 
@@ -830,10 +837,23 @@ def tsquery_text(text: str) -> str:
     return " | ".join(f"'{t}'" for t in query_terms(text) if "'" not in t and "\\" not in t)
 
 
-def search_sql(request: SearchRequest) -> tuple[str, list[Any], int]:
+#: Whether this connection's text search goes through ``team_text_matches`` (asked once by a
+#: backend): row-level security applies to it (a member, or the owner, of a team store; never a
+#: single-user store or a superuser) and ``team init`` let it run the function (which it does only
+#: once the function is the text-search role's: ``memory/team/schema.py``).
+_USE_TEXT_MATCHES = (
+    "SELECT row_security_active('memories') AND coalesce(has_function_privilege("
+    f"to_regprocedure('{TEXT_MATCHES}(tsquery)'), 'EXECUTE'), false)"
+)
+
+
+def search_sql(request: SearchRequest, *, text_matches: bool = False) -> tuple[str, list[Any], int]:
     """(statement, parameters, ef_search) answering ``request`` in one statement.
 
-    Rows: vector mode (id, cosine); text mode (id, rank); hybrid (id, fused, cosine, rank)."""
+    Rows: vector mode (id, cosine); text mode (id, rank); hybrid (id, fused, cosine, rank).
+    ``text_matches``: the text leg takes the ids of its matches from ``team_text_matches`` (the GIN
+    index, for a caller under row-level security) and reads the rows under the caller's policy as
+    any statement does; otherwise ``@@`` on ``memories`` itself (the index, without row-level security)."""
     where, filter_params = DIALECT.filter_sql(request.filters)
     depth = request.limit if request.mode != "hybrid" else max(request.fusion.depth, request.limit)
     legs, params = [], []
@@ -850,9 +870,13 @@ def search_sql(request: SearchRequest) -> tuple[str, list[Any], int]:
         tsq = tsquery_text(_need(request.text))
         params += [tsq, *filter_params, depth]
         match = "m.content_tsv @@ q" if tsq else "false"
+        source = f"memories AS m, to_tsquery('{TS_CONFIG}', %s) AS q"
+        if text_matches:
+            source = f"to_tsquery('{TS_CONFIG}', %s) AS q, {TEXT_MATCHES}(q) AS c, memories AS m"
+            match += " AND m.id = c.id"
         legs.append(
             f"t AS MATERIALIZED (SELECT m.id, ts_rank_cd(m.content_tsv, q)::float8 AS score "
-            f"FROM memories AS m, to_tsquery('{TS_CONFIG}', %s) AS q WHERE {match} AND {where} "
+            f"FROM {source} WHERE {match} AND {where} "
             "ORDER BY score DESC, m.id LIMIT %s)"
         )
     ef_search = min(1000, max(40, depth))
