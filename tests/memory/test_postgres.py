@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +34,7 @@ from mahavishnu.memory.core.backends.base import SearchRequest
 from mahavishnu.memory.core.backends.postgres import PostgresBackend, search_sql
 from mahavishnu.memory.core.backends.sqlite import SqliteBackend
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.migrations.postgres import HNSW_EF_CONSTRUCTION, HNSW_M, vector_index_sql
 from mahavishnu.memory.core.models import Filters
 from mahavishnu.memory.core.search import Fusion
 from mahavishnu.memory.core.store import MemoryStore
@@ -107,6 +109,32 @@ def test_vectors_keep_their_native_dimension_under_a_cosine_hnsw_index(pg_dsn: s
 
         assert memory.embedding_dim == 48 and exported.embedding is not None and len(exported.embedding) == 48
         assert store.stats()["vector_index"]["indexes"] == ["memories_embedding_hnsw_48"]
+
+
+def test_an_hnsw_index_of_an_earlier_release_is_built_again_with_the_wider_graph(pg_dsn: str) -> None:
+    """m013_hnsw_ef_construction: a store indexed with ef_construction 64 gets HNSW_EF_CONSTRUCTION."""
+    with MemoryStore(PostgresBackend(pg_dsn), SETTINGS, FakeEmbedder()) as store:
+        store.store_many(corpus(30))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # as an earlier release left it
+        conn.execute("DROP INDEX memories_embedding_hnsw_64")
+        conn.execute(
+            vector_index_sql("hnsw", 64).replace(
+                f"ef_construction = {HNSW_EF_CONSTRUCTION}", "ef_construction = 64"
+            )
+        )
+        conn.execute("DELETE FROM _migrations WHERE name = 'm013_hnsw_ef_construction'")
+        assert "ef_construction='64'" in index_definition(conn)
+    PostgresBackend(pg_dsn).close()
+    with psycopg.connect(pg_dsn) as conn:
+        assert f"ef_construction='{HNSW_EF_CONSTRUCTION}'" in index_definition(conn)
+        assert f"m='{HNSW_M}'" in index_definition(conn)
+
+
+def index_definition(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'memories_embedding_hnsw_64'"
+    ).fetchone()
+    return "" if row is None else str(row[0])
 
 
 def test_ivfflat_is_selectable_and_filtered_vector_search_uses_the_index(pg_dsn: str) -> None:

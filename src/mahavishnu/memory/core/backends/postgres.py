@@ -938,9 +938,11 @@ ITERATIVE_SCANS: tuple[IterativeScan, ...] = ("relaxed_order", "strict_order", "
 #: The least ``hnsw.ef_search`` of a search with iterative scans (pgvector's default is 40): a member
 #: who sees a quarter of the rows gets ~100 of their own among the first candidates, as many as
 #: ``ef_search`` 100 gives a search without row-level security. Measured with ``benchmarks/team.py
-#: --scale 1000000`` (a member seeing 25 %, clustered rows, top-10): recall 0.76 at 40, 0.84 at 100,
-#: 0.90 at 200, 0.913 at 400 (the index's own recall without row-level security at 400: 0.914),
-#: 0.937 at 800; median 5-7 ms up to 400, 13.5 ms at 800.
+#: --scale 1000000`` (a member seeing 25 %, clustered rows, top-10). On the graph of
+#: ``ef_construction`` 64: recall 0.76 at 40, 0.84 at 100, 0.913 at 400 (the index's own recall
+#: without row-level security: 0.914), 0.937 at 800. On the graph of ``HNSW_EF_CONSTRUCTION`` (128,
+#: ``m013_hnsw_ef_construction``): 0.757 at 40, 0.868 at 100, 0.978 at 400 (the index alone: 0.980),
+#: 0.983 at 600 to 1000; p95 10-12 ms from 400 to 1000; within a project 0.983 at 400.
 HNSW_EF_SEARCH = 400
 #: What a search that came back short sets before it runs again exactly.
 _EXACT = "SET LOCAL enable_indexscan = off"
