@@ -319,9 +319,10 @@ def _text_matches(conn: psycopg.Connection[Any], group: str, database: str, owne
         (search_role_name(database), f"{TEXT_MATCHES}(tsquery)"),
     ).fetchone()[0]  # type: ignore[index]
     me = sql.Identifier(owner)
-    owning: list[sql.Composed | sql.SQL] = [
-        sql.SQL("GRANT {} TO {} WITH INHERIT FALSE, SET TRUE").format(role, me)
-    ]
+    version = int(conn.execute("SELECT current_setting('server_version_num')").fetchone()[0])  # type: ignore[index]
+    # PostgreSQL 16 grants a membership's SET and INHERIT separately; before, a plain membership
+    grant = "GRANT {} TO {} WITH INHERIT FALSE, SET TRUE" if version >= 160000 else "GRANT {} TO {}"
+    owning: list[sql.Composed | sql.SQL] = [sql.SQL(grant).format(role, me)]
     if not owned:
         owning += [
             sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(role),
