@@ -484,6 +484,7 @@ def run_load(
         "error_lines": tally.errors[:6],
         "prompt_p50": percentile(tally.prompt_ms, 50) if tally.prompt_ms else float("nan"),
         "prompt_p95": percentile(tally.prompt_ms, 95) if tally.prompt_ms else float("nan"),
+        "prompt_ms": list(tally.prompt_ms),
         "prompts": len(tally.prompt_ms),
         "empty_busy": busy,
         "acknowledged": len(tally.acknowledged),
@@ -560,6 +561,8 @@ def report(result: dict[str, Any], machines: int, terminals: int) -> None:
     ]
     for ok, line in verdicts:
         print(f"  {'MET ' if ok else 'MISSED'} {line}")
+    shown = ", ".join(f"p{q} {_p(result['prompt_ms'], q)}" for q in (75, 90, 99))
+    print(f"    prompt hook: {shown}, max {max(result['prompt_ms'], default=0):.0f} ms")
     for line in result["error_lines"]:
         print(f"    error: {line}")
 
