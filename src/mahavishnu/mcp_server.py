@@ -392,7 +392,8 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         relevant is stored."""
         from mahavishnu.memory.core.authors import hit_dicts
 
-        request = {"query": query, "mode": mode, "filters": filters, "min_score": min_score, "limit": limit}
+        request: dict[str, object] = {"query": query, "mode": mode, "filters": filters}
+        request |= {"min_score": min_score, "limit": limit}
         with _as_tool_errors():
             found = backing.daemon("search", request, SEARCH_SECONDS)
             if found is None:
