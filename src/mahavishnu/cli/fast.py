@@ -314,16 +314,14 @@ def memory_store(args: list[str]) -> int | None:
         return None
     # No answer from a daemon that is there (busy past STORE_SECONDS, or gone midway): asking again
     # on Typer's path would wait as long again, so this process stores it now.
-    return _run(lambda: store_memory(values, ask_daemon=False, reply=reply))
+    return _run(lambda: _store_and_say(request, reply, as_json=values["as_json"]))
 
 
-def _store_request(values: Values) -> dict[str, Any]:
-    """``MemoryStore.add``'s arguments for ``memory store``'s parsed ``values``."""
+def store_fields(values: Values) -> dict[str, Any]:
+    """``MemoryStore.add``'s keyword arguments for ``memory store``'s parsed ``values``."""
     from mahavishnu.cli.params import parse_meta
 
     return {
-        "content": values["content"],
-        "memory_type": values["memory_type"],
         "tags": values["tags"] or [],
         "metadata": parse_meta(values["meta"]),
         "project": values["project"],
@@ -334,15 +332,16 @@ def _store_request(values: Values) -> dict[str, Any]:
     }
 
 
-def store_memory(values: Values, *, ask_daemon: bool, reply: dict[str, Any] | None = None) -> None:
-    """``memory store``'s body (both paths): stored by the daemon (``reply``, or asked here on a
-    PostgreSQL store when ``ask_daemon``), else by this process; said as JSON or one line. Queued
-    in the outbox (the team server unreachable) counts as stored: it is acknowledged."""
+def _store_request(values: Values) -> dict[str, Any]:
+    """The daemon's ``store`` request (``MemoryStore.add``'s arguments) for parsed ``values``."""
+    return {"content": values["content"], "memory_type": values["memory_type"], **store_fields(values)}
+
+
+def store_memory(values: Values) -> None:
+    """``memory store``'s body on Typer's path: stored by the daemon on a PostgreSQL store, else
+    by this process; said as JSON or one line."""
     request = _store_request(values)
-    if reply is None and ask_daemon:
-        reply = _ask_daemon_to_store(request)
-    answer = _daemon_result(reply) if reply is not None else _store_here(request)
-    _say_stored(answer, as_json=values["as_json"])
+    _store_and_say(request, _ask_daemon_to_store(request), as_json=values["as_json"])
 
 
 def _ask_daemon_to_store(request: dict[str, Any]) -> dict[str, Any] | None:
@@ -374,9 +373,12 @@ def _store_here(request: dict[str, Any]) -> dict[str, Any]:
     return {"memory": stored.memory.to_dict(), "duplicate": stored.duplicate}
 
 
-def _say_stored(answer: dict[str, Any], *, as_json: bool) -> None:
+def _store_and_say(request: dict[str, Any], reply: dict[str, Any] | None, *, as_json: bool) -> None:
+    """``request`` stored: by the daemon (its ``reply``), else by this process when there is none.
+    Queued in the outbox (the team server unreachable) counts as stored: it is acknowledged."""
     from mahavishnu.cli.output import info, print_json, warn
 
+    answer = _daemon_result(reply) if reply is not None else _store_here(request)
     if answer.get("queued"):
         if as_json:
             print_json(

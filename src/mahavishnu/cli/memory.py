@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mahavishnu.cli.fast import _noted, say_if_quarantined, store_memory
+from mahavishnu.cli.fast import _noted, say_if_quarantined, store_fields, store_memory
 from mahavishnu.cli.memory_group import (
     AgentOption,
     GroupOption,
@@ -30,7 +30,7 @@ from mahavishnu.cli.memory_group import (
     open_store,
 )
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
-from mahavishnu.cli.params import MEMORY_SEARCH, MEMORY_STORE, parse_meta, typer_params
+from mahavishnu.cli.params import MEMORY_SEARCH, MEMORY_STORE, typer_params
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
 
@@ -113,12 +113,10 @@ def store_cmd(**values: Any) -> None:
     if values["content"] == "-":
         values["content"] = _read_stdin()
     if values["team"]:
-        fields = {"tags": values["tags"] or [], "metadata": parse_meta(values["meta"])}
-        fields |= {"project": values["project"], "repo_id": values["repo"], "agent_id": values["agent"]}
-        fields |= {"session_id": values["session"], "source_system": values["source"]}
+        fields = store_fields(values)
         _store_for_the_team(values["content"], values["memory_type"], fields, values["as_json"])
         return
-    store_memory(values, ask_daemon=True)
+    store_memory(values)
 
 
 def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_json: bool) -> None:

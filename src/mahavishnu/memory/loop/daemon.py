@@ -885,10 +885,11 @@ def _acknowledge(daemon: Daemon, conn: socket.socket, message: dict[str, Any]) -
     """Tell the capture hook at once whether its capture is taken (the client's settings are this
     daemon's) or is the client's to do; True when taken."""
     settings = daemon.settings_for(message.get("cwd"), message.get("settings_key"))
-    answer = {"ok": True, "result": {"queued": True}} if settings else {"ok": False, "fallback": "settings"}
+    taken = settings is not None
+    answer = {"ok": True, "result": {"queued": True}} if taken else {"ok": False, "fallback": "settings"}
     with conn, contextlib.suppress(OSError):  # (a hook that gave up hands the capture off itself)
         conn.sendall(json.dumps(answer).encode() + b"\n")
-    return settings is not None
+    return taken
 
 
 def _capture_for_hook(daemon: Daemon, message: dict[str, Any]) -> None:
