@@ -155,25 +155,30 @@ def query_share(query: str, text: str) -> float:
 
 
 def unseen_share(query: str, texts: Iterable[str]) -> float:
-    """The share of the query's words (``query_share``'s, compared by ``_stem``) that none of
+    """The share of the query's words (``query_share``'s, compared by ``stem``) that none of
     ``texts`` holds."""
     wanted = query_stems(query)
     if not wanted:
         return 0.0
     unseen = set(wanted)
     for text in texts:  # (on every hybrid search: stop as soon as every word was seen)
-        unseen -= {_stem(w) for w in words(text)}
+        unseen -= stems(text)
         if not unseen:
             break
     return len(unseen) / len(wanted)
 
 
 def query_stems(query: str) -> set[str]:
-    """The query's words but its stopwords, as ``_stem`` compares them."""
-    return {_stem(w) for term in query_terms(query) for w in words(term)}
+    """The query's words but its stopwords, as ``stem`` compares them."""
+    return {stem(w) for term in query_terms(query) for w in words(term)}
 
 
-def _stem(word: str) -> str:
+def stems(text: str) -> set[str]:
+    """The words of ``text`` (``words``) as ``stem`` compares them."""
+    return {stem(w) for w in words(text)}
+
+
+def stem(word: str) -> str:
     """A word's first five letters: the full-text index stems ("stored" finds "store", "timestamps"
     "timestamp"), and a coarser match only makes a word count as held, never as unseen."""
     return word[:5]
@@ -194,7 +199,7 @@ class Candidates:
     def held(self, memory_id: int) -> int:
         """How many of the query's words candidate ``memory_id`` holds."""
         text = self.texts.get(memory_id, "")
-        return len(query_stems(self.query) & {_stem(w) for w in words(text)})
+        return len(query_stems(self.query) & stems(text))
 
 
 def above_floor(

@@ -82,7 +82,6 @@ CUE = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
-_WORDS = re.compile(r"[^\W_]+")  # as the full-text index splits words: letters and digits
 _NAME = re.compile(r"[A-Za-z][\w.+/-]*")  # a word, with the dots, slashes and dashes inside a name
 Relation = Literal["supersedes", "duplicate"]
 
@@ -335,11 +334,12 @@ def shared_words(one: str, other: str) -> float:
 
 
 def _content_words(text: str, *, stop: bool = True) -> set[str]:
-    """The words of ``text`` by their first five letters, its stopwords left out unless ``stop``
-    is false."""
+    """The words of ``text`` as the relevance floor compares them (``relevance.stem``: their
+    first five letters), its stopwords left out unless ``stop`` is false."""
+    from mahavishnu.memory.core.relevance import stem, stems, words
     from mahavishnu.memory.core.search import STOPWORDS
 
-    return {w[:5] for w in _WORDS.findall(text.lower()) if not (stop and w in STOPWORDS)}
+    return {stem(w) for w in words(text) if w not in STOPWORDS} if stop else stems(text)
 
 
 def note(metadata: Mapping[str, object]) -> str:
