@@ -125,7 +125,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             )
         group = team_group(conn) or group_name(str(database))
         try:
-            _group_role(conn, group)
+            _nologin_role(conn, group)
             _grants(conn, group, str(database))
             protected = _row_level_security(conn)
             _maintenance_policy(conn, str(owner))
@@ -164,15 +164,17 @@ def _privilege_errors() -> tuple[type[Exception], ...]:
     return (psycopg.errors.InsufficientPrivilege,)
 
 
-def _group_role(conn: psycopg.Connection[Any], group: str) -> None:
+def _nologin_role(conn: psycopg.Connection[Any], name: str, *, inherit: bool = True) -> None:
+    """``name`` made a role that cannot log in nor has any power of its own, unless it exists."""
     from psycopg import sql
 
-    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,)).fetchone() is None:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS").format(
-                sql.Identifier(group)
-            )
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is None:
+        create = (
+            "CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
+            if inherit
+            else "CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOBYPASSRLS"
         )
+        conn.execute(sql.SQL(create).format(sql.Identifier(name)))
 
 
 def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
@@ -294,17 +296,10 @@ def _text_matches(conn: psycopg.Connection[Any], group: str, database: str, owne
     create in its schema: both only for this transaction's moment."""
     from psycopg import sql
 
-    role, g = sql.Identifier(search_role_name(database)), sql.Identifier(group)
+    name = search_role_name(database)
+    role, g = sql.Identifier(name), sql.Identifier(group)
     function = sql.SQL(f"{TEXT_MATCHES}(tsquery)")  # type: ignore[arg-type]  # a constant
-    if (
-        conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (search_role_name(database),)).fetchone()
-        is None
-    ):
-        conn.execute(
-            sql.SQL(
-                "CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOBYPASSRLS"
-            ).format(role)
-        )
+    _nologin_role(conn, name, inherit=False)
     statements: list[sql.Composed | sql.SQL] = [
         sql.SQL("REVOKE ALL ON memories FROM {}").format(role),
         sql.SQL("GRANT SELECT (id, content_tsv, owner_role, visibility) ON memories TO {}").format(role),
@@ -316,7 +311,7 @@ def _text_matches(conn: psycopg.Connection[Any], group: str, database: str, owne
         conn.execute(statement)
     owned = conn.execute(
         "SELECT pg_get_userbyid(proowner) = %s FROM pg_proc WHERE oid = %s::regprocedure",
-        (search_role_name(database), f"{TEXT_MATCHES}(tsquery)"),
+        (name, f"{TEXT_MATCHES}(tsquery)"),
     ).fetchone()[0]  # type: ignore[index]
     me = sql.Identifier(owner)
     version = int(conn.execute("SELECT current_setting('server_version_num')").fetchone()[0])  # type: ignore[index]
