@@ -376,18 +376,25 @@ def idle_prompt_ms(machine: Machine, runs: int = 20) -> list[float]:
     return terminal.tally.prompt_ms
 
 
+def _cpu_of(stat: Path, *, children: bool = False) -> tuple[str, float]:
+    """(a process's name, the CPU seconds it used: user + system, with those of its children that
+    exited and were waited for when ``children``) from its ``/proc/PID/stat``; OSError when gone."""
+    name, _, rest = stat.read_text().partition("(")[2].rpartition(")")
+    fields = rest.split()
+    used = fields[11:15] if children else fields[11:13]  # utime, stime (, cutime, cstime)
+    return name, sum(int(v) for v in used) / os.sysconf("SC_CLK_TCK")
+
+
 def daemon_cpu_seconds(machines: list[Machine]) -> float:
-    """The CPU seconds the machines' memory daemons used so far (user + system, from /proc; the pid
-    is the one each daemon wrote into its lock)."""
-    ticks = os.sysconf("SC_CLK_TCK")
+    """The CPU seconds the machines' memory daemons used so far (the pid is the one each daemon
+    wrote into its lock)."""
     total = 0.0
     for machine in machines:
         try:
             pid = (machine.home / ".mahavishnu" / "run" / "memory.lock").read_text().strip()
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += _cpu_of(Path(f"/proc/{pid}/stat"))[1]
         except (OSError, ValueError):
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return total
 
 
@@ -400,17 +407,15 @@ def box_cpu_seconds() -> float:
 
 def postgres_cpu_seconds() -> float:
     """The CPU seconds the PostgreSQL server's processes (every ``postgres`` process, with its
-    children that exited) and PgBouncer used so far."""
-    ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
+    backends that exited) and PgBouncer used so far."""
+    total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat.read_text()
-        except OSError:
+            name, seconds = _cpu_of(stat, children=True)
+        except (OSError, ValueError):
             continue
-        name, _, rest = text.partition("(")[2].rpartition(")")
         if name.startswith("postgres") or name == "pgbouncer":
-            fields = rest.split()  # utime, stime, and those of its children gone (backends that exited)
-            total += sum(int(v) for v in fields[11:15]) / ticks
+            total += seconds
     return total
 
 
