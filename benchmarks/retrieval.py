@@ -893,6 +893,26 @@ def _pair(stored: dict[tuple[str, int, int], Memory], name: str, n: int) -> set[
     return {stored[(name, n, 0)].id, stored[(name, n, 1)].id}
 
 
+def _hook_on_pairs(
+    store: MemoryStore, stored: dict[tuple[str, int, int], Memory], data: dict[str, Any], label: str
+) -> tuple[int, int, int]:
+    """The prompt hook on the duplicates and distractors: (duplicate pairs it adds one of, that it
+    adds any of, distractor pairs it adds both of)."""
+    once = answered = both = 0
+    for n, pair in enumerate(data["duplicates"]):
+        got = _recalled(store, pair["project"], pair["query"], f"{label}-d{n}") & _pair(
+            stored, "duplicates", n
+        )
+        answered += bool(got)
+        once += len(got) == 1
+    for n, pair in enumerate(data["distractors"]):
+        got = _recalled(store, pair["project"], pair["query"], f"{label}-x{n}") & _pair(
+            stored, "distractors", n
+        )
+        both += len(got) == 2
+    return once, answered, both
+
+
 _SWEEP_ALIKE = (0.6, 0.65, 0.7, 0.75)
 _SWEEP_ALIKE_WORDS = (0.0, 0.3, 0.4, 0.5)
 
@@ -914,14 +934,8 @@ def alike_sweep(store: MemoryStore, stored: dict[tuple[str, int, int], Memory]) 
     for alike, shared in [(2.0, 0.0), *itertools.product(_SWEEP_ALIKE, _SWEEP_ALIKE_WORDS)]:
         supersede.ALIKE, supersede.ALIKE_WORDS = alike, shared
         with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
-            once = answered = both = newer = 0
-            for n, pair in enumerate(data["duplicates"]):
-                got = _recalled(store, pair["project"], pair["query"], f"d{n}")
-                answered += bool(got & _pair(stored, "duplicates", n))
-                once += len(got & _pair(stored, "duplicates", n)) == 1
-            for n, pair in enumerate(distractors):
-                got = _recalled(store, pair["project"], pair["query"], f"x{n}")
-                both += len(got & _pair(stored, "distractors", n)) == 2
+            once, answered, both = _hook_on_pairs(store, stored, data, "sweep")
+            newer = 0
             for n, pair in enumerate(data["supersede"]):
                 got = _recalled(store, pair["project"], pair["query"], f"s{n}")
                 newer += stored[("supersede", n, 1)].id in got
@@ -960,20 +974,7 @@ def supersede_figures(store: MemoryStore, label: str) -> dict[tuple[str, int, in
             right += first and rows[old].metadata.get(supersede.SUPERSEDED_BY) == new
             got = _recalled(store, pair["project"], pair["query"], f"{label}-s{n}")
             hooked += new in got and old not in got
-        once = answered = 0
-        for n, pair in enumerate(data["duplicates"]):
-            both = {stored[("duplicates", n, 0)].id, stored[("duplicates", n, 1)].id}
-            got = _recalled(store, pair["project"], pair["query"], f"{label}-d{n}") & both
-            answered += bool(got)
-            once += len(got) == 1
-        both_added = sum(
-            len(
-                _recalled(store, pair["project"], pair["query"], f"{label}-x{n}")
-                & _pair(stored, "distractors", n)
-            )
-            == 2
-            for n, pair in enumerate(data["distractors"])
-        )
+        once, answered, both_added = _hook_on_pairs(store, stored, data, label)
         false_sup = sum(
             any(supersede.marked(rows[stored[("distractors", n, w)].id]) for w in (0, 1))
             for n in range(len(data["distractors"]))
