@@ -314,6 +314,15 @@ def hybrid(dsns: Sequence[str], qs: Sequence[Query]) -> tuple[list[float], list[
             b.close()
 
 
+def statement_ids(conn: psycopg.Connection[Any], request: SearchRequest) -> list[int]:
+    """The ids the product's statement for ``request`` returns on ``conn``, with its settings (the
+    text leg on ``memories`` itself, as ``search_sql`` writes it by default)."""
+    sql, params, ef_search = search_sql(request)
+    with conn.transaction():
+        conn.execute(search_settings(ef_search))
+        return [int(row[0]) for row in conn.execute(sql, params)]
+
+
 def hybrid_before(
     conns: Sequence[psycopg.Connection[Any]], qs: Sequence[Query]
 ) -> tuple[list[float], list[list[int]]]:
@@ -322,11 +331,8 @@ def hybrid_before(
     latencies, found = [], []
     for q in qs:
         request = SearchRequest("hybrid", q.filters, K, vector=q.vector, text=q.text)
-        sql, params, ef_search = search_sql(request)
         start = time.perf_counter()
-        with conns[q.member].transaction():
-            conns[q.member].execute(search_settings(ef_search))
-            found.append([int(row[0]) for row in conns[q.member].execute(sql, params)])
+        found.append(statement_ids(conns[q.member], request))
         latencies.append((time.perf_counter() - start) * 1000)
     return latencies, found
 
@@ -339,10 +345,7 @@ def ceiling(admin_dsn: str, team: TeamCluster, qs: Sequence[Query]) -> str:
         exact = [exact_ids(conn, q) for q in qs]
 
         def search(q: Query) -> list[int]:
-            sql, params, ef_search = search_sql(SearchRequest("vector", q.filters, K, vector=q.vector))
-            with conn.transaction():
-                conn.execute(search_settings(ef_search))
-                return [int(row[0]) for row in conn.execute(sql, params)]
+            return statement_ids(conn, SearchRequest("vector", q.filters, K, vector=q.vector))
 
         return measure(search, qs, exact) + f" ({len(qs)} queries)"
 
