@@ -14,6 +14,7 @@ from mahavishnu.memory.core.embedders.local import LocalEmbedder
 from mahavishnu.memory.core.relevance import (
     ANSWER_FLOOR,
     CLOSE_FLOOR,
+    MATCHED_COSINE,
     Candidates,
     above_floor,
     check_repo,
@@ -280,6 +281,25 @@ def test_a_query_most_of_whose_words_no_relevant_hit_holds_needs_a_very_close_hi
     assert [r.id for r in above_floor(two_words, 0.25, candidates=found)] == [3, 1]
     seen = Candidates("login form", texts)  # no word unseen: a cosine of ANSWER_FLOOR answers
     assert [r.id for r in above_floor(one_word, 0.25, candidates=seen)] == [1]
+
+
+def test_a_query_no_hit_is_close_to_is_answered_by_a_hit_holding_its_rare_words() -> None:
+    """A hybrid search whose hits are all under ``ANSWER_FLOOR`` is still answered by one within
+    ``MATCHED_COSINE`` of the floor that holds ``HELD_WORDS`` of the query's words and
+    ``MATCHED_SHARE`` of them (SciFact's "Ivermectin is used to treat lymphatic filariasis", whose
+    abstract says "lymphatic filariasis" at a cosine of 0.35); one word held, or the hit far in
+    meaning, or vector mode: nothing."""
+    query = "ivermectin is used to treat lymphatic filariasis"
+    texts = {1: "Mass drug administration against lymphatic filariasis", 2: "the lymph node biopsy"}
+    weak = [Ranked(1, 1.0, vector_score=0.35), Ranked(2, 0.5, vector_score=0.3)]
+
+    assert Candidates(query, texts).matches(1) and not Candidates(query, texts).matches(2)
+    assert [r.id for r in above_floor(weak, 0.25, candidates=Candidates(query, texts))] == [1, 2]
+    assert above_floor(weak, 0.25) == []  # vector mode: no candidates' words to read
+    one_word = Candidates(query, {1: "filariasis in children", 2: texts[2]})
+    assert above_floor(weak, 0.25, candidates=one_word) == []
+    far = [Ranked(1, 1.0, vector_score=MATCHED_COSINE * 0.25 - 0.01, text_score=5.0), weak[1]]
+    assert above_floor(far, 0.25, candidates=Candidates(query, texts)) == []
 
 
 def test_a_query_sharing_one_common_word_with_the_store_is_not_answered(backend_factory: Factory) -> None:
