@@ -11,7 +11,9 @@ that home (the password kept in the home's 0600 secrets file), and its own memor
 as the hooks start it (``mahavishnu service start mahavishnu-memory``: the supervised service,
 the local ONNX embedder, ``memory.daemon_pool_size`` connections at most). Each machine has
 ``--terminals`` terminals; a terminal is a loop of turns, each run as an assistant runs its hooks and
-an agent its commands, one process at a time:
+an agent its commands, one process at a time (the hooks by the command ``memory hooks install``
+writes, ``python -S -P -m mahavishnu ...``; the agent's commands by the console script's absolute
+path; the package's bytecode compiled first, as installing it does):
 
 - the prompt hook when the person submits a prompt: ``mahavishnu memory context --tool claude``
   with a UserPromptSubmit JSON on stdin (the command Claude Code runs; a SessionStart one when the
@@ -42,9 +44,11 @@ PgBouncer DSN. Everything a run writes goes under a temporary directory, removed
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import sys
@@ -62,7 +66,9 @@ from testkit.embedded_pg import start_embedded_postgres
 from testkit.pgbouncer import pgbouncer_binary, running_pgbouncer
 from testkit.team_pg import TeamCluster
 
+from mahavishnu.environments.memory_hooks import Role, hook_command
 from mahavishnu.memory.core.embedders.local import DIMENSION
+from mahavishnu.paths import mahavishnu_argv
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 WORDS = ["deploy", "pipeline", "retry", "policy", "cache", "index", "vector", "search", "tokens", "rollout"]
@@ -101,8 +107,27 @@ class Machine:
     def run(
         self, *args: str, stdin: str = "", extra: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
+        """``mahavishnu ARGS`` as a hook or an agent runs it: the command line ``memory hooks
+        install`` writes (``mahavishnu_argv``: the console script by absolute path)."""
         return subprocess.run(
-            [sys.executable, "-m", "mahavishnu", *args],
+            mahavishnu_argv(*args),
+            input=stdin,
+            env={**self.env, **(extra or {})},
+            cwd=self.home / "api",
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+
+    def hook(
+        self, role: Role, stdin: str, extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Claude Code's recall or capture hook: the command ``memory hooks install`` writes
+        (``python -S``, see ``memory_hooks.hook_command``), in this machine's home."""
+        argv = [a for a in shlex.split(hook_command("claude", role)) if not a.startswith("MAHAVISHNU_HOME=")]
+        return subprocess.run(
+            argv,
             input=stdin,
             env={**self.env, **(extra or {})},
             cwd=self.home / "api",
@@ -223,9 +248,7 @@ class Terminal:
     def prompt(self, event: str = "UserPromptSubmit") -> None:
         words = " ".join(self.rng.sample(WORDS, 3))
         began = time.perf_counter()
-        done = self.machine.run(
-            "memory", "context", "--tool", "claude", stdin=self.payload(event, prompt=f"how do we {words}?")
-        )
+        done = self.machine.hook("recall", self.payload(event, prompt=f"how do we {words}?"))
         ms = (time.perf_counter() - began) * 1000
         if self.tally.ran("prompt hook", done, f"m{self.machine.n} prompt hook") and event != "SessionStart":
             with self.tally.lock:
@@ -270,9 +293,7 @@ class Terminal:
         with self.transcript.open("a", encoding="utf-8") as handle:
             handle.write("".join(lines))
         extra = {"MAHAVISHNU_CAPTURE": "detached"} if wait else None  # (the detached import, waited for)
-        done = self.machine.run(
-            "memory", "import", "--tool", "claude", "-", stdin=self.payload("Stop"), extra=extra
-        )
+        done = self.machine.hook("capture", self.payload("Stop"), extra)
         self.tally.ran("capture hook", done, f"m{self.machine.n} capture")
 
     def search(self) -> None:
@@ -584,6 +605,9 @@ def main(args: argparse.Namespace) -> None:
     from mahavishnu.memory.core.store import default_embedder
 
     identity = default_embedder(MemorySettings()).identity  # the team records the machines' model
+    # Bytecode compiled first, as installing the package does: with PYTHONDONTWRITEBYTECODE set (as
+    # here), every process would compile each edited module again (~6 ms for cli/fast.py alone).
+    compileall.compile_dir(str(SRC / "mahavishnu"), quiet=1)
     root = Path(tempfile.mkdtemp(prefix="mahavishnu-bench-load-"))
     server, stop = start_embedded_postgres()
     team = TeamCluster(server.dsn, embedder=identity, dimension=DIMENSION)

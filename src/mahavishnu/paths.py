@@ -7,7 +7,6 @@ config and data dirs are used. Nothing here creates directories: callers that wr
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,6 +24,11 @@ def _xdg(var: str, default: str) -> Path:
 def config_dir() -> Path:
     override = os.environ.get("MAHAVISHNU_HOME")
     return Path(override) if override else _xdg("XDG_CONFIG_HOME", ".config") / "mahavishnu"
+
+
+def trust_file() -> Path:
+    """Where ``project_trust`` records the project settings files the user trusted."""
+    return config_dir() / "trusted-projects.json"
 
 
 def data_dir() -> Path:
@@ -129,6 +133,8 @@ def gemini_home() -> Path:
 
 def mahavishnu_argv(*args: str) -> list[str]:
     """This Mahavishnu by absolute path (services and hooks run with whatever PATH they get)."""
-    beside_python = Path(sys.executable).parent / "mahavishnu"
+    import shutil  # (only here: the hooks' imports stay few)
+
+    beside_python = Path(sys.executable).parent / "mahavishnu"  # skips shims (pyenv) on the way
     exe = str(beside_python) if beside_python.exists() else shutil.which("mahavishnu")
     return [*([exe] if exe else [sys.executable, "-m", "mahavishnu"]), *args]

@@ -50,10 +50,6 @@ def ignored_notice() -> str | None:
     return found.notice() if found is not None and not found.applies else None
 
 
-def trust_file() -> Path:
-    return paths.config_dir() / "trusted-projects.json"
-
-
 def project_file(start: Path | None = None) -> ProjectFile | None:
     """The settings file of the repository around ``start`` (the working directory), if it has one."""
     path = paths.project_settings_file(start)
@@ -89,8 +85,8 @@ def untrust(path: Path) -> bool:
 def _save(trusted: dict[str, str]) -> None:
     from mahavishnu.files.safe_write import write_private
 
-    paths.make_dir(trust_file().parent)
-    write_private(trust_file(), json.dumps(trusted, indent=2, sort_keys=True) + "\n")
+    paths.make_dir(paths.trust_file().parent)
+    write_private(paths.trust_file(), json.dumps(trusted, indent=2, sort_keys=True) + "\n")
 
 
 def _key(path: Path) -> str:
@@ -108,7 +104,7 @@ def _digest(path: Path) -> str | None:
 
 def _trusted() -> dict[str, str]:
     try:
-        data = json.loads(trust_file().read_text(encoding="utf-8"))
+        data = json.loads(paths.trust_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}  # none yet, or damaged: nothing is trusted, and the next `config trust` rewrites it
     if not isinstance(data, dict):

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mahavishnu import paths, project_trust
+from mahavishnu import paths
 from mahavishnu.__about__ import __version__
 
 FORMAT = 1
@@ -100,7 +100,7 @@ def fingerprint() -> list[object] | None:
 
 def _files_key() -> list[object] | None:
     try:
-        inputs = [*paths.layer_files(), ("trust", project_trust.trust_file())]
+        inputs = [*paths.layer_files(), ("trust", paths.trust_file())]
         files = [[kind, str(path), _stat(path)] for kind, path in inputs]
         return [FORMAT, __version__, files, _code()]
     except OSError:

@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mahavishnu.cli import entry, fast
+from mahavishnu.environments.assistants.base import hook_process_command
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.embedders.base import Kind, Vectors
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
@@ -274,11 +276,13 @@ def test_a_request_nested_too_deeply_falls_back() -> None:
         assert message is None and served.handle(message)["fallback"] == "protocol"
 
 
-# -- real processes: the console script, the real embedder, with and without the daemon ------------
+# -- real processes: the hook's command as installed, the real embedder, with and without the daemon --
 def _process(args: list[str], data: bytes, env: dict[str, str]) -> tuple[int, str, str]:
+    """``mahavishnu ARGS`` as ``memory hooks install`` writes a hook's command (``python -S``: in
+    these tests, without the daemon, the recall loads site-packages on demand)."""
     began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "mahavishnu.cli.entry", *args],
+        shlex.split(hook_process_command(*args)),
         input=data,
         env={**os.environ, **env},
         capture_output=True,

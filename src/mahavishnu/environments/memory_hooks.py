@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from mahavishnu import paths
-from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_command
+from mahavishnu.environments.assistants.base import FileEdit, hook_process_command
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
 from mahavishnu.files import safe_write, transaction
 from mahavishnu.files.json_document import JsonDocument
@@ -137,10 +137,11 @@ def check_tools(tool: str) -> list[Tool]:
 
 
 def hook_command(tool: Tool, role: Role) -> str:
-    """The command line of one of our hooks (this Mahavishnu, by absolute path)."""
+    """The command line of one of our hooks (this Mahavishnu's interpreter and package, by absolute
+    path, started without ``site``: ``hook_process_command``)."""
     if role == "recall":
-        return mahavishnu_command("memory", "context", "--tool", tool)
-    return mahavishnu_command("memory", "import", "--tool", tool, "-")
+        return hook_process_command("memory", "context", "--tool", tool)
+    return hook_process_command("memory", "import", "--tool", tool, "-")
 
 
 def is_ours(command: object) -> bool:

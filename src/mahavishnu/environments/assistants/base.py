@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +18,7 @@ from mahavishnu.environments import env_file
 from mahavishnu.environments.profiles import Profile, Protocol
 from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.files.safe_write import Transform, Validate
+from mahavishnu.paths import mahavishnu_argv
 
 Scope = Literal["user", "project", "local"]
 
@@ -163,22 +163,31 @@ class UserProjectAssistant(Assistant):
         return self.config_path(scope)
 
 
-def mahavishnu_argv(*args: str) -> list[str]:
-    """This Mahavishnu by absolute path (assistants run it with their own PATH), then ``args``."""
-    beside_python = Path(sys.executable).parent / "mahavishnu"  # skips shims (pyenv) on the way
-    exe = str(beside_python) if beside_python.exists() else shutil.which("mahavishnu")
-    return [*([exe] if exe else [sys.executable, "-m", "mahavishnu"]), *args]
-
-
 def mahavishnu_command(*args: str) -> str:
     """``mahavishnu_argv`` as one shell command, on the ``MAHAVISHNU_HOME`` it was written from, if
     one is set: an assistant started from an IDE or a desktop launcher does not see a variable set
     in the user's shell, and would read and write another store."""
-    argv = mahavishnu_argv(*args)
+    own_home = _own_home()
+    # `env` rather than a shell assignment: Codex runs an auth command without a shell
+    return shlex.join([*(["env", *own_home] if own_home else []), *mahavishnu_argv(*args)])
+
+
+def hook_process_command(*args: str) -> str:
+    """``mahavishnu ARGS`` for a hook the assistant runs on every prompt or turn, as one shell
+    command (on its own ``MAHAVISHNU_HOME``, as ``mahavishnu_command``): this interpreter without
+    ``site`` (``-S``; ``-P``: not the project's folder first on the path), this package found by
+    ``PYTHONPATH``, site-packages loaded only if the hook needs them
+    (``mahavishnu.site_on_demand``). Should the package be gone, the hook fails with exit 1 ("No
+    module named mahavishnu"), never with the 2 an assistant reads as "block"."""
+    package_parent = Path(paths.__file__).resolve().parents[1]
+    python = [sys.executable, "-S", "-P", "-m", "mahavishnu", *args]
+    return shlex.join(["env", *_own_home(), f"PYTHONPATH={package_parent}", *python])
+
+
+def _own_home() -> list[str]:
+    """``MAHAVISHNU_HOME=<absolute>`` for ``env`` when the variable is set, else nothing."""
     own_home = os.environ.get("MAHAVISHNU_HOME")
-    if own_home:  # `env` rather than a shell assignment: Codex runs an auth command without a shell
-        argv = ["env", f"MAHAVISHNU_HOME={Path(own_home).expanduser().resolve()}", *argv]
-    return shlex.join(argv)
+    return [f"MAHAVISHNU_HOME={Path(own_home).expanduser().resolve()}"] if own_home else []
 
 
 def helper_profile(command: str | None) -> str | None:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mahavishnu.environments.assistants.base import FileEdit, mahavishnu_argv
+from mahavishnu.environments.assistants.base import FileEdit
 from mahavishnu.environments.mcp_servers.file_formats import CODECS, NewEntry
 from mahavishnu.environments.mcp_servers.listing import find_server, servers_at
 from mahavishnu.environments.mcp_servers.locations import (
@@ -35,6 +35,7 @@ from mahavishnu.environments.scopes import parse_scope
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, NotFoundError, ProtocolMismatchError
 from mahavishnu.files import safe_write, transaction
 from mahavishnu.json_types import JSONObject
+from mahavishnu.paths import mahavishnu_argv
 
 __all__ = ["McpChange", "McpResult", "add_server", "install_self", "remove_server", "sync_server"]
 

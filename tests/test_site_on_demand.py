@@ -1,0 +1,76 @@
+"""The memory hooks start Python without ``site`` (``memory_hooks.hook_command``): this package and
+the standard library load as usual, site-packages only when an import needs them."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import mahavishnu
+from mahavishnu.environments.assistants.base import hook_process_command
+
+PACKAGE_PARENT = str(Path(mahavishnu.__file__).resolve().parents[1])
+
+
+def _python_without_site(code: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [sys.executable, "-S", "-P", "-c", code],
+        env={**env, "PYTHONPATH": PACKAGE_PARENT},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_third_party_module_is_found_once_the_finder_is_installed() -> None:
+    code = (
+        "import sys\n"
+        "from mahavishnu import site_on_demand\n"
+        "site_on_demand.install()\n"
+        "import copy, shutil, json, socket\n"  # (the standard library probes: org.python.core, _winapi)
+        "print(site_on_demand.site_loaded(), 'PYTHONPATH' in __import__('os').environ)\n"
+        "import pydantic\n"
+        "print(site_on_demand.site_loaded(), pydantic.__name__)\n"
+    )
+    done = _python_without_site(code)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["False False", "True pydantic"]
+
+
+def test_without_the_finder_site_packages_are_not_on_the_path() -> None:
+    done = _python_without_site("import pydantic")
+
+    assert done.returncode == 1 and "No module named 'pydantic'" in done.stderr
+
+
+def test_the_hook_command_runs_this_package_without_site(isolated_home: Path) -> None:
+    argv = shlex.split(hook_process_command("--version"))
+
+    assert argv[:2] == ["env", f"MAHAVISHNU_HOME={(isolated_home / '.mahavishnu').resolve()}"]
+    assert argv[2:] == [
+        f"PYTHONPATH={PACKAGE_PARENT}",
+        sys.executable,
+        "-S",
+        "-P",
+        "-m",
+        "mahavishnu",
+        "--version",
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and mahavishnu.__version__ in done.stdout, done.stderr
+
+
+def test_a_hook_whose_package_is_gone_exits_1_not_the_2_that_blocks(tmp_path: Path) -> None:
+    argv = shlex.split(hook_process_command("memory", "context", "--tool", "claude"))
+    argv = [f"PYTHONPATH={tmp_path}" if a.startswith("PYTHONPATH=") else a for a in argv]
+
+    done = subprocess.run(argv, input="{}", capture_output=True, text=True, timeout=60, check=False)
+
+    assert done.returncode == 1 and "No module named mahavishnu" in done.stderr
+    assert "Traceback" not in done.stderr
