@@ -168,3 +168,37 @@ def test_pool_log_lines_stay_off_the_terminal_and_name_the_process(relay: tuple[
     assert out.strip() == "ServerUnreachableError"  # (a BackendUnavailableError: no answer at all)
     assert "error connecting" not in err and "psycopg.pool" not in err, err
     assert name != "mahavishnu-memory" and str(client.pid) in name
+
+
+def test_a_connection_used_a_moment_ago_is_not_checked_again(
+    relay: tuple[Relay, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before a pooled connection is used costs a round trip (through PgBouncer, a
+    server transaction of its own): skipped within ``FRESH_SECONDS`` of the connection's last
+    transaction; a restart in that window is still survived (``run`` retries on a new pool)."""
+    from psycopg_pool import ConnectionPool
+
+    from mahavishnu.memory.core.backends import postgres
+
+    checks: list[object] = []
+    check = ConnectionPool.check_connection
+    monkeypatch.setattr(ConnectionPool, "check_connection", lambda conn: (checks.append(conn), check(conn)))
+    proxy, dsn = relay
+    store = MemoryStore(PostgresBackend(dsn), MemorySettings(), FakeEmbedder())
+    try:
+        store.store("gunicorn workers = 2*cores+1", "note")
+        for _ in range(3):  # (the pool's connections each used once: hybrid runs its legs side by side)
+            assert _timed_search(store)[1] is None
+        checks.clear()
+        for _ in range(3):
+            assert _timed_search(store)[1] is None
+        assert checks == []
+        monkeypatch.setattr(postgres, "FRESH_SECONDS", 0.0)
+        assert _timed_search(store)[1] is None
+        assert checks
+        monkeypatch.setattr(postgres, "FRESH_SECONDS", 60.0)
+        proxy.stop()
+        proxy.start()
+        assert _timed_search(store)[1] is None
+    finally:
+        store.close()

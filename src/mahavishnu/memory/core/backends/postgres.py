@@ -33,9 +33,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sys
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -394,6 +397,7 @@ class PostgresBackend(SqlBackend):
         self.retries = retries
         self._pool_size = pool_size
         self._pool_timeout = pool_timeout
+        self._used: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()  # (``_checked``)
         self._pool: ConnectionPool[Any] | None = None
         self._pool_lock = threading.Lock()
         self._lost = False  # a pool was discarded: connect directly before building the next
@@ -506,7 +510,8 @@ class PostgresBackend(SqlBackend):
         pool.close(timeout=1.0)
 
     def _checked(self) -> tuple[ConnectionPool[Any], Conn]:
-        """A pooled connection that answers (``ConnectionPool.check_connection``). A broken one
+        """A pooled connection that answers (``ConnectionPool.check_connection``: a round trip, so
+        not for one that finished a transaction less than ``FRESH_SECONDS`` ago). A broken one
         means the server went away or restarted since: the pool is discarded (its other
         connections are just as broken) and the connection comes from a new one."""
         import psycopg
@@ -515,6 +520,8 @@ class PostgresBackend(SqlBackend):
         for renewed in (False, True):
             pool = self.pool
             conn = pool.getconn()
+            if time.monotonic() - self._used.get(conn, -math.inf) < FRESH_SECONDS:
+                return pool, conn
             try:
                 ConnectionPool.check_connection(conn)
             except psycopg.Error:
@@ -532,14 +539,17 @@ class PostgresBackend(SqlBackend):
         try:
             with conn:
                 yield conn
+            self._used[conn] = time.monotonic()
         finally:
             pool.putconn(conn)
             if conn.broken or conn.closed:  # lost mid-transaction: the server is likely gone
                 self._discard(pool)
 
-    def run(self, work: Callable[[Conn], _T], *, retry: bool = True) -> _T:
+    def run(self, work: Callable[[Conn], _T], *, retry: bool = True, pipelined: bool = False) -> _T:
         """``work(conn)`` in one transaction; retried on a fresh connection if the connection is lost
-        (the server has rolled the failed attempt back), so it is applied once or not at all."""
+        (the server has rolled the failed attempt back), so it is applied once or not at all.
+        ``pipelined``: in libpq's pipeline mode, so that the transaction's start and the statements
+        before the first whose rows ``work`` reads go to the server in one round trip."""
         import psycopg
 
         if self._behind:
@@ -547,7 +557,11 @@ class PostgresBackend(SqlBackend):
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                with self._connection() as conn, conn.transaction():
+                with (
+                    self._connection() as conn,
+                    conn.pipeline() if pipelined else contextlib.nullcontext(),
+                    conn.transaction(),
+                ):
                     if getattr(self._maintaining, "on", False):
                         conn.execute(_MAINTENANCE)
                     return work(conn)
@@ -795,7 +809,7 @@ class PostgresBackend(SqlBackend):
         exact_when_short = request.mode != "text" and self.iterative_scan != "off"
 
         def work(conn: Conn) -> list[Ranked]:
-            conn.execute(settings)  # one round trip, in this transaction (see ``search_settings``)
+            conn.execute(settings)  # (in this transaction: see ``search_settings``)
             found = [_ranked(request.mode, row) for row in conn.execute(sql, params)]
             if len(found) < request.limit and exact_when_short:
                 # The index gave up before k rows passed the filters and row-level security
@@ -805,7 +819,7 @@ class PostgresBackend(SqlBackend):
                 found = [_ranked(request.mode, row) for row in conn.execute(sql, params)]
             return found
 
-        return self.run(work)
+        return self.run(work, pipelined=True)
 
 
 def open_backend(settings: MemorySettings, *, migrate: bool = True, pool_size: int = 10) -> PostgresBackend:
@@ -944,6 +958,9 @@ ITERATIVE_SCANS: tuple[IterativeScan, ...] = ("relaxed_order", "strict_order", "
 #: ``m013_hnsw_ef_construction``): 0.757 at 40, 0.868 at 100, 0.978 at 400 (the index alone: 0.980),
 #: 0.983 at 600 to 1000; p95 10-12 ms from 400 to 1000; within a project 0.983 at 400.
 HNSW_EF_SEARCH = 400
+#: A pooled connection that finished a transaction this recently is used without a check's round
+#: trip (a lost one still fails its statement, and ``run`` retries on a new pool).
+FRESH_SECONDS = 2.0
 #: What a search that came back short sets before it runs again exactly.
 _EXACT = "SET LOCAL enable_indexscan = off"
 
@@ -956,16 +973,15 @@ def search_settings(ef_search: int, iterative_scan: IterativeScan = "relaxed_ord
     (rows slightly out of order, put back in order by the statement) measured better recall than
     ``strict_order`` under a project filter (0.989 against 0.974). ``off``: one bounded candidate list
     (pgvector's default), ``ef_search`` as deep as the search, to measure what this brings."""
-    if iterative_scan == "off":
-        return (
-            f"SET LOCAL hnsw.ef_search = {int(ef_search)}; SET LOCAL ivfflat.probes = {_probes(ef_search)}; "
-            "SET LOCAL hnsw.iterative_scan = off; SET LOCAL ivfflat.iterative_scan = off"
-        )
-    return (
-        f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, int(ef_search))}; "
-        f"SET LOCAL ivfflat.probes = {_probes(ef_search)}; "
-        f"SET LOCAL hnsw.iterative_scan = {iterative_scan}; SET LOCAL ivfflat.iterative_scan = relaxed_order"
-    )
+    values: dict[str, object] = {
+        "hnsw.ef_search": int(ef_search) if iterative_scan == "off" else max(HNSW_EF_SEARCH, int(ef_search)),
+        "hnsw.iterative_scan": iterative_scan,
+        "ivfflat.iterative_scan": "off" if iterative_scan == "off" else "relaxed_order",
+    }
+    values["ivfflat.probes"] = _probes(ef_search)
+    # One statement (a pipelined transaction sends no multi-statement string): set_config(..., true)
+    # is SET LOCAL.
+    return "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in values.items())
 
 
 def _ranked(mode: str, row: Sequence[Any]) -> Ranked:
