@@ -161,6 +161,35 @@ def test_a_moved_mahavishnu_is_replaced_not_added(isolated_home: Path) -> None:
     assert commands(f["claude"], "SessionStart") == [hook_command("claude", "recall")]
 
 
+def test_hooks_an_earlier_version_wrote_are_outdated_until_install_updates_them(isolated_home: Path) -> None:
+    """Hooks written as the console script (before the hooks ran ``python -S``) still work: status
+    says so, and that ``memory hooks install`` updates them; doctor warns rather than saying the
+    memory loop is off."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.doctor import check_memory_hooks
+
+    f = files(isolated_home)
+    f["claude"].parent.mkdir()
+    console = "/venv/bin/mahavishnu memory"
+    earlier = {
+        event: [{"hooks": [{"type": "command", "command": f"{console} {command}"}]}]
+        for event, command in (
+            ("SessionStart", "context --tool claude"),
+            ("UserPromptSubmit", "context --tool claude"),
+            ("Stop", "import --tool claude -"),
+        )
+    }
+    f["claude"].write_text(json.dumps({"hooks": earlier}))
+
+    (status,) = hooks_status("claude")
+    assert status.state == "outdated" and all(h.installed and h.outdated for h in status.hooks)
+    (finding,) = [x for x in check_memory_hooks(load_settings()) if x.check.endswith(":claude")]
+    assert finding.status == "warn" and "outdated" in finding.detail
+    install(["claude"])
+    assert hooks_status("claude")[0].state == "installed"
+    assert commands(f["claude"], "Stop") == [hook_command("claude", "capture")]
+
+
 def test_remove_where_nothing_is_installed_writes_nothing(isolated_home: Path) -> None:
     assert remove(ALL) == []
     assert not any(path.exists() for path in files(isolated_home).values())

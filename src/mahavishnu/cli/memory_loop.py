@@ -183,6 +183,8 @@ def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> Non
 def _note(hook: Any) -> str:
     if not hook.installed:
         return " (missing)"
+    if hook.outdated:
+        return " (an earlier version's command: `mahavishnu memory hooks install` updates it)"
     return f" (customised: {hook.customised})" if hook.customised else ""
 
 

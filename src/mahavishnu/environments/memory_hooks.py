@@ -78,6 +78,7 @@ class HookState:
     installed: bool
     trusted: bool = True  # only Codex can hold a hook it will not run
     customised: str = ""  # what the user changed in it, e.g. "timeout 45" ("" when as installed)
+    outdated: bool = False  # ours, with the command an earlier Mahavishnu wrote (install updates it)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class ToolHooks:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(h.installed and h.trusted for h in self.hooks)
+        return self.error is None and all(h.installed and h.trusted and not h.outdated for h in self.hooks)
 
     @property
     def state(self) -> str:
@@ -99,6 +100,8 @@ class ToolHooks:
             return "error"
         if self.ok:
             return "installed"
+        if all(h.installed and h.trusted for h in self.hooks):
+            return "outdated"
         if not any(h.installed for h in self.hooks):
             return "not installed"
         return "incomplete" if all(h.trusted for h in self.hooks) else "untrusted"
@@ -116,6 +119,7 @@ class ToolHooks:
                     "installed": h.installed,
                     "trusted": h.trusted,
                     "customised": h.customised,
+                    "outdated": h.outdated,
                 }
                 for h in self.hooks
             ],
@@ -331,12 +335,21 @@ _Found = tuple[int, int, JSONObject, JSONObject]
 def _find(groups: JSONValue, command: str) -> list[_Found]:
     """(group index, handler index, group, handler) of each handler in ``groups`` that runs exactly
     ``command``."""
+    return _matching(groups, lambda found: found == command)
+
+
+def _find_ours(groups: JSONValue) -> list[_Found]:
+    """``_find`` for any handler of ours, whatever its command line (an earlier Mahavishnu's)."""
+    return _matching(groups, is_ours)
+
+
+def _matching(groups: JSONValue, wanted: Callable[[JSONValue], bool]) -> list[_Found]:
     return [
         (g, h, group, handler)
         for g, group in enumerate(as_array(groups))
         if isinstance(group, dict)
         for h, handler in enumerate(as_array(group.get("hooks")))
-        if isinstance(handler, dict) and handler.get("command") == command
+        if isinstance(handler, dict) and wanted(handler.get("command"))
     ]
 
 
@@ -556,10 +569,14 @@ def _status(tool: Tool) -> ToolHooks:
     states = []
     for (event, role), hook in zip(_EVENTS[tool], _wanted(tool), strict=True):
         found = _find(events.get(event), hook.command)
-        keys = {f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}" for g, h, _, _ in found}
-        ok = bool(found) and (trusted is None or bool(keys & trusted))
+        older = [] if found else _find_ours(events.get(event))
+        keys = {f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}" for g, h, _, _ in found or older}
+        ok = bool(found or older) and (trusted is None or bool(keys & trusted))
         changes = _changes(found[0][3], found[0][2], hook.handler) if found else ""
-        states.append(HookState(event, role, hook.command, bool(found), ok or not found, changes))
+        installed = bool(found or older)
+        states.append(
+            HookState(event, role, hook.command, installed, ok or not installed, changes, bool(older))
+        )
     return ToolHooks(tool, path, states)
 
 
