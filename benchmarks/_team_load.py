@@ -107,18 +107,9 @@ class Machine:
     def run(
         self, *args: str, stdin: str = "", extra: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """``mahavishnu ARGS`` as a hook or an agent runs it: the command line ``memory hooks
-        install`` writes (``mahavishnu_argv``: the console script by absolute path)."""
-        return subprocess.run(
-            mahavishnu_argv(*args),
-            input=stdin,
-            env={**self.env, **(extra or {})},
-            cwd=self.home / "api",
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=900,
-        )
+        """``mahavishnu ARGS`` as an agent or a person types it: the console script by absolute
+        path (``mahavishnu_argv``), in this machine's home."""
+        return self._process(mahavishnu_argv(*args), stdin, extra)
 
     def hook(
         self, role: Role, stdin: str, extra: dict[str, str] | None = None
@@ -126,6 +117,11 @@ class Machine:
         """Claude Code's recall or capture hook: the command ``memory hooks install`` writes
         (``python -S``, see ``memory_hooks.hook_command``), in this machine's home."""
         argv = [a for a in shlex.split(hook_command("claude", role)) if not a.startswith("MAHAVISHNU_HOME=")]
+        return self._process(argv, stdin, extra)
+
+    def _process(
+        self, argv: list[str], stdin: str, extra: dict[str, str] | None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             argv,
             input=stdin,

@@ -14,7 +14,8 @@ is embedded by the real local model, in whichever process answers it. Rows:
 * ``memory search --json`` through the daemon: the console script's fast path (cli/entry.py) asks
   the warm ``mahavishnu-memory`` service over its Unix socket, the hook's path;
 * ``memory context`` through the daemon, when ``mahavishnu.memory.loop.recall`` exists: the recall hook
-  exactly as the assistants run it (the console script, the hook's JSON on stdin, its JSON out), at
+  exactly as the assistants run it (the command ``memory hooks install`` writes, ``python -S -P -m
+  mahavishnu memory context --tool claude``, the hook's JSON on stdin, its JSON out), at
   a prompt and at session start, each run a new session in project ``app`` (a folder of the home),
   which holds a few memories embedded by the real model (``APP_MEMORIES``), so every prompt's
   answer carries memories above the relevance floor, as a prompt that finds something does;
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -132,10 +134,12 @@ def main() -> None:
         (home / ".mahavishnu" / "app-memories").touch()
 
     from mahavishnu.config import load_settings
+    from mahavishnu.environments.memory_hooks import hook_command
     from mahavishnu.memory.loop import daemon
     from mahavishnu.services.supervisor import Supervisor
 
     exe = str(Path(sys.executable).parent / "mahavishnu")
+    recall_hook = shlex.split(hook_command("claude", "recall"))  # (python -S, as installed)
     supervisor = Supervisor(load_settings())
     began = time.perf_counter()
     supervisor.start(daemon.SERVICE)
@@ -198,7 +202,7 @@ def main() -> None:
         if event == "UserPromptSubmit":
             payload["prompt"] = PROMPTS[n % len(PROMPTS)]
         done = subprocess.run(
-            [exe, "memory", "context", "--tool", "claude"],
+            recall_hook,
             input=json.dumps(payload).encode(),
             env=env,
             capture_output=True,
