@@ -53,7 +53,7 @@ Relevance floor
     the query), LoCoMo unchanged, the coding prompts' hook recall 0.566 -> 0.638 while those it
     should leave empty get nothing 0.714 (0.821 before). ``--unseen-sweep`` prints the variants
     (SciFact / coding hook recall / rightly nothing): a share of 0.4 0.749 / 0.633 / 0.786, of 0.5
-    0.745 / 0.623 / 0.786; a cosine of 0.6 as the default, of 1.0 0.748 / 0.638 / 0.714.
+    0.745 / 0.623 / 0.786; a cosine of 0.6 the same as 0.8, of 1.0 0.748 / 0.638 / 0.714.
     Vector mode, without that leg, cannot tell. Text mode keeps every full-text match: a keyword
     search finds what has the words.
 

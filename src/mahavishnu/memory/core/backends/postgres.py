@@ -977,8 +977,8 @@ def search_settings(ef_search: int, iterative_scan: IterativeScan = "relaxed_ord
         "hnsw.ef_search": int(ef_search) if iterative_scan == "off" else max(HNSW_EF_SEARCH, int(ef_search)),
         "hnsw.iterative_scan": iterative_scan,
         "ivfflat.iterative_scan": "off" if iterative_scan == "off" else "relaxed_order",
+        "ivfflat.probes": _probes(ef_search),
     }
-    values["ivfflat.probes"] = _probes(ef_search)
     # One statement (a pipelined transaction sends no multi-statement string): set_config(..., true)
     # is SET LOCAL.
     return "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in values.items())
