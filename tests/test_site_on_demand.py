@@ -43,6 +43,31 @@ def test_a_third_party_module_is_found_once_the_finder_is_installed() -> None:
     assert done.stdout.split("\n")[:2] == ["False False", "True pydantic"]
 
 
+def test_the_package_folder_comes_after_the_standard_library(tmp_path: Path) -> None:
+    """Installed from a wheel, the hook's ``PYTHONPATH`` is site-packages: a module there named like
+    one of the standard library (an old backport) must not replace it, as on a normal start."""
+    (tmp_path / "mahavishnu").symlink_to(Path(mahavishnu.__file__).parent)
+    (tmp_path / "json.py").write_text("raise SystemExit('the shadowing json was imported')\n")
+    code = (
+        "import sys\n"
+        "from mahavishnu import site_on_demand\n"
+        "site_on_demand.install()\n"
+        "import json\n"
+        f"print(json.__file__ != {str(tmp_path / 'json.py')!r}, sys.path[-1] == {str(tmp_path)!r})\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-S", "-P", "-c", code],
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0 and done.stdout.strip() == "True True", done.stdout + done.stderr
+
+
 def test_without_the_finder_site_packages_are_not_on_the_path() -> None:
     done = _python_without_site("import pydantic")
 

@@ -58,10 +58,15 @@ def load_site() -> None:
 
 
 def install() -> None:
-    """In a process started with ``-S``: add the finder, and drop the ``PYTHONPATH`` the hook's
-    command set, so that a process this one starts (the daemon, a detached import) starts as
-    usual."""
+    """In a process started with ``-S``: add the finder; put the ``PYTHONPATH`` the hook's command
+    set after the standard library (installed from a wheel, this package's folder is
+    site-packages, which must not shadow the standard library: a normal start puts it last; this
+    package is imported already); and drop the variable, so that a process this one starts (the
+    daemon, a detached import) starts as usual."""
     if not sys.flags.no_site or _FINDER in sys.meta_path:
         return
     sys.meta_path.append(_FINDER)
-    os.environ.pop("PYTHONPATH", None)
+    for entry in os.environ.pop("PYTHONPATH", "").split(os.pathsep):
+        if entry and entry in sys.path:
+            sys.path.remove(entry)
+            sys.path.append(entry)
