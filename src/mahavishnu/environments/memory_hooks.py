@@ -569,11 +569,11 @@ def _status(tool: Tool) -> ToolHooks:
     states = []
     for (event, role), hook in zip(_EVENTS[tool], _wanted(tool), strict=True):
         found = _find(events.get(event), hook.command)
-        older = [] if found else _find_ours(events.get(event))
-        keys = {f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}" for g, h, _, _ in found or older}
-        ok = bool(found or older) and (trusted is None or bool(keys & trusted))
-        changes = _changes(found[0][3], found[0][2], hook.handler) if found else ""
+        older = [] if found else _find_ours(events.get(event))  # (an earlier version's command)
         installed = bool(found or older)
+        keys = {f"{path.absolute()}:{codex_event_label(event)}:{g}:{h}" for g, h, _, _ in found or older}
+        ok = installed and (trusted is None or bool(keys & trusted))
+        changes = _changes(found[0][3], found[0][2], hook.handler) if found else ""
         states.append(
             HookState(event, role, hook.command, installed, ok or not installed, changes, bool(older))
         )
