@@ -20,6 +20,8 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from mahavishnu.clean_text import printable
+
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
 
@@ -49,8 +51,9 @@ class Markup(str):
 
 
 def escape(markup: str) -> Markup:
-    """``rich.markup.escape`` without importing Rich: ``text`` as markup that prints as itself."""
-    markup = _ESCAPE.sub(lambda match: f"{match[1]}{match[1]}\\{match[2]}", markup)
+    """``rich.markup.escape`` without importing Rich: ``text`` as markup that prints as itself
+    (less the control characters a terminal would act on: it is data)."""
+    markup = _ESCAPE.sub(lambda match: f"{match[1]}{match[1]}\\{match[2]}", printable(markup))
     if markup.endswith("\\") and not markup.endswith("\\\\"):
         return Markup(markup + "\\")
     return Markup(markup)
@@ -233,7 +236,7 @@ def _cell(cell: Any) -> Any:
         return str(cell)
     from rich.text import Text
 
-    return Text(str(cell))
+    return Text(printable(str(cell)))
 
 
 def info(message: str) -> None:

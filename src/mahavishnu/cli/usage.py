@@ -27,6 +27,9 @@ TOOL_OPTION = typer.Option(
 )
 SINCE_OPTION = typer.Option(None, "--since", help="From this day on (YYYY-MM-DD, local time).")
 UNTIL_OPTION = typer.Option(None, "--until", help="Up to this day, included (YYYY-MM-DD).")
+VERBOSE_OPTION = typer.Option(
+    False, "--verbose", "-v", help="List the log lines skipped as damaged or hostile: file:line and why."
+)
 
 
 @app.callback()
@@ -37,10 +40,11 @@ def usage(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Tokens and cost per day (the default), month or session."""
     if ctx.invoked_subcommand is None:
-        _show("daily", by, tool, since, until, as_json)
+        _show("daily", by, tool, since, until, as_json, verbose)
 
 
 @app.command("daily")
@@ -50,9 +54,10 @@ def daily_cmd(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Tokens and cost per day."""
-    _show("daily", by, tool, since, until, as_json)
+    _show("daily", by, tool, since, until, as_json, verbose)
 
 
 @app.command("monthly")
@@ -62,9 +67,10 @@ def monthly_cmd(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Tokens and cost per month."""
-    _show("monthly", by, tool, since, until, as_json)
+    _show("monthly", by, tool, since, until, as_json, verbose)
 
 
 @app.command("sessions")
@@ -74,13 +80,20 @@ def sessions_cmd(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Tokens and cost per session."""
-    _show("sessions", by, tool, since, until, as_json)
+    _show("sessions", by, tool, since, until, as_json, verbose)
 
 
 def _show(
-    period: Period, by: str | None, tool: list[str], since: str | None, until: str | None, as_json: bool
+    period: Period,
+    by: str | None,
+    tool: list[str],
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+    verbose: bool,
 ) -> None:
     from mahavishnu.usage.report import parse_day, report
 
@@ -90,9 +103,12 @@ def _show(
         _tools(tool),
         parse_day(since) if since else None,
         parse_day(until) if until else None,
+        verbose=verbose,
     )
     for problem in built.problems:
         warn(escape(problem))
+    for file, line, why in built.bad_lines:
+        warn(escape(f"skipped {file}:{line}: {why}"))
     if as_json:
         print_json(built.to_json())
         return
@@ -172,7 +188,10 @@ def _print(built: Report) -> None:
     if built.unpriced_models:
         warn(escape(f"unpriced (no price known, not guessed): {', '.join(built.unpriced_models)}"))
     if built.skipped_lines:
-        warn(f"{built.skipped_lines} damaged or oversized log lines were skipped")
+        warn(
+            f"{built.skipped_lines} damaged, hostile or oversized log lines were skipped"
+            + ("" if built.bad_lines else " (--verbose lists them)")
+        )
 
 
 def _figures(line: Line) -> list[str]:

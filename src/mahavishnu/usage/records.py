@@ -41,13 +41,30 @@ class UsageRecord(NamedTuple):
         return self
 
 
+#: The most one request can use: a count beyond it (``1e308``, int64's maximum) is a damaged or
+#: hostile line, never a bill (the largest context windows are a few million tokens).
+MAX_TOKENS = 10**12
+
+
+class BadLine(ValueError):
+    """A log line that looks like usage but cannot be: skipped and counted, with the reason."""
+
+
 def count(value: object) -> int:
-    """A token count from a log: a non-negative integer, anything else 0 (a bool is not a count)."""
-    if type(value) is int:  # the usual case, first
-        return value if value > 0 else 0
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A token count from a log: an integer in ``0..MAX_TOKENS`` (a float with no fraction too);
+    absent (None) is 0. Anything else (NaN, infinity, negative, too large, text, a bool) is a
+    ``BadLine``: the whole line is skipped, never counted as 0 or as a trillion."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the usual case, first
+        return value
+    if value is None:
         return 0
-    return max(0, int(value))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadLine(f"a token count is not a number ({type(value).__name__})")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadLine(f"a token count is not finite ({value})")
+    if not 0 <= value <= MAX_TOKENS:
+        raise BadLine(f"a token count is outside 0..{MAX_TOKENS:.0e} ({value:.3g})")
+    return int(value)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.loop.recall_log import Recalled, session_digest
 from mahavishnu.usage import ledger, metrics
@@ -132,6 +133,8 @@ class Report:
     unpriced_models: list[str]
     skipped_lines: int = 0
     problems: list[str] = field(default_factory=list)
+    #: the skipped lines kept (file, line number, why), when asked for (``usage --verbose``)
+    bad_lines: list[tuple[str, int, str]] = field(default_factory=list)
 
     def to_json(self) -> JSONObject:
         rows: list[JSONObject] = []
@@ -153,6 +156,11 @@ class Report:
             "totals": self.totals.to_json(),
             "unpriced_models": list[JSONValue](self.unpriced_models),
             "skipped_lines": self.skipped_lines,
+            **(
+                {"bad_lines": [{"file": f, "line": n, "reason": why} for f, n, why in self.bad_lines]}
+                if self.bad_lines
+                else {}
+            ),
         }
 
 
@@ -391,14 +399,28 @@ def collect(
     from mahavishnu.memory.loop.session_logs import find_sessions
 
     wanted = list(tools)
-    logs = {tool: find_sessions(tool) for tool in wanted}
+    logs: dict[Tool, list[Path]] = {}
+    problems: list[str] = []
+    for tool in wanted:
+        try:
+            logs[tool] = find_sessions(tool)
+        except MahavishnuError as error:  # its folder leads out of HOME: one line, the rest reported
+            problems.append(error.message)
+            logs[tool] = []  # and what an earlier read kept of it is not shown as if read now
     with ledger.opened() as db:
         refreshed = ledger.refresh(db, logs)
+        refreshed.problems[:0] = problems
         return ledger.records(db, wanted, since, until), refreshed, ledger.skipped_lines(db)
 
 
 def report(
-    period: Period, by: By | None, tools: Iterable[Tool], since: date | None = None, until: date | None = None
+    period: Period,
+    by: By | None,
+    tools: Iterable[Tool],
+    since: date | None = None,
+    until: date | None = None,
+    *,
+    verbose: bool = False,
 ) -> Report:
     """The whole report, for the CLI: logs read, attributed with this machine's switch history,
     priced with ``usage.yaml`` and ``genai-prices``."""
@@ -415,6 +437,9 @@ def report(
         metrics.record(priced(records, attribution, pricing), since, until)
     built.skipped_lines = skipped
     built.problems = refreshed.problems
+    if verbose:
+        with ledger.opened() as db:
+            built.bad_lines = ledger.bad_lines(db, wanted)
     return built
 
 

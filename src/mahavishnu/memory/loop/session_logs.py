@@ -37,7 +37,7 @@ from typing import Any, Literal
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core.projects import project_for
-from mahavishnu.memory.loop.session_file import open_session, read_pieces
+from mahavishnu.memory.loop.session_file import open_session, read_pieces, session_files
 from mahavishnu.memory.loop.transcripts import (
     Role,
     Transcript,
@@ -140,7 +140,7 @@ def find_sessions(tool: Tool, root: Path | None = None) -> list[Path]:
         )
     if not base.is_dir():
         raise InvalidInputError(f"Not a directory: {base}", hint="Pass the folder that holds the sessions.")
-    return sorted(path for path in base.glob(source.pattern) if path.is_file())
+    return session_files(base, source.pattern)
 
 
 def read_session(tool: Tool, path: Path) -> Transcript:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
-from mahavishnu.usage.readers.fields import State, epoch, obj, project, text
+from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
 
 WANTED = (b'"usage"',)
@@ -24,7 +24,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
     for entry in entries:
         message = obj(entry.get("message"))
         usage = obj(message.get("usage"))
-        model = text(message.get("model"))
+        model = label(message.get("model"))
         when = epoch(entry.get("timestamp"))
         if entry.get("type") != "assistant" or not usage or model is None or when is None:
             continue
@@ -45,7 +45,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
                 output=count(usage.get("output_tokens")),
                 cache_write=count(usage.get("cache_creation_input_tokens")),
                 cache_read=count(usage.get("cache_read_input_tokens")),
-                session=text(entry.get("sessionId")) or path.stem,
+                session=label(entry.get("sessionId")) or label(path.stem) or "-",
                 project=project(cwd),
                 source=HELPER if entry.get("isSidechain") is True else MAIN,
             )

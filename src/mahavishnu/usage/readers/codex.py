@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
-from mahavishnu.usage.readers.fields import State, epoch, obj, project, text
+from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.records import MAIN, UsageRecord, count
 
 WANTED = (b'"session_meta"', b'"turn_context"', b'"token_usage_record"', b'"token_count"')
@@ -26,10 +26,10 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
         kind = entry.get("type")
         payload = obj(entry.get("payload"))
         if kind == "session_meta":
-            state["session"] = text(payload.get("id")) or text(payload.get("session_id")) or ""
+            state["session"] = label(payload.get("id")) or label(payload.get("session_id")) or ""
             state["cwd"] = text(payload.get("cwd")) or ""
         elif kind == "turn_context":
-            state["model"] = text(payload.get("model")) or state.get("model", "")
+            state["model"] = label(payload.get("model")) or state.get("model", "")
         elif kind == "token_usage_record":
             state["records"] = "yes"
             key = text(payload.get("response_id")) or f"{_session(state, path)}@{entry.get('timestamp')}"
@@ -79,4 +79,4 @@ def _record(path: Path, state: State, key: str, entry: JSONObject, figures: list
 
 
 def _session(state: State, path: Path) -> str:
-    return state.get("session") or path.stem
+    return state.get("session") or label(path.stem) or "-"
