@@ -56,7 +56,9 @@ def _hostile() -> list[bytes]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mb", type=int, default=1024, help="size of the log (MB)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mahavishnu-usage-hostile-") as tmp:

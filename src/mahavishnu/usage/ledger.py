@@ -49,7 +49,8 @@ CREATE INDEX IF NOT EXISTS bad_lines_by_path ON bad_lines (path);
 CREATE TABLE IF NOT EXISTS records (
     path TEXT NOT NULL, tool TEXT NOT NULL, key TEXT NOT NULL, time REAL NOT NULL, model TEXT NOT NULL,
     input INTEGER NOT NULL, output INTEGER NOT NULL, cache_write INTEGER NOT NULL,
-    cache_read INTEGER NOT NULL, session TEXT NOT NULL, project TEXT, source TEXT NOT NULL
+    cache_read INTEGER NOT NULL, session TEXT NOT NULL, project TEXT, source TEXT NOT NULL,
+    cache_write_1h INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_by_path ON records (path);
 """
@@ -123,7 +124,7 @@ def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | No
         bad: list[tuple[int, str]] = []
         for piece in tail.pieces():  # a piece at a time: memory stays bounded
             db.executemany(
-                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ((str(path), *r.row()) for r in _parse(parser, path, piece, state, bad)),
             )
     except OSError as error:
@@ -208,7 +209,8 @@ def records(
     (the first of the lines that share its key)."""
     wanted = list(tools)
     query = (
-        "SELECT tool, key, time, model, input, output, cache_write, cache_read, session, project, source"
+        "SELECT tool, key, time, model, input, output, cache_write, cache_read, session, project, source,"
+        " cache_write_1h"
         f" FROM records WHERE tool IN ({','.join('?' * len(wanted))})"
     )
     params: list[object] = list(wanted)

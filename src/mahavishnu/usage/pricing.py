@@ -37,6 +37,8 @@ class Rates:
     cache_write: Price
     cache_read: Price
     source: str
+    #: Anthropic's 1-hour cache writes (the rest of ``cache_write`` is the 5-minute cache's)
+    cache_write_1h: Price | None = None
     #: the rates of a request of any size (input, output, cache write, cache read), and from each
     #: tier start down (a request whose whole input is above it): worked out once, not per request
     _base: tuple[float, ...] = field(init=False, default=(), repr=False, compare=False)
@@ -45,13 +47,17 @@ class Rates:
     )
 
     def __post_init__(self) -> None:
-        prices = (self.input, self.output, self.cache_write, self.cache_read)
+        hour = self.cache_write_1h or self.cache_write
+        prices = (self.input, self.output, self.cache_write, self.cache_read, hour)
         starts = sorted({start for _, tiers in prices for start, _ in tiers}, reverse=True)
         object.__setattr__(self, "_base", tuple(base for base, _ in prices))
         steps = tuple((start, tuple(_at(price, start + 1) for price in prices)) for start in starts)
         object.__setattr__(self, "_steps", steps)
 
-    def cost(self, fresh: int, output: int, cache_write: int, cache_read: int) -> float:
+    def cost(
+        self, fresh: int, output: int, cache_write: int, cache_read: int, cache_write_1h: int = 0
+    ) -> float:
+        """USD for one request; ``cache_write_1h`` is the part of ``cache_write`` written for an hour."""
         rates = self._base
         if self._steps:
             whole = fresh + cache_write + cache_read
@@ -60,7 +66,11 @@ class Rates:
                     rates = above
                     break
         return (
-            fresh * rates[0] + output * rates[1] + cache_write * rates[2] + cache_read * rates[3]
+            fresh * rates[0]
+            + output * rates[1]
+            + (cache_write - cache_write_1h) * rates[2]
+            + cache_read * rates[3]
+            + cache_write_1h * rates[4]
         ) / 1_000_000
 
 
@@ -134,9 +144,9 @@ def _rates(price: ModelPrice, source: str) -> Rates | None:
     if fresh is None:
         return None
     output = _price(price.output_mtok) or (0.0, ())
-    return Rates(
-        fresh, output, _price(price.cache_write_mtok) or fresh, _price(price.cache_read_mtok) or fresh, source
-    )
+    written = _price(price.cache_write_mtok) or fresh
+    hour = _price(getattr(price, "cache_write_1h_mtok", None))  # in the data for Anthropic's models
+    return Rates(fresh, output, written, _price(price.cache_read_mtok) or fresh, source, hour)
 
 
 def _price(value: Decimal | TieredPrices | None) -> Price | None:

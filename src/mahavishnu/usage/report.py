@@ -215,7 +215,7 @@ def build(
     known: dict[_Where, tuple[Provider, Rates | None]] = {}
     era = attribution.era
     for record in records:  # (priced() inlined: this loop is most of a report's time)
-        tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _ = record
+        tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour = record
         where = (tool, project, model, int(time // 86_400), era(tool, project, time))
         found = known.get(where)
         if found is None:
@@ -244,7 +244,7 @@ def build(
             part.unpriced_requests += 1
             part.unpriced_tokens += fresh + output + cache_write + cache_read
         else:
-            part.cost += rates.cost(fresh, output, cache_write, cache_read)
+            part.cost += rates.cost(fresh, output, cache_write, cache_read, hour)
         if time < part.first:
             part.first = time
         elif time > part.last:
@@ -278,7 +278,7 @@ def priced(
     known: dict[_Where, tuple[Provider, Rates | None]] = {}  # looked up once each
     era = attribution.era
     for record in records:
-        tool, _, time, model, fresh, output, cache_write, cache_read, _, project, _ = record
+        tool, _, time, model, fresh, output, cache_write, cache_read, _, project, _, hour = record
         where = (tool, project, model, int(time // 86_400), era(tool, project, time))
         found = known.get(where)
         if found is None:
@@ -287,7 +287,7 @@ def priced(
         yield (
             record,
             provider,
-            None if rates is None else rates.cost(fresh, output, cache_write, cache_read),
+            None if rates is None else rates.cost(fresh, output, cache_write, cache_read, hour),
         )
 
 

@@ -1,6 +1,7 @@
 """Claude Code (``~/.claude/projects/<encoded-cwd>/<session>.jsonl``): each ``assistant`` line
 carries its API message's ``usage`` (Anthropic's: ``input_tokens`` fresh, ``cache_creation_input_tokens``,
-``cache_read_input_tokens``, ``output_tokens``), ``message.id``, ``message.model``, the ``requestId``,
+``cache_read_input_tokens``, ``output_tokens``; ``cache_creation`` splits the writes by the
+cache's lifetime, 5 minutes or 1 hour, priced apart), ``message.id``, ``message.model``, the ``requestId``,
 ``sessionId``, ``cwd`` and ``timestamp``. One API message may span several lines (one per content
 block, the same usage on each) and a resumed or forked session repeats earlier messages in its new
 file: the key is ``message.id`` + ``requestId``, and the first line of a key is the one counted
@@ -35,6 +36,8 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             continue
         request = text(entry.get("requestId"))
         cwd = text(entry.get("cwd"))
+        written = count(usage.get("cache_creation_input_tokens"))
+        hour = count(obj(usage.get("cache_creation")).get("ephemeral_1h_input_tokens"))
         found.append(
             UsageRecord(
                 tool="claude",
@@ -43,11 +46,12 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
                 model=model,
                 input=count(usage.get("input_tokens")),
                 output=count(usage.get("output_tokens")),
-                cache_write=count(usage.get("cache_creation_input_tokens")),
+                cache_write=written,
                 cache_read=count(usage.get("cache_read_input_tokens")),
                 session=label(entry.get("sessionId")) or label(path.stem) or "-",
                 project=project(cwd),
                 source=HELPER if entry.get("isSidechain") is True else MAIN,
+                cache_write_1h=min(hour, written),
             )
         )
     return found
