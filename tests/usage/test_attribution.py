@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -88,11 +89,18 @@ def test_after_switch_llm_claude_code_s_requests_are_the_profile_s_priced_at_its
     result = runner.invoke(app, ["usage", "--by", "provider", "--json"])
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.output)["daily"]
-    assert row["provider"] == "dashlab" and row["unpriced_requests"] == 2 and row["cost_usd"] == 0
-    assert sorted(json.loads(result.output)["unpriced_models"]) == [
-        "dashlab/claude-sonnet-4-5-20250929",
-        "dashlab/qwen3.7-max",
-    ]
+    # dashlab is the user's own profile at a URL nobody knows: a gateway. Its Claude-named request
+    # is priced at Sonnet's list price (1M fresh input: the long-context $6) and marked so;
+    # qwen3.7-max, which no price data knows, stays unpriced
+    assert row["provider"] == "dashlab" and row["unpriced_requests"] == 1
+    assert row["cost_usd"] == pytest.approx(6.0) and row["price_source"] == "list"
+    assert json.loads(result.output)["unpriced_models"] == ["dashlab/qwen3.7-max"]
+    listed = runner.invoke(app, ["usage", "--unpriced", "--json"])
+    assert json.loads(listed.output) == {
+        "unpriced": [{"model": "dashlab/qwen3.7-max", "requests": 1, "tokens": 1_000_000}]
+    }
+    table = runner.invoke(app, ["usage", "--by", "provider"], env={"COLUMNS": "160"})
+    assert "6.00 (list)" in table.output and "list price" in table.output
 
     (isolated_home / ".mahavishnu" / "usage.yaml").write_text(
         yaml.safe_dump({"pricing": {"dashlab": {"qwen3.7-max": {"input": 1.2, "output": 6.0}}}})

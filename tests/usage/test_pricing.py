@@ -124,3 +124,37 @@ def test_a_claude_code_line_s_one_hour_cache_writes_are_priced_as_such(isolated_
     built = report("daily", None, ["claude"])
     assert built.totals.cache_write == 100_000
     assert built.totals.cost == pytest.approx(0.06 * 3.75 + 0.04 * 6.0)
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:4000", "https://litellm.internal.example/v1", "http://localhost:8080"]
+)
+@pytest.mark.parametrize(("model", "listed_at"), [("claude-sonnet-4-5", "anthropic"), ("gpt-5", "openai")])
+def test_a_gateway_s_requests_are_priced_at_their_model_s_list_price(
+    base_url: str, model: str, listed_at: str
+) -> None:
+    gateway = Provider("proxy", profile="proxy", base_url=base_url, gateway=True)
+    rates = Pricing().rates(gateway, model, WHEN.timestamp())
+    direct = Pricing().rates(Provider(listed_at, price_id=listed_at), model, WHEN.timestamp())
+    assert rates is not None and direct is not None
+    assert rates.kind == "list" and rates.source.startswith(f"list price: {listed_at}/")
+    assert rates.cost(1000, 1000, 0, 0) == direct.cost(1000, 1000, 0, 0)
+    assert Pricing().rates(gateway, "made-up-model-7", WHEN.timestamp()) is None  # nobody lists it
+
+
+def test_a_known_provider_serving_another_s_model_name_is_not_list_priced() -> None:
+    zai = Provider("zai", profile="mine", base_url="https://api.z.ai/api/anthropic", gateway=True)
+    assert Pricing().rates(zai, "claude-sonnet-4-5", WHEN.timestamp()) is None  # z.ai maps it to GLM
+
+
+def test_own_prices_hold_from_their_date_and_a_subscription_costs_nothing() -> None:
+    from datetime import date
+
+    gateway = Provider("proxy", profile="proxy", base_url="http://127.0.0.1:4000", gateway=True)
+    own = {"proxy": {"claude-sonnet-4-5": OwnPrice(input=0, output=0, since=date(2026, 6, 1))}}
+    before = Pricing(own).rates(
+        gateway, "claude-sonnet-4-5", datetime(2026, 5, 31, 23, tzinfo=UTC).timestamp()
+    )
+    after = Pricing(own).rates(gateway, "claude-sonnet-4-5", WHEN.timestamp())
+    assert before is not None and before.kind == "list"  # not yet: the list price
+    assert after is not None and after.kind == "own" and after.cost(10**6, 10**6, 10**6, 10**6) == 0

@@ -27,6 +27,9 @@ TOOL_OPTION = typer.Option(
 )
 SINCE_OPTION = typer.Option(None, "--since", help="From this day on (YYYY-MM-DD, local time).")
 UNTIL_OPTION = typer.Option(None, "--until", help="Up to this day, included (YYYY-MM-DD).")
+UNPRICED_OPTION = typer.Option(
+    False, "--unpriced", help="List only the models nobody prices, with their requests and tokens."
+)
 VERBOSE_OPTION = typer.Option(
     False, "--verbose", "-v", help="List the log lines skipped as damaged or hostile: file:line and why."
 )
@@ -40,11 +43,12 @@ def usage(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    unpriced: bool = UNPRICED_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Tokens and cost per day (the default), month or session."""
     if ctx.invoked_subcommand is None:
-        _show("daily", by, tool, since, until, as_json, verbose)
+        _show("daily", by, tool, since, until, as_json, unpriced, verbose)
 
 
 @app.command("daily")
@@ -54,10 +58,11 @@ def daily_cmd(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    unpriced: bool = UNPRICED_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Tokens and cost per day."""
-    _show("daily", by, tool, since, until, as_json, verbose)
+    _show("daily", by, tool, since, until, as_json, unpriced, verbose)
 
 
 @app.command("monthly")
@@ -67,10 +72,11 @@ def monthly_cmd(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    unpriced: bool = UNPRICED_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Tokens and cost per month."""
-    _show("monthly", by, tool, since, until, as_json, verbose)
+    _show("monthly", by, tool, since, until, as_json, unpriced, verbose)
 
 
 @app.command("sessions")
@@ -80,10 +86,11 @@ def sessions_cmd(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    unpriced: bool = UNPRICED_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Tokens and cost per session."""
-    _show("sessions", by, tool, since, until, as_json, verbose)
+    _show("sessions", by, tool, since, until, as_json, unpriced, verbose)
 
 
 def _show(
@@ -93,6 +100,7 @@ def _show(
     since: str | None,
     until: str | None,
     as_json: bool,
+    unpriced: bool,
     verbose: bool,
 ) -> None:
     from mahavishnu.usage.report import parse_day, report
@@ -109,6 +117,9 @@ def _show(
         warn(escape(problem))
     for file, line, why in built.bad_lines:
         warn(escape(f"skipped {file}:{line}: {why}"))
+    if unpriced:
+        _print_unpriced(built, as_json)
+        return
     if as_json:
         print_json(built.to_json())
         return
@@ -185,6 +196,11 @@ def _print(built: Report) -> None:
             "Memory: the tokens recall added to the sessions, at their requests' input rate "
             "(already part of the input above, not added again)."
         )
+    if "list" in built.totals.price_kinds:
+        info(
+            "(list): a gateway's requests at their model's list price; set the gateway's own "
+            "rates under pricing: in usage.yaml."
+        )
     if built.unpriced_models:
         warn(escape(f"unpriced (no price known, not guessed): {', '.join(built.unpriced_models)}"))
     if built.skipped_lines:
@@ -194,8 +210,28 @@ def _print(built: Report) -> None:
         )
 
 
+def _print_unpriced(built: Report, as_json: bool) -> None:
+    rows = [
+        {"model": name, "requests": requests, "tokens": tokens}
+        for name, (requests, tokens) in built.unpriced_counts.items()
+    ]
+    if as_json:
+        print_json({"unpriced": rows})
+    elif not rows:
+        info("Every request of this period is priced.")
+    else:
+        table(
+            None,
+            ["Provider/model", "Requests", "Tokens"],
+            [[r["model"], r["requests"], r["tokens"]] for r in rows],
+        )
+        info("Price them under pricing: in usage.yaml (USD per million tokens; 0 for a subscription).")
+
+
 def _figures(line: Line) -> list[str]:
     cost = f"{line.cost:.2f}" if line.requests > line.unpriced_requests else "unpriced"
+    if "list" in line.price_kinds:
+        cost += " (list)"
     if line.unpriced_requests and line.requests > line.unpriced_requests:
         cost += " + unpriced"
     return [f"{n:,}" for n in (line.input, line.output, line.cache_write, line.cache_read, line.total)] + [

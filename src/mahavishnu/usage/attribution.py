@@ -12,7 +12,9 @@ With no switch recorded before a request, the log's model says: the provider ``g
 knows it from (``claude-…``: Anthropic), else the assistant's own provider.
 
 The profile is read as it is defined now: a profile edited since the switch is attributed by its
-new endpoint.
+new endpoint. A profile of the user's own (not the catalogue's) is taken for a gateway: a LiteLLM,
+a company proxy or a local router passes the model name on to its provider, so when nothing
+prices the gateway itself its requests are priced at their model's list price (``pricing``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class ProfileEndpoints:
 
     stock: tuple[str, ...]
     base_urls: Mapping[str, str | None]
+    #: a profile of the user's own, not the catalogue's: a gateway (``Provider.gateway``)
+    own: bool = False
 
 
 class Attribution:
@@ -104,7 +108,9 @@ class Attribution:
         if tool in endpoints.stock:
             native = NATIVE[tool]
             return Provider(native, profile=name, price_id=_PRICE_IDS.get(native))
-        return Provider(name, profile=name, base_url=endpoints.base_urls.get(PROTOCOL[tool]))
+        return Provider(
+            name, profile=name, base_url=endpoints.base_urls.get(PROTOCOL[tool]), gateway=endpoints.own
+        )
 
 
 def _resolved(switches: list[Switch]) -> Iterable[Switch]:
@@ -151,6 +157,7 @@ def from_history() -> Attribution:
                 protocol: endpoint.base_url if (endpoint := getattr(profile.settings, protocol)) else None
                 for protocol in ("anthropic", "openai", "gemini")
             },
+            own=not profile.builtin,
         )
         for name, profile in profiles.items()
     }

@@ -74,10 +74,13 @@ def count(value: object) -> int:
 class Provider:
     """Who served a request: ``name`` as reports show it (the profile, or a stock provider),
     the ``profile`` in force (None: no switch recorded), the ``base_url`` the assistant was pointed
-    at (None: its own default) and the ``genai-prices`` provider id to price with when no base URL
-    says it (None: unknown)."""
+    at (None: its own default), the ``genai-prices`` provider id to price with when no base URL
+    says it (None: unknown) and whether it is a ``gateway`` to other providers' models."""
 
     name: str
     profile: str | None = None
     base_url: str | None = None
     price_id: str | None = None
+    #: a profile of the user's own (a gateway, a company proxy, a local router): when nothing
+    #: prices it, its requests are priced at their model's list price (marked ``list``)
+    gateway: bool = False

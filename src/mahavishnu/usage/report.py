@@ -59,6 +59,8 @@ class Line:
     requests: int = 0
     unpriced_requests: int = 0
     unpriced_tokens: int = 0
+    #: where the prices of the priced requests come from (``Rates.kind``: own, provider, list)
+    price_kinds: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
     assistants: set[str] = field(default_factory=set)
     projects: set[str] = field(default_factory=set)
@@ -73,6 +75,14 @@ class Line:
     @property
     def total(self) -> int:
         return self.input + self.output + self.cache_write + self.cache_read
+
+    @property
+    def price_source(self) -> str | None:
+        """Where the line's prices come from: ``own``, ``provider`` or ``list`` (a gateway's
+        requests at their model's list price), ``mixed`` for several, None when nothing is priced."""
+        if not self.price_kinds:
+            return None
+        return next(iter(self.price_kinds)) if len(self.price_kinds) == 1 else "mixed"
 
     def add_recall(self, recalled: Recalled, cost: float | None) -> None:
         """Adds one recall's tokens, at the session's input rate (None: unpriced)."""
@@ -98,6 +108,7 @@ class Line:
         self.requests += part.requests
         self.unpriced_requests += part.unpriced_requests
         self.unpriced_tokens += part.unpriced_tokens
+        self.price_kinds |= part.kinds
         self.models.add(model)
         self.assistants.add(ASSISTANTS[tool])
         if project:
@@ -113,6 +124,7 @@ class Line:
             "cache_read_tokens": self.cache_read,
             "total_tokens": self.total,
             "cost_usd": round(self.cost, 6),
+            "price_source": self.price_source,
             "requests": self.requests,
             "unpriced_requests": self.unpriced_requests,
             "unpriced_tokens": self.unpriced_tokens,
@@ -132,6 +144,8 @@ class Report:
     totals: Line
     unpriced_models: list[str]
     skipped_lines: int = 0
+    #: each unpriced provider/model: its requests and tokens (``usage --unpriced``)
+    unpriced_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     #: the skipped lines kept (file, line number, why), when asked for (``usage --verbose``)
     bad_lines: list[tuple[str, int, str]] = field(default_factory=list)
@@ -155,6 +169,10 @@ class Report:
             str(self.period): listed,
             "totals": self.totals.to_json(),
             "unpriced_models": list[JSONValue](self.unpriced_models),
+            "unpriced": [
+                {"model": name, "requests": requests, "tokens": tokens}
+                for name, (requests, tokens) in self.unpriced_counts.items()
+            ],
             "skipped_lines": self.skipped_lines,
             **(
                 {"bad_lines": [{"file": f, "line": n, "reason": why} for f, n, why in self.bad_lines]}
@@ -176,6 +194,7 @@ class _Sum:
         "cost",
         "first",
         "input",
+        "kinds",
         "last",
         "output",
         "requests",
@@ -187,6 +206,7 @@ class _Sum:
         self.input = self.output = self.cache_write = self.cache_read = 0
         self.requests = self.unpriced_requests = self.unpriced_tokens = 0
         self.cost = 0.0
+        self.kinds: set[str] = set()
         self.first = self.last = time
 
 
@@ -210,7 +230,7 @@ def build(
     # Requests are summed per (period, group, assistant, model, project) first, a few thousand
     # sums for a year of logs, then the sums into lines: one small update per request.
     sums: dict[tuple[str, str, Tool, str, str | None], _Sum] = {}
-    unpriced: set[str] = set()
+    unpriced: dict[str, list[int]] = {}  # provider/model: requests, tokens
     day_of: dict[int, str] = {}  # local date per quarter hour: one strftime per quarter of records
     known: dict[_Where, tuple[Provider, Rates | None]] = {}
     era = attribution.era
@@ -240,11 +260,15 @@ def build(
         part.cache_read += cache_read
         part.requests += 1
         if rates is None:
-            unpriced.add(f"{provider.name}/{model}")
+            tokens = fresh + output + cache_write + cache_read
+            counts = unpriced.setdefault(f"{provider.name}/{model}", [0, 0])
+            counts[0] += 1
+            counts[1] += tokens
             part.unpriced_requests += 1
-            part.unpriced_tokens += fresh + output + cache_write + cache_read
+            part.unpriced_tokens += tokens
         else:
             part.cost += rates.cost(fresh, output, cache_write, cache_read, hour)
+            part.kinds.add(rates.kind)
         if time < part.first:
             part.first = time
         elif time > part.last:
@@ -263,7 +287,8 @@ def build(
         lines.values(),
         key=(lambda x: (x.first, x.group)) if period == "sessions" else (lambda x: (x.period, x.group)),
     )
-    return Report(period, by, ordered, totals, sorted(unpriced))
+    listed = {name: (counts[0], counts[1]) for name, counts in sorted(unpriced.items())}
+    return Report(period, by, ordered, totals, list(listed), unpriced_counts=listed)
 
 
 #: What decides who served a request and at which rates: the assistant, project, model, UTC day
