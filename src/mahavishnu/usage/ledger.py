@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS records (
     path TEXT NOT NULL, tool TEXT NOT NULL, key TEXT NOT NULL, time REAL NOT NULL, model TEXT NOT NULL,
     input INTEGER NOT NULL, output INTEGER NOT NULL, cache_write INTEGER NOT NULL,
     cache_read INTEGER NOT NULL, session TEXT NOT NULL, project TEXT, source TEXT NOT NULL,
-    cache_write_1h INTEGER NOT NULL
+    cache_write_1h INTEGER NOT NULL, via TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_by_path ON records (path);
 """
@@ -124,7 +124,7 @@ def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | No
         bad: list[tuple[int, str]] = []
         for piece in tail.pieces():  # a piece at a time: memory stays bounded
             db.executemany(
-                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ((str(path), *r.row()) for r in _parse(parser, path, piece, state, bad)),
             )
     except OSError as error:
@@ -210,7 +210,7 @@ def records(
     wanted = list(tools)
     query = (
         "SELECT tool, key, time, model, input, output, cache_write, cache_read, session, project, source,"
-        " cache_write_1h"
+        " cache_write_1h, via"
         f" FROM records WHERE tool IN ({','.join('?' * len(wanted))})"
     )
     params: list[object] = list(wanted)

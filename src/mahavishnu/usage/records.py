@@ -34,12 +34,15 @@ class UsageRecord(NamedTuple):
     #: of ``cache_write``, the tokens written to Anthropic's 1-hour cache (priced at 2x input, the
     #: 5-minute cache at 1.25x): ``usage.cache_creation.ephemeral_1h_input_tokens``
     cache_write_1h: int = 0
+    #: the provider the log itself names, when it does (Codex's ``model_provider``: ``openai``, or
+    #: ``mahavishnu-<profile>`` as a switch writes it): it wins over the switch history
+    via: str = ""
 
     @property
     def total(self) -> int:
         return self.input + self.output + self.cache_write + self.cache_read
 
-    def row(self) -> tuple[str, str, float, str, int, int, int, int, str, str | None, str, int]:
+    def row(self) -> tuple[str, str, float, str, int, int, int, int, str, str | None, str, int, str]:
         """The record as a flat tuple (what the ledger stores)."""
         return self
 

@@ -235,8 +235,8 @@ def build(
     known: dict[_Where, tuple[Provider, Rates | None]] = {}
     era = attribution.era
     for record in records:  # (priced() inlined: this loop is most of a report's time)
-        tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour = record
-        where = (tool, project, model, int(time // 86_400), era(tool, project, time))
+        tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour, via = record
+        where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
         found = known.get(where)
         if found is None:
             found = known[where] = _served(record, attribution, pricing)
@@ -291,9 +291,9 @@ def build(
     return Report(period, by, ordered, totals, list(listed), unpriced_counts=listed)
 
 
-#: What decides who served a request and at which rates: the assistant, project, model, UTC day
-#: and how many switches came before (``Attribution.era``).
-_Where = tuple[str, str | None, str, int, tuple[int, int]]
+#: What decides who served a request and at which rates: the assistant, project, model, UTC day,
+#: how many switches came before (``Attribution.era``) and the provider the log names.
+_Where = tuple[str, str | None, str, int, tuple[int, int, bool], str]
 
 
 def priced(
@@ -303,8 +303,8 @@ def priced(
     known: dict[_Where, tuple[Provider, Rates | None]] = {}  # looked up once each
     era = attribution.era
     for record in records:
-        tool, _, time, model, fresh, output, cache_write, cache_read, _, project, _, hour = record
-        where = (tool, project, model, int(time // 86_400), era(tool, project, time))
+        tool, _, time, model, fresh, output, cache_write, cache_read, _, project, _, hour, via = record
+        where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
         found = known.get(where)
         if found is None:
             found = known[where] = _served(record, attribution, pricing)
@@ -317,7 +317,7 @@ def priced(
 
 
 def _served(record: UsageRecord, attribution: Attribution, pricing: Pricing) -> tuple[Provider, Rates | None]:
-    provider = attribution.provider(record.tool, record.time, record.project, record.model)
+    provider = attribution.provider(record.tool, record.time, record.project, record.model, record.via)
     return provider, pricing.rates(provider, record.model, record.time)
 
 
