@@ -122,10 +122,11 @@ def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | No
         else:
             _forget(db, str(path))
         bad: list[tuple[int, str]] = []
+        stored: set[str] = set()  # a streamed message repeats on 1-3 lines: stored once
         for piece in tail.pieces():  # a piece at a time: memory stays bounded
             db.executemany(
                 "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ((str(path), *r.row()) for r in _parse(parser, path, piece, state, bad)),
+                ((str(path), *r.row()) for r in _once(_parse(parser, path, piece, state, bad), stored)),
             )
     except OSError as error:
         done.problems.append(f"cannot read {path}: {error.strerror or error}")
@@ -154,6 +155,14 @@ def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | No
             tail.line,
         ),
     )
+
+
+def _once(records: list[UsageRecord], stored: set[str]) -> Iterator[UsageRecord]:
+    """The records whose key is not in ``stored`` yet (then it is)."""
+    for record in records:
+        if record.key not in stored:
+            stored.add(record.key)
+            yield record
 
 
 def _parse(

@@ -36,6 +36,8 @@ def label(value: JSONValue | None) -> str | None:
     found = text(value)
     if found is None:
         return None
+    if len(found) <= LABEL_CHARS and found.isprintable():  # nearly always: no copy
+        return found
     cleaned = _CONTROLS.sub("", found)[:LABEL_CHARS]
     return cleaned or None
 
