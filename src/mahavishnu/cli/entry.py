@@ -65,6 +65,11 @@ def _dispatch(argv: list[str]) -> None:
         code = memory_import_hook(argv[2:])
         if code is not None:
             sys.exit(code)
+    # Claude Code's statusLine runs `mahavishnu usage statusline` after every turn: from a summary.
+    if argv == ["usage", "statusline"]:
+        from mahavishnu.usage.statusline import main
+
+        sys.exit(main([]))
     from mahavishnu.cli.main import app
 
     app()

@@ -468,6 +468,20 @@ def report(
     return built
 
 
+def priced_requests(
+    tools: Iterable[Tool], since: float | None = None
+) -> tuple[list[tuple[UsageRecord, float | None]], ledger.Refresh]:
+    """Every request of ``tools`` since ``since`` (seconds), oldest first, with its cost (None:
+    unpriced): what ``usage blocks`` and the status line add up."""
+    from mahavishnu.usage import settings
+    from mahavishnu.usage.attribution import from_history
+
+    with _collector_paused():
+        records, refreshed, _ = collect(list(tools), since, None)
+        attribution, pricing = from_history(), Pricing(settings.own_prices(settings.load()))
+        return [(record, cost) for record, _, cost in priced(records, attribution, pricing)], refreshed
+
+
 def recalls(tools: Iterable[Tool], since: float | None, until: float | None) -> list[Recalled]:
     """What the recall hooks of ``tools`` added in ``[since, until)`` (``memory/loop/recall_log``)."""
     from mahavishnu.memory.loop import recall_log
