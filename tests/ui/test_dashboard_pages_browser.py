@@ -354,15 +354,47 @@ def test_the_usage_chart_shows_each_assistants_tokens_per_day_for_the_real_clis_
         title = rect.find_element("css selector", "title").get_attribute("textContent")
         day, rest = title.split(" ", 1)
         assistant, tokens = rest.split(": ")
-        assert rect.get_attribute("class") == f"s-{assistant}"
-        shown[(day, assistant)] = (int(tokens.replace(",", "")), float(rect.get_attribute("height")))
+        assert rect.get_attribute("data-series") == assistant and tokens.endswith(" tokens")
+        shown[(day, assistant)] = (
+            int(tokens.removesuffix(" tokens").replace(",", "")),
+            float(rect.get_attribute("height")),
+        )
     assert {key: tokens for key, (tokens, _) in shown.items()} == expected
     peak = max(sum(t for (d, _), t in expected.items() if d == day) for day, _ in expected)
-    for tokens, height in shown.values():  # the chart is 200 high, the busiest day's bar all of it
-        assert abs(height - max(1.0, 200 * tokens / peak)) < 0.1
+    for tokens, height in shown.values():  # the plot is 208 high, the busiest day's bar all of it
+        assert abs(height - max(1.0, 208 * tokens / peak)) < 0.1
     assert by_css(browser, "#total-tokens").text == f"{report['totals']['total_tokens']:,}"
+    assert by_css(browser, "#y-title").text == "tokens per day"
+    assert by_css(browser, "#x-title").text == "day (local time)"
+    assert all_css(browser, ".y-tick")[0].text == "0"
     legend = by_css(browser, ".legend").text
     assert all(assistant in legend for _, assistant in expected)
     table = [r.text.split() for r in all_css(browser, "#usage-table tbody tr")]
     assert {(r[0], r[1]): int(r[3].replace(",", "")) for r in table} == expected
     shot(browser, shots, "usage")
+
+    # stacked by model, in USD: the same days' costs, the unit on the axis, a table per project
+    by_css(browser, "#by-model").click()
+    wait_for(lambda: "by=model" in browser.current_url, "stacked by model")
+    by_css(browser, "#metric-cost").click()
+    wait_for(lambda: "metric=cost" in browser.current_url, "in USD")
+    costs = run_cli("usage", "daily", "--by", "model")
+    priced = {(r["date"], r["model"]): r["cost_usd"] for r in costs["daily"] if r["cost_usd"]}
+    titles = [
+        r.find_element("css selector", "title").get_attribute("textContent")
+        for r in all_css(browser, "#usage-chart rect")
+    ]
+    assert {
+        (t.split(" ", 1)[0], t.split(" ", 1)[1].split(": ")[0]): float(t.rsplit("$", 1)[1]) for t in titles
+    } == pytest.approx(priced, abs=1e-4)
+    assert by_css(browser, "#y-title").text == "USD per day"
+    assert all(t.text.startswith("$") for t in all_css(browser, ".y-tick"))
+    projects = run_cli("usage", "monthly", "--by", "project")
+    requests: dict[str, int] = {}
+    for row in projects["monthly"]:
+        requests[row["project"]] = requests.get(row["project"], 0) + row["requests"]
+    shown_projects = {
+        r.text.split()[0]: int(r.text.split()[1]) for r in all_css(browser, "#project-table tbody tr")
+    }
+    assert shown_projects == {name: n for name, n in requests.items() if n}
+    shot(browser, shots, "usage-by-model-cost")

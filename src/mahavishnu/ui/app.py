@@ -30,7 +30,7 @@ import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlencode
 
 import jinja2
@@ -108,6 +108,19 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
 
     app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(app, token, sessions)
+
+
+_T = TypeVar("_T", bound=str)
+
+
+def _choice(request: Request, name: str, allowed: tuple[_T, ...]) -> _T:
+    """The query parameter ``name`` if it is one of ``allowed``, else the first (the default)."""
+    value = request.query_params.get(name, allowed[0])
+    if value not in allowed:
+        raise InvalidInputError(
+            f"{name}: not one of {', '.join(allowed)}", hint=f"Pick {name} from the page's links."
+        )
+    return next(choice for choice in allowed if choice == value)
 
 
 def _render(request: Request, name: str, context: Mapping[str, object], status: int = 200) -> HTMLResponse:
@@ -339,7 +352,12 @@ class Pages:
                 last = dt.date.fromisoformat(until) if until else None
             except ValueError:
                 raise InvalidInputError(f"until: not a date {until!r}", hint="As YYYY-MM-DD.") from None
-            view = usage_view.build(int(days) if days.isdigit() else 30, last)
+            view = usage_view.build(
+                int(days) if days.isdigit() else 30,
+                last,
+                _choice(request, "by", usage_view.STACKS),
+                _choice(request, "metric", usage_view.METRICS),
+            )
         except MahavishnuError as exc:
             return _error(request, exc)
         return _render(request, "usage.html", {"view": view})
