@@ -1,5 +1,5 @@
 """The configuration reference: every setting of ``mahavishnu.config.Settings``, its type, default
-and the comment the code gives it (a field's docstring, the comment above it or beside it)."""
+and what the code says of it: its ``Field(description=...)``, the comment above it or beside it."""
 
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, 
         if nested is not None:
             found += rows(nested, f"{key}{suffix}.")
             continue
-        found.append((key, _type_name(field.annotation), _default(field), comments.get(name, "")))
+        what = " ".join(x for x in (field.description or "", comments.get(name, "")) if x)
+        found.append((key, _type_name(field.annotation), _default(field), what))
     return found
 
 
