@@ -26,31 +26,20 @@ def root_command() -> Command:
     return typer.main.get_command(app)
 
 
-def walk(command: Command | None = None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Every command path under ``command`` (groups included), depth first, in --help's order."""
-    command = command or root_command()
+def _subcommands(group: Command, path: tuple[str, ...]) -> list[tuple[str, Command]]:
+    """A group's visible commands, in --help's order."""
+    ctx = _context(group, path[-1] if path else "mahavishnu")
+    found = [(name, group.get_command(ctx, name)) for name in group.list_commands(ctx)]
+    return [(name, sub) for name, sub in found if sub is not None and not sub.hidden]
+
+
+def walk(command: Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Command]]:
+    """Every command under ``command`` (groups included) with its path, depth first, in --help's order."""
     if path:
-        yield path
+        yield path, command
     if _is_group(command):
-        ctx = _context(command, path[-1] if path else "mahavishnu")
-        for name in command.list_commands(ctx):
-            sub = command.get_command(ctx, name)
-            if sub is not None and not sub.hidden:
-                yield from walk(sub, (*path, name))
-
-
-def find(path: tuple[str, ...]) -> Command:
-    """The command at ``path`` (KeyError naming the first unknown word)."""
-    command: Command = root_command()
-    for depth, word in enumerate(path):
-        if not _is_group(command):
-            raise KeyError(f"`mahavishnu {' '.join(path[:depth])}` has no subcommand {word!r}")
-        ctx = _context(command, word)
-        sub = command.get_command(ctx, word)
-        if sub is None:
-            raise KeyError(f"`mahavishnu {' '.join(path[:depth])}` has no command {word!r}")
-        command = sub
-    return command
+        for name, sub in _subcommands(command, path):
+            yield from walk(sub, (*path, name))
 
 
 def anchor(path: tuple[str, ...]) -> str:
@@ -85,8 +74,7 @@ def section(path: tuple[str, ...], command: Command) -> str:
         lines += [_param_row(p, ctx) for p in params]
         lines.append("")
     if _is_group(command):
-        ctx = _context(command, path[-1])
-        subs = [n for n in command.list_commands(ctx) if not _hidden(command, ctx, n)]
+        subs = [name for name, _ in _subcommands(command, path)]
         lines += [
             "Commands: " + ", ".join(f"[`{n}`](#{anchor((*path, n))})" for n in subs),
             "",
@@ -94,14 +82,9 @@ def section(path: tuple[str, ...], command: Command) -> str:
     return "\n".join(lines)
 
 
-def _hidden(group: Command, ctx: Any, name: str) -> bool:
-    sub = group.get_command(ctx, name)
-    return sub is None or sub.hidden
-
-
 def _plain(text: str) -> str:
-    """Typer's help text (Click's \\b markers and rich markup aside) as Markdown paragraphs."""
-    return "\n".join(line for line in text.replace("\b", "").splitlines()).strip()
+    """A command's help text as Markdown (Click's ``\\b`` no-rewrap markers dropped)."""
+    return text.replace("\b", "").strip()
 
 
 def markdown() -> str:
@@ -115,21 +98,5 @@ def markdown() -> str:
         *[_param_row(p, _context(root, "mahavishnu")) for p in root_options],
         "",
     ]
-    parts += [section(path, find(path)) for path in walk(root)]
+    parts += [section(path, command) for path, command in walk(root)]
     return "\n".join(parts)
-
-
-def command_paths() -> list[str]:
-    return [" ".join(path) for path in walk()]
-
-
-def option_names(path: tuple[str, ...]) -> set[str]:
-    """Every option spelling the command at ``path`` and its parents accept (the root's --force too)."""
-    names: set[str] = {"--help", "-h"}
-    for depth in range(len(path) + 1):
-        command: Any = find(path[:depth])
-        for param in command.params:
-            if param.param_type_name == "option":
-                names.update(param.opts)
-                names.update(param.secondary_opts)
-    return names
