@@ -260,3 +260,11 @@ def _run(command: str, env: dict[str, str], work: Path) -> str:
     if done.returncode not in allowed or "Traceback" in done.stderr:
         return f"exit {done.returncode}: {done.stderr[-600:]}{done.stdout[-1500:]}"
     return ""
+
+
+def test_a_command_that_fails_as_written_is_reported(isolated_home: Path) -> None:
+    """The runner's own check: a documented command that exits non-zero is a failure, with its error."""
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    failure = _run("mahavishnu memory get 424242  # a memory the fresh store lacks", env, isolated_home)
+    assert failure.startswith("exit 1") and "no memory #424242" in failure, failure
+    assert _run("mahavishnu config path", env, isolated_home) == ""
