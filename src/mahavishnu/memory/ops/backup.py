@@ -5,6 +5,8 @@
 - Embedded: SQLite's online backup API copies a consistent snapshot while others keep writing; the
   copy goes to a temp file renamed into place, so a failed backup never leaves half a file, and is
   checked (``quick_check``): a damaged store is not backed up, a damaged backup not restored.
+  A backup is restored only when its schema is what Mahavishnu's migrations create
+  (``backup_schema.py``) and a copy of it opens as a store: else the live store is not touched.
   Restore copies the backup into the live store with the same API (one transaction) and drops the
   ANN sidecar, which is rebuilt from the restored rows; a damaged store file (which SQLite cannot
   copy into) is moved aside whole instead, and a missing one is created.
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreDamagedError, StoreError
 from mahavishnu.masking import mask_url
+from mahavishnu.memory.ops.backup_schema import check_backup_schema
 from mahavishnu.memory.ops.store_check import check_sqlite
 
 if TYPE_CHECKING:
@@ -67,10 +70,11 @@ def backup(settings: MemorySettings, path: Path) -> str:
     return location
 
 
-def restore(settings: MemorySettings, path: Path) -> Restored:
+def restore(settings: MemorySettings, path: Path, *, source: str | None = None) -> Restored:
     """Replace the configured store's contents with the backup at ``path`` (all or nothing). The
     store it replaces is backed up first, into ``backups/store/`` (a damaged embedded file is moved
-    there instead); a store that does not exist yet is created."""
+    there instead); a store that does not exist yet is created. ``source``: what the errors call
+    the backup (the URL it was downloaded from), ``path`` by default."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"no such backup file: {path}")
@@ -82,7 +86,7 @@ def restore(settings: MemorySettings, path: Path) -> Restored:
                 _other_backend_hint("PostgreSQL", "the embedded (SQLite)") if head[:5] == _PG_MAGIC else None
             )
             raise InvalidInputError(f"{path} is not a backup of an embedded (SQLite) store", hint=hint)
-        return _sqlite_restore(settings, path)
+        return _sqlite_restore(settings, path, source or str(path))
     if head[:5] != _PG_MAGIC:
         hint = _other_backend_hint("embedded (SQLite)", "the PostgreSQL") if head == _SQLITE_MAGIC else None
         raise InvalidInputError(f"{path} is not a pg_dump backup (custom format)", hint=hint)
@@ -129,18 +133,39 @@ def _sqlite_path(settings: MemorySettings) -> Path:
     return path
 
 
-def _sqlite_restore(settings: MemorySettings, path: Path) -> Restored:
+def _sqlite_restore(settings: MemorySettings, path: Path, source: str) -> Restored:
     from mahavishnu import paths
     from mahavishnu.memory.core.backends.sqlite_restore_gate import restoring
     from mahavishnu.memory.core.store import default_store_path
 
-    _refuse_damaged(path, f"the backup {path} is damaged", "Restore another backup.")
+    _refuse_damaged(path, f"the backup {source} is damaged", "Restore another backup.")
     target = settings.path or default_store_path()
     paths.make_dir(target.parent)
-    # Writers wait from here to the end: what they stored before is in the copy kept of the store,
-    # what they store after is in the restored one, and none of them sees the copy under way.
-    with restoring(target):
-        return _sqlite_replace(target, path)
+    # The backup is copied and checked first (its schema, then that it opens and migrates as a
+    # store): a refused one never reaches the live store, and what is installed is what was checked.
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=target.parent) as folder:
+        staged = Path(folder) / target.name
+        _sqlite_copy(path, staged)
+        check_backup_schema(staged, source)
+        _opens_as_store(source, staged)
+        # Writers wait from here to the end: what they stored before is in the copy kept of the
+        # store, what they store after is in the restored one, and none of them sees the copy under way.
+        with restoring(target):
+            return _sqlite_replace(target, staged)
+
+
+def _opens_as_store(source: str, staged: Path) -> None:
+    """Open (and so migrate) the staged copy as the store would be opened after the restore."""
+    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+
+    try:
+        SqliteBackend(staged).close()
+    except MahavishnuError as exc:
+        raise InvalidInputError(
+            f"{source} does not open as a memory store ({exc.message}): the live store was not changed",
+            hint="Restore another backup written by `mahavishnu db backup`.",
+        ) from exc
 
 
 def _sqlite_replace(target: Path, path: Path) -> Restored:
