@@ -90,9 +90,12 @@ def restore(settings: MemorySettings, path: Path, *, source: str | None = None) 
     if head[:5] != _PG_MAGIC:
         hint = _other_backend_hint("embedded (SQLite)", "the PostgreSQL") if head == _SQLITE_MAGIC else None
         raise InvalidInputError(f"{path} is not a pg_dump backup (custom format)", hint=hint)
-    dsn, env, location = _pg_connection(settings, migrate=False)
+    # Migrated first (as any command opening it would): what the backup holds beyond this store's
+    # schema is then what no migration creates.
+    dsn, env, location = _pg_connection(settings)
     previous = _previous_copy("before-restore", ".dump")
     _atomic(previous, lambda tmp: _pg_dump(dsn, env, tmp))
+    _pg_check_backup(env, path, previous, source or str(path))
     _pg_restore(dsn, env, path)
     return Restored(location, previous=previous)
 
@@ -341,6 +344,71 @@ _PR_SET_PDEATHSIG = 1
 
 def _pg_dump(dsn: str, env: dict[str, str], file: Path) -> None:
     _pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={file}", dsn], env)
+
+
+#: What a dump's table of contents lists that can run code or hold rows: the backup may hold only
+#: those the live store (migrated) holds too. (Indexes are left out: the HNSW index is named after
+#: the embedder's dimension.)
+_PG_CHECKED = (
+    "MATERIALIZED VIEW",
+    "EVENT TRIGGER",
+    "PROCEDURE",
+    "AGGREGATE",
+    "FUNCTION",
+    "TRIGGER",
+    "POLICY",
+    "TABLE",
+    "VIEW",
+    "RULE",
+)
+
+
+def _pg_check_backup(env: dict[str, str], path: Path, live: Path, source: str) -> None:
+    """Refuse (before anything is restored) a dump that is not a Mahavishnu store, was migrated by
+    a newer Mahavishnu, or holds a table, view, trigger, function… the live store does not."""
+    from mahavishnu.memory.core.migrations.postgres import MIGRATIONS
+
+    unchanged = "the live store was not changed"
+    found = _pg_objects(env, path)
+    if not {"TABLE public _migrations", "TABLE public memories"} <= found:
+        raise InvalidInputError(
+            f"{source} is not a backup of a Mahavishnu memory store (it has no _migrations or memories "
+            f"table): {unchanged}",
+            hint="Restore a file written by `mahavishnu db backup`.",
+        )
+    data = _pg_tool("pg_restore", ["--data-only", "--table=_migrations", "--file=-", str(path)], env)
+    rows = data.partition("COPY public._migrations")[2].partition("\\.")[0].splitlines()[1:]
+    unknown = [name for row in rows if (name := row.split("\t")[0]) and name not in MIGRATIONS.names]
+    if unknown:
+        raise InvalidInputError(
+            f"{source} was made by a newer Mahavishnu (unknown migrations: {', '.join(unknown)}): "
+            + unchanged,
+            hint="Upgrade Mahavishnu, then restore it again.",
+        )
+    foreign = sorted(found - _pg_objects(env, live))
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise InvalidInputError(
+            f"{source} holds what no Mahavishnu migration creates ({', '.join(foreign[:3])}{more}): "
+            + unchanged,
+            hint="Restore another backup, or drop them in the store it came from and back that up again.",
+        )
+
+
+def _pg_objects(env: dict[str, str], file: Path) -> set[str]:
+    """``KIND schema name`` of each object of a ``_PG_CHECKED`` kind in a dump's table of contents
+    (``pg_restore --list``: ``ID; OID OID KIND schema name… owner``; the owner left out)."""
+    out = set()
+    for line in _pg_tool("pg_restore", ["--list", str(file)], env).splitlines():
+        if line.startswith(";") or "; " not in line:
+            continue
+        entry = line.split("; ", 1)[1].split(" ", 2)[-1]
+        if entry.startswith("TABLE DATA "):  # rows, not an object
+            continue
+        kind = next((k for k in _PG_CHECKED if entry.startswith(k + " ")), None)
+        if kind is not None:
+            out.add(" ".join([kind, *entry[len(kind) + 1 :].split(" ")[:-1]]))
+    return out
 
 
 def _pg_restore(dsn: str, env: dict[str, str], file: Path) -> None:
