@@ -7,7 +7,9 @@ and one made before the newest migrations, still restore."""
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -185,3 +187,19 @@ def test_a_backup_from_before_the_newest_migrations_restores_and_is_migrated(
         assert backend.migration_state().pending == ()
     finally:
         backend.close()
+
+
+def test_a_staging_copy_left_by_a_killed_restore_is_removed_by_the_next(
+    store_file: Path, tmp_path: Path
+) -> None:
+    gone = subprocess.Popen(["true"])  # a process id that is gone now
+    gone.wait()
+    left = store_file.parent / f".restore-{gone.pid}.abc123"
+    left.mkdir()
+    (left / "memory.db").write_bytes(b"a whole copy of a backup")
+    ours = store_file.parent / f".restore-{os.getpid()}.live"
+    ours.mkdir()  # a restore under way in a live process: kept
+
+    assert _db("restore", str(_real_backup(tmp_path)))[0] == 0
+
+    assert not left.exists() and ours.exists()

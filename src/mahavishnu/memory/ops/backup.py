@@ -146,7 +146,8 @@ def _sqlite_restore(settings: MemorySettings, path: Path, source: str) -> Restor
     paths.make_dir(target.parent)
     # The backup is copied and checked first (its schema, then that it opens and migrates as a
     # store): a refused one never reaches the live store, and what is installed is what was checked.
-    with tempfile.TemporaryDirectory(prefix=".restore-", dir=target.parent) as folder:
+    _remove_stale_staging(target.parent)
+    with tempfile.TemporaryDirectory(prefix=f"{_STAGING}{os.getpid()}.", dir=target.parent) as folder:
         staged = Path(folder) / target.name
         _sqlite_copy(path, staged)
         check_backup_schema(staged, source)
@@ -155,6 +156,28 @@ def _sqlite_restore(settings: MemorySettings, path: Path, source: str) -> Restor
         # store, what they store after is in the restored one, and none of them sees the copy under way.
         with restoring(target):
             return _sqlite_replace(target, staged)
+
+
+#: The folder a backup is copied into and checked in, beside the store (``.restore-PID.RANDOM``).
+_STAGING = ".restore-"
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Staging folders of restores whose process is gone (a ``kill -9`` leaves one: a whole copy)."""
+    for found in folder.glob(f"{_STAGING}*.*"):
+        pid = found.name.removeprefix(_STAGING).split(".", 1)[0]
+        if found.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(found, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, another user's
+        return True
+    return True
 
 
 def _opens_as_store(source: str, staged: Path) -> None:
