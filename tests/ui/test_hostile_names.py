@@ -205,6 +205,9 @@ def pages() -> list[str]:
         "/conversations",
         "/memory?undo=..%2F..%2Fmemory%2F3",
         *(f"/insights?project={segment(n)}" for n in NAMES),
+        *(f"/memory?project={segment(n)}" for n in NAMES),
+        *(f"/memory/hits?project={segment(n)}" for n in NAMES),
+        *(f"/memory/forget?project={segment(n)}" for n in NAMES),
         *(f"/repositories/{segment(n)}" for n in HOSTILE),
         *(f"/conversations/{segment(n)}" for n in HOSTILE),
     ]
@@ -227,6 +230,30 @@ def test_every_link_and_form_on_every_page_reaches_its_own_route_only(
                 group_posts.add(unquote(written.removeprefix("/insights/groups/").removesuffix("/delete")))
     assert checked > 200
     assert group_posts == set(HOSTILE)  # every addressable group has its Delete; none reached elsewhere
+
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "mahavishnu" / "ui" / "templates"
+#: Values known to be integers (memory ids; the recall log's ids are parsed as int).
+INTEGERS = {"m.id", "id", "t.memory_id"}
+#: Query strings built in Python with ``urllib.parse.urlencode`` (``app.py``).
+ENCODED_QUERIES = {"forget_link"}
+
+
+def test_every_address_a_template_builds_encodes_what_it_interpolates() -> None:
+    """Each ``{{ … }}`` in an address: in the path, an integer id or ``|segment``; in the query,
+    ``|urlencode`` (or a query string urlencoded in Python)."""
+    found = 0
+    for template in sorted(TEMPLATES.glob("*.html")):
+        for address in re.findall(r'(?:href|action|hx-get|hx-post|src)="([^"]*)"', template.read_text()):
+            path, _, query = address.partition("?")
+            for expression in re.findall(r"\{\{\s*(.*?)\s*\}\}", path):
+                found += 1
+                assert expression in INTEGERS or expression.endswith("|segment"), (template.name, address)
+            for expression in re.findall(r"\{\{\s*(.*?)\s*\}\}", query):
+                found += 1
+                ok = expression.endswith("|urlencode") or expression in INTEGERS | ENCODED_QUERIES
+                assert ok, (template.name, address)
+    assert found >= 25
 
 
 def test_each_page_shows_the_hostile_names_escaped(client: httpx.Client) -> None:
