@@ -337,6 +337,13 @@ def test_the_library_refuses_a_bad_new_name(store: MemoryStore, bad: str, tmp_pa
             attempt()
 
 
+def test_unicode_names_and_emoji_are_fine(store: MemoryStore) -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    for name in ("naïve 日本語", f"team {family}", "v1.2", "?x=1", "#frag", "%2e%2e"):
+        assert create_group(store, name).name == name
+        assert store.store(f"about {name}", "note", project=name).project == name
+
+
 def test_a_tag_may_hold_a_slash_but_not_be_a_dot_or_unprintable(store: MemoryStore) -> None:
     assert store.store("doc tag", "note", tags=["doc:/docs/a.md"]).tags == ("doc:/docs/a.md",)
     for bad in ("..", "tab\there"):

@@ -270,7 +270,7 @@ def _name_problem(name: str, *, slash: bool) -> str:
         return "it contains / or \\"
     if name in (".", ".."):
         return f"it is {name!r}"
-    if not name.isprintable():
+    if not name.replace("\u200d", "").isprintable():  # (a zero-width joiner is part of many emoji)
         return "it contains a control or invisible character"
     if len(name) > MAX_NAME_CHARS:
         return f"it is longer than {MAX_NAME_CHARS} characters"
