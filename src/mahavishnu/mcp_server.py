@@ -31,7 +31,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -679,26 +679,44 @@ class BearerAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not authorization_matches(given, self.token):
+            doubled = _doubled(scope.get("headers") or [])
+            if doubled:  # with two, which one counts would depend on who reads it: neither does
+                await _refuse(send, 400, f"more than one {doubled} header")
+                return
+            auth = [value for name, value in scope.get("headers") or [] if name.lower() == b"authorization"]
+            if not auth or not authorization_matches(auth[0], self.token):
                 await _refuse(send)
                 return
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send) -> None:
+#: Headers a request may carry at most once (the SDK reads Host and Origin for its DNS-rebinding check).
+SINGLE_HEADERS = frozenset({b"authorization", b"host", b"origin"})
+
+
+def _doubled(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The name of a header in ``SINGLE_HEADERS`` that ``headers`` carries more than once, or None."""
+    seen: set[bytes] = set()
+    for name, _ in headers:
+        name = name.lower()
+        if name in SINGLE_HEADERS:
+            if name in seen:
+                return name.decode("latin-1").title()
+            seen.add(name)
+    return None
+
+
+async def _refuse(send: Send, status: int = 401, error: str = "unauthorized") -> None:
     hint = (
-        f"Send Authorization: Bearer <token>; the token is the secret {TOKEN_SECRET}, printed by "
+        f"Send exactly one Authorization: Bearer <token>; the token is the secret {TOKEN_SECRET}, printed by "
         f"`mahavishnu secrets get {TOKEN_SECRET}` on the server's machine (`mahavishnu mcp install "
         "--tool all --http` writes it into the assistants' MCP entries)."
     )
-    body = json.dumps({"error": "unauthorized", "hint": hint}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"www-authenticate", b'Bearer realm="mahavishnu"'),
-    ]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    body = json.dumps({"error": error, "hint": hint}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="mahavishnu"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

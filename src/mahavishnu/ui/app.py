@@ -31,7 +31,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -65,6 +65,24 @@ templates = Jinja2Templates(
 Handler = Callable[[Request], Response]
 
 
+def segment(value: object) -> str:
+    """``value`` as one path segment of an address: every character but letters, digits and
+    ``-._~`` percent-encoded, ``/`` included (Jinja's ``urlencode`` keeps ``/``, so a group named
+    ``../../memory/3`` made its Delete button post to ``/memory/3/delete``). The routes these go in
+    take a ``path`` parameter, so a name stored with a ``/`` before names were checked still works."""
+    return quote(str(value), safe="")
+
+
+def addressable(value: object) -> bool:
+    """Whether ``value`` can be a path segment at all: a browser folds a segment ``.`` or ``..``
+    (also spelt ``%2e``) into the path around it. Such a name is shown without its buttons."""
+    return str(value) not in ("", ".", "..")
+
+
+templates.env.filters["segment"] = segment
+templates.env.tests["addressable"] = addressable
+
+
 def create_app(library: Library, token: str, sessions: Sessions | None = None) -> ASGIApp:
     """The dashboard, every route behind the token and the CSRF checks (``guard.py``)."""
     pages = Pages(library)
@@ -88,15 +106,15 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         Route("/insights", pages.insights),
         Route("/insights/{memory_id:int}/share", pages.share, methods=["POST"]),
         Route("/insights/groups", pages.group_create, methods=["POST"]),
-        Route("/insights/groups/{name}/add", pages.group_add, methods=["POST"]),
-        Route("/insights/groups/{name}/remove", pages.group_remove, methods=["POST"]),
-        Route("/insights/groups/{name}/delete", pages.group_delete, methods=["POST"]),
+        Route("/insights/groups/{name:path}/add", pages.group_add, methods=["POST"]),
+        Route("/insights/groups/{name:path}/remove", pages.group_remove, methods=["POST"]),
+        Route("/insights/groups/{name:path}/delete", pages.group_delete, methods=["POST"]),
         Route("/conversations", pages.conversations),
-        Route("/conversations/{session_id}", pages.conversation),
+        Route("/conversations/{session_id:path}", pages.conversation),
         Route("/repositories", pages.repositories),
-        Route("/repositories/{repo_id}", pages.repository),
-        Route("/repositories/{repo_id}/forget", pages.forget_repo, methods=["POST"]),
-        Route("/repositories/{repo_id}/ingest", pages.ingest_repo, methods=["POST"]),
+        Route("/repositories/{repo_id:path}", pages.repository),
+        Route("/repositories/{repo_id:path}/forget", pages.forget_repo, methods=["POST"]),
+        Route("/repositories/{repo_id:path}/ingest", pages.ingest_repo, methods=["POST"]),
         Route("/health", pages.health),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

@@ -153,7 +153,7 @@ def restore_from_s3(settings: MemorySettings, url: str) -> tuple[str, local_back
         expected = answer.get("ChecksumSHA256")
         if expected is not None and expected != _sha256(file):
             raise StoreError(f"the backup {found} is damaged: its SHA-256 is not the one S3 recorded")
-        return found, local_backup.restore(settings, file)
+        return found, local_backup.restore(settings, file, source=found)
 
 
 def _stamped_name(suffix: str) -> str:

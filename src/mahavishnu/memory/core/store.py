@@ -45,6 +45,7 @@ from mahavishnu.memory.core.backends.base import (
 )
 from mahavishnu.memory.core.models import (
     INGEST_SOURCE,
+    NAMED_FIELDS,
     SCOPE_FIELDS,
     Filters,
     Memory,
@@ -58,6 +59,7 @@ from mahavishnu.memory.core.models import (
     check_limit,
     check_metadata,
     check_mode,
+    check_name,
     check_query,
     check_tags,
     check_type,
@@ -405,6 +407,13 @@ class MemoryStore:
         if not _valid_id(memory_id):
             raise NotFoundError(f"no memory #{memory_id}")
         checked = self._checked_changes(scrub_tree(changes))
+        for name, kind in NAMED_FIELDS.items():
+            check_name(kind, checked.get(name))
+        if checked.get("tags"):  # a tag the memory has already stays, whatever its name
+            have = set(self.get(memory_id).tags)
+            for tag in checked["tags"]:
+                if tag not in have:
+                    check_name("tag", tag, slash=True)
         vector = None
         if "content" in checked:
             vector = self.embedder.embed_many([checked["content"]], kind="document")[0]

@@ -26,6 +26,7 @@ from mahavishnu.memory.core.models import (
     Memory,
     MemoryDraft,
     check_label,
+    check_name,
     parse_time,
 )
 from mahavishnu.memory.core.sharing import DIRECT, ORIGIN, add_shares, get_group, insight_projects
@@ -186,7 +187,7 @@ def share_insight(
 ) -> ShareResult:
     """Share an insight (an insight memory's id, or new insight text from ``project``) with
     projects and/or every project of a group."""
-    targets = {check_label("project", p) or "": DIRECT for p in projects}
+    targets = {check_name("project", check_label("project", p)) or "": DIRECT for p in projects}
     if group is not None:
         targets.update(dict.fromkeys(get_group(store, group).projects, f"group:{group}"))
     if not targets:

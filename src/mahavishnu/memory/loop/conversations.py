@@ -25,6 +25,7 @@ from mahavishnu.memory.core.models import (
     check_label,
     check_limit,
     check_metadata,
+    check_name,
     format_time,
     parse_time,
     scrub_fields,
@@ -64,7 +65,8 @@ class Turn:
                 raise InvalidInputError(f"a conversation turn needs {name}")
         if not isinstance(self.content, str) or not self.content.strip():
             raise InvalidInputError("a conversation turn's content is empty")
-        check_label("project", self.project)
+        check_name("session", self.session_id)
+        check_name("project", check_label("project", self.project))
         return Turn(
             self.agent_id,
             self.session_id,
