@@ -65,12 +65,27 @@ def installed(tmp_path: Path, origin: object | None) -> metadata.Distribution:
             "#subdirectory=mahavishnu'",
         ),
         (
+            {"url": "file:///home/ana/src/mahavishnu", "vcs_info": {"vcs": "git", "commit_id": "4f1d2c3b"}},
+            "pip install 'mahavishnu-cp[aws] @ git+file://localhost/home/ana/src/mahavishnu@4f1d2c3b'",
+        ),
+        (
             {"url": "https://example.org/dl/mahavishnu_cp-0.1.0.tar.gz", "archive_info": HASHES},
             "pip install 'mahavishnu-cp[aws] @ https://example.org/dl/mahavishnu_cp-0.1.0.tar.gz'",
         ),
         ("{not json", "pip install 'mahavishnu-cp[aws]'"),  # damaged: the index, not a traceback
     ],
-    ids=["index", "editable", "directory", "space", "wheel", "git", "git-subdir", "archive-url", "damaged"],
+    ids=[
+        "index",
+        "editable",
+        "directory",
+        "space",
+        "wheel",
+        "git",
+        "git-subdir",
+        "git-local-clone",
+        "archive-url",
+        "damaged",
+    ],
 )
 def test_the_hint_installs_the_extra_from_where_this_copy_came(
     tmp_path: Path, origin: object | None, hint: str

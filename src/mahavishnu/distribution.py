@@ -14,7 +14,7 @@ import json
 import os
 import shlex
 from importlib import metadata
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 DISTRIBUTION = "mahavishnu-cp"
@@ -57,4 +57,7 @@ def _source(installed: metadata.Distribution | None) -> tuple[str, bool] | None:
         path = os.path.join(url2pathname(urlsplit(url).path), subdirectory or "")
         editable = isinstance(origin.get("dir_info"), dict) and origin["dir_info"].get("editable") is True
         return path.rstrip(os.sep), editable
+    parts = urlsplit(url)
+    if parts.scheme.endswith("file") and not parts.netloc:  # a local clone: pip (23) refuses an empty
+        url = urlunsplit(parts._replace(netloc="localhost"))  # host in NAME @ URL; git takes localhost
     return url + (f"#subdirectory={subdirectory}" if subdirectory else ""), False
