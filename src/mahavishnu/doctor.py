@@ -49,9 +49,10 @@ TESTED: dict[str, tuple[str, str]] = {
     "gemini": ("0.61.0", "@google/gemini-cli"),
 }
 #: The assistants' published JSON Schemas (SchemaStore, openai/codex, google-gemini/gemini-cli): tool -> the
-#: file name in the folder ``MAHAVISHNU_SCHEMAS_DIR`` names. They are not shipped: without that folder the
-#: files are only parsed and checked by the assistants' own rules.
+#: file name, shipped in the package (``SHIPPED_SCHEMAS``: source, commit and licence in its README.md);
+#: a folder named by ``MAHAVISHNU_SCHEMAS_DIR`` takes its place (newer copies).
 SCHEMAS_DIR_VARIABLE = "MAHAVISHNU_SCHEMAS_DIR"
+SHIPPED_SCHEMAS = Path(__file__).parent / "schemas"
 SCHEMAS = {
     "claude": "claude-code-settings.json",
     "codex": "codex-config.schema.json",
@@ -209,7 +210,7 @@ def _fix_first_hint(path: Path, problem: str, then: str = "run `mahavishnu docto
 
 def _schema_file(tool: str) -> Path | None:
     folder = os.environ.get(SCHEMAS_DIR_VARIABLE)
-    file = Path(folder) / SCHEMAS[tool] if folder and tool in SCHEMAS else None
+    file = Path(folder or SHIPPED_SCHEMAS) / SCHEMAS[tool] if tool in SCHEMAS else None
     return file if file is not None and file.is_file() else None
 
 
@@ -478,9 +479,6 @@ def check_fallback_chains(settings: Settings) -> list[Finding]:
     ]
 
 
-OTEL_INSTALL = "pip install 'mahavishnu[otel]'"
-
-
 def check_telemetry(settings: Settings) -> list[Finding]:
     """A telemetry destination configured (an ``OTEL_EXPORTER_OTLP_*`` endpoint variable,
     ``telemetry.otlp_endpoint``, ``telemetry.prometheus`` or ``telemetry.daemon_metrics_port``)
@@ -502,7 +500,9 @@ def check_telemetry(settings: Settings) -> list[Finding]:
         return []
     if not telemetry.available():
         detail = f"{', '.join(named)} set, but the [otel] extra is not installed: nothing is exported"
-        return [Finding("telemetry", "warn", detail, OTEL_INSTALL)]
+        from mahavishnu.distribution import install_extra
+
+        return [Finding("telemetry", "warn", detail, install_extra("otel"))]
     return [Finding("telemetry", "ok", f"on ({', '.join(named)})")]
 
 

@@ -253,9 +253,10 @@ def _postgres_ping(dsn: str, where: dict[str, Any]) -> ComponentHealth:
     try:
         import psycopg  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        return ComponentHealth(
-            "postgres", "skipped", "memory.dsn is set but psycopg is not installed", None, where
-        )
+        from mahavishnu.distribution import install_extra
+
+        detail = f"memory.dsn is set but psycopg is not installed ({install_extra('postgres')})"
+        return ComponentHealth("postgres", "skipped", detail, None, where)
     started = time.perf_counter()
     try:
         with psycopg.connect(dsn, connect_timeout=3) as conn:

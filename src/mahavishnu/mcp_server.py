@@ -777,9 +777,11 @@ def serve_http(
     if announce is not None:
         announce(f"http://{_netloc(host, bound_port)}/mcp")
     if metrics and telemetry.enable(prometheus=True) is None:
+        from mahavishnu.distribution import install_extra
+
         raise MahavishnuError(
             "telemetry.prometheus needs the OpenTelemetry SDK, which is not installed",
-            hint="pip install 'mahavishnu[otel]', or set telemetry.prometheus: false.",
+            hint=f"{install_extra('otel')}, or set telemetry.prometheus: false.",
         )
     app = http_app(server, host=host, token=token, metrics=metrics)
     config = uvicorn.Config(app, log_level="warning")

@@ -117,7 +117,7 @@ def backup_cmd(
     to: str | None = typer.Option(
         None,
         "--to",
-        help="s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for dated backups (needs mahavishnu[aws]).",
+        help="s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for dated backups (needs boto3, the aws extra).",
     ),
     keep: int | None = typer.Option(
         None, "--keep", help="With --to PREFIX/: keep only the newest N backups."

@@ -439,12 +439,14 @@ def import_prefect_cmd(
     project: str | None = typer.Option(None, "--project", help="File the runs under this project."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Record the finished flow runs of a Prefect API as workflow executions (needs mahavishnu[prefect];
+    """Record the finished flow runs of a Prefect API as workflow executions (needs the prefect extra;
     a run recorded before is skipped)."""
     import importlib.util
 
     if importlib.util.find_spec("prefect") is None:
-        raise InvalidInputError("import-prefect needs Prefect", hint="pip install 'mahavishnu[prefect]'")
+        from mahavishnu.distribution import install_extra
+
+        raise InvalidInputError("import-prefect needs Prefect", hint=install_extra("prefect"))
     from mahavishnu.integrations.prefect.runs import import_runs
 
     with open_store() as store:

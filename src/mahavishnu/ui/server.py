@@ -38,9 +38,11 @@ def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> 
         import starlette  # noqa: F401
         import uvicorn
     except ImportError as exc:
-        raise MahavishnuError(
+        from mahavishnu.distribution import install_extra
+
+        raise MahavishnuError(  # dependencies of the plain install: this one is incomplete
             f"the dashboard needs Starlette and Jinja2 ({exc.name} is not installed)",
-            hint="pip install 'mahavishnu[ui]'",
+            hint=install_extra("ui"),
         ) from exc
     try:
         sock = _bind(port)

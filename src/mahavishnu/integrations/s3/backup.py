@@ -219,7 +219,9 @@ def _client() -> _S3:
     try:
         import boto3
     except ImportError:
-        raise StoreError("backups to S3 need boto3", hint="pip install 'mahavishnu[aws]'") from None
+        from mahavishnu.distribution import install_extra
+
+        raise StoreError("backups to S3 need boto3", hint=install_extra("aws")) from None
     try:
         client: _S3 = boto3.client("s3")
     except Exception as exc:
