@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.core.provenance import QUARANTINED, instruction_like
+from mahavishnu.memory.core.provenance import screened_tags
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
 if TYPE_CHECKING:
@@ -143,9 +143,7 @@ class MemoryDraft:
         """The same draft, normalised (tags deduplicated), or InvalidInputError saying what is wrong."""
         check_content(self.content, max_content_chars)
         scope: dict[str, Any] = {name: check_label(name, getattr(self, name)) for name in SCOPE_FIELDS}
-        tags = check_tags(self.tags)
-        if QUARANTINED not in tags and instruction_like(self.content):  # kept, never recalled
-            tags = (*tags, QUARANTINED)
+        tags = screened_tags(check_tags(self.tags), self.content)  # an instruction: kept, never recalled
         return replace(
             self,
             type=check_type(self.type),

@@ -141,7 +141,14 @@ def _header(title: str) -> str:
 
 
 def _replayable(memory: Memory, settings: RecallSettings) -> bool:
-    return replayable(memory.memory_type, memory.metadata, memory.tags, memory.content, settings.provenances)
+    return replayable(
+        memory.memory_type,
+        memory.metadata,
+        memory.tags,
+        memory.content,
+        settings.provenances,
+        memory.content_hash,
+    )
 
 
 def _prompt(payload: Mapping[str, Any], tool: str) -> str:
