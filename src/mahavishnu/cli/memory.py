@@ -198,7 +198,7 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
             "+".join((h.source, *h.also_in)),
             _scope(h.memory) if h.memory else (h.peer.project if h.peer and h.peer.project else ""),
             *([h.author.owner if h.author else ""] if team else []),
-            _snippet(h.content),
+            _snippet(_noted(h.content, {}, h.memory.tags) if h.memory else h.content, 100),
         )
         for h in result.hits
     ]
