@@ -63,7 +63,8 @@ _PATTERNS = (
         "tells the agent to skip confirmation or permissions",
         # "never ask for confirmation", "do not wait for my approval" (not "without asking …?",
         # nor "the CLI never asks …": a statement about a tool)
-        r"\b(?:never|don[’']?t|do\s+not|no\s+need\s+to|stop|must\s+not|mustn[’']?t|should\s+not|shouldn[’']?t)"
+        r"\b(?:never|don[’']?t|do\s+not|no\s+need\s+to|stop|must\s+not|mustn[’']?t|should\s+not|shouldn[’']?t"
+        r"|no\s+longer(?:\s+need\s+to)?|(?:don[’']?t|do\s+not)\s+need\s+to)"
         r"\s+(?:ever\s+|again\s+)?(?:ask|prompt|wait|check|request|seek)(?:ing)?\b"
         r"[^.\n!?]{0,40}?\b(?:confirm\w*|permission\w*|approv\w*|consent)"
         # "disable all permission prompts", "skip confirmations" (not "skips the prompt": a statement)
@@ -97,7 +98,8 @@ _FILE = (
 # usage" and "tokens per second" are counts, not secrets.
 _SECRET = (
     r"(?<![a-z])(?:credentials?|creds|passwords?|passwd|passphrases?|secrets?|cookies?|session[ _-]?ids?"
-    r"|(?:api|access|private|ssh|signing|deploy|master)[ _-]?keys?|key[ _-]?files?"
+    r"|(?:api|access|private|ssh|signing|deploy|master|aws|gcp|azure|cloud|github|gitlab|npm|pypi|stripe|openai"
+    r"|anthropic|encryption|gpg|pgp|license)[ _-]?keys?|key[ _-]?files?"
     r"|tokens?(?![ _-]?(?:usage|counts?|limits?|budgets?|per|costs?|spend|windows?)\b)"
     r"|auth(?:orization)?[ _-]?headers?)(?![a-z])"
 )
@@ -105,6 +107,7 @@ _SECRET = (
 _ENV_DUMP = (
     r"(?:env|set)(?<![\w.$-]...)(?=\s*[|>])|(?:printenv|export\s+-p|declare\s+-x)(?=\s*[|>])"
     r"|os\.environ\b(?!\s*(?:\[|\.get\b))|process\.env\b(?!\s*(?:\.\w|\[))|(?:get-childitem|gci)\s+env:"
+    r"|\$\(\s*(?:env|printenv)\s*\)|`\s*(?:env|printenv)\s*`"
 )
 _ENV_WORDS = r"\b(?:environment(?:\s+variables)?|env(?:ironment)?\s+(?:vars?|variables))\b"
 # A command that prints a secret.
@@ -181,7 +184,8 @@ _PREPOSITION = re.compile(r"\s(?:to|into|at|via|over|on|with)\s", re.I)
 _PRONOUN = re.compile(
     r"\s*(?:it|them|this|that|these|those|the\s+file|the\s+value|its\s+contents?|everything)\s*", re.I
 )
-_PLAIN_WORDS = re.compile(r"(?<![-=\w])[a-z]+\s+[a-z]+\b", re.I)  # prose, not a command's arguments
+# Prose, not a command's arguments (an HTTP method before a URL is an argument: "-x post https://").
+_PLAIN_WORDS = re.compile(r"(?<![-=\w])[a-z]+\s+[a-z]+\b(?![:/.=-])", re.I)
 # The key that authenticates a connection (`ssh -i KEY`, `-o IdentityFile=KEY`) is not sent.
 _IDENTITY = re.compile(r"(?<!\S)(?:-i\s*|-o\s*IdentityFile[= ]\s*|--identity(?:-file)?[= ]\s*)\S+", re.I)
 # Invisible characters (zero-width, bidirectional controls) that can split a word.
