@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -262,7 +262,7 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
             h["memory"]["memory_type"],
             _scope(h["memory"]),
             *([h["memory"].get("author", "")] if team else []),
-            _snippet(_noted(h["memory"]["content"], h["memory"]["metadata"])),
+            _snippet(_noted(h["memory"]["content"], h["memory"]["metadata"], h["memory"]["tags"]), 100),
         )
         for h in hits
     ]
@@ -274,12 +274,17 @@ def _scope(memory: dict[str, Any]) -> str:
     return " ".join(f"{k}={memory[f]}" for k, f in (("project", "project"), ("repo", "repo_id")) if memory[f])
 
 
-def _noted(text: str, metadata: dict[str, Any]) -> str:
-    """``text`` headed by what replaces or repeats it ("[superseded by #N]", "[also #M]")."""
+def _noted(text: str, metadata: dict[str, Any], tags: Sequence[str] = ()) -> str:
+    """``text`` headed by what replaces or repeats it ("[superseded by #N]", "[also #M]"), and by
+    why recall leaves it out ("[quarantined: sends a secret …]": explicit searches still show it)."""
+    from mahavishnu.memory.core.provenance import held_back
     from mahavishnu.memory.core.supersede import note
 
-    said = note(metadata)
-    return f"[{said}] {text}" if said else text
+    marks = [f"[{said}]" for said in (note(metadata),) if said]
+    why = held_back(tags, text)
+    if why is not None:
+        marks.insert(0, f"[quarantined: {why}]")
+    return " ".join([*marks, text])
 
 
 def _snippet(text: str, width: int = 80) -> str:
@@ -390,26 +395,27 @@ def _store_and_say(request: dict[str, Any], reply: dict[str, Any] | None, *, as_
     memory, duplicate = answer["memory"], bool(answer.get("duplicate"))
     if as_json:
         print_json({**memory, "already_stored": duplicate})
-        return
-    if duplicate:
+    elif duplicate:
         said = f"already stored as #{memory['id']} ({memory['memory_type']})"
         info(f"{said}; its tags and metadata now include these")
     else:
         info(f"stored #{memory['id']} ({memory['memory_type']})")
-    say_if_quarantined(memory)
+    say_if_quarantined(memory)  # (on stderr: the JSON stays whole)
 
 
 def say_if_quarantined(memory: dict[str, Any]) -> None:
     """A warning when the stored memory (``Memory.to_dict``) was quarantined on the way in."""
     from mahavishnu.cli.output import warn
-    from mahavishnu.memory.core.provenance import QUARANTINED, instruction_like
+    from mahavishnu.memory.core.instructions import instruction_like
+    from mahavishnu.memory.core.provenance import QUARANTINED
 
     if QUARANTINED not in memory["tags"]:
         return
+    why = instruction_like(memory["content"])
+    said = f"reads like an instruction to an agent ({why})" if why else "is quarantined"
     warn(
-        f"#{memory['id']} reads like an instruction to an agent ({instruction_like(memory['content'])}): "
-        "quarantined, never added to an assistant's context; "
-        f"`mahavishnu memory quarantine --release {memory['id']}` lets recall add it"
+        f"#{memory['id']} {said}: kept, but never added to an assistant's context until you trust it "
+        f"after reading it: `mahavishnu memory trust {memory['id']}`"
     )
 
 

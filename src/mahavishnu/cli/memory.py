@@ -127,10 +127,12 @@ def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_
     memory = stored.memory
     if as_json:
         print_json({**memory.to_dict(), "visibility": "team", "already_stored": stored.duplicate})
-        return
-    was = "already stored as" if stored.duplicate else "stored"
-    info(f"{was} #{memory.id} ({memory.memory_type}), shared with the team (`memory unshare {memory.id}`)")
-    say_if_quarantined(memory.to_dict())
+    else:
+        was = "already stored as" if stored.duplicate else "stored"
+        info(
+            f"{was} #{memory.id} ({memory.memory_type}), shared with the team (`memory unshare {memory.id}`)"
+        )
+    say_if_quarantined(memory.to_dict())  # (on stderr: the JSON stays whole)
 
 
 @app.command("search")
@@ -196,7 +198,7 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
             "+".join((h.source, *h.also_in)),
             _scope(h.memory) if h.memory else (h.peer.project if h.peer and h.peer.project else ""),
             *([h.author.owner if h.author else ""] if team else []),
-            _snippet(h.content),
+            _snippet(_noted(h.content, {}, h.memory.tags) if h.memory else h.content, 100),
         )
         for h in result.hits
     ]
@@ -283,7 +285,7 @@ def list_cmd(
             m.memory_type,
             _scope(m),
             *([str(data.get("author", ""))] if team else []),
-            _snippet(_noted(m.content, dict(m.metadata))),
+            _snippet(_noted(m.content, dict(m.metadata), m.tags), 100),
         )
         for m, data in zip(memories, listed, strict=True)
     ]
@@ -300,6 +302,13 @@ def get_cmd(memory_id: int = typer.Argument(..., help="Memory id."), as_json: bo
         print_json(data)
         return
     content = data.pop("content")
+    from mahavishnu.memory.core.provenance import held_back
+
+    why = held_back(memory.tags, memory.content)
+    if why is not None:
+        data["quarantined"] = (
+            f"{why}: never recalled (`mahavishnu memory trust {memory.id}` after reading it)"
+        )
     for key, value in data.items():
         if value not in (None, [], {}):
             console.print(

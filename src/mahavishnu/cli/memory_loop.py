@@ -59,10 +59,10 @@ def quarantine_cmd(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Keep a memory but never add it to an assistant's context, or (--release) let recall add it again.
+    """Keep a memory but never add it to an assistant's context, or (--release, as `memory trust`)
+    let recall add it again.
 
-    Memories that read like an instruction to an agent (a download piped into a shell, "ignore
-    previous instructions", a forged system block) are quarantined when stored.
+    Memories that read like an instruction to an agent are quarantined when stored: see `memory trust`.
     """
     with open_store() as store:
         memory = store.quarantine(memory_id, release=release)
@@ -70,9 +70,39 @@ def quarantine_cmd(
         print_json(memory.to_dict())
         return
     if release:
-        info(f"memory #{memory.id} released: recall may add it to a session again")
+        info(f"memory #{memory.id} trusted: recall may add it to a session again")
     else:
-        info(f"memory #{memory.id} quarantined: kept, never recalled (`--release` undoes it)")
+        info(f"memory #{memory.id} quarantined: kept, never recalled (`memory trust {memory.id}` undoes it)")
+
+
+@app.command("trust")
+def trust_cmd(
+    memory_id: int = typer.Argument(
+        ..., help="Memory id (from `memory search`, where it is marked quarantined)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Trust a quarantined memory after reading it: recall may add it to an assistant's context again.
+
+    A memory is quarantined when it is stored (by `memory store`, the MCP server, the capture hooks,
+    `memory import`, `memory ingest`) if it reads like an instruction to an agent: it pipes a download
+    into a shell, tells the agent to ignore its instructions, forges a system block, sends a credential,
+    key, token or the environment to a URL, host, address or mailbox, or tells the agent to skip
+    confirmation or permissions. `memory search` still finds it, marked. Storing the same text again
+    keeps it trusted; editing it into another such text quarantines it again.
+    """
+    with open_store() as store:
+        before = store.get(memory_id)
+        memory = store.trust(memory_id)
+    if as_json:
+        print_json(memory.to_dict())
+        return
+    from mahavishnu.memory.core.provenance import QUARANTINED, TRUSTED
+
+    if TRUSTED in before.tags and QUARANTINED not in before.tags:
+        info(f"memory #{memory.id} was already trusted: recall may add it to a session")
+    else:
+        info(f"memory #{memory.id} trusted: recall may add it to a session again")
 
 
 # -- capture ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 ``create_app(library, token)`` builds the Starlette app behind ``guard.Guard``. Pages:
 
 * ``/memory``: search as you type (htmx fetches ``/memory/hits``), filters, each hit's
-  score and legs; ``/memory/{id}``: a memory, its edit form, quarantine and delete;
+  score and legs; ``/memory/{id}``: a memory, its edit form, quarantine, trust and delete;
   ``/memory/forget``: a bulk forget by filter, previewed, then undone for a while;
 * ``/recall``: what recall added to which session (``memory/loop/recall_log``), with quarantine and
   delete on each memory;
@@ -97,6 +97,7 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         Route("/memory/{memory_id:int}/edit", pages.edit, methods=["POST"]),
         Route("/memory/{memory_id:int}/delete", pages.delete, methods=["POST"]),
         Route("/memory/{memory_id:int}/quarantine", pages.quarantine, methods=["POST"]),
+        Route("/memory/{memory_id:int}/trust", pages.trust, methods=["POST"]),
         Route("/recall", pages.recall),
         Route("/usage", pages.usage),
         Route("/assistants", pages.assistants_page),
@@ -293,6 +294,20 @@ class Pages:
                 store.quarantine(memory_id, release=release)
             said = "released: recall may add it again" if release else "quarantined: never recalled"
             return _back(target.split("?")[0], **_query_of(target), flash=f"memory #{memory_id} {said}")
+
+        return await _run(request, done)
+
+    async def trust(self, request: Request) -> Response:
+        """``memory trust``: the user read a quarantined memory and lets recall add it again."""
+        form = await request.form()
+        memory_id = int(request.path_params["memory_id"])
+        target = _local_path(str(form.get("next") or ""), f"/memory/{memory_id}")
+
+        def done() -> Response:
+            with self.library.store() as store:
+                store.trust(memory_id)
+            said = f"memory #{memory_id} trusted: recall may add it to a session again"
+            return _back(target.split("?")[0], **_query_of(target), flash=said)
 
         return await _run(request, done)
 

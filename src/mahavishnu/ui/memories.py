@@ -27,7 +27,7 @@ from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core import transfer
 from mahavishnu.memory.core.models import INGEST_SOURCE, MEMORY_TYPES, SEARCH_MODES
-from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, provenance_of
+from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, held_back, provenance_of
 from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER
 
 if TYPE_CHECKING:
@@ -155,8 +155,13 @@ class Row:
         return provenance_of(self.memory.memory_type, self.memory.metadata)
 
     @property
+    def held_back(self) -> str | None:
+        """Why recall leaves it out (quarantined by hand, or why it reads like an instruction)."""
+        return held_back(self.memory.tags, self.memory.content, self.memory.content_hash)
+
+    @property
     def quarantined(self) -> bool:
-        return QUARANTINED in self.memory.tags
+        return self.held_back is not None
 
 
 def find(store: MemoryStore, query: Query, limit: int = PAGE) -> list[Row]:
@@ -228,7 +233,7 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
 def undo(store: MemoryStore, undo_id: str) -> int:
     """Put back what the forget ``undo_id`` removed: how many memories came back."""
     path = _undo_file(undo_id)
-    counts = store.import_(path)
+    counts = store.import_(path, keep_trust=True)  # (written by this store: its trust marks hold)
     path.unlink(missing_ok=True)
     return counts.imported
 

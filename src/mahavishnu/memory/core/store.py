@@ -415,7 +415,10 @@ class MemoryStore:
                 if tag not in have:
                     check_name("tag", tag, slash=True)
         vector = None
-        if "content" in checked:
+        if "content" in checked:  # new text is read as it would be when stored (``provenance.py``)
+            tags = checked["tags"] if "tags" in checked else self.get(memory_id).tags
+            if (screened := provenance.screened_tags(tags, checked["content"])) != tuple(tags):
+                checked["tags"] = screened
             vector = self.embedder.embed_many([checked["content"]], kind="document")[0]
             checked["content_hash"] = content_hash(checked["content"])
         model = self.embedder.identity if vector is not None else ""
@@ -444,9 +447,14 @@ class MemoryStore:
 
     def quarantine(self, memory_id: int, *, release: bool = False) -> Memory:
         """Keep a memory but never recall it into a session (``provenance.py``); ``release``: recall
-        it again, even if it reads like an instruction."""
+        it again, even if it reads like an instruction (``trust``)."""
         memory = self.get(memory_id)
         return self.update(memory_id, tags=provenance.quarantine_tags(memory.tags, release=release))
+
+    def trust(self, memory_id: int) -> Memory:
+        """The user read this memory and trusts it: recall may add it although it reads like an
+        instruction, and storing the same text again keeps it trusted (``provenance.py``)."""
+        return self.quarantine(memory_id, release=True)
 
     def delete(self, memory_id: int) -> None:
         """Delete one memory; a repository chunk is refused (see ``delete_many``)."""
@@ -677,11 +685,14 @@ class MemoryStore:
             Path(path), header, self.backend.iter_all(), transfer.dump_records(self.backend)
         )
 
-    def import_(self, path: Path | str) -> ImportCounts:
+    def import_(self, path: Path | str, *, keep_trust: bool = False) -> ImportCounts:
         """Read an export exactly (ids, times, vectors), then its activity rows with their
         ``memory_id`` following the memories (renumbered, or the stored duplicate). The whole file
         is checked before anything is written; the vectors must come from this store's embedder (an
-        empty store adopts it). What is already stored is skipped: importing twice adds nothing."""
+        empty store adopts it). What is already stored is skipped: importing twice adds nothing.
+        A memory that reads like an instruction to an agent is quarantined, and a trust mark the
+        file gives it is dropped (anyone can write one), unless ``keep_trust`` (a file this store
+        wrote itself: the dashboard's undo)."""
         contents = transfer.read(Path(path))
         header = contents.header
         stored = self.backend.get_meta(META_EMBEDDER)
@@ -703,6 +714,8 @@ class MemoryStore:
         imported = skipped = renumbered = 0
         moved: dict[int, int] = {}
         for batch in contents.memory_batches():
+            if not keep_trust:
+                batch = [_screened(memory) for memory in batch]
             got = self.backend.import_memories(self._scrubbed(batch), free_from=header.max_id + 1)
             imported, skipped, renumbered = (
                 imported + got.imported,
@@ -766,6 +779,12 @@ def _kept(memory_type: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def _screened(memory: Memory) -> Memory:
+    """An imported memory quarantined (and not trusted) if it reads like an instruction."""
+    tags = provenance.screened_tags(memory.tags, memory.content)
+    return memory if tags == memory.tags else replace(memory, tags=tags)
+
+
 def _draft_body(draft: MemoryDraft) -> dict[str, Any]:
     """A checked, scrubbed draft as the outbox keeps it (``MemoryDraft(**body)`` again)."""
     return {
@@ -791,7 +810,10 @@ def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
     stored ones, its metadata keys the stored row lacks are added, and whatever differs from the
     stored row (metadata values, agent, session, workflow, source) is appended to
     ``metadata["also_stored"]``. Empty when the draft adds nothing."""
-    tags = tuple(dict.fromkeys([*memory.tags, *draft.tags]))
+    new_tags = draft.tags
+    if provenance.TRUSTED in memory.tags:  # the user trusted this text: storing it again keeps that
+        new_tags = tuple(tag for tag in new_tags if tag != provenance.QUARANTINED)
+    tags = tuple(dict.fromkeys([*memory.tags, *new_tags]))
     metadata = dict(memory.metadata)
     differing: dict[str, Any] = {}
     for key, value in draft.metadata.items():
