@@ -128,10 +128,11 @@ def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | No
             _forget(db, str(path))
         bad: list[tuple[int, str]] = []
         stored: set[str] = set()  # a streamed message repeats on 1-3 lines: stored once
+        seen: set[str] = set()  # and its repeats are not even parsed when the reader can tell
         for piece in tail.pieces():  # a piece at a time: memory stays bounded
             db.executemany(
                 "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ((str(path), *r.row()) for r in _once(_parse(parser, path, piece, state, bad), stored)),
+                ((str(path), *r.row()) for r in _once(_parse(parser, path, piece, state, bad, seen), stored)),
             )
     except OSError as error:
         done.problems.append(f"cannot read {path}: {error.strerror or error}")
@@ -172,13 +173,27 @@ def _once(records: list[UsageRecord], stored: set[str]) -> Iterator[UsageRecord]
 
 
 def _parse(
-    parser: Reader, path: Path, lines: list[Numbered], state: State, bad: list[tuple[int, str]]
+    parser: Reader,
+    path: Path,
+    lines: list[Numbered],
+    state: State,
+    bad: list[tuple[int, str]],
+    seen: set[str],
 ) -> list[UsageRecord]:
-    """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why.
-    The piece is parsed in one call (most of a report's time); when a line in it is bad, again a
-    line at a time from the state it started with, to keep the rest."""
+    """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why,
+    one whose request key (``Reader.line_key``) was ``seen`` in this file is passed over unparsed
+    (a streamed answer's 2nd and 3rd lines repeat the 1st). The piece is parsed in one call (most
+    of a report's time); when a line in it is bad, again a line at a time from the state it
+    started with, to keep the rest."""
     numbered: list[tuple[int, JSONObject]] = []
+    line_key = parser.line_key
     for number, line in lines:
+        if line_key is not None:
+            key = line_key(line)
+            if key is not None:
+                if key in seen:
+                    continue
+                seen.add(key)
         value, why = parse_object(line)
         if value is None:
             bad.append((number, why))
