@@ -179,7 +179,9 @@ def remove(dsn: str, name: str) -> int:
             raise NotFoundError(f"{name} is not a member", hint="`mahavishnu team members` lists them.")
         ident = sql.Identifier(name)
         conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(group), ident))
-        conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN PASSWORD NULL").format(ident))
+        # NOLOGIN refuses every login of the role, whatever its password; its password stays, so a
+        # removed member's machine (which has it) hears "not permitted to log in", not a wrong password.
+        conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(ident))
         shared = conn.execute(
             "SELECT count(*) FROM memories WHERE owner_role = %s AND visibility = 'team'", (name,)
         ).fetchone()

@@ -92,7 +92,10 @@ _REFUSALS = (
     "does not exist",
     "permission denied",
     "no pg_hba.conf entry",
+    "is not permitted to log in",
 )
+#: What the server says of a role that may no longer log in (``team remove`` made it NOLOGIN).
+_NO_LOGIN = "is not permitted to log in"
 _ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
 _MAX_DRAWN_IDS = 1_000_000  # nextval calls an import may make instead of setval (about a second)
 #: Per transaction: new decisions, insights and repository chunks are stored shared
@@ -278,6 +281,13 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
             f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}",
             hint="Check that the server is running and reachable, and memory.dsn names it; memories "
             "stored meanwhile wait in this machine's outbox (`mahavishnu team status`).",
+        )
+    if _NO_LOGIN in reason:
+        return BackendUnavailableError(
+            f"you are no longer a member of this team: PostgreSQL at {dsn_host(dsn)} says {reason}",
+            hint="Nothing was stored nor queued. Ask the team's owner for a new join string "
+            "(`mahavishnu team add NAME`) and run `mahavishnu team join STRING`, or take memory.dsn "
+            "out of your settings (`mahavishnu config path`) to use this machine's own store.",
         )
     if _password_has_at(dsn):
         hint = (
