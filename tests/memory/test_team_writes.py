@@ -159,3 +159,62 @@ def test_a_removed_members_store_is_refused_and_nothing_is_queued(
     assert "queued:" not in stored.output and "Nothing was stored nor queued" in stored.output
     with Outbox() as box:
         assert box.waiting(dsn_location(shared[2])).count == 0
+
+
+# -- issue 47.4: no member can stall everyone -----------------------------------------------------
+LOCKS = ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE")
+
+
+@pytest.mark.parametrize("table", ["memories", "agent_conversations", "insight_shares", "team_profiles"])
+def test_a_member_with_psql_cannot_lock_a_team_table(team: TeamCluster, table: str) -> None:
+    import psycopg
+
+    team.init()
+    alice = team.add("alice").dsn()
+    with psycopg.connect(alice) as conn:
+        for mode in LOCKS:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(f"LOCK TABLE {table} IN {mode} MODE")  # type: ignore[arg-type]
+
+
+def test_a_lock_held_by_someone_else_stops_a_members_search_and_store_with_one_line(
+    team: TeamCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner (who may lock: they own the tables) holds the strongest lock; a member's search and
+    store give up after the lock timeout, with the reason, instead of hanging."""
+    import threading
+
+    import psycopg
+
+    from mahavishnu.errors import StoreError
+
+    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")  # a hook's budget: 1 s for a lock
+    team.init()
+    alice = team.add("alice").dsn()
+    with open_store(alice) as store:
+        store.store("alice decided: retries back off", "decision")
+        outcomes: list[BaseException | None] = []
+
+        def attempt(action: object) -> None:
+            try:
+                action()  # type: ignore[operator]
+                outcomes.append(None)
+            except BaseException as exc:
+                outcomes.append(exc)
+
+        with psycopg.connect(team.owner_dsn) as owner, owner.transaction():
+            owner.execute("LOCK TABLE memories IN ACCESS EXCLUSIVE MODE")
+            for action in (
+                lambda: store.search("retries", limit=5),
+                lambda: store.store("alice decided: jitter the retries", "decision"),
+            ):
+                worker = threading.Thread(target=attempt, args=(action,), daemon=True)
+                worker.start()
+                worker.join(60)  # a hang guard only: the lock timeout ends it long before
+                assert not worker.is_alive(), "the member's call hung behind the lock"
+    assert len(outcomes) == 2
+    for outcome in outcomes:
+        assert isinstance(outcome, StoreError), outcome
+        assert "for a lock another session holds on the store, and gave up" in outcome.message
+    with Outbox() as box:  # the server answered: nothing queued
+        assert box.waiting(dsn_location(alice)).count == 0

@@ -84,6 +84,10 @@ _META_DIMENSION = "dimension"
 _CONNECT_TIMEOUT = 3
 #: Sets another number of seconds (the hooks, which must answer within their budget, set 1).
 CONNECT_TIMEOUT_ENV = "MAHAVISHNU_PG_CONNECT_TIMEOUT"
+#: The most a statement runs (seconds) for a command; a hook (a shorter connect timeout) gets three
+#: times its connect timeout. Without it a lock someone holds (a team member's, an administrator's)
+#: would hang every search and store behind it.
+_STATEMENT_TIMEOUT = 60
 #: What libpq says of a server that answered and refused (not an unreachable one): nothing is queued
 #: for a wrong password or a missing database, the error says what to fix.
 _REFUSALS = (
@@ -264,6 +268,25 @@ def connect_timeout() -> int:
         return _CONNECT_TIMEOUT
 
 
+def timeouts() -> tuple[int, int]:
+    """(``lock_timeout``, ``statement_timeout``) in seconds for every connection: waiting for a lock
+    as long as for a connection (3 s, a hook 1 s), a statement ``_STATEMENT_TIMEOUT`` (a hook 3 s)."""
+    seconds = connect_timeout()
+    return seconds, _STATEMENT_TIMEOUT if seconds >= _CONNECT_TIMEOUT else 3 * seconds
+
+
+def _set_timeouts(conn: Conn) -> None:
+    lock, statement = timeouts()
+    conn.execute(
+        "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        (f"{lock}s", f"{statement}s"),
+    )
+
+
+#: What a transaction that must not be cut short sets (the owner's reembed, a migration).
+_NO_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', '0', true)"
+
+
 def configured_location(settings: MemorySettings) -> str | None:
     """Where the configured PostgreSQL store lives (``dsn_location``, no password and no secret
     looked up), or None when no DSN is set."""
@@ -326,8 +349,32 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
         )
     except psycopg.Error as exc:
         raise _unavailable(dsn, exc) from None
+    try:
+        _set_timeouts(conn)
+    except psycopg.Error as exc:
+        conn.close()
+        raise _unavailable(dsn, exc) from None
     _note_reachable(dsn)
     return conn
+
+
+def _gave_up(dsn: str, exc: BaseException) -> StoreError | None:
+    """The error for a statement the server cut short (``timeouts``), else None: a lock held too
+    long by another session, or a statement over its time. Never queued: the server answers."""
+    import psycopg
+
+    lock, statement = timeouts()
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        what = f"waited {lock} s for a lock another session holds on the store, and gave up"
+    elif isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):
+        what = f"a statement ran over {statement} s, and was stopped"
+    else:
+        return None
+    return StoreError(
+        f"PostgreSQL at {dsn_host(dsn)}: {what}",
+        hint="Try again in a moment; if it lasts, the store's owner can find the session that holds "
+        "it in pg_stat_activity (pg_blocking_pids) and end it with pg_terminate_backend(PID).",
+    )
 
 
 def _configure(conn: Conn) -> None:
@@ -338,6 +385,7 @@ def _configure(conn: Conn) -> None:
     from pgvector.psycopg import register_vector
 
     conn.execute("SET TIME ZONE 'UTC'")
+    _set_timeouts(conn)
     conn.execute("SET hnsw.iterative_scan = relaxed_order")
     conn.execute("SET ivfflat.iterative_scan = relaxed_order")
     register_vector(conn)
@@ -372,7 +420,8 @@ def _retryable(exc: BaseException) -> bool:
     import psycopg
     from psycopg_pool import PoolTimeout
 
-    return isinstance(exc, psycopg.OperationalError) and not isinstance(exc, PoolTimeout)
+    cut_short = (PoolTimeout, psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)
+    return isinstance(exc, psycopg.OperationalError) and not isinstance(exc, cut_short)
 
 
 class PostgresBackend(SqlBackend):
@@ -416,6 +465,7 @@ class PostgresBackend(SqlBackend):
         self._behind = False  # opened offline: migrate at the first call that reaches the server
         self._catch_up_lock = threading.Lock()
         self._text_matches: bool | None = None  # the text leg through ``team_text_matches`` (search)
+        self._delete_through: bool | None = None  # deletes through ``team_delete`` (a team member)
         if migrate:
             try:
                 self.migrate()
@@ -574,8 +624,11 @@ class PostgresBackend(SqlBackend):
                 ):
                     if getattr(self._maintaining, "on", False):
                         conn.execute(_MAINTENANCE)
+                        conn.execute(_NO_STATEMENT_TIMEOUT)  # a store-wide rewrite takes its time
                     return work(conn)
             except psycopg.Error as exc:
+                if (gave_up := _gave_up(self.dsn, exc)) is not None:
+                    raise gave_up from exc
                 if not _retryable(exc):
                     if isinstance(exc, psycopg.OperationalError):
                         raise _unavailable(self.dsn, exc) from exc
@@ -620,6 +673,19 @@ class PostgresBackend(SqlBackend):
             return out
 
         return self._write(work)
+
+    def _delete_rows(self, conn: Conn, table: str, where: str, params: Sequence[Any]) -> int:
+        """A team member holds no DELETE on the team's tables (that right would let them lock one,
+        ``memory/team/writes.py``): their rows go through ``team_delete``, which deletes the ids
+        they select here, of their own rows only (row-level security on the login role)."""
+        if self._delete_through is None:
+            self._delete_through = bool(conn.execute(_USE_TEAM_DELETE).fetchone()[0])
+        if not self._delete_through:
+            return super()._delete_rows(conn, table, where, params)
+        name, _, alias = table.partition(" AS ")
+        source = f"{name} AS {alias}" if alias else name
+        sql = f"SELECT {_TEAM_DELETE}(%s, ARRAY(SELECT {alias or name}.id FROM {source} WHERE {where}))"
+        return int(conn.execute(sql, [name, *params]).fetchone()[0])
 
     def _store_error(self, exc: Exception) -> StoreError:
         import psycopg
@@ -692,6 +758,9 @@ class PostgresBackend(SqlBackend):
     @contextmanager
     def _migrating(self) -> Iterator[Conn]:
         with self._direct() as conn, conn.transaction():
+            # An index build over every row takes its time; another process's migration too.
+            conn.execute(_NO_STATEMENT_TIMEOUT)
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{_STATEMENT_TIMEOUT}s",))
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             yield conn
 
@@ -868,6 +937,15 @@ def tsquery_text(text: str) -> str:
 _USE_TEXT_MATCHES = (
     "SELECT row_security_active('memories') AND coalesce(has_function_privilege("
     f"to_regprocedure('{TEXT_MATCHES}(tsquery)'), 'EXECUTE'), false)"
+)
+
+
+#: The function a team member deletes through (``memory/team/writes.py``), and whether this
+#: connection must: it exists and the role may not delete from ``memories`` itself.
+_TEAM_DELETE = "team_delete"
+_USE_TEAM_DELETE = (
+    f"SELECT to_regprocedure('{_TEAM_DELETE}(text, bigint[])') IS NOT NULL "
+    "AND NOT has_table_privilege('memories', 'DELETE')"
 )
 
 
