@@ -38,7 +38,7 @@ def _dsn(dsn: str | None) -> str:
             hint="Give the team store with --dsn postgresql://USER@HOST:PORT/DB, or join one with "
             "`mahavishnu team join STRING`.",
         )
-    return resolve_dsn(settings)
+    return resolve_dsn(settings, "--dsn" if dsn else "memory.dsn")
 
 
 @app.command("init")
@@ -93,10 +93,8 @@ def add_cmd(
             return
         info(f"{name} is a member. Give them this join string (shown once; it works once):")
         typer.echo(ticket.encode())
-        info(
-            f"on their machine: mahavishnu team join '<the string>'  "
-            f"(it connects to {ticket.host}:{ticket.port})"
-        )
+        info(f"on their machine: mahavishnu team join '<the string>'  (it connects to {_where(ticket)})")
+        _warn_if_socket(ticket)
         return
     added = []
     for name in wanted:
@@ -109,9 +107,24 @@ def add_cmd(
         print_json(added)
         return
     info(
-        f"on each member's machine: mahavishnu team join '<their string>'  "
-        f"(it connects to {ticket.host}:{ticket.port})"
+        f"on each member's machine: mahavishnu team join '<their string>'  (it connects to {_where(ticket)})"
     )
+    _warn_if_socket(ticket)
+
+
+def _where(ticket: Any) -> str:
+    from mahavishnu.memory.core.backends.postgres import dsn_host
+
+    return dsn_host(ticket.dsn(with_password=False))
+
+
+def _warn_if_socket(ticket: Any) -> None:
+    """A join string holding a Unix socket's directory works on this machine only."""
+    if ticket.host.startswith(("/", "@")):
+        warn(
+            f"the string connects through a Unix socket ({ticket.host}): it works only on this machine; "
+            "for members elsewhere run `team add NAME --host ADDRESS [--port PORT]` again"
+        )
 
 
 @app.command("join")

@@ -147,15 +147,16 @@ def add(dsn: str, name: str, *, host: str | None = None, port: str | None = None
             conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(ident, verifier))
         if not _in_group(conn, name, group):
             conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), ident))
+        # Where members connect, read while the connection is open: a DSN may name no host or
+        # port (a socket directory, a service file, libpq's defaults); several hosts stay as given.
         params = conninfo_to_dict(dsn)
-        database = str(params.get("dbname") or conn.info.dbname)
-    return JoinString(
-        host or str(params.get("host") or conn.info.host),
-        port or str(params.get("port") or conn.info.port),
-        database,
-        name,
-        password,
-    )
+        return JoinString(
+            host or str(params.get("host") or params.get("hostaddr") or conn.info.host),
+            port or str(params.get("port") or conn.info.port),
+            str(params.get("dbname") or conn.info.dbname),
+            name,
+            password,
+        )
 
 
 def _in_group(conn: psycopg.Connection[Any], name: str, group: str) -> bool:

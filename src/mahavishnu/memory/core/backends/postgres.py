@@ -160,7 +160,33 @@ DIALECT = Dialect(
 
 
 # -- connecting ------------------------------------------------------------------------------
-def resolve_dsn(settings: MemorySettings) -> str:
+#: The URI schemes libpq reads as PostgreSQL.
+_SCHEMES = ("postgresql", "postgres")
+
+
+def checked_dsn(dsn: str, source: str = "memory.dsn") -> dict[str, Any]:
+    """``dsn``'s parameters, or one line naming ``source`` (``--dsn``, ``memory.dsn``) saying what
+    is wrong with it in our words: another database's URL, or text libpq cannot read."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    scheme, found, _ = dsn.strip().partition("://")
+    example = "postgresql://USER@HOST:PORT/DB, or key=value pairs (host=HOST dbname=DB user=USER)"
+    if found and scheme.lower() not in _SCHEMES:
+        raise InvalidInputError(
+            f"{source} is a {scheme}:// address, not a PostgreSQL one",
+            hint=f"Mahavishnu's shared store is PostgreSQL: give {example}.",
+        )
+    try:
+        return conninfo_to_dict(dsn)
+    except psycopg.Error:
+        raise InvalidInputError(
+            f"{source} is not a PostgreSQL connection string Mahavishnu can read",
+            hint=f"Give {example}; percent-encode special characters in a URL's password.",
+        ) from None
+
+
+def resolve_dsn(settings: MemorySettings, source: str = "memory.dsn") -> str:
     """The DSN to use: ``memory.dsn`` (or ``MAHAVISHNU_PG_DSN``, or ``MAHAVISHNU_PG_HOST``/``_PORT``/
     ``_USER``/``_DATABASE``), with the password, when the DSN has
     none, from ``MAHAVISHNU_PG_PASSWORD`` or the secrets store (``pg-password``); libpq's own
@@ -171,13 +197,9 @@ def resolve_dsn(settings: MemorySettings) -> str:
             "memory.backend is postgres but no DSN is set",
             hint="Set memory.dsn (or MAHAVISHNU_MEMORY__DSN), e.g. postgresql://user@host:5432/mahavishnu.",
         )
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.conninfo import make_conninfo
 
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.Error as exc:
-        raise StoreError(f"memory.dsn is not a valid PostgreSQL DSN: {masked(dsn, str(exc))}") from exc
+    params = checked_dsn(dsn, source)
     if params.get("password"):
         return dsn
     password = os.environ.get("MAHAVISHNU_PG_PASSWORD") or _secret_password()
@@ -218,12 +240,20 @@ def _conninfo(dsn: str) -> dict[str, Any] | None:
         return None
 
 
+def _socket(host: str) -> bool:
+    """A libpq host that names a Unix socket's directory (or an abstract socket), not a machine."""
+    return host.startswith(("/", "@"))
+
+
 def dsn_host(dsn: str) -> str:
-    """host[:port] of a DSN (URL or key=value), never its password."""
+    """host[:port] of a DSN (URL or key=value), never its password; a Unix socket as its file
+    (``/var/run/postgresql/.s.PGSQL.5432``)."""
     params = _conninfo(dsn)
     if params is None:
         return "?"
     host = _visible_host(str(params.get("host") or params.get("hostaddr") or "localhost (socket)"))
+    if _socket(host) and "," not in host:
+        return f"{host.rstrip('/')}/.s.PGSQL.{params.get('port') or 5432}"
     return f"{host}:{params['port']}" if params.get("port") else host
 
 
@@ -257,6 +287,10 @@ def dsn_location(dsn: str) -> str:
     if params is None:
         return mask_url(dsn)
     user = f"{params['user']}@" if params.get("user") else ""
+    host = str(params.get("host") or "")
+    if _socket(host):  # as libpq reads it back: a socket directory goes in the query string
+        port = f"&port={params['port']}" if params.get("port") else ""
+        return f"postgresql://{user}/{params.get('dbname') or ''}?host={host}{port}"
     return f"postgresql://{user}{dsn_host(dsn)}/{params.get('dbname') or ''}"
 
 
