@@ -44,19 +44,37 @@ def _dsn(dsn: str | None) -> str:
 @app.command("init")
 def init_cmd(
     dsn: str = typer.Option(..., "--dsn", help="The store, as the role that owns (or will own) its tables."),
+    use_here: bool = typer.Option(
+        False,
+        "--use-here",
+        help="Also point this machine's memory commands at the team store (memory.dsn in the "
+        "settings; a password in --dsn goes to the secret store).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make a PostgreSQL store a team's: migrate it, create the member group, turn on row-level
-    security. Idempotent; an existing store's rows stay with the role that wrote them."""
+    security. Idempotent; an existing store's rows stay with the role that wrote them. This
+    machine's own memory stays where it is unless --use-here (init says which)."""
     from mahavishnu.config import load_settings
     from mahavishnu.memory.core import store as store_module
     from mahavishnu.memory.team import schema
+    from mahavishnu.memory.team.join import use_here as point_here
+    from mahavishnu.memory.team.join import used_here
 
     embedder = store_module.default_embedder(load_settings().memory)
     report = schema.init(_dsn(dsn), embedder=embedder.identity, dimension=embedder.dimension)
+    here = used_here(dsn)
+    pointed = point_here(dsn) if use_here and not here else None
+    here = here or pointed is not None
     if as_json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "used_here": here})
         return
+    if pointed is not None:
+        settings_file, secret_store = pointed
+        kept = f"; its password kept in the {secret_store} secret store" if secret_store else ""
+        info(
+            f"memory.dsn set in {settings_file}: this machine's memory commands now use the team store{kept}"
+        )
     done = f"applied {len(report.migrated)} migration(s); " if report.migrated else ""
     info(f"team store {report.location}: {done}group role {report.group}, owner {report.owner}")
     info(f"row-level security (forced) on: {', '.join(report.protected)}")
@@ -64,6 +82,11 @@ def init_cmd(
         info(f"team embedder: {report.embedder} ({report.dimension}-dim); members must use the same")
     for warning in report.warnings:
         warn(warning)
+    if not here:
+        warn(
+            "this machine's memory commands still use its own store, not the team's; to use the team "
+            "store here too, run `mahavishnu team init --dsn DSN --use-here` (the same DSN)"
+        )
     info("next: `mahavishnu team add NAME [NAME…]`: one join string per member")
 
 
