@@ -41,7 +41,15 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import MigrationError, StoreError
 from mahavishnu.json_types import JSONObject
-from mahavishnu.memory.core.backends.postgres import PostgresBackend, connect, dsn_location, masked
+from mahavishnu.memory.core.backends.postgres import (
+    BACKUP_MAINTENANCE,
+    BACKUP_POLICY,
+    MAINTENANCE_SETTING,
+    PostgresBackend,
+    connect,
+    dsn_location,
+    masked,
+)
 from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES, TEXT_MATCHES
 from mahavishnu.memory.team import writes
 
@@ -66,8 +74,6 @@ _MINE = "owner_role = current_user"
 #: which runs as the tables' owner.
 _MINE_LOGIN = "owner_role = session_user"
 _MEMORY_VISIBLE = "EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
-#: The transaction setting the owner's reembed sets (``PostgresBackend``'s ``maintenance``).
-MAINTENANCE_SETTING = "mahavishnu.maintenance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +141,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             _grants(conn, group, str(database))
             protected = _row_level_security(conn)
             _maintenance_policy(conn, str(owner))
+            _backup_policy(conn, str(owner))
             _profiles_owner_policy(conn, str(owner))
             _text_matches(conn, group, str(database), str(owner))
             _record(conn, group, embedder, dimension)
@@ -273,6 +280,31 @@ def _maintenance_policy(conn: psycopg.Connection[Any], owner: str) -> None:
             sql.Literal(MAINTENANCE_SETTING),
         )
     )
+
+
+def _backup_policy(conn: psycopg.Connection[Any], owner: str) -> None:
+    """``team_backup`` on every table under row-level security: the owner's ``db backup`` (pg_dump
+    logged in as the owner, with ``mahavishnu.maintenance = 'backup'``) reads every row, as the
+    owner's reembed does through ``team_maintain``; reading only. The owner could lift the forced
+    row-level security of tables it owns anyway: this is against accidents, not against the owner."""
+    from psycopg import sql
+
+    for table in (*OWNED_TABLES, _SHARES):
+        name = sql.Identifier(table)
+        conn.execute(sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(BACKUP_POLICY), name))
+        conn.execute(
+            sql.SQL(
+                "CREATE POLICY {} ON {} FOR SELECT TO {} "
+                "USING (session_user = {} AND current_setting({}, true) = {})"
+            ).format(
+                sql.Identifier(BACKUP_POLICY),
+                name,
+                sql.Identifier(owner),
+                sql.Literal(owner),
+                sql.Literal(MAINTENANCE_SETTING),
+                sql.Literal(BACKUP_MAINTENANCE),
+            )
+        )
 
 
 def _profiles_owner_policy(conn: psycopg.Connection[Any], owner: str) -> None:

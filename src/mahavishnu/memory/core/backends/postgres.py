@@ -108,6 +108,11 @@ _SHARE_BY_DEFAULT = "SELECT set_config('mahavishnu.share_by_default', 'on', true
 #: Per transaction of the owner's reembed: every member's row (the ``team_maintain`` policy of
 #: ``memory/team/schema.py``, which holds for the tables' owner's own login only).
 _MAINTENANCE = "SELECT set_config('mahavishnu.maintenance', 'reembed', true)"
+#: The setting (``PGOPTIONS``) with which the owner's ``db backup`` reads every row of a team store,
+#: through the policy ``team init`` creates (``memory/team/schema.py``).
+MAINTENANCE_SETTING = "mahavishnu.maintenance"
+BACKUP_MAINTENANCE = "backup"
+BACKUP_POLICY = "team_backup"
 #: The ``meta`` key ``team init`` records (``memory/team/schema.META_GROUP``): a team store.
 _META_TEAM_GROUP = "team_group"
 #: Who wrote each memory (or conversation turn) of a list the caller sees, on a team store only.
