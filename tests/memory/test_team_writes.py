@@ -218,3 +218,49 @@ def test_a_lock_held_by_someone_else_stops_a_members_search_and_store_with_one_l
         assert "for a lock another session holds on the store, and gave up" in outcome.message
     with Outbox() as box:  # the server answered: nothing queued
         assert box.waiting(dsn_location(alice)).count == 0
+
+
+# -- issue 47.5: a server that trusts logins is said so, loudly -----------------------------------
+def test_init_status_and_doctor_say_when_the_server_trusts_local_logins(
+    team: TeamCluster, pg_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session's server trusts its Unix socket (``initdb --auth-local=trust``) and asks a
+    password over TCP: a used join string works again through the socket, and all three say so."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    control = getattr(pg_server, "control", None)
+    if control is None:
+        pytest.skip("the server named by MAHAVISHNU_TEST_PG_DSN: its socket is unknown")
+    socket_dir = str(control.data.parent)
+    init = runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn, "--json"])
+    assert init.exit_code == 0, init.output
+    trusted = json.loads(init.stdout)["trusted_logins"]
+    assert trusted and all(socket_dir in path for path in trusted)  # the socket; TCP asks a password
+    loud = runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn])
+    assert "PRIVACY DOES NOT HOLD" in loud.output and "scram-sha-256" in loud.output
+    ticket = team.add("alice")
+    used = make_conninfo(ticket.dsn(), host=socket_dir, password="wrong")  # any password, or none
+    with psycopg.connect(used) as conn:  # what the warning is about
+        assert conn.execute("SELECT current_user").fetchone() == (ticket.user,)
+    status = runner.invoke(app, ["team", "status", "--dsn", team.owner_dsn])
+    assert "PRIVACY DOES NOT HOLD" in status.output
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", team.owner_dsn)
+    doctor = runner.invoke(app, ["doctor", "--json"])
+    found = [f for f in json.loads(doctor.stdout)["findings"] if f["check"] == "team logins"]
+    assert found and found[0]["status"] == "error" and "pg_hba.conf" in found[0]["hint"]
+
+
+def test_a_join_string_or_dsn_with_a_host_label_over_63_characters_is_one_line(team: TeamCluster) -> None:
+    from mahavishnu.memory.team.members import JoinString
+
+    long_host = "a" * 64 + ".example.com"
+    joined = runner.invoke(app, ["team", "join", JoinString(long_host, "5432", "db", "alice", "pw").encode()])
+    assert joined.exit_code != 0 and "Traceback" not in joined.output
+    assert "is not a host name (each dot-separated part holds 1 to 63 characters)" in joined.output
+    team.init()
+    added = runner.invoke(
+        app, ["team", "add", team.member_name("bob"), "--dsn", team.owner_dsn, "--host", long_host]
+    )
+    assert added.exit_code != 0 and "--host:" in added.output and "Traceback" not in added.output
+    assert members.members(team.owner_dsn) == []

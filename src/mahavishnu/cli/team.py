@@ -82,6 +82,7 @@ def init_cmd(
         info(f"team embedder: {report.embedder} ({report.dimension}-dim); members must use the same")
     for warning in report.warnings:
         warn(warning)
+    _warn_if_trusting(list(report.trusted))
     if not here:
         warn(
             "this machine's memory commands still use its own store, not the team's; to use the team "
@@ -292,6 +293,15 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
     console.print("row-level security: " + (f"OFF on {', '.join(off)}" if off else "on (forced) everywhere"))
     if data["superuser"]:
         warn("you connect as a superuser: the database enforces nothing on you")
+    _warn_if_trusting(data["trusted_logins"])  # type: ignore[arg-type]
+
+
+def _warn_if_trusting(paths: list[str]) -> None:
+    from mahavishnu.memory.team import logins
+
+    if paths:
+        warn(logins.warning(paths))
+        warn(f"fix: {logins.FIX}")
 
 
 def _outbox(location: str) -> dict[str, Any]:

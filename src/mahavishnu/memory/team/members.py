@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
 from mahavishnu.json_types import JSONObject
-from mahavishnu.memory.core.backends.postgres import connect, dsn_location
+from mahavishnu.memory.core.backends.postgres import connect, dsn_location, host_problem
+from mahavishnu.memory.team import logins
 from mahavishnu.memory.team.schema import team_group
 
 if TYPE_CHECKING:
@@ -64,12 +65,19 @@ class JoinString:
         body = text[len(JOIN_PREFIX) :]
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            return cls(str(data["h"]), str(data["p"]), str(data["d"]), str(data["u"]), str(data["pw"]))
+            ticket = cls(str(data["h"]), str(data["p"]), str(data["d"]), str(data["u"]), str(data["pw"]))
         except (binascii.Error, ValueError, KeyError, TypeError):
             raise InvalidInputError(
                 "the join string is damaged (cut short when copied?)",
                 hint="Copy it again whole, or ask the owner for a new one (`mahavishnu team add NAME`).",
             ) from None
+        problem = host_problem(ticket.host)
+        if problem:
+            raise InvalidInputError(
+                f"the join string names no usable server: {problem}",
+                hint="Ask the owner for a new one (`mahavishnu team add NAME --host HOST`).",
+            )
+        return ticket
 
     def dsn(self, *, with_password: bool = True) -> str:
         from psycopg.conninfo import make_conninfo
@@ -120,6 +128,8 @@ def add(dsn: str, name: str, *, host: str | None = None, port: str | None = None
     from psycopg.conninfo import conninfo_to_dict
 
     check_member_name(name)
+    if host and (problem := host_problem(host)):
+        raise InvalidInputError(f"--host: {problem}", hint="Give the address members reach the store at.")
     password = secrets.token_urlsafe(24)
     with connect(dsn) as conn, conn.transaction():
         group = require_group(conn, dsn)
@@ -229,6 +239,7 @@ def status(dsn: str) -> JSONObject:
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE usename = current_user AND datname = current_database()"
         ).fetchone()
+        trusted = logins.trusted_paths(conn, dsn, group) if group is not None else []
     private, shared, others = (int(c) for c in counts) if counts else (0, 0, 0)
     return {
         "location": dsn_location(dsn),
@@ -242,6 +253,7 @@ def status(dsn: str) -> JSONObject:
         "dimension": int(meta["dimension"]) if meta.get("dimension") else None,
         "row_level_security": dict(protected),
         "server_connections": int(connections[0]) if connections else 0,
+        "trusted_logins": [*trusted],
     }
 
 

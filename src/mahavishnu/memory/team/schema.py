@@ -51,7 +51,7 @@ from mahavishnu.memory.core.backends.postgres import (
     masked,
 )
 from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES, TEXT_MATCHES
-from mahavishnu.memory.team import writes
+from mahavishnu.memory.team import logins, writes
 
 if TYPE_CHECKING:
     import psycopg
@@ -87,6 +87,7 @@ class InitReport:
     embedder: str | None
     dimension: int | None
     warnings: tuple[str, ...] = field(default=())
+    trusted: tuple[str, ...] = field(default=())  # where the server takes no password (``logins``)
 
     def to_dict(self) -> JSONObject:
         return {
@@ -99,6 +100,7 @@ class InitReport:
             "embedder": self.embedder,
             "dimension": self.dimension,
             "warnings": [*self.warnings],
+            "trusted_logins": [*self.trusted],
         }
 
 
@@ -151,6 +153,8 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
                 hint="Run it as a role with CREATEROLE that owns the store's tables (or as a superuser).",
             ) from exc
         space = conn.execute("SELECT key, value FROM meta WHERE key IN ('embedder', 'dimension')").fetchall()
+    with connect(dsn) as conn:
+        trusted = tuple(logins.trusted_paths(conn, dsn, group))
     recorded = {str(k): str(v) for k, v in space}
     warnings: tuple[str, ...] = ()
     if superuser:
@@ -168,6 +172,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
         recorded.get("embedder"),
         int(recorded["dimension"]) if recorded.get("dimension") else None,
         warnings,
+        trusted,
     )
 
 

@@ -169,6 +169,19 @@ DIALECT = Dialect(
 _SCHEMES = ("postgresql", "postgres")
 
 
+def host_problem(hosts: str) -> str | None:
+    """What is wrong with a libpq host list (comma-separated), or None: a host name's labels have 1
+    to 63 characters, the whole name at most 253 (DNS's limits); a socket directory passes."""
+    for host in hosts.split(","):
+        if not host or _socket(host):
+            continue
+        name = host.rstrip(".")
+        if len(name) > 253 or any(not 0 < len(label) <= 63 for label in name.split(".")):
+            shown = host if len(host) <= 40 else host[:37] + "..."
+            return f"{shown!r} is not a host name (each dot-separated part holds 1 to 63 characters)"
+    return None
+
+
 def checked_dsn(dsn: str, source: str = "memory.dsn") -> dict[str, Any]:
     """``dsn``'s parameters, or one line naming ``source`` (``--dsn``, ``memory.dsn``) saying what
     is wrong with it in our words: another database's URL, or text libpq cannot read."""
@@ -183,12 +196,16 @@ def checked_dsn(dsn: str, source: str = "memory.dsn") -> dict[str, Any]:
             hint=f"Mahavishnu's shared store is PostgreSQL: give {example}.",
         )
     try:
-        return conninfo_to_dict(dsn)
+        params = conninfo_to_dict(dsn)
     except psycopg.Error:
         raise InvalidInputError(
             f"{source} is not a PostgreSQL connection string Mahavishnu can read",
             hint=f"Give {example}; percent-encode special characters in a URL's password.",
         ) from None
+    problem = host_problem(str(params.get("host") or ""))
+    if problem:
+        raise InvalidInputError(f"{source}: {problem}", hint=f"Give {example}.")
+    return params
 
 
 def resolve_dsn(settings: MemorySettings, source: str = "memory.dsn") -> str:
@@ -388,6 +405,10 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
         )
     except psycopg.Error as exc:
         raise _unavailable(dsn, exc) from None
+    except UnicodeError:  # a host name Python's resolver cannot encode (a label over 63 characters)
+        params = _conninfo(dsn) or {}
+        problem = host_problem(str(params.get("host") or "")) or "a host name that cannot be resolved"
+        raise InvalidInputError(f"cannot connect to {problem}", hint="Check the host name.") from None
     try:
         _set_timeouts(conn)
     except psycopg.Error as exc:
