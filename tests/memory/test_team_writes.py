@@ -264,3 +264,67 @@ def test_a_join_string_or_dsn_with_a_host_label_over_63_characters_is_one_line(t
     )
     assert added.exit_code != 0 and "--host:" in added.output and "Traceback" not in added.output
     assert members.members(team.owner_dsn) == []
+
+
+# -- issue 47.5: join strings are signed and verify a server on a network -------------------------
+def test_a_join_string_for_a_network_host_verifies_the_server_and_an_edit_is_refused() -> None:
+    import base64
+
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.memory.team.members import JOIN_PREFIX, JoinString
+
+    remote = JoinString("db.example.com", "5432", "team", "alice", "one-time-pw")
+    assert remote.ssl == "verify-full" and "sslmode=verify-full" in remote.dsn()
+    assert JoinString.decode(remote.encode()) == JoinString(*[*vars_of(remote)[:5], "verify-full"])
+    for local in ("127.0.0.1", "localhost", "/var/run/postgresql", "::1"):
+        assert JoinString(local, "5432", "team", "alice", "pw").ssl == "prefer"
+    body = remote.encode()[len(JOIN_PREFIX) :]
+    data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    for field, value in (("h", "evil.example.net"), ("s", "disable"), ("u", "bob"), ("p", "6543")):
+        edited = {**data, field: value}
+        text = JOIN_PREFIX + base64.urlsafe_b64encode(json.dumps(edited).encode()).decode()
+        with pytest.raises(InvalidInputError, match="was changed after the owner made it"):
+            JoinString.decode(text)
+    unsigned = {k: v for k, v in data.items() if k != "m"}
+    with pytest.raises(InvalidInputError, match="damaged"):
+        JoinString.decode(JOIN_PREFIX + base64.urlsafe_b64encode(json.dumps(unsigned).encode()).decode())
+
+
+def vars_of(ticket: object) -> list[str]:
+    return [getattr(ticket, f) for f in ("host", "port", "database", "user", "password")]
+
+
+def test_team_add_for_a_network_host_makes_a_verifying_string_and_insecure_says_so_loudly(
+    team: TeamCluster,
+) -> None:
+    from mahavishnu.memory.team.members import JOIN_PREFIX, JoinString
+
+    team.init()
+    names = [team.member_name("carol"), team.member_name("dave")]
+    team.member_roles.extend(names)
+    safe = runner.invoke(app, ["team", "add", names[0], "--dsn", team.owner_dsn, "--host", "db.example.com"])
+    assert safe.exit_code == 0, safe.output
+    line = next(x for x in safe.stdout.splitlines() if x.startswith(JOIN_PREFIX))
+    assert JoinString.decode(line).ssl == "verify-full" and "INSECURE" not in safe.output
+    risky = runner.invoke(
+        app, ["team", "add", names[1], "--dsn", team.owner_dsn, "--host", "db.example.com", "--insecure"]
+    )
+    assert risky.exit_code == 0, risky.output
+    assert "INSECURE: this join string does not verify the server" in risky.output
+    line = next(x for x in risky.stdout.splitlines() if x.startswith(JOIN_PREFIX))
+    assert JoinString.decode(line).ssl == "prefer"
+
+
+def test_joining_with_a_verifying_string_refuses_a_server_without_tls_in_one_line(team: TeamCluster) -> None:
+    """The session's server has no TLS: a verify-full string is refused, nothing changed, and the
+    line says what to do; the string stays usable."""
+    from mahavishnu.memory.team.members import JoinString
+
+    team.init()
+    plain = team.add("erin")
+    verifying = JoinString(plain.host, plain.port, plain.database, plain.user, plain.password, "verify-full")
+    joined = runner.invoke(app, ["team", "join", verifying.encode()])
+    assert joined.exit_code != 0 and "Traceback" not in joined.output
+    assert "does not support SSL" in joined.output and "--insecure" in joined.output
+    with Outbox() as box:
+        assert box.waiting(dsn_location(verifying.dsn())).count == 0

@@ -98,6 +98,13 @@ def add_cmd(
     ),
     host: str = typer.Option(None, "--host", help="Where members reach the store, if not the --dsn host."),
     port: str = typer.Option(None, "--port", help="Port members use (a PgBouncer's, say), if not --dsn's."),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        help="Do not make members verify the server's TLS certificate (sslmode=prefer, not verify-full, "
+        "for a server on a network): for a server without TLS only; anyone on the way can read and change "
+        "what they store.",
+    ),
     dsn: str = DsnOption,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -111,7 +118,7 @@ def add_cmd(
     resolved = _dsn(dsn)
     if len(wanted) == 1:
         [name] = wanted
-        ticket = members.add(resolved, name, host=host, port=port)
+        ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
         if as_json:
             print_json({"member": name, "join": ticket.encode()})
             return
@@ -119,10 +126,11 @@ def add_cmd(
         typer.echo(ticket.encode())
         info(f"on their machine: mahavishnu team join '<the string>'  (it connects to {_where(ticket)})")
         _warn_if_socket(ticket)
+        _warn_if_unverified(ticket)
         return
     added = []
     for name in wanted:
-        ticket = members.add(resolved, name, host=host, port=port)
+        ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
         added.append({"member": name, "join": ticket.encode()})
         if not as_json:  # each string as soon as it exists: a later failure does not lose it
             info(f"{name} is a member. Their join string (shown once; it works once):")
@@ -134,12 +142,23 @@ def add_cmd(
         f"on each member's machine: mahavishnu team join '<their string>'  (it connects to {_where(ticket)})"
     )
     _warn_if_socket(ticket)
+    _warn_if_unverified(ticket)
 
 
 def _where(ticket: Any) -> str:
     from mahavishnu.memory.core.backends.postgres import dsn_host
 
     return dsn_host(ticket.dsn(with_password=False))
+
+
+def _warn_if_unverified(ticket: Any) -> None:
+    """A string for a server on a network that does not verify it: said loudly (``--insecure``)."""
+    if not ticket.verifies_server:
+        warn(
+            f"INSECURE: this join string does not verify the server ({ticket.host}, sslmode={ticket.ssl}): "
+            "anyone on the network path can pose as the store, read and change what the member stores. "
+            "Give the server TLS and make the string again without --insecure."
+        )
 
 
 def _warn_if_socket(ticket: Any) -> None:
@@ -177,6 +196,9 @@ def join_cmd(
         string = (
             sys.stdin.readline() if not sys.stdin.isatty() else typer.prompt("Join string", hide_input=True)
         )
+    from mahavishnu.memory.team.members import JoinString
+
+    _warn_if_unverified(JoinString.decode(string))  # (a damaged string: refused here, in one line)
     joined = join(string, use_team_embedder=use_team_embedder)
     changes = _install_hooks(tools, hooks, joined.role) if tools else []
     if as_json:

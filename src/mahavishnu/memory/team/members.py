@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -38,18 +40,68 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PLAIN = "NOT m.rolsuper AND NOT m.rolcreaterole"
 
 
+def default_sslmode(host: str) -> str:
+    """``verify-full`` for a server reached over a network: the member's libpq checks that the server
+    holds a certificate for ``host`` signed by an authority their machine trusts, so nobody on the
+    way can read or change what they store, nor pose as the store; a socket or loopback address never
+    leaves the machine (``prefer``)."""
+    return "prefer" if all(_on_this_machine(h) for h in host.split(",")) else "verify-full"
+
+
+def _on_this_machine(host: str) -> bool:
+    import ipaddress
+
+    if not host or host.startswith(("/", "@")) or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+#: The sslmode values that check the server's certificate (the others trust whoever answers).
+VERIFYING = ("verify-full", "verify-ca")
+
+
 @dataclass(frozen=True, slots=True)
 class JoinString:
-    """Where to connect and as whom; ``password`` is a secret (shown once, to the owner)."""
+    """Where to connect and as whom; ``password`` is a secret (shown once, to the owner).
+
+    Signed: ``mac``, an HMAC-SHA256 of every other field keyed with the one-time password, so a string
+    whose host, port, database, user or sslmode was edited after the owner made it is refused. It
+    cannot stop whoever holds the whole string (the key is in it): what stops a server posing as the
+    store is ``sslmode`` ``verify-full`` (``default_sslmode``), which the string carries and the
+    member's settings keep."""
 
     host: str
     port: str
     database: str
     user: str
     password: str
+    sslmode: str = ""  # empty: ``default_sslmode(host)``
+
+    @property
+    def ssl(self) -> str:
+        return self.sslmode or default_sslmode(self.host)
+
+    @property
+    def verifies_server(self) -> bool:
+        return self.ssl in VERIFYING or all(_on_this_machine(h) for h in self.host.split(","))
+
+    def mac(self) -> str:
+        fields = json.dumps([self.host, self.port, self.database, self.user, self.ssl], separators=(",", ":"))
+        return hmac.new(self.password.encode(), fields.encode(), hashlib.sha256).hexdigest()
 
     def encode(self) -> str:
-        data = {"h": self.host, "p": self.port, "d": self.database, "u": self.user, "pw": self.password}
+        data = {
+            "h": self.host,
+            "p": self.port,
+            "d": self.database,
+            "u": self.user,
+            "pw": self.password,
+            "s": self.ssl,
+            "m": self.mac(),
+        }
         raw = json.dumps(data, separators=(",", ":")).encode()
         return JOIN_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -65,12 +117,19 @@ class JoinString:
         body = text[len(JOIN_PREFIX) :]
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            ticket = cls(str(data["h"]), str(data["p"]), str(data["d"]), str(data["u"]), str(data["pw"]))
+            fields = (str(data[k]) for k in ("h", "p", "d", "u", "pw", "s"))
+            ticket, mac = cls(*fields), str(data["m"])
         except (binascii.Error, ValueError, KeyError, TypeError):
             raise InvalidInputError(
-                "the join string is damaged (cut short when copied?)",
+                "the join string is damaged (cut short when copied?), or was made by an older version",
                 hint="Copy it again whole, or ask the owner for a new one (`mahavishnu team add NAME`).",
             ) from None
+        if not hmac.compare_digest(mac, ticket.mac()):
+            raise InvalidInputError(
+                "the join string was changed after the owner made it (its signature does not match)",
+                hint="Do not use it: ask the owner for a new one (`mahavishnu team add NAME`), over a "
+                "channel you trust.",
+            )
         problem = host_problem(ticket.host)
         if problem:
             raise InvalidInputError(
@@ -83,7 +142,9 @@ class JoinString:
         from psycopg.conninfo import make_conninfo
 
         password = {"password": self.password} if with_password else {}
-        return make_conninfo(host=self.host, port=self.port, dbname=self.database, user=self.user, **password)
+        return make_conninfo(
+            host=self.host, port=self.port, dbname=self.database, user=self.user, sslmode=self.ssl, **password
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +181,14 @@ def require_group(conn: psycopg.Connection[Any], dsn: str) -> str:
     return group
 
 
-def add(dsn: str, name: str, *, host: str | None = None, port: str | None = None) -> JoinString:
+def add(
+    dsn: str, name: str, *, host: str | None = None, port: str | None = None, insecure: bool = False
+) -> JoinString:
     """Create (or bring back) member ``name``: a login role in the team's group with a fresh
     one-time password; the join string for it. ``host``/``port``: where members reach the store
-    (a PgBouncer, a LAN address) when not where ``dsn`` points."""
+    (a PgBouncer, a LAN address) when not where ``dsn`` points. ``insecure``: the string does not
+    make the member's machine verify the server's certificate (``sslmode=prefer``, not
+    ``verify-full``): for a server without TLS, said loudly by the CLI."""
     from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict
 
@@ -166,6 +231,7 @@ def add(dsn: str, name: str, *, host: str | None = None, port: str | None = None
             str(params.get("dbname") or conn.info.dbname),
             name,
             password,
+            "prefer" if insecure else "",
         )
 
 

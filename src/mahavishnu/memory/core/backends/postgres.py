@@ -97,6 +97,8 @@ _REFUSALS = (
     "permission denied",
     "no pg_hba.conf entry",
     "is not permitted to log in",
+    "does not support SSL",  # sslmode verify-full (a join string's default) and a server without TLS
+    "certificate",
 )
 #: What the server says of a role that may no longer log in (``team remove`` made it NOLOGIN).
 _NO_LOGIN = "is not permitted to log in"
@@ -372,6 +374,12 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
         hint = (
             "The DSN holds more than one '@': percent-encode an '@' in the password as %40 "
             "(or give the password in MAHAVISHNU_PG_PASSWORD)."
+        )
+    elif "SSL" in reason or "certificate" in reason:
+        hint = (
+            "The connection must be TLS with a certificate for this host that this machine trusts "
+            "(sslmode=verify-full; its authority in ~/.postgresql/root.crt). Give the server TLS, or "
+            "for a server without it ask the owner for a string made with `team add NAME --insecure`."
         )
     elif "password authentication failed" in reason or "no password supplied" in reason:
         hint = (
