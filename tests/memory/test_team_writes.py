@@ -328,3 +328,20 @@ def test_joining_with_a_verifying_string_refuses_a_server_without_tls_in_one_lin
     assert "does not support SSL" in joined.output and "--insecure" in joined.output
     with Outbox() as box:
         assert box.waiting(dsn_location(verifying.dsn())).count == 0
+
+
+def test_sharing_another_members_memory_is_refused_naming_its_author_with_json_too(
+    team: TeamCluster, shared: tuple[int, int, str]
+) -> None:
+    owners, mine, _ = shared
+    for command in (["team", "share", str(owners)], ["memory", "share", str(owners), "--team"]):
+        refused = runner.invoke(app, command)
+        assert refused.exit_code != 0, command
+        assert f"#{owners} is not yours (it belongs to {team.owner}): only its author can share it" in (
+            refused.output
+        )
+    both = runner.invoke(app, ["team", "share", str(owners), str(mine), "--json"])
+    assert both.exit_code != 0
+    assert json.loads(both.stdout)["changed"] == [mine]
+    missing = runner.invoke(app, ["team", "unshare", "999999"])
+    assert missing.exit_code != 0 and "#999999 is not yours, or there is no such memory" in missing.output

@@ -393,9 +393,11 @@ def unshare_cmd(
 
 
 def _visibility(ids: list[int], project: str | None, visibility: Any, as_json: bool) -> None:
+    from mahavishnu.memory.core.authors import refused
     from mahavishnu.memory.team import sharing
 
     backend = _backend()
+    error = None
     try:
         if project is not None:
             count = sharing.share_project(backend, project, visibility)
@@ -405,14 +407,16 @@ def _visibility(ids: list[int], project: str | None, visibility: Any, as_json: b
             report = sharing.set_visibility(backend, ids, visibility)
             data = {"visibility": visibility, **report.to_dict()}
             message = f"{len(report.changed)} memories now {visibility}"
-            if report.not_mine:
-                message += f"; not yours or no such memory: {', '.join(f'#{i}' for i in report.not_mine)}"
+            verb = "share" if visibility == "team" else "unshare"
+            error = refused(backend, report.not_mine, verb) if report.not_mine else None
     finally:
         backend.close()
     if as_json:
         print_json(data)
-    else:
+    elif data.get("changed") or error is None:  # (a refusal alone is said by the error)
         info(message)
+    if error is not None:
+        raise error
 
 
 @app.command("audit")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu.errors import NotYoursError
+from mahavishnu.errors import MahavishnuError, NotFoundError, NotYoursError
 from mahavishnu.json_types import JSONObject
 
 if TYPE_CHECKING:
@@ -60,6 +60,26 @@ def not_yours(found: Mapping[int, str], verb: str) -> NotYoursError:
     return NotYoursError(
         f"{named} are not yours: only a memory's author can {verb} it",
         hint="Ask their authors; nothing was changed on them.",
+    )
+
+
+def refused(backend: object, ids: Iterable[int], verb: str, *, turns: bool = False) -> MahavishnuError:
+    """Why a change to ``ids`` (none of them changed) did not happen: another member's memory (or
+    turn) the caller sees names its author (``not_yours``); the rest name nothing the caller sees."""
+    wanted = sorted(set(ids))
+    found = others(authors(backend, wanted, turns=turns))
+    what = "conversation turn" if turns else "memory"
+    if found:
+        error = not_yours(found, verb)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            error.message += f"; no {what} {', '.join(f'#{i}' for i in missing)}"
+            error.args = (error.message,)
+        return error
+    named = ", ".join(f"#{i}" for i in wanted)
+    return NotFoundError(
+        f"{'turn ' if turns else ''}{named} is not yours, or there is no such {what}",
+        hint=f"Find ids with `mahavishnu memory {'conversations' if turns else 'search'}`.",
     )
 
 
