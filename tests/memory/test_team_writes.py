@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -222,7 +223,7 @@ def test_a_lock_held_by_someone_else_stops_a_members_search_and_store_with_one_l
 
 # -- issue 47.5: a server that trusts logins is said so, loudly -----------------------------------
 def test_init_status_and_doctor_say_when_the_server_trusts_local_logins(
-    team: TeamCluster, pg_server: object, monkeypatch: pytest.MonkeyPatch
+    team: TeamCluster, pg_server: object, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """The session's server trusts its Unix socket (``initdb --auth-local=trust``) and asks a
     password over TCP: a used join string works again through the socket, and all three say so."""
@@ -249,6 +250,7 @@ def test_init_status_and_doctor_say_when_the_server_trusts_local_logins(
     doctor = runner.invoke(app, ["doctor", "--json"])
     found = [f for f in json.loads(doctor.stdout)["findings"] if f["check"] == "team logins"]
     assert found and found[0]["status"] == "error" and "pg_hba.conf" in found[0]["hint"]
+    assert "password file" not in capfd.readouterr().err  # the probe makes libpq print nothing
 
 
 def test_a_join_string_or_dsn_with_a_host_label_over_63_characters_is_one_line(team: TeamCluster) -> None:
@@ -345,3 +347,43 @@ def test_sharing_another_members_memory_is_refused_naming_its_author_with_json_t
     assert json.loads(both.stdout)["changed"] == [mine]
     missing = runner.invoke(app, ["team", "unshare", "999999"])
     assert missing.exit_code != 0 and "#999999 is not yours, or there is no such memory" in missing.output
+
+
+def test_the_recall_hook_gives_up_on_a_held_lock_within_its_budget_and_says_so(
+    team: TeamCluster, isolated_home: Path
+) -> None:
+    """A real hook process (its own interpreter, the configured embedder) behind a lock the owner
+    holds: it ends with one line naming the lock, exit 1 (never 2: that would block the prompt)."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from mahavishnu.memory.core.embedders import get_embedder
+    from mahavishnu.memory.team import schema
+
+    local = get_embedder(MemorySettings())  # the hook's configured embedder (not this test's fake)
+    schema.init(team.owner_dsn, embedder=local.identity, dimension=local.dimension)
+    alice = team.add("alice").dsn()
+    env = {
+        **os.environ,
+        "MAHAVISHNU_MEMORY__DSN": alice,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), ""]),
+    }
+    payload = json.dumps(
+        {"hook_event_name": "UserPromptSubmit", "cwd": "/w/p", "session_id": "s", "prompt": "retry policy?"}
+    )
+    with psycopg.connect(team.owner_dsn) as owner, owner.transaction():
+        owner.execute("LOCK TABLE memories IN ACCESS EXCLUSIVE MODE")
+        done = subprocess.run(
+            [sys.executable, "-m", "mahavishnu", "memory", "context", "--tool", "claude"],
+            input=payload,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,  # a hang guard only
+        )
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "waited 1 s for a lock another session holds on the store" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import psycopg
 
 _ACCEPTED = "is not permitted to log in"
+_NO_FILE = os.path.join(os.sep, "nonexistent", f"mahavishnu-no-pgpass-{os.getpid()}")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 #: The fix, for every place that reports a trusting server.
 FIX = (
@@ -76,7 +77,7 @@ def _accepts_without_password(dsn: str, host: str, port: str, role: str) -> bool
         dsn,
         user=role,
         password="",  # set, if empty: libpq then takes none from PGPASSWORD either
-        passfile=os.devnull,  # nor from ~/.pgpass
+        passfile=_NO_FILE,  # nor from ~/.pgpass (a missing file: /dev/null makes libpq print a warning)
         host=host or None,
         port=port or None,
         sslmode="disable" if host.startswith("/") else None,
