@@ -323,9 +323,8 @@ def delete_cmd(
     with open_store() as store:
         done = store.delete_each(memory_ids)
     if as_json:
-        print_json(
-            {"deleted": [*done.deleted], "missing": [*done.missing], "not_yours": sorted(done.not_yours)}
-        )
+        theirs = {"not_yours": sorted(done.not_yours)} if done.not_yours else {}  # (a team store's)
+        print_json({"deleted": [*done.deleted], "missing": [*done.missing], **theirs})
     elif done.deleted or not (done.missing or done.not_yours):
         info(f"deleted {_count(len(done.deleted), 'memory', 'memories')}")
     if done.not_yours:
