@@ -387,3 +387,19 @@ def test_the_recall_hook_gives_up_on_a_held_lock_within_its_budget_and_says_so(
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "waited 1 s for a lock another session holds on the store" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_dashboards_forget_selects_and_removes_only_the_members_own_memories(
+    team: TeamCluster, shared: tuple[int, int, str]
+) -> None:
+    """A bulk forget by project: the owner's shared memory in it is neither listed nor deleted, nor
+    written to the member's undo file (undoing would import it as the member's own)."""
+    from mahavishnu.ui.memories import Query, forget, selection
+
+    owners, mine, alice = shared
+    with open_store(alice) as store:
+        chosen = selection(store, Query.from_params({"project": "api"}))
+        assert [m.id for m in chosen.memories] == [mine]
+        deleted, _ = forget(store, [owners, mine])
+    assert deleted == 1
+    assert still_there(team, owners)
