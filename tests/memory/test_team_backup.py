@@ -108,3 +108,21 @@ def test_a_failing_tools_whole_error_reaches_the_user(
     for line in ("something is wrong", "the cause is here", "Query was: COPY x"):
         assert line in done.output
     assert "Traceback" not in done.output
+
+
+def test_the_owners_backup_restores_with_every_members_rows_and_their_privacy(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = _fill(team)
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", team.owner_dsn)
+    assert runner.invoke(app, ["db", "backup", str(tmp_path / "team.dump")]).exit_code == 0
+    with MemoryStore(PostgresBackend(alice), SETTINGS, FakeEmbedder()) as store:
+        store.store("alice wrote this after the backup", "note")
+    restored = runner.invoke(app, ["db", "restore", str(tmp_path / "team.dump")])
+    assert restored.exit_code == 0, restored.output
+    with MemoryStore(PostgresBackend(alice), SETTINGS, FakeEmbedder()) as store:
+        assert [m.content for m in store.recent(limit=10)] == ["alice private: the staging password rotates"]
+        hits = store.search("staging password", mode="text", limit=5)
+        assert [h.memory.content for h in hits] == ["alice private: the staging password rotates"]
+    with MemoryStore(PostgresBackend(team.owner_dsn), SETTINGS, FakeEmbedder()) as store:
+        assert [m.content for m in store.recent(limit=10)] == ["the owner decided: backups nightly"]
