@@ -410,6 +410,26 @@ def check_store(settings: Settings) -> list[Finding]:
     return notes or [Finding("store", "ok", current, hint)]
 
 
+def check_team_logins(settings: Settings) -> list[Finding]:
+    """On a team store: whether its server lets anyone log in as a member without a password
+    (``memory/team/logins.py``); nothing to say for a store of one's own."""
+    if settings.memory.backend != "postgres":
+        return []
+    from mahavishnu.memory.core.backends.postgres import connect, dsn_location, resolve_dsn
+    from mahavishnu.memory.team import logins
+    from mahavishnu.memory.team.schema import team_group
+
+    dsn = resolve_dsn(settings.memory)
+    with connect(dsn) as conn:
+        group = team_group(conn)
+        paths = logins.trusted_paths(conn, dsn, group) if group is not None else []
+    if group is None:
+        return []
+    if paths:
+        return [Finding("team logins", "error", logins.warning(paths), logins.FIX)]
+    return [Finding("team logins", "ok", f"{dsn_location(dsn)}: every login probed needs its password")]
+
+
 def check_mcp_registered(settings: Settings) -> list[Finding]:
     from mahavishnu.environments.mcp_servers import list_servers
 
@@ -531,6 +551,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("keyring", check_keyring),
     ("private files", check_private_files),
     ("store", check_store),
+    ("team logins", check_team_logins),
     ("mcp", check_mcp_registered),
     (HOOKS_CHECK, check_memory_hooks),
     ("fallback chains", check_fallback_chains),

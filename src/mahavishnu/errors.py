@@ -21,6 +21,7 @@ damaged SQLite file, a directory we may not write, input nested too deeply to pa
     ├── StoreError                  the memory store cannot do what was asked
     │   ├── StoreDamagedError       the store's file is corrupt (``mahavishnu db check``)
     │   ├── MigrationError          schema migration failed or the store is newer than us
+    │   ├── NotYoursError           a team member's change to a memory another member wrote
     │   └── BackendUnavailableError a database server cannot be reached (message names the host)
     │       └── ServerUnreachableError  no answer from it at all (refused, timed out, gone midway)
     │           └── QueuedOfflineError  ... so what was to be stored waits in the local outbox
@@ -128,6 +129,11 @@ class StoreDamagedError(StoreError):
 
 class MigrationError(StoreError):
     pass
+
+
+class NotYoursError(StoreError):
+    """On a team store, a change to a memory another member wrote: the database's row-level
+    security would silently leave it as it is, so the change is refused before it is tried."""
 
 
 class BackendUnavailableError(StoreError):

@@ -411,10 +411,14 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, DESTRUCTIVE)
     def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
         """Delete one memory by id. With dry_run, return the memory that would be deleted."""
+        from mahavishnu.memory.core.authors import require_mine
+
         with _as_tool_errors():
             store = backing.store()
             memory = store.get(memory_id)
-            if not dry_run:
+            if dry_run:  # refused as the deletion would be (another team member's memory)
+                require_mine(store.backend, [memory_id], "delete")
+            else:
                 store.delete(memory_id)
             return {"deleted": not dry_run, "dry_run": dry_run, "memory": memory.to_dict()}
 

@@ -323,20 +323,23 @@ def delete_cmd(
     memory_ids: list[int] = typer.Argument(..., help="Memory ids."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Delete memories by id (an unknown id is an error, after the others are deleted). Repository
-    chunks are refused: `memory forget-repo REPO` removes an ingested repository."""
+    """Delete memories by id (an unknown id, or on a team store another member's memory, is an
+    error, after the others are deleted). Repository chunks are refused: `memory forget-repo REPO`
+    removes an ingested repository."""
     from mahavishnu.errors import NotFoundError
+    from mahavishnu.memory.core.authors import not_yours
 
     with open_store() as store:
-        known = store.get_many(memory_ids)
-        deleted = store.delete_many(list(known))
-    missing = sorted(set(memory_ids) - set(known))
+        done = store.delete_each(memory_ids)
     if as_json:
-        print_json({"deleted": sorted(known), "missing": missing})
-    else:
-        info(f"deleted {_count(deleted, 'memory', 'memories')}")
-    if missing:
-        raise NotFoundError(f"no memory {', '.join(f'#{i}' for i in missing)}")
+        theirs = {"not_yours": sorted(done.not_yours)} if done.not_yours else {}  # (a team store's)
+        print_json({"deleted": [*done.deleted], "missing": [*done.missing], **theirs})
+    elif done.deleted or not (done.missing or done.not_yours):
+        info(f"deleted {_count(len(done.deleted), 'memory', 'memories')}")
+    if done.not_yours:
+        raise not_yours(done.not_yours, "delete")
+    if done.missing:
+        raise NotFoundError(f"no memory {', '.join(f'#{i}' for i in done.missing)}")
 
 
 @app.command("stats")

@@ -232,6 +232,7 @@ def _team_visibility(
 ) -> None:
     """Share (or unshare) one of the caller's memories, or with ``turn`` one of their conversation
     turns, with the team (``memory/team/sharing``)."""
+    from mahavishnu.memory.core.authors import refused
     from mahavishnu.memory.team.sharing import set_turn_visibility, set_visibility
 
     what = "conversation turn" if turn else "memory"
@@ -243,15 +244,16 @@ def _team_visibility(
     with open_store() as store:
         change = set_turn_visibility if turn else set_visibility
         report = change(team_backend(store), [int(memory_id)], visibility)
-    label = f"turn #{memory_id}" if turn else f"#{memory_id}"
+        label = f"turn #{memory_id}" if turn else f"#{memory_id}"
+        if as_json:
+            print_json({"visibility": visibility, **({"turn": True} if turn else {}), **report.to_dict()})
+        if report.not_mine:
+            raise refused(
+                store.backend, report.not_mine, "share" if visibility == "team" else "unshare", turns=turn
+            )
     if as_json:
-        print_json({"visibility": visibility, **({"turn": True} if turn else {}), **report.to_dict()})
-    elif report.not_mine:
-        raise InvalidInputError(
-            f"{label} is not yours, or there is no such {what}",
-            hint=f"A member shares and unshares only their own {'turns' if turn else 'memories'}.",
-        )
-    elif report.changed:
+        return
+    if report.changed:
         info(f"{label} is now {'shared with the team' if visibility == 'team' else 'private'}")
     else:
         info(f"{label} was already {'shared with the team' if visibility == 'team' else 'private'}")

@@ -41,7 +41,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
+from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, NotYoursError
 from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES
 from mahavishnu.memory.core.provenance import PROVENANCES
 from mahavishnu.memory.loop import recall_log
@@ -157,7 +157,7 @@ def _render(request: Request, name: str, context: Mapping[str, object], status: 
 
 
 def _error(request: Request, exc: MahavishnuError) -> HTMLResponse:
-    status = 404 if isinstance(exc, NotFoundError) else 400
+    status = 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, NotYoursError) else 400
     return _render(request, "error.html", {"message": exc.message, "hint": exc.hint}, status)
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core import transfer
+from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.models import INGEST_SOURCE, MEMORY_TYPES, SEARCH_MODES
 from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, held_back, provenance_of
 from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER
@@ -194,8 +195,9 @@ def selection(store: MemoryStore, query: Query) -> Selection:
     chunks = offset = 0
     while len(chosen) <= FORGET_CAP:
         batch = store.recent(query.store_filters(), limit=1_000, offset=offset, include_shared=False)
+        theirs = others(authors(store.backend, (m.id for m in batch)))  # a team member's: not ours
         for memory in batch:
-            if not query.keeps(memory):
+            if not query.keeps(memory) or memory.id in theirs:
                 continue
             if memory.memory_type == "rag" and memory.source_system == INGEST_SOURCE:
                 chunks += 1
@@ -215,6 +217,8 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
     """Delete these memories, keeping them in an undo file first: (how many, the undo id)."""
     sweep_trash()
     found = store.get_many(ids)
+    for memory_id in others(authors(store.backend, found)):  # another member's: theirs to delete
+        del found[memory_id]
     vectors = store.backend.vectors(list(found))
     memories = [m.with_embedding(vectors[i]) for i, m in sorted(found.items()) if i in vectors]
     undo_id = secrets.token_hex(8)

@@ -36,6 +36,7 @@ from mahavishnu.errors import (
     from_unexpected,
 )
 from mahavishnu.memory.core import outbox, provenance, transfer
+from mahavishnu.memory.core.authors import authors, others, require_mine
 from mahavishnu.memory.core.backends.base import (
     UPDATABLE,
     Backend,
@@ -110,6 +111,16 @@ class Delivery:
     skipped: int
     waiting: int
     busy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What ``delete_each`` did: the ids deleted, those that name no memory the caller sees, and
+    those another team member wrote (their authors), which stay."""
+
+    deleted: tuple[int, ...]
+    missing: tuple[int, ...]
+    not_yours: Mapping[int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +418,7 @@ class MemoryStore:
         if not _valid_id(memory_id):
             raise NotFoundError(f"no memory #{memory_id}")
         checked = self._checked_changes(scrub_tree(changes))
+        require_mine(self.backend, [memory_id], "edit")
         for name, kind in NAMED_FIELDS.items():
             check_name(kind, checked.get(name))
         if checked.get("tags"):  # a tag the memory has already stays, whatever its name
@@ -449,6 +461,7 @@ class MemoryStore:
         """Keep a memory but never recall it into a session (``provenance.py``); ``release``: recall
         it again, even if it reads like an instruction (``trust``)."""
         memory = self.get(memory_id)
+        require_mine(self.backend, [memory_id], "release" if release else "quarantine")
         return self.update(memory_id, tags=provenance.quarantine_tags(memory.tags, release=release))
 
     def trust(self, memory_id: int) -> Memory:
@@ -459,6 +472,7 @@ class MemoryStore:
     def delete(self, memory_id: int) -> None:
         """Delete one memory; a repository chunk is refused (see ``delete_many``)."""
         if _valid_id(memory_id):
+            require_mine(self.backend, [memory_id], "delete")
             self._refuse_repository_chunks([memory_id])
         if not _valid_id(memory_id) or not self.backend.delete([memory_id]):
             raise NotFoundError(f"no memory #{memory_id}")
@@ -470,6 +484,21 @@ class MemoryStore:
         self._refuse_repository_chunks(ids)
         valid = [i for i in ids if _valid_id(i)]
         return self.backend.delete(valid) if valid else 0
+
+    def delete_each(self, ids: Sequence[int]) -> Deletion:
+        """Delete the memories of ``ids`` the caller may delete; on a team store another member's
+        stay (row-level security would keep them anyway) and are reported, never counted as
+        deleted. Repository chunks are refused as by ``delete_many``."""
+        known = self.get_many(ids)
+        theirs = others(authors(self.backend, known))
+        mine = [i for i in known if i not in theirs]
+        count = self.delete_many(mine) if mine else 0
+        kept = set(self.backend.get(mine)) if count != len(mine) else set()  # (gone or changed meanwhile)
+        return Deletion(
+            tuple(sorted(set(mine) - kept)),
+            tuple(sorted(set(ids) - set(known))),
+            dict(sorted(theirs.items())),
+        )
 
     def _refuse_repository_chunks(self, ids: Sequence[int]) -> None:
         valid = [i for i in ids if _valid_id(i)]
