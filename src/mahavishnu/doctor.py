@@ -366,8 +366,9 @@ def check_store(settings: Settings) -> list[Finding]:
     ``db check`` runs, within ``store_check.QUICK_CHECK_SECONDS``), since a damaged file still
     reports its migrations."""
     from mahavishnu.errors import StoreDamagedError
+    from mahavishnu.memory.core.backends import read_only
     from mahavishnu.memory.core.store import open_backend
-    from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, READ_ONLY_HINT, quick_check_store
+    from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, quick_check_store
 
     notes: list[Finding] = []
     report = quick_check_store(settings.memory)
@@ -375,10 +376,9 @@ def check_store(settings: Settings) -> list[Finding]:
         detail = f"sqlite at {report.location}: damaged ({report.summary})"
         return [Finding("store", "error", detail, StoreDamagedError.default_hint)]
     if report is not None and report.read_only:
-        detail = (
-            f"sqlite at {report.location}: read-only for this user (not damaged); storing memories will fail"
-        )
-        notes.append(Finding("store", "warn", detail, READ_ONLY_HINT))
+        store = Path(report.location)
+        detail = f"sqlite at {store}: {read_only.describe(store)} (not damaged); storing memories will fail"
+        notes.append(Finding("store", "warn", detail, read_only.hint(store)))
     try:
         backend = open_backend(settings.memory, migrate=False)
     except MahavishnuError:

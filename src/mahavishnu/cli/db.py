@@ -48,7 +48,12 @@ def status_cmd(as_json: bool = JSON_OPTION) -> None:
     state = "up to date" if data["up_to_date"] else f"{len(data['pending'])} pending"
     where = data["location"] if data["exists"] else f"{data['location']} (not created yet)"
     if data.get("read_only"):
-        where += " (read-only: reads work, writes fail)"
+        from mahavishnu.memory.core.backends import read_only
+
+        mount = f", on a read-only filesystem ({read_only.mount_point(path)})"
+        where += (
+            f" (read-only: reads work, writes fail{mount if read_only.on_read_only_filesystem(path) else ''})"
+        )
     console.print(f"{data['backend']} store {where}: [bold]{state}[/bold]")
     rows = [(m["name"], m["applied_at"]) for m in data["applied"]] + [(n, "pending") for n in data["pending"]]
     table(None, ["migration", "applied"], rows)
@@ -105,9 +110,11 @@ def check_cmd(
         raise StoreDamagedError.checked(message, report.location)
     info(f"{report.location}: {report.check} ok")
     if report.read_only:
-        from mahavishnu.memory.ops.store_check import READ_ONLY_HINT
+        from mahavishnu.memory.core.backends import read_only
 
-        warn(f"it is read-only for this user (not damaged): storing memories will fail. {READ_ONLY_HINT}")
+        store = Path(report.location)
+        why = read_only.describe(store)
+        warn(f"it is {why} (not damaged): storing memories will fail. {read_only.hint(store)}")
 
 
 @app.command("backup")
