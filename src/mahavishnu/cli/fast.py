@@ -246,12 +246,13 @@ def _print_answer(answer: dict[str, Any], show: Callable[[Any], None]) -> int:
 def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
     """Search hits (``SearchHit.to_dict``) as ``memory search`` prints them."""
     from mahavishnu.cli.output import info, print_json, table
+    from mahavishnu.wording import NO_RELEVANT_MEMORIES
 
     if as_json:
         print_json(hits)
         return
     if not hits:
-        info("no relevant memories")
+        info(NO_RELEVANT_MEMORIES)
         return
     team = any("author" in h["memory"] for h in hits)  # a team store: who wrote each
     rows = [

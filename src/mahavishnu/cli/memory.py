@@ -33,6 +33,7 @@ from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table,
 from mahavishnu.cli.params import MEMORY_SEARCH, MEMORY_STORE, typer_params
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.wording import NO_RELEVANT_MEMORIES, count
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
@@ -79,11 +80,6 @@ def _filters(
         "until": until,
     }
     return {k: v for k, v in values.items() if v not in (None, ())}
-
-
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 file``, ``2 files`` (``1 memory``, ``2 memories`` with ``plural``)."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _scope(memory: Memory) -> str:
@@ -186,7 +182,7 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
     for message in result.warnings:
         warn(message)
     if not result.hits:
-        info("nothing found")
+        info(NO_RELEVANT_MEMORIES)
         return
     team = any(h.author for h in result.hits)  # a team store: who wrote each memory
     rows = [
@@ -325,7 +321,7 @@ def delete_cmd(
     if as_json:
         print_json({"deleted": sorted(known), "missing": missing})
     else:
-        info(f"deleted {_count(deleted, 'memory', 'memories')}")
+        info(f"deleted {count(deleted, 'memory', 'memories')}")
     if missing:
         raise NotFoundError(f"no memory {', '.join(f'#{i}' for i in missing)}")
 
@@ -370,8 +366,8 @@ def export_cmd(
         rows = sum(counts.records.values())
         tables = ", ".join(f"{n} {t}" for t, n in counts.records.items() if n)
         detail = f" ({tables})" if tables else ""
-        memories = _count(counts.memories, "memory", "memories")
-        info(f"exported {memories} and {_count(rows, 'activity row')}{detail} to {path}")
+        memories = count(counts.memories, "memory", "memories")
+        info(f"exported {memories} and {count(rows, 'activity row')}{detail} to {path}")
 
 
 @app.command("import")
@@ -427,7 +423,10 @@ def import_cmd(
     if as_json:
         print_json(data)
         return
-    info(f"imported {counts.imported}, skipped {counts.skipped} duplicates, renumbered {counts.renumbered}")
+    info(
+        f"imported {counts.imported}, skipped {count(counts.skipped, 'duplicate')}, "
+        f"renumbered {counts.renumbered}"
+    )
     added = sum(c.imported for c in counts.records.values())
     known = sum(c.skipped for c in counts.records.values())
     tables = ", ".join(f"{c.imported} {t}" for t, c in counts.records.items() if c.imported)
@@ -490,7 +489,7 @@ def reembed_cmd(
     if as_json:
         print_json(data)
         return
-    total = _count(report.total, "memory", "memories")
+    total = count(report.total, "memory", "memories")
     info(f"re-embedded {report.embedded} of {total} with {report.embedder}")
     from mahavishnu.config import load_settings
 
@@ -535,8 +534,8 @@ def ingest_cmd(
     if len(report.warnings) > 20:
         warn(f"… and {len(report.warnings) - 20} more (see --json)")
     info(
-        f"{report.repo_id}: {_count(report.files_indexed, 'file')} indexed, {report.files_unchanged} "
-        f"unchanged, {report.files_removed} removed; {_count(report.chunks_created, 'chunk')} added, "
+        f"{report.repo_id}: {count(report.files_indexed, 'file')} indexed, {report.files_unchanged} "
+        f"unchanged, {report.files_removed} removed; {count(report.chunks_created, 'chunk')} added, "
         f"{report.chunks_removed} removed, {report.chunks_embedded} embedded"
         + (f", {report.chunks_reused} kept their vectors" if report.chunks_reused else "")
         + f" in {report.duration_seconds:.1f}s (run #{report.run_id})"
@@ -641,7 +640,7 @@ def forget_repo_cmd(
     if as_json:
         print_json({"repo_id": repo_id, "chunks_deleted": deleted})
     else:
-        info(f"forgot {repo_id}: {_count(deleted, 'chunk')} deleted")
+        info(f"forgot {repo_id}: {count(deleted, 'chunk')} deleted")
 
 
 # Conversations, insights, groups, workflows, metrics, the memory loop (`memory context|hooks|import

@@ -18,6 +18,7 @@ from mahavishnu.cli.memory_group import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.loop.hook_log import forget_failures, mark_success
+from mahavishnu.wording import count
 
 hooks_app = typer.Typer(
     help="The memory loop's hooks in each assistant: capture every turn, recall at start and per prompt.",
@@ -114,7 +115,7 @@ def _import_sessions(tool: str, path: str | None, project: str | None, as_json: 
         return
     added = sum(r.added for r in reports)
     insights = sum(r.insights for r in reports)
-    info(f"{len(reports)} sessions: {added} new turns, {insights} insights")
+    info(f"{count(len(reports), 'session')}: {count(added, 'new turn')}, {count(insights, 'insight')}")
 
 
 def _skipped(path: Path, error: Exception) -> None:
@@ -203,7 +204,7 @@ def _report(changes: list[Any], dry_run: bool, verb: str) -> None:
     if dry_run:
         for change in changed:
             console.print(change.diff(), markup=False, highlight=False)
-        info(f"{len(changed)} files would change" if changed else "nothing to change")
+        info(f"{count(len(changed), 'file')} would change" if changed else "nothing to change")
         return
     for change in changed:
         info(f"{verb}: {Path(change.path)}")

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from mahavishnu import wording
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 
 app = typer.Typer(
@@ -207,7 +208,8 @@ def remove_cmd(
     if as_json:
         print_json({"removed": name, "shared_memories_kept": shared})
         return
-    info(f"{name} removed (no login, no rights); the {shared} memories they shared stay, attributed to them")
+    kept = wording.count(shared, "memory")
+    info(f"{name} removed (no login, no rights); the {kept} they shared stay, attributed to them")
 
 
 @app.command("status")
@@ -299,8 +301,8 @@ def sync_cmd(as_json: bool = JSON_OPTION) -> None:
         info(f"another process is delivering right now; {report.waiting} waiting")
         return
     info(
-        f"delivered {report.delivered} memories ({report.skipped} already there) and re-ran "
-        f"{report.captures} captures; {report.waiting} waiting"
+        f"delivered {wording.count(report.delivered, 'memory')} ({report.skipped} already there) and "
+        f"re-ran {wording.count(report.captures, 'capture')}; {report.waiting} waiting"
     )
 
 
@@ -336,7 +338,7 @@ def _visibility(ids: list[int], project: str | None, visibility: Any, as_json: b
         else:
             report = sharing.set_visibility(backend, ids, visibility)
             data = {"visibility": visibility, **report.to_dict()}
-            message = f"{len(report.changed)} memories now {visibility}"
+            message = f"{wording.count(len(report.changed), 'memory')} now {visibility}"
             if report.not_mine:
                 message += f"; not yours or no such memory: {', '.join(f'#{i}' for i in report.not_mine)}"
     finally:
