@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from mahavishnu import wording
 from mahavishnu.errors import MahavishnuError
 
 if TYPE_CHECKING:
@@ -395,7 +396,8 @@ def check_store(settings: Settings) -> list[Finding]:
             Finding(
                 "store",
                 "warn",
-                f"{state.backend} at {state.location}: {len(state.pending)} migration(s) pending",
+                f"{state.backend} at {state.location}: "
+                f"{wording.count(len(state.pending), 'migration')} pending",
                 "`mahavishnu db migrate` (any store command also applies them).",
             ),
         ]

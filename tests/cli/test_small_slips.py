@@ -105,6 +105,18 @@ def test_counts_agree_with_their_number(n: int, noun: str, said: str) -> None:
     assert wording.count(n, noun) == said
 
 
+def test_no_message_counts_with_a_parenthesised_plural() -> None:
+    """The family of "1 insights": "{n} migration(s)" is what ``wording.count`` says properly."""
+    hedged = re.compile(r"""f["'].*\}\s(?:\w+\s)?\w+\((?:e)?s\)""")  # "{n} [older] backup(s)"
+    found = [
+        f"{path.relative_to(SRC)}:{number}: {line.strip()}"
+        for path in SRC.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if hedged.search(line)
+    ]
+    assert not found, found
+
+
 def _claude_session(folder: Path, *user_says: str, assistant_says: str = BLOCK) -> Path:
     session = folder / "s-1.jsonl"
     session.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from mahavishnu import wording
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 
@@ -74,7 +75,7 @@ def migrate_cmd(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json({"applied": applied, "location": location})
     elif applied:
-        info(f"applied {len(applied)} migration(s) to {location}: {', '.join(applied)}")
+        info(f"applied {wording.count(len(applied), 'migration')} to {location}: {', '.join(applied)}")
     else:
         info(f"{location} is up to date")
 
@@ -253,4 +254,4 @@ def _backup_to_s3(url: str, keep: int | None, sse: str | None, as_json: bool) ->
         return
     info(f"backed up {done.location} to {done.url} ({done.size} bytes, SHA-256 checked)")
     if done.removed:
-        info(f"removed {len(done.removed)} older backup(s) (--keep {keep})")
+        info(f"removed {wording.count(len(done.removed), 'older backup')} (--keep {keep})")

@@ -58,7 +58,7 @@ def init_cmd(
     if as_json:
         print_json(report.to_dict())
         return
-    done = f"applied {len(report.migrated)} migration(s); " if report.migrated else ""
+    done = f"applied {wording.count(len(report.migrated), 'migration')}; " if report.migrated else ""
     info(f"team store {report.location}: {done}group role {report.group}, owner {report.owner}")
     info(f"row-level security (forced) on: {', '.join(report.protected)}")
     if report.embedder:
@@ -272,7 +272,7 @@ def _queued_line(queue: dict[str, Any]) -> str:
     if not queue["waiting"]:
         return "outbox: empty (nothing waits on this machine)"
     return (
-        f"outbox: {queue['waiting']} item(s) waiting on this machine, the oldest for "
+        f"outbox: {wording.count(queue['waiting'], 'item')} waiting on this machine, the oldest for "
         f"{_age(queue['oldest_age_seconds'])}; `mahavishnu team sync` delivers them once the store answers"
     )
 
