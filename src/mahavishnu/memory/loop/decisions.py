@@ -7,13 +7,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mahavishnu.memory.core.models import MemoryDraft
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
-    from mahavishnu.memory.loop.conversations import Turn
+
+
+class Turn(Protocol):
+    """What a decision needs of a stored turn (``conversations.Turn``, not imported: it imports us)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def project(self) -> str | None: ...
+    @property
+    def agent_id(self) -> str: ...
+    @property
+    def session_id(self) -> str | None: ...
+
 
 _DECISION = re.compile(
     r"\b(?:we|i|the team)\s+(?:have\s+|'ve\s+)?(?:decided|agreed|settled on)\b"
