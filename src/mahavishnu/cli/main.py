@@ -161,7 +161,7 @@ def _root(
 ) -> None:
     """Local control plane for AI coding assistants."""
     if ctx.invoked_subcommand != "config":  # `config` shows it, and `config trust` acts on it
-        from mahavishnu.cli.fast import warn_if_project_ignored
+        from mahavishnu.cli.fast.switch import warn_if_project_ignored
 
         warn_if_project_ignored()
     if force:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mahavishnu.cli.fast import _noted, say_if_quarantined, store_fields, store_memory
+from mahavishnu.cli.fast.search import _noted
+from mahavishnu.cli.fast.store import say_if_quarantined, store_fields, store_memory
 from mahavishnu.cli.memory_group import (
     AgentOption,
     GroupOption,
@@ -104,7 +105,7 @@ def store_cmd(**values: Any) -> None:
     """Remember something. The same content, type, project and repo is stored once (storing it
     again adds the new tags and metadata to the stored memory). With --team, stored and shared with
     your team in one step (audited as a share); nothing is stored unless the team store answers."""
-    # Its parameters are declared in cli/params.py, from which cli/fast.py also parses plainly
+    # Its parameters are declared in cli/params.py, from which cli/fast/ also parses plainly
     # spelled command lines (answered by the memory daemon on a PostgreSQL store, see cli/entry.py).
     if values["content"] == "-":
         values["content"] = _read_stdin()
@@ -135,7 +136,7 @@ def search_cmd(**values: Any) -> None:
     """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search.
     Repository chunks come back with `--type rag` (or from `memory query`); hits below the
     relevance floor are never shown."""
-    # Its parameters are declared in cli/params.py, from which cli/fast.py also parses plainly
+    # Its parameters are declared in cli/params.py, from which cli/fast/ also parses plainly
     # spelled command lines (answered by the memory daemon, see cli/entry.py).
     _search(**values)
 
@@ -162,7 +163,7 @@ def _search(
     if everywhere:
         _search_everywhere(query, mode, filters, limit, as_json)
         return
-    from mahavishnu.cli.fast import print_hits
+    from mahavishnu.cli.fast.search import print_hits
     from mahavishnu.memory.core.authors import hit_dicts
 
     with open_store() as store:

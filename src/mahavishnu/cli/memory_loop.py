@@ -13,9 +13,11 @@ from typing import Any
 
 import typer
 
-from mahavishnu.cli.fast import hook_stdin, never_blocking, read_hook_payload, run_memory_context
+from mahavishnu.cli.fast.hook_input import hook_stdin, never_blocking, read_hook_payload
+from mahavishnu.cli.fast.recall import run_memory_context
 from mahavishnu.cli.memory_group import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
+from mahavishnu.cli.params import MEMORY_CONTEXT, typer_params
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.loop.hook_log import forget_failures, mark_success
 from mahavishnu.wording import count
@@ -34,22 +36,17 @@ DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without w
 
 # -- recall -------------------------------------------------------------------------------------
 @app.command("context")
-def context_cmd(
-    tool: str | None = typer.Option(
-        None,
-        "--tool",
-        help="The assistant running the hook: claude, codex, qwen or gemini (default: the one the "
-        "hook's JSON says sent it, by its transcript_path).",
-    ),
-) -> None:
+@typer_params(MEMORY_CONTEXT)
+def context_cmd(**values: Any) -> None:
     """The recall hook: the memories to add to an assistant's context, from its hook's JSON on stdin.
 
     Prints that assistant's hook JSON, or nothing when nothing is relevant.
     By hand: echo '{"hook_event_name": "SessionStart", "cwd": "/my/project"}' |
     mahavishnu memory context --tool claude
     """
+    # Its parameter is declared in cli/params.py, from which cli/fast/recall.py also parses it.
     with never_blocking():
-        run_memory_context(tool, ask_daemon=False, open_store=lambda: open_store())
+        run_memory_context(values["tool"], ask_daemon=False, open_store=lambda: open_store())
 
 
 @app.command("quarantine")

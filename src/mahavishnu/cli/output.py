@@ -7,7 +7,7 @@ environment (``TTY_COMPATIBLE``, ``FORCE_COLOR``), or when given something other
 (tables). So a command whose output goes to a pipe never imports Rich.
 
 Typer is not imported here either (``JSON_OPTION`` is made on first use), so the paths that skip
-Typer (cli/fast.py) can print exactly as the commands do.
+Typer (cli/fast/) can print exactly as the commands do.
 """
 
 from __future__ import annotations
