@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from mahavishnu import wording
 from mahavishnu.errors import MahavishnuError
 
 if TYPE_CHECKING:
@@ -367,8 +368,9 @@ def check_store(settings: Settings) -> list[Finding]:
     ``db check`` runs, within ``store_check.QUICK_CHECK_SECONDS``), since a damaged file still
     reports its migrations."""
     from mahavishnu.errors import StoreDamagedError
+    from mahavishnu.memory.core.backends import read_only
     from mahavishnu.memory.core.store import open_backend
-    from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, READ_ONLY_HINT, quick_check_store
+    from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, quick_check_store
 
     notes: list[Finding] = []
     report = quick_check_store(settings.memory)
@@ -376,10 +378,9 @@ def check_store(settings: Settings) -> list[Finding]:
         detail = f"sqlite at {report.location}: damaged ({report.summary})"
         return [Finding("store", "error", detail, StoreDamagedError.default_hint)]
     if report is not None and report.read_only:
-        detail = (
-            f"sqlite at {report.location}: read-only for this user (not damaged); storing memories will fail"
-        )
-        notes.append(Finding("store", "warn", detail, READ_ONLY_HINT))
+        store = Path(report.location)
+        detail = f"sqlite at {store}: {read_only.describe(store)} (not damaged); storing memories will fail"
+        notes.append(Finding("store", "warn", detail, read_only.hint(store)))
     try:
         backend = open_backend(settings.memory, migrate=False)
     except MahavishnuError:
@@ -396,7 +397,8 @@ def check_store(settings: Settings) -> list[Finding]:
             Finding(
                 "store",
                 "warn",
-                f"{state.backend} at {state.location}: {len(state.pending)} migration(s) pending",
+                f"{state.backend} at {state.location}: "
+                f"{wording.count(len(state.pending), 'migration')} pending",
                 "`mahavishnu db migrate` (any store command also applies them).",
             ),
         ]

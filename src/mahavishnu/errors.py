@@ -28,6 +28,7 @@ damaged SQLite file, a directory we may not write, input nested too deeply to pa
     ├── EmbeddingError              an embedder failed or is unreachable
     │   ├── DimensionMismatchError  vectors of the wrong size for this store
     │   └── EmbedderMismatchError   same size, but another model's vector space
+    ├── ProviderUnavailableError    an LLM provider does not answer or refuses the key (``run``'s check)
     ├── ServiceError                a supervised service failed to start/stop/answer
     │   ├── ServiceStartError       it exited or never passed its health check (carries the log tail)
     │   └── ServiceStopError        its process group outlived SIGKILL
@@ -165,6 +166,10 @@ class EmbeddingError(MahavishnuError):
 
 class DimensionMismatchError(EmbeddingError):
     default_hint = "Use the store's embedder, or migrate with `mahavishnu memory reembed --embedder NAME`."
+
+
+class ProviderUnavailableError(MahavishnuError):
+    """An LLM provider that does not answer or refuses the key (``mahavishnu run``'s check)."""
 
 
 class ServiceError(MahavishnuError):

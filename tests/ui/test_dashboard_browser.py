@@ -78,7 +78,7 @@ def test_search_as_you_type_shows_each_hits_score_and_legs(
     log_in(browser, dashboard)
     by_css(browser, "#q").send_keys("httpx client")
     first = wait_for(
-        lambda: all_css(browser, "li.hit")[0] if "hits" in by_css(browser, "#count").text else None,
+        lambda: all_css(browser, "li.hit")[0] if " hit" in by_css(browser, "#count").text else None,
         "the hits of the typed query",
     )
     assert first.get_attribute("data-id") == str(ids["httpx"])

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from mahavishnu import wording
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 
 app = typer.Typer(
@@ -75,7 +76,7 @@ def init_cmd(
         info(
             f"memory.dsn set in {settings_file}: this machine's memory commands now use the team store{kept}"
         )
-    done = f"applied {len(report.migrated)} migration(s); " if report.migrated else ""
+    done = f"applied {wording.count(len(report.migrated), 'migration')}; " if report.migrated else ""
     info(f"team store {report.location}: {done}group role {report.group}, owner {report.owner}")
     info(f"row-level security (forced) on: {', '.join(report.protected)}")
     if report.embedder:
@@ -266,7 +267,8 @@ def remove_cmd(
     if as_json:
         print_json({"removed": name, "shared_memories_kept": shared})
         return
-    info(f"{name} removed (no login, no rights); the {shared} memories they shared stay, attributed to them")
+    kept = wording.count(shared, "memory")
+    info(f"{name} removed (no login, no rights); the {kept} they shared stay, attributed to them")
 
 
 @app.command("status")
@@ -338,7 +340,7 @@ def _queued_line(queue: dict[str, Any]) -> str:
     if not queue["waiting"]:
         return "outbox: empty (nothing waits on this machine)"
     return (
-        f"outbox: {queue['waiting']} item(s) waiting on this machine, the oldest for "
+        f"outbox: {wording.count(queue['waiting'], 'item')} waiting on this machine, the oldest for "
         f"{_age(queue['oldest_age_seconds'])}; `mahavishnu team sync` delivers them once the store answers"
     )
 
@@ -367,8 +369,8 @@ def sync_cmd(as_json: bool = JSON_OPTION) -> None:
         info(f"another process is delivering right now; {report.waiting} waiting")
         return
     info(
-        f"delivered {report.delivered} memories ({report.skipped} already there) and re-ran "
-        f"{report.captures} captures; {report.waiting} waiting"
+        f"delivered {wording.count(report.delivered, 'memory')} ({report.skipped} already there) and "
+        f"re-ran {wording.count(report.captures, 'capture')}; {report.waiting} waiting"
     )
 
 
@@ -406,7 +408,7 @@ def _visibility(ids: list[int], project: str | None, visibility: Any, as_json: b
         else:
             report = sharing.set_visibility(backend, ids, visibility)
             data = {"visibility": visibility, **report.to_dict()}
-            message = f"{len(report.changed)} memories now {visibility}"
+            message = f"{wording.count(len(report.changed), 'memory')} now {visibility}"
             verb = "share" if visibility == "team" else "unshare"
             error = refused(backend, report.not_mine, verb) if report.not_mine else None
     finally:

@@ -41,6 +41,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from mahavishnu import wording
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, NotYoursError
 from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES
 from mahavishnu.memory.core.provenance import PROVENANCES
@@ -62,6 +63,8 @@ templates = Jinja2Templates(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
     )
 )
+templates.env.filters["counted"] = wording.count  # {{ n|counted("file") }}: "1 file", "2 files"
+templates.env.globals["NO_RELEVANT_MEMORIES"] = wording.NO_RELEVANT_MEMORIES
 Handler = Callable[[Request], Response]
 
 
@@ -343,7 +346,7 @@ class Pages:
                         hint="Look at the preview again.",
                     )
                 count, undo_id = memories.forget(store, [m.id for m in chosen.memories])
-            return _back("/memory", flash=f"{count} memories forgotten", undo=undo_id)
+            return _back("/memory", flash=f"{wording.count(count, 'memory')} forgotten", undo=undo_id)
 
         return await _run(request, forgotten)
 
@@ -353,7 +356,7 @@ class Pages:
         def undone() -> Response:
             with self.library.store() as store:
                 count = memories.undo(store, undo_id)
-            return _back("/memory", flash=f"{count} memories restored")
+            return _back("/memory", flash=f"{wording.count(count, 'memory')} restored")
 
         return await _run(request, undone)
 
@@ -420,7 +423,8 @@ class Pages:
         def switched() -> Response:
             switch = assistants.Switch.from_params(params)
             done = assistants.apply(_settings(), switch, params.get("plan", ""))
-            said = f"switched {switch.tool} to {done.profile} ({switch.scope}): {done.changes} files changed"
+            changed = wording.count(done.changes, "file")
+            said = f"switched {switch.tool} to {done.profile} ({switch.scope}): {changed} changed"
             return _back("/assistants", flash=said)
 
         return await _run(request, switched)
@@ -562,7 +566,9 @@ class Pages:
 
             with self.library.store() as store:
                 deleted = forget_repo(store, repo_id)
-            return _back("/repositories", flash=f"forgot {repo_id}: {deleted} chunks deleted")
+            return _back(
+                "/repositories", flash=f"forgot {repo_id}: {wording.count(deleted, 'chunk')} deleted"
+            )
 
         return await _run(request, forgotten)
 
@@ -574,12 +580,12 @@ class Pages:
             with self.library.store() as store:
                 report = activity.reingest(store, repo_id)
             said = (
-                f"re-ingested {report.repo_id}: {report.files_indexed} files indexed, "
+                f"re-ingested {report.repo_id}: {wording.count(report.files_indexed, 'file')} indexed, "
                 f"{report.files_unchanged} unchanged, {report.files_removed} removed; "
-                f"{report.chunks_created} chunks added, {report.chunks_removed} removed, "
+                f"{wording.count(report.chunks_created, 'chunk')} added, {report.chunks_removed} removed, "
                 f"{report.chunks_embedded} embedded"
                 + (
-                    f" ({len(report.warnings)} warnings: see `memory ingest --json`)"
+                    f" ({wording.count(len(report.warnings), 'warning')}: see `memory ingest --json`)"
                     if report.warnings
                     else ""
                 )

@@ -39,6 +39,7 @@ from mahavishnu.errors import InvalidInputError, NotFoundError, StoreDamagedErro
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.ops.backup_schema import check_backup_schema
 from mahavishnu.memory.ops.store_check import check_sqlite
+from mahavishnu.wording import a
 
 if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings
@@ -103,7 +104,7 @@ def restore(settings: MemorySettings, path: Path, *, source: str | None = None) 
 def _other_backend_hint(source: str, target: str) -> str:
     """A backup restores into a store of its own backend; memories move between backends by export."""
     return (
-        f"It is a backup of a {source} store. To move memories into {target} store, run "
+        f"It is a backup of {a(source)} store. To move memories into {target} store, run "
         "`mahavishnu memory export FILE.jsonl` with the other backend configured, then `mahavishnu memory "
         "import FILE.jsonl` with this one (or restore the backup with the backend it came from)."
     )
