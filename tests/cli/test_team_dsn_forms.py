@@ -94,7 +94,7 @@ def test_team_add_works_with_every_dsn_form_and_its_join_string_connects(
 @pytest.mark.parametrize(
     ("dsn", "said"),
     [
-        ("mysql://root@db.example/team", "--dsn is a mysql:// address, not a PostgreSQL one"),
+        ("mysql://root@db.example/team", "--dsn is not a PostgreSQL address: it starts with mysql://"),
         ("host=db port=5432 nonsense", "--dsn is not a PostgreSQL connection string Mahavishnu can read"),
         ("postgresql://o@h/db?bogus_option=1", "--dsn is not a PostgreSQL connection string"),
     ],

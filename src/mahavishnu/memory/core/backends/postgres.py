@@ -194,7 +194,7 @@ def checked_dsn(dsn: str, source: str = "memory.dsn") -> dict[str, Any]:
     example = "postgresql://USER@HOST:PORT/DB, or key=value pairs (host=HOST dbname=DB user=USER)"
     if found and scheme.lower() not in _SCHEMES:
         raise InvalidInputError(
-            f"{source} is a {scheme}:// address, not a PostgreSQL one",
+            f"{source} is not a PostgreSQL address: it starts with {scheme}://",
             hint=f"Mahavishnu's shared store is PostgreSQL: give {example}.",
         )
     try:
