@@ -1,7 +1,7 @@
 """Regenerate ``tests/usage/fixtures/pi-opencode-home/``: the sessions the real pinned Pi and
 OpenCode write against the loopback mock (``tests/e2e/usage_mock.py``) with varied usage figures.
 
-    python tests/usage/make_pi_opencode_fixtures.py   # needs .ci/install-e2e.sh's CLIs; writes nothing in HOME
+    python tests/usage/make_pi_opencode_fixtures.py  # needs .ci/install-e2e.sh's CLIs; not your HOME
 
 Pi: Claude Sonnet through its built-in ``anthropic`` provider pointed at the mock, GPT-5 through
 ``openai`` (so Pi records its own list-price cost), then a custom ``lab`` provider (its cost 0, as

@@ -119,15 +119,22 @@ class Attribution:
         if profile is None:
             profile = self._in_force(tool, None, time, model)
         if profile is None:
-            return by_model(tool, model)
+            found = by_model(tool, model)
+            if via and tool in _MANY_PROVIDERS and found.price_id is None:
+                return Provider(via)  # the user's own provider of that name: unpriced, not "pi"
+            return found
         return self._of_profile(tool, profile)
 
     def _named(self, tool: Tool, via: str) -> Provider | None:
         """The provider a log names: ``mahavishnu-<profile>`` (what a switch writes into Codex's
-        config) is that profile's; the assistant's own provider id is its stock login."""
+        config) is that profile's; the assistant's own provider id is its stock login. Pi and
+        OpenCode name one on each message: a profile's name is that profile, an id genai-prices
+        knows is that provider."""
         if via.startswith(VIA_PREFIX) and via.removeprefix(VIA_PREFIX) in self._profiles:
             return self._of_profile(tool, via.removeprefix(VIA_PREFIX))
         if tool in _MANY_PROVIDERS:
+            if via in self._profiles:  # a provider a switch wrote under the profile's own name
+                return self._of_profile(tool, via)
             return Provider(via, price_id=via) if via and _known_provider_id(via) else None
         if via and via == NATIVE[tool]:
             return Provider(via, price_id=_PRICE_IDS.get(via))

@@ -1,7 +1,7 @@
 """A usage log that is an assistant's SQLite database (OpenCode's ``opencode.db``), read like a
 growing log: only the rows written or updated since the last read.
 
-The database is opened read-only (``mode=ro``, ``query_only``), never created, migrated or
+The database is opened read-only (``mode=ro``), never created, migrated or
 checkpointed, and read in one statement: in WAL mode (OpenCode's) a reader never blocks its
 writer; when the writer holds a lock anyway the read waits at most ``BUSY_MS`` and is reported
 as not done, never retried in a loop. Rows come out ``PIECE_ROWS`` at a time with their JSON
@@ -128,5 +128,4 @@ def _connect(path: Path) -> sqlite3.Connection:
     uri = f"file:{quote(os.fsdecode(path.resolve()))}?mode=ro"
     db = sqlite3.connect(uri, uri=True, timeout=BUSY_MS / 1000, check_same_thread=False)
     db.text_factory = bytes
-    db.execute("PRAGMA query_only = ON")
     return db
