@@ -14,7 +14,6 @@ database is copied whole into one file (its WAL folded in) with the same replace
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
@@ -35,60 +34,11 @@ FIGURES = [
     (4100, 2210, 900, 0),
     (60, 9, 0, 70000),
 ]
-#: Pi and OpenCode stay on loopback: no update check, no model list fetched.
-OFFLINE = {
-    "OPENCODE_DISABLE_AUTOUPDATE": "1",
-    "OPENCODE_DISABLE_MODELS_FETCH": "1",
-    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
-    "PI_OFFLINE": "1",
-    "PI_SKIP_VERSION_CHECK": "1",
-}
-
-
-def pi_config(home: Path, base_url: str) -> None:
-    """Pi's built-in ``anthropic`` and ``openai`` pointed at the mock, and a custom ``lab``."""
-    agent = home / ".pi" / "agent"
-    agent.mkdir(parents=True, exist_ok=True)
-    providers = {
-        "anthropic": {"baseUrl": base_url, "apiKey": "MOCK_KEY"},
-        "openai": {"baseUrl": f"{base_url}/v1", "apiKey": "MOCK_KEY"},
-        "lab": {
-            "baseUrl": f"{base_url}/v1",
-            "api": "openai-completions",
-            "apiKey": "MOCK_KEY",
-            "models": [{"id": "qwen3-coder-plus"}],
-        },
-    }
-    (agent / "models.json").write_text(json.dumps({"providers": providers}), encoding="utf-8")
-    settings = {"defaultProvider": "anthropic", "defaultModel": "claude-sonnet-4-5"}
-    (agent / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
-
-
-def opencode_config(home: Path, base_url: str, model: str) -> None:
-    """OpenCode's built-in ``anthropic`` pointed at the mock, a custom ``lab``, ``model`` in use."""
-    folder = home / ".config" / "opencode"
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "$schema": "https://opencode.ai/config.json",
-        "provider": {
-            "anthropic": {"options": {"baseURL": f"{base_url}/v1", "apiKey": "{env:MOCK_KEY}"}},
-            "lab": {
-                "npm": "@ai-sdk/openai-compatible",
-                "options": {"baseURL": f"{base_url}/v1", "apiKey": "{env:MOCK_KEY}"},
-                "models": {"gpt-5": {}},
-            },
-        },
-        "model": model,
-        "small_model": model,
-        "autoupdate": False,
-        "share": "disabled",
-    }
-    (folder / "opencode.json").write_text(json.dumps(config), encoding="utf-8")
 
 
 def run(home: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    sys.path[:0] = [str(REPO / "tests" / "e2e")]
     from _cli_env import run_cli
+    from pi_opencode_config import OFFLINE
 
     proc = run_cli(args[0], args[1:], home, 180, {"MOCK_KEY": KEY, **OFFLINE}, cwd)
     if proc.returncode != 0:
@@ -98,6 +48,7 @@ def run(home: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess[s
 
 def main() -> None:
     sys.path[:0] = [str(REPO / "tests" / "e2e")]
+    from pi_opencode_config import opencode_config, pi_config
     from usage_mock import Figures, UsageMockLLM
 
     home = Path(tempfile.mkdtemp(prefix="usage-fixture-home-"))
