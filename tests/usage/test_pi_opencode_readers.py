@@ -291,3 +291,16 @@ def test_the_provider_pi_and_opencode_name_on_a_message_decides_who_served_it(to
     assert attribution.provider(tool, 150, None, "gpt-5", "mine") == lab
     assert attribution.provider(tool, 50, None, "gpt-5", "mine") == Provider("openai", price_id="openai")
     assert attribution.provider(tool, 50, None, "my-model", "mine") == Provider("mine")
+
+
+def test_the_dashboard_s_usage_page_stacks_pi_and_opencode_beside_the_others(home: Path) -> None:
+    import datetime as dt
+
+    from mahavishnu.ui import usage_view
+
+    day = dt.date.fromtimestamp(collect(["pi"], None, None)[0][0].time)
+    by_assistant = usage_view.build(7, until=day, stack="assistant")
+    assert [name for name, _ in by_assistant.legend] == ["opencode", "pi"]
+    assert by_assistant.total_tokens == 64792 + 26562  # what ccusage reports for each (e2e)
+    by_provider = usage_view.build(7, until=day, stack="provider")
+    assert [name for name, _ in by_provider.legend] == ["anthropic", "lab", "openai"]
