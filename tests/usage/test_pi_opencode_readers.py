@@ -304,3 +304,10 @@ def test_the_dashboard_s_usage_page_stacks_pi_and_opencode_beside_the_others(hom
     assert by_assistant.total_tokens == 64792 + 26562  # what ccusage reports for each (e2e)
     by_provider = usage_view.build(7, until=day, stack="provider")
     assert [name for name, _ in by_provider.legend] == ["anthropic", "lab", "openai"]
+
+
+def test_a_row_added_with_an_older_time_than_the_newest_read_is_read(home: Path) -> None:
+    assert len(collect(["opencode"], None, None)[0]) == 2
+    _add(home, _reply("msg_migrated", NOW - 10**10, _tokens(3, 4)))  # e.g. moved in from old storage/
+    records, _, _ = collect(["opencode"], None, None)
+    assert [r.key for r in records][0] == "opencode:msg_migrated" and len(records) == 3

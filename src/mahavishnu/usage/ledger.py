@@ -172,7 +172,13 @@ def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | N
         if same and row is not None and (row[1], row[2]) == (size, mtime):
             return
         state = _state(row[5]) if same and row is not None else {}
-        rows = sqlite_log.Rows(path, parser.table, int(state.get("after", -1)), int(state.get("rows", 0)))
+        rows = sqlite_log.Rows(
+            path,
+            parser.table,
+            int(state.get("after", -1)),
+            int(state.get("rows", 0)),
+            int(state.get("rowid", 0)),
+        )
         found = _table_records(db, parser, path, rows, state)
         if rows.stale:  # rows deleted, or a clock gone back: read again whole
             state = {}
@@ -182,7 +188,7 @@ def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | N
         done.problems.append(f"cannot read {path}: {error}")
         return
     bad = found + rows.passed
-    state.update(after=str(rows.newest), rows=str(rows.total))
+    state.update(after=str(rows.newest), rows=str(rows.total), rowid=str(rows.highest))
     done.read += 1
     done.skipped_lines += len(bad)
     _keep_bad(db, path, bad)

@@ -8,9 +8,10 @@ as not done, never retried in a loop. Rows come out ``PIECE_ROWS`` at a time wit
 column capped at ``MAX_ROW`` bytes (a longer one is passed over and noted), so memory stays
 bounded whatever the database's size.
 
-Which rows are new is told by the reader's ``updated`` column (milliseconds): a read takes every
-row updated at or after the newest it saw before (rows written in the same millisecond are read
-again, and replace what they gave). The database is known by its identity (device and inode) and
+Which rows are new: those added since (a rowid above the highest seen before, whatever time
+they carry: a migration may add old rows) and those updated since (the reader's ``updated``
+column, milliseconds, at or after the newest seen before: rows written in the same millisecond
+are read again, and replace what they gave). The database is known by its identity (device and inode) and
 the size and mtime of it and its ``-wal`` file together: unchanged, it is not opened; another file
 under the name (replaced, restored from a backup), fewer rows than before (a session deleted) or
 a newest row older than before (a clock gone back) make it read again whole."""
@@ -68,17 +69,20 @@ def signature(path: Path) -> tuple[int, int, str]:
 
 @dataclass
 class Rows:
-    """Reading ``table`` of the database at ``path``, rows updated at or after ``after`` (-1: all):
-    ``pieces()`` gives them as entries ``{"row": {column: value}, "data": <the JSON column>}``;
-    then ``newest`` is the latest ``updated`` seen, ``total`` the table's rows, ``stale`` whether
-    the database must be read again whole (it lost rows or went back in time since ``known``
-    rows and ``after``), and ``passed`` the rows passed over (rowid, why)."""
+    """Reading ``table`` of the database at ``path``, rows updated at or after ``after`` or added
+    after rowid ``last`` (``after`` -1: all): ``pieces()`` gives them as entries ``{"row": {column:
+    value}, "data": <the JSON column>}``; then ``newest`` is the latest ``updated`` seen, ``highest``
+    the highest rowid, ``total`` the table's rows, ``stale`` whether the database must be read
+    again whole (it lost rows or went back in time since ``known`` rows and ``after``), and
+    ``passed`` the rows passed over (rowid, why)."""
 
     path: Path
     table: Table
     after: int
     known: int = 0
+    last: int = 0
     newest: int = -1
+    highest: int = 0
     total: int = 0
     stale: bool = False
     passed: list[tuple[int, str]] = field(default_factory=list)
@@ -87,9 +91,12 @@ class Rows:
         """The rows, a piece at a time. ``sqlite3.Error`` and OSError propagate."""
         t = self.table
         with closing(_connect(self.path)) as db:
-            self.total, latest = db.execute(f"SELECT COUNT(*), MAX({t.updated}) FROM {t.table}").fetchone()
+            self.total, latest, highest = db.execute(
+                f"SELECT COUNT(*), MAX({t.updated}), MAX(rowid) FROM {t.table}"
+            ).fetchone()
             latest = latest if isinstance(latest, int) else -1
             self.newest = max(self.after, latest)
+            self.highest = highest if isinstance(highest, int) else 0
             self.stale = self.after >= 0 and (self.total < self.known or latest < self.after)
             if self.stale:
                 return
@@ -97,8 +104,9 @@ class Rows:
             cursor = db.execute(
                 f"SELECT {t.table}.rowid, {t.updated},"
                 f" CASE WHEN length(CAST({t.data} AS BLOB)) > ? THEN NULL ELSE CAST({t.data} AS BLOB) END"
-                f"{''.join(', ' + c for c in t.columns)} FROM {t.table} {t.joins} WHERE {t.updated} >= ?",
-                (MAX_ROW, self.after),
+                f"{''.join(', ' + c for c in t.columns)} FROM {t.table} {t.joins}"
+                f" WHERE {t.table}.rowid > ? OR {t.updated} >= ?",
+                (MAX_ROW, self.last if self.after >= 0 else -1, self.after),
             )
             while batch := cursor.fetchmany(PIECE_ROWS):
                 yield [row for raw in batch if (row := self._entry(raw, names)) is not None]
