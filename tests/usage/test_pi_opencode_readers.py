@@ -310,4 +310,4 @@ def test_a_row_added_with_an_older_time_than_the_newest_read_is_read(home: Path)
     assert len(collect(["opencode"], None, None)[0]) == 2
     _add(home, _reply("msg_migrated", NOW - 10**10, _tokens(3, 4)))  # e.g. moved in from old storage/
     records, _, _ = collect(["opencode"], None, None)
-    assert [r.key for r in records][0] == "opencode:msg_migrated" and len(records) == 3
+    assert records[0].key == "opencode:msg_migrated" and len(records) == 3
