@@ -158,11 +158,12 @@ def test_hostile_opencode_rows_are_skipped_and_counted_never_the_report(home: Pa
         _reply("msg_neg", NOW, _tokens(-5, 1)),
         _reply("msg_year1", NOW, _tokens(1, 1), time={"created": 1}),
         ("msg_nan", NOW, '{"role": "assistant", "tokens": {"input": NaN}}'),
-        ("msg_deep", NOW, "[" * 100_000 + "]" * 100_000),
+        ("msg_deep", NOW, '{"tokens": ' + "[" * 100_000 + "]" * 100_000 + "}"),
         _reply("msg_ok", NOW, _tokens(7, 8), modelID="claude-\x1b[31msonnet-4-5\r\n"),
     )
-    with closing(_db(home)) as db:  # a value that is not UTF-8 text
-        db.execute("INSERT INTO message VALUES ('msg_bytes', 'x', 0, ?, CAST(X'7bff7d' AS TEXT))", (NOW,))
+    with closing(_db(home)) as db:  # a value that is not UTF-8 text: {"tokens":\xff}
+        not_utf8 = "CAST(X'7b22746f6b656e73223aff7d' AS TEXT)"
+        db.execute(f"INSERT INTO message VALUES ('msg_bytes', 'x', 0, ?, {not_utf8})", (NOW,))
         good = _reply("", NOW, _tokens(100, 1))[2]  # a good reply whose id is not UTF-8: kept
         db.execute("INSERT INTO message VALUES (CAST(X'6d7367ff' AS TEXT), 'x', 0, ?, ?)", (NOW, good))
     records, refreshed, skipped = collect(["opencode"], None, None)

@@ -44,13 +44,16 @@ Row = tuple[int, JSONObject]
 class Table:
     """Where a reader's rows are: ``table``, its JSON column ``data``, the column saying when a row
     was last written (``updated``, milliseconds), and other ``columns`` an entry needs, each
-    joined from ``joins`` (``LEFT JOIN`` clauses) when given as ``alias.column``."""
+    joined from ``joins`` (``LEFT JOIN`` clauses) when given as ``alias.column``; only rows whose
+    ``data`` contains ``wanted`` are read."""
 
     table: str
     data: str
     updated: str
     columns: tuple[str, ...] = ()
     joins: str = ""
+    #: text the JSON column of a useful row contains (a cheap filter in SQLite before parsing)
+    wanted: str = ""
 
 
 def signature(path: Path) -> tuple[int, int, str]:
@@ -105,8 +108,8 @@ class Rows:
                 f"SELECT {t.table}.rowid, {t.updated},"
                 f" CASE WHEN length(CAST({t.data} AS BLOB)) > ? THEN NULL ELSE CAST({t.data} AS BLOB) END"
                 f"{''.join(', ' + c for c in t.columns)} FROM {t.table} {t.joins}"
-                f" WHERE {t.table}.rowid > ? OR {t.updated} >= ?",
-                (MAX_ROW, self.last if self.after >= 0 else -1, self.after),
+                f" WHERE ({t.table}.rowid > ? OR {t.updated} >= ?) AND instr({t.data}, ?) > 0",
+                (MAX_ROW, self.last if self.after >= 0 else -1, self.after, t.wanted),
             )
             while batch := cursor.fetchmany(PIECE_ROWS):
                 yield [row for raw in batch if (row := self._entry(raw, names)) is not None]

@@ -28,6 +28,7 @@ TABLE = Table(
     updated="message.time_updated",
     columns=("message.id", "message.session_id", "session.parent_id"),
     joins="LEFT JOIN session ON session.id = message.session_id",
+    wanted='"tokens"',  # a reply's (a prompt's row has none)
 )
 
 
