@@ -29,6 +29,9 @@ class Reader:
     tool: Tool
     wanted: tuple[bytes, ...]
     parse: Parse
+    #: a line's request key read off its bytes, when the format allows (None: parse it): a line
+    #: repeating a request already read is then skipped before it is parsed
+    line_key: Callable[[bytes], str | None] | None = None
     #: the assistant's log files, when ``session_logs`` does not know where they are
     find: Callable[[], list[Path]] | None = None
     #: the table of a log that is a SQLite database (None: a log of JSON lines)
@@ -36,7 +39,7 @@ class Reader:
 
 
 READERS: dict[Tool, Reader] = {
-    "claude": Reader("claude", claude.WANTED, claude.parse),
+    "claude": Reader("claude", claude.WANTED, claude.parse, claude.line_key),
     "codex": Reader("codex", codex.WANTED, codex.parse),
     "qwen": Reader("qwen", qwen.WANTED, qwen.parse),
     "gemini": Reader("gemini", gemini.WANTED, gemini.parse),
