@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the pinned assistant CLIs into .e2e-tools/ (repo root) for tests/e2e:
-#   Claude Code, Codex CLI, Qwen Code, Gemini CLI.
+#   Claude Code, Codex CLI, Qwen Code, Gemini CLI (and, optional, Pi and OpenCode).
 # Also the MCP Inspector (its --cli mode drives `mahavishnu mcp serve` in tests/e2e).
 # Idempotent: a no-op (about a second) when the pinned versions are already there. Writes nothing into
 # the real HOME: npm's cache is under MAHAVISHNU_E2E_CACHE, everything else runs in a throwaway HOME.
@@ -68,6 +68,27 @@ elif command -v npm >/dev/null 2>&1 && npm install --prefix "$prefix" --save-exa
     echo "install-e2e: ccusage $CCUSAGE_VERSION installed in $prefix"
 else
     echo "install-e2e: ccusage $CCUSAGE_VERSION not installed; its comparison test will be skipped" >&2
+fi
+
+# Pi and OpenCode for their e2e tests (usage read from the sessions they write against the mock),
+# pinned. Pi is a JavaScript CLI; OpenCode ships its native binary in a per-platform npm package
+# (opencode-linux-x64), checked by running `opencode --version`. Optional like ccusage: a failure
+# only skips their tests.
+PI_VERSION="${PI_VERSION:-0.73.1}"
+OPENCODE_VERSION="${OPENCODE_VERSION:-1.18.33}"
+pi_version() { package_version @mariozechner/pi-coding-agent pi; }
+opencode_version() {
+    [ -x "$bin/opencode" ] || return 1
+    "$bin/opencode" --version 2>/dev/null | tail -n 1
+}
+if [ "$(pi_version || true)" = "$PI_VERSION" ] && [ "$(opencode_version || true)" = "$OPENCODE_VERSION" ]; then
+    echo "install-e2e: pi $PI_VERSION, opencode $OPENCODE_VERSION already in $prefix"
+elif command -v npm >/dev/null 2>&1 && npm install --prefix "$prefix" --save-exact --no-audit --no-fund \
+        --loglevel=error "@mariozechner/pi-coding-agent@$PI_VERSION" "opencode-ai@$OPENCODE_VERSION" \
+        && [ "$(pi_version || true)" = "$PI_VERSION" ] && [ "$(opencode_version || true)" = "$OPENCODE_VERSION" ]; then
+    echo "install-e2e: pi $PI_VERSION, opencode $OPENCODE_VERSION installed in $prefix"
+else
+    echo "install-e2e: pi $PI_VERSION or opencode $OPENCODE_VERSION not installed; their e2e tests will be skipped" >&2
 fi
 
 missing=()

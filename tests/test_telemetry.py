@@ -810,3 +810,21 @@ def test_a_real_prometheus_scrapes_the_memory_daemons_metrics(
     labels = found[0]["metric"]
     assert labels["job"] == "mahavishnu-memory" and labels["mahavishnu_assistant"] == "claude"
     assert found[0]["value"][1] == "1"
+
+
+def test_pi_and_opencode_usage_is_exported_with_their_assistant_and_provider(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.usage.report import report
+
+    fixtures = Path(__file__).resolve().parent / "usage" / "fixtures" / "pi-opencode-home"
+    shutil.copytree(fixtures, isolated_home, dirs_exist_ok=True)
+    with otlp_receiver() as (endpoint, received):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        report("daily", None, ["pi", "opencode"])
+        telemetry.shutdown()
+    tokens = metric_points(received)["mahavishnu.usage.tokens"]
+    pi = {"mahavishnu.assistant": "pi", "mahavishnu.provider": "openai", "gen_ai.request.model": "gpt-5"}
+    assert _one(tokens, **pi, **{"gen_ai.token.type": "cache_read"}) == 31000
+    opencode = {"mahavishnu.assistant": "opencode", "mahavishnu.provider": "anthropic"}
+    assert _one(tokens, **opencode, **{"gen_ai.token.type": "cache_write"}) == 5000

@@ -24,7 +24,7 @@ BY_OPTION = typer.Option(
     None, "--by", help="Split each period by assistant, provider, model, project or source (main/helper)."
 )
 TOOL_OPTION = typer.Option(
-    ["all"], "--tool", "-t", help="claude, codex, qwen, gemini or all (repeat for several)."
+    ["all"], "--tool", "-t", help="claude, codex, qwen, gemini, pi, opencode or all (repeat for several)."
 )
 SINCE_OPTION = typer.Option(None, "--since", help="From this day on (YYYY-MM-DD, local time).")
 UNTIL_OPTION = typer.Option(None, "--until", help="Up to this day, included (YYYY-MM-DD).")
@@ -243,9 +243,8 @@ def _tools(values: list[str]) -> list[Tool]:
                 continue
             known = [tool for tool in TOOLS if tool == part]
             if not known:
-                raise InvalidInputError(
-                    f"unknown assistant {part!r}", hint="Use claude, codex, qwen, gemini or all."
-                )
+                hint = "Use claude, codex, qwen, gemini, pi, opencode or all."
+                raise InvalidInputError(f"unknown assistant {part!r}", hint=hint)
             wanted += known
     return [tool for tool in TOOLS if tool in wanted]
 

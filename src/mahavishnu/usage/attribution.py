@@ -8,7 +8,11 @@ assistant's protocol); a stock profile, the assistant's own provider. So a reque
 while switched to ``qwen`` is DashScope's, whatever model name the log shows, and is priced as
 DashScope's (or not at all), never at Anthropic's rates.
 
-Where the log itself names the provider (Codex's ``session_meta.model_provider``), that wins.
+Where the log itself names the provider (Codex's ``session_meta.model_provider``; Pi's and
+OpenCode's, which talk to many providers, name one on every message), that wins when it is a
+switch's (``mahavishnu-<profile>``), the assistant's own, or one ``genai-prices`` knows by that id
+(``anthropic``, ``openrouter``…); a name of the user's own (a custom provider) does not say where
+it points, so the switch history and the model decide as for the others.
 With no switch recorded before a request, the log's model says: the provider ``genai-prices``
 knows it from (``claude-…``: Anthropic), else the assistant's own provider.
 
@@ -35,15 +39,31 @@ from functools import lru_cache
 
 from mahavishnu.files import switch_log
 from mahavishnu.files.switch_log import SwitchRecord
-from mahavishnu.usage.pricing import model_ref, provider_of_model
+from mahavishnu.usage.pricing import known_provider_id, model_ref, provider_of_model
 from mahavishnu.usage.readers.fields import project
 from mahavishnu.usage.records import TOOLS, Provider, Tool
 
 #: Each assistant's own provider (its login), as reports name it, and genai-prices' id for it.
-NATIVE: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "qwen-code", "gemini": "google"}
+NATIVE: dict[Tool, str] = {
+    "claude": "anthropic",
+    "codex": "openai",
+    "qwen": "qwen-code",
+    "gemini": "google",
+    "pi": "pi",
+    "opencode": "opencode",
+}
+#: Assistants with no provider of their own: each message names the one it was sent to.
+_MANY_PROVIDERS: frozenset[Tool] = frozenset({"pi", "opencode"})
 _PRICE_IDS = {"anthropic": "anthropic", "openai": "openai", "google": "google"}
 #: The wire protocol each assistant speaks (the profile endpoint it uses).
-PROTOCOL: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "openai", "gemini": "gemini"}
+PROTOCOL: dict[Tool, str] = {
+    "claude": "anthropic",
+    "codex": "openai",
+    "qwen": "openai",
+    "gemini": "gemini",
+    "pi": "openai",
+    "opencode": "openai",
+}
 _NO_SWITCH = (0, 0, False)
 #: How a switch names a profile in an assistant's config where the log repeats it (Codex's
 #: ``model_provider``).
@@ -99,14 +119,23 @@ class Attribution:
         if profile is None:
             profile = self._in_force(tool, None, time, model)
         if profile is None:
-            return by_model(tool, model)
+            found = by_model(tool, model)
+            if via and tool in _MANY_PROVIDERS and found.price_id is None:
+                return Provider(via)  # the user's own provider of that name: unpriced, not "pi"
+            return found
         return self._of_profile(tool, profile)
 
     def _named(self, tool: Tool, via: str) -> Provider | None:
         """The provider a log names: ``mahavishnu-<profile>`` (what a switch writes into Codex's
-        config) is that profile's; the assistant's own provider id is its stock login."""
+        config) is that profile's; the assistant's own provider id is its stock login. Pi and
+        OpenCode name one on each message: a profile's name is that profile, an id genai-prices
+        knows is that provider."""
         if via.startswith(VIA_PREFIX) and via.removeprefix(VIA_PREFIX) in self._profiles:
             return self._of_profile(tool, via.removeprefix(VIA_PREFIX))
+        if tool in _MANY_PROVIDERS:
+            if via in self._profiles:  # a provider a switch wrote under the profile's own name
+                return self._of_profile(tool, via)
+            return Provider(via, price_id=via) if via and _known_provider_id(via) else None
         if via and via == NATIVE[tool]:
             return Provider(via, price_id=_PRICE_IDS.get(via))
         return None
@@ -201,6 +230,11 @@ def by_model(tool: Tool, model: str) -> Provider:
         return Provider(found, price_id=found)
     native = NATIVE[tool]
     return Provider(native, price_id=_PRICE_IDS.get(native))
+
+
+@lru_cache(maxsize=256)
+def _known_provider_id(name: str) -> bool:
+    return known_provider_id(name)
 
 
 @lru_cache(maxsize=1024)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from mahavishnu import paths
 from mahavishnu.json_types import JSONObject
+from mahavishnu.usage import sqlite_log
 from mahavishnu.usage.logfile import Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
@@ -97,9 +98,10 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
     with db:
         seen: set[str] = set()
         for tool, files in logs.items():
+            refresh_one = _refresh_table if READERS[tool].table is not None else _refresh_file
             for path in files:
                 seen.add(str(path))
-                _refresh_file(db, tool, path, known.get(str(path)), done)
+                refresh_one(db, tool, path, known.get(str(path)), done)
         for tool in logs:
             gone = [
                 p
@@ -164,6 +166,79 @@ def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | No
     )
 
 
+def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | None, done: Refresh) -> None:
+    """Read what is new in a log that is a SQLite database (``sqlite_log``): the rows added or
+    updated since the last read, each replacing what it gave then. The ``files`` row keeps the
+    size and mtime of the database and its WAL file together, no first bytes (SQLite rewrites its
+    header), and in the state ``after`` (the newest update read), ``rowid`` (the highest) and
+    ``rows`` (how many)."""
+    parser = READERS[tool]
+    assert parser.table is not None
+    try:
+        size, mtime, identity = sqlite_log.signature(path)
+        same = row is not None and row[7] == identity
+        if same and row is not None and (row[1], row[2]) == (size, mtime):
+            return
+        state = _state(row[5]) if same and row is not None else {}
+        rows = sqlite_log.Rows(
+            path,
+            parser.table,
+            int(state.get("after", -1)),
+            int(state.get("rows", 0)),
+            int(state.get("rowid", 0)),
+        )
+        found = _table_records(db, parser, path, rows, state)
+        if rows.stale:  # rows deleted, or a clock gone back: read again whole
+            state = {}
+            rows = sqlite_log.Rows(path, parser.table, -1)
+            found = _table_records(db, parser, path, rows, state)
+    except (OSError, sqlite3.Error) as error:
+        done.problems.append(f"cannot read {path}: {error}")
+        return
+    bad = found + rows.passed
+    state.update(after=str(rows.newest), rows=str(rows.total), rowid=str(rows.highest))
+    done.read += 1
+    done.skipped_lines += len(bad)
+    _keep_bad(db, path, bad)
+    db.execute(
+        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, 0, X'', ?, "
+        "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
+        (str(path), tool, size, mtime, json.dumps(state), str(path), len(bad), rows.total, identity),
+    )
+
+
+def _table_records(
+    db: sqlite3.Connection, parser: Reader, path: Path, rows: sqlite_log.Rows, state: State
+) -> list[tuple[int, str]]:
+    """Store the records of ``rows`` in place of what the same rows gave before (a row read again
+    replaces its records: no request twice); the bad rows (rowid, why)."""
+    bad: list[tuple[int, str]] = []
+    if rows.after < 0:
+        _forget(db, str(path))
+    for piece in rows.pieces():
+        found = _records(parser, path, piece, state, bad)
+        if rows.after >= 0 and found:
+            keys = json.dumps([record.key for record in found])
+            db.execute(
+                "DELETE FROM records WHERE path = ? AND key IN (SELECT value FROM json_each(?))",
+                (str(path), keys),
+            )
+        db.executemany(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((str(path), *r.row()) for r in _once(found, set())),
+        )
+    return bad
+
+
+def _keep_bad(db: sqlite3.Connection, path: Path, bad: list[tuple[int, str]]) -> None:
+    """Keep the first ``BAD_KEPT`` bad lines of ``path`` for ``--verbose``."""
+    kept = int(db.execute("SELECT COUNT(*) FROM bad_lines WHERE path = ?", (str(path),)).fetchone()[0])
+    db.executemany(
+        "INSERT INTO bad_lines VALUES (?, ?, ?)",
+        ((str(path), number, why) for number, why in sorted(bad)[: max(0, BAD_KEPT - kept)]),
+    )
+
+
 def _once(records: list[UsageRecord], stored: set[str]) -> Iterator[UsageRecord]:
     """The records whose key is not in ``stored`` yet (then it is)."""
     for record in records:
@@ -199,6 +274,18 @@ def _parse(
             bad.append((number, why))
         else:
             numbered.append((number, value))
+    return _records(parser, path, numbered, state, bad)
+
+
+def _records(
+    parser: Reader,
+    path: Path,
+    numbered: list[tuple[int, JSONObject]],
+    state: State,
+    bad: list[tuple[int, str]],
+) -> list[UsageRecord]:
+    """The records of ``numbered`` entries, parsed in one call; when one is bad, again one at a
+    time from the state they started with, to keep the rest."""
     before = dict(state)
     try:
         return parser.parse(path, [entry for _, entry in numbered], state)

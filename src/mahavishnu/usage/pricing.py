@@ -163,6 +163,15 @@ def _listed(model: str) -> tuple[str, ModelInfo] | None:
     return (found.id, info) if info is not None else None
 
 
+def known_provider_id(name: str) -> bool:
+    """Whether ``genai-prices`` knows a provider by the id ``name`` (``anthropic``, ``openrouter``)."""
+    try:
+        data_snapshot.get_snapshot().find_provider(None, name, None)
+    except LookupError:
+        return False
+    return True
+
+
 def provider_of_model(model: str) -> str | None:
     """The provider ``genai-prices`` knows ``model`` from, when it prices it."""
     snapshot = data_snapshot.get_snapshot()

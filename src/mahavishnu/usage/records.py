@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-Tool = Literal["claude", "codex", "qwen", "gemini"]
-TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
+Tool = Literal["claude", "codex", "qwen", "gemini", "pi", "opencode"]
+TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini", "pi", "opencode")
 #: The request was the user's session's own (``main``) or a helper's the assistant ran for itself:
 #: a subagent, Qwen Code's memory extractor… (``helper``).
 MAIN = "main"
@@ -35,7 +35,8 @@ class UsageRecord(NamedTuple):
     #: 5-minute cache at 1.25x): ``usage.cache_creation.ephemeral_1h_input_tokens``
     cache_write_1h: int = 0
     #: the provider the log itself names, when it does (Codex's ``model_provider``: ``openai``, or
-    #: ``mahavishnu-<profile>`` as a switch writes it): it wins over the switch history
+    #: ``mahavishnu-<profile>`` as a switch writes it; Pi's ``provider``, OpenCode's ``providerID``):
+    #: it wins over the switch history
     via: str = ""
 
     @property

@@ -29,6 +29,7 @@ from mahavishnu.memory.loop.recall_log import Recalled, session_digest
 from mahavishnu.usage import ledger, metrics
 from mahavishnu.usage.attribution import Attribution
 from mahavishnu.usage.pricing import Pricing, Rates
+from mahavishnu.usage.readers import READERS
 from mahavishnu.usage.records import MAIN, TOOLS, Provider, Tool, UsageRecord
 
 Period = Literal["daily", "monthly", "sessions"]
@@ -42,6 +43,8 @@ ASSISTANTS: dict[str, str] = {
     "codex": "codex",
     "qwen": "qwen-code",
     "gemini": "gemini-cli",
+    "pi": "pi",
+    "opencode": "opencode",
 }
 
 
@@ -421,14 +424,15 @@ def collect(
 ) -> tuple[list[UsageRecord], ledger.Refresh, int]:
     """The requests of ``tools`` in ``[since, until)``, each once, after reading what the logs
     gained since the last report; what the refresh did; the damaged lines of all logs read."""
-    from mahavishnu.memory.loop.session_logs import find_sessions
+    from mahavishnu.memory.loop.session_logs import check_tool, find_sessions
 
     wanted = list(tools)
     logs: dict[Tool, list[Path]] = {}
     problems: list[str] = []
     for tool in wanted:
+        find = READERS[tool].find
         try:
-            logs[tool] = find_sessions(tool)
+            logs[tool] = find() if find is not None else find_sessions(check_tool(tool))
         except MahavishnuError as error:  # its folder leads out of HOME: one line, the rest reported
             problems.append(error.message)
             logs[tool] = []  # and what an earlier read kept of it is not shown as if read now

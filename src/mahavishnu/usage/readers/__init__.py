@@ -3,7 +3,11 @@
 Each reader module has ``WANTED`` (byte strings one of which a useful line contains: a cheap filter
 before JSON parsing) and ``parse(path, entries, state)``. ``state`` (``fields.State``) is what a
 later read of the same file, from where this one stopped, needs to know (the session, its folder,
-the model in use): string values, kept by the ledger with the offset."""
+the model in use): string values, kept by the ledger with the offset.
+
+Where an assistant's logs are: ``memory/loop/session_logs`` knows the session folders of those the
+memory loop reads; a reader may name its own ``find`` instead (Pi's, OpenCode's). A reader with a
+``table`` reads a SQLite database (``usage/sqlite_log``) instead of lines: its entries are rows."""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
-from mahavishnu.usage.readers import claude, codex, gemini, qwen
+from mahavishnu.usage.readers import claude, codex, gemini, opencode, pi, qwen
 from mahavishnu.usage.readers.fields import State
 from mahavishnu.usage.records import Tool, UsageRecord
+from mahavishnu.usage.sqlite_log import Table
 
 Parse = Callable[[Path, Iterable[JSONObject], State], list[UsageRecord]]
 
@@ -27,6 +32,10 @@ class Reader:
     #: a line's request key read off its bytes, when the format allows (None: parse it): a line
     #: repeating a request already read is then skipped before it is parsed
     line_key: Callable[[bytes], str | None] | None = None
+    #: the assistant's log files, when ``session_logs`` does not know where they are
+    find: Callable[[], list[Path]] | None = None
+    #: the table of a log that is a SQLite database (None: a log of JSON lines)
+    table: Table | None = None
 
 
 READERS: dict[Tool, Reader] = {
@@ -34,6 +43,8 @@ READERS: dict[Tool, Reader] = {
     "codex": Reader("codex", codex.WANTED, codex.parse),
     "qwen": Reader("qwen", qwen.WANTED, qwen.parse),
     "gemini": Reader("gemini", gemini.WANTED, gemini.parse),
+    "pi": Reader("pi", pi.WANTED, pi.parse, find=pi.find),
+    "opencode": Reader("opencode", (), opencode.parse, find=opencode.find, table=opencode.TABLE),
 }
 
 __all__ = ["READERS", "Parse", "Reader", "State"]

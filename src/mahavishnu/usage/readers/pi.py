@@ -1,0 +1,83 @@
+"""Pi (``~/.pi/agent/sessions/--<cwd with / as ->--/<time>_<uuid>.jsonl``, or under
+``$PI_CODING_AGENT_DIR``): a first ``session`` line with the session ``id`` and its ``cwd``, then
+entries ``{"type", "id", "parentId", "timestamp"}``. A reply is a ``message`` entry whose
+``message`` has ``role: "assistant"``, the ``provider`` and ``model`` it was sent to, the
+provider's ``responseId`` and ``usage`` ``{input (fresh), output, cacheRead, cacheWrite,
+totalTokens, cost}``. A forked or cloned session copies its history into a new file: the key is
+the ``responseId`` (the provider's, the same in the copy), else the session and entry id. The day
+is the entry's ``timestamp`` (as ccusage counts it). Pi has no helpers of its own: every request is
+the session's."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from mahavishnu import paths
+from mahavishnu.json_types import JSONObject
+from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
+from mahavishnu.usage.records import MAIN, UsageRecord, count
+
+WANTED = (b'"session"', b'"usage"')
+
+
+def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:
+    found = []
+    for entry in entries:
+        kind = entry.get("type")
+        if kind == "session":
+            state["session"] = label(entry.get("id")) or ""
+            state["cwd"] = text(entry.get("cwd")) or ""
+            continue
+        message = obj(entry.get("message"))
+        usage = obj(message.get("usage"))
+        model = label(message.get("model"))
+        when = epoch(entry.get("timestamp"))
+        if kind != "message" or message.get("role") != "assistant" or not usage:
+            continue
+        if model is None or when is None:
+            continue
+        figures = [count(usage.get(f)) for f in ("input", "output", "cacheWrite", "cacheRead")]
+        if not any(figures):  # an error or an abort before the provider answered
+            continue
+        session = state.get("session") or _session_of(path)
+        key = text(message.get("responseId")) or f"{session}/{text(entry.get('id')) or when}"
+        fresh, output, written, read = figures
+        found.append(
+            UsageRecord(
+                tool="pi",
+                key=f"pi:{key}",
+                time=when,
+                model=model,
+                input=fresh,
+                output=output,
+                cache_write=written,
+                cache_read=read,
+                session=session,
+                project=project(state.get("cwd") or None),
+                source=MAIN,
+                via=label(message.get("provider")) or "",
+            )
+        )
+    return found
+
+
+def _session_of(path: Path) -> str:
+    """The session id in a file's name (``<time>_<uuid>.jsonl``) when its first line is missing."""
+    return label(path.stem.partition("_")[2] or path.stem) or "-"
+
+
+def sessions_root() -> Path:
+    """Where Pi keeps its sessions: ``$PI_CODING_AGENT_DIR/sessions``, else ``~/.pi/agent/sessions``."""
+    override = os.environ.get("PI_CODING_AGENT_DIR")
+    return (Path(override).expanduser() if override else paths.home() / ".pi" / "agent") / "sessions"
+
+
+def find() -> list[Path]:
+    """Every Pi session file (none when Pi never ran here); a sessions folder that leads out to one
+    holding HOME is refused (``session_files``)."""
+    from mahavishnu.memory.loop.session_file import session_files
+
+    root = sessions_root()
+    return session_files(root, "*/*.jsonl") if root.is_dir() else []
