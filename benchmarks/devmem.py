@@ -320,11 +320,29 @@ def stop_daemon(env: dict[str, str]) -> None:
         os.kill(int(pid), 15)
 
 
+def evidence_sweep(
+    settings: MemorySettings, embedder: CachedEmbedder, asked: Sequence[Ask], ids: dict[int, str]
+) -> None:
+    """The fused ranking's hit@3 on the tuning half at other ``memory.hybrid_evidence`` values."""
+    tune = [a for a in asked if a.split == "tune" and a.answer is not None]
+    para = [a for a in tune if a.style == "paraphrase"]
+    print("\nevidence sweep (tuning half, fused ranking): hit@3 all / paraphrase, with / without --project")
+    for e in (0.0, 0.34, 0.5, 0.67, 1.0):
+        with MemoryStore.open(settings.model_copy(update={"hybrid_evidence": e}), embedder=embedder) as store:
+            cells = []
+            for scoped in (True, False):
+                for group in (tune, para):
+                    f = figures(list(zip(group, in_process(store, group, ids, scoped), strict=True)))
+                    cells.append(f"{f['hit@3']:.3f}")
+        print(f"  evidence {e:.2f}: " + " ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--fast", action="store_true", help="in-process only (no CLI, no daemon)")
+    parser.add_argument("--evidence-sweep", action="store_true", help="also memory.hybrid_evidence variants")
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     args = parser.parse_args()
     data = load()
@@ -333,9 +351,8 @@ def main() -> None:
     embedder = CachedEmbedder(get_embedder(settings), args.cache)
     with tempfile.TemporaryDirectory() as tmp, environ(MAHAVISHNU_HOME=str(Path(tmp) / "home")):
         root = Path(tmp)
-        with MemoryStore.open(
-            settings.model_copy(update={"path": root / "dev.db"}), embedder=embedder
-        ) as store:
+        where = settings.model_copy(update={"path": root / "dev.db"})
+        with MemoryStore.open(where, embedder=embedder) as store:
             ids = stored(store, data)
             search: dict[str, list[Answer]] = {}
             bare: dict[str, list[Answer]] = {}
@@ -344,6 +361,13 @@ def main() -> None:
             search["cosine"], bare["cosine"] = (cosine_alone(embedder, data, asked, s) for s in (True, False))
             search["bm25"], bare["bm25"] = (bm25_alone(store, asked, ids, s) for s in (True, False))
             hooks = {"in-process": hook_in_process(store, asked, ids, root / "projects")}
+        # the fused ranking alone, nothing judged (what the relevance decision starts from)
+        unjudged = where.model_copy(update={"relevance_floor": 0.0})
+        with MemoryStore.open(unjudged, embedder=embedder) as ranking:
+            search["ranking"] = in_process(ranking, asked, ids, True)
+            bare["ranking"] = in_process(ranking, asked, ids, False)
+        if args.evidence_sweep:
+            evidence_sweep(unjudged, embedder, asked, ids)
         if not args.fast:
             answers, injected = through_cli(data, asked, root / "cli")
             search = {"CLI": answers["CLI --project"], **search}
