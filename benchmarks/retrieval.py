@@ -5,7 +5,7 @@
     python benchmarks/retrieval.py --embedder-model onnx-fp32     # another local model
     python benchmarks/retrieval.py --sweep                        # also hybrid fusion variants
     python benchmarks/retrieval.py --datasets coding              # the prompt hook on coding prompts
-    python benchmarks/retrieval.py --datasets absent,coding,locomo --unseen-sweep  # relevance's rule
+    python benchmarks/retrieval.py --datasets locomo,scifact --evidence-sweep  # word legs' evidence
 
 Everything goes through the product's own API: documents are stored with ``MemoryStore.store_many``
 (code with ``ingest_repository``), queries run through ``MemoryStore.search`` (code through
@@ -771,51 +771,6 @@ def absent_queries(store: MemoryStore) -> None:
     store_module.is_chatter = chatter
 
 
-#: ``--unseen-sweep``: (``UNSEEN_SHARE``, ``CLOSE_FLOOR``, ``HELD_WORDS``, ``MATCHED_SHARE``,
-#: ``MATCHED_COSINE``) of ``relevance.py``; 99: never.
-_SWEEP_UNSEEN = ((2 / 3, 2.0, 2, 0.25, 0.8), (2 / 3, 2.0, 2, 99, 99), (2 / 3, 2.0, 2, 0.25, 0.6),
-                 (2 / 3, 2.0, 2, 0.25, 1.0), (2 / 3, 2.0, 2, 0.4, 0.8), (2 / 3, 2.0, 2, 0.5, 0.8),
-                 (2 / 3, 99.0, 99, 0.25, 0.8), (2 / 3, 1.8, 2, 0.25, 0.8), (2 / 3, 2.2, 2, 0.25, 0.8),
-                 (0.5, 2.0, 2, 0.25, 0.8), (0.75, 2.0, 2, 0.25, 0.8))  # fmt: skip
-_UNSEEN_KNOBS = ("UNSEEN_SHARE", "CLOSE_FLOOR", "HELD_WORDS", "MATCHED_SHARE", "MATCHED_COSINE")
-
-
-def unseen_sweep(name: str, store: MemoryStore, dataset: Dataset | None) -> None:
-    """``--unseen-sweep``: for each variant of the unseen-words rule (``_SWEEP_UNSEEN``, the
-    defaults marked ``*``), absent queries answered by hybrid search and the prompt hook (absent),
-    hybrid recall@10 and the prompt hook's evidence recall (locomo), or the prompt hook's (coding)."""
-    from mahavishnu.memory.core import relevance
-
-    saved = tuple(getattr(relevance, knob) for knob in _UNSEEN_KNOBS)
-    print(f"  {name:8} unseen sweep: share close words matched cosine | figures", flush=True)
-    for n, variant in enumerate(_SWEEP_UNSEEN):
-        for knob, value in zip(_UNSEEN_KNOBS, variant, strict=True):
-            setattr(relevance, knob, value)
-        with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):
-            if dataset is None:  # absent: the queries, in hybrid search and the prompt hook
-                queries = json.loads(ABSENT.read_text(encoding="utf-8"))["queries"]
-                found = sum(bool(store.search(q, filters={"project": "work"})) for q in queries)
-                asks = [(hook_payload("claude", q, "/src/work", f"u{n}-{i}"), "claude", set()) for i, q in
-                        enumerate(queries)]  # fmt: skip
-                f = hook_figures(store, asks, lambda _: [])
-                shown = f"hybrid {found / len(queries):.2f}, prompt hook {1 - f['nothing']:.2f}"
-            elif name == "scifact":
-                metrics, _ = dataset.evaluate("hybrid")
-                shown = f"hybrid nDCG@10 {metrics['nDCG@10']:.3f}"
-            elif name == "locomo":
-                metrics, _ = dataset.evaluate("hybrid")
-                f = hook_figures(store, locomo_asks(dataset, f"u{n}"), dataset.keys)
-                shown = f"hybrid recall@10 {metrics['recall@10']:.3f}, hook recall {f['recall']:.3f}"
-            else:
-                f = hook_figures(store, coding_asks(f"u{n}"), dataset.keys)
-                shown = f"hook recall {f['recall']:.3f}, rightly nothing {f['rightly_nothing']:.3f}"
-        mark = "*" if variant == saved else ""
-        knobs = f"{variant[0]:.2f} {variant[1]:4.1f} {variant[2]:3d} {variant[3]:7.2f} {variant[4]:6.1f}"
-        print(f"  {name:8} {mark:>1} {knobs} | {shown}", flush=True)
-    for knob, value in zip(_UNSEEN_KNOBS, saved, strict=True):
-        setattr(relevance, knob, value)
-
-
 # -- older versus newer -----------------------------------------------------------------------------
 SUPERSEDE = REPO / "benchmarks" / "data" / "supersede_pairs.json"
 _PAIR_ROLES = {"supersede": ("older", "newer"), "duplicates": ("first", "second"),
@@ -1372,6 +1327,16 @@ def sweep_fusions() -> dict[str, Fusion]:
     return variants
 
 
+def evidence_fusions() -> dict[str, Fusion]:
+    """The default fusion with the word legs weighed by their evidence at other thresholds
+    (``Fusion.evidence``; ev0.00: always their full weight)."""
+    base = MemorySettings()
+    return {
+        f"ev{e:.2f}": Fusion("zscore", base.hybrid_alpha, proximity=base.hybrid_proximity, evidence=e)
+        for e in (0.0, 0.34, 0.5, 0.67, 1.0)
+    }
+
+
 def load(name: str, store: MemoryStore, cache: Path) -> Dataset:
     if name == "scifact":
         return scifact(store)
@@ -1400,20 +1365,22 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings and wheels cache")
     parser.add_argument("--sweep", action="store_true", help="also hybrid fusion variants")
     parser.add_argument(
+        "--evidence-sweep",
+        action="store_true",
+        help="hybrid, word legs weighed by their evidence (search.py)",
+    )
+    parser.add_argument(
         "--recall-sweep",
         action="store_true",
         help="also the prompt hook's figures for a grid of recall settings",
-    )
-    parser.add_argument(
-        "--unseen-sweep",
-        action="store_true",
-        help="also variants of the unseen-words rule (relevance.py) on absent, locomo and coding",
     )
     args = parser.parse_args()
 
     settings = MemorySettings(embedder_model=args.embedder_model)
     embedder = CachedEmbedder(get_embedder(settings), args.cache)
     fusions = sweep_fusions() if args.sweep else {}
+    if args.evidence_sweep:
+        fusions = evidence_fusions()
     print(f"embedder {embedder.identity} ({embedder.dimension})")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -1424,8 +1391,6 @@ def main() -> None:
                 print(f"{name}: hybrid = {store.fusion}", flush=True)
                 if name == "absent":
                     absent_queries(store)
-                    if args.unseen_sweep:
-                        unseen_sweep(name, store, None)
                     continue
                 if name == "supersede":
                     supersede_benchmark(settings, embedder, Path(tmp))
@@ -1436,8 +1401,6 @@ def main() -> None:
                     hook_context(dataset)
                 if name == "coding":
                     coding_hook(dataset)
-                if args.unseen_sweep and name in ("scifact", "locomo", "coding"):
-                    unseen_sweep(name, dataset.store, dataset)
                 if args.recall_sweep and name in ("locomo", "coding"):
                     recall_sweep(name, dataset.store, hook_asks(name, dataset), dataset.keys)
             took = time.perf_counter() - began

@@ -99,6 +99,10 @@ class MemorySettings(BaseModel):
     hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     # Weight of z-score fusion's word-pair (term proximity) leg; 0 turns it off (memory/core/search.py).
     hybrid_proximity: float = Field(default=0.12, ge=0.0, le=1.0)
+    # z-score fusion's word legs weigh less when no hit of theirs holds this share of the query's
+    # words (memory/core/search.py, Fusion.evidence; 0: never). benchmarks/devmem.py --evidence-sweep
+    # and benchmarks/retrieval.py --evidence-sweep print the choice.
+    hybrid_evidence: float = Field(default=0.34, ge=0.0, le=1.0)
     hybrid_rrf_k: int = Field(default=60, ge=1)
     hybrid_depth: int = Field(default=100, ge=1, le=1000)
     # Cosine under which a search drops a hit without full-text evidence (None: the embedder's
@@ -149,9 +153,9 @@ class RecallSettings(BaseModel):
     # sweep of ``benchmarks/retrieval.py --recall-sweep`` (LoCoMo evidence recall in the added
     # context at <= 400 tokens a prompt on average; the coding-session prompts).
     prompt_tokens: int = Field(default=450, ge=0)
-    # The cosine similarity a memory needs to count as relevant to a prompt (all-MiniLM-L6-v2 scale;
-    # the search's own floor, 0.25 for that model, applies first).
-    min_relevance: float = Field(default=0.25, ge=-1.0, le=1.0)
+    # A cosine similarity a memory needs on top of the relevance judge's verdict to be added to a
+    # prompt (memory/core/judge.py decides; 0: the judge alone). Raise it to add fewer, closer ones.
+    min_relevance: float = Field(default=0.0, ge=-1.0, le=1.0)
     # Past the best few hits, one whose fused score is under this share of the best's is left out.
     tail_share: float = Field(default=0.4, ge=0.0, le=1.0)
     item_chars: int = Field(

@@ -386,10 +386,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     ) -> Annotated[CallToolResult, list[dict[str, object]]]:
         """Search the shared memory. mode: hybrid (default), vector or text. filters: type (one or a
         list), tags (all required), since/until (ISO dates), project, repo_id, agent_id, session_id,
-        workflow_id, source_system. Each hit has its score, the searches that found it and the memory.
-        Repository chunks (type rag) come back only when asked for by type (or use
-        query_knowledge_base); hits below the relevance floor never: an empty list means nothing
-        relevant is stored."""
+        workflow_id, source_system (a project also sees the memories of no project). Each hit has its
+        score, the searches that found it, "relevant" (the relevance judge's verdict that it answers
+        the query) and the memory. Repository chunks (type rag) come back only when asked for by
+        type (or use query_knowledge_base). An empty list means nothing stored is close."""
         from mahavishnu.memory.core.authors import hit_dicts
 
         request: dict[str, object] = {"query": query, "mode": mode, "filters": filters}

@@ -359,3 +359,24 @@ def test_import_transcript_of_a_folder_skips_a_bad_file_and_imports_the_rest(tmp
     assert (report["session_id"], report["added"]) == ("s1", 1)
     single = memory("import-transcript", str(folder / "0-broken.jsonl"))
     assert isinstance(single.exception, InvalidInputError)  # one bad file given directly: an error
+
+
+def test_search_marks_each_hit_with_the_judges_verdict_and_dims_weak_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--json` carries `"relevant"` for every hit; the table dims those judged weak (issue 46)."""
+    from mahavishnu.cli import fast
+    from mahavishnu.memory.core import judge_weights
+
+    ok("store", "Use WAL mode for durability", "--type", "decision")
+    ok("store", "WAL checkpoints run every 1000 pages", "--type", "note")
+    hits = ok("search", "WAL mode durability", "--json")
+    assert [h["relevant"] for h in hits][:1] == [True] and all(isinstance(h["relevant"], bool) for h in hits)
+
+    monkeypatch.setattr(judge_weights, "HOOK_POINT", 1.0)  # now every hit is weak
+    weak = ok("search", "WAL mode durability", "--json")
+    assert weak and not any(h["relevant"] for h in weak)
+    dimmed: list[object] = []
+    monkeypatch.setattr(fast, "_dim", lambda cell, escape: dimmed.append(cell) or str(cell))
+    ok("search", "WAL mode durability")
+    assert "Use WAL mode for durability" in dimmed

@@ -144,10 +144,11 @@ def test_ivfflat_is_selectable_and_filtered_vector_search_uses_the_index(pg_dsn:
         hits = store.search("deploy", mode="vector", filters={"project": "a", "tags": ["x"]}, limit=15)
 
     with psycopg.connect(pg_dsn) as conn:
-        expected = conn.execute(
-            "SELECT count(*) FROM memories WHERE project = 'a' AND tags @> '{x}'"
+        expected = conn.execute(  # a project scope also sees the memories of no project
+            "SELECT count(*) FROM memories WHERE (project = 'a' OR project IS NULL) AND tags @> '{x}'"
         ).fetchone()[0]
-    assert len(hits) == min(15, expected) and all(h.memory.project == "a" for h in hits)
+    assert len(hits) == min(15, expected) and all(h.memory.project in ("a", None) for h in hits)
+    assert all("x" in h.memory.tags for h in hits)
 
 
 def test_reopening_with_another_index_kind_reindexes(pg_dsn: str) -> None:

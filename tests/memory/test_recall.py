@@ -103,6 +103,7 @@ def test_clearing_or_compacting_the_session_sends_it_again(store: MemoryStore) -
     assert "httpx" in context(build_context(store, start(source="compact"), "claude", SETTINGS))
 
 
+@pytest.mark.usefixtures("lenient_judge")
 def test_memories_of_the_session_itself_are_left_out(store: MemoryStore) -> None:
     store.store("Use httpx timeouts of 5 seconds", "decision", project="api", session_id="s9")
     text = context(
@@ -148,6 +149,7 @@ def test_sent_records_live_under_mahavishnu_home(store: MemoryStore, isolated_ho
     assert recall_dir().stat().st_mode & 0o777 == 0o700
 
 
+@pytest.mark.usefixtures("lenient_judge")
 def test_a_prompt_never_gets_chat_turns_that_say_nothing(store: MemoryStore) -> None:
     """ "continue", "run the tests please", "All 212 tests passed." from old sessions are close to
     the prompt but tell the agent nothing (or something stale); a turn that informs still comes."""
@@ -198,6 +200,7 @@ def test_session_start_finds_the_decisions_behind_many_newer_notes(store: Memory
     assert "We use httpx" in text and "Retries live in one place" in text and "note number 204" in text
 
 
+@pytest.mark.usefixtures("lenient_judge")
 def test_a_prompt_gets_its_memories_in_hybrid_order(backend_factory: Factory) -> None:
     """Both memories pass the cosine floor; the one sharing only the prompt's filler words is the
     closer vector, the one holding its rare words ranks first in hybrid search: with room for one,

@@ -61,6 +61,7 @@ def test_a_shared_insight_reaches_the_projects_it_was_shared_with(store: MemoryS
     assert f"#{insight.id} insight" in ask(store, "third")
 
 
+@pytest.mark.usefixtures("lenient_judge")
 def test_an_insight_of_no_project_and_notes_of_no_project_still_hold_everywhere(
     store: MemoryStore,
 ) -> None:

@@ -63,6 +63,7 @@ def claude_session(turns: list[tuple[str, str]]) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("lenient_judge")
 def test_a_quoted_hostile_readme_is_captured_but_never_recalled(
     store: MemoryStore, isolated_home: Path
 ) -> None:

@@ -325,11 +325,15 @@ def test_a_filtered_top_k_returns_k_rows_when_k_exist(
     store: MemoryStore, mode: str, filters: dict[str, object], field: str, expected: object
 ) -> None:
     """60 memories match the query better than the 12 rare ones: filtering after a top-k would
-    return none of the rare ones; filtering inside the search returns 10."""
-    common = [{"content": f"deploy pipeline deploy pipeline step {i}", "type": "note"} for i in range(60)]
+    return none of the rare ones; filtering inside the search returns 10. (The 60 belong to
+    another project: a project scope also sees the memories of no project.)"""
+    common = [
+        {"content": f"deploy pipeline deploy pipeline step {i}", "type": "note", "project": "busy"}
+        for i in range(60)
+    ]
     rare = [
         {
-            "content": f"deploy notes {i}",
+            "content": f"deploy pipeline notes {i}",
             "type": "insight",
             "project": "rare",
             "repo_id": "rare",
@@ -339,7 +343,7 @@ def test_a_filtered_top_k_returns_k_rows_when_k_exist(
         }
         for i in range(12)
     ]
-    decoy = [{"content": "deploy decoy", "type": "note", "tags": ["rare"]}]  # has one tag, not both
+    decoy = [{"content": "deploy decoy", "type": "note", "project": "busy", "tags": ["rare"]}]  # 1 tag of 2
     store.store_many([*common, *rare, *decoy])
 
     hits = store.search("deploy pipeline", mode=mode, filters=filters, limit=10)

@@ -136,8 +136,9 @@ def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_
 @typer_params(MEMORY_SEARCH)
 def search_cmd(**values: Any) -> None:
     """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search.
-    Repository chunks come back with `--type rag` (or from `memory query`); hits below the
-    relevance floor are never shown."""
+    Repository chunks come back with `--type rag` (or from `memory query`). With --project, the
+    memories of no project count too. Hits the relevance judge calls weak are dimmed (`"relevant":
+    false` in --json); nothing is shown when nothing stored is close."""
     # Its parameters are declared in cli/params.py, from which cli/fast/ also parses plainly
     # spelled command lines (answered by the memory daemon, see cli/entry.py).
     _search(**values)

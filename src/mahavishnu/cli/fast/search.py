@@ -67,8 +67,9 @@ def _print_answer(answer: dict[str, Any], show: Callable[[Any], None]) -> int:
 
 
 def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
-    """Search hits (``SearchHit.to_dict``) as ``memory search`` prints them."""
-    from mahavishnu.cli.output import info, print_json, table
+    """Search hits (``SearchHit.to_dict``) as ``memory search`` prints them: those the relevance
+    judge calls weak (``"relevant": false``) dimmed."""
+    from mahavishnu.cli.output import escape, info, print_json, table
     from mahavishnu.wording import NO_RELEVANT_MEMORIES
 
     if as_json:
@@ -90,8 +91,19 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
         )
         for h in hits
     ]
+    rows = [
+        row if h.get("relevant", True) else tuple(_dim(cell, escape) for cell in row)
+        for h, row in zip(hits, rows, strict=True)
+    ]
     columns = ["id", "score", "found by", "type", "scope", *(["author"] if team else []), "content"]
     table(None, columns, rows)
+
+
+def _dim(cell: Any, escape: Callable[[str], str]) -> str:
+    """A table cell shown dimmed (markup around its escaped text)."""
+    from mahavishnu.cli.output import Markup
+
+    return Markup(f"[dim]{escape(str(cell))}[/dim]")
 
 
 def _scope(memory: dict[str, Any]) -> str:

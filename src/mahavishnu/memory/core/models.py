@@ -404,6 +404,8 @@ class SearchHit:
     Scores: ``vector`` = cosine similarity; ``text`` = BM25 (higher is better, unbounded);
     ``hybrid`` = the fused score in [0, 1] (see ``search.py``). ``vector_score`` is the memory's
     cosine with the query in a vector or hybrid search, also when only the text leg found it.
+    ``relevant``: the relevance judge's verdict that it answers the query (``judge.py``; a text
+    search's hits, which hold the query's words, and a vector search's above the floor are).
     """
 
     memory: Memory
@@ -412,6 +414,7 @@ class SearchHit:
     source: str = "memory"
     vector_score: float | None = None
     text_score: float | None = None
+    relevant: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -420,6 +423,7 @@ class SearchHit:
             "source": self.source,
             "vector_score": _finite(self.vector_score),
             "text_score": _finite(self.text_score),
+            "relevant": self.relevant,
             "memory": self.memory.to_dict(),
         }
 

@@ -127,6 +127,38 @@ def query_terms(text: str) -> list[str]:
     return kept[:_MAX_TERMS]
 
 
+_STEM_WORD = re.compile(r"[^\W_]+")
+#: How many of the text leg's first hits ``text_evidence`` reads.
+EVIDENCE_DEPTH = 10
+
+
+def stem(word: str) -> str:
+    """A word's first five letters: the full-text index stems ("stored" finds "store", "timestamps"
+    "timestamp"), and a coarser match only makes a word count as held, never as unseen."""
+    return word[:5]
+
+
+def stems(text: str) -> set[str]:
+    """The words of ``text`` (letters and digits, as the full-text index splits them, any case) as
+    ``stem`` compares them."""
+    return {stem(w.lower()) for w in _STEM_WORD.findall(text)}
+
+
+def query_stems(query: str) -> set[str]:
+    """The query's words but its stopwords, as ``stem`` compares them."""
+    return {s for term in query_terms(query) for s in stems(term)}
+
+
+def text_evidence(query: str, texts: Iterable[str]) -> float:
+    """How much the text leg has to go on for this query: the largest share of the query's words
+    (``query_stems``) that one of its first hits holds. A paraphrase the text leg matches by one
+    common word scores low; a keyword or identifier query its hit holds whole scores 1."""
+    wanted = query_stems(query)
+    if not wanted:
+        return 0.0
+    return max((len(wanted & stems(t)) / len(wanted) for t in texts), default=0.0)
+
+
 def query_pairs(text: str) -> list[tuple[str, str]]:
     """Distinct adjacent pairs of the query's words once its stopwords are dropped, in order:
     "effect of aspirin on cancer risk" gives (effect, aspirin), (aspirin, cancer), (cancer, risk)."""
@@ -161,23 +193,26 @@ class Ranked:
 @dataclass(frozen=True, slots=True)
 class Fusion:
     """How hybrid search fuses its two legs. ``alpha`` is the vector leg's weight; ``proximity``
-    the weight of z-score fusion's word-pair leg (0: none)."""
+    the weight of z-score fusion's word-pair leg (0: none); ``evidence`` the ``text_evidence`` under
+    which z-score fusion's word legs weigh less: ``min(1, text_evidence / evidence) ** 2`` of their
+    weight (0: always all of it)."""
 
     method: FusionMethod = "convex"
     alpha: float = 0.5
     rrf_k: int = 60
     depth: int = 100
     proximity: float = 0.0
+    evidence: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in FUSION_METHODS:
             raise InvalidInputError(
                 f"unknown fusion method {self.method!r}", hint=f"Use one of: {', '.join(FUSION_METHODS)}."
             )
-        weights = (self.alpha, self.proximity)
+        weights = (self.alpha, self.proximity, self.evidence)
         if not all(0.0 <= w <= 1.0 for w in weights) or self.rrf_k < 1 or self.depth < 1:
             raise InvalidInputError(
-                "fusion needs 0 <= alpha <= 1, 0 <= proximity <= 1, rrf_k >= 1 and depth >= 1"
+                "fusion needs 0 <= alpha, proximity, evidence <= 1, rrf_k >= 1 and depth >= 1"
             )
 
     @property
@@ -192,16 +227,17 @@ class Fusion:
         limit: int,
         cosines: Mapping[int, float] | None = None,
         pairs: Mapping[int, float] | None = None,
+        evidence: float = 1.0,
     ) -> list[Ranked]:
         """Fused, best first, at most ``limit``; ties broken by id for a stable order. Each leg's
         candidates are its first ``max(depth, limit)``; z-score fusion also reads ``text`` past
         them, for the BM25 of vector candidates, takes ``cosines`` for the text-only ones and,
         with ``proximity``, ``pairs``: each candidate's share of the query's word pairs (None: the
-        query has none)."""
+        query has none); ``evidence`` (``text_evidence``) scales the word legs' weights."""
         depth = max(self.depth, limit)
         vector, deep_text, text = vector[:depth], text, text[:depth]
         if self.method == "zscore":
-            scores = self._zscore(vector, text, deep_text, cosines or {}, pairs)
+            scores = self._zscore(vector, text, deep_text, cosines or {}, pairs, evidence)
         else:
             scores = self._convex(vector, text) if self.method == "convex" else self._rrf(vector, text)
         vec = {r.id: r.vector_score for r in vector}
@@ -226,14 +262,16 @@ class Fusion:
         deep_text: Sequence[Ranked],
         cosines: Mapping[int, float],
         pairs: Mapping[int, float] | None,
+        evidence: float,
     ) -> dict[int, float]:
         union = list(dict.fromkeys([*(r.id for r in vector), *(r.id for r in text)]))
+        words = min(1.0, max(0.0, evidence) / self.evidence) ** 2 if self.evidence > 0 else 1.0
         legs = [
             (self.alpha, _cosine_leg(union, vector, cosines)),
-            (1 - self.alpha, _bm25_leg(union, deep_text)),
+            ((1 - self.alpha) * words, _bm25_leg(union, deep_text)),
         ]
         if pairs is not None and self.proximity > 0:
-            legs.append((self.proximity, {i: pairs.get(i, 0.0) for i in union}))
+            legs.append((self.proximity * words, {i: pairs.get(i, 0.0) for i in union}))
         return fused_zscores(legs)
 
     def _convex(self, vector: Sequence[Ranked], text: Sequence[Ranked]) -> dict[int, float]:

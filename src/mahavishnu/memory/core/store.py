@@ -44,6 +44,7 @@ from mahavishnu.memory.core.backends.base import (
     SearchRequest,
     query_worker,
 )
+from mahavishnu.memory.core.judge import Candidate, judge
 from mahavishnu.memory.core.models import (
     INGEST_SOURCE,
     NAMED_FIELDS,
@@ -71,14 +72,7 @@ from mahavishnu.memory.core.models import (
     scrub_memory,
     utcnow,
 )
-from mahavishnu.memory.core.relevance import (
-    MEMORY_KINDS,
-    REPOSITORY_KIND,
-    Candidates,
-    above_floor,
-    is_chatter,
-    query_share,
-)
+from mahavishnu.memory.core.relevance import MEMORY_KINDS, REPOSITORY_KIND, is_chatter
 from mahavishnu.memory.core.search import Fusion, Ranked
 from mahavishnu.memory.core.supersede import arranged, comparable, link_new, record
 from mahavishnu.redaction.scrub import scrub_tree
@@ -554,9 +548,11 @@ class MemoryStore:
         fusion: Fusion | None = None,
         include_shared: bool = True,
     ) -> list[SearchHit]:
-        """Best memories for ``query``, filtered inside the search (a project or group scope also
-        takes in the insights shared with it, unless ``include_shared`` is false). Scores: see
-        ``SearchHit``."""
+        """Best memories for ``query``, filtered inside the search. A project or group scope also
+        takes in the insights shared with it and the memories of no project (stored without
+        ``--project``: they hold everywhere), unless ``include_shared`` is false: a scope narrows
+        what competes, it never hides an answer the project sees. Scores: see ``SearchHit``;
+        ``relevant``: the relevance judge's verdict (``judge.py``)."""
         check_query(query)
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
@@ -564,7 +560,7 @@ class MemoryStore:
         with telemetry.measure("memory.search", mode=checked_mode) as measured:
             request = SearchRequest(
                 mode=checked_mode,
-                filters=self._scoped(filters, include_shared),
+                filters=self._scoped(filters, include_shared, with_global=include_shared),
                 limit=_checked_limit(limit),
                 vector=self.query_vector(query, checked_mode),
                 text=query if mode != "vector" else None,
@@ -572,16 +568,16 @@ class MemoryStore:
             )
             ranked, rows = self._ranked(request)
             cosines: dict[int, float] = {}
-            if mode != "text":  # a keyword search keeps every match (and needs no embedder)
+            relevant: dict[int, bool] = {}
+            floor = self.relevance_floor
+            if checked_mode == "vector":  # the vector leg alone: its cosine is all there is to judge
+                ranked = [r for r in ranked if floor <= 0 or (r.vector_score or 0.0) >= floor]
+            elif checked_mode == "hybrid":  # (a keyword search keeps every match, needs no embedder)
                 cosines = self._cosines(ranked, request)
-                shares = {r.id: query_share(query, rows[r.id].content) for r in ranked if r.text_score}
-                # the texts the unseen-words rule reads (hybrid: its full-text leg ranks any holder
-                # of a rare word among the candidates)
-                found = None
-                if mode == "hybrid":
-                    found = Candidates(query, {r.id: rows[r.id].content for r in ranked})
-                ranked = above_floor(ranked, self.relevance_floor, cosines, shares, found)
-            ranked = ranked[: request.limit]  # after the floor: what it drops leaves room
+                relevant, close = self._judged(query, ranked, rows, cosines)
+                if floor > 0 and not close:  # nothing close to the query: say nothing
+                    ranked = []
+            ranked = ranked[: request.limit]
             hits = [
                 SearchHit(
                     scrub_memory(rows[r.id]),
@@ -590,6 +586,7 @@ class MemoryStore:
                     "memory",
                     r.vector_score if r.vector_score is not None else cosines.get(r.id),
                     r.text_score,
+                    relevant.get(r.id, checked_mode != "hybrid"),
                 )
                 for r in ranked
                 if min_score is None or r.score >= min_score
@@ -597,6 +594,24 @@ class MemoryStore:
             hits = arranged(hits, self.get_many, request.filters)[: request.limit]  # newer first
             measured.count("hits", len(hits))
         return hits
+
+    def _judged(
+        self, query: str, ranked: list[Ranked], rows: Mapping[int, Memory], cosines: Mapping[int, float]
+    ) -> tuple[dict[int, bool], set[int]]:
+        """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant,
+        what the prompt hook injects) and those close enough for a search to return."""
+        first = ranked
+        candidates = [
+            Candidate(
+                r.vector_score if r.vector_score is not None else cosines.get(r.id),
+                r.text_score,
+                rows[r.id].content,
+            )
+            for r in first
+        ]
+        verdicts = judge(query, candidates, self.relevance_floor)
+        relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
+        return relevant, {r.id for r, v in zip(first, verdicts, strict=True) if v.close}
 
     def _cosines(self, ranked: list[Ranked], request: SearchRequest) -> dict[int, float]:
         """The cosine with the query of the hits the vector leg did not rank (found by text alone
@@ -638,14 +653,16 @@ class MemoryStore:
             return self._ranked(replace(request, limit=MAX_LIMIT // 4))
         return kept, rows
 
-    def _scoped(self, filters: Filters | Mapping[str, Any] | None, include_shared: bool) -> Filters:
+    def _scoped(
+        self, filters: Filters | Mapping[str, Any] | None, include_shared: bool, *, with_global: bool = False
+    ) -> Filters:
         scoped = Filters.coerce(filters)
         if scoped.group is not None:
             from mahavishnu.memory.core.sharing import get_group
 
             get_group(self, scoped.group)  # an unknown group is a mistake, not an empty result
         if include_shared and (scoped.project is not None or scoped.group is not None):
-            return replace(scoped, shared=True)
+            return replace(scoped, shared=True, with_global=scoped.with_global or with_global)
         return scoped
 
     @property
@@ -664,6 +681,7 @@ class MemoryStore:
             rrf_k=s.hybrid_rrf_k,
             depth=s.hybrid_depth,
             proximity=s.hybrid_proximity,
+            evidence=s.hybrid_evidence,
         )
 
     def stats(self) -> dict[str, Any]:

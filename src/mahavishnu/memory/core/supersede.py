@@ -258,6 +258,7 @@ def _standing_for(own: SearchHit | None, older: SearchHit, head: Memory) -> Sear
         own,
         score=max(own.score, older.score),
         vector_score=max((s for s in (own.vector_score, older.vector_score) if s is not None), default=None),
+        relevant=own.relevant or older.relevant,
     )
 
 

@@ -7,8 +7,9 @@ the JSON that assistant expects back, or None when there is nothing to add:
   ★ Insights (its own and those shared with it) newest first, then notes, within
   ``recall.session_tokens``;
 * at each prompt (``UserPromptSubmit``; Gemini CLI's ``BeforeAgent``): the memories relevant to
-  the prompt, those whose cosine similarity reaches ``recall.min_relevance``, in hybrid search's
-  order, within ``recall.prompt_tokens``; nothing when nothing reaches the floor. Past the first
+  the prompt, those the relevance judge accepts (``memory/core/judge.py``) whose cosine similarity
+  also reaches ``recall.min_relevance`` (0: the judge alone), in hybrid search's order, within
+  ``recall.prompt_tokens``; nothing when the judge accepts nothing. Past the first
   ``SURE_ITEMS``, a hit whose fused score is under ``recall.tail_share`` of the first's is left
   out, and each item is the part of the memory around the prompt's words, at most
   ``recall.prompt_item_chars`` (``snippet``): the tokens go to more of the likely memories rather
@@ -209,13 +210,16 @@ def _relevant_memories(
     # which a project-scoped search sets) and the memories of no project (stored without --project:
     # they hold everywhere), except insights from another project (``backends/sql.GLOBAL_IDS``)
     scope = {"project": project, "with_global": True} if project else {}
-    # relevance is the cosine (a hybrid hit carries it too, when only the text leg found it)
+    # only what the relevance judge accepts (``memory/core/judge.py``: nothing rather than noise),
+    # and, when ``recall.min_relevance`` asks for one, a cosine of at least that
     hits = store.search(prompt, mode=PROMPT_SEARCH_MODE, filters=scope, limit=settings.candidates)
     said = _flat(prompt).lower()
     relevant = [
         hit
         for hit in hits
-        if (hit.vector_score or 0.0) >= settings.min_relevance and _informative(hit.memory, said)
+        if hit.relevant
+        and (hit.vector_score or 0.0) >= settings.min_relevance
+        and _informative(hit.memory, said)
     ]
     top = relevant[0].score if relevant else 0.0
     kept = [

@@ -29,7 +29,15 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, MigrationState, SearchMode, Vector
-from mahavishnu.memory.core.search import TEXT_COMPLETION_DEPTH, Fusion, Ranked, pair_shares, query_pairs
+from mahavishnu.memory.core.search import (
+    EVIDENCE_DEPTH,
+    TEXT_COMPLETION_DEPTH,
+    Fusion,
+    Ranked,
+    pair_shares,
+    query_pairs,
+    text_evidence,
+)
 
 _T = TypeVar("_T")
 
@@ -222,12 +230,15 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         vector = request.query_vector()
         vector_hits = self.vector_search(vector, request.filters, depth)
         cosines = pairs = None
+        evidence = 1.0
         if fusion.method == "zscore":
             cosines = self.cosines(vector, fusion.text_only(vector_hits, text_hits, request.limit))
+            first = self.get([r.id for r in text_hits[:EVIDENCE_DEPTH]]).values()
+            evidence = text_evidence(_need(request.text), (m.content for m in first))
         if holders is not None:
             candidates = fusion.candidates(vector_hits, text_hits, request.limit)
             pairs = pair_shares(word_pairs, holders.result(), candidates)
-        return fusion.fuse(vector_hits, text_hits, request.limit, cosines, pairs)
+        return fusion.fuse(vector_hits, text_hits, request.limit, cosines, pairs, evidence)
 
 
 @functools.cache

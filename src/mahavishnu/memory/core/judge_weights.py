@@ -1,0 +1,20 @@
+"""The relevance judge's weights (``judge.py``), one per ``judge.FEATURES``. Written by
+``python benchmarks/fit_judge.py`` from the tuning half of benchmarks/data/devmem.json: refit
+with that command, never by hand.
+
+Figures (with --project):
+HOOK_POINT 0.43, SEARCH_POINT 0.13 (chosen on the tuning half)
+tune: hook answer 0.46, anything for unrelated 0.06 / near 0.38; search says nothing for answerable
+0.00, unrelated 0.25, near 0.00; AUC answer vs absent 0.51
+valid: hook answer 0.52, anything for unrelated 0.00 / near 0.25; search says nothing for answerable
+0.02, unrelated 0.19, near 0.00; AUC answer vs absent 0.64
+LoCoMo tuning: hook accepts an evidence turn 0.13; search says nothing 0.00
+LoCoMo other: hook accepts an evidence turn 0.14; search says nothing 0.00
+"""
+
+WEIGHTS = (0.6578, 2.1816, 0.5952, -0.0144, -0.0640, -0.1389, 3.1426)
+BIAS = -3.5565
+#: The probability a hit needs for the prompt hook to inject it (and to be marked relevant).
+HOOK_POINT = 0.43
+#: The probability the best candidate needs for a search to answer at all.
+SEARCH_POINT = 0.13
