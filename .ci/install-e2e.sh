@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the pinned assistant CLIs into .e2e-tools/ (repo root) for tests/e2e:
-#   Claude Code, Codex CLI, Qwen Code, Gemini CLI.
+#   Claude Code, Codex CLI, Qwen Code, Gemini CLI (and, optional, OpenCode and Pi).
 # Also the MCP Inspector (its --cli mode drives `mahavishnu mcp serve` in tests/e2e).
 # Idempotent: a no-op (about a second) when the pinned versions are already there. Writes nothing into
 # the real HOME: npm's cache is under MAHAVISHNU_E2E_CACHE, everything else runs in a throwaway HOME.
@@ -68,6 +68,23 @@ elif command -v npm >/dev/null 2>&1 && npm install --prefix "$prefix" --save-exa
     echo "install-e2e: ccusage $CCUSAGE_VERSION installed in $prefix"
 else
     echo "install-e2e: ccusage $CCUSAGE_VERSION not installed; its comparison test will be skipped" >&2
+fi
+
+# OpenCode and Pi for tests/e2e/test_opencode_switch_e2e.py (and Pi's), pinned. Optional like the
+# Inspector: a failure only skips their tests. OpenCode's npm package pulls its native binary from a
+# per-platform package (opencode-linux-x64); Pi is a JavaScript bundle.
+OPENCODE_VERSION="${OPENCODE_VERSION:-1.18.33}"
+PI_VERSION="${PI_VERSION:-0.73.1}"
+opencode_version() { package_version opencode-ai opencode; }
+pi_version() { package_version @mariozechner/pi-coding-agent pi; }
+if [ "$(opencode_version || true)" = "$OPENCODE_VERSION" ] && [ "$(pi_version || true)" = "$PI_VERSION" ]; then
+    echo "install-e2e: opencode $OPENCODE_VERSION, pi $PI_VERSION already in $prefix"
+elif command -v npm >/dev/null 2>&1 && npm install --prefix "$prefix" --save-exact --no-audit --no-fund \
+        --loglevel=error "opencode-ai@$OPENCODE_VERSION" "@mariozechner/pi-coding-agent@$PI_VERSION" \
+        && [ "$(opencode_version || true)" = "$OPENCODE_VERSION" ] && [ "$(pi_version || true)" = "$PI_VERSION" ]; then
+    echo "install-e2e: opencode $OPENCODE_VERSION, pi $PI_VERSION installed in $prefix"
+else
+    echo "install-e2e: opencode $OPENCODE_VERSION / pi $PI_VERSION not installed; their e2e tests will be skipped" >&2
 fi
 
 missing=()

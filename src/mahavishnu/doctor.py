@@ -47,6 +47,7 @@ TESTED: dict[str, tuple[str, str]] = {
     "codex": ("0.169.0", "@openai/codex"),
     "qwen": ("0.24.4", "@qwen-code/qwen-code"),
     "gemini": ("0.61.0", "@google/gemini-cli"),
+    "opencode": ("1.18.33", "opencode-ai"),
 }
 #: The assistants' published JSON Schemas (SchemaStore, openai/codex, google-gemini/gemini-cli): tool -> the
 #: file name, shipped in the package (``SHIPPED_SCHEMAS``: source, commit and licence in its README.md);
@@ -183,6 +184,10 @@ def _read_as_assistant(tool: str, text: str, path: Path) -> None:
         from mahavishnu.environments.assistants import gemini
 
         gemini.load(text, path)
+    elif tool == "opencode":
+        from mahavishnu.environments.assistants import opencode
+
+        opencode.load(text, path)
 
 
 #: Where a parse error is, as every "invalid JSON in FILE at line N, column M: ..." says it.
@@ -411,11 +416,11 @@ def check_store(settings: Settings) -> list[Finding]:
 
 
 def check_mcp_registered(settings: Settings) -> list[Finding]:
-    from mahavishnu.environments.mcp_servers import list_servers
+    from mahavishnu.environments.mcp_servers import TOOLS, list_servers
 
     servers, _warnings = list_servers("all")
     findings = []
-    for tool in TESTED:
+    for tool in TOOLS:  # the assistants `mcp install` can register with
         ours = [s for s in servers if s.tool == tool and _is_mahavishnu_server(s.server)]
         if ours:
             findings.append(

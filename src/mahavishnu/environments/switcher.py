@@ -31,13 +31,19 @@ from mahavishnu.files import history, safe_write, switch_log, transaction
 from mahavishnu.files.safe_write import Validate
 
 #: The assistants, by tool name. Each class is imported when first asked for (``assistant_class``).
-ASSISTANTS: tuple[str, ...] = ("claude", "codex", "qwen", "gemini")
+ASSISTANTS: tuple[str, ...] = ("claude", "codex", "qwen", "gemini", "opencode")
 ALL = "all"
 _ALL_SCOPES: tuple[Scope, ...] = ("user", "project", "local")
 
 
 #: The wire protocol each assistant speaks (which profiles it can use), known without importing it.
-PROTOCOL: dict[str, str] = {"claude": "anthropic", "codex": "openai", "qwen": "openai", "gemini": "gemini"}
+PROTOCOL: dict[str, str] = {
+    "claude": "anthropic",
+    "codex": "openai",
+    "qwen": "openai",
+    "gemini": "gemini",
+    "opencode": "openai",
+}
 
 
 def assistant(tool: str, *, codex_profile: str | None = None) -> Assistant:
@@ -71,6 +77,10 @@ def assistant_class(tool: str) -> type[Assistant]:
         from mahavishnu.environments.assistants.gemini import Gemini
 
         return Gemini
+    if tool == "opencode":
+        from mahavishnu.environments.assistants.opencode import OpenCode
+
+        return OpenCode
     from mahavishnu.environments.assistants.codex import Codex
 
     return Codex
@@ -108,9 +118,21 @@ def targets(profile: Profile, tool: str | None, settings: Settings) -> tuple[lis
     return chosen, f"profile '{profile.name}' {reason}: switching {labels} (choose with --tool)"
 
 
-LABELS = {"claude": "Claude Code", "codex": "Codex CLI", "qwen": "Qwen Code", "gemini": "Gemini CLI"}
+LABELS = {
+    "claude": "Claude Code",
+    "codex": "Codex CLI",
+    "qwen": "Qwen Code",
+    "gemini": "Gemini CLI",
+    "opencode": "OpenCode",
+}
 #: The executable each assistant installs.
-EXECUTABLES = {"claude": "claude", "codex": "codex", "qwen": "qwen", "gemini": "gemini"}
+EXECUTABLES = {
+    "claude": "claude",
+    "codex": "codex",
+    "qwen": "qwen",
+    "gemini": "gemini",
+    "opencode": "opencode",
+}
 
 
 def installed(tool: str) -> bool:

@@ -24,6 +24,7 @@ SIGNATURES: dict[str, tuple[str, str]] = {
     "codex": ("codex", "@openai/codex"),
     "qwen": ("qwen", "@qwen-code/qwen-code"),
     "gemini": ("gemini", "@google/gemini-cli"),
+    "opencode": ("opencode", "opencode-ai"),
 }
 #: When each assistant reads what a switch writes. None of them reloads a provider mid-session.
 READS_AT_START: dict[str, str] = {
@@ -31,6 +32,7 @@ READS_AT_START: dict[str, str] = {
     "codex": "Codex reads config.toml (and ~/.codex/.env) when it starts",
     "qwen": "Qwen Code reads settings.json (and its .env) when it starts",
     "gemini": "Gemini CLI reads ~/.gemini/.env and settings.json when it starts",
+    "opencode": "OpenCode reads opencode.json(c) when it starts",
 }
 _RUNTIMES = {"node", "nodejs", "bun", "deno"}
 
@@ -89,6 +91,7 @@ _CONFIG_HOMES: dict[str, tuple[str | None, str]] = {
     "codex": ("CODEX_HOME", ".codex"),
     "qwen": (None, ".qwen"),
     "gemini": (None, ".gemini"),
+    "opencode": (None, ".config/opencode"),
 }
 
 
@@ -163,7 +166,7 @@ _ONE_SHOT_FLAGS: dict[str, tuple[str, ...]] = {
     "qwen": ("-p", "--prompt"),
     "gemini": ("-p", "--prompt"),
 }
-_ONE_SHOT_SUBCOMMANDS: dict[str, tuple[str, ...]] = {"codex": ("exec", "e")}
+_ONE_SHOT_SUBCOMMANDS: dict[str, tuple[str, ...]] = {"codex": ("exec", "e"), "opencode": ("run",)}
 #: Arguments that make a run one-shot (no one types into it), whichever the assistant.
 _ONE_SHOT = {arg for args in (*_ONE_SHOT_FLAGS.values(), *_ONE_SHOT_SUBCOMMANDS.values()) for arg in args}
 #: Long-running modes (IDE integrations, MCP servers, interactive prompts): never one-shot.
