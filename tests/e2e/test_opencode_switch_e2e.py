@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _cli_env import base_env, run_tool
 from _profiles import store_key, switch, write_profiles
 from mock_llm import MockLLM
-from opencode_cli import find_opencode, run_opencode
+from opencode_cli import OFFLINE, find_opencode, run_opencode
 
+from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.opencode import key_file
+from mahavishnu.environments.launch import plan
 
 pytestmark = [
     pytest.mark.e2e,
@@ -70,3 +73,28 @@ def test_keyring_key_through_our_file_then_env_key(
         assert {r.api_key for r in requests} == {KEY_TWO}
         assert {r.body["model"] for r in requests} == {"model-two"}
         assert KEY_TWO not in config.read_text()
+
+
+def test_run_starts_one_session_on_the_profile_and_writes_no_file(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with MockLLM(reply="run") as mock:
+        write_profiles(
+            isolated_home,
+            {
+                "lab": {
+                    "secret": ["env:LAB_KEY"],
+                    "openai": {"base_url": f"{mock.base_url}/v1", "model": "model-run", "wire_api": "chat"},
+                }
+            },
+        )
+        monkeypatch.setenv("LAB_KEY", KEY_ONE)
+        launch = plan("lab", load_settings(), tool="opencode", args=["run", "say hi"])
+        env = base_env(isolated_home, {**OFFLINE, **launch.env})
+        proc = run_tool(launch.argv, env, isolated_home / "work", 120)
+        assert proc.returncode == 0, proc.stderr
+        requests = mock.requests_to("/v1/chat/completions")
+        assert requests, mock.requests
+        assert {r.api_key for r in requests} == {KEY_ONE}
+        assert {r.body["model"] for r in requests} == {"model-run"}
+        assert not _config(isolated_home).exists()

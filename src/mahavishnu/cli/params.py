@@ -43,7 +43,7 @@ TOOL = Param(
     ("--tool", "-t"),
     str,
     None,
-    "Assistant to configure: claude, codex, qwen, gemini, or all (one transaction over every file; "
+    "Assistant to configure: claude, codex, qwen, gemini, opencode, or all (one transaction over every file; "
     "assistants the profile cannot serve are skipped). Default: environments.default_tool (claude) when "
     "the profile serves it, else every assistant it serves.",
 )
