@@ -64,7 +64,7 @@ class ProfileSettings(BaseModel):
     secret: list[str] = Field(default_factory=list)  # references tried first; see environments/secrets.py
     requires_key: bool = True
     #: A "stock" profile: these assistants go back to their own login (every provider key removed).
-    stock: list[Literal["claude", "codex", "qwen", "gemini", "opencode"]] = Field(default_factory=list)
+    stock: list[Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"]] = Field(default_factory=list)
     docs: str | None = None
     anthropic: Endpoint | None = None
     openai: Endpoint | None = None
@@ -76,7 +76,7 @@ class ProfileSettings(BaseModel):
 class EnvironmentsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    default_tool: Literal["claude", "codex", "qwen", "gemini", "opencode"] = "claude"
+    default_tool: Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"] = "claude"
     backups_keep: int = Field(default=10, ge=1, le=1000)
 
 

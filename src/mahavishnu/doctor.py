@@ -48,6 +48,7 @@ TESTED: dict[str, tuple[str, str]] = {
     "qwen": ("0.24.4", "@qwen-code/qwen-code"),
     "gemini": ("0.61.0", "@google/gemini-cli"),
     "opencode": ("1.18.33", "opencode-ai"),
+    "pi": ("0.73.1", "@mariozechner/pi-coding-agent"),
 }
 #: The assistants' published JSON Schemas (SchemaStore, openai/codex, google-gemini/gemini-cli): tool -> the
 #: file name, shipped in the package (``SHIPPED_SCHEMAS``: source, commit and licence in its README.md);
@@ -188,6 +189,10 @@ def _read_as_assistant(tool: str, text: str, path: Path) -> None:
         from mahavishnu.environments.assistants import opencode
 
         opencode.load(text, path)
+    elif tool == "pi":
+        from mahavishnu.environments.assistants import pi
+
+        pi.load_settings_text(text, path)
 
 
 #: Where a parse error is, as every "invalid JSON in FILE at line N, column M: ..." says it.

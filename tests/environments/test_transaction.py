@@ -61,7 +61,7 @@ def fault(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, int], None
 
 def test_all_switches_every_assistant_the_profile_serves(files: dict[str, Path]) -> None:
     result = switch_llm("qwen", load_settings(), tool="all")
-    assert result.tools == ["claude", "codex", "qwen", "opencode"]
+    assert result.tools == ["claude", "codex", "qwen", "opencode", "pi"]
     assert [(s.tool, "no gemini endpoint" in s.reason) for s in result.skipped] == [("gemini", True)]
     assert json.loads(files["claude"].read_text())["env"]["ANTHROPIC_MODEL"] == "qwen3.7-max"
     assert tomllib.loads(files["codex"].read_text())["model_provider"] == "mahavishnu-qwen"
@@ -71,7 +71,7 @@ def test_all_switches_every_assistant_the_profile_serves(files: dict[str, Path])
 
 def test_a_chat_only_profile_skips_codex_under_all_but_is_refused_when_named(files: dict[str, Path]) -> None:
     result = switch_llm("kimi", load_settings(), tool="all")
-    assert result.tools == ["claude", "qwen", "opencode"]
+    assert result.tools == ["claude", "qwen", "opencode", "pi"]
     assert {s.tool for s in result.skipped} == {"codex", "gemini"}
     assert files["codex"].read_text() == CODEX
     with pytest.raises(ProtocolMismatchError, match="Responses API"):
@@ -212,6 +212,7 @@ def test_ai_current_lists_every_assistant(files: dict[str, Path]) -> None:
         ("qwen", "deepseek"),
         ("gemini", None),
         ("opencode", "deepseek"),
+        ("pi", "deepseek"),
     ]
     gemini = rows[3]
     assert gemini["scope"] is None and gemini["error"] is None

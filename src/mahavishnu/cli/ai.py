@@ -25,8 +25,8 @@ RollbackToolOption = typer.Option(
     "--tool",
     "-t",
     help="Undo the most recent switch or change that involved this assistant (claude, codex, qwen, gemini, "
-    "opencode; all: the most recent one). Default: the most recent switch or change, whatever files it "
-    "touched.",
+    "opencode, pi; all: the most recent one). Default: the most recent switch or change, whatever files "
+    "it touched.",
 )
 ScopeOption = typer_param(SCOPE)
 CodexProfileOption = typer_param(CODEX_PROFILE)
@@ -430,7 +430,7 @@ def test(
         "--tool",
         "-t",
         help="Instead of a profile: the provider this assistant uses now (claude, codex, qwen, gemini, "
-        "opencode or all), probed exactly as `mahavishnu watch` does.",
+        "opencode, pi or all), probed exactly as `mahavishnu watch` does.",
     ),
     protocol: str | None = typer.Option(
         None, "--protocol", "-p", help="Only this wire protocol: anthropic, openai or gemini."

@@ -78,6 +78,11 @@ def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) ->
         )
     key = resolve_profile_secret(profile, settings) if profile.needs_secret else profile.name
     builders = {"claude": _claude, "codex": _codex, "qwen": _qwen, "gemini": _gemini, "opencode": _opencode}
+    if chosen not in builders:
+        raise InvalidInputError(
+            f"`mahavishnu run` cannot start {LABELS[chosen]} yet",
+            hint=f"Switch it instead: `mahavishnu ai switch-llm {profile.name} --tool {chosen}`.",
+        )
     builder = builders[chosen]
     extra_args, env, warnings = builder(profile, key)
     # the bare name when it is not installed: ``--show`` still shows the command, starting it says

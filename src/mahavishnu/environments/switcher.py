@@ -31,7 +31,7 @@ from mahavishnu.files import history, safe_write, switch_log, transaction
 from mahavishnu.files.safe_write import Validate
 
 #: The assistants, by tool name. Each class is imported when first asked for (``assistant_class``).
-ASSISTANTS: tuple[str, ...] = ("claude", "codex", "qwen", "gemini", "opencode")
+ASSISTANTS: tuple[str, ...] = ("claude", "codex", "qwen", "gemini", "opencode", "pi")
 ALL = "all"
 _ALL_SCOPES: tuple[Scope, ...] = ("user", "project", "local")
 
@@ -43,6 +43,7 @@ PROTOCOL: dict[str, str] = {
     "qwen": "openai",
     "gemini": "gemini",
     "opencode": "openai",
+    "pi": "openai",
 }
 
 
@@ -81,6 +82,10 @@ def assistant_class(tool: str) -> type[Assistant]:
         from mahavishnu.environments.assistants.opencode import OpenCode
 
         return OpenCode
+    if tool == "pi":
+        from mahavishnu.environments.assistants.pi import Pi
+
+        return Pi
     from mahavishnu.environments.assistants.codex import Codex
 
     return Codex
@@ -124,6 +129,7 @@ LABELS = {
     "qwen": "Qwen Code",
     "gemini": "Gemini CLI",
     "opencode": "OpenCode",
+    "pi": "Pi",
 }
 #: The executable each assistant installs.
 EXECUTABLES = {
@@ -132,6 +138,7 @@ EXECUTABLES = {
     "qwen": "qwen",
     "gemini": "gemini",
     "opencode": "opencode",
+    "pi": "pi",
 }
 
 

@@ -25,6 +25,7 @@ SIGNATURES: dict[str, tuple[str, str]] = {
     "qwen": ("qwen", "@qwen-code/qwen-code"),
     "gemini": ("gemini", "@google/gemini-cli"),
     "opencode": ("opencode", "opencode-ai"),
+    "pi": ("pi", "@mariozechner/pi-coding-agent"),
 }
 #: When each assistant reads what a switch writes. None of them reloads a provider mid-session.
 READS_AT_START: dict[str, str] = {
@@ -33,6 +34,7 @@ READS_AT_START: dict[str, str] = {
     "qwen": "Qwen Code reads settings.json (and its .env) when it starts",
     "gemini": "Gemini CLI reads ~/.gemini/.env and settings.json when it starts",
     "opencode": "OpenCode reads opencode.json(c) when it starts",
+    "pi": "Pi reads ~/.pi/agent/settings.json when it starts (models.json again at /model)",
 }
 _RUNTIMES = {"node", "nodejs", "bun", "deno"}
 
@@ -92,6 +94,7 @@ _CONFIG_HOMES: dict[str, tuple[str | None, str]] = {
     "qwen": (None, ".qwen"),
     "gemini": (None, ".gemini"),
     "opencode": (None, ".config/opencode"),
+    "pi": ("PI_CODING_AGENT_DIR", ".pi/agent"),
 }
 
 
@@ -165,6 +168,7 @@ _ONE_SHOT_FLAGS: dict[str, tuple[str, ...]] = {
     "claude": ("-p", "--print"),
     "qwen": ("-p", "--prompt"),
     "gemini": ("-p", "--prompt"),
+    "pi": ("-p", "--print"),
 }
 _ONE_SHOT_SUBCOMMANDS: dict[str, tuple[str, ...]] = {"codex": ("exec", "e"), "opencode": ("run",)}
 #: Arguments that make a run one-shot (no one types into it), whichever the assistant.
