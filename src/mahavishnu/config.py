@@ -223,11 +223,11 @@ class IngestSettings(BaseModel):
         return self
 
 
-AssistantName = Literal["claude", "codex", "qwen", "gemini"]
+AssistantName = Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"]
 
 
 def _every_assistant() -> list[AssistantName]:
-    return ["claude", "codex", "qwen", "gemini"]
+    return ["claude", "codex", "qwen", "gemini", "opencode", "pi"]
 
 
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.errors import MahavishnuError
 
 if TYPE_CHECKING:
@@ -42,14 +43,7 @@ class Finding:
 Check = Callable[["Settings"], list[Finding]]
 
 #: The CLI versions the end-to-end tests run (.e2e-tools/package.json) and their npm packages.
-TESTED: dict[str, tuple[str, str]] = {
-    "claude": ("2.1.197", "@anthropic-ai/claude-code"),
-    "codex": ("0.169.0", "@openai/codex"),
-    "qwen": ("0.24.4", "@qwen-code/qwen-code"),
-    "gemini": ("0.61.0", "@google/gemini-cli"),
-    "opencode": ("1.18.33", "opencode-ai"),
-    "pi": ("0.73.1", "@mariozechner/pi-coding-agent"),
-}
+TESTED: dict[str, tuple[str, str]] = {info.name: (info.tested, info.package) for info in REGISTRY}
 #: The assistants' published JSON Schemas (SchemaStore, openai/codex, google-gemini/gemini-cli): tool -> the
 #: file name, shipped in the package (``SHIPPED_SCHEMAS``: source, commit and licence in its README.md);
 #: a folder named by ``MAHAVISHNU_SCHEMAS_DIR`` takes its place (newer copies).

@@ -174,3 +174,17 @@ def test_stock_takes_out_the_model_and_provider_it_selected(config_file: Path) -
     switch_llm("opencode", load_settings(), tool="opencode")  # OpenCode's own stock profile
     assert config_file.read_text() == own
     assert current(load_settings(), "opencode") == []
+
+
+def test_project_scope_writes_the_repository_roots_file_which_wins(
+    config_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = isolated_home / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "pkg").mkdir()
+    monkeypatch.chdir(repo / "pkg")  # OpenCode looks for opencode.json(c) up to the git root
+    switch_llm("deepseek", load_settings(), tool="opencode", scope="project")
+    assert load((repo / "opencode.json").read_text(), "x").data["model"].startswith("mahavishnu/")
+    assert config_file.read_text() == USER_FILE
+    project, user = current(load_settings(), "opencode")
+    assert (project.scope, project.profile, user.scope, user.profile) == ("project", "deepseek", "user", None)

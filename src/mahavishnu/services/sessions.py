@@ -13,20 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.services import procs
 
 if TYPE_CHECKING:
     from mahavishnu.environments.switcher import SwitchResult
 
 #: tool -> (executable name, npm package path fragment)
-SIGNATURES: dict[str, tuple[str, str]] = {
-    "claude": ("claude", "@anthropic-ai/claude-code"),
-    "codex": ("codex", "@openai/codex"),
-    "qwen": ("qwen", "@qwen-code/qwen-code"),
-    "gemini": ("gemini", "@google/gemini-cli"),
-    "opencode": ("opencode", "opencode-ai"),
-    "pi": ("pi", "@mariozechner/pi-coding-agent"),
-}
+SIGNATURES: dict[str, tuple[str, str]] = {info.name: (info.executable, info.package) for info in REGISTRY}
 #: When each assistant reads what a switch writes. None of them reloads a provider mid-session.
 READS_AT_START: dict[str, str] = {
     "claude": "Claude Code reads the env of settings.json (base URL, models, token) when a session starts",
