@@ -85,7 +85,7 @@ def _claude(n: int, t: float, rng: random.Random) -> list[str]:
     lines = [_json(prompt)]
     for block in range(rng.randint(1, 3)):
         content = (
-            {"type": "text", "text": "Done. " * rng.randint(20, 120)}
+            {"type": "text", "text": "Done. " * rng.randint(10, 60)}
             if block == 0
             else {"type": "tool_use", "id": f"t{n}_{block}", "name": "Edit", "input": {"patch": "+x\n" * 100}}
         )
@@ -116,7 +116,7 @@ def _claude(n: int, t: float, rng: random.Random) -> list[str]:
         "timestamp": _stamp(t + 1),
         "message": {
             "role": "user",
-            "content": [{"type": "tool_result", "content": "ok\n" * rng.randint(50, 400)}],
+            "content": [{"type": "tool_result", "content": "ok\n" * rng.randint(30, 190)}],
         },
         "toolUseResult": {"stdout": "passed"},
     }
@@ -241,7 +241,8 @@ def write_logs(home: Path, claude: int, others: int, seed: int = 7) -> None:
             home / f".gemini/tmp/shop/chats/session-g{s}.jsonl",
             [first] + [_gemini(n + i, t, rng) for i, t in enumerate(times)],
         )
-    (home / ".gemini/tmp/shop/.project_root").write_text("/home/dev/src/shop")
+    if others:
+        (home / ".gemini/tmp/shop/.project_root").write_text("/home/dev/src/shop")
 
 
 def _append(path: Path, lines: list[str]) -> None:

@@ -16,15 +16,12 @@ from typing import TYPE_CHECKING
 import pytest
 from testkit.embedded_pg import PgServer, start_embedded_postgres
 
-import mahavishnu
 from mahavishnu.redaction.held import forget_held_values
 
 if TYPE_CHECKING:
     from testkit.team_pg import TeamCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: The assistants' published config schemas, as the package ships them (their README.md: sources, licence).
-SCHEMAS = Path(mahavishnu.__file__).parent / "schemas"
 
 _LEAKY_PREFIXES = ("MAHAVISHNU_", "ANTHROPIC_", "CLAUDE_", "CODEX_", "OPENAI_", "QWEN_", "GEMINI_", "XDG_")
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mahavishnu import paths
 from mahavishnu.errors import ConfigError
+from mahavishnu.wording import a
 
 ENV_PREFIX = "MAHAVISHNU_"
 
@@ -654,7 +655,7 @@ def snapshot_encode(value: Any) -> Any:
         return [snapshot_encode(item) for item in value]
     if value is None or isinstance(value, str | bool | int | float):
         return value
-    raise ValueError(f"cannot snapshot a {type(value).__name__}")
+    raise ValueError(f"cannot snapshot {a(type(value).__name__)}")
 
 
 def snapshot_decode(data: Any) -> Any:

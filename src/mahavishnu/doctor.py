@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from mahavishnu import wording
 from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.errors import MahavishnuError
 
@@ -371,8 +372,9 @@ def check_store(settings: Settings) -> list[Finding]:
     ``db check`` runs, within ``store_check.QUICK_CHECK_SECONDS``), since a damaged file still
     reports its migrations."""
     from mahavishnu.errors import StoreDamagedError
+    from mahavishnu.memory.core.backends import read_only
     from mahavishnu.memory.core.store import open_backend
-    from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, READ_ONLY_HINT, quick_check_store
+    from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, quick_check_store
 
     notes: list[Finding] = []
     report = quick_check_store(settings.memory)
@@ -380,10 +382,9 @@ def check_store(settings: Settings) -> list[Finding]:
         detail = f"sqlite at {report.location}: damaged ({report.summary})"
         return [Finding("store", "error", detail, StoreDamagedError.default_hint)]
     if report is not None and report.read_only:
-        detail = (
-            f"sqlite at {report.location}: read-only for this user (not damaged); storing memories will fail"
-        )
-        notes.append(Finding("store", "warn", detail, READ_ONLY_HINT))
+        store = Path(report.location)
+        detail = f"sqlite at {store}: {read_only.describe(store)} (not damaged); storing memories will fail"
+        notes.append(Finding("store", "warn", detail, read_only.hint(store)))
     try:
         backend = open_backend(settings.memory, migrate=False)
     except MahavishnuError:
@@ -400,7 +401,8 @@ def check_store(settings: Settings) -> list[Finding]:
             Finding(
                 "store",
                 "warn",
-                f"{state.backend} at {state.location}: {len(state.pending)} migration(s) pending",
+                f"{state.backend} at {state.location}: "
+                f"{wording.count(len(state.pending), 'migration')} pending",
                 "`mahavishnu db migrate` (any store command also applies them).",
             ),
         ]
@@ -412,6 +414,26 @@ def check_store(settings: Settings) -> list[Finding]:
         hint = "`mahavishnu db check` checks the whole file (it can take minutes on a large store)."
     current = f"{state.backend} at {state.location}: migrations current{checked}"
     return notes or [Finding("store", "ok", current, hint)]
+
+
+def check_team_logins(settings: Settings) -> list[Finding]:
+    """On a team store: whether its server lets anyone log in as a member without a password
+    (``memory/team/logins.py``); nothing to say for a store of one's own."""
+    if settings.memory.backend != "postgres":
+        return []
+    from mahavishnu.memory.core.backends.postgres import connect, dsn_location, resolve_dsn
+    from mahavishnu.memory.team import logins
+    from mahavishnu.memory.team.schema import team_group
+
+    dsn = resolve_dsn(settings.memory)
+    with connect(dsn) as conn:
+        group = team_group(conn)
+        paths = logins.trusted_paths(conn, dsn, group) if group is not None else []
+    if group is None:
+        return []
+    if paths:
+        return [Finding("team logins", "error", logins.warning(paths), logins.FIX)]
+    return [Finding("team logins", "ok", f"{dsn_location(dsn)}: every login probed needs its password")]
 
 
 def check_mcp_registered(settings: Settings) -> list[Finding]:
@@ -535,6 +557,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("keyring", check_keyring),
     ("private files", check_private_files),
     ("store", check_store),
+    ("team logins", check_team_logins),
     ("mcp", check_mcp_registered),
     (HOOKS_CHECK, check_memory_hooks),
     ("fallback chains", check_fallback_chains),

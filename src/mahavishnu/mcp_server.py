@@ -43,7 +43,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
-from mahavishnu import telemetry
+from mahavishnu import telemetry, wording
 from mahavishnu.__about__ import __version__
 from mahavishnu.environments.mcp_access import (
     TOKEN_SECRET as TOKEN_SECRET,  # re-exported: callers name it here
@@ -400,7 +400,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                 store = backing.store()
                 hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
                 found = hit_dicts(store.backend, hits)
-            return _found(found, "no relevant memories")
+            return _found(found, wording.NO_RELEVANT_MEMORIES)
 
     @_tool(tools, READ_ONLY)
     def get_memory(memory_id: int) -> dict[str, object]:
@@ -411,10 +411,14 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, DESTRUCTIVE)
     def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
         """Delete one memory by id. With dry_run, return the memory that would be deleted."""
+        from mahavishnu.memory.core.authors import require_mine
+
         with _as_tool_errors():
             store = backing.store()
             memory = store.get(memory_id)
-            if not dry_run:
+            if dry_run:  # refused as the deletion would be (another team member's memory)
+                require_mine(store.backend, [memory_id], "delete")
+            else:
                 store.delete(memory_id)
             return {"deleted": not dry_run, "dry_run": dry_run, "memory": memory.to_dict()}
 
@@ -581,10 +585,11 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
 
 def _service_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
-    def health_check(probe_providers: bool = False) -> dict[str, object]:
+    def health_check(probe_providers: bool = True) -> dict[str, object]:
         """One report of every component: memory store (backend, rows, size, migrations), embedder
         (model, dimension, latency of one embed), PostgreSQL and Session-Buddy when configured, each
-        service, and the provider each assistant uses (probed with one request if probe_providers)."""
+        service, and the provider each assistant uses (probed with one request unless
+        probe_providers is false). The same report, and verdict, as `mahavishnu health`."""
         from mahavishnu.health import health_report
 
         with _as_tool_errors():

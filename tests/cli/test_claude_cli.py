@@ -11,8 +11,8 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from conftest import SCHEMAS
 from mahavishnu.cli.main import app
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.files import safe_write
 

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conftest import SCHEMAS
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments import claude_settings as cs
 from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, NotFoundError

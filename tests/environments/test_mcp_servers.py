@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conftest import SCHEMAS
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments import mcp_servers
 from mahavishnu.environments.assistants.base import mahavishnu_argv
 from mahavishnu.environments.mcp_servers import (

@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 from _switch_helpers import write_config
 
-from conftest import SCHEMAS
 from mahavishnu.config import load_settings
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments.assistants.claude import OWNED_ENV
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm

@@ -9,9 +9,9 @@ import pytest
 from _switch_helpers import write_config, write_profiles
 from typer.testing import CliRunner
 
-from conftest import SCHEMAS
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import ConfigError, InvalidConfigFileError, ProtocolMismatchError, SecretStoreError

@@ -94,7 +94,7 @@ def test_assistants_show_what_wins_here_and_a_switch_is_previewed_applied_and_ro
     Select(by_css(browser, "#tool")).select_by_value("claude")
     Select(by_css(browser, "#scope")).select_by_value("user")
     by_css(browser, "#preview").click()
-    wait_for(lambda: "1 of 1 files would change" in by_css(browser, "#plan-count").text, "the preview")
+    wait_for(lambda: "1 of 1 file would change" in by_css(browser, "#plan-count").text, "the preview")
     diff = by_css(browser, "pre.diff").text
     assert '+    "ANTHROPIC_BASE_URL": "http://127.0.0.1:9001",' in diff
     assert OLD_TOKEN not in browser.page_source  # the old inline token, masked in the diff
@@ -269,7 +269,7 @@ def test_a_repository_is_re_ingested_with_its_recorded_path_and_globs(
         lambda: "re-ingested shop" in by_css(browser, "#flash").text and by_css(browser, "#flash"),
         "the flash",
     )
-    assert "1 files indexed, 1 unchanged" in flash.text
+    assert "1 file indexed, 1 unchanged" in flash.text
     shot(browser, shots, "repositories-reingested")
     (seen,) = run_cli("memory", "repos")
     assert (seen["repo_id"], seen["repo_path"], seen["files"]) == ("shop", str(repo), 2)
@@ -321,7 +321,7 @@ def test_health_shows_what_mahavishnu_health_reports(
     cli_report = run_cli("health", "--no-probe")
     assert page == {c["component"]: c["status"] for c in cli_report["components"]}
     assert page["store"] == "ok" and page["embedder"] == "ok" and page["budget:day"] == "warn"
-    assert "1 rows" in by_css(browser, "#components tr[data-component=store]").text
+    assert "1 row," in by_css(browser, "#components tr[data-component=store]").text
     assert (
         "daily budget (USD 0.00) passed"
         in by_css(browser, "#components tr[data-component='budget:day']").text

@@ -315,3 +315,47 @@ def test_a_log_read_in_many_pieces_counts_every_line_once(
     _session(isolated_home).write_bytes(b"".join(_claude_line(n) for n in range(1, 61)))
     assert sorted(_inputs()) == list(range(1, 61))
     assert len(pieces) > 10 and max(pieces) <= 2 * 1024  # a piece and the line it cut, at most
+
+
+def test_a_rotated_log_another_file_under_the_same_name_is_read_again_whole(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_claude_line(1) + _claude_line(2))
+    assert _inputs() == [1, 2]
+    # rotation: the old file moved away (and out of the folder), a new one under the name that
+    # starts with the same bytes and is longer: not an append, whatever its head and size say
+    log.rename(isolated_home / "rotated.jsonl.1")
+    log.write_bytes(_claude_line(1) + _claude_line(2) + _claude_line(3) + _claude_line(4))
+    starts: list[int] = []
+    real = logfile.Tail.pieces
+
+    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
+        starts.append(tail.start)
+        return real(tail)
+
+    monkeypatch.setattr(logfile.Tail, "pieces", pieces)
+    assert _inputs() == [1, 2, 3, 4] and starts == [0]
+
+
+def test_a_truncated_log_is_read_again_and_a_touched_one_reads_nothing_new(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    log = _session(isolated_home)
+    log.write_bytes(_claude_line(1) + _claude_line(2) + _claude_line(3))
+    assert _inputs() == [1, 2, 3]
+    with log.open("r+b") as handle:  # truncated in place: the same file, shorter
+        handle.truncate(len(_claude_line(1)))
+    assert _inputs() == [1]
+    starts: list[int] = []
+    real = logfile.Tail.pieces
+
+    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
+        starts.append(tail.start)
+        return real(tail)
+
+    monkeypatch.setattr(logfile.Tail, "pieces", pieces)
+    os.utime(log, ns=(0, 1_000_000_000))  # only the time changed: opened, nothing new read
+    assert _inputs() == [1] and starts == [len(_claude_line(1))]

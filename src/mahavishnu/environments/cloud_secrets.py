@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from mahavishnu.errors import InvalidInputError, SecretStoreError
+from mahavishnu.wording import a
 
 CloudKind = Literal["aws-sm", "aws-ssm", "gcp-sm"]
 CLOUD_KINDS: tuple[CloudKind, ...] = ("aws-sm", "aws-ssm", "gcp-sm")
@@ -52,7 +53,7 @@ def check_reference(kind: str, rest: str) -> None:
     name, _, key = rest.partition("#")
     if not name.strip() or (key == "" and rest.endswith("#")):
         raise InvalidInputError(
-            f"'{kind}:{rest}' is not a {_STORE_NAMES[kind]} reference",
+            f"'{kind}:{rest}' is not {a(_STORE_NAMES[kind])} reference",
             hint=f"Use {kind}:NAME, or {kind}:NAME#KEY for one key of a JSON secret.",
         )
 

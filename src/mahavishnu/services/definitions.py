@@ -47,6 +47,25 @@ def plain_name(name: str) -> bool:
 mahavishnu_argv = paths.mahavishnu_argv
 
 
+def dashboard_file() -> Path:
+    """Where a running dashboard (``mahavishnu ui``, supervised or not) records its pid, port and
+    login URL (0600)."""
+    return paths.data_dir() / "ui" / "server.json"
+
+
+def dashboard_pid() -> int | None:
+    """The pid of the dashboard this user runs, by its record, when that process is alive."""
+    import json
+    import os
+
+    try:
+        pid = int(json.loads(dashboard_file().read_text(encoding="utf-8"))["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid
+
+
 def builtins() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {
         "mahavishnu-mcp": {

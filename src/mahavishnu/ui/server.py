@@ -18,13 +18,14 @@ from pathlib import Path
 
 from mahavishnu import paths
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.services.definitions import dashboard_file
 
 DEFAULT_PORT = 8690
 HOST = "127.0.0.1"
 
 
 def server_file() -> Path:
-    return paths.data_dir() / "ui" / "server.json"
+    return dashboard_file()
 
 
 def login_url(port: int, token: str) -> str:

@@ -2,12 +2,13 @@
 stopped, so a report reads again only the lines written since (``$MAHAVISHNU_HOME/cache`` or the
 XDG cache dir, ``usage.sqlite3``; disposable: deleting it costs one full read).
 
-A log is known by its path, size, mtime and first bytes. One whose size and mtime are unchanged is
-not opened. One that grew and starts with the same bytes is read from where the last read stopped
-(the assistants append; a line still being written waits for its newline). One that shrank
-(truncated) or whose first bytes changed (rewritten, or replaced by another file under the same
-name, as rotation does) is read again whole; one that is gone takes its records with it. A change
-to what the readers extract bumps ``VERSION``, which rebuilds the cache.
+A log is known by its path, identity (device and inode), size, mtime and first bytes. One whose
+identity, size and mtime are unchanged is not opened. One that grew, is the same file and starts
+with the same bytes is read from where the last read stopped (the assistants append; a line still
+being written waits for its newline). One that shrank (truncated), is another file under the same
+name (rotated, or replaced by a rename) or whose first bytes changed (rewritten) is read again
+whole; one that is gone takes its records with it. A change to what the readers extract bumps
+``VERSION``, which rebuilds the cache.
 
 A line that cannot be usage (not JSON, too deep, too long, a count outside 0..10^12, a year-1
 timestamp) is skipped and kept as ``bad_lines`` (file, line number, why; the first ``BAD_KEPT`` of
@@ -30,10 +31,10 @@ from mahavishnu.usage.logfile import Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
-VERSION = 2
+VERSION = 3
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes, the reader's state,
-#: the lines before where reading stopped.
-_Row = tuple[str, int, int, int, bytes, str, int]
+#: the lines before where reading stopped, its identity ("device:inode").
+_Row = tuple[str, int, int, int, bytes, str, int, str]
 _HEAD = 256  # bytes of a log's start that must not change for an append-only read
 #: Bad lines kept per file for ``--verbose`` (all are counted).
 BAD_KEPT = 100
@@ -42,7 +43,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, tool TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     end_offset INTEGER NOT NULL, head BLOB NOT NULL, state TEXT NOT NULL, skipped INTEGER NOT NULL,
-    lines INTEGER NOT NULL
+    lines INTEGER NOT NULL, identity TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS bad_lines (path TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS bad_lines_by_path ON bad_lines (path);
@@ -89,7 +90,9 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
     done = Refresh()
     known = {
         row[0]: row
-        for row in db.execute("SELECT path, size, mtime_ns, end_offset, head, state, lines FROM files")
+        for row in db.execute(
+            "SELECT path, size, mtime_ns, end_offset, head, state, lines, identity FROM files"
+        )
     }
     with db:
         seen: set[str] = set()
@@ -112,21 +115,24 @@ def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | No
     parser = READERS[tool]
     try:
         stat = path.stat()
-        if row is not None and row[1] == stat.st_size and row[2] == stat.st_mtime_ns:
+        identity = f"{stat.st_dev}:{stat.st_ino}"
+        same_file = row is not None and row[7] == identity
+        if same_file and row is not None and row[1] == stat.st_size and row[2] == stat.st_mtime_ns:
             return
         with path.open("rb") as handle:
             head = handle.read(_HEAD)
         tail, state = Tail(path, 0, 0, parser.wanted), {}
-        if row is not None and stat.st_size >= row[3] and head[: len(row[4])] == row[4]:
+        if same_file and row is not None and stat.st_size >= row[3] and head[: len(row[4])] == row[4]:
             tail, state = Tail(path, row[3], row[6], parser.wanted), _state(row[5])
         else:
             _forget(db, str(path))
         bad: list[tuple[int, str]] = []
         stored: set[str] = set()  # a streamed message repeats on 1-3 lines: stored once
+        seen: set[str] = set()  # and its repeats are not even parsed when the reader can tell
         for piece in tail.pieces():  # a piece at a time: memory stays bounded
             db.executemany(
                 "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ((str(path), *r.row()) for r in _once(_parse(parser, path, piece, state, bad), stored)),
+                ((str(path), *r.row()) for r in _once(_parse(parser, path, piece, state, bad, seen), stored)),
             )
     except OSError as error:
         done.problems.append(f"cannot read {path}: {error.strerror or error}")
@@ -141,7 +147,7 @@ def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | No
     )
     db.execute(
         "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, "
-        "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?)",
+        "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
         (
             str(path),
             tool,
@@ -153,6 +159,7 @@ def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | No
             str(path),
             len(bad),
             tail.line,
+            identity,
         ),
     )
 
@@ -166,13 +173,27 @@ def _once(records: list[UsageRecord], stored: set[str]) -> Iterator[UsageRecord]
 
 
 def _parse(
-    parser: Reader, path: Path, lines: list[Numbered], state: State, bad: list[tuple[int, str]]
+    parser: Reader,
+    path: Path,
+    lines: list[Numbered],
+    state: State,
+    bad: list[tuple[int, str]],
+    seen: set[str],
 ) -> list[UsageRecord]:
-    """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why.
-    The piece is parsed in one call (most of a report's time); when a line in it is bad, again a
-    line at a time from the state it started with, to keep the rest."""
+    """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why,
+    one whose request key (``Reader.line_key``) was ``seen`` in this file is passed over unparsed
+    (a streamed answer's 2nd and 3rd lines repeat the 1st). The piece is parsed in one call (most
+    of a report's time); when a line in it is bad, again a line at a time from the state it
+    started with, to keep the rest."""
     numbered: list[tuple[int, JSONObject]] = []
+    line_key = parser.line_key
     for number, line in lines:
+        if line_key is not None:
+            key = line_key(line)
+            if key is not None:
+                if key in seen:
+                    continue
+                seen.add(key)
         value, why = parse_object(line)
         if value is None:
             bad.append((number, why))

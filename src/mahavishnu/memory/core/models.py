@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.core.provenance import QUARANTINED, instruction_like
+from mahavishnu.memory.core.provenance import screened_tags
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
 if TYPE_CHECKING:
@@ -150,8 +150,7 @@ class MemoryDraft:
         tags = check_tags(self.tags)
         for tag in tags:
             check_name("tag", tag, slash=True)
-        if QUARANTINED not in tags and instruction_like(self.content):  # kept, never recalled
-            tags = (*tags, QUARANTINED)
+        tags = screened_tags(tags, self.content)  # an instruction: kept, never recalled
         return replace(
             self,
             type=check_type(self.type),

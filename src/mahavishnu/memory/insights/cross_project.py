@@ -31,6 +31,7 @@ from mahavishnu.memory.core.models import (
 )
 from mahavishnu.memory.core.sharing import DIRECT, ORIGIN, add_shares, get_group, insight_projects
 from mahavishnu.memory.peers.peer_ledger import write_through
+from mahavishnu.wording import a
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
@@ -215,7 +216,7 @@ def _insight(store: MemoryStore, memory_id: int) -> Memory:
         ) from exc
     if memory.memory_type != "insight":
         raise InvalidInputError(
-            f"memory #{memory_id} is a {memory.memory_type}, not an insight",
+            f"memory #{memory_id} is {a(memory.memory_type)}, not an insight",
             hint="Find insights with `mahavishnu memory insights`.",
         )
     return memory

@@ -32,6 +32,7 @@ from mahavishnu.memory.core.models import (
     utcnow,
 )
 from mahavishnu.memory.insights.cross_project import store_insights
+from mahavishnu.memory.loop.decisions import store_decisions
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
@@ -315,9 +316,10 @@ def import_transcripts(
             (on_error or _log_skipped)(file, error)
     if failed and not reports:
         first, why = failed[0]
+        which = "the one transcript" if len(failed) == 1 else f"none of the {len(failed)} transcripts"
+        could = "could not" if len(failed) == 1 else "could"
         raise InvalidInputError(
-            f"none of the {len(failed)} transcripts under {target} could be imported "
-            f"({first.name}: {why.message})",
+            f"{which} under {target} {could} be imported ({first.name}: {why.message})",
             hint="Pass a folder of Claude Code session files, such as ~/.claude/projects.",
         )
     return reports
@@ -368,7 +370,8 @@ def store_transcript_turns(
     store: MemoryStore, transcript: Transcript, agent_id: str, project: str | None = None
 ) -> tuple[TranscriptImport, list[Turn]]:
     """Store a transcript's turns, each under a stable id (``<agent>:<session>:<entry>``) so a turn
-    stored before is not added again; the report, and the turns that were new."""
+    stored before is not added again, and the decisions the new ones state (``decisions.py``);
+    the report, and the turns that were new."""
     where = project or transcript.project
     turns = [
         Turn(
@@ -385,6 +388,7 @@ def store_transcript_turns(
     ]
     stored = store_turns(store, turns, source="transcript")
     new = [turn for turn, row in zip(turns, stored.conversation_ids, strict=True) if row is not None]
+    store_decisions(store, new)
     report = TranscriptImport(
         str(transcript.path),
         transcript.session_id,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.wording import a
 
 #: The most one read holds: the lines of one piece are parsed and stored before the next is read.
 PIECE_BYTES = 16 * 1024 * 1024
@@ -78,7 +79,7 @@ def open_session(path: Path, *, what: str, within: Path | None = None) -> OpenSe
     if problem is not None:
         os.close(fd)
         raise InvalidInputError(
-            f"refusing to read {path}: {problem}", hint=f"Pass a {what} session file (a .jsonl log)."
+            f"refusing to read {path}: {problem}", hint=f"Pass {a(what)} session file (a .jsonl log)."
         )
     return OpenSession(fd, resolved, info.st_dev, info.st_ino, info.st_size)
 
@@ -102,7 +103,7 @@ def require_within(path: Path, folder: Path, what: str) -> None:
     resolved = path.expanduser().resolve()
     if not _is_under(resolved, folder):
         raise InvalidInputError(
-            f"refusing to read {path}: not a {what} session file (those are under {folder})",
+            f"refusing to read {path}: not {a(what)} session file (those are under {folder})",
             hint="A hook's transcript_path must name the assistant's own session file.",
         )
 

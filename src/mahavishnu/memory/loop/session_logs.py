@@ -46,6 +46,7 @@ from mahavishnu.memory.loop.transcripts import (
     parse_transcript,
 )
 from mahavishnu.memory.loop.transcripts import _timestamp as parse_timestamp
+from mahavishnu.wording import a
 
 Tool = Literal["claude", "codex", "qwen", "gemini"]
 TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
@@ -173,7 +174,7 @@ def _lines(data: bytes, path: Path, what: str) -> tuple[list[dict[str, Any]], in
         else:
             skipped += 1
     if skipped and not entries:
-        raise InvalidInputError(f"{path} is not a {what} session log: none of its {skipped} lines is JSON")
+        raise InvalidInputError(f"{path} is not {a(what)} session log: none of its {skipped} lines is JSON")
     return entries, skipped
 
 

@@ -39,6 +39,7 @@ from mahavishnu.errors import InvalidInputError, NotFoundError, StoreDamagedErro
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.ops.backup_schema import check_backup_schema
 from mahavishnu.memory.ops.store_check import check_sqlite
+from mahavishnu.wording import a
 
 if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings
@@ -103,7 +104,7 @@ def restore(settings: MemorySettings, path: Path, *, source: str | None = None) 
 def _other_backend_hint(source: str, target: str) -> str:
     """A backup restores into a store of its own backend; memories move between backends by export."""
     return (
-        f"It is a backup of a {source} store. To move memories into {target} store, run "
+        f"It is a backup of {a(source)} store. To move memories into {target} store, run "
         "`mahavishnu memory export FILE.jsonl` with the other backend configured, then `mahavishnu memory "
         "import FILE.jsonl` with this one (or restore the backup with the backend it came from)."
     )
@@ -306,6 +307,7 @@ def _pg_connection(settings: MemorySettings, *, migrate: bool = True) -> tuple[s
 
     full = resolve_dsn(settings)
     PostgresBackend(full, migrate=migrate).close()  # reachable (clear error naming the host) and current
+    _check_complete(full)
     params = conninfo_to_dict(full)
     password = params.pop("password", None)
     env = dict(os.environ)
@@ -366,7 +368,50 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _pg_dump(dsn: str, env: dict[str, str], file: Path) -> None:
-    _pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={file}", dsn], env)
+    """Every row, on a team store too: its tables' row-level security is forced, binding their
+    owner, so the dump reads under it (``--enable-row-security``) with the setting the owner's
+    ``team_backup`` policy reads every row with (``_check_complete``)."""
+    from mahavishnu.memory.core.backends.postgres import BACKUP_MAINTENANCE, MAINTENANCE_SETTING
+
+    options = f"{env.get('PGOPTIONS', '')} -c {MAINTENANCE_SETTING}={BACKUP_MAINTENANCE}".strip()
+    args = ["--format=custom", "--no-owner", "--enable-row-security", f"--file={file}", dsn]
+    _pg_tool("pg_dump", args, {**env, "PGOPTIONS": options})
+
+
+#: On a team store: whether row-level security binds this role, whether it owns the tables and
+#: how many of the tables under it have the owner's backup policy.
+_DUMP_READINESS = (
+    "SELECT row_security_active('memories'), pg_has_role(c.relowner, 'USAGE'), "
+    "(SELECT count(DISTINCT tablename) FROM pg_policies WHERE policyname = %s), "
+    "(SELECT count(*) FROM pg_class WHERE relforcerowsecurity AND relnamespace = 'public'::regnamespace "
+    "AND relname <> 'team_profiles') FROM pg_class AS c WHERE c.oid = 'memories'::regclass"
+)
+
+
+def _check_complete(dsn: str) -> None:
+    """Refuse a dump that would hold only the rows this role sees (a member's, or the owner's on a
+    store ``team init`` has not given its backup policy): it would look like a backup and not be one."""
+    from mahavishnu.memory.core.backends.postgres import BACKUP_POLICY, connect
+
+    with connect(dsn) as conn:
+        bound, owns, covered, forced = conn.execute(_DUMP_READINESS, (BACKUP_POLICY,)).fetchone() or (
+            False,
+            True,
+            0,
+            0,
+        )
+    if not bound:
+        return
+    if not owns:
+        raise StoreError(
+            "this role is a member of the team store: its backup would hold only the memories it sees",
+            hint="The store's owner backs it up: `mahavishnu db backup` with the owner's memory.dsn.",
+        )
+    if covered < forced:
+        raise StoreError(
+            "this team store has no backup policy yet: a backup would hold only your own memories",
+            hint="Run `mahavishnu team init --dsn OWNER_DSN` once more (it adds it), then back up again.",
+        )
 
 
 #: What a dump's table of contents lists that can run code or hold rows: the backup may hold only
@@ -460,6 +505,17 @@ def _pg_tool(name: str, args: list[str], env: dict[str, str]) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise StoreError(f"{name} failed: {exc}") from exc
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise StoreError(f"{name} failed: {mask_url(lines[-1] if lines else f'exit {done.returncode}')}")
+        raise StoreError(f"{name} failed (exit {done.returncode}): {mask_url(_tail(done.stderr))}")
     return done.stdout
+
+
+#: The most of a failing tool's error output shown: its last lines, up to this many characters.
+_ERROR_LINES, _ERROR_CHARS = 20, 4000
+
+
+def _tail(stderr: str) -> str:
+    """A failing tool's whole error, bounded (its last ``_ERROR_LINES`` lines and ``_ERROR_CHARS``)."""
+    lines = [line.rstrip() for line in stderr.strip().splitlines() if line.strip()]
+    cut = len(lines) > _ERROR_LINES
+    text = "\n".join(lines[-_ERROR_LINES:])[-_ERROR_CHARS:]
+    return ("…\n" if cut or len(text) == _ERROR_CHARS else "") + text if text else "(no error output)"

@@ -10,6 +10,7 @@ placeholders (an API error shown as a message) used no tokens."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,6 +19,18 @@ from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, t
 from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
 
 WANTED = (b'"usage"',)
+#: Claude Code writes ``"message":{"id":…`` and ``"requestId":…`` in every assistant line; a value
+#: holds no unescaped quote, so the first of each is the line's own.
+_MESSAGE_ID = re.compile(rb'"message":\{"id":"([^"\\]*)"')
+_REQUEST_ID = re.compile(rb'"requestId":"([^"\\]*)"')
+
+
+def line_key(line: bytes) -> str | None:
+    """The key ``parse`` gives the line's request, read off its bytes (None: not found so)."""
+    message, request = _MESSAGE_ID.search(line), _REQUEST_ID.search(line)
+    if message is None or request is None:
+        return None
+    return f"claude:{message[1].decode(errors='replace')}:{request[1].decode(errors='replace')}"
 
 
 def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:
