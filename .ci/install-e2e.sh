@@ -70,7 +70,7 @@ else
     echo "install-e2e: ccusage $CCUSAGE_VERSION not installed; its comparison test will be skipped" >&2
 fi
 
-# Pi and OpenCode for their e2e tests (usage read from the sessions they write against the mock),
+# Pi and OpenCode for their e2e tests (switching, and usage read from the sessions they write against the mock),
 # pinned. Pi is a JavaScript CLI; OpenCode ships its native binary in a per-platform npm package
 # (opencode-linux-x64), checked by running `opencode --version`. Optional like ccusage: a failure
 # only skips their tests.

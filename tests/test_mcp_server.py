@@ -248,7 +248,7 @@ def test_list_llms_and_current_llm(backing: mcp_server.Backing) -> None:
     names = {p["name"] for p in data(listed)}
     assert {"anthropic", "openai"} <= names
     rows = data(current)
-    assert {r["tool"] for r in rows} == {"claude", "codex", "qwen", "gemini"}
+    assert {r["tool"] for r in rows} == {"claude", "codex", "qwen", "gemini", "opencode", "pi"}
     assert all(r["profile"] is None for r in rows)  # nothing configured in the tmp home
     assert "unknown tool 'emacs'" in error_text(unknown)
 

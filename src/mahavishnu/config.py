@@ -65,7 +65,7 @@ class ProfileSettings(BaseModel):
     secret: list[str] = Field(default_factory=list)  # references tried first; see environments/secrets.py
     requires_key: bool = True
     #: A "stock" profile: these assistants go back to their own login (every provider key removed).
-    stock: list[Literal["claude", "codex", "qwen", "gemini"]] = Field(default_factory=list)
+    stock: list[Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"]] = Field(default_factory=list)
     docs: str | None = None
     anthropic: Endpoint | None = None
     openai: Endpoint | None = None
@@ -77,7 +77,7 @@ class ProfileSettings(BaseModel):
 class EnvironmentsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    default_tool: Literal["claude", "codex", "qwen", "gemini"] = "claude"
+    default_tool: Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"] = "claude"
     backups_keep: int = Field(default=10, ge=1, le=1000)
 
 
@@ -228,11 +228,11 @@ class IngestSettings(BaseModel):
         return self
 
 
-AssistantName = Literal["claude", "codex", "qwen", "gemini"]
+AssistantName = Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"]
 
 
 def _every_assistant() -> list[AssistantName]:
-    return ["claude", "codex", "qwen", "gemini"]
+    return ["claude", "codex", "qwen", "gemini", "opencode", "pi"]
 
 
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from mahavishnu import wording
+from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.errors import MahavishnuError
 
 if TYPE_CHECKING:
@@ -43,12 +44,7 @@ class Finding:
 Check = Callable[["Settings"], list[Finding]]
 
 #: The CLI versions the end-to-end tests run (.e2e-tools/package.json) and their npm packages.
-TESTED: dict[str, tuple[str, str]] = {
-    "claude": ("2.1.197", "@anthropic-ai/claude-code"),
-    "codex": ("0.169.0", "@openai/codex"),
-    "qwen": ("0.24.4", "@qwen-code/qwen-code"),
-    "gemini": ("0.61.0", "@google/gemini-cli"),
-}
+TESTED: dict[str, tuple[str, str]] = {info.name: (info.tested, info.package) for info in REGISTRY}
 #: The assistants' published JSON Schemas (SchemaStore, openai/codex, google-gemini/gemini-cli): tool -> the
 #: file name, shipped in the package (``SHIPPED_SCHEMAS``: source, commit and licence in its README.md);
 #: a folder named by ``MAHAVISHNU_SCHEMAS_DIR`` takes its place (newer copies).
@@ -184,6 +180,14 @@ def _read_as_assistant(tool: str, text: str, path: Path) -> None:
         from mahavishnu.environments.assistants import gemini
 
         gemini.load(text, path)
+    elif tool == "opencode":
+        from mahavishnu.environments.assistants import opencode
+
+        opencode.load(text, path)
+    elif tool == "pi":
+        from mahavishnu.environments.assistants import pi
+
+        pi.load_settings_text(text, path)
 
 
 #: Where a parse error is, as every "invalid JSON in FILE at line N, column M: ..." says it.
@@ -433,11 +437,11 @@ def check_team_logins(settings: Settings) -> list[Finding]:
 
 
 def check_mcp_registered(settings: Settings) -> list[Finding]:
-    from mahavishnu.environments.mcp_servers import list_servers
+    from mahavishnu.environments.mcp_servers import TOOLS, list_servers
 
     servers, _warnings = list_servers("all")
     findings = []
-    for tool in TESTED:
+    for tool in TOOLS:  # the assistants `mcp install` can register with
         ours = [s for s in servers if s.tool == tool and _is_mahavishnu_server(s.server)]
         if ours:
             findings.append(

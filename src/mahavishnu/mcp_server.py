@@ -301,8 +301,8 @@ def _provider_tools(tools: list[Tool], backing: Backing) -> None:
 
     @_tool(tools, READ_ONLY)
     def current_llm(tool: str = "all") -> list[dict[str, object]]:
-        """What each assistant (claude, codex, qwen, gemini; or all) points at now, per settings scope:
-        profile, base URL, model and where the key comes from. Codex profile files
+        """What each assistant (claude, codex, qwen, gemini, opencode, pi; or all) points at now, per
+        settings scope: profile, base URL, model and where the key comes from. Codex profile files
         ($CODEX_HOME/NAME.config.toml) are rows of scope profile:NAME, used only by `codex --profile
         NAME` (used_with); a file that cannot be read has its error."""
         from mahavishnu.environments.switcher import ASSISTANTS, assistant, overview
@@ -325,8 +325,8 @@ def _provider_tools(tools: list[Tool], backing: Backing) -> None:
     def switch_llm(
         name: str, tool: str | None = None, scope: Scope_ = "user", dry_run: bool = False
     ) -> dict[str, object]:
-        """Point an assistant (claude, codex, qwen, gemini or all; default: the configured default
-        tool) at provider profile `name`, editing its settings files as one transaction. With
+        """Point an assistant (claude, codex, qwen, gemini, opencode, pi or all; default: the configured
+        default tool) at provider profile `name`, editing its settings files as one transaction. With
         dry_run, return the diffs and write nothing. Running sessions need a restart to see it."""
         from mahavishnu.environments.switcher import switch_llm as switch
 

@@ -131,6 +131,11 @@ def gemini_home() -> Path:
     return (Path(override) if override else home()) / ".gemini"
 
 
+def opencode_config_dir() -> Path:
+    """OpenCode's global config folder (it uses xdg-basedir: ``$XDG_CONFIG_HOME/opencode``)."""
+    return _xdg("XDG_CONFIG_HOME", ".config") / "opencode"
+
+
 def mahavishnu_argv(*args: str) -> list[str]:
     """This Mahavishnu by absolute path (services and hooks run with whatever PATH they get)."""
     import shutil  # (only here: the hooks' imports stay few)

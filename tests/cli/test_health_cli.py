@@ -37,6 +37,8 @@ def test_json_report_covers_every_component_and_is_recorded() -> None:
         "assistant:codex",
         "assistant:qwen",
         "assistant:gemini",
+        "assistant:opencode",
+        "assistant:pi",
     }
     store = by_name["store"]
     assert store["status"] == "ok" and store["latency_ms"] is not None

@@ -32,7 +32,7 @@ def _profiles_serving_all_three() -> list[str]:
     found = []
     for name in ("qwen", "zai", "deepseek", "openrouter", "openai", "anthropic"):
         try:
-            if switch_llm(name, settings, tool="all", dry_run=True).tools == TOOLS:
+            if set(TOOLS) <= set(switch_llm(name, settings, tool="all", dry_run=True).tools):
                 found.append(name)
         except Exception:
             continue

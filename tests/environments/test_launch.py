@@ -20,7 +20,7 @@ KEY = "sk-launch-0123456789abcdef"
 def tools_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("claude", "codex", "qwen", "gemini"):
+    for name in ("claude", "codex", "qwen", "gemini", "opencode"):
         (bin_dir / name).write_text("#!/bin/sh\n")
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -42,6 +42,17 @@ def test_the_key_is_in_the_environment_only(tools_on_path, monkeypatch, profile,
     assert Path(launch.argv[0]).name == tool and launch.argv[-1] == "--extra" and flag in launch.argv
     assert launch.env[var] == KEY
     assert KEY not in json.dumps(launch.argv) and KEY not in json.dumps(launch.shown_env())
+
+
+def test_opencode_gets_the_provider_as_inline_config_and_the_key_by_reference(tools_on_path, monkeypatch):
+    monkeypatch.setenv("DEEPSEEK_API_KEY", KEY)
+    launch = plan("deepseek", load_settings(), tool="opencode", args=["run", "hi"])
+    assert launch.argv[1:] == ["run", "hi"] and launch.env[RUN_KEY_VAR] == KEY
+    content = json.loads(launch.env["OPENCODE_CONFIG_CONTENT"])
+    provider = content["provider"]["mahavishnu-run"]
+    assert content["model"] == "mahavishnu-run/" + next(iter(provider["models"]))
+    assert provider["options"]["apiKey"] == "{env:" + RUN_KEY_VAR + "}"
+    assert KEY not in json.dumps(launch.argv) and KEY not in launch.env["OPENCODE_CONFIG_CONTENT"]
 
 
 def test_claude_flag_settings_carry_the_provider_and_a_helper_reading_the_env(tools_on_path, monkeypatch):

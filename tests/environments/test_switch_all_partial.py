@@ -52,7 +52,7 @@ def test_skipping_installed_assistants_is_a_partial_switch_with_each_fix(
     assert 'export DASHSCOPE_API_KEY="$(mahavishnu secrets get qwen)"' in out
     assert "mahavishnu run qwen --tool qwen -- …" in out
     assert "mahavishnu ai switch-llm gemini --tool gemini" in out
-    assert "2 of 4 switched; 2 skipped (Qwen Code, Gemini CLI: installed, so they keep the previous" in out
+    assert "4 of 6 switched; 2 skipped (Qwen Code, Gemini CLI: installed, so they keep the previous" in out
 
 
 def test_skipping_assistants_that_are_not_installed_is_complete(
@@ -61,7 +61,7 @@ def test_skipping_assistants_that_are_not_installed_is_complete(
     _on_path(tmp_path, monkeypatch, "claude", "codex")
     result = runner.invoke(app, ["ai", "switch-llm", "qwen", "--tool", "all"])
     assert result.exit_code == 0, result.output
-    assert "2 of 4 switched; 2 skipped (Qwen Code, Gemini CLI: not installed)" in result.output
+    assert "4 of 6 switched; 2 skipped (Qwen Code, Gemini CLI: not installed)" in result.output
     assert "qwen: skipped (not installed)" in result.output
 
 
@@ -76,7 +76,7 @@ def test_the_json_output_carries_the_fixes_the_summary_and_the_exit_status(
     assert skipped["qwen"]["installed"] is True and "DASHSCOPE_API_KEY" in skipped["qwen"]["fix"]
     assert skipped["gemini"]["installed"] is False and skipped["gemini"]["fix"]
     assert data["partial"] is True and data["exit_code"] == 3
-    assert data["summary"].startswith("2 of 4 switched; 2 skipped")
+    assert data["summary"].startswith("4 of 6 switched; 2 skipped")
 
 
 def test_a_profile_without_a_wire_api_names_the_key_to_add(
@@ -110,4 +110,4 @@ def test_the_fast_path_exits_3_too(
         timeout=60,
     )
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "2 of 4 switched; 2 skipped (Gemini CLI: not installed; Qwen Code: installed" in done.stdout
+    assert "4 of 6 switched; 2 skipped (Gemini CLI: not installed; Qwen Code: installed" in done.stdout

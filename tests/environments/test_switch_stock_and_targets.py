@@ -54,7 +54,7 @@ def test_stock_returns_every_assistant_to_its_own_login(isolated_home, monkeypat
     switch_llm("gemini", load_settings(), tool="gemini")
     assert {e.tool for e in current(load_settings())} >= {"claude", "codex", "qwen", "gemini"}
     result = switch_llm("stock", load_settings(), tool="all")
-    assert sorted(result.tools) == ["claude", "codex", "gemini", "qwen"]
+    assert sorted(result.tools) == ["claude", "codex", "gemini", "opencode", "pi", "qwen"]
     assert current(load_settings()) == []
     qwen = json.loads((isolated_home / ".qwen" / "settings.json").read_text())
     assert "security" not in qwen  # no login type the file never had: Qwen Code asks, as before
@@ -74,7 +74,7 @@ def test_a_stock_profile_of_one_assistant_refuses_another():
 def test_without_tool_a_profile_goes_to_the_assistants_it_serves(isolated_home, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-0123456789abcdef")
     result = switch_llm("openai", load_settings(), tool=None)
-    assert result.tools == ["codex", "qwen"]
+    assert result.tools == ["codex", "qwen", "opencode", "pi"]
     assert result.notes and "has no endpoint for Claude Code" in result.notes[0]
     assert not (isolated_home / ".claude" / "settings.json").exists()
     codex_login = switch_llm("codex", load_settings(), tool=None)  # as the original design typed it

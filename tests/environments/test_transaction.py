@@ -61,7 +61,7 @@ def fault(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, int], None
 
 def test_all_switches_every_assistant_the_profile_serves(files: dict[str, Path]) -> None:
     result = switch_llm("qwen", load_settings(), tool="all")
-    assert result.tools == ["claude", "codex", "qwen"]
+    assert result.tools == ["claude", "codex", "qwen", "opencode", "pi"]
     assert [(s.tool, "no gemini endpoint" in s.reason) for s in result.skipped] == [("gemini", True)]
     assert json.loads(files["claude"].read_text())["env"]["ANTHROPIC_MODEL"] == "qwen3.7-max"
     assert tomllib.loads(files["codex"].read_text())["model_provider"] == "mahavishnu-qwen"
@@ -71,7 +71,7 @@ def test_all_switches_every_assistant_the_profile_serves(files: dict[str, Path])
 
 def test_a_chat_only_profile_skips_codex_under_all_but_is_refused_when_named(files: dict[str, Path]) -> None:
     result = switch_llm("kimi", load_settings(), tool="all")
-    assert result.tools == ["claude", "qwen"]
+    assert result.tools == ["claude", "qwen", "opencode", "pi"]
     assert {s.tool for s in result.skipped} == {"codex", "gemini"}
     assert files["codex"].read_text() == CODEX
     with pytest.raises(ProtocolMismatchError, match="Responses API"):
@@ -211,8 +211,11 @@ def test_ai_current_lists_every_assistant(files: dict[str, Path]) -> None:
         ("codex", "deepseek"),
         ("qwen", "deepseek"),
         ("gemini", None),
+        ("opencode", "deepseek"),
+        ("pi", "deepseek"),
     ]
-    assert rows[-1]["scope"] is None and rows[-1]["error"] is None
+    gemini = rows[3]
+    assert gemini["scope"] is None and gemini["error"] is None
     assert "sk-deepseek-secret" not in result.output
 
 

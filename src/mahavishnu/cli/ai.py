@@ -24,8 +24,9 @@ RollbackToolOption = typer.Option(
     None,
     "--tool",
     "-t",
-    help="Undo the most recent switch or change that involved this assistant (claude, codex, qwen, gemini; "
-    "all: the most recent one). Default: the most recent switch or change, whatever files it touched.",
+    help="Undo the most recent switch or change that involved this assistant (claude, codex, qwen, gemini, "
+    "opencode, pi; all: the most recent one). Default: the most recent switch or change, whatever files "
+    "it touched.",
 )
 ScopeOption = typer_param(SCOPE)
 CodexProfileOption = typer_param(CODEX_PROFILE)
@@ -428,8 +429,8 @@ def test(
         None,
         "--tool",
         "-t",
-        help="Instead of a profile: the provider this assistant uses now (claude, codex, qwen, gemini or "
-        "all), probed exactly as `mahavishnu watch` does.",
+        help="Instead of a profile: the provider this assistant uses now (claude, codex, qwen, gemini, "
+        "opencode, pi or all), probed exactly as `mahavishnu watch` does.",
     ),
     protocol: str | None = typer.Option(
         None, "--protocol", "-p", help="Only this wire protocol: anthropic, openai or gemini."

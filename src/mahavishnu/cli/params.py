@@ -43,9 +43,9 @@ TOOL = Param(
     ("--tool", "-t"),
     str,
     None,
-    "Assistant to configure: claude, codex, qwen, gemini, or all (one transaction over every file; "
-    "assistants the profile cannot serve are skipped). Default: environments.default_tool (claude) when "
-    "the profile serves it, else every assistant it serves.",
+    "Assistant to configure: claude, codex, qwen, gemini, opencode, pi, or all (one transaction over "
+    "every file; assistants the profile cannot serve are skipped). Default: environments.default_tool "
+    "(claude) when the profile serves it, else every assistant it serves.",
 )
 SCOPE = Param(
     "scope",

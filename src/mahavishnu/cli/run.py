@@ -23,8 +23,8 @@ def run(
         None,
         "--tool",
         "-t",
-        help="Assistant to start: claude, codex, qwen or gemini (default: environments.default_tool when "
-        "the profile serves it, else the first assistant it serves).",
+        help="Assistant to start: claude, codex, qwen, gemini or opencode (default: "
+        "environments.default_tool when the profile serves it, else the first assistant it serves).",
     ),
     show: bool = typer.Option(
         False,

@@ -16,6 +16,8 @@ from the profile's secret chain and travels in the environment only (never on th
 * Codex: ``-c`` overrides defining and selecting a provider ``mahavishnu-run`` whose ``env_key`` names
   ``MAHAVISHNU_RUN_API_KEY``;
 * Qwen Code: ``--auth-type openai --openai-base-url URL --model M`` and ``OPENAI_API_KEY``;
+* OpenCode: ``OPENCODE_CONFIG_CONTENT`` (inline config merged over every file) defining and selecting
+  a provider ``mahavishnu-run`` whose ``apiKey`` is ``{env:MAHAVISHNU_RUN_API_KEY}``;
 * Gemini CLI: ``GEMINI_API_KEY`` (and ``GOOGLE_GEMINI_BASE_URL`` for a base URL other than
   Google's: see ``_gemini``), ``--model M``.
 """
@@ -75,7 +77,13 @@ def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) ->
             hint="Pick a provider profile that serves it: `mahavishnu ai list-llms`.",
         )
     key = resolve_profile_secret(profile, settings) if profile.needs_secret else profile.name
-    builder = {"claude": _claude, "codex": _codex, "qwen": _qwen, "gemini": _gemini}[chosen]
+    builders = {"claude": _claude, "codex": _codex, "qwen": _qwen, "gemini": _gemini, "opencode": _opencode}
+    if chosen not in builders:
+        raise InvalidInputError(
+            f"`mahavishnu run` cannot start {LABELS[chosen]} yet",
+            hint=f"Switch it instead: `mahavishnu ai switch-llm {profile.name} --tool {chosen}`.",
+        )
+    builder = builders[chosen]
     extra_args, env, warnings = builder(profile, key)
     # the bare name when it is not installed: ``--show`` still shows the command, starting it says
     found = shutil.which(EXECUTABLES[chosen]) or EXECUTABLES[chosen]
@@ -176,3 +184,18 @@ def _gemini(profile: Profile, key: str) -> Built:
                 f"`mahavishnu ai switch-llm {profile.name} --tool gemini`)"
             )
     return ["--model", str(endpoint.model)], env, warnings
+
+
+def _opencode(profile: Profile, key: str) -> Built:
+    endpoint = profile.endpoint("openai", "OpenCode")
+    from mahavishnu.environments.assistants.opencode import OPENAI_COMPATIBLE
+
+    model = str(endpoint.model)
+    provider = {
+        "npm": OPENAI_COMPATIBLE,
+        "name": f"{profile.label} (mahavishnu run)",
+        "options": {"baseURL": str(endpoint.base_url), "apiKey": f"{{env:{RUN_KEY_VAR}}}"},
+        "models": {model: {"name": model}},
+    }
+    content = {"provider": {RUN_PROVIDER: provider}, "model": f"{RUN_PROVIDER}/{model}"}
+    return [], {"OPENCODE_CONFIG_CONTENT": json.dumps(content), RUN_KEY_VAR: key}, []

@@ -16,6 +16,7 @@ from pathlib import Path
 from mahavishnu import telemetry
 from mahavishnu.config import Settings
 from mahavishnu.environments import own_settings
+from mahavishnu.environments.assistants import registry
 from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.errors import (
@@ -31,14 +32,14 @@ from mahavishnu.files import history, safe_write, switch_log, transaction
 from mahavishnu.files.safe_write import Validate
 from mahavishnu.wording import a
 
-#: The assistants, by tool name. Each class is imported when first asked for (``assistant_class``).
-ASSISTANTS: tuple[str, ...] = ("claude", "codex", "qwen", "gemini")
+#: The assistants, by tool name (``registry``); each class is imported when first used (``assistant_class``).
+ASSISTANTS: tuple[str, ...] = registry.NAMES
 ALL = "all"
 _ALL_SCOPES: tuple[Scope, ...] = ("user", "project", "local")
 
 
 #: The wire protocol each assistant speaks (which profiles it can use), known without importing it.
-PROTOCOL: dict[str, str] = {"claude": "anthropic", "codex": "openai", "qwen": "openai", "gemini": "gemini"}
+PROTOCOL: dict[str, str] = {info.name: info.protocol for info in registry.REGISTRY}
 
 
 def assistant(tool: str, *, codex_profile: str | None = None) -> Assistant:
@@ -60,21 +61,7 @@ def assistant_class(tool: str) -> type[Assistant]:
     Measured (benchmarks/lazy_imports.py, child CPU time, 15 runs, machine loaded): 282 ms median for
     the Claude assistant alone vs 295 ms with all four imported (anchor python -c pass 62 ms): it saves
     ~13 ms of a switch, and the import guards of tests/cli/test_fast_paths.py pin it."""
-    if tool == "claude":
-        from mahavishnu.environments.assistants.claude import Claude
-
-        return Claude
-    if tool == "qwen":
-        from mahavishnu.environments.assistants.qwen import Qwen
-
-        return Qwen
-    if tool == "gemini":
-        from mahavishnu.environments.assistants.gemini import Gemini
-
-        return Gemini
-    from mahavishnu.environments.assistants.codex import Codex
-
-    return Codex
+    return registry.assistant_class(tool)
 
 
 def check_codex_profile(tool: str | None, codex_profile: str | None) -> None:
@@ -109,9 +96,9 @@ def targets(profile: Profile, tool: str | None, settings: Settings) -> tuple[lis
     return chosen, f"profile '{profile.name}' {reason}: switching {labels} (choose with --tool)"
 
 
-LABELS = {"claude": "Claude Code", "codex": "Codex CLI", "qwen": "Qwen Code", "gemini": "Gemini CLI"}
+LABELS = {info.name: info.label for info in registry.REGISTRY}
 #: The executable each assistant installs.
-EXECUTABLES = {"claude": "claude", "codex": "codex", "qwen": "qwen", "gemini": "gemini"}
+EXECUTABLES = {info.name: info.executable for info in registry.REGISTRY}
 
 
 def installed(tool: str) -> bool:

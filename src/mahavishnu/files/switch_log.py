@@ -307,6 +307,8 @@ def tools_of(files: Iterable[Path]) -> list[str]:
         "codex": paths.codex_home(),
         "qwen": paths.qwen_home(),
         "gemini": paths.gemini_home(),
+        "opencode": paths.opencode_config_dir(),
+        "pi": paths.home() / ".pi",
     }
     folders = {".claude": "claude", ".codex": "codex", ".qwen": "qwen", ".gemini": "gemini"}
     found: set[str] = set()
@@ -317,7 +319,7 @@ def tools_of(files: Iterable[Path]) -> list[str]:
         found |= {tool for tool, folder in homes.items() if folder.absolute() in absolute.parents}
         if absolute.parent.name in folders:
             found.add(folders[absolute.parent.name])
-    return [tool for tool in ("claude", "codex", "qwen", "gemini") if tool in found]
+    return [tool for tool in ("claude", "codex", "qwen", "gemini", "opencode", "pi") if tool in found]
 
 
 # -- Claude Code's state file ------------------------------------------------------------------

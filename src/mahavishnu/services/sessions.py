@@ -13,24 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.services import procs
 
 if TYPE_CHECKING:
     from mahavishnu.environments.switcher import SwitchResult
 
 #: tool -> (executable name, npm package path fragment)
-SIGNATURES: dict[str, tuple[str, str]] = {
-    "claude": ("claude", "@anthropic-ai/claude-code"),
-    "codex": ("codex", "@openai/codex"),
-    "qwen": ("qwen", "@qwen-code/qwen-code"),
-    "gemini": ("gemini", "@google/gemini-cli"),
-}
+SIGNATURES: dict[str, tuple[str, str]] = {info.name: (info.executable, info.package) for info in REGISTRY}
 #: When each assistant reads what a switch writes. None of them reloads a provider mid-session.
 READS_AT_START: dict[str, str] = {
     "claude": "Claude Code reads the env of settings.json (base URL, models, token) when a session starts",
     "codex": "Codex reads config.toml (and ~/.codex/.env) when it starts",
     "qwen": "Qwen Code reads settings.json (and its .env) when it starts",
     "gemini": "Gemini CLI reads ~/.gemini/.env and settings.json when it starts",
+    "opencode": "OpenCode reads opencode.json(c) when it starts",
+    "pi": "Pi reads ~/.pi/agent/settings.json when it starts (models.json again at /model)",
 }
 _RUNTIMES = {"node", "nodejs", "bun", "deno"}
 
@@ -89,6 +87,8 @@ _CONFIG_HOMES: dict[str, tuple[str | None, str]] = {
     "codex": ("CODEX_HOME", ".codex"),
     "qwen": (None, ".qwen"),
     "gemini": (None, ".gemini"),
+    "opencode": (None, ".config/opencode"),
+    "pi": ("PI_CODING_AGENT_DIR", ".pi/agent"),
 }
 
 
@@ -162,8 +162,9 @@ _ONE_SHOT_FLAGS: dict[str, tuple[str, ...]] = {
     "claude": ("-p", "--print"),
     "qwen": ("-p", "--prompt"),
     "gemini": ("-p", "--prompt"),
+    "pi": ("-p", "--print"),
 }
-_ONE_SHOT_SUBCOMMANDS: dict[str, tuple[str, ...]] = {"codex": ("exec", "e")}
+_ONE_SHOT_SUBCOMMANDS: dict[str, tuple[str, ...]] = {"codex": ("exec", "e"), "opencode": ("run",)}
 #: Arguments that make a run one-shot (no one types into it), whichever the assistant.
 _ONE_SHOT = {arg for args in (*_ONE_SHOT_FLAGS.values(), *_ONE_SHOT_SUBCOMMANDS.values()) for arg in args}
 #: Long-running modes (IDE integrations, MCP servers, interactive prompts): never one-shot.

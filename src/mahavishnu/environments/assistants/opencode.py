@@ -1,0 +1,234 @@
+"""OpenCode: ``$XDG_CONFIG_HOME/opencode/opencode.json`` (user; ``~/.config/opencode``) and
+``<project root>/opencode.json`` (project: OpenCode looks for it from the folder it starts in up to
+the git root). Either may be ``opencode.jsonc``: an existing ``.jsonc`` is the one edited (OpenCode
+reads ``opencode.jsonc`` after ``opencode.json``, so it wins). Both are JSON with comments and
+trailing commas (OpenCode's jsonc-parser allows them): comments survive every edit.
+
+A profile owns the top-level ``model`` (``"mahavishnu/MODEL"``) and one provider entry::
+
+    "provider": {"mahavishnu": {"npm": "@ai-sdk/openai-compatible", "name": "[mahavishnu] profile NAME",
+                                "options": {"baseURL": URL, "apiKey": "{env:VAR}"},
+                                "models": {MODEL: {"name": MODEL}}}}
+
+The key goes by reference, through OpenCode's own substitution in config text: ``{env:VAR}`` when
+the key is in a variable, else ``{file:PATH}`` naming a file of Mahavishnu's (mode 600, written in
+the same transaction) that holds only the key (OpenCode trims it). OpenCode cannot run a command
+to fetch a key. Every other provider, and every other key of the file, is left as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mahavishnu import paths
+from mahavishnu.config import Settings
+from mahavishnu.environments import env_file
+from mahavishnu.environments.api_key import KeyDelivery, KeyNeeds, deliver
+from mahavishnu.environments.assistants.base import (
+    CurrentProvider,
+    FileEdit,
+    Scope,
+    SwitchPlan,
+    UserProjectAssistant,
+    existing_configs,
+    project_dir,
+    unreadable,
+)
+from mahavishnu.environments.profiles import Profile
+from mahavishnu.errors import InvalidConfigFileError, MahavishnuError, SecretStoreError
+from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.json_values import as_text, member
+from mahavishnu.files.safe_write import read_text
+from mahavishnu.json_types import JSONObject as JSONData
+from mahavishnu.json_types import JSONValue
+from mahavishnu.masking import mask
+
+#: The provider id a profile is written under (``model`` is ``"mahavishnu/MODEL"``).
+PROVIDER = "mahavishnu"
+#: ``name`` of the provider entry Mahavishnu wrote.
+MARK = "[mahavishnu] profile "
+#: The AI SDK package OpenCode loads for an OpenAI-compatible endpoint (chat completions).
+OPENAI_COMPATIBLE = "@ai-sdk/openai-compatible"
+
+
+def config_path(scope: str = "user") -> Path:
+    """The file edited: an existing ``opencode.jsonc``, else ``opencode.json``."""
+    folder = paths.opencode_config_dir() if scope == "user" else project_dir()
+    jsonc = folder / "opencode.jsonc"
+    return jsonc if jsonc.exists() else folder / "opencode.json"
+
+
+def key_file() -> Path:
+    """Mahavishnu's file holding the key of the profile OpenCode is switched to (mode 600), named
+    by ``{file:…}`` when the key lives in the keyring or the secrets file."""
+    return paths.data_dir() / "opencode" / "api-key"
+
+
+def load(text: str | None, source: Path | str) -> JsonDocument:
+    """The config, comments and layout kept (an empty or missing file is ``{}``)."""
+    return JsonDocument.parse(text or "", source=str(source), comments=True)
+
+
+def validate(text: str) -> None:
+    """An object at the top; ``provider`` an object of objects; ``model`` a string."""
+    data = load(text, "the new OpenCode config").data
+    providers = data.get("provider", {})
+    if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
+        raise InvalidConfigFileError("refusing to write an OpenCode config whose provider is not {id: {...}}")
+    if not isinstance(data.get("model", ""), str):
+        raise InvalidConfigFileError(
+            'refusing to write an OpenCode config whose model is not "provider/model"'
+        )
+
+
+def is_ours(entry: object) -> bool:
+    return isinstance(entry, dict) and str(entry.get("name", "")).startswith(MARK)
+
+
+def apply_profile(text: str | None, source: Path | str, entry: JSONData, model: str) -> str:
+    doc = load(text, source)
+    existing = doc.get(["provider", PROVIDER])
+    if existing is not None and not is_ours(existing):
+        raise InvalidConfigFileError(
+            f"{source} already has a provider '{PROVIDER}' that Mahavishnu did not write",
+            hint=f"Rename or remove provider.{PROVIDER} in that file and switch again; nothing was written.",
+        )
+    doc.set(["provider", PROVIDER], entry)
+    doc.set(["model"], f"{PROVIDER}/{model}")
+    return doc.dumps()
+
+
+def remove_profile(text: str | None, source: Path | str) -> str:
+    """``text`` without our provider entry and the ``model`` that selects it (OpenCode then picks
+    its own default); ``provider`` goes too when only ours was in it, unless it holds a comment."""
+    doc = load(text, source)
+    if is_ours(doc.get(["provider", PROVIDER])):
+        doc.delete(["provider", PROVIDER], prune_empty_parents=True)
+    if str(doc.get(["model"]) or "").startswith(f"{PROVIDER}/"):
+        doc.delete(["model"])
+    return doc.dumps()
+
+
+class OpenCode(UserProjectAssistant):
+    name = "opencode"
+    label = "OpenCode"
+    protocol = "openai"
+
+    def config_path(self, scope: Scope) -> Path:
+        return config_path(scope)
+
+    def plan_switch(
+        self,
+        profile: Profile,
+        settings: Settings,
+        *,
+        scope: Scope,
+        inline_secret: bool,
+        dry_run: bool = False,
+    ) -> SwitchPlan:
+        path = self.settings_path(scope)
+        endpoint = profile.endpoint("openai", self.label)
+        key = _key(profile, inline_secret=inline_secret, dry_run=dry_run)
+        warnings = [key.warning] if key.warning else []
+        edits: list[FileEdit] = []
+        if key.kind in ("none", "env"):
+            api_key = str(key.value) if key.kind == "none" else f"{{env:{key.env_var}}}"
+        else:  # the key itself: into our own file, named by reference
+            secret = str(key.value)
+            edits.append(_key_file_edit(secret))
+            api_key = f"{{file:{key_file()}}}"
+            if scope == "project":
+                warnings.append(f"{path} names {key_file()}, a file on this machine only")
+        model = str(endpoint.model)
+        entry: JSONData = {
+            "npm": OPENAI_COMPATIBLE,
+            "name": MARK + profile.name,
+            "options": {"baseURL": str(endpoint.base_url), "apiKey": api_key},
+            "models": {model: {"name": model}},
+        }
+        edits.insert(
+            0,
+            FileEdit(
+                path=path, transform=lambda text: apply_profile(text, path, entry, model), validate=validate
+            ),
+        )
+        return SwitchPlan(edits, warnings)
+
+    def plan_stock(self, scope: Scope) -> SwitchPlan:
+        """Back to OpenCode's own providers and login (``auth.json``): our provider entry and the
+        model selecting it removed. The key file stays (mode 600) until the next switch rewrites it."""
+        path = self.settings_path(scope)
+        return SwitchPlan(
+            [FileEdit(path=path, transform=lambda text: remove_profile(text, path), validate=validate)]
+        )
+
+    def validate_text(self, text: str) -> None:
+        validate(text)
+
+    def current(self, settings: Settings) -> list[CurrentProvider]:
+        found = []
+        for scope, path in existing_configs(self.scopes, self.config_path):
+            try:
+                data = load(read_text(path), path).data
+            except MahavishnuError as exc:
+                found.append(unreadable(self.name, scope, path, exc))
+                continue
+            model = as_text(data.get("model"))
+            if not model:
+                continue
+            provider_id, _, model_id = model.partition("/")
+            entry = _object(member(data, "provider", provider_id))
+            options = _object(entry.get("options"))
+            found.append(
+                CurrentProvider(
+                    tool=self.name,
+                    scope=scope,
+                    path=str(path),
+                    profile=str(entry.get("name")).removeprefix(MARK) if is_ours(entry) else None,
+                    base_url=as_text(options.get("baseURL")),
+                    model=model_id or model,
+                    key_source=_key_source(as_text(options.get("apiKey"))),
+                )
+            )
+        return found[::-1]  # the project file wins
+
+
+def _object(value: JSONValue) -> JSONData:
+    return value if isinstance(value, dict) else {}
+
+
+def _key(profile: Profile, *, inline_secret: bool, dry_run: bool) -> KeyDelivery:
+    """By ``{env:VAR}`` when the key is in a variable; else the key itself, for our own file."""
+    needs = KeyNeeds(
+        "OpenCode", env_file.default_env_var(profile), runs_helper=False, reads_env=None, tool="opencode"
+    )
+    try:
+        return deliver(profile, needs, inline=inline_secret, dry_run=dry_run)
+    except SecretStoreError:
+        if not profile.needs_secret or inline_secret:
+            raise
+        return deliver(profile, needs, inline=True, dry_run=dry_run)  # keyring / secrets file
+
+
+def _key_file_edit(secret: str) -> FileEdit:
+    return FileEdit(
+        path=key_file(),
+        transform=lambda _old: secret + "\n",
+        validate=_any_text,
+        mode=0o600,
+        secrets=(secret,),
+    )
+
+
+def _any_text(text: str) -> None:
+    """The key file holds the key and nothing else."""
+
+
+def _key_source(api_key: str | None) -> str | None:
+    if not api_key:
+        return None
+    if api_key.startswith("{env:") and api_key.endswith("}"):
+        return f"env {api_key[5:-1]}"
+    if api_key.startswith("{file:") and api_key.endswith("}"):
+        return f"file {api_key[6:-1]}"
+    return f"inline key {mask(api_key)}"

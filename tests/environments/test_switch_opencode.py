@@ -1,0 +1,190 @@
+"""OpenCode: a switch writes one provider entry and ``model`` into opencode.json(c), the key by
+reference only; everything else in the file, comments included, stays byte for byte."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from _switch_helpers import write_config, write_profiles
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.environments.assistants.opencode import MARK, key_file, load
+from mahavishnu.environments.switcher import current, switch_llm
+from mahavishnu.errors import InvalidConfigFileError, ProtocolMismatchError
+
+# JSONC as OpenCode users write it: comments, trailing commas, a provider and an MCP server of their own.
+USER_FILE = """{
+  // OpenCode config (JSONC)
+  "$schema": "https://opencode.ai/config.json",
+  "theme": "tokyonight", // my theme
+  "provider": {
+    /* my local model, keep it */
+    "ollama": {"npm": "@ai-sdk/openai-compatible", "options": {"baseURL": "http://127.0.0.1:11434/v1"}},
+  },
+  "model": "anthropic/claude-sonnet-4-5",
+  "mcp": {"docs": {"type": "local", "command": ["npx", "-y", "docs"]}},
+}
+"""
+runner = CliRunner()
+
+
+@pytest.fixture
+def config_file(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (isolated_home / ".config").mkdir()
+    return write_config(isolated_home / ".config" / "opencode" / "opencode.jsonc", USER_FILE, monkeypatch)
+
+
+def test_a_switch_writes_the_provider_and_model_and_keeps_everything_else(config_file: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="opencode")
+    text = config_file.read_text()
+    data = load(text, config_file).data
+    assert data["model"].startswith("mahavishnu/")
+    model = data["model"].removeprefix("mahavishnu/")
+    assert data["provider"]["mahavishnu"] == {
+        "npm": "@ai-sdk/openai-compatible",
+        "name": MARK + "deepseek",
+        "options": {
+            "baseURL": data["provider"]["mahavishnu"]["options"]["baseURL"],
+            "apiKey": "{env:DEEPSEEK_API_KEY}",
+        },
+        "models": {model: {"name": model}},
+    }
+    assert data["provider"]["ollama"]["options"]["baseURL"] == "http://127.0.0.1:11434/v1"
+    assert data["mcp"] == {"docs": {"type": "local", "command": ["npx", "-y", "docs"]}}
+    for comment in ("// OpenCode config (JSONC)", "// my theme", "/* my local model, keep it */"):
+        assert comment in text
+    assert "sk-deepseek-secret" not in text
+    [entry] = current(load_settings(), "opencode")
+    assert (entry.profile, entry.model, entry.key_source) == ("deepseek", model, "env DEEPSEEK_API_KEY")
+
+
+def test_switching_back_gives_the_same_bytes_and_stock_gives_the_users_own_back(config_file: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="opencode")
+    first = config_file.read_text()
+    switch_llm("kimi", load_settings(), tool="opencode")
+    switch_llm("deepseek", load_settings(), tool="opencode")
+    assert config_file.read_text() == first
+    switch_llm("stock", load_settings(), tool="opencode")
+    assert config_file.read_text() == USER_FILE  # their own model is put back
+
+
+def test_a_keyring_key_goes_into_our_own_file_at_0600_named_by_reference(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEEPSEEK_API_KEY")
+    secret = "sk-in-keyring-0123456789"
+    assert runner.invoke(app, ["secrets", "set", "deepseek"], input=secret + "\n").exit_code == 0
+    result = switch_llm("deepseek", load_settings(), tool="opencode")
+    text = config_file.read_text()
+    assert secret not in text
+    assert (
+        load(text, config_file).data["provider"]["mahavishnu"]["options"]["apiKey"]
+        == f"{{file:{key_file()}}}"
+    )
+    assert key_file().read_text() == secret + "\n"
+    assert stat.S_IMODE(key_file().stat().st_mode) == 0o600
+    assert all(secret not in f.diff for f in result.files)
+    [entry] = current(load_settings(), "opencode")
+    assert entry.key_source == f"file {key_file()}"
+
+
+def test_inline_secret_still_never_writes_the_key_into_their_file(config_file: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="opencode", inline_secret=True)
+    assert "sk-deepseek-secret" not in config_file.read_text()
+    assert key_file().read_text() == "sk-deepseek-secret-0123456789\n"
+
+
+def test_rollback_is_byte_identical_and_removes_the_key_file_it_created(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEEPSEEK_API_KEY")
+    assert (
+        runner.invoke(app, ["secrets", "set", "deepseek"], input="sk-in-keyring-0123456789\n").exit_code == 0
+    )
+    switch_llm("deepseek", load_settings(), tool="opencode")
+    assert key_file().exists()
+    result = runner.invoke(app, ["ai", "rollback", "--tool", "opencode"])
+    assert result.exit_code == 0, result.output
+    assert config_file.read_text() == USER_FILE
+    assert not key_file().exists()
+
+
+def test_rollback_after_an_edit_by_hand_keeps_the_edited_file(config_file: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="opencode")
+    edited = config_file.read_text().replace('"tokyonight"', '"gruvbox"')
+    config_file.write_text(edited)
+    result = runner.invoke(app, ["ai", "rollback", "--tool", "opencode"])
+    assert result.exit_code == 0, result.output
+    assert config_file.read_text() == USER_FILE
+    backups = runner.invoke(app, ["ai", "backups", "--file", str(config_file)])
+    assert backups.exit_code == 0, backups.output
+    from mahavishnu.files.safe_write import list_backups
+
+    assert edited in [b.text() for b in list_backups() if Path(b.path) == config_file]
+
+
+def test_a_new_config_file_is_created(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOONSHOT_API_KEY", "sk-moonshot-0123456789")
+    switch_llm("kimi", load_settings(), tool="opencode")
+    data = load((isolated_home / ".config" / "opencode" / "opencode.json").read_text(), "x").data
+    assert set(data) == {"provider", "model"}
+    assert data["provider"]["mahavishnu"]["options"]["apiKey"] == "{env:MOONSHOT_API_KEY}"
+
+
+def test_a_provider_named_mahavishnu_of_the_users_is_refused(config_file: Path) -> None:
+    config_file.write_text('{"provider": {"mahavishnu": {"npm": "x"}}}\n')
+    with pytest.raises(InvalidConfigFileError, match="Mahavishnu did not write"):
+        switch_llm("deepseek", load_settings(), tool="opencode")
+    assert config_file.read_text() == '{"provider": {"mahavishnu": {"npm": "x"}}}\n'
+
+
+def test_invalid_config_is_refused_and_left_alone(config_file: Path) -> None:
+    config_file.write_text('{"provider": {"a": 1')
+    with pytest.raises(InvalidConfigFileError):
+        switch_llm("deepseek", load_settings(), tool="opencode")
+    assert config_file.read_text() == '{"provider": {"a": 1'
+
+
+def test_a_profile_without_openai_is_refused(
+    config_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_profiles(
+        isolated_home, "  g-only:\n    secret: ['env:G']\n    gemini: {base_url: 'https://g', model: m}\n"
+    )
+    monkeypatch.setenv("G", "x")
+    with pytest.raises(ProtocolMismatchError, match="OpenCode"):
+        switch_llm("g-only", load_settings(), tool="opencode")
+    assert config_file.read_text() == USER_FILE
+
+
+def test_tool_all_includes_opencode(config_file: Path) -> None:
+    result = switch_llm("deepseek", load_settings(), tool="all")
+    assert "opencode" in result.tools
+    assert load(config_file.read_text(), config_file).data["model"].startswith("mahavishnu/")
+
+
+def test_stock_takes_out_the_model_and_provider_it_selected(config_file: Path) -> None:
+    own = '{\n  // no model of my own\n  "theme": "tokyonight",\n}\n'
+    config_file.write_text(own)
+    switch_llm("deepseek", load_settings(), tool="opencode")
+    switch_llm("opencode", load_settings(), tool="opencode")  # OpenCode's own stock profile
+    assert config_file.read_text() == own
+    assert current(load_settings(), "opencode") == []
+
+
+def test_project_scope_writes_the_repository_roots_file_which_wins(
+    config_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = isolated_home / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "pkg").mkdir()
+    monkeypatch.chdir(repo / "pkg")  # OpenCode looks for opencode.json(c) up to the git root
+    switch_llm("deepseek", load_settings(), tool="opencode", scope="project")
+    assert load((repo / "opencode.json").read_text(), "x").data["model"].startswith("mahavishnu/")
+    assert config_file.read_text() == USER_FILE
+    project, user = current(load_settings(), "opencode")
+    assert (project.scope, project.profile, user.scope, user.profile) == ("project", "deepseek", "user", None)

@@ -1,0 +1,98 @@
+"""Pi: a switch writes one provider into ~/.pi/agent/models.json and the default provider and model
+into settings.json, the key by reference only; everything else stays byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _switch_helpers import set_profile_secrets, write_file
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.config import load_settings
+from mahavishnu.environments.assistants.pi import MARK, load_models
+from mahavishnu.environments.profiles import all_profiles
+from mahavishnu.environments.switcher import current, switch_llm
+from mahavishnu.errors import InvalidConfigFileError
+
+SETTINGS = '{\n  "theme": "dark",\n  "defaultThinkingLevel": "low"\n}\n'
+MODELS = """{
+  // my local model, keep it
+  "providers": {
+    "ollama": {"baseUrl": "http://127.0.0.1:11434/v1", "api": "openai-completions", "apiKey": "ollama",
+               "models": [{"id": "llama3.1:8b"}]}
+  }
+}
+"""
+runner = CliRunner()
+
+
+@pytest.fixture
+def agent(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = isolated_home / ".pi" / "agent"
+    write_file(folder / "settings.json", SETTINGS)
+    write_file(folder / "models.json", MODELS)
+    set_profile_secrets(monkeypatch)
+    return folder
+
+
+def test_a_switch_writes_the_provider_and_default_and_keeps_everything_else(agent: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="pi")
+    models = (agent / "models.json").read_text()
+    provider = load_models(models, "x").data["providers"]["mahavishnu"]
+    model = provider["models"][0]["id"]
+    wire = all_profiles(load_settings())["deepseek"].endpoint("openai", "Pi").wire_api
+    assert provider["api"] == ("openai-responses" if wire == "responses" else "openai-completions")
+    assert provider["apiKey"] == "DEEPSEEK_API_KEY"
+    assert provider["models"] == [{"id": model, "name": MARK + "deepseek"}]
+    assert "// my local model, keep it" in models and '"apiKey": "ollama"' in models
+    settings = (agent / "settings.json").read_text()
+    assert settings == SETTINGS.replace(
+        '"low"\n}', f'"low",\n  "defaultProvider": "mahavishnu",\n  "defaultModel": "{model}"\n}}'
+    )
+    assert "sk-deepseek-secret" not in models + settings
+    [entry] = current(load_settings(), "pi")
+    assert (entry.profile, entry.model, entry.key_source) == ("deepseek", model, "env DEEPSEEK_API_KEY")
+
+
+def test_a_keyring_key_is_fetched_by_command_never_written(
+    agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEEPSEEK_API_KEY")
+    secret = "sk-in-keyring-0123456789"
+    assert runner.invoke(app, ["secrets", "set", "deepseek"], input=secret + "\n").exit_code == 0
+    result = switch_llm("deepseek", load_settings(), tool="pi", inline_secret=True)
+    models = (agent / "models.json").read_text()
+    api_key = load_models(models, "x").data["providers"]["mahavishnu"]["apiKey"]
+    assert api_key.startswith("!") and api_key.endswith("secrets get deepseek")
+    assert secret not in models + (agent / "settings.json").read_text()
+    assert any("--inline-secret writes no key" in w for w in result.warnings)
+    [entry] = current(load_settings(), "pi")
+    assert entry.key_source == "secrets get deepseek"
+
+
+def test_stock_and_rollback_give_back_the_same_bytes(agent: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="pi")
+    switch_llm("pi-agent", load_settings(), tool="pi")
+    assert (agent / "settings.json").read_text() == SETTINGS
+    assert (agent / "models.json").read_text() == MODELS
+    switch_llm("kimi", load_settings(), tool="pi")
+    result = runner.invoke(app, ["ai", "rollback", "--tool", "pi"])
+    assert result.exit_code == 0, result.output
+    assert (agent / "settings.json").read_text() == SETTINGS
+    assert (agent / "models.json").read_text() == MODELS
+
+
+def test_a_models_file_pi_cannot_read_is_refused_and_nothing_is_written(agent: Path) -> None:
+    (agent / "models.json").write_text('{"providers": {},}\n')  # a trailing comma: JSON.parse refuses it
+    with pytest.raises(InvalidConfigFileError):
+        switch_llm("deepseek", load_settings(), tool="pi")
+    assert (agent / "settings.json").read_text() == SETTINGS
+    assert (agent / "models.json").read_text() == '{"providers": {},}\n'
+
+
+def test_tool_all_includes_pi_and_run_says_it_cannot_start_it(agent: Path) -> None:
+    assert "pi" in switch_llm("deepseek", load_settings(), tool="all").tools
+    result = runner.invoke(app, ["run", "deepseek", "--tool", "pi", "--show"])
+    assert result.exit_code != 0 and "cannot start Pi yet" in " ".join(result.output.split())
