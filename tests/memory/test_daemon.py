@@ -199,7 +199,8 @@ def test_protocol_answers() -> None:
         stale = {**message("search", query="x"), "settings_key": ["not", "these"]}
         assert served.handle(stale) == {"ok": False, "fallback": "settings"}
         error = served.handle(message("search", query=" "))
-        assert error == {"ok": False, "error": "the search query is empty", "hint": "", "exit_code": 2}
+        assert error["ok"] is False and error["exit_code"] == 1  # nothing to look for: no usage error
+        assert error["error"] == "the search query is empty: nothing to search for"
         assert served.handle(message("search", query="anything", mode="text")) == {"ok": True, "result": []}
         # the embedded store's `memory store` is its client's (a write here would queue the recalls
         # behind the capture thread's SQLite write lock): nothing stored, the client told to do it

@@ -511,7 +511,7 @@ class MemoryStore:
         """Best memories for ``query``, filtered inside the search (a project or group scope also
         takes in the insights shared with it, unless ``include_shared`` is false). Scores: see
         ``SearchHit``."""
-        check_query(query)
+        query = check_query(query)  # cleaned, at most QUERY_CHARS
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
         checked_mode = check_mode(mode)
