@@ -53,7 +53,7 @@ def target_embedder(name: str, model: str | None, url: str | None) -> Embedder:
     return default_embedder(settings)
 
 
-EMBEDDERS = ("local", "ollama", "openai")
+EMBEDDERS = ("local", "ollama", "openai", "fastembed")
 
 
 def _filters(

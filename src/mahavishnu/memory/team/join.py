@@ -25,7 +25,7 @@ from mahavishnu.memory.team.members import JoinString, hashed_password, require_
 
 #: The secret ``resolve_dsn`` reads a PostgreSQL password from when the DSN holds none.
 PASSWORD_SECRET = "pg-password"
-_SETTABLE_EMBEDDERS = ("local", "ollama", "openai")
+_SETTABLE_EMBEDDERS = ("local", "ollama", "openai", "fastembed")
 
 
 @dataclass(frozen=True, slots=True)
