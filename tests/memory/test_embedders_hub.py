@@ -51,16 +51,24 @@ def hub() -> Iterator[ModelHub]:
         yield served
 
 
-def cli(hub: ModelHub | None, *args: str, offline: bool = False) -> subprocess.CompletedProcess[str]:
+def cli(
+    hub: ModelHub | None,
+    *args: str,
+    offline: bool = False,
+    configured: bool = True,
+    extra: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``mahavishnu memory ARGS``; ``configured``: with the hub model in the settings."""
     env = {
         **os.environ,
-        "MAHAVISHNU_MEMORY__EMBEDDER": "fastembed",
-        "MAHAVISHNU_MEMORY__EMBEDDER_MODEL": MODEL,
         "HF_ENDPOINT": hub.url if hub else "http://127.0.0.1:9",  # (nothing listens on port 9)
         "HF_HUB_DISABLE_XET": "1",
     }
+    if configured:
+        env |= {"MAHAVISHNU_MEMORY__EMBEDDER": "fastembed", "MAHAVISHNU_MEMORY__EMBEDDER_MODEL": MODEL}
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
+    env |= extra or {}
     return subprocess.run(
         [sys.executable, "-m", "mahavishnu", "memory", *args],
         env=env,
@@ -145,3 +153,25 @@ def test_an_unknown_model_names_the_choices() -> None:
     with pytest.raises(ConfigError, match="not one of fastembed's text models") as raised:
         _ = FastEmbedEmbedder("no-such/model").dimension
     assert "BAAI/bge-small-en-v1.5" in str(raised.value.hint)
+
+
+def test_reembed_moves_a_store_to_a_hub_model_and_a_machine_configuring_none_follows(hub: ModelHub) -> None:
+    for text, kind in FACTS:
+        assert cli(hub, "store", text, "--type", kind, configured=False).returncode == 0  # the default
+    moved = cli(hub, "reembed", "--embedder", "fastembed", "--model", MODEL, "--json", configured=False)
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout) | {"embedded": 2} == {
+        "embedder": f"fastembed/{MODEL}",
+        "dimension": 384,
+        "embedded": 2,
+        "total": 2,
+        "done": True,
+    }
+    found = cli(None, "search", "what do we bake, and how long?", "--json", offline=True, configured=False)
+    assert found.returncode == 0, found.stderr  # no model configured: the store's is used
+    assert json.loads(found.stdout)[0]["memory"]["content"].startswith("Preheat the oven")
+    pinned = cli(
+        None, "search", "bake", offline=True, configured=False, extra={"MAHAVISHNU_MEMORY__EMBEDDER": "local"}
+    )
+    said = " ".join(pinned.stderr.split())  # one who set memory.embedder: told what to do
+    assert pinned.returncode == 1 and "Set memory.embedder back to fastembed" in said

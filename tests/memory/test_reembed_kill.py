@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 import pytest
+from testkit.embedded_pg import PgServer
+from testkit.team_pg import TeamCluster
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
@@ -23,6 +25,9 @@ from mahavishnu.config import MemorySettings
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
 from mahavishnu.memory.core.store import MemoryStore
+
+psycopg = pytest.importorskip("psycopg")
+from psycopg.conninfo import make_conninfo  # noqa: E402
 
 ROWS = 400
 TARGET = "onnx-int8"  # all-MiniLM-L6-v2-int8: a default dependency's weights, ~250 short texts/s here
@@ -153,3 +158,52 @@ def test_health_and_doctor_name_the_reembed_when_the_configured_model_is_not_the
     code, said = invoke("doctor", "--json")
     found = {f["check"]: f for f in json.loads(said)["findings"]}
     assert found["embedder"]["status"] == "ok"
+
+
+# -- a team store: the owner moves it, members follow ---------------------------------------------
+def test_the_owners_reembed_killed_and_resumed_moves_every_members_rows_and_members_follow(
+    team: TeamCluster, pg_server: PgServer
+) -> None:
+    """The owner's ``memory reembed`` (SIGKILLed half-way, run again) moves every member's memories,
+    private ones included; a member who configured no model searches with the new one on the next
+    command, through the real CLI."""
+    team.init()
+    alice = team.add("alice").dsn()
+    texts = contents()
+    with MemoryStore.open(MemorySettings(dsn=alice), embedder=FakeEmbedder()) as store:
+        store.store_many([{"content": c, "type": "note"} for c in texts[: ROWS // 2]])  # private
+    owner = MemorySettings(dsn=team.owner_dsn)
+    with MemoryStore.open(owner, embedder=FakeEmbedder()) as store:
+        store.store_many([{"content": c, "type": "note"} for c in texts[ROWS // 2 :]])
+
+    env = {"MAHAVISHNU_MEMORY__DSN": team.owner_dsn}
+    kept = kill_half_way(owner, env)
+    assert 16 <= kept < ROWS
+    again = reembed_process(env)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err.decode()
+    assert json.loads(out)["embedded"] <= ROWS - kept
+
+    target = LocalEmbedder(TARGET)
+    stored = admin_rows(pg_server, team, "SELECT id, content, embedding_model, embedding::text FROM memories")
+    assert len(stored) == ROWS and sorted(c for _, c, _, _ in stored) == sorted(texts)
+    assert {m for _, _, m, _ in stored} == {target.identity}
+    got = np.array([json.loads(str(v)) for _, _, _, v in stored], dtype=np.float32)
+    assert np.allclose(got, target.embed_many([str(c) for _, c, _, _ in stored]), atol=1e-5)
+    assert admin_rows(pg_server, team, "SELECT count(*) FROM embedding_staging") == [(0,)]
+
+    member = subprocess.run(
+        [sys.executable, "-m", "mahavishnu", "memory", "search", texts[7], "--mode", "vector", "--json"],
+        env={**os.environ, "MAHAVISHNU_MEMORY__DSN": alice},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert member.returncode == 0, member.stderr
+    assert json.loads(member.stdout)[0]["memory"]["content"] == texts[7]  # her own, by the new model
+
+
+def admin_rows(pg_server: PgServer, team: TeamCluster, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(make_conninfo(pg_server.dsn, dbname=team.database)) as conn:
+        return conn.execute(query).fetchall()  # type: ignore[arg-type]

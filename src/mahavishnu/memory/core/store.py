@@ -160,16 +160,22 @@ class MemoryStore:
         return self._embedder
 
     def _embedder_settings(self) -> MemorySettings:
-        """The settings, with the store's own local model when none is configured: a store built
-        with an earlier default local model keeps using it (``memory reembed`` moves it)."""
+        """The settings, with the store's own model when none is configured: a store built with an
+        earlier default local model keeps using it, and a store its owner moved (``memory
+        reembed``; a team store's members) is used with the model it moved to, when that needs
+        nothing but its name (a local model, or a hub model: ``memory.embedder: fastembed``)."""
         if self.settings.embedder != "local" or self.settings.embedder_model is not None:
             return self.settings
         from mahavishnu.memory.core.embedders.local import MODEL_NAMES
 
-        stored = (self.backend.get_meta(META_EMBEDDER) or "").removeprefix("local/")
-        if stored not in MODEL_NAMES.values() or not self.backend.recent(Filters(), 1):
+        name, _, model = (self.backend.get_meta(META_EMBEDDER) or "").partition("/")
+        if not self.backend.recent(Filters(), 1):
             return self.settings
-        return self.settings.model_copy(update={"embedder_model": stored})
+        if name == "local" and model in MODEL_NAMES.values():
+            return self.settings.model_copy(update={"embedder_model": model})
+        if name == "fastembed" and model and "embedder" not in self.settings.model_fields_set:
+            return self.settings.model_copy(update={"embedder": "fastembed", "embedder_model": model})
+        return self.settings
 
     def _bind(self, embedder: Embedder) -> None:
         """Accept an embedder only if it produces the store's vector space (an empty store adopts it)."""
