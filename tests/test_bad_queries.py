@@ -249,3 +249,21 @@ def test_a_10_mb_prompt_reaches_the_daemon_under_its_request_cap() -> None:
     with mock.patch.object(daemon, "ask", ask), contextlib.suppress(SystemExit):
         hook("pasted\n" * 1_500_000 + "where is ledger storage?")
     assert sent and sent[0] < daemon.MAX_REQUEST_BYTES, sent
+
+
+def test_mcp_sends_the_daemon_no_more_of_a_query_than_a_search_reads() -> None:
+    sent: list[dict[str, Any]] = []
+
+    def daemon(op: str, request: dict[str, Any], seconds: float) -> None:
+        sent.append(request)
+
+    backing = mcp_server.Backing(store=lambda: MemoryStore.open(embedder=Recording()))
+    try:
+        with mock.patch.object(backing, "daemon", daemon):
+            (result,) = run(
+                backing, [("search_memory", {"query": "pasted " * 1_500_000 + "ledger", "limit": 5})]
+            )
+    finally:
+        backing.close()
+    assert not result.is_error
+    assert sent and len(str(sent[0]["query"])) == QUERY_CHARS and str(sent[0]["query"]).endswith("ledger")

@@ -390,8 +390,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         Repository chunks (type rag) come back only when asked for by type (or use
         query_knowledge_base); hits below the relevance floor never: an empty list means nothing
         relevant is stored."""
+        from mahavishnu.clean_text import clipped
         from mahavishnu.memory.core.authors import hit_dicts
 
+        query = clipped(query)  # a search reads no more (check_query): the daemon gets no more either
         request: dict[str, object] = {"query": query, "mode": mode, "filters": filters}
         request |= {"min_score": min_score, "limit": limit}
         with _as_tool_errors():
