@@ -177,6 +177,13 @@ class MemoryStore:
             return self.settings.model_copy(update={"embedder": "fastembed", "embedder_model": model})
         return self.settings
 
+    def embedder_moved(self) -> bool:
+        """Whether the store was moved to another embedder (``memory reembed`` in another process)
+        since this one bound its own: its queries, and the vectors it holds in memory, are then of
+        the old space (the daemon reopens such a store)."""
+        bound = self._embedder
+        return bound is not None and self.backend.get_meta(META_EMBEDDER) not in (None, bound.identity)
+
     def _bind(self, embedder: Embedder) -> None:
         """Accept an embedder only if it produces the store's vector space (an empty store adopts it)."""
         stored, dimension = self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION)
