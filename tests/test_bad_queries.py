@@ -267,3 +267,29 @@ def test_mcp_sends_the_daemon_no_more_of_a_query_than_a_search_reads() -> None:
         backing.close()
     assert not result.is_error
     assert sent and len(str(sent[0]["query"])) == QUERY_CHARS and str(sent[0]["query"]).endswith("ledger")
+
+
+def test_the_real_command_takes_bytes_that_are_not_utf_8_and_10_000_words(tmp_path: Path) -> None:
+    """As a shell passes them (argv bytes; a NUL cannot be in argv), to the real local model."""
+    import subprocess
+
+    words = " ".join(WORDS[i % len(WORDS)] for i in range(10_000)).encode()
+    from mahavishnu.config import MemorySettings
+    from mahavishnu.memory.core.embedders.local import LocalEmbedder
+
+    with MemoryStore.open(MemorySettings(path=tmp_path / "real.db"), embedder=LocalEmbedder()) as store:
+        store.store("Ledger storage is PostgreSQL 15, not DynamoDB.", "decision")
+    for query in (b"caf\xe9 \xff\xfe ledger storage", words, b"?!... ,;:", b" "):
+        done = subprocess.run(
+            [sys.executable, "-m", "mahavishnu", "memory", "search", query, "--json"],
+            env={**os.environ, "MAHAVISHNU_MEMORY__PATH": str(tmp_path / "real.db")},  # the real model's
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        stderr = done.stderr.decode("utf-8", "replace")
+        assert "Traceback" not in stderr, stderr
+        if query.strip():
+            assert done.returncode == 0 and isinstance(json.loads(done.stdout), list), stderr
+        else:
+            assert done.returncode == 1 and "the search query is empty" in stderr
