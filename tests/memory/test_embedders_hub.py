@@ -112,6 +112,8 @@ def test_its_vectors_are_the_packaged_models(hub: ModelHub, monkeypatch: pytest.
     ours = LocalEmbedder("onnx-int8").embed_many(texts)
     theirs = hub_model.embed_many(texts)
     assert hub_model.dimension == 384 and hub_model.max_tokens == 254
+    long = ["def reembed(self, embedder):  # " + "token " * 400, "naïve café — ünïcode"]
+    assert hub_model.count_tokens(long) == LocalEmbedder().count_tokens(long)  # (chunks are sized by it)
     assert np.min(np.sum(ours * theirs, axis=1)) > 0.999
 
 

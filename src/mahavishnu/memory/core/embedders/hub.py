@@ -31,6 +31,7 @@ from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors, norma
 
 if TYPE_CHECKING:
     from fastembed import TextEmbedding
+    from tokenizers import Tokenizer
 
 DEFAULT_MODEL = "BAAI/bge-small-en-v1.5"
 EXTRA = "pip install 'mahavishnu[fastembed]'"
@@ -56,6 +57,7 @@ class FastEmbedEmbedder(Embedder):
         self.threads = threads
         self._described: dict[str, Any] | None = None
         self._engine: TextEmbedding | None = None
+        self._counter: Tokenizer | None = None
         self._lock = threading.Lock()
 
     @property
@@ -77,6 +79,20 @@ class FastEmbedEmbedder(Embedder):
         embed = engine.query_embed if kind == "query" else engine.passage_embed
         rows = list(embed(list(texts), batch_size=self.batch_size))
         return normalise(np.stack(rows))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Exact, with the model's own tokenizer (ingestion sizes chunks by it), once it is fetched."""
+        if self._counter is None:
+            tokenizer = Path(self._load().model._model_dir) / "tokenizer.json"  # type: ignore[attr-defined]
+            if not tokenizer.is_file():
+                return super().count_tokens(texts)
+            from tokenizers import Tokenizer
+
+            counter = Tokenizer.from_file(str(tokenizer))
+            counter.no_truncation()
+            counter.no_padding()
+            self._counter = counter
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
 
     def load(self) -> None:
         """Fetch (once) and check the model's files, and load it; raises EmbeddingError if it cannot."""
