@@ -602,7 +602,8 @@ def main(args: argparse.Namespace) -> None:
 
     identity = default_embedder(MemorySettings()).identity  # the team records the machines' model
     # Bytecode compiled first, as installing the package does: with PYTHONDONTWRITEBYTECODE set (as
-    # here), every process would compile each edited module again (~6 ms for cli/fast.py alone).
+    # here), every process would compile each edited module again (~6 ms for cli/fast.py alone, when it
+    # was one file).
     compileall.compile_dir(str(SRC / "mahavishnu"), quiet=1)
     root = Path(tempfile.mkdtemp(prefix="mahavishnu-bench-load-"))
     server, stop = start_embedded_postgres()

@@ -4,7 +4,7 @@ waiting, three ways, next to a bare ``python -c pass``:
     python benchmarks/capture_hook_latency.py            # 10 runs per row
     python benchmarks/capture_hook_latency.py --runs 5
 
-* ``hand-off``: what the installed hook does (cli/fast.py ``memory_import_hook``): check the hook's
+* ``hand-off``: what the installed hook does (cli/fast/capture.py ``memory_import_hook``): check the hook's
   JSON, start a detached import, exit;
 * ``through the daemon, waiting``: the import done by the warm daemon while the hook waits for it;
 * ``in-process, waiting``: the Typer command importing in the hook's own process (the fallback, and

@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _shared_data import SHARED_DATA, require
 
 from mahavishnu.memory.core.embedders.base import Embedder, Vectors
 from mahavishnu.memory.core.embedders.local import RUNTIMES, LocalEmbedder, _load_tokenizer
@@ -77,7 +78,7 @@ DEFAULT_MODELS = (
 )
 DEV_SETS = {"scifact": ["nDCG@10"], "locomo": ["recall@10"], "codeqa": ["top1", "top5"]}
 REFERENCE = "onnx-fp32"  # exact: matches sentence-transformers to ~2e-7, as numpy-fp32 does
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
+DEFAULT_DATA = SHARED_DATA / "scifact"
 
 
 def main() -> None:
@@ -107,7 +108,7 @@ def main() -> None:
 
     runtimes = [r for r in args.runtimes.split(",") if r]
     scored = [] if args.no_scifact else [r for r in args.scifact_runtimes.split(",") if r]
-    corpus, queries, qrels = load_scifact(args.data)
+    corpus, queries, qrels = load_scifact(require(args.data))
     short, long = speed_texts(list(corpus.values()), args.short, args.long)
     embedders = {rt: LocalEmbedder(rt) for rt in {*runtimes, *scored, REFERENCE}}  # type: ignore[arg-type]
     loads = {rt: timed(embedder.load) for rt, embedder in embedders.items()}

@@ -77,6 +77,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "scifact"
 sys.path.insert(0, str(REPO / "src"))
 
+from _shared_data import require  # noqa: E402
+
 from mahavishnu.config import MemorySettings  # noqa: E402
 from mahavishnu.memory.core.embedders import get_embedder  # noqa: E402
 from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors  # noqa: E402
@@ -108,7 +110,7 @@ def corpus(rows: int, seed: int = 11) -> tuple[list[str], list[str]]:
     term statistics, stopwords included), and the SciFact queries."""
     rng = np.random.default_rng(seed)
     sentences: list[str] = []
-    with (DATA / "corpus.jsonl").open(encoding="utf-8") as lines:
+    with (require(DATA) / "corpus.jsonl").open(encoding="utf-8") as lines:
         for line in lines:
             sentences.extend(s.strip() + "." for s in json.loads(line)["text"].split(". ") if len(s) > 20)
     picks = rng.integers(0, len(sentences), (rows, 4))

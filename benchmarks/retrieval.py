@@ -298,6 +298,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from _embed_cache import CachedEmbedder, default_cache_dir  # noqa: E402
+from _shared_data import dataset  # noqa: E402
 
 from mahavishnu.config import IngestSettings, MemorySettings, RecallSettings  # noqa: E402
 from mahavishnu.memory.core.embedders import get_embedder  # noqa: E402
@@ -309,7 +310,6 @@ from mahavishnu.memory.ingest.outline import OUTLINE_KEY  # noqa: E402
 from mahavishnu.memory.ingest.pipeline import ingest_repository  # noqa: E402
 from mahavishnu.memory.loop import recall  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "data"
 CODEQA = REPO / "benchmarks" / "data" / "codeqa.json"
 HELDOUT = REPO / "benchmarks" / "data" / "heldout_codeqa.json"
 PILLOW = REPO / "benchmarks" / "data" / "pillow_codeqa.json"
@@ -416,7 +416,7 @@ def ndcg_at_10(ranking: Sequence[str], relevant: set[str]) -> float:
 
 
 def scifact(store: MemoryStore) -> Dataset:
-    corpus, queries, qrels = load_scifact(SHARED / "scifact")
+    corpus, queries, qrels = load_scifact(dataset("scifact"))
     drafts = [{"content": t, "type": "note", "project": "scifact", "metadata": {"doc": d}} for d, t in corpus]
     store.store_many(drafts)
     bm25 = Bm25(corpus)
@@ -462,7 +462,7 @@ def locomo(store: MemoryStore) -> Dataset:
     every turn id in ``metadata.also_stored``); each conversation its own project."""
     questions: list[tuple[str, str, set[str]]] = []
     bm25: dict[str, Bm25] = {}
-    for path in sorted((SHARED / "locomo-dev").glob("*.json")):
+    for path in sorted(dataset("locomo-dev").glob("*.json")):
         conv = path.stem
         data = json.loads(path.read_text(encoding="utf-8"))
         turns = locomo_turns(data.get("conversation", data))
@@ -713,7 +713,7 @@ def absent_store(store: MemoryStore) -> int:
 
     chatter = json.loads(ABSENT.read_text(encoding="utf-8"))["chatter"]
     said: list[tuple[str, str]] = []
-    for path in sorted((SHARED / "locomo-dev").glob("*.json")):
+    for path in sorted(dataset("locomo-dev").glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         conversation = data.get("conversation", data)
         first = conversation.get("speaker_a")

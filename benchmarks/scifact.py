@@ -39,11 +39,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from _shared_data import SHARED_DATA, require  # noqa: E402
+
 from mahavishnu.config import MemorySettings  # noqa: E402
 from mahavishnu.memory.core.search import Fusion  # noqa: E402
 from mahavishnu.memory.core.store import MemoryStore  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data" / "scifact"
+DATA = SHARED_DATA / "scifact"
 
 
 def load(data: Path) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, set[str]]]:
@@ -140,7 +142,7 @@ def main() -> None:
     parser.add_argument("--only-budgets", action="store_true", help="with --sweep: skip the fusion variants")
     args = parser.parse_args()
 
-    corpus, queries, qrels = load(args.data)
+    corpus, queries, qrels = load(require(args.data))
     with tempfile.TemporaryDirectory() as tmp:
         settings = MemorySettings(path=args.store or Path(tmp) / "scifact.db")
         with MemoryStore.open(settings) as store:

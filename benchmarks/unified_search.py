@@ -34,13 +34,14 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO))  # testkit
 
+from _shared_data import require  # noqa: E402
 from _stats import print_rows, time_runs  # noqa: E402
 from testkit.session_buddy_server import free_port, serve_http  # noqa: E402
 
 
 def texts_and_queries(rows: int, seed: int = 5) -> tuple[list[str], list[str]]:
     sentences: list[str] = []
-    with (DATA / "corpus.jsonl").open(encoding="utf-8") as lines:
+    with (require(DATA) / "corpus.jsonl").open(encoding="utf-8") as lines:
         for line in lines:
             sentences += [s.strip() + "." for s in json.loads(line)["text"].split(". ") if len(s) > 40]
     random.Random(seed).shuffle(sentences)

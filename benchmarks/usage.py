@@ -1,14 +1,23 @@
-"""`mahavishnu usage` over a year of heavy use: logs for the four assistants in a temp HOME, in the
-formats the pinned CLIs write (tests/usage/fixtures), then the daily report timed cold (no ledger:
-every log read), warm (ledger up to date: nothing read again) and after 1 % more lines were
-appended (only those read). ccusage daily on the same Claude Code logs, when installed.
+"""`mahavishnu usage` beside ccusage over a year of heavy use: logs for the four assistants in a
+temp HOME, in the shapes the pinned CLIs write (Claude Code's answers streamed as 1-3 lines that
+repeat the message and request id, prompts and tool results between them, three models, 5-minute
+and 1-hour cache writes, sidechains, resumed sessions that copy earlier lines; Codex token_count
+events with cumulative totals; Qwen Code and Gemini CLI sessions). In one run, the same report of
+each, median and p95 of wall and CPU seconds:
 
-    python benchmarks/usage.py                      # 200,000 messages, 5 runs each
-    python benchmarks/usage.py --messages 50000 --runs 3
+* `ccusage claude daily --json --offline` vs `mahavishnu usage daily --tool claude --json`;
+* `ccusage daily --json --offline` vs `mahavishnu usage daily --json`;
 
-Prints the logs' size and the median/p95 seconds of each, wall and CPU. Issue 36 asks ≤ 2 s warm,
-≤ 5 s cold. `PYTHONPATH=other/src python benchmarks/usage.py` measures another tree (a commit's
-`git archive`: the figures before a change).
+ours cold (our ledger deleted: every log read) and warm (nothing new), with the ratio to ccusage;
+then 1,000 messages appended to a live session file (only they are read).
+
+    python benchmarks/usage.py                                  # 120,000 Claude Code messages (~340 MB)
+    python benchmarks/usage.py --claude-messages 480000         # 4x
+    python benchmarks/usage.py --claude-messages 20000 --runs 1 # a quick look
+
+Issue 49 asks cold <= ccusage's time, warm <= a third of it, the append <= 50 ms more.
+`PYTHONPATH=other/src python benchmarks/usage.py` measures another tree (a commit's `git archive`:
+the figures before a change). Wall time counts whatever else the machine runs; CPU does not.
 """
 
 from __future__ import annotations
@@ -42,37 +51,77 @@ def _stamp(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))
 
 
-def _claude(n: int, t: float, rng: random.Random) -> str:
-    return _json(
-        {
-            "parentUuid": None,
-            "isSidechain": False,
+MODELS = ("claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805", "claude-haiku-4-5-20251001")
+
+
+def _claude(n: int, t: float, rng: random.Random) -> list[str]:
+    """One exchange as Claude Code writes it: the user's prompt, the answer streamed as 1-3 lines
+    that repeat the message and request id (one per content block, the same usage on each), and a
+    tool result; a tenth are a subagent's (sidechain); cache writes to the 5-minute and 1-hour
+    caches."""
+    session = f"s{n // SESSION_MESSAGES}"
+    common = {"cwd": "/home/dev/src/shop", "sessionId": session, "version": "2.1.197", "gitBranch": "main"}
+    five, hour = rng.randint(0, 6000), rng.randint(0, 6000) if rng.random() < 0.3 else 0
+    usage = {
+        "input_tokens": rng.randint(1, 5000),
+        "cache_creation_input_tokens": five + hour,
+        "cache_read_input_tokens": rng.randint(0, 90000),
+        "output_tokens": rng.randint(1, 3000),
+        "service_tier": "standard",
+        "cache_creation": {"ephemeral_5m_input_tokens": five, "ephemeral_1h_input_tokens": hour},
+    }
+    sidechain = rng.random() < 0.1
+    prompt = {
+        **common,
+        "isSidechain": sidechain,
+        "type": "user",
+        "uuid": f"p{n}",
+        "timestamp": _stamp(t - 5),
+        "message": {
+            "role": "user",
+            "content": "Please fix the failing test in " + "tests/x.py " * rng.randint(5, 30),
+        },
+    }
+    lines = [_json(prompt)]
+    for block in range(rng.randint(1, 3)):
+        content = (
+            {"type": "text", "text": "Done. " * rng.randint(10, 60)}
+            if block == 0
+            else {"type": "tool_use", "id": f"t{n}_{block}", "name": "Edit", "input": {"patch": "+x\n" * 100}}
+        )
+        answer = {
+            **common,
+            "parentUuid": f"p{n}",
+            "isSidechain": sidechain,
             "userType": "external",
-            "cwd": "/home/dev/src/shop",
-            "sessionId": f"s{n // SESSION_MESSAGES}",
-            "version": "2.1.197",
-            "gitBranch": "main",
             "message": {
                 "id": f"msg_{n}",
                 "type": "message",
                 "role": "assistant",
-                "model": "claude-sonnet-4-5-20250929",
-                "content": [{"type": "text", "text": "Done. " * rng.randint(5, 60)}],
-                "stop_reason": "end_turn",
-                "usage": {
-                    "input_tokens": rng.randint(1, 5000),
-                    "cache_creation_input_tokens": rng.randint(0, 9000),
-                    "cache_read_input_tokens": rng.randint(0, 90000),
-                    "output_tokens": rng.randint(1, 3000),
-                    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-                },
+                "model": MODELS[n % 3],
+                "content": [content],
+                "stop_reason": None,
+                "usage": usage,
             },
             "requestId": f"req_{n}",
             "type": "assistant",
-            "uuid": f"u{n}",
+            "uuid": f"u{n}_{block}",
             "timestamp": _stamp(t),
         }
-    )
+        lines.append(_json(answer))
+    result = {
+        **common,
+        "type": "user",
+        "uuid": f"r{n}",
+        "timestamp": _stamp(t + 1),
+        "message": {
+            "role": "user",
+            "content": [{"type": "tool_result", "content": "ok\n" * rng.randint(30, 190)}],
+        },
+        "toolUseResult": {"stdout": "passed"},
+    }
+    lines.append(_json(result))
+    return lines
 
 
 def _codex(n: int, t: float, rng: random.Random) -> list[str]:
@@ -150,17 +199,23 @@ def _gemini(n: int, t: float, rng: random.Random) -> str:
     )
 
 
-def write_logs(home: Path, messages: int, seed: int = 7) -> None:
+def write_logs(home: Path, claude: int, others: int, seed: int = 7) -> None:
+    """``claude`` exchanges of Claude Code and ``others`` requests of each of Codex, Qwen Code and
+    Gemini CLI over a year, in sessions of ``SESSION_MESSAGES``; every tenth Claude Code session is
+    a resumed one that starts with a copy of the one before's first lines."""
     rng = random.Random(seed)
     year = 365 * 86400
-    per_tool = messages // 4
-    for n in range(0, per_tool, SESSION_MESSAGES):
-        times = sorted(START + rng.random() * year for _ in range(min(SESSION_MESSAGES, per_tool - n)))
+    before: list[str] = []
+    for n in range(0, claude, SESSION_MESSAGES):
+        times = sorted(START + rng.random() * year for _ in range(min(SESSION_MESSAGES, claude - n)))
+        lines = [line for i, t in enumerate(times) for line in _claude(n + i, t, rng)]
         s = n // SESSION_MESSAGES
-        _append(
-            home / f".claude/projects/-home-dev-src-shop/s{s}.jsonl",
-            [_claude(n + i, t, rng) for i, t in enumerate(times)],
-        )
+        copied = before[:150] if s % 10 == 9 else []
+        _append(home / f".claude/projects/-home-dev-src-shop/s{s}.jsonl", copied + lines)
+        before = lines
+    for n in range(0, others, SESSION_MESSAGES):
+        times = sorted(START + rng.random() * year for _ in range(min(SESSION_MESSAGES, others - n)))
+        s = n // SESSION_MESSAGES
         meta = _json(
             {
                 "timestamp": _stamp(times[0]),
@@ -186,7 +241,8 @@ def write_logs(home: Path, messages: int, seed: int = 7) -> None:
             home / f".gemini/tmp/shop/chats/session-g{s}.jsonl",
             [first] + [_gemini(n + i, t, rng) for i, t in enumerate(times)],
         )
-    (home / ".gemini/tmp/shop/.project_root").write_text("/home/dev/src/shop")
+    if others:
+        (home / ".gemini/tmp/shop/.project_root").write_text("/home/dev/src/shop")
 
 
 def _append(path: Path, lines: list[str]) -> None:
@@ -195,83 +251,100 @@ def _append(path: Path, lines: list[str]) -> None:
         handle.write("\n".join(lines) + "\n")
 
 
-def _mahavishnu(env: dict[str, str]) -> tuple[float, float]:
-    """One report: its wall time and its CPU time (user + system; on a machine shared with other
-    work, the wall time also measures the others)."""
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of ``command`` (CPU: the child's own, so a busy machine
+    shows in wall time only)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "mahavishnu", "usage", "daily", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-2000:])
+        raise SystemExit(f"{' '.join(command)} failed: {proc.stderr[-2000:]}")
     return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def _figures(runs: list[tuple[float, float]]) -> str:
-    def median_p95(values: list[float]) -> tuple[float, float]:
-        ordered = sorted(values)
-        return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+def _median_p95(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
-    wall, cpu = median_p95([w for w, _ in runs]), median_p95([c for _, c in runs])
-    return (
-        f"median {wall[0]:.2f} s, p95 {wall[1]:.2f} s; CPU median {cpu[0]:.2f} s, p95 {cpu[1]:.2f} s"
-        f" ({len(runs)} runs)"
+
+def _row(name: str, runs: list[tuple[float, float]], anchor: float | None = None) -> float:
+    wall, cpu = _median_p95([w for w, _ in runs]), _median_p95([c for _, c in runs])
+    ratio = f"  {wall[0] / anchor:.2f}x ccusage" if anchor else ""
+    print(
+        f"  {name:<34} median {wall[0]:6.2f} s  p95 {wall[1]:6.2f} s  CPU {cpu[0]:6.2f} s{ratio}",
+        flush=True,
     )
+    return wall[0]
+
+
+def _compare(home: Path, env: dict[str, str], ours: list[str], theirs: list[str], runs: int) -> None:
+    """ccusage's report and ours on the same logs: cold (our ledger deleted) and warm."""
+    anchor = None
+    if CCUSAGE.exists():
+        anchor = _row(
+            "ccusage " + " ".join(theirs), [_timed([str(CCUSAGE), *theirs], env) for _ in range(runs)]
+        )
+    command = [sys.executable, "-m", "mahavishnu", *ours]
+    cold = []
+    for _ in range(runs):
+        shutil.rmtree(home / ".mahavishnu" / "cache", ignore_errors=True)
+        cold.append(_timed(command, env))
+    _row("cold: mahavishnu " + " ".join(ours), cold, anchor)
+    _row("warm: mahavishnu " + " ".join(ours), [_timed(command, env) for _ in range(runs)], anchor)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--claude-messages", type=int, default=120_000)
+    parser.add_argument(
+        "--others", type=int, default=20_000, help="requests of Codex, Qwen Code, Gemini each"
+    )
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="usage-bench-"))
     try:
-        write_logs(home, args.messages)
+        write_logs(home, args.claude_messages, args.others)
+        claude = sum(p.stat().st_size for p in (home / ".claude").rglob("*.jsonl"))
         size = sum(p.stat().st_size for p in home.rglob("*.jsonl"))
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(home),
             "MAHAVISHNU_HOME": str(home / ".mahavishnu"),
             "LANG": "C.UTF-8",
+            "TZ": "UTC",
             # another tree to measure (PYTHONPATH=that/src): the figures before a change
             **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
         }
-        print(f"{args.messages:,} messages, {size / 1e6:.0f} MB of logs across the four assistants")
-        cold = []
-        for _ in range(args.runs):
-            shutil.rmtree(home / ".mahavishnu" / "cache", ignore_errors=True)
-            cold.append(_mahavishnu(env))
-        print(f"cold (no ledger, every log read): {_figures(cold)}")
-        print(f"warm (nothing new):               {_figures([_mahavishnu(env) for _ in range(args.runs)])}")
+        print(
+            f"Claude Code: {args.claude_messages:,} messages, {claude / 1e6:.0f} MB; "
+            f"all four assistants: {size / 1e6:.0f} MB"
+        )
+        json_flags = ["--json", "--offline"]
+        print("Claude Code only:")
+        _compare(
+            home,
+            env,
+            ["usage", "daily", "--tool", "claude", "--json"],
+            ["claude", "daily", *json_flags],
+            args.runs,
+        )
+        print("every assistant:")
+        _compare(home, env, ["usage", "daily", "--json"], ["daily", *json_flags], args.runs)
+        command = [sys.executable, "-m", "mahavishnu", "usage", "daily", "--json"]
+        warm = [_timed(command, env) for _ in range(args.runs)]
         grown = []
         rng = random.Random(11)
+        live = home / ".claude/projects/-home-dev-src-shop/s0.jsonl"
         for run in range(args.runs):
-            extra = [_claude(10**9 + run * 10**6 + i, START + 100, rng) for i in range(args.messages // 400)]
-            _append(home / ".claude/projects/-home-dev-src-shop/s0.jsonl", extra)
-            grown.append(_mahavishnu(env))
-        print(f"after 1 % more lines appended:    {_figures(grown)}")
-        if CCUSAGE.exists():
-            runs = []
-            for _ in range(args.runs):
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                started = time.perf_counter()
-                subprocess.run(
-                    [str(CCUSAGE), "claude", "daily", "--json", "--offline"],
-                    env=env,
-                    capture_output=True,
-                    check=True,
-                )
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-                runs.append((time.perf_counter() - started, cpu))
-            print(f"ccusage claude daily (Claude Code's logs only): {_figures(runs)}")
+            extra = [line for i in range(1000) for line in _claude(10**9 + run * 10**6 + i, START + 100, rng)]
+            _append(live, extra)
+            grown.append(_timed(command, env))
+        print("1,000 messages appended to a live session, then the every-assistant report:")
+        base = _row("warm, nothing new", warm)
+        after = _row("after the append", grown)
+        print(f"  the append costs {1000 * (after - base):.0f} ms (median)")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

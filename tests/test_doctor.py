@@ -14,8 +14,6 @@ from mahavishnu import doctor, paths
 from mahavishnu.config import load_settings
 from mahavishnu.doctor import Finding, healthy, register, run_checks
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "schemas"
-
 
 def _fake_cli(bin_dir: Path, name: str, version: str) -> None:
     bin_dir.mkdir(exist_ok=True)
@@ -38,8 +36,9 @@ def test_cli_versions_against_the_tested_ones(tmp_path, monkeypatch):
     assert found["cli:qwen"].status == "skipped"
 
 
-def test_config_files_are_parsed_and_checked_against_the_schema(isolated_home, monkeypatch):
-    monkeypatch.setenv(doctor.SCHEMAS_DIR_VARIABLE, str(SCHEMAS))
+def test_config_files_are_checked_against_the_shipped_schemas_by_default(isolated_home):
+    """No setting needed (issue 48): the package ships the assistants' published schemas."""
+    assert doctor.SCHEMAS_DIR_VARIABLE not in os.environ
     claude = isolated_home / ".claude" / "settings.json"
     claude.parent.mkdir()
     claude.write_text('{"permissions": {"defaultMode": "not-a-mode"}}')
@@ -57,12 +56,33 @@ def test_config_files_are_parsed_and_checked_against_the_schema(isolated_home, m
     assert found.status == "ok" and "published schema" in found.detail
 
 
-def test_without_the_published_schemas_a_config_file_is_only_parsed(isolated_home):
+def test_every_shipped_schema_is_used_and_catches_a_wrong_value(isolated_home):
+    files = {
+        "claude": (".claude/settings.json", '{"permissions": {"defaultMode": "not-a-mode"}}', "defaultMode"),
+        "codex": (".codex/config.toml", 'approval_policy = "sometimes"\n', "approval_policy"),
+        "gemini": (".gemini/settings.json", '{"model": {"name": 5}}', "model/name"),
+    }
+    for name, text, _ in files.values():
+        (isolated_home / name).parent.mkdir()
+        (isolated_home / name).write_text(text)
+    found = _by_check(doctor.check_config_files(load_settings()))
+    assert {
+        tool: (found[f"config:{tool}:user"].status, where in found[f"config:{tool}:user"].detail)
+        for tool, (_, _, where) in files.items()
+    } == dict.fromkeys(files, ("warn", True))
+    assert sorted(doctor.SCHEMAS.values()) == sorted(p.name for p in doctor.SHIPPED_SCHEMAS.glob("*.json"))
+
+
+def test_a_schemas_folder_named_by_the_variable_takes_the_shipped_ones_place(
+    isolated_home, monkeypatch, tmp_path
+):
+    (tmp_path / "claude-code-settings.json").write_text('{"type": "object"}')  # accepts any object
+    monkeypatch.setenv(doctor.SCHEMAS_DIR_VARIABLE, str(tmp_path))
     claude = isolated_home / ".claude" / "settings.json"
     claude.parent.mkdir()
     claude.write_text('{"permissions": {"defaultMode": "not-a-mode"}}')
     found = _by_check(doctor.check_config_files(load_settings()))["config:claude:user"]
-    assert found.status == "ok" and found.detail.endswith("parses")
+    assert found.status == "ok" and found.detail.endswith("matches its published schema")
 
 
 def test_a_schemas_folder_without_the_schema_is_a_warning_not_a_silent_pass(isolated_home, monkeypatch):

@@ -31,6 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mahavishnu import mcp_server, telemetry
 from mahavishnu.config import RecallSettings, load_settings
+from mahavishnu.distribution import install_extra
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.errors import MahavishnuError
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
@@ -693,7 +694,7 @@ def test_doctor_warns_when_an_endpoint_is_set_but_the_extra_is_missing(
     monkeypatch.setattr(telemetry, "available", lambda: False)
     (finding,) = doctor.check_telemetry(settings)
     assert finding.status == "warn" and "OTEL_EXPORTER_OTLP_ENDPOINT" in finding.detail
-    assert finding.hint == "pip install 'mahavishnu[otel]'"
+    assert finding.hint == install_extra("otel") and finding.hint.startswith("pip install ")
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
     monkeypatch.setenv("MAHAVISHNU_TELEMETRY__DAEMON_METRICS_PORT", "9464")
     (finding,) = doctor.check_telemetry(load_settings())

@@ -17,6 +17,28 @@ def clean_text(text: str) -> str:
     return text.replace("\0", "") if "\0" in text else text
 
 
+#: What a terminal obeys rather than shows: C0 controls but tab and newline (ESC starts ANSI and
+#: OSC sequences, CR overwrites a line), DEL, C1 controls, and the bidirectional overrides.
+_CONTROLS = str.maketrans(
+    dict.fromkeys(
+        [
+            *range(0x00, 0x09),
+            *range(0x0B, 0x20),
+            *range(0x7F, 0xA0),
+            *(0x200E, 0x200F),
+            *range(0x202A, 0x202F),
+            *range(0x2066, 0x206A),
+        ]
+    )
+)
+
+
+def printable(text: str) -> str:
+    """``text`` without the characters a terminal would act on (data from a log or a store must
+    not move the cursor, retitle the window or hide what follows); tabs and newlines kept."""
+    return text.translate(_CONTROLS)
+
+
 #: The most of a search query or a prompt that a search reads: its head and its tail, this many
 #: characters in all. The embedder reads ~256 tokens (~1,000 characters) anyway; more words only
 #: slow the full-text leg and the tokenizer (a 10 MB prompt took 12 s through the recall hook).

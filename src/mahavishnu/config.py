@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mahavishnu import paths
 from mahavishnu.errors import ConfigError
+from mahavishnu.wording import a
 
 ENV_PREFIX = "MAHAVISHNU_"
 
@@ -39,8 +41,9 @@ class Endpoint(BaseModel):
 
 
 class ModelPrice(BaseModel):
-    """A model's price in USD per million tokens (``mahavishnu usage``): a negotiated rate, or a
-    provider the maintained price data does not cover. Cache prices default to the input's."""
+    """A model's price in USD per million tokens (``mahavishnu usage``): a negotiated rate, a
+    gateway's own, a subscription at 0 marginal cost, or a provider the maintained price data does
+    not cover. Cache prices default to the input's; ``since`` makes it hold from that day on."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
@@ -48,6 +51,8 @@ class ModelPrice(BaseModel):
     output: float = Field(ge=0)
     cache_write: float | None = Field(default=None, ge=0)
     cache_read: float | None = Field(default=None, ge=0)
+    #: the first day (UTC) the price holds: before it, requests are priced as if it were not set
+    since: date | None = None
 
 
 class ProfileSettings(BaseModel):
@@ -650,7 +655,7 @@ def snapshot_encode(value: Any) -> Any:
         return [snapshot_encode(item) for item in value]
     if value is None or isinstance(value, str | bool | int | float):
         return value
-    raise ValueError(f"cannot snapshot a {type(value).__name__}")
+    raise ValueError(f"cannot snapshot {a(type(value).__name__)}")
 
 
 def snapshot_decode(data: Any) -> Any:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from mahavishnu import wording
 from mahavishnu.errors import DimensionMismatchError, EmbedderMismatchError, MahavishnuError
 
 if TYPE_CHECKING:
@@ -49,9 +50,10 @@ TESTED: dict[str, tuple[str, str]] = {
     "gemini": ("0.61.0", "@google/gemini-cli"),
 }
 #: The assistants' published JSON Schemas (SchemaStore, openai/codex, google-gemini/gemini-cli): tool -> the
-#: file name in the folder ``MAHAVISHNU_SCHEMAS_DIR`` names. They are not shipped: without that folder the
-#: files are only parsed and checked by the assistants' own rules.
+#: file name, shipped in the package (``SHIPPED_SCHEMAS``: source, commit and licence in its README.md);
+#: a folder named by ``MAHAVISHNU_SCHEMAS_DIR`` takes its place (newer copies).
 SCHEMAS_DIR_VARIABLE = "MAHAVISHNU_SCHEMAS_DIR"
+SHIPPED_SCHEMAS = Path(__file__).parent / "schemas"
 SCHEMAS = {
     "claude": "claude-code-settings.json",
     "codex": "codex-config.schema.json",
@@ -209,7 +211,7 @@ def _fix_first_hint(path: Path, problem: str, then: str = "run `mahavishnu docto
 
 def _schema_file(tool: str) -> Path | None:
     folder = os.environ.get(SCHEMAS_DIR_VARIABLE)
-    file = Path(folder) / SCHEMAS[tool] if folder and tool in SCHEMAS else None
+    file = Path(folder or SHIPPED_SCHEMAS) / SCHEMAS[tool] if tool in SCHEMAS else None
     return file if file is not None and file.is_file() else None
 
 
@@ -366,8 +368,9 @@ def check_store(settings: Settings) -> list[Finding]:
     ``db check`` runs, within ``store_check.QUICK_CHECK_SECONDS``), since a damaged file still
     reports its migrations."""
     from mahavishnu.errors import StoreDamagedError
+    from mahavishnu.memory.core.backends import read_only
     from mahavishnu.memory.core.store import open_backend
-    from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, READ_ONLY_HINT, quick_check_store
+    from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, quick_check_store
 
     notes: list[Finding] = []
     report = quick_check_store(settings.memory)
@@ -375,10 +378,9 @@ def check_store(settings: Settings) -> list[Finding]:
         detail = f"sqlite at {report.location}: damaged ({report.summary})"
         return [Finding("store", "error", detail, StoreDamagedError.default_hint)]
     if report is not None and report.read_only:
-        detail = (
-            f"sqlite at {report.location}: read-only for this user (not damaged); storing memories will fail"
-        )
-        notes.append(Finding("store", "warn", detail, READ_ONLY_HINT))
+        store = Path(report.location)
+        detail = f"sqlite at {store}: {read_only.describe(store)} (not damaged); storing memories will fail"
+        notes.append(Finding("store", "warn", detail, read_only.hint(store)))
     try:
         backend = open_backend(settings.memory, migrate=False)
     except MahavishnuError:
@@ -395,7 +397,8 @@ def check_store(settings: Settings) -> list[Finding]:
             Finding(
                 "store",
                 "warn",
-                f"{state.backend} at {state.location}: {len(state.pending)} migration(s) pending",
+                f"{state.backend} at {state.location}: "
+                f"{wording.count(len(state.pending), 'migration')} pending",
                 "`mahavishnu db migrate` (any store command also applies them).",
             ),
         ]
@@ -434,6 +437,26 @@ def check_embedder(settings: Settings) -> list[Finding]:
         again = f"`mahavishnu memory reembed --embedder {name} --model {model}`"
         return [Finding("embedder", "warn", f"a reembed to {moving_to} was left unfinished", f"Run {again}.")]
     return [Finding("embedder", "ok", f"the store's vectors come from {configured}, the configured embedder")]
+
+
+def check_team_logins(settings: Settings) -> list[Finding]:
+    """On a team store: whether its server lets anyone log in as a member without a password
+    (``memory/team/logins.py``); nothing to say for a store of one's own."""
+    if settings.memory.backend != "postgres":
+        return []
+    from mahavishnu.memory.core.backends.postgres import connect, dsn_location, resolve_dsn
+    from mahavishnu.memory.team import logins
+    from mahavishnu.memory.team.schema import team_group
+
+    dsn = resolve_dsn(settings.memory)
+    with connect(dsn) as conn:
+        group = team_group(conn)
+        paths = logins.trusted_paths(conn, dsn, group) if group is not None else []
+    if group is None:
+        return []
+    if paths:
+        return [Finding("team logins", "error", logins.warning(paths), logins.FIX)]
+    return [Finding("team logins", "ok", f"{dsn_location(dsn)}: every login probed needs its password")]
 
 
 def check_mcp_registered(settings: Settings) -> list[Finding]:
@@ -505,9 +528,6 @@ def check_fallback_chains(settings: Settings) -> list[Finding]:
     ]
 
 
-OTEL_INSTALL = "pip install 'mahavishnu[otel]'"
-
-
 def check_telemetry(settings: Settings) -> list[Finding]:
     """A telemetry destination configured (an ``OTEL_EXPORTER_OTLP_*`` endpoint variable,
     ``telemetry.otlp_endpoint``, ``telemetry.prometheus`` or ``telemetry.daemon_metrics_port``)
@@ -529,7 +549,9 @@ def check_telemetry(settings: Settings) -> list[Finding]:
         return []
     if not telemetry.available():
         detail = f"{', '.join(named)} set, but the [otel] extra is not installed: nothing is exported"
-        return [Finding("telemetry", "warn", detail, OTEL_INSTALL)]
+        from mahavishnu.distribution import install_extra
+
+        return [Finding("telemetry", "warn", detail, install_extra("otel"))]
     return [Finding("telemetry", "ok", f"on ({', '.join(named)})")]
 
 
@@ -559,6 +581,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("private files", check_private_files),
     ("store", check_store),
     ("embedder", check_embedder),
+    ("team logins", check_team_logins),
     ("mcp", check_mcp_registered),
     (HOOKS_CHECK, check_memory_hooks),
     ("fallback chains", check_fallback_chains),

@@ -21,12 +21,14 @@ damaged SQLite file, a directory we may not write, input nested too deeply to pa
     ├── StoreError                  the memory store cannot do what was asked
     │   ├── StoreDamagedError       the store's file is corrupt (``mahavishnu db check``)
     │   ├── MigrationError          schema migration failed or the store is newer than us
+    │   ├── NotYoursError           a team member's change to a memory another member wrote
     │   └── BackendUnavailableError a database server cannot be reached (message names the host)
     │       └── ServerUnreachableError  no answer from it at all (refused, timed out, gone midway)
     │           └── QueuedOfflineError  ... so what was to be stored waits in the local outbox
     ├── EmbeddingError              an embedder failed or is unreachable
     │   ├── DimensionMismatchError  vectors of the wrong size for this store
     │   └── EmbedderMismatchError   same size, but another model's vector space
+    ├── ProviderUnavailableError    an LLM provider does not answer or refuses the key (``run``'s check)
     ├── ServiceError                a supervised service failed to start/stop/answer
     │   ├── ServiceStartError       it exited or never passed its health check (carries the log tail)
     │   └── ServiceStopError        its process group outlived SIGKILL
@@ -130,6 +132,11 @@ class MigrationError(StoreError):
     pass
 
 
+class NotYoursError(StoreError):
+    """On a team store, a change to a memory another member wrote: the database's row-level
+    security would silently leave it as it is, so the change is refused before it is tried."""
+
+
 class BackendUnavailableError(StoreError):
     pass
 
@@ -159,6 +166,10 @@ class EmbeddingError(MahavishnuError):
 
 class DimensionMismatchError(EmbeddingError):
     default_hint = "Use the store's embedder, or migrate with `mahavishnu memory reembed --embedder NAME`."
+
+
+class ProviderUnavailableError(MahavishnuError):
+    """An LLM provider that does not answer or refuses the key (``mahavishnu run``'s check)."""
 
 
 class ServiceError(MahavishnuError):

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from mahavishnu import wording
 from mahavishnu.errors import (
     DimensionMismatchError,
     EmbedderMismatchError,
@@ -200,7 +201,8 @@ def _store(store: MemoryStore, started: float) -> ComponentHealth:
         "dimension": stats.get("dimension"),
     }
     status: Status = "error" if migrations.pending else "ok"
-    detail = f"{data['backend']}: {data['rows']} rows, {len(migrations.applied)} migrations applied"
+    rows, applied = wording.count(data["rows"], "row"), wording.count(len(migrations.applied), "migration")
+    detail = f"{data['backend']}: {rows}, {applied} applied"
     if migrations.pending:
         detail += f", pending: {', '.join(migrations.pending)}"
     return ComponentHealth("store", status, detail, _ms(started), data)
@@ -262,9 +264,10 @@ def _postgres_ping(dsn: str, where: dict[str, Any]) -> ComponentHealth:
     try:
         import psycopg  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        return ComponentHealth(
-            "postgres", "skipped", "memory.dsn is set but psycopg is not installed", None, where
-        )
+        from mahavishnu.distribution import install_extra
+
+        detail = f"memory.dsn is set but psycopg is not installed ({install_extra('postgres')})"
+        return ComponentHealth("postgres", "skipped", detail, None, where)
     started = time.perf_counter()
     try:
         with psycopg.connect(dsn, connect_timeout=3) as conn:
@@ -354,12 +357,19 @@ def _services(settings: Settings) -> list[ComponentHealth]:
 
 
 def _service(supervisor: Any, name: str) -> ComponentHealth:
+    from mahavishnu.services.definitions import UI_SERVICE, dashboard_pid
+
     started = time.perf_counter()
     try:
         status = supervisor.status(name)
     except MahavishnuError as exc:
         return ComponentHealth(f"service:{name}", "error", exc.message, _ms(started))
     data = {"state": status.state, "pid": status.pid, "restarts": status.restarts, "desired": status.desired}
+    outside = dashboard_pid() if name == UI_SERVICE and status.state != "running" else None
+    if outside is not None:  # `mahavishnu ui` in a terminal: running, if not by the supervisor
+        data.update(state="running", pid=outside)
+        detail = f"running (pid {outside}, started by `mahavishnu ui`, not by the supervisor)"
+        return ComponentHealth(f"service:{name}", "ok", detail, _ms(started), data)
     if status.state == "running":
         state: Status = "error" if status.healthy is False else "ok"
         detail = f"running (pid {status.pid})" + (f": {status.health}" if status.health else "")

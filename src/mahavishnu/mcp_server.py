@@ -31,7 +31,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -43,7 +43,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
-from mahavishnu import telemetry
+from mahavishnu import telemetry, wording
 from mahavishnu.__about__ import __version__
 from mahavishnu.environments.mcp_access import (
     TOKEN_SECRET as TOKEN_SECRET,  # re-exported: callers name it here
@@ -402,7 +402,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                 store = backing.store()
                 hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
                 found = hit_dicts(store.backend, hits)
-            return _found(found, "no relevant memories")
+            return _found(found, wording.NO_RELEVANT_MEMORIES)
 
     @_tool(tools, READ_ONLY)
     def get_memory(memory_id: int) -> dict[str, object]:
@@ -413,10 +413,14 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, DESTRUCTIVE)
     def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
         """Delete one memory by id. With dry_run, return the memory that would be deleted."""
+        from mahavishnu.memory.core.authors import require_mine
+
         with _as_tool_errors():
             store = backing.store()
             memory = store.get(memory_id)
-            if not dry_run:
+            if dry_run:  # refused as the deletion would be (another team member's memory)
+                require_mine(store.backend, [memory_id], "delete")
+            else:
                 store.delete(memory_id)
             return {"deleted": not dry_run, "dry_run": dry_run, "memory": memory.to_dict()}
 
@@ -583,10 +587,11 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
 
 def _service_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
-    def health_check(probe_providers: bool = False) -> dict[str, object]:
+    def health_check(probe_providers: bool = True) -> dict[str, object]:
         """One report of every component: memory store (backend, rows, size, migrations), embedder
         (model, dimension, latency of one embed), PostgreSQL and Session-Buddy when configured, each
-        service, and the provider each assistant uses (probed with one request if probe_providers)."""
+        service, and the provider each assistant uses (probed with one request unless
+        probe_providers is false). The same report, and verdict, as `mahavishnu health`."""
         from mahavishnu.health import health_report
 
         with _as_tool_errors():
@@ -681,26 +686,44 @@ class BearerAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not authorization_matches(given, self.token):
+            doubled = _doubled(scope.get("headers") or [])
+            if doubled:  # with two, which one counts would depend on who reads it: neither does
+                await _refuse(send, 400, f"more than one {doubled} header")
+                return
+            auth = [value for name, value in scope.get("headers") or [] if name.lower() == b"authorization"]
+            if not auth or not authorization_matches(auth[0], self.token):
                 await _refuse(send)
                 return
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send) -> None:
+#: Headers a request may carry at most once (the SDK reads Host and Origin for its DNS-rebinding check).
+SINGLE_HEADERS = frozenset({b"authorization", b"host", b"origin"})
+
+
+def _doubled(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The name of a header in ``SINGLE_HEADERS`` that ``headers`` carries more than once, or None."""
+    seen: set[bytes] = set()
+    for name, _ in headers:
+        name = name.lower()
+        if name in SINGLE_HEADERS:
+            if name in seen:
+                return name.decode("latin-1").title()
+            seen.add(name)
+    return None
+
+
+async def _refuse(send: Send, status: int = 401, error: str = "unauthorized") -> None:
     hint = (
-        f"Send Authorization: Bearer <token>; the token is the secret {TOKEN_SECRET}, printed by "
+        f"Send exactly one Authorization: Bearer <token>; the token is the secret {TOKEN_SECRET}, printed by "
         f"`mahavishnu secrets get {TOKEN_SECRET}` on the server's machine (`mahavishnu mcp install "
         "--tool all --http` writes it into the assistants' MCP entries)."
     )
-    body = json.dumps({"error": "unauthorized", "hint": hint}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"www-authenticate", b'Bearer realm="mahavishnu"'),
-    ]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    body = json.dumps({"error": error, "hint": hint}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="mahavishnu"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -761,9 +784,11 @@ def serve_http(
     if announce is not None:
         announce(f"http://{_netloc(host, bound_port)}/mcp")
     if metrics and telemetry.enable(prometheus=True) is None:
+        from mahavishnu.distribution import install_extra
+
         raise MahavishnuError(
             "telemetry.prometheus needs the OpenTelemetry SDK, which is not installed",
-            hint="pip install 'mahavishnu[otel]', or set telemetry.prometheus: false.",
+            hint=f"{install_extra('otel')}, or set telemetry.prometheus: false.",
         )
     app = http_app(server, host=host, token=token, metrics=metrics)
     config = uvicorn.Config(app, log_level="warning")

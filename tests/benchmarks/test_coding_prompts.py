@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mahavishnu.cli.fast import HOOK_TOOLS
+from mahavishnu.cli.fast.hook_input import HOOK_TOOLS
 from mahavishnu.memory.core.models import check_type
 from mahavishnu.memory.insights.extract import extract_insights
 from mahavishnu.memory.loop.session_logs import AGENT_IDS

@@ -12,12 +12,11 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.files import safe_write
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "schemas" / "claude-code-settings.json"
-)
+SCHEMA_PATH = SCHEMAS / "claude-code-settings.json"
 VALIDATOR = jsonschema.Draft7Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
 
 runner = CliRunner()

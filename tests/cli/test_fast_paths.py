@@ -19,7 +19,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mahavishnu.cli.fast import parse_memory_search, parse_switch_llm
+from mahavishnu.cli.fast.search import parse_memory_search
+from mahavishnu.cli.fast.switch import parse_switch_llm
 from mahavishnu.cli.main import app
 from mahavishnu.cli.params import MEMORY_SEARCH, SWITCH_LLM
 
@@ -492,7 +493,7 @@ def test_the_context_hook_answered_by_the_daemon_loads_no_typer_nor_heavy_packag
 
 
 def test_the_hooks_know_every_assistant() -> None:
-    from mahavishnu.cli.fast import HOOK_TOOLS
+    from mahavishnu.cli.fast.hook_input import HOOK_TOOLS
     from mahavishnu.memory.loop.session_logs import TOOLS
 
     assert HOOK_TOOLS == TOOLS
@@ -551,3 +552,32 @@ def _failed_capture_is_logged(home: Path, **extra: str) -> None:
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d codex: error: .*gone\.jsonl", line), line
     status = CliRunner().invoke(app, ["memory", "hooks", "status", "--tool", "codex"])
     assert "the last failed capture" in status.stderr and "gone.jsonl" in status.stderr
+
+
+# -- the fast paths by noun (issue 48, item 13) --------------------------------------------------
+
+
+def test_each_fast_path_module_is_small() -> None:
+    """cli/fast/ holds one module per command (and what they share), none over 400 lines."""
+    from mahavishnu.cli import fast
+
+    folder = Path(fast.__file__).parent
+    sizes = {p.name: len(p.read_text().splitlines()) for p in folder.glob("*.py")}
+    assert {"secret.py", "switch.py", "search.py", "store.py", "recall.py", "capture.py"} <= set(sizes)
+    assert max(sizes.values()) <= 400, sizes
+
+
+def test_memory_context_declares_its_option_once_for_both_paths() -> None:
+    from mahavishnu.cli.fast.recall import parse_memory_context
+    from mahavishnu.cli.params import MEMORY_CONTEXT
+
+    command = _click_command("memory context")
+    code = command.callback.__code__
+    assert (code.co_argcount, bool(code.co_flags & inspect.CO_VARKEYWORDS)) == (0, True)
+    seen = [(p.name, tuple(p.opts), p.help) for p in command.params if p.name != "help"]
+    assert seen == [(p.name, p.flags, p.help) for p in MEMORY_CONTEXT]
+    assert parse_memory_context(["--tool", "claude"]) == {"tool": "claude"}
+    assert parse_memory_context(["--tool=qwen"]) == {"tool": "qwen"}
+    assert parse_memory_context([]) == {"tool": None}
+    for typer_says in (["--tool"], ["--tool", "-x"], ["extra"], ["--tol", "claude"]):
+        assert parse_memory_context(typer_says) is None

@@ -27,14 +27,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mahavishnu.cli import entry, fast
+from mahavishnu.cli import entry
+from mahavishnu.cli.fast import hook_input
 from mahavishnu.environments.assistants.base import hook_process_command
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.embedders.base import Kind, Vectors
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.loop import hook_log
 
-TOOLS = fast.HOOK_TOOLS
+TOOLS = hook_input.HOOK_TOOLS
 SECONDS = 10.0  # an in-process hook's bound (a loaded 2-core machine); a hook process gets 30 s
 RECALL = ["memory", "context", "--tool"]
 CAPTURE = ["memory", "import", "--tool"]
@@ -82,7 +83,7 @@ def run_hook(
     sys.argv = ["mahavishnu", *args]
     sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
     sys.stdout, sys.stderr = out, err
-    env = {fast.CAPTURE_ENV: "detached"} if detached else {}
+    env = {hook_input.CAPTURE_ENV: "detached"} if detached else {}
     began = time.monotonic()
     try:
         with mock.patch.dict(os.environ, env), mock.patch("subprocess.Popen", Spawned):
@@ -256,7 +257,7 @@ def test_the_corpus_in_process(name: str, tool: str) -> None:
 def test_a_lone_surrogate_is_recalled_as_a_replacement_character() -> None:
     code, stdout, _ = run_hook([*RECALL, "claude"], _corpus("lone-surrogate-prompt"))
     assert code == 0 and "httpx" in json.loads(stdout)["hookSpecificOutput"]["additionalContext"]
-    assert fast.read_hook_payload('{"prompt": "a \\ud800 b \\ud83d\\ude00", "cwd": 3}') == {
+    assert hook_input.read_hook_payload('{"prompt": "a \\ud800 b \\ud83d\\ude00", "cwd": 3}') == {
         "prompt": "a \ufffd b 😀"
     }
 
@@ -318,7 +319,7 @@ def test_the_worst_cases_through_the_daemon(monkeypatch: pytest.MonkeyPatch) -> 
         assert daemon.ping() is not None
         for name in WORST:
             check(*_process([*RECALL, "codex"], _corpus(name), {}), recall=True)
-            detached = {fast.CAPTURE_ENV: "detached"}
+            detached = {hook_input.CAPTURE_ENV: "detached"}
             code, stdout, stderr = _process([*CAPTURE, "codex", "-"], _corpus(name), detached)
             check(
                 code,

@@ -40,13 +40,12 @@ def test_sharing_an_unknown_insight_points_to_memory_insights() -> None:
     assert "memory search" not in result.output
 
 
-def test_the_readme_accounts_for_the_empty_credential_entries_a_switch_writes(
+def test_the_docs_account_for_the_empty_credential_entries_a_switch_writes(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### What `switch-llm` writes into Claude Code's `settings.json`")[1].split("###")[
-        0
-    ]
+    page = Path(__file__).resolve().parents[2] / "docs" / "assistants" / "claude-code.md"
+    text = page.read_text(encoding="utf-8")
+    section = text.split("## What a switch changes, and where")[1].split("\n## ")[0]
     assert '`"ANTHROPIC_API_KEY": ""`' in section and '`"ANTHROPIC_AUTH_TOKEN": ""`' in section
     monkeypatch.setenv("ZAI_API_KEY", "sk-zai-0123456789abcdef")
     assert runner.invoke(app, ["ai", "switch-llm", "zai"]).exit_code == 0

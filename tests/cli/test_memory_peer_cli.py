@@ -55,5 +55,5 @@ def test_sync_backfills_then_status_counts_and_a_down_peer_fails_cleanly(
         checkpoint = peer("checkpoint", "--dir", ".")
         assert checkpoint.exit_code == 0 and "Checkpoint completed at" in checkpoint.stdout
     down = peer("sync", "--resend")
-    assert down.exit_code != 0 and "1 insights wait for Session-Buddy" in down.output
+    assert down.exit_code != 0 and "1 insight waits for Session-Buddy" in down.output
     assert "unreachable" in down.output and "Traceback" not in down.output

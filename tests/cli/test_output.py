@@ -212,11 +212,24 @@ def test_a_table_cell_shows_colon_names_as_written(monkeypatch: pytest.MonkeyPat
 def test_a_table_in_a_pipe_keeps_each_row_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
-    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("COLUMNS", raising=False)
     provider = "Qwen (Alibaba Model Studio / DashScope), OpenAI-compatible and Anthropic-compatible"
     output.table("profiles", ["name", "provider", "key from"], [("qwen", provider, "env:DASHSCOPE_API_KEY")])
     rows = [line for line in out.getvalue().splitlines() if line.lstrip().startswith("qwen")]
     assert len(rows) == 1 and provider in rows[0] and "env:DASHSCOPE_API_KEY" in rows[0]
+
+
+def test_a_table_in_a_pipe_fits_columns_when_set_and_cuts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COLUMNS`` asks for a width (issue 48, item 10): wrapped within it, every character kept."""
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("COLUMNS", "40")
+    provider = "Qwen (Alibaba Model Studio / DashScope), OpenAI-compatible and Anthropic-compatible"
+    output.table("profiles", ["name", "provider", "key from"], [("qwen", provider, "env:DASHSCOPE_API_KEY")])
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 40 and "…" not in out.getvalue()
+    shown = "".join(line.split("│")[2] for line in lines if line.count("│") == 2)
+    assert shown.replace(" ", "") == "env:DASHSCOPE_API_KEY"
 
 
 def test_progress_gets_a_rich_console() -> None:

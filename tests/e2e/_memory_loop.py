@@ -67,7 +67,7 @@ def memories(kind: str, project: str = PROJECT) -> list[tuple[str, str | None]]:
 
 def captured(kind: str, *wanted: tuple[str, str], project: str = PROJECT) -> list[tuple[str, str | None]]:
     """``memories(kind)`` once ``wanted`` are among them: the capture hook returns at once and a
-    detached process imports the session (``cli/fast.py``), so they may land a moment later."""
+    detached process imports the session (``cli/fast/capture.py``), so they may land a moment later."""
     deadline = time.monotonic() + 120
     found = memories(kind, project)
     while not set(wanted) <= set(found) and time.monotonic() < deadline:

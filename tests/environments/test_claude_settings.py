@@ -9,15 +9,14 @@ from typing import Any
 import jsonschema
 import pytest
 
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments import claude_settings as cs
 from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, NotFoundError
 from mahavishnu.files import safe_write
 from mahavishnu.files.json_document import JsonDocument
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "schemas" / "claude-code-settings.json"
-)
+SCHEMA_PATH = SCHEMAS / "claude-code-settings.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
 

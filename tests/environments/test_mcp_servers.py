@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conftest import SHARED_DATA
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments import mcp_servers
 from mahavishnu.environments.assistants.base import mahavishnu_argv
 from mahavishnu.environments.mcp_servers import (
@@ -39,8 +39,8 @@ from mahavishnu.errors import (
 from mahavishnu.files import safe_write
 from mahavishnu.files.json_document import JsonDocument
 
-CODEX_SCHEMA = json.loads((SHARED_DATA / "schemas" / "codex-config.schema.json").read_text())
-GEMINI_SCHEMA = json.loads((SHARED_DATA / "schemas" / "gemini-cli-settings.schema.json").read_text())
+CODEX_SCHEMA = json.loads((SCHEMAS / "codex-config.schema.json").read_text())
+GEMINI_SCHEMA = json.loads((SCHEMAS / "gemini-cli-settings.schema.json").read_text())
 # Qwen Code is a fork of Gemini CLI and reads the same MCPServerConfig fields.
 QWEN_ENTRY_SCHEMA = {
     "$schema": GEMINI_SCHEMA["$schema"],

@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 from _switch_helpers import write_config
 
-from conftest import SHARED_DATA
 from mahavishnu.config import load_settings
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments.assistants.claude import OWNED_ENV
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
@@ -48,7 +48,7 @@ USER_FILE = """{
 }
 """
 
-SCHEMA = json.loads((SHARED_DATA / "schemas" / "claude-code-settings.json").read_text())
+SCHEMA = json.loads((SCHEMAS / "claude-code-settings.json").read_text())
 ANTHROPIC_PROFILES = sorted(n for n, p in all_profiles(load_settings()).items() if "anthropic" in p.protocols)
 
 

@@ -11,9 +11,9 @@ import pytest
 from _switch_helpers import write_config, write_profiles
 from typer.testing import CliRunner
 
-from conftest import SHARED_DATA
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments.assistants.codex import remove_owned_tables
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
@@ -57,7 +57,7 @@ url = "https://mcp.example.com/mcp"
 notifications = true
 """
 
-SCHEMA = json.loads((SHARED_DATA / "schemas" / "codex-config.schema.json").read_text())
+SCHEMA = json.loads((SCHEMAS / "codex-config.schema.json").read_text())
 RESPONSES_PROFILES = sorted(
     name
     for name, p in all_profiles(load_settings()).items()

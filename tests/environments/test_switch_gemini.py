@@ -9,9 +9,9 @@ import pytest
 from _switch_helpers import write_config, write_profiles
 from typer.testing import CliRunner
 
-from conftest import SHARED_DATA
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
+from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import ConfigError, InvalidConfigFileError, ProtocolMismatchError, SecretStoreError
@@ -32,7 +32,7 @@ USER_FILE = """{
 }
 """
 USER_ENV = "# Gemini CLI environment\nGOOGLE_CLOUD_PROJECT=my-project\n"
-SCHEMA = json.loads((SHARED_DATA / "schemas" / "gemini-cli-settings.schema.json").read_text())
+SCHEMA = json.loads((SCHEMAS / "gemini-cli-settings.schema.json").read_text())
 GEMINI_PROFILES = sorted(n for n, p in all_profiles(load_settings()).items() if "gemini" in p.protocols)
 runner = CliRunner()
 

@@ -432,3 +432,38 @@ def test_a_file_rewritten_just_before_its_removal_is_backed_up_and_restored_as_r
     monkeypatch.setattr(safe_write, "fault_hook", None)
     assert _write_and_delete(a, b).removals[0].before == "KEY=other\n"
     assert _state(a, b) == (A_NEW, None)
+
+
+def test_a_file_written_then_removed_keeps_one_backup_and_a_failure_puts_back_the_first_text(
+    pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One backup per file per transaction, the first (``memory hooks remove`` empties a file, then
+    deletes it): the record and a rollback after a later failure both name what it held before."""
+    from mahavishnu.environments.assistants.base import FileEdit
+    from mahavishnu.files import history
+
+    a, b = pair
+    empty = FileEdit(path=b, transform=lambda _old: "", validate=lambda _text: None)
+    write = FileEdit(path=a, transform=lambda _old: A_NEW, validate=lambda _text: None)
+    outcome = transaction.run([empty, transaction.Delete(b), write])
+    [kept] = safe_write.list_backups(b)
+    assert kept.file.read_text() == B_OLD
+    named = [c.backup for c in outcome.changes if c.path == b] + [r.backup for r in outcome.removals]
+    assert named == [kept.id, kept.id]
+    group = history.group_of(b, kept.id)
+    assert group is not None and [(e.path, e.backup) for e in group if e.path == b] == [(b, kept.id)]
+
+    a.write_text(A_OLD)
+    b.write_text(B_OLD)
+    failed: list[str] = []
+
+    def fail_writing_a(step: str) -> None:  # the hook does not name the file: the journal does
+        journal = transaction.journal_path()
+        if step == "before-replace" and not failed and str(a) in (safe_write.read_text(journal) or ""):
+            failed.append(step)
+            raise WriteFailedError(f"injected failure writing {a}")
+
+    monkeypatch.setattr(safe_write, "fault_hook", fail_writing_a)
+    with pytest.raises(WriteFailedError, match="injected"):
+        transaction.run([empty, transaction.Delete(b), write])
+    assert _state(a, b) == (A_OLD, B_OLD)

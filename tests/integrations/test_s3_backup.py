@@ -91,3 +91,25 @@ def test_s3_mistakes_are_one_line_errors(bucket: Any) -> None:
         assert result.exit_code != 0, args
         assert words in result.output, (args, result.output)
         assert "Traceback" not in result.output
+
+
+def test_a_backup_with_a_foreign_trigger_is_refused_from_s3_and_the_store_kept(
+    bucket: Any, tmp_path: Any
+) -> None:
+    import sqlite3
+
+    remember("the backup's memory")
+    db("backup", str(tmp_path / "backup.db"))
+    conn = sqlite3.connect(tmp_path / "backup.db")
+    conn.execute("CREATE TRIGGER evil AFTER INSERT ON memories BEGIN DELETE FROM memory_tags; END")
+    conn.close()  # (written into the file itself, not left in a -wal file beside it)
+    bucket.put_object(Bucket="team-backups", Key="tampered.db", Body=(tmp_path / "backup.db").read_bytes())
+    remember("the live store's memory")
+
+    result = runner.invoke(app, ["db", "restore", "--from", "s3://team-backups/tampered.db"])
+
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "s3://team-backups/tampered.db holds what no Mahavishnu migration creates (trigger evil)" in said
+    assert "the live store was not changed" in said
+    assert memories() == ["the backup's memory", "the live store's memory"]

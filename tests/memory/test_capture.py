@@ -12,8 +12,9 @@ from _backends import Factory, open_store
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.insights.cross_project import list_insights
-from mahavishnu.memory.loop.capture import capture_hook, extract_decisions, import_history, import_session
+from mahavishnu.memory.loop.capture import capture_hook, import_history, import_session
 from mahavishnu.memory.loop.conversations import conversations
+from mahavishnu.memory.loop.decisions import extract_decisions
 from mahavishnu.memory.loop.session_logs import AGENT_IDS, TOOLS
 
 SAMPLES = Path(__file__).parent / "fixtures" / "sessions"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mahavishnu.cli.fast import parse_memory_search
+from mahavishnu.cli.fast.search import parse_memory_search
 from mahavishnu.config import load_settings
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop import daemon

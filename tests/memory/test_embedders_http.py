@@ -203,7 +203,7 @@ def test_ollama_reply_without_embeddings_is_an_error(server: FakeServer) -> None
     with pytest.raises(EmbeddingError, match="unexpected reply: a body that is not JSON"):
         OllamaEmbedder(url=server.url).embed("hello")
     server.reply = lambda r: (200, {"embeddings": [[1.0, 2.0]]})
-    with pytest.raises(EmbeddingError, match="unexpected reply: 1 vectors for 2 texts"):
+    with pytest.raises(EmbeddingError, match="unexpected reply: 1 vector for 2 texts"):
         OllamaEmbedder(url=server.url, dimension=2).embed_many(["a", "b"])
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _backends import Factory
 
-from mahavishnu.cli.fast import print_hits
+from mahavishnu.cli.fast.search import print_hits
 from mahavishnu.config import MemorySettings, RecallSettings
 from mahavishnu.memory.core import supersede
 from mahavishnu.memory.core.embedders.local import LocalEmbedder

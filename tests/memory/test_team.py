@@ -144,6 +144,12 @@ def test_a_member_with_psql_cannot_read_change_or_delete_another_members_private
 ) -> None:
     alice, bob = two_members
     bob_role = team.member_name("bob")
+    with psycopg.connect(bob) as conn:  # every row of bob's, private ones included
+        bobs_ids = {
+            table: [i for (i,) in conn.execute(f"SELECT id FROM {table} WHERE owner_role = current_user")]  # type: ignore[str-bytes-safe]
+            for table in ("memories", "agent_conversations")
+        }
+    assert len(bobs_ids["memories"]) == 2 and len(bobs_ids["agent_conversations"]) == 1
     with psycopg.connect(alice, autocommit=True) as conn:
 
         def rows(query: str) -> list[tuple[Any, ...]]:
@@ -158,9 +164,14 @@ def test_a_member_with_psql_cannot_read_change_or_delete_another_members_private
         assert b"bob private" not in copied
         assert conn.execute("UPDATE memories SET content = 'x' WHERE content LIKE 'bob%'").rowcount == 0
         assert conn.execute("UPDATE memories SET visibility = 'team' WHERE content LIKE 'bob%'").rowcount == 0
-        assert conn.execute("DELETE FROM memories WHERE content LIKE 'bob%'").rowcount == 0
-        assert conn.execute("DELETE FROM agent_conversations WHERE content LIKE 'bob%'").rowcount == 0
+        # A member deletes only through team_delete (no DELETE right: it would let them lock a table)
+        for table, ids in bobs_ids.items():
+            assert conn.execute("SELECT team_delete(%s, %s)", (table, ids)).fetchone() == (0,)
         refused = [
+            sql.SQL("DELETE FROM memories WHERE content LIKE 'bob%'"),
+            sql.SQL("DELETE FROM agent_conversations WHERE content LIKE 'bob%'"),
+            sql.SQL("SELECT team_delete('team_audit', ARRAY[1]::bigint[])"),
+            sql.SQL("SELECT team_delete('meta', ARRAY[1]::bigint[])"),
             sql.SQL("UPDATE memories SET owner_role = {} WHERE content LIKE 'alice%'").format(
                 sql.Literal(bob_role)
             ),

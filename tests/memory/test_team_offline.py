@@ -417,7 +417,7 @@ def test_memory_store_and_team_status_while_the_store_is_down(
     assert data["reachable"] is False and data["outbox"]["waiting"] == 1
     assert data["outbox"]["oldest_age_seconds"] >= 0
     shown = runner.invoke(app, ["team", "status"])
-    assert "outbox: 1 item(s) waiting" in shown.output
+    assert "outbox: 1 item waiting" in shown.output
     control.start()
     with _open(dsn) as store:  # (the fake embedder: `team sync` would load the configured model)
         assert sync.deliver(store).delivered == 1
@@ -522,7 +522,7 @@ def test_the_daemon_delivers_what_waits_and_answers_recall_at_once_while_down(
         start = time.monotonic()
         payload = {"hook_event_name": "SessionStart", "cwd": "/work/proj"}
         answer = daemon._context(store, warm, {"payload": payload, "tool": "claude"})
-        assert "is unreachable; 1 item(s) queued" in answer["hookSpecificOutput"]["additionalContext"]
+        assert "is unreachable; 1 item queued" in answer["hookSpecificOutput"]["additionalContext"]
         prompt = {"hook_event_name": "UserPromptSubmit", "prompt": "retries?"}
         assert daemon._context(store, warm, {"payload": prompt, "tool": "claude"}) is None
         assert time.monotonic() - start < 1.0  # found down a moment ago: no connection attempt

@@ -175,8 +175,10 @@ def test_a_member_cannot_change_or_remove_another_members_profile(
         changed = conn.execute(
             "UPDATE team_profiles SET definition = '{\"openai\": {}}', pushed_by = current_user"
         ).rowcount
-        removed = conn.execute("DELETE FROM team_profiles").rowcount
-        assert (changed, removed) == (0, 0)
+        removed = conn.execute("SELECT team_delete_profile('acme')").fetchone()
+        assert (changed, removed) == (0, (0,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # no DELETE right: no LOCK TABLE
+            conn.execute("DELETE FROM team_profiles")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(
                 "INSERT INTO team_profiles (name, definition, pushed_by) VALUES ('forged', '{}', %s)",

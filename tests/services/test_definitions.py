@@ -18,9 +18,10 @@ def test_builtins_are_mahavishnus_own_plus_installed_peers(monkeypatch: pytest.M
     monkeypatch.setattr(
         shutil, "which", lambda name: None if name in ("session-buddy", "ollama") else "/bin/x"
     )
+    # the dashboard is part of every install (issue 48: it needed the ui extra's Jinja2)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jinja2" else True)
     services = all_services(load_settings())
-    ui = ["mahavishnu-ui"] if importlib.util.find_spec("jinja2") else []  # with the [ui] extra
-    assert list(services) == ["mahavishnu-mcp", "mahavishnu-watch", "mahavishnu-memory", *ui]
+    assert list(services) == ["mahavishnu-mcp", "mahavishnu-watch", "mahavishnu-memory", "mahavishnu-ui"]
     mcp = services["mahavishnu-mcp"]
     assert mcp.command[-5:] == ["mcp", "serve", "--http", "--port", str(MCP_PORT)]
     assert mcp.health.mcp == f"http://127.0.0.1:{MCP_PORT}/mcp"

@@ -108,7 +108,7 @@ def test_start_after_a_leader_died_ends_the_group_it_left_first(tmp_path: Path) 
     supervisor, leader, grandchild = _started_with_a_grandchild(tmp_path)
     os.kill(leader, signal.SIGKILL)  # the leader dies; its grandchild lives on in the group
     status = wait_for(lambda: (s := supervisor.status("web")).state == "dead" and s)
-    assert "leader gone, 1 process(es) of its group still running" in (status.note or "")
+    assert "leader gone, 1 process of its group still running" in (status.note or "")
     second = supervisor.start("web")
     try:
         assert not procs.alive(grandchild) and second.pid != leader

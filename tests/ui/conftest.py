@@ -44,6 +44,7 @@ def dashboard() -> Iterator[Dashboard]:
 
     from mahavishnu.ui.app import create_app
     from mahavishnu.ui.memories import Library
+    from mahavishnu.ui.server import _remember, server_file
 
     token = "test-token-" + os.urandom(8).hex()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # as ui/server.py
@@ -56,10 +57,12 @@ def dashboard() -> Iterator[Dashboard]:
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
+    _remember(port, f"http://127.0.0.1:{port}/login?token={token}")  # as ui/server.py records itself
     yield Dashboard(f"http://127.0.0.1:{port}", token)
     server.should_exit = True
     thread.join(10)
     sock.close()
+    server_file().unlink(missing_ok=True)
 
 
 def _browser_missing() -> str | None:

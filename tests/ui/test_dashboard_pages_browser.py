@@ -94,7 +94,7 @@ def test_assistants_show_what_wins_here_and_a_switch_is_previewed_applied_and_ro
     Select(by_css(browser, "#tool")).select_by_value("claude")
     Select(by_css(browser, "#scope")).select_by_value("user")
     by_css(browser, "#preview").click()
-    wait_for(lambda: "1 of 1 files would change" in by_css(browser, "#plan-count").text, "the preview")
+    wait_for(lambda: "1 of 1 file would change" in by_css(browser, "#plan-count").text, "the preview")
     diff = by_css(browser, "pre.diff").text
     assert '+    "ANTHROPIC_BASE_URL": "http://127.0.0.1:9001",' in diff
     assert OLD_TOKEN not in browser.page_source  # the old inline token, masked in the diff
@@ -269,7 +269,7 @@ def test_a_repository_is_re_ingested_with_its_recorded_path_and_globs(
         lambda: "re-ingested shop" in by_css(browser, "#flash").text and by_css(browser, "#flash"),
         "the flash",
     )
-    assert "1 files indexed, 1 unchanged" in flash.text
+    assert "1 file indexed, 1 unchanged" in flash.text
     shot(browser, shots, "repositories-reingested")
     (seen,) = run_cli("memory", "repos")
     assert (seen["repo_id"], seen["repo_path"], seen["files"]) == ("shop", str(repo), 2)
@@ -321,7 +321,7 @@ def test_health_shows_what_mahavishnu_health_reports(
     cli_report = run_cli("health", "--no-probe")
     assert page == {c["component"]: c["status"] for c in cli_report["components"]}
     assert page["store"] == "ok" and page["embedder"] == "ok" and page["budget:day"] == "warn"
-    assert "1 rows" in by_css(browser, "#components tr[data-component=store]").text
+    assert "1 row," in by_css(browser, "#components tr[data-component=store]").text
     assert (
         "daily budget (USD 0.00) passed"
         in by_css(browser, "#components tr[data-component='budget:day']").text
@@ -354,15 +354,47 @@ def test_the_usage_chart_shows_each_assistants_tokens_per_day_for_the_real_clis_
         title = rect.find_element("css selector", "title").get_attribute("textContent")
         day, rest = title.split(" ", 1)
         assistant, tokens = rest.split(": ")
-        assert rect.get_attribute("class") == f"s-{assistant}"
-        shown[(day, assistant)] = (int(tokens.replace(",", "")), float(rect.get_attribute("height")))
+        assert rect.get_attribute("data-series") == assistant and tokens.endswith(" tokens")
+        shown[(day, assistant)] = (
+            int(tokens.removesuffix(" tokens").replace(",", "")),
+            float(rect.get_attribute("height")),
+        )
     assert {key: tokens for key, (tokens, _) in shown.items()} == expected
     peak = max(sum(t for (d, _), t in expected.items() if d == day) for day, _ in expected)
-    for tokens, height in shown.values():  # the chart is 200 high, the busiest day's bar all of it
-        assert abs(height - max(1.0, 200 * tokens / peak)) < 0.1
+    for tokens, height in shown.values():  # the plot is 208 high, the busiest day's bar all of it
+        assert abs(height - max(1.0, 208 * tokens / peak)) < 0.1
     assert by_css(browser, "#total-tokens").text == f"{report['totals']['total_tokens']:,}"
+    assert by_css(browser, "#y-title").text == "tokens per day"
+    assert by_css(browser, "#x-title").text == "day (local time)"
+    assert all_css(browser, ".y-tick")[0].text == "0"
     legend = by_css(browser, ".legend").text
     assert all(assistant in legend for _, assistant in expected)
     table = [r.text.split() for r in all_css(browser, "#usage-table tbody tr")]
     assert {(r[0], r[1]): int(r[3].replace(",", "")) for r in table} == expected
     shot(browser, shots, "usage")
+
+    # stacked by model, in USD: the same days' costs, the unit on the axis, a table per project
+    by_css(browser, "#by-model").click()
+    wait_for(lambda: "by=model" in browser.current_url, "stacked by model")
+    by_css(browser, "#metric-cost").click()
+    wait_for(lambda: "metric=cost" in browser.current_url, "in USD")
+    costs = run_cli("usage", "daily", "--by", "model")
+    priced = {(r["date"], r["model"]): r["cost_usd"] for r in costs["daily"] if r["cost_usd"]}
+    titles = [
+        r.find_element("css selector", "title").get_attribute("textContent")
+        for r in all_css(browser, "#usage-chart rect")
+    ]
+    assert {
+        (t.split(" ", 1)[0], t.split(" ", 1)[1].split(": ")[0]): float(t.rsplit("$", 1)[1]) for t in titles
+    } == pytest.approx(priced, abs=1e-4)
+    assert by_css(browser, "#y-title").text == "USD per day"
+    assert all(t.text.startswith("$") for t in all_css(browser, ".y-tick"))
+    projects = run_cli("usage", "monthly", "--by", "project")
+    requests: dict[str, int] = {}
+    for row in projects["monthly"]:
+        requests[row["project"]] = requests.get(row["project"], 0) + row["requests"]
+    shown_projects = {
+        r.text.split()[0]: int(r.text.split()[1]) for r in all_css(browser, "#project-table tbody tr")
+    }
+    assert shown_projects == {name: n for name, n in requests.items() if n}
+    shot(browser, shots, "usage-by-model-cost")

@@ -7,11 +7,12 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.usage.attribution import Attribution, ProfileEndpoints, Provider, Switch
+from mahavishnu.usage.attribution import GRACE, Attribution, ProfileEndpoints, Provider, Switch
 
 DASHSCOPE = "https://dashscope-intl.aliyuncs.com/apps/anthropic"
 PROFILES = {
@@ -53,6 +54,81 @@ def test_a_deleted_profile_keeps_its_name_and_has_no_price_source() -> None:
     assert attribution.provider("claude", 150, None, "claude-opus-4-1") == Provider("gone", "gone")
 
 
+LAB = "http://127.0.0.1:4000"
+SERVING = {
+    "dashscope": ProfileEndpoints(
+        stock=(), base_urls={"anthropic": DASHSCOPE}, models=frozenset({"qwen3-coder-plus", "qwen3.6-flash"})
+    ),
+    "lab": ProfileEndpoints(
+        stock=(), base_urls={"anthropic": LAB}, models=frozenset({"qwen3.7-max"}), own=True
+    ),
+    "claude": ProfileEndpoints(stock=("claude",), base_urls={}),
+}
+
+
+def test_a_request_sent_before_a_switch_and_logged_after_it_is_the_earlier_profile_s() -> None:
+    # four requests on DashScope, a switch to the lab at 1000, the last DashScope answer logged
+    # five seconds later: it is DashScope's (the lab serves no qwen3-coder-plus), then the lab's own
+    history = [Switch(100, "claude", "dashscope", None, "s1"), Switch(1000, "claude", "lab", None, "s2")]
+    attribution = Attribution(history, SERVING)
+    names = [attribution.provider("claude", t, "shop", "qwen3-coder-plus").name for t in (200, 400, 600, 800)]
+    assert names == ["dashscope"] * 4
+    assert attribution.provider("claude", 1005, "shop", "qwen3-coder-plus").name == "dashscope"
+    assert attribution.provider("claude", 1006, "shop", "qwen3.7-max").name == "lab"
+    # long after the switch a request is the lab's whatever its model (it answered it)
+    assert attribution.provider("claude", 1000 + 3600, "shop", "qwen3-coder-plus").name == "lab"
+    # a model neither names (Claude Code's background haiku) is the profile in force's
+    assert attribution.provider("claude", 1005, "shop", "claude-haiku-4-5").name == "lab"
+
+
+def test_requests_of_one_era_and_model_share_a_provider_inside_and_outside_the_grace() -> None:
+    history = [Switch(100, "claude", "dashscope", None, "s1"), Switch(1000, "claude", "lab", None, "s2")]
+    attribution = Attribution(history, SERVING)
+    assert attribution.era("claude", "shop", 1005) != attribution.era("claude", "shop", 1000 + 3600)
+    assert attribution.era("claude", "shop", 1005) == attribution.era("claude", "shop", 1010)
+
+
+def test_two_switches_within_one_second_keep_the_journal_s_order() -> None:
+    history = [
+        Switch(100, "claude", "dashscope", None, "s1"),
+        Switch(500, "claude", "claude", None, "s2"),
+        Switch(500, "claude", "lab", None, "s3"),  # the same second: the journal says it came last
+    ]
+    attribution = Attribution(history, SERVING)
+    assert attribution.provider("claude", 500, None, "qwen3.7-max").name == "lab"
+    assert attribution.provider("claude", 2000, None, "qwen3.7-max").name == "lab"
+
+
+def test_a_switch_stamped_before_the_one_logged_ahead_of_it_follows_it() -> None:
+    # the clock went back a minute between the two switches: the journal's order is what happened
+    history = [Switch(1000, "claude", "dashscope", None, "s1"), Switch(940, "claude", "lab", None, "s2")]
+    attribution = Attribution(history, SERVING)
+    assert attribution.provider("claude", 1005, None, "qwen3.7-max").name == "lab"  # not by time: dashscope
+    assert attribution.provider("claude", 1005, None, "qwen3-coder-plus").name == "dashscope"  # just before
+    assert attribution.provider("claude", 1000 + GRACE, None, "qwen3.7-max").name == "lab"
+    assert attribution.provider("claude", 5000, None, "qwen3-coder-plus").name == "lab"
+
+
+def test_every_request_is_filed_under_exactly_one_provider() -> None:
+    from mahavishnu.usage.pricing import Pricing
+    from mahavishnu.usage.records import UsageRecord
+    from mahavishnu.usage.report import build
+
+    history = [
+        Switch(100, "claude", "dashscope", None, "s1"),
+        Switch(1000, "claude", "lab", None, "s2"),
+        Switch(1000, "claude", "claude", None, "s3"),
+        Switch(900, "claude", "lab", None, "s4"),
+    ]
+    models = ("qwen3-coder-plus", "qwen3.7-max", "claude-sonnet-4-5")
+    records = [
+        UsageRecord("claude", f"k{t}", float(t), models[t % 3], 1, 1, 0, 0, "s", "shop")
+        for t in range(50, 5000, 7)
+    ]
+    report = build(records, Attribution(history, SERVING), Pricing(), "daily", "provider")
+    assert sum(line.requests for line in report.lines) == len(records) == report.totals.requests
+
+
 def _claude_request(home: Path, model: str, tokens: int) -> None:
     folder = home / ".claude" / "projects" / "-home-dev-src-shop"
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,11 +164,18 @@ def test_after_switch_llm_claude_code_s_requests_are_the_profile_s_priced_at_its
     result = runner.invoke(app, ["usage", "--by", "provider", "--json"])
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.output)["daily"]
-    assert row["provider"] == "dashlab" and row["unpriced_requests"] == 2 and row["cost_usd"] == 0
-    assert sorted(json.loads(result.output)["unpriced_models"]) == [
-        "dashlab/claude-sonnet-4-5-20250929",
-        "dashlab/qwen3.7-max",
-    ]
+    # dashlab is the user's own profile at a URL nobody knows: a gateway. Its Claude-named request
+    # is priced at Sonnet's list price (1M fresh input: the long-context $6) and marked so;
+    # qwen3.7-max, which no price data knows, stays unpriced
+    assert row["provider"] == "dashlab" and row["unpriced_requests"] == 1
+    assert row["cost_usd"] == pytest.approx(6.0) and row["price_source"] == "list"
+    assert json.loads(result.output)["unpriced_models"] == ["dashlab/qwen3.7-max"]
+    listed = runner.invoke(app, ["usage", "--unpriced", "--json"])
+    assert json.loads(listed.output) == {
+        "unpriced": [{"model": "dashlab/qwen3.7-max", "requests": 1, "tokens": 1_000_000}]
+    }
+    table = runner.invoke(app, ["usage", "--by", "provider"], env={"COLUMNS": "160"})
+    assert "6.00 (list)" in table.output and "list price" in table.output
 
     (isolated_home / ".mahavishnu" / "usage.yaml").write_text(
         yaml.safe_dump({"pricing": {"dashlab": {"qwen3.7-max": {"input": 1.2, "output": 6.0}}}})
@@ -147,3 +230,37 @@ def test_a_report_splits_one_day_at_the_switch_made_that_day() -> None:
 
     report = build([request(day), request(day + 120)], attribution, Pricing(), "daily", "provider")
     assert [(line.group, line.unpriced_requests) for line in report.lines] == [("anthropic", 0), ("qwen", 1)]
+
+
+def test_the_provider_a_log_names_wins_over_the_switch_history() -> None:
+    history = [Switch(100, "codex", "dashscope", None, "s1")]
+    attribution = Attribution(history, SERVING)
+    assert attribution.provider("codex", 500, None, "gpt-5", via="mahavishnu-lab").name == "lab"
+    assert attribution.provider("codex", 500, None, "gpt-5", via="openai") == Provider(
+        "openai", price_id="openai"
+    )
+    assert attribution.provider("codex", 500, None, "gpt-5", via="mahavishnu-gone").name == "dashscope"
+    assert attribution.provider("codex", 500, None, "gpt-5").name == "dashscope"
+
+
+def test_codex_s_session_names_its_provider_in_the_records(isolated_home: Path) -> None:
+    from mahavishnu.usage.report import collect
+
+    folder = isolated_home / ".codex" / "sessions" / "2026" / "06" / "01"
+    folder.mkdir(parents=True)
+    lines = [
+        {
+            "timestamp": "2026-06-01T10:00:00Z",
+            "type": "session_meta",
+            "payload": {"id": "s", "model_provider": "mahavishnu-lab"},
+        },
+        {"timestamp": "2026-06-01T10:00:01Z", "type": "turn_context", "payload": {"model": "qwen3.7-max"}},
+        {
+            "timestamp": "2026-06-01T10:00:02Z",
+            "type": "token_usage_record",
+            "payload": {"response_id": "r1", "usage": {"input_tokens": 10, "output_tokens": 2}},
+        },
+    ]
+    (folder / "rollout-2026-06-01-s.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    [record] = collect(["codex"], None, None)[0]
+    assert record.via == "mahavishnu-lab" and record.model == "qwen3.7-max"

@@ -5,14 +5,15 @@ none raises."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mahavishnu.usage import ledger, logfile
-from mahavishnu.usage.report import collect
+from mahavishnu.usage import logfile
+from mahavishnu.usage.report import collect, report
 
 
 def _claude_line(n: int, *, message_id: str | None = None, cwd: str = "/home/dev/src/shop") -> bytes:
@@ -81,10 +82,13 @@ def test_only_new_lines_are_read_again(isolated_home: Path, monkeypatch: pytest.
     log.write_bytes(_claude_line(1) + _claude_line(2))
     assert _inputs() == [1, 2]
     starts: list[int] = []
-    real = ledger.read_tail
-    monkeypatch.setattr(
-        ledger, "read_tail", lambda path, start, wanted: starts.append(start) or real(path, start, wanted)
-    )
+    real = logfile.Tail.pieces
+
+    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
+        starts.append(tail.start)
+        return real(tail)
+
+    monkeypatch.setattr(logfile.Tail, "pieces", pieces)
     with log.open("ab") as handle:
         handle.write(_claude_line(3))
     assert _inputs() == [1, 2, 3]
@@ -155,3 +159,203 @@ def test_any_bytes_give_records_or_skipped_lines_never_an_exception(
     records, refreshed, _ = collect(["claude"], None, None)
     assert not refreshed.problems
     assert all(r.input >= 0 and r.output >= 0 and r.cache_read >= 0 for r in records)
+
+
+def _usage_line(n: int, usage: dict[str, object], **fields: object) -> bytes:
+    entry: dict[str, object] = {
+        "type": "assistant",
+        "sessionId": "s1",
+        "cwd": "/home/dev/src/shop",
+        "requestId": f"req_{n}",
+        "timestamp": "2026-01-02T10:00:00.000Z",
+        "message": {"id": f"msg_{n}", "model": "claude-sonnet-4-5", "usage": usage},
+    }
+    entry.update(fields)
+    return json.dumps(entry).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("raw_count", "why"),
+    [
+        ("NaN", "not JSON"),  # Python's json takes these three, JSON does not
+        ("Infinity", "not JSON"),
+        ("-Infinity", "not JSON"),
+        ("1e308", "outside 0..1e+12"),
+        (str(2**63), "outside 0..1e+12"),  # past SQLite's integers
+        (str(2**63 - 1), "outside 0..1e+12"),  # int64's maximum: 18e18 tokens, $55 trillion
+        ("-5", "outside 0..1e+12"),
+        ('"12"', "not a number"),
+        ("true", "not a number"),
+    ],
+)
+def test_a_count_that_cannot_be_a_bill_skips_its_line_and_every_report_still_works(
+    isolated_home: Path, raw_count: str, why: str
+) -> None:
+    hostile = _usage_line(9, {"input_tokens": 0, "output_tokens": 0}).replace(
+        b'"input_tokens": 0', f'"input_tokens": {raw_count}'.encode()
+    )
+    _session(isolated_home).write_bytes(_claude_line(1) + hostile + _claude_line(2))
+    records, _, skipped = collect(["claude"], None, None)
+    assert [r.input for r in records] == [1, 2] and skipped == 1
+    built = report("daily", None, ["claude"], verbose=True)
+    assert built.totals.input == 3 and built.totals.requests == 2
+    [(file, line, reason)] = built.bad_lines
+    assert file.endswith("s1.jsonl") and line == 2 and why in reason
+
+
+def test_a_timestamp_in_the_year_1_skips_its_line(isolated_home: Path) -> None:
+    hostile = _usage_line(9, {"input_tokens": 5}, timestamp="0001-01-01T00:00:00Z")
+    _session(isolated_home).write_bytes(hostile + _claude_line(1))
+    for period in ("daily", "monthly", "sessions"):
+        built = report(period, "model", ["claude"], verbose=True)  # type: ignore[arg-type]
+        assert built.totals.input == 1
+    assert [why for _, _, why in built.bad_lines] == ["a timestamp in the year 1"]
+
+
+def test_a_line_nested_100000_deep_is_skipped_not_the_report(isolated_home: Path) -> None:
+    deep = b'{"usage": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+    _session(isolated_home).write_bytes(_claude_line(1) + deep + _claude_line(2))
+    built = report("daily", None, ["claude"], verbose=True)
+    assert built.totals.input == 3
+    assert [(line, why) for _, line, why in built.bad_lines] == [(2, "nested too deeply")]
+
+
+def test_line_numbers_go_on_across_reads_of_a_growing_log(isolated_home: Path) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_claude_line(1) + b'{"usage": not json\n')
+    report("daily", None, ["claude"])
+    with log.open("ab") as handle:
+        handle.write(_claude_line(2) + b'{"usage": broken\n')
+    built = report("daily", None, ["claude"], verbose=True)
+    assert [(line, why) for _, line, why in built.bad_lines] == [(2, "not JSON"), (4, "not JSON")]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "claude\x1b[2J\x1b[Hcleared",  # ANSI: clear the screen
+        "claude\x1b]0;pwned\x07",  # OSC: retitle the terminal
+        "claude\r\nfake-row 999,999",  # CR/LF: forge a line
+        "claude\x9b31m\u202eevil",  # C1 CSI and a right-to-left override
+    ],
+)
+def test_control_characters_in_a_model_name_never_reach_the_terminal(isolated_home: Path, model: str) -> None:
+    from typer.testing import CliRunner
+
+    from mahavishnu.cli.main import app
+
+    line = _usage_line(1, {"input_tokens": 7, "output_tokens": 1})
+    _session(isolated_home).write_bytes(line.replace(b'"claude-sonnet-4-5"', json.dumps(model).encode()))
+    result = CliRunner().invoke(app, ["usage", "--by", "model", "--tool", "claude"])
+    assert result.exit_code == 0, result.output
+    shown = result.output
+    assert not any(ch in shown for ch in "\x1b\x07\r\x9b\u202e"), repr(shown)
+    assert "7" in shown and not any(row.startswith("fake-row") for row in shown.splitlines())
+    [record] = collect(["claude"], None, None)[0]
+    assert record.model.startswith("claude") and record.model.isprintable()
+
+
+def test_verbose_lists_each_skipped_line_as_file_line_and_why(isolated_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mahavishnu.cli.main import app
+
+    log = _session(isolated_home)
+    log.write_bytes(_claude_line(1) + _usage_line(2, {"input_tokens": 1e308}))
+    quiet = CliRunner().invoke(app, ["usage", "--tool", "claude"])
+    assert quiet.exit_code == 0 and "1 damaged, hostile or oversized" in quiet.output
+    assert "--verbose lists them" in quiet.output
+    loud = CliRunner().invoke(app, ["usage", "--tool", "claude", "--verbose", "--json"])
+    assert loud.exit_code == 0
+    why = "a token count is outside 0..1e+12 (1e+308)"
+    assert f"skipped {log}:2: {why}" in " ".join(loud.stderr.split())
+    data = json.loads(loud.stdout)
+    assert data["bad_lines"] == [{"file": str(log), "line": 2, "reason": why}]
+
+
+def test_a_session_file_linked_from_outside_the_folder_is_not_read(
+    isolated_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere") / "secret.jsonl"
+    outside.write_bytes(_claude_line(50))
+    inside = _session(isolated_home, "real")
+    inside.write_bytes(_claude_line(1))
+    (inside.parent / "linked.jsonl").symlink_to(outside)
+    (inside.parent / "subdir-link").symlink_to(outside.parent, target_is_directory=True)
+    (inside.parent / "fifo.jsonl").symlink_to("/dev/zero")
+    (inside.parent / "local-link.jsonl").symlink_to(inside)  # a link that stays inside is fine
+    assert _inputs() == [1]
+    files = collect(["claude"], None, None)[1]
+    assert not files.problems
+
+
+def test_a_session_folder_that_leads_to_the_root_is_refused_in_one_line(isolated_home: Path) -> None:
+    (isolated_home / ".claude").mkdir()
+    (isolated_home / ".claude" / "projects").symlink_to("/")
+    gemini = isolated_home / ".gemini" / "tmp" / "p" / "chats"
+    gemini.mkdir(parents=True)
+    built = report("daily", None, ["claude", "gemini"], verbose=True)
+    assert built.totals.requests == 0
+    assert len(built.problems) == 1 and "which holds your home folder" in built.problems[0]
+
+
+def test_a_log_read_in_many_pieces_counts_every_line_once(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logfile, "PIECE_BYTES", 1024)
+    monkeypatch.setattr(logfile, "MAX_LINE", 1024)
+    pieces: list[int] = []
+    real = logfile.Tail._keep
+
+    def keep(tail: logfile.Tail, data: bytes) -> list[logfile.Numbered]:
+        pieces.append(len(data))
+        return real(tail, data)
+
+    monkeypatch.setattr(logfile.Tail, "_keep", keep)
+    _session(isolated_home).write_bytes(b"".join(_claude_line(n) for n in range(1, 61)))
+    assert sorted(_inputs()) == list(range(1, 61))
+    assert len(pieces) > 10 and max(pieces) <= 2 * 1024  # a piece and the line it cut, at most
+
+
+def test_a_rotated_log_another_file_under_the_same_name_is_read_again_whole(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_claude_line(1) + _claude_line(2))
+    assert _inputs() == [1, 2]
+    # rotation: the old file moved away (and out of the folder), a new one under the name that
+    # starts with the same bytes and is longer: not an append, whatever its head and size say
+    log.rename(isolated_home / "rotated.jsonl.1")
+    log.write_bytes(_claude_line(1) + _claude_line(2) + _claude_line(3) + _claude_line(4))
+    starts: list[int] = []
+    real = logfile.Tail.pieces
+
+    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
+        starts.append(tail.start)
+        return real(tail)
+
+    monkeypatch.setattr(logfile.Tail, "pieces", pieces)
+    assert _inputs() == [1, 2, 3, 4] and starts == [0]
+
+
+def test_a_truncated_log_is_read_again_and_a_touched_one_reads_nothing_new(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    log = _session(isolated_home)
+    log.write_bytes(_claude_line(1) + _claude_line(2) + _claude_line(3))
+    assert _inputs() == [1, 2, 3]
+    with log.open("r+b") as handle:  # truncated in place: the same file, shorter
+        handle.truncate(len(_claude_line(1)))
+    assert _inputs() == [1]
+    starts: list[int] = []
+    real = logfile.Tail.pieces
+
+    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
+        starts.append(tail.start)
+        return real(tail)
+
+    monkeypatch.setattr(logfile.Tail, "pieces", pieces)
+    os.utime(log, ns=(0, 1_000_000_000))  # only the time changed: opened, nothing new read
+    assert _inputs() == [1] and starts == [len(_claude_line(1))]

@@ -34,25 +34,38 @@ tokens = st.integers(min_value=0, max_value=400_000)
     tokens,
     tokens,
     tokens,
+    st.floats(min_value=0, max_value=1),
 )
 def test_costs_agree_with_genai_prices_calc_price(
-    pair: tuple[str, str], fresh: int, output: int, written: int, read: int
+    pair: tuple[str, str], fresh: int, output: int, written: int, read: int, hour_share: float
 ) -> None:
     provider_id, model = pair
     if provider_id not in ("anthropic",):
         written = 0  # only Anthropic's logs report cache writes
+    hour = int(written * hour_share)  # written to the 1-hour cache: 2x input, the rest 1.25x
     rates = Pricing().rates(Provider(provider_id, price_id=provider_id), model, WHEN.timestamp())
     assert rates is not None
     usage = Usage(
         input_tokens=fresh + written + read,
         output_tokens=output,
         cache_write_tokens=written,
+        cache_write_1h_tokens=hour,
         cache_read_tokens=read,
     )
     expected = float(
         calc_price(usage, model, provider_id=provider_id, genai_request_timestamp=WHEN).total_price
     )
-    assert rates.cost(fresh, output, written, read) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert rates.cost(fresh, output, written, read, hour) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_an_hour_s_cache_write_costs_two_inputs_and_five_minutes_one_and_a_quarter() -> None:
+    rates = Pricing().rates(
+        Provider("anthropic", price_id="anthropic"), "claude-sonnet-4-5", WHEN.timestamp()
+    )
+    assert rates is not None
+    assert rates.cost(0, 0, 100_000, 0, 0) == pytest.approx(0.1 * 3.75)  # $3 input x 1.25
+    assert rates.cost(0, 0, 100_000, 0, 100_000) == pytest.approx(0.1 * 6.0)  # x 2
+    assert rates.cost(0, 0, 100_000, 0, 40_000) == pytest.approx(0.06 * 3.75 + 0.04 * 6.0)
 
 
 def test_a_base_url_genai_prices_does_not_know_leaves_even_a_claude_model_unpriced() -> None:
@@ -84,3 +97,64 @@ def test_own_prices_win_and_cache_prices_default_to_the_input_price() -> None:
     assert rates is not None and rates.source == "usage.yaml (lab)"
     # 1M fresh at 2, 1M out at 8, 1M cache write at the input's 2, 1M cache read at 0.5
     assert rates.cost(10**6, 10**6, 10**6, 10**6) == pytest.approx(12.5)
+
+
+def test_a_claude_code_line_s_one_hour_cache_writes_are_priced_as_such(isolated_home) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from mahavishnu.usage.report import report
+
+    folder = isolated_home / ".claude" / "projects" / "-home-dev-src-shop"
+    folder.mkdir(parents=True)
+    usage = {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_creation_input_tokens": 100_000,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 60_000, "ephemeral_1h_input_tokens": 40_000},
+    }
+    line = {
+        "type": "assistant",
+        "sessionId": "s",
+        "requestId": "r",
+        "timestamp": "2026-06-01T10:00:00Z",
+        "message": {"id": "m", "model": "claude-sonnet-4-5", "usage": usage},
+    }
+    (folder / "s.jsonl").write_text(json.dumps(line) + "\n")
+    built = report("daily", None, ["claude"])
+    assert built.totals.cache_write == 100_000
+    assert built.totals.cost == pytest.approx(0.06 * 3.75 + 0.04 * 6.0)
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:4000", "https://litellm.internal.example/v1", "http://localhost:8080"]
+)
+@pytest.mark.parametrize(("model", "listed_at"), [("claude-sonnet-4-5", "anthropic"), ("gpt-5", "openai")])
+def test_a_gateway_s_requests_are_priced_at_their_model_s_list_price(
+    base_url: str, model: str, listed_at: str
+) -> None:
+    gateway = Provider("proxy", profile="proxy", base_url=base_url, gateway=True)
+    rates = Pricing().rates(gateway, model, WHEN.timestamp())
+    direct = Pricing().rates(Provider(listed_at, price_id=listed_at), model, WHEN.timestamp())
+    assert rates is not None and direct is not None
+    assert rates.kind == "list" and rates.source.startswith(f"list price: {listed_at}/")
+    assert rates.cost(1000, 1000, 0, 0) == direct.cost(1000, 1000, 0, 0)
+    assert Pricing().rates(gateway, "made-up-model-7", WHEN.timestamp()) is None  # nobody lists it
+
+
+def test_a_known_provider_serving_another_s_model_name_is_not_list_priced() -> None:
+    zai = Provider("zai", profile="mine", base_url="https://api.z.ai/api/anthropic", gateway=True)
+    assert Pricing().rates(zai, "claude-sonnet-4-5", WHEN.timestamp()) is None  # z.ai maps it to GLM
+
+
+def test_own_prices_hold_from_their_date_and_a_subscription_costs_nothing() -> None:
+    from datetime import date
+
+    gateway = Provider("proxy", profile="proxy", base_url="http://127.0.0.1:4000", gateway=True)
+    own = {"proxy": {"claude-sonnet-4-5": OwnPrice(input=0, output=0, since=date(2026, 6, 1))}}
+    before = Pricing(own).rates(
+        gateway, "claude-sonnet-4-5", datetime(2026, 5, 31, 23, tzinfo=UTC).timestamp()
+    )
+    after = Pricing(own).rates(gateway, "claude-sonnet-4-5", WHEN.timestamp())
+    assert before is not None and before.kind == "list"  # not yet: the list price
+    assert after is not None and after.kind == "own" and after.cost(10**6, 10**6, 10**6, 10**6) == 0

@@ -167,7 +167,7 @@ def show(name: str = typer.Argument(..., help="Profile name or alias."), as_json
     try:
         profile = resolve(name, settings)
     except UnknownProfileError as unknown:
-        from mahavishnu.cli.fast import team_settings
+        from mahavishnu.cli.fast.switch import team_settings
 
         settings = team_settings(name, settings, unknown, remember=False)
         profile = resolve(name, settings)
@@ -268,9 +268,9 @@ def _current_table(rows: list[tuple[Any, ...]]) -> None:
 @typer_params(SWITCH_LLM)
 def switch_llm(**values: Any) -> None:
     """Point one assistant, or all of them, at a provider profile, editing only the keys it owns."""
-    # Its parameters are declared in cli/params.py, from which cli/fast.py also parses plainly
+    # Its parameters are declared in cli/params.py, from which cli/fast/ also parses plainly
     # spelled command lines without Typer (see cli/entry.py); both run the same body.
-    from mahavishnu.cli.fast import run_switch_llm
+    from mahavishnu.cli.fast.switch import run_switch_llm
 
     status = run_switch_llm(**values)
     if status:

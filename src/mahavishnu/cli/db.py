@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from mahavishnu import wording
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 
@@ -48,7 +49,12 @@ def status_cmd(as_json: bool = JSON_OPTION) -> None:
     state = "up to date" if data["up_to_date"] else f"{len(data['pending'])} pending"
     where = data["location"] if data["exists"] else f"{data['location']} (not created yet)"
     if data.get("read_only"):
-        where += " (read-only: reads work, writes fail)"
+        from mahavishnu.memory.core.backends import read_only
+
+        mount = f", on a read-only filesystem ({read_only.mount_point(path)})"
+        where += (
+            f" (read-only: reads work, writes fail{mount if read_only.on_read_only_filesystem(path) else ''})"
+        )
     console.print(f"{data['backend']} store {where}: [bold]{state}[/bold]")
     rows = [(m["name"], m["applied_at"]) for m in data["applied"]] + [(n, "pending") for n in data["pending"]]
     table(None, ["migration", "applied"], rows)
@@ -69,7 +75,7 @@ def migrate_cmd(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json({"applied": applied, "location": location})
     elif applied:
-        info(f"applied {len(applied)} migration(s) to {location}: {', '.join(applied)}")
+        info(f"applied {wording.count(len(applied), 'migration')} to {location}: {', '.join(applied)}")
     else:
         info(f"{location} is up to date")
 
@@ -105,9 +111,11 @@ def check_cmd(
         raise StoreDamagedError.checked(message, report.location)
     info(f"{report.location}: {report.check} ok")
     if report.read_only:
-        from mahavishnu.memory.ops.store_check import READ_ONLY_HINT
+        from mahavishnu.memory.core.backends import read_only
 
-        warn(f"it is read-only for this user (not damaged): storing memories will fail. {READ_ONLY_HINT}")
+        store = Path(report.location)
+        why = read_only.describe(store)
+        warn(f"it is {why} (not damaged): storing memories will fail. {read_only.hint(store)}")
 
 
 @app.command("backup")
@@ -117,7 +125,7 @@ def backup_cmd(
     to: str | None = typer.Option(
         None,
         "--to",
-        help="s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for dated backups (needs mahavishnu[aws]).",
+        help="s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for dated backups (needs boto3, the aws extra).",
     ),
     keep: int | None = typer.Option(
         None, "--keep", help="With --to PREFIX/: keep only the newest N backups."
@@ -246,4 +254,4 @@ def _backup_to_s3(url: str, keep: int | None, sse: str | None, as_json: bool) ->
         return
     info(f"backed up {done.location} to {done.url} ({done.size} bytes, SHA-256 checked)")
     if done.removed:
-        info(f"removed {len(done.removed)} older backup(s) (--keep {keep})")
+        info(f"removed {wording.count(len(done.removed), 'older backup')} (--keep {keep})")

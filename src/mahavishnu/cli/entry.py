@@ -27,26 +27,26 @@ def _dispatch(argv: list[str]) -> None:
     # Claude Code runs `mahavishnu secrets get NAME` (its apiKeyHelper) whenever it needs a key:
     # answer it without loading Typer, Rich and every command group.
     if len(argv) == 3 and argv[:2] == ["secrets", "get"] and not argv[2].startswith("-"):
-        from mahavishnu.cli.fast import secrets_get
+        from mahavishnu.cli.fast.secret import secrets_get
 
         sys.exit(secrets_get(argv[2]))
     # `mahavishnu ai switch-llm NAME [options]`, plainly spelled: the same code without Typer.
     if argv[:2] == ["ai", "switch-llm"]:
-        from mahavishnu.cli.fast import switch_llm
+        from mahavishnu.cli.fast.switch import switch_llm
 
         code = switch_llm(argv[2:])
         if code is not None:
             sys.exit(code)
     # `mahavishnu memory search QUERY [options]`: answered by the warm memory daemon when it runs.
     if argv[:2] == ["memory", "search"]:
-        from mahavishnu.cli.fast import memory_search
+        from mahavishnu.cli.fast.search import memory_search
 
         code = memory_search(argv[2:])
         if code is not None:
             sys.exit(code)
     # `mahavishnu memory store TEXT [options]`: on a PostgreSQL store, stored by the memory daemon.
     if argv[:2] == ["memory", "store"]:
-        from mahavishnu.cli.fast import memory_store
+        from mahavishnu.cli.fast.store import memory_store
 
         code = memory_store(argv[2:])
         if code is not None:
@@ -54,17 +54,22 @@ def _dispatch(argv: list[str]) -> None:
     # The memory loop's hooks, run by the assistants at session start, on every prompt and after
     # every turn: `memory context --tool T` and `memory import --tool T -`, as the hooks spell them.
     if argv[:2] == ["memory", "context"]:
-        from mahavishnu.cli.fast import memory_context
+        from mahavishnu.cli.fast.recall import memory_context
 
         code = memory_context(argv[2:])
         if code is not None:
             sys.exit(code)
     if argv[:2] == ["memory", "import"]:
-        from mahavishnu.cli.fast import memory_import_hook
+        from mahavishnu.cli.fast.capture import memory_import_hook
 
         code = memory_import_hook(argv[2:])
         if code is not None:
             sys.exit(code)
+    # Claude Code's statusLine runs `mahavishnu usage statusline` after every turn: from a summary.
+    if argv == ["usage", "statusline"]:
+        from mahavishnu.usage.statusline import main
+
+        sys.exit(main([]))
     from mahavishnu.cli.main import app
 
     app()

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from mahavishnu import wording
 from mahavishnu.cli.output import console, err_console
 
 if TYPE_CHECKING:
@@ -104,8 +105,10 @@ class IngestProgressView(AbstractContextManager["IngestProgressView"]):
 def interrupted_message(report: IngestReport, command: str) -> str:
     """What Ctrl-C kept, and how to go on."""
     kept = (
-        f"kept {report.files_indexed} changed files ({report.chunks_created} chunks, searchable by text); "
-        f"{report.chunks_embedded} chunks embedded, {report.chunks_pending} still wait for their vectors"
+        f"kept {wording.count(report.files_indexed, 'changed file')} "
+        f"({wording.count(report.chunks_created, 'chunk')}, searchable by text); "
+        f"{wording.count(report.chunks_embedded, 'chunk')} embedded, {report.chunks_pending} still wait for "
+        "their vectors"
     )
     return f"interrupted: {kept}. Run `{command}` again to resume where it stopped."
 

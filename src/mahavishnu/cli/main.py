@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from mahavishnu.__about__ import __version__
-from mahavishnu.cli import doctor, health, run, ui
+from mahavishnu.cli import doctor, health, help_text, run, ui
 from mahavishnu.errors import MahavishnuError, from_unexpected
 
 #: Command group name -> the module whose ``app`` it is, in the order ``--help`` lists them.
@@ -114,7 +114,9 @@ def _build_group(name: str, module: str) -> Any:
         suggest_commands=app.suggest_commands,
     )
     holder.add_typer(importlib.import_module(module).app, name=name)
-    return typer.main.get_group(holder).commands[name]
+    group = typer.main.get_group(holder).commands[name]
+    help_text.humanise(group)
+    return group
 
 
 class _LazyRoot(_Root):
@@ -122,6 +124,7 @@ class _LazyRoot(_Root):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        help_text.humanise(self)  # before the lazy groups: they are tidied as they are built
         self.commands = _LazyCommands(self.commands, GROUPS)
 
 
@@ -158,7 +161,7 @@ def _root(
 ) -> None:
     """Local control plane for AI coding assistants."""
     if ctx.invoked_subcommand != "config":  # `config` shows it, and `config trust` acts on it
-        from mahavishnu.cli.fast import warn_if_project_ignored
+        from mahavishnu.cli.fast.switch import warn_if_project_ignored
 
         warn_if_project_ignored()
     if force:

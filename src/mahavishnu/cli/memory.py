@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mahavishnu.cli.fast import _noted, say_if_quarantined, store_fields, store_memory
+from mahavishnu.cli.fast.search import _noted
+from mahavishnu.cli.fast.store import say_if_quarantined, store_fields, store_memory
 from mahavishnu.cli.memory_group import (
     AgentOption,
     GroupOption,
@@ -33,6 +34,7 @@ from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table,
 from mahavishnu.cli.params import MEMORY_SEARCH, MEMORY_STORE, typer_params
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.wording import NO_RELEVANT_MEMORIES, count
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
@@ -81,11 +83,6 @@ def _filters(
     return {k: v for k, v in values.items() if v not in (None, ())}
 
 
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 file``, ``2 files`` (``1 memory``, ``2 memories`` with ``plural``)."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
-
-
 def _scope(memory: Memory) -> str:
     return " ".join(f"{k}={v}" for k, v in (("project", memory.project), ("repo", memory.repo_id)) if v)
 
@@ -108,7 +105,7 @@ def store_cmd(**values: Any) -> None:
     """Remember something. The same content, type, project and repo is stored once (storing it
     again adds the new tags and metadata to the stored memory). With --team, stored and shared with
     your team in one step (audited as a share); nothing is stored unless the team store answers."""
-    # Its parameters are declared in cli/params.py, from which cli/fast.py also parses plainly
+    # Its parameters are declared in cli/params.py, from which cli/fast/ also parses plainly
     # spelled command lines (answered by the memory daemon on a PostgreSQL store, see cli/entry.py).
     if values["content"] == "-":
         values["content"] = _read_stdin()
@@ -127,10 +124,12 @@ def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_
     memory = stored.memory
     if as_json:
         print_json({**memory.to_dict(), "visibility": "team", "already_stored": stored.duplicate})
-        return
-    was = "already stored as" if stored.duplicate else "stored"
-    info(f"{was} #{memory.id} ({memory.memory_type}), shared with the team (`memory unshare {memory.id}`)")
-    say_if_quarantined(memory.to_dict())
+    else:
+        was = "already stored as" if stored.duplicate else "stored"
+        info(
+            f"{was} #{memory.id} ({memory.memory_type}), shared with the team (`memory unshare {memory.id}`)"
+        )
+    say_if_quarantined(memory.to_dict())  # (on stderr: the JSON stays whole)
 
 
 @app.command("search")
@@ -139,7 +138,7 @@ def search_cmd(**values: Any) -> None:
     """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search.
     Repository chunks come back with `--type rag` (or from `memory query`); hits below the
     relevance floor are never shown."""
-    # Its parameters are declared in cli/params.py, from which cli/fast.py also parses plainly
+    # Its parameters are declared in cli/params.py, from which cli/fast/ also parses plainly
     # spelled command lines (answered by the memory daemon, see cli/entry.py).
     _search(**values)
 
@@ -166,7 +165,7 @@ def _search(
     if everywhere:
         _search_everywhere(query, mode, filters, limit, as_json)
         return
-    from mahavishnu.cli.fast import print_hits
+    from mahavishnu.cli.fast.search import print_hits
     from mahavishnu.memory.core.authors import hit_dicts
 
     with open_store() as store:
@@ -186,7 +185,7 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
     for message in result.warnings:
         warn(message)
     if not result.hits:
-        info("nothing found")
+        info(NO_RELEVANT_MEMORIES)
         return
     team = any(h.author for h in result.hits)  # a team store: who wrote each memory
     rows = [
@@ -196,7 +195,7 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
             "+".join((h.source, *h.also_in)),
             _scope(h.memory) if h.memory else (h.peer.project if h.peer and h.peer.project else ""),
             *([h.author.owner if h.author else ""] if team else []),
-            _snippet(h.content),
+            _snippet(_noted(h.content, {}, h.memory.tags) if h.memory else h.content, 100),
         )
         for h in result.hits
     ]
@@ -283,7 +282,7 @@ def list_cmd(
             m.memory_type,
             _scope(m),
             *([str(data.get("author", ""))] if team else []),
-            _snippet(_noted(m.content, dict(m.metadata))),
+            _snippet(_noted(m.content, dict(m.metadata), m.tags), 100),
         )
         for m, data in zip(memories, listed, strict=True)
     ]
@@ -300,6 +299,13 @@ def get_cmd(memory_id: int = typer.Argument(..., help="Memory id."), as_json: bo
         print_json(data)
         return
     content = data.pop("content")
+    from mahavishnu.memory.core.provenance import held_back
+
+    why = held_back(memory.tags, memory.content)
+    if why is not None:
+        data["quarantined"] = (
+            f"{why}: never recalled (`mahavishnu memory trust {memory.id}` after reading it)"
+        )
     for key, value in data.items():
         if value not in (None, [], {}):
             console.print(
@@ -314,20 +320,23 @@ def delete_cmd(
     memory_ids: list[int] = typer.Argument(..., help="Memory ids."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Delete memories by id (an unknown id is an error, after the others are deleted). Repository
-    chunks are refused: `memory forget-repo REPO` removes an ingested repository."""
+    """Delete memories by id (an unknown id, or on a team store another member's memory, is an
+    error, after the others are deleted). Repository chunks are refused: `memory forget-repo REPO`
+    removes an ingested repository."""
     from mahavishnu.errors import NotFoundError
+    from mahavishnu.memory.core.authors import not_yours
 
     with open_store() as store:
-        known = store.get_many(memory_ids)
-        deleted = store.delete_many(list(known))
-    missing = sorted(set(memory_ids) - set(known))
+        done = store.delete_each(memory_ids)
     if as_json:
-        print_json({"deleted": sorted(known), "missing": missing})
-    else:
-        info(f"deleted {_count(deleted, 'memory', 'memories')}")
-    if missing:
-        raise NotFoundError(f"no memory {', '.join(f'#{i}' for i in missing)}")
+        theirs = {"not_yours": sorted(done.not_yours)} if done.not_yours else {}  # (a team store's)
+        print_json({"deleted": [*done.deleted], "missing": [*done.missing], **theirs})
+    elif done.deleted or not (done.missing or done.not_yours):
+        info(f"deleted {count(len(done.deleted), 'memory', 'memories')}")
+    if done.not_yours:
+        raise not_yours(done.not_yours, "delete")
+    if done.missing:
+        raise NotFoundError(f"no memory {', '.join(f'#{i}' for i in done.missing)}")
 
 
 @app.command("stats")
@@ -370,8 +379,8 @@ def export_cmd(
         rows = sum(counts.records.values())
         tables = ", ".join(f"{n} {t}" for t, n in counts.records.items() if n)
         detail = f" ({tables})" if tables else ""
-        memories = _count(counts.memories, "memory", "memories")
-        info(f"exported {memories} and {_count(rows, 'activity row')}{detail} to {path}")
+        memories = count(counts.memories, "memory", "memories")
+        info(f"exported {memories} and {count(rows, 'activity row')}{detail} to {path}")
 
 
 @app.command("import")
@@ -427,7 +436,10 @@ def import_cmd(
     if as_json:
         print_json(data)
         return
-    info(f"imported {counts.imported}, skipped {counts.skipped} duplicates, renumbered {counts.renumbered}")
+    info(
+        f"imported {counts.imported}, skipped {count(counts.skipped, 'duplicate')}, "
+        f"renumbered {counts.renumbered}"
+    )
     added = sum(c.imported for c in counts.records.values())
     known = sum(c.skipped for c in counts.records.values())
     tables = ", ".join(f"{c.imported} {t}" for t, c in counts.records.items() if c.imported)
@@ -490,7 +502,7 @@ def reembed_cmd(
     if as_json:
         print_json(data)
         return
-    total = _count(report.total, "memory", "memories")
+    total = count(report.total, "memory", "memories")
     info(f"re-embedded {report.embedded} of {total} with {report.embedder}")
     from mahavishnu.config import load_settings
 
@@ -535,8 +547,8 @@ def ingest_cmd(
     if len(report.warnings) > 20:
         warn(f"… and {len(report.warnings) - 20} more (see --json)")
     info(
-        f"{report.repo_id}: {_count(report.files_indexed, 'file')} indexed, {report.files_unchanged} "
-        f"unchanged, {report.files_removed} removed; {_count(report.chunks_created, 'chunk')} added, "
+        f"{report.repo_id}: {count(report.files_indexed, 'file')} indexed, {report.files_unchanged} "
+        f"unchanged, {report.files_removed} removed; {count(report.chunks_created, 'chunk')} added, "
         f"{report.chunks_removed} removed, {report.chunks_embedded} embedded"
         + (f", {report.chunks_reused} kept their vectors" if report.chunks_reused else "")
         + f" in {report.duration_seconds:.1f}s (run #{report.run_id})"
@@ -641,7 +653,7 @@ def forget_repo_cmd(
     if as_json:
         print_json({"repo_id": repo_id, "chunks_deleted": deleted})
     else:
-        info(f"forgot {repo_id}: {_count(deleted, 'chunk')} deleted")
+        info(f"forgot {repo_id}: {count(deleted, 'chunk')} deleted")
 
 
 # Conversations, insights, groups, workflows, metrics, the memory loop (`memory context|hooks|import

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,6 +18,7 @@ import typer
 from mahavishnu.cli.memory_group import AgentOption, SessionOption, SinceOption, _snippet, app, open_store
 from mahavishnu.cli.output import JSON_OPTION, info, print_json, table
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.wording import a, count
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.backends.postgres import PostgresBackend
@@ -112,9 +113,10 @@ def import_transcript_cmd(
         print_json([r.to_dict() for r in reports])
         return
     for r in reports:
-        bad = f", {r.skipped_lines} unreadable lines skipped" if r.skipped_lines else ""
+        bad = f", {count(r.skipped_lines, 'unreadable line')} skipped" if r.skipped_lines else ""
         where = r.project or "no project"
-        info(f"{r.path}: {r.added} of {r.turns} turns added, {r.insights} insights ({where}){bad}")
+        insights = count(r.insights, "insight")
+        info(f"{r.path}: {r.added} of {count(r.turns, 'turn')} added, {insights} ({where}){bad}")
 
 
 def _hook_transcript(payload: str) -> Path:
@@ -150,11 +152,14 @@ def insights_cmd(
 
     with open_store() as store:
         insights = list_insights(store, project=project, since=since, limit=limit)
+        if not insights and not as_json:
+            filters = {"--project": project, "--since": since}
+            info(
+                _nothing("insights", filters, lambda: bool(list_insights(store, limit=1)), "no insights yet")
+            )
+            return
     if as_json:
         print_json([i.to_dict() for i in insights])
-        return
-    if not insights:
-        info("no insights yet")
         return
     team = any(i.author for i in insights)  # a team store: who wrote each
     rows = [
@@ -232,26 +237,28 @@ def _team_visibility(
 ) -> None:
     """Share (or unshare) one of the caller's memories, or with ``turn`` one of their conversation
     turns, with the team (``memory/team/sharing``)."""
+    from mahavishnu.memory.core.authors import refused
     from mahavishnu.memory.team.sharing import set_turn_visibility, set_visibility
 
     what = "conversation turn" if turn else "memory"
     if not memory_id.isdigit():
         raise InvalidInputError(
-            f"{memory_id!r} is not a {what} id",
+            f"{memory_id!r} is not {a(what)} id",
             hint=f"Find ids with `mahavishnu memory {'conversations' if turn else 'search'}`.",
         )
     with open_store() as store:
         change = set_turn_visibility if turn else set_visibility
         report = change(team_backend(store), [int(memory_id)], visibility)
-    label = f"turn #{memory_id}" if turn else f"#{memory_id}"
+        label = f"turn #{memory_id}" if turn else f"#{memory_id}"
+        if as_json:
+            print_json({"visibility": visibility, **({"turn": True} if turn else {}), **report.to_dict()})
+        if report.not_mine:
+            raise refused(
+                store.backend, report.not_mine, "share" if visibility == "team" else "unshare", turns=turn
+            )
     if as_json:
-        print_json({"visibility": visibility, **({"turn": True} if turn else {}), **report.to_dict()})
-    elif report.not_mine:
-        raise InvalidInputError(
-            f"{label} is not yours, or there is no such {what}",
-            hint=f"A member shares and unshares only their own {'turns' if turn else 'memories'}.",
-        )
-    elif report.changed:
+        return
+    if report.changed:
         info(f"{label} is now {'shared with the team' if visibility == 'team' else 'private'}")
     else:
         info(f"{label} was already {'shared with the team' if visibility == 'team' else 'private'}")
@@ -408,11 +415,12 @@ def workflows_cmd(
         runs = workflow_executions(
             store, workflow_id=workflow, status=status, adapter=adapter, since=since, limit=limit
         )
+        if not runs and not as_json:
+            filters = {"--workflow": workflow, "--status": status, "--adapter": adapter, "--since": since}
+            info(_nothing("workflow executions", filters, lambda: bool(workflow_executions(store, limit=1))))
+            return
     if as_json:
         print_json(runs)
-        return
-    if not runs:
-        info("no workflow executions recorded")
         return
     rows = [
         (
@@ -439,12 +447,14 @@ def import_prefect_cmd(
     project: str | None = typer.Option(None, "--project", help="File the runs under this project."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Record the finished flow runs of a Prefect API as workflow executions (needs mahavishnu[prefect];
+    """Record the finished flow runs of a Prefect API as workflow executions (needs the prefect extra;
     a run recorded before is skipped)."""
     import importlib.util
 
     if importlib.util.find_spec("prefect") is None:
-        raise InvalidInputError("import-prefect needs Prefect", hint="pip install 'mahavishnu[prefect]'")
+        from mahavishnu.distribution import install_extra
+
+        raise InvalidInputError("import-prefect needs Prefect", hint=install_extra("prefect"))
     from mahavishnu.integrations.prefect.runs import import_runs
 
     with open_store() as store:
@@ -452,7 +462,7 @@ def import_prefect_cmd(
     if as_json:
         print_json({"seen": done.seen, "added": done.added, "skipped": done.skipped})
         return
-    info(f"recorded {done.added} Prefect flow run(s); {done.skipped} already recorded")
+    info(f"recorded {count(done.added, 'Prefect flow run')}; {done.skipped} already recorded")
 
 
 @app.command("metrics")
@@ -472,11 +482,13 @@ def metrics_cmd(
         rows = store.performance_metrics(
             component=component, metric_type=metric_type, since=since, limit=limit
         )
+        if not rows and not as_json:
+            filters = {"--component": component, "--type": metric_type, "--since": since}
+            empty = "no metrics recorded; `mahavishnu health` records some"
+            info(_nothing("metrics", filters, lambda: bool(store.performance_metrics(limit=1)), empty))
+            return
     if as_json:
         print_json(rows)
-        return
-    if not rows:
-        info("no metrics recorded; `mahavishnu health` records some")
         return
     table(
         None,
@@ -492,3 +504,12 @@ def metrics_cmd(
             for r in rows
         ],
     )
+
+
+def _nothing(what: str, filters: dict[str, str | None], recorded: Callable[[], bool], empty: str = "") -> str:
+    """What an empty listing says: that none match the filters given when some are recorded (not
+    that none are recorded), else ``empty``."""
+    given = " ".join(f"{flag} {value}" for flag, value in filters.items() if value)
+    if given and recorded():
+        return f"no {what} match {given}"
+    return empty or f"no {what} recorded"

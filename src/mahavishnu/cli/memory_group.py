@@ -13,6 +13,7 @@ import typer
 
 from mahavishnu.cli import params
 from mahavishnu.cli.params import typer_param
+from mahavishnu.wording import count
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
@@ -43,8 +44,8 @@ def open_store() -> MemoryStore:
         from mahavishnu.cli.output import err_console  # (stdout may be a command's JSON)
 
         err_console.print(
-            f"delivered from this machine's outbox: {report.delivered} memories, {report.captures} "
-            f"captures; {report.waiting} waiting",
+            f"delivered from this machine's outbox: {count(report.delivered, 'memory')}, "
+            f"{count(report.captures, 'capture')}; {report.waiting} waiting",
             markup=False,
         )
     return store

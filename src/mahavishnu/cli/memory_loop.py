@@ -13,11 +13,14 @@ from typing import Any
 
 import typer
 
-from mahavishnu.cli.fast import hook_stdin, never_blocking, read_hook_payload, run_memory_context
+from mahavishnu.cli.fast.hook_input import hook_stdin, never_blocking, read_hook_payload
+from mahavishnu.cli.fast.recall import run_memory_context
 from mahavishnu.cli.memory_group import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
+from mahavishnu.cli.params import MEMORY_CONTEXT, typer_params
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.loop.hook_log import forget_failures, mark_success
+from mahavishnu.wording import count
 
 hooks_app = typer.Typer(
     help="The memory loop's hooks in each assistant: capture every turn, recall at start and per prompt.",
@@ -33,22 +36,17 @@ DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without w
 
 # -- recall -------------------------------------------------------------------------------------
 @app.command("context")
-def context_cmd(
-    tool: str | None = typer.Option(
-        None,
-        "--tool",
-        help="The assistant running the hook: claude, codex, qwen or gemini (default: the one the "
-        "hook's JSON says sent it, by its transcript_path).",
-    ),
-) -> None:
+@typer_params(MEMORY_CONTEXT)
+def context_cmd(**values: Any) -> None:
     """The recall hook: the memories to add to an assistant's context, from its hook's JSON on stdin.
 
     Prints that assistant's hook JSON, or nothing when nothing is relevant.
     By hand: echo '{"hook_event_name": "SessionStart", "cwd": "/my/project"}' |
     mahavishnu memory context --tool claude
     """
+    # Its parameter is declared in cli/params.py, from which cli/fast/recall.py also parses it.
     with never_blocking():
-        run_memory_context(tool, ask_daemon=False, open_store=lambda: open_store())
+        run_memory_context(values["tool"], ask_daemon=False, open_store=lambda: open_store())
 
 
 @app.command("quarantine")
@@ -59,10 +57,10 @@ def quarantine_cmd(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Keep a memory but never add it to an assistant's context, or (--release) let recall add it again.
+    """Keep a memory but never add it to an assistant's context, or (--release, as `memory trust`)
+    let recall add it again.
 
-    Memories that read like an instruction to an agent (a download piped into a shell, "ignore
-    previous instructions", a forged system block) are quarantined when stored.
+    Memories that read like an instruction to an agent are quarantined when stored: see `memory trust`.
     """
     with open_store() as store:
         memory = store.quarantine(memory_id, release=release)
@@ -70,9 +68,39 @@ def quarantine_cmd(
         print_json(memory.to_dict())
         return
     if release:
-        info(f"memory #{memory.id} released: recall may add it to a session again")
+        info(f"memory #{memory.id} trusted: recall may add it to a session again")
     else:
-        info(f"memory #{memory.id} quarantined: kept, never recalled (`--release` undoes it)")
+        info(f"memory #{memory.id} quarantined: kept, never recalled (`memory trust {memory.id}` undoes it)")
+
+
+@app.command("trust")
+def trust_cmd(
+    memory_id: int = typer.Argument(
+        ..., help="Memory id (from `memory search`, where it is marked quarantined)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Trust a quarantined memory after reading it: recall may add it to an assistant's context again.
+
+    A memory is quarantined when it is stored (by `memory store`, the MCP server, the capture hooks,
+    `memory import`, `memory ingest`) if it reads like an instruction to an agent: it pipes a download
+    into a shell, tells the agent to ignore its instructions, forges a system block, sends a credential,
+    key, token or the environment to a URL, host, address or mailbox, or tells the agent to skip
+    confirmation or permissions. `memory search` still finds it, marked. Storing the same text again
+    keeps it trusted; editing it into another such text quarantines it again.
+    """
+    with open_store() as store:
+        before = store.get(memory_id)
+        memory = store.trust(memory_id)
+    if as_json:
+        print_json(memory.to_dict())
+        return
+    from mahavishnu.memory.core.provenance import QUARANTINED, TRUSTED
+
+    if TRUSTED in before.tags and QUARANTINED not in before.tags:
+        info(f"memory #{memory.id} was already trusted: recall may add it to a session")
+    else:
+        info(f"memory #{memory.id} trusted: recall may add it to a session again")
 
 
 # -- capture ------------------------------------------------------------------------------------
@@ -114,7 +142,7 @@ def _import_sessions(tool: str, path: str | None, project: str | None, as_json: 
         return
     added = sum(r.added for r in reports)
     insights = sum(r.insights for r in reports)
-    info(f"{len(reports)} sessions: {added} new turns, {insights} insights")
+    info(f"{count(len(reports), 'session')}: {count(added, 'new turn')}, {count(insights, 'insight')}")
 
 
 def _skipped(path: Path, error: Exception) -> None:
@@ -203,7 +231,7 @@ def _report(changes: list[Any], dry_run: bool, verb: str) -> None:
     if dry_run:
         for change in changed:
             console.print(change.diff(), markup=False, highlight=False)
-        info(f"{len(changed)} files would change" if changed else "nothing to change")
+        info(f"{count(len(changed), 'file')} would change" if changed else "nothing to change")
         return
     for change in changed:
         info(f"{verb}: {Path(change.path)}")

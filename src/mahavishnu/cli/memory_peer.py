@@ -15,6 +15,7 @@ import typer
 from mahavishnu.cli.memory_group import app, open_store
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json
 from mahavishnu.errors import PeerError
+from mahavishnu.wording import count
 
 if TYPE_CHECKING:
     from mahavishnu.memory.peers.session_buddy import SessionBuddy
@@ -52,11 +53,12 @@ def sync_cmd(
         print_json(report.to_dict())
     else:
         info(
-            f"wrote {report.sent} insights to Session-Buddy at {peer.where}; "
+            f"wrote {count(report.sent, 'insight')} to Session-Buddy at {peer.where}; "
             f"{report.already} already there, {report.queued} waiting"
         )
     if report.error:
-        raise PeerError(f"{report.queued} insights wait for Session-Buddy: {report.error}")
+        waiting = f"{count(report.queued, 'insight')} {'waits' if report.queued == 1 else 'wait'}"
+        raise PeerError(f"{waiting} for Session-Buddy: {report.error}")
 
 
 @peer_app.command("status")
@@ -69,7 +71,8 @@ def status_cmd(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json({"peer": peer.where, **counts})
         return
-    info(f"Session-Buddy at {peer.where}: {counts['sent']} insights written, {counts['queued']} waiting")
+    written = count(counts["sent"], "insight")
+    info(f"Session-Buddy at {peer.where}: {written} written, {counts['queued']} waiting")
 
 
 @peer_app.command("checkpoint")

@@ -7,7 +7,7 @@ environment (``TTY_COMPATIBLE``, ``FORCE_COLOR``), or when given something other
 (tables). So a command whose output goes to a pipe never imports Rich.
 
 Typer is not imported here either (``JSON_OPTION`` is made on first use), so the paths that skip
-Typer (cli/fast.py) can print exactly as the commands do.
+Typer (cli/fast/) can print exactly as the commands do.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
+
+from mahavishnu.clean_text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
@@ -49,8 +51,9 @@ class Markup(str):
 
 
 def escape(markup: str) -> Markup:
-    """``rich.markup.escape`` without importing Rich: ``text`` as markup that prints as itself."""
-    markup = _ESCAPE.sub(lambda match: f"{match[1]}{match[1]}\\{match[2]}", markup)
+    """``rich.markup.escape`` without importing Rich: ``text`` as markup that prints as itself
+    (less the control characters a terminal would act on: it is data)."""
+    markup = _ESCAPE.sub(lambda match: f"{match[1]}{match[1]}\\{match[2]}", printable(markup))
     if markup.endswith("\\") and not markup.endswith("\\\\"):
         return Markup(markup + "\\")
     return Markup(markup)
@@ -199,7 +202,11 @@ _UNWRAPPED = 1000  # characters: wider than any row a table here has
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Rows as a table. Cells are data, shown as written (``list[str]`` stays ``list[str]``),
     except ``Markup`` the code made (what ``escape`` returns, ``Markup("[green]ok[/]")``). The
-    title and the column names are literal too."""
+    title and the column names are literal too.
+
+    It fits the terminal, or ``COLUMNS`` when set (also in a pipe): a long cell wraps within its
+    column, and a word too long for it is folded, never cut. In a pipe or a file without
+    ``COLUMNS``, each row is one line whatever its length (for grep, awk, cut)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -210,15 +217,22 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         header_style="bold",
     )
     for column in columns:
-        grid.add_column(Text(column))
+        grid.add_column(Text(column), overflow="fold")
     for row in rows:
         grid.add_row(*(_cell(cell) for cell in row))
-    if console._plain():  # a pipe or a file: one line per row, whatever its length (grep, awk, cut)
+    if console._plain():
         from rich.console import Console
 
-        Console(file=console.file, width=_UNWRAPPED, highlight=False, emoji=False).print(grid)
+        width = _columns() or _UNWRAPPED
+        Console(file=console.file, width=width, highlight=False, emoji=False).print(grid)
         return
     console.print(grid)
+
+
+def _columns() -> int | None:
+    """``COLUMNS`` when it holds a width (Rich reads it for a terminal; we for a pipe too)."""
+    value = os.environ.get("COLUMNS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def warn(message: str) -> None:
@@ -233,7 +247,7 @@ def _cell(cell: Any) -> Any:
         return str(cell)
     from rich.text import Text
 
-    return Text(str(cell))
+    return Text(printable(str(cell)))
 
 
 def info(message: str) -> None:

@@ -1,4 +1,4 @@
-"""The command-line parameters of the commands that cli/fast.py also parses without Typer, each
+"""The command-line parameters of the commands that cli/fast/ also parses without Typer, each
 declared once: the Typer command's parameters (``typer_params``) and the fast path's parser
 (``parse_plain``) are both made from these tables.
 
@@ -150,6 +150,18 @@ MEMORY_STORE = (
         fast=False,  # stored and shared in one step by the command itself (cli/memory_activity.py)
     ),
     JSON,
+)
+
+# memory context (the recall hook)
+MEMORY_CONTEXT = (
+    Param(
+        "tool",
+        ("--tool",),
+        str,
+        None,
+        "The assistant running the hook: claude, codex, qwen or gemini (default: the one the hook's "
+        "JSON says sent it, by its transcript_path).",
+    ),
 )
 
 

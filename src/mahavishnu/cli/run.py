@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import typer
 
+if TYPE_CHECKING:
+    from mahavishnu.config import Settings
+    from mahavishnu.environments.profiles import Protocol
+
 RUN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+#: How long ``run`` waits for the provider's answer before it calls it unreachable: a refused
+#: connection fails in milliseconds, a healthy provider answers within ~1-2 s.
+CHECK_SECONDS = 5.0
 
 
 def run(
@@ -23,20 +32,56 @@ def run(
         help="Print the command line, the environment set (key masked) and the variables removed (unset) "
         "instead of starting it.",
     ),
+    no_check: bool = typer.Option(
+        False,
+        "--no-check",
+        help=f"Start it without first probing the provider (one request, at most {CHECK_SECONDS:g} s).",
+    ),
 ) -> None:
     """Start an assistant with the provider set only in its own process (environment and flags):
     two terminals can use two providers at once, and no config file changes. Claude Code gets only the
     profile's key: a shell's or settings.json's ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN or
-    CLAUDE_CODE_OAUTH_TOKEN is kept out of it. Arguments after `--` go to the assistant."""
+    CLAUDE_CODE_OAUTH_TOKEN is kept out of it. The provider is probed first, as `ai test` does: an
+    assistant retries an unreachable one for minutes without a word. Arguments after `--` go to the
+    assistant."""
     from mahavishnu.cli.output import console, print_json, warn
     from mahavishnu.config import load_settings
     from mahavishnu.environments.launch import exec_launch, plan
 
-    launch = plan(name, load_settings(), tool=tool, args=list(ctx.args))
+    settings = load_settings()
+    launch = plan(name, settings, tool=tool, args=list(ctx.args))
     for message in launch.warnings:
         warn(message)
     if show:
         print_json({"argv": launch.argv, "env": launch.shown_env(), "unset": list(launch.unset)})
         return
+    if not no_check:
+        _check_provider(name, launch.tool, settings)
     console.file.flush()
     exec_launch(launch)
+
+
+def _check_provider(name: str, tool: str, settings: Settings) -> None:
+    """Probe the provider ``tool`` will use: refuse to start on one that does not answer or refuses
+    the key (the assistant would retry it silently), warn on any other failure (a provider may
+    answer the assistant's requests yet not the probe's)."""
+    from mahavishnu.cli.output import warn
+    from mahavishnu.environments.profiles import resolve
+    from mahavishnu.environments.switcher import LABELS, PROTOCOL
+    from mahavishnu.errors import ProviderUnavailableError
+    from mahavishnu.services.probe import probe
+
+    protocol = cast("Protocol", PROTOCOL[tool])
+    result = probe(resolve(name, settings), protocol, settings, timeout=CHECK_SECONDS, tool=tool)
+    if result.ok or result.status == "no-key":  # a missing key: the plan has said so already
+        return
+    refused = result.http_status in (401, 403)
+    if result.status in ("unreachable", "timeout") or refused:
+        said = f"no answer within {CHECK_SECONDS:g} s" if result.status == "timeout" else result.detail
+        what = "refused the key" if refused else "is unreachable"
+        raise ProviderUnavailableError(
+            f"{result.profile}'s provider at {result.url} {what} ({said}): {LABELS[tool]} was not started",
+            hint=f"{result.hint} Or start it anyway with `--no-check`.",
+        )
+    where = f"{result.profile}'s provider at {result.url}"
+    warn(f"{where} answered the probe with {result.detail}: starting anyway")

@@ -54,7 +54,7 @@ def get_secret(
     name: str = typer.Argument(..., help="A profile name, a stored name, or a reference (env:VAR …)."),
 ) -> None:
     """Print only the secret: this is what Claude Code's apiKeyHelper runs."""
-    from mahavishnu.cli.fast import secrets_get
+    from mahavishnu.cli.fast.secret import secrets_get
 
     raise typer.Exit(secrets_get(name))
 

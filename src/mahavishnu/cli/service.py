@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.markup import escape
 
+from mahavishnu import wording
 from mahavishnu.cli.output import JSON_OPTION, console, err_console, print_json, table
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ def _run_each(name: str, action: str, as_json: bool) -> None:
                 )
     if failures:
         raise ServiceError(
-            f"{len(failures)} of {len(names)} services failed to {action}",
+            f"{len(failures)} of {wording.count(len(names), 'service')} failed to {action}",
             hint="Read their logs with `mahavishnu service logs NAME`.",
         )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from mahavishnu import wording
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 
 app = typer.Typer(
@@ -38,32 +39,56 @@ def _dsn(dsn: str | None) -> str:
             hint="Give the team store with --dsn postgresql://USER@HOST:PORT/DB, or join one with "
             "`mahavishnu team join STRING`.",
         )
-    return resolve_dsn(settings)
+    return resolve_dsn(settings, "--dsn" if dsn else "memory.dsn")
 
 
 @app.command("init")
 def init_cmd(
     dsn: str = typer.Option(..., "--dsn", help="The store, as the role that owns (or will own) its tables."),
+    use_here: bool = typer.Option(
+        False,
+        "--use-here",
+        help="Also point this machine's memory commands at the team store (memory.dsn in the "
+        "settings; a password in --dsn goes to the secret store).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make a PostgreSQL store a team's: migrate it, create the member group, turn on row-level
-    security. Idempotent; an existing store's rows stay with the role that wrote them."""
+    security. Idempotent; an existing store's rows stay with the role that wrote them. This
+    machine's own memory stays where it is unless --use-here (init says which)."""
     from mahavishnu.config import load_settings
     from mahavishnu.memory.core import store as store_module
     from mahavishnu.memory.team import schema
+    from mahavishnu.memory.team.join import use_here as point_here
+    from mahavishnu.memory.team.join import used_here
 
     embedder = store_module.default_embedder(load_settings().memory)
     report = schema.init(_dsn(dsn), embedder=embedder.identity, dimension=embedder.dimension)
+    here = used_here(dsn)
+    pointed = point_here(dsn) if use_here and not here else None
+    here = here or pointed is not None
     if as_json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "used_here": here})
         return
-    done = f"applied {len(report.migrated)} migration(s); " if report.migrated else ""
+    if pointed is not None:
+        settings_file, secret_store = pointed
+        kept = f"; its password kept in the {secret_store} secret store" if secret_store else ""
+        info(
+            f"memory.dsn set in {settings_file}: this machine's memory commands now use the team store{kept}"
+        )
+    done = f"applied {wording.count(len(report.migrated), 'migration')}; " if report.migrated else ""
     info(f"team store {report.location}: {done}group role {report.group}, owner {report.owner}")
     info(f"row-level security (forced) on: {', '.join(report.protected)}")
     if report.embedder:
         info(f"team embedder: {report.embedder} ({report.dimension}-dim); members must use the same")
     for warning in report.warnings:
         warn(warning)
+    _warn_if_trusting(list(report.trusted))
+    if not here:
+        warn(
+            "this machine's memory commands still use its own store, not the team's; to use the team "
+            "store here too, run `mahavishnu team init --dsn DSN --use-here` (the same DSN)"
+        )
     info("next: `mahavishnu team add NAME [NAME…]`: one join string per member")
 
 
@@ -74,6 +99,13 @@ def add_cmd(
     ),
     host: str = typer.Option(None, "--host", help="Where members reach the store, if not the --dsn host."),
     port: str = typer.Option(None, "--port", help="Port members use (a PgBouncer's, say), if not --dsn's."),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        help="Do not make members verify the server's TLS certificate (sslmode=prefer, not verify-full, "
+        "for a server on a network): for a server without TLS only; anyone on the way can read and change "
+        "what they store.",
+    ),
     dsn: str = DsnOption,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -87,20 +119,19 @@ def add_cmd(
     resolved = _dsn(dsn)
     if len(wanted) == 1:
         [name] = wanted
-        ticket = members.add(resolved, name, host=host, port=port)
+        ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
         if as_json:
             print_json({"member": name, "join": ticket.encode()})
             return
         info(f"{name} is a member. Give them this join string (shown once; it works once):")
         typer.echo(ticket.encode())
-        info(
-            f"on their machine: mahavishnu team join '<the string>'  "
-            f"(it connects to {ticket.host}:{ticket.port})"
-        )
+        info(f"on their machine: mahavishnu team join '<the string>'  (it connects to {_where(ticket)})")
+        _warn_if_socket(ticket)
+        _warn_if_unverified(ticket)
         return
     added = []
     for name in wanted:
-        ticket = members.add(resolved, name, host=host, port=port)
+        ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
         added.append({"member": name, "join": ticket.encode()})
         if not as_json:  # each string as soon as it exists: a later failure does not lose it
             info(f"{name} is a member. Their join string (shown once; it works once):")
@@ -109,9 +140,35 @@ def add_cmd(
         print_json(added)
         return
     info(
-        f"on each member's machine: mahavishnu team join '<their string>'  "
-        f"(it connects to {ticket.host}:{ticket.port})"
+        f"on each member's machine: mahavishnu team join '<their string>'  (it connects to {_where(ticket)})"
     )
+    _warn_if_socket(ticket)
+    _warn_if_unverified(ticket)
+
+
+def _where(ticket: Any) -> str:
+    from mahavishnu.memory.core.backends.postgres import dsn_host
+
+    return dsn_host(ticket.dsn(with_password=False))
+
+
+def _warn_if_unverified(ticket: Any) -> None:
+    """A string for a server on a network that does not verify it: said loudly (``--insecure``)."""
+    if not ticket.verifies_server:
+        warn(
+            f"INSECURE: this join string does not verify the server ({ticket.host}, sslmode={ticket.ssl}): "
+            "anyone on the network path can pose as the store, read and change what the member stores. "
+            "Give the server TLS and make the string again without --insecure."
+        )
+
+
+def _warn_if_socket(ticket: Any) -> None:
+    """A join string holding a Unix socket's directory works on this machine only."""
+    if ticket.host.startswith(("/", "@")):
+        warn(
+            f"the string connects through a Unix socket ({ticket.host}): it works only on this machine; "
+            "for members elsewhere run `team add NAME --host ADDRESS [--port PORT]` again"
+        )
 
 
 @app.command("join")
@@ -140,6 +197,9 @@ def join_cmd(
         string = (
             sys.stdin.readline() if not sys.stdin.isatty() else typer.prompt("Join string", hide_input=True)
         )
+    from mahavishnu.memory.team.members import JoinString
+
+    _warn_if_unverified(JoinString.decode(string))  # (a damaged string: refused here, in one line)
     joined = join(string, use_team_embedder=use_team_embedder)
     changes = _install_hooks(tools, hooks, joined.role) if tools else []
     if as_json:
@@ -207,7 +267,8 @@ def remove_cmd(
     if as_json:
         print_json({"removed": name, "shared_memories_kept": shared})
         return
-    info(f"{name} removed (no login, no rights); the {shared} memories they shared stay, attributed to them")
+    kept = wording.count(shared, "memory")
+    info(f"{name} removed (no login, no rights); the {kept} they shared stay, attributed to them")
 
 
 @app.command("status")
@@ -256,6 +317,15 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
     console.print("row-level security: " + (f"OFF on {', '.join(off)}" if off else "on (forced) everywhere"))
     if data["superuser"]:
         warn("you connect as a superuser: the database enforces nothing on you")
+    _warn_if_trusting(data["trusted_logins"])  # type: ignore[arg-type]
+
+
+def _warn_if_trusting(paths: list[str]) -> None:
+    from mahavishnu.memory.team import logins
+
+    if paths:
+        warn(logins.warning(paths))
+        warn(f"fix: {logins.FIX}")
 
 
 def _outbox(location: str) -> dict[str, Any]:
@@ -270,7 +340,7 @@ def _queued_line(queue: dict[str, Any]) -> str:
     if not queue["waiting"]:
         return "outbox: empty (nothing waits on this machine)"
     return (
-        f"outbox: {queue['waiting']} item(s) waiting on this machine, the oldest for "
+        f"outbox: {wording.count(queue['waiting'], 'item')} waiting on this machine, the oldest for "
         f"{_age(queue['oldest_age_seconds'])}; `mahavishnu team sync` delivers them once the store answers"
     )
 
@@ -299,8 +369,8 @@ def sync_cmd(as_json: bool = JSON_OPTION) -> None:
         info(f"another process is delivering right now; {report.waiting} waiting")
         return
     info(
-        f"delivered {report.delivered} memories ({report.skipped} already there) and re-ran "
-        f"{report.captures} captures; {report.waiting} waiting"
+        f"delivered {wording.count(report.delivered, 'memory')} ({report.skipped} already there) and "
+        f"re-ran {wording.count(report.captures, 'capture')}; {report.waiting} waiting"
     )
 
 
@@ -325,9 +395,11 @@ def unshare_cmd(
 
 
 def _visibility(ids: list[int], project: str | None, visibility: Any, as_json: bool) -> None:
+    from mahavishnu.memory.core.authors import refused
     from mahavishnu.memory.team import sharing
 
     backend = _backend()
+    error = None
     try:
         if project is not None:
             count = sharing.share_project(backend, project, visibility)
@@ -336,15 +408,17 @@ def _visibility(ids: list[int], project: str | None, visibility: Any, as_json: b
         else:
             report = sharing.set_visibility(backend, ids, visibility)
             data = {"visibility": visibility, **report.to_dict()}
-            message = f"{len(report.changed)} memories now {visibility}"
-            if report.not_mine:
-                message += f"; not yours or no such memory: {', '.join(f'#{i}' for i in report.not_mine)}"
+            message = f"{wording.count(len(report.changed), 'memory')} now {visibility}"
+            verb = "share" if visibility == "team" else "unshare"
+            error = refused(backend, report.not_mine, verb) if report.not_mine else None
     finally:
         backend.close()
     if as_json:
         print_json(data)
-    else:
+    elif data.get("changed") or error is None:  # (a refusal alone is said by the error)
         info(message)
+    if error is not None:
+        raise error
 
 
 @app.command("audit")

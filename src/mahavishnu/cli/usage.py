@@ -3,6 +3,7 @@ from the session logs they keep, attributed to the provider that served them (``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import typer
@@ -27,6 +28,15 @@ TOOL_OPTION = typer.Option(
 )
 SINCE_OPTION = typer.Option(None, "--since", help="From this day on (YYYY-MM-DD, local time).")
 UNTIL_OPTION = typer.Option(None, "--until", help="Up to this day, included (YYYY-MM-DD).")
+WATCH_OPTION = typer.Option(
+    False, "--watch", "-w", help="Show the report again every few seconds, in place (Ctrl-C stops)."
+)
+UNPRICED_OPTION = typer.Option(
+    False, "--unpriced", help="List only the models nobody prices, with their requests and tokens."
+)
+VERBOSE_OPTION = typer.Option(
+    False, "--verbose", "-v", help="List the log lines skipped as damaged or hostile: file:line and why."
+)
 
 
 @app.callback()
@@ -37,10 +47,13 @@ def usage(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    unpriced: bool = UNPRICED_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    watch: bool = WATCH_OPTION,
 ) -> None:
     """Tokens and cost per day (the default), month or session."""
     if ctx.invoked_subcommand is None:
-        _show("daily", by, tool, since, until, as_json)
+        _show("daily", by, tool, since, until, as_json, unpriced, verbose, watch)
 
 
 @app.command("daily")
@@ -50,9 +63,12 @@ def daily_cmd(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    unpriced: bool = UNPRICED_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    watch: bool = WATCH_OPTION,
 ) -> None:
     """Tokens and cost per day."""
-    _show("daily", by, tool, since, until, as_json)
+    _show("daily", by, tool, since, until, as_json, unpriced, verbose, watch)
 
 
 @app.command("monthly")
@@ -62,9 +78,12 @@ def monthly_cmd(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    unpriced: bool = UNPRICED_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    watch: bool = WATCH_OPTION,
 ) -> None:
     """Tokens and cost per month."""
-    _show("monthly", by, tool, since, until, as_json)
+    _show("monthly", by, tool, since, until, as_json, unpriced, verbose, watch)
 
 
 @app.command("sessions")
@@ -74,14 +93,94 @@ def sessions_cmd(
     since: str | None = SINCE_OPTION,
     until: str | None = UNTIL_OPTION,
     as_json: bool = JSON_OPTION,
+    unpriced: bool = UNPRICED_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    watch: bool = WATCH_OPTION,
 ) -> None:
     """Tokens and cost per session."""
-    _show("sessions", by, tool, since, until, as_json)
+    _show("sessions", by, tool, since, until, as_json, unpriced, verbose, watch)
+
+
+@app.command("blocks")
+def blocks_cmd(
+    tool: list[str] = TOOL_OPTION,
+    since: str | None = SINCE_OPTION,
+    active: bool = typer.Option(False, "--active", help="Only the five-hour window still open."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Five-hour billing windows: tokens and cost, and the open one's burn rate and projection."""
+    import time
+
+    from mahavishnu.usage.blocks import blocks
+    from mahavishnu.usage.report import parse_day, priced_requests
+
+    start = parse_day(since).strftime("%s") if since else None
+    requests, refreshed = priced_requests(_tools(tool), float(start) if start else None)
+    for problem in refreshed.problems:
+        warn(escape(problem))
+    now = time.time()
+    windows = [w for w in blocks(requests, now) if w.active or not active]
+    if as_json:
+        print_json({"blocks": [w.to_json(now) for w in windows]})
+        return
+    if not windows:
+        info("No five-hour window is open." if active else "No requests in the assistants' logs.")
+        return
+    rows = []
+    for window in windows:
+        tokens_a_minute, usd_an_hour = window.burn(now)
+        projected_tokens, projected_cost = window.projected(now)
+        rows.append(
+            [
+                _window(window.start, window.end) + (" (open)" if window.active else ""),
+                f"{window.requests:,}",
+                f"{window.tokens:,}",
+                f"{window.cost:.2f}" + (" + unpriced" if window.unpriced_requests else ""),
+                f"{usd_an_hour:.2f}/h, {tokens_a_minute:,.0f} tok/min" if window.active else "",
+                f"{projected_cost:.2f} ({projected_tokens:,} tokens)" if window.active else "",
+            ]
+        )
+    table(None, ["Window", "Requests", "Tokens", "Cost (USD)", "Burn rate", "At its end"], rows)
+
+
+def _window(start: float, end: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(start)) + time.strftime(
+        "–%H:%M", time.localtime(end)
+    )
+
+
+@app.command("statusline")
+def statusline_cmd(
+    refresh: bool = typer.Option(False, "--refresh", help="Recompute the summary it prints from."),
+) -> None:
+    """One line for Claude Code's statusLine: model, session and today's cost, the open window.
+
+    Set it in ~/.claude/settings.json as {"statusLine": {"type": "command", "command":
+    "mahavishnu usage statusline"}}. It answers from a summary refreshed in the background.
+    """
+    from mahavishnu.usage.statusline import main
+
+    raise typer.Exit(main(["--refresh"] if refresh else []))
 
 
 def _show(
-    period: Period, by: str | None, tool: list[str], since: str | None, until: str | None, as_json: bool
+    period: Period,
+    by: str | None,
+    tool: list[str],
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+    unpriced: bool,
+    verbose: bool,
+    watch: bool = False,
 ) -> None:
+    if watch:
+        if as_json:
+            raise InvalidInputError("--watch shows a table", hint="Drop --json, or --watch.")
+        _watch(lambda: _show(period, by, tool, since, until, False, unpriced, verbose))
+        return
     from mahavishnu.usage.report import parse_day, report
 
     built = report(
@@ -90,13 +189,36 @@ def _show(
         _tools(tool),
         parse_day(since) if since else None,
         parse_day(until) if until else None,
+        verbose=verbose,
     )
     for problem in built.problems:
         warn(escape(problem))
+    for file, line, why in built.bad_lines:
+        warn(escape(f"skipped {file}:{line}: {why}"))
+    if unpriced:
+        _print_unpriced(built, as_json)
+        return
     if as_json:
         print_json(built.to_json())
         return
     _print(built)
+
+
+def _watch(show: Callable[[], None], every: float = 5.0) -> None:
+    """``show`` again every ``every`` seconds on a cleared screen, until Ctrl-C."""
+    import time
+
+    from mahavishnu.cli.output import console
+
+    try:
+        while True:
+            if console.is_terminal:
+                console.rich.clear()  # in place: the cursor home, the screen cleared
+            show()
+            info(time.strftime("Updated %H:%M:%S; Ctrl-C stops."))
+            time.sleep(every)
+    except KeyboardInterrupt:
+        return
 
 
 def _by(value: str | None) -> By | None:
@@ -169,14 +291,42 @@ def _print(built: Report) -> None:
             "Memory: the tokens recall added to the sessions, at their requests' input rate "
             "(already part of the input above, not added again)."
         )
+    if "list" in built.totals.price_kinds:
+        info(
+            "(list): a gateway's requests at their model's list price; set the gateway's own "
+            "rates under pricing: in usage.yaml."
+        )
     if built.unpriced_models:
         warn(escape(f"unpriced (no price known, not guessed): {', '.join(built.unpriced_models)}"))
     if built.skipped_lines:
-        warn(f"{built.skipped_lines} damaged or oversized log lines were skipped")
+        warn(
+            f"{built.skipped_lines} damaged, hostile or oversized log lines were skipped"
+            + ("" if built.bad_lines else " (--verbose lists them)")
+        )
+
+
+def _print_unpriced(built: Report, as_json: bool) -> None:
+    rows = [
+        {"model": name, "requests": requests, "tokens": tokens}
+        for name, (requests, tokens) in built.unpriced_counts.items()
+    ]
+    if as_json:
+        print_json({"unpriced": rows})
+    elif not rows:
+        info("Every request of this period is priced.")
+    else:
+        table(
+            None,
+            ["Provider/model", "Requests", "Tokens"],
+            [[r["model"], r["requests"], r["tokens"]] for r in rows],
+        )
+        info("Price them under pricing: in usage.yaml (USD per million tokens; 0 for a subscription).")
 
 
 def _figures(line: Line) -> list[str]:
     cost = f"{line.cost:.2f}" if line.requests > line.unpriced_requests else "unpriced"
+    if "list" in line.price_kinds:
+        cost += " (list)"
     if line.unpriced_requests and line.requests > line.unpriced_requests:
         cost += " + unpriced"
     return [f"{n:,}" for n in (line.input, line.output, line.cache_write, line.cache_read, line.total)] + [

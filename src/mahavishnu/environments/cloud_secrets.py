@@ -9,7 +9,7 @@ References:
 
 Each is read only when a chain reaches it, never cached on disk and never printed: an error names
 the store, the reference and the fix, never the value (nor the service's own message, which could
-quote it). The clients are optional extras (``mahavishnu[aws]``: boto3; ``mahavishnu[gcp]``:
+quote it). The clients are optional extras (``mahavishnu-cp[aws]``: boto3; ``mahavishnu-cp[gcp]``:
 google-cloud-secret-manager), imported only here, so ``secrets get`` for ``env:``/``keyring:``/
 ``file:`` references loads none of them.
 
@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from mahavishnu.errors import InvalidInputError, SecretStoreError
+from mahavishnu.wording import a
 
 CloudKind = Literal["aws-sm", "aws-ssm", "gcp-sm"]
 CLOUD_KINDS: tuple[CloudKind, ...] = ("aws-sm", "aws-ssm", "gcp-sm")
@@ -52,7 +53,7 @@ def check_reference(kind: str, rest: str) -> None:
     name, _, key = rest.partition("#")
     if not name.strip() or (key == "" and rest.endswith("#")):
         raise InvalidInputError(
-            f"'{kind}:{rest}' is not a {_STORE_NAMES[kind]} reference",
+            f"'{kind}:{rest}' is not {a(_STORE_NAMES[kind])} reference",
             hint=f"Use {kind}:NAME, or {kind}:NAME#KEY for one key of a JSON secret.",
         )
 
@@ -243,7 +244,8 @@ def _read_gcp(rest: str) -> str | None:
 
 
 def _missing_extra(kind: str, extra: str, package: str) -> SecretStoreError:
+    from mahavishnu.distribution import install_extra
+
     return SecretStoreError(
-        f"{kind}: references need {package}, which is not installed",
-        hint=f"pip install 'mahavishnu[{extra}]'",
+        f"{kind}: references need {package}, which is not installed", hint=install_extra(extra)
     )

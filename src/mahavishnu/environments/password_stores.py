@@ -17,7 +17,7 @@ passphrase typed must be unlocked in gpg-agent first.
 
 Each is read only when a chain reaches it, never cached on disk and never printed: an error names
 the store, the reference and the fix, never the value (nor the tool's own message, which could
-quote it). pykeepass is an optional extra (``mahavishnu[keepass]``), imported only here and only for a
+quote it). pykeepass is an optional extra (``mahavishnu-cp[keepass]``), imported only here and only for a
 ``keepass:`` reference; ``pass`` is a program, found on PATH when a ``pass:`` reference is read.
 A secret the store does not have is "not found here" (None); a store that cannot answer (locked, a
 wrong password, not installed) is a SecretStoreError.
@@ -107,9 +107,10 @@ def _open_keepass(path: Path, where: str, keepass_password: PasswordLookup) -> _
         from pykeepass import PyKeePass
         from pykeepass.exceptions import CredentialsError, HeaderChecksumError, PayloadChecksumError
     except ImportError:
+        from mahavishnu.distribution import install_extra
+
         raise SecretStoreError(
-            "keepass: references need pykeepass, which is not installed",
-            hint="pip install 'mahavishnu[keepass]'",
+            "keepass: references need pykeepass, which is not installed", hint=install_extra("keepass")
         ) from None
     if not path.is_file():
         raise SecretStoreError(

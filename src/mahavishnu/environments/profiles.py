@@ -15,6 +15,7 @@ from typing import Literal, TypedDict
 
 from mahavishnu.config import Endpoint, ProfileSettings, Settings
 from mahavishnu.errors import ConfigError, ProtocolMismatchError, UnknownProfileError
+from mahavishnu.wording import a
 
 Protocol = Literal["anthropic", "openai", "gemini"]
 PROTOCOLS: tuple[Protocol, ...] = ("anthropic", "openai", "gemini")
@@ -68,7 +69,7 @@ class Profile:
             speaks = ", ".join(self.protocols) or "nothing"
             raise ProtocolMismatchError(
                 f"profile '{self.name}' has no {protocol} endpoint, which {tool} needs (it speaks {speaks})",
-                hint=f"Pick a profile with a {protocol} endpoint: `mahavishnu ai list-llms`.",
+                hint=f"Pick a profile with {a(protocol)} endpoint: `mahavishnu ai list-llms`.",
             )
         return endpoint
 

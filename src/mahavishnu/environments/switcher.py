@@ -29,6 +29,7 @@ from mahavishnu.errors import (
 )
 from mahavishnu.files import history, safe_write, switch_log, transaction
 from mahavishnu.files.safe_write import Validate
+from mahavishnu.wording import a
 
 #: The assistants, by tool name. Each class is imported when first asked for (``assistant_class``).
 ASSISTANTS: tuple[str, ...] = ("claude", "codex", "qwen", "gemini")
@@ -339,7 +340,7 @@ def _skip_fix(exc: MahavishnuError, tool: str, profile: Profile, settings: Setti
         names = [p.name for p in all_profiles(settings).values() if not p.settings.stock and serves(p, tool)]
         example = names[0] if names else "NAME"
         return (
-            f"Switch {LABELS[tool]} on its own to a profile with a {PROTOCOL[tool]} endpoint: "
+            f"Switch {LABELS[tool]} on its own to a profile with {a(PROTOCOL[tool])} endpoint: "
             f"`mahavishnu ai switch-llm {example} --tool {tool}` (those that have one: "
             f"{', '.join(names) or 'none; add one to your settings'})."
         )

@@ -42,6 +42,16 @@ def entries(changes: Iterable[Change]) -> list[Entry]:
     return [Entry(change.path, change.backup) for change in changes if change.changed]
 
 
+def first_per_file(found: Iterable[Entry]) -> list[Entry]:
+    """Each file's first entry: what it held before the transaction. Groups recorded before a
+    transaction kept one backup per file may name a file twice (``memory hooks remove`` backed up
+    Codex's hooks.json, then the ``{}`` it wrote there before deleting it)."""
+    firsts: dict[str, Entry] = {}
+    for entry in found:
+        firsts.setdefault(str(entry.path), entry)
+    return list(firsts.values())
+
+
 def record(found: list[Entry]) -> None:
     """Save ``found`` as one group (nothing when it is empty) and trim the oldest groups."""
     if not found:
@@ -72,6 +82,6 @@ def group_of(path: Path, backup_id: str) -> list[Entry] | None:
 def _load(file: Path) -> list[Entry]:
     try:
         data = json.loads(read_text(file) or "{}")
-        return [Entry(Path(f["path"]), f["backup"]) for f in data["files"]]
+        return first_per_file(Entry(Path(f["path"]), f["backup"]) for f in data["files"])
     except (ValueError, KeyError, TypeError):
         return []  # a damaged group only means its files roll back one by one

@@ -171,6 +171,7 @@ def apply(
     backups: int = 10,
     expected_before: str | object | None = ...,
     line_endings: bool = True,
+    back_up: bool = True,
 ) -> Change:
     """Transform the file on disk under its lock and write the result safely.
 
@@ -180,6 +181,8 @@ def apply(
     ``expected_before``: when given, refuse with ConfigDriftError if the file no longer holds that
     text (for callers that showed the user a plan and must not apply it to something else).
     ``path`` may be a symlink: its target is written and the link stays.
+    ``back_up``: false when the caller holds a backup of what the file had already (a transaction
+    that writes the same file twice keeps the first).
     """
     for hook in _before_write:
         hook()
@@ -198,7 +201,8 @@ def apply(
             if not change.changed:
                 return change
             write_mode = _refuse_read_only(target, mode)
-            written, backup_id = _write_if_unchanged(path, target, before, after, write_mode, backups)
+            keep = backups if back_up else None
+            written, backup_id = _write_if_unchanged(path, target, before, after, write_mode, keep)
             if written:
                 return dataclasses.replace(change, backup=backup_id)
         raise ConfigDriftError(f"{path} kept changing while it was being written ({DRIFT_RETRIES} attempts)")
@@ -290,11 +294,14 @@ def force_read_only(enabled: bool) -> None:
 
 
 def _write_if_unchanged(
-    path: Path, target: Path, before: str | None, after: str, mode: int | None, backups: int
+    path: Path, target: Path, before: str | None, after: str, mode: int | None, backups: int | None
 ) -> tuple[bool, str | None]:
     """Whether the file was replaced (False: another program wrote it meanwhile, and that text is in
-    place for the next attempt), and the id of the backup of ``before`` (None for a new file)."""
-    backup_id = backup(path, before, keep=backups).id if before is not None else None
+    place for the next attempt), and the id of the backup of ``before`` (None for a new file, or when
+    ``backups`` is None: no backup taken)."""
+    backup_id = None
+    if before is not None and backups is not None:
+        backup_id = backup(path, before, keep=backups).id
     with _temp_file(target, after, mode if mode is not None else _existing_mode(target)) as temp:
         _fault("before-replace")
         if read_text(target) != before:  # someone else (e.g. the assistant itself) wrote meanwhile

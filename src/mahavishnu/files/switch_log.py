@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from mahavishnu import paths
 from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.files import safe_write
-from mahavishnu.files.history import Entry
+from mahavishnu.files.history import Entry, first_per_file
 from mahavishnu.files.safe_write import Backup, Change, read_text
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def records(*, changes: bool = False) -> list[SwitchRecord]:
     for file in sorted(directory.glob("*.json"), reverse=True) if directory.is_dir() else []:
         try:
             data = json.loads(read_text(file) or "{}")
-            files = [Entry(Path(f["path"]), f["backup"]) for f in data["files"]]
+            files = first_per_file(Entry(Path(f["path"]), f["backup"]) for f in data["files"])
             after = data.get("after") if isinstance(data.get("after"), dict) else {}
             touched = data.get("touched") if isinstance(data.get("touched"), dict) else {}
             kind = data.get("kind", SWITCH)

@@ -28,6 +28,7 @@ One transaction runs at a time (a lock beside the journal); per-file locks are t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -38,7 +39,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from filelock import FileLock, Timeout
 
@@ -151,30 +152,60 @@ def run(
         _save(journal)
         changes: list[Change] = []
         removals: list[Removal] = []
+        firsts = _FirstBackups()
         try:
-            for step in steps:
+            for number, step in enumerate(steps):
+                first = firsts.first_touch(step.path)
                 if isinstance(step, Delete):
-                    removals.append(_delete(journal, step.path, backups))
+                    removal = _delete(journal, step.path, backups, step=number, back_up=first)
+                    removals.append(firsts.note(removal))
                     continue
-                changes.append(
-                    safe_write.apply(
-                        step.path,
-                        _journaled(journal, step),
-                        validate=step.validate,
-                        mode=step.mode,
-                        backups=backups,
-                    )
+                change = safe_write.apply(
+                    step.path,
+                    _journaled(journal, step, number),
+                    validate=step.validate,
+                    mode=step.mode,
+                    backups=backups,
+                    back_up=first,
                 )
+                changes.append(firsts.note(change))
         except BaseException as failure:
             _roll_back_after(failure, journal, backups)
             raise
         _forget()
         if record:
-            removed = [history.Entry(r.path, r.backup) for r in removals if r.changed]
-            found = history.entries(changes) + removed
+            found = firsts.entries()
             history.record(found)
             switch_log.record_change(label, found, changes)
         return Outcome(changes, removals)
+
+
+_Done = TypeVar("_Done", Change, Removal)
+
+
+class _FirstBackups:
+    """One backup per file per transaction, the first: a file written twice (``memory hooks remove``
+    empties Codex's hooks.json, then deletes it) is backed up before the first write only, and every
+    step on it, like the recorded group, names that backup (a rollback puts back what the file held
+    before the transaction, never a state halfway through it)."""
+
+    def __init__(self) -> None:
+        self._taken: dict[str, history.Entry] = {}  # by source_key, in the order first changed
+
+    def first_touch(self, path: Path) -> bool:
+        """Whether no earlier step of this transaction changed ``path`` (so this step backs it up)."""
+        return safe_write.source_key(path) not in self._taken
+
+    def note(self, done: _Done) -> _Done:
+        """Record ``done``'s backup if it is the file's first change; give it the file's first backup."""
+        if not done.changed:
+            return done
+        key = safe_write.source_key(done.path)
+        first = self._taken.setdefault(key, history.Entry(done.path, done.backup))
+        return dataclasses.replace(done, backup=first.backup)
+
+    def entries(self) -> list[history.Entry]:
+        return list(self._taken.values())
 
 
 def _roll_back_after(failure: BaseException, journal: dict[str, Any], backups: int) -> None:
@@ -215,7 +246,7 @@ def pending() -> bool:
 # -- the journal -------------------------------------------------------------------------------
 
 
-def _journaled(journal: dict[str, Any], edit: Edit) -> Transform:
+def _journaled(journal: dict[str, Any], edit: Edit, step: int) -> Transform:
     """The edit's transform, recording the file's current content before it returns (so before the
     file can be replaced); ``apply`` may call it again when the file drifts, and the record follows."""
 
@@ -223,6 +254,7 @@ def _journaled(journal: dict[str, Any], edit: Edit) -> Transform:
         after = safe_write.keep_line_endings(before, edit.transform(before))
         entry = {
             "path": str(edit.path),
+            "step": step,
             "before": before,
             "mode": _mode(edit.path),
             "after_sha256": _sha(after),
@@ -234,25 +266,33 @@ def _journaled(journal: dict[str, Any], edit: Edit) -> Transform:
 
 
 def _note(journal: dict[str, Any], entry: dict[str, Any]) -> None:
-    """Record (or update) a file's entry and save the journal before the file is touched."""
+    """Record (or update) a file's entry and save the journal before the file is touched. A file an
+    earlier step wrote keeps what it held before the transaction (its ``before`` and mode); only
+    what it is about to hold changes."""
+    earlier = [f for f in journal["files"] if f["path"] == entry["path"] and f.get("step") != entry["step"]]
+    if earlier:
+        entry = {**entry, **{k: earlier[0][k] for k in ("step", "before", "mode")}}
     journal["files"] = [f for f in journal["files"] if f["path"] != entry["path"]] + [entry]
     _save(journal)
 
 
-def _delete(journal: dict[str, Any], path: Path, backups: int) -> Removal:
-    """Back ``path`` up, journal it as "held this, about to be gone", then remove it; a file another
-    program rewrites meanwhile is backed up and journaled again before the next try."""
+def _delete(journal: dict[str, Any], path: Path, backups: int, *, step: int, back_up: bool) -> Removal:
+    """Back ``path`` up (unless an earlier step did: ``back_up`` false), journal it as "held this,
+    about to be gone", then remove it; a file another program rewrites meanwhile is backed up and
+    journaled again before the next try."""
     with safe_write.file_lock(path):
         for _ in range(safe_write.DRIFT_RETRIES):
             before = read_text(path)
             if before is None:  # never there, or removed by someone else meanwhile: not ours to undo
-                journal["files"] = [f for f in journal["files"] if f["path"] != str(path)]
+                mine = {"path": str(path), "step": step}
+                journal["files"] = [f for f in journal["files"] if {k: f.get(k) for k in mine} != mine]
                 _save(journal)
                 return Removal(path, None)
-            taken = safe_write.backup(path, before, keep=backups)
-            _note(journal, {"path": str(path), "before": before, "mode": _mode(path), "after_sha256": None})
+            taken = safe_write.backup(path, before, keep=backups).id if back_up else None
+            entry = {"path": str(path), "step": step, "before": before, "mode": _mode(path)}
+            _note(journal, {**entry, "after_sha256": None})
             if safe_write.remove(path, before):
-                return Removal(path, before, taken.id)
+                return Removal(path, before, taken)
     tries = safe_write.DRIFT_RETRIES
     raise ConfigDriftError(f"{path} kept changing while it was being removed ({tries} attempts)")
 

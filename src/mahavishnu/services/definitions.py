@@ -6,7 +6,7 @@ field by field, ``enabled: false`` hides one):
 ``mahavishnu-mcp``   Mahavishnu's own MCP server over HTTP on 127.0.0.1:8680
 ``mahavishnu-watch`` ``mahavishnu watch``: restarts on config change, provider probes and fallback
 ``mahavishnu-memory`` the warm memory daemon the hooks ask (``memory/loop/daemon.py``; a Unix socket, no port)
-``mahavishnu-ui``   the dashboard (``mahavishnu ui``) on 127.0.0.1:8690, with the ``[ui]`` extra
+``mahavishnu-ui``   the dashboard (``mahavishnu ui``) on 127.0.0.1:8690
 ``session-buddy``    Session-Buddy's MCP server on 127.0.0.1:8678, when ``session-buddy`` is installed
 ``ollama``           ``ollama serve`` on 127.0.0.1:11434, when ``ollama`` is installed
 
@@ -17,7 +17,6 @@ with ``services.builtins: false``.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import sys
@@ -48,6 +47,25 @@ def plain_name(name: str) -> bool:
 mahavishnu_argv = paths.mahavishnu_argv
 
 
+def dashboard_file() -> Path:
+    """Where a running dashboard (``mahavishnu ui``, supervised or not) records its pid, port and
+    login URL (0600)."""
+    return paths.data_dir() / "ui" / "server.json"
+
+
+def dashboard_pid() -> int | None:
+    """The pid of the dashboard this user runs, by its record, when that process is alive."""
+    import json
+    import os
+
+    try:
+        pid = int(json.loads(dashboard_file().read_text(encoding="utf-8"))["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid
+
+
 def builtins() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {
         "mahavishnu-mcp": {
@@ -67,13 +85,12 @@ def builtins() -> dict[str, dict[str, Any]]:
             "health": {"command": [sys.executable, "-m", "mahavishnu.memory.loop.daemon", "--health"]},
             "start_timeout_seconds": 120.0,  # loads the embedder and the vector index first
         },
-    }
-    if importlib.util.find_spec("jinja2") is not None:  # the [ui] extra
-        found[UI_SERVICE] = {
+        UI_SERVICE: {  # Starlette and Jinja2 are dependencies: every install has the dashboard
             "description": "the dashboard (`mahavishnu ui`); its login URL: $MAHAVISHNU_HOME/ui/server.json",
             "command": mahavishnu_argv("ui", "--no-browser", "--port", str(UI_PORT)),
             "health": {"tcp": f"127.0.0.1:{UI_PORT}"},
-        }
+        },
+    }
     if shutil.which("session-buddy"):
         found["session-buddy"] = {
             "description": "Session-Buddy MCP server",

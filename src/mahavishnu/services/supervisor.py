@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mahavishnu import paths
+from mahavishnu import paths, wording
 from mahavishnu.config import ServiceSettings, Settings
 from mahavishnu.errors import (
     MahavishnuError,
@@ -501,7 +501,8 @@ class Supervisor:
             left = PidRecord.read(self.pid_path(name))  # kept while its group outlives the leader
             if left is not None:
                 count = len(self._orphans(left))
-                note = f"leader gone, {count} process(es) of its group still running: `service stop {name}`"
+                still = wording.count(count, "process")
+                note = f"leader gone, {still} of its group still running: `service stop {name}`"
                 return replace(shown, state="dead", healthy=False, note=note)
             if had_pid_file:
                 return replace(

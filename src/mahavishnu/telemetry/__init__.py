@@ -12,7 +12,7 @@ span (so the log carries the trace id), all with the same attributes plus ``outc
 ``error`` or what the call site set). Off (the default), ``measure`` hands back one shared object
 that does nothing, and not one OpenTelemetry module is imported: the hooks' start-up is unchanged.
 
-On when the optional extra is installed (``pip install 'mahavishnu[otel]'``) and one of:
+On when the optional extra is installed (``pip install 'mahavishnu-cp[otel]'``) and one of:
 
 * the standard variables name an OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT`` or a per-signal
   ``OTEL_EXPORTER_OTLP_{METRICS,TRACES,LOGS}_ENDPOINT``; the SDK reads the other ``OTEL_*``

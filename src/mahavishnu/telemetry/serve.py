@@ -1,7 +1,7 @@
 """``GET /metrics`` on a loopback port, behind a bearer token: this process's metrics in
 Prometheus' text format (``telemetry.prometheus_text``), for a process that serves nothing else
 over HTTP (the memory daemon). A thread of its own; every other path is 404, a missing or wrong
-token 401. Only the standard library is used here.
+token 401, two Authorization headers 400. Only the standard library is used here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ class MetricsServer:
                 if self.path.split("?", 1)[0] != "/metrics":
                     self._answer(404, b"not found\n", "text/plain")
                     return
-                given = self.headers.get("Authorization", "").strip().encode()
+                sent = self.headers.get_all("Authorization") or []
+                if len(sent) > 1:  # which one would count depends on who reads it: neither does
+                    self._answer(400, b"more than one Authorization header\n", "text/plain")
+                    return
+                given = (sent[0] if sent else "").strip().encode()
                 scheme, _, rest = given.partition(b" ")
                 if not hmac.compare_digest(scheme.lower() + b" " + rest.strip(), expected):
                     self._answer(401, b"unauthorized\n", "text/plain", challenge=True)

@@ -3,5 +3,5 @@ pages on 127.0.0.1, behind a one-time token and a session cookie (``guard.py``).
 
 Top layer, beside ``mcp_server``: it reads and changes everything through the library API (the
 ``MemoryStore`` facade, the recall log, the usage report), as the CLI does; ``cli/ui.py`` starts it.
-Starlette and Jinja2 come with the ``[ui]`` extra.
+Starlette and Jinja2 are dependencies of the plain install (``[ui]`` remains an empty extra).
 """

@@ -3,7 +3,7 @@
 ``create_app(library, token)`` builds the Starlette app behind ``guard.Guard``. Pages:
 
 * ``/memory``: search as you type (htmx fetches ``/memory/hits``), filters, each hit's
-  score and legs; ``/memory/{id}``: a memory, its edit form, quarantine and delete;
+  score and legs; ``/memory/{id}``: a memory, its edit form, quarantine, trust and delete;
   ``/memory/forget``: a bulk forget by filter, previewed, then undone for a while;
 * ``/recall``: what recall added to which session (``memory/loop/recall_log``), with quarantine and
   delete on each memory;
@@ -30,8 +30,8 @@ import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -41,7 +41,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
+from mahavishnu import wording
+from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, NotYoursError
 from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES
 from mahavishnu.memory.core.provenance import PROVENANCES
 from mahavishnu.memory.loop import recall_log
@@ -62,7 +63,27 @@ templates = Jinja2Templates(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
     )
 )
+templates.env.filters["counted"] = wording.count  # {{ n|counted("file") }}: "1 file", "2 files"
+templates.env.globals["NO_RELEVANT_MEMORIES"] = wording.NO_RELEVANT_MEMORIES
 Handler = Callable[[Request], Response]
+
+
+def segment(value: object) -> str:
+    """``value`` as one path segment of an address: every character but letters, digits and
+    ``-._~`` percent-encoded, ``/`` included (Jinja's ``urlencode`` keeps ``/``, so a group named
+    ``../../memory/3`` made its Delete button post to ``/memory/3/delete``). The routes these go in
+    take a ``path`` parameter, so a name stored with a ``/`` before names were checked still works."""
+    return quote(str(value), safe="")
+
+
+def addressable(value: object) -> bool:
+    """Whether ``value`` can be a path segment at all: a browser folds a segment ``.`` or ``..``
+    (also spelt ``%2e``) into the path around it. Such a name is shown without its buttons."""
+    return str(value) not in ("", ".", "..")
+
+
+templates.env.filters["segment"] = segment
+templates.env.tests["addressable"] = addressable
 
 
 def create_app(library: Library, token: str, sessions: Sessions | None = None) -> ASGIApp:
@@ -79,6 +100,7 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         Route("/memory/{memory_id:int}/edit", pages.edit, methods=["POST"]),
         Route("/memory/{memory_id:int}/delete", pages.delete, methods=["POST"]),
         Route("/memory/{memory_id:int}/quarantine", pages.quarantine, methods=["POST"]),
+        Route("/memory/{memory_id:int}/trust", pages.trust, methods=["POST"]),
         Route("/recall", pages.recall),
         Route("/usage", pages.usage),
         Route("/assistants", pages.assistants_page),
@@ -88,15 +110,15 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         Route("/insights", pages.insights),
         Route("/insights/{memory_id:int}/share", pages.share, methods=["POST"]),
         Route("/insights/groups", pages.group_create, methods=["POST"]),
-        Route("/insights/groups/{name}/add", pages.group_add, methods=["POST"]),
-        Route("/insights/groups/{name}/remove", pages.group_remove, methods=["POST"]),
-        Route("/insights/groups/{name}/delete", pages.group_delete, methods=["POST"]),
+        Route("/insights/groups/{name:path}/add", pages.group_add, methods=["POST"]),
+        Route("/insights/groups/{name:path}/remove", pages.group_remove, methods=["POST"]),
+        Route("/insights/groups/{name:path}/delete", pages.group_delete, methods=["POST"]),
         Route("/conversations", pages.conversations),
-        Route("/conversations/{session_id}", pages.conversation),
+        Route("/conversations/{session_id:path}", pages.conversation),
         Route("/repositories", pages.repositories),
-        Route("/repositories/{repo_id}", pages.repository),
-        Route("/repositories/{repo_id}/forget", pages.forget_repo, methods=["POST"]),
-        Route("/repositories/{repo_id}/ingest", pages.ingest_repo, methods=["POST"]),
+        Route("/repositories/{repo_id:path}", pages.repository),
+        Route("/repositories/{repo_id:path}/forget", pages.forget_repo, methods=["POST"]),
+        Route("/repositories/{repo_id:path}/ingest", pages.ingest_repo, methods=["POST"]),
         Route("/health", pages.health),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
@@ -108,6 +130,19 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
 
     app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(app, token, sessions)
+
+
+_T = TypeVar("_T", bound=str)
+
+
+def _choice(request: Request, name: str, allowed: tuple[_T, ...]) -> _T:
+    """The query parameter ``name`` if it is one of ``allowed``, else the first (the default)."""
+    value = request.query_params.get(name, allowed[0])
+    if value not in allowed:
+        raise InvalidInputError(
+            f"{name}: not one of {', '.join(allowed)}", hint=f"Pick {name} from the page's links."
+        )
+    return next(choice for choice in allowed if choice == value)
 
 
 def _render(request: Request, name: str, context: Mapping[str, object], status: int = 200) -> HTMLResponse:
@@ -125,7 +160,7 @@ def _render(request: Request, name: str, context: Mapping[str, object], status: 
 
 
 def _error(request: Request, exc: MahavishnuError) -> HTMLResponse:
-    status = 404 if isinstance(exc, NotFoundError) else 400
+    status = 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, NotYoursError) else 400
     return _render(request, "error.html", {"message": exc.message, "hint": exc.hint}, status)
 
 
@@ -265,6 +300,20 @@ class Pages:
 
         return await _run(request, done)
 
+    async def trust(self, request: Request) -> Response:
+        """``memory trust``: the user read a quarantined memory and lets recall add it again."""
+        form = await request.form()
+        memory_id = int(request.path_params["memory_id"])
+        target = _local_path(str(form.get("next") or ""), f"/memory/{memory_id}")
+
+        def done() -> Response:
+            with self.library.store() as store:
+                store.trust(memory_id)
+            said = f"memory #{memory_id} trusted: recall may add it to a session again"
+            return _back(target.split("?")[0], **_query_of(target), flash=said)
+
+        return await _run(request, done)
+
     def forget_preview(self, request: Request) -> Response:
         try:
             query = Query.from_params(request.query_params)
@@ -297,7 +346,7 @@ class Pages:
                         hint="Look at the preview again.",
                     )
                 count, undo_id = memories.forget(store, [m.id for m in chosen.memories])
-            return _back("/memory", flash=f"{count} memories forgotten", undo=undo_id)
+            return _back("/memory", flash=f"{wording.count(count, 'memory')} forgotten", undo=undo_id)
 
         return await _run(request, forgotten)
 
@@ -307,7 +356,7 @@ class Pages:
         def undone() -> Response:
             with self.library.store() as store:
                 count = memories.undo(store, undo_id)
-            return _back("/memory", flash=f"{count} memories restored")
+            return _back("/memory", flash=f"{wording.count(count, 'memory')} restored")
 
         return await _run(request, undone)
 
@@ -339,7 +388,12 @@ class Pages:
                 last = dt.date.fromisoformat(until) if until else None
             except ValueError:
                 raise InvalidInputError(f"until: not a date {until!r}", hint="As YYYY-MM-DD.") from None
-            view = usage_view.build(int(days) if days.isdigit() else 30, last)
+            view = usage_view.build(
+                int(days) if days.isdigit() else 30,
+                last,
+                _choice(request, "by", usage_view.STACKS),
+                _choice(request, "metric", usage_view.METRICS),
+            )
         except MahavishnuError as exc:
             return _error(request, exc)
         return _render(request, "usage.html", {"view": view})
@@ -369,7 +423,8 @@ class Pages:
         def switched() -> Response:
             switch = assistants.Switch.from_params(params)
             done = assistants.apply(_settings(), switch, params.get("plan", ""))
-            said = f"switched {switch.tool} to {done.profile} ({switch.scope}): {done.changes} files changed"
+            changed = wording.count(done.changes, "file")
+            said = f"switched {switch.tool} to {done.profile} ({switch.scope}): {changed} changed"
             return _back("/assistants", flash=said)
 
         return await _run(request, switched)
@@ -511,7 +566,9 @@ class Pages:
 
             with self.library.store() as store:
                 deleted = forget_repo(store, repo_id)
-            return _back("/repositories", flash=f"forgot {repo_id}: {deleted} chunks deleted")
+            return _back(
+                "/repositories", flash=f"forgot {repo_id}: {wording.count(deleted, 'chunk')} deleted"
+            )
 
         return await _run(request, forgotten)
 
@@ -523,12 +580,12 @@ class Pages:
             with self.library.store() as store:
                 report = activity.reingest(store, repo_id)
             said = (
-                f"re-ingested {report.repo_id}: {report.files_indexed} files indexed, "
+                f"re-ingested {report.repo_id}: {wording.count(report.files_indexed, 'file')} indexed, "
                 f"{report.files_unchanged} unchanged, {report.files_removed} removed; "
-                f"{report.chunks_created} chunks added, {report.chunks_removed} removed, "
+                f"{wording.count(report.chunks_created, 'chunk')} added, {report.chunks_removed} removed, "
                 f"{report.chunks_embedded} embedded"
                 + (
-                    f" ({len(report.warnings)} warnings: see `memory ingest --json`)"
+                    f" ({wording.count(len(report.warnings), 'warning')}: see `memory ingest --json`)"
                     if report.warnings
                     else ""
                 )

@@ -2,6 +2,9 @@
 
 ASGI middleware in front of every route, static files included:
 
+* **One of each**: a request with two ``Host``, ``Authorization``, ``Cookie``, ``X-CSRF-Token``,
+  ``Origin``, ``Sec-Fetch-Site`` or ``Content-Type`` headers gets 400 (which one would count
+  depends on who reads it).
 * **Host**: the ``Host`` header must name this machine (``127.0.0.1``, ``localhost``, ``[::1]``):
   a DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) gets 421.
 * **Login, as Jupyter does**: ``mahavishnu ui`` prints a URL with a token made at start
@@ -37,6 +40,11 @@ CSRF_HEADER = b"x-csrf-token"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FORM_BYTES = 1024 * 1024
+#: Headers a request may carry at most once (more: 400), those the checks below read. (A browser
+#: sends one Cookie header over HTTP/1.1, RFC 6265 5.4.)
+SINGLE_HEADERS = frozenset(
+    {b"host", b"authorization", b"cookie", b"x-csrf-token", b"origin", b"sec-fetch-site", b"content-type"}
+)
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -89,6 +97,10 @@ class Guard:
             return  # no websockets
         headers = _headers(scope)
         send = _with_security_headers(send)
+        doubled = _doubled(scope)
+        if doubled:
+            await _answer(send, 400, f"Refused: more than one {doubled} header (send it once).")
+            return
         if not _loopback_host(headers.get(b"host", b"")):
             await _answer(send, 421, "This dashboard answers only to 127.0.0.1 or localhost.")
             return
@@ -144,6 +156,20 @@ class Guard:
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
     return {name.lower(): value for name, value in scope.get("headers") or []}
+
+
+def _doubled(scope: Scope) -> str | None:
+    """The name of a header in ``SINGLE_HEADERS`` that the request carries more than once, or None:
+    with two, which one counts would depend on who reads it."""
+    seen: set[bytes] = set()
+    headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
+    for raw, _ in headers:
+        name = raw.lower()
+        if name in SINGLE_HEADERS:
+            if name in seen:
+                return name.decode("latin-1").title()
+            seen.add(name)
+    return None
 
 
 def _loopback_host(host: bytes) -> bool:

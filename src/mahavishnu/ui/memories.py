@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core import transfer
+from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.models import INGEST_SOURCE, MEMORY_TYPES, SEARCH_MODES
-from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, provenance_of
+from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, held_back, provenance_of
 from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER
 
 if TYPE_CHECKING:
@@ -155,8 +156,13 @@ class Row:
         return provenance_of(self.memory.memory_type, self.memory.metadata)
 
     @property
+    def held_back(self) -> str | None:
+        """Why recall leaves it out (quarantined by hand, or why it reads like an instruction)."""
+        return held_back(self.memory.tags, self.memory.content, self.memory.content_hash)
+
+    @property
     def quarantined(self) -> bool:
-        return QUARANTINED in self.memory.tags
+        return self.held_back is not None
 
 
 def find(store: MemoryStore, query: Query, limit: int = PAGE) -> list[Row]:
@@ -189,8 +195,9 @@ def selection(store: MemoryStore, query: Query) -> Selection:
     chunks = offset = 0
     while len(chosen) <= FORGET_CAP:
         batch = store.recent(query.store_filters(), limit=1_000, offset=offset, include_shared=False)
+        theirs = others(authors(store.backend, (m.id for m in batch)))  # a team member's: not ours
         for memory in batch:
-            if not query.keeps(memory):
+            if not query.keeps(memory) or memory.id in theirs:
                 continue
             if memory.memory_type == "rag" and memory.source_system == INGEST_SOURCE:
                 chunks += 1
@@ -210,6 +217,8 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
     """Delete these memories, keeping them in an undo file first: (how many, the undo id)."""
     sweep_trash()
     found = store.get_many(ids)
+    for memory_id in others(authors(store.backend, found)):  # another member's: theirs to delete
+        del found[memory_id]
     vectors = store.backend.vectors(list(found))
     memories = [m.with_embedding(vectors[i]) for i, m in sorted(found.items()) if i in vectors]
     undo_id = secrets.token_hex(8)
@@ -228,7 +237,7 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
 def undo(store: MemoryStore, undo_id: str) -> int:
     """Put back what the forget ``undo_id`` removed: how many memories came back."""
     path = _undo_file(undo_id)
-    counts = store.import_(path)
+    counts = store.import_(path, keep_trust=True)  # (written by this store: its trust marks hold)
     path.unlink(missing_ok=True)
     return counts.imported
 

@@ -18,13 +18,14 @@ from pathlib import Path
 
 from mahavishnu import paths
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.services.definitions import dashboard_file
 
 DEFAULT_PORT = 8690
 HOST = "127.0.0.1"
 
 
 def server_file() -> Path:
-    return paths.data_dir() / "ui" / "server.json"
+    return dashboard_file()
 
 
 def login_url(port: int, token: str) -> str:
@@ -38,9 +39,11 @@ def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> 
         import starlette  # noqa: F401
         import uvicorn
     except ImportError as exc:
-        raise MahavishnuError(
+        from mahavishnu.distribution import install_extra
+
+        raise MahavishnuError(  # dependencies of the plain install: this one is incomplete
             f"the dashboard needs Starlette and Jinja2 ({exc.name} is not installed)",
-            hint="pip install 'mahavishnu[ui]'",
+            hint=install_extra("ui"),
         ) from exc
     try:
         sock = _bind(port)

@@ -8,24 +8,34 @@ assistant's protocol); a stock profile, the assistant's own provider. So a reque
 while switched to ``qwen`` is DashScope's, whatever model name the log shows, and is priced as
 DashScope's (or not at all), never at Anthropic's rates.
 
+Where the log itself names the provider (Codex's ``session_meta.model_provider``), that wins.
 With no switch recorded before a request, the log's model says: the provider ``genai-prices``
 knows it from (``claude-…``: Anthropic), else the assistant's own provider.
 
+Boundaries: a request is logged when its answer ends, so one sent just before a switch is logged
+just after it. Within ``GRACE`` of a switch, a request whose model the new profile does not serve
+but the one before did (``qwen3-coder-plus`` a minute after switching from DashScope to a lab) is
+the one before's. Switches are taken in the journal's order: two in one second keep their order,
+and one stamped before the switch logged ahead of it (the clock went back) takes effect at that
+switch's time. Each request gets exactly one provider.
+
 The profile is read as it is defined now: a profile edited since the switch is attributed by its
-new endpoint.
+new endpoint. A profile of the user's own (not the catalogue's) is taken for a gateway: a LiteLLM,
+a company proxy or a local router passes the model name on to its provider, so when nothing
+prices the gateway itself its requests are priced at their model's list price (``pricing``).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 
 from mahavishnu.files import switch_log
 from mahavishnu.files.switch_log import SwitchRecord
-from mahavishnu.usage.pricing import provider_of_model
+from mahavishnu.usage.pricing import model_ref, provider_of_model
 from mahavishnu.usage.readers.fields import project
 from mahavishnu.usage.records import TOOLS, Provider, Tool
 
@@ -34,7 +44,13 @@ NATIVE: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "qw
 _PRICE_IDS = {"anthropic": "anthropic", "openai": "openai", "google": "google"}
 #: The wire protocol each assistant speaks (the profile endpoint it uses).
 PROTOCOL: dict[Tool, str] = {"claude": "anthropic", "codex": "openai", "qwen": "openai", "gemini": "gemini"}
-_NO_SWITCH = (0, 0)
+_NO_SWITCH = (0, 0, False)
+#: How a switch names a profile in an assistant's config where the log repeats it (Codex's
+#: ``model_provider``).
+VIA_PREFIX = "mahavishnu-"
+#: How long after a switch a request may still be the previous profile's: the longest a request
+#: runs (a long answer, a tool loop's last turn) between being sent and being logged.
+GRACE = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,10 @@ class ProfileEndpoints:
 
     stock: tuple[str, ...]
     base_urls: Mapping[str, str | None]
+    #: the models it names (every protocol's model, opus/sonnet/haiku models), lower case
+    models: frozenset[str] = frozenset()
+    #: a profile of the user's own, not the catalogue's: a gateway (``Provider.gateway``)
+    own: bool = False
 
 
 class Attribution:
@@ -65,37 +85,78 @@ class Attribution:
     def __init__(self, switches: Iterable[Switch], profiles: Mapping[str, ProfileEndpoints]) -> None:
         self._profiles = profiles
         self._timelines: dict[tuple[Tool, str | None], tuple[list[float], list[str | None]]] = {}
-        for switch in _resolved(sorted(switches, key=lambda s: s.time)):
+        for switch in _resolved(_in_journal_order(switches)):
             times, names = self._timelines.setdefault((switch.tool, switch.project), ([], []))
             times.append(switch.time)
             names.append(switch.profile)
         self._switched = {tool for tool, _ in self._timelines}
 
-    def provider(self, tool: Tool, time: float, project: str | None, model: str) -> Provider:
-        profile = self._in_force(tool, project, time) if project is not None else None
+    def provider(self, tool: Tool, time: float, project: str | None, model: str, via: str = "") -> Provider:
+        named = self._named(tool, via)
+        if named is not None:
+            return named
+        profile = self._in_force(tool, project, time, model) if project is not None else None
         if profile is None:
-            profile = self._in_force(tool, None, time)
+            profile = self._in_force(tool, None, time, model)
         if profile is None:
             return by_model(tool, model)
         return self._of_profile(tool, profile)
 
-    def era(self, tool: Tool, project: str | None, time: float) -> tuple[int, int]:
-        """How many switches of ``tool`` (in ``project``, and at user scope) came before ``time``:
-        two requests with the same era have the same provider."""
+    def _named(self, tool: Tool, via: str) -> Provider | None:
+        """The provider a log names: ``mahavishnu-<profile>`` (what a switch writes into Codex's
+        config) is that profile's; the assistant's own provider id is its stock login."""
+        if via.startswith(VIA_PREFIX) and via.removeprefix(VIA_PREFIX) in self._profiles:
+            return self._of_profile(tool, via.removeprefix(VIA_PREFIX))
+        if via and via == NATIVE[tool]:
+            return Provider(via, price_id=_PRICE_IDS.get(via))
+        return None
+
+    def era(self, tool: Tool, project: str | None, time: float) -> tuple[int, int, bool]:
+        """How many switches of ``tool`` (in ``project``, and at user scope) came before ``time``,
+        and whether the last was within ``GRACE``: two requests of a model with the same era have
+        the same provider."""
         if tool not in self._switched:  # never switched: one era (most requests)
             return _NO_SWITCH
-        return self._count(tool, project, time) if project is not None else 0, self._count(tool, None, time)
+        here, since_here = self._count(tool, project, time) if project is not None else (0, GRACE)
+        there, since_there = self._count(tool, None, time)
+        return here, there, min(since_here, since_there) < GRACE
 
-    def _count(self, tool: Tool, project: str | None, time: float) -> int:
+    def _count(self, tool: Tool, project: str | None, time: float) -> tuple[int, float]:
         timeline = self._timelines.get((tool, project))
-        return 0 if timeline is None else bisect_right(timeline[0], time)
+        if timeline is None:
+            return 0, GRACE
+        count = bisect_right(timeline[0], time)
+        return count, time - timeline[0][count - 1] if count else GRACE
 
-    def _in_force(self, tool: Tool, project: str | None, time: float) -> str | None:
+    def _in_force(self, tool: Tool, project: str | None, time: float, model: str) -> str | None:
+        """The profile in force in this scope (None: none, or the assistant's own as before any
+        switch); the one before it for a request logged within ``GRACE`` of the switch whose model
+        only that one serves."""
         timeline = self._timelines.get((tool, project))
         if timeline is None:
             return None
-        index = bisect_right(timeline[0], time) - 1
-        return timeline[1][index] if index >= 0 else None
+        times, names = timeline
+        index = bisect_right(times, time) - 1
+        if index < 0:
+            return None
+        now, before = names[index], names[index - 1] if index > 0 else None
+        if (
+            before is not None
+            and time - times[index] < GRACE
+            and self._serves(tool, now, model) is False
+            and self._serves(tool, before, model) is True
+        ):
+            return before
+        return now
+
+    def _serves(self, tool: Tool, name: str | None, model: str) -> bool | None:
+        """Whether the profile ``name`` serves ``model`` (None: it does not say)."""
+        endpoints = self._profiles.get(name or "")
+        if endpoints is None:
+            return None
+        if tool in endpoints.stock:
+            return _provider_of_model(model) == NATIVE[tool]
+        return model_ref(model) in endpoints.models if endpoints.models else None
 
     def _of_profile(self, tool: Tool, name: str) -> Provider:
         endpoints = self._profiles.get(name)
@@ -104,7 +165,20 @@ class Attribution:
         if tool in endpoints.stock:
             native = NATIVE[tool]
             return Provider(native, profile=name, price_id=_PRICE_IDS.get(native))
-        return Provider(name, profile=name, base_url=endpoints.base_urls.get(PROTOCOL[tool]))
+        return Provider(
+            name, profile=name, base_url=endpoints.base_urls.get(PROTOCOL[tool]), gateway=endpoints.own
+        )
+
+
+def _in_journal_order(switches: Iterable[Switch]) -> list[Switch]:
+    """The switches as the journal has them, each at least as late as the one before (the clock
+    may have gone back between them; the journal's order is what happened)."""
+    ordered: list[Switch] = []
+    latest = float("-inf")
+    for switch in switches:
+        latest = max(latest, switch.time)
+        ordered.append(replace(switch, time=latest))
+    return ordered
 
 
 def _resolved(switches: list[Switch]) -> Iterable[Switch]:
@@ -151,6 +225,14 @@ def from_history() -> Attribution:
                 protocol: endpoint.base_url if (endpoint := getattr(profile.settings, protocol)) else None
                 for protocol in ("anthropic", "openai", "gemini")
             },
+            own=not profile.builtin,
+            models=frozenset(
+                model_ref(name)
+                for protocol in ("anthropic", "openai", "gemini")
+                if (endpoint := getattr(profile.settings, protocol))
+                for name in (endpoint.model, endpoint.opus_model, endpoint.sonnet_model, endpoint.haiku_model)
+                if name
+            ),
         )
         for name, profile in profiles.items()
     }

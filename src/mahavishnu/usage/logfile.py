@@ -1,19 +1,21 @@
 """A session log's complete lines from an offset, read in bounded pieces.
 
 The assistants append to their logs while they run: a line without its newline yet is left for
-the next read, so the ledger can resume at ``end``. A line longer than ``MAX_LINE`` (a pasted
-image, a runaway tool output) is skipped and counted, never held; so is a line that is not a JSON
-object (damage, a non-UTF-8 byte)."""
+the next read, so the ledger can resume at ``end``. Lines come out a piece at a time (at most
+``PIECE_BYTES`` of the file), so memory stays bounded whatever the log's size. A line longer than
+``MAX_LINE`` (a pasted image, a runaway tool output) is skipped and noted, never held; so is a line
+that is not a JSON object (damage, a non-UTF-8 byte, nesting too deep to parse)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
+
+import orjson
 
 from mahavishnu.json_types import JSONObject
 
@@ -22,48 +24,65 @@ PIECE_BYTES = 8 * 1024 * 1024
 #: Longer lines carry no usage worth holding them for (Claude Code's are ~2-10 KB).
 MAX_LINE = PIECE_BYTES
 
+#: A line of the log: its number (1 for the file's first) and its bytes.
+Numbered = tuple[int, bytes]
+
 
 @dataclass
 class Tail:
-    """What reading a log from ``start`` found: its end (where the next read starts) and the
-    lines passed over."""
+    """Reading ``path`` from byte ``start`` (the start of line ``line + 1``): ``pieces()`` gives
+    the complete lines that contain one of ``wanted`` (a cheap filter before JSON parsing), up to
+    the size the file had when opened; then ``end`` is where the next read starts, ``line`` the
+    lines before it, and ``passed`` the lines passed over (number, why)."""
 
+    path: Path
     start: int
+    line: int
+    wanted: tuple[bytes, ...]
     end: int = 0
-    skipped: int = 0
-    lines: list[bytes] = field(default_factory=list)
+    passed: list[tuple[int, str]] = field(default_factory=list)
 
+    def pieces(self) -> Iterator[list[Numbered]]:
+        """The wanted lines, a piece of the file at a time. OSError propagates."""
+        self.end = self.start
+        with self.path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(self.start)
+            position = self.start
+            carry = b""
+            while position < size:
+                piece = handle.read(min(PIECE_BYTES, size - position))
+                if not piece:
+                    break
+                position += len(piece)
+                data = carry + piece
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    if len(data) > MAX_LINE:  # one huge line: skip to its end
+                        carry = b""
+                        self.passed.append((self.line + 1, f"longer than {MAX_LINE // 2**20} MB"))
+                        position = self.end = _skip_line(handle, position, size)
+                        self.line += 1
+                        handle.seek(position)
+                    else:
+                        carry = data
+                    continue
+                carry = data[cut + 1 :]
+                self.end = position - len(carry)
+                yield self._keep(data[:cut])
 
-def read_tail(path: Path, start: int, wanted: tuple[bytes, ...]) -> Tail:
-    """The complete lines of ``path`` from byte ``start`` that contain one of ``wanted`` (a cheap
-    filter before JSON parsing), up to the size the file had when opened. OSError propagates."""
-    tail = Tail(start=start, end=start)
-    with path.open("rb") as handle:
-        size = handle.seek(0, 2)
-        handle.seek(start)
-        position = start
-        carry = b""
-        while position < size:
-            piece = handle.read(min(PIECE_BYTES, size - position))
-            if not piece:
-                break
-            position += len(piece)
-            data = carry + piece
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                if len(data) > MAX_LINE:  # one huge line: skip to its end
-                    tail.skipped += 1
-                    carry = b""
-                    tail.end = _skip_line(handle, position, size)
-                    position = tail.end
-                    handle.seek(position)
-                else:
-                    carry = data
-                continue
-            carry = data[cut + 1 :]
-            tail.end = position - len(carry)
-            _keep(data[:cut], wanted, tail)
-    return tail
+    def _keep(self, data: bytes) -> list[Numbered]:
+        search = _pattern(self.wanted).search
+        kept: list[Numbered] = []
+        number = self.line
+        for line in data.split(b"\n"):
+            number += 1
+            if len(line) > MAX_LINE:
+                self.passed.append((number, f"longer than {MAX_LINE // 2**20} MB"))
+            elif search(line) is not None:
+                kept.append((number, line))
+        self.line = number
+        return kept
 
 
 def _skip_line(handle: BinaryIO, position: int, size: int) -> int:
@@ -79,37 +98,33 @@ def _skip_line(handle: BinaryIO, position: int, size: int) -> int:
     return position  # the line is still being written: it is skipped from here on
 
 
-def _keep(data: bytes, wanted: tuple[bytes, ...], tail: Tail) -> None:
-    search = _pattern(wanted).search
-    keep = tail.lines.append
-    for line in data.split(b"\n"):
-        if len(line) > MAX_LINE:
-            tail.skipped += 1
-        elif search(line) is not None:
-            keep(line)
-
-
 @lru_cache(maxsize=16)
 def _pattern(wanted: tuple[bytes, ...]) -> re.Pattern[bytes]:
     """One search for any of ``wanted`` (literally), in C rather than a loop per line."""
     return re.compile(b"|".join(re.escape(marker) for marker in wanted))
 
 
+def parse_object(line: bytes) -> tuple[JSONObject | None, str]:
+    """The line as a JSON object, or None and why it is not one. Strict JSON (orjson: no NaN or
+    Infinity, integers up to 64 bits, at most 1,024 levels deep, UTF-8 checked)."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        return None, _why(str(error))
+    if not isinstance(value, dict):
+        return None, "not a JSON object"
+    return value, ""
+
+
+def _why(message: str) -> str:
+    if message.startswith("depth limit"):
+        return "nested too deeply"
+    if "UTF-8" in message:
+        return "not UTF-8"
+    return "not JSON"
+
+
 def objects(lines: list[bytes]) -> Iterator[JSONObject | None]:
     """Each line as a JSON object, or None when it is not one (damaged, not UTF-8, not an object)."""
     for line in lines:
-        try:  # json.loads less its encoding detection (a log is UTF-8)
-            text = line.decode()
-            start = len(text) - len(text.lstrip(_SPACE)) if text[:1] in _SPACE else 0
-            value, end = _decode(text, start)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError
-            yield None
-            continue
-        if end != len(text) and text[end:].strip(_SPACE):
-            yield None  # more after the value
-            continue
-        yield value if isinstance(value, dict) else None
-
-
-_decode = json.JSONDecoder().raw_decode
-_SPACE = " \t\n\r"  # what JSON calls whitespace
+        yield parse_object(line)[0]

@@ -1,8 +1,16 @@
-"""Rates per million tokens for a provider's model: the user's own (``usage.yaml``), else
-``genai-prices`` (Pydantic's maintained price data, shipped in its wheel: no network), else none.
-A request nobody prices is shown with its tokens and as unpriced, never at a guessed rate: a
-profile whose base URL ``genai-prices`` does not know (DashScope, a local server) is not priced
-at another provider's rates for the same model name.
+"""Rates per million tokens for a provider's model, from the first that has them:
+
+1. the user's own (``usage.yaml``, a profile's ``pricing:``; from its ``since`` date on): a
+   negotiated rate, a gateway's own, a subscription at 0;
+2. ``genai-prices`` (Pydantic's maintained price data, shipped in its wheel: no network) for the
+   provider the base URL (or the assistant's own login) names;
+3. for a gateway (a profile of the user's own whose base URL nobody knows: LiteLLM, a company
+   proxy, a local router), the model's list price, from the provider ``genai-prices`` knows the
+   model from: marked ``list``, since the gateway may charge otherwise.
+
+Else none: a request nobody prices is shown with its tokens and as unpriced, never at a guessed
+rate. A catalogue provider ``genai-prices`` does not know (DashScope) is not priced at another
+provider's rates for a model name it serves under (``claude-sonnet-4-5`` on DashScope is Qwen).
 
 ``genai-prices`` takes ``input_tokens`` inclusive of cache reads and writes and charges tiered
 prices by the request's whole input: ``Rates.cost`` does the same on our records (fresh input
@@ -37,6 +45,11 @@ class Rates:
     cache_write: Price
     cache_read: Price
     source: str
+    #: Anthropic's 1-hour cache writes (the rest of ``cache_write`` is the 5-minute cache's)
+    cache_write_1h: Price | None = None
+    #: where the rates come from: ``own`` (the user's), ``provider`` (genai-prices, the provider's
+    #: own), ``list`` (a gateway's request at its model's list price)
+    kind: str = "provider"
     #: the rates of a request of any size (input, output, cache write, cache read), and from each
     #: tier start down (a request whose whole input is above it): worked out once, not per request
     _base: tuple[float, ...] = field(init=False, default=(), repr=False, compare=False)
@@ -45,13 +58,17 @@ class Rates:
     )
 
     def __post_init__(self) -> None:
-        prices = (self.input, self.output, self.cache_write, self.cache_read)
+        hour = self.cache_write_1h or self.cache_write
+        prices = (self.input, self.output, self.cache_write, self.cache_read, hour)
         starts = sorted({start for _, tiers in prices for start, _ in tiers}, reverse=True)
         object.__setattr__(self, "_base", tuple(base for base, _ in prices))
         steps = tuple((start, tuple(_at(price, start + 1) for price in prices)) for start in starts)
         object.__setattr__(self, "_steps", steps)
 
-    def cost(self, fresh: int, output: int, cache_write: int, cache_read: int) -> float:
+    def cost(
+        self, fresh: int, output: int, cache_write: int, cache_read: int, cache_write_1h: int = 0
+    ) -> float:
+        """USD for one request; ``cache_write_1h`` is the part of ``cache_write`` written for an hour."""
         rates = self._base
         if self._steps:
             whole = fresh + cache_write + cache_read
@@ -60,7 +77,11 @@ class Rates:
                     rates = above
                     break
         return (
-            fresh * rates[0] + output * rates[1] + cache_write * rates[2] + cache_read * rates[3]
+            fresh * rates[0]
+            + output * rates[1]
+            + (cache_write - cache_write_1h) * rates[2]
+            + cache_read * rates[3]
+            + cache_write_1h * rates[4]
         ) / 1_000_000
 
 
@@ -91,16 +112,19 @@ class Pricing:
         return self._known[key]
 
     def _look_up(self, provider: Provider, model: str, time: float) -> Rates | None:
+        moment = datetime.fromtimestamp(time, UTC)
         for who in (provider.profile, provider.name):
             own = self._own.get(who or "", {}).get(model)
-            if own is not None:
+            if own is not None and (own.since is None or moment.date() >= own.since):
                 return _own_rates(own, f"usage.yaml ({who})")
         info = _genai_model(provider, model)
-        if info is None:
-            return None
-        return _rates(
-            info[1].get_prices(datetime.fromtimestamp(time, UTC)), f"genai-prices: {info[0]}/{info[1].id}"
-        )
+        if info is not None:
+            return _rates(info[1].get_prices(moment), f"genai-prices: {info[0]}/{info[1].id}")
+        if provider.gateway and not _known_provider(provider):
+            listed = _listed(model)
+            if listed is not None:
+                return _rates(listed[1].get_prices(moment), f"list price: {listed[0]}/{listed[1].id}", "list")
+        return None
 
 
 def _genai_model(provider: Provider, model: str) -> tuple[str, ModelInfo] | None:
@@ -118,6 +142,27 @@ def _genai_model(provider: Provider, model: str) -> tuple[str, ModelInfo] | None
     return (found.id, info) if info is not None else None
 
 
+def _known_provider(provider: Provider) -> bool:
+    """Whether genai-prices knows who ``provider`` is (by its base URL or id)."""
+    snapshot = data_snapshot.get_snapshot()
+    try:
+        snapshot.find_provider(None, provider.price_id, provider.base_url)
+    except LookupError:
+        return False
+    return bool(provider.base_url or provider.price_id)
+
+
+def _listed(model: str) -> tuple[str, ModelInfo] | None:
+    """``model``'s list price: from the provider genai-prices knows it from."""
+    snapshot = data_snapshot.get_snapshot()
+    try:
+        found = snapshot.find_provider(model, None, None)
+    except LookupError:
+        return None
+    info = found.find_model(model, all_providers=snapshot.providers)
+    return (found.id, info) if info is not None else None
+
+
 def provider_of_model(model: str) -> str | None:
     """The provider ``genai-prices`` knows ``model`` from, when it prices it."""
     snapshot = data_snapshot.get_snapshot()
@@ -129,14 +174,14 @@ def provider_of_model(model: str) -> str | None:
     return found.id if found.find_model(ref, all_providers=snapshot.providers) is not None else None
 
 
-def _rates(price: ModelPrice, source: str) -> Rates | None:
+def _rates(price: ModelPrice, source: str, kind: str = "provider") -> Rates | None:
     fresh = _price(price.input_mtok)
     if fresh is None:
         return None
     output = _price(price.output_mtok) or (0.0, ())
-    return Rates(
-        fresh, output, _price(price.cache_write_mtok) or fresh, _price(price.cache_read_mtok) or fresh, source
-    )
+    written = _price(price.cache_write_mtok) or fresh
+    hour = _price(getattr(price, "cache_write_1h_mtok", None))  # in the data for Anthropic's models
+    return Rates(fresh, output, written, _price(price.cache_read_mtok) or fresh, source, hour, kind)
 
 
 def _price(value: Decimal | TieredPrices | None) -> Price | None:
@@ -155,4 +200,5 @@ def _own_rates(own: OwnPrice, source: str) -> Rates:
         (own.cache_write, ()) if own.cache_write is not None else fresh,
         (own.cache_read, ()) if own.cache_read is not None else fresh,
         source,
+        kind="own",
     )

@@ -31,33 +31,59 @@ class UsageRecord(NamedTuple):
     session: str
     project: str | None
     source: str = MAIN
+    #: of ``cache_write``, the tokens written to Anthropic's 1-hour cache (priced at 2x input, the
+    #: 5-minute cache at 1.25x): ``usage.cache_creation.ephemeral_1h_input_tokens``
+    cache_write_1h: int = 0
+    #: the provider the log itself names, when it does (Codex's ``model_provider``: ``openai``, or
+    #: ``mahavishnu-<profile>`` as a switch writes it): it wins over the switch history
+    via: str = ""
 
     @property
     def total(self) -> int:
         return self.input + self.output + self.cache_write + self.cache_read
 
-    def row(self) -> tuple[str, str, float, str, int, int, int, int, str, str | None, str]:
+    def row(self) -> tuple[str, str, float, str, int, int, int, int, str, str | None, str, int, str]:
         """The record as a flat tuple (what the ledger stores)."""
         return self
 
 
+#: The most one request can use: a count beyond it (``1e308``, int64's maximum) is a damaged or
+#: hostile line, never a bill (the largest context windows are a few million tokens).
+MAX_TOKENS = 10**12
+
+
+class BadLine(ValueError):
+    """A log line that looks like usage but cannot be: skipped and counted, with the reason."""
+
+
 def count(value: object) -> int:
-    """A token count from a log: a non-negative integer, anything else 0 (a bool is not a count)."""
-    if type(value) is int:  # the usual case, first
-        return value if value > 0 else 0
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A token count from a log: an integer in ``0..MAX_TOKENS`` (a float with no fraction too);
+    absent (None) is 0. Anything else (NaN, infinity, negative, too large, text, a bool) is a
+    ``BadLine``: the whole line is skipped, never counted as 0 or as a trillion."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the usual case, first
+        return value
+    if value is None:
         return 0
-    return max(0, int(value))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadLine(f"a token count is not a number ({type(value).__name__})")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadLine(f"a token count is not finite ({value})")
+    if not 0 <= value <= MAX_TOKENS:
+        raise BadLine(f"a token count is outside 0..{MAX_TOKENS:.0e} ({value:.3g})")
+    return int(value)
 
 
 @dataclass(frozen=True)
 class Provider:
     """Who served a request: ``name`` as reports show it (the profile, or a stock provider),
     the ``profile`` in force (None: no switch recorded), the ``base_url`` the assistant was pointed
-    at (None: its own default) and the ``genai-prices`` provider id to price with when no base URL
-    says it (None: unknown)."""
+    at (None: its own default), the ``genai-prices`` provider id to price with when no base URL
+    says it (None: unknown) and whether it is a ``gateway`` to other providers' models."""
 
     name: str
     profile: str | None = None
     base_url: str | None = None
     price_id: str | None = None
+    #: a profile of the user's own (a gateway, a company proxy, a local router): when nothing
+    #: prices it, its requests are priced at their model's list price (marked ``list``)
+    gateway: bool = False

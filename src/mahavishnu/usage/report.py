@@ -20,9 +20,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.loop.recall_log import Recalled, session_digest
 from mahavishnu.usage import ledger, metrics
@@ -58,6 +59,8 @@ class Line:
     requests: int = 0
     unpriced_requests: int = 0
     unpriced_tokens: int = 0
+    #: where the prices of the priced requests come from (``Rates.kind``: own, provider, list)
+    price_kinds: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
     assistants: set[str] = field(default_factory=set)
     projects: set[str] = field(default_factory=set)
@@ -72,6 +75,14 @@ class Line:
     @property
     def total(self) -> int:
         return self.input + self.output + self.cache_write + self.cache_read
+
+    @property
+    def price_source(self) -> str | None:
+        """Where the line's prices come from: ``own``, ``provider`` or ``list`` (a gateway's
+        requests at their model's list price), ``mixed`` for several, None when nothing is priced."""
+        if not self.price_kinds:
+            return None
+        return next(iter(self.price_kinds)) if len(self.price_kinds) == 1 else "mixed"
 
     def add_recall(self, recalled: Recalled, cost: float | None) -> None:
         """Adds one recall's tokens, at the session's input rate (None: unpriced)."""
@@ -97,6 +108,7 @@ class Line:
         self.requests += part.requests
         self.unpriced_requests += part.unpriced_requests
         self.unpriced_tokens += part.unpriced_tokens
+        self.price_kinds |= part.kinds
         self.models.add(model)
         self.assistants.add(ASSISTANTS[tool])
         if project:
@@ -112,6 +124,7 @@ class Line:
             "cache_read_tokens": self.cache_read,
             "total_tokens": self.total,
             "cost_usd": round(self.cost, 6),
+            "price_source": self.price_source,
             "requests": self.requests,
             "unpriced_requests": self.unpriced_requests,
             "unpriced_tokens": self.unpriced_tokens,
@@ -131,7 +144,11 @@ class Report:
     totals: Line
     unpriced_models: list[str]
     skipped_lines: int = 0
+    #: each unpriced provider/model: its requests and tokens (``usage --unpriced``)
+    unpriced_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: the skipped lines kept (file, line number, why), when asked for (``usage --verbose``)
+    bad_lines: list[tuple[str, int, str]] = field(default_factory=list)
 
     def to_json(self) -> JSONObject:
         rows: list[JSONObject] = []
@@ -152,7 +169,16 @@ class Report:
             str(self.period): listed,
             "totals": self.totals.to_json(),
             "unpriced_models": list[JSONValue](self.unpriced_models),
+            "unpriced": [
+                {"model": name, "requests": requests, "tokens": tokens}
+                for name, (requests, tokens) in self.unpriced_counts.items()
+            ],
             "skipped_lines": self.skipped_lines,
+            **(
+                {"bad_lines": [{"file": f, "line": n, "reason": why} for f, n, why in self.bad_lines]}
+                if self.bad_lines
+                else {}
+            ),
         }
 
 
@@ -168,6 +194,7 @@ class _Sum:
         "cost",
         "first",
         "input",
+        "kinds",
         "last",
         "output",
         "requests",
@@ -179,6 +206,7 @@ class _Sum:
         self.input = self.output = self.cache_write = self.cache_read = 0
         self.requests = self.unpriced_requests = self.unpriced_tokens = 0
         self.cost = 0.0
+        self.kinds: set[str] = set()
         self.first = self.last = time
 
 
@@ -202,13 +230,13 @@ def build(
     # Requests are summed per (period, group, assistant, model, project) first, a few thousand
     # sums for a year of logs, then the sums into lines: one small update per request.
     sums: dict[tuple[str, str, Tool, str, str | None], _Sum] = {}
-    unpriced: set[str] = set()
+    unpriced: dict[str, list[int]] = {}  # provider/model: requests, tokens
     day_of: dict[int, str] = {}  # local date per quarter hour: one strftime per quarter of records
     known: dict[_Where, tuple[Provider, Rates | None]] = {}
     era = attribution.era
     for record in records:  # (priced() inlined: this loop is most of a report's time)
-        tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _ = record
-        where = (tool, project, model, int(time // 86_400), era(tool, project, time))
+        tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour, via = record
+        where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
         found = known.get(where)
         if found is None:
             found = known[where] = _served(record, attribution, pricing)
@@ -232,11 +260,15 @@ def build(
         part.cache_read += cache_read
         part.requests += 1
         if rates is None:
-            unpriced.add(f"{provider.name}/{model}")
+            tokens = fresh + output + cache_write + cache_read
+            counts = unpriced.setdefault(f"{provider.name}/{model}", [0, 0])
+            counts[0] += 1
+            counts[1] += tokens
             part.unpriced_requests += 1
-            part.unpriced_tokens += fresh + output + cache_write + cache_read
+            part.unpriced_tokens += tokens
         else:
-            part.cost += rates.cost(fresh, output, cache_write, cache_read)
+            part.cost += rates.cost(fresh, output, cache_write, cache_read, hour)
+            part.kinds.add(rates.kind)
         if time < part.first:
             part.first = time
         elif time > part.last:
@@ -255,12 +287,13 @@ def build(
         lines.values(),
         key=(lambda x: (x.first, x.group)) if period == "sessions" else (lambda x: (x.period, x.group)),
     )
-    return Report(period, by, ordered, totals, sorted(unpriced))
+    listed = {name: (counts[0], counts[1]) for name, counts in sorted(unpriced.items())}
+    return Report(period, by, ordered, totals, list(listed), unpriced_counts=listed)
 
 
-#: What decides who served a request and at which rates: the assistant, project, model, UTC day
-#: and how many switches came before (``Attribution.era``).
-_Where = tuple[str, str | None, str, int, tuple[int, int]]
+#: What decides who served a request and at which rates: the assistant, project, model, UTC day,
+#: how many switches came before (``Attribution.era``) and the provider the log names.
+_Where = tuple[str, str | None, str, int, tuple[int, int, bool], str]
 
 
 def priced(
@@ -270,8 +303,8 @@ def priced(
     known: dict[_Where, tuple[Provider, Rates | None]] = {}  # looked up once each
     era = attribution.era
     for record in records:
-        tool, _, time, model, fresh, output, cache_write, cache_read, _, project, _ = record
-        where = (tool, project, model, int(time // 86_400), era(tool, project, time))
+        tool, _, time, model, fresh, output, cache_write, cache_read, _, project, _, hour, via = record
+        where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
         found = known.get(where)
         if found is None:
             found = known[where] = _served(record, attribution, pricing)
@@ -279,12 +312,12 @@ def priced(
         yield (
             record,
             provider,
-            None if rates is None else rates.cost(fresh, output, cache_write, cache_read),
+            None if rates is None else rates.cost(fresh, output, cache_write, cache_read, hour),
         )
 
 
 def _served(record: UsageRecord, attribution: Attribution, pricing: Pricing) -> tuple[Provider, Rates | None]:
-    provider = attribution.provider(record.tool, record.time, record.project, record.model)
+    provider = attribution.provider(record.tool, record.time, record.project, record.model, record.via)
     return provider, pricing.rates(provider, record.model, record.time)
 
 
@@ -391,14 +424,28 @@ def collect(
     from mahavishnu.memory.loop.session_logs import find_sessions
 
     wanted = list(tools)
-    logs = {tool: find_sessions(tool) for tool in wanted}
+    logs: dict[Tool, list[Path]] = {}
+    problems: list[str] = []
+    for tool in wanted:
+        try:
+            logs[tool] = find_sessions(tool)
+        except MahavishnuError as error:  # its folder leads out of HOME: one line, the rest reported
+            problems.append(error.message)
+            logs[tool] = []  # and what an earlier read kept of it is not shown as if read now
     with ledger.opened() as db:
         refreshed = ledger.refresh(db, logs)
+        refreshed.problems[:0] = problems
         return ledger.records(db, wanted, since, until), refreshed, ledger.skipped_lines(db)
 
 
 def report(
-    period: Period, by: By | None, tools: Iterable[Tool], since: date | None = None, until: date | None = None
+    period: Period,
+    by: By | None,
+    tools: Iterable[Tool],
+    since: date | None = None,
+    until: date | None = None,
+    *,
+    verbose: bool = False,
 ) -> Report:
     """The whole report, for the CLI: logs read, attributed with this machine's switch history,
     priced with ``usage.yaml`` and ``genai-prices``."""
@@ -415,7 +462,24 @@ def report(
         metrics.record(priced(records, attribution, pricing), since, until)
     built.skipped_lines = skipped
     built.problems = refreshed.problems
+    if verbose:
+        with ledger.opened() as db:
+            built.bad_lines = ledger.bad_lines(db, wanted)
     return built
+
+
+def priced_requests(
+    tools: Iterable[Tool], since: float | None = None
+) -> tuple[list[tuple[UsageRecord, float | None]], ledger.Refresh]:
+    """Every request of ``tools`` since ``since`` (seconds), oldest first, with its cost (None:
+    unpriced): what ``usage blocks`` and the status line add up."""
+    from mahavishnu.usage import settings
+    from mahavishnu.usage.attribution import from_history
+
+    with _collector_paused():
+        records, refreshed, _ = collect(list(tools), since, None)
+        attribution, pricing = from_history(), Pricing(settings.own_prices(settings.load()))
+        return [(record, cost) for record, _, cost in priced(records, attribution, pricing)], refreshed
 
 
 def recalls(tools: Iterable[Tool], since: float | None, until: float | None) -> list[Recalled]:

@@ -19,6 +19,7 @@ from mahavishnu.environments.claude_settings.hook_schema import (
 )
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject
+from mahavishnu.wording import a
 
 __all__ = ["HookSpec", "infer_handler_type", "validate_hook"]
 
@@ -169,7 +170,7 @@ def _matcher_for(event: str, matcher: str | None) -> str | None:
     if normal_matcher(matcher) is not None:
         raise InvalidInputError(
             f"{event} takes no matcher (Claude Code would ignore '{matcher}')",
-            hint=f"Drop --matcher: a {event} hook fires on every occurrence.",
+            hint=f"Drop --matcher: {a(event)} hook fires on every occurrence.",
         )
     return None
 
@@ -188,7 +189,7 @@ def _check_condition(event: str, condition: str | None) -> None:
         return
     if event not in TOOL_EVENTS:
         raise InvalidInputError(
-            f"--if is only evaluated on tool events; a {event} hook with it would never run",
+            f"--if is only evaluated on tool events; {a(event)} hook with it would never run",
             hint=f"Use --if with {', '.join(sorted(TOOL_EVENTS))}, or drop it.",
         )
     if not condition.strip():

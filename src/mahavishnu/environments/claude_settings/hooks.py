@@ -18,6 +18,7 @@ from mahavishnu.environments.claude_settings.settings_file import array_at, load
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.files.json_values import as_array, as_text, member
 from mahavishnu.json_types import JSONArray, JSONMapping, JSONObject, JSONValue
+from mahavishnu.wording import a
 
 __all__ = [
     "HookAdded",
@@ -272,7 +273,7 @@ def _select_by_index(entries: list[HookEntry], index: int, event: str | None) ->
         )
     if event is not None and found[0].event != event:
         raise InvalidInputError(
-            f"hook #{index} is a {found[0].event} hook, not {event}",
+            f"hook #{index} is {a(found[0].event)} hook, not {event}",
             hint="Check the number with `mahavishnu claude hooks list`.",
         )
     return found[0]

@@ -1,4 +1,4 @@
-"""Agno agents and the shared memory (``mahavishnu[agno]``): ``record_conversations``, a post-hook
+"""Agno agents and the shared memory (``mahavishnu-cp[agno]``): ``record_conversations``, a post-hook
 storing each run's input and reply as agent conversation turns, and ``MahavishnuTools``, a toolkit
 whose tools search and store memories. See ``agent.py``."""
 

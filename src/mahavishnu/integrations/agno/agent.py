@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from agno.tools.toolkit import Toolkit
 
+from mahavishnu import wording
 from mahavishnu.errors import MahavishnuError
 from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
@@ -164,7 +165,7 @@ class MahavishnuTools(Toolkit):
         except MahavishnuError as exc:
             return _tool_error(exc)
         if not hits:
-            return "no relevant memories"
+            return wording.NO_RELEVANT_MEMORIES
         rows = [
             {
                 "id": hit.memory.id,

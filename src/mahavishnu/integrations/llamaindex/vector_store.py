@@ -53,6 +53,7 @@ from mahavishnu.errors import DimensionMismatchError, InvalidInputError
 from mahavishnu.memory.core.backends.base import SearchRequest
 from mahavishnu.memory.core.models import Filters, Memory, MemoryType, SearchMode, scrub_memory
 from mahavishnu.memory.core.store import MAX_LIMIT
+from mahavishnu.wording import a
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
@@ -180,7 +181,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
                 hint="Use default (vector), hybrid or text_search.",
             )
         if mode != "vector" and not query.query_str:
-            raise InvalidInputError(f"a {query.mode.value} query needs query_str")
+            raise InvalidInputError(f"{a(query.mode.value)} query needs query_str")
         scoped, rest = self._pushed_down(query.filters)
         if query.doc_ids:
             rest = _and(

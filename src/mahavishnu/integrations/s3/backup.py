@@ -153,7 +153,7 @@ def restore_from_s3(settings: MemorySettings, url: str) -> tuple[str, local_back
         expected = answer.get("ChecksumSHA256")
         if expected is not None and expected != _sha256(file):
             raise StoreError(f"the backup {found} is damaged: its SHA-256 is not the one S3 recorded")
-        return found, local_backup.restore(settings, file)
+        return found, local_backup.restore(settings, file, source=found)
 
 
 def _stamped_name(suffix: str) -> str:
@@ -219,7 +219,9 @@ def _client() -> _S3:
     try:
         import boto3
     except ImportError:
-        raise StoreError("backups to S3 need boto3", hint="pip install 'mahavishnu[aws]'") from None
+        from mahavishnu.distribution import install_extra
+
+        raise StoreError("backups to S3 need boto3", hint=install_extra("aws")) from None
     try:
         client: _S3 = boto3.client("s3")
     except Exception as exc:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mahavishnu.errors import MahavishnuError, NotFoundError, NotYoursError
 from mahavishnu.json_types import JSONObject
 
 if TYPE_CHECKING:
@@ -44,6 +45,49 @@ def authors(backend: object, ids: Iterable[int], *, turns: bool = False) -> dict
 def others(found: Mapping[int, Author]) -> dict[int, str]:
     """The memories another member wrote (shared with the caller): their authors' names."""
     return {i: a.owner for i, a in found.items() if not a.mine}
+
+
+def not_yours(found: Mapping[int, str], verb: str) -> NotYoursError:
+    """The error for a change (``verb``: delete, edit…) to memories another member wrote
+    (``others``): one line naming each and its author."""
+    if len(found) == 1:
+        [(memory_id, owner)] = found.items()
+        return NotYoursError(
+            f"#{memory_id} is not yours (it belongs to {owner}): only its author can {verb} it",
+            hint=f"Ask {owner} to {verb} it; nothing was changed on it.",
+        )
+    named = ", ".join(f"#{i} ({owner})" for i, owner in sorted(found.items()))
+    return NotYoursError(
+        f"{named} are not yours: only a memory's author can {verb} it",
+        hint="Ask their authors; nothing was changed on them.",
+    )
+
+
+def refused(backend: object, ids: Iterable[int], verb: str, *, turns: bool = False) -> MahavishnuError:
+    """Why a change to ``ids`` (none of them changed) did not happen: another member's memory (or
+    turn) the caller sees names its author (``not_yours``); the rest name nothing the caller sees."""
+    wanted = sorted(set(ids))
+    found = others(authors(backend, wanted, turns=turns))
+    what = "conversation turn" if turns else "memory"
+    if found:
+        error = not_yours(found, verb)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            error.message += f"; no {what} {', '.join(f'#{i}' for i in missing)}"
+            error.args = (error.message,)
+        return error
+    named = ", ".join(f"#{i}" for i in wanted)
+    return NotFoundError(
+        f"{'turn ' if turns else ''}{named} is not yours, or there is no such {what}",
+        hint=f"Find ids with `mahavishnu memory {'conversations' if turns else 'search'}`.",
+    )
+
+
+def require_mine(backend: object, ids: Iterable[int], verb: str) -> None:
+    """Refuse (``not_yours``) a change to any of ``ids`` another member wrote (a team store only)."""
+    found = others(authors(backend, ids))
+    if found:
+        raise not_yours(found, verb)
 
 
 def attributed(memory: dict[str, Any], found: Mapping[int, Author]) -> dict[str, Any]:

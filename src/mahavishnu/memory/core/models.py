@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from mahavishnu.clean_text import clean_text, clipped
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.core.provenance import QUARANTINED, instruction_like
+from mahavishnu.memory.core.provenance import screened_tags
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ SearchMode = Literal["hybrid", "vector", "text"]
 SEARCH_MODES: tuple[SearchMode, ...] = get_args(SearchMode)
 #: Scope columns: free-form labels that filters match exactly.
 SCOPE_FIELDS = ("project", "repo_id", "agent_id", "session_id", "workflow_id", "source_system")
+#: The scope labels the dashboard puts in addresses: a new one must pass ``check_name``.
+NAMED_FIELDS = {"project": "project", "repo_id": "repository", "session_id": "session"}
 
 Vector = npt.NDArray[np.float32]
 
@@ -144,9 +146,12 @@ class MemoryDraft:
         """The same draft, normalised (tags deduplicated), or InvalidInputError saying what is wrong."""
         check_content(self.content, max_content_chars)
         scope: dict[str, Any] = {name: check_label(name, getattr(self, name)) for name in SCOPE_FIELDS}
+        for name, kind in NAMED_FIELDS.items():
+            check_name(kind, scope[name])
         tags = check_tags(self.tags)
-        if QUARANTINED not in tags and instruction_like(self.content):  # kept, never recalled
-            tags = (*tags, QUARANTINED)
+        for tag in tags:
+            check_name("tag", tag, slash=True)
+        tags = screened_tags(tags, self.content)  # an instruction: kept, never recalled
         return replace(
             self,
             type=check_type(self.type),
@@ -245,6 +250,40 @@ def check_label(name: str, value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}")
     return value
+
+
+#: The longest name (of a project, group, tag, repository or session) a store takes.
+MAX_NAME_CHARS = 256
+
+
+def check_name(kind: str, value: str | None, *, slash: bool = False) -> str | None:
+    """``value`` (already a label) when it may name a new project, group, repository or session:
+    the dashboard puts these in its addresses, so no ``/`` or ``\\`` (a browser reads both as a path
+    separator), not ``.`` or ``..``, printable, at most ``MAX_NAME_CHARS``. ``slash``: ``/`` and
+    ``\\`` allowed (a tag: it is only ever a query value, and integrations tag documents by path).
+    Names stored before this check are still read, shown and deleted; only new ones are refused."""
+    if value is None:
+        return None
+    why = _name_problem(value.strip(), slash=slash)
+    if why:
+        allowed = "" if slash else " without / or \\"
+        raise InvalidInputError(
+            f"invalid {kind} name {value[:80]!r}: {why}",
+            hint=f"Use printable characters{allowed}, at most {MAX_NAME_CHARS}, not . or ..",
+        )
+    return value
+
+
+def _name_problem(name: str, *, slash: bool) -> str:
+    if not slash and ("/" in name or "\\" in name):
+        return "it contains / or \\"
+    if name in (".", ".."):
+        return f"it is {name!r}"
+    if not name.replace("\u200d", "").isprintable():  # (a zero-width joiner is part of many emoji)
+        return "it contains a control or invisible character"
+    if len(name) > MAX_NAME_CHARS:
+        return f"it is longer than {MAX_NAME_CHARS} characters"
+    return ""
 
 
 def check_tags(tags: object) -> tuple[str, ...]:

@@ -26,6 +26,8 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Literal, get_args
 
+from mahavishnu.memory.core.instructions import instruction_like
+
 Provenance = Literal["user", "kept", "insight", "assistant", "external"]
 PROVENANCES: tuple[Provenance, ...] = get_args(Provenance)
 #: What recall adds to a session unless told otherwise (``recall.provenances``).
@@ -36,40 +38,8 @@ TRUSTED = "trusted"
 #: The metadata key holding a memory's provenance.
 KEY = "provenance"
 
-# Text that tells an agent what to do rather than what is so: a download piped into an
-# interpreter, an override of its instructions, a forged role or system block.
-_INSTRUCTION_LIKE = (
-    (
-        "pipes a download into a shell",
-        r"\b(?:curl|wget|iwr|invoke-webrequest|fetch)\b[^\n|]{0,300}\|\s*(?:sudo\s+)?"
-        r"(?:ba|z|da|k)?sh\b|\b(?:curl|wget)\b[^\n|]{0,300}\|\s*(?:sudo\s+)?(?:python\d?|perl|ruby|node|iex)\b"
-        r"|\b(?:ba|z)?sh\s+<\(\s*(?:curl|wget)\b|\biex\s*\(\s*(?:iwr|invoke-webrequest|new-object)\b",
-    ),
-    (
-        "tells the agent to ignore its instructions",
-        r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
-        r"(?:previous|prior|above|earlier|system|original)\s+(?:instructions|prompts?|rules|directions)\b",
-    ),
-    (
-        "forges a system or role block",
-        r"</?\s*(?:system(?:[-_ ]?(?:reminder|prompt|message|notice))?|assistant|user|tool_result|"
-        r"function_results|instructions?|im_start|im_end)\s*>|<\|im_(?:start|end)\|>|\[/?INST\]"
-        r"|\bIMPORTANT\s+SYSTEM\s+(?:NOTICE|MESSAGE|INSTRUCTIONS?)\b|^\s*#{2,}\s*system\s*:",
-    ),
-)
-_INSTRUCTIONS = [
-    (why, re.compile(pattern, re.IGNORECASE | re.MULTILINE)) for why, pattern in _INSTRUCTION_LIKE
-]
 # A tag, a chat-template token or an instruction bracket: shown with look-alike brackets in recall.
 _MARKUP = re.compile(r"<(/?[A-Za-z!?][^<>\n]{0,80})>|\[(/?INST)\]|<\|([^|<>]{1,40})\|>", re.IGNORECASE)
-
-
-def instruction_like(text: str) -> str | None:
-    """Why ``text`` reads like an instruction to an agent (a few words), or None."""
-    for why, pattern in _INSTRUCTIONS:
-        if pattern.search(text):
-            return why
-    return None
 
 
 def neutralised(text: str) -> str:
@@ -109,15 +79,54 @@ def quarantine_tags(tags: Sequence[str], *, release: bool) -> list[str]:
     return [*kept, TRUSTED if release else QUARANTINED]
 
 
+def screened_tags(tags: Sequence[str], content: str) -> tuple[str, ...]:
+    """``tags`` of a memory whose text is new here (stored, edited, imported): quarantined, and no
+    longer trusted, when it reads like an instruction (a trust mark is for the text the user read,
+    never one that came with the text); as they were otherwise."""
+    if instruction_like(content) is None:
+        return tuple(tags)
+    return (*(tag for tag in tags if tag not in (QUARANTINED, TRUSTED)), QUARANTINED)
+
+
 def replayable(
     memory_type: str,
     metadata: Mapping[str, object],
     tags: Sequence[str],
     content: str,
     recalled: Collection[str],
+    digest: str | None = None,
 ) -> bool:
     """Whether recall may add a memory: of a ``recalled`` provenance, not quarantined, and not
-    reading like an instruction unless released by hand."""
+    reading like an instruction unless trusted by hand (a memory stored before a rule was added
+    is read again here). ``digest``, the content's hash, lets a warm process remember the answer."""
     if QUARANTINED in tags or provenance_of(memory_type, metadata) not in recalled:
         return False
-    return TRUSTED in tags or instruction_like(content) is None
+    return TRUSTED in tags or flagged(content, digest) is None
+
+
+def held_back(tags: Sequence[str], content: str, digest: str | None = None) -> str | None:
+    """Why recall leaves a memory out whatever its provenance (quarantined by hand, or why it reads
+    like an instruction), or None: what ``memory search`` and the dashboard mark it with."""
+    if TRUSTED in tags and QUARANTINED not in tags:
+        return None
+    why = flagged(content, digest)
+    if why is not None:
+        return why
+    return "quarantined by hand" if QUARANTINED in tags else None
+
+
+def flagged(content: str, digest: str | None = None) -> str | None:
+    """``instruction_like(content)``, remembered by ``digest`` (the content hash) when given."""
+    if digest is None:
+        return instruction_like(content)
+    if digest not in _VERDICTS:
+        if len(_VERDICTS) >= _VERDICTS_KEPT:
+            _VERDICTS.clear()
+        _VERDICTS[digest] = instruction_like(content)
+    return _VERDICTS[digest]
+
+
+#: Content hash -> ``instruction_like``: the recall of a warm daemon reads the same memories again
+#: and again (each read is a few hundred microseconds per thousand characters).
+_VERDICTS: dict[str, str | None] = {}
+_VERDICTS_KEPT = 8192

@@ -15,7 +15,7 @@ from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.backends.base import Backed
 from mahavishnu.memory.core.backends.records import GROUP_MEMBERS, GROUPS, SHARES
-from mahavishnu.memory.core.models import Memory, check_label, format_time, utcnow
+from mahavishnu.memory.core.models import Memory, check_label, check_name, format_time, utcnow
 
 ORIGIN = "origin"
 DIRECT = "direct"
@@ -64,6 +64,7 @@ def create_group(
     store: Backed, name: str, projects: Sequence[str] = (), *, description: str | None = None
 ) -> Group:
     label = _group_name(name)
+    check_name("group", label)  # a new name only: groups named before stay reachable
     [created] = store.backend.add_records(
         GROUPS, [{"name": label, "description": description, "created_at": format_time(utcnow())}]
     )
@@ -79,6 +80,8 @@ def add_to_group(store: Backed, name: str, projects: Sequence[str]) -> Group:
     """Add projects; they also see the insights shared with the group so far."""
     group = get_group(store, name)
     added = [p for p in dict.fromkeys(_projects(projects)) if p not in group.projects]
+    for project in added:
+        check_name("project", project)
     now = format_time(utcnow())
     store.backend.add_records(
         GROUP_MEMBERS, [{"group_name": group.name, "project": p, "added_at": now} for p in added]

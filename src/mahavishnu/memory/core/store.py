@@ -36,6 +36,7 @@ from mahavishnu.errors import (
     from_unexpected,
 )
 from mahavishnu.memory.core import outbox, provenance, transfer
+from mahavishnu.memory.core.authors import authors, others, require_mine
 from mahavishnu.memory.core.backends.base import (
     UPDATABLE,
     Backend,
@@ -45,6 +46,7 @@ from mahavishnu.memory.core.backends.base import (
 )
 from mahavishnu.memory.core.models import (
     INGEST_SOURCE,
+    NAMED_FIELDS,
     SCOPE_FIELDS,
     Filters,
     Memory,
@@ -58,6 +60,7 @@ from mahavishnu.memory.core.models import (
     check_limit,
     check_metadata,
     check_mode,
+    check_name,
     check_query,
     check_tags,
     check_type,
@@ -108,6 +111,16 @@ class Delivery:
     skipped: int
     waiting: int
     busy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What ``delete_each`` did: the ids deleted, those that name no memory the caller sees, and
+    those another team member wrote (their authors), which stay."""
+
+    deleted: tuple[int, ...]
+    missing: tuple[int, ...]
+    not_yours: Mapping[int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,8 +431,19 @@ class MemoryStore:
         if not _valid_id(memory_id):
             raise NotFoundError(f"no memory #{memory_id}")
         checked = self._checked_changes(scrub_tree(changes))
+        require_mine(self.backend, [memory_id], "edit")
+        for name, kind in NAMED_FIELDS.items():
+            check_name(kind, checked.get(name))
+        if checked.get("tags"):  # a tag the memory has already stays, whatever its name
+            have = set(self.get(memory_id).tags)
+            for tag in checked["tags"]:
+                if tag not in have:
+                    check_name("tag", tag, slash=True)
         vector = None
-        if "content" in checked:
+        if "content" in checked:  # new text is read as it would be when stored (``provenance.py``)
+            tags = checked["tags"] if "tags" in checked else self.get(memory_id).tags
+            if (screened := provenance.screened_tags(tags, checked["content"])) != tuple(tags):
+                checked["tags"] = screened
             vector = self.embedder.embed_many([checked["content"]], kind="document")[0]
             checked["content_hash"] = content_hash(checked["content"])
         model = self.embedder.identity if vector is not None else ""
@@ -448,13 +472,20 @@ class MemoryStore:
 
     def quarantine(self, memory_id: int, *, release: bool = False) -> Memory:
         """Keep a memory but never recall it into a session (``provenance.py``); ``release``: recall
-        it again, even if it reads like an instruction."""
+        it again, even if it reads like an instruction (``trust``)."""
         memory = self.get(memory_id)
+        require_mine(self.backend, [memory_id], "release" if release else "quarantine")
         return self.update(memory_id, tags=provenance.quarantine_tags(memory.tags, release=release))
+
+    def trust(self, memory_id: int) -> Memory:
+        """The user read this memory and trusts it: recall may add it although it reads like an
+        instruction, and storing the same text again keeps it trusted (``provenance.py``)."""
+        return self.quarantine(memory_id, release=True)
 
     def delete(self, memory_id: int) -> None:
         """Delete one memory; a repository chunk is refused (see ``delete_many``)."""
         if _valid_id(memory_id):
+            require_mine(self.backend, [memory_id], "delete")
             self._refuse_repository_chunks([memory_id])
         if not _valid_id(memory_id) or not self.backend.delete([memory_id]):
             raise NotFoundError(f"no memory #{memory_id}")
@@ -466,6 +497,21 @@ class MemoryStore:
         self._refuse_repository_chunks(ids)
         valid = [i for i in ids if _valid_id(i)]
         return self.backend.delete(valid) if valid else 0
+
+    def delete_each(self, ids: Sequence[int]) -> Deletion:
+        """Delete the memories of ``ids`` the caller may delete; on a team store another member's
+        stay (row-level security would keep them anyway) and are reported, never counted as
+        deleted. Repository chunks are refused as by ``delete_many``."""
+        known = self.get_many(ids)
+        theirs = others(authors(self.backend, known))
+        mine = [i for i in known if i not in theirs]
+        count = self.delete_many(mine) if mine else 0
+        kept = set(self.backend.get(mine)) if count != len(mine) else set()  # (gone or changed meanwhile)
+        return Deletion(
+            tuple(sorted(set(mine) - kept)),
+            tuple(sorted(set(ids) - set(known))),
+            dict(sorted(theirs.items())),
+        )
 
     def _refuse_repository_chunks(self, ids: Sequence[int]) -> None:
         valid = [i for i in ids if _valid_id(i)]
@@ -681,11 +727,14 @@ class MemoryStore:
             Path(path), header, self.backend.iter_all(), transfer.dump_records(self.backend)
         )
 
-    def import_(self, path: Path | str) -> ImportCounts:
+    def import_(self, path: Path | str, *, keep_trust: bool = False) -> ImportCounts:
         """Read an export exactly (ids, times, vectors), then its activity rows with their
         ``memory_id`` following the memories (renumbered, or the stored duplicate). The whole file
         is checked before anything is written; the vectors must come from this store's embedder (an
-        empty store adopts it). What is already stored is skipped: importing twice adds nothing."""
+        empty store adopts it). What is already stored is skipped: importing twice adds nothing.
+        A memory that reads like an instruction to an agent is quarantined, and a trust mark the
+        file gives it is dropped (anyone can write one), unless ``keep_trust`` (a file this store
+        wrote itself: the dashboard's undo)."""
         contents = transfer.read(Path(path))
         header = contents.header
         stored = self.backend.get_meta(META_EMBEDDER)
@@ -707,6 +756,8 @@ class MemoryStore:
         imported = skipped = renumbered = 0
         moved: dict[int, int] = {}
         for batch in contents.memory_batches():
+            if not keep_trust:
+                batch = [_screened(memory) for memory in batch]
             got = self.backend.import_memories(self._scrubbed(batch), free_from=header.max_id + 1)
             imported, skipped, renumbered = (
                 imported + got.imported,
@@ -770,6 +821,12 @@ def _kept(memory_type: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def _screened(memory: Memory) -> Memory:
+    """An imported memory quarantined (and not trusted) if it reads like an instruction."""
+    tags = provenance.screened_tags(memory.tags, memory.content)
+    return memory if tags == memory.tags else replace(memory, tags=tags)
+
+
 def _draft_body(draft: MemoryDraft) -> dict[str, Any]:
     """A checked, scrubbed draft as the outbox keeps it (``MemoryDraft(**body)`` again)."""
     return {
@@ -795,7 +852,10 @@ def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
     stored ones, its metadata keys the stored row lacks are added, and whatever differs from the
     stored row (metadata values, agent, session, workflow, source) is appended to
     ``metadata["also_stored"]``. Empty when the draft adds nothing."""
-    tags = tuple(dict.fromkeys([*memory.tags, *draft.tags]))
+    new_tags = draft.tags
+    if provenance.TRUSTED in memory.tags:  # the user trusted this text: storing it again keeps that
+        new_tags = tuple(tag for tag in new_tags if tag != provenance.QUARANTINED)
+    tags = tuple(dict.fromkeys([*memory.tags, *new_tags]))
     metadata = dict(memory.metadata)
     differing: dict[str, Any] = {}
     for key, value in draft.metadata.items():

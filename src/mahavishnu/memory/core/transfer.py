@@ -42,7 +42,15 @@ from mahavishnu.memory.core.backends.records import (
     SHARES,
     WORKFLOWS,
 )
-from mahavishnu.memory.core.models import Memory, check_content, check_type, format_time, parse_time
+from mahavishnu.memory.core.models import (
+    NAMED_FIELDS,
+    Memory,
+    check_content,
+    check_name,
+    check_type,
+    format_time,
+    parse_time,
+)
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.backends.base import Backend
@@ -297,6 +305,10 @@ def _parse(data: JSONValue, where: str) -> Memory:
         memory = Memory.from_dict(data, embedding=vector.astype(np.float32))
         check_type(memory.memory_type)
         check_content(memory.content, max_chars=10**9)
+        for name, kind in NAMED_FIELDS.items():
+            check_name(kind, getattr(memory, name))
+        for tag in memory.tags:
+            check_name("tag", tag, slash=True)
     except MahavishnuError as exc:
         raise InvalidInputError(f"{where}: {exc.message}") from exc
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -452,6 +464,15 @@ _CHECKS: dict[str, dict[str, Check]] = {
         "duration_seconds": _optional(_seconds),
     },
 }
+#: The columns that name what the dashboard puts in an address: an imported name is a new one
+#: (``check_name``); the rows already stored are compared as they are.
+_NAMES: dict[str, dict[str, str]] = {
+    GROUPS: {"name": "group"},
+    GROUP_MEMBERS: {"group_name": "group", "project": "project"},
+    SHARES: {"project": "project"},
+    CONVERSATIONS: {"session_id": "session"},
+    INGESTIONS: {"repo_id": "repository"},
+}
 assert all(tuple(_CHECKS[t.name]) == t.columns for t in RECORD_TABLES.values())
 assert tuple(_CHECKS[INGESTIONS]) == INGESTION_COLUMNS
 assert set(_CHECKS) == set(RECORD_ORDER)
@@ -481,9 +502,14 @@ def _parse_record(data: JSONObject, where: str) -> Record:
         )
     data.pop("id", None)  # the source's row id: an imported row gets a new one
     try:
-        return Record(table, _checked(table, data), where)
+        row = _checked(table, data)
+        for column, kind in _NAMES.get(table, {}).items():
+            check_name(kind, str(row[column]))
+        return Record(table, row, where)
     except ValueError as exc:
         raise InvalidInputError(f"{where}: {exc}") from exc
+    except MahavishnuError as exc:
+        raise InvalidInputError(f"{where}: {exc.message}", hint=exc.hint) from exc
 
 
 def load_records(

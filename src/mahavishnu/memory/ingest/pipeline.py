@@ -64,6 +64,7 @@ from mahavishnu.memory.core.models import (
     Memory,
     MemoryDraft,
     check_label,
+    check_name,
     format_time,
     scrub_draft,
     utcnow,
@@ -303,10 +304,14 @@ def checked_root(path: Path | str) -> Path:
 
 def _repo_id(backend: Backend, root: Path, repo_id: str | None) -> str:
     if repo_id is not None:
-        checked = check_label("repo_id", repo_id)
+        checked = check_name("repository", check_label("repo_id", repo_id))
         assert checked is not None
         return scrub(checked)
     derived = scrub(root.name or "root")
+    try:
+        check_name("repository", derived)
+    except InvalidInputError as exc:
+        raise InvalidInputError(exc.message, hint="Name it with --repo-id NAME.") from None
     last = backend.ingestions(derived, limit=1)
     if last and last[0]["repo_path"] != scrub(str(root)):
         raise InvalidInputError(

@@ -26,10 +26,12 @@ from mahavishnu.memory.core.models import (
     Memory,
     MemoryDraft,
     check_label,
+    check_name,
     parse_time,
 )
 from mahavishnu.memory.core.sharing import DIRECT, ORIGIN, add_shares, get_group, insight_projects
 from mahavishnu.memory.peers.peer_ledger import write_through
+from mahavishnu.wording import a
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
@@ -186,7 +188,7 @@ def share_insight(
 ) -> ShareResult:
     """Share an insight (an insight memory's id, or new insight text from ``project``) with
     projects and/or every project of a group."""
-    targets = {check_label("project", p) or "": DIRECT for p in projects}
+    targets = {check_name("project", check_label("project", p)) or "": DIRECT for p in projects}
     if group is not None:
         targets.update(dict.fromkeys(get_group(store, group).projects, f"group:{group}"))
     if not targets:
@@ -214,7 +216,7 @@ def _insight(store: MemoryStore, memory_id: int) -> Memory:
         ) from exc
     if memory.memory_type != "insight":
         raise InvalidInputError(
-            f"memory #{memory_id} is a {memory.memory_type}, not an insight",
+            f"memory #{memory_id} is {a(memory.memory_type)}, not an insight",
             hint="Find insights with `mahavishnu memory insights`.",
         )
     return memory

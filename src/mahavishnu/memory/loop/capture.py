@@ -22,9 +22,8 @@ import contextlib
 import dataclasses
 import json
 import os
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,10 +37,9 @@ from mahavishnu.errors import (
     ServerUnreachableError,
 )
 from mahavishnu.json_types import JSONReadable
-from mahavishnu.memory.core.models import MemoryDraft
 from mahavishnu.memory.core.outbox import Outbox
 from mahavishnu.memory.core.projects import project_for
-from mahavishnu.memory.loop.conversations import TranscriptImport, Turn, store_transcript_turns
+from mahavishnu.memory.loop.conversations import TranscriptImport, store_transcript_turns
 from mahavishnu.memory.loop.session_file import OpenSession, Piece, open_session, read_pieces
 from mahavishnu.memory.loop.session_logs import (
     AGENT_IDS,
@@ -56,29 +54,6 @@ from mahavishnu.memory.loop.transcripts import Transcript
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
 
-_DECISION = re.compile(
-    r"\b(?:we|i|the team)\s+(?:have\s+|'ve\s+)?(?:decided|agreed|settled on)\b"
-    r"|\b(?:we|the team)\s+(?:have\s+|'ve\s+)?chose\b"
-    r"|\bdecision\s*:"
-    r"|\blet'?s\s+(?:go with|standardi[sz]e on|stick with)\b"
-    r"|\bwe\s+(?:will\s+|'ll\s+)?always\s+use\b",
-    re.IGNORECASE,
-)
-# "Let's use X" / "we will use X" is a decision only when it says it lasts.
-_LASTING_USE = re.compile(
-    r"\b(?:let'?s|we\s+will|we'll)\s+use\b.*\b(?:from now on|going forward|by default|everywhere|"
-    r"in (?:this|the) (?:project|repo|codebase))\b",
-    re.IGNORECASE,
-)
-# Not a decision: a question, something asked of the assistant, or something meant for the moment.
-_NOT_A_DECISION = re.compile(
-    r"\?|\b(?:whether|if|why|did|do you|can you|could you|would you|should we|remember|not sure)\b"
-    r".*\b(?:decided|agreed|settled|chose|use)\b"
-    r"|\b(?:for now|for the moment|temporarily|just this once|this time|for this test|earlier)\b",
-    re.IGNORECASE,
-)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_DECISION_CHARS = (12, 500)
 
 #: How long one capture reads and stores before it stops; the next capture goes on from there.
 CAPTURE_SECONDS = 120.0
@@ -138,8 +113,7 @@ def import_session(
 def store_transcript(
     store: MemoryStore, tool: Tool, transcript: Transcript, *, project: str | None = None
 ) -> TranscriptImport:
-    report, new = store_transcript_turns(store, transcript, AGENT_IDS[tool], project)
-    _store_decisions(store, new)
+    report, _new = store_transcript_turns(store, transcript, AGENT_IDS[tool], project)  # decisions too
     return report
 
 
@@ -350,37 +324,3 @@ def _one_capture(session: OpenSession) -> Iterator[None]:
             f"another capture of {session.path} has run for over {LOCK_SECONDS:g} s; this one is skipped",
             hint="The next capture of the session reads what this one would have.",
         ) from error
-
-
-def extract_decisions(text: str) -> list[str]:
-    """The sentences of a user's turn that state a lasting decision, in order, without duplicates
-    (not questions, requests or what is meant for now)."""
-    found: dict[str, None] = {}
-    for sentence in _SENTENCE.split(text):
-        sentence = " ".join(sentence.split())
-        low, high = _DECISION_CHARS
-        if not low <= len(sentence) <= high or _NOT_A_DECISION.search(sentence):
-            continue
-        if _DECISION.search(sentence) or _LASTING_USE.search(sentence):
-            found[sentence] = None
-    return list(found)
-
-
-def _store_decisions(store: MemoryStore, turns: Sequence[Turn]) -> None:
-    drafts = [
-        MemoryDraft(
-            decision,
-            "decision",
-            ("captured",),
-            {"turn": turn.external_id, "provenance": "user"},  # the user's own words (provenance.py)
-            project=turn.project,
-            agent_id=turn.agent_id,
-            session_id=turn.session_id,
-            source_system=turn.agent_id,
-        )
-        for turn in turns
-        if turn.role == "user"
-        for decision in extract_decisions(turn.content)
-    ]
-    if drafts:
-        store.store_many(drafts)

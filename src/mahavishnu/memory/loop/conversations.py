@@ -25,12 +25,14 @@ from mahavishnu.memory.core.models import (
     check_label,
     check_limit,
     check_metadata,
+    check_name,
     format_time,
     parse_time,
     scrub_fields,
     utcnow,
 )
 from mahavishnu.memory.insights.cross_project import store_insights
+from mahavishnu.memory.loop.decisions import store_decisions
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
@@ -64,7 +66,8 @@ class Turn:
                 raise InvalidInputError(f"a conversation turn needs {name}")
         if not isinstance(self.content, str) or not self.content.strip():
             raise InvalidInputError("a conversation turn's content is empty")
-        check_label("project", self.project)
+        check_name("session", self.session_id)
+        check_name("project", check_label("project", self.project))
         return Turn(
             self.agent_id,
             self.session_id,
@@ -313,9 +316,10 @@ def import_transcripts(
             (on_error or _log_skipped)(file, error)
     if failed and not reports:
         first, why = failed[0]
+        which = "the one transcript" if len(failed) == 1 else f"none of the {len(failed)} transcripts"
+        could = "could not" if len(failed) == 1 else "could"
         raise InvalidInputError(
-            f"none of the {len(failed)} transcripts under {target} could be imported "
-            f"({first.name}: {why.message})",
+            f"{which} under {target} {could} be imported ({first.name}: {why.message})",
             hint="Pass a folder of Claude Code session files, such as ~/.claude/projects.",
         )
     return reports
@@ -366,7 +370,8 @@ def store_transcript_turns(
     store: MemoryStore, transcript: Transcript, agent_id: str, project: str | None = None
 ) -> tuple[TranscriptImport, list[Turn]]:
     """Store a transcript's turns, each under a stable id (``<agent>:<session>:<entry>``) so a turn
-    stored before is not added again; the report, and the turns that were new."""
+    stored before is not added again, and the decisions the new ones state (``decisions.py``);
+    the report, and the turns that were new."""
     where = project or transcript.project
     turns = [
         Turn(
@@ -383,6 +388,7 @@ def store_transcript_turns(
     ]
     stored = store_turns(store, turns, source="transcript")
     new = [turn for turn, row in zip(turns, stored.conversation_ids, strict=True) if row is not None]
+    store_decisions(store, new)
     report = TranscriptImport(
         str(transcript.path),
         transcript.session_id,

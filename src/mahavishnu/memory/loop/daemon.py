@@ -643,9 +643,11 @@ def _observe(daemon: Daemon, settings: Settings) -> None:
     port = settings.telemetry.daemon_metrics_port
     if port is not None:
         if telemetry.enable(prometheus=True) is None:
+            from mahavishnu.distribution import install_extra
+
             print(
                 "telemetry.daemon_metrics_port is set but the OpenTelemetry SDK is not installed: "
-                "no /metrics (pip install 'mahavishnu[otel]')",
+                f"no /metrics ({install_extra('otel')})",
                 flush=True,
             )
         else:

@@ -18,10 +18,14 @@ the JSON that assistant expects back, or None when there is nothing to add:
 Neither adds a memory a stored newer one supersedes or repeats, nor the second of two decisions of
 a project that say the same in other words (``supersede.once``).
 
-Every item is labelled ``[#id type · source · date]`` so the agent can cite it or fetch it
+Every item is one line labelled ``[#id type · source · date]`` so the agent can cite it or fetch it
 (``mahavishnu memory get ID``); a captured conversation turn only ``[#id source · date]`` (``user``
 or ``reply``: who said it is all its type would add); on a team store, another member's shared
-memory also names its author (``[#id type · source · from bob · date]``). What a session already
+memory also names its author (``[#id type · source · from bob · date]``). A memory's text can never
+pass for a label, a line or the block's end (``shown``): it is read in compatibility form (NFKC), its
+control and invisible characters dropped, its line breaks folded, tag-like markup neutralised, and
+a bracket before ``#`` and a digit shown as ``(#…)``, a middle dot or bullet as ``-``; the same holds
+for the project and author names in the block's labels. What a session already
 received is kept under ``$MAHAVISHNU_HOME/recall/`` and never sent again in that session (until
 it is cleared or compacted, which empties the agent's context). Memories of the session itself are
 left out: the agent has them already.
@@ -40,6 +44,7 @@ import os
 import re
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,7 +110,7 @@ def _build_context(
             sent.clear()
         candidates = _startup_memories(store, project)
         budget, item_chars, terms = settings.session_tokens, settings.item_chars, []
-        title = f"Shared memory for project {project}" if project else "Shared memory"
+        title = f"Shared memory for project {_shown_name(project)}" if project else "Shared memory"
     else:
         prompt = _prompt(payload, tool)
         if not prompt:
@@ -141,7 +146,14 @@ def _header(title: str) -> str:
 
 
 def _replayable(memory: Memory, settings: RecallSettings) -> bool:
-    return replayable(memory.memory_type, memory.metadata, memory.tags, memory.content, settings.provenances)
+    return replayable(
+        memory.memory_type,
+        memory.metadata,
+        memory.tags,
+        memory.content,
+        settings.provenances,
+        memory.content_hash,
+    )
 
 
 def _prompt(payload: Mapping[str, Any], tool: str) -> str:
@@ -252,7 +264,7 @@ def _fit(
         flat = _flat(memory.content)
         if any(flat in other or other in flat for other in texts):
             continue
-        line = _line(memory, snippet(flat, terms, item_chars), (written_by or {}).get(memory.id))
+        line = _line(memory, snippet(shown(flat), terms, item_chars), (written_by or {}).get(memory.id))
         if used + len(line) + 1 > budget_chars:
             continue  # a shorter one further down may still fit
         chosen.append((memory, line))
@@ -267,13 +279,43 @@ def _flat(text: str) -> str:
 
 def _line(memory: Memory, text: str, author: str | None = None) -> str:
     """One item: its id, type, who it is from (``_WHO``), the member who shared it when not the
-    caller (a team store), and date, then its text on the same line (newlines folded: no item can
-    start a line of its own), tag-like markup neutralised."""
+    caller (a team store), and date, then its text (``shown``) on the same line."""
     who = _WHO[provenance_of(memory.memory_type, memory.metadata)]
-    by = f" · from {neutralised(author)}" if author else ""
+    by = f" · from {_shown_name(author)}" if author else ""
     kind = who if memory.memory_type == "agent" else f"{memory.memory_type} · {who}"
     label = f"[#{memory.id} {kind}{by} · {memory.created_at:%Y-%m-%d}]"
-    return f"- {label} {neutralised(text)}"
+    return f"- {label} {text}"
+
+
+# Brackets, number signs and middle dots (and what looks like them, after NFKC) that would let a
+# memory's text pass for an item's label ``[#12 decision · user · 2026-11-20]``.
+_OPENERS, _CLOSERS = "[⟦〚【〔⁅❲⦋⦍⦏〖〘⟬", "]⟧〛】〕⁆❳⦌⦎⦐〗〙⟭"
+_OPEN, _CLOSE, _NEITHER = (
+    f"[{re.escape(_OPENERS)}]",
+    f"[{re.escape(_CLOSERS)}]",
+    f"[^{re.escape(_OPENERS + _CLOSERS)}]",
+)
+_LABEL_LIKE = re.compile(rf"{_OPEN}(\s*[#♯⌗]\s*\d{_NEITHER}{{0,200}})({_CLOSE})?")
+_DOTS = re.compile(
+    "[\u00b7\u0387\u1427\u16eb\u2022\u2023\u2027\u2043\u2219\u22c5\u25e6\u2981\u2e31\u30fb\ua78f\u318d\U00010101]"
+)
+# Control characters (a line break of any kind included) and invisible ones (zero-width, bidi).
+_UNSEEN = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
+)
+
+
+def shown(text: str) -> str:
+    """A memory's text as recall shows it: on one line, and unable to pass for a label, a line or
+    the block's end (see the module's docstring)."""
+    plain = " ".join(_UNSEEN.sub("", unicodedata.normalize("NFKC", text)).split())
+    plain = _LABEL_LIKE.sub(lambda m: f"({m[1]}{')' if m[2] else ''}", neutralised(plain))
+    return _DOTS.sub("-", plain)
+
+
+def _shown_name(name: str) -> str:
+    """A project or member name inside a label: ``shown``, with no bracket to end the label."""
+    return shown(name).translate({ord("["): "(", ord("]"): ")"})
 
 
 def snippet(flat: str, terms: Sequence[str], chars: int) -> str:

@@ -15,6 +15,7 @@ mount, ``/dev/zero``, ``/etc/shadow``, a 300 MB log. So:
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import stat
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.wording import a
 
 #: The most one read holds: the lines of one piece are parsed and stored before the next is read.
 PIECE_BYTES = 16 * 1024 * 1024
@@ -77,7 +79,7 @@ def open_session(path: Path, *, what: str, within: Path | None = None) -> OpenSe
     if problem is not None:
         os.close(fd)
         raise InvalidInputError(
-            f"refusing to read {path}: {problem}", hint=f"Pass a {what} session file (a .jsonl log)."
+            f"refusing to read {path}: {problem}", hint=f"Pass {a(what)} session file (a .jsonl log)."
         )
     return OpenSession(fd, resolved, info.st_dev, info.st_ino, info.st_size)
 
@@ -101,9 +103,50 @@ def require_within(path: Path, folder: Path, what: str) -> None:
     resolved = path.expanduser().resolve()
     if not _is_under(resolved, folder):
         raise InvalidInputError(
-            f"refusing to read {path}: not a {what} session file (those are under {folder})",
+            f"refusing to read {path}: not {a(what)} session file (those are under {folder})",
             hint="A hook's transcript_path must name the assistant's own session file.",
         )
+
+
+def session_files(root: Path, pattern: str) -> list[Path]:
+    """Every regular file under ``root`` that ``pattern`` names (``**/NAME`` at any depth, else one
+    name per level: ``*/chats/*.jsonl``), sorted, without a link taking the walk out of ``root``:
+    linked folders are not entered, a linked file counts only when it resolves under ``root``, and
+    a ``root`` that resolves to a folder holding HOME (``~/.claude/projects -> /``) is refused."""
+    base = root.expanduser().resolve()
+    if Path.home().resolve().is_relative_to(base):
+        raise InvalidInputError(
+            f"refusing to read {root}: it leads to {base}, which holds your home folder",
+            hint="Make it the assistant's own session folder again (not a link to / or to HOME).",
+        )
+    parts = pattern.split("/")
+    found: list[Path] = []
+    for folder, _, names in os.walk(root):  # followlinks=False: a linked folder is not entered
+        here = Path(folder)
+        depth = len(here.relative_to(root).parts)
+        for name in names:
+            path = here / name
+            if _named(parts, depth, name, here.relative_to(root).parts) and _regular_within(path, base):
+                found.append(path)
+    return sorted(found)
+
+
+def _named(parts: list[str], depth: int, name: str, folders: tuple[str, ...]) -> bool:
+    if parts[0] == "**":
+        return fnmatch.fnmatchcase(name, parts[-1])
+    if depth != len(parts) - 1:
+        return False
+    return all(fnmatch.fnmatchcase(part, want) for part, want in zip((*folders, name), parts, strict=True))
+
+
+def _regular_within(path: Path, base: Path) -> bool:
+    """A regular file; through a link only when it resolves under ``base``."""
+    try:
+        if path.is_symlink() and not path.resolve().is_relative_to(base):
+            return False
+        return stat.S_ISREG(path.stat().st_mode)
+    except (OSError, RuntimeError):  # gone meanwhile, a link loop
+        return False
 
 
 def _check_spelling(path: Path) -> None:

@@ -37,7 +37,7 @@ from typing import Any, Literal
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core.projects import project_for
-from mahavishnu.memory.loop.session_file import open_session, read_pieces
+from mahavishnu.memory.loop.session_file import open_session, read_pieces, session_files
 from mahavishnu.memory.loop.transcripts import (
     Role,
     Transcript,
@@ -46,6 +46,7 @@ from mahavishnu.memory.loop.transcripts import (
     parse_transcript,
 )
 from mahavishnu.memory.loop.transcripts import _timestamp as parse_timestamp
+from mahavishnu.wording import a
 
 Tool = Literal["claude", "codex", "qwen", "gemini"]
 TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
@@ -140,7 +141,7 @@ def find_sessions(tool: Tool, root: Path | None = None) -> list[Path]:
         )
     if not base.is_dir():
         raise InvalidInputError(f"Not a directory: {base}", hint="Pass the folder that holds the sessions.")
-    return sorted(path for path in base.glob(source.pattern) if path.is_file())
+    return session_files(base, source.pattern)
 
 
 def read_session(tool: Tool, path: Path) -> Transcript:
@@ -173,7 +174,7 @@ def _lines(data: bytes, path: Path, what: str) -> tuple[list[dict[str, Any]], in
         else:
             skipped += 1
     if skipped and not entries:
-        raise InvalidInputError(f"{path} is not a {what} session log: none of its {skipped} lines is JSON")
+        raise InvalidInputError(f"{path} is not {a(what)} session log: none of its {skipped} lines is JSON")
     return entries, skipped
 
 

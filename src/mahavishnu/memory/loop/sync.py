@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mahavishnu import wording
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core.outbox import Outbox
 
@@ -106,7 +107,7 @@ def deliver_quietly(store: MemoryStore, *, retry_now: bool = False) -> SyncRepor
 
 def unreachable_notice(target: str, waiting: int) -> str:
     """The one line a session starts with while its team store does not answer."""
-    queued = f"{waiting} item(s) queued on this machine" if waiting else "nothing queued yet"
+    queued = f"{wording.count(waiting, 'item')} queued on this machine" if waiting else "nothing queued yet"
     return (
         f"Mahavishnu: team memory {target} is unreachable; {queued}; what is stored meanwhile waits "
         "here and is delivered when it is back."

@@ -96,7 +96,9 @@ def find_transcripts(root: Path) -> list[Path]:
         raise InvalidInputError(
             f"Not a directory: {root}", hint="Pass the directory that holds the .jsonl files."
         )
-    return sorted(path for path in root.glob("**/*.jsonl") if path.is_file())
+    from mahavishnu.memory.loop.session_file import session_files
+
+    return session_files(root, "**/*.jsonl")
 
 
 def read_transcript(path: Path) -> Transcript:

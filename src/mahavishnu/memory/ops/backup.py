@@ -5,6 +5,8 @@
 - Embedded: SQLite's online backup API copies a consistent snapshot while others keep writing; the
   copy goes to a temp file renamed into place, so a failed backup never leaves half a file, and is
   checked (``quick_check``): a damaged store is not backed up, a damaged backup not restored.
+  A backup is restored only when its schema is what Mahavishnu's migrations create
+  (``backup_schema.py``) and a copy of it opens as a store: else the live store is not touched.
   Restore copies the backup into the live store with the same API (one transaction) and drops the
   ANN sidecar, which is rebuilt from the restored rows; a damaged store file (which SQLite cannot
   copy into) is moved aside whole instead, and a missing one is created.
@@ -35,7 +37,9 @@ from typing import TYPE_CHECKING
 
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreDamagedError, StoreError
 from mahavishnu.masking import mask_url
+from mahavishnu.memory.ops.backup_schema import check_backup_schema
 from mahavishnu.memory.ops.store_check import check_sqlite
+from mahavishnu.wording import a
 
 if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings
@@ -67,10 +71,11 @@ def backup(settings: MemorySettings, path: Path) -> str:
     return location
 
 
-def restore(settings: MemorySettings, path: Path) -> Restored:
+def restore(settings: MemorySettings, path: Path, *, source: str | None = None) -> Restored:
     """Replace the configured store's contents with the backup at ``path`` (all or nothing). The
     store it replaces is backed up first, into ``backups/store/`` (a damaged embedded file is moved
-    there instead); a store that does not exist yet is created."""
+    there instead); a store that does not exist yet is created. ``source``: what the errors call
+    the backup (the URL it was downloaded from), ``path`` by default."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"no such backup file: {path}")
@@ -82,13 +87,16 @@ def restore(settings: MemorySettings, path: Path) -> Restored:
                 _other_backend_hint("PostgreSQL", "the embedded (SQLite)") if head[:5] == _PG_MAGIC else None
             )
             raise InvalidInputError(f"{path} is not a backup of an embedded (SQLite) store", hint=hint)
-        return _sqlite_restore(settings, path)
+        return _sqlite_restore(settings, path, source or str(path))
     if head[:5] != _PG_MAGIC:
         hint = _other_backend_hint("embedded (SQLite)", "the PostgreSQL") if head == _SQLITE_MAGIC else None
         raise InvalidInputError(f"{path} is not a pg_dump backup (custom format)", hint=hint)
-    dsn, env, location = _pg_connection(settings, migrate=False)
+    # Migrated first (as any command opening it would): what the backup holds beyond this store's
+    # schema is then what no migration creates.
+    dsn, env, location = _pg_connection(settings)
     previous = _previous_copy("before-restore", ".dump")
     _atomic(previous, lambda tmp: _pg_dump(dsn, env, tmp))
+    _pg_check_backup(env, path, previous, source or str(path))
     _pg_restore(dsn, env, path)
     return Restored(location, previous=previous)
 
@@ -96,7 +104,7 @@ def restore(settings: MemorySettings, path: Path) -> Restored:
 def _other_backend_hint(source: str, target: str) -> str:
     """A backup restores into a store of its own backend; memories move between backends by export."""
     return (
-        f"It is a backup of a {source} store. To move memories into {target} store, run "
+        f"It is a backup of {a(source)} store. To move memories into {target} store, run "
         "`mahavishnu memory export FILE.jsonl` with the other backend configured, then `mahavishnu memory "
         "import FILE.jsonl` with this one (or restore the backup with the backend it came from)."
     )
@@ -129,18 +137,62 @@ def _sqlite_path(settings: MemorySettings) -> Path:
     return path
 
 
-def _sqlite_restore(settings: MemorySettings, path: Path) -> Restored:
+def _sqlite_restore(settings: MemorySettings, path: Path, source: str) -> Restored:
     from mahavishnu import paths
     from mahavishnu.memory.core.backends.sqlite_restore_gate import restoring
     from mahavishnu.memory.core.store import default_store_path
 
-    _refuse_damaged(path, f"the backup {path} is damaged", "Restore another backup.")
+    _refuse_damaged(path, f"the backup {source} is damaged", "Restore another backup.")
     target = settings.path or default_store_path()
     paths.make_dir(target.parent)
-    # Writers wait from here to the end: what they stored before is in the copy kept of the store,
-    # what they store after is in the restored one, and none of them sees the copy under way.
-    with restoring(target):
-        return _sqlite_replace(target, path)
+    # The backup is copied and checked first (its schema, then that it opens and migrates as a
+    # store): a refused one never reaches the live store, and what is installed is what was checked.
+    _remove_stale_staging(target.parent)
+    with tempfile.TemporaryDirectory(prefix=f"{_STAGING}{os.getpid()}.", dir=target.parent) as folder:
+        staged = Path(folder) / target.name
+        _sqlite_copy(path, staged)
+        check_backup_schema(staged, source)
+        _opens_as_store(source, staged)
+        # Writers wait from here to the end: what they stored before is in the copy kept of the
+        # store, what they store after is in the restored one, and none of them sees the copy under way.
+        with restoring(target):
+            return _sqlite_replace(target, staged)
+
+
+#: The folder a backup is copied into and checked in, beside the store (``.restore-PID.RANDOM``).
+_STAGING = ".restore-"
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Staging folders of restores whose process is gone (a ``kill -9`` leaves one: a whole copy)."""
+    for found in folder.glob(f"{_STAGING}*.*"):
+        pid = found.name.removeprefix(_STAGING).split(".", 1)[0]
+        if found.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(found, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, another user's
+        return True
+    return True
+
+
+def _opens_as_store(source: str, staged: Path) -> None:
+    """Open (and so migrate) the staged copy as the store would be opened after the restore."""
+    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+
+    try:
+        SqliteBackend(staged).close()
+    except MahavishnuError as exc:
+        raise InvalidInputError(
+            f"{source} does not open as a memory store ({exc.message}): the live store was not changed",
+            hint="Restore another backup written by `mahavishnu db backup`.",
+        ) from exc
 
 
 def _sqlite_replace(target: Path, path: Path) -> Restored:
@@ -255,6 +307,7 @@ def _pg_connection(settings: MemorySettings, *, migrate: bool = True) -> tuple[s
 
     full = resolve_dsn(settings)
     PostgresBackend(full, migrate=migrate).close()  # reachable (clear error naming the host) and current
+    _check_complete(full)
     params = conninfo_to_dict(full)
     password = params.pop("password", None)
     env = dict(os.environ)
@@ -315,7 +368,115 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _pg_dump(dsn: str, env: dict[str, str], file: Path) -> None:
-    _pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={file}", dsn], env)
+    """Every row, on a team store too: its tables' row-level security is forced, binding their
+    owner, so the dump reads under it (``--enable-row-security``) with the setting the owner's
+    ``team_backup`` policy reads every row with (``_check_complete``)."""
+    from mahavishnu.memory.core.backends.postgres import BACKUP_MAINTENANCE, MAINTENANCE_SETTING
+
+    options = f"{env.get('PGOPTIONS', '')} -c {MAINTENANCE_SETTING}={BACKUP_MAINTENANCE}".strip()
+    args = ["--format=custom", "--no-owner", "--enable-row-security", f"--file={file}", dsn]
+    _pg_tool("pg_dump", args, {**env, "PGOPTIONS": options})
+
+
+#: On a team store: whether row-level security binds this role, whether it owns the tables and
+#: how many of the tables under it have the owner's backup policy.
+_DUMP_READINESS = (
+    "SELECT row_security_active('memories'), pg_has_role(c.relowner, 'USAGE'), "
+    "(SELECT count(DISTINCT tablename) FROM pg_policies WHERE policyname = %s), "
+    "(SELECT count(*) FROM pg_class WHERE relforcerowsecurity AND relnamespace = 'public'::regnamespace "
+    "AND relname <> 'team_profiles') FROM pg_class AS c WHERE c.oid = 'memories'::regclass"
+)
+
+
+def _check_complete(dsn: str) -> None:
+    """Refuse a dump that would hold only the rows this role sees (a member's, or the owner's on a
+    store ``team init`` has not given its backup policy): it would look like a backup and not be one."""
+    from mahavishnu.memory.core.backends.postgres import BACKUP_POLICY, connect
+
+    with connect(dsn) as conn:
+        bound, owns, covered, forced = conn.execute(_DUMP_READINESS, (BACKUP_POLICY,)).fetchone() or (
+            False,
+            True,
+            0,
+            0,
+        )
+    if not bound:
+        return
+    if not owns:
+        raise StoreError(
+            "this role is a member of the team store: its backup would hold only the memories it sees",
+            hint="The store's owner backs it up: `mahavishnu db backup` with the owner's memory.dsn.",
+        )
+    if covered < forced:
+        raise StoreError(
+            "this team store has no backup policy yet: a backup would hold only your own memories",
+            hint="Run `mahavishnu team init --dsn OWNER_DSN` once more (it adds it), then back up again.",
+        )
+
+
+#: What a dump's table of contents lists that can run code or hold rows: the backup may hold only
+#: those the live store (migrated) holds too. (Indexes are left out: the HNSW index is named after
+#: the embedder's dimension.)
+_PG_CHECKED = (
+    "MATERIALIZED VIEW",
+    "EVENT TRIGGER",
+    "PROCEDURE",
+    "AGGREGATE",
+    "FUNCTION",
+    "TRIGGER",
+    "POLICY",
+    "TABLE",
+    "VIEW",
+    "RULE",
+)
+
+
+def _pg_check_backup(env: dict[str, str], path: Path, live: Path, source: str) -> None:
+    """Refuse (before anything is restored) a dump that is not a Mahavishnu store, was migrated by
+    a newer Mahavishnu, or holds a table, view, trigger, function… the live store does not."""
+    from mahavishnu.memory.core.migrations.postgres import MIGRATIONS
+
+    unchanged = "the live store was not changed"
+    found = _pg_objects(env, path)
+    if not {"TABLE public _migrations", "TABLE public memories"} <= found:
+        raise InvalidInputError(
+            f"{source} is not a backup of a Mahavishnu memory store (it has no _migrations or memories "
+            f"table): {unchanged}",
+            hint="Restore a file written by `mahavishnu db backup`.",
+        )
+    data = _pg_tool("pg_restore", ["--data-only", "--table=_migrations", "--file=-", str(path)], env)
+    rows = data.partition("COPY public._migrations")[2].partition("\\.")[0].splitlines()[1:]
+    unknown = [name for row in rows if (name := row.split("\t")[0]) and name not in MIGRATIONS.names]
+    if unknown:
+        raise InvalidInputError(
+            f"{source} was made by a newer Mahavishnu (unknown migrations: {', '.join(unknown)}): "
+            + unchanged,
+            hint="Upgrade Mahavishnu, then restore it again.",
+        )
+    foreign = sorted(found - _pg_objects(env, live))
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise InvalidInputError(
+            f"{source} holds what no Mahavishnu migration creates ({', '.join(foreign[:3])}{more}): "
+            + unchanged,
+            hint="Restore another backup, or drop them in the store it came from and back that up again.",
+        )
+
+
+def _pg_objects(env: dict[str, str], file: Path) -> set[str]:
+    """``KIND schema name`` of each object of a ``_PG_CHECKED`` kind in a dump's table of contents
+    (``pg_restore --list``: ``ID; OID OID KIND schema name… owner``; the owner left out)."""
+    out = set()
+    for line in _pg_tool("pg_restore", ["--list", str(file)], env).splitlines():
+        if line.startswith(";") or "; " not in line:
+            continue
+        entry = line.split("; ", 1)[1].split(" ", 2)[-1]
+        if entry.startswith("TABLE DATA "):  # rows, not an object
+            continue
+        kind = next((k for k in _PG_CHECKED if entry.startswith(k + " ")), None)
+        if kind is not None:
+            out.add(" ".join([kind, *entry[len(kind) + 1 :].split(" ")[:-1]]))
+    return out
 
 
 def _pg_restore(dsn: str, env: dict[str, str], file: Path) -> None:
@@ -344,6 +505,17 @@ def _pg_tool(name: str, args: list[str], env: dict[str, str]) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise StoreError(f"{name} failed: {exc}") from exc
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise StoreError(f"{name} failed: {mask_url(lines[-1] if lines else f'exit {done.returncode}')}")
+        raise StoreError(f"{name} failed (exit {done.returncode}): {mask_url(_tail(done.stderr))}")
     return done.stdout
+
+
+#: The most of a failing tool's error output shown: its last lines, up to this many characters.
+_ERROR_LINES, _ERROR_CHARS = 20, 4000
+
+
+def _tail(stderr: str) -> str:
+    """A failing tool's whole error, bounded (its last ``_ERROR_LINES`` lines and ``_ERROR_CHARS``)."""
+    lines = [line.rstrip() for line in stderr.strip().splitlines() if line.strip()]
+    cut = len(lines) > _ERROR_LINES
+    text = "\n".join(lines[-_ERROR_LINES:])[-_ERROR_CHARS:]
+    return ("…\n" if cut or len(text) == _ERROR_CHARS else "") + text if text else "(no error output)"

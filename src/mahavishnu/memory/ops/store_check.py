@@ -4,7 +4,7 @@ SQLite's own checks, on a read-only connection of its own (not the backend, whic
 may not even open, and which would migrate): ``PRAGMA quick_check`` (every page's structure, in
 seconds), or ``PRAGMA integrity_check`` (also that every index matches its table).
 
-A store this user may not write (file or directory read-only) is not damaged: a read-only
+A store this user may not write (file or directory read-only, a read-only mount) is not damaged: a read-only
 connection to a WAL database still needs to create its ``-shm`` file, so when the directory is not
 writable the file is checked ``immutable`` instead (nobody can be writing it), and the report says
 it is read-only.
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from mahavishnu.errors import NotFoundError, StoreError
 from mahavishnu.json_types import JSONObject
+from mahavishnu.memory.core.backends.read_only import unreadable_wal_error
 
 if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings
@@ -30,10 +31,6 @@ MAX_PROBLEMS = 100
 #: for 100k memories when the file is cached; a cold file on a busy disk can take far longer): past
 #: it, the report is incomplete and ``db check`` is the way to check the whole file.
 QUICK_CHECK_SECONDS = 5.0
-READ_ONLY_HINT = (
-    "Make memory.db, its -wal/-shm files and its directory writable for this user (`chmod u+w`), "
-    "or point memory.path at a writable copy."
-)
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ def check_sqlite(
         lines = _run(path, sql, immutable=False, deadline=deadline)
     except sqlite3.DatabaseError as exc:
         text = str(exc)
-        if _is_read_only(text) and _can_check_immutable(path):
+        if (_is_read_only(text) or not _writable(path)) and _can_check_immutable(path):
             # a WAL store in a directory this user may not write: its -shm cannot be created
             read_only = True
             try:
@@ -120,10 +117,8 @@ def _unreadable_or_damaged(
     time limit."""
     if text == "interrupted" and deadline is not None and time.monotonic() > deadline:
         return CheckReport(str(path), pragma, [], read_only, complete=False)
-    if _is_read_only(text):
-        raise StoreError(
-            f"the memory store {path} is read-only and could not be checked ({text})", hint=READ_ONLY_HINT
-        )
+    if _is_read_only(text) or (not _writable(path) and "unable to open" in text):
+        raise unreadable_wal_error(path, text)
     if "unable to open" in text:
         raise StoreError(
             f"the memory store {path} cannot be opened ({text})",

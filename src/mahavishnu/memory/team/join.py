@@ -77,6 +77,35 @@ def join(text: str, *, use_team_embedder: bool = False) -> Joined:
     return Joined(dsn_location(dsn), ticket.user, group, space.get("embedder"), store, settings_file)
 
 
+def use_here(dsn: str) -> tuple[Path, str | None]:
+    """Point this machine's memory at the store ``dsn`` (``team init --use-here``), as ``join``
+    does for a member: ``memory.dsn`` without its password, which (if it holds one) goes to the
+    secret store. The settings file, and the secret store used (None: no password to keep)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from mahavishnu import paths
+    from mahavishnu.environments.secrets import Store, keyring_available, store_secret
+
+    params = conninfo_to_dict(dsn)
+    password = params.pop("password", None)
+    store: Store | None = None
+    if password:
+        store = "keyring" if keyring_available() else "file"
+        store_secret(PASSWORD_SECRET, str(password), store)
+    settings_file = paths.user_settings_file()
+    write_settings(settings_file, {"dsn": make_conninfo("", **params)})
+    return settings_file, store
+
+
+def used_here(dsn: str) -> bool:
+    """Whether this machine's memory commands already use the store ``dsn``."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.core.backends.postgres import configured_location
+
+    settings = load_settings().memory
+    return settings.backend == "postgres" and configured_location(settings) == dsn_location(dsn)
+
+
 def _embedder_update(space: dict[str, Any]) -> dict[str, Any]:
     """The settings that select the team's embedder (``name/model``)."""
     name, _, model = str(space.get("embedder") or "").partition("/")

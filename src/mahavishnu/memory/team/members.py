@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -24,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
 from mahavishnu.json_types import JSONObject
-from mahavishnu.memory.core.backends.postgres import connect, dsn_location
+from mahavishnu.memory.core.backends.postgres import connect, dsn_location, host_problem
+from mahavishnu.memory.team import logins
 from mahavishnu.memory.team.schema import team_group
 
 if TYPE_CHECKING:
@@ -37,18 +40,68 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PLAIN = "NOT m.rolsuper AND NOT m.rolcreaterole"
 
 
+def default_sslmode(host: str) -> str:
+    """``verify-full`` for a server reached over a network: the member's libpq checks that the server
+    holds a certificate for ``host`` signed by an authority their machine trusts, so nobody on the
+    way can read or change what they store, nor pose as the store; a socket or loopback address never
+    leaves the machine (``prefer``)."""
+    return "prefer" if all(_on_this_machine(h) for h in host.split(",")) else "verify-full"
+
+
+def _on_this_machine(host: str) -> bool:
+    import ipaddress
+
+    if not host or host.startswith(("/", "@")) or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+#: The sslmode values that check the server's certificate (the others trust whoever answers).
+VERIFYING = ("verify-full", "verify-ca")
+
+
 @dataclass(frozen=True, slots=True)
 class JoinString:
-    """Where to connect and as whom; ``password`` is a secret (shown once, to the owner)."""
+    """Where to connect and as whom; ``password`` is a secret (shown once, to the owner).
+
+    Signed: ``mac``, an HMAC-SHA256 of every other field keyed with the one-time password, so a string
+    whose host, port, database, user or sslmode was edited after the owner made it is refused. It
+    cannot stop whoever holds the whole string (the key is in it): what stops a server posing as the
+    store is ``sslmode`` ``verify-full`` (``default_sslmode``), which the string carries and the
+    member's settings keep."""
 
     host: str
     port: str
     database: str
     user: str
     password: str
+    sslmode: str = ""  # empty: ``default_sslmode(host)``
+
+    @property
+    def ssl(self) -> str:
+        return self.sslmode or default_sslmode(self.host)
+
+    @property
+    def verifies_server(self) -> bool:
+        return self.ssl in VERIFYING or all(_on_this_machine(h) for h in self.host.split(","))
+
+    def mac(self) -> str:
+        fields = json.dumps([self.host, self.port, self.database, self.user, self.ssl], separators=(",", ":"))
+        return hmac.new(self.password.encode(), fields.encode(), hashlib.sha256).hexdigest()
 
     def encode(self) -> str:
-        data = {"h": self.host, "p": self.port, "d": self.database, "u": self.user, "pw": self.password}
+        data = {
+            "h": self.host,
+            "p": self.port,
+            "d": self.database,
+            "u": self.user,
+            "pw": self.password,
+            "s": self.ssl,
+            "m": self.mac(),
+        }
         raw = json.dumps(data, separators=(",", ":")).encode()
         return JOIN_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -64,18 +117,34 @@ class JoinString:
         body = text[len(JOIN_PREFIX) :]
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            return cls(str(data["h"]), str(data["p"]), str(data["d"]), str(data["u"]), str(data["pw"]))
+            fields = (str(data[k]) for k in ("h", "p", "d", "u", "pw", "s"))
+            ticket, mac = cls(*fields), str(data["m"])
         except (binascii.Error, ValueError, KeyError, TypeError):
             raise InvalidInputError(
-                "the join string is damaged (cut short when copied?)",
+                "the join string is damaged (cut short when copied?), or was made by an older version",
                 hint="Copy it again whole, or ask the owner for a new one (`mahavishnu team add NAME`).",
             ) from None
+        if not hmac.compare_digest(mac, ticket.mac()):
+            raise InvalidInputError(
+                "the join string was changed after the owner made it (its signature does not match)",
+                hint="Do not use it: ask the owner for a new one (`mahavishnu team add NAME`), over a "
+                "channel you trust.",
+            )
+        problem = host_problem(ticket.host)
+        if problem:
+            raise InvalidInputError(
+                f"the join string names no usable server: {problem}",
+                hint="Ask the owner for a new one (`mahavishnu team add NAME --host HOST`).",
+            )
+        return ticket
 
     def dsn(self, *, with_password: bool = True) -> str:
         from psycopg.conninfo import make_conninfo
 
         password = {"password": self.password} if with_password else {}
-        return make_conninfo(host=self.host, port=self.port, dbname=self.database, user=self.user, **password)
+        return make_conninfo(
+            host=self.host, port=self.port, dbname=self.database, user=self.user, sslmode=self.ssl, **password
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +181,20 @@ def require_group(conn: psycopg.Connection[Any], dsn: str) -> str:
     return group
 
 
-def add(dsn: str, name: str, *, host: str | None = None, port: str | None = None) -> JoinString:
+def add(
+    dsn: str, name: str, *, host: str | None = None, port: str | None = None, insecure: bool = False
+) -> JoinString:
     """Create (or bring back) member ``name``: a login role in the team's group with a fresh
     one-time password; the join string for it. ``host``/``port``: where members reach the store
-    (a PgBouncer, a LAN address) when not where ``dsn`` points."""
+    (a PgBouncer, a LAN address) when not where ``dsn`` points. ``insecure``: the string does not
+    make the member's machine verify the server's certificate (``sslmode=prefer``, not
+    ``verify-full``): for a server without TLS, said loudly by the CLI."""
     from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict
 
     check_member_name(name)
+    if host and (problem := host_problem(host)):
+        raise InvalidInputError(f"--host: {problem}", hint="Give the address members reach the store at.")
     password = secrets.token_urlsafe(24)
     with connect(dsn) as conn, conn.transaction():
         group = require_group(conn, dsn)
@@ -147,15 +222,17 @@ def add(dsn: str, name: str, *, host: str | None = None, port: str | None = None
             conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(ident, verifier))
         if not _in_group(conn, name, group):
             conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), ident))
+        # Where members connect, read while the connection is open: a DSN may name no host or
+        # port (a socket directory, a service file, libpq's defaults); several hosts stay as given.
         params = conninfo_to_dict(dsn)
-        database = str(params.get("dbname") or conn.info.dbname)
-    return JoinString(
-        host or str(params.get("host") or conn.info.host),
-        port or str(params.get("port") or conn.info.port),
-        database,
-        name,
-        password,
-    )
+        return JoinString(
+            host or str(params.get("host") or params.get("hostaddr") or conn.info.host),
+            port or str(params.get("port") or conn.info.port),
+            str(params.get("dbname") or conn.info.dbname),
+            name,
+            password,
+            "prefer" if insecure else "",
+        )
 
 
 def _in_group(conn: psycopg.Connection[Any], name: str, group: str) -> bool:
@@ -179,7 +256,9 @@ def remove(dsn: str, name: str) -> int:
             raise NotFoundError(f"{name} is not a member", hint="`mahavishnu team members` lists them.")
         ident = sql.Identifier(name)
         conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(group), ident))
-        conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN PASSWORD NULL").format(ident))
+        # NOLOGIN refuses every login of the role, whatever its password; its password stays, so a
+        # removed member's machine (which has it) hears "not permitted to log in", not a wrong password.
+        conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(ident))
         shared = conn.execute(
             "SELECT count(*) FROM memories WHERE owner_role = %s AND visibility = 'team'", (name,)
         ).fetchone()
@@ -226,6 +305,7 @@ def status(dsn: str) -> JSONObject:
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE usename = current_user AND datname = current_database()"
         ).fetchone()
+        trusted = logins.trusted_paths(conn, dsn, group) if group is not None else []
     private, shared, others = (int(c) for c in counts) if counts else (0, 0, 0)
     return {
         "location": dsn_location(dsn),
@@ -239,6 +319,7 @@ def status(dsn: str) -> JSONObject:
         "dimension": int(meta["dimension"]) if meta.get("dimension") else None,
         "row_level_security": dict(protected),
         "server_connections": int(connections[0]) if connections else 0,
+        "trusted_logins": [*trusted],
     }
 
 

@@ -27,6 +27,7 @@ from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.backends.postgres import connect, dsn_location, resolve_dsn
 from mahavishnu.memory.team.members import require_group
 from mahavishnu.memory.team.schema import PROFILES_TABLE
+from mahavishnu.memory.team.writes import PROFILE_DELETE_FUNCTION
 
 if TYPE_CHECKING:
     import psycopg
@@ -129,10 +130,18 @@ def remove(dsn: str, name: str) -> TeamProfile:
         existing = _get(conn, name)
         if existing is None:
             raise NotFoundError(f"no team profile '{name}'", hint="List them with `mahavishnu ai list-llms`.")
-        deleted = conn.execute(f"DELETE FROM {PROFILES_TABLE} WHERE name = %s", (existing.name,)).rowcount
+        deleted = _delete(conn, existing.name)
         if not deleted:
             raise _not_yours(existing, "remove")
     return existing
+
+
+def _delete(conn: psycopg.Connection[Any], name: str) -> int:
+    """Team profile ``name`` deleted (a member: through ``team_delete_profile``, ``team/writes.py``)."""
+    if conn.execute(f"SELECT has_table_privilege('{PROFILES_TABLE}', 'DELETE')").fetchone()[0]:  # type: ignore[index]
+        return int(conn.execute(f"DELETE FROM {PROFILES_TABLE} WHERE name = %s", (name,)).rowcount)
+    found = conn.execute(f"SELECT {PROFILE_DELETE_FUNCTION}(%s)", (name,)).fetchone()
+    return int(found[0]) if found else 0
 
 
 def fetch(dsn: str) -> list[TeamProfile]:

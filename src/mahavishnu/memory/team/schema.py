@@ -7,9 +7,10 @@ what is missing. What it sets up:
 
 - a group role (``<database>_members``, NOLOGIN) whose members are the team's login roles; only it
   may connect to the database (CONNECT and TEMP are revoked from PUBLIC);
-- the members' rights: rows of the memory and activity tables (read, write, delete: row-level
-  security decides which rows), read-only ``meta``, ``_migrations`` and ``team_audit``; nothing on
-  the reembed staging table, no DDL anywhere, never a table's owner;
+- the members' rights: rows of the memory and activity tables (read, insert, update column by
+  column, delete through ``team_delete``: row-level security decides which rows; no right that
+  lets a member lock a table, ``writes.py``), read-only ``meta``, ``_migrations`` and
+  ``team_audit``; nothing on the reembed staging table, no DDL anywhere, never a table's owner;
 - row-level security, FORCEd (binding the tables' owner as well, unless it is a superuser) on every
   table holding memory or activity: a row is seen by its owner and, once shared (``visibility =
   'team'``), by every member; only its owner may insert, change or delete it. Shares of insights
@@ -40,8 +41,17 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import MigrationError, StoreError
 from mahavishnu.json_types import JSONObject
-from mahavishnu.memory.core.backends.postgres import PostgresBackend, connect, dsn_location, masked
+from mahavishnu.memory.core.backends.postgres import (
+    BACKUP_MAINTENANCE,
+    BACKUP_POLICY,
+    MAINTENANCE_SETTING,
+    PostgresBackend,
+    connect,
+    dsn_location,
+    masked,
+)
 from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES, TEXT_MATCHES
+from mahavishnu.memory.team import logins, writes
 
 if TYPE_CHECKING:
     import psycopg
@@ -57,11 +67,13 @@ _PUSHED_BY_ME = "pushed_by = current_user"
 #: Tables members only read.
 READ_ONLY_TABLES = ("meta", "_migrations", "team_audit")
 _SHARES = "insight_shares"
-_VISIBLE = "owner_role = current_user OR visibility = 'team'"
+_VISIBLE = "owner_role = session_user OR visibility = 'team'"
 _MINE = "owner_role = current_user"
+#: Rows a member reads and deletes are those of their login role (``session_user``): the same as
+#: ``current_user`` for their own statements, and still theirs inside ``writes.DELETE_FUNCTION``,
+#: which runs as the tables' owner.
+_MINE_LOGIN = "owner_role = session_user"
 _MEMORY_VISIBLE = "EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
-#: The transaction setting the owner's reembed sets (``PostgresBackend``'s ``maintenance``).
-MAINTENANCE_SETTING = "mahavishnu.maintenance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,7 @@ class InitReport:
     embedder: str | None
     dimension: int | None
     warnings: tuple[str, ...] = field(default=())
+    trusted: tuple[str, ...] = field(default=())  # where the server takes no password (``logins``)
 
     def to_dict(self) -> JSONObject:
         return {
@@ -87,6 +100,7 @@ class InitReport:
             "embedder": self.embedder,
             "dimension": self.dimension,
             "warnings": [*self.warnings],
+            "trusted_logins": [*self.trusted],
         }
 
 
@@ -129,6 +143,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             _grants(conn, group, str(database))
             protected = _row_level_security(conn)
             _maintenance_policy(conn, str(owner))
+            _backup_policy(conn, str(owner))
             _profiles_owner_policy(conn, str(owner))
             _text_matches(conn, group, str(database), str(owner))
             _record(conn, group, embedder, dimension)
@@ -138,6 +153,8 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
                 hint="Run it as a role with CREATEROLE that owns the store's tables (or as a superuser).",
             ) from exc
         space = conn.execute("SELECT key, value FROM meta WHERE key IN ('embedder', 'dimension')").fetchall()
+    with connect(dsn) as conn:
+        trusted = tuple(logins.trusted_paths(conn, dsn, group))
     recorded = {str(k): str(v) for k, v in space}
     warnings: tuple[str, ...] = ()
     if superuser:
@@ -155,6 +172,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
         recorded.get("embedder"),
         int(recorded["dimension"]) if recorded.get("dimension") else None,
         warnings,
+        trusted,
     )
 
 
@@ -192,13 +210,11 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, g),
         ]
     tables = (*OWNED_TABLES, _SHARES, *TEAM_TABLES, PROFILES_TABLE)
-    rows = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
     read = sql.SQL(", ").join(sql.Identifier(t) for t in READ_ONLY_TABLES)
     statements += [
         sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(g),
         sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC"),
         sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(g),
-        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(rows, g),
         sql.SQL("GRANT SELECT ON {} TO {}").format(read, g),
         sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(g),
         # The reembed trigger clears a staged vector when a member edits a memory: it runs as the
@@ -210,6 +226,7 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
     ]
     for statement in statements:
         conn.execute(statement)
+    writes.grant_rows(conn, group, tables)  # no table-level UPDATE/DELETE: no LOCK TABLE (``writes``)
 
 
 def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
@@ -221,21 +238,21 @@ def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
             ("team_read", "SELECT", _VISIBLE, None),
             ("team_insert", "INSERT", None, _MINE),
             ("team_update", "UPDATE", _MINE, _MINE),
-            ("team_delete", "DELETE", _MINE, None),
+            ("team_delete", "DELETE", _MINE_LOGIN, None),
         ]
         for table in OWNED_TABLES
     }
     policies[_SHARES] = [
-        ("team_read", "SELECT", f"{_MINE} OR {_MEMORY_VISIBLE}", None),
+        ("team_read", "SELECT", f"{_MINE_LOGIN} OR {_MEMORY_VISIBLE}", None),
         ("team_insert", "INSERT", None, f"{_MINE} AND {_MEMORY_VISIBLE}"),
         ("team_update", "UPDATE", _MINE, f"{_MINE} AND {_MEMORY_VISIBLE}"),
-        ("team_delete", "DELETE", _MINE, None),
+        ("team_delete", "DELETE", _MINE_LOGIN, None),
     ]
     policies[PROFILES_TABLE] = [
         ("team_read", "SELECT", "true", None),
         ("team_insert", "INSERT", None, _PUSHED_BY_ME),
         ("team_update", "UPDATE", _PUSHED_BY_ME, _PUSHED_BY_ME),
-        ("team_delete", "DELETE", _PUSHED_BY_ME, None),
+        ("team_delete", "DELETE", "pushed_by = session_user", None),
     ]
     for table, rules in policies.items():
         name = sql.Identifier(table)
@@ -268,6 +285,31 @@ def _maintenance_policy(conn: psycopg.Connection[Any], owner: str) -> None:
             sql.Literal(MAINTENANCE_SETTING),
         )
     )
+
+
+def _backup_policy(conn: psycopg.Connection[Any], owner: str) -> None:
+    """``team_backup`` on every table under row-level security: the owner's ``db backup`` (pg_dump
+    logged in as the owner, with ``mahavishnu.maintenance = 'backup'``) reads every row, as the
+    owner's reembed does through ``team_maintain``; reading only. The owner could lift the forced
+    row-level security of tables it owns anyway: this is against accidents, not against the owner."""
+    from psycopg import sql
+
+    for table in (*OWNED_TABLES, _SHARES):
+        name = sql.Identifier(table)
+        conn.execute(sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(BACKUP_POLICY), name))
+        conn.execute(
+            sql.SQL(
+                "CREATE POLICY {} ON {} FOR SELECT TO {} "
+                "USING (session_user = {} AND current_setting({}, true) = {})"
+            ).format(
+                sql.Identifier(BACKUP_POLICY),
+                name,
+                sql.Identifier(owner),
+                sql.Literal(owner),
+                sql.Literal(MAINTENANCE_SETTING),
+                sql.Literal(BACKUP_MAINTENANCE),
+            )
+        )
 
 
 def _profiles_owner_policy(conn: psycopg.Connection[Any], owner: str) -> None:

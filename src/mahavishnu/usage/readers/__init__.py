@@ -24,10 +24,13 @@ class Reader:
     tool: Tool
     wanted: tuple[bytes, ...]
     parse: Parse
+    #: a line's request key read off its bytes, when the format allows (None: parse it): a line
+    #: repeating a request already read is then skipped before it is parsed
+    line_key: Callable[[bytes], str | None] | None = None
 
 
 READERS: dict[Tool, Reader] = {
-    "claude": Reader("claude", claude.WANTED, claude.parse),
+    "claude": Reader("claude", claude.WANTED, claude.parse, claude.line_key),
     "codex": Reader("codex", codex.WANTED, codex.parse),
     "qwen": Reader("qwen", qwen.WANTED, qwen.parse),
     "gemini": Reader("gemini", gemini.WANTED, gemini.parse),

@@ -2,8 +2,9 @@
 session and its ``cwd``; ``turn_context`` the ``model`` of the turns that follow. Codex 0.169 writes
 a ``token_usage_record`` per response (``payload.response_id`` and ``payload.usage``) and then an
 ``event_msg`` ``token_count`` with the same figures (``info.last_token_usage``, and the running
-``info.total_token_usage``); older versions write only the ``token_count``. So: the records when a
-file has them (keyed by response id: a forked rollout that copies them counts them once), else
+``info.total_token_usage``); older versions write only the ``token_count``. ``session_meta``
+also names the ``model_provider`` the session talked to (what attribution trusts first). So: the
+records when a file has them (keyed by response id: a forked rollout that copies them counts them once), else
 each ``token_count``'s last usage (or the growth of its total when it has none), keyed by session
 and time. OpenAI's ``input_tokens`` include the cached ones: fresh input is the difference."""
 
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
-from mahavishnu.usage.readers.fields import State, epoch, obj, project, text
+from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.records import MAIN, UsageRecord, count
 
 WANTED = (b'"session_meta"', b'"turn_context"', b'"token_usage_record"', b'"token_count"')
@@ -26,10 +27,11 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
         kind = entry.get("type")
         payload = obj(entry.get("payload"))
         if kind == "session_meta":
-            state["session"] = text(payload.get("id")) or text(payload.get("session_id")) or ""
+            state["session"] = label(payload.get("id")) or label(payload.get("session_id")) or ""
             state["cwd"] = text(payload.get("cwd")) or ""
+            state["via"] = label(payload.get("model_provider")) or ""
         elif kind == "turn_context":
-            state["model"] = text(payload.get("model")) or state.get("model", "")
+            state["model"] = label(payload.get("model")) or state.get("model", "")
         elif kind == "token_usage_record":
             state["records"] = "yes"
             key = text(payload.get("response_id")) or f"{_session(state, path)}@{entry.get('timestamp')}"
@@ -74,9 +76,10 @@ def _record(path: Path, state: State, key: str, entry: JSONObject, figures: list
             session=_session(state, path),
             project=project(state.get("cwd") or None),
             source=MAIN,
+            via=state.get("via", ""),
         )
     ]
 
 
 def _session(state: State, path: Path) -> str:
-    return state.get("session") or path.stem
+    return state.get("session") or label(path.stem) or "-"

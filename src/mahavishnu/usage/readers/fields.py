@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
 from mahavishnu.json_types import JSONObject, JSONValue
+from mahavishnu.usage.records import BadLine
 
 #: What a later read of the same log, from where this one stopped, needs (string values).
 State = dict[str, str]
@@ -20,6 +22,26 @@ def text(value: JSONValue | None) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+#: C0 and C1 controls (ESC starts ANSI and OSC sequences; CR and LF forge lines), DEL, and the
+#: bidirectional overrides that reorder what a terminal shows.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: Longer names are not names: a report's column, not a place for a log's essay.
+LABEL_CHARS = 200
+
+
+def label(value: JSONValue | None) -> str | None:
+    """A name from a log that reports print (a model, a session id): its text with control
+    characters taken out and at most ``LABEL_CHARS`` long (a provider's endpoint controls a model
+    name: it must not move the cursor, retitle the terminal or forge a line)."""
+    found = text(value)
+    if found is None:
+        return None
+    if len(found) <= LABEL_CHARS and found.isprintable():  # nearly always: no copy
+        return found
+    cleaned = _CONTROLS.sub("", found)[:LABEL_CHARS]
+    return cleaned or None
+
+
 def epoch(value: JSONValue | None) -> float | None:
     """An ISO 8601 timestamp (``…Z`` included) as seconds since the epoch; None if it is not one.
     A time without a zone is taken as UTC (the assistants write UTC)."""
@@ -31,7 +53,13 @@ def epoch(value: JSONValue | None) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    if not _FIRST_YEAR <= moment.year < _LAST_YEAR:
+        raise BadLine(f"a timestamp in the year {moment.year}")
     return moment.timestamp()
+
+
+#: Usage logs are this century's: year 1 or 9999 is damage, and a local day cannot be made of it.
+_FIRST_YEAR, _LAST_YEAR = 2000, 2200
 
 
 @lru_cache(maxsize=4096)
@@ -39,4 +67,4 @@ def project(cwd: str | None) -> str | None:
     """The project a session's folder belongs to, as the memory loop names it."""
     from mahavishnu.memory.core.projects import project_for
 
-    return project_for(cwd)
+    return label(project_for(cwd))

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
-from mahavishnu.usage.readers.fields import State, epoch, obj, project, text
+from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.records import MAIN, UsageRecord, count
 
 WANTED = (b'"sessionId"', b'"tokens"')
@@ -23,7 +23,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
     found = []
     for entry in entries:
         if "session" not in state and text(entry.get("sessionId")):
-            state["session"] = str(entry["sessionId"])
+            state["session"] = label(entry.get("sessionId")) or ""
         updates = obj(entry.get("$set")).get("messages")
         for message in [entry, *(updates if isinstance(updates, list) else [])]:
             record = _record(path, state, obj(message))
@@ -36,7 +36,7 @@ def _record(path: Path, state: State, message: JSONObject) -> UsageRecord | None
     tokens = obj(message.get("tokens"))
     key = text(message.get("id"))
     when = epoch(message.get("timestamp"))
-    model = text(message.get("model"))
+    model = label(message.get("model"))
     if message.get("type") != "gemini" or not tokens or key is None or when is None or model is None:
         return None
     inclusive = count(tokens.get("input"))
@@ -50,7 +50,7 @@ def _record(path: Path, state: State, message: JSONObject) -> UsageRecord | None
         output=count(tokens.get("output")) + count(tokens.get("thoughts")),
         cache_write=0,
         cache_read=cached,
-        session=state.get("session") or path.stem,
+        session=state.get("session") or label(path.stem) or "-",
         project=project(state.get("cwd") or None),
         source=MAIN,
     )
@@ -58,7 +58,11 @@ def _record(path: Path, state: State, message: JSONObject) -> UsageRecord | None
 
 def _project_root(path: Path) -> str:
     """The folder the session ran in: ``.project_root`` beside the ``chats`` folder ("" unknown)."""
-    try:
-        return (path.parent.parent / ".project_root").read_text(encoding="utf-8").strip()
+    marker = path.parent.parent / ".project_root"
+    try:  # a regular file's first bytes only: never a FIFO or /dev/zero behind a link
+        if not marker.is_file():
+            return ""
+        with marker.open("rb") as handle:
+            return handle.read(4096).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return ""

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
-from mahavishnu.usage.readers.fields import State, epoch, obj, project, text
+from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
 
 WANTED = (b'"qwen-code.api_response"', b'"usageMetadata"')
@@ -31,7 +31,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             output = count(event.get("output_token_count"))
             helper = text(event.get("subagent_name")) is not None
             when = epoch(event.get("event.timestamp")) or epoch(entry.get("timestamp"))
-            model = text(event.get("model"))
+            model = label(event.get("model"))
         elif entry.get("type") == "assistant" and "telemetry" not in state and "usageMetadata" in entry:
             usage = obj(entry.get("usageMetadata"))
             key = text(entry.get("uuid"))
@@ -40,7 +40,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             output = count(usage.get("candidatesTokenCount"))
             helper = False
             when = epoch(entry.get("timestamp"))
-            model = text(entry.get("model"))
+            model = label(entry.get("model"))
         else:
             continue
         if key is None or when is None or model is None:
@@ -55,7 +55,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
                 output=output,
                 cache_write=0,
                 cache_read=cached,
-                session=text(entry.get("sessionId")) or path.stem,
+                session=label(entry.get("sessionId")) or label(path.stem) or "-",
                 project=project(text(entry.get("cwd"))),
                 source=HELPER if helper else MAIN,
             )

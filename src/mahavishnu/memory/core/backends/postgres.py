@@ -84,6 +84,10 @@ _META_DIMENSION = "dimension"
 _CONNECT_TIMEOUT = 3
 #: Sets another number of seconds (the hooks, which must answer within their budget, set 1).
 CONNECT_TIMEOUT_ENV = "MAHAVISHNU_PG_CONNECT_TIMEOUT"
+#: The most a statement runs (seconds) for a command; a hook (a shorter connect timeout) gets three
+#: times its connect timeout. Without it a lock someone holds (a team member's, an administrator's)
+#: would hang every search and store behind it.
+_STATEMENT_TIMEOUT = 60
 #: What libpq says of a server that answered and refused (not an unreachable one): nothing is queued
 #: for a wrong password or a missing database, the error says what to fix.
 _REFUSALS = (
@@ -92,7 +96,12 @@ _REFUSALS = (
     "does not exist",
     "permission denied",
     "no pg_hba.conf entry",
+    "is not permitted to log in",
+    "does not support SSL",  # sslmode verify-full (a join string's default) and a server without TLS
+    "certificate",
 )
+#: What the server says of a role that may no longer log in (``team remove`` made it NOLOGIN).
+_NO_LOGIN = "is not permitted to log in"
 _ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
 _MAX_DRAWN_IDS = 1_000_000  # nextval calls an import may make instead of setval (about a second)
 #: Per transaction: new decisions, insights and repository chunks are stored shared
@@ -101,6 +110,11 @@ _SHARE_BY_DEFAULT = "SELECT set_config('mahavishnu.share_by_default', 'on', true
 #: Per transaction of the owner's reembed: every member's row (the ``team_maintain`` policy of
 #: ``memory/team/schema.py``, which holds for the tables' owner's own login only).
 _MAINTENANCE = "SELECT set_config('mahavishnu.maintenance', 'reembed', true)"
+#: The setting (``PGOPTIONS``) with which the owner's ``db backup`` reads every row of a team store,
+#: through the policy ``team init`` creates (``memory/team/schema.py``).
+MAINTENANCE_SETTING = "mahavishnu.maintenance"
+BACKUP_MAINTENANCE = "backup"
+BACKUP_POLICY = "team_backup"
 #: The ``meta`` key ``team init`` records (``memory/team/schema.META_GROUP``): a team store.
 _META_TEAM_GROUP = "team_group"
 #: Who wrote each memory (or conversation turn) of a list the caller sees, on a team store only.
@@ -153,7 +167,50 @@ DIALECT = Dialect(
 
 
 # -- connecting ------------------------------------------------------------------------------
-def resolve_dsn(settings: MemorySettings) -> str:
+#: The URI schemes libpq reads as PostgreSQL.
+_SCHEMES = ("postgresql", "postgres")
+
+
+def host_problem(hosts: str) -> str | None:
+    """What is wrong with a libpq host list (comma-separated), or None: a host name's labels have 1
+    to 63 characters, the whole name at most 253 (DNS's limits); a socket directory passes."""
+    for host in hosts.split(","):
+        if not host or _socket(host):
+            continue
+        name = host.rstrip(".")
+        if len(name) > 253 or any(not 0 < len(label) <= 63 for label in name.split(".")):
+            shown = host if len(host) <= 40 else host[:37] + "..."
+            return f"{shown!r} is not a host name (each dot-separated part holds 1 to 63 characters)"
+    return None
+
+
+def checked_dsn(dsn: str, source: str = "memory.dsn") -> dict[str, Any]:
+    """``dsn``'s parameters, or one line naming ``source`` (``--dsn``, ``memory.dsn``) saying what
+    is wrong with it in our words: another database's URL, or text libpq cannot read."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    scheme, found, _ = dsn.strip().partition("://")
+    example = "postgresql://USER@HOST:PORT/DB, or key=value pairs (host=HOST dbname=DB user=USER)"
+    if found and scheme.lower() not in _SCHEMES:
+        raise InvalidInputError(
+            f"{source} is a {scheme}:// address, not a PostgreSQL one",
+            hint=f"Mahavishnu's shared store is PostgreSQL: give {example}.",
+        )
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        raise InvalidInputError(
+            f"{source} is not a PostgreSQL connection string Mahavishnu can read",
+            hint=f"Give {example}; percent-encode special characters in a URL's password.",
+        ) from None
+    problem = host_problem(str(params.get("host") or ""))
+    if problem:
+        raise InvalidInputError(f"{source}: {problem}", hint=f"Give {example}.")
+    return params
+
+
+def resolve_dsn(settings: MemorySettings, source: str = "memory.dsn") -> str:
     """The DSN to use: ``memory.dsn`` (or ``MAHAVISHNU_PG_DSN``, or ``MAHAVISHNU_PG_HOST``/``_PORT``/
     ``_USER``/``_DATABASE``), with the password, when the DSN has
     none, from ``MAHAVISHNU_PG_PASSWORD`` or the secrets store (``pg-password``); libpq's own
@@ -164,13 +221,9 @@ def resolve_dsn(settings: MemorySettings) -> str:
             "memory.backend is postgres but no DSN is set",
             hint="Set memory.dsn (or MAHAVISHNU_MEMORY__DSN), e.g. postgresql://user@host:5432/mahavishnu.",
         )
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.conninfo import make_conninfo
 
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.Error as exc:
-        raise StoreError(f"memory.dsn is not a valid PostgreSQL DSN: {masked(dsn, str(exc))}") from exc
+    params = checked_dsn(dsn, source)
     if params.get("password"):
         return dsn
     password = os.environ.get("MAHAVISHNU_PG_PASSWORD") or _secret_password()
@@ -211,12 +264,20 @@ def _conninfo(dsn: str) -> dict[str, Any] | None:
         return None
 
 
+def _socket(host: str) -> bool:
+    """A libpq host that names a Unix socket's directory (or an abstract socket), not a machine."""
+    return host.startswith(("/", "@"))
+
+
 def dsn_host(dsn: str) -> str:
-    """host[:port] of a DSN (URL or key=value), never its password."""
+    """host[:port] of a DSN (URL or key=value), never its password; a Unix socket as its file
+    (``/var/run/postgresql/.s.PGSQL.5432``)."""
     params = _conninfo(dsn)
     if params is None:
         return "?"
     host = _visible_host(str(params.get("host") or params.get("hostaddr") or "localhost (socket)"))
+    if _socket(host) and "," not in host:
+        return f"{host.rstrip('/')}/.s.PGSQL.{params.get('port') or 5432}"
     return f"{host}:{params['port']}" if params.get("port") else host
 
 
@@ -250,6 +311,10 @@ def dsn_location(dsn: str) -> str:
     if params is None:
         return mask_url(dsn)
     user = f"{params['user']}@" if params.get("user") else ""
+    host = str(params.get("host") or "")
+    if _socket(host):  # as libpq reads it back: a socket directory goes in the query string
+        port = f"&port={params['port']}" if params.get("port") else ""
+        return f"postgresql://{user}/{params.get('dbname') or ''}?host={host}{port}"
     return f"postgresql://{user}{dsn_host(dsn)}/{params.get('dbname') or ''}"
 
 
@@ -259,6 +324,25 @@ def connect_timeout() -> int:
         return max(1, int(os.environ.get(CONNECT_TIMEOUT_ENV) or _CONNECT_TIMEOUT))
     except ValueError:
         return _CONNECT_TIMEOUT
+
+
+def timeouts() -> tuple[int, int]:
+    """(``lock_timeout``, ``statement_timeout``) in seconds for every connection: waiting for a lock
+    as long as for a connection (3 s, a hook 1 s), a statement ``_STATEMENT_TIMEOUT`` (a hook 3 s)."""
+    seconds = connect_timeout()
+    return seconds, _STATEMENT_TIMEOUT if seconds >= _CONNECT_TIMEOUT else 3 * seconds
+
+
+def _set_timeouts(conn: Conn) -> None:
+    lock, statement = timeouts()
+    conn.execute(
+        "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        (f"{lock}s", f"{statement}s"),
+    )
+
+
+#: What a transaction that must not be cut short sets (the owner's reembed, a migration).
+_NO_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', '0', true)"
 
 
 def configured_location(settings: MemorySettings) -> str | None:
@@ -279,10 +363,23 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
             hint="Check that the server is running and reachable, and memory.dsn names it; memories "
             "stored meanwhile wait in this machine's outbox (`mahavishnu team status`).",
         )
+    if _NO_LOGIN in reason:
+        return BackendUnavailableError(
+            f"you are no longer a member of this team: PostgreSQL at {dsn_host(dsn)} says {reason}",
+            hint="Nothing was stored nor queued. Ask the team's owner for a new join string "
+            "(`mahavishnu team add NAME`) and run `mahavishnu team join STRING`, or take memory.dsn "
+            "out of your settings (`mahavishnu config path`) to use this machine's own store.",
+        )
     if _password_has_at(dsn):
         hint = (
             "The DSN holds more than one '@': percent-encode an '@' in the password as %40 "
             "(or give the password in MAHAVISHNU_PG_PASSWORD)."
+        )
+    elif "SSL" in reason or "certificate" in reason:
+        hint = (
+            "The connection must be TLS with a certificate for this host that this machine trusts "
+            "(sslmode=verify-full; its authority in ~/.postgresql/root.crt). Give the server TLS, or "
+            "for a server without it ask the owner for a string made with `team add NAME --insecure`."
         )
     elif "password authentication failed" in reason or "no password supplied" in reason:
         hint = (
@@ -316,8 +413,36 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
         )
     except psycopg.Error as exc:
         raise _unavailable(dsn, exc) from None
+    except UnicodeError:  # a host name Python's resolver cannot encode (a label over 63 characters)
+        params = _conninfo(dsn) or {}
+        problem = host_problem(str(params.get("host") or "")) or "a host name that cannot be resolved"
+        raise InvalidInputError(f"cannot connect to {problem}", hint="Check the host name.") from None
+    try:
+        _set_timeouts(conn)
+    except psycopg.Error as exc:
+        conn.close()
+        raise _unavailable(dsn, exc) from None
     _note_reachable(dsn)
     return conn
+
+
+def _gave_up(dsn: str, exc: BaseException) -> StoreError | None:
+    """The error for a statement the server cut short (``timeouts``), else None: a lock held too
+    long by another session, or a statement over its time. Never queued: the server answers."""
+    import psycopg
+
+    lock, statement = timeouts()
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        what = f"waited {lock} s for a lock another session holds on the store, and gave up"
+    elif isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):
+        what = f"a statement ran over {statement} s, and was stopped"
+    else:
+        return None
+    return StoreError(
+        f"PostgreSQL at {dsn_host(dsn)}: {what}",
+        hint="Try again in a moment; if it lasts, the store's owner can find the session that holds "
+        "it in pg_stat_activity (pg_blocking_pids) and end it with pg_terminate_backend(PID).",
+    )
 
 
 def _configure(conn: Conn) -> None:
@@ -328,6 +453,7 @@ def _configure(conn: Conn) -> None:
     from pgvector.psycopg import register_vector
 
     conn.execute("SET TIME ZONE 'UTC'")
+    _set_timeouts(conn)
     conn.execute("SET hnsw.iterative_scan = relaxed_order")
     conn.execute("SET ivfflat.iterative_scan = relaxed_order")
     register_vector(conn)
@@ -362,7 +488,8 @@ def _retryable(exc: BaseException) -> bool:
     import psycopg
     from psycopg_pool import PoolTimeout
 
-    return isinstance(exc, psycopg.OperationalError) and not isinstance(exc, PoolTimeout)
+    cut_short = (PoolTimeout, psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)
+    return isinstance(exc, psycopg.OperationalError) and not isinstance(exc, cut_short)
 
 
 class PostgresBackend(SqlBackend):
@@ -406,6 +533,7 @@ class PostgresBackend(SqlBackend):
         self._behind = False  # opened offline: migrate at the first call that reaches the server
         self._catch_up_lock = threading.Lock()
         self._text_matches: bool | None = None  # the text leg through ``team_text_matches`` (search)
+        self._delete_through: bool | None = None  # deletes through ``team_delete`` (a team member)
         if migrate:
             try:
                 self.migrate()
@@ -564,8 +692,11 @@ class PostgresBackend(SqlBackend):
                 ):
                     if getattr(self._maintaining, "on", False):
                         conn.execute(_MAINTENANCE)
+                        conn.execute(_NO_STATEMENT_TIMEOUT)  # a store-wide rewrite takes its time
                     return work(conn)
             except psycopg.Error as exc:
+                if (gave_up := _gave_up(self.dsn, exc)) is not None:
+                    raise gave_up from exc
                 if not _retryable(exc):
                     if isinstance(exc, psycopg.OperationalError):
                         raise _unavailable(self.dsn, exc) from exc
@@ -610,6 +741,19 @@ class PostgresBackend(SqlBackend):
             return out
 
         return self._write(work)
+
+    def _delete_rows(self, conn: Conn, table: str, where: str, params: Sequence[Any]) -> int:
+        """A team member holds no DELETE on the team's tables (that right would let them lock one,
+        ``memory/team/writes.py``): their rows go through ``team_delete``, which deletes the ids
+        they select here, of their own rows only (row-level security on the login role)."""
+        if self._delete_through is None:
+            self._delete_through = bool(conn.execute(_USE_TEAM_DELETE).fetchone()[0])
+        if not self._delete_through:
+            return super()._delete_rows(conn, table, where, params)
+        name, _, alias = table.partition(" AS ")
+        source = f"{name} AS {alias}" if alias else name
+        sql = f"SELECT {_TEAM_DELETE}(%s, ARRAY(SELECT {alias or name}.id FROM {source} WHERE {where}))"
+        return int(conn.execute(sql, [name, *params]).fetchone()[0])
 
     def _store_error(self, exc: Exception) -> StoreError:
         import psycopg
@@ -682,6 +826,9 @@ class PostgresBackend(SqlBackend):
     @contextmanager
     def _migrating(self) -> Iterator[Conn]:
         with self._direct() as conn, conn.transaction():
+            # An index build over every row takes its time; another process's migration too.
+            conn.execute(_NO_STATEMENT_TIMEOUT)
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{_STATEMENT_TIMEOUT}s",))
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             yield conn
 
@@ -858,6 +1005,15 @@ def tsquery_text(text: str) -> str:
 _USE_TEXT_MATCHES = (
     "SELECT row_security_active('memories') AND coalesce(has_function_privilege("
     f"to_regprocedure('{TEXT_MATCHES}(tsquery)'), 'EXECUTE'), false)"
+)
+
+
+#: The function a team member deletes through (``memory/team/writes.py``), and whether this
+#: connection must: it exists and the role may not delete from ``memories`` itself.
+_TEAM_DELETE = "team_delete"
+_USE_TEAM_DELETE = (
+    f"SELECT to_regprocedure('{_TEAM_DELETE}(text, bigint[])') IS NOT NULL "
+    "AND NOT has_table_privilege('memories', 'DELETE')"
 )
 
 

@@ -137,9 +137,10 @@ def select_sql(table: RecordTable, where_clause: str, mark: str) -> str:
     )
 
 
-def delete_sql(table: RecordTable, where: Mapping[str, Any], mark: str) -> tuple[str, list[Any]]:
-    """``DELETE`` of the rows matching ``where``, which must not be empty."""
+def delete_where(table: RecordTable, where: Mapping[str, Any], mark: str) -> tuple[str, list[Any]]:
+    """The condition (without ``WHERE``) of a ``DELETE`` of the rows matching ``where``, which must
+    not be empty."""
     clause, params = where_sql(table, where, None, mark)
     if not clause:
         raise InvalidInputError(f"refusing to delete every row of {table.name}")
-    return f"DELETE FROM {table.name} {clause}", params
+    return clause.removeprefix("WHERE "), params

@@ -462,18 +462,20 @@ class SqlBackend(Backend):
 
     def _delete_ids(self, conn: Conn, ids: Sequence[int]) -> int:
         where = [(self._where_in("id", len(chunk)), chunk) for chunk in chunks(list(ids))]
-        return sum(int(conn.execute(f"DELETE FROM memories WHERE {w}", p).rowcount) for w, p in where)
+        return sum(self._delete_rows(conn, "memories", w, p) for w, p in where)
 
     def delete(self, ids: Sequence[int]) -> int:
         return self._write(lambda conn: self._delete_ids(conn, ids))
+
+    def _delete_rows(self, conn: Conn, table: str, where: str, params: Sequence[Any]) -> int:
+        """``DELETE FROM table WHERE where`` (``table`` may carry an alias): how many rows went."""
+        return int(conn.execute(f"DELETE FROM {table} WHERE {where}", params).rowcount)
 
     def delete_where(self, filters: Filters) -> int:
         if not filters:
             raise InvalidInputError("refusing to delete every memory: give at least one filter")
         where, params = self.dialect.filter_sql(filters)
-        return self._write(
-            lambda c: int(c.execute(f"DELETE FROM memories AS m WHERE {where}", params).rowcount)
-        )
+        return self._write(lambda c: self._delete_rows(c, "memories AS m", where, params))
 
     def recent(self, filters: Filters, limit: int, offset: int = 0) -> list[Memory]:
         where, params = self.dialect.filter_sql(filters)
@@ -674,8 +676,8 @@ class SqlBackend(Backend):
         return run
 
     def delete_ingestions(self, repo_id: str) -> int:
-        sql = f"DELETE FROM rag_ingestions WHERE repo_id = {self.dialect.mark}"
-        return self._write(lambda conn: int(conn.execute(sql, (repo_id,)).rowcount))
+        where = f"repo_id = {self.dialect.mark}"
+        return self._write(lambda conn: self._delete_rows(conn, "rag_ingestions", where, (repo_id,)))
 
     # -- performance metrics ----------------------------------------------------------------
     def add_metrics(self, component: str, metric_type: str, metrics: Mapping[str, Any], at: str) -> int:
@@ -748,5 +750,6 @@ class SqlBackend(Backend):
         return format_time(value) if isinstance(value, datetime) else value
 
     def delete_records(self, table: str, where: Mapping[str, Any]) -> int:
-        sql, params = records.delete_sql(records.record_table(table), where, self.dialect.mark)
-        return self._write(lambda conn: int(conn.execute(sql, params).rowcount))
+        found = records.record_table(table)
+        clause, params = records.delete_where(found, where, self.dialect.mark)
+        return self._write(lambda conn: self._delete_rows(conn, found.name, clause, params))

@@ -30,6 +30,7 @@ import numpy as np
 from mahavishnu import paths
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import StoreDamagedError, StoreError, from_unexpected
+from mahavishnu.memory.core.backends import read_only
 from mahavishnu.memory.core.backends.sql import Conn, Dialect, SqlBackend
 from mahavishnu.memory.core.backends.sqlite_index import IndexCache
 from mahavishnu.memory.core.backends.sqlite_restore_gate import RestoreGate
@@ -121,11 +122,7 @@ class SqliteBackend(SqlBackend):
         """One IMMEDIATE transaction: takes the write lock up front, so it never fails half-way
         on a busy database; rolled back on any exception."""
         if isinstance(self._conn, _ReadOnly):
-            raise StoreError(
-                f"the memory store {self.path} is read-only (its file or folder cannot be written): "
-                "nothing was written",
-                hint=READ_ONLY_HINT,
-            )
+            raise read_only.read_only_error(self.path)
         with self._lock, self._gate.shared() if self._gate else contextlib.nullcontext():
             self._reopen_if_restored()
             try:
@@ -321,18 +318,13 @@ def _phrase(words: Sequence[str]) -> str:
     return '"' + " ".join(words).replace('"', '""') + '"'
 
 
-READ_ONLY_HINT = (
-    "Make memory.db, its -wal/-shm files and its folder writable for this user (`chmod u+w`), or "
-    "point memory.path at a writable copy."
-)
-
-
 class _ReadOnly(sqlite3.Connection):
     """A connection opened read-only: the store's file or folder cannot be written (a read-only
     mount, a file or directory without write permission)."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    conn: sqlite3.Connection | None = None
     try:
         paths.make_dir(path.parent)
         if str(path) != ":memory:" and not path.exists():
@@ -345,6 +337,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = FULL")
         _configure(conn)
     except (sqlite3.Error, OSError) as exc:
+        if conn is not None:
+            conn.close()
         if _read_only_store(path, exc):
             return _connect_read_only(path)
         raise _cannot_open(path, str(exc)) from exc
@@ -358,10 +352,13 @@ def _configure(conn: sqlite3.Connection) -> None:
 
 
 def _read_only_store(path: Path, exc: BaseException) -> bool:
-    """Whether ``exc`` says that the existing store cannot be written (so it may still be read)."""
+    """Whether the existing store cannot be written (so it may still be read): as ``exc`` says, or
+    as the file system says (on a read-only mount SQLite says only "unable to open database file")."""
     text = str(exc)
     denied = isinstance(exc, PermissionError) or "readonly" in text or "read-only" in text
-    return denied and str(path) != ":memory:" and path.is_file() and os.access(path, os.R_OK)
+    if str(path) == ":memory:" or not path.is_file() or not os.access(path, os.R_OK):
+        return False
+    return denied or read_only.cannot_write(path)
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
@@ -394,12 +391,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
             if conn is not None:
                 conn.close()
     if "readonly" in last or "read-only" in last or "unable to open" in last:
-        raise StoreError(
-            f"the memory store {path} is read-only and cannot be opened here ({last})",
-            hint="Its folder cannot be written, and its -wal file holds changes that a read-only reader "
-            "cannot see without it: make the folder writable (`chmod u+w`), or copy memory.db with its "
-            "-wal file somewhere writable and point memory.path at the copy.",
-        )
+        raise read_only.unreadable_wal_error(path, last)
     raise _cannot_open(path, last)
 
 

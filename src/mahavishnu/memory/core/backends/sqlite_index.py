@@ -38,6 +38,9 @@ class Connections(Protocol):
 
     def set_meta(self, values: Mapping[str, str | None]) -> None: ...
 
+    @property
+    def read_only(self) -> bool: ...
+
 
 class IndexCache:
     def __init__(self, backend: Connections, sidecar: Path, ann_threshold: int) -> None:
@@ -112,6 +115,8 @@ class IndexCache:
         index = self._index
         if index is None or self._space is None or len(index) < self._ann_threshold or not index.needs_save:
             return
+        if self._backend.read_only:  # a read-only store keeps its index in RAM only
+            return
         saved = int(self._backend.get_meta(_SIDECAR_SEQ) or 0)
         stale = self._seq - saved > max(1_000, len(index) // 20)
         if force or stale or index.ann_ready:
@@ -120,6 +125,8 @@ class IndexCache:
 
     def _maybe_compact(self) -> None:
         """Drop log entries nobody needs: behind the sidecar (large stores) or behind us (small)."""
+        if self._backend.read_only:
+            return
         large = self._index is not None and len(self._index) >= self._ann_threshold
         keep_from = int(self._backend.get_meta(_SIDECAR_SEQ) or 0) if large else self._seq
         floor = int(self._backend.get_meta(_LOG_FLOOR) or 0)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import httpx
 import numpy as np
 
+from mahavishnu import wording
 from mahavishnu.errors import DimensionMismatchError, EmbeddingError
 from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 from mahavishnu.masking import mask_url
@@ -115,7 +116,8 @@ class HttpEmbedder(Embedder):
         body = self._post(self.payload(texts, kind))
         rows = self.parse(body)
         if len(rows) != len(texts):
-            raise self._bad_reply(f"{len(rows)} vectors for {len(texts)} texts")
+            said = f"{wording.count(len(rows), 'vector')} for {wording.count(len(texts), 'text')}"
+            raise self._bad_reply(said)
         try:
             vectors = np.asarray(rows, dtype=np.float32)
         except (ValueError, TypeError):

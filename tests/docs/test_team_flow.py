@@ -1,5 +1,6 @@
-"""The README's team flow, exactly as written there: its commands, parsed from the ``### Team memory``
-section's first block, run in order as processes against the real PostgreSQL 18 + pgvector, the
+"""The team flow of the documentation (docs/team.md, linked from the README), exactly as written there:
+its commands, parsed from the first block of the ``## From an empty database to a shared decision``
+section, run in order as processes against the real PostgreSQL 18 + pgvector, the
 owner, Alice and Bob each on a machine of their own (a home each); then Bob's Claude Code starts a
 session in his ``api`` checkout and runs the SessionStart hook ``team join --hooks claude`` wrote
 into his settings, as Claude Code runs it (through a shell, the event's JSON on standard input).
@@ -29,15 +30,16 @@ from testkit.team_pg import TeamCluster
 
 from mahavishnu.memory.team.members import JOIN_PREFIX
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+TEAM_PAGE = Path(__file__).resolve().parents[2] / "docs" / "team.md"
 MAX_COMMANDS = 5  # issue 37: from an empty database to a decision shared, five commands or fewer
 
 
 def team_flow() -> list[list[str]]:
-    """The ``mahavishnu …`` commands of the Team memory section's first bash block, as argv."""
-    section = README.read_text(encoding="utf-8").split("### Team memory", 1)[1]
+    """The ``mahavishnu …`` commands of the team page's step-by-step section's first bash block, as argv."""
+    text = TEAM_PAGE.read_text(encoding="utf-8")
+    section = text.split("## From an empty database to a shared decision", 1)[1]
     found = re.search(r"```bash\n(.*?)```", section, re.S)
-    assert found, "the Team memory section has no bash block"
+    assert found, "the team page's step-by-step section has no bash block"
     lines = [line.strip() for line in found.group(1).splitlines()]
     return [shlex.split(line, comments=True) for line in lines if line.startswith("mahavishnu ")]
 
@@ -113,7 +115,7 @@ def session_start_hook(machine: Machine) -> str:
 
 
 def walk_the_flow(team: TeamCluster, tmp_path: Path) -> tuple[dict[str, Machine], dict[str, str]]:
-    """The README's commands run in order: each member's machine, and the join strings by role."""
+    """The page's commands run in order: each member's machine, and the join strings by role."""
     flow = team_flow()
     assert [w[1:3] for w in flow][:3] == [["team", "init"], ["team", "add"], ["team", "join"]], flow
     assert len(flow) <= MAX_COMMANDS, flow
@@ -154,7 +156,7 @@ def api_checkout(machine: Machine) -> Path:
     return checkout
 
 
-def test_the_readme_team_flow_reaches_the_other_members_claude_code_session(
+def test_the_documented_team_flow_reaches_the_other_members_claude_code_session(
     team: TeamCluster, tmp_path: Path
 ) -> None:
     members, strings = walk_the_flow(team, tmp_path)

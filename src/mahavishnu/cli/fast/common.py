@@ -1,0 +1,61 @@
+"""Errors and exit codes as the Typer app reports them, and the store the fast paths open."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mahavishnu.errors import MahavishnuError
+
+
+def _open_store() -> Any:
+    from mahavishnu.memory.core.store import MemoryStore
+
+    return MemoryStore.open()
+
+
+def _daemon_result(reply: dict[str, Any]) -> Any:
+    """The result of a daemon's answer; its user error raised as the command raises it."""
+    from mahavishnu.memory.loop import daemon
+
+    return daemon.result(reply)
+
+
+# -- errors and exit codes, as the Typer app reports them -----------------------------------------
+
+
+def _run(body: Callable[[], None]) -> int:
+    """Run a command body; a MahavishnuError becomes one line + hint on stderr and its exit code
+    (as cli/main.py's root group does), Ctrl-C and a closed pipe end it as Click would."""
+    from mahavishnu.errors import MahavishnuError, from_unexpected
+
+    try:
+        body()
+    except MahavishnuError as exc:
+        return _report(exc)
+    except (KeyboardInterrupt, EOFError):
+        sys.stderr.write("\nAborted!\n")
+        return 1
+    except BrokenPipeError:  # e.g. piped into `head`: quietly, like Click
+        _silence_broken_pipe()
+        return 1
+    except Exception as exc:
+        translated = from_unexpected(exc)
+        if translated is None:
+            raise
+        return _report(translated)
+    return 0
+
+
+def _report(exc: MahavishnuError) -> int:
+    sys.stderr.write(f"error: {exc.message}\n" + (f"hint: {exc.hint}\n" if exc.hint else ""))
+    return exc.exit_code
+
+
+def _silence_broken_pipe() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again

@@ -1,0 +1,132 @@
+"""No team member can stall everyone (issue 47.4): a member holds no right that lets them lock a
+team table (``memory/team/writes.py``), and a lock someone else holds (the owner's) stops a member's
+search, store and recall hook within their lock timeout, with one line, instead of hanging. Against
+the real PostgreSQL 18 + pgvector, the member connecting as their own role."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("psycopg")
+
+from testkit.team_pg import TeamCluster
+
+from mahavishnu.config import MemorySettings
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.backends.postgres import PostgresBackend, dsn_location
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.outbox import Outbox
+from mahavishnu.memory.core.store import MemoryStore
+
+SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
+
+
+def open_store(dsn: str) -> MemoryStore:
+    return MemoryStore(PostgresBackend(dsn), SETTINGS, FakeEmbedder())
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+
+
+# -- issue 47.4: no member can stall everyone -----------------------------------------------------
+LOCKS = ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE")
+
+
+@pytest.mark.parametrize("table", ["memories", "agent_conversations", "insight_shares", "team_profiles"])
+def test_a_member_with_psql_cannot_lock_a_team_table(team: TeamCluster, table: str) -> None:
+    import psycopg
+
+    team.init()
+    alice = team.add("alice").dsn()
+    with psycopg.connect(alice) as conn:
+        for mode in LOCKS:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(f"LOCK TABLE {table} IN {mode} MODE")  # type: ignore[arg-type]
+
+
+def test_a_lock_held_by_someone_else_stops_a_members_search_and_store_with_one_line(
+    team: TeamCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner (who may lock: they own the tables) holds the strongest lock; a member's search and
+    store give up after the lock timeout, with the reason, instead of hanging."""
+    import threading
+
+    import psycopg
+
+    from mahavishnu.errors import StoreError
+
+    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")  # a hook's budget: 1 s for a lock
+    team.init()
+    alice = team.add("alice").dsn()
+    with open_store(alice) as store:
+        store.store("alice decided: retries back off", "decision")
+        outcomes: list[BaseException | None] = []
+
+        def attempt(action: object) -> None:
+            try:
+                action()  # type: ignore[operator]
+                outcomes.append(None)
+            except BaseException as exc:
+                outcomes.append(exc)
+
+        with psycopg.connect(team.owner_dsn) as owner, owner.transaction():
+            owner.execute("LOCK TABLE memories IN ACCESS EXCLUSIVE MODE")
+            for action in (
+                lambda: store.search("retries", limit=5),
+                lambda: store.store("alice decided: jitter the retries", "decision"),
+            ):
+                worker = threading.Thread(target=attempt, args=(action,), daemon=True)
+                worker.start()
+                worker.join(60)  # a hang guard only: the lock timeout ends it long before
+                assert not worker.is_alive(), "the member's call hung behind the lock"
+    assert len(outcomes) == 2
+    for outcome in outcomes:
+        assert isinstance(outcome, StoreError), outcome
+        assert "for a lock another session holds on the store, and gave up" in outcome.message
+    with Outbox() as box:  # the server answered: nothing queued
+        assert box.waiting(dsn_location(alice)).count == 0
+
+
+def test_the_recall_hook_gives_up_on_a_held_lock_within_its_budget_and_says_so(
+    team: TeamCluster, isolated_home: Path
+) -> None:
+    """A real hook process (its own interpreter, the configured embedder) behind a lock the owner
+    holds: it ends with one line naming the lock, exit 1 (never 2: that would block the prompt)."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from mahavishnu.memory.core.embedders import get_embedder
+    from mahavishnu.memory.team import schema
+
+    local = get_embedder(MemorySettings())  # the hook's configured embedder (not this test's fake)
+    schema.init(team.owner_dsn, embedder=local.identity, dimension=local.dimension)
+    alice = team.add("alice").dsn()
+    env = {
+        **os.environ,
+        "MAHAVISHNU_MEMORY__DSN": alice,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), ""]),
+    }
+    payload = json.dumps(
+        {"hook_event_name": "UserPromptSubmit", "cwd": "/w/p", "session_id": "s", "prompt": "retry policy?"}
+    )
+    with psycopg.connect(team.owner_dsn) as owner, owner.transaction():
+        owner.execute("LOCK TABLE memories IN ACCESS EXCLUSIVE MODE")
+        done = subprocess.run(
+            [sys.executable, "-m", "mahavishnu", "memory", "context", "--tool", "claude"],
+            input=payload,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,  # a hang guard only
+        )
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "waited 1 s for a lock another session holds on the store" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,112 @@
+"""`mahavishnu run PROFILE` probes the provider first (issue 48, item 11): an assistant retries an
+unreachable provider for minutes without a word, so `run` says so in one line and starts nothing;
+`--no-check` starts it regardless. Against loopback mock providers, a closed port and a listener
+that never answers; the assistant's start is recorded instead of replacing the test process."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mock_llm import MockLLM
+from typer.testing import CliRunner
+
+from mahavishnu.cli import run
+from mahavishnu.cli.main import app
+from mahavishnu.environments import launch
+
+from .helpers import free_port, write_settings
+
+KEY = "sk-run-check-0123456789"
+runner = CliRunner()
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The command lines `run` would have started."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(launch, "exec_launch", lambda planned: calls.append(planned.argv))
+    monkeypatch.setenv("RUN_CHECK_KEY", KEY)
+    return calls
+
+
+@pytest.fixture
+def mock() -> Iterator[MockLLM]:
+    with MockLLM() as server:
+        yield server
+
+
+def _profile(base_url: str) -> None:
+    profile: dict[str, Any] = {
+        "secret": ["env:RUN_CHECK_KEY"],
+        "anthropic": {"base_url": base_url, "model": "m"},
+        "openai": {"base_url": f"{base_url}/v1", "model": "m", "wire_api": "responses"},
+    }
+    write_settings({"profiles": {"lab": profile}})
+
+
+def _one_line_error(result: Any) -> list[str]:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), result.stderr
+    assert "--no-check" in lines[1] and KEY not in result.output
+    return lines
+
+
+def test_an_unreachable_provider_is_one_line_and_nothing_starts(started: list[list[str]]) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    _profile(dead)
+    result = runner.invoke(app, ["run", "lab", "--tool", "claude"])
+    error, _hint = _one_line_error(result)
+    assert error.startswith(f"error: lab's provider at {dead}/v1/messages is unreachable")
+    assert error.endswith("Claude Code was not started")
+    assert started == []
+    forced = runner.invoke(app, ["run", "lab", "--tool", "claude", "--no-check", "--", "-p", "hi"])
+    assert forced.exit_code == 0, forced.output
+    assert len(started) == 1 and started[0][-2:] == ["-p", "hi"]
+
+
+def test_a_provider_that_answers_is_probed_once_then_started(started: list[list[str]], mock: MockLLM) -> None:
+    _profile(mock.base_url)
+    result = runner.invoke(app, ["run", "lab", "--tool", "claude"])
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1 and result.stderr == ""
+    probes = mock.requests_to("/v1/messages")
+    assert len(probes) == 1 and probes[0].api_key == KEY
+    codex = runner.invoke(app, ["run", "lab", "--tool", "codex"])  # the tool's own protocol: openai
+    assert codex.exit_code == 0, codex.output
+    assert len(mock.requests_to("/v1/models", method="GET")) == 1 and len(started) == 2
+
+
+def test_a_refused_key_stops_it_and_another_failure_warns(started: list[list[str]], mock: MockLLM) -> None:
+    _profile(mock.base_url)
+    mock.fail_with(401)
+    error, hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
+    assert "refused the key" in error and "HTTP 401" in error
+    assert "mahavishnu secrets set lab" in hint and started == []
+    mock.fail_with(503)  # the provider may still serve the assistant: say so, start it
+    result = runner.invoke(app, ["run", "lab", "--tool", "claude"])
+    assert result.exit_code == 0, result.output
+    assert "warning: lab's provider" in result.stderr and "HTTP 503" in result.stderr
+    assert len(started) == 1
+
+
+def test_a_provider_that_never_answers_is_given_up_on_quickly(
+    started: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        _profile(f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setattr(run, "CHECK_SECONDS", 0.5)
+        error, _hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
+    assert "is unreachable (no answer within 0.5 s)" in error and started == []
+
+
+def test_show_probes_nothing(started: list[list[str]], mock: MockLLM) -> None:
+    _profile(mock.base_url)
+    result = runner.invoke(app, ["run", "lab", "--tool", "claude", "--show"])
+    assert result.exit_code == 0, result.output
+    assert mock.requests == [] and started == []

@@ -1,0 +1,37 @@
+"""The usage page's figures without a browser: a day of recall only, the axes' units, the choices."""
+
+from __future__ import annotations
+
+import pytest
+
+from mahavishnu.ui import usage_view
+from mahavishnu.usage.report import Line
+
+
+def test_a_day_with_recall_tokens_but_no_request_is_the_memory_loop_s_not_a_provider_s() -> None:
+    recall_only = Line("2026-06-01", "anthropic", recalls=2, memory_tokens=300, memory_unpriced_tokens=300)
+    row = usage_view._row(recall_only)
+    assert row.group == "memory loop (no request logged)" and row.cost == "-" and row.memory_tokens == 300
+    listed = Line("2026-06-02", "proxy", input=1000, cost=0.5, requests=1, price_kinds={"list"})
+    assert usage_view._row(listed).cost == "0.5000 (list)"
+
+
+@pytest.mark.parametrize(
+    ("metric", "peak", "labels"),
+    [("tokens", 2_400_000, ["0", "1.2M", "2.4M"]), ("cost", 3.5, ["$0.00", "$1.75", "$3.50"])],
+)
+def test_the_y_axis_is_labelled_in_the_metric_s_unit(
+    metric: usage_view.Metric, peak: float, labels: list[str]
+) -> None:
+    ticks = usage_view._y_ticks(peak, metric)
+    assert [t.label for t in ticks] == labels
+    assert ticks[0].at == usage_view.BOTTOM and ticks[-1].at == usage_view.TOP
+
+
+def test_every_day_of_a_long_window_has_its_bar_inside_the_plot(isolated_home: object) -> None:
+    values = {"2026-06-01": {"a": 10.0, "b": 30.0}, "2026-06-30": {"a": 40.0}}
+    dates = [f"2026-06-{d:02d}" for d in range(1, 31)]
+    bars = usage_view._bars(dates, values, 40.0, ["a", "b"], {"a": "c0", "b": "c1"}, "tokens")
+    assert len(bars) == 3
+    assert all(b.x >= usage_view.LEFT and b.x + b.width <= usage_view.RIGHT for b in bars)
+    assert all(b.y >= usage_view.TOP - 0.01 and b.y + b.height <= usage_view.BOTTOM + 0.01 for b in bars)

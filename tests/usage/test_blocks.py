@@ -1,0 +1,125 @@
+"""Five-hour windows (``usage blocks``) and Claude Code's status line (``usage statusline``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.usage.blocks import WINDOW, blocks
+from mahavishnu.usage.records import UsageRecord
+
+runner = CliRunner()
+T0 = 1_780_308_000  # 2026-06-01 10:00 UTC
+
+
+def _request(at: float, tokens: int = 1000, model: str = "claude-sonnet-4-5") -> UsageRecord:
+    return UsageRecord("claude", f"k{at}", at, model, tokens, 0, 0, 0, "s", "shop")
+
+
+def test_a_window_opens_at_its_first_request_s_hour_and_lasts_five_hours() -> None:
+    at = [T0 + 1200, T0 + 3600, T0 + 4 * 3600 + 3000, T0 + 5 * 3600 + 300, T0 + 20 * 3600]
+    found = blocks([(_request(t), 0.5) for t in at], now=T0 + 30 * 3600)
+    assert [(b.start - T0, b.requests) for b in found] == [(0, 3), (5 * 3600, 1), (20 * 3600, 1)]
+    assert found[0].end == T0 + WINDOW and found[0].cost == pytest.approx(1.5)
+    assert not any(b.active for b in found)
+
+
+def test_the_open_window_burns_and_projects_at_its_rate() -> None:
+    now = T0 + 3 * 3600
+    found = blocks(
+        [(_request(T0, 6000), 1.0), (_request(T0 + 3600, 6000), 1.0), (_request(now - 60, 6000), None)], now
+    )
+    [window] = found
+    assert window.active and window.unpriced_requests == 1 and window.cost == 2.0
+    tokens_a_minute, usd_an_hour = window.burn(now)
+    assert tokens_a_minute == pytest.approx(18000 / 180) and usd_an_hour == pytest.approx(2.0 / 3)
+    tokens, cost = window.projected(now)  # two hours left at that rate
+    assert tokens == 18000 + 12000 and cost == pytest.approx(2.0 + 4.0 / 3)
+
+
+def test_a_window_idle_for_five_hours_is_not_open() -> None:
+    [window] = blocks([(_request(T0), 1.0)], now=T0 + 4 * 3600)
+    assert window.active
+    [window] = blocks([(_request(T0), 1.0)], now=T0 + WINDOW)
+    assert not window.active
+
+
+def _claude_log(home: Path, *moments: float) -> None:
+    folder = home / ".claude" / "projects" / "-home-dev-src-shop"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [
+        {
+            "type": "assistant",
+            "sessionId": "sess-1",
+            "cwd": "/home/dev/src/shop",
+            "requestId": f"r{n}",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at)),
+            "message": {
+                "id": f"m{n}",
+                "model": "claude-sonnet-4-5",
+                "usage": {"input_tokens": 100_000, "output_tokens": 10_000},
+            },
+        }
+        for n, at in enumerate(moments)
+    ]
+    (folder / "sess-1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_usage_blocks_lists_the_open_window_with_its_burn_rate(isolated_home: Path) -> None:
+    now = time.time()
+    _claude_log(isolated_home, now - 3 * 86400, now - 1800, now - 600)
+    result = runner.invoke(app, ["usage", "blocks", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)["blocks"]
+    assert [b["requests"] for b in found] == [1, 2] and found[-1]["active"] is True
+    # 100k input at $3 + 10k output at $15 per million: $0.45 a request
+    assert found[-1]["cost_usd"] == pytest.approx(0.9) and found[-1]["usd_per_hour"] > 0
+    assert found[-1]["projected_cost_usd"] >= found[-1]["cost_usd"]
+    active = runner.invoke(app, ["usage", "blocks", "--active"], env={"COLUMNS": "160"})
+    assert active.exit_code == 0 and "(open)" in active.output and "/h" in active.output
+
+
+def test_the_status_line_shows_the_session_today_and_the_open_window(isolated_home: Path) -> None:
+    now = time.time()
+    _claude_log(isolated_home, now - 120, now - 60)  # (both today, whenever the test runs but at 00:01)
+    stdin = json.dumps(
+        {"session_id": "sess-1", "model": {"id": "claude-sonnet-4-5", "display_name": "Sonnet 4.5"}}
+    )
+    result = runner.invoke(app, ["usage", "statusline"], input=stdin)
+    assert result.exit_code == 0, result.output
+    line = result.stdout.strip()
+    assert line.startswith("Sonnet 4.5 · session $0.90 · today $0.90 · block $0.90 (")
+    assert "m left, $" in line and line.endswith("/h)")
+
+
+def test_the_status_line_answers_from_its_summary_and_refreshes_it_when_stale(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.usage import statusline
+
+    now = time.time()
+    _claude_log(isolated_home, now - 90)
+    assert "today $0.45" in statusline.line(("sess-1", "Opus"), now)  # no summary: computed first
+    _claude_log(isolated_home, now - 90, now - 60)  # a new request, not in the summary yet
+    started: list[list[str]] = []
+    monkeypatch.setattr(statusline.subprocess, "Popen", lambda argv, **_: started.append(argv))
+    assert "today $0.45" in statusline.line(("sess-1", "Opus"), now + 5)  # fresh: as it was
+    assert started == []
+    assert "today $0.45" in statusline.line(("sess-1", "Opus"), now + statusline.STALE + 1)  # stale
+    assert started and started[0][-3:] == ["usage", "statusline", "--refresh"]
+    statusline.line(("sess-1", "Opus"), now + statusline.STALE + 2)
+    assert len(started) == 1  # one refresh at a time
+    statusline.write_summary()  # what the background refresh does
+    assert "today $0.90" in statusline.line(("sess-1", "Opus"), time.time())
+
+
+@pytest.mark.parametrize("stdin", ["", "not json", "[1, 2]", '{"model": {"display_name": "\\u001b[31mX"}}'])
+def test_the_status_line_never_fails_on_what_claude_code_sends(isolated_home: Path, stdin: str) -> None:
+    result = runner.invoke(app, ["usage", "statusline"], input=stdin)
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "\x1b" not in result.stdout and "today $0.00" in result.stdout
