@@ -37,3 +37,18 @@ def printable(text: str) -> str:
     """``text`` without the characters a terminal would act on (data from a log or a store must
     not move the cursor, retitle the window or hide what follows); tabs and newlines kept."""
     return text.translate(_CONTROLS)
+
+
+#: The most of a search query or a prompt that a search reads: its head and its tail, this many
+#: characters in all. The embedder reads ~256 tokens (~1,000 characters) anyway; more words only
+#: slow the full-text leg and the tokenizer (a 10 MB prompt took 12 s through the recall hook).
+QUERY_CHARS = 2_000
+
+
+def clipped(text: str, chars: int = QUERY_CHARS) -> str:
+    """``text`` when it fits in ``chars``; else its first and last characters (a question is
+    usually at one end of a pasted log), joined by a line break: ``chars`` in all."""
+    if len(text) <= chars:
+        return text
+    head = chars // 2
+    return f"{text[:head]}\n{text[len(text) - (chars - head - 1) :]}"

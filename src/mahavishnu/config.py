@@ -87,7 +87,7 @@ class MemorySettings(BaseModel):
     backend: Literal["sqlite", "postgres"] = "sqlite"
     path: Path | None = None
     dsn: str | None = None
-    embedder: Literal["local", "ollama", "openai"] = "local"
+    embedder: Literal["local", "ollama", "openai", "fastembed"] = "local"
     embedder_model: str | None = None
     embedder_url: str | None = None
     embedder_api_key: str | None = None

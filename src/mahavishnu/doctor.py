@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from mahavishnu import wording
 from mahavishnu.environments.assistants.registry import REGISTRY
-from mahavishnu.errors import MahavishnuError
+from mahavishnu.errors import DimensionMismatchError, EmbedderMismatchError, MahavishnuError
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
@@ -416,6 +416,33 @@ def check_store(settings: Settings) -> list[Finding]:
     return notes or [Finding("store", "ok", current, hint)]
 
 
+def check_embedder(settings: Settings) -> list[Finding]:
+    """Whether the store's vectors come from the embedder the settings name (a model changed after
+    the store was filled: every search fails until the setting is put back or the store moved),
+    with the command that moves it; a reembed left unfinished. Nothing is written (an empty store
+    adopts the configured embedder on its first memory) and no model is loaded."""
+    from mahavishnu.memory.core.models import Filters
+    from mahavishnu.memory.core.store import META_EMBEDDER, META_REEMBED, MemoryStore, open_backend
+
+    backend = open_backend(settings.memory, migrate=False)
+    try:
+        stored, target = backend.get_meta(META_EMBEDDER), backend.get_meta(META_REEMBED)
+        if stored is None or not backend.recent(Filters(), 1):
+            return [Finding("embedder", "ok", "the store is empty: it takes the configured embedder")]
+        try:
+            configured = MemoryStore(backend, settings.memory).embedder.identity
+        except (EmbedderMismatchError, DimensionMismatchError) as exc:
+            return [Finding("embedder", "error", exc.message, exc.hint or "")]
+    finally:
+        backend.close()
+    if target:
+        moving_to = target.rsplit(":", 1)[0]
+        name, _, model = moving_to.partition("/")
+        again = f"`mahavishnu memory reembed --embedder {name} --model {model}`"
+        return [Finding("embedder", "warn", f"a reembed to {moving_to} was left unfinished", f"Run {again}.")]
+    return [Finding("embedder", "ok", f"the store's vectors come from {configured}, the configured embedder")]
+
+
 def check_team_logins(settings: Settings) -> list[Finding]:
     """On a team store: whether its server lets anyone log in as a member without a password
     (``memory/team/logins.py``); nothing to say for a store of one's own."""
@@ -557,6 +584,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("keyring", check_keyring),
     ("private files", check_private_files),
     ("store", check_store),
+    ("embedder", check_embedder),
     ("team logins", check_team_logins),
     ("mcp", check_mcp_registered),
     (HOOKS_CHECK, check_memory_hooks),

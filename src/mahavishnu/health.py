@@ -27,7 +27,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mahavishnu import wording
-from mahavishnu.errors import MahavishnuError, StoreError, from_unexpected
+from mahavishnu.errors import (
+    DimensionMismatchError,
+    EmbedderMismatchError,
+    MahavishnuError,
+    StoreError,
+    from_unexpected,
+)
 from mahavishnu.masking import mask_url
 
 if TYPE_CHECKING:
@@ -212,6 +218,9 @@ def _embedder(store: MemoryStore) -> ComponentHealth:
         embedder.embed(EMBED_PROBE_TEXT + ".", kind="query")
         latency = _ms(again)
     except MahavishnuError as exc:
+        if isinstance(exc, EmbedderMismatchError | DimensionMismatchError):  # the reembed to run
+            detail = f"{exc.message}. {exc.hint}"
+            return ComponentHealth("embedder", "error", detail, _ms(started), _hint_data(exc))
         return ComponentHealth("embedder", "error", exc.message, _ms(started))
     data = {
         "embedder": embedder.identity,

@@ -390,8 +390,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         score, the searches that found it, "relevant" (the relevance judge's verdict that it answers
         the query) and the memory. Repository chunks (type rag) come back only when asked for by
         type (or use query_knowledge_base). An empty list means nothing stored is close."""
+        from mahavishnu.clean_text import clipped
         from mahavishnu.memory.core.authors import hit_dicts
 
+        query = clipped(query)  # a search reads no more (check_query): the daemon gets no more either
         request: dict[str, object] = {"query": query, "mode": mode, "filters": filters}
         request |= {"min_score": min_score, "limit": limit}
         with _as_tool_errors():

@@ -364,3 +364,43 @@ def test_team_join_hooks_installs_the_memory_hooks_and_without_it_says_how(
     assert "joined as" in failed.output and "memory hooks install --tool claude" in failed.output
     assert broken.read_text() == "{not json"
     assert ok("team", "status", "--json")["role"] == hana  # joined: the store answers as hana
+
+
+def test_a_member_configuring_no_embedder_joins_a_team_on_another_local_model_and_follows_its_reembed(
+    pg_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The team's store runs onnx-int8, this machine configures nothing (its default is onnx-q8):
+    the join writes no embedder, the member searches with the store's model, and after the owner's
+    ``memory reembed`` with the model it moved to, on the next command."""
+    from mahavishnu.config import MemorySettings
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+    from mahavishnu.memory.core.embedders import get_embedder
+    from mahavishnu.memory.core.embedders.local import LocalEmbedder
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.memory.team import sharing
+
+    cluster = TeamCluster(pg_server.dsn, embedder="local/all-MiniLM-L6-v2-int8", dimension=384)
+    try:
+        cluster.init()
+        fact = "Ledger storage is PostgreSQL 15, not DynamoDB."
+        owner = MemoryStore(PostgresBackend(cluster.owner_dsn), MemorySettings(), LocalEmbedder("onnx-int8"))
+        with owner:
+            sharing.set_visibility(owner.backend, [owner.store(fact, "decision").id], "team")  # type: ignore[arg-type]
+        ticket = cluster.add("erin").encode()
+        home = machine(monkeypatch, tmp_path / "erin")
+        monkeypatch.setattr(store_module, "default_embedder", get_embedder)  # the real models
+
+        ok("team", "join", ticket)
+        assert "embedder" not in (home / ".mahavishnu" / "mahavishnu.yaml").read_text()
+        hits = ok("memory", "search", fact, "--mode", "vector", "--json")
+        assert hits[0]["memory"]["content"] == fact and hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+
+        with MemoryStore(
+            PostgresBackend(cluster.owner_dsn), MemorySettings(), LocalEmbedder("onnx-int8")
+        ) as moved:
+            moved.reembed(LocalEmbedder("onnx-q8"))
+        hits = ok("memory", "search", fact, "--mode", "vector", "--json")  # the member's next command
+        assert hits[0]["memory"]["content"] == fact and hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+        assert ok("memory", "stats", "--json")["embedder"] == "local/all-MiniLM-L6-v2-int8-q8"
+    finally:
+        cluster.drop()

@@ -199,7 +199,8 @@ def test_protocol_answers() -> None:
         stale = {**message("search", query="x"), "settings_key": ["not", "these"]}
         assert served.handle(stale) == {"ok": False, "fallback": "settings"}
         error = served.handle(message("search", query=" "))
-        assert error == {"ok": False, "error": "the search query is empty", "hint": "", "exit_code": 2}
+        assert error["ok"] is False and error["exit_code"] == 1  # nothing to look for: no usage error
+        assert error["error"] == "the search query is empty: nothing to search for"
         assert served.handle(message("search", query="anything", mode="text")) == {"ok": True, "result": []}
         # the embedded store's `memory store` is its client's (a write here would queue the recalls
         # behind the capture thread's SQLite write lock): nothing stored, the client told to do it
@@ -279,3 +280,31 @@ def test_plain_spellings_parse(args: list[str], expected: dict[str, Any]) -> Non
 )
 def test_anything_else_is_left_to_typer(args: list[str]) -> None:
     assert parse_memory_search(args) is None
+
+
+def test_a_store_moved_by_a_reembed_elsewhere_is_reopened_with_the_new_embedder(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon keeps its stores open: after ``memory reembed`` in another process, the next
+    request must embed its query with the model the store moved to, not the one it bound first
+    (the settings unchanged: with no model configured, a store's own local or hub model is used)."""
+    from mahavishnu.memory.core import store as store_module
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+
+    moved_to: list[FakeEmbedder] = []  # what the unchanged settings resolve to once the store moved
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: (moved_to or [FakeEmbedder()])[0])
+    with MemoryStore.open() as store:
+        store.store("Use WAL mode for the SQLite store", "decision")
+    served = Daemon()
+    try:
+        first = served.handle(message("search", query="WAL mode", mode="vector"))
+        assert first["ok"] and first["result"][0]["memory"]["embedding_dim"] == 64
+        with MemoryStore.open() as store:  # `memory reembed`, another process
+            store.reembed(FakeEmbedder(32, "v2"))
+        moved_to.append(FakeEmbedder(32, "v2"))
+        moved = served.handle(message("search", query="Use WAL mode for the SQLite store", mode="vector"))
+        assert moved["ok"], moved
+        assert moved["result"][0]["memory"]["embedding_dim"] == 32
+        assert moved["result"][0]["score"] == pytest.approx(1.0)  # the query embedded by v2
+    finally:
+        served.close()

@@ -33,15 +33,18 @@ class PlainProgress:
         self.label, self.unit, self.quiet = label, unit, quiet
         self.started = self.last_line = time.monotonic()
         self.done = self.total = 0
+        self.first: int | None = None  # done when first called: a resumed run's earlier work
 
     def __call__(self, done: int, total: int) -> None:
         self.done, self.total = done, total
         now = time.monotonic()
+        if self.first is None:  # the rate counts this run's work only (a resumed run starts past 0)
+            self.first, self.started = done, now
         if self.quiet or (now - self.last_line < PLAIN_EVERY and done < total):
             return
         self.last_line = now
         line = f"{self.label}: {done}/{total} {self.unit}"
-        rate = done / (now - self.started) if now > self.started else 0.0
+        rate = (done - self.first) / (now - self.started) if now > self.started else 0.0
         if rate > 0 and done < total:
             line += f", {rate:.1f}/s, ETA {_duration((total - done) / rate)}"
         print(line, file=sys.stderr, flush=True)

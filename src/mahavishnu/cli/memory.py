@@ -55,7 +55,7 @@ def target_embedder(name: str, model: str | None, url: str | None) -> Embedder:
     return default_embedder(settings)
 
 
-EMBEDDERS = ("local", "ollama", "openai")
+EMBEDDERS = ("local", "ollama", "openai", "fastembed")
 
 
 def _filters(
@@ -449,7 +449,7 @@ def import_cmd(
 
 @app.command("reembed")
 def reembed_cmd(
-    embedder_name: str = typer.Option(..., "--embedder", "-e", help="local, ollama or openai."),
+    embedder_name: str = typer.Option(..., "--embedder", "-e", help="local, ollama, openai or fastembed."),
     model: str | None = typer.Option(None, "--model", help="The embedder's model (default: its own)."),
     url: str | None = typer.Option(None, "--url", help="Server URL for ollama/openai."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, max=4096, help="Texts per committed batch."),

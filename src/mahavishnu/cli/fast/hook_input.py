@@ -121,7 +121,7 @@ def read_hook_payload(text: str) -> dict[str, str]:
     daemon and the recall take it as it is whatever the hook sent."""
     import json
 
-    from mahavishnu.clean_text import clean_text
+    from mahavishnu.clean_text import clean_text, clipped
     from mahavishnu.errors import InvalidInputError
 
     try:
@@ -133,4 +133,15 @@ def read_hook_payload(text: str) -> dict[str, str]:
             "standard input holds no hook JSON object",
             hint="This command is run by an assistant's hook; see `mahavishnu memory hooks install`.",
         )
-    return {name: clean_text(value) for name in HOOK_FIELDS if isinstance(value := payload.get(name), str)}
+    fields = {name: value for name in HOOK_FIELDS if isinstance(value := payload.get(name), str)}
+    for name in PROMPT_FIELDS & fields.keys():  # a prompt of any size: what recall reads of it
+        fields[name] = clipped(fields[name], HOOK_PROMPT_CHARS)
+    return {name: clean_text(value) for name, value in fields.items()}
+
+
+#: The fields holding a prompt: only their head and tail are read (``clean_text.clipped``), so a
+#: 10 MB paste costs the hook what a short prompt does, and reaches the daemon under its size cap.
+PROMPT_FIELDS = frozenset({"prompt", "submitted_prompt"})
+#: Generous beside the ``QUERY_CHARS`` recall reads: the context blocks Gemini CLI folds into a
+#: prompt must arrive whole for recall to remove them before it takes the prompt's ends.
+HOOK_PROMPT_CHARS = 64_000

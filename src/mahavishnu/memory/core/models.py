@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 import numpy as np
 import numpy.typing as npt
 
+from mahavishnu.clean_text import clean_text, clipped
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.provenance import screened_tags
 from mahavishnu.redaction.scrub import scrub, scrub_tree
@@ -213,9 +214,18 @@ def check_limit(limit: object, maximum: int) -> int:
 
 
 def check_query(query: object) -> str:
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidInputError("the search query is empty")
-    return query
+    """The query a search reads: cleaned (``clean_text``: no NUL, no lone surrogate) and at most
+    ``QUERY_CHARS`` long (its head and tail, ``clipped``). Nothing but blanks is an error (exit 1:
+    not a usage mistake, an answer that there is nothing to look for)."""
+    text = clean_text(query).strip() if isinstance(query, str) else ""
+    if not text:
+        error = InvalidInputError(
+            "the search query is empty: nothing to search for",
+            hint='Give the words to look for, e.g. `mahavishnu memory search "which database we chose"`.',
+        )
+        error.exit_code = 1
+        raise error
+    return clipped(text)
 
 
 def check_mode(mode: object) -> SearchMode:

@@ -167,16 +167,29 @@ class MemoryStore:
         return self._embedder
 
     def _embedder_settings(self) -> MemorySettings:
-        """The settings, with the store's own local model when none is configured: a store built
-        with an earlier default local model keeps using it (``memory reembed`` moves it)."""
+        """The settings, with the store's own model when none is configured: a store built with an
+        earlier default local model keeps using it, and a store its owner moved (``memory
+        reembed``; a team store's members) is used with the model it moved to, when that needs
+        nothing but its name (a local model, or a hub model: ``memory.embedder: fastembed``)."""
         if self.settings.embedder != "local" or self.settings.embedder_model is not None:
             return self.settings
         from mahavishnu.memory.core.embedders.local import MODEL_NAMES
 
-        stored = (self.backend.get_meta(META_EMBEDDER) or "").removeprefix("local/")
-        if stored not in MODEL_NAMES.values() or not self.backend.recent(Filters(), 1):
+        name, _, model = (self.backend.get_meta(META_EMBEDDER) or "").partition("/")
+        if not self.backend.recent(Filters(), 1):
             return self.settings
-        return self.settings.model_copy(update={"embedder_model": stored})
+        if name == "local" and model in MODEL_NAMES.values():
+            return self.settings.model_copy(update={"embedder_model": model})
+        if name == "fastembed" and model and "embedder" not in self.settings.model_fields_set:
+            return self.settings.model_copy(update={"embedder": "fastembed", "embedder_model": model})
+        return self.settings
+
+    def embedder_moved(self) -> bool:
+        """Whether the store was moved to another embedder (``memory reembed`` in another process)
+        since this one bound its own: its queries, and the vectors it holds in memory, are then of
+        the old space (the daemon reopens such a store)."""
+        bound = self._embedder
+        return bound is not None and self.backend.get_meta(META_EMBEDDER) not in (None, bound.identity)
 
     def _bind(self, embedder: Embedder) -> None:
         """Accept an embedder only if it produces the store's vector space (an empty store adopts it)."""
@@ -553,7 +566,7 @@ class MemoryStore:
         ``--project``: they hold everywhere), unless ``include_shared`` is false: a scope narrows
         what competes, it never hides an answer the project sees. Scores: see ``SearchHit``;
         ``relevant``: the relevance judge's verdict (``judge.py``)."""
-        check_query(query)
+        query = check_query(query)  # cleaned, at most QUERY_CHARS
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
         checked_mode = check_mode(mode)

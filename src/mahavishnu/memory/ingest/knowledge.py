@@ -218,7 +218,7 @@ def query_knowledge_base(
 ) -> list[KnowledgeHit]:
     """The best chunks of the best files for ``query`` among ``rag`` memories (of one repository);
     see the module docstring."""
-    check_query(query)
+    query = check_query(query)
     checked_mode = check_mode(mode)
     check_limit(limit, MAX_LIMIT)
     filters = Filters(types=(REPOSITORY_KIND,), repo_id=check_label("repo_id", repo_id))

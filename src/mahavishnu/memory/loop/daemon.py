@@ -411,9 +411,19 @@ class Daemon:
         name = _store_key(settings)
         with self.lock:
             store = self.stores.get(name)
+            if store is not None and store.embedder_moved():  # a reembed elsewhere: reopen, rebind
+                self._drop(name)
+                store = None
             if store is None:
                 store = self.stores[name] = MemoryStore.open(settings, backend=_pooled_backend(settings))
             return store
+
+    def _drop(self, name: str) -> None:
+        """Forget (and close) the reader and writer of one store (the caller holds the lock)."""
+        for kept in (self.writers.pop(name, None), self.stores.pop(name, None)):
+            if kept is not None:
+                with contextlib.suppress(Exception):  # (a request midway fails: its client falls back)
+                    kept.close()
 
     def writer_for(self, settings: Settings) -> MemoryStore:
         """The capture thread's store for ``settings``: the reader's embedder, and its own SQLite

