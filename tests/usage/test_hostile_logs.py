@@ -38,6 +38,19 @@ def _session(home: Path, name: str = "s1") -> Path:
     return folder / f"{name}.jsonl"
 
 
+def _read_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Where each read of a log starts from now on (the byte offset), as reads happen."""
+    starts: list[int] = []
+    real = logfile.Tail.pieces
+
+    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
+        starts.append(tail.start)
+        return real(tail)
+
+    monkeypatch.setattr(logfile.Tail, "pieces", pieces)
+    return starts
+
+
 def _inputs() -> list[int]:
     return [r.input for r in collect(["claude"], None, None)[0]]
 
@@ -81,14 +94,7 @@ def test_only_new_lines_are_read_again(isolated_home: Path, monkeypatch: pytest.
     log = _session(isolated_home)
     log.write_bytes(_claude_line(1) + _claude_line(2))
     assert _inputs() == [1, 2]
-    starts: list[int] = []
-    real = logfile.Tail.pieces
-
-    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
-        starts.append(tail.start)
-        return real(tail)
-
-    monkeypatch.setattr(logfile.Tail, "pieces", pieces)
+    starts = _read_starts(monkeypatch)
     with log.open("ab") as handle:
         handle.write(_claude_line(3))
     assert _inputs() == [1, 2, 3]
@@ -327,14 +333,7 @@ def test_a_rotated_log_another_file_under_the_same_name_is_read_again_whole(
     # starts with the same bytes and is longer: not an append, whatever its head and size say
     log.rename(isolated_home / "rotated.jsonl.1")
     log.write_bytes(_claude_line(1) + _claude_line(2) + _claude_line(3) + _claude_line(4))
-    starts: list[int] = []
-    real = logfile.Tail.pieces
-
-    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
-        starts.append(tail.start)
-        return real(tail)
-
-    monkeypatch.setattr(logfile.Tail, "pieces", pieces)
+    starts = _read_starts(monkeypatch)
     assert _inputs() == [1, 2, 3, 4] and starts == [0]
 
 
@@ -349,13 +348,6 @@ def test_a_truncated_log_is_read_again_and_a_touched_one_reads_nothing_new(
     with log.open("r+b") as handle:  # truncated in place: the same file, shorter
         handle.truncate(len(_claude_line(1)))
     assert _inputs() == [1]
-    starts: list[int] = []
-    real = logfile.Tail.pieces
-
-    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
-        starts.append(tail.start)
-        return real(tail)
-
-    monkeypatch.setattr(logfile.Tail, "pieces", pieces)
+    starts = _read_starts(monkeypatch)
     os.utime(log, ns=(0, 1_000_000_000))  # only the time changed: opened, nothing new read
     assert _inputs() == [1] and starts == [len(_claude_line(1))]
