@@ -703,14 +703,9 @@ SINGLE_HEADERS = frozenset({b"authorization", b"host", b"origin"})
 
 def _doubled(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The name of a header in ``SINGLE_HEADERS`` that ``headers`` carries more than once, or None."""
-    seen: set[bytes] = set()
-    for name, _ in headers:
-        name = name.lower()
-        if name in SINGLE_HEADERS:
-            if name in seen:
-                return name.decode("latin-1").title()
-            seen.add(name)
-    return None
+    from mahavishnu.http_headers import doubled
+
+    return doubled(headers, SINGLE_HEADERS)
 
 
 async def _refuse(send: Send, status: int = 401, error: str = "unauthorized") -> None:

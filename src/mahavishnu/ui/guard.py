@@ -161,15 +161,9 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
 def _doubled(scope: Scope) -> str | None:
     """The name of a header in ``SINGLE_HEADERS`` that the request carries more than once, or None:
     with two, which one counts would depend on who reads it."""
-    seen: set[bytes] = set()
-    headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
-    for raw, _ in headers:
-        name = raw.lower()
-        if name in SINGLE_HEADERS:
-            if name in seen:
-                return name.decode("latin-1").title()
-            seen.add(name)
-    return None
+    from mahavishnu.http_headers import doubled
+
+    return doubled(scope.get("headers") or [], SINGLE_HEADERS)
 
 
 def _loopback_host(host: bytes) -> bool:
