@@ -293,3 +293,26 @@ def test_the_real_command_takes_bytes_that_are_not_utf_8_and_10_000_words(tmp_pa
             assert done.returncode == 0 and isinstance(json.loads(done.stdout), list), stderr
         else:
             assert done.returncode == 1 and "the search query is empty" in stderr
+
+
+def test_search_everywhere_sends_the_peer_the_clipped_query_only() -> None:
+    from mahavishnu.memory.peers import unified
+    from mahavishnu.memory.peers.session_buddy import PeerAnswer
+
+    asked: list[str] = []
+
+    class Peer:
+        configured = True
+        timeout_seconds = 5.0
+        min_score = 0.0
+
+        def prepare(self) -> None:
+            return None
+
+        def search(self, query: str, *, limit: int = 10) -> PeerAnswer:
+            asked.append(query)
+            return PeerAnswer([], None, 0.0)
+
+    with MemoryStore.open() as store:
+        unified.search_everywhere(store, "x " * 50_000 + "which database?", peer=Peer())  # type: ignore[arg-type]
+    assert asked and len(asked[0]) <= QUERY_CHARS and asked[0].endswith("which database?")

@@ -105,6 +105,9 @@ def search_everywhere(
 
     ``peer`` defaults to the one configured in ``settings`` (``session_buddy``); ``filters`` scope
     the local search, and their ``project`` the peer's hits (filtered here)."""
+    from mahavishnu.memory.core.models import check_query
+
+    query = check_query(query)  # cleaned and clipped: the peer is sent no more than the store reads
     peer = peer if peer is not None else _configured_peer(settings)
     project = (filters or {}).get("project")  # applied to the peer's hits here: it ignores one
     # Not a `with` block: leaving one would wait for a late peer, which then ends on its own deadline.
