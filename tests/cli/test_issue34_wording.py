@@ -113,6 +113,7 @@ def _context(hook: dict[str, str]) -> Result:
     return runner.invoke(app, ["memory", "context"], input=json.dumps(hook))
 
 
+@pytest.mark.usefixtures("lenient_judge")  # the fake embedder's cosines are not the judge's
 def test_memory_context_without_tool_tells_the_assistant_from_the_hooks_json(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

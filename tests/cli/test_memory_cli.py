@@ -365,7 +365,7 @@ def test_search_marks_each_hit_with_the_judges_verdict_and_dims_weak_ones(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`--json` carries `"relevant"` for every hit; the table dims those judged weak (issue 46)."""
-    from mahavishnu.cli import fast
+    from mahavishnu.cli.fast import search as fast
     from mahavishnu.memory.core import judge_weights
 
     ok("store", "Use WAL mode for durability", "--type", "decision")

@@ -27,7 +27,6 @@ import pytest
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.core.store import MemoryStore
 
 DEEP = 100_000
@@ -176,7 +175,9 @@ def own_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Unprivileg
 
 
 def _fill_store(count: int = 120) -> Path:
-    with MemoryStore.open(embedder=FakeEmbedder()) as store:
+    """A store of ``count`` notes, embedded by the default model: the commands run on it open it
+    with that model (a search's relevance judge reads every hit's cosine, text mode too)."""
+    with MemoryStore.open() as store:
         for i in range(count):
             store.store(f"note {i} about alpha beta gamma " + "padding " * 60, "note")
     return Path(os.environ["MAHAVISHNU_HOME"]) / "memory.db"
@@ -314,7 +315,7 @@ def test_non_utf8_standard_input_is_refused_and_nothing_is_stored() -> None:
     _assert_one_line_error(
         _mahavishnu("memory", "store", "-", stdin=b"caf\xe9 \xff\xfe latin-1"), says="not UTF-8"
     )
-    with MemoryStore.open(embedder=FakeEmbedder()) as store:
+    with MemoryStore.open() as store:
         assert store.stats()["count"] == 1
     assert db.exists()
 
