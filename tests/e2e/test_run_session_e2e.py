@@ -63,6 +63,10 @@ def _run(home: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+#: What `run`'s probe of an Anthropic-protocol provider sends (``services/probe.py``).
+PING = [{"role": "user", "content": "ping"}]
+
+
 def test_two_concurrent_sessions_use_two_providers_and_change_no_file(isolated_home: Path) -> None:
     assert CLAUDE_ENV["CLAUDE_CODE_MAX_RETRIES"] == "0"  # a failing mock fails the run at once
     with MockLLM(reply="one") as one, MockLLM(reply="two") as two:
@@ -84,7 +88,10 @@ def test_two_concurrent_sessions_use_two_providers_and_change_no_file(isolated_h
             out, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, (name, out, err)
         for mock, name, model in ((one, "lab-one", "model-one"), (two, "lab-two", "model-two")):
-            messages = mock.requests_to("/v1/messages")
+            sent = mock.requests_to("/v1/messages")
+            probes = [r for r in sent if r.body.get("max_tokens") == 1 and r.body.get("messages") == PING]
+            messages = [r for r in sent if r not in probes]  # `run` probes the provider first
+            assert probes and all(r.api_key == KEYS[name] for r in probes), (name, [r.path for r in sent])
             assert len(messages) == 1, (name, [r.path for r in mock.requests])
             assert messages[0].api_key == KEYS[name]
             assert messages[0].body["model"] == model
