@@ -91,7 +91,9 @@ def test_run_starts_one_session_on_the_profile_and_writes_no_file(
         monkeypatch.setenv("LAB_KEY", KEY_ONE)
         launch = plan("lab", load_settings(), tool="opencode", args=["run", "say hi"])
         env = base_env(isolated_home, {**OFFLINE, **launch.env})
-        proc = run_tool(launch.argv, env, isolated_home / "work", 120)
+        opencode = find_opencode()
+        assert opencode is not None and launch.argv[0] == "opencode"
+        proc = run_tool([str(opencode), *launch.argv[1:]], env, isolated_home / "work", 120)
         assert proc.returncode == 0, proc.stderr
         requests = mock.requests_to("/v1/chat/completions")
         assert requests, mock.requests
