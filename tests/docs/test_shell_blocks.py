@@ -44,7 +44,7 @@ LONG_RUNNING = {"watch"}
 MAY_EXIT_1 = {"doctor"}
 #: a partial switch exits 3 (Qwen Code, installed here, cannot read a key kept in the secrets file;
 #: qwen has no Gemini endpoint): the output must then carry each skip's fix and the summary
-PARTIAL = {"ai switch-llm qwen --tool all": ("fix: ", "2 of 4 switched; 2 skipped")}
+PARTIAL = {"ai switch-llm qwen --tool all": ("fix: ", "4 of 6 switched; 2 skipped")}
 _CHECKOUT_INSTALL = re.compile(r"^(python3? -m )?pip install ")
 
 

@@ -128,6 +128,7 @@ def check_block(text: str, ids: set[int]) -> list[str]:
     return bodies
 
 
+@pytest.mark.usefixtures("lenient_judge")  # every hostile memory added: the labels are the test
 @pytest.mark.parametrize("tool", ["claude", "codex", "qwen", "gemini"])
 @pytest.mark.parametrize("event", ["start", "prompt"])
 def test_no_memory_can_forge_a_label_in_any_assistants_block(
