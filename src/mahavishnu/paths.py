@@ -136,6 +136,11 @@ def opencode_config_dir() -> Path:
     return _xdg("XDG_CONFIG_HOME", ".config") / "opencode"
 
 
+def opencode_data_dir() -> Path:
+    """OpenCode's data folder, where its ``opencode.db`` is: ``$XDG_DATA_HOME/opencode``."""
+    return _xdg("XDG_DATA_HOME", ".local/share") / "opencode"
+
+
 def mahavishnu_argv(*args: str) -> list[str]:
     """This Mahavishnu by absolute path (services and hooks run with whatever PATH they get)."""
     import shutil  # (only here: the hooks' imports stay few)

@@ -15,7 +15,8 @@ from mahavishnu.memory.insights.cross_project import list_insights
 from mahavishnu.memory.loop.capture import capture_hook, import_history, import_session
 from mahavishnu.memory.loop.conversations import conversations
 from mahavishnu.memory.loop.decisions import extract_decisions
-from mahavishnu.memory.loop.session_logs import AGENT_IDS, TOOLS
+from mahavishnu.memory.loop.session_logs import AGENT_IDS
+from mahavishnu.memory.loop.session_logs import FILE_TOOLS as TOOLS
 
 SAMPLES = Path(__file__).parent / "fixtures" / "sessions"
 

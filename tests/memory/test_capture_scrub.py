@@ -16,7 +16,8 @@ from mahavishnu.memory.core.backends.sqlite import SqliteBackend
 from mahavishnu.memory.insights.cross_project import list_insights
 from mahavishnu.memory.loop.capture import capture_hook
 from mahavishnu.memory.loop.conversations import conversations
-from mahavishnu.memory.loop.session_logs import AGENT_IDS, TOOLS, session_root
+from mahavishnu.memory.loop.session_logs import AGENT_IDS, session_root
+from mahavishnu.memory.loop.session_logs import FILE_TOOLS as TOOLS
 
 SAMPLES = Path(__file__).parent / "fixtures" / "sessions"
 SAMPLE_PROMPT = "We decided to use httpx for HTTP. Say ok."

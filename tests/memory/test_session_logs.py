@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
-from mahavishnu.memory.loop.session_logs import TOOLS, find_sessions, read_session, session_root
+from mahavishnu.memory.loop.session_logs import FILE_TOOLS as TOOLS
+from mahavishnu.memory.loop.session_logs import find_sessions, read_session, session_root
 
 SAMPLES = Path(__file__).parent / "fixtures" / "sessions"
 PROMPT = "We decided to use httpx for HTTP. Say ok."

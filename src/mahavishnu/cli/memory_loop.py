@@ -29,7 +29,9 @@ hooks_app = typer.Typer(
 app.add_typer(hooks_app, name="hooks")
 
 ToolOption = typer.Option(
-    "all", "--tool", help="claude, codex, qwen, gemini, a comma-separated list, or all (every assistant)."
+    "all",
+    "--tool",
+    help="claude, codex, qwen, gemini, opencode, a comma-separated list, or all (every assistant).",
 )
 DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without writing anything.")
 

@@ -159,8 +159,8 @@ MEMORY_CONTEXT = (
         ("--tool",),
         str,
         None,
-        "The assistant running the hook: claude, codex, qwen or gemini (default: the one the hook's "
-        "JSON says sent it, by its transcript_path).",
+        "The assistant running the hook: claude, codex, qwen, gemini or opencode (default: the one "
+        "the hook's JSON says sent it, by its transcript_path).",
     ),
 )
 

@@ -15,7 +15,10 @@ Claude     ``~/.claude/settings.json``       SessionStart, UserPromptSubmit / St
 Codex      ``$CODEX_HOME/hooks.json``        SessionStart, UserPromptSubmit / Stop  seconds
 Qwen Code  ``~/.qwen/settings.json``         SessionStart, UserPromptSubmit / Stop  seconds
 Gemini     ``~/.gemini/settings.json``       SessionStart, BeforeAgent / AfterAgent milliseconds
+OpenCode   ``~/.config/opencode/plugins/``   chat.message / session.idle           (plugin)
 =========  ================================  ====================================  ===========
+
+OpenCode runs no hook commands: a plugin file of ours runs them (``memory_hooks_opencode``).
 
 Codex 0.169 runs a hook from ``hooks.json`` only once it is trusted: ``config.toml`` must hold
 ``[hooks.state."<hooks.json path>:<event>:<group>:<handler>"] trusted_hash = "sha256:…"``, the
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from mahavishnu import paths
+from mahavishnu.environments import memory_hooks_opencode as opencode_plugin
 from mahavishnu.environments.assistants.base import FileEdit, hook_process_command
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
 from mahavishnu.files import safe_write, transaction
@@ -55,16 +59,17 @@ if TYPE_CHECKING:
     from tomlkit import TOMLDocument
     from tomlkit.items import Item
 
-Tool = Literal["claude", "codex", "qwen", "gemini"]
-TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
+Tool = Literal["claude", "codex", "qwen", "gemini", "opencode"]
+TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini", "opencode")
 Role = Literal["recall", "capture"]
 TIMEOUT_S = 30
-_OURS = re.compile(r"\bmemory (?:context|import) --tool (?:claude|codex|qwen|gemini)\b")
+_OURS = re.compile(r"\bmemory (?:context|import) --tool (?:claude|codex|qwen|gemini|opencode)\b")
 _EVENTS: dict[Tool, tuple[tuple[str, Role], ...]] = {
     "claude": (("SessionStart", "recall"), ("UserPromptSubmit", "recall"), ("Stop", "capture")),
     "codex": (("SessionStart", "recall"), ("UserPromptSubmit", "recall"), ("Stop", "capture")),
     "qwen": (("SessionStart", "recall"), ("UserPromptSubmit", "recall"), ("Stop", "capture")),
     "gemini": (("SessionStart", "recall"), ("BeforeAgent", "recall"), ("AfterAgent", "capture")),
+    "opencode": (),  # a plugin of ours: memory_hooks_opencode
 }
 
 
@@ -171,9 +176,12 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     install created and that holds nothing else now is deleted."""
     edits = [edit for tool in tools for edit in _edits(tool, install=False)]
     if dry_run:
-        return [safe_write.plan(edit.path, edit.transform) for edit in edits]
+        planned = [safe_write.plan(edit.path, edit.transform) for edit in edits]
+        return planned + (opencode_plugin.removal_plan() if "opencode" in tools else [])
     created = _created()
     steps: list[FileEdit | transaction.Delete] = []
+    if "opencode" in tools and read_text(opencode_plugin.plugin_path()) is not None:
+        steps.append(transaction.Delete(opencode_plugin.plugin_path()))  # our file, whatever it holds
     for edit in edits:
         steps.append(edit)
         if str(edit.path.absolute()) in created and _empty(edit.transform(read_text(edit.path)), edit.path):
@@ -182,7 +190,9 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     gone = {str(removal.path.absolute()) for removal in outcome.removals}
     if gone:
         _update_created(lambda known: known - gone)
-    return outcome.changes
+    plugin = opencode_plugin.plugin_path() if "opencode" in tools else None
+    deleted = [Change(r.path, r.before, "") for r in outcome.removals if r.path == plugin and r.before]
+    return outcome.changes + deleted
 
 
 def customised(tools: Sequence[Tool]) -> list[tuple[Tool, HookState]]:
@@ -228,6 +238,8 @@ def _empty(text: str, path: Path) -> bool:
 
 
 def _edits(tool: Tool, *, install: bool) -> list[FileEdit]:
+    if tool == "opencode":  # removed by a deletion (``remove``)
+        return [opencode_plugin.install_edit()] if install else []
     path, load, validate = _settings_file(tool)
     wanted = _wanted(tool) if install else []
     edits = []
@@ -559,6 +571,17 @@ def hooks_status(tool: str) -> list[ToolHooks]:
 
 
 def _status(tool: Tool) -> ToolHooks:
+    if tool == "opencode":
+        where = opencode_plugin.plugin_path()
+        try:
+            hooks = opencode_plugin.hook_states()
+        except Exception as error:  # an unreadable file is reported, as for the others
+            return ToolHooks(tool, where, [], error=str(error).splitlines()[0])
+        states = [
+            HookState(event, role, command, installed, customised=changed, outdated=outdated)  # type: ignore[arg-type]
+            for event, role, command, installed, changed, outdated in hooks
+        ]
+        return ToolHooks(tool, where, states)
     path, load, _ = _settings_file(tool)
     try:
         data = load(read_text(path), path).data

@@ -129,6 +129,10 @@ def import_history(
     from where its last capture stopped. A file that cannot be read is passed to ``on_error`` and
     skipped (raised when there is no ``on_error``): one damaged log must not stop a backfill."""
     base = Path(root).expanduser() if root is not None else None
+    if tool == "opencode":  # a database, not session files
+        from mahavishnu.memory.loop import opencode_sessions
+
+        return opencode_sessions.import_history(store, base, project=project)
     if base is not None and base.is_file():
         return [import_session(store, tool, base, project=project)]
     reports = []
@@ -148,6 +152,10 @@ def capture_hook(
     """Import the new part of the session a hook's JSON names (``transcript_path``, which must be
     one of the assistant's own session files: under ``within``, by default where it keeps them);
     its project comes from the hook's ``cwd`` when the session file does not say."""
+    if tool == "opencode":  # its session, by id, in its database
+        from mahavishnu.memory.loop import opencode_sessions
+
+        return opencode_sessions.capture_hook(store, payload, within=within)
     path = payload.get("transcript_path")
     if not isinstance(path, str) or not path:
         raise InvalidInputError(

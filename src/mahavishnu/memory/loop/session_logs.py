@@ -48,14 +48,17 @@ from mahavishnu.memory.loop.transcripts import (
 from mahavishnu.memory.loop.transcripts import _timestamp as parse_timestamp
 from mahavishnu.wording import a
 
-Tool = Literal["claude", "codex", "qwen", "gemini"]
-TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
+Tool = Literal["claude", "codex", "qwen", "gemini", "opencode"]
+TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini", "opencode")
+#: Those whose sessions are files (OpenCode keeps its in a database: ``opencode_sessions``).
+FILE_TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
 #: The agent id each assistant's turns are filed under.
 AGENT_IDS: dict[Tool, str] = {
     "claude": "claude-code",
     "codex": "codex",
     "qwen": "qwen-code",
     "gemini": "gemini-cli",
+    "opencode": "opencode",
 }
 _CODEX_CONTEXT = ("<environment_context>", "<user_instructions>", "# AGENTS.md instructions", "<permissions")
 _HOOK_CONTEXT = re.compile(
@@ -320,9 +323,22 @@ def _gemini_root() -> Path:
     return paths.gemini_home() / "tmp"
 
 
+def _opencode_root() -> Path:
+    return paths.opencode_data_dir()
+
+
+def _parse_opencode(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
+    raise InvalidInputError(
+        f"{path} is not a session file: OpenCode keeps its sessions in a database",
+        hint="Run `mahavishnu memory import --tool opencode` (opencode_sessions reads it).",
+    )
+
+
 SOURCES: dict[Tool, SessionSource] = {
     "claude": SessionSource("claude", "Claude Code", _claude_root, "**/*.jsonl", _parse_claude),
     "codex": SessionSource("codex", "Codex", _codex_root, "**/rollout-*.jsonl", parse_codex),
     "qwen": SessionSource("qwen", "Qwen Code", _qwen_root, "*/chats/*.jsonl", parse_qwen),
     "gemini": SessionSource("gemini", "Gemini CLI", _gemini_root, "*/chats/*.jsonl", parse_gemini),
+    # (read from its SQLite database by ``opencode_sessions``, not in pieces of a file)
+    "opencode": SessionSource("opencode", "OpenCode", _opencode_root, "opencode.db", _parse_opencode),
 }

@@ -1,0 +1,105 @@
+"""The memory loop's hooks in OpenCode: one plugin file of ours, install, remove, status.
+
+OpenCode 1.18 has no command hooks; it loads every ``*.js``/``*.ts`` file in the ``plugin/`` and
+``plugins/`` folders of its config folders (``~/.config/opencode/plugins/`` is the global one) as a
+plugin, a module whose export returns hook functions (checked against 1.18.33 with the loopback
+mock). Ours, ``mahavishnu-memory.js`` (its source is ``opencode_plugin/`` beside this module), runs
+the same hook commands as the other assistants' hooks, with the same JSON on stdin:
+
+* recall, ``memory context --tool opencode``, on ``chat.message`` (a prompt; the first one a process
+  sees of a session also asks for the session's start), its text added to the session's system
+  prompt on ``experimental.chat.system.transform``;
+* capture, ``memory import --tool opencode -``, on the ``session.idle`` event (a turn ended).
+
+The user's ``opencode.json`` is not touched: the file is found by its folder. Its first line holds
+the SHA-256 of the rest, so ``status`` tells a file changed by hand (``customised``: install leaves
+it as it is) from one an earlier Mahavishnu wrote (``outdated``: install rewrites it). Remove deletes
+it (backed up, in a transaction), whatever it holds: the file name is ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from importlib import resources
+from pathlib import Path
+
+from mahavishnu import paths
+from mahavishnu.environments.assistants.base import FileEdit, hook_process_command
+from mahavishnu.files.safe_write import Change, read_text
+
+#: The plugin's file name in OpenCode's global ``plugins`` folder.
+PLUGIN_NAME = "mahavishnu-memory.js"
+#: The first line of the file, then ``sha256:<hex>`` of everything after that line.
+HEADER = "// mahavishnu memory plugin "
+#: How long the plugin lets a hook command run before it goes on without it (as the other hooks).
+TIMEOUT_S = 30
+#: (event, role) of the two hooks, as ``memory hooks status`` shows them.
+EVENTS = (("chat.message", "recall"), ("session.idle", "capture"))
+_PLACEHOLDER = "__MAHAVISHNU_CONFIG__"
+
+
+def plugin_path() -> Path:
+    return paths.opencode_config_dir() / "plugins" / PLUGIN_NAME
+
+
+def commands() -> dict[str, list[str]]:
+    """The argv of each hook command (``hook_process_command``'s, split: the plugin runs no shell)."""
+    return {
+        "recall": shlex.split(hook_process_command("memory", "context", "--tool", "opencode")),
+        "capture": shlex.split(hook_process_command("memory", "import", "--tool", "opencode", "-")),
+    }
+
+
+def render() -> str:
+    """The plugin file as install writes it, for this Mahavishnu."""
+    source = resources.files("mahavishnu.environments") / "opencode_plugin" / PLUGIN_NAME
+    config = {**commands(), "timeoutMs": TIMEOUT_S * 1000}
+    body = source.read_text(encoding="utf-8").replace(_PLACEHOLDER, json.dumps(config, indent=2))
+    return f"{HEADER}sha256:{_digest(body)}\n{body}"
+
+
+def _digest(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def state(text: str | None) -> str:
+    """``missing``, ``installed`` (as install writes it now), ``outdated`` (as an earlier install
+    wrote it) or ``customised`` (changed since, or not written by Mahavishnu)."""
+    if text is None:
+        return "missing"
+    first, _, body = text.partition("\n")
+    if not first.startswith(HEADER) or first.removeprefix(HEADER) != f"sha256:{_digest(body)}":
+        return "customised"
+    return "installed" if text == render() else "outdated"
+
+
+def install_edit() -> FileEdit:
+    """Write the plugin (a file changed by hand stays as it is)."""
+
+    def transform(text: str | None) -> str:
+        return text if text is not None and state(text) == "customised" else render()
+
+    return FileEdit(plugin_path(), transform, _validate)
+
+
+def _validate(text: str) -> None:
+    """Anything: the transform writes ``render()`` or leaves the user's text as it is."""
+
+
+def removal_plan() -> list[Change]:
+    """What remove would do (``--dry-run``): the file deleted, when there is one."""
+    text = read_text(plugin_path())
+    return [] if text is None else [Change(plugin_path(), text, "")]
+
+
+def hook_states() -> list[tuple[str, str, str, bool, str, bool]]:
+    """(event, role, command, installed, customised, outdated) of each hook, from the file."""
+    found = state(read_text(plugin_path()))
+    argv = commands()
+    changed = "edited by hand" if found == "customised" else ""
+    return [
+        (event, role, shlex.join(argv[role]), found != "missing", changed, found == "outdated")
+        for event, role in EVENTS
+    ]
