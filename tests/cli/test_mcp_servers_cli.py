@@ -172,7 +172,7 @@ def test_dry_run_prints_masked_diffs_and_writes_nothing(isolated_home: Path) -> 
         f"Authorization: Bearer {SECRET}",
         "--dry-run",
     )
-    assert result.stdout.count("+++ ") == 4
+    assert result.stdout.count("+++ ") == 5
     assert '"remote"' in result.stdout and "[mcp_servers.remote]" in result.stdout
     assert SECRET not in result.output
     assert not any(p.name in {".claude.json", ".codex", ".qwen", ".gemini"} for p in isolated_home.iterdir())
@@ -184,7 +184,7 @@ def test_sync_copies_to_all_without_touching_others(isolated_home: Path) -> None
     gemini.write_text('{\n  "mcpServers": {\n    "keep": {"command": "keep-me"}\n  }\n}\n')
     ok("mcp-servers", "add", "shared", "--tool", "claude", "--command", "shared-mcp")
     out = ok("mcp-servers", "sync", "shared", "--from", "claude", "--to", "all").stdout
-    assert out.count("'shared' added") == 3
+    assert out.count("'shared' added") == 4
     assert json.loads(gemini.read_text())["mcpServers"] == {
         "keep": {"command": "keep-me"},
         "shared": {"command": "shared-mcp"},
@@ -225,9 +225,9 @@ def test_mcp_install_registers_the_server_once(isolated_home: Path) -> None:
     dry = ok("mcp", "install", "--tool", "claude", "--dry-run").stdout
     assert "mcp" in dry and "serve" in dry and not (isolated_home / ".claude.json").exists()
     first = ok("mcp", "install", "--tool", "all").stdout
-    assert first.count("registered (added)") == 4
+    assert first.count("registered (added)") == 5
     again = ok("mcp", "install", "--tool", "all").stdout
-    assert again.count("already registered") == 4
+    assert again.count("already registered") == 5
     entry = json.loads((isolated_home / ".claude.json").read_text())["mcpServers"]["mahavishnu"]
     assert entry["type"] == "stdio" and entry["args"][-2:] == ["mcp", "serve"]
     data = json.loads(ok("mcp", "install", "--tool", "codex", "--json").stdout)

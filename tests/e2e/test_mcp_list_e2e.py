@@ -170,3 +170,23 @@ def test_gemini_lists_stdio_http_and_sse_servers(isolated_home: Path, project: P
     assert "(sse)" in listed_line(output, "mv-sse")
     assert "mcp serve" in listed_line(output, "mahavishnu")
     listed_line(output, "mv-project")
+
+
+@needs("opencode")
+def test_opencode_mcp_list_shows_what_was_registered(isolated_home: Path, project: Path) -> None:
+    config = isolated_home / ".config" / "opencode" / "opencode.json"
+    config.parent.mkdir(parents=True)
+    config.write_text('{\n  // mine\n  "share": "disabled",\n}\n')
+    mv("mcp-servers", "add", "mv-stdio", "--tool", "opencode", *stdio_args("opencode"), "-e", "LEVEL=debug")
+    mv("mcp-servers", "add", "mv-http", "--tool", "opencode", "--url", CLOSED_PORT_URL, "-H", "X-Team: blue")
+    mv("mcp", "install", "--tool", "opencode")
+
+    # `opencode mcp list` connects to each: ours answers (the others exit at once or are not there)
+    output = run_cli("opencode", ["mcp", "list"], isolated_home, project)
+    listed = {m[1]: m[0] for m in re.findall(r"([✓✗○⚠]) (\S+) ", output)}
+    assert listed == {"mv-stdio": "✗", "mv-http": "✗", "mahavishnu": "✓"}, output
+    assert f"{sys.executable} -c print('opencode')" in output and CLOSED_PORT_URL in output
+    assert "mcp serve" in output.split("mahavishnu connected")[1]
+    text = config.read_text()
+    # (OpenCode adds a "$schema" line to the file when it runs: not ours)
+    assert '  // mine\n  "share": "disabled",' in text and '"LEVEL": "debug"' in text

@@ -154,6 +154,16 @@ GEMINI_JSON = """{
 }
 """
 
+OPENCODE_JSONC = """{
+  // OpenCode settings, with comments and trailing commas
+  "$schema": "https://opencode.ai/config.json",
+  "mcp": {
+    "theirs": {"type": "local", "command": ["npx", "-y", "@acme/mcp"], "enabled": true, "timeout": 5000},
+  },
+  "share": "disabled",
+}
+"""
+
 STDIO = McpServer.stdio("mv-test", "python3", ["-c", "print(1)"], {"LOG_LEVEL": "debug"})
 HTTP = McpServer.remote("mv-http", "https://mcp.example.org/mcp", "http", {"X-Team": "blue"})
 SSE = McpServer.remote("mv-sse", "https://mcp.example.org/sse", "sse")
@@ -174,6 +184,7 @@ def user_file(tool: str, home: Path) -> Path:
         "codex": home / ".codex" / "config.toml",
         "qwen": home / ".qwen" / "settings.json",
         "gemini": home / ".gemini" / "settings.json",
+        "opencode": home / ".config" / "opencode" / "opencode.json",
     }[tool]
 
 
@@ -184,6 +195,7 @@ def seed(tool: str, home: Path, project: Path) -> tuple[Path, str]:
         "codex": CODEX_TOML,
         "qwen": QWEN_JSONC,
         "gemini": GEMINI_JSON,
+        "opencode": OPENCODE_JSONC,
     }[tool]
     path = user_file(tool, home)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +210,7 @@ def data(tool: str, text: str) -> dict[str, Any]:
 
 
 def servers_key(tool: str) -> str:
-    return "mcp_servers" if tool == "codex" else "mcpServers"
+    return {"codex": "mcp_servers", "opencode": "mcp"}.get(tool, "mcpServers")
 
 
 def listed(tool: str = "all") -> dict[tuple[str, str, str], mcp_servers.Registered]:
@@ -424,6 +436,7 @@ def test_scopes_and_transports_an_assistant_lacks(isolated_home: Path) -> None:
         "claude": "added",
         "qwen": "added",
         "gemini": "added",
+        "opencode": "skipped",
     }
     assert any("codex cannot use an SSE" in w for w in result.warnings)
     assert not (isolated_home / ".codex" / "config.toml").exists()
@@ -545,6 +558,7 @@ def test_sync_copies_one_server_and_never_removes_others(isolated_home: Path, pr
         "codex": "added",
         "qwen": "added",
         "gemini": "added",
+        "opencode": "added",
     }
     rows = listed()
     for tool in TOOLS:
@@ -866,3 +880,32 @@ def test_add_then_remove_restores_a_codex_file_in_any_toml_form(original: str, i
     assert listed("codex")[("codex", "user", STDIO.name)].server == STDIO
     remove_server(STDIO.name, "codex")
     assert path.read_text() == original
+
+
+def test_opencode_entries_are_what_opencode_reads_and_its_own_keys_stay(
+    isolated_home: Path, project: Path
+) -> None:
+    path, original = seed("opencode", isolated_home, project)
+    add_server(STDIO, "opencode")
+    add_server(HTTP, "opencode")
+    entries = JsonDocument.parse(path.read_text()).data["mcp"]
+    assert entries[STDIO.name] == {
+        "type": "local",
+        "command": ["python3", "-c", "print(1)"],
+        "environment": {"LOG_LEVEL": "debug"},
+    }
+    assert entries[HTTP.name] == {"type": "remote", "url": HTTP.url, "headers": {"X-Team": "blue"}}
+    assert listed("opencode")[("opencode", "user", STDIO.name)].server == STDIO
+    remove_server(STDIO.name, "opencode")
+    remove_server(HTTP.name, "opencode")
+    assert path.read_text() == original
+
+    add_server(McpServer.stdio("theirs", "uvx", ["acme-mcp"]), "opencode", replace=True)
+    text = path.read_text()
+    assert "// OpenCode settings, with comments and trailing commas" in text
+    assert JsonDocument.parse(text).data["mcp"]["theirs"] == {
+        "type": "local",
+        "command": ["uvx", "acme-mcp"],
+        "enabled": True,
+        "timeout": 5000,
+    }

@@ -39,7 +39,7 @@ def write(path: Path, text: str) -> Path:
 def test_remove_all_refuses_the_users_own_server_and_removes_nothing(isolated_home: Path) -> None:
     add_server(McpServer.stdio("docs", "npx", ["-y", "docs-mcp"]), "all")  # Mahavishnu's: no flag needed
     removed = mv("mcp-servers", "remove", "docs", "--tool", "all")
-    assert removed.exit_code == 0 and removed.stdout.count("'docs' removed\n") == 4, removed.output
+    assert removed.exit_code == 0 and removed.stdout.count("'docs' removed\n") == 5, removed.output
 
     claude = write(isolated_home / ".claude.json", USERS_OWN)
     gemini = write(isolated_home / ".gemini" / "settings.json", USERS_OWN)
@@ -79,6 +79,7 @@ def test_one_users_server_among_mahavishnus_stops_the_whole_removal(isolated_hom
         "codex": "removed",
         "qwen": "removed",
         "gemini": "absent",
+        "opencode": "absent",
     }
     assert {c.tool: c.reason for c in changes if c.action == "removed"}["qwen"].startswith(
         "Mahavishnu did not add it"

@@ -18,7 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-TOOLS_HELP = "claude, codex, qwen, gemini, a comma-separated list, or all"
+TOOLS_HELP = "claude, codex, qwen, gemini, opencode, a comma-separated list, or all"
 ScopeOption = typer.Option(
     "user", "--scope", "-s", help="user, project (.mcp.json / .qwen / .gemini) or local (Claude only)."
 )

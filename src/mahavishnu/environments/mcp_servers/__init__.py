@@ -12,6 +12,8 @@ Where each assistant keeps its servers, as its own ``mcp add`` writes them (chec
     qwen    project  <project>/.qwen/settings.json               mcpServers
     gemini  user     ~/.gemini/settings.json (JSONC)             mcpServers
     gemini  project  <project>/.gemini/settings.json             mcpServers
+    opencode user    ~/.config/opencode/opencode.json(c)         mcp
+    opencode project <project>/opencode.json(c)                  mcp
 
 The entry shapes are in :mod:`.shapes`. Safety rules:
 

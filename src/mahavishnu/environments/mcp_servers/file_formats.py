@@ -315,4 +315,5 @@ CODECS: dict[str, Codec] = {
     "codex": _TomlCodec(),
     "qwen": _JsonCodec(comments=True),
     "gemini": _JsonCodec(comments=True),
+    "opencode": _JsonCodec(comments=True),  # (OpenCode's jsonc-parser: comments, trailing commas)
 }

@@ -45,7 +45,7 @@ def scopes_of(tool: str) -> tuple[str, ...]:
 
 def locations(tool: str) -> list[Location]:
     """Every map of MCP servers an assistant reads, lowest precedence first."""
-    from mahavishnu.environments.assistants import codex, gemini, qwen
+    from mahavishnu.environments.assistants import codex, gemini, opencode, qwen
     from mahavishnu.environments.assistants.base import project_dir
 
     if tool == "claude":
@@ -57,6 +57,8 @@ def locations(tool: str) -> list[Location]:
         ]
     if tool == "codex":
         return [Location("codex", "user", codex.config_path("user"), ("mcp_servers",))]
+    if tool == "opencode":  # (opencode.json or an existing opencode.jsonc)
+        return [Location(tool, scope, opencode.config_path(scope), ("mcp",)) for scope in ("user", "project")]
     module = {"qwen": qwen, "gemini": gemini}[tool]
     return [
         Location(tool, scope, module.config_path(scope), ("mcpServers",)) for scope in ("user", "project")

@@ -20,7 +20,7 @@ __all__ = [
     "masked_value",
 ]
 
-TOOLS = ("claude", "codex", "qwen", "gemini")
+TOOLS = ("claude", "codex", "qwen", "gemini", "opencode")
 TRANSPORTS = ("stdio", "http", "sse")
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

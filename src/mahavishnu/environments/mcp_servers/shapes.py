@@ -6,6 +6,7 @@
     codex   command, args, [env]                url, [http_headers]          (no SSE)
     qwen    {command, args, env}                {httpUrl, headers}           {url, headers}
     gemini  {command, args, env}                {url, type: http, headers}   {url, type: sse, headers}
+    opencode  {type: local, command: [cmd, *args], environment}   {type: remote, url, headers}
 """
 
 from __future__ import annotations
@@ -102,6 +103,28 @@ class _GeminiShape(Shape):
         return _server_from(name, "ws" if "tcp" in raw else "stdio", raw)
 
 
+class _OpenCodeShape(Shape):
+    """OpenCode 1.18 (``mcp`` in opencode.json): ``local`` is a command line as one array, its
+    variables ``environment``; ``remote`` is a URL it tries as streamable HTTP, then as SSE."""
+
+    owned = frozenset({"type", "command", "environment", "url", "headers"})
+    transports = ("stdio", "http")  # (an SSE server is "remote" too, but read back as HTTP)
+
+    def native(self, server: McpServer) -> NativeEntry:
+        if server.transport == "stdio":
+            command = [str(server.command), *server.args]
+            return {"type": "local", "command": command, **_nonempty("environment", server.env)}
+        return {"type": "remote", "url": server.url, **_nonempty("headers", server.headers)}
+
+    def parse(self, name: str, raw: RawEntry) -> McpServer:
+        if raw.get("type") == "remote" or ("url" in raw and "command" not in raw):
+            return _server_from(name, "http", raw)
+        line = raw.get("command")
+        words = [str(word) for word in line] if isinstance(line, list) else [str(line or "")]
+        env = _strings(raw.get("environment"))
+        return McpServer(name, "stdio", command=words[0] if words else "", args=tuple(words[1:]), env=env)
+
+
 def _stdio_without_empties(server: McpServer) -> NativeEntry:
     """``command`` plus ``args`` and ``env`` only when they hold something (Codex, Qwen, Gemini)."""
     return {"command": server.command, **_nonempty("args", list(server.args)), **_nonempty("env", server.env)}
@@ -138,4 +161,5 @@ SHAPES: dict[str, Shape] = {
     "codex": _CodexShape(),
     "qwen": _QwenShape(),
     "gemini": _GeminiShape(),
+    "opencode": _OpenCodeShape(),
 }
