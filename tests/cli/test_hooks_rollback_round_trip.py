@@ -24,14 +24,16 @@ OWN = {
     ".codex/hooks.json": '{"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "my-stop"}]}]}}\n',
     ".qwen/settings.json": '// mine\n{\n  "model": {"name": "qwen3-coder-plus"}\n}\n',
     ".gemini/settings.json": '{\n  "model": {"name": "gemini-2.5-pro"}\n}\n',
+    ".config/opencode/opencode.json": '{\n  // mine\n  "share": "disabled",\n}\n',
+    ".config/opencode/plugins/mine.js": "export const Mine = async () => ({})\n",
 }
-TOOLS = ("claude", "codex", "qwen", "gemini", "all")
+TOOLS = ("claude", "codex", "qwen", "gemini", "opencode", "all")
 
 
 def files(home: Path) -> dict[str, bytes]:
-    """Every file of the four assistants' folders, by path under HOME."""
+    """Every file of the assistants' folders, by path under HOME."""
     found = {}
-    for folder in (".claude", ".codex", ".qwen", ".gemini"):
+    for folder in (".claude", ".codex", ".qwen", ".gemini", ".config/opencode"):
         for path in sorted((home / folder).rglob("*")):
             if path.is_file():
                 found[str(path.relative_to(home))] = path.read_bytes()
