@@ -5,6 +5,7 @@ a decision stored before reaches the model's request for a prompt that asks abou
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,9 @@ def test_recall_into_the_prompt_and_capture_of_the_turn(
         requests = mock.requests_to("/v1/chat/completions")
         assert requests, mock.requests
         assert STORED in sent(requests), sent(requests)[-3000:]
+        # with the prompt, as the user's message: never in the system prompt
+        messages = [m for r in requests for m in r.body["messages"]]
+        assert all(STORED not in json.dumps(m) for m in messages if m["role"] == "system")
 
     # The turn, read from opencode.db by the capture the plugin ran when the session went idle.
     assert (STATED, "opencode") in captured("decision", (STATED, "opencode"))

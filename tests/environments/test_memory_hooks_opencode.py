@@ -107,19 +107,25 @@ import * as module from "{plugin}"
 const hooks = await module.MahavishnuMemory({{ directory: "/work/shop" }})
 const parts = [{{ type: "text", text: "Which HTTP client?" }}, {{ type: "text", text: "x", synthetic: true }}]
 const started = Date.now()
-await hooks["chat.message"]({{ sessionID: "ses_1" }}, {{ message: {{}}, parts }})
-const output = {{ system: ["You are opencode."] }}
-await hooks["experimental.chat.system.transform"]({{ sessionID: "ses_1" }}, output)
-await hooks["experimental.chat.system.transform"]({{ sessionID: "ses_other" }}, {{ system: [] }})
+await hooks["chat.message"]({{ sessionID: "ses_1" }}, {{ message: {{ id: "msg_1" }}, parts }})
+const text = (id) => [{{ type: "text", text: id }}]
+const user = (id) => ({{ info: {{ id, role: "user", sessionID: "ses_1" }}, parts: text(id) }})
+const reply = {{ info: {{ id: "msg_1", role: "assistant" }}, parts: [] }}
+const messages = [user("msg_0"), user("msg_1"), reply]
+await hooks["experimental.chat.messages.transform"]({{}}, {{ messages }})
+await hooks["experimental.chat.messages.transform"]({{}}, {{ messages }})  // the same list again: added once
+await hooks["experimental.chat.messages.transform"]({{}}, {{ messages: null }})
 await hooks.event({{ event: {{ type: "session.idle", properties: {{ sessionID: "ses_1" }} }} }})
 await hooks.event({{ event: null }})
-console.log(JSON.stringify({{ system: output.system, ms: Date.now() - started }}))
+const sent = messages.map((m) => m.parts.map((p) => (p.synthetic ? "+" : "") + p.text))
+console.log(JSON.stringify({{ sent, ms: Date.now() - started }}))
 """
 
 
 def run_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str) -> dict[str, object]:
     """The plugin rendered with ``command`` (Python source) as both hook commands and a 2 s timeout,
-    driven through a prompt, its requests and an idle session; what the system prompt became."""
+    driven through a prompt, its request and an idle session; the texts of the messages sent
+    (``+`` before what the plugin added)."""
     if NODE is None:
         pytest.skip("node is not installed")
     script = tmp_path / "hook.py"
@@ -147,15 +153,15 @@ print(json.dumps({"hookSpecificOutput": {"additionalContext": context}}))
 """
 
 
-def test_recall_goes_into_the_sessions_system_prompt_and_the_idle_session_is_captured(
+def test_recall_joins_its_prompt_in_the_request_and_the_idle_session_is_captured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result = run_plugin(tmp_path, monkeypatch, ANSWER)
-    assert result["system"] == [
-        "You are opencode.",
-        "<recalled-memory>for SessionStart</recalled-memory>\n\n"
-        "<recalled-memory>for UserPromptSubmit</recalled-memory>",
-    ]
+    added = (
+        "+<recalled-memory>for SessionStart</recalled-memory>\n\n"
+        "<recalled-memory>for UserPromptSubmit</recalled-memory>"
+    )
+    assert result["sent"] == [["msg_0"], ["msg_1", added], []]  # its own prompt only
     sent = [json.loads(line) for line in (tmp_path / "hook.py.log").read_text().splitlines()]
     base = {"session_id": "ses_1", "cwd": "/work/shop"}
     assert sent == [
@@ -182,7 +188,7 @@ def test_a_failing_hook_command_changes_nothing_and_never_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
 ) -> None:
     result = run_plugin(tmp_path, monkeypatch, command)
-    assert result["system"] == ["You are opencode."]
+    assert result["sent"] == [["msg_0"], ["msg_1"], []]
     assert isinstance(result["ms"], int) and result["ms"] < 20_000  # three commands, 2 s timeout each
 
 
@@ -197,4 +203,4 @@ def test_a_missing_mahavishnu_changes_nothing(tmp_path: Path, monkeypatch: pytes
     driver.write_text(DRIVER.format(plugin=module.as_uri()))
     done = subprocess.run([NODE, str(driver)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert json.loads(done.stdout)["system"] == ["You are opencode."]
+    assert json.loads(done.stdout)["sent"] == [["msg_0"], ["msg_1"], []]

@@ -7,8 +7,9 @@ mock). Ours, ``mahavishnu-memory.js`` (its source is ``opencode_plugin/`` beside
 the same hook commands as the other assistants' hooks, with the same JSON on stdin:
 
 * recall, ``memory context --tool opencode``, on ``chat.message`` (a prompt; the first one a process
-  sees of a session also asks for the session's start), its text added to the session's system
-  prompt on ``experimental.chat.system.transform``;
+  sees of a session also asks for the session's start), its text added to that prompt's message as
+  OpenCode sends it (``experimental.chat.messages.transform``: a synthetic part, never stored, never
+  in the system prompt);
 * capture, ``memory import --tool opencode -``, on the ``session.idle`` event (a turn ended).
 
 The user's ``opencode.json`` is not touched: the file is found by its folder. Its first line holds

@@ -4,8 +4,9 @@
 //
 // Recall: at a session's first prompt (in this OpenCode process) and at every prompt, the hook
 // command `memory context --tool opencode` gets the hook's JSON on stdin and prints what to add;
-// that text goes into the system prompt of the session's requests (never into the stored
-// conversation, so a capture never reads it back). Capture: when a session goes idle (its turn
+// that text goes with its prompt, as a part of the user's message, into every request of the
+// session (never into the stored conversation, so a capture never reads it back, and never into
+// the system prompt, which would lend it an authority it must not have). Capture: when a session goes idle (its turn
 // ended), `memory import --tool opencode -` reads the session from OpenCode's database.
 // A command that is missing, fails, prints nonsense or outlasts CONFIG.timeoutMs changes nothing:
 // OpenCode goes on as if there were no plugin. Nothing here throws.
@@ -13,6 +14,7 @@ import { spawn } from "node:child_process"
 
 const CONFIG = __MAHAVISHNU_CONFIG__
 const MAX_OUTPUT = 1 << 20 // a recall is a few kB; more than this is not ours
+const OURS = "-mahavishnu" // the end of the id of a part the plugin adds
 
 /** Run argv with payload as JSON on stdin: its stdout when it exits 0 in time, else null. */
 function run(argv, payload) {
@@ -66,31 +68,49 @@ async function recall(payload) {
 }
 
 export const MahavishnuMemory = async ({ directory }) => {
-  const recalled = new Map() // session id -> the recall blocks of its prompts so far
+  const started = new Set() // the sessions this process asked the session start's recall for
+  const recalled = new Map() // user message id -> what recall added to it
   return {
     "chat.message": async (input, output) => {
       try {
         const session = input?.sessionID
-        if (typeof session !== "string") return
+        const message = output?.message?.id
+        if (typeof session !== "string" || typeof message !== "string") return
         const parts = Array.isArray(output?.parts) ? output.parts : []
         const prompt = parts
           .filter((part) => part?.type === "text" && !part.synthetic && typeof part.text === "string")
           .map((part) => part.text)
           .join("\n")
         const base = { session_id: session, cwd: directory }
-        const blocks = recalled.get(session) ?? []
-        if (!recalled.has(session)) {
+        const blocks = []
+        if (!started.has(session)) {
           // New to this process: whatever an earlier one added is not in the context any more.
+          started.add(session)
           blocks.push(await recall({ ...base, hook_event_name: "SessionStart", source: "clear" }))
         }
         if (prompt) blocks.push(await recall({ ...base, hook_event_name: "UserPromptSubmit", prompt }))
-        recalled.set(session, blocks.filter(Boolean))
+        const text = blocks.filter(Boolean).join("\n\n")
+        if (text) recalled.set(message, text)
       } catch {}
     },
-    "experimental.chat.system.transform": async (input, output) => {
+    "experimental.chat.messages.transform": async (_input, output) => {
       try {
-        const blocks = recalled.get(input?.sessionID)
-        if (blocks?.length && Array.isArray(output?.system)) output.system.push(blocks.join("\n\n"))
+        // The messages about to be sent (read again from the database for each request): the
+        // recall joins its prompt there, as OpenCode's own synthetic parts do, and is never stored.
+        for (const message of Array.isArray(output?.messages) ? output.messages : []) {
+          const info = message?.info
+          const text = info?.role === "user" ? recalled.get(info.id) : undefined
+          if (!text || !Array.isArray(message.parts)) continue
+          if (message.parts.some((part) => String(part?.id).endsWith(OURS))) continue // (a list seen before)
+          message.parts.push({
+            id: `${message.parts.at(-1)?.id ?? "prt"}${OURS}`,
+            messageID: info.id,
+            sessionID: info.sessionID,
+            type: "text",
+            text,
+            synthetic: true,
+          })
+        }
       } catch {}
     },
     event: async ({ event }) => {
