@@ -169,30 +169,9 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
 
 def _read_as_assistant(tool: str, text: str, path: Path) -> None:
     """Parse ``text`` as ``tool`` reads it: InvalidConfigFileError names the file, line and column."""
-    if tool == "claude":
-        from mahavishnu.environments.assistants import claude
+    from mahavishnu.environments.switcher import assistant
 
-        claude.load(text, path)
-    elif tool == "codex":
-        from mahavishnu.environments.assistants import codex
-
-        codex.parse(text, path)
-    elif tool == "qwen":
-        from mahavishnu.environments.assistants import qwen
-
-        qwen.load(text, path)
-    elif tool == "gemini":
-        from mahavishnu.environments.assistants import gemini
-
-        gemini.load(text, path)
-    elif tool == "opencode":
-        from mahavishnu.environments.assistants import opencode
-
-        opencode.load(text, path)
-    elif tool == "pi":
-        from mahavishnu.environments.assistants import pi
-
-        pi.load_settings_text(text, path)
+    assistant(tool).parse_config(text, path)
 
 
 #: Where a parse error is, as every "invalid JSON in FILE at line N, column M: ..." says it.

@@ -88,6 +88,11 @@ class Assistant(ABC):
         """Raise InvalidConfigFileError unless ``text`` is a config file this assistant can read."""
 
     @abstractmethod
+    def parse_config(self, text: str, path: Path) -> None:
+        """Parse ``text``, the file at ``path``, as this assistant reads it (``doctor``): raise
+        InvalidConfigFileError naming the file, line and column."""
+
+    @abstractmethod
     def current(self, settings: Settings) -> list[CurrentProvider]:
         """The provider each existing config file points at, highest precedence first."""
 

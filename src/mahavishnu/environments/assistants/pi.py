@@ -190,6 +190,9 @@ class Pi(UserProjectAssistant):
     def validate_text(self, text: str) -> None:
         validate_settings(text)
 
+    def parse_config(self, text: str, path: Path) -> None:
+        load_settings_text(text, path)
+
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []
         for scope, path in existing_configs(self.scopes, self.config_path):
