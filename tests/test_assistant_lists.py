@@ -60,6 +60,7 @@ def test_each_per_assistant_table_has_every_registered_assistant() -> None:
     }
     missing = {where: set(NAMES) - set(table) for where, table in tables.items() if set(NAMES) - set(table)}
     assert not missing
+    assert all(reader.tool == tool for tool, reader in READERS.items())  # usage/readers/<tool>.py's READER
 
 
 def test_the_switch_log_knows_each_assistant_s_files(tmp_path: Path) -> None:
