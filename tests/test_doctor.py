@@ -241,3 +241,24 @@ def test_a_misspelled_fallback_chain_entry_is_a_warning():
     (found,) = doctor.check_fallback_chains(load_settings())
 
     assert found.check == "fallback:claude" and found.status == "warn" and "anthropicc" in found.detail
+
+
+def test_pi_s_models_json_is_checked_beside_its_settings(isolated_home):
+    """A switch writes Pi's provider into models.json: doctor reads it as Pi does (JSON with comments)."""
+    agent = isolated_home / ".pi" / "agent"
+    agent.mkdir(parents=True)
+    (agent / "settings.json").write_text('{"defaultProvider": "mahavishnu", "defaultModel": "m"}\n')
+    models = agent / "models.json"
+    models.write_text(
+        '{\n  // mine\n  "providers": {"mahavishnu": {"baseUrl": "http://127.0.0.1:1/v1"}}\n}\n'
+    )
+    found = _by_check(doctor.check_config_files(load_settings()))
+    assert found["config:pi:user"].status == "ok"
+    assert found["config:pi:models.json"] == Finding("config:pi:models.json", "ok", f"{models} parses")
+    models.write_text('{"providers": {},}\n')  # a trailing comma: Pi's JSON.parse refuses it
+    broken = _by_check(doctor.check_config_files(load_settings()))["config:pi:models.json"]
+    assert broken.status == "error" and str(models) in broken.detail and "line 1" in broken.detail
+    assert broken.hint.startswith("Fix line 1 col")
+    models.write_text('{"providers": ["not", "an", "object"]}\n')
+    wrong = _by_check(doctor.check_config_files(load_settings()))["config:pi:models.json"]
+    assert wrong.status == "error" and "providers" in wrong.detail

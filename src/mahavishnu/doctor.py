@@ -135,7 +135,26 @@ def check_config_files(settings: Settings) -> list[Finding]:
         target = assistant(tool)
         for scope, path in existing_configs(scopes(target), target.settings_path):
             findings.append(_config_finding(tool, scope, path, target.validate_text))
+        for path, parse in target.companion_files():
+            if path.exists():
+                findings.append(_companion_finding(f"config:{tool}:{path.name}", path, parse))
     return findings
+
+
+def _companion_finding(name: str, path: Path, parse: Callable[[str, Path], None]) -> Finding:
+    try:
+        parse(path.read_text(encoding="utf-8"), path)
+    except (OSError, MahavishnuError) as exc:
+        return _unreadable(name, path, exc)
+    return Finding(name, "ok", f"{path} parses")
+
+
+def _unreadable(name: str, path: Path, exc: OSError | MahavishnuError) -> Finding:
+    # validate() words what a write would refuse ("refusing to write ..."); doctor writes nothing
+    message = exc.message if isinstance(exc, MahavishnuError) else str(exc)
+    message = message.removeprefix("refusing to write ")
+    detail = message if str(path) in message else f"{path}: {message}"
+    return Finding(name, "error", detail, _fix_first_hint(path, message))
 
 
 def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str], None]) -> Finding:
@@ -145,11 +164,7 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
         _read_as_assistant(tool, text, path)
         validate(text)
     except (OSError, MahavishnuError) as exc:
-        # validate() words what a write would refuse ("refusing to write ..."); doctor writes nothing
-        message = exc.message if isinstance(exc, MahavishnuError) else str(exc)
-        message = message.removeprefix("refusing to write ")
-        detail = message if str(path) in message else f"{path}: {message}"
-        return Finding(name, "error", detail, _fix_first_hint(path, message))
+        return _unreadable(name, path, exc)
     problem = _schema_problem(tool, text)
     if problem:
         return Finding(
