@@ -15,6 +15,7 @@ from pi_cli import find_pi, run_pi
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
+from mahavishnu.environments import memory_hooks_pi
 
 pytestmark = [
     pytest.mark.e2e,
@@ -55,7 +56,36 @@ def test_pi_recalls_a_stored_decision_and_captures_the_turn(
         body = sent(mock.requests_to("/v1/chat/completions"))
         assert DECISION in body, body[-3000:]
         assert body.count(DECISION) == 1  # the session start's recall, not again for the prompt
+        assert '"name": "search_memory"' in body and '"name": "store_memory"' in body  # Pi's tools
 
         # the turn is captured: the decision stated in the prompt is a memory of Pi's now
         pi_decision = "Pi decision: the ledger exports are written as CSV with a header row."
         assert (pi_decision, "pi") in captured("decision", (pi_decision, "pi"))
+
+
+def test_a_crashing_mahavishnu_never_stops_pi(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The extension's command fails with exit 2 (what other assistants read as "block") and a
+    traceback: Pi answers all the same, and says nothing of it."""
+    ran = isolated_home / "ran.txt"
+    crash = f"sh -c 'echo \"$2\" >> {ran}; echo Traceback boom >&2; exit 2' mahavishnu"
+    monkeypatch.setattr(memory_hooks_pi, "hook_process_command", lambda: crash)
+    with MockLLM(reply="Still here.") as mock:
+        write_profiles(
+            isolated_home,
+            {
+                "lab": {
+                    "secret": ["env:LAB_KEY"],
+                    "openai": {"base_url": f"{mock.base_url}/v1", "model": "m-pi", "wire_api": "chat"},
+                }
+            },
+        )
+        monkeypatch.setenv("LAB_KEY", KEY)
+        switch("lab", "--tool", "pi")
+        installed = CliRunner().invoke(app, ["memory", "hooks", "install", "--tool", "pi"])
+        assert installed.exit_code == 0, installed.output
+        assert '["sh", "-c", ' in memory_hooks_pi.extension_path().read_text()
+        proc = run_pi(isolated_home, "hello", extra_env={**mahavishnu_env(), "LAB_KEY": KEY}, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.strip() == "Still here."
+        assert "boom" not in proc.stdout + proc.stderr
+        assert ran.read_text().split() == ["context", "context", "import"]  # every hook ran, and failed
