@@ -279,3 +279,17 @@ def test_the_tools_store_and_find_a_memory_with_the_real_cli(run_extension) -> N
     )
     hits = json.loads(out["result"]["content"][0]["text"])  # type: ignore[index]
     assert content in json.dumps(hits)
+
+
+def test_mcp_install_for_pi_says_it_has_no_mcp_client_and_points_at_the_extension(
+    isolated_home: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from mahavishnu.cli.main import app
+
+    result = CliRunner().invoke(app, ["mcp", "install", "--tool", "claude,pi"])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: Pi has no MCP client:") and "memory hooks install --tool pi" in line
+    assert not (isolated_home / ".pi").exists() and not (isolated_home / ".claude.json").exists()
