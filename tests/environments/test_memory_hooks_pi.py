@@ -59,8 +59,9 @@ def test_install_then_remove_leaves_the_users_pi_folder_byte_for_byte(isolated_h
 
 def test_remove_takes_away_the_folders_install_created(isolated_home: Path) -> None:
     install(["pi"])
-    assert memory_hooks_pi.extension_path().is_file()
-    remove(["pi"])
+    path = memory_hooks_pi.extension_path()
+    assert path.is_file()
+    assert [c.path for c in remove(["pi"]) if c.changed] == [path]  # what the command reports
     assert not (isolated_home / ".pi").exists()
     assert remove(["pi"]) == []  # nothing left to do
 

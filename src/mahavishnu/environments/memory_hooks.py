@@ -195,7 +195,9 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
         gone |= memory_hooks_pi.remove_empty_folders({f for f in created if Path(f).is_dir()})
     if gone:
         _update_created(lambda known: known - gone)
-    return outcome.changes
+    extension = memory_hooks_pi.extension_path()  # (deleted with no edit before it: say so)
+    deleted = [Change(r.path, r.before, "") for r in outcome.removals if r.changed and r.path == extension]
+    return [*outcome.changes, *deleted]
 
 
 def customised(tools: Sequence[Tool]) -> list[tuple[Tool, HookState]]:
