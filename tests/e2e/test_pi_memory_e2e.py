@@ -62,6 +62,18 @@ def test_pi_recalls_a_stored_decision_and_captures_the_turn(
         pi_decision = "Pi decision: the ledger exports are written as CSV with a header row."
         assert (pi_decision, "pi") in captured("decision", (pi_decision, "pi"))
 
+        # the same session goes on (`pi -c`): the memory is in its history, not sent again; the
+        # new turn is captured from where the last capture stopped
+        mock.clear()
+        later = "Pi decision: every release is tagged vMAJOR.MINOR.PATCH. Which money format again?"
+        proc = run_pi(isolated_home, later, extra_env=env, cwd=cwd, timeout=180, flags=("-c",))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        body = sent(mock.requests_to("/v1/chat/completions"))
+        assert body.count(DECISION) == 1 and PROMPT in body  # (the session's first prompt is there too)
+        second = "Pi decision: every release is tagged vMAJOR.MINOR.PATCH."
+        assert (second, "pi") in captured("decision", (second, "pi"))
+        assert [c for c, _ in captured("decision")].count(pi_decision) == 1  # not imported twice
+
 
 def test_a_crashing_mahavishnu_never_stops_pi(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The extension's command fails with exit 2 (what other assistants read as "block") and a
