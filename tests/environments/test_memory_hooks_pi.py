@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mahavishnu.environments import memory_hooks_pi
-from mahavishnu.environments.memory_hooks import hooks_status, install, remove
+from mahavishnu.environments.memory_hooks import customised, hooks_status, install, remove
 from mahavishnu.errors import InvalidConfigFileError
 
 NODE = shutil.which("node")
@@ -84,6 +84,9 @@ def test_an_edited_extension_is_customised_and_left_by_install(isolated_home: Pa
     assert status.state == "installed" and {h.customised for h in status.hooks} == {"edited by hand"}
     assert not any(c.changed for c in install(["pi"]))
     assert path.read_text() == edited
+    assert [(tool, hook.customised) for tool, hook in customised(["pi"])] == [
+        ("pi", "edited by hand")
+    ]  # once
     remove(["pi"])  # still ours: it goes
     assert not path.exists()
 

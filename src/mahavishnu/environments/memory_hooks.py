@@ -201,8 +201,10 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
 
 
 def customised(tools: Sequence[Tool]) -> list[tuple[Tool, HookState]]:
-    """Our hooks that are installed but that the user changed (left as they are by install)."""
-    return [(tool, hook) for tool in tools for hook in _status(tool).hooks if hook.customised]
+    """Our hooks that are installed but that the user changed (left as they are by install); of
+    Pi's, which share one file, the first."""
+    found = [(tool, hook) for tool in tools for hook in _status(tool).hooks if hook.customised]
+    return [pair for pair in found if pair[0] != "pi"] + [pair for pair in found if pair[0] == "pi"][:1]
 
 
 install_memory_hooks = install  # the names the package exports
