@@ -3,7 +3,6 @@ into settings.json, the key by reference only; everything else stays byte for by
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -93,16 +92,7 @@ def test_a_models_file_pi_cannot_read_is_refused_and_nothing_is_written(agent: P
     assert (agent / "models.json").read_text() == '{"providers": {},}\n'
 
 
-def test_tool_all_includes_pi_and_run_shows_its_per_session_provider(agent: Path) -> None:
+def test_tool_all_includes_pi_and_run_says_it_cannot_start_it(agent: Path) -> None:
     assert "pi" in switch_llm("deepseek", load_settings(), tool="all").tools
     result = runner.invoke(app, ["run", "deepseek", "--tool", "pi", "--show"])
-    assert result.exit_code == 0, result.output
-    shown = json.loads(result.output)
-    argv = shown["argv"]
-    assert (
-        argv[1] == "-e"
-        and argv[2].endswith("run-provider.js")
-        and argv[3:5] == ["--provider", "mahavishnu-run"]
-    )
-    provider = json.loads(shown["env"]["MAHAVISHNU_RUN_PI_PROVIDER"])
-    assert provider["models"][0]["id"] == argv[6] and "apiKey" not in provider  # the key: by variable name
+    assert result.exit_code != 0 and "cannot start Pi yet" in " ".join(result.output.split())

@@ -19,10 +19,7 @@ from the profile's secret chain and travels in the environment only (never on th
 * OpenCode: ``OPENCODE_CONFIG_CONTENT`` (inline config merged over every file) defining and selecting
   a provider ``mahavishnu-run`` whose ``apiKey`` is ``{env:MAHAVISHNU_RUN_API_KEY}``;
 * Gemini CLI: ``GEMINI_API_KEY`` (and ``GOOGLE_GEMINI_BASE_URL`` for a base URL other than
-  Google's: see ``_gemini``), ``--model M``;
-* Pi: ``-e`` an extension of ours (``pi_extension/run-provider.js``) that registers a provider
-  ``mahavishnu-run`` from ``MAHAVISHNU_RUN_PI_PROVIDER`` with ``apiKey`` naming
-  ``MAHAVISHNU_RUN_API_KEY``, then ``--provider mahavishnu-run --model M``.
+  Google's: see ``_gemini``), ``--model M``.
 """
 
 from __future__ import annotations
@@ -80,14 +77,7 @@ def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) ->
             hint="Pick a provider profile that serves it: `mahavishnu ai list-llms`.",
         )
     key = resolve_profile_secret(profile, settings) if profile.needs_secret else profile.name
-    builders = {
-        "claude": _claude,
-        "codex": _codex,
-        "qwen": _qwen,
-        "gemini": _gemini,
-        "opencode": _opencode,
-        "pi": _pi,
-    }
+    builders = {"claude": _claude, "codex": _codex, "qwen": _qwen, "gemini": _gemini, "opencode": _opencode}
     if chosen not in builders:
         raise InvalidInputError(
             f"`mahavishnu run` cannot start {LABELS[chosen]} yet",
@@ -209,31 +199,3 @@ def _opencode(profile: Profile, key: str) -> Built:
     }
     content = {"provider": {RUN_PROVIDER: provider}, "model": f"{RUN_PROVIDER}/{model}"}
     return [], {"OPENCODE_CONFIG_CONTENT": json.dumps(content), RUN_KEY_VAR: key}, []
-
-
-#: The variable ``pi_extension/run-provider.js`` reads the run's provider from.
-PI_PROVIDER_VAR = "MAHAVISHNU_RUN_PI_PROVIDER"
-#: What Pi 0.73 fills in for a models.json model; a registered provider's models must say it.
-PI_MODEL_DEFAULTS = {
-    "reasoning": False,
-    "input": ["text"],
-    "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
-    "contextWindow": 128000,
-    "maxTokens": 16384,
-}
-
-
-def _pi(profile: Profile, key: str) -> Built:
-    from importlib import resources
-
-    endpoint = profile.endpoint("openai", "Pi")
-    model = str(endpoint.model)
-    provider = {
-        "name": f"{profile.label} (mahavishnu run)",
-        "baseUrl": str(endpoint.base_url),
-        "api": "openai-responses" if endpoint.wire_api == "responses" else "openai-completions",
-        "models": [{"id": model, "name": model, **PI_MODEL_DEFAULTS}],
-    }
-    extension = resources.files("mahavishnu.environments").joinpath("pi_extension", "run-provider.js")
-    args = ["-e", str(extension), "--provider", RUN_PROVIDER, "--model", model]
-    return args, {PI_PROVIDER_VAR: json.dumps(provider), RUN_KEY_VAR: key}, []
