@@ -51,6 +51,7 @@ def files(home: Path) -> dict[str, Path]:
         "codex-config": home / ".codex" / "config.toml",
         "qwen": home / ".qwen" / "settings.json",
         "gemini": home / ".gemini" / "settings.json",
+        "pi": home / ".pi" / "agent" / "extensions" / "mahavishnu-memory.js",
     }
 
 
@@ -80,7 +81,7 @@ def test_install_writes_capture_and_recall_hooks_for_every_assistant(isolated_ho
         assert commands(f[tool], stop) == [capture]
     gemini = json.loads(f["gemini"].read_text())["hooks"]["BeforeAgent"][0]["hooks"][0]
     assert gemini["timeout"] == 30_000 and gemini["name"] == "mahavishnu-memory-recall"  # Gemini counts ms
-    assert [t.state for t in hooks_status("all")] == ["installed"] * 4
+    assert [t.state for t in hooks_status("all")] == ["installed"] * len(ALL)
 
 
 def test_codex_hooks_are_trusted_in_config_toml(isolated_home: Path) -> None:
@@ -149,7 +150,8 @@ def test_the_users_hooks_and_comments_stay_and_remove_puts_the_files_back(isolat
     assert f["qwen"].read_text() == USER_QWEN
     # the files install created, back to nothing, are gone again (not left as `{}` or empty)
     assert not f["codex"].exists() and not f["codex-config"].exists() and not f["gemini"].exists()
-    assert [t.state for t in hooks_status("all")] == ["not installed"] * 4
+    assert not (isolated_home / ".pi").exists()  # Pi's extension, and the folders made for it
+    assert [t.state for t in hooks_status("all")] == ["not installed"] * len(ALL)
 
 
 def test_a_moved_mahavishnu_is_replaced_not_added(isolated_home: Path) -> None:
@@ -197,7 +199,7 @@ def test_remove_where_nothing_is_installed_writes_nothing(isolated_home: Path) -
 
 def test_dry_run_writes_nothing(isolated_home: Path) -> None:
     changes = install(ALL, dry_run=True)
-    assert len([c for c in changes if c.changed]) == 5
+    assert len([c for c in changes if c.changed]) == 6  # (Codex: two files)
     assert not any(path.exists() for path in files(isolated_home).values())
 
 

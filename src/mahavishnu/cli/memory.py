@@ -391,7 +391,9 @@ def import_cmd(
         help="JSONL file from `memory export`; with --tool: a session file or folder, or '-' (hook JSON).",
     ),
     tool: str | None = typer.Option(
-        None, "--tool", help="Import sessions of claude, codex, qwen, gemini or all (default: all they kept)."
+        None,
+        "--tool",
+        help="Import sessions of claude, codex, qwen, gemini, pi or all (default: all they kept).",
     ),
     project: str | None = typer.Option(
         None,

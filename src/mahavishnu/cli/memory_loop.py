@@ -29,7 +29,7 @@ hooks_app = typer.Typer(
 app.add_typer(hooks_app, name="hooks")
 
 ToolOption = typer.Option(
-    "all", "--tool", help="claude, codex, qwen, gemini, a comma-separated list, or all (every assistant)."
+    "all", "--tool", help="claude, codex, qwen, gemini, pi, a comma-separated list, or all (every assistant)."
 )
 DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without writing anything.")
 
@@ -118,7 +118,7 @@ def _import_sessions(tool: str, path: str | None, project: str | None, as_json: 
     tools = check_tools(tool)
     if path is not None and len(tools) > 1:
         raise InvalidInputError(
-            "a PATH belongs to one assistant", hint="Pass --tool claude, codex, qwen or gemini."
+            "a PATH belongs to one assistant", hint="Pass --tool claude, codex, qwen, gemini or pi."
         )
     by_hand = f"Pass the session file instead of '-': mahavishnu memory import --tool {tools[0]} FILE"
     payload = read_hook_payload(hook_stdin(by_hand)) if path == "-" else None

@@ -161,7 +161,7 @@ MEMORY_CONTEXT = (
         ("--tool",),
         str,
         None,
-        "The assistant running the hook: claude, codex, qwen or gemini (default: the one the hook's "
+        "The assistant running the hook: claude, codex, qwen, gemini or pi (default: the one the hook's "
         "JSON says sent it, by its transcript_path).",
     ),
 )
