@@ -70,7 +70,32 @@ def test_every_shipped_schema_is_used_and_catches_a_wrong_value(isolated_home):
         tool: (found[f"config:{tool}:user"].status, where in found[f"config:{tool}:user"].detail)
         for tool, (_, _, where) in files.items()
     } == dict.fromkeys(files, ("warn", True))
-    assert sorted(doctor.SCHEMAS.values()) == sorted(p.name for p in doctor.SHIPPED_SCHEMAS.glob("*.json"))
+    shipped = [name for tool, name in doctor.SCHEMAS.items() if tool not in doctor.NOT_SHIPPED]
+    assert sorted(shipped) == sorted(p.name for p in doctor.SHIPPED_SCHEMAS.glob("*.json"))
+
+
+def test_opencode_json_is_checked_against_a_saved_copy_of_its_schema_offline(
+    isolated_home, monkeypatch, tmp_path
+):
+    """OpenCode's schema is not shipped: without a copy its file is only parsed (no warning, even with
+    the variable set); with one it is checked, its reference to models.dev never fetched."""
+    config = isolated_home / ".config" / "opencode" / "opencode.json"
+    config.parent.mkdir(parents=True)
+    config.write_text('{\n  // JSONC, as OpenCode reads it\n  "autoupdate": "sometimes"\n}\n')
+    found = _by_check(doctor.check_config_files(load_settings()))["config:opencode:user"]
+    assert found.status == "ok" and found.detail == f"{config} parses"
+    monkeypatch.setenv(doctor.SCHEMAS_DIR_VARIABLE, str(tmp_path))
+    assert _by_check(doctor.check_config_files(load_settings()))["config:opencode:user"].status == "ok"
+    remote = "https://models.dev/model-schema.json#/$defs/Model"  # as opencode.ai/config.json has it
+    properties = {"model": {"$ref": remote, "type": "string"}, "autoupdate": {"type": "boolean"}}
+    schema = {"type": "object", "properties": properties}
+    (tmp_path / "opencode-config.schema.json").write_text(json.dumps(schema))
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("doctor fetched a schema"))
+    found = _by_check(doctor.check_config_files(load_settings()))["config:opencode:user"]
+    assert found.status == "warn" and "autoupdate: 'sometimes' is not of type 'boolean'" in found.detail
+    config.write_text('{"model": "mahavishnu/lab", "autoupdate": false}')
+    found = _by_check(doctor.check_config_files(load_settings()))["config:opencode:user"]
+    assert found.status == "ok" and found.detail.endswith("matches its published schema")
 
 
 def test_a_schemas_folder_named_by_the_variable_takes_the_shipped_ones_place(
@@ -216,3 +241,24 @@ def test_a_misspelled_fallback_chain_entry_is_a_warning():
     (found,) = doctor.check_fallback_chains(load_settings())
 
     assert found.check == "fallback:claude" and found.status == "warn" and "anthropicc" in found.detail
+
+
+def test_pi_s_models_json_is_checked_beside_its_settings(isolated_home):
+    """A switch writes Pi's provider into models.json: doctor reads it as Pi does (JSON with comments)."""
+    agent = isolated_home / ".pi" / "agent"
+    agent.mkdir(parents=True)
+    (agent / "settings.json").write_text('{"defaultProvider": "mahavishnu", "defaultModel": "m"}\n')
+    models = agent / "models.json"
+    models.write_text(
+        '{\n  // mine\n  "providers": {"mahavishnu": {"baseUrl": "http://127.0.0.1:1/v1"}}\n}\n'
+    )
+    found = _by_check(doctor.check_config_files(load_settings()))
+    assert found["config:pi:user"].status == "ok"
+    assert found["config:pi:models.json"] == Finding("config:pi:models.json", "ok", f"{models} parses")
+    models.write_text('{"providers": {},}\n')  # a trailing comma: Pi's JSON.parse refuses it
+    broken = _by_check(doctor.check_config_files(load_settings()))["config:pi:models.json"]
+    assert broken.status == "error" and str(models) in broken.detail and "line 1" in broken.detail
+    assert broken.hint.startswith("Fix line 1 col")
+    models.write_text('{"providers": ["not", "an", "object"]}\n')
+    wrong = _by_check(doctor.check_config_files(load_settings()))["config:pi:models.json"]
+    assert wrong.status == "error" and "providers" in wrong.detail

@@ -14,13 +14,17 @@ import shlex
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mahavishnu import paths
 from mahavishnu.errors import ConfigError
 from mahavishnu.wording import a
+
+#: The assistants' tool names, spelled out as pydantic and mypy need a ``Literal``: config sits below
+#: ``environments.assistants.registry`` (the one list), and tests/test_assistant_lists.py checks they match.
+AssistantName = Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"]
 
 ENV_PREFIX = "MAHAVISHNU_"
 
@@ -65,7 +69,7 @@ class ProfileSettings(BaseModel):
     secret: list[str] = Field(default_factory=list)  # references tried first; see environments/secrets.py
     requires_key: bool = True
     #: A "stock" profile: these assistants go back to their own login (every provider key removed).
-    stock: list[Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"]] = Field(default_factory=list)
+    stock: list[AssistantName] = Field(default_factory=list)
     docs: str | None = None
     anthropic: Endpoint | None = None
     openai: Endpoint | None = None
@@ -77,7 +81,7 @@ class ProfileSettings(BaseModel):
 class EnvironmentsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    default_tool: Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"] = "claude"
+    default_tool: AssistantName = "claude"
     backups_keep: int = Field(default=10, ge=1, le=1000)
 
 
@@ -228,11 +232,8 @@ class IngestSettings(BaseModel):
         return self
 
 
-AssistantName = Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"]
-
-
 def _every_assistant() -> list[AssistantName]:
-    return ["claude", "codex", "qwen", "gemini", "opencode", "pi"]
+    return list(get_args(AssistantName))
 
 
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

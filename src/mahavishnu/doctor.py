@@ -47,14 +47,19 @@ Check = Callable[["Settings"], list[Finding]]
 TESTED: dict[str, tuple[str, str]] = {info.name: (info.tested, info.package) for info in REGISTRY}
 #: The assistants' published JSON Schemas (SchemaStore, openai/codex, google-gemini/gemini-cli): tool -> the
 #: file name, shipped in the package (``SHIPPED_SCHEMAS``: source, commit and licence in its README.md);
-#: a folder named by ``MAHAVISHNU_SCHEMAS_DIR`` takes its place (newer copies).
+#: a folder named by ``MAHAVISHNU_SCHEMAS_DIR`` takes its place (newer copies). OpenCode's
+#: (https://opencode.ai/config.json, generated when OpenCode is built) is not shipped: no copy of it for
+#: the tested version is published in a repository or package; a copy saved in that folder is used.
 SCHEMAS_DIR_VARIABLE = "MAHAVISHNU_SCHEMAS_DIR"
 SHIPPED_SCHEMAS = Path(__file__).parent / "schemas"
 SCHEMAS = {
     "claude": "claude-code-settings.json",
     "codex": "codex-config.schema.json",
     "gemini": "gemini-cli-settings.schema.json",
+    "opencode": "opencode-config.schema.json",
 }
+#: Schemas the package does not ship: checked when the folder has one, never missed when it has none.
+NOT_SHIPPED = frozenset({"opencode"})
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 #: The name of the memory-hooks check (``check_memory_hooks``).
@@ -130,7 +135,26 @@ def check_config_files(settings: Settings) -> list[Finding]:
         target = assistant(tool)
         for scope, path in existing_configs(scopes(target), target.settings_path):
             findings.append(_config_finding(tool, scope, path, target.validate_text))
+        for path, parse in target.companion_files():
+            if path.exists():
+                findings.append(_companion_finding(f"config:{tool}:{path.name}", path, parse))
     return findings
+
+
+def _companion_finding(name: str, path: Path, parse: Callable[[str, Path], None]) -> Finding:
+    try:
+        parse(path.read_text(encoding="utf-8"), path)
+    except (OSError, MahavishnuError) as exc:
+        return _unreadable(name, path, exc)
+    return Finding(name, "ok", f"{path} parses")
+
+
+def _unreadable(name: str, path: Path, exc: OSError | MahavishnuError) -> Finding:
+    # validate() words what a write would refuse ("refusing to write ..."); doctor writes nothing
+    message = exc.message if isinstance(exc, MahavishnuError) else str(exc)
+    message = message.removeprefix("refusing to write ")
+    detail = message if str(path) in message else f"{path}: {message}"
+    return Finding(name, "error", detail, _fix_first_hint(path, message))
 
 
 def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str], None]) -> Finding:
@@ -140,18 +164,14 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
         _read_as_assistant(tool, text, path)
         validate(text)
     except (OSError, MahavishnuError) as exc:
-        # validate() words what a write would refuse ("refusing to write ..."); doctor writes nothing
-        message = exc.message if isinstance(exc, MahavishnuError) else str(exc)
-        message = message.removeprefix("refusing to write ")
-        detail = message if str(path) in message else f"{path}: {message}"
-        return Finding(name, "error", detail, _fix_first_hint(path, message))
+        return _unreadable(name, path, exc)
     problem = _schema_problem(tool, text)
     if problem:
         return Finding(
             name, "warn", f"{path}: {problem}", f"Compare with the published schema {SCHEMAS[tool]}."
         )
     folder = os.environ.get(SCHEMAS_DIR_VARIABLE)
-    if folder and tool in SCHEMAS and _schema_file(tool) is None:
+    if folder and tool in SCHEMAS and tool not in NOT_SHIPPED and _schema_file(tool) is None:
         return Finding(
             name,
             "warn",
@@ -164,30 +184,9 @@ def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str],
 
 def _read_as_assistant(tool: str, text: str, path: Path) -> None:
     """Parse ``text`` as ``tool`` reads it: InvalidConfigFileError names the file, line and column."""
-    if tool == "claude":
-        from mahavishnu.environments.assistants import claude
+    from mahavishnu.environments.switcher import assistant
 
-        claude.load(text, path)
-    elif tool == "codex":
-        from mahavishnu.environments.assistants import codex
-
-        codex.parse(text, path)
-    elif tool == "qwen":
-        from mahavishnu.environments.assistants import qwen
-
-        qwen.load(text, path)
-    elif tool == "gemini":
-        from mahavishnu.environments.assistants import gemini
-
-        gemini.load(text, path)
-    elif tool == "opencode":
-        from mahavishnu.environments.assistants import opencode
-
-        opencode.load(text, path)
-    elif tool == "pi":
-        from mahavishnu.environments.assistants import pi
-
-        pi.load_settings_text(text, path)
+    assistant(tool).parse_config(text, path)
 
 
 #: Where a parse error is, as every "invalid JSON in FILE at line N, column M: ..." says it.
@@ -227,13 +226,27 @@ def _schema_problem(tool: str, text: str) -> str | None:
 
     import jsonschema  # type: ignore[import-untyped,unused-ignore]
 
-    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    schema = _local_refs_only(json.loads(schema_file.read_text(encoding="utf-8")))
     data = _load(tool, text)
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(top)"
     return f"{where}: {error.message[:160]}"
+
+
+def _local_refs_only(node: Any) -> Any:
+    """``node`` without its references to other documents (OpenCode's names https://models.dev/...):
+    doctor never fetches, and jsonschema would (the rest of each such node is still checked)."""
+    if isinstance(node, dict):
+        return {
+            k: _local_refs_only(v)
+            for k, v in node.items()
+            if not (k == "$ref" and isinstance(v, str) and not v.startswith("#"))
+        }
+    if isinstance(node, list):
+        return [_local_refs_only(v) for v in node]
+    return node
 
 
 def _load(tool: str, text: str) -> Any:

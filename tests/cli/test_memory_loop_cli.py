@@ -89,7 +89,7 @@ def test_context_with_bad_input_is_a_one_line_error() -> None:
     assert isinstance(result.exception, InvalidInputError) and "unknown assistant" in str(result.exception)
     result = memory("context", "--tool", "all", stdin="{}")  # one hook is one assistant's
     assert isinstance(result.exception, InvalidInputError)
-    assert result.exception.hint == "Use one of: claude, codex, qwen, gemini or opencode."
+    assert result.exception.hint == "Use one of: claude, codex, qwen, gemini, pi or opencode."
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ def test_hooks_install_status_remove(isolated_home: Path) -> None:
     assert "already done" in ok("hooks", "install", "--tool", "all")
     states = {t["tool"]: t["state"] for t in ok("hooks", "status", "--json")}
     assert "~/.codex/hooks.json" in ok("hooks", "status")  # short enough for the table
-    assert states == dict.fromkeys(("claude", "codex", "qwen", "gemini", "opencode"), "installed")
+    assert states == dict.fromkeys(("claude", "codex", "qwen", "gemini", "pi", "opencode"), "installed")
     assert "memory hooks removed from:" in ok("hooks", "remove", "--tool", "codex")
     assert ok("hooks", "status", "--tool", "codex", "--json")[0]["state"] == "not installed"
     assert "would change" in ok("hooks", "install", "--tool", "codex", "--dry-run")
@@ -162,6 +162,7 @@ def test_hooks_install_takes_a_comma_separated_list_and_leaves_a_customised_hook
         "codex": "not installed",
         "qwen": "installed",
         "gemini": "not installed",
+        "pi": "not installed",
         "opencode": "not installed",
     }
     settings = isolated_home / ".claude" / "settings.json"

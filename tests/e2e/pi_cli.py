@@ -25,7 +25,13 @@ def find_pi() -> Path | None:
 
 
 def run_pi(
-    home: Path, prompt: str, timeout: float = 120, extra_env: dict[str, str] | None = None
+    home: Path,
+    prompt: str,
+    timeout: float = 120,
+    extra_env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    flags: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``pi -p PROMPT`` with HOME=``home``; FileNotFoundError when the CLI is not installed."""
-    return run_cli("pi", ["-p", prompt], home, timeout, {**OFFLINE, **(extra_env or {})}, None)
+    """``pi [FLAGS] -p PROMPT`` with HOME=``home`` (in ``cwd``); FileNotFoundError when the CLI is
+    not installed."""
+    return run_cli("pi", [*flags, "-p", prompt], home, timeout, {**OFFLINE, **(extra_env or {})}, cwd)

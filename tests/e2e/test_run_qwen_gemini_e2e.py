@@ -1,5 +1,5 @@
-"""`mahavishnu run PROFILE --tool qwen|gemini -- -p …` with the real Qwen Code and Gemini CLI: the
-request reaches the profile's loopback mock with its key and model, and no file changes."""
+"""`mahavishnu run PROFILE --tool qwen|gemini|pi -- -p …` with the real Qwen Code, Gemini CLI and Pi:
+the request reaches the profile's loopback mock with its key and model, and no file changes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from _profiles import mahavishnu_env, write_profiles
 from mock_llm import MockLLM
 
 KEY = "sk-run-qg-0123456789"
-FILES = (".qwen/settings.json", ".qwen/.env", ".gemini/settings.json", ".gemini/.env")
+FILES = (
+    ".qwen/settings.json",
+    ".qwen/.env",
+    ".gemini/settings.json",
+    ".gemini/.env",
+    ".pi/agent/settings.json",
+    ".pi/agent/models.json",
+)
 
 
 def _snapshot(home: Path) -> dict[str, bytes | None]:
@@ -26,6 +33,7 @@ def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = base_env(home, extra)
     env["PATH"] = f"{TOOLS_BIN}{os.pathsep}{env['PATH']}"
     env["GEMINI_CLI_TRUST_WORKSPACE"] = "true"
+    env.update({"PI_OFFLINE": "1", "PI_SKIP_VERSION_CHECK": "1"})
     command = [sys.executable, "-m", "mahavishnu", "run", *args]
     return subprocess.run(
         command, env=env, cwd=home, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180
@@ -33,7 +41,10 @@ def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize(("tool", "path"), [("qwen", "/v1/chat/completions"), ("gemini", "GenerateContent")])
+@pytest.mark.parametrize(
+    ("tool", "path"),
+    [("qwen", "/v1/chat/completions"), ("gemini", "GenerateContent"), ("pi", "/v1/chat/completions")],
+)
 def test_run_reaches_the_profile_without_touching_files(isolated_home: Path, tool: str, path: str) -> None:
     if find_tool(tool) is None:
         pytest.skip(f"{tool} CLI not installed: run `bash .ci/install-e2e.sh`")
@@ -52,6 +63,10 @@ def test_run_reaches_the_profile_without_touching_files(isolated_home: Path, too
             settings = isolated_home / ".gemini" / "settings.json"
             settings.parent.mkdir()
             settings.write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}\n')
+        if tool == "pi":  # a Pi user whose own default is another provider: the run outranks it
+            agent = isolated_home / ".pi" / "agent"
+            agent.mkdir(parents=True)
+            (agent / "settings.json").write_text('{"defaultProvider": "google", "defaultModel": "x"}\n')
         before = _snapshot(isolated_home)
         done = _run(isolated_home, "lab", "--tool", tool, "--", "-p", "hi")
         assert done.returncode == 0, (done.stdout, done.stderr)

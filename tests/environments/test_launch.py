@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from mahavishnu.config import load_settings
-from mahavishnu.environments.launch import RUN_KEY_VAR, exec_launch, plan
+from mahavishnu.environments.assistants.registry import NAMES
+from mahavishnu.environments.launch import (
+    PI_EXTENSION,
+    PI_PROVIDER_VAR,
+    RUN_KEY_VAR,
+    exec_launch,
+    plan,
+)
 from mahavishnu.errors import NotFoundError, ProtocolMismatchError, SecretNotFoundError
 
 KEY = "sk-launch-0123456789abcdef"
@@ -20,7 +27,7 @@ KEY = "sk-launch-0123456789abcdef"
 def tools_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("claude", "codex", "qwen", "gemini", "opencode"):
+    for name in NAMES:
         (bin_dir / name).write_text("#!/bin/sh\n")
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -53,6 +60,17 @@ def test_opencode_gets_the_provider_as_inline_config_and_the_key_by_reference(to
     assert content["model"] == "mahavishnu-run/" + next(iter(provider["models"]))
     assert provider["options"]["apiKey"] == "{env:" + RUN_KEY_VAR + "}"
     assert KEY not in json.dumps(launch.argv) and KEY not in launch.env["OPENCODE_CONFIG_CONTENT"]
+
+
+def test_pi_gets_the_provider_from_the_shipped_extension_and_the_key_by_name(tools_on_path, monkeypatch):
+    monkeypatch.setenv("DEEPSEEK_API_KEY", KEY)
+    launch = plan("deepseek", load_settings(), tool="pi", args=["-p", "hi"])
+    assert launch.argv[1:3] == ["--extension", str(PI_EXTENSION)] and PI_EXTENSION.is_file()
+    provider = json.loads(launch.env[PI_PROVIDER_VAR])
+    model = provider["models"][0]["id"]
+    assert launch.argv[3:] == ["--provider", "mahavishnu-run", "--model", model, "-p", "hi"]
+    assert provider["apiKey"] == RUN_KEY_VAR and launch.env[RUN_KEY_VAR] == KEY
+    assert KEY not in json.dumps(launch.argv) and KEY not in launch.env[PI_PROVIDER_VAR]
 
 
 def test_claude_flag_settings_carry_the_provider_and_a_helper_reading_the_env(tools_on_path, monkeypatch):

@@ -51,6 +51,7 @@ def files(home: Path) -> dict[str, Path]:
         "codex-config": home / ".codex" / "config.toml",
         "qwen": home / ".qwen" / "settings.json",
         "gemini": home / ".gemini" / "settings.json",
+        "pi": home / ".pi" / "agent" / "extensions" / "mahavishnu-memory.js",
     }
 
 
@@ -149,6 +150,7 @@ def test_the_users_hooks_and_comments_stay_and_remove_puts_the_files_back(isolat
     assert f["qwen"].read_text() == USER_QWEN
     # the files install created, back to nothing, are gone again (not left as `{}` or empty)
     assert not f["codex"].exists() and not f["codex-config"].exists() and not f["gemini"].exists()
+    assert not (isolated_home / ".pi").exists()  # Pi's extension, and the folders made for it
     assert [t.state for t in hooks_status("all")] == ["not installed"] * len(ALL)
 
 
@@ -197,7 +199,7 @@ def test_remove_where_nothing_is_installed_writes_nothing(isolated_home: Path) -
 
 def test_dry_run_writes_nothing(isolated_home: Path) -> None:
     changes = install(ALL, dry_run=True)
-    assert len([c for c in changes if c.changed]) == 6  # (codex: two files; opencode: its plugin)
+    assert len([c for c in changes if c.changed]) == 7  # (Codex: two files; Pi, OpenCode: one of ours)
     assert not any(path.exists() for path in files(isolated_home).values())
 
 

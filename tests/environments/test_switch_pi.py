@@ -3,6 +3,7 @@ into settings.json, the key by reference only; everything else stays byte for by
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.pi import MARK, load_models
+from mahavishnu.environments.launch import PI_EXTENSION
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import InvalidConfigFileError
@@ -92,7 +94,13 @@ def test_a_models_file_pi_cannot_read_is_refused_and_nothing_is_written(agent: P
     assert (agent / "models.json").read_text() == '{"providers": {},}\n'
 
 
-def test_tool_all_includes_pi_and_run_says_it_cannot_start_it(agent: Path) -> None:
+def test_tool_all_includes_pi_and_run_shows_its_one_session_extension(
+    agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert "pi" in switch_llm("deepseek", load_settings(), tool="all").tools
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-deepseek-0123456789abcdef")
     result = runner.invoke(app, ["run", "deepseek", "--tool", "pi", "--show"])
-    assert result.exit_code != 0 and "cannot start Pi yet" in " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["argv"][1:4] == ["--extension", str(PI_EXTENSION), "--provider"]
+    assert "sk-deepseek-0123456789abcdef" not in result.output

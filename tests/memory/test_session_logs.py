@@ -44,15 +44,18 @@ def test_session_ids_come_from_the_files() -> None:
         "codex": "01a202ab-8046-70b3-ae1b-a4637add777b",
         "qwen": "be1b43ea-cfc2-4c56-aa79-cbb7bd94bb4d",
         "gemini": "db0c1269-62c3-48ac-8e72-0a6d383dde2f",
+        "pi": "01a210a6-815a-714e-ac99-2871d01d0e9e",
     }
 
 
 def test_hook_context_and_system_preambles_are_not_conversation() -> None:
-    """Codex files hook context as developer messages and its environment as a user message;
+    """Codex files hook context as developer messages and its environment as a user message; Pi
+    keeps what an extension adds as a custom_message;
     Qwen Code and Gemini CLI fold hook context into the user's message; Gemini starts with a
     <session_context> preamble. None of it is what the user said."""
-    raw = {tool: sample(tool).read_text() for tool in ("codex", "qwen", "gemini")}
+    raw = {tool: sample(tool).read_text() for tool in ("codex", "qwen", "gemini", "pi")}
     assert "MARKER-codex-SessionStart" in raw["codex"] and "<environment_context>" in raw["codex"]
+    assert "MARKER-pi-UserPromptSubmit" in raw["pi"]  # the memory extension's custom_message
     assert "MARKER-qwen-UserPromptSubmit" in raw["qwen"]
     assert "MARKER-gemini-BeforeAgent" in raw["gemini"] and "<session_context>" in raw["gemini"]
     for tool in raw:

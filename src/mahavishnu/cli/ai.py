@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.cli.params import CODEX_PROFILE, SCOPE, SWITCH_LLM, typer_param, typer_params
+from mahavishnu.environments.assistants.registry import listed
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
@@ -24,8 +25,8 @@ RollbackToolOption = typer.Option(
     None,
     "--tool",
     "-t",
-    help="Undo the most recent switch or change that involved this assistant (claude, codex, qwen, gemini, "
-    "opencode, pi; all: the most recent one). Default: the most recent switch or change, whatever files "
+    help=f"Undo the most recent switch or change that involved this assistant ({listed(last='or')}; "
+    "all: the most recent one). Default: the most recent switch or change, whatever files "
     "it touched.",
 )
 ScopeOption = typer_param(SCOPE)
@@ -429,8 +430,8 @@ def test(
         None,
         "--tool",
         "-t",
-        help="Instead of a profile: the provider this assistant uses now (claude, codex, qwen, gemini, "
-        "opencode, pi or all), probed exactly as `mahavishnu watch` does.",
+        help=f"Instead of a profile: the provider this assistant uses now ({listed('all')}), probed "
+        "exactly as `mahavishnu watch` does.",
     ),
     protocol: str | None = typer.Option(
         None, "--protocol", "-p", help="Only this wire protocol: anthropic, openai or gemini."

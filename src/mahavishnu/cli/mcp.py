@@ -46,7 +46,7 @@ def install(
         ...,
         "--tool",
         "-t",
-        help="Assistants to register it with: claude, codex, qwen, gemini, a list or all.",
+        help="Assistants to register it with: claude, codex, qwen, gemini, opencode, a list or all.",
     ),
     scope: str = typer.Option(
         "user", "--scope", "-s", help="user, project (.mcp.json / .qwen / .gemini) or local (Claude only)."

@@ -393,7 +393,7 @@ def import_cmd(
     tool: str | None = typer.Option(
         None,
         "--tool",
-        help="Import sessions of claude, codex, qwen, gemini, opencode or all (default: all they kept).",
+        help="Import sessions of claude, codex, qwen, gemini, pi, opencode or all (default: all they kept).",
     ),
     project: str | None = typer.Option(
         None,

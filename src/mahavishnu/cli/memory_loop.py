@@ -31,7 +31,7 @@ app.add_typer(hooks_app, name="hooks")
 ToolOption = typer.Option(
     "all",
     "--tool",
-    help="claude, codex, qwen, gemini, opencode, a comma-separated list, or all (every assistant).",
+    help="claude, codex, qwen, gemini, pi, opencode, a comma-separated list, or all (every assistant).",
 )
 DryRunOption = typer.Option(False, "--dry-run", help="Show the changes without writing anything.")
 
@@ -120,7 +120,7 @@ def _import_sessions(tool: str, path: str | None, project: str | None, as_json: 
     tools = check_tools(tool)
     if path is not None and len(tools) > 1:
         raise InvalidInputError(
-            "a PATH belongs to one assistant", hint="Pass --tool claude, codex, qwen or gemini."
+            "a PATH belongs to one assistant", hint="Pass --tool claude, codex, qwen, gemini or pi."
         )
     by_hand = f"Pass the session file instead of '-': mahavishnu memory import --tool {tools[0]} FILE"
     payload = read_hook_payload(hook_stdin(by_hand)) if path == "-" else None

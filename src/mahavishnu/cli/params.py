@@ -2,14 +2,16 @@
 declared once: the Typer command's parameters (``typer_params``) and the fast path's parser
 (``parse_plain``) are both made from these tables.
 
-Imports nothing but the standard library at module level (the fast paths load this module), and
-Typer only when a Typer command is built.
+Imports nothing but the standard library and the assistant registry (itself standard-library only) at
+module level (the fast paths load this module), and Typer only when a Typer command is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from mahavishnu.environments.assistants.registry import listed
 
 if TYPE_CHECKING:
     from types import UnionType
@@ -43,7 +45,7 @@ TOOL = Param(
     ("--tool", "-t"),
     str,
     None,
-    "Assistant to configure: claude, codex, qwen, gemini, opencode, pi, or all (one transaction over "
+    f"Assistant to configure: {listed('all')} (one transaction over "
     "every file; assistants the profile cannot serve are skipped). Default: environments.default_tool "
     "(claude) when the profile serves it, else every assistant it serves.",
 )
@@ -159,8 +161,8 @@ MEMORY_CONTEXT = (
         ("--tool",),
         str,
         None,
-        "The assistant running the hook: claude, codex, qwen, gemini or opencode (default: the one "
-        "the hook's JSON says sent it, by its transcript_path).",
+        "The assistant running the hook: claude, codex, qwen, gemini, pi or opencode (default: the "
+        "one the hook's JSON says sent it, by its transcript_path).",
     ),
 )
 

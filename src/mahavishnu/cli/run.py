@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, cast
 
 import typer
 
+from mahavishnu.environments.assistants.registry import listed
+
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
     from mahavishnu.environments.profiles import Protocol
@@ -23,7 +25,7 @@ def run(
         None,
         "--tool",
         "-t",
-        help="Assistant to start: claude, codex, qwen, gemini or opencode (default: "
+        help=f"Assistant to start: {listed()} (default: "
         "environments.default_tool when the profile serves it, else the first assistant it serves).",
     ),
     show: bool = typer.Option(

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from mahavishnu import wording
 from mahavishnu.cli.output import JSON_OPTION, console, err_console, print_json, table
+from mahavishnu.environments.assistants.registry import listed
 
 if TYPE_CHECKING:
     from mahavishnu.errors import ServiceStartError
@@ -36,16 +37,17 @@ def restart(
     end_non_interactive: bool = typer.Option(
         False,
         "--end-non-interactive",
-        help="For an assistant (claude, codex, qwen, gemini): end its one-shot runs (claude -p/--print, "
-        "codex exec, qwen/gemini -p/--prompt, of the installed program) that still use the old provider. "
+        help=f"For an assistant ({listed()}): end its one-shot runs (claude or pi -p/--print, "
+        "codex exec, opencode run, qwen/gemini -p/--prompt, of the installed program) that still use the "
+        "old provider. "
         "Anything else (interactive sessions, IDE integrations, MCP servers) is listed, never ended.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Stop (if running), start, and wait until the health check passes; `all` restarts the services
     that run or are meant to run (one stopped with `service stop` stays stopped). For an assistant
-    (claude, codex, qwen, gemini), which are not services: list its running sessions that still use
-    the old provider; new sessions pick up the change on their own."""
+    (claude, codex, qwen, gemini, opencode, pi), which are not services: list its running sessions that
+    still use the old provider; new sessions pick up the change on their own."""
     from mahavishnu.services import definitions
     from mahavishnu.services.sessions import SIGNATURES
 

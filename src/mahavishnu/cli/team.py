@@ -181,7 +181,8 @@ def join_cmd(
         None,
         "--hooks",
         help="Also install the memory hooks (as `memory hooks install --tool TOOL`) in claude, codex, "
-        "qwen, gemini, a comma-separated list or all, so their sessions recall the team's memory.",
+        "qwen, gemini, pi, opencode, a comma-separated list or all, so their sessions recall the team's "
+        "memory.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:

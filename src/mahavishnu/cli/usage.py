@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from mahavishnu.cli.output import JSON_OPTION, escape, info, print_json, table, warn
+from mahavishnu.environments.assistants.registry import listed
 from mahavishnu.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -23,9 +24,7 @@ app = typer.Typer(
 BY_OPTION = typer.Option(
     None, "--by", help="Split each period by assistant, provider, model, project or source (main/helper)."
 )
-TOOL_OPTION = typer.Option(
-    ["all"], "--tool", "-t", help="claude, codex, qwen, gemini, pi, opencode or all (repeat for several)."
-)
+TOOL_OPTION = typer.Option(["all"], "--tool", "-t", help=f"{listed('all')} (repeat for several).")
 SINCE_OPTION = typer.Option(None, "--since", help="From this day on (YYYY-MM-DD, local time).")
 UNTIL_OPTION = typer.Option(None, "--until", help="Up to this day, included (YYYY-MM-DD).")
 WATCH_OPTION = typer.Option(
@@ -243,7 +242,7 @@ def _tools(values: list[str]) -> list[Tool]:
                 continue
             known = [tool for tool in TOOLS if tool == part]
             if not known:
-                hint = "Use claude, codex, qwen, gemini, pi, opencode or all."
+                hint = f"Use {listed('all')}."
                 raise InvalidInputError(f"unknown assistant {part!r}", hint=hint)
             wanted += known
     return [tool for tool in TOOLS if tool in wanted]

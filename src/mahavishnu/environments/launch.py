@@ -18,6 +18,9 @@ from the profile's secret chain and travels in the environment only (never on th
 * Qwen Code: ``--auth-type openai --openai-base-url URL --model M`` and ``OPENAI_API_KEY``;
 * OpenCode: ``OPENCODE_CONFIG_CONTENT`` (inline config merged over every file) defining and selecting
   a provider ``mahavishnu-run`` whose ``apiKey`` is ``{env:MAHAVISHNU_RUN_API_KEY}``;
+* Pi: ``--extension pi_run_extension.js`` (shipped beside this module) registering the provider
+  ``mahavishnu-run`` from ``MAHAVISHNU_RUN_PI_PROVIDER`` (its ``apiKey`` names ``MAHAVISHNU_RUN_API_KEY``),
+  selected by ``--provider mahavishnu-run --model M``: Pi has no base-URL flag or variable;
 * Gemini CLI: ``GEMINI_API_KEY`` (and ``GOOGLE_GEMINI_BASE_URL`` for a base URL other than
   Google's: see ``_gemini``), ``--model M``.
 """
@@ -27,7 +30,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mahavishnu.config import Settings
 from mahavishnu.environments.assistants.claude import SHELL_CREDENTIALS
@@ -43,11 +48,14 @@ GOOGLE_GEMINI_URL = "https://generativelanguage.googleapis.com"
 CLAUDE_CREDENTIALS = (*SHELL_CREDENTIALS, "CLAUDE_CODE_OAUTH_TOKEN")
 #: Per assistant, the variables a run removes from the environment it inherits.
 UNSET = {"claude": CLAUDE_CREDENTIALS}
+#: The Pi extension that registers a run's provider (Pi 0.73 ``pi.registerProvider``).
+PI_EXTENSION = Path(__file__).with_name("pi_run_extension.js")
+PI_PROVIDER_VAR = "MAHAVISHNU_RUN_PI_PROVIDER"
 
 
 @dataclass(frozen=True)
 class Launch:
-    tool: str  # claude, codex, qwen or gemini
+    tool: str  # a registry name (assistants/registry.py)
     argv: list[str]  # the assistant, the provider's arguments, then the user's
     env: dict[str, str]  # what is set on top of the current environment (holds the key)
     warnings: list[str] = field(default_factory=list)
@@ -77,13 +85,12 @@ def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) ->
             hint="Pick a provider profile that serves it: `mahavishnu ai list-llms`.",
         )
     key = resolve_profile_secret(profile, settings) if profile.needs_secret else profile.name
-    builders = {"claude": _claude, "codex": _codex, "qwen": _qwen, "gemini": _gemini, "opencode": _opencode}
-    if chosen not in builders:
+    if chosen not in BUILDERS:
         raise InvalidInputError(
             f"`mahavishnu run` cannot start {LABELS[chosen]} yet",
             hint=f"Switch it instead: `mahavishnu ai switch-llm {profile.name} --tool {chosen}`.",
         )
-    builder = builders[chosen]
+    builder = BUILDERS[chosen]
     extra_args, env, warnings = builder(profile, key)
     # the bare name when it is not installed: ``--show`` still shows the command, starting it says
     found = shutil.which(EXECUTABLES[chosen]) or EXECUTABLES[chosen]
@@ -199,3 +206,40 @@ def _opencode(profile: Profile, key: str) -> Built:
     }
     content = {"provider": {RUN_PROVIDER: provider}, "model": f"{RUN_PROVIDER}/{model}"}
     return [], {"OPENCODE_CONFIG_CONTENT": json.dumps(content), RUN_KEY_VAR: key}, []
+
+
+def _pi(profile: Profile, key: str) -> Built:
+    """Pi reads a base URL only from models.json or an extension: the shipped extension registers the
+    provider from the environment (the key by its variable's name, as Pi resolves ``apiKey``)."""
+    endpoint = profile.endpoint("openai", "Pi")
+    model = str(endpoint.model)
+    provider = {
+        "name": f"{profile.label} (mahavishnu run)",
+        "baseUrl": str(endpoint.base_url),
+        "api": "openai-responses" if endpoint.wire_api == "responses" else "openai-completions",
+        "apiKey": RUN_KEY_VAR,
+        "models": [
+            {
+                "id": model,
+                "name": model,
+                "reasoning": False,
+                "input": ["text"],
+                "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+                "contextWindow": 128000,
+                "maxTokens": 16384,
+            }
+        ],
+    }
+    args = ["--extension", str(PI_EXTENSION), "--provider", RUN_PROVIDER, "--model", model]
+    return args, {PI_PROVIDER_VAR: json.dumps(provider), RUN_KEY_VAR: key}, []
+
+
+#: How ``run`` starts each assistant (a test checks every registered assistant has one).
+BUILDERS: dict[str, Callable[[Profile, str], Built]] = {
+    "claude": _claude,
+    "codex": _codex,
+    "qwen": _qwen,
+    "gemini": _gemini,
+    "opencode": _opencode,
+    "pi": _pi,
+}

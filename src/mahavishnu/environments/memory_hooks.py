@@ -15,10 +15,12 @@ Claude     ``~/.claude/settings.json``       SessionStart, UserPromptSubmit / St
 Codex      ``$CODEX_HOME/hooks.json``        SessionStart, UserPromptSubmit / Stop  seconds
 Qwen Code  ``~/.qwen/settings.json``         SessionStart, UserPromptSubmit / Stop  seconds
 Gemini     ``~/.gemini/settings.json``       SessionStart, BeforeAgent / AfterAgent milliseconds
-OpenCode   ``~/.config/opencode/plugins/``   chat.message / session.idle           (plugin)
+Pi         ``~/.pi/agent/extensions/…js``    before_agent_start / agent_end         (the file)
+OpenCode   ``~/.config/opencode/plugins/``   chat.message / session.idle           (the file)
 =========  ================================  ====================================  ===========
 
-OpenCode runs no hook commands: a plugin file of ours runs them (``memory_hooks_opencode``).
+Pi runs no command hooks: an extension file of ours runs the same commands (``memory_hooks_pi``);
+OpenCode neither: a plugin file of ours runs them (``memory_hooks_opencode``).
 
 Codex 0.169 runs a hook from ``hooks.json`` only once it is trusted: ``config.toml`` must hold
 ``[hooks.state."<hooks.json path>:<event>:<group>:<handler>"] trusted_hash = "sha256:…"``, the
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, Literal
 
 from mahavishnu import paths
 from mahavishnu.environments import memory_hooks_opencode as opencode_plugin
+from mahavishnu.environments import memory_hooks_pi
 from mahavishnu.environments.assistants.base import FileEdit, hook_process_command
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
 from mahavishnu.files import safe_write, transaction
@@ -59,11 +62,11 @@ if TYPE_CHECKING:
     from tomlkit import TOMLDocument
     from tomlkit.items import Item
 
-Tool = Literal["claude", "codex", "qwen", "gemini", "opencode"]
-TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini", "opencode")
+Tool = Literal["claude", "codex", "qwen", "gemini", "pi", "opencode"]
+TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini", "pi", "opencode")
 Role = Literal["recall", "capture"]
 TIMEOUT_S = 30
-_OURS = re.compile(r"\bmemory (?:context|import) --tool (?:claude|codex|qwen|gemini|opencode)\b")
+_OURS = re.compile(r"\bmemory (?:context|import) --tool (?:claude|codex|qwen|gemini|pi|opencode)\b")
 _EVENTS: dict[Tool, tuple[tuple[str, Role], ...]] = {
     "claude": (("SessionStart", "recall"), ("UserPromptSubmit", "recall"), ("Stop", "capture")),
     "codex": (("SessionStart", "recall"), ("UserPromptSubmit", "recall"), ("Stop", "capture")),
@@ -164,10 +167,11 @@ def install(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     edits = [edit for tool in tools for edit in _edits(tool, install=True)]
     if dry_run:
         return [safe_write.plan(edit.path, edit.transform) for edit in edits]
+    folders = [str(f.absolute()) for f in memory_hooks_pi.missing_folders()] if "pi" in tools else []
     changes = transaction.apply_all(edits)
-    created = [change.path for change in changes if change.before is None and change.changed]
+    created = [str(c.path.absolute()) for c in changes if c.before is None and c.changed]
     if created:
-        _update_created(lambda known: known | {str(path.absolute()) for path in created})
+        _update_created(lambda known: known | set(created) | set(folders))
     return changes
 
 
@@ -177,6 +181,9 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     edits = [edit for tool in tools for edit in _edits(tool, install=False)]
     if dry_run:
         planned = [safe_write.plan(edit.path, edit.transform) for edit in edits]
+        if "pi" in tools and memory_hooks_pi.removable():
+            path = memory_hooks_pi.extension_path()
+            planned.append(Change(path, read_text(path), ""))
         return planned + (opencode_plugin.removal_plan() if "opencode" in tools else [])
     created = _created()
     steps: list[FileEdit | transaction.Delete] = []
@@ -186,18 +193,28 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
         steps.append(edit)
         if str(edit.path.absolute()) in created and _empty(edit.transform(read_text(edit.path)), edit.path):
             steps.append(transaction.Delete(edit.path))
+    if "pi" in tools and memory_hooks_pi.removable():  # the extension is all ours: it goes
+        steps.append(transaction.Delete(memory_hooks_pi.extension_path()))
     outcome = transaction.run(steps)
     gone = {str(removal.path.absolute()) for removal in outcome.removals}
+    if "pi" in tools:  # the folders install made for it, once empty
+        gone |= memory_hooks_pi.remove_empty_folders({f for f in created if Path(f).is_dir()})
     if gone:
         _update_created(lambda known: known - gone)
+    extension = memory_hooks_pi.extension_path()  # (deleted with no edit before it: say so)
     plugin = opencode_plugin.plugin_path() if "opencode" in tools else None
-    deleted = [Change(r.path, r.before, "") for r in outcome.removals if r.path == plugin and r.before]
-    return outcome.changes + deleted
+    ours = (extension, plugin)
+    deleted = [Change(r.path, r.before, "") for r in outcome.removals if r.changed and r.path in ours]
+    return [*outcome.changes, *deleted]
 
 
 def customised(tools: Sequence[Tool]) -> list[tuple[Tool, HookState]]:
-    """Our hooks that are installed but that the user changed (left as they are by install)."""
-    return [(tool, hook) for tool in tools for hook in _status(tool).hooks if hook.customised]
+    """Our hooks that are installed but that the user changed (left as they are by install); of
+    Pi's and OpenCode's, which share one file each, the first."""
+    found = [(tool, hook) for tool in tools for hook in _status(tool).hooks if hook.customised]
+    one_file = ("pi", "opencode")
+    first = [next(pair for pair in found if pair[0] == tool) for tool in one_file if tool in dict(found)]
+    return [pair for pair in found if pair[0] not in one_file] + first
 
 
 install_memory_hooks = install  # the names the package exports
@@ -238,6 +255,8 @@ def _empty(text: str, path: Path) -> bool:
 
 
 def _edits(tool: Tool, *, install: bool) -> list[FileEdit]:
+    if tool == "pi":  # an extension file: written whole by install, deleted by remove
+        return [memory_hooks_pi.install_edit(TIMEOUT_S)] if install else []
     if tool == "opencode":  # removed by a deletion (``remove``)
         return [opencode_plugin.install_edit()] if install else []
     path, load, validate = _settings_file(tool)
@@ -571,6 +590,8 @@ def hooks_status(tool: str) -> list[ToolHooks]:
 
 
 def _status(tool: Tool) -> ToolHooks:
+    if tool == "pi":
+        return _pi_status()
     if tool == "opencode":
         where = opencode_plugin.plugin_path()
         try:
@@ -601,6 +622,21 @@ def _status(tool: Tool) -> ToolHooks:
             HookState(event, role, hook.command, installed, ok or not installed, changes, bool(older))
         )
     return ToolHooks(tool, path, states)
+
+
+def _pi_status() -> ToolHooks:
+    """Pi's two hooks live in one extension file: both as that file is."""
+    path = memory_hooks_pi.extension_path()
+    try:
+        installed, changes, outdated = memory_hooks_pi.state(TIMEOUT_S)
+    except Exception as error:  # (an unreadable file) reported, as for the others
+        return ToolHooks("pi", path, [], error=str(error).splitlines()[0])
+    command = str(path)
+    return ToolHooks(
+        "pi",
+        path,
+        [HookState(e, r, command, installed, True, changes, outdated) for e, r in memory_hooks_pi.EVENTS],
+    )
 
 
 def _codex_trusted(hooks_path: Path, load: Loader) -> set[str]:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 
+from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.files import switch_log
 from mahavishnu.files.switch_log import SwitchRecord
 from mahavishnu.usage.pricing import known_provider_id, model_ref, provider_of_model
@@ -56,14 +57,7 @@ NATIVE: dict[Tool, str] = {
 _MANY_PROVIDERS: frozenset[Tool] = frozenset({"pi", "opencode"})
 _PRICE_IDS = {"anthropic": "anthropic", "openai": "openai", "google": "google"}
 #: The wire protocol each assistant speaks (the profile endpoint it uses).
-PROTOCOL: dict[Tool, str] = {
-    "claude": "anthropic",
-    "codex": "openai",
-    "qwen": "openai",
-    "gemini": "gemini",
-    "pi": "openai",
-    "opencode": "openai",
-}
+PROTOCOL: dict[str, str] = {info.name: info.protocol for info in REGISTRY}
 _NO_SWITCH = (0, 0, False)
 #: How a switch names a profile in an assistant's config where the log repeats it (Codex's
 #: ``model_provider``).

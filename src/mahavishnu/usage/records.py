@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
-Tool = Literal["claude", "codex", "qwen", "gemini", "pi", "opencode"]
-TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini", "pi", "opencode")
+from mahavishnu.environments.assistants.registry import NAMES
+
+#: An assistant's tool name (mypy needs the ``Literal``; tests/test_assistant_lists.py checks it is
+#: the registry's list), and every one in the registry's order.
+Tool = Literal["claude", "codex", "qwen", "gemini", "opencode", "pi"]
+TOOLS = cast("tuple[Tool, ...]", NAMES)
 #: The request was the user's session's own (``main``) or a helper's the assistant ran for itself:
 #: a subagent, Qwen Code's memory extractor… (``helper``).
 MAIN = "main"

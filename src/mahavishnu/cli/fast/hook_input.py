@@ -16,7 +16,7 @@ CAPTURE_ENV = "MAHAVISHNU_CAPTURE"
 DETACHED_CAPTURE_SECONDS = 900
 #: ``memory.session_logs.TOOLS`` (a test keeps them equal), spelled here so that a hook need not
 #: import that module (dataclasses, datetime and the log readers) to check its own name.
-HOOK_TOOLS = ("claude", "codex", "qwen", "gemini", "opencode")
+HOOK_TOOLS = ("claude", "codex", "qwen", "gemini", "pi", "opencode")
 
 
 def hook_tool(args: list[str], tail: tuple[str, ...] = ()) -> str | None:

@@ -88,6 +88,16 @@ class Assistant(ABC):
         """Raise InvalidConfigFileError unless ``text`` is a config file this assistant can read."""
 
     @abstractmethod
+    def parse_config(self, text: str, path: Path) -> None:
+        """Parse ``text``, the file at ``path``, as this assistant reads it (``doctor``): raise
+        InvalidConfigFileError naming the file, line and column."""
+
+    def companion_files(self) -> list[tuple[Path, Callable[[str, Path], None]]]:
+        """Files beside the config file that a switch writes and the assistant reads at start (Pi's
+        models.json), each with its parse as in ``parse_config``: ``doctor`` checks them too."""
+        return []
+
+    @abstractmethod
     def current(self, settings: Settings) -> list[CurrentProvider]:
         """The provider each existing config file points at, highest precedence first."""
 

@@ -145,6 +145,9 @@ class Claude(Assistant):
     def validate_text(self, text: str) -> None:
         validate(text)
 
+    def parse_config(self, text: str, path: Path) -> None:
+        load(text, path)
+
     def current(self, settings: Settings) -> list[CurrentProvider]:
         profiles = all_profiles(settings)
         found = []

@@ -347,6 +347,9 @@ class Codex(Assistant):
     def validate_text(self, text: str) -> None:
         validate(text)
 
+    def parse_config(self, text: str, path: Path) -> None:
+        parse(text, path)
+
     def current(self, settings: Settings) -> list[CurrentProvider]:
         """config.toml's provider (invalid TOML there is an error), then one entry per profile file
         (``profile_files_current``)."""

@@ -217,6 +217,9 @@ class Gemini(UserProjectAssistant):
     def validate_text(self, text: str) -> None:
         validate(text)
 
+    def parse_config(self, text: str, path: Path) -> None:
+        load(text, path)
+
     def current(self, settings: Settings) -> list[CurrentProvider]:
         profiles = all_profiles(settings)
         found = []

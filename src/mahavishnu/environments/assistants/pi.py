@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from mahavishnu import paths
@@ -73,6 +74,12 @@ def load_models(text: str | None, source: Path | str) -> JsonDocument:
     """models.json: JSON with comments (refused where Pi's ``JSON.parse`` would refuse it)."""
     check_jsonc(text or "", str(source), reader="Pi", bom=False)
     return JsonDocument.parse(text or "", source=str(source), comments=True)
+
+
+def parse_models(text: str, path: Path) -> None:
+    """models.json as Pi reads it, with ``providers`` an object of provider objects."""
+    load_models(text, path)
+    validate_models(text)
 
 
 def validate_settings(text: str) -> None:
@@ -189,6 +196,12 @@ class Pi(UserProjectAssistant):
 
     def validate_text(self, text: str) -> None:
         validate_settings(text)
+
+    def parse_config(self, text: str, path: Path) -> None:
+        load_settings_text(text, path)
+
+    def companion_files(self) -> list[tuple[Path, Callable[[str, Path], None]]]:
+        return [(models_file(), parse_models)]
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []

@@ -338,6 +338,9 @@ class Qwen(UserProjectAssistant):
     def validate_text(self, text: str) -> None:
         validate(text)
 
+    def parse_config(self, text: str, path: Path) -> None:
+        load(text, path)
+
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []
         for scope, path in existing_configs(self.scopes, self.config_path):

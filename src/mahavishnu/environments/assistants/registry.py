@@ -1,24 +1,24 @@
 """Every assistant Mahavishnu switches, in one place: its tool name, label, wire protocol, executable,
 npm package with the version the end-to-end tests run, and the module of its ``Assistant``.
 
-The switcher, ``run``, ``doctor`` and the session finder read their lists from here; adding an
-assistant is one module in this package plus one row below (and its name in ``config``'s
-``Literal`` types, which pydantic needs spelled out). The module is imported only when the
-assistant is used (``assistant_class``): a Claude switch does not load json-five or tomlkit.
+The switcher, ``run``, ``doctor``, the session finder, ``usage``, the dashboard and the commands'
+help read their lists from here; adding an assistant is one module in this package plus one row
+below, then what tests/test_assistant_lists.py names as missing (its name in the ``Literal`` types
+pydantic and mypy need spelled out, each concern's own table: docs/development/adding-an-assistant.md).
+The module is imported only when the assistant is used (``assistant_class``): a Claude switch does
+not load json-five or tomlkit.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from mahavishnu.environments.assistants.base import Assistant
 
 
-@dataclass(frozen=True)
-class AssistantInfo:
+class AssistantInfo(NamedTuple):  # not a dataclass: the hooks' fast path imports this (no `inspect`)
     name: str  # the --tool value
     label: str
     protocol: str  # the wire protocol of the profiles it can use
@@ -52,6 +52,12 @@ REGISTRY: tuple[AssistantInfo, ...] = (
 )
 BY_NAME: dict[str, AssistantInfo] = {info.name: info for info in REGISTRY}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def listed(*more: str, last: str = "or") -> str:
+    """The names for a help text: ``claude, codex, qwen, gemini, opencode, pi or all``."""
+    names = [*NAMES, *more]
+    return f"{', '.join(names[:-1])} {last} {names[-1]}"
 
 
 def assistant_class(tool: str) -> type[Assistant]:

@@ -49,12 +49,21 @@ def _shown(pair: str) -> str:
     return f"{key}{sep}{masked_value(key, value)}"
 
 
+#: Assistants with no MCP client, and what gives them the memory tools instead.
+NO_MCP_CLIENT = {
+    "pi": "Pi has no MCP client: `mahavishnu memory hooks install --tool pi` gives it the "
+    "search_memory and store_memory tools through its extension instead",
+}
+
+
 def parse_tools(value: str) -> tuple[list[str], bool]:
     """``claude``, ``claude,codex`` or ``all`` -> (tools, whether it was ``all``)."""
     if value.strip().lower() == "all":
         return list(TOOLS), True
     tools = [part.strip().lower() for part in value.split(",") if part.strip()]
     for tool in tools:
+        if tool in NO_MCP_CLIENT:
+            raise InvalidInputError(NO_MCP_CLIENT[tool])
         if tool not in TOOLS:
             raise InvalidInputError(f"unknown tool '{tool}'", hint=f"Choose {', '.join(TOOLS)} or all.")
     if not tools:

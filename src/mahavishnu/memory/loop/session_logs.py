@@ -19,6 +19,11 @@ Formats, read from the files the pinned CLIs wrote against the loopback mock (sa
   (whose ``messages`` hold the ``<session_context>`` preamble). The working directory is not in the
   file: Gemini CLI writes it to ``.project_root`` in the chats folder's parent. A prompt's hook
   context (``<hook_context>…</hook_context>``) is cut out of the user's text.
+* **Pi** 0.73 (``~/.pi/agent/sessions/--<cwd>--/<time>_<uuid>.jsonl``): a first line ``{"type":
+  "session", "id", "cwd", ...}``, then entries ``{"type", "id", "parentId", "timestamp"}``; the
+  conversation is the ``message`` entries whose ``message.role`` is ``user`` or ``assistant``
+  (``content``: a string or ``text`` blocks; ``thinking`` and ``toolCall`` blocks are not
+  conversation). What the memory extension adds is a ``custom_message`` entry: never a turn.
 
 Everything else (telemetry, token counts, tool calls, reasoning) is skipped; malformed lines are
 counted, like the Claude Code reader does.
@@ -48,16 +53,17 @@ from mahavishnu.memory.loop.transcripts import (
 from mahavishnu.memory.loop.transcripts import _timestamp as parse_timestamp
 from mahavishnu.wording import a
 
-Tool = Literal["claude", "codex", "qwen", "gemini", "opencode"]
-TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini", "opencode")
+Tool = Literal["claude", "codex", "qwen", "gemini", "pi", "opencode"]
+TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini", "pi", "opencode")
 #: Those whose sessions are files (OpenCode keeps its in a database: ``opencode_sessions``).
-FILE_TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini")
+FILE_TOOLS: tuple[Tool, ...] = ("claude", "codex", "qwen", "gemini", "pi")
 #: The agent id each assistant's turns are filed under.
 AGENT_IDS: dict[Tool, str] = {
     "claude": "claude-code",
     "codex": "codex",
     "qwen": "qwen-code",
     "gemini": "gemini-cli",
+    "pi": "pi",
     "opencode": "opencode",
 }
 _CODEX_CONTEXT = ("<environment_context>", "<user_instructions>", "# AGENTS.md instructions", "<permissions")
@@ -303,6 +309,33 @@ def _gemini_cwd(path: Path) -> str | None:
     return text or None
 
 
+# -- Pi ---------------------------------------------------------------------------------------------
+def parse_pi(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
+    entries, skipped = _lines(data, path, "Pi")
+    header = next((e for e in entries if e.get("type") == "session"), {})
+    session, cwd = header.get("id"), header.get("cwd")
+    turns = [t for t in (_pi_turn(e) for e in entries) if t is not None]
+    return _transcript(
+        path,
+        session if isinstance(session, str) else None,
+        cwd if isinstance(cwd, str) else None,
+        turns,
+        skipped,
+        first_turn,
+    )
+
+
+def _pi_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
+    message = entry.get("message")
+    if entry.get("type") != "message" or not isinstance(message, dict):
+        return None
+    role = message.get("role")
+    if role not in ("user", "assistant"):
+        return None
+    text = _texts(message.get("content"))
+    return _turn(role, text, entry.get("timestamp"), entry.get("id"), model=message.get("model"))
+
+
 def _parse_claude(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
     return parse_transcript(data, path, first_turn=first_turn)
 
@@ -323,6 +356,12 @@ def _gemini_root() -> Path:
     return paths.gemini_home() / "tmp"
 
 
+def _pi_root() -> Path:
+    """``$PI_CODING_AGENT_DIR/sessions``, else ``~/.pi/agent/sessions`` (as ``usage.readers.pi``)."""
+    override = os.environ.get("PI_CODING_AGENT_DIR")
+    return (Path(override).expanduser() if override else paths.home() / ".pi" / "agent") / "sessions"
+
+
 def _opencode_root() -> Path:
     return paths.opencode_data_dir()
 
@@ -339,6 +378,7 @@ SOURCES: dict[Tool, SessionSource] = {
     "codex": SessionSource("codex", "Codex", _codex_root, "**/rollout-*.jsonl", parse_codex),
     "qwen": SessionSource("qwen", "Qwen Code", _qwen_root, "*/chats/*.jsonl", parse_qwen),
     "gemini": SessionSource("gemini", "Gemini CLI", _gemini_root, "*/chats/*.jsonl", parse_gemini),
+    "pi": SessionSource("pi", "Pi", _pi_root, "*/*.jsonl", parse_pi),
     # (read from its SQLite database by ``opencode_sessions``, not in pieces of a file)
     "opencode": SessionSource("opencode", "OpenCode", _opencode_root, "opencode.db", _parse_opencode),
 }

@@ -1,7 +1,8 @@
 """One reader per assistant: the lines of its session log that carry usage, as ``UsageRecord``s.
 
-Each reader module has ``WANTED`` (byte strings one of which a useful line contains: a cheap filter
-before JSON parsing) and ``parse(path, entries, state)``. ``state`` (``fields.State``) is what a
+Each reader module, named as the assistant is in the registry, has ``WANTED`` (byte strings one of
+which a useful line contains: a cheap filter before JSON parsing) and ``parse(path, entries, state)``,
+put together as its ``READER``. ``state`` (``fields.State``) is what a
 later read of the same file, from where this one stopped, needs to know (the session, its folder,
 the model in use): string values, kept by the ledger with the offset.
 
@@ -11,40 +12,19 @@ memory loop reads; a reader may name its own ``find`` instead (Pi's, OpenCode's)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
+import importlib
 
-from mahavishnu.json_types import JSONObject
-from mahavishnu.usage.readers import claude, codex, gemini, opencode, pi, qwen
 from mahavishnu.usage.readers.fields import State
-from mahavishnu.usage.records import Tool, UsageRecord
-from mahavishnu.usage.sqlite_log import Table
-
-Parse = Callable[[Path, Iterable[JSONObject], State], list[UsageRecord]]
+from mahavishnu.usage.readers.reader import Parse, Reader
+from mahavishnu.usage.records import TOOLS, Tool
 
 
-@dataclass(frozen=True)
-class Reader:
-    tool: Tool
-    wanted: tuple[bytes, ...]
-    parse: Parse
-    #: a line's request key read off its bytes, when the format allows (None: parse it): a line
-    #: repeating a request already read is then skipped before it is parsed
-    line_key: Callable[[bytes], str | None] | None = None
-    #: the assistant's log files, when ``session_logs`` does not know where they are
-    find: Callable[[], list[Path]] | None = None
-    #: the table of a log that is a SQLite database (None: a log of JSON lines)
-    table: Table | None = None
+def _reader(tool: Tool) -> Reader:
+    """The ``READER`` of ``usage/readers/<tool>.py``: a reader module per registered assistant."""
+    found: Reader = importlib.import_module(f"{__name__}.{tool}").READER
+    return found
 
 
-READERS: dict[Tool, Reader] = {
-    "claude": Reader("claude", claude.WANTED, claude.parse, claude.line_key),
-    "codex": Reader("codex", codex.WANTED, codex.parse),
-    "qwen": Reader("qwen", qwen.WANTED, qwen.parse),
-    "gemini": Reader("gemini", gemini.WANTED, gemini.parse),
-    "pi": Reader("pi", pi.WANTED, pi.parse, find=pi.find),
-    "opencode": Reader("opencode", (), opencode.parse, find=opencode.find, table=opencode.TABLE),
-}
+READERS: dict[Tool, Reader] = {tool: _reader(tool) for tool in TOOLS}
 
 __all__ = ["READERS", "Parse", "Reader", "State"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
+from mahavishnu.usage.readers.reader import Reader
 from mahavishnu.usage.records import MAIN, UsageRecord, count
 
 WANTED = (b'"session_meta"', b'"turn_context"', b'"token_usage_record"', b'"token_count"')
@@ -83,3 +84,6 @@ def _record(path: Path, state: State, key: str, entry: JSONObject, figures: list
 
 def _session(state: State, path: Path) -> str:
     return state.get("session") or label(path.stem) or "-"
+
+
+READER = Reader("codex", WANTED, parse)

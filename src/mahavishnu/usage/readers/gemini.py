@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
+from mahavishnu.usage.readers.reader import Reader
 from mahavishnu.usage.records import MAIN, UsageRecord, count
 
 WANTED = (b'"sessionId"', b'"tokens"')
@@ -66,3 +67,6 @@ def _project_root(path: Path) -> str:
             return handle.read(4096).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return ""
+
+
+READER = Reader("gemini", WANTED, parse)

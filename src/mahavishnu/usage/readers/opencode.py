@@ -19,6 +19,7 @@ from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage.readers.fields import State, label, obj, project, text
+from mahavishnu.usage.readers.reader import Reader
 from mahavishnu.usage.records import HELPER, MAIN, BadLine, UsageRecord, count
 from mahavishnu.usage.sqlite_log import Table
 
@@ -106,3 +107,6 @@ def find() -> list[Path]:
             hint="Make it OpenCode's own database again (not a link out of its folder).",
         )
     return [database]
+
+
+READER = Reader("opencode", (), parse, find=find, table=TABLE)

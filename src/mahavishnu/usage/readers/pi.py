@@ -17,6 +17,7 @@ from pathlib import Path
 from mahavishnu import paths
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
+from mahavishnu.usage.readers.reader import Reader
 from mahavishnu.usage.records import MAIN, UsageRecord, count
 
 WANTED = (b'"session"', b'"usage"')
@@ -81,3 +82,6 @@ def find() -> list[Path]:
 
     root = sessions_root()
     return session_files(root, "*/*.jsonl") if root.is_dir() else []
+
+
+READER = Reader("pi", WANTED, parse, find=find)

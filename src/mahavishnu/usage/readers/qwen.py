@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
+from mahavishnu.usage.readers.reader import Reader
 from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
 
 WANTED = (b'"qwen-code.api_response"', b'"usageMetadata"')
@@ -61,3 +62,6 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             )
         )
     return found
+
+
+READER = Reader("qwen", WANTED, parse)

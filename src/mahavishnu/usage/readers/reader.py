@@ -1,0 +1,28 @@
+"""What a usage reader is: the parts of one assistant's reader module that ``usage`` calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mahavishnu.json_types import JSONObject
+from mahavishnu.usage.readers.fields import State
+from mahavishnu.usage.records import Tool, UsageRecord
+from mahavishnu.usage.sqlite_log import Table
+
+Parse = Callable[[Path, Iterable[JSONObject], State], list[UsageRecord]]
+
+
+@dataclass(frozen=True)
+class Reader:
+    tool: Tool
+    wanted: tuple[bytes, ...]
+    parse: Parse
+    #: a line's request key read off its bytes, when the format allows (None: parse it): a line
+    #: repeating a request already read is then skipped before it is parsed
+    line_key: Callable[[bytes], str | None] | None = None
+    #: the assistant's log files, when ``session_logs`` does not know where they are
+    find: Callable[[], list[Path]] | None = None
+    #: the table of a log that is a SQLite database (None: a log of JSON lines)
+    table: Table | None = None
