@@ -58,6 +58,17 @@ def test_install_status_remove_round_trip_leaves_the_users_files_byte_identical(
     assert remove(["opencode"]) == []
 
 
+def test_the_folders_install_made_go_with_the_plugin(isolated_home: Path) -> None:
+    install(["opencode"])
+    assert plugin.plugin_path().is_file()
+    remove(["opencode"])
+    assert not (isolated_home / ".config").exists()
+    (config_dir(isolated_home) / "plugins").mkdir(parents=True)  # the user's own: it stays
+    install(["opencode"])
+    remove(["opencode"])
+    assert (config_dir(isolated_home) / "plugins").is_dir()
+
+
 def test_a_plugin_edited_by_hand_is_kept_by_install_and_removed_by_remove(isolated_home: Path) -> None:
     install(["opencode"])
     path = plugin.plugin_path()

@@ -168,6 +168,7 @@ def install(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     if dry_run:
         return [safe_write.plan(edit.path, edit.transform) for edit in edits]
     folders = [str(f.absolute()) for f in memory_hooks_pi.missing_folders()] if "pi" in tools else []
+    folders += [str(f.absolute()) for f in opencode_plugin.missing_folders()] if "opencode" in tools else []
     changes = transaction.apply_all(edits)
     created = [str(c.path.absolute()) for c in changes if c.before is None and c.changed]
     if created:
@@ -197,7 +198,7 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
         steps.append(transaction.Delete(memory_hooks_pi.extension_path()))
     outcome = transaction.run(steps)
     gone = {str(removal.path.absolute()) for removal in outcome.removals}
-    if "pi" in tools:  # the folders install made for it, once empty
+    if "pi" in tools or "opencode" in tools:  # the folders install made for them, once empty
         gone |= memory_hooks_pi.remove_empty_folders({f for f in created if Path(f).is_dir()})
     if gone:
         _update_created(lambda known: known - gone)

@@ -45,6 +45,16 @@ def plugin_path() -> Path:
     return paths.opencode_config_dir() / "plugins" / PLUGIN_NAME
 
 
+def missing_folders() -> list[Path]:
+    """The folders above the plugin that do not exist yet (install creates them; remove takes them
+    out again once empty), deepest first."""
+    folder, out = plugin_path().parent, []
+    while not folder.exists() and folder != folder.parent:
+        out.append(folder)
+        folder = folder.parent
+    return out
+
+
 def commands() -> dict[str, list[str]]:
     """The argv of each hook command (``hook_process_command``'s, split: the plugin runs no shell)."""
     return {
