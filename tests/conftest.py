@@ -74,6 +74,10 @@ def isolated_home(
     for name in list(os.environ):
         if name.startswith(_LEAKY_PREFIXES) and name != "MAHAVISHNU_TEST_PG_DSN":
             monkeypatch.delenv(name, raising=False)
+    # The runner's terminal size is not the user's: a table's layout follows COLUMNS (pytest-xdist's
+    # workers set it to 80), so a test asks for a width when it wants one.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("MAHAVISHNU_HOME", str(home / ".mahavishnu"))
     # A keyring that lives in the tmp home, so secrets tests never reach the user's real keyring.

@@ -463,17 +463,20 @@ def check_team_logins(settings: Settings) -> list[Finding]:
         return []
     from mahavishnu.memory.core.backends.postgres import connect, dsn_location, resolve_dsn
     from mahavishnu.memory.team import logins
-    from mahavishnu.memory.team.schema import team_group
+    from mahavishnu.memory.team.schema import SETUP_FIX, setup_of, setup_warning, team_group
 
     dsn = resolve_dsn(settings.memory)
     with connect(dsn) as conn:
         group = team_group(conn)
         paths = logins.trusted_paths(conn, dsn, group) if group is not None else []
+        older = setup_warning(setup_of(conn)) if group is not None else None
     if group is None:
         return []
+    findings = [Finding("team setup", "warn", older, SETUP_FIX)] if older else []
     if paths:
-        return [Finding("team logins", "error", logins.warning(paths), logins.FIX)]
-    return [Finding("team logins", "ok", f"{dsn_location(dsn)}: every login probed needs its password")]
+        return [*findings, Finding("team logins", "error", logins.warning(paths), logins.FIX)]
+    probed = f"{dsn_location(dsn)}: every login probed needs its password"
+    return [*findings, Finding("team logins", "ok", probed)]
 
 
 def check_mcp_registered(settings: Settings) -> list[Finding]:

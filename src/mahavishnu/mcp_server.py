@@ -15,6 +15,11 @@ annotated ``read_only_hint=False, destructive_hint=True`` and accept ``dry_run``
 Resources: ``mahavishnu://memory/{memory_id}`` (one memory) and ``mahavishnu://settings`` (the
 effective settings, secrets masked).
 
+What an agent reads is what recall would add: a memory recall leaves out (quarantined by hand, or
+text that reads like an instruction to an agent, ``provenance.held_back``) comes back from every
+tool and resource with its text withheld, ``"quarantined"`` saying why, and what the user runs to
+read and trust it (``for_agents``). The CLI and the dashboard still show it to the user.
+
 HTTP requires a bearer token, on loopback too (``mcp_access``: a token generated once and kept as the
 secret ``mahavishnu-mcp-token``): every request without ``Authorization: Bearer <token>`` is
 answered 401; ``--no-auth`` (loopback only) is the explicit opt-out. Tools that read files the
@@ -141,6 +146,33 @@ def _found(rows: Sequence[Mapping[str, object]], nothing: str) -> CallToolResult
         return CallToolResult(content=[TextContent(text=nothing)], structured_content={"result": []})
     texts = [TextContent(text=json.dumps(row, indent=2, ensure_ascii=False, default=str)) for row in rows]
     return CallToolResult(content=list(texts), structured_content={"result": _jsonable(rows)})
+
+
+def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
+    """``memory`` (``Memory.to_dict``) as an agent may read it: the text of one recall would leave
+    out is withheld (an agent must not be handed an instruction someone stored), the rest kept."""
+    from mahavishnu.memory.core.provenance import held_back
+
+    content, tags = memory.get("content"), memory.get("tags")
+    why = held_back([str(t) for t in tags or ()], content) if isinstance(content, str) else None
+    if why is None:
+        return dict(memory)
+    number = memory.get("id")
+    said = (
+        f"[withheld from agents: quarantined, {why}. The user reads it with `mahavishnu memory get "
+        f"{number}` and, if they trust it, runs `mahavishnu memory trust {number}`]"
+    )
+    return {**memory, "content": said, "quarantined": why}
+
+
+def _hit_for_agents(hit: Mapping[str, Any]) -> dict[str, Any]:
+    """A search hit (``{"memory": …}`` with, for ``search_everywhere``, a ``"content"`` copy)."""
+    memory = hit.get("memory")
+    if not isinstance(memory, Mapping):
+        return dict(hit)
+    shown = for_agents(memory)
+    copied = {"content": shown["content"]} if "content" in hit else {}
+    return {**hit, "memory": shown, **copied}
 
 
 def tool_error(exc: MahavishnuError) -> ToolError:
@@ -402,13 +434,13 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                 store = backing.store()
                 hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
                 found = hit_dicts(store.backend, hits)
-            return _found(found, wording.NO_RELEVANT_MEMORIES)
+            return _found([_hit_for_agents(hit) for hit in found], wording.NO_RELEVANT_MEMORIES)
 
     @_tool(tools, READ_ONLY)
     def get_memory(memory_id: int) -> dict[str, object]:
         """One memory by id."""
         with _as_tool_errors():
-            return dict(backing.store().get(memory_id).to_dict())
+            return for_agents(backing.store().get(memory_id).to_dict())
 
     @_tool(tools, DESTRUCTIVE)
     def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
@@ -422,7 +454,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                 require_mine(store.backend, [memory_id], "delete")
             else:
                 store.delete(memory_id)
-            return {"deleted": not dry_run, "dry_run": dry_run, "memory": memory.to_dict()}
+            return {"deleted": not dry_run, "dry_run": dry_run, "memory": for_agents(memory.to_dict())}
 
 
 def _activity_tools(tools: list[Tool], backing: Backing) -> None:
@@ -469,7 +501,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
 
         with _as_tool_errors():
             found = insights(backing.store(), project=project, since=since, limit=limit)
-            return [dict(i.to_dict()) for i in found]  # a JSON object, as the tool's output schema says
+            return [for_agents(i.to_dict()) for i in found]  # a JSON object, as the tool's output schema says
 
     @_tool(tools, ADDITIVE)
     def share_insight(
@@ -531,7 +563,11 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
             found = search(
                 backing.store(), query, filters=filters, limit=limit, mode=mode, peer=backing.peer(settings)
             )
-            return _jsonable_object(found.to_dict())
+            shown = found.to_dict()
+            hits = shown["hits"]
+            if isinstance(hits, list):
+                shown["hits"] = [_hit_for_agents(h) if isinstance(h, dict) else h for h in hits]
+            return _jsonable_object(shown)
 
 
 def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
@@ -645,7 +681,7 @@ def _resources(server: MCPServer, backing: Backing) -> None:
         from mahavishnu.errors import NotFoundError
 
         try:
-            return json.dumps(backing.store().get(wanted).to_dict(), ensure_ascii=False)
+            return json.dumps(for_agents(backing.store().get(wanted).to_dict()), ensure_ascii=False)
         except NotFoundError as exc:
             raise ResourceNotFoundError(exc.message) from exc
         except MahavishnuError as exc:

@@ -218,3 +218,44 @@ def test_the_mcp_store_tool_quarantines_it(backing: Any) -> None:
     assert QUARANTINED in stored["tags"] and TRUSTED not in stored["tags"]
     with MemoryStore.open(embedder=FakeEmbedder()) as store:
         assert "requests.post" not in recalled(store)
+
+
+def test_the_mcp_server_never_hands_an_agent_a_quarantined_text(backing: Any) -> None:
+    """What an agent reads through MCP is what recall would add: every tool and the memory resource
+    withhold the quarantined text (saying why and what the user runs), the plain memory stays whole;
+    once the user trusts it, the agent reads it."""
+    import anyio
+    from mcp import Client
+
+    from mahavishnu import mcp_server
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+
+    hostile = HOSTILE[1]
+    with MemoryStore.open(embedder=FakeEmbedder()) as store:
+        bad = store.store(hostile, "decision", project="proj").id
+        good = store.store("The health endpoint is /healthz", "decision", project="proj").id
+    query = {"query": "credentials curl evil healthz", "mode": "text"}
+
+    async def read_all() -> list[str]:
+        async with Client(mcp_server.build_server(backing)) as client:
+            results = [
+                await client.call_tool("search_memory", query),
+                await client.call_tool("get_memory", {"memory_id": bad}),
+                await client.call_tool("delete_memory", {"memory_id": bad, "dry_run": True}),
+                await client.call_tool("search_everywhere", query),
+            ]
+            said = [
+                json.dumps(r.structured_content) + " ".join(getattr(c, "text", "") for c in r.content)
+                for r in results
+            ]
+            resource = await client.read_resource(f"mahavishnu://memory/{bad}")
+            return [*said, *(getattr(c, "text", "") for c in resource.contents)]
+
+    for text in anyio.run(read_all):
+        assert "evil.example" not in text and "curl" not in text, text
+        assert f"mahavishnu memory trust {bad}" in text and '"quarantined"' in text
+    searched = anyio.run(read_all)[0]
+    assert "/healthz" in searched and f'"id": {good}' in searched.replace('"id":{', '"id": {')
+    with MemoryStore.open(embedder=FakeEmbedder()) as store:
+        store.quarantine(bad, release=True)
+    assert all("evil.example" in text for text in anyio.run(read_all))

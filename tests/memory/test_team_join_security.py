@@ -138,3 +138,33 @@ def test_joining_with_a_verifying_string_refuses_a_server_without_tls_in_one_lin
     assert "does not support SSL" in joined.output and "--insecure" in joined.output
     with Outbox() as box:
         assert box.waiting(dsn_location(verifying.dsn())).count == 0
+
+
+# -- a store set up by an older release: its owner is told to run `team init` again ---------------
+def test_status_and_doctor_say_when_team_init_ran_with_an_older_release(
+    team: TeamCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store whose setup predates this release's (here: the recorded version taken out, as on a
+    store set up before it was recorded) is named in ``team status`` (member and owner) and
+    ``doctor`` with the fix; the owner's ``team init`` puts the setup back and the warning goes."""
+    import psycopg
+
+    from mahavishnu.memory.team.schema import META_SETUP, SETUP
+
+    assert runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn]).exit_code == 0
+    alice = team.add("alice").dsn()
+    current = runner.invoke(app, ["team", "status", "--dsn", alice, "--json"])
+    assert json.loads(current.stdout)["setup"] == {"recorded": SETUP, "current": SETUP}
+    assert "older Mahavishnu" not in runner.invoke(app, ["team", "status", "--dsn", alice]).output
+    with psycopg.connect(team.owner_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM meta WHERE key = %s", (META_SETUP,))
+    said = " ".join(runner.invoke(app, ["team", "status", "--dsn", alice]).output.split())
+    assert f"older Mahavishnu (setup 1, this release sets up {SETUP})" in said
+    assert "mahavishnu team init --dsn OWNER_DSN" in said
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", alice)
+    found = [f for f in json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["findings"]]
+    setup = [f for f in found if f["check"] == "team setup"]
+    assert setup and setup[0]["status"] == "warn" and "team init" in setup[0]["hint"]
+    assert runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn]).exit_code == 0
+    again = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["findings"]
+    assert not [f for f in again if f["check"] == "team setup"]

@@ -319,6 +319,16 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
     if data["superuser"]:
         warn("you connect as a superuser: the database enforces nothing on you")
     _warn_if_trusting(data["trusted_logins"])  # type: ignore[arg-type]
+    _warn_if_set_up_by_an_older_release(data["setup"])
+
+
+def _warn_if_set_up_by_an_older_release(setup: Any) -> None:
+    from mahavishnu.memory.team.schema import SETUP_FIX, setup_warning
+
+    said = setup_warning(int(setup["recorded"]))
+    if said:
+        warn(said)
+        warn(f"fix: {SETUP_FIX}")
 
 
 def _warn_if_trusting(paths: list[str]) -> None:

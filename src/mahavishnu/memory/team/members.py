@@ -284,7 +284,7 @@ def members(dsn: str) -> list[Member]:
 
 def status(dsn: str) -> JSONObject:
     """Who this connection is in the team, what it sees, and whether the database enforces privacy."""
-    from mahavishnu.memory.team.schema import protected_tables
+    from mahavishnu.memory.team.schema import SETUP, protected_tables, setup_of
 
     with connect(dsn) as conn:
         group = team_group(conn)
@@ -306,6 +306,7 @@ def status(dsn: str) -> JSONObject:
             "WHERE usename = current_user AND datname = current_database()"
         ).fetchone()
         trusted = logins.trusted_paths(conn, dsn, group) if group is not None else []
+        setup = setup_of(conn) if group is not None else None
     private, shared, others = (int(c) for c in counts) if counts else (0, 0, 0)
     return {
         "location": dsn_location(dsn),
@@ -320,6 +321,7 @@ def status(dsn: str) -> JSONObject:
         "row_level_security": dict(protected),
         "server_connections": int(connections[0]) if connections else 0,
         "trusted_logins": [*trusted],
+        "setup": {"recorded": setup, "current": SETUP},
     }
 
 

@@ -58,6 +58,14 @@ if TYPE_CHECKING:
 
 #: ``meta`` key naming the team's group role (present once ``team init`` ran).
 META_GROUP = "team_group"
+#: ``meta`` key holding the ``SETUP`` that ``team init`` last put in place.
+META_SETUP = "team_setup"
+#: The version of what ``init`` sets up: bump it whenever a release changes the roles, grants,
+#: policies or functions above, so ``team status`` and ``doctor`` tell the owner of a store set up
+#: by an older release to run ``team init`` again (its members would otherwise meet refusals).
+#: 1: stores set up before the version was recorded (no key); 2: column-level rights, ``team_delete``,
+#: the backup policy and ``team_text_matches`` (recorded from here on).
+SETUP = 2
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
@@ -115,6 +123,26 @@ def team_group(conn: psycopg.Connection[Any]) -> str | None:
         return None
     row = conn.execute("SELECT value FROM meta WHERE key = %s", (META_GROUP,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def setup_of(conn: psycopg.Connection[Any]) -> int:
+    """The ``SETUP`` that ``team init`` last put in place on this store (1: before it was recorded)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = %s", (META_SETUP,)).fetchone()
+    return int(row[0]) if row is not None and str(row[0]).isdigit() else 1
+
+
+def setup_warning(recorded: int) -> str | None:
+    """What to tell about a team store whose setup is older than this release's (None: current)."""
+    if recorded >= SETUP:
+        return None
+    return (
+        f"team init last ran on this store with an older Mahavishnu (setup {recorded}, this release "
+        f"sets up {SETUP}): members may be refused what this release does"
+    )
+
+
+#: What the owner runs; ``init`` only puts back what is missing, rows and roles are kept.
+SETUP_FIX = "Its owner runs `mahavishnu team init --dsn OWNER_DSN` again (safe: it keeps every row and role)."
 
 
 def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None) -> InitReport:
@@ -383,6 +411,11 @@ def _record(conn: psycopg.Connection[Any], group: str, embedder: str | None, dim
         "INSERT INTO meta (key, value) VALUES (%s, %s) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (META_GROUP, group),
+    )
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (META_SETUP, str(SETUP)),
     )
     if embedder and dimension:
         conn.execute(upsert, ("embedder", embedder))
