@@ -105,6 +105,15 @@ class Pricing:
         self._own = {who: {model_ref(m): p for m, p in models.items()} for who, models in (own or {}).items()}
         self._known: dict[tuple[Provider, str, int], Rates | None] = {}
 
+    def signature(self) -> str:
+        """The prices' sources, as text: the user's own and the price data's version."""
+        import genai_prices
+
+        own = sorted(
+            (who, model, repr(price)) for who, models in self._own.items() for model, price in models.items()
+        )
+        return repr((own, genai_prices.__version__))
+
     def rates(self, provider: Provider, model: str, time: float) -> Rates | None:
         key = (provider, model, int(time // 86_400))
         if key not in self._known:
