@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from mahavishnu.files import switch_log
 from mahavishnu.files.history import Entry
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage import ledger, settings
+from mahavishnu.usage import report as report_module
 from mahavishnu.usage.attribution import from_history
 from mahavishnu.usage.pricing import Pricing
 from mahavishnu.usage.records import UsageRecord
@@ -114,6 +116,26 @@ def test_an_append_adds_only_the_new_records_and_nothing_new_adds_none(
         handle.write(_line(4, JAN_1 + 5 * DAY) + _line(5))
     added.clear()
     assert _requests(_checked()) == 5 and added == [2]
+
+
+def test_an_append_on_a_day_and_model_seen_looks_no_price_up(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2, JAN_1 + DAY))
+    _checked()
+    looked_up: list[str] = []
+    real = report_module._served
+
+    def served(record: UsageRecord, *args: Any) -> Any:
+        if _COUNTING[0]:
+            looked_up.append(record.key)
+        return real(record, *args)
+
+    monkeypatch.setattr(report_module, "_served", served)
+    with log.open("ab") as handle:
+        handle.write(_line(3, JAN_1 + 5 * 3600) + _line(4, JAN_1 + 3 * DAY))
+    assert _requests(_checked()) == 4 and looked_up == ["claude:msg_4:req_4"]  # its day is new
 
 
 def test_each_report_asked_for_keeps_its_own_sums(isolated_home: Path, added: list[int]) -> None:

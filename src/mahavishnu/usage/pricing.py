@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
@@ -64,6 +65,29 @@ class Rates:
         object.__setattr__(self, "_base", tuple(base for base, _ in prices))
         steps = tuple((start, tuple(_at(price, start + 1) for price in prices)) for start in starts)
         object.__setattr__(self, "_steps", steps)
+
+    def dump(self) -> list[object]:
+        """The rates as JSON values (``restore`` makes them again)."""
+        return [
+            self.input,
+            self.output,
+            self.cache_write,
+            self.cache_read,
+            self.source,
+            self.cache_write_1h,
+            self.kind,
+        ]
+
+    @classmethod
+    def restore(cls, value: list[Any]) -> Rates:
+        def price(item: list[Any]) -> Price:
+            return float(item[0]), tuple((int(start), float(rate)) for start, rate in item[1])
+
+        fresh, output, written, read, source, hour, kind = value
+        return cls(
+            price(fresh), price(output), price(written), price(read), str(source),
+            None if hour is None else price(hour), str(kind),
+        )  # fmt: skip
 
     def cost(
         self, fresh: int, output: int, cache_write: int, cache_read: int, cache_write_1h: int = 0

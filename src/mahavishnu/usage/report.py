@@ -268,11 +268,14 @@ class Sums:
         self.period, self.by = period, by
         self._sums: dict[tuple[str, str, Tool, str, str | None], _Sum] = {}
         self._unpriced: dict[str, list[int]] = {}  # provider/model: requests, tokens
+        #: who served and at which rates, per ``_Where``: kept with the sums (an append's requests
+        #: mostly fall on days and models seen, and need no price data loaded)
+        self._known: dict[_Where, tuple[Provider, Rates | None]] = {}
 
     def add(self, records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing) -> None:
         period, by, sums, unpriced = self.period, self.by, self._sums, self._unpriced
         day_of: dict[int, str] = {}  # local date per quarter hour: one strftime per quarter of records
-        known: dict[_Where, tuple[Provider, Rates | None]] = {}
+        known = self._known
         era = attribution.era
         for record in records:  # (priced() inlined: this loop is most of a report's time)
             tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour, via = (
@@ -339,10 +342,19 @@ class Sums:
         return Report(self.period, self.by, ordered, totals, list(listed), unpriced_counts=listed)
 
     def dump(self) -> bytes:
+        providers: dict[Provider, int] = {}  # each once: a few, for thousands of ``_Where``s
+        rates: dict[Rates | None, int] = {None: -1}
+        known = [
+            [list(where), providers.setdefault(who, len(providers)), rates.setdefault(at, len(rates) - 1)]
+            for where, (who, at) in self._known.items()
+        ]
         return orjson.dumps(
             {
                 "sums": [[list(key), part.dump()] for key, part in self._sums.items()],
                 "unpriced": self._unpriced,
+                "providers": [[p.name, p.profile, p.base_url, p.price_id, p.gateway] for p in providers],
+                "rates": [at.dump() for at in rates if at is not None],
+                "known": known,
             }
         )
 
@@ -355,6 +367,12 @@ class Sums:
             when, group, tool, model, project = key
             sums._sums[(when, group, tool, model, project)] = _Sum.restore(part)
         sums._unpriced = {name: [int(n) for n in counts] for name, counts in value["unpriced"].items()}
+        providers = [Provider(*fields) for fields in value["providers"]]
+        rates = [Rates.restore(fields) for fields in value["rates"]]
+        for where, who, at in value["known"]:
+            tool, project, model, day, era, via = where
+            seen: _Where = (tool, project, model, day, (era[0], era[1], era[2]), via)
+            sums._known[seen] = (providers[who], None if at < 0 else rates[at])
         return sums
 
 
@@ -548,7 +566,7 @@ def report(
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-SUMS_VERSION = 1
+SUMS_VERSION = 3
 
 
 def _kept_sums(
