@@ -79,10 +79,10 @@ def _figures(data: JSONObject) -> JSONObject:
 def _checked(period: Period = "daily", by: By | None = None) -> JSONObject:
     """The report (kept sums used), after checking it equals the one added up from every record."""
     shown = _figures(report(period, by, ["claude"]).to_json())
-    records = collect(["claude"], None, None)[0]
-    pricing = Pricing(settings.own_prices(settings.load()))
     _COUNTING[0] = False
     try:
+        records = collect(["claude"], None, None)[0]
+        pricing = Pricing(settings.own_prices(settings.load()))
         again = _figures(build(records, from_history(), pricing, period, by).to_json())
     finally:
         _COUNTING[0] = True
@@ -289,3 +289,26 @@ def test_logs_read_on_every_core_give_the_ledger_one_process_gives(
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
     assert report("daily", None, ["claude"]).to_json() == alone
     assert workers == [2] and rows() == one_process
+
+
+def test_a_first_read_adds_up_the_rows_it_stored_without_reading_them_back(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2, JAN_1 + DAY) + _line(1) + _line(3, JAN_1 - DAY))
+    _session(isolated_home, "s2").write_bytes(_line(2, JAN_1) + _line(4))  # msg_2 earlier here
+    read_back: list[str] = []
+    real = ledger.records
+
+    def records(*args: Any, **kwargs: Any) -> list[UsageRecord]:
+        if _COUNTING[0]:
+            read_back.append("records")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "records", records)
+    first = _checked("sessions", "model")  # the same as added up from the records read back
+    assert read_back == [] and _requests(first) == 4
+    with log.open("ab") as handle:
+        handle.write(_line(5))
+    ledger.ledger_file().unlink()  # deleted: a first read again, of another query
+    assert _requests(_checked("monthly")) == 5 and read_back == []

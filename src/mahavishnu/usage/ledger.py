@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from mahavishnu import paths
 from mahavishnu.json_types import JSONObject
@@ -81,6 +82,9 @@ class Refresh:
     read: int = 0
     skipped_lines: int = 0
     problems: list[str] = field(default_factory=list)
+    #: every record row stored, in order, when the ledger held none before (a first read): the
+    #: report adds them up without reading them back (``records_in``); else None
+    rows: list[tuple[object, ...]] | None = None
 
 
 def ledger_file() -> Path:
@@ -124,6 +128,7 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             "SELECT path, size, mtime_ns, end_offset, head, state, lines, identity FROM files"
         )
     }
+    done.rows = [] if last_row(db) == 0 else None
     with db:
         seen: set[str] = set()
         jobs: list[_Plan | tuple[Tool, Path]] = []  # in order: the records' rows keep it
@@ -143,6 +148,11 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             ]
             for path_text in gone:
                 _forget(db, path_text)
+        if (
+            done.rows is not None
+            and len(done.rows) != db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        ):
+            done.rows = None  # some were replaced: not what the ledger holds
     return done
 
 
@@ -222,10 +232,14 @@ def _read_all(
                 if index in ahead:
                     rows, bad, end, line, state = ahead.pop(index).result()
                     db.executemany(_INSERT, rows)
+                    if done.rows is not None:
+                        done.rows += rows
                 else:
                     bad, tail = [], Tail(job.path, job.start, job.line, READERS[job.tool].wanted)
                     for batch in _rows(job, tail, bad):  # a piece at a time: memory stays bounded
                         db.executemany(_INSERT, batch)
+                        if done.rows is not None:
+                            done.rows += batch
                     bad, end, line, state = bad + tail.passed, tail.end, tail.line, job.state
             except OSError as error:
                 done.problems.append(f"cannot read {job.path}: {error.strerror or error}")
@@ -300,11 +314,11 @@ def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | N
             int(state.get("rows", 0)),
             int(state.get("rowid", 0)),
         )
-        found = _table_records(db, parser, path, rows, state)
+        found = _table_records(db, parser, path, rows, state, done.rows)
         if rows.stale:  # rows deleted, or a clock gone back: read again whole
             state = {}
             rows = sqlite_log.Rows(path, parser.table, -1)
-            found = _table_records(db, parser, path, rows, state)
+            found = _table_records(db, parser, path, rows, state, done.rows)
     except (OSError, sqlite3.Error) as error:
         done.problems.append(f"cannot read {path}: {error}")
         return
@@ -321,10 +335,15 @@ def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | N
 
 
 def _table_records(
-    db: sqlite3.Connection, parser: Reader, path: Path, rows: sqlite_log.Rows, state: State
+    db: sqlite3.Connection,
+    parser: Reader,
+    path: Path,
+    rows: sqlite_log.Rows,
+    state: State,
+    stored: list[tuple[object, ...]] | None,
 ) -> list[tuple[int, str]]:
     """Store the records of ``rows`` in place of what the same rows gave before (a row read again
-    replaces its records: no request twice); the bad rows (rowid, why)."""
+    replaces its records: no request twice), and add them to ``stored``; the bad rows (rowid, why)."""
     bad: list[tuple[int, str]] = []
     if rows.after < 0:
         _forget(db, str(path))
@@ -338,10 +357,10 @@ def _table_records(
             )
             if deleted.rowcount:
                 db.execute("DELETE FROM sums")
-        db.executemany(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((str(path), *r.row()) for r in _once(found, set())),
-        )
+        batch = [(str(path), *r.row()) for r in _once(found, set())]
+        db.executemany(_INSERT, batch)
+        if stored is not None:
+            stored += batch
     return bad
 
 
@@ -455,7 +474,23 @@ def records(
         query += " AND rowid > ?"
         params.append(after)
     # rowid order (free), then a stable sort by time in Python: three times faster than SQLite's
-    rows = db.execute(query + " ORDER BY rowid", params).fetchall()
+    return _first_of_each(db.execute(query + " ORDER BY rowid", params).fetchall())
+
+
+def records_in(
+    rows: list[tuple[object, ...]], tools: Iterable[Tool], since: float | None, until: float | None
+) -> list[UsageRecord]:
+    """What ``records`` gives, from ``rows`` (``Refresh.rows``: all the ledger holds) instead."""
+    wanted = set(tools)
+    low = float("-inf") if since is None else since
+    high = float("inf") if until is None else until
+    return _first_of_each(
+        [row[1:] for row in rows if row[1] in wanted and low <= row[3] < high]  # type: ignore[operator]
+    )
+
+
+def _first_of_each(rows: list[Any]) -> list[UsageRecord]:
+    """``rows`` (in the ledger's order) oldest first, each request once: its first."""
     rows.sort(key=itemgetter(2))
     seen: set[str] = set()
     mark, make = seen.add, UsageRecord._make

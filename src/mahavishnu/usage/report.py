@@ -556,7 +556,8 @@ def report(
             built = build(records, attribution, pricing, period, by, recalled)
             metrics.record(priced(records, attribution, pricing), since, until)
         else:
-            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by)
+            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, refreshed.rows)
+            refreshed.rows = None
             built = sums.report(*sums.lines())
         built.skipped_lines = ledger.skipped_lines(db)
         built.problems = refreshed.problems
@@ -578,9 +579,11 @@ def _kept_sums(
     pricing: Pricing,
     period: Period,
     by: By | None,
+    stored: list[tuple[object, ...]] | None = None,
 ) -> Sums:
     """The report's sums: those the ledger kept for the same query and signature plus the records
-    added since (an append), else all records added up again; kept for the next report."""
+    added since (an append), else all records added up again (from ``stored``, every row the
+    ledger holds, when the refresh gave them); kept for the next report."""
     query = orjson.dumps([period, by, sorted(tools), since, until]).decode()
     signature = hashlib.sha256(
         repr(
@@ -595,7 +598,12 @@ def _kept_sums(
         sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
         if sums is None:
             sums = Sums(period, by)
-            sums.add(ledger.records(db, tools, since, until), attribution, pricing)
+            every = (
+                ledger.records(db, tools, since, until)
+                if stored is None
+                else ledger.records_in(stored, tools, since, until)
+            )
+            sums.add(every, attribution, pricing)
         if kept is None or kept.upto != top or kept.signature != signature:
             ledger.keep_sums(db, query, ledger.Kept(signature, top, sums.dump()))
     return sums
