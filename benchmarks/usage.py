@@ -1,9 +1,11 @@
-"""`mahavishnu usage` beside ccusage over a year of heavy use: logs for the four assistants in a
+"""`mahavishnu usage` beside ccusage over a year of heavy use: logs for the six assistants in a
 temp HOME, in the shapes the pinned CLIs write (Claude Code's answers streamed as 1-3 lines that
 repeat the message and request id, prompts and tool results between them, three models, 5-minute
 and 1-hour cache writes, sidechains, resumed sessions that copy earlier lines; Codex token_count
-events with cumulative totals; Qwen Code and Gemini CLI sessions). In one run, the same report of
-each, median and p95 of wall and CPU seconds:
+events with cumulative totals; Qwen Code, Gemini CLI and Pi sessions; OpenCode's SQLite database).
+In one run, at each ``--scale`` (1: 120,000 Claude Code messages, ~375 MB, and 20,000 requests of
+each other assistant; 4: four times that), the same report of each, median and p95 of wall and
+CPU seconds (CPU: ours counts the worker processes that read logs on every core):
 
 * `ccusage claude daily --json --offline` vs `mahavishnu usage daily --tool claude --json`;
 * `ccusage daily --json --offline` vs `mahavishnu usage daily --json`;
@@ -11,9 +13,9 @@ each, median and p95 of wall and CPU seconds:
 ours cold (our ledger deleted: every log read) and warm (nothing new), with the ratio to ccusage;
 then 1,000 messages appended to a live session file (only they are read).
 
-    python benchmarks/usage.py                                  # 120,000 Claude Code messages (~340 MB)
-    python benchmarks/usage.py --claude-messages 480000         # 4x
-    python benchmarks/usage.py --claude-messages 20000 --runs 1 # a quick look
+    python benchmarks/usage.py                          # scale 1 then 4 (a few minutes)
+    python benchmarks/usage.py --scale 4 --runs 2       # 480,000 Claude Code messages only
+    python benchmarks/usage.py --claude-messages 20000 --others 2000 --scale 1 --runs 1  # a look
 
 Issue 49 asks cold <= ccusage's time, warm <= a third of it, the append <= 50 ms more.
 `PYTHONPATH=other/src python benchmarks/usage.py` measures another tree (a commit's `git archive`:
@@ -34,6 +36,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from usage_opencode import FIXTURE as OPENCODE_FIXTURE
+from usage_opencode import fill as fill_opencode
 
 REPO = Path(__file__).resolve().parents[1]
 CCUSAGE = REPO / ".e2e-tools" / "node_modules" / ".bin" / "ccusage"
@@ -199,10 +205,47 @@ def _gemini(n: int, t: float, rng: random.Random) -> str:
     )
 
 
+def _pi(n: int, t: float, rng: random.Random) -> list[str]:
+    """A prompt and Pi's reply (the provider and model it was sent to, the provider's response id)."""
+    stamp = _stamp(t)
+    prompt = {
+        "type": "message",
+        "id": f"u{n:x}",
+        "parentId": None,
+        "timestamp": stamp,
+        "message": {"role": "user", "content": [{"type": "text", "text": "Continue."}]},
+    }
+    fresh, output = rng.randint(100, 20000), rng.randint(10, 3000)
+    reply = {
+        "type": "message",
+        "id": f"a{n:x}",
+        "parentId": f"u{n:x}",
+        "timestamp": stamp,
+        "message": {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "Done. " * 20}],
+            "api": "openai-completions",
+            "provider": "openai",
+            "model": "gpt-5",
+            "usage": {
+                "input": fresh,
+                "output": output,
+                "cacheRead": 0,
+                "cacheWrite": 0,
+                "totalTokens": fresh + output,
+                "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0},
+            },
+            "stopReason": "stop",
+            "responseId": f"chatcmpl-{n}",
+        },
+    }
+    return [_json(prompt), _json(reply)]
+
+
 def write_logs(home: Path, claude: int, others: int, seed: int = 7) -> None:
-    """``claude`` exchanges of Claude Code and ``others`` requests of each of Codex, Qwen Code and
-    Gemini CLI over a year, in sessions of ``SESSION_MESSAGES``; every tenth Claude Code session is
-    a resumed one that starts with a copy of the one before's first lines."""
+    """``claude`` exchanges of Claude Code and ``others`` requests of each of Codex, Qwen Code,
+    Gemini CLI, Pi and OpenCode over a year, in sessions of ``SESSION_MESSAGES``; every tenth
+    Claude Code session is a resumed one that starts with a copy of the one before's first lines."""
     rng = random.Random(seed)
     year = 365 * 86400
     before: list[str] = []
@@ -241,8 +284,18 @@ def write_logs(home: Path, claude: int, others: int, seed: int = 7) -> None:
             home / f".gemini/tmp/shop/chats/session-g{s}.jsonl",
             [first] + [_gemini(n + i, t, rng) for i, t in enumerate(times)],
         )
+        pi_session = {"type": "session", "version": 3, "id": f"p{s}", "timestamp": _stamp(times[0])}
+        _append(
+            home / f".pi/agent/sessions/--home-dev-src-shop--/2026-01-01T00-00-00-000Z_p{s}.jsonl",
+            [_json({**pi_session, "cwd": "/home/dev/src/shop"})]
+            + [line for i, t in enumerate(times) for line in _pi(n + i, t, rng)],
+        )
     if others:
         (home / ".gemini/tmp/shop/.project_root").write_text("/home/dev/src/shop")
+        database = home / ".local/share/opencode/opencode.db"
+        database.parent.mkdir(parents=True)
+        shutil.copy(OPENCODE_FIXTURE, database)
+        fill_opencode(database, others)
 
 
 def _append(path: Path, lines: list[str]) -> None:
@@ -297,17 +350,25 @@ def _compare(home: Path, env: dict[str, str], ours: list[str], theirs: list[str]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--claude-messages", type=int, default=120_000)
+    parser.add_argument("--scale", type=int, nargs="+", default=[1, 4], help="sizes to measure (1: 120k)")
+    parser.add_argument("--claude-messages", type=int, default=120_000, help="at scale 1")
     parser.add_argument(
-        "--others", type=int, default=20_000, help="requests of Codex, Qwen Code, Gemini each"
+        "--others", type=int, default=20_000, help="requests of each other assistant, at scale 1"
     )
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    for scale in args.scale:
+        measure(args.claude_messages * scale, args.others * scale, args.runs)
+
+
+def measure(claude_messages: int, others: int, runs: int) -> None:
+    """Both reports, cold and warm, then an append, at one size."""
     home = Path(tempfile.mkdtemp(prefix="usage-bench-"))
     try:
-        write_logs(home, args.claude_messages, args.others)
+        write_logs(home, claude_messages, others)
         claude = sum(p.stat().st_size for p in (home / ".claude").rglob("*.jsonl"))
-        size = sum(p.stat().st_size for p in home.rglob("*.jsonl"))
+        size = sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(home),
@@ -318,8 +379,8 @@ def main() -> None:
             **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
         }
         print(
-            f"Claude Code: {args.claude_messages:,} messages, {claude / 1e6:.0f} MB; "
-            f"all four assistants: {size / 1e6:.0f} MB"
+            f"Claude Code: {claude_messages:,} messages, {claude / 1e6:.0f} MB; "
+            f"all six assistants ({others:,} requests of each other): {size / 1e6:.0f} MB"
         )
         json_flags = ["--json", "--offline"]
         print("Claude Code only:")
@@ -328,23 +389,23 @@ def main() -> None:
             env,
             ["usage", "daily", "--tool", "claude", "--json"],
             ["claude", "daily", *json_flags],
-            args.runs,
+            runs,
         )
         print("every assistant:")
-        _compare(home, env, ["usage", "daily", "--json"], ["daily", *json_flags], args.runs)
+        _compare(home, env, ["usage", "daily", "--json"], ["daily", *json_flags], runs)
         command = [sys.executable, "-m", "mahavishnu", "usage", "daily", "--json"]
-        warm = [_timed(command, env) for _ in range(args.runs)]
+        warm = [_timed(command, env) for _ in range(runs)]
         grown = []
         rng = random.Random(11)
         live = home / ".claude/projects/-home-dev-src-shop/s0.jsonl"
-        for run in range(args.runs):
+        for run in range(runs):
             extra = [line for i in range(1000) for line in _claude(10**9 + run * 10**6 + i, START + 100, rng)]
             _append(live, extra)
             grown.append(_timed(command, env))
         print("1,000 messages appended to a live session, then the every-assistant report:")
         base = _row("warm, nothing new", warm)
         after = _row("after the append", grown)
-        print(f"  the append costs {1000 * (after - base):.0f} ms (median)")
+        print(f"  the append costs {1000 * (after - base):.0f} ms (median)", flush=True)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

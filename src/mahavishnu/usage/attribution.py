@@ -105,6 +105,19 @@ class Attribution:
             names.append(switch.profile)
         self._switched = {tool for tool, _ in self._timelines}
 
+    def signature(self) -> str:
+        """All that decides who served a request, as text: the timelines and the profiles (a cached
+        sum is good only while this is the same)."""
+        timelines = sorted(
+            ((tool, project or ""), times, [name or "" for name in names])
+            for (tool, project), (times, names) in self._timelines.items()
+        )
+        profiles = sorted(
+            (name, p.stock, sorted((k, v or "") for k, v in p.base_urls.items()), sorted(p.models), p.own)
+            for name, p in self._profiles.items()
+        )
+        return repr((timelines, profiles))
+
     def provider(self, tool: Tool, time: float, project: str | None, model: str, via: str = "") -> Provider:
         named = self._named(tool, via)
         if named is not None:

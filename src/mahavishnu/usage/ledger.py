@@ -10,6 +10,12 @@ name (rotated, or replaced by a rename) or whose first bytes changed (rewritten)
 whole; one that is gone takes its records with it. A change to what the readers extract bumps
 ``VERSION``, which rebuilds the cache.
 
+A report's sums are kept too (``sums``: per report asked for, what ``report.Sums`` added up, the
+highest record row it added and a signature of the switch history, prices and time zone it
+used). A later report with the same signature adds only the rows above that one (an append); any
+record deleted (a log truncated, rotated, rewritten or gone) drops every kept sum, and so does a
+new row of a request already counted at a later time (it would count instead).
+
 A line that cannot be usage (not JSON, too deep, too long, a count outside 0..10^12, a year-1
 timestamp) is skipped and kept as ``bad_lines`` (file, line number, why; the first ``BAD_KEPT`` of
 each file) for ``usage --verbose``: no line makes a report fail.
@@ -18,12 +24,17 @@ each file) for ``usage --verbose``: no line makes a report fail.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from mahavishnu import paths
 from mahavishnu.json_types import JSONObject
@@ -32,7 +43,7 @@ from mahavishnu.usage.logfile import Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
-VERSION = 3
+VERSION = 4
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes, the reader's state,
 #: the lines before where reading stopped, its identity ("device:inode").
 _Row = tuple[str, int, int, int, bytes, str, int, str]
@@ -55,6 +66,11 @@ CREATE TABLE IF NOT EXISTS records (
     cache_write_1h INTEGER NOT NULL, via TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_by_path ON records (path);
+CREATE INDEX IF NOT EXISTS records_by_key ON records (key);  -- a request already counted?
+CREATE TABLE IF NOT EXISTS sums (
+    query TEXT PRIMARY KEY, signature TEXT NOT NULL, upto INTEGER NOT NULL, data BLOB NOT NULL,
+    used REAL NOT NULL
+);
 """
 
 
@@ -66,6 +82,9 @@ class Refresh:
     read: int = 0
     skipped_lines: int = 0
     problems: list[str] = field(default_factory=list)
+    #: every record row stored, in order, when the ledger held none before (a first read): the
+    #: report adds them up without reading them back (``records_in``); else None
+    rows: list[tuple[object, ...]] | None = None
 
 
 def ledger_file() -> Path:
@@ -80,10 +99,24 @@ def opened(file: Path | None = None) -> Iterator[sqlite3.Connection]:
         if db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             db.executescript(
                 "DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS bad_lines;"
+                " DROP TABLE IF EXISTS sums;"
             )
             db.execute(f"PRAGMA user_version = {VERSION}")
         db.executescript(_SCHEMA)
         yield db
+
+
+@contextmanager
+def locked(db: sqlite3.Connection) -> Iterator[None]:
+    """One writer at a time until the end (committed then, rolled back on an error): the records a
+    report adds up are still there when its sums are kept."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
 
 
 def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
@@ -95,13 +128,18 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             "SELECT path, size, mtime_ns, end_offset, head, state, lines, identity FROM files"
         )
     }
+    done.rows = [] if last_row(db) == 0 else None
     with db:
         seen: set[str] = set()
+        jobs: list[_Plan | tuple[Tool, Path]] = []  # in order: the records' rows keep it
         for tool, files in logs.items():
-            refresh_one = _refresh_table if READERS[tool].table is not None else _refresh_file
             for path in files:
                 seen.add(str(path))
-                refresh_one(db, tool, path, known.get(str(path)), done)
+                if READERS[tool].table is not None:
+                    jobs.append((tool, path))
+                elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
+                    jobs.append(plan)
+        _read_all(db, jobs, known, done)
         for tool in logs:
             gone = [
                 p
@@ -110,60 +148,149 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             ]
             for path_text in gone:
                 _forget(db, path_text)
+        if (
+            done.rows is not None
+            and len(done.rows) != db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        ):
+            done.rows = None  # some were replaced: not what the ledger holds
     return done
 
 
-def _refresh_file(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | None, done: Refresh) -> None:
-    parser = READERS[tool]
+@dataclass
+class _Plan:
+    """What to read of a log of JSON lines: from byte ``start`` (after line ``line``), with the
+    reader's ``state`` there; and what the log was when looked at."""
+
+    tool: Tool
+    path: Path
+    start: int
+    line: int
+    state: State
+    size: int
+    mtime_ns: int
+    head: bytes
+    identity: str
+
+
+def _plan(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | None, done: Refresh) -> _Plan | None:
+    """What to read of ``path``: None when it is unchanged (or cannot be read: a problem noted).
+    A log that is not the one read last time plus an append loses its records here."""
     try:
         stat = path.stat()
         identity = f"{stat.st_dev}:{stat.st_ino}"
         same_file = row is not None and row[7] == identity
         if same_file and row is not None and row[1] == stat.st_size and row[2] == stat.st_mtime_ns:
-            return
+            return None
         with path.open("rb") as handle:
             head = handle.read(_HEAD)
-        tail, state = Tail(path, 0, 0, parser.wanted), {}
-        if same_file and row is not None and stat.st_size >= row[3] and head[: len(row[4])] == row[4]:
-            tail, state = Tail(path, row[3], row[6], parser.wanted), _state(row[5])
-        else:
-            _forget(db, str(path))
-        bad: list[tuple[int, str]] = []
-        stored: set[str] = set()  # a streamed message repeats on 1-3 lines: stored once
-        seen: set[str] = set()  # and its repeats are not even parsed when the reader can tell
-        for piece in tail.pieces():  # a piece at a time: memory stays bounded
-            db.executemany(
-                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ((str(path), *r.row()) for r in _once(_parse(parser, path, piece, state, bad, seen), stored)),
-            )
     except OSError as error:
         done.problems.append(f"cannot read {path}: {error.strerror or error}")
-        return
-    bad += tail.passed
+        return None
+    plan = _Plan(tool, path, 0, 0, {}, stat.st_size, stat.st_mtime_ns, head, identity)
+    if same_file and row is not None and stat.st_size >= row[3] and head[: len(row[4])] == row[4]:
+        plan.start, plan.line, plan.state = row[3], row[6], _state(row[5])
+    else:
+        _forget(db, str(path))
+    return plan
+
+
+#: Logs with more new bytes than ``POOL_MIN`` together are read on every core, those of at most
+#: ``POOL_FILE_MAX`` new bytes each (a bigger one is read here a piece at a time: its records are
+#: never all in memory); at most ``_AHEAD`` per core read ahead of what is stored.
+POOL_MIN = 64 * 2**20
+POOL_FILE_MAX = 8 * 2**20
+_AHEAD = 2
+_INSERT = "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: What a read of a whole log gives: its records' rows, its bad lines, where it stopped (byte,
+#: line) and the reader's state there.
+_Read = tuple[list[tuple[object, ...]], list[tuple[int, str]], int, int, State]
+
+
+def _read_all(
+    db: sqlite3.Connection, jobs: list[_Plan | tuple[Tool, Path]], known: dict[str, _Row], done: Refresh
+) -> None:
+    """Each job read and stored, in order; the small logs read ahead by other processes."""
+    small = {
+        i: job
+        for i, job in enumerate(jobs)
+        if isinstance(job, _Plan) and job.size - job.start <= POOL_FILE_MAX
+    }
+    workers = _workers(sum(job.size - job.start for job in small.values()))
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers else nullcontext() as pool:
+        ahead: dict[int, Future[_Read]] = {}
+        queue = iter(small.items() if pool is not None else ())
+        for index, job in enumerate(jobs):
+            while pool is not None and len(ahead) < _AHEAD * workers:
+                nxt = next(queue, None)
+                if nxt is None:
+                    break
+                ahead[nxt[0]] = pool.submit(_read_whole, nxt[1])
+            if not isinstance(job, _Plan):
+                _refresh_table(db, job[0], job[1], known.get(str(job[1])), done)
+                continue
+            try:
+                if index in ahead:
+                    rows, bad, end, line, state = ahead.pop(index).result()
+                    db.executemany(_INSERT, rows)
+                    if done.rows is not None:
+                        done.rows += rows
+                else:
+                    bad, tail = [], Tail(job.path, job.start, job.line, READERS[job.tool].wanted)
+                    for batch in _rows(job, tail, bad):  # a piece at a time: memory stays bounded
+                        db.executemany(_INSERT, batch)
+                        if done.rows is not None:
+                            done.rows += batch
+                    bad, end, line, state = bad + tail.passed, tail.end, tail.line, job.state
+            except OSError as error:
+                done.problems.append(f"cannot read {job.path}: {error.strerror or error}")
+                continue
+            _stored(db, job, bad, end, line, state, done)
+
+
+def _workers(new_bytes: int) -> int:
+    """Processes to read ``new_bytes`` of logs with: none (here) for a little, or from a process
+    with threads (a fork copies only the thread that makes it: another's lock would stay held)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if new_bytes < POOL_MIN or cores < 2 or threading.active_count() > 1:
+        return 0
+    return cores
+
+
+def _read_whole(plan: _Plan) -> _Read:
+    """The records of what is new in ``plan``'s log, read in a worker process. OSError propagates."""
+    bad: list[tuple[int, str]] = []
+    tail = Tail(plan.path, plan.start, plan.line, READERS[plan.tool].wanted)
+    rows = [row for batch in _rows(plan, tail, bad) for row in batch]
+    return rows, bad + tail.passed, tail.end, tail.line, plan.state
+
+
+def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[tuple[object, ...]]]:
+    """The rows of the records in each piece of ``tail``, each request once per read (a streamed
+    message repeats on 1-3 lines: its repeats are not even parsed when the reader can tell)."""
+    parser, path = READERS[plan.tool], str(plan.path)
+    stored: set[str] = set()
+    seen: set[str] = set()
+    for piece in tail.pieces():
+        found = _parse(parser, plan.path, piece, plan.state, bad, seen)
+        yield [(path, *record.row()) for record in _once(found, stored)]
+
+
+def _stored(
+    db: sqlite3.Connection, plan: _Plan, bad: list[tuple[int, str]], end: int, line: int, state: State,
+    done: Refresh,
+) -> None:  # fmt: skip
+    """Where reading ``plan``'s log stopped, and its bad lines, kept."""
     done.read += 1
     done.skipped_lines += len(bad)
-    kept = int(db.execute("SELECT COUNT(*) FROM bad_lines WHERE path = ?", (str(path),)).fetchone()[0])
-    db.executemany(
-        "INSERT INTO bad_lines VALUES (?, ?, ?)",
-        ((str(path), number, why) for number, why in sorted(bad)[: max(0, BAD_KEPT - kept)]),
-    )
+    _keep_bad(db, plan.path, bad)
     db.execute(
         "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, "
         "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
         (
-            str(path),
-            tool,
-            stat.st_size,
-            stat.st_mtime_ns,
-            tail.end,
-            head,
-            json.dumps(state),
-            str(path),
-            len(bad),
-            tail.line,
-            identity,
+            str(plan.path), plan.tool, plan.size, plan.mtime_ns, end, plan.head, json.dumps(state),
+            str(plan.path), len(bad), line, plan.identity,
         ),
-    )
+    )  # fmt: skip
 
 
 def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | None, done: Refresh) -> None:
@@ -187,11 +314,11 @@ def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | N
             int(state.get("rows", 0)),
             int(state.get("rowid", 0)),
         )
-        found = _table_records(db, parser, path, rows, state)
+        found = _table_records(db, parser, path, rows, state, done.rows)
         if rows.stale:  # rows deleted, or a clock gone back: read again whole
             state = {}
             rows = sqlite_log.Rows(path, parser.table, -1)
-            found = _table_records(db, parser, path, rows, state)
+            found = _table_records(db, parser, path, rows, state, done.rows)
     except (OSError, sqlite3.Error) as error:
         done.problems.append(f"cannot read {path}: {error}")
         return
@@ -208,10 +335,15 @@ def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | N
 
 
 def _table_records(
-    db: sqlite3.Connection, parser: Reader, path: Path, rows: sqlite_log.Rows, state: State
+    db: sqlite3.Connection,
+    parser: Reader,
+    path: Path,
+    rows: sqlite_log.Rows,
+    state: State,
+    stored: list[tuple[object, ...]] | None,
 ) -> list[tuple[int, str]]:
     """Store the records of ``rows`` in place of what the same rows gave before (a row read again
-    replaces its records: no request twice); the bad rows (rowid, why)."""
+    replaces its records: no request twice), and add them to ``stored``; the bad rows (rowid, why)."""
     bad: list[tuple[int, str]] = []
     if rows.after < 0:
         _forget(db, str(path))
@@ -219,14 +351,16 @@ def _table_records(
         found = _records(parser, path, piece, state, bad)
         if rows.after >= 0 and found:
             keys = json.dumps([record.key for record in found])
-            db.execute(
+            deleted = db.execute(
                 "DELETE FROM records WHERE path = ? AND key IN (SELECT value FROM json_each(?))",
                 (str(path), keys),
             )
-        db.executemany(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((str(path), *r.row()) for r in _once(found, set())),
-        )
+            if deleted.rowcount:
+                db.execute("DELETE FROM sums")
+        batch = [(str(path), *r.row()) for r in _once(found, set())]
+        db.executemany(_INSERT, batch)
+        if stored is not None:
+            stored += batch
     return bad
 
 
@@ -314,31 +448,49 @@ def _state(text: str) -> State:
 
 
 def _forget(db: sqlite3.Connection, path: str) -> None:
-    db.execute("DELETE FROM records WHERE path = ?", (path,))
+    if db.execute("DELETE FROM records WHERE path = ?", (path,)).rowcount:
+        db.execute("DELETE FROM sums")  # they counted what is gone
     db.execute("DELETE FROM bad_lines WHERE path = ?", (path,))
     db.execute("DELETE FROM files WHERE path = ?", (path,))
 
 
 def records(
-    db: sqlite3.Connection, tools: Iterable[Tool], since: float | None, until: float | None
+    db: sqlite3.Connection,
+    tools: Iterable[Tool],
+    since: float | None,
+    until: float | None,
+    after: int = 0,
 ) -> list[UsageRecord]:
-    """The ledger's records of ``tools`` in ``[since, until)``, oldest first, each request once
-    (the first of the lines that share its key)."""
-    wanted = list(tools)
-    query = (
+    """The ledger's records of ``tools`` in ``[since, until)`` (of the rows above ``after``),
+    oldest first, each request once (the first of the lines that share its key)."""
+    query, params = _selected(
         "SELECT tool, key, time, model, input, output, cache_write, cache_read, session, project, source,"
-        " cache_write_1h, via"
-        f" FROM records WHERE tool IN ({','.join('?' * len(wanted))})"
+        " cache_write_1h, via FROM records",
+        tools,
+        since,
+        until,
     )
-    params: list[object] = list(wanted)
-    if since is not None:
-        query += " AND time >= ?"
-        params.append(since)
-    if until is not None:
-        query += " AND time < ?"
-        params.append(until)
+    if after:
+        query += " AND rowid > ?"
+        params.append(after)
     # rowid order (free), then a stable sort by time in Python: three times faster than SQLite's
-    rows = db.execute(query + " ORDER BY rowid", params).fetchall()
+    return _first_of_each(db.execute(query + " ORDER BY rowid", params).fetchall())
+
+
+def records_in(
+    rows: list[tuple[object, ...]], tools: Iterable[Tool], since: float | None, until: float | None
+) -> list[UsageRecord]:
+    """What ``records`` gives, from ``rows`` (``Refresh.rows``: all the ledger holds) instead."""
+    wanted = set(tools)
+    low = float("-inf") if since is None else since
+    high = float("inf") if until is None else until
+    return _first_of_each(
+        [row[1:] for row in rows if row[1] in wanted and low <= row[3] < high]  # type: ignore[operator]
+    )
+
+
+def _first_of_each(rows: list[Any]) -> list[UsageRecord]:
+    """``rows`` (in the ledger's order) oldest first, each request once: its first."""
     rows.sort(key=itemgetter(2))
     seen: set[str] = set()
     mark, make = seen.add, UsageRecord._make
@@ -349,6 +501,71 @@ def records(
             mark(row[1])
             append(make(row))
     return found
+
+
+def _selected(
+    select: str, tools: Iterable[Tool], since: float | None, until: float | None
+) -> tuple[str, list[object]]:
+    """``select`` narrowed to the rows of ``tools`` in ``[since, until)``, and its parameters."""
+    wanted = list(tools)
+    query = select + f" WHERE tool IN ({','.join('?' * len(wanted))})"
+    params: list[object] = list(wanted)
+    if since is not None:
+        query += " AND time >= ?"
+        params.append(since)
+    if until is not None:
+        query += " AND time < ?"
+        params.append(until)
+    return query, params
+
+
+def first_times(
+    db: sqlite3.Connection,
+    tools: Iterable[Tool],
+    since: float | None,
+    until: float | None,
+    upto: int,
+    keys: list[str],
+) -> dict[str, float]:
+    """Of ``keys``, those with a row up to ``upto`` among ``records(db, tools, since, until)``'s:
+    the earliest time of each."""
+    query, params = _selected("SELECT key, MIN(time) FROM records", tools, since, until)
+    query += " AND rowid <= ? AND key IN (SELECT value FROM json_each(?)) GROUP BY key"
+    return dict(db.execute(query, [*params, upto, json.dumps(keys)]).fetchall())
+
+
+def last_row(db: sqlite3.Connection) -> int:
+    """The highest record row: a report's sums count the rows up to it."""
+    return int(db.execute("SELECT COALESCE(MAX(rowid), 0) FROM records").fetchone()[0])
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A report's sums as kept: the ``signature`` they were made with, the highest record row they
+    count (``upto``) and what ``report.Sums`` dumped."""
+
+    signature: str
+    upto: int
+    data: bytes
+
+
+#: Sums kept at most (the reports asked for last): each is a few hundred KB at most.
+SUMS_KEPT = 32
+
+
+def kept_sums(db: sqlite3.Connection, query: str) -> Kept | None:
+    row = db.execute("SELECT signature, upto, data FROM sums WHERE query = ?", (query,)).fetchone()
+    return None if row is None else Kept(row[0], int(row[1]), bytes(row[2]))
+
+
+def keep_sums(db: sqlite3.Connection, query: str, kept: Kept) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO sums VALUES (?, ?, ?, ?, julianday('now'))",
+        (query, kept.signature, kept.upto, kept.data),
+    )
+    db.execute(
+        f"DELETE FROM sums WHERE query NOT IN (SELECT query FROM sums ORDER BY used DESC LIMIT {SUMS_KEPT})"
+    )
 
 
 def bad_lines(db: sqlite3.Connection, tools: Iterable[Tool]) -> list[tuple[str, int, str]]:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
@@ -65,6 +66,29 @@ class Rates:
         steps = tuple((start, tuple(_at(price, start + 1) for price in prices)) for start in starts)
         object.__setattr__(self, "_steps", steps)
 
+    def dump(self) -> list[object]:
+        """The rates as JSON values (``restore`` makes them again)."""
+        return [
+            self.input,
+            self.output,
+            self.cache_write,
+            self.cache_read,
+            self.source,
+            self.cache_write_1h,
+            self.kind,
+        ]
+
+    @classmethod
+    def restore(cls, value: list[Any]) -> Rates:
+        def price(item: list[Any]) -> Price:
+            return float(item[0]), tuple((int(start), float(rate)) for start, rate in item[1])
+
+        fresh, output, written, read, source, hour, kind = value
+        return cls(
+            price(fresh), price(output), price(written), price(read), str(source),
+            None if hour is None else price(hour), str(kind),
+        )  # fmt: skip
+
     def cost(
         self, fresh: int, output: int, cache_write: int, cache_read: int, cache_write_1h: int = 0
     ) -> float:
@@ -104,6 +128,15 @@ class Pricing:
     def __init__(self, own: Mapping[str, Mapping[str, OwnPrice]] | None = None) -> None:
         self._own = {who: {model_ref(m): p for m, p in models.items()} for who, models in (own or {}).items()}
         self._known: dict[tuple[Provider, str, int], Rates | None] = {}
+
+    def signature(self) -> str:
+        """The prices' sources, as text: the user's own and the price data's version."""
+        import genai_prices
+
+        own = sorted(
+            (who, model, repr(price)) for who, models in self._own.items() for model, price in models.items()
+        )
+        return repr((own, genai_prices.__version__))
 
     def rates(self, provider: Provider, model: str, time: float) -> Rates | None:
         key = (provider, model, int(time // 86_400))

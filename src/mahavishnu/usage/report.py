@@ -14,6 +14,9 @@ calendar's (as ccusage counts them)."""
 from __future__ import annotations
 
 import gc
+import hashlib
+import os
+import sqlite3
 import time as clock
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -21,8 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import orjson
+
+from mahavishnu import telemetry
 from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.loop.recall_log import Recalled, session_digest
@@ -212,6 +218,21 @@ class _Sum:
         self.kinds: set[str] = set()
         self.first = self.last = time
 
+    def dump(self) -> list[object]:
+        return [
+            self.input, self.output, self.cache_write, self.cache_read, self.requests,
+            self.unpriced_requests, self.unpriced_tokens, self.cost, sorted(self.kinds),
+            self.first, self.last,
+        ]  # fmt: skip
+
+    @classmethod
+    def restore(cls, value: list[Any]) -> _Sum:
+        part = cls(float(value[9]))
+        part.input, part.output, part.cache_write, part.cache_read = (int(n) for n in value[:4])
+        part.requests, part.unpriced_requests, part.unpriced_tokens = (int(n) for n in value[4:7])
+        part.cost, part.kinds, part.last = float(value[7]), {str(k) for k in value[8]}, float(value[10])
+        return part
+
 
 _QUARTER = 900  # seconds: every time zone's offset and change is a multiple of a quarter hour
 
@@ -230,68 +251,129 @@ def build(
     requests: list[UsageRecord] = []
     if recalled:  # read again to find each recall's session
         records = requests = records if isinstance(records, list) else list(records)
-    # Requests are summed per (period, group, assistant, model, project) first, a few thousand
-    # sums for a year of logs, then the sums into lines: one small update per request.
-    sums: dict[tuple[str, str, Tool, str, str | None], _Sum] = {}
-    unpriced: dict[str, list[int]] = {}  # provider/model: requests, tokens
-    day_of: dict[int, str] = {}  # local date per quarter hour: one strftime per quarter of records
-    known: dict[_Where, tuple[Provider, Rates | None]] = {}
-    era = attribution.era
-    for record in records:  # (priced() inlined: this loop is most of a report's time)
-        tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour, via = record
-        where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
-        found = known.get(where)
-        if found is None:
-            found = known[where] = _served(record, attribution, pricing)
-        provider, rates = found
-        if period == "sessions":
-            when = session
-        else:
-            quarter = int(time // _QUARTER)
-            day = day_of.get(quarter)
-            if day is None:
-                day = day_of[quarter] = clock.strftime("%Y-%m-%d", clock.localtime(time))
-            when = day if period == "daily" else day[:7]
-        group = "" if by is None else _group(by, record, provider.name)
-        key = (when, group, tool, model, project)
-        part = sums.get(key)
-        if part is None:
-            part = sums[key] = _Sum(time)
-        part.input += fresh
-        part.output += output
-        part.cache_write += cache_write
-        part.cache_read += cache_read
-        part.requests += 1
-        if rates is None:
-            tokens = fresh + output + cache_write + cache_read
-            counts = unpriced.setdefault(f"{provider.name}/{model}", [0, 0])
-            counts[0] += 1
-            counts[1] += tokens
-            part.unpriced_requests += 1
-            part.unpriced_tokens += tokens
-        else:
-            part.cost += rates.cost(fresh, output, cache_write, cache_read, hour)
-            part.kinds.add(rates.kind)
-        if time < part.first:
-            part.first = time
-        elif time > part.last:
-            part.last = time
-    lines: dict[tuple[str, str], Line] = {}
-    totals = Line("total", "")
-    for (when, group, tool, model, project), part in sums.items():
-        line = lines.get((when, group))
-        if line is None:
-            line = lines[(when, group)] = Line(when, group)
-        line.add_sum(tool, model, project, part)
-        totals.add_sum(tool, model, project, part)
+    sums = Sums(period, by)
+    sums.add(records, attribution, pricing)
+    lines, totals = sums.lines()
     if recalled:
         _add_recalls(recalled, requests, lines, totals, attribution, pricing, period, by)
-    ordered = sorted(
-        lines.values(),
-        key=(lambda x: (x.first, x.group)) if period == "sessions" else (lambda x: (x.period, x.group)),
-    )
-    listed = {name: (counts[0], counts[1]) for name, counts in sorted(unpriced.items())}
-    return Report(period, by, ordered, totals, list(listed), unpriced_counts=listed)
+    return sums.report(lines, totals)
+
+
+class Sums:
+    """Requests summed per (period, group, assistant, model, project): a few thousand sums for a
+    year of logs, one small update per request; then the sums into lines. They can be dumped and
+    restored (the ledger keeps them) and added to (an append)."""
+
+    def __init__(self, period: Period, by: By | None) -> None:
+        self.period, self.by = period, by
+        self._sums: dict[tuple[str, str, Tool, str, str | None], _Sum] = {}
+        self._unpriced: dict[str, list[int]] = {}  # provider/model: requests, tokens
+        #: who served and at which rates, per ``_Where``: kept with the sums (an append's requests
+        #: mostly fall on days and models seen, and need no price data loaded)
+        self._known: dict[_Where, tuple[Provider, Rates | None]] = {}
+
+    def add(self, records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing) -> None:
+        period, by, sums, unpriced = self.period, self.by, self._sums, self._unpriced
+        day_of: dict[int, str] = {}  # local date per quarter hour: one strftime per quarter of records
+        known = self._known
+        era = attribution.era
+        for record in records:  # (priced() inlined: this loop is most of a report's time)
+            tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour, via = (
+                record
+            )
+            where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
+            found = known.get(where)
+            if found is None:
+                found = known[where] = _served(record, attribution, pricing)
+            provider, rates = found
+            if period == "sessions":
+                when = session
+            else:
+                quarter = int(time // _QUARTER)
+                day = day_of.get(quarter)
+                if day is None:
+                    day = day_of[quarter] = clock.strftime("%Y-%m-%d", clock.localtime(time))
+                when = day if period == "daily" else day[:7]
+            group = "" if by is None else _group(by, record, provider.name)
+            key = (when, group, tool, model, project)
+            part = sums.get(key)
+            if part is None:
+                part = sums[key] = _Sum(time)
+            part.input += fresh
+            part.output += output
+            part.cache_write += cache_write
+            part.cache_read += cache_read
+            part.requests += 1
+            if rates is None:
+                tokens = fresh + output + cache_write + cache_read
+                counts = unpriced.setdefault(f"{provider.name}/{model}", [0, 0])
+                counts[0] += 1
+                counts[1] += tokens
+                part.unpriced_requests += 1
+                part.unpriced_tokens += tokens
+            else:
+                part.cost += rates.cost(fresh, output, cache_write, cache_read, hour)
+                part.kinds.add(rates.kind)
+            if time < part.first:
+                part.first = time
+            elif time > part.last:
+                part.last = time
+
+    def lines(self) -> tuple[dict[tuple[str, str], Line], Line]:
+        """The lines by (period, group), and the totals."""
+        lines: dict[tuple[str, str], Line] = {}
+        totals = Line("total", "")
+        for (when, group, tool, model, project), part in self._sums.items():
+            line = lines.get((when, group))
+            if line is None:
+                line = lines[(when, group)] = Line(when, group)
+            line.add_sum(tool, model, project, part)
+            totals.add_sum(tool, model, project, part)
+        return lines, totals
+
+    def report(self, lines: dict[tuple[str, str], Line], totals: Line) -> Report:
+        ordered = sorted(
+            lines.values(),
+            key=(lambda x: (x.first, x.group))
+            if self.period == "sessions"
+            else (lambda x: (x.period, x.group)),
+        )
+        listed = {name: (counts[0], counts[1]) for name, counts in sorted(self._unpriced.items())}
+        return Report(self.period, self.by, ordered, totals, list(listed), unpriced_counts=listed)
+
+    def dump(self) -> bytes:
+        providers: dict[Provider, int] = {}  # each once: a few, for thousands of ``_Where``s
+        rates: dict[Rates | None, int] = {None: -1}
+        known = [
+            [list(where), providers.setdefault(who, len(providers)), rates.setdefault(at, len(rates) - 1)]
+            for where, (who, at) in self._known.items()
+        ]
+        return orjson.dumps(
+            {
+                "sums": [[list(key), part.dump()] for key, part in self._sums.items()],
+                "unpriced": self._unpriced,
+                "providers": [[p.name, p.profile, p.base_url, p.price_id, p.gateway] for p in providers],
+                "rates": [at.dump() for at in rates if at is not None],
+                "known": known,
+            }
+        )
+
+    @classmethod
+    def restore(cls, period: Period, by: By | None, data: bytes) -> Sums:
+        """The sums ``dump`` gave (ValueError, KeyError or TypeError when ``data`` is not that)."""
+        value = orjson.loads(data)
+        sums = cls(period, by)
+        for key, part in value["sums"]:
+            when, group, tool, model, project = key
+            sums._sums[(when, group, tool, model, project)] = _Sum.restore(part)
+        sums._unpriced = {name: [int(n) for n in counts] for name, counts in value["unpriced"].items()}
+        providers = [Provider(*fields) for fields in value["providers"]]
+        rates = [Rates.restore(fields) for fields in value["rates"]]
+        for where, who, at in value["known"]:
+            tool, project, model, day, era, via = where
+            seen: _Where = (tool, project, model, day, (era[0], era[1], era[2]), via)
+            sums._known[seen] = (providers[who], None if at < 0 else rates[at])
+        return sums
 
 
 #: What decides who served a request and at which rates: the assistant, project, model, UTC day,
@@ -424,22 +506,28 @@ def collect(
 ) -> tuple[list[UsageRecord], ledger.Refresh, int]:
     """The requests of ``tools`` in ``[since, until)``, each once, after reading what the logs
     gained since the last report; what the refresh did; the damaged lines of all logs read."""
+    wanted = list(tools)
+    with ledger.opened() as db:
+        refreshed = _refreshed(db, wanted)
+        return ledger.records(db, wanted, since, until), refreshed, ledger.skipped_lines(db)
+
+
+def _refreshed(db: sqlite3.Connection, tools: list[Tool]) -> ledger.Refresh:
+    """The ledger brought up to date with the logs of ``tools``."""
     from mahavishnu.memory.loop.session_logs import check_tool, find_sessions
 
-    wanted = list(tools)
     logs: dict[Tool, list[Path]] = {}
     problems: list[str] = []
-    for tool in wanted:
+    for tool in tools:
         find = READERS[tool].find
         try:
             logs[tool] = find() if find is not None else find_sessions(check_tool(tool))
         except MahavishnuError as error:  # its folder leads out of HOME: one line, the rest reported
             problems.append(error.message)
             logs[tool] = []  # and what an earlier read kept of it is not shown as if read now
-    with ledger.opened() as db:
-        refreshed = ledger.refresh(db, logs)
-        refreshed.problems[:0] = problems
-        return ledger.records(db, wanted, since, until), refreshed, ledger.skipped_lines(db)
+    refreshed = ledger.refresh(db, logs)
+    refreshed.problems[:0] = problems
+    return refreshed
 
 
 def report(
@@ -459,17 +547,94 @@ def report(
     own = settings.load()
     wanted = list(tools)
     start, end = _start(since), _start(until + timedelta(days=1)) if until else None
-    with _collector_paused():
-        records, refreshed, skipped = collect(wanted, start, end)
+    with _collector_paused(), ledger.opened() as db:
+        refreshed = _refreshed(db, wanted)
         attribution, pricing = from_history(), Pricing(settings.own_prices(own))
-        built = build(records, attribution, pricing, period, by, recalls(wanted, start, end))
-        metrics.record(priced(records, attribution, pricing), since, until)
-    built.skipped_lines = skipped
-    built.problems = refreshed.problems
-    if verbose:
-        with ledger.opened() as db:
+        recalled = recalls(wanted, start, end)
+        if recalled or telemetry.enabled():  # they need every request: nothing kept
+            records = ledger.records(db, wanted, start, end)
+            built = build(records, attribution, pricing, period, by, recalled)
+            metrics.record(priced(records, attribution, pricing), since, until)
+        else:
+            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, refreshed.rows)
+            refreshed.rows = None
+            built = sums.report(*sums.lines())
+        built.skipped_lines = ledger.skipped_lines(db)
+        built.problems = refreshed.problems
+        if verbose:
             built.bad_lines = ledger.bad_lines(db, wanted)
     return built
+
+
+#: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
+SUMS_VERSION = 3
+
+
+def _kept_sums(
+    db: sqlite3.Connection,
+    tools: list[Tool],
+    since: float | None,
+    until: float | None,
+    attribution: Attribution,
+    pricing: Pricing,
+    period: Period,
+    by: By | None,
+    stored: list[tuple[object, ...]] | None = None,
+) -> Sums:
+    """The report's sums: those the ledger kept for the same query and signature plus the records
+    added since (an append), else all records added up again (from ``stored``, every row the
+    ledger holds, when the refresh gave them); kept for the next report."""
+    query = orjson.dumps([period, by, sorted(tools), since, until]).decode()
+    signature = hashlib.sha256(
+        repr(
+            (SUMS_VERSION, attribution.signature(), pricing.signature(), os.environ.get("TZ"),
+             clock.tzname, clock.timezone, clock.altzone)
+        ).encode()
+    ).hexdigest()  # fmt: skip
+    with ledger.locked(db):
+        top = ledger.last_row(db)
+        kept = ledger.kept_sums(db, query)
+        usable = kept if kept is not None and kept.signature == signature else None
+        sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
+        if sums is None:
+            sums = Sums(period, by)
+            every = (
+                ledger.records(db, tools, since, until)
+                if stored is None
+                else ledger.records_in(stored, tools, since, until)
+            )
+            sums.add(every, attribution, pricing)
+        if kept is None or kept.upto != top or kept.signature != signature:
+            ledger.keep_sums(db, query, ledger.Kept(signature, top, sums.dump()))
+    return sums
+
+
+def _added_since(
+    db: sqlite3.Connection,
+    kept: ledger.Kept | None,
+    tools: list[Tool],
+    since: float | None,
+    until: float | None,
+    attribution: Attribution,
+    pricing: Pricing,
+    period: Period,
+    by: By | None,
+) -> Sums | None:
+    """``kept`` plus the records above the row it counted up to; None when it cannot be: none
+    kept, or a new row is a request already counted at a later time (then it counts instead)."""
+    if kept is None:
+        return None
+    try:
+        sums = Sums.restore(period, by, kept.data)
+    except (ValueError, KeyError, TypeError):  # a damaged cache: added up again
+        return None
+    new = ledger.records(db, tools, since, until, after=kept.upto)
+    if new:
+        counted = ledger.first_times(db, tools, since, until, kept.upto, [r.key for r in new])
+        if any(counted[r.key] > r.time for r in new if r.key in counted):
+            return None
+        sums.add((r for r in new if r.key not in counted), attribution, pricing)
+    return sums
 
 
 def priced_requests(

@@ -1,0 +1,314 @@
+"""The sums a report keeps in the ledger (``report.Sums``, ``ledger.kept_sums``): a later report
+adds only the records appended since, and every change that could make the kept sums wrong (a log
+truncated, rotated, rewritten or deleted, a request already counted appearing earlier, a switch,
+a price, the time zone) makes it add everything up again. Each case: the report equals the same
+report added up from the ledger's records (what it was before sums were kept), and the sums saw
+only what they should have."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mahavishnu.files import switch_log
+from mahavishnu.files.history import Entry
+from mahavishnu.json_types import JSONObject
+from mahavishnu.usage import ledger, settings
+from mahavishnu.usage import report as report_module
+from mahavishnu.usage.attribution import from_history
+from mahavishnu.usage.pricing import Pricing
+from mahavishnu.usage.records import UsageRecord
+from mahavishnu.usage.report import By, Period, Sums, build, collect, report
+
+DAY = 86_400
+_COUNTING = [True]  # off while ``_checked`` adds everything up itself
+JAN_1 = 1_767_225_600  # 2026-01-01 00:00 UTC
+
+
+def _line(n: int, at: float = JAN_1 + 10 * 3600, *, message_id: str | None = None) -> bytes:
+    entry = {
+        "type": "assistant",
+        "sessionId": "s1",
+        "cwd": "/home/dev/src/shop",
+        "requestId": f"req_{n}",
+        "timestamp": datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z"),
+        "message": {
+            "id": message_id or f"msg_{n}",
+            "model": "claude-sonnet-4-5",
+            "usage": {"input_tokens": n, "output_tokens": 2 * n, "cache_read_input_tokens": 3 * n},
+        },
+    }
+    return json.dumps(entry).encode() + b"\n"
+
+
+def _session(home: Path, name: str = "s1") -> Path:
+    folder = home / ".claude" / "projects" / "-home-dev-src-shop"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.jsonl"
+
+
+@pytest.fixture
+def added(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many records each ``Sums.add`` of a report was given (a report's new records only, or
+    all of them when it added everything up again)."""
+    counts: list[int] = []
+    real = Sums.add
+
+    def add(self: Sums, records: Iterable[UsageRecord], *args: object) -> None:
+        given = list(records)
+        if _COUNTING[0]:
+            counts.append(len(given))
+        real(self, given, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Sums, "add", add)
+    return counts
+
+
+def _figures(data: JSONObject) -> JSONObject:
+    return {key: value for key, value in data.items() if key not in ("skipped_lines",)}
+
+
+def _checked(period: Period = "daily", by: By | None = None) -> JSONObject:
+    """The report (kept sums used), after checking it equals the one added up from every record."""
+    shown = _figures(report(period, by, ["claude"]).to_json())
+    _COUNTING[0] = False
+    try:
+        records = collect(["claude"], None, None)[0]
+        pricing = Pricing(settings.own_prices(settings.load()))
+        again = _figures(build(records, from_history(), pricing, period, by).to_json())
+    finally:
+        _COUNTING[0] = True
+    assert shown == again
+    return shown
+
+
+def _column(data: JSONObject, name: str, period: str = "daily") -> list[object]:
+    rows = data[period]
+    assert isinstance(rows, list)
+    return [row[name] for row in rows if isinstance(row, dict)]
+
+
+def _requests(data: JSONObject) -> int:
+    totals = data["totals"]
+    assert isinstance(totals, dict)
+    requests = totals["requests"]
+    assert isinstance(requests, int)
+    return requests
+
+
+def test_an_append_adds_only_the_new_records_and_nothing_new_adds_none(
+    isolated_home: Path, added: list[int]
+) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2) + _line(3, JAN_1 + 3 * DAY))
+    assert _requests(_checked()) == 3 and added[0] == 3
+    added.clear()
+    assert _requests(_checked()) == 3 and added == []  # the kept sums, nothing added
+    with log.open("ab") as handle:
+        handle.write(_line(4, JAN_1 + 5 * DAY) + _line(5))
+    added.clear()
+    assert _requests(_checked()) == 5 and added == [2]
+
+
+def test_an_append_on_a_day_and_model_seen_looks_no_price_up(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2, JAN_1 + DAY))
+    _checked()
+    looked_up: list[str] = []
+    real = report_module._served
+
+    def served(record: UsageRecord, *args: Any) -> Any:
+        if _COUNTING[0]:
+            looked_up.append(record.key)
+        return real(record, *args)
+
+    monkeypatch.setattr(report_module, "_served", served)
+    with log.open("ab") as handle:
+        handle.write(_line(3, JAN_1 + 5 * 3600) + _line(4, JAN_1 + 3 * DAY))
+    assert _requests(_checked()) == 4 and looked_up == ["claude:msg_4:req_4"]  # its day is new
+
+
+def test_each_report_asked_for_keeps_its_own_sums(isolated_home: Path, added: list[int]) -> None:
+    _session(isolated_home).write_bytes(_line(1) + _line(2, JAN_1 + 40 * DAY))
+    for period in ("daily", "monthly", "sessions"):
+        for by in (None, "model", "provider"):
+            _checked(period, by)  # type: ignore[arg-type]
+    added.clear()
+    assert len(_checked("monthly", "model")["monthly"]) == 2 and added == []  # type: ignore[arg-type]
+
+
+def test_a_repeat_of_a_counted_request_is_not_counted_again(isolated_home: Path, added: list[int]) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2))
+    _checked()
+    # a streamed answer's later line, and a resumed session's copy, of a request already counted
+    with log.open("ab") as handle:
+        handle.write(_line(2, JAN_1 + 10 * 3600 + 5))
+    _session(isolated_home, "s2").write_bytes(_line(1) + _line(6))
+    added.clear()
+    assert _requests(_checked()) == 3 and added == [1]  # only msg_6 is new
+
+
+def test_a_repeat_that_comes_first_adds_everything_up_again(isolated_home: Path, added: list[int]) -> None:
+    _session(isolated_home).write_bytes(_line(1, JAN_1 + 3 * DAY) + _line(2))
+    first = _checked()
+    # a copy of msg_1 two days earlier: it is the one that counts (its day), not the kept one
+    _session(isolated_home, "s0").write_bytes(_line(1, JAN_1 + DAY))
+    added.clear()
+    again = _checked()
+    assert added == [2] and _requests(again) == 2
+    assert _column(again, "date") != _column(first, "date")
+
+
+def test_a_truncated_rotated_rewritten_or_deleted_log_adds_everything_up_again(
+    isolated_home: Path, added: list[int]
+) -> None:
+    log = _session(isolated_home)
+    other = _session(isolated_home, "s2")
+    other.write_bytes(_line(9))
+    log.write_bytes(_line(1) + _line(2) + _line(3))
+    assert _requests(_checked()) == 4
+    with log.open("r+b") as handle:  # truncated in place
+        handle.truncate(len(_line(1)))
+    added.clear()
+    assert _requests(_checked()) == 2 and added == [2]
+    log.rename(isolated_home / "rotated.jsonl.1")  # rotated: another file under the name
+    log.write_bytes(_line(1) + _line(4))
+    added.clear()
+    assert _requests(_checked()) == 3 and added == [3]
+    log.write_bytes(_line(5) + _line(6) + _line(7))  # rewritten: longer, its first bytes others
+    added.clear()
+    assert _requests(_checked()) == 4 and added == [4]
+    log.unlink()
+    added.clear()
+    assert _requests(_checked()) == 1 and added == [1]
+
+
+def test_a_touched_log_adds_nothing(isolated_home: Path, added: list[int]) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2))
+    _checked()
+    os.utime(log, ns=(0, 1_000_000_000))
+    added.clear()
+    assert _requests(_checked()) == 2 and added == []
+
+
+def test_a_switch_in_the_journal_adds_everything_up_again(isolated_home: Path, added: list[int]) -> None:
+    now = time.time()
+    log = _session(isolated_home)
+    log.write_bytes(_line(1, now + 3600) + _line(2, now + 3600))
+    before = _checked(by="provider")
+    assert _column(before, "provider") == ["anthropic"]
+    config = isolated_home / ".claude" / "settings.json"
+    config.write_text("{}")
+    switch_log.record("lab", ["claude"], "user", [Entry(config, None)])
+    added.clear()
+    after = _checked(by="provider")
+    assert _column(after, "provider") == ["lab"] and added == [2]
+
+
+def test_a_price_or_time_zone_change_adds_everything_up_again(isolated_home: Path, added: list[int]) -> None:
+    _session(isolated_home).write_bytes(_line(1_000_000) + _line(2, JAN_1 + 23 * 3600 + 1800))
+    listed = _checked()
+    assert len(listed["daily"]) == 1  # type: ignore[arg-type]
+    settings.settings_file().parent.mkdir(parents=True, exist_ok=True)
+    settings.settings_file().write_text(
+        "pricing:\n  anthropic:\n    claude-sonnet-4-5: {input: 1.0, output: 1.0}\n"
+    )
+    added.clear()
+    own = _checked()
+    assert added == [2] and own["totals"] != listed["totals"]
+    was = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Kolkata"  # +05:30: the second request moves to January 2nd
+    time.tzset()
+    try:
+        added.clear()
+        shifted = _checked()
+        assert added == [2] and len(shifted["daily"]) == 2  # type: ignore[arg-type]
+    finally:
+        if was is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = was
+        time.tzset()
+
+
+def test_damaged_kept_sums_are_added_up_again(isolated_home: Path, added: list[int]) -> None:
+    _session(isolated_home).write_bytes(_line(1) + _line(2))
+    _checked()
+    with ledger.opened() as db, db:
+        db.execute("UPDATE sums SET data = X'7b2273756d73223a'")  # cut short
+    added.clear()
+    assert _requests(_checked()) == 2 and added == [2]
+
+
+def test_logs_read_on_every_core_give_the_ledger_one_process_gives(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many logs read by worker processes (``ledger._read_all``) leave the same rows, in the same
+    order, as read here one after another; a log too big for a worker is read here meanwhile."""
+    for s in range(12):
+        lines = [_line(n, JAN_1 + n * 3600) for n in range(s * 50, s * 50 + 50)]
+        lines.insert(10, b"not json, a damaged line\n")
+        _session(isolated_home, f"s{s}").write_bytes(b"".join(lines) + _line(1))  # msg_1 repeated
+    big = _session(isolated_home, "big")
+    big.write_bytes(b"".join(_line(n, JAN_1 + n * 60) for n in range(1000, 1400)))
+
+    def rows() -> list[tuple[object, ...]]:
+        with ledger.opened() as db:
+            return [
+                *db.execute("SELECT * FROM records ORDER BY rowid"),
+                *db.execute("SELECT path, tool, end_offset, lines, skipped FROM files ORDER BY rowid"),
+                *db.execute("SELECT * FROM bad_lines ORDER BY rowid"),
+            ]
+
+    alone = report("daily", None, ["claude"]).to_json()
+    one_process = rows()
+    ledger.ledger_file().unlink()
+    workers: list[int] = []
+    real = ledger._workers
+
+    def counted(new_bytes: int) -> int:
+        workers.append(real(new_bytes))
+        return workers[-1]
+
+    monkeypatch.setattr(ledger, "POOL_MIN", 1)
+    monkeypatch.setattr(ledger, "POOL_FILE_MAX", big.stat().st_size - 1)
+    monkeypatch.setattr(ledger, "_workers", counted)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (pytest's own threads: none fork here)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    assert report("daily", None, ["claude"]).to_json() == alone
+    assert workers == [2] and rows() == one_process
+
+
+def test_a_first_read_adds_up_the_rows_it_stored_without_reading_them_back(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2, JAN_1 + DAY) + _line(1) + _line(3, JAN_1 - DAY))
+    _session(isolated_home, "s2").write_bytes(_line(2, JAN_1) + _line(4))  # msg_2 earlier here
+    read_back: list[str] = []
+    real = ledger.records
+
+    def records(*args: Any, **kwargs: Any) -> list[UsageRecord]:
+        if _COUNTING[0]:
+            read_back.append("records")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "records", records)
+    first = _checked("sessions", "model")  # the same as added up from the records read back
+    assert read_back == [] and _requests(first) == 4
+    with log.open("ab") as handle:
+        handle.write(_line(5))
+    ledger.ledger_file().unlink()  # deleted: a first read again, of another query
+    assert _requests(_checked("monthly")) == 5 and read_back == []
