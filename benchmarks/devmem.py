@@ -477,10 +477,11 @@ def through_cli(
 
     def hook(n_a: tuple[int, Ask]) -> Injected:
         payload = hook_payload(n_a[1], home / "projects", n_a[0])
-        text = cli(
+        out = cli(
             env, "memory", "context", "--tool", "claude", stdin=json.dumps(payload), cwd=Path(payload["cwd"])
         )
-        return injection(text, ids)
+        text = json.loads(out)["hookSpecificOutput"]["additionalContext"] if out.strip() else ""
+        return injection(text, ids)  # the added context's tokens, not its JSON wrapping
 
     began = time.perf_counter()
     answers: dict[str, list[Answer]] = {}
