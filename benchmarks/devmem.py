@@ -21,14 +21,22 @@ Figures, per half and question style:
   wrong1st       the search returned hits and the first is not the answer
   relevant       the answer is among the hits marked ``"relevant": true``
   absent: any    a question whose answer is not stored got any hit; ``rel``: any marked relevant
-  hook: answer   the answer memory was injected; absent: anything injected
+  hook: answer   the answer memory was injected; absent: anything injected; tokens: what the
+                 hook adds to a prompt's context (0 for nothing), median and p95 over the group
 Baselines from the same run (in-process, the same stored facts and scope): ``cosine`` ranks by the
-embedder's cosine alone (no floor, no fusion), ``bm25`` by the full-text leg alone (text mode).
+embedder's cosine alone (no floor, no fusion), ``bm25`` by the full-text leg alone (text mode); for
+the hook, ``cosine`` adds the first ``HOOK_COSINE_ITEMS`` facts at the embedder's floor or above.
+
+Then, in-process, why each answerable question's answer was not injected (``why_not``), and with
+``--hook-sweep`` the hook's operating point (``recall.prompt_point`` x ``recall.prompt_first_hits``)
+chosen on the tuning half: the most answers with anything injected for at most ``ABSENT_LIMITS`` of
+the unrelated / near-miss questions, then the fewest tokens; both halves printed for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -55,6 +63,9 @@ from mahavishnu.memory.core.store import MemoryStore
 DATA = Path(__file__).resolve().parent / "data" / "devmem.json"
 STYLES = ("paraphrase", "keyword", "why", "identifier", "partial")
 SPLITS = ("tune", "valid")
+#: The share of unrelated / near-miss questions the prompt hook may add anything to (issue 46).
+ABSENT_LIMITS = {"unrelated": 0.10, "near": 0.50}
+HOOK_COSINE_ITEMS = 3  # the cosine baseline's items a prompt, as the hook's ``prompt_first_hits``
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,22 +152,41 @@ def print_search(title: str, asked: Sequence[Ask], answers: dict[str, list[Answe
     print("  (answerable rows: hit@1 hit@3 nothing relevant; absent rows: share with any hit / any relevant)")
 
 
-def print_hook(asked: Sequence[Ask], injected: dict[str, list[set[str]]]) -> None:
-    print("\nprompt hook (memory context --tool claude): answer injected / anything injected")
+@dataclass(frozen=True, slots=True)
+class Injected:
+    """What the prompt hook added for one question: fact ids, and the tokens its answer adds."""
+
+    ids: frozenset[str]
+    tokens: int
+
+
+def hook_cells(asked: Sequence[Ask], got: Sequence[Injected], idx: list[int], group: str) -> str:
+    """answer injected (absent: anything injected), and tokens median / p95 over ``idx``."""
+    if not idx:
+        return "-"
+    mine = [got[i] for i in idx]
+    if group in ("near", "unrelated"):
+        share = f"any {sum(bool(g.ids) for g in mine) / len(idx):.2f}"
+    else:
+        share = f"answer {sum(asked[i].answer in got[i].ids for i in idx) / len(idx):.2f}"
+    tokens = [g.tokens for g in mine]
+    return f"{share} {np.median(tokens):4.0f} {np.percentile(tokens, 95):4.0f}"
+
+
+def print_hook(asked: Sequence[Ask], injected: dict[str, list[Injected]]) -> None:
+    print("\nprompt hook (memory context --tool claude): answer injected (absent: anything), tokens p50 p95")
     names = list(injected)
-    print(f"  {'half':5} {'group':11} {'n':>4}  " + "  ".join(f"{n:>14}" for n in names))
+    print(f"  {'half':5} {'group':11} {'n':>4}  " + "  ".join(f"{n:>22}" for n in names))
     for split, group, idx in groups(asked):
-        cells = []
-        for name in names:
-            got = [injected[name][i] for i in idx]
-            if not idx:
-                cells.append(f"{'-':>14}")
-            elif group in ("near", "unrelated"):
-                cells.append(f"any {sum(bool(g) for g in got) / len(idx):.2f}".rjust(14))
-            else:
-                hit = sum(asked[i].answer in injected[name][i] for i in idx) / len(idx)
-                cells.append(f"answer {hit:.2f}".rjust(14))
+        cells = [hook_cells(asked, injected[name], idx, group).rjust(22) for name in names]
         print(f"  {split:5} {group:11} {len(idx):>4}  " + "  ".join(cells))
+    for name in names:
+        tokens = [g.tokens for g in injected[name]]
+        nothing = sum(not g.ids for g in injected[name]) / len(asked)
+        print(
+            f"  {name}: tokens a prompt over all {len(asked)}: median {np.median(tokens):.0f}, "
+            f"p95 {np.percentile(tokens, 95):.0f}, mean {np.mean(tokens):.0f}; nothing added to {nothing:.2f}"
+        )
 
 
 # -- in-process ---------------------------------------------------------------------------------
@@ -207,9 +237,14 @@ def bm25_alone(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], sc
 
 
 def cosine_alone(
-    embedder: CachedEmbedder, data: dict[str, Any], asked: Sequence[Ask], scoped: bool
+    embedder: CachedEmbedder,
+    data: dict[str, Any],
+    asked: Sequence[Ask],
+    scoped: bool,
+    floor: float | None = None,
 ) -> list[Answer]:
-    """Rank the facts a question's scope sees (its project's and those of no project) by cosine."""
+    """Rank the facts a question's scope sees (its project's and those of no project) by cosine
+    (with ``floor``: only those at or above it)."""
     facts = data["facts"]
     docs = embedder.embed_many([f["text"] for f in facts], kind="document")
     queries = embedder.embed_many([a.q for a in asked], kind="query")
@@ -217,7 +252,8 @@ def cosine_alone(
     for a, qv in zip(asked, queries, strict=True):
         seen = [i for i, f in enumerate(facts) if not scoped or f["project"] in (a.project, None)]
         cos = docs[seen] @ qv
-        ranked = tuple(facts[seen[j]]["id"] for j in np.argsort(-cos)[:5])
+        order = [j for j in np.argsort(-cos)[:5] if floor is None or cos[j] >= floor]
+        ranked = tuple(facts[seen[j]]["id"] for j in order)
         out.append(Answer(ranked, frozenset(ranked)))
     return out
 
@@ -240,16 +276,164 @@ def injected_ids(text: str) -> list[int]:
 
 
 def hook_in_process(
-    store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], root: Path
-) -> list[set[str]]:
+    store: MemoryStore,
+    asked: Sequence[Ask],
+    ids: dict[int, str],
+    root: Path,
+    settings: RecallSettings | None = None,
+    tag: str = "dev",
+) -> list[Injected]:
     from mahavishnu.memory.loop import recall
 
     out = []
     for n, a in enumerate(asked):
-        answer = recall.build_context(store, hook_payload(a, root, n), "claude", RecallSettings())
+        payload = hook_payload(a, root, n) | {"session_id": f"{tag}-{n}"}
+        answer = recall.build_context(store, payload, "claude", settings or RecallSettings())
         text = answer["hookSpecificOutput"]["additionalContext"] if answer else ""
-        out.append({ids.get(i, "?") for i in injected_ids(text)})
+        out.append(injection(text, ids))
     return out
+
+
+def injection(text: str, ids: dict[int, str]) -> Injected:
+    from mahavishnu.memory.loop.recall import CHARS_PER_TOKEN
+
+    return Injected(frozenset(ids.get(i, "?") for i in injected_ids(text)), -(-len(text) // CHARS_PER_TOKEN))
+
+
+def hook_cosine(embedder: CachedEmbedder, data: dict[str, Any], asked: Sequence[Ask]) -> list[Injected]:
+    """The cosine baseline of the hook: the first ``HOOK_COSINE_ITEMS`` facts of the question's
+    scope by cosine, those at the embedder's relevance floor or above, in the hook's block (each
+    a labelled line of the part around the question's words) to count its tokens."""
+    from mahavishnu.memory.loop import recall
+
+    text_of = {f["id"]: f["text"] for f in data["facts"]}
+    chars = RecallSettings().prompt_item_chars
+    out = []
+    for a, ranked in zip(
+        asked, cosine_alone(embedder, data, asked, True, embedder.relevance_floor), strict=True
+    ):
+        taken = ranked.ranked[:HOOK_COSINE_ITEMS]
+        terms = recall.query_terms(a.q)
+        lines = [
+            f"- [#100 note · kept · 2026-11-25] {recall.snippet(text_of[f], terms, chars)}" for f in taken
+        ]
+        text = "\n".join([recall._header("Shared memory relevant to this prompt"), *lines, recall.BLOCK_END])
+        out.append(Injected(frozenset(taken), -(-len(text) // recall.CHARS_PER_TOKEN) if taken else 0))
+    return out
+
+
+def why_not(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], got: Sequence[Injected]) -> None:
+    """Why each answerable question's answer was not injected, per half and style: the search did
+    not rank it among the hook's candidates; it has no evidence of its own (a cosine under the
+    floor, not every word of the question); the judge accepted nothing (the prompt's recall stays
+    closed); the judge accepted something else and the answer, judged weak, was ranked past the
+    first hits; or accepted and left out after (budget, tail, a newer memory)."""
+    from mahavishnu.memory.loop.recall import accepted
+
+    settings = RecallSettings()
+    reasons: dict[tuple[str, str], dict[str, int]] = {}
+    for i, a in enumerate(asked):
+        if a.answer is None:
+            continue
+        scope = {"project": a.project, "with_global": True} if a.project else {}
+        hits = store.search(a.q, filters=scope, limit=settings.candidates)
+        mine = [h for h in hits if ids.get(h.memory.id) == a.answer]
+        weighed = [h for h in hits if h.relevant or h.probability is not None]
+        if a.answer in got[i].ids:
+            reason = "injected"
+        elif not mine:
+            reason = "not a candidate"
+        elif mine[0].probability is None and not mine[0].relevant:
+            reason = "no evidence"
+        elif not any(h.relevant for h in weighed):
+            reason = "judge: none"
+        elif mine[0] not in accepted(weighed, settings):
+            reason = "judge: other"
+        else:
+            reason = "left out after"
+        for style in ("answerable", a.style):
+            counts = reasons.setdefault((a.split, style), {})
+            counts[reason] = counts.get(reason, 0) + 1
+    names = ("injected", "not a candidate", "no evidence", "judge: none", "judge: other", "left out after")
+    print("\nwhy the prompt hook did not inject the answer (in-process, default settings), questions:")
+    print(f"  {'half':5} {'group':11} " + " ".join(f"{n:>15}" for n in names))
+    for (split, style), counts in sorted(
+        reasons.items(), key=lambda kv: (kv[0][0], kv[0][1] != "answerable")
+    ):
+        print(f"  {split:5} {style:11} " + " ".join(f"{counts.get(n, 0):>15}" for n in names))
+
+
+def hook_sweep(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], root: Path) -> None:
+    """``--hook-sweep``: the hook's figures at each (prompt_point, prompt_first_hits), the choice
+    on the tuning half (see the module docstring) marked ``*``, the default marked ``=``."""
+    from mahavishnu.memory.core import judge_weights
+
+    points = sorted({0.2, 0.25, 0.3, 0.35, 0.4, judge_weights.HOOK_POINT, 0.5, 0.6})
+    default = RecallSettings()
+    runs: list[tuple[RecallSettings, dict[str, dict[str, float]]]] = []
+    with searched_once(store):
+        for n, (point, first) in enumerate(itertools.product(points, (0, 1, 3, 5))):
+            settings = default.model_copy(update={"prompt_point": point, "prompt_first_hits": first})
+            got = hook_in_process(store, asked, ids, root, settings, tag=f"sweep{n}")
+            runs.append((settings, {split: hook_figures(asked, got, split) for split in SPLITS}))
+
+    def allowed(f: dict[str, float]) -> bool:
+        return all(f[kind] <= limit for kind, limit in ABSENT_LIMITS.items())
+
+    fits = [r for r in runs if allowed(r[1]["tune"])]
+    chosen = max(fits, key=lambda r: (r[1]["tune"]["answer"], -r[1]["tune"]["tokens"]), default=None)
+    print("\nhook sweep (in-process): point first | per half: answer paraphrase near unrelated tokens-mean")
+    for settings, f in runs:
+        mark = "*" if chosen is not None and settings is chosen[0] else ""
+        if (
+            settings.prompt_point == judge_weights.HOOK_POINT
+            and settings.prompt_first_hits == default.prompt_first_hits
+        ):
+            mark += "="
+        cells = [
+            " ".join(f"{f[s][k]:.2f}" for k in ("answer", "paraphrase", "near", "unrelated"))
+            + f" {f[s]['tokens']:4.0f}"
+            for s in SPLITS
+        ]
+        point, first = settings.prompt_point or 0.0, settings.prompt_first_hits
+        print(f"  {mark:2} {point:.2f} {first:2}   tune {cells[0]}  |  valid {cells[1]}")
+    if chosen is None:
+        print(f"  no setting keeps the tuning half's absent questions within {ABSENT_LIMITS}")
+
+
+def hook_figures(asked: Sequence[Ask], got: Sequence[Injected], split: str) -> dict[str, float]:
+    mine = [i for i, a in enumerate(asked) if a.split == split]
+
+    def share(test: Callable[[int], bool], where: Callable[[Ask], bool]) -> float:
+        idx = [i for i in mine if where(asked[i])]
+        return sum(test(i) for i in idx) / len(idx) if idx else float("nan")
+
+    answer = lambda i: asked[i].answer in got[i].ids  # noqa: E731
+    return {
+        "answer": share(answer, lambda a: a.answer is not None),
+        "paraphrase": share(answer, lambda a: a.style == "paraphrase"),
+        "near": share(lambda i: bool(got[i].ids), lambda a: a.style == "near"),
+        "unrelated": share(lambda i: bool(got[i].ids), lambda a: a.style == "unrelated"),
+        "tokens": float(np.mean([got[i].tokens for i in mine])),
+    }
+
+
+@contextmanager
+def searched_once(store: MemoryStore) -> Iterator[None]:
+    """``store.search`` answering a repeated call from memory (a sweep asks the same searches)."""
+    search, answers = store.search, {}
+
+    def remembered(query: str, **options: Any) -> Any:
+        key = (query, json.dumps(options, sort_keys=True, default=str))
+        if key not in answers:
+            answers[key] = search(query, **options)
+        return answers[key]
+
+    store.search = remembered  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del store.search
 
 
 # -- the real CLI and daemon -------------------------------------------------------------------
@@ -270,7 +454,7 @@ def cli(env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | N
 
 def through_cli(
     data: dict[str, Any], asked: Sequence[Ask], home: Path
-) -> tuple[dict[str, list[Answer]], list[set[str]]]:
+) -> tuple[dict[str, list[Answer]], list[Injected]]:
     env = {**os.environ, "MAHAVISHNU_HOME": str(home / "mh"), "HOME": str(home), "NO_COLOR": "1"}
     env.pop("MAHAVISHNU_DAEMON", None)
     began = time.perf_counter()
@@ -291,12 +475,13 @@ def through_cli(
         relevant = frozenset(ids.get(h["memory"]["id"], "?") for h in hits if h.get("relevant", True))
         return Answer(ranked, relevant)
 
-    def hook(n_a: tuple[int, Ask]) -> set[str]:
+    def hook(n_a: tuple[int, Ask]) -> Injected:
         payload = hook_payload(n_a[1], home / "projects", n_a[0])
-        text = cli(
+        out = cli(
             env, "memory", "context", "--tool", "claude", stdin=json.dumps(payload), cwd=Path(payload["cwd"])
         )
-        return {ids.get(i, "?") for i in injected_ids(text)}
+        text = json.loads(out)["hookSpecificOutput"]["additionalContext"] if out.strip() else ""
+        return injection(text, ids)  # the added context's tokens, not its JSON wrapping
 
     began = time.perf_counter()
     answers: dict[str, list[Answer]] = {}
@@ -343,6 +528,7 @@ def main() -> None:
     )
     parser.add_argument("--fast", action="store_true", help="in-process only (no CLI, no daemon)")
     parser.add_argument("--evidence-sweep", action="store_true", help="also memory.hybrid_evidence variants")
+    parser.add_argument("--hook-sweep", action="store_true", help="also the hook's operating points")
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     args = parser.parse_args()
     data = load()
@@ -361,6 +547,10 @@ def main() -> None:
             search["cosine"], bare["cosine"] = (cosine_alone(embedder, data, asked, s) for s in (True, False))
             search["bm25"], bare["bm25"] = (bm25_alone(store, asked, ids, s) for s in (True, False))
             hooks = {"in-process": hook_in_process(store, asked, ids, root / "projects")}
+            hooks["cosine"] = hook_cosine(embedder, data, asked)
+            why_not(store, asked, ids, hooks["in-process"])
+            if args.hook_sweep:
+                hook_sweep(store, asked, ids, root / "projects")
         # the fused ranking alone, nothing judged (what the relevance decision starts from)
         unjudged = where.model_copy(update={"relevance_floor": 0.0})
         with MemoryStore.open(unjudged, embedder=embedder) as ranking:

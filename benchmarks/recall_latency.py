@@ -262,10 +262,19 @@ def main() -> None:
     print_rows(rows, "python -c pass")
     print("CPU time (the client process, plus the daemon's CPU for its request):")
     print_rows([(name, cpu[name]) for name, _ in rows], "python -c pass")
+    anchor, hook = "python -c pass", "memory context, prompt, daemon"
+    walls = dict(rows)
+    if hook in walls:  # issue 46's cost guards, beside their anchor
+        for what, got in (("wall", walls), ("CPU", cpu)):
+            print(
+                f"prompt hook p95 {what} {percentile(got[hook], 95):.1f} ms = "
+                f"{percentile(got[hook], 95) / statistics.median(got[anchor]):.2f}x the anchor's median "
+                f"{statistics.median(got[anchor]):.1f} ms (p95 {percentile(got[anchor], 95):.1f}); goal <= 4x"
+            )
     print(
         f"the daemon's own time per search request (query embedding included): wall median "
         f"{statistics.median(served_ms):.1f} ms, p95 {percentile(served_ms, 95):.1f}; CPU median "
-        f"{statistics.median(served_cpu):.1f} ms, p95 {percentile(served_cpu, 95):.1f}"
+        f"{statistics.median(served_cpu):.1f} ms, p95 {percentile(served_cpu, 95):.1f} (goal: p95 <= 15 ms)"
     )
 
 

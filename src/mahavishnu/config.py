@@ -162,6 +162,18 @@ class RecallSettings(BaseModel):
     min_relevance: float = Field(default=0.0, ge=-1.0, le=1.0)
     # Past the best few hits, one whose fused score is under this share of the best's is left out.
     tail_share: float = Field(default=0.4, ge=0.0, le=1.0)
+    # The relevance judge's probability a note, decision or insight needs to open a prompt's
+    # recall (None: the judge's own hook point, memory/core/judge_weights.HOOK_POINT). Lower adds
+    # more answers and more to prompts whose answer is not stored (benchmarks/devmem.py --hook-sweep).
+    prompt_point: float | None = Field(default=None, ge=0.0, le=1.0)
+    # Once a prompt's recall is open, the first this many hits with evidence of their own (a cosine
+    # of at least the floor, or every word of the prompt) are added with the accepted ones: an
+    # answer the judge weighs low is often second or third (benchmarks/devmem.py --hook-sweep).
+    prompt_first_hits: int = Field(default=3, ge=0, le=1_000)
+    # The cosine a captured conversation turn needs (the judge is fitted on notes and decisions,
+    # not turns): 0.35, the prompt's floor before the judge. On LoCoMo 0.62 of the evidence turns
+    # reach the context, and 0.82 of the coding prompts nothing answers get nothing (retrieval.py).
+    turn_relevance: float = Field(default=0.35, ge=-1.0, le=1.0)
     item_chars: int = Field(
         default=600, ge=40
     )  # at session start a longer memory is cut (its id fetches the whole)

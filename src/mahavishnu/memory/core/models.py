@@ -416,6 +416,8 @@ class SearchHit:
     cosine with the query in a vector or hybrid search, also when only the text leg found it.
     ``relevant``: the relevance judge's verdict that it answers the query (``judge.py``; a text
     search's hits, which hold the query's words, and a vector search's above the floor are).
+    ``probability``: the judge's probability behind that verdict (a hybrid search's; None
+    otherwise), which the prompt hook reads at its own operating point (``loop/recall.py``).
     """
 
     memory: Memory
@@ -425,6 +427,7 @@ class SearchHit:
     vector_score: float | None = None
     text_score: float | None = None
     relevant: bool = True
+    probability: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -582,12 +582,13 @@ class MemoryStore:
             ranked, rows = self._ranked(request)
             cosines: dict[int, float] = {}
             relevant: dict[int, bool] = {}
+            probability: dict[int, float] = {}
             floor = self.relevance_floor
             if checked_mode == "vector":  # the vector leg alone: its cosine is all there is to judge
                 ranked = [r for r in ranked if floor <= 0 or (r.vector_score or 0.0) >= floor]
             elif checked_mode == "hybrid":  # (a keyword search keeps every match, needs no embedder)
                 cosines = self._cosines(ranked, request)
-                relevant, close = self._judged(query, ranked, rows, cosines)
+                relevant, probability, close = self._judged(query, ranked, rows, cosines)
                 if floor > 0 and not close:  # nothing close to the query: say nothing
                     ranked = []
             ranked = ranked[: request.limit]
@@ -600,6 +601,7 @@ class MemoryStore:
                     r.vector_score if r.vector_score is not None else cosines.get(r.id),
                     r.text_score,
                     relevant.get(r.id, checked_mode != "hybrid"),
+                    probability.get(r.id),
                 )
                 for r in ranked
                 if min_score is None or r.score >= min_score
@@ -610,9 +612,10 @@ class MemoryStore:
 
     def _judged(
         self, query: str, ranked: list[Ranked], rows: Mapping[int, Memory], cosines: Mapping[int, float]
-    ) -> tuple[dict[int, bool], set[int]]:
-        """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant,
-        what the prompt hook injects) and those close enough for a search to return."""
+    ) -> tuple[dict[int, bool], dict[int, float], set[int]]:
+        """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant),
+        its probability of each with evidence of its own (the prompt hook's operating point reads
+        it) and those close enough for a search to return."""
         first = ranked
         candidates = [
             Candidate(
@@ -624,7 +627,8 @@ class MemoryStore:
         ]
         verdicts = judge(query, candidates, self.relevance_floor)
         relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
-        return relevant, {r.id for r, v in zip(first, verdicts, strict=True) if v.close}
+        probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}
+        return relevant, probability, {r.id for r, v in zip(first, verdicts, strict=True) if v.close}
 
     def _cosines(self, ranked: list[Ranked], request: SearchRequest) -> dict[int, float]:
         """The cosine with the query of the hits the vector leg did not rank (found by text alone

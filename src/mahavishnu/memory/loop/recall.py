@@ -7,9 +7,11 @@ the JSON that assistant expects back, or None when there is nothing to add:
   ★ Insights (its own and those shared with it) newest first, then notes, within
   ``recall.session_tokens``;
 * at each prompt (``UserPromptSubmit``; Gemini CLI's ``BeforeAgent``): the memories relevant to
-  the prompt, those the relevance judge accepts (``memory/core/judge.py``) whose cosine similarity
-  also reaches ``recall.min_relevance`` (0: the judge alone), in hybrid search's order, within
-  ``recall.prompt_tokens``; nothing when the judge accepts nothing. Past the first
+  the prompt (``accepted``): when the relevance judge (``memory/core/judge.py``) accepts a note,
+  decision or insight, those it accepts and the first ``recall.prompt_first_hits`` with evidence
+  of their own; captured conversation turns by their cosine (``recall.turn_relevance``); each with
+  a cosine of at least ``recall.min_relevance`` (0: no floor of its own), in hybrid search's
+  order, within ``recall.prompt_tokens``; nothing when none is accepted. Past the first
   ``SURE_ITEMS``, a hit whose fused score is under ``recall.tail_share`` of the first's is left
   out, and each item is the part of the memory around the prompt's words, at most
   ``recall.prompt_item_chars`` (``snippet``): the tokens go to more of the likely memories rather
@@ -60,7 +62,7 @@ from mahavishnu.memory.loop import recall_log
 
 if TYPE_CHECKING:
     from mahavishnu.config import RecallSettings
-    from mahavishnu.memory.core.models import Memory
+    from mahavishnu.memory.core.models import Memory, SearchHit
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.telemetry import Measured
 
@@ -210,17 +212,16 @@ def _relevant_memories(
     # which a project-scoped search sets) and the memories of no project (stored without --project:
     # they hold everywhere), except insights from another project (``backends/sql.GLOBAL_IDS``)
     scope = {"project": project, "with_global": True} if project else {}
-    # only what the relevance judge accepts (``memory/core/judge.py``: nothing rather than noise),
-    # and, when ``recall.min_relevance`` asks for one, a cosine of at least that
     hits = store.search(prompt, mode=PROMPT_SEARCH_MODE, filters=scope, limit=settings.candidates)
     said = _flat(prompt).lower()
-    relevant = [
+    weighed = [
         hit
         for hit in hits
-        if hit.relevant
+        if (hit.relevant or hit.probability is not None)  # evidence of its own (``judge.py``)
         and (hit.vector_score or 0.0) >= settings.min_relevance
         and _informative(hit.memory, said)
     ]
+    relevant = accepted(weighed, settings)
     top = relevant[0].score if relevant else 0.0
     kept = [
         hit.memory
@@ -228,6 +229,37 @@ def _relevant_memories(
         if n < SURE_ITEMS or hit.score >= settings.tail_share * top
     ]
     return _current(store, kept)
+
+
+def accepted(hits: Sequence[SearchHit], settings: RecallSettings) -> list[SearchHit]:
+    """The hits a prompt's recall adds, in order, of those with evidence of their own:
+
+    * a captured conversation turn when its cosine reaches ``recall.turn_relevance``: the judge is
+      fitted on notes and decisions (``benchmarks/fit_judge.py``) and accepts 0.15 of LoCoMo's
+      evidence turns, 0.62 at a cosine of 0.35 (``benchmarks/retrieval.py --datasets locomo``);
+    * any other memory when the judge accepts one of them (its probability reaches
+      ``recall.prompt_point``, by default the judge's own hook point): then that one and the first
+      ``recall.prompt_first_hits`` of them, since an answer ranked second or third is often weighed
+      low; when it accepts none, none: nothing rather than noise.
+    """
+    kept = [hit for hit in hits if hit.memory.memory_type != "agent"]
+    judged = [_passes(hit, settings.prompt_point) for hit in kept]
+    first = settings.prompt_first_hits
+    added = {id(hit) for n, hit in enumerate(kept) if judged[n] or n < first}
+    opened = any(judged)
+    return [
+        hit
+        for hit in hits
+        if (opened and id(hit) in added)
+        or (hit.memory.memory_type == "agent" and (hit.vector_score or 0.0) >= settings.turn_relevance)
+    ]
+
+
+def _passes(hit: SearchHit, point: float | None) -> bool:
+    """Whether the judge accepts ``hit`` at ``point`` (None: its own hook point)."""
+    if point is None:
+        return hit.relevant
+    return hit.probability is not None and hit.probability >= point
 
 
 def _current(store: MemoryStore, memories: list[Memory]) -> list[Memory]:
