@@ -209,13 +209,14 @@ def bm25_alone(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], sc
 def cosine_alone(
     embedder: CachedEmbedder, data: dict[str, Any], asked: Sequence[Ask], scoped: bool
 ) -> list[Answer]:
-    """Rank the facts a question's scope sees (its project's and those of no project) by cosine."""
+    """Rank the facts a question's scope sees by cosine: with a project, its facts and those of no
+    project; a question of no project searches every fact (as the pipeline and the CLI do)."""
     facts = data["facts"]
     docs = embedder.embed_many([f["text"] for f in facts], kind="document")
     queries = embedder.embed_many([a.q for a in asked], kind="query")
     out = []
     for a, qv in zip(asked, queries, strict=True):
-        seen = [i for i, f in enumerate(facts) if not scoped or f["project"] in (a.project, None)]
+        seen = [i for i, f in enumerate(facts) if not (scoped and a.project) or f["project"] in (a.project, None)]
         cos = docs[seen] @ qv
         ranked = tuple(facts[seen[j]]["id"] for j in np.argsort(-cos)[:5])
         out.append(Answer(ranked, frozenset(ranked)))
