@@ -110,6 +110,16 @@ def test_a_text_match_on_fewer_words_than_needed_lifts_less() -> None:
     assert fusion.reads_held and not Fusion("convex", words=2).reads_held
 
 
+def test_where_the_text_leg_matches_every_candidate_a_one_word_match_keeps_its_lift() -> None:
+    """The lift is cut by the share of candidates the text leg did not match: none here."""
+    vector = [Ranked(i, c, vector_score=c) for i, c in ((1, 0.5), (2, 0.45), (3, 0.2), (4, 0.1))]
+    text = [Ranked(3, 8.0, text_score=8.0), *(Ranked(i, 0.1, text_score=0.1) for i in (1, 2, 4))]
+    held = ({3: 1, 1: 1, 2: 1, 4: 1}, 3)
+
+    plain = Fusion("zscore", alpha=0.5).fuse(vector, text, 10)
+    assert Fusion("zscore", alpha=0.5, words=2).fuse(vector, text, 10, held=held) == plain
+
+
 def test_held_counts_are_the_query_words_each_text_holds() -> None:
     counts, total = held_counts(
         "what did we pick as our data store?", {1: "Redis holds no data", 2: "stored data"}

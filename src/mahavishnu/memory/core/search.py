@@ -28,19 +28,19 @@ Hybrid search runs the vector and the BM25 search (each filtered inside its own 
     Metzler and Croft's sequential dependence model, as a coverage share rather than a BM25 of
     phrases, which added less). The pairs are looked up on a worker thread while the text leg runs.
 
-    With ``words`` (``memory.hybrid_words``, off by default) the text leg lifts a candidate (a
-    BM25 above its mean) in full only when the candidate holds that many of the query's words, or
-    all of them when it has fewer; one holding a single word of a longer query gets a quarter of
-    its lift at 2 (``(held / words) ** 2``). Z-scores do not see how much a match rests on: where
-    few candidates match at all, a note sharing one common word ("deploy", "data") with a
-    paraphrase stands out as much as an exact match and buries the vector leg's first. Measured at
-    2 (``benchmarks/devmem.py --fast --evidence-sweep``, ``retrieval.py --words-sweep 0.34:2``):
-    development set tuning half hit@1 0.56 -> 0.60 (paraphrases 0.35 -> 0.41), hit@3 without
-    ``--project`` 0.71 -> 0.72, validation hit@3 0.84 -> 0.86 (0.72 -> 0.78 without
-    ``--project``); LoCoMo recall@10 0.672 -> 0.675; but SciFact nDCG@10 0.751 -> 0.745 (0.747
-    with the lift weighed linearly), where one rare word of a claim is evidence on its own: so off
-    until a weighing that wins on all three. Weighing the lift by the share of the query's words
-    held cost LoCoMo 0.01-0.03 (its long questions' evidence turns hold two or three of seven).
+    With ``words`` (``memory.hybrid_words``, 2) the text leg lifts a candidate (a BM25 above its
+    mean) in full only when the candidate holds that many of the query's words, or all of them when
+    it has fewer; one holding fewer gets ``1 - sparse * (1 - (held / words) ** 2)`` of its lift,
+    ``sparse`` being the share of candidates the text leg did not match at all. Z-scores do not
+    see how much a match rests on: where few candidates match at all (a project's few dozen
+    notes), a note sharing one common word ("deploy", "data") with a paraphrase stands out as much
+    as an exact match and buried the vector leg's first; where most match (long questions, large
+    stores) a match's standing already says more, and one rare word of a claim is evidence on its
+    own. Measured (``benchmarks/devmem.py --fast --evidence-sweep``, ``retrieval.py --words-sweep
+    0.34:2``): development set tuning half hit@1 0.56 -> 0.61 (paraphrases 0.35 -> 0.42), hit@3
+    without ``--project`` 0.71 -> 0.72; LoCoMo recall@10 0.672 and SciFact nDCG@10 0.751 unchanged.
+    Without ``sparse`` (a quarter of the lift at one word of two) SciFact lost 0.006; weighing the
+    lift by the share of the query's words held cost LoCoMo 0.01-0.03.
 ``convex``
     ``alpha * cos / max_cos + (1 - alpha) * bm25 / max_bm25`` over the union of candidates: each
     leg scaled to [0, 1] by its theoretical floor (0: a negative cosine counts as no similarity,
@@ -317,8 +317,10 @@ class Fusion:
         if held is not None and self.words > 0:  # a text match resting on fewer words lifts less
             counts, total = held
             needed = min(self.words, total)
+            bm25 = legs[1][1]
+            sparse = 1.0 - sum(s > 0 for s in bm25.values()) / len(bm25) if bm25 else 0.0
             if needed > 0:
-                damped = {1: {i: min(1.0, n / needed) ** 2 for i, n in counts.items()}}
+                damped = {1: {i: 1.0 - sparse * (1.0 - min(1.0, n / needed) ** 2) for i, n in counts.items()}}
         return _rescaled(weighted_zscores(legs, damped))
 
     def _convex(self, vector: Sequence[Ranked], text: Sequence[Ranked]) -> dict[int, float]:
