@@ -20,7 +20,7 @@ Figures, per half and question style:
   nothing        the search returned no hit although the answer is stored
   wrong1st       the search returned hits and the first is not the answer
   relevant       the answer is among the hits marked ``"relevant": true``
-  absent: any    a question whose answer is not stored got any hit; ``rel``: any marked relevant
+  absent: nothing  a question whose answer is not stored got no hit; ``rel``: a hit marked relevant
   hook: answer   the answer memory was injected; absent: anything injected; tokens: what the
                  hook adds to a prompt's context (0 for nothing), median and p95 over the group
 Baselines from the same run (in-process, the same stored facts and scope): ``cosine`` ranks by the
@@ -143,13 +143,16 @@ def print_search(title: str, asked: Sequence[Ask], answers: dict[str, list[Answe
         for name in names:
             f = figures([(asked[i], answers[name][i]) for i in idx])
             if group in ("near", "unrelated"):
-                cells.append(f"any {f['any']:.2f} rel {f['rel']:.2f}".rjust(24))
+                cells.append(f"nothing {1 - f['any']:.2f} rel {f['rel']:.2f}".rjust(24))
             else:
                 cells.append(
                     f"{f['hit@1']:.2f} {f['hit@3']:.2f} {f['nothing']:.2f} {f['relevant']:.2f}".rjust(24)
                 )
         print(f"  {split:5} {group:11} {len(idx):>4}  " + "  ".join(cells))
-    print("  (answerable rows: hit@1 hit@3 nothing relevant; absent rows: share with any hit / any relevant)")
+    print(
+        "  (answerable rows: hit@1 hit@3 nothing relevant; absent rows: share that got nothing (the"
+        " search said no relevant memories) / share with a hit marked relevant)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,14 +246,16 @@ def cosine_alone(
     scoped: bool,
     floor: float | None = None,
 ) -> list[Answer]:
-    """Rank the facts a question's scope sees (its project's and those of no project) by cosine
-    (with ``floor``: only those at or above it)."""
+    """Rank the facts a question's scope sees by cosine: with a project, its facts and those of no
+    project; a question of no project searches every fact (as the pipeline and the CLI do)."""
     facts = data["facts"]
     docs = embedder.embed_many([f["text"] for f in facts], kind="document")
     queries = embedder.embed_many([a.q for a in asked], kind="query")
     out = []
     for a, qv in zip(asked, queries, strict=True):
-        seen = [i for i, f in enumerate(facts) if not scoped or f["project"] in (a.project, None)]
+        seen = [
+            i for i, f in enumerate(facts) if not (scoped and a.project) or f["project"] in (a.project, None)
+        ]
         cos = docs[seen] @ qv
         order = [j for j in np.argsort(-cos)[:5] if floor is None or cos[j] >= floor]
         ranked = tuple(facts[seen[j]]["id"] for j in order)
@@ -506,20 +511,28 @@ def stop_daemon(env: dict[str, str]) -> None:
 
 
 def evidence_sweep(
-    settings: MemorySettings, embedder: CachedEmbedder, asked: Sequence[Ask], ids: dict[int, str]
+    settings: MemorySettings,
+    embedder: CachedEmbedder,
+    asked: Sequence[Ask],
+    ids: dict[int, str],
+    variants: Sequence[tuple[float, int]],
 ) -> None:
-    """The fused ranking's hit@3 on the tuning half at other ``memory.hybrid_evidence`` values."""
+    """The fused ranking's hit@1 and hit@3 on the tuning half at other ``memory.hybrid_evidence``
+    and ``memory.hybrid_words`` values."""
     tune = [a for a in asked if a.split == "tune" and a.answer is not None]
     para = [a for a in tune if a.style == "paraphrase"]
-    print("\nevidence sweep (tuning half, fused ranking): hit@3 all / paraphrase, with / without --project")
-    for e in (0.0, 0.34, 0.5, 0.67, 1.0):
-        with MemoryStore.open(settings.model_copy(update={"hybrid_evidence": e}), embedder=embedder) as store:
+    print(
+        "\nfusion sweep (tuning half, fused ranking): hit@1 hit@3 all | paraphrase, with | without --project"
+    )
+    for e, w in variants:
+        update = {"hybrid_evidence": e, "hybrid_words": w}
+        with MemoryStore.open(settings.model_copy(update=update), embedder=embedder) as store:
             cells = []
             for scoped in (True, False):
                 for group in (tune, para):
                     f = figures(list(zip(group, in_process(store, group, ids, scoped), strict=True)))
-                    cells.append(f"{f['hit@3']:.3f}")
-        print(f"  evidence {e:.2f}: " + " ".join(cells))
+                    cells.append(f"{f['hit@1']:.3f} {f['hit@3']:.3f}")
+        print(f"  evidence {e:.2f} words {w}: " + " | ".join(cells))
 
 
 def main() -> None:
@@ -527,7 +540,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--fast", action="store_true", help="in-process only (no CLI, no daemon)")
-    parser.add_argument("--evidence-sweep", action="store_true", help="also memory.hybrid_evidence variants")
+    parser.add_argument(
+        "--evidence-sweep",
+        nargs="?",
+        default="",
+        const="0.34:0,0.34:2,0.34:3,0:2,1:0,1:2",
+        metavar="EV:WORDS,...",
+        help="also memory.hybrid_evidence:memory.hybrid_words variants (alone: a grid around the defaults)",
+    )
     parser.add_argument("--hook-sweep", action="store_true", help="also the hook's operating points")
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     args = parser.parse_args()
@@ -557,7 +577,8 @@ def main() -> None:
             search["ranking"] = in_process(ranking, asked, ids, True)
             bare["ranking"] = in_process(ranking, asked, ids, False)
         if args.evidence_sweep:
-            evidence_sweep(unjudged, embedder, asked, ids)
+            variants = [(float(e), int(w)) for e, w in (v.split(":") for v in args.evidence_sweep.split(","))]
+            evidence_sweep(unjudged, embedder, asked, ids, variants)
         if not args.fast:
             answers, injected = through_cli(data, asked, root / "cli")
             search = {"CLI": answers["CLI --project"], **search}

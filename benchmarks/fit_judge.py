@@ -14,8 +14,12 @@ half too:
   the answer for the most answerable questions while injecting anything for at most 8 % of the
   unrelated absent questions and 40 % of the near-misses (under the goals of 10 % and 50 %, so
   that what holds on the tuning half has room on others);
-* ``SEARCH_POINT``: the probability the best candidate needs for a search to answer at all: the
-  highest that leaves at most 2 % of the answerable questions unanswered.
+* ``SEARCH_COSINE``: the cosine (in units of the embedder's floor) a candidate without every word
+  of the query needs for a search to answer at all: the highest on a grid of 0.50-1.00 that leaves
+  at most 2 % of the answerable questions unanswered, with and without their project (under the
+  goal of 5 %); then ``SEARCH_POINT``, the probability such a candidate needs too, the highest
+  that still does. Measured: the best cosine tells the unrelated questions from the answerable
+  ones better than the probability does (see ``judge.py``).
 
 The validation half is printed, never used to choose.
 """
@@ -109,6 +113,9 @@ class Judged:
         self.asked = asked
         self.probs = [1 / (1 + np.exp(-(x @ w[:-1] + w[-1]))) if len(x) else np.zeros(0) for x, _ in per]
         self.labels = [y for _, y in per]
+        cosine, held = judge.FEATURES.index("cosine"), judge.FEATURES.index("held")
+        self.cosines = [x[:, cosine] if len(x) else np.zeros(0) for x, _ in per]  # in floor units
+        self.whole = [x[:, held] >= 1.0 - 1e-9 if len(x) else np.zeros(0, bool) for x, _ in per]
 
     def hook(self, point: float) -> dict[str, float]:
         """Answer injected (answerable) / anything injected (absent kinds), the hook's view."""
@@ -120,15 +127,19 @@ class Judged:
                 out["answerable"].append(bool(((p >= point) & (y > 0)).any()))
         return {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()}
 
-    def unanswered(self, point: float) -> dict[str, float]:
-        """The share of each kind the search says nothing for at this search point."""
+    def unanswered(self, point: float, cosine: float) -> dict[str, float]:
+        """The share of each kind the search says nothing for at this search point and cosine
+        (``judge.Verdict.close``)."""
         out: dict[str, list[bool]] = {"answerable": [], "near": [], "unrelated": []}
-        for a, p in zip(self.asked, self.probs, strict=True):
-            out["answerable" if a.answer else a.style].append(not len(p) or float(p.max()) < point)
+        for a, p, cos, whole in zip(self.asked, self.probs, self.cosines, self.whole, strict=True):
+            close = whole | ((cos >= cosine) & (p >= point))
+            out["answerable" if a.answer else a.style].append(not bool(close.any()))
         return {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()}
 
 
-def choose(tune: Judged) -> tuple[float, float]:
+def choose(tune: Judged, bare: Judged) -> tuple[float, float, float]:
+    """The hook point, the search point and the search cosine (see the module docstring);
+    ``bare``: the tuning half searched without its project."""
     grid = [round(x, 3) for x in np.arange(0.01, 0.96, 0.01)]
     allowed = [
         (h["answerable"], point)
@@ -136,13 +147,17 @@ def choose(tune: Judged) -> tuple[float, float]:
         if (h := tune.hook(point))["unrelated"] <= HOOK_UNRELATED and h["near"] <= HOOK_NEAR
     ]
     hook_point = max(allowed)[1] if allowed else 0.95
-    search_point = max(
-        (point for point in grid if tune.unanswered(point)["answerable"] <= SEARCH_UNANSWERED), default=0.01
-    )
-    return hook_point, search_point
+
+    def fits(point: float, cosine: float) -> bool:
+        return all(j.unanswered(point, cosine)["answerable"] <= SEARCH_UNANSWERED for j in (tune, bare))
+
+    cosines = [round(x, 3) for x in np.arange(0.5, 1.001, 0.02)]
+    search_cosine = max((c for c in cosines if fits(0.0, c)), default=0.5)
+    search_point = max((p for p in grid if fits(p, search_cosine)), default=0.01)
+    return hook_point, search_point, search_cosine
 
 
-def write(w: np.ndarray, hook_point: float, search_point: float, said: str) -> None:
+def write(w: np.ndarray, hook_point: float, search_point: float, search_cosine: float, said: str) -> None:
     weights = ", ".join(f"{v:.4f}" for v in w[:-1])
     WEIGHTS_FILE.write_text(
         '"""The relevance judge\'s weights (``judge.py``), one per ``judge.FEATURES``. Written by\n'
@@ -152,7 +167,9 @@ def write(w: np.ndarray, hook_point: float, search_point: float, said: str) -> N
         f"#: The probability a hit needs for the prompt hook to inject it (and to be marked relevant).\n"
         f"HOOK_POINT = {hook_point}\n"
         f"#: The probability the best candidate needs for a search to answer at all.\n"
-        f"SEARCH_POINT = {search_point}\n",
+        f"SEARCH_POINT = {search_point}\n"
+        "#: The cosine, in units of the embedder's floor, a hit without every query word needs to be close.\n"
+        f"SEARCH_COSINE = {search_cosine}\n",
         encoding="utf-8",
     )
 
@@ -193,11 +210,19 @@ def main() -> None:
         split: Judged([a for a in asked if a.split == split], halves[split][True], w)
         for split in ("tune", "valid")
     }
-    hook_point, search_point = choose(judged["tune"])
+    bare = {
+        split: Judged([a for a in asked if a.split == split], halves[split][False], w)
+        for split in ("tune", "valid")
+    }
+    hook_point, search_point, search_cosine = choose(judged["tune"], bare["tune"])
     curve(judged["tune"])
-    lines = [f"HOOK_POINT {hook_point}, SEARCH_POINT {search_point} (chosen on the tuning half)"]
+    lines = [
+        f"HOOK_POINT {hook_point}, SEARCH_POINT {search_point}, SEARCH_COSINE {search_cosine}"
+        " (chosen on the tuning half)"
+    ]
     for split, j in judged.items():
-        h, u = j.hook(hook_point), j.unanswered(search_point)
+        h, u = j.hook(hook_point), j.unanswered(search_point, search_cosine)
+        ub = bare[split].unanswered(search_point, search_cosine)
         answer_p = [float(p[y > 0].max()) for p, y in zip(j.probs, j.labels, strict=True) if (y > 0).any()]
         absent_p = [
             float(p.max()) for a, p in zip(j.asked, j.probs, strict=True) if a.answer is None and len(p)
@@ -205,24 +230,38 @@ def main() -> None:
         lines.append(
             f"{split}: hook answer {h['answerable']:.2f}, anything for unrelated {h['unrelated']:.2f} /"
             f" near {h['near']:.2f}; search says nothing for answerable {u['answerable']:.2f},"
-            f" unrelated {u['unrelated']:.2f}, near {u['near']:.2f};"
+            f" unrelated {u['unrelated']:.2f}, near {u['near']:.2f} (without its project"
+            f" {ub['answerable']:.2f}, {ub['unrelated']:.2f}, {ub['near']:.2f});"
             f" AUC answer vs absent {auc(answer_p + absent_p, [True] * len(answer_p) + [False] * len(absent_p)):.2f}"  # noqa: E501
         )
     for part, convs in (("tuning", LOCOMO_TUNE), ("other", None)):
-        mine = [
-            (1 / (1 + np.exp(-(f @ w[:-1] + w[-1]))) if len(f) else np.zeros(0), y)
-            for conv, f, y in talk
-            if (conv in LOCOMO_TUNE) == (convs is not None)
-        ]
-        accepted = np.mean([bool(((p >= hook_point) & (y > 0)).any()) for p, y in mine])
-        nothing = np.mean([not len(p) or float(p.max()) < search_point for p, _ in mine])
+        mine = [(f, y) for conv, f, y in talk if (conv in LOCOMO_TUNE) == (convs is not None)]
+        turns = Judged([], mine, w)
+        accepted = np.mean(
+            [
+                bool(((p >= hook_point) & (y > 0)).any())
+                for p, y in zip(turns.probs, turns.labels, strict=True)
+            ]
+        )
+        nothing = np.mean(
+            [
+                not bool((whole | ((cos >= search_cosine) & (p >= search_point))).any())
+                for p, cos, whole in zip(turns.probs, turns.cosines, turns.whole, strict=True)
+            ]
+        )
         lines.append(
             f"LoCoMo {part}: hook accepts an evidence turn {accepted:.2f}; search says nothing {nothing:.2f}"
         )
     print("\n".join(lines))
     if not args.dry_run:
         wrapped = [part for line in lines for part in textwrap.wrap(line, 100)]
-        write(w, hook_point, search_point, "Figures (with --project):\n" + "\n".join(wrapped) + "\n")
+        write(
+            w,
+            hook_point,
+            search_point,
+            search_cosine,
+            "Figures (with --project):\n" + "\n".join(wrapped) + "\n",
+        )
         print(f"wrote {WEIGHTS_FILE}")
 
 

@@ -1337,6 +1337,19 @@ def evidence_fusions() -> dict[str, Fusion]:
     }
 
 
+def words_fusions(values: str) -> dict[str, Fusion]:
+    """The default fusion at these ``memory.hybrid_evidence:memory.hybrid_words`` pairs (the text
+    leg's lift in full only for a hit holding that many of the query's words; search.py)."""
+    base = MemorySettings()
+    out = {}
+    for pair in values.split(","):
+        e, w = pair.split(":")
+        out[f"e{float(e):.2f}w{int(w)}"] = Fusion(
+            "zscore", base.hybrid_alpha, proximity=base.hybrid_proximity, evidence=float(e), words=int(w)
+        )
+    return out
+
+
 def load(name: str, store: MemoryStore, cache: Path) -> Dataset:
     if name == "scifact":
         return scifact(store)
@@ -1370,6 +1383,12 @@ def main() -> None:
         help="hybrid, word legs weighed by their evidence (search.py)",
     )
     parser.add_argument(
+        "--words-sweep",
+        default="",
+        metavar="EV:WORDS,...",
+        help="hybrid variants: memory.hybrid_evidence:memory.hybrid_words pairs (search.py)",
+    )
+    parser.add_argument(
         "--recall-sweep",
         action="store_true",
         help="also the prompt hook's figures for a grid of recall settings",
@@ -1381,6 +1400,8 @@ def main() -> None:
     fusions = sweep_fusions() if args.sweep else {}
     if args.evidence_sweep:
         fusions = evidence_fusions()
+    if args.words_sweep:
+        fusions = words_fusions(args.words_sweep)
     print(f"embedder {embedder.identity} ({embedder.dimension})")
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -164,3 +164,4 @@ def lenient_judge(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(judge_weights, "HOOK_POINT", 0.0)
     monkeypatch.setattr(judge_weights, "SEARCH_POINT", 0.0)
+    monkeypatch.setattr(judge_weights, "SEARCH_COSINE", 0.0)

@@ -107,6 +107,10 @@ class MemorySettings(BaseModel):
     # words (memory/core/search.py, Fusion.evidence; 0: never). benchmarks/devmem.py --evidence-sweep
     # and benchmarks/retrieval.py --evidence-sweep print the choice.
     hybrid_evidence: float = Field(default=0.34, ge=0.0, le=1.0)
+    # z-score fusion's text leg lifts a hit in full only when it holds this many of the query's
+    # words (or all of them); fewer, less (memory/core/search.py, Fusion.words; 0: always in full).
+    # benchmarks/devmem.py --evidence-sweep and benchmarks/retrieval.py --words-sweep print the choice.
+    hybrid_words: int = Field(default=2, ge=0, le=8)
     hybrid_rrf_k: int = Field(default=60, ge=1)
     hybrid_depth: int = Field(default=100, ge=1, le=1000)
     # Cosine under which a search drops a hit without full-text evidence (None: the embedder's

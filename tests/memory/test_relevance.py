@@ -277,3 +277,34 @@ def test_the_judge_weighs_only_hits_with_evidence_of_their_own() -> None:
 
     assert not alone[0].relevant and not alone[0].evidence
     assert held[0].close and held[0].evidence
+
+
+def test_a_hit_standing_out_but_far_from_the_query_is_not_close() -> None:
+    """The probability compares the candidates with each other, so the nearest of a few unrelated
+    memories can reach the search point; under ``SEARCH_COSINE`` times the floor (and without every
+    word of the query) it is not close: the search says nothing."""
+    others = [Candidate(0.02, None, f"unrelated note {n}") for n in range(4)]
+    floor = 0.25
+    under = judge_weights.SEARCH_COSINE * floor - 0.01
+    far = judge("favourite pizza topping", [Candidate(under, None, "We chose Redis"), *others], floor)
+    near = judge("favourite pizza topping", [Candidate(under + 0.02, None, "We chose Redis"), *others], floor)
+
+    assert far[0].probability >= judge_weights.SEARCH_POINT  # the comparison alone would answer
+    assert not far[0].close
+    assert near[0].close
+
+
+def test_a_question_nothing_stored_is_close_to_gets_nothing_and_a_paraphrase_its_answer(
+    backend_factory: Factory,
+) -> None:
+    """The real model: stored decisions are not shown for a question about something else (issue
+    46: "what's our favourite pizza topping?" listed them, dimmed), while a question asked in other
+    words than its answer still gets it."""
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        store.store("Ledger storage is PostgreSQL 15, not DynamoDB.", "decision", project="ledgerd")
+        store.store("Amounts are stored as integer cents in a BIGINT column.", "decision", project="ledgerd")
+        store.store("Nadia Haddad maintains skiff and triages its GitHub issues.", "note", project="ledgerd")
+
+        assert store.search("what's our favourite pizza topping?", filters={"project": "ledgerd"}) == []
+        answered = store.search("which database engine backs the ledger?", filters={"project": "ledgerd"})
+        assert answered and answered[0].memory.content.startswith("Ledger storage is PostgreSQL")

@@ -6,7 +6,7 @@ import pytest
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.backends.base import stored_cosines
-from mahavishnu.memory.core.search import Fusion, Ranked, pair_shares, query_pairs, query_terms
+from mahavishnu.memory.core.search import Fusion, Ranked, held_counts, pair_shares, query_pairs, query_terms
 
 VECTOR = [
     Ranked(1, 0.9, vector_score=0.9),
@@ -95,6 +95,38 @@ def test_the_word_pair_leg_lifts_a_candidate_holding_the_query_words_in_order() 
     assert not Fusion("convex", proximity=0.12).reads_pairs and fusion.reads_pairs
 
 
+def test_a_text_match_on_fewer_words_than_needed_lifts_less() -> None:
+    """Issue 46: the text leg's match of one common word of a three-word question no longer buries
+    the vector leg's first; a match holding two of them, or the whole of a one-word query, still
+    lifts in full (``Fusion.words``)."""
+    vector = [Ranked(i, c, vector_score=c) for i, c in ((1, 0.5), (2, 0.45), (3, 0.2), (4, 0.1))]
+    text = [Ranked(3, 8.0, text_score=8.0)]
+    fusion = Fusion("zscore", alpha=0.5, words=2)
+
+    assert ids(Fusion("zscore", alpha=0.5).fuse(vector, text, 10, held=({3: 1}, 3)))[0] == 3
+    assert ids(fusion.fuse(vector, text, 10, held=({3: 1}, 3))) == [1, 2, 3, 4]
+    assert ids(fusion.fuse(vector, text, 10, held=({3: 2}, 3)))[0] == 3
+    assert ids(fusion.fuse(vector, text, 10, held=({3: 1}, 1)))[0] == 3
+    assert fusion.reads_held and not Fusion("convex", words=2).reads_held
+
+
+def test_where_the_text_leg_matches_every_candidate_a_one_word_match_keeps_its_lift() -> None:
+    """The lift is cut by the share of candidates the text leg did not match: none here."""
+    vector = [Ranked(i, c, vector_score=c) for i, c in ((1, 0.5), (2, 0.45), (3, 0.2), (4, 0.1))]
+    text = [Ranked(3, 8.0, text_score=8.0), *(Ranked(i, 0.1, text_score=0.1) for i in (1, 2, 4))]
+    held = ({3: 1, 1: 1, 2: 1, 4: 1}, 3)
+
+    plain = Fusion("zscore", alpha=0.5).fuse(vector, text, 10)
+    assert Fusion("zscore", alpha=0.5, words=2).fuse(vector, text, 10, held=held) == plain
+
+
+def test_held_counts_are_the_query_words_each_text_holds() -> None:
+    counts, total = held_counts(
+        "what did we pick as our data store?", {1: "Redis holds no data", 2: "stored data"}
+    )
+    assert total == 3 and counts == {1: 1, 2: 2}
+
+
 def test_query_pairs_are_adjacent_words_once_stopwords_are_dropped() -> None:
     assert query_pairs("What is the effect of aspirin on colorectal cancer risk?") == [
         ("effect", "aspirin"), ("aspirin", "colorectal"), ("colorectal", "cancer"), ("cancer", "risk"),
@@ -132,7 +164,16 @@ def test_fusion_of_nothing_is_nothing(method: str) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"method": "max"}, {"alpha": 1.5}, {"proximity": -0.1}, {"proximity": 2.0}, {"rrf_k": 0}, {"depth": 0}],
+    [
+        {"method": "max"},
+        {"alpha": 1.5},
+        {"proximity": -0.1},
+        {"proximity": 2.0},
+        {"rrf_k": 0},
+        {"depth": 0},
+        {"words": -1},
+        {"words": 9},
+    ],
 )
 def test_invalid_fusion_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidInputError):

@@ -33,15 +33,20 @@ floor (the cosine under which a text is unrelated to the query), or every word o
 a keyword search finds, however far the embedder puts it: "retries" and a block of code holding
 ``retries`` have a cosine of 0.03). Without it the margin and z-score features, which compare the
 candidates with each other, would accept the nearest of a few unrelated memories in a small store.
-Such a hit still counts as close (the search shows it, marked not relevant): requiring the floor
-there too left 7 % of the development set's answerable questions (13 % of its paraphrases, whose
-answers sit at cosines of 0.19-0.25) with nothing.
+For a search to answer at all, a hit needs evidence too, at a lower bar: every word of the query,
+or a cosine of ``SEARCH_COSINE`` times the floor (chosen on the tuning half: the highest share that
+leaves at most 3 % of its answerable questions with nothing). The probability alone could not
+tell a question nothing stored answers from a paraphrase: it compares the candidates with each
+other, and in a small scope the nearest of a few unrelated memories stands out as an answer
+does ("what's our favourite pizza topping?" was shown stored decisions for 81 % of the unrelated
+questions); the best cosine tells them apart better than the probability did.
 
 Two operating points, read off the same probability:
 
 * **search** (``memory search``, MCP ``search_memory``, the dashboard): when one of its hits
-  reaches ``SEARCH_POINT`` (the scope holds something close), returns its best hits in the fused
-  order, each marked ``relevant`` when it reaches ``HOOK_POINT``; nothing when none is close.
+  reaches ``SEARCH_POINT`` with its evidence (the scope holds something close), returns its best
+  hits in the fused order, each marked ``relevant`` when it reaches ``HOOK_POINT``; nothing when
+  none is close.
   (Returning only the close hits cost the development set's hit@3 0.82 -> 0.69: an answer ranked
   second is often judged weak.)
 * **the prompt hook** injects only hits that reach ``HOOK_POINT``: nothing rather than noise.
@@ -81,6 +86,7 @@ class Verdict:
     probability: float
     evidence: bool = True
     holds_query: bool = False
+    near: bool = True  # a cosine of at least SEARCH_COSINE times the floor
 
     @property
     def relevant(self) -> bool:
@@ -89,8 +95,8 @@ class Verdict:
     @property
     def close(self) -> bool:
         """Close enough for a search to answer: what a keyword search would find (every word of
-        the query) always is."""
-        return self.holds_query or self.probability >= judge_weights.SEARCH_POINT
+        the query) always is; any other hit needs a cosine near the floor and the probability."""
+        return self.holds_query or (self.near and self.probability >= judge_weights.SEARCH_POINT)
 
 
 def features(query: str, candidates: Sequence[Candidate], floor: float) -> list[list[float]]:
@@ -136,7 +142,9 @@ def judge(query: str, candidates: Sequence[Candidate], floor: float) -> list[Ver
     verdicts = []
     for c, row in zip(candidates, rows, strict=True):
         whole = row[held] >= 1.0 - 1e-9
-        verdicts.append(Verdict(probability(row), whole or (c.cosine or 0.0) >= floor, whole))
+        cosine = c.cosine or 0.0
+        near = cosine >= judge_weights.SEARCH_COSINE * floor
+        verdicts.append(Verdict(probability(row), whole or cosine >= floor, whole, near))
     return verdicts
 
 

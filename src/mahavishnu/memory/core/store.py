@@ -699,6 +699,7 @@ class MemoryStore:
             depth=s.hybrid_depth,
             proximity=s.hybrid_proximity,
             evidence=s.hybrid_evidence,
+            words=s.hybrid_words,
         )
 
     def stats(self) -> dict[str, Any]:

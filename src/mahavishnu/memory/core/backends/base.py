@@ -34,6 +34,7 @@ from mahavishnu.memory.core.search import (
     TEXT_COMPLETION_DEPTH,
     Fusion,
     Ranked,
+    held_counts,
     pair_shares,
     query_pairs,
     text_evidence,
@@ -229,16 +230,22 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         text_hits = self.text_search(_need(request.text), request.filters, text_depth)
         vector = request.query_vector()
         vector_hits = self.vector_search(vector, request.filters, depth)
-        cosines = pairs = None
+        cosines = pairs = held = None
         evidence = 1.0
         if fusion.method == "zscore":
             cosines = self.cosines(vector, fusion.text_only(vector_hits, text_hits, request.limit))
-            first = self.get([r.id for r in text_hits[:EVIDENCE_DEPTH]]).values()
-            evidence = text_evidence(_need(request.text), (m.content for m in first))
+            wanted = [r.id for r in text_hits[:EVIDENCE_DEPTH]]
+            if fusion.reads_held:  # the candidates the text leg lifts, for the query words they hold
+                wanted = list(dict.fromkeys([*wanted, *fusion.lifted(vector_hits, text_hits, request.limit)]))
+            texts = {i: m.content for i, m in self.get(wanted).items()}
+            first = [texts[r.id] for r in text_hits[:EVIDENCE_DEPTH] if r.id in texts]
+            evidence = text_evidence(_need(request.text), first)
+            if fusion.reads_held:
+                held = held_counts(_need(request.text), texts)
         if holders is not None:
             candidates = fusion.candidates(vector_hits, text_hits, request.limit)
             pairs = pair_shares(word_pairs, holders.result(), candidates)
-        return fusion.fuse(vector_hits, text_hits, request.limit, cosines, pairs, evidence)
+        return fusion.fuse(vector_hits, text_hits, request.limit, cosines, pairs, evidence, held)
 
 
 @functools.cache
