@@ -174,5 +174,6 @@ def test_memory_context_that_cannot_tell_the_assistant_is_one_line_exiting_1_nev
         assert done.returncode == 1, done.stderr
         error, hint = done.stderr.splitlines()
         assert error.startswith("error: memory context: cannot tell which assistant sent this hook's JSON")
-        assert hint.startswith("hint: Add --tool (claude, codex, qwen, gemini, pi, opencode) to the hook's command")
+        tools = "claude, codex, qwen, gemini, pi, opencode"
+        assert hint.startswith(f"hint: Add --tool ({tools}) to the hook's command")
         assert "Traceback" not in done.stderr and "Usage" not in done.stderr and done.stdout == ""
