@@ -16,9 +16,10 @@ Resources: ``mahavishnu://memory/{memory_id}`` (one memory) and ``mahavishnu://s
 effective settings, secrets masked).
 
 What an agent reads is what recall would add: a memory recall leaves out (quarantined by hand, or
-text that reads like an instruction to an agent, ``provenance.held_back``) comes back from every
-tool and resource with its text withheld, ``"quarantined"`` saying why, and what the user runs to
-read and trust it (``for_agents``). The CLI and the dashboard still show it to the user.
+text that reads like an instruction to an agent, ``provenance.held_back``), a repository chunk
+included, comes back from every tool and resource with its text withheld, ``"quarantined"``
+saying why, and what the user runs to read and trust it (``for_agents``). The CLI and the
+dashboard still show it to the user.
 
 HTTP requires a bearer token, on loopback too (``mcp_access``: a token generated once and kept as the
 secret ``mahavishnu-mcp-token``): every request without ``Authorization: Bearer <token>`` is
@@ -157,12 +158,31 @@ def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     why = held_back([str(t) for t in tags or ()], content) if isinstance(content, str) else None
     if why is None:
         return dict(memory)
-    number = memory.get("id")
-    said = (
+    return {**memory, "content": _withheld(memory.get("id"), why), "quarantined": why}
+
+
+def _withheld(number: object, why: str) -> str:
+    """What an agent reads in place of a quarantined text: why, and what the user runs."""
+    return (
         f"[withheld from agents: quarantined, {why}. The user reads it with `mahavishnu memory get "
         f"{number}` and, if they trust it, runs `mahavishnu memory trust {number}`]"
     )
-    return {**memory, "content": said, "quarantined": why}
+
+
+def _chunks_for_agents(store: MemoryStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Knowledge-base hits (``KnowledgeHit.to_dict``) as an agent may read them: a repository chunk
+    recall would leave out (a README that gives orders, say) has its text withheld, as ``for_agents``."""
+    from mahavishnu.memory.core.provenance import held_back
+
+    memories = store.get_many([int(row["memory_id"]) for row in rows])
+    shown = []
+    for row in rows:
+        memory = memories.get(int(row["memory_id"]))
+        why = held_back(list(memory.tags), memory.content) if memory is not None else None
+        if why is not None:
+            row = {**row, "text": _withheld(row["memory_id"], why), "quarantined": why}
+        shown.append(row)
+    return shown
 
 
 def _hit_for_agents(hit: Mapping[str, Any]) -> dict[str, Any]:
@@ -615,7 +635,8 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
             nothing = "no relevant chunks" + (
                 f" in {repo_id}" if repo_id else " in the ingested repositories"
             )
-            return _found([hit.to_dict() for hit in hits], nothing)
+            rows = _chunks_for_agents(backing.store(), [dict(hit.to_dict()) for hit in hits])
+            return _found(rows, nothing)
 
 
 # -- health and services -------------------------------------------------------------------------------------

@@ -259,3 +259,26 @@ def test_the_mcp_server_never_hands_an_agent_a_quarantined_text(backing: Any) ->
     with MemoryStore.open(embedder=FakeEmbedder()) as store:
         store.quarantine(bad, release=True)
     assert all("evil.example" in text for text in anyio.run(read_all))
+
+
+def test_the_knowledge_base_tool_withholds_a_quarantined_chunk(backing: Any, tmp_path: Path) -> None:
+    """``query_knowledge_base`` hands an agent a repository's chunks, but not one that gives orders."""
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.ingest.pipeline import ingest_repository
+    from mcp_calls import run
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "README.md").write_text(f"# Setup\n\n{HOSTILE[1]}\n")
+    (root / "NOTES.md").write_text("# Notes\n\nRetries are configured with the `retries` setting.\n")
+    with MemoryStore.open(embedder=FakeEmbedder()) as store:
+        ingest_repository(store, root, repo_id="proj")
+    [result] = run(
+        backing, [("query_knowledge_base", {"query": "setup credentials curl retries", "mode": "text"})]
+    )
+    rows = (result.structured_content or {})["result"]
+    readme = [r for r in rows if r["path"] == "README.md"]
+    assert readme and all("evil.example" not in r["text"] and r["quarantined"] for r in readme)
+    assert f"mahavishnu memory trust {readme[0]['memory_id']}" in readme[0]["text"]
+    notes = [r for r in rows if r["path"] == "NOTES.md"]
+    assert notes and "retries" in notes[0]["text"] and "quarantined" not in notes[0]
