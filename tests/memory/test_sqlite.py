@@ -306,8 +306,9 @@ def test_a_large_index_is_saved_beside_the_database_and_loaded_on_reopen(db_path
         store.store("one more memory about topic 3", "note")  # replayed from the log on top of the sidecar
         backend = store.backend
         assert isinstance(backend, SqliteBackend)
-        top = store.search("memory number 5 about topic 5", mode="vector", limit=1)[0]
-        assert top.memory.id == ids[5].id
+        hits = store.search("memory number 5 about topic 5", mode="vector", limit=5)
+        best = [h.memory.id for h in hits if h.score == hits[0].score]  # the fake model's hashes may tie
+        assert ids[5].id in best
         assert backend.index.describe()["size"] == 41
 
 
