@@ -4,16 +4,20 @@
 real model) whose vectors come from a SQLite file keyed by (model identity, kind, SHA-256 of the
 text); only texts missing there reach ``inner``. Benchmarks embed SciFact's 5,183 abstracts once per
 model, then every later run (other fusions, other datasets' stores) reads them in milliseconds.
+``searched_once(store)``: within it, a store's repeated searches (a sweep's) are answered from memory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,3 +75,21 @@ class CachedEmbedder(Embedder):
                 self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
             found.update(rows)
         return np.stack([np.frombuffer(found[k], dtype=np.float32) for k in keys]).reshape(-1, self.dimension)
+
+
+@contextmanager
+def searched_once(store: Any) -> Iterator[None]:
+    """``store.search`` answering a repeated call from memory (a sweep asks the same searches)."""
+    search, answers = store.search, {}
+
+    def remembered(query: str, **options: Any) -> Any:
+        key = (query, json.dumps(options, sort_keys=True, default=str))
+        if key not in answers:
+            answers[key] = search(query, **options)
+        return answers[key]
+
+    store.search = remembered
+    try:
+        yield
+    finally:
+        del store.search

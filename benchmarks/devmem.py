@@ -54,7 +54,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _embed_cache import CachedEmbedder, default_cache_dir
+from _embed_cache import CachedEmbedder, default_cache_dir, searched_once
 
 from mahavishnu.config import MemorySettings, RecallSettings
 from mahavishnu.memory.core.embedders import get_embedder
@@ -421,24 +421,6 @@ def hook_figures(asked: Sequence[Ask], got: Sequence[Injected], split: str) -> d
         "unrelated": share(lambda i: bool(got[i].ids), lambda a: a.style == "unrelated"),
         "tokens": float(np.mean([got[i].tokens for i in mine])),
     }
-
-
-@contextmanager
-def searched_once(store: MemoryStore) -> Iterator[None]:
-    """``store.search`` answering a repeated call from memory (a sweep asks the same searches)."""
-    search, answers = store.search, {}
-
-    def remembered(query: str, **options: Any) -> Any:
-        key = (query, json.dumps(options, sort_keys=True, default=str))
-        if key not in answers:
-            answers[key] = search(query, **options)
-        return answers[key]
-
-    store.search = remembered  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del store.search
 
 
 # -- the real CLI and daemon -------------------------------------------------------------------

@@ -297,7 +297,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from _embed_cache import CachedEmbedder, default_cache_dir  # noqa: E402
+from _embed_cache import CachedEmbedder, default_cache_dir, searched_once  # noqa: E402
 from _shared_data import dataset  # noqa: E402
 
 from mahavishnu.config import IngestSettings, MemorySettings, RecallSettings  # noqa: E402
@@ -532,7 +532,7 @@ def recall_sweep(
     rightly_title = "  rightly nothing" if name == "coding" else ""
     print(f"  {name:8} recall sweep: tokens floor tail chars | recall  any    precision items | "
           f"tokens p95 | nothing{rightly_title}", flush=True)  # fmt: skip
-    with _searched_once(store):
+    with searched_once(store):
         for n, values in enumerate(grid):
             settings = default.model_copy(update=values)
             with tempfile.TemporaryDirectory() as home, _environ(MAHAVISHNU_HOME=home):  # (few sessions each)
@@ -544,24 +544,6 @@ def recall_sweep(
                   f"{f['recall']:.3f}  {f['any']:.3f}  {f['precision']:.3f}   {f['items']:5.1f} | "
                   f"{f['tokens']:6.0f} {f['p95']:4.0f} | {f['nothing']:.3f}{rightly}",
                   flush=True)  # fmt: skip
-
-
-@contextmanager
-def _searched_once(store: MemoryStore) -> Iterator[None]:
-    """``store.search`` answering a repeated call from memory (the sweep asks the same searches)."""
-    search, answers = store.search, {}
-
-    def remembered(query: str, **options: Any) -> Any:
-        key = (query, json.dumps(options, sort_keys=True, default=str))
-        if key not in answers:
-            answers[key] = search(query, **options)
-        return answers[key]
-
-    store.search = remembered  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del store.search
 
 
 Ask = tuple[dict[str, str], str, set[str]]  # a hook's payload, the assistant, the evidence keys
