@@ -221,9 +221,12 @@ def _turn(
 
 
 def _transcript(
-    path: Path, session: str | None, cwd: str | None, turns: list[TranscriptTurn], skipped: int, first: int
+    path: Path, session: object, cwd: object, turns: list[TranscriptTurn], skipped: int, first: int
 ) -> Transcript:
-    return Transcript(path, session or path.stem, cwd, project_for(cwd), turns, skipped, first)
+    """The transcript of ``path``; ``session`` and ``cwd`` as the log holds them (not text: unknown)."""
+    session = session if isinstance(session, str) and session else path.stem
+    cwd = cwd if isinstance(cwd, str) else None
+    return Transcript(path, session, cwd, project_for(cwd), turns, skipped, first)
 
 
 # -- Codex ------------------------------------------------------------------------------------------
@@ -234,14 +237,7 @@ def parse_codex(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
     session = meta.get("id") or meta.get("session_id")
     cwd = meta.get("cwd")
     turns = [t for t in (_codex_turn(e) for e in entries) if t is not None]
-    return _transcript(
-        path,
-        session if isinstance(session, str) else None,
-        cwd if isinstance(cwd, str) else None,
-        turns,
-        skipped,
-        first_turn,
-    )
+    return _transcript(path, session, cwd, turns, skipped, first_turn)
 
 
 def _codex_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
@@ -315,14 +311,7 @@ def parse_pi(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
     header = next((e for e in entries if e.get("type") == "session"), {})
     session, cwd = header.get("id"), header.get("cwd")
     turns = [t for t in (_pi_turn(e) for e in entries) if t is not None]
-    return _transcript(
-        path,
-        session if isinstance(session, str) else None,
-        cwd if isinstance(cwd, str) else None,
-        turns,
-        skipped,
-        first_turn,
-    )
+    return _transcript(path, session, cwd, turns, skipped, first_turn)
 
 
 def _pi_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
