@@ -407,16 +407,9 @@ def _text_matches(conn: psycopg.Connection[Any], group: str, database: str, owne
 
 def _record(conn: psycopg.Connection[Any], group: str, embedder: str | None, dimension: int | None) -> None:
     upsert = "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING"
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (%s, %s) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (META_GROUP, group),
-    )
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (%s, %s) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (META_SETUP, str(SETUP)),
-    )
+    replace = upsert.replace("DO NOTHING", "DO UPDATE SET value = excluded.value")
+    conn.execute(replace, (META_GROUP, group))
+    conn.execute(replace, (META_SETUP, str(SETUP)))
     if embedder and dimension:
         conn.execute(upsert, ("embedder", embedder))
         conn.execute(upsert, ("dimension", str(dimension)))
