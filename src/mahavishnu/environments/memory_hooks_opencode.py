@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mahavishnu import paths
 from mahavishnu.environments.assistants.base import FileEdit, hook_process_command
-from mahavishnu.files.safe_write import Change, read_text
+from mahavishnu.files.safe_write import Change, missing_parents, read_text
 
 #: The plugin's file name in OpenCode's global ``plugins`` folder.
 PLUGIN_NAME = "mahavishnu-memory.js"
@@ -48,11 +48,7 @@ def plugin_path() -> Path:
 def missing_folders() -> list[Path]:
     """The folders above the plugin that do not exist yet (install creates them; remove takes them
     out again once empty), deepest first."""
-    folder, out = plugin_path().parent, []
-    while not folder.exists() and folder != folder.parent:
-        out.append(folder)
-        folder = folder.parent
-    return out
+    return missing_parents(plugin_path())
 
 
 def commands() -> dict[str, list[str]]:

@@ -32,7 +32,7 @@ from typing import Literal
 
 from mahavishnu.environments.assistants.base import FileEdit, hook_process_command
 from mahavishnu.errors import InvalidConfigFileError
-from mahavishnu.files.safe_write import read_text
+from mahavishnu.files.safe_write import missing_parents, read_text
 
 FILE_NAME = "mahavishnu-memory.js"
 #: The events the extension runs our hooks on (as ``memory hooks status`` names them).
@@ -106,12 +106,7 @@ def removable() -> bool:
 
 def missing_folders() -> list[Path]:
     """The folders above the extension that do not exist yet (install creates them), deepest first."""
-    out = []
-    folder = extension_path().parent
-    while not folder.exists() and folder != folder.parent:
-        out.append(folder)
-        folder = folder.parent
-    return out
+    return missing_parents(extension_path())
 
 
 def remove_empty_folders(folders: set[str]) -> set[str]:

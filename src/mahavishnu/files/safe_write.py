@@ -589,3 +589,12 @@ def restore(path: Path, backup_id: str | None, *, validate: Validate, backups: i
     current content is backed up first and a rollback can be rolled back."""
     text = find_backup(path, backup_id).text()
     return apply(path, lambda _old: text, validate=validate, backups=backups, line_endings=False)
+
+
+def missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet (a write would create them), deepest first."""
+    out, folder = [], path.parent
+    while not folder.exists() and folder != folder.parent:
+        out.append(folder)
+        folder = folder.parent
+    return out
