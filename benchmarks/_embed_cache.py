@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors
+from mahavishnu.memory.core.embedders.base import Embedder, Kind, TokenVectors, Vectors
 
 
 def default_cache_dir() -> Path:
@@ -50,6 +50,9 @@ class CachedEmbedder(Embedder):
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.inner.count_tokens(texts)
+
+    def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors] | None:
+        return self.inner.token_vectors(texts)  # not kept: the judge asks for a few texts a query
 
     def _keys(self, texts: Sequence[str], kind: Kind) -> list[bytes]:
         prefix = f"{self.inner.identity}:{self.dimension}:{kind}:".encode()

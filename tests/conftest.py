@@ -163,5 +163,6 @@ def lenient_judge(monkeypatch: pytest.MonkeyPatch) -> None:
     from mahavishnu.memory.core import judge_weights
 
     monkeypatch.setattr(judge_weights, "HOOK_POINT", 0.0)
+    monkeypatch.setattr(judge_weights, "PLAIN_HOOK_POINT", 0.0)
     monkeypatch.setattr(judge_weights, "SEARCH_POINT", 0.0)
     monkeypatch.setattr(judge_weights, "SEARCH_COSINE", 0.0)

@@ -373,7 +373,8 @@ def test_search_marks_each_hit_with_the_judges_verdict_and_dims_weak_ones(
     hits = ok("search", "WAL mode durability", "--json")
     assert [h["relevant"] for h in hits][:1] == [True] and all(isinstance(h["relevant"], bool) for h in hits)
 
-    monkeypatch.setattr(judge_weights, "HOOK_POINT", 1.0)  # now every hit is weak
+    for point in ("HOOK_POINT", "PLAIN_HOOK_POINT"):  # now every hit is weak, whichever model judges
+        monkeypatch.setattr(judge_weights, point, 1.0)
     weak = ok("search", "WAL mode durability", "--json")
     assert weak and not any(h["relevant"] for h in weak)
     dimmed: list[object] = []

@@ -1,8 +1,22 @@
-"""The relevance judge's weights (``judge.py``), one per ``judge.FEATURES``. Written by
-``python benchmarks/fit_judge.py`` from the tuning half of benchmarks/data/devmem.json: refit
-with that command, never by hand.
+"""The relevance judge's weights (``judge.py``), one per ``judge.FEATURES``, and those of the
+model fitted without ``covered`` (``PLAIN_``, one per ``judge.PLAIN_FEATURES``), which decides
+whether a search answers at all and judges where the embedder gives no word-piece vectors.
+Written by ``python benchmarks/fit_judge.py`` from the tuning half of
+benchmarks/data/devmem.json: refit with that command, never by hand.
+
+HOOK_POINT: the probability a hit needs for the prompt hook to inject it (and to be marked
+relevant); SEARCH_POINT: the plain model's probability the best candidate needs for a search
+to answer at all; SEARCH_COSINE: the cosine, in units of the embedder's floor, a hit without
+every query word needs to be close.
 
 Figures (with --project):
+HOOK_POINT 0.43 (chosen on the tuning half)
+tune: hook answer 0.49, anything for unrelated 0.06 / near 0.38; AUC answer vs absent 0.57
+valid: hook answer 0.54, anything for unrelated 0.00 / near 0.19; AUC answer vs absent 0.71
+LoCoMo tuning: hook accepts an evidence turn 0.20
+LoCoMo other: hook accepts an evidence turn 0.20
+
+Without ``covered``:
 HOOK_POINT 0.43, SEARCH_POINT 0.12, SEARCH_COSINE 0.82 (chosen on the tuning half)
 tune: hook answer 0.46, anything for unrelated 0.06 / near 0.38; search says nothing for answerable
 0.02, unrelated 0.44, near 0.00 (without its project 0.02, 0.31, 0.00); AUC answer vs absent 0.51
@@ -12,11 +26,12 @@ LoCoMo tuning: hook accepts an evidence turn 0.13; search says nothing 0.00
 LoCoMo other: hook accepts an evidence turn 0.14; search says nothing 0.00
 """
 
-WEIGHTS = (0.6578, 2.1816, 0.5952, -0.0144, -0.0640, -0.1389, 3.1426)
-BIAS = -3.5565
-#: The probability a hit needs for the prompt hook to inject it (and to be marked relevant).
+WEIGHTS = (0.0000, 2.4464, 0.2981, 0.3591, -0.2511, 0.0000, 0.6379, 5.5905)
+BIAS = -3.0020
 HOOK_POINT = 0.43
-#: The probability the best candidate needs for a search to answer at all.
+
+PLAIN_WEIGHTS = (0.6357, 2.1835, 0.6013, 0.0000, -0.0786, 0.0000, 3.0580)
+PLAIN_BIAS = -3.5495
+PLAIN_HOOK_POINT = 0.43
 SEARCH_POINT = 0.12
-#: The cosine, in units of the embedder's floor, a hit without every query word needs to be close.
 SEARCH_COSINE = 0.82

@@ -44,7 +44,7 @@ from mahavishnu.memory.core.backends.base import (
     SearchRequest,
     query_worker,
 )
-from mahavishnu.memory.core.judge import Candidate, judge
+from mahavishnu.memory.core.judge import Candidate, coverages, judge
 from mahavishnu.memory.core.models import (
     INGEST_SOURCE,
     NAMED_FIELDS,
@@ -625,7 +625,8 @@ class MemoryStore:
             )
             for r in first
         ]
-        verdicts = judge(query, candidates, self.relevance_floor)
+        covered = coverages(query, candidates, self.relevance_floor, self.embedder)
+        verdicts = judge(query, candidates, self.relevance_floor, covered)
         relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
         probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}
         return relevant, probability, {r.id for r, v in zip(first, verdicts, strict=True) if v.close}

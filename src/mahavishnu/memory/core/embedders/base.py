@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -23,6 +24,16 @@ from mahavishnu.errors import DimensionMismatchError
 
 Kind = Literal["document", "query"]
 Vectors = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenVectors:
+    """One text as the model reads it: its word pieces (special tokens included) and each piece's
+    contextual vector (the model's last hidden state, unit length), one row per piece."""
+
+    pieces: tuple[str, ...]
+    vectors: Vectors
+
 
 # Roughly what a word-piece tokenizer makes of text: words and single punctuation marks.
 _TOKENISH = re.compile(r"\w+|[^\w\s]")
@@ -53,6 +64,12 @@ class Embedder(ABC):
     def embed(self, text: str, kind: Kind = "query") -> Vectors:
         vector: Vectors = self.embed_many([text], kind=kind)[0]
         return vector
+
+    def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors] | None:
+        """Each text's word pieces and their contextual vectors, for the relevance judge's
+        ``covered`` feature (``memory/core/judge.py``); None: this embedder does not expose them
+        (a remote API returns one vector a text)."""
+        return None
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens each text costs (special tokens excluded); this default estimates them."""

@@ -37,21 +37,24 @@ import os
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Literal, TypeVar, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from mahavishnu.errors import EmbeddingError
-from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors, normalise
+from mahavishnu.memory.core.embedders.base import Embedder, Kind, TokenVectors, Vectors, normalise
 
 if TYPE_CHECKING:
-    from tokenizers import Tokenizer
+    from tokenizers import Encoding, Tokenizer
 
     from mahavishnu.memory.core.embedders._onnx_graph import Tensor, Weights
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 Runtime = Literal["onnx-q8", "onnx-int8", "onnx-fp32", "numpy-fp32"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
@@ -104,6 +107,10 @@ class LocalEmbedder(Embedder):
         if not texts:
             return np.empty((0, DIMENSION), dtype=np.float32)
         return self._load().embed(texts)
+
+    def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """The last hidden state of each text's word pieces (at most ``max_tokens``), unit length."""
+        return self._load().token_vectors(texts)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Exact: the model's own tokenizer, without truncation (the model itself is not loaded)."""
@@ -193,6 +200,20 @@ class _Backend(ABC):
         ids, mask = self.tokenize(texts)
         return mean_pool(self.forward(ids, mask), mask)
 
+    def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors]:
+        encodings = self.tokenizer.encode_batch([_encodable(text).strip() for text in texts])
+        return self.each(self._token_vectors, encodings)
+
+    def each(self, run: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``run`` over ``items``, in order."""
+        return [run(item) for item in items]
+
+    def _token_vectors(self, encoding: Encoding) -> TokenVectors:
+        length = sum(encoding.attention_mask)  # without the batch's padding
+        ids = np.array([encoding.ids[:length]], dtype=np.int64)
+        hidden = self.forward(ids, np.ones_like(ids))[0]
+        return TokenVectors(tuple(encoding.tokens[:length]), normalise(hidden))
+
 
 def _load_tokenizer() -> Tokenizer:
     try:
@@ -267,11 +288,14 @@ class _Onnx(_Backend):
             vector: Vectors = mean_pool(self._run(row), np.ones_like(row))[0]
             return vector
 
-        if len(rows) == 1 or self.threads == 1:
-            return np.stack([one(row) for row in rows])
+        return np.stack(self.each(one, rows))
+
+    def each(self, run: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if len(items) <= 1 or self.threads == 1:
+            return [run(item) for item in items]
         # onnxruntime releases the GIL while it runs: one thread per core keeps them all busy.
-        with ThreadPoolExecutor(max_workers=min(self.threads, len(rows))) as pool:
-            return np.stack(list(pool.map(one, rows)))
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(items))) as pool:
+            return list(pool.map(run, items))
 
 
 class _OnnxInt8(_Onnx):
