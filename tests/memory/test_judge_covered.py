@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from _backends import Factory
 
-from mahavishnu.config import MemorySettings
+from mahavishnu.config import MemorySettings, RecallSettings
 from mahavishnu.memory.core import judge
 from mahavishnu.memory.core.embedders import FakeEmbedder
 from mahavishnu.memory.core.embedders.base import TokenVectors
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
 from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.loop.recall import build_context
 
 
 def pieces(*named: tuple[str, list[float]]) -> TokenVectors:
@@ -124,7 +125,8 @@ def test_the_store_weighs_the_note_that_answers_above_the_one_on_its_topic(
         )
         store.store("Refunds are posted by the ledger worker, never by the API.", "note")
         answer = store.store("The Redis rate-limit keys expire after a TTL of 60 seconds.", "note")
-        hits = {h.memory.id: h for h in store.search("what TTL do the Redis rate-limit keys have?", limit=3)}
+        question = "what TTL do the Redis rate-limit keys have?"
+        hits = {h.memory.id: h for h in store.search(question, limit=3, covered=True)}
 
         assert next(iter(hits)) == answer.id and hits[answer.id].relevant
         assert (hits[topic.id].probability or 0.0) < (hits[answer.id].probability or 0.0)
@@ -158,3 +160,22 @@ def test_only_the_first_candidates_with_evidence_of_their_own_run_the_model() ->
     found = judge.coverages("redis ttl", mixed, 0.25, counting) or []
     assert counting.texts == ["redis ttl", "redis keys", "the redis ttl is 60 s", "close note 0"]
     assert found[0] == 0.0 and found[4:] == [0.0, 0.0] and all(0.0 < x <= 1.0 for x in found[1:4])
+
+
+def test_the_prompt_hook_weighs_covered_and_a_search_does_not(backend_factory: Factory) -> None:
+    """The prompt hook decides what enters a prompt: it pays the model's runs (``covered=True``); a
+    search (CLI, MCP, dashboard, the daemon's fastest path) marks its hits by the plain model."""
+    counting = Counting()
+    with MemoryStore(backend_factory(), MemorySettings(), counting) as store:
+        store.store("The Redis rate-limit keys expire after a TTL of 60 seconds.", "note", project="api")
+        assert store.search("what TTL do the Redis rate-limit keys have?", limit=3)
+        assert counting.texts == []
+
+        payload = {"session_id": "s1", "hook_event_name": "UserPromptSubmit", "cwd": "/w/api"}
+        payload["prompt"] = "what TTL do the Redis rate-limit keys have?"
+        answer = build_context(store, payload, "claude", RecallSettings())
+        assert answer is not None and "TTL of 60 seconds" in str(answer)
+        assert counting.texts[:2] == [
+            payload["prompt"],
+            "The Redis rate-limit keys expire after a TTL of 60 seconds.",
+        ]

@@ -560,12 +560,16 @@ class MemoryStore:
         limit: int = 10,
         fusion: Fusion | None = None,
         include_shared: bool = True,
+        covered: bool = False,
     ) -> list[SearchHit]:
         """Best memories for ``query``, filtered inside the search. A project or group scope also
         takes in the insights shared with it and the memories of no project (stored without
         ``--project``: they hold everywhere), unless ``include_shared`` is false: a scope narrows
         what competes, it never hides an answer the project sees. Scores: see ``SearchHit``;
-        ``relevant``: the relevance judge's verdict (``judge.py``)."""
+        ``relevant``: the relevance judge's verdict (``judge.py``), with ``covered`` weighing how
+        well each of the first hits covers the query's words (a run of the model for each: the
+        prompt hook, which decides what enters a prompt, asks for it; a search marks its hits
+        without)."""
         query = check_query(query)  # cleaned, at most QUERY_CHARS
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
@@ -588,7 +592,7 @@ class MemoryStore:
                 ranked = [r for r in ranked if floor <= 0 or (r.vector_score or 0.0) >= floor]
             elif checked_mode == "hybrid":  # (a keyword search keeps every match, needs no embedder)
                 cosines = self._cosines(ranked, request)
-                relevant, probability, close = self._judged(query, ranked, rows, cosines)
+                relevant, probability, close = self._judged(query, ranked, rows, cosines, covered)
                 if floor > 0 and not close:  # nothing close to the query: say nothing
                     ranked = []
             ranked = ranked[: request.limit]
@@ -611,7 +615,12 @@ class MemoryStore:
         return hits
 
     def _judged(
-        self, query: str, ranked: list[Ranked], rows: Mapping[int, Memory], cosines: Mapping[int, float]
+        self,
+        query: str,
+        ranked: list[Ranked],
+        rows: Mapping[int, Memory],
+        cosines: Mapping[int, float],
+        with_covered: bool,
     ) -> tuple[dict[int, bool], dict[int, float], set[int]]:
         """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant),
         its probability of each with evidence of its own (the prompt hook's operating point reads
@@ -625,7 +634,7 @@ class MemoryStore:
             )
             for r in first
         ]
-        covered = coverages(query, candidates, self.relevance_floor, self.embedder)
+        covered = coverages(query, candidates, self.relevance_floor, self.embedder) if with_covered else None
         verdicts = judge(query, candidates, self.relevance_floor, covered)
         relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
         probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}

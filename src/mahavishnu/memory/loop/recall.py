@@ -212,7 +212,9 @@ def _relevant_memories(
     # which a project-scoped search sets) and the memories of no project (stored without --project:
     # they hold everywhere), except insights from another project (``backends/sql.GLOBAL_IDS``)
     scope = {"project": project, "with_global": True} if project else {}
-    hits = store.search(prompt, mode=PROMPT_SEARCH_MODE, filters=scope, limit=settings.candidates)
+    hits = store.search(
+        prompt, mode=PROMPT_SEARCH_MODE, filters=scope, limit=settings.candidates, covered=True
+    )
     said = _flat(prompt).lower()
     weighed = [
         hit
