@@ -517,6 +517,44 @@ def evidence_sweep(
         print(f"  evidence {e:.2f} words {w}: " + " | ".join(cells))
 
 
+def separability(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str]) -> None:
+    """How well each signal of the first hit tells a question it answers from one whose answer is
+    not stored (AUC; 0.5 is chance): the first hit of the fused ranking (``store``: nothing cut)
+    within the question's project, for the questions whose answer it is, against the first hit of
+    each absent kind. ``judge``: the probability the prompt hook reads (with ``covered``)."""
+    from mahavishnu.memory.core import judge
+
+    seen: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    for a in asked:
+        hits = store.search(a.q, filters=scope(a.project, True), limit=3, covered=True)
+        if not hits or (a.answer is not None and ids.get(hits[0].memory.id) != a.answer):
+            continue
+        first = hits[0]
+        found = judge.Candidate(first.vector_score, first.text_score, first.memory.content)
+        covered = (judge.coverages(a.q, [found], 0.0, store.embedder) or [0.0])[0]
+        group = a.style if a.answer is None else "paraphrase" if a.style == "paraphrase" else "other"
+        seen.setdefault((a.split, group), []).append(
+            (first.vector_score or 0.0, covered, first.probability or 0.0)
+        )
+    print("\nseparability of the first hit (AUC: answered vs absent; 0.5 is chance), per half:")
+    print(f"  {'half':5} {'answered':10} {'absent':9}   {'cosine':>6} {'covered':>7} {'judge':>6}")
+    for split in SPLITS:
+        for mine, other in (("paraphrase", "near"), ("other", "near"), ("paraphrase", "unrelated")):
+            pos, neg = seen.get((split, mine), []), seen.get((split, other), [])
+            cells = " ".join(
+                f"{auc([p[k] for p in pos], [n[k] for n in neg]):>{w}.2f}"
+                for k, w in ((0, 6), (1, 7), (2, 6))
+            )
+            print(f"  {split:5} {mine:10} {other:9}   {cells}   ({len(pos)} / {len(neg)})")
+
+
+def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    if not positive or not negative:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return wins / (len(positive) * len(negative))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -531,6 +569,9 @@ def main() -> None:
         help="also memory.hybrid_evidence:memory.hybrid_words variants (alone: a grid around the defaults)",
     )
     parser.add_argument("--hook-sweep", action="store_true", help="also the hook's operating points")
+    parser.add_argument(
+        "--separability", action="store_true", help="also how well each signal tells answers from absent ones"
+    )
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     args = parser.parse_args()
     data = load()
@@ -558,6 +599,8 @@ def main() -> None:
         with MemoryStore.open(unjudged, embedder=embedder) as ranking:
             search["ranking"] = in_process(ranking, asked, ids, True)
             bare["ranking"] = in_process(ranking, asked, ids, False)
+            if args.separability:
+                separability(ranking, asked, ids)
         if args.evidence_sweep:
             variants = [(float(e), int(w)) for e, w in (v.split(":") for v in args.evidence_sweep.split(","))]
             evidence_sweep(unjudged, embedder, asked, ids, variants)
