@@ -111,6 +111,11 @@ class MemorySettings(BaseModel):
     # words (or all of them); fewer, less (memory/core/search.py, Fusion.words; 0: always in full).
     # benchmarks/devmem.py --evidence-sweep and benchmarks/retrieval.py --words-sweep print the choice.
     hybrid_words: int = Field(default=2, ge=0, le=8)
+    # Hybrid search reorders its first this many hits by cosine + rerank_weight x how the query's
+    # word pieces meet each hit's (memory/core/pieces.py; 0: off). benchmarks/devmem.py
+    # --rerank-sweep and benchmarks/retrieval.py --rerank-sweep print the choice.
+    rerank_depth: int = Field(default=5, ge=0, le=50)
+    rerank_weight: float = Field(default=1.0, ge=0.0, le=10.0)
     hybrid_rrf_k: int = Field(default=60, ge=1)
     hybrid_depth: int = Field(default=100, ge=1, le=1000)
     # Cosine under which a search drops a hit without full-text evidence (None: the embedder's

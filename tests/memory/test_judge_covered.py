@@ -10,7 +10,7 @@ import pytest
 from _backends import Factory
 
 from mahavishnu.config import MemorySettings, RecallSettings
-from mahavishnu.memory.core import judge
+from mahavishnu.memory.core import judge, pieces
 from mahavishnu.memory.core.embedders import FakeEmbedder
 from mahavishnu.memory.core.embedders.base import TokenVectors
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
@@ -18,7 +18,7 @@ from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop.recall import build_context
 
 
-def pieces(*named: tuple[str, list[float]]) -> TokenVectors:
+def piece_vectors(*named: tuple[str, list[float]]) -> TokenVectors:
     vectors = np.array([v for _, v in named], dtype=np.float32)
     return TokenVectors(tuple(p for p, _ in named), vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
 
@@ -28,22 +28,24 @@ X, Y, Z = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]
 
 def test_covered_is_the_best_match_of_the_query_word_the_text_covers_least() -> None:
     """Stopwords, punctuation, one-letter pieces and the special tokens count on neither side."""
-    query = pieces(
+    query = piece_vectors(
         ("[CLS]", Z), ("what", Z), ("tt", Y), ("##l", Z), ("of", Z), ("redis", X), ("?", Z), ("[SEP]", Z)
     )
-    text = pieces(("[CLS]", Y), ("redis", X), ("keys", [1.0, 1.0, 0.0]), ("[SEP]", Y))
-    assert judge.covered(query, text) == pytest.approx(np.sqrt(0.5))  # "tt": best with "keys"
+    text = piece_vectors(("[CLS]", Y), ("redis", X), ("keys", [1.0, 1.0, 0.0]), ("[SEP]", Y))
+    assert pieces.covered(query, text) == pytest.approx(np.sqrt(0.5))  # "tt": best with "keys"
 
-    holding = pieces(("[CLS]", Z), ("redis", X), ("ttl", Y), ("[SEP]", Z))
-    assert judge.covered(query, holding) == pytest.approx(1.0)
+    holding = piece_vectors(("[CLS]", Z), ("redis", X), ("ttl", Y), ("[SEP]", Z))
+    assert pieces.covered(query, holding) == pytest.approx(1.0)
 
 
 def test_a_query_without_words_is_covered_and_an_empty_text_covers_nothing() -> None:
-    stopwords = pieces(("[CLS]", X), ("what", Y), ("?", Z), ("[SEP]", X))
-    text = pieces(("[CLS]", X), ("redis", Y), ("[SEP]", X))
-    assert judge.covered(stopwords, text) == 1.0
+    stopwords = piece_vectors(("[CLS]", X), ("what", Y), ("?", Z), ("[SEP]", X))
+    text = piece_vectors(("[CLS]", X), ("redis", Y), ("[SEP]", X))
+    assert pieces.covered(stopwords, text) == 1.0
     assert (
-        judge.covered(pieces(("[CLS]", X), ("redis", Y), ("[SEP]", X)), pieces(("[CLS]", X), ("[SEP]", X)))
+        pieces.covered(
+            piece_vectors(("[CLS]", X), ("redis", Y), ("[SEP]", X)), piece_vectors(("[CLS]", X), ("[SEP]", X))
+        )
         == 0.0
     )
 
@@ -162,20 +164,30 @@ def test_only_the_first_candidates_with_evidence_of_their_own_run_the_model() ->
     assert found[0] == 0.0 and found[4:] == [0.0, 0.0] and all(0.0 < x <= 1.0 for x in found[1:4])
 
 
-def test_the_prompt_hook_weighs_covered_and_a_search_does_not(backend_factory: Factory) -> None:
-    """The prompt hook decides what enters a prompt: it pays the model's runs (``covered=True``); a
-    search (CLI, MCP, dashboard, the daemon's fastest path) marks its hits by the plain model."""
-    counting = Counting()
-    with MemoryStore(backend_factory(), MemorySettings(), counting) as store:
-        store.store("The Redis rate-limit keys expire after a TTL of 60 seconds.", "note", project="api")
-        assert store.search("what TTL do the Redis rate-limit keys have?", limit=3)
-        assert counting.texts == []
+def test_the_prompt_hook_judges_with_covered_and_a_search_with_the_plain_model(
+    local: LocalEmbedder, backend_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prompt hook decides what enters a prompt: its search weighs ``covered`` (``covered=True``);
+    a search (CLI, MCP, dashboard) marks its hits by the plain model, which decides whether it
+    answers at all either way."""
+    from mahavishnu.memory.core import judge_weights
 
-        payload = {"session_id": "s1", "hook_event_name": "UserPromptSubmit", "cwd": "/w/api"}
-        payload["prompt"] = "what TTL do the Redis rate-limit keys have?"
+    monkeypatch.setattr(judge_weights, "PLAIN_HOOK_POINT", 1.0)  # the plain model accepts nothing
+    monkeypatch.setattr(judge_weights, "HOOK_POINT", 0.0)  # the full model everything with evidence
+    with MemoryStore(backend_factory(), MemorySettings(), local) as store:
+        store.store("The Redis rate-limit keys expire after a TTL of 60 seconds.", "note", project="api")
+        store.store("Refunds are posted by the ledger worker, never by the API.", "note", project="api")
+        question = "what TTL do the Redis rate-limit keys have?"
+        assert store.search(question, limit=3) and not any(
+            h.relevant for h in store.search(question, limit=3)
+        )
+        assert store.search(question, limit=3, covered=True)[0].relevant
+
+        payload = {
+            "session_id": "s1",
+            "hook_event_name": "UserPromptSubmit",
+            "cwd": "/w/api",
+            "prompt": question,
+        }
         answer = build_context(store, payload, "claude", RecallSettings())
         assert answer is not None and "TTL of 60 seconds" in str(answer)
-        assert counting.texts[:2] == [
-            payload["prompt"],
-            "The Redis rate-limit keys expire after a TTL of 60 seconds.",
-        ]

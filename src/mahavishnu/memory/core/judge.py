@@ -13,7 +13,7 @@ One logistic model over what the search already has for each of its first candid
 ``held``        the share of the query's words (stopwords aside, compared by their first five
                 letters as the full-text index stems) the hit holds;
 ``pairs``       the share of the query's adjacent word pairs the hit holds adjacent;
-``covered``     how well the hit covers the query's least covered word (``covered``): where the
+``covered``     how well the hit covers the query's least covered word (``pieces.covered``): where the
                 embedder gives each word piece's vector (the local model does), for the first
                 ``COVERED`` candidates (0 for the rest). A near-miss asks for a detail its topic's
                 note never mentions ("the TTL on the Redis keys" of a note on Redis rate limits):
@@ -87,17 +87,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mahavishnu.memory.core import judge_weights
-from mahavishnu.memory.core.embedders.base import Embedder, TokenVectors
+from mahavishnu.memory.core.pieces import GivesPieces, covered
 from mahavishnu.memory.core.search import STOPWORDS, query_stems, stem, stems, tokens
 
 FEATURES = ("cosine", "margin", "cosine_z", "text", "text_z", "held", "pairs", "covered")
 #: What the model fitted without ``covered`` reads (``judge_weights.PLAIN_*``).
 PLAIN_FEATURES = FEATURES[:-1]
 #: How many of the ranking's first candidates ``covered`` is computed for (the model runs once a
-#: candidate), and how much of each text it reads.
+#: candidate, on at most ``pieces.CHARS`` of it).
 COVERED = 3
-COVERED_CHARS = 500
-_SPECIAL_PIECES = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]"})
 #: How many of the fused ranking's first candidates ``benchmarks/fit_judge.py`` reads per query
 #: (a search judges every candidate it ranked: ``limit * 2 + 10`` of them).
 JUDGED = 20
@@ -177,39 +175,24 @@ def features(
     return rows
 
 
-def covered(query: TokenVectors, text: TokenVectors) -> float:
-    """How well ``text`` covers the query's least covered word: over the query's word pieces (its
-    stopwords, punctuation and one-letter pieces aside), the lowest of each piece's best cosine
-    with a piece of the text. BERTScore's recall (Zhang et al., 2020) with the minimum in place of
-    the mean: one detail the text never mentions is enough for it not to answer. 1 when the query
-    has no such piece."""
-    wanted = [n for n, piece in enumerate(query.pieces) if _content_piece(piece)]
-    found = [n for n, piece in enumerate(text.pieces) if piece not in _SPECIAL_PIECES]
-    if not wanted:
-        return 1.0
-    if not found:
-        return 0.0
-    return float((query.vectors[wanted] @ text.vectors[found].T).max(axis=1).min())
-
-
 def coverages(
-    query: str, candidates: Sequence[Candidate], floor: float, embedder: Embedder
+    query: str, candidates: Sequence[Candidate], floor: float, pieces: GivesPieces
 ) -> list[float] | None:
-    """``covered`` of each candidate: computed for the first ``COVERED`` with evidence of their own
-    (a cosine of the floor or more, or every word of the query: no other can be accepted), 0 for
-    the rest, so a query nothing stored is close to costs no run of the model; None when
-    ``embedder`` gives no word-piece vectors."""
+    """``covered`` of each candidate (``pieces.covered``): computed for the first ``COVERED`` with
+    evidence of their own (a cosine of the floor or more, or every word of the query: no other can
+    be accepted), 0 for the rest, so a query nothing stored is close to costs no run of the model;
+    None when the embedder behind ``pieces`` gives no word-piece vectors."""
     wanted = query_stems(query)
     chosen = [
         n
         for n, c in enumerate(candidates)
         if (c.cosine or 0.0) >= floor or (wanted and wanted <= stems(c.text))
     ][:COVERED]
-    if not chosen:
-        return None if embedder.token_vectors([]) is None else [0.0] * len(candidates)
-    found = embedder.token_vectors([query, *(candidates[n].text[:COVERED_CHARS] for n in chosen)])
+    found = pieces.token_vectors([query, *(candidates[n].text for n in chosen)] if chosen else [])
     if found is None:
         return None
+    if not chosen:
+        return [0.0] * len(candidates)
     covered_of = dict(zip(chosen, (covered(found[0], t) for t in found[1:]), strict=True))
     return [covered_of.get(n, 0.0) for n in range(len(candidates))]
 
@@ -246,11 +229,6 @@ def judge(
         hook_point = plain.hook_point if covered is None else full.hook_point
         verdicts.append(Verdict(p, evidence, evidence and p >= hook_point, close))
     return verdicts
-
-
-def _content_piece(piece: str) -> bool:
-    word = piece.removeprefix("##")
-    return piece not in _SPECIAL_PIECES and len(word) > 1 and word.isalnum() and piece not in STOPWORDS
 
 
 def _stem_pairs(text: str) -> set[tuple[str, str]]:

@@ -72,6 +72,7 @@ from mahavishnu.memory.core.models import (
     scrub_memory,
     utcnow,
 )
+from mahavishnu.memory.core.pieces import Pieces, reranked
 from mahavishnu.memory.core.relevance import MEMORY_KINDS, REPOSITORY_KIND, is_chatter
 from mahavishnu.memory.core.search import Fusion, Ranked
 from mahavishnu.memory.core.supersede import arranged, comparable, link_new, record
@@ -592,7 +593,11 @@ class MemoryStore:
                 ranked = [r for r in ranked if floor <= 0 or (r.vector_score or 0.0) >= floor]
             elif checked_mode == "hybrid":  # (a keyword search keeps every match, needs no embedder)
                 cosines = self._cosines(ranked, request)
-                relevant, probability, close = self._judged(query, ranked, rows, cosines, covered)
+                pieces = Pieces(self.embedder)
+                ranked = self._reranked(query, ranked, rows, cosines, pieces)
+                relevant, probability, close = self._judged(
+                    query, ranked, rows, cosines, pieces if covered else None
+                )
                 if floor > 0 and not close:  # nothing close to the query: say nothing
                     ranked = []
             ranked = ranked[: request.limit]
@@ -620,7 +625,7 @@ class MemoryStore:
         ranked: list[Ranked],
         rows: Mapping[int, Memory],
         cosines: Mapping[int, float],
-        with_covered: bool,
+        pieces: Pieces | None,
     ) -> tuple[dict[int, bool], dict[int, float], set[int]]:
         """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant),
         its probability of each with evidence of its own (the prompt hook's operating point reads
@@ -634,11 +639,25 @@ class MemoryStore:
             )
             for r in first
         ]
-        covered = coverages(query, candidates, self.relevance_floor, self.embedder) if with_covered else None
+        covered = coverages(query, candidates, self.relevance_floor, pieces) if pieces else None
         verdicts = judge(query, candidates, self.relevance_floor, covered)
         relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
         probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}
         return relevant, probability, {r.id for r, v in zip(first, verdicts, strict=True) if v.close}
+
+    def _reranked(
+        self,
+        query: str,
+        ranked: list[Ranked],
+        rows: Mapping[int, Memory],
+        cosines: Mapping[int, float],
+        pieces: Pieces,
+    ) -> list[Ranked]:
+        """The first ``memory.rerank_depth`` hits reordered by how the query's word pieces meet
+        theirs (``pieces.reranked``)."""
+        s = self.settings
+        texts = {r.id: rows[r.id].content for r in ranked[: s.rerank_depth]}
+        return reranked(query, ranked, texts, cosines, pieces, s.rerank_depth, s.rerank_weight)
 
     def _cosines(self, ranked: list[Ranked], request: SearchRequest) -> dict[int, float]:
         """The cosine with the query of the hits the vector leg did not rank (found by text alone
