@@ -6,6 +6,8 @@
     python benchmarks/retrieval.py --sweep                        # also hybrid fusion variants
     python benchmarks/retrieval.py --datasets coding              # the prompt hook on coding prompts
     python benchmarks/retrieval.py --datasets locomo,scifact --evidence-sweep  # word legs' evidence
+    python benchmarks/retrieval.py --datasets locomo,scifact --fusion-sweep keep=0,keep_text=false
+                                                  # memory.hybrid_* variants beside the default
 
 Everything goes through the product's own API: documents are stored with ``MemoryStore.store_many``
 (code with ``ingest_repository``), queries run through ``MemoryStore.search`` (code through
