@@ -46,19 +46,21 @@ Hybrid search runs the vector and the BM25 search (each filtered inside its own 
     ``keep`` when the leg has evidence for it, whatever the z-scores say: the vector leg's when the
     text leg's evidence is under ``evidence`` (none of its first hits holds more than a third of the
     query's words: the query is the vector leg's), and with ``keep_text``
-    (``memory.hybrid_keep_text``) the text leg's when it holds every word of the query (a keyword or
-    an identifier the embedder may put far off). One moved up takes the score of the place it
-    takes; those it passes move down a place. Damping the text leg's lift (``words``) was not
-    enough in a small scope: "what did we pick as our data store?" still put the Redis note
-    holding "data" above the vector leg's first, the PostgreSQL decision. Measured
-    (``benchmarks/devmem.py --fusion-sweep``, ``retrieval.py --fusion-sweep``): development set
-    tuning half, fused ranking with ``--project``, hit@1 0.607 -> 0.632 (paraphrases 0.418 ->
-    0.468), hit@3 0.829 as before; LoCoMo recall@10 0.672 as before; SciFact nDCG@10 0.751 ->
-    0.752 (``keep_text`` alone: +0.001 on SciFact, nothing on the others). Not kept: the vector
+    (``memory.hybrid_keep_text``) the text leg's when it holds every word of the query and no
+    candidate in those places does (a keyword or an identifier the embedder may put far off). One
+    moved up takes the score of the place it takes; those it passes move down a place. Damping the
+    text leg's lift (``words``) was not enough in a small scope: "what did we pick as our data
+    store?" still put the Redis note holding "data" above the vector leg's first, the PostgreSQL
+    decision. Measured (``benchmarks/devmem.py --fusion-sweep``, ``retrieval.py --fusion-sweep``):
+    development set tuning half, fused ranking with ``--project``, hit@1 0.607 -> 0.632 (paraphrases
+    0.418 -> 0.468), hit@3 0.829 as before; LoCoMo recall@10 0.672 as before; SciFact nDCG@10 0.751
+    -> 0.752 (``keep_text`` alone: +0.001 on SciFact, nothing on the others). Not kept: the vector
     leg's first within the first 2 or 3 whatever the evidence (tuning hit@3 0.821; SciFact 0.747 /
     0.750), first whatever the evidence (SciFact 0.703) or under evidence 0.5 (SciFact 0.745), its
-    first two within the first 3 (tuning hit@3 0.812, LoCoMo +0.005, SciFact 0.747), and only
-    when its cosine stands 0.02 / 0.05 above its second (tuning hit@1 0.615).
+    first two within the first 3 (tuning hit@3 0.812, LoCoMo +0.005, SciFact 0.747), and only when
+    its cosine stands 0.02 / 0.05 above its second (tuning hit@1 0.615); besides the first place,
+    the first 3 under evidence 0.5, or its first two there under 0.34, traded one tuning question
+    with ``--project`` for one without.
 ``convex``
     ``alpha * cos / max_cos + (1 - alpha) * bm25 / max_bm25`` over the union of candidates: each
     leg scaled to [0, 1] by its theoretical floor (0: a negative cosine counts as no similarity,
@@ -260,8 +262,8 @@ class Fusion:
         bad = bad or not 0 <= self.keep <= 10
         if not all(0.0 <= w <= 1.0 for w in weights) or bad:
             raise InvalidInputError(
-                "fusion needs 0 <= alpha, proximity, evidence <= 1, 0 <= words <= 8, rrf_k >= 1"
-                " and depth >= 1"
+                "fusion needs 0 <= alpha, proximity, evidence <= 1, 0 <= words <= 8, 0 <= keep <= 10,"
+                " rrf_k >= 1 and depth >= 1"
             )
 
     @property
