@@ -2,6 +2,7 @@
 
     python benchmarks/devmem.py              # headline: the real CLI and daemon, and the baselines
     python benchmarks/devmem.py --fast       # in-process only (MemoryStore.search, recall): sweeps
+    python benchmarks/devmem.py --fast --fusion-sweep keep=0,default   # memory.hybrid_* variants
 
 ``benchmarks/data/devmem.json``: 106 facts of six projects (and six of no project) and 224 questions
 about them asked as a developer asks a week later (63 % paraphrases sharing at most one content word
@@ -555,6 +556,60 @@ def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
     return wins / (len(positive) * len(negative))
 
 
+def setting_variants(spec: str) -> list[dict[str, Any]]:
+    """``--fusion-sweep``'s variants: ``field=value[+field=value...]`` of ``memory.hybrid_*``
+    settings (without the prefix), comma-separated; ``default`` is the settings as they are."""
+    out = []
+    for variant in spec.split(","):
+        pairs = [p.split("=", 1) for p in variant.split("+") if p and p != "default"]
+        out.append({f"hybrid_{k}": v for k, v in pairs})
+    return out
+
+
+def fusion_sweep(
+    settings: MemorySettings,
+    embedder: CachedEmbedder,
+    asked: Sequence[Ask],
+    ids: dict[int, str],
+    variants: Sequence[dict[str, Any]],
+) -> None:
+    """hit@1 and hit@3 of the fused ranking (nothing judged) and the pipeline's hit@3 and share
+    said nothing, per half, with ``--project``, at other ``memory.hybrid_*`` settings."""
+    print(
+        "\nfusion sweep (with --project): per half, answerable | paraphrase: ranking hit@1 hit@3,"
+        " pipeline hit@3 nothing; then ranking hit@3 without --project (all | paraphrase)"
+    )
+    for update in variants:
+        cells = []
+        scored = MemorySettings.model_validate(settings.model_dump() | update)
+        for judged, scoped in ((False, True), (True, True), (False, False)):
+            floor = {} if judged else {"relevance_floor": 0.0}
+            with MemoryStore.open(scored.model_copy(update=floor), embedder=embedder) as store:
+                answers = in_process(store, asked, ids, scoped)
+            for split in SPLITS:
+                for style in ("answerable", "paraphrase"):
+                    idx = [
+                        i
+                        for i, a in enumerate(asked)
+                        if a.split == split and a.answer is not None and style in ("answerable", a.style)
+                    ]
+                    f = figures([(asked[i], answers[i]) for i in idx])
+                    if judged:
+                        cells.append((split, style, 1, f"{f['hit@3']:.3f} {f['nothing']:.3f}"))
+                    elif scoped:
+                        cells.append((split, style, 0, f"{f['hit@1']:.3f} {f['hit@3']:.3f}"))
+                    else:
+                        cells.append((split, style, 2, f"{f['hit@3']:.3f}"))
+        name = " ".join(f"{k.removeprefix('hybrid_')}={v}" for k, v in update.items()) or "default"
+        print(f"  {name}")
+        for split in SPLITS:
+            row = [
+                " ".join(c[3] for c in sorted(cells) if c[0] == split and c[1] == s)
+                for s in ("answerable", "paraphrase")
+            ]
+            print(f"    {split:5}  all {row[0]}  |  paraphrase {row[1]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -570,7 +625,15 @@ def main() -> None:
     )
     parser.add_argument("--hook-sweep", action="store_true", help="also the hook's operating points")
     parser.add_argument(
-        "--separability", action="store_true", help="also how well each signal tells answers from absent ones"
+        "--separability",
+        action="store_true",
+        help="also how well each signal tells answers from absent ones",
+    )
+    parser.add_argument(
+        "--fusion-sweep",
+        default="",
+        metavar="FIELD=V[+FIELD=V],...",
+        help="also memory.hybrid_* variants (e.g. default,keep=0,keep=2+keep_text=false): ranking, pipeline",
     )
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     args = parser.parse_args()
@@ -604,6 +667,8 @@ def main() -> None:
         if args.evidence_sweep:
             variants = [(float(e), int(w)) for e, w in (v.split(":") for v in args.evidence_sweep.split(","))]
             evidence_sweep(unjudged, embedder, asked, ids, variants)
+        if args.fusion_sweep:
+            fusion_sweep(where, embedder, asked, ids, setting_variants(args.fusion_sweep))
         if not args.fast:
             answers, injected = through_cli(data, asked, root / "cli")
             search = {"CLI": answers["CLI --project"], **search}

@@ -6,6 +6,8 @@
     python benchmarks/retrieval.py --sweep                        # also hybrid fusion variants
     python benchmarks/retrieval.py --datasets coding              # the prompt hook on coding prompts
     python benchmarks/retrieval.py --datasets locomo,scifact --evidence-sweep  # word legs' evidence
+    python benchmarks/retrieval.py --datasets locomo,scifact --fusion-sweep keep=0,keep_text=false
+                                                  # memory.hybrid_* variants beside the default
 
 Everything goes through the product's own API: documents are stored with ``MemoryStore.store_many``
 (code with ``ingest_repository``), queries run through ``MemoryStore.search`` (code through
@@ -304,7 +306,7 @@ from mahavishnu.config import IngestSettings, MemorySettings, RecallSettings  # 
 from mahavishnu.memory.core.embedders import get_embedder  # noqa: E402
 from mahavishnu.memory.core.models import Filters, Memory  # noqa: E402
 from mahavishnu.memory.core.search import Fusion  # noqa: E402
-from mahavishnu.memory.core.store import MemoryStore  # noqa: E402
+from mahavishnu.memory.core.store import MemoryStore, settings_fusion  # noqa: E402
 from mahavishnu.memory.ingest.knowledge import query_knowledge_base  # noqa: E402
 from mahavishnu.memory.ingest.outline import OUTLINE_KEY  # noqa: E402
 from mahavishnu.memory.ingest.pipeline import ingest_repository  # noqa: E402
@@ -1332,6 +1334,18 @@ def words_fusions(values: str) -> dict[str, Fusion]:
     return out
 
 
+def settings_fusions(spec: str) -> dict[str, Fusion]:
+    """The fusion of the default settings with these ``memory.hybrid_*`` changes:
+    ``field=value[+field=value...]`` (without the prefix), comma-separated."""
+    out = {}
+    for n, variant in enumerate(spec.split(",")):
+        update = dict(p.split("=", 1) for p in variant.split("+") if p)
+        settings = MemorySettings.model_validate({f"hybrid_{k}": v for k, v in update.items()})
+        out[f"f{n}"] = settings_fusion(settings)
+        print(f"f{n}: {variant}")
+    return out
+
+
 def load(name: str, store: MemoryStore, cache: Path) -> Dataset:
     if name == "scifact":
         return scifact(store)
@@ -1371,6 +1385,12 @@ def main() -> None:
         help="hybrid variants: memory.hybrid_evidence:memory.hybrid_words pairs (search.py)",
     )
     parser.add_argument(
+        "--fusion-sweep",
+        default="",
+        metavar="FIELD=V[+FIELD=V],...",
+        help="hybrid variants: memory.hybrid_* settings, e.g. keep=1+keep_evidence=0.34 (search.py)",
+    )
+    parser.add_argument(
         "--recall-sweep",
         action="store_true",
         help="also the prompt hook's figures for a grid of recall settings",
@@ -1384,6 +1404,8 @@ def main() -> None:
         fusions = evidence_fusions()
     if args.words_sweep:
         fusions = words_fusions(args.words_sweep)
+    if args.fusion_sweep:
+        fusions = settings_fusions(args.fusion_sweep)
     print(f"embedder {embedder.identity} ({embedder.dimension})")
     results = []
     with tempfile.TemporaryDirectory() as tmp:

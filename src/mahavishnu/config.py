@@ -111,6 +111,14 @@ class MemorySettings(BaseModel):
     # words (or all of them); fewer, less (memory/core/search.py, Fusion.words; 0: always in full).
     # benchmarks/devmem.py --evidence-sweep and benchmarks/retrieval.py --words-sweep print the choice.
     hybrid_words: int = Field(default=2, ge=0, le=8)
+    # z-score fusion keeps the vector leg's first within the fused first this many places when the
+    # text leg barely matches the query: none of its first hits holds hybrid_evidence of the query's
+    # words (memory/core/search.py, Fusion.keep; 0: never). benchmarks/devmem.py --fusion-sweep and
+    # benchmarks/retrieval.py --fusion-sweep print the choice.
+    hybrid_keep: int = Field(default=1, ge=0, le=10)
+    # z-score fusion also keeps the text leg's first within the first hybrid_keep places when it holds
+    # every word of the query and no hit there does (an identifier the embedder puts far off).
+    hybrid_keep_text: bool = True
     # Hybrid search reorders its first this many hits by cosine + rerank_weight x how the query's
     # word pieces meet each hit's (memory/core/pieces.py; 0: off). benchmarks/devmem.py
     # --rerank-sweep and benchmarks/retrieval.py --rerank-sweep print the choice.

@@ -83,13 +83,9 @@ def test_a_project_scope_still_finds_what_holds_everywhere(stores: MemoryStore) 
     assert all(h.memory.project == "web" for h in narrow)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 46: the text leg's one match ('data', in the Redis note) still outranks the vector "
-    "leg's first: memory.hybrid_words 2 lifts it 0.375 as much in a store of six (where few match, "
-    "search.py), not enough; a quarter fixes it but costs SciFact nDCG@10 0.006",
-)
 def test_a_paraphrase_the_text_leg_matches_by_one_word_keeps_the_vectors_answer(stores: MemoryStore) -> None:
+    """The text leg holds one word of three ('data', in the Redis note): the question is the vector
+    leg's, whose first stays first (memory.hybrid_keep, search.py)."""
     hits = stores.search("what did we pick as our data store?", filters={"project": "api"}, limit=3)
 
     assert hits[0].memory.content == DECISIONS[0]

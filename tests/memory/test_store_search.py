@@ -6,7 +6,15 @@ import pytest
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.backends.base import stored_cosines
-from mahavishnu.memory.core.search import Fusion, Ranked, held_counts, pair_shares, query_pairs, query_terms
+from mahavishnu.memory.core.search import (
+    Fusion,
+    Ranked,
+    held_counts,
+    kept_within,
+    pair_shares,
+    query_pairs,
+    query_terms,
+)
 
 VECTOR = [
     Ranked(1, 0.9, vector_score=0.9),
@@ -173,6 +181,8 @@ def test_fusion_of_nothing_is_nothing(method: str) -> None:
         {"depth": 0},
         {"words": -1},
         {"words": 9},
+        {"keep": -1},
+        {"keep": 11},
     ],
 )
 def test_invalid_fusion_settings_are_refused(kwargs: dict[str, object]) -> None:
@@ -196,3 +206,53 @@ def test_stored_cosines_leave_out_a_vector_of_another_dimension() -> None:
             return {1: [0.6, 0.8], 2: [1.0, 0.0, 0.0]}
 
     assert stored_cosines(Rows(), [1.0, 0.0], [1, 2]) == pytest.approx({1: 0.6})  # type: ignore[arg-type]
+
+
+def test_the_text_leg_does_not_bury_the_vector_legs_first_when_it_barely_matches_the_query() -> None:
+    """Issue 46: a paraphrase the text leg matches by one word of three (``text_evidence`` 1/3)
+    is the vector leg's: its first stays first (``Fusion.keep``), where z-scores put the text
+    leg's match above it; a query the text leg holds whole (evidence 1) is fused as before."""
+    vector = [Ranked(i, c, vector_score=c) for i, c in ((1, 0.40), (2, 0.38), (3, 0.30), (4, 0.10))]
+    text = [Ranked(3, 8.0, text_score=8.0), Ranked(4, 1.0, text_score=1.0)]
+    plain = Fusion("zscore", alpha=0.5, evidence=0.34)
+    kept = Fusion("zscore", alpha=0.5, evidence=0.34, keep=1)
+
+    assert ids(plain.fuse(vector, text, 10, evidence=1 / 3))[0] == 3
+    fused = kept.fuse(vector, text, 10, evidence=1 / 3)
+    assert ids(fused) == [1, 3, 2, 4]
+    assert [r.score for r in fused] == sorted((r.score for r in fused), reverse=True)
+    assert fused[0].score == 1.0 and fused[0].vector_score == 0.40
+    assert kept.fuse(vector, text, 10, evidence=1.0) == plain.fuse(vector, text, 10, evidence=1.0)
+
+
+def test_the_vector_leg_does_not_bury_an_exact_identifier() -> None:
+    """The text leg's first holding every word of the query (an identifier the embedder reads as
+    noise) stays within the fused top ``keep`` (``Fusion.keep_text``); holding fewer, or with a
+    candidate holding them all there already, it does not move."""
+    vector = [
+        Ranked(i, c, vector_score=c) for i, c in ((1, 0.60), (2, 0.58), (3, 0.57), (5, 0.55), (9, 0.02))
+    ]
+    text = [Ranked(i, b, text_score=b) for i, b in ((9, 3.0), (1, 2.9), (2, 2.8), (3, 2.7), (5, 2.6))]
+    kept = Fusion("zscore", alpha=0.7, keep=2, keep_text=True)
+    whole, partly = ({9: 2, 1: 1, 2: 1, 3: 1, 5: 1}, 2), ({9: 1, 1: 1, 2: 1, 3: 1, 5: 1}, 2)
+
+    assert ids(Fusion("zscore", alpha=0.7).fuse(vector, text, 10))[-1] == 9
+    assert ids(kept.fuse(vector, text, 10, held=whole)) == [1, 9, 2, 3, 5]
+    assert ids(kept.fuse(vector, text, 10, held=partly))[-1] == 9
+    assert ids(kept.fuse(vector, text, 10, held=({9: 2, 1: 2}, 2)))[-1] == 9
+    assert kept.reads_held and not Fusion("zscore", keep=2).reads_held
+
+
+@pytest.mark.parametrize(
+    ("kept", "n", "expected"),
+    [
+        ([5], 2, [1, 5, 2, 3, 4]),
+        ([1], 2, [1, 2, 3, 4, 5]),
+        ([4, 5], 2, [4, 5, 1, 2, 3]),
+        ([2, 5], 3, [1, 2, 5, 3, 4]),
+        ([3, 4, 5], 2, [3, 4, 1, 2, 5]),
+        ([9], 2, [1, 2, 3, 4, 5]),
+    ],
+)
+def test_kept_keys_move_up_only_as_far_as_needed(kept: list[int], n: int, expected: list[int]) -> None:
+    assert kept_within([1, 2, 3, 4, 5], kept, n) == expected

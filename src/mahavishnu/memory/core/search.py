@@ -41,6 +41,26 @@ Hybrid search runs the vector and the BM25 search (each filtered inside its own 
     without ``--project`` 0.71 -> 0.72; LoCoMo recall@10 0.672 and SciFact nDCG@10 0.751 unchanged.
     Without ``sparse`` (a quarter of the lift at one word of two) SciFact lost 0.006; weighing the
     lift by the share of the query's words held cost LoCoMo 0.01-0.03.
+
+    With ``keep`` (``memory.hybrid_keep``, 1) a leg's first candidate stays within the fused first
+    ``keep`` when the leg has evidence for it, whatever the z-scores say: the vector leg's when the
+    text leg's evidence is under ``evidence`` (none of its first hits holds more than a third of the
+    query's words: the query is the vector leg's), and with ``keep_text``
+    (``memory.hybrid_keep_text``) the text leg's when it holds every word of the query and no
+    candidate in those places does (a keyword or an identifier the embedder may put far off). One
+    moved up takes the score of the place it takes; those it passes move down a place. Damping the
+    text leg's lift (``words``) was not enough in a small scope: "what did we pick as our data
+    store?" still put the Redis note holding "data" above the vector leg's first, the PostgreSQL
+    decision. Measured (``benchmarks/devmem.py --fusion-sweep``, ``retrieval.py --fusion-sweep``):
+    development set tuning half, fused ranking with ``--project``, hit@1 0.607 -> 0.632 (paraphrases
+    0.418 -> 0.468), hit@3 0.829 as before; LoCoMo recall@10 0.672 as before; SciFact nDCG@10 0.751
+    -> 0.752 (``keep_text`` alone: +0.001 on SciFact, nothing on the others). Not kept: the vector
+    leg's first within the first 2 or 3 whatever the evidence (tuning hit@3 0.821; SciFact 0.747 /
+    0.750), first whatever the evidence (SciFact 0.703) or under evidence 0.5 (SciFact 0.745), its
+    first two within the first 3 (tuning hit@3 0.812, LoCoMo +0.005, SciFact 0.747), and only when
+    its cosine stands 0.02 / 0.05 above its second (tuning hit@1 0.615); besides the first place,
+    the first 3 under evidence 0.5, or its first two there under 0.34, traded one tuning question
+    with ``--project`` for one without.
 ``convex``
     ``alpha * cos / max_cos + (1 - alpha) * bm25 / max_bm25`` over the union of candidates: each
     leg scaled to [0, 1] by its theoretical floor (0: a negative cosine counts as no similarity,
@@ -217,7 +237,10 @@ class Fusion:
     which z-score fusion's word legs weigh less: ``min(1, text_evidence / evidence) ** 2`` of their
     weight (0: always all of it); ``words`` how many of the query's words (or all it has, if fewer)
     a candidate must hold for z-score fusion's text leg to lift it in full: one holding fewer gets
-    ``(held / words) ** 2`` of its lift (0: every candidate all of it)."""
+    ``(held / words) ** 2`` of its lift (0: every candidate all of it); ``keep`` the fused first
+    places within which z-score fusion keeps the vector leg's first when the text leg's evidence is
+    under ``evidence``, and with ``keep_text`` the text leg's first when it holds every query word
+    (``held``) (0: neither)."""
 
     method: FusionMethod = "convex"
     alpha: float = 0.5
@@ -226,6 +249,8 @@ class Fusion:
     proximity: float = 0.0
     evidence: float = 0.0
     words: int = 0
+    keep: int = 0
+    keep_text: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in FUSION_METHODS:
@@ -234,16 +259,17 @@ class Fusion:
             )
         weights = (self.alpha, self.proximity, self.evidence)
         bad = self.rrf_k < 1 or self.depth < 1 or not 0 <= self.words <= 8
+        bad = bad or not 0 <= self.keep <= 10
         if not all(0.0 <= w <= 1.0 for w in weights) or bad:
             raise InvalidInputError(
-                "fusion needs 0 <= alpha, proximity, evidence <= 1, 0 <= words <= 8, rrf_k >= 1"
-                " and depth >= 1"
+                "fusion needs 0 <= alpha, proximity, evidence <= 1, 0 <= words <= 8, 0 <= keep <= 10,"
+                " rrf_k >= 1 and depth >= 1"
             )
 
     @property
     def reads_held(self) -> bool:
         """Whether ``fuse`` takes how many of the query's words each text candidate holds."""
-        return self.method == "zscore" and self.words > 0
+        return self.method == "zscore" and (self.words > 0 or (self.keep > 0 and self.keep_text))
 
     @property
     def reads_pairs(self) -> bool:
@@ -275,8 +301,30 @@ class Fusion:
             scores = self._convex(vector, text) if self.method == "convex" else self._rrf(vector, text)
         vec = {r.id: r.vector_score for r in vector}
         txt = {r.id: r.text_score for r in text}
-        order = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
-        return [Ranked(i, scores[i], vec.get(i), txt.get(i)) for i in order]
+        order = sorted(scores, key=lambda i: (-scores[i], i))
+        if self.method == "zscore" and self.keep > 0:
+            order = kept_within(order, self._kept(order, vector, text, evidence, held), self.keep)
+        placed = sorted(scores.values(), reverse=True)  # a kept candidate takes its place's score
+        return [Ranked(i, placed[n], vec.get(i), txt.get(i)) for n, i in enumerate(order[:limit])]
+
+    def _kept(
+        self,
+        order: Sequence[int],
+        vector: Sequence[Ranked],
+        text: Sequence[Ranked],
+        evidence: float,
+        held: tuple[Mapping[int, int], int] | None,
+    ) -> list[int]:
+        """The candidates each leg has evidence for (see ``keep``): the text leg's first only when
+        no candidate in the first ``keep`` places holds every query word already."""
+        kept = []
+        if vector and evidence < self.evidence:  # the query is the vector leg's
+            kept.append(vector[0].id)
+        if self.keep_text and text and held is not None and held[1] > 0:
+            whole = {i for i, n in held[0].items() if n >= held[1]}
+            if text[0].id in whole and whole.isdisjoint(order[: self.keep]):
+                kept.append(text[0].id)
+        return list(dict.fromkeys(kept))
 
     def text_only(self, vector: Sequence[Ranked], text: Sequence[Ranked], limit: int) -> list[int]:
         """The text leg's candidates the vector leg did not return: what ``fuse`` needs cosines of."""
@@ -340,6 +388,23 @@ class Fusion:
             for rank, r in enumerate(ranked, start=1):
                 scores[r.id] = scores.get(r.id, 0.0) + weight / (self.rrf_k + rank) / best
         return scores
+
+
+def kept_within(order: Sequence[K], kept: Sequence[K], n: int) -> list[K]:
+    """``order`` with every ``kept`` key within its first ``n`` (the first ``n`` of them in
+    ``order`` when more): a key pushed lower moves up to the last place that still leaves room for
+    the others kept; everything else keeps its order."""
+    wanted = set(kept)
+    pending = [k for k in order if k in wanted][:n]
+    rest = list(order)
+    head: list[K] = []
+    while len(head) < n and rest:
+        key = pending[0] if pending and len(pending) >= n - len(head) else rest[0]
+        head.append(key)
+        rest.remove(key)
+        if key in pending:
+            pending.remove(key)
+    return head + rest
 
 
 def _cosine_leg(union: list[int], vector: Sequence[Ranked], cosines: Mapping[int, float]) -> dict[int, float]:

@@ -720,16 +720,7 @@ class MemoryStore:
 
     @property
     def fusion(self) -> Fusion:
-        s = self.settings
-        return Fusion(
-            method=s.hybrid_fusion,
-            alpha=s.hybrid_alpha,
-            rrf_k=s.hybrid_rrf_k,
-            depth=s.hybrid_depth,
-            proximity=s.hybrid_proximity,
-            evidence=s.hybrid_evidence,
-            words=s.hybrid_words,
-        )
+        return settings_fusion(self.settings)
 
     def stats(self) -> dict[str, Any]:
         stats = self.backend.stats()
@@ -1043,3 +1034,18 @@ def default_embedder(settings: MemorySettings) -> Embedder:
 
     embedder: Embedder = get_embedder(settings)
     return embedder
+
+
+def settings_fusion(s: MemorySettings) -> Fusion:
+    """The hybrid fusion the ``memory.hybrid_*`` settings describe."""
+    return Fusion(
+        method=s.hybrid_fusion,
+        alpha=s.hybrid_alpha,
+        rrf_k=s.hybrid_rrf_k,
+        depth=s.hybrid_depth,
+        proximity=s.hybrid_proximity,
+        evidence=s.hybrid_evidence,
+        words=s.hybrid_words,
+        keep=s.hybrid_keep,
+        keep_text=s.hybrid_keep_text,
+    )
