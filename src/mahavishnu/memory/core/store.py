@@ -74,7 +74,7 @@ from mahavishnu.memory.core.models import (
 )
 from mahavishnu.memory.core.pieces import Pieces, reranked
 from mahavishnu.memory.core.relevance import MEMORY_KINDS, REPOSITORY_KIND, is_chatter
-from mahavishnu.memory.core.search import Fusion, Ranked
+from mahavishnu.memory.core.search import EVIDENCE_DEPTH, Fusion, Ranked, text_evidence
 from mahavishnu.memory.core.supersede import arranged, comparable, link_new, record
 from mahavishnu.redaction.scrub import scrub_tree
 
@@ -654,8 +654,18 @@ class MemoryStore:
         pieces: Pieces,
     ) -> list[Ranked]:
         """The first ``memory.rerank_depth`` hits reordered by how the query's word pieces meet
-        theirs (``pieces.reranked``)."""
+        theirs (``pieces.reranked``), when the query is the vector leg's: none of the text leg's
+        first hits holds ``memory.hybrid_evidence`` of its words (``search.text_evidence``). A query
+        the text leg matches well keeps the fused order: reordering by the vector leg's cosine
+        there lost SciFact's nDCG@10 0.751 -> 0.711, whose claims share their words with the
+        abstracts that answer them."""
         s = self.settings
+        by_text = sorted(
+            (r for r in ranked if r.text_score is not None), key=lambda r: -(r.text_score or 0.0)
+        )
+        evidence = text_evidence(query, [rows[r.id].content for r in by_text[:EVIDENCE_DEPTH]])
+        if evidence >= s.rerank_evidence:
+            return ranked
         texts = {r.id: rows[r.id].content for r in ranked[: s.rerank_depth]}
         return reranked(query, ranked, texts, cosines, pieces, s.rerank_depth, s.rerank_weight)
 
