@@ -124,7 +124,8 @@ class MemorySettings(BaseModel):
     # --rerank-sweep and benchmarks/retrieval.py --rerank-sweep print the choice.
     rerank_depth: int = Field(default=5, ge=0, le=50)
     rerank_weight: float = Field(default=1.0, ge=0.0, le=10.0)
-    # ... only when none of the text leg's first hits holds this share of the query's words.
+    # The rerank runs only for a query none of whose text leg's first hits holds this share of its
+    # words (asked in other words); a query the text leg matches keeps the fused order.
     rerank_evidence: float = Field(default=0.34, ge=0.0, le=1.0)
     hybrid_rrf_k: int = Field(default=60, ge=1)
     hybrid_depth: int = Field(default=100, ge=1, le=1000)
