@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -47,6 +47,10 @@ VERSION = 4
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes, the reader's state,
 #: the lines before where reading stopped, its identity ("device:inode").
 _Row = tuple[str, int, int, int, bytes, str, int, str]
+#: A record row as the ledger stores it: its log's path, then ``UsageRecord.row()``.
+RecordRow = tuple[object, ...]
+#: What is handed each batch of rows a first read stores, in order, as they are stored.
+Stored = Callable[[list[RecordRow]], None]
 _HEAD = 256  # bytes of a log's start that must not change for an append-only read
 #: Bad lines kept per file for ``--verbose`` (all are counted).
 BAD_KEPT = 100
@@ -82,9 +86,17 @@ class Refresh:
     read: int = 0
     skipped_lines: int = 0
     problems: list[str] = field(default_factory=list)
-    #: every record row stored, in order, when the ledger held none before (a first read): the
-    #: report adds them up without reading them back (``records_in``); else None
-    rows: list[tuple[object, ...]] | None = None
+    #: a first read (the ledger held no record before) that left the ledger holding exactly the
+    #: rows handed to ``refresh``'s ``stored``, in that order: what it added up is what it holds
+    first: bool = False
+    _stored: Stored | None = None
+    _handed: int = 0
+
+    def _hand(self, rows: list[RecordRow]) -> None:
+        """``rows`` just stored, to ``stored`` when a first read."""
+        if self._stored is not None:
+            self._handed += len(rows)
+            self._stored(rows)
 
 
 def ledger_file() -> Path:
@@ -119,8 +131,10 @@ def locked(db: sqlite3.Connection) -> Iterator[None]:
     db.commit()
 
 
-def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
-    """Read what is new in ``logs`` (each assistant's session files) into the ledger."""
+def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]], stored: Stored | None = None) -> Refresh:
+    """Read what is new in ``logs`` (each assistant's session files) into the ledger. When the
+    ledger holds no record yet, each batch of rows stored is handed to ``stored`` as it is (a
+    report adds them up while other processes still read logs)."""
     done = Refresh()
     known = {
         row[0]: row
@@ -128,18 +142,22 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             "SELECT path, size, mtime_ns, end_offset, head, state, lines, identity FROM files"
         )
     }
-    done.rows = [] if last_row(db) == 0 else None
+    if last_row(db) == 0:
+        done._stored = stored
     with db:
         seen: set[str] = set()
-        jobs: list[_Plan | tuple[Tool, Path]] = []  # in order: the records' rows keep it
+        # in order (the records' rows keep it): the databases first, read here while other
+        # processes start on the logs of lines
+        tables: list[_Plan | tuple[Tool, Path]] = []
+        plans: list[_Plan | tuple[Tool, Path]] = []
         for tool, files in logs.items():
             for path in files:
                 seen.add(str(path))
                 if READERS[tool].table is not None:
-                    jobs.append((tool, path))
+                    tables.append((tool, path))
                 elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
-                    jobs.append(plan)
-        _read_all(db, jobs, known, done)
+                    plans.append(plan)
+        _read_all(db, tables + plans, known, done)
         for tool in logs:
             gone = [
                 p
@@ -148,11 +166,10 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             ]
             for path_text in gone:
                 _forget(db, path_text)
-        if (
-            done.rows is not None
-            and len(done.rows) != db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-        ):
-            done.rows = None  # some were replaced: not what the ledger holds
+        done.first = (
+            done._stored is not None
+            and done._handed == db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        )  # else some were replaced: not what the ledger holds
     return done
 
 
@@ -196,14 +213,16 @@ def _plan(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | None, done
 
 #: Logs with more new bytes than ``POOL_MIN`` together are read on every core, those of at most
 #: ``POOL_FILE_MAX`` new bytes each (a bigger one is read here a piece at a time: its records are
-#: never all in memory); at most ``_AHEAD`` per core read ahead of what is stored.
+#: never all in memory); read ahead of what is stored: ``_AHEAD`` per core, and more while those
+#: in hand hold under ``_AHEAD_BYTES`` of log together (the workers never wait on a busy parent).
 POOL_MIN = 64 * 2**20
 POOL_FILE_MAX = 8 * 2**20
 _AHEAD = 2
+_AHEAD_BYTES = 32 * 2**20
 _INSERT = "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #: What a read of a whole log gives: its records' rows, its bad lines, where it stopped (byte,
 #: line) and the reader's state there.
-_Read = tuple[list[tuple[object, ...]], list[tuple[int, str]], int, int, State]
+_Read = tuple[list[RecordRow], list[tuple[int, str]], int, int, State]
 
 
 def _read_all(
@@ -218,28 +237,29 @@ def _read_all(
     workers = _workers(sum(job.size - job.start for job in small.values()))
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers else nullcontext() as pool:
         ahead: dict[int, Future[_Read]] = {}
+        in_hand = 0  # bytes of log read ahead
         queue = iter(small.items() if pool is not None else ())
         for index, job in enumerate(jobs):
-            while pool is not None and len(ahead) < _AHEAD * workers:
+            while pool is not None and (len(ahead) < _AHEAD * workers or in_hand < _AHEAD_BYTES):
                 nxt = next(queue, None)
                 if nxt is None:
                     break
                 ahead[nxt[0]] = pool.submit(_read_whole, nxt[1])
+                in_hand += nxt[1].size - nxt[1].start
             if not isinstance(job, _Plan):
                 _refresh_table(db, job[0], job[1], known.get(str(job[1])), done)
                 continue
             try:
                 if index in ahead:
+                    in_hand -= job.size - job.start
                     rows, bad, end, line, state = ahead.pop(index).result()
                     db.executemany(_INSERT, rows)
-                    if done.rows is not None:
-                        done.rows += rows
+                    done._hand(rows)
                 else:
                     bad, tail = [], Tail(job.path, job.start, job.line, READERS[job.tool].wanted)
                     for batch in _rows(job, tail, bad):  # a piece at a time: memory stays bounded
                         db.executemany(_INSERT, batch)
-                        if done.rows is not None:
-                            done.rows += batch
+                        done._hand(batch)
                     bad, end, line, state = bad + tail.passed, tail.end, tail.line, job.state
             except OSError as error:
                 done.problems.append(f"cannot read {job.path}: {error.strerror or error}")
@@ -264,7 +284,7 @@ def _read_whole(plan: _Plan) -> _Read:
     return rows, bad + tail.passed, tail.end, tail.line, plan.state
 
 
-def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[tuple[object, ...]]]:
+def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[RecordRow]]:
     """The rows of the records in each piece of ``tail``, each request once per read (a streamed
     message repeats on 1-3 lines: its repeats are not even parsed when the reader can tell)."""
     parser, path = READERS[plan.tool], str(plan.path)
@@ -314,11 +334,11 @@ def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | N
             int(state.get("rows", 0)),
             int(state.get("rowid", 0)),
         )
-        found = _table_records(db, parser, path, rows, state, done.rows)
+        found = _table_records(db, parser, path, rows, state, done)
         if rows.stale:  # rows deleted, or a clock gone back: read again whole
             state = {}
             rows = sqlite_log.Rows(path, parser.table, -1)
-            found = _table_records(db, parser, path, rows, state, done.rows)
+            found = _table_records(db, parser, path, rows, state, done)
     except (OSError, sqlite3.Error) as error:
         done.problems.append(f"cannot read {path}: {error}")
         return
@@ -340,10 +360,11 @@ def _table_records(
     path: Path,
     rows: sqlite_log.Rows,
     state: State,
-    stored: list[tuple[object, ...]] | None,
+    done: Refresh,
 ) -> list[tuple[int, str]]:
     """Store the records of ``rows`` in place of what the same rows gave before (a row read again
-    replaces its records: no request twice), and add them to ``stored``; the bad rows (rowid, why)."""
+    replaces its records: no request twice), and hand them on (``Refresh._hand``); the bad rows
+    (rowid, why)."""
     bad: list[tuple[int, str]] = []
     if rows.after < 0:
         _forget(db, str(path))
@@ -357,10 +378,9 @@ def _table_records(
             )
             if deleted.rowcount:
                 db.execute("DELETE FROM sums")
-        batch = [(str(path), *r.row()) for r in _once(found, set())]
+        batch: list[RecordRow] = [(str(path), *r.row()) for r in _once(found, set())]
         db.executemany(_INSERT, batch)
-        if stored is not None:
-            stored += batch
+        done._hand(batch)
     return bad
 
 
@@ -475,18 +495,6 @@ def records(
         params.append(after)
     # rowid order (free), then a stable sort by time in Python: three times faster than SQLite's
     return _first_of_each(db.execute(query + " ORDER BY rowid", params).fetchall())
-
-
-def records_in(
-    rows: list[tuple[object, ...]], tools: Iterable[Tool], since: float | None, until: float | None
-) -> list[UsageRecord]:
-    """What ``records`` gives, from ``rows`` (``Refresh.rows``: all the ledger holds) instead."""
-    wanted = set(tools)
-    low = float("-inf") if since is None else since
-    high = float("inf") if until is None else until
-    return _first_of_each(
-        [row[1:] for row in rows if row[1] in wanted and low <= row[3] < high]  # type: ignore[operator]
-    )
 
 
 def _first_of_each(rows: list[Any]) -> list[UsageRecord]:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -234,6 +235,8 @@ class _Sum:
         return part
 
 
+#: A record's cost as ``Sums.add`` lists it to add later: its time, its sum, the cost.
+_Cost = tuple[float, _Sum, float]
 _QUARTER = 900  # seconds: every time zone's offset and change is a multiple of a quarter hour
 
 
@@ -271,11 +274,19 @@ class Sums:
         #: who served and at which rates, per ``_Where``: kept with the sums (an append's requests
         #: mostly fall on days and models seen, and need no price data loaded)
         self._known: dict[_Where, tuple[Provider, Rates | None]] = {}
+        #: the local date of each quarter hour seen: one strftime per quarter of records
+        self._day_of: dict[int, str] = {}
 
-    def add(self, records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing) -> None:
+    def add(
+        self,
+        records: Iterable[UsageRecord],
+        attribution: Attribution,
+        pricing: Pricing,
+        later: list[_Cost] | None = None,
+    ) -> None:
+        """Adds ``records``; with ``later``, each one's cost is listed there instead (``settle``)."""
         period, by, sums, unpriced = self.period, self.by, self._sums, self._unpriced
-        day_of: dict[int, str] = {}  # local date per quarter hour: one strftime per quarter of records
-        known = self._known
+        day_of, known = self._day_of, self._known
         era = attribution.era
         for record in records:  # (priced() inlined: this loop is most of a report's time)
             tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour, via = (
@@ -311,13 +322,32 @@ class Sums:
                 counts[1] += tokens
                 part.unpriced_requests += 1
                 part.unpriced_tokens += tokens
+                cost = 0.0
             else:
-                part.cost += rates.cost(fresh, output, cache_write, cache_read, hour)
+                cost = rates.cost(fresh, output, cache_write, cache_read, hour)
                 part.kinds.add(rates.kind)
+            if later is None:
+                part.cost += cost
+            else:
+                later.append((time, part, cost))
             if time < part.first:
                 part.first = time
             elif time > part.last:
                 part.last = time
+
+    def settle(self, later: list[_Cost]) -> None:
+        """Adds the costs ``add`` listed in ``later`` in time order (a tie: as listed), and puts the
+        sums in the order they first come in it: the very floats ``add`` makes of the records in
+        that order (float sums depend on their order)."""
+        later.sort(key=itemgetter(0))
+        order: dict[int, None] = {}
+        for _, part, cost in later:
+            part.cost += cost
+            order[id(part)] = None
+        key_of = {id(part): key for key, part in self._sums.items()}
+        ordered = {key_of[seen]: self._sums[key_of[seen]] for seen in order}
+        ordered.update(self._sums)  # (any not listed after)
+        self._sums = ordered
 
     def lines(self) -> tuple[dict[tuple[str, str], Line], Line]:
         """The lines by (period, group), and the totals."""
@@ -512,8 +542,10 @@ def collect(
         return ledger.records(db, wanted, since, until), refreshed, ledger.skipped_lines(db)
 
 
-def _refreshed(db: sqlite3.Connection, tools: list[Tool]) -> ledger.Refresh:
-    """The ledger brought up to date with the logs of ``tools``."""
+def _refreshed(
+    db: sqlite3.Connection, tools: list[Tool], stored: ledger.Stored | None = None
+) -> ledger.Refresh:
+    """The ledger brought up to date with the logs of ``tools`` (``ledger.refresh``)."""
     from mahavishnu.memory.loop.session_logs import check_tool, find_sessions
 
     logs: dict[Tool, list[Path]] = {}
@@ -525,7 +557,7 @@ def _refreshed(db: sqlite3.Connection, tools: list[Tool]) -> ledger.Refresh:
         except MahavishnuError as error:  # its folder leads out of HOME: one line, the rest reported
             problems.append(error.message)
             logs[tool] = []  # and what an earlier read kept of it is not shown as if read now
-    refreshed = ledger.refresh(db, logs)
+    refreshed = ledger.refresh(db, logs, stored)
     refreshed.problems[:0] = problems
     return refreshed
 
@@ -548,16 +580,18 @@ def report(
     wanted = list(tools)
     start, end = _start(since), _start(until + timedelta(days=1)) if until else None
     with _collector_paused(), ledger.opened() as db:
-        refreshed = _refreshed(db, wanted)
         attribution, pricing = from_history(), Pricing(settings.own_prices(own))
         recalled = recalls(wanted, start, end)
         if recalled or telemetry.enabled():  # they need every request: nothing kept
+            refreshed = _refreshed(db, wanted)
             records = ledger.records(db, wanted, start, end)
             built = build(records, attribution, pricing, period, by, recalled)
             metrics.record(priced(records, attribution, pricing), since, until)
         else:
-            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, refreshed.rows)
-            refreshed.rows = None
+            running = _Running(Sums(period, by), attribution, pricing, start, end)
+            refreshed = _refreshed(db, wanted, running)
+            added = running.settled() if refreshed.first else None
+            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, added)
             built = sums.report(*sums.lines())
         built.skipped_lines = ledger.skipped_lines(db)
         built.problems = refreshed.problems
@@ -579,11 +613,11 @@ def _kept_sums(
     pricing: Pricing,
     period: Period,
     by: By | None,
-    stored: list[tuple[object, ...]] | None = None,
+    added: Sums | None = None,
 ) -> Sums:
-    """The report's sums: those the ledger kept for the same query and signature plus the records
-    added since (an append), else all records added up again (from ``stored``, every row the
-    ledger holds, when the refresh gave them); kept for the next report."""
+    """The report's sums: ``added`` when a first read added up every record as it stored them
+    (``_Running``), else those the ledger kept for the same query and signature plus the records
+    added since (an append), else all records added up again; kept for the next report."""
     query = orjson.dumps([period, by, sorted(tools), since, until]).decode()
     signature = hashlib.sha256(
         repr(
@@ -595,18 +629,55 @@ def _kept_sums(
         top = ledger.last_row(db)
         kept = ledger.kept_sums(db, query)
         usable = kept if kept is not None and kept.signature == signature else None
-        sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
+        sums = added or _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
         if sums is None:
             sums = Sums(period, by)
-            every = (
-                ledger.records(db, tools, since, until)
-                if stored is None
-                else ledger.records_in(stored, tools, since, until)
-            )
-            sums.add(every, attribution, pricing)
+            sums.add(ledger.records(db, tools, since, until), attribution, pricing)
         if kept is None or kept.upto != top or kept.signature != signature:
             ledger.keep_sums(db, query, ledger.Kept(signature, top, sums.dump()))
     return sums
+
+
+class _Running:
+    """A first read's sums, added up as the ledger stores the rows (while other processes still
+    read logs) rather than read back after: of each request, the row ``ledger.records`` gives (its
+    earliest in ``[since, until)``, the first stored of a tie). A row of a request counted at a
+    later time would count instead: then the sums are ``spoiled`` (added up again from the
+    ledger)."""
+
+    def __init__(
+        self, sums: Sums, attribution: Attribution, pricing: Pricing, since: float | None, until: float | None
+    ) -> None:
+        self.sums, self.attribution, self.pricing = sums, attribution, pricing
+        self.low = float("-inf") if since is None else since
+        self.high = float("inf") if until is None else until
+        self.spoiled = False
+        self._counted: dict[str, float] = {}  # each request's key: the time counted
+        self._later: list[_Cost] = []  # the costs, added in time order at the end
+
+    def __call__(self, rows: list[ledger.RecordRow]) -> None:
+        if not self.spoiled:
+            self.sums.add(self._firsts(rows), self.attribution, self.pricing, self._later)
+
+    def settled(self) -> Sums | None:
+        """The sums, or None when spoiled."""
+        if self.spoiled:
+            return None
+        self.sums.settle(self._later)
+        return self.sums
+
+    def _firsts(self, rows: list[Any]) -> Iterator[UsageRecord]:
+        counted, low, high, make = self._counted, self.low, self.high, UsageRecord._make
+        for row in rows:  # (path, tool, key, time, ...)
+            time = row[3]
+            if low <= time < high:
+                first = counted.get(row[2])
+                if first is None:
+                    counted[row[2]] = time
+                    yield make(row[1:])
+                elif first > time:
+                    self.spoiled = True
+                    return
 
 
 def _added_since(
