@@ -284,18 +284,31 @@ class Sums:
         pricing: Pricing,
         later: list[_Cost] | None = None,
     ) -> None:
-        """Adds ``records``; with ``later``, each one's cost is listed there instead (``settle``)."""
+        """Adds ``records`` (or plain tuples of their fields: they are read by position); with
+        ``later``, each one's cost is listed there instead (``settle``)."""
         period, by, sums, unpriced = self.period, self.by, self._sums, self._unpriced
         day_of, known = self._day_of, self._known
         era = attribution.era
         for record in records:  # (priced() inlined: this loop is most of a report's time)
-            tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour, via = (
-                record
-            )
+            (
+                tool,
+                _,
+                time,
+                model,
+                fresh,
+                output,
+                cache_write,
+                cache_read,
+                session,
+                project,
+                source,
+                hour,
+                via,
+            ) = record
             where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
             found = known.get(where)
             if found is None:
-                found = known[where] = _served(record, attribution, pricing)
+                found = known[where] = _served(UsageRecord._make(record), attribution, pricing)
             provider, rates = found
             if period == "sessions":
                 when = session
@@ -305,7 +318,7 @@ class Sums:
                 if day is None:
                     day = day_of[quarter] = clock.strftime("%Y-%m-%d", clock.localtime(time))
                 when = day if period == "daily" else day[:7]
-            group = "" if by is None else _group(by, record, provider.name)
+            group = "" if by is None else _group(by, tool, provider.name, model, project, source)
             key = (when, group, tool, model, project)
             part = sums.get(key)
             if part is None:
@@ -465,7 +478,7 @@ def _add_recalls(
         else:
             day = clock.strftime("%Y-%m-%d", clock.localtime(recall.at))
             when = day if period == "daily" else day[:7]
-        group = "" if by is None else _recall_group(by, tool, provider.name, model, project)
+        group = "" if by is None else _group(by, tool, provider.name, model, project, MEMORY)
         line = lines.get((when, group))
         if line is None:
             line = lines[(when, group)] = Line(when, group)
@@ -507,7 +520,7 @@ class _Sessions:
         return requests[min(index, len(requests) - 1)]
 
 
-def _recall_group(by: By, tool: Tool, provider: str, model: str, project: str | None) -> str:
+def _group(by: By, tool: Tool, provider: str, model: str, project: str | None, source: str) -> str:
     if by == "assistant":
         return ASSISTANTS[tool]
     if by == "provider":
@@ -516,19 +529,7 @@ def _recall_group(by: By, tool: Tool, provider: str, model: str, project: str | 
         return model
     if by == "project":
         return project or "-"
-    return MEMORY
-
-
-def _group(by: By, record: UsageRecord, provider: str) -> str:
-    if by == "assistant":
-        return ASSISTANTS[record.tool]
-    if by == "provider":
-        return provider
-    if by == "model":
-        return record.model
-    if by == "project":
-        return record.project or "-"
-    return record.source
+    return source
 
 
 def collect(
@@ -667,14 +668,14 @@ class _Running:
         return self.sums
 
     def _firsts(self, rows: list[Any]) -> Iterator[UsageRecord]:
-        counted, low, high, make = self._counted, self.low, self.high, UsageRecord._make
+        counted, low, high = self._counted, self.low, self.high
         for row in rows:  # (path, tool, key, time, ...)
             time = row[3]
             if low <= time < high:
                 first = counted.get(row[2])
                 if first is None:
                     counted[row[2]] = time
-                    yield make(row[1:])
+                    yield row[1:]  # a UsageRecord's fields (``Sums.add`` reads them by position)
                 elif first > time:
                     self.spoiled = True
                     return
