@@ -291,52 +291,53 @@ def test_logs_read_on_every_core_give_the_ledger_one_process_gives(
     assert workers == [2] and rows() == one_process
 
 
-@pytest.fixture
-def read_back(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """A note for each time a report reads the ledger's records back (``ledger.records``)."""
-    notes: list[str] = []
+def test_a_first_read_adds_up_the_rows_it_stored_without_reading_them_back(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2, JAN_1 + DAY) + _line(1) + _line(3, JAN_1 - DAY))
+    _session(isolated_home, "s2").write_bytes(_line(2, JAN_1) + _line(4))  # msg_2 earlier here
+    read_back: list[str] = []
     real = ledger.records
 
     def records(*args: Any, **kwargs: Any) -> list[UsageRecord]:
         if _COUNTING[0]:
-            notes.append("records")
+            read_back.append("records")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ledger, "records", records)
-    return notes
-
-
-def test_a_first_read_adds_up_the_rows_as_it_stores_them_without_reading_them_back(
-    isolated_home: Path, read_back: list[str]
-) -> None:
-    log = _session(isolated_home)
-    log.write_bytes(_line(1) + _line(2, JAN_1 + DAY) + _line(1) + _line(3, JAN_1 - DAY))
-    # a resumed session's copy of msg_2 (its time too: the first stored counts), and a new one
-    _session(isolated_home, "s2").write_bytes(_line(2, JAN_1 + DAY) + _line(4))
     first = _checked("sessions", "model")  # the same as added up from the records read back
     assert read_back == [] and _requests(first) == 4
     with log.open("ab") as handle:
         handle.write(_line(5))
     ledger.ledger_file().unlink()  # deleted: a first read again, of another query
-    # (its cost is a float sum whose last digit shows the order of adding: the records' time order)
     assert _requests(_checked("monthly")) == 5 and read_back == []
-    ledger.ledger_file().unlink()  # and of a range: msg_3 (the day before) is out of it
-    ranged = report("daily", None, ["claude"], since=datetime.fromtimestamp(JAN_1, UTC).date())
-    _COUNTING[0] = False
-    try:
-        records = collect(["claude"], JAN_1, None)[0]
-        again = build(records, from_history(), Pricing(settings.own_prices(settings.load())), "daily", None)
-    finally:
-        _COUNTING[0] = True
-    assert read_back == [] and _figures(ranged.to_json()) == _figures(again.to_json())
-    assert ranged.totals.requests == 4
 
 
-def test_a_first_read_that_meets_a_request_earlier_than_counted_adds_everything_up_again(
-    isolated_home: Path, read_back: list[str]
+def test_many_records_added_up_in_two_processes_give_the_report_one_process_gives(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _session(isolated_home).write_bytes(_line(1) + _line(2, JAN_1 + DAY))
-    _session(isolated_home, "s2").write_bytes(_line(2, JAN_1) + _line(4))  # msg_2 a day earlier here
-    shown = _checked()
-    assert read_back == ["records"] and _requests(shown) == 3
-    assert _column(shown, "date") == ["2026-01-01"]  # msg_2 counted on its earlier day
+    """A first report over many records adds up their later half in another process (cut at a
+    local day or month: ``report._added_up``): the same report, float for float; a cut that left
+    one day on both sides is found and everything added up in one process instead."""
+    lines = [_line(n, JAN_1 + n * 5 * 3600 + 0.1 * n) for n in range(1, 400)]  # ~83 days, 5 h apart
+    _session(isolated_home).write_bytes(b"".join(lines))
+    alone = {period: report(period, None, ["claude"]).to_json() for period in ("daily", "monthly")}
+    cuts: list[int | None] = []
+    real = report_module._cut
+
+    def cut(records: list[UsageRecord], period: Period) -> int | None:
+        cuts.append(real(records, period))
+        return cuts[-1]
+
+    monkeypatch.setattr(report_module, "SPLIT_MIN", 10)
+    monkeypatch.setattr(report_module, "_cut", cut)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (pytest's own threads: none fork here)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    for period in ("daily", "monthly"):
+        ledger.ledger_file().unlink()
+        assert report(period, None, ["claude"]).to_json() == alone[period]  # type: ignore[arg-type]
+    assert len(cuts) == 2 and all(cuts)
+    monkeypatch.setattr(report_module, "_cut", lambda records, period: len(records) // 2 + 1)  # mid-day
+    ledger.ledger_file().unlink()
+    assert report("daily", None, ["claude"]).to_json() == alone["daily"]

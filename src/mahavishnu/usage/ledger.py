@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -47,10 +47,6 @@ VERSION = 4
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes, the reader's state,
 #: the lines before where reading stopped, its identity ("device:inode").
 _Row = tuple[str, int, int, int, bytes, str, int, str]
-#: A record row as the ledger stores it: its log's path, then ``UsageRecord.row()``.
-RecordRow = tuple[object, ...]
-#: What is handed each batch of rows a first read stores, in order, as they are stored.
-Stored = Callable[[list[RecordRow]], None]
 _HEAD = 256  # bytes of a log's start that must not change for an append-only read
 #: Bad lines kept per file for ``--verbose`` (all are counted).
 BAD_KEPT = 100
@@ -86,17 +82,9 @@ class Refresh:
     read: int = 0
     skipped_lines: int = 0
     problems: list[str] = field(default_factory=list)
-    #: a first read (the ledger held no record before) that left the ledger holding exactly the
-    #: rows handed to ``refresh``'s ``stored``, in that order: what it added up is what it holds
-    first: bool = False
-    _stored: Stored | None = None
-    _handed: int = 0
-
-    def _hand(self, rows: list[RecordRow]) -> None:
-        """``rows`` just stored, to ``stored`` when a first read."""
-        if self._stored is not None:
-            self._handed += len(rows)
-            self._stored(rows)
+    #: every record row stored, in order, when the ledger held none before (a first read): the
+    #: report adds them up without reading them back (``records_in``); else None
+    rows: list[tuple[object, ...]] | None = None
 
 
 def ledger_file() -> Path:
@@ -131,10 +119,8 @@ def locked(db: sqlite3.Connection) -> Iterator[None]:
     db.commit()
 
 
-def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]], stored: Stored | None = None) -> Refresh:
-    """Read what is new in ``logs`` (each assistant's session files) into the ledger. When the
-    ledger holds no record yet, each batch of rows stored is handed to ``stored`` as it is (a
-    report adds them up while other processes still read logs)."""
+def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
+    """Read what is new in ``logs`` (each assistant's session files) into the ledger."""
     done = Refresh()
     known = {
         row[0]: row
@@ -142,8 +128,7 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]], stored: Stored
             "SELECT path, size, mtime_ns, end_offset, head, state, lines, identity FROM files"
         )
     }
-    if last_row(db) == 0:
-        done._stored = stored
+    done.rows = [] if last_row(db) == 0 else None
     with db:
         seen: set[str] = set()
         # in order (the records' rows keep it): the databases first, read here while other
@@ -166,10 +151,11 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]], stored: Stored
             ]
             for path_text in gone:
                 _forget(db, path_text)
-        done.first = (
-            done._stored is not None
-            and done._handed == db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-        )  # else some were replaced: not what the ledger holds
+        if (
+            done.rows is not None
+            and len(done.rows) != db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        ):
+            done.rows = None  # some were replaced: not what the ledger holds
     return done
 
 
@@ -222,7 +208,7 @@ _AHEAD_BYTES = 32 * 2**20
 _INSERT = "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #: What a read of a whole log gives: its records' rows, its bad lines, where it stopped (byte,
 #: line) and the reader's state there.
-_Read = tuple[list[RecordRow], list[tuple[int, str]], int, int, State]
+_Read = tuple[list[tuple[object, ...]], list[tuple[int, str]], int, int, State]
 
 
 def _read_all(
@@ -254,12 +240,14 @@ def _read_all(
                     in_hand -= job.size - job.start
                     rows, bad, end, line, state = ahead.pop(index).result()
                     db.executemany(_INSERT, rows)
-                    done._hand(rows)
+                    if done.rows is not None:
+                        done.rows += rows
                 else:
                     bad, tail = [], Tail(job.path, job.start, job.line, READERS[job.tool].wanted)
                     for batch in _rows(job, tail, bad):  # a piece at a time: memory stays bounded
                         db.executemany(_INSERT, batch)
-                        done._hand(batch)
+                        if done.rows is not None:
+                            done.rows += batch
                     bad, end, line, state = bad + tail.passed, tail.end, tail.line, job.state
             except OSError as error:
                 done.problems.append(f"cannot read {job.path}: {error.strerror or error}")
@@ -268,12 +256,17 @@ def _read_all(
 
 
 def _workers(new_bytes: int) -> int:
-    """Processes to read ``new_bytes`` of logs with: none (here) for a little, or from a process
-    with threads (a fork copies only the thread that makes it: another's lock would stay held)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if new_bytes < POOL_MIN or cores < 2 or threading.active_count() > 1:
+    """Processes to read ``new_bytes`` of logs with: none (here) for a little."""
+    cores = forkable_cores()
+    return 0 if new_bytes < POOL_MIN or cores < 2 else cores
+
+
+def forkable_cores() -> int:
+    """The cores this process may use, 0 when it has threads (a fork copies only the thread that
+    makes it: another's lock would stay held in the copy)."""
+    if threading.active_count() > 1:
         return 0
-    return cores
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _read_whole(plan: _Plan) -> _Read:
@@ -284,7 +277,7 @@ def _read_whole(plan: _Plan) -> _Read:
     return rows, bad + tail.passed, tail.end, tail.line, plan.state
 
 
-def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[RecordRow]]:
+def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[tuple[object, ...]]]:
     """The rows of the records in each piece of ``tail``, each request once per read (a streamed
     message repeats on 1-3 lines: its repeats are not even parsed when the reader can tell)."""
     parser, path = READERS[plan.tool], str(plan.path)
@@ -334,11 +327,11 @@ def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | N
             int(state.get("rows", 0)),
             int(state.get("rowid", 0)),
         )
-        found = _table_records(db, parser, path, rows, state, done)
+        found = _table_records(db, parser, path, rows, state, done.rows)
         if rows.stale:  # rows deleted, or a clock gone back: read again whole
             state = {}
             rows = sqlite_log.Rows(path, parser.table, -1)
-            found = _table_records(db, parser, path, rows, state, done)
+            found = _table_records(db, parser, path, rows, state, done.rows)
     except (OSError, sqlite3.Error) as error:
         done.problems.append(f"cannot read {path}: {error}")
         return
@@ -360,11 +353,10 @@ def _table_records(
     path: Path,
     rows: sqlite_log.Rows,
     state: State,
-    done: Refresh,
+    stored: list[tuple[object, ...]] | None,
 ) -> list[tuple[int, str]]:
     """Store the records of ``rows`` in place of what the same rows gave before (a row read again
-    replaces its records: no request twice), and hand them on (``Refresh._hand``); the bad rows
-    (rowid, why)."""
+    replaces its records: no request twice), and add them to ``stored``; the bad rows (rowid, why)."""
     bad: list[tuple[int, str]] = []
     if rows.after < 0:
         _forget(db, str(path))
@@ -378,9 +370,10 @@ def _table_records(
             )
             if deleted.rowcount:
                 db.execute("DELETE FROM sums")
-        batch: list[RecordRow] = [(str(path), *r.row()) for r in _once(found, set())]
+        batch = [(str(path), *r.row()) for r in _once(found, set())]
         db.executemany(_INSERT, batch)
-        done._hand(batch)
+        if stored is not None:
+            stored += batch
     return bad
 
 
@@ -495,6 +488,18 @@ def records(
         params.append(after)
     # rowid order (free), then a stable sort by time in Python: three times faster than SQLite's
     return _first_of_each(db.execute(query + " ORDER BY rowid", params).fetchall())
+
+
+def records_in(
+    rows: list[tuple[object, ...]], tools: Iterable[Tool], since: float | None, until: float | None
+) -> list[UsageRecord]:
+    """What ``records`` gives, from ``rows`` (``Refresh.rows``: all the ledger holds) instead."""
+    wanted = set(tools)
+    low = float("-inf") if since is None else since
+    high = float("inf") if until is None else until
+    return _first_of_each(
+        [row[1:] for row in rows if row[1] in wanted and low <= row[3] < high]  # type: ignore[operator]
+    )
 
 
 def _first_of_each(rows: list[Any]) -> list[UsageRecord]:

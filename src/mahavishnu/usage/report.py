@@ -20,9 +20,11 @@ import sqlite3
 import time as clock
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -235,8 +237,6 @@ class _Sum:
         return part
 
 
-#: A record's cost as ``Sums.add`` lists it to add later: its time, its sum, the cost.
-_Cost = tuple[float, _Sum, float]
 _QUARTER = 900  # seconds: every time zone's offset and change is a multiple of a quarter hour
 
 
@@ -274,41 +274,20 @@ class Sums:
         #: who served and at which rates, per ``_Where``: kept with the sums (an append's requests
         #: mostly fall on days and models seen, and need no price data loaded)
         self._known: dict[_Where, tuple[Provider, Rates | None]] = {}
-        #: the local date of each quarter hour seen: one strftime per quarter of records
-        self._day_of: dict[int, str] = {}
 
-    def add(
-        self,
-        records: Iterable[UsageRecord],
-        attribution: Attribution,
-        pricing: Pricing,
-        later: list[_Cost] | None = None,
-    ) -> None:
-        """Adds ``records`` (or plain tuples of their fields: they are read by position); with
-        ``later``, each one's cost is listed there instead (``settle``)."""
+    def add(self, records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing) -> None:
         period, by, sums, unpriced = self.period, self.by, self._sums, self._unpriced
-        day_of, known = self._day_of, self._known
+        day_of: dict[int, str] = {}  # local date per quarter hour: one strftime per quarter of records
+        known = self._known
         era = attribution.era
         for record in records:  # (priced() inlined: this loop is most of a report's time)
-            (
-                tool,
-                _,
-                time,
-                model,
-                fresh,
-                output,
-                cache_write,
-                cache_read,
-                session,
-                project,
-                source,
-                hour,
-                via,
-            ) = record
+            tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour, via = (
+                record
+            )
             where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
             found = known.get(where)
             if found is None:
-                found = known[where] = _served(UsageRecord._make(record), attribution, pricing)
+                found = known[where] = _served(record, attribution, pricing)
             provider, rates = found
             if period == "sessions":
                 when = session
@@ -318,7 +297,7 @@ class Sums:
                 if day is None:
                     day = day_of[quarter] = clock.strftime("%Y-%m-%d", clock.localtime(time))
                 when = day if period == "daily" else day[:7]
-            group = "" if by is None else _group(by, tool, provider.name, model, project, source)
+            group = "" if by is None else _group(by, record, provider.name)
             key = (when, group, tool, model, project)
             part = sums.get(key)
             if part is None:
@@ -335,32 +314,13 @@ class Sums:
                 counts[1] += tokens
                 part.unpriced_requests += 1
                 part.unpriced_tokens += tokens
-                cost = 0.0
             else:
-                cost = rates.cost(fresh, output, cache_write, cache_read, hour)
+                part.cost += rates.cost(fresh, output, cache_write, cache_read, hour)
                 part.kinds.add(rates.kind)
-            if later is None:
-                part.cost += cost
-            else:
-                later.append((time, part, cost))
             if time < part.first:
                 part.first = time
             elif time > part.last:
                 part.last = time
-
-    def settle(self, later: list[_Cost]) -> None:
-        """Adds the costs ``add`` listed in ``later`` in time order (a tie: as listed), and puts the
-        sums in the order they first come in it: the very floats ``add`` makes of the records in
-        that order (float sums depend on their order)."""
-        later.sort(key=itemgetter(0))
-        order: dict[int, None] = {}
-        for _, part, cost in later:
-            part.cost += cost
-            order[id(part)] = None
-        key_of = {id(part): key for key, part in self._sums.items()}
-        ordered = {key_of[seen]: self._sums[key_of[seen]] for seen in order}
-        ordered.update(self._sums)  # (any not listed after)
-        self._sums = ordered
 
     def lines(self) -> tuple[dict[tuple[str, str], Line], Line]:
         """The lines by (period, group), and the totals."""
@@ -400,6 +360,19 @@ class Sums:
                 "known": known,
             }
         )
+
+    def merge(self, other: Sums) -> bool:
+        """Adds ``other``'s sums, of records all later than these (so they come after these, as
+        they would added here); False (nothing added) when one is a sum these hold too."""
+        if other._sums.keys() & self._sums.keys():
+            return False
+        self._sums.update(other._sums)
+        for name, (requests, tokens) in other._unpriced.items():
+            counts = self._unpriced.setdefault(name, [0, 0])
+            counts[0] += requests
+            counts[1] += tokens
+        self._known.update(other._known)
+        return True
 
     @classmethod
     def restore(cls, period: Period, by: By | None, data: bytes) -> Sums:
@@ -478,7 +451,7 @@ def _add_recalls(
         else:
             day = clock.strftime("%Y-%m-%d", clock.localtime(recall.at))
             when = day if period == "daily" else day[:7]
-        group = "" if by is None else _group(by, tool, provider.name, model, project, MEMORY)
+        group = "" if by is None else _recall_group(by, tool, provider.name, model, project)
         line = lines.get((when, group))
         if line is None:
             line = lines[(when, group)] = Line(when, group)
@@ -520,7 +493,7 @@ class _Sessions:
         return requests[min(index, len(requests) - 1)]
 
 
-def _group(by: By, tool: Tool, provider: str, model: str, project: str | None, source: str) -> str:
+def _recall_group(by: By, tool: Tool, provider: str, model: str, project: str | None) -> str:
     if by == "assistant":
         return ASSISTANTS[tool]
     if by == "provider":
@@ -529,7 +502,19 @@ def _group(by: By, tool: Tool, provider: str, model: str, project: str | None, s
         return model
     if by == "project":
         return project or "-"
-    return source
+    return MEMORY
+
+
+def _group(by: By, record: UsageRecord, provider: str) -> str:
+    if by == "assistant":
+        return ASSISTANTS[record.tool]
+    if by == "provider":
+        return provider
+    if by == "model":
+        return record.model
+    if by == "project":
+        return record.project or "-"
+    return record.source
 
 
 def collect(
@@ -543,10 +528,8 @@ def collect(
         return ledger.records(db, wanted, since, until), refreshed, ledger.skipped_lines(db)
 
 
-def _refreshed(
-    db: sqlite3.Connection, tools: list[Tool], stored: ledger.Stored | None = None
-) -> ledger.Refresh:
-    """The ledger brought up to date with the logs of ``tools`` (``ledger.refresh``)."""
+def _refreshed(db: sqlite3.Connection, tools: list[Tool]) -> ledger.Refresh:
+    """The ledger brought up to date with the logs of ``tools``."""
     from mahavishnu.memory.loop.session_logs import check_tool, find_sessions
 
     logs: dict[Tool, list[Path]] = {}
@@ -558,7 +541,7 @@ def _refreshed(
         except MahavishnuError as error:  # its folder leads out of HOME: one line, the rest reported
             problems.append(error.message)
             logs[tool] = []  # and what an earlier read kept of it is not shown as if read now
-    refreshed = ledger.refresh(db, logs, stored)
+    refreshed = ledger.refresh(db, logs)
     refreshed.problems[:0] = problems
     return refreshed
 
@@ -581,18 +564,16 @@ def report(
     wanted = list(tools)
     start, end = _start(since), _start(until + timedelta(days=1)) if until else None
     with _collector_paused(), ledger.opened() as db:
+        refreshed = _refreshed(db, wanted)
         attribution, pricing = from_history(), Pricing(settings.own_prices(own))
         recalled = recalls(wanted, start, end)
         if recalled or telemetry.enabled():  # they need every request: nothing kept
-            refreshed = _refreshed(db, wanted)
             records = ledger.records(db, wanted, start, end)
             built = build(records, attribution, pricing, period, by, recalled)
             metrics.record(priced(records, attribution, pricing), since, until)
         else:
-            running = _Running(Sums(period, by), attribution, pricing, start, end)
-            refreshed = _refreshed(db, wanted, running)
-            added = running.settled() if refreshed.first else None
-            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, added)
+            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, refreshed.rows)
+            refreshed.rows = None
             built = sums.report(*sums.lines())
         built.skipped_lines = ledger.skipped_lines(db)
         built.problems = refreshed.problems
@@ -614,11 +595,11 @@ def _kept_sums(
     pricing: Pricing,
     period: Period,
     by: By | None,
-    added: Sums | None = None,
+    stored: list[tuple[object, ...]] | None = None,
 ) -> Sums:
-    """The report's sums: ``added`` when a first read added up every record as it stored them
-    (``_Running``), else those the ledger kept for the same query and signature plus the records
-    added since (an append), else all records added up again; kept for the next report."""
+    """The report's sums: those the ledger kept for the same query and signature plus the records
+    added since (an append), else all records added up again (from ``stored``, every row the
+    ledger holds, when the refresh gave them); kept for the next report."""
     query = orjson.dumps([period, by, sorted(tools), since, until]).decode()
     signature = hashlib.sha256(
         repr(
@@ -630,55 +611,75 @@ def _kept_sums(
         top = ledger.last_row(db)
         kept = ledger.kept_sums(db, query)
         usable = kept if kept is not None and kept.signature == signature else None
-        sums = added or _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
+        sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
         if sums is None:
-            sums = Sums(period, by)
-            sums.add(ledger.records(db, tools, since, until), attribution, pricing)
+            every = (
+                ledger.records(db, tools, since, until)
+                if stored is None
+                else ledger.records_in(stored, tools, since, until)
+            )
+            sums = _added_up(every, attribution, pricing, period, by)
         if kept is None or kept.upto != top or kept.signature != signature:
             ledger.keep_sums(db, query, ledger.Kept(signature, top, sums.dump()))
     return sums
 
 
-class _Running:
-    """A first read's sums, added up as the ledger stores the rows (while other processes still
-    read logs) rather than read back after: of each request, the row ``ledger.records`` gives (its
-    earliest in ``[since, until)``, the first stored of a tie). A row of a request counted at a
-    later time would count instead: then the sums are ``spoiled`` (added up again from the
-    ledger)."""
+#: Records at least for a report to add up its later half in another process (on another core).
+SPLIT_MIN = 40_000
 
-    def __init__(
-        self, sums: Sums, attribution: Attribution, pricing: Pricing, since: float | None, until: float | None
-    ) -> None:
-        self.sums, self.attribution, self.pricing = sums, attribution, pricing
-        self.low = float("-inf") if since is None else since
-        self.high = float("inf") if until is None else until
-        self.spoiled = False
-        self._counted: dict[str, float] = {}  # each request's key: the time counted
-        self._later: list[_Cost] = []  # the costs, added in time order at the end
 
-    def __call__(self, rows: list[ledger.RecordRow]) -> None:
-        if not self.spoiled:
-            self.sums.add(self._firsts(rows), self.attribution, self.pricing, self._later)
+def _added_up(
+    records: list[UsageRecord], attribution: Attribution, pricing: Pricing, period: Period, by: By | None
+) -> Sums:
+    """``records`` (oldest first) added up; many of a daily or monthly report's, the later half in
+    another process on another core, meanwhile. They are cut at a day (or month): no sum holds
+    records of both halves, and each half adds its own in the same order as one process would,
+    so the floats are the same."""
+    sums = Sums(period, by)
+    cut = _cut(records, period) if len(records) >= SPLIT_MIN and ledger.forkable_cores() > 1 else None
+    if cut is None:
+        sums.add(records, attribution, pricing)
+        return sums
+    later = (records[cut:], attribution, pricing, period, by)
+    with ProcessPoolExecutor(1, get_context("fork"), _set_half, (later,)) as pool:
+        half = pool.submit(_add_half)
+        sums.add(records[:cut], attribution, pricing)
+        other = Sums.restore(period, by, half.result())
+    if not sums.merge(other):  # a local date met again after the cut (a zone's clock went back
+        sums = Sums(period, by)  # over midnight): added up here instead
+        sums.add(records, attribution, pricing)
+    return sums
 
-    def settled(self) -> Sums | None:
-        """The sums, or None when spoiled."""
-        if self.spoiled:
-            return None
-        self.sums.settle(self._later)
-        return self.sums
 
-    def _firsts(self, rows: list[Any]) -> Iterator[UsageRecord]:
-        counted, low, high = self._counted, self.low, self.high
-        for row in rows:  # (path, tool, key, time, ...)
-            time = row[3]
-            if low <= time < high:
-                first = counted.get(row[2])
-                if first is None:
-                    counted[row[2]] = time
-                    yield row[1:]  # a UsageRecord's fields (``Sums.add`` reads them by position)
-                elif first > time:
-                    self.spoiled = True
-                    return
+def _cut(records: list[UsageRecord], period: Period) -> int | None:
+    """Where the first local day (month) after the middle record's starts; None: nowhere."""
+    if period == "sessions":  # a session's records span the range: no cut leaves it whole
+        return None
+    moment = datetime.fromtimestamp(records[len(records) // 2].time)
+    start = (
+        datetime(moment.year, moment.month, moment.day) + timedelta(days=1)
+        if period == "daily"
+        else datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1)
+    ).timestamp()
+    cut = bisect_left(records, start, key=itemgetter(2))
+    return cut if 0 < cut < len(records) else None
+
+
+#: In the process adding up a later half: what ``_add_half`` adds (set when it starts: forked, not
+#: pickled).
+_half: tuple[Any, ...] = ()
+
+
+def _set_half(half: tuple[Any, ...]) -> None:
+    global _half
+    _half = half
+
+
+def _add_half() -> bytes:
+    records, attribution, pricing, period, by = _half
+    sums = Sums(period, by)
+    sums.add(records, attribution, pricing)
+    return sums.dump()
 
 
 def _added_since(
