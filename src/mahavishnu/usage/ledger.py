@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -282,7 +282,7 @@ def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[
     message repeats on 1-3 lines: its repeats are not even parsed when the reader can tell)."""
     parser, path = READERS[plan.tool], str(plan.path)
     stored: set[str] = set()
-    seen: set[str] = set()
+    seen: set[Hashable] = set()
     for piece in tail.pieces():
         found = _parse(parser, plan.path, piece, plan.state, bad, seen)
         yield [(path, *record.row()) for record in _once(found, stored)]
@@ -400,7 +400,7 @@ def _parse(
     lines: list[Numbered],
     state: State,
     bad: list[tuple[int, str]],
-    seen: set[str],
+    seen: set[Hashable],
 ) -> list[UsageRecord]:
     """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why,
     one whose request key (``Reader.line_key``) was ``seen`` in this file is passed over unparsed
