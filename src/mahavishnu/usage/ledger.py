@@ -51,7 +51,9 @@ _HEAD = 256  # bytes of a log's start that must not change for an append-only re
 #: Bad lines kept per file for ``--verbose`` (all are counted).
 BAD_KEPT = 100
 
-_SCHEMA = """
+_BY_PATH = "CREATE INDEX IF NOT EXISTS records_by_path ON records (path)"
+_BY_KEY = "CREATE INDEX IF NOT EXISTS records_by_key ON records (key)"
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, tool TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     end_offset INTEGER NOT NULL, head BLOB NOT NULL, state TEXT NOT NULL, skipped INTEGER NOT NULL,
@@ -65,8 +67,8 @@ CREATE TABLE IF NOT EXISTS records (
     cache_read INTEGER NOT NULL, session TEXT NOT NULL, project TEXT, source TEXT NOT NULL,
     cache_write_1h INTEGER NOT NULL, via TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_by_path ON records (path);
-CREATE INDEX IF NOT EXISTS records_by_key ON records (key);  -- a request already counted?
+{_BY_PATH};
+{_BY_KEY};  -- a request already counted?
 CREATE TABLE IF NOT EXISTS sums (
     query TEXT PRIMARY KEY, signature TEXT NOT NULL, upto INTEGER NOT NULL, data BLOB NOT NULL,
     used REAL NOT NULL
@@ -128,21 +130,10 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             "SELECT path, size, mtime_ns, end_offset, head, state, lines, identity FROM files"
         )
     }
-    done.rows = [] if last_row(db) == 0 else None
+    first = last_row(db) == 0
+    done.rows = [] if first else None
     with db:
-        seen: set[str] = set()
-        # in order (the records' rows keep it): the databases first, read here while other
-        # processes start on the logs of lines
-        tables: list[_Plan | tuple[Tool, Path]] = []
-        plans: list[_Plan | tuple[Tool, Path]] = []
-        for tool, files in logs.items():
-            for path in files:
-                seen.add(str(path))
-                if READERS[tool].table is not None:
-                    tables.append((tool, path))
-                elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
-                    plans.append(plan)
-        _read_all(db, tables + plans, known, done)
+        seen = {str(path) for files in logs.values() for path in files}
         for tool in logs:
             gone = [
                 p
@@ -151,6 +142,23 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             ]
             for path_text in gone:
                 _forget(db, path_text)
+        # in order (the records' rows keep it): the databases first, read here while other
+        # processes start on the logs of lines
+        tables: list[_Plan | tuple[Tool, Path]] = []
+        plans: list[_Plan | tuple[Tool, Path]] = []
+        for tool, files in logs.items():
+            for path in files:
+                if READERS[tool].table is not None:
+                    tables.append((tool, path))
+                elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
+                    plans.append(plan)
+        if first:  # every row stored, then indexed at once: half the work of row by row
+            db.execute("DROP INDEX IF EXISTS records_by_path")
+            db.execute("DROP INDEX IF EXISTS records_by_key")
+        _read_all(db, tables + plans, known, done)
+        if first:  # (in the same transaction; and opened() makes any missing index again)
+            db.execute(_BY_PATH)
+            db.execute(_BY_KEY)
         if (
             done.rows is not None
             and len(done.rows) != db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
