@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -312,3 +314,74 @@ def test_a_first_read_adds_up_the_rows_it_stored_without_reading_them_back(
         handle.write(_line(5))
     ledger.ledger_file().unlink()  # deleted: a first read again, of another query
     assert _requests(_checked("monthly")) == 5 and read_back == []
+
+
+def test_many_records_added_up_in_two_processes_give_the_report_one_process_gives(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first report over many records adds up their later half in another process (cut at a
+    local day or month: ``report._added_up``): the same report, float for float; a cut that left
+    one day on both sides is found and everything added up in one process instead."""
+    lines = [_line(n, JAN_1 + n * 5 * 3600 + 0.1 * n) for n in range(1, 400)]  # ~83 days, 5 h apart
+    _session(isolated_home).write_bytes(b"".join(lines))
+    alone = {period: report(period, None, ["claude"]).to_json() for period in ("daily", "monthly")}
+    cuts: list[int | None] = []
+    real = report_module._cut
+
+    def cut(records: list[UsageRecord], period: Period) -> int | None:
+        cuts.append(real(records, period))
+        return cuts[-1]
+
+    monkeypatch.setattr(report_module, "SPLIT_MIN", 10)
+    monkeypatch.setattr(report_module, "_cut", cut)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (pytest's own threads: none fork here)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    for period in ("daily", "monthly"):
+        ledger.ledger_file().unlink()
+        assert report(period, None, ["claude"]).to_json() == alone[period]  # type: ignore[arg-type]
+    assert len(cuts) == 2 and all(cuts)
+    monkeypatch.setattr(report_module, "_cut", lambda records, period: len(records) // 2 + 1)  # mid-day
+    ledger.ledger_file().unlink()
+    assert report("daily", None, ["claude"]).to_json() == alone["daily"]
+
+
+def _record_indexes() -> list[str]:
+    """The records' indexes as the ledger file holds them (``ledger.opened`` would make any missing)."""
+    with closing(sqlite3.connect(ledger.ledger_file())) as db:
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
+        return sorted(name for (name,) in db.execute(query))
+
+
+def test_a_first_read_indexes_its_rows_at_the_end_and_a_failed_one_leaves_the_indexes(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first read stores every row without the records' indexes and makes them after (in the
+    same transaction): later reads find a log's rows and a request's key by them. One that fails
+    half-way leaves the ledger as it was, indexes included."""
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2))
+    indexed: list[list[str]] = []  # the records' indexes while each read stores rows
+    real_read_all = ledger._read_all
+
+    def read_all(db: Any, *args: Any) -> None:
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
+        indexed.append([name for (name,) in db.execute(query)])
+        real_read_all(db, *args)
+
+    monkeypatch.setattr(ledger, "_read_all", read_all)
+    assert report("daily", None, ["claude"]).totals.requests == 2
+    assert indexed == [[]]  # a first read: none kept up row by row
+    assert _record_indexes() == ["records_by_key", "records_by_path"]
+    assert _requests(_checked()) == 2 and len(indexed[1]) == 2  # a later read: both
+    with ledger.opened() as db:
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT * FROM records WHERE key = 'k'").fetchall()
+    assert "records_by_key" in str(plan)
+    ledger.ledger_file().unlink()
+
+    def failing(db: Any, *args: Any) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(ledger, "_read_all", failing)
+    with pytest.raises(OSError), ledger.opened() as db:
+        ledger.refresh(db, {"claude": [log]})
+    assert _record_indexes() == ["records_by_key", "records_by_path"]

@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -51,7 +51,9 @@ _HEAD = 256  # bytes of a log's start that must not change for an append-only re
 #: Bad lines kept per file for ``--verbose`` (all are counted).
 BAD_KEPT = 100
 
-_SCHEMA = """
+_BY_PATH = "CREATE INDEX IF NOT EXISTS records_by_path ON records (path)"
+_BY_KEY = "CREATE INDEX IF NOT EXISTS records_by_key ON records (key)"
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, tool TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     end_offset INTEGER NOT NULL, head BLOB NOT NULL, state TEXT NOT NULL, skipped INTEGER NOT NULL,
@@ -65,8 +67,8 @@ CREATE TABLE IF NOT EXISTS records (
     cache_read INTEGER NOT NULL, session TEXT NOT NULL, project TEXT, source TEXT NOT NULL,
     cache_write_1h INTEGER NOT NULL, via TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_by_path ON records (path);
-CREATE INDEX IF NOT EXISTS records_by_key ON records (key);  -- a request already counted?
+{_BY_PATH};
+{_BY_KEY};  -- a request already counted?
 CREATE TABLE IF NOT EXISTS sums (
     query TEXT PRIMARY KEY, signature TEXT NOT NULL, upto INTEGER NOT NULL, data BLOB NOT NULL,
     used REAL NOT NULL
@@ -128,18 +130,10 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             "SELECT path, size, mtime_ns, end_offset, head, state, lines, identity FROM files"
         )
     }
-    done.rows = [] if last_row(db) == 0 else None
+    first = last_row(db) == 0
+    done.rows = [] if first else None
     with db:
-        seen: set[str] = set()
-        jobs: list[_Plan | tuple[Tool, Path]] = []  # in order: the records' rows keep it
-        for tool, files in logs.items():
-            for path in files:
-                seen.add(str(path))
-                if READERS[tool].table is not None:
-                    jobs.append((tool, path))
-                elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
-                    jobs.append(plan)
-        _read_all(db, jobs, known, done)
+        seen = {str(path) for files in logs.values() for path in files}
         for tool in logs:
             gone = [
                 p
@@ -148,6 +142,23 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             ]
             for path_text in gone:
                 _forget(db, path_text)
+        # in order (the records' rows keep it): the databases first, read here while other
+        # processes start on the logs of lines
+        tables: list[_Plan | tuple[Tool, Path]] = []
+        plans: list[_Plan | tuple[Tool, Path]] = []
+        for tool, files in logs.items():
+            for path in files:
+                if READERS[tool].table is not None:
+                    tables.append((tool, path))
+                elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
+                    plans.append(plan)
+        if first:  # every row stored, then indexed at once: half the work of row by row
+            db.execute("DROP INDEX IF EXISTS records_by_path")
+            db.execute("DROP INDEX IF EXISTS records_by_key")
+        _read_all(db, tables + plans, known, done)
+        if first:  # (in the same transaction; and opened() makes any missing index again)
+            db.execute(_BY_PATH)
+            db.execute(_BY_KEY)
         if (
             done.rows is not None
             and len(done.rows) != db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
@@ -196,10 +207,12 @@ def _plan(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | None, done
 
 #: Logs with more new bytes than ``POOL_MIN`` together are read on every core, those of at most
 #: ``POOL_FILE_MAX`` new bytes each (a bigger one is read here a piece at a time: its records are
-#: never all in memory); at most ``_AHEAD`` per core read ahead of what is stored.
+#: never all in memory); read ahead of what is stored: ``_AHEAD`` per core, and more while those
+#: in hand hold under ``_AHEAD_BYTES`` of log together (the workers never wait on a busy parent).
 POOL_MIN = 64 * 2**20
 POOL_FILE_MAX = 8 * 2**20
 _AHEAD = 2
+_AHEAD_BYTES = 32 * 2**20
 _INSERT = "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #: What a read of a whole log gives: its records' rows, its bad lines, where it stopped (byte,
 #: line) and the reader's state there.
@@ -218,18 +231,21 @@ def _read_all(
     workers = _workers(sum(job.size - job.start for job in small.values()))
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers else nullcontext() as pool:
         ahead: dict[int, Future[_Read]] = {}
+        in_hand = 0  # bytes of log read ahead
         queue = iter(small.items() if pool is not None else ())
         for index, job in enumerate(jobs):
-            while pool is not None and len(ahead) < _AHEAD * workers:
+            while pool is not None and (len(ahead) < _AHEAD * workers or in_hand < _AHEAD_BYTES):
                 nxt = next(queue, None)
                 if nxt is None:
                     break
                 ahead[nxt[0]] = pool.submit(_read_whole, nxt[1])
+                in_hand += nxt[1].size - nxt[1].start
             if not isinstance(job, _Plan):
                 _refresh_table(db, job[0], job[1], known.get(str(job[1])), done)
                 continue
             try:
                 if index in ahead:
+                    in_hand -= job.size - job.start
                     rows, bad, end, line, state = ahead.pop(index).result()
                     db.executemany(_INSERT, rows)
                     if done.rows is not None:
@@ -248,12 +264,17 @@ def _read_all(
 
 
 def _workers(new_bytes: int) -> int:
-    """Processes to read ``new_bytes`` of logs with: none (here) for a little, or from a process
-    with threads (a fork copies only the thread that makes it: another's lock would stay held)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if new_bytes < POOL_MIN or cores < 2 or threading.active_count() > 1:
+    """Processes to read ``new_bytes`` of logs with: none (here) for a little."""
+    cores = forkable_cores()
+    return 0 if new_bytes < POOL_MIN or cores < 2 else cores
+
+
+def forkable_cores() -> int:
+    """The cores this process may use, 0 when it has threads (a fork copies only the thread that
+    makes it: another's lock would stay held in the copy)."""
+    if threading.active_count() > 1:
         return 0
-    return cores
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _read_whole(plan: _Plan) -> _Read:
@@ -269,7 +290,7 @@ def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[
     message repeats on 1-3 lines: its repeats are not even parsed when the reader can tell)."""
     parser, path = READERS[plan.tool], str(plan.path)
     stored: set[str] = set()
-    seen: set[str] = set()
+    seen: set[Hashable] = set()
     for piece in tail.pieces():
         found = _parse(parser, plan.path, piece, plan.state, bad, seen)
         yield [(path, *record.row()) for record in _once(found, stored)]
@@ -387,7 +408,7 @@ def _parse(
     lines: list[Numbered],
     state: State,
     bad: list[tuple[int, str]],
-    seen: set[str],
+    seen: set[Hashable],
 ) -> list[UsageRecord]:
     """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why,
     one whose request key (``Reader.line_key``) was ``seen`` in this file is passed over unparsed

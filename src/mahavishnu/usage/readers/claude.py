@@ -26,12 +26,13 @@ _MESSAGE_ID = re.compile(rb'"message":\{"id":"([^"\\]*)"')
 _REQUEST_ID = re.compile(rb'"requestId":"([^"\\]*)"')
 
 
-def line_key(line: bytes) -> str | None:
-    """The key ``parse`` gives the line's request, read off its bytes (None: not found so)."""
+def line_key(line: bytes) -> tuple[bytes, bytes] | None:
+    """The line's message and request id, read off its bytes (None: not found so): what ``parse``
+    makes the request's key of (left as bytes: only compared with other lines')."""
     message, request = _MESSAGE_ID.search(line), _REQUEST_ID.search(line)
     if message is None or request is None:
         return None
-    return f"claude:{message[1].decode(errors='replace')}:{request[1].decode(errors='replace')}"
+    return message[1], request[1]
 
 
 def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:

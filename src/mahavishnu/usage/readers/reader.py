@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ class Reader:
     parse: Parse
     #: a line's request key read off its bytes, when the format allows (None: parse it): a line
     #: repeating a request already read is then skipped before it is parsed
-    line_key: Callable[[bytes], str | None] | None = None
+    line_key: Callable[[bytes], Hashable | None] | None = None
     #: the assistant's log files, when ``session_logs`` does not know where they are
     find: Callable[[], list[Path]] | None = None
     #: the table of a log that is a SQLite database (None: a log of JSON lines)
