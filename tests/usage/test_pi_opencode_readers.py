@@ -312,3 +312,27 @@ def test_a_row_added_with_an_older_time_than_the_newest_read_is_read(home: Path)
     _add(home, _reply("msg_migrated", NOW - 10**10, _tokens(3, 4)))  # e.g. moved in from old storage/
     records, _, _ = collect(["opencode"], None, None)
     assert records[0].key == "opencode:msg_migrated" and len(records) == 3
+
+
+def test_our_own_read_of_a_database_in_wal_mode_does_not_make_it_look_changed(tmp_path: Path) -> None:
+    """Opening a WAL database read-only that nothing else has open creates an empty ``-wal`` and a
+    ``-shm`` beside it: the next report must not take that for OpenCode's writing (it read the
+    whole database again and dropped every kept sum); a real write to the ``-wal`` still counts."""
+    path = tmp_path / "opencode.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (x)")
+        db.execute("INSERT INTO t VALUES (1)")
+        db.commit()
+    hour_ago = path.stat().st_mtime_ns - 3600 * 10**9  # whatever the clock's grain, the -wal is newer
+    os.utime(path, ns=(hour_ago, hour_ago))
+    before = sqlite_log.signature(path)
+    with closing(sqlite_log._connect(path)) as read:
+        assert read.execute("SELECT COUNT(*) FROM t").fetchone() == (1,)
+    assert Path(f"{path}-wal").exists() and sqlite_log.signature(path) == before
+
+    writer = sqlite3.connect(path)  # OpenCode running: its write sits in the -wal
+    writer.execute("INSERT INTO t VALUES (2)")
+    writer.commit()
+    assert sqlite_log.signature(path) != before
+    writer.close()

@@ -58,7 +58,9 @@ class Table:
 
 def signature(path: Path) -> tuple[int, int, str]:
     """The database's size and mtime (ns) with its ``-wal`` file's (a write may change only that),
-    and its identity (``device:inode``). OSError when the database is gone."""
+    and its identity (``device:inode``). OSError when the database is gone. An empty ``-wal`` holds
+    nothing: our own read-only open creates one (and ``-shm``) beside a database in WAL mode that
+    nothing has open, which would otherwise make the next report read the database again."""
     info = path.stat()
     size, mtime = info.st_size, info.st_mtime_ns
     try:
@@ -66,7 +68,8 @@ def signature(path: Path) -> tuple[int, int, str]:
     except FileNotFoundError:
         pass
     else:
-        size, mtime = size + wal.st_size, max(mtime, wal.st_mtime_ns)
+        if wal.st_size:
+            size, mtime = size + wal.st_size, max(mtime, wal.st_mtime_ns)
     return size, mtime, f"{info.st_dev}:{info.st_ino}"
 
 
