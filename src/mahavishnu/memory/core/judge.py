@@ -19,9 +19,10 @@ One logistic model over what the search already has for each of its first candid
                 note never mentions ("the TTL on the Redis keys" of a note on Redis rate limits):
                 the cosine of the whole texts is high, the detail's words find nothing alike. On
                 the development set's tuning half it tells a paraphrase's answer from a near-miss
-                with AUC 0.69 where the cosine has 0.26, and the other styles' answers from
-                near-misses with 0.99 (cosine 0.78). An embedder without word-piece vectors gets
-                the model fitted without it (``judge_weights.PLAIN_*``).
+                with AUC 0.70 where the cosine has 0.29, and the other styles' answers from
+                near-misses with 0.99 (cosine 0.79; ``benchmarks/devmem.py --separability``). An
+                embedder without word-piece vectors gets the model fitted without it
+                (``judge_weights.PLAIN_*``).
 
 Left out after trying them: ``all_held`` (it holds every word) and ``evidence`` (the best ``held``
 of any candidate) took weights (+7.8, -0.8) that, with ``held`` at -2.7, judged "holds most of the

@@ -655,11 +655,13 @@ class MemoryStore:
     ) -> list[Ranked]:
         """The first ``memory.rerank_depth`` hits reordered by how the query's word pieces meet
         theirs (``pieces.reranked``), when the query is the vector leg's: none of the text leg's
-        first hits holds ``memory.hybrid_evidence`` of its words (``search.text_evidence``). A query
+        first hits holds ``memory.rerank_evidence`` of its words (``search.text_evidence``). A query
         the text leg matches well keeps the fused order: reordering by the vector leg's cosine
         there lost SciFact's nDCG@10 0.751 -> 0.711, whose claims share their words with the
         abstracts that answer them."""
         s = self.settings
+        if s.rerank_depth < 2 or s.rerank_weight <= 0:
+            return ranked
         by_text = sorted(
             (r for r in ranked if r.text_score is not None), key=lambda r: -(r.text_score or 0.0)
         )
