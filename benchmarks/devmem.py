@@ -3,6 +3,7 @@
     python benchmarks/devmem.py              # headline: the real CLI and daemon, and the baselines
     python benchmarks/devmem.py --fast       # in-process only (MemoryStore.search, recall): sweeps
     python benchmarks/devmem.py --fast --fusion-sweep keep=0,default   # memory.hybrid_* variants
+    python benchmarks/devmem.py --fast --separability  # AUC of each signal: answers vs absent ones
 
 ``benchmarks/data/devmem.json``: 106 facts of six projects (and six of no project) and 224 questions
 about them asked as a developer asks a week later (63 % paraphrases sharing at most one content word
