@@ -316,35 +316,6 @@ def test_a_first_read_adds_up_the_rows_it_stored_without_reading_them_back(
     assert _requests(_checked("monthly")) == 5 and read_back == []
 
 
-def test_many_records_added_up_in_two_processes_give_the_report_one_process_gives(
-    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A first report over many records adds up their later half in another process (cut at a
-    local day or month: ``report._added_up``): the same report, float for float; a cut that left
-    one day on both sides is found and everything added up in one process instead."""
-    lines = [_line(n, JAN_1 + n * 5 * 3600 + 0.1 * n) for n in range(1, 400)]  # ~83 days, 5 h apart
-    _session(isolated_home).write_bytes(b"".join(lines))
-    alone = {period: report(period, None, ["claude"]).to_json() for period in ("daily", "monthly")}
-    cuts: list[int | None] = []
-    real = report_module._cut
-
-    def cut(records: list[UsageRecord], period: Period) -> int | None:
-        cuts.append(real(records, period))
-        return cuts[-1]
-
-    monkeypatch.setattr(report_module, "SPLIT_MIN", 10)
-    monkeypatch.setattr(report_module, "_cut", cut)
-    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (pytest's own threads: none fork here)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
-    for period in ("daily", "monthly"):
-        ledger.ledger_file().unlink()
-        assert report(period, None, ["claude"]).to_json() == alone[period]  # type: ignore[arg-type]
-    assert len(cuts) == 2 and all(cuts)
-    monkeypatch.setattr(report_module, "_cut", lambda records, period: len(records) // 2 + 1)  # mid-day
-    ledger.ledger_file().unlink()
-    assert report("daily", None, ["claude"]).to_json() == alone["daily"]
-
-
 def _record_indexes() -> list[str]:
     """The records' indexes as the ledger file holds them (``ledger.opened`` would make any missing)."""
     with closing(sqlite3.connect(ledger.ledger_file())) as db:

@@ -20,12 +20,9 @@ import sqlite3
 import time as clock
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from multiprocessing import get_context
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -361,19 +358,6 @@ class Sums:
             }
         )
 
-    def merge(self, other: Sums) -> bool:
-        """Adds ``other``'s sums, of records all later than these (so they come after these, as
-        they would added here); False (nothing added) when one is a sum these hold too."""
-        if other._sums.keys() & self._sums.keys():
-            return False
-        self._sums.update(other._sums)
-        for name, (requests, tokens) in other._unpriced.items():
-            counts = self._unpriced.setdefault(name, [0, 0])
-            counts[0] += requests
-            counts[1] += tokens
-        self._known.update(other._known)
-        return True
-
     @classmethod
     def restore(cls, period: Period, by: By | None, data: bytes) -> Sums:
         """The sums ``dump`` gave (ValueError, KeyError or TypeError when ``data`` is not that)."""
@@ -624,62 +608,15 @@ def _kept_sums(
     return sums
 
 
-#: Records at least for a report to add up its later half in another process (on another core).
-SPLIT_MIN = 40_000
-
-
 def _added_up(
     records: list[UsageRecord], attribution: Attribution, pricing: Pricing, period: Period, by: By | None
 ) -> Sums:
-    """``records`` (oldest first) added up; many of a daily or monthly report's, the later half in
-    another process on another core, meanwhile. They are cut at a day (or month): no sum holds
-    records of both halves, and each half adds its own in the same order as one process would,
-    so the floats are the same."""
-    sums = Sums(period, by)
-    cut = _cut(records, period) if len(records) >= SPLIT_MIN and ledger.forkable_cores() > 1 else None
-    if cut is None:
-        sums.add(records, attribution, pricing)
-        return sums
-    later = (records[cut:], attribution, pricing, period, by)
-    with ProcessPoolExecutor(1, get_context("fork"), _set_half, (later,)) as pool:
-        half = pool.submit(_add_half)
-        sums.add(records[:cut], attribution, pricing)
-        other = Sums.restore(period, by, half.result())
-    if not sums.merge(other):  # a local date met again after the cut (a zone's clock went back
-        sums = Sums(period, by)  # over midnight): added up here instead
-        sums.add(records, attribution, pricing)
-    return sums
-
-
-def _cut(records: list[UsageRecord], period: Period) -> int | None:
-    """Where the first local day (month) after the middle record's starts; None: nowhere."""
-    if period == "sessions":  # a session's records span the range: no cut leaves it whole
-        return None
-    moment = datetime.fromtimestamp(records[len(records) // 2].time)
-    start = (
-        datetime(moment.year, moment.month, moment.day) + timedelta(days=1)
-        if period == "daily"
-        else datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1)
-    ).timestamp()
-    cut = bisect_left(records, start, key=itemgetter(2))
-    return cut if 0 < cut < len(records) else None
-
-
-#: In the process adding up a later half: what ``_add_half`` adds (set when it starts: forked, not
-#: pickled).
-_half: tuple[Any, ...] = ()
-
-
-def _set_half(half: tuple[Any, ...]) -> None:
-    global _half
-    _half = half
-
-
-def _add_half() -> bytes:
-    records, attribution, pricing, period, by = _half
+    """``records`` (oldest first) added up. (Adding the later half up in a forked process on the
+    other core lost more than it saved: 480k Claude Code messages cold 7.53 -> 8.77 s, CPU 11.5 ->
+    14.2 s; ``benchmarks/usage.py --scale 4``.)"""
     sums = Sums(period, by)
     sums.add(records, attribution, pricing)
-    return sums.dump()
+    return sums
 
 
 def _added_since(
