@@ -3,11 +3,10 @@ covered word, from the word pieces' contextual vectors the local model gives (is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pytest
 from _backends import Factory
+from _pieces import Counting
 
 from mahavishnu.config import MemorySettings, RecallSettings
 from mahavishnu.memory.core import judge, pieces
@@ -132,18 +131,6 @@ def test_the_store_weighs_the_note_that_answers_above_the_one_on_its_topic(
 
         assert next(iter(hits)) == answer.id and hits[answer.id].relevant
         assert (hits[topic.id].probability or 0.0) < (hits[answer.id].probability or 0.0)
-
-
-class Counting(LocalEmbedder):
-    """The local model, counting the texts it gives word-piece vectors of."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-
-    def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors]:
-        self.texts += texts
-        return super().token_vectors(texts)
 
 
 def test_only_the_first_candidates_with_evidence_of_their_own_run_the_model() -> None:

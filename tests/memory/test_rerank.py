@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pytest
 from _backends import Factory
+from _pieces import Counting
 
 from mahavishnu.config import MemorySettings, RecallSettings
 from mahavishnu.memory.core import pieces
 from mahavishnu.memory.core.embedders import FakeEmbedder
 from mahavishnu.memory.core.embedders.base import TokenVectors
-from mahavishnu.memory.core.embedders.local import LocalEmbedder
 from mahavishnu.memory.core.search import Ranked
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop.recall import build_context
@@ -80,23 +79,6 @@ NOTES = [
     "We chose PostgreSQL with pgvector for ACID guarantees.",
     "Redis holds the rate-limit counters.",
 ]
-
-
-@pytest.fixture(scope="module")
-def local() -> LocalEmbedder:
-    embedder = LocalEmbedder()
-    embedder.load()
-    return embedder
-
-
-class Counting(LocalEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-
-    def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors]:
-        self.texts += texts
-        return super().token_vectors(texts)
 
 
 def test_only_a_query_the_text_leg_barely_matches_is_reranked(backend_factory: Factory) -> None:
