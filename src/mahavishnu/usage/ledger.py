@@ -412,11 +412,13 @@ def _parse(
 ) -> list[UsageRecord]:
     """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why,
     one whose request key (``Reader.line_key``) was ``seen`` in this file is passed over unparsed
-    (a streamed answer's 2nd and 3rd lines repeat the 1st). The piece is parsed in one call (most
-    of a report's time); when a line in it is bad, again a line at a time from the state it
-    started with, to keep the rest."""
+    (a streamed answer's 2nd and 3rd lines repeat the 1st). A reader that decodes lines
+    (``Reader.decode``) reads each so, and parses whole only those it leaves; else the piece is
+    parsed in one call (most of a report's time), and when a line in it is bad, again a line at a
+    time from the state it started with, to keep the rest."""
     numbered: list[tuple[int, JSONObject]] = []
-    line_key = parser.line_key
+    line_key, decode = parser.line_key, parser.decode
+    found: list[UsageRecord] = []
     for number, line in lines:
         if line_key is not None:
             key = line_key(line)
@@ -424,12 +426,18 @@ def _parse(
                 if key in seen:
                     continue
                 seen.add(key)
+        decoded = None if decode is None else decode(path, line, state)
+        if decoded is not None:
+            found += decoded
+            continue
         value, why = parse_object(line)
         if value is None:
             bad.append((number, why))
-        else:
+        elif decode is None:
             numbered.append((number, value))
-    return _records(parser, path, numbered, state, bad)
+        else:  # in its place among the decoded lines' records
+            found += _records(parser, path, [(number, value)], state, bad)
+    return found + _records(parser, path, numbered, state, bad)
 
 
 def _records(
