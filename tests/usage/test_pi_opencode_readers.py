@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.usage import sqlite_log
+from mahavishnu.usage import ledger, sqlite_log
 from mahavishnu.usage.attribution import Attribution, ProfileEndpoints, Provider, Switch
 from mahavishnu.usage.records import Tool, UsageRecord
 from mahavishnu.usage.report import collect
@@ -336,3 +337,86 @@ def test_our_own_read_of_a_database_in_wal_mode_does_not_make_it_look_changed(tm
     writer.commit()
     assert sqlite_log.signature(path) != before
     writer.close()
+
+
+def _read_by_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports from here on read the database in a worker process (``ledger._read_all``'s pool)."""
+    monkeypatch.setattr(ledger, "POOL_MIN", 1)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (pytest's own threads: none fork here)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+
+
+_READ_TABLE = ledger._read_table
+
+
+def _read_table_noted(plan: ledger._TablePlan) -> ledger._TableRead:
+    """``ledger._read_table``, noting the process it ran in (in a worker, nothing else it does
+    reaches the test's process)."""
+    with Path(os.environ["TEST_TABLE_READERS"]).open("a") as out:
+        out.write(f"{os.getpid()}\n")
+    return _READ_TABLE(plan)
+
+
+def _ledger_rows() -> list[tuple[object, ...]]:
+    with ledger.opened() as db:
+        return [
+            *db.execute("SELECT * FROM records ORDER BY rowid"),
+            *db.execute("SELECT path, tool, end_offset, state, lines, skipped FROM files"),
+            *db.execute("SELECT * FROM bad_lines ORDER BY rowid"),
+        ]
+
+
+def test_a_worker_process_reads_the_database_as_this_one_does(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large first read reads OpenCode's database in a worker process while others read the logs:
+    the same records, bad rows and state as read here; and so for what changes after."""
+    _add(home, _reply("msg_huge", NOW, _tokens(10**13, 1)), _reply("msg_new", NOW, {}))
+    _add(home, *(_reply(f"msg_{n}", NOW + n, _tokens(n, 1)) for n in range(1, 1200)))  # pieces of rows
+
+    def changed(step: int) -> None:
+        with closing(_db(home)) as db:
+            if step == 0:  # a reply ends: its row is updated
+                db.execute(
+                    "UPDATE message SET time_updated = ?, data = ? WHERE id = 'msg_new'",
+                    _reply("msg_new", NOW + 5000, _tokens(3, 4))[1:],
+                )
+            else:  # a session deleted: read again whole
+                db.execute("DELETE FROM message WHERE id = 'msg_7'")
+
+    def reports() -> list[object]:
+        ledger.ledger_file().unlink(missing_ok=True)
+        seen: list[object] = []
+        for step in (0, 1, 2):
+            records, refreshed, skipped = collect(["opencode", "pi"], None, None)
+            seen += [[tuple(r) for r in records], refreshed.read, refreshed.problems, skipped, _ledger_rows()]
+            if step < 2:
+                changed(step)
+        return seen
+
+    shutil.copy(home / DB, home / "start.db")
+    here = reports()
+    shutil.copy(home / "start.db", home / DB)
+    used: list[int] = []
+    real = ledger._workers
+    monkeypatch.setattr(ledger, "_workers", lambda new: used.append(real(new)) or used[-1])
+    readers = home / "readers"
+    monkeypatch.setenv("TEST_TABLE_READERS", str(readers))
+    monkeypatch.setattr(ledger, "_read_table", _read_table_noted)
+    _read_by_workers(monkeypatch)
+    assert reports() == here
+    assert used[0] == 2 and len(here[0]) > 1200  # type: ignore[arg-type]
+    assert str(os.getpid()) not in readers.read_text().split()  # every read of it by a worker
+
+
+def test_a_database_locked_by_its_writer_read_by_a_worker_is_one_problem_line(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _read_by_workers(monkeypatch)
+    with closing(sqlite3.connect(home / DB, isolation_level=None)) as writer:
+        writer.execute("BEGIN EXCLUSIVE")
+        records, refreshed, _ = collect(["opencode", "pi"], None, None)
+        writer.execute("ROLLBACK")
+    assert [r.tool for r in records] == ["pi"] * len(records) and len(records) > 0
+    assert len(refreshed.problems) == 1 and "locked" in refreshed.problems[0]
+    assert {r.tool for r in collect(["opencode", "pi"], None, None)[0]} == {"pi", "opencode"}

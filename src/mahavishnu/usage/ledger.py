@@ -142,20 +142,20 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
             ]
             for path_text in gone:
                 _forget(db, path_text)
-        # in order (the records' rows keep it): the databases first, read here while other
-        # processes start on the logs of lines
-        tables: list[_Plan | tuple[Tool, Path]] = []
-        plans: list[_Plan | tuple[Tool, Path]] = []
+        # in order (the records' rows keep it), the databases last (but read first: see _read_all)
+        tables: list[_Plan | _TablePlan] = []
+        plans: list[_Plan | _TablePlan] = []
         for tool, files in logs.items():
             for path in files:
                 if READERS[tool].table is not None:
-                    tables.append((tool, path))
+                    if (table := _table_plan(tool, path, known.get(str(path)), done)) is not None:
+                        tables.append(table)
                 elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
                     plans.append(plan)
         if first:  # every row stored, then indexed at once: half the work of row by row
             db.execute("DROP INDEX IF EXISTS records_by_path")
             db.execute("DROP INDEX IF EXISTS records_by_key")
-        _read_all(db, tables + plans, known, done)
+        _read_all(db, plans + tables, known, done)
         if first:  # (in the same transaction; and opened() makes any missing index again)
             db.execute(_BY_PATH)
             db.execute(_BY_KEY)
@@ -181,6 +181,10 @@ class _Plan:
     mtime_ns: int
     head: bytes
     identity: str
+
+    @property
+    def new_bytes(self) -> int:
+        return self.size - self.start
 
 
 def _plan(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | None, done: Refresh) -> _Plan | None:
@@ -220,32 +224,39 @@ _Read = tuple[list[tuple[object, ...]], list[tuple[int, str]], int, int, State]
 
 
 def _read_all(
-    db: sqlite3.Connection, jobs: list[_Plan | tuple[Tool, Path]], known: dict[str, _Row], done: Refresh
+    db: sqlite3.Connection, jobs: list[_Plan | _TablePlan], known: dict[str, _Row], done: Refresh
 ) -> None:
-    """Each job read and stored, in order; the small logs read ahead by other processes."""
-    small = {
-        i: job
-        for i, job in enumerate(jobs)
-        if isinstance(job, _Plan) and job.size - job.start <= POOL_FILE_MAX
+    """Each job read and stored, in order; the databases and the small logs read ahead by other
+    processes, the databases first (one process reads a database while the others read logs)."""
+    pooled = {
+        i: job for i, job in enumerate(jobs) if isinstance(job, _TablePlan) or job.new_bytes <= POOL_FILE_MAX
     }
-    workers = _workers(sum(job.size - job.start for job in small.values()))
+    workers = _workers(sum(job.new_bytes for job in pooled.values()))
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers else nullcontext() as pool:
         ahead: dict[int, Future[_Read]] = {}
+        tables: dict[int, Future[_TableRead]] = {}
         in_hand = 0  # bytes of log read ahead
-        queue = iter(small.items() if pool is not None else ())
+        queue = iter(
+            sorted(pooled.items(), key=lambda item: not isinstance(item[1], _TablePlan))
+            if pool is not None
+            else ()
+        )
         for index, job in enumerate(jobs):
             while pool is not None and (len(ahead) < _AHEAD * workers or in_hand < _AHEAD_BYTES):
                 nxt = next(queue, None)
                 if nxt is None:
                     break
-                ahead[nxt[0]] = pool.submit(_read_whole, nxt[1])
-                in_hand += nxt[1].size - nxt[1].start
-            if not isinstance(job, _Plan):
-                _refresh_table(db, job[0], job[1], known.get(str(job[1])), done)
+                if isinstance(nxt[1], _TablePlan):
+                    tables[nxt[0]] = pool.submit(_read_table, nxt[1])
+                else:
+                    ahead[nxt[0]] = pool.submit(_read_whole, nxt[1])
+                    in_hand += nxt[1].new_bytes
+            if isinstance(job, _TablePlan):
+                _table_stored(db, job, tables.pop(index, None), done)
                 continue
             try:
                 if index in ahead:
-                    in_hand -= job.size - job.start
+                    in_hand -= job.new_bytes
                     rows, bad, end, line, state = ahead.pop(index).result()
                     db.executemany(_INSERT, rows)
                     if done.rows is not None:
@@ -314,75 +325,111 @@ def _stored(
     )  # fmt: skip
 
 
-def _refresh_table(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | None, done: Refresh) -> None:
-    """Read what is new in a log that is a SQLite database (``sqlite_log``): the rows added or
-    updated since the last read, each replacing what it gave then. The ``files`` row keeps the
-    size and mtime of the database and its WAL file together, no first bytes (SQLite rewrites its
-    header), and in the state ``after`` (the newest update read), ``rowid`` (the highest) and
-    ``rows`` (how many)."""
-    parser = READERS[tool]
-    assert parser.table is not None
+@dataclass
+class _TablePlan:
+    """What to read of a log that is a SQLite database (``sqlite_log``): the rows added or updated
+    since the last read (``state``: ``after``, the newest update read, ``rowid``, the highest, and
+    ``rows``, how many; empty: all), each replacing what it gave then; and what the database was
+    when looked at (its size and mtime with its WAL file's, no first bytes: SQLite rewrites its
+    header)."""
+
+    tool: Tool
+    path: Path
+    size: int
+    mtime_ns: int
+    identity: str
+    state: State
+
+    @property
+    def new_bytes(self) -> int:
+        return self.size
+
+
+def _table_plan(tool: Tool, path: Path, row: _Row | None, done: Refresh) -> _TablePlan | None:
+    """What to read of the database at ``path``: None when it is unchanged (or cannot be read: a
+    problem noted)."""
     try:
         size, mtime, identity = sqlite_log.signature(path)
-        same = row is not None and row[7] == identity
-        if same and row is not None and (row[1], row[2]) == (size, mtime):
-            return
-        state = _state(row[5]) if same and row is not None else {}
-        rows = sqlite_log.Rows(
-            path,
-            parser.table,
-            int(state.get("after", -1)),
-            int(state.get("rows", 0)),
-            int(state.get("rowid", 0)),
-        )
-        found = _table_records(db, parser, path, rows, state, done.rows)
-        if rows.stale:  # rows deleted, or a clock gone back: read again whole
-            state = {}
-            rows = sqlite_log.Rows(path, parser.table, -1)
-            found = _table_records(db, parser, path, rows, state, done.rows)
-    except (OSError, sqlite3.Error) as error:
+    except OSError as error:
         done.problems.append(f"cannot read {path}: {error}")
-        return
-    bad = found + rows.passed
-    state.update(after=str(rows.newest), rows=str(rows.total), rowid=str(rows.highest))
-    done.read += 1
-    done.skipped_lines += len(bad)
-    _keep_bad(db, path, bad)
-    db.execute(
-        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, 0, X'', ?, "
-        "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
-        (str(path), tool, size, mtime, json.dumps(state), str(path), len(bad), rows.total, identity),
+        return None
+    same = row is not None and row[7] == identity
+    if same and row is not None and (row[1], row[2]) == (size, mtime):
+        return None
+    return _TablePlan(tool, path, size, mtime, identity, _state(row[5]) if same and row is not None else {})
+
+
+#: What a read of a database gives: its records a piece at a time, its bad rows (rowid, why),
+#: where it stopped (``Rows``) and the reader's state.
+_TableRead = tuple[list[list[UsageRecord]], list[tuple[int, str]], sqlite_log.Rows, State]
+
+
+def _read_table(plan: _TablePlan) -> _TableRead:
+    """The records of what is new in ``plan``'s database, read here or in a worker process (it
+    touches no ledger); all of it when it lost rows or went back in time. OSError and
+    ``sqlite3.Error`` propagate."""
+    parser, state = READERS[plan.tool], dict(plan.state)
+    assert parser.table is not None
+    read = _table_rows(plan, state)
+    if read[2].stale:  # rows deleted, or a clock gone back: read again whole
+        state = {}
+        read = _table_rows(plan, state)
+    return (*read, state)
+
+
+def _table_rows(
+    plan: _TablePlan, state: State
+) -> tuple[list[list[UsageRecord]], list[tuple[int, str]], sqlite_log.Rows]:
+    parser = READERS[plan.tool]
+    assert parser.table is not None
+    rows = sqlite_log.Rows(
+        plan.path,
+        parser.table,
+        int(state.get("after", -1)),
+        int(state.get("rows", 0)),
+        int(state.get("rowid", 0)),
     )
-
-
-def _table_records(
-    db: sqlite3.Connection,
-    parser: Reader,
-    path: Path,
-    rows: sqlite_log.Rows,
-    state: State,
-    stored: list[tuple[object, ...]] | None,
-) -> list[tuple[int, str]]:
-    """Store the records of ``rows`` in place of what the same rows gave before (a row read again
-    replaces its records: no request twice), and add them to ``stored``; the bad rows (rowid, why)."""
     bad: list[tuple[int, str]] = []
+    pieces = [_records(parser, plan.path, piece, state, bad) for piece in rows.pieces()]
+    return pieces, bad + rows.passed, rows
+
+
+def _table_stored(
+    db: sqlite3.Connection, plan: _TablePlan, ahead: Future[_TableRead] | None, done: Refresh
+) -> None:
+    """The records of ``plan``'s database (read ahead, else read here) stored in place of what the
+    same rows gave before (a row read again replaces its records: no request twice)."""
+    try:
+        pieces, bad, rows, state = ahead.result() if ahead is not None else _read_table(plan)
+    except (OSError, sqlite3.Error) as error:
+        done.problems.append(f"cannot read {plan.path}: {error}")
+        return
+    path = str(plan.path)
     if rows.after < 0:
-        _forget(db, str(path))
-    for piece in rows.pieces():
-        found = _records(parser, path, piece, state, bad)
+        _forget(db, path)
+    for found in pieces:
         if rows.after >= 0 and found:
             keys = json.dumps([record.key for record in found])
             deleted = db.execute(
                 "DELETE FROM records WHERE path = ? AND key IN (SELECT value FROM json_each(?))",
-                (str(path), keys),
+                (path, keys),
             )
             if deleted.rowcount:
                 db.execute("DELETE FROM sums")
-        batch = [(str(path), *r.row()) for r in _once(found, set())]
+        batch = [(path, *r.row()) for r in _once(found, set())]
         db.executemany(_INSERT, batch)
-        if stored is not None:
-            stored += batch
-    return bad
+        if done.rows is not None:
+            done.rows += batch
+    state.update(after=str(rows.newest), rows=str(rows.total), rowid=str(rows.highest))
+    done.read += 1
+    done.skipped_lines += len(bad)
+    _keep_bad(db, plan.path, bad)
+    db.execute(
+        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, 0, X'', ?, "
+        "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
+        (path, plan.tool, plan.size, plan.mtime_ns, json.dumps(state), path, len(bad), rows.total,
+         plan.identity),
+    )  # fmt: skip
 
 
 def _keep_bad(db: sqlite3.Connection, path: Path, bad: list[tuple[int, str]]) -> None:
