@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -121,8 +121,12 @@ def locked(db: sqlite3.Connection) -> Iterator[None]:
     db.commit()
 
 
-def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
-    """Read what is new in ``logs`` (each assistant's session files) into the ledger."""
+def refresh(
+    db: sqlite3.Connection, logs: dict[Tool, list[Path]], meanwhile: Callable[[], object] | None = None
+) -> Refresh:
+    """Read what is new in ``logs`` (each assistant's session files) into the ledger. When other
+    processes read them, ``meanwhile`` is called here once they have started (the caller's own
+    work that needs no ledger: its price data, say); else not at all."""
     done = Refresh()
     known = {
         row[0]: row
@@ -155,7 +159,7 @@ def refresh(db: sqlite3.Connection, logs: dict[Tool, list[Path]]) -> Refresh:
         if first:  # every row stored, then indexed at once: half the work of row by row
             db.execute("DROP INDEX IF EXISTS records_by_path")
             db.execute("DROP INDEX IF EXISTS records_by_key")
-        _read_all(db, plans + tables, known, done)
+        _read_all(db, plans + tables, known, done, meanwhile)
         if first:  # (in the same transaction; and opened() makes any missing index again)
             db.execute(_BY_PATH)
             db.execute(_BY_KEY)
@@ -224,7 +228,11 @@ _Read = tuple[list[tuple[object, ...]], list[tuple[int, str]], int, int, State]
 
 
 def _read_all(
-    db: sqlite3.Connection, jobs: list[_Plan | _TablePlan], known: dict[str, _Row], done: Refresh
+    db: sqlite3.Connection,
+    jobs: list[_Plan | _TablePlan],
+    known: dict[str, _Row],
+    done: Refresh,
+    meanwhile: Callable[[], object] | None = None,
 ) -> None:
     """Each job read and stored, in order; the databases and the small logs read ahead by other
     processes, the databases first (one process reads a database while the others read logs)."""
@@ -251,6 +259,9 @@ def _read_all(
                 else:
                     ahead[nxt[0]] = pool.submit(_read_whole, nxt[1])
                     in_hand += nxt[1].new_bytes
+            if meanwhile is not None and pool is not None:
+                meanwhile()
+                meanwhile = None
             if isinstance(job, _TablePlan):
                 _table_stored(db, job, tables.pop(index, None), done)
                 continue

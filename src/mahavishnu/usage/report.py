@@ -19,12 +19,12 @@ import os
 import sqlite3
 import time as clock
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -33,10 +33,13 @@ from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.loop.recall_log import Recalled, session_digest
 from mahavishnu.usage import ledger, metrics
-from mahavishnu.usage.attribution import Attribution
-from mahavishnu.usage.pricing import Pricing, Rates
 from mahavishnu.usage.readers import READERS
 from mahavishnu.usage.records import MAIN, TOOLS, Provider, Tool, UsageRecord
+
+if TYPE_CHECKING:  # (imported when a report prices: the price data takes a tenth of a second)
+    from mahavishnu.usage.attribution import Attribution
+    from mahavishnu.usage.pricing import Pricing, Rates
+    from mahavishnu.usage.settings import UsageSettings
 
 Period = Literal["daily", "monthly", "sessions"]
 By = Literal["assistant", "provider", "model", "project", "source"]
@@ -361,6 +364,8 @@ class Sums:
     @classmethod
     def restore(cls, period: Period, by: By | None, data: bytes) -> Sums:
         """The sums ``dump`` gave (ValueError, KeyError or TypeError when ``data`` is not that)."""
+        from mahavishnu.usage.pricing import Rates
+
         value = orjson.loads(data)
         sums = cls(period, by)
         for key, part in value["sums"]:
@@ -512,8 +517,10 @@ def collect(
         return ledger.records(db, wanted, since, until), refreshed, ledger.skipped_lines(db)
 
 
-def _refreshed(db: sqlite3.Connection, tools: list[Tool]) -> ledger.Refresh:
-    """The ledger brought up to date with the logs of ``tools``."""
+def _refreshed(
+    db: sqlite3.Connection, tools: list[Tool], meanwhile: Callable[[], object] | None = None
+) -> ledger.Refresh:
+    """The ledger brought up to date with the logs of ``tools`` (``meanwhile``: see ``ledger.refresh``)."""
     from mahavishnu.memory.loop.session_logs import check_tool, find_sessions
 
     logs: dict[Tool, list[Path]] = {}
@@ -525,9 +532,19 @@ def _refreshed(db: sqlite3.Connection, tools: list[Tool]) -> ledger.Refresh:
         except MahavishnuError as error:  # its folder leads out of HOME: one line, the rest reported
             problems.append(error.message)
             logs[tool] = []  # and what an earlier read kept of it is not shown as if read now
-    refreshed = ledger.refresh(db, logs)
+    refreshed = ledger.refresh(db, logs, meanwhile)
     refreshed.problems[:0] = problems
     return refreshed
+
+
+def _pricing(own: UsageSettings | None = None) -> tuple[Attribution, Pricing]:
+    """This machine's switch history and the prices (``own``, else ``usage.yaml``, and
+    ``genai-prices``)."""
+    from mahavishnu.usage import settings
+    from mahavishnu.usage.attribution import from_history
+    from mahavishnu.usage.pricing import Pricing
+
+    return from_history(), Pricing(settings.own_prices(own or settings.load()))
 
 
 def report(
@@ -540,16 +557,16 @@ def report(
     verbose: bool = False,
 ) -> Report:
     """The whole report, for the CLI: logs read, attributed with this machine's switch history,
-    priced with ``usage.yaml`` and ``genai-prices``."""
+    priced with ``usage.yaml`` and ``genai-prices`` (made ready while other processes read logs)."""
     from mahavishnu.usage import settings
-    from mahavishnu.usage.attribution import from_history
 
     own = settings.load()
     wanted = list(tools)
     start, end = _start(since), _start(until + timedelta(days=1)) if until else None
     with _collector_paused(), ledger.opened() as db:
-        refreshed = _refreshed(db, wanted)
-        attribution, pricing = from_history(), Pricing(settings.own_prices(own))
+        ready: list[tuple[Attribution, Pricing]] = []
+        refreshed = _refreshed(db, wanted, lambda: ready.append(_pricing(own)))
+        attribution, pricing = ready[0] if ready else _pricing(own)
         recalled = recalls(wanted, start, end)
         if recalled or telemetry.enabled():  # they need every request: nothing kept
             records = ledger.records(db, wanted, start, end)
@@ -652,12 +669,9 @@ def priced_requests(
 ) -> tuple[list[tuple[UsageRecord, float | None]], ledger.Refresh]:
     """Every request of ``tools`` since ``since`` (seconds), oldest first, with its cost (None:
     unpriced): what ``usage blocks`` and the status line add up."""
-    from mahavishnu.usage import settings
-    from mahavishnu.usage.attribution import from_history
-
     with _collector_paused():
         records, refreshed, _ = collect(list(tools), since, None)
-        attribution, pricing = from_history(), Pricing(settings.own_prices(settings.load()))
+        attribution, pricing = _pricing()
         return [(record, cost) for record, _, cost in priced(records, attribution, pricing)], refreshed
 
 
