@@ -12,7 +12,7 @@ def test_a_day_with_recall_tokens_but_no_request_is_the_memory_loop_s_not_a_prov
     recall_only = Line("2026-06-01", "anthropic", recalls=2, memory_tokens=300, memory_unpriced_tokens=300)
     row = usage_view._row(recall_only)
     assert row.group == "memory loop (no request logged)" and row.cost == "-" and row.memory_tokens == 300
-    listed = Line("2026-06-02", "proxy", input=1000, cost=0.5, requests=1, price_kinds={"list"})
+    listed = Line("2026-06-02", "proxy", input=1000, units=500_000_000_000, requests=1, price_kinds={"list"})
     assert usage_view._row(listed).cost == "0.5000 (list)"
 
 

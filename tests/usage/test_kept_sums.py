@@ -126,18 +126,18 @@ def test_an_append_on_a_day_and_model_seen_looks_no_price_up(
     log = _session(isolated_home)
     log.write_bytes(_line(1) + _line(2, JAN_1 + DAY))
     _checked()
-    looked_up: list[str] = []
+    looked_up: list[float] = []
     real = report_module._served
 
-    def served(record: UsageRecord, *args: Any) -> Any:
+    def served(tool: str, time: float, *args: Any) -> Any:
         if _COUNTING[0]:
-            looked_up.append(record.key)
-        return real(record, *args)
+            looked_up.append(time)
+        return real(tool, time, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(report_module, "_served", served)
     with log.open("ab") as handle:
         handle.write(_line(3, JAN_1 + 5 * 3600) + _line(4, JAN_1 + 3 * DAY))
-    assert _requests(_checked()) == 4 and looked_up == ["claude:msg_4:req_4"]  # its day is new
+    assert _requests(_checked()) == 4 and looked_up == [JAN_1 + 3 * DAY]  # msg_4: its day is new
 
 
 def test_each_report_asked_for_keeps_its_own_sums(isolated_home: Path, added: list[int]) -> None:
@@ -293,12 +293,12 @@ def test_logs_read_on_every_core_give_the_ledger_one_process_gives(
     assert workers == [2] and rows() == one_process
 
 
-def test_a_first_read_adds_up_the_rows_it_stored_without_reading_them_back(
+def test_a_first_read_adds_up_the_rows_as_it_stores_them_without_reading_them_back(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = _session(isolated_home)
     log.write_bytes(_line(1) + _line(2, JAN_1 + DAY) + _line(1) + _line(3, JAN_1 - DAY))
-    _session(isolated_home, "s2").write_bytes(_line(2, JAN_1) + _line(4))  # msg_2 earlier here
+    _session(isolated_home, "s2").write_bytes(_line(2, JAN_1 + DAY) + _line(4))  # msg_2 copied here
     read_back: list[str] = []
     real = ledger.records
 
@@ -314,6 +314,13 @@ def test_a_first_read_adds_up_the_rows_it_stored_without_reading_them_back(
         handle.write(_line(5))
     ledger.ledger_file().unlink()  # deleted: a first read again, of another query
     assert _requests(_checked("monthly")) == 5 and read_back == []
+    ledger.ledger_file().unlink()
+    # a request's row that comes after another of it with a later time: the earlier counts, and
+    # so the first read's rows are added up again, from the ledger
+    _session(isolated_home, "s3").write_bytes(_line(2, JAN_1 - 2 * DAY))
+    again = _checked("daily")
+    assert read_back == ["records"] and _requests(again) == 5
+    assert _column(again, "date")[0] == "2025-12-30"  # msg_2 on its earliest day
 
 
 def _record_indexes() -> list[str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -158,3 +159,35 @@ def test_own_prices_hold_from_their_date_and_a_subscription_costs_nothing() -> N
     after = Pricing(own).rates(gateway, "claude-sonnet-4-5", WHEN.timestamp())
     assert before is not None and before.kind == "list"  # not yet: the list price
     assert after is not None and after.kind == "own" and after.cost(10**6, 10**6, 10**6, 10**6) == 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    counts=st.lists(
+        st.tuples(st.integers(0, 300_000), st.integers(0, 9_000), st.integers(0, 90_000)), max_size=40
+    ),
+    order=st.randoms(use_true_random=False),
+)
+def test_a_report_s_costs_are_the_same_whatever_order_its_requests_are_added_in(
+    counts: list[tuple[int, int, int]], order: random.Random
+) -> None:
+    """Costs are added up in picodollars (integers): exactly, so a report added up as a first read
+    stores its logs (in the ledger's order) shows to the last digit what one added up oldest first
+    shows, even on a rounding boundary (n requests of $33.9 per million tokens x n: $0.0005085)."""
+    from mahavishnu.usage.attribution import Attribution
+    from mahavishnu.usage.records import UsageRecord
+    from mahavishnu.usage.report import build
+
+    boundary = [(n, 2 * n, 3 * n) for n in range(1, 6)]
+    when, model = 1_767_225_600, "claude-sonnet-4-5"
+    records = [
+        UsageRecord("claude", f"k{i}", when + i * 60, model, fresh, output, 0, read, "s", None)
+        for i, (fresh, output, read) in enumerate(boundary + counts)
+    ]
+    shuffled = records[:]
+    order.shuffle(shuffled)
+    attribution = Attribution([], {})
+    first = build(records, attribution, Pricing(), "daily", "model")
+    assert build(shuffled, attribution, Pricing(), "daily", "model").to_json() == first.to_json()
+    if not counts:  # $3, $15 and $0.30 a million: 15 x 3 + 30 x 15 + 45 x 0.3 = 508.5 millionths
+        assert first.totals.units == 508_500_000

@@ -76,6 +76,10 @@ CREATE TABLE IF NOT EXISTS sums (
 """
 
 
+#: What a first read passes each batch of rows it stores to (``refresh``'s ``fold``).
+Fold = Callable[[list[tuple[object, ...]]], object]
+
+
 @dataclass
 class Refresh:
     """What bringing the ledger up to date did: files read (whole or their new tail), lines passed
@@ -84,9 +88,19 @@ class Refresh:
     read: int = 0
     skipped_lines: int = 0
     problems: list[str] = field(default_factory=list)
-    #: every record row stored, in order, when the ledger held none before (a first read): the
-    #: report adds them up without reading them back (``records_in``); else None
-    rows: list[tuple[object, ...]] | None = None
+    #: a first read (the ledger held no records before) gave ``fold`` every row it stored, and
+    #: they are all the ledger holds (none replaced another)
+    whole: bool = False
+    fold: Fold | None = field(default=None, repr=False)
+    #: rows stored by a first read (None: not a first read)
+    stored: int | None = field(default=None, repr=False)
+
+    def took(self, batch: list[tuple[object, ...]]) -> None:
+        """``batch`` was stored, after those before it."""
+        if self.stored is not None:
+            self.stored += len(batch)
+            if self.fold is not None:
+                self.fold(batch)
 
 
 def ledger_file() -> Path:
@@ -122,11 +136,16 @@ def locked(db: sqlite3.Connection) -> Iterator[None]:
 
 
 def refresh(
-    db: sqlite3.Connection, logs: dict[Tool, list[Path]], meanwhile: Callable[[], object] | None = None
+    db: sqlite3.Connection,
+    logs: dict[Tool, list[Path]],
+    meanwhile: Callable[[], object] | None = None,
+    fold: Fold | None = None,
 ) -> Refresh:
     """Read what is new in ``logs`` (each assistant's session files) into the ledger. When other
     processes read them, ``meanwhile`` is called here once they have started (the caller's own
-    work that needs no ledger: its price data, say); else not at all."""
+    work that needs no ledger: its price data, say); else not at all. A first read gives ``fold``
+    each batch of rows it stores, in order, as it stores it (a report adds them up while the
+    other processes read: ``Refresh.whole`` says whether that is all the ledger holds)."""
     done = Refresh()
     known = {
         row[0]: row
@@ -135,7 +154,7 @@ def refresh(
         )
     }
     first = last_row(db) == 0
-    done.rows = [] if first else None
+    done.stored, done.fold = (0, fold) if first else (None, None)
     with db:
         seen = {str(path) for files in logs.values() for path in files}
         for tool in logs:
@@ -163,11 +182,10 @@ def refresh(
         if first:  # (in the same transaction; and opened() makes any missing index again)
             db.execute(_BY_PATH)
             db.execute(_BY_KEY)
-        if (
-            done.rows is not None
-            and len(done.rows) != db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-        ):
-            done.rows = None  # some were replaced: not what the ledger holds
+        done.whole = (
+            done.stored is not None
+            and done.stored == db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        )  # (else some were replaced: not what the ledger holds)
     return done
 
 
@@ -270,14 +288,12 @@ def _read_all(
                     in_hand -= job.new_bytes
                     rows, bad, end, line, state = ahead.pop(index).result()
                     db.executemany(_INSERT, rows)
-                    if done.rows is not None:
-                        done.rows += rows
+                    done.took(rows)
                 else:
                     bad, tail = [], Tail(job.path, job.start, job.line, READERS[job.tool].wanted)
                     for batch in _rows(job, tail, bad):  # a piece at a time: memory stays bounded
                         db.executemany(_INSERT, batch)
-                        if done.rows is not None:
-                            done.rows += batch
+                        done.took(batch)
                     bad, end, line, state = bad + tail.passed, tail.end, tail.line, job.state
             except OSError as error:
                 done.problems.append(f"cannot read {job.path}: {error.strerror or error}")
@@ -427,10 +443,9 @@ def _table_stored(
             )
             if deleted.rowcount:
                 db.execute("DELETE FROM sums")
-        batch = [(path, *r.row()) for r in _once(found, set())]
+        batch: list[tuple[object, ...]] = [(path, *r.row()) for r in _once(found, set())]
         db.executemany(_INSERT, batch)
-        if done.rows is not None:
-            done.rows += batch
+        done.took(batch)
     state.update(after=str(rows.newest), rows=str(rows.total), rowid=str(rows.highest))
     done.read += 1
     done.skipped_lines += len(bad)
@@ -562,18 +577,6 @@ def records(
         params.append(after)
     # rowid order (free), then a stable sort by time in Python: three times faster than SQLite's
     return _first_of_each(db.execute(query + " ORDER BY rowid", params).fetchall())
-
-
-def records_in(
-    rows: list[tuple[object, ...]], tools: Iterable[Tool], since: float | None, until: float | None
-) -> list[UsageRecord]:
-    """What ``records`` gives, from ``rows`` (``Refresh.rows``: all the ledger holds) instead."""
-    wanted = set(tools)
-    low = float("-inf") if since is None else since
-    high = float("inf") if until is None else until
-    return _first_of_each(
-        [row[1:] for row in rows if row[1] in wanted and low <= row[3] < high]  # type: ignore[operator]
-    )
 
 
 def _first_of_each(rows: list[Any]) -> list[UsageRecord]:

@@ -24,13 +24,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
-
-from genai_prices import data_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
+from typing import TYPE_CHECKING, Any
 
 from mahavishnu.usage.records import Provider
 from mahavishnu.usage.settings import OwnPrice
+
+if TYPE_CHECKING:  # (genai-prices is imported at the first look-up: a tenth of a second)
+    from genai_prices.data_snapshot import DataSnapshot
+    from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
 #: A price: the base rate and the tiers (start: the request's input above which it applies).
 Price = tuple[float, tuple[tuple[int, float], ...]]
@@ -51,19 +52,20 @@ class Rates:
     #: where the rates come from: ``own`` (the user's), ``provider`` (genai-prices, the provider's
     #: own), ``list`` (a gateway's request at its model's list price)
     kind: str = "provider"
-    #: the rates of a request of any size (input, output, cache write, cache read), and from each
-    #: tier start down (a request whose whole input is above it): worked out once, not per request
-    _base: tuple[float, ...] = field(init=False, default=(), repr=False, compare=False)
-    _steps: tuple[tuple[int, tuple[float, ...]], ...] = field(
-        init=False, default=(), repr=False, compare=False
-    )
+    #: the rates of a request of any size (input, output, cache write, cache read, 1-hour cache
+    #: write) in picodollars a token, and from each tier start down (a request whose whole input is
+    #: above it): worked out once, not per request
+    _base: tuple[int, ...] = field(init=False, default=(), repr=False, compare=False)
+    _steps: tuple[tuple[int, tuple[int, ...]], ...] = field(init=False, default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         hour = self.cache_write_1h or self.cache_write
         prices = (self.input, self.output, self.cache_write, self.cache_read, hour)
         starts = sorted({start for _, tiers in prices for start, _ in tiers}, reverse=True)
-        object.__setattr__(self, "_base", tuple(base for base, _ in prices))
-        steps = tuple((start, tuple(_at(price, start + 1) for price in prices)) for start in starts)
+        object.__setattr__(self, "_base", tuple(_per_token(base) for base, _ in prices))
+        steps = tuple(
+            (start, tuple(_per_token(_at(price, start + 1)) for price in prices)) for start in starts
+        )
         object.__setattr__(self, "_steps", steps)
 
     def dump(self) -> list[object]:
@@ -93,6 +95,13 @@ class Rates:
         self, fresh: int, output: int, cache_write: int, cache_read: int, cache_write_1h: int = 0
     ) -> float:
         """USD for one request; ``cache_write_1h`` is the part of ``cache_write`` written for an hour."""
+        return self.units(fresh, output, cache_write, cache_read, cache_write_1h) / PICO
+
+    def units(
+        self, fresh: int, output: int, cache_write: int, cache_read: int, cache_write_1h: int = 0
+    ) -> int:
+        """``cost`` in picodollars (10^-12 USD): an integer, so that sums of them are exact and the
+        same whatever order the requests are added up in (a rate has at most six decimals)."""
         rates = self._base
         if self._steps:
             whole = fresh + cache_write + cache_read
@@ -106,7 +115,16 @@ class Rates:
             + (cache_write - cache_write_1h) * rates[2]
             + cache_read * rates[3]
             + cache_write_1h * rates[4]
-        ) / 1_000_000
+        )
+
+
+#: Picodollars in a dollar: a rate of USD per million tokens is that many millionths of it a token.
+PICO = 10**12
+
+
+def _per_token(usd_per_million: float) -> int:
+    """A rate in USD per million tokens as picodollars a token."""
+    return round(usd_per_million * 1_000_000)
 
 
 def _at(price: Price, whole_input: int) -> float:
@@ -128,6 +146,10 @@ class Pricing:
     def __init__(self, own: Mapping[str, Mapping[str, OwnPrice]] | None = None) -> None:
         self._own = {who: {model_ref(m): p for m, p in models.items()} for who, models in (own or {}).items()}
         self._known: dict[tuple[Provider, str, int], Rates | None] = {}
+
+    def load(self) -> None:
+        """The price data loaded now (else at the first look-up)."""
+        _snapshot()
 
     def signature(self) -> str:
         """The prices' sources, as text: the user's own and the price data's version."""
@@ -161,7 +183,7 @@ class Pricing:
 
 
 def _genai_model(provider: Provider, model: str) -> tuple[str, ModelInfo] | None:
-    snapshot = data_snapshot.get_snapshot()
+    snapshot = _snapshot()
     try:
         if provider.base_url:
             found = snapshot.find_provider(None, None, provider.base_url)
@@ -177,7 +199,7 @@ def _genai_model(provider: Provider, model: str) -> tuple[str, ModelInfo] | None
 
 def _known_provider(provider: Provider) -> bool:
     """Whether genai-prices knows who ``provider`` is (by its base URL or id)."""
-    snapshot = data_snapshot.get_snapshot()
+    snapshot = _snapshot()
     try:
         snapshot.find_provider(None, provider.price_id, provider.base_url)
     except LookupError:
@@ -187,7 +209,7 @@ def _known_provider(provider: Provider) -> bool:
 
 def _listed(model: str) -> tuple[str, ModelInfo] | None:
     """``model``'s list price: from the provider genai-prices knows it from."""
-    snapshot = data_snapshot.get_snapshot()
+    snapshot = _snapshot()
     try:
         found = snapshot.find_provider(model, None, None)
     except LookupError:
@@ -199,7 +221,7 @@ def _listed(model: str) -> tuple[str, ModelInfo] | None:
 def known_provider_id(name: str) -> bool:
     """Whether ``genai-prices`` knows a provider by the id ``name`` (``anthropic``, ``openrouter``)."""
     try:
-        data_snapshot.get_snapshot().find_provider(None, name, None)
+        _snapshot().find_provider(None, name, None)
     except LookupError:
         return False
     return True
@@ -207,7 +229,7 @@ def known_provider_id(name: str) -> bool:
 
 def provider_of_model(model: str) -> str | None:
     """The provider ``genai-prices`` knows ``model`` from, when it prices it."""
-    snapshot = data_snapshot.get_snapshot()
+    snapshot = _snapshot()
     ref = model_ref(model)
     try:
         found = snapshot.find_provider(ref, None, None)
@@ -226,9 +248,18 @@ def _rates(price: ModelPrice, source: str, kind: str = "provider") -> Rates | No
     return Rates(fresh, output, written, _price(price.cache_read_mtok) or fresh, source, hour, kind)
 
 
+def _snapshot() -> DataSnapshot:
+    """genai-prices' price data (imported and loaded on first use)."""
+    from genai_prices import data_snapshot
+
+    return data_snapshot.get_snapshot()
+
+
 def _price(value: Decimal | TieredPrices | None) -> Price | None:
     if value is None:
         return None
+    from genai_prices.types import TieredPrices
+
     if isinstance(value, TieredPrices):
         return float(value.base), tuple((tier.start, float(tier.price)) for tier in value.tiers)
     return float(value), ()

@@ -33,12 +33,12 @@ from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.loop.recall_log import Recalled, session_digest
 from mahavishnu.usage import ledger, metrics
+from mahavishnu.usage.pricing import PICO, Pricing, Rates
 from mahavishnu.usage.readers import READERS
 from mahavishnu.usage.records import MAIN, TOOLS, Provider, Tool, UsageRecord
 
-if TYPE_CHECKING:  # (imported when a report prices: the price data takes a tenth of a second)
+if TYPE_CHECKING:
     from mahavishnu.usage.attribution import Attribution
-    from mahavishnu.usage.pricing import Pricing, Rates
     from mahavishnu.usage.settings import UsageSettings
 
 Period = Literal["daily", "monthly", "sessions"]
@@ -67,7 +67,8 @@ class Line:
     output: int = 0
     cache_write: int = 0
     cache_read: int = 0
-    cost: float = 0.0
+    #: the cost of the priced requests in picodollars (``Rates.units``: exact, in any order)
+    units: int = 0
     requests: int = 0
     unpriced_requests: int = 0
     unpriced_tokens: int = 0
@@ -87,6 +88,11 @@ class Line:
     @property
     def total(self) -> int:
         return self.input + self.output + self.cache_write + self.cache_read
+
+    @property
+    def cost(self) -> float:
+        """USD, of the priced requests."""
+        return self.units / PICO
 
     @property
     def price_source(self) -> str | None:
@@ -116,7 +122,7 @@ class Line:
         self.output += part.output
         self.cache_write += part.cache_write
         self.cache_read += part.cache_read
-        self.cost += part.cost
+        self.units += part.units
         self.requests += part.requests
         self.unpriced_requests += part.unpriced_requests
         self.unpriced_tokens += part.unpriced_tokens
@@ -203,13 +209,13 @@ class _Sum:
     __slots__ = (
         "cache_read",
         "cache_write",
-        "cost",
         "first",
         "input",
         "kinds",
         "last",
         "output",
         "requests",
+        "units",
         "unpriced_requests",
         "unpriced_tokens",
     )
@@ -217,14 +223,14 @@ class _Sum:
     def __init__(self, time: float) -> None:
         self.input = self.output = self.cache_write = self.cache_read = 0
         self.requests = self.unpriced_requests = self.unpriced_tokens = 0
-        self.cost = 0.0
+        self.units = 0
         self.kinds: set[str] = set()
         self.first = self.last = time
 
     def dump(self) -> list[object]:
         return [
             self.input, self.output, self.cache_write, self.cache_read, self.requests,
-            self.unpriced_requests, self.unpriced_tokens, self.cost, sorted(self.kinds),
+            self.unpriced_requests, self.unpriced_tokens, self.units, sorted(self.kinds),
             self.first, self.last,
         ]  # fmt: skip
 
@@ -233,7 +239,7 @@ class _Sum:
         part = cls(float(value[9]))
         part.input, part.output, part.cache_write, part.cache_read = (int(n) for n in value[:4])
         part.requests, part.unpriced_requests, part.unpriced_tokens = (int(n) for n in value[4:7])
-        part.cost, part.kinds, part.last = float(value[7]), {str(k) for k in value[8]}, float(value[10])
+        part.units, part.kinds, part.last = int(value[7]), {str(k) for k in value[8]}, float(value[10])
         return part
 
 
@@ -281,13 +287,25 @@ class Sums:
         known = self._known
         era = attribution.era
         for record in records:  # (priced() inlined: this loop is most of a report's time)
-            tool, _, time, model, fresh, output, cache_write, cache_read, session, project, _, hour, via = (
-                record
-            )
+            (
+                tool,
+                _,
+                time,
+                model,
+                fresh,
+                output,
+                cache_write,
+                cache_read,
+                session,
+                project,
+                source,
+                hour,
+                via,
+            ) = record
             where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
             found = known.get(where)
             if found is None:
-                found = known[where] = _served(record, attribution, pricing)
+                found = known[where] = _served(tool, time, project, model, via, attribution, pricing)
             provider, rates = found
             if period == "sessions":
                 when = session
@@ -297,7 +315,7 @@ class Sums:
                 if day is None:
                     day = day_of[quarter] = clock.strftime("%Y-%m-%d", clock.localtime(time))
                 when = day if period == "daily" else day[:7]
-            group = "" if by is None else _group(by, record, provider.name)
+            group = "" if by is None else _group(by, tool, provider.name, model, project, source)
             key = (when, group, tool, model, project)
             part = sums.get(key)
             if part is None:
@@ -315,7 +333,7 @@ class Sums:
                 part.unpriced_requests += 1
                 part.unpriced_tokens += tokens
             else:
-                part.cost += rates.cost(fresh, output, cache_write, cache_read, hour)
+                part.units += rates.units(fresh, output, cache_write, cache_read, hour)
                 part.kinds.add(rates.kind)
             if time < part.first:
                 part.first = time
@@ -364,8 +382,6 @@ class Sums:
     @classmethod
     def restore(cls, period: Period, by: By | None, data: bytes) -> Sums:
         """The sums ``dump`` gave (ValueError, KeyError or TypeError when ``data`` is not that)."""
-        from mahavishnu.usage.pricing import Rates
-
         value = orjson.loads(data)
         sums = cls(period, by)
         for key, part in value["sums"]:
@@ -397,7 +413,7 @@ def priced(
         where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
         found = known.get(where)
         if found is None:
-            found = known[where] = _served(record, attribution, pricing)
+            found = known[where] = _served(tool, time, project, model, via, attribution, pricing)
         provider, rates = found
         yield (
             record,
@@ -406,9 +422,18 @@ def priced(
         )
 
 
-def _served(record: UsageRecord, attribution: Attribution, pricing: Pricing) -> tuple[Provider, Rates | None]:
-    provider = attribution.provider(record.tool, record.time, record.project, record.model, record.via)
-    return provider, pricing.rates(provider, record.model, record.time)
+def _served(
+    tool: Tool,
+    time: float,
+    project: str | None,
+    model: str,
+    via: str,
+    attribution: Attribution,
+    pricing: Pricing,
+) -> tuple[Provider, Rates | None]:
+    """Who served a request and at which rates."""
+    provider = attribution.provider(tool, time, project, model, via)
+    return provider, pricing.rates(provider, model, time)
 
 
 def _add_recalls(
@@ -432,7 +457,9 @@ def _add_recalls(
             provider = attribution.provider(tool, recall.at, recall.project, "")
             model, project, session = "-", recall.project, recall.session or "-"
         else:
-            provider, rates = _served(request, attribution, pricing)  # (Pricing remembers rates)
+            provider, rates = _served(
+                request.tool, request.time, request.project, request.model, request.via, attribution, pricing
+            )  # (Pricing remembers rates)
             cost = None if rates is None else rates.cost(recall.tokens, 0, 0, 0)
             model, project, session = request.model, request.project, request.session
         if period == "sessions":
@@ -440,7 +467,7 @@ def _add_recalls(
         else:
             day = clock.strftime("%Y-%m-%d", clock.localtime(recall.at))
             when = day if period == "daily" else day[:7]
-        group = "" if by is None else _recall_group(by, tool, provider.name, model, project)
+        group = "" if by is None else _group(by, tool, provider.name, model, project, MEMORY)
         line = lines.get((when, group))
         if line is None:
             line = lines[(when, group)] = Line(when, group)
@@ -482,7 +509,8 @@ class _Sessions:
         return requests[min(index, len(requests) - 1)]
 
 
-def _recall_group(by: By, tool: Tool, provider: str, model: str, project: str | None) -> str:
+def _group(by: By, tool: Tool, provider: str, model: str, project: str | None, source: str) -> str:
+    """The ``--by`` group of a request (or of a recall: its ``source`` is ``memory``)."""
     if by == "assistant":
         return ASSISTANTS[tool]
     if by == "provider":
@@ -491,19 +519,7 @@ def _recall_group(by: By, tool: Tool, provider: str, model: str, project: str | 
         return model
     if by == "project":
         return project or "-"
-    return MEMORY
-
-
-def _group(by: By, record: UsageRecord, provider: str) -> str:
-    if by == "assistant":
-        return ASSISTANTS[record.tool]
-    if by == "provider":
-        return provider
-    if by == "model":
-        return record.model
-    if by == "project":
-        return record.project or "-"
-    return record.source
+    return source
 
 
 def collect(
@@ -518,9 +534,13 @@ def collect(
 
 
 def _refreshed(
-    db: sqlite3.Connection, tools: list[Tool], meanwhile: Callable[[], object] | None = None
+    db: sqlite3.Connection,
+    tools: list[Tool],
+    meanwhile: Callable[[], object] | None = None,
+    fold: ledger.Fold | None = None,
 ) -> ledger.Refresh:
-    """The ledger brought up to date with the logs of ``tools`` (``meanwhile``: see ``ledger.refresh``)."""
+    """The ledger brought up to date with the logs of ``tools`` (``meanwhile``, ``fold``: see
+    ``ledger.refresh``)."""
     from mahavishnu.memory.loop.session_logs import check_tool, find_sessions
 
     logs: dict[Tool, list[Path]] = {}
@@ -532,7 +552,7 @@ def _refreshed(
         except MahavishnuError as error:  # its folder leads out of HOME: one line, the rest reported
             problems.append(error.message)
             logs[tool] = []  # and what an earlier read kept of it is not shown as if read now
-    refreshed = ledger.refresh(db, logs, meanwhile)
+    refreshed = ledger.refresh(db, logs, meanwhile, fold)
     refreshed.problems[:0] = problems
     return refreshed
 
@@ -542,7 +562,6 @@ def _pricing(own: UsageSettings | None = None) -> tuple[Attribution, Pricing]:
     ``genai-prices``)."""
     from mahavishnu.usage import settings
     from mahavishnu.usage.attribution import from_history
-    from mahavishnu.usage.pricing import Pricing
 
     return from_history(), Pricing(settings.own_prices(own or settings.load()))
 
@@ -557,24 +576,34 @@ def report(
     verbose: bool = False,
 ) -> Report:
     """The whole report, for the CLI: logs read, attributed with this machine's switch history,
-    priced with ``usage.yaml`` and ``genai-prices`` (made ready while other processes read logs)."""
+    priced with ``usage.yaml`` and ``genai-prices`` (made ready while other processes read logs).
+    A first read adds its rows up as it stores them."""
     from mahavishnu.usage import settings
 
     own = settings.load()
     wanted = list(tools)
     start, end = _start(since), _start(until + timedelta(days=1)) if until else None
+    ready: list[tuple[Attribution, Pricing]] = []
+
+    def prices() -> tuple[Attribution, Pricing]:
+        if not ready:
+            ready.append(_pricing(own))
+        return ready[0]
+
+    recalled = recalls(wanted, start, end)
+    every = bool(recalled) or telemetry.enabled()  # they need every request: nothing kept
     with _collector_paused(), ledger.opened() as db:
-        ready: list[tuple[Attribution, Pricing]] = []
-        refreshed = _refreshed(db, wanted, lambda: ready.append(_pricing(own)))
-        attribution, pricing = ready[0] if ready else _pricing(own)
-        recalled = recalls(wanted, start, end)
-        if recalled or telemetry.enabled():  # they need every request: nothing kept
+        folding = None if every else _Folding(Sums(period, by), wanted, start, end, prices)
+        refreshed = _refreshed(db, wanted, lambda: prices()[1].load(), folding)
+        attribution, pricing = prices()
+        if every:
             records = ledger.records(db, wanted, start, end)
             built = build(records, attribution, pricing, period, by, recalled)
             metrics.record(priced(records, attribution, pricing), since, until)
         else:
-            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, refreshed.rows)
-            refreshed.rows = None
+            assert folding is not None
+            folded = folding.sums if refreshed.whole else None
+            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, folded)
             built = sums.report(*sums.lines())
         built.skipped_lines = ledger.skipped_lines(db)
         built.problems = refreshed.problems
@@ -583,8 +612,46 @@ def report(
     return built
 
 
+class _Folding:
+    """A first read's rows added up as the ledger stores them (``ledger.refresh``'s ``fold``), those
+    of ``tools`` in ``[since, until)``: each request once, the first of its rows (as ``ledger.records``
+    gives them, oldest first). ``sums`` becomes None when a request's row comes after one of it
+    with a later time (the earlier one counts: then all is added up again from the ledger)."""
+
+    def __init__(
+        self,
+        sums: Sums,
+        tools: list[Tool],
+        since: float | None,
+        until: float | None,
+        prices: Callable[[], tuple[Attribution, Pricing]],
+    ) -> None:
+        self.sums: Sums | None = sums
+        self._tools = set(tools)
+        self._low = float("-inf") if since is None else since
+        self._high = float("inf") if until is None else until
+        self._prices = prices
+        self._first: dict[str, float] = {}  # each request's key: the time of its row counted
+
+    def __call__(self, rows: list[tuple[Any, ...]]) -> None:
+        if self.sums is None:
+            return
+        tools, low, high, first = self._tools, self._low, self._high, self._first
+        counted = []
+        for row in rows:  # (path, tool, key, time, ...): a record's fields after the path
+            if row[1] in tools and low <= row[3] < high:
+                seen = first.get(row[2])
+                if seen is None:
+                    first[row[2]] = row[3]
+                    counted.append(row[1:])
+                elif seen > row[3]:
+                    self.sums = None
+                    return
+        self.sums.add(counted, *self._prices())  # type: ignore[arg-type]
+
+
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-SUMS_VERSION = 3
+SUMS_VERSION = 4
 
 
 def _kept_sums(
@@ -596,11 +663,11 @@ def _kept_sums(
     pricing: Pricing,
     period: Period,
     by: By | None,
-    stored: list[tuple[object, ...]] | None = None,
+    folded: Sums | None = None,
 ) -> Sums:
     """The report's sums: those the ledger kept for the same query and signature plus the records
-    added since (an append), else all records added up again (from ``stored``, every row the
-    ledger holds, when the refresh gave them); kept for the next report."""
+    added since (an append), else all records added up again (``folded``: by a first read, as it
+    stored them); kept for the next report."""
     query = orjson.dumps([period, by, sorted(tools), since, until]).decode()
     signature = hashlib.sha256(
         repr(
@@ -614,12 +681,9 @@ def _kept_sums(
         usable = kept if kept is not None and kept.signature == signature else None
         sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
         if sums is None:
-            every = (
-                ledger.records(db, tools, since, until)
-                if stored is None
-                else ledger.records_in(stored, tools, since, until)
+            sums = folded or _added_up(
+                ledger.records(db, tools, since, until), attribution, pricing, period, by
             )
-            sums = _added_up(every, attribution, pricing, period, by)
         if kept is None or kept.upto != top or kept.signature != signature:
             ledger.keep_sums(db, query, ledger.Kept(signature, top, sums.dump()))
     return sums
