@@ -581,3 +581,67 @@ def test_memory_context_declares_its_option_once_for_both_paths() -> None:
     assert parse_memory_context([]) == {"tool": None}
     for typer_says in (["--tool"], ["--tool", "-x"], ["extra"], ["--tol", "claude"]):
         assert parse_memory_context(typer_says) is None
+
+
+# -- usage [daily|monthly|sessions] --------------------------------------------------------------
+
+USAGE_LOGS = Path(__file__).resolve().parents[1] / "usage" / "fixtures" / "home"
+
+
+@pytest.mark.parametrize("path", ["usage daily", "usage monthly", "usage sessions"])
+def test_the_usage_reports_declare_their_parameters_once_for_both_paths(path: str) -> None:
+    from mahavishnu.cli.params import USAGE_REPORT
+
+    command = _click_command(path)
+    code = command.callback.__code__
+    assert (code.co_argcount, bool(code.co_flags & inspect.CO_VARKEYWORDS)) == (0, True)
+    seen = [(p.name, tuple(p.opts), p.help, p.multiple) for p in command.params if p.name != "help"]
+    assert seen == [(p.name, p.flags, p.help, p.repeatable) for p in USAGE_REPORT]
+    callback = typer.main.get_command(app).commands["usage"]  # the bare `usage`: the same options
+    assert [(p.name, tuple(p.opts), p.help) for p in callback.params if p.name != "help"] == [
+        (p.name, p.flags, p.help) for p in USAGE_REPORT
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["daily", "--watch"], ["-w"], ["blocks"], ["statusline", "--refresh"], ["daily", "extra"],
+     ["--tool"], ["--by"], ["monthly", "--json=yes"], ["--bogus"]],
+)  # fmt: skip
+def test_anything_unusual_in_a_usage_report_is_left_to_typer(args: list[str]) -> None:
+    from mahavishnu.cli.fast.usage import usage_report
+
+    assert usage_report(args) is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["usage", "--json"],
+        ["usage"],
+        ["usage", "daily", "--tool", "claude", "--json"],
+        ["usage", "monthly", "-t", "codex,gemini", "--tool", "qwen"],
+        ["usage", "sessions", "--by", "model", "--json"],
+        ["usage", "daily", "--since", "2026-11-01", "--until=2026-11-30", "--by", "provider"],
+        ["usage", "--unpriced", "--json"],
+        ["usage", "daily", "--verbose", "-t", "all"],
+        ["usage", "--by", "nosuch"],
+        ["usage", "daily", "--tool", "nosuch"],
+        ["usage", "monthly", "--since", "last week"],
+    ],
+)
+def test_the_usage_fast_path_prints_what_typer_prints(isolated_home: Path, args: list[str]) -> None:
+    shutil.copytree(USAGE_LOGS, isolated_home, dirs_exist_ok=True)
+    for _ in range(2):  # the second time from the ledger's kept sums
+        fast, slow = _both(isolated_home, args)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
+    assert fast.returncode == (2 if "nosuch" in args or "last week" in args else 0), fast.stderr
+
+
+def test_a_usage_report_loads_no_typer_and_its_json_no_rich(isolated_home: Path) -> None:
+    shutil.copytree(USAGE_LOGS, isolated_home, dirs_exist_ok=True)
+    for args in (["usage", "daily", "--json"], ["usage", "--tool", "claude"]):
+        code, output, modules = _probe(isolated_home, args)
+        assert code == 0 and output.strip()
+        assert not {"typer", "click"} & modules, args
+        assert ("rich" in modules) == ("--json" not in args)  # (a table is Rich's)

@@ -186,6 +186,53 @@ def parse_meta(pairs: Sequence[str] | None) -> dict[str, Any]:
     return meta
 
 
+# usage [daily|monthly|sessions] (and ``usage blocks``' --tool and --since)
+USAGE_BY = Param(
+    "by",
+    ("--by",),
+    str,
+    None,
+    "Split each period by assistant, provider, model, project or source (main/helper).",
+)
+USAGE_TOOLS = Param(
+    "tool", ("--tool", "-t"), str, None, f"{listed('all')} (repeat for several).", repeatable=True
+)
+USAGE_SINCE = Param("since", ("--since",), str, None, "From this day on (YYYY-MM-DD, local time).")
+USAGE_UNTIL = Param("until", ("--until",), str, None, "Up to this day, included (YYYY-MM-DD).")
+USAGE_UNPRICED = Param(
+    "unpriced",
+    ("--unpriced",),
+    bool,
+    False,
+    "List only the models nobody prices, with their requests and tokens.",
+)
+USAGE_VERBOSE = Param(
+    "verbose",
+    ("--verbose", "-v"),
+    bool,
+    False,
+    "List the log lines skipped as damaged or hostile: file:line and why.",
+)
+USAGE_WATCH = Param(
+    "watch",
+    ("--watch", "-w"),
+    bool,
+    False,
+    "Show the report again every few seconds, in place (Ctrl-C stops).",
+    fast=False,  # (it clears a terminal: Rich's)
+)
+USAGE_REPORT = (
+    USAGE_BY,
+    USAGE_TOOLS,
+    USAGE_SINCE,
+    USAGE_UNTIL,
+    JSON,
+    USAGE_UNPRICED,
+    USAGE_VERBOSE,
+    USAGE_WATCH,
+)
+
+
 # -- the fast path's parser ----------------------------------------------------------------------
 
 

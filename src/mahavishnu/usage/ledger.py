@@ -233,16 +233,21 @@ def _plan(db: sqlite3.Connection, tool: Tool, path: Path, row: _Row | None, done
 
 #: Logs with more new bytes than ``POOL_MIN`` together are read on every core, those of at most
 #: ``POOL_FILE_MAX`` new bytes each (a bigger one is read here a piece at a time: its records are
-#: never all in memory); read ahead of what is stored: ``_AHEAD`` per core, and more while those
-#: in hand hold under ``_AHEAD_BYTES`` of log together (the workers never wait on a busy parent).
+#: never all in memory), several to a task of up to ``_TASK_BYTES`` (each task costs this process
+#: a hand-off with the pool's thread: 0.5 ms, a second over a thousand logs); read ahead of what
+#: is stored: ``_AHEAD`` tasks per core, and more while those in hand hold under ``_AHEAD_BYTES``
+#: of log together (the workers never wait on a busy parent).
 POOL_MIN = 64 * 2**20
 POOL_FILE_MAX = 8 * 2**20
+_TASK_BYTES = 4 * 2**20
 _AHEAD = 2
 _AHEAD_BYTES = 32 * 2**20
 _INSERT = "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #: What a read of a whole log gives: its records' rows, its bad lines, where it stopped (byte,
 #: line) and the reader's state there.
 _Read = tuple[list[tuple[object, ...]], list[tuple[int, str]], int, int, State]
+#: What a worker's task gives: each job's read, or what stopped it.
+_Task = list["_Read | _TableRead | OSError | sqlite3.Error"]
 
 
 def _read_all(
@@ -254,39 +259,42 @@ def _read_all(
 ) -> None:
     """Each job read and stored, in order; the databases and the small logs read ahead by other
     processes, the databases first (one process reads a database while the others read logs)."""
-    pooled = {
-        i: job for i, job in enumerate(jobs) if isinstance(job, _TablePlan) or job.new_bytes <= POOL_FILE_MAX
-    }
-    workers = _workers(sum(job.new_bytes for job in pooled.values()))
+    pooled = [
+        i for i, job in enumerate(jobs) if isinstance(job, _TablePlan) or job.new_bytes <= POOL_FILE_MAX
+    ]
+    workers = _workers(sum(jobs[i].new_bytes for i in pooled))
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers else nullcontext() as pool:
-        ahead: dict[int, Future[_Read]] = {}
-        tables: dict[int, Future[_TableRead]] = {}
+        ahead: dict[int, tuple[Future[_Task], int]] = {}  # a job read ahead: its task, its place there
+        tasks = iter(_tasks(jobs, pooled) if pool is not None else ())
         in_hand = 0  # bytes of log read ahead
-        queue = iter(
-            sorted(pooled.items(), key=lambda item: not isinstance(item[1], _TablePlan))
-            if pool is not None
-            else ()
-        )
+        unread = 0  # tasks read ahead whose last job is not stored yet
         for index, job in enumerate(jobs):
-            while pool is not None and (len(ahead) < _AHEAD * workers or in_hand < _AHEAD_BYTES):
-                nxt = next(queue, None)
-                if nxt is None:
+            while pool is not None and (unread < _AHEAD * workers or in_hand < _AHEAD_BYTES):
+                task = next(tasks, None)
+                if task is None:
                     break
-                if isinstance(nxt[1], _TablePlan):
-                    tables[nxt[0]] = pool.submit(_read_table, nxt[1])
-                else:
-                    ahead[nxt[0]] = pool.submit(_read_whole, nxt[1])
-                    in_hand += nxt[1].new_bytes
+                future = pool.submit(_read_task, [jobs[i] for i in task])
+                ahead.update((i, (future, place)) for place, i in enumerate(task))
+                in_hand += sum(jobs[i].new_bytes for i in task)
+                unread += 1
             if meanwhile is not None and pool is not None:
                 meanwhile()
                 meanwhile = None
+            read: _Read | _TableRead | OSError | sqlite3.Error | None = None
+            if index in ahead:
+                future, place = ahead.pop(index)
+                found = future.result()
+                read = found[place]
+                in_hand -= job.new_bytes
+                unread -= place == len(found) - 1
             if isinstance(job, _TablePlan):
-                _table_stored(db, job, tables.pop(index, None), done)
+                _table_stored(db, job, read, done)  # type: ignore[arg-type]
                 continue
             try:
-                if index in ahead:
-                    in_hand -= job.new_bytes
-                    rows, bad, end, line, state = ahead.pop(index).result()
+                if isinstance(read, OSError):
+                    raise read
+                if read is not None:
+                    rows, bad, end, line, state = read  # type: ignore[misc]
                     db.executemany(_INSERT, rows)
                     done.took(rows)
                 else:
@@ -299,6 +307,36 @@ def _read_all(
                 done.problems.append(f"cannot read {job.path}: {error.strerror or error}")
                 continue
             _stored(db, job, bad, end, line, state, done)
+
+
+def _tasks(jobs: list[_Plan | _TablePlan], pooled: list[int]) -> list[list[int]]:
+    """The ``pooled`` jobs as workers' tasks, in order but the databases first, each on its own (one
+    worker reads a database while the others read logs); the logs several to a task, up to
+    ``_TASK_BYTES`` of them."""
+    tasks = [[i] for i in pooled if isinstance(jobs[i], _TablePlan)]
+    task: list[int] = []
+    size = 0
+    for i in pooled:
+        if isinstance(jobs[i], _TablePlan):
+            continue
+        if task and size + jobs[i].new_bytes > _TASK_BYTES:
+            tasks.append(task)
+            task, size = [], 0
+        task.append(i)
+        size += jobs[i].new_bytes
+    return [*tasks, task] if task else tasks
+
+
+def _read_task(jobs: list[_Plan | _TablePlan]) -> _Task:
+    """Each job read, in a worker process; a job that fails gives what stopped it (the others are
+    read all the same)."""
+    found: _Task = []
+    for job in jobs:
+        try:
+            found.append(_read_table(job) if isinstance(job, _TablePlan) else _read_whole(job))
+        except (OSError, sqlite3.Error) as error:
+            found.append(error)
+    return found
 
 
 def _workers(new_bytes: int) -> int:
@@ -422,12 +460,14 @@ def _table_rows(
 
 
 def _table_stored(
-    db: sqlite3.Connection, plan: _TablePlan, ahead: Future[_TableRead] | None, done: Refresh
+    db: sqlite3.Connection, plan: _TablePlan, read: _TableRead | OSError | sqlite3.Error | None, done: Refresh
 ) -> None:
-    """The records of ``plan``'s database (read ahead, else read here) stored in place of what the
-    same rows gave before (a row read again replaces its records: no request twice)."""
+    """The records of ``plan``'s database (``read`` ahead, else read here) stored in place of what
+    the same rows gave before (a row read again replaces its records: no request twice)."""
     try:
-        pieces, bad, rows, state = ahead.result() if ahead is not None else _read_table(plan)
+        if isinstance(read, OSError | sqlite3.Error):
+            raise read
+        pieces, bad, rows, state = read if read is not None else _read_table(plan)
     except (OSError, sqlite3.Error) as error:
         done.problems.append(f"cannot read {plan.path}: {error}")
         return
