@@ -72,3 +72,31 @@ def test_a_wrong_option_is_one_error_line_and_a_hint(
 def test_no_logs_at_all_is_an_empty_report(isolated_home: Path) -> None:
     result = runner.invoke(app, ["usage"])
     assert result.exit_code == 0 and "No requests" in result.output
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_a_broken_usage_yaml_is_one_line_and_the_logs_read_meanwhile_are_not_kept(
+    logs: Path, monkeypatch: pytest.MonkeyPatch, pooled: bool
+) -> None:
+    """The prices are made ready while the logs are read (by worker processes, or here as the
+    first are added up): a usage.yaml that cannot be read stops the report there, and what was
+    read is rolled back (the next report reads it)."""
+    import os
+    import threading
+
+    from mahavishnu.usage import ledger
+
+    if pooled:
+        monkeypatch.setattr(ledger, "POOL_MIN", 1)
+        monkeypatch.setattr(threading, "active_count", lambda: 1)  # (pytest's own threads: none fork here)
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    usage_yaml = logs / ".mahavishnu" / "usage.yaml"
+    usage_yaml.parent.mkdir(parents=True, exist_ok=True)
+    usage_yaml.write_text("pricing: [not, a, mapping]\n")
+    result = runner.invoke(app, ["usage", "daily", "--json"])
+    assert result.exit_code != 0 and "usage.yaml" in result.output and "Traceback" not in result.output
+    with ledger.opened() as db:
+        stored = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    assert stored == 0
+    usage_yaml.unlink()
+    assert _json("daily")["totals"]["requests"] == 9  # type: ignore[index]

@@ -27,11 +27,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu.usage.records import Provider
-from mahavishnu.usage.settings import OwnPrice
 
-if TYPE_CHECKING:  # (genai-prices is imported at the first look-up: a tenth of a second)
+if TYPE_CHECKING:  # (genai-prices is imported at the first look-up, pydantic with the settings)
     from genai_prices.data_snapshot import DataSnapshot
     from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
+
+    from mahavishnu.usage.settings import OwnPrice
 
 #: A price: the base rate and the tiers (start: the request's input above which it applies).
 Price = tuple[float, tuple[tuple[int, float], ...]]

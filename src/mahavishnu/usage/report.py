@@ -576,18 +576,16 @@ def report(
     verbose: bool = False,
 ) -> Report:
     """The whole report, for the CLI: logs read, attributed with this machine's switch history,
-    priced with ``usage.yaml`` and ``genai-prices`` (made ready while other processes read logs).
-    A first read adds its rows up as it stores them."""
-    from mahavishnu.usage import settings
-
-    own = settings.load()
+    priced with ``usage.yaml`` and ``genai-prices`` (both made ready while other processes read
+    logs: a broken ``usage.yaml`` then stops the report with nothing stored). A first read adds
+    its rows up as it stores them."""
     wanted = list(tools)
     start, end = _start(since), _start(until + timedelta(days=1)) if until else None
     ready: list[tuple[Attribution, Pricing]] = []
 
     def prices() -> tuple[Attribution, Pricing]:
         if not ready:
-            ready.append(_pricing(own))
+            ready.append(_pricing())
         return ready[0]
 
     recalled = recalls(wanted, start, end)
