@@ -147,6 +147,11 @@ class Pricing:
     def __init__(self, own: Mapping[str, Mapping[str, OwnPrice]] | None = None) -> None:
         self._own = {who: {model_ref(m): p for m, p in models.items()} for who, models in (own or {}).items()}
         self._known: dict[tuple[Provider, str, int], Rates | None] = {}
+        #: what genai-prices matches a provider and model to (the same every day: found once)
+        self._models: dict[tuple[Provider, str], tuple[str, ModelInfo] | None] = {}
+        self._listed: dict[str, tuple[str, ModelInfo] | None] = {}
+        #: the rates of each of genai-prices' prices (a model's, from one date on)
+        self._made: dict[tuple[int, str, str], tuple[ModelPrice, Rates | None]] = {}
 
     def load(self) -> None:
         """The price data loaded now (else at the first look-up)."""
@@ -173,14 +178,28 @@ class Pricing:
             own = self._own.get(who or "", {}).get(model)
             if own is not None and (own.since is None or moment.date() >= own.since):
                 return _own_rates(own, f"usage.yaml ({who})")
-        info = _genai_model(provider, model)
+        if (provider, model) not in self._models:
+            self._models[provider, model] = _genai_model(provider, model)
+        info = self._models[provider, model]
         if info is not None:
-            return _rates(info[1].get_prices(moment), f"genai-prices: {info[0]}/{info[1].id}")
+            return self._rates(info[1].get_prices(moment), f"genai-prices: {info[0]}/{info[1].id}")
         if provider.gateway and not _known_provider(provider):
-            listed = _listed(model)
+            if model not in self._listed:
+                self._listed[model] = _listed(model)
+            listed = self._listed[model]
             if listed is not None:
-                return _rates(listed[1].get_prices(moment), f"list price: {listed[0]}/{listed[1].id}", "list")
+                return self._rates(
+                    listed[1].get_prices(moment), f"list price: {listed[0]}/{listed[1].id}", "list"
+                )
         return None
+
+    def _rates(self, price: ModelPrice, source: str, kind: str = "provider") -> Rates | None:
+        """``_rates``, made once for each of genai-prices' prices (days look the same ones up)."""
+        key = (id(price), source, kind)
+        made = self._made.get(key)
+        if made is None or made[0] is not price:  # (the price held: its id is not reused)
+            made = self._made[key] = (price, _rates(price, source, kind))
+        return made[1]
 
 
 def _genai_model(provider: Provider, model: str) -> tuple[str, ModelInfo] | None:
