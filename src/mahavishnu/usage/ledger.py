@@ -500,6 +500,8 @@ def _table_stored(
 
 def _keep_bad(db: sqlite3.Connection, path: Path, bad: list[tuple[int, str]]) -> None:
     """Keep the first ``BAD_KEPT`` bad lines of ``path`` for ``--verbose``."""
+    if not bad:
+        return
     kept = int(db.execute("SELECT COUNT(*) FROM bad_lines WHERE path = ?", (str(path),)).fetchone()[0])
     db.executemany(
         "INSERT INTO bad_lines VALUES (?, ?, ?)",

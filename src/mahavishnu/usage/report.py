@@ -280,11 +280,13 @@ class Sums:
         #: who served and at which rates, per ``_Where``: kept with the sums (an append's requests
         #: mostly fall on days and models seen, and need no price data loaded)
         self._known: dict[_Where, tuple[Provider, Rates | None]] = {}
+        #: the local date of each quarter hour seen (one strftime per quarter, however often
+        #: ``add`` is called: a first read calls it for each log)
+        self._day_of: dict[int, str] = {}
 
     def add(self, records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing) -> None:
         period, by, sums, unpriced = self.period, self.by, self._sums, self._unpriced
-        day_of: dict[int, str] = {}  # local date per quarter hour: one strftime per quarter of records
-        known = self._known
+        day_of, known = self._day_of, self._known
         era = attribution.era
         for record in records:  # (priced() inlined: this loop is most of a report's time)
             (
