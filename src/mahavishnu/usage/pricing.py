@@ -158,13 +158,14 @@ class Pricing:
         _snapshot()
 
     def signature(self) -> str:
-        """The prices' sources, as text: the user's own and the price data's version."""
-        import genai_prices
+        """The prices' sources, as text: the user's own and the price data's version (read off the
+        installed package: importing genai-prices takes longer than a warm report's reading)."""
+        from importlib.metadata import version
 
         own = sorted(
             (who, model, repr(price)) for who, models in self._own.items() for model, price in models.items()
         )
-        return repr((own, genai_prices.__version__))
+        return repr((own, version("genai-prices")))
 
     def rates(self, provider: Provider, model: str, time: float) -> Rates | None:
         key = (provider, model, int(time // 86_400))
