@@ -377,6 +377,15 @@ def _stored(
     done: Refresh,
 ) -> None:  # fmt: skip
     """Where reading ``plan``'s log stopped, and its bad lines, kept."""
+    _file_read(db, plan, end, plan.head, state, bad, line, done)
+
+
+def _file_read(
+    db: sqlite3.Connection, plan: _Plan | _TablePlan, end: int, head: bytes, state: State,
+    bad: list[tuple[int, str]], lines: int, done: Refresh,
+) -> None:  # fmt: skip
+    """The ``files`` row of a log read (where reading stopped, its first bytes, the reader's state,
+    the lines or rows before it), and its bad lines, kept."""
     done.read += 1
     done.skipped_lines += len(bad)
     _keep_bad(db, plan.path, bad)
@@ -384,8 +393,8 @@ def _stored(
         "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, "
         "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
         (
-            str(plan.path), plan.tool, plan.size, plan.mtime_ns, end, plan.head, json.dumps(state),
-            str(plan.path), len(bad), line, plan.identity,
+            str(plan.path), plan.tool, plan.size, plan.mtime_ns, end, head, json.dumps(state),
+            str(plan.path), len(bad), lines, plan.identity,
         ),
     )  # fmt: skip
 
@@ -487,15 +496,7 @@ def _table_stored(
         db.executemany(_INSERT, batch)
         done.took(batch)
     state.update(after=str(rows.newest), rows=str(rows.total), rowid=str(rows.highest))
-    done.read += 1
-    done.skipped_lines += len(bad)
-    _keep_bad(db, plan.path, bad)
-    db.execute(
-        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, 0, X'', ?, "
-        "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
-        (path, plan.tool, plan.size, plan.mtime_ns, json.dumps(state), path, len(bad), rows.total,
-         plan.identity),
-    )  # fmt: skip
+    _file_read(db, plan, 0, b"", state, bad, rows.total, done)
 
 
 def _keep_bad(db: sqlite3.Connection, path: Path, bad: list[tuple[int, str]]) -> None:
