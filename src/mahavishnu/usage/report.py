@@ -39,7 +39,6 @@ from mahavishnu.usage.records import MAIN, TOOLS, Provider, Tool, UsageRecord
 
 if TYPE_CHECKING:
     from mahavishnu.usage.attribution import Attribution
-    from mahavishnu.usage.settings import UsageSettings
 
 Period = Literal["daily", "monthly", "sessions"]
 By = Literal["assistant", "provider", "model", "project", "source"]
@@ -289,21 +288,8 @@ class Sums:
         day_of, known = self._day_of, self._known
         era = attribution.era
         for record in records:  # (priced() inlined: this loop is most of a report's time)
-            (
-                tool,
-                _,
-                time,
-                model,
-                fresh,
-                output,
-                cache_write,
-                cache_read,
-                session,
-                project,
-                source,
-                hour,
-                via,
-            ) = record
+            (tool, _, time, model, fresh, output, cache_write, cache_read,
+             session, project, source, hour, via) = record  # fmt: skip
             where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
             found = known.get(where)
             if found is None:
@@ -559,13 +545,13 @@ def _refreshed(
     return refreshed
 
 
-def _pricing(own: UsageSettings | None = None) -> tuple[Attribution, Pricing]:
-    """This machine's switch history and the prices (``own``, else ``usage.yaml``, and
+def _pricing() -> tuple[Attribution, Pricing]:
+    """This machine's switch history and the prices (``usage.yaml``, profiles' ``pricing:`` and
     ``genai-prices``)."""
     from mahavishnu.usage import settings
     from mahavishnu.usage.attribution import from_history
 
-    return from_history(), Pricing(settings.own_prices(own or settings.load()))
+    return from_history(), Pricing(settings.own_prices(settings.load()))
 
 
 def report(
@@ -681,9 +667,9 @@ def _kept_sums(
         usable = kept if kept is not None and kept.signature == signature else None
         sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
         if sums is None:
-            sums = folded or _added_up(
-                ledger.records(db, tools, since, until), attribution, pricing, period, by
-            )
+            if folded is None:
+                folded = _added_up(ledger.records(db, tools, since, until), attribution, pricing, period, by)
+            sums = folded
         if kept is None or kept.upto != top or kept.signature != signature:
             ledger.keep_sums(db, query, ledger.Kept(signature, top, sums.dump()))
     return sums
