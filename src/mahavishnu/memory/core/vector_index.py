@@ -836,8 +836,10 @@ def _usearch_index() -> type[Index]:
     """usearch's Index class. onnxruntime must be loaded first: importing it after usearch crashes
     the process (a native-library clash seen with usearch 2.26 + onnxruntime 1.31), and a process
     may build or load a graph before it embeds anything."""
+    from mahavishnu.onnx_runtime import import_onnxruntime
+
     with contextlib.suppress(ImportError):
-        import onnxruntime  # noqa: F401
+        import_onnxruntime()
     from usearch.index import Index
 
     return Index

@@ -47,6 +47,7 @@ import numpy.typing as npt
 
 from mahavishnu.errors import EmbeddingError
 from mahavishnu.memory.core.embedders.base import Embedder, Kind, TokenVectors, Vectors, normalise
+from mahavishnu.onnx_runtime import import_onnxruntime
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
@@ -241,7 +242,7 @@ class _Onnx(_Backend):
     def __init__(self, threads: int) -> None:
         super().__init__(threads)
         try:
-            import onnxruntime as ort
+            ort = import_onnxruntime()
         except ImportError:
             raise _missing("onnxruntime", "onnxruntime") from None
         from mahavishnu.memory.core.embedders._onnx_graph import bert_model
