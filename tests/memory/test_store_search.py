@@ -14,6 +14,7 @@ from mahavishnu.memory.core.search import (
     pair_shares,
     query_pairs,
     query_terms,
+    text_evidence,
 )
 
 VECTOR = [
@@ -198,6 +199,20 @@ def test_query_terms_drop_stopwords_and_repeats() -> None:
     assert query_terms("to be or not to be") == ["to", "be", "or", "not"]
     assert query_terms("?!") == []
     assert len(query_terms(" ".join(f"w{i}" for i in range(100)))) == 64
+
+
+def test_query_terms_drop_what_a_word_split_at_its_apostrophe_leaves() -> None:
+    assert query_terms("what engine backs the ledger's data?") == ["engine", "backs", "ledger", "data"]
+    assert query_terms("why didn't we're cache it?") == ["cache"]
+    assert query_terms("Caroline’s pottery class") == ["caroline", "pottery", "class"]
+
+
+def test_a_possessive_is_not_a_word_the_text_leg_must_find() -> None:
+    """A note on the ledger's data engine holds every word of "the ledger's data engine"; counted as
+    a word, the possessive's "s" left it at three words of four."""
+    note = "The ledger data engine is PostgreSQL."
+    assert text_evidence("what engine backs the ledger's data?", [note]) == pytest.approx(3 / 4)
+    assert held_counts("the ledger's data engine", {1: note}) == ({1: 3}, 3)
 
 
 def test_stored_cosines_leave_out_a_vector_of_another_dimension() -> None:

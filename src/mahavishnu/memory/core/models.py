@@ -68,6 +68,29 @@ def parse_time(value: str | datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+#: The metadata key of a captured conversation turn's context: the end of the turn said just before
+#: it in its session (``conversations.store_turns``), at most ``PREVIOUS_TURN_CHARS``.
+PREVIOUS_TURN = "previous_turn"
+PREVIOUS_TURN_CHARS = 200
+
+
+def embedding_text(content: str, metadata: Mapping[str, Any]) -> str:
+    """The text a memory's vector is made from: its content, followed by the end of the previous
+    turn when it is a captured turn that has one (``PREVIOUS_TURN``). A reply ("Yes, last Tuesday,
+    with my sister") means what it answers; the turn before it says what that is. The content comes
+    first, so a long turn keeps its own words within the model's window. Only the vector reads the
+    previous turn: the full-text index, the content shown and every word count stay the turn's own.
+
+    Measured (``benchmarks/retrieval.py --datasets locomo``, each turn stored as captured): LoCoMo
+    evidence recall@10, hybrid 0.672 -> 0.717, vector 0.462 -> 0.558. The previous turn's first or
+    last 120-300 characters, before or after the content, all gave 0.714-0.721; the previous and the
+    next turn 0.718; the next turn alone 0.687."""
+    before = metadata.get(PREVIOUS_TURN)
+    if not isinstance(before, str) or not before.strip():
+        return content
+    return f"{content}\n{before[-PREVIOUS_TURN_CHARS:]}"
+
+
 def content_hash(content: str) -> str:
     """SHA-256 of the exact content: dedup key (with type, project and repo)."""
     return hashlib.sha256(content.encode("utf-8")).hexdigest()

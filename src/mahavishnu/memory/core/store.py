@@ -66,6 +66,7 @@ from mahavishnu.memory.core.models import (
     check_tags,
     check_type,
     content_hash,
+    embedding_text,
     format_time,
     parse_time,
     scrub_draft,
@@ -362,7 +363,8 @@ class MemoryStore:
                 fresh.setdefault(d.dedup_key, d)
         model, by_key = "", {}
         if fresh:
-            vectors = self.embedder.embed_many([d.content for d in fresh.values()], kind="document")
+            texts = [embedding_text(d.content, d.metadata) for d in fresh.values()]
+            vectors = self.embedder.embed_many(texts, kind="document")
             model, by_key = self.embedder.identity, dict(zip(fresh, vectors, strict=True))
         wanted = [by_key[d.dedup_key] if fresh.get(d.dedup_key) is d else None for d in drafts]
         written: list[bool] = self.backend.deliver(  # type: ignore[attr-defined]  # (outbox_target: it has)
@@ -389,7 +391,8 @@ class MemoryStore:
         by_key: dict[tuple[Any, ...], Vector] = {}
         if fresh:
             embedder = self.embedder
-            vectors = embedder.embed_many([d.content for d in fresh.values()], kind="document")
+            texts = [embedding_text(d.content, d.metadata) for d in fresh.values()]
+            vectors = embedder.embed_many(texts, kind="document")
             model = embedder.identity
             by_key = dict(zip(fresh, vectors, strict=True))
         wanted = [by_key[d.dedup_key] if fresh.get(d.dedup_key) is d else None for d in drafts]
@@ -436,10 +439,12 @@ class MemoryStore:
                     check_name("tag", tag, slash=True)
         vector = None
         if "content" in checked:  # new text is read as it would be when stored (``provenance.py``)
-            tags = checked["tags"] if "tags" in checked else self.get(memory_id).tags
+            current = self.get(memory_id)
+            tags = checked.get("tags", current.tags)
             if (screened := provenance.screened_tags(tags, checked["content"])) != tuple(tags):
                 checked["tags"] = screened
-            vector = self.embedder.embed_many([checked["content"]], kind="document")[0]
+            text = embedding_text(checked["content"], checked.get("metadata", current.metadata))
+            vector = self.embedder.embed_many([text], kind="document")[0]
             checked["content_hash"] = content_hash(checked["content"])
         model = self.embedder.identity if vector is not None else ""
         updated = self.backend.update(memory_id, checked, vector, model=model, now=utcnow())
@@ -831,7 +836,8 @@ class MemoryStore:
         scrubbed = [scrub_memory(m) for m in batch]
         changed = [i for i, (old, new) in enumerate(zip(batch, scrubbed, strict=True)) if old is not new]
         if changed:
-            vectors = self.embedder.embed_many([scrubbed[i].content for i in changed], kind="document")
+            texts = [embedding_text(scrubbed[i].content, scrubbed[i].metadata) for i in changed]
+            vectors = self.embedder.embed_many(texts, kind="document")
             for i, vector in zip(changed, vectors, strict=True):
                 scrubbed[i] = scrubbed[i].with_embedding(vector)
         return scrubbed
@@ -858,7 +864,9 @@ class MemoryStore:
                 if self.backend.finish_reembed(embedder.identity, embedder.dimension, meta):
                     break
                 continue
-            vectors = embedder.embed_many([content for _, content in pending], kind="document")
+            rows = self.backend.get([i for i, _ in pending])  # a turn's vector reads its metadata too
+            texts = [embedding_text(c, rows[i].metadata) if i in rows else c for i, c in pending]
+            vectors = embedder.embed_many(texts, kind="document")
             self.backend.stage_vectors([i for i, _ in pending], vectors)
             embedded += len(pending)
             if progress is not None:

@@ -20,6 +20,8 @@ from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
 from mahavishnu.memory.core import provenance
 from mahavishnu.memory.core.backends.records import CONVERSATIONS, MAX_ROWS
 from mahavishnu.memory.core.models import (
+    PREVIOUS_TURN,
+    PREVIOUS_TURN_CHARS,
     Memory,
     MemoryDraft,
     check_label,
@@ -123,7 +125,8 @@ def store_turns(store: MemoryStore, turns: Sequence[Turn], *, source: str = "con
     fresh_at = [i for i, t in enumerate(checked) if t.external_id is None or t.external_id not in known]
     fresh = [checked[i] for i in fresh_at]
     limit = store.settings.max_content_chars
-    memories = store.store_many([_memory_draft(t, limit) for t in fresh])
+    before = _previous_turns(store, checked)
+    memories = store.store_many([_memory_draft(checked[i], limit, before[i]) for i in fresh_at])
     now = format_time(utcnow())
     rows = [
         {
@@ -152,13 +155,34 @@ def _scrubbed(turn: Turn) -> Turn:
     return scrub_fields(turn)
 
 
-def _memory_draft(turn: Turn, limit: int) -> MemoryDraft:
+def _previous_turns(store: MemoryStore, turns: Sequence[Turn]) -> list[str | None]:
+    """The turn said just before each one in its session (agent and session id), as much of its
+    end as a memory's vector reads (``models.embedding_text``): the one before it in ``turns``, and
+    for a session's first turn here, the session's newest stored turn (a capture stores a session
+    piece by piece); None for a session's first turn."""
+    last: dict[tuple[str, str], str | None] = {}
+    before: list[str | None] = []
+    for turn in turns:
+        key = (turn.agent_id, turn.session_id)
+        if key not in last:
+            stored = store.backend.records(CONVERSATIONS, {"agent_id": key[0], "session_id": key[1]}, limit=1)
+            last[key] = str(stored[0]["content"]) if stored else None
+        before.append(last[key])
+        last[key] = turn.content
+    return [None if text is None else text[-PREVIOUS_TURN_CHARS:] for text in before]
+
+
+def _memory_draft(turn: Turn, limit: int, previous: str | None = None) -> MemoryDraft:
     text = turn.content if len(turn.content) <= limit else turn.content[: limit - len(_CUT)] + _CUT
+    said_by = "user" if turn.role == "user" else "assistant"
+    metadata: dict[str, Any] = {"role": turn.role, provenance.KEY: said_by}
+    if previous is not None and previous.strip():
+        metadata[PREVIOUS_TURN] = previous
     return MemoryDraft(
         text,
         "agent",
         ("conversation", turn.role),
-        {"role": turn.role, provenance.KEY: "user" if turn.role == "user" else "assistant"},
+        metadata,
         project=turn.project,
         agent_id=turn.agent_id,
         session_id=turn.session_id,
