@@ -306,7 +306,7 @@ def _read_all(
             except OSError as error:
                 done.problems.append(f"cannot read {job.path}: {error.strerror or error}")
                 continue
-            _stored(db, job, bad, end, line, state, done)
+            _file_read(db, job, end, job.head, state, bad, line, done)
 
 
 def _tasks(jobs: list[_Plan | _TablePlan], pooled: list[int]) -> list[list[int]]:
@@ -340,17 +340,12 @@ def _read_task(jobs: list[_Plan | _TablePlan]) -> _Task:
 
 
 def _workers(new_bytes: int) -> int:
-    """Processes to read ``new_bytes`` of logs with: none (here) for a little."""
-    cores = forkable_cores()
-    return 0 if new_bytes < POOL_MIN or cores < 2 else cores
-
-
-def forkable_cores() -> int:
-    """The cores this process may use, 0 when it has threads (a fork copies only the thread that
-    makes it: another's lock would stay held in the copy)."""
-    if threading.active_count() > 1:
+    """Processes to read ``new_bytes`` of logs with: none (here) for a little, or from a process
+    with threads (a fork copies only the thread that makes it: another's lock would stay held)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if new_bytes < POOL_MIN or cores < 2 or threading.active_count() > 1:
         return 0
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores
 
 
 def _read_whole(plan: _Plan) -> _Read:
@@ -370,14 +365,6 @@ def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[
     for piece in tail.pieces():
         found = _parse(parser, plan.path, piece, plan.state, bad, seen)
         yield [(path, *record.row()) for record in _once(found, stored)]
-
-
-def _stored(
-    db: sqlite3.Connection, plan: _Plan, bad: list[tuple[int, str]], end: int, line: int, state: State,
-    done: Refresh,
-) -> None:  # fmt: skip
-    """Where reading ``plan``'s log stopped, and its bad lines, kept."""
-    _file_read(db, plan, end, plan.head, state, bad, line, done)
 
 
 def _file_read(
@@ -442,8 +429,7 @@ def _read_table(plan: _TablePlan) -> _TableRead:
     """The records of what is new in ``plan``'s database, read here or in a worker process (it
     touches no ledger); all of it when it lost rows or went back in time. OSError and
     ``sqlite3.Error`` propagate."""
-    parser, state = READERS[plan.tool], dict(plan.state)
-    assert parser.table is not None
+    state = dict(plan.state)
     read = _table_rows(plan, state)
     if read[2].stale:  # rows deleted, or a clock gone back: read again whole
         state = {}

@@ -183,18 +183,18 @@ class Pricing:
             self._models[provider, model] = _genai_model(provider, model)
         info = self._models[provider, model]
         if info is not None:
-            return self._rates(info[1].get_prices(moment), f"genai-prices: {info[0]}/{info[1].id}")
+            return self._made_rates(info[1].get_prices(moment), f"genai-prices: {info[0]}/{info[1].id}")
         if provider.gateway and not _known_provider(provider):
             if model not in self._listed:
                 self._listed[model] = _listed(model)
             listed = self._listed[model]
             if listed is not None:
-                return self._rates(
+                return self._made_rates(
                     listed[1].get_prices(moment), f"list price: {listed[0]}/{listed[1].id}", "list"
                 )
         return None
 
-    def _rates(self, price: ModelPrice, source: str, kind: str = "provider") -> Rates | None:
+    def _made_rates(self, price: ModelPrice, source: str, kind: str = "provider") -> Rates | None:
         """``_rates``, made once for each of genai-prices' prices (days look the same ones up)."""
         key = (id(price), source, kind)
         made = self._made.get(key)

@@ -668,21 +668,11 @@ def _kept_sums(
         sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
         if sums is None:
             if folded is None:
-                folded = _added_up(ledger.records(db, tools, since, until), attribution, pricing, period, by)
+                folded = Sums(period, by)
+                folded.add(ledger.records(db, tools, since, until), attribution, pricing)
             sums = folded
         if kept is None or kept.upto != top or kept.signature != signature:
             ledger.keep_sums(db, query, ledger.Kept(signature, top, sums.dump()))
-    return sums
-
-
-def _added_up(
-    records: list[UsageRecord], attribution: Attribution, pricing: Pricing, period: Period, by: By | None
-) -> Sums:
-    """``records`` (oldest first) added up. (Adding the later half up in a forked process on the
-    other core lost more than it saved: 480k Claude Code messages cold 7.53 -> 8.77 s, CPU 11.5 ->
-    14.2 s; ``benchmarks/usage.py --scale 4``.)"""
-    sums = Sums(period, by)
-    sums.add(records, attribution, pricing)
     return sums
 
 
