@@ -29,7 +29,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from operator import itemgetter
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mahavishnu import paths
+from mahavishnu.errors import MahavishnuError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage import sqlite_log
 from mahavishnu.usage.logfile import Numbered, Tail, parse_object
@@ -107,11 +108,45 @@ def ledger_file() -> Path:
     return paths.cache_dir() / "usage.sqlite3"
 
 
+class Damaged(MahavishnuError):
+    """The ledger's file turned out damaged while it was read: it is removed (the logs are read
+    again whole by the next report)."""
+
+
 @contextmanager
 def opened(file: Path | None = None) -> Iterator[sqlite3.Connection]:
+    """The ledger, made when missing; made again, empty, when it is of another ``VERSION`` or its
+    file is damaged (not a database, or a page of it that SQLite cannot read: a disk full, a crash
+    of the machine mid-write; the ledger is a cache, and it commits without waiting on the disk).
+    Damage found only while reading it removes the file and raises ``Damaged``."""
     file = file or ledger_file()
     paths.make_dir(file.parent)
-    with closing(sqlite3.connect(file, timeout=30)) as db:
+    try:
+        db = _connected(file)
+    except sqlite3.DatabaseError as error:
+        if not _is_damage(error):
+            raise
+        _remove(file)
+        db = _connected(file)
+    try:
+        yield db
+    except sqlite3.DatabaseError as error:
+        if not _is_damage(error):
+            raise
+        db.close()
+        _remove(file)
+        raise Damaged(
+            f"the usage cache was damaged ({error}): it is removed",
+            hint="Run the report again: the logs are read again whole.",
+        ) from None
+    finally:
+        db.close()
+
+
+def _connected(file: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(file, timeout=30)
+    try:
+        db.execute("PRAGMA synchronous = OFF")  # a cache: a commit need not wait on the disk
         if db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             db.executescript(
                 "DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS bad_lines;"
@@ -119,7 +154,21 @@ def opened(file: Path | None = None) -> Iterator[sqlite3.Connection]:
             )
             db.execute(f"PRAGMA user_version = {VERSION}")
         db.executescript(_SCHEMA)
-        yield db
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _is_damage(error: sqlite3.DatabaseError) -> bool:
+    """Whether ``error`` says the file is damaged (not busy, locked, full or read-only)."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # (the primary code of an extended one)
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _remove(file: Path) -> None:
+    for part in (file, file.with_name(file.name + "-journal"), file.with_name(file.name + "-wal")):
+        part.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
 
@@ -566,8 +566,30 @@ def report(
     """The whole report, for the CLI: logs read, attributed with this machine's switch history,
     priced with ``usage.yaml`` and ``genai-prices`` (both made ready while other processes read
     logs: a broken ``usage.yaml`` then stops the report with nothing stored). A first read adds
-    its rows up as it stores them."""
-    wanted = list(tools)
+    its rows up as it stores them. A ledger found damaged while read is made again from the logs."""
+    return _again_if_damaged(lambda: _report(period, by, list(tools), since, until, verbose))
+
+
+_Made = TypeVar("_Made")
+
+
+def _again_if_damaged(make: Callable[[], _Made]) -> _Made:
+    """``make()``, and once more when the ledger turned out damaged (``ledger.Damaged``: it is gone
+    then, and ``make`` reads every log again)."""
+    try:
+        return make()
+    except ledger.Damaged:
+        return make()
+
+
+def _report(
+    period: Period,
+    by: By | None,
+    wanted: list[Tool],
+    since: date | None,
+    until: date | None,
+    verbose: bool,
+) -> Report:
     start, end = _start(since), _start(until + timedelta(days=1)) if until else None
     ready: list[tuple[Attribution, Pricing]] = []
 
@@ -709,8 +731,9 @@ def priced_requests(
 ) -> tuple[list[tuple[UsageRecord, float | None]], ledger.Refresh]:
     """Every request of ``tools`` since ``since`` (seconds), oldest first, with its cost (None:
     unpriced): what ``usage blocks`` and the status line add up."""
+    wanted = list(tools)
     with _collector_paused():
-        records, refreshed, _ = collect(list(tools), since, None)
+        records, refreshed, _ = _again_if_damaged(lambda: collect(wanted, since, None))
         attribution, pricing = _pricing()
         return [(record, cost) for record, _, cost in priced(records, attribution, pricing)], refreshed
 

@@ -1,0 +1,72 @@
+"""A damaged ledger (``usage.sqlite3``, a cache: the machine crashed mid-write, the disk filled, a
+tool scribbled on it) is made again from the logs: the report is the one a fresh ledger gives,
+never a traceback or the memory store's "damaged" advice."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mahavishnu.usage import ledger
+from mahavishnu.usage.report import report
+
+
+def _fresh_report(logs: Path) -> dict[str, object]:
+    ledger.ledger_file().unlink(missing_ok=True)
+    return report("daily", "model", ["claude", "codex", "qwen", "gemini"]).to_json()
+
+
+def test_a_file_that_is_not_a_database_is_made_again(logs: Path) -> None:
+    expected = _fresh_report(logs)
+    ledger.ledger_file().write_bytes(b"\x00garbage" * 4096)
+
+    assert report("daily", "model", ["claude", "codex", "qwen", "gemini"]).to_json() == expected
+    with sqlite3.connect(ledger.ledger_file()) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == ledger.VERSION
+        assert db.execute("SELECT COUNT(*) FROM records").fetchone()[0] > 0
+
+
+def test_damage_found_only_while_reading_reads_the_logs_again(logs: Path) -> None:
+    expected = _fresh_report(logs)
+    file = ledger.ledger_file()
+    data = bytearray(file.read_bytes())
+    page = 4096
+    assert len(data) > 4 * page, "the ledger is too small for this test"
+    data[page:] = b"\xff" * (len(data) - page)  # its header is whole, every other page is not
+    file.write_bytes(bytes(data))
+    with sqlite3.connect(file) as db, pytest.raises(sqlite3.DatabaseError):
+        db.execute("SELECT COUNT(*) FROM records").fetchone()  # (damaged indeed)
+
+    assert report("daily", "model", ["claude", "codex", "qwen", "gemini"]).to_json() == expected
+
+
+def test_the_cli_reports_over_a_damaged_ledger(logs: Path) -> None:
+    _fresh_report(logs)
+    ledger.ledger_file().write_bytes(b"not a database at all" * 100)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mahavishnu", "usage", "daily", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert '"daily"' in done.stdout
+    assert "memory store" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_only_damage_removes_the_ledger() -> None:
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    malformed = sqlite3.DatabaseError("database disk image is malformed")
+    malformed.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+
+    assert not ledger._is_damage(locked)
+    assert not ledger._is_damage(sqlite3.OperationalError("no code"))
+    assert ledger._is_damage(malformed)
