@@ -90,7 +90,7 @@ from dataclasses import dataclass
 
 from mahavishnu.memory.core import judge_weights
 from mahavishnu.memory.core.pieces import GivesPieces, covered
-from mahavishnu.memory.core.search import STOPWORDS, query_stems, stem, stems, tokens
+from mahavishnu.memory.core.search import STOPWORDS, held_stems, query_stems, stem, tokens
 
 FEATURES = ("cosine", "margin", "cosine_z", "text", "text_z", "held", "pairs", "covered")
 #: What the model fitted without ``covered`` reads (``judge_weights.PLAIN_*``).
@@ -158,7 +158,7 @@ def features(
     bm25_spread = math.sqrt(sum((x - bm25_mean) ** 2 for x in bm25s) / len(bm25s)) if bm25s else 0.0
     wanted = query_stems(query)
     pairs = _stem_pairs(query)
-    held = [len(wanted & stems(c.text)) / len(wanted) if wanted else 0.0 for c in candidates]
+    held = [len(held_stems(wanted, c.text)) / len(wanted) if wanted else 0.0 for c in candidates]
     rows = []
     for n, c in enumerate(candidates):
         others = max((x for i, x in enumerate(cosines) if i != n), default=0.0)
@@ -188,7 +188,7 @@ def coverages(
     chosen = [
         n
         for n, c in enumerate(candidates)
-        if (c.cosine or 0.0) >= floor or (wanted and wanted <= stems(c.text))
+        if (c.cosine or 0.0) >= floor or (wanted and wanted <= held_stems(wanted, c.text))
     ][:COVERED]
     found = pieces.token_vectors([query, *(candidates[n].text for n in chosen)] if chosen else [])
     if found is None:

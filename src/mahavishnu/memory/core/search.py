@@ -78,6 +78,7 @@ are fused here, over both legs' results, on every backend.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -179,18 +180,43 @@ EVIDENCE_DEPTH = 10
 def stem(word: str) -> str:
     """A word's first five letters: the full-text index stems ("stored" finds "store", "timestamps"
     "timestamp"), and a coarser match only makes a word count as held, never as unseen."""
-    return word[:5]
+    return word[:_STEM_LETTERS]
+
+
+_STEM_LETTERS = 5
 
 
 def stems(text: str) -> set[str]:
     """The words of ``text`` (letters and digits, as the full-text index splits them, any case) as
-    ``stem`` compares them."""
-    return {stem(w.lower()) for w in _STEM_WORD.findall(text)}
+    ``stem`` compares them (the text lower-cased first, as a query's words are: "İ" lower-cases
+    to two letters)."""
+    return {stem(w) for w in _STEM_WORD.findall(text.lower())}
 
 
 def query_stems(query: str) -> set[str]:
     """The query's words but its stopwords, as ``stem`` compares them."""
     return {s for term in query_terms(query) for s in stems(term)}
+
+
+def held_stems(wanted: set[str], text: str) -> set[str]:
+    """``wanted & stems(text)``: which of ``wanted`` (``stem``s) the words of ``text`` hold, found
+    by one scan of the text in C instead of stemming each of its words (a hybrid search asks it of
+    a hundred candidates: 3 of its 17 ms at 100k memories)."""
+    if not wanted:
+        return set()
+    return set(_held_pattern(frozenset(wanted)).findall(text.lower()))
+
+
+@functools.lru_cache(maxsize=64)
+def _held_pattern(wanted: frozenset[str]) -> re.Pattern[str]:
+    """A word (as ``_STEM_WORD`` finds them) whose ``stem`` is one of ``wanted``, that stem its
+    group: a stem shorter than ``stem`` keeps is the whole word, a full one any word it starts."""
+    longest_first = sorted(wanted, key=lambda s: (-len(s), s))
+    return re.compile(
+        r"(?<![^\W_])("
+        + "|".join(re.escape(s) + ("" if len(s) >= _STEM_LETTERS else r"(?![^\W_])") for s in longest_first)
+        + ")"
+    )
 
 
 def text_evidence(query: str, texts: Iterable[str]) -> float:
@@ -200,13 +226,13 @@ def text_evidence(query: str, texts: Iterable[str]) -> float:
     wanted = query_stems(query)
     if not wanted:
         return 0.0
-    return max((len(wanted & stems(t)) / len(wanted) for t in texts), default=0.0)
+    return max((len(held_stems(wanted, t)) / len(wanted) for t in texts), default=0.0)
 
 
 def held_counts(query: str, texts: Mapping[int, str]) -> tuple[dict[int, int], int]:
     """How many of the query's words (``query_stems``) each text holds, and how many it has."""
     wanted = query_stems(query)
-    return {i: len(wanted & stems(t)) for i, t in texts.items()}, len(wanted)
+    return {i: len(held_stems(wanted, t)) for i, t in texts.items()}, len(wanted)
 
 
 def query_pairs(text: str) -> list[tuple[str, str]]:

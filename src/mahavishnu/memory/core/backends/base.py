@@ -224,12 +224,16 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         # Full text first: meanwhile the query may still be embedding (MemoryStore.search). Z-score
         # fusion reads it deeper, for the BM25 of the vector leg's candidates (search.py).
         text_depth = max(depth, TEXT_COMPLETION_DEPTH) if fusion.method == "zscore" else depth
-        # The query's word pairs are looked up meanwhile too, after its embedding (~3 ms at 100k rows).
+        # Meanwhile the query worker searches the vectors once it has embedded the query, then looks
+        # the query's word pairs up (~3 ms at 100k rows): only their sum, not each, adds to the text leg.
+        vector_leg = query_worker().submit(
+            lambda: self.vector_search(request.query_vector(), request.filters, depth)
+        )
         word_pairs = query_pairs(_need(request.text)) if fusion.reads_pairs else []
         holders = query_worker().submit(self.pair_holders, word_pairs) if word_pairs else None
         text_hits = self.text_search(_need(request.text), request.filters, text_depth)
         vector = request.query_vector()
-        vector_hits = self.vector_search(vector, request.filters, depth)
+        vector_hits = vector_leg.result()
         cosines = pairs = held = None
         evidence = 1.0
         if fusion.method == "zscore":

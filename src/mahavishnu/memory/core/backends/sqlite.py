@@ -228,11 +228,13 @@ class SqliteBackend(SqlBackend):
 
     # -- search ---------------------------------------------------------------------------
     def allowed_ids(self, filters: Filters) -> np.ndarray[Any, np.dtype[np.int64]] | None:
-        """The ids a filtered vector search may return (None: no filter, all of them)."""
+        """The ids a filtered vector search may return (None: no filter, all of them); read on the
+        side connection (a hybrid search reads them on its query worker while the text leg holds
+        the main one)."""
         if not filters:
             return None
         where, params = self.dialect.filter_sql(filters)
-        with self.read() as conn:
+        with self.side_read() as conn:
             rows = conn.execute(f"SELECT id FROM memories AS m WHERE {where}", params).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
@@ -287,10 +289,12 @@ class SqliteBackend(SqlBackend):
 
     def _informative(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
         """The query terms to match: rarest first while their postings fit ``posting_budget``
-        (the two rarest always). FTS5 scores every document matching any term (about 1 us per
+        (the rarest always). FTS5 scores every document matching any term (about 1 us per
         document and term), so very common terms cost most and, with the lowest IDF, rank least:
-        dropping them bounds the cost of a text search whatever the store's size."""
-        if not self.posting_budget or len(terms) <= 2:
+        dropping them bounds the cost of a text search whatever the store's size. (The two
+        rarest were kept always: at 100k memories "gene expression in tumour cells" then matched
+        "gene" too, in 13 % of them, and its text leg took 16 ms instead of 1.6.)"""
+        if not self.posting_budget or len(terms) <= 1:
             return terms
         conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(terms))
         stems = dict(conn.execute("SELECT doc, term FROM temp.query_terms_vocab"))
@@ -301,7 +305,7 @@ class SqliteBackend(SqlBackend):
         postings = 0
         for i in sorted(range(len(terms)), key=lambda i: df.get(stems.get(i), 0)):
             count = df.get(stems.get(i), 0)
-            if len(keep) >= 2 and postings + count > self.posting_budget:
+            if keep and postings + count > self.posting_budget:
                 break
             keep.append(i)
             postings += count
