@@ -297,7 +297,7 @@ def write(full: Fitted, plain: Fitted) -> None:
         "relevant); SEARCH_POINT: the plain model's probability the best candidate needs for a search\n"
         "to answer at all; SEARCH_COSINE: the cosine, in units of the embedder's floor, a hit without\n"
         "every query word needs to be close; SEARCH_UNHELD: the cosine (same unit) it needs when no\n"
-        "candidate holds any word of the query (the store holds them nowhere: \"xyzzy\").\n\n"
+        'candidate holds any word of the query (the store holds them nowhere: "xyzzy").\n\n'
         f'Figures (with --project):\n{said(full)}\n\nWithout ``covered``:\n{said(plain)}\n"""\n\n'
         f"{full.constants()}\n{plain.constants('PLAIN_', search=True)}",
         encoding="utf-8",
