@@ -18,6 +18,7 @@ then 1,000 messages appended to a live session file (only they are read).
     python benchmarks/usage.py                          # scale 1 then 4 (a few minutes)
     python benchmarks/usage.py --scale 4 --runs 2       # 480,000 Claude Code messages only
     python benchmarks/usage.py --claude-messages 20000 --others 2000 --scale 1 --runs 1  # a look
+    python benchmarks/usage.py --scale 1 --runs 7 --alternate   # ccusage and ours cold in turn
 
 Issue 49 asks cold <= ccusage's time, warm <= a third of it, the append <= 50 ms more.
 `PYTHONPATH=other/src python benchmarks/usage.py` measures another tree (a commit's `git archive`:
@@ -337,20 +338,27 @@ def _row(name: str, runs: list[tuple[float, float]], anchor: float | None = None
 
 
 def _compare(
-    home: Path, env: dict[str, str], ours: list[str], theirs: list[str] | float | None, runs: int
+    home: Path,
+    env: dict[str, str],
+    ours: list[str],
+    theirs: list[str] | float | None,
+    runs: int,
+    alternate: bool = False,
 ) -> float | None:
     """ccusage's report and ours on the same logs: cold (our ledger deleted) and warm. ``theirs``:
-    ccusage's arguments, or its time measured already (None: none). ccusage's time."""
+    ccusage's arguments, or its time measured already (None: none). ccusage's time. ``alternate``:
+    ccusage and our cold report in turn (else ccusage's runs first)."""
     anchor = theirs if not isinstance(theirs, list) else None
-    if isinstance(theirs, list) and CCUSAGE.exists():
-        anchor = _row(
-            "ccusage " + " ".join(theirs), [_timed([str(CCUSAGE), *theirs], env) for _ in range(runs)]
-        )
     command = [sys.executable, "-m", "mahavishnu", *ours]
+    theirs_runs: list[tuple[float, float]] = []
     cold = []
-    for _ in range(runs):
+    for _ in range(runs):  # in turn when alternating: what one leaves behind (pages to write) is the other's
+        if isinstance(theirs, list) and CCUSAGE.exists() and (alternate or not theirs_runs):
+            theirs_runs += [_timed([str(CCUSAGE), *theirs], env) for _ in range(1 if alternate else runs)]
         shutil.rmtree(home / ".mahavishnu" / "cache", ignore_errors=True)
         cold.append(_timed(command, env))
+    if isinstance(theirs, list) and theirs_runs:
+        anchor = _row("ccusage " + " ".join(theirs), theirs_runs)
     _row("cold: mahavishnu " + " ".join(ours), cold, anchor)
     _row("warm: mahavishnu " + " ".join(ours), [_timed(command, env) for _ in range(runs)], anchor)
     return anchor
@@ -364,13 +372,18 @@ def main() -> None:
         "--others", type=int, default=20_000, help="requests of each other assistant, at scale 1"
     )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--alternate",
+        action="store_true",
+        help="time ccusage and our cold report in turn (ccusage's time moves with what ran before it)",
+    )
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for scale in args.scale:
-        measure(args.claude_messages * scale, args.others * scale, args.runs)
+        measure(args.claude_messages * scale, args.others * scale, args.runs, args.alternate)
 
 
-def measure(claude_messages: int, others: int, runs: int) -> None:
+def measure(claude_messages: int, others: int, runs: int, alternate: bool = False) -> None:
     """Both reports, cold and warm, then an append, at one size."""
     home = Path(tempfile.mkdtemp(prefix="usage-bench-"))
     try:
@@ -398,10 +411,13 @@ def measure(claude_messages: int, others: int, runs: int) -> None:
             ["usage", "daily", "--tool", "claude", "--json"],
             ["claude", "daily", *json_flags],
             runs,
+            alternate,
         )
         print("every assistant ccusage reads (all but Qwen Code), like for like:")
         five = [flag for tool in CCUSAGE_READS for flag in ("--tool", tool)]
-        anchor = _compare(home, env, ["usage", "daily", *five, "--json"], ["daily", *json_flags], runs)
+        anchor = _compare(
+            home, env, ["usage", "daily", *five, "--json"], ["daily", *json_flags], runs, alternate
+        )
         print("all six assistants (ours reads Qwen Code's logs too; ccusage's time as above):")
         _compare(home, env, ["usage", "daily", "--json"], anchor, runs)
         command = [sys.executable, "-m", "mahavishnu", "usage", "daily", "--json"]
