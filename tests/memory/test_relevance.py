@@ -203,9 +203,8 @@ def test_a_word_held_verbatim_by_code_is_found_by_the_default_search(backend_fac
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 46: a query whose words the store holds nowhere needs SEARCH_UNHELD times the floor "
-    "(0.29 for the local model), but this one is 0.48 from a turn about the config loader: only a "
-    "feature of the query's words themselves could tell (the threshold stack said nothing)",
+    reason="issue 46: the relevance judge (judge.py) has no feature for query words the store holds "
+    "nowhere; at a cosine of 0.48 it accepts the nearest turn (the threshold stack said nothing)",
 )
 def test_a_query_whose_words_the_store_holds_nowhere_is_not_answered_by_a_vector_alone(
     backend_factory: Factory,
@@ -284,9 +283,7 @@ def test_a_hit_standing_out_but_far_from_the_query_is_not_close() -> None:
     """The probability compares the candidates with each other, so the nearest of a few unrelated
     memories can reach the search point; under ``SEARCH_COSINE`` times the floor (and without every
     word of the query) it is not close: the search says nothing."""
-    # one of them holds a word of the query, so the store holds it somewhere (else SEARCH_UNHELD)
-    others = [Candidate(0.02, None, f"unrelated note {n}") for n in range(3)]
-    others.append(Candidate(0.02, None, "the pizza night"))
+    others = [Candidate(0.02, None, f"unrelated note {n}") for n in range(4)]
     floor = 0.25
     under = judge_weights.SEARCH_COSINE * floor - 0.01
     far = judge("favourite pizza topping", [Candidate(under, None, "We chose Redis"), *others], floor)
@@ -295,58 +292,6 @@ def test_a_hit_standing_out_but_far_from_the_query_is_not_close() -> None:
     assert far[0].probability >= judge_weights.SEARCH_POINT  # the comparison alone would answer
     assert not far[0].close
     assert near[0].close
-
-
-def test_a_query_whose_words_no_candidate_holds_needs_to_be_nearer_in_meaning() -> None:
-    """When no candidate holds any word of the query (the store holds them nowhere: "xyzzy"), a hit
-    needs a cosine of ``SEARCH_UNHELD`` times the floor to be close, not ``SEARCH_COSINE``; one
-    candidate holding one of the query's words is enough for the lower bar."""
-    floor = 0.25
-    between = (judge_weights.SEARCH_COSINE + judge_weights.SEARCH_UNHELD) / 2 * floor
-    assert judge_weights.SEARCH_UNHELD > judge_weights.SEARCH_COSINE
-    others = [Candidate(0.02, None, f"unrelated note {n}") for n in range(3)]
-    held_nowhere = judge("xyzzy plugh", [Candidate(between, None, "We chose Redis"), *others], floor)
-    held_once = judge(
-        "xyzzy plugh",
-        [Candidate(between, None, "We chose Redis"), *others, Candidate(0.02, None, "a plugh")],
-        floor,
-    )
-    nearer = judge(
-        "xyzzy plugh",
-        [Candidate(judge_weights.SEARCH_UNHELD * floor + 0.01, None, "We chose Redis"), *others],
-        floor,
-    )
-
-    assert held_nowhere[0].probability >= judge_weights.SEARCH_POINT  # the comparison alone would answer
-    assert not any(v.close for v in held_nowhere)
-    assert held_once[0].close
-    assert nearer[0].close
-
-
-def test_gibberish_gets_nothing_from_captured_turns_and_a_question_in_their_words_an_answer(
-    backend_factory: Factory,
-) -> None:
-    """The real model: "plugh", "frobnicate the quux" and "zanzibar" are 0.18-0.21 from turns of chat
-    (``benchmarks/retrieval.py --datasets absent`` answered them all), above ``SEARCH_COSINE`` times
-    the floor; no stored turn holds any of their words, so the search says nothing; a question
-    sharing the turns' words is answered."""
-    turns = [
-        "Tilly helps me stay focused and brings me so much joy. It's the best.",
-        "I'm getting there, Caroline. Creativity and family keep me going.",
-        "Can you simplify the config loader in app/auth.py?",
-        "Can you document the login form in app/web/forms.py?",
-    ]
-    gibberish = ["plugh", "frobnicate the quux", "zanzibar"]
-    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
-        store.store_many([{"content": text, "type": "agent"} for text in turns])
-        floor = store.embedder.relevance_floor
-        stored = store.embedder.embed_many(turns, kind="document")
-        for query in store.embedder.embed_many(gibberish, kind="query"):
-            assert float((stored @ query).max()) >= judge_weights.SEARCH_COSINE * floor  # near enough once
-
-        assert [store.search(q) for q in gibberish] == [[], [], []]
-        answered = store.search("where is the auth config loader?")
-        assert answered and answered[0].memory.content.startswith("Can you simplify the config loader")
 
 
 def test_a_question_nothing_stored_is_close_to_gets_nothing_and_a_paraphrase_its_answer(

@@ -44,12 +44,8 @@ a keyword search finds, however far the embedder puts it: "retries" and a block 
 ``retries`` have a cosine of 0.03). Without it the margin and z-score features, which compare the
 candidates with each other, would accept the nearest of a few unrelated memories in a small store.
 For a search to answer at all, a hit needs evidence too, at a lower bar: every word of the query,
-or a cosine of ``SEARCH_COSINE`` times the floor, and ``SEARCH_UNHELD`` times the floor when no
-candidate holds any word of the query (the store holds them nowhere: "xyzzy" was 0.27 from a
-captured turn of chat, above the first bar). Both are chosen by ``benchmarks/fit_judge.py`` on the
-tuning half with what the store does not hold counted (the unrelated questions and half of
-``benchmarks/data/absent.json``): the most of those said nothing for, at most 2 % of its
-answerable questions. The probability alone could not
+or a cosine of ``SEARCH_COSINE`` times the floor (chosen on the tuning half: the highest share that
+leaves at most 3 % of its answerable questions with nothing). The probability alone could not
 tell a question nothing stored answers from a paraphrase: it compares the candidates with each
 other, and in a small scope the nearest of a few unrelated memories stands out as an answer
 does ("what's our favourite pizza topping?" was shown stored decisions for 81 % of the unrelated
@@ -223,11 +219,6 @@ def judge(
     plain, full = model(plain=True), model(plain=False)
     rows = features(query, candidates, floor, covered)
     held = FEATURES.index("held")
-    # no candidate holds a word of the query: the store holds its words nowhere ("xyzzy"), and
-    # only a hit nearer in meaning (``SEARCH_UNHELD``) is close
-    near_at = judge_weights.SEARCH_COSINE
-    if not any(row[held] > 0 for row in rows):
-        near_at = max(near_at, judge_weights.SEARCH_UNHELD)
     verdicts = []
     for c, row in zip(candidates, rows, strict=True):
         whole = row[held] >= 1.0 - 1e-9
@@ -235,7 +226,7 @@ def judge(
         rough = probability(row[: len(PLAIN_FEATURES)], plain)
         p = rough if covered is None else probability(row, full)
         evidence = whole or cosine >= floor
-        near = cosine >= near_at * floor
+        near = cosine >= judge_weights.SEARCH_COSINE * floor
         close = whole or (near and rough >= judge_weights.SEARCH_POINT)
         hook_point = plain.hook_point if covered is None else full.hook_point
         verdicts.append(Verdict(p, evidence, evidence and p >= hook_point, close))
