@@ -338,7 +338,7 @@ def test_integrity_check_is_ok_after_work(store: MemoryStore) -> None:
 def test_text_search_matches_the_rarest_terms_within_the_posting_budget(db_path: Path) -> None:
     """Terms are counted as the index stems them ('runs' counts documents holding 'running');
     the rarest come first, and the rarest always stays (a second as common as 'runs' would cost
-    what the budget is there to bound)."""
+    what the budget is there to bound); a query of two terms is matched whole."""
     backend = SqliteBackend(db_path, posting_budget=12)
     with MemoryStore(backend, MemorySettings(), FakeEmbedder()) as store:
         store.store_many([{"content": f"running alpha beta gamma note {i}"} for i in range(9)])
@@ -351,6 +351,8 @@ def test_text_search_matches_the_rarest_terms_within_the_posting_budget(db_path:
                 "unseen",
             ]
             assert backend._informative(conn, ["runs", "alpha", "beta"]) == ["beta"]
+            assert backend._informative(conn, ["runs", "alpha"]) == ["runs", "alpha"]  # two: whole
+            assert backend._informative(conn, ["runs", "alpha", "beta"], 2) == ["runs", "beta"]
         assert store.search("runs alpha zeta", mode="text")[0].memory.id == rare.id
 
 
@@ -368,6 +370,42 @@ def test_word_pairs_are_stemmed_budgeted_and_read_beside_the_text_leg(db_path: P
             found = query_worker().submit(backend.pair_holders, pairs).result(timeout=10)
 
         assert found == [{held.id}, set(), set()]
+
+
+def test_a_two_word_query_over_the_budget_still_finds_the_row_holding_both(db_path: Path) -> None:
+    """On a store where both words are common, "machine learning" matches both words and its pair
+    is still looked up (a phrase lookup keeps the two rarest words)."""
+    backend = SqliteBackend(db_path, posting_budget=12)
+    with MemoryStore(backend, MemorySettings(), FakeEmbedder()) as store:
+        store.store_many([{"content": f"machine note {i}"} for i in range(6)])
+        store.store_many([{"content": f"learning memo {i}"} for i in range(6)])
+        both = store.store("machine learning pipeline", "note")
+
+        assert store.search("machine learning", mode="text")[0].memory.id == both.id
+        with backend.read():
+            found = query_worker().submit(backend.pair_holders, [("machine", "learning")]).result(timeout=10)
+        assert found == [{both.id}]
+
+
+def test_a_side_read_after_a_restore_opens_the_store_anew(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The side connection (a hybrid search's vector leg and word pairs) is not one opened before a
+    `db restore`: the first side read after it opens the store anew, its vector index too."""
+    backend = SqliteBackend(db_path)
+    with MemoryStore(backend, MemorySettings(), FakeEmbedder()) as store:
+        store.store("before the restore", "note")
+        with backend.side_read() as conn:
+            first = conn
+        index = backend.index
+        gate = backend._gate
+        assert gate is not None
+        restores = gate.generation() + 1
+        monkeypatch.setattr(type(gate), "generation", lambda self: restores)
+
+        with backend.side_read() as conn:
+            assert conn is not first
+        assert backend.index is not index
 
 
 @pytest.mark.parametrize("with_global", [False, True])
@@ -419,3 +457,35 @@ def test_unfiltered_text_search_ranks_as_a_filtered_one(db_path: Path) -> None:
 
         assert plain == backend.text_search("retry deploy", everything, 20)
         assert len(plain) == 11 and stored[5].id not in {r.id for r in plain}
+
+
+def test_a_text_leg_that_fails_leaves_no_vector_leg_running(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the full-text leg raises, the hybrid search waits for the vector leg it started on the
+    query worker before it raises: nothing of it still reads the store afterwards."""
+    import threading
+    import time
+
+    backend = SqliteBackend(db_path)
+    with MemoryStore(backend, MemorySettings(), FakeEmbedder()) as store:
+        store.store("a note to find", "note")
+        started, finished = threading.Event(), threading.Event()
+        vector_search = SqliteBackend.vector_search
+
+        def slow_vector_search(self: SqliteBackend, *args: object) -> object:
+            started.set()
+            time.sleep(0.3)
+            finished.set()
+            return vector_search(self, *args)  # type: ignore[arg-type]
+
+        def failing_text_search(self: SqliteBackend, *args: object) -> object:
+            started.wait(5)
+            raise RuntimeError("the text leg failed")
+
+        monkeypatch.setattr(SqliteBackend, "vector_search", slow_vector_search)
+        monkeypatch.setattr(SqliteBackend, "text_search", failing_text_search)
+        with pytest.raises(RuntimeError, match="text leg failed"):
+            store.search("a note", mode="hybrid")
+
+        assert finished.is_set()

@@ -116,9 +116,9 @@ class Damaged(MahavishnuError):
 @contextmanager
 def opened(file: Path | None = None) -> Iterator[sqlite3.Connection]:
     """The ledger, made when missing; made again, empty, when it is of another ``VERSION`` or its
-    file is damaged (not a database, or a page of it that SQLite cannot read: a disk full, a crash
-    of the machine mid-write; the ledger is a cache, and it commits without waiting on the disk).
-    Damage found only while reading it removes the file and raises ``Damaged``."""
+    file is damaged (not a database, or a page of it that SQLite cannot read: a disk that filled,
+    another program that wrote over it). Damage found only while reading it removes the file and
+    raises ``Damaged``."""
     file = file or ledger_file()
     paths.make_dir(file.parent)
     try:
@@ -138,7 +138,7 @@ def opened(file: Path | None = None) -> Iterator[sqlite3.Connection]:
         raise Damaged(
             f"the usage cache was damaged ({error}): it is removed",
             hint="Run the report again: the logs are read again whole.",
-        ) from None
+        ) from error
     finally:
         db.close()
 
@@ -146,7 +146,6 @@ def opened(file: Path | None = None) -> Iterator[sqlite3.Connection]:
 def _connected(file: Path) -> sqlite3.Connection:
     db = sqlite3.connect(file, timeout=30)
     try:
-        db.execute("PRAGMA synchronous = OFF")  # a cache: a commit need not wait on the disk
         if db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             db.executescript(
                 "DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS bad_lines;"
@@ -167,7 +166,7 @@ def _is_damage(error: sqlite3.DatabaseError) -> bool:
 
 
 def _remove(file: Path) -> None:
-    for part in (file, file.with_name(file.name + "-journal"), file.with_name(file.name + "-wal")):
+    for part in [file, *(file.with_name(file.name + end) for end in ("-journal", "-wal", "-shm"))]:
         part.unlink(missing_ok=True)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -231,7 +231,12 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         )
         word_pairs = query_pairs(_need(request.text)) if fusion.reads_pairs else []
         holders = query_worker().submit(self.pair_holders, word_pairs) if word_pairs else None
-        text_hits = self.text_search(_need(request.text), request.filters, text_depth)
+        try:
+            text_hits = self.text_search(_need(request.text), request.filters, text_depth)
+        except BaseException:  # nothing runs on after the search: wait for what has begun
+            legs: list[Future[Any] | None] = [vector_leg, holders]
+            wait([leg for leg in legs if leg is not None and not leg.cancel()])
+            raise
         vector = request.query_vector()
         vector_hits = vector_leg.result()
         cosines = pairs = held = None
@@ -255,8 +260,10 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
 @functools.cache
 def query_worker() -> ThreadPoolExecutor:
     """The one thread a hybrid search runs beside its text leg: the query's embedding
-    (``MemoryStore.query_vector``), then its word pairs. One, not two: on two cores a third
-    thread would slow the text leg down."""
+    (``MemoryStore.query_vector``), its vector leg, then its word pairs, in that order (the vector
+    leg finds the embedding done). One, not two: on two cores a third thread would slow the text
+    leg down. Its tasks take a backend's locks (the vector index, the side connection): never
+    wait on one of them while holding a backend's lock."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-worker")
 
 

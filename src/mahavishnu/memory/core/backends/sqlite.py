@@ -158,6 +158,9 @@ class SqliteBackend(SqlBackend):
             with self.read() as conn:
                 yield conn
             return
+        if self._gate and self._gate.generation() != self._generation:  # restored since: as ``read``
+            with self._lock:  # (before ``_side_lock``: the order ``read`` takes them in)
+                self._reopen_if_restored()
         with self._side_lock:
             if self._side is None:
                 self._side = _connect(self.path)
@@ -281,20 +284,21 @@ class SqliteBackend(SqlBackend):
         looked for: it costs most and tells least."""
         sql = "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?"
         with self.side_read() as conn:
-            kept = set(self._informative(conn, list(dict.fromkeys(w for pair in pairs for w in pair))))
+            kept = set(self._informative(conn, list(dict.fromkeys(w for pair in pairs for w in pair)), 2))
             return [
                 {i for (i,) in conn.execute(sql, (_phrase(pair),))} if kept.issuperset(pair) else set()
                 for pair in pairs
             ]
 
-    def _informative(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
+    def _informative(self, conn: sqlite3.Connection, terms: list[str], least: int = 1) -> list[str]:
         """The query terms to match: rarest first while their postings fit ``posting_budget``
-        (the rarest always). FTS5 scores every document matching any term (about 1 us per
-        document and term), so very common terms cost most and, with the lowest IDF, rank least:
-        dropping them bounds the cost of a text search whatever the store's size. (The two
-        rarest were kept always: at 100k memories "gene expression in tumour cells" then matched
-        "gene" too, in 13 % of them, and its text leg took 16 ms instead of 1.6.)"""
-        if not self.posting_budget or len(terms) <= 1:
+        (the ``least`` rarest always; a query of two terms or fewer whole). FTS5 scores every
+        document matching any term (about 1 us per document and term), so very common terms cost
+        most and, with the lowest IDF, rank least: dropping them bounds the cost of a text search
+        whatever the store's size. (A longer query kept its two rarest always: at 100k memories
+        "gene expression in tumour cells" then matched "gene" too, in 13 % of them, and its text
+        leg took 16 ms instead of 1.6. A phrase lookup, which scores nothing, keeps two.)"""
+        if not self.posting_budget or len(terms) <= max(2, least):
             return terms
         conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(terms))
         stems = dict(conn.execute("SELECT doc, term FROM temp.query_terms_vocab"))
@@ -305,7 +309,7 @@ class SqliteBackend(SqlBackend):
         postings = 0
         for i in sorted(range(len(terms)), key=lambda i: df.get(stems.get(i), 0)):
             count = df.get(stems.get(i), 0)
-            if keep and postings + count > self.posting_budget:
+            if len(keep) >= least and postings + count > self.posting_budget:
                 break
             keep.append(i)
             postings += count
