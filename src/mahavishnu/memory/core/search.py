@@ -177,13 +177,13 @@ _STEM_WORD = re.compile(r"[^\W_]+")
 EVIDENCE_DEPTH = 10
 
 
+_STEM_LETTERS = 5
+
+
 def stem(word: str) -> str:
     """A word's first five letters: the full-text index stems ("stored" finds "store", "timestamps"
     "timestamp"), and a coarser match only makes a word count as held, never as unseen."""
     return word[:_STEM_LETTERS]
-
-
-_STEM_LETTERS = 5
 
 
 def stems(text: str) -> set[str]:
