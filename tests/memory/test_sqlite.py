@@ -489,3 +489,42 @@ def test_a_text_leg_that_fails_leaves_no_vector_leg_running(
             store.search("a note", mode="hybrid")
 
         assert finished.is_set()
+
+
+def test_text_scores_are_the_text_legs_own_scores_of_exactly_those_memories(db_path: Path) -> None:
+    """Z-score fusion's BM25 of the vector leg's candidates (``text_scores``): each memory asked
+    for that matches gets the score the text leg gives it, however far down the text leg it ranks
+    (here past its first 3); one that does not match, or was not asked for, gets none."""
+    with MemoryStore(SqliteBackend(db_path), MemorySettings(), FakeEmbedder()) as store:
+        stored = store.store_many(
+            [{"content": f"retry the deploy step {i} " + "retry " * (i % 5)} for i in range(12)]
+        )
+        other = store.store("nothing in common here", "note")
+        backend = store.backend
+        every = {r.id: r.score for r in backend.text_search("retry deploy", Filters(), 50)}
+        asked = [m.id for m in stored[::2]] + [other.id]
+
+        with backend.read():  # (beside the text leg, which holds the main connection)
+            scoring = query_worker().submit(backend.text_scores, "retry deploy", asked)
+            got = scoring.result(timeout=10)
+
+        first = {r.id for r in backend.text_search("retry deploy", Filters(), 3)}
+        assert set(got) == {m.id for m in stored[::2]} and not first.issuperset(got)
+        assert got == pytest.approx({i: every[i] for i in got})
+
+
+def test_the_vector_index_is_caught_up_beside_a_read_that_holds_the_main_connection(db_path: Path) -> None:
+    """A hybrid search's vector leg runs on the query worker while its text leg holds the main
+    connection: bringing the vector index up to date reads on the side connection, so the leg
+    neither waits for the text leg nor misses what was stored."""
+    with MemoryStore(SqliteBackend(db_path), MemorySettings(), FakeEmbedder()) as store:
+        store.store("a first note", "note")
+        backend = store.backend
+        query = store.embedder.embed("a note", kind="query")
+        backend.vector_search(query, Filters(), 5)  # the index, built
+        added = store.store("a second note, stored since", "note")
+
+        with backend.read():
+            hits = query_worker().submit(backend.vector_search, query, Filters(), 5).result(timeout=5)
+
+        assert added.id in {r.id for r in hits}

@@ -5,8 +5,9 @@ Hybrid search runs the vector and the BM25 search (each filtered inside its own 
 
 ``zscore`` (default, alpha 0.5)
     Every candidate of either leg is scored in both: a text candidate the vector leg did not
-    return gets its cosine from its stored vector, a vector candidate gets its BM25 from the text
-    leg read ``TEXT_COMPLETION_DEPTH`` deep (0 beyond it, or when it shares no query term). Each
+    return gets its cosine from its stored vector, a vector candidate gets its BM25 (0 when it
+    shares no query term): on the embedded store its own (``text_scores``), on PostgreSQL from the
+    text leg read ``TEXT_COMPLETION_DEPTH`` deep (0 beyond it). Each
     leg's scores are standardised over that union, ``(score - mean) / stdev``, then fused as
     ``alpha * z_vector + (1 - alpha) * z_text``. The weight follows each leg's confidence: a leg
     whose best answer stands far above the rest moves the ranking, a leg whose answers are all
@@ -92,8 +93,9 @@ K = TypeVar("K", bound=Hashable)
 FusionMethod = Literal["zscore", "convex", "rrf"]
 FUSION_METHODS: tuple[FusionMethod, ...] = ("zscore", "convex", "rrf")
 
-#: How deep z-score fusion reads the text leg for the BM25 of the vector leg's candidates. FTS5
-#: and ``ts_rank_cd`` score every match whatever the limit, so reading 1,000 costs about what 100 do.
+#: How deep z-score fusion reads the text leg for the BM25 of the vector leg's candidates where a
+#: backend cannot score just those (``Search.text_scores``): ``ts_rank_cd`` scores every match
+#: whatever the limit. (FTS5 keeps the best k as it goes: 1,000 cost a third more than 100.)
 TEXT_COMPLETION_DEPTH = 1000
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

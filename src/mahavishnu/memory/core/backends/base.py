@@ -154,6 +154,11 @@ class Rows(Protocol):
 
     def get(self, ids: Sequence[int]) -> dict[int, Memory]: ...
 
+    def contents(self, ids: Sequence[int]) -> dict[int, str]:
+        """The text of these memories (unknown ids left out): what a search reads of its ~100
+        candidates (the SQL backends without making each a ``Memory``)."""
+        return {i: m.content for i, m in self.get(ids).items()}
+
     def vectors(self, ids: Sequence[int]) -> dict[int, Vector]:
         """The stored vectors of these memories (unknown ids left out)."""
         ...
@@ -213,6 +218,19 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         embedded backend reads them from its in-memory vector index instead."""
         return stored_cosines(self, vector, ids)
 
+    #: Whether ``text_scores`` is cheaper than reading the text leg deep (the embedded store's).
+    scores_text: bool = False
+
+    def text_scores(self, text: str, ids: Sequence[int]) -> dict[int, float]:
+        """The text leg's score (``text_search``'s) of those of these memories that match ``text``:
+        z-score fusion's BM25 of the vector leg's candidates, when ``scores_text`` (else it reads
+        the text leg ``TEXT_COMPLETION_DEPTH`` deep). Hybrid search runs it on its worker thread
+        beside the text leg, so it must not wait for that leg to finish. Here, those among the
+        first ``TEXT_COMPLETION_DEPTH`` of an unfiltered text search."""
+        wanted = set(ids)
+        deep = self.text_search(text, Filters(), TEXT_COMPLETION_DEPTH)
+        return {r.id: r.score for r in deep if r.id in wanted}
+
     def search(self, request: SearchRequest) -> list[Ranked]:
         """Runs the two legs and fuses them in Python; PostgreSQL overrides it with one statement."""
         if request.mode == "vector":
@@ -221,24 +239,28 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
             return self.text_search(_need(request.text), request.filters, request.limit)
         fusion = request.fusion
         depth = max(fusion.depth, request.limit)
-        # Full text first: meanwhile the query may still be embedding (MemoryStore.search). Z-score
-        # fusion reads it deeper, for the BM25 of the vector leg's candidates (search.py).
+        text = _need(request.text)
+        # Z-score fusion scores every candidate in both legs (search.py): the vector leg's by their
+        # BM25, read from the text leg deeper or scored on their own (``scores_text``).
+        scored_apart = fusion.method == "zscore" and self.scores_text
         text_depth = max(depth, TEXT_COMPLETION_DEPTH) if fusion.method == "zscore" else depth
-        # Meanwhile the query worker searches the vectors once it has embedded the query, then looks
-        # the query's word pairs up (~3 ms at 100k rows): only their sum, not each, adds to the text leg.
-        vector_leg = query_worker().submit(
-            lambda: self.vector_search(request.query_vector(), request.filters, depth)
-        )
-        word_pairs = query_pairs(_need(request.text)) if fusion.reads_pairs else []
+        # Full text first: meanwhile the query worker embeds the query (MemoryStore.search),
+        # searches the vectors (and scores their text) and looks the query's word pairs up (~5 ms
+        # at 100k rows together): only their sum, not each, adds to the text leg.
+        vector_leg = query_worker().submit(self._vector_leg, request, depth, scored_apart)
+        word_pairs = query_pairs(text) if fusion.reads_pairs else []
         holders = query_worker().submit(self.pair_holders, word_pairs) if word_pairs else None
         try:
-            text_hits = self.text_search(_need(request.text), request.filters, text_depth)
+            text_hits = self.text_search(text, request.filters, depth if scored_apart else text_depth)
         except BaseException:  # nothing runs on after the search: wait for what has begun
             legs: list[Future[Any] | None] = [vector_leg, holders]
             wait([leg for leg in legs if leg is not None and not leg.cancel()])
             raise
         vector = request.query_vector()
-        vector_hits = vector_leg.result()
+        vector_hits, scored = vector_leg.result()
+        found = {r.id for r in text_hits}  # then the vector candidates it did not return, by BM25
+        further = [Ranked(i, s, text_score=s) for i, s in scored.items() if i not in found]
+        text_hits += sorted(further, key=lambda r: (-r.score, r.id))
         cosines = pairs = held = None
         evidence = 1.0
         if fusion.method == "zscore":
@@ -246,7 +268,7 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
             wanted = [r.id for r in text_hits[:EVIDENCE_DEPTH]]
             if fusion.reads_held:  # the candidates the text leg lifts, for the query words they hold
                 wanted = list(dict.fromkeys([*wanted, *fusion.lifted(vector_hits, text_hits, request.limit)]))
-            texts = {i: m.content for i, m in self.get(wanted).items()}
+            texts = self.contents(wanted)
             first = [texts[r.id] for r in text_hits[:EVIDENCE_DEPTH] if r.id in texts]
             evidence = text_evidence(_need(request.text), first)
             if fusion.reads_held:
@@ -255,6 +277,13 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
             candidates = fusion.candidates(vector_hits, text_hits, request.limit)
             pairs = pair_shares(word_pairs, holders.result(), candidates)
         return fusion.fuse(vector_hits, text_hits, request.limit, cosines, pairs, evidence, held)
+
+    def _vector_leg(
+        self, request: SearchRequest, depth: int, scored: bool
+    ) -> tuple[list[Ranked], dict[int, float]]:
+        """The vector leg's first ``depth`` and, when ``scored``, their text scores."""
+        hits = self.vector_search(request.query_vector(), request.filters, depth)
+        return hits, self.text_scores(_need(request.text), [r.id for r in hits]) if scored else {}
 
 
 @functools.cache

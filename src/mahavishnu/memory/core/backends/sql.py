@@ -436,6 +436,18 @@ class SqlBackend(Backend):
 
         return self._read(work)
 
+    def contents(self, ids: Sequence[int]) -> dict[int, str]:
+        def work(conn: Conn) -> dict[int, str]:
+            return {
+                int(i): str(content)
+                for chunk in chunks(list(ids))
+                for i, content in conn.execute(
+                    f"SELECT id, content FROM memories WHERE {self._where_in('id', len(chunk))}", chunk
+                )
+            }
+
+        return self._read(work)
+
     def update(
         self, memory_id: int, changes: Mapping[str, Any], vector: Vector | None, *, model: str, now: datetime
     ) -> Memory | None:

@@ -264,18 +264,42 @@ class SqliteBackend(SqlBackend):
         if not terms:
             return []
         where, params = self.dialect.filter_sql(filters)
-        # FTS5 ranks every match (its ORDER BY rank path). A filter is the set of ids it selects,
-        # built once and probed per match; the unary + keeps FTS5 from taking it as a rowid lookup
-        # per id (~100x slower). At 100k rows with a 2 % filter, 11/15 ms against 31/388 ms when
-        # each match was joined to its row. Unfiltered, the index alone answers (its triggers keep
-        # it in step with the table).
+        # FTS5 scores every match. Ordered by bm25() rather than by its ``rank`` column, SQLite
+        # keeps only the best k as it goes, where FTS5 sorts every match: the same hits in the same
+        # order, a third less time (a query matching 7,600 of 100k rows: 6.2 against 8.5 ms). A
+        # filter is the set of ids it selects, built once and probed per match; the unary + keeps
+        # FTS5 from taking it as a rowid lookup per id (~100x slower). At 100k rows with a 2 %
+        # filter, 11/15 ms against 31/388 ms when each match was joined to its row. Unfiltered,
+        # the index alone answers (its triggers keep it in step with the table).
         scope = f"AND +rowid IN (SELECT m.id FROM memories AS m WHERE {where}) " if filters else ""
-        sql = f"SELECT rowid, -rank FROM memories_fts WHERE memories_fts MATCH ? {scope}ORDER BY rank LIMIT ?"
+        sql = (
+            "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
+            f"{scope}ORDER BY bm25(memories_fts) LIMIT ?"
+        )
         with self.read() as conn:
             kept = self._informative(conn, terms)
             match = " OR ".join(_phrase([t]) for t in kept)
             rows = conn.execute(sql, (match, *params, k)).fetchall()
         return [Ranked(i, s, text_score=s) for i, s in rows]
+
+    scores_text = True
+
+    def text_scores(self, text: str, ids: Sequence[int]) -> dict[int, float]:
+        """Exactly these memories' BM25 (as ``text_search`` scores them), on the side connection: FTS5
+        still walks every match, but scores only these (``+rowid``: filtered after the match, not
+        looked up one by one, ~20x slower). At 100k rows, 1.4 ms for a query matching 7,600 rows,
+        where reading the text leg 1,000 deep instead of 100 cost 2.3 ms more on the text leg."""
+        terms = query_terms(text)
+        if not terms or not ids:
+            return {}
+        wanted = list(ids)
+        with self.side_read() as conn:
+            match = " OR ".join(_phrase([t]) for t in self._informative(conn, terms))
+            sql = (
+                "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
+                f"AND +rowid IN ({self.dialect.marks(len(wanted))})"
+            )
+            return {int(i): float(s) for i, s in conn.execute(sql, (match, *wanted))}
 
     def pair_holders(self, pairs: Sequence[tuple[str, str]]) -> list[set[int]]:
         """One FTS5 phrase query per pair over the whole index (restricting FTS5 to a list of
