@@ -88,8 +88,8 @@ class SqliteBackend(SqlBackend):
         self._gate = RestoreGate.open(self.path)  # waits out a `db restore` (sqlite_restore_gate.py)
         self._generation = self._gate.generation() if self._gate else 0
         self._conn = _connect(self.path)
-        self._side_lock = threading.Lock()
-        self._side: sqlite3.Connection | None = None  # opened by the first read beside another
+        self._side = _Beside(self.path)  # a hybrid search's reads beside its text leg
+        self._for_index = _Beside(self.path)  # the vector index's catching up, beside both
         self._ann_threshold = ann_threshold
         self.index = IndexCache(self, self.path.with_name(self.path.name + ".ann"), ann_threshold)
         try:
@@ -154,21 +154,28 @@ class SqliteBackend(SqlBackend):
     def side_read(self) -> Iterator[sqlite3.Connection]:
         """A snapshot on a second connection, for a read that runs while another holds ``read``
         (WAL readers do not wait for each other); an in-memory database has only the one."""
+        with self._beside(self._side) as conn:
+            yield conn
+
+    @contextmanager
+    def index_read(self) -> Iterator[sqlite3.Connection]:
+        """A snapshot on a third connection, the vector index's own: a hybrid search's vector leg
+        and its cosines catch the index up while its text leg holds the main connection and its
+        word pairs the side one."""
+        with self._beside(self._for_index) as conn:
+            yield conn
+
+    @contextmanager
+    def _beside(self, beside: _Beside) -> Iterator[sqlite3.Connection]:
         if str(self.path) == ":memory:":
             with self.read() as conn:
                 yield conn
             return
         if self._gate and self._gate.generation() != self._generation:  # restored since: as ``read``
-            with self._lock:  # (before ``_side_lock``: the order ``read`` takes them in)
+            with self._lock:  # (before the other connections' locks: the order ``read`` takes them in)
                 self._reopen_if_restored()
-        with self._side_lock:
-            if self._side is None:
-                self._side = _connect(self.path)
-            self._side.execute("BEGIN")
-            try:
-                yield self._side
-            finally:
-                self._side.execute("COMMIT")
+        with beside.snapshot() as conn:
+            yield conn
 
     def _reopen_if_restored(self) -> None:
         """A connection open across a ``db restore`` may no longer find its tables: open anew."""
@@ -178,10 +185,8 @@ class SqliteBackend(SqlBackend):
         self._generation = generation
         stale, self._conn = self._conn, _connect(self.path)
         stale.close()
-        with self._side_lock:
-            if self._side is not None:
-                self._side.close()
-                self._side = None
+        self._side.close()
+        self._for_index.close()
         self.index = IndexCache(self, self.path.with_name(self.path.name + ".ann"), self._ann_threshold)
 
     def _read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -216,11 +221,11 @@ class SqliteBackend(SqlBackend):
             return self._applied(self._conn)
 
     def close(self) -> None:
-        with self._lock, self._side_lock:
+        with self._lock:
             self.index.close()
             self._conn.close()
-            if self._side is not None:
-                self._side.close()
+            self._side.close()
+            self._for_index.close()
             if self._gate is not None:
                 self._gate.close()
 
@@ -343,6 +348,32 @@ class SqliteBackend(SqlBackend):
     def integrity_check(self) -> str:
         with self._lock:
             return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+class _Beside:
+    """A connection beside the main one, opened on its first read, with a lock of its own."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.conn: sqlite3.Connection | None = None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            if self.conn is None:
+                self.conn = _connect(self.path)
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            finally:
+                self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
 
 
 def _phrase(words: Sequence[str]) -> str:

@@ -32,7 +32,7 @@ class Connections(Protocol):
 
     def read(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def side_read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def index_read(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
     def write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
@@ -55,10 +55,10 @@ class IndexCache:
 
     def current(self) -> VectorIndex | None:
         """The index, caught up with the database; None while the store holds no memory. Read on
-        the side connection: a hybrid search's vector leg asks for it while its text leg holds the
-        main one (and waited for it: ~3 ms of a search at 100k rows, its word-pair look-ups queued
-        behind)."""
-        with self._backend.side_read() as conn:
+        a connection of its own: a hybrid search's vector leg asks for it while its text leg holds
+        the main one (and waited for it: ~3 ms of a search at 100k rows, its word-pair look-ups
+        queued behind), and its cosines while the word pairs hold the side one."""
+        with self._backend.index_read() as conn:
             last = _last_seq(conn)
             space = conn.execute("SELECT embedding_model, embedding_dim FROM memories LIMIT 1").fetchone()
             if space is None:
