@@ -528,3 +528,25 @@ def test_the_vector_index_is_caught_up_beside_reads_that_hold_the_other_connecti
             hits = query_worker().submit(backend.vector_search, query, Filters(), 5).result(timeout=5)
 
         assert added.id in {r.id for r in hits}
+
+
+def test_the_terms_kept_follow_writes_through_any_connection(db_path: Path) -> None:
+    """Each connection keeps the document counts it read between searches: they are read again once
+    the store changed, whether this backend wrote it (main connection), another process did, or
+    the read is on the side connection; never a count from before a write."""
+    backend = SqliteBackend(db_path, posting_budget=12)
+    with MemoryStore(backend, MemorySettings(), FakeEmbedder()) as store:
+        store.store_many([{"content": f"alpha beta note {i}"} for i in range(6)])
+        store.store_many([{"content": f"gamma memo {i}"} for i in range(3)])
+
+        def kept(side: bool = False) -> list[str]:
+            with backend.side_read() if side else backend.read() as conn:
+                return backend._informative(conn, ["alpha", "gamma", "zeta"])
+
+        # (the rarest first while their postings fit the budget of 12, the rarest always)
+        assert kept() == kept(side=True) == ["alpha", "gamma", "zeta"]  # 6, 3, 0
+        store.store_many([{"content": f"zeta gamma {i}"} for i in range(10)])  # this backend writes
+        assert kept() == kept(side=True) == ["alpha"]  # 6, 13, 10
+        with open_store(db_path) as other:  # another connection writes
+            other.store_many([{"content": f"alpha {i}"} for i in range(10)])
+        assert kept() == kept(side=True) == ["zeta"]  # 16, 13, 10

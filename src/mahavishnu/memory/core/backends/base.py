@@ -256,6 +256,8 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
             legs: list[Future[Any] | None] = [vector_leg, holders]
             wait([leg for leg in legs if leg is not None and not leg.cancel()])
             raise
+        if holders is not None and holders.cancel():  # not begun on the worker: looked up here
+            holders = _done(self.pair_holders(word_pairs))
         vector = request.query_vector()
         vector_hits, scored = vector_leg.result()
         found = {r.id for r in text_hits}  # then the vector candidates it did not return, by BM25
@@ -284,6 +286,12 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         """The vector leg's first ``depth`` and, when ``scored``, their text scores."""
         hits = self.vector_search(request.query_vector(), request.filters, depth)
         return hits, self.text_scores(_need(request.text), [r.id for r in hits]) if scored else {}
+
+
+def _done(value: _T) -> Future[_T]:
+    done: Future[_T] = Future()
+    done.set_result(value)
+    return done
 
 
 @functools.cache
