@@ -27,6 +27,11 @@ time (user + system of the process, and for daemon rows plus the daemon's own CP
 on a shared, overloaded machine the wall clock mostly measures waiting for a core, and the CPU
 figures are what a quiet machine's wall clock would show for this single-threaded work. Quote the
 load average printed with the figures.
+
+Last, the daemon's own time per search request (issue 46's cost guard), twice: over the five
+prompts above asked in turn (as the issue measured it; a query asked again finds the term counts
+and the index pages it read warm), and over ``--served`` distinct SciFact queries, each asked once
+(long claims: about one in ten is reranked by word pieces, ~30 ms of the model).
 """
 
 from __future__ import annotations
@@ -151,6 +156,7 @@ def main() -> None:
     counter = iter(range(10**6))
     served_ms: list[float] = []
     served_cpu: list[float] = []
+    own: dict[str, tuple[list[float], list[float]]] = {}  # the daemon's own wall and CPU ms, per kind
     cpu: dict[str, list[float]] = {}
 
     def daemon_cpu() -> float:
@@ -251,10 +257,15 @@ def main() -> None:
                 warmup=1,
             )
         )
-        served_ms.clear()
-        served_cpu.clear()
-        for query in questions[: args.served]:  # each asked once: nothing a cache kept answers it
-            served(query)
+        for kind, asked in (
+            (f"the {len(PROMPTS)} prompts above, {args.runs} requests", [prompt() for _ in range(args.runs)]),
+            (f"{args.served} SciFact queries, each asked once", questions[: args.served]),
+        ):
+            served_ms.clear()
+            served_cpu.clear()
+            for query in asked:
+                served(query)
+            own[kind] = (list(served_ms), list(served_cpu))
     finally:
         supervisor.stop(daemon.SERVICE)
         if args.keep is None:
@@ -275,12 +286,12 @@ def main() -> None:
                 f"{percentile(got[hook], 95) / statistics.median(got[anchor]):.2f}x the anchor's median "
                 f"{statistics.median(got[anchor]):.1f} ms (p95 {percentile(got[anchor], 95):.1f}); goal <= 4x"
             )
-    print(
-        f"the daemon's own time per search request ({len(served_ms)} SciFact queries, each asked once;"
-        " query embedding included): wall median "
-        f"{statistics.median(served_ms):.1f} ms, p95 {percentile(served_ms, 95):.1f}; CPU median "
-        f"{statistics.median(served_cpu):.1f} ms, p95 {percentile(served_cpu, 95):.1f} (goal: p95 <= 15 ms)"
-    )
+    for kind, (wall, spent) in own.items():  # (a query asked again finds the stores' caches warm)
+        print(
+            f"the daemon's own time per search request, query embedding included ({kind}): wall median "
+            f"{statistics.median(wall):.1f} ms, p95 {percentile(wall, 95):.1f}; CPU median "
+            f"{statistics.median(spent):.1f} ms, p95 {percentile(spent, 95):.1f} (goal: p95 <= 15 ms)"
+        )
 
 
 if __name__ == "__main__":
