@@ -252,12 +252,12 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         holders = query_worker().submit(self.pair_holders, word_pairs) if word_pairs else None
         try:
             text_hits = self.text_search(text, request.filters, depth if scored_apart else text_depth)
+            if holders is not None and holders.cancel():  # not begun on the worker: looked up here
+                holders = _done(self.pair_holders(word_pairs))
         except BaseException:  # nothing runs on after the search: wait for what has begun
             legs: list[Future[Any] | None] = [vector_leg, holders]
             wait([leg for leg in legs if leg is not None and not leg.cancel()])
             raise
-        if holders is not None and holders.cancel():  # not begun on the worker: looked up here
-            holders = _done(self.pair_holders(word_pairs))
         vector = request.query_vector()
         vector_hits, scored = vector_leg.result()
         found = {r.id for r in text_hits}  # then the vector candidates it did not return, by BM25
