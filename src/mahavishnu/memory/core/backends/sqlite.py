@@ -415,6 +415,7 @@ class _DocCounts:
             self.docs.clear()
         if len(self.stems) > _TERMS_KEPT:
             self.stems.clear()
+            self.docs.clear()
         new = list(dict.fromkeys(t for t in terms if t not in self.stems))
         if new:
             conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(new))
@@ -430,7 +431,7 @@ class _DocCounts:
         return [self.docs.get(s, 0) if (s := self.stems[t]) is not None else 0 for t in terms]
 
 
-#: Query terms whose stems a connection keeps (then it forgets them all and starts again).
+#: Query terms whose stems and counts a connection keeps (then it forgets them all and starts again).
 _TERMS_KEPT = 10_000
 
 
