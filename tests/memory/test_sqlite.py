@@ -550,3 +550,68 @@ def test_the_terms_kept_follow_writes_through_any_connection(db_path: Path) -> N
         with open_store(db_path) as other:  # another connection writes
             other.store_many([{"content": f"alpha {i}"} for i in range(10)])
         assert kept() == kept(side=True) == ["zeta"]  # 16, 13, 10
+
+
+def test_the_change_log_floor_never_goes_back(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache that read the log's floor before another moved it on prunes nothing and leaves the
+    floor where it is (lowered, a reader between the two floors would replay a log with a hole)."""
+    monkeypatch.setattr(sqlite_index, "_PRUNE_EVERY", 5)
+    with open_store(db_path) as store:
+        store.store_many([{"content": f"memory {i}"} for i in range(12)])
+        store.search("memory", mode="vector")  # caught up to the 12th change (a small index)
+        store.backend.set_meta({"vector_log_floor": "40"})  # another cache pruned further meanwhile
+
+        store.backend.index._maybe_compact(0, 0)  # what this one read before
+
+        assert store.backend.get_meta("vector_log_floor") == "40"
+        store.backend.set_meta({"vector_log_floor": "3"})
+        store.backend.index._maybe_compact(0, 0)
+        assert store.backend.get_meta("vector_log_floor") == "12"
+
+
+def test_closing_waits_for_the_vector_index_catching_up(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture thread may be catching the vector index up when the store is closed: the close
+    waits for it, and a read after it is refused rather than opening the store again."""
+    import threading
+    import time
+
+    backend = SqliteBackend(db_path)
+    store = MemoryStore(backend, MemorySettings(), FakeEmbedder())
+    store.store("a first note", "note")
+    loading, load = threading.Event(), sqlite_index._load
+
+    def slow_load(*args: object) -> object:
+        loading.set()
+        time.sleep(0.3)
+        return load(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_index, "_load", slow_load)
+    caught_up = query_worker().submit(backend.index.current)
+    assert loading.wait(5)
+    store.close()
+
+    assert caught_up.result(timeout=5) is not None  # finished, not broken by the close
+    with pytest.raises(sqlite3.ProgrammingError), backend.index_read():
+        pass
+
+
+def test_an_index_cache_from_before_a_restore_answers_with_the_restored_store(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read that finds the store restored opens it anew with a vector index cache of its own;
+    the cache that asked answers with that one, never with the vectors it held before."""
+    backend = SqliteBackend(db_path)
+    with MemoryStore(backend, MemorySettings(), FakeEmbedder()) as store:
+        store.store("before the restore", "note")
+        old = backend.index
+        old.current()
+        gate = backend._gate
+        assert gate is not None
+        restores = gate.generation() + 1
+        monkeypatch.setattr(type(gate), "generation", lambda self: restores)
+
+        found = old.current()
+
+        assert backend.index is not old and found is backend.index.current() and found is not old._index

@@ -223,10 +223,11 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
 
     def text_scores(self, text: str, ids: Sequence[int]) -> dict[int, float]:
         """The text leg's score (``text_search``'s) of those of these memories that match ``text``:
-        z-score fusion's BM25 of the vector leg's candidates, when ``scores_text`` (else it reads
-        the text leg ``TEXT_COMPLETION_DEPTH`` deep). Hybrid search runs it on its worker thread
-        beside the text leg, so it must not wait for that leg to finish. Here, those among the
-        first ``TEXT_COMPLETION_DEPTH`` of an unfiltered text search."""
+        z-score fusion's BM25 of the vector leg's candidates, where ``scores_text`` (else the search
+        reads the text leg ``TEXT_COMPLETION_DEPTH`` deep instead). Hybrid search runs it on its
+        worker thread beside the text leg, so it must not wait for that leg to finish. (Here, as
+        a backend without it would: those among an unfiltered text leg's first
+        ``TEXT_COMPLETION_DEPTH``.)"""
         wanted = set(ids)
         deep = self.text_search(text, Filters(), TEXT_COMPLETION_DEPTH)
         return {r.id: r.score for r in deep if r.id in wanted}
@@ -239,51 +240,64 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
             return self.text_search(_need(request.text), request.filters, request.limit)
         fusion = request.fusion
         depth = max(fusion.depth, request.limit)
-        text = _need(request.text)
         # Z-score fusion scores every candidate in both legs (search.py): the vector leg's by their
         # BM25, read from the text leg deeper or scored on their own (``scores_text``).
         scored_apart = fusion.method == "zscore" and self.scores_text
-        text_depth = max(depth, TEXT_COMPLETION_DEPTH) if fusion.method == "zscore" else depth
+        read_deep = fusion.method == "zscore" and not scored_apart
+        text_depth = max(depth, TEXT_COMPLETION_DEPTH) if read_deep else depth
         # Full text first: meanwhile the query worker embeds the query (MemoryStore.search),
         # searches the vectors (and scores their text) and looks the query's word pairs up (~5 ms
         # at 100k rows together): only their sum, not each, adds to the text leg.
         vector_leg = query_worker().submit(self._vector_leg, request, depth, scored_apart)
-        word_pairs = query_pairs(text) if fusion.reads_pairs else []
+        word_pairs = query_pairs(_need(request.text)) if fusion.reads_pairs else []
         holders = query_worker().submit(self.pair_holders, word_pairs) if word_pairs else None
         try:
-            text_hits = self.text_search(text, request.filters, depth if scored_apart else text_depth)
+            text_hits = self.text_search(_need(request.text), request.filters, text_depth)
             if holders is not None and holders.cancel():  # not begun on the worker: looked up here
                 holders = _done(self.pair_holders(word_pairs))
+            return self._fused(request, text_hits, vector_leg, word_pairs, holders)
         except BaseException:  # nothing runs on after the search: wait for what has begun
             legs: list[Future[Any] | None] = [vector_leg, holders]
             wait([leg for leg in legs if leg is not None and not leg.cancel()])
             raise
+
+    def _fused(
+        self,
+        request: SearchRequest,
+        text_hits: list[Ranked],
+        vector_leg: Future[tuple[list[Ranked], dict[int, float]]],
+        word_pairs: list[tuple[str, str]],
+        holders: Future[list[set[int]]] | None,
+    ) -> list[Ranked]:
+        """The legs fused (``Fusion.fuse``), with what z-score fusion reads besides."""
+        fusion, text = request.fusion, _need(request.text)
         vector = request.query_vector()
         vector_hits, scored = vector_leg.result()
-        found = {r.id for r in text_hits}  # then the vector candidates it did not return, by BM25
+        found = {r.id for r in text_hits}  # read deeper: then the vector candidates it did not return
         further = [Ranked(i, s, text_score=s) for i, s in scored.items() if i not in found]
-        text_hits += sorted(further, key=lambda r: (-r.score, r.id))
+        deep = [*text_hits, *sorted(further, key=lambda r: (-r.score, r.id))]
         cosines = pairs = held = None
         evidence = 1.0
         if fusion.method == "zscore":
             cosines = self.cosines(vector, fusion.text_only(vector_hits, text_hits, request.limit))
             wanted = [r.id for r in text_hits[:EVIDENCE_DEPTH]]
             if fusion.reads_held:  # the candidates the text leg lifts, for the query words they hold
-                wanted = list(dict.fromkeys([*wanted, *fusion.lifted(vector_hits, text_hits, request.limit)]))
+                wanted = list(dict.fromkeys([*wanted, *fusion.lifted(vector_hits, deep, request.limit)]))
             texts = self.contents(wanted)
-            first = [texts[r.id] for r in text_hits[:EVIDENCE_DEPTH] if r.id in texts]
-            evidence = text_evidence(_need(request.text), first)
+            evidence = text_evidence(text, [texts[r.id] for r in text_hits[:EVIDENCE_DEPTH] if r.id in texts])
             if fusion.reads_held:
-                held = held_counts(_need(request.text), texts)
+                held = held_counts(text, texts)
         if holders is not None:
             candidates = fusion.candidates(vector_hits, text_hits, request.limit)
             pairs = pair_shares(word_pairs, holders.result(), candidates)
-        return fusion.fuse(vector_hits, text_hits, request.limit, cosines, pairs, evidence, held)
+        return fusion.fuse(vector_hits, deep, request.limit, cosines, pairs, evidence, held)
 
     def _vector_leg(
         self, request: SearchRequest, depth: int, scored: bool
     ) -> tuple[list[Ranked], dict[int, float]]:
-        """The vector leg's first ``depth`` and, when ``scored``, their text scores."""
+        """The vector leg's first ``depth`` and, when ``scored``, their text scores (read through
+        another snapshot than the text leg's: a write between the two can move which query terms
+        fit the posting budget, and with them these scores, for this one search)."""
         hits = self.vector_search(request.query_vector(), request.filters, depth)
         return hits, self.text_scores(_need(request.text), [r.id for r in hits]) if scored else {}
 
@@ -297,10 +311,12 @@ def _done(value: _T) -> Future[_T]:
 @functools.cache
 def query_worker() -> ThreadPoolExecutor:
     """The one thread a hybrid search runs beside its text leg: the query's embedding
-    (``MemoryStore.query_vector``), its vector leg, then its word pairs, in that order (the vector
-    leg finds the embedding done). One, not two: on two cores a third thread would slow the text
-    leg down. Its tasks take a backend's locks (the vector index, the side connection): never
-    wait on one of them while holding a backend's lock."""
+    (``MemoryStore.query_vector``), its vector leg (with its candidates' text scores), then its word
+    pairs, in that order (the vector leg finds the embedding done; the search looks the pairs up
+    itself when they have not begun by the end of its text leg). One, not two: on two cores a third
+    thread would slow the text leg down. Its tasks take a backend's locks (the vector index's and
+    its connection's, the side connection's, and the main one's to save or prune the index's
+    files): never wait on one of them while holding a backend's lock."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-worker")
 
 

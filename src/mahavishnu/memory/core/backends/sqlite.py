@@ -89,7 +89,7 @@ class SqliteBackend(SqlBackend):
         self._generation = self._gate.generation() if self._gate else 0
         self._conn = _connect(self.path)
         self._side = _Beside(self.path)  # a hybrid search's reads beside its text leg
-        self._for_index = _Beside(self.path)  # the vector index's catching up, beside both
+        self._for_index = _Beside(self.path, _INDEX_PAGES_KIB)  # the vector index's, beside both
         self._ann_threshold = ann_threshold
         self.index = IndexCache(self, self.path.with_name(self.path.name + ".ann"), ann_threshold)
         try:
@@ -221,11 +221,12 @@ class SqliteBackend(SqlBackend):
             return self._applied(self._conn)
 
     def close(self) -> None:
-        with self._lock:
+        # (the index's lock too: a catch-up under way on the query worker finishes first)
+        with self._lock, self._for_index.lock:
             self.index.close()
             self._conn.close()
-            self._side.close()
-            self._for_index.close()
+            self._side.close(final=True)
+            self._for_index.close(final=True)
             if self._gate is not None:
                 self._gate.close()
 
@@ -269,7 +270,7 @@ class SqliteBackend(SqlBackend):
         if not terms:
             return []
         where, params = self.dialect.filter_sql(filters)
-        # FTS5 scores every match. Ordered by bm25() rather than by its ``rank`` column, SQLite
+        # FTS5 scores every match. Ordered by its bm25() rather than by its ``rank`` column, SQLite
         # keeps only the best k as it goes, where FTS5 sorts every match: the same hits in the same
         # order, a third less time (a query matching 7,600 of 100k rows: 6.2 against 8.5 ms). A
         # filter is the set of ids it selects, built once and probed per match; the unary + keeps
@@ -278,8 +279,8 @@ class SqliteBackend(SqlBackend):
         # the index alone answers (its triggers keep it in step with the table).
         scope = f"AND +rowid IN (SELECT m.id FROM memories AS m WHERE {where}) " if filters else ""
         sql = (
-            "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
-            f"{scope}ORDER BY bm25(memories_fts) LIMIT ?"
+            "SELECT rowid, -bm25(memories_fts) AS score FROM memories_fts WHERE memories_fts MATCH ? "
+            f"{scope}ORDER BY score DESC LIMIT ?"
         )
         with self.read() as conn:
             kept = self._informative(conn, terms)
@@ -346,27 +347,40 @@ class SqliteBackend(SqlBackend):
             return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-class _Beside:
-    """A connection beside the main one, opened on its first read, with a lock of its own."""
+#: The page cache of a connection, KiB: the main and side ones read the full-text index (FTS queries
+#: reread less); the vector index's reads each vector once, to build the index, and then a few rows.
+PAGES_KIB = 65_536
+_INDEX_PAGES_KIB = 2_048
 
-    def __init__(self, path: Path) -> None:
+
+class _Beside:
+    """A connection beside the main one, opened on its first read, with a lock of its own (taken
+    after the backend's, never before) and ``pages_kib`` of page cache."""
+
+    def __init__(self, path: Path, pages_kib: int = PAGES_KIB) -> None:
         self.path = path
-        self.lock = threading.Lock()
+        self.pages_kib = pages_kib
+        self.lock = threading.RLock()
         self.conn: sqlite3.Connection | None = None
+        self.closed = False  # the backend's: no read opens it again
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
         with self.lock:
+            if self.closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
             if self.conn is None:
-                self.conn = _connect(self.path)
+                self.conn = _connect(self.path, self.pages_kib)
             self.conn.execute("BEGIN")
             try:
                 yield self.conn
             finally:
                 self.conn.execute("COMMIT")
 
-    def close(self) -> None:
+    def close(self, *, final: bool = False) -> None:
+        """Close the connection (the next read opens another, unless ``final``)."""
         with self.lock:
+            self.closed = self.closed or final
             if self.conn is not None:
                 self.conn.close()
                 self.conn = None
@@ -398,10 +412,11 @@ def _doc_counts(conn: sqlite3.Connection) -> _DocCounts:
 class _DocCounts:
     """How many memories hold each query term, as the index stems it, read through one connection
     and kept until the store changes. fts5vocab counts a term by reading its whole posting list (at
-    100k memories 0.9 ms for "cells"); a hybrid search asks for its terms up to three times (its
-    text leg, its vector candidates' scores, its word pairs), and most searches for common words.
-    The store changed when another connection committed (``PRAGMA data_version``) or this one wrote
-    (``total_changes``, taken after its own writes of the query's terms to tokenise them)."""
+    100k memories 0.9 ms for "cells"); a hybrid search asked for its terms three times (its text
+    leg on the main connection, its vector candidates' scores and its word pairs on the side one:
+    now once on each), and most searches ask for a few common words again. The store changed when
+    another connection committed (``PRAGMA data_version``) or this one wrote (``total_changes``,
+    taken after its own writes of the query's terms to tokenise them)."""
 
     def __init__(self) -> None:
         self.stamp: tuple[int, int] | None = None
@@ -435,7 +450,7 @@ class _DocCounts:
 _TERMS_KEPT = 10_000
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, pages_kib: int = PAGES_KIB) -> sqlite3.Connection:
     conn: sqlite3.Connection | None = None
     try:
         paths.make_dir(path.parent)
@@ -449,19 +464,19 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = FULL")
-        _configure(conn)
+        _configure(conn, pages_kib)
     except (sqlite3.Error, OSError) as exc:
         if conn is not None:
             conn.close()
         if _read_only_store(path, exc):
-            return _connect_read_only(path)
+            return _connect_read_only(path, pages_kib)
         raise _cannot_open(path, str(exc)) from exc
     return conn
 
 
-def _configure(conn: sqlite3.Connection) -> None:
+def _configure(conn: sqlite3.Connection, pages_kib: int = PAGES_KIB) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA cache_size = -65536")  # up to 64 MB of pages: FTS queries reread less
+    conn.execute(f"PRAGMA cache_size = -{int(pages_kib)}")
     _create_query_helpers(conn)
 
 
@@ -475,7 +490,7 @@ def _read_only_store(path: Path, exc: BaseException) -> bool:
     return denied or read_only.cannot_write(path)
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
+def _connect_read_only(path: Path, pages_kib: int = PAGES_KIB) -> sqlite3.Connection:
     """The store read-only (``mode=ro``); where its folder cannot be written either, SQLite cannot
     create the WAL's -shm file, so ``immutable`` (nobody can be writing it; exact only without a
     non-empty -wal). Writes then fail with "the memory store is read-only"."""
@@ -498,7 +513,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
             )
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            _configure(conn)
+            _configure(conn, pages_kib)
             return conn
         except sqlite3.Error as exc:
             last = str(exc)

@@ -30,8 +30,6 @@ _LOAD_BATCH = 20_000
 class Connections(Protocol):
     """What the index needs of its backend (``SqliteBackend``): its connections and meta rows."""
 
-    def read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
     def index_read(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
     def write(self) -> AbstractContextManager[sqlite3.Connection]: ...
@@ -42,6 +40,9 @@ class Connections(Protocol):
 
     @property
     def read_only(self) -> bool: ...
+
+    @property
+    def index(self) -> IndexCache: ...
 
 
 class IndexCache:
@@ -59,17 +60,21 @@ class IndexCache:
         the main one (and waited for it: ~3 ms of a search at 100k rows, its word-pair look-ups
         queued behind), and its cosines while the word pairs hold the side one."""
         with self._backend.index_read() as conn:
-            last = _last_seq(conn)
-            space = conn.execute("SELECT embedding_model, embedding_dim FROM memories LIMIT 1").fetchone()
-            if space is None:
-                self._index, self._space, self._seq = None, None, last
-                return None
-            built = self._index is None or tuple(space) != self._space or not self._catch_up(conn, last)
-            if built:
-                self._build(conn, (str(space[0]), int(space[1])), last)
-            marks = _meta_int(conn, _SIDECAR_SEQ), _meta_int(conn, _LOG_FLOOR)
-        self._save_if_large(marks[0], force=built)
-        self._maybe_compact(*marks)
+            restored = self._backend.index if self._backend.index is not self else None
+            if restored is None:  # (else the store was restored: this read opened it anew)
+                last = _last_seq(conn)
+                space = conn.execute("SELECT embedding_model, embedding_dim FROM memories LIMIT 1").fetchone()
+                if space is None:
+                    self._index, self._space, self._seq = None, None, last
+                    return None
+                built = self._index is None or tuple(space) != self._space or not self._catch_up(conn, last)
+                if built:
+                    self._build(conn, (str(space[0]), int(space[1])), last)
+                saved, floor = _meta_int(conn, _SIDECAR_SEQ), _meta_int(conn, _LOG_FLOOR)
+        if restored is not None:  # its cache holds the restored store's vectors, this one the old
+            return restored.current()
+        self._save_if_large(saved, force=built)
+        self._maybe_compact(saved, floor)
         return self._index
 
     def _catch_up(self, conn: sqlite3.Connection, last: int) -> bool:
@@ -132,16 +137,21 @@ class IndexCache:
             self._backend.set_meta({_SIDECAR_SEQ: str(self._seq)})
 
     def _maybe_compact(self, saved: int, floor: int) -> None:
-        """Drop log entries nobody needs: behind the sidecar (large stores) or behind us (small);
-        ``saved`` and ``floor``: the sidecar's ``seq`` and the log's floor as read."""
+        """Drop log entries nobody needs: behind the sidecar (large stores; ``saved``, its ``seq``)
+        or behind us (small), when far enough past the log's ``floor`` (both as last read). The
+        floor is read again where it is written: another cache may have moved it past ours since,
+        and it never goes back (a reader behind it would replay a log with a hole)."""
         if self._backend.read_only:
             return
         large = self._index is not None and len(self._index) >= self._ann_threshold
         keep_from = saved if large else self._seq
-        if keep_from - floor >= _PRUNE_EVERY:
-            with self._backend.write() as conn:
-                conn.execute("DELETE FROM vector_changes WHERE seq <= ?", (keep_from,))
-                conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_LOG_FLOOR, str(keep_from)))
+        if keep_from - floor < _PRUNE_EVERY:
+            return
+        with self._backend.write() as conn:
+            if keep_from - _meta_int(conn, _LOG_FLOOR) < _PRUNE_EVERY:
+                return
+            conn.execute("DELETE FROM vector_changes WHERE seq <= ?", (keep_from,))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_LOG_FLOOR, str(keep_from)))
 
     def describe(self) -> dict[str, Any]:
         if self._index is None:
