@@ -273,8 +273,9 @@ class Search(Rows, Protocol):  # hybrid search reads stored vectors
         fusion, text = request.fusion, _need(request.text)
         vector = request.query_vector()
         vector_hits, scored = vector_leg.result()
-        found = {r.id for r in text_hits}  # read deeper: then the vector candidates it did not return
+        found = {r.id for r in text_hits}
         further = [Ranked(i, s, text_score=s) for i, s in scored.items() if i not in found]
+        # the text leg as if read deeper: its hits, then the vector candidates it did not return
         deep = [*text_hits, *sorted(further, key=lambda r: (-r.score, r.id))]
         cosines = pairs = held = None
         evidence = 1.0
