@@ -231,7 +231,8 @@ to 0.665), pairs within 2-3 words (0.740-0.748), pairs spelled with the stopword
 Session 12: before it, fusion gave a candidate a leg had not returned that leg's lowest
 z-score, with alpha 0.4: hybrid 0.731 / 0.667 / 0.719, code QA the same. Now every candidate of
 either leg is scored in both: its cosine from its stored vector, its BM25 from the text leg read
-1,000 deep (``search.TEXT_COMPLETION_DEPTH``). The session 8 run gave code QA vector 0.880 and
+1,000 deep (``search.TEXT_COMPLETION_DEPTH``; since session 25 the embedded store scores each
+exactly, SciFact 0.754 -> 0.751: docs/benchmarks.md). The session 8 run gave code QA vector 0.880 and
 hybrid 0.900 top-1 from an embedding cache whose code chunks came from an earlier ingest.
 
 ``--embedder-model onnx-int8`` (the same weights in fp32 arithmetic, the default before, ~2.5x the
