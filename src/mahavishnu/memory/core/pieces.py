@@ -26,8 +26,11 @@ import numpy as np
 from mahavishnu.memory.core.embedders.base import TokenVectors
 from mahavishnu.memory.core.search import STOPWORDS, Ranked
 
-#: How much of each text is read (~100 word pieces): the model runs once a text, in time with it.
-CHARS = 500
+#: How much of each text is read (~60 word pieces): the model runs once a text, in time with it (~8
+#: ms a run of ~90 pieces on one core). 500 before: the same figures on every benchmark (SciFact,
+#: LoCoMo, the coding sessions, the development set, whose notes are all shorter), and a reranked
+#: search of multi-sentence memories spent 32 ms in the model, now 23 (docs/benchmarks.md).
+CHARS = 300
 _SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]"})
 
 
