@@ -283,9 +283,7 @@ class SqliteBackend(SqlBackend):
             f"{scope}ORDER BY score DESC LIMIT ?"
         )
         with self.read() as conn:
-            kept = self._informative(conn, terms)
-            match = " OR ".join(_phrase([t]) for t in kept)
-            rows = conn.execute(sql, (match, *params, k)).fetchall()
+            rows = conn.execute(sql, (self._match(conn, terms), *params, k)).fetchall()
         return [Ranked(i, s, text_score=s) for i, s in rows]
 
     scores_text = True
@@ -298,14 +296,12 @@ class SqliteBackend(SqlBackend):
         terms = query_terms(text)
         if not terms or not ids:
             return {}
-        wanted = list(ids)
+        sql = (
+            "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
+            f"AND +rowid IN ({self.dialect.marks(len(ids))})"
+        )
         with self.side_read() as conn:
-            match = " OR ".join(_phrase([t]) for t in self._informative(conn, terms))
-            sql = (
-                "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
-                f"AND +rowid IN ({self.dialect.marks(len(wanted))})"
-            )
-            return {int(i): float(s) for i, s in conn.execute(sql, (match, *wanted))}
+            return {int(i): float(s) for i, s in conn.execute(sql, (self._match(conn, terms), *ids))}
 
     def pair_holders(self, pairs: Sequence[tuple[str, str]]) -> list[set[int]]:
         """One FTS5 phrase query per pair over the whole index (restricting FTS5 to a list of
@@ -319,6 +315,11 @@ class SqliteBackend(SqlBackend):
                 {i for (i,) in conn.execute(sql, (_phrase(pair),))} if kept.issuperset(pair) else set()
                 for pair in pairs
             ]
+
+    def _match(self, conn: sqlite3.Connection, terms: list[str]) -> str:
+        """The FTS5 query of the text leg (``text_scores`` must ask the same): its informative terms
+        OR-ed."""
+        return " OR ".join(_phrase([t]) for t in self._informative(conn, terms))
 
     def _informative(self, conn: sqlite3.Connection, terms: list[str], least: int = 1) -> list[str]:
         """The query terms to match: rarest first while their postings fit ``posting_budget``
