@@ -269,7 +269,7 @@ def test_logs_read_on_every_core_give_the_ledger_one_process_gives(
     def rows() -> list[tuple[object, ...]]:
         with ledger.opened() as db:
             return [
-                *db.execute("SELECT * FROM records ORDER BY rowid"),
+                *ledger.stored(db),
                 *db.execute("SELECT path, tool, end_offset, lines, skipped FROM files ORDER BY rowid"),
                 *db.execute("SELECT * FROM bad_lines ORDER BY rowid"),
             ]
@@ -323,43 +323,62 @@ def test_a_first_read_adds_up_the_rows_as_it_stores_them_without_reading_them_ba
     assert _column(again, "date")[0] == "2025-12-30"  # msg_2 on its earliest day
 
 
-def _record_indexes() -> list[str]:
-    """The records' indexes as the ledger file holds them (``ledger.opened`` would make any missing)."""
+def _keyed() -> tuple[int, int]:
+    """The reads whose keys the ledger's ``keys`` holds (up to which), and how many keys."""
     with closing(sqlite3.connect(ledger.ledger_file())) as db:
-        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
-        return sorted(name for (name,) in db.execute(query))
+        upto = db.execute("SELECT COALESCE(MAX(upto), 0) FROM keyed").fetchone()[0]
+        return int(upto), int(db.execute("SELECT COUNT(*) FROM keys").fetchone()[0])
 
 
-def test_a_first_read_indexes_its_rows_at_the_end_and_a_failed_one_leaves_the_indexes(
-    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_keys_are_made_when_an_append_first_asks_and_then_only_for_reads_since(
+    isolated_home: Path, added: list[int]
 ) -> None:
-    """A first read stores every row without the records' indexes and makes them after (in the
-    same transaction): later reads find a log's rows and a request's key by them. One that fails
-    half-way leaves the ledger as it was, indexes included."""
+    """A first read stores its records without their keys; the first append to kept sums makes
+    them for the reads those sums counted (and finds by them that msg_2 was counted before); a
+    later append adds only the reads since; a log taken away drops them, to be made again."""
     log = _session(isolated_home)
     log.write_bytes(_line(1) + _line(2))
-    indexed: list[list[str]] = []  # the records' indexes while each read stores rows
-    real_read_all = ledger._read_all
-
-    def read_all(db: Any, *args: Any) -> None:
-        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
-        indexed.append([name for (name,) in db.execute(query)])
-        real_read_all(db, *args)
-
-    monkeypatch.setattr(ledger, "_read_all", read_all)
-    assert report("daily", None, ["claude"]).totals.requests == 2
-    assert indexed == [[]]  # a first read: none kept up row by row
-    assert _record_indexes() == ["records_by_key", "records_by_path"]
-    assert _requests(_checked()) == 2 and len(indexed[1]) == 2  # a later read: both
+    other = _session(isolated_home, "s2")
+    other.write_bytes(_line(3))
+    assert _requests(_checked()) == 3 and _keyed() == (0, 0)
+    with log.open("ab") as handle:
+        handle.write(_line(2) + _line(4))  # msg_2 again (a streamed answer's last line), and a new one
+    added.clear()
+    assert _requests(_checked()) == 4 and added == [1]
+    assert _keyed() == (2, 3)  # the two reads the kept sums counted: msg_1-3
+    with log.open("ab") as handle:
+        handle.write(_line(5))
+    added.clear()
+    assert _requests(_checked()) == 5 and added == [1] and _keyed() == (3, 5)  # msg_2 twice
     with ledger.opened() as db:
-        plan = db.execute("EXPLAIN QUERY PLAN SELECT * FROM records WHERE key = 'k'").fetchall()
-    assert "records_by_key" in str(plan)
-    ledger.ledger_file().unlink()
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT * FROM keys WHERE key = 'k'").fetchall()
+    assert "keys_by_key" in str(plan)
+    other.unlink()
+    assert _requests(_checked()) == 4 and _keyed() == (0, 0)
+    with log.open("ab") as handle:
+        handle.write(_line(3, JAN_1 + DAY))  # msg_3 now only here
+    added.clear()
+    assert _requests(_checked()) == 5 and added == [1] and _keyed() == (4, 5)
 
-    def failing(db: Any, *args: Any) -> None:
-        raise OSError("disk gone")
 
-    monkeypatch.setattr(ledger, "_read_all", failing)
-    with pytest.raises(OSError), ledger.opened() as db:
+def test_a_failed_first_read_leaves_the_ledger_as_it_was(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _line(2))
+    real_store = ledger._store
+    stored: list[int] = []
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        real_store(*args, **kwargs)
+        stored.append(1)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ledger, "_store", failing)
+    with pytest.raises(sqlite3.OperationalError), ledger.opened() as db:
         ledger.refresh(db, {"claude": [log]})
-    assert _record_indexes() == ["records_by_key", "records_by_path"]
+    assert stored == [1]
+    with ledger.opened() as db:
+        assert ledger.stored(db) == [] and db.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 0
+
+

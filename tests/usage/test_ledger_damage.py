@@ -4,6 +4,7 @@ never a traceback or the memory store's "damaged" advice."""
 
 from __future__ import annotations
 
+import pickle
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +28,7 @@ def test_a_file_that_is_not_a_database_is_made_again(logs: Path) -> None:
     assert report("daily", "model", ["claude", "codex", "qwen", "gemini"]).to_json() == expected
     with sqlite3.connect(ledger.ledger_file()) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == ledger.VERSION
-        assert db.execute("SELECT COUNT(*) FROM records").fetchone()[0] > 0
+        assert db.execute("SELECT SUM(count) FROM reads").fetchone()[0] > 0
 
 
 def test_damage_found_only_while_reading_reads_the_logs_again(logs: Path) -> None:
@@ -39,9 +40,43 @@ def test_damage_found_only_while_reading_reads_the_logs_again(logs: Path) -> Non
     data[page:] = b"\xff" * (len(data) - page)  # its header is whole, every other page is not
     file.write_bytes(bytes(data))
     with sqlite3.connect(file) as db, pytest.raises(sqlite3.DatabaseError):
-        db.execute("SELECT COUNT(*) FROM records").fetchone()  # (damaged indeed)
+        db.execute("SELECT SUM(count) FROM reads").fetchone()  # (damaged indeed)
 
     assert report("daily", "model", ["claude", "codex", "qwen", "gemini"]).to_json() == expected
+
+
+class _Runs:
+    """What a pickle that names a function would call on loading (it never must)."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path("/").joinpath("ran").touch, ())  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pickle.dumps([_Runs()]),  # names a function: refused, never called
+        pickle.dumps([("claude", "k")]),  # plain, but not records
+        pickle.dumps({"not": "a list"}),
+        b"\x80\x05cut short",
+        b"",
+    ],
+    ids=["names-a-function", "short-rows", "not-a-list", "cut-short", "empty"],
+)
+def test_a_read_whose_records_are_not_records_makes_the_ledger_again(
+    logs: Path, blob: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache file written by something else: the blob is never trusted to name code, and a
+    report over it is the one a fresh ledger gives."""
+    called: list[object] = []
+    monkeypatch.setattr(Path, "touch", lambda *args, **kwargs: called.append(args))
+    expected = _fresh_report(logs)
+    with sqlite3.connect(ledger.ledger_file()) as db:
+        db.execute("UPDATE reads SET records = ? WHERE id = (SELECT MIN(id) FROM reads)", (blob,))
+        db.execute("DELETE FROM sums")  # (else the kept sums answer without reading the records)
+
+    assert report("daily", "model", ["claude", "codex", "qwen", "gemini"]).to_json() == expected
+    assert called == []
 
 
 def test_the_cli_reports_over_a_damaged_ledger(logs: Path) -> None:

@@ -360,7 +360,7 @@ def _read_table_noted(plan: ledger._TablePlan) -> ledger._TableRead:
 def _ledger_rows() -> list[tuple[object, ...]]:
     with ledger.opened() as db:
         return [
-            *db.execute("SELECT * FROM records ORDER BY rowid"),
+            *ledger.stored(db),
             *db.execute("SELECT path, tool, end_offset, state, lines, skipped FROM files"),
             *db.execute("SELECT * FROM bad_lines ORDER BY rowid"),
         ]

@@ -96,7 +96,7 @@ def test_a_broken_usage_yaml_is_one_line_and_the_logs_read_meanwhile_are_not_kep
     result = runner.invoke(app, ["usage", "daily", "--json"])
     assert result.exit_code != 0 and "usage.yaml" in result.output and "Traceback" not in result.output
     with ledger.opened() as db:
-        stored = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        stored = db.execute("SELECT COUNT(*) FROM reads").fetchone()[0]
     assert stored == 0
     usage_yaml.unlink()
     assert _json("daily")["totals"]["requests"] == 9  # type: ignore[index]

@@ -646,13 +646,13 @@ class _Folding:
             return
         tools, low, high, first = self._tools, self._low, self._high, self._first
         counted = []
-        for row in rows:  # (path, tool, key, time, ...): a record's fields after the path
-            if row[1] in tools and low <= row[3] < high:
-                seen = first.get(row[2])
+        for row in rows:  # (tool, key, time, ...): a record's fields
+            if row[0] in tools and low <= row[2] < high:
+                seen = first.get(row[1])
                 if seen is None:
-                    first[row[2]] = row[3]
-                    counted.append(row[1:])
-                elif seen > row[3]:
+                    first[row[1]] = row[2]
+                    counted.append(row)
+                elif seen > row[2]:
                     self.sums = None
                     return
         self.sums.add(counted, *self._prices())  # type: ignore[arg-type]
