@@ -380,5 +380,3 @@ def test_a_failed_first_read_leaves_the_ledger_as_it_was(
     assert stored == [1]
     with ledger.opened() as db:
         assert ledger.stored(db) == [] and db.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 0
-
-
