@@ -433,6 +433,7 @@ def measure(claude_messages: int, others: int, runs: int, alternate: bool = Fals
         base = _row("warm, nothing new", warm)
         after = _row("after the append", grown)
         print(f"  the append costs {1000 * (after - base):.0f} ms (median)", flush=True)
+        print(f"  the first append after the first read: {grown[0][0]:.2f} s", flush=True)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -323,42 +322,42 @@ def test_a_first_read_adds_up_the_rows_as_it_stores_them_without_reading_them_ba
     assert _column(again, "date")[0] == "2025-12-30"  # msg_2 on its earliest day
 
 
-def _keyed() -> tuple[int, int]:
-    """The reads whose keys the ledger's ``keys`` holds (up to which), and how many keys."""
-    with closing(sqlite3.connect(ledger.ledger_file())) as db:
-        upto = db.execute("SELECT COALESCE(MAX(upto), 0) FROM keyed").fetchone()[0]
-        return int(upto), int(db.execute("SELECT COUNT(*) FROM keys").fetchone()[0])
-
-
-def test_the_keys_are_made_when_an_append_first_asks_and_then_only_for_reads_since(
-    isolated_home: Path, added: list[int]
+def test_an_append_unpickles_only_the_reads_whose_key_crcs_match(
+    isolated_home: Path, added: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A first read stores its records without their keys; the first append to kept sums makes
-    them for the reads those sums counted (and finds by them that msg_2 was counted before); a
-    later append adds only the reads since; a log taken away drops them, to be made again."""
+    """Whether an append's requests were counted before is asked of the reads whose keys' CRCs
+    hold one of theirs: the read of msg_2 (a streamed answer's last line, read again) is
+    unpickled, the other log's is not; a CRC shared by chance unpickles a read and still finds
+    the request new."""
     log = _session(isolated_home)
     log.write_bytes(_line(1) + _line(2))
-    other = _session(isolated_home, "s2")
-    other.write_bytes(_line(3))
-    assert _requests(_checked()) == 3 and _keyed() == (0, 0)
+    _session(isolated_home, "s2").write_bytes(_line(3))
+    assert _requests(_checked()) == 3
+    unpickled: list[int] = []
+    real = ledger._decoded
+
+    def decoded(blob: bytes) -> list[ledger.Row]:
+        rows = real(blob)
+        if _COUNTING[0]:
+            unpickled.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(ledger, "_decoded", decoded)
     with log.open("ab") as handle:
-        handle.write(_line(2) + _line(4))  # msg_2 again (a streamed answer's last line), and a new one
+        handle.write(_line(2) + _line(4))  # msg_2 again, and a new one
     added.clear()
     assert _requests(_checked()) == 4 and added == [1]
-    assert _keyed() == (2, 3)  # the two reads the kept sums counted: msg_1-3
+    assert unpickled == [2, 2]  # the new read (the records above the kept sums), and msg_1-2's
+    # every key's CRC the same, from a first read on: each read matches, and nothing is counted twice
+    monkeypatch.setattr(ledger, "crc32", lambda data: 7)
+    ledger.ledger_file().unlink()
+    assert _requests(_checked()) == 4
     with log.open("ab") as handle:
-        handle.write(_line(5))
+        handle.write(_line(5) + _line(3))  # a new request, and one the other log holds
+    unpickled.clear()
     added.clear()
-    assert _requests(_checked()) == 5 and added == [1] and _keyed() == (3, 5)  # msg_2 twice
-    with ledger.opened() as db:
-        plan = db.execute("EXPLAIN QUERY PLAN SELECT * FROM keys WHERE key = 'k'").fetchall()
-    assert "keys_by_key" in str(plan)
-    other.unlink()
-    assert _requests(_checked()) == 4 and _keyed() == (0, 0)
-    with log.open("ab") as handle:
-        handle.write(_line(3, JAN_1 + DAY))  # msg_3 now only here
-    added.clear()
-    assert _requests(_checked()) == 5 and added == [1] and _keyed() == (4, 5)
+    assert _requests(_checked()) == 5 and added == [1]
+    assert sorted(unpickled) == [1, 2, 3]  # the new read (msg_5, msg_3); then both before it
 
 
 def test_a_failed_first_read_leaves_the_ledger_as_it_was(

@@ -12,8 +12,8 @@ whole; one that is gone takes its records with it. A change to what the readers 
 
 Each read of a log (all of it, or its appended lines) keeps its records as one blob (``reads``),
 encoded by the worker process that read them: a row per request cost a first read more to store
-and index than the logs cost to read. Which reads hold a request's key (an append may repeat a
-request counted before) is an index made the first time an append asks (``keys``).
+and index than the logs cost to read. Beside them, a CRC-32 of each request's key: an append asks
+whether its requests were counted before, and only the reads whose CRCs match are unpickled.
 
 A report's sums are kept too (``sums``: per report asked for, what ``report.Sums`` added up, the
 highest read it added and a signature of the switch history, prices and time zone it used). A
@@ -34,6 +34,7 @@ import os
 import pickle
 import sqlite3
 import threading
+from array import array
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -42,6 +43,7 @@ from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
+from zlib import crc32
 
 from mahavishnu import paths
 from mahavishnu.errors import MahavishnuError
@@ -59,8 +61,7 @@ _HEAD = 256  # bytes of a log's start that must not change for an append-only re
 #: Bad lines kept per file for ``--verbose`` (all are counted).
 BAD_KEPT = 100
 
-_KEYS_BY_KEY = "CREATE INDEX IF NOT EXISTS keys_by_key ON keys (key)"
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, tool TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     end_offset INTEGER NOT NULL, head BLOB NOT NULL, state TEXT NOT NULL, skipped INTEGER NOT NULL,
@@ -69,18 +70,12 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS bad_lines (path TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS bad_lines_by_path ON bad_lines (path);
 -- the records of one read of a log (all of it, or what was appended), as one pickled list of
--- plain tuples (``UsageRecord``'s fields): a row per request cost a first read more to store
--- and index than to read the logs
+-- plain tuples (``UsageRecord``'s fields), and the CRC-32 of each one's key (4 bytes each)
 CREATE TABLE IF NOT EXISTS reads (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, tool TEXT NOT NULL, first REAL NOT NULL,
-    last REAL NOT NULL, count INTEGER NOT NULL, records BLOB NOT NULL
+    last REAL NOT NULL, count INTEGER NOT NULL, records BLOB NOT NULL, crcs BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reads_by_path ON reads (path);
--- each request's key in the reads up to ``keyed.upto``, made when first needed (an append to a
--- report's kept sums asks whether its requests were counted before): a first read stores none
-CREATE TABLE IF NOT EXISTS keys (key TEXT NOT NULL, time REAL NOT NULL, read INTEGER NOT NULL);
-{_KEYS_BY_KEY};
-CREATE TABLE IF NOT EXISTS keyed (upto INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sums (
     query TEXT PRIMARY KEY, signature TEXT NOT NULL, upto INTEGER NOT NULL, data BLOB NOT NULL,
     used REAL NOT NULL
@@ -163,8 +158,7 @@ def _connected(file: Path) -> sqlite3.Connection:
         if db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             db.executescript(
                 "DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS bad_lines;"
-                " DROP TABLE IF EXISTS sums; DROP TABLE IF EXISTS reads; DROP TABLE IF EXISTS keys;"
-                " DROP TABLE IF EXISTS keyed;"
+                " DROP TABLE IF EXISTS sums; DROP TABLE IF EXISTS reads;"
             )
             db.execute(f"PRAGMA user_version = {VERSION}")
         db.executescript(_SCHEMA)
@@ -423,17 +417,19 @@ def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[
         yield [tuple(record) for record in _once(found, stored)]
 
 
-#: A read's records as the ledger keeps them: pickled, how many, their earliest and latest time.
-_Encoded = tuple[bytes, int, float, float]
+#: A read's records as the ledger keeps them: pickled, how many, their earliest and latest time,
+#: their keys' CRCs.
+_Encoded = tuple[bytes, int, float, float, bytes]
 
 
 def _encoded(rows: list[Row]) -> _Encoded:
     """``rows`` as ``reads`` keeps them (by the worker that read them: the parent only stores the
     bytes, and unpickles them only to add them up)."""
     if not rows:
-        return b"", 0, 0.0, 0.0
+        return b"", 0, 0.0, 0.0, b""
     times = [row[2] for row in rows]
-    return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL), len(rows), min(times), max(times)
+    crcs = array("I", [crc32(row[1].encode()) for row in rows]).tobytes()  # (C's unsigned int: 4 bytes)
+    return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL), len(rows), min(times), max(times), crcs
 
 
 class _BadBlob(Exception):
@@ -470,12 +466,12 @@ def _store(
     rows: list[Row] | None = None,
 ) -> None:
     """One read's records stored (``rows``: them, when the caller has them as values)."""
-    blob, count, first, last = encoded
+    blob, count, first, last, crcs = encoded
     if not count:
         return
     db.execute(
-        "INSERT INTO reads (path, tool, first, last, count, records) VALUES (?, ?, ?, ?, ?, ?)",
-        (str(plan.path), plan.tool, first, last, count, blob),
+        "INSERT INTO reads (path, tool, first, last, count, records, crcs) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (str(plan.path), plan.tool, first, last, count, blob, crcs),
     )
     done.took(count, lambda: rows if rows is not None else _decoded(blob))
 
@@ -599,21 +595,14 @@ def _replaced(db: sqlite3.Connection, path: str, keys: set[str]) -> None:
         if len(kept) == len(rows):
             continue
         if kept:
-            new, count, first, last = _encoded(kept)
+            new, count, first, last, crcs = _encoded(kept)
             db.execute(
-                "UPDATE reads SET records = ?, count = ?, first = ?, last = ? WHERE id = ?",
-                (new, count, first, last, read),
+                "UPDATE reads SET records = ?, count = ?, first = ?, last = ?, crcs = ? WHERE id = ?",
+                (new, count, first, last, crcs, read),
             )
         else:
             db.execute("DELETE FROM reads WHERE id = ?", (read,))
-        _records_changed(db)
-
-
-def _records_changed(db: sqlite3.Connection) -> None:
-    """Records were taken out: the sums kept counted them, and the keys made of them are stale."""
-    db.execute("DELETE FROM sums")
-    db.execute("DELETE FROM keys")
-    db.execute("DELETE FROM keyed")
+        db.execute("DELETE FROM sums")  # they counted what is gone
 
 
 def _keep_bad(db: sqlite3.Connection, path: Path, bad: list[tuple[int, str]]) -> None:
@@ -711,7 +700,7 @@ def _state(text: str) -> State:
 
 def _forget(db: sqlite3.Connection, path: str) -> None:
     if db.execute("DELETE FROM reads WHERE path = ?", (path,)).rowcount:
-        _records_changed(db)
+        db.execute("DELETE FROM sums")  # they counted what is gone
     db.execute("DELETE FROM bad_lines WHERE path = ?", (path,))
     db.execute("DELETE FROM files WHERE path = ?", (path,))
 
@@ -725,23 +714,32 @@ def records(
 ) -> list[UsageRecord]:
     """The ledger's records of ``tools`` in ``[since, until)`` (of the reads above ``after``),
     oldest first, each request once (the first of the rows that share its key)."""
+    query, params = _selected("SELECT records FROM reads", tools, since, until)
+    low = float("-inf") if since is None else since
+    high = float("inf") if until is None else until
+    rows: list[Row] = []
+    for (blob,) in db.execute(query + " AND id > ? ORDER BY id", [*params, after]):
+        found = _decoded(blob)
+        rows += found if since is None and until is None else [r for r in found if low <= r[2] < high]
+    # read order, then a stable sort by time in Python: three times faster than SQLite's
+    return _first_of_each(rows)
+
+
+def _selected(
+    select: str, tools: Iterable[Tool], since: float | None, until: float | None
+) -> tuple[str, list[object]]:
+    """``select`` from ``reads`` narrowed to the reads of ``tools`` with records in ``[since,
+    until)``, and its parameters."""
     wanted = list(tools)
-    query = f"SELECT records FROM reads WHERE tool IN ({','.join('?' * len(wanted))}) AND id > ?"
-    params: list[object] = [*wanted, after]
+    query = select + f" WHERE tool IN ({','.join('?' * len(wanted))})"
+    params: list[object] = list(wanted)
     if since is not None:
         query += " AND last >= ?"
         params.append(since)
     if until is not None:
         query += " AND first < ?"
         params.append(until)
-    low = float("-inf") if since is None else since
-    high = float("inf") if until is None else until
-    rows: list[Row] = []
-    for (blob,) in db.execute(query + " ORDER BY id", params):
-        found = _decoded(blob)
-        rows += found if since is None and until is None else [r for r in found if low <= r[2] < high]
-    # read order, then a stable sort by time in Python: three times faster than SQLite's
-    return _first_of_each(rows)
+    return query, params
 
 
 def _first_of_each(rows: list[Any]) -> list[UsageRecord]:
@@ -767,41 +765,33 @@ def first_times(
     keys: list[str],
 ) -> dict[str, float]:
     """Of ``keys``, those with a record in the reads up to ``upto`` among ``records(db, tools,
-    since, until)``'s: the earliest time of each. The keys of the reads not yet in ``keys`` are
-    added to it first (in the caller's transaction: a first read leaves them out)."""
-    _keyed(db, upto)
-    wanted = list(tools)
-    query = (
-        "SELECT k.key, MIN(k.time) FROM keys k JOIN reads r ON r.id = k.read"
-        f" WHERE r.tool IN ({','.join('?' * len(wanted))}) AND k.read <= ?"
-    )
-    params: list[object] = [*wanted, upto]
-    if since is not None:
-        query += " AND k.time >= ?"
-        params.append(since)
-    if until is not None:
-        query += " AND k.time < ?"
-        params.append(until)
-    query += " AND k.key IN (SELECT value FROM json_each(?)) GROUP BY k.key"
-    return dict(db.execute(query, [*params, json.dumps(keys)]).fetchall())
+    since, until)``'s: the earliest time of each. Only the reads whose keys' CRCs hold one of
+    theirs are unpickled (a CRC shared by chance costs one read unpickled, never a wrong answer)."""
+    wanted = set(keys)
+    crcs = {crc32(key.encode()) for key in wanted}
+    query, params = _selected("SELECT id, crcs FROM reads", tools, since, until)
+    matching = [
+        read
+        for read, held in db.execute(query + " AND id <= ?", [*params, upto])
+        if not crcs.isdisjoint(_crcs(held))
+    ]
+    low = float("-inf") if since is None else since
+    high = float("inf") if until is None else until
+    first: dict[str, float] = {}
+    for read in matching:
+        (blob,) = db.execute("SELECT records FROM reads WHERE id = ?", (read,)).fetchone()
+        for row in _decoded(blob):
+            key, time = row[1], row[2]
+            if key in wanted and low <= time < high and time < first.get(key, float("inf")):
+                first[key] = time
+    return first
 
 
-def _keyed(db: sqlite3.Connection, upto: int) -> None:
-    """``keys`` made to hold the keys of every read up to ``upto``."""
-    row = db.execute("SELECT upto FROM keyed").fetchone()
-    done = 0 if row is None else int(row[0])
-    if done >= upto:
-        return
-    if not done:  # all of them: stored, then indexed at once (half the work of row by row)
-        db.execute("DROP INDEX keys_by_key")
-    for read, blob in db.execute(
-        "SELECT id, records FROM reads WHERE id > ? AND id <= ? ORDER BY id", (done, upto)
-    ).fetchall():
-        db.executemany("INSERT INTO keys VALUES (?, ?, ?)", ((r[1], r[2], read) for r in _decoded(blob)))
-    if not done:
-        db.execute(_KEYS_BY_KEY)
-    db.execute("DELETE FROM keyed")
-    db.execute("INSERT INTO keyed VALUES (?)", (upto,))
+def _crcs(held: bytes) -> memoryview:
+    """A read's key CRCs as numbers (``_BadBlob`` when they are not whole ones)."""
+    if len(held) % 4:
+        raise _BadBlob("a read's key CRCs are cut short")
+    return memoryview(held).cast("I")
 
 
 def last_row(db: sqlite3.Connection) -> int:
