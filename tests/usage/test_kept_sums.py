@@ -360,6 +360,35 @@ def test_an_append_unpickles_only_the_reads_whose_key_crcs_match(
     assert sorted(unpickled) == [1, 2, 3]  # the new read (msg_5, msg_3); then both before it
 
 
+def _indexed() -> int:
+    """The reads the ledger's CRC index covers (0: none made)."""
+    with ledger.opened() as db:
+        row = db.execute("SELECT upto FROM crc_index").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def test_the_crc_index_made_for_one_report_never_hides_another_reports_new_requests(
+    isolated_home: Path, added: list[int]
+) -> None:
+    """The CRC index is made when an append first asks and merged again as reads come; one made
+    for the daily report's sums covers reads the monthly report's sums never counted, and those
+    are still new to it."""
+    log = _session(isolated_home)
+    log.write_bytes(_line(1))
+    assert _requests(_checked("daily")) == 1 and _requests(_checked("monthly")) == 1
+    for new in ((2, 3), (5, 6)):
+        with log.open("ab") as handle:
+            handle.write(b"".join(_line(n) for n in new))
+        assert _requests(_checked("daily")) == new[1] - (new[0] == 5)
+    assert _indexed() == 2  # reads 1 (msg_1) and 2 (msg_2-3), merged as the daily report asked
+    added.clear()
+    assert _requests(_checked("monthly")) == 5 and added == [4]
+    with log.open("ab") as handle:
+        handle.write(_line(2))  # a repeat: found by the index
+    added.clear()
+    assert _requests(_checked("daily")) == 5 and added == [0]
+
+
 def test_a_failed_first_read_leaves_the_ledger_as_it_was(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

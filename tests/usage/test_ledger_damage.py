@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mahavishnu.usage import ledger
+from mahavishnu.usage.records import Tool
 from mahavishnu.usage.report import report
 
 
@@ -77,6 +78,31 @@ def test_a_read_whose_records_are_not_records_makes_the_ledger_again(
 
     assert report("daily", "model", ["claude", "codex", "qwen", "gemini"]).to_json() == expected
     assert called == []
+
+
+@pytest.mark.parametrize("column", ["crcs", "index"])
+def test_key_crcs_cut_short_make_the_ledger_again(logs: Path, column: str) -> None:
+    """An append asks the reads' key CRCs (and the index of them) whether its requests were
+    counted: CRCs cut short are damage, and the report is the one a fresh ledger gives."""
+    tools: list[Tool] = ["claude", "codex", "qwen", "gemini"]
+    _fresh_report(logs)
+    log = max((logs / ".claude").rglob("*.jsonl"), key=lambda path: path.stat().st_size)
+    lines = log.read_bytes().splitlines(keepends=True)
+    usage_lines = [line for line in lines if b'"usage"' in line]
+    if column == "index":
+        with log.open("ab") as handle:  # a request read before, streamed again
+            handle.write(usage_lines[0])
+        report("daily", "model", tools)  # (its check makes the index)
+    with sqlite3.connect(ledger.ledger_file()) as db:
+        if column == "crcs":  # (before the index is made of them)
+            db.execute("UPDATE reads SET crcs = X'010203'")
+        else:
+            db.execute("UPDATE crc_index SET packed = X'010203'")
+    with log.open("ab") as handle:
+        handle.write(usage_lines[-1])
+    expected = report("daily", "model", tools).to_json()
+
+    assert expected == _fresh_report(logs)
 
 
 def test_the_cli_reports_over_a_damaged_ledger(logs: Path) -> None:

@@ -35,6 +35,7 @@ import pickle
 import sqlite3
 import threading
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -76,6 +77,8 @@ CREATE TABLE IF NOT EXISTS reads (
     last REAL NOT NULL, count INTEGER NOT NULL, records BLOB NOT NULL, crcs BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reads_by_path ON reads (path);
+-- the reads' key CRCs, each packed with its read's id and sorted (``_crc_index``)
+CREATE TABLE IF NOT EXISTS crc_index (upto INTEGER NOT NULL, packed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sums (
     query TEXT PRIMARY KEY, signature TEXT NOT NULL, upto INTEGER NOT NULL, data BLOB NOT NULL,
     used REAL NOT NULL
@@ -158,7 +161,7 @@ def _connected(file: Path) -> sqlite3.Connection:
         if db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             db.executescript(
                 "DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS bad_lines;"
-                " DROP TABLE IF EXISTS sums; DROP TABLE IF EXISTS reads;"
+                " DROP TABLE IF EXISTS sums; DROP TABLE IF EXISTS reads; DROP TABLE IF EXISTS crc_index;"
             )
             db.execute(f"PRAGMA user_version = {VERSION}")
         db.executescript(_SCHEMA)
@@ -602,7 +605,13 @@ def _replaced(db: sqlite3.Connection, path: str, keys: set[str]) -> None:
             )
         else:
             db.execute("DELETE FROM reads WHERE id = ?", (read,))
-        db.execute("DELETE FROM sums")  # they counted what is gone
+        _records_changed(db)
+
+
+def _records_changed(db: sqlite3.Connection) -> None:
+    """Records were taken out or changed: the sums kept counted them, the CRC index names them."""
+    db.execute("DELETE FROM sums")
+    db.execute("DELETE FROM crc_index")
 
 
 def _keep_bad(db: sqlite3.Connection, path: Path, bad: list[tuple[int, str]]) -> None:
@@ -700,7 +709,7 @@ def _state(text: str) -> State:
 
 def _forget(db: sqlite3.Connection, path: str) -> None:
     if db.execute("DELETE FROM reads WHERE path = ?", (path,)).rowcount:
-        db.execute("DELETE FROM sums")  # they counted what is gone
+        _records_changed(db)
     db.execute("DELETE FROM bad_lines WHERE path = ?", (path,))
     db.execute("DELETE FROM files WHERE path = ?", (path,))
 
@@ -769,22 +778,50 @@ def first_times(
     theirs are unpickled (a CRC shared by chance costs one read unpickled, never a wrong answer)."""
     wanted = set(keys)
     crcs = {crc32(key.encode()) for key in wanted}
-    query, params = _selected("SELECT id, crcs FROM reads", tools, since, until)
-    matching = [
-        read
-        for read, held in db.execute(query + " AND id <= ?", [*params, upto])
-        if not crcs.isdisjoint(_crcs(held))
-    ]
+    index, rest = _crc_index(db, upto)
+    # (an index made for another report's sums may hold reads above ``upto``: not counted here)
+    matching = {read for crc in crcs for read in _reads_of(index, crc) if read <= upto}
+    matching |= {read for read, held in rest if not crcs.isdisjoint(_crcs(held))}
+    query, params = _selected("SELECT records FROM reads", tools, since, until)
     low = float("-inf") if since is None else since
     high = float("inf") if until is None else until
     first: dict[str, float] = {}
-    for read in matching:
-        (blob,) = db.execute("SELECT records FROM reads WHERE id = ?", (read,)).fetchone()
-        for row in _decoded(blob):
-            key, time = row[1], row[2]
-            if key in wanted and low <= time < high and time < first.get(key, float("inf")):
-                first[key] = time
+    for read in sorted(matching):
+        for (blob,) in db.execute(query + " AND id = ?", [*params, read]):
+            for row in _decoded(blob):
+                key, time = row[1], row[2]
+                if key in wanted and low <= time < high and time < first.get(key, float("inf")):
+                    first[key] = time
     return first
+
+
+def _reads_of(index: array[int], crc: int) -> Iterator[int]:
+    """The reads a key of CRC ``crc`` may be in, by ``_crc_index``'s sorted packed CRCs."""
+    at = bisect_left(index, crc << 32)
+    while at < len(index) and index[at] >> 32 == crc:
+        yield index[at] & 0xFFFFFFFF  # (the low half: the read's id)
+        at += 1
+
+
+def _crc_index(db: sqlite3.Connection, upto: int) -> tuple[array[int], list[tuple[int, bytes]]]:
+    """The CRCs of the keys in the reads up to ``upto``, each packed with its read's id (``crc <<
+    32 | id``) and sorted, kept in ``crc_index``; and the reads above it, whose CRCs are looked at
+    one by one. Made when an append first asks; merged again once those outside hold more than
+    an eighth of those inside (a merge of two sorted runs: Python's sort does it in one pass)."""
+    row = db.execute("SELECT upto, packed FROM crc_index").fetchone()
+    covered, held = (0, b"") if row is None else (int(row[0]), bytes(row[1]))
+    if len(held) % 8:
+        raise _BadBlob("the usage cache's CRC index is cut short")
+    index = array("Q", held)
+    rest = db.execute("SELECT id, crcs FROM reads WHERE id > ? AND id <= ?", (covered, upto)).fetchall()
+    if covered and sum(len(crcs) for _, crcs in rest) * 2 <= len(index):  # (4 bytes a CRC, 8 packed)
+        return index, rest
+    merged = index.tolist() + [crc << 32 | read for read, crcs in rest for crc in _crcs(crcs)]
+    merged.sort()
+    index = array("Q", merged)
+    db.execute("DELETE FROM crc_index")
+    db.execute("INSERT INTO crc_index VALUES (?, ?)", (upto, index.tobytes()))
+    return index, []
 
 
 def _crcs(held: bytes) -> memoryview:
