@@ -431,8 +431,12 @@ def _encoded(rows: list[Row]) -> _Encoded:
     if not rows:
         return b"", 0, 0.0, 0.0, b""
     times = [row[2] for row in rows]
-    crcs = array("I", [crc32(row[1].encode()) for row in rows]).tobytes()  # (C's unsigned int: 4 bytes)
+    crcs = array("I", [_crc(row[1]) for row in rows]).tobytes()  # (C's unsigned int: 4 bytes)
     return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL), len(rows), min(times), max(times), crcs
+
+
+def _crc(key: str) -> int:
+    return crc32(key.encode("utf-8", "surrogatepass"))
 
 
 class _BadBlob(Exception):
@@ -454,7 +458,7 @@ def _decoded(blob: bytes) -> list[Row]:
     """The records ``_encoded`` kept (``_BadBlob`` when ``blob`` is not that)."""
     try:
         rows = _PlainValues(io.BytesIO(blob)).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+    except Exception as error:  # (whatever unpickling raised: the blob is not what was stored)
         raise _BadBlob(f"a read's records cannot be unpickled ({type(error).__name__})") from error
     if type(rows) is not list or (rows and ({*map(type, rows)} != {tuple} or {*map(len, rows)} != {_FIELDS})):
         raise _BadBlob("a read's records are not records")
@@ -777,7 +781,7 @@ def first_times(
     since, until)``'s: the earliest time of each. Only the reads whose keys' CRCs hold one of
     theirs are unpickled (a CRC shared by chance costs one read unpickled, never a wrong answer)."""
     wanted = set(keys)
-    crcs = {crc32(key.encode()) for key in wanted}
+    crcs = {_crc(key) for key in wanted}
     index, rest = _crc_index(db, upto)
     # (an index made for another report's sums may hold reads above ``upto``: not counted here)
     matching = {read for crc in crcs for read in _reads_of(index, crc) if read <= upto}

@@ -642,12 +642,19 @@ class _Folding:
         self._first: dict[str, float] = {}  # each request's key: the time of its row counted
 
     def __call__(self, rows: list[tuple[Any, ...]]) -> None:
-        if self.sums is None:
+        """The records of one read (one log's: one assistant's, each request once) added up."""
+        if self.sums is None or not rows or rows[0][0] not in self._tools:
             return
-        tools, low, high, first = self._tools, self._low, self._high, self._first
-        counted = []
-        for row in rows:  # (tool, key, time, ...): a record's fields
-            if row[0] in tools and low <= row[2] < high:
+        low, high, first = self._low, self._high, self._first
+        if low > float("-inf") or high < float("inf"):
+            rows = [row for row in rows if low <= row[2] < high]  # (tool, key, time, ...)
+        keys = [row[1] for row in rows]
+        if first.keys().isdisjoint(keys):  # none counted before (most reads): in one go
+            first.update(zip(keys, [row[2] for row in rows], strict=True))
+            counted = rows
+        else:
+            counted = []
+            for row in rows:
                 seen = first.get(row[1])
                 if seen is None:
                     first[row[1]] = row[2]
