@@ -389,6 +389,28 @@ def test_the_crc_index_made_for_one_report_never_hides_another_reports_new_reque
     assert _requests(_checked("daily")) == 5 and added == [0]
 
 
+def test_a_read_another_report_stores_between_a_first_read_and_its_sums_is_counted(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first read adds up what it stored; when another process stores a read before this report
+    keeps its sums, they are added up again from the ledger (else they would claim it counted)."""
+    _session(isolated_home).write_bytes(_line(1))
+    real = report_module._refreshed
+    once = [True]
+
+    def refreshed(db: sqlite3.Connection, tools: list[Any], *args: Any) -> ledger.Refresh:
+        done = real(db, tools, *args)
+        if once and args:  # the report's own refresh (with its fold); another process reads meanwhile
+            once.clear()
+            _session(isolated_home, "s2").write_bytes(_line(2))
+            collect(["claude"], None, None)  # (its own connection: stores msg_2's read and commits)
+        return done
+
+    monkeypatch.setattr(report_module, "_refreshed", refreshed)
+    assert report("daily", None, ["claude"]).totals.requests == 2
+    assert report("daily", None, ["claude"]).totals.requests == 2
+
+
 def test_a_failed_first_read_leaves_the_ledger_as_it_was(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -80,6 +80,33 @@ def test_a_read_whose_records_are_not_records_makes_the_ledger_again(
     assert called == []
 
 
+@pytest.mark.parametrize("damage", ["crcs-as-text", "a-time-as-text", "a-count-as-text", "a-bool-count"])
+def test_a_read_of_the_wrong_types_is_damage(logs: Path, damage: str) -> None:
+    """A cell whose type tag flipped or a record whose field is of another type: the report is the
+    one a fresh ledger gives (never a TypeError while adding up)."""
+    tools: list[Tool] = ["claude", "codex", "qwen", "gemini"]
+    _fresh_report(logs)
+    with sqlite3.connect(ledger.ledger_file()) as db:
+        if damage == "crcs-as-text":
+            db.execute("UPDATE reads SET crcs = 'abcd'")
+        else:
+            read, blob = db.execute("SELECT id, records FROM reads ORDER BY id LIMIT 1").fetchone()
+            rows = pickle.loads(blob)
+            wrong = {"a-time-as-text": (2, "noon"), "a-count-as-text": (4, "12"), "a-bool-count": (5, True)}
+            field, value = wrong[damage]
+            rows[0] = (*rows[0][:field], value, *rows[0][field + 1 :])
+            db.execute("UPDATE reads SET records = ? WHERE id = ?", (pickle.dumps(rows), read))
+            db.execute("DELETE FROM sums")
+    if damage == "crcs-as-text":  # an append asks the CRCs
+        log = max((logs / ".claude").rglob("*.jsonl"), key=lambda path: path.stat().st_size)
+        line = next(line for line in log.read_bytes().splitlines(keepends=True) if b'"usage"' in line)
+        with log.open("ab") as handle:
+            handle.write(line)
+    shown = report("daily", "model", tools).to_json()
+
+    assert shown == _fresh_report(logs)
+
+
 @pytest.mark.parametrize("column", ["crcs", "index"])
 def test_key_crcs_cut_short_make_the_ledger_again(logs: Path, column: str) -> None:
     """An append asks the reads' key CRCs (and the index of them) whether its requests were

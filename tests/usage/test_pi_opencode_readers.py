@@ -212,6 +212,42 @@ def test_only_rows_written_since_the_last_read_are_read_and_an_update_replaces_i
     assert [(r.key, r.input, r.output) for r in records[2:]] == [("opencode:msg_new", 30, 40)]
 
 
+def test_a_new_opencode_reply_adds_to_the_kept_sums_and_a_changed_one_adds_all_up_again(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later read takes the row at the newest time read before again: as it was, it keeps its
+    record (and the report's kept sums); changed, its record is replaced and the sums added up
+    again."""
+    from mahavishnu.usage.report import Sums, report
+
+    added: list[int] = []
+    real = Sums.add
+
+    def add(self: Sums, records: Iterator[UsageRecord], *args: object) -> None:
+        given = list(records)
+        added.append(len(given))
+        real(self, given, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Sums, "add", add)
+    assert report("daily", None, ["opencode"]).totals.requests == 2
+    _add(home, _reply("msg_a", NOW, _tokens(3, 4)))
+    added.clear()
+    assert report("daily", None, ["opencode"]).totals.requests == 3 and added == [1]
+    with closing(_db(home)) as db:
+        db.execute(
+            "UPDATE message SET time_updated = ?, data = ? WHERE id = 'msg_a'",
+            _reply("msg_a", NOW + 20, _tokens(30, 40))[1:],
+        )
+    added.clear()
+    shown = report("daily", None, ["opencode"])
+    assert (
+        shown.totals.requests == 3
+        and added == [3]
+        and shown.totals.output
+        == 40 + sum(r.output for r in collect(["opencode"], None, None)[0] if r.key != "opencode:msg_a")
+    )
+
+
 def test_deleted_rows_or_a_replaced_database_are_read_again_whole(home: Path) -> None:
     _add(home, _reply("msg_gone", NOW, _tokens(3, 4)))
     assert len(collect(["opencode"], None, None)[0]) == 3

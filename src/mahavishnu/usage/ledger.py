@@ -106,6 +106,8 @@ class Refresh:
     fold: Fold | None = field(default=None, repr=False)
     #: records stored by a first read (None: not a first read)
     stored: int | None = field(default=None, repr=False)
+    #: the highest read when this one was done (``last_row``): what ``fold`` was given goes up to it
+    top: int = 0
 
     def took(self, count: int, rows: Callable[[], list[Row]]) -> None:
         """``count`` records were stored, after those before them (``rows()``: them, made only
@@ -164,6 +166,7 @@ def _connected(file: Path) -> sqlite3.Connection:
                 " DROP TABLE IF EXISTS sums; DROP TABLE IF EXISTS reads; DROP TABLE IF EXISTS crc_index;"
             )
             db.execute(f"PRAGMA user_version = {VERSION}")
+            db.execute("VACUUM")  # (the file keeps the old tables' pages otherwise)
         db.executescript(_SCHEMA)
     except BaseException:
         db.close()
@@ -240,6 +243,7 @@ def refresh(
             done.stored is not None
             and done.stored == db.execute("SELECT COALESCE(SUM(count), 0) FROM reads").fetchone()[0]
         )  # (else some were replaced: not what the ledger holds)
+        done.top = last_row(db)
     return done
 
 
@@ -452,15 +456,29 @@ class _PlainValues(pickle.Unpickler):
 
 
 _FIELDS = len(UsageRecord._fields)
+#: The types each of a record's fields may have (``UsageRecord``'s, in order).
+_TYPES: tuple[frozenset[type], ...] = tuple(
+    frozenset({float, int} if name == "time" else {str, type(None)} if name == "project" else {kind})
+    for name, kind in zip(
+        UsageRecord._fields, (str, str, float, str, int, int, int, int, str, str, str, int, str), strict=True
+    )
+)
 
 
-def _decoded(blob: bytes) -> list[Row]:
-    """The records ``_encoded`` kept (``_BadBlob`` when ``blob`` is not that)."""
+def _decoded(blob: object) -> list[Row]:
+    """The records ``_encoded`` kept, read back from the ledger (``_BadBlob`` when ``blob`` is
+    not that: each field's type is checked, a column at a time)."""
     try:
-        rows = _PlainValues(io.BytesIO(blob)).load()
+        rows = _PlainValues(io.BytesIO(blob)).load()  # type: ignore[arg-type]
+    except MemoryError:
+        raise
     except Exception as error:  # (whatever unpickling raised: the blob is not what was stored)
         raise _BadBlob(f"a read's records cannot be unpickled ({type(error).__name__})") from error
     if type(rows) is not list or (rows and ({*map(type, rows)} != {tuple} or {*map(len, rows)} != {_FIELDS})):
+        raise _BadBlob("a read's records are not records")
+    if rows and any(
+        {*map(type, column)} - kinds for column, kinds in zip(zip(*rows, strict=True), _TYPES, strict=True)
+    ):
         raise _BadBlob("a read's records are not records")
     return rows
 
@@ -480,7 +498,7 @@ def _store(
         "INSERT INTO reads (path, tool, first, last, count, records, crcs) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (str(plan.path), plan.tool, first, last, count, blob, crcs),
     )
-    done.took(count, lambda: rows if rows is not None else _decoded(blob))
+    done.took(count, lambda: rows if rows is not None else pickle.loads(blob))  # (a worker's, just made)
 
 
 def _file_read(
@@ -586,19 +604,28 @@ def _table_stored(
     if rows.after < 0:
         _forget(db, path)
     for found in pieces:
-        if rows.after >= 0 and found:
-            _replaced(db, path, {record.key for record in found})
         batch: list[Row] = [tuple(r) for r in _once(found, set())]
+        if rows.after >= 0 and batch:
+            batch = _replaced(db, path, batch)
         _store(db, plan, _encoded(batch), done, batch)
     state.update(after=str(rows.newest), rows=str(rows.total), rowid=str(rows.highest))
     _file_read(db, plan, 0, b"", state, bad, rows.total, done)
 
 
-def _replaced(db: sqlite3.Connection, path: str, keys: set[str]) -> None:
-    """The records of ``keys`` read before from ``path`` taken out (rows read again replace them)."""
-    for read, blob in db.execute("SELECT id, records FROM reads WHERE path = ?", (path,)).fetchall():
+def _replaced(db: sqlite3.Connection, path: str, batch: list[Row]) -> list[Row]:
+    """``batch`` (a database's rows read again, and new ones) less the records ``path`` already
+    holds as they are; the ones it holds otherwise taken out (replaced). Only the reads whose key
+    CRCs match are unpickled."""
+    again = {row[1]: row for row in batch}
+    asked = {_crc(key) for key in again}
+    same: set[str] = set()
+    for read, held in db.execute("SELECT id, crcs FROM reads WHERE path = ?", (path,)).fetchall():
+        if asked.isdisjoint(_crcs(held)):
+            continue
+        (blob,) = db.execute("SELECT records FROM reads WHERE id = ?", (read,)).fetchone()
         rows = _decoded(blob)
-        kept = [row for row in rows if row[1] not in keys]
+        same.update(row[1] for row in rows if again.get(row[1]) == row)
+        kept = [row for row in rows if row[1] not in again or row[1] in same]
         if len(kept) == len(rows):
             continue
         if kept:
@@ -610,6 +637,7 @@ def _replaced(db: sqlite3.Connection, path: str, keys: set[str]) -> None:
         else:
             db.execute("DELETE FROM reads WHERE id = ?", (read,))
         _records_changed(db)
+    return [row for row in batch if row[1] not in same]
 
 
 def _records_changed(db: sqlite3.Connection) -> None:
@@ -813,8 +841,8 @@ def _crc_index(db: sqlite3.Connection, upto: int) -> tuple[array[int], list[tupl
     one by one. Made when an append first asks; merged again once those outside hold more than
     an eighth of those inside (a merge of two sorted runs: Python's sort does it in one pass)."""
     row = db.execute("SELECT upto, packed FROM crc_index").fetchone()
-    covered, held = (0, b"") if row is None else (int(row[0]), bytes(row[1]))
-    if len(held) % 8:
+    covered, held = (0, b"") if row is None else row
+    if not isinstance(covered, int) or not isinstance(held, bytes) or len(held) % 8:
         raise _BadBlob("the usage cache's CRC index is cut short")
     index = array("Q", held)
     rest = db.execute("SELECT id, crcs FROM reads WHERE id > ? AND id <= ?", (covered, upto)).fetchall()
@@ -828,9 +856,9 @@ def _crc_index(db: sqlite3.Connection, upto: int) -> tuple[array[int], list[tupl
     return index, []
 
 
-def _crcs(held: bytes) -> memoryview:
+def _crcs(held: object) -> memoryview:
     """A read's key CRCs as numbers (``_BadBlob`` when they are not whole ones)."""
-    if len(held) % 4:
+    if not isinstance(held, bytes) or len(held) % 4:
         raise _BadBlob("a read's key CRCs are cut short")
     return memoryview(held).cast("I")
 

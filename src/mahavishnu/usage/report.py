@@ -611,7 +611,7 @@ def _report(
         else:
             assert folding is not None
             folded = folding.sums if refreshed.whole else None
-            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, folded)
+            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, folded, refreshed.top)
             built = sums.report(*sums.lines())
         built.skipped_lines = ledger.skipped_lines(db)
         built.problems = refreshed.problems
@@ -649,9 +649,13 @@ class _Folding:
         if low > float("-inf") or high < float("inf"):
             rows = [row for row in rows if low <= row[2] < high]  # (tool, key, time, ...)
         keys = [row[1] for row in rows]
+        before = len(first)
         if first.keys().isdisjoint(keys):  # none counted before (most reads): in one go
             first.update(zip(keys, [row[2] for row in rows], strict=True))
             counted = rows
+            if len(first) - before != len(keys):  # (a read holds each request once: never here)
+                self.sums = None
+                return
         else:
             counted = []
             for row in rows:
@@ -679,10 +683,12 @@ def _kept_sums(
     period: Period,
     by: By | None,
     folded: Sums | None = None,
+    folded_upto: int = 0,
 ) -> Sums:
     """The report's sums: those the ledger kept for the same query and signature plus the records
     added since (an append), else all records added up again (``folded``: by a first read, as it
-    stored them); kept for the next report."""
+    stored them, the reads up to ``folded_upto``: not used when another report stored more since);
+    kept for the next report."""
     query = orjson.dumps([period, by, sorted(tools), since, until]).decode()
     signature = hashlib.sha256(
         repr(
@@ -696,7 +702,7 @@ def _kept_sums(
         usable = kept if kept is not None and kept.signature == signature else None
         sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
         if sums is None:
-            if folded is None:
+            if folded is None or folded_upto != top:
                 folded = Sums(period, by)
                 folded.add(ledger.records(db, tools, since, until), attribution, pricing)
             sums = folded
