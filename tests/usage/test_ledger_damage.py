@@ -8,6 +8,7 @@ import pickle
 import sqlite3
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -53,16 +54,22 @@ class _Runs:
         return (Path("/").joinpath("ran").touch, ())  # type: ignore[return-value]
 
 
+def _checked(data: bytes) -> bytes:
+    """``data`` as a read's records are kept: after their CRC-32 (so the unpickling is reached)."""
+    return zlib.crc32(data).to_bytes(4, "little") + data
+
+
 @pytest.mark.parametrize(
     "blob",
     [
-        pickle.dumps([_Runs()]),  # names a function: refused, never called
-        pickle.dumps([("claude", "k")]),  # plain, but not records
-        pickle.dumps({"not": "a list"}),
-        b"\x80\x05cut short",
+        _checked(pickle.dumps([_Runs()])),  # names a function: refused, never called
+        _checked(pickle.dumps([("claude", "k")])),  # plain, but not records
+        _checked(pickle.dumps({"not": "a list"})),
+        _checked(b"\x80\x05cut short"),
+        pickle.dumps([_Runs()]),  # without its CRC
         b"",
     ],
-    ids=["names-a-function", "short-rows", "not-a-list", "cut-short", "empty"],
+    ids=["names-a-function", "short-rows", "not-a-list", "cut-short", "no-crc", "empty"],
 )
 def test_a_read_whose_records_are_not_records_makes_the_ledger_again(
     logs: Path, blob: bytes, monkeypatch: pytest.MonkeyPatch
@@ -80,10 +87,11 @@ def test_a_read_whose_records_are_not_records_makes_the_ledger_again(
     assert called == []
 
 
-@pytest.mark.parametrize("damage", ["crcs-as-text", "a-time-as-text", "a-count-as-text", "a-bool-count"])
-def test_a_read_of_the_wrong_types_is_damage(logs: Path, damage: str) -> None:
-    """A cell whose type tag flipped or a record whose field is of another type: the report is the
-    one a fresh ledger gives (never a TypeError while adding up)."""
+@pytest.mark.parametrize("damage", ["crcs-as-text", "records-as-text", "a-byte-changed"])
+def test_a_read_of_the_wrong_type_or_with_a_byte_changed_is_damage(logs: Path, damage: str) -> None:
+    """A cell whose type tag flipped, or one byte of a read's records changed on the disk (a digit
+    of a count, a value's type): the report is the one a fresh ledger gives, never a traceback
+    or a wrong figure."""
     tools: list[Tool] = ["claude", "codex", "qwen", "gemini"]
     _fresh_report(logs)
     with sqlite3.connect(ledger.ledger_file()) as db:
@@ -91,11 +99,15 @@ def test_a_read_of_the_wrong_types_is_damage(logs: Path, damage: str) -> None:
             db.execute("UPDATE reads SET crcs = 'abcd'")
         else:
             read, blob = db.execute("SELECT id, records FROM reads ORDER BY id LIMIT 1").fetchone()
-            rows = pickle.loads(blob)
-            wrong = {"a-time-as-text": (2, "noon"), "a-count-as-text": (4, "12"), "a-bool-count": (5, True)}
-            field, value = wrong[damage]
-            rows[0] = (*rows[0][:field], value, *rows[0][field + 1 :])
-            db.execute("UPDATE reads SET records = ? WHERE id = ?", (pickle.dumps(rows), read))
+            if damage == "records-as-text":
+                changed: object = "abcd"
+            else:  # a count one more or less: the pickle is as valid as before
+                data = bytearray(blob)
+                count = pickle.loads(bytes(data[4:]))[0][4]
+                value = pickle.dumps(count, 5)[2:-1]  # (its opcode and bytes)
+                data[data.index(value, 4) + 1] ^= 1
+                changed = bytes(data)
+            db.execute("UPDATE reads SET records = ? WHERE id = ?", (changed, read))
             db.execute("DELETE FROM sums")
     if damage == "crcs-as-text":  # an append asks the CRCs
         log = max((logs / ".claude").rglob("*.jsonl"), key=lambda path: path.stat().st_size)
