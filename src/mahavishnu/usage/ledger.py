@@ -435,7 +435,8 @@ def _encoded(rows: list[Row]) -> _Encoded:
     if not rows:
         return b"", 0, 0.0, 0.0, b""
     times = [row[2] for row in rows]
-    crcs = array("I", [_crc(row[1]) for row in rows]).tobytes()  # (C's unsigned int: 4 bytes)
+    # (sorted: a run the CRC index's sort merges in one pass; C's unsigned int: 4 bytes)
+    crcs = array("I", sorted([_crc(row[1]) for row in rows])).tobytes()
     data = pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
     return crc32(data).to_bytes(4, "little") + data, len(rows), min(times), max(times), crcs
 
