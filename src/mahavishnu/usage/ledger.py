@@ -12,8 +12,10 @@ whole; one that is gone takes its records with it. A change to what the readers 
 
 Each read of a log (all of it, or its appended lines) keeps its records as one blob (``reads``),
 encoded by the worker process that read them: a row per request cost a first read more to store
-and index than the logs cost to read. Beside them, a CRC-32 of each request's key: an append asks
-whether its requests were counted before, and only the reads whose CRCs match are unpickled.
+and index than the logs cost to read (a CRC-32 of the pickle in front: a byte changed on the disk is
+damage). Beside them, the CRC-32s of the requests' keys: an append asks a sorted index of them
+(``crc_index``, made when an append first asks) whether its requests were counted before, and
+unpickles only the reads whose CRCs match.
 
 A report's sums are kept too (``sums``: per report asked for, what ``report.Sums`` added up, the
 highest read it added and a signature of the switch history, prices and time zone it used). A
