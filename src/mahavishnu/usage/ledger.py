@@ -465,10 +465,13 @@ _FIELDS = len(UsageRecord._fields)
 def _decoded(blob: object) -> list[Row]:
     """The records ``_encoded`` kept, read back from the ledger: ``_BadBlob`` when ``blob`` is not
     what was stored (its CRC-32, in its first 4 bytes, catches a byte changed on the disk)."""
-    if not isinstance(blob, bytes) or len(blob) < 4 or crc32(blob[4:]) != int.from_bytes(blob[:4], "little"):
+    if not isinstance(blob, bytes) or len(blob) < 4:
+        raise _BadBlob("a read's records are damaged")
+    data = memoryview(blob)[4:]  # (not a copy: BytesIO below makes the one it needs)
+    if crc32(data) != int.from_bytes(blob[:4], "little"):
         raise _BadBlob("a read's records are damaged")
     try:
-        rows = _PlainValues(io.BytesIO(blob[4:])).load()
+        rows = _PlainValues(io.BytesIO(data)).load()
     except MemoryError:
         raise
     except Exception as error:  # (whatever unpickling raised: the blob is not what was stored)
@@ -493,7 +496,7 @@ def _store(
         "INSERT INTO reads (path, tool, first, last, count, records, crcs) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (str(plan.path), plan.tool, first, last, count, blob, crcs),
     )
-    done.took(count, lambda: rows if rows is not None else pickle.loads(blob[4:]))  # (a worker's, just made)
+    done.took(count, lambda: rows if rows is not None else pickle.loads(memoryview(blob)[4:]))  # (a worker's)
 
 
 def _file_read(
