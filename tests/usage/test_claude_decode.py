@@ -1,19 +1,24 @@
-"""Claude Code's lines are read two ways: ``decode`` (typed, skipping the content) for the usual
-shape, ``parse`` (the whole line) for anything else. Whichever reads a line, its record and its
-reason for being bad are the same."""
+"""Claude Code's lines are read three ways: ``decode_block`` (a block of lines in one call,
+typed, skipping the content), ``decode`` (one line so) for a block it leaves, ``parse`` (the whole
+line) for a line of another shape. Whichever reads a line, its record and its reason for being bad
+are the same."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import tempfile
+from collections.abc import Hashable
 from pathlib import Path
+from unittest import mock
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mahavishnu.usage import ledger
-from mahavishnu.usage.logfile import parse_object
-from mahavishnu.usage.readers import claude
+from mahavishnu.usage.logfile import Block, parse_object
+from mahavishnu.usage.readers import READERS, claude
 from mahavishnu.usage.records import BadLine, UsageRecord
 
 FIXTURES = Path(__file__).parent / "fixtures" / "home" / ".claude" / "projects"
@@ -103,22 +108,10 @@ _TIMES = [
 ]  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    kind=st.sampled_from(["assistant", "user", None, 3]),
-    model=st.one_of(st.sampled_from(["claude-opus-4-1", "<synthetic>", "", "a\x1b[2Jb"]), _texts),
-    message_id=_texts,
-    request=_texts,
-    session=_texts,
-    sidechain=st.one_of(st.booleans(), st.none(), st.just("true")),
-    timestamp=st.sampled_from(_TIMES),
-    counts=st.lists(_counts, min_size=5, max_size=5),
-    usage_extra=st.booleans(),
-)
-def test_decode_and_the_whole_parse_agree_on_any_line(
-    kind: object, model: object, message_id: object, request: object, session: object,
-    sidechain: object, timestamp: str, counts: list[object], usage_extra: bool,
-) -> None:  # fmt: skip
+@st.composite
+def _any_line(draw: st.DrawFn) -> bytes | None:
+    """A line of the shape Claude Code writes, any of its fields odd (None: not JSON-able)."""
+    counts = draw(st.lists(_counts, min_size=5, max_size=5))
     usage: dict[str, object] = {
         name: value
         for name, value in zip(
@@ -130,16 +123,80 @@ def test_decode_and_the_whole_parse_agree_on_any_line(
     }
     if counts[4] is not None:
         usage["cache_creation"] = {"ephemeral_1h_input_tokens": counts[4]}
-    if usage_extra:
+    if draw(st.booleans()):
         usage["service_tier"] = "standard"
+    models = st.one_of(st.sampled_from(["claude-opus-4-1", "<synthetic>", "", "a\x1b[2Jb"]), _texts)
+    message = {"id": draw(_texts), "usage": usage, "content": [{"type": "text"}], "model": draw(models)}
     try:
-        line = orjson.dumps(
-            {"type": kind, "timestamp": timestamp, "requestId": request, "sessionId": session,
-             "isSidechain": sidechain, "uuid": "u1",
-             "message": {"id": message_id, "model": model, "usage": usage, "content": [{"type": "text"}]}},
+        return orjson.dumps(
+            {"type": draw(st.sampled_from(["assistant", "user", None, 3])),
+             "uuid": draw(st.sampled_from(["u1", "u2"])), "timestamp": draw(st.sampled_from(_TIMES)),
+             "requestId": draw(_texts), "sessionId": draw(_texts),
+             "isSidechain": draw(st.one_of(st.booleans(), st.none(), st.just("true"))), "message": message},
         )  # fmt: skip
     except orjson.JSONEncodeError:  # an integer beyond 64 bits: no log can hold it as JSON here
-        return
-    decoded = claude.decode(LOG, line, {})
-    if decoded is not None:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(line=_any_line())
+def test_decode_and_the_whole_parse_agree_on_any_line(line: bytes | None) -> None:
+    decoded = None if line is None else claude.decode(LOG, line, {})
+    if line is not None and decoded is not None:
         assert decoded == _parsed(line)
+
+
+@settings(max_examples=100, deadline=None)
+@given(lines=st.lists(st.one_of(_any_line(), st.sampled_from([b"", b"{} {}", b"[1]"])), max_size=6))
+def test_a_block_of_any_lines_reads_as_its_lines_read_one_at_a_time(lines: list[bytes | None]) -> None:
+    _both_ways(b"".join(line + b"\n" for line in lines if line is not None))
+
+
+def _read(log: Path, blocks: bool) -> tuple[list[UsageRecord], list[tuple[int, str]]]:
+    """The records and bad lines of ``log`` as a worker reads it: in blocks, or a line at a time."""
+    reader = claude.READER if blocks else dataclasses.replace(claude.READER, decode_block=None)
+    plan = ledger._Plan("claude", log, 0, 0, {}, log.stat().st_size, 0, b"", "")
+    with mock.patch.dict(READERS, {"claude": reader}):
+        encoded, bad, *_ = ledger._read_whole(plan)
+    return [UsageRecord(*row) for row in ledger._decoded(encoded[0])] if encoded[1] else [], bad
+
+
+def _both_ways(data: bytes) -> tuple[list[UsageRecord], list[tuple[int, str]]]:
+    """``data`` read as a log in blocks and a line at a time: the same (else the test fails)."""
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "s.jsonl"
+        log.write_bytes(data)
+        found = _read(log, blocks=True)
+        assert found == _read(log, blocks=False)
+        return found
+
+
+def test_a_block_decodes_to_what_reading_its_lines_one_at_a_time_makes() -> None:
+    for file in sorted(FIXTURES.rglob("*.jsonl")):
+        data = file.read_bytes()
+        records, bad = _both_ways(data)
+        assert claude.decode_block(LOG, Block(data.rstrip(b"\n"), 1, data.count(b"\n")), set()) is not None
+        assert not bad and (records or b'"usage"' not in data)
+    streamed = _line() + b"\n" + _line() + b"\n" + _line(requestId="req_02") + b"\n"  # 1 request twice
+    assert [r.key for r in _both_ways(streamed)[0]] == ["claude:msg_01:req_01", "claude:msg_01:req_02"]
+    unnamed = {"model": "claude-sonnet-4-5", "usage": {"input_tokens": 3}}  # keyed by their uuids
+    apart = _line(message=unnamed, requestId=None) + b"\n" + _line(message=unnamed, requestId=None, uuid="u2")
+    assert [r.key for r in _both_ways(apart + b"\n")[0]] == ["claude:u1:", "claude:u2:"]
+
+
+def test_a_block_with_a_line_it_cannot_take_is_left_to_the_line_at_a_time_read() -> None:
+    good = _line(message={"id": "m1", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 5}})
+    for odd in (
+        b"",  # a blank line: msgspec would pass over it, and number the lines after it wrong
+        good + b" " + _line(),  # two values on one line: msgspec would take both
+        _line().replace(b"Done.", b"Don\xff"),  # not UTF-8 (in the content msgspec skips)
+        _line(message={"id": "m", "model": "x", "usage": {"input_tokens": 1e308}}),
+        b"[1, 2]",
+        b'{"type": "assistant", "message": {"usage": ',
+    ):
+        data = b"\n".join([good, odd, _line(requestId="req_09")])
+        seen: set[Hashable] = {("earlier", "request")}
+        assert claude.decode_block(LOG, Block(data, 1, 3), seen) is None, odd
+        assert seen == {("earlier", "request")}  # nothing counted as seen
+        records, _ = _both_ways(data + b"\n")
+        assert records[0].key == "claude:m1:req_01"

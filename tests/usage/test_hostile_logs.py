@@ -43,7 +43,7 @@ def _read_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     starts: list[int] = []
     real = logfile.Tail.pieces
 
-    def pieces(tail: logfile.Tail) -> Iterator[list[logfile.Numbered]]:
+    def pieces(tail: logfile.Tail) -> Iterator[logfile.Block]:
         starts.append(tail.start)
         return real(tail)
 
@@ -78,6 +78,18 @@ def test_a_huge_line_is_skipped_without_being_held(
     log.write_bytes(_claude_line(1) + b'{"usage": "' + b"x" * 50_000 + b'"}\n' + _claude_line(2))
     records, _, skipped = collect(["claude"], None, None)
     assert [r.input for r in records] == [1, 2] and skipped == 1
+
+
+def test_a_long_line_that_ends_in_the_next_piece_is_skipped_and_the_lines_after_it_numbered(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logfile, "PIECE_BYTES", 4096)
+    monkeypatch.setattr(logfile, "MAX_LINE", 4096)
+    long = b'{"usage": "' + b"x" * 4200 + b'"}\n'  # begins in the first piece, ends in the second
+    _session(isolated_home).write_bytes(_claude_line(1) + long + _claude_line(2) + b'{"usage": \n')
+    built = report("daily", None, ["claude"], verbose=True)
+    assert built.totals.requests == 2
+    assert [(line, why) for _, line, why in built.bad_lines] == [(2, "longer than 0 MB"), (4, "not JSON")]
 
 
 def test_a_line_still_being_written_waits_for_its_end(isolated_home: Path) -> None:
@@ -311,13 +323,14 @@ def test_a_log_read_in_many_pieces_counts_every_line_once(
     monkeypatch.setattr(logfile, "PIECE_BYTES", 1024)
     monkeypatch.setattr(logfile, "MAX_LINE", 1024)
     pieces: list[int] = []
-    real = logfile.Tail._keep
+    real = logfile.Tail.pieces
 
-    def keep(tail: logfile.Tail, data: bytes) -> list[logfile.Numbered]:
-        pieces.append(len(data))
-        return real(tail, data)
+    def blocks(tail: logfile.Tail) -> Iterator[logfile.Block]:
+        for block in real(tail):
+            pieces.append(len(block.data))
+            yield block
 
-    monkeypatch.setattr(logfile.Tail, "_keep", keep)
+    monkeypatch.setattr(logfile.Tail, "pieces", blocks)
     _session(isolated_home).write_bytes(b"".join(_claude_line(n) for n in range(1, 61)))
     assert sorted(_inputs()) == list(range(1, 61))
     assert len(pieces) > 10 and max(pieces) <= 2 * 1024  # a piece and the line it cut, at most

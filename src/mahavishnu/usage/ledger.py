@@ -417,12 +417,16 @@ def _read_whole(plan: _Plan) -> _Read:
 
 def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[Row]]:
     """The rows of the records in each piece of ``tail``, each request once per read (a streamed
-    message repeats on 1-3 lines: its repeats are not even parsed when the reader can tell)."""
+    message repeats on 1-3 lines: its repeats are not even parsed when the reader can tell). A
+    reader that decodes a block of lines in one call (``Reader.decode_block``) reads each block
+    so, and a line at a time only a block it leaves."""
     parser = READERS[plan.tool]
     stored: set[str] = set()
     seen: set[Hashable] = set()
-    for piece in tail.pieces():
-        found = _parse(parser, plan.path, piece, plan.state, bad, seen)
+    for block in tail.pieces():
+        found = None if parser.decode_block is None else parser.decode_block(plan.path, block, seen)
+        if found is None:
+            found = _parse(parser, plan.path, tail.wanted_lines(block), plan.state, bad, seen)
         yield [tuple(record) for record in _once(found, stored)]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import orjson
 
@@ -21,19 +21,30 @@ from mahavishnu.json_types import JSONObject
 
 #: The most one read holds in memory.
 PIECE_BYTES = 8 * 1024 * 1024
-#: Longer lines carry no usage worth holding them for (Claude Code's are ~2-10 KB).
+#: Longer lines carry no usage worth holding them for (Claude Code's are ~2-10 KB). Not less
+#: than ``PIECE_BYTES``: only a line carried over from one piece to the next can be longer.
 MAX_LINE = PIECE_BYTES
 
 #: A line of the log: its number (1 for the file's first) and its bytes.
 Numbered = tuple[int, bytes]
 
 
+class Block(NamedTuple):
+    """Whole lines of the log, ``data`` (no last newline), the first of which is line ``first``;
+    ``lines`` of them. None is longer than ``MAX_LINE``."""
+
+    data: bytes
+    first: int
+    lines: int
+
+
 @dataclass
 class Tail:
     """Reading ``path`` from byte ``start`` (the start of line ``line + 1``): ``pieces()`` gives
-    the complete lines that contain one of ``wanted`` (a cheap filter before JSON parsing), up to
-    the size the file had when opened; then ``end`` is where the next read starts, ``line`` the
-    lines before it, and ``passed`` the lines passed over (number, why)."""
+    its complete lines a block at a time, up to the size the file had when opened, and
+    ``wanted(block)`` the lines of a block that contain one of ``wanted`` (a cheap filter before
+    JSON parsing); then ``end`` is where the next read starts, ``line`` the lines before it, and
+    ``passed`` the lines passed over (number, why)."""
 
     path: Path
     start: int
@@ -42,8 +53,8 @@ class Tail:
     end: int = 0
     passed: list[tuple[int, str]] = field(default_factory=list)
 
-    def pieces(self) -> Iterator[list[Numbered]]:
-        """The wanted lines, a piece of the file at a time. OSError propagates."""
+    def pieces(self) -> Iterator[Block]:
+        """The complete lines, a piece of the file at a time. OSError propagates."""
         self.end = self.start
         with self.path.open("rb") as handle:
             size = handle.seek(0, 2)
@@ -60,28 +71,38 @@ class Tail:
                 if cut < 0:
                     if len(data) > MAX_LINE:  # one huge line: skip to its end
                         carry = b""
-                        self.passed.append((self.line + 1, f"longer than {MAX_LINE // 2**20} MB"))
+                        self._pass()
                         position = self.end = _skip_line(handle, position, size)
-                        self.line += 1
                         handle.seek(position)
                     else:
                         carry = data
                     continue
-                carry = data[cut + 1 :]
+                carry, data = data[cut + 1 :], data[:cut]
                 self.end = position - len(carry)
-                yield self._keep(data[:cut])
+                first = data.find(b"\n")
+                if (len(data) if first < 0 else first) > MAX_LINE:
+                    self._pass()  # the line carried over (a piece's own lines are shorter)
+                    if first < 0:
+                        continue
+                    data = data[first + 1 :]
+                block = Block(data, self.line + 1, data.count(b"\n") + 1)
+                self.line += block.lines
+                yield block
 
-    def _keep(self, data: bytes) -> list[Numbered]:
+    def _pass(self) -> None:
+        """The next line is passed over: longer than ``MAX_LINE``."""
+        self.line += 1
+        self.passed.append((self.line, f"longer than {MAX_LINE // 2**20} MB"))
+
+    def wanted_lines(self, block: Block) -> list[Numbered]:
+        """The lines of ``block`` that contain one of ``wanted``."""
         search = _pattern(self.wanted).search
         kept: list[Numbered] = []
-        number = self.line
-        for line in data.split(b"\n"):
+        number = block.first - 1
+        for line in block.data.split(b"\n"):
             number += 1
-            if len(line) > MAX_LINE:
-                self.passed.append((number, f"longer than {MAX_LINE // 2**20} MB"))
-            elif search(line) is not None:
+            if search(line) is not None:
                 kept.append((number, line))
-        self.line = number
         return kept
 
 

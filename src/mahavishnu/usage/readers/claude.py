@@ -16,12 +16,13 @@ doubt) is parsed whole by ``parse``; both make their record with ``_record``."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 
 import msgspec
 
 from mahavishnu.json_types import JSONObject, JSONValue
+from mahavishnu.usage.logfile import Block
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
 from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
@@ -95,6 +96,7 @@ class _Line(msgspec.Struct):
 
 
 _typed = msgspec.json.Decoder(_Line).decode
+_typed_lines = msgspec.json.Decoder(_Line).decode_lines
 _NO_USAGE = _Usage()
 #: What makes ``decode`` leave a line to ``parse`` (which then says why it is bad, if it is).
 _DOUBT = (msgspec.MsgspecError, RecursionError, ValueError, TypeError, ArithmeticError)
@@ -106,22 +108,60 @@ def decode(path: Path, line: bytes, state: State) -> list[UsageRecord] | None:
     if not line.isascii():
         return None
     try:
-        entry = _typed(line)
-        message = entry.message or _Message()
-        usage = message.usage
-        if usage is not None and usage == _NO_USAGE:
-            return None  # ``{}`` (no usage) or only fields it does not know: ``parse`` tells which
-        hour = usage.cache_creation.ephemeral_1h_input_tokens if usage and usage.cache_creation else None
-        record = _record(
-            path, entry.type, entry.timestamp, message.model, message.id, entry.uuid, entry.requestId,
-            entry.sessionId, entry.cwd, entry.isSidechain,
-            (
-                usage.input_tokens, usage.output_tokens, usage.cache_creation_input_tokens,
-                usage.cache_read_input_tokens, hour,
-            ) if usage else None,
-        )  # fmt: skip
+        return _typed_record(path, _typed(line))
     except _DOUBT:
         return None
+
+
+def decode_block(path: Path, block: Block, seen: set[Hashable]) -> list[UsageRecord] | None:
+    """The records of a block of lines, decoded in one call, each request once; None when a line
+    needs ``decode`` or ``parse`` (one that is not JSON, not valid UTF-8, of another shape, bad:
+    the block is then read a line at a time, which says which and why). msgspec reads a block as
+    JSON values separated by white space: a count of values other than the block's lines (a blank
+    line, two values on one) sends it back too."""
+    new: set[Hashable] = set()
+    found: list[UsageRecord] = []
+    try:
+        if not block.data.isascii():
+            block.data.decode()  # (msgspec checks the UTF-8 of the fields it reads only)
+        entries = _typed_lines(block.data)
+        if len(entries) != block.lines:
+            return None
+        for entry in entries:
+            message = entry.message
+            if message is None or message.usage is None:
+                continue  # (not a request: a prompt, a tool's result, a summary)
+            if message.id is not None and entry.requestId is not None:  # as ``line_key`` finds it
+                key = (message.id, entry.requestId)
+                if key in seen or key in new:
+                    continue
+                new.add(key)
+            record = _typed_record(path, entry)
+            if record is None:
+                return None
+            found += record
+    except _DOUBT:
+        return None
+    seen.update(new)
+    return found
+
+
+def _typed_record(path: Path, entry: _Line) -> list[UsageRecord] | None:
+    """What ``decode`` makes of a line msgspec decoded: None when ``parse`` must say why it is
+    not a request. ``BadLine`` (one of ``_DOUBT``) for a count or time that cannot be."""
+    message = entry.message or _Message()
+    usage = message.usage
+    if usage is not None and usage == _NO_USAGE:
+        return None  # ``{}`` (no usage) or only fields it does not know: ``parse`` tells which
+    hour = usage.cache_creation.ephemeral_1h_input_tokens if usage and usage.cache_creation else None
+    record = _record(
+        path, entry.type, entry.timestamp, message.model, message.id, entry.uuid, entry.requestId,
+        entry.sessionId, entry.cwd, entry.isSidechain,
+        (
+            usage.input_tokens, usage.output_tokens, usage.cache_creation_input_tokens,
+            usage.cache_read_input_tokens, hour,
+        ) if usage else None,
+    )  # fmt: skip
     return [] if record is None else [record]
 
 
@@ -151,20 +191,20 @@ def _record(
         return None
     fresh, output, written, read, hour = counts
     cache_write, cache_write_1h = count(written), count(hour)
-    return UsageRecord(
-        tool="claude",
-        key=f"claude:{named}:{text(request) or ''}",
-        time=when,
-        model=model,
-        input=count(fresh),
-        output=count(output),
-        cache_write=cache_write,
-        cache_read=count(read),
-        session=label(session) or label(path.stem) or "-",
-        project=project(text(cwd)),
-        source=HELPER if sidechain is True else MAIN,
-        cache_write_1h=min(cache_write_1h, cache_write),
+    return UsageRecord(  # (in order, not by name: a third of the time)
+        "claude",
+        f"claude:{named}:{text(request) or ''}",
+        when,
+        model,
+        count(fresh),
+        count(output),
+        cache_write,
+        count(read),
+        label(session) or label(path.stem) or "-",
+        project(text(cwd)),
+        HELPER if sidechain is True else MAIN,
+        min(cache_write_1h, cache_write),
     )
 
 
-READER = Reader("claude", WANTED, parse, line_key, decode=decode)
+READER = Reader("claude", WANTED, parse, line_key, decode=decode, decode_block=decode_block)

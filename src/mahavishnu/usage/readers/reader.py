@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
+from mahavishnu.usage.logfile import Block
 from mahavishnu.usage.readers.fields import State
 from mahavishnu.usage.records import Tool, UsageRecord
 from mahavishnu.usage.sqlite_log import Table
@@ -14,6 +15,10 @@ from mahavishnu.usage.sqlite_log import Table
 Parse = Callable[[Path, Iterable[JSONObject], State], list[UsageRecord]]
 #: The records of one line read straight off its bytes, or None when ``Parse`` must read it.
 Decode = Callable[[Path, bytes, State], list[UsageRecord] | None]
+#: The records of a block of lines decoded in one call, each request once (its key added to the
+#: set of those ``seen``), or None when a line of it needs reading on its own (then nothing is
+#: added to ``seen``).
+DecodeBlock = Callable[[Path, Block, set[Hashable]], list[UsageRecord] | None]
 
 
 @dataclass(frozen=True)
@@ -30,3 +35,5 @@ class Reader:
     table: Table | None = None
     #: a faster read of the lines of the usual shape (None: every line is parsed whole)
     decode: Decode | None = None
+    #: a faster read still, of a block of lines of the usual shape (None: a line at a time)
+    decode_block: DecodeBlock | None = None
