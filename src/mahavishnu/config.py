@@ -190,6 +190,13 @@ class RecallSettings(BaseModel):
     # of at least the floor, or every word of the prompt) are added with the accepted ones: an
     # answer the judge weighs low is often second or third (benchmarks/devmem.py --hook-sweep).
     prompt_first_hits: int = Field(default=3, ge=0, le=1_000)
+    # A prompt's recall opens too when the judge's probabilities of its first two hits with
+    # evidence add up to this (only one stored fact answers a question, so their sum is the chance
+    # that one of them does; None: off). Chosen on the tuning half of the development set (the
+    # lowest that gives at most 40 % of its near-misses something): the hook adds the answer for
+    # 0.61 / 0.63 of its questions (tuning / validation) instead of 0.50 / 0.57, near-misses given
+    # something 0.38 / 0.38 instead of 0.38 / 0.25 (benchmarks/devmem.py --hook-sweep).
+    prompt_pair_point: float | None = Field(default=0.42, ge=0.0, le=2.0)
     # The cosine a captured conversation turn needs (the judge is fitted on notes and decisions,
     # not turns): 0.35, the prompt's floor before the judge. On LoCoMo 0.62 of the evidence turns
     # reach the context, and 0.82 of the coding prompts nothing answers get nothing (retrieval.py).

@@ -29,8 +29,19 @@ def ids(hits: list[SearchHit]) -> list[int]:
 
 
 def test_nothing_is_added_when_the_judge_accepts_nothing() -> None:
-    weak = [hit(1, 0.30), hit(2, 0.20), hit(3, 0.10)]
+    weak = [hit(1, 0.25), hit(2, 0.15), hit(3, 0.30)]  # the first two add up to under 0.42
     assert accepted(weak, RecallSettings()) == []
+
+
+def test_two_first_hits_weighed_low_open_the_prompt_when_together_they_likely_answer() -> None:
+    """``recall.prompt_pair_point``: neither of the first two reaches the judge's point, but their
+    probabilities add up to the chance that one of them answers: at 0.42 or more, the first
+    ``prompt_first_hits`` are added; under it, or with the gate off, nothing is."""
+    likely = [hit(1, 0.25), hit(2, 0.20), hit(3, 0.10), hit(4, 0.05)]
+    assert RecallSettings().prompt_pair_point == 0.42
+    assert ids(accepted(likely, RecallSettings())) == [1, 2, 3]
+    assert accepted([hit(1, 0.22), hit(2, 0.19), hit(3, 0.30), hit(4, 0.30)], RecallSettings()) == []
+    assert accepted(likely, RecallSettings(prompt_pair_point=None)) == []
 
 
 def test_an_accepted_hit_brings_the_first_hits_with_it_in_order() -> None:
@@ -42,7 +53,7 @@ def test_an_accepted_hit_brings_the_first_hits_with_it_in_order() -> None:
 def test_the_prompts_operating_point_is_a_setting() -> None:
     hits = [hit(1, 0.30), hit(2, 0.20)]
     assert ids(accepted(hits, RecallSettings(prompt_point=0.25, prompt_first_hits=0))) == [1]
-    assert accepted([hit(1, 0.99)], RecallSettings(prompt_point=1.0)) == []
+    assert accepted([hit(1, 0.99)], RecallSettings(prompt_point=1.0, prompt_pair_point=None)) == []
 
 
 def test_conversation_turns_go_by_their_cosine_not_the_judge() -> None:

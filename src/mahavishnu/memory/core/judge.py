@@ -62,8 +62,9 @@ Two operating points:
   LoCoMo's conversations went unanswered for 2 % of their questions (recall@10 0.672 -> 0.664).
   (Returning only the close hits cost the development set's hit@3 0.82 -> 0.69: an answer ranked
   second is often judged weak.)
-* **the prompt hook** injects only hits that reach ``HOOK_POINT``, judged with ``covered``
-  (``MemoryStore.search(covered=True)``): nothing rather than noise.
+* **the prompt hook** opens when a hit reaches ``HOOK_POINT`` (or the first two add up to
+  ``recall.prompt_pair_point``: ``loop/recall.accepted``), judged with ``covered``
+  (``MemoryStore.search(covered=True)``); else it adds nothing rather than noise.
 
 In the model with ``covered`` the weights of the features more of which is never less evidence
 (``cosine``, ``margin``, ``text``, ``held``, ``pairs``, ``covered``) are fitted at 0 or more

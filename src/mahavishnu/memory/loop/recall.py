@@ -8,8 +8,8 @@ the JSON that assistant expects back, or None when there is nothing to add:
   ``recall.session_tokens``;
 * at each prompt (``UserPromptSubmit``; Gemini CLI's ``BeforeAgent``): the memories relevant to
   the prompt (``accepted``): when the relevance judge (``memory/core/judge.py``) accepts a note,
-  decision or insight, those it accepts and the first ``recall.prompt_first_hits`` with evidence
-  of their own; captured conversation turns by their cosine (``recall.turn_relevance``); each with
+  decision or insight, or its first two add up to ``recall.prompt_pair_point``, those it accepts
+  and the first ``recall.prompt_first_hits`` with evidence of their own; captured conversation turns by their cosine (``recall.turn_relevance``); each with
   a cosine of at least ``recall.min_relevance`` (0: no floor of its own), in hybrid search's
   order, within ``recall.prompt_tokens``; nothing when none is accepted. Past the first
   ``SURE_ITEMS``, a hit whose fused score is under ``recall.tail_share`` of the first's is left
@@ -240,15 +240,18 @@ def accepted(hits: Sequence[SearchHit], settings: RecallSettings) -> list[Search
       fitted on notes and decisions (``benchmarks/fit_judge.py``) and accepts 0.15 of LoCoMo's
       evidence turns, 0.62 at a cosine of 0.35 (``benchmarks/retrieval.py --datasets locomo``);
     * any other memory when the judge accepts one of them (its probability reaches
-      ``recall.prompt_point``, by default the judge's own hook point): then that one and the first
-      ``recall.prompt_first_hits`` of them, since an answer ranked second or third is often weighed
-      low; when it accepts none, none: nothing rather than noise.
+      ``recall.prompt_point``, by default the judge's own hook point), or the probabilities of
+      the first two add up to ``recall.prompt_pair_point`` (the chance that one of them is the
+      answer: the judge often weighs an answer ranked second low, and the first then too): then
+      the accepted ones and the first ``recall.prompt_first_hits``; else none: nothing rather
+      than noise.
     """
     kept = [hit for hit in hits if hit.memory.memory_type != "agent"]
     judged = [_passes(hit, settings.prompt_point) for hit in kept]
     first = settings.prompt_first_hits
     added = {id(hit) for n, hit in enumerate(kept) if judged[n] or n < first}
-    opened = any(judged)
+    pair = settings.prompt_pair_point
+    opened = any(judged) or (pair is not None and sum(hit.probability or 0.0 for hit in kept[:2]) >= pair)
     return [
         hit
         for hit in hits
