@@ -183,8 +183,9 @@ class RecallSettings(BaseModel):
     # Past the best few hits, one whose fused score is under this share of the best's is left out.
     tail_share: float = Field(default=0.4, ge=0.0, le=1.0)
     # The relevance judge's probability a note, decision or insight needs to open a prompt's
-    # recall (None: the judge's own hook point, memory/core/judge_weights.HOOK_POINT). Lower adds
-    # more answers and more to prompts whose answer is not stored (benchmarks/devmem.py --hook-sweep).
+    # recall by itself (None: the judge's own hook point, memory/core/judge_weights.HOOK_POINT; the
+    # first two hits can open it together too: prompt_pair_point). Lower adds more answers and more
+    # to prompts whose answer is not stored (benchmarks/devmem.py --hook-sweep).
     prompt_point: float | None = Field(default=None, ge=0.0, le=1.0)
     # Once a prompt's recall is open, the first this many hits with evidence of their own (a cosine
     # of at least the floor, or every word of the prompt) are added with the accepted ones: an
@@ -192,7 +193,8 @@ class RecallSettings(BaseModel):
     prompt_first_hits: int = Field(default=3, ge=0, le=1_000)
     # A prompt's recall opens too when the judge's probabilities of its first two hits with
     # evidence add up to this (only one stored fact answers a question, so their sum is the chance
-    # that one of them does; None: off). Chosen on the tuning half of the development set (the
+    # that one of them does; None: off, only prompt_point opens it, and a raised prompt_point
+    # wants this off or raised too). Chosen on the tuning half of the development set (the
     # lowest that gives at most 40 % of its near-misses something): the hook adds the answer for
     # 0.61 / 0.63 of its questions (tuning / validation) instead of 0.50 / 0.57, near-misses given
     # something 0.38 / 0.38 instead of 0.38 / 0.25 (benchmarks/devmem.py --hook-sweep).

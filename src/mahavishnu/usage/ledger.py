@@ -52,7 +52,7 @@ from mahavishnu import paths
 from mahavishnu.errors import MahavishnuError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage import sqlite_log
-from mahavishnu.usage.logfile import Numbered, Tail, parse_object
+from mahavishnu.usage.logfile import Block, Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
@@ -675,23 +675,17 @@ def _parse(
     bad: list[tuple[int, str]],
     seen: set[Hashable],
 ) -> list[UsageRecord]:
-    """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why,
-    one whose request key (``Reader.line_key``) was ``seen`` in this file is passed over unparsed
-    (a streamed answer's 2nd and 3rd lines repeat the 1st). A reader that decodes lines
-    (``Reader.decode``) reads each so, and parses whole only those it leaves; else the piece is
-    parsed in one call (most of a report's time), and when a line in it is bad, again a line at a
-    time from the state it started with, to keep the rest."""
+    """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why. A
+    reader that decodes blocks of lines (``Reader.decode_block``) decodes each line as a block of
+    one, with the requests ``seen`` (as it decodes a block of many: the same line makes the same
+    record either way), and parses whole only the lines it leaves; else the piece is parsed in one
+    call (most of a report's time), and when a line in it is bad, again a line at a time from the
+    state it started with, to keep the rest."""
     numbered: list[tuple[int, JSONObject]] = []
-    line_key, decode = parser.line_key, parser.decode
+    decode = parser.decode_block
     found: list[UsageRecord] = []
     for number, line in lines:
-        if line_key is not None:
-            key = line_key(line)
-            if key is not None:
-                if key in seen:
-                    continue
-                seen.add(key)
-        decoded = None if decode is None else decode(path, line, state)
+        decoded = None if decode is None else decode(path, Block(line, number, 1), seen)
         if decoded is not None:
             found += decoded
             continue

@@ -9,9 +9,10 @@ the JSON that assistant expects back, or None when there is nothing to add:
 * at each prompt (``UserPromptSubmit``; Gemini CLI's ``BeforeAgent``): the memories relevant to
   the prompt (``accepted``): when the relevance judge (``memory/core/judge.py``) accepts a note,
   decision or insight, or its first two add up to ``recall.prompt_pair_point``, those it accepts
-  and the first ``recall.prompt_first_hits`` with evidence of their own; captured conversation turns by their cosine (``recall.turn_relevance``); each with
-  a cosine of at least ``recall.min_relevance`` (0: no floor of its own), in hybrid search's
-  order, within ``recall.prompt_tokens``; nothing when none is accepted. Past the first
+  and the first ``recall.prompt_first_hits`` with evidence of their own; captured conversation
+  turns by their cosine (``recall.turn_relevance``); each with a cosine of at least
+  ``recall.min_relevance`` (0: no floor of its own), in hybrid search's order, within
+  ``recall.prompt_tokens``; nothing when none is accepted. Past the first
   ``SURE_ITEMS``, a hit whose fused score is under ``recall.tail_share`` of the first's is left
   out, and each item is the part of the memory around the prompt's words, at most
   ``recall.prompt_item_chars`` (``snippet``): the tokens go to more of the likely memories rather

@@ -13,8 +13,6 @@ from mahavishnu.usage.records import Tool, UsageRecord
 from mahavishnu.usage.sqlite_log import Table
 
 Parse = Callable[[Path, Iterable[JSONObject], State], list[UsageRecord]]
-#: The records of one line read straight off its bytes, or None when ``Parse`` must read it.
-Decode = Callable[[Path, bytes, State], list[UsageRecord] | None]
 #: The records of a block of lines decoded in one call, each request once (its key added to the
 #: set of those ``seen``), or None when a line of it needs reading on its own (then nothing is
 #: added to ``seen``).
@@ -26,14 +24,9 @@ class Reader:
     tool: Tool
     wanted: tuple[bytes, ...]
     parse: Parse
-    #: a line's request key read off its bytes, when the format allows (None: parse it): a line
-    #: repeating a request already read is then skipped before it is parsed
-    line_key: Callable[[bytes], Hashable | None] | None = None
     #: the assistant's log files, when ``session_logs`` does not know where they are
     find: Callable[[], list[Path]] | None = None
     #: the table of a log that is a SQLite database (None: a log of JSON lines)
     table: Table | None = None
-    #: a faster read of the lines of the usual shape (None: every line is parsed whole)
-    decode: Decode | None = None
-    #: a faster read still, of a block of lines of the usual shape (None: a line at a time)
+    #: a faster read of a block of lines of the usual shape (None: every line is parsed whole)
     decode_block: DecodeBlock | None = None
