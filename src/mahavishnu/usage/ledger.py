@@ -752,14 +752,19 @@ def records(
     """The ledger's records of ``tools`` in ``[since, until)`` (of the reads above ``after``),
     oldest first, each request once (the first of the rows that share its key)."""
     query, params = _selected("SELECT records FROM reads", tools, since, until)
-    low = float("-inf") if since is None else since
-    high = float("inf") if until is None else until
+    low, high = window(since, until)
     rows: list[Row] = []
     for (blob,) in db.execute(query + " AND id > ? ORDER BY id", [*params, after]):
         found = _decoded(blob)
         rows += found if since is None and until is None else [r for r in found if low <= r[2] < high]
     # read order, then a stable sort by time in Python: three times faster than SQLite's
     return _first_of_each(rows)
+
+
+def window(since: float | None, until: float | None) -> tuple[float, float]:
+    """``[since, until)`` with its open ends made infinite: a time ``t`` is in it when ``low <= t <
+    high``."""
+    return float("-inf") if since is None else since, float("inf") if until is None else until
 
 
 def _selected(
@@ -811,8 +816,7 @@ def first_times(
     matching = {read for crc in crcs for read in _reads_of(index, crc) if read <= upto}
     matching |= {read for read, held in rest if not crcs.isdisjoint(_crcs(held))}
     query, params = _selected("SELECT records FROM reads", tools, since, until)
-    low = float("-inf") if since is None else since
-    high = float("inf") if until is None else until
+    low, high = window(since, until)
     first: dict[str, float] = {}
     for read in sorted(matching):
         for (blob,) in db.execute(query + " AND id = ?", [*params, read]):

@@ -42,7 +42,7 @@ class Block(NamedTuple):
 class Tail:
     """Reading ``path`` from byte ``start`` (the start of line ``line + 1``): ``pieces()`` gives
     its complete lines a block at a time, up to the size the file had when opened, and
-    ``wanted(block)`` the lines of a block that contain one of ``wanted`` (a cheap filter before
+    ``wanted_lines(block)`` the lines of a block that contain one of ``wanted`` (a cheap filter before
     JSON parsing); then ``end`` is where the next read starts, ``line`` the lines before it, and
     ``passed`` the lines passed over (number, why)."""
 

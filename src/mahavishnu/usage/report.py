@@ -636,8 +636,7 @@ class _Folding:
     ) -> None:
         self.sums: Sums | None = sums
         self._tools = set(tools)
-        self._low = float("-inf") if since is None else since
-        self._high = float("inf") if until is None else until
+        self._low, self._high = ledger.window(since, until)
         self._prices = prices
         self._first: dict[str, float] = {}  # each request's key: the time of its row counted
 

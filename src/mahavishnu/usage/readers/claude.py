@@ -82,7 +82,6 @@ class _Line(msgspec.Struct):
     isSidechain: bool | None = None
 
 
-_typed = msgspec.json.Decoder(_Line).decode
 _typed_lines = msgspec.json.Decoder(_Line).decode_lines
 _NO_USAGE = _Usage()
 #: What makes ``decode_block`` leave a line to ``parse`` (which then says why it is bad, if it is).
