@@ -363,7 +363,7 @@ def test_an_append_unpickles_only_the_reads_whose_key_crcs_match(
 def _indexed() -> int:
     """The reads the ledger's CRC index covers (0: none made)."""
     with ledger.opened() as db:
-        row = db.execute("SELECT upto FROM crc_index").fetchone()
+        row = db.execute("SELECT upto FROM crc_covered").fetchone()
     return 0 if row is None else int(row[0])
 
 

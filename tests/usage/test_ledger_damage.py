@@ -136,7 +136,7 @@ def test_key_crcs_cut_short_make_the_ledger_again(logs: Path, column: str) -> No
         if column == "crcs":  # (before the index is made of them)
             db.execute("UPDATE reads SET crcs = X'010203'")
         else:
-            db.execute("UPDATE crc_index SET packed = X'010203'")
+            db.execute("UPDATE crc_buckets SET packed = X'010203'")
     with log.open("ab") as handle:
         handle.write(usage_lines[-1])
     expected = report("daily", "model", tools).to_json()

@@ -13,9 +13,9 @@ whole; one that is gone takes its records with it. A change to what the readers 
 Each read of a log (all of it, or its appended lines) keeps its records as one blob (``reads``),
 encoded by the worker process that read them: a row per request cost a first read more to store
 and index than the logs cost to read (a CRC-32 of the pickle in front: a byte changed on the disk is
-damage). Beside them, the CRC-32s of the requests' keys: an append asks a sorted index of them
-(``crc_index``, made when an append first asks) whether its requests were counted before, and
-unpickles only the reads whose CRCs match.
+damage). Beside them, the CRC-32s of the requests' keys: an append asks an index of them
+(``crc_buckets``, made when an append first asks, then brought up to date as reads come) whether
+its requests were counted before, and unpickles only the reads whose CRCs match.
 
 A report's sums are kept too (``sums``: per report asked for, what ``report.Sums`` added up, the
 highest read it added and a signature of the switch history, prices and time zone it used). A
@@ -31,13 +31,13 @@ each file) for ``usage --verbose``: no line makes a report fail.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import pickle
 import sqlite3
 import threading
 from array import array
-from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -56,7 +56,7 @@ from mahavishnu.usage.logfile import Block, Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
-VERSION = 5
+VERSION = 6
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes, the reader's state,
 #: the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]
@@ -79,8 +79,10 @@ CREATE TABLE IF NOT EXISTS reads (
     last REAL NOT NULL, count INTEGER NOT NULL, records BLOB NOT NULL, crcs BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reads_by_path ON reads (path);
--- the reads' key CRCs, each packed with its read's id and sorted (``_crc_index``)
-CREATE TABLE IF NOT EXISTS crc_index (upto INTEGER NOT NULL, packed BLOB NOT NULL);
+-- the key CRCs of the reads up to ``crc_covered.upto`` (``keys`` of them), by their top 16 bits:
+-- each bucket's CRCs packed with their read's id (``crc << 32 | id``, 8 bytes each, sorted; ``_index``)
+CREATE TABLE IF NOT EXISTS crc_buckets (bucket INTEGER PRIMARY KEY, packed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS crc_covered (upto INTEGER NOT NULL, keys INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sums (
     query TEXT PRIMARY KEY, signature TEXT NOT NULL, upto INTEGER NOT NULL, data BLOB NOT NULL,
     used REAL NOT NULL
@@ -166,6 +168,7 @@ def _connected(file: Path) -> sqlite3.Connection:
             db.executescript(
                 "DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS bad_lines;"
                 " DROP TABLE IF EXISTS sums; DROP TABLE IF EXISTS reads; DROP TABLE IF EXISTS crc_index;"
+                " DROP TABLE IF EXISTS crc_buckets; DROP TABLE IF EXISTS crc_covered;"
             )
             db.execute(f"PRAGMA user_version = {VERSION}")
             db.execute("VACUUM")  # (the file keeps the old tables' pages otherwise)
@@ -441,8 +444,7 @@ def _encoded(rows: list[Row]) -> _Encoded:
     if not rows:
         return b"", 0, 0.0, 0.0, b""
     times = [row[2] for row in rows]
-    # (sorted: a run the CRC index's sort merges in one pass; C's unsigned int: 4 bytes)
-    crcs = array("I", sorted([_crc(row[1]) for row in rows])).tobytes()
+    crcs = array("I", [_crc(row[1]) for row in rows]).tobytes()  # (C's unsigned int: 4 bytes)
     data = pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
     return crc32(data).to_bytes(4, "little") + data, len(rows), min(times), max(times), crcs
 
@@ -645,7 +647,8 @@ def _replaced(db: sqlite3.Connection, path: str, batch: list[Row]) -> list[Row]:
 def _records_changed(db: sqlite3.Connection) -> None:
     """Records were taken out or changed: the sums kept counted them, the CRC index names them."""
     db.execute("DELETE FROM sums")
-    db.execute("DELETE FROM crc_index")
+    db.execute("DELETE FROM crc_buckets")
+    db.execute("DELETE FROM crc_covered")
 
 
 def _keep_bad(db: sqlite3.Connection, path: Path, bad: list[tuple[int, str]]) -> None:
@@ -811,9 +814,9 @@ def first_times(
     theirs are unpickled (a CRC shared by chance costs one read unpickled, never a wrong answer)."""
     wanted = set(keys)
     crcs = {_crc(key) for key in wanted}
-    index, rest = _crc_index(db, upto)
-    # (an index made for another report's sums may hold reads above ``upto``: not counted here)
-    matching = {read for crc in crcs for read in _reads_of(index, crc) if read <= upto}
+    rest = _cover(db, upto)
+    # (an index brought up to date for another report's sums holds reads above ``upto``: not counted)
+    matching = {read for read in _reads_holding(db, crcs) if read <= upto}
     matching |= {read for read, held in rest if not crcs.isdisjoint(_crcs(held))}
     query, params = _selected("SELECT records FROM reads", tools, since, until)
     low, high = window(since, until)
@@ -827,33 +830,70 @@ def first_times(
     return first
 
 
-def _reads_of(index: array[int], crc: int) -> Iterator[int]:
-    """The reads a key of CRC ``crc`` may be in, by ``_crc_index``'s sorted packed CRCs."""
-    at = bisect_left(index, crc << 32)
-    while at < len(index) and index[at] >> 32 == crc:
-        yield index[at] & 0xFFFFFFFF  # (the low half: the read's id)
-        at += 1
+_ID = 0xFFFFFFFF  # a packed CRC's low half: its read's id
+_ASKED = 500  # buckets asked for in one query (well under SQLite's limit of parameters)
 
 
-def _crc_index(db: sqlite3.Connection, upto: int) -> tuple[array[int], list[tuple[int, bytes]]]:
-    """The CRCs of the keys in the reads up to ``upto``, each packed with its read's id (``crc <<
-    32 | id``) and sorted, kept in ``crc_index``; and the reads above it, whose CRCs are looked at
-    one by one. Made when an append first asks; merged again once those outside hold more than
-    an eighth of those inside (a merge of two sorted runs: Python's sort does it in one pass)."""
-    row = db.execute("SELECT upto, packed FROM crc_index").fetchone()
-    covered, held = (0, b"") if row is None else row
-    if not isinstance(covered, int) or not isinstance(held, bytes) or len(held) % 8:
-        raise _BadBlob("the usage cache's CRC index is cut short")
-    index = array("Q", held)
+def _reads_holding(db: sqlite3.Connection, crcs: set[int]) -> set[int]:
+    """The reads the index says hold a key of one of ``crcs``: only their buckets are read (a CRC's
+    top 16 bits: 65,536 buckets, a dozen CRCs each for a million keys)."""
+    buckets = sorted({crc >> 16 for crc in crcs})
+    found: set[int] = set()
+    for at in range(0, len(buckets), _ASKED):
+        part = buckets[at : at + _ASKED]
+        for (held,) in db.execute(
+            f"SELECT packed FROM crc_buckets WHERE bucket IN ({','.join('?' * len(part))})", part
+        ):
+            found.update(packed & _ID for packed in _packed(held) if packed >> 32 in crcs)
+    return found
+
+
+def _cover(db: sqlite3.Connection, upto: int) -> list[tuple[int, bytes]]:
+    """The reads up to ``upto`` that the CRC index does not cover, with their key CRCs (looked at
+    one by one). The index is made of every read up to ``upto`` when there is none (an append
+    first asks) and again once the reads outside it hold more than an eighth as many keys."""
+    row = db.execute("SELECT upto, keys FROM crc_covered").fetchone()
+    covered, indexed = (0, 0) if row is None else row
+    if not isinstance(covered, int) or not isinstance(indexed, int):
+        raise _BadBlob("the usage cache's CRC index is damaged")
     rest = db.execute("SELECT id, crcs FROM reads WHERE id > ? AND id <= ?", (covered, upto)).fetchall()
-    if covered and sum(len(crcs) for _, crcs in rest) * 2 <= len(index):  # (4 bytes a CRC, 8 packed)
-        return index, rest
-    merged = index.tolist() + [crc << 32 | read for read, crcs in rest for crc in _crcs(crcs)]
-    merged.sort()
-    index = array("Q", merged)
-    db.execute("DELETE FROM crc_index")
-    db.execute("INSERT INTO crc_index VALUES (?, ?)", (upto, index.tobytes()))
-    return index, []
+    if covered and sum(len(held) for _, held in rest) // 4 * 8 <= indexed:
+        return rest
+    _index(db, db.execute("SELECT id, crcs FROM reads WHERE id <= ?", (upto,)).fetchall(), upto)
+    return []
+
+
+def _index(db: sqlite3.Connection, reads: list[tuple[int, bytes]], upto: int) -> None:
+    """The CRC index made of ``reads`` (those up to ``upto``): each key's CRC packed with its read's
+    id, sorted (NumPy: a million in a tenth of a second), cut into buckets by the top 16 bits."""
+    import numpy as np  # (here only: a report that asks no index never loads it)
+
+    for _, held in reads:
+        _crcs(held)  # (whole CRCs, else damage)
+    crcs = np.frombuffer(b"".join(held for _, held in reads), np.uint32).astype(np.uint64)
+    ids = np.repeat(np.array([read for read, _ in reads], np.uint64), [len(held) // 4 for _, held in reads])
+    packed = np.sort(crcs << np.uint64(32) | ids)
+    buckets = packed >> np.uint64(48)
+    cuts = [0, *(np.flatnonzero(np.diff(buckets)) + 1).tolist(), len(packed)]
+    data = packed.tobytes()
+    db.execute("DELETE FROM crc_buckets")
+    db.executemany(
+        "INSERT INTO crc_buckets VALUES (?, ?)",
+        (
+            (int(buckets[start]), data[start * 8 : end * 8])
+            for start, end in itertools.pairwise(cuts)
+            if end > start
+        ),
+    )
+    db.execute("DELETE FROM crc_covered")
+    db.execute("INSERT INTO crc_covered VALUES (?, ?)", (upto, len(packed)))
+
+
+def _packed(held: object) -> memoryview:
+    """A bucket's packed CRCs as numbers (``_BadBlob`` when they are not whole ones)."""
+    if not isinstance(held, bytes) or len(held) % 8:
+        raise _BadBlob("the usage cache's CRC index is cut short")
+    return memoryview(held).cast("Q")
 
 
 def _crcs(held: object) -> memoryview:
