@@ -170,3 +170,50 @@ def test_only_damage_removes_the_ledger() -> None:
     assert not ledger._is_damage(locked)
     assert not ledger._is_damage(sqlite3.OperationalError("no code"))
     assert ledger._is_damage(malformed)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE crc_covered DROP COLUMN keys",
+        "DROP TABLE crc_buckets; CREATE TABLE crc_buckets (bucket INTEGER PRIMARY KEY)",
+        "DROP TABLE sums; CREATE TABLE sums (query TEXT PRIMARY KEY)",
+    ],
+)
+def test_tables_not_as_this_version_makes_them_are_made_again(logs: Path, change: str) -> None:
+    """Another program (or another build of this one at the same ``VERSION``) changed the tables
+    an append asks (the kept sums, the CRC index): the cache is made again, not a failed report."""
+    tools: list[Tool] = ["claude", "codex", "qwen", "gemini"]
+    log = max((logs / ".claude").rglob("*.jsonl"), key=lambda path: path.stat().st_size)
+    repeat = next(line for line in reversed(log.read_bytes().splitlines(True)) if b'"usage"' in line)
+    _fresh_report(logs)
+    with log.open("ab") as handle:
+        handle.write(repeat)
+    report("daily", "model", tools)  # (the append asks: the CRC index is made)
+    with sqlite3.connect(ledger.ledger_file()) as db:
+        db.executescript(change)
+    with log.open("ab") as handle:
+        handle.write(repeat)
+    got = report("daily", "model", tools).to_json()
+
+    assert got == _fresh_report(logs)
+
+
+def test_a_busy_ledger_is_named_as_the_usage_cache(logs: Path) -> None:
+    _fresh_report(logs)
+    holder = sqlite3.connect(ledger.ledger_file(), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "import sqlite3; sqlite3.connect = (lambda c: lambda *a, **k: c(*a, "
+             "**{**k, 'timeout': 0.1}))(sqlite3.connect); from mahavishnu.cli.entry import run; run()",
+             "usage", "daily", "--json"],
+            capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert done.returncode == 1, done.stdout
+    assert "the usage cache is busy" in done.stderr and "memory store" not in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2

@@ -131,26 +131,31 @@ class Damaged(MahavishnuError):
     again whole by the next report)."""
 
 
+class Failed(MahavishnuError):
+    """The ledger's file could not be used (busy, read-only, a full disk): nothing was lost."""
+
+
 @contextmanager
 def opened(file: Path | None = None) -> Iterator[sqlite3.Connection]:
     """The ledger, made when missing; made again, empty, when it is of another ``VERSION`` or its
     file is damaged (not a database, or a page of it that SQLite cannot read: a disk that filled,
     another program that wrote over it). Damage found only while reading it removes the file and
-    raises ``Damaged``."""
+    raises ``Damaged``; another error of SQLite's raises ``Failed``, which names the cache (a
+    report's error is never the memory store's)."""
     file = file or ledger_file()
     paths.make_dir(file.parent)
     try:
         db = _connected(file)
     except sqlite3.DatabaseError as error:
         if not _is_damage(error):
-            raise
+            raise _failed(file, error) from error
         _remove(file)
         db = _connected(file)
     try:
         yield db
     except (sqlite3.DatabaseError, _BadBlob) as error:
         if isinstance(error, sqlite3.DatabaseError) and not _is_damage(error):
-            raise
+            raise _failed(file, error) from error
         db.close()
         _remove(file)
         raise Damaged(
@@ -180,9 +185,24 @@ def _connected(file: Path) -> sqlite3.Connection:
 
 
 def _is_damage(error: sqlite3.DatabaseError) -> bool:
-    """Whether ``error`` says the file is damaged (not busy, locked, full or read-only)."""
+    """Whether ``error`` says the file is damaged (not busy, locked, full or read-only): a page
+    SQLite cannot read, or tables not as this ``VERSION`` makes them (another program's)."""
     code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # (the primary code of an extended one)
-    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or str(error).startswith(
+        ("no such table", "no such column", "table ")
+    )
+
+
+def _failed(file: Path, error: sqlite3.DatabaseError) -> Failed:
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        return Failed(
+            f"the usage cache is busy ({text})", hint="Another report holds it: run this one again."
+        )
+    return Failed(
+        f"the usage cache failed ({text}): {file}",
+        hint="Make its folder writable and free some disk space, or delete the file (it is made again).",
+    )
 
 
 def _remove(file: Path) -> None:
