@@ -425,7 +425,10 @@ def test_a_failed_first_read_leaves_the_ledger_as_it_was(
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(ledger, "_store", failing)
-    with pytest.raises(sqlite3.OperationalError), ledger.opened() as db:
+    with (
+        pytest.raises(ledger.Failed, match=r"the usage cache failed \(database or disk is full"),
+        ledger.opened() as db,
+    ):
         ledger.refresh(db, {"claude": [log]})
     assert stored == [1]
     with ledger.opened() as db:
