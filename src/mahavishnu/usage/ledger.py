@@ -14,8 +14,9 @@ Each read of a log (all of it, or its appended lines) keeps its records as one b
 encoded by the worker process that read them: a row per request cost a first read more to store
 and index than the logs cost to read (a CRC-32 of the pickle in front: a byte changed on the disk is
 damage). Beside them, the CRC-32s of the requests' keys: an append asks an index of them
-(``crc_buckets``, made when an append first asks, then brought up to date as reads come) whether
-its requests were counted before, and unpickles only the reads whose CRCs match.
+(``crc_buckets``, made when an append first asks, made again once the reads stored since hold an
+eighth as many keys) whether its requests were counted before, and unpickles only the reads whose
+CRCs match.
 
 A report's sums are kept too (``sums``: per report asked for, what ``report.Sums`` added up, the
 highest read it added and a signature of the switch history, prices and time zone it used). A
