@@ -217,3 +217,40 @@ def test_a_busy_ledger_is_named_as_the_usage_cache(logs: Path) -> None:
     assert done.returncode == 1, done.stdout
     assert "the usage cache is busy" in done.stderr and "memory store" not in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2
+
+
+def test_two_reports_that_open_a_new_cache_at_once_drop_the_old_tables_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One report finds the cache of another VERSION; before it drops the old tables, a second report
+    makes the new ones and stores a log's row: the first must not drop those (the second would then
+    find its tables gone, call that damage and remove the file the first is writing to)."""
+    file = tmp_path / "usage.sqlite3"
+    with sqlite3.connect(file) as old:
+        old.execute(f"PRAGMA user_version = {ledger.VERSION - 1}")
+        old.execute("CREATE TABLE files (path TEXT)")
+    real = ledger._emptied
+    second: list[bool] = []
+
+    def emptied(db: sqlite3.Connection) -> bool:
+        if not second:  # the first report looked at the number: the second comes in now
+            second.append(True)
+            with ledger.opened(file) as other, other:
+                other.execute(
+                    "INSERT INTO files VALUES ('s0.jsonl', 'claude', 1, 1, 1, x'', '{}', 0, 0, '1:1')"
+                )
+        return real(db)
+
+    monkeypatch.setattr(ledger, "_emptied", emptied)
+    with ledger.opened(file) as db:
+        assert db.execute("SELECT path FROM files").fetchall() == [("s0.jsonl",)]
+    assert second == [True]
+
+
+def test_a_cache_another_report_made_again_meanwhile_says_so(tmp_path: Path) -> None:
+    moved = sqlite3.OperationalError("attempt to write a readonly database")
+    moved.sqlite_errorcode = 1032  # type: ignore[attr-defined]  # SQLITE_READONLY_DBMOVED
+
+    failed = ledger._failed(tmp_path / "usage.sqlite3", moved)
+
+    assert "made again by another report" in failed.message and "again" in (failed.hint or "")

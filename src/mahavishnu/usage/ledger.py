@@ -14,9 +14,10 @@ Each read of a log (all of it, or its appended lines) keeps its records as one b
 encoded by the worker process that read them: a row per request cost a first read more to store
 and index than the logs cost to read (a CRC-32 of the pickle in front: a byte changed on the disk is
 damage). Beside them, the CRC-32s of the requests' keys: an append asks an index of them
-(``crc_buckets``, made when an append first asks, made again once the reads stored since hold an
-eighth as many keys) whether its requests were counted before, and unpickles only the reads whose
-CRCs match.
+(``crc_buckets``, made when an append first asks, made again once the reads stored since hold more
+than an eighth as many keys) whether its requests were counted before, and unpickles only the reads
+whose CRCs match. (The CRCs carry no checksum of their own, as the records do: a byte changed in them
+on the disk could hide a repeat, which would then be counted twice.)
 
 A report's sums are kept too (``sums``: per report asked for, what ``report.Sums`` added up, the
 highest read it added and a signature of the switch history, prices and time zone it used). A
@@ -167,22 +168,39 @@ def opened(file: Path | None = None) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
+#: Every table a ``VERSION`` ever made: dropped when the file is of another one.
+_TABLES = ("files", "records", "bad_lines", "sums", "reads", "crc_index", "crc_buckets", "crc_covered")
+
+
 def _connected(file: Path) -> sqlite3.Connection:
     db = sqlite3.connect(file, timeout=30)
     try:
-        if db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
-            db.executescript(
-                "DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS bad_lines;"
-                " DROP TABLE IF EXISTS sums; DROP TABLE IF EXISTS reads; DROP TABLE IF EXISTS crc_index;"
-                " DROP TABLE IF EXISTS crc_buckets; DROP TABLE IF EXISTS crc_covered;"
-            )
-            db.execute(f"PRAGMA user_version = {VERSION}")
+        if db.execute("PRAGMA user_version").fetchone()[0] != VERSION and _emptied(db):
             db.execute("VACUUM")  # (the file keeps the old tables' pages otherwise)
         db.executescript(_SCHEMA)
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _emptied(db: sqlite3.Connection) -> bool:
+    """The tables of another ``VERSION`` dropped and this one's number set, in one transaction that
+    looks at the number again: two reports that open a new cache at once drop them once (else the
+    second dropped the tables the first had made and was writing to). False: another did it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] == VERSION:
+            db.commit()
+            return False
+        for table in _TABLES:
+            db.execute(f"DROP TABLE IF EXISTS {table}")
+        db.execute(f"PRAGMA user_version = {VERSION}")
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+    return True
 
 
 def _is_damage(error: sqlite3.DatabaseError) -> bool:
@@ -194,8 +212,18 @@ def _is_damage(error: sqlite3.DatabaseError) -> bool:
     )
 
 
+#: SQLite's SQLITE_READONLY_DBMOVED: the file was removed while open (another report found it
+#: damaged and made it again).
+_MOVED = 1032
+
+
 def _failed(file: Path, error: sqlite3.DatabaseError) -> Failed:
     text = str(error)
+    if getattr(error, "sqlite_errorcode", 0) == _MOVED:
+        return Failed(
+            "the usage cache was made again by another report while this one read it",
+            hint="Run this report again.",
+        )
     if "locked" in text or "busy" in text:
         return Failed(
             f"the usage cache is busy ({text})", hint="Another report holds it: run this one again."
@@ -872,13 +900,13 @@ def _reads_holding(db: sqlite3.Connection, crcs: set[int]) -> set[int]:
 def _cover(db: sqlite3.Connection, upto: int) -> list[tuple[int, bytes]]:
     """The reads up to ``upto`` that the CRC index does not cover, with their key CRCs (looked at
     one by one). The index is made of every read up to ``upto`` when there is none (an append
-    first asks) and again once the reads outside it hold more than an eighth as many keys."""
-    row = db.execute("SELECT upto, keys FROM crc_covered").fetchone()
-    covered, indexed = (0, 0) if row is None else row
-    if not isinstance(covered, int) or not isinstance(indexed, int):
+    first asks) and again once the reads outside it hold more than an eighth as many keys as it."""
+    rows = db.execute("SELECT upto, keys FROM crc_covered").fetchall()
+    covered, indexed = (0, 0) if not rows else rows[0]
+    if len(rows) > 1 or not isinstance(covered, int) or not isinstance(indexed, int):
         raise _BadBlob("the usage cache's CRC index is damaged")
     rest = db.execute("SELECT id, crcs FROM reads WHERE id > ? AND id <= ?", (covered, upto)).fetchall()
-    if covered and sum(len(held) for _, held in rest) // 4 * 8 <= indexed:
+    if covered and sum(len(_crcs(held)) for _, held in rest) * 8 <= indexed:
         return rest
     _index(db, db.execute("SELECT id, crcs FROM reads WHERE id <= ?", (upto,)).fetchall(), upto)
     return []
