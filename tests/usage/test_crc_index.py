@@ -102,7 +102,7 @@ def test_the_index_is_made_again_once_reads_outside_it_hold_an_eighth_of_its_key
     assert ledger.first_times(db, ["claude"], None, None, small, ["k85", "k99"]) == {"k85": JAN_1 + 85}
     assert db.execute("SELECT upto, keys FROM crc_covered").fetchone() == (first, 80)  # looked at apart
     assert unpickled == [1]  # the read holding k85 only
-    more = _add(db, [_row("k90", JAN_1 + 90)])  # 12 keys outside: more than an eighth
+    more = _add(db, [_row("k90", JAN_1 + 90)])  # 11 keys outside: more than an eighth
     assert ledger.first_times(db, ["claude"], None, None, more, ["k90", "k3"]) == {
         "k90": JAN_1 + 90,
         "k3": JAN_1 + 3,
