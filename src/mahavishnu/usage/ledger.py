@@ -908,7 +908,9 @@ def _cover(db: sqlite3.Connection, upto: int) -> list[tuple[int, bytes]]:
     rest = db.execute("SELECT id, crcs FROM reads WHERE id > ? AND id <= ?", (covered, upto)).fetchall()
     if covered and sum(len(_crcs(held)) for _, held in rest) * 8 <= indexed:
         return rest
-    _index(db, db.execute("SELECT id, crcs FROM reads WHERE id <= ?", (upto,)).fetchall(), upto)
+    if covered:  # (with none made, ``rest`` is every read up to ``upto`` already)
+        rest = db.execute("SELECT id, crcs FROM reads WHERE id <= ?", (upto,)).fetchall()
+    _index(db, rest, upto)
     return []
 
 
@@ -917,10 +919,9 @@ def _index(db: sqlite3.Connection, reads: list[tuple[int, bytes]], upto: int) ->
     id, sorted (NumPy: a million in a tenth of a second), cut into buckets by the top 16 bits."""
     import numpy as np  # (here only: a report that asks no index never loads it)
 
-    for _, held in reads:
-        _crcs(held)  # (whole CRCs, else damage)
+    counts = [len(_crcs(held)) for _, held in reads]  # (whole CRCs, else damage)
     crcs = np.frombuffer(b"".join(held for _, held in reads), np.uint32).astype(np.uint64)
-    ids = np.repeat(np.array([read for read, _ in reads], np.uint64), [len(held) // 4 for _, held in reads])
+    ids = np.repeat(np.array([read for read, _ in reads], np.uint64), counts)
     packed = np.sort(crcs << np.uint64(32) | ids)
     buckets = packed >> np.uint64(48)
     cuts = [0, *(np.flatnonzero(np.diff(buckets)) + 1).tolist(), len(packed)]
