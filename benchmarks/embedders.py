@@ -94,7 +94,20 @@ DEFAULT_MODELS = (
     "paraphrase-MiniLM-L3-v2",
     "wordllama-l2-256",
 )
-DEV_SETS = {"scifact": ["nDCG@10"], "locomo": ["recall@10"], "codeqa": ["top1", "top5"]}
+DEV_SETS = {
+    "scifact": ["nDCG@10"],
+    "locomo": ["recall@10"],
+    "codeqa": ["top1", "top5"],
+    "devmem": ["tune", "valid", "para tune", "para valid"],
+}
+TITLES = {
+    "nDCG@10": "SciFact nDCG",
+    "recall@10": "LoCoMo R@10",
+    "top1": "code top1",
+    "top5": "code top5",
+    "tune": "dev tune",
+    "valid": "dev valid",
+}
 REFERENCE = "onnx-fp32"  # exact: matches sentence-transformers to ~2e-7, as numpy-fp32 does
 DEFAULT_DATA = SHARED_DATA / "scifact"
 
@@ -187,7 +200,7 @@ def models_table(
     where = args.cache or default_cache_dir()
     datasets = [d for d in args.datasets.split(",") if d]
     print(f"\nAll models: texts/s as above; quality = vector / hybrid through the product (cache {where})")
-    titles = ["SciFact nDCG", "LoCoMo R@10", "code top1", "code top5"]
+    titles = [TITLES.get(m, m) for metrics in DEV_SETS.values() for m in metrics]
     print(
         f"{'model':<23} {'dim':>4} {'load s':>6} {'short/s':>7} {'long/s':>6}"
         + "".join(f"{t:>14}" for t in titles)
@@ -226,6 +239,9 @@ def dev_scores(embedder: Embedder, datasets: list[str], cache: Path) -> dict[str
 
     scores = {}
     for dataset in datasets:
+        if dataset == "devmem":
+            scores.update(devmem_scores(embedder))
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             settings = MemorySettings(path=Path(tmp) / "dev.db")
             with MemoryStore.open(settings, embedder=embedder) as store:
@@ -234,6 +250,38 @@ def dev_scores(embedder: Embedder, datasets: list[str], cache: Path) -> dict[str
                 hybrid, _ = data.evaluate("hybrid")
         scores.update({m: f"{vector[m]:.3f} / {hybrid[m]:.3f}" for m in DEV_SETS[dataset]})
     return scores
+
+
+def devmem_scores(embedder: Embedder) -> dict[str, str]:
+    """``vector / hybrid`` hit@3 with ``--project`` on issue 46's development set (``devmem.py``), per
+    half, all answerable questions and their paraphrases."""
+    import tempfile
+
+    import devmem
+
+    from mahavishnu.config import MemorySettings
+    from mahavishnu.memory.core.store import MemoryStore
+
+    data = devmem.load()
+    asked = [a for a in devmem.asks(data) if a.answer is not None]
+    hits: dict[str, dict[str, list[bool]]] = {"vector": {}, "hybrid": {}}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        MemoryStore.open(MemorySettings(path=Path(tmp) / "dev.db"), embedder=embedder) as store,
+    ):
+        ids = devmem.stored(store, data)
+        for mode, got in hits.items():
+            for a in asked:
+                found = store.search(a.q, mode=mode, filters=devmem.scope(a.project, True), limit=5)
+                hit = a.answer in [ids[h.memory.id] for h in found[:3]]
+                half = "tune" if a.split == "tune" else "valid"
+                got.setdefault(half, []).append(hit)
+                if a.style == "paraphrase":
+                    got.setdefault(f"para {half}", []).append(hit)
+    return {
+        m: f"{statistics.fmean(hits['vector'][m]):.2f} / {statistics.fmean(hits['hybrid'][m]):.2f}"
+        for m in DEV_SETS["devmem"]
+    }
 
 
 def scifact_table(
