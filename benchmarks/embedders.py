@@ -281,10 +281,9 @@ def devmem_scores(embedder: Embedder) -> dict[str, str]:
             for a in asked:
                 found = store.search(a.q, mode=mode, filters=devmem.scope(a.project, True), limit=5)
                 hit = a.answer in [ids[h.memory.id] for h in found[:3]]
-                half = "tune" if a.split == "tune" else "valid"
-                got.setdefault(half, []).append(hit)
+                got.setdefault(a.split, []).append(hit)
                 if a.style == "paraphrase":
-                    got.setdefault(f"para {half}", []).append(hit)
+                    got.setdefault(f"para {a.split}", []).append(hit)
     return {
         m: f"{statistics.fmean(hits['vector'][m]):.2f} / {statistics.fmean(hits['hybrid'][m]):.2f}"
         for m in DEV_SETS["devmem"]
