@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,10 +86,31 @@ def isolated_home(
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
     monkeypatch.setenv("MAHAVISHNU_DAEMON", "off")  # no test starts the memory daemon unless it asks to
+    # Reports group by the local day: every test runs in UTC, whatever the machine's zone (a test of
+    # another zone sets TZ itself)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
     monkeypatch.chdir(home)
     _fresh_keyring()
     forget_held_values()  # the scrubber's secrets held by the last test's environment
     yield home
+
+
+@pytest.fixture
+def budget_day(monkeypatch: pytest.MonkeyPatch) -> date:
+    """A fixed day that ``usage.budgets`` takes for today (it reads ``date.today()``), so a test
+    of today's spend cannot straddle midnight: write its requests on this day."""
+    from mahavishnu.usage import budgets
+
+    day = date(2026, 6, 15)
+
+    class Pinned(date):
+        @classmethod
+        def today(cls) -> date:
+            return day
+
+    monkeypatch.setattr(budgets, "date", Pinned)
+    return day
 
 
 def _fresh_keyring() -> None:

@@ -4,8 +4,6 @@ recall, and the owner's reembed reaching every member's rows."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 pytest.importorskip("psycopg")
@@ -87,9 +85,9 @@ def test_another_members_shared_memory_names_its_author_in_search_listing_and_re
     assert {m["id"]: m["author"] for m in listed}[shared.id] == alice_role
     assert answer is not None
     text = answer["hookSpecificOutput"]["additionalContext"]
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    assert f"[#{shared.id} decision · kept · from {alice_role} · {day}]" in text
-    assert f"[#{mine.id} decision · kept · {day}]" in text  # one's own: no author
+    # each memory's own day (UTC, as recall labels it): two days when they straddle midnight
+    assert f"[#{shared.id} decision · kept · from {alice_role} · {shared.created_at:%Y-%m-%d}]" in text
+    assert f"[#{mine.id} decision · kept · {mine.created_at:%Y-%m-%d}]" in text  # one's own: no author
 
 
 def test_single_user_stores_name_no_author(pg_server: PgServer, tmp_path: object) -> None:

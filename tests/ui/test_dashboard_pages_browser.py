@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +291,7 @@ def test_health_shows_what_mahavishnu_health_reports(
     store: MemoryStore,
     isolated_home: Path,
     shots: Path,
+    budget_day: date,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A budget passed by a request Claude Code logged today: a warning, still healthy."""
@@ -298,7 +299,8 @@ def test_health_shows_what_mahavishnu_health_reports(
     store.store("We use httpx for every HTTP client call", "decision", project="api")
     log = isolated_home / ".claude" / "projects" / "-home-dev-src-shop" / "5b0e2c1a.jsonl"
     log.parent.mkdir(parents=True)
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    noon = datetime.combine(budget_day, time(12)).astimezone(UTC)
+    now = noon.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     usage = {"input_tokens": 1200, "output_tokens": 340}
     message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929"}
     line = {

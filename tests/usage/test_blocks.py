@@ -70,6 +70,12 @@ def _claude_log(home: Path, *moments: float) -> None:
     (folder / "sess-1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
+def _today(*moments: float) -> list[float]:
+    """``moments``, none before local midnight (the status line's "today" starts there)."""
+    midnight = time.mktime((*time.localtime()[:3], 0, 0, 0, 0, 0, -1))
+    return [max(at, midnight) for at in moments]
+
+
 def test_usage_blocks_lists_the_open_window_with_its_burn_rate(isolated_home: Path) -> None:
     now = time.time()
     _claude_log(isolated_home, now - 3 * 86400, now - 1800, now - 600)
@@ -86,7 +92,7 @@ def test_usage_blocks_lists_the_open_window_with_its_burn_rate(isolated_home: Pa
 
 def test_the_status_line_shows_the_session_today_and_the_open_window(isolated_home: Path) -> None:
     now = time.time()
-    _claude_log(isolated_home, now - 120, now - 60)  # (both today, whenever the test runs but at 00:01)
+    _claude_log(isolated_home, *_today(now - 120, now - 60))
     stdin = json.dumps(
         {"session_id": "sess-1", "model": {"id": "claude-sonnet-4-5", "display_name": "Sonnet 4.5"}}
     )
@@ -102,10 +108,11 @@ def test_the_status_line_answers_from_its_summary_and_refreshes_it_when_stale(
 ) -> None:
     from mahavishnu.usage import statusline
 
-    now = time.time()
-    _claude_log(isolated_home, now - 90)
-    assert "today $0.45" in statusline.line(("sess-1", "Opus"), now)  # no summary: computed first
-    _claude_log(isolated_home, now - 90, now - 60)  # a new request, not in the summary yet
+    first, second = _today(time.time() - 90, time.time() - 60)
+    _claude_log(isolated_home, first)
+    assert "today $0.45" in statusline.line(("sess-1", "Opus"), time.time())  # no summary: computed first
+    now = json.loads(statusline.summary_file().read_text())["at"]  # the summary's own clock
+    _claude_log(isolated_home, first, second)  # a new request, not in the summary yet
     started: list[list[str]] = []
     monkeypatch.setattr(statusline.subprocess, "Popen", lambda argv, **_: started.append(argv))
     assert "today $0.45" in statusline.line(("sess-1", "Opus"), now + 5)  # fresh: as it was

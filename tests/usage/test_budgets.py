@@ -5,7 +5,7 @@ spend is the cost of requests Claude Code logged today (a log written in the tmp
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +59,9 @@ def _budgets(*budgets: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def spent_today(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def spent_today(isolated_home: Path, budget_day: date, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    _request(isolated_home, datetime.now().astimezone(), 1)
+    _request(isolated_home, datetime.combine(budget_day, time(12)).astimezone(), 1)
     return isolated_home
 
 
@@ -79,9 +79,11 @@ def _doctor_budgets() -> dict[str, dict[str, str]]:
     return {f["check"]: f for f in findings if f["check"].startswith("budget")}
 
 
-def test_doctor_warns_of_each_budget_passed_naming_it_the_spend_and_the_period(spent_today: Path) -> None:
+def test_doctor_warns_of_each_budget_passed_naming_it_the_spend_and_the_period(
+    spent_today: Path, budget_day: date
+) -> None:
     _budgets(*PASSED)
-    today = date.today().isoformat()
+    today = budget_day.isoformat()
     found = _doctor_budgets()
     assert {k: f["status"] for k, f in found.items()} == {
         "budget:day": "warn",
@@ -125,10 +127,10 @@ def _health(monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
 
 
 def test_health_warns_of_each_budget_passed_and_stays_healthy(
-    spent_today: Path, monkeypatch: pytest.MonkeyPatch
+    spent_today: Path, budget_day: date, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _budgets(*PASSED)
-    today = date.today().isoformat()
+    today = budget_day.isoformat()
     result = _health(monkeypatch, "--json")
     assert result.exit_code == 0, result.output  # a warning, not an error
     components = {c["component"]: c for c in json.loads(result.stdout)["components"]}
@@ -157,10 +159,8 @@ def test_health_without_budgets_passed(spent_today: Path, monkeypatch: pytest.Mo
     assert (component["component"], component["status"]) == ("budget:month", "ok")
 
 
-def test_a_month_adds_up_its_days_and_a_day_is_today_only(spent_today: Path) -> None:
-    today = date.today()
-    if today.day == 1:
-        pytest.skip("today is the month's first day: no earlier day of the month to spend on")
+def test_a_month_adds_up_its_days_and_a_day_is_today_only(spent_today: Path, budget_day: date) -> None:
+    today = budget_day
     first = datetime(today.year, today.month, 1, 0, 30).astimezone()
     _request(spent_today, first, 2)
     own = settings.UsageSettings(
