@@ -88,6 +88,10 @@ def test_usage_blocks_lists_the_open_window_with_its_burn_rate(isolated_home: Pa
     assert found[-1]["projected_cost_usd"] >= found[-1]["cost_usd"]
     active = runner.invoke(app, ["usage", "blocks", "--active"], env={"COLUMNS": "160"})
     assert active.exit_code == 0 and "(open)" in active.output and "/h" in active.output
+    yesterday = time.strftime("%Y-%m-%d", time.localtime(now - 86400))
+    recent = runner.invoke(app, ["usage", "blocks", "--since", yesterday, "--json"])
+    assert recent.exit_code == 0, recent.output
+    assert [b["requests"] for b in json.loads(recent.stdout)["blocks"]] == [2]  # not three days ago's
 
 
 def test_the_status_line_shows_the_session_today_and_the_open_window(isolated_home: Path) -> None:

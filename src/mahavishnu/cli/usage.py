@@ -82,8 +82,8 @@ def blocks_cmd(
     from mahavishnu.usage.blocks import blocks
     from mahavishnu.usage.report import parse_day, priced_requests
 
-    start = parse_day(since).strftime("%s") if since else None
-    requests, refreshed = priced_requests(tools(tool), float(start) if start else None)
+    start = time.mktime(parse_day(since).timetuple()) if since else None  # the day's local midnight
+    requests, refreshed = priced_requests(tools(tool), start)
     for problem in refreshed.problems:
         warn(escape(problem))
     now = time.time()
