@@ -549,7 +549,7 @@ def _failed_capture_is_logged(home: Path, **extra: str) -> None:
         time.sleep(0.2)
 
     line = next(line for line in log.read_text().splitlines() if "error: " in line)
-    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d codex: error: .*gone\.jsonl", line), line
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} codex: error: .*gone\.jsonl", line), line
     status = CliRunner().invoke(app, ["memory", "hooks", "status", "--tool", "codex"])
     assert "the last failed capture" in status.stderr and "gone.jsonl" in status.stderr
 

@@ -99,3 +99,35 @@ def test_a_failed_recall_is_logged_and_shown_until_one_succeeds(isolated_home: P
     done = _run(isolated_home, args, json.dumps(sent))
     assert done.returncode == 0, done.stderr
     assert "failed" not in _status("codex")
+
+
+@pytest.mark.parametrize("second", [False, True])
+def test_a_failure_in_the_hour_a_clock_change_repeats_is_read_as_when_it_was(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, second: bool
+) -> None:
+    """Berlin's clocks went from 03:00 back to 02:00 on 2026-10-25: 02:30 came twice, at 00:30 and
+    at 01:30 UTC. The hook log stamps each line with its offset, so a success at 01:00 UTC ends a
+    failure at the first 02:30 and not one at the second; local time alone reads both as one."""
+    from mahavishnu.memory.loop import hook_log
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    failed_at = 1_792_891_800 if second else 1_792_888_200  # 01:30 / 00:30 UTC
+    succeeded_at = 1_792_890_000  # 01:00 UTC
+    monkeypatch.setattr(time, "time", lambda: float(failed_at))
+    hook_log.log_hook_line("claude", "capture", "error: database is locked")
+    line = _log(isolated_home).read_text().rstrip("\n")
+    assert line == f"2026-10-25 02:30:00{'+0100' if second else '+0200'} claude: error: database is locked"
+    marker = _log(isolated_home).with_name("ok.capture.claude")
+    marker.touch()
+    os.utime(marker, (succeeded_at, succeeded_at))
+    assert hook_log.last_failures() == ({"capture": line} if second else {})
+
+
+def test_a_failure_line_of_an_earlier_release_without_an_offset_is_still_read(isolated_home: Path) -> None:
+    from mahavishnu.memory.loop import hook_log
+
+    _old_failure(isolated_home, "claude", "database is locked")  # "YYYY-MM-DD HH:MM:SS claude: ..."
+    assert "database is locked" in hook_log.last_failures()["capture"]
+    hook_log.mark_success("claude", "capture")
+    assert hook_log.last_failures() == {}

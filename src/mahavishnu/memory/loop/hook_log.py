@@ -26,18 +26,35 @@ def capture_log() -> Path:
     return paths.data_dir() / "capture" / "capture.log"
 
 
-#: A hook log line: time, assistant, " recall" for the recall hook (nothing for the capture hook).
-_LINE = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([\w.-]+)( recall)?: (.*)"
+#: A hook log line: local time and its UTC offset (the lines of releases before it have none),
+#: assistant, " recall" for the recall hook (nothing for the capture hook).
+_LINE = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)([+-]\d{4})? ([\w.-]+)( recall)?: (.*)"
 HOOK_ROLES = ("capture", "recall")
+
+
+def _stamp() -> str:
+    """Now, as a hook log line starts: local time with its UTC offset, so a line written in the
+    hour a clock change repeats reads as the moment it was."""
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S%z", time.localtime(time.time()))
+
+
+def _moment(stamp: str, offset: str | None) -> float:
+    """The Unix time of a hook log stamp (without an offset: as local time, the clock's guess)."""
+    import time
+    from datetime import datetime
+
+    if offset:
+        return datetime.strptime(stamp + offset, "%Y-%m-%d %H:%M:%S%z").timestamp()
+    return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
 
 
 def log_hook_line(tool: str, role: str, text: str) -> None:
     """Append one stamped line to the hook log (never raises: a hook must not fail for its log)."""
-    import time
-
     tag = "" if role == "capture" else f" {role}"
     name = "".join(c if c.isalnum() or c in "._-" else "?" for c in tool[:40]) or "?"
-    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name}{tag}: {' '.join(text.split())}\n"
+    line = f"{_stamp()} {name}{tag}: {' '.join(text.split())}\n"
     log = capture_log()
     with contextlib.suppress(OSError):
         log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -82,7 +99,6 @@ def last_failures(tools: Iterable[str] | None = None) -> dict[str, str]:
     log, of ``tools`` (all by default): a failure followed by a success of the same assistant's
     hook (``mark_success``) is over. role -> the log line."""
     import re
-    import time
 
     try:
         lines = capture_log().read_text(encoding="utf-8", errors="replace").splitlines()
@@ -94,12 +110,12 @@ def last_failures(tools: Iterable[str] | None = None) -> dict[str, str]:
         match = re.fullmatch(_LINE, line)
         if match is None:
             continue
-        stamp, tool, recall, text = match.groups()
+        stamp, offset, tool, recall, text = match.groups()
         role = "recall" if recall else "capture"
         if role in found or (wanted is not None and tool not in wanted) or not text.startswith("error: "):
             continue
         try:
-            at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
+            at = _moment(stamp, offset)
             succeeded = _success_marker(tool, role).stat().st_mtime
         except (OSError, ValueError, OverflowError):
             succeeded = None
@@ -133,13 +149,11 @@ class StampedErrors(io.TextIOBase):
         return True
 
     def write(self, text: str | bytes) -> int:
-        import time
-
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         for piece in text.splitlines(keepends=True):
             if self.at_line_start:
-                self.stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self.tool}: ")
+                self.stream.write(f"{_stamp()} {self.tool}: ")
             self.stream.write(piece)
             self.at_line_start = piece.endswith("\n")
         self.stream.flush()
