@@ -4,11 +4,18 @@
     python benchmarks/devmem.py --fast       # in-process only (MemoryStore.search, recall): sweeps
     python benchmarks/devmem.py --fast --fusion-sweep keep=0,default   # memory.hybrid_* variants
     python benchmarks/devmem.py --fast --separability  # AUC of each signal: answers vs absent ones
+    python benchmarks/devmem.py --data benchmarks/data/devmem_fresh.json  # the fresh set, scored only
 
 ``benchmarks/data/devmem.json``: 106 facts of six projects (and six of no project) and 224 questions
 about them asked as a developer asks a week later (63 % paraphrases sharing at most one content word
 with the fact), 64 whose answer is not stored (half near-misses on a stored topic). Every fact is
 stored; each question belongs to the half (tuning / validation) of the fact it asks about.
+
+``benchmarks/data/devmem_fresh.json``: a second set of the same shape, written on 2026-11-26 by a
+writer who had not seen the first (66 facts of six other projects, 176 questions, 63 % paraphrases,
+44 absent), one half, ``fresh``, never tuned on: the sweeps refuse it. Unlike the first set, most of
+its facts do not name their project (as a note stored with ``--project`` need not), while a sixth of
+its questions do.
 
 Headline (without ``--fast``): a throwaway ``MAHAVISHNU_HOME`` (and ``HOME``); each fact stored with
 ``mahavishnu memory store --project P`` (``--type decision`` for decisions); each question asked with
@@ -130,8 +137,9 @@ def figures(pairs: Sequence[tuple[Ask, Answer]]) -> dict[str, float]:
 
 
 def groups(asked: Sequence[Ask]) -> Iterator[tuple[str, str, list[int]]]:
-    """(half, group, indices): every style and absent kind, and all answerable, per half."""
-    for split in SPLITS:
+    """(half, group, indices): every style and absent kind, and all answerable, per half (the
+    halves the questions name: a set kept only for checking has one, ``fresh``)."""
+    for split in dict.fromkeys(a.split for a in asked):
         mine = [i for i, a in enumerate(asked) if a.split == split]
         yield split, "answerable", [i for i in mine if asked[i].answer is not None]
         for style in (*STYLES, "near", "unrelated"):
@@ -662,8 +670,17 @@ def main() -> None:
         help="also memory.hybrid_* variants (e.g. default,keep=0,keep=2+keep_text=false): ranking, pipeline",
     )
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DATA,
+        help="another set of the same shape, only scored (e.g. benchmarks/data/devmem_fresh.json)",
+    )
     args = parser.parse_args()
-    data = load()
+    sweeps = args.hook_sweep or args.separability or args.fusion_sweep or args.evidence_sweep
+    if args.data != DATA and sweeps:
+        parser.error("the sweeps choose on devmem.json's tuning half: drop --data, or the sweep")
+    data = load(args.data)
     asked = asks(data)
     settings = MemorySettings()
     embedder = CachedEmbedder(get_embedder(settings), args.cache)

@@ -96,3 +96,27 @@ def test_near_duplicates_differ_in_detail(devmem: dict[str, Any]) -> None:
     for a, b in pairs:
         assert len(content_words(texts[a]) & content_words(texts[b])) >= 3
         assert texts[a] != texts[b]
+
+
+# -- the fresh set: written apart, never tuned on ---------------------------------------------------
+FRESH = SET.with_name("devmem_fresh.json")
+
+
+def test_the_fresh_set_keeps_the_same_promises() -> None:
+    """benchmarks/data/devmem_fresh.json: another team's notes, written by someone who had not seen
+    devmem.json, only scored (``devmem.py --data``): one half, ``fresh``, of the same shape."""
+    fresh = json.loads(FRESH.read_text(encoding="utf-8"))
+    facts, absent = fresh["facts"], fresh["absent"]
+    assert len(facts) >= 60 and len({f["id"] for f in facts}) == len(facts)
+    assert not set(fresh["projects"]) & set(json.loads(SET.read_text(encoding="utf-8"))["projects"])
+    assert {f["type"] for f in facts} == TYPES and {f["split"] for f in facts} == {"fresh"}
+    asked = [(f, style, q) for f in facts for style, q in f["questions"]]
+    styles = Counter(style for _, style, _ in asked)
+    assert set(styles) == STYLES and styles["paraphrase"] >= 0.6 * len(asked) >= 90
+    reworded = [(f["id"], q, shared_words(q, f["text"])) for f, s, q in asked if s == "paraphrase"]
+    assert [r for r in reworded if len(r[2]) > 1] == []
+    ids = {f["id"] for f in facts}
+    kinds = Counter(a["kind"] for a in absent)
+    assert kinds["near"] >= 20 and kinds["unrelated"] >= 20 and set(kinds) == {"near", "unrelated"}
+    assert all(a["about"] in ids for a in absent if a["kind"] == "near")
+    assert {a["split"] for a in absent} == {"fresh"}

@@ -13,7 +13,7 @@ from mahavishnu.memory.core import judge, pieces
 from mahavishnu.memory.core.embedders import FakeEmbedder
 from mahavishnu.memory.core.embedders.base import TokenVectors
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
-from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.core.store import MemoryStore, judged_text
 from mahavishnu.memory.loop.recall import build_context
 
 
@@ -178,3 +178,30 @@ def test_the_prompt_hook_judges_with_covered_and_a_search_with_the_plain_model(
         }
         answer = build_context(store, payload, "claude", RecallSettings())
         assert answer is not None and "TTL of 60 seconds" in str(answer)
+
+
+def test_a_question_naming_the_project_is_covered_by_the_notes_project(
+    local: LocalEmbedder, backend_factory: Factory
+) -> None:
+    """A note stored with ``--project orchard`` seldom says "orchard"; a question often does. The
+    judge reads the note with its project's name (``store.judged_text``), so the word is covered:
+    the same note in another project, asked the same question, is weighed far lower."""
+    notes = [
+        "Imani Okafor owns the nightly export workers.",
+        "The export job writes Parquet files to the exports bucket every night at 01:00.",
+        "Exports retry three times with a ten minute backoff before paging.",
+        "Rashid Bello maintains the billing webhooks.",
+    ]
+    question = "when does the orchard export job run?"
+    with MemoryStore(backend_factory(), MemorySettings(), local) as store:
+        weighed = {}
+        for project in ("orchard", "grove"):
+            kept = [store.store(n, "note", project=project) for n in notes]
+            hits = store.search(question, filters={"project": project}, limit=3, covered=True)
+            (answer,) = [h for h in hits if h.memory.id == kept[1].id]
+            weighed[project] = answer.probability or 0.0
+
+        assert weighed["orchard"] >= weighed["grove"] + 0.2
+        assert judged_text(kept[0]) == "grove: Imani Okafor owns the nightly export workers."
+        named = store.store("grove's exports land in the bucket.", "note", project="grove")
+        assert judged_text(named) == named.content  # it names its project already

@@ -640,7 +640,7 @@ class MemoryStore:
             Candidate(
                 r.vector_score if r.vector_score is not None else cosines.get(r.id),
                 r.text_score,
-                rows[r.id].content,
+                judged_text(rows[r.id]),
             )
             for r in first
         ]
@@ -673,7 +673,7 @@ class MemoryStore:
         evidence = text_evidence(query, [rows[r.id].content for r in by_text[:EVIDENCE_DEPTH]])
         if evidence >= s.rerank_evidence:
             return ranked
-        texts = {r.id: rows[r.id].content for r in ranked[: s.rerank_depth]}
+        texts = {r.id: judged_text(rows[r.id]) for r in ranked[: s.rerank_depth]}
         return reranked(query, ranked, texts, cosines, pieces, s.rerank_depth, s.rerank_weight)
 
     def _cosines(self, ranked: list[Ranked], request: SearchRequest) -> dict[int, float]:
@@ -1069,3 +1069,11 @@ def settings_fusion(s: MemorySettings) -> Fusion:
         keep=s.hybrid_keep,
         keep_text=s.hybrid_keep_text,
     )
+
+
+def judged_text(memory: Memory) -> str:
+    """A memory's text as the judge and the rerank read it: its project's name, then its content.
+    A question often names the project ("what's the ff_ prefix convention in sprout?") where the
+    note stored with ``--project sprout`` does not: the project answers for that word."""
+    named = memory.project and memory.project.lower() not in memory.content.lower()
+    return f"{memory.project}: {memory.content}" if named else memory.content
