@@ -678,7 +678,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     sweeps = args.hook_sweep or args.separability or args.fusion_sweep or args.evidence_sweep
-    if args.data != DATA and sweeps:
+    if args.data.resolve() != DATA and sweeps:
         parser.error("the sweeps choose on devmem.json's tuning half: drop --data, or the sweep")
     data = load(args.data)
     asked = asks(data)

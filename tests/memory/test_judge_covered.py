@@ -205,3 +205,5 @@ def test_a_question_naming_the_project_is_covered_by_the_notes_project(
         assert judged_text(kept[0]) == "grove: Imani Okafor owns the nightly export workers."
         named = store.store("grove's exports land in the bucket.", "note", project="grove")
         assert judged_text(named) == named.content  # it names its project already
+        inside = store.store("The groves table holds one row per site.", "note", project="grove")
+        assert judged_text(inside) == f"grove: {inside.content}"  # "groves" is another word

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
@@ -1072,8 +1073,11 @@ def settings_fusion(s: MemorySettings) -> Fusion:
 
 
 def judged_text(memory: Memory) -> str:
-    """A memory's text as the judge and the rerank read it: its project's name, then its content.
-    A question often names the project ("what's the ff_ prefix convention in sprout?") where the
-    note stored with ``--project sprout`` does not: the project answers for that word."""
-    named = memory.project and memory.project.lower() not in memory.content.lower()
-    return f"{memory.project}: {memory.content}" if named else memory.content
+    """A memory's text as the judge and the rerank read it: its project's name, then its content,
+    unless the content names it. A question often names the project ("when does the orchard export
+    job run?") where a note stored with ``--project orchard`` does not: the project answers for
+    that word."""
+    project = memory.project
+    if not project or re.search(rf"(?<!\w){re.escape(project)}(?!\w)", memory.content, re.IGNORECASE):
+        return memory.content
+    return f"{project}: {memory.content}"
