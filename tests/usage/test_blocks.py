@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from mahavishnu.cli.main import app
 from mahavishnu.usage.blocks import WINDOW, blocks
 from mahavishnu.usage.records import UsageRecord
+from mahavishnu.usage.report import day_start
 
 runner = CliRunner()
 T0 = 1_780_308_000  # 2026-06-01 10:00 UTC
@@ -72,7 +74,7 @@ def _claude_log(home: Path, *moments: float) -> None:
 
 def _today(*moments: float) -> list[float]:
     """``moments``, none before local midnight (the status line's "today" starts there)."""
-    midnight = time.mktime((*time.localtime()[:3], 0, 0, 0, 0, 0, -1))
+    midnight = day_start(date.today())
     return [max(at, midnight) for at in moments]
 
 

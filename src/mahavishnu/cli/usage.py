@@ -80,9 +80,9 @@ def blocks_cmd(
     import time
 
     from mahavishnu.usage.blocks import blocks
-    from mahavishnu.usage.report import parse_day, priced_requests
+    from mahavishnu.usage.report import day_start, parse_day, priced_requests
 
-    start = time.mktime(parse_day(since).timetuple()) if since else None  # the day's local midnight
+    start = day_start(parse_day(since)) if since else None
     requests, refreshed = priced_requests(tools(tool), start)
     for problem in refreshed.problems:
         warn(escape(problem))

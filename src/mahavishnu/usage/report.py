@@ -794,5 +794,10 @@ def parse_day(value: str) -> date:
     raise InvalidInputError(f"not a date: {value!r}", hint="Write it as YYYY-MM-DD (or YYYYMMDD).")
 
 
+def day_start(day: date) -> float:
+    """The Unix time of ``day``'s local midnight (the start of a report's local day)."""
+    return clock.mktime(day.timetuple())
+
+
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment).astimezone().isoformat(timespec="seconds")

@@ -122,13 +122,15 @@ def _refresh_in_background(now: float) -> None:
 
 def write_summary() -> None:
     """A new summary from every assistant's logs: today's cost, the active window, sessions."""
+    from datetime import date
+
     from mahavishnu.files.safe_write import write_private
     from mahavishnu.usage.blocks import blocks
     from mahavishnu.usage.records import TOOLS
-    from mahavishnu.usage.report import priced_requests
+    from mahavishnu.usage.report import day_start, priced_requests
 
     now = time.time()
-    midnight = time.mktime((*time.localtime(now)[:3], 0, 0, 0, 0, 0, -1))
+    midnight = day_start(date.fromtimestamp(now))
     requests, _ = priced_requests(TOOLS, now - 2 * 86_400)  # (a window may have opened yesterday)
     today = [(record, cost) for record, cost in requests if record.time >= midnight]
     sessions: dict[str, float] = {}
