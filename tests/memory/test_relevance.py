@@ -13,7 +13,7 @@ from mahavishnu.config import MemorySettings
 from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.core import judge_weights
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
-from mahavishnu.memory.core.judge import FEATURES, Candidate, judge
+from mahavishnu.memory.core.judge import FEATURES, Candidate, features, judge
 from mahavishnu.memory.core.relevance import check_repo, is_chatter
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.ingest.knowledge import query_knowledge_base
@@ -266,6 +266,35 @@ def test_a_hit_standing_out_is_relevant_and_hits_all_alike_are_not_close() -> No
 
     assert standout[0].relevant and not any(v.relevant for v in standout[1:])
     assert not any(v.close for v in alike)
+
+
+def test_a_hit_stands_out_from_the_floor_when_the_others_are_under_it() -> None:
+    """The margin is measured from the best other candidate or the embedder's floor, whichever is
+    higher: a lone hit, or one among unrelated ones, does not stand out by the distance to them."""
+    alone = features("what's the API's rate limit?", [Candidate(0.30, None, "a note")], 0.25)
+    among = features("q", [Candidate(0.30, None, "a"), Candidate(0.05, None, "b")], 0.25)
+    standing = features("q", [Candidate(0.60, None, "a"), Candidate(0.40, None, "b")], 0.25)
+
+    margin = FEATURES.index("margin")
+    assert alone[0][margin] == pytest.approx(0.2)  # (0.30 - 0.25) / 0.25
+    assert among[0][margin] == pytest.approx(0.2)
+    assert standing[0][margin] == pytest.approx(0.8)
+
+
+def test_a_store_of_one_note_does_not_answer_every_question_near_its_topic(
+    backend_factory: Factory,
+) -> None:
+    """The real model: a question a lone note does not answer, a little over the floor from it, is
+    not accepted (the margin to no other candidate made it 0.71); one the note answers still is."""
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        store.store("We deploy the API with blue-green releases", "note", project="api")
+        scope = {"project": "api"}
+
+        asked = store.search("what's the API's rate limit?", filters=scope, covered=True)
+        answered = store.search("how do we ship the API?", filters=scope, covered=True)
+
+        assert not any(hit.relevant for hit in asked)
+        assert answered and answered[0].relevant
 
 
 def test_the_judge_weighs_only_hits_with_evidence_of_their_own() -> None:

@@ -5,8 +5,12 @@ One logistic model over what the search already has for each of its first candid
 ``cosine``      the hit's cosine with the query, in units of the embedder's relevance floor
                 (``Embedder.relevance_floor``: 0.25 for the local model), so the same weights hold
                 for another embedder whose floor was measured;
-``margin``      that cosine minus the best cosine of the other candidates (same unit): an answer
-                stands out from the rest, a near-miss sits among many alike;
+``margin``      that cosine minus the best cosine of the other candidates, or minus the floor when
+                they are all under it (same unit): an answer stands out from the rest, a near-miss
+                sits among many alike. Measured from the floor, a lone hit in a small store does
+                not stand out by its distance to unrelated text: measured from 0, a store of one
+                note accepted "what's the API's rate limit?" at 0.71 beside "We deploy the API
+                with blue-green releases" (tests/memory/test_relevance.py);
 ``cosine_z``    the cosine's z-score among the candidates;
 ``text``        the hit's BM25 over the best BM25 of the candidates (0 when the text leg missed it);
 ``text_z``      the BM25's z-score among the candidates (0 when the text leg missed it);
@@ -162,7 +166,8 @@ def features(
     held = [len(held_stems(wanted, c.text)) / len(wanted) if wanted else 0.0 for c in candidates]
     rows = []
     for n, c in enumerate(candidates):
-        others = max((x for i, x in enumerate(cosines) if i != n), default=0.0)
+        # from the floor when the rest are under it: the distance to unrelated text is no margin
+        others = max([unit, *(x for i, x in enumerate(cosines) if i != n)])
         rows.append(
             [
                 cosines[n] / unit,
