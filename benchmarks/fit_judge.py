@@ -16,10 +16,16 @@ half too:
   that what holds on the tuning half has room on others);
 * ``SEARCH_COSINE``: the cosine (in units of the embedder's floor) a candidate without every word
   of the query needs for a search to answer at all: the highest on a grid of 0.50-1.00 that leaves
-  at most 2 % of the answerable questions unanswered, with and without their project (under the
-  goal of 5 %); then ``SEARCH_POINT``, the probability such a candidate needs too, the highest
-  that still does. Measured: the best cosine tells the unrelated questions from the answerable
-  ones better than the probability does (see ``judge.py``).
+  none of the answerable questions unanswered, with and without their project (a search says
+  nothing only when nothing stored is close: at 2 %, the choice until 2026-11-26, it left 3 % of
+  the validation half's and 6 % of the fresh set's answerable questions with nothing); then
+  ``SEARCH_POINT``, the probability such a candidate needs too, the highest that still does.
+  Measured: the best cosine tells the unrelated questions from the answerable ones better than
+  the probability does (see ``judge.py``);
+* ``HOOK_GATE_COSINE`` and ``HOOK_GATE_POINT``: the same, for the prompt hook's search, leaving at
+  most 2 % of the answerable questions unanswered: a prompt gets nothing rather than noise, and
+  the hook adds a captured conversation turn by its cosine alone (``loop/recall.accepted``) once
+  its search says anything.
 
 The validation half is printed, never used to choose.
 """
@@ -60,7 +66,7 @@ PENALTY = 0.01
 MONOTONE = frozenset({"cosine", "margin", "text", "held", "pairs", "covered"})
 #: Each question's first candidates fitted on: where the decision is made.
 FITTED = 5
-HOOK_UNRELATED, HOOK_NEAR, SEARCH_UNANSWERED = 0.08, 0.40, 0.02
+HOOK_UNRELATED, HOOK_NEAR, SEARCH_UNANSWERED, HOOK_GATE_UNANSWERED = 0.08, 0.40, 0.0, 0.02
 #: LoCoMo's conversations are only printed (what the judge accepts of captured turns): fitted
 #: together with the notes, the model lost the notes' paraphrases (hook answer 0.50 -> 0.36).
 LOCOMO_TUNE = ("26", "30")
@@ -169,9 +175,9 @@ class Judged:
         return {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()}
 
 
-def choose(tune: Judged, bare: Judged) -> tuple[float, float, float]:
-    """The hook point, the search point and the search cosine (see the module docstring);
-    ``bare``: the tuning half searched without its project."""
+def choose(tune: Judged, bare: Judged) -> tuple[float, Bar, Bar]:
+    """The hook point, the search's bar and the prompt hook's search's bar (see the module
+    docstring); ``bare``: the tuning half searched without its project."""
     grid = [round(x, 3) for x in np.arange(0.01, 0.96, 0.01)]
     allowed = [
         (h["answerable"], point)
@@ -179,14 +185,32 @@ def choose(tune: Judged, bare: Judged) -> tuple[float, float, float]:
         if (h := tune.hook(point))["unrelated"] <= HOOK_UNRELATED and h["near"] <= HOOK_NEAR
     ]
     hook_point = max(allowed)[1] if allowed else 0.95
+    return hook_point, bar(tune, bare, SEARCH_UNANSWERED), bar(tune, bare, HOOK_GATE_UNANSWERED)
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """What a search needs to say anything: a candidate with every word of the query, or one of
+    at least this cosine (in floor units) and the plain model's probability."""
+
+    point: float
+    cosine: float
+
+    def __str__(self) -> str:
+        return f"(point {self.point}, cosine {self.cosine})"
+
+
+def bar(tune: Judged, bare: Judged, unanswered: float) -> Bar:
+    """The highest cosine, then the highest point, that leave at most ``unanswered`` of the
+    answerable questions with nothing, with and without their project."""
+    grid = [round(x, 3) for x in np.arange(0.01, 0.96, 0.01)]
 
     def fits(point: float, cosine: float) -> bool:
-        return all(j.unanswered(point, cosine)["answerable"] <= SEARCH_UNANSWERED for j in (tune, bare))
+        return all(j.unanswered(point, cosine)["answerable"] <= unanswered for j in (tune, bare))
 
     cosines = [round(x, 3) for x in np.arange(0.5, 1.001, 0.02)]
-    search_cosine = max((c for c in cosines if fits(0.0, c)), default=0.5)
-    search_point = max((p for p in grid if fits(p, search_cosine)), default=0.01)
-    return hook_point, search_point, search_cosine
+    cosine = max((c for c in cosines if fits(0.0, c)), default=0.5)
+    return Bar(max((p for p in grid if fits(p, cosine)), default=0.01), cosine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,13 +219,16 @@ class Fitted:
 
     w: np.ndarray
     hook_point: float
-    search_point: float
-    search_cosine: float
+    search: Bar
+    hook_gate: Bar
     lines: list[str]
 
     def constants(self, prefix: str = "", search: bool = False) -> str:
         weights = ", ".join(f"{v:.4f}" for v in self.w[:-1])
-        points = f"SEARCH_POINT = {self.search_point}\nSEARCH_COSINE = {self.search_cosine}\n"
+        points = (
+            f"SEARCH_POINT = {self.search.point}\nSEARCH_COSINE = {self.search.cosine}\n"
+            f"HOOK_GATE_POINT = {self.hook_gate.point}\nHOOK_GATE_COSINE = {self.hook_gate.cosine}\n"
+        )
         return (
             f"{prefix}WEIGHTS = ({weights})\n{prefix}BIAS = {self.w[-1]:.4f}\n"
             f"{prefix}HOOK_POINT = {self.hook_point}\n{points if search else ''}"
@@ -221,7 +248,8 @@ def write(full: Fitted, plain: Fitted) -> None:
         "HOOK_POINT: the probability a hit needs for the prompt hook to inject it (and to be marked\n"
         "relevant); SEARCH_POINT: the plain model's probability the best candidate needs for a search\n"
         "to answer at all; SEARCH_COSINE: the cosine, in units of the embedder's floor, a hit without\n"
-        "every query word needs to be close.\n\n"
+        "every query word needs to be close; HOOK_GATE_POINT and HOOK_GATE_COSINE: the same for the\n"
+        "prompt hook's search (``MemoryStore.search(quiet=True)``), stricter.\n\n"
         f'Figures (with --project):\n{said(full)}\n\nWithout ``covered``:\n{said(plain)}\n"""\n\n'
         f"{full.constants()}\n{plain.constants('PLAIN_', search=True)}",
         encoding="utf-8",
@@ -296,22 +324,23 @@ def fitted_model(
         split: Judged([a for a in asked if a.split == split], halves[split][False], w)
         for split in ("tune", "valid")
     }
-    hook_point, search_point, search_cosine = choose(judged["tune"], bare["tune"])
+    hook_point, searched, gated = choose(judged["tune"], bare["tune"])
     curve(judged["tune"])
-    chosen = f", SEARCH_POINT {search_point}, SEARCH_COSINE {search_cosine}" if search else ""
+    chosen = f", search {searched}, the hook's search {gated}" if search else ""
     lines = [f"HOOK_POINT {hook_point}{chosen} (chosen on the tuning half)"]
     for split, j in judged.items():
-        h, u = j.hook(hook_point), j.unanswered(search_point, search_cosine)
-        ub = bare[split].unanswered(search_point, search_cosine)
+        h = j.hook(hook_point)
+        said = "".join(
+            f" {who} says nothing for answerable {u['answerable']:.2f}, unrelated {u['unrelated']:.2f},"
+            f" near {u['near']:.2f} (without its project {ub['answerable']:.2f}, {ub['unrelated']:.2f},"
+            f" {ub['near']:.2f});"
+            for who, b in (("search", searched), ("the hook's search", gated))
+            for u, ub in [(j.unanswered(b.point, b.cosine), bare[split].unanswered(b.point, b.cosine))]
+        )
         answer_p = [float(p[y > 0].max()) for p, y in zip(j.probs, j.labels, strict=True) if (y > 0).any()]
         absent_p = [
             float(p.max()) for a, p in zip(j.asked, j.probs, strict=True) if a.answer is None and len(p)
         ]
-        said = (
-            f" search says nothing for answerable {u['answerable']:.2f}, unrelated {u['unrelated']:.2f},"
-            f" near {u['near']:.2f} (without its project {ub['answerable']:.2f}, {ub['unrelated']:.2f},"
-            f" {ub['near']:.2f});"
-        )
         lines.append(
             f"{split}: hook answer {h['answerable']:.2f}, anything for unrelated {h['unrelated']:.2f} /"
             f" near {h['near']:.2f};{said if search else ''}"
@@ -328,13 +357,13 @@ def fitted_model(
         )
         nothing = np.mean(
             [
-                not bool((whole | ((cos >= search_cosine) & (p >= search_point))).any())
+                not bool((whole | ((cos >= searched.cosine) & (p >= searched.point))).any())
                 for p, cos, whole in zip(turns.probs, turns.cosines, turns.whole, strict=True)
             ]
         )
         said = f"; search says nothing {nothing:.2f}" if search else ""
         lines.append(f"LoCoMo {part}: hook accepts an evidence turn {accepted:.2f}{said}")
-    return Fitted(w, hook_point, search_point, search_cosine, lines)
+    return Fitted(w, hook_point, searched, gated, lines)
 
 
 def curve(j: Judged) -> None:

@@ -759,10 +759,13 @@ def absent_queries(store: MemoryStore) -> None:
             store_module.is_chatter = rule  # type: ignore[assignment]
             shown = []
             for mode in ("vector", "text", "hybrid"):
-                answered = [q for q in queries if store.search(q, mode=mode, filters={"project": "work"})]
+                found = {q: store.search(q, mode=mode, filters={"project": "work"}) for q in queries}
+                answered = [q for q, hits in found.items() if hits]
                 shown.append(f"{mode} {len(answered) / len(queries):.2f}")
-                if mode == "hybrid":
-                    examples = {q: store.search(q, filters={"project": "work"})[0] for q in answered[:4]}
+                if mode == "hybrid":  # its hits are marked: how many a search calls relevant
+                    examples = {q: found[q][0] for q in answered[:4]}
+                    marked = sum(any(h.relevant for h in hits) for hits in found.values())
+                    shown[-1] += f" ({marked / len(queries):.2f} with a hit marked relevant)"
             payloads = [
                 {
                     "hook_event_name": "UserPromptSubmit",

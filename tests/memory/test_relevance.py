@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _backends import Factory
 
-from mahavishnu.config import MemorySettings
+from mahavishnu.config import MemorySettings, RecallSettings
 from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.core import judge_weights
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
@@ -19,6 +19,7 @@ from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.ingest.knowledge import query_knowledge_base
 from mahavishnu.memory.ingest.pipeline import ingest_repository
 from mahavishnu.memory.loop.conversations import Turn, store_turns
+from mahavishnu.memory.loop.recall import build_context
 
 NOTES = [
     ("SQLite in WAL mode survives a crash", "decision"),
@@ -231,7 +232,8 @@ def test_a_query_whose_words_the_store_holds_nowhere_is_not_answered_by_a_vector
 def test_a_query_sharing_one_common_word_with_the_store_is_not_answered(backend_factory: Factory) -> None:
     """The real model: "bazel remote cache" is ~0.45 from a turn about the cache layer (above
     ``ANSWER_FLOOR``), which holds only "cache", and the store never says "bazel" nor "remote":
-    nothing, in hybrid search and the prompt hook's search; "where is the cache layer?" is answered."""
+    the prompt hook adds nothing and a search marks nothing relevant (it shows the nearest turns,
+    weak, as a search does when something is close); "where is the cache layer?" is answered."""
     with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
         store.store_many(
             [
@@ -243,21 +245,47 @@ def test_a_query_sharing_one_common_word_with_the_store_is_not_answered(backend_
         cosine = store.search("bazel remote cache", mode="vector")[0].vector_score
         assert cosine is not None and cosine >= 0.4  # close enough once
 
-        assert store.search("bazel remote cache") == []
+        asked = {"hook_event_name": "UserPromptSubmit", "session_id": "s1", "cwd": "/w/app"}
+        bazel = {**asked, "prompt": "bazel remote cache"}
+        assert build_context(store, bazel, "claude", RecallSettings()) is None
+        assert store.search("bazel remote cache", quiet=True) == []
+        assert not any(hit.relevant for hit in store.search("bazel remote cache"))
         assert store.search("where is the cache layer?")[0].memory.content.startswith(
             "Can you document the c"
         )
 
 
+def test_a_search_shows_what_is_close_where_the_prompt_hook_stays_quiet(backend_factory: Factory) -> None:
+    """The real model: "how can I log in to a worker machine?" is 0.18 from its answer, under the
+    prompt hook's bar (``HOOK_GATE_COSINE`` x 0.25) and over the search's (``SEARCH_COSINE`` x 0.25):
+    a search shows the answer first (at the hook's bar, as before 2026-11-26, it said nothing); the
+    hook's search says nothing."""
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        for text in (
+            "Get a shell on a bastion node with `aws ssm start-session --target <instance-id>`; SSH is "
+            "closed on all node groups.",
+            "Terraform state for bastion lives in the S3 bucket `bastion-tfstate` with DynamoDB locking.",
+            "Production changes to bastion need two approvals in the #infra-changes channel.",
+        ):
+            store.store(text, "note", project="bastion")
+        question, scope = "how can I log in to a worker machine?", {"project": "bastion"}
+
+        shown = store.search(question, filters=scope)
+        assert shown and shown[0].memory.content.startswith("Get a shell on a bastion node")
+        assert store.search(question, filters=scope, quiet=True) == []
+
+
 # -- the relevance judge ----------------------------------------------------------------------------
 def test_the_judge_has_a_weight_per_feature_and_ordered_operating_points() -> None:
     assert len(judge_weights.WEIGHTS) == len(FEATURES)
-    assert 0.0 < judge_weights.SEARCH_POINT < judge_weights.HOOK_POINT < 1.0
+    assert 0.0 < judge_weights.SEARCH_POINT <= judge_weights.HOOK_GATE_POINT < judge_weights.HOOK_POINT < 1.0
+    assert judge_weights.SEARCH_COSINE <= judge_weights.HOOK_GATE_COSINE  # the hook's bar: stricter
 
 
 def test_a_hit_standing_out_is_relevant_and_hits_all_alike_are_not_close() -> None:
     """One hit well above the rest (the margin and z-score features) answers; five alike at a
-    middling cosine are not close: the search says nothing."""
+    middling cosine are not relevant, nor close at the prompt hook's bar: its search says
+    nothing (a search shows them, weak: they are over the floor)."""
     others = [Candidate(0.3, None, f"unrelated note {n}") for n in range(4)]
     standout = judge(
         "which database did we choose", [Candidate(0.6, None, "We chose PostgreSQL"), *others], 0.25
@@ -265,7 +293,8 @@ def test_a_hit_standing_out_is_relevant_and_hits_all_alike_are_not_close() -> No
     alike = judge("which database did we choose", [Candidate(0.3, None, "a note"), *others], 0.25)
 
     assert standout[0].relevant and not any(v.relevant for v in standout[1:])
-    assert not any(v.close for v in alike)
+    assert not any(v.relevant or v.hook_close for v in alike)
+    assert all(v.close for v in alike)
 
 
 def test_a_hit_stands_out_from_the_floor_when_the_others_are_under_it() -> None:

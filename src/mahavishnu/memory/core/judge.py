@@ -49,7 +49,8 @@ a keyword search finds, however far the embedder puts it: "retries" and a block 
 candidates with each other, would accept the nearest of a few unrelated memories in a small store.
 For a search to answer at all, a hit needs evidence too, at a lower bar: every word of the query,
 or a cosine of ``SEARCH_COSINE`` times the floor (chosen on the tuning half: the highest share that
-leaves at most 3 % of its answerable questions with nothing). The probability alone could not
+leaves none of its answerable questions with nothing; the prompt hook's search, ``HOOK_GATE_*``,
+the highest that leaves at most 2 %). The probability alone could not
 tell a question nothing stored answers from a paraphrase: it compares the candidates with each
 other, and in a small scope the nearest of a few unrelated memories stands out as an answer
 does ("what's our favourite pizza topping?" was shown stored decisions for 81 % of the unrelated
@@ -68,7 +69,13 @@ Two operating points:
   second is often judged weak.)
 * **the prompt hook** opens when a hit reaches ``HOOK_POINT`` (or the first two add up to
   ``recall.prompt_pair_point``: ``loop/recall.accepted``), judged with ``covered``
-  (``MemoryStore.search(covered=True)``); else it adds nothing rather than noise.
+  (``MemoryStore.search(covered=True)``); else it adds nothing rather than noise. Its search says
+  nothing unless a hit is close at a stricter bar (``HOOK_GATE_*``; ``search(quiet=True)``): the
+  hook adds a captured conversation turn by its cosine alone once its search says anything. With
+  the search's own bar (``SEARCH_*``, chosen so since 2026-11-26; before, both had today's
+  ``HOOK_GATE_*``) "bazel remote cache" would bring the turns about "the cache layer" into a
+  prompt (tests/memory/test_relevance.py); the development set's, LoCoMo's and the coding
+  sessions' hook figures were the same at either bar.
 
 In the model with ``covered`` the weights of the features more of which is never less evidence
 (``cosine``, ``margin``, ``text``, ``held``, ``pairs``, ``covered``) are fitted at 0 or more
@@ -140,12 +147,14 @@ class Verdict:
     """The judge's probability that a hit answers the query, whether the hit has evidence of its
     own (see the module docstring), and its verdicts at both points: ``relevant`` (the hook's) and
     ``close`` (close enough for a search to answer: what a keyword search would find, every word of
-    the query, always is; any other hit needs a cosine near the floor and the probability)."""
+    the query, always is; any other hit needs a cosine near the floor and the probability);
+    ``hook_close``: close at the prompt hook's stricter bar (``judge_weights.HOOK_GATE_*``)."""
 
     probability: float
     evidence: bool
     relevant: bool
     close: bool
+    hook_close: bool
 
 
 def features(
@@ -232,11 +241,19 @@ def judge(
         rough = probability(row[: len(PLAIN_FEATURES)], plain)
         p = rough if covered is None else probability(row, full)
         evidence = whole or cosine >= floor
-        near = cosine >= judge_weights.SEARCH_COSINE * floor
-        close = whole or (near and rough >= judge_weights.SEARCH_POINT)
+        close = whole or _near(cosine, rough, floor, judge_weights.SEARCH_COSINE, judge_weights.SEARCH_POINT)
+        hook_close = whole or _near(
+            cosine, rough, floor, judge_weights.HOOK_GATE_COSINE, judge_weights.HOOK_GATE_POINT
+        )
         hook_point = plain.hook_point if covered is None else full.hook_point
-        verdicts.append(Verdict(p, evidence, evidence and p >= hook_point, close))
+        verdicts.append(Verdict(p, evidence, evidence and p >= hook_point, close, hook_close))
     return verdicts
+
+
+def _near(cosine: float, rough: float, floor: float, share: float, point: float) -> bool:
+    """Whether a hit without every word of the query is close at a bar: a cosine of ``share`` times
+    the floor and the plain model's probability ``point``."""
+    return cosine >= share * floor and rough >= point
 
 
 def _stem_pairs(text: str) -> set[tuple[str, str]]:

@@ -568,6 +568,7 @@ class MemoryStore:
         fusion: Fusion | None = None,
         include_shared: bool = True,
         covered: bool = False,
+        quiet: bool = False,
     ) -> list[SearchHit]:
         """Best memories for ``query``, filtered inside the search. A project or group scope also
         takes in the insights shared with it and the memories of no project (stored without
@@ -576,7 +577,8 @@ class MemoryStore:
         ``relevant``: the relevance judge's verdict (``judge.py``), with ``covered`` weighing how
         well each of the first hits covers the query's words (a run of the model for each: the
         prompt hook, which decides what enters a prompt, asks for it; a search marks its hits
-        without)."""
+        without). A hybrid search says nothing when nothing is close to the query; ``quiet`` (the
+        prompt hook's search) at a stricter bar (``judge.py``)."""
         query = check_query(query)  # cleaned, at most QUERY_CHARS
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
@@ -602,7 +604,7 @@ class MemoryStore:
                 pieces = Pieces(self.embedder)
                 ranked = self._reranked(query, ranked, rows, cosines, pieces)
                 relevant, probability, close = self._judged(
-                    query, ranked, rows, cosines, pieces if covered else None
+                    query, ranked, rows, cosines, pieces if covered else None, quiet
                 )
                 if floor > 0 and not close:  # nothing close to the query: say nothing
                     ranked = []
@@ -632,10 +634,11 @@ class MemoryStore:
         rows: Mapping[int, Memory],
         cosines: Mapping[int, float],
         pieces: Pieces | None,
+        quiet: bool,
     ) -> tuple[dict[int, bool], dict[int, float], set[int]]:
         """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant),
         its probability of each with evidence of its own (the prompt hook's operating point reads
-        it) and those close enough for a search to return."""
+        it) and those close enough for a search to return (``quiet``: at the prompt hook's bar)."""
         first = ranked
         candidates = [
             Candidate(
@@ -649,7 +652,8 @@ class MemoryStore:
         verdicts = judge(query, candidates, self.relevance_floor, covered)
         relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
         probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}
-        return relevant, probability, {r.id for r, v in zip(first, verdicts, strict=True) if v.close}
+        close = {r.id for r, v in zip(first, verdicts, strict=True) if (v.hook_close if quiet else v.close)}
+        return relevant, probability, close
 
     def _reranked(
         self,

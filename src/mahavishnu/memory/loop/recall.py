@@ -214,7 +214,7 @@ def _relevant_memories(
     # they hold everywhere), except insights from another project (``backends/sql.GLOBAL_IDS``)
     scope = {"project": project, "with_global": True} if project else {}
     hits = store.search(
-        prompt, mode=PROMPT_SEARCH_MODE, filters=scope, limit=settings.candidates, covered=True
+        prompt, mode=PROMPT_SEARCH_MODE, filters=scope, limit=settings.candidates, covered=True, quiet=True
     )
     said = _flat(prompt).lower()
     weighed = [
