@@ -10,7 +10,8 @@ the JSON that assistant expects back, or None when there is nothing to add:
   the prompt (``accepted``): when the relevance judge (``memory/core/judge.py``) accepts a note,
   decision or insight, or its first two add up to ``recall.prompt_pair_point``, those it accepts
   and the first ``recall.prompt_first_hits`` with evidence of their own; captured conversation
-  turns by their cosine (``recall.turn_relevance``); each with a cosine of at least
+  turns by their cosine (``recall.turn_relevance``), once the search, at the prompt hook's
+  stricter bar (``MemoryStore.search(quiet=True)``), says anything; each with a cosine of at least
   ``recall.min_relevance`` (0: no floor of its own), in hybrid search's order, within
   ``recall.prompt_tokens``; nothing when none is accepted. Past the first
   ``SURE_ITEMS``, a hit whose fused score is under ``recall.tail_share`` of the first's is left
