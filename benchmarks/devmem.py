@@ -29,6 +29,7 @@ Figures, per half and question style:
   nothing        the search returned no hit although the answer is stored
   wrong1st       the search returned hits and the first is not the answer
   relevant       the answer is among the hits marked ``"relevant": true``
+  hides          the answers ``--project`` hides: among the 5 hits without it, not among the 5 with it
   absent: nothing  a question whose answer is not stored got no hit; ``rel``: a hit marked relevant
   hook: answer   the answer memory was injected; absent: anything injected; tokens: what the
                  hook adds to a prompt's context (0 for nothing), median and p95 over the group
@@ -166,6 +167,24 @@ def print_search(title: str, asked: Sequence[Ask], answers: dict[str, list[Answe
         "  (answerable rows: hit@1 hit@3 nothing relevant; absent rows: share that got nothing (the"
         " search said no relevant memories) / share with a hit marked relevant)"
     )
+
+
+def print_hidden(
+    asked: Sequence[Ask], search: dict[str, list[Answer]], bare: dict[str, list[Answer]]
+) -> None:
+    """The answers ``--project`` hides: among the 5 hits without it, not among the 5 with it."""
+    print("\nanswers --project hides (among the 5 hits without it, not among the 5 with it):")
+    for name in (n for n in search if n in bare and n != "cosine"):
+        counts = []
+        for split in dict.fromkeys(a.split for a in asked):
+            idx = [i for i, a in enumerate(asked) if a.split == split and a.answer is not None]
+            hidden = [
+                i
+                for i in idx
+                if asked[i].answer in bare[name][i].ranked and asked[i].answer not in search[name][i].ranked
+            ]
+            counts.append(f"{split} {len(hidden)} of {len(idx)}")
+        print(f"  {name:10} {', '.join(counts)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,6 +738,7 @@ def main() -> None:
             hooks = {"CLI": injected, **hooks}
     print_search("search with --project (limit 5)", asked, search)
     print_search("search without --project (limit 5)", asked, bare)
+    print_hidden(asked, search, bare)
     print_hook(asked, hooks)
 
 
