@@ -70,6 +70,8 @@ HOOK_UNRELATED, HOOK_NEAR, SEARCH_UNANSWERED, HOOK_GATE_UNANSWERED = 0.08, 0.40,
 #: LoCoMo's conversations are only printed (what the judge accepts of captured turns): fitted
 #: together with the notes, the model lost the notes' paraphrases (hook answer 0.50 -> 0.36).
 LOCOMO_TUNE = ("26", "30")
+#: The probabilities an operating point is chosen among.
+POINTS = [round(x, 3) for x in np.arange(0.01, 0.96, 0.01)]
 
 
 def candidates(
@@ -178,10 +180,9 @@ class Judged:
 def choose(tune: Judged, bare: Judged) -> tuple[float, Bar, Bar]:
     """The hook point, the search's bar and the prompt hook's search's bar (see the module
     docstring); ``bare``: the tuning half searched without its project."""
-    grid = [round(x, 3) for x in np.arange(0.01, 0.96, 0.01)]
     allowed = [
         (h["answerable"], point)
-        for point in grid
+        for point in POINTS
         if (h := tune.hook(point))["unrelated"] <= HOOK_UNRELATED and h["near"] <= HOOK_NEAR
     ]
     hook_point = max(allowed)[1] if allowed else 0.95
@@ -203,14 +204,13 @@ class Bar:
 def bar(tune: Judged, bare: Judged, unanswered: float) -> Bar:
     """The highest cosine, then the highest point, that leave at most ``unanswered`` of the
     answerable questions with nothing, with and without their project."""
-    grid = [round(x, 3) for x in np.arange(0.01, 0.96, 0.01)]
 
     def fits(point: float, cosine: float) -> bool:
         return all(j.unanswered(point, cosine)["answerable"] <= unanswered for j in (tune, bare))
 
     cosines = [round(x, 3) for x in np.arange(0.5, 1.001, 0.02)]
     cosine = max((c for c in cosines if fits(0.0, c)), default=0.5)
-    return Bar(max((p for p in grid if fits(p, cosine)), default=0.01), cosine)
+    return Bar(max((p for p in POINTS if fits(p, cosine)), default=0.01), cosine)
 
 
 @dataclass(frozen=True, slots=True)

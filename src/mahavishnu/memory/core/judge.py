@@ -71,11 +71,11 @@ Two operating points:
   ``recall.prompt_pair_point``: ``loop/recall.accepted``), judged with ``covered``
   (``MemoryStore.search(covered=True)``); else it adds nothing rather than noise. Its search says
   nothing unless a hit is close at a stricter bar (``HOOK_GATE_*``; ``search(quiet=True)``): the
-  hook adds a captured conversation turn by its cosine alone once its search says anything. With
-  the search's own bar (``SEARCH_*``, chosen so since 2026-11-26; before, both had today's
-  ``HOOK_GATE_*``) "bazel remote cache" would bring the turns about "the cache layer" into a
-  prompt (tests/memory/test_relevance.py); the development set's, LoCoMo's and the coding
-  sessions' hook figures were the same at either bar.
+  hook adds a captured conversation turn by its cosine alone once its search says anything. At
+  the search's bar (``SEARCH_*``; until 2026-11-26 a search had the hook's bar too) "bazel remote
+  cache" would bring the turns about "the cache layer" into a prompt (tests/memory/
+  test_relevance.py); the development set's, LoCoMo's and the coding sessions' hook figures were
+  the same at either bar.
 
 In the model with ``covered`` the weights of the features more of which is never less evidence
 (``cosine``, ``margin``, ``text``, ``held``, ``pairs``, ``covered``) are fitted at 0 or more
