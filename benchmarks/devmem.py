@@ -174,14 +174,12 @@ def print_hidden(
 ) -> None:
     """The answers ``--project`` hides: among the 5 hits without it, not among the 5 with it."""
     print("\nanswers --project hides (among the 5 hits without it, not among the 5 with it):")
-    for name in (n for n in search if n in bare and n != "cosine"):
+    answerable = [(split, idx) for split, group, idx in groups(asked) if group == "answerable"]
+    for name in (n for n in search if n in bare):
         counts = []
-        for split in dict.fromkeys(a.split for a in asked):
-            idx = [i for i, a in enumerate(asked) if a.split == split and a.answer is not None]
+        for split, idx in answerable:
             hidden = [
-                i
-                for i in idx
-                if asked[i].answer in bare[name][i].ranked and asked[i].answer not in search[name][i].ranked
+                i for i in idx if asked[i].answer in set(bare[name][i].ranked) - set(search[name][i].ranked)
             ]
             counts.append(f"{split} {len(hidden)} of {len(idx)}")
         print(f"  {name:10} {', '.join(counts)}")
