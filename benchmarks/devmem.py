@@ -362,7 +362,9 @@ def why_not(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], got: 
     not rank it among the hook's candidates; it has no evidence of its own (a cosine under the
     floor, not every word of the question); the judge accepted nothing (the prompt's recall stays
     closed); the judge accepted something else and the answer, judged weak, was ranked past the
-    first hits; or accepted and left out after (budget, tail, a newer memory)."""
+    first hits; or accepted and left out after (budget, tail, a newer memory). ``ceiling``: the share
+    of answers with evidence of their own, the most any judge could inject (it may open for nothing
+    else: a cosine under the floor is what unrelated questions have)."""
     from mahavishnu.memory.loop.recall import accepted
 
     settings = RecallSettings()
@@ -391,11 +393,19 @@ def why_not(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], got: 
             counts[reason] = counts.get(reason, 0) + 1
     names = ("injected", "not a candidate", "no evidence", "judge: none", "judge: other", "left out after")
     print("\nwhy the prompt hook did not inject the answer (in-process, default settings), questions:")
-    print(f"  {'half':5} {'group':11} " + " ".join(f"{n:>15}" for n in names))
+    print(f"  {'half':5} {'group':11} " + " ".join(f"{n:>15}" for n in names) + "  ceiling")
     for (split, style), counts in sorted(
         reasons.items(), key=lambda kv: (kv[0][0], kv[0][1] != "answerable")
     ):
-        print(f"  {split:5} {style:11} " + " ".join(f"{counts.get(n, 0):>15}" for n in names))
+        # the most a judge could inject: every answer the search ranks with evidence of its own
+        reach = sum(counts.values()) - counts.get("not a candidate", 0) - counts.get("no evidence", 0)
+        ceiling = reach / sum(counts.values())
+        print(
+            f"  {split:5} {style:11} "
+            + " ".join(f"{counts.get(n, 0):>15}" for n in names)
+            + f"  {ceiling:7.2f}"
+        )
+    print("  (ceiling: the share a judge that accepted every answer with evidence of its own would inject)")
 
 
 def hook_sweep(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], root: Path) -> None:
