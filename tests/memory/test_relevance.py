@@ -275,6 +275,39 @@ def test_a_search_shows_what_is_close_where_the_prompt_hook_stays_quiet(backend_
         assert store.search(question, filters=scope, quiet=True) == []
 
 
+def test_a_scope_never_hides_an_answer_the_search_without_it_shows(backend_factory: Factory) -> None:
+    """The real model: "how do I get everything off a box before maintenance?" is 0.17 from its
+    answer in project harbor, under the search's bar; without ``--project`` a note of another project
+    is close, and the answer comes second, dimmed. With ``--project`` the search said nothing; now
+    whether a search answers is decided on all the caller sees, and the scope's own hits are shown,
+    dimmed. A question nothing stored is close to still gets nothing, and the prompt hook's search
+    (``quiet``) keeps to the scope."""
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        for text in (
+            "Cordon and drain a node with `kubectl drain --ignore-daemonsets --delete-emptydir-data` "
+            "before upgrading its kernel.",
+            "The ingress controller is ingress-nginx 1.10, from the Helm chart in `charts/ingress`.",
+            "Cluster autoscaler limits: 3 to 40 nodes in the general pool.",
+        ):
+            store.store(text, "note", project="harbor")
+        for text in (
+            "Security patches for the mobile app ship in a hotfix release within 48 hours.",
+            "Reboot the build agents from the CI dashboard when their disk fills up.",
+            "Feature flags live in LaunchDarkly; stale flags are removed every quarter.",
+        ):
+            store.store(text, "note", project="lumen")
+        question, scope = "how do I get everything off a box before maintenance?", {"project": "harbor"}
+
+        everywhere = store.search(question, limit=3)
+        shown = store.search(question, filters=scope, limit=3)
+
+        assert any(h.memory.content.startswith("Cordon and drain") for h in everywhere)
+        assert shown and shown[0].memory.content.startswith("Cordon and drain")
+        assert not any(h.relevant for h in shown)  # dimmed: the judge doubts them
+        assert store.search(question, filters=scope, quiet=True) == []
+        assert store.search("what's our favourite pizza topping?", filters=scope) == []
+
+
 # -- the relevance judge ----------------------------------------------------------------------------
 def test_the_judge_has_a_weight_per_feature_and_ordered_operating_points() -> None:
     assert len(judge_weights.WEIGHTS) == len(FEATURES)

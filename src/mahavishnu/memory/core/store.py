@@ -577,8 +577,11 @@ class MemoryStore:
         ``relevant``: the relevance judge's verdict (``judge.py``), with ``covered`` weighing how
         well each of the first hits covers the query's words (a run of the model for each: the
         prompt hook, which decides what enters a prompt, asks for it; a search marks its hits
-        without). A hybrid search says nothing when nothing is close to the query; ``quiet`` (the
-        prompt hook's search) at a stricter bar (``judge.py``)."""
+        without). A hybrid search says nothing when nothing it could see without its scope is
+        close to the query (a scope decides what competes, not whether the store knows of the
+        question: the answer ``--project`` would hide at a cosine of 0.12 is shown, dimmed);
+        ``quiet`` (the prompt hook's search) when nothing in its scope is close at a stricter bar
+        (``judge.py``)."""
         query = check_query(query)  # cleaned, at most QUERY_CHARS
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
@@ -606,8 +609,8 @@ class MemoryStore:
                 relevant, probability, close = self._judged(
                     query, ranked, rows, cosines, pieces if covered else None, quiet
                 )
-                if floor > 0 and not close:  # nothing close to the query: say nothing
-                    ranked = []
+                if floor > 0 and not close and (quiet or not self._close_elsewhere(query, request)):
+                    ranked = []  # nothing the store holds is close to the query: say nothing
             ranked = ranked[: request.limit]
             hits = [
                 SearchHit(
@@ -626,6 +629,19 @@ class MemoryStore:
             hits = arranged(hits, self.get_many, request.filters)[: request.limit]  # newer first
             measured.count("hits", len(hits))
         return hits
+
+    def _close_elsewhere(self, query: str, request: SearchRequest) -> bool:
+        """Whether a scoped search's query is close to something out of its scope: then the scope's
+        own best hits are shown, dimmed, rather than nothing (a scope narrows what competes; it
+        never decides whether the store knows of the question)."""
+        scope = request.filters
+        if scope.project is None and scope.group is None:
+            return False
+        unscoped = replace(scope, project=None, group=None, shared=False, with_global=False)
+        wider = replace(request, filters=unscoped)
+        ranked, rows = self._ranked(wider)
+        cosines = self._cosines(ranked, wider)
+        return bool(self._judged(query, ranked, rows, cosines, None, quiet=False)[2])
 
     def _judged(
         self,
