@@ -6,6 +6,7 @@ The store is the real embedded one under the tmp MAHAVISHNU_HOME; only the embed
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -379,5 +380,19 @@ def test_search_marks_each_hit_with_the_judges_verdict_and_dims_weak_ones(
     assert weak and not any(h["relevant"] for h in weak)
     dimmed: list[object] = []
     monkeypatch.setattr(fast, "_dim", lambda cell, escape: dimmed.append(cell) or str(cell))
-    ok("search", "WAL mode durability")
+    table = ok("search", "WAL mode durability")
     assert "Use WAL mode for durability" in dimmed
+    # in a pipe nothing is dimmed: the relevant column says which hits the judge doubts
+    header, row = (
+        [cell.strip() for cell in re.split("[┃│]", line)]
+        for line in (table.splitlines()[0], next(r for r in table.splitlines() if "Use WAL mode" in r))
+    )
+    assert header[:3] == ["id", "score", "relevant"] and row[2] == "no"
+
+
+def test_a_search_whose_hits_all_answer_has_no_relevant_column() -> None:
+    ok("store", "Use WAL mode for durability", "--type", "decision")
+    hits = ok("search", "WAL mode durability", "--json")
+    table = ok("search", "WAL mode durability")
+    assert hits and all(h["relevant"] for h in hits)
+    assert "relevant" not in table.splitlines()[0]

@@ -137,8 +137,9 @@ def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_
 def search_cmd(**values: Any) -> None:
     """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search.
     Repository chunks come back with `--type rag` (or from `memory query`). With --project, the
-    memories of no project count too. Hits the relevance judge calls weak are dimmed (`"relevant":
-    false` in --json); nothing is shown when nothing stored is close."""
+    memories of no project count too. Hits the relevance judge calls weak are dimmed and marked `no`
+    in a `relevant` column (`"relevant": false` in --json); nothing is shown when nothing stored is
+    close."""
     # Its parameters are declared in cli/params.py, from which cli/fast/ also parses plainly
     # spelled command lines (answered by the memory daemon, see cli/entry.py).
     _search(**values)

@@ -68,7 +68,9 @@ def _print_answer(answer: dict[str, Any], show: Callable[[Any], None]) -> int:
 
 def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
     """Search hits (``SearchHit.to_dict``) as ``memory search`` prints them: those the relevance
-    judge calls weak (``"relevant": false``) dimmed."""
+    judge calls weak (``"relevant": false``) dimmed and, when there are any, a ``relevant`` column
+    saying which (``no``): in a pipe, where nothing is dimmed, an assistant running the command
+    reads the judge's verdict there."""
     from mahavishnu.cli.output import escape, info, print_json, table
     from mahavishnu.wording import NO_RELEVANT_MEMORIES
 
@@ -79,10 +81,12 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
         info(NO_RELEVANT_MEMORIES)
         return
     team = any("author" in h["memory"] for h in hits)  # a team store: who wrote each
+    doubted = not all(h.get("relevant", True) for h in hits)
     rows = [
         (
             h["memory"]["id"],
             f"{h['score']:.3f}",
+            *(["yes" if h.get("relevant", True) else "no"] if doubted else []),
             "+".join(h["modes"]),
             h["memory"]["memory_type"],
             _scope(h["memory"]),
@@ -95,7 +99,11 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
         row if h.get("relevant", True) else tuple(_dim(cell, escape) for cell in row)
         for h, row in zip(hits, rows, strict=True)
     ]
-    columns = ["id", "score", "found by", "type", "scope", *(["author"] if team else []), "content"]
+    columns = [
+        *("id", "score", *(["relevant"] if doubted else []), "found by", "type", "scope"),
+        *(["author"] if team else []),
+        "content",
+    ]
     table(None, columns, rows)
 
 
