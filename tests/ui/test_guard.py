@@ -152,6 +152,21 @@ def test_search_in_the_dashboard_marks_a_quarantined_memory(client: TestClient, 
     assert "evil.example" in listed and "quarantined: sends a secret to the network (a command)" in listed
 
 
+def test_search_in_the_dashboard_dims_what_the_judge_doubts(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 46: a hit the relevance judge doubts is dimmed and badged "weak", as the CLI dims it."""
+    from mahavishnu.memory.core import judge_weights
+
+    logged_in(client)
+    answered = client.get("/memory/hits?q=httpx").text
+    assert "We use httpx" in answered and "weak" not in answered
+    for point in ("HOOK_POINT", "PLAIN_HOOK_POINT"):  # now every hit is weak, whichever model judges
+        monkeypatch.setattr(judge_weights, point, 1.0)
+    doubted = client.get("/memory/hits?q=httpx").text
+    assert re.search(r'<li class="hit +weak"', doubted) and ">weak</span>" in doubted
+
+
 @pytest.mark.parametrize(("method", "path"), WRITES)
 def test_each_pages_writes_need_the_csrf_token(client: TestClient, method: str, path: str) -> None:
     csrf = logged_in(client)

@@ -143,13 +143,15 @@ class Query:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One memory as the pages show it, with its search score and legs when it came from a search."""
+    """One memory as the pages show it, with its search score and legs when it came from a search,
+    and the relevance judge's verdict (``relevant``: False for a hit it doubts, shown dimmed)."""
 
     memory: Memory
     score: float | None = None
     modes: tuple[str, ...] = ()
     vector_score: float | None = None
     text_score: float | None = None
+    relevant: bool = True
 
     @property
     def provenance(self) -> str:
@@ -174,7 +176,9 @@ def find(store: MemoryStore, query: Query, limit: int = PAGE) -> list[Row]:
         return [Row(m) for m in memories if query.keeps(m)][:limit]
     hits = store.search(query.q, mode=query.mode, filters=query.store_filters(), limit=fetch)
     return [
-        Row(h.memory, h.score, h.modes, h.vector_score, h.text_score) for h in hits if query.keeps(h.memory)
+        Row(h.memory, h.score, h.modes, h.vector_score, h.text_score, h.relevant)
+        for h in hits
+        if query.keeps(h.memory)
     ][:limit]
 
 
