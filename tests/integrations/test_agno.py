@@ -169,4 +169,4 @@ def test_the_toolkit_lets_an_agent_store_a_memory_and_find_it_again(mock: ToolCa
     answer = mock.requests_to("/v1/chat/completions")[-1].body["messages"][-1]
     assert answer["role"] == "tool"
     [row] = [r for r in json.loads(answer["content"]) if r["content"] == fact]
-    assert row["type"] == "decision" and row["tags"] == ["deploy"]
+    assert row["type"] == "decision" and row["tags"] == ["deploy"] and row["relevant"] is True

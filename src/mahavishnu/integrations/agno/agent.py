@@ -151,7 +151,8 @@ class MahavishnuTools(Toolkit):
 
     def search_memories(self, query: str, limit: int = 0) -> str:
         """Search the shared memory (notes, decisions, earlier conversations, insights) for what is
-        relevant to a query. Returns the best memories as JSON: id, type, score, project, tags, content.
+        relevant to a query. Returns the best memories as JSON: id, type, score, relevant (false: the
+        relevance judge doubts it answers the query), project, tags, content.
 
         Args:
             query: What to look for, in words.
@@ -171,6 +172,7 @@ class MahavishnuTools(Toolkit):
                 "id": hit.memory.id,
                 "type": hit.memory.memory_type,
                 "score": round(hit.score, 4),
+                "relevant": hit.relevant,
                 "project": hit.memory.project,
                 "tags": list(hit.memory.tags),
                 "content": _cut(hit.memory.content, self.max_chars),
