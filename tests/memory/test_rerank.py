@@ -47,6 +47,8 @@ def test_the_first_hits_are_reordered_by_cosine_plus_how_the_query_pieces_meet_t
 
     # 2 meets both pieces (schema~migrations, preprod~staging): 0.45 + ~0.99 over 1's 0.50 + 0.5
     assert [r.id for r in order] == [2, 1, 3, 4]  # the 4th is past the depth: where it was
+    assert [r.score for r in order] == [1.0, 0.9, 0.8, 0.7]  # each takes its place's score: in order
+    assert [r.vector_score for r in order] == [0.45, 0.50, 0.20, 0.60]  # its legs' scores its own
     assert table.asked == ["schema preprod", "schema diagrams", "migrations staging", "far far"]
     same = pieces.reranked("schema preprod", ranked, texts, {}, pieces.Pieces(table), depth=3, weight=0.0)
     assert [r.id for r in same] == [1, 2, 3, 4]

@@ -19,6 +19,7 @@ One search runs the model once for its query and once for each text it reads (``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -91,7 +92,8 @@ def reranked(
     weight: float,
 ) -> list[Ranked]:
     """``ranked`` with its first ``depth`` reordered by cosine + ``weight`` x ``matched`` (ties
-    keep their order); as it was when the embedder gives no pieces."""
+    keep their order), each taking the fused score of the place it takes (as a hit the fusion keeps
+    first does: the scores shown stay in order); as it was when the embedder gives no pieces."""
     first = list(ranked[:depth])
     if len(first) < 2 or weight <= 0:
         return list(ranked)
@@ -103,7 +105,9 @@ def reranked(
         + weight * matched(found[0], t)
         for r, t in zip(first, found[1:], strict=True)
     }
-    return sorted(first, key=lambda r: -score[r.id]) + list(ranked[depth:])
+    places = [r.score for r in first]  # the fused order: best first
+    moved = sorted(first, key=lambda r: -score[r.id])
+    return [replace(r, score=place) for r, place in zip(moved, places, strict=True)] + list(ranked[depth:])
 
 
 def _content(piece: str) -> bool:
