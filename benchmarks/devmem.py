@@ -364,7 +364,8 @@ def why_not(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], got: 
     closed); the judge accepted something else and the answer, judged weak, was ranked past the
     first hits; or accepted and left out after (budget, tail, a newer memory). ``ceiling``: the share
     of answers with evidence of their own, the most any judge could inject (it may open for nothing
-    else: a cosine under the floor is what unrelated questions have)."""
+    else: a cosine under the floor is what unrelated questions have); read from the search at its
+    own bar, not the hook's stricter one, so an upper bound."""
     from mahavishnu.memory.loop.recall import accepted
 
     settings = RecallSettings()

@@ -146,6 +146,24 @@ def test_search_everywhere_labels_sources_and_warns_about_a_missing_peer() -> No
     assert text.exit_code == 0 and "insight" in text.stdout and "not configured" in text.stderr
 
 
+def test_search_everywhere_carries_the_judges_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 46: a memory the relevance judge doubts says so in the unified search too (`relevant`
+    in --json, a `relevant` column in the table), whose scores are rescaled to its best."""
+    from mahavishnu.memory.core import judge_weights
+
+    ok("store", "env_key keeps the Codex key out of config.toml", "--project", "api")
+    sure = ok("search", "env_key Codex key", "--everywhere", "--json")["hits"]
+    assert sure and all(h["relevant"] for h in sure)
+    assert "relevant" not in memory("search", "env_key Codex key", "--everywhere").stdout.splitlines()[0]
+
+    for point in ("HOOK_POINT", "PLAIN_HOOK_POINT"):  # now every hit is weak, whichever model judges
+        monkeypatch.setattr(judge_weights, point, 1.0)
+    doubted = ok("search", "env_key Codex key", "--everywhere", "--json")["hits"]
+    table = memory("search", "env_key Codex key", "--everywhere").stdout
+    assert doubted and not any(h["relevant"] for h in doubted)
+    assert "relevant" in table.splitlines()[0] and " no " in table
+
+
 def test_import_transcript_reads_a_claude_code_hook_payload_from_stdin(isolated_home: Path) -> None:
     session = isolated_home / ".claude" / "projects" / "-work" / "s-9.jsonl"
     session.parent.mkdir(parents=True)

@@ -278,10 +278,10 @@ def test_a_search_shows_what_is_close_where_the_prompt_hook_stays_quiet(backend_
 def test_a_scope_never_hides_an_answer_the_search_without_it_shows(backend_factory: Factory) -> None:
     """The real model: "how do I get everything off a box before maintenance?" is 0.17 from its
     answer in project harbor, under the search's bar; without ``--project`` a note of another project
-    is close, and the answer comes second, dimmed. With ``--project`` the search said nothing; now
-    whether a search answers is decided on all the caller sees, and the scope's own hits are shown,
-    dimmed. A question nothing stored is close to still gets nothing, and the prompt hook's search
-    (``quiet``) keeps to the scope."""
+    is close, and the answer comes second, dimmed. With ``--project`` the search said nothing; now it
+    shows what the search without it shows of harbor, dimmed. A question whose answer is in another
+    project (lumen's patch note) gets nothing of harbor, nor does a question nothing stored is close
+    to; the prompt hook's search (``quiet``) keeps to the scope."""
     with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
         for text in (
             "Cordon and drain a node with `kubectl drain --ignore-daemonsets --delete-emptydir-data` "
@@ -304,7 +304,14 @@ def test_a_scope_never_hides_an_answer_the_search_without_it_shows(backend_facto
         assert any(h.memory.content.startswith("Cordon and drain") for h in everywhere)
         assert shown and shown[0].memory.content.startswith("Cordon and drain")
         assert not any(h.relevant for h in shown)  # dimmed: the judge doubts them
+        assert {h.memory.project for h in shown} == {"harbor"}
+        alone = store.search(question, filters=scope, include_shared=False)  # a strict scope: no widening
+        if store.backend.name != "postgres":  # PostgreSQL's index drops "before": harbor alone is close
+            assert alone == [] and {h.memory.id for h in shown} <= {h.memory.id for h in everywhere}
         assert store.search(question, filters=scope, quiet=True) == []
+        elsewhere = "how fast do mobile security patches ship?"
+        assert store.search(elsewhere, limit=3)[0].memory.project == "lumen"
+        assert store.search(elsewhere, filters=scope, limit=3) == []
         assert store.search("what's our favourite pizza topping?", filters=scope) == []
 
 

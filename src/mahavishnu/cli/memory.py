@@ -190,10 +190,12 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
         info(NO_RELEVANT_MEMORIES)
         return
     team = any(h.author for h in result.hits)  # a team store: who wrote each memory
+    doubted = not all(h.relevant for h in result.hits)  # as `memory search` marks them
     rows = [
         (
             h.memory.id if h.memory else "",
             f"{h.score:.3f}",
+            *(["yes" if h.relevant else "no"] if doubted else []),
             "+".join((h.source, *h.also_in)),
             _scope(h.memory) if h.memory else (h.peer.project if h.peer and h.peer.project else ""),
             *([h.author.owner if h.author else ""] if team else []),
@@ -201,7 +203,8 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
         )
         for h in result.hits
     ]
-    table(None, ["id", "score", "source", "scope", *(["author"] if team else []), "content"], rows)
+    relevant = ["relevant"] if doubted else []
+    table(None, ["id", "score", *relevant, "source", "scope", *(["author"] if team else []), "content"], rows)
 
 
 @app.command("daemon")

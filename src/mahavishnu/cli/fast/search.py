@@ -99,8 +99,14 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
         row if h.get("relevant", True) else tuple(_dim(cell, escape) for cell in row)
         for h, row in zip(hits, rows, strict=True)
     ]
+    relevant = ["relevant"] if doubted else []
     columns = [
-        *("id", "score", *(["relevant"] if doubted else []), "found by", "type", "scope"),
+        "id",
+        "score",
+        *relevant,
+        "found by",
+        "type",
+        "scope",
         *(["author"] if team else []),
         "content",
     ]

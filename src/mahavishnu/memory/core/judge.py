@@ -61,12 +61,12 @@ Two operating points:
 * **search** (``memory search``, MCP ``search_memory``, the dashboard): when one of its hits
   reaches ``SEARCH_POINT`` with its evidence (the scope holds something close), returns its best
   hits in the fused order, each marked ``relevant`` when it reaches ``HOOK_POINT``; nothing when
-  none is close, in the scope or out of it (``MemoryStore.search``: a scoped search whose scope
-  holds nothing close shows its best hits when the store does). A search reads no ``covered``
-  (its runs of the model cost ~20 ms at the daemon's p95, ``benchmarks/recall_latency.py``), and
-  whether anything is close is the plain model's call even where ``covered`` is read (``judge``):
-  fitted with it, the search point fell to 0.04 and LoCoMo's conversations went unanswered for
-  2 % of their questions (recall@10 0.672 -> 0.664).
+  none is close (a scoped search then shows those of its scope's hits the search without the
+  scope shows: ``MemoryStore.search``). A search reads no ``covered`` (its runs of the model cost
+  ~20 ms at the daemon's p95, ``benchmarks/recall_latency.py``), and whether anything is close
+  is the plain model's call even where ``covered`` is read (``judge``): fitted with it, the
+  search point fell to 0.04 and LoCoMo's conversations went unanswered for 2 % of their questions
+  (recall@10 0.672 -> 0.664).
   (Returning only the close hits cost the development set's hit@3 0.82 -> 0.69: an answer ranked
   second is often judged weak.)
 * **the prompt hook** opens when a hit reaches ``HOOK_POINT`` (or the first two add up to

@@ -577,11 +577,12 @@ class MemoryStore:
         ``relevant``: the relevance judge's verdict (``judge.py``), with ``covered`` weighing how
         well each of the first hits covers the query's words (a run of the model for each: the
         prompt hook, which decides what enters a prompt, asks for it; a search marks its hits
-        without). A hybrid search says nothing when nothing it could see without its scope is
-        close to the query (a scope decides what competes, not whether the store knows of the
-        question: the answer ``--project`` would hide at a cosine of 0.12 is shown, dimmed);
-        ``quiet`` (the prompt hook's search) when nothing in its scope is close at a stricter bar
-        (``judge.py``)."""
+        without). A hybrid search says nothing when nothing is close to the query; when nothing
+        in its project or group scope is, it shows those of the scope's hits the search without
+        the scope shows, dimmed (``_shown_without_scope``: the answer ``--project`` hid at a
+        cosine of 0.12 while the search without it showed it third); ``quiet`` (the prompt hook's
+        search) keeps to its scope, at a stricter bar (``judge.py``), as ``include_shared=False``
+        does."""
         query = check_query(query)  # cleaned, at most QUERY_CHARS
         if min_score is not None and not math.isfinite(min_score):
             raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
@@ -609,8 +610,10 @@ class MemoryStore:
                 relevant, probability, close = self._judged(
                     query, ranked, rows, cosines, pieces if covered else None, quiet
                 )
-                if floor > 0 and not close and (quiet or not self._close_elsewhere(query, request)):
-                    ranked = []  # nothing the store holds is close to the query: say nothing
+                if floor > 0 and not close:  # nothing in scope is close: what the search without it shows
+                    widen = bool(ranked) and include_shared and not quiet
+                    shown = self._shown_without_scope(query, request) if widen else set()
+                    ranked = [r for r in ranked if r.id in shown]
             ranked = ranked[: request.limit]
             hits = [
                 SearchHit(
@@ -630,18 +633,21 @@ class MemoryStore:
             measured.count("hits", len(hits))
         return hits
 
-    def _close_elsewhere(self, query: str, request: SearchRequest) -> bool:
-        """Whether a scoped search's query is close to something out of its scope: then the scope's
-        own best hits are shown, dimmed, rather than nothing (a scope narrows what competes; it
-        never decides whether the store knows of the question)."""
+    def _shown_without_scope(self, query: str, request: SearchRequest) -> set[int]:
+        """The memories a scoped search's query shows without its project or group scope: the
+        first ``limit`` of that search's fused ranking when anything there is close, none else.
+        Of a scope holding nothing close, those are shown, dimmed, rather than nothing: a scope
+        narrows what competes, it never hides what the search without it shows (a scope of
+        labels alone, a repository or a session, is not widened)."""
         scope = request.filters
         if scope.project is None and scope.group is None:
-            return False
+            return set()
         unscoped = replace(scope, project=None, group=None, shared=False, with_global=False)
         wider = replace(request, filters=unscoped)
         ranked, rows = self._ranked(wider)
         cosines = self._cosines(ranked, wider)
-        return bool(self._judged(query, ranked, rows, cosines, None, quiet=False)[2])
+        _, _, close = self._judged(query, ranked, rows, cosines, None, quiet=False)
+        return {r.id for r in ranked[: request.limit]} if close else set()
 
     def _judged(
         self,

@@ -59,6 +59,7 @@ class UnifiedHit:
     peer: PeerHit | None = None
     also_in: tuple[str, ...] = ()
     author: Author | None = None  # a team store's memory: who wrote it
+    relevant: bool = True  # False: the relevance judge doubts the memory answers (a peer's: no verdict)
 
     def to_dict(self) -> JSONObject:
         from dataclasses import asdict
@@ -72,6 +73,7 @@ class UnifiedHit:
             "raw_score": None if self.raw_score is None else round(self.raw_score, 6),
             "content": self.content,
             "also_in": list(self.also_in),
+            "relevant": self.relevant,
             "memory": memory,
             "peer": asdict(self.peer) if self.peer else None,
         }
@@ -197,6 +199,7 @@ def _local_hits(hits: list[SearchHit], written_by: Mapping[int, Author]) -> list
             h.memory.content,
             h.memory,
             author=written_by.get(h.memory.id),
+            relevant=h.relevant,
         )
         for h in hits
     ]
