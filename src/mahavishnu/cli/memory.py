@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mahavishnu.cli.fast.search import _noted
+from mahavishnu.cli.fast.search import _noted, relevant_column
 from mahavishnu.cli.fast.store import say_if_quarantined, store_fields, store_memory
 from mahavishnu.cli.memory_group import (
     AgentOption,
@@ -190,21 +190,20 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
         info(NO_RELEVANT_MEMORIES)
         return
     team = any(h.author for h in result.hits)  # a team store: who wrote each memory
-    doubted = not all(h.relevant for h in result.hits)  # as `memory search` marks them
+    judged, cells = relevant_column([h.relevant for h in result.hits])  # as `memory search` marks them
     rows = [
         (
             h.memory.id if h.memory else "",
             f"{h.score:.3f}",
-            *(["yes" if h.relevant else "no"] if doubted else []),
+            *cell,
             "+".join((h.source, *h.also_in)),
             _scope(h.memory) if h.memory else (h.peer.project if h.peer and h.peer.project else ""),
             *([h.author.owner if h.author else ""] if team else []),
             _snippet(_noted(h.content, {}, h.memory.tags) if h.memory else h.content, 100),
         )
-        for h in result.hits
+        for h, cell in zip(result.hits, cells, strict=True)
     ]
-    relevant = ["relevant"] if doubted else []
-    table(None, ["id", "score", *relevant, "source", "scope", *(["author"] if team else []), "content"], rows)
+    table(None, ["id", "score", *judged, "source", "scope", *(["author"] if team else []), "content"], rows)
 
 
 @app.command("daemon")

@@ -81,36 +81,35 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
         info(NO_RELEVANT_MEMORIES)
         return
     team = any("author" in h["memory"] for h in hits)  # a team store: who wrote each
-    doubted = not all(h.get("relevant", True) for h in hits)
+    verdicts = [bool(h.get("relevant", True)) for h in hits]
+    judged, cells = relevant_column(verdicts)
     rows = [
         (
             h["memory"]["id"],
             f"{h['score']:.3f}",
-            *(["yes" if h.get("relevant", True) else "no"] if doubted else []),
+            *cell,
             "+".join(h["modes"]),
             h["memory"]["memory_type"],
             _scope(h["memory"]),
             *([h["memory"].get("author", "")] if team else []),
             _snippet(_noted(h["memory"]["content"], h["memory"]["metadata"], h["memory"]["tags"]), 100),
         )
-        for h in hits
+        for h, cell in zip(hits, cells, strict=True)
     ]
     rows = [
-        row if h.get("relevant", True) else tuple(_dim(cell, escape) for cell in row)
-        for h, row in zip(hits, rows, strict=True)
+        row if relevant else tuple(_dim(cell, escape) for cell in row)
+        for relevant, row in zip(verdicts, rows, strict=True)
     ]
-    relevant = ["relevant"] if doubted else []
-    columns = [
-        "id",
-        "score",
-        *relevant,
-        "found by",
-        "type",
-        "scope",
-        *(["author"] if team else []),
-        "content",
-    ]
+    columns = ["id", "score", *judged, "found by", "type", "scope", *(["author"] if team else []), "content"]
     table(None, columns, rows)
+
+
+def relevant_column(verdicts: Sequence[bool]) -> tuple[list[str], list[list[str]]]:
+    """A table of hits' ``relevant`` column (its header, each row's cell: ``yes`` / ``no``), there
+    only when the relevance judge doubts a hit: in a pipe, where nothing is dimmed, it says which."""
+    if all(verdicts):
+        return [], [[] for _ in verdicts]
+    return ["relevant"], [["yes" if relevant else "no"] for relevant in verdicts]
 
 
 def _dim(cell: Any, escape: Callable[[str], str]) -> str:
