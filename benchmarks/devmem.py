@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit
 
 from _embed_cache import CachedEmbedder, default_cache_dir, searched_once
 
@@ -672,6 +673,42 @@ def fusion_sweep(
             print(f"    {split:5}  all {row[0]}  |  paraphrase {row[1]}")
 
 
+def on_postgres(
+    data: dict[str, Any],
+    asked: Sequence[Ask],
+    embedder: CachedEmbedder,
+    root: Path,
+    search: dict[str, list[Answer]],
+    bare: dict[str, list[Answer]],
+    hooks: dict[str, list[Injected]],
+) -> None:
+    """The same facts and questions on PostgreSQL (issue 46: same answers on every backend); prints
+    how many rankings differ from the embedded store's."""
+    from testkit.embedded_pg import start_embedded_postgres
+
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+
+    server, stop = start_embedded_postgres()
+    try:
+        with MemoryStore(PostgresBackend(server.new_database()), MemorySettings(), embedder) as store:
+            ids = stored(store, data)
+            search["postgres"] = in_process(store, asked, ids, True)
+            bare["postgres"] = in_process(store, asked, ids, False)
+            hooks["postgres"] = hook_in_process(store, asked, ids, root, tag="pg")
+    finally:
+        stop()  # type: ignore[operator]
+    print("\nrankings PostgreSQL orders otherwise than the embedded store (first 3 hits, of all questions):")
+    for name, answers in (("--project", search), ("no project", bare)):
+        differ = [
+            a.q
+            for a, x, y in zip(asked, answers["pipeline"], answers["postgres"], strict=True)
+            if x.ranked[:3] != y.ranked[:3]
+        ]
+        print(f"  {name:10} {len(differ)} of {len(asked)}" + "".join(f"\n    {q}" for q in differ[:8]))
+    same = sum(x.ids == y.ids for x, y in zip(hooks["in-process"], hooks["postgres"], strict=True))
+    print(f"  prompt hook: the same memories added for {same} of {len(asked)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -696,6 +733,11 @@ def main() -> None:
         default="",
         metavar="FIELD=V[+FIELD=V],...",
         help="also memory.hybrid_* variants (e.g. default,keep=0,keep=2+keep_text=false): ranking, pipeline",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also the same store on a real PostgreSQL (embedded server): same answers on every backend",
     )
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     parser.add_argument(
@@ -740,6 +782,8 @@ def main() -> None:
             evidence_sweep(unjudged, embedder, asked, ids, variants)
         if args.fusion_sweep:
             fusion_sweep(where, embedder, asked, ids, setting_variants(args.fusion_sweep))
+        if args.postgres:
+            on_postgres(data, asked, embedder, root / "projects", search, bare, hooks)
         if not args.fast:
             answers, injected = through_cli(data, asked, root / "cli")
             search = {"CLI": answers["CLI --project"], **search}

@@ -89,3 +89,45 @@ def test_a_paraphrase_the_text_leg_matches_by_one_word_keeps_the_vectors_answer(
     hits = stores.search("what did we pick as our data store?", filters={"project": "api"}, limit=3)
 
     assert hits[0].memory.content == DECISIONS[0]
+
+
+NOTES = [
+    "Deploy the API with the deploy script; every deploy runs the smoke tests first.",
+    "Kubernetes runs the batch workers in their own namespace.",
+    "The deploy pipeline publishes images to the internal registry.",
+    "Rollbacks redeploy the previous image tag from the registry.",
+    "Smoke tests call the health endpoint and one read query.",
+    "The registry keeps ninety days of images.",
+    "Feature flags live in the settings service.",
+    "On-call hands over on Mondays at ten.",
+    "The billing export runs nightly.",
+    "Logs ship to the central collector.",
+]
+TEXT_QUERIES = ["kubernetes deploy", "registry images", "smoke tests deploy", "rollbacks"]
+
+
+def test_the_text_leg_scores_as_the_embedded_store_on_postgres(tmp_path: Path, pg_dsn: str) -> None:
+    """PostgreSQL's text leg is FTS5's bm25(): a rare word ("kubernetes", one note) outweighs a
+    common one said three times ("deploy", three notes), where ts_rank_cd counted the repeats, and
+    a project filter narrows what is ranked, not how (the word's frequency is the whole store's)."""
+    scores = []
+    for backend in (SqliteBackend(tmp_path / "m.db"), PostgresBackend(pg_dsn)):
+        with MemoryStore(backend, MemorySettings(), LocalEmbedder()) as store:
+            ids = [store.store(t, "note", project="api" if n % 2 else "web").id for n, t in enumerate(NOTES)]
+            scores.append(
+                {
+                    (q, scope): [
+                        (ids.index(h.memory.id), h.score) for h in store.search(q, mode="text", filters=f)
+                    ]
+                    for q in TEXT_QUERIES
+                    for scope, f in (("all", {}), ("api", {"project": "api"}))
+                }
+            )
+    embedded, postgres = scores
+    for key, ranked in embedded.items():
+        assert [n for n, _ in postgres[key]] == [n for n, _ in ranked], key
+        for (_, want), (_, got) in zip(ranked, postgres[key], strict=True):
+            assert got == pytest.approx(want, rel=0.15), key
+    assert postgres["kubernetes deploy", "all"][0][0] == 1
+    unfiltered, filtered = dict(postgres["registry images", "all"]), postgres["registry images", "api"]
+    assert len(filtered) == 2 and all(unfiltered[n] == pytest.approx(s) for n, s in filtered)

@@ -94,7 +94,7 @@ FusionMethod = Literal["zscore", "convex", "rrf"]
 FUSION_METHODS: tuple[FusionMethod, ...] = ("zscore", "convex", "rrf")
 
 #: How deep z-score fusion reads the text leg for the BM25 of the vector leg's candidates where a
-#: backend cannot score just those (``Search.text_scores``): ``ts_rank_cd`` scores every match
+#: backend cannot score just those (``Search.text_scores``): PostgreSQL's BM25 scores every match
 #: whatever the limit. (FTS5 keeps the best k as it goes: 1,000 cost a third more than 100.)
 TEXT_COMPLETION_DEPTH = 1000
 

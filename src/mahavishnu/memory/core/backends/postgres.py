@@ -10,9 +10,10 @@
   caller's filters and by row-level security (a team member sees ~25 % of the rows) keeps scanning
   until k rows match, and an exact run of the same statement when the index gives up before
   (``search_settings``; recall against an exact scan: ``benchmarks/team.py --scale``).
-- Full text: a generated ``tsvector`` with a GIN index, ranked by ``ts_rank_cd``. Under row-level
-  security a member's own ``@@`` cannot use that index (not leakproof, so PostgreSQL applies the
-  policy before it and scans every row the member sees: ~0.5 s at 1,000,000 memories); their text
+- Full text: a generated ``tsvector`` with a GIN index, ranked by FTS5's BM25 (``_bm25_sql``), as
+  the embedded store ranks it. Under row-level security a member's own ``@@`` cannot use that index
+  (not leakproof, so PostgreSQL applies the policy before it and scans every row the member sees:
+  ~0.5 s at 1,000,000 memories); their text
   leg takes the ids of the matches they see from ``team_text_matches`` (``m012_team_text_matches``,
   which runs as a role seeing every row and so uses the index) and reads those rows under their own
   row-level security (``search_sql``'s ``text_matches``).
@@ -993,9 +994,9 @@ def _share_by_default() -> bool:
     return load_settings().team.share_by_default
 
 
-def tsquery_text(text: str) -> str:
-    """The query's terms (as the embedded backend picks them) OR-ed for ``to_tsquery``."""
-    return " | ".join(f"'{t}'" for t in query_terms(text) if "'" not in t and "\\" not in t)
+def tsquery_terms(text: str) -> list[str]:
+    """The query's terms as the embedded backend picks them (those ``to_tsquery`` can quote)."""
+    return [t for t in query_terms(text) if "'" not in t and "\\" not in t]
 
 
 #: Whether this connection's text search goes through ``team_text_matches`` (asked once by a
@@ -1037,18 +1038,9 @@ def search_sql(request: SearchRequest, *, text_matches: bool = False) -> tuple[s
             f"WHERE m.embedding_dim = {dim} AND {where} ORDER BY distance LIMIT %s)"
         )
     if request.mode != "vector":
-        tsq = tsquery_text(_need(request.text))
-        params += [tsq, *filter_params, depth]
-        match = "m.content_tsv @@ q" if tsq else "false"
-        source = f"memories AS m, to_tsquery('{TS_CONFIG}', %s) AS q"
-        if text_matches:
-            source = f"to_tsquery('{TS_CONFIG}', %s) AS q, {TEXT_MATCHES}(q) AS c, memories AS m"
-            match += " AND m.id = c.id"
-        legs.append(
-            f"t AS MATERIALIZED (SELECT m.id, ts_rank_cd(m.content_tsv, q)::float8 AS score "
-            f"FROM {source} WHERE {match} AND {where} "
-            "ORDER BY score DESC, m.id LIMIT %s)"
-        )
+        terms = tsquery_terms(_need(request.text))
+        params += [" | ".join(f"'{t}'" for t in terms), " ".join(terms), *filter_params, depth]
+        legs.append(_bm25_sql(where, matched=bool(terms), text_matches=text_matches))
     ef_search = min(1000, max(40, depth))
     if request.mode == "vector":
         return f"WITH {legs[0]} SELECT id, 1 - distance FROM v ORDER BY distance, id", params, ef_search
@@ -1072,6 +1064,66 @@ def search_sql(request: SearchRequest, *, text_matches: bool = False) -> tuple[s
         SELECT id, score, vs, ts FROM f ORDER BY score DESC, id LIMIT %s
     """
     return sql, [*params, request.limit], ef_search
+
+
+#: FTS5's ``bm25()`` constants (the embedded store's text leg), so both backends score alike.
+BM25_K1, BM25_B = 1.2, 0.75
+
+
+def _bm25_sql(where: str, *, matched: bool, text_matches: bool) -> str:
+    """The text leg as CTEs ending in ``t`` (id, score): FTS5's ``bm25()`` over the memories the
+    caller sees, so a rare word (an identifier) outweighs a common one as on the embedded store,
+    where ``ts_rank_cd`` counts every query word alike. Parameters: the tsquery, the query's terms
+    (their lexemes are the ones scored), the filters', the depth.
+
+    A word's document frequency is counted over every memory matching the query (all the memories
+    holding it, as FTS5 counts them: the filters narrow what is ranked, not the statistics);
+    the number of memories is the planner's count once the table is large (an exact count below
+    ``_EXACT_COUNT_BELOW`` rows); a memory's length is its words (FTS5's tokens), against their mean
+    over the matches (FTS5's is the whole table's: a full scan here). What still differs: stop
+    words and numbers (PostgreSQL's english configuration drops "before", keeps "2.0.29" whole)."""
+    source = "tq, memories AS m"
+    match = "m.content_tsv @@ tq.q" if matched else "false"
+    if text_matches:  # under row-level security: the GIN index's ids, read under the caller's policy
+        source = f"tq, {TEXT_MATCHES}(tq.q) AS c, memories AS m"
+        match += " AND m.id = c.id"
+    k1, b = BM25_K1, BM25_B
+    return f"""
+        tq AS (SELECT to_tsquery('{TS_CONFIG}', %s) AS q),
+        tw AS (SELECT tsvector_to_array(to_tsvector('{TS_CONFIG}', %s)) AS words),
+        th AS MATERIALIZED (
+            SELECT m.id, m.content_tsv AS tsv, ({where}) AS kept,
+                   cardinality(regexp_split_to_array(m.content, '[^[:alnum:]]+')) AS dl
+            FROM {source} WHERE {match}
+        ),
+        tdf AS (
+            SELECT w.lexeme, count(*) AS df FROM tw, unnest(tw.words) AS w(lexeme), th
+            WHERE th.tsv @@ quote_literal(w.lexeme)::tsquery GROUP BY w.lexeme
+        ),
+        tf AS (
+            SELECT th.id, u.lexeme, greatest(cardinality(u.positions), 1) AS n
+            FROM th, tw, unnest(th.tsv) AS u WHERE th.kept AND u.lexeme = ANY(tw.words)
+        ),
+        tn AS (
+            SELECT greatest(
+                (SELECT CASE WHEN c.reltuples < {_EXACT_COUNT_BELOW}
+                             THEN (SELECT count(*) FROM memories) ELSE c.reltuples END
+                 FROM pg_class AS c WHERE c.oid = 'memories'::regclass),
+                (SELECT count(*) FROM th)
+            )::float8 AS n, greatest((SELECT avg(dl) FROM th), 1)::float8 AS avgdl
+        ),
+        t AS MATERIALIZED (
+            SELECT th.id, sum(
+                greatest(ln((tn.n - tdf.df + 0.5) / (tdf.df + 0.5)), 1e-6)
+                * tf.n * {k1 + 1} / (tf.n + {k1} * ({1 - b} + {b} * th.dl / tn.avgdl))
+            )::float8 AS score
+            FROM th JOIN tf ON tf.id = th.id JOIN tdf ON tdf.lexeme = tf.lexeme, tn
+            WHERE th.kept GROUP BY th.id ORDER BY score DESC, th.id LIMIT %s
+        )"""
+
+
+#: Below this many rows (by the planner's count) the text leg counts the memories exactly.
+_EXACT_COUNT_BELOW = 10_000
 
 
 def _scaled_sql(value: str, top: str) -> str:
