@@ -5,6 +5,7 @@
     python benchmarks/devmem.py --fast --fusion-sweep keep=0,default   # memory.hybrid_* variants
     python benchmarks/devmem.py --fast --separability  # AUC of each signal: answers vs absent ones
     python benchmarks/devmem.py --data benchmarks/data/devmem_fresh.json  # the fresh set, scored only
+    python benchmarks/devmem.py --fast --postgres  # also on a real PostgreSQL: same answers?
 
 ``benchmarks/data/devmem.json``: 106 facts of six projects (and six of no project) and 224 questions
 about them asked as a developer asks a week later (63 % paraphrases sharing at most one content word

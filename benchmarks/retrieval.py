@@ -5,6 +5,7 @@
     python benchmarks/retrieval.py --embedder-model onnx-fp32     # another local model
     python benchmarks/retrieval.py --sweep                        # also hybrid fusion variants
     python benchmarks/retrieval.py --datasets coding              # the prompt hook on coding prompts
+    python benchmarks/retrieval.py --datasets locomo,scifact --postgres  # on a real PostgreSQL
     python benchmarks/retrieval.py --datasets locomo,scifact --evidence-sweep  # word legs' evidence
     python benchmarks/retrieval.py --datasets locomo,scifact --fusion-sweep keep=0,keep_text=false
                                                   # memory.hybrid_* variants beside the default
@@ -1393,6 +1394,29 @@ def load(name: str, store: MemoryStore, cache: Path) -> Dataset:
     raise SystemExit(f"unknown dataset {name!r}: use {known} or absent")
 
 
+@contextmanager
+def backends(postgres: bool) -> Iterator[Callable[[MemorySettings, Any], MemoryStore]]:
+    """How each dataset's store opens: the embedded store, or a database of its own on an embedded
+    PostgreSQL server (issue 46: the same answers on every backend)."""
+    if not postgres:
+        yield lambda settings, embedder: MemoryStore.open(settings, embedder=embedder)
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit
+    from testkit.embedded_pg import start_embedded_postgres
+
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+
+    server, stop = start_embedded_postgres()
+
+    def on_postgres(settings: MemorySettings, embedder: Any) -> MemoryStore:
+        return MemoryStore(PostgresBackend(server.new_database()), settings, embedder)
+
+    try:
+        yield on_postgres
+    finally:
+        stop()  # type: ignore[operator]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1421,6 +1445,11 @@ def main() -> None:
         help="hybrid variants: memory.hybrid_* settings, e.g. keep=1+keep_evidence=0.34 (search.py)",
     )
     parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="each store on a real PostgreSQL (an embedded server) instead of the embedded store",
+    )
+    parser.add_argument(
         "--recall-sweep",
         action="store_true",
         help="also the prompt hook's figures for a grid of recall settings",
@@ -1438,11 +1467,11 @@ def main() -> None:
         fusions = settings_fusions(args.fusion_sweep)
     print(f"embedder {embedder.identity} ({embedder.dimension})")
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, backends(args.postgres) as backend:
         for name in [d for d in args.datasets.split(",") if d]:
             began = time.perf_counter()
-            path = Path(tmp) / f"{name}.db"
-            with MemoryStore.open(settings.model_copy(update={"path": path}), embedder=embedder) as store:
+            where = settings.model_copy(update={"path": Path(tmp) / f"{name}.db"})
+            with backend(where, embedder) as store:
                 print(f"{name}: hybrid = {store.fusion}", flush=True)
                 if name == "absent":
                     absent_queries(store)

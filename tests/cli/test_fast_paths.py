@@ -467,6 +467,32 @@ def test_the_context_hook_prints_what_typer_prints_through_the_daemon_or_without
         }
 
 
+def test_a_project_search_says_when_the_answer_is_in_another_project(
+    recall_homes: tuple[Path, list[Path]],
+) -> None:
+    """`memory search --project proj` for what only project other holds shows proj's notes dimmed
+    and says, on stderr, that the search without --project finds it; through the daemon and
+    through Typer alike. A question proj answers, or one nothing answers, gets no such line."""
+    served, (_, typer_home) = recall_homes
+
+    def both(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = ["memory", "search", *args]
+        runs = [_hook(served, argv, "", MAHAVISHNU_DAEMON="on"), _typer_hook(typer_home, argv, "")]
+        assert len({(r.returncode, r.stdout, r.stderr) for r in runs}) == 1, runs
+        return runs[0]
+
+    elsewhere = both("who writes the release notes?", "--project", "proj")
+    assert elsewhere.returncode == 0 and "Release notes" not in elsewhere.stdout
+    assert elsewhere.stderr == (
+        "hint: nothing in project proj looks relevant; 1 memory outside it does: search without --project\n"
+    )
+    for question in ("which journal mode does the sqlite store use?", "bake a sourdough loaf with rye flour"):
+        run = both(question, "--project", "proj", "--json")
+        assert (run.returncode, run.stderr) == (0, ""), question
+    unscoped = both("who writes the release notes?", "--json")
+    assert json.loads(unscoped.stdout)[0]["memory"]["content"] == "Release notes are written by hand"
+
+
 def test_the_context_hook_answered_by_the_daemon_loads_no_typer_nor_heavy_packages(
     recall_homes: tuple[Path, list[Path]],
 ) -> None:

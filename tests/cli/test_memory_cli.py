@@ -396,3 +396,27 @@ def test_a_search_whose_hits_all_answer_has_no_relevant_column() -> None:
     table = ok("search", "WAL mode durability")
     assert hits and all(h["relevant"] for h in hits)
     assert "relevant" not in table.splitlines()[0]
+
+
+def test_a_scoped_search_with_a_relevant_hit_asks_nothing_more(capsys: pytest.CaptureFixture[str]) -> None:
+    """The hint that the answer lies outside --project / --group costs a second search only when
+    the scope shows nothing relevant, and names the scope given."""
+    from mahavishnu.cli.fast.search import say_elsewhere
+
+    def hit(n: int, relevant: bool) -> dict[str, Any]:
+        return {"memory": {"id": n}, "relevant": relevant}
+
+    asked: list[dict[str, Any]] = []
+
+    def search(filters: dict[str, Any]) -> list[dict[str, Any]]:
+        asked.append(filters)
+        return [hit(1, False), hit(2, True), hit(3, True)]
+
+    say_elsewhere([hit(1, True)], {"group": "payments"}, search)
+    say_elsewhere([hit(1, False)], {"types": ["note"]}, search)  # no scope: nothing to widen
+    assert asked == [] and capsys.readouterr().err == ""
+    say_elsewhere([hit(1, False), hit(2, False)], {"group": "payments", "types": ["note"]}, search)
+    assert asked == [{"types": ["note"]}]
+    assert capsys.readouterr().err == (
+        "hint: nothing in group payments looks relevant; 1 memory outside it does: search without --group\n"
+    )

@@ -167,13 +167,18 @@ def _search(
     if everywhere:
         _search_everywhere(query, mode, filters, limit, as_json)
         return
-    from mahavishnu.cli.fast.search import print_hits
+    from mahavishnu.cli.fast.search import print_hits, say_elsewhere
     from mahavishnu.memory.core.authors import hit_dicts
 
     with open_store() as store:
-        hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
-        found = hit_dicts(store.backend, hits)  # on a team store, each with its author
-    print_hits(found, as_json=as_json)  # one printer for both paths
+
+        def found(scope: dict[str, Any]) -> list[dict[str, Any]]:
+            hits = store.search(query, mode=mode, filters=scope, min_score=min_score, limit=limit)
+            return hit_dicts(store.backend, hits)  # on a team store, each with its author
+
+        shown = found(filters)
+        print_hits(shown, as_json=as_json)  # one printer for both paths
+        say_elsewhere(shown, filters, found)
 
 
 def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: int, as_json: bool) -> None:

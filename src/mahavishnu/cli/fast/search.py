@@ -54,7 +54,45 @@ def memory_search(args: list[str]) -> int | None:
     answer = daemon.ask("search", request)
     if answer is None:
         return None
-    return _print_answer(answer, lambda hits: print_hits(hits, as_json=values["as_json"]))
+
+    def show(hits: list[dict[str, Any]]) -> None:
+        print_hits(hits, as_json=values["as_json"])
+        say_elsewhere(
+            hits,
+            request["filters"],
+            lambda wider: _asked(daemon.ask("search", {**request, "filters": wider})),
+        )
+
+    return _print_answer(answer, show)
+
+
+def _asked(answer: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return answer["result"] if answer and answer.get("ok") else []
+
+
+def say_elsewhere(
+    hits: Sequence[dict[str, Any]],
+    filters: dict[str, Any],
+    search: Callable[[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """When a ``--project`` (or ``--group``) search shows nothing the relevance judge accepts, say
+    on stderr how many memories the same search without the scope accepts that it did not show (a
+    question answered in another project): ``search`` runs it with the filters given."""
+    scope = next((name for name in ("project", "group") if filters.get(name)), None)
+    if scope is None or any(h.get("relevant", True) for h in hits):
+        return
+    shown = {h["memory"]["id"] for h in hits}
+    wider = {k: v for k, v in filters.items() if k not in ("project", "group")}
+    found = [h for h in search(wider) if h.get("relevant", True) and h["memory"]["id"] not in shown]
+    if found:
+        from mahavishnu.wording import count
+
+        outside = (
+            f"{count(len(found), 'memory', 'memories')} outside it {'does' if len(found) == 1 else 'do'}"
+        )
+        sys.stderr.write(
+            f"hint: nothing in {scope} {filters[scope]} looks relevant; {outside}: search without --{scope}\n"
+        )
 
 
 def _print_answer(answer: dict[str, Any], show: Callable[[Any], None]) -> int:
