@@ -126,6 +126,41 @@ def test_store_search_get_delete_round_trip(backing: mcp_server.Backing) -> None
     assert "no memory #1" in error_text(gone) and "hint:" in error_text(gone)
 
 
+def test_a_project_search_notes_when_the_answer_is_in_another_project(isolated_home: Path) -> None:
+    """search_memory with a project filter that shows nothing relevant, while another project holds
+    the answer, says so in a note after its hits (the real model judges); a project that answers
+    gets no note."""
+    from mahavishnu.memory.core.embedders.local import LocalEmbedder
+    from mahavishnu.memory.core.store import MemoryStore
+
+    backing = mcp_server.Backing(store=lambda: MemoryStore.open(load_settings(), embedder=LocalEmbedder()))
+    try:
+        *_, elsewhere, here = run(
+            backing,
+            [
+                ("store_memory", {"content": "Use WAL mode for the SQLite store", "project": "proj"}),
+                ("store_memory", {"content": "The CI runs on two cores", "project": "proj"}),
+                ("store_memory", {"content": "Release notes are written by hand", "project": "other"}),
+                ("search_memory", {"query": "who writes the release notes?", "filters": {"project": "proj"}}),
+                (
+                    "search_memory",
+                    {
+                        "query": "which journal mode does the sqlite store use?",
+                        "filters": {"project": "proj"},
+                    },
+                ),
+            ],
+        )
+    finally:
+        backing.close()
+    texts = [c.text for c in elsewhere.content if c.type == "text"]
+    assert texts[-1] == (
+        "nothing in project proj looks relevant; 1 memory outside it does: search without the project filter"
+    )
+    assert all(h["memory"]["project"] == "proj" for h in elsewhere.structured_content["result"])
+    assert not any("looks relevant" in c.text for c in here.content if c.type == "text")
+
+
 INSIGHT = "Every MCP tool is a thin wrapper, so the CLI and agents share one behaviour."
 BLOCK = f"Done.\n`★ Insight ─────────────────────`\n{INSIGHT}\n`─────────────────────`"
 

@@ -441,20 +441,34 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         workflow_id, source_system (a project also sees the memories of no project). Each hit has its
         score, the searches that found it, "relevant" (the relevance judge's verdict that it answers
         the query) and the memory. Repository chunks (type rag) come back only when asked for by
-        type (or use query_knowledge_base). An empty list means nothing stored is close."""
+        type (or use query_knowledge_base). An empty list means nothing stored is close; a project
+        (or group) filter under which nothing looks relevant, while memories outside it do, adds a
+        note saying so after the hits."""
         from mahavishnu.clean_text import clipped
         from mahavishnu.memory.core.authors import hit_dicts
+        from mahavishnu.memory.core.elsewhere import outside_scope, sentence
 
         query = clipped(query)  # a search reads no more (check_query): the daemon gets no more either
         request: dict[str, object] = {"query": query, "mode": mode, "filters": filters}
         request |= {"min_score": min_score, "limit": limit}
         with _as_tool_errors():
-            found = backing.daemon("search", request, SEARCH_SECONDS)
-            if found is None:
-                store = backing.store()
-                hits = store.search(query, mode=mode, filters=filters, min_score=min_score, limit=limit)
-                found = hit_dicts(store.backend, hits)
-            return _found([_hit_for_agents(hit) for hit in found], wording.NO_RELEVANT_MEMORIES)
+
+            def search(scope: dict[str, object] | None) -> list[dict[str, Any]]:
+                found = backing.daemon("search", {**request, "filters": scope}, SEARCH_SECONDS)
+                if found is None:
+                    store = backing.store()
+                    hits = store.search(query, mode=mode, filters=scope, min_score=min_score, limit=limit)
+                    found = hit_dicts(store.backend, hits)
+                return list(found)
+
+            found = search(filters)
+            result = _found([_hit_for_agents(hit) for hit in found], wording.NO_RELEVANT_MEMORIES)
+            elsewhere = outside_scope(found, filters or {}, search)
+            if elsewhere is not None:  # the answer may lie in another project: say so after the hits
+                scope, n = elsewhere
+                note = sentence(scope, (filters or {})[scope], n, f"search without the {scope} filter")
+                result.content.append(TextContent(text=note))
+            return result
 
     @_tool(tools, READ_ONLY)
     def get_memory(memory_id: int) -> dict[str, object]:

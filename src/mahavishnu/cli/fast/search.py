@@ -75,24 +75,14 @@ def say_elsewhere(
     filters: dict[str, Any],
     search: Callable[[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
-    """When a ``--project`` (or ``--group``) search shows nothing the relevance judge accepts, say
-    on stderr how many memories the same search without the scope accepts that it did not show (a
-    question answered in another project): ``search`` runs it with the filters given."""
-    scope = next((name for name in ("project", "group") if filters.get(name)), None)
-    if scope is None or any(h.get("relevant", True) for h in hits):
-        return
-    shown = {h["memory"]["id"] for h in hits}
-    wider = {k: v for k, v in filters.items() if k not in ("project", "group")}
-    found = [h for h in search(wider) if h.get("relevant", True) and h["memory"]["id"] not in shown]
-    if found:
-        from mahavishnu.wording import count
+    """On stderr, when a ``--project`` (or ``--group``) search shows nothing relevant, how many
+    memories outside the scope the same search accepts (``memory/core/elsewhere.py``)."""
+    from mahavishnu.memory.core.elsewhere import outside_scope, sentence
 
-        outside = (
-            f"{count(len(found), 'memory', 'memories')} outside it {'does' if len(found) == 1 else 'do'}"
-        )
-        sys.stderr.write(
-            f"hint: nothing in {scope} {filters[scope]} looks relevant; {outside}: search without --{scope}\n"
-        )
+    found = outside_scope(hits, filters, search)
+    if found is not None:
+        scope, n = found
+        sys.stderr.write(f"hint: {sentence(scope, filters[scope], n, f'search without --{scope}')}\n")
 
 
 def _print_answer(answer: dict[str, Any], show: Callable[[Any], None]) -> int:
