@@ -398,25 +398,34 @@ def test_a_search_whose_hits_all_answer_has_no_relevant_column() -> None:
     assert "relevant" not in table.splitlines()[0]
 
 
-def test_a_scoped_search_with_a_relevant_hit_asks_nothing_more(capsys: pytest.CaptureFixture[str]) -> None:
-    """The hint that the answer lies outside --project / --group costs a second search only when
-    the scope shows nothing relevant, and names the scope given."""
-    from mahavishnu.cli.fast.search import say_elsewhere
+def test_a_scoped_search_hints_at_relevant_memories_outside_its_scope_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The hint that the answer lies outside --project / --group: a second search only when the
+    scope shows nothing relevant (and not for --json); it counts only memories of other projects
+    (one of no project, or of the scope, which the wider list judges anew, is not outside); with
+    both flags it names the group, which the search reads."""
+    from mahavishnu.cli.fast.search import hint_outside_scope
 
-    def hit(n: int, relevant: bool) -> dict[str, Any]:
-        return {"memory": {"id": n}, "relevant": relevant}
+    def hit(n: int, relevant: bool, project: str | None) -> dict[str, Any]:
+        return {"memory": {"id": n, "project": project}, "relevant": relevant}
 
     asked: list[dict[str, Any]] = []
 
     def search(filters: dict[str, Any]) -> list[dict[str, Any]]:
         asked.append(filters)
-        return [hit(1, False), hit(2, True), hit(3, True)]
+        return [hit(1, False, "web"), hit(2, True, "web"), hit(3, True, "api"), hit(4, True, None)]
 
-    say_elsewhere([hit(1, True)], {"group": "payments"}, search)
-    say_elsewhere([hit(1, False)], {"types": ["note"]}, search)  # no scope: nothing to widen
+    hint_outside_scope([hit(1, True, "web")], {"project": "web"}, search)
+    hint_outside_scope([hit(1, False, "web")], {"types": ["note"]}, search)  # no scope: nothing to widen
+    hint_outside_scope([hit(1, False, "web")], {"project": "web"}, search, as_json=True)
     assert asked == [] and capsys.readouterr().err == ""
-    say_elsewhere([hit(1, False), hit(2, False)], {"group": "payments", "types": ["note"]}, search)
+    hint_outside_scope([hit(1, False, "web")], {"project": "web", "types": ["note"]}, search)
     assert asked == [{"types": ["note"]}]
     assert capsys.readouterr().err == (
+        "hint: nothing in project web looks relevant; 1 memory outside it does: search without --project\n"
+    )
+    hint_outside_scope([], {"project": "web", "group": "payments"}, search)
+    assert asked[-1] == {} and capsys.readouterr().err == (
         "hint: nothing in group payments looks relevant; 1 memory outside it does: search without --group\n"
     )

@@ -171,7 +171,7 @@ def test_text_and_hybrid_searches_return_what_they_did_before(
                 found = [r.id for r in backend.search(request)]
                 assert found == before(ticket.dsn(), request)
                 assert set(found) <= team.sees(ticket.user) | {team.lunch[ticket.user]}  # the vector leg's
-            assert statements and all("team_text_matches(q)" in sql for sql in statements)  # served by it
+            assert statements and all("team_text_matches(tq.q)" in sql for sql in statements)  # served by it
             statements.clear()
         finally:
             backend.close()
@@ -204,3 +204,21 @@ def test_through_pgbouncer_in_transaction_mode_each_member_gets_their_own(
     with MemoryStore(PostgresBackend(alice, pool_size=1), SETTINGS, FakeEmbedder()) as store:
         found = {r.memory.id for r in store.search("deploy rollback", mode="hybrid", limit=20)}
     assert found and found <= team.sees(team.alice.user) | {team.lunch[team.alice.user]}
+
+
+def test_what_a_member_cannot_see_moves_none_of_their_text_scores(team: Team, pg_dsn: str) -> None:
+    """A member's BM25 counts words over the rows they see (their own and the team's), so their
+    scores are those of a store holding only those rows: bob's private notes, which say "deploy"
+    and "rollback" as alice's do, never weigh on alice's."""
+    query = "deploy rollback by hand"
+    with MemoryStore(PostgresBackend(team.alice.dsn(), migrate=False), SETTINGS, FakeEmbedder()) as alice:
+        for n in range(6):  # so that no query word is in half of what alice sees (BM25 floors those)
+            alice.store(f"alice note {n} about the office plants", "note", project="api")
+        seen = [m.content for m in alice.backend.recent(Filters(), 100)]
+        scored = {alice.get(r.id).content: r.score for r in alice.backend.text_search(query, Filters(), 20)}
+    with MemoryStore(PostgresBackend(pg_dsn), SETTINGS, FakeEmbedder()) as alone:
+        for content in seen:
+            alone.store(content, "note", project="api")
+        apart = {alone.get(r.id).content: r.score for r in alone.backend.text_search(query, Filters(), 20)}
+    assert len(seen) == 12 and len(scored) == 5 and scored == pytest.approx(apart)
+    assert len(set(scored.values())) > 1  # (no word floored: the scores tell the notes apart)

@@ -167,6 +167,21 @@ def test_search_in_the_dashboard_dims_what_the_judge_doubts(
     assert re.search(r'<li class="hit +weak"', doubted) and ">weak</span>" in doubted
 
 
+def test_a_project_search_in_the_dashboard_links_to_the_answer_in_another_project(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """Nothing in project web answers "httpx" while project api does: the page says so and links to
+    the same search without the project (the CLI's hint, the same rule)."""
+    store.store("The web app deploys every night", "note", project="web")
+    logged_in(client)
+    scoped = client.get("/memory/hits?q=httpx&project=web").text
+    assert "nothing in project web looks relevant; 1 memory outside it does" in scoped
+    assert 'href="/memory?q=httpx&amp;mode=hybrid">search without the project</a>' in scoped
+    assert "We use httpx" not in scoped
+    assert 'id="outside"' not in client.get("/memory/hits?q=httpx&project=api").text
+    assert 'id="outside"' not in client.get("/memory/hits?q=httpx").text
+
+
 @pytest.mark.parametrize(("method", "path"), WRITES)
 def test_each_pages_writes_need_the_csrf_token(client: TestClient, method: str, path: str) -> None:
     csrf = logged_in(client)

@@ -235,8 +235,8 @@ def test_every_link_and_form_on_every_page_reaches_its_own_route_only(
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "mahavishnu" / "ui" / "templates"
 #: Values known to be integers (memory ids; the recall log's ids are parsed as int).
 INTEGERS = {"m.id", "id", "t.memory_id"}
-#: Query strings built in Python with ``urllib.parse.urlencode`` (``app.py``).
-ENCODED_QUERIES = {"forget_link"}
+#: Query strings built in Python with ``urllib.parse.urlencode`` (``app.py``, ``memories.outside``).
+ENCODED_QUERIES = {"forget_link", "outside.link"}
 
 
 def test_every_address_a_template_builds_encodes_what_it_interpolates() -> None:

@@ -167,18 +167,18 @@ def _search(
     if everywhere:
         _search_everywhere(query, mode, filters, limit, as_json)
         return
-    from mahavishnu.cli.fast.search import print_hits, say_elsewhere
+    from mahavishnu.cli.fast.search import hint_outside_scope, print_hits
     from mahavishnu.memory.core.authors import hit_dicts
 
     with open_store() as store:
 
-        def found(scope: dict[str, Any]) -> list[dict[str, Any]]:
+        def searched(scope: dict[str, Any]) -> list[dict[str, Any]]:
             hits = store.search(query, mode=mode, filters=scope, min_score=min_score, limit=limit)
             return hit_dicts(store.backend, hits)  # on a team store, each with its author
 
-        shown = found(filters)
+        shown = searched(filters)
         print_hits(shown, as_json=as_json)  # one printer for both paths
-        say_elsewhere(shown, filters, found)
+        hint_outside_scope(shown, filters, searched, as_json=as_json)
 
 
 def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: int, as_json: bool) -> None:

@@ -216,10 +216,12 @@ class Pages:
     def _memory(self, request: Request, template: str) -> Response:
         error = ""
         rows: list[Row] = []
+        outside = None
         try:
             query = Query.from_params(request.query_params)
             with self.library.store() as store:
                 rows = memories.find(store, query)
+                outside = memories.outside(store, query, rows)
         except MahavishnuError as exc:
             query, error = Query(), exc.message
         return _render(
@@ -228,6 +230,7 @@ class Pages:
             {
                 "query": query,
                 "rows": rows,
+                "outside": outside,
                 "error": error,
                 "modes": SEARCH_MODES,
                 "types": MEMORY_TYPES,

@@ -18,15 +18,17 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core import transfer
 from mahavishnu.memory.core.authors import authors, others
+from mahavishnu.memory.core.elsewhere import SCOPES, outside_scope, sentence
 from mahavishnu.memory.core.models import INGEST_SOURCE, MEMORY_TYPES, SEARCH_MODES
 from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, held_back, provenance_of
 from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER
@@ -180,6 +182,40 @@ def find(store: MemoryStore, query: Query, limit: int = PAGE) -> list[Row]:
         for h in hits
         if query.keeps(h.memory)
     ][:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class Outside:
+    """A scoped search whose answer may lie outside its scope: ``memory/core/elsewhere.py``'s
+    sentence and the same search without the scope (the page's link)."""
+
+    sentence: str
+    scope: str  # the filter the link leaves out: project or group
+    link: str
+
+
+def outside(store: MemoryStore, query: Query, rows: Sequence[Row]) -> Outside | None:
+    """When a project or group search shows nothing the judge accepts, how many memories outside
+    the scope the same search accepts (as ``memory search`` hints on the command line)."""
+    if not query.q:
+        return None
+
+    def searched(filters: dict[str, Any]) -> list[dict[str, Any]]:
+        hits = store.search(query.q, mode=query.mode, filters=filters, limit=PAGE)
+        return [_judged(Row(h.memory, relevant=h.relevant)) for h in hits if query.keeps(h.memory)]
+
+    filters = query.store_filters()
+    found = outside_scope([_judged(row) for row in rows], filters, searched)
+    if found is None:
+        return None
+    scope, n = found
+    wider = {k: v for k, v in query.params().items() if k not in SCOPES}
+    return Outside(sentence(scope, filters[scope], n), scope, urlencode(wider))
+
+
+def _judged(row: Row) -> dict[str, Any]:
+    """A row as ``outside_scope`` reads a hit."""
+    return {"memory": {"id": row.memory.id, "project": row.memory.project}, "relevant": row.relevant}
 
 
 @dataclass(frozen=True, slots=True)

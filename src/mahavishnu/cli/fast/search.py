@@ -57,28 +57,34 @@ def memory_search(args: list[str]) -> int | None:
 
     def show(hits: list[dict[str, Any]]) -> None:
         print_hits(hits, as_json=values["as_json"])
-        say_elsewhere(
+        hint_outside_scope(
             hits,
             request["filters"],
-            lambda wider: _asked(daemon.ask("search", {**request, "filters": wider})),
+            lambda wider: _results(daemon.ask("search", {**request, "filters": wider})),
+            as_json=values["as_json"],
         )
 
     return _print_answer(answer, show)
 
 
-def _asked(answer: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _results(answer: dict[str, Any] | None) -> list[dict[str, Any]]:
     return answer["result"] if answer and answer.get("ok") else []
 
 
-def say_elsewhere(
+def hint_outside_scope(
     hits: Sequence[dict[str, Any]],
     filters: dict[str, Any],
     search: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    *,
+    as_json: bool = False,
 ) -> None:
     """On stderr, when a ``--project`` (or ``--group``) search shows nothing relevant, how many
-    memories outside the scope the same search accepts (``memory/core/elsewhere.py``)."""
+    memories outside the scope the same search accepts (``memory/core/elsewhere.py``); not for
+    ``--json``, whose reader takes stdout alone (and MCP's ``search_memory`` says it there)."""
     from mahavishnu.memory.core.elsewhere import outside_scope, sentence
 
+    if as_json:
+        return
     found = outside_scope(hits, filters, search)
     if found is not None:
         scope, n = found

@@ -13,8 +13,9 @@ from typing import Any
 
 from mahavishnu.wording import count
 
-#: The filters that scope a search to a project or a group of them, as the callers spell them.
-SCOPES = ("project", "group")
+#: The filters that scope a search to a group of projects or one project, as the callers spell
+#: them; a group first, as the search reads it (``SqlDialect._project_sql``).
+SCOPES = ("group", "project")
 
 Hit = Mapping[str, Any]  # ``SearchHit.to_dict``: {"memory": {"id": …}, "relevant": …, …}
 
@@ -31,11 +32,19 @@ def outside_scope(
         return None
     shown = {h["memory"]["id"] for h in hits}
     wider = {k: v for k, v in filters.items() if k not in SCOPES}
-    found = [h for h in search(wider) if h.get("relevant", True) and h["memory"]["id"] not in shown]
+    found = [h for h in search(wider) if h.get("relevant", True) and _outside(h["memory"], shown, filters)]
     return (scope, len(found)) if found else None
 
 
-def sentence(scope: str, value: object, n: int, remedy: str) -> str:
-    """``nothing in project web looks relevant; 1 memory outside it does: <remedy>``."""
+def _outside(memory: Mapping[str, Any], shown: set[int], filters: Mapping[str, Any]) -> bool:
+    """Whether a memory of the wider search lies outside the scope: not shown, of a project, not the
+    scope's (the judge weighs each hit against the others, so one the scoped search doubted may
+    pass in the wider list)."""
+    return memory["id"] not in shown and memory.get("project") not in (None, filters.get("project"))
+
+
+def sentence(scope: str, value: object, n: int, remedy: str = "") -> str:
+    """``nothing in project web looks relevant; 1 memory outside it does[: <remedy>]``."""
     outside = f"{count(n, 'memory', 'memories')} outside it {'does' if n == 1 else 'do'}"
-    return f"nothing in {scope} {value} looks relevant; {outside}: {remedy}"
+    said = f"nothing in {scope} {value} looks relevant; {outside}"
+    return f"{said}: {remedy}" if remedy else said

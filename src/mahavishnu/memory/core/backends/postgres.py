@@ -1068,61 +1068,61 @@ def search_sql(request: SearchRequest, *, text_matches: bool = False) -> tuple[s
 
 #: FTS5's ``bm25()`` constants (the embedded store's text leg), so both backends score alike.
 BM25_K1, BM25_B = 1.2, 0.75
+#: Below this many rows (by the planner's count, which a table never analysed lacks) the text leg
+#: counts the memories exactly.
+_EXACT_COUNT_BELOW = 10_000
 
 
 def _bm25_sql(where: str, *, matched: bool, text_matches: bool) -> str:
-    """The text leg as CTEs ending in ``t`` (id, score): FTS5's ``bm25()`` over the memories the
-    caller sees, so a rare word (an identifier) outweighs a common one as on the embedded store,
-    where ``ts_rank_cd`` counts every query word alike. Parameters: the tsquery, the query's terms
-    (their lexemes are the ones scored), the filters', the depth.
+    """The text leg as CTEs ending in ``t`` (id, score): FTS5's ``bm25()``, so a rare word (an
+    identifier) outweighs a common one as on the embedded store, where ``ts_rank_cd`` counted
+    every query word alike. Parameters: the tsquery, the query's terms (their lexemes are the ones
+    scored), the filters', the depth.
 
-    A word's document frequency is counted over every memory matching the query (all the memories
-    holding it, as FTS5 counts them: the filters narrow what is ranked, not the statistics);
-    the number of memories is the planner's count once the table is large (an exact count below
-    ``_EXACT_COUNT_BELOW`` rows); a memory's length is its bytes (FTS5 counts tokens: counting them
-    here took SciFact's text leg from 36 to 330 ms a query), against their mean over the matches
-    (FTS5's is the whole table's: a full scan here). A match's query words and their positions are
-    its tsvector's, filtered in C (``setweight`` and ``ts_filter``) rather than unnested. What still
-    differs: stop words and numbers (PostgreSQL's english configuration drops "before", keeps
-    "2.0.29" whole)."""
-    source = "tq, memories AS m"
+    Everything is counted over the memories the search ranks (those the filters and the caller's
+    row-level security let through that match the query): a word's document frequency (FTS5
+    counts the whole table's, which would read every match of a common word whatever the filter),
+    and the mean length; a memory's length is its bytes (FTS5 counts tokens: a regular expression
+    over each match cost ten times the query). The number of memories is the planner's count, or
+    an exact count of a small table. Each match's query words and their positions are its tsvector
+    filtered in C (``setweight`` then ``ts_filter``): only those are carried on. What still differs
+    from the embedded store: stop words and numbers (PostgreSQL's english configuration drops
+    "before" and keeps "2.0.29" whole), and the statistics of a filtered search."""
+    source = "tq, tw, memories AS m"
     match = "m.content_tsv @@ tq.q" if matched else "false"
     if text_matches:  # under row-level security: the GIN index's ids, read under the caller's policy
-        source = f"tq, {TEXT_MATCHES}(tq.q) AS c, memories AS m"
+        source = f"tq, tw, {TEXT_MATCHES}(tq.q) AS c, memories AS m"
         match += " AND m.id = c.id"
     k1, b = BM25_K1, BM25_B
     return f"""
         tq AS (SELECT to_tsquery('{TS_CONFIG}', %s) AS q),
         tw AS (SELECT tsvector_to_array(to_tsvector('{TS_CONFIG}', %s)) AS words),
         th AS MATERIALIZED (
-            SELECT m.id, m.content_tsv AS tsv, ({where}) AS kept, octet_length(m.content) AS dl
-            FROM {source} WHERE {match}
+            SELECT m.id, octet_length(m.content)::float8 AS dl,
+                   ts_filter(setweight(m.content_tsv, 'A', tw.words), '{{a}}') AS words
+            FROM {source} WHERE {match} AND {where}
         ),
         tf AS MATERIALIZED (
-            SELECT th.id, u.lexeme, greatest(cardinality(u.positions), 1) AS n
-            FROM th, tw, unnest(ts_filter(setweight(th.tsv, 'A', tw.words), '{{a}}')) AS u
+            SELECT th.id, th.dl, u.lexeme, greatest(cardinality(u.positions), 1)::float8 AS n
+            FROM th, unnest(th.words) AS u
         ),
-        tdf AS (SELECT lexeme, count(*) AS df FROM tf GROUP BY lexeme),
+        tdf AS (SELECT lexeme, count(*)::float8 AS df FROM tf GROUP BY lexeme),
         tn AS (
             SELECT greatest(
                 (SELECT CASE WHEN c.reltuples < {_EXACT_COUNT_BELOW}
                              THEN (SELECT count(*) FROM memories) ELSE c.reltuples END
                  FROM pg_class AS c WHERE c.oid = 'memories'::regclass),
                 (SELECT count(*) FROM th)
-            )::float8 AS n, greatest((SELECT avg(dl) FROM th), 1)::float8 AS avgdl
+            )::float8 AS n, greatest((SELECT avg(dl) FROM th), 1.0)::float8 AS avgdl
         ),
         t AS MATERIALIZED (
-            SELECT th.id, sum(
+            SELECT tf.id, sum(
                 greatest(ln((tn.n - tdf.df + 0.5) / (tdf.df + 0.5)), 1e-6)
-                * tf.n * {k1 + 1} / (tf.n + {k1} * ({1 - b} + {b} * th.dl / tn.avgdl))
+                * tf.n * {k1 + 1} / (tf.n + {k1} * ({1 - b} + {b} * tf.dl / tn.avgdl))
             )::float8 AS score
-            FROM th JOIN tf ON tf.id = th.id JOIN tdf ON tdf.lexeme = tf.lexeme, tn
-            WHERE th.kept GROUP BY th.id ORDER BY score DESC, th.id LIMIT %s
+            FROM tf JOIN tdf ON tdf.lexeme = tf.lexeme, tn
+            GROUP BY tf.id ORDER BY score DESC, tf.id LIMIT %s
         )"""
-
-
-#: Below this many rows (by the planner's count) the text leg counts the memories exactly.
-_EXACT_COUNT_BELOW = 10_000
 
 
 def _scaled_sql(value: str, top: str) -> str:
