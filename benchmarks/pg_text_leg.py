@@ -37,8 +37,8 @@ def load(conn: Any, rows: int) -> None:
                               embedding_dim, created_at, updated_at, project)
         SELECT 'note',
                (SELECT string_agg('w' || floor(exp(random() * ln(20000)))::int, ' ')
-                FROM generate_series(1, 30 + (g % 40)) WHERE g > 0),
-               md5(g::text) || md5((g + 1)::text), '[1,0,0]', 'synthetic', 3, now(), now(), 'p' || (g % 100)
+                FROM generate_series(1, 30 + (g %% 40)) WHERE g > 0),
+               md5(g::text) || md5((g + 1)::text), '[1,0,0]', 'synthetic', 3, now(), now(), 'p' || (g %% 100)
         FROM generate_series(1, %s) AS g
         """,
         (rows,),
