@@ -2,8 +2,9 @@
 
 A ``--project`` (or ``--group``) search ranks that scope's memories and those of no project; a
 question answered in another project gets nothing relevant there. Rather than let the caller
-conclude nothing is stored, the command line (on stderr) and MCP's ``search_memory`` (a note after
-the hits) say how many memories the same search without the scope accepts that it did not show.
+conclude nothing is stored, the command line (on stderr), MCP's ``search_memory`` (a note after
+the hits) and the dashboard (with a link) say how many memories the same search without the scope
+accepts that it did not show.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from mahavishnu.wording import count
 
 #: The filters that scope a search to a group of projects or one project, as the callers spell
-#: them; a group first, as the search reads it (``SqlDialect._project_sql``).
+#: them; a group first, as the search reads it (``sql.Dialect._project_sql``).
 SCOPES = ("group", "project")
 
 Hit = Mapping[str, Any]  # ``SearchHit.to_dict``: {"memory": {"id": …}, "relevant": …, …}

@@ -13,10 +13,10 @@
 - Full text: a generated ``tsvector`` with a GIN index, ranked by FTS5's BM25 (``_bm25_sql``), as
   the embedded store ranks it. Under row-level security a member's own ``@@`` cannot use that index
   (not leakproof, so PostgreSQL applies the policy before it and scans every row the member sees:
-  ~0.5 s at 1,000,000 memories); their text
-  leg takes the ids of the matches they see from ``team_text_matches`` (``m012_team_text_matches``,
-  which runs as a role seeing every row and so uses the index) and reads those rows under their own
-  row-level security (``search_sql``'s ``text_matches``).
+  ~0.5 s at 1,000,000 memories); their text leg takes the ids of the matches they see from
+  ``team_text_matches`` (``m012_team_text_matches``, which runs as a role seeing every row and so
+  uses the index) and reads those rows under their own row-level security (``search_sql``'s
+  ``text_matches``).
 - Hybrid search is one SQL statement: a vector CTE and a text CTE, fused in SQL by the same
   formulas and settings as ``search.Fusion`` (convex or RRF), so scores mean the same on both backends.
 - Every method is one transaction. A connection lost mid-transaction rolls back on the server;
