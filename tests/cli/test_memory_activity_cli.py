@@ -148,7 +148,8 @@ def test_search_everywhere_labels_sources_and_warns_about_a_missing_peer() -> No
 
 def test_search_everywhere_carries_the_judges_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 46: a memory the relevance judge doubts says so in the unified search too (`relevant`
-    in --json, a `relevant` column in the table), whose scores are rescaled to its best."""
+    in --json, a `relevant` column in the table, dimmed), whose scores are rescaled to its best."""
+    from mahavishnu.cli.fast import search
     from mahavishnu.memory.core import judge_weights
 
     ok("store", "env_key keeps the Codex key out of config.toml", "--project", "api")
@@ -159,9 +160,12 @@ def test_search_everywhere_carries_the_judges_verdict(monkeypatch: pytest.Monkey
     for point in ("HOOK_POINT", "PLAIN_HOOK_POINT"):  # now every hit is weak, whichever model judges
         monkeypatch.setattr(judge_weights, point, 1.0)
     doubted = ok("search", "env_key Codex key", "--everywhere", "--json")["hits"]
+    dim: list[object] = []
+    monkeypatch.setattr(search, "_dim", lambda cell, escape: dim.append(cell) or str(cell))
     table = memory("search", "env_key Codex key", "--everywhere").stdout
     assert doubted and not any(h["relevant"] for h in doubted)
     assert "relevant" in table.splitlines()[0] and " no " in table
+    assert "env_key keeps the Codex key out of config.toml" in dim  # dimmed, as `memory search` dims it
 
 
 def test_import_transcript_reads_a_claude_code_hook_payload_from_stdin(isolated_home: Path) -> None:

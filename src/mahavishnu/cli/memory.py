@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mahavishnu.cli.fast.search import _noted, relevant_column
+from mahavishnu.cli.fast.search import _noted, dimmed, relevant_column
 from mahavishnu.cli.fast.store import say_if_quarantined, store_fields, store_memory
 from mahavishnu.cli.memory_group import (
     AgentOption,
@@ -208,7 +208,8 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
         )
         for h, cell in zip(result.hits, cells, strict=True)
     ]
-    table(None, ["id", "score", *judged, "source", "scope", *(["author"] if team else []), "content"], rows)
+    columns = ["id", "score", *judged, "source", "scope", *(["author"] if team else []), "content"]
+    table(None, columns, dimmed(rows, [h.relevant for h in result.hits]))
 
 
 @app.command("daemon")

@@ -105,7 +105,7 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
     judge calls weak (``"relevant": false``) dimmed and, when there are any, a ``relevant`` column
     saying which (``no``): in a pipe, where nothing is dimmed, an assistant running the command
     reads the judge's verdict there."""
-    from mahavishnu.cli.output import escape, info, print_json, table
+    from mahavishnu.cli.output import info, print_json, table
     from mahavishnu.wording import NO_RELEVANT_MEMORIES
 
     if as_json:
@@ -130,12 +130,19 @@ def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
         )
         for h, cell in zip(hits, cells, strict=True)
     ]
-    rows = [
+    columns = ["id", "score", *judged, "found by", "type", "scope", *(["author"] if team else []), "content"]
+    table(None, columns, dimmed(rows, verdicts))
+
+
+def dimmed(rows: Sequence[tuple[Any, ...]], verdicts: Sequence[bool]) -> list[tuple[Any, ...]]:
+    """Hits' table rows, those the relevance judge doubts dimmed (in a pipe the ``relevant``
+    column says which)."""
+    from mahavishnu.cli.output import escape
+
+    return [
         row if relevant else tuple(_dim(cell, escape) for cell in row)
         for relevant, row in zip(verdicts, rows, strict=True)
     ]
-    columns = ["id", "score", *judged, "found by", "type", "scope", *(["author"] if team else []), "content"]
-    table(None, columns, rows)
 
 
 def relevant_column(verdicts: Sequence[bool]) -> tuple[list[str], list[list[str]]]:
