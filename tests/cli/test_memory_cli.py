@@ -429,3 +429,5 @@ def test_a_scoped_search_hints_at_relevant_memories_outside_its_scope_only(
     assert asked[-1] == {} and capsys.readouterr().err == (
         "hint: nothing in group payments looks relevant; 1 memory outside it does: search without --group\n"
     )
+    hint_outside_scope([], {"project": "\x1b]0;owned\x07web"}, search)  # nothing a terminal acts on
+    assert "\x1b" not in capsys.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from mahavishnu.clean_text import printable
 from mahavishnu.wording import count
 
 #: The filters that scope a search to a group of projects or one project, as the callers spell
@@ -45,7 +46,8 @@ def _outside(memory: Mapping[str, Any], shown: set[int], filters: Mapping[str, A
 
 
 def sentence(scope: str, value: object, n: int, remedy: str = "") -> str:
-    """``nothing in project web looks relevant; 1 memory outside it does[: <remedy>]``."""
+    """``nothing in project web looks relevant; 1 memory outside it does[: <remedy>]`` (the scope's
+    name as typed, without what a terminal would act on)."""
     outside = f"{count(n, 'memory', 'memories')} outside it {'does' if n == 1 else 'do'}"
-    said = f"nothing in {scope} {value} looks relevant; {outside}"
+    said = f"nothing in {scope} {printable(str(value))} looks relevant; {outside}"
     return f"{said}: {remedy}" if remedy else said
