@@ -195,7 +195,8 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
         info(NO_RELEVANT_MEMORIES)
         return
     team = any(h.author for h in result.hits)  # a team store: who wrote each memory
-    judged, cells = relevant_column([h.relevant for h in result.hits])  # as `memory search` marks them
+    verdicts = [h.relevant for h in result.hits]
+    judged, cells = relevant_column(verdicts)  # as `memory search` marks them
     rows = [
         (
             h.memory.id if h.memory else "",
@@ -209,7 +210,7 @@ def _search_everywhere(query: str, mode: str, filters: dict[str, Any], limit: in
         for h, cell in zip(result.hits, cells, strict=True)
     ]
     columns = ["id", "score", *judged, "source", "scope", *(["author"] if team else []), "content"]
-    table(None, columns, dimmed(rows, [h.relevant for h in result.hits]))
+    table(None, columns, dimmed(rows, verdicts))
 
 
 @app.command("daemon")

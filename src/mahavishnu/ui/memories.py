@@ -202,10 +202,10 @@ def outside(store: MemoryStore, query: Query, rows: Sequence[Row]) -> Outside | 
 
     def searched(filters: dict[str, Any]) -> list[dict[str, Any]]:
         hits = store.search(query.q, mode=query.mode, filters=filters, limit=PAGE)
-        return [_judged(Row(h.memory, relevant=h.relevant)) for h in hits if query.keeps(h.memory)]
+        return [_judged(h.memory, h.relevant) for h in hits if query.keeps(h.memory)]
 
     filters = query.store_filters()
-    found = outside_scope([_judged(row) for row in rows], filters, searched)
+    found = outside_scope([_judged(row.memory, row.relevant) for row in rows], filters, searched)
     if found is None:
         return None
     scope, n = found
@@ -213,9 +213,9 @@ def outside(store: MemoryStore, query: Query, rows: Sequence[Row]) -> Outside | 
     return Outside(sentence(scope, filters[scope], n), scope, urlencode(wider))
 
 
-def _judged(row: Row) -> dict[str, Any]:
-    """A row as ``outside_scope`` reads a hit."""
-    return {"memory": {"id": row.memory.id, "project": row.memory.project}, "relevant": row.relevant}
+def _judged(memory: Memory, relevant: bool) -> dict[str, Any]:
+    """A hit as ``outside_scope`` reads it."""
+    return {"memory": {"id": memory.id, "project": memory.project}, "relevant": relevant}
 
 
 @dataclass(frozen=True, slots=True)
