@@ -239,8 +239,11 @@ def environ(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def stored(store: MemoryStore, data: dict[str, Any]) -> dict[int, str]:
-    """Every fact stored as ``memory store --project`` does; memory id -> fact id."""
+def stored(store: MemoryStore, data: dict[str, Any], describe: bool = True) -> dict[int, str]:
+    """Every fact stored as ``memory store --project`` does, each project first described with the
+    set's words for it as ``memory describe P "..."`` does (``describe``); memory id -> fact id."""
+    for project, about in data["projects"].items() if describe else ():
+        store.describe_project(project, about)
     ids = {}
     for f in data["facts"]:
         memory = store.store(f["text"], memory_type(f), project=f["project"], source_system="cli")
@@ -493,11 +496,13 @@ def cli(env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | N
 
 
 def through_cli(
-    data: dict[str, Any], asked: Sequence[Ask], home: Path
+    data: dict[str, Any], asked: Sequence[Ask], home: Path, describe: bool
 ) -> tuple[dict[str, list[Answer]], list[Injected]]:
     env = {**os.environ, "MAHAVISHNU_HOME": str(home / "mh"), "HOME": str(home), "NO_COLOR": "1"}
     env.pop("MAHAVISHNU_DAEMON", None)
     began = time.perf_counter()
+    for project, about in data["projects"].items() if describe else ():
+        cli(env, "memory", "describe", project, about)
     ids: dict[int, str] = {}
     for f in data["facts"]:
         args = ["memory", "store", f["text"], "--type", memory_type(f), "--json"]
@@ -675,6 +680,7 @@ def fusion_sweep(
 
 
 def on_postgres(
+    describe: bool,
     data: dict[str, Any],
     asked: Sequence[Ask],
     embedder: CachedEmbedder,
@@ -692,7 +698,7 @@ def on_postgres(
     server, stop = start_embedded_postgres()
     try:
         with MemoryStore(PostgresBackend(server.new_database()), MemorySettings(), embedder) as store:
-            ids = stored(store, data)
+            ids = stored(store, data, describe)
             search["postgres"] = in_process(store, asked, ids, True)
             bare["postgres"] = in_process(store, asked, ids, False)
             hooks["postgres"] = hook_in_process(store, asked, ids, root, tag="pg")
@@ -740,6 +746,11 @@ def main() -> None:
         action="store_true",
         help="also the same store on a real PostgreSQL (embedded server): same answers on every backend",
     )
+    parser.add_argument(
+        "--undescribed",
+        action="store_true",
+        help="store the facts without describing their projects first (memory describe): as before it",
+    )
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     parser.add_argument(
         "--data",
@@ -759,7 +770,7 @@ def main() -> None:
         root = Path(tmp)
         where = settings.model_copy(update={"path": root / "dev.db"})
         with MemoryStore.open(where, embedder=embedder) as store:
-            ids = stored(store, data)
+            ids = stored(store, data, not args.undescribed)
             search: dict[str, list[Answer]] = {}
             bare: dict[str, list[Answer]] = {}
             search["pipeline"] = in_process(store, asked, ids, True)
@@ -784,9 +795,9 @@ def main() -> None:
         if args.fusion_sweep:
             fusion_sweep(where, embedder, asked, ids, setting_variants(args.fusion_sweep))
         if args.postgres:
-            on_postgres(data, asked, embedder, root / "projects", search, bare, hooks)
+            on_postgres(not args.undescribed, data, asked, embedder, root / "projects", search, bare, hooks)
         if not args.fast:
-            answers, injected = through_cli(data, asked, root / "cli")
+            answers, injected = through_cli(data, asked, root / "cli", not args.undescribed)
             search = {"CLI": answers["CLI --project"], **search}
             bare = {"CLI": answers["CLI no project"], **bare}
             hooks = {"CLI": injected, **hooks}

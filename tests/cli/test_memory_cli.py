@@ -431,3 +431,34 @@ def test_a_scoped_search_hints_at_relevant_memories_outside_its_scope_only(
     )
     hint_outside_scope([], {"project": "\x1b]0;owned\x07web"}, search)  # nothing a terminal acts on
     assert "\x1b" not in capsys.readouterr().err
+
+
+def test_describe_says_what_a_project_is_prints_it_and_forgets_it() -> None:
+    ok("store", "Storage is PostgreSQL 16", "--project", "ledger", "--type", "decision")
+    ok("store", "a turn", "--project", "ledger", "--type", "agent")
+
+    assert "is not described" in ok("describe", "ledger")
+    assert ok("describe", "ledger", "the payments service", "--json") == {
+        "project": "ledger",
+        "description": "the payments service",
+        "embedded": 1,
+    }
+    assert ok("describe", "ledger").strip() == "the payments service"
+    assert "forgot what it is; 1 memory embedded again" in ok("describe", "ledger", "--clear")
+    assert ok("describe", "ledger", "--json") == {"project": "ledger", "description": None}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ledger", ""), "empty project description"),
+        (("ledger", "x", "--clear"), "not both"),
+        (("a/b", "x"), "invalid project name"),
+        (("a/b",), "invalid project name"),
+    ],
+)
+def test_describe_refuses_bad_input_with_one_line(args: tuple[str, ...], message: str) -> None:
+    result = memory("describe", *args)
+
+    assert result.exit_code != 0
+    assert message in str(result.exception or result.output)

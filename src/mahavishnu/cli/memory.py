@@ -373,6 +373,41 @@ def stats_cmd(as_json: bool = JSON_OPTION) -> None:
         )
 
 
+@app.command("describe")
+def describe_cmd(
+    project: str = typer.Argument(..., help="The project (as in --project)."),
+    description: str | None = typer.Argument(
+        None, help='What it is, in a few words: "the payments ledger service (FastAPI, PostgreSQL)".'
+    ),
+    clear: bool = typer.Option(False, "--clear", help="Forget the project's description."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Say what a project is, so that a question naming it by what it is ("which DB did we pick for
+    the payments service?") finds its notes and decisions. They are embedded again with it. Without
+    a description, print the one stored."""
+    if clear and description is not None:
+        raise InvalidInputError("give a description or --clear, not both")
+    with open_store() as store:
+        if description is None and not clear:
+            about = store.project_description(project)
+            if as_json:
+                print_json({"project": project, "description": about})
+            elif about is None:
+                info(
+                    f'project {project} is not described: `mahavishnu memory describe {project} "what it is"`'
+                )
+            else:
+                console.print(about, markup=False)
+            return
+        embedded = store.describe_project(project, None if clear else description)
+        about = store.project_description(project)
+    if as_json:
+        print_json({"project": project, "description": about, "embedded": embedded})
+        return
+    done = "forgot what it is" if about is None else "described"
+    info(f"project {project}: {done}; {count(embedded, 'memory', 'memories')} embedded again")
+
+
 @app.command("export")
 def export_cmd(
     path: Path = typer.Argument(..., help="JSONL file to write."),

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu import telemetry
+from mahavishnu.clean_text import clean_text
 from mahavishnu.errors import (
     DimensionMismatchError,
     EmbedderMismatchError,
@@ -47,8 +48,10 @@ from mahavishnu.memory.core.backends.base import (
 )
 from mahavishnu.memory.core.judge import Candidate, coverages, judge
 from mahavishnu.memory.core.models import (
+    DESCRIBED_TYPES,
     INGEST_SOURCE,
     NAMED_FIELDS,
+    PROJECT_ABOUT_CHARS,
     SCOPE_FIELDS,
     Filters,
     Memory,
@@ -70,6 +73,7 @@ from mahavishnu.memory.core.models import (
     embedding_text,
     format_time,
     parse_time,
+    project_context,
     scrub_draft,
     scrub_memory,
     utcnow,
@@ -78,7 +82,7 @@ from mahavishnu.memory.core.pieces import Pieces, reranked
 from mahavishnu.memory.core.relevance import MEMORY_KINDS, REPOSITORY_KIND, is_chatter
 from mahavishnu.memory.core.search import EVIDENCE_DEPTH, Fusion, Ranked, text_evidence
 from mahavishnu.memory.core.supersede import arranged, comparable, link_new, record
-from mahavishnu.redaction.scrub import scrub_tree
+from mahavishnu.redaction.scrub import scrub, scrub_tree
 
 if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings, Settings
@@ -87,6 +91,8 @@ if TYPE_CHECKING:
 META_EMBEDDER = "embedder"
 META_DIMENSION = "dimension"
 META_REEMBED = "reembed_target"
+#: ``META_ABOUT + project``: what the project is (``MemoryStore.describe_project``).
+META_ABOUT = "project_about:"
 MAX_LIMIT = 1_000
 Progress = Callable[[int, int], None]
 
@@ -364,7 +370,9 @@ class MemoryStore:
                 fresh.setdefault(d.dedup_key, d)
         model, by_key = "", {}
         if fresh:
-            texts = [embedding_text(d.content, d.metadata) for d in fresh.values()]
+            texts = self._embedding_texts(
+                [(d.content, d.metadata, d.project, d.type) for d in fresh.values()]
+            )
             vectors = self.embedder.embed_many(texts, kind="document")
             model, by_key = self.embedder.identity, dict(zip(fresh, vectors, strict=True))
         wanted = [by_key[d.dedup_key] if fresh.get(d.dedup_key) is d else None for d in drafts]
@@ -392,7 +400,9 @@ class MemoryStore:
         by_key: dict[tuple[Any, ...], Vector] = {}
         if fresh:
             embedder = self.embedder
-            texts = [embedding_text(d.content, d.metadata) for d in fresh.values()]
+            texts = self._embedding_texts(
+                [(d.content, d.metadata, d.project, d.type) for d in fresh.values()]
+            )
             vectors = embedder.embed_many(texts, kind="document")
             model = embedder.identity
             by_key = dict(zip(fresh, vectors, strict=True))
@@ -439,19 +449,84 @@ class MemoryStore:
                 if tag not in have:
                     check_name("tag", tag, slash=True)
         vector = None
-        if "content" in checked:  # new text is read as it would be when stored (``provenance.py``)
+        if {"content", "project", "memory_type"} & checked.keys():  # what the vector reads changed
             current = self.get(memory_id)
-            tags = checked.get("tags", current.tags)
-            if (screened := provenance.screened_tags(tags, checked["content"])) != tuple(tags):
-                checked["tags"] = screened
-            text = embedding_text(checked["content"], checked.get("metadata", current.metadata))
+            if "content" in checked:  # new text is read as it would be when stored (``provenance.py``)
+                tags = checked.get("tags", current.tags)
+                if (screened := provenance.screened_tags(tags, checked["content"])) != tuple(tags):
+                    checked["tags"] = screened
+                checked["content_hash"] = content_hash(checked["content"])
+            after = {**current.to_dict(), **checked}
+            (text,) = self._embedding_texts(
+                [(after["content"], after["metadata"], after["project"], after["memory_type"])]
+            )
             vector = self.embedder.embed_many([text], kind="document")[0]
-            checked["content_hash"] = content_hash(checked["content"])
         model = self.embedder.identity if vector is not None else ""
         updated = self.backend.update(memory_id, checked, vector, model=model, now=utcnow())
         if updated is None:
             raise NotFoundError(f"no memory #{memory_id}")
         return updated
+
+    def describe_project(
+        self, project: str, description: str | None, *, progress: Progress | None = None
+    ) -> int:
+        """Say what ``project`` is (None: forget it), and embed its memories again: a decision,
+        note, insight or workflow of a described project is read with ``project_context`` (see
+        ``models.embedding_text``). The description is cleaned, scrubbed of secrets and cut at
+        ``PROJECT_ABOUT_CHARS``; the number of memories embedded again is returned (0 when the
+        description is the one stored). ``progress(done, total)`` after each batch."""
+        project = check_label("project", project) or ""
+        check_name("project", project)
+        text = None
+        if description is not None:
+            text = scrub(clean_text(description)).strip()[:PROJECT_ABOUT_CHARS].strip()
+            if not text:
+                raise InvalidInputError(
+                    "empty project description",
+                    hint="Say in a few words what the project is, or use --clear.",
+                )
+        if self.backend.get_meta(META_ABOUT + project) == text:
+            return 0
+        self.backend.set_meta({META_ABOUT + project: text})
+        return self._embed_project(project, progress)
+
+    def project_description(self, project: str) -> str | None:
+        """What ``project`` is, as ``describe_project`` stored it; None when it is not described."""
+        check_name("project", check_label("project", project))
+        return self.backend.get_meta(META_ABOUT + project)
+
+    def _embed_project(self, project: str, progress: Progress | None, batch: int = 64) -> int:
+        """Embed every memory of ``project`` whose vector reads its description again."""
+        filters = Filters(types=DESCRIBED_TYPES, project=project)
+        memories: list[Memory] = []
+        while page := self.backend.recent(filters, MAX_LIMIT, offset=len(memories)):
+            memories.extend(page)
+        for start in range(0, len(memories), batch):
+            part = memories[start : start + batch]
+            texts = self._embedding_texts([_read(m) for m in part])
+            vectors = self.embedder.embed_many(texts, kind="document")
+            for memory, vector in zip(part, vectors, strict=True):  # (not an edit: its time stays)
+                self.backend.update(
+                    memory.id, {}, vector, model=self.embedder.identity, now=memory.updated_at
+                )
+            if progress is not None:
+                progress(start + len(part), len(memories))
+        return len(memories)
+
+    def _embedding_texts(self, items: Sequence[tuple[str, Mapping[str, Any], str | None, str]]) -> list[str]:
+        """The text each (content, metadata, project, type) is embedded from
+        (``models.embedding_text``), each described project's description read once."""
+        described: dict[str, str | None] = {}
+
+        def about(project: str | None, kind: str) -> str | None:
+            if project is None or kind not in DESCRIBED_TYPES:
+                return None
+            if project not in described:
+                found = self.backend.get_meta(META_ABOUT + project)
+                described[project] = project_context(project, found) if found else None
+            return described[project]
+
+        return [embedding_text(c, meta, about(p, kind)) for c, meta, p, kind in items]
 
     def _checked_changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         changes = {("memory_type" if k == "type" else k): v for k, v in changes.items()}
@@ -863,7 +938,7 @@ class MemoryStore:
         scrubbed = [scrub_memory(m) for m in batch]
         changed = [i for i, (old, new) in enumerate(zip(batch, scrubbed, strict=True)) if old is not new]
         if changed:
-            texts = [embedding_text(scrubbed[i].content, scrubbed[i].metadata) for i in changed]
+            texts = self._embedding_texts([_read(scrubbed[i]) for i in changed])
             vectors = self.embedder.embed_many(texts, kind="document")
             for i, vector in zip(changed, vectors, strict=True):
                 scrubbed[i] = scrubbed[i].with_embedding(vector)
@@ -892,7 +967,9 @@ class MemoryStore:
                     break
                 continue
             rows = self.backend.get([i for i, _ in pending])  # a turn's vector reads its metadata too
-            texts = [embedding_text(c, rows[i].metadata) if i in rows else c for i, c in pending]
+            texts = self._embedding_texts(
+                [_read(rows[i]) if i in rows else (c, {}, None, "agent") for i, c in pending]
+            )
             vectors = embedder.embed_many(texts, kind="document")
             self.backend.stage_vectors([i for i, _ in pending], vectors)
             embedded += len(pending)
@@ -1096,6 +1173,16 @@ def settings_fusion(s: MemorySettings) -> Fusion:
         keep=s.hybrid_keep,
         keep_text=s.hybrid_keep_text,
     )
+
+
+def _drafted(draft: MemoryDraft) -> tuple[str, Mapping[str, Any], str | None, str]:
+    """What ``MemoryStore._embedding_texts`` reads of a memory about to be stored."""
+    return draft.content, draft.metadata, draft.project, draft.type
+
+
+def _read(memory: Memory) -> tuple[str, Mapping[str, Any], str | None, str]:
+    """What ``MemoryStore._embedding_texts`` reads of a stored memory."""
+    return memory.content, memory.metadata, memory.project, memory.memory_type
 
 
 def judged_text(memory: Memory) -> str:

@@ -1,0 +1,109 @@
+"""What a project is (``MemoryStore.describe_project``, ``memory describe``): its notes and
+decisions are embedded with it, on every backend, so a question naming the project by what it is
+finds them; turns and other projects' memories are left as they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _backends import Factory
+
+from mahavishnu.config import MemorySettings
+from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.core.embedders.local import LocalEmbedder
+from mahavishnu.memory.core.models import PROJECT_ABOUT_CHARS, embedding_text, project_context
+from mahavishnu.memory.core.store import MemoryStore
+
+LEDGER = "the payments and refunds service (FastAPI)"
+
+
+def vector(store: MemoryStore, memory_id: int) -> np.ndarray:
+    return np.asarray(store.backend.vectors([memory_id])[memory_id])
+
+
+def test_a_question_naming_the_project_by_what_it_is_finds_its_decision(backend_factory: Factory) -> None:
+    """The real model: "which DB backs the refunds backend?" put the hiking app's SQLite first,
+    since neither decision says what its project is."""
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        store.store(
+            "Storage is PostgreSQL 16; we need multi-row transactions for postings.",
+            "decision",
+            project="ledger",
+        )
+        store.store(
+            "The offline cache is SQLite, synced when the phone is back online.", "decision", project="trails"
+        )
+        question = "which DB backs the refunds backend?"
+        assert store.search(question, limit=2)[0].memory.project == "trails"
+
+        store.describe_project("ledger", LEDGER)
+        store.describe_project("trails", "a hiking app for iOS and Android")
+
+        assert store.search(question, limit=2)[0].memory.project == "ledger"
+
+
+def test_describing_embeds_only_the_projects_notes_again_and_clearing_restores_them(
+    store: MemoryStore,
+) -> None:
+    note = store.store("Storage is PostgreSQL 16", "decision", project="ledger")
+    turn = store.store("so which storage did we pick again", "agent", project="ledger")
+    other = store.store("Storage is SQLite on the phone", "decision", project="trails")
+    before = {m.id: vector(store, m.id) for m in (note, turn, other)}
+
+    assert store.describe_project("ledger", LEDGER) == 1
+    assert store.project_description("ledger") == LEDGER
+    assert not np.allclose(vector(store, note.id), before[note.id])
+    assert np.array_equal(vector(store, turn.id), before[turn.id])
+    assert np.array_equal(vector(store, other.id), before[other.id])
+    assert store.get(note.id).updated_at == note.updated_at  # embedded again, not edited
+    assert store.describe_project("ledger", LEDGER) == 0  # the same words: nothing to do
+
+    assert store.describe_project("ledger", None) == 1
+    assert store.project_description("ledger") is None
+    assert np.allclose(vector(store, note.id), before[note.id], atol=1e-6)
+
+
+def test_every_way_a_vector_is_made_reads_the_description(store: MemoryStore) -> None:
+    """Stored after describing, moved into the project, edited, or re-embedded: each vector is made
+    from the project's context and the content (``models.embedding_text``)."""
+
+    def made_from(text: str, about: str | None) -> np.ndarray:
+        return np.asarray(store.embedder.embed_many([embedding_text(text, {}, about)], kind="document")[0])
+
+    context = project_context("ledger", LEDGER)
+    store.describe_project("ledger", LEDGER)
+    stored = store.store("Refunds are posted as negative entries", "note", project="ledger")
+    assert np.allclose(vector(store, stored.id), made_from(stored.content, context), atol=1e-6)
+
+    moved = store.store("Chargebacks reverse the original posting", "note", project="elsewhere")
+    store.update(moved.id, project="ledger")
+    assert np.allclose(vector(store, moved.id), made_from(moved.content, context), atol=1e-6)
+    store.update(moved.id, content="Chargebacks reverse the posting")
+    assert np.allclose(
+        vector(store, moved.id), made_from("Chargebacks reverse the posting", context), atol=1e-6
+    )
+
+    store.reembed(store.embedder)
+    assert np.allclose(vector(store, stored.id), made_from(stored.content, context), atol=1e-6)
+
+    store.update(moved.id, project="trails")  # out of the described project: read without it
+    assert np.allclose(vector(store, moved.id), made_from("Chargebacks reverse the posting", None), atol=1e-6)
+
+
+def test_a_description_is_cleaned_scrubbed_and_cut(tmp_path: Path) -> None:
+    key = "sk-ant-api03-" + "A" * 93 + "-AAAAAAAA"
+    with MemoryStore.open(MemorySettings(path=tmp_path / "m.db")) as store:
+        store.describe_project("ledger", f" payments\x00 service, key {key} " + "x" * 400)
+        about = store.project_description("ledger") or ""
+
+        assert about.startswith("payments service, key [REDACTED")
+        assert key not in about and "\x00" not in about
+        assert len(about) <= PROJECT_ABOUT_CHARS
+        for bad in (" ", ""):
+            with pytest.raises(InvalidInputError, match="empty project description"):
+                store.describe_project("ledger", bad)
+        with pytest.raises(InvalidInputError, match="invalid project name"):
+            store.describe_project("a/b", "what it is")
+        assert store.project_description("ledger") == about
