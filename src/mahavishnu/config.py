@@ -198,7 +198,7 @@ class RecallSettings(BaseModel):
     # lowest that gives at most 40 % of its near-misses something): the hook adds the answer for
     # 0.62 / 0.68 of its questions (tuning / validation) instead of 0.54 / 0.57, near-misses given
     # something 0.38 / 0.25 instead of 0.38 / 0.19 (benchmarks/devmem.py --hook-sweep).
-    prompt_pair_point: float | None = Field(default=0.42, ge=0.0, le=2.0)
+    prompt_pair_point: float | None = Field(default=0.46, ge=0.0, le=2.0)
     # The cosine a captured conversation turn needs (the judge is fitted on notes and decisions,
     # not turns): 0.35, the prompt's floor before the judge. On LoCoMo 0.62 of the evidence turns
     # reach the context, and 0.82 of the coding prompts nothing answers get nothing (retrieval.py).

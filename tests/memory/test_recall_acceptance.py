@@ -29,18 +29,18 @@ def ids(hits: list[SearchHit]) -> list[int]:
 
 
 def test_nothing_is_added_when_the_judge_accepts_nothing() -> None:
-    weak = [hit(1, 0.25), hit(2, 0.15), hit(3, 0.30)]  # the first two add up to under 0.42
+    weak = [hit(1, 0.25), hit(2, 0.15), hit(3, 0.30)]  # the first two add up to under 0.46
     assert accepted(weak, RecallSettings()) == []
 
 
 def test_two_first_hits_weighed_low_open_the_prompt_when_together_they_likely_answer() -> None:
     """``recall.prompt_pair_point``: neither of the first two reaches the judge's point, but their
-    probabilities add up to the chance that one of them answers: at 0.42 or more, the first
+    probabilities add up to the chance that one of them answers: at 0.46 or more, the first
     ``prompt_first_hits`` are added; under it, or with the gate off, nothing is."""
-    likely = [hit(1, 0.25), hit(2, 0.20), hit(3, 0.10), hit(4, 0.05)]
-    assert RecallSettings().prompt_pair_point == 0.42
+    likely = [hit(1, 0.27), hit(2, 0.20), hit(3, 0.10), hit(4, 0.05)]
+    assert RecallSettings().prompt_pair_point == 0.46
     assert ids(accepted(likely, RecallSettings())) == [1, 2, 3]
-    assert accepted([hit(1, 0.22), hit(2, 0.19), hit(3, 0.30), hit(4, 0.30)], RecallSettings()) == []
+    assert accepted([hit(1, 0.26), hit(2, 0.19), hit(3, 0.30), hit(4, 0.30)], RecallSettings()) == []
     assert accepted(likely, RecallSettings(prompt_pair_point=None)) == []
 
 

@@ -515,7 +515,13 @@ class MemoryStore:
 
     def _embedding_texts(self, items: Sequence[tuple[str, Mapping[str, Any], str | None, str]]) -> list[str]:
         """The text each (content, metadata, project, type) is embedded from
-        (``models.embedding_text``), each described project's description read once."""
+        (``models.embedding_text``)."""
+        about = self._contexts()
+        return [embedding_text(c, meta, about(p, kind)) for c, meta, p, kind in items]
+
+    def _contexts(self) -> Callable[[str | None, str], str | None]:
+        """What a memory of (project, type) is read with (``models.project_context``), None for a
+        type or a project not described; each project's description read once."""
         described: dict[str, str | None] = {}
 
         def about(project: str | None, kind: str) -> str | None:
@@ -526,7 +532,7 @@ class MemoryStore:
                 described[project] = project_context(project, found) if found else None
             return described[project]
 
-        return [embedding_text(c, meta, about(p, kind)) for c, meta, p, kind in items]
+        return about
 
     def _checked_changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         changes = {("memory_type" if k == "type" else k): v for k, v in changes.items()}
@@ -736,12 +742,12 @@ class MemoryStore:
         """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant),
         its probability of each with evidence of its own (the prompt hook's operating point reads
         it) and those close enough for a search to return (``quiet``: at the prompt hook's bar)."""
-        first = ranked
+        first, about = ranked, self._contexts()
         candidates = [
             Candidate(
                 r.vector_score if r.vector_score is not None else cosines.get(r.id),
                 r.text_score,
-                judged_text(rows[r.id]),
+                judged_text(rows[r.id], about),
             )
             for r in first
         ]
@@ -775,7 +781,8 @@ class MemoryStore:
         evidence = text_evidence(query, [rows[r.id].content for r in by_text[:EVIDENCE_DEPTH]])
         if evidence >= s.rerank_evidence:
             return ranked
-        texts = {r.id: judged_text(rows[r.id]) for r in ranked[: s.rerank_depth]}
+        about = self._contexts()
+        texts = {r.id: judged_text(rows[r.id], about) for r in ranked[: s.rerank_depth]}
         return reranked(query, ranked, texts, cosines, pieces, s.rerank_depth, s.rerank_weight)
 
     def _cosines(self, ranked: list[Ranked], request: SearchRequest) -> dict[int, float]:
@@ -1185,11 +1192,15 @@ def _read(memory: Memory) -> tuple[str, Mapping[str, Any], str | None, str]:
     return memory.content, memory.metadata, memory.project, memory.memory_type
 
 
-def judged_text(memory: Memory) -> str:
-    """A memory's text as the judge and the rerank read it: its project's name, then its content,
-    unless the content names it. A question often names the project ("when does the orchard export
-    job run?") where a note stored with ``--project orchard`` does not: the project answers for
-    that word."""
+def judged_text(memory: Memory, about: Callable[[str | None, str], str | None] | None = None) -> str:
+    """A memory's text as the judge and the rerank read it: what its vector reads before its content
+    when its project is described (``about``: ``MemoryStore._contexts``), else its project's name,
+    then its content, unless the content names it. A question often names the project ("when does
+    the orchard export job run?", "which DB backs the refunds backend?") where a note stored with
+    ``--project orchard`` does not: the project answers for those words."""
+    context = about(memory.project, memory.memory_type) if about is not None else None
+    if context:
+        return f"{context}: {memory.content}"
     project = memory.project
     if not project or re.search(rf"(?<!\w){re.escape(project)}(?!\w)", memory.content, re.IGNORECASE):
         return memory.content
