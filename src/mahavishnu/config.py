@@ -194,10 +194,11 @@ class RecallSettings(BaseModel):
     # A prompt's recall opens too when the judge's probabilities of its first two hits with
     # evidence add up to this (only one stored fact answers a question, so their sum is the chance
     # that one of them does; None: off, only prompt_point opens it, and a raised prompt_point
-    # wants this off or raised too). Chosen on the tuning half of the development set (the
-    # lowest that gives at most 40 % of its near-misses something): the hook adds the answer for
-    # 0.62 / 0.68 of its questions (tuning / validation) instead of 0.54 / 0.57, near-misses given
-    # something 0.38 / 0.25 instead of 0.38 / 0.19 (benchmarks/devmem.py --hook-sweep).
+    # wants this off or raised too). Chosen on the tuning half of the development set, its
+    # projects described (the lowest that gives at most 40 % of its near-misses something): the
+    # hook adds the answer for 0.61 / 0.69 of its questions (tuning / validation) instead of 0.55 /
+    # 0.58, near-misses given something 0.38 / 0.12 as without it (benchmarks/devmem.py
+    # --hook-sweep; 0.42 before projects were described).
     prompt_pair_point: float | None = Field(default=0.46, ge=0.0, le=2.0)
     # The cosine a captured conversation turn needs (the judge is fitted on notes and decisions,
     # not turns): 0.35, the prompt's floor before the judge. On LoCoMo 0.62 of the evidence turns

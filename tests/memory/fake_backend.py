@@ -19,7 +19,7 @@ import numpy as np
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.backends import records
-from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, Backend, ImportCounts
+from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, Backend, ImportCounts, Unstaged
 from mahavishnu.memory.core.migrations import Migrations
 from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, MigrationState, Vector, format_time
 from mahavishnu.memory.core.search import Ranked, query_terms, tokens
@@ -260,9 +260,10 @@ class FakeBackend(Backend):
         return [{i for i, held in adjacent.items() if pair in held} for pair in pairs]
 
     # -- reembed --------------------------------------------------------------------------
-    def reembed_pending(self, limit: int) -> list[tuple[int, str]]:
+    def reembed_pending(self, limit: int) -> list[Unstaged]:
         ids = sorted(i for i in self.db.rows if i not in self.db.staged)[:limit]
-        return [(i, self.db.rows[i].content) for i in ids]
+        rows = [self.db.rows[i] for i in ids]
+        return [Unstaged(m.id, m.content, m.metadata, m.project, m.memory_type) for m in rows]
 
     def reembed_progress(self) -> tuple[int, int]:
         return len(self.db.staged), len(self.db.rows)

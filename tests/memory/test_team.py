@@ -273,3 +273,29 @@ def test_a_migration_newer_than_the_team_store_asks_its_owner_for_team_init(team
     with pytest.raises(MigrationError, match="no permission to create tables") as info:
         PostgresBackend(alice)
     assert "mahavishnu team init" in (info.value.hint or "")
+
+
+def test_the_owner_describes_a_project_and_every_members_notes_of_it_are_embedded_with_it(
+    team: TeamCluster, two_members: tuple[str, str]
+) -> None:
+    """Row-level security lets the owner rewrite no member's private row but through the reembed
+    policy: describing a project on a team store embeds the whole store again; a member may read
+    the description and may not change it."""
+    alice, _ = two_members
+    with open_store(alice) as store:
+        mine = store.store("alice's note on the ledger", "note", project="api")
+        before = store.backend.vectors([mine.id])[mine.id]
+        with pytest.raises((StoreError, psycopg.Error)):
+            store.describe_project("api", "the payments API")
+
+    with open_store(team.owner_dsn) as owner:
+        assert owner.describe_project("api", "the payments API") >= 5
+
+    with open_store(alice) as store:
+        assert store.project_description("api") == "the payments API"
+        after = store.backend.vectors([mine.id])[mine.id]
+        assert list(after) != list(before)
+        fresh = store.store("bob's twin note on the ledger", "note", project="api")
+        assert list(store.backend.vectors([fresh.id])[fresh.id]) == list(
+            store.embedder.embed_many([f"api (the payments API): {fresh.content}"], kind="document")[0]
+        )

@@ -474,7 +474,9 @@ class MemoryStore:
         note, insight or workflow of a described project is read with ``project_context`` (see
         ``models.embedding_text``). The description is cleaned, scrubbed of secrets and cut at
         ``PROJECT_ABOUT_CHARS``; the number of memories embedded again is returned (0 when the
-        description is the one stored). ``progress(done, total)`` after each batch."""
+        description is the one stored). ``progress(done, total)`` after each batch. On a team
+        store only its owner describes, and every memory is embedded again (``reembed``: row-level
+        security lets no other statement rewrite the members' private rows)."""
         project = check_label("project", project) or ""
         check_name("project", project)
         text = None
@@ -487,7 +489,9 @@ class MemoryStore:
                 )
         if self.backend.get_meta(META_ABOUT + project) == text:
             return 0
-        self.backend.set_meta({META_ABOUT + project: text})
+        self.backend.set_meta({META_ABOUT + project: text})  # (a team member may not: refused)
+        if _team_store(self.backend):  # every member's rows: only the owner's reembed rewrites them
+            return self.reembed(self.embedder, progress=progress).embedded
         return self._embed_project(project, progress)
 
     def project_description(self, project: str) -> str | None:
@@ -973,12 +977,11 @@ class MemoryStore:
                 if self.backend.finish_reembed(embedder.identity, embedder.dimension, meta):
                     break
                 continue
-            rows = self.backend.get([i for i, _ in pending])  # a turn's vector reads its metadata too
             texts = self._embedding_texts(
-                [_read(rows[i]) if i in rows else (c, {}, None, "agent") for i, c in pending]
+                [(u.content, u.metadata, u.project, u.memory_type) for u in pending]
             )
             vectors = embedder.embed_many(texts, kind="document")
-            self.backend.stage_vectors([i for i, _ in pending], vectors)
+            self.backend.stage_vectors([u.id for u in pending], vectors)
             embedded += len(pending)
             if progress is not None:
                 progress(*self.backend.reembed_progress())
@@ -1180,6 +1183,12 @@ def settings_fusion(s: MemorySettings) -> Fusion:
         keep=s.hybrid_keep,
         keep_text=s.hybrid_keep_text,
     )
+
+
+def _team_store(backend: Backend) -> bool:
+    """Whether ``backend`` is a team's PostgreSQL store (``team init``)."""
+    team_store = getattr(backend, "team_store", None)
+    return bool(team_store()) if callable(team_store) else False
 
 
 def _drafted(draft: MemoryDraft) -> tuple[str, Mapping[str, Any], str | None, str]:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, MigrationState, SearchMode, Vector
 from mahavishnu.memory.core.search import (
@@ -77,6 +77,16 @@ class SearchRequest:
     def query_vector(self) -> Vector:
         """The query's vector, waiting for it if it is still being embedded."""
         return _need(None if self.vector is None else resolved(self.vector))
+
+
+class Unstaged(NamedTuple):
+    """A memory ``reembed`` has not embedded yet: what its vector is made from."""
+
+    id: int
+    content: str
+    metadata: Mapping[str, Any]
+    project: str | None
+    memory_type: str
 
 
 def resolved(vector: Vector | Future[Vector]) -> Vector:
@@ -338,8 +348,10 @@ def stored_cosines(rows: Rows, vector: Vector, ids: Sequence[int]) -> dict[int, 
 
 
 class Reembedding(Protocol):
-    def reembed_pending(self, limit: int) -> list[tuple[int, str]]:
-        """(id, content) of memories without a staged vector, by id."""
+    def reembed_pending(self, limit: int) -> list[Unstaged]:
+        """What a vector is made from (``models.embedding_text``) of the memories without a staged
+        vector, by id: read here, since on a team store the owner reads the members' private rows
+        only through the reembed's own policy."""
         ...
 
     def reembed_progress(self) -> tuple[int, int]:

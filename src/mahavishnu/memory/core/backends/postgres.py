@@ -55,7 +55,7 @@ from mahavishnu.errors import (
     StoreError,
 )
 from mahavishnu.masking import mask_url
-from mahavishnu.memory.core.backends.base import SearchRequest, _need
+from mahavishnu.memory.core.backends.base import SearchRequest, Unstaged, _need
 from mahavishnu.memory.core.backends.sql import Dialect, SqlBackend
 from mahavishnu.memory.core.migrations.postgres import (
     INDEX_KINDS,
@@ -788,7 +788,7 @@ class PostgresBackend(SqlBackend):
             self._maintaining.on = False
 
     # A reembed rewrites every vector: on a team store the owner's must reach every member's rows.
-    def reembed_pending(self, limit: int) -> list[tuple[int, str]]:
+    def reembed_pending(self, limit: int) -> list[Unstaged]:
         with self.maintenance():
             return super().reembed_pending(limit)
 

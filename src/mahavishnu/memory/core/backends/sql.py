@@ -21,7 +21,7 @@ import numpy as np
 from mahavishnu.errors import InvalidInputError, MigrationError, StoreError
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.core.backends import records
-from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, Backend, ImportCounts
+from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, Backend, ImportCounts, Unstaged
 from mahavishnu.memory.core.backends.records import RecordTable
 from mahavishnu.memory.core.migrations import Migrations
 from mahavishnu.memory.core.models import (
@@ -574,9 +574,11 @@ class SqlBackend(Backend):
         "FROM memories AS m WHERE NOT EXISTS (SELECT 1 FROM embedding_staging AS s WHERE s.memory_id = m.id)"
     )
 
-    def reembed_pending(self, limit: int) -> list[tuple[int, str]]:
-        sql = f"SELECT id, content {self._UNSTAGED} ORDER BY id LIMIT {self.dialect.mark}"
-        return self._read(lambda conn: [(int(i), str(c)) for i, c in conn.execute(sql, (limit,))])
+    def reembed_pending(self, limit: int) -> list[Unstaged]:
+        columns = "id, content, metadata, project, memory_type"
+        sql = f"SELECT {columns} {self._UNSTAGED} ORDER BY id LIMIT {self.dialect.mark}"
+        rows = self._read(lambda conn: conn.execute(sql, (limit,)).fetchall())
+        return [Unstaged(int(i), str(c), self.dialect.json_out(md), p, str(t)) for i, c, md, p, t in rows]
 
     def reembed_progress(self) -> tuple[int, int]:
         sql = "SELECT (SELECT count(*) FROM embedding_staging), (SELECT count(*) FROM memories)"
