@@ -299,3 +299,19 @@ def test_the_owner_describes_a_project_and_every_members_notes_of_it_are_embedde
         assert list(store.backend.vectors([fresh.id])[fresh.id]) == list(
             store.embedder.embed_many([f"api (the payments API): {fresh.content}"], kind="document")[0]
         )
+
+
+def test_the_owners_reembed_makes_a_members_private_turn_from_the_turn_before_it(
+    team: TeamCluster, two_members: tuple[str, str]
+) -> None:
+    """The owner sees no member's private row but through the reembed's own policy: what each
+    vector is made from (a captured turn's previous turn) is read there, not by a plain read that
+    row-level security empties."""
+    alice, _ = two_members
+    with open_store(alice) as store:
+        said = store.store("yes, last Tuesday", "agent", metadata={"previous_turn": "when did you deploy?"})
+        made = store.backend.vectors([said.id])[said.id]
+    with open_store(team.owner_dsn) as owner:
+        owner.reembed(owner.embedder)
+    with open_store(alice) as store:
+        assert list(store.backend.vectors([said.id])[said.id]) == list(made)
