@@ -95,11 +95,11 @@ def test_every_way_a_vector_is_made_reads_the_description(store: MemoryStore) ->
 def test_a_description_is_cleaned_scrubbed_and_cut(tmp_path: Path) -> None:
     key = "sk-ant-api03-" + "A" * 93 + "-AAAAAAAA"
     with MemoryStore.open(MemorySettings(path=tmp_path / "m.db")) as store:
-        store.describe_project("ledger", f" payments\x00 service, key {key} " + "x" * 400)
+        store.describe_project("ledger", f" payments\x00 service,\x1b]0;owned\x07\n key {key} " + "x" * 400)
         about = store.project_description("ledger") or ""
 
-        assert about.startswith("payments service, key [REDACTED")
-        assert key not in about and "\x00" not in about
+        assert about.startswith("payments service,]0;owned key [REDACTED")
+        assert key not in about and not {"\x00", "\x1b", "\x07", "\n"} & set(about)
         assert len(about) <= PROJECT_ABOUT_CHARS
         for bad in (" ", ""):
             with pytest.raises(InvalidInputError, match="empty project description"):

@@ -101,8 +101,8 @@ def embedding_text(content: str, metadata: Mapping[str, Any], about: str | None 
 
     A reply ("Yes, last Tuesday, with my sister") means what it answers; the turn before it says
     what that is. The content comes first, so a long turn keeps its own words within the model's
-    window. Only the vector reads the
-    previous turn: the full-text index, the content shown and every word count stay the turn's own.
+    window. Only the vector reads the previous turn (and the judge the project's context): the
+    full-text index, the content shown and every word count stay the memory's own.
 
     Measured (``benchmarks/retrieval.py --datasets locomo``, each turn stored as captured): LoCoMo
     evidence recall@10, hybrid 0.672 -> 0.717, vector 0.462 -> 0.558. The previous turn's first or

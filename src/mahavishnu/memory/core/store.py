@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu import telemetry
-from mahavishnu.clean_text import clean_text
+from mahavishnu.clean_text import clean_text, printable
 from mahavishnu.errors import (
     DimensionMismatchError,
     EmbedderMismatchError,
@@ -370,9 +370,7 @@ class MemoryStore:
                 fresh.setdefault(d.dedup_key, d)
         model, by_key = "", {}
         if fresh:
-            texts = self._embedding_texts(
-                [(d.content, d.metadata, d.project, d.type) for d in fresh.values()]
-            )
+            texts = self._embedding_texts([_drafted(d) for d in fresh.values()])
             vectors = self.embedder.embed_many(texts, kind="document")
             model, by_key = self.embedder.identity, dict(zip(fresh, vectors, strict=True))
         wanted = [by_key[d.dedup_key] if fresh.get(d.dedup_key) is d else None for d in drafts]
@@ -400,9 +398,7 @@ class MemoryStore:
         by_key: dict[tuple[Any, ...], Vector] = {}
         if fresh:
             embedder = self.embedder
-            texts = self._embedding_texts(
-                [(d.content, d.metadata, d.project, d.type) for d in fresh.values()]
-            )
+            texts = self._embedding_texts([_drafted(d) for d in fresh.values()])
             vectors = embedder.embed_many(texts, kind="document")
             model = embedder.identity
             by_key = dict(zip(fresh, vectors, strict=True))
@@ -472,7 +468,8 @@ class MemoryStore:
     ) -> int:
         """Say what ``project`` is (None: forget it), and embed its memories again: a decision,
         note, insight or workflow of a described project is read with ``project_context`` (see
-        ``models.embedding_text``). The description is cleaned, scrubbed of secrets and cut at
+        ``models.embedding_text``). The description is cleaned (one line, nothing a terminal would
+        act on), scrubbed of secrets and cut at
         ``PROJECT_ABOUT_CHARS``; the number of memories embedded again is returned (0 when the
         description is the one stored). ``progress(done, total)`` after each batch. On a team
         store only its owner describes, and every memory is embedded again (``reembed``: row-level
@@ -481,7 +478,7 @@ class MemoryStore:
         check_name("project", project)
         text = None
         if description is not None:
-            text = scrub(clean_text(description)).strip()[:PROJECT_ABOUT_CHARS].strip()
+            text = scrub(" ".join(printable(clean_text(description)).split()))[:PROJECT_ABOUT_CHARS].strip()
             if not text:
                 raise InvalidInputError(
                     "empty project description",
