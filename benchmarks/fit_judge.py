@@ -51,7 +51,7 @@ from mahavishnu.config import MemorySettings
 from mahavishnu.memory.core import judge
 from mahavishnu.memory.core.embedders import get_embedder
 from mahavishnu.memory.core.models import SearchHit
-from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.core.store import MemoryStore, judged_text
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "src/mahavishnu/memory/core/judge_weights.py"
 PENALTY = 0.01
@@ -86,7 +86,8 @@ def candidates(
 
 def judged_features(store: MemoryStore, query: str, hits: list[SearchHit]) -> list[list[float]]:
     """Every feature (``judge.FEATURES``) of each hit, as the store's search computes them."""
-    found = [judge.Candidate(h.vector_score, h.text_score, h.memory.content) for h in hits]
+    about = store.project_contexts()  # the text the search's judge reads: the project's context first
+    found = [judge.Candidate(h.vector_score, h.text_score, judged_text(h.memory, about)) for h in hits]
     covered = judge.coverages(query, found, store.embedder.relevance_floor, store.embedder)
     if covered is None:
         raise SystemExit(f"{store.embedder.identity} gives no word-piece vectors: fit with the local model")

@@ -517,10 +517,10 @@ class MemoryStore:
     def _embedding_texts(self, items: Sequence[tuple[str, Mapping[str, Any], str | None, str]]) -> list[str]:
         """The text each (content, metadata, project, type) is embedded from
         (``models.embedding_text``)."""
-        about = self._contexts()
+        about = self.project_contexts()
         return [embedding_text(c, meta, about(p, kind)) for c, meta, p, kind in items]
 
-    def _contexts(self) -> Callable[[str | None, str], str | None]:
+    def project_contexts(self) -> Callable[[str | None, str], str | None]:
         """What a memory of (project, type) is read with (``models.project_context``), None for a
         type or a project not described; each project's description read once."""
         described: dict[str, str | None] = {}
@@ -743,7 +743,7 @@ class MemoryStore:
         """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant),
         its probability of each with evidence of its own (the prompt hook's operating point reads
         it) and those close enough for a search to return (``quiet``: at the prompt hook's bar)."""
-        first, about = ranked, self._contexts()
+        first, about = ranked, self.project_contexts()
         candidates = [
             Candidate(
                 r.vector_score if r.vector_score is not None else cosines.get(r.id),
@@ -782,7 +782,7 @@ class MemoryStore:
         evidence = text_evidence(query, [rows[r.id].content for r in by_text[:EVIDENCE_DEPTH]])
         if evidence >= s.rerank_evidence:
             return ranked
-        about = self._contexts()
+        about = self.project_contexts()
         texts = {r.id: judged_text(rows[r.id], about) for r in ranked[: s.rerank_depth]}
         return reranked(query, ranked, texts, cosines, pieces, s.rerank_depth, s.rerank_weight)
 
@@ -1200,7 +1200,7 @@ def _read(memory: Memory) -> tuple[str, Mapping[str, Any], str | None, str]:
 
 def judged_text(memory: Memory, about: Callable[[str | None, str], str | None] | None = None) -> str:
     """A memory's text as the judge and the rerank read it: what its vector reads before its content
-    when its project is described (``about``: ``MemoryStore._contexts``), else its project's name,
+    when its project is described (``about``: ``MemoryStore.project_contexts``), else its project's name,
     then its content, unless the content names it. A question often names the project ("when does
     the orchard export job run?", "which DB backs the refunds backend?") where a note stored with
     ``--project orchard`` does not: the project answers for those words."""
