@@ -462,3 +462,12 @@ def test_describe_refuses_bad_input_with_one_line(args: tuple[str, ...], message
 
     assert result.exit_code != 0
     assert message in str(result.exception or result.output)
+
+
+def test_stats_say_what_each_project_is() -> None:
+    ok("store", "Storage is PostgreSQL 16", "--project", "ledger")
+    ok("store", "The cache is SQLite", "--project", "trails")
+    ok("describe", "ledger", "the payments service")
+
+    assert ok("stats", "--json")["descriptions"] == {"ledger": "the payments service"}
+    assert "the payments service" in ok("stats")

@@ -352,11 +352,14 @@ def delete_cmd(
 
 @app.command("stats")
 def stats_cmd(as_json: bool = JSON_OPTION) -> None:
-    """Counts by type and project, embedder, size and location of the store."""
+    """Counts by type and project (with what each project is: `memory describe`), embedder, size
+    and location of the store."""
     from mahavishnu.memory.core import size_metrics
 
     with open_store() as store:
         stats = store.stats()
+        described = {p: store.project_description(p) for p in stats["by_project"] if p}
+    stats["descriptions"] = {p: about for p, about in described.items() if about}
     size_metrics.record(stats)
     if as_json:
         print_json(stats)
@@ -368,9 +371,8 @@ def stats_cmd(as_json: bool = JSON_OPTION) -> None:
     if stats["by_type"]:
         table("by type", ["type", "count"], sorted(stats["by_type"].items()))
     if stats["by_project"]:
-        table(
-            "by project", ["project", "count"], [(p or "(none)", n) for p, n in stats["by_project"].items()]
-        )
+        rows = [(p or "(none)", n, described.get(p) or "-") for p, n in stats["by_project"].items()]
+        table("by project", ["project", "count", "what it is (memory describe)"], rows)
 
 
 @app.command("describe")
@@ -385,8 +387,11 @@ def describe_cmd(
     """Say what a project is, so that a question naming it by what it is ("which DB did we pick for
     the payments service?") finds its notes and decisions. They are embedded again with it. Without
     a description, print the one stored."""
+    from mahavishnu.memory.core.models import check_name
+
     if clear and description is not None:
         raise InvalidInputError("give a description or --clear, not both")
+    check_name("project", project)
     with open_store() as store:
         if description is None and not clear:
             about = store.project_description(project)

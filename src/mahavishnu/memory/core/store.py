@@ -493,7 +493,6 @@ class MemoryStore:
 
     def project_description(self, project: str) -> str | None:
         """What ``project`` is, as ``describe_project`` stored it; None when it is not described."""
-        check_name("project", check_label("project", project))
         return self.backend.get_meta(META_ABOUT + project)
 
     def _embed_project(self, project: str, progress: Progress | None, batch: int = 64) -> int:
