@@ -262,3 +262,36 @@ def test_pi_s_models_json_is_checked_beside_its_settings(isolated_home):
     models.write_text('{"providers": ["not", "an", "object"]}\n')
     wrong = _by_check(doctor.check_config_files(load_settings()))["config:pi:models.json"]
     assert wrong.status == "error" and "providers" in wrong.detail
+
+
+def test_doctor_names_the_projects_that_do_not_say_what_they_are(isolated_home):
+    """A hint, never a warning: describing is optional."""
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.core.store import MemoryStore
+
+    settings = load_settings()
+    assert _by_check(doctor.check_projects(settings))["projects"].detail == "no memory of a project yet"
+    with MemoryStore.open(settings.memory, embedder=FakeEmbedder()) as store:
+        store.store("Storage is PostgreSQL 16", "decision", project="ledger")
+        store.store("The cache is SQLite", "note", project="trail mix")
+        store.store("We use pytest", "note")
+        store.describe_project("ledger", "the payments service")
+
+    found = _by_check(doctor.check_projects(settings))["projects"]
+    assert (found.status, found.detail) == ("ok", "1 of 2 projects described")
+    assert "mahavishnu memory describe 'trail mix'" in found.hint and "not described: trail mix" in found.hint
+
+    with MemoryStore.open(settings.memory, embedder=FakeEmbedder()) as store:
+        store.describe_project("trail mix", "a hiking app")
+    assert _by_check(doctor.check_projects(settings))["projects"].hint == ""
+
+
+def test_a_new_users_first_doctor_finds_no_fault_in_the_store_it_never_made(isolated_home):
+    """Before any memory command the store has no tables: not an error ("no such table: meta")."""
+    findings = _by_check(run_checks(load_settings()))
+
+    assert (findings["embedder"].status, findings["embedder"].detail) == (
+        "ok",
+        "the store is empty: it takes the configured embedder",
+    )
+    assert findings["projects"].status == "ok"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from mahavishnu import wording
+from mahavishnu.clean_text import printable
 from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.errors import DimensionMismatchError, EmbedderMismatchError, MahavishnuError
 
@@ -439,6 +441,8 @@ def check_embedder(settings: Settings) -> list[Finding]:
 
     backend = open_backend(settings.memory, migrate=False)
     try:
+        if not backend.migration_state().applied:  # a new store: not even its tables yet
+            return [Finding("embedder", "ok", "the store is empty: it takes the configured embedder")]
         stored, target = backend.get_meta(META_EMBEDDER), backend.get_meta(META_REEMBED)
         if stored is None or not backend.recent(Filters(), 1):
             return [Finding("embedder", "ok", "the store is empty: it takes the configured embedder")]
@@ -454,6 +458,32 @@ def check_embedder(settings: Settings) -> list[Finding]:
         again = f"`mahavishnu memory reembed --embedder {name} --model {model}`"
         return [Finding("embedder", "warn", f"a reembed to {moving_to} was left unfinished", f"Run {again}.")]
     return [Finding("embedder", "ok", f"the store's vectors come from {configured}, the configured embedder")]
+
+
+def check_projects(settings: Settings) -> list[Finding]:
+    """Which projects with memories say what they are (``memory describe``): a question naming a
+    project by what it is finds the notes of a described one. Never a warning: a hint."""
+    from mahavishnu.memory.core.store import META_ABOUT, META_EMBEDDER, open_backend
+
+    backend = open_backend(settings.memory, migrate=False)
+    try:  # (a new store has no tables yet; one that never held a memory, no embedder)
+        held = bool(backend.migration_state().applied) and backend.get_meta(META_EMBEDDER) is not None
+        projects = sorted(p for p in backend.stats()["by_project"] if p) if held else []
+        bare = [p for p in projects if backend.get_meta(META_ABOUT + p) is None]
+    finally:
+        backend.close()
+    if not projects:
+        return [Finding("projects", "ok", "no memory of a project yet")]
+    said = f"{len(projects) - len(bare)} of {wording.count(len(projects), 'project')} described"
+    if not bare:
+        return [Finding("projects", "ok", said)]
+    first = shlex.quote(printable(bare[0]))
+    named = ", ".join(printable(p) for p in bare[:5]) + (", …" if len(bare) > 5 else "")
+    hint = (
+        f'Say what each is, e.g. `mahavishnu memory describe {first} "the payments API"`: a question '
+        f"naming a project by what it is then finds its notes (not described: {named})."
+    )
+    return [Finding("projects", "ok", said, hint)]
 
 
 def check_team_logins(settings: Settings) -> list[Finding]:
@@ -601,6 +631,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("private files", check_private_files),
     ("store", check_store),
     ("embedder", check_embedder),
+    ("projects", check_projects),
     ("team logins", check_team_logins),
     ("mcp", check_mcp_registered),
     (HOOKS_CHECK, check_memory_hooks),
