@@ -75,6 +75,9 @@ class FakeBackend(Backend):
     def get_meta(self, key: str) -> str | None:
         return self.db.meta.get(key)
 
+    def meta_under(self, prefix: str) -> dict[str, str]:
+        return {k: v for k, v in self.db.meta.items() if k.startswith(prefix)}
+
     def set_meta(self, values: Mapping[str, str | None]) -> None:
         for key, value in values.items():
             if value is None:

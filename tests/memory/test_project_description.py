@@ -107,3 +107,15 @@ def test_a_description_is_cleaned_scrubbed_and_cut(tmp_path: Path) -> None:
         with pytest.raises(InvalidInputError, match="invalid project name"):
             store.describe_project("a/b", "what it is")
         assert store.project_description("ledger") == about
+
+
+def test_a_description_belongs_to_its_own_project_only(store: MemoryStore) -> None:
+    """Names alike ("a_b" as a pattern matches "axb"; "api" begins "api-gateway") share nothing."""
+    store.describe_project("a_b", "the billing service")
+    store.describe_project("api", "the public API")
+    about = store.project_contexts()
+
+    assert about("a_b", "note") == "a_b (the billing service)"
+    assert about("axb", "note") is None
+    assert about("api-gateway", "decision") is None
+    assert about("api", "agent") is None  # a captured turn reads the turn before it instead

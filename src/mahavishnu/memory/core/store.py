@@ -521,16 +521,19 @@ class MemoryStore:
 
     def project_contexts(self) -> Callable[[str | None, str], str | None]:
         """What a memory of (project, type) is read with (``models.project_context``), None for a
-        type or a project not described; each project's description read once."""
-        described: dict[str, str | None] = {}
+        type or a project not described; every description read at once, when first needed (one
+        round trip to a PostgreSQL store, however many projects a search meets)."""
+        described: dict[str, str] | None = None
 
         def about(project: str | None, kind: str) -> str | None:
+            nonlocal described
             if project is None or kind not in DESCRIBED_TYPES:
                 return None
-            if project not in described:
-                found = self.backend.get_meta(META_ABOUT + project)
-                described[project] = project_context(project, found) if found else None
-            return described[project]
+            if described is None:
+                found = self.backend.meta_under(META_ABOUT)
+                described = {key[len(META_ABOUT) :]: text for key, text in found.items()}
+            text = described.get(project)
+            return project_context(project, text) if text else None
 
         return about
 

@@ -132,6 +132,10 @@ class Schema(Protocol):
 
     def get_meta(self, key: str) -> str | None: ...
 
+    def meta_under(self, prefix: str) -> dict[str, str]:
+        """Every key starting with ``prefix`` and its value, in one read."""
+        ...
+
     def set_meta(self, values: Mapping[str, str | None]) -> None:
         """Set (or, for None, delete) several keys at once."""
         ...

@@ -291,6 +291,12 @@ class SqlBackend(Backend):
         row = self._read(lambda conn: conn.execute(sql, (key,)).fetchone())
         return None if row is None else str(row[0])
 
+    def meta_under(self, prefix: str) -> dict[str, str]:
+        m = self.dialect.mark  # (not LIKE: a prefix may hold % or _)
+        sql = f"SELECT key, value FROM meta WHERE substr(key, 1, {m}) = {m}"
+        rows = self._read(lambda conn: conn.execute(sql, (len(prefix), prefix)).fetchall())
+        return {str(k): str(v) for k, v in rows}
+
     def set_meta(self, values: Mapping[str, str | None]) -> None:
         def work(conn: Conn) -> None:
             self._set_meta(conn, values)
