@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -387,6 +387,7 @@ def describe_cmd(
     """Say what a project is, so that a question naming it by what it is ("which DB did we pick for
     the payments service?") finds its notes and decisions. They are embedded again with it. Without
     a description, print the one stored."""
+    from mahavishnu.cli.ingest_progress import PlainProgress
     from mahavishnu.memory.core.models import check_name
 
     if clear and description is not None:
@@ -404,7 +405,9 @@ def describe_cmd(
             else:
                 console.print(about, markup=False)
             return
-        embedded = store.describe_project(project, None if clear else description)
+        plain = PlainProgress(f"describe {project}", "memories", quiet=as_json or console.is_terminal)
+        with _progress_bar(f"describe {project}: embedding again", as_json, plain) as progress:
+            embedded = store.describe_project(project, None if clear else description, progress=progress)
         about = store.project_description(project)
     if as_json:
         print_json({"project": project, "description": about, "embedded": embedded})
@@ -510,8 +513,6 @@ def reembed_cmd(
     """Re-embed every memory with another embedder, in place. Safe to interrupt: run it again to resume."""
     import shlex
 
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-
     from mahavishnu.cli.ingest_progress import PlainProgress
     from mahavishnu.cli.output import err_console
 
@@ -520,21 +521,8 @@ def reembed_cmd(
     try:
         with (
             open_store() as store,
-            Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                TaskProgressColumn(),
-                TimeRemainingColumn(),
-                console=console.rich,
-                disable=as_json or not console.is_terminal,
-            ) as bar,
+            _progress_bar(f"reembed → {embedder.identity}", as_json, plain) as progress,
         ):
-            task = bar.add_task(f"reembed → {embedder.identity}", total=None)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-                plain(done, total)
-
             report = store.reembed(embedder, batch_size=batch_size, progress=progress)
     except KeyboardInterrupt:
         options = ["--embedder", embedder_name, *(["--model", model] if model else [])]
@@ -564,6 +552,35 @@ def reembed_cmd(
         info(f"now set memory.embedder: {embedder_name} in your settings so the store opens with it")
     elif current.embedder_model is not None and model is not None and current.embedder_model != model:
         info(f"now set memory.embedder_model: {model} in your settings (or unset it) so the store opens")
+
+
+#: ``progress(done, total)``, called after each batch of a long run.
+OnProgress = Callable[[int, int], None]
+
+
+@contextmanager
+def _progress_bar(
+    label: str, as_json: bool, plain: Callable[[int, int], None]
+) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` for a long embedding run: a bar with its ETA on a terminal, else
+    ``plain``'s lines on stderr; nothing with ``--json``."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=console.rich,
+        disable=as_json or not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            plain(done, total)
+
+        yield progress
 
 
 # -- repositories (RAG) -----------------------------------------------------------------------------
