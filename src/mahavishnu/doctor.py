@@ -469,7 +469,8 @@ def check_projects(settings: Settings) -> list[Finding]:
     try:  # (a new store has no tables yet; one that never held a memory, no embedder)
         held = bool(backend.migration_state().applied) and backend.get_meta(META_EMBEDDER) is not None
         projects = sorted(p for p in backend.stats()["by_project"] if p) if held else []
-        bare = [p for p in projects if backend.get_meta(META_ABOUT + p) is None]
+        described = backend.meta_under(META_ABOUT) if held else {}
+        bare = [p for p in projects if META_ABOUT + p not in described]
     finally:
         backend.close()
     if not projects:

@@ -559,9 +559,7 @@ OnProgress = Callable[[int, int], None]
 
 
 @contextmanager
-def _progress_bar(
-    label: str, as_json: bool, plain: Callable[[int, int], None]
-) -> Iterator[Callable[[int, int], None]]:
+def _progress_bar(label: str, as_json: bool, plain: OnProgress) -> Iterator[OnProgress]:
     """A ``progress(done, total)`` for a long embedding run: a bar with its ETA on a terminal, else
     ``plain``'s lines on stderr; nothing with ``--json``."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
