@@ -93,6 +93,10 @@ META_DIMENSION = "dimension"
 META_REEMBED = "reembed_target"
 #: ``META_ABOUT + project``: what the project is (``MemoryStore.describe_project``).
 META_ABOUT = "project_about:"
+#: What a memory's vector is made from: content, metadata, project, type (``models.embedding_text``).
+EmbeddedFrom = tuple[str, Mapping[str, Any], str | None, str]
+#: What a memory of (project, type) is read with (``MemoryStore.project_contexts``).
+Contexts = Callable[[str | None, str], str | None]
 MAX_LIMIT = 1_000
 Progress = Callable[[int, int], None]
 
@@ -469,11 +473,11 @@ class MemoryStore:
         """Say what ``project`` is (None: forget it), and embed its memories again: a decision,
         note, insight or workflow of a described project is read with ``project_context`` (see
         ``models.embedding_text``). The description is cleaned (one line, nothing a terminal would
-        act on), scrubbed of secrets and cut at
-        ``PROJECT_ABOUT_CHARS``; the number of memories embedded again is returned (0 when the
-        description is the one stored). ``progress(done, total)`` after each batch. On a team
-        store only its owner describes, and every memory is embedded again (``reembed``: row-level
-        security lets no other statement rewrite the members' private rows)."""
+        act on), scrubbed of secrets and cut at ``PROJECT_ABOUT_CHARS``; the number of memories
+        embedded again is returned (0 when the description is the one stored), with
+        ``progress(done, total)`` after each batch. On a team store only its owner describes, and
+        every memory is embedded again (``reembed``: row-level security lets no other statement
+        rewrite the members' private rows)."""
         project = check_label("project", project) or ""
         check_name("project", project)
         text = None
@@ -513,13 +517,12 @@ class MemoryStore:
                 progress(start + len(part), len(memories))
         return len(memories)
 
-    def _embedding_texts(self, items: Sequence[tuple[str, Mapping[str, Any], str | None, str]]) -> list[str]:
-        """The text each (content, metadata, project, type) is embedded from
-        (``models.embedding_text``)."""
+    def _embedding_texts(self, items: Sequence[EmbeddedFrom]) -> list[str]:
+        """The text each memory is embedded from (``models.embedding_text``)."""
         about = self.project_contexts()
         return [embedding_text(c, meta, about(p, kind)) for c, meta, p, kind in items]
 
-    def project_contexts(self) -> Callable[[str | None, str], str | None]:
+    def project_contexts(self) -> Contexts:
         """What a memory of (project, type) is read with (``models.project_context``), None for a
         type or a project not described; every description read at once, when first needed (one
         round trip to a PostgreSQL store, however many projects a search meets)."""
@@ -1190,22 +1193,22 @@ def _team_store(backend: Backend) -> bool:
     return bool(team_store()) if callable(team_store) else False
 
 
-def _drafted(draft: MemoryDraft) -> tuple[str, Mapping[str, Any], str | None, str]:
+def _drafted(draft: MemoryDraft) -> EmbeddedFrom:
     """What ``MemoryStore._embedding_texts`` reads of a memory about to be stored."""
     return draft.content, draft.metadata, draft.project, draft.type
 
 
-def _read(memory: Memory) -> tuple[str, Mapping[str, Any], str | None, str]:
+def _read(memory: Memory) -> EmbeddedFrom:
     """What ``MemoryStore._embedding_texts`` reads of a stored memory."""
     return memory.content, memory.metadata, memory.project, memory.memory_type
 
 
-def judged_text(memory: Memory, about: Callable[[str | None, str], str | None] | None = None) -> str:
-    """A memory's text as the judge and the rerank read it: what its vector reads before its content
-    when its project is described (``about``: ``MemoryStore.project_contexts``), else its project's name,
-    then its content, unless the content names it. A question often names the project ("when does
-    the orchard export job run?", "which DB backs the refunds backend?") where a note stored with
-    ``--project orchard`` does not: the project answers for those words."""
+def judged_text(memory: Memory, about: Contexts | None = None) -> str:
+    """A memory's text as the judge and the rerank read it: what its vector reads before its
+    content when its project is described (``about``: ``MemoryStore.project_contexts``), else its
+    project's name, then its content, unless the content names it. A question often names the
+    project ("when does the orchard export job run?", "which DB backs the refunds backend?") where
+    a note stored with ``--project orchard`` does not: the project answers for those words."""
     context = about(memory.project, memory.memory_type) if about is not None else None
     if context:
         return f"{context}: {memory.content}"
