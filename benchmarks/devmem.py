@@ -6,6 +6,7 @@
     python benchmarks/devmem.py --fast --separability  # AUC of each signal: answers vs absent ones
     python benchmarks/devmem.py --data benchmarks/data/devmem_fresh.json  # the fresh set, scored only
     python benchmarks/devmem.py --fast --postgres  # also on a real PostgreSQL: same answers?
+    python benchmarks/devmem.py --fast --undescribed  # the projects not described (memory describe)
 
 ``benchmarks/data/devmem.json``: 106 facts of six projects (and six of no project) and 224 questions
 about them asked as a developer asks a week later (63 % paraphrases sharing at most one content word
@@ -17,6 +18,9 @@ writer who had not seen the first (66 facts of six other projects, 176 questions
 44 absent), one half, ``fresh``, never tuned on: the sweeps refuse it. Unlike the first set, most of
 its facts do not name their project (as a note stored with ``--project`` need not), while a sixth of
 its questions do.
+
+Each project the set's ``projects`` map describes is described first, as a user runs ``mahavishnu
+memory describe P "..."`` once (``--undescribed``: not; the facts are then stored as before it existed).
 
 Headline (without ``--fast``): a throwaway ``MAHAVISHNU_HOME`` (and ``HOME``); each fact stored with
 ``mahavishnu memory store --project P`` (``--type decision`` for decisions); each question asked with
@@ -239,10 +243,19 @@ def environ(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def described(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(project, what it is) of each project the set describes (its ``projects`` map, when it has
+    one: a set without it stores its facts undescribed)."""
+    projects = data.get("projects")
+    if not isinstance(projects, dict):
+        return []
+    return [(p, about) for p, about in projects.items() if isinstance(about, str) and about.strip()]
+
+
 def stored(store: MemoryStore, data: dict[str, Any], describe: bool = True) -> dict[int, str]:
     """Every fact stored as ``memory store --project`` does, each project first described with the
     set's words for it as ``memory describe P "..."`` does (``describe``); memory id -> fact id."""
-    for project, about in data["projects"].items() if describe else ():
+    for project, about in described(data) if describe else ():
         store.describe_project(project, about)
     ids = {}
     for f in data["facts"]:
@@ -501,7 +514,7 @@ def through_cli(
     env = {**os.environ, "MAHAVISHNU_HOME": str(home / "mh"), "HOME": str(home), "NO_COLOR": "1"}
     env.pop("MAHAVISHNU_DAEMON", None)
     began = time.perf_counter()
-    for project, about in data["projects"].items() if describe else ():
+    for project, about in described(data) if describe else ():
         cli(env, "memory", "describe", project, about)
     ids: dict[int, str] = {}
     for f in data["facts"]:
