@@ -1141,6 +1141,11 @@ def code_dataset(
 CODING = REPO / "benchmarks" / "data" / "coding_prompts.json"
 
 
+#: Whether the coding set's projects are described before its memories are stored (``memory
+#: describe``; ``--describe-projects``): their ``about`` was written with the set, for issue 35.
+DESCRIBE_PROJECTS = False
+
+
 def coding_store(
     store: MemoryStore, data: dict[str, Any]
 ) -> tuple[dict[int, list[str]], dict[str | None, set[int]]]:
@@ -1153,6 +1158,8 @@ def coding_store(
 
     keyed: dict[int, list[str]] = defaultdict(list)
     scope: dict[str | None, set[int]] = defaultdict(set)
+    for project, place in data["projects"].items() if DESCRIBE_PROJECTS else ():
+        store.describe_project(project, place["about"])  # as `memory describe P "..."` once
     for item in data["memories"]:
         key, project = item["key"], item["project"]
         stored = store.store(item["content"], item["type"], project=project, metadata={"key": key})
@@ -1454,7 +1461,14 @@ def main() -> None:
         action="store_true",
         help="also the prompt hook's figures for a grid of recall settings",
     )
+    parser.add_argument(
+        "--describe-projects",
+        action="store_true",
+        help="coding: describe each project first with the set's words for it (memory describe)",
+    )
     args = parser.parse_args()
+    global DESCRIBE_PROJECTS
+    DESCRIBE_PROJECTS = args.describe_projects
 
     settings = MemorySettings(embedder_model=args.embedder_model)
     embedder = CachedEmbedder(get_embedder(settings), args.cache)
