@@ -692,14 +692,14 @@ class MemoryStore:
                 ranked = [r for r in ranked if floor <= 0 or (r.vector_score or 0.0) >= floor]
             elif checked_mode == "hybrid":  # (a keyword search keeps every match, needs no embedder)
                 cosines = self._cosines(ranked, request)
-                pieces = Pieces(self.embedder)
-                ranked = self._reranked(query, ranked, rows, cosines, pieces)
+                pieces, about = Pieces(self.embedder), self.project_contexts()
+                ranked = self._reranked(query, ranked, rows, cosines, pieces, about)
                 relevant, probability, close = self._judged(
-                    query, ranked, rows, cosines, pieces if covered else None, quiet
+                    query, ranked, rows, cosines, pieces if covered else None, quiet, about
                 )
                 if floor > 0 and not close:  # nothing in scope is close: what the search without it shows
                     widen = bool(ranked) and include_shared and not quiet
-                    shown = self._shown_without_scope(query, request) if widen else set()
+                    shown = self._shown_without_scope(query, request, about) if widen else set()
                     ranked = [r for r in ranked if r.id in shown]
             ranked = ranked[: request.limit]
             hits = [
@@ -720,7 +720,7 @@ class MemoryStore:
             measured.count("hits", len(hits))
         return hits
 
-    def _shown_without_scope(self, query: str, request: SearchRequest) -> set[int]:
+    def _shown_without_scope(self, query: str, request: SearchRequest, about: Contexts) -> set[int]:
         """The memories a scoped search's query shows without its project or group scope: the
         first ``limit`` of that search's fused ranking when anything there is close, none else.
         Of a scope holding nothing close, those are shown, dimmed, rather than nothing: a scope
@@ -733,7 +733,7 @@ class MemoryStore:
         wider = replace(request, filters=unscoped)
         ranked, rows = self._ranked(wider)
         cosines = self._cosines(ranked, wider)
-        _, _, close = self._judged(query, ranked, rows, cosines, None, quiet=False)
+        _, _, close = self._judged(query, ranked, rows, cosines, None, quiet=False, about=about)
         return {r.id for r in ranked[: request.limit]} if close else set()
 
     def _judged(
@@ -744,11 +744,12 @@ class MemoryStore:
         cosines: Mapping[int, float],
         pieces: Pieces | None,
         quiet: bool,
+        about: Contexts,
     ) -> tuple[dict[int, bool], dict[int, float], set[int]]:
         """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant),
         its probability of each with evidence of its own (the prompt hook's operating point reads
         it) and those close enough for a search to return (``quiet``: at the prompt hook's bar)."""
-        first, about = ranked, self.project_contexts()
+        first = ranked
         candidates = [
             Candidate(
                 r.vector_score if r.vector_score is not None else cosines.get(r.id),
@@ -771,6 +772,7 @@ class MemoryStore:
         rows: Mapping[int, Memory],
         cosines: Mapping[int, float],
         pieces: Pieces,
+        about: Contexts,
     ) -> list[Ranked]:
         """The first ``memory.rerank_depth`` hits reordered by how the query's word pieces meet
         theirs (``pieces.reranked``), when the query is the vector leg's: none of the text leg's
@@ -787,7 +789,6 @@ class MemoryStore:
         evidence = text_evidence(query, [rows[r.id].content for r in by_text[:EVIDENCE_DEPTH]])
         if evidence >= s.rerank_evidence:
             return ranked
-        about = self.project_contexts()
         texts = {r.id: judged_text(rows[r.id], about) for r in ranked[: s.rerank_depth]}
         return reranked(query, ranked, texts, cosines, pieces, s.rerank_depth, s.rerank_weight)
 
