@@ -463,14 +463,14 @@ def check_embedder(settings: Settings) -> list[Finding]:
 def check_projects(settings: Settings) -> list[Finding]:
     """Which projects with memories say what they are (``memory describe``): a question naming a
     project by what it is finds the notes of a described one. Never a warning: a hint."""
-    from mahavishnu.memory.core.store import META_ABOUT, META_EMBEDDER, open_backend
+    from mahavishnu.memory.core.store import META_EMBEDDER, open_backend, project_descriptions
 
     backend = open_backend(settings.memory, migrate=False)
     try:  # (a new store has no tables yet; one that never held a memory, no embedder)
         held = bool(backend.migration_state().applied) and backend.get_meta(META_EMBEDDER) is not None
         projects = sorted(p for p in backend.stats()["by_project"] if p) if held else []
-        described = backend.meta_under(META_ABOUT) if held else {}
-        bare = [p for p in projects if META_ABOUT + p not in described]
+        described = project_descriptions(backend) if held else {}
+        bare = [p for p in projects if p not in described]
     finally:
         backend.close()
     if not projects:

@@ -355,11 +355,12 @@ def stats_cmd(as_json: bool = JSON_OPTION) -> None:
     """Counts by type and project (with what each project is: `memory describe`), embedder, size
     and location of the store."""
     from mahavishnu.memory.core import size_metrics
+    from mahavishnu.memory.core.store import project_descriptions
 
     with open_store() as store:
         stats = store.stats()
-        described = {p: store.project_description(p) for p in stats["by_project"] if p}
-    stats["descriptions"] = {p: about for p, about in described.items() if about}
+        described = project_descriptions(store.backend)
+    stats["descriptions"] = {p: about for p, about in described.items() if p in stats["by_project"]}
     size_metrics.record(stats)
     if as_json:
         print_json(stats)

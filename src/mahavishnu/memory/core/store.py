@@ -533,8 +533,7 @@ class MemoryStore:
             if project is None or kind not in DESCRIBED_TYPES:
                 return None
             if described is None:
-                found = self.backend.meta_under(META_ABOUT)
-                described = {key[len(META_ABOUT) :]: text for key, text in found.items()}
+                described = project_descriptions(self.backend)
             text = described.get(project)
             return project_context(project, text) if text else None
 
@@ -1186,6 +1185,11 @@ def settings_fusion(s: MemorySettings) -> Fusion:
         keep=s.hybrid_keep,
         keep_text=s.hybrid_keep_text,
     )
+
+
+def project_descriptions(backend: Backend) -> dict[str, str]:
+    """Every described project and what it is (``MemoryStore.describe_project``), in one read."""
+    return {key[len(META_ABOUT) :]: text for key, text in backend.meta_under(META_ABOUT).items()}
 
 
 def _team_store(backend: Backend) -> bool:
