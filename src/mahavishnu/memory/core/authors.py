@@ -42,6 +42,15 @@ def authors(backend: object, ids: Iterable[int], *, turns: bool = False) -> dict
     return {i: Author(*row) for i, row in backend.team_authors(wanted, turns=turns).items()}
 
 
+def on_team_store(backend: object) -> bool:
+    """Whether ``backend`` is a team's PostgreSQL store (``team init``)."""
+    if getattr(backend, "name", None) != "postgres":
+        return False
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+
+    return isinstance(backend, PostgresBackend) and backend.team_store()
+
+
 def others(found: Mapping[int, Author]) -> dict[int, str]:
     """The memories another member wrote (shared with the caller): their authors' names."""
     return {i: a.owner for i, a in found.items() if not a.mine}

@@ -38,7 +38,7 @@ from mahavishnu.errors import (
     from_unexpected,
 )
 from mahavishnu.memory.core import outbox, provenance, transfer
-from mahavishnu.memory.core.authors import authors, others, require_mine
+from mahavishnu.memory.core.authors import authors, on_team_store, others, require_mine
 from mahavishnu.memory.core.backends.base import (
     UPDATABLE,
     Backend,
@@ -491,7 +491,7 @@ class MemoryStore:
         if self.backend.get_meta(META_ABOUT + project) == text:
             return 0
         self.backend.set_meta({META_ABOUT + project: text})  # (a team member may not: refused)
-        if _team_store(self.backend):  # every member's rows: only the owner's reembed rewrites them
+        if on_team_store(self.backend):  # every member's rows: only the owner's reembed rewrites them
             return self.reembed(self.embedder, progress=progress).embedded
         return self._embed_project(project, progress)
 
@@ -1190,12 +1190,6 @@ def settings_fusion(s: MemorySettings) -> Fusion:
 def project_descriptions(backend: Backend) -> dict[str, str]:
     """Every described project and what it is (``MemoryStore.describe_project``), in one read."""
     return {key[len(META_ABOUT) :]: text for key, text in backend.meta_under(META_ABOUT).items()}
-
-
-def _team_store(backend: Backend) -> bool:
-    """Whether ``backend`` is a team's PostgreSQL store (``team init``)."""
-    team_store = getattr(backend, "team_store", None)
-    return bool(team_store()) if callable(team_store) else False
 
 
 def _drafted(draft: MemoryDraft) -> EmbeddedFrom:
