@@ -95,6 +95,8 @@ META_REEMBED = "reembed_target"
 META_ABOUT = "project_about:"
 #: What a memory's vector is made from: content, metadata, project, type (``models.embedding_text``).
 EmbeddedFrom = tuple[str, Mapping[str, Any], str | None, str]
+#: The ``Memory`` fields ``EmbeddedFrom`` reads.
+_EMBEDDED_FIELDS = ("content", "metadata", "project", "memory_type")
 #: What a memory of (project, type) is read with (``MemoryStore.project_contexts``).
 Contexts = Callable[[str | None, str], str | None]
 MAX_LIMIT = 1_000
@@ -456,10 +458,8 @@ class MemoryStore:
                 if (screened := provenance.screened_tags(tags, checked["content"])) != tuple(tags):
                     checked["tags"] = screened
                 checked["content_hash"] = content_hash(checked["content"])
-            after = {**current.to_dict(), **checked}
-            (text,) = self._embedding_texts(
-                [(after["content"], after["metadata"], after["project"], after["memory_type"])]
-            )
+            after = replace(current, **{k: checked[k] for k in _EMBEDDED_FIELDS if k in checked})
+            (text,) = self._embedding_texts([_read(after)])
             vector = self.embedder.embed_many([text], kind="document")[0]
         model = self.embedder.identity if vector is not None else ""
         updated = self.backend.update(memory_id, checked, vector, model=model, now=utcnow())
