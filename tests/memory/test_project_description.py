@@ -4,11 +4,13 @@ finds them; turns and other projects' memories are left as they are."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _backends import Factory
+from _backends import Factory, open_store
+from fake_backend import FakeBackend
 
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import InvalidInputError
@@ -119,3 +121,102 @@ def test_a_description_belongs_to_its_own_project_only(store: MemoryStore) -> No
     assert about("axb", "note") is None
     assert about("api-gateway", "decision") is None
     assert about("api", "agent") is None  # a captured turn reads the turn before it instead
+
+
+# -- export and import ------------------------------------------------------------------------
+def exported(path: Path, describe: bool = True) -> int:
+    """A file from a store whose "ledger" is described (``describe``); the note's id."""
+    with open_store(lambda: FakeBackend()) as source:
+        if describe:
+            source.describe_project("ledger", LEDGER)
+        note = source.store("Storage is PostgreSQL 16", "decision", project="ledger")
+        source.store("so which storage did we pick again", "agent", project="ledger")
+        source.export(path)
+        return note.id
+
+
+def made_from(store: MemoryStore, text: str, about: str | None) -> np.ndarray:
+    return np.asarray(store.embedder.embed_many([embedding_text(text, {}, about)], kind="document")[0])
+
+
+def test_an_export_carries_the_descriptions_and_an_empty_store_takes_them(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
+    """Moving a store (embedded -> PostgreSQL) keeps what its projects are, and the vectors made
+    with it, exactly; a second import takes nothing again."""
+    path = tmp_path / "m.jsonl"
+    note = exported(path)
+    with open_store(lambda: FakeBackend()) as source_again:  # what the vector was made from
+        expected = made_from(source_again, "Storage is PostgreSQL 16", project_context("ledger", LEDGER))
+
+    with open_store(backend_factory) as target:
+        counts = target.import_(path)
+        assert (counts.imported, counts.descriptions_adopted, counts.descriptions_kept_own) == (2, 1, 0)
+        assert target.project_description("ledger") == LEDGER
+        assert np.allclose(vector(target, note), expected, atol=1e-6)
+
+        again = target.import_(path)
+        assert (again.imported, again.descriptions_adopted, again.descriptions_kept_own) == (0, 0, 0)
+
+
+def test_a_store_that_describes_the_project_otherwise_keeps_its_own_and_embeds_the_notes_with_it(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.jsonl"
+    note = exported(path)
+    ours = "the accounting back office"
+    with open_store(backend_factory) as target:
+        target.describe_project("ledger", ours)
+        counts = target.import_(path)
+
+        assert (counts.descriptions_adopted, counts.descriptions_kept_own) == (0, 1)
+        assert target.project_description("ledger") == ours
+        expected = made_from(target, "Storage is PostgreSQL 16", project_context("ledger", ours))
+        assert np.allclose(vector(target, note), expected, atol=1e-6)
+
+
+def test_a_file_of_no_descriptions_into_a_store_that_describes_the_project(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
+    """A version-2 file, or one from a store that never described "ledger": its note's vector was
+    made without a context, and this store reads it with one: embedded again."""
+    path = tmp_path / "m.jsonl"
+    note = exported(path, describe=False)
+    with open_store(backend_factory) as target:
+        target.describe_project("ledger", LEDGER)
+        target.import_(path)
+        expected = made_from(target, "Storage is PostgreSQL 16", project_context("ledger", LEDGER))
+        assert np.allclose(vector(target, note), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("after", "a project description after the memory lines"),
+        ("twice", "project 'ledger' is described twice"),
+        ("name", "invalid project name"),
+        ("empty", "project 'ledger' is described by no text"),
+        ("extra", r"a project description line is \{"),
+    ],
+)
+def test_a_bad_description_line_is_named_and_nothing_is_imported(
+    tmp_path: Path, edit: str, message: str
+) -> None:
+    path = tmp_path / "m.jsonl"
+    exported(path)
+    head, about, *memories = path.read_text(encoding="utf-8").splitlines()
+    line = json.loads(about)
+    lines = {
+        "after": [head, *memories, about],
+        "twice": [head, about, about, *memories],
+        "name": [head, json.dumps({**line, "described": "a/b"}), *memories],
+        "empty": [head, json.dumps({**line, "about": " "}), *memories],
+        "extra": [head, json.dumps({**line, "owner": "bob"}), *memories],
+    }[edit]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with open_store(lambda: FakeBackend()) as target:
+        with pytest.raises(InvalidInputError, match=message):
+            target.import_(path)
+        assert target.stats()["count"] == 0
+        assert target.project_description("ledger") is None

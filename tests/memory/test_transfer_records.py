@@ -48,7 +48,7 @@ def test_every_activity_row_travels_and_a_second_import_adds_nothing(
         transfer.INGESTIONS: 1,
     }
     head, *lines = path.read_text(encoding="utf-8").splitlines()
-    assert json.loads(head)["version"] == transfer.VERSION == 2
+    assert json.loads(head)["version"] == transfer.VERSION == 3
     tables = [json.loads(line).get("record") for line in lines]
     assert tables == [None] * len(memories) + [t for t, n in exported.records.items() for _ in range(n)]
 
@@ -160,8 +160,8 @@ def test_a_version_1_file_without_records_still_imports(backend_factory: Factory
         assert all(c.imported == c.skipped == 0 for c in counts.records.values())
         assert [target.get(i).content for i in ids] == ["memory 0", "memory 1", "memory 2"]
 
-    path.write_text(json.dumps({**old_head, "version": 3}) + "\n", encoding="utf-8")
-    with open_store(lambda: FakeBackend()) as target, pytest.raises(InvalidInputError, match="version 3"):
+    path.write_text(json.dumps({**old_head, "version": 4}) + "\n", encoding="utf-8")
+    with open_store(lambda: FakeBackend()) as target, pytest.raises(InvalidInputError, match="version 4"):
         target.import_(path)
 
 

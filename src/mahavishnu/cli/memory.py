@@ -429,13 +429,21 @@ def export_cmd(
     with open_store() as store:
         counts = store.export(target)
     if as_json:
-        print_json({"exported": counts.memories, "records": counts.records, "path": str(path)})
+        print_json(
+            {
+                "exported": counts.memories,
+                "records": counts.records,
+                "descriptions": counts.descriptions,
+                "path": str(path),
+            }
+        )
     else:
         rows = sum(counts.records.values())
         tables = ", ".join(f"{n} {t}" for t, n in counts.records.items() if n)
         detail = f" ({tables})" if tables else ""
         memories = count(counts.memories, "memory", "memories")
-        info(f"exported {memories} and {count(rows, 'activity row')}{detail} to {path}")
+        described = f", {count(counts.descriptions, 'project description')}" if counts.descriptions else ""
+        info(f"exported {memories}{described} and {count(rows, 'activity row')}{detail} to {path}")
 
 
 @app.command("import")
@@ -489,6 +497,7 @@ def import_cmd(
         "skipped": counts.skipped,
         "renumbered": counts.renumbered,
         "records": records,
+        "descriptions": {"adopted": counts.descriptions_adopted, "kept_own": counts.descriptions_kept_own},
     }
     if as_json:
         print_json(data)
@@ -501,6 +510,13 @@ def import_cmd(
     known = sum(c.skipped for c in counts.records.values())
     tables = ", ".join(f"{c.imported} {t}" for t, c in counts.records.items() if c.imported)
     info(f"activity rows: imported {added}{f' ({tables})' if tables else ''}, skipped {known} already there")
+    if counts.descriptions_adopted:
+        info(f"project descriptions: took {counts.descriptions_adopted} (`memory stats` lists them)")
+    if counts.descriptions_kept_own:
+        info(
+            f"project descriptions: left {counts.descriptions_kept_own} the file describes otherwise as this "
+            "store has them (`memory describe` changes one); their memories were embedded as this store reads them"
+        )
 
 
 @app.command("reembed")

@@ -482,7 +482,7 @@ class MemoryStore:
         check_name("project", project)
         text = None
         if description is not None:
-            text = scrub(" ".join(printable(clean_text(description)).split()))[:PROJECT_ABOUT_CHARS].strip()
+            text = about_text(description)
             if not text:
                 raise InvalidInputError(
                     "empty project description",
@@ -534,8 +534,7 @@ class MemoryStore:
                 return None
             if described is None:
                 described = project_descriptions(self.backend)
-            text = described.get(project)
-            return project_context(project, text) if text else None
+            return _context(described, project, kind)
 
         return about
 
@@ -899,7 +898,11 @@ class MemoryStore:
         runs) as JSONL; returns the counts."""
         header = transfer.Header(self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION))
         return transfer.write(
-            Path(path), header, self.backend.iter_all(), transfer.dump_records(self.backend)
+            Path(path),
+            header,
+            self.backend.iter_all(),
+            transfer.dump_records(self.backend),
+            project_descriptions(self.backend),
         )
 
     def import_(self, path: Path | str, *, keep_trust: bool = False) -> ImportCounts:
@@ -909,7 +912,10 @@ class MemoryStore:
         empty store adopts it). What is already stored is skipped: importing twice adds nothing.
         A memory that reads like an instruction to an agent is quarantined, and a trust mark the
         file gives it is dropped (anyone can write one), unless ``keep_trust`` (a file this store
-        wrote itself: the dashboard's undo)."""
+        wrote itself: the dashboard's undo). The file's project descriptions are taken for the
+        projects this store does not describe (not on a team's store: its owner describes); a
+        memory whose vector was made with another description of its project than the one this
+        store reads it with is embedded again."""
         contents = transfer.read(Path(path))
         header = contents.header
         stored = self.backend.get_meta(META_EMBEDDER)
@@ -928,12 +934,14 @@ class MemoryStore:
                     f"the file holds {header.dimension}-dim vectors from {header.embedder}, "
                     f"this store holds {dimension}-dim vectors from it"
                 )
+        adopted, kept_own = self._adopt_descriptions(contents.descriptions)
         imported = skipped = renumbered = 0
         moved: dict[int, int] = {}
         for batch in contents.memory_batches():
             if not keep_trust:
                 batch = [_screened(memory) for memory in batch]
-            got = self.backend.import_memories(self._scrubbed(batch), free_from=header.max_id + 1)
+            batch = self._scrubbed(batch, contents.descriptions)
+            got = self.backend.import_memories(batch, free_from=header.max_id + 1)
             imported, skipped, renumbered = (
                 imported + got.imported,
                 skipped + got.skipped,
@@ -943,13 +951,38 @@ class MemoryStore:
         records = transfer.load_records(
             self.backend, (replace(r, row=scrub_tree(r.row)) for r in contents.records()), moved
         )
-        return ImportCounts(imported, skipped, renumbered, records=records)
+        return ImportCounts(
+            imported,
+            skipped,
+            renumbered,
+            records=records,
+            descriptions_adopted=adopted,
+            descriptions_kept_own=kept_own,
+        )
 
-    def _scrubbed(self, batch: list[Memory]) -> list[Memory]:
+    def _adopt_descriptions(self, descriptions: Mapping[str, str]) -> tuple[int, int]:
+        """Describe the projects of a file's ``descriptions`` this store does not describe (none on
+        a team's store); how many it took, and how many it describes otherwise (or leaves to the
+        team's owner)."""
+        have = project_descriptions(self.backend)
+        cleaned = {p: about_text(t) for p, t in descriptions.items()}
+        new = {} if on_team_store(self.backend) else {p: t for p, t in cleaned.items() if t and p not in have}
+        if new:
+            self.backend.set_meta({META_ABOUT + p: t for p, t in new.items()})
+        return len(new), sum(have.get(p, new.get(p)) != t for p, t in cleaned.items())
+
+    def _scrubbed(self, batch: list[Memory], made_with: Mapping[str, str]) -> list[Memory]:
         """An imported batch with secrets scrubbed; a changed memory is embedded again (its vector
-        in the file was made from the secret)."""
+        in the file was made from the secret), and so is one this store reads with another project
+        description than its vector was made with (``made_with``: the file's, as written)."""
         scrubbed = [scrub_memory(m) for m in batch]
-        changed = [i for i, (old, new) in enumerate(zip(batch, scrubbed, strict=True)) if old is not new]
+        about = self.project_contexts()
+        changed = [
+            i
+            for i, (old, new) in enumerate(zip(batch, scrubbed, strict=True))
+            if old is not new
+            or _context(made_with, new.project, new.memory_type) != about(new.project, new.memory_type)
+        ]
         if changed:
             texts = self._embedding_texts([_read(scrubbed[i]) for i in changed])
             vectors = self.embedder.embed_many(texts, kind="document")
@@ -1190,6 +1223,19 @@ def settings_fusion(s: MemorySettings) -> Fusion:
 def project_descriptions(backend: Backend) -> dict[str, str]:
     """Every described project and what it is (``MemoryStore.describe_project``), in one read."""
     return {key[len(META_ABOUT) :]: text for key, text in backend.meta_under(META_ABOUT).items()}
+
+
+def about_text(description: str) -> str:
+    """A project's description as stored (``MemoryStore.describe_project``): one printable line,
+    scrubbed of secrets, at most ``PROJECT_ABOUT_CHARS``; empty when nothing is left."""
+    return scrub(" ".join(printable(clean_text(description)).split()))[:PROJECT_ABOUT_CHARS].strip()
+
+
+def _context(descriptions: Mapping[str, str], project: str | None, kind: str) -> str | None:
+    """What a memory of (project, type) is read with under ``descriptions`` (project -> what it
+    is): ``models.project_context``, None for a type or a project not described."""
+    text = descriptions.get(project) if project is not None and kind in DESCRIBED_TYPES else None
+    return project_context(project, text) if project is not None and text else None
 
 
 def _drafted(draft: MemoryDraft) -> EmbeddedFrom:

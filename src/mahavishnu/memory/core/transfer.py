@@ -4,11 +4,14 @@ Ids and times are kept; vectors travel as base64 of little-endian float32, so a 
 (also embedded -> PostgreSQL -> embedded) reproduces them exactly. Export writes a temp file and
 renames it, so a crash never leaves half a file under the target name.
 
-    {"format": "mahavishnu-memories", "version": 2, "embedder": "local/...", "dimension": "384"}
+    {"format": "mahavishnu-memories", "version": 3, "embedder": "local/...", "dimension": "384"}
+    {"described": "ledgerd", "about": "service: the payments ledger (Python, FastAPI)"}
     {"id": 1, "content": "...", ..., "embedding": "AAB/Pw..."}
     {"record": "insight_shares", "id": 7, "memory_id": 1, "project": "p", "via": "origin", ...}
 
-Version 2 added the record lines (version 1 files, memories only, still import). Record lines come
+Version 2 added the record lines, version 3 the project descriptions (``memory describe``), each a
+line before the memories: a memory's vector is made with its project's description, so a store
+that reads the file must know it (versions 1 and 2 still import). Record lines come
 after every memory line, a table's rows in id order, tables in ``RECORD_ORDER`` (a group before its
 members). A record keeps its columns and times; its own ``id`` is informative only: import gives
 each row a new one (nothing points at record ids), and remaps ``memory_id`` to where the memory
@@ -56,8 +59,8 @@ if TYPE_CHECKING:
     from mahavishnu.memory.core.backends.base import Backend
 
 FORMAT = "mahavishnu-memories"
-VERSION = 2
-READABLE = frozenset({1, 2})  # versions import reads
+VERSION = 3
+READABLE = frozenset({1, 2, 3})  # versions import reads
 _BATCH = 500
 _ALL = 2**62  # "no limit" for the backends' list methods
 
@@ -88,6 +91,16 @@ class Record:
 class ExportCounts:
     memories: int
     records: dict[str, int]  # rows written, by table (every table of ``RECORD_ORDER``)
+    descriptions: int = 0  # project descriptions written
+
+
+@dataclass(frozen=True, slots=True)
+class About:
+    """One project description line of a file: the project and what it is, as written."""
+
+    project: str
+    about: str
+    where: str  # path:line
 
 
 def write(
@@ -95,8 +108,11 @@ def write(
     header: Header,
     memories: Iterable[Memory],
     records: Iterable[tuple[str, Mapping[str, JSONValue]]] = (),
+    descriptions: Mapping[str, str] | None = None,
 ) -> ExportCounts:
-    """Write the header, the memories, then the ``(table, row)`` records."""
+    """Write the header, the project ``descriptions``, the memories, then the ``(table, row)``
+    records."""
+    descriptions = descriptions or {}
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     written = dict.fromkeys(RECORD_ORDER, 0)
@@ -110,6 +126,8 @@ def write(
                 "dimension": header.dimension,
             }
             out.write(json.dumps(head) + "\n")
+            for project, about in sorted(descriptions.items()):
+                out.write(json.dumps({"described": project, "about": about}, ensure_ascii=False) + "\n")
             for memory in memories:
                 out.write(json.dumps(_line(memory), ensure_ascii=False) + "\n")
                 count += 1
@@ -122,7 +140,7 @@ def write(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return ExportCounts(count, written)
+    return ExportCounts(count, written, len(descriptions))
 
 
 def dump_records(backend: Backend) -> Iterator[tuple[str, JSONObject]]:
@@ -146,10 +164,12 @@ def _line(memory: Memory) -> JSONObject:
 
 @dataclass(frozen=True, slots=True)
 class Contents:
-    """A checked export file: its header, then (reading the file again) its memories and records."""
+    """A checked export file: its header and project descriptions (project -> what it is, as
+    written), then (reading the file again) its memories and records."""
 
     path: Path
     header: Header
+    descriptions: dict[str, str] = field(default_factory=dict)
 
     def memory_batches(self) -> Iterator[list[Memory]]:
         return _batches(m for _, m in _entries(self.path, self.header) if isinstance(m, Memory))
@@ -160,8 +180,9 @@ class Contents:
 
 def read(path: Path) -> Contents:
     """The file, every line of it checked before this returns (nothing is written if one is bad):
-    memories and records parse, record lines come after the memories, a ``memory_id`` names a
-    memory of the file, a group member's group comes before it."""
+    memories and records parse, project descriptions come before the memories and once each,
+    record lines after the memories, a ``memory_id`` names a memory of the file, a group member's
+    group comes before it."""
     if not path.is_file():
         raise NotFoundError(f"no such file: {path}")
     header = _header(path)
@@ -169,9 +190,12 @@ def read(path: Path) -> Contents:
     for where, entry in _entries(path, header):
         if isinstance(entry, Memory):
             seen.memory(where, entry)
+        elif isinstance(entry, About):
+            seen.about(entry)
         else:
             seen.record(where, entry)
-    return Contents(path, Header(header.embedder, header.dimension, max(seen.ids, default=0), header.version))
+    head = Header(header.embedder, header.dimension, max(seen.ids, default=0), header.version)
+    return Contents(path, head, seen.descriptions)
 
 
 @dataclass
@@ -180,7 +204,15 @@ class _Seen:
 
     ids: set[int] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
+    descriptions: dict[str, str] = field(default_factory=dict)
     in_records: bool = False
+
+    def about(self, about: About) -> None:
+        if self.ids or self.in_records:
+            raise InvalidInputError(f"{about.where}: a project description after the memory lines")
+        if about.project in self.descriptions:
+            raise InvalidInputError(f"{about.where}: project {about.project!r} is described twice")
+        self.descriptions[about.project] = about.about
 
     def memory(self, where: str, memory: Memory) -> None:
         if self.in_records:
@@ -245,8 +277,10 @@ def _dimension(path: Path, head: JSONObject) -> str | None:
     return dimension
 
 
-def _entries(path: Path, header: Header, *, memories: bool = True) -> Iterator[tuple[str, Memory | Record]]:
-    """(where, memory or record) of every line after the header, in file order (without
+def _entries(
+    path: Path, header: Header, *, memories: bool = True
+) -> Iterator[tuple[str, Memory | Record | About]]:
+    """(where, memory, record or description) of every line after the header, in file order (without
     ``memories``, memory lines are not decoded: for a file already checked). Every vector must have
     the header's dimension (or, without one, the first vector's): a file whose vectors disagree
     with it would break every search of the store it is imported into."""
@@ -255,6 +289,8 @@ def _entries(path: Path, header: Header, *, memories: bool = True) -> Iterator[t
     for where, data in _json_lines(path):
         if isinstance(data, dict) and "record" in data:
             yield where, _parse_record(data, where)
+        elif isinstance(data, dict) and "described" in data:
+            yield where, _parse_about(data, where)
         elif memories:
             memory = _parse(data, where)
             size = _vector_size(memory, header, size, f"{where}: ", said)
@@ -320,6 +356,19 @@ def _parse(data: JSONValue, where: str) -> Memory:
     if not np.isfinite(vector).all():  # checked with the whole file, before anything is written
         raise InvalidInputError(f"{where}: the vector has NaN or infinite values")
     return memory
+
+
+def _parse_about(data: JSONObject, where: str) -> About:
+    project, about = data.get("described"), data.get("about")
+    if set(data) != {"described", "about"} or not isinstance(project, str):
+        raise InvalidInputError(f"{where}: a project description line is {{\"described\": NAME, \"about\": TEXT}}")
+    if not isinstance(about, str) or not about.strip():
+        raise InvalidInputError(f"{where}: project {project!r} is described by no text")
+    try:
+        check_name("project", project)
+    except MahavishnuError as exc:
+        raise InvalidInputError(f"{where}: {exc.message}") from exc
+    return About(project, about, where)
 
 
 def _base64(value: JSONValue) -> str:

@@ -112,6 +112,11 @@ class ImportCounts:
     moved: Mapping[int, int] = field(default_factory=dict, compare=False, repr=False)
     #: Activity rows by table (``MemoryStore.import_`` fills it; a backend leaves it empty).
     records: Mapping[str, RecordCounts] = field(default_factory=dict)
+    #: The file's project descriptions the store took (it described none of those projects) and
+    #: those it did not (it describes the project otherwise, or is a team's store: its owner's
+    #: ``memory describe`` says what a team's project is). ``MemoryStore.import_`` fills them.
+    descriptions_adopted: int = 0
+    descriptions_kept_own: int = 0
 
 
 class Schema(Protocol):
