@@ -448,6 +448,23 @@ def test_describe_says_what_a_project_is_prints_it_and_forgets_it() -> None:
     assert ok("describe", "ledger", "--json") == {"project": "ledger", "description": None}
 
 
+def test_export_and_import_say_what_they_did_with_the_descriptions(tmp_path: Path) -> None:
+    ok("store", "Storage is PostgreSQL 16", "--project", "ledger", "--type", "decision")
+    ok("describe", "ledger", "the payments service")
+    out = tmp_path / "export.jsonl"
+    assert "exported 1 memory, 1 project description and" in ok("export", str(out))
+
+    ok("describe", "ledger", "--clear")
+    assert "project descriptions: took 1" in ok("import", str(out))
+    assert ok("describe", "ledger").strip() == "the payments service"
+
+    ok("describe", "ledger", "the accounting back office")
+    imported = ok("import", str(out), "--json")
+    assert imported["descriptions"] == {"adopted": 0, "kept_own": 1}
+    assert "left 1 the file describes otherwise" in ok("import", str(out))
+    assert ok("describe", "ledger").strip() == "the accounting back office"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
