@@ -29,6 +29,7 @@ EXPECTED_TOOLS = {
     "search_memory",
     "get_memory",
     "delete_memory",
+    "describe_project",
     "health_check",
     "service_status",
     "restart_service",
@@ -86,7 +87,7 @@ def test_every_tool_is_listed_with_a_schema_and_honest_annotations(backing: mcp_
         if name in CHANGES_THINGS:
             assert tool.annotations.read_only_hint is False and tool.annotations.destructive_hint is True
             assert "dry_run" in tool.input_schema["properties"], name
-        elif name == "ingest_repository":  # replaces a repository's chunks; repeatable
+        elif name in ("ingest_repository", "describe_project"):  # replaces chunks, a description
             assert tool.annotations.destructive_hint is True and tool.annotations.idempotent_hint is True
         elif name in ADDS_THINGS:
             assert tool.annotations.read_only_hint is False and tool.annotations.destructive_hint is False
@@ -124,6 +125,40 @@ def test_store_search_get_delete_round_trip(backing: mcp_server.Backing) -> None
     assert data(dry) == {"deleted": False, "dry_run": True, "memory": memory}
     assert data(deleted)["deleted"] is True
     assert "no memory #1" in error_text(gone) and "hint:" in error_text(gone)
+
+
+def test_describe_project_says_reads_and_dry_runs_what_a_project_is(backing: mcp_server.Backing) -> None:
+    _, unknown, dry, before, said, read, empty, bad = run(
+        backing,
+        [
+            (
+                "store_memory",
+                {"content": "Storage is PostgreSQL 16", "type": "decision", "project": "ledger"},
+            ),
+            ("describe_project", {"project": "ledger"}),
+            (
+                "describe_project",
+                {"project": "ledger", "description": " the payments\n service ", "dry_run": True},
+            ),
+            ("describe_project", {"project": "ledger"}),
+            ("describe_project", {"project": "ledger", "description": "the payments service"}),
+            ("describe_project", {"project": "ledger"}),
+            ("describe_project", {"project": "ledger", "description": "  ", "dry_run": True}),
+            ("describe_project", {"project": "a/b", "description": "x"}),
+        ],
+    )
+    assert data(unknown) == {"project": "ledger", "description": None}
+    assert data(dry) == {
+        "project": "ledger",
+        "description": None,
+        "would_be": "the payments service",
+        "dry_run": True,
+    }
+    assert data(before)["description"] is None  # the dry run changed nothing
+    assert data(said) == {"project": "ledger", "description": "the payments service", "embedded": 1}
+    assert data(read) == {"project": "ledger", "description": "the payments service"}
+    assert "empty project description" in error_text(empty)
+    assert "invalid project name" in error_text(bad)
 
 
 def test_a_project_search_notes_when_the_answer_is_in_another_project(isolated_home: Path) -> None:

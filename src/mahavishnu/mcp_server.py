@@ -87,7 +87,7 @@ MemoryType = Literal["agent", "rag", "workflow", "insight", "decision", "note"]
 INSTRUCTIONS = (
     "Mahavishnu: the local control plane for AI coding assistants. Switch the provider an assistant "
     "uses (list_llms, current_llm, switch_llm), keep shared memory (store_memory, search_memory, "
-    "get_memory, delete_memory), index and query repositories (ingest_repository, "
+    "get_memory, delete_memory, describe_project), index and query repositories (ingest_repository, "
     "query_knowledge_base), record conversations and workflow runs (store_conversation, "
     "import_transcript, store_workflow_execution), collect and share ★ Insights across projects "
     "(list_insights, share_insight), search everything including Session-Buddy (search_everywhere), "
@@ -489,6 +489,38 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             else:
                 store.delete(memory_id)
             return {"deleted": not dry_run, "dry_run": dry_run, "memory": for_agents(memory.to_dict())}
+
+    @_tool(tools, INGEST)
+    def describe_project(
+        project: str, description: str | None = None, dry_run: bool = False
+    ) -> dict[str, object]:
+        """Say in a few words what `project` is ("the payments ledger service"), or without
+        `description` read what it is said to be. A described project's decisions, notes, insights and
+        workflows are embedded with it, so a question naming the project by what it is finds them;
+        the earlier description is replaced. With dry_run, return the description as it would be
+        stored and change nothing. On a team store only its owner describes."""
+        from mahavishnu.memory.core.models import check_name
+        from mahavishnu.memory.core.store import checked_about
+
+        with _as_tool_errors():
+            store = backing.store()
+            check_name("project", project)
+            now = store.project_description(project)
+            if description is None:
+                return {"project": project, "description": now}
+            if dry_run:
+                return {
+                    "project": project,
+                    "description": now,
+                    "would_be": checked_about(description),
+                    "dry_run": True,
+                }
+            embedded = store.describe_project(project, description)
+            return {
+                "project": project,
+                "description": store.project_description(project),
+                "embedded": embedded,
+            }
 
 
 def _activity_tools(tools: list[Tool], backing: Backing) -> None:

@@ -480,14 +480,7 @@ class MemoryStore:
         rewrite the members' private rows)."""
         project = check_label("project", project) or ""
         check_name("project", project)
-        text = None
-        if description is not None:
-            text = about_text(description)
-            if not text:
-                raise InvalidInputError(
-                    "empty project description",
-                    hint="Say in a few words what the project is, or use --clear.",
-                )
+        text = None if description is None else checked_about(description)
         if self.backend.get_meta(META_ABOUT + project) == text:
             return 0
         self.backend.set_meta({META_ABOUT + project: text})  # (a team member may not: refused)
@@ -1229,6 +1222,16 @@ def about_text(description: str) -> str:
     """A project's description as stored (``MemoryStore.describe_project``): one printable line,
     scrubbed of secrets, at most ``PROJECT_ABOUT_CHARS``; empty when nothing is left."""
     return scrub(" ".join(printable(clean_text(description)).split()))[:PROJECT_ABOUT_CHARS].strip()
+
+
+def checked_about(description: str) -> str:
+    """``about_text``, refused when nothing is left of it."""
+    text = about_text(description)
+    if not text:
+        raise InvalidInputError(
+            "empty project description", hint="Say in a few words what the project is, or use --clear."
+        )
+    return text
 
 
 def _context(descriptions: Mapping[str, str], project: str | None, kind: str) -> str | None:
