@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import json
 import os
 import subprocess
@@ -185,8 +187,14 @@ def test_doctor_exits_zero_only_when_all_is_well(isolated_home, tmp_path):
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
     fresh = doctor_cli()
-    assert fresh.returncode == 1  # the store's migrations are pending
-    store = _by_check([Finding(**f) for f in json.loads(fresh.stdout)["findings"]])["store"]
+    assert fresh.returncode == 0, fresh.stdout  # a new machine: no store yet, nothing wrong
+    from mahavishnu.memory.core.store import default_store_path
+
+    default_store_path().parent.mkdir(parents=True, exist_ok=True)
+    sqlite3.connect(default_store_path()).close()  # a store whose migrations never ran
+    pending = doctor_cli()
+    assert pending.returncode == 1
+    store = _by_check([Finding(**f) for f in json.loads(pending.stdout)["findings"]])["store"]
     assert store.status == "warn" and "db migrate" in store.hint
     subprocess.run(
         [sys.executable, "-m", "mahavishnu", "db", "migrate"], env=env, check=True, capture_output=True
@@ -287,11 +295,29 @@ def test_doctor_names_the_projects_that_do_not_say_what_they_are(isolated_home):
 
 
 def test_a_new_users_first_doctor_finds_no_fault_in_the_store_it_never_made(isolated_home):
-    """Before any memory command the store has no tables: not an error ("no such table: meta")."""
+    """Before any memory command there is no store: not an error ("no such table: meta"), not a
+    warning ("8 migrations pending", which made a new machine's first doctor exit 1), and doctor,
+    which only looks, does not create it."""
+    from mahavishnu.memory.core.store import default_store_path
+
     findings = _by_check(run_checks(load_settings()))
 
+    assert findings["store"].status == "ok" and "not created yet" in findings["store"].detail
     assert (findings["embedder"].status, findings["embedder"].detail) == (
         "ok",
         "the store is empty: it takes the configured embedder",
     )
     assert findings["projects"].status == "ok"
+    assert not list(default_store_path().parent.glob(default_store_path().name + "*"))
+
+
+def test_a_store_whose_tables_were_never_made_is_named_with_its_migrations(isolated_home):
+    """A store file that exists but was never migrated (another tool made it, or one cut short)."""
+    from mahavishnu.memory.core.store import default_store_path
+
+    default_store_path().parent.mkdir(parents=True, exist_ok=True)
+    sqlite3.connect(default_store_path()).close()
+    findings = _by_check(run_checks(load_settings()))
+
+    assert findings["store"].status == "warn" and "migrations pending" in findings["store"].detail
+    assert findings["embedder"].status == findings["projects"].status == "ok"

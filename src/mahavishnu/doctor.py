@@ -382,6 +382,15 @@ def check_private_files(settings: Settings) -> list[Finding]:
 # -- the store and the MCP registration -----------------------------------------------------------------
 
 
+def _not_created(settings: Settings) -> Path | None:
+    """The embedded store's file when it does not exist yet (a new machine): a check reads nothing
+    and, opening the store, would create it."""
+    from mahavishnu.memory.core.store import default_store_path
+
+    path = settings.memory.path or default_store_path()
+    return path if settings.memory.backend == "sqlite" and not path.exists() else None
+
+
 def check_store(settings: Settings) -> list[Finding]:
     """The store's migrations; for the embedded store first its file (``PRAGMA quick_check``, what
     ``db check`` runs, within ``store_check.QUICK_CHECK_SECONDS``), since a damaged file still
@@ -391,6 +400,8 @@ def check_store(settings: Settings) -> list[Finding]:
     from mahavishnu.memory.core.store import open_backend
     from mahavishnu.memory.ops.store_check import QUICK_CHECK_SECONDS, quick_check_store
 
+    if (path := _not_created(settings)) is not None:
+        return [Finding("store", "ok", f"sqlite at {path}: not created yet (the first memory creates it)")]
     notes: list[Finding] = []
     report = quick_check_store(settings.memory)
     if report is not None and not report.ok:
@@ -439,6 +450,8 @@ def check_embedder(settings: Settings) -> list[Finding]:
     from mahavishnu.memory.core.models import Filters
     from mahavishnu.memory.core.store import META_EMBEDDER, META_REEMBED, MemoryStore, open_backend
 
+    if _not_created(settings) is not None:
+        return [Finding("embedder", "ok", "the store is empty: it takes the configured embedder")]
     backend = open_backend(settings.memory, migrate=False)
     try:
         if not backend.migration_state().applied:  # a new store: not even its tables yet
@@ -465,6 +478,8 @@ def check_projects(settings: Settings) -> list[Finding]:
     project by what it is finds the notes of a described one. Never a warning: a hint."""
     from mahavishnu.memory.core.store import META_EMBEDDER, open_backend, project_descriptions
 
+    if _not_created(settings) is not None:
+        return [Finding("projects", "ok", "no memory of a project yet")]
     backend = open_backend(settings.memory, migrate=False)
     try:  # (a new store has no tables yet; one that never held a memory, no embedder)
         held = bool(backend.migration_state().applied) and backend.get_meta(META_EMBEDDER) is not None
