@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path

@@ -514,8 +514,9 @@ def import_cmd(
         info(f"project descriptions: took {counts.descriptions_adopted} (`memory stats` lists them)")
     if counts.descriptions_kept_own:
         info(
-            f"project descriptions: left {counts.descriptions_kept_own} the file describes otherwise as this "
-            "store has them (`memory describe` changes one); their memories were embedded as this store reads them"
+            f"project descriptions: left {counts.descriptions_kept_own} the file describes otherwise as "
+            "this store has them (`memory describe` changes one); their memories were embedded as this "
+            "store reads them"
         )
 
 

@@ -361,7 +361,8 @@ def _parse(data: JSONValue, where: str) -> Memory:
 def _parse_about(data: JSONObject, where: str) -> About:
     project, about = data.get("described"), data.get("about")
     if set(data) != {"described", "about"} or not isinstance(project, str):
-        raise InvalidInputError(f"{where}: a project description line is {{\"described\": NAME, \"about\": TEXT}}")
+        shape = '{"described": NAME, "about": TEXT}'
+        raise InvalidInputError(f"{where}: a project description line is {shape}")
     if not isinstance(about, str) or not about.strip():
         raise InvalidInputError(f"{where}: project {project!r} is described by no text")
     try:
