@@ -445,7 +445,37 @@ def test_describe_says_what_a_project_is_prints_it_and_forgets_it() -> None:
     }
     assert ok("describe", "ledger").strip() == "the payments service"
     assert "forgot what it is; 1 memory embedded again" in ok("describe", "ledger", "--clear")
-    assert ok("describe", "ledger", "--json") == {"project": "ledger", "description": None}
+    assert ok("describe", "ledger", "--json") == {"project": "ledger", "description": None, "suggested": None}
+
+
+def test_describe_suggests_what_the_projects_own_manifest_says(tmp_path: Path) -> None:
+    """A project a session named from its folder: its package.json's description, one line,
+    scrubbed, offered as the command to run (nothing stored until it is run)."""
+    from mahavishnu.memory.core.projects import project_for
+
+    key = "sk-ant-api03-" + "A" * 93 + "-AAAAAAAA"
+    folder = tmp_path / "atrium"
+    folder.mkdir()
+    manifest = {"description": f"Customer portal\n\x1b[31m(Next.js) {key}"}
+    (folder / "package.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert project_for(str(folder)) == "atrium"
+
+    said = memory("describe", "atrium").output
+    assert "project atrium is not described; its package.json says what it is:" in said
+    assert "mahavishnu memory describe atrium 'Customer portal [31m(Next.js) [REDACTED" in said
+    assert key not in said and "\x1b" not in said
+    suggested = ok("describe", "atrium", "--json")
+    assert suggested["description"] is None
+    assert suggested["suggested"]["file"] == str(folder / "package.json")
+    assert suggested["suggested"]["description"].startswith("Customer portal [31m(Next.js) [REDACTED")
+
+    ok("describe", "atrium", "the customer portal")
+    assert ok("describe", "atrium", "--json") == {
+        "project": "atrium",
+        "description": "the customer portal",
+        "suggested": None,
+    }
+    assert ok("describe", "ledger", "--json")["suggested"] is None  # a name no folder was given
 
 
 def test_export_and_import_say_what_they_did_with_the_descriptions(tmp_path: Path) -> None:

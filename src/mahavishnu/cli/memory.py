@@ -396,15 +396,7 @@ def describe_cmd(
     check_name("project", project)
     with open_store() as store:
         if description is None and not clear:
-            about = store.project_description(project)
-            if as_json:
-                print_json({"project": project, "description": about})
-            elif about is None:
-                info(
-                    f'project {project} is not described: `mahavishnu memory describe {project} "what it is"`'
-                )
-            else:
-                console.print(about, markup=False)
+            _print_description(project, store.project_description(project), as_json)
             return
         plain = PlainProgress(f"describe {project}", "memories", quiet=as_json or console.is_terminal)
         with _progress_bar(f"describe {project}: embedding again", as_json, plain) as progress:
@@ -415,6 +407,33 @@ def describe_cmd(
         return
     done = "forgot what it is" if about is None else "described"
     info(f"project {project}: {done}; {count(embedded, 'memory', 'memories')} embedded again")
+
+
+def _print_description(project: str, about: str | None, as_json: bool) -> None:
+    """What ``project`` is said to be; when nothing, what its manifest says, as a suggestion."""
+    import shlex
+
+    from mahavishnu.memory.core.manifests import manifest_description
+    from mahavishnu.memory.core.projects import place_of
+    from mahavishnu.memory.core.store import about_text
+
+    place = place_of(project) if about is None else None
+    found = manifest_description(place) if place is not None else None
+    suggested = about_text(found.text) if found is not None else ""
+    if as_json:
+        offer = (
+            {"file": str(place / found.file), "description": suggested}
+            if place and found and suggested
+            else None
+        )
+        print_json({"project": project, "description": about, "suggested": offer})
+    elif about is not None:
+        console.print(about, markup=False)
+    elif place is not None and found is not None and suggested:
+        command = shlex.join(["mahavishnu", "memory", "describe", project, suggested])
+        info(f"project {project} is not described; its {found.file} says what it is: `{command}`")
+    else:
+        info(f'project {project} is not described: `mahavishnu memory describe {project} "what it is"`')
 
 
 @app.command("export")

@@ -64,6 +64,16 @@ def project_for(cwd: str | None) -> str | None:
     return _name_for(place, checkout=False)
 
 
+def place_of(project: str) -> Path | None:
+    """Where ``project`` lives: the checkout root or folder given that name (names are unique
+    across both), None for a name no session here gave (``--project`` alone, another machine's)."""
+    registry = _read()
+    for place, name in (*registry.roots.items(), *registry.folders.items()):
+        if name == project:
+            return Path(place)
+    return None
+
+
 def _place(start: Path) -> Path:
     """``start`` as one spelling: absolute, links resolved where it exists, dots folded."""
     try:

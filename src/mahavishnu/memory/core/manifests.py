@@ -1,0 +1,70 @@
+"""What a project's own manifest says it is: a suggestion for ``memory describe``.
+
+A project's ``pyproject.toml`` (``[project]`` or ``[tool.poetry]``), ``package.json`` or
+``Cargo.toml`` (``[package]``) usually holds a one-line description written by its authors
+("A payments ledger service"): what the project *is*, the kind of description that helps a
+question naming the project by what it is find its notes (docs/benchmarks.md#project-descriptions).
+It is only suggested, never stored unasked: describing a project embeds its memories again, and a
+description that only lists a stack cost the prompt hook answers.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: A manifest larger than this is not read (a description sits near its top; a huge file is not one).
+MAX_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Described:
+    """The manifest that describes a project (its file name) and what it says, as written."""
+
+    file: str
+    text: str
+
+
+def manifest_description(folder: Path) -> Described | None:
+    """The description of the first of ``folder``'s manifests that has one, None when none does
+    (or the folder, or a manifest, cannot be read: a suggestion never fails a command)."""
+    readers = (("pyproject.toml", _pyproject), ("package.json", _package_json), ("Cargo.toml", _cargo))
+    for name, read in readers:
+        try:
+            path = folder / name
+            if not path.is_file() or path.stat().st_size > MAX_BYTES:
+                continue
+            text = read(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):  # (TOMLDecodeError, JSONDecodeError too)
+            continue
+        if text:
+            return Described(name, text)
+    return None
+
+
+def _pyproject(text: str) -> str | None:
+    data = tomllib.loads(text)
+    return _text(_table(data, "project").get("description")) or _text(
+        _table(_table(data, "tool"), "poetry").get("description")
+    )
+
+
+def _package_json(text: str) -> str | None:
+    data = json.loads(text)
+    return _text(data.get("description")) if isinstance(data, dict) else None
+
+
+def _cargo(text: str) -> str | None:
+    return _text(_table(tomllib.loads(text), "package").get("description"))
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
