@@ -39,7 +39,9 @@ Figures, per half and question style:
   hook: answer   the answer memory was injected; absent: anything injected; tokens: what the
                  hook adds to a prompt's context (0 for nothing), median and p95 over the group
 Baselines from the same run (in-process, the same stored facts and scope): ``cosine`` ranks by the
-embedder's cosine alone (no floor, no fusion), ``bm25`` by the full-text leg alone (text mode); for
+embedder's cosine alone (no floor, no fusion), ``cosine+about`` the same with each note embedded as
+the store embeds it once its project is described (its project's name and description first: what
+the pipeline's vector leg reads), ``bm25`` by the full-text leg alone (text mode); for
 the hook, ``cosine`` adds the first ``HOOK_COSINE_ITEMS`` facts at the embedder's floor or above.
 
 Then, in-process, why each answerable question's answer was not injected (``why_not``), and with
@@ -293,11 +295,22 @@ def cosine_alone(
     asked: Sequence[Ask],
     scoped: bool,
     floor: float | None = None,
+    about: bool = False,
 ) -> list[Answer]:
     """Rank the facts a question's scope sees by cosine: with a project, its facts and those of no
-    project; a question of no project searches every fact (as the pipeline and the CLI do)."""
+    project; a question of no project searches every fact (as the pipeline and the CLI do). With
+    ``about``, each fact embedded as the store embeds it once its project is described
+    (``models.embedding_text``)."""
+    from mahavishnu.memory.core.models import embedding_text, project_context
+
     facts = data["facts"]
-    docs = embedder.embed_many([f["text"] for f in facts], kind="document")
+    told = dict(described(data)) if about else {}
+    contexts = [
+        project_context(f["project"], told[f["project"]]) if f["project"] in told else None for f in facts
+    ]
+    docs = embedder.embed_many(
+        [embedding_text(f["text"], {}, c) for f, c in zip(facts, contexts, strict=True)], kind="document"
+    )
     queries = embedder.embed_many([a.q for a in asked], kind="query")
     out = []
     for a, qv in zip(asked, queries, strict=True):
@@ -789,6 +802,10 @@ def main() -> None:
             search["pipeline"] = in_process(store, asked, ids, True)
             bare["pipeline"] = in_process(store, asked, ids, False)
             search["cosine"], bare["cosine"] = (cosine_alone(embedder, data, asked, s) for s in (True, False))
+            if not args.undescribed and described(data):  # the cosine of the notes as the store embeds them
+                search["cosine+about"], bare["cosine+about"] = (
+                    cosine_alone(embedder, data, asked, s, about=True) for s in (True, False)
+                )
             search["bm25"], bare["bm25"] = (bm25_alone(store, asked, ids, s) for s in (True, False))
             hooks = {"in-process": hook_in_process(store, asked, ids, root / "projects")}
             hooks["cosine"] = hook_cosine(embedder, data, asked)

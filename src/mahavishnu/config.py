@@ -119,6 +119,12 @@ class MemorySettings(BaseModel):
     # z-score fusion also keeps the text leg's first within the first hybrid_keep places when it holds
     # every word of the query and no hit there does (an identifier the embedder puts far off).
     hybrid_keep_text: bool = True
+    # z-score fusion always keeps the vector leg's first within the fused first this many places,
+    # however well the text leg matches other memories (memory/core/search.py, Fusion.keep_vector;
+    # 0: never): a paraphrase sharing two common words with other notes no longer buries the note
+    # the embedder finds closest. benchmarks/devmem.py and benchmarks/retrieval.py --fusion-sweep
+    # keep_vector=N print the choice (docs/benchmarks.md#search-and-relevance).
+    hybrid_keep_vector: int = Field(default=4, ge=0, le=10)
     # Hybrid search reorders its first this many hits by cosine + rerank_weight x how the query's
     # word pieces meet each hit's (memory/core/pieces.py; 0: off). benchmarks/devmem.py
     # --rerank-sweep and benchmarks/retrieval.py --rerank-sweep print the choice.

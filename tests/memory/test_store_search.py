@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mahavishnu.errors import InvalidInputError
@@ -238,6 +240,27 @@ def test_the_text_leg_does_not_bury_the_vector_legs_first_when_it_barely_matches
     assert [r.score for r in fused] == sorted((r.score for r in fused), reverse=True)
     assert fused[0].score == 1.0 and fused[0].vector_score == 0.40
     assert kept.fuse(vector, text, 10, evidence=1.0) == plain.fuse(vector, text, 10, evidence=1.0)
+
+
+def test_the_vector_legs_first_stays_within_keep_vector_however_well_the_text_leg_matches() -> None:
+    """Issue 46: "who should review changes to the payment screens of the website?" put four notes
+    sharing "changes" and "review" above the billing pages' owner, the vector leg's first, since
+    the text leg's evidence (a third of the words or more) turned ``keep`` off. ``keep_vector``
+    keeps it within the first N whatever that evidence (``memory.hybrid_keep_vector``)."""
+    vector = [Ranked(i, c, vector_score=c) for i, c in ((1, 0.37), (2, 0.36), (3, 0.35), (4, 0.34), (5, 0.2))]
+    text = [Ranked(i, b, text_score=b) for i, b in ((6, 7.1), (7, 6.9), (8, 6.8), (2, 1.0))]
+    cosines = {6: 0.30, 7: 0.30, 8: 0.29}
+    plain = Fusion("zscore", alpha=0.5, evidence=0.34, keep=1)
+    kept = replace(plain, keep_vector=3)
+
+    assert ids(plain.fuse(vector, text, 10, cosines, evidence=0.5)) == [6, 7, 8, 2, 1, 3, 4, 5]  # buried
+    fused = kept.fuse(vector, text, 10, cosines, evidence=0.5)
+    assert ids(fused) == [6, 7, 1, 8, 2, 3, 4, 5]  # moved up as far as needed, the rest in order
+    assert [r.score for r in fused] == sorted((r.score for r in fused), reverse=True)
+    within_five = replace(plain, keep_vector=5).fuse(vector, text, 10, cosines, evidence=0.5)
+    assert within_five == plain.fuse(vector, text, 10, cosines, evidence=0.5)  # there already
+    with pytest.raises(InvalidInputError, match="keep_vector"):
+        Fusion("zscore", keep_vector=11)
 
 
 def test_the_vector_leg_does_not_bury_an_exact_identifier() -> None:

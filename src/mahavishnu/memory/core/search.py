@@ -278,7 +278,8 @@ class Fusion:
     ``(held / words) ** 2`` of its lift (0: every candidate all of it); ``keep`` the fused first
     places within which z-score fusion keeps the vector leg's first when the text leg's evidence is
     under ``evidence``, and with ``keep_text`` the text leg's first when it holds every query word
-    (``held``) (0: neither)."""
+    (``held``) (0: neither); ``keep_vector`` the fused first places within which z-score fusion
+    always keeps the vector leg's first, whatever the text leg's evidence (0: not at all)."""
 
     method: FusionMethod = "convex"
     alpha: float = 0.5
@@ -289,6 +290,7 @@ class Fusion:
     words: int = 0
     keep: int = 0
     keep_text: bool = False
+    keep_vector: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in FUSION_METHODS:
@@ -297,11 +299,11 @@ class Fusion:
             )
         weights = (self.alpha, self.proximity, self.evidence)
         bad = self.rrf_k < 1 or self.depth < 1 or not 0 <= self.words <= 8
-        bad = bad or not 0 <= self.keep <= 10
+        bad = bad or not 0 <= self.keep <= 10 or not 0 <= self.keep_vector <= 10
         if not all(0.0 <= w <= 1.0 for w in weights) or bad:
             raise InvalidInputError(
-                "fusion needs 0 <= alpha, proximity, evidence <= 1, 0 <= words <= 8, 0 <= keep <= 10,"
-                " rrf_k >= 1 and depth >= 1"
+                "fusion needs 0 <= alpha, proximity, evidence <= 1, 0 <= words <= 8, 0 <= keep, keep_vector"
+                " <= 10, rrf_k >= 1 and depth >= 1"
             )
 
     @property
@@ -342,6 +344,8 @@ class Fusion:
         order = sorted(scores, key=lambda i: (-scores[i], i))
         if self.method == "zscore" and self.keep > 0:
             order = kept_within(order, self._kept(order, vector, text, evidence, held), self.keep)
+        if self.method == "zscore" and self.keep_vector > 0 and vector:  # never buried by words alone
+            order = kept_within(order, [vector[0].id], self.keep_vector)
         placed = sorted(scores.values(), reverse=True)  # a kept candidate takes its place's score
         return [Ranked(i, placed[n], vec.get(i), txt.get(i)) for n, i in enumerate(order[:limit])]
 

@@ -1210,6 +1210,7 @@ def settings_fusion(s: MemorySettings) -> Fusion:
         words=s.hybrid_words,
         keep=s.hybrid_keep,
         keep_text=s.hybrid_keep_text,
+        keep_vector=s.hybrid_keep_vector,
     )
 
 
