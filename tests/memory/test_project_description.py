@@ -220,3 +220,23 @@ def test_a_bad_description_line_is_named_and_nothing_is_imported(
             target.import_(path)
         assert target.stats()["count"] == 0
         assert target.project_description("ledger") is None
+
+
+def test_a_dashboard_forget_undone_keeps_the_vectors_it_had(store: MemoryStore) -> None:
+    """The undo file carries the descriptions its vectors were made with: undo embeds nothing."""
+    from mahavishnu.ui import memories
+
+    store.describe_project("ledger", LEDGER)
+    note = store.store("Storage is PostgreSQL 16", "decision", project="ledger")
+    before = vector(store, note.id)
+    embedded: list[str] = []
+    real = store.embedder.embed_many
+
+    def counted(texts: list[str], **kw: object) -> np.ndarray:
+        embedded.extend(texts)
+        return real(texts, **kw)  # type: ignore[arg-type]
+
+    store.embedder.embed_many = counted  # type: ignore[method-assign]
+    _, undo_id = memories.forget(store, [note.id])
+    assert memories.undo(store, undo_id) == 1
+    assert embedded == [] and np.array_equal(vector(store, note.id), before)

@@ -31,7 +31,7 @@ from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.elsewhere import SCOPES, outside_scope, sentence
 from mahavishnu.memory.core.models import INGEST_SOURCE, MEMORY_TYPES, SEARCH_MODES
 from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, held_back, provenance_of
-from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER
+from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER, project_descriptions
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.models import Memory
@@ -268,7 +268,8 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
         store.backend.get_meta(META_DIMENSION),
         max((m.id for m in memories), default=0),
     )
-    transfer.write(path, header, memories)
+    # with the descriptions the vectors were made with: undo keeps them as they were (``import_``)
+    transfer.write(path, header, memories, descriptions=project_descriptions(store.backend))
     path.chmod(0o600)
     deleted = store.delete_many([m.id for m in memories])
     return deleted, undo_id
