@@ -65,6 +65,7 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
         {"workflow_id": "wf", "adapter": "local", "duration": 1.5, "result": {"ok": True}},
     ),
     ("search_everywhere", {"query": "transports", "limit": 3}),
+    ("describe_project", {"project": "mv", "description": "the control plane for coding assistants"}),
     ("delete_memory", {"memory_id": 1}),
 ]
 #: Errors by design: no provider key in the tmp home, an unknown memory.
