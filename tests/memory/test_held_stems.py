@@ -33,3 +33,22 @@ def test_a_short_stem_is_a_whole_word_and_a_full_one_a_start() -> None:
     assert held_stems({"test"}, "a test_case") == {"test"}  # (the index splits on _)
     assert held_stems({"migra"}, "Run the MIGRATIONS first") == {"migra"}
     assert held_stems(set(), "anything") == set()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(_WORDS, _GLUE), max_size=12),
+    st.lists(st.tuples(_WORDS, _GLUE), min_size=1, max_size=5),
+)
+def test_the_judges_pair_share_reads_a_text_word_by_word_only_when_it_could_hold_a_pair(
+    text_parts: list[tuple[str, str]], query_parts: list[tuple[str, str]]
+) -> None:
+    """``judge._pair_share`` skips a text that does not hold both words of any query pair: the
+    same share as reading every text word by word (``_stem_pairs``)."""
+    from mahavishnu.memory.core.judge import _pair_share, _stem_pairs
+
+    text = "".join(word + glue for word, glue in text_parts)
+    pairs = _stem_pairs("".join(word + glue for word, glue in query_parts))
+    full = len(pairs & _stem_pairs(text)) / len(pairs) if pairs else 0.0
+
+    assert _pair_share(pairs, text) == full

@@ -187,7 +187,7 @@ def features(
                 bm25s[n] / top_bm25 if top_bm25 > 0 else 0.0,
                 (bm25s[n] - bm25_mean) / bm25_spread if bm25_spread > 1e-9 else 0.0,
                 held[n],
-                len(pairs & _stem_pairs(c.text)) / len(pairs) if pairs else 0.0,
+                _pair_share(pairs, c.text),
                 *([covered[n]] if covered is not None else []),
             ]
         )
@@ -256,6 +256,17 @@ def _near(cosine: float, rough: float, floor: float, share: float, point: float)
     """Whether a hit without every word of the query is close at a bar: a cosine of ``share`` times
     the floor and the plain model's probability ``point``."""
     return cosine >= share * floor and rough >= point
+
+
+def _pair_share(pairs: set[tuple[str, str]], text: str) -> float:
+    """The share of the query's word ``pairs`` that ``text`` holds adjacent: the text is read word
+    by word only when it holds both words of one pair somewhere (most candidates do not)."""
+    if not pairs:
+        return 0.0
+    lowered = text.lower()
+    if not any(a in lowered and b in lowered for a, b in pairs):
+        return 0.0
+    return len(pairs & _stem_pairs(text)) / len(pairs)
 
 
 def _stem_pairs(text: str) -> set[tuple[str, str]]:
