@@ -147,7 +147,7 @@ def test_describe_project_says_reads_and_dry_runs_what_a_project_is(backing: mcp
             ("describe_project", {"project": "a/b", "description": "x"}),
         ],
     )
-    assert data(unknown) == {"project": "ledger", "description": None}
+    assert data(unknown) == {"project": "ledger", "description": None, "suggested": None}
     assert data(dry) == {
         "project": "ledger",
         "description": None,
@@ -156,9 +156,27 @@ def test_describe_project_says_reads_and_dry_runs_what_a_project_is(backing: mcp
     }
     assert data(before)["description"] is None  # the dry run changed nothing
     assert data(said) == {"project": "ledger", "description": "the payments service", "embedded": 1}
-    assert data(read) == {"project": "ledger", "description": "the payments service"}
+    assert data(read) == {"project": "ledger", "description": "the payments service", "suggested": None}
     assert "empty project description" in error_text(empty)
     assert "invalid project name" in error_text(bad)
+
+
+def test_describe_project_suggests_what_the_projects_manifest_says(
+    backing: mcp_server.Backing, isolated_home: Path
+) -> None:
+    from mahavishnu.memory.core.projects import project_for
+
+    folder = isolated_home / "skiff"
+    folder.mkdir()
+    (folder / "Cargo.toml").write_text('[package]\ndescription = "The deploy CLI"\n', encoding="utf-8")
+    assert project_for(str(folder)) == "skiff"
+
+    (read,) = run(backing, [("describe_project", {"project": "skiff"})])
+    assert data(read) == {
+        "project": "skiff",
+        "description": None,
+        "suggested": {"file": str(folder / "Cargo.toml"), "description": "The deploy CLI"},
+    }
 
 
 def test_a_project_search_notes_when_the_answer_is_in_another_project(isolated_home: Path) -> None:

@@ -495,10 +495,12 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         project: str, description: str | None = None, dry_run: bool = False
     ) -> dict[str, object]:
         """Say in a few words what `project` is ("the payments ledger service"), or without
-        `description` read what it is said to be. A described project's decisions, notes, insights and
-        workflows are embedded with it, so a question naming the project by what it is finds them;
-        the earlier description is replaced. With dry_run, return the description as it would be
-        stored and change nothing. On a team store only its owner describes."""
+        `description` read what it is said to be (and, when nothing, what its pyproject.toml,
+        package.json or Cargo.toml says: `suggested`). A described project's decisions, notes,
+        insights and workflows are embedded with it, so a question naming the project by what it is
+        finds them; the earlier description is replaced. With dry_run, return the description as it
+        would be stored and change nothing. On a team store only its owner describes."""
+        from mahavishnu.memory.core.manifests import suggestion
         from mahavishnu.memory.core.models import check_name
         from mahavishnu.memory.core.store import checked_about
 
@@ -507,7 +509,9 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             check_name("project", project)
             now = store.project_description(project)
             if description is None:
-                return {"project": project, "description": now}
+                offer = suggestion(project) if now is None else None
+                said = {"file": str(offer.manifest), "description": offer.description} if offer else None
+                return {"project": project, "description": now, "suggested": said}
             if dry_run:
                 return {
                     "project": project,

@@ -413,25 +413,17 @@ def _print_description(project: str, about: str | None, as_json: bool) -> None:
     """What ``project`` is said to be; when nothing, what its manifest says, as a suggestion."""
     import shlex
 
-    from mahavishnu.memory.core.manifests import manifest_description
-    from mahavishnu.memory.core.projects import place_of
-    from mahavishnu.memory.core.store import about_text
+    from mahavishnu.memory.core.manifests import suggestion
 
-    place = place_of(project) if about is None else None
-    found = manifest_description(place) if place is not None else None
-    suggested = about_text(found.text) if found is not None else ""
+    offer = suggestion(project) if about is None else None
     if as_json:
-        offer = (
-            {"file": str(place / found.file), "description": suggested}
-            if place and found and suggested
-            else None
-        )
-        print_json({"project": project, "description": about, "suggested": offer})
+        suggested = {"file": str(offer.manifest), "description": offer.description} if offer else None
+        print_json({"project": project, "description": about, "suggested": suggested})
     elif about is not None:
         console.print(about, markup=False)
-    elif place is not None and found is not None and suggested:
-        command = shlex.join(["mahavishnu", "memory", "describe", project, suggested])
-        info(f"project {project} is not described; its {found.file} says what it is: `{command}`")
+    elif offer is not None:
+        command = shlex.join(["mahavishnu", "memory", "describe", project, offer.description])
+        info(f"project {project} is not described; its {offer.manifest.name} says what it is: `{command}`")
     else:
         info(f'project {project} is not described: `mahavishnu memory describe {project} "what it is"`')
 

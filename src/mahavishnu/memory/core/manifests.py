@@ -28,6 +28,27 @@ class Described:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Suggested:
+    """What ``memory describe`` suggests for a project: the manifest it read and the description
+    as it would be stored (``store.about_text``: one line, scrubbed, cut)."""
+
+    manifest: Path
+    description: str
+
+
+def suggestion(project: str) -> Suggested | None:
+    """What the manifest of the folder a session named ``project`` says it is (``projects.place_of``),
+    cleaned as a description is; None when no session here named it, or its manifests say nothing."""
+    from mahavishnu.memory.core.projects import place_of
+    from mahavishnu.memory.core.store import about_text
+
+    place = place_of(project)
+    found = manifest_description(place) if place is not None else None
+    text = about_text(found.text) if found is not None else ""
+    return Suggested(place / found.file, text) if place is not None and found is not None and text else None
+
+
 def manifest_description(folder: Path) -> Described | None:
     """The description of the first of ``folder``'s manifests that has one, None when none does
     (or the folder, or a manifest, cannot be read: a suggestion never fails a command)."""
