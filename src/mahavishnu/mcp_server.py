@@ -510,8 +510,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             now = store.project_description(project)
             if description is None:
                 offer = suggestion(project) if now is None else None
-                said = {"file": str(offer.manifest), "description": offer.description} if offer else None
-                return {"project": project, "description": now, "suggested": said}
+                return {"project": project, "description": now, "suggested": offer and offer.as_json()}
             if dry_run:
                 return {
                     "project": project,

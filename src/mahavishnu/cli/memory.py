@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from mahavishnu.wording import NO_RELEVANT_MEMORIES, count
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
     from mahavishnu.memory.core.models import Memory
+    from mahavishnu.memory.core.store import Progress
     from mahavishnu.memory.ingest.knowledge import RepoSummary
 
 
@@ -417,8 +418,7 @@ def _print_description(project: str, about: str | None, as_json: bool) -> None:
 
     offer = suggestion(project) if about is None else None
     if as_json:
-        suggested = {"file": str(offer.manifest), "description": offer.description} if offer else None
-        print_json({"project": project, "description": about, "suggested": suggested})
+        print_json({"project": project, "description": about, "suggested": offer and offer.as_json()})
     elif about is not None:
         console.print(about, markup=False)
     elif offer is not None:
@@ -583,12 +583,8 @@ def reembed_cmd(
         info(f"now set memory.embedder_model: {model} in your settings (or unset it) so the store opens")
 
 
-#: ``progress(done, total)``, called after each batch of a long run.
-OnProgress = Callable[[int, int], None]
-
-
 @contextmanager
-def _progress_bar(label: str, as_json: bool, plain: OnProgress) -> Iterator[OnProgress]:
+def _progress_bar(label: str, as_json: bool, plain: Progress) -> Iterator[Progress]:
     """A ``progress(done, total)`` for a long embedding run: a bar with its ETA on a terminal, else
     ``plain``'s lines on stderr; nothing with ``--json``."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn

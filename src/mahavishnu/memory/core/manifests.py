@@ -36,6 +36,10 @@ class Suggested:
     manifest: Path
     description: str
 
+    def as_json(self) -> dict[str, str]:
+        """As ``memory describe --json`` and the MCP tool ``describe_project`` show it."""
+        return {"file": str(self.manifest), "description": self.description}
+
 
 def suggestion(project: str) -> Suggested | None:
     """What the manifest of the folder a session named ``project`` says it is (``projects.place_of``),
