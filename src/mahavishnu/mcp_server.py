@@ -502,6 +502,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         would be stored and change nothing. On a team store only its owner describes."""
         from mahavishnu.memory.core.manifests import suggestion
         from mahavishnu.memory.core.models import check_name
+        from mahavishnu.memory.core.projects import current_folder
         from mahavishnu.memory.core.store import checked_about
 
         with _as_tool_errors():
@@ -509,7 +510,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             check_name("project", project)
             now = store.project_description(project)
             if description is None:
-                offer = suggestion(project) if now is None else None
+                offer = suggestion(project, current_folder()) if now is None else None
                 return {"project": project, "description": now, "suggested": offer and offer.as_json()}
             if dry_run:
                 return {

@@ -478,6 +478,37 @@ def test_describe_suggests_what_the_projects_own_manifest_says(tmp_path: Path) -
     assert ok("describe", "ledger", "--json")["suggested"] is None  # a name no folder was given
 
 
+def test_describe_suggests_from_the_checkout_it_runs_in_before_any_session_named_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``memory store --project ledgerd`` run inside the checkout ``ledgerd`` names no folder: the
+    checkout the command runs in is that project when its name is the project's (and no session
+    gave it another), so its pyproject's description is offered; nothing is registered."""
+    from mahavishnu.memory.core.projects import place_of, project_for
+
+    checkout = tmp_path / "ledgerd"
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / "src").mkdir()
+    (checkout / "pyproject.toml").write_text('[project]\ndescription = "Double-entry ledger daemon"\n')
+    monkeypatch.chdir(checkout / "src")
+    ok("store", "Ledger storage is PostgreSQL 15", "--project", "ledgerd")
+
+    assert ok("describe", "ledgerd", "--json")["suggested"] == {
+        "file": str(checkout.resolve() / "pyproject.toml"),
+        "description": "Double-entry ledger daemon",
+    }
+    assert place_of("ledgerd") is None  # the registry was only read
+    assert ok("describe", "billing", "--json")["suggested"] is None  # another name than the checkout's
+
+    assert project_for(str(checkout)) == "ledgerd"
+    other = tmp_path / "elsewhere" / "ledgerd"
+    (other / ".git").mkdir(parents=True)
+    (other / "pyproject.toml").write_text('[project]\ndescription = "Something else"\n')
+    monkeypatch.chdir(other)  # named "elsewhere-ledgerd" once a session sees it: not "ledgerd"'s
+    assert project_for(str(other)) == "elsewhere-ledgerd"
+    assert ok("describe", "ledgerd", "--json")["suggested"]["description"] == "Double-entry ledger daemon"
+
+
 def test_export_and_import_say_what_they_did_with_the_descriptions(tmp_path: Path) -> None:
     ok("store", "Storage is PostgreSQL 16", "--project", "ledger", "--type", "decision")
     ok("describe", "ledger", "the payments service")

@@ -415,8 +415,9 @@ def _print_description(project: str, about: str | None, as_json: bool) -> None:
     import shlex
 
     from mahavishnu.memory.core.manifests import suggestion
+    from mahavishnu.memory.core.projects import current_folder
 
-    offer = suggestion(project) if about is None else None
+    offer = suggestion(project, current_folder()) if about is None else None
     if as_json:
         print_json({"project": project, "description": about, "suggested": offer and offer.as_json()})
     elif about is not None:

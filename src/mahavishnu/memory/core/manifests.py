@@ -41,13 +41,14 @@ class Suggested:
         return {"file": str(self.manifest), "description": self.description}
 
 
-def suggestion(project: str) -> Suggested | None:
-    """What the manifest of the folder a session named ``project`` says it is (``projects.place_of``),
-    cleaned as a description is; None when no session here named it, or its manifests say nothing."""
+def suggestion(project: str, here: Path | None = None) -> Suggested | None:
+    """What the manifest of the folder a session named ``project`` (or of ``here``'s checkout, when
+    it would take that name: ``projects.place_of``) says it is, cleaned as a description is; None
+    when neither is that project, or its manifests say nothing."""
     from mahavishnu.memory.core.projects import place_of
     from mahavishnu.memory.core.store import about_text
 
-    place = place_of(project)
+    place = place_of(project, here)
     found = manifest_description(place) if place is not None else None
     text = about_text(found.text) if found is not None else ""
     return Suggested(place / found.file, text) if place is not None and found is not None and text else None

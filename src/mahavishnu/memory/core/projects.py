@@ -64,14 +64,27 @@ def project_for(cwd: str | None) -> str | None:
     return _name_for(place, checkout=False)
 
 
-def place_of(project: str) -> Path | None:
+def place_of(project: str, here: Path | None = None) -> Path | None:
     """Where ``project`` lives: the checkout root or folder given that name (names are unique
-    across both), None for a name no session here gave (``--project`` alone, another machine's)."""
+    across both); else ``here``'s checkout root (or ``here``) when no session named it yet and it
+    would take that name (``memory store --project`` run inside it, before any hook session);
+    None for a name neither gives (``--project`` alone, another machine's). Names nothing."""
     registry = _read()
     for place, name in (*registry.roots.items(), *registry.folders.items()):
         if name == project:
             return Path(place)
-    return None
+    if here is None:
+        return None
+    place = checkout_root(here) or _place(here)
+    return place if place.name == project and registry.name_of(place) is None and _is_dir(place) else None
+
+
+def current_folder() -> Path | None:
+    """The process's working folder, None when it is gone (deleted under the process)."""
+    try:
+        return Path.cwd()
+    except OSError:
+        return None
 
 
 def _place(start: Path) -> Path:
