@@ -293,6 +293,32 @@ def test_doctor_names_the_projects_that_do_not_say_what_they_are(isolated_home):
     assert _by_check(doctor.check_projects(settings))["projects"].hint == ""
 
 
+def test_doctor_shows_what_a_projects_own_manifest_says_it_is(isolated_home, monkeypatch):
+    """Run inside the checkout of a project not described, doctor's example is the command with
+    what its pyproject.toml says (scrubbed, one line), not an example text."""
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.core.store import MemoryStore
+
+    settings = load_settings()
+    with MemoryStore.open(settings.memory, embedder=FakeEmbedder()) as store:
+        store.store("Storage is PostgreSQL 16", "decision", project="ledgerd")
+    checkout = isolated_home / "src" / "ledgerd"
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text('[project]\ndescription = "Double-entry\\nledger daemon"\n')
+    monkeypatch.chdir(checkout)
+
+    hint = _by_check(doctor.check_projects(settings))["projects"].hint
+    assert (
+        "`mahavishnu memory describe ledgerd 'Double-entry ledger daemon'` (what its pyproject.toml says)"
+        in hint
+    )
+    monkeypatch.chdir(isolated_home)
+    assert (
+        'mahavishnu memory describe ledgerd "the payments API"'
+        in _by_check(doctor.check_projects(settings))["projects"].hint
+    )
+
+
 def test_a_new_users_first_doctor_finds_no_fault_in_the_store_it_never_made(isolated_home):
     """Before any memory command there is no store: not an error ("no such table: meta"), not a
     warning ("8 migrations pending", which made a new machine's first doctor exit 1), and doctor,

@@ -13,7 +13,7 @@ import shlex
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -493,13 +493,31 @@ def check_projects(settings: Settings) -> list[Finding]:
     said = f"{len(projects) - len(bare)} of {wording.count(len(projects), 'project')} described"
     if not bare:
         return [Finding("projects", "ok", said)]
-    first = shlex.quote(printable(bare[0]))
     named = ", ".join(printable(p) for p in bare[:5]) + (", …" if len(bare) > 5 else "")
     hint = (
-        f'Say what each is, e.g. `mahavishnu memory describe {first} "the payments API"`: a question '
-        f"naming a project by what it is then finds its notes (not described: {named})."
+        f"Say what each is, e.g. {_describe_example(bare)}: a question naming a project by what it is "
+        f"then finds its notes (not described: {named})."
     )
     return [Finding("projects", "ok", said, hint)]
+
+
+def _describe_example(bare: Sequence[str]) -> str:
+    """The ``memory describe`` command to show: what the manifest of one of the first projects not
+    described says it is (``manifests.suggestion``), else the first one's with an example text."""
+    from mahavishnu.memory.core.manifests import suggestion
+    from mahavishnu.memory.core.projects import current_folder
+
+    here = current_folder()
+    for project in bare[:_SUGGESTIONS_READ]:
+        offer = suggestion(project, here)
+        if offer is not None:
+            command = shlex.join(["mahavishnu", "memory", "describe", project, offer.description])
+            return f"`{printable(command)}` (what its {offer.manifest.name} says)"
+    return f'`mahavishnu memory describe {shlex.quote(printable(bare[0]))} "the payments API"`'
+
+
+#: How many projects not described doctor reads the manifests of, for its example.
+_SUGGESTIONS_READ = 20
 
 
 def check_team_logins(settings: Settings) -> list[Finding]:
