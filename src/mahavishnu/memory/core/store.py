@@ -510,9 +510,10 @@ class MemoryStore:
                 progress(start + len(part), len(memories))
         return len(memories)
 
-    def _embedding_texts(self, items: Sequence[EmbeddedFrom]) -> list[str]:
-        """The text each memory is embedded from (``models.embedding_text``)."""
-        about = self.project_contexts()
+    def _embedding_texts(self, items: Sequence[EmbeddedFrom], about: Contexts | None = None) -> list[str]:
+        """The text each memory is embedded from (``models.embedding_text``), its project read with
+        ``about`` (``project_contexts``: read again when not given)."""
+        about = about or self.project_contexts()
         return [embedding_text(c, meta, about(p, kind)) for c, meta, p, kind in items]
 
     def project_contexts(self) -> Contexts:
@@ -977,7 +978,7 @@ class MemoryStore:
             or _context(made_with, new.project, new.memory_type) != about(new.project, new.memory_type)
         ]
         if changed:
-            texts = self._embedding_texts([_read(scrubbed[i]) for i in changed])
+            texts = self._embedding_texts([_read(scrubbed[i]) for i in changed], about)
             vectors = self.embedder.embed_many(texts, kind="document")
             for i, vector in zip(changed, vectors, strict=True):
                 scrubbed[i] = scrubbed[i].with_embedding(vector)
