@@ -85,3 +85,34 @@ def test_no_keyring_backend_is_a_clear_error(monkeypatch):
     keyring.core.set_keyring(keyring.core.load_env())
     with pytest.raises(SecretStoreError, match="no OS keyring on this machine"):
         store_secret("qwen", "value-123456789", "keyring")
+
+
+def test_a_file_keyring_found_on_its_own_is_no_os_keyring(monkeypatch):
+    """keyrings.alt installed (Debian, containers) and no OS keyring: keyring detects its encrypted
+    file, which asks for a password on the terminal (a hook has none), or its plaintext file. Neither
+    is an OS keyring unless the user names it; of a chain, the OS keyring is the one used."""
+    import keyring.core
+    from keyring.backends import chainer
+    from keyrings.alt.file import EncryptedKeyring, PlaintextKeyring
+
+    from mahavishnu.environments.secrets import keyring_available
+
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
+    keyring.core.set_keyring(EncryptedKeyring())
+    assert not keyring_available()
+    with pytest.raises(SecretStoreError, match="no OS keyring on this machine"):
+        store_secret("qwen", "value-123456789", "keyring")
+
+    class SecretService(PlaintextKeyring):  # stands for the desktop's keyring
+        pass
+
+    SecretService.__module__ = "keyring.backends.SecretService"
+    os_keyring = SecretService()
+    monkeypatch.setattr(chainer.ChainerBackend, "backends", [EncryptedKeyring(), os_keyring])
+    keyring.core.set_keyring(chainer.ChainerBackend())
+    store_secret("qwen", "value-123456789", "keyring")
+    assert os_keyring.get_password("mahavishnu", "qwen") == "value-123456789"
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")  # named: used
+    keyring.core.set_keyring(PlaintextKeyring())
+    assert keyring_available()

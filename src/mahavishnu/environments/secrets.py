@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, SecretNotFoundError, SecretStoreError
@@ -387,27 +387,51 @@ def _keyring_get(service: str, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _keyring_backend() -> object:
+def _keyring_backend() -> Any:
+    """The keyring secrets go to: the OS keyring keyring detected (of a chain of several, the OS
+    one), or the backend the user named (``PYTHON_KEYRING_BACKEND``, keyring's ``keyringrc.cfg``).
+    Found on its own, a file keyring of ``keyrings.alt`` is none: its encrypted file asks for a
+    password on the terminal (a hook has none), its plaintext one is a file of keys in the clear."""
     import keyring
+    import keyring.core
     from keyring.backends import fail
 
     backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring):
+    named = bool(os.environ.get("PYTHON_KEYRING_BACKEND")) or keyring.core.load_config() is not None
+    found = backend if named else _os_keyring(backend)
+    if found is None or isinstance(found, fail.Keyring):
         raise SecretStoreError(
             "no OS keyring on this machine",
             hint="Use an env:VAR reference, or the 0600 secrets file: "
             "`mahavishnu secrets set NAME --store file`.",
         )
-    return backend
+    return found
+
+
+def _os_keyring(backend: Any) -> Any:
+    """``backend`` if it is one of keyring's own OS keyrings (Secret Service, KWallet, macOS,
+    Windows), of a chain the first such; None else."""
+    from keyring.backends import chainer
+
+    members = backend.backends if isinstance(backend, chainer.ChainerBackend) else [backend]
+    return next((b for b in members if _is_os_keyring(b)), None)
+
+
+def _is_os_keyring(backend: Any) -> bool:
+    module = type(backend).__module__
+    return module.startswith("keyring.backends.") and module not in _NOT_OS_KEYRINGS
+
+
+#: keyring's own backends that keep nothing: none is an OS keyring.
+_NOT_OS_KEYRINGS = frozenset({"keyring.backends.fail", "keyring.backends.null", "keyring.backends.chainer"})
 
 
 def _keyring_call(method: str, *args: str) -> object:
-    import keyring
     import keyring.errors
 
     backend = _keyring_backend()
     try:
-        return getattr(keyring, method)(*args)
+        return getattr(backend, method)(*args)
     except keyring.errors.PasswordDeleteError:
         return None
     except keyring.errors.KeyringError as exc:
