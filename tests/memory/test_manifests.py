@@ -58,3 +58,16 @@ def test_a_folder_that_is_gone_or_holds_a_folder_named_like_a_manifest(tmp_path:
     assert manifest_description(tmp_path / "gone") is None
     (tmp_path / "package.json").mkdir()
     assert manifest_description(tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("package.json", "[" * 200_000 + "]" * 200_000),
+        ("pyproject.toml", "x = " + "[" * 200_000 + "]" * 200_000),
+    ],
+)
+def test_a_manifest_nested_too_deeply_is_passed_over(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    (tmp_path / "Cargo.toml").write_text('[package]\ndescription = "Deploy CLI"\n')
+    assert manifest_description(tmp_path) == Described("Cargo.toml", "Deploy CLI")

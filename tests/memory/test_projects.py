@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-from mahavishnu.memory.core.projects import project_for
+import pytest
+
+from mahavishnu.memory.core.projects import checkout_root, project_for
 
 
 def _git(*args: str | Path) -> None:
@@ -116,3 +119,39 @@ def test_recall_in_a_same_named_folder_hears_nothing_of_the_checkout(isolated_ho
         assert heard is not None and "Fridays" in heard["hookSpecificOutput"]["additionalContext"]
         for cwd in (plain, isolated_home / "deleted" / "api"):
             assert build_context(store, {**start, "cwd": str(cwd)}, "codex", RecallSettings()) is None
+
+
+def _commondir_not_utf8(d: Path) -> None:
+    (d / ".git").write_text("gitdir: gd\n")
+    (d / "gd").mkdir()
+    (d / "gd" / "commondir").write_bytes(b"\xff\xfe")
+
+
+def _gitdir_link_loop(d: Path) -> None:
+    (d / ".git").write_text("gitdir: loopy\n")
+    (d / "loopy").symlink_to(d / "loopy")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _commondir_not_utf8,
+        _gitdir_link_loop,
+        lambda d: (d / ".git").write_bytes(b"gitdir: a\x00b\n"),
+        lambda d: (d / ".git").write_bytes(b"gitdir: " + b"x" * 100_000),
+        lambda d: (d / ".git").write_bytes(b"\xff" * 10),
+    ],
+    ids=["commondir-not-utf8", "gitdir-link-loop", "nul-in-path", "huge-marker", "marker-not-utf8"],
+)
+def test_a_hostile_git_file_makes_the_folder_a_project_of_its_own(
+    isolated_home: Path, make: Callable[[Path], object]
+) -> None:
+    """A cloned repository can hold any ``.git`` file: the hooks name its project all the same (a
+    hook never prints a traceback), and only its first bytes are read."""
+    checkout = isolated_home / "hostile"
+    checkout.mkdir()
+    make(checkout)
+    (checkout / "src").mkdir()
+
+    assert project_for(str(checkout / "src")) == "hostile"
+    assert checkout_root(checkout / "src") == checkout.resolve()

@@ -64,7 +64,7 @@ def manifest_description(folder: Path) -> Described | None:
             if not path.is_file() or path.stat().st_size > MAX_BYTES:
                 continue
             text = read(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):  # (TOMLDecodeError, JSONDecodeError too)
+        except (OSError, ValueError, RecursionError):  # (decoding, TOML and JSON errors; nesting too deep)
             continue
         if text:
             return Described(name, text)

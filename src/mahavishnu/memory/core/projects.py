@@ -114,23 +114,38 @@ def checkout_root(start: Path) -> Path | None:
                 return directory
             if marker.is_file():
                 return _main_checkout(directory, marker)
-    except OSError:  # an unreadable parent: no checkout known
+    except (OSError, RuntimeError, ValueError):  # an unreadable parent, a link loop: no checkout known
         return None
     return None
 
 
 def _main_checkout(directory: Path, marker: Path) -> Path:
     """A ``.git`` file points at the git directory of a worktree (which names the repository's
-    common ``.git`` in its ``commondir``) or of a submodule (a project of its own)."""
-    text = marker.read_text(encoding="utf-8", errors="replace").strip()
-    if not text.startswith("gitdir:"):
+    common ``.git`` in its ``commondir``) or of a submodule (a project of its own). A marker that
+    cannot be followed (unreadable, a link loop, a NUL in its path) leaves ``directory`` its own."""
+    try:
+        text = _head(marker)
+        if not text.startswith("gitdir:"):
+            return directory
+        gitdir = (directory / text.removeprefix("gitdir:").strip()).resolve()
+        common = gitdir / "commondir"
+        if not common.is_file():
+            return directory
+        common_dir = (gitdir / _head(common)).resolve()
+    except (OSError, RuntimeError, ValueError):
         return directory
-    gitdir = (directory / text.removeprefix("gitdir:").strip()).resolve()
-    common = gitdir / "commondir"
-    if not common.is_file():
-        return directory
-    common_dir = (gitdir / common.read_text(encoding="utf-8").strip()).resolve()
     return common_dir.parent if common_dir.name == ".git" else directory  # a bare repository's: its own
+
+
+def _head(path: Path) -> str:
+    """The first line's worth of a small git file (at most ``_GIT_FILE_BYTES``), stripped: a
+    1 GB file named ``.git`` is not read whole."""
+    with path.open("rb") as file:
+        return file.read(_GIT_FILE_BYTES).decode("utf-8", errors="replace").strip()
+
+
+#: What ``_head`` reads of a ``.git`` file or a ``commondir`` (a path: a few hundred bytes).
+_GIT_FILE_BYTES = 4096
 
 
 def _registry_file() -> Path:
