@@ -66,6 +66,7 @@ def test_a_folder_that_is_gone_or_holds_a_folder_named_like_a_manifest(tmp_path:
         ("package.json", "[" * 200_000 + "]" * 200_000),
         ("pyproject.toml", "x = " + "[" * 200_000 + "]" * 200_000),
     ],
+    ids=["json", "toml"],
 )
 def test_a_manifest_nested_too_deeply_is_passed_over(tmp_path: Path, name: str, text: str) -> None:
     (tmp_path / name).write_text(text)
