@@ -619,6 +619,39 @@ def test_import_refuses_vectors_from_another_embedder(backend_factory: Factory, 
             target.import_(tmp_path / "m.jsonl")
 
 
+def _tampered_export(path: Path, embedder: FakeEmbedder) -> None:
+    """An export of ``embedder``'s store whose first memory was given a secret after its vector was
+    made: the import scrubs it and must embed that memory again."""
+    with open_store(lambda: FakeBackend(), embedder) as source:
+        source.store("Storage is PostgreSQL 16", "decision", project="ledger")
+        source.store("The cache is Redis", "note", project="ledger")
+        source.describe_project("ledger", "the payments service")
+        source.export(path)
+    text = path.read_text().replace(
+        "Storage is PostgreSQL 16", "Storage is PostgreSQL 16, password=hunter2xyz42"
+    )
+    path.write_text(text)
+
+
+def test_an_import_that_must_embed_with_another_model_than_the_files_writes_nothing(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
+    """An empty store adopts the file's embedder; a memory the import must embed again would get
+    its vector from this store's model among the file's: refused before anything is written."""
+    path = tmp_path / "m.jsonl"
+    _tampered_export(path, FakeEmbedder(model="other"))
+
+    with open_store(backend_factory, FakeEmbedder(model="mine")) as target:
+        before = target.backend.get_meta(store_module.META_EMBEDDER)
+        with pytest.raises(
+            EmbedderMismatchError, match=r"1 memory of the file must be embedded again.*fake/other"
+        ):
+            target.import_(path)
+        assert target.stats()["count"] == 0
+        assert target.backend.get_meta(store_module.META_EMBEDDER) == before != "fake/other"
+        assert target.project_description("ledger") is None
+
+
 def test_import_of_a_bad_file_writes_nothing(backend_factory: Factory, tmp_path: Path) -> None:
     path = tmp_path / "m.jsonl"
     with open_store(lambda: FakeBackend()) as source:

@@ -11,6 +11,7 @@ into ``SearchHit``s. Backends (``backends/``) only persist and search.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import re
@@ -23,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu import telemetry
+from mahavishnu import telemetry, wording
 from mahavishnu.clean_text import clean_text, printable
 from mahavishnu.errors import (
     DimensionMismatchError,
@@ -919,8 +920,7 @@ class MemoryStore:
                     f"the file holds vectors from {header.embedder}, this store uses {stored}",
                     hint="Import into an empty store, then `mahavishnu memory reembed --embedder NAME`.",
                 )
-            self.backend.set_meta({META_EMBEDDER: header.embedder, META_DIMENSION: header.dimension})
-            self._embedder = None
+            self._adopt_embedder(contents)
         elif header.embedder is not None and header.dimension is not None:
             dimension = self.backend.get_meta(META_DIMENSION)
             if dimension is not None and dimension != header.dimension:
@@ -954,13 +954,47 @@ class MemoryStore:
             descriptions_kept_own=kept_own,
         )
 
+    def _adopt_embedder(self, contents: transfer.Contents) -> None:
+        """An empty store takes the embedder of the file's vectors; refused, before anything is
+        written, when a memory of the file must be embedded again (a secret scrubbed from it, its
+        project described otherwise) and this store embeds with another model: its vector would
+        come from that model among the file's."""
+        header = contents.header
+        ours = self._embedder or default_embedder(self.settings)
+        if ours.identity != header.embedder:  # (an identity names the model: its dimension may need a probe)
+            have = project_descriptions(self.backend)
+            taken = self._new_descriptions(contents.descriptions, have)
+            after = functools.partial(_context, {**taken, **have})
+            again = sum(
+                len(self._embedded_again(batch, contents.descriptions, after)[1])
+                for batch in contents.memory_batches()
+            )
+            if again:
+                raise EmbedderMismatchError(
+                    f"{wording.count(again, 'memory', 'memories')} of the file must be embedded again (a "
+                    f"secret scrubbed, or its project described otherwise), and its vectors come from "
+                    f"{header.embedder} where this store embeds with {ours.identity}",
+                    hint=f"Configure the file's embedder (memory.embedder) for the import, or import it into "
+                    f"a store of {ours.identity} after `mahavishnu memory reembed` where it was exported.",
+                )
+        self.backend.set_meta({META_EMBEDDER: header.embedder, META_DIMENSION: header.dimension})
+        self._embedder = ours if ours.identity == header.embedder else None
+
+    def _new_descriptions(self, descriptions: Mapping[str, str], have: Mapping[str, str]) -> dict[str, str]:
+        """Of a file's ``descriptions``, cleaned, those of projects the store does not describe
+        (``have``) that it takes: none on a team's store, whose owner describes."""
+        if on_team_store(self.backend):
+            return {}
+        cleaned = {p: about_text(t) for p, t in descriptions.items()}
+        return {p: t for p, t in cleaned.items() if t and p not in have}
+
     def _adopt_descriptions(self, descriptions: Mapping[str, str]) -> tuple[int, int]:
         """Describe the projects of a file's ``descriptions`` this store does not describe (none on
         a team's store); how many it took, and how many it describes otherwise (or leaves to the
         team's owner)."""
         have = project_descriptions(self.backend)
         cleaned = {p: about_text(t) for p, t in descriptions.items()}
-        new = {} if on_team_store(self.backend) else {p: t for p, t in cleaned.items() if t and p not in have}
+        new = self._new_descriptions(descriptions, have)
         if new:
             self.backend.set_meta({META_ABOUT + p: t for p, t in new.items()})
         return len(new), sum(have.get(p, new.get(p)) != t for p, t in cleaned.items())
@@ -969,20 +1003,30 @@ class MemoryStore:
         """An imported batch with secrets scrubbed; a changed memory is embedded again (its vector
         in the file was made from the secret), and so is one this store reads with another project
         description than its vector was made with (``made_with``: the file's, as written)."""
-        scrubbed = [scrub_memory(m) for m in batch]
         about = self.project_contexts()
-        changed = [
-            i
-            for i, (old, new) in enumerate(zip(batch, scrubbed, strict=True))
-            if old is not new
-            or _context(made_with, new.project, new.memory_type) != about(new.project, new.memory_type)
-        ]
+        scrubbed, changed = self._embedded_again(batch, made_with, about)
         if changed:
             texts = self._embedding_texts([_read(scrubbed[i]) for i in changed], about)
             vectors = self.embedder.embed_many(texts, kind="document")
             for i, vector in zip(changed, vectors, strict=True):
                 scrubbed[i] = scrubbed[i].with_embedding(vector)
         return scrubbed
+
+    @staticmethod
+    def _embedded_again(
+        batch: list[Memory], made_with: Mapping[str, str], about: Contexts
+    ) -> tuple[list[Memory], list[int]]:
+        """A batch scrubbed, and which of it must be embedded again: a secret scrubbed from it, or
+        read with another project description (``about``, as ``project_contexts``) than its vector
+        was made with (``made_with``: the file's descriptions)."""
+        scrubbed = [scrub_memory(m) for m in batch]
+        changed = [
+            i
+            for i, (old, new) in enumerate(zip(batch, scrubbed, strict=True))
+            if old is not new
+            or _context(made_with, new.project, new.memory_type) != about(new.project, new.memory_type)
+        ]
+        return scrubbed, changed
 
     def reembed(
         self, embedder: Embedder, *, batch_size: int = 64, progress: Progress | None = None
