@@ -501,13 +501,13 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         finds them; the earlier description is replaced. With dry_run, return the description as it
         would be stored and change nothing. On a team store only its owner describes."""
         from mahavishnu.memory.core.manifests import suggestion
-        from mahavishnu.memory.core.models import check_name
+        from mahavishnu.memory.core.models import project_name
         from mahavishnu.memory.core.projects import current_folder
         from mahavishnu.memory.core.store import checked_about
 
         with _as_tool_errors():
             store = backing.store()
-            check_name("project", project)
+            project = project_name(project)
             now = store.project_description(project)
             if description is None:
                 offer = suggestion(project, current_folder()) if now is None else None

@@ -111,6 +111,33 @@ def test_a_description_is_cleaned_scrubbed_and_cut(tmp_path: Path) -> None:
         assert store.project_description("ledger") == about
 
 
+def test_a_key_pasted_as_the_project_is_filed_redacted_as_a_memorys_project_is(tmp_path: Path) -> None:
+    """``memory store --project KEY`` files the memory under ``[REDACTED:...]``: describing KEY
+    describes that project, and neither the store, an export nor an error holds the key."""
+    key = "sk-ant-api03-" + "A" * 93 + "-AAAAAAAA"
+    with MemoryStore.open(MemorySettings(path=tmp_path / "m.db")) as store:
+        memory = store.store("Storage is PostgreSQL 16", "decision", project=key)
+        store.describe_project(key, "the payments service")
+        assert store.project_description(key) == "the payments service"
+        assert store.project_description(memory.project or "") == "the payments service"
+        assert key not in json.dumps(store.backend.meta_under(""))
+        with pytest.raises(InvalidInputError) as refused:
+            store.describe_project(key + "/x", "what it is")
+        assert key not in str(refused.value) and "invalid project name" in str(refused.value)
+        store.export(tmp_path / "m.jsonl")
+    exported_text = (tmp_path / "m.jsonl").read_text()
+    assert key not in exported_text and '"described": "[REDACTED' in exported_text
+
+    with open_store(lambda: FakeBackend()) as target:
+        line = json.dumps({"described": key, "about": "the payments service"})
+        head, *rest = (tmp_path / "m.jsonl").read_text().splitlines()
+        rest = [r for r in rest if '"described"' not in r]
+        (tmp_path / "k.jsonl").write_text("\n".join([head, line, *rest]) + "\n")
+        target.import_(tmp_path / "k.jsonl")
+        assert target.project_description(memory.project or "") == "the payments service"
+        assert key not in json.dumps(target.backend.meta_under(""))
+
+
 def test_a_description_belongs_to_its_own_project_only(store: MemoryStore) -> None:
     """Names alike ("a_b" as a pattern matches "axb"; "api" begins "api-gateway") share nothing."""
     store.describe_project("a_b", "the billing service")
@@ -195,6 +222,7 @@ def test_a_file_of_no_descriptions_into_a_store_that_describes_the_project(
         ("after", "a project description after the memory lines"),
         ("twice", "project 'ledger' is described twice"),
         ("name", "invalid project name"),
+        ("unnamed", "project must be a non-empty string"),
         ("empty", "project 'ledger' is described by no text"),
         ("extra", r"a project description line is \{"),
     ],
@@ -210,6 +238,7 @@ def test_a_bad_description_line_is_named_and_nothing_is_imported(
         "after": [head, *memories, about],
         "twice": [head, about, about, *memories],
         "name": [head, json.dumps({**line, "described": "a/b"}), *memories],
+        "unnamed": [head, json.dumps({**line, "described": "  "}), *memories],
         "empty": [head, json.dumps({**line, "about": " "}), *memories],
         "extra": [head, json.dumps({**line, "owner": "bob"}), *memories],
     }[edit]

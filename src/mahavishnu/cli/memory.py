@@ -390,11 +390,11 @@ def describe_cmd(
     the payments service?") finds its notes and decisions. They are embedded again with it. Without
     a description, print the one stored."""
     from mahavishnu.cli.ingest_progress import PlainProgress
-    from mahavishnu.memory.core.models import check_name
+    from mahavishnu.memory.core.models import project_name
 
     if clear and description is not None:
         raise InvalidInputError("give a description or --clear, not both")
-    check_name("project", project)
+    project = project_name(project)
     with open_store() as store:
         if description is None and not clear:
             _print_description(project, store.project_description(project), as_json)

@@ -300,6 +300,15 @@ def check_label(name: str, value: object) -> str | None:
     return value
 
 
+def project_name(value: object) -> str:
+    """The name a project is filed under: a non-empty label, scrubbed (a key pasted as a project is
+    filed as ``[REDACTED:...]``, as a memory's ``--project`` is), then checked (``check_name``:
+    its error never quotes the key)."""
+    name = scrub(check_label("project", value) or "")
+    check_name("project", name)
+    return name
+
+
 #: The longest name (of a project, group, tag, repository or session) a store takes.
 MAX_NAME_CHARS = 256
 

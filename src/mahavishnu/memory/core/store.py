@@ -75,6 +75,7 @@ from mahavishnu.memory.core.models import (
     format_time,
     parse_time,
     project_context,
+    project_name,
     scrub_draft,
     scrub_memory,
     utcnow,
@@ -479,8 +480,7 @@ class MemoryStore:
         ``progress(done, total)`` after each batch. On a team store only its owner describes, and
         every memory is embedded again (``reembed``: row-level security lets no other statement
         rewrite the members' private rows)."""
-        project = check_label("project", project) or ""
-        check_name("project", project)
+        project = project_name(project)
         text = None if description is None else checked_about(description)
         if self.backend.get_meta(META_ABOUT + project) == text:
             return 0
@@ -491,7 +491,7 @@ class MemoryStore:
 
     def project_description(self, project: str) -> str | None:
         """What ``project`` is, as ``describe_project`` stored it; None when it is not described."""
-        return self.backend.get_meta(META_ABOUT + project)
+        return self.backend.get_meta(META_ABOUT + scrub(project))
 
     def _embed_project(self, project: str, progress: Progress | None, batch: int = 64) -> int:
         """Embed every memory of ``project`` whose vector reads its description again."""

@@ -53,6 +53,7 @@ from mahavishnu.memory.core.models import (
     check_type,
     format_time,
     parse_time,
+    project_name,
 )
 
 if TYPE_CHECKING:
@@ -366,7 +367,7 @@ def _parse_about(data: JSONObject, where: str) -> About:
     if not isinstance(about, str) or not about.strip():
         raise InvalidInputError(f"{where}: project {project!r} is described by no text")
     try:
-        check_name("project", project)
+        project = project_name(project)
     except MahavishnuError as exc:
         raise InvalidInputError(f"{where}: {exc.message}") from exc
     return About(project, about, where)
