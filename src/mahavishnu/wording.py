@@ -45,3 +45,15 @@ def article(word: str) -> str:
 
 #: What a memory search with no hit says, wherever it is asked (CLI, MCP, dashboard, Agno).
 NO_RELEVANT_MEMORIES = "no relevant memories"
+
+
+def size(n_bytes: int) -> str:
+    """A file's size as people read it: ``512 bytes``, ``196 KB``, ``1.4 MB``, ``2.1 GB`` (1 KB is
+    1,000 bytes, as file managers show it)."""
+    if n_bytes < 1_000:
+        return count(n_bytes, "byte")
+    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12)):
+        value = n_bytes / scale
+        if value < 999.5 or unit == "TB":
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")

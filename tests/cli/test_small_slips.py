@@ -254,3 +254,12 @@ def test_import_transcript_keeps_the_decisions_the_capture_keeps(isolated_home: 
         import_session(store, "claude", session)
         decisions = [m for m in store.recent({"types": ["decision"]}, limit=10)]
     assert {m.content for m in decisions} == {DECISION}
+
+
+_SIZES = [(0, "0 bytes"), (1, "1 byte"), (999, "999 bytes"), (1_000, "1.0 KB"), (9_949, "9.9 KB")]
+_SIZES += [(200_704, "201 KB"), (999_499, "999 KB"), (999_500, "1.0 MB"), (2_100_000_000, "2.1 GB")]
+
+
+@pytest.mark.parametrize(("n_bytes", "said"), [*_SIZES, (5 * 10**15, "5000 TB")])
+def test_a_size_is_said_as_a_file_manager_says_it(n_bytes: int, said: str) -> None:
+    assert wording.size(n_bytes) == said

@@ -34,7 +34,8 @@ from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table,
 from mahavishnu.cli.params import MEMORY_SEARCH, MEMORY_STORE, typer_params
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.wording import NO_RELEVANT_MEMORIES, count
+from mahavishnu.wording import NO_RELEVANT_MEMORIES, count, plural
+from mahavishnu.wording import size as file_size
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
@@ -355,6 +356,8 @@ def delete_cmd(
 def stats_cmd(as_json: bool = JSON_OPTION) -> None:
     """Counts by type and project (with what each project is: `memory describe`), embedder, size
     and location of the store."""
+    from rich.markup import escape
+
     from mahavishnu.memory.core import size_metrics
     from mahavishnu.memory.core.store import project_descriptions
 
@@ -366,7 +369,9 @@ def stats_cmd(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json(stats)
         return
-    console.print(f"[bold]{stats['count']}[/bold] memories in {stats['backend']} store {stats['location']}")
+    size = f" ({file_size(stats['size_bytes'])})" if isinstance(stats.get("size_bytes"), int) else ""
+    where = escape(f"{stats['backend']} store {stats['location']}{size}")
+    console.print(f"[bold]{stats['count']}[/bold] {plural(stats['count'], 'memory')} in {where}")
     console.print(f"embedder: {stats['embedder'] or '-'} ({stats['dimension'] or '?'} dimensions)")
     if stats.get("reembed_in_progress"):
         console.print(f"[yellow]reembed in progress to {stats['reembed_in_progress']}[/yellow]")
