@@ -511,6 +511,27 @@ def test_describe_suggests_from_the_checkout_it_runs_in_before_any_session_named
     assert ok("describe", "ledgerd", "--json")["suggested"]["description"] == "Double-entry ledger daemon"
 
 
+def test_storing_no_project_inside_a_checkout_says_every_project_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session in a checkout files its memories under the checkout's project; ``memory store``
+    without --project files none (every project sees it): said, with the option to keep it there."""
+    (tmp_path / "api" / ".git").mkdir(parents=True)
+    (tmp_path / "api" / "src").mkdir()
+    monkeypatch.chdir(tmp_path / "api" / "src")
+    result = memory("store", "We deploy the API on Fly.io", "--type", "decision")
+    assert result.exit_code == 0
+    hint = "hint: #1 is filed under no project, so every project sees it; store it with --project api"
+    assert hint in capsys.readouterr().err + result.output
+    again = ["We deploy the API on Fly.io", "--type", "decision"]
+    for args in (again, ["Use uv", "--project", "api"]):  # stored already; of a project
+        result = memory("store", *args)
+        assert "hint:" not in capsys.readouterr().err + result.output
+    monkeypatch.chdir(tmp_path)
+    result = memory("store", "Prefer httpx")
+    assert "hint:" not in capsys.readouterr().err + result.output
+
+
 def test_export_and_import_say_what_they_did_with_the_descriptions(tmp_path: Path) -> None:
     ok("store", "Storage is PostgreSQL 16", "--project", "ledger", "--type", "decision")
     ok("describe", "ledger", "the payments service")

@@ -118,6 +118,27 @@ def _store_and_say(request: dict[str, Any], reply: dict[str, Any] | None, *, as_
     else:
         info(f"stored #{memory['id']} ({memory['memory_type']})")
     say_if_quarantined(memory)  # (on stderr: the JSON stays whole)
+    if memory.get("project") is None and not duplicate:
+        say_if_in_a_checkout(memory)
+
+
+def say_if_in_a_checkout(memory: dict[str, Any]) -> None:
+    """A hint on stderr when a memory of no project was stored inside a git checkout: every project
+    sees it, where a session there files its memories under the checkout's project."""
+    import shlex
+    import sys
+
+    from mahavishnu.clean_text import printable
+    from mahavishnu.memory.core.projects import checkout_here, current_folder
+
+    found = checkout_here(current_folder())
+    if found is None:
+        return
+    root, name = found
+    sys.stderr.write(
+        f"hint: #{memory['id']} is filed under no project, so every project sees it; store it with "
+        f"--project {shlex.quote(printable(name))} to keep it to this checkout ({printable(str(root))})\n"
+    )
 
 
 def say_if_quarantined(memory: dict[str, Any]) -> None:

@@ -79,6 +79,15 @@ def place_of(project: str, here: Path | None = None) -> Path | None:
     return place if place.name == project and registry.name_of(place) is None and _is_dir(place) else None
 
 
+def checkout_here(here: Path | None) -> tuple[Path, str] | None:
+    """The git checkout ``here`` lies in and the project name its sessions are filed under (the
+    name the registry gave it, else its folder's), None outside one; names nothing."""
+    root = checkout_root(here) if here is not None else None
+    if root is None:
+        return None
+    return root, _read().name_of(root) or root.name
+
+
 def current_folder() -> Path | None:
     """The process's working folder, None when it is gone (deleted under the process)."""
     try:
