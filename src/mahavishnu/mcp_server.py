@@ -31,10 +31,12 @@ load on first use, not on import.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
 import os
+import shlex
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -159,6 +161,20 @@ def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     if why is None:
         return dict(memory)
     return {**memory, "content": _withheld(memory.get("id"), why), "quarantined": why}
+
+
+def _about_for_agents(project: str, text: str | None) -> str | None:
+    """A project's description (or a manifest's, suggested) as an agent may read it: withheld when
+    it reads like an instruction to an agent, as a memory's text is (``for_agents``)."""
+    from mahavishnu.memory.core.instructions import instruction_like
+
+    why = instruction_like(text) if text else None
+    if why is None:
+        return text
+    return (
+        f"[withheld from agents: it {why}. The user reads it with `mahavishnu memory describe "
+        f"{shlex.quote(project)}`]"
+    )
 
 
 def _withheld(number: object, why: str) -> str:
@@ -509,20 +525,22 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             store = backing.store()
             project = project_name(project)
             now = store.project_description(project)
+            said = functools.partial(_about_for_agents, project)
             if description is None:
                 offer = suggestion(project, current_folder()) if now is None else None
-                return {"project": project, "description": now, "suggested": offer and offer.as_json()}
+                suggested = offer and {**offer.as_json(), "description": said(offer.description)}
+                return {"project": project, "description": said(now), "suggested": suggested}
             if dry_run:
                 return {
                     "project": project,
-                    "description": now,
-                    "would_be": checked_about(description),
+                    "description": said(now),
+                    "would_be": said(checked_about(description)),
                     "dry_run": True,
                 }
             embedded = store.describe_project(project, description)
             return {
                 "project": project,
-                "description": store.project_description(project),
+                "description": said(store.project_description(project)),
                 "embedded": embedded,
             }
 
