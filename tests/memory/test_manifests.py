@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -71,4 +72,20 @@ def test_a_folder_that_is_gone_or_holds_a_folder_named_like_a_manifest(tmp_path:
 def test_a_manifest_nested_too_deeply_is_passed_over(tmp_path: Path, name: str, text: str) -> None:
     (tmp_path / name).write_text(text)
     (tmp_path / "Cargo.toml").write_text('[package]\ndescription = "Deploy CLI"\n')
+    assert manifest_description(tmp_path) == Described("Cargo.toml", "Deploy CLI")
+
+
+def test_a_manifest_that_says_it_is_small_is_read_no_further_than_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of /proc says its size is 0 and holds megabytes: read up to the cap, then passed over."""
+    (tmp_path / "package.json").write_text(json.dumps({"description": "x" * (MAX_BYTES + 10)}))
+    (tmp_path / "Cargo.toml").write_text('[package]\ndescription = "Deploy CLI"\n')
+    real_stat = Path.stat
+
+    def stat(self: Path, **kwargs: object) -> object:
+        found = real_stat(self, **kwargs)
+        return os.stat_result((*found[:6], 0, *found[7:])) if self.name == "package.json" else found
+
+    monkeypatch.setattr(Path, "stat", stat)
     assert manifest_description(tmp_path) == Described("Cargo.toml", "Deploy CLI")

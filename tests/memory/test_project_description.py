@@ -269,3 +269,10 @@ def test_a_dashboard_forget_undone_keeps_the_vectors_it_had(store: MemoryStore) 
     _, undo_id = memories.forget(store, [note.id])
     assert memories.undo(store, undo_id) == 1
     assert embedded == [] and np.array_equal(vector(store, note.id), before)
+
+
+def test_an_import_of_a_folder_or_a_device_says_it_is_not_a_file(tmp_path: Path) -> None:
+    with open_store(lambda: FakeBackend()) as target:
+        for path in (tmp_path, Path("/dev/null")):
+            with pytest.raises(InvalidInputError, match="not a file"):
+                target.import_(path)

@@ -63,7 +63,11 @@ def manifest_description(folder: Path) -> Described | None:
             path = folder / name
             if not path.is_file() or path.stat().st_size > MAX_BYTES:
                 continue
-            text = read(path.read_text(encoding="utf-8"))
+            with path.open("rb") as file:  # (a file of /proc says it is empty: read no more than the cap)
+                data = file.read(MAX_BYTES + 1)
+            if len(data) > MAX_BYTES:
+                continue
+            text = read(data.decode("utf-8"))
         except (OSError, ValueError, RecursionError):  # (decoding, TOML and JSON errors; nesting too deep)
             continue
         if text:

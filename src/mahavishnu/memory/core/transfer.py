@@ -185,6 +185,8 @@ def read(path: Path) -> Contents:
     record lines after the memories, a ``memory_id`` names a memory of the file, a group member's
     group comes before it."""
     if not path.is_file():
+        if path.exists():
+            raise InvalidInputError(f"not a file: {path}", hint="Give the path of a `memory export` file.")
         raise NotFoundError(f"no such file: {path}")
     header = _header(path)
     seen = _Seen()
