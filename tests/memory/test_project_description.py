@@ -276,3 +276,16 @@ def test_an_import_of_a_folder_or_a_device_says_it_is_not_a_file(tmp_path: Path)
         for path in (tmp_path, Path("/dev/null")):
             with pytest.raises(InvalidInputError, match="not a file"):
                 target.import_(path)
+
+
+def test_a_description_of_nothing_printable_is_neither_taken_nor_counted_as_kept(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    exported(path)
+    head, about, *memories = path.read_text(encoding="utf-8").splitlines()
+    blank = json.dumps({**json.loads(about), "about": "\u001b\u0001\u0000"})
+    path.write_text("\n".join([head, blank, *memories]) + "\n", encoding="utf-8")
+
+    with open_store(lambda: FakeBackend()) as target:
+        counts = target.import_(path)
+        assert (counts.descriptions_adopted, counts.descriptions_kept_own) == (0, 0)
+        assert target.project_description("ledger") is None

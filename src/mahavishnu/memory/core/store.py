@@ -997,7 +997,7 @@ class MemoryStore:
         new = self._new_descriptions(descriptions, have)
         if new:
             self.backend.set_meta({META_ABOUT + p: t for p, t in new.items()})
-        return len(new), sum(have.get(p, new.get(p)) != t for p, t in cleaned.items())
+        return len(new), sum(bool(t) and p not in new and have.get(p) != t for p, t in cleaned.items())
 
     def _scrubbed(self, batch: list[Memory], made_with: Mapping[str, str]) -> list[Memory]:
         """An imported batch with secrets scrubbed; a changed memory is embedded again (its vector
