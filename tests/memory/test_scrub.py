@@ -119,3 +119,16 @@ def test_tree_scrubs_strings_and_values_under_secret_keys() -> None:
 
 def test_has_secret() -> None:
     assert has_secret("AKIA" + "Q" * 16) and not has_secret("nothing to see")
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u00ad", "\u2060", "\ufeff", "\u200d\u200c"])
+def test_a_secret_split_by_invisible_characters_is_scrubbed_whole(invisible: str) -> None:
+    """A zero-width space or a soft hyphen inside a key hides it from every pattern, and a copy of
+    the text still holds the key once they are dropped: found in the text without them."""
+    key = "sk-ant-api03-" + "A" * 93 + "-AAAAAAAA"
+    aws = "AKIAIOSFODNN7EXAMPLE"
+    text = f"keys: {key[:30]}{invisible}{key[30:]} and {aws[:6]}{invisible}{aws[6:]}, done"
+
+    out = scrub(text)
+    assert out == "keys: [REDACTED:anthropic-key] and [REDACTED:aws-access-key-id], done"
+    assert scrub(f"a note{invisible} with nothing secret") == f"a note{invisible} with nothing secret"

@@ -174,7 +174,30 @@ _PLACEHOLDERS = frozenset(
 
 
 def find_secrets(text: str) -> list[Finding]:
-    """The secrets in ``text``, as non-overlapping spans in order (the first and longest wins)."""
+    """The secrets in ``text``, as non-overlapping spans in order (the first and longest wins). A
+    secret with invisible characters inside (a zero-width space, a soft hyphen: a copy of it still
+    works once they are dropped) is found in the text without them, its span the whole of it."""
+    found = _found_in(text)
+    if text and _INVISIBLE.search(text):
+        visible, at = _without_invisible(text)
+        found = _disjoint(
+            [*found, *(Finding(f.kind, at[f.start], at[f.end - 1] + 1) for f in _found_in(visible))]
+        )
+    return found
+
+
+#: Characters that show nothing (zero-width spaces and joiners, soft hyphens, direction marks).
+_INVISIBLE = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+
+
+def _without_invisible(text: str) -> tuple[str, list[int]]:
+    """``text`` without its invisible characters, and where each character left stood in it."""
+    at = [i for i, c in enumerate(text) if not _INVISIBLE.match(c)]
+    return "".join(text[i] for i in at), at
+
+
+def _found_in(text: str) -> list[Finding]:
+    """``find_secrets`` on the text as it is."""
     if not text:
         return []
     lowered = text.lower()
