@@ -316,3 +316,11 @@ def test_search_everywhere_sends_the_peer_the_clipped_query_only() -> None:
     with MemoryStore.open() as store:
         unified.search_everywhere(store, "x " * 50_000 + "which database?", peer=Peer())  # type: ignore[arg-type]
     assert asked and len(asked[0]) <= QUERY_CHARS and asked[0].endswith("which database?")
+
+
+def test_printable_drops_what_a_terminal_obeys_and_keeps_text() -> None:
+    from mahavishnu.clean_text import printable
+
+    hostile = "a\x1b]0;title\x07b\rc\u202eevil\u2066d\u061ce\u200ff\x9bg"
+    assert printable(hostile) == "a]0;titlebcevildefg"
+    assert printable("tab\tand\nnewline, ünïcode, 漢字") == "tab\tand\nnewline, ünïcode, 漢字"

@@ -18,14 +18,14 @@ def clean_text(text: str) -> str:
 
 
 #: What a terminal obeys rather than shows: C0 controls but tab and newline (ESC starts ANSI and
-#: OSC sequences, CR overwrites a line), DEL, C1 controls, and the bidirectional overrides.
+#: OSC sequences, CR overwrites a line), DEL, C1 controls, and the bidirectional marks and overrides.
 _CONTROLS = str.maketrans(
     dict.fromkeys(
         [
             *range(0x00, 0x09),
             *range(0x0B, 0x20),
             *range(0x7F, 0xA0),
-            *(0x200E, 0x200F),
+            *(0x061C, 0x200E, 0x200F),
             *range(0x202A, 0x202F),
             *range(0x2066, 0x206A),
         ]
