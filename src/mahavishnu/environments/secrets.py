@@ -388,7 +388,7 @@ def _keyring_get(service: str, name: str) -> str | None:
 
 
 def _keyring_backend() -> Any:
-    """The keyring secrets go to: the OS keyring keyring detected (of a chain of several, the OS
+    """The keyring secrets go to: the OS keyring that keyring detected (of a chain of several, the OS
     one), or the backend the user named (``PYTHON_KEYRING_BACKEND``, keyring's ``keyringrc.cfg``).
     Found on its own, a file keyring of ``keyrings.alt`` is none: its encrypted file asks for a
     password on the terminal (a hook has none), its plaintext one is a file of keys in the clear."""

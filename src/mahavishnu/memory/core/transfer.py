@@ -366,12 +366,12 @@ def _parse_about(data: JSONObject, where: str) -> About:
     if set(data) != {"described", "about"} or not isinstance(project, str):
         shape = '{"described": NAME, "about": TEXT}'
         raise InvalidInputError(f"{where}: a project description line is {shape}")
-    if not isinstance(about, str) or not about.strip():
-        raise InvalidInputError(f"{where}: project {project!r} is described by no text")
     try:
         project = project_name(project)
     except MahavishnuError as exc:
         raise InvalidInputError(f"{where}: {exc.message}") from exc
+    if not isinstance(about, str) or not about.strip():
+        raise InvalidInputError(f"{where}: project {project!r} is described by no text")
     return About(project, about, where)
 
 
