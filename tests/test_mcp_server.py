@@ -160,6 +160,20 @@ def test_describe_project_says_reads_and_dry_runs_what_a_project_is(backing: mcp
     assert "empty project description" in error_text(empty)
     assert "invalid project name" in error_text(bad)
 
+    both, dry_clear, cleared, after = run(
+        backing,
+        [
+            ("describe_project", {"project": "ledger", "description": "x", "clear": True}),
+            ("describe_project", {"project": "ledger", "clear": True, "dry_run": True}),
+            ("describe_project", {"project": "ledger", "clear": True}),
+            ("describe_project", {"project": "ledger"}),
+        ],
+    )
+    assert "give a description or clear, not both" in error_text(both)
+    assert data(dry_clear)["description"] == "the payments service" and data(dry_clear)["would_be"] is None
+    assert data(cleared) == {"project": "ledger", "description": None, "embedded": 1}
+    assert data(after)["description"] is None
+
 
 def test_describe_project_suggests_what_the_projects_manifest_says(
     backing: mcp_server.Backing, isolated_home: Path

@@ -58,7 +58,7 @@ from mahavishnu.environments.mcp_access import (
 )
 from mahavishnu.environments.mcp_access import authorization_matches, readable_path
 from mahavishnu.environments.mcp_access import bearer_token as bearer_token
-from mahavishnu.errors import MahavishnuError
+from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONValue
 from mahavishnu.loopback import is_loopback
 
@@ -508,14 +508,15 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
 
     @_tool(tools, INGEST)
     def describe_project(
-        project: str, description: str | None = None, dry_run: bool = False
+        project: str, description: str | None = None, dry_run: bool = False, clear: bool = False
     ) -> dict[str, object]:
         """Say in a few words what `project` is ("the payments ledger service"), or without
         `description` read what it is said to be (and, when nothing, what its pyproject.toml,
         package.json or Cargo.toml says: `suggested`). A described project's decisions, notes,
         insights and workflows are embedded with it, so a question naming the project by what it is
-        finds them; the earlier description is replaced. With dry_run, return the description as it
-        would be stored and change nothing. On a team store only its owner describes."""
+        finds them; the earlier description is replaced (`clear`: forgotten). With dry_run, return
+        the description as it would be stored and change nothing. On a team store only its owner
+        describes."""
         from mahavishnu.memory.core.manifests import suggestion
         from mahavishnu.memory.core.models import project_name
         from mahavishnu.memory.core.projects import current_folder
@@ -526,7 +527,9 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             project = project_name(project)
             now = store.project_description(project)
             said = functools.partial(_about_for_agents, project)
-            if description is None:
+            if clear and description is not None:
+                raise InvalidInputError("give a description or clear, not both")
+            if description is None and not clear:
                 offer = suggestion(project, current_folder()) if now is None else None
                 suggested = offer and {**offer.as_json(), "description": said(offer.description)}
                 return {"project": project, "description": said(now), "suggested": suggested}
@@ -534,10 +537,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                 return {
                     "project": project,
                     "description": said(now),
-                    "would_be": said(checked_about(description)),
+                    "would_be": None if clear else said(checked_about(description or "")),
                     "dry_run": True,
                 }
-            embedded = store.describe_project(project, description)
+            embedded = store.describe_project(project, None if clear else description)
             return {
                 "project": project,
                 "description": said(store.project_description(project)),
