@@ -100,8 +100,9 @@ def test_a_file_keyring_found_on_its_own_is_no_os_keyring(monkeypatch):
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
     keyring.core.set_keyring(EncryptedKeyring())
     assert not keyring_available()
-    with pytest.raises(SecretStoreError, match="no OS keyring on this machine"):
+    with pytest.raises(SecretStoreError, match="no OS keyring on this machine") as refused:
         store_secret("qwen", "value-123456789", "keyring")
+    assert "PYTHON_KEYRING_BACKEND=keyrings.alt.file.EncryptedKeyring" in refused.value.hint
 
     class SecretService(PlaintextKeyring):  # stands for the desktop's keyring
         pass

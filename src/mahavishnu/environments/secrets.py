@@ -399,6 +399,13 @@ def _keyring_backend() -> Any:
     backend = keyring.get_keyring()
     named = bool(os.environ.get("PYTHON_KEYRING_BACKEND")) or keyring.core.load_config() is not None
     found = backend if named else _os_keyring(backend)
+    if found is None and not isinstance(backend, fail.Keyring):  # keyrings.alt's file, found on its own
+        kind = type(backend).__module__ + "." + type(backend).__name__
+        raise SecretStoreError(
+            f"no OS keyring on this machine (keyring found {kind}, a file of its own, which is not one)",
+            hint="Set the key again into the 0600 secrets file: `mahavishnu secrets set NAME --store file`, "
+            f"or name that keyring to keep using it: `export PYTHON_KEYRING_BACKEND={kind}`.",
+        )
     if found is None or isinstance(found, fail.Keyring):
         raise SecretStoreError(
             "no OS keyring on this machine",
