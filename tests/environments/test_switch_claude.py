@@ -242,3 +242,21 @@ def test_fifty_concurrent_writers_keep_the_file_valid_and_lose_no_update(setting
     rest = json.loads(_without_owned(settings_file.read_text()))
     rest["permissions"]["allow"] = [r for r in allowed if not r.startswith("Bash(writer-")]
     assert rest == json.loads(_without_owned(USER_FILE))
+
+
+def test_a_key_written_into_the_base_url_is_shown_and_recorded_masked(isolated_home: Path) -> None:
+    """``ai current``, ``health`` (whose report goes to the store's metrics), the dashboard and MCP
+    all read ``CurrentProvider``: a key in the URL's password or query reaches none of them."""
+    from mahavishnu.health import _assistants
+
+    key = "sk-ant-api03-" + "A" * 93 + "-AAAAAAAA"
+    path = isolated_home / ".claude" / "settings.json"
+    path.parent.mkdir(parents=True)
+    url = f"https://user:{key}@proxy.example/v1?api_key={key}"
+    path.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": url}}))
+
+    (entry,) = [c for c in current(load_settings()) if c.tool == "claude" and c.scope == "user"]
+    assert key not in (entry.base_url or "") and "[REDACTED:" in (entry.base_url or "")
+    assert entry.base_url and entry.base_url.startswith("https://user:")
+    report = _assistants(load_settings(), probe_providers=False)
+    assert "proxy.example" in repr(report) and key not in repr(report)

@@ -56,6 +56,14 @@ class CurrentProvider:
     used_with: str | None = None
     error: str | None = None  # why the file could not be read (the fields above are then None)
 
+    def __post_init__(self) -> None:
+        # A key written into the URL (``https://user:KEY@host``, ``?api_key=KEY``) is shown and
+        # recorded (``health`` writes its report to the store's metrics) only masked.
+        if self.base_url:
+            from mahavishnu.redaction.scrub import scrub
+
+            object.__setattr__(self, "base_url", scrub(self.base_url))
+
 
 class Assistant(ABC):
     name: str
