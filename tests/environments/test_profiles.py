@@ -79,3 +79,22 @@ def test_user_profile_without_url_is_a_clear_error(isolated_home):
     _write_user_settings(isolated_home, "profiles:\n  broken:\n    anthropic: {model: m}\n")
     with pytest.raises(ConfigError, match="needs both base_url and model"):
         all_profiles(load_settings())
+
+
+@pytest.mark.parametrize("name", ["a;touch /tmp/PWNED;b", "$(id)", "../../etc/x", "-rf", "has space", "x" * 65])
+def test_a_profile_name_a_shell_or_a_path_would_read_is_refused(isolated_home, name):
+    """A profile's name goes into key helpers' command lines, committed project files among them
+    (``mahavishnu secrets get NAME``), and into team stores: one name rule everywhere."""
+    _write_user_settings(
+        isolated_home,
+        f'profiles:\n  "{name}":\n    anthropic: {{base_url: "http://127.0.0.1:9000", model: m}}\n',
+    )
+    with pytest.raises(ConfigError, match="cannot name a profile"):
+        all_profiles(load_settings())
+
+
+def test_a_shared_files_key_helper_quotes_the_profile_name():
+    from mahavishnu.environments.api_key import helper_command
+
+    assert helper_command("lab.v2", portable=True) == "mahavishnu secrets get lab.v2"
+    assert helper_command("a;b", portable=True) == "mahavishnu secrets get 'a;b'"

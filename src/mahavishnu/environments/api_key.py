@@ -17,6 +17,7 @@ A key found nowhere is an error naming the variables and ``mahavishnu secrets se
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Literal
 
@@ -115,7 +116,7 @@ def helper_command(profile_name: str, *, portable: bool) -> str:
     from mahavishnu.environments.assistants.base import mahavishnu_command
 
     if portable:
-        return f"mahavishnu secrets get {profile_name}"
+        return f"mahavishnu secrets get {shlex.quote(profile_name)}"
     return mahavishnu_command("secrets", "get", profile_name)
 
 

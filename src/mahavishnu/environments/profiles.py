@@ -8,11 +8,13 @@ Qwen Code speak ``openai``; Gemini CLI speaks ``gemini``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal, TypedDict
 
+from mahavishnu.clean_text import printable
 from mahavishnu.config import Endpoint, ProfileSettings, Settings
 from mahavishnu.errors import ConfigError, ProtocolMismatchError, UnknownProfileError
 from mahavishnu.wording import a
@@ -152,8 +154,22 @@ def _validate_profiles(settings: Settings) -> dict[str, Profile]:
     return profiles
 
 
+#: What may name a profile: it is written into assistants' files and shared project files (a key
+#: helper's command line: ``mahavishnu secrets get NAME``) and into team stores.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_profile_name(name: str) -> None:
+    if not PROFILE_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{printable(name)[:80]!r} cannot name a profile",
+            hint="Use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit.",
+        )
+
+
 def profile_from(name: str, raw: Mapping[str, object], *, builtin: bool = False) -> Profile:
     """A profile from its definition (a settings entry, a team profile's JSON), checked."""
+    check_profile_name(name)
     try:
         validated = ProfileSettings.model_validate(raw)
     except ValueError as exc:

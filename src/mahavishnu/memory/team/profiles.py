@@ -15,12 +15,11 @@ or one without the table is a one-line notice.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu.environments.profiles import Profile, profile_from
+from mahavishnu.environments.profiles import PROFILE_NAME, Profile, profile_from
 from mahavishnu.environments.shared_profiles import check_references, shareable
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, StoreError
 from mahavishnu.json_types import JSONObject
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = "name, definition, pushed_by, pushed_at"
 #: What ``m010_team_profiles`` accepts as a name (checked here first, to say so in one line).
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_NAME = PROFILE_NAME  # (a profile's name anywhere: ``profiles.PROFILE_NAME``)
 _MISSING_TABLE_HINT = "Its owner runs `mahavishnu team init` again (after an upgrade) to add team profiles."
 
 
