@@ -145,10 +145,21 @@ def check_config_files(settings: Settings) -> list[Finding]:
 
 def _companion_finding(name: str, path: Path, parse: Callable[[str, Path], None]) -> Finding:
     try:
-        parse(path.read_text(encoding="utf-8"), path)
+        parse(_config_text(path), path)
     except (OSError, MahavishnuError) as exc:
         return _unreadable(name, path, exc)
     return Finding(name, "ok", f"{path} parses")
+
+
+def _config_text(path: Path) -> str:
+    """An assistant's file as the switch reads it (``safe_write.read_text``: a FIFO in its place is
+    refused at once, not waited on)."""
+    from mahavishnu.files import safe_write
+
+    text = safe_write.read_text(path)
+    if text is None:
+        raise FileNotFoundError(f"{path} is gone")
+    return text
 
 
 def _unreadable(name: str, path: Path, exc: OSError | MahavishnuError) -> Finding:
@@ -162,7 +173,7 @@ def _unreadable(name: str, path: Path, exc: OSError | MahavishnuError) -> Findin
 def _config_finding(tool: str, scope: str, path: Path, validate: Callable[[str], None]) -> Finding:
     name = f"config:{tool}:{scope}"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _config_text(path)
         _read_as_assistant(tool, text, path)
         validate(text)
     except (OSError, MahavishnuError) as exc:

@@ -81,7 +81,9 @@ def test_user_profile_without_url_is_a_clear_error(isolated_home):
         all_profiles(load_settings())
 
 
-@pytest.mark.parametrize("name", ["a;touch /tmp/PWNED;b", "$(id)", "../../etc/x", "-rf", "has space", "x" * 65])
+@pytest.mark.parametrize(
+    "name", ["a;touch /tmp/PWNED;b", "$(id)", "../../etc/x", "-rf", "has space", "x" * 65]
+)
 def test_a_profile_name_a_shell_or_a_path_would_read_is_refused(isolated_home, name):
     """A profile's name goes into key helpers' command lines, committed project files among them
     (``mahavishnu secrets get NAME``), and into team stores: one name rule everywhere."""

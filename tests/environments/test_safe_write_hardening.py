@@ -302,3 +302,13 @@ def test_a_transaction_does_not_delete_a_read_only_file(tmp_path: Path) -> None:
     with safe_write.allow_read_only():
         transaction.run([transaction.Delete(keep)])
     assert not keep.exists()
+
+
+def test_a_fifo_in_a_config_files_place_is_refused_at_once(tmp_path: Path) -> None:
+    """Reading it waited for a writer forever: `switch-llm`, `ai current`, `doctor` all hung."""
+    fifo = tmp_path / "settings.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigFileError, match="is not a regular file, not a config file"):
+        safe_write.read_text(fifo)
+    with pytest.raises(ConfigFileError, match="is a directory, not a config file"):
+        safe_write.read_text(tmp_path)

@@ -31,6 +31,7 @@ import functools
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -109,8 +110,9 @@ def read_text(path: Path) -> str | None:
     """The file's text exactly as it is (CRLF line endings included: no newline translation), or
     None if it does not exist; unreadable files are a clear error."""
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
+        # Non-blocking, so a FIFO in a config file's place is refused below instead of waiting
+        # for a writer forever (it has no effect on a regular file).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except IsADirectoryError as exc:
@@ -123,6 +125,16 @@ def read_text(path: Path) -> str | None:
         if exc.errno != errno.ELOOP:
             raise
         raise link_error(path, exc) from exc
+    kind = os.fstat(fd).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(kind) else "not a regular file"
+        raise ConfigFileError(
+            f"{path} is {what}, not a config file", hint="Move it away; nothing was written."
+        )
+    try:
+        with open(fd, encoding="utf-8", newline="") as handle:
+            return handle.read()
     except UnicodeDecodeError as exc:
         raise ConfigFileError(
             f"{path} is not UTF-8 text", hint="Fix or move the file; nothing was written."
