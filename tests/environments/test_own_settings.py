@@ -133,3 +133,31 @@ def test_a_rollback_to_an_earlier_profile_is_still_mahavishnus(isolated_home: Pa
 
     assert not any("own provider" in w for w in [*_switch("zai", "claude"), *_switch("stock", "claude")])
     assert "env" not in json.loads(settings.read_text())
+
+
+def test_another_switch_cannot_come_between_reading_whose_settings_they_are_and_recording_it(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two switches at once: one read the file while the other had written its profile but not yet
+    recorded it as Mahavishnu's, kept that profile as the user's own, and a later stock switch put
+    it back (3 runs in 14 of `switch-llm qwen & switch-llm zai`). Reading, writing and recording
+    are one step under the transaction lock, which another process's switch waits for."""
+    from mahavishnu.files import transaction
+
+    write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE, indent=2) + "\n")
+    seen: list[bool] = []
+    real_kept, real_mark = own_settings.kept, own_settings.mark
+
+    def kept(path: Path) -> object:
+        seen.append(transaction._inside.get())
+        return real_kept(path)
+
+    def mark(path: Path, **kwargs: object) -> None:
+        seen.append(transaction._inside.get())
+        real_mark(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(own_settings, "kept", kept)
+    monkeypatch.setattr(own_settings, "mark", mark)
+    _switch("qwen", "claude")
+    _switch("stock", "claude")
+    assert seen and all(seen)

@@ -237,13 +237,14 @@ def _switch_llm(
     if not edits:
         _nothing_to_switch(profile, scope, result)
         return result
-    own = _OwnSettings(profile, stock_of, dry_run=dry_run)
-    edits = [(each, own.prepare(each, edit)) for each, edit in edits]
     if dry_run:
-        _plan_files(edits, result)
+        own = _OwnSettings(profile, stock_of, dry_run=dry_run)
+        _plan_files([(each, own.prepare(each, edit)) for each, edit in edits], result)
         result.warnings += own.messages
         return result
-    _write_files(edits, result, own, profile, backups)
+    with transaction.exclusive():  # what is the user's own, read, written and recorded as one
+        own = _OwnSettings(profile, stock_of, dry_run=dry_run)
+        _write_files([(each, own.prepare(each, edit)) for each, edit in edits], result, own, profile, backups)
     return result
 
 

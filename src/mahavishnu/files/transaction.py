@@ -378,9 +378,21 @@ def _forget() -> None:
     journal_path().unlink(missing_ok=True)
 
 
+def exclusive() -> contextlib.AbstractContextManager[None]:
+    """The one-transaction-at-a-time lock held across more than one step (transactions inside it
+    take it again at no cost): a switch reads the files it replaces and whose settings they hold,
+    writes them, and records whose they are now; another process's switch in between read a
+    half-done state, and kept its profile as the user's own settings (``own_settings``)."""
+    return _transaction_lock()
+
+
 @contextlib.contextmanager
 def _transaction_lock() -> Iterator[None]:
-    """The one-transaction-at-a-time lock; while held, this thread's writes skip recovery."""
+    """The one-transaction-at-a-time lock; while held, this thread's writes skip recovery (and
+    taking it again is a no-op)."""
+    if _inside.get():
+        yield
+        return
     paths.make_dir(journal_dir())
     try:
         with FileLock(journal_dir() / "transaction.lock", timeout=LOCK_TIMEOUT_S):
