@@ -48,11 +48,15 @@ def url_host(url: str) -> str:
 
 
 def strip_credentials(url: str) -> str:
+    """``url`` to show: without its user and password, and a key in its query masked
+    (``?api_key=…``, as the scrubber finds one)."""
+    from mahavishnu.redaction.scrub import scrub
+
     parts = urlsplit(url)
     netloc = parts.hostname or ""
     if parts.port:
         netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return scrub(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
 
 
 def mask_tree(data: Any, key: str = "") -> Any:

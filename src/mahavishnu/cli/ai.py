@@ -173,10 +173,15 @@ def show(name: str = typer.Argument(..., help="Profile name or alias."), as_json
 
         settings = team_settings(name, settings, unknown, remember=False)
         profile = resolve(name, settings)
+    from mahavishnu.masking import strip_credentials
+
+    shown = profile.settings.model_dump(exclude_none=True)
+    for protocol in profile.protocols:  # a key written into an endpoint's URL is not shown
+        shown[protocol]["base_url"] = strip_credentials(str(shown[protocol]["base_url"]))
     data = {
         "name": profile.name,
         "builtin": profile.builtin,
-        **profile.settings.model_dump(exclude_none=True),
+        **shown,
         "secret_chain": [str(ref) for ref in profile_chain(profile)] if profile.needs_secret else [],
     }
     if as_json:
@@ -188,8 +193,7 @@ def show(name: str = typer.Argument(..., help="Profile name or alias."), as_json
     if profile.aliases:
         console.print(f"  aliases: {', '.join(profile.aliases)}")
     for protocol in profile.protocols:
-        endpoint = getattr(profile.settings, protocol)
-        console.print(f"  {protocol}: {endpoint.base_url}  model {endpoint.model}")
+        console.print(f"  {protocol}: {data[protocol]['base_url']}  model {data[protocol]['model']}")
     chain = data["secret_chain"]
     console.print(f"  key: {' → '.join(chain) if chain else 'none needed'}")
     if profile.settings.docs:

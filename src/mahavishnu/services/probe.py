@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from mahavishnu import telemetry
 from mahavishnu.config import Settings
@@ -91,7 +91,16 @@ def _probe(
             key = resolve_profile_secret(profile, settings)
         except (SecretNotFoundError, SecretStoreError) as exc:
             return ProbeResult(
-                profile.name, protocol, base, False, "no-key", None, None, exc.message, tool, exc.hint
+                profile.name,
+                protocol,
+                strip_credentials(base),
+                False,
+                "no-key",
+                None,
+                None,
+                exc.message,
+                tool,
+                exc.hint,
             )
     request = _request(protocol, base, str(endpoint.model), key)
     shown = strip_credentials(request.url)
@@ -152,18 +161,28 @@ def probe_active(
     return probe(profiles[entry.profile], assistant(tool).protocol, settings, timeout=timeout, tool=tool)
 
 
+def _under(base: str, path: str) -> str:
+    """``path`` under the endpoint ``base``, before its query (a gateway's ``?api-version=…``)."""
+    parts = urlsplit(base)
+    return urlunsplit(
+        (parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, parts.fragment)
+    )
+
+
 def _request(protocol: str, base: str, model: str, key: str | None) -> _Request:
     if protocol == "anthropic":
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if key:
             headers |= {"x-api-key": key, "authorization": f"Bearer {key}"}
         body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}
-        return _Request("POST", f"{base}/v1/messages", headers, body)
+        return _Request("POST", _under(base, "/v1/messages"), headers, body)
     if protocol == "openai":
-        return _Request("GET", f"{base}/models", {"authorization": f"Bearer {key}"} if key else {}, None)
+        return _Request(
+            "GET", _under(base, "/models"), {"authorization": f"Bearer {key}"} if key else {}, None
+        )
     body = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
     headers = {"x-goog-api-key": key} if key else {}
-    return _Request("POST", f"{base}/v1beta/models/{model}:countTokens", headers, body)
+    return _Request("POST", _under(base, f"/v1beta/models/{model}:countTokens"), headers, body)
 
 
 def _send(request: _Request, timeout: float, client: httpx.Client | None) -> httpx.Response:
