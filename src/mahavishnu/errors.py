@@ -97,7 +97,10 @@ def restore_hint(source: str) -> str:
 
 
 class InvalidConfigFileError(ConfigFileError):
-    default_hint = restore_hint("FILE")
+    default_hint = (
+        "Fix the file by hand, or put a backup back: `mahavishnu ai backups` lists them, "
+        "`mahavishnu ai rollback --to ID` restores one; nothing was written."
+    )
 
 
 class ConfigDriftError(ConfigFileError):

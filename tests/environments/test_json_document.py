@@ -691,3 +691,13 @@ def test_any_text_parses_or_raises_invalid_config_file_error(text: str, comments
         return
     assert doc.dumps() == (text if text.strip() else "{}\n")
     assert isinstance(doc.data, dict)
+
+
+def test_a_file_nested_too_deeply_names_itself_in_the_hint() -> None:
+    from mahavishnu.errors import InvalidConfigFileError
+
+    deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(InvalidConfigFileError) as caught:
+        JsonDocument.parse(deep, source="/home/me/.claude/settings.json")
+    assert "nested too deeply" in caught.value.message
+    assert "`mahavishnu ai backups --file /home/me/.claude/settings.json`" in caught.value.hint

@@ -131,7 +131,9 @@ class JsonDocument:
         try:
             return cls._parse(text, source=source, comments=comments)
         except RecursionError as exc:  # "[[[[..." thousands deep: both parsers recurse per level
-            raise InvalidConfigFileError(f"{source} is nested too deeply to read") from exc
+            raise InvalidConfigFileError(
+                f"{source} is nested too deeply to read", hint=restore_hint(source)
+            ) from exc
 
     @classmethod
     def _parse(cls, text: str, *, source: str, comments: bool) -> JsonDocument:
@@ -322,7 +324,9 @@ def check_jsonc(text: str, source: str, *, reader: str, bom: bool) -> None:
     except json.JSONDecodeError as exc:
         pos, problem = _jsonc_problem(bare, exc.pos, exc.msg, reader)
     except RecursionError as exc:
-        raise InvalidConfigFileError(f"{source} is nested too deeply to read") from exc
+        raise InvalidConfigFileError(
+            f"{source} is nested too deeply to read", hint=restore_hint(source)
+        ) from exc
     else:
         constant = next((m for m in _JSON_CONSTANT.finditer(bare) if m.group("constant")), None)
         if constant is None:
