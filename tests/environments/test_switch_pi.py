@@ -104,3 +104,11 @@ def test_tool_all_includes_pi_and_run_shows_its_one_session_extension(
     shown = json.loads(result.output)
     assert shown["argv"][1:4] == ["--extension", str(PI_EXTENSION), "--provider"]
     assert "sk-deepseek-0123456789abcdef" not in result.output
+
+
+def test_a_scope_pi_does_not_have_names_the_one_it_has(agent: Path) -> None:
+    from mahavishnu.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="Pi has no project settings file") as refused:
+        switch_llm("qwen", load_settings(), tool="pi", scope="project")
+    assert refused.value.hint == "Use --scope user."

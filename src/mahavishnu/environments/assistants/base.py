@@ -175,9 +175,8 @@ class UserProjectAssistant(Assistant):
 
     def settings_path(self, scope: Scope) -> Path:
         if scope not in self.scopes:
-            raise InvalidInputError(
-                f"{self.label} has no {scope} settings file", hint="Use --scope user or --scope project."
-            )
+            has = " or ".join(f"--scope {s}" for s in self.scopes)
+            raise InvalidInputError(f"{self.label} has no {scope} settings file", hint=f"Use {has}.")
         return self.config_path(scope)
 
 
