@@ -309,3 +309,23 @@ def test_mcp_serve_http_command_requires_its_stored_token(
     out, err = proc.communicate(timeout=10)
     assert out == b""  # HTTP mode logs to stderr only
     assert b"bearer token required" in err and token.encode() not in err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1"])
+def test_a_loopback_server_refuses_a_rebinding_pages_host_and_origin(host: str) -> None:
+    """``--no-auth`` serves any loopback address; a page whose name resolves to it (DNS rebinding)
+    must not reach the tools: the SDK guarded 127.0.0.1, localhost and ::1 only, not 127.0.0.2."""
+    from starlette.testclient import TestClient
+
+    app = mcp_server.http_app(mcp_server.build_server(), host=host)
+    own = f"[{host}]:8931" if ":" in host else f"{host}:8931"
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    with TestClient(app, base_url=f"http://{own}") as client:
+        rebound = client.post("/mcp", json=body, headers={**headers, "Host": "attacker.example:8931"})
+        foreign = client.post(
+            "/mcp", json=body, headers={**headers, "Origin": "http://attacker.example:8931"}
+        )
+        ours = client.post("/mcp", json=body, headers={**headers, "Host": own, "Origin": f"http://{own}"})
+    assert rebound.status_code == 421 and foreign.status_code == 403
+    assert ours.status_code not in (403, 421)

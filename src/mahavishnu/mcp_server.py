@@ -63,6 +63,7 @@ from mahavishnu.json_types import JSONValue
 from mahavishnu.loopback import is_loopback
 
 if TYPE_CHECKING:
+    from mcp.server.transport_security import TransportSecuritySettings
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from mahavishnu.config import Settings
@@ -877,10 +878,25 @@ def http_app(
 ) -> ASGIApp:
     """The streamable-HTTP app (endpoint ``/mcp``; ``metrics``: ``/metrics`` too), behind the bearer
     check when a token is given."""
-    app: ASGIApp = server.streamable_http_app(host=host)
+    app: ASGIApp = server.streamable_http_app(host=host, transport_security=_rebinding_guard(host))
     if metrics:
         app = MetricsRoute(app)
     return BearerAuth(app, token) if token else app
+
+
+def _rebinding_guard(host: str) -> TransportSecuritySettings | None:
+    """On any loopback address, requests only for it by its own names (a DNS-rebinding page's Host
+    or Origin is refused): the SDK guards 127.0.0.1, localhost and ::1 on its own, not 127.0.0.2,
+    which ``--no-auth`` may serve too. None elsewhere: the SDK's own choice, behind the token."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    if not is_loopback(host):
+        return None
+    names = list(dict.fromkeys([f"[{host}]" if ":" in host else host, "127.0.0.1", "localhost", "[::1]"]))
+    return TransportSecuritySettings(
+        allowed_hosts=[f"{name}:*" for name in names],
+        allowed_origins=[f"http://{name}:*" for name in names],
+    )
 
 
 def serve_http(
