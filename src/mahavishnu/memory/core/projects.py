@@ -75,8 +75,9 @@ def place_of(project: str, here: Path | None = None) -> Path | None:
             return Path(place)
     if here is None:
         return None
-    place = checkout_root(here) or _place(here)
-    return place if place.name == project and registry.name_of(place) is None and _is_dir(place) else None
+    here_place = checkout_root(here) or _place(here)
+    unnamed = registry.name_of(here_place) is None
+    return here_place if here_place.name == project and unnamed and _is_dir(here_place) else None
 
 
 def checkout_here(here: Path | None) -> tuple[Path, str] | None:
