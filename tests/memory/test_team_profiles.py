@@ -156,10 +156,11 @@ def test_a_profile_carrying_a_literal_key_is_refused_in_one_line(
 def test_a_name_the_team_store_cannot_hold_is_refused_in_one_line(
     team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Refused where it is read, before the team store: a profile's name rule is one everywhere."""
     settings = "profiles:\n  'our lab':\n    anthropic: {base_url: 'http://lab.test', model: m}\n"
     member(monkeypatch, tmp_path / "alice", team.add("alice").dsn(), settings)
     code, out, err = cli("ai", "profile", "push", "our lab", "--team")
-    assert code != 0 and "'our lab' cannot name a team profile" in err and "Traceback" not in out + err
+    assert code != 0 and "'our lab' cannot name a profile" in err and "Traceback" not in out + err
 
 
 def test_a_member_cannot_change_or_remove_another_members_profile(
