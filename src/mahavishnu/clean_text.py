@@ -6,6 +6,8 @@ comes from outside, so whatever reads one cleans its text first."""
 
 from __future__ import annotations
 
+import re
+
 
 def clean_text(text: str) -> str:
     """``text`` with each lone surrogate as U+FFFD and NUL characters dropped; a surrogate pair
@@ -15,6 +17,11 @@ def clean_text(text: str) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return text.replace("\0", "") if "\0" in text else text
+
+
+#: Characters that show nothing (zero-width spaces and joiners, soft hyphens, direction marks):
+#: dropped where text is read for what it says (an instruction, a secret split by them).
+INVISIBLE = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 
 
 #: What a terminal obeys rather than shows: C0 controls but tab and newline (ESC starts ANSI and

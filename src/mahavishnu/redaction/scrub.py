@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from mahavishnu.clean_text import INVISIBLE
 from mahavishnu.redaction.held import held_values
 from mahavishnu.redaction.shapes import URL_PASSWORD, is_secret_name
 
@@ -178,7 +179,7 @@ def find_secrets(text: str) -> list[Finding]:
     secret with invisible characters inside (a zero-width space, a soft hyphen: a copy of it still
     works once they are dropped) is found in the text without them, its span the whole of it."""
     found = _found_in(text)
-    if text and _INVISIBLE.search(text):
+    if text and INVISIBLE.search(text):
         visible, at = _without_invisible(text)
         found = _disjoint(
             [*found, *(Finding(f.kind, at[f.start], at[f.end - 1] + 1) for f in _found_in(visible))]
@@ -186,13 +187,9 @@ def find_secrets(text: str) -> list[Finding]:
     return found
 
 
-#: Characters that show nothing (zero-width spaces and joiners, soft hyphens, direction marks).
-_INVISIBLE = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
-
-
 def _without_invisible(text: str) -> tuple[str, list[int]]:
     """``text`` without its invisible characters, and where each character left stood in it."""
-    at = [i for i, c in enumerate(text) if not _INVISIBLE.match(c)]
+    at = [i for i, c in enumerate(text) if not INVISIBLE.match(c)]
     return "".join(text[i] for i in at), at
 
 

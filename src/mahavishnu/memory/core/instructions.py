@@ -40,6 +40,8 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from mahavishnu.clean_text import INVISIBLE
+
 # -- one pattern each ------------------------------------------------------------------------------
 _PATTERNS = (
     (
@@ -188,8 +190,6 @@ _PRONOUN = re.compile(
 _PLAIN_WORDS = re.compile(r"(?<![-=\w])[a-z]+\s+[a-z]+\b(?![:/.=-])", re.I)
 # The key that authenticates a connection (`ssh -i KEY`, `-o IdentityFile=KEY`) is not sent.
 _IDENTITY = re.compile(r"(?<!\S)(?:-i\s*|-o\s*IdentityFile[= ]\s*|--identity(?:-file)?[= ]\s*)\S+", re.I)
-# Invisible characters (zero-width, bidirectional controls) that can split a word.
-_INVISIBLE = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 
 _NEAR = 200  # characters: how far apart the parts of one command, or of one sentence, may be
 _CODE_NEAR = 300  # a read and a send in one short program
@@ -229,7 +229,7 @@ class _Cues:
 
 def instruction_like(text: str) -> str | None:
     """Why ``text`` reads like an instruction to an agent (a few words), or None."""
-    plain = _IDENTITY.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)))
+    plain = _IDENTITY.sub(" ", INVISIBLE.sub("", unicodedata.normalize("NFKC", text)))
     for why, pattern in _COMPILED[:3]:
         if pattern.search(plain):
             return why
