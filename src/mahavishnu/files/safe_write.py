@@ -111,12 +111,10 @@ def read_text(path: Path) -> str | None:
     None if it does not exist; unreadable files are a clear error."""
     try:
         # Non-blocking, so a FIFO in a config file's place is refused below instead of waiting
-        # for a writer forever (it has no effect on a regular file).
+        # for a writer forever (it has no effect on a regular file); a directory opens too.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except IsADirectoryError as exc:
-        raise ConfigFileError(f"{path} is a directory, not a config file") from exc
     except PermissionError as exc:
         raise ConfigFileError(
             f"cannot read {path}: permission denied", hint="Check the file's permissions."
