@@ -522,8 +522,7 @@ def _describe_example(bare: Sequence[str]) -> str:
     for project in bare[:_SUGGESTIONS_READ]:
         offer = suggestion(project, here)
         if offer is not None:
-            command = shlex.join(["mahavishnu", "memory", "describe", project, offer.description])
-            return f"`{printable(command)}` (what its {offer.manifest.name} says)"
+            return f"`{printable(offer.command(project))}` (what its {offer.manifest.name} says)"
     return f'`mahavishnu memory describe {shlex.quote(printable(bare[0]))} "the payments API"`'
 
 

@@ -417,7 +417,6 @@ def describe_cmd(
 
 def _print_description(project: str, about: str | None, as_json: bool) -> None:
     """What ``project`` is said to be; when nothing, what its manifest says, as a suggestion."""
-    import shlex
 
     from mahavishnu.memory.core.manifests import suggestion
     from mahavishnu.memory.core.projects import current_folder
@@ -428,8 +427,8 @@ def _print_description(project: str, about: str | None, as_json: bool) -> None:
     elif about is not None:
         console.print(about, markup=False)
     elif offer is not None:
-        command = shlex.join(["mahavishnu", "memory", "describe", project, offer.description])
-        info(f"project {project} is not described; its {offer.manifest.name} says what it is: `{command}`")
+        said = f"its {offer.manifest.name} says what it is: `{offer.command(project)}`"
+        info(f"project {project} is not described; {said}")
     else:
         info(f'project {project} is not described: `mahavishnu memory describe {project} "what it is"`')
 

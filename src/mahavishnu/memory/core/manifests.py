@@ -11,6 +11,7 @@ description that only lists a stack cost the prompt hook answers.
 from __future__ import annotations
 
 import json
+import shlex
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,10 @@ class Suggested:
         """As ``memory describe --json`` and the MCP tool ``describe_project`` show it."""
         return {"file": str(self.manifest), "description": self.description}
 
+    def command(self, project: str) -> str:
+        """The command that describes ``project`` so (``memory describe``, ``doctor``)."""
+        return shlex.join(["mahavishnu", "memory", "describe", project, self.description])
+
 
 def suggestion(project: str, here: Path | None = None) -> Suggested | None:
     """What the manifest of the folder a session named ``project`` (or of ``here``'s checkout, when
@@ -61,9 +66,9 @@ def manifest_description(folder: Path) -> Described | None:
     for name, read in readers:
         try:
             path = folder / name
-            if not path.is_file() or path.stat().st_size > MAX_BYTES:
+            if not path.is_file():
                 continue
-            with path.open("rb") as file:  # (a file of /proc says it is empty: read no more than the cap)
+            with path.open("rb") as file:  # no more than the cap, whatever size it claims (/proc: 0)
                 data = file.read(MAX_BYTES + 1)
             if len(data) > MAX_BYTES:
                 continue
