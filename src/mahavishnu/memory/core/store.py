@@ -963,7 +963,7 @@ class MemoryStore:
         ours = self._embedder or default_embedder(self.settings)
         if ours.identity != header.embedder:  # (an identity names the model: its dimension may need a probe)
             have = project_descriptions(self.backend)
-            taken = self._new_descriptions(contents.descriptions, have)
+            taken = self._new_descriptions(_cleaned(contents.descriptions), have)
             after = functools.partial(_context, {**taken, **have})
             again = sum(
                 len(self._embedded_again(batch, contents.descriptions, after)[1])
@@ -980,12 +980,11 @@ class MemoryStore:
         self.backend.set_meta({META_EMBEDDER: header.embedder, META_DIMENSION: header.dimension})
         self._embedder = ours if ours.identity == header.embedder else None
 
-    def _new_descriptions(self, descriptions: Mapping[str, str], have: Mapping[str, str]) -> dict[str, str]:
-        """Of a file's ``descriptions``, cleaned, those of projects the store does not describe
+    def _new_descriptions(self, cleaned: Mapping[str, str], have: Mapping[str, str]) -> dict[str, str]:
+        """Of a file's descriptions (``_cleaned``), those of projects the store does not describe
         (``have``) that it takes: none on a team's store, whose owner describes."""
         if on_team_store(self.backend):
             return {}
-        cleaned = {p: about_text(t) for p, t in descriptions.items()}
         return {p: t for p, t in cleaned.items() if t and p not in have}
 
     def _adopt_descriptions(self, descriptions: Mapping[str, str]) -> tuple[int, int]:
@@ -993,8 +992,8 @@ class MemoryStore:
         a team's store); how many it took, and how many it describes otherwise (or leaves to the
         team's owner)."""
         have = project_descriptions(self.backend)
-        cleaned = {p: about_text(t) for p, t in descriptions.items()}
-        new = self._new_descriptions(descriptions, have)
+        cleaned = _cleaned(descriptions)
+        new = self._new_descriptions(cleaned, have)
         if new:
             self.backend.set_meta({META_ABOUT + p: t for p, t in new.items()})
         return len(new), sum(bool(t) and p not in new and have.get(p) != t for p, t in cleaned.items())
@@ -1278,6 +1277,11 @@ def checked_about(description: str) -> str:
             "empty project description", hint="Say in a few words what the project is, or use --clear."
         )
     return text
+
+
+def _cleaned(descriptions: Mapping[str, str]) -> dict[str, str]:
+    """A file's project descriptions as the store would keep them (``about_text``)."""
+    return {p: about_text(t) for p, t in descriptions.items()}
 
 
 def _context(descriptions: Mapping[str, str], project: str | None, kind: str) -> str | None:
