@@ -52,8 +52,9 @@ def size(n_bytes: int) -> str:
     1,000 bytes, as file managers show it)."""
     if n_bytes < 1_000:
         return count(n_bytes, "byte")
-    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12)):
-        value = n_bytes / scale
-        if value < 999.5 or unit == "TB":
-            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
-    raise AssertionError("unreachable")
+    value, unit = n_bytes / 1e3, "KB"
+    for larger in ("MB", "GB", "TB"):
+        if value < 999.5:
+            break
+        value, unit = value / 1e3, larger
+    return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"

@@ -91,17 +91,9 @@ def _probe(
             key = resolve_profile_secret(profile, settings)
         except (SecretNotFoundError, SecretStoreError) as exc:
             return ProbeResult(
-                profile.name,
-                protocol,
-                strip_credentials(base),
-                False,
-                "no-key",
-                None,
-                None,
-                exc.message,
-                tool,
-                exc.hint,
-            )
+                profile.name, protocol, strip_credentials(base), False, "no-key", None, None, exc.message,
+                tool, exc.hint,
+            )  # fmt: skip
     request = _request(protocol, base, str(endpoint.model), key)
     shown = strip_credentials(request.url)
     started = time.perf_counter()
