@@ -188,3 +188,43 @@ def test_project_scope_writes_the_repository_roots_file_which_wins(
     assert config_file.read_text() == USER_FILE
     project, user = current(load_settings(), "opencode")
     assert (project.scope, project.profile, user.scope, user.profile) == ("project", "deepseek", "user", None)
+
+
+def _stored(name: str, secret: str) -> None:
+    result = runner.invoke(app, ["secrets", "set", name], input=secret + "\n")
+    assert result.exit_code == 0, result.output
+
+
+def test_deleting_the_secret_removes_opencodes_copy_and_its_backups(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.files.safe_write import list_backups
+
+    monkeypatch.delenv("DEEPSEEK_API_KEY")
+    monkeypatch.delenv("MOONSHOT_API_KEY", raising=False)
+    monkeypatch.delenv("KIMI_API_KEY", raising=False)
+    deepseek, kimi = "sk-deepseek-in-keyring-0123456789", "sk-kimi-in-keyring-0123456789"
+    _stored("deepseek", deepseek)
+    _stored("kimi", kimi)
+    switch_llm("deepseek", load_settings(), tool="opencode")
+    switch_llm("kimi", load_settings(), tool="opencode")  # the deepseek key now sits in a backup
+    assert any(deepseek in b.text() for b in list_backups(key_file()))
+
+    result = runner.invoke(app, ["secrets", "delete", "deepseek"])
+    assert result.exit_code == 0, result.output
+    assert not any(deepseek in b.text() for b in list_backups(key_file()))
+    assert key_file().read_text() == kimi + "\n"  # another key's copy stays
+    assert "OpenCode's copy" not in result.output
+
+    result = runner.invoke(app, ["secrets", "delete", "kimi"])
+    assert result.exit_code == 0, result.output
+    assert not key_file().exists()
+    assert "removed" in result.output and "OpenCode's copy" in result.output
+
+
+def test_a_value_of_several_lines_on_stdin_is_refused_not_cut(isolated_home: Path) -> None:
+    result = runner.invoke(app, ["secrets", "set", "deepseek"], input="sk-first-line-0123\nsecond-line\n")
+    assert result.exit_code != 0
+    assert "2 lines" in result.output and "nothing was stored" in result.output
+    assert runner.invoke(app, ["secrets", "list", "--json"]).output.strip() == "[]"
+    assert runner.invoke(app, ["secrets", "set", "deepseek"], input="\nsk-one-line-0123\n\n").exit_code == 0

@@ -37,7 +37,7 @@ def set_secret(
 
     check_name(name)
     chosen = _chosen_store(store)  # decided (and said) before the prompt
-    value = sys.stdin.readline().strip() if not sys.stdin.isatty() else typer.prompt("Value", hide_input=True)
+    value = _piped_value() if not sys.stdin.isatty() else typer.prompt("Value", hide_input=True)
     ref = store_secret(name, value.strip(), chosen)
     console.print(f"stored as {ref}")
     shadow = shadowed_by(name, ref, load_settings())
@@ -73,17 +73,38 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
 
 @app.command("delete")
 def delete(name: str = typer.Argument(..., help="Secret name."), store: str = DeleteStoreOption) -> None:
-    """Delete a stored secret."""
+    """Delete a stored secret, and the copy OpenCode reads of it."""
+    from mahavishnu.environments.assistants.opencode import forget_key, key_file
     from mahavishnu.environments.secrets import check_name, delete_secret
     from mahavishnu.errors import NotFoundError
 
     check_name(name)
     stores = _stores_holding(name) if store == "auto" else [_store(store)]
-    deleted = [each for each in stores if delete_secret(name, each)]
+    values = {each: delete_secret(name, each) for each in stores}
+    deleted = [each for each, value in values.items() if value is not None]
     if not deleted:
         where = "" if store == "auto" else f" in the {store}"
         raise NotFoundError(f"no secret '{name}'{where}", hint="See `mahavishnu secrets list`.")
     console.print(f"deleted {name} from the {' and the '.join(deleted)}")
+    if key_file() in forget_key({value.strip() for value in values.values() if value}):
+        console.print(
+            f"removed {key_file()}, OpenCode's copy of that key: switch OpenCode to a profile again "
+            "to give it a key"
+        )
+
+
+def _piped_value() -> str:
+    """The value piped on stdin: one line (a trailing newline or blank lines aside); a value of
+    several lines is refused rather than cut to its first."""
+    from mahavishnu.errors import InvalidInputError
+
+    lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
+    if len(lines) > 1:
+        raise InvalidInputError(
+            f"the value on stdin has {len(lines)} lines; a key is one line: nothing was stored",
+            hint='Pipe the key alone, e.g. `printf %s "$KEY" | mahavishnu secrets set NAME`.',
+        )
+    return lines[0] if lines else ""
 
 
 def _stores_holding(name: str) -> list[Literal["keyring", "file"]]:

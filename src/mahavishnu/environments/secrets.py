@@ -321,21 +321,22 @@ def _is_text(value: str) -> bool:
     return True
 
 
-def delete_secret(name: str, store: Store) -> bool:
+def delete_secret(name: str, store: Store) -> str | None:
+    """Delete a stored secret; the value it held (None: ``store`` held none by that name)."""
     check_name(name)
     with _store_lock():
         if store == "keyring":
-            existed = _keyring_get(KEYRING_SERVICE, name) is not None
-            if existed:
+            value = _keyring_get(KEYRING_SERVICE, name)
+            if value is not None:
                 _keyring_call("delete_password", KEYRING_SERVICE, name)
         else:
             data = read_secrets_file()
-            existed = data.pop(name, None) is not None
-            if existed:
+            value = data.pop(name, None)
+            if value is not None:
                 _secrets_file_write(data)
         _index_update(name, store, present=False)
     forget_held_values()
-    return existed
+    return value
 
 
 @contextmanager

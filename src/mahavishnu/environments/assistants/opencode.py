@@ -36,6 +36,7 @@ from mahavishnu.environments.assistants.base import (
 )
 from mahavishnu.environments.profiles import Profile
 from mahavishnu.errors import InvalidConfigFileError, MahavishnuError, SecretStoreError
+from mahavishnu.files import safe_write
 from mahavishnu.files.json_document import JsonDocument
 from mahavishnu.files.json_values import as_text, member
 from mahavishnu.files.safe_write import read_text
@@ -62,6 +63,21 @@ def key_file() -> Path:
     """Mahavishnu's file holding the key of the profile OpenCode is switched to (mode 600), named
     by ``{file:…}`` when the key lives in the keyring or the secrets file."""
     return paths.data_dir() / "opencode" / "api-key"
+
+
+def forget_key(values: set[str]) -> list[Path]:
+    """Remove the key file, and its backups, where they hold one of ``values`` (keys just deleted
+    from the secrets store: ``secrets delete`` leaves no copy of them behind); the files removed."""
+    path, removed = key_file(), []
+    with safe_write.file_lock(path):
+        held = read_text(path)
+        if held is not None and held.strip() in values and safe_write.remove(path, held):
+            removed.append(path)
+        for backup in safe_write.list_backups(path):
+            if (read_text(backup.file) or "").strip() in values:
+                backup.file.unlink(missing_ok=True)
+                removed.append(backup.file)
+    return removed
 
 
 def load(text: str | None, source: Path | str) -> JsonDocument:
