@@ -266,7 +266,7 @@ def _load(tool: str, text: str) -> Any:
     if tool == "codex":
         import tomllib
 
-        return tomllib.loads(text)
+        return tomllib.loads(text.removeprefix("\ufeff"))  # Codex's reader skips a BOM
     from mahavishnu.files.json_document import JsonDocument
 
     return JsonDocument.parse(text, comments=tool != "claude").data

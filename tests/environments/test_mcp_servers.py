@@ -909,3 +909,17 @@ def test_opencode_entries_are_what_opencode_reads_and_its_own_keys_stay(
         "enabled": True,
         "timeout": 5000,
     }
+
+
+def test_a_codex_file_saved_with_a_bom_gets_a_server_and_keeps_the_bom(isolated_home: Path) -> None:
+    path = user_file("codex", isolated_home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    original = "\ufeff" + CODEX_TOML
+    path.write_text(original, encoding="utf-8")
+    add_server(STDIO, "codex")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("\ufeff") and text.count("\ufeff") == 1
+    assert STDIO.name in tomllib.loads(text[1:])["mcp_servers"]
+    assert ("codex", "user", STDIO.name) in listed("codex")
+    remove_server(STDIO.name, "codex")
+    assert path.read_text(encoding="utf-8") == original

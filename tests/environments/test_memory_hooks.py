@@ -331,3 +331,16 @@ def test_install_then_remove_leaves_codex_config_toml_byte_for_byte(isolated_hom
     install(["codex"])
     remove(["codex"])
     assert f["codex-config"].read_text() == original  # no blank line left at the end
+
+
+def test_codex_hooks_are_trusted_in_a_config_toml_saved_with_a_bom(isolated_home: Path) -> None:
+    f = files(isolated_home)
+    f["codex-config"].parent.mkdir()
+    original = '\ufeffmodel = "o3"\n\n[mcp_servers.docs]\ncommand = "npx"\n'
+    f["codex-config"].write_text(original, encoding="utf-8")
+    install(["codex"])
+    text = f["codex-config"].read_text(encoding="utf-8")
+    assert text.startswith("\ufeffmodel") and len(tomllib.loads(text[1:])["hooks"]["state"]) == 3
+    assert [t.state for t in hooks_status("codex")] == ["installed"]
+    remove(["codex"])
+    assert f["codex-config"].read_text(encoding="utf-8") == original

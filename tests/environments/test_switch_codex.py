@@ -272,3 +272,47 @@ def test_cli_switch_never_prints_the_key(config: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "sk-zai-secret-0123456789" not in result.output
     assert "ZAI_API_KEY=" in result.output
+
+
+def test_a_file_saved_with_a_bom_is_switched_and_keeps_it(config: Path) -> None:
+    # Codex's TOML reader (toml_edit) skips a leading BOM, as Windows editors write it
+    config.write_text("\ufeff" + USER_FILE, encoding="utf-8")
+    switch_llm("deepseek", load_settings(), tool="codex")
+    text = config.read_text(encoding="utf-8")
+    assert text.startswith("\ufeff# ~/.codex/config.toml") and text.count("\ufeff") == 1
+    assert tomllib.loads(text[1:])["model_provider"] == "mahavishnu-deepseek"
+    [entry] = current(load_settings(), "codex")
+    assert entry.profile == "deepseek"
+    switch_llm("stock", load_settings(), tool="codex")
+    assert config.read_text(encoding="utf-8") == "\ufeff" + USER_FILE
+
+
+OWN_TABLE = '\n[model_providers.mahavishnu-lab]\nname = "my own, by hand"\nbase_url = "http://lab:8000/v1"\n'
+
+
+def test_a_mahavishnu_named_table_the_user_wrote_is_kept(config: Path) -> None:
+    config.write_text(USER_FILE + OWN_TABLE)
+    switch_llm("deepseek", load_settings(), tool="codex")
+    switch_llm("zai", load_settings(), tool="codex")
+    text = config.read_text()
+    assert OWN_TABLE in text and "mahavishnu-deepseek" not in text
+    assert set(tomllib.loads(text)["model_providers"]) == {"mine", "mahavishnu-lab", "mahavishnu-zai"}
+    switch_llm("stock", load_settings(), tool="codex")
+    assert config.read_text() == USER_FILE + OWN_TABLE
+
+
+def test_a_switch_to_the_name_of_a_table_the_user_wrote_is_refused(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config.write_text(USER_FILE + OWN_TABLE.replace("mahavishnu-lab", "mahavishnu-deepseek"))
+    before = config.read_text()
+    with pytest.raises(InvalidConfigFileError) as info:
+        switch_llm("deepseek", load_settings(), tool="codex")
+    assert "Mahavishnu did not write" in info.value.message and "nothing was written" in info.value.hint
+    assert config.read_text() == before
+    # selected by the user, their table stays selected through a stock switch
+    chosen = 'model = "gpt-5.5"\nmodel_provider = "mahavishnu-deepseek"'
+    config.write_text(before.replace('model = "gpt-5.5"', chosen))
+    selected = config.read_text()
+    switch_llm("stock", load_settings(), tool="codex")
+    assert config.read_text() == selected

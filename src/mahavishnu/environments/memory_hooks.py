@@ -496,7 +496,8 @@ def _edit_codex_trust(
         _add_trust(document, entries)
     else:
         _drop_empty_state(document)
-    return safe_write.keep_final_newlines(text, tomlkit.dumps(document))
+    bom, _ = codex.split_bom(text or "")  # Codex's reader skips a BOM: it stays
+    return bom + safe_write.keep_final_newlines(text, tomlkit.dumps(document))
 
 
 def _moved_keys(old_others: dict[str, list[str]], new_others: dict[str, list[str]]) -> dict[str, str]:
@@ -649,7 +650,7 @@ def _codex_trusted(hooks_path: Path, load: Loader) -> set[str]:
     ours = _codex_ours(read_text(hooks_path), hooks_path, load)
     path = codex.config_path()
     try:
-        config = tomllib.loads(read_text(path) or "")
+        config = tomllib.loads((read_text(path) or "").removeprefix(codex.BOM))
     except tomllib.TOMLDecodeError as error:
         raise InvalidConfigFileError(f"invalid TOML in {path}: {error}") from error
     state = config.get("hooks", {}).get("state", {})

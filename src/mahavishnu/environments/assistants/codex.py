@@ -70,7 +70,11 @@ HELPER_TIMEOUT_MS = 15000
 _HEADER = re.compile(r"^\s*\[\[?\s*(?P<name>[^\]]+?)\s*\]\]?\s*(#.*)?$")
 #: What ``codex --profile`` accepts (it refuses ``a.b``, ``a/b``, ``a b`` and the empty name).
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
-_OWNED_HEADER = re.compile(r"""^model_providers\s*\.\s*(?P<q>["']?)mahavishnu-[^"'.\s]*(?P=q)(\s*\..*)?$""")
+_OWNED_HEADER = re.compile(
+    r"""^model_providers\s*\.\s*(?P<q>["']?)(?P<id>mahavishnu-[^"'.\s]*)(?P=q)(\s*\..*)?$"""
+)
+#: What a UTF-8 file may open with: Codex's TOML reader (toml_edit) skips it, tomlkit does not.
+BOM = "\ufeff"
 
 
 codex_home = paths.codex_home
@@ -101,9 +105,10 @@ def provider_id(profile_name: str) -> str:
 
 
 def parse(text: str | None, source: Path | str = "config.toml") -> tomlkit.TOMLDocument:
-    """The document, or InvalidConfigFileError naming the line."""
+    """The document (a leading BOM aside), or InvalidConfigFileError naming the line."""
+    text = (text or "").removeprefix(BOM)
     try:
-        return tomlkit.parse(text or "")
+        return tomlkit.parse(text)
     except tomlkit.exceptions.TOMLKitError as exc:  # ParseError, or a key twice in an inline table
         raise InvalidConfigFileError(
             f"invalid TOML in {source}{_problem(text or '', exc)}", hint=restore_hint(str(source))
@@ -113,7 +118,7 @@ def parse(text: str | None, source: Path | str = "config.toml") -> tomlkit.TOMLD
 def validate(text: str) -> None:
     """Codex reads strict TOML; refuse the shapes it rejects."""
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as exc:  # a bug of ours, never the user's: refuse to write it
         raise InvalidConfigFileError(f"refusing to write invalid TOML: {exc}") from exc
     providers = data.get("model_providers", {})
@@ -152,20 +157,29 @@ class ProviderEntry:
 
 
 def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | str = "config.toml") -> str:
-    """``text`` with Mahavishnu's provider table(s) replaced by ``entry`` (or just removed)."""
+    """``text`` with Mahavishnu's provider table(s) replaced by ``entry`` (or just removed); a
+    leading BOM stays. A table of that name the user wrote (no marker above it) is refused."""
     parse(text, source)  # the user's file must be valid before we touch it
-    body = remove_owned_tables(text or "")
-    doc = parse(body, source)
+    bom, rest = split_bom(text or "")
+    doc = parse(remove_owned_tables(rest), source)
+    kept = _providers(doc.unwrap())
     if entry is None:
-        if _is_ours(doc.get("model_provider")):
+        selected = doc.get("model_provider")
+        if _is_ours(selected) and selected not in kept:
             doc.remove("model_provider")
-        return doc.as_string()
+        return bom + doc.as_string()
+    if entry.id in kept:
+        raise InvalidConfigFileError(
+            f"{source} already has a provider '{entry.id}' that Mahavishnu did not write",
+            hint=f"Rename or remove [model_providers.{entry.id}] in that file and switch again; "
+            "nothing was written.",
+        )
     doc["model"] = entry.model
     doc["model_provider"] = entry.id
     out = doc.as_string()
     if out and not out.endswith("\n"):
         out += "\n"
-    return out + ("\n" if out.strip() else "") + entry.toml()
+    return bom + out + ("\n" if out.strip() else "") + entry.toml()
 
 
 def remove_entry(text: str | None, source: Path | str = "config.toml") -> str:
@@ -173,32 +187,43 @@ def remove_entry(text: str | None, source: Path | str = "config.toml") -> str:
     was the one selected (Codex then uses its own default model and login)."""
     selected = parse(text, source).get("model_provider")
     out = apply_entry(text, None, source)
-    if not _is_ours(selected):
+    if not _is_ours(selected) or parse(out, source).get("model_provider") == selected:
         return out
-    doc = parse(out, source)
+    bom, rest = split_bom(out)
+    doc = parse(rest, source)
     if "model" in doc:
         doc.remove("model")
-    return doc.as_string()
+    return bom + doc.as_string()
+
+
+def split_bom(text: str) -> tuple[str, str]:
+    """``text``'s leading BOM ("" when it has none) and the rest."""
+    return (BOM, text[1:]) if text.startswith(BOM) else ("", text)
 
 
 def remove_owned_tables(text: str) -> str:
-    """Drop every ``[model_providers.mahavishnu-*]`` table (and sub-table), the marker line above it
-    and one blank line before that. Blank and comment lines at the end of a dropped table stay when a
-    table of the user's follows (they belong to it). Every other byte is left as it was."""
+    """Drop every ``[model_providers.mahavishnu-*]`` table Mahavishnu wrote (the marker line above
+    it says so) with its sub-tables, the marker line and one blank line before that. Blank and
+    comment lines at the end of a dropped table stay when a table of the user's follows (they
+    belong to it). Every other byte, a table of that name the user wrote included, is left."""
     lines = text.splitlines(keepends=True)
     headers = [i for i, line in enumerate(lines) if _header_name(line) is not None]
     drop = [False] * len(lines)
+    owned: set[str] = set()
     for position, start in enumerate(headers):
-        if _is_owned_header(lines[start]):
+        provider = _provider_of(lines[start])
+        if provider is not None and start > 0 and lines[start - 1].startswith(MARKER):
+            owned.add(provider)
+        if provider in owned:
             end = headers[position + 1] if position + 1 < len(headers) else len(lines)
-            _drop_table(lines, start, end, drop)
+            _drop_table(lines, start, end, drop, owned)
     return "".join(line for line, dropped in zip(lines, drop, strict=True) if not dropped)
 
 
-def _drop_table(lines: list[str], start: int, end: int, drop: list[bool]) -> None:
+def _drop_table(lines: list[str], start: int, end: int, drop: list[bool], owned: set[str]) -> None:
     """Mark the owned table of ``lines[start:end]`` in ``drop``: its trailing blank and comment
     lines stay when a table of the user's follows; the marker line and one blank line above go."""
-    for index in range(start, _kept_tail(lines, start, end)):
+    for index in range(start, _kept_tail(lines, start, end, owned)):
         drop[index] = True
     above = start - 1
     if above >= 0 and lines[above].startswith(MARKER):
@@ -208,9 +233,10 @@ def _drop_table(lines: list[str], start: int, end: int, drop: list[bool]) -> Non
         drop[above] = True
 
 
-def _kept_tail(lines: list[str], start: int, end: int) -> int:
-    """Where the table's trailing gap starts, when the user's table after it keeps that gap; else ``end``."""
-    if end >= len(lines) or _is_owned_header(lines[end]):
+def _kept_tail(lines: list[str], start: int, end: int, owned: set[str]) -> int:
+    """Where the table's trailing gap starts, when the user's table after it keeps that gap; else
+    ``end`` (a sub-table of ours follows, or a table of ours below its marker line)."""
+    if end >= len(lines) or _provider_of(lines[end]) in owned:
         return end
     back = end
     while back > start + 1 and _is_gap(lines[back - 1]):
@@ -225,9 +251,10 @@ def _header_name(line: str) -> str | None:
     return match["name"] if match else None
 
 
-def _is_owned_header(line: str) -> bool:
-    name = _header_name(line)
-    return name is not None and bool(_OWNED_HEADER.match(name))
+def _provider_of(line: str) -> str | None:
+    """The ``mahavishnu-*`` provider whose table (or sub-table) ``line`` opens, if it opens one."""
+    found = _OWNED_HEADER.match(_header_name(line) or "")
+    return found["id"] if found else None
 
 
 def _is_gap(line: str) -> bool:

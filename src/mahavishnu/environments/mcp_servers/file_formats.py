@@ -120,6 +120,14 @@ class _TomlCodec(Codec):
         return _server_map(value, loc)
 
     def put(self, text: str | None, loc: Location, entry: NewEntry) -> tuple[str, int | None]:
+        """(A leading BOM, which Codex's reader skips, is kept; the same in ``delete``.)"""
+        from mahavishnu.environments.assistants.codex import split_bom
+
+        bom, rest = split_bom(text or "")
+        new_text, created_from = self._put_entry(rest if text is not None else None, loc, entry)
+        return bom + new_text, created_from
+
+    def _put_entry(self, text: str | None, loc: Location, entry: NewEntry) -> tuple[str, int | None]:
         self._doc(text, loc)  # a clear error naming the line
         before = _toml_data(text, loc)
         servers = _server_map(before.get(loc.keys[0]), loc)
@@ -169,6 +177,12 @@ class _TomlCodec(Codec):
         return doc.as_string(), created_from
 
     def delete(self, text: str | None, loc: Location, name: str, created_from: int | None) -> str:
+        from mahavishnu.environments.assistants.codex import split_bom
+
+        bom, rest = split_bom(text or "")
+        return bom + self._delete_entry(rest if text is not None else None, loc, name, created_from)
+
+    def _delete_entry(self, text: str | None, loc: Location, name: str, created_from: int | None) -> str:
         self._doc(text, loc)  # a clear error naming the line
         key = loc.keys[0]
         before = _toml_data(text, loc)
@@ -204,7 +218,7 @@ class _TomlCodec(Codec):
 
     def validate(self, text: str) -> None:
         try:
-            data = tomllib.loads(text)
+            data = tomllib.loads(text.removeprefix("\ufeff"))
         except tomllib.TOMLDecodeError as exc:  # a bug of ours: refuse to write it
             raise InvalidConfigFileError(f"refusing to write invalid TOML: {exc}") from exc
         if not isinstance(data.get("mcp_servers", {}), dict):
