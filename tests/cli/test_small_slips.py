@@ -263,3 +263,34 @@ _SIZES += [(200_704, "201 KB"), (999_499, "999 KB"), (999_500, "1.0 MB"), (2_100
 @pytest.mark.parametrize(("n_bytes", "said"), [*_SIZES, (5 * 10**15, "5000 TB")])
 def test_a_size_is_said_as_a_file_manager_says_it(n_bytes: int, said: str) -> None:
     assert wording.size(n_bytes) == said
+
+
+def test_the_dashboards_record_goes_when_it_is_stopped_with_sigterm(isolated_home: Path) -> None:
+    """A supervisor stops with SIGTERM: uvicorn shuts down, raises it again, and the process must
+    still remove ``ui/server.json`` (else `health` and a second `mahavishnu ui` read a dead URL)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mahavishnu.ui.server import server_file
+
+    served = subprocess.Popen(
+        [sys.executable, "-m", "mahavishnu", "ui", "--port", "0", "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not server_file().exists() and time.monotonic() < deadline and served.poll() is None:
+            time.sleep(0.1)
+        assert server_file().exists(), served.stderr.read() if served.poll() is not None else "not started"
+        assert json.loads(server_file().read_text())["pid"] == served.pid
+        time.sleep(1)  # serving
+        served.send_signal(signal.SIGTERM)
+        _, err = served.communicate(timeout=30)
+    finally:
+        served.kill()
+    assert not server_file().exists()
+    assert served.returncode == 128 + signal.SIGTERM and "Traceback" not in err

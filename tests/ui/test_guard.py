@@ -218,3 +218,18 @@ def test_pages_hold_no_inline_script(client: TestClient) -> None:
         page = client.get(path).text
         assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [], path
         assert not re.search(r"<[^>]+\son[a-z]+=", page), path
+
+
+def test_a_memorys_direction_overrides_and_controls_are_not_shown(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """U+202E would show "run invoice\u202egpj.exe" as "run invoiceexe.jpg"; ESC and BEL are a
+    terminal's, not a page's."""
+    memory_id = store.store(
+        "Run invoice\u202egpj.exe from the\u2066 share\x1b[2J\x07 daily", "note", project="api"
+    ).id
+    logged_in(client)
+    for page in (f"/memory/{memory_id}", "/memory/hits?q=invoice&mode=text", "/memory?project=api"):
+        text = client.get(page).text
+        assert "Run invoicegpj.exe from the share[2J daily" in text, page
+        assert not any(c in text for c in "\u202e\u2066\x1b\x07"), page

@@ -42,6 +42,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from mahavishnu import wording
+from mahavishnu.clean_text import printable
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, NotYoursError
 from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES
 from mahavishnu.memory.core.provenance import PROVENANCES
@@ -60,12 +61,22 @@ HERE = Path(__file__).parent
 #: The package's own templates: never reloaded (a stat per template per request otherwise).
 templates = Jinja2Templates(
     env=jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        auto_reload=False,
+        finalize=lambda value: shown(value),  # defined below, read at render time
     )
 )
 templates.env.filters["counted"] = wording.count  # {{ n|counted("file") }}: "1 file", "2 files"
 templates.env.globals["NO_RELEVANT_MEMORIES"] = wording.NO_RELEVANT_MEMORIES
 Handler = Callable[[Request], Response]
+
+
+def shown(value: object) -> object:
+    """What a page shows of a value: text without the controls a terminal would obey and the
+    bidirectional overrides (``clean_text.printable``), so a memory holding U+202E cannot show its
+    words reversed (``evil.exe`` as ``exe.live``); markup the templates made is left as it is."""
+    return printable(value) if type(value) is str else value
 
 
 def segment(value: object) -> str:

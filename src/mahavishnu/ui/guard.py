@@ -17,6 +17,7 @@ ASGI middleware in front of every route, static files included:
 * **Headers** on every answer: a Content-Security-Policy that allows only the dashboard's own
   script and style files (no inline script, nothing from elsewhere), no framing, no sniffing, no
   referrer to other sites, no caching. No CORS header is ever sent.
+* **No websockets**: an upgrade is refused (403) before anything else is read.
 """
 
 from __future__ import annotations
@@ -91,10 +92,12 @@ class Guard:
         self.sessions = sessions or Sessions()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan":
-                await self.app(scope, receive, send)
-            return  # no websockets
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # a websocket: the dashboard has none, refused (403), not a 500
+            await send({"type": "websocket.close", "code": 1008})
+            return
         headers = _headers(scope)
         send = _with_security_headers(send)
         doubled = _doubled(scope)

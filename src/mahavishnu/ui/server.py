@@ -11,9 +11,10 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mahavishnu import paths
@@ -37,7 +38,7 @@ def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> 
     try:
         import jinja2  # noqa: F401
         import starlette  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         from mahavishnu.distribution import install_extra
 
@@ -61,7 +62,21 @@ def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> 
     bound = sock.getsockname()[1]
     token = secrets.token_urlsafe(32)
     url = login_url(bound, token)
-    _remember(bound, url)
+    with _exit_on_sigterm():
+        try:
+            _remember(bound, url)
+            _serve(sock, token, url, open_browser=open_browser, announce=announce)
+        finally:
+            sock.close()
+            with contextlib.suppress(OSError):
+                server_file().unlink()
+
+
+def _serve(
+    sock: socket.socket, token: str, url: str, *, open_browser: bool, announce: Callable[[str], None]
+) -> None:
+    import uvicorn
+
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.ui.app import create_app
     from mahavishnu.ui.memories import Library, sweep_trash
@@ -72,12 +87,26 @@ def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> 
     announce("(the token logs a browser in once; it then keeps a session cookie)")
     if open_browser:
         threading.Timer(0.5, _open, args=(url,)).start()
+    uvicorn.Server(uvicorn.Config(create_app(library, token), log_level="warning")).run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a supervisor's stop, ``kill``) as an exit that runs the clean-up: uvicorn shuts down
+    on it, then raises it again with the handler it found, and the default one killed the process
+    before ``ui/server.json`` was removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
     try:
-        uvicorn.Server(uvicorn.Config(create_app(library, token), log_level="warning")).run(sockets=[sock])
+        yield
     finally:
-        sock.close()
-        with contextlib.suppress(OSError):
-            server_file().unlink()
+        signal.signal(signal.SIGTERM, before)
 
 
 def _bind(port: int) -> socket.socket:
