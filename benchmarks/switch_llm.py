@@ -11,7 +11,11 @@ an edited module would otherwise be compiled again in every run. Rows:
 * the same to a terminal (``TTY_COMPATIBLE=1``): rich renders the output, as in an interactive shell;
 * the same through Typer (``-tclaude`` is a spelling only Typer parses), for comparison;
 * ``secrets get``: Claude Code's apiKeyHelper, answered from the snapshot without pydantic;
-* the write path alone, in-process.
+* the write path alone, in-process;
+* with ``--big-mb N``, the write path on a Claude Code settings.json of about N MB (a large
+  ``projects`` map beside the settings, as some users' files grow), ``--big-runs`` runs: each
+  switch parses the file three times (its text for the switch and its stock form, the result's
+  stock form).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ PROFILES = ["qwen", "zai", "deepseek", "kimi"]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--big-mb", type=float, default=0, help="also switch a settings.json of this size")
+    parser.add_argument("--big-runs", type=int, default=3)
     args = parser.parse_args()
     import mahavishnu
 
@@ -108,7 +114,26 @@ def main() -> None:
             ("mahavishnu secrets get NAME (apiKeyHelper)", time_runs(cli_secret, args.runs)),
             ("switch_llm() write path (in-process)", time_runs(write_path, args.runs)),
         ]
+        if args.big_mb:
+            big = _big_settings(args.big_mb)
+            (home / ".claude" / "settings.json").write_text(big)
+            label = f"switch_llm() on a {len(big) / 1e6:.0f} MB settings.json (in-process)"
+            rows.append(
+                (label, time_runs(lambda: switch_llm(PROFILES[next(counter) % 2], settings), args.big_runs))
+            )
     print_rows(rows, anchor="python -c pass (anchor)")
+
+
+def _big_settings(megabytes: float) -> str:
+    """A Claude Code settings.json of about ``megabytes``: settings, and a ``projects`` map of
+    prompt histories."""
+    import json
+
+    entry = {"history": [{"display": "x" * 200, "pastedContents": {}} for _ in range(50)], "allowedTools": []}
+    count = max(1, int(megabytes * 1e6 / len(json.dumps(entry, indent=2))))
+    data = {"model": "opus", "permissions": {"allow": ["Bash(ls:*)"]}, "env": {"FOO": "1"}}
+    data["projects"] = {f"/home/me/src/p{i}": entry for i in range(count)}
+    return json.dumps(data, indent=2) + "\n"
 
 
 if __name__ == "__main__":

@@ -162,3 +162,30 @@ def test_random_edits_match_json_five(
     for operation in operations:
         assert _apply(fast, operation) == _apply(slow, operation)
         assert json.dumps(fast.data) == json.dumps(slow.data)
+
+
+@hypothesis.settings(max_examples=200, deadline=None, database=None)
+@hypothesis.given(data=st.dictionaries(KEYS, VALUES, max_size=5), ensure_ascii=st.booleans())
+def test_json_data_reads_what_the_model_reads(data: dict[str, Any], ensure_ascii: bool) -> None:
+    from mahavishnu.files.json_document import json_data
+
+    text = json.dumps(data, indent=2, ensure_ascii=ensure_ascii)
+    assert json.dumps(json_data(text, comments=False)) == json.dumps(
+        JsonDocument.parse(text, comments=False).data
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ['{"a": 1,}', "[1, 2]", "\ufeff{}", '{"a": "x" // no\n}', "[" * 5000 + "]" * 5000, '"s"', "  "]
+)
+def test_json_data_refuses_what_the_model_refuses_in_the_same_words(text: str) -> None:
+    from mahavishnu.files.json_document import json_data
+
+    def outcome(read: Any) -> Any:
+        try:
+            return ("data", read())
+        except InvalidConfigFileError as exc:
+            return ("error", exc.message, exc.hint)
+
+    model = outcome(lambda: JsonDocument.parse(text, source="s.json", comments=False).data)
+    assert outcome(lambda: json_data(text, source="s.json", comments=False)) == model

@@ -260,3 +260,27 @@ def test_a_key_written_into_the_base_url_is_shown_and_recorded_masked(isolated_h
     assert entry.base_url and entry.base_url.startswith("https://user:")
     report = _assistants(load_settings(), probe_providers=False)
     assert "proxy.example" in repr(report) and key not in repr(report)
+
+
+def test_a_switch_runs_each_transform_once_per_text(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A switch asks an edit's transform about the file's text several times (the plan, the user's
+    own settings, the write): on a settings file of tens of MB each run parses the whole file."""
+    from mahavishnu.environments.assistants import claude
+    from mahavishnu.environments.assistants.base import FileEdit
+
+    calls: list[str | None] = []
+    edit = FileEdit(Path("x"), lambda text: calls.append(text) or (text or "") + "!", lambda _: None)
+    assert [edit.transform("a"), edit.transform("a"), edit.transform("b"), edit.transform("b")] == [
+        "a!"
+    ] * 2 + ["b!"] * 2
+    assert calls == ["a", "b"]
+
+    parsed: list[str] = []
+    load = claude.load
+    monkeypatch.setattr(claude, "load", lambda text, source: parsed.append(text or "") or load(text, source))
+    own = '{\n  "model": "opus",\n  "env": {"ANTHROPIC_BASE_URL": "https://mine.example"}\n}\n'
+    write_config(isolated_home / ".claude" / "settings.json", own, monkeypatch)
+    switch_llm("deepseek", load_settings(), tool="claude")
+    assert len(parsed) == 3  # the switch and the stock form of the user's text, the stock form of the result

@@ -35,7 +35,7 @@ from mahavishnu import paths
 from mahavishnu.errors import MahavishnuError
 from mahavishnu.files import safe_write, switch_log
 from mahavishnu.files.safe_write import Transform, Validate
-from mahavishnu.json_types import JSONValue
+from mahavishnu.json_types import JSONObject, JSONValue
 
 if TYPE_CHECKING:
     from mahavishnu.files.json_document import JsonDocument
@@ -245,7 +245,7 @@ def _taken_out(text: str, stock_text: str, path: Path) -> list[_Pair] | list[str
 
 
 def _taken_settings(text: str, stock_text: str, path: Path) -> list[_Pair]:
-    return _changed(_parse_json(stock_text, path).data, _parse_json(text, path).data)
+    return _changed(_json_data(stock_text, path), _json_data(text, path))
 
 
 def _taken_lines(text: str, stock_text: str) -> list[str]:
@@ -287,6 +287,16 @@ def _set_into(doc: JsonDocument, keys: list[str], value: JSONValue) -> None:
             _set_into(doc, [*keys, key], inner)
     else:
         doc.set(keys, value)
+
+
+def _json_data(text: str, path: Path) -> JSONObject:
+    """What ``_parse_json(text, path).data`` is, without building the model that edits keep."""
+    from mahavishnu.files.json_document import json_data
+
+    try:
+        return json_data(text, source=str(path), comments=False)
+    except MahavishnuError:
+        return json_data(text, source=str(path))
 
 
 def _parse_json(text: str, path: Path) -> JsonDocument:

@@ -33,6 +33,28 @@ class FileEdit:
     mode: int | None = None  # e.g. 0o600 when the new content holds a token
     secrets: tuple[str, ...] = ()  # values to mask in diffs
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "transform", _remembered(self.transform))
+
+
+def _remembered(transform: Transform) -> Transform:
+    """``transform`` answering again from its last call when given the same text: a switch runs
+    each edit's transform on the file's text three times or more (the plan, the user's own
+    settings, the write), and on a settings file of tens of MB each run parses it whole."""
+    if getattr(transform, "remembered", False):
+        return transform
+    last: list[tuple[str | None, str]] = []
+
+    def remembered(text: str | None) -> str:
+        if last and (last[0][0] is text or last[0][0] == text):
+            return last[0][1]
+        after = transform(text)
+        last[:] = [(text, after)]
+        return after
+
+    remembered.remembered = True  # type: ignore[attr-defined]
+    return remembered
+
 
 @dataclass(frozen=True)
 class SwitchPlan:

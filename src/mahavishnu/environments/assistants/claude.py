@@ -27,7 +27,7 @@ from mahavishnu.environments.assistants.base import (
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, MahavishnuError
-from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.json_document import JsonDocument, json_data
 from mahavishnu.files.json_values import as_object, as_text
 from mahavishnu.files.safe_write import read_text
 from mahavishnu.json_types import JSONMapping, JSONObject, JSONValue
@@ -62,6 +62,11 @@ state_file = paths.claude_state_file
 
 def load(text: str | None, source: Path) -> JsonDocument:
     return JsonDocument.parse(text or "", source=str(source), comments=False)
+
+
+def data_of(text: str | None, source: Path) -> JSONObject:
+    """``load(text, source).data``, read without the model an edit needs (``json_data``)."""
+    return json_data(text or "", source=str(source), comments=False)
 
 
 def validate(text: str) -> None:
@@ -146,7 +151,7 @@ class Claude(Assistant):
         validate(text)
 
     def parse_config(self, text: str, path: Path) -> None:
-        load(text, path)
+        data_of(text, path)
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
         profiles = all_profiles(settings)
@@ -154,7 +159,7 @@ class Claude(Assistant):
         # user first: in $HOME, project == user
         for scope, path in existing_configs(("user", "project", "local"), self.settings_path):
             try:
-                data = load(read_text(path), path).data
+                data = data_of(read_text(path), path)
             except MahavishnuError as exc:
                 found.append(unreadable(self.name, scope, path, exc))
                 continue
@@ -200,7 +205,7 @@ def settings_env() -> JSONObject:
     target = Claude()
     for _scope, path in existing_configs(("user", "project", "local"), target.settings_path):
         try:
-            env = load(read_text(path), path).data.get("env")
+            env = data_of(read_text(path), path).get("env")
         except MahavishnuError:
             continue
         if isinstance(env, dict):
