@@ -490,8 +490,11 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, READ_ONLY)
     def get_memory(memory_id: int) -> dict[str, object]:
         """One memory by id."""
+        from mahavishnu.memory.core.authors import memory_dicts
+
         with _as_tool_errors():
-            return for_agents(backing.store().get(memory_id).to_dict())
+            store = backing.store()
+            return for_agents(memory_dicts(store.backend, [store.get(memory_id)])[0])
 
     @_tool(tools, DESTRUCTIVE)
     def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
@@ -772,9 +775,12 @@ def _resources(server: MCPServer, backing: Backing) -> None:
         except ValueError:
             raise ResourceError(f"not a memory id: {memory_id!r}") from None
         from mahavishnu.errors import NotFoundError
+        from mahavishnu.memory.core.authors import memory_dicts
 
         try:
-            return json.dumps(for_agents(backing.store().get(wanted).to_dict()), ensure_ascii=False)
+            store = backing.store()
+            shown = for_agents(memory_dicts(store.backend, [store.get(wanted)])[0])
+            return json.dumps(shown, ensure_ascii=False)
         except NotFoundError as exc:
             raise ResourceNotFoundError(exc.message) from exc
         except MahavishnuError as exc:

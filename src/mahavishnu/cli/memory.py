@@ -305,16 +305,17 @@ def list_cmd(
 @app.command("get")
 def get_cmd(memory_id: int = typer.Argument(..., help="Memory id."), as_json: bool = JSON_OPTION) -> None:
     """Show one memory in full."""
+    from mahavishnu.memory.core.authors import memory_dicts
+    from mahavishnu.memory.core.provenance import held_back
+
     with open_store() as store:
         memory = store.get(memory_id)
-    data = memory.to_dict()
+        data = memory_dicts(store.backend, [memory])[0]  # another member's trust mark is not yours
     if as_json:
         print_json(data)
         return
     content = data.pop("content")
-    from mahavishnu.memory.core.provenance import held_back
-
-    why = held_back(memory.tags, memory.content)
+    why = held_back(data["tags"], memory.content)
     if why is not None:
         data["quarantined"] = (
             f"{why}: never recalled (`mahavishnu memory trust {memory.id}` after reading it)"

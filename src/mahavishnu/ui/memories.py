@@ -162,7 +162,7 @@ class Row:
     @property
     def held_back(self) -> str | None:
         """Why recall leaves it out (quarantined by hand, or why it reads like an instruction)."""
-        return held_back(self.memory.tags, self.memory.content, self.memory.content_hash)
+        return held_back(self.memory.tags, self.memory.content)
 
     @property
     def quarantined(self) -> bool:

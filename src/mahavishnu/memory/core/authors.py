@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import MahavishnuError, NotFoundError, NotYoursError
 from mahavishnu.json_types import JSONObject
+from mahavishnu.memory.core.provenance import TRUSTED
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.models import Memory, SearchHit
@@ -100,9 +101,16 @@ def require_mine(backend: object, ids: Iterable[int], verb: str) -> None:
 
 
 def attributed(memory: dict[str, Any], found: Mapping[int, Author]) -> dict[str, Any]:
-    """``memory`` (a ``Memory.to_dict``) with its author and visibility when it has one."""
+    """``memory`` (a ``Memory.to_dict``) with its author and visibility when it has one. Another
+    member's trust mark is theirs, not the reader's: it is left out of the tags, so that a text of
+    theirs that reads like an instruction is marked and withheld (``provenance.held_back``) as
+    recall leaves it out."""
     author = found.get(memory["id"])
-    return memory if author is None else {**memory, **author.to_dict()}
+    if author is None:
+        return memory
+    if not author.mine and TRUSTED in memory.get("tags", ()):
+        memory = {**memory, "tags": [tag for tag in memory["tags"] if tag != TRUSTED]}
+    return {**memory, **author.to_dict()}
 
 
 def hit_dicts(backend: object, hits: Iterable[SearchHit]) -> list[dict[str, Any]]:

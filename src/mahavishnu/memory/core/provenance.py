@@ -22,6 +22,7 @@ block neutralised (``neutralised``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Literal, get_args
@@ -94,31 +95,35 @@ def replayable(
     tags: Sequence[str],
     content: str,
     recalled: Collection[str],
-    digest: str | None = None,
+    *,
+    theirs: bool = False,
 ) -> bool:
     """Whether recall may add a memory: of a ``recalled`` provenance, not quarantined, and not
     reading like an instruction unless trusted by hand (a memory stored before a rule was added
-    is read again here). ``digest``, the content's hash, lets a warm process remember the answer."""
+    is read again here). ``theirs``: another member wrote it (a team store), and their trust mark
+    is not the reader's: it reads like an instruction, it stays out."""
     if QUARANTINED in tags or provenance_of(memory_type, metadata) not in recalled:
         return False
-    return TRUSTED in tags or flagged(content, digest) is None
+    return (TRUSTED in tags and not theirs) or flagged(content) is None
 
 
-def held_back(tags: Sequence[str], content: str, digest: str | None = None) -> str | None:
+def held_back(tags: Sequence[str], content: str, *, theirs: bool = False) -> str | None:
     """Why recall leaves a memory out whatever its provenance (quarantined by hand, or why it reads
-    like an instruction), or None: what ``memory search`` and the dashboard mark it with."""
-    if TRUSTED in tags and QUARANTINED not in tags:
+    like an instruction), or None: what ``memory search`` and the dashboard mark it with.
+    ``theirs``: as in ``replayable``."""
+    if TRUSTED in tags and QUARANTINED not in tags and not theirs:
         return None
-    why = flagged(content, digest)
+    why = flagged(content)
     if why is not None:
         return why
     return "quarantined by hand" if QUARANTINED in tags else None
 
 
-def flagged(content: str, digest: str | None = None) -> str | None:
-    """``instruction_like(content)``, remembered by ``digest`` (the content hash) when given."""
-    if digest is None:
-        return instruction_like(content)
+def flagged(content: str) -> str | None:
+    """``instruction_like(content)``, remembered by a digest of the content computed here (never
+    the stored ``content_hash``: a team member writing rows by hand sets that to anything, and an
+    instruction given another note's hash was recalled as that note's verdict)."""
+    digest = hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16).digest()
     if digest not in _VERDICTS:
         if len(_VERDICTS) >= _VERDICTS_KEPT:
             _VERDICTS.clear()
@@ -126,7 +131,8 @@ def flagged(content: str, digest: str | None = None) -> str | None:
     return _VERDICTS[digest]
 
 
-#: Content hash -> ``instruction_like``: the recall of a warm daemon reads the same memories again
-#: and again (each read is a few hundred microseconds per thousand characters).
-_VERDICTS: dict[str, str | None] = {}
+#: Digest of a text -> ``instruction_like``: the recall of a warm daemon reads the same memories
+#: again and again (each read is a few hundred microseconds per thousand characters, the digest
+#: about one).
+_VERDICTS: dict[bytes, str | None] = {}
 _VERDICTS_KEPT = 8192

@@ -64,8 +64,10 @@ META_SETUP = "team_setup"
 #: policies or functions above, so ``team status`` and ``doctor`` tell the owner of a store set up
 #: by an older release to run ``team init`` again (its members would otherwise meet refusals).
 #: 1: stores set up before the version was recorded (no key); 2: column-level rights, ``team_delete``,
-#: the backup policy and ``team_text_matches`` (recorded from here on).
-SETUP = 2
+#: the backup policy and ``team_text_matches`` (recorded from here on); 3: no member writes an
+#: identity column (``id``): a member inserting rows of ids ahead of the sequence stopped every
+#: other member from storing anything.
+SETUP = 3
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")

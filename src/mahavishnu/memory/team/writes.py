@@ -33,7 +33,9 @@ PROFILE_DELETE_FUNCTION = "team_delete_profile"
 
 
 def grant_rows(conn: psycopg.Connection[Any], group: str, tables: tuple[str, ...]) -> None:
-    """SELECT, INSERT and column-wise UPDATE on ``tables`` for ``group``; DELETE through the functions."""
+    """SELECT, and column-wise INSERT and UPDATE, on ``tables`` for ``group``; DELETE through the
+    functions. No identity column (``id``) is a member's to write: the database numbers rows (a
+    member who inserted rows of the ids ahead of the sequence stopped every other from storing)."""
     from psycopg import sql
 
     g = sql.Identifier(group)
@@ -42,13 +44,14 @@ def grant_rows(conn: psycopg.Connection[Any], group: str, tables: tuple[str, ...
             str(c)
             for (c,) in conn.execute(
                 "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
-                "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+                "AND NOT attisdropped AND attgenerated = '' AND attidentity = '' ORDER BY attnum",
                 (table,),
             )
         ]
         listed = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-        conn.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(sql.Identifier(table), g))
-        conn.execute(sql.SQL("GRANT UPDATE ({}) ON {} TO {}").format(listed, sql.Identifier(table), g))
+        name = sql.Identifier(table)
+        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(name, g))
+        conn.execute(sql.SQL("GRANT INSERT ({}), UPDATE ({}) ON {} TO {}").format(listed, listed, name, g))
     _functions(conn, group, tables)
 
 

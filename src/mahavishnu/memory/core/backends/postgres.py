@@ -875,6 +875,9 @@ class PostgresBackend(SqlBackend):
     def _before_swap(self, conn: Conn) -> None:
         conn.execute("LOCK TABLE memories IN SHARE ROW EXCLUSIVE MODE")  # no insert sneaks in
 
+    def _sets_ids(self, conn: Conn) -> bool:
+        return bool(conn.execute("SELECT has_column_privilege('memories', 'id', 'INSERT')").fetchone()[0])
+
     def _imported(self, conn: Conn) -> None:
         """New rows never reuse an imported id: the id sequence moves past the largest one. A role
         with only USAGE on the sequence may not ``setval`` it, but may draw the ids in between."""

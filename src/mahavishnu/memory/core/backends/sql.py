@@ -528,9 +528,15 @@ class SqlBackend(Backend):
             f"VALUES ({self.dialect.marks(len(INSERT_COLUMNS) + 1)}) ON CONFLICT DO NOTHING RETURNING id"
         )
 
+        numbered = (
+            f"INSERT INTO memories ({', '.join(INSERT_COLUMNS)}) "
+            f"VALUES ({self.dialect.marks(len(INSERT_COLUMNS))}) RETURNING id"
+        )
+
         def work(conn: Conn) -> ImportCounts:
             imported = skipped = renumbered = 0
             moved: dict[int, int] = {}
+            keeps_ids = self._sets_ids(conn)
             for memory in memories:
                 same = self._find(conn, dedup_key(memory))
                 if same is not None:
@@ -539,7 +545,10 @@ class SqlBackend(Backend):
                         moved[memory.id] = same.id
                     continue
                 row = self.dialect.memory_row(memory)
-                if conn.execute(sql, (memory.id, *row)).fetchone() is None:  # id taken
+                if not keeps_ids:  # a team member: the database numbers the rows
+                    moved[memory.id] = int(conn.execute(numbered, row).fetchone()[0])
+                    renumbered += moved[memory.id] != memory.id
+                elif conn.execute(sql, (memory.id, *row)).fetchone() is None:  # id taken
                     top = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM memories").fetchone()[0]
                     moved[memory.id] = int(conn.execute(sql, (max(int(top), free_from), *row)).fetchone()[0])
                     renumbered += 1
@@ -549,6 +558,10 @@ class SqlBackend(Backend):
             return ImportCounts(imported, skipped, renumbered, moved)
 
         return self._write(work)
+
+    def _sets_ids(self, conn: Conn) -> bool:
+        """Whether this connection may give a row its id (a team member may not: ``team/writes``)."""
+        return True
 
     def stats(self) -> dict[str, Any]:
         def work(conn: Conn) -> dict[str, Any]:
