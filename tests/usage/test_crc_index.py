@@ -18,8 +18,8 @@ from mahavishnu.usage import ledger
 JAN_1 = 1_767_225_600.0
 
 
-def _row(key: str, time: float) -> ledger.Row:
-    return ("claude", key, time, "claude-sonnet-4-5", 1, 1, 0, 0, "s1", None, "main", 0, "")
+def _row(key: str, time: float, output: int = 1) -> ledger.Row:
+    return ("claude", key, time, "claude-sonnet-4-5", 1, output, 0, 0, "s1", None, "main", 0, "")
 
 
 def _add(db: sqlite3.Connection, rows: list[ledger.Row], path: str = "log") -> int:
@@ -32,12 +32,14 @@ def _add(db: sqlite3.Connection, rows: list[ledger.Row], path: str = "log") -> i
     return ledger.last_row(db)
 
 
-def _scanned(db: sqlite3.Connection, upto: int, keys: list[str]) -> dict[str, float]:
-    first: dict[str, float] = {}
+def _scanned(db: sqlite3.Connection, upto: int, keys: list[str]) -> dict[str, tuple[float, int]]:
+    """Each key's earliest time and most output, from every read up to ``upto``."""
+    first: dict[str, tuple[float, int]] = {}
     for (blob,) in db.execute("SELECT records FROM reads WHERE id <= ?", (upto,)):
         for row in ledger._decoded(blob):
-            if row[1] in keys and row[2] < first.get(row[1], float("inf")):
-                first[row[1]] = row[2]
+            if row[1] in keys:
+                time, output = first.get(row[1], (float("inf"), -1))
+                first[row[1]] = (min(time, row[2]), max(output, row[5]))
     return first
 
 
@@ -79,7 +81,10 @@ def test_first_times_name_what_a_scan_of_every_read_does(
         for _ in range(upto_pick % 4):  # reads come between the questions
             if (item := next(pending, None)) is not None:
                 n, read = item
-                _add(db, [_row(f"k{key}", JAN_1 + at) for key, at in dict(read).items()], f"log{n}")
+                rows = [
+                    _row(f"k{key}", JAN_1 + at, at % 7) for key, at in dict(read).items()
+                ]  # a streamed reply's
+                _add(db, rows, f"log{n}")  # output grows from read to read, or not
         upto = upto_pick % (ledger.last_row(db) + 1)  # (a report's sums may count up to an older read)
         keys = [f"k{key}" for key in wanted]
 
@@ -94,18 +99,18 @@ def test_the_index_is_made_again_once_reads_outside_it_hold_an_eighth_of_its_key
     real = ledger._decoded
     monkeypatch.setattr(ledger, "_decoded", lambda blob: unpickled.append(1) or real(blob))
     first = _add(db, [_row(f"k{n}", JAN_1 + n) for n in range(80)])
-    assert ledger.first_times(db, ["claude"], None, None, first, ["k1"]) == {"k1": JAN_1 + 1}
+    assert ledger.first_times(db, ["claude"], None, None, first, ["k1"]) == {"k1": (JAN_1 + 1, 1)}
     assert db.execute("SELECT upto, keys FROM crc_covered").fetchone() == (first, 80)
     _add(db, [_row(f"k{n}", JAN_1 + n) for n in range(80, 85)])
     small = _add(db, [_row(f"k{n}", JAN_1 + n) for n in range(85, 90)])  # 10 keys since: an eighth
     unpickled.clear()
-    assert ledger.first_times(db, ["claude"], None, None, small, ["k85", "k99"]) == {"k85": JAN_1 + 85}
+    assert ledger.first_times(db, ["claude"], None, None, small, ["k85", "k99"]) == {"k85": (JAN_1 + 85, 1)}
     assert db.execute("SELECT upto, keys FROM crc_covered").fetchone() == (first, 80)  # looked at apart
     assert unpickled == [1]  # the read holding k85 only
     more = _add(db, [_row("k90", JAN_1 + 90)])  # 11 keys outside: more than an eighth
     assert ledger.first_times(db, ["claude"], None, None, more, ["k90", "k3"]) == {
-        "k90": JAN_1 + 90,
-        "k3": JAN_1 + 3,
+        "k90": (JAN_1 + 90, 1),
+        "k3": (JAN_1 + 3, 1),
     }
     assert db.execute("SELECT upto, keys FROM crc_covered").fetchone() == (more, 91)
     buckets = db.execute("SELECT bucket, packed FROM crc_buckets").fetchall()

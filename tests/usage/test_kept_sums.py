@@ -433,3 +433,39 @@ def test_a_failed_first_read_leaves_the_ledger_as_it_was(
     assert stored == [1]
     with ledger.opened() as db:
         assert ledger.stored(db) == [] and db.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 0
+
+
+def _streamed(output: int, at: float = JAN_1 + 11 * 3600) -> bytes:
+    """A line of one streamed reply (Claude Code writes one as it comes: the output so far)."""
+    line = json.loads(_line(7, at))
+    line["message"]["usage"]["output_tokens"] = output
+    return json.dumps(line).encode() + b"\n"
+
+
+def _output(data: JSONObject) -> int:
+    totals = data["totals"]
+    assert isinstance(totals, dict)
+    output = totals["output_tokens"]
+    assert isinstance(output, int)
+    return output
+
+
+def test_a_streamed_reply_counts_its_final_output_once_however_its_lines_are_read(
+    isolated_home: Path, added: list[int]
+) -> None:
+    """Its lines share the message and request ids, their ``output_tokens`` growing (9, 9, 159):
+    the request is counted once, with 159, when its lines are read at once, across an append
+    (a report ran while it streamed) and in a resumed session's copy."""
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _streamed(9) + _streamed(9, JAN_1 + 11 * 3600 + 1))
+    first = _checked()
+    assert (_requests(first), _output(first)) == (2, 2 + 9)
+    with log.open("ab") as handle:
+        handle.write(_streamed(159, JAN_1 + 11 * 3600 + 4) + _line(2))
+    again = _checked()
+    assert (_requests(again), _output(again)) == (3, 2 + 159 + 4)
+    _session(isolated_home, "s2").write_bytes(_streamed(12) + _streamed(159))  # resumed: a copy
+    assert (_requests(_checked()), _output(_checked())) == (3, 2 + 159 + 4)
+    whole = _session(isolated_home, "s3")
+    log.rename(whole)  # the same lines read in one go
+    assert (_requests(_checked()), _output(_checked())) == (3, 2 + 159 + 4)

@@ -58,7 +58,7 @@ from mahavishnu.usage.logfile import Block, Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
-VERSION = 6
+VERSION = 7
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes, the reader's state,
 #: the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]
@@ -468,13 +468,14 @@ def _read_whole(plan: _Plan) -> _Read:
 
 
 def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[Row]]:
-    """The rows of the records in each piece of ``tail``, each request once per read (a streamed
-    message repeats on 1-3 lines: its repeats are not even parsed when the reader can tell). A
+    """The rows of the records in each piece of ``tail``, each request once per read, again only
+    when a later line reports more output (a streamed message repeats on 1-3 lines, its output
+    growing: its repeats are not even made records when the reader can tell). A
     reader that decodes a block of lines in one call (``Reader.decode_block``) reads each block
     so, and a line at a time only a block it leaves."""
     parser = READERS[plan.tool]
-    stored: set[str] = set()
-    seen: set[Hashable] = set()
+    stored: dict[str, int] = {}
+    seen: dict[Hashable, int] = {}
     for block in tail.pieces():
         found = None if parser.decode_block is None else parser.decode_block(plan.path, block, seen)
         if found is None:
@@ -657,7 +658,7 @@ def _table_stored(
     if rows.after < 0:
         _forget(db, path)
     for found in pieces:
-        batch: list[Row] = [tuple(r) for r in _once(found, set())]
+        batch: list[Row] = [tuple(r) for r in _once(found, {})]
         if rows.after >= 0 and batch:
             batch = _replaced(db, path, batch)
         _store(db, plan, _encoded(batch), done, batch)
@@ -711,11 +712,12 @@ def _keep_bad(db: sqlite3.Connection, path: Path, bad: list[tuple[int, str]]) ->
     )
 
 
-def _once(records: list[UsageRecord], stored: set[str]) -> Iterator[UsageRecord]:
-    """The records whose key is not in ``stored`` yet (then it is)."""
+def _once(records: list[UsageRecord], stored: dict[str, int]) -> Iterator[UsageRecord]:
+    """The records whose key is not in ``stored`` yet, or that report more output than the one
+    stored (a streamed reply's later line: ``records`` counts its most); ``stored`` then holds it."""
     for record in records:
-        if record.key not in stored:
-            stored.add(record.key)
+        if record.output > stored.get(record.key, -1):
+            stored[record.key] = record.output
             yield record
 
 
@@ -725,7 +727,7 @@ def _parse(
     lines: list[Numbered],
     state: State,
     bad: list[tuple[int, str]],
-    seen: set[Hashable],
+    seen: dict[Hashable, int],
 ) -> list[UsageRecord]:
     """The records of ``lines``; a line that is not JSON or not usage goes to ``bad`` with why. A
     reader that decodes blocks of lines (``Reader.decode_block``) decodes each line as a block of
@@ -837,16 +839,20 @@ def _selected(
 
 
 def _first_of_each(rows: list[Any]) -> list[UsageRecord]:
-    """``rows`` (in the ledger's order) oldest first, each request once: its first."""
+    """``rows`` (in the ledger's order) oldest first, each request once: its first, with the most
+    output any of its rows reports (a streamed reply read as it was being written)."""
     rows.sort(key=itemgetter(2))
-    seen: set[str] = set()
-    mark, make = seen.add, UsageRecord._make
+    at: dict[str, int] = {}
+    make = UsageRecord._make
     found: list[UsageRecord] = []
     append = found.append
     for row in rows:
-        if row[1] not in seen:
-            mark(row[1])
+        where = at.get(row[1])
+        if where is None:
+            at[row[1]] = len(found)
             append(make(row))
+        elif row[5] > found[where].output:
+            found[where] = found[where]._replace(output=row[5])
     return found
 
 
@@ -857,10 +863,11 @@ def first_times(
     until: float | None,
     upto: int,
     keys: list[str],
-) -> dict[str, float]:
+) -> dict[str, tuple[float, int]]:
     """Of ``keys``, those with a record in the reads up to ``upto`` among ``records(db, tools,
-    since, until)``'s: the earliest time of each. Only the reads whose keys' CRCs hold one of
-    theirs are unpickled (a CRC shared by chance costs one read unpickled, never a wrong answer)."""
+    since, until)``'s: the earliest time of each, and the most output. Only the reads whose keys'
+    CRCs hold one of theirs are unpickled (a CRC shared by chance costs one read unpickled, never a
+    wrong answer)."""
     wanted = set(keys)
     crcs = {_crc(key) for key in wanted}
     rest = _cover(db, upto)
@@ -869,13 +876,14 @@ def first_times(
     matching |= {read for read, held in rest if not crcs.isdisjoint(_crcs(held))}
     query, params = _selected("SELECT records FROM reads", tools, since, until)
     low, high = window(since, until)
-    first: dict[str, float] = {}
+    first: dict[str, tuple[float, int]] = {}
     for read in sorted(matching):
         for (blob,) in db.execute(query + " AND id = ?", [*params, read]):
             for row in _decoded(blob):
-                key, time = row[1], row[2]
-                if key in wanted and low <= time < high and time < first.get(key, float("inf")):
-                    first[key] = time
+                key, time, output = row[1], row[2], row[5]
+                if key in wanted and low <= time < high:
+                    known = first.get(key, (float("inf"), -1))
+                    first[key] = (min(known[0], time), max(known[1], output))
     return first
 
 

@@ -624,7 +624,8 @@ class _Folding:
     """A first read's rows added up as the ledger stores them (``ledger.refresh``'s ``fold``), those
     of ``tools`` in ``[since, until)``: each request once, the first of its rows (as ``ledger.records``
     gives them, oldest first). ``sums`` becomes None when a request's row comes after one of it
-    with a later time (the earlier one counts: then all is added up again from the ledger)."""
+    with a later time or less output (the earlier one counts, with the most output: then all is
+    added up again from the ledger)."""
 
     def __init__(
         self,
@@ -638,7 +639,7 @@ class _Folding:
         self._tools = set(tools)
         self._low, self._high = ledger.window(since, until)
         self._prices = prices
-        self._first: dict[str, float] = {}  # each request's key: the time of its row counted
+        self._first: dict[str, tuple[float, int]] = {}  # each request's key: its row counted
 
     def __call__(self, rows: list[tuple[Any, ...]]) -> None:
         """The records of one read (one log's: one assistant's, each request once) added up."""
@@ -650,9 +651,9 @@ class _Folding:
         keys = [row[1] for row in rows]
         before = len(first)
         if first.keys().isdisjoint(keys):  # none counted before (most reads): in one go
-            first.update(zip(keys, [row[2] for row in rows], strict=True))
+            first.update(zip(keys, [(row[2], row[5]) for row in rows], strict=True))
             counted = rows
-            if len(first) - before != len(keys):  # (a read holds each request once: never here)
+            if len(first) - before != len(keys):  # a streamed reply's lines in two blocks of one read
                 self.sums = None
                 return
         else:
@@ -660,16 +661,16 @@ class _Folding:
             for row in rows:
                 seen = first.get(row[1])
                 if seen is None:
-                    first[row[1]] = row[2]
+                    first[row[1]] = (row[2], row[5])
                     counted.append(row)
-                elif seen > row[2]:
+                elif seen[0] > row[2] or row[5] > seen[1]:  # an earlier row counts, or more output
                     self.sums = None
                     return
         self.sums.add(counted, *self._prices())  # type: ignore[arg-type]
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-SUMS_VERSION = 4
+SUMS_VERSION = 5
 
 
 def _kept_sums(
@@ -722,7 +723,8 @@ def _added_since(
     by: By | None,
 ) -> Sums | None:
     """``kept`` plus the records above the row it counted up to; None when it cannot be: none
-    kept, or a new row is a request already counted at a later time (then it counts instead)."""
+    kept, or a new row is a request already counted at a later time (then it counts instead) or
+    with less output (a streamed reply's later line)."""
     if kept is None:
         return None
     try:
@@ -732,10 +734,16 @@ def _added_since(
     new = ledger.records(db, tools, since, until, after=kept.upto)
     if new:
         counted = ledger.first_times(db, tools, since, until, kept.upto, [r.key for r in new])
-        if any(counted[r.key] > r.time for r in new if r.key in counted):
-            return None
+        if any(_counts_instead(counted[r.key], r) for r in new if r.key in counted):
+            return None  # counted at a later time, or with less of a streamed reply's output
         sums.add((r for r in new if r.key not in counted), attribution, pricing)
     return sums
+
+
+def _counts_instead(counted: tuple[float, int], new: UsageRecord) -> bool:
+    """Whether a request's ``new`` record changes what was counted of it (its time and output):
+    it is earlier, or reports more of a streamed reply's output."""
+    return counted[0] > new.time or new.output > counted[1]
 
 
 def priced_requests(

@@ -4,9 +4,12 @@ carries its API message's ``usage`` (Anthropic's: ``input_tokens`` fresh, ``cach
 cache's lifetime, 5 minutes or 1 hour, priced apart), ``message.id``, ``message.model``, the ``requestId``,
 ``sessionId``, ``cwd`` and ``timestamp``. One API message may span several lines (one per content
 block, the same usage on each) and a resumed or forked session repeats earlier messages in its new
-file: the key is ``message.id`` + ``requestId``, and the first line of a key that makes a record
-is the one counted (as ccusage does). Subagents' lines (``isSidechain``) are helpers'. The
-``<synthetic>`` model's placeholders (an API error shown as a message) used no tokens.
+file: the key is ``message.id`` + ``requestId``, and a request is counted once, at the time of its
+first line, with the most output any of its lines reports: Claude Code writes a streamed reply as
+it comes, each line's ``output_tokens`` the count so far (the first line's is a few tokens; ccusage
+keeps it and under-counts output two or three times: its issues 901 and 938). Subagents' lines
+(``isSidechain``) are helpers'. The ``<synthetic>`` model's placeholders (an API error shown as a
+message) used no tokens.
 
 Most lines are read by ``decode_block``: msgspec decodes a block of lines in one call, filling
 only the fields below, typed, and skipping the rest (the message's content, most of a line)
@@ -88,10 +91,11 @@ _NO_USAGE = _Usage()
 _DOUBT = (msgspec.MsgspecError, RecursionError, ValueError, TypeError, ArithmeticError)
 
 
-def decode_block(path: Path, block: Block, seen: set[Hashable]) -> list[UsageRecord] | None:
-    """The records of a block of lines, decoded in one call, each request once (the first line
-    of its message and request ids that makes a record, as ``ledger._once`` keeps it: ``seen``
-    holds those ids, so that a repeat is not even made a record); None when a line needs
+def decode_block(path: Path, block: Block, seen: dict[Hashable, int]) -> list[UsageRecord] | None:
+    """The records of a block of lines, decoded in one call, each request once with the most output
+    any of its lines reports (``seen``: its message and request ids, and the output counted: a
+    line of a request seen before makes a record only when it reports more, as ``ledger._once``
+    lets it through); None when a line needs
     reading alone or by ``parse`` (one that is not JSON, not UTF-8, of another shape, bad: the block is
     then read a line at a time, which says which and why). msgspec reads a block as JSON values
     separated by white space: a count of values other than the block's lines (a blank line, a value
@@ -101,7 +105,7 @@ def decode_block(path: Path, block: Block, seen: set[Hashable]) -> list[UsageRec
     a time skips those lines as not JSON); a line that spells ``"usage"`` with an escape is read
     here, and passed over by a line at a time, which keeps the lines that hold the word as such.
     Checking every line break instead costs a fifth of the reader's time."""
-    new: set[Hashable] = set()
+    new: dict[Hashable, int] = {}  # a request's key: where its record is in ``found``
     found: list[UsageRecord] = []
     try:
         if not block.data.isascii():
@@ -114,17 +118,23 @@ def decode_block(path: Path, block: Block, seen: set[Hashable]) -> list[UsageRec
             if message is None or message.usage is None:
                 continue  # (not a request: a prompt, a tool's result, a summary)
             key = (message.id, entry.requestId) if message.id and entry.requestId else None
-            if key is not None and (key in seen or key in new):
+            if key is not None and key in new:  # a streamed reply's next line: its output so far
+                earlier = found[new[key]]
+                output = count(message.usage.output_tokens)
+                if output > earlier.output:
+                    found[new[key]] = earlier._replace(output=output)
+                continue
+            if key is not None and key in seen and count(message.usage.output_tokens) <= seen[key]:
                 continue
             record = _typed_record(path, entry)
             if record is None:
                 return None
             if record and key is not None:
-                new.add(key)
+                new[key] = len(found)
             found += record
     except _DOUBT:
         return None
-    seen.update(new)
+    seen.update((key, found[at].output) for key, at in new.items())
     return found
 
 

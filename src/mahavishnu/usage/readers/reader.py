@@ -13,10 +13,10 @@ from mahavishnu.usage.records import Tool, UsageRecord
 from mahavishnu.usage.sqlite_log import Table
 
 Parse = Callable[[Path, Iterable[JSONObject], State], list[UsageRecord]]
-#: The records of a block of lines decoded in one call, each request once (its key added to the
-#: set of those ``seen``), or None when a line of it needs reading on its own (then nothing is
-#: added to ``seen``).
-DecodeBlock = Callable[[Path, Block, set[Hashable]], list[UsageRecord] | None]
+#: The records of a block of lines decoded in one call, each request once (its key and output put
+#: in those ``seen``; a request seen before again only when a line reports more output), or None
+#: when a line of it needs reading on its own (then nothing is added to ``seen``).
+DecodeBlock = Callable[[Path, Block, dict[Hashable, int]], list[UsageRecord] | None]
 
 
 @dataclass(frozen=True)
