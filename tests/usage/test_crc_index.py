@@ -19,7 +19,7 @@ JAN_1 = 1_767_225_600.0
 
 
 def _row(key: str, time: float, output: int = 1) -> ledger.Row:
-    return ("claude", key, time, "claude-sonnet-4-5", 1, output, 0, 0, "s1", None, "main", 0, "")
+    return ("claude", key, time, "claude-sonnet-4-5", 1, output, 0, 0, "s1", None, "main", 0, "", "")
 
 
 def _add(db: sqlite3.Connection, rows: list[ledger.Row], path: str = "log") -> int:

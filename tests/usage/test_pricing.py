@@ -191,3 +191,49 @@ def test_a_report_s_costs_are_the_same_whatever_order_its_requests_are_added_in(
     assert build(shuffled, attribution, Pricing(), "daily", "model").to_json() == first.to_json()
     if not counts:  # $3, $15 and $0.30 a million: 15 x 3 + 30 x 15 + 45 x 0.3 = 508.5 millionths
         assert first.totals.units == 508_500_000
+
+
+def test_a_fast_mode_request_is_priced_at_the_fast_rates_or_left_unpriced(isolated_home) -> None:  # type: ignore[no-untyped-def]
+    """Anthropic's fast mode (``usage.speed`` "fast") costs several times the standard rates: a
+    fast request is shown as its own model (``-fast``, as ccusage names it) at the fast rates the
+    price data has (Opus 4.8: $10 input, twice the standard $5), and is unpriced where the data
+    has none (Opus 4.6 here), never at the standard rates; ``usage.yaml`` may price it by name."""
+    import json
+
+    from mahavishnu.usage.report import report
+
+    folder = isolated_home / ".claude" / "projects" / "-home-dev-src-shop"
+    folder.mkdir(parents=True)
+
+    def line(n: int, model: str, speed: str | None) -> str:
+        usage = {"input_tokens": 1_000_000, "output_tokens": 0, **({"speed": speed} if speed else {})}
+        return json.dumps(
+            {
+                "type": "assistant",
+                "sessionId": "s",
+                "requestId": f"r{n}",
+                "timestamp": "2026-11-20T10:00:00Z",
+                "message": {"id": f"m{n}", "model": model, "usage": usage},
+            }
+        )
+
+    lines = [
+        line(1, "claude-opus-4-8", None),
+        line(2, "claude-opus-4-8", "fast"),
+        line(3, "claude-opus-4-6", "fast"),
+    ]
+    (folder / "s.jsonl").write_text("\n".join(lines) + "\n")
+    totals = report("daily", "model", ["claude"]).to_json()["totals"]
+    assert totals["cost_usd"] == pytest.approx(5 + 10)  # standard $5, fast $10; 4.6's fast unpriced
+    assert totals["unpriced_requests"] == 1 and totals["unpriced_tokens"] == 1_000_000
+    assert totals["models"] == ["claude-opus-4-6-fast", "claude-opus-4-8", "claude-opus-4-8-fast"]
+
+
+def test_usage_yaml_prices_a_fast_mode_model_by_its_name() -> None:
+    own = {"anthropic": {"claude-opus-4-6-fast": OwnPrice(input=30.0, output=150.0)}}
+    anthropic = Provider("anthropic", price_id="anthropic")
+    rates = Pricing(own).rates(anthropic, "claude-opus-4-6-fast", WHEN.timestamp(), "fast")
+    assert rates is not None and rates.cost(10**6, 10**6, 0, 0) == pytest.approx(180)
+    assert Pricing().rates(anthropic, "claude-opus-4-6-fast", WHEN.timestamp(), "fast") is None
+    standard = Pricing().rates(anthropic, "claude-opus-4-6", WHEN.timestamp())
+    assert standard is not None and standard.cost(10**6, 0, 0, 0) == pytest.approx(5)

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu.usage.records import Provider
+from mahavishnu.usage.records import FAST_SUFFIX, Provider
 
 if TYPE_CHECKING:  # (genai-prices is imported at the first look-up, pydantic with the settings)
     from genai_prices.data_snapshot import DataSnapshot
@@ -146,7 +146,7 @@ class Pricing:
 
     def __init__(self, own: Mapping[str, Mapping[str, OwnPrice]] | None = None) -> None:
         self._own = {who: {model_ref(m): p for m, p in models.items()} for who, models in (own or {}).items()}
-        self._known: dict[tuple[Provider, str, int], Rates | None] = {}
+        self._known: dict[tuple[Provider, str, int, str], Rates | None] = {}
         #: what genai-prices matches a provider and model to (the same every day: found once)
         self._models: dict[tuple[Provider, str], tuple[str, ModelInfo] | None] = {}
         self._listed: dict[str, tuple[str, ModelInfo] | None] = {}
@@ -167,32 +167,48 @@ class Pricing:
         )
         return repr((own, version("genai-prices")))
 
-    def rates(self, provider: Provider, model: str, time: float) -> Rates | None:
-        key = (provider, model, int(time // 86_400))
+    def rates(self, provider: Provider, model: str, time: float, speed: str = "") -> Rates | None:
+        """``speed`` (``records.FAST``): the model's rates at that speed, or none when the price
+        data has none for it (never the standard ones: fast mode costs several times more);
+        ``model`` then carries ``FAST_SUFFIX``, under which ``usage.yaml`` may price it."""
+        key = (provider, model, int(time // 86_400), speed)
         if key not in self._known:
-            self._known[key] = self._look_up(provider, model_ref(model), time)
+            self._known[key] = self._look_up(provider, model_ref(model), time, speed)
         return self._known[key]
 
-    def _look_up(self, provider: Provider, model: str, time: float) -> Rates | None:
+    def _look_up(self, provider: Provider, model: str, time: float, speed: str) -> Rates | None:
         moment = datetime.fromtimestamp(time, UTC)
         for who in (provider.profile, provider.name):
             own = self._own.get(who or "", {}).get(model)
             if own is not None and (own.since is None or moment.date() >= own.since):
                 return _own_rates(own, f"usage.yaml ({who})")
+        if speed:
+            model = model.removesuffix(FAST_SUFFIX)
         if (provider, model) not in self._models:
             self._models[provider, model] = _genai_model(provider, model)
         info = self._models[provider, model]
         if info is not None:
-            return self._made_rates(info[1].get_prices(moment), f"genai-prices: {info[0]}/{info[1].id}")
+            return self._at_speed(info, moment, speed, f"genai-prices: {info[0]}/{info[1].id}")
         if provider.gateway and not _known_provider(provider):
             if model not in self._listed:
                 self._listed[model] = _listed(model)
             listed = self._listed[model]
             if listed is not None:
-                return self._made_rates(
-                    listed[1].get_prices(moment), f"list price: {listed[0]}/{listed[1].id}", "list"
+                return self._at_speed(
+                    listed, moment, speed, f"list price: {listed[0]}/{listed[1].id}", "list"
                 )
         return None
+
+    def _at_speed(
+        self, info: tuple[str, ModelInfo], moment: datetime, speed: str, source: str, kind: str = "provider"
+    ) -> Rates | None:
+        """The rates of genai-prices' ``info`` at ``speed`` ("": standard), None when it has none."""
+        if not speed:
+            return self._made_rates(info[1].get_prices(moment), source, kind)
+        variants = info[1].price_variants or ()
+        if not any(variant.when.get("speed") == speed for variant in variants):
+            return None
+        return _rates(info[1].get_prices(moment, {"speed": speed}), f"{source} ({speed})", kind)
 
     def _made_rates(self, price: ModelPrice, source: str, kind: str = "provider") -> Rates | None:
         """``_rates``, made once for each of genai-prices' prices (days look the same ones up)."""

@@ -42,14 +42,22 @@ class UsageRecord(NamedTuple):
     #: ``mahavishnu-<profile>`` as a switch writes it; Pi's ``provider``, OpenCode's ``providerID``):
     #: it wins over the switch history
     via: str = ""
+    #: Anthropic's fast mode (``usage.speed`` ``"fast"``): ``FAST``, priced at the model's fast
+    #: rates (several times the standard ones), its model named with ``FAST_SUFFIX`` as ccusage
+    #: names it; "" for a standard request
+    speed: str = ""
 
     @property
     def total(self) -> int:
         return self.input + self.output + self.cache_write + self.cache_read
 
-    def row(self) -> tuple[str, str, float, str, int, int, int, int, str, str | None, str, int, str]:
+    def row(self) -> tuple[str, str, float, str, int, int, int, int, str, str | None, str, int, str, str]:
         """The record as a flat tuple (what the ledger stores)."""
         return self
+
+
+FAST = "fast"
+FAST_SUFFIX = "-fast"
 
 
 #: The most one request can use: a count beyond it (``1e308``, int64's maximum) is a damaged or

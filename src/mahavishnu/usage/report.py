@@ -35,7 +35,7 @@ from mahavishnu.memory.loop.recall_log import Recalled, session_digest
 from mahavishnu.usage import ledger, metrics
 from mahavishnu.usage.pricing import PICO, Pricing, Rates
 from mahavishnu.usage.readers import READERS
-from mahavishnu.usage.records import MAIN, TOOLS, Provider, Tool, UsageRecord
+from mahavishnu.usage.records import FAST_SUFFIX, MAIN, TOOLS, Provider, Tool, UsageRecord
 
 if TYPE_CHECKING:
     from mahavishnu.usage.attribution import Attribution
@@ -289,11 +289,11 @@ class Sums:
         era = attribution.era
         for record in records:  # (priced() inlined: this loop is most of a report's time)
             (tool, _, time, model, fresh, output, cache_write, cache_read,
-             session, project, source, hour, via) = record  # fmt: skip
-            where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
+             session, project, source, hour, via, speed) = record  # fmt: skip
+            where = (tool, project, model, int(time // 86_400), era(tool, project, time), via, speed)
             found = known.get(where)
             if found is None:
-                found = known[where] = _served(tool, time, project, model, via, attribution, pricing)
+                found = known[where] = _served(tool, time, project, model, via, speed, attribution, pricing)
             provider, rates = found
             if period == "sessions":
                 when = session
@@ -379,15 +379,15 @@ class Sums:
         providers = [Provider(*fields) for fields in value["providers"]]
         rates = [Rates.restore(fields) for fields in value["rates"]]
         for where, who, at in value["known"]:
-            tool, project, model, day, era, via = where
-            seen: _Where = (tool, project, model, day, (era[0], era[1], era[2]), via)
+            tool, project, model, day, era, via, speed = where
+            seen: _Where = (tool, project, model, day, (era[0], era[1], era[2]), via, speed)
             sums._known[seen] = (providers[who], None if at < 0 else rates[at])
         return sums
 
 
 #: What decides who served a request and at which rates: the assistant, project, model, UTC day,
-#: how many switches came before (``Attribution.era``) and the provider the log names.
-_Where = tuple[str, str | None, str, int, tuple[int, int, bool], str]
+#: how many switches came before (``Attribution.era``), the provider the log names and the speed.
+_Where = tuple[str, str | None, str, int, tuple[int, int, bool], str, str]
 
 
 def priced(
@@ -397,11 +397,11 @@ def priced(
     known: dict[_Where, tuple[Provider, Rates | None]] = {}  # looked up once each
     era = attribution.era
     for record in records:
-        tool, _, time, model, fresh, output, cache_write, cache_read, _, project, _, hour, via = record
-        where = (tool, project, model, int(time // 86_400), era(tool, project, time), via)
+        tool, _, time, model, fresh, output, cache_write, cache_read, _, project, _, hour, via, speed = record
+        where = (tool, project, model, int(time // 86_400), era(tool, project, time), via, speed)
         found = known.get(where)
         if found is None:
-            found = known[where] = _served(tool, time, project, model, via, attribution, pricing)
+            found = known[where] = _served(tool, time, project, model, via, speed, attribution, pricing)
         provider, rates = found
         yield (
             record,
@@ -416,12 +416,14 @@ def _served(
     project: str | None,
     model: str,
     via: str,
+    speed: str,
     attribution: Attribution,
     pricing: Pricing,
 ) -> tuple[Provider, Rates | None]:
-    """Who served a request and at which rates."""
-    provider = attribution.provider(tool, time, project, model, via)
-    return provider, pricing.rates(provider, model, time)
+    """Who served a request and at which rates (a fast-mode request at its model's fast ones)."""
+    served = model.removesuffix(FAST_SUFFIX) if speed else model
+    provider = attribution.provider(tool, time, project, served, via)
+    return provider, pricing.rates(provider, model, time, speed)
 
 
 def _add_recalls(
@@ -446,8 +448,9 @@ def _add_recalls(
             model, project, session = "-", recall.project, recall.session or "-"
         else:
             provider, rates = _served(
-                request.tool, request.time, request.project, request.model, request.via, attribution, pricing
-            )  # (Pricing remembers rates)
+                request.tool, request.time, request.project, request.model, request.via, request.speed,
+                attribution, pricing,
+            )  # (Pricing remembers rates)  # fmt: skip
             cost = None if rates is None else rates.cost(recall.tokens, 0, 0, 0)
             model, project, session = request.model, request.project, request.session
         if period == "sessions":
@@ -670,7 +673,7 @@ class _Folding:
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-SUMS_VERSION = 5
+SUMS_VERSION = 6
 
 
 def _kept_sums(

@@ -28,7 +28,7 @@ from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage.logfile import Block
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
-from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
+from mahavishnu.usage.records import FAST, FAST_SUFFIX, HELPER, MAIN, UsageRecord, count
 
 WANTED = (b'"usage"',)
 
@@ -47,6 +47,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
                 usage.get("cache_creation_input_tokens"), usage.get("cache_read_input_tokens"),
                 obj(usage.get("cache_creation")).get("ephemeral_1h_input_tokens"),
             ) if usage else None,
+            usage.get("speed") if usage else None,
         )  # fmt: skip
         if record is not None:
             found.append(record)
@@ -66,6 +67,7 @@ class _Usage(msgspec.Struct):
     cache_creation_input_tokens: Count = None
     cache_read_input_tokens: Count = None
     cache_creation: _CacheCreation | None = None
+    speed: str | None = None
 
 
 class _Message(msgspec.Struct):
@@ -153,6 +155,7 @@ def _typed_record(path: Path, entry: _Line) -> list[UsageRecord] | None:
             usage.input_tokens, usage.output_tokens, usage.cache_creation_input_tokens,
             usage.cache_read_input_tokens, hour,
         ) if usage else None,
+        usage.speed if usage else None,
     )  # fmt: skip
     return [] if record is None else [record]
 
@@ -170,10 +173,12 @@ def _record(
     sidechain: JSONValue | None,
     counts: tuple[JSONValue | None, JSONValue | None, JSONValue | None, JSONValue | None, JSONValue | None]
     | None,
+    speed: JSONValue | None = None,
 ) -> UsageRecord | None:
     """The record of an assistant line with usage (None for any other line). ``counts``: input,
     output, cache write, cache read and the 1-hour cache write, as the line has them (None or
-    empty: no usage). ``BadLine`` for a count or time that cannot be."""
+    empty: no usage); ``speed``: the usage's (``"fast"``: Anthropic's fast mode). ``BadLine`` for
+    a count or time that cannot be."""
     model = label(model_name)
     when = epoch(timestamp)
     if kind != "assistant" or not counts or model is None or when is None or model == "<synthetic>":
@@ -183,11 +188,12 @@ def _record(
         return None
     fresh, output, written, read, hour = counts
     cache_write, cache_write_1h = count(written), count(hour)
+    fast = speed == FAST
     return UsageRecord(  # (in order, not by name: a third of the time)
         "claude",
         f"claude:{named}:{text(request) or ''}",
         when,
-        model,
+        model + FAST_SUFFIX if fast else model,
         count(fresh),
         count(output),
         cache_write,
@@ -196,6 +202,8 @@ def _record(
         project(text(cwd)),
         HELPER if sidechain is True else MAIN,
         min(cache_write_1h, cache_write),
+        "",
+        FAST if fast else "",
     )
 
 
