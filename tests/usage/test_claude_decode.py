@@ -72,7 +72,7 @@ def test_a_typical_line_decodes_with_its_one_hour_cache_writes_and_its_sidechain
     (record,) = _decoded(_line(isSidechain=True)) or []
     assert (record.input, record.output, record.cache_write, record.cache_read) == (1200, 340, 5000, 20000)
     assert (record.cache_write_1h, record.source, record.project) == (2000, "helper", "shop")
-    assert record.key == "claude:msg_01:req_01" and record.session == "0b5e2ad4"
+    assert record.key == "claude:msg_01" and record.session == "0b5e2ad4"
 
 
 def test_lines_of_another_shape_are_left_to_the_whole_parse() -> None:
@@ -202,15 +202,16 @@ def test_a_block_decodes_to_what_reading_its_lines_one_at_a_time_makes() -> None
     for file in sorted(FIXTURES.rglob("*.jsonl")):
         data = file.read_bytes()
         records, bad = _both_ways(data)
-        assert claude.decode_block(LOG, Block(data.rstrip(b"\n"), 1, data.count(b"\n")), set()) is not None
+        assert claude.decode_block(LOG, Block(data.rstrip(b"\n"), 1, data.count(b"\n")), {}) is not None
         assert not bad and (records or b'"usage"' not in data)
-    streamed = _line() + b"\n" + _line() + b"\n" + _line(requestId="req_02") + b"\n"  # 1 request twice
-    assert [r.key for r in _both_ways(streamed)[0]] == ["claude:msg_01:req_01", "claude:msg_01:req_02"]
+    # one reply on two lines, then replayed under another request id (a subagent's log): once
+    streamed = _line() + b"\n" + _line() + b"\n" + _line(requestId="req_02") + b"\n"
+    assert [r.key for r in _both_ways(streamed)[0]] == ["claude:msg_01"]
     placeholder = _line(message={"id": "msg_01", "model": "<synthetic>", "usage": {"input_tokens": 0}})
     assert [r.model for r in _both_ways(placeholder + b"\n" + _line() + b"\n")[0]] == ["claude-sonnet-4-5"]
     unnamed = {"model": "claude-sonnet-4-5", "usage": {"input_tokens": 3}}  # keyed by their uuids
     apart = _line(message=unnamed, requestId=None) + b"\n" + _line(message=unnamed, requestId=None, uuid="u2")
-    assert [r.key for r in _both_ways(apart + b"\n")[0]] == ["claude:u1:", "claude:u2:"]
+    assert [r.key for r in _both_ways(apart + b"\n")[0]] == ["claude:u1", "claude:u2"]
 
 
 def test_a_block_with_a_line_it_cannot_take_is_left_to_the_line_at_a_time_read() -> None:
@@ -226,11 +227,11 @@ def test_a_block_with_a_line_it_cannot_take_is_left_to_the_line_at_a_time_read()
         b'{"type": "assistant", "message": {"usage": ',
     ):
         data = b"\n".join([good, odd, _line(requestId="req_09")])
-        seen: set[Hashable] = {("earlier", "request")}
+        seen: dict[Hashable, int] = {"earlier": 3}
         assert claude.decode_block(LOG, Block(data, 1, data.count(b"\n") + 1), seen) is None, odd
-        assert seen == {("earlier", "request")}  # nothing counted as seen
+        assert seen == {"earlier": 3}  # nothing counted as seen
         records, _ = _both_ways(data + b"\n")
-        assert records[0].key == "claude:m1:req_01"
+        assert records[0].key == "claude:m1"
 
 
 def test_two_damages_that_cancel_out_in_one_block_are_read_as_msgspec_reads_them() -> None:
@@ -238,7 +239,5 @@ def test_two_damages_that_cancel_out_in_one_block_are_read_as_msgspec_reads_them
     values as lines; the block is then taken as decoded (a line at a time skips the line of two
     as not JSON). Checking every line break for it would cost a fifth of the reader's time."""
     data = _TWO_ON_ONE + b"\n" + _BLANK + b"\n" + _line(requestId="r3")
-    records = claude.decode_block(LOG, Block(data, 1, 3), set())
-    assert records is not None and [r.key for r in records] == [
-        f"claude:msg_01:{r}" for r in ("req_01", "r2", "r3")
-    ]
+    records = claude.decode_block(LOG, Block(data, 1, 3), {})
+    assert records is not None and [r.key for r in records] == ["claude:msg_01"]

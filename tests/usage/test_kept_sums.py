@@ -469,3 +469,30 @@ def test_a_streamed_reply_counts_its_final_output_once_however_its_lines_are_rea
     whole = _session(isolated_home, "s3")
     log.rename(whole)  # the same lines read in one go
     assert (_requests(_checked()), _output(_checked())) == (3, 2 + 159 + 4)
+
+
+def test_a_subagents_replay_of_a_parents_reply_is_not_counted_again(isolated_home: Path) -> None:
+    """A subagent's log (``isSidechain``) may write a parent's reply again under a new request id
+    (ccusage's issue 913): one message id is one API response, billed once."""
+    _session(isolated_home).write_bytes(_line(1) + _line(2))
+    replay = json.loads(_line(2, JAN_1 + 10 * 3600 + 30))
+    replay["isSidechain"], replay["requestId"] = True, "req_9"
+    agents = _session(isolated_home).parent / "s1" / "subagents"
+    agents.mkdir(parents=True)
+    (agents / "agent-1.jsonl").write_bytes(json.dumps(replay).encode() + b"\n" + _line(3))
+    shown = _checked()
+    assert _requests(shown) == 3 and _output(shown) == 2 * (1 + 2 + 3)
+
+
+def test_the_cache_keeps_no_copy_of_a_logs_first_bytes(isolated_home: Path) -> None:
+    """The cache tells a rewritten log by its first bytes: it keeps their digest, never the bytes
+    (a session's first prompt may hold a key; the cache would be a second copy of it)."""
+    key = "sk-ant-api03-" + "Q" * 40
+    prompt = {"type": "user", "sessionId": "s1", "message": {"role": "user", "content": f"use {key}"}}
+    log = _session(isolated_home)
+    log.write_bytes(json.dumps(prompt).encode() + b"\n" + _line(1))
+    assert _requests(_checked()) == 1
+    kept = b"".join(path.read_bytes() for path in ledger.ledger_file().parent.glob("usage.sqlite3*"))
+    assert key.encode() not in kept and b"sk-ant-api03" not in kept
+    log.write_bytes(json.dumps(prompt).encode().replace(b"use", b"USE") + b"\n" + _line(1) + _line(2))
+    assert _requests(_checked()) == 2  # its first bytes changed: read again whole

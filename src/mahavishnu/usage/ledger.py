@@ -2,9 +2,10 @@
 stopped, so a report reads again only the lines written since (``$MAHAVISHNU_HOME/cache`` or the
 XDG cache dir, ``usage.sqlite3``; disposable: deleting it costs one full read).
 
-A log is known by its path, identity (device and inode), size, mtime and first bytes. One whose
-identity, size and mtime are unchanged is not opened. One that grew, is the same file and starts
-with the same bytes is read from where the last read stopped (the assistants append; a line still
+A log is known by its path, identity (device and inode), size, mtime and first bytes (their
+digest: ``_head_print``). One whose identity, size and mtime are unchanged is not opened. One that
+grew, is the same file and starts with the same bytes is read from where the last read stopped
+(the assistants append; a line still
 being written waits for its newline). One that shrank (truncated), is another file under the same
 name (rotated, or replaced by a rename) or whose first bytes changed (rewritten) is read again
 whole; one that is gone takes its records with it. A change to what the readers extract bumps
@@ -32,6 +33,7 @@ each file) for ``usage --verbose``: no line makes a report fail.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -59,8 +61,8 @@ from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
 VERSION = 7
-#: A known log: path, size, mtime (ns), where reading stopped, its first bytes, the reader's state,
-#: the lines before where reading stopped, its identity ("device:inode").
+#: A known log: path, size, mtime (ns), where reading stopped, its first bytes' digest, the
+#: reader's state, the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]
 _HEAD = 256  # bytes of a log's start that must not change for an append-only read
 #: Bad lines kept per file for ``--verbose`` (all are counted).
@@ -338,11 +340,22 @@ def _plan(
         done.problems.append(f"cannot read {path}: {error.strerror or error}")
         return None
     plan = _Plan(tool, path, 0, 0, {}, stat.st_size, stat.st_mtime_ns, head, identity)
-    if same_file and row is not None and stat.st_size >= row[3] and head[: len(row[4])] == row[4]:
+    if same_file and row is not None and stat.st_size >= row[3] and _starts_as(head, row[4]):
         plan.start, plan.line, plan.state = row[3], row[6], _state(row[5])
     else:
         _forget(db, str(path))
     return plan
+
+
+def _head_print(head: bytes) -> bytes:
+    """What the ledger keeps of a log's first bytes: how many, and their digest (never the bytes:
+    a log's first prompt may hold a key, and the cache would be a second copy of it)."""
+    return len(head).to_bytes(2, "big") + hashlib.blake2b(head, digest_size=16).digest()
+
+
+def _starts_as(head: bytes, kept: bytes) -> bool:
+    """Whether a log whose first bytes are now ``head`` still starts as when ``kept`` was taken."""
+    return _head_print(head[: int.from_bytes(kept[:2], "big")]) == kept
 
 
 #: Logs with more new bytes than ``POOL_MIN`` together are read on every core, those of at most
@@ -568,7 +581,7 @@ def _file_read(
         "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, "
         "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
         (
-            str(plan.path), plan.tool, plan.size, plan.mtime_ns, end, head, json.dumps(state),
+            str(plan.path), plan.tool, plan.size, plan.mtime_ns, end, _head_print(head), json.dumps(state),
             str(plan.path), len(bad), lines, plan.identity,
         ),
     )  # fmt: skip

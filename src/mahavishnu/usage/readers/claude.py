@@ -1,11 +1,13 @@
 """Claude Code (``~/.claude/projects/<encoded-cwd>/<session>.jsonl``): each ``assistant`` line
 carries its API message's ``usage`` (Anthropic's: ``input_tokens`` fresh, ``cache_creation_input_tokens``,
 ``cache_read_input_tokens``, ``output_tokens``; ``cache_creation`` splits the writes by the
-cache's lifetime, 5 minutes or 1 hour, priced apart), ``message.id``, ``message.model``, the ``requestId``,
+cache's lifetime, 5 minutes or 1 hour, priced apart), ``message.id``, ``message.model``,
 ``sessionId``, ``cwd`` and ``timestamp``. One API message may span several lines (one per content
 block, the same usage on each) and a resumed or forked session repeats earlier messages in its new
-file: the key is ``message.id`` + ``requestId``, and a request is counted once, at the time of its
-first line, with the most output any of its lines reports: Claude Code writes a streamed reply as
+file: the key is ``message.id`` (one API response, billed once; not with the ``requestId``: a
+subagent's log may replay a parent's reply under a new one, ccusage's issue 913), and a request is
+counted once, at the time of its first line, with the most output any of its lines reports:
+Claude Code writes a streamed reply as
 it comes, each line's ``output_tokens`` the count so far (the first line's is a few tokens; ccusage
 keeps it and under-counts output two or three times: its issues 901 and 938). Subagents' lines
 (``isSidechain``) are helpers'. The ``<synthetic>`` model's placeholders (an API error shown as a
@@ -40,7 +42,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
         usage = obj(message.get("usage"))
         record = _record(
             path, entry.get("type"), entry.get("timestamp"), message.get("model"),
-            message.get("id"), entry.get("uuid"), entry.get("requestId"), entry.get("sessionId"),
+            message.get("id"), entry.get("uuid"), entry.get("sessionId"),
             entry.get("cwd"), entry.get("isSidechain"),
             (
                 usage.get("input_tokens"), usage.get("output_tokens"),
@@ -81,8 +83,7 @@ class _Line(msgspec.Struct):
     timestamp: str | None = None
     message: _Message | None = None
     uuid: str | None = None
-    requestId: str | None = None  # (Claude Code's names)
-    sessionId: str | None = None
+    sessionId: str | None = None  # (Claude Code's names)
     cwd: str | None = None
     isSidechain: bool | None = None
 
@@ -95,7 +96,7 @@ _DOUBT = (msgspec.MsgspecError, RecursionError, ValueError, TypeError, Arithmeti
 
 def decode_block(path: Path, block: Block, seen: dict[Hashable, int]) -> list[UsageRecord] | None:
     """The records of a block of lines, decoded in one call, each request once with the most output
-    any of its lines reports (``seen``: its message and request ids, and the output counted: a
+    any of its lines reports (``seen``: its message id, and the output counted: a
     line of a request seen before makes a record only when it reports more, as ``ledger._once``
     lets it through); None when a line needs
     reading alone or by ``parse`` (one that is not JSON, not UTF-8, of another shape, bad: the block is
@@ -119,7 +120,7 @@ def decode_block(path: Path, block: Block, seen: dict[Hashable, int]) -> list[Us
             message = entry.message
             if message is None or message.usage is None:
                 continue  # (not a request: a prompt, a tool's result, a summary)
-            key = (message.id, entry.requestId) if message.id and entry.requestId else None
+            key = message.id or None
             if key is not None and key in new:  # a streamed reply's next line: its output so far
                 earlier = found[new[key]]
                 output = count(message.usage.output_tokens)
@@ -149,7 +150,7 @@ def _typed_record(path: Path, entry: _Line) -> list[UsageRecord] | None:
         return None  # ``{}`` (no usage) or only fields it does not know: ``parse`` tells which
     hour = usage.cache_creation.ephemeral_1h_input_tokens if usage and usage.cache_creation else None
     record = _record(
-        path, entry.type, entry.timestamp, message.model, message.id, entry.uuid, entry.requestId,
+        path, entry.type, entry.timestamp, message.model, message.id, entry.uuid,
         entry.sessionId, entry.cwd, entry.isSidechain,
         (
             usage.input_tokens, usage.output_tokens, usage.cache_creation_input_tokens,
@@ -167,7 +168,6 @@ def _record(
     model_name: JSONValue | None,
     message_id: JSONValue | None,
     uuid: JSONValue | None,
-    request: JSONValue | None,
     session: JSONValue | None,
     cwd: JSONValue | None,
     sidechain: JSONValue | None,
@@ -191,7 +191,7 @@ def _record(
     fast = speed == FAST
     return UsageRecord(  # (in order, not by name: a third of the time)
         "claude",
-        f"claude:{named}:{text(request) or ''}",
+        f"claude:{named}",
         when,
         model + FAST_SUFFIX if fast else model,
         count(fresh),
