@@ -2,14 +2,13 @@
 stopped, so a report reads again only the lines written since (``$MAHAVISHNU_HOME/cache`` or the
 XDG cache dir, ``usage.sqlite3``; disposable: deleting it costs one full read).
 
-A log is known by its path, identity (device and inode), size, mtime and first bytes (their
-digest: ``_head_print``). One whose identity, size and mtime are unchanged is not opened. One that
-grew, is the same file and starts with the same bytes is read from where the last read stopped
-(the assistants append; a line still
-being written waits for its newline). One that shrank (truncated), is another file under the same
-name (rotated, or replaced by a rename) or whose first bytes changed (rewritten) is read again
-whole; one that is gone takes its records with it. A change to what the readers extract bumps
-``VERSION``, which rebuilds the cache.
+A log is known by its path, identity (device and inode), size, mtime and first bytes (their digest:
+``_head_print``). One whose identity, size and mtime are unchanged is not opened. One that grew, is
+the same file and starts with the same bytes is read from where the last read stopped (the
+assistants append; a line still being written waits for its newline). One that shrank (truncated),
+is another file under the same name (rotated, or replaced by a rename) or whose first bytes changed
+(rewritten) is read again whole; one that is gone takes its records with it. A change to what the
+readers extract bumps ``VERSION``, which rebuilds the cache.
 
 Each read of a log (all of it, or its appended lines) keeps its records as one blob (``reads``),
 encoded by the worker process that read them: a row per request cost a first read more to store
