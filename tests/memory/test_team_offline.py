@@ -578,3 +578,32 @@ def test_team_sync_says_what_waits_and_fails_in_one_line_while_the_store_is_down
     assert down.output.startswith("error: cannot use PostgreSQL at 127.0.0.1:")
     with Outbox() as box:
         assert box.waiting(dsn_location(dsn)).count == 1  # still queued
+
+
+def test_a_warm_daemon_asked_to_store_while_the_server_is_down_queues_it(
+    server: tuple[str, PgControl], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon checks, before each request, whether a reembed elsewhere moved the store to
+    another model: with the server down that question failed, and `memory store` said "cannot use
+    PostgreSQL" and kept nothing, where without a daemon the memory waits in the outbox."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.core import store as store_module
+    from mahavishnu.memory.loop import daemon
+
+    dsn, control = server
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", dsn)
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    served, settings = daemon.Daemon(), load_settings()
+    try:
+        daemon._store(
+            served.store_for(settings), settings, {"content": "stored while up", "memory_type": "note"}
+        )
+        control.stop()
+        store = served.store_for(settings)  # the same warm store, not an error
+        reply = daemon._store(store, settings, {"content": "stored while down", "memory_type": "note"})
+        assert reply["queued"] is True and reply["waiting"] == 1
+        control.start()
+        assert sync.deliver(served.store_for(settings)).delivered == 1
+    finally:
+        served.close()
+    assert [content for content, _ in _rows(dsn)] == ["stored while up", "stored while down"]

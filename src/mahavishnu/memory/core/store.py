@@ -204,9 +204,18 @@ class MemoryStore:
     def embedder_moved(self) -> bool:
         """Whether the store was moved to another embedder (``memory reembed`` in another process)
         since this one bound its own: its queries, and the vectors it holds in memory, are then of
-        the old space (the daemon reopens such a store)."""
+        the old space (the daemon reopens such a store). A server that does not answer has not
+        moved it, as far as anyone here can tell: a daemon asked to store while the team's server
+        was down answered with the error of this question, and the memory was neither stored nor
+        queued."""
         bound = self._embedder
-        return bound is not None and self.backend.get_meta(META_EMBEDDER) not in (None, bound.identity)
+        if bound is None:
+            return False
+        try:
+            recorded = self.backend.get_meta(META_EMBEDDER)
+        except ServerUnreachableError:  # cannot tell: the request itself queues (a store) or says so
+            return False
+        return recorded not in (None, bound.identity)
 
     def _bind(self, embedder: Embedder) -> None:
         """Accept an embedder only if it produces the store's vector space (an empty store adopts it)."""
