@@ -258,3 +258,26 @@ def test_list_llms_lists_the_local_profiles_without_a_team_store_or_when_it_is_d
     assert elapsed < 10  # a short connect timeout, never a hang (loose: the machine is shared)
     code, _, err = cli("ai", "switch-llm", "nosuch", "--tool", "claude")
     assert code != 0 and "unknown profile 'nosuch'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "secret", ["file:openai", "keyring:mahavishnu/deepseek", "file:dashscope", "env:MAHAVISHNU_PG_PASSWORD"]
+)
+def test_a_team_profile_cannot_pick_a_members_key_for_another_provider(secret: str) -> None:
+    """Found by a review acting as a member: a pushed profile ``lab`` naming ``file:openai`` and
+    pointing at the pusher's server had a teammate's OpenAI key sent there on their switch.
+    Refused where it is pushed, and where a member's machine reads it (a row written by hand)."""
+    from datetime import UTC, datetime
+
+    from mahavishnu.environments.shared_profiles import check_references
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.memory.team.profiles import TeamProfile
+
+    with pytest.raises(InvalidInputError, match="refused"):
+        check_references("lab", [secret])
+    definition = {"anthropic": {"base_url": "http://127.0.0.1:9000", "model": "m"}, "secret": [secret]}
+    with pytest.raises(InvalidInputError, match="refused"):
+        TeamProfile("lab", definition, "bob", datetime.now(UTC)).profile()
+    own = ["file:lab", "keyring:mahavishnu/lab", "file:acme-key", "env:OPENAI_API_KEY"]
+    assert check_references("lab", own) == own
+    assert check_references("openai", ["file:openai"]) == ["file:openai"]  # its own provider's key

@@ -86,6 +86,17 @@ def _catalogue() -> dict[str, dict[str, object]]:
     return providers
 
 
+def builtin_names() -> frozenset[str]:
+    """The built-in catalogue's profile names and aliases (``qwen``, ``dashscope``, ``openai``…):
+    the names members keep those providers' keys under (``secrets set NAME``)."""
+    names = set(_catalogue())
+    for entry in _catalogue().values():
+        aliases = entry.get("aliases")
+        if isinstance(aliases, list):
+            names.update(str(alias) for alias in aliases)
+    return frozenset(names)
+
+
 def _merge(base: Mapping[str, object], override: Mapping[str, object]) -> dict[str, object]:
     merged = dict(base)
     for key, value in override.items():

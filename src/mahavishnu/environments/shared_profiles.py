@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from mahavishnu.environments.profiles import Profile
-from mahavishnu.environments.secrets import SecretRef, alias_variable
+from mahavishnu.environments.profiles import Profile, builtin_names
+from mahavishnu.environments.secrets import KEYRING_SERVICE, SecretRef, alias_variable
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject
 
@@ -27,6 +27,8 @@ from mahavishnu.json_types import JSONObject
 MACHINE_LOCAL_KINDS = ("keepass",)
 #: Secrets Mahavishnu keeps for itself (the team store's password): never a provider's key.
 RESERVED_SECRETS = ("pg-password",)
+#: Variables Mahavishnu reads for itself (``MAHAVISHNU_PG_PASSWORD``…): never a provider's key.
+RESERVED_VARIABLE_PREFIX = "MAHAVISHNU_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +75,24 @@ def _references(profile: Profile) -> tuple[list[str], list[str]]:
 def check_references(name: str, references: list[str]) -> list[str]:
     """A team profile's references as a member's machine uses them (machine-local ones left out);
     refused when one names Mahavishnu's own secrets (the team store's password), which no
-    provider may be sent."""
+    provider may be sent, or the key a member keeps for a built-in provider (``file:openai``,
+    ``keyring:mahavishnu/deepseek``) unless the profile is that provider's: whoever pushed it
+    could have that key sent to the server the profile names."""
     usable = []
     for text in references:
         ref = SecretRef.parse(text)
-        if ref.name in RESERVED_SECRETS and ref.kind in ("keyring", "file"):
+        reserved = ref.kind == "env" and ref.name.upper().startswith(RESERVED_VARIABLE_PREFIX)
+        if reserved or (ref.name in RESERVED_SECRETS and ref.kind in ("keyring", "file")):
             raise InvalidInputError(
                 f"team profile '{name}' names {ref}, Mahavishnu's own secret, as its key: refused",
                 hint="A profile names the provider's key (`mahavishnu secrets set NAME`, or env:VAR).",
+            )
+        if ref.kind in ("keyring", "file") and ref.name != name and ref.name in builtin_names():
+            raise InvalidInputError(
+                f"team profile '{name}' names {ref}, the key kept for the '{ref.name}' profile, as its "
+                "key: refused",
+                hint=f"A team profile reads its own key: `mahavishnu secrets set {name}` (file:{name}, "
+                f"keyring:{KEYRING_SERVICE}/{name}), or an env:VAR reference.",
             )
         if ref.kind not in MACHINE_LOCAL_KINDS:
             usable.append(str(ref))
