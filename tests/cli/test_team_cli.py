@@ -73,6 +73,8 @@ def test_five_commands_from_an_empty_database_to_a_shared_decision(
     alice_home = machine(monkeypatch, tmp_path / "alice")
     joined = mahavishnu("team", "join", alice_join)
     assert joined.exit_code == 0, joined.output
+    mode = (alice_home / ".mahavishnu" / "mahavishnu.yaml").stat().st_mode & 0o777
+    assert mode == 0o600  # written private: `doctor` right after a clean join finds nothing to fix
     temporary = JoinString.decode(alice_join).password
     assert temporary not in joined.output
     decision = ok("memory", "store", "deploy with blue green rollout", "--type", "decision", "--json")

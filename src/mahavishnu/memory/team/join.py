@@ -182,4 +182,4 @@ def write_settings(path: Path, memory: dict[str, Any]) -> None:
             raise InvalidInputError(f"the settings would not be valid: {exc}") from None
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    safe_write.apply(path, transform, validate=validate, backups=3)
+    safe_write.apply(path, transform, validate=validate, backups=3, mode=0o600)  # `doctor` wants it private
