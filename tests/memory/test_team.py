@@ -315,3 +315,18 @@ def test_the_owners_reembed_makes_a_members_private_turn_from_the_turn_before_it
         owner.reembed(owner.embedder)
     with open_store(alice) as store:
         assert list(store.backend.vectors([said.id])[said.id]) == list(made)
+
+
+def test_a_member_removed_while_their_process_is_connected_is_told_so(team: TeamCluster) -> None:
+    """A daemon holds its connections: after `team remove`, its next statement is refused for lack
+    of a right, and the member reads the documented line, not "permission denied for table meta"."""
+    from mahavishnu.errors import BackendUnavailableError
+
+    team.init()
+    bob = team.add("bob").dsn()
+    role = team.member_name("bob")
+    with open_store(bob) as store:
+        store.store("bob's note before", "note")
+        assert members.remove(team.owner_dsn, role) == 0  # (he shared nothing)
+        with pytest.raises(BackendUnavailableError, match="you are no longer a member of this team"):
+            store.store("bob's note after", "note")

@@ -761,6 +761,9 @@ class PostgresBackend(SqlBackend):
 
         hint = None
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            # a member removed while this process held its connections (a daemon): a new login
+            # says so in the words a removed member's command uses (``_unavailable``)
+            self._direct().close()
             hint = "This role lacks a privilege it needs here: ask the database's owner to grant it."
         return StoreError(f"PostgreSQL at {dsn_host(self.dsn)}: {masked(self.dsn, str(exc))}", hint=hint)
 
