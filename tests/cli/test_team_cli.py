@@ -102,6 +102,7 @@ def test_five_commands_from_an_empty_database_to_a_shared_decision(
         psycopg.connect(JoinString.decode(alice_join).dsn()).close()
     again = mahavishnu("team", "join", alice_join)
     assert again.exit_code != 0 and temporary not in again.output
+    assert "this join string no longer works" in again.output and "team add" in again.output
 
 
 def test_a_member_with_another_embedder_is_refused_with_the_fix_and_the_string_stays_valid(

@@ -14,14 +14,19 @@ In this order, so a refusal leaves the string usable and the machine unchanged:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mahavishnu.errors import EmbedderMismatchError, InvalidInputError
+from mahavishnu.errors import BackendUnavailableError, EmbedderMismatchError, InvalidInputError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.backends.postgres import connect, dsn_location
 from mahavishnu.memory.team.members import JoinString, hashed_password, require_group
+
+if TYPE_CHECKING:
+    import psycopg
 
 #: The secret ``resolve_dsn`` reads a PostgreSQL password from when the DSN holds none.
 PASSWORD_SECRET = "pg-password"
@@ -57,7 +62,7 @@ def join(text: str, *, use_team_embedder: bool = False) -> Joined:
 
     ticket = JoinString.decode(text)
     dsn = ticket.dsn()
-    with connect(dsn) as conn:
+    with _joined(dsn, ticket.user) as conn:
         group = require_group(conn, dsn)
         if not conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (group,)).fetchone()[0]:  # type: ignore[index]
             raise InvalidInputError(
@@ -75,6 +80,25 @@ def join(text: str, *, use_team_embedder: bool = False) -> Joined:
     settings_file = paths.user_settings_file()
     write_settings(settings_file, {"dsn": ticket.dsn(with_password=False), **embedder_update})
     return Joined(dsn_location(dsn), ticket.user, group, space.get("embedder"), store, settings_file)
+
+
+@contextmanager
+def _joined(dsn: str, user: str) -> Iterator[psycopg.Connection[Any]]:
+    """The join string's connection: a password it holds that the server refuses was used already
+    (a join sets the member's own), or replaced by a later ``team add``; said so, not as a wrong
+    password in memory.dsn."""
+    try:
+        conn = connect(dsn)
+    except BackendUnavailableError as exc:
+        if "password authentication failed" not in exc.message:
+            raise
+        raise InvalidInputError(
+            f"this join string no longer works: {user}'s one-time password was used by an earlier "
+            "`team join`, or replaced by a later `team add`",
+            hint=f"Ask the team's owner for a new one (`mahavishnu team add {user}`).",
+        ) from None
+    with conn:
+        yield conn
 
 
 def use_here(dsn: str) -> tuple[Path, str | None]:
