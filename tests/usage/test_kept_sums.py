@@ -97,12 +97,16 @@ def _column(data: JSONObject, name: str, period: str = "daily") -> list[object]:
     return [row[name] for row in rows if isinstance(row, dict)]
 
 
-def _requests(data: JSONObject) -> int:
+def _total(data: JSONObject, name: str) -> int:
     totals = data["totals"]
     assert isinstance(totals, dict)
-    requests = totals["requests"]
-    assert isinstance(requests, int)
-    return requests
+    value = totals[name]
+    assert isinstance(value, int)
+    return value
+
+
+def _requests(data: JSONObject) -> int:
+    return _total(data, "requests")
 
 
 def test_an_append_adds_only_the_new_records_and_nothing_new_adds_none(
@@ -443,11 +447,7 @@ def _streamed(output: int, at: float = JAN_1 + 11 * 3600) -> bytes:
 
 
 def _output(data: JSONObject) -> int:
-    totals = data["totals"]
-    assert isinstance(totals, dict)
-    output = totals["output_tokens"]
-    assert isinstance(output, int)
-    return output
+    return _total(data, "output_tokens")
 
 
 def test_a_streamed_reply_counts_its_final_output_once_however_its_lines_are_read(
