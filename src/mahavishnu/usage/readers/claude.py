@@ -1,17 +1,16 @@
-"""Claude Code (``~/.claude/projects/<encoded-cwd>/<session>.jsonl``): each ``assistant`` line
-carries its API message's ``usage`` (Anthropic's: ``input_tokens`` fresh, ``cache_creation_input_tokens``,
-``cache_read_input_tokens``, ``output_tokens``; ``cache_creation`` splits the writes by the
-cache's lifetime, 5 minutes or 1 hour, priced apart), ``message.id``, ``message.model``,
-``sessionId``, ``cwd`` and ``timestamp``. One API message may span several lines (one per content
-block, the same usage on each) and a resumed or forked session repeats earlier messages in its new
-file: the key is ``message.id`` (one API response, billed once; not with the ``requestId``: a
-subagent's log may replay a parent's reply under a new one, ccusage's issue 913), and a request is
-counted once, at the time of its first line, with the most output any of its lines reports:
-Claude Code writes a streamed reply as
-it comes, each line's ``output_tokens`` the count so far (the first line's is a few tokens; ccusage
-keeps it and under-counts output two or three times: its issues 901 and 938). Subagents' lines
-(``isSidechain``) are helpers'. The ``<synthetic>`` model's placeholders (an API error shown as a
-message) used no tokens.
+"""Claude Code (``~/.claude/projects/<encoded-cwd>/<session>.jsonl``): each ``assistant`` line carries
+its API message's ``usage`` (Anthropic's: ``input_tokens`` fresh, ``cache_creation_input_tokens``,
+``cache_read_input_tokens``, ``output_tokens``; ``cache_creation`` splits the writes by the cache's
+lifetime, 5 minutes or 1 hour, priced apart), ``message.id``, ``message.model``, ``sessionId``,
+``cwd`` and ``timestamp``. One API message may span several lines (one per content block, the same
+usage on each) and a resumed or forked session repeats earlier messages in its new file: the key is
+``message.id`` (one API response, billed once; not with the ``requestId``: a subagent's log may
+replay a parent's reply under a new one, ccusage's issue 913), and a request is counted once, at
+the time of its first line, with the most output any of its lines reports: Claude Code writes a
+streamed reply as it comes, each line's ``output_tokens`` the count so far (the first line's is a
+few tokens; ccusage keeps it and under-counts output two or three times: its issues 901 and 938).
+Subagents' lines (``isSidechain``) are helpers'. The ``<synthetic>`` model's placeholders (an API
+error shown as a message) used no tokens.
 
 Most lines are read by ``decode_block``: msgspec decodes a block of lines in one call, filling
 only the fields below, typed, and skipping the rest (the message's content, most of a line)
