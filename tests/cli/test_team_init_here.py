@@ -57,3 +57,23 @@ def test_init_use_here_points_the_owners_memory_at_the_team_store(
         ]
     again = runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn])
     assert "still use its own store" not in again.output
+
+
+def test_init_use_here_keeps_a_password_given_in_the_variable_or_on_a_second_run(
+    team: TeamCluster, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a review: with the password in MAHAVISHNU_PG_PASSWORD nothing was kept, and later
+    commands failed without the variable; a second `--use-here` with the password in the DSN did
+    not keep it either, memory.dsn being set already."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(team.owner_dsn)
+    bare = make_conninfo("", **{k: v for k, v in params.items() if k != "password"})
+    monkeypatch.setenv("MAHAVISHNU_PG_PASSWORD", str(params["password"]))
+    done = runner.invoke(app, ["team", "init", "--dsn", bare, "--use-here"])
+    assert done.exit_code == 0 and "its password kept in the" in done.output, done.output
+    monkeypatch.delenv("MAHAVISHNU_PG_PASSWORD")
+    stored = runner.invoke(app, ["memory", "store", "kept without the variable", "--type", "decision"])
+    assert stored.exit_code == 0, stored.output
+    again = runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn, "--use-here"])
+    assert again.exit_code == 0 and "its password kept in the" in again.output, again.output

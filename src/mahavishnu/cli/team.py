@@ -42,6 +42,17 @@ def _dsn(dsn: str | None) -> str:
     return resolve_dsn(settings, "--dsn" if dsn else "memory.dsn")
 
 
+def _gives_password(dsn: str) -> bool:
+    """Whether ``team init`` is given the owner's password (in the DSN or the variable)."""
+    import os
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    from mahavishnu.memory.team.join import PASSWORD_VARIABLE
+
+    return bool(conninfo_to_dict(dsn).get("password") or os.environ.get(PASSWORD_VARIABLE))
+
+
 @app.command("init")
 def init_cmd(
     dsn: str = typer.Option(..., "--dsn", help="The store, as the role that owns (or will own) its tables."),
@@ -49,7 +60,7 @@ def init_cmd(
         False,
         "--use-here",
         help="Also point this machine's memory commands at the team store (memory.dsn in the "
-        "settings; a password in --dsn goes to the secret store).",
+        "settings; a password in --dsn, or in MAHAVISHNU_PG_PASSWORD, goes to the secret store).",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -65,7 +76,8 @@ def init_cmd(
     embedder = store_module.default_embedder(load_settings().memory)
     report = schema.init(_dsn(dsn), embedder=embedder.identity, dimension=embedder.dimension)
     here = used_here(dsn)
-    pointed = point_here(dsn) if use_here and not here else None
+    # (again when a password is given: the first run may have had none to keep)
+    pointed = point_here(dsn) if use_here and (not here or _gives_password(dsn)) else None
     here = here or pointed is not None
     if as_json:
         print_json({**report.to_dict(), "used_here": here})

@@ -13,6 +13,7 @@ In this order, so a refusal leaves the string usable and the machine unchanged:
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ from mahavishnu.memory.team.members import JoinString, hashed_password, require_
 
 if TYPE_CHECKING:
     import psycopg
+
+#: The variable a password for the store may come from (``backends/postgres``'s too).
+PASSWORD_VARIABLE = "MAHAVISHNU_PG_PASSWORD"
 
 #: The secret ``resolve_dsn`` reads a PostgreSQL password from when the DSN holds none.
 PASSWORD_SECRET = "pg-password"
@@ -103,15 +107,16 @@ def _joined(dsn: str, user: str) -> Iterator[psycopg.Connection[Any]]:
 
 def use_here(dsn: str) -> tuple[Path, str | None]:
     """Point this machine's memory at the store ``dsn`` (``team init --use-here``), as ``join``
-    does for a member: ``memory.dsn`` without its password, which (if it holds one) goes to the
-    secret store. The settings file, and the secret store used (None: no password to keep)."""
+    does for a member: ``memory.dsn`` without its password, which (if it holds one, or else
+    ``MAHAVISHNU_PG_PASSWORD`` does) goes to the secret store, so later commands need neither. The
+    settings file, and the secret store used (None: no password to keep)."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     from mahavishnu import paths
     from mahavishnu.environments.secrets import Store, keyring_available, store_secret
 
     params = conninfo_to_dict(dsn)
-    password = params.pop("password", None)
+    password = params.pop("password", None) or os.environ.get(PASSWORD_VARIABLE)
     store: Store | None = None
     if password:
         store = "keyring" if keyring_available() else "file"
