@@ -55,14 +55,18 @@ _BLANK_RUN = re.compile(r"\n{3,}+")
 _WHITESPACE = re.compile(r"\s++")
 
 
-def extract_insights(text: str) -> list[str]:
-    """Normalised contents of the complete insight blocks in `text`, in order, without duplicates."""
+def extract_insights(text: str, *, quoted: bool = True) -> list[str]:
+    """Normalised contents of the complete insight blocks in `text`, in order, without duplicates;
+    without ``quoted``, a block quoted in markdown (``> ...``) is left out: in an assistant's reply
+    it is text the assistant read and quoted (a hostile README's block of orders), not its own."""
     if "★" not in text:  # the common case: skip the scan entirely
         return []
     text = _unify_newlines(text)
     found: list[str] = []
     seen: set[str] = set()
     for raw, quote_depth in _raw_blocks(text):
+        if quote_depth and not quoted:
+            continue
         insight = normalise_insight(_unquote(raw, quote_depth))
         digest = insight_hash(insight)
         if MIN_INSIGHT_CHARS <= len(insight) <= MAX_INSIGHT_CHARS and digest not in seen:

@@ -198,7 +198,7 @@ def _insights_of(store: MemoryStore, turns: Sequence[Turn], source: str) -> list
     found: dict[tuple[str | None, str, str], list[str]] = {}
     for turn in turns:
         found.setdefault((turn.project, turn.agent_id, turn.session_id), []).extend(
-            extract_insights(turn.content)
+            extract_insights(turn.content, quoted=False)  # a quoted block is what it read
         )
     return [
         insight
