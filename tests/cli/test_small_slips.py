@@ -294,3 +294,18 @@ def test_the_dashboards_record_goes_when_it_is_stopped_with_sigterm(isolated_hom
         served.kill()
     assert not server_file().exists()
     assert served.returncode == 128 + signal.SIGTERM and "Traceback" not in err
+
+
+def test_memory_get_shows_a_texts_terminal_controls_instead_of_running_them(isolated_home: Path) -> None:
+    """A captured page can hold OSC 52 (write the clipboard), OSC 8 (a fake link), a screen clear
+    and a direction override; `memory get`, which recall's block tells the user to run, wrote
+    them to the terminal as they were."""
+    hostile = "page says: \x1b]52;c;cm0gLXJmIH4K\x1b\\ \x1b[2J docs\u202e \x9b31m done"
+    with MemoryStore.open() as store:
+        memory_id = store.store(hostile, "note", project="p").id
+    shown = memory("get", str(memory_id))
+    assert shown.exit_code == 0, shown.output
+    assert (
+        not any(c in shown.output for c in "\x1b\u202e\x9b")
+        and "page says: ]52;c;cm0gLXJmIH4K" in shown.output
+    )

@@ -320,13 +320,16 @@ def get_cmd(memory_id: int = typer.Argument(..., help="Memory id."), as_json: bo
         data["quarantined"] = (
             f"{why}: never recalled (`mahavishnu memory trust {memory.id}` after reading it)"
         )
+    from rich.text import Text
+
+    from mahavishnu.clean_text import printable
+
     for key, value in data.items():
         if value not in (None, [], {}):
-            console.print(
-                f"[bold]{key}[/bold]: {json.dumps(value) if isinstance(value, (list, dict)) else value}"
-            )
+            shown = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+            console.print(Text.assemble((f"{key}: ", "bold"), printable(shown)), highlight=False)
     console.print()
-    console.print(content, markup=False, highlight=False)
+    console.print(printable(content), markup=False, highlight=False)  # a terminal obeys ESC: shown, not run
 
 
 @app.command("delete")
