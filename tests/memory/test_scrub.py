@@ -132,3 +132,16 @@ def test_a_secret_split_by_invisible_characters_is_scrubbed_whole(invisible: str
     out = scrub(text)
     assert out == "keys: [REDACTED:anthropic-key] and [REDACTED:aws-access-key-id], done"
     assert scrub(f"a note{invisible} with nothing secret") == f"a note{invisible} with nothing secret"
+
+
+def test_a_secret_in_compatibility_forms_is_scrubbed_whole() -> None:
+    """Full-width letters (``ｓｋ－ａｎｔ…``) hide a key from every pattern, and NFKC (which recall,
+    and many programs, apply) makes the plain key of them: found in the text read plainly."""
+    key = "sk-ant-api03-" + "Zq8xW2vB4nM6kL9jH1gF3dS5aP7oI0uY2tR4eW6qA8sD" * 2
+    wide = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in key)
+    aws = "ＡＫＩＡＩＯＳＦＯＤＮＮ７ＥＸＡＭＰＬＥ"
+    assert scrub(f"fullwidth: {wide} and {aws}, done") == (
+        "fullwidth: [REDACTED:anthropic-key] and [REDACTED:aws-access-key-id], done"
+    )
+    plain = "café, naïve, ｆｕｌｌ ｗｉｄｔｈ words and ﬁ ligatures"
+    assert scrub(plain) == plain

@@ -42,6 +42,7 @@ microseconds per text: each rule is only tried when one of its literal keywords 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -177,20 +178,38 @@ _PLACEHOLDERS = frozenset(
 def find_secrets(text: str) -> list[Finding]:
     """The secrets in ``text``, as non-overlapping spans in order (the first and longest wins). A
     secret with invisible characters inside (a zero-width space, a soft hyphen: a copy of it still
-    works once they are dropped) is found in the text without them, its span the whole of it."""
+    works once they are dropped), or written in compatibility forms (full-width ``ｓｋ－ａｎｔ…``,
+    which recall and many programs fold to ``sk-ant…``), is found in the text read plainly, its span
+    the whole of it."""
     found = _found_in(text)
-    if text and INVISIBLE.search(text):
-        visible, at = _without_invisible(text)
-        found = _disjoint(
-            [*found, *(Finding(f.kind, at[f.start], at[f.end - 1] + 1) for f in _found_in(visible))]
-        )
+    if (
+        text
+        and not text.isascii()
+        and (INVISIBLE.search(text) or not unicodedata.is_normalized("NFKC", text))
+    ):
+        plain, at = _plain(text)
+        if plain != text:
+            found = _disjoint(
+                [*found, *(Finding(f.kind, at[f.start], at[f.end - 1] + 1) for f in _found_in(plain))]
+            )
     return found
 
 
-def _without_invisible(text: str) -> tuple[str, list[int]]:
-    """``text`` without its invisible characters, and where each character left stood in it."""
-    at = [i for i, c in enumerate(text) if not INVISIBLE.match(c)]
-    return "".join(text[i] for i in at), at
+def _not_plain(text: str) -> bool:
+    """Whether ``text`` holds an invisible character or one NFKC folds (a quick test in C first)."""
+    return bool(INVISIBLE.search(text)) or not unicodedata.is_normalized("NFKC", text)
+
+
+def _plain(text: str) -> tuple[str, list[int]]:
+    """``text`` without its invisible characters and each other character in compatibility form
+    (NFKC), and where each character of that stood in ``text``."""
+    parts: list[str] = []
+    at: list[int] = []
+    for i, c in enumerate(text):
+        folded = "" if INVISIBLE.match(c) else (c if c.isascii() else unicodedata.normalize("NFKC", c))
+        parts.append(folded)
+        at.extend([i] * len(folded))
+    return "".join(parts), at
 
 
 def _found_in(text: str) -> list[Finding]:
