@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -135,3 +136,13 @@ def test_import_prefect_backfills_finished_runs_once() -> None:
     assert imported["report-failing"]["status"] == "failed"
     assert "printer on fire" in imported["report-failing"]["error"]
     assert CANARY not in json.dumps(imported)
+
+
+@pytest.mark.usefixtures("prefect_home")
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/api", "notaurl"])
+def test_import_prefect_without_a_server_there_is_one_line(url: str, isolated_home: object) -> None:
+    from mahavishnu.cli.main import app
+
+    result = runner.invoke(app, ["memory", "workflows", "import-prefect", "--api-url", url])
+    assert result.exit_code != 0 and not isinstance(result.exception, (httpx.HTTPError, httpx.InvalidURL))
+    assert f"cannot reach the Prefect API at {url}" in result.output and "Traceback" not in result.output

@@ -455,10 +455,20 @@ def import_prefect_cmd(
         from mahavishnu.distribution import install_extra
 
         raise InvalidInputError("import-prefect needs Prefect", hint=install_extra("prefect"))
+    import httpx
+
     from mahavishnu.integrations.prefect.runs import import_runs
 
     with open_store() as store:
-        done = import_runs(store, api_url=api_url, limit=limit, project=project)
+        try:
+            done = import_runs(store, api_url=api_url, limit=limit, project=project)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # no server there, or no URL at all
+            where = f" at {api_url}" if api_url else ""
+            raise InvalidInputError(
+                f"cannot reach the Prefect API{where}: {type(exc).__name__}",
+                hint="Start the Prefect server (`prefect server start`), or give its URL with --api-url "
+                "http://HOST:4200/api; nothing was recorded.",
+            ) from None
     if as_json:
         print_json({"seen": done.seen, "added": done.added, "skipped": done.skipped})
         return
