@@ -75,8 +75,8 @@ Handler = Callable[[Request], Response]
 def shown(value: object) -> object:
     """What a page shows of a value: text without the controls a terminal would obey and the
     bidirectional overrides (``clean_text.printable``), so a memory holding U+202E cannot show its
-    words reversed (``invoice`` U+202E ``gpj.exe`` shown as ``invoiceexe.jpg``); markup the templates made
-    is left as it is."""
+    words reversed ("invoice", U+202E, "gpj.exe" shown as "invoiceexe.jpg"); markup the templates
+    made is left as it is."""
     return printable(value) if type(value) is str else value
 
 
