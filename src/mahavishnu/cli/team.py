@@ -48,7 +48,7 @@ def _gives_password(dsn: str) -> bool:
 
     from psycopg.conninfo import conninfo_to_dict
 
-    from mahavishnu.memory.team.join import PASSWORD_VARIABLE
+    from mahavishnu.memory.core.backends.postgres import PASSWORD_VARIABLE
 
     return bool(conninfo_to_dict(dsn).get("password") or os.environ.get(PASSWORD_VARIABLE))
 

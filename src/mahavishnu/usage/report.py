@@ -666,7 +666,7 @@ class _Folding:
                 if seen is None:
                     first[row[1]] = (row[2], row[5])
                     counted.append(row)
-                elif seen[0] > row[2] or row[5] > seen[1]:  # an earlier row counts, or more output
+                elif _counts_instead(seen, row[2], row[5]):
                     self.sums = None
                     return
         self.sums.add(counted, *self._prices())  # type: ignore[arg-type]
@@ -737,16 +737,17 @@ def _added_since(
     new = ledger.records(db, tools, since, until, after=kept.upto)
     if new:
         counted = ledger.first_times(db, tools, since, until, kept.upto, [r.key for r in new])
-        if any(_counts_instead(counted[r.key], r) for r in new if r.key in counted):
+        if any(_counts_instead(counted[r.key], r.time, r.output) for r in new if r.key in counted):
             return None  # counted at a later time, or with less of a streamed reply's output
         sums.add((r for r in new if r.key not in counted), attribution, pricing)
     return sums
 
 
-def _counts_instead(counted: tuple[float, int], new: UsageRecord) -> bool:
-    """Whether a request's ``new`` record changes what was counted of it (its time and output):
-    it is earlier, or reports more of a streamed reply's output."""
-    return counted[0] > new.time or new.output > counted[1]
+def _counts_instead(counted: tuple[float, int], time: float, output: int) -> bool:
+    """Whether a request's new record (its ``time`` and ``output``) changes what was counted of it
+    (``counted``: the time and output of the one counted): it is earlier, or reports more of a
+    streamed reply's output."""
+    return counted[0] > time or output > counted[1]
 
 
 def priced_requests(

@@ -23,14 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import BackendUnavailableError, EmbedderMismatchError, InvalidInputError
 from mahavishnu.json_types import JSONObject
-from mahavishnu.memory.core.backends.postgres import connect, dsn_location
+from mahavishnu.memory.core.backends.postgres import PASSWORD_VARIABLE, connect, dsn_location
 from mahavishnu.memory.team.members import JoinString, hashed_password, require_group
 
 if TYPE_CHECKING:
     import psycopg
-
-#: The variable a password for the store may come from (``backends/postgres``'s too).
-PASSWORD_VARIABLE = "MAHAVISHNU_PG_PASSWORD"
 
 #: The secret ``resolve_dsn`` reads a PostgreSQL password from when the DSN holds none.
 PASSWORD_SECRET = "pg-password"

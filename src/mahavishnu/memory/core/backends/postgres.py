@@ -103,6 +103,8 @@ _REFUSALS = (
 )
 #: What the server says of a role that may no longer log in (``team remove`` made it NOLOGIN).
 _NO_LOGIN = "is not permitted to log in"
+#: The variable the store's password may come from (before the secret store and ~/.pgpass).
+PASSWORD_VARIABLE = "MAHAVISHNU_PG_PASSWORD"
 _ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
 _MAX_DRAWN_IDS = 1_000_000  # nextval calls an import may make instead of setval (about a second)
 #: Per transaction: new decisions, insights and repository chunks are stored shared
@@ -227,7 +229,7 @@ def resolve_dsn(settings: MemorySettings, source: str = "memory.dsn") -> str:
     params = checked_dsn(dsn, source)
     if params.get("password"):
         return dsn
-    password = os.environ.get("MAHAVISHNU_PG_PASSWORD") or _secret_password()
+    password = os.environ.get(PASSWORD_VARIABLE) or _secret_password()
     return make_conninfo(dsn, password=password) if password else dsn
 
 
