@@ -504,6 +504,50 @@ def test_every_command_is_a_span_its_work_nests_in_named_by_its_commands_never_i
     assert CANARY_TEXT.encode() not in received.raw() and b"no-such-profile" not in received.raw()
 
 
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_stopped_collector_costs_a_command_no_retries_and_no_output(
+    isolated_home: Path, this_tree: None
+) -> None:
+    """The SDK's exporters retried an unreachable collector for their whole timeout, one signal
+    after the other, printing each try: 3.6 s and six lines on every command and hook."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}
+    payload = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(isolated_home)}
+    hook = _mahavishnu(
+        "memory", "context", "--tool", "claude", stdin=json.dumps({**payload, "prompt": "which db?"}), env=env
+    )
+    assert hook.returncode == 0 and hook.stderr == "", hook.stderr
+    command = _mahavishnu("config", "path", env=env)
+    assert command.returncode == 0 and command.stderr == "", command.stderr
+
+
+def test_the_collector_is_looked_at_again_once_its_answer_has_aged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mahavishnu.telemetry import sdk
+
+    port = _closed_port()
+    collector = sdk.Collector("127.0.0.1", port)
+    assert not collector.reachable()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        assert not collector.reachable()  # the answer holds a while: one look, not one per signal
+        monkeypatch.setattr(sdk, "PROBE_HOLDS_SECONDS", 0.0)
+        assert collector.reachable()  # a daemon's collector came back
+
+
+def test_a_proxied_collector_is_not_looked_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mahavishnu.telemetry import sdk
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert sdk.Collector("collector.invalid", 4318).reachable()  # the proxy reaches it, not this machine
+
+
 def test_commands_import_no_opentelemetry_module_when_off(isolated_home: Path, this_tree: None) -> None:
     probe = (
         "import sys, runpy; sys.argv = ['mahavishnu', *sys.argv[1:]]\n"

@@ -10,14 +10,24 @@ they are let through: WARNING by default) go the same way while an OTLP endpoint
 with the trace id of the span they are written in: their message text passed through the secret
 scrubber (``redaction/scrub.py``), and nothing else of the record (no arguments, no ``extra``, no
 traceback: an exception's type only).
+
+Each export first asks whether the collector's port takes a connection (``Collector``, at most once
+every few seconds): the exporters retry an unreachable collector for their whole timeout, one signal
+after the other, and print each try, so a stopped collector added 3.6 s and six lines to every
+command, the recall hook included. Data for a collector that is not there is dropped.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import socket
+import time
+import urllib.request
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
+from urllib.parse import urlsplit
 
 from opentelemetry import context, trace
 from opentelemetry._logs import SeverityNumber
@@ -26,13 +36,19 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExp
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Observation
 from opentelemetry.metrics import _Gauge as Gauge  # (the API names it so until it is stable)
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExportResult
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
+    MetricExportResult,
+    MetricReader,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 
 from mahavishnu.__about__ import __version__
@@ -49,6 +65,10 @@ DURATION_BUCKETS: Sequence[float] = (
 #: exports as it exits, and must not hang its assistant on an unreachable collector.
 DEFAULT_TIMEOUT_SECONDS = 2.0
 _SIGNALS = {"metrics": "METRICS", "traces": "TRACES", "logs": "LOGS"}
+#: The SDK's endpoint when no variable names one.
+DEFAULT_ENDPOINT = "http://localhost:4318"
+#: How long one look at the collector's port may take, and how long its answer holds.
+PROBE_SECONDS, PROBE_HOLDS_SECONDS = 0.25, 5.0
 #: The logger whose records (its children's included) are exported.
 LOGGER = "mahavishnu"
 _SEVERITIES = (
@@ -69,9 +89,7 @@ class Sdk:
         resource = Resource.create(attributes)
         readers: list[MetricReader] = []
         if otlp_endpoint is not None:
-            readers.append(
-                PeriodicExportingMetricReader(OTLPMetricExporter(**_where(otlp_endpoint, "metrics")))
-            )
+            readers.append(PeriodicExportingMetricReader(_Metrics(**_where(otlp_endpoint, "metrics"))))
         self.pull = InMemoryMetricReader() if prometheus else None
         if self.pull is not None:
             readers.append(self.pull)
@@ -81,12 +99,10 @@ class Sdk:
         self.loggers: LoggerProvider | None = None
         if otlp_endpoint is not None:
             self.tracers = TracerProvider(resource=resource)
-            self.tracers.add_span_processor(
-                BatchSpanProcessor(OTLPSpanExporter(**_where(otlp_endpoint, "traces")))
-            )
+            self.tracers.add_span_processor(BatchSpanProcessor(_Spans(**_where(otlp_endpoint, "traces"))))
             self.loggers = LoggerProvider(resource=resource)
             self.loggers.add_log_record_processor(
-                BatchLogRecordProcessor(OTLPLogExporter(**_where(otlp_endpoint, "logs")))
+                BatchLogRecordProcessor(_Logs(**_where(otlp_endpoint, "logs")))
             )
         self.histograms: dict[str, Histogram] = {}
         self.counters: dict[str, Counter] = {}
@@ -229,9 +245,91 @@ class ScrubbedHandler(logging.Handler):
             return
 
 
+class Collector:
+    """Whether an OTLP endpoint's host takes a TCP connection on its port, looked at again once
+    ``PROBE_HOLDS_SECONDS`` have passed (a daemon's collector may come back). Always yes when a
+    proxy carries the requests there: the proxy, not this machine, reaches the collector."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        proxies = urllib.request.getproxies()
+        self.proxied = bool({"http", "https"} & proxies.keys()) and not urllib.request.proxy_bypass(host)
+        self.verdict: bool | None = None
+        self.seen = 0.0
+
+    @staticmethod
+    def address(endpoint: str) -> tuple[str, int]:
+        url = urlsplit(endpoint)
+        return url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)
+
+    def reachable(self) -> bool:
+        if self.proxied:
+            return True
+        if self.verdict is not None and time.monotonic() - self.seen < PROBE_HOLDS_SECONDS:
+            return self.verdict
+        try:
+            socket.create_connection((self.host, self.port), timeout=PROBE_SECONDS).close()
+            self.verdict = True
+        except OSError:
+            self.verdict = False
+        self.seen = time.monotonic()
+        return self.verdict
+
+
+@functools.cache
+def collector(endpoint: str) -> Collector:
+    """One ``Collector`` for each host and port: the three signals' exporters share its look."""
+    return _collector_at(*Collector.address(endpoint))
+
+
+@functools.cache
+def _collector_at(host: str, port: int) -> Collector:
+    return Collector(host, port)
+
+
+class _Metrics(OTLPMetricExporter):
+    """The OTLP exporters, each dropping a batch at once when its collector is unreachable."""
+
+    def __init__(self, *, endpoint: str | None, timeout: float | None, signal: str) -> None:
+        super().__init__(endpoint=endpoint, timeout=timeout)
+        self.collector = collector(endpoint or _variable_endpoint(signal))
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        if not self.collector.reachable():
+            return MetricExportResult.FAILURE
+        return super().export(metrics_data, timeout_millis, **kwargs)
+
+
+class _Spans(OTLPSpanExporter):
+    def __init__(self, *, endpoint: str | None, timeout: float | None, signal: str) -> None:
+        super().__init__(endpoint=endpoint, timeout=timeout)
+        self.collector = collector(endpoint or _variable_endpoint(signal))
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return super().export(spans) if self.collector.reachable() else SpanExportResult.FAILURE
+
+
+class _Logs(OTLPLogExporter):
+    def __init__(self, *, endpoint: str | None, timeout: float | None, signal: str) -> None:
+        super().__init__(endpoint=endpoint, timeout=timeout)
+        self.collector = collector(endpoint or _variable_endpoint(signal))
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        return super().export(batch) if self.collector.reachable() else LogRecordExportResult.FAILURE
+
+
+def _variable_endpoint(signal: str) -> str:
+    """The endpoint the standard variables name for ``signal`` (the SDK reads them the same way)."""
+    own = os.environ.get(f"OTEL_EXPORTER_OTLP_{_SIGNALS[signal]}_ENDPOINT", "").strip()
+    return own or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or DEFAULT_ENDPOINT
+
+
 class _Where(TypedDict):
     endpoint: str | None
     timeout: float | None
+    signal: str
 
 
 def _where(base: str, signal: str) -> _Where:
@@ -240,4 +338,4 @@ def _where(base: str, signal: str) -> _Where:
     endpoint = f"{base.rstrip('/')}/v1/{signal}" if base else None
     timeouts = ("OTEL_EXPORTER_OTLP_TIMEOUT", f"OTEL_EXPORTER_OTLP_{_SIGNALS[signal]}_TIMEOUT")
     timeout = None if any(os.environ.get(name) for name in timeouts) else DEFAULT_TIMEOUT_SECONDS
-    return {"endpoint": endpoint, "timeout": timeout}
+    return {"endpoint": endpoint, "timeout": timeout, "signal": signal}
