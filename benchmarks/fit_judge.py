@@ -2,6 +2,7 @@
 
     python benchmarks/fit_judge.py            # fit, print, write src/.../judge_weights.py
     python benchmarks/fit_judge.py --dry-run  # fit and print only
+    python benchmarks/fit_judge.py --hook-only  # write the prompt hook's model only (see below)
 
 Every fact of ``benchmarks/data/devmem.json`` is stored in a throwaway store; each question of the
 tuning half (answerable and absent) is searched with and without its project, the judge's
@@ -14,6 +15,8 @@ half too:
   the answer for the most answerable questions while injecting anything for at most 8 % of the
   unrelated absent questions and 40 % of the near-misses (under the goals of 10 % and 50 %, so
   that what holds on the tuning half has room on others);
+* ``DROPPED``: the weight of ``dropped`` (the model with ``covered`` reads it; ``judge.py``), chosen
+  with ``HOOK_POINT`` among ``DROPPED_WEIGHTS``: the one with which the hook injects the most;
 * ``SEARCH_COSINE``: the cosine (in units of the embedder's floor) a candidate without every word
   of the query needs for a search to answer at all: the highest on a grid of 0.50-1.00 that leaves
   none of the answerable questions unanswered, with and without their project (a search says
@@ -28,6 +31,12 @@ half too:
   its search says anything.
 
 The validation half is printed, never used to choose.
+
+``--hook-only`` writes the model with ``covered`` (the prompt hook's) and keeps the plain model, its
+figures and the search's bars as they are. Refitted on 2026-11-26's ranking, the plain model raised
+``SEARCH_COSINE`` 0.68 -> 0.72 and left 2 % of the validation half's answerable questions with
+nothing (0 before), among them "how can I log in to a worker machine?" at a cosine of 0.18 from its
+answer (tests/memory/test_relevance.py).
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _embed_cache import CachedEmbedder, default_cache_dir
-from devmem import Ask, asks, environ, load, scope, stored
+from devmem import SPLITS, Ask, asks, environ, load, scope, stored
 from retrieval import locomo
 
 from mahavishnu.config import MemorySettings
@@ -70,6 +79,13 @@ HOOK_UNRELATED, HOOK_NEAR, SEARCH_UNANSWERED, HOOK_GATE_UNANSWERED = 0.08, 0.40,
 #: LoCoMo's conversations are only printed (what the judge accepts of captured turns): fitted
 #: together with the notes, the model lost the notes' paraphrases (hook answer 0.50 -> 0.36).
 LOCOMO_TUNE = ("26", "30")
+#: Each candidate's columns: ``judge.FEATURES``, then ``dropped``.
+COLUMNS = len(judge.FEATURES) + 1
+#: The weights of ``dropped`` (``judge_weights.DROPPED``) chosen among, with the hook point, for
+#: the most answers the hook injects on the tuning half within its limits: fitted with the rest by
+#: likelihood it took a weight of 0.07 (it tells a question's answer from the other candidates
+#: little; it tells a near-miss's best candidate from an answer, which the hook decides).
+DROPPED_WEIGHTS = (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0)
 #: The probabilities an operating point is chosen among.
 POINTS = [round(x, 3) for x in np.arange(0.01, 0.96, 0.01)]
 
@@ -81,17 +97,20 @@ def candidates(
     hits = store.search(a.q, filters=scope(a.project, scoped), limit=judge.JUDGED)[: judge.JUDGED]
     rows = judged_features(store, a.q, hits)
     labels = [ids.get(h.memory.id) == a.answer for h in hits]
-    return np.array(rows, dtype=float).reshape(-1, len(judge.FEATURES)), np.array(labels, dtype=float)
+    return np.array(rows, dtype=float).reshape(-1, COLUMNS), np.array(labels, dtype=float)
 
 
 def judged_features(store: MemoryStore, query: str, hits: list[SearchHit]) -> list[list[float]]:
-    """Every feature (``judge.FEATURES``) of each hit, as the store's search computes them."""
+    """Every feature (``judge.FEATURES``) of each hit, as the store's search computes them, and its
+    ``dropped`` last."""
     about = store.project_contexts()  # the text the search's judge reads: the project's context first
     found = [judge.Candidate(h.vector_score, h.text_score, judged_text(h.memory, about)) for h in hits]
     covered = judge.coverages(query, found, store.embedder.relevance_floor, store.embedder)
     if covered is None:
         raise SystemExit(f"{store.embedder.identity} gives no word-piece vectors: fit with the local model")
-    return judge.features(query, found, store.embedder.relevance_floor, covered)
+    rows = judge.features(query, found, store.embedder.relevance_floor, covered)
+    drops = judge.dropped(query, found, store.embedder.relevance_floor, store.embedder)
+    return [[*row, d] for row, d in zip(rows, drops, strict=True)]
 
 
 def locomo_candidates(store: MemoryStore) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -103,7 +122,7 @@ def locomo_candidates(store: MemoryStore) -> list[tuple[str, np.ndarray, np.ndar
         hits = store.search(q, filters={"project": f"locomo-{conv}"}, limit=judge.JUDGED)[: judge.JUDGED]
         rows = judged_features(store, q, hits)
         labels = [bool(set(dataset.keys(h.memory)) & evidence) for h in hits]
-        x = np.array(rows, dtype=float).reshape(-1, len(judge.FEATURES))
+        x = np.array(rows, dtype=float).reshape(-1, COLUMNS)
         out.append((conv, x, np.array(labels, dtype=float)))
     return out
 
@@ -181,13 +200,17 @@ class Judged:
 def choose(tune: Judged, bare: Judged) -> tuple[float, Bar, Bar]:
     """The hook point, the search's bar and the prompt hook's search's bar (see the module
     docstring); ``bare``: the tuning half searched without its project."""
+    return choose_hook(tune), bar(tune, bare, SEARCH_UNANSWERED), bar(tune, bare, HOOK_GATE_UNANSWERED)
+
+
+def choose_hook(tune: Judged) -> float:
+    """The probability the hook needs: the most answers injected within the limits."""
     allowed = [
         (h["answerable"], point)
         for point in POINTS
         if (h := tune.hook(point))["unrelated"] <= HOOK_UNRELATED and h["near"] <= HOOK_NEAR
     ]
-    hook_point = max(allowed)[1] if allowed else 0.95
-    return hook_point, bar(tune, bare, SEARCH_UNANSWERED), bar(tune, bare, HOOK_GATE_UNANSWERED)
+    return max(allowed)[1] if allowed else 0.95
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,22 +246,32 @@ class Fitted:
     search: Bar
     hook_gate: Bar
     lines: list[str]
+    dropped: float = 0.0
 
     def constants(self, prefix: str = "", search: bool = False) -> str:
-        weights = ", ".join(f"{v:.4f}" for v in self.w[:-1])
+        # the model with ``covered`` has ``dropped``'s weight before its bias (``DROPPED``)
+        weights = ", ".join(f"{v:.4f}" for v in self.w[: -1 if search else -2])
         points = (
             f"SEARCH_POINT = {self.search.point}\nSEARCH_COSINE = {self.search.cosine}\n"
             f"HOOK_GATE_POINT = {self.hook_gate.point}\nHOOK_GATE_COSINE = {self.hook_gate.cosine}\n"
         )
+        tail = points if search else f"DROPPED = {self.dropped}\n"
         return (
             f"{prefix}WEIGHTS = ({weights})\n{prefix}BIAS = {self.w[-1]:.4f}\n"
-            f"{prefix}HOOK_POINT = {self.hook_point}\n{points if search else ''}"
+            f"{prefix}HOOK_POINT = {self.hook_point}\n{tail}"
         )
 
 
-def write(full: Fitted, plain: Fitted) -> None:
+def write(full: Fitted, plain: Fitted | None) -> None:
+    """``judge_weights.py``; ``plain`` None (``--hook-only``): the plain model's figures and constants
+    as they are."""
+
     def said(f: Fitted) -> str:
         return "\n".join(part for line in f.lines for part in textwrap.wrap(line, 100))
+
+    was = WEIGHTS_FILE.read_text(encoding="utf-8")
+    plain_said = said(plain) if plain else was.split("Without ``covered``:\n", 1)[1].split('\n"""', 1)[0]
+    plain_constants = plain.constants("PLAIN_", search=True) if plain else was[was.index("PLAIN_WEIGHTS") :]
 
     WEIGHTS_FILE.write_text(
         '"""The relevance judge\'s weights (``judge.py``), one per ``judge.FEATURES``, and those of the\n'
@@ -251,8 +284,8 @@ def write(full: Fitted, plain: Fitted) -> None:
         "to answer at all; SEARCH_COSINE: the cosine, in units of the embedder's floor, a hit without\n"
         "every query word needs to be close; HOOK_GATE_POINT and HOOK_GATE_COSINE: the same for the\n"
         "prompt hook's search (``MemoryStore.search(quiet=True)``), stricter.\n\n"
-        f'Figures (with --project):\n{said(full)}\n\nWithout ``covered``:\n{said(plain)}\n"""\n\n'
-        f"{full.constants()}\n{plain.constants('PLAIN_', search=True)}",
+        f'Figures (with --project):\n{said(full)}\n\nWithout ``covered``:\n{plain_said}\n"""\n\n'
+        f"{full.constants()}\n{plain_constants}",
         encoding="utf-8",
     )
 
@@ -262,6 +295,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dry-run", action="store_true", help="print, do not write judge_weights.py")
+    parser.add_argument(
+        "--hook-only",
+        action="store_true",
+        help="write the prompt hook's model (with covered) only; keep the plain one and the search's bars",
+    )
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     args = parser.parse_args()
     data = load()
@@ -291,7 +329,7 @@ def main() -> None:
     plain = fitted_model(asked, halves, talk, len(judge.PLAIN_FEATURES), search=True, monotone=False)
     print("\n".join(full.lines), "\nwithout covered:", "\n".join(plain.lines), sep="\n")
     if not args.dry_run:
-        write(full, plain)
+        write(full, None if args.hook_only else plain)
         print(f"wrote {WEIGHTS_FILE}")
 
 
@@ -304,31 +342,39 @@ def fitted_model(
     monotone: bool = True,
 ) -> Fitted:
     """The model over the first ``columns`` features, its operating points and its figures (with
-    ``search``, the search's too: the model without ``covered`` decides whether a search answers)."""
-    halves = {s: {k: [(f[:, :columns], y) for f, y in v] for k, v in h.items()} for s, h in halves.items()}
-    talk = [(conv, f[:, :columns], y) for conv, f, y in talk]
+    ``search``, the search's too: the model without ``covered`` decides whether a search answers;
+    without it, the model with ``covered`` reads ``dropped`` too, at a weight ``DROPPED_WEIGHTS``
+    chooses)."""
+    kept = [*range(columns), *([] if search else [COLUMNS - 1])]
+    halves = {s: {k: [(f[:, kept], y) for f, y in v] for k, v in h.items()} for s, h in halves.items()}
+    talk = [(conv, f[:, kept], y) for conv, f, y in talk]
     tune = halves["tune"]
     # the first FITTED candidates of each question: where the decision is made (the rest of the 20
     # are mostly plain misses, and would teach the model to rank rather than to judge)
     fitted = [(f[:FITTED], lab[:FITTED]) for s in (True, False) for f, lab in tune[s]]
-    x = np.vstack([f for f, _ in fitted])
+    x = np.vstack([f[:, :columns] for f, _ in fitted])
     y = np.concatenate([lab for _, lab in fitted])
     w = fit_monotone(x, y, judge.FEATURES[:columns]) if monotone else fit(x, y)
     print(f"fitted on {len(y)} candidates ({int(y.sum())} answers) of the tuning half")
     for name, value in zip((*judge.FEATURES[:columns], "bias"), w, strict=True):
         print(f"  {name:10} {value:+.3f}")
-    judged = {
-        split: Judged([a for a in asked if a.split == split], halves[split][True], w)
-        for split in ("tune", "valid")
-    }
-    bare = {
-        split: Judged([a for a in asked if a.split == split], halves[split][False], w)
-        for split in ("tune", "valid")
-    }
+    dropped = 0.0
+    if not search:
+        dropped = weigh_dropped(asked, halves, w)
+        w = np.concatenate([w[:-1], [-dropped], w[-1:]])
+
+    def judged_in(scoped: bool) -> dict[str, Judged]:
+        return {
+            split: Judged([a for a in asked if a.split == split], halves[split][scoped], w)
+            for split in ("tune", "valid")
+        }
+
+    judged, bare = judged_in(True), judged_in(False)
     hook_point, searched, gated = choose(judged["tune"], bare["tune"])
     curve(judged["tune"])
     chosen = f", search {searched}, the hook's search {gated}" if search else ""
-    lines = [f"HOOK_POINT {hook_point}{chosen} (chosen on the tuning half)"]
+    weighed = "" if search else f", DROPPED {dropped}"
+    lines = [f"HOOK_POINT {hook_point}{weighed}{chosen} (chosen on the tuning half)"]
     for split, j in judged.items():
         h = j.hook(hook_point)
         said = "".join(
@@ -364,7 +410,28 @@ def fitted_model(
         )
         said = f"; search says nothing {nothing:.2f}" if search else ""
         lines.append(f"LoCoMo {part}: hook accepts an evidence turn {accepted:.2f}{said}")
-    return Fitted(w, hook_point, searched, gated, lines)
+    return Fitted(w, hook_point, searched, gated, lines, dropped)
+
+
+def weigh_dropped(
+    asked: list[Ask], halves: dict[str, dict[bool, list[tuple[np.ndarray, np.ndarray]]]], w: np.ndarray
+) -> float:
+    """``DROPPED``: of ``DROPPED_WEIGHTS``, the one with which the hook injects the most answers
+    of the tuning half within its limits (``choose``), the smallest of equals; the validation half
+    printed beside."""
+    found = []
+    print("dropped weight: hook answer / near / unrelated at its hook point, tune | valid")
+    for weight in DROPPED_WEIGHTS:
+        with_it = np.concatenate([w[:-1], [-weight], w[-1:]])
+        tune, valid = (Judged([a for a in asked if a.split == s], halves[s][True], with_it) for s in SPLITS)
+        point = choose_hook(tune)
+        t, v = tune.hook(point), valid.hook(point)
+        print(
+            f"  {weight:5.1f} at {point:.2f}: {t['answerable']:.2f} {t['near']:.2f} {t['unrelated']:.2f}"
+            f" | {v['answerable']:.2f} {v['near']:.2f} {v['unrelated']:.2f}"
+        )
+        found.append((t["answerable"], -weight))
+    return -max(found)[1]
 
 
 def curve(j: Judged) -> None:

@@ -17,6 +17,12 @@ from mahavishnu.memory.loop.recall import accepted
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def hook_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule is tested at a judge's point of 0.39, whatever point ``fit_judge.py`` last chose."""
+    monkeypatch.setattr(judge_weights, "HOOK_POINT", 0.39)
+
+
 def hit(n: int, probability: float | None, cosine: float = 0.3, kind: MemoryType = "note") -> SearchHit:
     """The ``n``-th hit; ``probability`` None: no evidence of its own (the judge never weighed it)."""
     memory = Memory(n, f"memory {n}", kind, f"h{n}", "m", 8, NOW, NOW)

@@ -28,6 +28,18 @@ One logistic model over what the search already has for each of its first candid
                 embedder without word-piece vectors gets the model fitted without it
                 (``judge_weights.PLAIN_*``).
 
+``dropped`` (the prompt hook's model only, beside ``covered``) is not one of ``FEATURES``: the most a
+hit's cosine with the query rises when one of the query's words is left out (``left_out``; each
+variant and the first ``COVERED`` candidates with evidence embedded again: 22 ms median a prompt
+with something close, against 13 for ``covered``), in floor
+units, subtracted from the model's logit at the weight ``judge_weights.DROPPED``. A near-miss's
+note lacks the asked detail, and leaving the detail's word out brings the question nearer to it;
+every word of a question a note answers counts toward it. Fitted with the other features by
+likelihood it took a weight of 0.07 (it tells an answer from its question's other candidates little);
+what it tells is a near-miss's best candidate from an answer, which is the hook's decision, so
+``fit_judge.py`` chooses its weight with the hook point for the most answers the hook injects on
+the tuning half within its limits.
+
 Left out after trying them: ``all_held`` (it holds every word) and ``evidence`` (the best ``held``
 of any candidate) took weights (+7.8, -0.8) that, with ``held`` at -2.7, judged "holds most of the
 query's words but not all" a near-miss: true of the development set's near-misses, which reuse the
@@ -103,6 +115,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mahavishnu.memory.core import judge_weights
+from mahavishnu.memory.core.embedders.base import Embedder
 from mahavishnu.memory.core.pieces import GivesPieces, covered
 from mahavishnu.memory.core.search import STOPWORDS, held_stems, query_stems, stem, tokens
 
@@ -115,6 +128,9 @@ COVERED = 3
 #: How many of the fused ranking's first candidates ``benchmarks/fit_judge.py`` reads per query
 #: (a search judges every candidate it ranked: ``limit * 2 + 10`` of them).
 JUDGED = 20
+#: A query of more words than this (stopwords aside) gets no ``dropped``: one word of many moves
+#: its cosine too little to tell.
+DROPPED_WORDS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +150,7 @@ class Model:
     weights: tuple[float, ...]
     bias: float
     hook_point: float
+    dropped: float = 0.0
 
 
 def model(plain: bool) -> Model:
@@ -141,7 +158,7 @@ def model(plain: bool) -> Model:
     w = judge_weights
     if plain:
         return Model(w.PLAIN_WEIGHTS, w.PLAIN_BIAS, w.PLAIN_HOOK_POINT)
-    return Model(w.WEIGHTS, w.BIAS, w.HOOK_POINT)
+    return Model(w.WEIGHTS, w.BIAS, w.HOOK_POINT, w.DROPPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,19 +211,24 @@ def features(
     return rows
 
 
-def coverages(
-    query: str, candidates: Sequence[Candidate], floor: float, pieces: GivesPieces
-) -> list[float] | None:
-    """``covered`` of each candidate (``pieces.covered``): computed for the first ``COVERED`` with
-    evidence of their own (a cosine of the floor or more, or every word of the query: no other can
-    be accepted), 0 for the rest, so a query nothing stored is close to costs no run of the model;
-    None when the embedder behind ``pieces`` gives no word-piece vectors."""
+def read_closer(query: str, candidates: Sequence[Candidate], floor: float) -> list[int]:
+    """The first ``COVERED`` candidates with evidence of their own (a cosine of the floor or more,
+    or every word of the query): no other can be accepted, so only these are read closer."""
     wanted = query_stems(query)
-    chosen = [
+    return [
         n
         for n, c in enumerate(candidates)
         if (c.cosine or 0.0) >= floor or (wanted and wanted <= held_stems(wanted, c.text))
     ][:COVERED]
+
+
+def coverages(
+    query: str, candidates: Sequence[Candidate], floor: float, pieces: GivesPieces
+) -> list[float] | None:
+    """``covered`` of each candidate (``pieces.covered``): computed for those ``read_closer``, 0 for
+    the rest, so a query nothing stored is close to costs no run of the model; None when the
+    embedder behind ``pieces`` gives no word-piece vectors."""
+    chosen = read_closer(query, candidates, floor)
     found = pieces.token_vectors([query, *(candidates[n].text for n in chosen)] if chosen else [])
     if found is None:
         return None
@@ -216,16 +238,48 @@ def coverages(
     return [covered_of.get(n, 0.0) for n in range(len(candidates))]
 
 
-def probability(row: Sequence[float], fitted: Model | None = None) -> float:
+def left_out(query: str) -> list[str]:
+    """The query once for each of its words but stopwords, that word left out (``dropped``); none
+    for a query of more than ``DROPPED_WORDS`` such words."""
+    words = query.split()
+    content = [n for n, w in enumerate(words) if any(t not in STOPWORDS and len(t) > 1 for t in tokens(w))]
+    if len(content) > DROPPED_WORDS:
+        return []
+    return [" ".join(w for m, w in enumerate(words) if m != n) for n in content]
+
+
+def dropped(query: str, candidates: Sequence[Candidate], floor: float, embedder: Embedder) -> list[float]:
+    """``dropped`` of each candidate: for those ``read_closer``, the most its cosine with the query
+    rises when one of the query's words is left out (``left_out``; below 0 when every word adds to
+    it), in units of the floor; 0 for the rest. The candidates' texts are embedded again here, as
+    ``covered`` reads them, so every backend gives the same figure."""
+    chosen = read_closer(query, candidates, floor)
+    variants = left_out(query) if chosen else []
+    if not variants:
+        return [0.0] * len(candidates)
+    asked = embedder.embed_many([query, *variants], kind="query")
+    texts = embedder.embed_many([candidates[n].text for n in chosen], kind="document")
+    cosines = asked @ texts.T  # (the query and each variant) x chosen: unit vectors
+    rise = cosines[1:].max(axis=0) - cosines[0]
+    unit = floor if floor > 0 else 0.25
+    by_candidate = dict(zip(chosen, (float(r) / unit for r in rise), strict=True))
+    return [by_candidate.get(n, 0.0) for n in range(len(candidates))]
+
+
+def probability(row: Sequence[float], fitted: Model | None = None, dropped: float = 0.0) -> float:
     """The fitted model's probability for one candidate's features (with ``covered``: ``fitted``
-    defaults to that model)."""
+    defaults to that model), less its ``dropped`` at the model's weight for it."""
     fitted = fitted or model(plain=False)
-    z = fitted.bias + sum(w * x for w, x in zip(fitted.weights, row, strict=True))
+    z = fitted.bias - fitted.dropped * dropped + sum(w * x for w, x in zip(fitted.weights, row, strict=True))
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
 def judge(
-    query: str, candidates: Sequence[Candidate], floor: float, covered: Sequence[float] | None = None
+    query: str,
+    candidates: Sequence[Candidate],
+    floor: float,
+    covered: Sequence[float] | None = None,
+    dropped: Sequence[float] | None = None,
 ) -> list[Verdict]:
     """The verdict on each candidate (in order); ``covered``: each one's (``coverages``), None for
     the model fitted without it. Whether a search answers at all (``close``) is the plain model's
@@ -237,11 +291,11 @@ def judge(
     rows = features(query, candidates, floor, covered)
     held = FEATURES.index("held")
     verdicts = []
-    for c, row in zip(candidates, rows, strict=True):
+    for n, (c, row) in enumerate(zip(candidates, rows, strict=True)):
         whole = row[held] >= 1.0 - 1e-9
         cosine = c.cosine or 0.0
         rough = probability(row[: len(PLAIN_FEATURES)], plain)
-        p = rough if covered is None else probability(row, full)
+        p = rough if covered is None else probability(row, full, dropped[n] if dropped else 0.0)
         evidence = whole or cosine >= floor
         close = whole or _near(cosine, rough, floor, judge_weights.SEARCH_COSINE, judge_weights.SEARCH_POINT)
         hook_close = whole or _near(

@@ -47,7 +47,7 @@ from mahavishnu.memory.core.backends.base import (
     SearchRequest,
     query_worker,
 )
-from mahavishnu.memory.core.judge import Candidate, coverages, judge
+from mahavishnu.memory.core.judge import Candidate, coverages, dropped, judge, model
 from mahavishnu.memory.core.models import (
     DESCRIBED_TYPES,
     INGEST_SOURCE,
@@ -760,8 +760,12 @@ class MemoryStore:
             )
             for r in first
         ]
-        covered = coverages(query, candidates, self.relevance_floor, pieces) if pieces else None
-        verdicts = judge(query, candidates, self.relevance_floor, covered)
+        floor = self.relevance_floor
+        covered = coverages(query, candidates, floor, pieces) if pieces else None
+        drops = None
+        if covered is not None and model(plain=False).dropped > 0:  # (the prompt hook's: see judge.py)
+            drops = dropped(query, candidates, floor, self.embedder)
+        verdicts = judge(query, candidates, floor, covered, drops)
         relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
         probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}
         close = {r.id for r, v in zip(first, verdicts, strict=True) if (v.hook_close if quiet else v.close)}
