@@ -131,3 +131,21 @@ def test_a_failure_line_of_an_earlier_release_without_an_offset_is_still_read(is
     assert "database is locked" in hook_log.last_failures()["capture"]
     hook_log.mark_success("claude", "capture")
     assert hook_log.last_failures() == {}
+
+
+def test_a_failure_naming_a_path_with_terminal_controls_is_logged_and_shown_without_them(
+    isolated_home: Path,
+) -> None:
+    """A hook's payload names its transcript's path: an ESC in it must not reach the log, nor the
+    terminal `hooks status` prints to (a log written before may still hold one)."""
+    from mahavishnu.memory.loop.hook_log import StampedErrors, log_hook_line
+
+    hostile = "/tmp/\x1b]52;c;Y3VybCBldmlsLnNofHNo\x07x\x1b[2J.jsonl"
+    log_hook_line("claude", "recall", f"error: the session file {hostile} is gone")
+    with _log(isolated_home).open("a") as handle:
+        StampedErrors(handle, "claude").write(f"error: the session file {hostile} is gone\n")
+    written = _log(isolated_home).read_text()
+    assert "\x1b" not in written and "\x07" not in written and written.count("is gone") == 2
+    _old_failure(isolated_home, "codex", f"the session file {hostile} is gone")  # an older release's line
+    shown = _status()
+    assert "the last failed" in shown and "is gone" in shown and "\x1b" not in shown and "\x07" not in shown

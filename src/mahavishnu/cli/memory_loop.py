@@ -202,12 +202,13 @@ def hooks_status_cmd(tool: str = ToolOption, as_json: bool = JSON_OPTION) -> Non
         for t in found
     ]
     table(None, ["assistant", "state", "hooks", "file"], rows)
+    from mahavishnu.clean_text import printable
     from mahavishnu.memory.loop.hook_log import capture_log, last_failures
 
     failed = last_failures(t.tool for t in found)  # (a failure a later success ended is not shown)
     for role in ("capture", "recall"):
-        if role in failed:
-            warn(f"the last failed {role}: {failed[role]} (all of them: {capture_log()})")
+        if role in failed:  # (a log written before its lines were cleaned may hold controls)
+            warn(f"the last failed {role}: {printable(failed[role])} (all of them: {capture_log()})")
 
 
 def _note(hook: Any) -> str:

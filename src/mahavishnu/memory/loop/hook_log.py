@@ -3,8 +3,9 @@ hook's output (Codex only "SessionStart Failed") and a detached capture has no t
 
 Detached captures write their errors there, each line stamped (``StampedErrors``); recalls their
 failures (``log_hook_line``). ``memory hooks status`` shows the newest failure of each hook still
-standing: a later success of the same hook (``mark_success``, a file's time) ends it. Only the
-standard library is imported: the hooks load this module.
+standing: a later success of the same hook (``mark_success``, a file's time) ends it. Lines are
+written without what a terminal would act on (``clean_text.printable``). Only the standard library
+is imported (and ``clean_text``, which imports only ``re``): the hooks load this module.
 """
 
 from __future__ import annotations
@@ -51,10 +52,13 @@ def _moment(stamp: str, offset: str | None) -> float:
 
 
 def log_hook_line(tool: str, role: str, text: str) -> None:
-    """Append one stamped line to the hook log (never raises: a hook must not fail for its log)."""
+    """Append one stamped line to the hook log (never raises: a hook must not fail for its log),
+    without what a terminal would act on (a hook's payload names the paths in it)."""
+    from mahavishnu.clean_text import printable
+
     tag = "" if role == "capture" else f" {role}"
     name = "".join(c if c.isalnum() or c in "._-" else "?" for c in tool[:40]) or "?"
-    line = f"{_stamp()} {name}{tag}: {' '.join(text.split())}\n"
+    line = f"{_stamp()} {name}{tag}: {printable(' '.join(text.split()))}\n"
     log = capture_log()
     with contextlib.suppress(OSError):
         log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -149,9 +153,11 @@ class StampedErrors(io.TextIOBase):
         return True
 
     def write(self, text: str | bytes) -> int:
+        from mahavishnu.clean_text import printable
+
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
-        for piece in text.splitlines(keepends=True):
+        for piece in printable(text).splitlines(keepends=True):
             if self.at_line_start:
                 self.stream.write(f"{_stamp()} {self.tool}: ")
             self.stream.write(piece)
