@@ -57,6 +57,24 @@ def test_a_backup_is_private_whatever_the_umask(store_file: Path, tmp_path: Path
     assert stat.S_IMODE((tmp_path / "out" / "backup.db").stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--keep", "3"], "--keep goes"),
+        (["--sse", "AES256"], "--sse goes"),
+        (["--every", "6h"], "--every goes"),
+    ],
+)
+def test_an_option_of_s3_backups_given_with_a_file_is_refused_not_ignored(
+    store_file: Path, tmp_path: Path, options: list[str], named: str
+) -> None:
+    _fill(store_file, "the deploy key rotates monthly")
+    target = tmp_path / "backup.db"
+    code, output = _db("backup", str(target), *options)
+    assert code != 0 and named in output and "nothing was written" in output
+    assert not target.exists()
+
+
 def test_a_backup_replaces_an_existing_file_only_when_forced(store_file: Path, tmp_path: Path) -> None:
     _fill(store_file, "the deploy key rotates monthly")
     target = tmp_path / "notes.txt"

@@ -152,6 +152,15 @@ def backup_cmd(
         raise InvalidInputError(
             "give a FILE or --to s3://…, not both", hint="See `mahavishnu db backup --help`."
         )
+    if path is not None and (keep is not None or sse is not None or every is not None):
+        from mahavishnu.errors import InvalidInputError
+
+        given = [name for name, v in (("--keep", keep), ("--sse", sse), ("--every", every)) if v is not None]
+        verb = "goes" if len(given) == 1 else "go"
+        raise InvalidInputError(
+            f"{', '.join(given)} {verb} with --to s3://…, not with a FILE: nothing was written",
+            hint="Back up to a file without them, or to `--to s3://BUCKET/PREFIX/` to rotate and encrypt.",
+        )
     if every is not None:
         _backup_every(every, to, keep, sse, as_json)
         return
