@@ -75,6 +75,28 @@ def test_dated_backups_under_a_prefix_rotate_and_the_newest_is_restored(bucket: 
     assert memories() == ["first", "second", "third"]  # the newest backup: taken before "fourth"
 
 
+def test_a_backup_dated_in_the_future_is_neither_the_newest_nor_counted_nor_waited_for(bucket: Any) -> None:
+    """A name dated 2099 (a clock that ran ahead, a copy named by hand) sorts last: it had each new
+    backup removed by ``--keep 1`` as soon as it was uploaded, was what ``--from PREFIX/`` restored,
+    and stopped scheduled backups until its date."""
+    from mahavishnu.integrations.s3 import backup, schedule
+
+    remember("first")
+    future = "nightly/mahavishnu-20991231-235959-000000.db"
+    bucket.put_object(Bucket="team-backups", Key=future, Body=b"not a backup of this store")
+    url = db("backup", "--to", "s3://team-backups/nightly/", "--keep", "1", "--json")["url"]
+    remember("second")
+
+    listed = sorted(
+        o["Key"] for o in bucket.list_objects_v2(Bucket="team-backups", Prefix="nightly/")["Contents"]
+    )
+    assert listed == sorted([url.removeprefix("s3://team-backups/"), future])  # kept, and left alone
+    assert url in db("restore", "--from", "s3://team-backups/nightly/")
+    assert memories() == ["first"]
+    wait = schedule._until_due(backup.S3Url.parse("s3://team-backups/nightly/"), 3600.0)
+    assert 3000 < wait <= 3600  # due an interval after the backup just taken, not in 2099
+
+
 def test_s3_mistakes_are_one_line_errors(bucket: Any) -> None:
     remember("x")
     cases = [

@@ -152,10 +152,10 @@ def backup_cmd(
         raise InvalidInputError(
             "give a FILE or --to s3://…, not both", hint="See `mahavishnu db backup --help`."
         )
-    if path is not None and (keep is not None or sse is not None or every is not None):
+    if path is not None and every is None and (keep is not None or sse is not None):  # (--every says)
         from mahavishnu.errors import InvalidInputError
 
-        given = [name for name, v in (("--keep", keep), ("--sse", sse), ("--every", every)) if v is not None]
+        given = [name for name, v in (("--keep", keep), ("--sse", sse)) if v is not None]
         verb = "goes" if len(given) == 1 else "go"
         raise InvalidInputError(
             f"{', '.join(given)} {verb} with --to s3://…, not with a FILE: nothing was written",

@@ -18,7 +18,9 @@ from boto3's own settings (``AWS_PROFILE``, ``AWS_ENDPOINT_URL`` for MinIO, R2, 
 from __future__ import annotations
 
 import base64
+import calendar
 import hashlib
+import math
 import re
 import shutil
 import tempfile
@@ -36,6 +38,11 @@ if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings
 
 NAME = re.compile(r"mahavishnu-\d{8}-\d{6}-\d{6}\.(?:db|dump)")
+#: A dated backup whose name says it was taken more than this after now is not one of this
+#: prefix's backups: not the newest to restore, not counted or removed by ``--keep``, not what
+#: a schedule waits for. Its name is always the last: counted, it stopped scheduled backups until
+#: its date and, with ``--keep 1``, had each new backup removed as soon as it was uploaded.
+FUTURE_SECONDS = 600.0
 SSE_CHOICES = ("AES256", "aws:kms")
 
 
@@ -169,13 +176,23 @@ def _backups(client: _S3, target: S3Url) -> list[str]:
         more: dict[str, object] = {"ContinuationToken": token} if token else {}
         page = _call("list", target, client.list_objects_v2, Bucket=target.bucket, Prefix=target.key, **more)
         contents = page.get("Contents")
+        latest = time.time() + FUTURE_SECONDS
         for item in contents if isinstance(contents, list) else []:
             key = str(item.get("Key", "")) if isinstance(item, dict) else ""
-            if NAME.fullmatch(key[len(target.key) :]):
+            name = key[len(target.key) :]
+            if NAME.fullmatch(name) and (taken(name) or math.inf) <= latest:
                 keys.append(key)
         token = str(page["NextContinuationToken"]) if page.get("IsTruncated") else None
         if token is None:
             return sorted(keys)
+
+
+def taken(name: str) -> float | None:
+    """When a dated backup (``NAME``) was taken, as its name says (UTC); None: no such date."""
+    try:
+        return float(calendar.timegm(time.strptime(name[len("mahavishnu-") :][:15], "%Y%m%d-%H%M%S")))
+    except (ValueError, OverflowError):
+        return None
 
 
 def _newest(client: _S3, source: S3Url) -> str:

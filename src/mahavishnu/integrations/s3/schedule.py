@@ -10,7 +10,6 @@ once); SIGTERM or SIGINT ends it between backups, or after the one under way.
 
 from __future__ import annotations
 
-import calendar
 import signal
 import threading
 import time
@@ -73,9 +72,8 @@ def _until_due(target: s3.S3Url, every: float) -> float:
         return 0.0
     if not keys:
         return 0.0
-    name = keys[-1][len(target.key) :]  # mahavishnu-YYYYmmdd-HHMMSS-micro.db
-    taken = calendar.timegm(time.strptime(name[len("mahavishnu-") :][:15], "%Y%m%d-%H%M%S"))
-    return max(0.0, taken + every - time.time())
+    taken = s3.taken(keys[-1][len(target.key) :]) or 0.0  # (listed: none dated in the future)
+    return min(every, max(0.0, taken + every - time.time()))
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
