@@ -261,7 +261,15 @@ def test_list_llms_lists_the_local_profiles_without_a_team_store_or_when_it_is_d
 
 
 @pytest.mark.parametrize(
-    "secret", ["file:openai", "keyring:mahavishnu/deepseek", "file:dashscope", "env:MAHAVISHNU_PG_PASSWORD"]
+    "secret",
+    [
+        "file:openai",
+        "keyring:mahavishnu/deepseek",
+        "file:dashscope",
+        "env:MAHAVISHNU_PG_PASSWORD",
+        "env:OPENAI_API_KEY",
+        "env:DASHSCOPE_API_KEY",
+    ],
 )
 def test_a_team_profile_cannot_pick_a_members_key_for_another_provider(secret: str) -> None:
     """Found by a review acting as a member: a pushed profile ``lab`` naming ``file:openai`` and
@@ -278,6 +286,8 @@ def test_a_team_profile_cannot_pick_a_members_key_for_another_provider(secret: s
     definition = {"anthropic": {"base_url": "http://127.0.0.1:9000", "model": "m"}, "secret": [secret]}
     with pytest.raises(InvalidInputError, match="refused"):
         TeamProfile("lab", definition, "bob", datetime.now(UTC)).profile()
-    own = ["file:lab", "keyring:mahavishnu/lab", "file:acme-key", "env:OPENAI_API_KEY"]
+    own = ["file:lab", "keyring:mahavishnu/lab", "file:acme-key", "env:LAB_API_KEY"]
     assert check_references("lab", own) == own
     assert check_references("openai", ["file:openai"]) == ["file:openai"]  # its own provider's key
+    assert check_references("openai", ["env:OPENAI_API_KEY"]) == ["env:OPENAI_API_KEY"]
+    assert check_references("qwen", ["env:DASHSCOPE_API_KEY"]) == ["env:DASHSCOPE_API_KEY"]  # an alias's

@@ -97,6 +97,20 @@ def builtin_names() -> frozenset[str]:
     return frozenset(names)
 
 
+def builtin_variables() -> dict[str, frozenset[str]]:
+    """The variables the built-in catalogue reads its providers' keys from (``OPENAI_API_KEY``…),
+    each with the names and aliases of the entries that read it: where members keep those keys."""
+    found: dict[str, set[str]] = {}
+    for name, entry in _catalogue().items():
+        aliases = entry.get("aliases")
+        names = {name, *(str(alias) for alias in aliases)} if isinstance(aliases, list) else {name}
+        secret = entry.get("secret")
+        for ref in secret if isinstance(secret, list) else []:
+            if str(ref).startswith("env:"):
+                found.setdefault(str(ref).removeprefix("env:"), set()).update(names)
+    return {variable: frozenset(names) for variable, names in found.items()}
+
+
 def _merge(base: Mapping[str, object], override: Mapping[str, object]) -> dict[str, object]:
     merged = dict(base)
     for key, value in override.items():

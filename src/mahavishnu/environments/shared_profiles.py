@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from mahavishnu.environments.profiles import Profile, builtin_names
+from mahavishnu.environments.profiles import Profile, builtin_names, builtin_variables
 from mahavishnu.environments.secrets import KEYRING_SERVICE, SecretRef, alias_variable
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject
@@ -76,8 +76,8 @@ def check_references(name: str, references: list[str]) -> list[str]:
     """A team profile's references as a member's machine uses them (machine-local ones left out);
     refused when one names Mahavishnu's own secrets (the team store's password), which no
     provider may be sent, or the key a member keeps for a built-in provider (``file:openai``,
-    ``keyring:mahavishnu/deepseek``) unless the profile is that provider's: whoever pushed it
-    could have that key sent to the server the profile names."""
+    ``keyring:mahavishnu/deepseek``, ``env:OPENAI_API_KEY``) unless the profile is that provider's:
+    whoever pushed it could have that key sent to the server the profile names."""
     usable = []
     for text in references:
         ref = SecretRef.parse(text)
@@ -93,6 +93,14 @@ def check_references(name: str, references: list[str]) -> list[str]:
                 "key: refused",
                 hint=f"A team profile reads its own key: `mahavishnu secrets set {name}` (file:{name}, "
                 f"keyring:{KEYRING_SERVICE}/{name}), or an env:VAR reference.",
+            )
+        readers = builtin_variables().get(ref.name, frozenset()) if ref.kind == "env" else frozenset()
+        if readers and name not in readers:
+            raise InvalidInputError(
+                f"team profile '{name}' names {ref}, where the '{min(readers)}' profile's key is kept, as "
+                "its key: refused",
+                hint=f"A team profile reads its own key: `mahavishnu secrets set {name}`, or "
+                f"env:{alias_variable(name)}.",
             )
         if ref.kind not in MACHINE_LOCAL_KINDS:
             usable.append(str(ref))
