@@ -6,8 +6,9 @@ the text as the agent would: compatibility forms folded (full-width ``ｃｕｒ�
 dropped, and the key a connection authenticates with (``ssh -i KEY``) left out, since it is not sent.
 The rules, each a few words saying why:
 
-* **pipes a download into a shell**, **tells the agent to ignore its instructions**, **forges a
-  system or role block**: one pattern each;
+* **pipes a download into a shell** (or runs it as the shell's text: ``bash -c "$(curl …)"``,
+  ``source <(curl …)``), **tells the agent to ignore its instructions** ("ignore all of the previous
+  instructions", "disregard everything above."), **forges a system or role block**: one pattern each;
 * **exfiltration**: a *source* (a credential or key file, a named secret, the whole environment)
   moved to a *sink* (a URL, host:port, a mail address, a paste or request-capture site) by a
   *transfer*. The text is read once into cues (``_CUES``), and three rules look at the cues:
@@ -48,12 +49,21 @@ _PATTERNS = (
         "pipes a download into a shell",
         r"\b(?:curl|wget|iwr|invoke-webrequest|fetch)\b[^\n|]{0,300}\|\s*(?:sudo\s+)?"
         r"(?:ba|z|da|k)?sh\b|\b(?:curl|wget)\b[^\n|]{0,300}\|\s*(?:sudo\s+)?(?:python\d?|perl|ruby|node|iex)\b"
-        r"|\b(?:ba|z)?sh\s+<\(\s*(?:curl|wget)\b|\biex\s*\(\s*(?:iwr|invoke-webrequest|new-object)\b",
+        r"|\b(?:ba|z)?sh\s+<\(\s*(?:curl|wget)\b|\biex\s*\(\s*(?:iwr|invoke-webrequest|new-object)\b"
+        # the download run as the shell's own text: bash -c "$(curl …)", source <(curl …), eval "$(wget …)"
+        r"|\b(?:(?:ba|z|da|k)?sh\s+-c|eval)\s+[\"']?\$\(\s*(?:curl|wget)\b"
+        r"|(?:\bsource|(?:^|[\s;&|(])\.)\s+<\(\s*(?:curl|wget)\b",
     ),
     (
         "tells the agent to ignore its instructions",
-        r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
-        r"(?:previous|prior|above|earlier|system|original)\s+(?:instructions|prompts?|rules|directions)\b",
+        r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+|of\s+)*"
+        r"(?:previous|prior|above|earlier|system|original)\s+"
+        r"(?:instructions|prompts?|rules|directions|guidelines|directives)\b"
+        # "ignore the instructions above", "disregard everything above." (not "the above warnings")
+        r"|\b(?:ignore|disregard|forget)\s+(?:all\s+|of\s+|the\s+|your\s+)*"
+        r"(?:instructions|rules|directions|guidelines)\s+(?:above|before\s+this|you\s+were\s+given)\b"
+        r"|\b(?:ignore|disregard|forget)\s+(?:everything|all(?:\s+of)?\s+the|all)\s+(?:above|said\s+before)"
+        r"(?=\s*(?:[.,;:!]|and\b|then\b|$))",
     ),
     (
         "forges a system or role block",
