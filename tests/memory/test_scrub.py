@@ -43,7 +43,13 @@ def test_passwords_on_command_lines_and_in_qwen_prompts_are_scrubbed() -> None:
         f"curl --user admin:{pw} https://api.internal/v1",
         f"mysql -h db -u root -p{pw} shop",
         f"mysqldump --password {pw} shop",
+        f"mysqldump --password '{pw}' shop",
         f"the staging database is postgres://shop:{pw} @db.internal:5432/shop",  # as Qwen Code logs it
+        f"sshpass -p {pw} ssh deploy@build.internal",
+        f"sshpass -p '{pw}' scp out.tar deploy@build.internal:",
+        f'docker login -u ci -p "{pw}" registry.internal',
+        f"podman login --username ci -p {pw} quay.io",
+        f"helm registry login ghcr.io -u bot -p {pw}",
     ):
         assert pw not in scrub(text) and "[REDACTED:password]" in scrub(text), text
 
@@ -90,6 +96,9 @@ def test_unterminated_private_key_is_scrubbed_to_the_end() -> None:
         "gcc -pthread -o server server.c && ssh -p2222 build",
         "docker run -u 1000:1000 -p 8080:80 app",
         "mysql -u root -p shop < dump.sql",
+        "mysql -u root -p shop2024 < dump.sql",  # apart: mysql asks, and opens the database shop2024
+        "docker run -p 8080:80 -p 'x9:80' app",
+        "mkdir -p build2/out && sshpass -p $DEPLOY_PASSWORD ssh build",
         "run it with --password $DB_PASSWORD",
         "tar -pcvf x.tar . && git log -p",
         "open http://localhost:8080 @src/app.py",

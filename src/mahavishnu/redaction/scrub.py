@@ -506,26 +506,35 @@ def _placeholder(value: str) -> bool:
 # Qwen Code logs a prompt with a space before each "@" (its file-reference marker):
 # ``postgres://shop:PW @db.internal``.
 _SPACED_URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<pw>[^/\s@]+) @(?=[\w-])")
-# Passwords given on a command line: ``curl -u user:PW``, ``mysql -pPW``, ``--password PW``.
+# Passwords given on a command line: ``curl -u user:PW``, ``mysql -pPW``, ``sshpass -p PW``,
+# ``docker login -p 'PW'``, ``--password PW`` (quoted or not).
 _COMMAND_LINE_PASSWORD = re.compile(
     r"(?<=\s)(?:(?:-u|--user)[\s=]+[^\s:'\"]+:(?P<pw>[^\s'\"]+)"
-    r"|-p(?P<attached>[^\s'\"]+)|--password[\s=]+(?P<long>[^\s'\"]+))"
+    r"|-p(?P<attached>[^\s'\"]+)"
+    r"|-p[ \t]+(?:'(?P<single>[^'\n]+)'|\"(?P<double>[^\"\n]+)\"|(?P<spaced>[^\s'\"]+))"
+    r"|--password[\s=]+(?:'(?P<long_single>[^'\n]+)'|\"(?P<long_double>[^\"\n]+)\"|(?P<long>[^\s'\"]+)))"
 )
+_PASSWORD_GROUPS = ("pw", "attached", "single", "double", "spaced", "long_single", "long_double", "long")
 
 
 # ``-pPASSWORD`` is a password only for a client that reads it so; elsewhere ``-p`` starts anything
-# (``-period/2`` in a comment, ``-pthread``).
+# (``-period/2`` in a comment, ``-pthread``). ``-p PASSWORD``, apart, only for ``sshpass`` and the
+# registries' ``login`` (``docker``, ``podman``, ``helm registry``, ``oras``): ``mysql -p NAME``
+# asks for the password and opens the database NAME, and ``-p 8080`` is a port elsewhere.
 _ATTACHED_P_CLIENTS = ("mysql", "mariadb", "sshpass", "-u ", "--user")
+_APART_P_CLIENTS = ("sshpass", " login")
 
 
 def _command_line_passwords(text: str) -> Iterable[Finding]:
     for match in _COMMAND_LINE_PASSWORD.finditer(text):
-        group = next(g for g in ("pw", "attached", "long") if match[g] is not None)
-        if group == "attached":
+        group = next(g for g in _PASSWORD_GROUPS if match[g] is not None)
+        clients = {"attached": _ATTACHED_P_CLIENTS, "single": _APART_P_CLIENTS, "double": _APART_P_CLIENTS}
+        needed = clients.get(group, _APART_P_CLIENTS if group == "spaced" else ())
+        if needed:
             line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
-            if not any(client in line for client in _ATTACHED_P_CLIENTS):
+            if not any(client in line for client in needed):
                 continue
-        if _looks_like_credential(match[group], bare=True):
+        if _looks_like_credential(match[group], bare=group in ("pw", "attached", "spaced", "long")):
             yield Finding("password", match.start(group), match.end(group))
 
 
