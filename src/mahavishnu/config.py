@@ -201,10 +201,11 @@ class RecallSettings(BaseModel):
     # evidence add up to this (only one stored fact answers a question, so their sum is the chance
     # that one of them does; None: off, only prompt_point opens it, and a raised prompt_point
     # wants this off or raised too). Chosen on the tuning half of the development set, its
-    # projects described (the lowest that gives at most 40 % of its near-misses something): the
-    # hook adds the answer for 0.61 / 0.69 of its questions (tuning / validation) instead of 0.55 /
-    # 0.58, near-misses given something 0.38 / 0.12 as without it (benchmarks/devmem.py
-    # --hook-sweep; 0.42 before projects were described).
+    # projects described, when the judge's point was 0.39 (the lowest that gave at most 40 % of
+    # its near-misses something). At the judge's point since 2026-11-26 (0.19, with ``dropped``)
+    # two hits under it never add up to 0.46, and the sweep gives the same figures from 0.30 to
+    # 0.60 and off (benchmarks/devmem.py --hook-sweep): it matters only with a raised
+    # prompt_point.
     prompt_pair_point: float | None = Field(default=0.46, ge=0.0, le=2.0)
     # The cosine a captured conversation turn needs (the judge is fitted on notes and decisions,
     # not turns): 0.35, the prompt's floor before the judge. On LoCoMo 0.62 of the evidence turns
