@@ -6,6 +6,8 @@ answers counts toward it (issue 46)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,3 +94,34 @@ def test_dropped_lowers_the_probability_at_the_models_weight(monkeypatch: pytest
     assert judge.probability(row, fitted, 0.2) < judge.probability(row, fitted, 0.0)
     z = fitted.bias + float(np.dot(fitted.weights, row)) - 6.0 * 0.2
     assert judge.probability(row, fitted, 0.2) == pytest.approx(1 / (1 + np.exp(-z)))
+
+
+def test_the_prompt_hooks_search_reads_dropped_and_a_search_does_not(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``MemoryStore.search(covered=True)`` (the prompt hook's) weighs ``dropped`` at the model's
+    weight, and runs it only then: not for a plain search, nor at a weight of 0."""
+    from mahavishnu.config import MemorySettings
+    from mahavishnu.memory.core import judge_weights, store
+    from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+
+    calls: list[str] = []
+    real = store.dropped
+
+    def counted(query: str, *args: Any) -> list[float]:
+        calls.append(query)
+        return real(query, *args)
+
+    monkeypatch.setattr(store, "dropped", counted)
+    embedder = LocalEmbedder()
+    with store.MemoryStore(SqliteBackend(tmp_path / "m.db"), MemorySettings(), embedder) as memories:
+        memories.store("Merchant throttling counts requests in Redis keys, one per merchant.", "note")
+        question = "what's the TTL on the Redis keys for merchant throttling?"
+        memories.search(question)
+        assert calls == []
+        weighed = memories.search(question, covered=True)[0].probability
+        assert calls == [question]
+        monkeypatch.setattr(judge_weights, "DROPPED", 0.0)
+        unweighed = memories.search(question, covered=True)[0].probability
+        assert calls == [question]  # a weight of 0 runs nothing
+        assert weighed is not None and unweighed is not None and weighed < unweighed
