@@ -26,7 +26,7 @@ import socket
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from opentelemetry import context, trace
@@ -89,7 +89,7 @@ class Sdk:
         resource = Resource.create(attributes)
         readers: list[MetricReader] = []
         if otlp_endpoint is not None:
-            readers.append(PeriodicExportingMetricReader(_Metrics(**_where(otlp_endpoint, "metrics"))))
+            readers.append(PeriodicExportingMetricReader(_gated(_Metrics, otlp_endpoint, "metrics")))
         self.pull = InMemoryMetricReader() if prometheus else None
         if self.pull is not None:
             readers.append(self.pull)
@@ -99,10 +99,10 @@ class Sdk:
         self.loggers: LoggerProvider | None = None
         if otlp_endpoint is not None:
             self.tracers = TracerProvider(resource=resource)
-            self.tracers.add_span_processor(BatchSpanProcessor(_Spans(**_where(otlp_endpoint, "traces"))))
+            self.tracers.add_span_processor(BatchSpanProcessor(_gated(_Spans, otlp_endpoint, "traces")))
             self.loggers = LoggerProvider(resource=resource)
             self.loggers.add_log_record_processor(
-                BatchLogRecordProcessor(_Logs(**_where(otlp_endpoint, "logs")))
+                BatchLogRecordProcessor(_gated(_Logs, otlp_endpoint, "logs"))
             )
         self.histograms: dict[str, Histogram] = {}
         self.counters: dict[str, Counter] = {}
@@ -276,9 +276,8 @@ class Collector:
         return self.verdict
 
 
-@functools.cache
 def collector(endpoint: str) -> Collector:
-    """One ``Collector`` for each host and port: the three signals' exporters share its look."""
+    """The ``Collector`` of an endpoint's host and port: the three signals' exporters share its look."""
     return _collector_at(*Collector.address(endpoint))
 
 
@@ -288,11 +287,10 @@ def _collector_at(host: str, port: int) -> Collector:
 
 
 class _Metrics(OTLPMetricExporter):
-    """The OTLP exporters, each dropping a batch at once when its collector is unreachable."""
+    """The OTLP exporters, each dropping a batch at once when its collector is unreachable
+    (``collector`` set by ``_gated``)."""
 
-    def __init__(self, *, endpoint: str | None, timeout: float | None, signal: str) -> None:
-        super().__init__(endpoint=endpoint, timeout=timeout)
-        self.collector = collector(endpoint or _variable_endpoint(signal))
+    collector: Collector
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any
@@ -303,21 +301,28 @@ class _Metrics(OTLPMetricExporter):
 
 
 class _Spans(OTLPSpanExporter):
-    def __init__(self, *, endpoint: str | None, timeout: float | None, signal: str) -> None:
-        super().__init__(endpoint=endpoint, timeout=timeout)
-        self.collector = collector(endpoint or _variable_endpoint(signal))
+    collector: Collector
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return super().export(spans) if self.collector.reachable() else SpanExportResult.FAILURE
 
 
 class _Logs(OTLPLogExporter):
-    def __init__(self, *, endpoint: str | None, timeout: float | None, signal: str) -> None:
-        super().__init__(endpoint=endpoint, timeout=timeout)
-        self.collector = collector(endpoint or _variable_endpoint(signal))
+    collector: Collector
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         return super().export(batch) if self.collector.reachable() else LogRecordExportResult.FAILURE
+
+
+_Gated = TypeVar("_Gated", _Metrics, _Spans, _Logs)
+
+
+def _gated(kind: type[_Gated], base: str, signal: str) -> _Gated:
+    """An exporter of ``signal`` to ``base`` (``_where``) with its endpoint's ``Collector``."""
+    where = _where(base, signal)
+    exporter = kind(endpoint=where["endpoint"], timeout=where["timeout"])
+    exporter.collector = collector(where["endpoint"] or _variable_endpoint(signal))
+    return exporter
 
 
 def _variable_endpoint(signal: str) -> str:
@@ -329,7 +334,6 @@ def _variable_endpoint(signal: str) -> str:
 class _Where(TypedDict):
     endpoint: str | None
     timeout: float | None
-    signal: str
 
 
 def _where(base: str, signal: str) -> _Where:
@@ -338,4 +342,4 @@ def _where(base: str, signal: str) -> _Where:
     endpoint = f"{base.rstrip('/')}/v1/{signal}" if base else None
     timeouts = ("OTEL_EXPORTER_OTLP_TIMEOUT", f"OTEL_EXPORTER_OTLP_{_SIGNALS[signal]}_TIMEOUT")
     timeout = None if any(os.environ.get(name) for name in timeouts) else DEFAULT_TIMEOUT_SECONDS
-    return {"endpoint": endpoint, "timeout": timeout, "signal": signal}
+    return {"endpoint": endpoint, "timeout": timeout}
