@@ -182,11 +182,7 @@ def find_secrets(text: str) -> list[Finding]:
     which recall and many programs fold to ``sk-ant…``), is found in the text read plainly, its span
     the whole of it."""
     found = _found_in(text)
-    if (
-        text
-        and not text.isascii()
-        and (INVISIBLE.search(text) or not unicodedata.is_normalized("NFKC", text))
-    ):
+    if text and not text.isascii() and _not_plain(text):
         plain, at = _plain(text)
         if plain != text:
             found = _disjoint(
@@ -515,6 +511,7 @@ _COMMAND_LINE_PASSWORD = re.compile(
     r"|--password[\s=]+(?:'(?P<long_single>[^'\n]+)'|\"(?P<long_double>[^\"\n]+)\"|(?P<long>[^\s'\"]+)))"
 )
 _PASSWORD_GROUPS = ("pw", "attached", "single", "double", "spaced", "long_single", "long_double", "long")
+_QUOTED_GROUPS = frozenset({"single", "double", "long_single", "long_double"})
 
 
 # ``-pPASSWORD`` is a password only for a client that reads it so; elsewhere ``-p`` starts anything
@@ -523,18 +520,23 @@ _PASSWORD_GROUPS = ("pw", "attached", "single", "double", "spaced", "long_single
 # asks for the password and opens the database NAME, and ``-p 8080`` is a port elsewhere.
 _ATTACHED_P_CLIENTS = ("mysql", "mariadb", "sshpass", "-u ", "--user")
 _APART_P_CLIENTS = ("sshpass", " login")
+#: A ``-p`` group -> the clients one of which its line must name.
+_P_CLIENTS = {
+    "attached": _ATTACHED_P_CLIENTS,
+    "single": _APART_P_CLIENTS,
+    "double": _APART_P_CLIENTS,
+    "spaced": _APART_P_CLIENTS,
+}
 
 
 def _command_line_passwords(text: str) -> Iterable[Finding]:
     for match in _COMMAND_LINE_PASSWORD.finditer(text):
         group = next(g for g in _PASSWORD_GROUPS if match[g] is not None)
-        clients = {"attached": _ATTACHED_P_CLIENTS, "single": _APART_P_CLIENTS, "double": _APART_P_CLIENTS}
-        needed = clients.get(group, _APART_P_CLIENTS if group == "spaced" else ())
-        if needed:
+        if needed := _P_CLIENTS.get(group):
             line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
             if not any(client in line for client in needed):
                 continue
-        if _looks_like_credential(match[group], bare=group in ("pw", "attached", "spaced", "long")):
+        if _looks_like_credential(match[group], bare=group not in _QUOTED_GROUPS):
             yield Finding("password", match.start(group), match.end(group))
 
 
