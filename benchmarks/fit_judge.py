@@ -361,12 +361,12 @@ def fitted_model(
     dropped = 0.0
     if not search:
         dropped = weigh_dropped(asked, halves, w)
-        w = np.concatenate([w[:-1], [-dropped], w[-1:]])
+        w = with_dropped(w, dropped)
 
     def judged_in(scoped: bool) -> dict[str, Judged]:
         return {
             split: Judged([a for a in asked if a.split == split], halves[split][scoped], w)
-            for split in ("tune", "valid")
+            for split in SPLITS
         }
 
     judged, bare = judged_in(True), judged_in(False)
@@ -422,7 +422,7 @@ def weigh_dropped(
     found = []
     print("dropped weight: hook answer / near / unrelated at its hook point, tune | valid")
     for weight in DROPPED_WEIGHTS:
-        with_it = np.concatenate([w[:-1], [-weight], w[-1:]])
+        with_it = with_dropped(w, weight)
         tune, valid = (Judged([a for a in asked if a.split == s], halves[s][True], with_it) for s in SPLITS)
         point = choose_hook(tune)
         t, v = tune.hook(point), valid.hook(point)
@@ -432,6 +432,12 @@ def weigh_dropped(
         )
         found.append((t["answerable"], -weight))
     return -max(found)[1]
+
+
+def with_dropped(w: np.ndarray, weight: float) -> np.ndarray:
+    """The weights ``w`` (its bias last) with ``dropped``'s column weighed at ``-weight``, before the
+    bias (``judge.probability`` subtracts it)."""
+    return np.concatenate([w[:-1], [-weight], w[-1:]])
 
 
 def curve(j: Judged) -> None:
