@@ -68,7 +68,7 @@ def test_configured_session_buddy_is_checked_with_its_health_check_tool() -> Non
     from mahavishnu.health import _session_buddy
 
     server = Path(__file__).resolve().parents[2] / "testkit" / "session_buddy_server.py"
-    peer = SessionBuddySettings(command=[sys.executable, str(server)], timeout_seconds=10)
+    peer = SessionBuddySettings(command=[sys.executable, str(server)], timeout_seconds=30)  # starts Python
     (component,) = _session_buddy(Settings(session_buddy=peer))
     assert (component.component, component.status) == ("session-buddy", "ok")
     assert component.detail.startswith("session-buddy 0.23.0 at stdio")
