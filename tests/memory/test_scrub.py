@@ -154,3 +154,19 @@ def test_a_secret_in_compatibility_forms_is_scrubbed_whole() -> None:
     )
     plain = "café, naïve, ｆｕｌｌ ｗｉｄｔｈ words and ﬁ ligatures"
     assert scrub(plain) == plain
+
+
+def test_a_text_found_clean_is_read_again_once_a_secret_it_quotes_becomes_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    value = "qz7Wm2kRt9Lp4Xv"  # no known format: only a held value gives it away
+    text = f"the vendor gateway answers to {value}"
+    assert find_secrets(text) == [] and scrub(text) == text  # found clean, and remembered so
+    monkeypatch.setenv("VENDOR_GATEWAY_TOKEN", value)
+    from mahavishnu.redaction.held import forget_held_values
+
+    forget_held_values()  # (held values are looked at again at most once a second)
+    assert scrub(text) == "the vendor gateway answers to [REDACTED:known-secret]"
+    monkeypatch.delenv("VENDOR_GATEWAY_TOKEN")
+    forget_held_values()
+    assert scrub(text) == text
