@@ -240,9 +240,9 @@ _PLAIN_WORDS = re.compile(r"(?<![-=\w])[a-z]+\s+[a-z]+\b(?![:/.=-])", re.I)
 # The key that authenticates a connection (`ssh -i KEY`, `-o IdentityFile=KEY`) is not sent.
 _IDENTITY = re.compile(r"(?<!\S)(?:-i\s*|-o\s*IdentityFile[= ]\s*|--identity(?:-file)?[= ]\s*)\S+", re.I)
 
-# A letter past Latin Extended-B that is not punctuation, CJK or kana: maybe a look-alike of a
-# Latin one (``_latin``).
-_FOREIGN_LETTER = re.compile(r"[^\u0000-\u024f\u2000-\u206f\u2e80-\u9fff\uff00-\uffef]")
+# A letter past Latin Extended-B, but CJK, kana and Hangul: maybe a look-alike of a Latin one
+# (``_latin``). Symbols (arrows, check marks, emoji) are not letters, and never load the table.
+_FOREIGN_LETTER = re.compile(r"(?=[^\W\d_])[^\u0000-\u024f\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]")
 
 
 def _latin(text: str) -> str:
