@@ -653,11 +653,12 @@ def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
 
 def setting_variants(spec: str) -> list[dict[str, Any]]:
     """``--fusion-sweep``'s variants: ``field=value[+field=value...]`` of ``memory.hybrid_*``
-    settings (without the prefix), comma-separated; ``default`` is the settings as they are."""
+    settings (without the prefix) or other ``memory`` settings (``rerank_depth=0``), comma-separated;
+    ``default`` is the settings as they are."""
     out = []
     for variant in spec.split(","):
         pairs = [p.split("=", 1) for p in variant.split("+") if p and p != "default"]
-        out.append({f"hybrid_{k}": v for k, v in pairs})
+        out.append({k if k in MemorySettings.model_fields else f"hybrid_{k}": v for k, v in pairs})
     return out
 
 
