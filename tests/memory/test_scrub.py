@@ -170,3 +170,35 @@ def test_a_text_found_clean_is_read_again_once_a_secret_it_quotes_becomes_held(
     monkeypatch.delenv("VENDOR_GATEWAY_TOKEN")
     forget_held_values()
     assert scrub(text) == text
+
+
+def _wrapped(text: str, width: int) -> str:
+    """``text`` cut into lines of ``width`` characters, as a terminal wraps what it prints."""
+    return "\n".join(text[i : i + width] for i in range(0, len(text), width))
+
+
+@pytest.mark.parametrize("width", [40, 80])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-ant-api03-" + "Ab1Xy9Qz" * 11 + "AA",
+        "ghp_" + "a1B2c3D4e5" * 3 + "xyzXYZ",
+        "sk-proj-" + "Tq7Lm2Zp" * 12,
+    ],
+    ids=["anthropic", "github", "openai"],
+)
+def test_a_key_a_terminal_wrapped_over_lines_is_redacted_whole(secret: str, width: int) -> None:
+    text = _wrapped(f"export THE_KEY_FOR_THIS_DEMO={secret} and then the rest of the sentence", width)
+    assert "\n" in text and leaked(text.replace("\n", ""), secret)  # (wrapped, and there to find)
+    out = scrub(text)
+    assert not leaked(out.replace("\n", ""), secret), out
+    assert out.startswith("export THE_KEY_FOR_THIS_DEMO=") and "] and then t" in out  # the prose kept
+
+
+def test_the_lines_after_a_key_are_kept() -> None:
+    key = "sk-proj-" + "Tq7Lm2Zp" * 12
+    text = f"OPENAI_API_KEY={key}\nDEBUG=1\nLOG_FORMAT=json\ncomments follow"
+    assert scrub(text) == "OPENAI_API_KEY=[REDACTED:openai-key]\nDEBUG=1\nLOG_FORMAT=json\ncomments follow"
+    token = "ghp_" + "a1B2c3D4e5" * 3 + "xyzXYZ"
+    wrapped = f"the token {token[:22]}\n{token[22:]}\nnext line"  # its last line, shorter, ends it
+    assert scrub(wrapped) == "the token [REDACTED:github-token]\nnext line"

@@ -204,11 +204,50 @@ def find_secrets(text: str) -> list[Finding]:
             found = _disjoint(
                 [*found, *(Finding(f.kind, at[f.start], at[f.end - 1] + 1) for f in _found_in(plain, held))]
             )
+    if "\n" in text and _WRAP.search(text):
+        whole, at = _unwrapped(text)
+        if whole != text:  # a held value or a key of a known format across a line break
+            across = [
+                Finding(f.kind, at[f.start], at[f.end - 1] + 1)
+                for f in _formats(whole, whole.lower(), held)
+                if at[f.end - 1] - at[f.start] >= f.end - f.start
+            ]
+            found = _disjoint([*found, *across])
     if not found and len(text) <= _CLEAN_CHARS:
         if len(_clean) >= _CLEAN_TEXTS:
             _clean = {}
         _clean[text] = None
     return found
+
+
+# A line that ends in a run of six or more of a token's characters, the next line going on with more (not
+# with a name and ``=`` or ``:``, as the next line of a .env or YAML file does): maybe a key a
+# terminal or an editor wrapped at its width (``sk-ant-api03-…`` over two lines).
+_WRAP = re.compile(r"[A-Za-z0-9_+/-]{6}\r?\n(?=[A-Za-z0-9_+/-])(?![A-Za-z_][\w.-]*[ \t]*[=:])")
+
+
+def _unwrapped(text: str) -> tuple[str, list[int]]:
+    """``text`` with the line breaks of wrapped keys dropped, and where each character of that stood
+    in ``text``: a key wrapped over lines is read, and redacted, whole. A break ``_WRAP`` finds is
+    a wrap when its line is the first of the key's or as long as the line before it (a wrap cuts
+    every line at one width): the key's last line, shorter, ends it, so the line after it is not
+    taken for more of the key."""
+    parts: list[str] = []
+    at: list[int] = []
+    last = 0
+    width = 0  # the length of the line before, when it was wrapped into this one
+    for m in _WRAP.finditer(text):
+        cut = m.end() - (2 if text[m.end() - 2] == "\r" else 1)
+        line = cut - (text.rfind("\n", 0, cut) + 1)
+        if width and line != width:
+            width = 0
+            continue
+        parts.append(text[last:cut])
+        at.extend(range(last, cut))
+        last, width = m.end(), line
+    parts.append(text[last:])
+    at.extend(range(last, len(text)))
+    return "".join(parts), at
 
 
 def _not_plain(text: str) -> bool:
@@ -233,10 +272,7 @@ def _found_in(text: str, held: frozenset[str]) -> list[Finding]:
     if not text:
         return []
     lowered = text.lower()
-    found: list[Finding] = list(_held(text, held))  # first: a held value keeps its kind on a tie
-    for index, rule in enumerate(RULES):
-        if any(k in lowered for k in rule.keywords):
-            found.extend(_matches(_compiled(index), rule, text, lowered))
+    found = _formats(text, lowered, held)
     if "://" in text:
         found.extend(
             Finding("password", m.start("pw"), m.end("pw"))
@@ -254,6 +290,15 @@ def _found_in(text: str, held: frozenset[str]) -> list[Finding]:
         if "phrase" in lowered:
             found.extend(_passphrases(text))
     return _disjoint(found)
+
+
+def _formats(text: str, lowered: str, held: frozenset[str]) -> list[Finding]:
+    """The held values and the secrets of a known format (``RULES``) in ``text``."""
+    found: list[Finding] = list(_held(text, held))  # first: a held value keeps its kind on a tie
+    for index, rule in enumerate(RULES):
+        if any(k in lowered for k in rule.keywords):
+            found.extend(_matches(_compiled(index), rule, text, lowered))
+    return found
 
 
 def scrub(text: str) -> str:
