@@ -293,14 +293,18 @@ def json_data(text: str, *, source: str = "<text>", comments: bool = True) -> JS
     return data
 
 
+def _bom_refused(source: str, who_refuses: str) -> InvalidConfigFileError:
+    return InvalidConfigFileError(
+        f"{source} starts with a byte order mark (BOM), which {who_refuses}",
+        hint='Save it as UTF-8 without a BOM (in most editors: encoding "UTF-8", not "UTF-8 with '
+        'BOM"); nothing was written.',
+    )
+
+
 def _check_strict_json(text: str, source: str) -> object:
     """What ``json.loads`` reads of ``text``, or InvalidConfigFileError naming the line."""
     if text.startswith("\ufeff"):  # json.loads: "Unexpected UTF-8 BOM (decode using utf-8-sig)"
-        raise InvalidConfigFileError(
-            f"{source} starts with a byte order mark (BOM), which strict JSON readers (Claude Code) refuse",
-            hint='Save it as UTF-8 without a BOM (in most editors: encoding "UTF-8", not "UTF-8 with '
-            'BOM"); nothing was written.',
-        )
+        raise _bom_refused(source, "strict JSON readers (Claude Code) refuse")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -327,11 +331,7 @@ def check_jsonc(text: str, source: str, *, reader: str, bom: bool) -> None:
     (Qwen Code strips it, Gemini CLI does not). Raises InvalidConfigFileError naming the line."""
     if text.startswith("\ufeff"):
         if not bom:
-            raise InvalidConfigFileError(
-                f"{source} starts with a byte order mark (BOM), which {reader} refuses",
-                hint='Save it as UTF-8 without a BOM (in most editors: encoding "UTF-8", not "UTF-8 with '
-                'BOM"); nothing was written.',
-            )
+            raise _bom_refused(source, f"{reader} refuses")
         text = " " + text[1:]  # same offsets
     if not text.strip():
         return
