@@ -754,16 +754,25 @@ def daemon_with_metrics(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     its store; yields the port and the bearer token (kept in the secrets file, as without a keyring)."""
     from mahavishnu.environments.mcp_access import TOKEN_SECRET
     from mahavishnu.environments.secrets import store_secret
-    from mahavishnu.memory.loop import daemon
-    from mahavishnu.services.supervisor import Supervisor
 
     port = _free_port()
-    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT / "src"))  # the daemon runs this tree's code
     _write_settings(isolated_home, {"telemetry": {"daemon_metrics_port": port}})
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     store_secret(TOKEN_SECRET, TOKEN, "file")
     with MemoryStore.open(load_settings()) as store:  # the real local embedder, as the daemon's
         store.store(f"We decided the {CANARY_TEXT} stays in the api", "decision", project="api")
+    with supervised_daemon(monkeypatch):
+        yield port, TOKEN
+
+
+@contextmanager
+def supervised_daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The real memory daemon, started by the supervisor with this environment (this tree's code),
+    warm; stopped (its telemetry exported) when the block ends."""
+    from mahavishnu.memory.loop import daemon
+    from mahavishnu.services.supervisor import Supervisor
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT / "src"))  # the daemon runs this tree's code
     monkeypatch.setenv(daemon.DISABLE_ENV, "on")
     supervisor = Supervisor(load_settings())
     supervisor.start(daemon.SERVICE)
@@ -772,10 +781,75 @@ def daemon_with_metrics(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) ->
         time.sleep(0.2)
     try:
         assert daemon.ping(timeout=5.0) is not None, supervisor.tail(daemon.SERVICE, 20)
-        yield port, TOKEN
+        yield
     finally:
         supervisor.stop(daemon.SERVICE)
         print(supervisor.log_path(daemon.SERVICE).read_text()[-2000:])
+
+
+def _imported_opentelemetry(importtime: str) -> list[str]:
+    """The OpenTelemetry modules a process's ``-X importtime`` lines (its stderr) name."""
+    return [line for line in importtime.splitlines() if "opentelemetry" in line]
+
+
+def test_a_hook_the_daemon_answers_is_recorded_there_and_loads_no_opentelemetry(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with MemoryStore.open(load_settings()) as store:
+        store.store(f"We decided the {CANARY_TEXT} stays in the api", "decision", project="api")
+
+    def hook(env: dict[str, str], session: str) -> subprocess.CompletedProcess[str]:
+        payload = {
+            "hook_event_name": "SessionStart",
+            "session_id": session,
+            "cwd": "/w/api",
+            "source": "startup",
+        }
+        argv = [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "mahavishnu",
+            "memory",
+            "context",
+            "--tool",
+            "claude",
+        ]
+        done = subprocess.run(
+            argv,
+            input=json.dumps(payload),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **env},
+        )
+        assert done.returncode == 0 and CANARY_TEXT in done.stdout, done.stderr[-2000:]
+        return done
+
+    with otlp_receiver() as (endpoint, received):
+        otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+        with supervised_daemon(monkeypatch):  # started without an endpoint: its telemetry is off
+            alone = hook(otel, "s1")  # so the hook records its command itself
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        with supervised_daemon(monkeypatch):  # this one exports
+            handed = hook(otel, "s2")
+    assert _imported_opentelemetry(alone.stderr)  # (the check can fail)
+    assert not _imported_opentelemetry(handed.stderr), _imported_opentelemetry(handed.stderr)[:3]
+
+    commands = [
+        s
+        for s in span_records(received)
+        if s["name"] == "mahavishnu.cli" and s["attributes"]["mahavishnu.command"] == "memory.context"
+    ]
+    assert len(commands) == 2  # (beside the second daemon's own command, `memory daemon`)
+    recalls = [s for s in span_records(received) if s["name"] == "mahavishnu.recall"]
+    assert len(recalls) == 1  # the daemon's, the second time (the first daemon measured nothing)
+    by_daemon = next(s for s in commands if s["id"] == recalls[0]["parent"])  # the recall nests in it
+    assert by_daemon["attributes"]["outcome"] == "ok" and by_daemon["trace"] == recalls[0]["trace"]
+    durations = metric_points(received)["mahavishnu.cli.duration"]
+    assert _one(durations, **{"mahavishnu.command": "memory.context", "outcome": "ok"}) == 2
+    assert CANARY_TEXT.encode() not in received.raw()
 
 
 def _hooks_through_the_daemon() -> None:

@@ -1,7 +1,8 @@
 """Console-script entry point, kept free of imports so the fast paths below stay fast.
 
-Every command is measured here, once (``cli/command_span.py``); telemetry off, that costs one look
-at the environment and the settings snapshot, and no OpenTelemetry module is imported.
+Every command is measured here, once (``cli/command_span.py``, ``telemetry.command``); telemetry off,
+that costs one look at the environment and the settings snapshot, and no OpenTelemetry module is
+imported; on, none until the command ends, and none at all when the memory daemon answered it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ def run() -> None:
     from mahavishnu.cli import command_span
 
     argv = sys.argv[1:]
-    with telemetry.measure("cli", command=command_span.fast_name(argv)) as command_span.current:
+    with telemetry.command(command=command_span.fast_name(argv)) as command_span.current:
         try:
             _dispatch(argv)
         except SystemExit as done:

@@ -27,7 +27,14 @@ Mahavishnu's own ``logging`` records go out too, scrubbed (``sdk.ScrubbedHandler
 serves ``/metrics`` on a loopback port for a process with no HTTP server of its own (the daemon).
 
 The decision is taken once per process, at the first measurement (``secrets get`` included: the
-setting is read from the settings snapshot, without pydantic). Attributes are names and
+setting is read from the settings snapshot, without pydantic).
+
+Every command is measured as ``cli`` (``command``, opened by ``cli/entry.py``), lazily: OpenTelemetry
+is loaded at its end, or at the first measurement inside it. A command the memory daemon answers
+(a hook, ``memory search``) sends its start with the request (``pending_command``); a daemon with
+telemetry on records the command there, its own work nested in it (``remote_command``), and says
+so, and the command's process then records nothing (``hand_off``): a hook the daemon answers loads
+no OpenTelemetry module, which cost it 0.3-0.9 s. Attributes are names and
 outcomes only (assistant, profile, search mode, event): ``_label`` keeps any value to a short
 name-like word, so neither memory text nor a key can end up in an export.
 
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -137,6 +145,111 @@ def measure(operation: str, **attributes: Attribute) -> AbstractContextManager[M
     return _Measure(sdk, operation, labels(attributes))
 
 
+class _Command:
+    """The command being run, measured as ``cli`` when it ends, by this process unless the memory
+    daemon took it over (``hand_off``). Its span opens, from the command's start, at the first
+    measurement inside it (so that one nests in it) or at its end."""
+
+    def __init__(self, attributes: dict[str, Attribute]) -> None:
+        self.attributes = attributes
+        self.counts: dict[str, float] = {}
+        self.measured: _Measure | None = None  # once opened
+        self.handed = False
+        self.thread = threading.current_thread()
+        self.started_ns, self.started = 0, 0.0
+
+    def __enter__(self) -> _Command:
+        global _command
+        self.started_ns, self.started = time.time_ns(), time.perf_counter()
+        _command = self
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        global _command
+        _command = None
+        if self.handed and self.measured is None:
+            return
+        sdk = _current()
+        if sdk is not None:
+            self.open(sdk).__exit__(kind, exc, tb)
+
+    def open(self, sdk: Sdk) -> _Measure:
+        """The command's measurement, its span started (and made current) once."""
+        if self.measured is None:
+            measured = self.measured = _Measure(sdk, "cli", self.attributes)
+            measured.counts, measured.started = self.counts, self.started
+            measured.close_span = sdk.start_span("cli", self.attributes, start_time=self.started_ns)
+        return self.measured
+
+    def set(self, **attributes: Attribute) -> None:
+        self.attributes.update(labels(attributes))
+
+    def count(self, name: str, amount: int | float = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + amount
+
+
+_command: _Command | None = None
+
+
+def command(**attributes: Attribute) -> AbstractContextManager[Measured]:
+    """The measurement of the command being run (``cli/entry.py``); a no-op when telemetry is off.
+    Unlike ``measure``, it loads no OpenTelemetry module until it must (see the module docstring)."""
+    if _decided:
+        return measure("cli", **attributes)
+    if _otlp_endpoint() is None:
+        return _NOTHING
+    return _Command(labels(attributes))
+
+
+def pending_command() -> dict[str, Attribute] | None:
+    """What the memory daemon needs to record the command being run (its name and start), while
+    nothing of it has been recorded here; None otherwise."""
+    pending = _command
+    if pending is None or pending.measured is not None or pending.handed:
+        return None
+    name = pending.attributes.get("mahavishnu.command", "other")
+    return {"command": name, "started_ns": pending.started_ns}
+
+
+def hand_off() -> None:
+    """The memory daemon recorded the command being run: this process records nothing of it."""
+    if _command is not None and _command.measured is None:
+        _command.handed = True
+
+
+#: The oldest a command handed to the daemon may have begun (a client's start, nanoseconds ago).
+_HANDED_AGE_NS = 3600 * 10**9
+
+
+def remote_command(sent: object) -> _Measure | None:
+    """The measurement of a command another process handed over (``pending_command``'s dict, sent
+    with its request to the memory daemon), begun when that process began it; None when telemetry
+    is off here or ``sent`` is not one (then the sender records its command itself)."""
+    sdk = _current()
+    if sdk is None or not isinstance(sent, dict):
+        return None
+    name, started = sent.get("command"), sent.get("started_ns")
+    now = time.time_ns()
+    if not isinstance(name, str) or type(started) is not int or not 0 <= now - started <= _HANDED_AGE_NS:
+        return None
+    return _Remote(sdk, labels({"command": name}), started)
+
+
+class _Remote(_Measure):
+    """A command measured by the daemon that answered it, from its start in the process that ran it."""
+
+    def __init__(self, sdk: Sdk, attributes: dict[str, Attribute], started_ns: int) -> None:
+        super().__init__(sdk, "cli", attributes)
+        self.started_ns = started_ns
+
+    def __enter__(self) -> _Remote:
+        self.close_span = self.sdk.start_span(self.operation, self.attributes, start_time=self.started_ns)
+        self.started = time.perf_counter() - (time.time_ns() - self.started_ns) / 1e9
+        return self
+
+
 def labels(attributes: Mapping[str, Attribute]) -> dict[str, Attribute]:
     """Attribute names as exported: ``mahavishnu.<key>``, except ``outcome`` and names that are
     already dotted (the OpenTelemetry semantic conventions' ``gen_ai.system`` …)."""
@@ -163,6 +276,9 @@ def _current() -> Sdk | None:
         endpoint = _otlp_endpoint()
         if endpoint is not None:
             _start(otlp_endpoint=endpoint, prometheus=False)
+    pending = _command  # (its span's context is its thread's: opened there only)
+    if _sdk is not None and pending and not pending.handed and pending.thread is threading.current_thread():
+        pending.open(_sdk)  # a measurement inside the command: it nests in the command's span
     return _sdk
 
 
@@ -305,14 +421,18 @@ __all__ = [
     "Measured",
     "Observation",
     "available",
+    "command",
     "configured_endpoint",
     "enable",
     "enabled",
     "flush",
     "gauge",
+    "hand_off",
     "labels",
     "measure",
     "observe",
+    "pending_command",
     "prometheus_text",
+    "remote_command",
     "shutdown",
 ]

@@ -157,14 +157,15 @@ class Sdk:
         )
 
     def start_span(
-        self, operation: str, attributes: dict[str, Attribute]
+        self, operation: str, attributes: dict[str, Attribute], start_time: int | None = None
     ) -> Callable[[dict[str, Attribute], BaseException | None], None] | None:
-        """Starts the operation's span (made current); the returned function ends it, after
-        emitting the operation's log record inside it. None without an OTLP endpoint."""
+        """Starts the operation's span (made current; begun at ``start_time``, nanoseconds since the
+        epoch, when given); the returned function ends it, after emitting the operation's log record
+        inside it. None without an OTLP endpoint."""
         if self.tracers is None:
             return None
         span = self.tracers.get_tracer("mahavishnu", __version__).start_span(
-            f"mahavishnu.{operation}", attributes=attributes
+            f"mahavishnu.{operation}", attributes=attributes, start_time=start_time
         )
         token = context.attach(trace.set_span_in_context(span))
 

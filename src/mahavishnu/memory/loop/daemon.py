@@ -61,7 +61,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu import paths
+from mahavishnu import paths, telemetry
 
 if TYPE_CHECKING:  # (the server's modules: a client imports only what it needs)
     import queue
@@ -161,6 +161,9 @@ def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict
     if key is None:
         return None, "settings"
     message = {"op": op, "args": args or {}, "cwd": os.getcwd(), "settings_key": key, "protocol": PROTOCOL}
+    command = telemetry.pending_command()  # (telemetry on: the daemon may record the command)
+    if command is not None:
+        message["command"] = command
     try:
         answer = _exchange(socket_path(), message, timeout)
     except (FileNotFoundError, ConnectionRefusedError):
@@ -173,6 +176,8 @@ def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict
         return None, "broken"
     if "fallback" in answer:
         return None, "settings" if answer["fallback"] == "settings" else "fallback"
+    if answer.get("measured") is True:
+        telemetry.hand_off()
     return answer, ""
 
 
@@ -346,8 +351,6 @@ class Daemon:
         return 0.0 if self.capturing else time.monotonic() - self.last_request
 
     def handle(self, message: Any) -> dict[str, Any]:
-        from mahavishnu.errors import MahavishnuError
-
         if not isinstance(message, dict) or message.get("protocol") != PROTOCOL:
             return {"ok": False, "fallback": "protocol"}
         op = message.get("op")
@@ -359,9 +362,22 @@ class Daemon:
         settings = self.settings_for(message.get("cwd"), message.get("settings_key"))
         if settings is None:
             return {"ok": False, "fallback": "settings"}
+        command = telemetry.remote_command(message.get("command"))  # the client's, when it sent it
+        with command or contextlib.nullcontext():
+            reply = self._answered(op, settings, message.get("args") or {})
+            if command is not None:
+                failed = not reply.get("ok") and "fallback" not in reply
+                command.set(outcome="error" if failed else "ok", exit_code=int(reply.get("exit_code") or 0))
+        if command is not None and "fallback" not in reply:
+            reply["measured"] = True  # (a fallback: the client does the work, and measures it)
+        return reply
+
+    def _answered(self, op: str, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
+        from mahavishnu.errors import MahavishnuError
+
         try:
             store = self.writer_for(settings) if op in WRITE_OPS else self.store_for(settings)
-            result = _OPS[op](store, settings, message.get("args") or {})
+            result = _OPS[op](store, settings, args)
         except ClientDoesIt as why:
             return {"ok": False, "fallback": str(why)}
         except MahavishnuError as exc:
