@@ -34,9 +34,10 @@ is loaded at its end, or at the first measurement inside it. A command the memor
 (a hook, ``memory search``) sends its start with the request (``pending_command``); a daemon with
 telemetry on records the command there, its own work nested in it (``remote_command``), and says
 so, and the command's process then records nothing (``hand_off``): a hook the daemon answers loads
-no OpenTelemetry module, which cost it 0.3-0.9 s. Attributes are names and
-outcomes only (assistant, profile, search mode, event): ``_label`` keeps any value to a short
-name-like word, so neither memory text nor a key can end up in an export.
+no OpenTelemetry module, which cost it 0.3-0.9 s (``benchmarks/telemetry_cost.py``).
+
+Attributes are names and outcomes only (assistant, profile, search mode, event): ``_label`` keeps
+any value to a short name-like word, so neither memory text nor a key can end up in an export.
 
 The layer sits between ``environments`` and ``config``: it reads the settings, and everything that
 does something (switches, the memory loop, the MCP server) can measure itself.
