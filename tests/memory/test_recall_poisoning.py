@@ -47,13 +47,13 @@ def context(store: MemoryStore, text: str, settings: RecallSettings = SETTINGS) 
 
 
 def claude_session(turns: list[tuple[str, str]]) -> Path:
-    path = session_root("claude") / "-w-proj" / "s1.jsonl"
+    path = session_root("claude") / "-w-proj" / "captured.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         {
             "type": role,
             "uuid": f"u{n}",
-            "sessionId": "s1",
+            "sessionId": "captured",
             "cwd": "/w/proj",
             "message": {"role": role, "content": [{"type": "text", "text": text}]},
         }
