@@ -223,12 +223,17 @@ def read_closer(query: str, candidates: Sequence[Candidate], floor: float) -> li
 
 
 def coverages(
-    query: str, candidates: Sequence[Candidate], floor: float, pieces: GivesPieces
+    query: str,
+    candidates: Sequence[Candidate],
+    floor: float,
+    pieces: GivesPieces,
+    chosen: Sequence[int] | None = None,
 ) -> list[float] | None:
-    """``covered`` of each candidate (``pieces.covered``): computed for those ``read_closer``, 0 for
-    the rest, so a query nothing stored is close to costs no run of the model; None when the
-    embedder behind ``pieces`` gives no word-piece vectors."""
-    chosen = read_closer(query, candidates, floor)
+    """``covered`` of each candidate (``pieces.covered``): computed for those ``read_closer`` (or
+    ``chosen``, when the caller has read them already), 0 for the rest, so a query nothing stored
+    is close to costs no run of the model; None when the embedder behind ``pieces`` gives no
+    word-piece vectors."""
+    chosen = read_closer(query, candidates, floor) if chosen is None else chosen
     found = pieces.token_vectors([query, *(candidates[n].text for n in chosen)] if chosen else [])
     if found is None:
         return None
@@ -248,12 +253,19 @@ def left_out(query: str) -> list[str]:
     return [" ".join(w for m, w in enumerate(words) if m != n) for n in content]
 
 
-def dropped(query: str, candidates: Sequence[Candidate], floor: float, embedder: Embedder) -> list[float]:
-    """``dropped`` of each candidate: for those ``read_closer``, the most its cosine with the query
-    rises when one of the query's words is left out (``left_out``; below 0 when every word adds to
-    it), in units of the floor; 0 for the rest. The candidates' texts are embedded again here, as
-    ``covered`` reads them, so every backend gives the same figure."""
-    chosen = read_closer(query, candidates, floor)
+def dropped(
+    query: str,
+    candidates: Sequence[Candidate],
+    floor: float,
+    embedder: Embedder,
+    chosen: Sequence[int] | None = None,
+) -> list[float]:
+    """``dropped`` of each candidate: for those ``read_closer`` (or ``chosen``, as ``coverages``
+    takes them), the most its cosine with the query rises when one of the query's words is left out
+    (``left_out``; below 0 when every word adds to it), in units of the floor; 0 for the rest. The
+    candidates' texts are embedded again here, as ``covered`` reads them, so every backend gives
+    the same figure."""
+    chosen = read_closer(query, candidates, floor) if chosen is None else chosen
     variants = left_out(query) if chosen else []
     if not variants:
         return [0.0] * len(candidates)

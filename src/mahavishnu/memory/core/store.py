@@ -47,7 +47,7 @@ from mahavishnu.memory.core.backends.base import (
     SearchRequest,
     query_worker,
 )
-from mahavishnu.memory.core.judge import Candidate, coverages, dropped, judge, model
+from mahavishnu.memory.core.judge import Candidate, coverages, dropped, judge, model, read_closer
 from mahavishnu.memory.core.models import (
     DESCRIBED_TYPES,
     INGEST_SOURCE,
@@ -761,10 +761,12 @@ class MemoryStore:
             for r in first
         ]
         floor = self.relevance_floor
-        covered = coverages(query, candidates, floor, pieces) if pieces else None
-        drops = None
-        if covered is not None and model(plain=False).dropped > 0:  # (the prompt hook's: see judge.py)
-            drops = dropped(query, candidates, floor, self.embedder)
+        covered = drops = None
+        if pieces:  # the first candidates with evidence of their own, read closer (both features)
+            chosen = read_closer(query, candidates, floor)
+            covered = coverages(query, candidates, floor, pieces, chosen)
+            if covered is not None and model(plain=False).dropped > 0:  # (the prompt hook's: judge.py)
+                drops = dropped(query, candidates, floor, self.embedder, chosen)
         verdicts = judge(query, candidates, floor, covered, drops)
         relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
         probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}
