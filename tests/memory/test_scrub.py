@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from testkit.secret_canaries import Canary, canaries
 
-from mahavishnu.redaction.scrub import find_secrets, has_secret, scrub, scrub_tree
+from mahavishnu.clean_text import INVISIBLE
+from mahavishnu.redaction.scrub import _Plain, find_secrets, has_secret, scrub, scrub_tree
 
 CANARIES = canaries()
 
@@ -154,6 +159,32 @@ def test_a_secret_in_compatibility_forms_is_scrubbed_whole() -> None:
     )
     plain = "café, naïve, ｆｕｌｌ ｗｉｄｔｈ words and ﬁ ligatures"
     assert scrub(plain) == plain
+
+
+#: Letters that fold to themselves, to one other letter, to several, or to nothing.
+_FOLDING = st.text(alphabet=st.sampled_from("ab-é\u200b\u00ad\ufeffＡｋ－ﬁ㎏½\u2060"), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_FOLDING)
+def test_the_plain_reading_places_each_character_where_it_came_from(text: str) -> None:
+    """The text read plainly is each character folded alone, and each of its characters maps back
+    to the character it came from (checked against an offset kept per character)."""
+    parts = ["" if INVISIBLE.match(c) else unicodedata.normalize("NFKC", c) for c in text]
+    came_from = [i for i, part in enumerate(parts) for _ in part]
+    plain = _Plain(text)
+    assert plain.text == "".join(parts)
+    assert [plain.origin(n) for n in range(len(plain.text))] == came_from
+
+
+def test_a_long_text_of_other_scripts_is_read_plainly_at_once() -> None:
+    """A megabyte of Japanese with full-width letters and zero-width spaces: the key split in it is
+    found whole, at its place."""
+    line = "これは日本語のテキストです。ＡＢＣ\u200b "
+    key = "AKIA" + "\u200b" + "IOSFODNN7EXAMPLE"
+    text = line * 50_000 + key + line
+    found = find_secrets(text)
+    assert [(f.kind, text[f.start : f.end]) for f in found] == [("aws-access-key-id", key)]
 
 
 def test_a_text_found_clean_is_read_again_once_a_secret_it_quotes_becomes_held(
