@@ -313,7 +313,9 @@ class _Plain:
         folds = {c: "" if INVISIBLE.match(c) else unicodedata.normalize("NFKC", c) for c in set(source)}
         self._changed = {c: f for c, f in folds.items() if f != c}
         self.source = source
-        self.text = source.translate(str.maketrans(self._changed)) if self._changed else source
+        self.text = (
+            source.translate({ord(c): f for c, f in self._changed.items()}) if self._changed else source
+        )
         self._index: tuple[list[int], list[int], list[int]] | None = None
 
     def origin(self, offset: int) -> int:
