@@ -104,14 +104,27 @@ _sdk: Sdk | None = None
 _decided = False
 
 
-class _Measure:
+class _Noted:
+    """What a measurement notes as it goes: its attributes and counts."""
+
+    def __init__(self, attributes: dict[str, Attribute]) -> None:
+        self.attributes = attributes
+        self.counts: dict[str, float] = {}
+
+    def set(self, **attributes: Attribute) -> None:
+        self.attributes.update(labels(attributes))
+
+    def count(self, name: str, amount: int | float = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + amount
+
+
+class _Measure(_Noted):
     """One operation being measured (telemetry on)."""
 
     def __init__(self, sdk: Sdk, operation: str, attributes: dict[str, Attribute]) -> None:
+        super().__init__(attributes)
         self.sdk = sdk
         self.operation = operation
-        self.attributes = attributes
-        self.counts: dict[str, float] = {}
         self.started = 0.0
         self.close_span: Callable[[dict[str, Attribute], BaseException | None], None] | None = None
 
@@ -131,12 +144,6 @@ class _Measure:
             if self.close_span is not None:
                 self.close_span({**self.attributes, **_count_attributes(self.counts)}, exc)
 
-    def set(self, **attributes: Attribute) -> None:
-        self.attributes.update(labels(attributes))
-
-    def count(self, name: str, amount: int | float = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + amount
-
 
 def measure(operation: str, **attributes: Attribute) -> AbstractContextManager[Measured]:
     """A context manager measuring ``operation`` (see the module docstring); a no-op when off."""
@@ -146,14 +153,13 @@ def measure(operation: str, **attributes: Attribute) -> AbstractContextManager[M
     return _Measure(sdk, operation, labels(attributes))
 
 
-class _Command:
+class _Command(_Noted):
     """The command being run, measured as ``cli`` when it ends, by this process unless the memory
     daemon took it over (``hand_off``). Its span opens, from the command's start, at the first
     measurement inside it (so that one nests in it) or at its end."""
 
     def __init__(self, attributes: dict[str, Attribute]) -> None:
-        self.attributes = attributes
-        self.counts: dict[str, float] = {}
+        super().__init__(attributes)
         self.measured: _Measure | None = None  # once opened
         self.handed = False
         self.thread = threading.current_thread()
@@ -183,12 +189,6 @@ class _Command:
             measured.counts, measured.started = self.counts, self.started
             measured.close_span = sdk.start_span("cli", self.attributes, start_time=self.started_ns)
         return self.measured
-
-    def set(self, **attributes: Attribute) -> None:
-        self.attributes.update(labels(attributes))
-
-    def count(self, name: str, amount: int | float = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + amount
 
 
 _command: _Command | None = None
