@@ -73,6 +73,32 @@ def test_own_gemini_key_in_env_comes_back(isolated_home: Path) -> None:
     assert dotenv.read_text() == "GEMINI_API_KEY=AIzaMyOwnKey1234567890\nFOO=1\n"
 
 
+@pytest.mark.parametrize("tool", ["qwen", "codex"])
+def test_own_key_in_env_comes_back_after_an_inline_switch(isolated_home: Path, tool: str) -> None:
+    """The user's own ``DASHSCOPE_API_KEY`` line, which an inline switch replaces with the profile's
+    key: the switch says so and keeps it, stock puts the file back as it was, twice over."""
+    own = "# mine\nDASHSCOPE_API_KEY=my-own-dashscope-key\nFOO=1"  # (no final newline)
+    dotenv = write_file(isolated_home / f".{tool}" / ".env", own)
+    for _ in range(2):
+        switched = switch_llm("qwen", load_settings(), tool=tool, inline_secret=True).warnings
+        assert any("your own provider settings are replaced" in w for w in switched)
+        assert "my-own-dashscope-key" not in dotenv.read_text()
+        stocked = _switch("stock", tool)
+        assert any("are back" in w for w in stocked), stocked
+        assert not any("did not write" in w for w in stocked)
+        assert dotenv.read_text() == own
+
+
+def test_stock_after_an_inline_switch_says_nothing_false_on_the_second_trip(isolated_home: Path) -> None:
+    """The ``.env`` the first inline switch created holds only our key: no trip back to stock
+    claims it removed settings Mahavishnu did not write (the file is left empty: a switch never
+    deletes a file)."""
+    for _ in range(2):
+        switch_llm("qwen", load_settings(), tool="qwen", inline_secret=True)
+        assert not any("did not write" in w for w in _switch("stock", "qwen"))
+    assert (isolated_home / ".qwen" / ".env").read_text() == ""
+
+
 def test_a_file_without_provider_settings_is_not_kept(isolated_home: Path) -> None:
     settings = write_file(isolated_home / ".claude" / "settings.json", '{"permissions": {"allow": []}}')
     assert not any("own provider" in w for w in _switch("qwen", "claude"))

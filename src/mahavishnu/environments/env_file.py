@@ -70,7 +70,7 @@ def update(text: str | None, values: dict[str, str], *, owned: Iterable[str] = (
         if match and match["key"] in drop:
             continue
         kept.append(line)
-    if kept and not kept[-1].endswith("\n"):
+    if values and kept and not kept[-1].endswith("\n"):
         kept[-1] += newline
     for key, value in values.items():
         kept.append(f"{MARKER} {note}{newline}".replace(f" {newline}", newline))

@@ -367,7 +367,7 @@ class Codex(Assistant):
         path = self.settings_path(scope)
         edits = [FileEdit(path=path, transform=lambda text: remove_entry(text, path), validate=validate)]
         dotenv = env_path()
-        if self.profile_file is None and env_file.marked_keys(read_text(dotenv)):
+        if self.profile_file is None and read_text(dotenv) is not None:  # (as qwen's: even without our keys)
             edits.append(dotenv_edit(dotenv, {}, note="", secrets=()))
         return SwitchPlan(edits)
 

@@ -331,7 +331,7 @@ class Qwen(UserProjectAssistant):
         path = self.settings_path(scope)
         edits = [FileEdit(path=path, transform=lambda text: remove_profile(text, path), validate=validate)]
         dotenv = env_path()
-        if env_file.marked_keys(read_text(dotenv)):
+        if read_text(dotenv) is not None:  # (even without our keys: what a switch would replace of it)
             edits.append(dotenv_edit(dotenv, {}, note="", secrets=()))
         return SwitchPlan(edits)
 
