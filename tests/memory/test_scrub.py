@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 
 import pytest
@@ -69,6 +70,26 @@ def test_unterminated_private_key_is_scrubbed_to_the_end() -> None:
     body = "MIIEowIBAAKCAQEA" + "q8Zt" * 30
     text = f"pasted:\n-----BEGIN RSA PRIVATE KEY-----\n{body}\n(rest cut off"
     assert body[:20] not in scrub(text)
+
+
+_PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\n"
+    + "\n".join(["MIIEowIBAAKCAQEA" + "q8Zt" * 12] * 5)
+    + ("\n-----END RSA PRIVATE KEY-----")
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"stdout": "$ cat deploy_key\n" + _PEM}),  # after the "n" of an escaped newline
+        json.dumps(["key:\n" + _PEM]),
+        "\n".join("> " + line for line in ("my key:\n" + _PEM).splitlines()),  # quoted in a reply
+    ],
+)
+def test_a_private_key_is_scrubbed_whatever_comes_before_its_armour(text: str) -> None:
+    out = scrub(text)
+    assert "MIIEowIBAAKCAQEA" not in out and "[REDACTED:private-key]" in out
 
 
 @pytest.mark.parametrize(

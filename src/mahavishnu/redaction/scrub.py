@@ -62,6 +62,7 @@ class Rule:
     keywords: tuple[str, ...]  # lowercase literals, one of which is in any text the rule matches
     pattern: str  # the secret is group "s" if the pattern has one, else the whole match
     anchored: bool = False  # every match starts with a keyword (any case): tried only where one is
+    armoured: bool = False  # a match carries its own bounds (PEM's dashes): found after any character
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +149,11 @@ RULES: tuple[Rule, ...] = (
         "private-key",
         ("private key",),
         r"-----BEGIN (?P<label>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----"
-        # a key's body (maybe after Proc-Type/DEK-Info headers, maybe with JSON-escaped newlines),
-        # not just a marker quoted in code
-        r"(?=(?:\s|\\[rn])*(?:[A-Za-z-]+:[^\n\\]*(?:\n|\\n)(?:\s|\\[rn])*)*[A-Za-z0-9+/=]{40})"
+        # a key's body (maybe after Proc-Type/DEK-Info headers, maybe with JSON-escaped newlines or
+        # quoted with "> " in a reply), not just a marker quoted in code
+        r"(?=(?:\s|\\[rn]|>)*(?:[A-Za-z-]+:[^\n\\]*(?:\n|\\n)(?:\s|\\[rn]|>)*)*[A-Za-z0-9+/=]{40})"
         r"[\s\S]*?(?:-----END (?P=label)-----|$)",
+        armoured=True,  # after the "n" of a JSON-escaped "\n" too
     ),
 )
 
@@ -430,7 +432,7 @@ def _matches(pattern: re.Pattern[str], rule: Rule, text: str, lowered: str) -> I
     group = "s" if "s" in pattern.groupindex else 0
     found = _at_keywords(pattern, rule.keywords, text, lowered) if rule.anchored else pattern.finditer(text)
     for match in found:
-        if group == "s" or _starts_a_token(text, match.start(), match[0]):
+        if group == "s" or rule.armoured or _starts_a_token(text, match.start(), match[0]):
             yield Finding(rule.kind, match.start(group), match.end(group))
 
 
