@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 
+from mahavishnu import paths
 from mahavishnu.cli.fast.search import parse_memory_search
 from mahavishnu.config import load_settings
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop import daemon
 from mahavishnu.memory.loop.daemon import PROTOCOL, SERVICE, Daemon, socket_path
+from mahavishnu.memory.loop.session_logs import session_root
 from mahavishnu.services.supervisor import Supervisor, reap
 
 HEAVY = ("numpy", "onnxruntime", "usearch", "tokenizers", "typer", "pydantic", "rich")
@@ -130,6 +132,35 @@ def test_clients_that_hang_send_garbage_or_die_do_not_take_it_down(running: Supe
     answer = daemon.request("search", {"query": "sqlite", "limit": 1})
     assert answer is not None and answer["ok"] and len(answer["result"]) == 1
     assert daemon.ping() is not None and running.status(SERVICE).state == "running"
+
+
+def test_the_callers_secrets_are_redacted_in_what_the_daemon_captures_and_returns(
+    running: Supervisor, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token exported where the hook runs, not where the daemon was started: the daemon redacts
+    it in the session it captures for that hook and in the hits it returns to that caller, as the
+    caller itself would (its request hands the daemon its held values)."""
+    value = "qwe7Rty9Uio1Pas3Dfg5"
+    with MemoryStore.open() as store:  # stored before it was held anywhere: quoted as it is
+        store.store(f"The acme gateway answers to {value}", "note", project="demo")
+    monkeypatch.setenv("ACME_GATEWAY_TOKEN", value)
+    root = session_root("claude")
+    session = root / "-proj" / "acme.jsonl"
+    session.parent.mkdir(parents=True)
+    turn = {"role": "user", "content": f"We decided the acme gateway uses {value} as its credential."}
+    line = {"type": "user", "message": turn, "uuid": "u1", "timestamp": "2026-11-22T09:49:09.236Z"}
+    session.write_text(json.dumps({**line, "cwd": str(isolated_home), "sessionId": "acme"}) + "\n")
+    payload = {"hook_event_name": "Stop", "session_id": "acme", "transcript_path": str(session)}
+    answer = daemon.request("capture", {"tool": "claude", "payload": payload, "root": str(root)}, timeout=120)
+    assert answer is not None and answer["ok"], answer
+    stored = b"".join(p.read_bytes() for p in paths.data_dir().glob("memory.db*"))  # with its WAL
+    assert b"acme gateway uses [REDACTED" in stored
+    assert stored.count(value.encode()) == stored.count(
+        b"answers to " + value.encode()
+    )  # the old note's only
+    code, output, modules = cli(["memory", "search", "acme gateway credential", "--json"])
+    assert code == 0 and not modules & set(HEAVY)  # the daemon answered
+    assert "acme gateway" in output and value not in output
 
 
 def test_stop_removes_the_socket_and_the_process(running: Supervisor) -> None:

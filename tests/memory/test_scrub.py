@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from testkit.secret_canaries import Canary, canaries
 
 from mahavishnu.clean_text import INVISIBLE
+from mahavishnu.redaction.held import also_held, held_values
 from mahavishnu.redaction.scrub import _Plain, find_secrets, has_secret, scrub, scrub_tree
 
 CANARIES = canaries()
@@ -206,6 +207,19 @@ def test_a_long_text_of_other_scripts_is_read_plainly_at_once() -> None:
     text = line * 50_000 + key + line
     found = find_secrets(text)
     assert [(f.kind, text[f.start : f.end]) for f in found] == [("aws-access-key-id", key)]
+
+
+def test_values_handed_in_are_held_within_and_only_within() -> None:
+    """The memory daemon scrubs for a client with the values the client holds (``also_held``):
+    a text found clean before is read again within, and clean again after."""
+    value = "zz9Xq2Lm7Pw4Kt8R"
+    text = f"the vendor answers to {value}"
+    assert scrub(text) == text
+    with also_held([value, "short", 42, "x" * 5000]):  # (only strings of a held value's length)
+        assert scrub(text) == "the vendor answers to [REDACTED:known-secret]"
+        assert held_values() is held_values()  # one set while the same values are handed in
+        assert "short" not in held_values() and "x" * 5000 not in held_values()
+    assert scrub(text) == text
 
 
 def test_a_text_found_clean_is_read_again_once_a_secret_it_quotes_becomes_held(

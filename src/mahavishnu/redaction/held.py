@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from mahavishnu import paths
@@ -18,6 +20,12 @@ from mahavishnu.redaction.shapes import is_secret, is_secret_name
 _HELD_MIN_LENGTH = 8  # shorter values are words too: redacting them would eat ordinary text
 _HELD_RECHECK_SECONDS = 1.0  # the scrubber runs per text: look again at most this often
 _held: tuple[float, object, frozenset[str]] | None = None  # (checked at, sources' signature, values)
+#: Values another process holds, for what is done on its behalf here (``also_held``).
+_also: ContextVar[frozenset[str]] = ContextVar("also_held", default=frozenset())
+_unions: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+#: The most values ``also_held`` takes from one request, and their longest.
+HANDED_VALUES = 256
+HANDED_CHARS = 4096
 
 
 def held_values() -> frozenset[str]:
@@ -27,17 +35,49 @@ def held_values() -> frozenset[str]:
     memory scrubber redacts them wherever they appear, a key of no known format included. Not the
     OS keyring's: reading it can ask to unlock it, and a hook must never wait on a prompt. Looked
     at again when the file or the environment changed, at most once a second (at once after
-    ``store_secret``/``delete_secret`` here)."""
+    ``store_secret``/``delete_secret`` here). Within ``also_held``, the values it was handed too."""
     global _held
     now = time.monotonic()
     if _held is not None and now - _held[0] < _HELD_RECHECK_SECONDS:
-        return _held[2]
+        return _with_handed(_held[2])
     signature = (_file_signature(paths.secrets_file()), frozenset(os.environ.items()))
     if _held is None or _held[1] != signature:
         _held = (now, signature, frozenset(_held_in_file()) | frozenset(_held_in_environment()))
     else:
         _held = (now, signature, _held[2])
-    return _held[2]
+    return _with_handed(_held[2])
+
+
+def _with_handed(own: frozenset[str]) -> frozenset[str]:
+    """``own`` and the values ``also_held`` hands in, as one set that stays the same object while
+    both do (the scrubber remembers clean texts for as long as it gets the same set)."""
+    handed = _also.get()
+    if handed <= own:
+        return own
+    key = (own, handed)
+    if key not in _unions:
+        if len(_unions) >= 16:
+            _unions.clear()
+        _unions[key] = own | handed
+    return _unions[key]
+
+
+@contextmanager
+def also_held(values: Iterable[object]) -> Iterator[None]:
+    """Within it (in this thread), ``held_values`` holds ``values`` too: those of the process the
+    memory daemon works for, whose environment may hold secrets the daemon's does not (a token
+    exported in one terminal). Values that are not strings of a held value's length are ignored,
+    and at most ``HANDED_VALUES`` taken."""
+    taken = frozenset(
+        v
+        for v in list(values)[:HANDED_VALUES]
+        if isinstance(v, str) and _HELD_MIN_LENGTH <= len(v) <= HANDED_CHARS
+    )
+    token = _also.set(taken)
+    try:
+        yield
+    finally:
+        _also.reset(token)
 
 
 def forget_held_values() -> None:
@@ -60,6 +100,12 @@ def _held_in_file() -> Iterator[str]:
     except SecretStoreError:  # unreadable or damaged: the commands that use it say so
         return
     yield from (v for v in values if len(v) >= _HELD_MIN_LENGTH)
+
+
+def held_in_environment() -> list[str]:
+    """The values of this process's environment variables named as secrets (``held_values``): what
+    a client of the memory daemon hands it with each request (``also_held``)."""
+    return sorted(set(_held_in_environment()))
 
 
 def _held_in_environment() -> Iterator[str]:

@@ -8,7 +8,7 @@ the first client that finds it down, and a client that finds no daemon does the 
 
 Protocol: one connection per request. The client sends one JSON line and reads one back::
 
-    -> {"op": "search", "args": {...}, "cwd": "/home/me/proj", "settings_key": [...]}
+    -> {"op": "search", "args": {...}, "cwd": "/home/me/proj", "settings_key": [...], "held": [...]}
     <- {"ok": true, "result": [...]}
     <- {"ok": false, "error": "...", "hint": "...", "exit_code": 2}   a user error, said as the CLI says it
     <- {"ok": false, "fallback": "why"}                               the client does the work itself
@@ -26,7 +26,10 @@ settings files, the project's included, the code, and a digest of the ``MAHAVISH
 variables); the daemon loads the settings for an unknown key from the client's working directory,
 and serves it only when its own key there is the same (same files, same variables: a daemon runs
 with the environment of whoever started it), else the client does the work itself. It keeps one
-store open per memory configuration.
+store open per memory configuration. A client's ``held`` are the values of its environment's
+variables named as secrets (``redaction.held``): the scrubber redacts them too in what the daemon
+does for that request (its captures and the hits it returns), as the client itself would; they
+are never written anywhere.
 
 One daemon, and it goes away: a daemon holds an exclusive lock (``flock`` on ``memory.lock``
 beside the socket) from before it warms the store until it exits, so a second one started at the
@@ -154,6 +157,7 @@ def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict
     daemon's), "down" (nothing listens), "silent" (no answer in time), "broken" (the connection
     failed midway, or the answer was not one) or "fallback" (the daemon said to do it here)."""
     from mahavishnu import settings_snapshot
+    from mahavishnu.redaction.held import held_in_environment
 
     if not enabled():
         return None, "off"
@@ -161,6 +165,9 @@ def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict
     if key is None:
         return None, "settings"
     message = {"op": op, "args": args or {}, "cwd": os.getcwd(), "settings_key": key, "protocol": PROTOCOL}
+    held = held_in_environment()  # (the daemon's environment need not hold this process's secrets)
+    if held:
+        message["held"] = held
     command = telemetry.pending_command()  # (telemetry on: the daemon may record the command)
     if command is not None:
         message["command"] = command
@@ -362,8 +369,11 @@ class Daemon:
         settings = self.settings_for(message.get("cwd"), message.get("settings_key"))
         if settings is None:
             return {"ok": False, "fallback": "settings"}
+        from mahavishnu.redaction.held import also_held
+
         command = telemetry.remote_command(message.get("command"))  # the client's, when it sent it
-        with command or contextlib.nullcontext():
+        handed = message.get("held")
+        with command or contextlib.nullcontext(), also_held(handed if isinstance(handed, list) else ()):
             reply = self._answered(op, settings, message.get("args") or {})
             if command is not None:
                 failed = not reply.get("ok") and "fallback" not in reply
