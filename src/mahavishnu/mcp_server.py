@@ -154,14 +154,38 @@ def _found(rows: Sequence[Mapping[str, object]], nothing: str) -> CallToolResult
 
 def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     """``memory`` (``Memory.to_dict``) as an agent may read it: the text of one recall would leave
-    out is withheld (an agent must not be handed an instruction someone stored), the rest kept."""
+    out is withheld (an agent must not be handed an instruction someone stored), and so is each
+    text of its metadata that reads like an instruction (a captured reply's ``previous_turn``
+    quotes the turn before it; ``store_memory`` takes any metadata); the rest kept."""
     from mahavishnu.memory.core.provenance import held_back
 
     content, tags = memory.get("content"), memory.get("tags")
+    shown = dict(memory)
+    if isinstance(memory.get("metadata"), Mapping):
+        shown["metadata"] = _metadata_for_agents(memory["metadata"], memory.get("id"))
     why = held_back([str(t) for t in tags or ()], content) if isinstance(content, str) else None
     if why is None:
-        return dict(memory)
-    return {**memory, "content": _withheld(memory.get("id"), why), "quarantined": why}
+        return shown
+    return {**shown, "content": _withheld(memory.get("id"), why), "quarantined": why}
+
+
+def _metadata_for_agents(value: Any, number: object) -> Any:
+    """``value`` (a memory's metadata, or a value in it) with each text that reads like an
+    instruction withheld, at any depth."""
+    from mahavishnu.memory.core.provenance import flagged
+
+    if isinstance(value, str):
+        why = flagged(value)
+        return (
+            value
+            if why is None
+            else f"[withheld from agents: it {why}. The user reads it with `mahavishnu memory get {number}`]"
+        )
+    if isinstance(value, Mapping):
+        return {key: _metadata_for_agents(item, number) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_metadata_for_agents(item, number) for item in value]
+    return value
 
 
 def _about_for_agents(project: str, text: str | None) -> str | None:
