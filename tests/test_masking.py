@@ -20,9 +20,13 @@ def test_assignments_in_json_toml_and_env_are_masked():
 def test_names_commands_references_and_containers_are_not_secrets():
     text = (
         '"apiKeyHelper": "/bin/mahavishnu secrets get qwen",\n'
-        'env_key = "OPENAI_API_KEY"\n"auth": {\n"token": "env:X"'
+        'env_key = "OPENAI_API_KEY"\n"auth": {\n"token": "env:X"\n'
+        # OpenCode's substitutions and Pi's variable name: where the key is (a dry run shows them)
+        '+ "apiKey": "{file:/home/me/.mahavishnu/opencode/api-key}",\n+ "apiKey": "{env:DASHSCOPE_API_KEY}",\n'
+        '+ "apiKey": "MAHAVISHNU_RUN_API_KEY"'
     )
     assert mask_text(text) == text
+    assert mask_text('"apiKey": "{file:x} sk-proj-abcdefghijklmnopqrstuvwx1234"').count("abcdefghij") == 0
 
 
 def test_urls_keep_host_but_lose_password():

@@ -15,13 +15,16 @@ URL_PASSWORD = re.compile(r"(?P<scheme>://)(?P<user>[^:/@\s]*):(?P<pw>[^/\s]+)@"
 def is_secret(key: str, value: str) -> bool:
     """Whether ``value`` (found under ``key``) is a secret, judged by what it is: a value under a
     known secret name (``ANTHROPIC_AUTH_TOKEN``, ``*_API_KEY``, ``password``, ``Authorization``…), or
-    a key-shaped string wherever it is. Never a reference (``env:VAR``), a number, a boolean, a path
-    or a URL (a URL's password is ``mask_url``'s). Names that merely contain "token" or "auth"
+    a key-shaped string wherever it is. Never a reference (``env:VAR``, OpenCode's ``{env:VAR}`` and
+    ``{file:PATH}``, a secret variable's name), a number, a boolean, a path or a URL (a URL's
+    password is ``mask_url``'s). Names that merely contain "token" or "auth"
     (``MAX_THINKING_TOKENS``, ``includeCoAuthoredBy``, ``apiKeyHelper``, ``envKey``) are not secrets,
     nor a variable reference (``$API_KEY``, ``Bearer ${TOKEN}``)."""
     text = value.strip()
     if not text or text.startswith(REFERENCE_PREFIXES) or _PLAIN_WORD.fullmatch(text):
         return False
+    if _SUBSTITUTION.fullmatch(text) or (_VARIABLE_NAME.fullmatch(text) and is_secret_name(text)):
+        return False  # "{env:VAR}", "{file:…}", "OPENAI_API_KEY": where the key is, not the key
     scheme, _, credential = text.partition(" ")
     if _VARIABLE.fullmatch(credential.strip() if f"{scheme.lower()} " in AUTH_SCHEMES else text):
         return False  # "$API_KEY", "Bearer ${TOKEN}": the name of a variable, filled in by the reader
@@ -126,5 +129,10 @@ _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_.+=~:-]+")  # no "/": a path or a model id
 _RUN_SEPARATORS = re.compile(r"[-_.:+=~]")
 _VARIABLE = re.compile(r"\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*\})")
+# OpenCode's substitutions: the key comes from a variable or a file (``{env:VAR}``, ``{file:~/key}``).
+_SUBSTITUTION = re.compile(r"\{(?:env|file):[^{}\s]+\}")
+# A variable's name given where a key may be (Pi's ``"apiKey": "OPENAI_API_KEY"``): upper case
+# words joined by ``_``, a secret's name itself (``is_secret_name``).
+_VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 _PLAIN_WORD = re.compile(r"(?i)true|false|null|none|[-+]?\d+(\.\d+)?")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
