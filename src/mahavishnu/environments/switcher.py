@@ -17,7 +17,14 @@ from mahavishnu import telemetry
 from mahavishnu.config import Settings
 from mahavishnu.environments import own_settings
 from mahavishnu.environments.assistants import registry
-from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
+from mahavishnu.environments.assistants.base import (
+    Assistant,
+    CurrentProvider,
+    FileEdit,
+    Scope,
+    SwitchPlan,
+    refuse_user_file_as_project,
+)
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.errors import (
     ConfigFileError,
@@ -435,6 +442,7 @@ def _plan(
     if scope not in scopes(target):
         target.settings_path(scope)  # raises the assistant's own explanation
         raise InvalidInputError(f"{target.label} has no {scope} scope")
+    refuse_user_file_as_project(target, scope)
     if profile.settings.stock:
         if target.name not in profile.settings.stock:
             raise ProtocolMismatchError(
