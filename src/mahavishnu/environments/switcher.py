@@ -390,8 +390,10 @@ class _OwnSettings:
         if text is None or own_settings.ours(edit.path, self.fingerprint(edit.path, text)):
             return edit
         # the user's own settings are in play when this switch (and then a stock one) would not
-        # give the file back as it is
-        after = stock.transform(text if self.stock else edit.transform(text))
+        # give the file back as it is; the stock form of the file as the switch writes it (its line
+        # endings kept), as a stock switch will read it
+        switched = text if self.stock else safe_write.keep_line_endings(text, edit.transform(text))
+        after = stock.transform(switched)
         if not own_settings.loses(text, after, edit.path):
             return edit
         if self.stock:
