@@ -35,7 +35,7 @@ class Endpoint(BaseModel):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    base_url: str | None = None
+    base_url: str | None = None  # an http:// or https:// URL (http://127.0.0.1:PORT for a local server)
     model: str | None = None
     opus_model: str | None = None
     sonnet_model: str | None = None

@@ -97,7 +97,7 @@ def test_secrets_cli_set_get_list_delete():
     got = runner.invoke(app, ["secrets", "get", "qwen"])
     assert got.exit_code == 0 and got.stdout == "sk-stored-0123456789\n"
     listed = json.loads(runner.invoke(app, ["secrets", "list", "--json"]).stdout)
-    assert listed == [{"name": "qwen", "store": "keyring"}]
+    assert listed == [{"name": "qwen", "store": "keyring", "problem": None}]
     assert "sk-stored" not in runner.invoke(app, ["secrets", "list"]).stdout
     assert runner.invoke(app, ["secrets", "delete", "qwen"]).exit_code == 0
     missing = runner.invoke(app, ["secrets", "get", "qwen"])

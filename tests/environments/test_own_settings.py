@@ -51,6 +51,52 @@ def test_codex_own_provider_comes_back_byte_for_byte(isolated_home: Path) -> Non
     assert config.read_text() == CODEX
 
 
+@pytest.mark.parametrize(
+    "original",
+    [
+        b'model = "gpt-5-codex"\r\n[projects."/home/me/app"]\r\ntrust_level = "trusted"\r\n',
+        b'model = "gpt-5-codex"\r\n\r\n[projects."/home/me/app"]\r\ntrust_level = "trusted"\r\n',
+        CODEX.replace("\n", "\r\n").encode(),
+        CODEX.replace("\n", "\r\n").rstrip().encode(),
+    ],
+    ids=["crlf-table-right-below", "crlf-blank-line", "crlf-own-provider", "crlf-no-final-break"],
+)
+def test_a_crlf_codex_config_comes_back_byte_for_byte(isolated_home: Path, original: bytes) -> None:
+    config = isolated_home / ".codex" / "config.toml"
+    config.parent.mkdir()
+    config.write_bytes(original)
+    _switch("openai", "codex")
+    kept = own_settings.kept(config)
+    assert (
+        kept is not None and "\r\n" in kept[1] and "\n" not in kept[1].replace("\r\n", "")
+    )  # base: CRLF only
+    warnings = _switch("stock", "codex")
+    assert any("are back" in w for w in warnings), warnings
+    assert config.read_bytes() == original
+
+
+def test_a_base_kept_with_mixed_line_endings_still_puts_the_settings_back(isolated_home: Path) -> None:
+    """A record kept by an earlier version, whose stock form of a CRLF file has an LF line."""
+    original = b'model = "gpt-5-codex"\r\n[projects."/home/me/app"]\r\ntrust_level = "trusted"\r\n'
+    config = isolated_home / ".codex" / "config.toml"
+    config.parent.mkdir()
+    config.write_bytes(original)
+    _switch("openai", "codex")
+    own_settings.keep(config, original.decode(), '\n[projects."/home/me/app"]\r\ntrust_level = "trusted"\r\n')
+    assert any("are back" in w for w in _switch("stock", "codex"))
+    assert config.read_bytes() == original
+
+
+def test_line_endings_an_editor_changed_since_the_switch_do_not_keep_the_settings_out(
+    isolated_home: Path,
+) -> None:
+    config = write_file(isolated_home / ".codex" / "config.toml", CODEX)
+    _switch("openai", "codex")
+    config.write_bytes(config.read_bytes().replace(b"\n", b"\r\n"))  # saved on Windows meanwhile
+    assert any("are back" in w for w in _switch("stock", "codex"))
+    assert config.read_bytes() == CODEX.replace("\n", "\r\n").encode()
+
+
 def test_claude_gateway_comes_back_and_later_edits_stay(isolated_home: Path) -> None:
     settings = write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE, indent=2) + "\n")
     _switch("qwen", "claude")

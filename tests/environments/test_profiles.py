@@ -82,6 +82,44 @@ def test_user_profile_without_url_is_a_clear_error(isolated_home):
 
 
 @pytest.mark.parametrize(
+    "url", ["not a url", "ftp://x", "https://", "//api.example.com", "http://h:port", "https://a b/v1"]
+)
+def test_a_base_url_that_is_not_an_http_url_is_a_clear_error(isolated_home, url):
+    _write_user_settings(isolated_home, f'profiles:\n  lab:\n    openai: {{base_url: "{url}", model: m}}\n')
+    with pytest.raises(
+        ConfigError, match=r"profile 'lab': openai\.base_url must be an http:// or https:// URL"
+    ) as bad:
+        all_profiles(load_settings())
+    assert "profiles.lab.openai.base_url" in bad.value.hint
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9000", "http://localhost:11434/v1", "HTTPS://[::1]:8443/v1"]
+)
+def test_a_local_or_https_base_url_is_taken(isolated_home, url):
+    _write_user_settings(isolated_home, f'profiles:\n  lab:\n    openai: {{base_url: "{url}", model: m}}\n')
+    assert all_profiles(load_settings())["lab"].settings.openai.base_url == url
+
+
+def test_a_switch_to_a_profile_with_a_bad_base_url_writes_nothing(isolated_home, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mahavishnu.cli.main import app
+
+    settings = isolated_home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text('{"model": "opus"}\n')
+    _write_user_settings(
+        isolated_home, 'profiles:\n  lab:\n    anthropic: {base_url: "not a url", model: m}\n'
+    )
+    monkeypatch.setenv("LAB_API_KEY", "abcdef123456")
+    result = CliRunner().invoke(app, ["ai", "switch-llm", "lab"])
+    assert result.exit_code != 0
+    assert "anthropic.base_url must be an http:// or https:// URL, not 'not a url'" in result.output
+    assert settings.read_text() == '{"model": "opus"}\n'
+
+
+@pytest.mark.parametrize(
     "name", ["a;touch /tmp/PWNED;b", "$(id)", "../../etc/x", "-rf", "has space", "x" * 65]
 )
 def test_a_profile_name_a_shell_or_a_path_would_read_is_refused(isolated_home, name):

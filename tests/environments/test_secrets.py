@@ -62,7 +62,7 @@ def test_file_store_is_0600_listed_and_deletable():
     assert mode == 0o600
     assert lookup("lab", load_settings()) == "lab-secret-value"
     assert lookup("file:lab", load_settings()) == "lab-secret-value"
-    assert {"name": "lab", "store": "file"} in list_secrets()
+    assert {"name": "lab", "store": "file", "problem": None} in list_secrets()
     assert "lab-secret-value" not in (paths.config_dir() / "secrets-index.json").read_text()
     assert delete_secret("lab", "file") == "lab-secret-value"
     assert list_secrets() == []

@@ -94,6 +94,17 @@ def test_a_models_file_pi_cannot_read_is_refused_and_nothing_is_written(agent: P
     assert (agent / "models.json").read_text() == '{"providers": {},}\n'
 
 
+def test_a_settings_file_with_a_byte_order_mark_is_refused_without_naming_another_assistant(
+    agent: Path,
+) -> None:
+    (agent / "settings.json").write_bytes(b"\xef\xbb\xbf{}")  # Pi's JSON.parse refuses the BOM
+    with pytest.raises(InvalidConfigFileError, match="byte order mark") as refused:
+        switch_llm("deepseek", load_settings(), tool="pi")
+    assert "Claude" not in refused.value.message
+    assert (agent / "settings.json").read_bytes() == b"\xef\xbb\xbf{}"
+    assert (agent / "models.json").read_text() == MODELS
+
+
 def test_tool_all_includes_pi_and_run_shows_its_one_session_extension(
     agent: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -65,10 +65,31 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
     from mahavishnu.environments.secrets import list_secrets
 
     rows = list_secrets()
+    unreadable = [row for row in rows if row["problem"]]
     if as_json:
         print_json(rows)
-        return
-    table(None, ["name", "store"], [(r["name"], r["store"]) for r in rows])
+    elif unreadable:
+        table(None, ["name", "store", "state"], [(r["name"], r["store"], _state(r)) for r in rows])
+        _say_why(unreadable)
+    else:
+        table(None, ["name", "store"], [(r["name"], r["store"]) for r in rows])
+    if unreadable:  # as `secrets get` of those names exits, once every name is shown
+        raise typer.Exit(1)
+
+
+def _state(row: dict[str, str | None]) -> str:
+    return "cannot be read" if row["problem"] else "ok"
+
+
+def _say_why(unreadable: list[dict[str, str | None]]) -> None:
+    """Each problem once (a damaged file is the problem of all its names), with the names it hides."""
+    from mahavishnu.cli.output import escape
+
+    names: dict[str, list[str]] = {}
+    for row in unreadable:
+        names.setdefault(str(row["problem"]), []).append(f"{row['name']} ({row['store']})")
+    for problem, hidden in names.items():
+        warn(escape(f"{', '.join(hidden)}: {problem}"))
 
 
 @app.command("delete")
@@ -79,9 +100,13 @@ def delete(name: str = typer.Argument(..., help="Secret name."), store: str = De
     from mahavishnu.errors import NotFoundError
 
     check_name(name)
-    stores = _stores_holding(name) if store == "auto" else [_store(store)]
+    listed = _listed_stores(name)
+    stores = (listed or _stores_to_search()) if store == "auto" else [_store(store)]
     values = {each: delete_secret(name, each) for each in stores}
     deleted = [each for each, value in values.items() if value is not None]
+    if not deleted and set(stores) & set(listed):  # the store lost it: only its name is left to drop
+        console.print(f"{name} was no longer in the {' or the '.join(stores)}: dropped from `secrets list`")
+        return
     if not deleted:
         where = "" if store == "auto" else f" in the {store}"
         raise NotFoundError(f"no secret '{name}'{where}", hint="See `mahavishnu secrets list`.")
@@ -107,14 +132,18 @@ def _piped_value() -> str:
     return lines[0] if lines else ""
 
 
-def _stores_holding(name: str) -> list[Literal["keyring", "file"]]:
-    """Where ``secrets list`` shows the secret; a name it does not know is looked for in the file
-    and, where the machine has one, the keyring."""
-    from mahavishnu.environments.secrets import keyring_available, list_secrets
+def _listed_stores(name: str) -> list[Literal["keyring", "file"]]:
+    """Where ``secrets list`` shows the secret."""
+    from mahavishnu.environments.secrets import list_secrets
 
-    listed = [_store(row["store"]) for row in list_secrets() if row["name"] == name]
-    if listed:
-        return listed
+    return [_store(str(row["store"])) for row in list_secrets() if row["name"] == name]
+
+
+def _stores_to_search() -> list[Literal["keyring", "file"]]:
+    """Where a name ``secrets list`` does not know is looked for: the file and, where the machine
+    has one, the keyring."""
+    from mahavishnu.environments.secrets import keyring_available
+
     return ["file", "keyring"] if keyring_available() else ["file"]
 
 

@@ -257,7 +257,17 @@ def _taken_lines(text: str, stock_text: str) -> list[str]:
 
 
 def _merge_lines(base: str, own: str, current: str) -> str | None:
-    """Line by line (TOML, dotenv: files their readers do not reformat); None on a conflict."""
+    """Line by line (TOML, dotenv: files their readers do not reformat); None on a conflict. Where
+    only line endings differ (an editor rewrote them since the switch, or ``base`` was kept by a
+    version that mixed LF into a CRLF file), the lines are merged with LF endings: the write gives
+    the file its own back (``safe_write.keep_line_endings``)."""
+    merged = _merge3(base, own, current)
+    if merged is None and "\r\n" in base + own + current:
+        merged = _merge3(*(text.replace("\r\n", "\n") for text in (base, own, current)))
+    return merged
+
+
+def _merge3(base: str, own: str, current: str) -> str | None:
     import merge3
 
     lines = [text.splitlines(keepends=True) for text in (base, own, current)]

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal, TypedDict
+from urllib.parse import urlsplit
 
 from mahavishnu.clean_text import printable
 from mahavishnu.config import Endpoint, ProfileSettings, Settings
@@ -211,6 +212,26 @@ def _check_endpoints(name: str, profile: ProfileSettings) -> None:
                 f"profile '{name}': the {protocol} endpoint needs both base_url and model",
                 hint=f"Set profiles.{name}.{protocol}.base_url and .model in your settings file.",
             )
+        if endpoint is not None and not _is_http_url(str(endpoint.base_url)):
+            raise ConfigError(
+                f"profile '{name}': {protocol}.base_url must be an http:// or https:// URL, "
+                f"not {printable(str(endpoint.base_url))[:80]!r}",
+                hint=f"Set profiles.{name}.{protocol}.base_url to the provider's URL (such as "
+                "https://api.example.com/v1, or http://127.0.0.1:8000 for a local server) in your "
+                "settings file (`mahavishnu config path` prints where it is); nothing was changed.",
+            )
+
+
+def _is_http_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL with a host and nothing an assistant's config would mangle
+    (spaces, line breaks): what goes into the assistant's file is used as it is."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:
+        return False
+    clean = not any(char.isspace() or not char.isprintable() for char in url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and clean
 
 
 def resolve(name: str, settings: Settings) -> Profile:

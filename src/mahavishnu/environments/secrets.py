@@ -366,11 +366,54 @@ def keyring_available() -> bool:
     return True
 
 
-def list_secrets() -> list[dict[str, str]]:
+def list_secrets() -> list[dict[str, str | None]]:
     """Names and stores of the secrets Mahavishnu stored (keyrings cannot enumerate, so an index of
-    names is kept beside the settings; it never holds values)."""
-    index = _index_read()
-    return [{"name": name, "store": store} for name, stores in sorted(index.items()) for store in stores]
+    names is kept beside the settings; it never holds values) and the names the secrets file holds,
+    each with ``problem``: why it cannot be read and what to do (one line), or None. The file is
+    read; a keyring is only asked whether it is there, as reading its entries may prompt."""
+    stores_of = _index_read()
+    in_file, file_problem = _file_names()
+    for name in in_file:
+        if "file" not in stores_of.setdefault(name, []):
+            stores_of[name].append("file")
+    keyring_problem = _keyring_problem() if any("keyring" in s for s in stores_of.values()) else None
+    rows: list[dict[str, str | None]] = []
+    for name, stores in sorted(stores_of.items()):
+        for store in stores:
+            if store != "file":
+                problem = keyring_problem
+            else:
+                problem = file_problem or (None if name in in_file else _gone_from_file(name))
+            rows.append({"name": name, "store": store, "problem": problem})
+    return rows
+
+
+def _file_names() -> tuple[set[str], str | None]:
+    """The names in the secrets file, or why it cannot be read and what to do."""
+    try:
+        return set(read_secrets_file()), None
+    except SecretStoreError as exc:
+        return set(), _one_line(exc)
+
+
+def _gone_from_file(name: str) -> str:
+    return (
+        f"no longer in {paths.secrets_file()}. Store it again (`mahavishnu secrets set {name} --store "
+        f"file`), or drop the name (`mahavishnu secrets delete {name} --store file`)."
+    )
+
+
+def _keyring_problem() -> str | None:
+    """Why the keyring cannot be read (no OS keyring on this machine), or None."""
+    try:
+        _keyring_backend()
+    except SecretStoreError as exc:
+        return _one_line(exc)
+    return None
+
+
+def _one_line(exc: SecretStoreError) -> str:
+    return f"{exc.message}. {exc.hint}" if exc.hint else exc.message
 
 
 def check_name(name: str) -> None:

@@ -17,7 +17,14 @@ from mahavishnu import telemetry
 from mahavishnu.config import Settings
 from mahavishnu.environments import own_settings
 from mahavishnu.environments.assistants import registry
-from mahavishnu.environments.assistants.base import Assistant, CurrentProvider, FileEdit, Scope, SwitchPlan
+from mahavishnu.environments.assistants.base import (
+    Assistant,
+    CurrentProvider,
+    FileEdit,
+    Scope,
+    SwitchPlan,
+    refuse_user_file_as_project,
+)
 from mahavishnu.environments.profiles import Profile, resolve
 from mahavishnu.errors import (
     ConfigFileError,
@@ -383,8 +390,10 @@ class _OwnSettings:
         if text is None or own_settings.ours(edit.path, self.fingerprint(edit.path, text)):
             return edit
         # the user's own settings are in play when this switch (and then a stock one) would not
-        # give the file back as it is
-        after = stock.transform(text if self.stock else edit.transform(text))
+        # give the file back as it is; the stock form of the file as the switch writes it (its line
+        # endings kept), as a stock switch will read it
+        switched = text if self.stock else safe_write.keep_line_endings(text, edit.transform(text))
+        after = stock.transform(switched)
         if not own_settings.loses(text, after, edit.path):
             return edit
         if self.stock:
@@ -435,6 +444,7 @@ def _plan(
     if scope not in scopes(target):
         target.settings_path(scope)  # raises the assistant's own explanation
         raise InvalidInputError(f"{target.label} has no {scope} scope")
+    refuse_user_file_as_project(target, scope)
     if profile.settings.stock:
         if target.name not in profile.settings.stock:
             raise ProtocolMismatchError(

@@ -304,7 +304,7 @@ def _bom_refused(source: str, who_refuses: str) -> InvalidConfigFileError:
 def _check_strict_json(text: str, source: str) -> object:
     """What ``json.loads`` reads of ``text``, or InvalidConfigFileError naming the line."""
     if text.startswith("\ufeff"):  # json.loads: "Unexpected UTF-8 BOM (decode using utf-8-sig)"
-        raise _bom_refused(source, "strict JSON readers (Claude Code) refuse")
+        raise _bom_refused(source, "strict JSON readers refuse")  # Claude Code and Pi alike
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

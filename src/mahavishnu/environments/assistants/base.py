@@ -131,6 +131,10 @@ class Assistant(ABC):
     def current(self, settings: Settings) -> list[CurrentProvider]:
         """The provider each existing config file points at, highest precedence first."""
 
+    def project_folder(self) -> Path:
+        """The folder whose files its project and local scopes are."""
+        return project_dir()
+
 
 def project_dir() -> Path:
     """Where Claude Code's project-scope settings live: the project root, else the current folder."""
@@ -141,6 +145,32 @@ def workspace_dir() -> Path:
     """Where Qwen Code and Gemini CLI read project settings: the folder they start in (both call
     ``loadSettings(workspaceDir = process.cwd())`` and never walk up to the git root)."""
     return Path.cwd()
+
+
+def outside_repository_note(label: str, path: Path) -> str | None:
+    """Says that ``path``, a project file written in no git repository, is the current folder's
+    own (the docs promise the repository's file); None in a repository."""
+    if paths.project_root() is not None:
+        return None
+    return f"{Path.cwd()} is in no git repository: {path} is this folder's own, read by {label} started here"
+
+
+def refuse_user_file_as_project(target: Assistant, scope: Scope) -> None:
+    """Refuse a project or local switch in the home folder, which is no project: there the project
+    file of Claude Code, Qwen Code and Gemini CLI is their user file, and OpenCode, outside a
+    repository, reads ~/opencode.json from every folder below it."""
+    if scope == "user":
+        return
+    path, folder = target.settings_path(scope), target.project_folder()
+    in_home = folder.resolve() == paths.home().resolve()
+    user_file = path.resolve() == target.settings_path("user").resolve()
+    if not (in_home or user_file):
+        return
+    what = f"{target.label}'s user settings file {path}" if user_file else str(path)
+    raise InvalidInputError(
+        f"--scope {scope} would write {what}: {'your home folder' if in_home else folder} is no project",
+        hint="Run it again in the project's folder (cd into the repository), or use --scope user.",
+    )
 
 
 def workspace_note(label: str, path: Path) -> str:

@@ -22,6 +22,7 @@ from mahavishnu.environments.assistants.base import (
     SwitchPlan,
     existing_configs,
     helper_profile,
+    outside_repository_note,
     project_dir,
     unreadable,
 )
@@ -123,6 +124,8 @@ class Claude(Assistant):
             env["ANTHROPIC_AUTH_TOKEN"] = str(delivery.value)
         if delivery.kind == "helper" and scope == "project":
             warnings.append(shared_helper_warning(path, str(helper), profile.name))
+        if scope == "project" and (note := outside_repository_note(self.label, path)):
+            warnings.append(note)
         if delivery.kind == "inline":
             secrets = (str(delivery.value),)
             warnings.append(f"the API key is written into {path.resolve()} itself (mode 600)")
@@ -186,8 +189,9 @@ def shared_helper_warning(path: Path, helper: str, profile_name: str) -> str:
     import shutil
 
     here = "" if shutil.which("mahavishnu") else " (here too: PATH has no `mahavishnu` now)"
+    shared = "the repository" if paths.project_root() else "this folder"
     return (
-        f"{path} is shared with everyone who opens the repository, and its apiKeyHelper `{helper}` runs "
+        f"{path} is shared with everyone who opens {shared}, and its apiKeyHelper `{helper}` runs "
         f"`mahavishnu` from PATH: where Claude Code's PATH has none, the helper exits 127 and Claude Code "
         f"sends an empty key{here}. For it to resolve for everyone, each of them installs Mahavishnu on "
         "the PATH of whatever starts Claude Code, a terminal or an IDE (with pipx, which puts it in "

@@ -170,6 +170,9 @@ class Gemini(UserProjectAssistant):
     def config_path(self, scope: Scope) -> Path:
         return config_path(scope)
 
+    def project_folder(self) -> Path:
+        return workspace_dir()
+
     def plan_switch(
         self,
         profile: Profile,

@@ -31,6 +31,7 @@ from mahavishnu.environments.assistants.base import (
     SwitchPlan,
     UserProjectAssistant,
     existing_configs,
+    outside_repository_note,
     project_dir,
     unreadable,
 )
@@ -155,6 +156,8 @@ class OpenCode(UserProjectAssistant):
             api_key = f"{{file:{key_file()}}}"
             if scope == "project":
                 warnings.append(f"{path} names {key_file()}, a file on this machine only")
+        if scope == "project" and (note := outside_repository_note(self.label, path)):
+            warnings.append(note)
         model = str(endpoint.model)
         entry: JSONData = {
             "npm": OPENAI_COMPATIBLE,

@@ -282,6 +282,9 @@ class Qwen(UserProjectAssistant):
     def config_path(self, scope: Scope) -> Path:
         return config_path(scope)
 
+    def project_folder(self) -> Path:
+        return workspace_dir()
+
     def plan_switch(
         self,
         profile: Profile,
