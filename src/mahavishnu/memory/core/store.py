@@ -922,10 +922,12 @@ class MemoryStore:
         empty store adopts it). What is already stored is skipped: importing twice adds nothing.
         A memory that reads like an instruction to an agent is quarantined, and a trust mark the
         file gives it is dropped (anyone can write one), unless ``keep_trust`` (a file this store
-        wrote itself: the dashboard's undo). The file's project descriptions are taken for the
-        projects this store does not describe (not on a team's store: its owner describes); a
-        memory whose vector was made with another description of its project than the one this
-        store reads it with is embedded again."""
+        wrote itself: the dashboard's undo). Each memory's ``content_hash`` is worked out from its
+        (scrubbed) content, never taken from the file: a forged one would skip new text as a
+        stored memory's duplicate, or stay on the row. The file's project descriptions are taken
+        for the projects this store does not describe (not on a team's store: its owner
+        describes); a memory whose vector was made with another description of its project than
+        the one this store reads it with is embedded again."""
         contents = transfer.read(Path(path))
         header = contents.header
         stored = self.backend.get_meta(META_EMBEDDER)
@@ -949,7 +951,7 @@ class MemoryStore:
         for batch in contents.memory_batches():
             if not keep_trust:
                 batch = [_screened(memory) for memory in batch]
-            batch = self._scrubbed(batch, contents.descriptions)
+            batch = [_hashed(memory) for memory in self._scrubbed(batch, contents.descriptions)]
             got = self.backend.import_memories(batch, free_from=header.max_id + 1)
             imported, skipped, renumbered = (
                 imported + got.imported,
@@ -1089,6 +1091,12 @@ def _screened(memory: Memory) -> Memory:
     """An imported memory quarantined (and not trusted) if it reads like an instruction."""
     tags = provenance.screened_tags(memory.tags, memory.content)
     return memory if tags == memory.tags else replace(memory, tags=tags)
+
+
+def _hashed(memory: Memory) -> Memory:
+    """``memory`` with the hash of its own content (the dedup key), whatever the file said."""
+    digest = content_hash(memory.content)
+    return memory if digest == memory.content_hash else replace(memory, content_hash=digest)
 
 
 def _draft_body(draft: MemoryDraft) -> dict[str, Any]:
