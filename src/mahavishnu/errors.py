@@ -3,7 +3,8 @@
 Every error a user can cause carries a one-line ``message`` and a ``hint`` that says what to do;
 the CLI prints both and exits non-zero, the MCP server returns them as a tool error.
 ``from_unexpected`` turns what the environment (not a bug) raises below us — a read-only or
-damaged SQLite file, a directory we may not write, input nested too deeply to parse — into one.
+damaged SQLite file, a directory we may not write or cannot make, input nested too deeply to
+parse — into one.
 
     MahavishnuError
     ├── ConfigError                 settings file or value is invalid
@@ -223,6 +224,12 @@ def from_unexpected(exc: BaseException) -> MahavishnuError | None:
     if isinstance(exc, PermissionError):
         where = f": {exc.filename}" if exc.filename else ""
         return WriteFailedError(f"permission denied{where}")
+    if isinstance(exc, OSError) and type(exc).__module__ == "mahavishnu.paths":  # (not imported here)
+        return WriteFailedError(  # ``paths.CannotMakeDirError``: one of Mahavishnu's own directories
+            f"cannot create {exc.filename}: {exc.strerror}",
+            hint="Mahavishnu keeps its files there: set MAHAVISHNU_HOME to a folder this user can create "
+            "and write, or make that one so.",
+        )
     return None
 
 

@@ -47,22 +47,33 @@ def roots() -> list[Path]:
     return [config_dir(), data_dir(), cache_dir()]
 
 
+class CannotMakeDirError(OSError):
+    """One of Mahavishnu's own directories cannot be made (``MAHAVISHNU_HOME`` under ``/proc``, a
+    file in the way): ``errors.from_unexpected`` says so in one line, never a traceback."""
+
+
 def make_dir(path: Path) -> Path:
     """``mkdir -p path``; inside Mahavishnu's own directories every directory it creates is 0700
-    (they hold keys, DSNs and memories). Elsewhere (an assistant's ``~/.claude``) the umask decides."""
+    (they hold keys, DSNs and memories), and one that cannot be made is a ``CannotMakeDirError``
+    (a ``PermissionError`` stays one). Elsewhere (an assistant's ``~/.claude``) the umask decides."""
     owned = [root for root in roots() if path == root or root in path.parents]
     if not owned:
         path.mkdir(parents=True, exist_ok=True)
         return path
     top = min(owned, key=lambda root: len(root.parts))  # MAHAVISHNU_HOME holds the cache dir too
-    top.parent.mkdir(parents=True, exist_ok=True)
-    missing = [p for p in [path, *path.parents] if p == top or top in p.parents]
-    for each in reversed(missing):  # the owned root first, then down to path
-        try:
-            each.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        each.chmod(0o700)  # mkdir's mode is masked by the umask
+    try:
+        top.parent.mkdir(parents=True, exist_ok=True)
+        missing = [p for p in [path, *path.parents] if p == top or top in p.parents]
+        for each in reversed(missing):  # the owned root first, then down to path
+            try:
+                each.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            each.chmod(0o700)  # mkdir's mode is masked by the umask
+    except PermissionError:
+        raise
+    except OSError as exc:
+        raise CannotMakeDirError(exc.errno, exc.strerror, exc.filename) from exc
     return path
 
 

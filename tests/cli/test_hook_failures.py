@@ -149,3 +149,32 @@ def test_a_failure_naming_a_path_with_terminal_controls_is_logged_and_shown_with
     _old_failure(isolated_home, "codex", f"the session file {hostile} is gone")  # an older release's line
     shown = _status()
     assert "the last failed" in shown and "is gone" in shown and "\x1b" not in shown and "\x07" not in shown
+
+
+#: Token-shaped values in a hook payload's path: a GitHub token and an AWS access key id.
+TOKENS = ("ghp_1234567890abcdefghijklmnopqrstuvwxyzAB", "AKIAIOSFODNN7EXAMPLE")
+
+
+def test_the_hook_log_scrubs_secrets_from_what_it_writes(isolated_home: Path) -> None:
+    from mahavishnu.memory.loop.hook_log import StampedErrors, log_hook_line
+
+    path = "/tmp/{}/{}".format(*TOKENS)
+    log_hook_line("claude", "recall", f"error: the session file {path} is gone")
+    with _log(isolated_home).open("a") as handle:
+        StampedErrors(handle, "claude").write(f"error: refusing to read {path}\n")
+    written = _log(isolated_home).read_text()
+    assert not [token for token in TOKENS if token in written]
+    assert written.count("[REDACTED:github-token]/[REDACTED:aws-access-key-id]") == 2
+
+
+def test_a_capture_refusing_a_transcript_path_holding_tokens_logs_it_scrubbed(isolated_home: Path) -> None:
+    sent = {"hook_event_name": "Stop", "session_id": "z", "transcript_path": "/tmp/{}/{}".format(*TOKENS)}
+    done = _run(isolated_home, ["memory", "import", "--tool", "claude", "-"], json.dumps(sent))
+    assert (done.returncode, done.stderr) == (0, "")
+    log = _log(isolated_home)
+    deadline = time.monotonic() + 60  # the detached capture writes it
+    while "hint: " not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    written = log.read_text()
+    assert "refusing to read /tmp/[REDACTED:github-token]/[REDACTED:aws-access-key-id]" in written
+    assert not [token for token in TOKENS if token in written]

@@ -12,6 +12,7 @@ neither way makes the bits bind on this machine, the tests skip and say why."""
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -242,6 +243,56 @@ def test_unwritable_mahavishnu_directories_are_one_line(own_home: tuple[Path, Un
         _assert_one_line_error(switched, says=says)
         assert settings.read_text() == "{}\n"
         directory.chmod(0o755)
+
+
+@pytest.fixture(params=["under /proc", "under a dangling link"])
+def home_that_cannot_be_made(
+    request: pytest.FixtureRequest, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``MAHAVISHNU_HOME`` whose files read as absent and whose folder cannot be made (``mkdir``
+    says ENOENT under /proc, EEXIST under a dangling link), with the memory daemon on as users
+    have it."""
+    if request.param == "under /proc":
+        if not Path("/proc/self").is_dir():
+            pytest.skip("no /proc here")
+        home = Path("/proc/mahavishnu-nonexistent")
+    else:
+        (isolated_home / "gone").symlink_to(isolated_home / "missing")
+        home = isolated_home / "gone" / "mahavishnu"
+    monkeypatch.setenv("MAHAVISHNU_HOME", str(home))
+    monkeypatch.delenv("MAHAVISHNU_DAEMON")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["memory", "search", "tests"], "cannot open the memory store"),  # the daemon's start is skipped
+        (["usage"], "cannot create"),
+        (["service", "status"], "cannot create"),
+        (["memory", "hooks", "install", "--tool", "claude"], "cannot create"),
+    ],
+)
+@pytest.mark.usefixtures("home_that_cannot_be_made")
+def test_a_mahavishnu_home_that_cannot_be_made_is_one_line(args: list[str], says: str) -> None:
+    _assert_one_line_error(_mahavishnu(*args), says=says)
+
+
+@pytest.mark.parametrize(
+    ("args", "payload"),
+    [
+        (["memory", "context", "--tool", "claude"], {"hook_event_name": "UserPromptSubmit", "prompt": "x"}),
+        (["memory", "context", "--tool", "claude"], {"hook_event_name": "SessionStart", "session_id": "z"}),
+        (["memory", "import", "--tool", "claude", "-"], {"hook_event_name": "Stop", "session_id": "z"}),
+    ],
+)
+@pytest.mark.usefixtures("home_that_cannot_be_made")
+def test_a_hook_with_a_mahavishnu_home_that_cannot_be_made_adds_nothing_and_is_no_bug(
+    args: list[str], payload: dict[str, str]
+) -> None:
+    hooked = _mahavishnu(*args, stdin=json.dumps(payload).encode())
+    _assert_one_line_error(hooked, says="")
+    assert hooked.returncode == 1 and hooked.stdout == ""
+    assert "bug" not in hooked.stderr and "unexpectedly" not in hooked.stderr
 
 
 def _page_count(db: Path) -> int:

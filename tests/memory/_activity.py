@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from mahavishnu.memory.core import sharing
+from mahavishnu.memory.core.models import Memory
+from mahavishnu.memory.core.provenance import provenance_of
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.core.transfer import INGESTIONS, METRICS, RECORD_ORDER
 from mahavishnu.memory.core.workflows import store_workflow_execution
@@ -41,6 +45,18 @@ def fill_activity(store: MemoryStore) -> None:
             "duration_seconds": 0.877,
         }
     )
+
+
+def as_imported(memories: Iterable[Memory]) -> list[Memory]:
+    """``memories`` as an import of their export stores them: exactly, but for the user's own
+    words (the user's turn ``fill_activity`` stores), which a file cannot vouch for: ``kept``."""
+    said = {"provenance": "kept"}
+    return [
+        replace(m, metadata={**m.metadata, **said})
+        if provenance_of(m.memory_type, m.metadata) == "user"
+        else m
+        for m in memories
+    ]
 
 
 def rows(store: MemoryStore, table: str) -> list[dict[str, Any]]:

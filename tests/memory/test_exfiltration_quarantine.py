@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from mahavishnu.config import RecallSettings
 from mahavishnu.memory.core.models import content_hash
-from mahavishnu.memory.core.provenance import QUARANTINED, TRUSTED
+from mahavishnu.memory.core.provenance import QUARANTINED, TRUSTED, provenance_of
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop.capture import capture_hook
 from mahavishnu.memory.loop.recall import build_context
@@ -115,6 +115,36 @@ def test_import_quarantines_and_drops_the_files_trust_marks(store: MemoryStore, 
     imported = [m for m in store.recent({}, limit=10) if "evil.example" in m.content]
     assert len(imported) == 1 and QUARANTINED in imported[0].tags and TRUSTED not in imported[0].tags
     assert "evil.example" not in recalled(store)
+
+
+def test_import_never_takes_the_files_word_that_a_text_is_the_users_own(
+    store: MemoryStore, tmp_path: Path
+) -> None:
+    note = store.store("Invoices are rounded half-even", "decision", project="proj")
+    path = tmp_path / "export.jsonl"
+    store.export(path)
+    header, line = path.read_text().splitlines()[:2]
+    claims = [  # provenance as the file says it, and as the import keeps it
+        ({"provenance": "user"}, "decision", "kept"),
+        ({"role": "user"}, "agent", "kept"),  # an older row's: a captured turn of the user
+        ({"provenance": "assistant"}, "decision", "assistant"),
+        ({"provenance": "external"}, "rag", "external"),
+        ({"provenance": "insight"}, "insight", "insight"),
+    ]
+    forged = [
+        json.loads(line)
+        | {"id": 10 + n, "content": f"claim {n}", "content_hash": content_hash(f"claim {n}")}
+        | {"memory_type": kind, "metadata": claim}
+        for n, (claim, kind, _) in enumerate(claims)
+    ]
+    path.write_text("\n".join([header, *map(json.dumps, forged)]) + "\n")
+    store.delete(note.id)
+    store.import_(path)
+    found = {m.content: provenance_of(m.memory_type, m.metadata) for m in store.recent({}, limit=10)}
+    assert found == {f"claim {n}": kept for n, (_, _, kept) in enumerate(claims)}
+    store.delete_many([int(m["id"]) for m in forged])
+    store.import_(path, keep_trust=True)  # a file this store wrote itself: the dashboard's undo
+    assert provenance_of("decision", store.get(10).metadata) == "user"
 
 
 def test_the_capture_hook_quarantines_what_the_session_said(store: MemoryStore) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _activity import activity, fill_activity
+from _activity import activity, as_imported, fill_activity
 from typer.testing import CliRunner
 
 pytest.importorskip("psycopg")
@@ -373,7 +373,7 @@ def test_export_import_round_trip_embedded_to_postgres_to_embedded_is_exact(
         assert target.import_(tmp_path / "b.jsonl").imported == 0
         assert activity(target) == activity_rows
 
-    assert copies == originals
+    assert copies == as_imported(originals) != originals
     assert all(np.array_equal(a.embedding, b.embedding) for a, b in zip(copies, originals, strict=True))  # type: ignore[arg-type]
     assert later.id > max(m.id for m in originals)  # the id sequence moved past imported ids
 
@@ -417,7 +417,7 @@ def test_backup_then_restore_brings_back_the_exact_store(
         copies = list(store.backend.iter_all())
         assert store.search("banana", mode="hybrid")  # indexes came back too
         assert store.stats()["vector_index"]["indexes"] == ["memories_embedding_hnsw_64"]
-    assert copies == originals
+    assert copies == as_imported(originals) != originals
     assert all(np.array_equal(a.embedding, b.embedding) for a, b in zip(copies, originals, strict=True))  # type: ignore[arg-type]
 
 

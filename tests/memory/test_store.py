@@ -34,7 +34,7 @@ from mahavishnu.memory.core.backends.base import stored_cosines
 from mahavishnu.memory.core.backends.sqlite import SqliteBackend
 from mahavishnu.memory.core.embedders.base import Kind, Vectors
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
-from mahavishnu.memory.core.models import Filters, MemoryDraft
+from mahavishnu.memory.core.models import Filters, MemoryDraft, content_hash
 from mahavishnu.memory.core.search import TEXT_COMPLETION_DEPTH, Fusion
 from mahavishnu.memory.core.store import MemoryStore
 
@@ -606,6 +606,34 @@ def test_import_into_a_store_keeps_ids_or_renumbers_on_collision(
         assert (counts.imported, counts.renumbered) == (4, 1)
         assert target.get(local.id).content == "already here, with id 1"
         assert target.stats()["count"] == 5
+
+
+def _with_lines(path: Path, *changes: dict[str, Any]) -> None:
+    """The export at ``path`` with its first memory's line followed by copies changed as given."""
+    header, first, *rest = path.read_text().splitlines()
+    copies = [json.dumps(json.loads(first) | change) for change in changes]
+    path.write_text("\n".join([header, first, *copies, *rest]) + "\n")
+
+
+def test_import_works_out_each_content_hash_never_trusting_the_files(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.jsonl"
+    with open_store(backend_factory) as store:
+        kept = store.store("something", "note")
+        store.export(path)
+        _with_lines(
+            path,
+            {"id": 5, "content": "a different memory"},  # the hash of "something"
+            {"id": 6, "content": "zero hash", "content_hash": "0" * 64},
+            {"id": 7, "content_hash": "0" * 64},  # "something" again, under another hash
+        )
+        store.delete(kept.id)
+        counts = store.import_(path)
+        assert (counts.imported, counts.skipped) == (3, 1)
+        assert {m.content: m.content_hash for m in store.backend.iter_all()} == {
+            text: content_hash(text) for text in ("something", "a different memory", "zero hash")
+        }
 
 
 def test_import_refuses_vectors_from_another_embedder(backend_factory: Factory, tmp_path: Path) -> None:

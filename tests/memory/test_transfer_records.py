@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _activity import INSIGHT, activity, fill_activity, rows
+from _activity import INSIGHT, activity, as_imported, fill_activity, rows
 from _backends import Factory, open_store
 from fake_backend import FakeBackend
 
@@ -54,7 +54,7 @@ def test_every_activity_row_travels_and_a_second_import_adds_nothing(
 
     with open_store(lambda: FakeBackend()) as target:
         counts = target.import_(path)
-        assert list(target.backend.iter_all()) == memories
+        assert list(target.backend.iter_all()) == as_imported(memories) != memories
         assert activity(target) == before
         assert [r["name"] for r in rows(target, GROUPS)] == ["team"]
         again = target.import_(path)

@@ -91,6 +91,28 @@ def test_a_wrong_token_logs_nobody_in_and_the_right_one_sets_a_strict_cookie(cli
     assert client.get("/memory").status_code == 200
 
 
+def test_the_token_logs_in_any_browser_until_the_server_stops_and_the_dashboard_says_so(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import uvicorn
+
+    from mahavishnu.ui import server
+
+    refused = client.get("/memory").text
+    assert "one-time" not in refused and "until the dashboard stops" in refused
+    logged_in(client)
+    with TestClient(client.app, base_url="http://127.0.0.1:8690") as another:  # the same token again
+        assert another.get(f"/login?token={TOKEN}", follow_redirects=False).status_code == 303
+        assert another.get("/memory").status_code == 200
+    said: list[str] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: None)
+    with socket.socket() as unused:  # (uvicorn's run, which would serve on it, is stubbed)
+        server._serve(unused, TOKEN, "http://127.0.0.1:8690/login", open_browser=False, announce=said.append)
+    assert said[1] == server.TOKEN_NOTE and "once" not in said[1] and "until the dashboard stops" in said[1]
+
+
 def test_a_bearer_token_works_for_scripts(client: TestClient) -> None:
     assert client.get("/memory", headers={"authorization": f"bearer {TOKEN}"}).status_code == 200
 

@@ -5,7 +5,7 @@ none raises."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mahavishnu.usage import logfile
+from mahavishnu.usage.records import Tool
 from mahavishnu.usage.report import collect, report
 
 
@@ -364,3 +365,74 @@ def test_a_truncated_log_is_read_again_and_a_touched_one_reads_nothing_new(
     starts = _read_starts(monkeypatch)
     os.utime(log, ns=(0, 1_000_000_000))  # only the time changed: opened, nothing new read
     assert _inputs() == [1] and starts == [len(_claude_line(1))]
+
+
+def _codex_count(stamp: object, fresh: int) -> dict[str, object]:
+    usage = {"input_tokens": fresh, "output_tokens": 1}
+    return {
+        "type": "event_msg",
+        "timestamp": stamp,
+        "payload": {"type": "token_count", "info": {"last_token_usage": usage}},
+    }
+
+
+#: Each assistant's log (under HOME): its first lines, and a request line with a timestamp and fresh input.
+_REQUESTS: dict[Tool, tuple[str, list[dict[str, object]], Callable[[object, int], dict[str, object]]]] = {
+    "claude": (
+        ".claude/projects/-x/s9.jsonl",
+        [],
+        lambda stamp, n: {
+            "type": "assistant", "sessionId": "s9", "timestamp": stamp,
+            "message": {
+                "id": f"m{n}", "model": "claude-sonnet-4-5", "usage": {"input_tokens": n, "output_tokens": 1},
+            },
+        },
+    ),
+    "codex": (  # an older Codex: token_count lines only
+        ".codex/sessions/2026/01/02/rollout-2026-01-02T10-00-00-s9.jsonl",
+        [
+            {"type": "session_meta", "timestamp": "2026-01-02T10:00:00Z", "payload": {"id": "s9"}},
+            {"type": "turn_context", "timestamp": "2026-01-02T10:00:00Z", "payload": {"model": "gpt-5"}},
+        ],
+        _codex_count,
+    ),
+    "qwen": (
+        ".qwen/projects/-x/chats/s9.jsonl",
+        [],
+        lambda stamp, n: {
+            "type": "system", "sessionId": "s9", "uuid": f"u{n}", "timestamp": stamp,
+            "systemPayload": {"uiEvent": {
+                "event.name": "qwen-code.api_response", "response_id": f"r{n}", "model": "gpt-5",
+                "input_token_count": n, "output_token_count": 1,
+            }},
+        },
+    ),
+    "gemini": (
+        ".gemini/tmp/x/chats/session-s9.jsonl",
+        [{"sessionId": "s9"}],
+        lambda stamp, n: {
+            "id": f"g{n}", "type": "gemini", "timestamp": stamp, "model": "gemini-2.5-pro",
+            "tokens": {"input": n, "output": 1},
+        },
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("tool", sorted(_REQUESTS))
+def test_a_request_with_no_timestamp_or_one_that_is_not_iso_is_skipped_and_counted(
+    isolated_home: Path, tool: str
+) -> None:
+    where, first, request = _REQUESTS[tool]
+    log = isolated_home / where
+    log.parent.mkdir(parents=True)
+    stamps = [None, "yesterday", "2026-01-02T10:00:00Zx", 1767348000, "2026-01-02T10:00:00Z"]
+    lines = [*first, *(request(stamp, 1000 + n) for n, stamp in enumerate(stamps))]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    built = report("daily", None, [tool], verbose=True)
+    assert built.totals.input == 1004 and built.totals.requests == 1
+    assert [(line, why) for _, line, why in built.bad_lines] == [
+        (len(first) + 1, "no timestamp"),
+        (len(first) + 2, "a timestamp that is not ISO 8601"),
+        (len(first) + 3, "a timestamp that is not ISO 8601"),
+        (len(first) + 4, "a timestamp that is not text"),
+    ]

@@ -89,6 +89,20 @@ def test_a_pi_line_with_a_count_that_cannot_be_a_bill_is_skipped_and_counted(hom
     assert f"{path}:6" in result.output and "outside 0..1e+12" in result.output
 
 
+def test_a_pi_reply_with_no_timestamp_or_one_that_is_not_iso_is_skipped_and_counted(home: Path) -> None:
+    path = _pi_file(home, 1)
+    reply = json.loads(path.read_text().splitlines()[-1])
+    with path.open("a") as handle:
+        for n, stamp in enumerate([None, "yesterday", "2026-11-23T15:22:00Zx"]):
+            reply["timestamp"], reply["message"]["responseId"] = stamp, f"resp_undated_{n}"
+            handle.write(json.dumps(reply) + "\n")
+    records, _, skipped = collect(["pi"], None, None)
+    assert skipped == 3 and len(records) == 4
+    result = CliRunner().invoke(app, ["usage", "daily", "--tool", "pi", "--verbose"])
+    assert f"{path}:6" in result.output and "no timestamp" in result.output
+    assert f"{path}:8" in result.output and "a timestamp that is not ISO 8601" in result.output
+
+
 def test_opencode_reads_its_database_with_the_provider_and_model_each_reply_names(home: Path) -> None:
     records, refreshed, skipped = collect(["opencode"], None, None)
     # each run's title request (the mock's 2nd and 4th figures) is not in OpenCode's database
@@ -175,6 +189,13 @@ def test_hostile_opencode_rows_are_skipped_and_counted_never_the_report(home: Pa
     }
     result = CliRunner().invoke(app, ["usage", "daily", "--tool", "opencode", "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["totals"]["input_tokens"] == 1215 + 7 + 100
+
+
+def test_an_opencode_reply_with_tokens_and_no_time_is_skipped_and_counted(home: Path) -> None:
+    _add(home, _reply("msg_undated", NOW, _tokens(7, 8), time={}), _reply("msg_ok", NOW, _tokens(9, 1)))
+    records, _, skipped = collect(["opencode"], None, None)
+    assert skipped == 1 and [r.key for r in records[-1:]] == ["opencode:msg_ok"]
+    assert "opencode:msg_undated" not in {r.key for r in records}
 
 
 def test_only_rows_written_since_the_last_read_are_read_and_an_update_replaces_its_record(

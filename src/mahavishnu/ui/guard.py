@@ -8,7 +8,8 @@ ASGI middleware in front of every route, static files included:
 * **Host**: the ``Host`` header must name this machine (``127.0.0.1``, ``localhost``, ``[::1]``):
   a DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) gets 421.
 * **Login, as Jupyter does**: ``mahavishnu ui`` prints a URL with a token made at start
-  (``/login?token=…``); opening it sets a session cookie (``HttpOnly``, ``SameSite=Strict``) and
+  (``/login?token=…``, good for any number of logins until the server stops: not a one-time
+  token); opening it sets a session cookie (``HttpOnly``, ``SameSite=Strict``) and
   sends the browser on without the token in its address bar. Every other request needs that
   cookie, or ``Authorization: Bearer <token>`` (scripts, health checks): else 401.
 * **Writes** (any method but GET/HEAD/OPTIONS): refused with 403 when ``Origin`` names another
@@ -116,7 +117,8 @@ class Guard:
             await _answer(
                 send,
                 401,
-                "Not logged in: open the URL `mahavishnu ui` printed (it carries a one-time token).",
+                "Not logged in: open the URL `mahavishnu ui` printed when this dashboard started "
+                "(its token logs a browser in until the dashboard stops).",
             )
             return
         scope.setdefault("state", {})["csrf"] = csrf or ""

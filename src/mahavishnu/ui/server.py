@@ -33,6 +33,13 @@ def login_url(port: int, token: str) -> str:
     return f"http://{HOST}:{port}/login?token={token}"
 
 
+#: What ``mahavishnu ui`` says of its URL: the token is not used up by a login (``guard.py``).
+TOKEN_NOTE = (
+    "(any browser that opens this URL is logged in, until the dashboard stops: keep it to yourself; "
+    "a browser logged in keeps a session cookie)"
+)
+
+
 def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> None:
     """Serve until interrupted."""
     try:
@@ -84,7 +91,7 @@ def _serve(
     sweep_trash()
     library = Library(MemoryStore.open)
     announce(f"Mahavishnu dashboard: {url}")
-    announce("(the token logs a browser in once; it then keeps a session cookie)")
+    announce(TOKEN_NOTE)
     if open_browser:
         threading.Timer(0.5, _open, args=(url,)).start()
     uvicorn.Server(uvicorn.Config(create_app(library, token), log_level="warning")).run(sockets=[sock])

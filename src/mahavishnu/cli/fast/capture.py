@@ -56,9 +56,10 @@ def _hand_off_capture(tool: str, text: str) -> None:
     payload = read_hook_payload(text)
     if _taken_by_daemon(tool, payload):
         return
+    from mahavishnu import paths
+
     log = capture_log()
-    spool = log.parent
-    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    spool = paths.make_dir(log.parent)
     rotate(log)
     with tempfile.TemporaryFile(dir=spool) as handle, open(log, "ab") as errors:  # 0600, no name
         handle.write(json.dumps(payload, ensure_ascii=False).encode())

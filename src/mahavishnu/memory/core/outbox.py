@@ -248,7 +248,7 @@ def _client_id(target: str, kind: Kind, body: Mapping[str, Any]) -> str:
 
 
 def _private_dir(directory: Path) -> None:
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.make_dir(directory)  # 0700 (in Mahavishnu's data directory)
 
 
 def _private_file(path: Path) -> None:

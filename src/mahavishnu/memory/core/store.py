@@ -920,12 +920,15 @@ class MemoryStore:
         ``memory_id`` following the memories (renumbered, or the stored duplicate). The whole file
         is checked before anything is written; the vectors must come from this store's embedder (an
         empty store adopts it). What is already stored is skipped: importing twice adds nothing.
-        A memory that reads like an instruction to an agent is quarantined, and a trust mark the
-        file gives it is dropped (anyone can write one), unless ``keep_trust`` (a file this store
-        wrote itself: the dashboard's undo). The file's project descriptions are taken for the
-        projects this store does not describe (not on a team's store: its owner describes); a
-        memory whose vector was made with another description of its project than the one this
-        store reads it with is embedded again."""
+        A memory that reads like an instruction to an agent is quarantined, a trust mark the file
+        gives it is dropped and text it calls the user's own words is ``kept`` (anyone can write
+        a file), unless ``keep_trust`` (a file this store wrote itself: the dashboard's undo).
+        Each memory's ``content_hash`` is worked out from its (scrubbed) content, never taken from
+        the file: a forged one would skip new text as a stored memory's duplicate, or stay on the
+        row. The file's project descriptions are taken for the projects this store does not
+        describe (not on a team's store: its owner describes); a memory whose vector was made
+        with another description of its project than the one this store reads it with is embedded
+        again."""
         contents = transfer.read(Path(path))
         header = contents.header
         stored = self.backend.get_meta(META_EMBEDDER)
@@ -949,7 +952,7 @@ class MemoryStore:
         for batch in contents.memory_batches():
             if not keep_trust:
                 batch = [_screened(memory) for memory in batch]
-            batch = self._scrubbed(batch, contents.descriptions)
+            batch = [_hashed(memory) for memory in self._scrubbed(batch, contents.descriptions)]
             got = self.backend.import_memories(batch, free_from=header.max_id + 1)
             imported, skipped, renumbered = (
                 imported + got.imported,
@@ -1086,9 +1089,22 @@ def _kept(memory_type: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _screened(memory: Memory) -> Memory:
-    """An imported memory quarantined (and not trusted) if it reads like an instruction."""
+    """An imported memory as a file anyone can write leaves it: quarantined (and not trusted) if it
+    reads like an instruction, and ``kept`` where the file says the text is the user's own words
+    (recall labels those the user's: only the capture of the user's turn may say so)."""
     tags = provenance.screened_tags(memory.tags, memory.content)
-    return memory if tags == memory.tags else replace(memory, tags=tags)
+    metadata = memory.metadata
+    if provenance.provenance_of(memory.memory_type, metadata) == "user":
+        metadata = {**metadata, provenance.KEY: "kept"}
+    if tags == memory.tags and metadata is memory.metadata:
+        return memory
+    return replace(memory, tags=tags, metadata=metadata)
+
+
+def _hashed(memory: Memory) -> Memory:
+    """``memory`` with the hash of its own content (the dedup key), whatever the file said."""
+    digest = content_hash(memory.content)
+    return memory if digest == memory.content_hash else replace(memory, content_hash=digest)
 
 
 def _draft_body(draft: MemoryDraft) -> dict[str, Any]:

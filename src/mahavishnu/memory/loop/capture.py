@@ -299,7 +299,7 @@ def _save_mark(store: MemoryStore, tool: Tool, session: OpenSession, mark: Mark)
     if kept is None:
         store.backend.set_meta({key: text})
         return
-    kept.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.make_dir(kept)
     path = kept / key.replace(":", "-")
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     partial.write_text(text, encoding="utf-8")
@@ -322,8 +322,7 @@ def _one_capture(session: OpenSession) -> Iterator[None]:
     """Hold the file's capture lock (``LOCK_SECONDS`` at most to get it)."""
     from filelock import FileLock, Timeout
 
-    locks = paths.data_dir() / "capture" / "locks"
-    locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+    locks = paths.make_dir(paths.data_dir() / "capture" / "locks")
     try:
         with FileLock(locks / f"{_digest(bytes(session.path))}.lock", timeout=LOCK_SECONDS, mode=0o600):
             yield

@@ -309,13 +309,11 @@ def start_in_background() -> bool:
     marker = socket_path().with_name("memory.starting")
     try:
         _private_dir(marker.parent)
-        if time.time() - marker.stat().st_mtime < _START_MARKER_SECONDS:
+        if _started_lately(marker):
             return False
-    except FileNotFoundError:
-        pass
-    except (OSError, ServiceError):  # (a run directory of another user: the caller works alone)
-        return False
-    marker.touch()
+        marker.touch()
+    except (OSError, ServiceError):  # (a run directory of another user, or none can be made: the
+        return False  # caller works alone, and says so if it cannot either)
     subprocess.Popen(
         paths.mahavishnu_argv("service", "start", SERVICE),
         stdin=subprocess.DEVNULL,
@@ -325,6 +323,14 @@ def start_in_background() -> bool:
         close_fds=True,
     )
     return True
+
+
+def _started_lately(marker: Path) -> bool:
+    """Whether a start was launched less than ``_START_MARKER_SECONDS`` ago (``marker``'s time)."""
+    try:
+        return time.time() - marker.stat().st_mtime < _START_MARKER_SECONDS
+    except FileNotFoundError:
+        return False
 
 
 # -- server ---------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ hook's output (Codex only "SessionStart Failed") and a detached capture has no t
 Detached captures write their errors there, each line stamped (``StampedErrors``); recalls their
 failures (``log_hook_line``). ``memory hooks status`` shows the newest failure of each hook still
 standing: a later success of the same hook (``mark_success``, a file's time) ends it. Lines are
-written without what a terminal would act on (``clean_text.printable``). Only the standard library
-is imported (and ``clean_text``, which imports only ``re``): the hooks load this module.
+written without what a terminal would act on (``clean_text.printable``) and with secrets scrubbed
+(``redaction.scrub``, imported when a line is written). Otherwise only the standard library is
+imported (and ``clean_text``, which imports only ``re``): the hooks load this module.
 """
 
 from __future__ import annotations
@@ -53,12 +54,10 @@ def _moment(stamp: str, offset: str | None) -> float:
 
 def log_hook_line(tool: str, role: str, text: str) -> None:
     """Append one stamped line to the hook log (never raises: a hook must not fail for its log),
-    without what a terminal would act on (a hook's payload names the paths in it)."""
-    from mahavishnu.clean_text import printable
-
+    without what a terminal would act on and with secrets scrubbed (``_loggable``)."""
     tag = "" if role == "capture" else f" {role}"
     name = "".join(c if c.isalnum() or c in "._-" else "?" for c in tool[:40]) or "?"
-    line = f"{_stamp()} {name}{tag}: {printable(' '.join(text.split()))}\n"
+    line = f"{_stamp()} {name}{tag}: {_loggable(' '.join(text.split()))}\n"
     log = capture_log()
     with contextlib.suppress(OSError):
         log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -68,6 +67,16 @@ def log_hook_line(tool: str, role: str, text: str) -> None:
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as handle:
             handle.write(line)
+
+
+def _loggable(text: str) -> str:
+    """``text`` as the hook log keeps it: without what a terminal would act on, and with secrets
+    scrubbed (a hook's payload is the assistant's, and the paths and errors it names may quote a
+    token). The scrubber is imported only here: a hook that logs nothing never loads it."""
+    from mahavishnu.clean_text import printable
+    from mahavishnu.redaction.scrub import scrub
+
+    return scrub(printable(text))
 
 
 def rotate(log: Path) -> None:
@@ -142,7 +151,7 @@ def forget_failures(tools: Iterable[str]) -> None:
 
 class StampedErrors(io.TextIOBase):
     """stderr of a detached capture: each line starts with the time and the assistant, so the log
-    says when a capture failed and whose."""
+    says when a capture failed and whose (and is written as ``_loggable``)."""
 
     encoding, errors = "utf-8", "replace"  # Click writes to it as a text stream
 
@@ -153,11 +162,9 @@ class StampedErrors(io.TextIOBase):
         return True
 
     def write(self, text: str | bytes) -> int:
-        from mahavishnu.clean_text import printable
-
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
-        for piece in printable(text).splitlines(keepends=True):
+        for piece in _loggable(text).splitlines(keepends=True):
             if self.at_line_start:
                 self.stream.write(f"{_stamp()} {self.tool}: ")
             self.stream.write(piece)

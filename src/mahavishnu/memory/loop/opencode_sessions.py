@@ -204,8 +204,7 @@ def _one_capture(db: Path, session: str) -> Iterator[None]:
 
     from filelock import FileLock, Timeout
 
-    locks = paths.data_dir() / "capture" / "locks"
-    locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+    locks = paths.make_dir(paths.data_dir() / "capture" / "locks")
     digest = hashlib.sha256(f"{db.absolute()}\0{session}".encode()).hexdigest()[:32]
     try:
         with FileLock(locks / f"opencode-{digest}.lock", timeout=LOCK_SECONDS, mode=0o600):

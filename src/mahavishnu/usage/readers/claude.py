@@ -179,12 +179,12 @@ def _record(
     empty: no usage); ``speed``: the usage's (``"fast"``: Anthropic's fast mode). ``BadLine`` for
     a count or time that cannot be."""
     model = label(model_name)
-    when = epoch(timestamp)
-    if kind != "assistant" or not counts or model is None or when is None or model == "<synthetic>":
+    if kind != "assistant" or not counts or model is None or model == "<synthetic>":
         return None
     named = text(message_id) or text(uuid)
     if named is None:
         return None
+    when = epoch(timestamp)
     fresh, output, written, read, hour = counts
     cache_write, cache_write_1h = count(written), count(hour)
     fast = speed == FAST

@@ -61,8 +61,6 @@ def _last_usage(info: JSONObject, state: State) -> list[int] | None:
 
 def _record(path: Path, state: State, key: str, entry: JSONObject, figures: list[int]) -> list[UsageRecord]:
     when = epoch(entry.get("timestamp"))
-    if when is None:
-        return []
     inclusive, cached, written, output = figures
     return [
         UsageRecord(

@@ -42,15 +42,17 @@ def label(value: JSONValue | None) -> str | None:
     return cleaned or None
 
 
-def epoch(value: JSONValue | None) -> float | None:
-    """An ISO 8601 timestamp (``…Z`` included) as seconds since the epoch; None if it is not one.
-    A time without a zone is taken as UTC (the assistants write UTC)."""
+def epoch(value: JSONValue | None) -> float:
+    """A request's ISO 8601 timestamp (``…Z`` included) as seconds since the epoch. A time without
+    a zone is taken as UTC (the assistants write UTC). ``BadLine`` when it is missing or not one:
+    a request with no day cannot be reported, so it is skipped and counted, never dropped unseen
+    (a reader calls this only once it knows the line is a request)."""
     if not isinstance(value, str):
-        return None
+        raise BadLine("no timestamp" if value is None else "a timestamp that is not text")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        return None
+        raise BadLine("a timestamp that is not ISO 8601") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if not _FIRST_YEAR <= moment.year < _LAST_YEAR:

@@ -36,10 +36,10 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
 def _record(path: Path, state: State, message: JSONObject) -> UsageRecord | None:
     tokens = obj(message.get("tokens"))
     key = text(message.get("id"))
-    when = epoch(message.get("timestamp"))
     model = label(message.get("model"))
-    if message.get("type") != "gemini" or not tokens or key is None or when is None or model is None:
+    if message.get("type") != "gemini" or not tokens or key is None or model is None:
         return None
+    when = epoch(message.get("timestamp"))
     inclusive = count(tokens.get("input"))
     cached = count(tokens.get("cached"))
     return UsageRecord(

@@ -45,9 +45,9 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
         cache = obj(tokens.get("cache"))
         fresh, output, reasoning = (count(tokens.get(f)) for f in ("input", "output", "reasoning"))
         written, read = count(cache.get("write")), count(cache.get("read"))
-        when = _epoch_ms(obj(data.get("time")).get("created"))
-        if not any((fresh, output, reasoning, written, read)) or when is None:
+        if not any((fresh, output, reasoning, written, read)):
             continue  # still being written (its tokens come when it ends), or failed before
+        when = _epoch_ms(obj(data.get("time")).get("created"))
         found.append(
             UsageRecord(
                 tool="opencode",
@@ -67,10 +67,11 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
     return found
 
 
-def _epoch_ms(value: JSONValue | None) -> float | None:
-    """OpenCode's times: milliseconds since the epoch (this century's, as ``fields.epoch`` takes)."""
+def _epoch_ms(value: JSONValue | None) -> float:
+    """OpenCode's times: milliseconds since the epoch (this century's, as ``fields.epoch`` takes);
+    ``BadLine`` when a reply has none (skipped and counted, as ``fields.epoch``)."""
     if value is None:
-        return None
+        raise BadLine("no time")
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise BadLine("a time is not a number")
     if not _FIRST_MS <= value < _LAST_MS:

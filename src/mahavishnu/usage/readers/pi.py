@@ -34,14 +34,12 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
         message = obj(entry.get("message"))
         usage = obj(message.get("usage"))
         model = label(message.get("model"))
-        when = epoch(entry.get("timestamp"))
-        if kind != "message" or message.get("role") != "assistant" or not usage:
-            continue
-        if model is None or when is None:
+        if kind != "message" or message.get("role") != "assistant" or not usage or model is None:
             continue
         figures = [count(usage.get(f)) for f in ("input", "output", "cacheWrite", "cacheRead")]
         if not any(figures):  # an error or an abort before the provider answered
             continue
+        when = epoch(entry.get("timestamp"))
         session = state.get("session") or _session_of(path)
         key = text(message.get("responseId")) or f"{session}/{text(entry.get('id')) or when}"
         fresh, output, written, read = figures

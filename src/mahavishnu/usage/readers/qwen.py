@@ -31,7 +31,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             cached = count(event.get("cached_content_token_count"))
             output = count(event.get("output_token_count"))
             helper = text(event.get("subagent_name")) is not None
-            when = epoch(event.get("event.timestamp")) or epoch(entry.get("timestamp"))
+            stamp = event.get("event.timestamp") or entry.get("timestamp")
             model = label(event.get("model"))
         elif entry.get("type") == "assistant" and "telemetry" not in state and "usageMetadata" in entry:
             usage = obj(entry.get("usageMetadata"))
@@ -40,12 +40,13 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             cached = count(usage.get("cachedContentTokenCount"))
             output = count(usage.get("candidatesTokenCount"))
             helper = False
-            when = epoch(entry.get("timestamp"))
+            stamp = entry.get("timestamp")
             model = label(entry.get("model"))
         else:
             continue
-        if key is None or when is None or model is None:
+        if key is None or model is None:
             continue
+        when = epoch(stamp)
         found.append(
             UsageRecord(
                 tool="qwen",
