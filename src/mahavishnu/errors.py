@@ -38,6 +38,8 @@ parse — into one.
 
 from __future__ import annotations
 
+import errno
+
 
 class MahavishnuError(Exception):
     """Base of every error Mahavishnu raises on purpose."""
@@ -212,6 +214,15 @@ class PeerError(MahavishnuError):
 _DAMAGED = ("malformed", "not a database", "decode", "vtable constructor", "corrupt", "no such vtab")
 
 
+#: What the file system says of a path, not of the program: no such folder, a file where a folder
+#: should be (or the other way), a read-only or full disk, a name too long, a loop of links.
+_PATH_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOENT", "ENOTDIR", "EISDIR", "EROFS", "ENOSPC", "EDQUOT", "ENAMETOOLONG", "ELOOP")
+    if hasattr(errno, name)
+)
+
+
 def from_unexpected(exc: BaseException) -> MahavishnuError | None:
     """A one-line error for an exception the environment caused, or None for a real bug."""
     if type(exc).__module__ == "sqlite3":  # without importing sqlite3 here
@@ -229,6 +240,12 @@ def from_unexpected(exc: BaseException) -> MahavishnuError | None:
             f"cannot create {exc.filename}: {exc.strerror}",
             hint="Mahavishnu keeps its files there: set MAHAVISHNU_HOME to a folder this user can create "
             "and write, or make that one so.",
+        )
+    if isinstance(exc, OSError) and exc.filename and exc.errno in _PATH_ERRNOS:
+        return WriteFailedError(  # a path the user gave: under a file, on a full or read-only disk...
+            f"cannot use {exc.filename}: {exc.strerror}",
+            hint="Check that path: its folders must exist or be creatable (none of them a file) "
+            "on a writable disk with room; nothing was written there.",
         )
     return None
 

@@ -410,3 +410,22 @@ def test_a_secret_that_is_not_utf_8_is_refused_in_one_line() -> None:
     )
     assert stored.returncode == 2  # bad input, as an empty secret
     assert "k1" not in _mahavishnu("secrets", "list").stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["memory", "export", "{file}/out.jsonl"],
+        ["db", "backup", "{file}/store.db"],
+        ["memory", "export", "/proc/no-such-folder/out.jsonl"],
+    ],
+)
+def test_a_destination_under_a_file_or_that_cannot_be_made_is_one_line(
+    args: list[str], isolated_home: Path
+) -> None:
+    """A path the user typed whose folder is a file, or cannot be made: one line naming it."""
+    in_the_way = isolated_home / "notes.txt"
+    in_the_way.write_text("a file, not a folder\n")
+    typed = [a.format(file=in_the_way) for a in args]
+    _assert_one_line_error(_mahavishnu(*typed), says=f"cannot use {Path(typed[-1]).parent}")
+    assert in_the_way.read_text() == "a file, not a folder\n"
