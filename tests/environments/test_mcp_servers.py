@@ -923,3 +923,17 @@ def test_a_codex_file_saved_with_a_bom_gets_a_server_and_keeps_the_bom(isolated_
     assert ("codex", "user", STDIO.name) in listed("codex")
     remove_server(STDIO.name, "codex")
     assert path.read_text(encoding="utf-8") == original
+
+
+@pytest.mark.parametrize("tool", ["qwen", "gemini"])
+def test_a_project_server_in_the_home_folder_is_refused_not_written_to_the_user_file(
+    tool: str, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the home folder, Qwen Code's and Gemini CLI's project file is their user file: --scope
+    project there would write the user's own servers while saying it wrote the project's."""
+    monkeypatch.chdir(isolated_home)
+    server = McpServer(name="docs", command="docs-mcp", args=["--stdio"])
+    with pytest.raises(InvalidInputError, match="user settings file .*no project"):
+        add_server(server, tool, "project")
+    assert list_servers(tool) == ([], [])
+    assert not (isolated_home / f".{tool}" / "settings.json").exists()

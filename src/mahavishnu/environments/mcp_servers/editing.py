@@ -237,7 +237,7 @@ def _targets(
             takes = ", ".join(SHAPES[tool].transports)
             problem = f"{tool} cannot use an {transport.upper()} MCP server (it takes: {takes})"
         if problem is None:
-            found.append(location(tool, scope))
+            found.append(_not_the_users(location(tool, scope)))
         elif lenient:
             result.warnings.append(f"skipped {problem}")
             result.changes.append(McpChange(tool, scope, "", name, "skipped", reason=problem))
@@ -246,6 +246,19 @@ def _targets(
         else:
             raise ProtocolMismatchError(problem, hint="Choose another transport or assistant.")
     return found
+
+
+def _not_the_users(loc: Location) -> Location:
+    """``loc``, refused when it is a project scope that is the user's own map of servers: Qwen Code
+    and Gemini CLI take the folder they start in for the project, and in the home folder their
+    project file is their user file."""
+    user = location(loc.tool, "user")
+    if loc.scope != "user" and (loc.path.resolve(), loc.keys) == (user.path.resolve(), user.keys):
+        raise InvalidInputError(
+            f"--scope {loc.scope} would write {loc.tool}'s user settings file {loc.path}: this folder is no project",
+            hint="Run it again in the project's folder, or use --scope user.",
+        )
+    return loc
 
 
 def _holding(
