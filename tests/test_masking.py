@@ -22,7 +22,8 @@ def test_names_commands_references_and_containers_are_not_secrets():
         '"apiKeyHelper": "/bin/mahavishnu secrets get qwen",\n'
         'env_key = "OPENAI_API_KEY"\n"auth": {\n"token": "env:X"\n'
         # OpenCode's substitutions and Pi's variable name: where the key is (a dry run shows them)
-        '+ "apiKey": "{file:/home/me/.mahavishnu/opencode/api-key}",\n+ "apiKey": "{env:DASHSCOPE_API_KEY}",\n'
+        '+ "apiKey": "{file:/home/me/.mahavishnu/opencode/api-key}",\n'
+        '+ "apiKey": "{env:DASHSCOPE_API_KEY}",\n'
         '+ "apiKey": "MAHAVISHNU_RUN_API_KEY"'
     )
     assert mask_text(text) == text

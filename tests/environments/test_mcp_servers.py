@@ -933,7 +933,7 @@ def test_a_project_server_in_the_home_folder_is_refused_not_written_to_the_user_
     project there would write the user's own servers while saying it wrote the project's."""
     monkeypatch.chdir(isolated_home)
     server = McpServer(name="docs", command="docs-mcp", args=["--stdio"])
-    with pytest.raises(InvalidInputError, match="user settings file .*no project"):
+    with pytest.raises(InvalidInputError, match=r"user settings file .*no project"):
         add_server(server, tool, "project")
     assert list_servers(tool) == ([], [])
     assert not (isolated_home / f".{tool}" / "settings.json").exists()

@@ -255,7 +255,8 @@ def _not_the_users(loc: Location) -> Location:
     user = location(loc.tool, "user")
     if loc.scope != "user" and (loc.path.resolve(), loc.keys) == (user.path.resolve(), user.keys):
         raise InvalidInputError(
-            f"--scope {loc.scope} would write {loc.tool}'s user settings file {loc.path}: this folder is no project",
+            f"--scope {loc.scope} would write {loc.tool}'s user settings file {loc.path}: "
+            "this folder is no project",
             hint="Run it again in the project's folder, or use --scope user.",
         )
     return loc
