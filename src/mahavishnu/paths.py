@@ -12,8 +12,16 @@ from pathlib import Path
 
 
 def home() -> Path:
-    """The user's home, honouring ``HOME`` so tests can move it."""
-    return Path(os.environ.get("HOME") or Path.home())
+    """The user's home, honouring ``HOME`` so tests can move it; an empty ``HOME`` is the account's
+    (Python's ``Path.home()`` makes it ``/``, where Mahavishnu's folders have no place)."""
+    if os.environ.get("HOME"):
+        return Path(os.environ["HOME"])
+    try:
+        import pwd
+
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except (ImportError, KeyError):  # (no pwd on Windows; a uid without an entry)
+        return Path.home()
 
 
 def _xdg(var: str, default: str) -> Path:
