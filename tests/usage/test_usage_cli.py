@@ -74,6 +74,19 @@ def test_no_logs_at_all_is_an_empty_report(isolated_home: Path) -> None:
     assert result.exit_code == 0 and "No requests" in result.output
 
 
+@pytest.mark.parametrize("rate", [".inf", "1e308", ".nan", "-1"])
+def test_a_price_no_bill_can_have_is_one_line_naming_usage_yaml(logs: Path, rate: str) -> None:
+    """A rate that cannot be priced with (infinite, or so high a request's cost overflows) is
+    refused where it is written, as a negative one is, never a traceback of the report."""
+    usage_yaml = logs / ".mahavishnu" / "usage.yaml"
+    usage_yaml.parent.mkdir(parents=True, exist_ok=True)
+    usage_yaml.write_text(f"pricing:\n  anthropic:\n    claude-sonnet-4-5: {{input: {rate}, output: 1}}\n")
+    result = runner.invoke(app, ["usage", "daily"])
+    assert result.exit_code == 1, result.output
+    assert "usage.yaml is invalid" in result.output and "claude-sonnet-4-5.input" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 @pytest.mark.parametrize("pooled", [False, True])
 def test_a_broken_usage_yaml_is_one_line_and_the_logs_read_meanwhile_are_not_kept(
     logs: Path, monkeypatch: pytest.MonkeyPatch, pooled: bool
