@@ -69,6 +69,14 @@ def test_a_wrong_option_is_one_error_line_and_a_hint(
     assert result.output.splitlines()[0] == message and result.output.splitlines()[1].startswith("hint: ")
 
 
+def test_a_since_after_the_until_is_one_line_not_an_empty_report(logs: Path) -> None:
+    result = runner.invoke(app, ["usage", "daily", "--since", "2026-03-03", "--until", "20260301"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "--since 2026-03-03 is after --until 20260301" in result.output and "No requests" not in result.output
+    )
+
+
 def test_no_logs_at_all_is_an_empty_report(isolated_home: Path) -> None:
     result = runner.invoke(app, ["usage"])
     assert result.exit_code == 0 and "No requests" in result.output
