@@ -44,6 +44,11 @@ class Endpoint(BaseModel):
     wire_api: Literal["responses", "chat"] | None = None
 
 
+#: The highest price a model may have, USD per million tokens (a dollar a token): far above any
+#: provider's, and low enough that a year of requests at it still adds up.
+MAX_PRICE = 1_000_000
+
+
 class ModelPrice(BaseModel):
     """A model's price in USD per million tokens (``mahavishnu usage``): a negotiated rate, a
     gateway's own, a subscription at 0 marginal cost, or a provider the maintained price data does
@@ -51,10 +56,12 @@ class ModelPrice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cache_write: float | None = Field(default=None, ge=0)
-    cache_read: float | None = Field(default=None, ge=0)
+    # (at most MAX_PRICE: a rate of ``.inf`` or ``1e308`` cannot be priced with, and made every
+    # report a traceback)
+    input: float = Field(ge=0, le=MAX_PRICE)
+    output: float = Field(ge=0, le=MAX_PRICE)
+    cache_write: float | None = Field(default=None, ge=0, le=MAX_PRICE)
+    cache_read: float | None = Field(default=None, ge=0, le=MAX_PRICE)
     #: the first day (UTC) the price holds: before it, requests are priced as if it were not set
     since: date | None = None
 

@@ -71,6 +71,19 @@ def test_an_undeclared_service_with_a_pid_file_can_still_be_stopped(isolated_hom
     assert not procs.alive(started.pid)
 
 
+@pytest.mark.parametrize(
+    "damaged", ["[1]", '"running"', "7", '{"restarts": "x"}', '{"restart_times": 5}', '{"desired": []}']
+)
+def test_a_damaged_state_file_is_a_fresh_state_not_a_traceback(isolated_home: Path, damaged: str) -> None:
+    _supervisor(s1={"command": ["sleep", "60"]})
+    services_dir().mkdir(parents=True)
+    (services_dir() / "s1.state.json").write_text(damaged)
+    result = runner.invoke(app, ["service", "status", "s1", "--json"])
+    assert result.exit_code == 0, result.output
+    [shown] = json.loads(result.stdout)
+    assert (shown["state"], shown["restarts"], shown["desired"]) == ("stopped", 0, "stopped")
+
+
 # -- 2. assistants ------------------------------------------------------------------------------------
 
 

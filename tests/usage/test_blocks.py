@@ -131,6 +131,22 @@ def test_the_status_line_answers_from_its_summary_and_refreshes_it_when_stale(
     assert "today $0.90" in statusline.line(("sess-1", "Opus"), time.time())
 
 
+def test_the_status_line_never_shows_an_earlier_day_s_costs_as_today_s(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first turn of a day answers from the summary of the last one: its today and session
+    figures are that day's, left out until the background refresh has today's."""
+    from mahavishnu.usage import statusline
+
+    _claude_log(isolated_home, *_today(time.time() - 90, time.time() - 60))
+    assert "session $0.90 · today $0.90" in statusline.line(("sess-1", "Opus"), time.time())
+    written = json.loads(statusline.summary_file().read_text())["at"]
+    started: list[list[str]] = []
+    monkeypatch.setattr(statusline.subprocess, "Popen", lambda argv, **_: started.append(argv))
+    assert statusline.line(("sess-1", "Opus"), written + 86_400) == "Opus"
+    assert started and started[0][-1] == "--refresh"
+
+
 @pytest.mark.parametrize("stdin", ["", "not json", "[1, 2]", '{"model": {"display_name": "\\u001b[31mX"}}'])
 def test_the_status_line_never_fails_on_what_claude_code_sends(isolated_home: Path, stdin: str) -> None:
     result = runner.invoke(app, ["usage", "statusline"], input=stdin)

@@ -222,6 +222,20 @@ def test_a_count_that_cannot_be_a_bill_skips_its_line_and_every_report_still_wor
     assert file.endswith("s1.jsonl") and line == 2 and why in reason
 
 
+def test_the_largest_count_a_line_may_have_is_reported_and_kept_past_int64_picodollars(
+    isolated_home: Path,
+) -> None:
+    # two lines of 10^12 output tokens at Sonnet's USD 15 a million: USD 30 million, 3e19
+    # picodollars, past what a 64-bit integer holds
+    huge = [_usage_line(n, {"input_tokens": 0, "output_tokens": 10**12}) for n in (8, 9)]
+    _session(isolated_home).write_bytes(b"".join(huge) + _claude_line(1))
+    first = report("daily", None, ["claude"])
+    again = report("daily", None, ["claude"])  # (from the sums the first kept)
+    for built in (first, again):
+        assert built.totals.output == 2 * 10**12 + 2
+        assert built.totals.units == 30 * 10**18 + 3 * 10**6 + 30 * 10**6 + 9 * 10**5
+
+
 def test_a_timestamp_in_the_year_1_skips_its_line(isolated_home: Path) -> None:
     hostile = _usage_line(9, {"input_tokens": 5}, timestamp="0001-01-01T00:00:00Z")
     _session(isolated_home).write_bytes(hostile + _claude_line(1))

@@ -69,9 +69,30 @@ def test_a_wrong_option_is_one_error_line_and_a_hint(
     assert result.output.splitlines()[0] == message and result.output.splitlines()[1].startswith("hint: ")
 
 
+def test_a_since_after_the_until_is_one_line_not_an_empty_report(logs: Path) -> None:
+    result = runner.invoke(app, ["usage", "daily", "--since", "2026-03-03", "--until", "20260301"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "--since 2026-03-03 is after --until 20260301" in result.output and "No requests" not in result.output
+    )
+
+
 def test_no_logs_at_all_is_an_empty_report(isolated_home: Path) -> None:
     result = runner.invoke(app, ["usage"])
     assert result.exit_code == 0 and "No requests" in result.output
+
+
+@pytest.mark.parametrize("rate", [".inf", "1e308", ".nan", "-1"])
+def test_a_price_no_bill_can_have_is_one_line_naming_usage_yaml(logs: Path, rate: str) -> None:
+    """A rate that cannot be priced with (infinite, or so high a request's cost overflows) is
+    refused where it is written, as a negative one is, never a traceback of the report."""
+    usage_yaml = logs / ".mahavishnu" / "usage.yaml"
+    usage_yaml.parent.mkdir(parents=True, exist_ok=True)
+    usage_yaml.write_text(f"pricing:\n  anthropic:\n    claude-sonnet-4-5: {{input: {rate}, output: 1}}\n")
+    result = runner.invoke(app, ["usage", "daily"])
+    assert result.exit_code == 1, result.output
+    assert "usage.yaml is invalid" in result.output and "claude-sonnet-4-5.input" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 @pytest.mark.parametrize("pooled", [False, True])

@@ -35,14 +35,12 @@ def show(
         return
     from mahavishnu.usage.report import parse_day, report
 
-    built = report(
-        period,
-        _by(by),
-        tools(tool),
-        parse_day(since) if since else None,
-        parse_day(until) if until else None,
-        verbose=verbose,
-    )
+    first, last = parse_day(since) if since else None, parse_day(until) if until else None
+    if first and last and first > last:  # (an empty report would say no request was made)
+        raise InvalidInputError(
+            f"--since {since} is after --until {until}", hint="Swap them: --since is the first day."
+        )
+    built = report(period, _by(by), tools(tool), first, last, verbose=verbose)
     for problem in built.problems:
         warn(escape(problem))
     for file, line, why in built.bad_lines:

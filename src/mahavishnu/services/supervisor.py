@@ -168,9 +168,8 @@ class Supervisor:
     def state(self, name: str) -> ServiceState:
         path = self.state_path(name)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return ServiceState(**{k: v for k, v in data.items() if k in ServiceState.__dataclass_fields__})
-        except (OSError, ValueError, TypeError):
+            return _state_from(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
             return ServiceState()
 
     def save_state(self, name: str, state: ServiceState) -> None:
@@ -542,6 +541,24 @@ def _open_log(path: Path) -> Any:
     paths.make_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     return os.fdopen(fd, "ab")
+
+
+def _state_from(data: object) -> ServiceState:
+    """A state file's values, each of its field's type; a damaged file (``[1]``, a ``restarts`` of
+    ``"x"``) is a fresh state, as a missing one is, never a traceback of every service command."""
+    if not isinstance(data, dict):
+        return ServiceState()
+    state = ServiceState(**{k: v for k, v in data.items() if k in ServiceState.__dataclass_fields__})
+    times = state.restart_times
+    typed = (
+        isinstance(state.desired, str)
+        and type(state.restarts) is int
+        and isinstance(times, list)
+        and all(type(t) in (int, float) for t in times)
+        and (state.last_error is None or isinstance(state.last_error, str))
+        and type(state.stopped_by_user) is bool
+    )
+    return state if typed else ServiceState()
 
 
 def _fresh_unless_running(state: ServiceState) -> ServiceState:

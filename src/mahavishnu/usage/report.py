@@ -227,9 +227,11 @@ class _Sum:
         self.first = self.last = time
 
     def dump(self) -> list[object]:
+        # ``units`` as text: orjson stops at 2^64 picodollars, USD 18 million, which one request of
+        # 10^12 tokens (a line may have) at Opus' rates passes; ``restore``'s ``int`` reads both forms
         return [
             self.input, self.output, self.cache_write, self.cache_read, self.requests,
-            self.unpriced_requests, self.unpriced_tokens, self.units, sorted(self.kinds),
+            self.unpriced_requests, self.unpriced_tokens, str(self.units), sorted(self.kinds),
             self.first, self.last,
         ]  # fmt: skip
 

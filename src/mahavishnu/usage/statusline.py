@@ -56,10 +56,11 @@ def line(session: tuple[str, str], now: float) -> str:
         _refresh_in_background(now)
     session_id, model = session
     parts = [model] if model else []
-    sessions = summary.get("sessions", {})
-    if isinstance(sessions, dict) and session_id in sessions:
-        parts.append(f"session ${_number(sessions[session_id]):.2f}")
-    parts.append(f"today ${_number(summary.get('today')):.2f}")
+    if _day(_number(summary.get("at"))) == _day(now):  # (an earlier day's figures are not today's)
+        sessions = summary.get("sessions", {})
+        if isinstance(sessions, dict) and session_id in sessions:
+            parts.append(f"session ${_number(sessions[session_id]):.2f}")
+        parts.append(f"today ${_number(summary.get('today')):.2f}")
     block = summary.get("block")
     if isinstance(block, dict) and _number(block.get("end")) > now:
         left = int(_number(block.get("end")) - now) // 60
@@ -68,6 +69,11 @@ def line(session: tuple[str, str], now: float) -> str:
             f"${_number(block.get('usd_per_hour')):.2f}/h)"
         )
     return " · ".join(parts)
+
+
+def _day(at: float) -> str:
+    """The local day of a time: the summary's sums are that day's, until a refresh."""
+    return time.strftime("%Y-%m-%d", time.localtime(at))
 
 
 def _number(value: object) -> float:
