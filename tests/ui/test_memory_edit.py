@@ -63,3 +63,15 @@ def test_changing_a_multi_line_memorys_type_keeps_its_text_as_it_was(
     new = "Retries back off exponentially.\r\nThe cap is 60 seconds."
     client.post(f"/memory/{stored.id}/edit", data={**as_posted(client, stored.id), "content": new})
     assert store.get(stored.id).content == "Retries back off exponentially.\nThe cap is 60 seconds."
+
+
+def test_editing_the_text_keeps_a_tag_that_holds_a_comma(client: TestClient, store: MemoryStore) -> None:
+    stored = store.store("The cache layer sits in front of the ledger.", "note", tags=["red, green", "ops"])
+    form = as_posted(client, stored.id)
+    assert form["tags"] == "red, green, ops"  # as the page shows them
+    client.post(f"/memory/{stored.id}/edit", data={**form, "content": "The cache sits before the ledger."})
+    edited = store.get(stored.id)
+    assert edited.content == "The cache sits before the ledger." and edited.tags == ("red, green", "ops")
+
+    client.post(f"/memory/{stored.id}/edit", data={**as_posted(client, stored.id), "tags": "blue, ops"})
+    assert store.get(stored.id).tags == ("blue", "ops")  # tags the user typed are split at commas

@@ -216,7 +216,8 @@ def _lf(text: str) -> str:
 def _edited(current: Memory, fields: Mapping[str, str]) -> dict[str, object]:
     """What the edit form (``fields``) changes of ``current``. A browser posts a textarea's lines
     with CRLF endings (HTML's form encoding): content that differs only in them is unchanged, and
-    new content is kept with LF ones."""
+    new content is kept with LF ones. The tags field shows the tags joined by ", ": posted as
+    shown, they are unchanged (split again, a tag holding a comma would become two)."""
     content = _lf(fields["content"])
     project = fields["project"].strip() or None
     tags = fields["tags"]
@@ -225,7 +226,7 @@ def _edited(current: Memory, fields: Mapping[str, str]) -> dict[str, object]:
         changes["content"] = content
     if fields["type"] != current.memory_type:
         changes["type"] = fields["type"]
-    if _tags(tags) != list(current.tags):
+    if tags != ", ".join(current.tags) and _tags(tags) != list(current.tags):
         changes["tags"] = _tags(tags)
     if project != current.project:
         changes["project"] = project
