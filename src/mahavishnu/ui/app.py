@@ -359,12 +359,12 @@ class Pages:
     async def forget(self, request: Request) -> Response:
         form = await request.form()
         query = Query.from_params({k: str(v) for k, v in form.items()})
-        expected = str(form.get("count") or "")
+        previewed = str(form.get("plan") or "")
 
         def forgotten() -> Response:
             with self.library.store() as store:
                 chosen = memories.selection(store, query)
-                if str(len(chosen.memories)) != expected:
+                if chosen.digest != previewed:  # not only as many: the very memories shown
                     raise InvalidInputError(
                         "what these filters match changed since the preview: nothing was forgotten",
                         hint="Look at the preview again.",
