@@ -543,7 +543,7 @@ def test_bearer_token_is_generated_once_and_stored_as_a_secret() -> None:
     token = mcp_server.bearer_token()
     assert token and len(token) >= 32
     assert mcp_server.bearer_token() == token
-    assert {"name": mcp_server.TOKEN_SECRET, "store": "keyring"} in list_secrets()
+    assert {"name": mcp_server.TOKEN_SECRET, "store": "keyring", "problem": None} in list_secrets()
 
 
 def test_serving_beyond_loopback_without_a_token_is_refused() -> None:

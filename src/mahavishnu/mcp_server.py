@@ -157,7 +157,7 @@ def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     out is withheld (an agent must not be handed an instruction someone stored), and so is each
     text of its metadata that reads like an instruction (a captured reply's ``previous_turn``
     quotes the turn before it; ``store_memory`` takes any metadata); the rest kept."""
-    from mahavishnu.memory.core.provenance import held_back
+    from mahavishnu.memory.core.provenance import held_back, withheld
 
     content, tags = memory.get("content"), memory.get("tags")
     shown = dict(memory)
@@ -166,7 +166,7 @@ def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     why = held_back([str(t) for t in tags or ()], content) if isinstance(content, str) else None
     if why is None:
         return shown
-    return {**shown, "content": _withheld(memory.get("id"), why), "quarantined": why}
+    return {**shown, "content": withheld(memory.get("id"), why), "quarantined": why}
 
 
 def _metadata_for_agents(value: Any, number: object) -> Any:
@@ -202,18 +202,10 @@ def _about_for_agents(project: str, text: str | None) -> str | None:
     )
 
 
-def _withheld(number: object, why: str) -> str:
-    """What an agent reads in place of a quarantined text: why, and what the user runs."""
-    return (
-        f"[withheld from agents: quarantined, {why}. The user reads it with `mahavishnu memory get "
-        f"{number}` and, if they trust it, runs `mahavishnu memory trust {number}`]"
-    )
-
-
 def _chunks_for_agents(store: MemoryStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Knowledge-base hits (``KnowledgeHit.to_dict``) as an agent may read them: a repository chunk
     recall would leave out (a README that gives orders, say) has its text withheld, as ``for_agents``."""
-    from mahavishnu.memory.core.provenance import held_back
+    from mahavishnu.memory.core.provenance import held_back, withheld
 
     memories = store.get_many([int(row["memory_id"]) for row in rows])
     shown = []
@@ -221,7 +213,7 @@ def _chunks_for_agents(store: MemoryStore, rows: list[dict[str, Any]]) -> list[d
         memory = memories.get(int(row["memory_id"]))
         why = held_back(list(memory.tags), memory.content) if memory is not None else None
         if why is not None:
-            row = {**row, "text": _withheld(row["memory_id"], why), "quarantined": why}
+            row = {**row, "text": withheld(row["memory_id"], why), "quarantined": why}
         shown.append(row)
     return shown
 

@@ -154,3 +154,22 @@ def test_the_nodes_are_found_by_memory_query_and_memory_search(tmp_path: Path) -
     )
     assert result.exit_code == 0, result.output
     assert "on-call rotation" in json.dumps(json.loads(result.stdout)[0])
+
+
+def test_the_same_text_in_two_documents_is_two_nodes_and_deleting_one_keeps_the_other() -> None:
+    text = "Licensed under the Apache License, Version 2.0; see the LICENSE file."
+    with MemoryStore.open() as store:
+        vectors = MahavishnuVectorStore(store, collection="licences")
+        index = VectorStoreIndex.from_documents(
+            [Document(text=text, id_="api"), Document(text=text, id_="cli")],
+            storage_context=StorageContext.from_defaults(vector_store=vectors),
+            embed_model=MahavishnuEmbedding(store),
+        )
+        nodes = vectors.get_nodes()
+        assert sorted(n.ref_doc_id or "" for n in nodes) == ["api", "cli"]
+        assert {n.get_content() for n in nodes} == {text}  # the node's text, without the path line
+        assert sorted(retrieve(index, "Apache License LICENSE file")) == ["api", "cli"]
+        index.delete_ref_doc("api")
+        [kept] = vectors.get_nodes()
+        assert kept.ref_doc_id == "cli" and kept.get_content() == text
+        assert retrieve(index, "Apache License LICENSE file") == ["cli"]

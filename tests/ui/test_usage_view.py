@@ -35,3 +35,21 @@ def test_every_day_of_a_long_window_has_its_bar_inside_the_plot(isolated_home: o
     assert len(bars) == 3
     assert all(b.x >= usage_view.LEFT and b.x + b.width <= usage_view.RIGHT for b in bars)
     assert all(b.y >= usage_view.TOP - 0.01 and b.y + b.height <= usage_view.BOTTOM + 0.01 for b in bars)
+
+
+@pytest.mark.parametrize("until", ["0001-01-01", "1900-01-01", "9999-12-31"])
+def test_a_day_out_of_range_is_a_one_line_error_not_a_server_error(until: str) -> None:
+    from starlette.testclient import TestClient
+
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.ui.app import create_app
+    from mahavishnu.ui.memories import Library
+
+    app = create_app(Library(MemoryStore.open), "t0ken")
+    with TestClient(app, base_url="http://127.0.0.1:8690", raise_server_exceptions=False) as client:
+        answer = client.get(f"/usage?until={until}", headers={"authorization": "Bearer t0ken"})
+    assert answer.status_code == 400, answer.text
+    assert (
+        f"until: {until} is out of range" in answer.text
+        and "A day from 1971-01-01 to 9999-12-30" in answer.text
+    )

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from mahavishnu.config import Settings
+    from mahavishnu.memory.core.models import Memory
     from mahavishnu.memory.core.store import MemoryStore
 
 HERE = Path(__file__).parent
@@ -208,6 +209,30 @@ def _tags(text: str) -> list[str]:
     return [tag.strip() for tag in text.split(",") if tag.strip()]
 
 
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _edited(current: Memory, fields: Mapping[str, str]) -> dict[str, object]:
+    """What the edit form (``fields``) changes of ``current``. A browser posts a textarea's lines
+    with CRLF endings (HTML's form encoding): content that differs only in them is unchanged, and
+    new content is kept with LF ones. The tags field shows the tags joined by ", ": posted as
+    shown, they are unchanged (split again, a tag holding a comma would become two)."""
+    content = _lf(fields["content"])
+    project = fields["project"].strip() or None
+    tags = fields["tags"]
+    changes: dict[str, object] = {}
+    if content != _lf(current.content):
+        changes["content"] = content
+    if fields["type"] != current.memory_type:
+        changes["type"] = fields["type"]
+    if tags != ", ".join(current.tags) and _tags(tags) != list(current.tags):
+        changes["tags"] = _tags(tags)
+    if project != current.project:
+        changes["project"] = project
+    return changes
+
+
 class Pages:
     def __init__(self, library: Library) -> None:
         self.library = library
@@ -263,28 +288,12 @@ class Pages:
     async def edit(self, request: Request) -> Response:
         form = await request.form()
         memory_id = int(request.path_params["memory_id"])
-        changes: dict[str, object] = {
-            "content": str(form.get("content") or ""),
-            "type": str(form.get("type") or ""),
-            "tags": _tags(str(form.get("tags") or "")),
-            "project": str(form.get("project") or "").strip() or None,
-        }
-        return await _run(request, lambda: self._edit(memory_id, changes))
+        fields = {name: str(form.get(name) or "") for name in ("content", "type", "tags", "project")}
+        return await _run(request, lambda: self._edit(memory_id, fields))
 
-    def _edit(self, memory_id: int, changes: dict[str, object]) -> Response:
+    def _edit(self, memory_id: int, fields: dict[str, str]) -> Response:
         with self.library.store() as store:
-            current = store.get(memory_id)
-            wanted = {
-                key: value
-                for key, value in changes.items()
-                if value
-                != {
-                    "content": current.content,
-                    "type": current.memory_type,
-                    "tags": list(current.tags),
-                    "project": current.project,
-                }[key]
-            }
+            wanted = _edited(store.get(memory_id), fields)
             if wanted:
                 store.update(memory_id, **wanted)
         return _back(f"/memory/{memory_id}", flash="saved" if wanted else "nothing changed")
@@ -350,12 +359,12 @@ class Pages:
     async def forget(self, request: Request) -> Response:
         form = await request.form()
         query = Query.from_params({k: str(v) for k, v in form.items()})
-        expected = str(form.get("count") or "")
+        previewed = str(form.get("plan") or "")
 
         def forgotten() -> Response:
             with self.library.store() as store:
                 chosen = memories.selection(store, query)
-                if str(len(chosen.memories)) != expected:
+                if chosen.digest != previewed:  # not only as many: the very memories shown
                     raise InvalidInputError(
                         "what these filters match changed since the preview: nothing was forgotten",
                         hint="Look at the preview again.",

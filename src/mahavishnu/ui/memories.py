@@ -14,6 +14,7 @@ included, under ``$MAHAVISHNU_HOME/ui/trash/``, 0600): undo imports it back with
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import secrets
 import threading
@@ -225,6 +226,12 @@ class Selection:
     memories: list[Memory]
     chunks: int  # repository chunks matched: only ``memory forget-repo`` removes them
     capped: bool  # more than ``FORGET_CAP`` matched: only the first are listed
+
+    @property
+    def digest(self) -> str:
+        """Which memories the preview showed, for the forget to check it removes those."""
+        ids = ",".join(str(m.id) for m in self.memories)
+        return hashlib.sha256(ids.encode()).hexdigest()[:32]
 
 
 def selection(store: MemoryStore, query: Query) -> Selection:

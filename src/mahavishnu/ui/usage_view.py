@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
+from mahavishnu.errors import InvalidInputError
 from mahavishnu.usage.records import TOOLS
 from mahavishnu.usage.report import Line, report
 
@@ -23,6 +24,9 @@ METRICS: tuple[Metric, ...] = ("tokens", "cost")
 #: labels and title, below for the days and the x axis' title.
 WIDTH, HEIGHT = 760, 270
 LEFT, TOP, RIGHT, BOTTOM = 70, 12, 750, 220
+#: The last days a window may end on: the report counts from a day's local midnight as seconds since
+#: 1970 and reads the day after the last (``date.max`` has none).
+FIRST_DAY, LAST_DAY = dt.date(1971, 1, 1), dt.date(9999, 12, 30)
 #: Series colours (``ui.css`` ``.c0``…): more series than colours share them, the legend names each.
 COLOURS = 8
 
@@ -88,6 +92,10 @@ def build(
     """The ``days`` days up to ``until`` (today by default), stacked by ``stack``, in ``metric``."""
     days = max(1, min(days, 366))
     until = until or dt.date.today()
+    if not FIRST_DAY <= until <= LAST_DAY:
+        raise InvalidInputError(
+            f"until: {until.isoformat()} is out of range", hint=f"A day from {FIRST_DAY} to {LAST_DAY}."
+        )
     since = until - dt.timedelta(days=days - 1)
     made = report("daily", stack, TOOLS, since=since, until=until)
     by_project = report("monthly", "project", TOOLS, since=since, until=until)

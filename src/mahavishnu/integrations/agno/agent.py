@@ -21,8 +21,9 @@ so a run recorded twice is stored once. A hook never fails the run: a store that
 logged (Agno would log and carry on anyway).
 
 ``MahavishnuTools`` is an Agno ``Toolkit`` with two tools: ``search_memories`` (the store's hybrid
-search, within the project when one is set) and ``store_memory`` (a ``kept`` memory, as the MCP
-server's ``store_memory`` makes, its ``source_system`` ``agno``). Each call opens the store and closes
+search, within the project when one is set; a quarantined memory's text withheld, as the MCP server
+withholds it) and ``store_memory`` (a ``kept`` memory, as the MCP server's ``store_memory`` makes,
+its ``source_system`` ``agno``). Each call opens the store and closes
 it again, so an agent holds no store open between runs; errors come back to the model as text with
 their hint.
 """
@@ -41,11 +42,13 @@ from agno.tools.toolkit import Toolkit
 
 from mahavishnu import wording
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.memory.core.provenance import held_back, withheld
 from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
 if TYPE_CHECKING:
     from agno.run.agent import RunOutput
 
+    from mahavishnu.memory.core.models import SearchHit
     from mahavishnu.memory.core.store import MemoryStore
 
 FRAMEWORK = "agno"
@@ -167,19 +170,24 @@ class MahavishnuTools(Toolkit):
             return _tool_error(exc)
         if not hits:
             return wording.NO_RELEVANT_MEMORIES
-        rows = [
-            {
-                "id": hit.memory.id,
-                "type": hit.memory.memory_type,
-                "score": round(hit.score, 4),
-                "relevant": hit.relevant,
-                "project": hit.memory.project,
-                "tags": list(hit.memory.tags),
-                "content": _cut(hit.memory.content, self.max_chars),
-            }
-            for hit in hits
-        ]
+        rows = [self._row(hit) for hit in hits]
         return json.dumps(rows, ensure_ascii=False, indent=1)
+
+    def _row(self, hit: SearchHit) -> dict[str, object]:
+        """A hit as the agent reads it: the text of a memory recall leaves out (quarantined, or
+        reading like an instruction to an agent) withheld, as the MCP server's tools withhold it."""
+        memory = hit.memory
+        why = held_back(memory.tags, memory.content)
+        row: dict[str, object] = {
+            "id": memory.id,
+            "type": memory.memory_type,
+            "score": round(hit.score, 4),
+            "relevant": hit.relevant,
+            "project": memory.project,
+            "tags": list(memory.tags),
+            "content": _cut(memory.content, self.max_chars) if why is None else withheld(memory.id, why),
+        }
+        return row if why is None else {**row, "quarantined": why}
 
     def store_memory(self, content: str, memory_type: str = "note", tags: list[str] | None = None) -> str:
         """Keep something in the shared memory, for this agent and every other assistant to find

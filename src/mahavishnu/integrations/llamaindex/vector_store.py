@@ -12,10 +12,13 @@
     index.as_retriever(similarity_top_k=3).retrieve("how do we deploy?")
     # later, or in another process: VectorStoreIndex.from_vector_store(vectors, embed_model=...)
 
-Each node is one ``rag`` memory: its text as content, ``repo_id`` the collection, ``source_system``
-``llamaindex``, tags ``llamaindex``, ``doc:<ref_doc_id>``, ``node:<node_id>``, and in its metadata the
-node itself (LlamaIndex's ``node_to_metadata_dict``) and a ``path`` (the file name or document id)
-for ``mahavishnu memory query`` to show. The memory store embeds the text with its own model (as
+Each node is one ``rag`` memory: its ``path`` (the file path or name, or the document id) on the
+first line and its text after it as content (as ``memory ingest``'s chunks: the store keeps one
+memory per content, so the same text in two documents would otherwise be one memory, and deleting
+either document deleted the other's node), ``repo_id`` the collection, ``source_system``
+``llamaindex``, tags ``llamaindex``, ``doc:<ref_doc_id>``, ``node:<node_id>``, and in its metadata
+the node itself (LlamaIndex's ``node_to_metadata_dict``) and the ``path`` for ``mahavishnu memory
+query`` to show. The memory store embeds the text with its own model (as
 every memory is embedded, scrubbed of secrets first); ``MahavishnuEmbedding`` gives LlamaIndex the
 same model for its queries, so a query vector is compared with vectors of its own space.
 
@@ -62,6 +65,7 @@ if TYPE_CHECKING:
 SOURCE = "llamaindex"
 RAG: MemoryType = "rag"
 NODE_KEY = "llamaindex"  # where a memory's metadata keeps the node
+PATH_LINE = "path_line"  # metadata: the content's first line is the path (not the node's text)
 _MODES: dict[VectorStoreQueryMode, SearchMode] = {
     VectorStoreQueryMode.DEFAULT: "vector",
     VectorStoreQueryMode.HYBRID: "hybrid",
@@ -137,13 +141,14 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
         if not text.strip():
             raise InvalidInputError(f"LlamaIndex node {node.node_id} has no text to store")
         saved = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
-        path = node.metadata.get("file_path") or node.metadata.get("file_name") or node.ref_doc_id
+        found = node.metadata.get("file_path") or node.metadata.get("file_name") or node.ref_doc_id
+        path = " ".join(str(found or node.node_id).splitlines())
         tags = [SOURCE, f"node:{node.node_id}"] + ([f"doc:{node.ref_doc_id}"] if node.ref_doc_id else [])
         return {
-            "content": text,
+            "content": f"{path}\n{text}",
             "type": RAG,
             "tags": tags,
-            "metadata": {NODE_KEY: saved, "path": str(path or node.node_id), "start_line": 0},
+            "metadata": {NODE_KEY: saved, "path": path, "start_line": 0, PATH_LINE: True},
             "project": self.project,
             "repo_id": self.collection,
             "source_system": SOURCE,
@@ -296,8 +301,10 @@ def _passes(memory: Memory, filters: MetadataFilters | None) -> bool:
 
 
 def _node(memory: Memory) -> BaseNode:
-    """The node stored in ``memory`` (its text is the memory's, scrubbed of secrets as stored)."""
+    """The node stored in ``memory`` (its text is the memory's after the path line, scrubbed of
+    secrets as stored; a node stored before the path line was written has none)."""
     saved = _node_metadata(memory)
+    text = memory.content.partition("\n")[2] if memory.metadata.get(PATH_LINE) else memory.content
     if "_node_content" not in saved:
-        return TextNode(text=memory.content, id_=f"memory-{memory.id}", metadata=dict(memory.metadata))
-    return metadata_dict_to_node(dict(saved), text=memory.content)
+        return TextNode(text=text, id_=f"memory-{memory.id}", metadata=dict(memory.metadata))
+    return metadata_dict_to_node(dict(saved), text=text)

@@ -119,6 +119,16 @@ def held_back(tags: Sequence[str], content: str, *, theirs: bool = False) -> str
     return "quarantined by hand" if QUARANTINED in tags else None
 
 
+def withheld(number: object, why: str) -> str:
+    """What an agent reads in place of the text of memory ``number``, which recall leaves out
+    (``held_back``'s ``why``): why, and what the user runs to read and trust it. The MCP server's
+    tools and the integrations' agent tools (Agno's) answer with it."""
+    return (
+        f"[withheld from agents: quarantined, {why}. The user reads it with `mahavishnu memory get "
+        f"{number}` and, if they trust it, runs `mahavishnu memory trust {number}`]"
+    )
+
+
 def flagged(content: str) -> str | None:
     """``instruction_like(content)``, remembered by a digest of the content computed here (never
     the stored ``content_hash``: a team member writing rows by hand sets that to anything, and an

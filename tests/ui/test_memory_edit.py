@@ -1,0 +1,77 @@
+"""A memory's edit form posted as a browser posts it (no browser): the fields the user did not touch
+come back as the page showed them, and change nothing; only what the user changed is saved."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.ui.app import create_app
+from mahavishnu.ui.memories import Library
+
+TOKEN = "t0ken-for-tests"
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(Library(MemoryStore.open), TOKEN), base_url="http://127.0.0.1:8690") as c:
+        assert c.get(f"/login?token={TOKEN}", follow_redirects=False).status_code == 303
+        yield c
+
+
+def as_posted(client: TestClient, memory_id: int) -> dict[str, str]:
+    """The edit form's fields as a browser submits them untouched: a textarea's lines end in CRLF
+    (HTML's form encoding), whatever the page held."""
+    page = client.get(f"/memory/{memory_id}").text
+    form = page[page.index('id="edit"') : page.index("</form>", page.index('id="edit"'))]
+    fields = {
+        name: html.unescape(value) for name, value in re.findall(r'name="(\w+)" [^>]*value="([^"]*)"', form)
+    }
+    content = re.search(r'<textarea name="content"[^>]*>(.*?)</textarea>', form, re.S)
+    selected = re.search(r'<option value="(\w+)" selected>', form)
+    assert content is not None and selected is not None
+    fields["content"] = html.unescape(content.group(1)).replace("\n", "\r\n")
+    fields["type"] = selected.group(1)
+    return fields
+
+
+def test_changing_a_multi_line_memorys_type_keeps_its_text_as_it_was(
+    client: TestClient, store: MemoryStore
+) -> None:
+    text = "Retries back off exponentially.\nThe cap is 30 seconds.\n\nJitter is full."
+    stored = store.store(text, "note")
+    form = as_posted(client, stored.id)
+    assert "\r\n" in form["content"]
+    answer = client.post(
+        f"/memory/{stored.id}/edit", data={**form, "type": "decision"}, follow_redirects=False
+    )
+    assert answer.status_code == 303 and "saved" in answer.headers["location"]
+    edited = store.get(stored.id)
+    assert edited.memory_type == "decision"
+    assert edited.content == text and edited.content_hash == stored.content_hash
+
+    untouched = client.post(
+        f"/memory/{stored.id}/edit", data=as_posted(client, stored.id), follow_redirects=False
+    )
+    assert "nothing+changed" in untouched.headers["location"]
+
+    new = "Retries back off exponentially.\r\nThe cap is 60 seconds."
+    client.post(f"/memory/{stored.id}/edit", data={**as_posted(client, stored.id), "content": new})
+    assert store.get(stored.id).content == "Retries back off exponentially.\nThe cap is 60 seconds."
+
+
+def test_editing_the_text_keeps_a_tag_that_holds_a_comma(client: TestClient, store: MemoryStore) -> None:
+    stored = store.store("The cache layer sits in front of the ledger.", "note", tags=["red, green", "ops"])
+    form = as_posted(client, stored.id)
+    assert form["tags"] == "red, green, ops"  # as the page shows them
+    client.post(f"/memory/{stored.id}/edit", data={**form, "content": "The cache sits before the ledger."})
+    edited = store.get(stored.id)
+    assert edited.content == "The cache sits before the ledger." and edited.tags == ("red, green", "ops")
+
+    client.post(f"/memory/{stored.id}/edit", data={**as_posted(client, stored.id), "tags": "blue, ops"})
+    assert store.get(stored.id).tags == ("blue", "ops")  # tags the user typed are split at commas
