@@ -59,6 +59,8 @@ def test_the_table_names_unpriced_models(logs: Path, monkeypatch: pytest.MonkeyP
         (["--by", "colour"], "error: cannot split by 'colour'"),
         (["--tool", "cursor"], "error: unknown assistant 'cursor'"),
         (["--since", "yesterday"], "error: not a date: 'yesterday'"),
+        (["--until", "9999-12-31"], "error: 9999-12-31 is out of range"),  # (it reads the day after)
+        (["daily", "--since", "00010101"], "error: 00010101 is out of range"),
     ],
 )
 def test_a_wrong_option_is_one_error_line_and_a_hint(

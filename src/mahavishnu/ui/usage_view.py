@@ -14,7 +14,7 @@ from typing import Literal
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.usage.records import TOOLS
-from mahavishnu.usage.report import Line, report
+from mahavishnu.usage.report import FIRST_DAY, LAST_DAY, Line, report
 
 Stack = Literal["assistant", "provider", "model"]
 Metric = Literal["tokens", "cost"]
@@ -24,9 +24,6 @@ METRICS: tuple[Metric, ...] = ("tokens", "cost")
 #: labels and title, below for the days and the x axis' title.
 WIDTH, HEIGHT = 760, 270
 LEFT, TOP, RIGHT, BOTTOM = 70, 12, 750, 220
-#: The last days a window may end on: the report counts from a day's local midnight as seconds since
-#: 1970 and reads the day after the last (``date.max`` has none).
-FIRST_DAY, LAST_DAY = dt.date(1971, 1, 1), dt.date(9999, 12, 30)
 #: Series colours (``ui.css`` ``.c0``…): more series than colours share them, the legend names each.
 COLOURS = 8
 

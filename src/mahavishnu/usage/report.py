@@ -798,13 +798,21 @@ def _start(day: date | None) -> float | None:
     return None if day is None else datetime(day.year, day.month, day.day).timestamp()
 
 
+#: The days a report can count from or to: it reads a day from its local midnight as seconds since
+#: 1970, and the day after the last (``date.max`` has none).
+FIRST_DAY, LAST_DAY = date(1971, 1, 1), date(9999, 12, 30)
+
+
 def parse_day(value: str) -> date:
-    """``2026-01-31`` or ``20260131`` (as ccusage takes it)."""
+    """``2026-01-31`` or ``20260131`` (as ccusage takes it), from ``FIRST_DAY`` to ``LAST_DAY``."""
     for form in ("%Y-%m-%d", "%Y%m%d"):
         try:
-            return datetime.strptime(value, form).date()
+            day = datetime.strptime(value, form).date()
         except ValueError:
             continue
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise InvalidInputError(f"{value} is out of range", hint=f"A day from {FIRST_DAY} to {LAST_DAY}.")
+        return day
     raise InvalidInputError(f"not a date: {value!r}", hint="Write it as YYYY-MM-DD (or YYYYMMDD).")
 
 
