@@ -101,7 +101,8 @@ def test_doctor_warns_of_each_budget_passed_naming_it_the_spend_and_the_period(
     )
     assert (
         found["budget:day:zai"]["detail"]
-        == f"daily budget for zai (USD 0.01) within: USD 0.00 spent on {today}"
+        == f"daily budget for zai (USD 0.01) within: USD 0.00 spent on {today} (no request of zai this month:"
+        " `mahavishnu usage --by provider` names the providers)"
     )
     assert "mahavishnu usage --by provider" in found["budget:day"]["hint"]
 
@@ -170,6 +171,19 @@ def test_a_month_adds_up_its_days_and_a_day_is_today_only(spent_today: Path, bud
     assert (day.period, round(day.spent, 6)) == (today.isoformat(), round(REQUEST_USD, 6))
     assert (month.period, round(month.spent, 6)) == (today.isoformat()[:7], round(2 * REQUEST_USD, 6))
     assert not day.passed and not month.passed
+
+
+def test_a_budget_for_a_provider_with_no_request_says_so(spent_today: Path) -> None:
+    """A misspelt provider's budget could never pass: its line says no request of it was seen."""
+    own = settings.UsageSettings(
+        budgets=[
+            settings.Budget(period="month", usd=1, provider="anthropic"),
+            settings.Budget(period="month", usd=1, provider="antropic"),
+        ]
+    )
+    spelt, misspelt = spends(own)
+    assert not spelt.unseen and "no request" not in spelt.line()
+    assert misspelt.unseen and "(no request of antropic this month" in misspelt.line()
 
 
 def test_a_broken_usage_yaml_is_an_error_of_the_budget_check(spent_today: Path) -> None:

@@ -23,6 +23,7 @@ class Spend:
     budget: Budget
     spent: float
     period: str  # 2026-11-23, or 2026-11
+    unseen: bool = False  # its provider made no request this month (maybe a misspelt name)
 
     @property
     def passed(self) -> bool:
@@ -43,7 +44,11 @@ class Spend:
     def line(self) -> str:
         """One line: the budget, the spend and the period."""
         verdict = "passed" if self.passed else "within"
-        return f"{self.name} {verdict}: USD {self.spent:.2f} spent on {self.period}"
+        said = f"{self.name} {verdict}: USD {self.spent:.2f} spent on {self.period}"
+        if self.unseen:  # a budget that can never pass says why
+            said += f" (no request of {self.budget.provider} this month: `mahavishnu usage --by provider`"
+            said += " names the providers)"
+        return said
 
 
 def spends(own: UsageSettings | None = None, today: date | None = None) -> list[Spend]:
@@ -61,8 +66,9 @@ def spends(own: UsageSettings | None = None, today: date | None = None) -> list[
     found = []
     for budget in own.budgets:
         lines = [line for line in built.lines if budget.provider is None or line.group == budget.provider]
+        unseen = budget.provider is not None and not lines
         if budget.period == "day":
-            found.append(Spend(budget, sum(line.cost for line in lines if line.period == day), day))
+            found.append(Spend(budget, sum(line.cost for line in lines if line.period == day), day, unseen))
         else:
-            found.append(Spend(budget, sum(line.cost for line in lines), month))
+            found.append(Spend(budget, sum(line.cost for line in lines), month, unseen))
     return found
