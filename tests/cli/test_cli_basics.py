@@ -170,3 +170,18 @@ def test_commands_written_into_assistants_keep_a_custom_mahavishnu_home(isolated
     assert (helper.returncode, helper.stdout) == (0, "sk-filed-0123456789\n"), helper.stderr
     assert f"MAHAVISHNU_HOME={isolated_home / '.mahavishnu'}" in recall
     assert not (isolated_home / ".config" / "mahavishnu").exists()  # nothing went to the default home
+
+
+def test_a_usage_error_never_prints_a_key_typed_where_an_option_was_expected() -> None:
+    """A private key pasted as the first argument starts with dashes: Click takes it for an option
+    and quotes it in its error. The quote is scrubbed; the usage error (exit 2) is as before."""
+    key = (
+        "-----BEGIN RSA PRIVATE KEY-----\n"
+        + "MIIEowIBAAKCAQEA"
+        + "q8Zt" * 16
+        + "\n-----END RSA PRIVATE KEY-----"
+    )
+    result = CliRunner().invoke(app, ["memory", "store", key], terminal_width=200)
+    assert result.exit_code == 2
+    assert "No such option" in result.output and "[REDACTED:private-key]" in result.output
+    assert "MIIEow" not in result.output

@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from mahavishnu.__about__ import __version__
 from mahavishnu.cli import doctor, health, help_text, run, ui
@@ -48,6 +49,10 @@ class _Root(TyperGroup):
             return super().invoke(ctx)
         except MahavishnuError as exc:
             _report(ctx, exc)
+        except TyperException as exc:  # a usage error quotes what was typed: a key pasted as an argument too
+            if isinstance(getattr(exc, "message", None), str):
+                exc.message = _scrubbed(exc.message)
+            raise
         except Exception as exc:
             translated = from_unexpected(exc)
             if translated is None:
@@ -61,6 +66,14 @@ class _Root(TyperGroup):
 
         name_command(command, rest)
         return name, command, rest
+
+
+def _scrubbed(message: str) -> str:
+    """A usage error's ``message`` with the secrets in it redacted: Click writes the line breaks of
+    what it quotes as ``\\x0a``, read as line breaks here (a private key's lines)."""
+    from mahavishnu.redaction.scrub import scrub
+
+    return scrub(message.replace("\\x0a", "\n")).replace("\n", "\\x0a")
 
 
 def _report(ctx: Any, exc: MahavishnuError) -> None:
