@@ -17,10 +17,13 @@ from typing import Any
 
 import pytest
 from _dashboard import Dashboard
+from starlette.testclient import TestClient
 
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.ui.app import create_app
+from mahavishnu.ui.memories import Library
 
 #: Read at import: the autouse home fixture clears every MAHAVISHNU_ variable before a test runs.
 SCREENSHOTS = os.environ.get("MAHAVISHNU_UI_SCREENSHOTS")
@@ -127,3 +130,13 @@ def shots_folder() -> Path:
 def shots(shots_folder: Path) -> Path:
     """Where the tests keep each page's screenshot (one PNG per page, ``_dashboard.shot``)."""
     return shots_folder
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    """The dashboard's app in process (Starlette's test client) over the configured store, logged in
+    (a test file may have a ``client`` of its own)."""
+    token = "t0ken-for-tests"
+    with TestClient(create_app(Library(MemoryStore.open), token), base_url="http://127.0.0.1:8690") as c:
+        assert c.get(f"/login?token={token}", follow_redirects=False).status_code == 303
+        yield c

@@ -4,23 +4,10 @@ that came to match the filters after the preview is never forgotten unseen."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from starlette.testclient import TestClient
 
 from mahavishnu.memory.core.store import MemoryStore
-from mahavishnu.ui.app import create_app
-from mahavishnu.ui.memories import Library
-
-TOKEN = "t0ken-for-tests"
-
-
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(create_app(Library(MemoryStore.open), TOKEN), base_url="http://127.0.0.1:8690") as c:
-        assert c.get(f"/login?token={TOKEN}", follow_redirects=False).status_code == 303
-        yield c
 
 
 def previewed_form(client: TestClient, project: str) -> dict[str, str]:
