@@ -147,6 +147,19 @@ def test_the_status_line_never_shows_an_earlier_day_s_costs_as_today_s(
     assert started and started[0][-1] == "--refresh"
 
 
+def test_the_status_line_s_session_cost_counts_from_the_session_s_start_before_midnight(
+    isolated_home: Path,
+) -> None:
+    """A session that ran across midnight costs what all its requests cost; today's cost is still
+    the requests since midnight."""
+    from mahavishnu.usage import statusline
+
+    last_evening = day_start(date.today()) - 3600
+    _claude_log(isolated_home, last_evening, *_today(time.time() - 60))
+    shown = statusline.line(("sess-1", "Opus"), time.time())
+    assert "session $0.90 · today $0.45" in shown
+
+
 @pytest.mark.parametrize("stdin", ["", "not json", "[1, 2]", '{"model": {"display_name": "\\u001b[31mX"}}'])
 def test_the_status_line_never_fails_on_what_claude_code_sends(isolated_home: Path, stdin: str) -> None:
     result = runner.invoke(app, ["usage", "statusline"], input=stdin)

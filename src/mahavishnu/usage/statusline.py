@@ -2,10 +2,10 @@
 every turn with the session's JSON on standard input, so it must answer in milliseconds.
 
 It reads a small summary (``statusline.json`` in the cache folder: today's cost, the active
-five-hour window, today's sessions' costs) and prints from it; when the summary is older than
-``STALE`` seconds it starts one refresh in the background (a whole report: every log's new lines)
-and prints what it has. Only with no summary yet does it compute one first. It prints nothing, and
-exits 0, rather than fail: a status line is no place for a traceback.
+five-hour window, the costs of the sessions of the last two days) and prints from it; when the
+summary is older than ``STALE`` seconds it starts one refresh in the background (a whole report:
+every log's new lines) and prints what it has. Only with no summary yet does it compute one first.
+It prints nothing, and exits 0, rather than fail: a status line is no place for a traceback.
 
 This module imports only the standard library on the answering path; the refresh imports the rest.
 """
@@ -23,6 +23,9 @@ from pathlib import Path
 STALE = 30.0
 #: A refresh started less than this ago is not started again.
 REFRESHING = 120.0
+#: How far back a refresh reads: a session's cost is its requests of these days (one begun before
+#: midnight counts from its start, not from midnight), and the open window opened within them.
+SESSION_DAYS = 2
 
 
 def summary_file() -> Path:
@@ -127,7 +130,8 @@ def _refresh_in_background(now: float) -> None:
 
 
 def write_summary() -> None:
-    """A new summary from every assistant's logs: today's cost, the active window, sessions."""
+    """A new summary from every assistant's logs: today's cost, the active window, and each
+    session's cost over the last ``SESSION_DAYS`` days."""
     from datetime import date
 
     from mahavishnu.files.safe_write import write_private
@@ -137,10 +141,11 @@ def write_summary() -> None:
 
     now = time.time()
     midnight = day_start(date.fromtimestamp(now))
-    requests, _ = priced_requests(TOOLS, now - 2 * 86_400)  # (a window may have opened yesterday)
+    # a window may have opened yesterday, and a session still running may have begun then
+    requests, _ = priced_requests(TOOLS, now - SESSION_DAYS * 86_400)
     today = [(record, cost) for record, cost in requests if record.time >= midnight]
     sessions: dict[str, float] = {}
-    for record, cost in today:
+    for record, cost in requests:
         sessions[record.session] = sessions.get(record.session, 0.0) + (cost or 0.0)
     windows = blocks(requests, now)
     active = windows[-1] if windows and windows[-1].active else None
