@@ -309,3 +309,20 @@ def test_memory_get_shows_a_texts_terminal_controls_instead_of_running_them(isol
         not any(c in shown.output for c in "\x1b\u202e\x9b")
         and "page says: ]52;c;cm0gLXJmIH4K" in shown.output
     )
+
+
+def test_a_dashboard_that_stops_leaves_the_record_of_another_running_one(isolated_home: Path) -> None:
+    """Two dashboards on two ports: the second's record replaced the first's, and the first one's
+    exit removed it, so `health` and `mahavishnu ui` lost the running dashboard's URL."""
+    import os
+
+    from mahavishnu.ui import server
+
+    server._remember(8691, "http://127.0.0.1:8691/login?token=other")
+    record = json.loads(server.server_file().read_text())
+    server.server_file().write_text(json.dumps({**record, "pid": os.getpid() + 1}))  # another process's
+    server._forget()
+    assert server.server_file().exists()
+    server._remember(8690, "http://127.0.0.1:8690/login?token=mine")
+    server._forget()
+    assert not server.server_file().exists()

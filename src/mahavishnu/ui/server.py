@@ -75,8 +75,7 @@ def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> 
             _serve(sock, token, url, open_browser=open_browser, announce=announce)
         finally:
             sock.close()
-            with contextlib.suppress(OSError):
-                server_file().unlink()
+            _forget()
 
 
 def _serve(
@@ -134,6 +133,14 @@ def _remember(port: int, url: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump({"pid": os.getpid(), "port": port, "url": url}, handle)
+
+
+def _forget() -> None:
+    """Remove ``ui/server.json`` if it is still this process's: a second dashboard, on another port,
+    has written its own over it, and this one's exit must not take the running one's URL away."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        if int(json.loads(server_file().read_text(encoding="utf-8"))["pid"]) == os.getpid():
+            server_file().unlink()
 
 
 def _running(port: int) -> str | None:
