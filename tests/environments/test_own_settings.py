@@ -233,3 +233,40 @@ def test_another_switch_cannot_come_between_reading_whose_settings_they_are_and_
     _switch("qwen", "claude")
     _switch("stock", "claude")
     assert seen and all(seen)
+
+
+_KILLED_AFTER_THE_WRITE = """
+import os, sys
+from mahavishnu.config import load_settings
+from mahavishnu.environments import switcher
+
+real = switcher.transaction.apply_all
+
+def apply_all(*args, **kwargs):
+    real(*args, **kwargs)  # the files are written, the switch recorded: then the process dies
+    os._exit(137)
+
+switcher.transaction.apply_all = apply_all
+switcher.switch_llm(sys.argv[1], load_settings(), tool=sys.argv[2])
+"""
+
+
+def test_a_switch_killed_right_after_its_write_leaves_the_own_settings_to_come_back(
+    isolated_home: Path,
+) -> None:
+    """Killed between writing the profile and recording it as Mahavishnu's, a switch left the
+    profile unrecorded: the next switch kept it as the user's own (over the user's real set-up),
+    and a stock switch put that profile back. What a switch writes is recorded as Mahavishnu's
+    before the file is written."""
+    import subprocess
+    import sys
+
+    config = write_file(isolated_home / ".codex" / "config.toml", CODEX)
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_THE_WRITE, "openai", "codex"], capture_output=True, text=True
+    )
+    assert killed.returncode == 137, killed.stderr
+    assert 'model_provider = "mylocal"' not in config.read_text()
+    assert not any("your own provider settings" in w for w in _switch("deepseek", "codex"))
+    assert any("are back" in w for w in _switch("stock", "codex"))
+    assert config.read_text() == CODEX

@@ -312,3 +312,24 @@ def test_a_fifo_in_a_config_files_place_is_refused_at_once(tmp_path: Path) -> No
         safe_write.read_text(fifo)
     with pytest.raises(ConfigFileError, match="is a directory, not a config file"):
         safe_write.read_text(tmp_path)
+
+
+def test_a_full_disk_is_one_error_naming_the_file_and_the_file_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while the temp file is written names no file: it reached the user as a traceback
+    (a switch-llm onto a full disk). It is a WriteFailedError naming the file, which stays whole."""
+    import errno
+
+    path = tmp_path / "settings.json"
+    path.write_text(OLD)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(WriteFailedError, match="No space left on device") as raised:
+        safe_write.apply(path, _add_marker, validate=validate, back_up=False)
+    assert str(path.parent) in raised.value.hint
+    assert path.read_text() == OLD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["settings.json"]

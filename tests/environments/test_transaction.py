@@ -19,7 +19,7 @@ from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.errors import ProtocolMismatchError, WriteFailedError
-from mahavishnu.files import safe_write, transaction
+from mahavishnu.files import history, safe_write, switch_log, transaction
 from mahavishnu.files.json_document import JsonDocument
 
 CLAUDE = '{\n  "model": "opus",\n  "env": {"FOO": "bar"}\n}\n'
@@ -193,6 +193,49 @@ def test_recovery_leaves_a_file_someone_else_changed_since(files: dict[str, Path
     assert recovery.left == [str(files["claude"])]
     assert files["claude"].read_text() == '{"edited": "by Claude Code meanwhile"}\n'
     assert files["codex"].read_text() == CODEX
+
+
+_KILLED_AFTER_RECORDING = textwrap.dedent(
+    """
+    import os, sys
+    from mahavishnu.files import history, switch_log
+
+    module = {"history": history, "switch_log": switch_log}[sys.argv[1]]
+    real = getattr(module, sys.argv[2])
+
+    def recorded(*args, **kwargs):
+        real(*args, **kwargs)
+        os._exit(137)  # killed right after this record was written
+
+    setattr(module, sys.argv[2], recorded)
+    from mahavishnu.cli.main import app
+
+    app(["ai", "switch-llm", "qwen", "--tool", "all"])
+    """
+)
+
+
+@pytest.mark.parametrize("killed_after", ["history.record", "switch_log.record_change"])
+def test_a_switch_killed_while_it_is_recorded_is_rolled_back_with_its_records(
+    files: dict[str, Path], killed_after: str
+) -> None:
+    """Killed after its files and before its records, a switch stayed, unrecorded: `ai backups`
+    did not list it and `ai rollback` undid the switch before it. Recorded before its commit, it
+    is rolled back whole, its records with it."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_RECORDING, *killed_after.split(".")],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 137, proc.stderr
+    result = runner.invoke(app, ["ai", "current"])
+    assert "rolled back an interrupted switch" in result.output
+    assert _contents(files) == _originals(files)
+    assert not transaction.pending()
+    assert switch_log.records(changes=True) == []
+    assert list(history.groups_dir().glob("*.json")) == []
 
 
 def test_the_journal_is_private_while_it_exists(files: dict[str, Path]) -> None:

@@ -36,7 +36,7 @@ from mahavishnu.errors import (
     SecretStoreError,
 )
 from mahavishnu.files import history, safe_write, switch_log, transaction
-from mahavishnu.files.safe_write import Validate
+from mahavishnu.files.safe_write import Transform, Validate
 from mahavishnu.wording import a
 
 #: The assistants, by tool name (``registry``); each class is imported when first used (``assistant_class``).
@@ -386,6 +386,8 @@ class _OwnSettings:
             restore = own_settings.Restore(edit.path, edit.transform, edit.validate, *kept)
             self.restores.append(restore)
             return replace(edit, transform=restore.transform)
+        if not self.stock and not self.dry_run:
+            edit = replace(edit, transform=self._marking(edit.path, edit.transform))
         text = safe_write.read_text(edit.path)
         if text is None or own_settings.ours(edit.path, self.fingerprint(edit.path, text)):
             return edit
@@ -409,6 +411,19 @@ class _OwnSettings:
             f"`mahavishnu ai switch-llm stock --tool {tool}` puts them back"
         )
         return edit
+
+    def _marking(self, path: Path, transform: Transform) -> Transform:
+        """``transform``, recording what it makes as Mahavishnu's before the file is written: a
+        switch killed after its write and before ``settle`` left the profile unrecorded, and the
+        next switch kept it as the user's own, over their real set-up. Recorded for a switch that
+        is then rolled back, it names a profile's settings that are not in the file: harmless."""
+
+        def marked(before: str | None) -> str:
+            after = safe_write.keep_line_endings(before, transform(before))
+            own_settings.mark(path, ours=True, digest=self.fingerprint(path, after))
+            return after
+
+        return marked
 
     def fingerprint(self, path: Path, text: str) -> str:
         """``own_settings.owned_digest`` of a file this switch edits."""

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mahavishnu import paths
+from mahavishnu.errors import MahavishnuError
 from mahavishnu.files import safe_write
 from mahavishnu.files.safe_write import Change, read_text
 
@@ -52,12 +53,17 @@ def first_per_file(found: Iterable[Entry]) -> list[Entry]:
     return list(firsts.values())
 
 
-def record(found: list[Entry]) -> None:
-    """Save ``found`` as one group (nothing when it is empty) and trim the oldest groups."""
+def record(found: list[Entry], *, transaction: str | None = None) -> None:
+    """Save ``found`` as one group (nothing when it is empty) and trim the oldest groups.
+    ``transaction``: the id of the transaction recording it (``forget`` removes its group)."""
     if not found:
         return
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    data = {"files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in found]}
+    data: dict[str, object] = {
+        "files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in found]
+    }
+    if transaction is not None:
+        data["transaction"] = transaction
     directory = groups_dir()
     paths.make_dir(directory)
     for stale in directory.glob(".*.mahavishnu-tmp"):  # a killed record's; records run one at a time
@@ -66,6 +72,24 @@ def record(found: list[Entry]) -> None:
     safe_write.write_private(directory / name, json.dumps(data) + "\n", lock=False)
     for old in sorted(directory.glob("*.json"))[:-KEEP]:
         old.unlink(missing_ok=True)
+
+
+def forget(transaction: str) -> None:
+    """Remove the group ``transaction`` recorded (it was rolled back after recording it)."""
+    directory = groups_dir()
+    for file in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        if recorded_by(file) == transaction:
+            file.unlink(missing_ok=True)
+
+
+def recorded_by(file: Path) -> str | None:
+    """The id of the transaction that recorded ``file`` (a group or a switch-log entry), if named."""
+    try:
+        data = json.loads(read_text(file) or "{}")
+    except (ValueError, MahavishnuError):
+        return None
+    found = data.get("transaction") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def group_of(path: Path, backup_id: str) -> list[Entry] | None:

@@ -440,10 +440,16 @@ def _temp_file(path: Path, text: str, mode: int | None) -> Iterator[Path]:
         raise WriteFailedError(f"cannot write in {path.parent}: {exc.strerror}") from exc
     temp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:  # a full disk, a quota: the error names no file, so it is said here
+            raise WriteFailedError(
+                f"cannot write {path}: {exc.strerror}",
+                hint=f"Make room on the disk that holds {path.parent}, then retry; nothing was changed.",
+            ) from exc
         _copy_owner_and_mode(path, temp, mode)
         _fault("temp-written")
         yield temp

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from mahavishnu import paths
 from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.files import safe_write
-from mahavishnu.files.history import Entry, first_per_file
+from mahavishnu.files.history import Entry, first_per_file, recorded_by
 from mahavishnu.files.safe_write import Backup, Change, read_text
 
 if TYPE_CHECKING:
@@ -112,9 +112,11 @@ def record(
     *,
     kind: str = SWITCH,
     changes: Iterable[Change] = (),
+    transaction: str | None = None,
 ) -> SwitchRecord | None:
     """Save one switch or change (nothing when it changed no file) and trim the oldest. ``changes``
-    (what was written) gives the MCP server entries of Claude Code's state file it touched."""
+    (what was written) gives the MCP server entries of Claude Code's state file it touched;
+    ``transaction``: the id of the transaction recording it (``forget`` removes its entry)."""
     if not files:
         return None
     now = datetime.now(UTC)
@@ -141,6 +143,7 @@ def record(
         "files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in files],
         "after": entry.after,
         "touched": touched,
+        **({"transaction": transaction} if transaction is not None else {}),
     }
     for stale in directory.glob(".*.mahavishnu-tmp"):  # a killed record's; records run one at a time
         stale.unlink(missing_ok=True)  # (under the transaction lock)
@@ -151,11 +154,23 @@ def record(
     return entry
 
 
-def record_change(label: Label | None, files: list[Entry], changes: Iterable[Change]) -> SwitchRecord | None:
+def record_change(
+    label: Label | None, files: list[Entry], changes: Iterable[Change], *, transaction: str | None = None
+) -> SwitchRecord | None:
     """Record what a transaction changed under ``label`` (None: the command running, ``command``)."""
     label = label or Label(command())
     tools = label.tools if label.tools is not None else tools_of(e.path for e in files)
-    return record(label.what, tools, label.scope, files, kind=label.kind, changes=changes)
+    return record(
+        label.what, tools, label.scope, files, kind=label.kind, changes=changes, transaction=transaction
+    )
+
+
+def forget(transaction: str) -> None:
+    """Remove the entry ``transaction`` recorded (it was rolled back after recording it)."""
+    directory = log_dir()
+    for file in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        if recorded_by(file) == transaction:
+            file.unlink(missing_ok=True)
 
 
 def records(*, changes: bool = False) -> list[SwitchRecord]:

@@ -14,7 +14,8 @@ journal is the commit: until then every file can be put back, after it every fil
 
 What a transaction changed is recorded (unless ``record`` is false) as one group (``history``) and
 one entry of the switch log (``switch_log``, named by ``label`` or else by the command running), so
-``ai rollback`` undoes it as a whole.
+``ai rollback`` undoes it as a whole. Both are written before the commit and name the transaction,
+so a roll-back removes them too: a switch is never in place unrecorded, nor recorded undone.
 
 A rollback restores a file only if it still holds exactly what the transaction left there (that
 content, or no file at all): a file that another program changed (or re-created) since is left alone
@@ -169,15 +170,28 @@ def run(
                     back_up=first,
                 )
                 changes.append(firsts.note(change))
+            if record:
+                _record(journal, firsts.entries(), changes, label)
         except BaseException as failure:
             _roll_back_after(failure, journal, backups)
             raise
         _forget()
-        if record:
-            found = firsts.entries()
-            history.record(found)
-            switch_log.record_change(label, found, changes)
         return Outcome(changes, removals)
+
+
+def _record(
+    journal: dict[str, Any], found: list[history.Entry], changes: list[Change], label: switch_log.Label | None
+) -> None:
+    """Record what the transaction changed (its group and its switch-log entry, each naming it)
+    before the commit: a process killed between the files and the records had switched them
+    unrecorded (``ai backups`` did not list it, ``ai rollback`` undid the switch before). Killed
+    now, the journal stays and the roll-back removes the records with the files."""
+    if not found:
+        return
+    journal["recorded"] = True
+    _save(journal)
+    history.record(found, transaction=journal["id"])
+    switch_log.record_change(label, found, changes, transaction=journal["id"])
 
 
 _Done = TypeVar("_Done", Change, Removal)
@@ -328,6 +342,9 @@ def _roll_back(journal: dict[str, Any], backups: int) -> Recovery:
         else:
             _restore(path, before, after_sha, entry.get("mode"), backups)
         restored.append(str(path))
+    if journal.get("recorded"):
+        history.forget(str(journal["id"]))
+        switch_log.forget(str(journal["id"]))
     _forget()
     return Recovery(str(journal.get("id", "?")), restored[::-1], left[::-1])
 
