@@ -74,9 +74,10 @@ def record(found: list[Entry], *, transaction: str | None = None) -> None:
         old.unlink(missing_ok=True)
 
 
-def forget(transaction: str) -> None:
-    """Remove the group ``transaction`` recorded (it was rolled back after recording it)."""
-    directory = groups_dir()
+def forget(transaction: str, directory: Path | None = None) -> None:
+    """Remove the record ``transaction`` made in ``directory`` (its group: ``groups_dir``; the switch
+    log's entry: ``switch_log.log_dir``): it was rolled back after recording it."""
+    directory = groups_dir() if directory is None else directory
     for file in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         if recorded_by(file) == transaction:
             file.unlink(missing_ok=True)

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidConfigFileError
-from mahavishnu.files import safe_write
-from mahavishnu.files.history import Entry, first_per_file, recorded_by
+from mahavishnu.files import history, safe_write
+from mahavishnu.files.history import Entry, first_per_file
 from mahavishnu.files.safe_write import Backup, Change, read_text
 
 if TYPE_CHECKING:
@@ -167,10 +167,7 @@ def record_change(
 
 def forget(transaction: str) -> None:
     """Remove the entry ``transaction`` recorded (it was rolled back after recording it)."""
-    directory = log_dir()
-    for file in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        if recorded_by(file) == transaction:
-            file.unlink(missing_ok=True)
+    history.forget(transaction, log_dir())
 
 
 def records(*, changes: bool = False) -> list[SwitchRecord]:
