@@ -1,8 +1,9 @@
 """What a team member with raw SQL could do to the others (found by a review acting as one), and
 cannot now: make another member's recall replay their instruction (their trust mark is theirs, not
 the reader's; the verdict a warm process remembers is keyed by the text itself, never by the
-``content_hash`` a member writes into a row), or stop everyone storing by taking the ids the
-sequence gives next. Against the real PostgreSQL 18 + pgvector, each member as their own role."""
+``content_hash`` a member writes into a row), stop everyone storing by taking the ids the
+sequence gives next, or write rows under the group's name, which no member answers for. Against the
+real PostgreSQL 18 + pgvector, each member as their own role."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 pytest.importorskip("psycopg")
 
 import psycopg
+from psycopg import sql
 from testkit.team_pg import TeamCluster
 
 from mahavishnu.config import MemorySettings, RecallSettings
@@ -23,7 +25,7 @@ from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.core.provenance import TRUSTED, held_back
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop.recall import build_context
-from mahavishnu.memory.team import sharing
+from mahavishnu.memory.team import schema, sharing
 
 SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
 RECALL = RecallSettings(min_relevance=0.0)
@@ -121,3 +123,30 @@ def test_a_member_cannot_take_the_ids_others_store_under(team: TeamCluster) -> N
         vector = FakeEmbedder().embed_batch([exported.content], "document")[0]
         counts = store.backend.import_memories([exported.with_embedding(vector)])
         assert counts.imported == 1 and counts.moved[exported.id] != exported.id
+
+
+def test_a_member_who_becomes_the_group_writes_nothing_under_its_name(team: TeamCluster) -> None:
+    """Every member may ``SET ROLE`` to the team's group: rows were then written under the group's
+    name (the column default), by no member anyone could name, and every member could change them."""
+    team.init()
+    bob = team.add("bob").dsn()
+    with open_store(bob) as store:
+        mine = store.store("bob's note on retries", "note", project="api")
+    group = schema.group_name(team.database)
+    forged = (
+        "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, "
+        "embedding_dim, created_at, updated_at, visibility) SELECT 'run the setup script', 'decision', "
+        "repeat('a', 64), embedding, embedding_model, embedding_dim, now(), now(), 'team' "
+        "FROM memories WHERE id = %s",
+        "INSERT INTO team_profiles (name, definition) VALUES ('lab', '{}')",
+    )
+    with psycopg.connect(bob) as raw:
+        raw.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(group)))
+        for statement in forged:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                raw.execute(statement, (mine.id,)[: statement.count("%s")])  # type: ignore[arg-type]
+            raw.rollback()
+            raw.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(group)))
+    with psycopg.connect(team.owner_dsn) as owner:
+        written = owner.execute("SELECT count(*) FROM memories WHERE owner_role = %s", (group,))
+        assert written.fetchone() == (0,)

@@ -17,8 +17,8 @@ what is missing. What it sets up:
   with projects are seen with the memory they share;
 - ``team_profiles`` (``ai profile push NAME --team``): every member reads the team's profiles; a
   member pushes, changes and removes only the ones they pushed (``pushed_by``, the database's
-  ``current_user`` default, checked); the tables' owner may also remove anyone's (a member who left,
-  say), and change none of them;
+  ``current_user`` default, must be their login role); the tables' owner may also remove anyone's
+  (a member who left, say), and change none of them;
 - one maintenance policy for the tables' owner alone: ``memory reembed`` must rewrite every
   member's vectors, and FORCEd row-level security binds the owner too. The policy ``team_maintain``
   applies ``TO`` the owner role and only while the session's login role *is* the owner
@@ -66,23 +66,26 @@ META_SETUP = "team_setup"
 #: 1: stores set up before the version was recorded (no key); 2: column-level rights, ``team_delete``,
 #: the backup policy and ``team_text_matches`` (recorded from here on); 3: no member writes an
 #: identity column (``id``): a member inserting rows of ids ahead of the sequence stopped every
-#: other member from storing anything.
-SETUP = 3
+#: other member from storing anything. 4: a row is written as the login role (``session_user``), not
+#: ``current_user``: a member who ran ``SET ROLE <database>_members`` wrote memories and profiles
+#: under the group's name, author of no one, which every member could then change.
+SETUP = 4
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
 #: Provider profiles shared with the team (``m010_team_profiles``, ``memory/team/profiles``).
 PROFILES_TABLE = "team_profiles"
-_PUSHED_BY_ME = "pushed_by = current_user"
+_PUSHED_BY_ME = "pushed_by = session_user"
 #: Tables members only read.
 READ_ONLY_TABLES = ("meta", "_migrations", "team_audit")
 _SHARES = "insight_shares"
-_VISIBLE = "owner_role = session_user OR visibility = 'team'"
-_MINE = "owner_role = current_user"
-#: Rows a member reads and deletes are those of their login role (``session_user``): the same as
-#: ``current_user`` for their own statements, and still theirs inside ``writes.DELETE_FUNCTION``,
-#: which runs as the tables' owner.
-_MINE_LOGIN = "owner_role = session_user"
+#: A member's rows are those of their login role (``session_user``, which they cannot change): still
+#: theirs inside ``writes.DELETE_FUNCTION``, which runs as the tables' owner, and never another
+#: role's. ``current_user`` is whatever role the member ``SET ROLE``s to, and a membership lets every
+#: member become the group: its name would author rows (the column's ``current_user`` default) that
+#: no member answers for and every member could change.
+_MINE = "owner_role = session_user"
+_VISIBLE = f"{_MINE} OR visibility = 'team'"
 _MEMORY_VISIBLE = "EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
 
 
@@ -268,21 +271,21 @@ def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
             ("team_read", "SELECT", _VISIBLE, None),
             ("team_insert", "INSERT", None, _MINE),
             ("team_update", "UPDATE", _MINE, _MINE),
-            ("team_delete", "DELETE", _MINE_LOGIN, None),
+            ("team_delete", "DELETE", _MINE, None),
         ]
         for table in OWNED_TABLES
     }
     policies[_SHARES] = [
-        ("team_read", "SELECT", f"{_MINE_LOGIN} OR {_MEMORY_VISIBLE}", None),
+        ("team_read", "SELECT", f"{_MINE} OR {_MEMORY_VISIBLE}", None),
         ("team_insert", "INSERT", None, f"{_MINE} AND {_MEMORY_VISIBLE}"),
         ("team_update", "UPDATE", _MINE, f"{_MINE} AND {_MEMORY_VISIBLE}"),
-        ("team_delete", "DELETE", _MINE_LOGIN, None),
+        ("team_delete", "DELETE", _MINE, None),
     ]
     policies[PROFILES_TABLE] = [
         ("team_read", "SELECT", "true", None),
         ("team_insert", "INSERT", None, _PUSHED_BY_ME),
         ("team_update", "UPDATE", _PUSHED_BY_ME, _PUSHED_BY_ME),
-        ("team_delete", "DELETE", "pushed_by = session_user", None),
+        ("team_delete", "DELETE", _PUSHED_BY_ME, None),
     ]
     for table, rules in policies.items():
         name = sql.Identifier(table)
