@@ -150,3 +150,38 @@ def test_a_member_who_becomes_the_group_writes_nothing_under_its_name(team: Team
     with psycopg.connect(team.owner_dsn) as owner:
         written = owner.execute("SELECT count(*) FROM memories WHERE owner_role = %s", (group,))
         assert written.fetchone() == (0,)
+
+
+def test_a_members_turn_cannot_point_at_another_members_memory(team: TeamCluster) -> None:
+    """A turn's (or workflow run's) ``memory_id`` is checked by its foreign key past row-level
+    security: pointing one at alice's private memory told bob it existed, and holding that insert's
+    transaction open kept alice from deleting her memory."""
+    team.init()
+    bob, alice = team.add("bob").dsn(), team.add("alice").dsn()
+    with open_store(alice) as store:
+        secret = store.store("alice's private note on the merger", "note", project="api")
+        shared = store.store("alice's shared note on deploys", "note", project="api")
+        sharing.set_visibility(store.backend, [shared.id], "team")  # type: ignore[arg-type]
+    with open_store(bob) as store:
+        mine = store.store("bob's note on retries", "note", project="api")
+    links = (
+        "INSERT INTO agent_conversations (agent_id, session_id, role, content, created_at, memory_id) "
+        "VALUES ('claude', 's1', 'user', 'hello', now(), %s)",
+        "INSERT INTO workflow_executions (workflow_id, adapter, status, created_at, memory_id) "
+        "VALUES ('w1', 'prefect', 'running', now(), %s)",
+    )
+    with psycopg.connect(bob) as raw:
+        for statement in links:
+            for theirs in (secret.id, shared.id, secret.id + 1_000):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the same answer for each
+                    raw.execute(statement, (theirs,))
+                raw.rollback()
+        turn = raw.execute(f"{links[0]} RETURNING id", (mine.id,)).fetchone()
+        raw.commit()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            raw.execute("UPDATE agent_conversations SET memory_id = %s WHERE id = %s", (secret.id, turn[0]))  # type: ignore[index]
+        raw.rollback()
+        raw.execute(links[0], (mine.id,))  # bob's transaction stays open meanwhile
+        with psycopg.connect(alice, autocommit=True) as other:
+            other.execute("SET lock_timeout = '2s'")
+            assert other.execute("SELECT team_delete('memories', %s)", ([secret.id],)).fetchone() == (1,)

@@ -68,8 +68,9 @@ META_SETUP = "team_setup"
 #: identity column (``id``): a member inserting rows of ids ahead of the sequence stopped every
 #: other member from storing anything. 4: a row is written as the login role (``session_user``), not
 #: ``current_user``: a member who ran ``SET ROLE <database>_members`` wrote memories and profiles
-#: under the group's name, author of no one, which every member could then change.
-SETUP = 4
+#: under the group's name, author of no one, which every member could then change. 5: a turn or
+#: workflow run links only to its writer's own memory (``_LINKED``).
+SETUP = 5
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
@@ -87,6 +88,14 @@ _SHARES = "insight_shares"
 _MINE = "owner_role = session_user"
 _VISIBLE = f"{_MINE} OR visibility = 'team'"
 _MEMORY_VISIBLE = "EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
+#: The activity tables whose ``memory_id`` names a memory (a turn's text, a workflow's result) link
+#: only to one of the writer's own. Their foreign key is checked past row-level security, so a link
+#: to another member's private memory told whether that id existed (refused, or not) and held a lock
+#: on their row (``FOR KEY SHARE``) while the writer's transaction lasted: they could not delete it.
+_LINKED = ("agent_conversations", "workflow_executions")
+_LINKS_MINE = (
+    f"memory_id IS NULL OR EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id AND m.{_MINE})"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +275,14 @@ def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
     """Policies (replaced whole each run), enabled and forced on every table holding memory or activity."""
     from psycopg import sql
 
+    def written(table: str) -> str:
+        return f"{_MINE} AND ({_LINKS_MINE})" if table in _LINKED else _MINE
+
     policies: dict[str, list[tuple[str, str, str | None, str | None]]] = {
         table: [
             ("team_read", "SELECT", _VISIBLE, None),
-            ("team_insert", "INSERT", None, _MINE),
-            ("team_update", "UPDATE", _MINE, _MINE),
+            ("team_insert", "INSERT", None, written(table)),
+            ("team_update", "UPDATE", _MINE, written(table)),
             ("team_delete", "DELETE", _MINE, None),
         ]
         for table in OWNED_TABLES
