@@ -15,6 +15,7 @@ pytest.importorskip("psycopg")
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from testkit.team_pg import TeamCluster
 
 from mahavishnu.config import MemorySettings, RecallSettings
@@ -25,7 +26,7 @@ from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.core.provenance import TRUSTED, held_back
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop.recall import build_context
-from mahavishnu.memory.team import schema, sharing
+from mahavishnu.memory.team import schema, sharing, writes
 
 SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
 RECALL = RecallSettings(min_relevance=0.0)
@@ -185,3 +186,39 @@ def test_a_members_turn_cannot_point_at_another_members_memory(team: TeamCluster
         with psycopg.connect(alice, autocommit=True) as other:
             other.execute("SET lock_timeout = '2s'")
             assert other.execute("SELECT team_delete('memories', %s)", ([secret.id],)).fetchone() == (1,)
+
+
+def test_a_member_allowed_temporary_tables_runs_nothing_as_the_owner(team: TeamCluster) -> None:
+    """Where members may make temporary tables (a database its tables' owner does not own keeps
+    PUBLIC's TEMP), a SECURITY DEFINER function whose search_path left out ``pg_temp`` looked its
+    tables up in the caller's temporary schema first: bob's view named ``embedding_staging``, whose
+    trigger runs his function, ran it as the owner when he edited his own memory."""
+    team.init()
+    bob = team.add("bob").dsn()
+    with psycopg.connect(make_conninfo(team.admin_dsn, dbname=team.database), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("GRANT TEMPORARY ON DATABASE {} TO PUBLIC").format(sql.Identifier(team.database))
+        )
+    with open_store(bob) as store:
+        mine = store.store("bob's note on retries", "note", project="api")
+    with psycopg.connect(bob, autocommit=True) as raw:
+        for statement in (
+            "CREATE TEMP TABLE ran_as (who text)",
+            "CREATE FUNCTION pg_temp.run() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN INSERT INTO pg_temp.ran_as VALUES (current_user); RETURN OLD; END $$",
+            "CREATE TEMP VIEW embedding_staging AS SELECT generate_series(1, 1000)::bigint AS memory_id",
+            "CREATE TRIGGER run INSTEAD OF DELETE ON embedding_staging "
+            "FOR EACH ROW EXECUTE FUNCTION pg_temp.run()",
+            "GRANT ALL ON embedding_staging, ran_as TO PUBLIC",
+        ):
+            raw.execute(statement)  # type: ignore[arg-type]
+        raw.execute(
+            "UPDATE memories SET content = 'bob''s note on retries, edited' WHERE id = %s", (mine.id,)
+        )
+        assert raw.execute("SELECT who FROM ran_as").fetchall() == []
+        unsafe = raw.execute(
+            "SELECT oid::regprocedure::text FROM pg_proc WHERE prosecdef "
+            "AND pronamespace = 'public'::regnamespace AND NOT coalesce(%s = ANY(proconfig), false)",
+            (f"search_path={writes.SEARCH_PATH}",),
+        ).fetchall()
+        assert unsafe == []

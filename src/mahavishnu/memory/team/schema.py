@@ -69,8 +69,9 @@ META_SETUP = "team_setup"
 #: other member from storing anything. 4: a row is written as the login role (``session_user``), not
 #: ``current_user``: a member who ran ``SET ROLE <database>_members`` wrote memories and profiles
 #: under the group's name, author of no one, which every member could then change. 5: a turn or
-#: workflow run links only to its writer's own memory (``_LINKED``).
-SETUP = 5
+#: workflow run links only to its writer's own memory (``_LINKED``). 6: every SECURITY DEFINER
+#: function's ``search_path`` ends with ``pg_temp`` (``writes.SEARCH_PATH``).
+SETUP = 6
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
@@ -241,7 +242,7 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
     """Only the group connects; its members get row rights, never DDL nor ownership."""
     from psycopg import sql
 
-    g, db = sql.Identifier(group), sql.Identifier(database)
+    g, db, path = sql.Identifier(group), sql.Identifier(database), sql.SQL(writes.SEARCH_PATH)
     owns_database = conn.execute(
         "SELECT pg_has_role(datdba, 'USAGE') FROM pg_database WHERE datname = current_database()"
     ).fetchone()[0]  # type: ignore[index]
@@ -260,9 +261,12 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
         sql.SQL("GRANT SELECT ON {} TO {}").format(read, g),
         sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(g),
         # The reembed trigger clears a staged vector when a member edits a memory: it runs as the
-        # owner, so members need no right on the staging table.
-        sql.SQL(
-            "ALTER FUNCTION embedding_staging_unstage() SECURITY DEFINER SET search_path = pg_catalog, public"
+        # owner, so members need no right on the staging table. It and the audit's trigger name
+        # ``pg_temp`` last in their search_path (``writes.SEARCH_PATH``).
+        sql.SQL("ALTER FUNCTION embedding_staging_unstage() SECURITY DEFINER"),
+        *(
+            sql.SQL("ALTER FUNCTION {} SET search_path = {}").format(sql.SQL(f), path)  # type: ignore[arg-type]
+            for f in ("embedding_staging_unstage()", "team_audit_record()")
         ),
         sql.SQL("REVOKE ALL ON FUNCTION embedding_staging_unstage(), team_audit_record() FROM PUBLIC"),
     ]
@@ -413,6 +417,7 @@ def _text_matches(conn: psycopg.Connection[Any], group: str, database: str, owne
         ]
     owning += [  # the function's rights, given by its owner once it is the text-search role's
         sql.SQL("SET LOCAL ROLE {}").format(role),
+        sql.SQL("ALTER FUNCTION {} SET search_path = {}").format(function, sql.SQL(writes.SEARCH_PATH)),
         sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function),
         sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}, {}").format(function, g, me),
         sql.SQL("RESET ROLE"),
