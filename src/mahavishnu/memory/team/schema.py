@@ -196,6 +196,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
                 hint="Run it as a role with CREATEROLE that owns the store's tables (or as a superuser).",
             ) from exc
         space = conn.execute("SELECT key, value FROM meta WHERE key IN ('embedder', 'dimension')").fetchall()
+        public = _public_database_rights(conn)
     with connect(dsn) as conn:
         trusted = tuple(logins.trusted_paths(conn, dsn, group))
     recorded = {str(k): str(v) for k, v in space}
@@ -204,6 +205,14 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
         warnings = (
             f"{owner} is a superuser: the database enforces nothing on it, so its own use of the store sees "
             "every member's rows; use the store as a member (`mahavishnu team add NAME`, then `team join`)",
+        )
+    if public:
+        warnings += (
+            f"every role on the server may still {' and '.join(public)}, database {database} "
+            f"(PUBLIC's rights: team init revokes them only as the database's owner, and {owner} is not); "
+            "its owner runs "
+            f"`REVOKE CONNECT, TEMPORARY ON DATABASE {database} FROM PUBLIC; "
+            f"GRANT CONNECT ON DATABASE {database} TO {group}, {owner}`",
         )
     return InitReport(
         dsn_location(dsn),
@@ -273,6 +282,20 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
     for statement in statements:
         conn.execute(statement)
     writes.grant_rows(conn, group, tables)  # no table-level UPDATE/DELETE: no LOCK TABLE (``writes``)
+
+
+def _public_database_rights(conn: psycopg.Connection[Any]) -> list[str]:
+    """What every role on the server may still do in this database (PUBLIC's ``CONNECT``, and
+    ``TEMPORARY``: temporary tables, views and functions), which ``_grants`` revokes only as the
+    database's owner: "connect to it", "make temporary objects in it"; empty once revoked."""
+    said = {"CONNECT": "connect to it", "TEMPORARY": "make temporary objects in it"}
+    return [
+        words
+        for right, words in said.items()
+        if conn.execute(
+            "SELECT has_database_privilege('public', current_database(), %s)", (right,)
+        ).fetchone()[0]  # type: ignore[index]
+    ]
 
 
 def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
