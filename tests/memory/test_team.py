@@ -12,6 +12,7 @@ pytest.importorskip("psycopg")
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from testkit.team_pg import TeamCluster
 
 from mahavishnu.config import MemorySettings
@@ -330,3 +331,21 @@ def test_a_member_removed_while_their_process_is_connected_is_told_so(team: Team
         assert members.remove(team.owner_dsn, role) == 0  # (he shared nothing)
         with pytest.raises(BackendUnavailableError, match="you are no longer a member of this team"):
             store.store("bob's note after", "note")
+
+
+def test_init_by_an_owner_of_the_tables_but_not_of_the_database_says_what_it_could_not_revoke(
+    team: TeamCluster,
+) -> None:
+    """Only the database's owner can revoke PUBLIC's CONNECT and TEMPORARY: init by another role
+    left every role on the server able to connect and make temporary objects, and said nothing."""
+    database, owner = sql.Identifier(team.database), sql.Identifier(team.owner)
+    with psycopg.connect(make_conninfo(team.admin_dsn, dbname=team.database), autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(database))
+        admin.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(owner))
+    [warning] = team.init().warnings
+    assert "connect to it and make temporary objects in it" in warning
+    assert f"REVOKE CONNECT, TEMPORARY ON DATABASE {team.database} FROM PUBLIC" in warning
+    with psycopg.connect(make_conninfo(team.admin_dsn, dbname=team.database), autocommit=True) as admin:
+        advice = warning.split("its owner runs `", 1)[1].rstrip("`")  # as the warning says
+        admin.execute(advice.encode())
+    assert team.init().warnings == ()

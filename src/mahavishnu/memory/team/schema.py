@@ -17,8 +17,8 @@ what is missing. What it sets up:
   with projects are seen with the memory they share;
 - ``team_profiles`` (``ai profile push NAME --team``): every member reads the team's profiles; a
   member pushes, changes and removes only the ones they pushed (``pushed_by``, the database's
-  ``current_user`` default, checked); the tables' owner may also remove anyone's (a member who left,
-  say), and change none of them;
+  ``current_user`` default, must be their login role); the tables' owner may also remove anyone's
+  (a member who left, say), and change none of them;
 - one maintenance policy for the tables' owner alone: ``memory reembed`` must rewrite every
   member's vectors, and FORCEd row-level security binds the owner too. The policy ``team_maintain``
   applies ``TO`` the owner role and only while the session's login role *is* the owner
@@ -66,24 +66,37 @@ META_SETUP = "team_setup"
 #: 1: stores set up before the version was recorded (no key); 2: column-level rights, ``team_delete``,
 #: the backup policy and ``team_text_matches`` (recorded from here on); 3: no member writes an
 #: identity column (``id``): a member inserting rows of ids ahead of the sequence stopped every
-#: other member from storing anything.
-SETUP = 3
+#: other member from storing anything. 4: a row is written as the login role (``session_user``), not
+#: ``current_user``: a member who ran ``SET ROLE <database>_members`` wrote memories and profiles
+#: under the group's name, author of no one, which every member could then change. 5: a turn or
+#: workflow run links only to its writer's own memory (``_LINKED``). 6: every SECURITY DEFINER
+#: function's ``search_path`` ends with ``pg_temp`` (``writes.SEARCH_PATH``).
+SETUP = 6
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
 #: Provider profiles shared with the team (``m010_team_profiles``, ``memory/team/profiles``).
 PROFILES_TABLE = "team_profiles"
-_PUSHED_BY_ME = "pushed_by = current_user"
+_PUSHED_BY_ME = "pushed_by = session_user"
 #: Tables members only read.
 READ_ONLY_TABLES = ("meta", "_migrations", "team_audit")
 _SHARES = "insight_shares"
-_VISIBLE = "owner_role = session_user OR visibility = 'team'"
-_MINE = "owner_role = current_user"
-#: Rows a member reads and deletes are those of their login role (``session_user``): the same as
-#: ``current_user`` for their own statements, and still theirs inside ``writes.DELETE_FUNCTION``,
-#: which runs as the tables' owner.
-_MINE_LOGIN = "owner_role = session_user"
+#: A member's rows are those of their login role (``session_user``, which they cannot change): still
+#: theirs inside ``writes.DELETE_FUNCTION``, which runs as the tables' owner, and never another
+#: role's. ``current_user`` is whatever role the member ``SET ROLE``s to, and a membership lets every
+#: member become the group: its name would author rows (the column's ``current_user`` default) that
+#: no member answers for and every member could change.
+_MINE = "owner_role = session_user"
+_VISIBLE = f"{_MINE} OR visibility = 'team'"
 _MEMORY_VISIBLE = "EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
+#: The activity tables whose ``memory_id`` names a memory (a turn's text, a workflow's result) link
+#: only to one of the writer's own. Their foreign key is checked past row-level security, so a link
+#: to another member's private memory told whether that id existed (refused, or not) and held a lock
+#: on their row (``FOR KEY SHARE``) while the writer's transaction lasted: they could not delete it.
+_LINKED = ("agent_conversations", "workflow_executions")
+_LINKS_MINE = (
+    f"memory_id IS NULL OR EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id AND m.{_MINE})"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +196,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
                 hint="Run it as a role with CREATEROLE that owns the store's tables (or as a superuser).",
             ) from exc
         space = conn.execute("SELECT key, value FROM meta WHERE key IN ('embedder', 'dimension')").fetchall()
+        public = _public_database_rights(conn)
     with connect(dsn) as conn:
         trusted = tuple(logins.trusted_paths(conn, dsn, group))
     recorded = {str(k): str(v) for k, v in space}
@@ -191,6 +205,14 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
         warnings = (
             f"{owner} is a superuser: the database enforces nothing on it, so its own use of the store sees "
             "every member's rows; use the store as a member (`mahavishnu team add NAME`, then `team join`)",
+        )
+    if public:
+        warnings += (
+            f"every role on the server may still {' and '.join(public)}, database {database} "
+            f"(PUBLIC's rights: team init revokes them only as the database's owner, and {owner} is not); "
+            "its owner runs "
+            f"`REVOKE CONNECT, TEMPORARY ON DATABASE {database} FROM PUBLIC; "
+            f"GRANT CONNECT ON DATABASE {database} TO {group}, {owner}`",
         )
     return InitReport(
         dsn_location(dsn),
@@ -229,7 +251,7 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
     """Only the group connects; its members get row rights, never DDL nor ownership."""
     from psycopg import sql
 
-    g, db = sql.Identifier(group), sql.Identifier(database)
+    g, db, path = sql.Identifier(group), sql.Identifier(database), sql.SQL(writes.SEARCH_PATH)
     owns_database = conn.execute(
         "SELECT pg_has_role(datdba, 'USAGE') FROM pg_database WHERE datname = current_database()"
     ).fetchone()[0]  # type: ignore[index]
@@ -248,9 +270,12 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
         sql.SQL("GRANT SELECT ON {} TO {}").format(read, g),
         sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(g),
         # The reembed trigger clears a staged vector when a member edits a memory: it runs as the
-        # owner, so members need no right on the staging table.
-        sql.SQL(
-            "ALTER FUNCTION embedding_staging_unstage() SECURITY DEFINER SET search_path = pg_catalog, public"
+        # owner, so members need no right on the staging table. It and the audit's trigger name
+        # ``pg_temp`` last in their search_path (``writes.SEARCH_PATH``).
+        sql.SQL("ALTER FUNCTION embedding_staging_unstage() SECURITY DEFINER"),
+        *(
+            sql.SQL("ALTER FUNCTION {} SET search_path = {}").format(sql.SQL(f), path)  # type: ignore[arg-type]
+            for f in ("embedding_staging_unstage()", "team_audit_record()")
         ),
         sql.SQL("REVOKE ALL ON FUNCTION embedding_staging_unstage(), team_audit_record() FROM PUBLIC"),
     ]
@@ -259,30 +284,47 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
     writes.grant_rows(conn, group, tables)  # no table-level UPDATE/DELETE: no LOCK TABLE (``writes``)
 
 
+def _public_database_rights(conn: psycopg.Connection[Any]) -> list[str]:
+    """What every role on the server may still do in this database (PUBLIC's ``CONNECT``, and
+    ``TEMPORARY``: temporary tables, views and functions), which ``_grants`` revokes only as the
+    database's owner: "connect to it", "make temporary objects in it"; empty once revoked."""
+    said = {"CONNECT": "connect to it", "TEMPORARY": "make temporary objects in it"}
+    return [
+        words
+        for right, words in said.items()
+        if conn.execute(
+            "SELECT has_database_privilege('public', current_database(), %s)", (right,)
+        ).fetchone()[0]  # type: ignore[index]
+    ]
+
+
 def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
     """Policies (replaced whole each run), enabled and forced on every table holding memory or activity."""
     from psycopg import sql
 
+    def written(table: str) -> str:
+        return f"{_MINE} AND ({_LINKS_MINE})" if table in _LINKED else _MINE
+
     policies: dict[str, list[tuple[str, str, str | None, str | None]]] = {
         table: [
             ("team_read", "SELECT", _VISIBLE, None),
-            ("team_insert", "INSERT", None, _MINE),
-            ("team_update", "UPDATE", _MINE, _MINE),
-            ("team_delete", "DELETE", _MINE_LOGIN, None),
+            ("team_insert", "INSERT", None, written(table)),
+            ("team_update", "UPDATE", _MINE, written(table)),
+            ("team_delete", "DELETE", _MINE, None),
         ]
         for table in OWNED_TABLES
     }
     policies[_SHARES] = [
-        ("team_read", "SELECT", f"{_MINE_LOGIN} OR {_MEMORY_VISIBLE}", None),
+        ("team_read", "SELECT", f"{_MINE} OR {_MEMORY_VISIBLE}", None),
         ("team_insert", "INSERT", None, f"{_MINE} AND {_MEMORY_VISIBLE}"),
         ("team_update", "UPDATE", _MINE, f"{_MINE} AND {_MEMORY_VISIBLE}"),
-        ("team_delete", "DELETE", _MINE_LOGIN, None),
+        ("team_delete", "DELETE", _MINE, None),
     ]
     policies[PROFILES_TABLE] = [
         ("team_read", "SELECT", "true", None),
         ("team_insert", "INSERT", None, _PUSHED_BY_ME),
         ("team_update", "UPDATE", _PUSHED_BY_ME, _PUSHED_BY_ME),
-        ("team_delete", "DELETE", "pushed_by = session_user", None),
+        ("team_delete", "DELETE", _PUSHED_BY_ME, None),
     ]
     for table, rules in policies.items():
         name = sql.Identifier(table)
@@ -398,6 +440,7 @@ def _text_matches(conn: psycopg.Connection[Any], group: str, database: str, owne
         ]
     owning += [  # the function's rights, given by its owner once it is the text-search role's
         sql.SQL("SET LOCAL ROLE {}").format(role),
+        sql.SQL("ALTER FUNCTION {} SET search_path = {}").format(function, sql.SQL(writes.SEARCH_PATH)),
         sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function),
         sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}, {}").format(function, g, me),
         sql.SQL("RESET ROLE"),

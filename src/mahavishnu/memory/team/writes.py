@@ -27,6 +27,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import psycopg
 
+#: The ``search_path`` of every SECURITY DEFINER function of a team store. ``pg_temp`` is named, and
+#: last: left out, PostgreSQL looks a table's name up in the *caller's* temporary schema first, so
+#: a member allowed temporary tables made a temporary view of the name such a function writes to,
+#: whose trigger then ran their own code as the tables' owner.
+SEARCH_PATH = "pg_catalog, public, pg_temp"
 #: The function a member deletes rows of a team table through (``team_delete(text, bigint[])``).
 DELETE_FUNCTION = "team_delete"
 PROFILE_DELETE_FUNCTION = "team_delete_profile"
@@ -63,7 +68,7 @@ def _functions(conn: psycopg.Connection[Any], group: str, tables: tuple[str, ...
     conn.execute(
         sql.SQL(
             "CREATE OR REPLACE FUNCTION {}(tbl text, ids bigint[]) RETURNS bigint "
-            "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $f$\n"
+            "LANGUAGE plpgsql SECURITY DEFINER SET search_path = {} AS $f$\n"
             "DECLARE n bigint;\n"
             "BEGIN\n"
             "  IF tbl IS NULL OR NOT (tbl = ANY (ARRAY[{}]::text[])) THEN\n"
@@ -73,19 +78,19 @@ def _functions(conn: psycopg.Connection[Any], group: str, tables: tuple[str, ...
             "  GET DIAGNOSTICS n = ROW_COUNT;\n"
             "  RETURN n;\n"
             "END $f$"
-        ).format(sql.Identifier(DELETE_FUNCTION), allowed)
+        ).format(sql.Identifier(DELETE_FUNCTION), sql.SQL(SEARCH_PATH), allowed)
     )
     conn.execute(
         sql.SQL(
             "CREATE OR REPLACE FUNCTION {}(profile text) RETURNS bigint "
-            "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $f$\n"
+            "LANGUAGE plpgsql SECURITY DEFINER SET search_path = {} AS $f$\n"
             "DECLARE n bigint;\n"
             "BEGIN\n"
             "  DELETE FROM public.team_profiles WHERE name = profile;\n"
             "  GET DIAGNOSTICS n = ROW_COUNT;\n"
             "  RETURN n;\n"
             "END $f$"
-        ).format(sql.Identifier(PROFILE_DELETE_FUNCTION))
+        ).format(sql.Identifier(PROFILE_DELETE_FUNCTION), sql.SQL(SEARCH_PATH))
     )
     for function in (f"{DELETE_FUNCTION}(text, bigint[])", f"{PROFILE_DELETE_FUNCTION}(text)"):
         name = sql.SQL(function)  # type: ignore[arg-type]  # constants of this module
