@@ -281,7 +281,8 @@ def remove_cmd(
         print_json({"removed": name, "shared_memories_kept": shared})
         return
     kept = wording.count(shared, "memory")
-    info(f"{name} removed (no login, no rights); the {kept} they shared stay, attributed to them")
+    stay = "stays" if shared == 1 else "stay"
+    info(f"{name} removed (no login, no rights); the {kept} they shared {stay}, attributed to them")
 
 
 @app.command("status")
