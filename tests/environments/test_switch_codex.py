@@ -120,6 +120,31 @@ def test_switching_back_gives_the_same_bytes(config: Path) -> None:
     assert config.read_text() == first
 
 
+@pytest.mark.parametrize("edit", ["mcp-servers add", "memory hooks install and remove"])
+def test_our_table_stays_ours_after_mahavishnu_edits_the_table_above_it(edit: str, config: Path) -> None:
+    """tomlkit counts the marker line above our table as the end of the table before it: adding a
+    table after that one put it between the marker and our table, and deleting that one deleted the
+    marker, so the next switch refused its own table ("Mahavishnu did not write") or left it behind."""
+    from mahavishnu.environments import memory_hooks
+    from mahavishnu.environments.mcp_servers import McpServer, add_server
+
+    config.write_text(USER_FILE.removesuffix("\n[tui]\nnotifications = true\n"))  # MCP servers last
+    if edit == "memory hooks install and remove":
+        memory_hooks.install(["codex"])  # [hooks.state.…] tables at the end, our table below them
+    switch_llm("deepseek", load_settings(), tool="codex")
+    if edit == "mcp-servers add":
+        add_server(McpServer.stdio("later", "npx", ["-y", "@acme/later"], {}), "codex")
+    else:
+        memory_hooks.remove(["codex"])
+    text = config.read_text()
+    assert "switch-llm`)\n[model_providers.mahavishnu-deepseek]\n" in text  # the marker right above
+
+    switch_llm("zai", load_settings(), tool="codex")
+    data = tomllib.loads(config.read_text())
+    assert [p for p in data["model_providers"] if p.startswith("mahavishnu-")] == ["mahavishnu-zai"]
+    switch_llm("deepseek", load_settings(), tool="codex")  # not refused as a table of the user's
+
+
 def test_what_codex_appends_after_our_table_stays(config: Path) -> None:
     switch_llm("deepseek", load_settings(), tool="codex")
     appended = config.read_text() + '\n# trusted later\n[projects."/home/me/new"]\ntrust_level = "trusted"\n'

@@ -49,6 +49,16 @@ def test_the_session_advice_names_the_provider_used_here(repo_on_zai: Path) -> N
     assert "new sessions use qwen (in this folder: zai, its project file wins)" in said
 
 
+def test_a_project_file_on_the_same_profile_is_not_said_to_win(repo_on_zai: Path) -> None:
+    """It said "sessions started here use zai, not zai" and "(in this folder: zai, its project file
+    wins)": sessions here use the profile just switched to either way."""
+    result = runner.invoke(app, ["ai", "switch-llm", "zai", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["outranked"] == []
+    assert "wins" not in _said(result)
+
+
 def test_the_json_output_lists_the_winning_file(repo_on_zai: Path) -> None:
     data = json.loads(runner.invoke(app, ["ai", "switch-llm", "qwen", "--json"]).stdout)
     [outranked] = data["outranked"]

@@ -496,8 +496,8 @@ def _edit_codex_trust(
         _add_trust(document, entries)
     else:
         _drop_empty_state(document)
-    bom, _ = codex.split_bom(text or "")  # Codex's reader skips a BOM: it stays
-    return bom + safe_write.keep_final_newlines(text, tomlkit.dumps(document))
+    bom, rest = codex.split_bom(text or "")  # Codex's reader skips a BOM: it stays
+    return bom + codex.keep_markers(rest, safe_write.keep_final_newlines(text, tomlkit.dumps(document)))
 
 
 def _moved_keys(old_others: dict[str, list[str]], new_others: dict[str, list[str]]) -> dict[str, str]:

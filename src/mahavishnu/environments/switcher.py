@@ -256,8 +256,9 @@ def _switch_llm(
 
 
 def _check_outranked(settings: Settings, scope: Scope, result: SwitchResult) -> None:
-    """Note each switched assistant whose file of a higher scope, found from this folder, sets a
-    provider and so wins over the file the switch writes (read-only; an unreadable file is passed over)."""
+    """Note each switched assistant whose file of a higher scope, found from this folder, sets
+    another provider and so wins over the file the switch writes (read-only; an unreadable file is
+    passed over). One that sets the same profile changes nothing sessions here use: no note."""
     for tool in result.tools:
         target = assistant(tool)
         written = target.settings_path(scope)
@@ -266,7 +267,7 @@ def _check_outranked(settings: Settings, scope: Scope, result: SwitchResult) -> 
         except MahavishnuError:
             continue
         top = entries[0] if entries else None
-        if top is None or Path(top.path).resolve() == written.resolve():
+        if top is None or Path(top.path).resolve() == written.resolve() or top.profile == result.profile:
             continue
         if _RANK.get(top.scope, 0) <= _RANK.get(result.scope, 0):
             continue

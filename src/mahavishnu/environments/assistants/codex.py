@@ -220,6 +220,41 @@ def remove_owned_tables(text: str) -> str:
     return "".join(line for line, dropped in zip(lines, drop, strict=True) if not dropped)
 
 
+def keep_markers(before: str, after: str) -> str:
+    """``after`` (``before`` edited by tomlkit elsewhere in the file) with the marker line back right
+    above each provider table of ours that ``before`` marked. tomlkit counts the comment lines above
+    a header as the end of the table before it, so a table added after that one lands between the
+    marker and its table, and deleting that one deletes the marker: the switch would then take
+    Mahavishnu's own table for the user's (Codex's own editor keeps such a comment with its header)."""
+    lines = before.splitlines(keepends=True)
+    marked = {
+        _provider_of(line): lines[index - 1]
+        for index, line in enumerate(lines)
+        if index > 0 and lines[index - 1].startswith(MARKER) and _provider_of(line) is not None
+    }
+    if not marked:
+        return after
+    out: list[str] = []
+    placed: set[str | None] = set()
+    dropped = False  # the line before was a marker taken out: a blank line after it goes too
+    for line in after.splitlines(keepends=True):
+        if line in marked.values():
+            dropped = True
+            continue
+        if dropped and not line.strip() and (not out or not out[-1].strip()):
+            dropped = False
+            continue
+        dropped = False
+        provider = _provider_of(line)
+        if provider in marked and provider not in placed:
+            placed.add(provider)
+            if out and out[-1].strip():
+                out.append(line[len(line.rstrip("\r\n")) :] or "\n")
+            out.append(marked[provider])
+        out.append(line)
+    return "".join(out)
+
+
 def _drop_table(lines: list[str], start: int, end: int, drop: list[bool], owned: set[str]) -> None:
     """Mark the owned table of ``lines[start:end]`` in ``drop``: its trailing blank and comment
     lines stay when a table of the user's follows; the marker line and one blank line above go."""

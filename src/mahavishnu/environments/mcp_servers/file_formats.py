@@ -121,11 +121,11 @@ class _TomlCodec(Codec):
 
     def put(self, text: str | None, loc: Location, entry: NewEntry) -> tuple[str, int | None]:
         """(A leading BOM, which Codex's reader skips, is kept; the same in ``delete``.)"""
-        from mahavishnu.environments.assistants.codex import split_bom
+        from mahavishnu.environments.assistants.codex import keep_markers, split_bom
 
         bom, rest = split_bom(text or "")
         new_text, created_from = self._put_entry(rest if text is not None else None, loc, entry)
-        return bom + new_text, created_from
+        return bom + keep_markers(rest, new_text), created_from
 
     def _put_entry(self, text: str | None, loc: Location, entry: NewEntry) -> tuple[str, int | None]:
         self._doc(text, loc)  # a clear error naming the line
@@ -177,10 +177,11 @@ class _TomlCodec(Codec):
         return doc.as_string(), created_from
 
     def delete(self, text: str | None, loc: Location, name: str, created_from: int | None) -> str:
-        from mahavishnu.environments.assistants.codex import split_bom
+        from mahavishnu.environments.assistants.codex import keep_markers, split_bom
 
         bom, rest = split_bom(text or "")
-        return bom + self._delete_entry(rest if text is not None else None, loc, name, created_from)
+        new_text = self._delete_entry(rest if text is not None else None, loc, name, created_from)
+        return bom + keep_markers(rest, new_text)
 
     def _delete_entry(self, text: str | None, loc: Location, name: str, created_from: int | None) -> str:
         self._doc(text, loc)  # a clear error naming the line
