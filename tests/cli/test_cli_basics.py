@@ -185,3 +185,17 @@ def test_a_usage_error_never_prints_a_key_typed_where_an_option_was_expected() -
     assert result.exit_code == 2
     assert "No such option" in result.output and "[REDACTED:private-key]" in result.output
     assert "MIIEow" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["ai", "show"], ["ai", "switch-llm"], ["run"], ["secrets", "get"]],  # the last: the fast path's report
+)
+def test_an_error_never_prints_a_key_typed_where_a_name_was_expected(args: list[str]) -> None:
+    """A key pasted where a profile's or a secret's name goes is quoted by the error that says there
+    is no such name (``unknown profile '…'``): scrubbed, as a usage error's quote is."""
+    key = "sk-ant-api03-" + "q8Zx7Lm2Pv9Rt4Wk6Ny3Bh5Jd1Fs0Gc" * 2
+    result = CliRunner().invoke(app, [*args, key], terminal_width=200)
+    assert result.exit_code == 1, result.output
+    assert "error: " in result.output and "[REDACTED:anthropic-key]" in result.output
+    assert "q8Zx7Lm2" not in result.output

@@ -4,8 +4,10 @@ import os
 import stat
 
 import pytest
+from typer.testing import CliRunner
 
 from mahavishnu import paths
+from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments.profiles import resolve
 from mahavishnu.environments.secrets import (
@@ -117,3 +119,25 @@ def test_a_file_keyring_found_on_its_own_is_no_os_keyring(monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")  # named: used
     keyring.core.set_keyring(PlaintextKeyring())
     assert keyring_available()
+
+
+KEY_AS_NAME = "sk-ant-api03-Xq8Zx7Lm2Pv9Rt4Wk6Ny3Bh5Jd1Fs0Gc"
+
+
+def test_a_key_typed_as_the_name_is_refused_and_never_echoed():
+    """`secrets set sk-…` (the key where its name goes) would list the key in `secrets list` and
+    the index: refused before the prompt, in a message that does not quote it."""
+    result = CliRunner().invoke(
+        app, ["secrets", "set", KEY_AS_NAME, "--store", "file"], input="x" * 20 + "\n"
+    )
+    assert result.exit_code != 0 and "looks like a key" in result.output
+    assert "Xq8Zx7Lm" not in result.output
+    with pytest.raises(InvalidInputError, match="looks like a key") as refused:
+        store_secret(KEY_AS_NAME, "value-0123456789", "file")
+    assert "Xq8Zx7Lm" not in refused.value.message
+    assert list_secrets() == [] and not paths.secrets_file().exists()
+    with pytest.raises(InvalidInputError, match="not a valid secret name") as invalid:
+        store_secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "value-0123456789", "file")
+    assert "wJalrXUt" not in invalid.value.message
+    store_secret("mahavishnu-mcp-token", "value-0123456789", "file")  # names that merely say "token"
+    store_secret("openrouter", "value-0123456789", "file")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -215,3 +216,42 @@ def test_dry_run_writes_nothing(gemini_dir: Path) -> None:
     assert [Path(f.path).name for f in result.files] == ["settings.json", ".env"]
     assert "+GEMINI_API_KEY=" in result.files[1].diff
     assert "sk-gemini-secret-0123456789" not in result.files[1].diff
+
+
+def test_an_inline_key_in_a_projects_env_is_kept_out_of_git(
+    gemini_dir: Path, isolated_home: Path, monkeypatch
+) -> None:
+    """At project scope the key goes into the repository's own .gemini/.env: the clone's
+    .git/info/exclude gets it, so `git add -A` never commits the key (once, however many switches)."""
+    write_profiles(
+        isolated_home,
+        "  proxy:\n    secret: ['file:proxy']\n"
+        "    gemini: {base_url: 'https://gw.example.com', model: g-1}\n",
+    )
+    runner.invoke(app, ["secrets", "set", "proxy", "--store", "file"], input="sk-proxy-0123456789\n")
+    repo = isolated_home / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    monkeypatch.chdir(repo)
+
+    planned = switch_llm(
+        "proxy", load_settings(), tool="gemini", scope="project", inline_secret=True, dry_run=True
+    )
+    assert any("the switch adds it to .git/info/exclude" in w for w in planned.warnings)
+    assert not (repo / ".gemini").exists()
+
+    result = switch_llm("proxy", load_settings(), tool="gemini", scope="project", inline_secret=True)
+    assert "sk-proxy-0123456789" in (repo / ".gemini" / ".env").read_text()
+    assert any("added to .git/info/exclude" in w for w in result.warnings)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    staged = subprocess.run(
+        ["git", "-C", str(repo), "diff", "--cached", "--name-only"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert staged.stdout.split() == [".gemini/settings.json"]  # the settings, never the .env
+
+    again = switch_llm("proxy", load_settings(), tool="gemini", scope="project", inline_secret=True)
+    assert not any("exclude" in w for w in again.warnings)
+    assert (repo / ".git/info/exclude").read_text().count(".gemini/.env") == 1

@@ -231,3 +231,19 @@ def test_current_reads_the_entry_back(settings_file: Path) -> None:
         "gpt-6.1-sol",
     )
     assert entry.key_source == "envKey OPENAI_API_KEY"
+
+
+def test_an_invalid_env_line_is_refused_without_quoting_it(
+    settings_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A .env line that is not an assignment is often a key written wrong (``KEY: sk-…``): the
+    refusal names the line, never its text, which would print the key."""
+    monkeypatch.delenv("DEEPSEEK_API_KEY")
+    runner.invoke(app, ["secrets", "set", "deepseek", "--store", "file"], input="sk-in-file-0123456789\n")
+    dotenv = settings_file.parent / ".env"
+    mistyped = "MY_KEY: sk-ant-api03-Xq8Zx7Lm2Pv9Rt4Wk6Ny3Bh5Jd1Fs0Gc\n"
+    dotenv.write_text(mistyped)
+    with pytest.raises(InvalidConfigFileError, match=r"invalid \.env line 1") as refused:
+        switch_llm("deepseek", load_settings(), tool="qwen", inline_secret=True)
+    assert "Xq8Zx7Lm" not in refused.value.message and "sk-ant" not in refused.value.message
+    assert dotenv.read_text() == mistyped

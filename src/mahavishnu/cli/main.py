@@ -77,9 +77,13 @@ def _scrubbed(message: str) -> str:
 
 
 def _report(ctx: Any, exc: MahavishnuError) -> None:
-    typer.echo(f"error: {exc.message}", err=True)
+    """One line and a hint, scrubbed as a usage error is: an error may quote what was typed (a key
+    pasted where a profile's name goes: ``unknown profile 'sk-…'``)."""
+    from mahavishnu.redaction.scrub import scrub
+
+    typer.echo(f"error: {scrub(exc.message)}", err=True)
     if exc.hint:
-        typer.echo(f"hint: {exc.hint}", err=True)
+        typer.echo(f"hint: {scrub(exc.hint)}", err=True)
     ctx.exit(exc.exit_code)
 
 

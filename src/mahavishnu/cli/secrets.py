@@ -35,7 +35,7 @@ def set_secret(
     from mahavishnu.config import load_settings
     from mahavishnu.environments.secrets import check_name, shadowed_by, store_secret
 
-    check_name(name)
+    check_name(name, new=True)  # before the prompt: a key typed as the name is refused at once
     chosen = _chosen_store(store)  # decided (and said) before the prompt
     value = _piped_value() if not sys.stdin.isatty() else typer.prompt("Value", hide_input=True)
     ref = store_secret(name, value.strip(), chosen)

@@ -79,12 +79,15 @@ def update(text: str | None, values: dict[str, str], *, owned: Iterable[str] = (
 
 
 def validate(text: str) -> None:
-    """Refuse to write a line that no dotenv reader would take for a comment, blank or assignment."""
+    """Refuse to write a line that no dotenv reader would take for a comment, blank or assignment.
+    The error names the line, never its text: a .env holds keys, and a line that is not an
+    assignment is often one written wrong (``KEY: sk-…``, the key alone)."""
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if stripped and not stripped.startswith("#") and not _ASSIGNMENT.match(line):
             raise InvalidConfigFileError(
-                f"refusing to write an invalid .env line {number}: {stripped[:40]!r}"
+                f"refusing to write an invalid .env line {number}: it is not KEY=value, a comment "
+                "or blank (its text is not shown: it may hold a key)"
             )
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, SecretNotFoundError, SecretStoreError
 from mahavishnu.redaction.held import forget_held_values, read_secrets_file
+from mahavishnu.redaction.shapes import looks_like_a_key
 
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
@@ -290,7 +291,7 @@ def lookup_cached(name_or_ref: str) -> str | None:
 
 
 def store_secret(name: str, value: str, store: Store) -> SecretRef:
-    check_name(name)
+    check_name(name, new=True)
     if not value:
         raise InvalidInputError("the secret is empty", hint="Pass the value on stdin or at the prompt.")
     if not _is_text(value):
@@ -416,10 +417,21 @@ def _one_line(exc: SecretStoreError) -> str:
     return f"{exc.message}. {exc.hint}" if exc.hint else exc.message
 
 
-def check_name(name: str) -> None:
+def check_name(name: str, *, new: bool = False) -> None:
+    """A name a secret is stored under (``new``: about to be) or looked up by. Never echoed: a
+    name that is not one is often the key typed where its name goes (``secrets set sk-…``), and a
+    new name may not look like a key, which ``secrets list`` and the index would then show."""
+    if new and looks_like_a_key(name):
+        raise InvalidInputError(
+            "that secret name looks like a key itself (not shown): nothing was stored",
+            hint="Give the name first (`mahavishnu secrets set qwen`): the key is asked for at the "
+            'prompt, or piped (`printf %s "$KEY" | mahavishnu secrets set qwen`).',
+        )
     if not name or any(c in name for c in "/:\n\r\t ") or name.startswith("-"):
         raise InvalidInputError(
-            f"'{name}' is not a valid secret name", hint="Use letters, digits, '-', '_', '.'."
+            "that is not a valid secret name (not shown: it may be a key): it is empty, has '/', ':' "
+            "or a space, or starts with '-'",
+            hint="Use letters, digits, '-', '_', '.' (a profile's name, such as qwen).",
         )
 
 

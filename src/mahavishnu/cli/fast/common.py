@@ -50,7 +50,10 @@ def _run(body: Callable[[], None]) -> int:
 
 
 def _report(exc: MahavishnuError) -> int:
-    sys.stderr.write(f"error: {exc.message}\n" + (f"hint: {exc.hint}\n" if exc.hint else ""))
+    """As cli/main.py's root group reports it: scrubbed (``secrets get sk-…`` quotes the key)."""
+    from mahavishnu.redaction.scrub import scrub
+
+    sys.stderr.write(f"error: {scrub(exc.message)}\n" + (f"hint: {scrub(exc.hint)}\n" if exc.hint else ""))
     return exc.exit_code
 
 

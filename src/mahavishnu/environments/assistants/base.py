@@ -155,6 +155,41 @@ def outside_repository_note(label: str, path: Path) -> str | None:
     return f"{Path.cwd()} is in no git repository: {path} is this folder's own, read by {label} started here"
 
 
+def keep_out_of_git(path: Path, *, dry_run: bool) -> list[str]:
+    """A file in a git checkout that will hold a key (Claude Code's ``settings.local.json``, a
+    project's ``.gemini/.env``) is added to the clone's ``.git/info/exclude`` when nothing ignores it
+    yet, so ``git add -A`` leaves it out; what was done, as warnings."""
+    root = paths.project_root(path.parent)
+    if root is None:
+        return []
+    name = path.relative_to(root)
+    if _git_ignores(root, name):
+        return []
+    if dry_run:
+        return [f"{name} is not ignored by git: the switch adds it to .git/info/exclude"]
+    exclude = root / ".git" / "info" / "exclude"
+    if exclude.parent.is_dir():  # not a worktree's or submodule's .git file
+        with exclude.open("a", encoding="utf-8") as out:
+            out.write(f"\n/{name.as_posix()}\n")
+        return [f"{name} added to .git/info/exclude, so git never commits the key"]
+    return [f"{name} is not ignored by git: add it to .gitignore before committing"]
+
+
+def _git_ignores(root: Path, name: Path) -> bool:
+    """``git check-ignore`` of ``name`` (relative to ``root``); True without git (nothing commits then)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "check-ignore", "-q", "--no-index", str(name)],
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        return True
+    return done.returncode != 1  # 0: ignored; 128: not a repository after all
+
+
 def refuse_user_file_as_project(target: Assistant, scope: Scope) -> None:
     """Refuse a project or local switch in the home folder, which is no project: there the project
     file of Claude Code, Qwen Code and Gemini CLI is their user file, and OpenCode, outside a

@@ -22,6 +22,7 @@ from mahavishnu.environments.assistants.base import (
     SwitchPlan,
     existing_configs,
     helper_profile,
+    keep_out_of_git,
     outside_repository_note,
     project_dir,
     unreadable,
@@ -260,43 +261,15 @@ def shell_credential_warnings(profile: Profile, env: dict[str, str], path: Path)
 
 def _kept_out_of_git(path: Path, scope: Scope, *, dry_run: bool) -> list[str]:
     """An inline key never goes where git commits it: the project file (shared with teammates) is
-    refused; the local one (``settings.local.json``) is added to the clone's ``.git/info/exclude``
-    when nothing ignores it yet, as Claude Code does when it creates that file."""
+    refused; the local one (``settings.local.json``) is kept out of git (``keep_out_of_git``), as
+    Claude Code does when it creates that file."""
     if scope == "project":
         raise InvalidInputError(
             f"--inline-secret would write the API key into {path}, which is shared with the "
             "project's team and committed with it",
             hint="Leave out --inline-secret (the key is read by reference), or use --scope local.",
         )
-    root = paths.project_root(path.parent)
-    if scope != "local" or root is None:
-        return []
-    name = path.relative_to(root)
-    if _git_ignores(root, name):
-        return []
-    if dry_run:
-        return [f"{name} is not ignored by git: the switch adds it to .git/info/exclude"]
-    exclude = root / ".git" / "info" / "exclude"
-    if exclude.parent.is_dir():  # not a worktree's or submodule's .git file
-        with exclude.open("a", encoding="utf-8") as out:
-            out.write(f"\n/{name.as_posix()}\n")
-        return [f"{name} added to .git/info/exclude, so git never commits the key"]
-    return [f"{name} is not ignored by git: add it to .gitignore before committing"]
-
-
-def _git_ignores(root: Path, name: Path) -> bool:
-    """``git check-ignore`` of ``name`` (relative to ``root``); True without git (nothing commits then)."""
-    import subprocess
-
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "check-ignore", "-q", "--no-index", str(name)],
-            capture_output=True,
-            check=False,
-        )
-    except OSError:
-        return True
-    return done.returncode != 1  # 0: ignored; 128: not a repository after all
+    return keep_out_of_git(path, dry_run=dry_run) if scope == "local" else []
 
 
 def _apply_profile(doc: JsonDocument, env: dict[str, str], helper: str | None) -> str:

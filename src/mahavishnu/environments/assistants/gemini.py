@@ -9,7 +9,8 @@ base URL can only be set through the environment, and Gemini CLI loads that file
 The key goes by reference where Gemini CLI allows it: when the profile's key comes from the
 ``GEMINI_API_KEY`` variable, nothing is written (Gemini CLI reads its own environment first). A key
 kept anywhere else (keyring, secrets file, another variable) can only reach it through the ``.env``:
-``--inline-secret`` writes it there (mode 600); without it the switch is refused.
+``--inline-secret`` writes it there (mode 600; a project's ``.gemini/.env`` is added to the clone's
+``.git/info/exclude`` unless git ignores it already); without it the switch is refused.
 
 The trust caveat: Gemini CLI reads ``.gemini/.env`` files only when the folder it runs in is trusted
 (``~/.gemini/trustedFolders.json``, its trust dialog, ``GEMINI_CLI_TRUST_WORKSPACE=true``) or folder
@@ -37,6 +38,7 @@ from mahavishnu.environments.assistants.base import (
     UserProjectAssistant,
     dotenv_edit,
     existing_configs,
+    keep_out_of_git,
     unreadable,
     workspace_dir,
     workspace_note,
@@ -196,6 +198,8 @@ class Gemini(UserProjectAssistant):
             warnings.append(f"{BASE_URL_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
         if scope == "project":
             warnings.append(workspace_note(self.label, path))
+            if key.kind == "inline":  # the project's .env, in the repository: never committed
+                warnings += keep_out_of_git(dotenv, dry_run=dry_run)
         caveat = trust_warning(dotenv, Path.cwd())
         if caveat:
             warnings.append(caveat)
