@@ -525,6 +525,54 @@ def test_a_stopped_collector_costs_a_command_no_retries_and_no_output(
     assert command.returncode == 0 and command.stderr == "", command.stderr
 
 
+@contextmanager
+def silent_collector() -> Iterator[tuple[str, list[bytes]]]:
+    """A port that takes connections and reads what is sent, but never answers (a hung collector):
+    its URL, and the requests that came (a look at the port sends nothing)."""
+    requests: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            held.append(connection)
+            connection.settimeout(5)
+            try:
+                if data := connection.recv(65536):
+                    requests.append(data)
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", requests
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+def test_a_collector_that_never_answers_costs_a_hook_one_timeout_and_no_output(
+    isolated_home: Path, this_tree: None
+) -> None:
+    """Its port takes the connection, so each signal's export waited its whole timeout, one after
+    the other (7 s added to every hook, where the default timeout is 2 s), and the SDK printed
+    "Failed to export ... batch" three times on the hook's stderr."""
+    payload = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(isolated_home)}
+    with silent_collector() as (endpoint, requests):
+        hook = _mahavishnu(
+            "memory", "context", "--tool", "claude", stdin=json.dumps({**payload, "prompt": "which db?"}),
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
+        )  # fmt: skip
+    assert hook.returncode == 0 and hook.stderr == "", hook.stderr
+    assert len(requests) == 1, [r.split(b"\r\n", 1)[0] for r in requests]  # the others: dropped at once
+
+
 def test_the_collector_is_looked_at_again_once_its_answer_has_aged(monkeypatch: pytest.MonkeyPatch) -> None:
     from mahavishnu.telemetry import sdk
 
