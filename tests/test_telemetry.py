@@ -913,8 +913,12 @@ def _hooks_through_the_daemon() -> None:
 def test_the_memory_daemon_serves_its_recall_capture_and_store_figures_at_metrics(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mahavishnu.memory.loop import daemon
+
     with daemon_with_metrics(isolated_home, monkeypatch) as (port, token):
         _hooks_through_the_daemon()
+        for query in ("api", "database"):
+            assert (daemon.request("search", {"query": query}, timeout=30) or {}).get("ok")
         url = f"http://127.0.0.1:{port}/metrics"
         assert httpx.get(url, timeout=10).status_code == 401
         assert httpx.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
@@ -929,6 +933,8 @@ def test_the_memory_daemon_serves_its_recall_capture_and_store_figures_at_metric
     assert samples["mahavishnu_recall_items_total"][recall] == 1
     refused = (("mahavishnu_assistant", "codex"), ("outcome", "refused"))
     assert samples["mahavishnu_capture_refusals_total"][refused] == 1
+    # the two searches asked for (a session's start recalls without one), not the daemon's warm-up
+    assert sum(samples["mahavishnu_memory_search_duration_seconds_count"].values()) == 2
     memories = samples["mahavishnu_memory_store_memories"]
     assert memories[(("mahavishnu_backend", "sqlite"), ("mahavishnu_type", "decision"))] == 1
     assert samples["mahavishnu_memory_store_bytes"][(("mahavishnu_backend", "sqlite"),)] > 0
