@@ -745,10 +745,11 @@ def test_usage_figures_are_gauges_with_the_genai_attribute_names(monkeypatch: py
 
 
 def test_mahavishnus_log_records_are_exported_scrubbed_with_their_trace_id(
-    monkeypatch: pytest.MonkeyPatch,
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import logging
 
+    session = isolated_home / ".claude" / "projects" / "-w-quokka-project" / "s.jsonl"
     with otlp_receiver() as (endpoint, received):
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         log = logging.getLogger("mahavishnu.memory.somewhere")
@@ -758,11 +759,13 @@ def test_mahavishnus_log_records_are_exported_scrubbed_with_their_trace_id(
                 raise ValueError(f"bad {CANARY_TEXT}")
             except ValueError:
                 log.error("lookup failed for api_key=%s", CANARY_KEY, exc_info=True)
+            log.warning("skipped %s (not %s2)", session, isolated_home)  # a path names the user
         logging.getLogger("elsewhere").warning("not ours: %s", "x")
         telemetry.shutdown()
     logs = log_records(received)
     ours = [(body, trace, attrs) for body, trace, attrs in logs if attrs.get("mahavishnu.logger")]
-    assert [body.split(" ")[0] for body, _, _ in ours] == ["the", "lookup"]
+    assert [body.split(" ")[0] for body, _, _ in ours] == ["the", "lookup", "skipped"]
+    assert ours[2][0] == f"skipped ~/.claude/projects/-w-quokka-project/s.jsonl (not {isolated_home}2)"
     (switch_trace, _), *_ = spans(received)["mahavishnu.switch"]
     assert all(trace == switch_trace for _, trace, _ in ours)  # correlated with the span they ran in
     assert ours[1][2]["exception.type"] == "ValueError" and ours[0][2]["mahavishnu.logger"].endswith(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -57,6 +58,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 
+from mahavishnu import paths
 from mahavishnu.__about__ import __version__
 from mahavishnu.redaction.scrub import scrub
 from mahavishnu.telemetry.prometheus import exposition
@@ -228,12 +230,19 @@ class Sdk:
 
 class ScrubbedHandler(logging.Handler):
     """A ``logging`` handler emitting each record as an OpenTelemetry log record (in the current
-    span's context, so with its trace id): the message scrubbed of secrets, the logger's name,
-    the code location, an exception's type; never the arguments, ``extra`` fields or a traceback."""
+    span's context, so with its trace id): the message scrubbed of secrets, the user's home folder
+    in it written ``~`` (a path names the user and their projects), the logger's name, the code
+    location, an exception's type; never the arguments, ``extra`` fields or a traceback."""
 
     def __init__(self, loggers: LoggerProvider) -> None:
         super().__init__()
         self.loggers = loggers
+        home = str(paths.home()).rstrip("/")  # (not followed by more of a name: not /home/alice2)
+        self.home = re.compile(re.escape(home) + r"(?![\w.-])") if len(home) > 1 else None  # (not "/")
+
+    def body(self, record: logging.LogRecord) -> str:
+        text = scrub(record.getMessage())
+        return self.home.sub("~", text) if self.home else text
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -249,7 +258,7 @@ class ScrubbedHandler(logging.Handler):
                 timestamp=int(record.created * 1e9),
                 severity_number=severity,
                 severity_text=record.levelname,
-                body=scrub(record.getMessage()),
+                body=self.body(record),
                 attributes=attributes,
             )
         except Exception:  # logging must never fail what logs, nor print a traceback (a hook's stderr)
