@@ -525,6 +525,22 @@ def test_a_stopped_collector_costs_a_command_no_retries_and_no_output(
     assert command.returncode == 0 and command.stderr == "", command.stderr
 
 
+@pytest.mark.parametrize("endpoint", ["http://[collector", "http://127.0.0.1:99999"])
+def test_an_endpoint_that_is_no_url_costs_a_command_nothing(
+    endpoint: str, isolated_home: Path, this_tree: None
+) -> None:
+    """Looking at its port raised ValueError ("Invalid IPv6 URL", "Port out of range"): a traceback
+    and exit status 1 after every command, and "the memory hook failed unexpectedly"."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    payload = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(isolated_home)}
+    hook = _mahavishnu(
+        "memory", "context", "--tool", "claude", stdin=json.dumps({**payload, "prompt": "which db?"}), env=env
+    )
+    assert hook.returncode == 0 and hook.stderr == "", hook.stderr
+    command = _mahavishnu("config", "path", env=env)
+    assert command.returncode == 0 and command.stderr == "", command.stderr
+
+
 @contextmanager
 def silent_collector() -> Iterator[tuple[str, list[bytes]]]:
     """A port that takes connections and reads what is sent, but never answers (a hung collector):

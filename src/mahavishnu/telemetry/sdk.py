@@ -280,10 +280,17 @@ class Collector:
 
     @staticmethod
     def address(endpoint: str) -> tuple[str, int]:
-        url = urlsplit(endpoint)
-        return url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)
+        """The endpoint's host and port; port 0 when it is no URL (``http://[bad``, a port past
+        65535): a collector nothing is sent to, rather than a traceback ending every command."""
+        try:
+            url = urlsplit(endpoint)
+            return url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)
+        except ValueError:
+            return "", 0
 
     def reachable(self) -> bool:
+        if not self.port:
+            return False
         if self.verdict is not None and time.monotonic() - self.seen < PROBE_HOLDS_SECONDS:
             return self.verdict
         if self.proxied:
