@@ -525,6 +525,70 @@ def test_a_stopped_collector_costs_a_command_no_retries_and_no_output(
     assert command.returncode == 0 and command.stderr == "", command.stderr
 
 
+@pytest.mark.parametrize("endpoint", ["http://[collector", "http://127.0.0.1:99999"])
+def test_an_endpoint_that_is_no_url_costs_a_command_nothing(
+    endpoint: str, isolated_home: Path, this_tree: None
+) -> None:
+    """Looking at its port raised ValueError ("Invalid IPv6 URL", "Port out of range"): a traceback
+    and exit status 1 after every command, and "the memory hook failed unexpectedly"."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    payload = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(isolated_home)}
+    hook = _mahavishnu(
+        "memory", "context", "--tool", "claude", stdin=json.dumps({**payload, "prompt": "which db?"}), env=env
+    )
+    assert hook.returncode == 0 and hook.stderr == "", hook.stderr
+    command = _mahavishnu("config", "path", env=env)
+    assert command.returncode == 0 and command.stderr == "", command.stderr
+
+
+@contextmanager
+def silent_collector() -> Iterator[tuple[str, list[bytes]]]:
+    """A port that takes connections and reads what is sent, but never answers (a hung collector):
+    its URL, and the requests that came (a look at the port sends nothing)."""
+    requests: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            held.append(connection)
+            connection.settimeout(5)
+            try:
+                if data := connection.recv(65536):
+                    requests.append(data)
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", requests
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+def test_a_collector_that_never_answers_costs_a_hook_one_timeout_and_no_output(
+    isolated_home: Path, this_tree: None
+) -> None:
+    """Its port takes the connection, so each signal's export waited its whole timeout, one after
+    the other (7 s added to every hook, where the default timeout is 2 s), and the SDK printed
+    "Failed to export ... batch" three times on the hook's stderr."""
+    payload = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(isolated_home)}
+    with silent_collector() as (endpoint, requests):
+        hook = _mahavishnu(
+            "memory", "context", "--tool", "claude", stdin=json.dumps({**payload, "prompt": "which db?"}),
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
+        )  # fmt: skip
+    assert hook.returncode == 0 and hook.stderr == "", hook.stderr
+    assert len(requests) == 1, [r.split(b"\r\n", 1)[0] for r in requests]  # the others: dropped at once
+
+
 def test_the_collector_is_looked_at_again_once_its_answer_has_aged(monkeypatch: pytest.MonkeyPatch) -> None:
     from mahavishnu.telemetry import sdk
 
@@ -697,10 +761,11 @@ def test_usage_figures_are_gauges_with_the_genai_attribute_names(monkeypatch: py
 
 
 def test_mahavishnus_log_records_are_exported_scrubbed_with_their_trace_id(
-    monkeypatch: pytest.MonkeyPatch,
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import logging
 
+    session = isolated_home / ".claude" / "projects" / "-w-quokka-project" / "s.jsonl"
     with otlp_receiver() as (endpoint, received):
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         log = logging.getLogger("mahavishnu.memory.somewhere")
@@ -710,11 +775,13 @@ def test_mahavishnus_log_records_are_exported_scrubbed_with_their_trace_id(
                 raise ValueError(f"bad {CANARY_TEXT}")
             except ValueError:
                 log.error("lookup failed for api_key=%s", CANARY_KEY, exc_info=True)
+            log.warning("skipped %s (not %s2)", session, isolated_home)  # a path names the user
         logging.getLogger("elsewhere").warning("not ours: %s", "x")
         telemetry.shutdown()
     logs = log_records(received)
     ours = [(body, trace, attrs) for body, trace, attrs in logs if attrs.get("mahavishnu.logger")]
-    assert [body.split(" ")[0] for body, _, _ in ours] == ["the", "lookup"]
+    assert [body.split(" ")[0] for body, _, _ in ours] == ["the", "lookup", "skipped"]
+    assert ours[2][0] == f"skipped ~/.claude/projects/-w-quokka-project/s.jsonl (not {isolated_home}2)"
     (switch_trace, _), *_ = spans(received)["mahavishnu.switch"]
     assert all(trace == switch_trace for _, trace, _ in ours)  # correlated with the span they ran in
     assert ours[1][2]["exception.type"] == "ValueError" and ours[0][2]["mahavishnu.logger"].endswith(
@@ -865,8 +932,12 @@ def _hooks_through_the_daemon() -> None:
 def test_the_memory_daemon_serves_its_recall_capture_and_store_figures_at_metrics(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mahavishnu.memory.loop import daemon
+
     with daemon_with_metrics(isolated_home, monkeypatch) as (port, token):
         _hooks_through_the_daemon()
+        for query in ("api", "database"):
+            assert (daemon.request("search", {"query": query}, timeout=30) or {}).get("ok")
         url = f"http://127.0.0.1:{port}/metrics"
         assert httpx.get(url, timeout=10).status_code == 401
         assert httpx.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
@@ -881,6 +952,8 @@ def test_the_memory_daemon_serves_its_recall_capture_and_store_figures_at_metric
     assert samples["mahavishnu_recall_items_total"][recall] == 1
     refused = (("mahavishnu_assistant", "codex"), ("outcome", "refused"))
     assert samples["mahavishnu_capture_refusals_total"][refused] == 1
+    # the two searches asked for (a session's start recalls without one), not the daemon's warm-up
+    assert sum(samples["mahavishnu_memory_search_duration_seconds_count"].values()) == 2
     memories = samples["mahavishnu_memory_store_memories"]
     assert memories[(("mahavishnu_backend", "sqlite"), ("mahavishnu_type", "decision"))] == 1
     assert samples["mahavishnu_memory_store_bytes"][(("mahavishnu_backend", "sqlite"),)] > 0

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import shutil
+import subprocess
+import time
 
 import pytest
 
 from mahavishnu.config import load_settings
 from mahavishnu.errors import ConfigError
-from mahavishnu.services.definitions import MCP_PORT, all_services
+from mahavishnu.services.definitions import MCP_PORT, all_services, dashboard_file, dashboard_pid
 
 from .helpers import write_settings
 
@@ -82,3 +86,24 @@ def test_watch_and_fallback_settings_validate() -> None:
     assert settings.fallback.chain("claude") == ["qwen", "zai"] and settings.fallback.chain("codex") == []
     assert settings.fallback.notify_command == ["notify-send", "x"]
     assert settings.watch.probe_interval_seconds > 0 and settings.watch.debounce_seconds > 0
+
+
+def test_the_dashboard_is_running_by_its_record_only_while_its_pid_is_still_its_process() -> None:
+    """A dashboard killed (or a reboot) leaves ui/server.json behind: once its pid named some other
+    process, `health` said the dashboard ran, "started by `mahavishnu ui`", for good."""
+    record = dashboard_file()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"pid": os.getpid(), "port": 8690, "url": "http://127.0.0.1:8690/"}))
+    assert dashboard_pid() == os.getpid()  # this process began before it wrote the record
+    written_long_ago = time.time() - 3600
+    os.utime(record, (written_long_ago, written_long_ago))
+    other = subprocess.Popen(["sleep", "30"])  # an unrelated process, begun after the record
+    try:
+        record.write_text(json.dumps({"pid": other.pid, "port": 8690, "url": "http://127.0.0.1:8690/"}))
+        os.utime(record, (written_long_ago, written_long_ago))
+        assert dashboard_pid() is None
+    finally:
+        other.kill()
+        other.wait()
+    record.write_text(json.dumps({"pid": other.pid, "port": 8690, "url": "http://127.0.0.1:8690/"}))
+    assert dashboard_pid() is None  # gone

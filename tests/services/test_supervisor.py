@@ -3,6 +3,7 @@ group, health-checked, killed from outside, restarted and stopped, and never a p
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -67,6 +68,30 @@ def test_start_runs_the_service_in_its_own_group_and_waits_for_health() -> None:
         supervisor.stop("web")
     assert not supervisor.pid_path("web").exists()
     assert supervisor.status("web").state == "stopped"
+
+
+def test_status_answers_from_a_read_only_services_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Taking a service's lock opens its lock file for writing: on a read-only folder (a disk
+    remounted read-only) `service status` failed whole, "cannot use ….lock: Read-only file
+    system", while the services it should have shown ran on."""
+    supervisor = _supervisor(web=web_service(free_port()))
+    started = supervisor.start("web")
+    pid_file = supervisor.pid_path("web")
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(supervisor.path("web", ".lock")))
+
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(Supervisor, "locked", read_only)
+            assert supervisor.status("web").state == "running"
+            os.kill(started.pid, signal.SIGKILL)
+            status = wait_for(lambda: (s := supervisor.status("web")).state == "dead" and s)
+            assert "left (its folder is read-only)" in (status.note or "") and pid_file.exists()
+        status = supervisor.status("web")  # writable again: the stale file goes
+        assert status.state == "dead" and "removed" in (status.note or "") and not pid_file.exists()
+    finally:
+        supervisor.stop("web")
 
 
 def test_a_service_killed_from_outside_shows_dead_its_stale_pid_file_goes_and_restart_works() -> None:

@@ -54,16 +54,24 @@ def dashboard_file() -> Path:
 
 
 def dashboard_pid() -> int | None:
-    """The pid of the dashboard this user runs, by its record, when that process is alive."""
+    """The pid of the dashboard this user runs, by its record, when that process is alive and began
+    before the record was written: a dashboard killed (or a reboot) leaves its record behind, and
+    its pid, in use again by some unrelated process, made ``health`` say the dashboard ran."""
     import json
-    import os
 
+    from mahavishnu.services import procs
+
+    path = dashboard_file()
     try:
-        pid = int(json.loads(dashboard_file().read_text(encoding="utf-8"))["pid"])
-        os.kill(pid, 0)
+        pid = int(json.loads(path.read_text(encoding="utf-8"))["pid"])
+        written = path.stat().st_mtime
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return pid
+    found = procs.stat(pid) if pid > 0 else None
+    if found is None or found.gone:
+        return None
+    began = procs.started_at(found)  # (to the second: the boot time /proc gives is whole seconds)
+    return None if began is not None and began > written + 1 else pid
 
 
 def builtins() -> dict[str, dict[str, Any]]:

@@ -198,15 +198,15 @@ class Supervisor:
 
     # -- liveness ------------------------------------------------------------------------------
 
-    def running(self, name: str) -> PidRecord | None:
+    def running(self, name: str, *, tidy: bool = True) -> PidRecord | None:
         """The PID record if the process it names is alive and is the one we started, else None;
-        a stale PID file is removed."""
+        a stale PID file is removed (unless not ``tidy``)."""
         record = PidRecord.read(self.pid_path(name))
         if record is None:
             return None
         if record.pid > 0 and _alive(record):
             return record
-        if not self._orphans(record):
+        if tidy and not self._orphans(record):
             self.pid_path(name).unlink(missing_ok=True)
         return None
 
@@ -496,17 +496,19 @@ class Supervisor:
             pid = busy.pid if busy is not None and busy.pid > 0 and _alive(busy) else None
             note = "another command is starting, stopping or restarting it"
             return replace(shown, state="busy", pid=pid, note=note)
+        except OSError:  # a read-only services folder: no lock to take, so a look that changes nothing
+            record = self.running(name, tidy=False)
         if record is None:
             left = PidRecord.read(self.pid_path(name))  # kept while its group outlives the leader
-            if left is not None:
-                count = len(self._orphans(left))
+            count = len(self._orphans(left)) if left is not None else 0
+            if count:
                 still = wording.count(count, "process")
                 note = f"leader gone, {still} of its group still running: `service stop {name}`"
                 return replace(shown, state="dead", healthy=False, note=note)
             if had_pid_file:
-                return replace(
-                    shown, state="dead", healthy=False, note="process gone: stale PID file removed"
-                )
+                kept = "left (its folder is read-only)" if left is not None else "removed"
+                note = f"process gone: stale PID file {kept}"
+                return replace(shown, state="dead", healthy=False, note=note)
             return shown
         outdated = _OUTDATED.format(name=name) if self.outdated(name, record) else None
         shown = replace(shown, state="running", pid=record.pid, note=outdated)

@@ -49,8 +49,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -146,11 +146,27 @@ class _Measure(_Noted):
 
 
 def measure(operation: str, **attributes: Attribute) -> AbstractContextManager[Measured]:
-    """A context manager measuring ``operation`` (see the module docstring); a no-op when off."""
+    """A context manager measuring ``operation`` (see the module docstring); a no-op when off, or
+    inside ``unmeasured``."""
     sdk = _current()
-    if sdk is None:
+    if sdk is None or getattr(_unmeasured, "on", False):
         return _NOTHING
     return _Measure(sdk, operation, labels(attributes))
+
+
+_unmeasured = threading.local()
+
+
+@contextmanager
+def unmeasured() -> Iterator[None]:
+    """Work done inside (by this thread) is not measured: work a process does for itself, which
+    no user asked for (the memory daemon's warm-up search), must not count as theirs."""
+    before = getattr(_unmeasured, "on", False)
+    _unmeasured.on = True
+    try:
+        yield
+    finally:
+        _unmeasured.on = before
 
 
 class _Command(_Noted):
@@ -436,4 +452,5 @@ __all__ = [
     "prometheus_text",
     "remote_command",
     "shutdown",
+    "unmeasured",
 ]

@@ -14,7 +14,12 @@ traceback: an exception's type only).
 Each export first asks whether the collector's port takes a connection (``Collector``, at most once
 every few seconds): the exporters retry an unreachable collector for their whole timeout, one signal
 after the other, and print each try, so a stopped collector added 3.6 s and six lines to every
-command, the recall hook included. Data for a collector that is not there is dropped.
+command, the recall hook included. Data for a collector that is not there is dropped. A collector
+that takes the connection but does not answer (hung, or a port that only listens) costs one
+export's timeout: exports go one at a time and a failed one holds like a closed port, so the
+other signals are dropped at once (each waited its own timeout: 7 s added to every hook). The
+SDK's own complaints are not printed (a hook's stderr is its assistant's); a process that
+configured logging still gets them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
@@ -51,11 +58,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 
+from mahavishnu import paths
 from mahavishnu.__about__ import __version__
 from mahavishnu.redaction.scrub import scrub
 from mahavishnu.telemetry.prometheus import exposition
 
 Attribute = str | int | bool
+_Result = TypeVar("_Result", MetricExportResult, SpanExportResult, LogRecordExportResult)
 #: Seconds: a recall hook takes milliseconds, a capture of a long session seconds.
 DURATION_BUCKETS: Sequence[float] = (
     *(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
@@ -71,6 +80,9 @@ DEFAULT_ENDPOINT = "http://localhost:4318"
 PROBE_SECONDS, PROBE_HOLDS_SECONDS = 0.25, 5.0
 #: The logger whose records (its children's included) are exported.
 LOGGER = "mahavishnu"
+#: Where the SDK and its exporters complain ("Failed to export ... batch"): with no handler of its
+#: own, Python's last resort printed them to the stderr of every hook a slow collector held up.
+logging.getLogger("opentelemetry").addHandler(logging.NullHandler())
 _SEVERITIES = (
     (logging.CRITICAL, SeverityNumber.FATAL),
     (logging.ERROR, SeverityNumber.ERROR),
@@ -218,12 +230,19 @@ class Sdk:
 
 class ScrubbedHandler(logging.Handler):
     """A ``logging`` handler emitting each record as an OpenTelemetry log record (in the current
-    span's context, so with its trace id): the message scrubbed of secrets, the logger's name,
-    the code location, an exception's type; never the arguments, ``extra`` fields or a traceback."""
+    span's context, so with its trace id): the message scrubbed of secrets, the user's home folder
+    in it written ``~`` (a path names the user and their projects), the logger's name, the code
+    location, an exception's type; never the arguments, ``extra`` fields or a traceback."""
 
     def __init__(self, loggers: LoggerProvider) -> None:
         super().__init__()
         self.loggers = loggers
+        home = str(paths.home()).rstrip("/")  # (not followed by more of a name: not /home/alice2)
+        self.home = re.compile(re.escape(home) + r"(?![\w.-])") if len(home) > 1 else None  # (not "/")
+
+    def body(self, record: logging.LogRecord) -> str:
+        text = scrub(record.getMessage())
+        return self.home.sub("~", text) if self.home else text
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -239,7 +258,7 @@ class ScrubbedHandler(logging.Handler):
                 timestamp=int(record.created * 1e9),
                 severity_number=severity,
                 severity_text=record.levelname,
-                body=scrub(record.getMessage()),
+                body=self.body(record),
                 attributes=attributes,
             )
         except Exception:  # logging must never fail what logs, nor print a traceback (a hook's stderr)
@@ -257,17 +276,25 @@ class Collector:
         self.proxied = bool({"http", "https"} & proxies.keys()) and not urllib.request.proxy_bypass(host)
         self.verdict: bool | None = None
         self.seen = 0.0
+        self.lock = threading.Lock()
 
     @staticmethod
     def address(endpoint: str) -> tuple[str, int]:
-        url = urlsplit(endpoint)
-        return url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)
+        """The endpoint's host and port; port 0 when it is no URL (``http://[bad``, a port past
+        65535): a collector nothing is sent to, rather than a traceback ending every command."""
+        try:
+            url = urlsplit(endpoint)
+            return url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)
+        except ValueError:
+            return "", 0
 
     def reachable(self) -> bool:
-        if self.proxied:
-            return True
+        if not self.port:
+            return False
         if self.verdict is not None and time.monotonic() - self.seen < PROBE_HOLDS_SECONDS:
             return self.verdict
+        if self.proxied:
+            return True
         try:
             socket.create_connection((self.host, self.port), timeout=PROBE_SECONDS).close()
             self.verdict = True
@@ -275,6 +302,19 @@ class Collector:
             self.verdict = False
         self.seen = time.monotonic()
         return self.verdict
+
+    def export(self, send: Callable[[], _Result], failure: _Result) -> _Result:
+        """``send()``'s result, or ``failure`` at once when the collector is unreachable. One export
+        at a time, and one that fails (no answer within its timeout, or a refusal) counts as
+        unreachable until looked at again: the signals exported beside it or after it are dropped,
+        rather than each waiting its own timeout on a collector that does not answer."""
+        with self.lock:
+            if not self.reachable():
+                return failure
+            result = send()
+            if result is failure:
+                self.verdict, self.seen = False, time.monotonic()
+            return result
 
 
 def collector(endpoint: str) -> Collector:
@@ -288,31 +328,30 @@ def _collector_at(host: str, port: int) -> Collector:
 
 
 class _Metrics(OTLPMetricExporter):
-    """The OTLP exporters, each dropping a batch at once when its collector is unreachable
-    (``collector`` set by ``_gated``)."""
+    """The OTLP exporters, each sending through its collector's ``Collector.export`` (``collector``
+    set by ``_gated``)."""
 
     collector: Collector
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        if not self.collector.reachable():
-            return MetricExportResult.FAILURE
-        return super().export(metrics_data, timeout_millis, **kwargs)
+        send = functools.partial(super().export, metrics_data, timeout_millis, **kwargs)
+        return self.collector.export(send, MetricExportResult.FAILURE)
 
 
 class _Spans(OTLPSpanExporter):
     collector: Collector
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return super().export(spans) if self.collector.reachable() else SpanExportResult.FAILURE
+        return self.collector.export(functools.partial(super().export, spans), SpanExportResult.FAILURE)
 
 
 class _Logs(OTLPLogExporter):
     collector: Collector
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        return super().export(batch) if self.collector.reachable() else LogRecordExportResult.FAILURE
+        return self.collector.export(functools.partial(super().export, batch), LogRecordExportResult.FAILURE)
 
 
 _Gated = TypeVar("_Gated", _Metrics, _Spans, _Logs)

@@ -474,9 +474,10 @@ class Daemon:
             return store
 
     def warm(self, settings: Settings) -> None:
-        """Load the embedder and the vector index before the first client waits for them."""
+        """Load the embedder and the vector index before the first client waits for them (a
+        search no one asked for: not one of the searches the telemetry counts)."""
         store = self.store_for(settings)
-        with contextlib.suppress(Exception):  # an empty or unusual store still serves
+        with contextlib.suppress(Exception), telemetry.unmeasured():  # an empty store still serves
             store.search("warm up", limit=1)
         self.note_size(settings, store)
 
