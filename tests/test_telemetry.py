@@ -510,28 +510,19 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_stopped_collector_costs_a_command_no_retries_and_no_output(
-    isolated_home: Path, this_tree: None
+@pytest.mark.parametrize(
+    "endpoint",
+    [None, "http://[collector", "http://127.0.0.1:99999"],
+    ids=["stopped", "no-url", "port-out-of-range"],
+)
+def test_a_collector_that_is_not_there_costs_a_command_nothing(
+    endpoint: str | None, isolated_home: Path, this_tree: None
 ) -> None:
-    """The SDK's exporters retried an unreachable collector for their whole timeout, one signal
-    after the other, printing each try: 3.6 s and six lines on every command and hook."""
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}
-    payload = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(isolated_home)}
-    hook = _mahavishnu(
-        "memory", "context", "--tool", "claude", stdin=json.dumps({**payload, "prompt": "which db?"}), env=env
-    )
-    assert hook.returncode == 0 and hook.stderr == "", hook.stderr
-    command = _mahavishnu("config", "path", env=env)
-    assert command.returncode == 0 and command.stderr == "", command.stderr
-
-
-@pytest.mark.parametrize("endpoint", ["http://[collector", "http://127.0.0.1:99999"])
-def test_an_endpoint_that_is_no_url_costs_a_command_nothing(
-    endpoint: str, isolated_home: Path, this_tree: None
-) -> None:
-    """Looking at its port raised ValueError ("Invalid IPv6 URL", "Port out of range"): a traceback
-    and exit status 1 after every command, and "the memory hook failed unexpectedly"."""
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    """A stopped collector: the SDK's exporters retried it for their whole timeout, one signal after
+    the other, printing each try (3.6 s and six lines on every command and hook). An endpoint that
+    is no URL: looking at its port raised ValueError ("Invalid IPv6 URL", "Port out of range"), a
+    traceback and exit status 1 after every command, and "the memory hook failed unexpectedly"."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint or f"http://127.0.0.1:{_closed_port()}"}
     payload = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(isolated_home)}
     hook = _mahavishnu(
         "memory", "context", "--tool", "claude", stdin=json.dumps({**payload, "prompt": "which db?"}), env=env
