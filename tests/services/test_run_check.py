@@ -101,8 +101,9 @@ def test_a_provider_that_never_answers_is_given_up_on_quickly(
         silent.listen(8)
         _profile(f"http://127.0.0.1:{silent.getsockname()[1]}")
         monkeypatch.setattr(run, "CHECK_SECONDS", 0.5)
-        error, _hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
+        error, hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
     assert "is unreachable (no answer within 0.5 s)" in error and started == []
+    assert "is running but did not answer in time" in hint and "start the local server" not in hint
 
 
 def test_show_probes_nothing(started: list[list[str]], mock: MockLLM) -> None:

@@ -245,8 +245,12 @@ def _http_hint(profile: str, code: int) -> str:
 
 
 def _network_hint(profile: str, status: str, base: str) -> str:
-    """What to do when the endpoint did not answer."""
-    if is_loopback(urlsplit(base).hostname or ""):  # a local server (Ollama, a proxy)
+    """What to do when the endpoint did not answer. A local server that took the request and then
+    said nothing in time is running (Ollama loading a model is slow at first): starting it is no fix."""
+    local = is_loopback(urlsplit(base).hostname or "")  # a local server (Ollama, a proxy)
+    if local and status == "timeout":
+        return f"The local server at {base} is running but did not answer in time: try again in a moment."
+    if local:
         return (
             f"Nothing answers at {base}: start the local server (Ollama, once installed: "
             "`mahavishnu service start ollama`)."
