@@ -68,6 +68,16 @@ def test_every_command_and_option_has_help() -> None:
         assert mv(*path, "--help").exit_code == 0
 
 
+def test_the_help_names_every_assistant_it_writes() -> None:
+    """Each assistant ``--tool all`` writes, by the name its page uses, in the group's help."""
+    from mahavishnu.environments.mcp_servers import TOOLS
+    from mahavishnu.environments.switcher import LABELS
+
+    group = get_command(root).commands["mcp-servers"]  # type: ignore[attr-defined]
+    missing = [LABELS[tool] for tool in TOOLS if LABELS[tool] not in (group.help or "")]
+    assert missing == []
+
+
 def test_add_with_options_then_list_and_remove(isolated_home: Path, project: Path) -> None:
     ok(
         "mcp-servers",

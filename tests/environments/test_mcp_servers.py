@@ -633,6 +633,22 @@ def test_an_invalid_file_stops_everything_with_its_line(isolated_home: Path, pro
     assert not user_file("codex", isolated_home).exists()
 
 
+@pytest.mark.parametrize("tool", ["qwen", "gemini"])
+def test_a_file_its_assistant_cannot_read_is_refused_not_written(tool: str, isolated_home: Path) -> None:
+    """Qwen Code and Gemini CLI refuse a trailing comma (JSON.parse after the comments go): a server
+    added there would be lost on a file the assistant never loads, so it is refused as switch-llm
+    refuses it (OpenCode's jsonc-parser takes trailing commas: its file is written)."""
+    path = user_file(tool, isolated_home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = '{\n  // mine\n  "mcpServers": {"a": {"command": "x"},},\n}\n'
+    path.write_text(text)
+    with pytest.raises(InvalidConfigFileError, match=r"line 3, column 39: a trailing comma"):
+        add_server(STDIO, tool)
+    assert path.read_text() == text
+    _, warnings = list_servers(tool)
+    assert len(warnings) == 1 and "trailing comma" in warnings[0]
+
+
 def test_invalid_toml_is_reported_with_its_line(isolated_home: Path) -> None:
     path = user_file("codex", isolated_home)
     path.parent.mkdir(parents=True, exist_ok=True)

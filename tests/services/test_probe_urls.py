@@ -3,12 +3,20 @@ endpoint says, and no key reaches the result (shown, and recorded in the store's
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
 import httpx
 import pytest
 
 from mahavishnu.config import ProfileSettings, load_settings
 from mahavishnu.environments.profiles import Profile
 from mahavishnu.masking import strip_credentials
+from mahavishnu.services import probe as probe_module
 from mahavishnu.services.probe import probe
 
 KEY = "SECRETVALUE1234567890abcdef"
@@ -54,3 +62,62 @@ def test_strip_credentials_masks_a_key_in_the_query() -> None:
         "https://h.example:8443/v1?api_key=[REDACTED:secret]"
     )
     assert strip_credentials("http://127.0.0.1:11434/v1") == "http://127.0.0.1:11434/v1"
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """Answers at once, then sends its body a byte at a time (or, for GET /huge, 8 MB of it)."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(502)
+        self.end_headers()
+        if self.path.startswith("/huge"):
+            with contextlib.suppress(OSError):  # the probe hangs up after the start of it
+                self.wfile.write(b'{"error": {"message": "' + b"x" * (8 << 20) + b'"}}')
+            return
+        with contextlib.suppress(OSError):
+            for _ in range(40):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.1)
+
+
+@pytest.fixture
+def trickle() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_timeout_bounds_the_whole_answer_not_each_read(
+    isolated_home: object, monkeypatch: pytest.MonkeyPatch, trickle: str
+) -> None:
+    monkeypatch.setenv("LAB_KEY", "sk-lab-0123456789abcdef")
+    started = time.monotonic()
+    result = probe(_profile(trickle), "openai", load_settings(), timeout=0.5)
+    assert time.monotonic() - started < 2  # the body would take 4 s
+    assert result.status == "timeout" and not result.ok
+
+
+def test_only_the_start_of_a_huge_answer_is_read(
+    isolated_home: object, monkeypatch: pytest.MonkeyPatch, trickle: str
+) -> None:
+    monkeypatch.setenv("LAB_KEY", "sk-lab-0123456789abcdef")
+    pulled: list[int] = []  # the bytes of the body taken off the connection
+    real = httpx.Response.iter_bytes
+
+    def counted(response: httpx.Response, *args: Any) -> Iterator[bytes]:
+        for chunk in real(response, *args):
+            pulled.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(httpx.Response, "iter_bytes", counted)
+    result = probe(_profile(f"{trickle}/huge"), "openai", load_settings(), timeout=5)
+    assert result.http_status == 502 and result.detail.startswith("HTTP 502: {")
+    assert sum(pulled) < 2 * probe_module.BODY_LIMIT and len(result.detail) <= 300

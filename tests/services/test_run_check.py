@@ -5,8 +5,10 @@ that never answers; the assistant's start is recorded instead of replacing the t
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +26,13 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The command lines `run` would have started."""
+def started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]]:
+    """The command lines `run` would have started (Claude Code and Codex "installed": on PATH)."""
     calls: list[list[str]] = []
+    for name in ("claude", "codex"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(launch, "exec_launch", lambda planned: calls.append(planned.argv))
     monkeypatch.setenv("RUN_CHECK_KEY", KEY)
     return calls
@@ -101,12 +107,23 @@ def test_a_provider_that_never_answers_is_given_up_on_quickly(
         silent.listen(8)
         _profile(f"http://127.0.0.1:{silent.getsockname()[1]}")
         monkeypatch.setattr(run, "CHECK_SECONDS", 0.5)
-        error, _hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
+        error, hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
     assert "is unreachable (no answer within 0.5 s)" in error and started == []
+    assert "is running but did not answer in time" in hint and "start the local server" not in hint
 
 
 def test_show_probes_nothing(started: list[list[str]], mock: MockLLM) -> None:
     _profile(mock.base_url)
     result = runner.invoke(app, ["run", "lab", "--tool", "claude", "--show"])
     assert result.exit_code == 0, result.output
+    assert mock.requests == [] and started == []
+
+
+def test_an_assistant_not_installed_is_said_before_any_probe(
+    started: list[list[str]], mock: MockLLM, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _profile(mock.base_url)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = runner.invoke(app, ["run", "lab", "--tool", "claude"])
+    assert result.exit_code == 1 and "Claude Code is not installed" in result.stderr
     assert mock.requests == [] and started == []

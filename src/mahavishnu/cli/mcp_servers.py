@@ -14,13 +14,17 @@ if TYPE_CHECKING:
     from mahavishnu.environments.mcp_servers import McpChange, McpResult, McpServer, Registered
 
 app = typer.Typer(
-    help="MCP servers across Claude Code, Codex, Qwen Code and Gemini CLI: list, add, remove, sync.",
+    help="MCP servers across Claude Code, Codex CLI, Qwen Code, Gemini CLI and OpenCode: "
+    "list, add, remove, sync.",
     no_args_is_help=True,
 )
 
 TOOLS_HELP = "claude, codex, qwen, gemini, opencode, a comma-separated list, or all"
 ScopeOption = typer.Option(
-    "user", "--scope", "-s", help="user, project (.mcp.json / .qwen / .gemini) or local (Claude only)."
+    "user",
+    "--scope",
+    "-s",
+    help="user, project (.mcp.json / .qwen / .gemini / opencode.json) or local (Claude only).",
 )
 DryRunOption = typer.Option(False, "--dry-run", help="Print the diffs (secrets masked) and write nothing.")
 ReplaceOption = typer.Option(

@@ -48,7 +48,7 @@ def run(
     assistant."""
     from mahavishnu.cli.output import console, print_json, warn
     from mahavishnu.config import load_settings
-    from mahavishnu.environments.launch import exec_launch, plan
+    from mahavishnu.environments.launch import exec_launch, plan, require_installed
 
     settings = load_settings()
     launch = plan(name, settings, tool=tool, args=list(ctx.args))
@@ -57,6 +57,7 @@ def run(
     if show:
         print_json({"argv": launch.argv, "env": launch.shown_env(), "unset": list(launch.unset)})
         return
+    require_installed(launch)  # before the probe: no request to a provider for nothing to start
     if not no_check:
         _check_provider(name, launch.tool, settings)
     console.file.flush()

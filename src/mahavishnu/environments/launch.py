@@ -97,13 +97,18 @@ def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) ->
     return Launch(chosen, [found, *extra_args, *args], env, warnings, UNSET.get(chosen, ()))
 
 
-def exec_launch(launch: Launch) -> None:
-    """Replace this process with the assistant (its exit code is the session's)."""
+def require_installed(launch: Launch) -> None:
+    """Raise NotFoundError unless the assistant's executable is on PATH."""
     if shutil.which(launch.argv[0]) is None:
         raise NotFoundError(
             f"{LABELS[launch.tool]} is not installed (no `{launch.argv[0]}` on PATH)",
             hint="Install it (see `mahavishnu doctor`), or put it on PATH.",
         )
+
+
+def exec_launch(launch: Launch) -> None:
+    """Replace this process with the assistant (its exit code is the session's)."""
+    require_installed(launch)
     os.execvpe(launch.argv[0], launch.argv, launch.process_env())
 
 

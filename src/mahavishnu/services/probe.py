@@ -7,7 +7,10 @@
 
 A 2xx answer is healthy; anything else (401, 429, 5xx, a timeout, a refused connection) is not. The
 key comes from the profile's secret chain and goes only into request headers: never into a result,
-a log or an error message.
+a log or an error message. The answer must have come by ``timeout`` (httpx's timeout bounds each read
+only, so a server that trickled its answer held the probe, and ``run``'s "at most 5 s", for as long
+as it trickled), and at most ``BODY_LIMIT`` bytes of it are read (an error's message is near its
+start; a huge body was read whole into memory).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
     from mahavishnu.environments.assistants.base import CurrentProvider
 
 ANTHROPIC_VERSION = "2023-06-01"
+#: How much of an answer the probe reads: enough for any provider's error message.
+BODY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,15 @@ class ProbeResult:
     detail: str
     tool: str | None = None
     hint: str | None = None  # the next step after a failure
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """The provider's answer: its status and the start of its body (``BODY_LIMIT`` bytes at most)."""
+
+    status_code: int
+    reason_phrase: str
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -177,15 +191,31 @@ def _request(protocol: str, base: str, model: str, key: str | None) -> _Request:
     return _Request("POST", _under(base, f"/v1beta/models/{model}:countTokens"), headers, body)
 
 
-def _send(request: _Request, timeout: float, client: httpx.Client | None) -> httpx.Response:
+def _send(request: _Request, timeout: float, client: httpx.Client | None) -> _Answer:
     import httpx
 
+    deadline = time.monotonic() + timeout
     if client is None:
         with httpx.Client(timeout=timeout, follow_redirects=False) as own:
-            return own.request(request.method, request.url, headers=request.headers, json=request.body)
-    return client.request(
+            return _send(request, timeout, own)
+    with client.stream(
         request.method, request.url, headers=request.headers, json=request.body, timeout=timeout
-    )
+    ) as response:
+        return _Answer(response.status_code, response.reason_phrase, _body_start(response, deadline))
+
+
+def _body_start(response: httpx.Response, deadline: float) -> bytes:
+    """The first ``BODY_LIMIT`` bytes of the body, read by ``deadline`` (else httpx's ReadTimeout)."""
+    import httpx
+
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) >= BODY_LIMIT:
+            break
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("timed out", request=response.request)
+    return body[:BODY_LIMIT]
 
 
 def _failure_kind(exc: Exception) -> str:
@@ -215,8 +245,12 @@ def _http_hint(profile: str, code: int) -> str:
 
 
 def _network_hint(profile: str, status: str, base: str) -> str:
-    """What to do when the endpoint did not answer."""
-    if is_loopback(urlsplit(base).hostname or ""):  # a local server (Ollama, a proxy)
+    """What to do when the endpoint did not answer. A local server that took the request and then
+    said nothing in time is running (Ollama loading a model is slow at first): starting it is no fix."""
+    local = is_loopback(urlsplit(base).hostname or "")  # a local server (Ollama, a proxy)
+    if local and status == "timeout":
+        return f"The local server at {base} is running but did not answer in time: try again in a moment."
+    if local:
         return (
             f"Nothing answers at {base}: start the local server (Ollama, once installed: "
             "`mahavishnu service start ollama`)."
@@ -226,15 +260,18 @@ def _network_hint(profile: str, status: str, base: str) -> str:
     return f"Cannot reach {base}: check the network, a proxy, and base_url in `mahavishnu ai show {profile}`."
 
 
-def _error_detail(response: httpx.Response, key: str | None) -> str:
+def _error_detail(response: _Answer, key: str | None) -> str:
+    import json
+
     message: Any = None
+    body = response.body.decode("utf-8", "replace")
     try:
-        data = response.json()
+        data = json.loads(body)
         error = data.get("error") if isinstance(data, dict) else None
         message = error.get("message") if isinstance(error, dict) else error
     except ValueError:
         pass
-    text = str(message) if message else response.text.strip() or response.reason_phrase
+    text = str(message) if message else body.strip() or response.reason_phrase
     return _scrub(f"HTTP {response.status_code}: {text}", key)
 
 

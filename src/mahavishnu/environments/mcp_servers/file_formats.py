@@ -11,6 +11,7 @@ import tomllib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import tomlkit
 from tomlkit.items import InlineTable, Table
@@ -61,6 +62,9 @@ class _JsonCodec(Codec):
     comments: bool  # JSONC (Qwen, Gemini) or strict JSON (Claude Code)
 
     def _doc(self, text: str | None, loc: Location) -> JsonDocument:
+        own_reader = _own_reader(loc.tool)
+        if own_reader is not None:
+            return own_reader(text, loc.path)
         return JsonDocument.parse(text or "", source=str(loc.path), comments=self.comments)
 
     def servers(self, text: str | None, loc: Location) -> Mapping[str, object]:
@@ -224,6 +228,19 @@ class _TomlCodec(Codec):
             raise InvalidConfigFileError(f"refusing to write invalid TOML: {exc}") from exc
         if not isinstance(data.get("mcp_servers", {}), dict):
             raise InvalidConfigFileError("refusing to write a config.toml whose mcp_servers is not a table")
+
+
+def _own_reader(tool: str) -> Callable[[str | None, Path | str], JsonDocument] | None:
+    """The settings reader of an assistant that refuses more than JSON with comments: Qwen Code and
+    Gemini CLI hand the file to ``JSON.parse`` once comments are gone (no trailing commas, no JSON5),
+    so a file they cannot read is refused here too, as ``switch-llm`` refuses it, not written to."""
+    from mahavishnu.environments.assistants import gemini, qwen
+
+    readers: dict[str, Callable[[str | None, Path | str], JsonDocument]] = {
+        "qwen": qwen.load,
+        "gemini": gemini.load,
+    }
+    return readers.get(tool)
 
 
 def _toml_data(text: str | None, loc: Location) -> dict[str, object]:
