@@ -496,6 +496,8 @@ class Supervisor:
             pid = busy.pid if busy is not None and busy.pid > 0 and _alive(busy) else None
             note = "another command is starting, stopping or restarting it"
             return replace(shown, state="busy", pid=pid, note=note)
+        except paths.CannotMakeDirError:  # no services folder, and none can be made: a setup to fix
+            raise
         except OSError:  # a read-only services folder: no lock to take, so a look that changes nothing
             record = self.running(name, tidy=False)
         if record is None:
