@@ -112,6 +112,25 @@ def test_a_provider_that_never_answers_is_given_up_on_quickly(
     assert "is running but did not answer in time" in hint and "start the local server" not in hint
 
 
+def test_a_remote_provider_that_times_out_gets_no_hint_about_a_setting_run_does_not_read(
+    started: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's hint for a remote timeout says to raise watch.probe_timeout_seconds, which
+    `ai test` and `watch` wait for; `run` waits its own CHECK_SECONDS whatever it is set to."""
+    import httpx
+
+    from mahavishnu.services import probe
+
+    def times_out(*_args: object) -> None:
+        raise httpx.ReadTimeout("timed out")
+
+    monkeypatch.setattr(probe, "_send", times_out)
+    _profile("https://llm.remote.example")
+    error, hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
+    assert "no answer within" in error and started == []
+    assert "probe_timeout_seconds" not in hint and "Check the network" in hint
+
+
 def test_show_probes_nothing(started: list[list[str]], mock: MockLLM) -> None:
     _profile(mock.base_url)
     result = runner.invoke(app, ["run", "lab", "--tool", "claude", "--show"])
