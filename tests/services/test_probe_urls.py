@@ -121,3 +121,20 @@ def test_only_the_start_of_a_huge_answer_is_read(
     result = probe(_profile(f"{trickle}/huge"), "openai", load_settings(), timeout=5)
     assert result.http_status == 502 and result.detail.startswith("HTTP 502: {")
     assert sum(pulled) < 2 * probe_module.BODY_LIMIT and len(result.detail) <= 300
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [(b"<!doctype html><title>Sign in to the Wi-Fi</title>", False), (b"", True), (b' \n{"data": []}', True)],
+    ids=["a-page", "empty", "json"],
+)
+def test_a_page_that_answers_200_is_not_a_healthy_provider(
+    isolated_home: object, monkeypatch: pytest.MonkeyPatch, body: bytes, ok: bool
+) -> None:
+    """A captive portal, or a base_url naming a web site, answered 200 and `ai test` said ok."""
+    monkeypatch.setenv("LAB_KEY", "sk-lab-0123456789abcdef")
+    with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200, content=body))) as client:
+        result = probe(_profile("https://portal.example/v1"), "openai", load_settings(), client=client)
+    assert result.ok is ok and result.http_status == 200
+    if not ok:
+        assert "not the API's JSON" in result.detail and result.hint and "base_url" in result.hint

@@ -5,12 +5,13 @@
 ``openai``     ``GET {base}/models`` (free)
 ``gemini``     ``POST {base}/v1beta/models/{model}:countTokens`` (free)
 
-A 2xx answer is healthy; anything else (401, 429, 5xx, a timeout, a refused connection) is not. The
-key comes from the profile's secret chain and goes only into request headers: never into a result,
-a log or an error message. The answer must have come by ``timeout`` (httpx's timeout bounds each read
-only, so a server that trickled its answer held the probe, and ``run``'s "at most 5 s", for as long
-as it trickled), and at most ``BODY_LIMIT`` bytes of it are read (an error's message is near its
-start; a huge body was read whole into memory).
+A 2xx answer of JSON is healthy (a web page that answers 200 is not the provider); anything else
+(401, 429, 5xx, a timeout, a refused connection) is not. The key comes from the profile's secret
+chain and goes only into request headers: never into a result, a log or an error message. The
+answer must have come by ``timeout`` (httpx's timeout bounds each read only, so a server that
+trickled its answer held the probe, and ``run``'s "at most 5 s", for as long as it trickled), and
+at most ``BODY_LIMIT`` bytes of it are read (an error's message is near its start; a huge body was
+read whole into memory).
 """
 
 from __future__ import annotations
@@ -121,12 +122,28 @@ def _probe(
         )  # fmt: skip
     latency = _ms(started)
     ok = 200 <= response.status_code < 300
+    if ok and not _an_api_answer(response.body):
+        return ProbeResult(
+            profile.name, protocol, shown, False, "http-error", response.status_code, latency,
+            f"HTTP {response.status_code}, but a page, not the API's JSON", tool,
+            f"Something else answers at {strip_credentials(base)} (a web page, a captive portal, a login "
+            f"wall): check base_url in `mahavishnu ai show {profile.name}`, and the network.",
+        )  # fmt: skip
     detail = "ok" if ok else _error_detail(response, key)
     status = "ok" if ok else "http-error"
     return ProbeResult(
         profile.name, protocol, shown, ok, status, response.status_code, latency, detail, tool,
         None if ok else _http_hint(profile.name, response.status_code),
     )  # fmt: skip
+
+
+def _an_api_answer(body: bytes) -> bool:
+    """Whether a 2xx body can be the provider's: every endpoint the probe asks answers JSON (an
+    empty body passes too). A web page that answers 200 (a captive portal, a base_url naming a
+    site) read as healthy; only the first character is looked at, as the body may be cut
+    (``BODY_LIMIT``: a provider's list of models can be longer)."""
+    start = body.lstrip()[:1]
+    return start in (b"", b"{", b"[")
 
 
 def probe_profile(
