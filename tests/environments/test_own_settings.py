@@ -111,6 +111,32 @@ def test_claude_gateway_comes_back_and_later_edits_stay(isolated_home: Path) -> 
     assert own_settings.kept(settings) is None  # put back: nothing left to keep
 
 
+def test_a_stock_switch_that_puts_the_gateway_back_says_so_not_the_login(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It printed "now uses claude" and "new sessions use claude" (the login) while sessions would
+    use the user's own gateway it had just put back."""
+    from typer.testing import CliRunner
+
+    from mahavishnu.cli.main import app
+
+    bin_dir = isolated_home / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "claude").write_text("#!/bin/sh\n")
+    (bin_dir / "claude").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    settings = write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE))
+    runner = CliRunner()
+    assert runner.invoke(app, ["ai", "switch-llm", "qwen"]).exit_code == 0
+    back = runner.invoke(app, ["ai", "switch-llm", "claude"])
+    assert back.exit_code == 0, back.output
+    assert f"{settings}: now uses your own provider settings again" in back.stdout
+    assert "new sessions use your own provider settings" in back.stdout
+    assert "now uses claude" not in back.stdout and "new sessions use claude" not in back.stdout
+    again = runner.invoke(app, ["ai", "switch-llm", "qwen", "--json"])
+    assert [f["own"] for f in json.loads(again.stdout)["files"]] == [False]
+
+
 def test_own_gemini_key_in_env_comes_back(isolated_home: Path) -> None:
     dotenv = write_file(isolated_home / ".gemini" / ".env", "GEMINI_API_KEY=AIzaMyOwnKey1234567890\nFOO=1\n")
     _switch("gemini", "gemini")

@@ -125,6 +125,7 @@ class FileResult:
     changed: bool
     diff: str
     tool: str = ""
+    own: bool = False  # a stock switch put the user's own provider settings back here (not the login)
 
 
 @dataclass
@@ -362,6 +363,9 @@ def _write_files(
         result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
         written.append((edit.path, change.after))
     result.warnings += own.settle(written)
+    back = {str(restore.path) for restore in own.restores if restore.merged}
+    for file in result.files:
+        file.own = file.path in back
 
 
 class _OwnSettings:

@@ -121,18 +121,20 @@ def advise(result: SwitchResult, sessions: list[Session] | None = None) -> list[
     project = _project_root() if result.scope in ("project", "local") else None
     advice = []
     outranked = {o.tool: o for o in result.outranked}
+    own = {f.tool for f in result.files if f.own}  # a stock switch put the user's set-up back there
     for tool in tools:
         running = [s for s in found if s.tool == tool and _affected(s, project)]
+        uses = "your own provider settings" if tool in own else result.profile
 
         if running:
             pids = ", ".join(str(s.pid) for s in running)
             noun = "session" if len(running) == 1 else "sessions"
             message = (
                 f"{tool}: {len(running)} running {noun} (pid {pids}) keep the old provider until restarted "
-                f"({READS_AT_START[tool]}); new sessions use {result.profile}"
+                f"({READS_AT_START[tool]}); new sessions use {uses}"
             )
         else:
-            message = f"{tool}: no running session; new sessions use {result.profile}"
+            message = f"{tool}: no running session; new sessions use {uses}"
         here = outranked.get(tool)
         if here is not None:  # a file of a higher scope wins in this folder: say what is used here
             message += f" (in this folder: {here.uses}, its {here.scope} file wins)"

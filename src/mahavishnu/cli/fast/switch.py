@@ -103,6 +103,8 @@ def run_switch_llm(
     for file in result.files:
         if dry_run:
             console.print(file.diff or f"{file.path}: no change\n", markup=False, end="")
+        elif file.own:  # not the login the profile names: the set-up the user had
+            console.print(f"{file.path}: now uses [bold]your own provider settings[/bold] again")
         elif file.changed:
             console.print(f"{file.path}: now uses [bold]{result.profile}[/bold]")
         else:
