@@ -48,7 +48,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from mahavishnu import telemetry, wording
@@ -106,11 +106,37 @@ def _tool(tools: list[Tool], annotations: ToolAnnotations) -> Callable[[_F], _F]
     def register(fn: _F) -> _F:
         description = inspect.cleandoc(fn.__doc__ or "")
         tools.append(
-            strict_arguments(Tool.from_function(fn, description=description, annotations=annotations))
+            strict_arguments(
+                ArgumentsChecked.from_function(fn, description=description, annotations=annotations)
+            )
         )
         return fn
 
     return register
+
+
+class ArgumentsChecked(Tool):
+    """A tool whose arguments, when they do not fit its input schema, are refused in one line per
+    argument (``limit: Input should be a valid integer``). The SDK's refusal is pydantic's report:
+    a count, the model's class name, the input type and a documentation URL on lines of their own,
+    which an agent reads as noise and the CLI never shows."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            self.fn_metadata.validate_arguments(arguments)
+        except ValidationError as exc:
+            raise ToolError(f"Error executing tool {self.name}: {argument_errors(exc)}") from exc
+        return await super().run(arguments, context, convert_result)
+
+
+def argument_errors(exc: ValidationError) -> str:
+    """``exc`` in one line: each error as ``argument.path: message`` (a refusal of the arguments
+    as a whole, such as an unknown one, as its message alone), joined by ``; ``."""
+    said = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"])
+        said.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(said)
 
 
 def strict_arguments(tool: Tool) -> Tool:
