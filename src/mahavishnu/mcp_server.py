@@ -466,8 +466,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     ) -> dict[str, object]:
         """Remember `content` in the shared memory store. The same content, type, project and repo
         returns the stored memory instead of a duplicate (with the new tags and metadata added, and
-        `already_stored` true). Returns the memory (with its id); while a team store is unreachable,
-        `queued` true instead (kept on this machine, stored once it is back)."""
+        `already_stored` true). Returns the memory (with its id) as the other tools show it: text
+        that reads like an instruction to an agent is quarantined, its text withheld and
+        `quarantined` saying why; while a team store is unreachable, `queued` true instead (kept on
+        this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
 
         fields: dict[str, Any] = {"tags": list(tags or ()), "metadata": metadata, "project": project}
@@ -482,10 +484,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                     stored = backing.store().add(content, type, **fields)
                 except QueuedOfflineError as queued:  # acknowledged: delivered once the store is back
                     return {"queued": True, "client_ids": list(queued.client_ids), "notice": queued.message}
-                return {**stored.memory.to_dict(), "already_stored": stored.duplicate}
+                return {**for_agents(stored.memory.to_dict()), "already_stored": stored.duplicate}
             if answer.get("queued"):
                 return {"queued": True, "client_ids": answer["client_ids"], "notice": answer["message"]}
-            return {**answer["memory"], "already_stored": bool(answer["duplicate"])}
+            return {**for_agents(answer["memory"]), "already_stored": bool(answer["duplicate"])}
 
     @_tool(tools, READ_ONLY)
     def search_memory(
