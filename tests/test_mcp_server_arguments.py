@@ -119,3 +119,23 @@ def test_a_non_loopback_address_is_warned_in_one_line(host: str, capsys: pytest.
 def test_loopback_is_not_warned(host: str, capsys: pytest.CaptureFixture[str]) -> None:
     mcp_cli._check_host(host, no_auth=True)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "said"),
+    [
+        ("search_memory", {"query": "pytest", "limit": 2.5}, "limit: Input should be a valid integer"),
+        ("store_memory", {"content": "a note", "type": "bogus"}, "type: Input should be 'agent'"),
+        ("store_memory", {"content": "a note", "tags": [1]}, "tags.0: Input should be a valid string"),
+        ("get_memory", {}, "memory_id: Field required"),
+    ],
+)
+def test_an_argument_of_the_wrong_type_is_refused_in_one_line_naming_it(
+    backing: mcp_server.Backing, tool: str, args: dict[str, Any], said: str
+) -> None:
+    (refused,) = run(backing, [(tool, args)])
+    assert refused.is_error
+    message = text(refused)
+    assert said in message, message
+    assert "\n" not in message, message  # not pydantic's report: no count, class name nor docs URL
+    assert "validation error" not in message and "errors.pydantic.dev" not in message, message

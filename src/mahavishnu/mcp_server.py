@@ -48,7 +48,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from mahavishnu import telemetry, wording
@@ -106,11 +106,37 @@ def _tool(tools: list[Tool], annotations: ToolAnnotations) -> Callable[[_F], _F]
     def register(fn: _F) -> _F:
         description = inspect.cleandoc(fn.__doc__ or "")
         tools.append(
-            strict_arguments(Tool.from_function(fn, description=description, annotations=annotations))
+            strict_arguments(
+                ArgumentsChecked.from_function(fn, description=description, annotations=annotations)
+            )
         )
         return fn
 
     return register
+
+
+class ArgumentsChecked(Tool):
+    """A tool whose arguments, when they do not fit its input schema, are refused in one line per
+    argument (``limit: Input should be a valid integer``). The SDK's refusal is pydantic's report:
+    a count, the model's class name, the input type and a documentation URL on lines of their own,
+    which an agent reads as noise and the CLI never shows."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            self.fn_metadata.validate_arguments(arguments)
+        except ValidationError as exc:
+            raise ToolError(f"Error executing tool {self.name}: {argument_errors(exc)}") from exc
+        return await super().run(arguments, context, convert_result)
+
+
+def argument_errors(exc: ValidationError) -> str:
+    """``exc`` in one line: each error as ``argument.path: message`` (a refusal of the arguments
+    as a whole, such as an unknown one, as its message alone), joined by ``; ``."""
+    said = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"])
+        said.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(said)
 
 
 def strict_arguments(tool: Tool) -> Tool:
@@ -440,8 +466,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     ) -> dict[str, object]:
         """Remember `content` in the shared memory store. The same content, type, project and repo
         returns the stored memory instead of a duplicate (with the new tags and metadata added, and
-        `already_stored` true). Returns the memory (with its id); while a team store is unreachable,
-        `queued` true instead (kept on this machine, stored once it is back)."""
+        `already_stored` true). Returns the memory (with its id) as the other tools show it: text
+        that reads like an instruction to an agent is quarantined, its text withheld and
+        `quarantined` saying why; while a team store is unreachable, `queued` true instead (kept on
+        this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
 
         fields: dict[str, Any] = {"tags": list(tags or ()), "metadata": metadata, "project": project}
@@ -456,10 +484,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                     stored = backing.store().add(content, type, **fields)
                 except QueuedOfflineError as queued:  # acknowledged: delivered once the store is back
                     return {"queued": True, "client_ids": list(queued.client_ids), "notice": queued.message}
-                return {**stored.memory.to_dict(), "already_stored": stored.duplicate}
+                return {**for_agents(stored.memory.to_dict()), "already_stored": stored.duplicate}
             if answer.get("queued"):
                 return {"queued": True, "client_ids": answer["client_ids"], "notice": answer["message"]}
-            return {**answer["memory"], "already_stored": bool(answer["duplicate"])}
+            return {**for_agents(answer["memory"]), "already_stored": bool(answer["duplicate"])}
 
     @_tool(tools, READ_ONLY)
     def search_memory(

@@ -435,6 +435,14 @@ def test_a_scoped_search_hints_at_relevant_memories_outside_its_scope_only(
     assert "\x1b" not in capsys.readouterr().err
 
 
+def test_describe_of_a_project_not_described_gives_a_command_that_runs() -> None:
+    """The hint quotes the project as a shell reads it: a name with a space ("My Proj", which
+    store, describe and search all take) gave `mahavishnu memory describe My Proj "what it is"`,
+    which describes a project "My" as "Proj"."""
+    said = ok("describe", "My Proj")
+    assert """`mahavishnu memory describe 'My Proj' "what it is"`""" in said, said
+
+
 def test_describe_says_what_a_project_is_prints_it_and_forgets_it() -> None:
     ok("store", "Storage is PostgreSQL 16", "--project", "ledger", "--type", "decision")
     ok("store", "a turn", "--project", "ledger", "--type", "agent")

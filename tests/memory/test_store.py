@@ -185,6 +185,22 @@ def test_invalid_input_is_refused_with_a_clear_message(
         store.store(content, memory_type, **values)  # type: ignore[arg-type]
 
 
+def test_metadata_that_is_not_utf8_text_is_refused_and_the_store_stays_exportable(
+    store: MemoryStore, tmp_path: Path
+) -> None:
+    """A lone surrogate in metadata (a key or a value, at any depth; ``-m k=`` with a byte that is
+    not UTF-8 gives one) is refused as content's is: stored, it made every ``--json``, each MCP
+    answer holding the memory and ``memory export`` of the whole store fail with UnicodeEncodeError."""
+    kept = store.store("kept", "note", metadata={"k": "fine ü 日本"})
+    for metadata in ({"k\ud800": "v"}, {"k": ["v\udcff"]}):
+        with pytest.raises(InvalidInputError, match="metadata is not UTF-8 text"):
+            store.store("hello", "note", metadata=metadata)
+    with pytest.raises(InvalidInputError, match="metadata is not UTF-8 text"):
+        store.update(kept.id, metadata={"a": "\ud800"})
+    store.export(tmp_path / "all.jsonl")
+    assert json.loads((tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+
+
 # -- get / update / delete --------------------------------------------------------------------------
 def test_get_of_an_unknown_id_is_not_found(store: MemoryStore) -> None:
     with pytest.raises(NotFoundError, match="no memory #999"):

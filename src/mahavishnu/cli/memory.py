@@ -6,6 +6,7 @@ Heavy modules (numpy, the backend, the embedder) load inside the commands, so ``
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -434,7 +435,8 @@ def _print_description(project: str, about: str | None, as_json: bool) -> None:
         said = f"its {offer.manifest.name} says what it is: `{offer.command(project)}`"
         info(f"project {project} is not described; {said}")
     else:
-        info(f'project {project} is not described: `mahavishnu memory describe {project} "what it is"`')
+        command = f'mahavishnu memory describe {shlex.quote(project)} "what it is"'  # quoted, as doctor's
+        info(f"project {project} is not described: `{command}`")
 
 
 @app.command("export")

@@ -358,9 +358,16 @@ def check_metadata(metadata: object) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise InvalidInputError(f"metadata must be a JSON object, got {type(metadata).__name__}")
     try:
-        return dict(json.loads(json.dumps(dict(metadata), allow_nan=False)))
+        text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: it would fail every --json, export, MCP answer
+        raise InvalidInputError(
+            f"metadata is not UTF-8 text: {exc.object[max(0, exc.start - 20) : exc.end + 20]!r}",
+            hint="Convert it first, e.g. `iconv -f latin1 -t utf-8`.",
+        ) from exc
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"metadata is not JSON-serialisable: {exc}") from exc
+    return dict(json.loads(text))
 
 
 @dataclass(frozen=True, slots=True)
