@@ -201,6 +201,17 @@ def test_metadata_that_is_not_utf8_text_is_refused_and_the_store_stays_exportabl
     assert json.loads((tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()[-1])
 
 
+def test_metadata_larger_than_a_memory_keeps_is_refused(store: MemoryStore) -> None:
+    """Content has its limit (``memory.max_content_chars``); metadata had none: a 5 MB value was
+    stored into the row and went out in every answer and export."""
+    from mahavishnu.memory.core.models import METADATA_CHARS
+
+    store.store("small", "note", metadata={"k": "v" * (METADATA_CHARS - 20)})
+    with pytest.raises(InvalidInputError, match="characters of JSON, more than"):
+        store.store("big", "note", metadata={"k": "v" * METADATA_CHARS})
+    assert [m.content for m in store.recent()] == ["small"]
+
+
 # -- get / update / delete --------------------------------------------------------------------------
 def test_get_of_an_unknown_id_is_not_found(store: MemoryStore) -> None:
     with pytest.raises(NotFoundError, match="no memory #999"):

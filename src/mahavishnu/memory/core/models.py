@@ -354,6 +354,11 @@ def check_tags(tags: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: The most JSON text a memory's metadata may be, as a memory's content has its own limit
+#: (``memory.max_content_chars``): a 5 MB value went into every row, answer and export.
+METADATA_CHARS = 100_000
+
+
 def check_metadata(metadata: object) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise InvalidInputError(f"metadata must be a JSON object, got {type(metadata).__name__}")
@@ -367,6 +372,11 @@ def check_metadata(metadata: object) -> dict[str, Any]:
         ) from exc
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"metadata is not JSON-serialisable: {exc}") from exc
+    if len(text) > METADATA_CHARS:
+        raise InvalidInputError(
+            f"metadata is {len(text):,} characters of JSON, more than the {METADATA_CHARS:,} a memory keeps",
+            hint="Keep large data in a file and put its path in the metadata.",
+        )
     return dict(json.loads(text))
 
 
