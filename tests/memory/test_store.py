@@ -213,9 +213,12 @@ def test_metadata_larger_than_a_memory_keeps_is_refused(store: MemoryStore) -> N
 
 
 # -- get / update / delete --------------------------------------------------------------------------
-def test_get_of_an_unknown_id_is_not_found(store: MemoryStore) -> None:
-    with pytest.raises(NotFoundError, match="no memory #999"):
-        store.get(999)
+def test_an_unknown_id_is_not_found_with_where_ids_are_whatever_is_asked(store: MemoryStore) -> None:
+    """`memory get` said where to find ids; delete and update of the same id did not."""
+    for asked in (store.get, store.delete, lambda i: store.update(i, tags=["x"])):
+        with pytest.raises(NotFoundError, match="no memory #999") as found:
+            asked(999)
+        assert found.value.hint and "memory search" in found.value.hint
 
 
 def test_update_reembeds_new_content_and_keeps_the_id(store: MemoryStore) -> None:

@@ -439,7 +439,7 @@ class MemoryStore:
     def get(self, memory_id: int) -> Memory:
         found = self.backend.get([memory_id]).get(memory_id) if _valid_id(memory_id) else None
         if found is None:
-            raise NotFoundError(f"no memory #{memory_id}", hint="Find ids with `mahavishnu memory search`.")
+            raise _no_memory(memory_id)
         return scrub_memory(found)
 
     def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
@@ -451,7 +451,7 @@ class MemoryStore:
         """Change content, type, tags, metadata or scope labels (None clears a label).
         New content is re-embedded; a change that duplicates another memory is refused."""
         if not _valid_id(memory_id):
-            raise NotFoundError(f"no memory #{memory_id}")
+            raise _no_memory(memory_id)
         checked = self._checked_changes(scrub_tree(changes))
         require_mine(self.backend, [memory_id], "edit")
         for name, kind in NAMED_FIELDS.items():
@@ -475,7 +475,7 @@ class MemoryStore:
         model = self.embedder.identity if vector is not None else ""
         updated = self.backend.update(memory_id, checked, vector, model=model, now=utcnow())
         if updated is None:
-            raise NotFoundError(f"no memory #{memory_id}")
+            raise _no_memory(memory_id)
         return updated
 
     def describe_project(
@@ -578,7 +578,7 @@ class MemoryStore:
             require_mine(self.backend, [memory_id], "delete")
             self._refuse_repository_chunks([memory_id])
         if not _valid_id(memory_id) or not self.backend.delete([memory_id]):
-            raise NotFoundError(f"no memory #{memory_id}")
+            raise _no_memory(memory_id)
 
     def delete_many(self, ids: Sequence[int]) -> int:
         """Delete memories by id; how many were deleted. Repository chunks (``memory ingest``) are
@@ -1116,6 +1116,11 @@ def _draft_body(draft: MemoryDraft) -> dict[str, Any]:
         "metadata": dict(draft.metadata),
         **{name: getattr(draft, name) for name in SCOPE_FIELDS},
     }
+
+
+def _no_memory(memory_id: object) -> NotFoundError:
+    """The error of an id that names no memory (or none of this member's), with where ids are."""
+    return NotFoundError(f"no memory #{memory_id}", hint="Find ids with `mahavishnu memory search`.")
 
 
 def _valid_id(memory_id: int) -> bool:
