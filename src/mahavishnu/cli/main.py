@@ -77,13 +77,10 @@ def _scrubbed(message: str) -> str:
 
 
 def _report(ctx: Any, exc: MahavishnuError) -> None:
-    """One line and a hint, scrubbed as a usage error is: an error may quote what was typed (a key
-    pasted where a profile's name goes: ``unknown profile 'sk-…'``)."""
-    from mahavishnu.redaction.scrub import scrub
+    """One line and a hint (``fast.common.error_lines``, scrubbed as a usage error is)."""
+    from mahavishnu.cli.fast.common import error_lines
 
-    typer.echo(f"error: {scrub(exc.message)}", err=True)
-    if exc.hint:
-        typer.echo(f"hint: {scrub(exc.hint)}", err=True)
+    typer.echo(error_lines(exc), err=True, nl=False)
     ctx.exit(exc.exit_code)
 
 

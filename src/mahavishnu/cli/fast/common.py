@@ -50,11 +50,17 @@ def _run(body: Callable[[], None]) -> int:
 
 
 def _report(exc: MahavishnuError) -> int:
-    """As cli/main.py's root group reports it: scrubbed (``secrets get sk-…`` quotes the key)."""
+    sys.stderr.write(error_lines(exc))
+    return exc.exit_code
+
+
+def error_lines(exc: MahavishnuError) -> str:
+    """``error: …`` and ``hint: …`` lines, as every command reports an error (this fast path and
+    ``cli/main.py``'s root group), scrubbed: an error may quote what was typed (a key pasted where a
+    profile's name goes: ``unknown profile 'sk-…'``; ``secrets get sk-…``)."""
     from mahavishnu.redaction.scrub import scrub
 
-    sys.stderr.write(f"error: {scrub(exc.message)}\n" + (f"hint: {scrub(exc.hint)}\n" if exc.hint else ""))
-    return exc.exit_code
+    return f"error: {scrub(exc.message)}\n" + (f"hint: {scrub(exc.hint)}\n" if exc.hint else "")
 
 
 def _silence_broken_pipe() -> None:
