@@ -128,7 +128,11 @@ def test_a_remote_provider_that_times_out_gets_no_hint_about_a_setting_run_does_
     _profile("https://llm.remote.example")
     error, hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
     assert "no answer within" in error and started == []
-    assert "probe_timeout_seconds" not in hint and "Check the network" in hint
+    assert (
+        "probe_timeout_seconds" not in hint and "No answer in time: check the network (a proxy?). Or" in hint
+    )
+    tested = runner.invoke(app, ["ai", "test", "lab"])  # the setting ai test does wait for
+    assert "or raise watch.probe_timeout_seconds" in tested.output, tested.output
 
 
 def test_show_probes_nothing(started: list[list[str]], mock: MockLLM) -> None:

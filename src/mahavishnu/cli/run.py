@@ -68,30 +68,25 @@ def _check_provider(name: str, tool: str, settings: Settings) -> None:
     """Probe the provider ``tool`` will use: refuse to start on one that does not answer or refuses
     the key (the assistant would retry it silently), warn on any other failure (a provider may
     answer the assistant's requests yet not the probe's)."""
-    from urllib.parse import urlsplit
-
     from mahavishnu.cli.output import warn
     from mahavishnu.environments.profiles import resolve
     from mahavishnu.environments.switcher import LABELS, PROTOCOL
     from mahavishnu.errors import ProviderUnavailableError
-    from mahavishnu.loopback import is_loopback
     from mahavishnu.services.probe import probe
 
     protocol = cast("Protocol", PROTOCOL[tool])
-    result = probe(resolve(name, settings), protocol, settings, timeout=CHECK_SECONDS, tool=tool)
+    result = probe(  # a fixed wait: no setting to raise
+        resolve(name, settings), protocol, settings, timeout=CHECK_SECONDS, tool=tool, timeout_setting=None
+    )
     if result.ok or result.status == "no-key":  # a missing key: the plan has said so already
         return
     refused = result.http_status in (401, 403)
     if result.status in ("unreachable", "timeout") or refused:
         said = f"no answer within {CHECK_SECONDS:g} s" if result.status == "timeout" else result.detail
         what = "refused the key" if refused else "is unreachable"
-        hint = result.hint
-        if result.status == "timeout" and not is_loopback(urlsplit(result.url).hostname or ""):
-            # (the probe's own hint names watch.probe_timeout_seconds, which `run`'s wait is not)
-            hint = "Check the network (a proxy?)."
         raise ProviderUnavailableError(
             f"{result.profile}'s provider at {result.url} {what} ({said}): {LABELS[tool]} was not started",
-            hint=f"{hint} Or start it anyway with `--no-check`.",
+            hint=f"{result.hint} Or start it anyway with `--no-check`.",
         )
     where = f"{result.profile}'s provider at {result.url}"
     warn(f"{where} answered the probe with {result.detail}: starting anyway")

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from mahavishnu.environments.assistants.base import CurrentProvider
 
 ANTHROPIC_VERSION = "2023-06-01"
+#: The setting ``ai test``, ``health`` and ``watch`` take a probe's timeout from.
+TIMEOUT_SETTING = "watch.probe_timeout_seconds"
 #: How much of an answer the probe reads: enough for any provider's error message.
 BODY_LIMIT = 64 * 1024
 
@@ -77,11 +79,13 @@ def probe(
     timeout: float = 10.0,
     tool: str | None = None,
     client: httpx.Client | None = None,
+    timeout_setting: str | None = TIMEOUT_SETTING,
 ) -> ProbeResult:
     """Probe one profile's endpoint for ``protocol`` once (measured: ``mahavishnu.probe.*``, a span
-    by profile, protocol and status)."""
+    by profile, protocol and status). ``timeout_setting``: the setting ``timeout`` came from, named
+    in the hint when a remote provider does not answer in time (None: a fixed wait, ``run``'s)."""
     with telemetry.measure("probe", profile=profile.name, protocol=protocol) as measured:
-        result = _probe(profile, protocol, settings, timeout, tool, client)
+        result = _probe(profile, protocol, settings, timeout, tool, client, timeout_setting)
         measured.set(outcome=result.status)
         if result.http_status is not None:
             measured.set(http_status=result.http_status)
@@ -95,6 +99,7 @@ def _probe(
     timeout: float,
     tool: str | None,
     client: httpx.Client | None,
+    timeout_setting: str | None,
 ) -> ProbeResult:
     endpoint = profile.endpoint(protocol, tool or protocol)
     base = str(endpoint.base_url).rstrip("/")
@@ -118,7 +123,7 @@ def _probe(
         status = _failure_kind(exc)
         return ProbeResult(
             profile.name, protocol, shown, False, status, None, _ms(started), _scrub(exc, key), tool,
-            _network_hint(profile.name, status, strip_credentials(base)),
+            _network_hint(profile.name, status, strip_credentials(base), timeout_setting),
         )  # fmt: skip
     latency = _ms(started)
     ok = 200 <= response.status_code < 300
@@ -261,7 +266,7 @@ def _http_hint(profile: str, code: int) -> str:
     return f"Check the profile's base_url and model: `mahavishnu ai show {profile}`."
 
 
-def _network_hint(profile: str, status: str, base: str) -> str:
+def _network_hint(profile: str, status: str, base: str, timeout_setting: str | None) -> str:
     """What to do when the endpoint did not answer. A local server that took the request and then
     said nothing in time is running (Ollama loading a model is slow at first): starting it is no fix."""
     local = is_loopback(urlsplit(base).hostname or "")  # a local server (Ollama, a proxy)
@@ -273,7 +278,8 @@ def _network_hint(profile: str, status: str, base: str) -> str:
             "`mahavishnu service start ollama`)."
         )
     if status == "timeout":
-        return "No answer in time: check the network (a proxy?), or raise watch.probe_timeout_seconds."
+        raising = f", or raise {timeout_setting}" if timeout_setting else ""
+        return f"No answer in time: check the network (a proxy?){raising}."
     return f"Cannot reach {base}: check the network, a proxy, and base_url in `mahavishnu ai show {profile}`."
 
 
