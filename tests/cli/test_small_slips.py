@@ -326,3 +326,41 @@ def test_a_dashboard_that_stops_leaves_the_record_of_another_running_one(isolate
     server._remember(8690, "http://127.0.0.1:8690/login?token=mine")
     server._forget()
     assert not server.server_file().exists()
+
+
+def test_a_second_dashboard_on_a_taken_port_opens_the_running_one_only_if_its_record_is_live(
+    isolated_home: Path,
+) -> None:
+    """`mahavishnu ui` on a port that is taken opens the dashboard recorded there; a record left by
+    a killed dashboard whose pid now names a process started since is no dashboard (it was believed
+    by ``os.kill(pid, 0)`` alone)."""
+    import os
+    import socket
+    import subprocess
+    import time
+
+    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.ui import server
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        server._remember(port, f"http://127.0.0.1:{port}/login?token=t")  # this process: alive, older
+        said: list[str] = []
+        server.serve(port=port, open_browser=False, announce=said.append)
+        assert said == [
+            f"The dashboard already runs on 127.0.0.1:{port}: http://127.0.0.1:{port}/login?token=t"
+        ]
+
+        record = json.loads(server.server_file().read_text())
+        later = subprocess.Popen(["sleep", "30"])
+        try:
+            server.server_file().write_text(json.dumps({**record, "pid": later.pid}))
+            past = time.time() - 3600  # the record outlived its dashboard; the pid is the sleep's now
+            os.utime(server.server_file(), (past, past))
+            with pytest.raises(MahavishnuError, match="cannot serve on"):
+                server.serve(port=port, open_browser=False, announce=said.append)
+        finally:
+            later.kill()
+            later.wait()

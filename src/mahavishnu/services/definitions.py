@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,25 +54,48 @@ def dashboard_file() -> Path:
     return paths.data_dir() / "ui" / "server.json"
 
 
-def dashboard_pid() -> int | None:
-    """The pid of the dashboard this user runs, by its record, when that process is alive and began
-    before the record was written: a dashboard killed (or a reboot) leaves its record behind, and
-    its pid, in use again by some unrelated process, made ``health`` say the dashboard ran."""
-    import json
+@dataclass(frozen=True, slots=True)
+class DashboardRecord:
+    """``ui/server.json``: the dashboard's pid, port and login URL, and when it was written."""
 
-    from mahavishnu.services import procs
+    pid: int
+    port: int
+    url: str
+    written: float
+
+
+def dashboard_record() -> DashboardRecord | None:
+    """The record a dashboard wrote (``dashboard_file``), whether or not it still runs; None when
+    there is none or it is damaged."""
+    import json
 
     path = dashboard_file()
     try:
-        pid = int(json.loads(path.read_text(encoding="utf-8"))["pid"])
-        written = path.stat().st_mtime
+        data = json.loads(path.read_text(encoding="utf-8"))
+        record = DashboardRecord(int(data["pid"]), int(data["port"]), str(data["url"]), path.stat().st_mtime)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    found = procs.stat(pid) if pid > 0 else None
-    if found is None or found.gone:
+    return record
+
+
+def dashboard_running() -> DashboardRecord | None:
+    """The record of the dashboard this user runs, when its process is alive and began before the
+    record was written: a dashboard killed (or a reboot) leaves its record behind, and its pid, in
+    use again by some unrelated process, made ``health`` say the dashboard ran."""
+    from mahavishnu.services import procs
+
+    record = dashboard_record()
+    found = procs.stat(record.pid) if record is not None and record.pid > 0 else None
+    if record is None or found is None or found.gone:
         return None
     began = procs.started_at(found)  # (to the second: the boot time /proc gives is whole seconds)
-    return None if began is not None and began > written + 1 else pid
+    return None if began is not None and began > record.written + 1 else record
+
+
+def dashboard_pid() -> int | None:
+    """The pid of the dashboard this user runs (``dashboard_running``)."""
+    running = dashboard_running()
+    return None if running is None else running.pid
 
 
 def builtins() -> dict[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mahavishnu import paths
 from mahavishnu.errors import MahavishnuError
-from mahavishnu.services.definitions import dashboard_file
+from mahavishnu.services.definitions import dashboard_file, dashboard_record, dashboard_running
 
 DEFAULT_PORT = 8690
 HOST = "127.0.0.1"
@@ -138,20 +138,17 @@ def _remember(port: int, url: str) -> None:
 def _forget() -> None:
     """Remove ``ui/server.json`` if it is still this process's: a second dashboard, on another port,
     has written its own over it, and this one's exit must not take the running one's URL away."""
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        if int(json.loads(server_file().read_text(encoding="utf-8"))["pid"]) == os.getpid():
+    record = dashboard_record()
+    if record is not None and record.pid == os.getpid():
+        with contextlib.suppress(OSError):
             server_file().unlink()
 
 
 def _running(port: int) -> str | None:
-    """The login URL of the dashboard this user runs on ``port``, if it is the one listening."""
-    try:
-        data = json.loads(server_file().read_text(encoding="utf-8"))
-        pid, known, url = int(data["pid"]), int(data["port"]), str(data["url"])
-        os.kill(pid, 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return url if known == port else None
+    """The login URL of the dashboard this user runs on ``port``, if it is the one listening (its
+    process alive and the one that wrote the record: ``dashboard_running``)."""
+    running = dashboard_running()
+    return running.url if running is not None and running.port == port else None
 
 
 def _open(url: str) -> None:
