@@ -237,3 +237,42 @@ def test_usage_yaml_prices_a_fast_mode_model_by_its_name() -> None:
     assert Pricing().rates(anthropic, "claude-opus-4-6-fast", WHEN.timestamp(), "fast") is None
     standard = Pricing().rates(anthropic, "claude-opus-4-6", WHEN.timestamp())
     assert standard is not None and standard.cost(10**6, 0, 0, 0) == pytest.approx(5)
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_a_price_that_depends_on_the_time_of_day_is_looked_up_per_request(backwards: bool) -> None:
+    """DeepSeek's rates differ by the hour (genai-prices: standard 00:30-16:30 UTC, off-peak the
+    rest): a day's first request must not set the rates of the day's others, in either order."""
+    from mahavishnu.usage.attribution import Attribution
+    from mahavishnu.usage.records import UsageRecord
+    from mahavishnu.usage.report import build
+
+    day = datetime(2026, 6, 2, tzinfo=UTC).timestamp()
+    records = [
+        UsageRecord("claude", f"k{hour}", day + hour * 3600, "deepseek-chat", 10**6, 0, 0, 0, "s", None)
+        for hour in (3, 20)
+    ]
+    expected = sum(
+        float(
+            calc_price(
+                Usage(input_tokens=10**6),
+                "deepseek-chat",
+                provider_id="deepseek",
+                genai_request_timestamp=datetime.fromtimestamp(record.time, UTC),
+            ).total_price
+        )
+        for record in records
+    )
+    assert expected == pytest.approx(0.27 + 0.135)  # (the data this test was written against)
+    ordered = records[::-1] if backwards else records
+    built = build(ordered, Attribution([], {}), Pricing(), "daily", "model")
+    assert built.totals.cost == pytest.approx(expected)
+
+
+def test_rates_that_vary_by_the_hour_stay_so_in_the_kept_sums() -> None:
+    from mahavishnu.usage.pricing import Rates
+
+    deepseek = Provider("deepseek", price_id="deepseek")
+    rates = Pricing().rates(deepseek, "deepseek-chat", WHEN.timestamp())
+    assert rates is not None and rates.hourly
+    assert Rates.restore(rates.dump()).hourly

@@ -53,6 +53,9 @@ class Rates:
     #: where the rates come from: ``own`` (the user's), ``provider`` (genai-prices, the provider's
     #: own), ``list`` (a gateway's request at its model's list price)
     kind: str = "provider"
+    #: the price data's rates for the model differ by the time of day (DeepSeek's off-peak hours):
+    #: these are one hour's, and each request's are looked up at its own time (``Pricing.rates``)
+    hourly: bool = False
     #: the rates of a request of any size (input, output, cache write, cache read, 1-hour cache
     #: write) in picodollars a token, and from each tier start down (a request whose whole input is
     #: above it): worked out once, not per request
@@ -79,6 +82,7 @@ class Rates:
             self.source,
             self.cache_write_1h,
             self.kind,
+            self.hourly,
         ]
 
     @classmethod
@@ -86,10 +90,10 @@ class Rates:
         def price(item: list[Any]) -> Price:
             return float(item[0]), tuple((int(start), float(rate)) for start, rate in item[1])
 
-        fresh, output, written, read, source, hour, kind = value
+        fresh, output, written, read, source, hour, kind, hourly = value
         return cls(
             price(fresh), price(output), price(written), price(read), str(source),
-            None if hour is None else price(hour), str(kind),
+            None if hour is None else price(hour), str(kind), hourly is True,
         )  # fmt: skip
 
     def cost(
@@ -174,7 +178,10 @@ class Pricing:
         key = (provider, model, int(time // 86_400), speed)
         if key not in self._known:
             self._known[key] = self._look_up(provider, model_ref(model), time, speed)
-        return self._known[key]
+        found = self._known[key]
+        if found is not None and found.hourly:  # (rare: the day's rates are not each request's)
+            return self._look_up(provider, model_ref(model), time, speed)
+        return found
 
     def _look_up(self, provider: Provider, model: str, time: float, speed: str) -> Rates | None:
         moment = datetime.fromtimestamp(time, UTC)
@@ -203,20 +210,31 @@ class Pricing:
         self, info: tuple[str, ModelInfo], moment: datetime, speed: str, source: str, kind: str = "provider"
     ) -> Rates | None:
         """The rates of genai-prices' ``info`` at ``speed`` ("": standard), None when it has none."""
+        hourly = _hourly(info[1])
         if not speed:
-            return self._made_rates(info[1].get_prices(moment), source, kind)
+            return self._made_rates(info[1].get_prices(moment), source, kind, hourly)
         variants = info[1].price_variants or ()
         if not any(variant.when.get("speed") == speed for variant in variants):
             return None
-        return _rates(info[1].get_prices(moment, {"speed": speed}), f"{source} ({speed})", kind)
+        return _rates(info[1].get_prices(moment, {"speed": speed}), f"{source} ({speed})", kind, hourly)
 
-    def _made_rates(self, price: ModelPrice, source: str, kind: str = "provider") -> Rates | None:
+    def _made_rates(
+        self, price: ModelPrice, source: str, kind: str = "provider", hourly: bool = False
+    ) -> Rates | None:
         """``_rates``, made once for each of genai-prices' prices (days look the same ones up)."""
         key = (id(price), source, kind)
         made = self._made.get(key)
         if made is None or made[0] is not price:  # (the price held: its id is not reused)
-            made = self._made[key] = (price, _rates(price, source, kind))
+            made = self._made[key] = (price, _rates(price, source, kind, hourly))
         return made[1]
+
+
+def _hourly(info: ModelInfo) -> bool:
+    """Whether genai-prices' prices of ``info`` depend on the time of day (an off-peak price)."""
+    from genai_prices.types import TimeOfDateConstraint
+
+    prices = info.prices if isinstance(info.prices, list) else ()
+    return any(isinstance(price.constraint, TimeOfDateConstraint) for price in prices)
 
 
 def _genai_model(provider: Provider, model: str) -> tuple[str, ModelInfo] | None:
@@ -275,14 +293,15 @@ def provider_of_model(model: str) -> str | None:
     return found.id if found.find_model(ref, all_providers=snapshot.providers) is not None else None
 
 
-def _rates(price: ModelPrice, source: str, kind: str = "provider") -> Rates | None:
+def _rates(price: ModelPrice, source: str, kind: str = "provider", hourly: bool = False) -> Rates | None:
     fresh = _price(price.input_mtok)
     if fresh is None:
         return None
     output = _price(price.output_mtok) or (0.0, ())
     written = _price(price.cache_write_mtok) or fresh
     hour = _price(getattr(price, "cache_write_1h_mtok", None))  # in the data for Anthropic's models
-    return Rates(fresh, output, written, _price(price.cache_read_mtok) or fresh, source, hour, kind)
+    read = _price(price.cache_read_mtok) or fresh
+    return Rates(fresh, output, written, read, source, hour, kind, hourly)
 
 
 def _snapshot() -> DataSnapshot:

@@ -297,6 +297,8 @@ class Sums:
             if found is None:
                 found = known[where] = _served(tool, time, project, model, via, speed, attribution, pricing)
             provider, rates = found
+            if rates is not None and rates.hourly:  # (off-peak hours: its own time's rates)
+                rates = pricing.rates(provider, model, time, speed)
             if period == "sessions":
                 when = session
             else:
@@ -405,6 +407,8 @@ def priced(
         if found is None:
             found = known[where] = _served(tool, time, project, model, via, speed, attribution, pricing)
         provider, rates = found
+        if rates is not None and rates.hourly:
+            rates = pricing.rates(provider, model, time, speed)
         yield (
             record,
             provider,
