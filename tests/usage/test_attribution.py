@@ -264,3 +264,16 @@ def test_codex_s_session_names_its_provider_in_the_records(isolated_home: Path) 
     (folder / "rollout-2026-06-01-s.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     [record] = collect(["codex"], None, None)[0]
     assert record.via == "mahavishnu-lab" and record.model == "qwen3.7-max"
+
+
+def test_with_no_switch_a_model_only_another_provider_lists_is_that_provider_s() -> None:
+    """``glm-4.6`` has the name of Zhipu's models, but only Z.ai's list has it: a Claude Code log
+    of it (pointed at Z.ai by hand) is Z.ai's and priced so, not Anthropic's and unpriced."""
+    from mahavishnu.usage.pricing import Pricing
+
+    provider = Attribution([], {}).provider("claude", 100, "shop", "glm-4.6")
+    assert provider == Provider("zai", price_id="zai")
+    assert Pricing().rates(provider, "glm-4.6", 1_780_000_000) is not None
+    gateway = Provider("proxy", profile="proxy", base_url="http://127.0.0.1:4000", gateway=True)
+    listed = Pricing().rates(gateway, "glm-4.6", 1_780_000_000)
+    assert listed is not None and listed.kind == "list"

@@ -263,14 +263,29 @@ def _known_provider(provider: Provider) -> bool:
 
 
 def _listed(model: str) -> tuple[str, ModelInfo] | None:
-    """``model``'s list price: from the provider genai-prices knows it from."""
+    """``model``'s list price: from the provider genai-prices knows it from (``_owner``)."""
+    return _owner(model)
+
+
+def _owner(model: str) -> tuple[str, ModelInfo] | None:
+    """The provider genai-prices knows ``model`` from by its name, and its entry there; or that
+    lab's other brand's (``_BRANDS``) when only the other lists it."""
     snapshot = _snapshot()
     try:
-        found = snapshot.find_provider(model, None, None)
+        named = snapshot.find_provider(model, None, None)
     except LookupError:
         return None
-    info = found.find_model(model, all_providers=snapshot.providers)
-    return (found.id, info) if info is not None else None
+    for found in (named, *(p for p in snapshot.providers if p.id in _BRANDS.get(named.id, ()))):
+        info = found.find_model(model, all_providers=snapshot.providers)
+        if info is not None:
+            return found.id, info
+    return None
+
+
+#: A lab's other brands in genai-prices: Zhipu's names (``glm-…``) are Zhipu's, and its newer
+#: models are only in the list of Z.ai, its international brand (``glm-4.6``). Not any provider
+#: that lists the model: resellers list many (``qwen3.7-max``), never at the lab's price.
+_BRANDS: dict[str, tuple[str, ...]] = {"zhipuai": ("zai",)}
 
 
 def known_provider_id(name: str) -> bool:
@@ -283,14 +298,9 @@ def known_provider_id(name: str) -> bool:
 
 
 def provider_of_model(model: str) -> str | None:
-    """The provider ``genai-prices`` knows ``model`` from, when it prices it."""
-    snapshot = _snapshot()
-    ref = model_ref(model)
-    try:
-        found = snapshot.find_provider(ref, None, None)
-    except LookupError:
-        return None
-    return found.id if found.find_model(ref, all_providers=snapshot.providers) is not None else None
+    """The provider ``genai-prices`` knows ``model`` from, when it prices it (``_owner``)."""
+    found = _owner(model_ref(model))
+    return found[0] if found is not None else None
 
 
 def _rates(price: ModelPrice, source: str, kind: str = "provider", hourly: bool = False) -> Rates | None:
