@@ -55,3 +55,33 @@ def test_every_request_the_mock_answered_is_counted_once(logs: Path) -> None:
     records, _, _ = collect(["claude", "codex", "qwen", "gemini"], None, None)
     assert len(records) == 9  # the mock answered 9 model requests (make_fixtures.py printed them)
     assert len({r.key for r in records}) == 9
+
+
+def test_codex_s_repeated_token_count_is_no_new_request(isolated_home: Path) -> None:
+    """A Codex without ``token_usage_record`` writes a ``token_count`` again when only its rate
+    limits changed: the same total, the same ``last_token_usage``. It is counted once (as
+    ``ccusage codex`` counts it), not as a second request."""
+    import json
+
+    def usage(fresh: int, cached: int, output: int) -> dict[str, int]:
+        return {"input_tokens": fresh, "cached_input_tokens": cached, "output_tokens": output}
+
+    def count(second: int, total: dict[str, int], last: dict[str, int]) -> dict[str, object]:
+        info = {"total_token_usage": total, "last_token_usage": last}
+        payload = {"type": "token_count", "info": info, "rate_limits": {}}
+        return {"timestamp": f"2026-11-24T10:00:{second:02}Z", "type": "event_msg", "payload": payload}
+
+    first = usage(1000, 0, 100)
+    lines = [
+        {"timestamp": "2026-11-24T10:00:00Z", "type": "session_meta", "payload": {"id": "s", "cwd": "/x"}},
+        {"timestamp": "2026-11-24T10:00:00Z", "type": "turn_context", "payload": {"model": "gpt-5-codex"}},
+        count(5, first, first),
+        count(6, first, first),  # a rate-limit update: the same snapshot
+        count(9, usage(3000, 800, 300), usage(2000, 800, 200)),
+    ]
+    folder = isolated_home / ".codex" / "sessions" / "2026" / "11" / "24"
+    folder.mkdir(parents=True)
+    (folder / "rollout-2026-11-24T10-00-00-s.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    records, _, skipped = collect(["codex"], None, None)
+    assert _figures(records) == [("gpt-5-codex", 1000, 100, 0, 0), ("gpt-5-codex", 1200, 200, 0, 800)]
+    assert skipped == 0

@@ -46,12 +46,16 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
 
 
 def _last_usage(info: JSONObject, state: State) -> list[int] | None:
-    """This request's figures: ``last_token_usage``, else the growth of ``total_token_usage``."""
+    """This request's figures: ``last_token_usage``, else the growth of ``total_token_usage``. None
+    when the total has not grown: Codex writes the same ``token_count`` again (a rate-limit update
+    repeats the last one, ``last_token_usage`` included), and that is no new request."""
     total = obj(info.get("total_token_usage"))
     now = [count(total.get(f)) for f in _FIELDS]
     before = [int(n) for n in state.get("total", "0,0,0,0").split(",")] if total else now
     if total:
         state["total"] = ",".join(map(str, now))
+        if now == before:
+            return None
     last = obj(info.get("last_token_usage"))
     if last:
         return [count(last.get(f)) for f in _FIELDS]
