@@ -203,6 +203,7 @@ def _usage_line(n: int, usage: dict[str, object], **fields: object) -> bytes:
         (str(2**63), "outside 0..1e+12"),  # past SQLite's integers
         (str(2**63 - 1), "outside 0..1e+12"),  # int64's maximum: 18e18 tokens, $55 trillion
         ("-5", "outside 0..1e+12"),
+        ("1.5", "not a whole number"),  # never a token count: not 1 or 2 quietly
         ('"12"', "not a number"),
         ("true", "not a number"),
     ],

@@ -71,7 +71,7 @@ class BadLine(ValueError):
 
 def count(value: object) -> int:
     """A token count from a log: an integer in ``0..MAX_TOKENS`` (a float with no fraction too);
-    absent (None) is 0. Anything else (NaN, infinity, negative, too large, text, a bool) is a
+    absent (None) is 0. Anything else (NaN, infinity, negative, too large, a fraction, text, a bool) is a
     ``BadLine``: the whole line is skipped, never counted as 0 or as a trillion."""
     if type(value) is int and 0 <= value <= MAX_TOKENS:  # the usual case, first
         return value
@@ -83,6 +83,8 @@ def count(value: object) -> int:
         raise BadLine(f"a token count is not finite ({value})")
     if not 0 <= value <= MAX_TOKENS:
         raise BadLine(f"a token count is outside 0..{MAX_TOKENS:.0e} ({value:.3g})")
+    if value != int(value):
+        raise BadLine(f"a token count is not a whole number ({value:.3g})")
     return int(value)
 
 
