@@ -276,3 +276,18 @@ def test_rates_that_vary_by_the_hour_stay_so_in_the_kept_sums() -> None:
     rates = Pricing().rates(deepseek, "deepseek-chat", WHEN.timestamp())
     assert rates is not None and rates.hourly
     assert Rates.restore(rates.dump()).hourly
+
+
+def test_sonnet_4_above_200k_input_is_charged_anthropic_s_long_context_rates_whole() -> None:
+    """genai-prices (0.2.3) has no long-context tier for Sonnet 4: priced at the standard rates, a
+    210k-input request cost half what Anthropic charges ($6 / $22.50 a million above 200k)."""
+    sonnet_4 = Pricing().rates(
+        Provider("anthropic", price_id="anthropic"), "claude-sonnet-4-20250514", WHEN.timestamp()
+    )
+    assert sonnet_4 is not None
+    assert sonnet_4.cost(200_000, 1_000, 0, 0, 0) == pytest.approx(0.2 * 3 + 0.001 * 15)
+    assert sonnet_4.cost(210_000, 1_000, 0, 0, 0) == pytest.approx(0.21 * 6 + 0.001 * 22.5)
+    # cache reads and writes count toward the 200k, and are charged at their long-context rates
+    assert sonnet_4.cost(10_000, 0, 100_000, 100_000, 50_000) == pytest.approx(
+        0.01 * 6 + 0.05 * 7.5 + 0.05 * 12 + 0.1 * 0.6
+    )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -212,11 +212,14 @@ class Pricing:
         """The rates of genai-prices' ``info`` at ``speed`` ("": standard), None when it has none."""
         hourly = _hourly(info[1])
         if not speed:
-            return self._made_rates(info[1].get_prices(moment), source, kind, hourly)
+            return _with_long_context(
+                info[1].id, self._made_rates(info[1].get_prices(moment), source, kind, hourly)
+            )
         variants = info[1].price_variants or ()
         if not any(variant.when.get("speed") == speed for variant in variants):
             return None
-        return _rates(info[1].get_prices(moment, {"speed": speed}), f"{source} ({speed})", kind, hourly)
+        rates = _rates(info[1].get_prices(moment, {"speed": speed}), f"{source} ({speed})", kind, hourly)
+        return _with_long_context(info[1].id, rates)
 
     def _made_rates(
         self, price: ModelPrice, source: str, kind: str = "provider", hourly: bool = False
@@ -227,6 +230,37 @@ class Pricing:
         if made is None or made[0] is not price:  # (the price held: its id is not reused)
             made = self._made[key] = (price, _rates(price, source, kind, hourly))
         return made[1]
+
+
+#: Long-context rates the price data lacks (genai-prices 0.2.3), by its model id: from the input
+#: tokens past which a request is charged them whole (input, output, 5-minute cache write, cache
+#: read, 1-hour cache write; USD per million). Anthropic's published rates for Sonnet 4 above 200k
+#: input: without them such a request was priced at half its cost. Where the data has tiers of its
+#: own, they are kept.
+_LONG_CONTEXT: dict[str, tuple[int, tuple[float, float, float, float, float]]] = {
+    "claude-sonnet-4-0": (200_000, (6.0, 22.5, 7.5, 0.6, 12.0)),
+}
+
+
+def _with_long_context(model_id: str, rates: Rates | None) -> Rates | None:
+    """``rates`` with the long-context tier ``_LONG_CONTEXT`` gives ``model_id``, unless it has tiers."""
+    known = _LONG_CONTEXT.get(model_id)
+    if rates is None or known is None or rates.input[1]:
+        return rates
+    start, (fresh, output, written, read, hour) = known
+
+    def tiered(price: Price, rate: float) -> Price:
+        return price[0], ((start, rate),)
+
+    hour_price = rates.cache_write_1h
+    return replace(
+        rates,
+        input=tiered(rates.input, fresh),
+        output=tiered(rates.output, output),
+        cache_write=tiered(rates.cache_write, written),
+        cache_read=tiered(rates.cache_read, read),
+        cache_write_1h=tiered(hour_price, hour) if hour_price is not None else None,
+    )
 
 
 def _hourly(info: ModelInfo) -> bool:
