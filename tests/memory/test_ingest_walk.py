@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+import pathspec
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mahavishnu.config import IngestSettings
-from mahavishnu.memory.ingest.repo_walk import WalkOptions, WalkResult, walk
+from mahavishnu.memory.ingest.repo_walk import WalkOptions, WalkResult, _spec, walk
 
 DEFAULTS = IngestSettings()
 
@@ -113,3 +117,51 @@ def test_a_symlink_loop_among_included_files_is_skipped_with_a_warning(tmp_path:
     assert [c.path for c in result.files] == ["real.py"]
     assert result.skipped["unreadable"] == 2
     assert any(w.startswith("a.py: cannot resolve symlink") for w in result.warnings)
+
+
+# -- a hostile .gitignore cannot stall the walk --------------------------------------------------
+STALLING_LINES = ("*a" * 14 + "*b", "/".join(["**/a"] * 8) + "/b")
+
+
+@pytest.mark.timeout(60)  # (unfixed, each takes hours)
+@pytest.mark.parametrize("line", STALLING_LINES)
+def test_a_gitignore_line_that_backtracks_does_not_stall_the_walk(tmp_path: Path, line: str) -> None:
+    # Python's re takes hours to see that neither line names these files (exponential backtracking)
+    files = ["a" * 200 + ".py", "/".join(["a"] * 60) + "/c.py", "b.py"]
+    touch(tmp_path, *files)
+    (tmp_path / ".gitignore").write_text(line + "\n")
+
+    started = time.monotonic()
+    taken = walked(tmp_path)
+
+    assert time.monotonic() - started < 5
+    assert sorted(taken) == sorted(files)
+
+
+_GLOB_PIECES = st.sampled_from(["*", "?", "a", "b", "ab", "[ab]", "[!a]", "\\*", "."])
+_GLOB = st.lists(_GLOB_PIECES, min_size=1, max_size=5)
+_SEGMENT = st.one_of(st.just("**"), _GLOB.map("".join))
+_NAME = st.lists(st.sampled_from(["a", "b", "ab", "ba", "aab", "."]), min_size=1, max_size=3).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@example(pattern="a/**/b/**/a", slashes="", negated=False, path="a/ba/b/a")  # "b" is no prefix of "ba"
+@example(pattern="*a*b*a", slashes="", negated=False, path="bab/aaba")
+@given(
+    pattern=st.lists(_SEGMENT, min_size=1, max_size=5).map("/".join),
+    slashes=st.sampled_from(["", "/"]),
+    negated=st.booleans(),
+    path=st.lists(_NAME, min_size=1, max_size=6).map("/".join),
+)
+def test_the_linear_patterns_match_what_pathspecs_own_do(
+    pattern: str, slashes: str, negated: bool, path: str
+) -> None:
+    line = ("!" if negated else "") + slashes + pattern + slashes
+    try:
+        expected = pathspec.GitIgnoreSpec.from_lines([line], backend="simple").check_file(path).include
+    except ValueError:  # a line git discards (a bad range): ours refuses it alike
+        with pytest.raises(ValueError):
+            _spec([line])
+        return
+    ours = _spec([line])
+    assert (ours.check_file(path).include if ours else None) == expected

@@ -23,8 +23,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pathspec
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from mahavishnu import paths
 
@@ -41,7 +43,49 @@ SECRET_FILES: tuple[str, ...] = (
     *(".credentials.json", ".claude.json", "auth.json", "oauth_creds.json", "google_accounts.json"),
     *(".ssh/", ".gnupg/", ".aws/", ".azure/", ".kube/", ".docker/", ".password-store/"),
 )
-_SECRETS = pathspec.GitIgnoreSpec.from_lines(SECRET_FILES)
+
+
+_STAR = "[^/]*"  # pathspec's regex for a ``*`` inside a path segment
+_GLOBSTAR = "(?:/.+)?"  # …and for a ``/**/`` between segments
+
+
+class _LinearPattern(GitIgnoreSpecPattern):
+    """A gitignore pattern whose regex cannot backtrack exponentially.
+
+    pathspec turns ``*a*a*a*b`` into ``[^/]*a[^/]*a[^/]*a[^/]*b``, which Python's ``re`` takes
+    exponential time to reject: a cloned repository's ``.gitignore`` with such a line and a file
+    named ``aaa…a.py`` held ``memory ingest`` for minutes per file (``**/a/**/a/**/a/**/a`` with a
+    deep path alike). As in git's own wildmatch, each wildcard but the last takes the earliest
+    place where the text after it fits: any later place leaves only less for the next wildcard,
+    so matches are unchanged. That choice is committed with an atomic group, ``(?>…)``."""
+
+    @staticmethod
+    def _translate_segment_glob(pattern: str, range_error: Literal["literal", "raise"]) -> str:
+        regex = GitIgnoreSpecPattern._translate_segment_glob(pattern, range_error)
+        *head, last = regex.split(_STAR)
+        if len(head) < 2:  # zero or one star
+            return regex
+        first, *middle = head
+        return first + "".join(f"(?>{_STAR}?{chunk})" for chunk in middle) + _STAR + last
+
+    @classmethod
+    def pattern_to_regex(cls, pattern: str) -> tuple[str | None, bool | None]:  # type: ignore[override]
+        # (only text lines are compiled here, never bytes)
+        regex, include = super().pattern_to_regex(pattern)
+        if regex is None or regex.count(_GLOBSTAR) < 2:
+            return regex, include
+        # A run of segments between two ``**`` at its earliest place; it ends where a segment does.
+        first, *middle, last = regex.split(_GLOBSTAR)
+        runs = "".join(f"(?>(?:/.+?)??{run}(?=/))" for run in middle)
+        return first + runs + _GLOBSTAR + last, include
+
+
+def _gitignore(lines: Sequence[str]) -> pathspec.GitIgnoreSpec:
+    # "simple": Python's re (re2 or hyperscan, if installed, would refuse the atomic groups)
+    return pathspec.GitIgnoreSpec.from_lines(lines, _LinearPattern, backend="simple")
+
+
+_SECRETS = _gitignore(SECRET_FILES)
 
 
 def private_dirs() -> tuple[Path, ...]:
@@ -77,7 +121,7 @@ class WalkOptions:
 
 def _spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
     kept = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    return pathspec.GitIgnoreSpec.from_lines(kept) if kept else None
+    return _gitignore(kept) if kept else None
 
 
 def _read_ignore(path: Path, result: WalkResult, root: Path) -> pathspec.GitIgnoreSpec | None:
