@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -15,6 +16,7 @@ from mahavishnu.config import IngestSettings
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.ingest.repo_walk import WalkOptions, walk
+from mahavishnu.redaction.scrub import scrub
 
 CANARY = "canary-7f3a9c1e5b"
 SECRET_FILES = [
@@ -108,3 +110,31 @@ def test_a_new_store_and_its_directory_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     for file in directory.glob("memory.db*"):
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+
+
+def _pem_in_base64(label: str) -> str:
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" + CANARY
+    return base64.b64encode(f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n".encode()).decode()
+
+
+def test_a_private_key_held_in_base64_by_a_kubeconfig_or_a_secret_never_reaches_the_store(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    repo = isolated_home / "deploy"
+    repo.mkdir()
+    keys = {label: _pem_in_base64(label) for label in ("RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY")}
+    (repo / "kubeconfig.yaml").write_text(
+        f"users:\n- name: admin\n  user:\n    client-key-data: {keys['RSA PRIVATE KEY']}\n"
+    )
+    (repo / "tls-secret.yaml").write_text(
+        f"kind: Secret\ndata:\n  tls.crt: {_pem_in_base64('CERTIFICATE')}\n"
+        f"  tls.key: {keys['EC PRIVATE KEY']}\n  other: {keys['PRIVATE KEY']}\n"
+    )
+    ingested = CliRunner().invoke(memory_cli.app, ["ingest", str(repo), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["files_indexed"] == 2
+    for file in (Path(os.environ["MAHAVISHNU_HOME"])).glob("memory.db*"):
+        stored = file.read_bytes()
+        assert not [label for label, key in keys.items() if key[20:80].encode() in stored], file
+    assert _pem_in_base64("CERTIFICATE")[20:80] in scrub(f"tls.crt: {_pem_in_base64('CERTIFICATE')}")

@@ -14,7 +14,8 @@ What is caught (the formats providers document, the same families as the gitleak
   Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
   SendGrid, Telegram, Groq, xAI, Z.ai, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
 * JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
-* private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines);
+* private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines, or
+  the whole block in base64, as a kubeconfig's ``client-key-data`` holds it);
 * the password of a URL (``scheme://user:PASSWORD@host``), a URL's secret query parameter
   (``?api_key=…``, ``&access_token=…``), or a command line's (``curl -u user:PASSWORD``,
   ``mysql -pPASSWORD``, ``--password PASSWORD``);
@@ -154,6 +155,16 @@ RULES: tuple[Rule, ...] = (
         r"(?=(?:\s|\\[rn]|>)*(?:[A-Za-z-]+:[^\n\\]*(?:\n|\\n)(?:\s|\\[rn]|>)*)*[A-Za-z0-9+/=]{40})"
         r"[\s\S]*?(?:-----END (?P=label)-----|$)",
         armoured=True,  # after the "n" of a JSON-escaped "\n" too
+    ),
+    # The same block in base64, as a kubeconfig's ``client-key-data`` or a Kubernetes Secret's
+    # ``tls.key`` holds it: "-----BEGIN " then, within its label, "PRIVATE KEY" at any of the three
+    # alignments base64 can give it (a certificate's or a public key's block is left alone).
+    Rule(
+        "private-key",
+        ("ls0tls1crudjti",),
+        r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{0,40}?(?:UFJJVkFURSBLRVkt|BSSVZBVEUgS0VZ|QUklWQVRFIEtFWS0t)"
+        r"[A-Za-z0-9+/]*={0,2}",
+        anchored=True,
     ),
 )
 
