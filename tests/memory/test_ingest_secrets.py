@@ -138,3 +138,22 @@ def test_a_private_key_held_in_base64_by_a_kubeconfig_or_a_secret_never_reaches_
         stored = file.read_bytes()
         assert not [label for label, key in keys.items() if key[20:80].encode() in stored], file
     assert _pem_in_base64("CERTIFICATE")[20:80] in scrub(f"tls.crt: {_pem_in_base64('CERTIFICATE')}")
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_a_key_in_a_quoted_header_of_a_readmes_curl_example_never_reaches_the_store(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, quote: str
+) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    repo = isolated_home / "client"
+    repo.mkdir()
+    key, token = "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "Xk29fjQm3LpZ7hT4wR8vN2cB"
+    (repo / "README.md").write_text(
+        f"# Client\n\n```bash\ncurl -H {quote}X-API-Key: {key}{quote} \\\n"
+        f"     -H {quote}X-Auth-Token: {token}{quote} https://api.example.com/v1/items\n```\n"
+    )
+    ingested = CliRunner().invoke(memory_cli.app, ["ingest", str(repo), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["files_indexed"] == 1
+    for file in (Path(os.environ["MAHAVISHNU_HOME"])).glob("memory.db*"):
+        assert key.encode() not in file.read_bytes() and token.encode() not in file.read_bytes(), file

@@ -174,7 +174,8 @@ RULES: tuple[Rule, ...] = (
 _ASSIGNMENT = (
     r"(?P<word>passw(?:or)?d|pwd|passphrase|pass|secret(?:[_-]?key)?|token|api[_-]?key|apikey|access[_-]?key|"
     r"private[_-]?key|cred(?:ential)?s?|pat|auth)[\"']?[ \t]*(?::|=|:=|=>)[ \t]*"
-    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)|(?P<bare>[^\s"'`,;()\[\]{}<>]{6,200})(?=[\s,;]|$))"""
+    # a bare value ends at a space, a separator or the quote around a header (``-H "X-Api-Key: …"``)
+    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)|(?P<bare>[^\s"'`,;()\[\]{}<>]{6,200})(?=[\s,;"'`]|$))"""
 )
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _ASSIGNMENT_STARTS = ("pass", "pwd", "secret", "token", "api", "access", "private", "cred", "pat", "auth")
