@@ -157,3 +157,25 @@ def test_a_key_in_a_quoted_header_of_a_readmes_curl_example_never_reaches_the_st
     assert json.loads(ingested.stdout)["files_indexed"] == 1
     for file in (Path(os.environ["MAHAVISHNU_HOME"])).glob("memory.db*"):
         assert key.encode() not in file.read_bytes() and token.encode() not in file.read_bytes(), file
+
+
+SIGNED_URLS = {
+    "sig=": "https://acct.blob.core.windows.net/c/f.zip?sv=2020-08-04&sp=r&sig=AbC%2BxyzQ1w2e3r4t5y6u7i8o9p0LKJ%3D",
+    "X-Amz-Signature=": "https://b.s3.amazonaws.com/k?X-Amz-Expires=600&X-Amz-Signature=5d672d79c15b13162d9279b0855cfba6",
+    "webhooks/": "https://discord.com/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCdEf",
+}
+
+
+def test_a_signed_url_or_a_discord_webhook_in_a_script_never_reaches_the_store(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    repo = isolated_home / "ops"
+    repo.mkdir()
+    (repo / "deploy.sh").write_text("".join(f'curl -fsSL "{url}"\n' for url in SIGNED_URLS.values()))
+    ingested = CliRunner().invoke(memory_cli.app, ["ingest", str(repo), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["files_indexed"] == 1
+    stored = b"".join(f.read_bytes() for f in Path(os.environ["MAHAVISHNU_HOME"]).glob("memory.db*"))
+    secrets = {marker: url.split(marker, 1)[1][:24].encode() for marker, url in SIGNED_URLS.items()}
+    assert [marker for marker, secret in secrets.items() if secret in stored] == []

@@ -10,15 +10,15 @@ share the URL-password pattern and the notion of a secret name.
 What is caught (the formats providers document, the same families as the gitleaks rule set):
 
 * provider keys and tokens by their prefixes: Anthropic, OpenAI, OpenRouter and the ``sk-`` keys of
-  DashScope/DeepSeek/Moonshot, GitHub, GitLab, Slack (tokens and webhooks), AWS access key ids,
-  Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
+  DashScope/DeepSeek/Moonshot, GitHub, GitLab, Slack (tokens and webhooks), Discord webhooks, AWS
+  access key ids, Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
   SendGrid, Telegram, Groq, xAI, Z.ai, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
 * JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
 * private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines, or
   the whole block in base64, as a kubeconfig's ``client-key-data`` holds it);
 * the password of a URL (``scheme://user:PASSWORD@host``), a URL's secret query parameter
-  (``?api_key=…``, ``&access_token=…``), or a command line's (``curl -u user:PASSWORD``,
-  ``mysql -pPASSWORD``, ``--password PASSWORD``);
+  (``?api_key=…``, ``&access_token=…``), a signed URL's signature (``sig=``, ``X-Amz-Signature=``),
+  or a command line's (``curl -u user:PASSWORD``, ``mysql -pPASSWORD``, ``--password PASSWORD``);
 * Django secret keys (``django-insecure-…``, whatever symbols they hold);
 * assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``,
   ``MY_SERVICE_CRED=…``, ``GITLAB_PAT=…``, ``BACKUP_PASSPHRASE=…``) when the value looks like a
@@ -95,6 +95,11 @@ RULES: tuple[Rule, ...] = (
         "slack-webhook",
         ("hooks.slack.com",),
         r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}",
+    ),
+    Rule(
+        "discord-webhook",
+        ("/api/webhooks/",),
+        r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{40,}",
     ),
     Rule(
         "aws-access-key-id",
@@ -702,12 +707,19 @@ def _command_line_passwords(text: str) -> Iterable[Finding]:
 _QUERY_PARAMETER = re.compile(r"""[?&](?P<name>[A-Za-z][\w.-]{0,40})=(?P<v>[^&#\s"'`<>()\[\]{}\\|]{6,400})""")
 
 
+#: A signed URL's signature (Azure SAS ``sig``, S3's and GCS's presigned URLs): whoever holds the URL
+#: has the access it grants until it expires. Base64 or hex, so any value of their length counts.
+_SIGNATURES = frozenset({"sig", "x-amz-signature", "x-goog-signature"})
+
+
 def _query_parameters(text: str) -> Iterable[Finding]:
     from urllib.parse import unquote
 
     for match in _QUERY_PARAMETER.finditer(text):
         value = match["v"].rstrip(".,;:!?")  # a sentence's punctuation after the URL
-        if is_secret_name(match["name"]) and _looks_like_credential(unquote(value), bare=True):
+        name = match["name"]
+        signature = name.lower() in _SIGNATURES and len(value) >= 16
+        if signature or (is_secret_name(name) and _looks_like_credential(unquote(value), bare=True)):
             yield Finding("secret", match.start("v"), match.start("v") + len(value))
 
 
