@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mahavishnu.config import IngestSettings
-from mahavishnu.memory.ingest.repo_walk import WalkOptions, WalkResult, _spec, walk
+from mahavishnu.memory.ingest.repo_walk import IGNORE_FILE_BYTES, WalkOptions, WalkResult, _spec, walk
 
 DEFAULTS = IngestSettings()
 
@@ -165,3 +165,34 @@ def test_the_linear_patterns_match_what_pathspecs_own_do(
         return
     ours = _spec([line])
     assert (ours.check_file(path).include if ours else None) == expected
+
+
+# -- an ignore file that is no plain file --------------------------------------------------------
+def test_a_symlinked_gitignore_is_not_followed(tmp_path: Path) -> None:
+    # (to /dev/zero it was read until memory ran out)
+    touch(tmp_path, "repo/a.py", "repo/sub/b.py", "elsewhere.txt", text="*.py\n")
+    (tmp_path / "repo/.gitignore").symlink_to(tmp_path / "elsewhere.txt")
+    (tmp_path / "repo/sub/.gitignore").symlink_to("/dev/zero")
+
+    result = walk((tmp_path / "repo").resolve(), options())
+
+    assert [c.path for c in result.files] == ["a.py", "sub/b.py"]
+    assert result.warnings == [
+        ".gitignore: left out (a symbolic link, not followed (as git does))",
+        "sub/.gitignore: left out (a symbolic link, not followed (as git does))",
+    ]
+
+
+@pytest.mark.timeout(60)  # (read as a file, a FIFO no one writes to is waited on forever)
+def test_a_gitignore_that_is_a_fifo_or_too_big_is_left_out(tmp_path: Path) -> None:
+    touch(tmp_path, "a.py", "big/b.py")
+    os.mkfifo(tmp_path / ".gitignore")
+    (tmp_path / "big/.gitignore").write_text("#" * IGNORE_FILE_BYTES + "\n*.py\n")
+
+    result = walk(tmp_path.resolve(), options())
+
+    assert [c.path for c in result.files] == ["a.py", "big/b.py"]
+    assert result.warnings == [
+        ".gitignore: left out (not a regular file)",
+        f"big/.gitignore: left out (larger than {IGNORE_FILE_BYTES:,} bytes)",
+    ]

@@ -18,7 +18,9 @@ Binary detection and decoding happen when a file is read (``ingest.py``).
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,14 +126,36 @@ def _spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
     return _gitignore(kept) if kept else None
 
 
+#: The most of an ignore file read; a bigger one is left out, as git leaves out one over 100 MiB.
+IGNORE_FILE_BYTES = 1 << 20
+
+
 def _read_ignore(path: Path, result: WalkResult, root: Path) -> pathspec.GitIgnoreSpec | None:
+    """The patterns of an ignore file; None for none, or for one that is no regular file of at most
+    ``IGNORE_FILE_BYTES``: a cloned repository's ``.gitignore`` may be a link to ``/dev/zero`` (read
+    until memory ran out) or a FIFO (read forever). Like git, a symlinked one is not followed."""
     try:
-        return _spec(path.read_text(encoding="utf-8", errors="replace").splitlines())
+        data = _read_regular(path, IGNORE_FILE_BYTES)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        result.warnings.append(f"{path.relative_to(root)}: cannot read ({exc.strerror or exc})")
+        why = "a symbolic link, not followed (as git does)" if exc.errno == errno.ELOOP else exc.strerror
+        result.warnings.append(f"{path.relative_to(root)}: left out ({why or exc})")
         return None
+    return _spec(data.decode("utf-8", errors="replace").splitlines())
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file, never through a link at its last step, never
+    waiting on a FIFO; OSError otherwise (ELOOP for a link)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit:,} bytes")
+    return data
 
 
 class _Ignores:
