@@ -113,3 +113,56 @@ def test_a_damaged_log_is_reported_and_the_backfill_goes_on(store: MemoryStore, 
 )
 def test_extract_decisions(text: str, found: list[str]) -> None:
     assert extract_decisions(text) == found
+
+
+def test_a_turn_with_a_nul_or_half_an_emoji_does_not_stop_the_sessions_capture(
+    store: MemoryStore, isolated_home: Path
+) -> None:
+    """Node's JSON.stringify writes a lone surrogate for an emoji it cut in half, and a pasted binary
+    brings a NUL: the store refused the first ("not UTF-8 text") and PostgreSQL the second, so every
+    later capture of the session failed on that turn and nothing after it was ever stored."""
+    folder = isolated_home / ".claude" / "projects" / "-proj"
+    folder.mkdir(parents=True)
+    path = folder / "s.jsonl"
+    said = ["cut emoji \\ud83d here", "a NUL \\u0000 here", "\\u0000", "the turn after them"]
+    path.write_text(
+        "".join(
+            f'{{"type":"user","uuid":"u{n}","sessionId":"s","cwd":"/proj","message":'
+            f'{{"role":"user","content":"{text}"}},"timestamp":"2026-11-22T09:0{n}:00Z"}}\n'
+            for n, text in enumerate(said)
+        )
+    )
+
+    report = capture_hook(store, "claude", {"session_id": "s", "transcript_path": str(path)})
+
+    assert report.added == 3  # the turn of a NUL alone says nothing
+    stored = [t["content"] for t in conversations(store, agent_id="claude-code")]
+    assert sorted(stored) == sorted(["cut emoji \ufffd here", "a NUL  here", "the turn after them"])
+    assert sorted(m.content for m in store.recent({"types": ["agent"]})) == sorted(stored)
+
+
+@pytest.mark.parametrize("tool", ["claude", "qwen"])
+def test_a_line_that_cannot_be_read_as_given_does_not_stop_the_sessions_capture(
+    store: MemoryStore, isolated_home: Path, tool: str
+) -> None:
+    """A working directory holding half an emoji made the project's path unencodable, and a line
+    nested deeper than Python's JSON reads raised: each failed every later capture of the session."""
+    folder = isolated_home / (".claude/projects/-proj" if tool == "claude" else ".qwen/projects/-proj/chats")
+    folder.mkdir(parents=True)
+    path = folder / "s.jsonl"
+
+    def line(n: int, cwd: str, extra: str = "") -> str:
+        return (
+            f'{{"type":"user","uuid":"u{n}","sessionId":"s","cwd":"{cwd}",{extra}"message":'
+            f'{{"role":"user","parts":[{{"text":"turn {n}"}}],"content":"turn {n}"}},'
+            f'"timestamp":"2026-11-22T09:0{n}:00Z"}}\n'
+        )
+
+    nested = '"deep":' + "[" * 100_000 + "]" * 100_000 + ","
+    path.write_text(line(0, "/pr\\ud800oj") + line(1, "/proj", nested) + line(2, "/proj"))
+
+    report = capture_hook(store, tool, {"session_id": "s", "transcript_path": str(path)})  # type: ignore[arg-type]
+
+    said = sorted(t["content"] for t in conversations(store, agent_id=AGENT_IDS[tool]))  # type: ignore[index]
+    assert said == ["turn 0", "turn 2"]
+    assert report.skipped_lines == 1

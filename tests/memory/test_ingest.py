@@ -482,6 +482,20 @@ def test_a_binary_file_with_an_included_extension_is_not_read_again_as_changed(
     assert (again.files_indexed, again.skipped["binary"], again.skipped["bad encoding"]) == (0, 1, 1)
 
 
+def test_a_nul_past_the_sniffed_head_or_in_utf16_text_makes_the_file_binary(
+    store: MemoryStore, repo: Path
+) -> None:
+    """A NUL is binary wherever it is: PostgreSQL refuses text holding one, which failed the run."""
+    write(repo, "late.md", b"# Notes\n" + b"text line\n" * 1000 + b"\x00tail\n")  # past the 8 KiB sniffed
+    write(repo, "wide.py", "x = 1\x00\x07\n".encode("utf-16"))  # a byte-order mark skips the sniff
+
+    report = ingest(store, repo)
+
+    assert report.status == "completed" and report.skipped["binary"] == 2, report.warnings
+    assert "late.md" not in by_path(store) and "wide.py" not in by_path(store)
+    assert not [m.id for m in chunks(store) if "\x00" in m.content]
+
+
 def test_utf16_and_windows_1252_text_is_ingested(store: MemoryStore, repo: Path) -> None:
     """Windows editors save UTF-16 with a byte-order mark; older Latin text is Windows-1252."""
     write(repo, "NOTES.md", "# Caf\u00e9 notes\n\nThe r\u00e9sum\u00e9 parser lives here.\n".encode("utf-16"))

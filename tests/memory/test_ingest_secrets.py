@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -15,6 +16,7 @@ from mahavishnu.config import IngestSettings
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.ingest.repo_walk import WalkOptions, walk
+from mahavishnu.redaction.scrub import scrub
 
 CANARY = "canary-7f3a9c1e5b"
 SECRET_FILES = [
@@ -108,3 +110,72 @@ def test_a_new_store_and_its_directory_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     for file in directory.glob("memory.db*"):
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+
+
+def _pem_in_base64(label: str) -> str:
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" + CANARY
+    return base64.b64encode(f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n".encode()).decode()
+
+
+def test_a_private_key_held_in_base64_by_a_kubeconfig_or_a_secret_never_reaches_the_store(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    repo = isolated_home / "deploy"
+    repo.mkdir()
+    keys = {label: _pem_in_base64(label) for label in ("RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY")}
+    (repo / "kubeconfig.yaml").write_text(
+        f"users:\n- name: admin\n  user:\n    client-key-data: {keys['RSA PRIVATE KEY']}\n"
+    )
+    (repo / "tls-secret.yaml").write_text(
+        f"kind: Secret\ndata:\n  tls.crt: {_pem_in_base64('CERTIFICATE')}\n"
+        f"  tls.key: {keys['EC PRIVATE KEY']}\n  other: {keys['PRIVATE KEY']}\n"
+    )
+    ingested = CliRunner().invoke(memory_cli.app, ["ingest", str(repo), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["files_indexed"] == 2
+    for file in (Path(os.environ["MAHAVISHNU_HOME"])).glob("memory.db*"):
+        stored = file.read_bytes()
+        assert not [label for label, key in keys.items() if key[20:80].encode() in stored], file
+    assert _pem_in_base64("CERTIFICATE")[20:80] in scrub(f"tls.crt: {_pem_in_base64('CERTIFICATE')}")
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_a_key_in_a_quoted_header_of_a_readmes_curl_example_never_reaches_the_store(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, quote: str
+) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    repo = isolated_home / "client"
+    repo.mkdir()
+    key, token = "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "Xk29fjQm3LpZ7hT4wR8vN2cB"
+    (repo / "README.md").write_text(
+        f"# Client\n\n```bash\ncurl -H {quote}X-API-Key: {key}{quote} \\\n"
+        f"     -H {quote}X-Auth-Token: {token}{quote} https://api.example.com/v1/items\n```\n"
+    )
+    ingested = CliRunner().invoke(memory_cli.app, ["ingest", str(repo), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["files_indexed"] == 1
+    for file in (Path(os.environ["MAHAVISHNU_HOME"])).glob("memory.db*"):
+        assert key.encode() not in file.read_bytes() and token.encode() not in file.read_bytes(), file
+
+
+SIGNED_URLS = {
+    "sig=": "https://acct.blob.core.windows.net/c/f.zip?sv=2020-08-04&sp=r&sig=AbC%2BxyzQ1w2e3r4t5y6u7i8o9p0LKJ%3D",
+    "X-Amz-Signature=": "https://b.s3.amazonaws.com/k?X-Amz-Expires=600&X-Amz-Signature=5d672d79c15b13162d9279b0855cfba6",
+    "webhooks/": "https://discord.com/api/webhooks/123456789012345678/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCdEf",
+}
+
+
+def test_a_signed_url_or_a_discord_webhook_in_a_script_never_reaches_the_store(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    repo = isolated_home / "ops"
+    repo.mkdir()
+    (repo / "deploy.sh").write_text("".join(f'curl -fsSL "{url}"\n' for url in SIGNED_URLS.values()))
+    ingested = CliRunner().invoke(memory_cli.app, ["ingest", str(repo), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["files_indexed"] == 1
+    stored = b"".join(f.read_bytes() for f in Path(os.environ["MAHAVISHNU_HOME"]).glob("memory.db*"))
+    secrets = {marker: url.split(marker, 1)[1][:24].encode() for marker, url in SIGNED_URLS.items()}
+    assert [marker for marker, secret in secrets.items() if secret in stored] == []

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+import pathspec
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mahavishnu.config import IngestSettings
-from mahavishnu.memory.ingest.repo_walk import WalkOptions, WalkResult, walk
+from mahavishnu.memory.ingest.repo_walk import IGNORE_FILE_BYTES, WalkOptions, WalkResult, _spec, walk
 
 DEFAULTS = IngestSettings()
 
@@ -113,3 +117,82 @@ def test_a_symlink_loop_among_included_files_is_skipped_with_a_warning(tmp_path:
     assert [c.path for c in result.files] == ["real.py"]
     assert result.skipped["unreadable"] == 2
     assert any(w.startswith("a.py: cannot resolve symlink") for w in result.warnings)
+
+
+# -- a hostile .gitignore cannot stall the walk --------------------------------------------------
+STALLING_LINES = ("*a" * 14 + "*b", "/".join(["**/a"] * 8) + "/b")
+
+
+@pytest.mark.timeout(60)  # (unfixed, each takes hours)
+@pytest.mark.parametrize("line", STALLING_LINES)
+def test_a_gitignore_line_that_backtracks_does_not_stall_the_walk(tmp_path: Path, line: str) -> None:
+    # Python's re takes hours to see that neither line names these files (exponential backtracking)
+    files = ["a" * 200 + ".py", "/".join(["a"] * 60) + "/c.py", "b.py"]
+    touch(tmp_path, *files)
+    (tmp_path / ".gitignore").write_text(line + "\n")
+
+    started = time.monotonic()
+    taken = walked(tmp_path)
+
+    assert time.monotonic() - started < 5
+    assert sorted(taken) == sorted(files)
+
+
+_GLOB_PIECES = st.sampled_from(["*", "?", "a", "b", "ab", "[ab]", "[!a]", "\\*", "."])
+_GLOB = st.lists(_GLOB_PIECES, min_size=1, max_size=5)
+_SEGMENT = st.one_of(st.just("**"), _GLOB.map("".join))
+_NAME = st.lists(st.sampled_from(["a", "b", "ab", "ba", "aab", "."]), min_size=1, max_size=3).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@example(pattern="a/**/b/**/a", slashes="", negated=False, path="a/ba/b/a")  # "b" is no prefix of "ba"
+@example(pattern="*a*b*a", slashes="", negated=False, path="bab/aaba")
+@given(
+    pattern=st.lists(_SEGMENT, min_size=1, max_size=5).map("/".join),
+    slashes=st.sampled_from(["", "/"]),
+    negated=st.booleans(),
+    path=st.lists(_NAME, min_size=1, max_size=6).map("/".join),
+)
+def test_the_linear_patterns_match_what_pathspecs_own_do(
+    pattern: str, slashes: str, negated: bool, path: str
+) -> None:
+    line = ("!" if negated else "") + slashes + pattern + slashes
+    try:
+        expected = pathspec.GitIgnoreSpec.from_lines([line], backend="simple").check_file(path).include
+    except ValueError:  # a line git discards (a bad range): ours refuses it alike
+        with pytest.raises(ValueError):
+            _spec([line])
+        return
+    ours = _spec([line])
+    assert (ours.check_file(path).include if ours else None) == expected
+
+
+# -- an ignore file that is no plain file --------------------------------------------------------
+def test_a_symlinked_gitignore_is_not_followed(tmp_path: Path) -> None:
+    # (to /dev/zero it was read until memory ran out)
+    touch(tmp_path, "repo/a.py", "repo/sub/b.py", "elsewhere.txt", text="*.py\n")
+    (tmp_path / "repo/.gitignore").symlink_to(tmp_path / "elsewhere.txt")
+    (tmp_path / "repo/sub/.gitignore").symlink_to("/dev/zero")
+
+    result = walk((tmp_path / "repo").resolve(), options())
+
+    assert [c.path for c in result.files] == ["a.py", "sub/b.py"]
+    assert result.warnings == [
+        ".gitignore: left out (a symbolic link, not followed (as git does))",
+        "sub/.gitignore: left out (a symbolic link, not followed (as git does))",
+    ]
+
+
+@pytest.mark.timeout(60)  # (read as a file, a FIFO no one writes to is waited on forever)
+def test_a_gitignore_that_is_a_fifo_or_too_big_is_left_out(tmp_path: Path) -> None:
+    touch(tmp_path, "a.py", "big/b.py")
+    os.mkfifo(tmp_path / ".gitignore")
+    (tmp_path / "big/.gitignore").write_text("#" * IGNORE_FILE_BYTES + "\n*.py\n")
+
+    result = walk(tmp_path.resolve(), options())
+
+    assert [c.path for c in result.files] == ["a.py", "big/b.py"]
+    assert result.warnings == [
+        ".gitignore: left out (not a regular file)",
+        f"big/.gitignore: left out (larger than {IGNORE_FILE_BYTES:,} bytes)",
+    ]

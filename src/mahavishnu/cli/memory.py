@@ -31,7 +31,7 @@ from mahavishnu.cli.memory_group import (
     app,
     open_store,
 )
-from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
+from mahavishnu.cli.output import JSON_OPTION, Markup, console, escape, info, print_json, table, warn
 from mahavishnu.cli.params import MEMORY_SEARCH, MEMORY_STORE, typer_params
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
@@ -647,7 +647,7 @@ def ingest_cmd(
         print_json(report.to_dict())
         return
     for message in report.warnings[:20]:
-        warn(message)
+        warn(escape(message))  # it quotes the repository's file names: data, not markup
     if len(report.warnings) > 20:
         warn(f"… and {len(report.warnings) - 20} more (see --json)")
     info(
@@ -670,6 +670,7 @@ def query_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search the ingested repositories: results as path:start-end with a snippet."""
+    from mahavishnu.clean_text import printable
     from mahavishnu.memory.core.relevance import REPOSITORY_KIND, check_repo
     from mahavishnu.memory.ingest.knowledge import query_knowledge_base
 
@@ -689,9 +690,15 @@ def query_cmd(
         return
     for hit in hits:
         scope = f"[dim]{hit.repo_id}[/dim] " if repo is None and hit.repo_id else ""
-        console.print(f"{scope}[bold]{hit.location}[/bold]  [dim]score {hit.score:.3f}[/dim]")
-        console.print(hit.snippet(), markup=False, highlight=False)
+        console.print(f"{scope}[bold]{_one_line(hit.location)}[/bold]  [dim]score {hit.score:.3f}[/dim]")
+        console.print(printable(hit.snippet()), markup=False, highlight=False)
         console.print()
+
+
+def _one_line(path: str) -> Markup:
+    """A file's name from a repository, as markup that prints as written on one line: a name may
+    hold ``[`` (markup), a newline (a forged result line) or ESC (a terminal would obey it)."""
+    return escape(path.replace("\n", "\\n").replace("\r", "\\r"))
 
 
 @app.command("repos")

@@ -10,14 +10,15 @@ share the URL-password pattern and the notion of a secret name.
 What is caught (the formats providers document, the same families as the gitleaks rule set):
 
 * provider keys and tokens by their prefixes: Anthropic, OpenAI, OpenRouter and the ``sk-`` keys of
-  DashScope/DeepSeek/Moonshot, GitHub, GitLab, Slack (tokens and webhooks), AWS access key ids,
-  Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
+  DashScope/DeepSeek/Moonshot, GitHub, GitLab, Slack (tokens and webhooks), Discord webhooks, AWS
+  access key ids, Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
   SendGrid, Telegram, Groq, xAI, Z.ai, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
 * JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
-* private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines);
+* private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines, or
+  the whole block in base64, as a kubeconfig's ``client-key-data`` holds it);
 * the password of a URL (``scheme://user:PASSWORD@host``), a URL's secret query parameter
-  (``?api_key=…``, ``&access_token=…``), or a command line's (``curl -u user:PASSWORD``,
-  ``mysql -pPASSWORD``, ``--password PASSWORD``);
+  (``?api_key=…``, ``&access_token=…``), a signed URL's signature (``sig=``, ``X-Amz-Signature=``),
+  or a command line's (``curl -u user:PASSWORD``, ``mysql -pPASSWORD``, ``--password PASSWORD``);
 * Django secret keys (``django-insecure-…``, whatever symbols they hold);
 * assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``,
   ``MY_SERVICE_CRED=…``, ``GITLAB_PAT=…``, ``BACKUP_PASSPHRASE=…``) when the value looks like a
@@ -96,6 +97,11 @@ RULES: tuple[Rule, ...] = (
         r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}",
     ),
     Rule(
+        "discord-webhook",
+        ("/api/webhooks/",),
+        r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{40,}",
+    ),
+    Rule(
         "aws-access-key-id",
         ("akia", "asia", "abia", "acca", "a3t"),
         r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Z0-9])",
@@ -155,6 +161,16 @@ RULES: tuple[Rule, ...] = (
         r"[\s\S]*?(?:-----END (?P=label)-----|$)",
         armoured=True,  # after the "n" of a JSON-escaped "\n" too
     ),
+    # The same block in base64, as a kubeconfig's ``client-key-data`` or a Kubernetes Secret's
+    # ``tls.key`` holds it: "-----BEGIN " then, within its label, "PRIVATE KEY" at any of the three
+    # alignments base64 can give it (a certificate's or a public key's block is left alone).
+    Rule(
+        "private-key",
+        ("ls0tls1crudjti",),
+        r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{0,40}?(?:UFJJVkFURSBLRVkt|BSSVZBVEUgS0VZ|QUklWQVRFIEtFWS0t)"
+        r"[A-Za-z0-9+/]*={0,2}",
+        anchored=True,
+    ),
 )
 
 # Assignments: JSON/YAML/TOML/.env/INI/code. The key must *end* in a secret word (``auth_token``,
@@ -163,7 +179,8 @@ RULES: tuple[Rule, ...] = (
 _ASSIGNMENT = (
     r"(?P<word>passw(?:or)?d|pwd|passphrase|pass|secret(?:[_-]?key)?|token|api[_-]?key|apikey|access[_-]?key|"
     r"private[_-]?key|cred(?:ential)?s?|pat|auth)[\"']?[ \t]*(?::|=|:=|=>)[ \t]*"
-    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)|(?P<bare>[^\s"'`,;()\[\]{}<>]{6,200})(?=[\s,;]|$))"""
+    # a bare value ends at a space, a separator or the quote around a header (``-H "X-Api-Key: …"``)
+    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)|(?P<bare>[^\s"'`,;()\[\]{}<>]{6,200})(?=[\s,;"'`]|$))"""
 )
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _ASSIGNMENT_STARTS = ("pass", "pwd", "secret", "token", "api", "access", "private", "cred", "pat", "auth")
@@ -690,12 +707,19 @@ def _command_line_passwords(text: str) -> Iterable[Finding]:
 _QUERY_PARAMETER = re.compile(r"""[?&](?P<name>[A-Za-z][\w.-]{0,40})=(?P<v>[^&#\s"'`<>()\[\]{}\\|]{6,400})""")
 
 
+#: A signed URL's signature (Azure SAS ``sig``, S3's and GCS's presigned URLs): whoever holds the URL
+#: has the access it grants until it expires. Base64 or hex, so any value of their length counts.
+_SIGNATURES = frozenset({"sig", "x-amz-signature", "x-goog-signature"})
+
+
 def _query_parameters(text: str) -> Iterable[Finding]:
     from urllib.parse import unquote
 
     for match in _QUERY_PARAMETER.finditer(text):
         value = match["v"].rstrip(".,;:!?")  # a sentence's punctuation after the URL
-        if is_secret_name(match["name"]) and _looks_like_credential(unquote(value), bare=True):
+        name = match["name"]
+        signature = name.lower() in _SIGNATURES and len(value) >= 16
+        if signature or (is_secret_name(name) and _looks_like_credential(unquote(value), bare=True)):
             yield Finding("secret", match.start("v"), match.start("v") + len(value))
 
 

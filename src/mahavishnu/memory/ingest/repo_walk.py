@@ -18,13 +18,17 @@ Binary detection and decoding happen when a file is read (``ingest.py``).
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pathspec
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from mahavishnu import paths
 
@@ -41,7 +45,49 @@ SECRET_FILES: tuple[str, ...] = (
     *(".credentials.json", ".claude.json", "auth.json", "oauth_creds.json", "google_accounts.json"),
     *(".ssh/", ".gnupg/", ".aws/", ".azure/", ".kube/", ".docker/", ".password-store/"),
 )
-_SECRETS = pathspec.GitIgnoreSpec.from_lines(SECRET_FILES)
+
+
+_STAR = "[^/]*"  # pathspec's regex for a ``*`` inside a path segment
+_GLOBSTAR = "(?:/.+)?"  # …and for a ``/**/`` between segments
+
+
+class _LinearPattern(GitIgnoreSpecPattern):
+    """A gitignore pattern whose regex cannot backtrack exponentially.
+
+    pathspec turns ``*a*a*a*b`` into ``[^/]*a[^/]*a[^/]*a[^/]*b``, which Python's ``re`` takes
+    exponential time to reject: a cloned repository's ``.gitignore`` with such a line and a file
+    named ``aaa…a.py`` held ``memory ingest`` for minutes per file (``**/a/**/a/**/a/**/a`` with a
+    deep path alike). As in git's own wildmatch, each wildcard but the last takes the earliest
+    place where the text after it fits: any later place leaves only less for the next wildcard,
+    so matches are unchanged. That choice is committed with an atomic group, ``(?>…)``."""
+
+    @staticmethod
+    def _translate_segment_glob(pattern: str, range_error: Literal["literal", "raise"]) -> str:
+        regex = GitIgnoreSpecPattern._translate_segment_glob(pattern, range_error)
+        *head, last = regex.split(_STAR)
+        if len(head) < 2:  # zero or one star
+            return regex
+        first, *middle = head
+        return first + "".join(f"(?>{_STAR}?{chunk})" for chunk in middle) + _STAR + last
+
+    @classmethod
+    def pattern_to_regex(cls, pattern: str) -> tuple[str | None, bool | None]:  # type: ignore[override]
+        # (only text lines are compiled here, never bytes)
+        regex, include = super().pattern_to_regex(pattern)
+        if regex is None or regex.count(_GLOBSTAR) < 2:
+            return regex, include
+        # A run of segments between two ``**`` at its earliest place; it ends where a segment does.
+        first, *middle, last = regex.split(_GLOBSTAR)
+        runs = "".join(f"(?>(?:/.+?)??{run}(?=/))" for run in middle)
+        return first + runs + _GLOBSTAR + last, include
+
+
+def _gitignore(lines: Sequence[str]) -> pathspec.GitIgnoreSpec:
+    # "simple": Python's re (re2 or hyperscan, if installed, would refuse the atomic groups)
+    return pathspec.GitIgnoreSpec.from_lines(lines, _LinearPattern, backend="simple")
+
+
+_SECRETS = _gitignore(SECRET_FILES)
 
 
 def private_dirs() -> tuple[Path, ...]:
@@ -77,17 +123,39 @@ class WalkOptions:
 
 def _spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
     kept = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    return pathspec.GitIgnoreSpec.from_lines(kept) if kept else None
+    return _gitignore(kept) if kept else None
+
+
+#: The most of an ignore file read; a bigger one is left out, as git leaves out one over 100 MiB.
+IGNORE_FILE_BYTES = 1 << 20
 
 
 def _read_ignore(path: Path, result: WalkResult, root: Path) -> pathspec.GitIgnoreSpec | None:
+    """The patterns of an ignore file; None for none, or for one that is no regular file of at most
+    ``IGNORE_FILE_BYTES``: a cloned repository's ``.gitignore`` may be a link to ``/dev/zero`` (read
+    until memory ran out) or a FIFO (read forever). Like git, a symlinked one is not followed."""
     try:
-        return _spec(path.read_text(encoding="utf-8", errors="replace").splitlines())
+        data = _read_regular(path, IGNORE_FILE_BYTES)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        result.warnings.append(f"{path.relative_to(root)}: cannot read ({exc.strerror or exc})")
+        why = "a symbolic link, not followed (as git does)" if exc.errno == errno.ELOOP else exc.strerror
+        result.warnings.append(f"{path.relative_to(root)}: left out ({why or exc})")
         return None
+    return _spec(data.decode("utf-8", errors="replace").splitlines())
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file, never through a link at its last step, never
+    waiting on a FIFO; OSError otherwise (ELOOP for a link)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit:,} bytes")
+    return data
 
 
 class _Ignores:

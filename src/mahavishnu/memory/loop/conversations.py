@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mahavishnu.clean_text import clean_text
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
 from mahavishnu.memory.core import provenance
 from mahavishnu.memory.core.backends.records import CONVERSATIONS, MAX_ROWS
@@ -66,7 +67,9 @@ class Turn:
         for name in ("agent_id", "session_id"):
             if check_label(name, getattr(self, name)) is None:
                 raise InvalidInputError(f"a conversation turn needs {name}")
-        if not isinstance(self.content, str) or not self.content.strip():
+        # a lone surrogate (half an emoji Node's JSON cut) as U+FFFD, no NUL: text any store takes
+        content = clean_text(self.content) if isinstance(self.content, str) else ""
+        if not content.strip():
             raise InvalidInputError("a conversation turn's content is empty")
         check_name("session", self.session_id)
         check_name("project", check_label("project", self.project))
@@ -74,7 +77,7 @@ class Turn:
             self.agent_id,
             self.session_id,
             self.role,
-            self.content,
+            content,
             check_metadata(self.metadata),
             self.project,
             parse_time(self.created_at) if self.created_at is not None else None,
@@ -409,6 +412,7 @@ def store_transcript_turns(
             f"{agent_id}:{transcript.session_id}:{turn.uuid or number}",
         )
         for number, turn in enumerate(transcript.turns, start=transcript.first_turn)
+        if clean_text(turn.content).strip()  # (a NUL alone: nothing said, and no reason to stop)
     ]
     stored = store_turns(store, turns, source="transcript")
     new = [turn for turn, row in zip(turns, stored.conversation_ids, strict=True) if row is not None]

@@ -16,12 +16,14 @@ mount, ``/dev/zero``, ``/etc/shadow``, a 300 MB log. So:
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mahavishnu.clean_text import clean_text
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.wording import a
 
@@ -176,6 +178,29 @@ def _not_a_session_file(info: os.stat_result) -> str | None:
     if info.st_uid != os.getuid():
         return "it belongs to another user"
     return None
+
+
+def session_entry(raw: bytes) -> object:
+    """One line of a session file as JSON, its text as any store takes it: a lone surrogate (half an
+    emoji Node's JSON cut, or its bytes) as U+FFFD, no NUL (``clean_text``). ValueError for a line
+    that is not JSON or is nested too deeply to read (a capture skips it and goes on: one line that
+    raised stopped every capture of the session at it)."""
+    try:
+        value = json.loads(raw)
+        # (only a \u escape or the UTF-8 bytes of a surrogate make one: most lines are kept as read)
+        return _cleaned(value) if b"\\u" in raw or b"\xed" in raw else value
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _cleaned(value: object) -> object:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_cleaned(item) for item in value]
+    if isinstance(value, dict):
+        return {clean_text(key): _cleaned(item) for key, item in value.items()}
+    return value
 
 
 def read_pieces(session: OpenSession, start: int = 0, *, whole: bool = False) -> Iterator[Piece]:

@@ -31,7 +31,6 @@ counted, like the Claude Code reader does.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -42,7 +41,7 @@ from typing import Any, Literal
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core.projects import project_for
-from mahavishnu.memory.loop.session_file import open_session, read_pieces, session_files
+from mahavishnu.memory.loop.session_file import open_session, read_pieces, session_entry, session_files
 from mahavishnu.memory.loop.transcripts import (
     Role,
     Transcript,
@@ -175,7 +174,7 @@ def _lines(data: bytes, path: Path, what: str) -> tuple[list[dict[str, Any]], in
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw)
+            value = session_entry(raw)
         except ValueError:
             value = None
         if isinstance(value, dict):

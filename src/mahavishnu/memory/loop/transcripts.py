@@ -29,7 +29,6 @@ Only what a human would read as the conversation is kept:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from typing import Any, Literal
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core.projects import project_for
+from mahavishnu.memory.loop.session_file import session_entry
 
 Role = Literal["user", "assistant"]
 
@@ -150,7 +150,7 @@ def _parse_lines(data: bytes, path: Path) -> tuple[list[dict[str, Any]], int]:
 
 def _parse_entry(raw: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(raw)
+        value = session_entry(raw)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError both derive from it
         return None
     if isinstance(value, dict) and isinstance(value.get("type"), str):
