@@ -62,8 +62,9 @@ class _LinearPattern(GitIgnoreSpecPattern):
     so matches are unchanged. That choice is committed with an atomic group, ``(?>…)``."""
 
     @staticmethod
-    def _translate_segment_glob(pattern: str, range_error: Literal["literal", "raise"]) -> str:
-        regex = GitIgnoreSpecPattern._translate_segment_glob(pattern, range_error)
+    def _translate_segment_glob(pattern: str, *options: Literal["literal", "raise"]) -> str:
+        # (pathspec 1.1 added ``range_error``; 1.0 has the pattern alone: both pass through)
+        regex = GitIgnoreSpecPattern._translate_segment_glob(pattern, *options)
         *head, last = regex.split(_STAR)
         if len(head) < 2:  # zero or one star
             return regex
