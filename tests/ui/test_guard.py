@@ -142,6 +142,19 @@ def test_a_write_needs_the_csrf_token_and_no_foreign_origin(client: TestClient, 
     assert store.get_many([1]) == {}
 
 
+def test_a_form_over_the_limit_is_refused_as_too_large_not_as_a_bad_csrf_token(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """A 5 MB edit (a paste into the content box) is told it is too large: 'CSRF token missing or
+    wrong' sent the user looking for a security problem that was not there."""
+    csrf = logged_in(client)
+    huge = {"csrf": csrf, "content": "x" * (5 * 1024 * 1024), "type": "note", "tags": "", "project": ""}
+    answer = client.post("/memory/1/edit", data=huge, follow_redirects=False)
+    assert answer.status_code == 413
+    assert "over 1 MiB" in answer.text and "CSRF" not in answer.text
+    assert store.get(1).content == "We use httpx"
+
+
 def test_the_trust_button_needs_the_csrf_token_and_lets_recall_add_the_memory(
     client: TestClient, store: MemoryStore
 ) -> None:

@@ -14,7 +14,7 @@ ASGI middleware in front of every route, static files included:
   cookie, or ``Authorization: Bearer <token>`` (scripts, health checks): else 401.
 * **Writes** (any method but GET/HEAD/OPTIONS): refused with 403 when ``Origin`` names another
   site or ``Sec-Fetch-Site`` says ``cross-site``, and, for a cookie session, unless the form (or an
-  ``X-CSRF-Token`` header) carries the session's CSRF token.
+  ``X-CSRF-Token`` header) carries the session's CSRF token; a form over ``MAX_FORM_BYTES`` gets 413.
 * **Headers** on every answer: a Content-Security-Policy that allows only the dashboard's own
   script and style files (no inline script, nothing from elsewhere), no framing, no sniffing, no
   referrer to other sites, no caching. No CORS header is ever sent.
@@ -42,6 +42,11 @@ CSRF_HEADER = b"x-csrf-token"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FORM_BYTES = 1024 * 1024
+#: A larger form is refused with 413 (not as a missing CSRF token, which it is not).
+TOO_LARGE = (
+    f"Refused: the form is over {MAX_FORM_BYTES // (1024 * 1024)} MiB; nothing was saved "
+    "(a memory holds at most memory.max_content_chars characters)."
+)
 #: Headers a request may carry at most once (more: 400), those the checks below read. (A browser
 #: sends one Cookie header over HTTP/1.1, RFC 6265 5.4.)
 SINGLE_HEADERS = frozenset(
@@ -128,10 +133,14 @@ class Guard:
                 await _answer(send, 403, refused)
                 return
             if not bearer:
-                receive, ok = await _checked_csrf(scope, receive, headers, csrf or "")
-                if not ok:
+                body = await _read_form(receive)
+                if body is None:
+                    await _answer(send, 413, TOO_LARGE)
+                    return
+                if not _csrf_ok(headers, body, csrf or ""):
                     await _answer(send, 403, "Refused: this form's CSRF token is missing or wrong.")
                     return
+                receive = _replaying(body, receive)
         await self.app(scope, receive, send)
 
     async def _login(self, scope: Scope, send: Send) -> None:
@@ -210,23 +219,32 @@ def _cross_site(headers: dict[bytes, bytes]) -> str | None:
     return None
 
 
-async def _checked_csrf(
-    scope: Scope, receive: Receive, headers: dict[bytes, bytes], expected: str
-) -> tuple[Receive, bool]:
-    """Read the whole body (a form, at most ``MAX_FORM_BYTES``), check its CSRF token, and give the
-    app a ``receive`` that replays the body."""
+async def _read_form(receive: Receive) -> bytes | None:
+    """The whole body, or None past ``MAX_FORM_BYTES``. The rest is still read (and dropped) before
+    the refusal is sent: a server that answers mid-upload and closes makes the browser show a reset
+    connection instead of the answer."""
     body = b""
     more = True
     while more:
         message = await receive()
-        body += message.get("body", b"")
+        if message["type"] == "http.disconnect":
+            return None
+        if len(body) <= MAX_FORM_BYTES:
+            body += message.get("body", b"")
         more = bool(message.get("more_body"))
-        if len(body) > MAX_FORM_BYTES:
-            return receive, False
+    return body if len(body) <= MAX_FORM_BYTES else None
+
+
+def _csrf_ok(headers: dict[bytes, bytes], body: bytes, expected: str) -> bool:
+    """Whether the ``X-CSRF-Token`` header, else the form's ``csrf`` field, is the session's."""
     given = headers.get(CSRF_HEADER, b"").decode("latin-1")
     if not given and headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded"):
         given = (parse_qs(body.decode("latin-1")).get(CSRF_FIELD) or [""])[0]
-    ok = bool(expected) and bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    return bool(expected) and bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app the body the guard read, then what the client sends next."""
     replayed = False
 
     async def replay() -> Message:
@@ -236,7 +254,7 @@ async def _checked_csrf(
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return replay, ok
+    return replay
 
 
 def _with_security_headers(send: Send) -> Send:
