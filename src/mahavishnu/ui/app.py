@@ -172,9 +172,42 @@ def _render(request: Request, name: str, context: Mapping[str, object], status: 
     return templates.TemplateResponse(request, name, values, status_code=status)
 
 
+def _status(exc: MahavishnuError) -> int:
+    if isinstance(exc, EditConflict):
+        return 409
+    return 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, NotYoursError) else 400
+
+
 def _error(request: Request, exc: MahavishnuError) -> HTMLResponse:
-    status = 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, NotYoursError) else 400
-    return _render(request, "error.html", {"message": exc.message, "hint": exc.hint}, status)
+    return _render(request, "error.html", {"message": exc.message, "hint": exc.hint}, _status(exc))
+
+
+#: The edit form's fields; ``version`` is ``memories.edit_version`` of the memory it was made from.
+EDIT_FIELDS = ("content", "type", "tags", "project", "version")
+
+
+class EditConflict(MahavishnuError):
+    """The memory changed after its edit form was made: saving the form would undo that change."""
+
+    def __init__(self, memory_id: int) -> None:
+        super().__init__(
+            f"memory #{memory_id} changed since this page was opened (another tab, the CLI or an "
+            "agent): nothing was saved",
+            hint="The form shows it as it is now; what you typed is below: copy it in and save again.",
+        )
+
+
+def _unsaved(
+    request: Request, current: Memory, fields: Mapping[str, str], exc: MahavishnuError
+) -> HTMLResponse:
+    """The memory's page again, as stored, with why the edit was not saved and what was typed (a
+    refused save used to show only the error, and the typed text was lost). Scrubbed as a saved
+    memory would be: a key pasted into the form is not shown back."""
+    from mahavishnu.redaction.scrub import scrub
+
+    unsaved = {"message": exc.message, "hint": exc.hint, **{k: scrub(v) for k, v in fields.items()}}
+    context = {"row": Row(current), "types": MEMORY_TYPES, "unsaved": unsaved}
+    return _render(request, "detail.html", context, _status(exc))
 
 
 def _address(path: str, params: Mapping[str, str]) -> str:
@@ -288,14 +321,23 @@ class Pages:
     async def edit(self, request: Request) -> Response:
         form = await request.form()
         memory_id = int(request.path_params["memory_id"])
-        fields = {name: str(form.get(name) or "") for name in ("content", "type", "tags", "project")}
-        return await _run(request, lambda: self._edit(memory_id, fields))
+        fields = {name: str(form.get(name) or "") for name in EDIT_FIELDS}
+        return await _run(request, lambda: self._edit(request, memory_id, fields))
 
-    def _edit(self, memory_id: int, fields: dict[str, str]) -> Response:
+    def _edit(self, request: Request, memory_id: int, fields: dict[str, str]) -> Response:
+        """Save what the form changed, unless the memory changed since the form was made (its
+        ``version``; a script's post without one is not checked) or the store refuses the change:
+        then nothing is saved and the page shows what was typed, with why."""
         with self.library.store() as store:
-            wanted = _edited(store.get(memory_id), fields)
-            if wanted:
-                store.update(memory_id, **wanted)
+            current = store.get(memory_id)
+            if fields["version"] and fields["version"] != memories.edit_version(current):
+                return _unsaved(request, current, fields, EditConflict(memory_id))
+            wanted = _edited(current, fields)
+            try:
+                if wanted:
+                    store.update(memory_id, **wanted)
+            except MahavishnuError as exc:
+                return _unsaved(request, current, fields, exc)
         return _back(f"/memory/{memory_id}", flash="saved" if wanted else "nothing changed")
 
     async def delete(self, request: Request) -> Response:

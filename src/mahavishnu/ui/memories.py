@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import secrets
 import threading
@@ -168,6 +169,18 @@ class Row:
     @property
     def quarantined(self) -> bool:
         return self.held_back is not None
+
+    @property
+    def version(self) -> str:
+        return edit_version(self.memory)
+
+
+def edit_version(memory: Memory) -> str:
+    """A digest of what the edit form shows (content, type, tags, project), posted back with it:
+    the save is refused when the memory changed since the form was made (the CLI, an agent, another
+    tab, a quarantine, which is a tag), or the form's stale fields would overwrite that change."""
+    shown = json.dumps([memory.content, memory.memory_type, list(memory.tags), memory.project])
+    return hashlib.sha256(shown.encode()).hexdigest()[:32]
 
 
 def find(store: MemoryStore, query: Query, limit: int = PAGE) -> list[Row]:
