@@ -127,7 +127,9 @@ def test_an_edit_is_saved_through_the_library_and_seen_by_the_cli(
         assert hit.memory.id == ids["httpx"] and (hit.vector_score or 0) > 0.2
 
 
-def test_delete_asks_then_removes_the_memory(browser: Any, dashboard: Dashboard, store: MemoryStore) -> None:
+def test_delete_asks_then_removes_the_memory_and_undo_brings_it_back(
+    browser: Any, dashboard: Dashboard, store: MemoryStore
+) -> None:
     ids = seed(store)
     log_in(browser, dashboard, f"/memory/{ids['go']}")
     by_css(browser, "#delete").click()
@@ -138,6 +140,10 @@ def test_delete_asks_then_removes_the_memory(browser: Any, dashboard: Dashboard,
     wait_for(lambda: "deleted" in by_css(browser, "#flash").text, "the deleted flash")
     with pytest.raises(NotFoundError):
         store.get(ids["go"])
+    by_css(browser, "#undo").click()  # a delete is kept for 15 minutes, as a forget is
+    wait_for(lambda: "1 memory restored" in by_css(browser, "#flash").text, "the restored flash")
+    back = store.get(ids["go"])
+    assert back.content == "The billing service is written in Go" and back.project == "billing"
 
 
 def test_a_quarantined_memory_says_why_and_the_trust_button_lets_recall_add_it(

@@ -347,8 +347,9 @@ class Pages:
 
         def deleted() -> Response:
             with self.library.store() as store:
-                store.delete(memory_id)
-            return _back(target.split("?")[0], **_query_of(target), flash=f"memory #{memory_id} deleted")
+                undo_id = memories.delete(store, memory_id)
+            said = f"memory #{memory_id} deleted"
+            return _back(target.split("?")[0], **_query_of(target), flash=said, undo=undo_id)
 
         return await _run(request, deleted)
 

@@ -6,7 +6,7 @@ re-embedded on a content change): no SQL here. Filters the store has (project, g
 assistant, dates) filter inside its scan; provenance and quarantine, which are read from each
 memory, are applied to what it returns (a search over-fetches for them).
 
-A bulk forget first writes what it removes to an undo file (the store's export format, vectors
+A bulk forget, and a delete, first writes what it removes to an undo file (the store's export format, vectors
 included, under ``$MAHAVISHNU_HOME/ui/trash/``, 0600): undo imports it back with its ids and times
 (``MemoryStore.import_``), and the file is deleted once ``UNDO_SECONDS`` have passed.
 """
@@ -279,6 +279,31 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
     found = store.get_many(ids)
     for memory_id in others(authors(store.backend, found)):  # another member's: theirs to delete
         del found[memory_id]
+    undo_id, memories = _keep(store, found)
+    deleted = store.delete_many([m.id for m in memories])
+    return deleted, undo_id
+
+
+def delete(store: MemoryStore, memory_id: int) -> str:
+    """Delete one memory as ``MemoryStore.delete`` does (an unknown id, another member's memory or a
+    repository chunk refused), kept in an undo file first, as a forget is: its undo id ("" for a
+    memory without a vector yet, which an undo could not put back as it was)."""
+    sweep_trash()
+    undo_id, kept = _keep(store, {memory_id: store.get(memory_id)})
+    trash = trash_dir() / f"{undo_id}.jsonl"
+    try:
+        store.delete(memory_id)
+    except BaseException:
+        trash.unlink(missing_ok=True)  # refused: nothing was deleted, nothing to undo
+        raise
+    if not kept:
+        trash.unlink(missing_ok=True)
+        return ""
+    return undo_id
+
+
+def _keep(store: MemoryStore, found: Mapping[int, Memory]) -> tuple[str, list[Memory]]:
+    """Write these memories, with their vectors, to a new undo file: (its id, those written)."""
     vectors = store.backend.vectors(list(found))
     memories = [m.with_embedding(vectors[i]) for i, m in sorted(found.items()) if i in vectors]
     undo_id = secrets.token_hex(8)
@@ -291,8 +316,7 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
     # with the descriptions the vectors were made with: undo keeps them as they were (``import_``)
     transfer.write(path, header, memories, descriptions=project_descriptions(store.backend))
     path.chmod(0o600)
-    deleted = store.delete_many([m.id for m in memories])
-    return deleted, undo_id
+    return undo_id, memories
 
 
 def undo(store: MemoryStore, undo_id: str) -> int:
