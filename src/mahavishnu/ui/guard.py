@@ -9,9 +9,9 @@ ASGI middleware in front of every route, static files included:
   a DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) gets 421.
 * **Login, as Jupyter does**: ``mahavishnu ui`` prints a URL with a token made at start
   (``/login?token=…``, good for any number of logins until the server stops: not a one-time
-  token); opening it sets a session cookie (``HttpOnly``, ``SameSite=Strict``) and
-  sends the browser on without the token in its address bar. Every other request needs that
-  cookie, or ``Authorization: Bearer <token>`` (scripts, health checks): else 401.
+  token); opening it sets a session cookie (``mahavishnu_ui_PORT``, ``HttpOnly``,
+  ``SameSite=Strict``) and sends the browser on without the token in its address bar. Every
+  other request needs that cookie, or ``Authorization: Bearer <token>`` (scripts, health checks): else 401.
 * **Writes** (any method but GET/HEAD/OPTIONS): refused with 403 when ``Origin`` names another
   site or ``Sec-Fetch-Site`` says ``cross-site``, and, for a cookie session, unless the form (or an
   ``X-CSRF-Token`` header) carries the session's CSRF token; a form over ``MAX_FORM_BYTES`` gets 413.
@@ -116,7 +116,7 @@ class Guard:
         if scope["path"] == "/login":
             await self._login(scope, send)
             return
-        csrf = self.sessions.csrf(_cookie(headers, COOKIE))
+        csrf = self.sessions.csrf(_cookie(headers, cookie_name(scope)))
         bearer = _bearer(headers.get(b"authorization", b""), self.token)
         if csrf is None and not bearer:
             await _answer(
@@ -153,7 +153,7 @@ class Guard:
         if not target.startswith("/") or target.startswith("//") or "\\" in target:
             target = "/"
         sid = self.sessions.open()
-        cookie = f"{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/"
+        cookie = f"{cookie_name(scope)}={sid}; HttpOnly; SameSite=Strict; Path=/"
         await send(
             {
                 "type": "http.response.start",
@@ -166,6 +166,13 @@ class Guard:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+
+def cookie_name(scope: Scope) -> str:
+    """``mahavishnu_ui_PORT``: a browser sends a host's cookies to every port of it (RFC 6265 8.5),
+    so under one name a login to a second dashboard (another port) replaced the first's session."""
+    server = scope.get("server")
+    return f"{COOKIE}_{server[1] if server else 0}"
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
