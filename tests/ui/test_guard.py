@@ -118,11 +118,27 @@ def test_a_bearer_token_works_for_scripts(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["evil.example", "evil.example:8690", "192.168.1.2:8690", "127.0.0.1.nip.io"]
+    "host",
+    [
+        "evil.example",
+        "evil.example:8690",
+        "192.168.1.2:8690",
+        "127.0.0.1.nip.io",
+        "127.0.0.1:8690@evil.example",  # no Host a browser sends: not read as 127.0.0.1
+        "127.0.0.1:8690 evil.example",
+        "127.0.0.1:evil",
+        "[::1]evil:8690",
+    ],
 )
 def test_a_foreign_host_header_is_refused(client: TestClient, host: str) -> None:
     answer = client.get(f"/login?token={TOKEN}", headers={"host": host}, follow_redirects=False)
     assert answer.status_code == 421
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8690", "localhost:8690", "LOCALHOST", "[::1]:8690"])
+def test_this_machines_host_names_are_let_in(client: TestClient, host: str) -> None:
+    answer = client.get(f"/login?token={TOKEN}", headers={"host": host}, follow_redirects=False)
+    assert answer.status_code == 303
 
 
 def test_a_write_needs_the_csrf_token_and_no_foreign_origin(client: TestClient, store: MemoryStore) -> None:

@@ -24,6 +24,7 @@ ASGI middleware in front of every route, static files included:
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
@@ -187,13 +188,14 @@ def _doubled(scope: Scope) -> str | None:
     return doubled(scope.get("headers") or [], SINGLE_HEADERS)
 
 
+_HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?")
+
+
 def _loopback_host(host: bytes) -> bool:
-    text = host.decode("latin-1").strip().lower()
-    if text.startswith("["):
-        name = text[: text.find("]") + 1] if "]" in text else text
-    else:
-        name = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
-    return name in LOOPBACK_HOSTS
+    """Whether ``host`` is a loopback name with at most a numeric port: ``127.0.0.1:1@evil`` or
+    ``127.0.0.1:1 x`` is no host a browser sends, and is refused rather than read as 127.0.0.1."""
+    found = _HOST.fullmatch(host.decode("latin-1").strip().lower())
+    return found is not None and found["name"] in LOOPBACK_HOSTS
 
 
 def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
