@@ -141,8 +141,16 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         yield
         library.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={MahavishnuError: _uncaught})
     return Guard(app, token, sessions)
+
+
+def _uncaught(request: Request, exc: Exception) -> Response:
+    """A page's error that its route did not catch (the recall log or the repositories over a
+    damaged store) shown as the one-line error page, not a bare 500 and a traceback in the log."""
+    if not isinstance(exc, MahavishnuError):  # (registered for MahavishnuError only)
+        raise exc
+    return _error(request, exc)
 
 
 _T = TypeVar("_T", bound=str)
@@ -284,7 +292,7 @@ class Pages:
         return response
 
     def _memory(self, request: Request, template: str) -> Response:
-        error = ""
+        error = hint = ""
         rows: list[Row] = []
         outside = None
         try:
@@ -292,8 +300,8 @@ class Pages:
             with self.library.store() as store:
                 rows = memories.find(store, query)
                 outside = memories.outside(store, query, rows)
-        except MahavishnuError as exc:
-            query, error = Query(), exc.message
+        except MahavishnuError as exc:  # the page, and instead of its list, why (not "no memories yet")
+            query, error, hint = Query(), exc.message, exc.hint
         return _render(
             request,
             template,
@@ -302,6 +310,7 @@ class Pages:
                 "rows": rows,
                 "outside": outside,
                 "error": error,
+                "hint": hint,
                 "modes": SEARCH_MODES,
                 "types": MEMORY_TYPES,
                 "provenances": PROVENANCES,
