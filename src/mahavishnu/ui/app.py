@@ -70,6 +70,7 @@ templates = Jinja2Templates(
 )
 templates.env.filters["counted"] = wording.count  # {{ n|counted("file") }}: "1 file", "2 files"
 templates.env.globals["NO_RELEVANT_MEMORIES"] = wording.NO_RELEVANT_MEMORIES
+templates.env.globals["PAGE"] = memories.PAGE
 Handler = Callable[[Request], Response]
 
 
@@ -295,10 +296,11 @@ class Pages:
         error = hint = ""
         rows: list[Row] = []
         outside = None
+        older = False
         try:
             query = Query.from_params(request.query_params)
             with self.library.store() as store:
-                rows = memories.find(store, query)
+                rows, older = memories.find(store, query)
                 outside = memories.outside(store, query, rows)
         except MahavishnuError as exc:  # the page, and instead of its list, why (not "no memories yet")
             query, error, hint = Query(), exc.message, exc.hint
@@ -308,6 +310,8 @@ class Pages:
             {
                 "query": query,
                 "rows": rows,
+                "older_link": query.at_page(query.page_number + 1) if older else "",
+                "newer_link": query.at_page(query.page_number - 1) if query.page else "",
                 "outside": outside,
                 "error": error,
                 "hint": hint,
