@@ -158,6 +158,32 @@ def test_a_write_needs_the_csrf_token_and_no_foreign_origin(client: TestClient, 
     assert store.get_many([1]) == {}
 
 
+#: What Chromium sends for an image, a script, a fetch and a frame on another site's page.
+SUBRESOURCES = [("no-cors", "image"), ("no-cors", "script"), ("cors", "empty"), ("navigate", "iframe")]
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+@pytest.mark.parametrize(("mode", "dest"), SUBRESOURCES)
+def test_another_sites_page_cannot_load_a_page_as_a_subresource(
+    client: TestClient, site: str, mode: str, dest: str
+) -> None:
+    """A page on another port of 127.0.0.1 is same-site and is sent the cookie: its <img> of
+    /health ran the provider probes, its fetch of /memory/hits ran a search it could time."""
+    logged_in(client)
+    fetch = {"sec-fetch-site": site, "sec-fetch-mode": mode, "sec-fetch-dest": dest}
+    for path in ("/health", "/memory/hits?q=x", "/static/ui.css", f"/login?token={TOKEN}"):
+        answer = client.get(path, headers=fetch, follow_redirects=False)
+        assert answer.status_code == 403 and "another site" in answer.text, path
+
+
+def test_a_link_from_another_site_still_opens_the_page(client: TestClient) -> None:
+    opened = {"sec-fetch-site": "same-site", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document"}
+    assert client.get(f"/login?token={TOKEN}", headers=opened, follow_redirects=False).status_code == 303
+    assert client.get("/memory", headers=opened).status_code == 200
+    own = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "cors", "sec-fetch-dest": "empty"}
+    assert client.get("/memory/hits?q=x", headers=own).status_code == 200  # htmx's own requests
+
+
 def test_a_form_over_the_limit_is_refused_as_too_large_not_as_a_bad_csrf_token(
     client: TestClient, store: MemoryStore
 ) -> None:

@@ -3,10 +3,12 @@
 ASGI middleware in front of every route, static files included:
 
 * **One of each**: a request with two ``Host``, ``Authorization``, ``Cookie``, ``X-CSRF-Token``,
-  ``Origin``, ``Sec-Fetch-Site`` or ``Content-Type`` headers gets 400 (which one would count
-  depends on who reads it).
+  ``Origin``, ``Sec-Fetch-Site``/``-Mode``/``-Dest`` or ``Content-Type`` headers gets 400 (which
+  one would count depends on who reads it).
 * **Host**: the ``Host`` header must name this machine (``127.0.0.1``, ``localhost``, ``[::1]``):
   a DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) gets 421.
+* **Other sites' subresources**: a request another site's page makes (``Sec-Fetch-Site``
+  ``cross-site`` or ``same-site``) other than opening a page (``navigate`` to a ``document``) gets 403.
 * **Login, as Jupyter does**: ``mahavishnu ui`` prints a URL with a token made at start
   (``/login?token=…``, good for any number of logins until the server stops: not a one-time
   token); opening it sets a session cookie (``mahavishnu_ui_PORT``, ``HttpOnly``,
@@ -51,7 +53,17 @@ TOO_LARGE = (
 #: Headers a request may carry at most once (more: 400), those the checks below read. (A browser
 #: sends one Cookie header over HTTP/1.1, RFC 6265 5.4.)
 SINGLE_HEADERS = frozenset(
-    {b"host", b"authorization", b"cookie", b"x-csrf-token", b"origin", b"sec-fetch-site", b"content-type"}
+    {
+        b"host",
+        b"authorization",
+        b"cookie",
+        b"x-csrf-token",
+        b"origin",
+        b"sec-fetch-site",
+        b"sec-fetch-mode",
+        b"sec-fetch-dest",
+        b"content-type",
+    }
 )
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -113,6 +125,9 @@ class Guard:
             return
         if not _loopback_host(headers.get(b"host", b"")):
             await _answer(send, 421, "This dashboard answers only to 127.0.0.1 or localhost.")
+            return
+        if _foreign_subresource(headers):
+            await _answer(send, 403, "Refused: another site's page cannot load this dashboard's pages.")
             return
         if scope["path"] == "/login":
             await self._login(scope, send)
@@ -211,6 +226,18 @@ def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
 def _bearer(header: bytes, token: str) -> bool:
     scheme, _, given = header.strip().partition(b" ")
     return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token.encode())
+
+
+def _foreign_subresource(headers: dict[bytes, bytes]) -> bool:
+    """Whether another site's page (``cross-site``, or ``same-site``: another port of 127.0.0.1,
+    which is sent the session cookie) asked for this as an image, a script or a fetch rather than
+    as a page the user opened: such a request could still run a search or the provider probes of
+    ``/health``, or be timed. Fetch Metadata; a client that sends none (a script) is not refused."""
+    site = headers.get(b"sec-fetch-site", b"").lower()
+    if site not in (b"cross-site", b"same-site"):
+        return False
+    opened = headers.get(b"sec-fetch-mode", b"").lower() == b"navigate"
+    return not (opened and headers.get(b"sec-fetch-dest", b"").lower() == b"document")
 
 
 def _cross_site(headers: dict[bytes, bytes]) -> str | None:
