@@ -15,8 +15,9 @@ ASGI middleware in front of every route, static files included:
   ``SameSite=Strict``) and sends the browser on without the token in its address bar. Every
   other request needs that cookie, or ``Authorization: Bearer <token>`` (scripts, health checks): else 401.
 * **Writes** (any method but GET/HEAD/OPTIONS): refused with 403 when ``Origin`` names another
-  origin or ``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``, and, for a cookie session, unless the form (or an
-  ``X-CSRF-Token`` header) carries the session's CSRF token; a form over ``MAX_FORM_BYTES`` gets 413.
+  origin or ``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``, and, for a cookie session,
+  unless the form (or an ``X-CSRF-Token`` header) carries the session's CSRF token; a form over
+  ``MAX_FORM_BYTES`` gets 413.
 * **Headers** on every answer: a Content-Security-Policy that allows only the dashboard's own
   script and style files (no inline script, nothing from elsewhere), no framing, no sniffing, no
   referrer to other sites, no caching. No CORS header is ever sent.
