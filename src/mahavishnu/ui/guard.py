@@ -27,6 +27,7 @@ ASGI middleware in front of every route, static files included:
 from __future__ import annotations
 
 import hmac
+import html
 import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -170,19 +171,42 @@ class Guard:
         if not target.startswith("/") or target.startswith("//") or "\\" in target:
             target = "/"
         sid = self.sessions.open()
-        cookie = f"{cookie_name(scope)}={sid}; HttpOnly; SameSite=Strict; Path=/"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 303,
-                "headers": [
-                    (b"location", quote(target, safe="/?=&%").encode()),
-                    (b"set-cookie", cookie.encode()),
-                    (b"content-length", b"0"),
-                ],
-            }
-        )
+        cookie = (b"set-cookie", f"{cookie_name(scope)}={sid}; HttpOnly; SameSite=Strict; Path=/".encode())
+        location = quote(target, safe="/?=&%")
+        if _from_another_site(_headers(scope)):
+            body = _landing_page(location)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        cookie,
+                        (b"content-type", b"text/html; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        headers = [(b"location", location.encode()), cookie, (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 303, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _from_another_site(headers: dict[bytes, bytes]) -> bool:
+    return headers.get(b"sec-fetch-site", b"").lower() in (b"cross-site", b"same-site")
+
+
+def _landing_page(location: str) -> bytes:
+    """The login's answer to a link on another page (the terminal's, a file's, a chat's): a redirect
+    followed in that navigation would not carry the new ``SameSite=Strict`` cookie, and the page
+    said "Not logged in"; this page moves on from the dashboard's own origin, so it does (a meta
+    refresh: the Content-Security-Policy allows no script)."""
+    target = html.escape(location, quote=True)
+    return (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
+        f'<title>Mahavishnu</title><p>Logged in: <a href="{target}">open the dashboard</a>.</p>\n'
+    ).encode()
 
 
 def cookie_name(scope: Scope) -> str:
@@ -234,8 +258,7 @@ def _foreign_subresource(headers: dict[bytes, bytes]) -> bool:
     which is sent the session cookie) asked for this as an image, a script or a fetch rather than
     as a page the user opened: such a request could still run a search or the provider probes of
     ``/health``, or be timed. Fetch Metadata; a client that sends none (a script) is not refused."""
-    site = headers.get(b"sec-fetch-site", b"").lower()
-    if site not in (b"cross-site", b"same-site"):
+    if not _from_another_site(headers):
         return False
     opened = headers.get(b"sec-fetch-mode", b"").lower() == b"navigate"
     return not (opened and headers.get(b"sec-fetch-dest", b"").lower() == b"document")
