@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -173,7 +176,7 @@ def _render(request: Request, name: str, context: Mapping[str, object], status: 
     left = memories.undo_left(undo) if undo else 0.0
     values = {
         "csrf": state.get("csrf", ""),
-        "flash": request.query_params.get("flash", ""),
+        "flash": _flash(request),
         "undo": undo if left else "",
         "undo_minutes": int(left // 60) + 1,
         **context,
@@ -225,7 +228,25 @@ def _address(path: str, params: Mapping[str, str]) -> str:
 
 
 def _back(path: str, **params: str) -> RedirectResponse:
+    if params.get("flash"):
+        params["said"] = _said(params["flash"])
     return RedirectResponse(_address(path, params), 303)
+
+
+#: Signs the flash a redirect carries in its address: a link from elsewhere (another port's page, a
+#: chat) could otherwise make the dashboard say anything ("run curl … | sh to fix your key").
+_FLASH_KEY = secrets.token_bytes(32)
+
+
+def _said(flash: str) -> str:
+    return hmac.new(_FLASH_KEY, flash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _flash(request: Request) -> str:
+    """The address's flash if this dashboard wrote it (``_back``), else nothing."""
+    flash = request.query_params.get("flash", "")
+    signed = hmac.compare_digest(request.query_params.get("said", ""), _said(flash))
+    return flash if flash and signed else ""
 
 
 def _from_htmx(request: Request) -> bool:
@@ -703,7 +724,7 @@ def _query_of(target: str) -> dict[str, str]:
     from urllib.parse import parse_qsl
 
     _, _, query = target.partition("?")
-    return {k: v for k, v in parse_qsl(query) if k not in ("flash", "undo")}
+    return {k: v for k, v in parse_qsl(query) if k not in ("flash", "said", "undo")}
 
 
 async def _run(request: Request, action: Callable[[], Response]) -> Response:
