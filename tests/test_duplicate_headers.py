@@ -190,7 +190,7 @@ def login(port: int) -> tuple[str, str]:
     with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
         sock.sendall(f"GET /login?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         head = sock.recv(65536).decode("latin-1")
-    found = re.search(r"set-cookie: (mahavishnu_ui=[^;]+)", head, re.IGNORECASE)
+    found = re.search(r"set-cookie: (mahavishnu_ui_\d+=[^;]+)", head, re.IGNORECASE)
     assert found is not None, head
     cookie = found.group(1)
     status, page = raw_request(port, "GET", "/memory/1", [host, ("Cookie", cookie)])
@@ -203,7 +203,7 @@ def test_dashboard_refuses_a_doubled_cookie_host_or_csrf_header(dashboard: int) 
     cookie, csrf = login(dashboard)
     host = ("Host", f"127.0.0.1:{dashboard}")
     assert raw_request(dashboard, "GET", "/memory/1", [host, ("Cookie", cookie)])[0] == 200
-    doubled_cookie = [host, ("Cookie", "mahavishnu_ui=forged"), ("Cookie", cookie)]
+    doubled_cookie = [host, ("Cookie", f"mahavishnu_ui_{dashboard}=forged"), ("Cookie", cookie)]
     assert raw_request(dashboard, "GET", "/memory/1", doubled_cookie)[0] == 400
     doubled_host = [host, ("Host", "evil.example"), ("Cookie", cookie)]
     assert raw_request(dashboard, "GET", "/memory/1", doubled_host)[0] == 400

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _dashboard import Dashboard
+from _dashboard import Dashboard, served
 from starlette.testclient import TestClient
 
 from mahavishnu.memory.core import store as store_module
@@ -43,29 +40,8 @@ def store() -> Iterator[MemoryStore]:
 
 @pytest.fixture
 def dashboard() -> Iterator[Dashboard]:
-    import uvicorn
-
-    from mahavishnu.ui.app import create_app
-    from mahavishnu.ui.memories import Library
-    from mahavishnu.ui.server import _remember, server_file
-
-    token = "test-token-" + os.urandom(8).hex()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # as ui/server.py
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(Library(MemoryStore.open), token), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    _remember(port, f"http://127.0.0.1:{port}/login?token={token}")  # as ui/server.py records itself
-    yield Dashboard(f"http://127.0.0.1:{port}", token)
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
-    server_file().unlink(missing_ok=True)
+    with served() as running:
+        yield running
 
 
 def _browser_missing() -> str | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _dashboard import Dashboard, all_css, by_css, log_in, shot, wait_for
+from _dashboard import Dashboard, all_css, by_css, log_in, served, shot, wait_for
 from testkit.secret_canaries import canaries
 from typer.testing import CliRunner
 
@@ -62,13 +62,27 @@ def test_the_token_logs_in_once_then_a_cookie_keeps_the_session(
     log_in(browser, dashboard)
     assert "token" not in browser.current_url  # the token leaves the address bar
     assert dashboard.token not in browser.page_source
-    cookie = browser.get_cookie("mahavishnu_ui")
+    cookie = browser.get_cookie(f"mahavishnu_ui_{dashboard.url.rsplit(':', 1)[1]}")
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     browser.get(dashboard.url + "/recall")  # no token now: the cookie
     assert by_css(browser, "h1").text == "Recall log"
     browser.get(dashboard.url + "/memory")
     assert len(all_css(browser, "li.hit")) == 6
     shot(browser, shots, "memory")
+
+
+def test_two_dashboards_on_two_ports_keep_each_its_own_login(
+    browser: Any, dashboard: Dashboard, store: MemoryStore
+) -> None:
+    """A browser sends a host's cookies to all its ports: under one cookie name, logging in to a
+    second dashboard logged the first one's tabs out."""
+    seed(store)
+    log_in(browser, dashboard)
+    with served(record=False) as second:
+        log_in(browser, second)
+        for running in (dashboard, second):
+            browser.get(running.url + "/recall")
+            assert by_css(browser, "h1").text == "Recall log", running.url
 
 
 def test_search_as_you_type_shows_each_hits_score_and_legs(
@@ -127,7 +141,9 @@ def test_an_edit_is_saved_through_the_library_and_seen_by_the_cli(
         assert hit.memory.id == ids["httpx"] and (hit.vector_score or 0) > 0.2
 
 
-def test_delete_asks_then_removes_the_memory(browser: Any, dashboard: Dashboard, store: MemoryStore) -> None:
+def test_delete_asks_then_removes_the_memory_and_undo_brings_it_back(
+    browser: Any, dashboard: Dashboard, store: MemoryStore
+) -> None:
     ids = seed(store)
     log_in(browser, dashboard, f"/memory/{ids['go']}")
     by_css(browser, "#delete").click()
@@ -138,6 +154,10 @@ def test_delete_asks_then_removes_the_memory(browser: Any, dashboard: Dashboard,
     wait_for(lambda: "deleted" in by_css(browser, "#flash").text, "the deleted flash")
     with pytest.raises(NotFoundError):
         store.get(ids["go"])
+    by_css(browser, "#undo").click()  # a delete is kept for 15 minutes, as a forget is
+    wait_for(lambda: "1 memory restored" in by_css(browser, "#flash").text, "the restored flash")
+    back = store.get(ids["go"])
+    assert back.content == "The billing service is written in Go" and back.project == "billing"
 
 
 def test_a_quarantined_memory_says_why_and_the_trust_button_lets_recall_add_it(

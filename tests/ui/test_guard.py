@@ -118,11 +118,27 @@ def test_a_bearer_token_works_for_scripts(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["evil.example", "evil.example:8690", "192.168.1.2:8690", "127.0.0.1.nip.io"]
+    "host",
+    [
+        "evil.example",
+        "evil.example:8690",
+        "192.168.1.2:8690",
+        "127.0.0.1.nip.io",
+        "127.0.0.1:8690@evil.example",  # no Host a browser sends: not read as 127.0.0.1
+        "127.0.0.1:8690 evil.example",
+        "127.0.0.1:evil",
+        "[::1]evil:8690",
+    ],
 )
 def test_a_foreign_host_header_is_refused(client: TestClient, host: str) -> None:
     answer = client.get(f"/login?token={TOKEN}", headers={"host": host}, follow_redirects=False)
     assert answer.status_code == 421
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8690", "localhost:8690", "LOCALHOST", "[::1]:8690"])
+def test_this_machines_host_names_are_let_in(client: TestClient, host: str) -> None:
+    answer = client.get(f"/login?token={TOKEN}", headers={"host": host}, follow_redirects=False)
+    assert answer.status_code == 303
 
 
 def test_a_write_needs_the_csrf_token_and_no_foreign_origin(client: TestClient, store: MemoryStore) -> None:
@@ -140,6 +156,49 @@ def test_a_write_needs_the_csrf_token_and_no_foreign_origin(client: TestClient, 
     same = {"origin": "http://127.0.0.1:8690", "sec-fetch-site": "same-origin"}
     assert client.post(delete, data={"csrf": csrf}, headers=same, follow_redirects=False).status_code == 303
     assert store.get_many([1]) == {}
+
+
+#: What Chromium sends for an image, a script, a fetch and a frame on another site's page.
+SUBRESOURCES = [("no-cors", "image"), ("no-cors", "script"), ("cors", "empty"), ("navigate", "iframe")]
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+@pytest.mark.parametrize(("mode", "dest"), SUBRESOURCES)
+def test_another_sites_page_cannot_load_a_page_as_a_subresource(
+    client: TestClient, site: str, mode: str, dest: str
+) -> None:
+    """A page on another port of 127.0.0.1 is same-site and is sent the cookie: its <img> of
+    /health ran the provider probes, its fetch of /memory/hits ran a search it could time."""
+    logged_in(client)
+    fetch = {"sec-fetch-site": site, "sec-fetch-mode": mode, "sec-fetch-dest": dest}
+    for path in ("/health", "/memory/hits?q=x", "/static/ui.css", f"/login?token={TOKEN}"):
+        answer = client.get(path, headers=fetch, follow_redirects=False)
+        assert answer.status_code == 403 and "another site" in answer.text, path
+
+
+def test_a_link_from_another_site_still_opens_the_page(client: TestClient) -> None:
+    """A login link followed from another page: the page it answers moves on from the dashboard's
+    own origin (a 303 followed in that navigation would not carry the Strict cookie just set)."""
+    opened = {"sec-fetch-site": "same-site", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document"}
+    login = client.get(f"/login?token={TOKEN}&next=/recall", headers=opened, follow_redirects=False)
+    assert login.status_code == 200 and "set-cookie" in login.headers
+    assert '<meta http-equiv="refresh" content="0;url=/recall">' in login.text and TOKEN not in login.text
+    assert client.get("/memory", headers=opened).status_code == 200
+    own = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "cors", "sec-fetch-dest": "empty"}
+    assert client.get("/memory/hits?q=x", headers=own).status_code == 200  # htmx's own requests
+
+
+def test_a_form_over_the_limit_is_refused_as_too_large_not_as_a_bad_csrf_token(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """A 5 MB edit (a paste into the content box) is told it is too large: 'CSRF token missing or
+    wrong' sent the user looking for a security problem that was not there."""
+    csrf = logged_in(client)
+    huge = {"csrf": csrf, "content": "x" * (5 * 1024 * 1024), "type": "note", "tags": "", "project": ""}
+    answer = client.post("/memory/1/edit", data=huge, follow_redirects=False)
+    assert answer.status_code == 413
+    assert "over 1 MiB" in answer.text and "CSRF" not in answer.text
+    assert store.get(1).content == "We use httpx"
 
 
 def test_the_trust_button_needs_the_csrf_token_and_lets_recall_add_the_memory(

@@ -236,7 +236,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "mahavishnu" / "ui" / 
 #: Values known to be integers (memory ids; the recall log's ids are parsed as int).
 INTEGERS = {"m.id", "id", "t.memory_id"}
 #: Query strings built in Python with ``urllib.parse.urlencode`` (``app.py``, ``memories.outside``).
-ENCODED_QUERIES = {"forget_link", "outside.link"}
+ENCODED_QUERIES = {"forget_link", "outside.link", "older_link", "newer_link"}
 
 
 def test_every_address_a_template_builds_encodes_what_it_interpolates() -> None:

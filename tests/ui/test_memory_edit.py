@@ -1,5 +1,6 @@
 """A memory's edit form posted as a browser posts it (no browser): the fields the user did not touch
-come back as the page showed them, and change nothing; only what the user changed is saved."""
+come back as the page showed them, and change nothing; only what the user changed is saved. A form
+made before the memory changed saves nothing; a refused save shows what was typed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import html
 import re
 
 from starlette.testclient import TestClient
+from testkit.secret_canaries import canaries
 
+from mahavishnu.memory.core.provenance import QUARANTINED
 from mahavishnu.memory.core.store import MemoryStore
 
 
@@ -62,3 +65,42 @@ def test_editing_the_text_keeps_a_tag_that_holds_a_comma(client: TestClient, sto
 
     client.post(f"/memory/{stored.id}/edit", data={**as_posted(client, stored.id), "tags": "blue, ops"})
     assert store.get(stored.id).tags == ("blue", "ops")  # tags the user typed are split at commas
+
+
+def test_a_form_opened_before_a_quarantine_saves_nothing_and_keeps_what_was_typed(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """The form's tags were those before the quarantine (a tag): saving its text edit overwrote them
+    and released the memory to recall, saying "saved"."""
+    stored = store.store("Deploys run on Tuesdays.", "decision", tags=["ops"])
+    form = as_posted(client, stored.id)
+    store.quarantine(stored.id)  # the CLI, meanwhile: `memory quarantine ID`
+    answer = client.post(
+        f"/memory/{stored.id}/edit",
+        data={**form, "content": "Deploys run on Thursdays."},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 409
+    assert "changed since this page was opened" in answer.text and "Deploys run on Thursdays." in answer.text
+    kept = store.get(stored.id)
+    assert kept.content == "Deploys run on Tuesdays." and QUARANTINED in kept.tags
+
+    again = as_posted(client, stored.id)  # the page as it is now: its save goes through
+    assert QUARANTINED in again["tags"]
+    client.post(f"/memory/{stored.id}/edit", data={**again, "content": "Deploys run on Thursdays."})
+    saved = store.get(stored.id)
+    assert saved.content == "Deploys run on Thursdays." and QUARANTINED in saved.tags
+
+
+def test_a_refused_edit_shows_what_was_typed_with_its_secrets_masked(
+    client: TestClient, store: MemoryStore
+) -> None:
+    stored = store.store("The release checklist.", "note")
+    canary = canaries()[0]
+    typed = f"{canary.text} " + "long " * 30_000  # over memory.max_content_chars (100,000)
+    answer = client.post(f"/memory/{stored.id}/edit", data={**as_posted(client, stored.id), "content": typed})
+    assert answer.status_code == 400 and "over the limit" in answer.text
+    assert 'id="unsaved-content"' in answer.text and "long long long" in answer.text
+    leaked = canary.secret in answer.text  # (a bool: pytest's diff of a 150 kB page takes minutes)
+    assert not leaked
+    assert store.get(stored.id).content == "The release checklist."

@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -70,6 +73,7 @@ templates = Jinja2Templates(
 )
 templates.env.filters["counted"] = wording.count  # {{ n|counted("file") }}: "1 file", "2 files"
 templates.env.globals["NO_RELEVANT_MEMORIES"] = wording.NO_RELEVANT_MEMORIES
+templates.env.globals["PAGE"] = memories.PAGE
 Handler = Callable[[Request], Response]
 
 
@@ -141,8 +145,16 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         yield
         library.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={MahavishnuError: _uncaught})
     return Guard(app, token, sessions)
+
+
+def _uncaught(request: Request, exc: Exception) -> Response:
+    """A page's error that its route did not catch (the recall log or the repositories over a
+    damaged store) shown as the one-line error page, not a bare 500 and a traceback in the log."""
+    if not isinstance(exc, MahavishnuError):  # (registered for MahavishnuError only)
+        raise exc
+    return _error(request, exc)
 
 
 _T = TypeVar("_T", bound=str)
@@ -164,7 +176,7 @@ def _render(request: Request, name: str, context: Mapping[str, object], status: 
     left = memories.undo_left(undo) if undo else 0.0
     values = {
         "csrf": state.get("csrf", ""),
-        "flash": request.query_params.get("flash", ""),
+        "flash": _flash(request),
         "undo": undo if left else "",
         "undo_minutes": int(left // 60) + 1,
         **context,
@@ -172,9 +184,42 @@ def _render(request: Request, name: str, context: Mapping[str, object], status: 
     return templates.TemplateResponse(request, name, values, status_code=status)
 
 
+def _status(exc: MahavishnuError) -> int:
+    if isinstance(exc, EditConflict):
+        return 409
+    return 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, NotYoursError) else 400
+
+
 def _error(request: Request, exc: MahavishnuError) -> HTMLResponse:
-    status = 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, NotYoursError) else 400
-    return _render(request, "error.html", {"message": exc.message, "hint": exc.hint}, status)
+    return _render(request, "error.html", {"message": exc.message, "hint": exc.hint}, _status(exc))
+
+
+#: The edit form's fields; ``version`` is ``memories.edit_version`` of the memory it was made from.
+EDIT_FIELDS = ("content", "type", "tags", "project", "version")
+
+
+class EditConflict(MahavishnuError):
+    """The memory changed after its edit form was made: saving the form would undo that change."""
+
+    def __init__(self, memory_id: int) -> None:
+        super().__init__(
+            f"memory #{memory_id} changed since this page was opened (another tab, the CLI or an "
+            "agent): nothing was saved",
+            hint="The form shows it as it is now; what you typed is below: copy it in and save again.",
+        )
+
+
+def _unsaved(
+    request: Request, current: Memory, fields: Mapping[str, str], exc: MahavishnuError
+) -> HTMLResponse:
+    """The memory's page again, as stored, with why the edit was not saved and what was typed (a
+    refused save used to show only the error, and the typed text was lost). Scrubbed as a saved
+    memory would be: a key pasted into the form is not shown back."""
+    from mahavishnu.redaction.scrub import scrub
+
+    unsaved = {"message": exc.message, "hint": exc.hint, **{k: scrub(v) for k, v in fields.items()}}
+    context = {"row": Row(current), "types": MEMORY_TYPES, "unsaved": unsaved}
+    return _render(request, "detail.html", context, _status(exc))
 
 
 def _address(path: str, params: Mapping[str, str]) -> str:
@@ -183,7 +228,25 @@ def _address(path: str, params: Mapping[str, str]) -> str:
 
 
 def _back(path: str, **params: str) -> RedirectResponse:
+    if params.get("flash"):
+        params["said"] = _said(params["flash"])
     return RedirectResponse(_address(path, params), 303)
+
+
+#: Signs the flash a redirect carries in its address: a link from elsewhere (another port's page, a
+#: chat) could otherwise make the dashboard say anything ("run curl … | sh to fix your key").
+_FLASH_KEY = secrets.token_bytes(32)
+
+
+def _said(flash: str) -> str:
+    return hmac.new(_FLASH_KEY, flash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _flash(request: Request) -> str:
+    """The address's flash if this dashboard wrote it (``_back``), else nothing."""
+    flash = request.query_params.get("flash", "")
+    signed = hmac.compare_digest(request.query_params.get("said", ""), _said(flash))
+    return flash if flash and signed else ""
 
 
 def _from_htmx(request: Request) -> bool:
@@ -251,24 +314,28 @@ class Pages:
         return response
 
     def _memory(self, request: Request, template: str) -> Response:
-        error = ""
+        error = hint = ""
         rows: list[Row] = []
         outside = None
+        older = False
         try:
             query = Query.from_params(request.query_params)
             with self.library.store() as store:
-                rows = memories.find(store, query)
+                rows, older = memories.find(store, query)
                 outside = memories.outside(store, query, rows)
-        except MahavishnuError as exc:
-            query, error = Query(), exc.message
+        except MahavishnuError as exc:  # the page, and instead of its list, why (not "no memories yet")
+            query, error, hint = Query(), exc.message, exc.hint
         return _render(
             request,
             template,
             {
                 "query": query,
                 "rows": rows,
+                "older_link": query.at_page(query.page_number + 1) if older else "",
+                "newer_link": query.at_page(query.page_number - 1) if query.page else "",
                 "outside": outside,
                 "error": error,
+                "hint": hint,
                 "modes": SEARCH_MODES,
                 "types": MEMORY_TYPES,
                 "provenances": PROVENANCES,
@@ -288,14 +355,23 @@ class Pages:
     async def edit(self, request: Request) -> Response:
         form = await request.form()
         memory_id = int(request.path_params["memory_id"])
-        fields = {name: str(form.get(name) or "") for name in ("content", "type", "tags", "project")}
-        return await _run(request, lambda: self._edit(memory_id, fields))
+        fields = {name: str(form.get(name) or "") for name in EDIT_FIELDS}
+        return await _run(request, lambda: self._edit(request, memory_id, fields))
 
-    def _edit(self, memory_id: int, fields: dict[str, str]) -> Response:
+    def _edit(self, request: Request, memory_id: int, fields: dict[str, str]) -> Response:
+        """Save what the form changed, unless the memory changed since the form was made (its
+        ``version``; a script's post without one is not checked) or the store refuses the change:
+        then nothing is saved and the page shows what was typed, with why."""
         with self.library.store() as store:
-            wanted = _edited(store.get(memory_id), fields)
-            if wanted:
-                store.update(memory_id, **wanted)
+            current = store.get(memory_id)
+            if fields["version"] and fields["version"] != memories.edit_version(current):
+                return _unsaved(request, current, fields, EditConflict(memory_id))
+            wanted = _edited(current, fields)
+            try:
+                if wanted:
+                    store.update(memory_id, **wanted)
+            except MahavishnuError as exc:
+                return _unsaved(request, current, fields, exc)
         return _back(f"/memory/{memory_id}", flash="saved" if wanted else "nothing changed")
 
     async def delete(self, request: Request) -> Response:
@@ -305,8 +381,9 @@ class Pages:
 
         def deleted() -> Response:
             with self.library.store() as store:
-                store.delete(memory_id)
-            return _back(target.split("?")[0], **_query_of(target), flash=f"memory #{memory_id} deleted")
+                undo_id = memories.delete(store, memory_id)
+            said = f"memory #{memory_id} deleted"
+            return _back(target.split("?")[0], **_query_of(target), flash=said, undo=undo_id)
 
         return await _run(request, deleted)
 
@@ -647,7 +724,7 @@ def _query_of(target: str) -> dict[str, str]:
     from urllib.parse import parse_qsl
 
     _, _, query = target.partition("?")
-    return {k: v for k, v in parse_qsl(query) if k not in ("flash", "undo")}
+    return {k: v for k, v in parse_qsl(query) if k not in ("flash", "said", "undo")}
 
 
 async def _run(request: Request, action: Callable[[], Response]) -> Response:

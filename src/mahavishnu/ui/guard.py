@@ -3,18 +3,21 @@
 ASGI middleware in front of every route, static files included:
 
 * **One of each**: a request with two ``Host``, ``Authorization``, ``Cookie``, ``X-CSRF-Token``,
-  ``Origin``, ``Sec-Fetch-Site`` or ``Content-Type`` headers gets 400 (which one would count
-  depends on who reads it).
+  ``Origin``, ``Sec-Fetch-Site``/``-Mode``/``-Dest`` or ``Content-Type`` headers gets 400 (which
+  one would count depends on who reads it).
 * **Host**: the ``Host`` header must name this machine (``127.0.0.1``, ``localhost``, ``[::1]``):
   a DNS-rebinding page (``evil.example`` resolving to 127.0.0.1) gets 421.
+* **Other sites' subresources**: a request another site's page makes (``Sec-Fetch-Site``
+  ``cross-site`` or ``same-site``) other than opening a page (``navigate`` to a ``document``) gets 403.
 * **Login, as Jupyter does**: ``mahavishnu ui`` prints a URL with a token made at start
   (``/login?token=…``, good for any number of logins until the server stops: not a one-time
-  token); opening it sets a session cookie (``HttpOnly``, ``SameSite=Strict``) and
-  sends the browser on without the token in its address bar. Every other request needs that
-  cookie, or ``Authorization: Bearer <token>`` (scripts, health checks): else 401.
+  token); opening it sets a session cookie (``mahavishnu_ui_PORT``, ``HttpOnly``,
+  ``SameSite=Strict``) and sends the browser on without the token in its address bar. Every
+  other request needs that cookie, or ``Authorization: Bearer <token>`` (scripts, health checks): else 401.
 * **Writes** (any method but GET/HEAD/OPTIONS): refused with 403 when ``Origin`` names another
-  site or ``Sec-Fetch-Site`` says ``cross-site``, and, for a cookie session, unless the form (or an
-  ``X-CSRF-Token`` header) carries the session's CSRF token.
+  origin or ``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``, and, for a cookie session,
+  unless the form (or an ``X-CSRF-Token`` header) carries the session's CSRF token; a form over
+  ``MAX_FORM_BYTES`` gets 413.
 * **Headers** on every answer: a Content-Security-Policy that allows only the dashboard's own
   script and style files (no inline script, nothing from elsewhere), no framing, no sniffing, no
   referrer to other sites, no caching. No CORS header is ever sent.
@@ -24,6 +27,8 @@ ASGI middleware in front of every route, static files included:
 from __future__ import annotations
 
 import hmac
+import html
+import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
@@ -42,10 +47,25 @@ CSRF_HEADER = b"x-csrf-token"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FORM_BYTES = 1024 * 1024
+#: A larger form is refused with 413 (not as a missing CSRF token, which it is not).
+TOO_LARGE = (
+    f"Refused: the form is over {MAX_FORM_BYTES // (1024 * 1024)} MiB; nothing was saved "
+    "(a memory holds at most memory.max_content_chars characters)."
+)
 #: Headers a request may carry at most once (more: 400), those the checks below read. (A browser
 #: sends one Cookie header over HTTP/1.1, RFC 6265 5.4.)
 SINGLE_HEADERS = frozenset(
-    {b"host", b"authorization", b"cookie", b"x-csrf-token", b"origin", b"sec-fetch-site", b"content-type"}
+    {
+        b"host",
+        b"authorization",
+        b"cookie",
+        b"x-csrf-token",
+        b"origin",
+        b"sec-fetch-site",
+        b"sec-fetch-mode",
+        b"sec-fetch-dest",
+        b"content-type",
+    }
 )
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -108,10 +128,13 @@ class Guard:
         if not _loopback_host(headers.get(b"host", b"")):
             await _answer(send, 421, "This dashboard answers only to 127.0.0.1 or localhost.")
             return
+        if _foreign_subresource(headers):
+            await _answer(send, 403, "Refused: another site's page cannot load this dashboard's pages.")
+            return
         if scope["path"] == "/login":
             await self._login(scope, send)
             return
-        csrf = self.sessions.csrf(_cookie(headers, COOKIE))
+        csrf = self.sessions.csrf(_cookie(headers, cookie_name(scope)))
         bearer = _bearer(headers.get(b"authorization", b""), self.token)
         if csrf is None and not bearer:
             await _answer(
@@ -128,10 +151,14 @@ class Guard:
                 await _answer(send, 403, refused)
                 return
             if not bearer:
-                receive, ok = await _checked_csrf(scope, receive, headers, csrf or "")
-                if not ok:
+                body = await _read_form(receive)
+                if body is None:
+                    await _answer(send, 413, TOO_LARGE)
+                    return
+                if not _csrf_ok(headers, body, csrf or ""):
                     await _answer(send, 403, "Refused: this form's CSRF token is missing or wrong.")
                     return
+                receive = _replaying(body, receive)
         await self.app(scope, receive, send)
 
     async def _login(self, scope: Scope, send: Send) -> None:
@@ -144,19 +171,49 @@ class Guard:
         if not target.startswith("/") or target.startswith("//") or "\\" in target:
             target = "/"
         sid = self.sessions.open()
-        cookie = f"{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 303,
-                "headers": [
-                    (b"location", quote(target, safe="/?=&%").encode()),
-                    (b"set-cookie", cookie.encode()),
-                    (b"content-length", b"0"),
-                ],
-            }
-        )
+        cookie = (b"set-cookie", f"{cookie_name(scope)}={sid}; HttpOnly; SameSite=Strict; Path=/".encode())
+        location = quote(target, safe="/?=&%")
+        if _from_another_site(_headers(scope)):
+            body = _landing_page(location)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        cookie,
+                        (b"content-type", b"text/html; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        headers = [(b"location", location.encode()), cookie, (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 303, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _from_another_site(headers: dict[bytes, bytes]) -> bool:
+    return headers.get(b"sec-fetch-site", b"").lower() in (b"cross-site", b"same-site")
+
+
+def _landing_page(location: str) -> bytes:
+    """The login's answer to a link on another page (the terminal's, a file's, a chat's): a redirect
+    followed in that navigation would not carry the new ``SameSite=Strict`` cookie, and the page
+    said "Not logged in"; this page moves on from the dashboard's own origin, so it does (a meta
+    refresh: the Content-Security-Policy allows no script)."""
+    target = html.escape(location, quote=True)
+    return (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
+        f'<title>Mahavishnu</title><p>Logged in: <a href="{target}">open the dashboard</a>.</p>\n'
+    ).encode()
+
+
+def cookie_name(scope: Scope) -> str:
+    """``mahavishnu_ui_PORT``: a browser sends a host's cookies to every port of it (RFC 6265 8.5),
+    so under one name a login to a second dashboard (another port) replaced the first's session."""
+    server = scope.get("server")
+    return f"{COOKIE}_{server[1] if server else 0}"
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -171,13 +228,14 @@ def _doubled(scope: Scope) -> str | None:
     return doubled(scope.get("headers") or [], SINGLE_HEADERS)
 
 
+_HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?")
+
+
 def _loopback_host(host: bytes) -> bool:
-    text = host.decode("latin-1").strip().lower()
-    if text.startswith("["):
-        name = text[: text.find("]") + 1] if "]" in text else text
-    else:
-        name = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
-    return name in LOOPBACK_HOSTS
+    """Whether ``host`` is a loopback name with at most a numeric port: ``127.0.0.1:1@evil`` or
+    ``127.0.0.1:1 x`` is no host a browser sends, and is refused rather than read as 127.0.0.1."""
+    found = _HOST.fullmatch(host.decode("latin-1").strip().lower())
+    return found is not None and found["name"] in LOOPBACK_HOSTS
 
 
 def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
@@ -195,6 +253,17 @@ def _bearer(header: bytes, token: str) -> bool:
     return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token.encode())
 
 
+def _foreign_subresource(headers: dict[bytes, bytes]) -> bool:
+    """Whether another site's page (``cross-site``, or ``same-site``: another port of 127.0.0.1,
+    which is sent the session cookie) asked for this as an image, a script or a fetch rather than
+    as a page the user opened: such a request could still run a search or the provider probes of
+    ``/health``, or be timed. Fetch Metadata; a client that sends none (a script) is not refused."""
+    if not _from_another_site(headers):
+        return False
+    opened = headers.get(b"sec-fetch-mode", b"").lower() == b"navigate"
+    return not (opened and headers.get(b"sec-fetch-dest", b"").lower() == b"document")
+
+
 def _cross_site(headers: dict[bytes, bytes]) -> str | None:
     """Why a write comes from another site, or None."""
     fetch_site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
@@ -210,23 +279,32 @@ def _cross_site(headers: dict[bytes, bytes]) -> str | None:
     return None
 
 
-async def _checked_csrf(
-    scope: Scope, receive: Receive, headers: dict[bytes, bytes], expected: str
-) -> tuple[Receive, bool]:
-    """Read the whole body (a form, at most ``MAX_FORM_BYTES``), check its CSRF token, and give the
-    app a ``receive`` that replays the body."""
+async def _read_form(receive: Receive) -> bytes | None:
+    """The whole body, or None past ``MAX_FORM_BYTES``. The rest is still read (and dropped) before
+    the refusal is sent: a server that answers mid-upload and closes makes the browser show a reset
+    connection instead of the answer."""
     body = b""
     more = True
     while more:
         message = await receive()
-        body += message.get("body", b"")
+        if message["type"] == "http.disconnect":
+            return None
+        if len(body) <= MAX_FORM_BYTES:
+            body += message.get("body", b"")
         more = bool(message.get("more_body"))
-        if len(body) > MAX_FORM_BYTES:
-            return receive, False
+    return body if len(body) <= MAX_FORM_BYTES else None
+
+
+def _csrf_ok(headers: dict[bytes, bytes], body: bytes, expected: str) -> bool:
+    """Whether the ``X-CSRF-Token`` header, else the form's ``csrf`` field, is the session's."""
     given = headers.get(CSRF_HEADER, b"").decode("latin-1")
     if not given and headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded"):
         given = (parse_qs(body.decode("latin-1")).get(CSRF_FIELD) or [""])[0]
-    ok = bool(expected) and bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    return bool(expected) and bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app the body the guard read, then what the client sends next."""
     replayed = False
 
     async def replay() -> Message:
@@ -236,7 +314,7 @@ async def _checked_csrf(
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return replay, ok
+    return replay
 
 
 def _with_security_headers(send: Send) -> Send:

@@ -6,7 +6,7 @@ re-embedded on a content change): no SQL here. Filters the store has (project, g
 assistant, dates) filter inside its scan; provenance and quarantine, which are read from each
 memory, are applied to what it returns (a search over-fetches for them).
 
-A bulk forget first writes what it removes to an undo file (the store's export format, vectors
+A bulk forget, and a delete, first writes what it removes to an undo file (the store's export format, vectors
 included, under ``$MAHAVISHNU_HOME/ui/trash/``, 0600): undo imports it back with its ids and times
 (``MemoryStore.import_``), and the file is deleted once ``UNDO_SECONDS`` have passed.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import secrets
 import threading
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 UNDO_SECONDS = 15 * 60
 PAGE = 50
+#: The last page of the newest memories a link may ask for (200,000 memories at ``PAGE``).
+MAX_PAGE = 4_000
 #: The most memories one bulk forget removes (a larger selection is narrowed first).
 FORGET_CAP = 5_000
 _UNDO_ID = re.compile(r"[0-9a-f]{16}")
@@ -99,11 +102,14 @@ class Query:
     until: str = ""
     provenance: str = ""
     quarantined: str = ""  # "", "only", "hide"
+    page: str = ""  # of the newest memories (no search text): "2" is the 51st to the 100th
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> Query:
         values = {f.name: (params.get(f.name) or "").strip() for f in fields(cls)}
         query = cls(**values)
+        if not (query.page.isdigit() and 1 < int(query.page) <= MAX_PAGE):
+            query = replace(query, page="")
         if query.mode not in SEARCH_MODES:
             query = replace(query, mode="hybrid")
         if query.type and query.type not in MEMORY_TYPES:
@@ -119,8 +125,17 @@ class Query:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
     def filter_params(self) -> dict[str, str]:
-        """The filters that are set, without the search text and mode."""
-        return {k: v for k, v in self.params().items() if k not in ("q", "mode")}
+        """The filters that are set, without the search text, mode and page."""
+        return {k: v for k, v in self.params().items() if k not in ("q", "mode", "page")}
+
+    @property
+    def page_number(self) -> int:
+        return int(self.page) if self.page else 1
+
+    def at_page(self, number: int) -> str:
+        """This query's address parameters on page ``number`` (the Older and Newer links)."""
+        params = {k: v for k, v in self.params().items() if k != "page"}
+        return urlencode({**params, "page": str(number)} if number > 1 else params)
 
     def store_filters(self) -> dict[str, object]:
         filters: dict[str, object] = {}
@@ -169,20 +184,53 @@ class Row:
     def quarantined(self) -> bool:
         return self.held_back is not None
 
+    @property
+    def version(self) -> str:
+        return edit_version(self.memory)
 
-def find(store: MemoryStore, query: Query, limit: int = PAGE) -> list[Row]:
-    """The best ``limit`` memories for the query (the newest, without search text)."""
+
+def edit_version(memory: Memory) -> str:
+    """A digest of what the edit form shows (content, type, tags, project), posted back with it:
+    the save is refused when the memory changed since the form was made (the CLI, an agent, another
+    tab, a quarantine, which is a tag), or the form's stale fields would overwrite that change."""
+    shown = json.dumps([memory.content, memory.memory_type, list(memory.tags), memory.project])
+    return hashlib.sha256(shown.encode()).hexdigest()[:32]
+
+
+def find(store: MemoryStore, query: Query, limit: int = PAGE) -> tuple[list[Row], bool]:
+    """The best ``limit`` memories for the query, or without search text the newest of its page,
+    and whether older ones follow (a search shows its best ``limit`` only: False)."""
     post = bool(query.provenance or query.quarantined == "hide")
-    fetch = min(1_000, limit * 5) if post else limit
     if not query.q:
-        memories = store.recent(query.store_filters(), limit=fetch, include_shared=False)
-        return [Row(m) for m in memories if query.keeps(m)][:limit]
+        start = (query.page_number - 1) * limit
+        found = _newest(store, query, start + limit + 1) if post else None
+        if found is None:
+            found = store.recent(query.store_filters(), limit=limit + 1, offset=start, include_shared=False)
+            start = 0
+        page = [Row(m) for m in found[start:]]
+        return page[:limit], len(page) > limit
+    fetch = min(1_000, limit * 5) if post else limit
     hits = store.search(query.q, mode=query.mode, filters=query.store_filters(), limit=fetch)
-    return [
+    rows = [
         Row(h.memory, h.score, h.modes, h.vector_score, h.text_score, h.relevant)
         for h in hits
         if query.keeps(h.memory)
-    ][:limit]
+    ]
+    return rows[:limit], False
+
+
+def _newest(store: MemoryStore, query: Query, count: int) -> list[Memory]:
+    """The newest ``count`` memories that the filters read from each memory keep (provenance,
+    hidden quarantine): the store cannot count them, so it is read in batches until there are."""
+    kept: list[Memory] = []
+    offset = 0
+    while len(kept) < count:
+        batch = store.recent(query.store_filters(), limit=1_000, offset=offset, include_shared=False)
+        kept += [m for m in batch if query.keeps(m)]
+        if len(batch) < 1_000:
+            break
+        offset += len(batch)
+    return kept[:count]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +314,31 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
     found = store.get_many(ids)
     for memory_id in others(authors(store.backend, found)):  # another member's: theirs to delete
         del found[memory_id]
+    undo_id, memories = _keep(store, found)
+    deleted = store.delete_many([m.id for m in memories])
+    return deleted, undo_id
+
+
+def delete(store: MemoryStore, memory_id: int) -> str:
+    """Delete one memory as ``MemoryStore.delete`` does (an unknown id, another member's memory or a
+    repository chunk refused), kept in an undo file first, as a forget is: its undo id ("" for a
+    memory without a vector yet, which an undo could not put back as it was)."""
+    sweep_trash()
+    undo_id, kept = _keep(store, {memory_id: store.get(memory_id)})
+    trash = trash_dir() / f"{undo_id}.jsonl"
+    try:
+        store.delete(memory_id)
+    except BaseException:
+        trash.unlink(missing_ok=True)  # refused: nothing was deleted, nothing to undo
+        raise
+    if not kept:
+        trash.unlink(missing_ok=True)
+        return ""
+    return undo_id
+
+
+def _keep(store: MemoryStore, found: Mapping[int, Memory]) -> tuple[str, list[Memory]]:
+    """Write these memories, with their vectors, to a new undo file: (its id, those written)."""
     vectors = store.backend.vectors(list(found))
     memories = [m.with_embedding(vectors[i]) for i, m in sorted(found.items()) if i in vectors]
     undo_id = secrets.token_hex(8)
@@ -278,8 +351,7 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
     # with the descriptions the vectors were made with: undo keeps them as they were (``import_``)
     transfer.write(path, header, memories, descriptions=project_descriptions(store.backend))
     path.chmod(0o600)
-    deleted = store.delete_many([m.id for m in memories])
-    return deleted, undo_id
+    return undo_id, memories
 
 
 def undo(store: MemoryStore, undo_id: str) -> int:

@@ -152,7 +152,28 @@ def _running(port: int) -> str | None:
 
 
 def _open(url: str) -> None:
+    """Open the login ``url`` through a 0600 page that sends the browser on to it (as Jupyter does):
+    given the URL itself, the browser's command line held the token, and any user of the machine
+    can read a process's command line (``ps``, ``/proc/PID/cmdline``)."""
     import webbrowser
 
     with contextlib.suppress(Exception):  # no browser here: the printed URL is enough
-        webbrowser.open(url)
+        webbrowser.open(_redirect_page(url).as_uri())
+
+
+def _redirect_page(url: str) -> Path:
+    """``ui/open.html`` (0600, next to ``ui/server.json``, which holds the URL too): a page that
+    loads ``url``, with a link to it where refresh is off."""
+    import html
+
+    path = paths.make_dir(server_file().parent) / "open.html"
+    target = html.escape(url, quote=True)
+    page = (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
+        f'<title>Mahavishnu dashboard</title><p><a href="{target}">Open the Mahavishnu dashboard</a></p>\n'
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    path.chmod(0o600)  # (one left by an older version may have another mode)
+    return path

@@ -1,0 +1,47 @@
+"""The newest memories page by page (no search text): 50 a page, an Older link while older ones
+follow, a Newer link back; every memory on exactly one page, filters kept, those read from each
+memory (hidden quarantine) too. Before, the page showed the newest 50 and nothing led further."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from mahavishnu.memory.core.store import MemoryStore
+
+
+def walk(client: TestClient, address: str) -> list[list[int]]:
+    """The memory ids of each page, following the Older links from ``address``."""
+    pages: list[list[int]] = []
+    while address:
+        page = client.get(address).text
+        pages.append([int(i) for i in re.findall(r'<li class="hit[^"]*" data-id="(\d+)"', page)])
+        older = re.search(r'id="older" href="([^"]+)"', page)
+        address = html.unescape(older.group(1)) if older else ""
+        assert len(pages) < 10, "the Older links do not end"
+    return pages
+
+
+@pytest.mark.parametrize("quarantined", ["", "hide"])
+def test_every_memory_is_on_one_page_newest_first(
+    client: TestClient, store: MemoryStore, quarantined: str
+) -> None:
+    ids = [store.store(f"note number {n} on the build", "note", project="ci").id for n in range(120)]
+    hidden = set(ids[::7])
+    for memory_id in hidden:
+        store.quarantine(memory_id)
+    store.store("a memory of another project", "note", project="docs")
+    expected = [i for i in reversed(ids) if not (quarantined and i in hidden)]
+
+    pages = walk(client, f"/memory?project=ci&quarantined={quarantined}")
+    assert [len(p) for p in pages] == [50, 50, len(expected) - 100]
+    assert [i for p in pages for i in p] == expected
+
+    second = client.get(f"/memory?project=ci&quarantined={quarantined}&page=2").text
+    assert "memories 51–100, newest first" in second
+    newer = re.search(r'id="newer" href="([^"]+)"', second)
+    assert newer is not None and "page=" not in newer.group(1) and "project=ci" in newer.group(1)
+    assert "no older memories" in client.get("/memory?project=ci&page=9").text
