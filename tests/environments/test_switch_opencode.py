@@ -14,7 +14,7 @@ from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.opencode import MARK, key_file, load
 from mahavishnu.environments.switcher import current, switch_llm
-from mahavishnu.errors import InvalidConfigFileError, ProtocolMismatchError
+from mahavishnu.errors import ConfigError, InvalidConfigFileError, ProtocolMismatchError
 
 # JSONC as OpenCode users write it: comments, trailing commas, a provider and an MCP server of their own.
 USER_FILE = """{
@@ -158,6 +158,27 @@ def test_a_profile_without_openai_is_refused(
     monkeypatch.setenv("G", "x")
     with pytest.raises(ProtocolMismatchError, match="OpenCode"):
         switch_llm("g-only", load_settings(), tool="opencode")
+    assert config_file.read_text() == USER_FILE
+
+
+@pytest.mark.parametrize(
+    ("setting", "base_url", "model"),
+    [
+        ("base_url", "http://127.0.0.1:9/{file:~/.ssh/id_ed25519}", "m"),
+        ("model", "http://127.0.0.1:9/v1", "m-{env:AWS_SECRET_ACCESS_KEY}"),
+    ],
+)
+def test_a_profile_value_opencode_would_expand_is_refused(
+    config_file: Path, isolated_home: Path, setting: str, base_url: str, model: str
+) -> None:
+    """OpenCode replaces {file:…} and {env:…} anywhere in its config's text: written as it is, a
+    profile's URL would send a file of the user's to the endpoint."""
+    write_profiles(
+        isolated_home,
+        f"  lab:\n    requires_key: false\n    openai: {{base_url: '{base_url}', model: '{model}'}}\n",
+    )
+    with pytest.raises(ConfigError, match=f"openai.{setting} holds .*OpenCode would replace"):
+        switch_llm("lab", load_settings(), tool="opencode")
     assert config_file.read_text() == USER_FILE
 
 
