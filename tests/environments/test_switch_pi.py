@@ -86,12 +86,33 @@ def test_stock_and_rollback_give_back_the_same_bytes(agent: Path) -> None:
     assert (agent / "models.json").read_text() == MODELS
 
 
-def test_a_models_file_pi_cannot_read_is_refused_and_nothing_is_written(agent: Path) -> None:
-    (agent / "models.json").write_text('{"providers": {},}\n')  # a trailing comma: JSON.parse refuses it
-    with pytest.raises(InvalidConfigFileError):
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{/* mine */ "providers": {}}\n', "a /\\* \\*/ comment"),  # Pi 0.73 strips // comments only
+        ('{"providers": {},,}\n', "trailing comma"),  # one comma it strips, not two
+        ("{'providers': {}}\n", "single-quoted"),
+    ],
+)
+def test_a_models_file_pi_cannot_read_is_refused_and_nothing_is_written(
+    agent: Path, text: str, problem: str
+) -> None:
+    (agent / "models.json").write_text(text)
+    with pytest.raises(InvalidConfigFileError, match=problem):
         switch_llm("deepseek", load_settings(), tool="pi")
     assert (agent / "settings.json").read_text() == SETTINGS
-    assert (agent / "models.json").read_text() == '{"providers": {},}\n'
+    assert (agent / "models.json").read_text() == text
+
+
+def test_trailing_commas_pi_reads_are_kept_through_a_switch_and_stock(agent: Path) -> None:
+    """Pi 0.73 takes trailing commas out of models.json before JSON.parse: such a file is the user's
+    working set-up, not one to refuse."""
+    text = MODELS.replace('"llama3.1:8b"}]}', '"llama3.1:8b"},],},').replace("  }\n}", "  },\n}")
+    (agent / "models.json").write_text(text)
+    switch_llm("deepseek", load_settings(), tool="pi")
+    assert load_models((agent / "models.json").read_text(), "x").data["providers"]["mahavishnu"]
+    switch_llm("pi-agent", load_settings(), tool="pi")
+    assert (agent / "models.json").read_text() == text
 
 
 def test_a_settings_file_with_a_byte_order_mark_is_refused_without_naming_another_assistant(

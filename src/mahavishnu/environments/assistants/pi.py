@@ -1,6 +1,7 @@
 """Pi (``@mariozechner/pi-coding-agent``): ``~/.pi/agent`` (``$PI_CODING_AGENT_DIR`` when set) holds
 ``settings.json`` (strict JSON: Pi reads it with ``JSON.parse``) and ``models.json`` (custom providers;
-comments allowed: Pi strips them first). Only the user scope: custom providers live in models.json.
+``//`` comments and trailing commas allowed: Pi 0.73 strips them first, but not ``/* */``). Only the
+user scope: custom providers live in models.json.
 
 A profile owns one provider of models.json and the default model of settings.json::
 
@@ -36,7 +37,7 @@ from mahavishnu.environments.assistants.base import (
     unreadable,
 )
 from mahavishnu.environments.profiles import Profile
-from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
+from mahavishnu.errors import InvalidConfigFileError, MahavishnuError, restore_hint
 from mahavishnu.files.json_document import JsonDocument, check_jsonc
 from mahavishnu.files.json_values import as_text, member
 from mahavishnu.files.safe_write import read_text
@@ -71,9 +72,36 @@ def load_settings_text(text: str | None, source: Path | str) -> JsonDocument:
 
 
 def load_models(text: str | None, source: Path | str) -> JsonDocument:
-    """models.json: JSON with comments (refused where Pi's ``JSON.parse`` would refuse it)."""
-    check_jsonc(text or "", str(source), reader="Pi", bom=False)
+    """models.json: JSON with ``//`` comments and trailing commas (refused where Pi refuses it)."""
+    check_models(text or "", str(source))
     return JsonDocument.parse(text or "", source=str(source), comments=True)
+
+
+#: Pi 0.73 takes ``//`` comments, then trailing commas, out of models.json (strings left alone) and
+#: hands the rest to ``JSON.parse``: a ``/* */`` comment or any other JSON5 it refuses.
+_STRING_OR_LINE_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*')
+_STRING_OR_TRAILING_COMMA = re.compile(r'"(?:\\.|[^"\\])*"|,(?=\s*[}\]])')
+_STRING_OR_BLOCK_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|/\*')
+
+
+def check_models(text: str, source: str) -> None:
+    """Raise InvalidConfigFileError, naming the line, where Pi would not read ``text``."""
+    bare = _STRING_OR_TRAILING_COMMA.sub(_blank, _STRING_OR_LINE_COMMENT.sub(_blank, text))
+    block = next((m for m in _STRING_OR_BLOCK_COMMENT.finditer(bare) if m.group() == "/*"), None)
+    if block is not None:
+        line = text.count("\n", 0, block.start()) + 1
+        raise InvalidConfigFileError(
+            f"invalid JSON in {source} at line {line}: a /* */ comment, which Pi refuses "
+            "(it takes out // comments only): write it as // lines",
+            hint=restore_hint(source),
+        )
+    check_jsonc(bare, source, reader="Pi", bom=False)  # the rest as JSON.parse reads it
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A string as it is; what Pi takes out as spaces, so errors name the same line and column."""
+    found = match.group()
+    return found if found.startswith('"') else " " * len(found)
 
 
 def parse_models(text: str, path: Path) -> None:
