@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from _switch_helpers import set_profile_secrets, write_file
+from _switch_helpers import set_profile_secrets, write_file, write_profiles
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
-from mahavishnu.environments.assistants.pi import MARK, load_models
+from mahavishnu.environments.assistants.pi import MARK, NO_KEY, load_models
 from mahavishnu.environments.launch import PI_EXTENSION
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
@@ -136,6 +136,23 @@ def test_tool_all_includes_pi_and_run_shows_its_one_session_extension(
     shown = json.loads(result.output)
     assert shown["argv"][1:4] == ["--extension", str(PI_EXTENSION), "--provider"]
     assert "sk-deepseek-0123456789abcdef" not in result.output
+
+
+def test_a_keyless_profile_gets_an_api_key_pi_cannot_read_as_a_variable(
+    agent: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pi reads apiKey as a variable's name first: a key-less profile named after a variable that
+    holds a secret must not send that secret to its endpoint."""
+    write_profiles(
+        isolated_home,
+        "  GITHUB_TOKEN:\n    requires_key: false\n    openai: {base_url: 'http://h', model: m}\n",
+    )
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-secret")
+    switch_llm("GITHUB_TOKEN", load_settings(), tool="pi")
+    provider = load_models((agent / "models.json").read_text(), "x").data["providers"]["mahavishnu"]
+    assert provider["apiKey"] == NO_KEY and "=" in NO_KEY  # no variable is named with an '='
+    [entry] = current(load_settings(), "pi")
+    assert (entry.profile, entry.key_source) == ("GITHUB_TOKEN", None)
 
 
 def test_a_scope_pi_does_not_have_names_the_one_it_has(agent: Path) -> None:

@@ -49,6 +49,10 @@ from mahavishnu.masking import mask
 PROVIDER = "mahavishnu"
 #: ``name`` of the model entry Mahavishnu wrote.
 MARK = "[mahavishnu] profile "
+#: ``apiKey`` of a profile that needs no key (Pi wants one). Pi reads any ``apiKey`` as the name of an
+#: environment variable first: the profile's name there (``GITHUB_TOKEN``) would send that variable
+#: to the endpoint. No variable's name holds an ``=``.
+NO_KEY = "no-key=mahavishnu"
 #: An ``apiKey`` Pi reads as the name of an environment variable (when that variable is set).
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
@@ -193,7 +197,7 @@ class Pi(UserProjectAssistant):
         if inline_secret:
             warnings.append("Pi reads its key by reference: --inline-secret writes no key into its files")
         if key.kind == "none":
-            api_key = str(key.value)  # a local server ignores it, but Pi wants one
+            api_key = NO_KEY
         elif key.kind == "helper":
             api_key = f"!{key.helper}"
         else:
@@ -270,7 +274,7 @@ def _model_entry(provider: JSONData, model: str | None) -> JSONData:
 
 
 def _key_source(api_key: str | None) -> str | None:
-    if not api_key:
+    if not api_key or api_key == NO_KEY:
         return None
     if api_key.startswith("!"):
         named = helper_profile(api_key[1:])
