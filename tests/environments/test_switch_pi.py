@@ -155,6 +155,25 @@ def test_a_keyless_profile_gets_an_api_key_pi_cannot_read_as_a_variable(
     assert (entry.profile, entry.key_source) == ("GITHUB_TOKEN", None)
 
 
+def test_a_model_scope_of_the_users_gets_our_model_so_pi_starts_on_it(agent: Path) -> None:
+    """With enabledModels set, Pi starts on its first model unless the default is in it: the
+    switch would have left Pi on the user's own model."""
+    scoped = '{\n  "defaultProvider": "lab",\n  "enabledModels": ["lab/*"]\n}\n'
+    (agent / "settings.json").write_text(scoped)
+    for profile in ("deepseek", "kimi"):  # the second replaces the first's model
+        switch_llm(profile, load_settings(), tool="pi")
+        [entry] = current(load_settings(), "pi")
+        data = json.loads((agent / "settings.json").read_text())
+        assert data["enabledModels"] == ["lab/*", f"mahavishnu/{entry.model}"]
+    switch_llm("pi-agent", load_settings(), tool="pi")
+    assert (agent / "settings.json").read_text() == scoped
+
+
+def test_no_model_scope_is_made_up(agent: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="pi")
+    assert "enabledModels" not in json.loads((agent / "settings.json").read_text())
+
+
 def test_a_scope_pi_does_not_have_names_the_one_it_has(agent: Path) -> None:
     from mahavishnu.errors import InvalidInputError
 

@@ -8,6 +8,7 @@ A profile owns one provider of models.json and the default model of settings.jso
     models.json:   {"providers": {"mahavishnu": {"baseUrl": URL, "api": "openai-completions",
                     "apiKey": KEY-REFERENCE, "models": [{"id": MODEL, "name": "[mahavishnu] profile NAME"}]}}}
     settings.json: {"defaultProvider": "mahavishnu", "defaultModel": MODEL}
+                   (and "mahavishnu/MODEL" added to an "enabledModels" the user has)
 
 (``"api": "openai-responses"`` when the endpoint serves the Responses API.) The key goes by reference,
 as Pi resolves ``apiKey``: the name of the environment variable holding it, or ``!COMMAND`` whose
@@ -47,6 +48,9 @@ from mahavishnu.masking import mask
 
 #: The provider id a profile is written under.
 PROVIDER = "mahavishnu"
+#: Pi's model scope in settings.json (what Ctrl+P cycles through): when it is set and the default
+#: model is not in it, Pi starts on its first model, so a switch adds ``mahavishnu/MODEL`` to it.
+SCOPE = "enabledModels"
 #: ``name`` of the model entry Mahavishnu wrote.
 MARK = "[mahavishnu] profile "
 #: ``apiKey`` of a profile that needs no key (Pi wants one). Pi reads any ``apiKey`` as the name of an
@@ -157,16 +161,28 @@ def apply_settings(text: str | None, source: Path | str, model: str) -> str:
     doc = load_settings_text(text, source)
     doc.set(["defaultProvider"], PROVIDER)
     doc.set(["defaultModel"], model)
+    scope = doc.get([SCOPE])
+    if isinstance(scope, list) and scope:  # Pi would start on the scope's first model instead
+        doc.set([SCOPE], [*_not_ours(scope), f"{PROVIDER}/{model}"])
     return doc.dumps()
 
 
 def remove_settings(text: str | None, source: Path | str) -> str:
-    """Without the default provider and model that select ours (Pi then picks its own default)."""
+    """Without the default provider and model that select ours (Pi then picks its own default),
+    and without our model in the user's scope."""
     doc = load_settings_text(text, source)
     if doc.get(["defaultProvider"]) == PROVIDER:
         doc.delete(["defaultProvider"])
         doc.delete(["defaultModel"])
+    scope = doc.get([SCOPE])
+    if isinstance(scope, list) and len(kept := _not_ours(scope)) < len(scope):
+        doc.set([SCOPE], kept)
     return doc.dumps()
+
+
+def _not_ours(scope: list[JSONValue]) -> list[JSONValue]:
+    """The scope's patterns but those naming our provider's models (``mahavishnu/…``)."""
+    return [entry for entry in scope if not str(entry).startswith(f"{PROVIDER}/")]
 
 
 class Pi(UserProjectAssistant):
