@@ -7,11 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from _switch_helpers import write_config, write_profiles
+from _switch_helpers import write_config, write_file, write_profiles
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
+from mahavishnu.environments.assistants.base import Scope
 from mahavishnu.environments.assistants.opencode import MARK, key_file, load
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import ConfigError, InvalidConfigFileError, ProtocolMismatchError
@@ -209,6 +210,26 @@ def test_project_scope_writes_the_repository_roots_file_which_wins(
     assert config_file.read_text() == USER_FILE
     project, user = current(load_settings(), "opencode")
     assert (project.scope, project.profile, user.scope, user.profile) == ("project", "deepseek", "user", None)
+
+
+@pytest.mark.parametrize("winner", [".opencode/opencode.jsonc", "pkg/opencode.json"])
+def test_a_project_file_no_switch_writes_that_wins_here_is_named(
+    config_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch, winner: str
+) -> None:
+    """OpenCode also reads the .opencode folder's file and each folder's opencode.json up to the
+    root (the nearest wins): one that sets a model outranks both files a switch writes."""
+    repo = isolated_home / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "pkg").mkdir()
+    write_file(repo / winner, '{"model": "anthropic/claude-sonnet-4-5"}\n')
+    monkeypatch.chdir(repo / "pkg")
+    scopes: tuple[Scope, ...] = ("user", "project")
+    for scope in scopes:
+        result = switch_llm("deepseek", load_settings(), tool="opencode", scope=scope)
+        [outranked] = result.outranked
+        assert outranked.path == str(repo / winner)
+        assert any("take the provider and model out of that file" in w for w in result.warnings)
+    assert current(load_settings(), "opencode")[0].path == str(repo / winner)
 
 
 def _stored(name: str, secret: str) -> None:

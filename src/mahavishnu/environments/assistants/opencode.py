@@ -33,7 +33,6 @@ from mahavishnu.environments.assistants.base import (
     Scope,
     SwitchPlan,
     UserProjectAssistant,
-    existing_configs,
     outside_repository_note,
     project_dir,
     unreadable,
@@ -212,7 +211,7 @@ class OpenCode(UserProjectAssistant):
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []
-        for scope, path in existing_configs(self.scopes, self.config_path):
+        for scope, path in read_configs():
             try:
                 data = load(read_text(path), path).data
             except MahavishnuError as exc:
@@ -236,6 +235,33 @@ class OpenCode(UserProjectAssistant):
                 )
             )
         return found[::-1]  # the project file wins
+
+
+def read_configs() -> list[tuple[Scope, Path]]:
+    """The config files OpenCode reads from this folder that exist, lowest precedence first: the
+    user's; then, up to the repository's root, ``opencode.json`` and ``opencode.jsonc`` of each folder
+    (the nearest wins) and last the ``.opencode`` folders' (1.18: the root's wins), which a project
+    switch does not write but which outrank it."""
+    here = Path.cwd().resolve()
+    root = paths.project_root(here) or here
+    folders = [here, *here.parents]
+    folders = folders[: folders.index(root) + 1][::-1]  # root first
+    dotted = [folder / ".opencode" for folder in folders[::-1]]
+    found: list[tuple[Scope, Path]] = [("user", config_path("user"))]
+    for folder in [*folders, *dotted]:
+        found += [("project", folder / name) for name in ("opencode.json", "opencode.jsonc")]
+    return _existing(found)
+
+
+def _existing(files: list[tuple[Scope, Path]]) -> list[tuple[Scope, Path]]:
+    """Those of ``files`` that exist, once per real file (in $HOME the project file is the user's)."""
+    seen: set[Path] = set()
+    kept = []
+    for scope, path in files:
+        if path.is_file() and path.resolve() not in seen:
+            seen.add(path.resolve())
+            kept.append((scope, path))
+    return kept
 
 
 def _object(value: JSONValue) -> JSONData:
