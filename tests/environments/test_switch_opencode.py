@@ -232,6 +232,23 @@ def test_a_project_file_no_switch_writes_that_wins_here_is_named(
     assert current(load_settings(), "opencode")[0].path == str(repo / winner)
 
 
+def test_the_home_opencode_folders_file_outranks_every_file_a_switch_writes(
+    config_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenCode reads ~/.opencode/opencode.json(c) after every other file, from any folder."""
+    repo = isolated_home / "repo"
+    (repo / ".git").mkdir(parents=True)
+    winner = write_file(
+        isolated_home / ".opencode" / "opencode.json", '{"model": "anthropic/claude-sonnet-4-5"}\n'
+    )
+    monkeypatch.chdir(repo)
+    scopes: tuple[Scope, ...] = ("user", "project")
+    for scope in scopes:
+        result = switch_llm("deepseek", load_settings(), tool="opencode", scope=scope)
+        assert [(o.path, o.scope) for o in result.outranked] == [(str(winner), "home")]
+    assert current(load_settings(), "opencode")[0].path == str(winner)
+
+
 def _stored(name: str, secret: str) -> None:
     result = runner.invoke(app, ["secrets", "set", name], input=secret + "\n")
     assert result.exit_code == 0, result.output

@@ -138,7 +138,8 @@ class Skipped:
 
 
 #: Which scope's file wins when several set a provider (Claude Code, Qwen Code, Gemini CLI).
-_RANK: dict[str, int] = {"user": 0, "project": 1, "local": 2}
+#: (``home``: OpenCode's ``~/.opencode`` file, read after every other)
+_RANK: dict[str, int] = {"user": 0, "project": 1, "local": 2, "home": 3}
 
 
 @dataclass

@@ -237,23 +237,31 @@ class OpenCode(UserProjectAssistant):
         return found[::-1]  # the project file wins
 
 
-def read_configs() -> list[tuple[Scope, Path]]:
+#: The scope ``ai current`` shows for ``~/.opencode/opencode.json(c)``, which OpenCode reads from
+#: every folder after all the others: it outranks the files of both scopes a switch writes.
+HOME_SCOPE = "home"
+
+
+def read_configs() -> list[tuple[str, Path]]:
     """The config files OpenCode reads from this folder that exist, lowest precedence first: the
     user's; then, up to the repository's root, ``opencode.json`` and ``opencode.jsonc`` of each folder
-    (the nearest wins) and last the ``.opencode`` folders' (1.18: the root's wins), which a project
-    switch does not write but which outrank it."""
+    (the nearest wins), the ``.opencode`` folders' (1.18: the root's wins) and ``~/.opencode``'s.
+    No switch writes those but the user's and the root's, and they outrank both."""
     here = Path.cwd().resolve()
     root = paths.project_root(here) or here
     folders = [here, *here.parents]
     folders = folders[: folders.index(root) + 1][::-1]  # root first
     dotted = [folder / ".opencode" for folder in folders[::-1]]
-    found: list[tuple[Scope, Path]] = [("user", config_path("user"))]
+    found = [("user", config_path("user"))]
     for folder in [*folders, *dotted]:
-        found += [("project", folder / name) for name in ("opencode.json", "opencode.jsonc")]
-    return _existing(found)
+        found += [("project", folder / name) for name in _NAMES]
+    return _existing([*found, *((HOME_SCOPE, paths.home() / ".opencode" / name) for name in _NAMES)])
 
 
-def _existing(files: list[tuple[Scope, Path]]) -> list[tuple[Scope, Path]]:
+_NAMES = ("opencode.json", "opencode.jsonc")  # (OpenCode reads both; the second wins)
+
+
+def _existing(files: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
     """Those of ``files`` that exist, once per real file (in $HOME the project file is the user's)."""
     seen: set[Path] = set()
     kept = []
