@@ -98,8 +98,9 @@ def check_models(text: str, source: str) -> None:
     block = next((m for m in _STRING_OR_BLOCK_COMMENT.finditer(bare) if m.group() == "/*"), None)
     if block is not None:
         line = text.count("\n", 0, block.start()) + 1
+        column = block.start() - text.rfind("\n", 0, block.start())
         raise InvalidConfigFileError(
-            f"invalid JSON in {source} at line {line}: a /* */ comment, which Pi refuses "
+            f"invalid JSON in {source} at line {line}, column {column}: a /* */ comment, which Pi refuses "
             "(it takes out // comments only): write it as // lines",
             hint=restore_hint(source),
         )
