@@ -174,6 +174,21 @@ def test_no_model_scope_is_made_up(agent: Path) -> None:
     assert "enabledModels" not in json.loads((agent / "settings.json").read_text())
 
 
+def test_a_projects_pi_settings_that_set_a_model_are_named(
+    agent: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pi merges <folder>/.pi/settings.json over its own: a default model there wins over the switch."""
+    project = write_file(
+        isolated_home / "repo" / ".pi" / "settings.json",
+        '{"defaultProvider": "ollama", "defaultModel": "llama3.1:8b"}\n',
+    )
+    monkeypatch.chdir(isolated_home / "repo")
+    result = switch_llm("deepseek", load_settings(), tool="pi")
+    assert [(o.path, o.scope) for o in result.outranked] == [(str(project), "project")]
+    assert any("take the provider and model out of that file" in w for w in result.warnings)
+    assert [e.scope for e in current(load_settings(), "pi")] == ["project", "user"]
+
+
 def test_a_scope_pi_does_not_have_names_the_one_it_has(agent: Path) -> None:
     from mahavishnu.errors import InvalidInputError
 

@@ -254,7 +254,7 @@ class Pi(UserProjectAssistant):
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []
-        for scope, path in existing_configs(self.scopes, self.config_path):
+        for scope, path in existing_configs(("project", "user"), _read_settings_file):
             try:
                 data = load_settings_text(read_text(path), path).data
                 providers = load_models(read_text(models_file()), models_file()).data
@@ -280,6 +280,12 @@ class Pi(UserProjectAssistant):
                 )
             )
         return found
+
+
+def _read_settings_file(scope: Scope) -> Path:
+    """The settings Pi reads: the agent folder's, and (project) ``.pi/settings.json`` of the folder
+    it starts in, merged over them. No switch writes that one, but it wins where it sets a model."""
+    return settings_file() if scope == "user" else Path.cwd() / ".pi" / "settings.json"
 
 
 def _model_entry(provider: JSONData, model: str | None) -> JSONData:
