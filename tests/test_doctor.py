@@ -262,7 +262,7 @@ def test_pi_s_models_json_is_checked_beside_its_settings(isolated_home):
     found = _by_check(doctor.check_config_files(load_settings()))
     assert found["config:pi:user"].status == "ok"
     assert found["config:pi:models.json"] == Finding("config:pi:models.json", "ok", f"{models} parses")
-    models.write_text('{"providers": {},}\n')  # a trailing comma: Pi's JSON.parse refuses it
+    models.write_text('{"providers": {} /* mine */}\n')  # Pi 0.73 strips // comments only
     broken = _by_check(doctor.check_config_files(load_settings()))["config:pi:models.json"]
     assert broken.status == "error" and str(models) in broken.detail and "line 1" in broken.detail
     assert broken.hint.startswith("Fix line 1 col")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _switch_helpers import write_profiles
 
 from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.registry import NAMES
@@ -18,7 +19,7 @@ from mahavishnu.environments.launch import (
     exec_launch,
     plan,
 )
-from mahavishnu.errors import NotFoundError, ProtocolMismatchError, SecretNotFoundError
+from mahavishnu.errors import ConfigError, NotFoundError, ProtocolMismatchError, SecretNotFoundError
 
 KEY = "sk-launch-0123456789abcdef"
 
@@ -60,6 +61,17 @@ def test_opencode_gets_the_provider_as_inline_config_and_the_key_by_reference(to
     assert content["model"] == "mahavishnu-run/" + next(iter(provider["models"]))
     assert provider["options"]["apiKey"] == "{env:" + RUN_KEY_VAR + "}"
     assert KEY not in json.dumps(launch.argv) and KEY not in launch.env["OPENCODE_CONFIG_CONTENT"]
+
+
+def test_opencode_refuses_a_profile_its_inline_config_would_expand(tools_on_path, isolated_home):
+    """OPENCODE_CONFIG_CONTENT is expanded as a file is: {file:…} in the URL would send the file."""
+    write_profiles(
+        isolated_home,
+        "  lab:\n    requires_key: false\n"
+        "    openai: {base_url: 'http://127.0.0.1:9/{file:/etc/shadow}', model: m}\n",
+    )
+    with pytest.raises(ConfigError, match=r"openai\.base_url holds"):
+        plan("lab", load_settings(), tool="opencode", args=["run", "hi"])
 
 
 def test_pi_gets_the_provider_from_the_shipped_extension_and_the_key_by_name(tools_on_path, monkeypatch):

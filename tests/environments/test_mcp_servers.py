@@ -596,6 +596,25 @@ def test_sync_refuses_to_overwrite_a_server_it_did_not_add(isolated_home: Path, 
     assert path.read_text() == original
 
 
+def test_sync_writes_variable_references_as_the_target_expands_them(
+    isolated_home: Path, project: Path
+) -> None:
+    """OpenCode expands {env:VAR}, not ${VAR}; Claude Code, Qwen Code and Gemini CLI the other way
+    round: copied as they are, the server would get those very characters as its token."""
+    env = {"GITHUB_TOKEN": "${GH}"}
+    add_server(McpServer.stdio("gh", "npx", ["-y", "gh-mcp", "--org=${ORG}"], env), "claude")
+    sync_server("gh", "claude", "opencode")
+    _, opencode = find_server("gh", "opencode")
+    assert (opencode.env, opencode.args[-1]) == ({"GITHUB_TOKEN": "{env:GH}"}, "--org={env:ORG}")
+    remote = McpServer.remote(
+        "web", "https://mcp.example/{env:TENANT}", headers={"Authorization": "Bearer {env:T}"}
+    )
+    add_server(remote, "opencode")
+    sync_server("web", "opencode", "gemini")
+    _, gemini = find_server("web", "gemini")
+    assert (gemini.url, gemini.headers) == ("https://mcp.example/${TENANT}", {"Authorization": "Bearer ${T}"})
+
+
 # -- remove -----------------------------------------------------------------------------------------
 
 

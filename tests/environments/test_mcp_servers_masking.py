@@ -161,3 +161,15 @@ def test_the_user_scope_warning_in_the_result_and_a_dry_run(
     assert add_server(gh, "claude", "project").warnings == [
         "secret-looking values go into a project file, which is often committed"
     ]
+
+
+@pytest.mark.parametrize("reference", ["Bearer {env:WEB_TOKEN}", "Bearer {file:/home/me/.web-token}"])
+def test_opencodes_reference_after_an_auth_scheme_is_no_plaintext_secret(
+    isolated_home: Path, reference: str
+) -> None:
+    """OpenCode fills {env:…} and {file:…} in itself, as the others fill ${VAR}: nothing to warn
+    about, and nothing to mask in the listing."""
+    server = McpServer.remote("web", "https://h.example/mcp", headers={"Authorization": reference})
+    assert add_server(server, "opencode").warnings == []
+    [row] = [row for row in list_servers("opencode")[0] if row.server.name == "web"]
+    assert row.server.shown_secrets() == ()

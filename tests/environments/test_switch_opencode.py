@@ -7,14 +7,15 @@ import stat
 from pathlib import Path
 
 import pytest
-from _switch_helpers import write_config, write_profiles
+from _switch_helpers import write_config, write_file, write_profiles
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
+from mahavishnu.environments.assistants.base import Scope
 from mahavishnu.environments.assistants.opencode import MARK, key_file, load
 from mahavishnu.environments.switcher import current, switch_llm
-from mahavishnu.errors import InvalidConfigFileError, ProtocolMismatchError
+from mahavishnu.errors import ConfigError, InvalidConfigFileError, ProtocolMismatchError
 
 # JSONC as OpenCode users write it: comments, trailing commas, a provider and an MCP server of their own.
 USER_FILE = """{
@@ -161,6 +162,27 @@ def test_a_profile_without_openai_is_refused(
     assert config_file.read_text() == USER_FILE
 
 
+@pytest.mark.parametrize(
+    ("setting", "base_url", "model"),
+    [
+        ("base_url", "http://127.0.0.1:9/{file:~/.ssh/id_ed25519}", "m"),
+        ("model", "http://127.0.0.1:9/v1", "m-{env:AWS_SECRET_ACCESS_KEY}"),
+    ],
+)
+def test_a_profile_value_opencode_would_expand_is_refused(
+    config_file: Path, isolated_home: Path, setting: str, base_url: str, model: str
+) -> None:
+    """OpenCode replaces {file:…} and {env:…} anywhere in its config's text: written as it is, a
+    profile's URL would send a file of the user's to the endpoint."""
+    write_profiles(
+        isolated_home,
+        f"  lab:\n    requires_key: false\n    openai: {{base_url: '{base_url}', model: '{model}'}}\n",
+    )
+    with pytest.raises(ConfigError, match=f"openai.{setting} holds .*OpenCode would replace"):
+        switch_llm("lab", load_settings(), tool="opencode")
+    assert config_file.read_text() == USER_FILE
+
+
 def test_tool_all_includes_opencode(config_file: Path) -> None:
     result = switch_llm("deepseek", load_settings(), tool="all")
     assert "opencode" in result.tools
@@ -188,6 +210,43 @@ def test_project_scope_writes_the_repository_roots_file_which_wins(
     assert config_file.read_text() == USER_FILE
     project, user = current(load_settings(), "opencode")
     assert (project.scope, project.profile, user.scope, user.profile) == ("project", "deepseek", "user", None)
+
+
+@pytest.mark.parametrize("winner", [".opencode/opencode.jsonc", "pkg/opencode.json"])
+def test_a_project_file_no_switch_writes_that_wins_here_is_named(
+    config_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch, winner: str
+) -> None:
+    """OpenCode also reads the .opencode folder's file and each folder's opencode.json up to the
+    root (the nearest wins): one that sets a model outranks both files a switch writes."""
+    repo = isolated_home / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "pkg").mkdir()
+    write_file(repo / winner, '{"model": "anthropic/claude-sonnet-4-5"}\n')
+    monkeypatch.chdir(repo / "pkg")
+    scopes: tuple[Scope, ...] = ("user", "project")
+    for scope in scopes:
+        result = switch_llm("deepseek", load_settings(), tool="opencode", scope=scope)
+        [outranked] = result.outranked
+        assert outranked.path == str(repo / winner)
+        assert any("take the provider and model out of that file" in w for w in result.warnings)
+    assert current(load_settings(), "opencode")[0].path == str(repo / winner)
+
+
+def test_the_home_opencode_folders_file_outranks_every_file_a_switch_writes(
+    config_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenCode reads ~/.opencode/opencode.json(c) after every other file, from any folder."""
+    repo = isolated_home / "repo"
+    (repo / ".git").mkdir(parents=True)
+    winner = write_file(
+        isolated_home / ".opencode" / "opencode.json", '{"model": "anthropic/claude-sonnet-4-5"}\n'
+    )
+    monkeypatch.chdir(repo)
+    scopes: tuple[Scope, ...] = ("user", "project")
+    for scope in scopes:
+        result = switch_llm("deepseek", load_settings(), tool="opencode", scope=scope)
+        assert [(o.path, o.scope) for o in result.outranked] == [(str(winner), "home")]
+    assert current(load_settings(), "opencode")[0].path == str(winner)
 
 
 def _stored(name: str, secret: str) -> None:

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from _switch_helpers import set_profile_secrets, write_file
+from _switch_helpers import set_profile_secrets, write_file, write_profiles
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
-from mahavishnu.environments.assistants.pi import MARK, load_models
+from mahavishnu.environments.assistants.pi import MARK, NO_KEY, load_models
 from mahavishnu.environments.launch import PI_EXTENSION
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
@@ -86,12 +86,33 @@ def test_stock_and_rollback_give_back_the_same_bytes(agent: Path) -> None:
     assert (agent / "models.json").read_text() == MODELS
 
 
-def test_a_models_file_pi_cannot_read_is_refused_and_nothing_is_written(agent: Path) -> None:
-    (agent / "models.json").write_text('{"providers": {},}\n')  # a trailing comma: JSON.parse refuses it
-    with pytest.raises(InvalidConfigFileError):
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{/* mine */ "providers": {}}\n', "a /\\* \\*/ comment"),  # Pi 0.73 strips // comments only
+        ('{"providers": {},,}\n', "trailing comma"),  # one comma it strips, not two
+        ("{'providers': {}}\n", "single-quoted"),
+    ],
+)
+def test_a_models_file_pi_cannot_read_is_refused_and_nothing_is_written(
+    agent: Path, text: str, problem: str
+) -> None:
+    (agent / "models.json").write_text(text)
+    with pytest.raises(InvalidConfigFileError, match=problem):
         switch_llm("deepseek", load_settings(), tool="pi")
     assert (agent / "settings.json").read_text() == SETTINGS
-    assert (agent / "models.json").read_text() == '{"providers": {},}\n'
+    assert (agent / "models.json").read_text() == text
+
+
+def test_trailing_commas_pi_reads_are_kept_through_a_switch_and_stock(agent: Path) -> None:
+    """Pi 0.73 takes trailing commas out of models.json before JSON.parse: such a file is the user's
+    working set-up, not one to refuse."""
+    text = MODELS.replace('"llama3.1:8b"}]}', '"llama3.1:8b"},],},').replace("  }\n}", "  },\n}")
+    (agent / "models.json").write_text(text)
+    switch_llm("deepseek", load_settings(), tool="pi")
+    assert load_models((agent / "models.json").read_text(), "x").data["providers"]["mahavishnu"]
+    switch_llm("pi-agent", load_settings(), tool="pi")
+    assert (agent / "models.json").read_text() == text
 
 
 def test_a_settings_file_with_a_byte_order_mark_is_refused_without_naming_another_assistant(
@@ -115,6 +136,57 @@ def test_tool_all_includes_pi_and_run_shows_its_one_session_extension(
     shown = json.loads(result.output)
     assert shown["argv"][1:4] == ["--extension", str(PI_EXTENSION), "--provider"]
     assert "sk-deepseek-0123456789abcdef" not in result.output
+
+
+def test_a_keyless_profile_gets_an_api_key_pi_cannot_read_as_a_variable(
+    agent: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pi reads apiKey as a variable's name first: a key-less profile named after a variable that
+    holds a secret must not send that secret to its endpoint."""
+    write_profiles(
+        isolated_home,
+        "  GITHUB_TOKEN:\n    requires_key: false\n    openai: {base_url: 'http://h', model: m}\n",
+    )
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-secret")
+    switch_llm("GITHUB_TOKEN", load_settings(), tool="pi")
+    provider = load_models((agent / "models.json").read_text(), "x").data["providers"]["mahavishnu"]
+    assert provider["apiKey"] == NO_KEY and "=" in NO_KEY  # no variable is named with an '='
+    [entry] = current(load_settings(), "pi")
+    assert (entry.profile, entry.key_source) == ("GITHUB_TOKEN", None)
+
+
+def test_a_model_scope_of_the_users_gets_our_model_so_pi_starts_on_it(agent: Path) -> None:
+    """With enabledModels set, Pi starts on its first model unless the default is in it: the
+    switch would have left Pi on the user's own model."""
+    scoped = '{\n  "defaultProvider": "lab",\n  "enabledModels": ["lab/*"]\n}\n'
+    (agent / "settings.json").write_text(scoped)
+    for profile in ("deepseek", "kimi"):  # the second replaces the first's model
+        switch_llm(profile, load_settings(), tool="pi")
+        [entry] = current(load_settings(), "pi")
+        data = json.loads((agent / "settings.json").read_text())
+        assert data["enabledModels"] == ["lab/*", f"mahavishnu/{entry.model}"]
+    switch_llm("pi-agent", load_settings(), tool="pi")
+    assert (agent / "settings.json").read_text() == scoped
+
+
+def test_no_model_scope_is_made_up(agent: Path) -> None:
+    switch_llm("deepseek", load_settings(), tool="pi")
+    assert "enabledModels" not in json.loads((agent / "settings.json").read_text())
+
+
+def test_a_projects_pi_settings_that_set_a_model_are_named(
+    agent: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pi merges <folder>/.pi/settings.json over its own: a default model there wins over the switch."""
+    project = write_file(
+        isolated_home / "repo" / ".pi" / "settings.json",
+        '{"defaultProvider": "ollama", "defaultModel": "llama3.1:8b"}\n',
+    )
+    monkeypatch.chdir(isolated_home / "repo")
+    result = switch_llm("deepseek", load_settings(), tool="pi")
+    assert [(o.path, o.scope) for o in result.outranked] == [(str(project), "project")]
+    assert any("take the provider and model out of that file" in w for w in result.warnings)
+    assert [e.scope for e in current(load_settings(), "pi")] == ["project", "user"]
 
 
 def test_a_scope_pi_does_not_have_names_the_one_it_has(agent: Path) -> None:

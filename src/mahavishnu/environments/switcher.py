@@ -12,6 +12,7 @@ import json
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 from mahavishnu import telemetry
 from mahavishnu.config import Settings
@@ -137,7 +138,8 @@ class Skipped:
 
 
 #: Which scope's file wins when several set a provider (Claude Code, Qwen Code, Gemini CLI).
-_RANK: dict[str, int] = {"user": 0, "project": 1, "local": 2}
+#: (``home``: OpenCode's ``~/.opencode`` file, read after every other)
+_RANK: dict[str, int] = {"user": 0, "project": 1, "local": 2, "home": 3}
 
 
 @dataclass
@@ -270,7 +272,7 @@ def _check_outranked(settings: Settings, scope: Scope, result: SwitchResult) -> 
         top = entries[0] if entries else None
         if top is None or Path(top.path).resolve() == written.resolve() or top.profile == result.profile:
             continue
-        if _RANK.get(top.scope, 0) <= _RANK.get(result.scope, 0):
+        if _RANK.get(top.scope, 0) < _RANK.get(result.scope, 0):
             continue
         found = Outranked(tool, top.path, top.scope, top.profile)
         result.outranked.append(found)
@@ -278,9 +280,22 @@ def _check_outranked(settings: Settings, scope: Scope, result: SwitchResult) -> 
         result.warnings.append(
             f"{LABELS[tool]} in this folder: {top.path} ({top.scope} scope) wins over the {result.scope} "
             f"file and points at {found.uses}, so sessions started here {verb} {found.uses}, not "
-            f"{result.profile}; `mahavishnu ai switch-llm {result.profile} --tool {tool} --scope "
-            f"{top.scope}` switches that file too"
+            f"{result.profile}; {_outranking_fix(result, target, top)}"
         )
+
+
+def _outranking_fix(result: SwitchResult, target: Assistant, top: CurrentProvider) -> str:
+    """What makes the switch hold here: a switch at the winning file's scope, unless that file is
+    one no switch writes (OpenCode's nearer ``opencode.json``, its ``.opencode`` folder's)."""
+    scope = cast(Scope, top.scope)
+    try:
+        written = target.settings_path(scope).resolve() == Path(top.path).resolve()
+    except MahavishnuError:  # no file of that scope
+        written = False
+    if not written:
+        return "take the provider and model out of that file"
+    command = f"mahavishnu ai switch-llm {result.profile} --tool {target.name} --scope {scope}"
+    return f"`{command}` switches that file too"
 
 
 def _nothing_to_switch(profile: Profile, scope: Scope, result: SwitchResult) -> None:

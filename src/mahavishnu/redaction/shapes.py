@@ -19,15 +19,16 @@ def is_secret(key: str, value: str) -> bool:
     ``{file:PATH}``, a secret variable's name), a number, a boolean, a path or a URL (a URL's
     password is ``mask_url``'s). Names that merely contain "token" or "auth"
     (``MAX_THINKING_TOKENS``, ``includeCoAuthoredBy``, ``apiKeyHelper``, ``envKey``) are not secrets,
-    nor a variable reference (``$API_KEY``, ``Bearer ${TOKEN}``)."""
+    nor a variable reference (``$API_KEY``, ``Bearer ${TOKEN}``, ``Bearer {env:TOKEN}``)."""
     text = value.strip()
     if not text or text.startswith(REFERENCE_PREFIXES) or _PLAIN_WORD.fullmatch(text):
         return False
     if _SUBSTITUTION.fullmatch(text) or (_VARIABLE_NAME.fullmatch(text) and is_secret_name(text)):
         return False  # "{env:VAR}", "{file:…}", "OPENAI_API_KEY": where the key is, not the key
     scheme, _, credential = text.partition(" ")
-    if _VARIABLE.fullmatch(credential.strip() if f"{scheme.lower()} " in AUTH_SCHEMES else text):
-        return False  # "$API_KEY", "Bearer ${TOKEN}": the name of a variable, filled in by the reader
+    given = credential.strip() if f"{scheme.lower()} " in AUTH_SCHEMES else text
+    if _VARIABLE.fullmatch(given) or _SUBSTITUTION.fullmatch(given):
+        return False  # "$API_KEY", "Bearer ${TOKEN}", "Bearer {env:TOKEN}": filled in by the reader
     if is_secret_name(key):
         return True
     return looks_like_a_key(text)

@@ -218,7 +218,7 @@ def workspace_note(label: str, path: Path) -> str:
     return note
 
 
-def unreadable(tool: str, scope: Scope, path: Path, error: MahavishnuError) -> CurrentProvider:
+def unreadable(tool: str, scope: str, path: Path, error: MahavishnuError) -> CurrentProvider:
     """The ``current`` entry of a config file that cannot be read: the others are still shown."""
     return CurrentProvider(tool, scope, str(path), None, None, None, None, error=error.message)
 

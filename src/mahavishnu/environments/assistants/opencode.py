@@ -18,9 +18,12 @@ to fetch a key. Every other provider, and every other key of the file, is left a
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from mahavishnu import paths
+from mahavishnu.clean_text import printable
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
 from mahavishnu.environments.api_key import KeyDelivery, KeyNeeds, deliver
@@ -30,13 +33,12 @@ from mahavishnu.environments.assistants.base import (
     Scope,
     SwitchPlan,
     UserProjectAssistant,
-    existing_configs,
     outside_repository_note,
     project_dir,
     unreadable,
 )
 from mahavishnu.environments.profiles import Profile
-from mahavishnu.errors import InvalidConfigFileError, MahavishnuError, SecretStoreError
+from mahavishnu.errors import ConfigError, InvalidConfigFileError, MahavishnuError, SecretStoreError
 from mahavishnu.files import safe_write
 from mahavishnu.files.json_document import JsonDocument
 from mahavishnu.files.json_values import as_text, member
@@ -51,6 +53,25 @@ PROVIDER = "mahavishnu"
 MARK = "[mahavishnu] profile "
 #: The AI SDK package OpenCode loads for an OpenAI-compatible endpoint (chat completions).
 OPENAI_COMPATIBLE = "@ai-sdk/openai-compatible"
+
+
+#: What OpenCode replaces in its config's text before parsing it, in any string outside a ``//``
+#: comment: ``{env:VAR}`` by the variable, ``{file:PATH}`` by the file's content (1.18 matches the
+#: lower case only; any case is refused, in case a later one does not).
+_SUBSTITUTION = re.compile(r"\{(?:env|file):", re.IGNORECASE)
+
+
+def refuse_substitutions(profile: str, values: Mapping[str, str]) -> None:
+    """Refuse a profile whose values (by setting name) hold ``{env:`` or ``{file:``: written as they
+    are, OpenCode would send the variable or file (``~/.ssh/id_ed25519``) to the profile's endpoint."""
+    for setting, value in values.items():
+        if _SUBSTITUTION.search(value):
+            raise ConfigError(
+                f"profile '{profile}': {setting} holds {printable(value)[:80]!r}, which OpenCode would "
+                "replace by a variable or a file's content",
+                hint=f"Take '{{env:' and '{{file:' out of profiles.{profile}.{setting} in your settings file "
+                "(or the team profile); nothing was written.",
+            )
 
 
 def config_path(scope: str = "user") -> Path:
@@ -145,6 +166,8 @@ class OpenCode(UserProjectAssistant):
     ) -> SwitchPlan:
         path = self.settings_path(scope)
         endpoint = profile.endpoint("openai", self.label)
+        model = str(endpoint.model)
+        refuse_substitutions(profile.name, {"openai.base_url": str(endpoint.base_url), "openai.model": model})
         key = _key(profile, inline_secret=inline_secret, dry_run=dry_run)
         warnings = [key.warning] if key.warning else []
         edits: list[FileEdit] = []
@@ -158,7 +181,6 @@ class OpenCode(UserProjectAssistant):
                 warnings.append(f"{path} names {key_file()}, a file on this machine only")
         if scope == "project" and (note := outside_repository_note(self.label, path)):
             warnings.append(note)
-        model = str(endpoint.model)
         entry: JSONData = {
             "npm": OPENAI_COMPATIBLE,
             "name": MARK + profile.name,
@@ -189,7 +211,7 @@ class OpenCode(UserProjectAssistant):
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []
-        for scope, path in existing_configs(self.scopes, self.config_path):
+        for scope, path in read_configs():
             try:
                 data = load(read_text(path), path).data
             except MahavishnuError as exc:
@@ -213,6 +235,41 @@ class OpenCode(UserProjectAssistant):
                 )
             )
         return found[::-1]  # the project file wins
+
+
+#: The scope ``ai current`` shows for ``~/.opencode/opencode.json(c)``, which OpenCode reads from
+#: every folder after all the others: it outranks the files of both scopes a switch writes.
+HOME_SCOPE = "home"
+
+
+def read_configs() -> list[tuple[str, Path]]:
+    """The config files OpenCode reads from this folder that exist, lowest precedence first: the
+    user's; then, up to the repository's root, ``opencode.json`` and ``opencode.jsonc`` of each folder
+    (the nearest wins), the ``.opencode`` folders' (1.18: the root's wins) and ``~/.opencode``'s.
+    No switch writes those but the user's and the root's, and they outrank both."""
+    here = Path.cwd().resolve()
+    root = paths.project_root(here) or here
+    folders = [here, *here.parents]
+    folders = folders[: folders.index(root) + 1][::-1]  # root first
+    dotted = [folder / ".opencode" for folder in folders[::-1]]
+    found = [("user", config_path("user"))]
+    for folder in [*folders, *dotted]:
+        found += [("project", folder / name) for name in _NAMES]
+    return _existing([*found, *((HOME_SCOPE, paths.home() / ".opencode" / name) for name in _NAMES)])
+
+
+_NAMES = ("opencode.json", "opencode.jsonc")  # (OpenCode reads both; the second wins)
+
+
+def _existing(files: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """Those of ``files`` that exist, once per real file (in $HOME the project file is the user's)."""
+    seen: set[Path] = set()
+    kept = []
+    for scope, path in files:
+        if path.is_file() and path.resolve() not in seen:
+            seen.add(path.resolve())
+            kept.append((scope, path))
+    return kept
 
 
 def _object(value: JSONValue) -> JSONData:

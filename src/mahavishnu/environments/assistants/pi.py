@@ -1,12 +1,14 @@
 """Pi (``@mariozechner/pi-coding-agent``): ``~/.pi/agent`` (``$PI_CODING_AGENT_DIR`` when set) holds
 ``settings.json`` (strict JSON: Pi reads it with ``JSON.parse``) and ``models.json`` (custom providers;
-comments allowed: Pi strips them first). Only the user scope: custom providers live in models.json.
+``//`` comments and trailing commas allowed: Pi 0.73 strips them first, but not ``/* */``). Only the
+user scope: custom providers live in models.json.
 
 A profile owns one provider of models.json and the default model of settings.json::
 
     models.json:   {"providers": {"mahavishnu": {"baseUrl": URL, "api": "openai-completions",
                     "apiKey": KEY-REFERENCE, "models": [{"id": MODEL, "name": "[mahavishnu] profile NAME"}]}}}
     settings.json: {"defaultProvider": "mahavishnu", "defaultModel": MODEL}
+                   (and "mahavishnu/MODEL" added to an "enabledModels" the user has)
 
 (``"api": "openai-responses"`` when the endpoint serves the Responses API.) The key goes by reference,
 as Pi resolves ``apiKey``: the name of the environment variable holding it, or ``!COMMAND`` whose
@@ -36,7 +38,7 @@ from mahavishnu.environments.assistants.base import (
     unreadable,
 )
 from mahavishnu.environments.profiles import Profile
-from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
+from mahavishnu.errors import InvalidConfigFileError, MahavishnuError, restore_hint
 from mahavishnu.files.json_document import JsonDocument, check_jsonc
 from mahavishnu.files.json_values import as_text, member
 from mahavishnu.files.safe_write import read_text
@@ -46,8 +48,15 @@ from mahavishnu.masking import mask
 
 #: The provider id a profile is written under.
 PROVIDER = "mahavishnu"
+#: Pi's model scope in settings.json (what Ctrl+P cycles through): when it is set and the default
+#: model is not in it, Pi starts on its first model, so a switch adds ``mahavishnu/MODEL`` to it.
+SCOPE = "enabledModels"
 #: ``name`` of the model entry Mahavishnu wrote.
 MARK = "[mahavishnu] profile "
+#: ``apiKey`` of a profile that needs no key (Pi wants one). Pi reads any ``apiKey`` as the name of an
+#: environment variable first: the profile's name there (``GITHUB_TOKEN``) would send that variable
+#: to the endpoint. No variable's name holds an ``=``.
+NO_KEY = "no-key=mahavishnu"
 #: An ``apiKey`` Pi reads as the name of an environment variable (when that variable is set).
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
@@ -71,9 +80,37 @@ def load_settings_text(text: str | None, source: Path | str) -> JsonDocument:
 
 
 def load_models(text: str | None, source: Path | str) -> JsonDocument:
-    """models.json: JSON with comments (refused where Pi's ``JSON.parse`` would refuse it)."""
-    check_jsonc(text or "", str(source), reader="Pi", bom=False)
+    """models.json: JSON with ``//`` comments and trailing commas (refused where Pi refuses it)."""
+    check_models(text or "", str(source))
     return JsonDocument.parse(text or "", source=str(source), comments=True)
+
+
+#: Pi 0.73 takes ``//`` comments, then trailing commas, out of models.json (strings left alone) and
+#: hands the rest to ``JSON.parse``: a ``/* */`` comment or any other JSON5 it refuses.
+_STRING_OR_LINE_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*')
+_STRING_OR_TRAILING_COMMA = re.compile(r'"(?:\\.|[^"\\])*"|,(?=\s*[}\]])')
+_STRING_OR_BLOCK_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|/\*')
+
+
+def check_models(text: str, source: str) -> None:
+    """Raise InvalidConfigFileError, naming the line, where Pi would not read ``text``."""
+    bare = _STRING_OR_TRAILING_COMMA.sub(_blank, _STRING_OR_LINE_COMMENT.sub(_blank, text))
+    block = next((m for m in _STRING_OR_BLOCK_COMMENT.finditer(bare) if m.group() == "/*"), None)
+    if block is not None:
+        line = text.count("\n", 0, block.start()) + 1
+        column = block.start() - text.rfind("\n", 0, block.start())
+        raise InvalidConfigFileError(
+            f"invalid JSON in {source} at line {line}, column {column}: a /* */ comment, which Pi refuses "
+            "(it takes out // comments only): write it as // lines",
+            hint=restore_hint(source),
+        )
+    check_jsonc(bare, source, reader="Pi", bom=False)  # the rest as JSON.parse reads it
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A string as it is; what Pi takes out as spaces, so errors name the same line and column."""
+    found = match.group()
+    return found if found.startswith('"') else " " * len(found)
 
 
 def parse_models(text: str, path: Path) -> None:
@@ -125,16 +162,28 @@ def apply_settings(text: str | None, source: Path | str, model: str) -> str:
     doc = load_settings_text(text, source)
     doc.set(["defaultProvider"], PROVIDER)
     doc.set(["defaultModel"], model)
+    scope = doc.get([SCOPE])
+    if isinstance(scope, list) and scope:  # Pi would start on the scope's first model instead
+        doc.set([SCOPE], [*_not_ours(scope), f"{PROVIDER}/{model}"])
     return doc.dumps()
 
 
 def remove_settings(text: str | None, source: Path | str) -> str:
-    """Without the default provider and model that select ours (Pi then picks its own default)."""
+    """Without the default provider and model that select ours (Pi then picks its own default),
+    and without our model in the user's scope."""
     doc = load_settings_text(text, source)
     if doc.get(["defaultProvider"]) == PROVIDER:
         doc.delete(["defaultProvider"])
         doc.delete(["defaultModel"])
+    scope = doc.get([SCOPE])
+    if isinstance(scope, list) and len(kept := _not_ours(scope)) < len(scope):
+        doc.set([SCOPE], kept)
     return doc.dumps()
+
+
+def _not_ours(scope: list[JSONValue]) -> list[JSONValue]:
+    """The scope's patterns but those naming our provider's models (``mahavishnu/…``)."""
+    return [entry for entry in scope if not str(entry).startswith(f"{PROVIDER}/")]
 
 
 class Pi(UserProjectAssistant):
@@ -165,7 +214,7 @@ class Pi(UserProjectAssistant):
         if inline_secret:
             warnings.append("Pi reads its key by reference: --inline-secret writes no key into its files")
         if key.kind == "none":
-            api_key = str(key.value)  # a local server ignores it, but Pi wants one
+            api_key = NO_KEY
         elif key.kind == "helper":
             api_key = f"!{key.helper}"
         else:
@@ -205,7 +254,7 @@ class Pi(UserProjectAssistant):
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
         found = []
-        for scope, path in existing_configs(self.scopes, self.config_path):
+        for scope, path in existing_configs(("project", "user"), _read_settings_file):
             try:
                 data = load_settings_text(read_text(path), path).data
                 providers = load_models(read_text(models_file()), models_file()).data
@@ -233,6 +282,12 @@ class Pi(UserProjectAssistant):
         return found
 
 
+def _read_settings_file(scope: Scope) -> Path:
+    """The settings Pi reads: the agent folder's, and (project) ``.pi/settings.json`` of the folder
+    it starts in, merged over them. No switch writes that one, but it wins where it sets a model."""
+    return settings_file() if scope == "user" else Path.cwd() / ".pi" / "settings.json"
+
+
 def _model_entry(provider: JSONData, model: str | None) -> JSONData:
     models = provider.get("models")
     for entry in models if isinstance(models, list) else []:
@@ -242,7 +297,7 @@ def _model_entry(provider: JSONData, model: str | None) -> JSONData:
 
 
 def _key_source(api_key: str | None) -> str | None:
-    if not api_key:
+    if not api_key or api_key == NO_KEY:
         return None
     if api_key.startswith("!"):
         named = helper_profile(api_key[1:])

@@ -7,8 +7,9 @@ as one transaction (``transaction.apply_all``: every file or none), or only plan
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from mahavishnu.environments.assistants.base import FileEdit
 from mahavishnu.environments.mcp_servers.file_formats import CODECS, NewEntry
@@ -22,7 +23,7 @@ from mahavishnu.environments.mcp_servers.locations import (
 )
 from mahavishnu.environments.mcp_servers.model import TOOLS, TRANSPORTS, McpServer
 from mahavishnu.environments.mcp_servers.options import parse_tools
-from mahavishnu.environments.mcp_servers.shapes import SHAPES, RawEntry
+from mahavishnu.environments.mcp_servers.shapes import SHAPES, RawEntry, with_references_for
 from mahavishnu.environments.mcp_servers.state import (
     changed_by_hand,
     forget,
@@ -127,7 +128,8 @@ def sync_server(
             result.changes.append(_change(loc, name, "skipped", reason="it is the source"))
         else:
             kept.append(loc)
-    return _put_all(server, kept, result, replace=replace, backups=backups)
+    written_as = partial(with_references_for, server, source_loc.tool)
+    return _put_all(server, kept, result, replace=replace, backups=backups, written_as=written_as)
 
 
 def install_self(
@@ -304,19 +306,23 @@ def _put_all(
     replace: bool,
     backups: int,
     warn_plaintext: bool = True,
+    written_as: Callable[[str], McpServer] | None = None,
 ) -> McpResult:
-    planned = _plan_puts(server, targets, result, replace=replace)
+    """Put ``server`` in every target; ``written_as``: the server as one assistant is given it (a
+    sync writes variable references as each expands them)."""
+    each = {loc.tool: written_as(loc.tool) if written_as else server for loc in targets}
+    planned = _plan_puts(each, targets, result, replace=replace)
     secrets = server.shown_secrets()
     to_project = any(put.loc.scope == "project" for put in planned)
     if to_project and secrets:
         result.warnings.append("secret-looking values go into a project file, which is often committed")
-    edits = [_put_edit(put, server) for put in planned]
+    edits = [_put_edit(put, each[put.loc.tool]) for put in planned]
     changes = _apply(edits, result.dry_run, backups)
     written = [str(put.loc.path) for put, change in zip(planned, changes, strict=True) if change.changed]
     if warn_plaintext and not to_project:
         result.warnings += _plaintext_warning(secrets, written, dry_run=result.dry_run)
     for put, change in zip(planned, changes, strict=True):
-        _record_put(server, put, change, result)
+        _record_put(each[put.loc.tool], put, change, result)
     return result
 
 
@@ -341,13 +347,16 @@ def _record_put(server: McpServer, put: _Put, change: safe_write.Change, result:
     result.changes.append(_change(put.loc, server.name, action, diff=diff))
 
 
-def _plan_puts(server: McpServer, targets: list[Location], result: McpResult, *, replace: bool) -> list[_Put]:
+def _plan_puts(
+    each: dict[str, McpServer], targets: list[Location], result: McpResult, *, replace: bool
+) -> list[_Put]:
     """Read and check every file before writing any: a server Mahavishnu did not add, or added but
     someone changed by hand since, stays unless it is the same server already or the user said
     ``replace``."""
     state = load_state()
     planned = []
     for loc in targets:
+        server = each[loc.tool]
         raw = servers_at(loc).get(server.name)
         record = record_of(state, loc, server.name)
         existing = SHAPES[loc.tool].parse(server.name, raw) if isinstance(raw, dict) else None

@@ -11,13 +11,15 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TypeAlias, TypeVar
 
 from mahavishnu.environments.mcp_servers.model import TRANSPORTS, McpServer
 
-__all__ = ["SHAPES", "NativeEntry", "Shape"]
+__all__ = ["SHAPES", "NativeEntry", "Shape", "with_references_for"]
 
 #: An entry as an assistant's ``mcp add`` writes it.
 NativeEntry: TypeAlias = dict[str, str | list[str] | dict[str, str] | None]
@@ -163,3 +165,35 @@ SHAPES: dict[str, Shape] = {
     "gemini": _GeminiShape(),
     "opencode": _OpenCodeShape(),
 }
+
+
+#: How an assistant names an environment variable inside an entry's values: Claude Code, Qwen Code
+#: and Gemini CLI expand ``${VAR}``, OpenCode ``{env:VAR}`` only (1.18 keeps ``${VAR}`` as it is).
+#: Codex expands neither: its entries are copied as they are.
+_REFERENCE = {"claude": "${{{}}}", "qwen": "${{{}}}", "gemini": "${{{}}}", "opencode": "{{env:{}}}"}
+_FIND = {
+    "${{{}}}": re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}"),
+    "{{env:{}}}": re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}"),
+}
+
+
+def with_references_for(server: McpServer, source: str, target: str) -> McpServer:
+    """``server`` as read from ``source``'s file, its variable references written as ``target``
+    expands them (``sync``: a token from ``${GITHUB_TOKEN}`` would reach OpenCode's server as
+    those very characters)."""
+    old, new = _REFERENCE.get(source), _REFERENCE.get(target)
+    if old is None or new is None or old == new:
+        return server
+    find = _FIND[old]
+
+    def swap(value: str) -> str:
+        return find.sub(lambda match: new.format(match.group(1)), value)
+
+    return replace(
+        server,
+        command=swap(server.command) if server.command else server.command,
+        args=tuple(swap(arg) for arg in server.args),
+        env={key: swap(value) for key, value in server.env.items()},
+        url=swap(server.url) if server.url else server.url,
+        headers={key: swap(value) for key, value in server.headers.items()},
+    )
