@@ -337,7 +337,7 @@ def test_mcp_http_serves_metrics_in_the_prometheus_format_behind_its_token(
         "text/plain; version=0.0.4"
     )
     samples = parse_exposition(answer.text)
-    switch = (("mahavishnu_assistant", "claude"), ("mahavishnu_dry_run", "False"))
+    switch = (("mahavishnu_assistant", "claude"), ("mahavishnu_dry_run", "false"))
     assert (
         samples["mahavishnu_switch_duration_seconds_count"][
             (*switch, ("mahavishnu_profile", "qwen"), ("outcome", "ok"))

@@ -8,6 +8,7 @@ names the same way. Counters are written as ``counter``, histograms as ``histogr
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -62,11 +63,23 @@ def _metric(metric: Metric) -> Iterator[str]:
 
 
 def _labels(attributes: Mapping[str, AttributeValue] | None, **extra: str) -> str:
-    pairs = [(_INVALID.sub("_", key), str(value)) for key, value in (attributes or {}).items()]
+    pairs = [(_INVALID.sub("_", key), _label_value(value)) for key, value in (attributes or {}).items()]
     pairs.extend(extra.items())
     if not pairs:
         return ""
     return "{" + ",".join(f'{key}="{_escape_value(value)}"' for key, value in sorted(pairs)) + "}"
+
+
+def _label_value(value: AttributeValue) -> str:
+    """An attribute as OpenTelemetry's Prometheus exporter writes it: a bool ``true``/``false``
+    (``str`` gave ``True``, which a query for ``dry_run="true"`` misses), a sequence as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    if value is None:
+        return ""
+    return json.dumps(dict(value) if isinstance(value, Mapping) else list(value), default=str)
 
 
 def _number(value: float) -> str:
