@@ -109,6 +109,27 @@ def test_flow_and_task_runs_are_recorded_and_a_failed_run_is_listed_as_failed() 
     assert "broken-load" in hit.memory.content
 
 
+def test_a_parameter_under_a_secret_name_is_masked_even_in_plain_words() -> None:
+    """``scrub_tree`` keeps ``password: correcthorse…`` (in free text more often a name than a value);
+    a flow's parameter is the value, so the record must not keep it."""
+    from mahavishnu.integrations.prefect.runs import masked
+
+    parameters = {
+        "password": "correcthorsebatterystaple",
+        "db": {"auth_token": "plainwords", "host": "db1"},
+        "user": "bob",
+        "max_tokens": 100,
+        "token": None,
+    }
+    assert masked(parameters) == {
+        "password": "[REDACTED:secret]",
+        "db": {"auth_token": "[REDACTED:secret]", "host": "db1"},
+        "user": "bob",
+        "max_tokens": 100,
+        "token": None,
+    }
+
+
 def test_import_prefect_backfills_finished_runs_once() -> None:
     from prefect import flow
 

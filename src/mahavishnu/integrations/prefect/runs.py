@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 from mahavishnu.json_types import JSONValue
 from mahavishnu.memory.core.backends.records import MAX_ROWS
 from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
-from mahavishnu.redaction.scrub import scrub_tree
+from mahavishnu.redaction.scrub import REDACTED, scrub_tree
+from mahavishnu.redaction.shapes import is_secret_name
 
 if TYPE_CHECKING:
     from prefect import Task
@@ -54,6 +55,7 @@ _STATUS = {
 FINISHED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 StoreOpener = Callable[[], "MemoryStore"]
 F = TypeVar("F")
+_SECRET = REDACTED.format(kind="secret")
 
 
 def _open_default() -> MemoryStore:
@@ -188,10 +190,31 @@ def _record(
 
 
 def masked(parameters: Mapping[str, Any]) -> JSONValue:
-    """The parameters as JSON, secrets masked (``scrub_tree``); what JSON cannot hold as its text."""
-    plain = json.loads(json.dumps(dict(parameters), default=str))
-    masked_tree: JSONValue = scrub_tree(plain)
+    """The parameters as JSON (what JSON cannot hold as its text), secrets masked: every value under
+    a secret-looking name, then anything shaped like a key (``scrub_tree``)."""
+    plain: JSONValue = json.loads(json.dumps(dict(parameters), default=str))
+    masked_tree: JSONValue = scrub_tree(_named_secrets_masked(plain))
     return masked_tree
+
+
+def _named_secrets_masked(value: JSONValue) -> JSONValue:
+    """``value`` with whatever sits under a secret-looking name (``password``, ``db_token``) masked.
+    ``scrub_tree`` masks such a value only when it looks like a credential, since in free text
+    ``password: changeme`` or ``token: str`` is seldom one; a parameter is always the value itself,
+    and a plain-word password (``correcthorsebattery``) is still a password."""
+    if isinstance(value, list):
+        return [_named_secrets_masked(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        name: _SECRET if is_secret_name(name) and _filled(item) else _named_secrets_masked(item)
+        for name, item in value.items()
+    }
+
+
+def _filled(value: JSONValue) -> bool:
+    """A value worth masking: not empty, not a nested object (its own names decide)."""
+    return value not in (None, "", []) and not isinstance(value, dict | bool)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
