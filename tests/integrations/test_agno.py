@@ -129,6 +129,18 @@ def test_an_agents_runs_land_as_agent_conversations_searchable_and_without_the_s
     assert provenances <= {"user", "assistant"} and "assistant" in provenances
 
 
+@pytest.mark.parametrize("project", ["team/atlas", "a\nb", " "])
+def test_a_bad_project_is_refused_when_the_hook_and_toolkit_are_made(project: str) -> None:
+    """Not at each run: the hook only logs what it cannot store, so every run would be lost."""
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.integrations.agno import MahavishnuTools, record_conversations
+
+    with pytest.raises(InvalidInputError, match="project"):
+        record_conversations(project=project)
+    with pytest.raises(InvalidInputError, match="project"):
+        MahavishnuTools(project=project)
+
+
 def test_a_store_that_cannot_be_opened_does_not_fail_the_run(
     mock: ToolCallingMock, caplog: pytest.LogCaptureFixture
 ) -> None:

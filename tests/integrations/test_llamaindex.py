@@ -173,3 +173,16 @@ def test_the_same_text_in_two_documents_is_two_nodes_and_deleting_one_keeps_the_
         [kept] = vectors.get_nodes()
         assert kept.ref_doc_id == "cli" and kept.get_content() == text
         assert retrieve(index, "Apache License LICENSE file") == ["cli"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"collection": "team/handbook"}, "repository"), ({"project": "a\nb"}, "project")],
+)
+def test_a_bad_collection_or_project_is_refused_when_the_store_is_made(
+    arguments: dict[str, str], message: str
+) -> None:
+    from mahavishnu.errors import InvalidInputError
+
+    with MemoryStore.open() as store, pytest.raises(InvalidInputError, match=message):
+        MahavishnuVectorStore(store, **arguments)

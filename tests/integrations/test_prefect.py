@@ -130,6 +130,21 @@ def test_a_parameter_under_a_secret_name_is_masked_even_in_plain_words() -> None
     }
 
 
+@pytest.mark.parametrize("project", ["team/etl", "a\nb", " "])
+def test_a_bad_project_is_refused_when_decorating_not_at_every_run(project: str) -> None:
+    """The hooks only log what they cannot write: a bad name found there would lose every run."""
+    from prefect import flow
+
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.integrations.prefect import record_runs
+
+    @flow
+    def nightly() -> None: ...
+
+    with pytest.raises(InvalidInputError, match="project"):
+        record_runs(nightly, project=project)
+
+
 def test_import_prefect_backfills_finished_runs_once() -> None:
     from prefect import flow
 

@@ -42,6 +42,7 @@ from agno.tools.toolkit import Toolkit
 
 from mahavishnu import wording
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.memory.core.models import project_or_none
 from mahavishnu.memory.core.provenance import held_back, withheld
 from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
@@ -79,6 +80,10 @@ class ConversationRecorder:
     project: str | None = None
     open_store: StoreOpener = _open_default
     agent_id: str | None = None  # instead of the Agno agent's own id
+
+    def __post_init__(self) -> None:
+        # checked now: the hook logs what it cannot store, so a bad name would lose every run quietly
+        object.__setattr__(self, "project", project_or_none(self.project))
 
     def __call__(self, run_output: RunOutput) -> None:
         """Agno passes the hook the arguments it names: here only ``run_output``."""
@@ -146,7 +151,7 @@ class MahavishnuTools(Toolkit):
         max_chars: int = 2000,
         name: str = "mahavishnu_memory",
     ) -> None:
-        self.project = project
+        self.project = project_or_none(project)  # now, not as an error at every tool call
         self.open_store = open_store or _open_default
         self.search_limit = search_limit
         self.max_chars = max_chars

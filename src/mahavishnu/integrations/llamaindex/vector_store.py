@@ -54,7 +54,15 @@ from pydantic import PrivateAttr
 
 from mahavishnu.errors import DimensionMismatchError, InvalidInputError
 from mahavishnu.memory.core.backends.base import SearchRequest
-from mahavishnu.memory.core.models import Filters, Memory, MemoryType, SearchMode, scrub_memory
+from mahavishnu.memory.core.models import (
+    Filters,
+    Memory,
+    MemoryType,
+    SearchMode,
+    check_name,
+    project_or_none,
+    scrub_memory,
+)
 from mahavishnu.memory.core.store import MAX_LIMIT
 from mahavishnu.wording import a
 
@@ -118,8 +126,9 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
     ) -> None:
         if not collection.strip():
             raise InvalidInputError("a LlamaIndex collection needs a name")
+        check_name("repository", collection)  # now, not when the first nodes are added
         super().__init__(**kwargs)
-        self.collection, self.project = collection, project
+        self.collection, self.project = collection, project_or_none(project)
         self._store = store
 
     @classmethod

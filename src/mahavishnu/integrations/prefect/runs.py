@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from mahavishnu.json_types import JSONValue
 from mahavishnu.memory.core.backends.records import MAX_ROWS
+from mahavishnu.memory.core.models import project_or_none
 from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
 from mahavishnu.redaction.scrub import REDACTED, scrub_tree
 from mahavishnu.redaction.shapes import is_secret_name
@@ -70,6 +71,10 @@ class Recorder:
 
     project: str | None = None
     open_store: StoreOpener = _open_default
+
+    def __post_init__(self) -> None:
+        # checked now: a hook logs what it cannot write, so a bad name would lose every run quietly
+        object.__setattr__(self, "project", project_or_none(self.project))
 
     def flow_hook(self, flow: Any, flow_run: FlowRun, state: State) -> None:
         self._safely(
