@@ -156,12 +156,18 @@ def test_the_nodes_are_found_by_memory_query_and_memory_search(tmp_path: Path) -
     assert "on-call rotation" in json.dumps(json.loads(result.stdout)[0])
 
 
-def test_the_same_text_in_two_documents_is_two_nodes_and_deleting_one_keeps_the_other() -> None:
+@pytest.mark.parametrize("metadata", [{}, {"file_name": "LICENSE"}], ids=["no-path", "same-file-name"])
+def test_the_same_text_in_two_documents_is_two_nodes_and_deleting_one_keeps_the_other(
+    metadata: dict[str, str],
+) -> None:
     text = "Licensed under the Apache License, Version 2.0; see the LICENSE file."
     with MemoryStore.open() as store:
         vectors = MahavishnuVectorStore(store, collection="licences")
         index = VectorStoreIndex.from_documents(
-            [Document(text=text, id_="api"), Document(text=text, id_="cli")],
+            [
+                Document(text=text, id_="api", metadata=metadata),
+                Document(text=text, id_="cli", metadata=metadata),
+            ],
             storage_context=StorageContext.from_defaults(vector_store=vectors),
             embed_model=MahavishnuEmbedding(store),
         )

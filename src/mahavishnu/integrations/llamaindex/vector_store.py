@@ -12,10 +12,11 @@
     index.as_retriever(similarity_top_k=3).retrieve("how do we deploy?")
     # later, or in another process: VectorStoreIndex.from_vector_store(vectors, embed_model=...)
 
-Each node is one ``rag`` memory: its ``path`` (the file path or name, or the document id) on the
-first line and its text after it as content (as ``memory ingest``'s chunks: the store keeps one
-memory per content, so the same text in two documents would otherwise be one memory, and deleting
-either document deleted the other's node), ``repo_id`` the collection, ``source_system``
+Each node is one ``rag`` memory: its ``path`` (the file path or name, or the document id; with the
+document id in brackets when that is not the path) on the first line and its text after it as
+content (as ``memory ingest``'s chunks: the store keeps one memory per content, so the same text in
+two documents would otherwise be one memory, and deleting either document deleted the other's
+node), ``repo_id`` the collection, ``source_system``
 ``llamaindex``, tags ``llamaindex``, ``doc:<ref_doc_id>``, ``node:<node_id>``, and in its metadata
 the node itself (LlamaIndex's ``node_to_metadata_dict``) and the ``path`` for ``mahavishnu memory
 query`` to show. The memory store embeds the text with its own model (as
@@ -154,7 +155,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
         path = " ".join(str(found or node.node_id).splitlines())
         tags = [SOURCE, f"node:{node.node_id}"] + ([f"doc:{node.ref_doc_id}"] if node.ref_doc_id else [])
         return {
-            "content": f"{path}\n{text}",
+            "content": f"{_first_line(path, node.ref_doc_id)}\n{text}",
             "type": RAG,
             "tags": tags,
             "metadata": {NODE_KEY: saved, "path": path, "start_line": 0, PATH_LINE: True},
@@ -289,6 +290,15 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
             else:
                 rest.append(item)
         return self._filters(tuple(tags)), MetadataFilters(filters=rest) if rest else None
+
+
+def _first_line(path: str, ref_doc_id: str | None) -> str:
+    """The path, and the document's id when the path is not it: two documents may share a path
+    (a ``file_name``, the same file loaded twice), and the same text under one first line would be
+    one memory, which deleting either document deleted."""
+    if ref_doc_id is None or ref_doc_id == path:
+        return path
+    return f"{path} [{' '.join(ref_doc_id.splitlines())}]"
 
 
 def _and(filters: MetadataFilters | None, item: MetadataFilter) -> MetadataFilters:
