@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,6 +169,10 @@ def test_import_prefect_backfills_finished_runs_once() -> None:
     assert counts["added"] >= 2
     again = json.loads(runner.invoke(memory_cli.app, ["workflows", "import-prefect", "--json"]).stdout)
     assert again["added"] == 0 and again["skipped"] == counts["seen"]
+    # over the API's page of 200 (which it answers with 422): read in pages
+    more = runner.invoke(memory_cli.app, ["workflows", "import-prefect", "--limit", "201", "--json"])
+    assert more.exit_code == 0, (more.output, more.exception)
+    assert json.loads(more.stdout) == {**again, "seen": counts["seen"], "skipped": counts["seen"]}
 
     imported = {r["workflow_id"]: r for r in workflows("--adapter", "prefect")}
     assert imported["report"]["status"] == "completed"
@@ -182,3 +189,23 @@ def test_import_prefect_without_a_server_there_is_one_line(url: str, isolated_ho
     result = runner.invoke(app, ["memory", "workflows", "import-prefect", "--api-url", url])
     assert result.exit_code != 0 and not isinstance(result.exception, (httpx.HTTPError, httpx.InvalidURL))
     assert f"cannot reach the Prefect API at {url}" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("prefect_home")
+def test_import_prefect_from_a_server_that_is_not_prefects_says_what_it_answered(
+    isolated_home: object, tmp_path: Path
+) -> None:
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from mahavishnu.cli.main import app
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None: ...
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(tmp_path))) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        result = runner.invoke(app, ["memory", "workflows", "import-prefect", "--api-url", url])
+        server.shutdown()
+    assert result.exit_code != 0 and not isinstance(result.exception, httpx.HTTPError)
+    assert f"the Prefect API at {url} answered 501" in result.output and "Traceback" not in result.output

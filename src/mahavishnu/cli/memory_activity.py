@@ -462,6 +462,12 @@ def import_prefect_cmd(
     with open_store() as store:
         try:
             done = import_runs(store, api_url=api_url, limit=limit, project=project)
+        except httpx.HTTPStatusError as exc:  # a server there, refusing (or not Prefect's API)
+            where = f" at {api_url}" if api_url else ""
+            raise InvalidInputError(
+                f"the Prefect API{where} answered {exc.response.status_code} {exc.response.reason_phrase}",
+                hint="Is that Prefect's API (http://HOST:4200/api)? Nothing was recorded.",
+            ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # no server there, or no URL at all
             where = f" at {api_url}" if api_url else ""
             raise InvalidInputError(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from mahavishnu.json_types import JSONValue
 from mahavishnu.memory.core.backends.records import MAX_ROWS
-from mahavishnu.memory.core.models import project_or_none
+from mahavishnu.memory.core.models import check_limit, project_or_none
 from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
 from mahavishnu.redaction.scrub import REDACTED, scrub_tree
 from mahavishnu.redaction.shapes import is_secret_name
@@ -54,6 +54,7 @@ _STATUS = {
 }
 #: Finished states that the backfill imports.
 FINISHED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+_API_PAGE = 200  # the most flow runs Prefect's API returns at once (PREFECT_API_DEFAULT_LIMIT)
 StoreOpener = Callable[[], "MemoryStore"]
 F = TypeVar("F")
 _SECRET = REDACTED.format(kind="secret")
@@ -257,12 +258,21 @@ def import_runs(
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
+    limit = check_limit(limit, MAX_ROWS)
     known = _recorded_run_ids(store)
     wanted = FlowRunFilter(
         state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in FINISHED]))
     )
     with _api(api_url), get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_run_filter=wanted, sort=FlowRunSort.START_TIME_DESC, limit=limit)
+        runs: list[FlowRun] = []
+        while len(runs) < limit:  # in pages: the API answers 422 to a limit over its page size
+            size = min(_API_PAGE, limit - len(runs))
+            page = client.read_flow_runs(
+                flow_run_filter=wanted, sort=FlowRunSort.START_TIME_DESC, limit=size, offset=len(runs)
+            )
+            runs.extend(page)
+            if len(page) < size:
+                break
         names: dict[Any, str] = {}
         added = 0
         for run in reversed(runs):  # oldest first: the newest ends up first in listings
