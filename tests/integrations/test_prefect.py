@@ -133,6 +133,26 @@ def test_a_parameter_under_a_secret_name_is_masked_even_in_plain_words() -> None
     }
 
 
+def test_a_long_parameter_is_recorded_as_its_size() -> None:
+    """A run's record is not a copy of its input (Prefect takes parameters up to 512 KB)."""
+    from prefect import flow
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    rows = [{"id": n, "name": f"customer {n}"} for n in range(2_000)]
+
+    @record_runs(open_store=open_store)
+    @flow(name="bulk-load")
+    def bulk(rows: list[dict[str, Any]], day: str) -> int:
+        return len(rows)
+
+    assert bulk(rows, "2026-01-31") == 2_000
+    [run] = workflows("--workflow", "bulk-load")
+    size = len(json.dumps(rows))
+    expected = {"rows": f"[{size:,} characters of JSON, not kept]", "day": "2026-01-31"}
+    assert run["status"] == "completed" and run["result"]["parameters"] == expected
+
+
 @pytest.mark.parametrize("project", ["team/etl", "a\nb", " "])
 def test_a_bad_project_is_refused_when_decorating_not_at_every_run(project: str) -> None:
     """The hooks only log what they cannot write: a bad name found there would lose every run."""

@@ -54,6 +54,7 @@ _STATUS = {
 }
 #: Finished states that the backfill imports.
 FINISHED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+_PARAMETER_CHARS = 10_000  # of one parameter's JSON kept in a run's record
 _API_PAGE = 200  # the most flow runs Prefect's API returns at once (PREFECT_API_DEFAULT_LIMIT)
 StoreOpener = Callable[[], "MemoryStore"]
 F = TypeVar("F")
@@ -180,7 +181,7 @@ def _record(
         "run_name": run.name,
         "kind": kind,
         "state": state.name if state is not None else None,
-        "parameters": masked(parameters),
+        "parameters": bounded(masked(parameters)),
         **(extra or {}),
     }
     store_workflow_execution(
@@ -201,6 +202,18 @@ def masked(parameters: Mapping[str, Any]) -> JSONValue:
     plain: JSONValue = json.loads(json.dumps(dict(parameters), default=str))
     masked_tree: JSONValue = scrub_tree(_named_secrets_masked(plain))
     return masked_tree
+
+
+def bounded(parameters: JSONValue) -> JSONValue:
+    """The parameters with each one too long to record (a table, a file's bytes) replaced by its
+    size: the record is of the run, not a copy of its input (Prefect takes up to 512 KB)."""
+    if not isinstance(parameters, dict):
+        return parameters
+    sizes = {name: len(json.dumps(value, ensure_ascii=False)) for name, value in parameters.items()}
+    return {
+        name: value if sizes[name] <= _PARAMETER_CHARS else f"[{sizes[name]:,} characters of JSON, not kept]"
+        for name, value in parameters.items()
+    }
 
 
 def _named_secrets_masked(value: JSONValue) -> JSONValue:
