@@ -23,6 +23,10 @@ query`` to show. The memory store embeds the text with its own model (as
 every memory is embedded, scrubbed of secrets first); ``MahavishnuEmbedding`` gives LlamaIndex the
 same model for its queries, so a query vector is compared with vectors of its own space.
 
+A query's node whose memory is quarantined (or reads like an instruction to an agent) has its text
+withheld, as the MCP server's tools withhold it: a retriever's nodes go into a prompt. ``get_nodes``
+returns the stored text.
+
 Metadata filters: ``doc_id``/``ref_doc_id`` equality and the scope fields (``project``…) are applied
 inside the store's scan; any other filter (all of LlamaIndex's operators, AND/OR/NOT) over the node
 metadata on the candidates, fetched deeper until ``top_k`` pass or the collection is exhausted.
@@ -64,6 +68,7 @@ from mahavishnu.memory.core.models import (
     project_or_none,
     scrub_memory,
 )
+from mahavishnu.memory.core.provenance import held_back, withheld
 from mahavishnu.memory.core.store import MAX_LIMIT
 from mahavishnu.wording import a
 
@@ -213,7 +218,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
                 break
             depth = min(MAX_LIMIT, depth * 4)
         kept = kept[:wanted]
-        nodes = [_node(m) for m, _ in kept]
+        nodes = [_retrieved(m) for m, _ in kept]
         return VectorStoreQueryResult(
             nodes=nodes, similarities=[s for _, s in kept], ids=[n.node_id for n in nodes]
         )
@@ -317,6 +322,18 @@ def _passes(memory: Memory, filters: MetadataFilters | None) -> bool:
     node = _node(memory)
     lookup = {**saved, **node.metadata, "id_": node.node_id, "ref_doc_id": node.ref_doc_id}
     return build_metadata_filter_fn(lambda _key: lookup, filters)("")
+
+
+def _retrieved(memory: Memory) -> BaseNode:
+    """The node as a query returns it, for a prompt: a quarantined memory's text (or one that reads
+    like an instruction to an agent) withheld, as the MCP server and the Agno toolkit withhold it."""
+    node = _node(memory)
+    why = held_back(memory.tags, memory.content)
+    if why is None:
+        return node
+    node.set_content(withheld(memory.id, why))
+    node.metadata["quarantined"] = why
+    return node
 
 
 def _node(memory: Memory) -> BaseNode:
