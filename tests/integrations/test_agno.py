@@ -129,6 +129,35 @@ def test_an_agents_runs_land_as_agent_conversations_searchable_and_without_the_s
     assert provenances <= {"user", "assistant"} and "assistant" in provenances
 
 
+def test_a_session_id_the_store_would_refuse_is_stored_under_one_it_takes(mock: ToolCallingMock) -> None:
+    """Agno takes any session id; the store's session names have no ``/`` (the dashboard's addresses):
+    the hook only logs what it cannot store, so such a session's every run was lost."""
+    from agno.agent import Agent
+
+    from mahavishnu.integrations.agno import record_conversations
+
+    hook = record_conversations(open_store=open_store)
+    agent = Agent(name="Researcher", model=model(mock), post_hooks=[hook], telemetry=False)
+    agent.run("Where is the runbook?", session_id="slack/C042/1700000000.1")
+
+    with open_store() as store:
+        rows = conversations(store, session_id="slack-C042-1700000000.1")
+    assert sorted(r["role"] for r in rows) == ["assistant", "user"]
+    assert {r["metadata"]["agno_session_id"] for r in rows} == {"slack/C042/1700000000.1"}
+
+
+@pytest.mark.parametrize("project", ["team/atlas", "a\nb", " "])
+def test_a_bad_project_is_refused_when_the_hook_and_toolkit_are_made(project: str) -> None:
+    """Not at each run: the hook only logs what it cannot store, so every run would be lost."""
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.integrations.agno import MahavishnuTools, record_conversations
+
+    with pytest.raises(InvalidInputError, match="project"):
+        record_conversations(project=project)
+    with pytest.raises(InvalidInputError, match="project"):
+        MahavishnuTools(project=project)
+
+
 def test_a_store_that_cannot_be_opened_does_not_fail_the_run(
     mock: ToolCallingMock, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -109,6 +112,62 @@ def test_flow_and_task_runs_are_recorded_and_a_failed_run_is_listed_as_failed() 
     assert "broken-load" in hit.memory.content
 
 
+def test_a_parameter_under_a_secret_name_is_masked_even_in_plain_words() -> None:
+    """``scrub_tree`` keeps ``password: correcthorse…`` (in free text more often a name than a value);
+    a flow's parameter is the value, so the record must not keep it."""
+    from mahavishnu.integrations.prefect.runs import masked
+
+    parameters = {
+        "password": "correcthorsebatterystaple",
+        "db": {"auth_token": "plainwords", "host": "db1"},
+        "user": "bob",
+        "max_tokens": 100,
+        "token": None,
+    }
+    assert masked(parameters) == {
+        "password": "[REDACTED:secret]",
+        "db": {"auth_token": "[REDACTED:secret]", "host": "db1"},
+        "user": "bob",
+        "max_tokens": 100,
+        "token": None,
+    }
+
+
+def test_a_long_parameter_is_recorded_as_its_size() -> None:
+    """A run's record is not a copy of its input (Prefect takes parameters up to 512 KB)."""
+    from prefect import flow
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    rows = [{"id": n, "name": f"customer {n}"} for n in range(2_000)]
+
+    @record_runs(open_store=open_store)
+    @flow(name="bulk-load")
+    def bulk(rows: list[dict[str, Any]], day: str) -> int:
+        return len(rows)
+
+    assert bulk(rows, "2026-01-31") == 2_000
+    [run] = workflows("--workflow", "bulk-load")
+    size = len(json.dumps(rows))
+    expected = {"rows": f"[{size:,} characters of JSON, not kept]", "day": "2026-01-31"}
+    assert run["status"] == "completed" and run["result"]["parameters"] == expected
+
+
+@pytest.mark.parametrize("project", ["team/etl", "a\nb", " "])
+def test_a_bad_project_is_refused_when_decorating_not_at_every_run(project: str) -> None:
+    """The hooks only log what they cannot write: a bad name found there would lose every run."""
+    from prefect import flow
+
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.integrations.prefect import record_runs
+
+    @flow
+    def nightly() -> None: ...
+
+    with pytest.raises(InvalidInputError, match="project"):
+        record_runs(nightly, project=project)
+
+
 def test_import_prefect_backfills_finished_runs_once() -> None:
     from prefect import flow
 
@@ -130,6 +189,10 @@ def test_import_prefect_backfills_finished_runs_once() -> None:
     assert counts["added"] >= 2
     again = json.loads(runner.invoke(memory_cli.app, ["workflows", "import-prefect", "--json"]).stdout)
     assert again["added"] == 0 and again["skipped"] == counts["seen"]
+    # over the API's page of 200 (which it answers with 422): read in pages
+    more = runner.invoke(memory_cli.app, ["workflows", "import-prefect", "--limit", "201", "--json"])
+    assert more.exit_code == 0, (more.output, more.exception)
+    assert json.loads(more.stdout) == {**again, "seen": counts["seen"], "skipped": counts["seen"]}
 
     imported = {r["workflow_id"]: r for r in workflows("--adapter", "prefect")}
     assert imported["report"]["status"] == "completed"
@@ -146,3 +209,23 @@ def test_import_prefect_without_a_server_there_is_one_line(url: str, isolated_ho
     result = runner.invoke(app, ["memory", "workflows", "import-prefect", "--api-url", url])
     assert result.exit_code != 0 and not isinstance(result.exception, (httpx.HTTPError, httpx.InvalidURL))
     assert f"cannot reach the Prefect API at {url}" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("prefect_home")
+def test_import_prefect_from_a_server_that_is_not_prefects_says_what_it_answered(
+    isolated_home: object, tmp_path: Path
+) -> None:
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from mahavishnu.cli.main import app
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None: ...
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(tmp_path))) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        result = runner.invoke(app, ["memory", "workflows", "import-prefect", "--api-url", url])
+        server.shutdown()
+    assert result.exit_code != 0 and not isinstance(result.exception, httpx.HTTPError)
+    assert f"the Prefect API at {url} answered 501" in result.output and "Traceback" not in result.output

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -168,11 +168,19 @@ def insights_cmd(
             i.memory.created_at.strftime("%Y-%m-%d %H:%M"),
             ", ".join(dict.fromkeys(p for p in (i.memory.project, *i.shared_with) if p)),  # its own first
             *([_shared_by(i.author.to_dict() if i.author else {})] if team else []),
-            _snippet(i.memory.content, 70),
+            _snippet(_marked(i.memory.tags, i.memory.content), 70),
         )
         for i in insights
     ]
     table(None, ["id", "created", "projects", *(["author"] if team else []), "insight"], rows)
+
+
+def _marked(tags: Sequence[str], content: str) -> str:
+    """``content`` marked when recall leaves it out, as ``memory search`` marks it (why, in
+    ``memory get``: the column is narrow): an insight can be orders, not knowledge."""
+    from mahavishnu.memory.core.provenance import held_back
+
+    return content if held_back(tags, content) is None else f"[quarantined] {content}"
 
 
 @app.command("share")
@@ -462,6 +470,12 @@ def import_prefect_cmd(
     with open_store() as store:
         try:
             done = import_runs(store, api_url=api_url, limit=limit, project=project)
+        except httpx.HTTPStatusError as exc:  # a server there, refusing (or not Prefect's API)
+            where = f" at {api_url}" if api_url else ""
+            raise InvalidInputError(
+                f"the Prefect API{where} answered {exc.response.status_code} {exc.response.reason_phrase}",
+                hint="Is that Prefect's API (http://HOST:4200/api)? Nothing was recorded.",
+            ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # no server there, or no URL at all
             where = f" at {api_url}" if api_url else ""
             raise InvalidInputError(

@@ -15,10 +15,11 @@ run with the run's ``RunOutput``): the run's input becomes a ``user`` turn and i
 ``assistant`` turn of the agent's session, stored as captured turns are (``conversations.store_turns``:
 each an ``agent_conversations`` row and an ``agent`` memory, scrubbed of secrets, provenance ``user``
 or ``assistant``, ★ Insights collected). ``agent_id`` is the Agno agent's id (its name, slugged, when
-it has one), ``session_id`` the run's session, ``source_system`` the agent id; the metadata records
-``framework: agno``, the run id and the user id. Each turn's external id is ``agno:<run id>:<role>``,
-so a run recorded twice is stored once. A hook never fails the run: a store that cannot be written is
-logged (Agno would log and carry on anyway).
+it has one), ``session_id`` the run's session (``/`` and ``\\`` as ``-``: ``_session_name``),
+``source_system`` the agent id; the metadata records ``framework: agno``, the run id and the user id
+(and ``agno_session_id`` when the session's name differs). Each turn's external id is
+``agno:<run id>:<role>``, so a run recorded twice is stored once. A hook never fails the run: a store
+that cannot be written is logged (Agno would log and carry on anyway).
 
 ``MahavishnuTools`` is an Agno ``Toolkit`` with two tools: ``search_memories`` (the store's hybrid
 search, within the project when one is set; a quarantined memory's text withheld, as the MCP server
@@ -42,6 +43,7 @@ from agno.tools.toolkit import Toolkit
 
 from mahavishnu import wording
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.memory.core.models import MAX_NAME_CHARS, project_or_none
 from mahavishnu.memory.core.provenance import held_back, withheld
 from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
@@ -80,6 +82,10 @@ class ConversationRecorder:
     open_store: StoreOpener = _open_default
     agent_id: str | None = None  # instead of the Agno agent's own id
 
+    def __post_init__(self) -> None:
+        # checked now: the hook logs what it cannot store, so a bad name would lose every run quietly
+        object.__setattr__(self, "project", project_or_none(self.project))
+
     def __call__(self, run_output: RunOutput) -> None:
         """Agno passes the hook the arguments it names: here only ``run_output``."""
         turns = turns_of(run_output, project=self.project, agent_id=self.agent_id)
@@ -108,10 +114,12 @@ def record_conversations(
 def turns_of(run_output: RunOutput, *, project: str | None = None, agent_id: str | None = None) -> list[Turn]:
     """The user and assistant turns of one Agno run (either left out when empty)."""
     agent = agent_id or run_output.agent_id or run_output.agent_name or FRAMEWORK
-    session = run_output.session_id or run_output.run_id or "default"
+    session = _session_name(run_output.session_id or run_output.run_id or "default")
     run_id = run_output.run_id
     when = datetime.fromtimestamp(run_output.created_at, UTC) if run_output.created_at else None
     metadata: dict[str, str] = {"framework": FRAMEWORK}
+    if run_output.session_id and session != run_output.session_id:
+        metadata["agno_session_id"] = run_output.session_id
     for key, value in (("run_id", run_id), ("user_id", run_output.user_id), ("model", run_output.model)):
         if value:
             metadata[key] = str(value)
@@ -133,6 +141,15 @@ def turns_of(run_output: RunOutput, *, project: str | None = None, agent_id: str
     ]
 
 
+def _session_name(session_id: str) -> str:
+    """An Agno session id as a session name the store takes (``check_name``): ``/`` and ``\\``
+    become ``-``, control and invisible characters go, at most ``MAX_NAME_CHARS``. Agno takes any
+    text (``slack/C042/1700000000.1``), and the store refuses such a name, so the hook lost the run."""
+    name = "".join("-" if c in "/\\" else c for c in session_id if c.isprintable()).strip()
+    name = name[:MAX_NAME_CHARS]
+    return name if name and name not in (".", "..") else "default"
+
+
 # -- the toolkit --------------------------------------------------------------------------------
 class MahavishnuTools(Toolkit):
     """Search and store Mahavishnu memories from an Agno agent."""
@@ -146,7 +163,7 @@ class MahavishnuTools(Toolkit):
         max_chars: int = 2000,
         name: str = "mahavishnu_memory",
     ) -> None:
-        self.project = project
+        self.project = project_or_none(project)  # now, not as an error at every tool call
         self.open_store = open_store or _open_default
         self.search_limit = search_limit
         self.max_chars = max_chars

@@ -12,15 +12,20 @@
     index.as_retriever(similarity_top_k=3).retrieve("how do we deploy?")
     # later, or in another process: VectorStoreIndex.from_vector_store(vectors, embed_model=...)
 
-Each node is one ``rag`` memory: its ``path`` (the file path or name, or the document id) on the
-first line and its text after it as content (as ``memory ingest``'s chunks: the store keeps one
-memory per content, so the same text in two documents would otherwise be one memory, and deleting
-either document deleted the other's node), ``repo_id`` the collection, ``source_system``
+Each node is one ``rag`` memory: its ``path`` (the file path or name, or the document id; with the
+document id in brackets when that is not the path) on the first line and its text after it as
+content (as ``memory ingest``'s chunks: the store keeps one memory per content, so the same text in
+two documents would otherwise be one memory, and deleting either document deleted the other's
+node), ``repo_id`` the collection, ``source_system``
 ``llamaindex``, tags ``llamaindex``, ``doc:<ref_doc_id>``, ``node:<node_id>``, and in its metadata
 the node itself (LlamaIndex's ``node_to_metadata_dict``) and the ``path`` for ``mahavishnu memory
 query`` to show. The memory store embeds the text with its own model (as
 every memory is embedded, scrubbed of secrets first); ``MahavishnuEmbedding`` gives LlamaIndex the
 same model for its queries, so a query vector is compared with vectors of its own space.
+
+A query's node whose memory is quarantined (or reads like an instruction to an agent) has its text
+withheld, as the MCP server's tools withhold it: a retriever's nodes go into a prompt. ``get_nodes``
+returns the stored text.
 
 Metadata filters: ``doc_id``/``ref_doc_id`` equality and the scope fields (``project``…) are applied
 inside the store's scan; any other filter (all of LlamaIndex's operators, AND/OR/NOT) over the node
@@ -54,7 +59,16 @@ from pydantic import PrivateAttr
 
 from mahavishnu.errors import DimensionMismatchError, InvalidInputError
 from mahavishnu.memory.core.backends.base import SearchRequest
-from mahavishnu.memory.core.models import Filters, Memory, MemoryType, SearchMode, scrub_memory
+from mahavishnu.memory.core.models import (
+    Filters,
+    Memory,
+    MemoryType,
+    SearchMode,
+    check_name,
+    project_or_none,
+    scrub_memory,
+)
+from mahavishnu.memory.core.provenance import held_back, withheld
 from mahavishnu.memory.core.store import MAX_LIMIT
 from mahavishnu.wording import a
 
@@ -118,8 +132,9 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
     ) -> None:
         if not collection.strip():
             raise InvalidInputError("a LlamaIndex collection needs a name")
+        check_name("repository", collection)  # now, not when the first nodes are added
         super().__init__(**kwargs)
-        self.collection, self.project = collection, project
+        self.collection, self.project = collection, project_or_none(project)
         self._store = store
 
     @classmethod
@@ -145,7 +160,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
         path = " ".join(str(found or node.node_id).splitlines())
         tags = [SOURCE, f"node:{node.node_id}"] + ([f"doc:{node.ref_doc_id}"] if node.ref_doc_id else [])
         return {
-            "content": f"{path}\n{text}",
+            "content": f"{_first_line(path, node.ref_doc_id)}\n{text}",
             "type": RAG,
             "tags": tags,
             "metadata": {NODE_KEY: saved, "path": path, "start_line": 0, PATH_LINE: True},
@@ -203,7 +218,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
                 break
             depth = min(MAX_LIMIT, depth * 4)
         kept = kept[:wanted]
-        nodes = [_node(m) for m, _ in kept]
+        nodes = [_retrieved(m) for m, _ in kept]
         return VectorStoreQueryResult(
             nodes=nodes, similarities=[s for _, s in kept], ids=[n.node_id for n in nodes]
         )
@@ -282,6 +297,15 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
         return self._filters(tuple(tags)), MetadataFilters(filters=rest) if rest else None
 
 
+def _first_line(path: str, ref_doc_id: str | None) -> str:
+    """The path, and the document's id when the path is not it: two documents may share a path
+    (a ``file_name``, the same file loaded twice), and the same text under one first line would be
+    one memory, which deleting either document deleted."""
+    if ref_doc_id is None or ref_doc_id == path:
+        return path
+    return f"{path} [{' '.join(ref_doc_id.splitlines())}]"
+
+
 def _and(filters: MetadataFilters | None, item: MetadataFilter) -> MetadataFilters:
     return MetadataFilters(filters=[item] if filters is None else [filters, item])
 
@@ -298,6 +322,18 @@ def _passes(memory: Memory, filters: MetadataFilters | None) -> bool:
     node = _node(memory)
     lookup = {**saved, **node.metadata, "id_": node.node_id, "ref_doc_id": node.ref_doc_id}
     return build_metadata_filter_fn(lambda _key: lookup, filters)("")
+
+
+def _retrieved(memory: Memory) -> BaseNode:
+    """The node as a query returns it, for a prompt: a quarantined memory's text (or one that reads
+    like an instruction to an agent) withheld, as the MCP server and the Agno toolkit withhold it."""
+    node = _node(memory)
+    why = held_back(memory.tags, memory.content)
+    if why is None:
+        return node
+    node.set_content(withheld(memory.id, why))
+    node.metadata["quarantined"] = why
+    return node
 
 
 def _node(memory: Memory) -> BaseNode:

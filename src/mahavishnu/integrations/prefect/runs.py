@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from mahavishnu.json_types import JSONValue
 from mahavishnu.memory.core.backends.records import MAX_ROWS
+from mahavishnu.memory.core.models import check_limit, project_or_none
 from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
-from mahavishnu.redaction.scrub import scrub_tree
+from mahavishnu.redaction.scrub import REDACTED, scrub_tree
+from mahavishnu.redaction.shapes import is_secret_name
 
 if TYPE_CHECKING:
     from prefect import Task
@@ -52,8 +54,11 @@ _STATUS = {
 }
 #: Finished states that the backfill imports.
 FINISHED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+_PARAMETER_CHARS = 10_000  # of one parameter's JSON kept in a run's record
+_API_PAGE = 200  # the most flow runs Prefect's API returns at once (PREFECT_API_DEFAULT_LIMIT)
 StoreOpener = Callable[[], "MemoryStore"]
 F = TypeVar("F")
+_SECRET = REDACTED.format(kind="secret")
 
 
 def _open_default() -> MemoryStore:
@@ -68,6 +73,10 @@ class Recorder:
 
     project: str | None = None
     open_store: StoreOpener = _open_default
+
+    def __post_init__(self) -> None:
+        # checked now: a hook logs what it cannot write, so a bad name would lose every run quietly
+        object.__setattr__(self, "project", project_or_none(self.project))
 
     def flow_hook(self, flow: Any, flow_run: FlowRun, state: State) -> None:
         self._safely(
@@ -172,7 +181,7 @@ def _record(
         "run_name": run.name,
         "kind": kind,
         "state": state.name if state is not None else None,
-        "parameters": masked(parameters),
+        "parameters": bounded(masked(parameters)),
         **(extra or {}),
     }
     store_workflow_execution(
@@ -188,10 +197,43 @@ def _record(
 
 
 def masked(parameters: Mapping[str, Any]) -> JSONValue:
-    """The parameters as JSON, secrets masked (``scrub_tree``); what JSON cannot hold as its text."""
-    plain = json.loads(json.dumps(dict(parameters), default=str))
-    masked_tree: JSONValue = scrub_tree(plain)
+    """The parameters as JSON (what JSON cannot hold as its text), secrets masked: every value under
+    a secret-looking name, then anything shaped like a key (``scrub_tree``)."""
+    plain: JSONValue = json.loads(json.dumps(dict(parameters), default=str))
+    masked_tree: JSONValue = scrub_tree(_named_secrets_masked(plain))
     return masked_tree
+
+
+def bounded(parameters: JSONValue) -> JSONValue:
+    """The parameters with each one too long to record (a table, a file's bytes) replaced by its
+    size: the record is of the run, not a copy of its input (Prefect takes up to 512 KB)."""
+    if not isinstance(parameters, dict):
+        return parameters
+    sizes = {name: len(json.dumps(value, ensure_ascii=False)) for name, value in parameters.items()}
+    return {
+        name: value if sizes[name] <= _PARAMETER_CHARS else f"[{sizes[name]:,} characters of JSON, not kept]"
+        for name, value in parameters.items()
+    }
+
+
+def _named_secrets_masked(value: JSONValue) -> JSONValue:
+    """``value`` with whatever sits under a secret-looking name (``password``, ``db_token``) masked.
+    ``scrub_tree`` masks such a value only when it looks like a credential, since in free text
+    ``password: changeme`` or ``token: str`` is seldom one; a parameter is always the value itself,
+    and a plain-word password (``correcthorsebattery``) is still a password."""
+    if isinstance(value, list):
+        return [_named_secrets_masked(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        name: _SECRET if is_secret_name(name) and _filled(item) else _named_secrets_masked(item)
+        for name, item in value.items()
+    }
+
+
+def _filled(value: JSONValue) -> bool:
+    """A value worth masking: not empty, not a nested object (its own names decide)."""
+    return value not in (None, "", []) and not isinstance(value, dict | bool)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -229,12 +271,21 @@ def import_runs(
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
+    limit = check_limit(limit, MAX_ROWS)
     known = _recorded_run_ids(store)
     wanted = FlowRunFilter(
         state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in FINISHED]))
     )
     with _api(api_url), get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_run_filter=wanted, sort=FlowRunSort.START_TIME_DESC, limit=limit)
+        runs: list[FlowRun] = []
+        while len(runs) < limit:  # in pages: the API answers 422 to a limit over its page size
+            size = min(_API_PAGE, limit - len(runs))
+            page = client.read_flow_runs(
+                flow_run_filter=wanted, sort=FlowRunSort.START_TIME_DESC, limit=size, offset=len(runs)
+            )
+            runs.extend(page)
+            if len(page) < size:
+                break
         names: dict[Any, str] = {}
         added = 0
         for run in reversed(runs):  # oldest first: the newest ends up first in listings

@@ -309,6 +309,11 @@ def project_name(value: object) -> str:
     return name
 
 
+def project_or_none(value: object) -> str | None:
+    """``project_name`` of a project that may be absent (None: no project)."""
+    return None if value is None else project_name(value)
+
+
 #: The longest name (of a project, group, tag, repository or session) a store takes.
 MAX_NAME_CHARS = 256
 

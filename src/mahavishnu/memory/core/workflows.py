@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject, JSONValue
+from mahavishnu.memory.core import provenance
 from mahavishnu.memory.core.backends.records import MAX_ROWS, WORKFLOWS
-from mahavishnu.memory.core.models import check_label, check_limit, format_time, parse_time, utcnow
+from mahavishnu.memory.core.models import (
+    MemoryDraft,
+    check_label,
+    check_limit,
+    format_time,
+    parse_time,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.models import Memory
@@ -22,6 +30,9 @@ if TYPE_CHECKING:
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 STATUSES: tuple[Status, ...] = ("pending", "running", "completed", "failed", "cancelled")
 _RESULT_CHARS = 2_000  # of the result's JSON kept in the searchable summary (the row keeps it all)
+_SUMMARY_ERROR_CHARS = 2_000  # of the error kept in the summary (a memory's content has a limit)
+_ERROR_CHARS = 20_000  # of the error the row keeps: its head and its tail (a traceback's last line)
+MAX_RESULT_CHARS = 1_000_000  # of the result's JSON: a run's record, not its output
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +62,30 @@ def store_workflow_execution(
 
     row: JSONObject = scrub_tree(_checked(workflow_id, adapter, repos, status, result, duration, error))
     status, adapter = str(row["status"]), str(row["adapter"])  # checked text, scrubbed
-    memory = store.store(
-        summary(row),
+    if isinstance(row["error"], str):  # cut once scrubbed: a key cut in two is no longer recognised
+        row["error"] = _cut(row["error"], _ERROR_CHARS)
+    # A run's error and result are a program's output, often quoting what it read (a response body,
+    # a page): ``external``, which recall leaves out by default, not ``kept`` (``provenance.py``).
+    metadata = {"status": status, "adapter": adapter, "repos": row["repos"], provenance.KEY: "external"}
+    draft = MemoryDraft(
+        _cut(summary(row), store.settings.max_content_chars),
         "workflow",
-        tags=("workflow", status, adapter),
-        metadata={"status": status, "adapter": adapter, "repos": row["repos"]},
+        ("workflow", status, adapter),
+        metadata,
         project=project,
         workflow_id=str(row["workflow_id"]),
         source_system=adapter,
     )
-    row.update(memory_id=memory.id, created_at=format_time(utcnow()))
-    [run_id] = store.backend.add_records(WORKFLOWS, [row])
+    [stored] = store.store_many_checked([draft])
+    row.update(memory_id=stored.memory.id, created_at=format_time(utcnow()))
+    try:
+        [run_id] = store.backend.add_records(WORKFLOWS, [row])
+    except BaseException:
+        if not stored.duplicate:  # no summary of a run that was not recorded
+            store.backend.delete([stored.memory.id])
+        raise
     assert run_id is not None  # workflow_executions has no unique key besides its id
-    return WorkflowRun(run_id, memory, row)
+    return WorkflowRun(run_id, stored.memory, row)
 
 
 def workflow_executions(
@@ -91,7 +113,7 @@ def summary(row: Mapping[str, JSONValue]) -> str:
     took = f" in {row['duration_seconds']:.1f}s" if row["duration_seconds"] is not None else ""
     text = f"Workflow {row['workflow_id']} ({row['adapter']}) {row['status']}{repos}{took}."
     if row["error"]:
-        text += f"\nError: {row['error']}"
+        text += f"\nError: {_cut(str(row['error']), _SUMMARY_ERROR_CHARS)}"
     if row["result"] is not None:
         result = json.dumps(row["result"], ensure_ascii=False)
         text += f"\nResult: {result[:_RESULT_CHARS]}{'…' if len(result) > _RESULT_CHARS else ''}"
@@ -126,6 +148,15 @@ def _checked(
     }
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters: its head and its tail (where a traceback names the
+    exception), so a long one is still recorded, not refused."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 3) // 2
+    return f"{text[:half]}\n…\n{text[len(text) - half :]}"
+
+
 def _required(labels: dict[str, str | None]) -> dict[str, str]:
     """The checked labels, each present."""
     present: dict[str, str] = {}
@@ -158,9 +189,15 @@ def _json_result(result: object) -> JSONValue:
     if result is None:
         return None
     try:
-        stored: JSONValue = json.loads(json.dumps(result, allow_nan=False))
+        text = json.dumps(result, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"the workflow result is not JSON-serialisable: {exc}") from exc
+    if len(text) > MAX_RESULT_CHARS:
+        raise InvalidInputError(
+            f"the workflow result's JSON is {len(text):,} characters, over the limit of {MAX_RESULT_CHARS:,}",
+            hint="Record what the run produced (counts, paths, a summary), not the output itself.",
+        )
+    stored: JSONValue = json.loads(text)
     return stored
 
 
