@@ -48,7 +48,7 @@ from mahavishnu import wording
 from mahavishnu.clean_text import printable
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, NotYoursError
 from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES
-from mahavishnu.memory.core.provenance import PROVENANCES
+from mahavishnu.memory.core.provenance import PROVENANCES, held_back
 from mahavishnu.memory.loop import recall_log
 from mahavishnu.ui import activity, assistants, memories, usage_view
 from mahavishnu.ui.guard import Guard, Sessions
@@ -74,6 +74,8 @@ templates = Jinja2Templates(
 templates.env.filters["counted"] = wording.count  # {{ n|counted("file") }}: "1 file", "2 files"
 templates.env.globals["NO_RELEVANT_MEMORIES"] = wording.NO_RELEVANT_MEMORIES
 templates.env.globals["PAGE"] = memories.PAGE
+# why recall leaves a memory out (None: it does not), as the memory pages mark it: an insight too
+templates.env.filters["held_back"] = lambda memory: held_back(memory.tags, memory.content)
 Handler = Callable[[Request], Response]
 
 
