@@ -124,3 +124,29 @@ def test_a_damaged_secrets_file_says_where_and_never_shows_a_key():
     assert f"invalid TOML in {secrets}" in result.stderr and "line 2" in result.stderr
     assert "move it aside" in result.stderr
     assert "sk-lab" not in result.stderr + result.stdout and "sk-other" not in result.stderr
+
+
+def test_secrets_delete_names_an_assistant_file_that_still_holds_the_key_in_the_clear():
+    """A switch with --inline-secret writes the key into Claude's settings; deleting the stored secret
+    (rotating a leaked key) left that copy without a word. A key that only looks alike (the same
+    masked form) is not reported."""
+    from mahavishnu import paths
+
+    key = "sk-ant-api03-" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345" + "89"
+    assert _cli("secrets", "set", "anthropic", stdin=key + "\n").returncode == 0
+    switched = _cli("ai", "switch-llm", "anthropic", "--tool", "claude", "--inline-secret")
+    assert switched.returncode == 0, switched.stderr
+    settings = paths.home() / ".claude" / "settings.json"
+    assert key in settings.read_text()
+
+    deleted = _cli("secrets", "delete", "anthropic")
+
+    assert deleted.returncode == 0 and "deleted anthropic" in deleted.stdout, deleted.stderr
+    assert f"{settings} still holds this key in the clear" in " ".join(deleted.stderr.split())
+    assert "ai switch-llm stock --tool claude" in " ".join(deleted.stderr.split())
+    assert key not in deleted.stdout + deleted.stderr
+
+    alike = "sk-ant-api03-" + "ZyXwVuTsRqPoNmLkJiHgFeDcBa987654" + "89"  # masks as the key does
+    assert _cli("secrets", "set", "anthropic", stdin=alike + "\n").returncode == 0
+    again = _cli("secrets", "delete", "anthropic")
+    assert again.returncode == 0 and "in the clear" not in again.stderr, again.stderr

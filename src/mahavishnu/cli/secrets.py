@@ -111,11 +111,37 @@ def delete(name: str = typer.Argument(..., help="Secret name."), store: str = De
         where = "" if store == "auto" else f" in the {store}"
         raise NotFoundError(f"no secret '{name}'{where}", hint="See `mahavishnu secrets list`.")
     console.print(f"deleted {name} from the {' and the '.join(deleted)}")
-    if key_file() in forget_key({value.strip() for value in values.values() if value}):
+    keys = {value.strip() for value in values.values() if value}
+    if key_file() in forget_key(keys):
         console.print(
             f"removed {key_file()}, OpenCode's copy of that key: switch OpenCode to a profile again "
             "to give it a key"
         )
+    _warn_inline_copies(keys)
+
+
+def _warn_inline_copies(keys: set[str]) -> None:
+    """Say which assistant's file still holds a deleted key in the clear (``--inline-secret``):
+    deleting the stored copy does not take it out of there, and a user rotating a leaked key would
+    believe it gone."""
+    from mahavishnu.cli.output import escape
+    from mahavishnu.config import load_settings
+    from mahavishnu.environments.switcher import inline_copies
+    from mahavishnu.errors import MahavishnuError
+
+    try:
+        settings = load_settings()
+    except MahavishnuError:  # a broken settings file: the delete itself is done
+        return
+    for key in keys:
+        for entry, path in inline_copies(settings, key):
+            warn(
+                escape(
+                    f"{path} still holds this key in the clear ({entry.key_source}): switch {entry.tool} to "
+                    f"another profile, or run `mahavishnu ai switch-llm stock --tool {entry.tool}`, to take "
+                    "it out"
+                )
+            )
 
 
 def _piped_value() -> str:

@@ -38,6 +38,7 @@ from mahavishnu.errors import (
 )
 from mahavishnu.files import history, safe_write, switch_log, transaction
 from mahavishnu.files.safe_write import Transform, Validate
+from mahavishnu.masking import mask
 from mahavishnu.wording import a
 
 #: The assistants, by tool name (``registry``); each class is imported when first used (``assistant_class``).
@@ -731,6 +732,31 @@ def _accept_anything(text: str) -> None:
 def current(settings: Settings, tool: str | None = None) -> list[CurrentProvider]:
     tools = [tool] if tool and tool != ALL else list(ASSISTANTS)
     return [entry for name in tools for entry in assistant(name).current(settings)]
+
+
+def inline_copies(settings: Settings, key: str) -> list[tuple[CurrentProvider, Path]]:
+    """The assistants' files that hold ``key`` itself (written by ``--inline-secret``, or typed in),
+    each with the entry that reads it: deleting the stored secret leaves them. An entry whose key
+    source shows the key's mask is confirmed by finding the key in its file, or in the file its key
+    source names (Gemini's ``.env``), so a key that merely looks alike is not reported."""
+    shown = mask(key)
+    found = []
+    for entry in current(settings):
+        if not entry.key_source or shown == "****" or shown not in entry.key_source:
+            continue
+        named = entry.key_source.rpartition(" in ")[2]
+        files = [Path(entry.path), *([Path(named)] if named.startswith("/") else [])]
+        holder = next((f for f in files if _holds(f, key)), None)
+        if holder is not None:
+            found.append((entry, holder))
+    return found
+
+
+def _holds(path: Path, key: str) -> bool:
+    try:
+        return key in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 @dataclass
