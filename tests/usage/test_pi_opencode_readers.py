@@ -70,6 +70,23 @@ def test_a_forked_pi_session_counts_the_replies_it_copies_once(home: Path) -> No
     assert refreshed.read == 4 and len(records) == 4  # the copy's reply has the same responseId
 
 
+def test_a_forked_pi_session_without_response_ids_counts_the_replies_it_copies_once(home: Path) -> None:
+    """An older Pi (and providers that send none) writes no ``responseId``: the fork copies each
+    entry's id and timestamp, and the copy must not be counted again under the new session."""
+    original = _pi_file(home, 2)  # two replies of the `lab` provider
+    entries = [json.loads(line) for line in original.read_text().splitlines()]
+    for entry in entries:
+        entry.get("message", {}).pop("responseId", None)
+    original.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    fork = [entries[0] | {"id": "forked-session", "parentSession": str(original)}, *entries[1:]]
+    original.with_name("2026-11-26T00-00-00-000Z_forked-session.jsonl").write_text(
+        "".join(json.dumps(e) + "\n" for e in fork)
+    )
+    records, refreshed, _ = collect(["pi"], None, None)
+    assert refreshed.read == 4 and len(records) == 4
+    assert sum(r.output for r in records if r.via == "lab") == 7 + 2210
+
+
 def test_a_pi_line_with_a_count_that_cannot_be_a_bill_is_skipped_and_counted(home: Path) -> None:
     path = _pi_file(home, 1)
     reply = json.loads(path.read_text().splitlines()[-1])

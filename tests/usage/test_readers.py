@@ -5,6 +5,7 @@ read): (1200, 340, 5000, 20000), (800, 120, 0, 31000), (15, 7, 0, 0), (4100, 221
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mahavishnu.usage.records import UsageRecord
@@ -49,6 +50,35 @@ def test_gemini_cli_splits_cached_tokens_and_reads_the_project_root(logs: Path) 
     records, _, _ = collect(["gemini"], None, None)
     assert _figures(records) == [("gemini-2.5-pro", 4100, 2210, 0, 0)]
     assert records[0].project == "shop" and records[0].session.startswith("8d67cf96")
+
+
+def test_a_gemini_cli_subagent_s_own_session_file_is_read_as_a_helper_s(logs: Path) -> None:
+    """Gemini CLI writes a subagent's session under ``chats/<parent session id>/<id>.jsonl``, one
+    folder deeper than the main sessions: its requests were not counted at all."""
+    chats = logs / ".gemini/tmp/shop/chats"
+    lines = [
+        {
+            "sessionId": "sub-1",
+            "projectHash": "3a62",
+            "startTime": "2026-11-23T15:23:00Z",
+            "kind": "subagent",
+        },
+        {
+            "id": "m-sub-1",
+            "timestamp": "2026-11-23T15:23:01Z",
+            "type": "gemini",
+            "content": "",
+            "model": "gemini-2.5-flash",
+            "tokens": {"input": 900, "output": 40, "cached": 100, "thoughts": 5, "tool": 0, "total": 945},
+        },
+    ]
+    sub = chats / "8d67cf96-18bc-46c5-a4bf-b5c87203539c" / "sub-1.jsonl"
+    sub.parent.mkdir()
+    sub.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    records, _, _ = collect(["gemini"], None, None)
+    assert _figures(records) == [("gemini-2.5-pro", 4100, 2210, 0, 0), ("gemini-2.5-flash", 800, 45, 0, 100)]
+    assert [r.source for r in records] == ["main", "helper"]
+    assert records[1].project == "shop" and records[1].session == "sub-1"
 
 
 def test_every_request_the_mock_answered_is_counted_once(logs: Path) -> None:

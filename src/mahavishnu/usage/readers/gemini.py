@@ -3,17 +3,20 @@
 and ``tokens`` ``{input (cached included), output, cached, thoughts, tool, total}``. A ``{"$set":
 {"messages": [...]}}`` line may hold messages again (a resumed session's history): keyed by id,
 each counts once. Thoughts are billed as output, tool-use prompt tokens as input. The folder the
-session ran in is in ``.project_root`` beside the ``chats`` folder."""
+session ran in is in ``.project_root`` beside the ``chats`` folder. A subagent's session (first
+line ``kind: "subagent"``) is a file of its own under ``chats/<parent session id>/``: its requests
+are helpers'."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
 
+from mahavishnu import paths
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
-from mahavishnu.usage.records import MAIN, UsageRecord, count
+from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
 
 WANTED = (b'"sessionId"', b'"tokens"')
 
@@ -25,6 +28,8 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
     for entry in entries:
         if "session" not in state and text(entry.get("sessionId")):
             state["session"] = label(entry.get("sessionId")) or ""
+            if entry.get("kind") == "subagent":
+                state["source"] = HELPER
         updates = obj(entry.get("$set")).get("messages")
         for message in [entry, *(updates if isinstance(updates, list) else [])]:
             record = _record(path, state, obj(message))
@@ -53,13 +58,14 @@ def _record(path: Path, state: State, message: JSONObject) -> UsageRecord | None
         cache_read=cached,
         session=state.get("session") or label(path.stem) or "-",
         project=project(state.get("cwd") or None),
-        source=MAIN,
+        source=state.get("source") or MAIN,
     )
 
 
 def _project_root(path: Path) -> str:
     """The folder the session ran in: ``.project_root`` beside the ``chats`` folder ("" unknown)."""
-    marker = path.parent.parent / ".project_root"
+    chats = next((folder for folder in path.parents if folder.name == "chats"), path.parent)
+    marker = chats.parent / ".project_root"
     try:  # a regular file's first bytes only: never a FIFO or /dev/zero behind a link
         if not marker.is_file():
             return ""
@@ -69,4 +75,15 @@ def _project_root(path: Path) -> str:
         return ""
 
 
-READER = Reader("gemini", WANTED, parse)
+def find() -> list[Path]:
+    """Every Gemini CLI session file: the main sessions' ``*/chats/*.jsonl`` (as the memory loop
+    reads them) and their subagents' ``*/chats/<parent id>/*.jsonl``, which it does not."""
+    from mahavishnu.memory.loop.session_file import session_files
+
+    root = paths.gemini_home() / "tmp"
+    if not root.is_dir():
+        return []
+    return sorted({*session_files(root, "*/chats/*.jsonl"), *session_files(root, "*/chats/*/*.jsonl")})
+
+
+READER = Reader("gemini", WANTED, parse, find=find)

@@ -4,7 +4,8 @@ entries ``{"type", "id", "parentId", "timestamp"}``. A reply is a ``message`` en
 ``message`` has ``role: "assistant"``, the ``provider`` and ``model`` it was sent to, the
 provider's ``responseId`` and ``usage`` ``{input (fresh), output, cacheRead, cacheWrite,
 totalTokens, cost}``. A forked or cloned session copies its history into a new file: the key is
-the ``responseId`` (the provider's, the same in the copy), else the session and entry id. The day
+the ``responseId`` (the provider's, the same in the copy), else the entry's id and ``timestamp``
+(a fork copies both verbatim; an older Pi, and some providers, write no ``responseId``). The day
 is the entry's ``timestamp`` (as ccusage counts it). Pi has no helpers of its own: every request is
 the session's."""
 
@@ -41,7 +42,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             continue
         when = epoch(entry.get("timestamp"))
         session = state.get("session") or _session_of(path)
-        key = text(message.get("responseId")) or f"{session}/{text(entry.get('id')) or when}"
+        key = text(message.get("responseId")) or _copied_key(entry, session, when)
         fresh, output, written, read = figures
         found.append(
             UsageRecord(
@@ -60,6 +61,14 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             )
         )
     return found
+
+
+def _copied_key(entry: JSONObject, session: str, when: float) -> str:
+    """A reply's key without a ``responseId``: its entry id with its timestamp, which a fork or a
+    clone copies unchanged into the new file (the session id there is new: keyed by it, every
+    copied reply counted again). The id alone is 8 hex digits, unique only within one file."""
+    entry_id = text(entry.get("id"))
+    return f"{entry_id}@{when!r}" if entry_id else f"{session}/{when!r}"
 
 
 def _session_of(path: Path) -> str:
