@@ -136,6 +136,11 @@ class Assistant(ABC):
         """The folder whose files its project and local scopes are."""
         return project_dir()
 
+    def outranking_fix(self, path: Path) -> str | None:
+        """What makes a switch hold where ``path`` (a ``current`` entry that wins over the switched
+        file) is read, when it is no settings file (Gemini CLI's nearer ``.env``); None: the usual."""
+        return None
+
 
 def project_dir() -> Path:
     """Where Claude Code's project-scope settings live: the project root, else the current folder."""
