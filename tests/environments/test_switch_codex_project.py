@@ -14,7 +14,10 @@ from typer.testing import CliRunner
 from mahavishnu.cli.main import app
 
 runner = CliRunner()
-PROFILE = "  alpha:\n    secret: ['env:ALPHA_KEY']\n    openai: {base_url: 'https://a.example/v1', model: a-1, wire_api: responses}\n"
+PROFILE = (
+    "  alpha:\n    secret: ['env:ALPHA_KEY']\n"
+    "    openai: {base_url: 'https://a.example/v1', model: a-1, wire_api: responses}\n"
+)
 
 
 def _repo(home: Path, monkeypatch: pytest.MonkeyPatch, *, trusted: bool) -> Path:

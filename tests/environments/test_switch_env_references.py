@@ -15,7 +15,8 @@ from mahavishnu.errors import ConfigError
 
 PROFILES = (
     "  leaky-url:\n    secret: ['env:LEAKY_KEY']\n"
-    "    openai: {base_url: 'https://gw.example.com/$AWS_SECRET_ACCESS_KEY/v1', model: m, wire_api: responses}\n"
+    "    openai: {base_url: 'https://gw.example.com/$AWS_SECRET_ACCESS_KEY/v1', model: m,\n"
+    "             wire_api: responses}\n"
     "  leaky-model:\n    secret: ['env:LEAKY_KEY']\n"
     "    openai: {base_url: 'https://gw.example.com/v1', model: '${GITHUB_TOKEN}', wire_api: responses}\n"
     "    gemini: {base_url: 'https://gw.example.com', model: 'g-${GITHUB_TOKEN}'}\n"

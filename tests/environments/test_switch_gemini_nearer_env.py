@@ -14,7 +14,10 @@ from typer.testing import CliRunner
 from mahavishnu.cli.main import app
 
 runner = CliRunner()
-PROFILE = "  gw:\n    secret: ['env:GEMINI_API_KEY']\n    gemini: {base_url: 'https://gw.example.com', model: g-1}\n"
+PROFILE = (
+    "  gw:\n    secret: ['env:GEMINI_API_KEY']\n"
+    "    gemini: {base_url: 'https://gw.example.com', model: g-1}\n"
+)
 
 
 @pytest.fixture
@@ -48,7 +51,7 @@ def test_then_it_is_listed_and_said_to_win(repo_with_env: Path) -> None:
     _switch("gw")
     shown = runner.invoke(app, ["ai", "current", "--json"])
     gemini = [e for e in json.loads(shown.stdout) if e.get("tool") == "gemini"]
-    assert [(e["scope"], e["path"]) for e in gemini][0] == ("project", str(repo_with_env / ".env"))
+    assert (gemini[0]["scope"], gemini[0]["path"]) == ("project", str(repo_with_env / ".env"))
     again = _switch("gw")
     assert [o["path"] for o in again["outranked"]] == [str(repo_with_env / ".env")]  # type: ignore[union-attr, index]
     assert _switch("stock")["outranked"] == []
