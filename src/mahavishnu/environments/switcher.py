@@ -273,6 +273,8 @@ def _check_outranked(settings: Settings, scope: Scope, result: SwitchResult) -> 
         top = entries[0] if entries else None
         if top is None or Path(top.path).resolve() == written.resolve() or top.profile == result.profile:
             continue
+        if top.base_url is None and top.profile is None and resolve(result.profile, settings).settings.stock:
+            continue  # it sets no provider (Gemini CLI's nearer .env): its own login, as a stock switch wants
         if _RANK.get(top.scope, 0) < _RANK.get(result.scope, 0):
             continue
         found = Outranked(tool, top.path, top.scope, top.profile)
@@ -288,6 +290,9 @@ def _check_outranked(settings: Settings, scope: Scope, result: SwitchResult) -> 
 def _outranking_fix(result: SwitchResult, target: Assistant, top: CurrentProvider) -> str:
     """What makes the switch hold here: a switch at the winning file's scope, unless that file is
     one no switch writes (OpenCode's nearer ``opencode.json``, its ``.opencode`` folder's)."""
+    own_fix = target.outranking_fix(Path(top.path))
+    if own_fix is not None:
+        return own_fix
     scope = cast(Scope, top.scope)
     try:
         written = target.settings_path(scope).resolve() == Path(top.path).resolve()

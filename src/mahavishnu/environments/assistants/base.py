@@ -4,6 +4,7 @@ into it, and what it currently points at."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from abc import ABC, abstractmethod
@@ -16,7 +17,7 @@ from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
 from mahavishnu.environments.profiles import Profile, Protocol
-from mahavishnu.errors import InvalidInputError, MahavishnuError
+from mahavishnu.errors import ConfigError, InvalidInputError, MahavishnuError
 from mahavishnu.files.safe_write import Transform, Validate
 from mahavishnu.paths import mahavishnu_argv
 
@@ -135,6 +136,11 @@ class Assistant(ABC):
         """The folder whose files its project and local scopes are."""
         return project_dir()
 
+    def outranking_fix(self, path: Path) -> str | None:
+        """What makes a switch hold where ``path`` (a ``current`` entry that wins over the switched
+        file) is read, when it is no settings file (Gemini CLI's nearer ``.env``); None: the usual."""
+        return None
+
 
 def project_dir() -> Path:
     """Where Claude Code's project-scope settings live: the project root, else the current folder."""
@@ -235,6 +241,24 @@ def existing_configs(
             continue
         seen.add(path.resolve())
         yield scope, path
+
+
+#: ``$NAME`` or ``${...}``: what Qwen Code and Gemini CLI replace in every settings.json string with
+#: the environment variable of that name (no escape), and Codex, since 0.17x, in config.toml's.
+_ENV_REFERENCE = re.compile(r"\$(\w|\{)")
+
+
+def refuse_env_references(profile: Profile, label: str, values: dict[str, str]) -> None:
+    """Refuse a profile value the assistant would expand: ``https://x.example/$AWS_SECRET_ACCESS_KEY``
+    or a model named ``${GITHUB_TOKEN}`` would send that variable to the provider with every request."""
+    for field_name, value in values.items():
+        if _ENV_REFERENCE.search(value):
+            raise ConfigError(
+                f"profile '{profile.name}': {label} would replace the $ reference in its {field_name} "
+                f"({value!r}) with an environment variable's value",
+                hint=f"Take the $ out of profiles.{profile.name} in your settings file "
+                "(`mahavishnu config path` prints where it is); nothing was written.",
+            )
 
 
 def dotenv_edit(

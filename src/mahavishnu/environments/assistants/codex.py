@@ -49,6 +49,7 @@ from mahavishnu.environments.assistants.base import (
     SwitchPlan,
     dotenv_edit,
     helper_profile,
+    refuse_env_references,
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.errors import (
@@ -389,6 +390,9 @@ class Codex(Assistant):
             dotenv_values[key.env_var] = key.value
             warnings.append(f"the API key is written into {env_path()} (mode 600) as {key.env_var}")
         entry = _provider_entry(profile, endpoint, key)
+        refuse_env_references(
+            profile, self.label, {"name": entry.name, "base_url": entry.base_url, "model": entry.model}
+        )
         edits = [
             FileEdit(path=path, transform=lambda text: apply_entry(text, entry, path), validate=validate)
         ]
@@ -413,13 +417,15 @@ class Codex(Assistant):
         parse(text, path)
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
-        """config.toml's provider (invalid TOML there is an error), then one entry per profile file
+        """The project's ``.codex/config.toml`` that wins in this folder (``project_current``), then
+        config.toml's provider (invalid TOML there is an error), then one entry per profile file
         (``profile_files_current``)."""
         path = config_path()
         text = read_text(path)
         found: list[CurrentProvider] = []
         if text is not None:
             data = parse(text, path).unwrap()
+            found += self.project_current(data, settings)
             provider_name = data.get("model_provider")
             provider = _selected(provider_name, _providers(data))
             if isinstance(provider, dict):
@@ -435,6 +441,36 @@ class Codex(Assistant):
                     )
                 )
         return found + self.profile_files_current(settings)
+
+    def project_current(self, user: Mapping[str, object], settings: Settings) -> list[CurrentProvider]:
+        """The entry of the project's ``.codex/config.toml`` (``project_layers``) nearest this folder
+        that sets ``model_provider`` or ``model``: Codex merges them over config.toml, so it wins here.
+        One Codex cannot parse is an entry with its error."""
+        for path in reversed(project_layers(_trusted_projects(user))):
+            entry = CurrentProvider(self.name, "project", str(path), None, None, None, None)
+            try:
+                data = parse(read_text(path), path).unwrap()
+            except MahavishnuError as exc:
+                return [dataclasses.replace(entry, error=exc.message)]
+            if "model_provider" not in data and "model" not in data:
+                continue
+            model = data.get("model", user.get("model"))
+            provider_name = data.get("model_provider", user.get("model_provider"))
+            provider = _selected(provider_name, {**_providers(user), **_providers(data)})
+            if not isinstance(provider, dict):  # Codex's own provider
+                return [dataclasses.replace(entry, model=model if isinstance(model, str) else None)]
+            # a model of its own on config.toml's provider is no profile's choice: no profile then
+            profile = _which_profile(str(provider_name), provider, all_profiles(settings))
+            return [
+                dataclasses.replace(
+                    entry,
+                    profile=profile if "model_provider" in data else None,
+                    base_url=provider.get("base_url"),
+                    model=model if isinstance(model, str) else None,
+                    key_source=_key_source(provider),
+                )
+            ]
+        return []
 
     def profile_files_current(self, settings: Settings) -> list[CurrentProvider]:
         """One entry per ``$CODEX_HOME/NAME.config.toml`` (scope ``profile:NAME``, ``used_with``
@@ -523,6 +559,36 @@ def profile_files() -> list[tuple[str, Path]]:
         if _PROFILE_NAME.fullmatch(name) and not path.is_dir():
             found.append((name, path))
     return sorted(found)
+
+
+def project_layers(trusted: set[Path], start: Path | None = None) -> list[Path]:
+    """The ``.codex/config.toml`` files Codex merges over config.toml when started in ``start``
+    (default: here), lowest first: one per folder from the repository root (the nearest ``.git``;
+    without one, ``start`` alone) down to ``start``. Codex reads one only when its folder or the
+    root is trusted (``[projects."<folder>"] trust_level = "trusted"``), and never ``$CODEX_HOME``."""
+    here = (start or Path.cwd()).resolve()
+    root = paths.project_root(here) or here
+    folders = [d for d in (here, *here.parents) if d == root or root in d.parents][::-1]
+    own = codex_home().resolve()
+    return [
+        d / ".codex" / "config.toml"
+        for d in folders
+        if (d in trusted or root in trusted)
+        and (d / ".codex").resolve() != own
+        and (d / ".codex" / "config.toml").is_file()
+    ]
+
+
+def _trusted_projects(user: Mapping[str, object]) -> set[Path]:
+    """The folders config.toml's ``[projects."<folder>"]`` tables mark ``trust_level = "trusted"``."""
+    projects = user.get("projects")
+    if not isinstance(projects, dict):
+        return set()
+    return {
+        Path(folder).expanduser().resolve()
+        for folder, table in projects.items()
+        if isinstance(table, dict) and table.get("trust_level") == "trusted"
+    }
 
 
 def _selected(name: object, providers: Mapping[str, object]) -> object:

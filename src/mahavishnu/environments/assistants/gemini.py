@@ -39,6 +39,7 @@ from mahavishnu.environments.assistants.base import (
     dotenv_edit,
     existing_configs,
     keep_out_of_git,
+    refuse_env_references,
     unreadable,
     workspace_dir,
     workspace_note,
@@ -71,6 +72,17 @@ def config_path(scope: str = "user") -> Path:
 
 def env_path(scope: str = "user") -> Path:
     return config_path(scope).parent / ".env"
+
+
+def env_file_read(start: Path, written: Path | None = None) -> Path | None:
+    """The one ``.env`` Gemini CLI loads when started in ``start`` (``written`` counted as there):
+    walking up, each folder's ``.gemini/.env`` then ``.env``; past the root, ``~/.gemini/.env``
+    then ``~/.env``."""
+    home = Path.home()
+    folders = (start.resolve(), *start.resolve().parents)
+    candidates = [c for f in folders for c in (f / ".gemini" / ".env", f / ".env")]
+    candidates += [home / ".gemini" / ".env", home / ".env"]
+    return next((c for c in candidates if c.is_file() or c == written), None)
 
 
 def trusted_folders_path() -> Path:
@@ -188,6 +200,7 @@ class Gemini(UserProjectAssistant):
         endpoint = profile.endpoint("gemini", self.label)
         base_url, model = str(endpoint.base_url), str(endpoint.model)
         _check_base_url(base_url, profile)
+        refuse_env_references(profile, self.label, {"model": model})  # (the .env's values stay as they are)
         dotenv = env_path(scope)
         values = {BASE_URL_VAR: base_url}
         key = deliver(profile, KEY_NEEDS, inline=inline_secret, dry_run=dry_run)
@@ -200,6 +213,7 @@ class Gemini(UserProjectAssistant):
             warnings.append(workspace_note(self.label, path))
             if key.kind == "inline":  # the project's .env, in the repository: never committed
                 warnings += keep_out_of_git(dotenv, dry_run=dry_run)
+        warnings += self._hidden_env_warning(dotenv, settings)
         caveat = trust_warning(dotenv, Path.cwd())
         if caveat:
             warnings.append(caveat)
@@ -252,7 +266,48 @@ class Gemini(UserProjectAssistant):
                     key_source=_key_source(dotenv, env_path(scope)),
                 )
             )
-        return found[::-1]
+        return self._nearer_env(found[::-1], profiles)
+
+    def _nearer_env(
+        self, found: list[CurrentProvider], profiles: dict[str, Profile]
+    ) -> list[CurrentProvider]:
+        """``found`` with, first, the ``.env`` Gemini CLI reads here when it is none of theirs: a
+        project's own ``.env`` (or one in a folder above) hides the one a switch wrote."""
+        read = env_file_read(Path.cwd())
+        written = {Path(entry.path).parent / ".env" for entry in found}
+        if not found or read is None or read.resolve() in {w.resolve() for w in written}:
+            return found
+        values = env_file.parse(read_text(read))
+        base_url = values.get(BASE_URL_VAR)
+        entry = CurrentProvider(
+            tool=self.name,
+            scope="project",
+            path=str(read),
+            profile=_which_profile(base_url, None, profiles) if base_url else None,
+            base_url=base_url,
+            model=None,
+            key_source=_key_source(values, read),
+        )
+        return [entry, *found]
+
+    def _hidden_env_warning(self, dotenv: Path, settings: Settings) -> list[str]:
+        """Gemini CLI reads only the first ``.env`` it finds from here: one nearer than ``dotenv``
+        hides it. Said once: after a switch ``current`` lists that file, and the switch says it wins."""
+        read = env_file_read(Path.cwd(), written=dotenv)
+        if read is None or read == dotenv or any(e.path == str(read) for e in self.current(settings)):
+            return []
+        return [
+            f"Gemini CLI started in this folder reads {read}, not {dotenv} (only the first .env found "
+            f"from here up is read): {self.outranking_fix(read)}"
+        ]
+
+    def outranking_fix(self, path: Path) -> str | None:
+        if path.name != ".env":
+            return None
+        return (
+            f"Gemini CLI reads only that .env here: add {BASE_URL_VAR} and {KEY_VAR} to it, or switch with "
+            "--scope project (it writes .gemini/.env, read first)"
+        )
 
 
 def _key_warnings(key: KeyDelivery, dotenv: Path) -> list[str]:

@@ -32,6 +32,7 @@ from mahavishnu.environments.assistants.base import (
     UserProjectAssistant,
     dotenv_edit,
     existing_configs,
+    refuse_env_references,
     unreadable,
     workspace_dir,
     workspace_note,
@@ -83,6 +84,34 @@ def config_path(scope: str = "user") -> Path:
 def env_path() -> Path:
     """The user-level dotenv file Qwen Code always loads (trusted folder or not)."""
     return qwen_home() / ".env"
+
+
+def project_env(start: Path) -> Path | None:
+    """The workspace ``.env`` Qwen Code loads before ``~/.qwen/.env`` when started in ``start`` in a
+    trusted folder: walking up to the home folder, the first ``.qwen/.env`` or ``.env``. Its values
+    win: Qwen Code keeps a variable's first value."""
+    home = Path.home().resolve()
+    for folder in (start.resolve(), *start.resolve().parents):
+        if folder == home:
+            return None
+        for candidate in (folder / ".qwen" / ".env", folder / ".env"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def shadowed_keys(values: Mapping[str, str]) -> list[str]:
+    """Warnings for the ``values`` a ``.env`` of this folder's sets too (``project_env``)."""
+    nearer = project_env(Path.cwd())
+    if nearer is None:
+        return []
+    theirs = env_file.parse(read_text(nearer))
+    return [
+        f"Qwen Code started in this folder (when it trusts it) reads {nearer} first, and its {var} wins "
+        f"over the one in {env_path()}: the key set there would go to this profile's provider"
+        for var in values
+        if var in theirs and theirs[var] != values[var]
+    ]
 
 
 def load(text: str | None, source: Path | str) -> SettingsDocument:
@@ -309,6 +338,7 @@ class Qwen(UserProjectAssistant):
             dotenv_values[env_key] = str(key.value)
         if key.kind == "inline":
             warnings.append(f"the API key is written into {env_path()} (mode 600) as {env_key}")
+        warnings += shadowed_keys(dotenv_values)
         entry: dict[str, str] = {
             "id": str(endpoint.model),
             "name": f"{profile.label} (Mahavishnu)",
@@ -318,6 +348,7 @@ class Qwen(UserProjectAssistant):
         if endpoint.wire_api == "responses":
             entry["wireApi"] = "responses"
         entry["description"] = MARK + profile.name
+        refuse_env_references(profile, self.label, {k: entry[k] for k in ("id", "name", "baseUrl")})
         edits = [
             FileEdit(path=path, transform=lambda text: apply_profile(text, path, entry), validate=validate)
         ]
