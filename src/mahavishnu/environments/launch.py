@@ -200,11 +200,12 @@ def _gemini(profile: Profile, key: str) -> Built:
 
 def _opencode(profile: Profile, key: str) -> Built:
     endpoint = profile.endpoint("openai", "OpenCode")
-    from mahavishnu.environments.assistants.opencode import OPENAI_COMPATIBLE, refuse_substitutions
+    from mahavishnu.environments.assistants.base import refuse_expanded
+    from mahavishnu.environments.assistants.opencode import OPENAI_COMPATIBLE, SUBSTITUTIONS
 
     model = str(endpoint.model)
     values = {"openai.base_url": str(endpoint.base_url), "openai.model": model, "label": profile.label}
-    refuse_substitutions(profile.name, values)  # (OPENCODE_CONFIG_CONTENT is expanded as a file is)
+    refuse_expanded(profile.name, "OpenCode", values, SUBSTITUTIONS)  # (its OPENCODE_CONFIG_CONTENT too)
     provider = {
         "npm": OPENAI_COMPATIBLE,
         "name": f"{profile.label} (mahavishnu run)",

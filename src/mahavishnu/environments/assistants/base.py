@@ -8,12 +8,13 @@ import re
 import shlex
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from mahavishnu import paths
+from mahavishnu.clean_text import printable
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
 from mahavishnu.environments.profiles import Profile, Protocol
@@ -243,21 +244,34 @@ def existing_configs(
         yield scope, path
 
 
+@dataclass(frozen=True)
+class Expansion:
+    """What an assistant replaces in its config's strings before it reads them (``pattern``), by
+    what, and the characters a profile must leave out (``marker``)."""
+
+    pattern: re.Pattern[str]
+    replaced_by: str
+    marker: str
+
+
 #: ``$NAME`` or ``${...}``: what Qwen Code and Gemini CLI replace in every settings.json string with
 #: the environment variable of that name (no escape), and Codex, since 0.17x, in config.toml's.
-_ENV_REFERENCE = re.compile(r"\$(\w|\{)")
+ENV_VARIABLES = Expansion(re.compile(r"\$(\w|\{)"), "with an environment variable's value", "the $")
 
 
-def refuse_env_references(profile: Profile, label: str, values: dict[str, str]) -> None:
-    """Refuse a profile value the assistant would expand: ``https://x.example/$AWS_SECRET_ACCESS_KEY``
-    or a model named ``${GITHUB_TOKEN}`` would send that variable to the provider with every request."""
-    for field_name, value in values.items():
-        if _ENV_REFERENCE.search(value):
+def refuse_expanded(
+    profile: str, label: str, values: Mapping[str, str], expansion: Expansion = ENV_VARIABLES
+) -> None:
+    """Refuse a profile value (by setting name) the assistant would expand: a base URL of
+    ``https://x.example/$AWS_SECRET_ACCESS_KEY`` or a model named ``${GITHUB_TOKEN}`` would send that
+    variable (OpenCode's ``{file:~/.ssh/id_ed25519}``, that file) to the provider with every request."""
+    for setting, value in values.items():
+        if expansion.pattern.search(value):
             raise ConfigError(
-                f"profile '{profile.name}': {label} would replace the $ reference in its {field_name} "
-                f"({value!r}) with an environment variable's value",
-                hint=f"Take the $ out of profiles.{profile.name} in your settings file "
-                "(`mahavishnu config path` prints where it is); nothing was written.",
+                f"profile '{profile}': its {setting} holds {printable(value)[:80]!r}, which {label} would "
+                f"replace {expansion.replaced_by}",
+                hint=f"Take {expansion.marker} out of profiles.{profile} in your settings file (`mahavishnu "
+                "config path` prints where it is) or the team profile; nothing was written.",
             )
 
 

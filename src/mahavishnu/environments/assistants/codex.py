@@ -49,7 +49,7 @@ from mahavishnu.environments.assistants.base import (
     SwitchPlan,
     dotenv_edit,
     helper_profile,
-    refuse_env_references,
+    refuse_expanded,
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.errors import (
@@ -390,8 +390,8 @@ class Codex(Assistant):
             dotenv_values[key.env_var] = key.value
             warnings.append(f"the API key is written into {env_path()} (mode 600) as {key.env_var}")
         entry = _provider_entry(profile, endpoint, key)
-        refuse_env_references(
-            profile, self.label, {"name": entry.name, "base_url": entry.base_url, "model": entry.model}
+        refuse_expanded(
+            profile.name, self.label, {"name": entry.name, "base_url": entry.base_url, "model": entry.model}
         )
         edits = [
             FileEdit(path=path, transform=lambda text: apply_entry(text, entry, path), validate=validate)

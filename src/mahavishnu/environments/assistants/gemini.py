@@ -39,7 +39,7 @@ from mahavishnu.environments.assistants.base import (
     dotenv_edit,
     existing_configs,
     keep_out_of_git,
-    refuse_env_references,
+    refuse_expanded,
     unreadable,
     workspace_dir,
     workspace_note,
@@ -200,7 +200,7 @@ class Gemini(UserProjectAssistant):
         endpoint = profile.endpoint("gemini", self.label)
         base_url, model = str(endpoint.base_url), str(endpoint.model)
         _check_base_url(base_url, profile)
-        refuse_env_references(profile, self.label, {"model": model})  # (the .env's values stay as they are)
+        refuse_expanded(profile.name, self.label, {"model": model})  # (the .env's values stay as they are)
         dotenv = env_path(scope)
         values = {BASE_URL_VAR: base_url}
         key = deliver(profile, KEY_NEEDS, inline=inline_secret, dry_run=dry_run)

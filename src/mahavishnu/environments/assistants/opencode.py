@@ -19,26 +19,26 @@ to fetch a key. Every other provider, and every other key of the file, is left a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
 
 from mahavishnu import paths
-from mahavishnu.clean_text import printable
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
 from mahavishnu.environments.api_key import KeyDelivery, KeyNeeds, deliver
 from mahavishnu.environments.assistants.base import (
     CurrentProvider,
+    Expansion,
     FileEdit,
     Scope,
     SwitchPlan,
     UserProjectAssistant,
     outside_repository_note,
     project_dir,
+    refuse_expanded,
     unreadable,
 )
 from mahavishnu.environments.profiles import Profile
-from mahavishnu.errors import ConfigError, InvalidConfigFileError, MahavishnuError, SecretStoreError
+from mahavishnu.errors import InvalidConfigFileError, MahavishnuError, SecretStoreError
 from mahavishnu.files import safe_write
 from mahavishnu.files.json_document import JsonDocument
 from mahavishnu.files.json_values import as_text, member
@@ -58,20 +58,9 @@ OPENAI_COMPATIBLE = "@ai-sdk/openai-compatible"
 #: What OpenCode replaces in its config's text before parsing it, in any string outside a ``//``
 #: comment: ``{env:VAR}`` by the variable, ``{file:PATH}`` by the file's content (1.18 matches the
 #: lower case only; any case is refused, in case a later one does not).
-_SUBSTITUTION = re.compile(r"\{(?:env|file):", re.IGNORECASE)
-
-
-def refuse_substitutions(profile: str, values: Mapping[str, str]) -> None:
-    """Refuse a profile whose values (by setting name) hold ``{env:`` or ``{file:``: written as they
-    are, OpenCode would send the variable or file (``~/.ssh/id_ed25519``) to the profile's endpoint."""
-    for setting, value in values.items():
-        if _SUBSTITUTION.search(value):
-            raise ConfigError(
-                f"profile '{profile}': {setting} holds {printable(value)[:80]!r}, which OpenCode would "
-                "replace by a variable or a file's content",
-                hint=f"Take '{{env:' and '{{file:' out of profiles.{profile}.{setting} in your settings file "
-                "(or the team profile); nothing was written.",
-            )
+SUBSTITUTIONS = Expansion(
+    re.compile(r"\{(?:env|file):", re.IGNORECASE), "by a variable or a file's content", "'{env:' and '{file:'"
+)
 
 
 def config_path(scope: str = "user") -> Path:
@@ -167,7 +156,8 @@ class OpenCode(UserProjectAssistant):
         path = self.settings_path(scope)
         endpoint = profile.endpoint("openai", self.label)
         model = str(endpoint.model)
-        refuse_substitutions(profile.name, {"openai.base_url": str(endpoint.base_url), "openai.model": model})
+        values = {"openai.base_url": str(endpoint.base_url), "openai.model": model}
+        refuse_expanded(profile.name, self.label, values, SUBSTITUTIONS)
         key = _key(profile, inline_secret=inline_secret, dry_run=dry_run)
         warnings = [key.warning] if key.warning else []
         edits: list[FileEdit] = []

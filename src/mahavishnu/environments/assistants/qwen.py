@@ -32,7 +32,7 @@ from mahavishnu.environments.assistants.base import (
     UserProjectAssistant,
     dotenv_edit,
     existing_configs,
-    refuse_env_references,
+    refuse_expanded,
     unreadable,
     workspace_dir,
     workspace_note,
@@ -348,7 +348,7 @@ class Qwen(UserProjectAssistant):
         if endpoint.wire_api == "responses":
             entry["wireApi"] = "responses"
         entry["description"] = MARK + profile.name
-        refuse_env_references(profile, self.label, {k: entry[k] for k in ("id", "name", "baseUrl")})
+        refuse_expanded(profile.name, self.label, {k: entry[k] for k in ("id", "name", "baseUrl")})
         edits = [
             FileEdit(path=path, transform=lambda text: apply_profile(text, path, entry), validate=validate)
         ]
