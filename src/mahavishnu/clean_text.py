@@ -52,10 +52,11 @@ def printable(text: str) -> str:
 QUERY_CHARS = 2_000
 
 
-def clipped(text: str, chars: int = QUERY_CHARS) -> str:
+def clipped(text: str, chars: int = QUERY_CHARS, joint: str = "\n") -> str:
     """``text`` when it fits in ``chars``; else its first and last characters (a question is
-    usually at one end of a pasted log), joined by a line break: ``chars`` in all."""
+    usually at one end of a pasted log, a traceback names its exception last), joined by ``joint``:
+    ``chars`` in all."""
     if len(text) <= chars:
         return text
     head = chars // 2
-    return f"{text[:head]}\n{text[len(text) - (chars - head - 1) :]}"
+    return f"{text[:head]}{joint}{text[len(text) - (chars - head - len(joint)) :]}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from mahavishnu.clean_text import clipped
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core import provenance
@@ -150,11 +151,8 @@ def _checked(
 
 def _cut(text: str, limit: int) -> str:
     """``text`` within ``limit`` characters: its head and its tail (where a traceback names the
-    exception), so a long one is still recorded, not refused."""
-    if len(text) <= limit:
-        return text
-    half = (limit - 3) // 2
-    return f"{text[:half]}\n…\n{text[len(text) - half :]}"
+    exception), marked where it was cut, so a long one is still recorded, not refused."""
+    return clipped(text, limit, joint="\n…\n")
 
 
 def _required(labels: dict[str, str | None]) -> dict[str, str]:
