@@ -314,9 +314,9 @@ def forget(store: MemoryStore, ids: list[int]) -> tuple[int, str]:
     found = store.get_many(ids)
     for memory_id in others(authors(store.backend, found)):  # another member's: theirs to delete
         del found[memory_id]
-    undo_id, memories = _keep(store, found)
+    kept, memories = _keep(store, found)
     deleted = store.delete_many([m.id for m in memories])
-    return deleted, undo_id
+    return deleted, kept.stem
 
 
 def delete(store: MemoryStore, memory_id: int) -> str:
@@ -324,21 +324,21 @@ def delete(store: MemoryStore, memory_id: int) -> str:
     repository chunk refused), kept in an undo file first, as a forget is: its undo id ("" for a
     memory without a vector yet, which an undo could not put back as it was)."""
     sweep_trash()
-    undo_id, kept = _keep(store, {memory_id: store.get(memory_id)})
-    trash = trash_dir() / f"{undo_id}.jsonl"
+    kept, memories = _keep(store, {memory_id: store.get(memory_id)})
     try:
         store.delete(memory_id)
     except BaseException:
-        trash.unlink(missing_ok=True)  # refused: nothing was deleted, nothing to undo
+        kept.unlink(missing_ok=True)  # refused: nothing was deleted, nothing to undo
         raise
-    if not kept:
-        trash.unlink(missing_ok=True)
+    if not memories:
+        kept.unlink(missing_ok=True)
         return ""
-    return undo_id
+    return kept.stem
 
 
-def _keep(store: MemoryStore, found: Mapping[int, Memory]) -> tuple[str, list[Memory]]:
-    """Write these memories, with their vectors, to a new undo file: (its id, those written)."""
+def _keep(store: MemoryStore, found: Mapping[int, Memory]) -> tuple[Path, list[Memory]]:
+    """Write these memories, with their vectors, to a new undo file: (the file, named by its undo
+    id, and those written)."""
     vectors = store.backend.vectors(list(found))
     memories = [m.with_embedding(vectors[i]) for i, m in sorted(found.items()) if i in vectors]
     undo_id = secrets.token_hex(8)
@@ -351,7 +351,7 @@ def _keep(store: MemoryStore, found: Mapping[int, Memory]) -> tuple[str, list[Me
     # with the descriptions the vectors were made with: undo keeps them as they were (``import_``)
     transfer.write(path, header, memories, descriptions=project_descriptions(store.backend))
     path.chmod(0o600)
-    return undo_id, memories
+    return path, memories
 
 
 def undo(store: MemoryStore, undo_id: str) -> int:
