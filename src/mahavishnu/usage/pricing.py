@@ -198,7 +198,7 @@ class Pricing:
             return self._at_speed(info, moment, speed, f"genai-prices: {info[0]}/{info[1].id}")
         if provider.gateway and not _known_provider(provider):
             if model not in self._listed:
-                self._listed[model] = _listed(model)
+                self._listed[model] = _owner(model)  # its list price: its maker's
             listed = self._listed[model]
             if listed is not None:
                 return self._at_speed(
@@ -294,11 +294,6 @@ def _known_provider(provider: Provider) -> bool:
     except LookupError:
         return False
     return bool(provider.base_url or provider.price_id)
-
-
-def _listed(model: str) -> tuple[str, ModelInfo] | None:
-    """``model``'s list price: from the provider genai-prices knows it from (``_owner``)."""
-    return _owner(model)
 
 
 def _owner(model: str) -> tuple[str, ModelInfo] | None:
