@@ -745,9 +745,11 @@ def inline_copies(settings: Settings, key: str) -> list[tuple[CurrentProvider, P
     source shows the key's mask is confirmed by finding the key in its file, or in the file its key
     source names (Gemini's ``.env``), so a key that merely looks alike is not reported."""
     shown = mask(key)
+    if shown == "****":  # a key too short to show any of it: no key source names it
+        return []
     found = []
     for entry in current(settings):
-        if not entry.key_source or shown == "****" or shown not in entry.key_source:
+        if not entry.key_source or shown not in entry.key_source:
             continue
         named = entry.key_source.rpartition(" in ")[2]
         files = [Path(entry.path), *([Path(named)] if named.startswith("/") else [])]
