@@ -200,13 +200,19 @@ def _from_another_site(headers: dict[bytes, bytes]) -> bool:
 def _landing_page(location: str) -> bytes:
     """The login's answer to a link on another page (the terminal's, a file's, a chat's): a redirect
     followed in that navigation would not carry the new ``SameSite=Strict`` cookie, and the page
-    said "Not logged in"; this page moves on from the dashboard's own origin, so it does (a meta
-    refresh: the Content-Security-Policy allows no script)."""
-    target = html.escape(location, quote=True)
+    said "Not logged in"; this page moves on from the dashboard's own origin, so it does."""
+    return refresh_page(location, "Mahavishnu", "Logged in: {link}.", "open the dashboard").encode()
+
+
+def refresh_page(url: str, title: str, text: str, link: str) -> str:
+    """A page that loads ``url`` at once (a meta refresh: the Content-Security-Policy allows no
+    script), saying ``text`` with ``{link}`` a link to it, for a browser that does not refresh."""
+    target = html.escape(url, quote=True)
+    anchor = f'<a href="{target}">{html.escape(link)}</a>'
     return (
         f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
-        f'<title>Mahavishnu</title><p>Logged in: <a href="{target}">open the dashboard</a>.</p>\n'
-    ).encode()
+        f"<title>{html.escape(title)}</title><p>{text.format(link=anchor)}</p>\n"
+    )
 
 
 def cookie_name(scope: Scope) -> str:

@@ -164,16 +164,9 @@ def _open(url: str) -> None:
 def _redirect_page(url: str) -> Path:
     """``ui/open.html`` (0600, next to ``ui/server.json``, which holds the URL too): a page that
     loads ``url``, with a link to it where refresh is off."""
-    import html
+    from mahavishnu.files.safe_write import write_private
+    from mahavishnu.ui.guard import refresh_page
 
     path = paths.make_dir(server_file().parent) / "open.html"
-    target = html.escape(url, quote=True)
-    page = (
-        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
-        f'<title>Mahavishnu dashboard</title><p><a href="{target}">Open the Mahavishnu dashboard</a></p>\n'
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(page)
-    path.chmod(0o600)  # (one left by an older version may have another mode)
+    write_private(path, refresh_page(url, "Mahavishnu dashboard", "{link}", "Open the Mahavishnu dashboard"))
     return path
