@@ -106,6 +106,16 @@ def project_root(start: Path | None = None) -> Path | None:
     return None
 
 
+def repository_folders(start: Path | None = None) -> list[Path]:
+    """The folders from the enclosing repository's root (``project_root``; outside one, ``start``
+    alone) down to ``start`` (default: here), root first: where an assistant started in ``start``
+    looks for project config files of its own (Codex's ``.codex``, OpenCode's ``opencode.json``)."""
+    here = (start or Path.cwd()).resolve()
+    root = project_root(here) or here
+    above = [here, *here.parents]
+    return above[: above.index(root) + 1][::-1]
+
+
 def project_settings_file(start: Path | None = None) -> Path | None:
     root = project_root(start)
     return root / "settings" / "mahavishnu.yaml" if root else None

@@ -566,9 +566,8 @@ def project_layers(trusted: set[Path], start: Path | None = None) -> list[Path]:
     (default: here), lowest first: one per folder from the repository root (the nearest ``.git``;
     without one, ``start`` alone) down to ``start``. Codex reads one only when its folder or the
     root is trusted (``[projects."<folder>"] trust_level = "trusted"``), and never ``$CODEX_HOME``."""
-    here = (start or Path.cwd()).resolve()
-    root = paths.project_root(here) or here
-    folders = [d for d in (here, *here.parents) if d == root or root in d.parents][::-1]
+    folders = paths.repository_folders(start)
+    root = folders[0]
     own = codex_home().resolve()
     return [
         d / ".codex" / "config.toml"

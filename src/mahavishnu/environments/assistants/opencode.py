@@ -237,10 +237,7 @@ def read_configs() -> list[tuple[str, Path]]:
     user's; then, up to the repository's root, ``opencode.json`` and ``opencode.jsonc`` of each folder
     (the nearest wins), the ``.opencode`` folders' (1.18: the root's wins) and ``~/.opencode``'s.
     No switch writes those but the user's and the root's, and they outrank both."""
-    here = Path.cwd().resolve()
-    root = paths.project_root(here) or here
-    folders = [here, *here.parents]
-    folders = folders[: folders.index(root) + 1][::-1]  # root first
+    folders = paths.repository_folders()  # root first
     dotted = [folder / ".opencode" for folder in folders[::-1]]
     found = [("user", config_path("user"))]
     for folder in [*folders, *dotted]:
