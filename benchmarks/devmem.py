@@ -7,6 +7,7 @@
     python benchmarks/devmem.py --data benchmarks/data/devmem_fresh.json  # the fresh set, scored only
     python benchmarks/devmem.py --fast --postgres  # also on a real PostgreSQL: same answers?
     python benchmarks/devmem.py --fast --undescribed  # the projects not described (memory describe)
+    python benchmarks/devmem.py --fast --turns 300  # beside 300 captured turns in each project
 
 ``benchmarks/data/devmem.json``: 106 facts of six projects (and six of no project) and 224 questions
 about them asked as a developer asks a week later (63 % paraphrases sharing at most one content word
@@ -254,15 +255,28 @@ def described(data: dict[str, Any]) -> list[tuple[str, str]]:
     return [(p, about) for p, about in projects.items() if isinstance(about, str) and about.strip()]
 
 
-def stored(store: MemoryStore, data: dict[str, Any], describe: bool = True) -> dict[int, str]:
+def stored(store: MemoryStore, data: dict[str, Any], describe: bool = True, turns: int = 0) -> dict[int, str]:
     """Every fact stored as ``memory store --project`` does, each project first described with the
-    set's words for it as ``memory describe P "..."`` does (``describe``); memory id -> fact id."""
+    set's words for it as ``memory describe P "..."`` does (``describe``), then ``turns`` captured
+    turns of coding sessions in each project (``_coding_turns``: sessions of 20, as the capture
+    hook stores them); memory id -> fact id (the turns are no fact)."""
+    from _coding_turns import coding_turns
+
+    from mahavishnu.memory.loop.conversations import Turn, store_turns
+
     for project, about in described(data) if describe else ():
         store.describe_project(project, about)
     ids = {}
     for f in data["facts"]:
         memory = store.store(f["text"], memory_type(f), project=f["project"], source_system="cli")
         ids[memory.id] = f["id"]
+    said = coding_turns(turns)
+    for project in dict.fromkeys(f["project"] for f in data["facts"] if f["project"]):
+        for start in range(0, len(said), 20):
+            session = f"{project}-{start // 20}"
+            store_turns(
+                store, [Turn("claude", session, r, t, project=project) for r, t in said[start : start + 20]]
+            )
     return ids
 
 
@@ -284,7 +298,7 @@ def bm25_alone(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], sc
     out = []
     for a in asked:
         hits = store.search(a.q, mode="text", filters=scope(a.project, scoped), limit=5)
-        ranked = tuple(ids[h.memory.id] for h in hits)
+        ranked = tuple(ids.get(h.memory.id, "?") for h in hits)
         out.append(Answer(ranked, frozenset(ranked)))
     return out
 
@@ -708,6 +722,7 @@ def fusion_sweep(
 
 def on_postgres(
     describe: bool,
+    turns: int,
     data: dict[str, Any],
     asked: Sequence[Ask],
     embedder: CachedEmbedder,
@@ -725,7 +740,7 @@ def on_postgres(
     server, stop = start_embedded_postgres()
     try:
         with MemoryStore(PostgresBackend(server.new_database()), MemorySettings(), embedder) as store:
-            ids = stored(store, data, describe)
+            ids = stored(store, data, describe, turns)
             search["postgres"] = in_process(store, asked, ids, True)
             bare["postgres"] = in_process(store, asked, ids, False)
             hooks["postgres"] = hook_in_process(store, asked, ids, root, tag="pg")
@@ -778,6 +793,14 @@ def main() -> None:
         action="store_true",
         help="store the facts without describing their projects first (memory describe): as before it",
     )
+    parser.add_argument(
+        "--turns",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N captured turns of coding sessions in each project, as weeks of sessions leave them "
+        "(with --fast; the baselines rank the facts alone)",
+    )
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     parser.add_argument(
         "--data",
@@ -789,6 +812,8 @@ def main() -> None:
     sweeps = args.hook_sweep or args.separability or args.fusion_sweep or args.evidence_sweep
     if args.data.resolve() != DATA and sweeps:
         parser.error("the sweeps choose on devmem.json's tuning half: drop --data, or the sweep")
+    if args.turns and not args.fast:
+        parser.error("--turns stores the turns in-process: add --fast")
     data = load(args.data)
     asked = asks(data)
     settings = MemorySettings()
@@ -797,7 +822,7 @@ def main() -> None:
         root = Path(tmp)
         where = settings.model_copy(update={"path": root / "dev.db"})
         with MemoryStore.open(where, embedder=embedder) as store:
-            ids = stored(store, data, not args.undescribed)
+            ids = stored(store, data, not args.undescribed, args.turns)
             search: dict[str, list[Answer]] = {}
             bare: dict[str, list[Answer]] = {}
             search["pipeline"] = in_process(store, asked, ids, True)
@@ -826,7 +851,17 @@ def main() -> None:
         if args.fusion_sweep:
             fusion_sweep(where, embedder, asked, ids, setting_variants(args.fusion_sweep))
         if args.postgres:
-            on_postgres(not args.undescribed, data, asked, embedder, root / "projects", search, bare, hooks)
+            on_postgres(
+                not args.undescribed,
+                args.turns,
+                data,
+                asked,
+                embedder,
+                root / "projects",
+                search,
+                bare,
+                hooks,
+            )
         if not args.fast:
             answers, injected = through_cli(data, asked, root / "cli", not args.undescribed)
             search = {"CLI": answers["CLI --project"], **search}

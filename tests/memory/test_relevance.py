@@ -4,6 +4,8 @@ repository."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from _backends import Factory
 from mahavishnu.config import MemorySettings, RecallSettings
 from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.core import judge_weights
+from mahavishnu.memory.core.backends.sqlite import SqliteBackend
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
 from mahavishnu.memory.core.judge import FEATURES, Candidate, features, judge
 from mahavishnu.memory.core.relevance import check_repo, is_chatter
@@ -253,6 +256,56 @@ def test_a_query_sharing_one_common_word_with_the_store_is_not_answered(backend_
         assert store.search("where is the cache layer?")[0].memory.content.startswith(
             "Can you document the c"
         )
+
+
+def test_a_projects_captured_turns_do_not_open_the_hook_for_a_question_its_notes_do_not_answer(
+    tmp_path: Path,
+) -> None:
+    """The real model: the judge weighs a note against the other candidates (margin, z-scores);
+    judged among the hundreds of turns a project's sessions leave, trailmix's notes stood out from
+    them, and the hook added three of them to a question about pairing a smartwatch. Judged
+    among the notes alone, as without the turns, it adds nothing; a question the notes answer
+    still gets its answer."""
+    data = json.loads((Path(__file__).parents[2] / "benchmarks/data/devmem.json").read_text(encoding="utf-8"))
+    notes = [f["text"] for f in data["facts"] if f["project"] == "trailmix"]
+    work = itertools.product(
+        (
+            "the retry logic",
+            "the auth middleware",
+            "the database migration",
+            "the CSV exporter",
+            "the cache layer",
+        ),
+        (("refactor", "refactored"), ("add tests for", "added tests for"), ("fix the bug in", "fixed")),
+        ("app/api.py", "app/models.py", "worker/tasks.py", "app/cache.py", "app/auth.py", "lib/util.py"),
+    )
+    said = [
+        line
+        for part, (asked, done), path in work
+        for line in (
+            ("user", f"Can you {asked} {part} in {path}?"),
+            ("assistant", f"I {done} {part} in `{path}`."),
+        )
+    ]
+    (tmp_path / "trailmix").mkdir()
+    with MemoryStore(SqliteBackend(tmp_path / "m.db"), MemorySettings(), LocalEmbedder()) as store:
+        store.store_many([{"content": text, "type": "note", "project": "trailmix"} for text in notes])
+        for n in range(0, len(said), 20):
+            turns = [
+                Turn("claude", f"s{n}", role, text, project="trailmix") for role, text in said[n : n + 20]
+            ]
+            store_turns(store, turns)
+        assert len(store.recent(limit=1000)) == len(notes) + len(said) == 196
+
+        def hook(prompt: str) -> str:
+            asked = {"hook_event_name": "UserPromptSubmit", "session_id": prompt, "prompt": prompt}
+            found = build_context(
+                store, {**asked, "cwd": str(tmp_path / "trailmix")}, "claude", RecallSettings()
+            )
+            return found["hookSpecificOutput"]["additionalContext"] if found else ""
+
+        assert hook("how do I set up Bluetooth pairing for the smartwatch companion?") == ""
+        assert "Aiko Tanaka" in hook("who manages Apple provisioning for the hiking app?")
 
 
 def test_a_search_shows_what_is_close_where_the_prompt_hook_stays_quiet(backend_factory: Factory) -> None:
