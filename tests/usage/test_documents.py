@@ -117,3 +117,61 @@ def test_a_storage_folder_linked_from_outside_opencode_s_is_not_walked(
     os.symlink(outside, storage / "message" / "ses_linked")
     records, _, _ = collect(["opencode"], None, None)
     assert len(records) == 3
+
+
+SESSION = "chats/session-2026-03-02T09-14-5c1e0a77"
+
+
+@pytest.fixture
+def gemini(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Gemini CLI 0.38's ``tmp/shop`` folder in the tmp HOME: a session and its subagent's."""
+    monkeypatch.delenv("GEMINI_CLI_HOME", raising=False)
+    target = isolated_home / ".gemini" / "tmp" / "shop"
+    shutil.copytree(FIXTURES / "gemini-sessions" / "shop", target)
+    return target
+
+
+def _gemini_rows(records: list[UsageRecord]) -> list[tuple[str, int, int, int, str]]:
+    return [(r.model, r.input, r.output, r.cache_read, r.source) for r in records]
+
+
+def test_gemini_cli_s_session_documents_before_0_39_are_read(gemini: Path) -> None:
+    records, refreshed, skipped = collect(["gemini"], None, None)
+    assert _gemini_rows(records) == [
+        ("gemini-2.5-pro", 6400 - 4000, 220 + 180, 4000, "main"),  # thoughts are output
+        ("gemini-2.5-flash", 3000, 60 + 25, 0, "helper"),  # the subagent's own file
+        ("gemini-2.5-pro", 9100 - 6000 + 12, 95 + 40, 6000, "main"),  # tool-use prompt is input
+    ]
+    assert refreshed.read == 2 and skipped == 0 and not refreshed.problems
+    assert {r.project for r in records} == {"shop"}
+    assert records[0].session == "5c1e0a77-3b9d-4e21-8f6a-0d2c9b7e4a13" and records[1].session == "k3x9qa"
+
+
+def test_a_session_0_39_resumed_into_a_jsonl_counts_each_message_once(gemini: Path) -> None:
+    """Gemini CLI 0.39 resumes a ``.json`` session into a ``.jsonl`` beside it: its metadata, each
+    message again under its id, then what the resumed session adds."""
+    document = json.loads((gemini / f"{SESSION}.json").read_text())
+    metadata = {k: v for k, v in document.items() if k != "messages"}
+    added = document["messages"][2] | {
+        "id": "9a0c7e31-5b2d-4f68-a1e9-0c3b7d5f2e18",
+        "timestamp": "2026-05-04T10:00:00Z",
+    }
+    lines = [metadata, *document["messages"], {"$set": {"sessionId": metadata["sessionId"]}}, added]
+    (gemini / f"{SESSION}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    records, refreshed, _ = collect(["gemini"], None, None)
+    assert len(records) == 3 + 1 and refreshed.read == 3
+
+
+def test_a_session_document_rewritten_or_cut_short_is_read_again_whole_never_failing(gemini: Path) -> None:
+    path = gemini / f"{SESSION}.json"
+    collect(["gemini"], None, None)
+    document = json.loads(path.read_text())
+    document["messages"].append(document["messages"][2] | {"id": "2e6f", "timestamp": "2026-03-02T09:18:00Z"})
+    path.write_text(json.dumps(document, indent=2))  # the next message: the whole file again
+    records, refreshed, skipped = collect(["gemini"], None, None)
+    assert len(records) == 4 and refreshed.read == 1 and skipped == 0
+    path.write_text(json.dumps(document, indent=2)[:-300])  # a write the disk filling cut short
+    records, _, skipped = collect(["gemini"], None, None)
+    assert len(records) == 1 and skipped == 1  # the subagent's; the session's file is damage
+    result = CliRunner().invoke(app, ["usage", "daily", "--tool", "gemini", "--verbose"])
+    assert result.exit_code == 0 and "not JSON" in result.output
