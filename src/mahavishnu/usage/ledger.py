@@ -288,8 +288,9 @@ def refresh(
         tables: list[_Plan | _TablePlan] = []
         plans: list[_Plan | _TablePlan] = []
         for tool, files in logs.items():
+            reader = READERS[tool]
             for path in files:
-                if READERS[tool].of(path).table is not None:
+                if reader.table is not None and not reader.whole(path):
                     if (table := _table_plan(tool, path, known.get(str(path)), done)) is not None:
                         tables.append(table)
                 elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
@@ -318,6 +319,7 @@ class _Plan:
     mtime_ns: int
     head: bytes
     identity: str
+    whole: bool = False
 
     @property
     def new_bytes(self) -> int:
@@ -325,8 +327,7 @@ class _Plan:
 
     def tail(self) -> Tail:
         """Its lines from where to read, for its reader."""
-        reader = READERS[self.tool]
-        return Tail(self.path, self.start, self.line, reader.wanted, reader.whole(self.path))
+        return Tail(self.path, self.start, self.line, READERS[self.tool].wanted, self.whole)
 
 
 def _plan(
@@ -340,18 +341,23 @@ def _plan(
         same_file = row is not None and row[7] == identity
         if same_file and row is not None and row[1] == stat.st_size and row[2] == stat.st_mtime_ns:
             return None
-        with path.open("rb") as handle:
-            head = handle.read(_HEAD)
+        whole = READERS[tool].whole(path)  # (read whole: its first bytes say nothing)
+        head = b"" if whole else _head(path)
     except OSError as error:
         done.problems.append(f"cannot read {path}: {error.strerror or error}")
         return None
-    plan = _Plan(tool, path, 0, 0, {}, stat.st_size, stat.st_mtime_ns, head, identity)
+    plan = _Plan(tool, path, 0, 0, {}, stat.st_size, stat.st_mtime_ns, head, identity, whole)
     appended = same_file and row is not None and stat.st_size >= row[3] and _starts_as(head, row[4])
-    if appended and row is not None and not READERS[tool].whole(path):
+    if appended and row is not None and not whole:
         plan.start, plan.line, plan.state = row[3], row[6], _state(row[5])
     else:
         _forget(db, str(path))
     return plan
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(_HEAD)
 
 
 def _head_print(head: bytes) -> bytes:

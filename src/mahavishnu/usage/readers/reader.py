@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
@@ -43,6 +44,8 @@ class Reader:
     def of(self, path: Path) -> Reader:
         """This reader as it reads ``path``: a document is parsed by ``document``, as no database
         and not a block of lines at a time."""
-        if self.document is None or not self.whole(path):
-            return self
-        return replace(self, parse=self.document, table=None, decode_block=None)
+        return self._of_documents if self.whole(path) else self
+
+    @cached_property
+    def _of_documents(self) -> Reader:
+        return replace(self, parse=self.document or self.parse, table=None, decode_block=None)
