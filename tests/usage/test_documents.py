@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.usage import logfile
+from mahavishnu.usage import ledger, logfile
 from mahavishnu.usage.records import UsageRecord
 from mahavishnu.usage.report import collect
 
@@ -40,7 +41,14 @@ def _rows(records: list[UsageRecord]) -> list[tuple[str, str, int, int, int, int
     return [(r.via, r.model, r.input, r.output, r.cache_write, r.cache_read, r.source) for r in records]
 
 
-def test_opencode_s_older_storage_is_read_a_message_file_at_a_time(storage: Path) -> None:
+@pytest.mark.parametrize("pooled", [False, True])
+def test_opencode_s_older_storage_is_read_a_message_file_at_a_time(
+    storage: Path, monkeypatch: pytest.MonkeyPatch, pooled: bool
+) -> None:
+    if pooled:  # (read by worker processes, as a first read of many logs is)
+        monkeypatch.setattr(ledger, "POOL_MIN", 1)
+        monkeypatch.setattr(threading, "active_count", lambda: 1)  # (pytest's own threads: none fork here)
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
     records, refreshed, skipped = collect(["opencode"], None, None)
     assert _rows(records) == [
         ("anthropic", "claude-sonnet-4-5", 2100, 410, 3000, 18000, "main"),
