@@ -277,3 +277,35 @@ def test_with_no_switch_a_model_only_another_provider_lists_is_that_provider_s()
     gateway = Provider("proxy", profile="proxy", base_url="http://127.0.0.1:4000", gateway=True)
     listed = Pricing().rates(gateway, "glm-4.6", 1_780_000_000)
     assert listed is not None and listed.kind == "list"
+
+
+def test_with_no_switch_a_model_no_provider_names_is_unknown_never_the_assistant_s_own() -> None:
+    """Claude Code pointed at a local model by hand logs a name no price list has and no provider's
+    names match: Anthropic did not serve it, and its prices are not looked up for it. A ``claude-``
+    model newer than the price data stays Anthropic's, a name another provider's match is theirs
+    (both unpriced); Qwen Code's own login's models and a provider Pi names keep theirs."""
+    from mahavishnu.usage.pricing import Pricing
+
+    attribution = Attribution([], {})
+    assert attribution.provider("claude", 100, "shop", "my-local-model") == Provider("unknown")
+    assert attribution.provider("claude", 100, "shop", "claude-opus-9-20300101") == Provider(
+        "anthropic", price_id="anthropic"
+    )
+    assert attribution.provider("claude", 100, "shop", "glm-5.9") == Provider("zhipuai", price_id="zhipuai")
+    assert attribution.provider("qwen", 100, "shop", "coder-model").name == "qwen-code"
+    assert attribution.provider("pi", 100, "shop", "glm-5.9", via="my-proxy") == Provider("my-proxy")
+    assert attribution.provider("claude", 100, "shop", "") == Provider("anthropic", price_id="anthropic")
+    assert Pricing().rates(Provider("unknown"), "my-local-model", 1_780_000_000) is None
+
+
+def test_a_claude_code_request_of_a_model_nobody_prices_is_filed_as_unknown_and_unpriced(
+    isolated_home: Path,
+) -> None:
+    _claude_request(isolated_home, "my-local-model", 1000)
+    _claude_request(isolated_home, "claude-sonnet-4-5-20250929", 1000)
+    result = CliRunner().invoke(app, ["usage", "--by", "provider", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["provider"]: row for row in json.loads(result.output)["daily"]}
+    assert rows["unknown"]["requests"] == rows["unknown"]["unpriced_requests"] == 1
+    assert rows["anthropic"]["requests"] == 1 and rows["anthropic"]["unpriced_requests"] == 0
+    assert json.loads(result.output)["unpriced_models"] == ["unknown/my-local-model"]

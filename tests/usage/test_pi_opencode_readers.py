@@ -120,6 +120,33 @@ def test_a_pi_reply_with_no_timestamp_or_one_that_is_not_iso_is_skipped_and_coun
     assert f"{path}:8" in result.output and "a timestamp that is not ISO 8601" in result.output
 
 
+def test_a_pi_reply_whose_provider_reported_only_a_total_counts_the_rest_as_output(home: Path) -> None:
+    """Pi keeps the provider's ``totalTokens`` beside the parts, which stay 0 when the provider
+    split nothing out (and Pi's cost is then 0): the tokens are real, counted as output as ccusage
+    counts them; a reply with a part as well counts the rest of its total as output."""
+    path = _pi_file(home, 1)
+    reply = json.loads(path.read_text().splitlines()[-1])
+    with path.open("a") as handle:
+        for n, usage in enumerate(
+            [
+                {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 333},
+                {"input": 100, "output": 0, "cacheRead": 20, "cacheWrite": 0, "totalTokens": 150},
+                {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 0},  # an error
+                {"input": 40, "output": 2, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 90},
+            ]
+        ):
+            zero = {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0}
+            reply["message"] |= {"usage": usage | {"cost": zero}, "responseId": f"resp_total_{n}"}
+            handle.write(json.dumps(reply) + "\n")
+    records, _, skipped = collect(["pi"], None, None)
+    assert skipped == 0
+    assert {r.key: (r.input, r.output, r.cache_read) for r in records if "total" in r.key} == {
+        "pi:resp_total_0": (0, 333, 0),
+        "pi:resp_total_1": (100, 30, 20),
+        "pi:resp_total_3": (40, 2, 0),  # it has an output: its parts as they are
+    }
+
+
 def test_opencode_reads_its_database_with_the_provider_and_model_each_reply_names(home: Path) -> None:
     records, refreshed, skipped = collect(["opencode"], None, None)
     # each run's title request (the mock's 2nd and 4th figures) is not in OpenCode's database

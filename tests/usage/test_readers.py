@@ -46,6 +46,57 @@ def test_qwen_code_counts_its_memory_extractor_as_a_helper(logs: Path) -> None:
     assert {r.project for r in records} == {"shop"}
 
 
+def _qwen_reply(line: dict[str, object], response: str, auth: str, figures: tuple[int, ...]) -> str:
+    inclusive, cached, output, thoughts, total = figures
+    event = dict(line["systemPayload"]["uiEvent"])  # type: ignore[index]
+    event |= {
+        "response_id": response,
+        "model": "gemini-2.5-pro" if auth == "gemini" else "qwen3-max",
+        "auth_type": auth,
+        "input_token_count": inclusive,
+        "cached_content_token_count": cached,
+        "output_token_count": output,
+        "thoughts_token_count": thoughts,
+        "total_token_count": total,
+    }
+    return json.dumps(line | {"uuid": response, "systemPayload": {"uiEvent": event}}) + "\n"
+
+
+def test_qwen_code_counts_the_gemini_api_s_thoughts_as_output_and_an_openai_provider_s_once(
+    logs: Path,
+) -> None:
+    """Through the Gemini API (``auth_type`` ``gemini``) a reply's output leaves its thoughts out
+    and its total has them; from an OpenAI-compatible provider Qwen Code takes the output with the
+    reasoning in it and repeats the reasoning as thoughts (its total counts them once)."""
+    [path] = (logs / ".qwen/projects").glob("*/chats/*.jsonl")
+    telemetry = json.loads(path.read_text().splitlines()[2])
+    with path.open("a") as handle:
+        handle.write(_qwen_reply(telemetry, "gemini-1", "gemini", (5000, 1000, 200, 350, 5550)))
+        handle.write(_qwen_reply(telemetry, "openai-1", "openai", (5000, 1000, 550, 350, 5550)))
+    records, _, skipped = collect(["qwen"], None, None)
+    assert skipped == 0
+    assert {r.key: (r.input, r.output, r.cache_read) for r in records if "-1" in r.key} == {
+        "qwen:gemini-1": (4000, 200 + 350, 1000),
+        "qwen:openai-1": (4000, 550, 1000),
+    }
+
+
+def test_an_older_qwen_code_s_usage_metadata_counts_the_gemini_api_s_thoughts_too(logs: Path) -> None:
+    """A file with no telemetry (an older Qwen Code): the replies' own ``usageMetadata``."""
+    [path] = (logs / ".qwen/projects").glob("*/chats/*.jsonl")
+    [reply] = [json.loads(line) for line in path.read_text().splitlines() if '"usageMetadata"' in line]
+    usage = {
+        "promptTokenCount": 3000,
+        "candidatesTokenCount": 90,
+        "thoughtsTokenCount": 410,
+        "totalTokenCount": 3500,
+        "cachedContentTokenCount": 0,
+    }
+    path.write_text(json.dumps(reply | {"model": "gemini-2.5-flash", "usageMetadata": usage}) + "\n")
+    [record] = collect(["qwen"], None, None)[0]
+    assert (record.input, record.output) == (3000, 500)
+
+
 def test_gemini_cli_splits_cached_tokens_and_reads_the_project_root(logs: Path) -> None:
     records, _, _ = collect(["gemini"], None, None)
     assert _figures(records) == [("gemini-2.5-pro", 4100, 2210, 0, 0)]

@@ -14,7 +14,11 @@ switch's (``mahavishnu-<profile>``), the assistant's own, or one ``genai-prices`
 (``anthropic``, ``openrouter``…); a name of the user's own (a custom provider) does not say where
 it points, so the switch history and the model decide as for the others.
 With no switch recorded before a request, the log's model says: the provider ``genai-prices``
-knows it from (``claude-…``: Anthropic), else the assistant's own provider.
+prices it at, else the one whose model names it has (``claude-opus-9``, newer than the price
+data: Anthropic's, unpriced), else ``UNKNOWN`` (unpriced): a model no provider's names match (a
+local model behind a proxy set by hand) is not the assistant's own provider's, whose prices
+would be looked up for it. Only an assistant whose own login has no price list (Qwen Code's
+``coder-model``) keeps it, and a request of no model.
 
 Boundaries: a request is logged when its answer ends, so one sent just before a switch is logged
 just after it. Within ``GRACE`` of a switch, a request whose model the new profile does not serve
@@ -40,7 +44,7 @@ from functools import lru_cache
 from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.files import switch_log
 from mahavishnu.files.switch_log import SwitchRecord
-from mahavishnu.usage.pricing import known_provider_id, model_ref, provider_of_model
+from mahavishnu.usage.pricing import known_provider_id, model_ref, provider_named, provider_of_model
 from mahavishnu.usage.readers.fields import project
 from mahavishnu.usage.records import TOOLS, Provider, Tool
 
@@ -53,6 +57,8 @@ NATIVE: dict[Tool, str] = {
     "pi": "pi",
     "opencode": "opencode",
 }
+#: Who served a request nothing names: no switch, a model no provider's names match.
+UNKNOWN = "unknown"
 #: Assistants with no provider of their own: each message names the one it was sent to.
 _MANY_PROVIDERS: frozenset[Tool] = frozenset({"pi", "opencode"})
 _PRICE_IDS = {"anthropic": "anthropic", "openai": "openai", "google": "google"}
@@ -126,10 +132,9 @@ class Attribution:
         if profile is None:
             profile = self._in_force(tool, None, time, model)
         if profile is None:
-            found = by_model(tool, model)
-            if via and tool in _MANY_PROVIDERS and found.price_id is None:
+            if via and tool in _MANY_PROVIDERS and _provider_of_model(model) is None:
                 return Provider(via)  # the user's own provider of that name: unpriced, not "pi"
-            return found
+            return by_model(tool, model)
         return self._of_profile(tool, profile)
 
     def _named(self, tool: Tool, via: str) -> Provider | None:
@@ -230,12 +235,15 @@ def _resolved(switches: list[Switch]) -> Iterable[Switch]:
 
 
 def by_model(tool: Tool, model: str) -> Provider:
-    """With no switch recorded: the provider genai-prices knows ``model`` from, else the
-    assistant's own."""
-    found = _provider_of_model(model)
+    """With no switch recorded: the provider genai-prices prices ``model`` at, else the one whose
+    model names it has; else ``UNKNOWN``, or the assistant's own when its login has no price list
+    (its own model names: Qwen Code's) or no model is named."""
+    found = _provider_of_model(model) or _provider_named(model)
     if found is not None:
         return Provider(found, price_id=found)
     native = NATIVE[tool]
+    if model and native in _PRICE_IDS:
+        return Provider(UNKNOWN)
     return Provider(native, price_id=_PRICE_IDS.get(native))
 
 
@@ -247,6 +255,11 @@ def _known_provider_id(name: str) -> bool:
 @lru_cache(maxsize=1024)
 def _provider_of_model(model: str) -> str | None:
     return provider_of_model(model)
+
+
+@lru_cache(maxsize=1024)
+def _provider_named(model: str) -> str | None:
+    return provider_named(model)
 
 
 def from_history() -> Attribution:

@@ -7,8 +7,9 @@ A log is known by its path, identity (device and inode), size, mtime and first b
 the same file and starts with the same bytes is read from where the last read stopped (the
 assistants append; a line still being written waits for its newline). One that shrank (truncated),
 is another file under the same name (rotated, or replaced by a rename) or whose first bytes changed
-(rewritten) is read again whole; one that is gone takes its records with it. A change to what the
-readers extract bumps ``VERSION``, which rebuilds the cache.
+(rewritten) is read again whole; one that is gone takes its records with it. A log that is one
+JSON document (an older version's, ``Reader.whole``) is read again whole whenever it changes. A
+change to what the readers extract bumps ``VERSION``, which rebuilds the cache.
 
 Each read of a log (all of it, or its appended lines) keeps its records as one blob (``reads``),
 encoded by the worker process that read them: a row per request cost a first read more to store
@@ -59,7 +60,7 @@ from mahavishnu.usage.logfile import Block, Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
-VERSION = 9
+VERSION = 12
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes' digest, the
 #: reader's state, the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]
@@ -287,8 +288,9 @@ def refresh(
         tables: list[_Plan | _TablePlan] = []
         plans: list[_Plan | _TablePlan] = []
         for tool, files in logs.items():
+            reader = READERS[tool]
             for path in files:
-                if READERS[tool].table is not None:
+                if reader.table is not None and not reader.whole(path):
                     if (table := _table_plan(tool, path, known.get(str(path)), done)) is not None:
                         tables.append(table)
                 elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
@@ -305,7 +307,8 @@ def refresh(
 @dataclass
 class _Plan:
     """What to read of a log of JSON lines: from byte ``start`` (after line ``line``), with the
-    reader's ``state`` there; and what the log was when looked at."""
+    reader's ``state`` there; and what the log was when looked at. A JSON document
+    (``Reader.whole``) is read whole."""
 
     tool: Tool
     path: Path
@@ -316,10 +319,15 @@ class _Plan:
     mtime_ns: int
     head: bytes
     identity: str
+    whole: bool = False
 
     @property
     def new_bytes(self) -> int:
         return self.size - self.start
+
+    def tail(self) -> Tail:
+        """Its lines from where to read, for its reader."""
+        return Tail(self.path, self.start, self.line, READERS[self.tool].wanted, self.whole)
 
 
 def _plan(
@@ -333,17 +341,23 @@ def _plan(
         same_file = row is not None and row[7] == identity
         if same_file and row is not None and row[1] == stat.st_size and row[2] == stat.st_mtime_ns:
             return None
-        with path.open("rb") as handle:
-            head = handle.read(_HEAD)
+        whole = READERS[tool].whole(path)  # (read whole: its first bytes say nothing)
+        head = b"" if whole else _head(path)
     except OSError as error:
         done.problems.append(f"cannot read {path}: {error.strerror or error}")
         return None
-    plan = _Plan(tool, path, 0, 0, {}, stat.st_size, stat.st_mtime_ns, head, identity)
-    if same_file and row is not None and stat.st_size >= row[3] and _starts_as(head, row[4]):
+    plan = _Plan(tool, path, 0, 0, {}, stat.st_size, stat.st_mtime_ns, head, identity, whole)
+    appended = same_file and row is not None and stat.st_size >= row[3] and _starts_as(head, row[4])
+    if appended and row is not None and not whole:
         plan.start, plan.line, plan.state = row[3], row[6], _state(row[5])
     else:
         _forget(db, str(path))
     return plan
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(_HEAD)
 
 
 def _head_print(head: bytes) -> bytes:
@@ -422,7 +436,7 @@ def _read_all(
                     encoded, bad, end, line, state = read  # type: ignore[misc]
                     _store(db, job, encoded, done)
                 else:
-                    bad, tail = [], Tail(job.path, job.start, job.line, READERS[job.tool].wanted)
+                    bad, tail = [], job.tail()
                     for batch in _rows(job, tail, bad):  # a piece at a time: memory stays bounded
                         _store(db, job, _encoded(batch), done, batch)
                     bad, end, line, state = bad + tail.passed, tail.end, tail.line, job.state
@@ -474,7 +488,7 @@ def _workers(new_bytes: int) -> int:
 def _read_whole(plan: _Plan) -> _Read:
     """The records of what is new in ``plan``'s log, read in a worker process. OSError propagates."""
     bad: list[tuple[int, str]] = []
-    tail = Tail(plan.path, plan.start, plan.line, READERS[plan.tool].wanted)
+    tail = plan.tail()
     rows = [row for batch in _rows(plan, tail, bad) for row in batch]
     return _encoded(rows), bad + tail.passed, tail.end, tail.line, plan.state
 
@@ -485,7 +499,7 @@ def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[
     growing: its repeats are not even made records when the reader can tell). A
     reader that decodes a block of lines in one call (``Reader.decode_block``) reads each block
     so, and a line at a time only a block it leaves."""
-    parser = READERS[plan.tool]
+    parser = READERS[plan.tool].of(plan.path)
     stored: dict[str, int] = {}
     seen: dict[Hashable, int] = {}
     for block in tail.pieces():

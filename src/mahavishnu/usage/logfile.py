@@ -4,7 +4,11 @@ The assistants append to their logs while they run: a line without its newline y
 the next read, so the ledger can resume at ``end``. Lines come out a piece at a time (at most
 ``PIECE_BYTES`` of the file), so memory stays bounded whatever the log's size. A line longer than
 ``MAX_LINE`` (a pasted image, a runaway tool output) is skipped and noted, never held; so is a line
-that is not a JSON object (damage, a non-UTF-8 byte, nesting too deep to parse)."""
+that is not a JSON object (damage, a non-UTF-8 byte, nesting too deep to parse).
+
+A log that is one JSON document (an older assistant's session file, rewritten whole each time)
+is read whole, as one line (``Tail.whole``): up to ``MAX_DOCUMENT``, a bigger one is skipped
+and noted."""
 
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ PIECE_BYTES = 8 * 1024 * 1024
 #: Longer lines carry no usage worth holding them for (Claude Code's are ~2-10 KB). Not less
 #: than ``PIECE_BYTES``: only a line carried over from one piece to the next can be longer.
 MAX_LINE = PIECE_BYTES
+#: A JSON document is held whole to be parsed: a long session's (Gemini CLI's kept each tool's
+#: output) may be tens of MB; a bigger one is no usage log worth twice its size in memory.
+MAX_DOCUMENT = 64 * 1024 * 1024
 
 #: A line of the log: its number (1 for the file's first) and its bytes.
 Numbered = tuple[int, bytes]
@@ -44,17 +51,22 @@ class Tail:
     its complete lines a block at a time, up to the size the file had when opened, and
     ``wanted_lines(block)`` the lines of a block that contain one of ``wanted`` (a cheap filter before
     JSON parsing); then ``end`` is where the next read starts, ``line`` the lines before it, and
-    ``passed`` the lines passed over (number, why)."""
+    ``passed`` the lines passed over (number, why). A ``whole`` file is one JSON document, given
+    as one line (from its start)."""
 
     path: Path
     start: int
     line: int
     wanted: tuple[bytes, ...]
+    whole: bool = False
     end: int = 0
     passed: list[tuple[int, str]] = field(default_factory=list)
 
     def pieces(self) -> Iterator[Block]:
         """The complete lines, a piece of the file at a time. OSError propagates."""
+        if self.whole:
+            yield from self._document()
+            return
         self.end = self.start
         with self.path.open("rb") as handle:
             size = handle.seek(0, 2)
@@ -89,10 +101,23 @@ class Tail:
                 self.line += block.lines
                 yield block
 
-    def _pass(self) -> None:
-        """The next line is passed over: longer than ``MAX_LINE``."""
+    def _document(self) -> Iterator[Block]:
+        """The file as one line: a JSON document written over many lines, whose line breaks are
+        white space between its tokens (a JSON string holds none unescaped), so that taking them
+        for spaces changes nothing it says."""
+        with self.path.open("rb") as handle:
+            data = handle.read(MAX_DOCUMENT + 1)
+        self.end = len(data)
+        if len(data) > MAX_DOCUMENT:
+            self._pass(MAX_DOCUMENT)
+            return
+        self.line = 1
+        yield Block(data.replace(b"\n", b" "), 1, 1)
+
+    def _pass(self, limit: int | None = None) -> None:
+        """The next line is passed over: longer than ``limit`` (``MAX_LINE`` by default)."""
         self.line += 1
-        self.passed.append((self.line, f"longer than {MAX_LINE // 2**20} MB"))
+        self.passed.append((self.line, f"longer than {(limit or MAX_LINE) // 2**20} MB"))
 
     def wanted_lines(self, block: Block) -> list[Numbered]:
         """The lines of ``block`` that contain one of ``wanted``."""

@@ -332,6 +332,15 @@ def provider_of_model(model: str) -> str | None:
     return found[0] if found is not None else None
 
 
+def provider_named(model: str) -> str | None:
+    """The provider whose model names ``model`` has (genai-prices' pattern of them: ``claude-…``
+    is Anthropic's), whether or not it lists that model."""
+    try:
+        return _snapshot().find_provider(model_ref(model), None, None).id
+    except LookupError:
+        return None
+
+
 def _rates(price: ModelPrice, source: str, kind: str = "provider", hourly: bool = False) -> Rates | None:
     fresh = _price(price.input_mtok)
     if fresh is None:

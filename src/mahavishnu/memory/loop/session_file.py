@@ -110,9 +110,9 @@ def require_within(path: Path, folder: Path, what: str) -> None:
         )
 
 
-def session_files(root: Path, pattern: str) -> list[Path]:
-    """Every regular file under ``root`` that ``pattern`` names (``**/NAME`` at any depth, else one
-    name per level: ``*/chats/*.jsonl``), sorted, without a link taking the walk out of ``root``:
+def session_files(root: Path, *patterns: str) -> list[Path]:
+    """Every regular file under ``root`` that one of ``patterns`` names (``**/NAME`` at any depth,
+    else one name per level: ``*/chats/*.jsonl``), sorted, in one walk that no link takes out of ``root``:
     linked folders are not entered, a linked file counts only when it resolves under ``root``, and
     a ``root`` that resolves to a folder holding HOME (``~/.claude/projects -> /``) is refused."""
     base = root.expanduser().resolve()
@@ -121,14 +121,15 @@ def session_files(root: Path, pattern: str) -> list[Path]:
             f"refusing to read {root}: it leads to {base}, which holds your home folder",
             hint="Make it the assistant's own session folder again (not a link to / or to HOME).",
         )
-    parts = pattern.split("/")
+    wanted = [pattern.split("/") for pattern in patterns]
     found: list[Path] = []
     for folder, _, names in os.walk(root):  # followlinks=False: a linked folder is not entered
         here = Path(folder)
-        depth = len(here.relative_to(root).parts)
+        folders = here.relative_to(root).parts
         for name in names:
             path = here / name
-            if _named(parts, depth, name, here.relative_to(root).parts) and _regular_within(path, base):
+            named = any(_named(parts, len(folders), name, folders) for parts in wanted)
+            if named and _regular_within(path, base):
                 found.append(path)
     return sorted(found)
 

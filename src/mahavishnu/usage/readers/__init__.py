@@ -8,7 +8,9 @@ the model in use): string values, kept by the ledger with the offset.
 
 Where an assistant's logs are: ``memory/loop/session_logs`` knows the session folders of those the
 memory loop reads; a reader may name its own ``find`` instead (Pi's, OpenCode's). A reader with a
-``table`` reads a SQLite database (``usage/sqlite_log``) instead of lines: its entries are rows."""
+``table`` reads a SQLite database (``usage/sqlite_log``) instead of lines: its entries are rows.
+One with a ``document`` parse reads the ``.json`` files its ``find`` lists (an older version's
+logs) whole, each one JSON document: its entry is the document."""
 
 from __future__ import annotations
 

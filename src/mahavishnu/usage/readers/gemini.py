@@ -5,7 +5,15 @@ and ``tokens`` ``{input (cached included), output, cached, thoughts, tool, total
 each counts once. Thoughts are billed as output, tool-use prompt tokens as input. The folder the
 session ran in is in ``.project_root`` beside the ``chats`` folder. A subagent's session (first
 line ``kind: "subagent"``) is a file of its own under ``chats/<parent session id>/``: its requests
-are helpers'."""
+are helpers'.
+
+From 0.4 to 0.38 (September 2025 to April 2026) a session was one JSON document,
+``session-<time>-<id>.json`` (a subagent's ``<parent session id>/<id>.json``), rewritten whole
+at each message: ``{"sessionId", "kind", "messages": [...]}``, its messages as above. 0.39 and
+later resume one into a ``.jsonl`` beside it, its messages under the same ids, and leave it: both
+are read (``parse`` takes the document as an entry), each message once. Before 0.4 Gemini CLI
+kept no token counts on disk: ``logs.json`` holds the prompts only, a ``/chat save`` checkpoint
+the conversation's text."""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mahavishnu import paths
-from mahavishnu.json_types import JSONObject
+from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
 from mahavishnu.usage.records import HELPER, MAIN, UsageRecord, count
@@ -31,11 +39,16 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             if entry.get("kind") == "subagent":
                 state["source"] = HELPER
         updates = obj(entry.get("$set")).get("messages")
-        for message in [entry, *(updates if isinstance(updates, list) else [])]:
+        every = entry.get("messages")  # (the whole session: 0.38's document)
+        for message in [entry, *_listed(updates), *_listed(every)]:
             record = _record(path, state, obj(message))
             if record is not None:
                 found.append(record)
     return found
+
+
+def _listed(value: JSONValue | None) -> list[JSONValue]:
+    return value if isinstance(value, list) else []
 
 
 def _record(path: Path, state: State, message: JSONObject) -> UsageRecord | None:
@@ -77,13 +90,14 @@ def _project_root(path: Path) -> str:
 
 def find() -> list[Path]:
     """Every Gemini CLI session file: the main sessions' ``*/chats/*.jsonl`` (as the memory loop
-    reads them) and their subagents' ``*/chats/<parent id>/*.jsonl``, which it does not."""
+    reads them) and their subagents' ``*/chats/<parent id>/*.jsonl``, which it does not; and the
+    ``.json`` documents of both that versions before 0.39 wrote."""
     from mahavishnu.memory.loop.session_file import session_files
 
     root = paths.gemini_home() / "tmp"
     if not root.is_dir():
         return []
-    return sorted({*session_files(root, "*/chats/*.jsonl"), *session_files(root, "*/chats/*/*.jsonl")})
+    return session_files(root, "*/chats/*.jsonl", "*/chats/*/*.jsonl", "*/chats/*.json", "*/chats/*/*.json")
 
 
-READER = Reader("gemini", WANTED, parse, find=find)
+READER = Reader("gemini", WANTED, parse, find=find, document=parse)

@@ -1,23 +1,35 @@
-"""OpenCode (``$XDG_DATA_HOME/opencode/opencode.db``, ``~/.local/share/opencode`` by default):
-a SQLite database (``usage/sqlite_log`` reads it). Each model reply is a ``message`` row
-``(id, session_id, time_created, time_updated, data)`` whose ``data`` JSON has ``role:
-"assistant"``, the ``providerID`` and ``modelID`` it was sent to, ``path.cwd``, ``time.created``,
-``cost`` and ``tokens`` ``{input (fresh), output (without reasoning), reasoning, cache {read,
-write}}``. A row is written when the reply starts (no tokens yet) and updated when it ends: a
-message counts once it has tokens, keyed by its id. A subagent's session has a ``parent_id``: its
-requests are helpers'. Reasoning is billed as output and counted in it (ccusage leaves it out of
-its token columns; its cost has it). Versions before 1.0 kept messages as JSON files under
-``storage/``; OpenCode moves them into the database when it first runs as a newer version."""
+"""OpenCode (``$XDG_DATA_HOME/opencode``, ``~/.local/share/opencode`` by default).
+
+Since 1.2 (February 2026) a SQLite database, ``opencode.db`` (``usage/sqlite_log`` reads it).
+Each model reply is a ``message`` row ``(id, session_id, time_created, time_updated, data)``
+whose ``data`` JSON has ``role: "assistant"``, the ``providerID`` and ``modelID`` it was sent to,
+``path.cwd``, ``time.created``, ``cost`` and ``tokens`` ``{input (fresh), output (without
+reasoning), reasoning, cache {read, write}}``. A row is written when the reply starts (no tokens
+yet) and updated when it ends: a message counts once it has tokens, keyed by its id. A
+subagent's session has a ``parent_id``: its requests are helpers'. Reasoning is billed as output
+and counted in it (ccusage leaves it out of its token columns; its cost has it).
+
+From 0.6 to 1.1 (September 2025 to February 2026) it kept JSON files under ``storage/``: a
+message in ``message/<session id>/<message id>.json`` (the same object, its ``id`` and
+``sessionID`` in it), a session in ``session/<project id>/<session id>.json`` (a subagent's
+names its ``parentID``), parts apart. A file is rewritten whole as the reply comes (``parse_file``
+reads it as a document). Versions 1.2 to 1.15 copy them into the database on their first run,
+under the same ids, and leave them; 1.16 and later no longer copy them. So they are read too,
+and a message both hold is one request (its key is its id either way). Versions before 0.6 kept
+them per project, ``project/<folder>/storage/session/...``, which 0.6 and later copy into
+``storage/`` on their first run: those are not read."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject, JSONValue
+from mahavishnu.usage.logfile import parse_object
 from mahavishnu.usage.readers.fields import State, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
 from mahavishnu.usage.records import HELPER, MAIN, BadLine, UsageRecord, count
@@ -34,37 +46,79 @@ TABLE = Table(
 
 
 def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:
+    """The replies in rows of the database."""
     found = []
     for entry in entries:
-        row, data = obj(entry.get("row")), obj(entry.get("data"))
-        tokens = obj(data.get("tokens"))
-        model = label(data.get("modelID"))
-        key = text(row.get("id"))
-        if data.get("role") != "assistant" or not tokens or model is None or key is None:
-            continue
-        cache = obj(tokens.get("cache"))
-        fresh, output, reasoning = (count(tokens.get(f)) for f in ("input", "output", "reasoning"))
-        written, read = count(cache.get("write")), count(cache.get("read"))
-        if not any((fresh, output, reasoning, written, read)):
-            continue  # still being written (its tokens come when it ends), or failed before
-        when = _epoch_ms(obj(data.get("time")).get("created"))
-        found.append(
-            UsageRecord(
-                tool="opencode",
-                key=f"opencode:{key}",
-                time=when,
-                model=model,
-                input=fresh,
-                output=output + reasoning,
-                cache_write=written,
-                cache_read=read,
-                session=label(row.get("session_id")) or "-",
-                project=project(text(obj(data.get("path")).get("cwd"))),
-                source=HELPER if text(row.get("parent_id")) else MAIN,
-                via=label(data.get("providerID")) or "",
-            )
-        )
+        row = obj(entry.get("row"))
+        record = _record(obj(entry.get("data")), text(row.get("id")), label(row.get("session_id")))
+        if record is not None:
+            found.append(record._replace(source=HELPER) if text(row.get("parent_id")) else record)
     return found
+
+
+def parse_file(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:
+    """The reply in a message file of the older storage, ``message/<session id>/<id>.json``: its
+    id and session are its file's and folder's names (as OpenCode's copy into the database takes
+    them)."""
+    session = path.parent.name
+    found = []
+    for data in entries:
+        record = _record(data, path.stem, label(session))
+        if record is not None:
+            helper = _subagent(path.parents[2], session)
+            found.append(record._replace(source=HELPER) if helper else record)
+    return found
+
+
+def _record(data: JSONObject, key: str | None, session: str | None) -> UsageRecord | None:
+    """The request of a message (None when it is no finished reply)."""
+    tokens = obj(data.get("tokens"))
+    model = label(data.get("modelID"))
+    if data.get("role") != "assistant" or not tokens or model is None or key is None:
+        return None
+    cache = obj(tokens.get("cache"))
+    fresh, output, reasoning = (count(tokens.get(f)) for f in ("input", "output", "reasoning"))
+    written, read = count(cache.get("write")), count(cache.get("read"))
+    if not any((fresh, output, reasoning, written, read)):
+        return None  # still being written (its tokens come when it ends), or failed before
+    return UsageRecord(
+        tool="opencode",
+        key=f"opencode:{key}",
+        time=_epoch_ms(obj(data.get("time")).get("created")),
+        model=model,
+        input=fresh,
+        output=output + reasoning,
+        cache_write=written,
+        cache_read=read,
+        session=session or "-",
+        project=project(text(obj(data.get("path")).get("cwd"))),
+        source=MAIN,
+        via=label(data.get("providerID")) or "",
+    )
+
+
+@lru_cache(maxsize=4096)
+def _subagent(storage: Path, session: str) -> bool:
+    """Whether ``session`` of the older storage is a subagent's: its file,
+    ``session/<project id>/<session id>.json``, names a ``parentID``."""
+    try:
+        projects = [folder for folder in (storage / "session").iterdir() if folder.is_dir()]
+    except OSError:
+        return False
+    for folder in projects:
+        info = folder / f"{session}.json"
+        try:  # a regular file's first bytes only: never a FIFO or /dev/zero behind a link
+            if not info.is_file():
+                continue
+            with info.open("rb") as handle:
+                value, _ = parse_object(handle.read(_SESSION_BYTES))
+        except OSError:
+            continue
+        return value is not None and text(value.get("parentID")) is not None
+    return False
+
+
+_SESSION_BYTES = 1024 * 1024  # a session's file is a few hundred bytes
 
 
 def _epoch_ms(value: JSONValue | None) -> float:
@@ -89,11 +143,13 @@ def data_dir() -> Path:
 
 
 def find() -> list[Path]:
-    """OpenCode's database, when it has one: a regular file in its folder (a link counts only when
-    it stays there), and never a folder that leads out to one holding HOME."""
+    """OpenCode's database, when it has one (a regular file in its folder: a link counts only when
+    it stays there), and its older storage's message files; never from a folder that leads out to
+    one holding HOME."""
+    from mahavishnu.memory.loop.session_file import session_files
+
     folder = data_dir()
-    database = folder / "opencode.db"
-    if not folder.is_dir() or not os.path.lexists(database):
+    if not folder.is_dir():
         return []
     base = folder.resolve()
     if paths.home().resolve().is_relative_to(base):
@@ -101,6 +157,15 @@ def find() -> list[Path]:
             f"refusing to read {folder}: it leads to {base}, which holds your home folder",
             hint="Make it OpenCode's own data folder again (not a link to / or to HOME).",
         )
+    messages = folder / "storage" / "message"
+    older = session_files(messages, "*/*.json") if messages.is_dir() else []
+    return [*_database(folder, base), *older]
+
+
+def _database(folder: Path, base: Path) -> list[Path]:
+    database = folder / "opencode.db"
+    if not os.path.lexists(database):
+        return []
     resolved = database.resolve()
     if not resolved.is_relative_to(base) or not resolved.is_file():
         raise InvalidInputError(
@@ -110,4 +175,4 @@ def find() -> list[Path]:
     return [database]
 
 
-READER = Reader("opencode", (), parse, find=find, table=TABLE)
+READER = Reader("opencode", (), parse, find=find, table=TABLE, document=parse_file)

@@ -7,7 +7,13 @@ totalTokens, cost}``. A forked or cloned session copies its history into a new f
 the ``responseId`` (the provider's, the same in the copy), else the entry's id and ``timestamp``
 (a fork copies both verbatim; an older Pi, and some providers, write no ``responseId``). The day
 is the entry's ``timestamp`` (as ccusage counts it). Pi has no helpers of its own: every request is
-the session's."""
+the session's.
+
+``totalTokens`` is the provider's own total for the request (Gemini's ``totalTokenCount``, the
+Responses API's ``total_tokens``; Pi sizes the context by it before the parts). A provider that
+reports only a total leaves the parts 0 (and Pi's cost 0): what the total has beyond the parts
+is counted as output when the reply reports no output, as ccusage counts it, its cost so an upper
+bound (the split is not in the log)."""
 
 from __future__ import annotations
 
@@ -37,13 +43,12 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
         model = label(message.get("model"))
         if kind != "message" or message.get("role") != "assistant" or not usage or model is None:
             continue
-        figures = [count(usage.get(f)) for f in ("input", "output", "cacheWrite", "cacheRead")]
-        if not any(figures):  # an error or an abort before the provider answered
+        fresh, output, written, read = _figures(usage)
+        if not any((fresh, output, written, read)):  # an error or an abort before the provider answered
             continue
         when = epoch(entry.get("timestamp"))
         session = state.get("session") or _session_of(path)
         key = text(message.get("responseId")) or _copied_key(entry, session, when)
-        fresh, output, written, read = figures
         found.append(
             UsageRecord(
                 tool="pi",
@@ -61,6 +66,18 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             )
         )
     return found
+
+
+_PARTS = ("input", "output", "cacheWrite", "cacheRead")
+
+
+def _figures(usage: JSONObject) -> tuple[int, int, int, int]:
+    """Fresh input, output, cache write and cache read; with no output, what ``totalTokens`` has
+    beyond the rest is output (a provider that reported only a total: ccusage's fallback)."""
+    fresh, output, written, read = (count(usage.get(f)) for f in _PARTS)
+    if not output:
+        output = max(0, count(usage.get("totalTokens")) - fresh - written - read)
+    return fresh, output, written, read
 
 
 def _copied_key(entry: JSONObject, session: str, when: float) -> str:

@@ -1,11 +1,18 @@
 """Qwen Code (``~/.qwen/projects/<encoded-cwd>/chats/<session>.jsonl``): every model response is a
 ``system`` line of subtype ``ui_telemetry`` whose ``systemPayload.uiEvent`` is a
 ``qwen-code.api_response`` with ``response_id``, ``model``, ``input_token_count`` (cached ones
-included), ``cached_content_token_count``, ``output_token_count`` and ``thoughts_token_count``;
+included), ``cached_content_token_count``, ``output_token_count``, ``thoughts_token_count`` and
+``total_token_count`` (Gemini's ``usageMetadata`` fields, as Qwen Code gets them or makes them);
 helpers' requests (the memory extractor, subagents) carry ``subagent_name``. The ``assistant``
 lines also hold a ``usageMetadata``, but only for the main conversation's replies: they are read
 only from a file with no telemetry (an older version's). Qwen Code's own ledger
-(``~/.qwen/usage/token-usage-YYYY-MM.jsonl``) holds the same requests without their folder."""
+(``~/.qwen/usage/token-usage-YYYY-MM.jsonl``) holds the same requests without their folder.
+
+Reasoning: served through the Gemini API (``auth_type`` ``gemini``, ``vertex-ai``), a reply's
+output leaves its thoughts out, billed as output all the same, and its total counts both; from an
+OpenAI-compatible provider Qwen Code takes ``completion_tokens``, reasoning included, for the
+output and repeats the reasoning as thoughts, which its total counts once. So thoughts are added
+to the output when the total has room for them (``_output``)."""
 
 from __future__ import annotations
 
@@ -29,7 +36,12 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             key = text(event.get("response_id")) or text(entry.get("uuid"))
             inclusive = count(event.get("input_token_count"))
             cached = count(event.get("cached_content_token_count"))
-            output = count(event.get("output_token_count"))
+            output = _output(
+                inclusive,
+                count(event.get("output_token_count")),
+                count(event.get("thoughts_token_count")),
+                count(event.get("total_token_count")),
+            )
             helper = text(event.get("subagent_name")) is not None
             stamp = event.get("event.timestamp") or entry.get("timestamp")
             model = label(event.get("model"))
@@ -38,7 +50,12 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             key = text(entry.get("uuid"))
             inclusive = count(usage.get("promptTokenCount"))
             cached = count(usage.get("cachedContentTokenCount"))
-            output = count(usage.get("candidatesTokenCount"))
+            output = _output(
+                inclusive,
+                count(usage.get("candidatesTokenCount")),
+                count(usage.get("thoughtsTokenCount")),
+                count(usage.get("totalTokenCount")),
+            )
             helper = False
             stamp = entry.get("timestamp")
             model = label(entry.get("model"))
@@ -63,6 +80,14 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             )
         )
     return found
+
+
+def _output(inclusive: int, output: int, thoughts: int, total: int) -> int:
+    """The reply's output with its reasoning: the thoughts added when they are apart from the
+    output (the Gemini API's: the total has the prompt, the output and the thoughts), not when
+    the output holds them already (an OpenAI-compatible provider's: the total would count them
+    twice)."""
+    return output + thoughts if inclusive + output + thoughts <= total else output
 
 
 READER = Reader("qwen", WANTED, parse)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from mahavishnu.json_types import JSONObject
@@ -30,3 +31,21 @@ class Reader:
     table: Table | None = None
     #: a faster read of a block of lines of the usual shape (None: every line is parsed whole)
     decode_block: DecodeBlock | None = None
+    #: parses a log that is one JSON document, a ``.json`` file ``find`` lists beside the others
+    #: (an older version's: Gemini CLI's sessions before 0.39, OpenCode's messages before 1.2);
+    #: its entry is the document (None: the reader has no such logs)
+    document: Parse | None = None
+
+    def whole(self, path: Path) -> bool:
+        """Whether ``path`` is one of its JSON documents: read whole each time it changes, never
+        from where a read stopped (the assistant rewrote it: it did not append)."""
+        return self.document is not None and path.suffix == ".json"
+
+    def of(self, path: Path) -> Reader:
+        """This reader as it reads ``path``: a document is parsed by ``document``, as no database
+        and not a block of lines at a time."""
+        return self._of_documents if self.whole(path) else self
+
+    @cached_property
+    def _of_documents(self) -> Reader:
+        return replace(self, parse=self.document or self.parse, table=None, decode_block=None)
