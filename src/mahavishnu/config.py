@@ -132,6 +132,11 @@ class MemorySettings(BaseModel):
     # the embedder finds closest. benchmarks/devmem.py and benchmarks/retrieval.py --fusion-sweep
     # keep_vector=N print the choice (docs/benchmarks.md#search-and-relevance).
     hybrid_keep_vector: int = Field(default=4, ge=0, le=10)
+    # A captured conversation turn ranks as if its fused score were this much lower (0 to 1) than a
+    # note's, decision's or insight's of the same score: the memory that holds a fact before the
+    # turns that talked about it (MemoryStore._ranked; 0: no difference). benchmarks/devmem.py
+    # --fast --turns 300 and benchmarks/retrieval.py --datasets coding print the choice.
+    hybrid_turn_penalty: float = Field(default=0.2, ge=0.0, le=1.0)
     # Hybrid search reorders its first this many hits by cosine + rerank_weight x how the query's
     # word pieces meet each hit's (memory/core/pieces.py; 0: off). benchmarks/devmem.py
     # --rerank-sweep and benchmarks/retrieval.py --rerank-sweep print the choice.

@@ -258,54 +258,76 @@ def test_a_query_sharing_one_common_word_with_the_store_is_not_answered(backend_
         )
 
 
+def _trailmix_with_its_sessions(path: Path, settings: MemorySettings) -> MemoryStore:
+    """The development set's trailmix notes (``benchmarks/data/devmem.json``) and 180 turns of
+    coding sessions in that project, as the capture hook stores them, with the real model."""
+    data = json.loads((Path(__file__).parents[2] / "benchmarks/data/devmem.json").read_text(encoding="utf-8"))
+    notes = [f["text"] for f in data["facts"] if f["project"] == "trailmix"]
+    parts = (
+        "the retry logic",
+        "the auth middleware",
+        "the database migration",
+        "the CSV exporter",
+        "the cache",
+    )
+    verbs = (("refactor", "refactored"), ("add tests for", "added tests for"), ("fix the bug in", "fixed"))
+    files = ("app/api.py", "app/models.py", "worker/tasks.py", "app/cache.py", "app/auth.py", "lib/util.py")
+    said = [
+        line
+        for part, (asked, done), file in itertools.product(parts, verbs, files)
+        for line in (
+            ("user", f"Can you {asked} {part} in {file}?"),
+            ("assistant", f"I {done} {part} in `{file}`."),
+        )
+    ]
+    store = MemoryStore(SqliteBackend(path), settings, LocalEmbedder())
+    store.store_many([{"content": text, "type": "note", "project": "trailmix"} for text in notes])
+    for n in range(0, len(said), 20):
+        store_turns(
+            store, [Turn("claude", f"s{n}", who, text, project="trailmix") for who, text in said[n : n + 20]]
+        )
+    assert len(store.recent(limit=1000)) == len(notes) + len(said) == 196
+    return store
+
+
 def test_a_projects_captured_turns_do_not_open_the_hook_for_a_question_its_notes_do_not_answer(
     tmp_path: Path,
 ) -> None:
-    """The real model: the judge weighs a note against the other candidates (margin, z-scores);
-    judged among the hundreds of turns a project's sessions leave, trailmix's notes stood out from
-    them, and the hook added three of them to a question about pairing a smartwatch. Judged
-    among the notes alone, as without the turns, it adds nothing; a question the notes answer
-    still gets its answer."""
-    data = json.loads((Path(__file__).parents[2] / "benchmarks/data/devmem.json").read_text(encoding="utf-8"))
-    notes = [f["text"] for f in data["facts"] if f["project"] == "trailmix"]
-    work = itertools.product(
-        (
-            "the retry logic",
-            "the auth middleware",
-            "the database migration",
-            "the CSV exporter",
-            "the cache layer",
-        ),
-        (("refactor", "refactored"), ("add tests for", "added tests for"), ("fix the bug in", "fixed")),
-        ("app/api.py", "app/models.py", "worker/tasks.py", "app/cache.py", "app/auth.py", "lib/util.py"),
-    )
-    said = [
-        line
-        for part, (asked, done), path in work
-        for line in (
-            ("user", f"Can you {asked} {part} in {path}?"),
-            ("assistant", f"I {done} {part} in `{path}`."),
-        )
-    ]
+    """The judge weighs a note against the other candidates (margin, z-scores); judged among the
+    hundreds of turns a project's sessions leave, trailmix's notes stood out from them, and the
+    hook added three of them to a question about pairing a smartwatch. Judged among the notes
+    alone, as without the turns, it adds nothing; a question the notes answer still gets its
+    answer."""
     (tmp_path / "trailmix").mkdir()
-    with MemoryStore(SqliteBackend(tmp_path / "m.db"), MemorySettings(), LocalEmbedder()) as store:
-        store.store_many([{"content": text, "type": "note", "project": "trailmix"} for text in notes])
-        for n in range(0, len(said), 20):
-            turns = [
-                Turn("claude", f"s{n}", role, text, project="trailmix") for role, text in said[n : n + 20]
-            ]
-            store_turns(store, turns)
-        assert len(store.recent(limit=1000)) == len(notes) + len(said) == 196
+    with _trailmix_with_its_sessions(tmp_path / "m.db", MemorySettings()) as store:
 
         def hook(prompt: str) -> str:
             asked = {"hook_event_name": "UserPromptSubmit", "session_id": prompt, "prompt": prompt}
-            found = build_context(
-                store, {**asked, "cwd": str(tmp_path / "trailmix")}, "claude", RecallSettings()
-            )
+            asked["cwd"] = str(tmp_path / "trailmix")
+            found = build_context(store, asked, "claude", RecallSettings())
             return found["hookSpecificOutput"]["additionalContext"] if found else ""
 
         assert hook("how do I set up Bluetooth pairing for the smartwatch companion?") == ""
         assert "Aiko Tanaka" in hook("who manages Apple provisioning for the hiking app?")
+
+
+@pytest.mark.parametrize("penalty", [0.2, 0.0])
+def test_the_note_holding_a_fact_comes_before_the_turns_that_talked_about_its_topic(
+    tmp_path: Path, penalty: float
+) -> None:
+    """A captured turn ranks as if its fused score were ``memory.hybrid_turn_penalty`` lower: asked
+    in other words, trailmix's crash-reporting note came after five of its sessions' turns (of a
+    search's first five: it was not shown); it comes first."""
+    settings = MemorySettings(hybrid_turn_penalty=penalty)
+    with _trailmix_with_its_sessions(tmp_path / "m.db", settings) as store:
+        hits = store.search(
+            "what do we use to collect app exceptions on handsets?", filters={"project": "trailmix"}
+        )
+
+        where = [
+            n for n, hit in enumerate(hits) if hit.memory.content.startswith("Crash reporting in trailmix")
+        ]
+        assert where == ([0] if penalty else [])  # (without it, five turns come first)
 
 
 def test_a_search_shows_what_is_close_where_the_prompt_hook_stays_quiet(backend_factory: Factory) -> None:
