@@ -4,7 +4,7 @@ repository."""
 
 from __future__ import annotations
 
-import itertools
+import importlib.util
 import json
 from pathlib import Path
 
@@ -31,6 +31,7 @@ NOTES = [
     ("bananas are yellow and rich in potassium", "note"),
 ]
 ABSENT = "orbital mechanics of comets"
+_BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def fill(store: MemoryStore) -> None:
@@ -258,35 +259,25 @@ def test_a_query_sharing_one_common_word_with_the_store_is_not_answered(backend_
         )
 
 
-def _trailmix_with_its_sessions(path: Path, settings: MemorySettings) -> MemoryStore:
-    """The development set's trailmix notes (``benchmarks/data/devmem.json``) and 180 turns of
-    coding sessions in that project, as the capture hook stores them, with the real model."""
-    data = json.loads((Path(__file__).parents[2] / "benchmarks/data/devmem.json").read_text(encoding="utf-8"))
-    notes = [f["text"] for f in data["facts"] if f["project"] == "trailmix"]
-    parts = (
-        "the retry logic",
-        "the auth middleware",
-        "the database migration",
-        "the CSV exporter",
-        "the cache",
-    )
-    verbs = (("refactor", "refactored"), ("add tests for", "added tests for"), ("fix the bug in", "fixed"))
-    files = ("app/api.py", "app/models.py", "worker/tasks.py", "app/cache.py", "app/auth.py", "lib/util.py")
-    said = [
-        line
-        for part, (asked, done), file in itertools.product(parts, verbs, files)
-        for line in (
-            ("user", f"Can you {asked} {part} in {file}?"),
-            ("assistant", f"I {done} {part} in `{file}`."),
-        )
-    ]
+def _project_with_its_sessions(path: Path, settings: MemorySettings, project: str) -> MemoryStore:
+    """The development set's ``project`` (``benchmarks/data/devmem.json``), described and with its
+    notes, and 300 turns of coding sessions in it (``benchmarks/_coding_turns.py``), as ``python
+    benchmarks/devmem.py --fast --turns 300`` stores a project; with the real model."""
+    data = json.loads((_BENCHMARKS / "data" / "devmem.json").read_text(encoding="utf-8"))
+    spec = importlib.util.spec_from_file_location("_coding_turns", _BENCHMARKS / "_coding_turns.py")
+    assert spec is not None and spec.loader is not None
+    coding = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(coding)
     store = MemoryStore(SqliteBackend(path), settings, LocalEmbedder())
-    store.store_many([{"content": text, "type": "note", "project": "trailmix"} for text in notes])
+    store.describe_project(project, data["projects"][project])
+    notes = [f["text"] for f in data["facts"] if f["project"] == project]
+    store.store_many([{"content": text, "type": "note", "project": project} for text in notes])
+    said = coding.coding_turns(300)
     for n in range(0, len(said), 20):
         store_turns(
-            store, [Turn("claude", f"s{n}", who, text, project="trailmix") for who, text in said[n : n + 20]]
+            store, [Turn("claude", f"s{n}", who, text, project=project) for who, text in said[n : n + 20]]
         )
-    assert len(store.recent(limit=1000)) == len(notes) + len(said) == 196
+    assert len(store.recent(limit=1000)) == len(notes) + len(said)
     return store
 
 
@@ -294,21 +285,20 @@ def test_a_projects_captured_turns_do_not_open_the_hook_for_a_question_its_notes
     tmp_path: Path,
 ) -> None:
     """The judge weighs a note against the other candidates (margin, z-scores); judged among the
-    hundreds of turns a project's sessions leave, trailmix's notes stood out from them, and the
-    hook added three of them to a question about pairing a smartwatch. Judged among the notes
-    alone, as without the turns, it adds nothing; a question the notes answer still gets its
-    answer."""
-    (tmp_path / "trailmix").mkdir()
-    with _trailmix_with_its_sessions(tmp_path / "m.db", MemorySettings()) as store:
+    hundreds of turns a project's sessions leave, atrium's notes stood out from them, and the hook
+    added three of them to a question about a COBOL compiler. Judged among the notes alone, as
+    without the turns, it adds nothing; a question the notes answer still gets its answer."""
+    (tmp_path / "atrium").mkdir()
+    with _project_with_its_sessions(tmp_path / "m.db", MemorySettings(), "atrium") as store:
 
         def hook(prompt: str) -> str:
             asked = {"hook_event_name": "UserPromptSubmit", "session_id": prompt, "prompt": prompt}
-            asked["cwd"] = str(tmp_path / "trailmix")
+            asked["cwd"] = str(tmp_path / "atrium")
             found = build_context(store, asked, "claude", RecallSettings())
             return found["hookSpecificOutput"]["additionalContext"] if found else ""
 
-        assert hook("how do I set up Bluetooth pairing for the smartwatch companion?") == ""
-        assert "Aiko Tanaka" in hook("who manages Apple provisioning for the hiking app?")
+        assert hook("which COBOL compiler does the billing mainframe use?") == ""
+        assert "Auth0" in hook("how do clients log in to the portal?")
 
 
 @pytest.mark.parametrize("penalty", [0.2, 0.0])
@@ -316,18 +306,17 @@ def test_the_note_holding_a_fact_comes_before_the_turns_that_talked_about_its_to
     tmp_path: Path, penalty: float
 ) -> None:
     """A captured turn ranks as if its fused score were ``memory.hybrid_turn_penalty`` lower: asked
-    in other words, trailmix's crash-reporting note came after five of its sessions' turns (of a
-    search's first five: it was not shown); it comes first."""
+    in other words, ledgerd's decision to keep its API synchronous came sixth, after its sessions'
+    turns; it comes first."""
     settings = MemorySettings(hybrid_turn_penalty=penalty)
-    with _trailmix_with_its_sessions(tmp_path / "m.db", settings) as store:
-        hits = store.search(
-            "what do we use to collect app exceptions on handsets?", filters={"project": "trailmix"}
-        )
+    with _project_with_its_sessions(tmp_path / "m.db", settings, "ledgerd") as store:
+        asked = "reason the bookkeeping endpoints block instead of using coroutines?"
+        hits = store.search(asked, filters={"project": "ledgerd"})
 
         where = [
-            n for n, hit in enumerate(hits) if hit.memory.content.startswith("Crash reporting in trailmix")
+            n for n, hit in enumerate(hits) if hit.memory.content.startswith("We chose to keep ledgerd's API")
         ]
-        assert where == ([0] if penalty else [])  # (without it, five turns come first)
+        assert where == ([0] if penalty else [5])
 
 
 def test_a_search_shows_what_is_close_where_the_prompt_hook_stays_quiet(backend_factory: Factory) -> None:
