@@ -130,7 +130,7 @@ def stopped_by_user() -> bool:
 
 def _private_dir(directory: Path) -> None:
     """Create ``directory`` 0700; refuse one that another user owns or others can enter."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.make_dir(directory)
     info = directory.stat()
     if info.st_uid != os.getuid():
         from mahavishnu.errors import ServiceError
