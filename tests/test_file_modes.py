@@ -1,5 +1,8 @@
-"""Everything Mahavishnu creates under its home is private: directories 0700, the memory store 0600
-(it holds memories; the secrets file and backups are 0600 by their own writers)."""
+"""Everything Mahavishnu creates is private: directories 0700 whatever the umask (000 made them
+world-writable, 022 world-readable): its own folders and their XDG parents (``~/.local/share`` and
+the like, which another user could otherwise rename out from under it), the folders it writes into
+the assistants' homes, the hook log's, and the folder of a backup or export it is told to write; the
+files that hold secrets or memories 0600 (the secrets file and backups by their own writers)."""
 
 from __future__ import annotations
 
@@ -9,8 +12,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
-def _cli(env: dict[str, str], *args: str, stdin: str = "") -> None:
+from mahavishnu import paths
+
+KEY = "sk-umask-0123456789abcdef"
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str = "", umask: int | None = None, ok: bool = True) -> None:
+    """``mahavishnu ARGS`` in ``env`` (its working folder ``$HOME/project`` when there is one),
+    under ``umask`` if given (the child's only)."""
+    project = Path(env["HOME"]) / "project"
     done = subprocess.run(
         [sys.executable, "-m", "mahavishnu", *args],
         input=stdin,
@@ -18,8 +30,10 @@ def _cli(env: dict[str, str], *args: str, stdin: str = "") -> None:
         text=True,
         env=env,
         timeout=120,
+        cwd=project if project.is_dir() else None,
+        preexec_fn=None if umask is None else lambda: os.umask(umask),
     )
-    assert done.returncode == 0, done.stderr
+    assert (done.returncode == 0) == ok, (args, done.stderr)
 
 
 def test_directories_and_the_store_are_private(tmp_path: Path):
@@ -42,3 +56,61 @@ def test_directories_and_the_store_are_private(tmp_path: Path):
     for store in stores:
         assert stat.S_IMODE(store.stat().st_mode) == 0o600, store
     assert stat.S_IMODE((home / "secrets.toml").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o022])
+def test_make_dir_creates_every_missing_folder_0700_and_leaves_an_existing_one(
+    tmp_path: Path, mask: int
+) -> None:
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    existing.chmod(0o755)
+    old = os.umask(mask)
+    try:
+        paths.make_dir(existing / "a" / "b" / "c")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755  # not Mahavishnu's to change
+    for made in (existing / "a", existing / "a" / "b", existing / "a" / "b" / "c"):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o022])
+def test_every_folder_the_commands_create_is_0700_whatever_the_umask(tmp_path: Path, mask: int) -> None:
+    home = tmp_path / "home"  # no MAHAVISHNU_HOME: the XDG folders, made from nothing
+    for folder in (home, home / "tmp", home / "project"):
+        folder.mkdir()
+        folder.chmod(0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAHAVISHNU_", "XDG_"))}
+    env.update(
+        HOME=str(home),
+        TMPDIR=str(home / "tmp"),
+        MAHAVISHNU_DAEMON="off",
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
+    # first: the hook log is all that makes the data folder and its parents here
+    _cli(env, "memory", "context", "--tool", "claude", stdin="not json", umask=mask, ok=False)
+    _cli(env, "secrets", "set", "lab", "--store", "file", stdin=KEY + "\n", umask=mask)
+    _cli(env, "memory", "store", "Deploys go through blue-green switching", "--project", "p", umask=mask)
+    for tool in ("claude", "codex", "qwen", "opencode", "pi"):
+        _cli(env, "ai", "switch-llm", "ollama", "--tool", tool, umask=mask)
+    _cli(env, "memory", "hooks", "install", "--tool", "all", umask=mask)
+    _cli(env, "db", "backup", str(home / "backups" / "nightly" / "memory.db"), umask=mask)
+    _cli(env, "memory", "export", str(home / "exports" / "all" / "memories.jsonl"), umask=mask)
+
+    folders = [p for p in home.rglob("*") if p.is_dir() and not p.is_symlink()]
+    for expected in (".config/mahavishnu", ".local/share/mahavishnu", ".claude", ".codex", ".pi/agent"):
+        assert home / expected in folders
+    assert (home / ".local/share/mahavishnu/capture/capture.log").is_file()
+    loose = [f"{stat.S_IMODE(p.stat().st_mode):o} {p.relative_to(home)}" for p in folders]
+    assert [line for line in loose if not line.startswith("700 ")] == []
+    private = [
+        *home.glob(".config/mahavishnu/secrets*"),
+        *home.glob(".local/share/mahavishnu/memory.db*"),
+        *home.glob(".local/share/mahavishnu/backups/*/*.bak"),
+        home / "backups" / "nightly" / "memory.db",
+        home / "exports" / "all" / "memories.jsonl",
+    ]
+    assert len(private) > 5
+    for file in private:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file

@@ -19,6 +19,17 @@ def clean_text(text: str) -> str:
     return text.replace("\0", "") if "\0" in text else text
 
 
+def clean_tree(value: object) -> object:
+    """Parsed JSON with every string in it, keys too, as ``clean_text`` makes it."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean_tree(item) for item in value]
+    if isinstance(value, dict):
+        return {clean_text(str(key)): clean_tree(item) for key, item in value.items()}
+    return value
+
+
 #: Characters that show nothing (zero-width spaces and joiners, soft hyphens, direction marks):
 #: dropped where text is read for what it says (an instruction, a secret split by them).
 INVISIBLE = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")

@@ -36,6 +36,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import shlex
 import socket
 import threading
@@ -44,15 +45,28 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.shared.message import SessionMessage
+from mcp.types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    CallToolResult,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    TextContent,
+    ToolAnnotations,
+    jsonrpc_message_adapter,
+)
 from pydantic import ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from mahavishnu import telemetry, wording
 from mahavishnu.__about__ import __version__
+from mahavishnu.clean_text import clean_tree
 from mahavishnu.environments.mcp_access import (
     TOKEN_SECRET as TOKEN_SECRET,  # re-exported: callers name it here
 )
@@ -64,6 +78,7 @@ from mahavishnu.loopback import is_loopback
 
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
+    from mcp.shared._stream_protocols import ReadStream, WriteStream
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from mahavishnu.config import Settings
@@ -848,8 +863,120 @@ def _resources(server: MCPServer, backing: Backing) -> None:
 def serve_stdio(server: MCPServer) -> None:
     """Serve on stdin/stdout. While serving, the SDK keeps the protocol on a private duplicate of
     fd 1 and points fd 1 (and ``sys.stdout``) at stderr, so a stray print, or a native library
-    writing to fd 1, cannot corrupt the protocol stream."""
-    server.run("stdio")
+    writing to fd 1, cannot corrupt the protocol stream. A line the SDK cannot read, it drops
+    without a word, and its client waits for an answer forever: ``Screened`` answers each."""
+    anyio.run(_serve_stdio, server)
+
+
+async def _serve_stdio(server: MCPServer) -> None:
+    from mcp.server.stdio import stdio_server
+
+    lowlevel = server._lowlevel_server  # as MCPServer.run_stdio_async, with the read stream screened
+    async with stdio_server() as (read_stream, write_stream):
+        options = lowlevel.create_initialization_options()
+        await lowlevel.run(Screened(read_stream, write_stream), write_stream, options)
+
+
+class Screened:
+    """The stdio transport's read stream, where a line the SDK could not read (``json.loads``
+    takes what pydantic's parser refuses) is read again with each lone surrogate (``"\\ud800"``) as
+    U+FFFD, or else answered with a JSON-RPC error naming its id where it has one: a line that is
+    not JSON (-32700), or JSON nested deeper than the SDK reads, or no JSON-RPC message (-32600).
+    A notification that cannot be read is dropped, as JSON-RPC wants."""
+
+    def __init__(
+        self, inner: ReadStream[SessionMessage | Exception], answer: WriteStream[SessionMessage]
+    ) -> None:
+        self._inner = inner
+        self._answer = answer
+
+    @property
+    def last_context(self) -> object:
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        while True:
+            item = await self._inner.receive()
+            if not isinstance(item, ValidationError):
+                return item
+            line, data = _refused(item)
+            message = _repaired(data)
+            if message is not None:
+                return SessionMessage(message)
+            if not (isinstance(data, dict) and "id" not in data):  # (a notification: no answer)
+                await self._answer.send(SessionMessage(_refusal(item, line, data)))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Screened:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Screened:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _refused(error: ValidationError) -> tuple[str, object]:
+    """What the SDK refused: the line its parser could not read and what ``json.loads`` makes of
+    it (``_MISSING``: nothing), or, for JSON that is no JSON-RPC message, "" and that JSON."""
+    errors = error.errors(include_url=False)
+    given = errors[0].get("input") if errors else None
+    return (given, _loaded(given)) if isinstance(given, str) else ("", given)
+
+
+_MISSING = object()
+
+
+def _loaded(line: str) -> object:
+    """``line`` as Python's json reads it (a lone surrogate too), or ``_MISSING``."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return _MISSING
+
+
+def _repaired(data: object) -> JSONRPCMessage | None:
+    """The message ``data`` is once its lone surrogates are U+FFFD (``clean_tree``), when it held one."""
+    try:
+        cleaned = clean_tree(data)
+        if cleaned == data:
+            return None  # nothing to repair: the SDK refused it for another reason
+        return jsonrpc_message_adapter.validate_python(cleaned, by_name=False)
+    except (ValidationError, RecursionError):
+        return None
+
+
+#: Where a request's id sits when the rest cannot be read: first or last of its top-level members.
+_ID_FIRST = re.compile(
+    r'^\s*\{(?:\s*"(?:jsonrpc|method)"\s*:\s*"[^"\\]*"\s*,)*\s*"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")'
+)
+_ID_LAST = re.compile(r',\s*"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")\s*\}\s*$')
+
+
+def _refusal(error: ValidationError, line: str, data: object) -> JSONRPCError:
+    """The JSON-RPC error answering ``line``: its id, when one can be told, and what is wrong (the
+    parser's words, never the line's text)."""
+    if isinstance(data, dict):
+        found = data.get("id")
+    else:
+        match = _ID_FIRST.search(line[:1000]) or _ID_LAST.search(line[-1000:])
+        found = json.loads(match[1]) if match else None
+    request_id = found if isinstance(found, (str, int)) and not isinstance(found, bool) else None
+    errors = error.errors(include_url=False)
+    first: dict[str, object] = dict(errors[0]) if errors else {}
+    unreadable = first.get("type") == "json_invalid"
+    code, what = (PARSE_ERROR, "Parse error") if unreadable else (INVALID_REQUEST, "Invalid request")
+    detail = str(first.get("msg", ""))[:200]
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=f"{what}: {detail}"))
 
 
 class BearerAuth:

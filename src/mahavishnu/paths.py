@@ -61,18 +61,19 @@ class CannotMakeDirError(OSError):
 
 
 def make_dir(path: Path) -> Path:
-    """``mkdir -p path``; inside Mahavishnu's own directories every directory it creates is 0700
-    (they hold keys, DSNs and memories), and one that cannot be made is a ``CannotMakeDirError``
-    (a ``PermissionError`` stays one). Elsewhere (an assistant's ``~/.claude``) the umask decides."""
-    owned = [root for root in roots() if path == root or root in path.parents]
-    if not owned:
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    top = min(owned, key=lambda root: len(root.parts))  # MAHAVISHNU_HOME holds the cache dir too
+    """``mkdir -p path`` where every directory it creates is 0700, whatever the umask: Mahavishnu's
+    own hold keys, DSNs and memories (their XDG parents, ``~/.config`` and the like, are made 0700 as
+    the XDG spec asks), and an assistant's folder it creates holds the config that names the commands
+    and keys the assistant runs with. A directory that exists is left as it is. Inside Mahavishnu's
+    own directories one that cannot be made is a ``CannotMakeDirError`` (a ``PermissionError``
+    stays one)."""
+    missing = []
+    for each in (path, *path.parents):
+        if each.is_dir():
+            break
+        missing.append(each)
     try:
-        top.parent.mkdir(parents=True, exist_ok=True)
-        missing = [p for p in [path, *path.parents] if p == top or top in p.parents]
-        for each in reversed(missing):  # the owned root first, then down to path
+        for each in reversed(missing):  # the outermost first
             try:
                 each.mkdir(mode=0o700)
             except FileExistsError:
@@ -81,6 +82,8 @@ def make_dir(path: Path) -> Path:
     except PermissionError:
         raise
     except OSError as exc:
+        if not any(path == root or root in path.parents for root in roots()):
+            raise
         raise CannotMakeDirError(exc.errno, exc.strerror, exc.filename) from exc
     return path
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,13 @@ from mahavishnu.environments.launch import (
     exec_launch,
     plan,
 )
-from mahavishnu.errors import ConfigError, NotFoundError, ProtocolMismatchError, SecretNotFoundError
+from mahavishnu.errors import (
+    ConfigError,
+    InvalidInputError,
+    NotFoundError,
+    ProtocolMismatchError,
+    SecretNotFoundError,
+)
 
 KEY = "sk-launch-0123456789abcdef"
 
@@ -39,7 +47,7 @@ def tools_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("zai", "claude", RUN_KEY_VAR, "--settings"),
         ("zai", "codex", RUN_KEY_VAR, "-c"),
-        ("qwen", "qwen", "OPENAI_API_KEY", "--openai-base-url"),
+        ("qwen", "qwen", "OPENAI_API_KEY", "--auth-type"),
         ("gemini", "gemini", "GEMINI_API_KEY", "--model"),
     ],
 )
@@ -103,3 +111,71 @@ def test_refusals_are_clear(tools_on_path, monkeypatch):
     assert launch.argv[0] == "claude"
     with pytest.raises(NotFoundError, match="Claude Code is not installed"):
         exec_launch(launch)
+
+
+#: A base URL that carries a credential, in each place a URL can: a user and password, a key in the
+#: query, a token in the fragment.
+SECRET = "pw-0123456789abcdef"
+CARRYING = [
+    f"https://user:{SECRET}@gateway.example/v1",
+    f"https://{SECRET}@gateway.example/v1",
+    f"https://gateway.example/v1?api_key={SECRET}",
+    f"https://gateway.example/v1#{SECRET}",
+]
+
+
+def _lab(home: Path, url: str) -> None:
+    write_profiles(
+        home,
+        "  lab:\n    requires_key: false\n"
+        f"    openai: {{base_url: '{url}', model: m, wire_api: responses}}\n"
+        f"    anthropic: {{base_url: '{url}', model: m}}\n",
+    )
+
+
+@pytest.mark.parametrize("url", CARRYING)
+def test_qwen_gets_the_base_url_in_its_environment_never_on_its_command_line(
+    tools_on_path, isolated_home, url
+):
+    _lab(isolated_home, url)
+    launch = plan("lab", load_settings(), tool="qwen", args=["-p", "hi"])
+    assert launch.env["OPENAI_BASE_URL"] == url
+    assert launch.argv[1:] == ["--auth-type", "openai", "--model", "m", "-p", "hi"]
+    assert SECRET not in json.dumps(launch.argv) and SECRET not in json.dumps(launch.shown_env())
+
+
+@pytest.mark.parametrize("tool", ["codex", "claude"])
+@pytest.mark.parametrize("url", CARRYING)
+def test_a_base_url_carrying_a_credential_is_refused_where_it_would_be_on_the_command_line(
+    tools_on_path, isolated_home, tool, url
+):
+    """Codex and Claude Code take a run's base URL only on their command line, which `ps` shows."""
+    _lab(isolated_home, url)
+    with pytest.raises(InvalidInputError, match="base_url carries a user, password or query") as refused:
+        plan("lab", load_settings(), tool=tool, args=[])
+    assert SECRET not in str(refused.value) + str(refused.value.hint)
+    assert f"switch-llm lab --tool {tool}" in str(refused.value.hint)
+
+
+def test_run_refuses_it_in_one_line_that_says_what_to_do_and_starts_nothing(tools_on_path, isolated_home):
+    _lab(isolated_home, CARRYING[0])
+    done = subprocess.run(
+        [sys.executable, "-m", "mahavishnu", "run", "lab", "--tool", "codex", "--show"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == "", (done.stdout, done.stderr)
+    assert "base_url carries a user, password or query" in done.stderr and "switch-llm" in done.stderr
+    assert SECRET not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_plain_base_url_still_goes_to_codex_and_claude(tools_on_path, isolated_home):
+    _lab(isolated_home, "https://gateway.example:8443/v1")
+    codex = plan("lab", load_settings(), tool="codex", args=[])
+    assert (
+        "-c" in codex.argv
+        and 'model_providers.mahavishnu-run.base_url="https://gateway.example:8443/v1"' in codex.argv
+    )
+    claude = plan("lab", load_settings(), tool="claude", args=[])
+    assert claude.env["ANTHROPIC_BASE_URL"] == "https://gateway.example:8443/v1"

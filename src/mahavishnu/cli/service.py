@@ -26,9 +26,15 @@ NameArgument = typer.Argument(..., help="Service name, or `all`.")
 
 
 @app.command("start")
-def start(name: str = NameArgument, as_json: bool = JSON_OPTION) -> None:
+def start(
+    name: str = NameArgument,
+    as_json: bool = JSON_OPTION,
+    on_demand: bool = typer.Option(
+        False, "--on-demand", hidden=True, help="A client's start: refused after a `service stop`."
+    ),
+) -> None:
     """Start in its own process group and wait until its health check passes."""
-    _run_each(name, "start", as_json)
+    _run_each(name, "start", as_json, on_demand=on_demand)
 
 
 @app.command("restart")
@@ -193,7 +199,7 @@ def _follow(supervisor: Supervisor, name: str) -> None:
         return
 
 
-def _run_each(name: str, action: str, as_json: bool) -> None:
+def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False) -> None:
     from mahavishnu.errors import ServiceError, ServiceStartError
 
     supervisor = _supervisor()
@@ -202,7 +208,10 @@ def _run_each(name: str, action: str, as_json: bool) -> None:
     failures: list[ServiceStartError] = []
     for each in names:
         try:
-            started = supervisor.start(each) if action == "start" else supervisor.restart(each)
+            if action == "start":
+                started = supervisor.start(each, on_demand=on_demand)
+            else:
+                started = supervisor.restart(each)
             if not started.healthy:
                 raise _failing_health_check(started)
         except ServiceStartError as exc:

@@ -15,7 +15,9 @@ from the profile's secret chain and travels in the environment only (never on th
   Claude Code 2.1.197 against a mock server: only the run's key reaches the provider);
 * Codex: ``-c`` overrides defining and selecting a provider ``mahavishnu-run`` whose ``env_key`` names
   ``MAHAVISHNU_RUN_API_KEY``;
-* Qwen Code: ``--auth-type openai --openai-base-url URL --model M`` and ``OPENAI_API_KEY``;
+* Qwen Code: ``--auth-type openai --model M``, with ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` (Qwen
+  Code 0.24 ranks ``OPENAI_BASE_URL`` right below ``--openai-base-url``, and a ``.env`` never replaces
+  a variable the process already has);
 * OpenCode: ``OPENCODE_CONFIG_CONTENT`` (inline config merged over every file) defining and selecting
   a provider ``mahavishnu-run`` whose ``apiKey`` is ``{env:MAHAVISHNU_RUN_API_KEY}``;
 * Pi: ``--extension pi_run_extension.js`` (shipped beside this module) registering the provider
@@ -23,6 +25,12 @@ from the profile's secret chain and travels in the environment only (never on th
   selected by ``--provider mahavishnu-run --model M``: Pi has no base-URL flag or variable;
 * Gemini CLI: ``GEMINI_API_KEY`` (and ``GOOGLE_GEMINI_BASE_URL`` for a base URL other than
   Google's: see ``_gemini``), ``--model M``.
+
+A base URL is on the command line only for Claude Code and Codex, which take it nowhere else that a
+run can set without writing a file (Codex 0.169 reads no variable for a provider of its own, and
+Claude Code's flag settings are what outrank a ``settings.json``). Any local user can read a command
+line (``ps``), so there a base URL that carries a credential (a user or password, a query or a
+fragment) is refused (``_argv_url``): a switch keeps it in the assistant's config file instead.
 """
 
 from __future__ import annotations
@@ -33,10 +41,11 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from mahavishnu.config import Settings
 from mahavishnu.environments.assistants.claude import SHELL_CREDENTIALS
-from mahavishnu.environments.profiles import Profile, resolve
+from mahavishnu.environments.profiles import Profile, Protocol, resolve
 from mahavishnu.environments.secrets import resolve_profile_secret
 from mahavishnu.environments.switcher import ASSISTANTS, EXECUTABLES, LABELS, PROTOCOL, serves
 from mahavishnu.errors import InvalidInputError, NotFoundError, ProtocolMismatchError
@@ -67,10 +76,12 @@ class Launch:
         return {**{k: v for k, v in base.items() if k not in self.unset}, **self.env}
 
     def shown_env(self) -> dict[str, str]:
-        """``env`` fit to print: the key masked."""
+        """``env`` fit to print: the key masked, and a base URL's credential (``_hidden``)."""
         from mahavishnu.masking import mask_tree
 
-        return {k: str(mask_tree(v, k)) for k, v in self.env.items()}
+        return {
+            k: _hidden(v) if _carries_credential(v) else str(mask_tree(v, k)) for k, v in self.env.items()
+        }
 
 
 def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) -> Launch:
@@ -122,9 +133,45 @@ def _default_tool(profile: Profile, settings: Settings) -> str:
 Built = tuple[list[str], dict[str, str], list[str]]
 
 
+def _argv_url(profile: Profile, protocol: Protocol, tool: str) -> str:
+    """The base URL of ``profile``'s ``protocol`` endpoint, which goes on ``tool``'s command line:
+    refused when it carries a credential (a user or password, a query or fragment), since any local
+    user can read a command line."""
+    url = str(profile.endpoint(protocol, LABELS[tool]).base_url)
+    if not _carries_credential(url):
+        return url
+    raise InvalidInputError(
+        f"profile '{profile.name}': {protocol}.base_url carries a user, password or query, which "
+        f"`mahavishnu run` would put on {LABELS[tool]}'s command line, where any local user can read it",
+        hint=f"Switch instead (`mahavishnu ai switch-llm {profile.name} --tool {tool}` keeps it in the "
+        "config file), or move the credential out of the URL into the profile's key.",
+    )
+
+
+def _carries_credential(value: str) -> bool:
+    """Whether ``value`` is an http(s) URL with a user or password, a query or a fragment: where a
+    base URL can carry a credential (``https://TOKEN@host``, ``?api_key=…``)."""
+    parts = urlsplit(value)
+    credential = "@" in parts.netloc or bool(parts.query) or bool(parts.fragment)
+    return parts.scheme in ("http", "https") and credential
+
+
+def _hidden(url: str) -> str:
+    """``url`` to print, with its user and password, query and fragment as ``****``."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    query, fragment = ("****" if part else "" for part in (parts.query, parts.fragment))
+    return urlunsplit(
+        (parts.scheme, f"****@{host}" if "@" in parts.netloc else host, parts.path, query, fragment)
+    )
+
+
 def _claude(profile: Profile, key: str) -> Built:
     endpoint = profile.endpoint("anthropic", "Claude Code")
-    env = {"ANTHROPIC_BASE_URL": str(endpoint.base_url), "ANTHROPIC_MODEL": str(endpoint.model)}
+    env = {
+        "ANTHROPIC_BASE_URL": _argv_url(profile, "anthropic", "claude"),
+        "ANTHROPIC_MODEL": str(endpoint.model),
+    }
     for var, value in (
         ("ANTHROPIC_DEFAULT_OPUS_MODEL", endpoint.opus_model),
         ("ANTHROPIC_DEFAULT_SONNET_MODEL", endpoint.sonnet_model),
@@ -152,7 +199,7 @@ def _codex(profile: Profile, key: str) -> Built:
     table = f"model_providers.{RUN_PROVIDER}"
     overrides = {
         f"{table}.name": f"{profile.label} (mahavishnu run)",
-        f"{table}.base_url": str(endpoint.base_url),
+        f"{table}.base_url": _argv_url(profile, "openai", "codex"),
         f"{table}.wire_api": "responses",
         f"{table}.env_key": RUN_KEY_VAR,
         "model_provider": RUN_PROVIDER,
@@ -164,15 +211,8 @@ def _codex(profile: Profile, key: str) -> Built:
 
 def _qwen(profile: Profile, key: str) -> Built:
     endpoint = profile.endpoint("openai", "Qwen Code")
-    args = [
-        "--auth-type",
-        "openai",
-        "--openai-base-url",
-        str(endpoint.base_url),
-        "--model",
-        str(endpoint.model),
-    ]
-    return args, {"OPENAI_API_KEY": key}, []
+    args = ["--auth-type", "openai", "--model", str(endpoint.model)]
+    return args, {"OPENAI_BASE_URL": str(endpoint.base_url), "OPENAI_API_KEY": key}, []
 
 
 def _gemini(profile: Profile, key: str) -> Built:

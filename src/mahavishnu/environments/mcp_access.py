@@ -85,6 +85,11 @@ def denied_dirs() -> list[Path]:
 
 def readable_path(path: str | Path, settings: Settings) -> Path:
     """``path`` resolved (symlinks too), if MCP tools may read it; else a one-line error."""
+    if "\0" in str(path):  # (no file's name holds one; the OS calls would raise ValueError)
+        raise InvalidInputError(
+            f"{str(path)!r} holds a NUL character, which no file name can",
+            hint="Pass the file's path as it is.",
+        )
     resolved = Path(path).expanduser().resolve()
     if not any(resolved.is_relative_to(root) for root in allowed_roots(settings)):
         shown = ", ".join(str(r) for r in allowed_roots(settings))

@@ -49,6 +49,8 @@ TOKEN_ENV = "MAHAVISHNU_SERVICE_TOKEN"
 NAME_ENV = "MAHAVISHNU_SERVICE"
 LOG_TAIL_LINES = 20
 INTERRUPTED = "start interrupted (Ctrl-C) before its health check passed"
+#: What a service's ``desired`` is when the watcher may restart it (``failed``: on a config change).
+MEANT_TO_RUN = ("running", "failed")
 #: Without a health check, a service counts as started once it has stayed up this long.
 PROCESS_GRACE_SECONDS = 0.5
 
@@ -222,9 +224,17 @@ class Supervisor:
 
     # -- start -----------------------------------------------------------------------------------
 
-    def start(self, name: str) -> Started:
+    def start(self, name: str, *, on_demand: bool = False) -> Started:
+        """Start ``name`` (already running: said so). ``on_demand``: a client starting the service
+        it needs (the memory daemon's), refused when a ``service stop`` came first: the client
+        looked before it took the lock, and the user's stop must hold."""
         spec = definitions.get(name, self.settings)
         with self.locked(name):
+            if on_demand and self.state(name).stopped_by_user:
+                raise ServiceError(
+                    f"service '{name}' was stopped with `service stop`: not started on demand",
+                    hint=f"Start it with `mahavishnu service start {name}`.",
+                )
             record = self.running(name)
             if record is not None:
                 check = health.check(spec.health)
@@ -250,9 +260,13 @@ class Supervisor:
     def restart(self, name: str, *, reason: str = "manual") -> Started:
         """Stop (if running) and start again, waiting for the health check. ``reason``: manual, or
         config-change / exited / unhealthy from ``mahavishnu watch``; an automatic restart that fails
-        leaves the service meant to run (the watcher retries), and exits count against the window."""
+        leaves the service meant to run (the watcher retries), and exits count against the window.
+        An automatic restart of a service no longer meant to run is refused: the watcher looked
+        before it took the lock, and a ``service stop`` may have come in between."""
         spec = definitions.get(name, self.settings)
         with self.locked(name):
+            if reason != "manual" and self.state(name).desired not in MEANT_TO_RUN:
+                raise ServiceError(f"service '{name}' was stopped meanwhile: not restarted ({reason})")
             self._stop_locked(name, self._stop_timeout(spec))
             state = self.state(name)
             state.restarts += 1

@@ -37,7 +37,7 @@ from mahavishnu.errors import MahavishnuError, ServiceError, ServiceStartError
 from mahavishnu.services import definitions, health
 from mahavishnu.services.events import log_event
 from mahavishnu.services.fallback import FallbackManager
-from mahavishnu.services.supervisor import NAME_ENV, PidRecord, Supervisor, reap
+from mahavishnu.services.supervisor import MEANT_TO_RUN, NAME_ENV, PidRecord, Supervisor, reap
 
 Signature = tuple[int, int, int]  # mtime_ns, size, inode
 
@@ -190,7 +190,7 @@ class Watcher:
                 continue
             del self.pending[name]
             # a service given up on ("failed") gets another chance: the change may be the fix
-            if name in services and self.supervisor.state(name).desired in ("running", "failed"):
+            if name in services and self.supervisor.state(name).desired in MEANT_TO_RUN:
                 events.append(self._restart(name, pending.reason, files=pending.files))
         return events
 

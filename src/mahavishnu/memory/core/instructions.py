@@ -250,13 +250,22 @@ _IDENTITY = re.compile(r"(?<!\S)(?:-i\s*|-o\s*IdentityFile[= ]\s*|--identity(?:-
 
 # A letter past Latin Extended-B, but CJK, kana and Hangul: maybe a look-alike of a Latin one
 # (``_latin``). Symbols (arrows, check marks, emoji) are not letters, and never load the table.
-_FOREIGN_LETTER = re.compile(r"(?=[^\W\d_])[^\u0000-\u024f\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]")
+FOREIGN_LETTER = re.compile(r"(?=[^\W\d_])[^\u0000-\u024f\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]")
 
 
 def _latin(text: str) -> str:
     """``text`` with each letter that looks like a Latin one written as that letter: "іgnоrе" with
     Cyrillic і, о and е reads as "ignore" to a model, and must to the rules too."""
-    return text.translate(_look_alikes()) if _FOREIGN_LETTER.search(text) else text
+    return text.translate(_look_alikes()) if FOREIGN_LETTER.search(text) else text
+
+
+@cache
+def look_alikes_of() -> dict[str, str]:
+    """Each ASCII letter, and the characters that look like it (``_look_alikes`` the other way)."""
+    found: dict[str, str] = {}
+    for code, letter in _look_alikes().items():
+        found[letter] = found.get(letter, "") + chr(code)
+    return found
 
 
 @cache

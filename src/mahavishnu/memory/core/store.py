@@ -84,6 +84,7 @@ from mahavishnu.memory.core.pieces import Pieces, reranked
 from mahavishnu.memory.core.relevance import MEMORY_KINDS, REPOSITORY_KIND, is_chatter
 from mahavishnu.memory.core.search import EVIDENCE_DEPTH, Fusion, Ranked, text_evidence
 from mahavishnu.memory.core.supersede import arranged, comparable, link_new, record
+from mahavishnu.paths import make_dir
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
 if TYPE_CHECKING:
@@ -1329,7 +1330,7 @@ def _private_dir(directory: Path) -> None:
     """Create the store's directory 0700 wherever it is (it holds everything remembered; an existing
     one is the user's choice and is left as it is)."""
     with suppress(OSError):  # an unusable directory is reported by the open that follows
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dir(directory)
 
 
 def _private_files(path: Path) -> None:

@@ -55,6 +55,7 @@ from mahavishnu.memory.core.models import (
     parse_time,
     project_name,
 )
+from mahavishnu.paths import make_dir
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.backends.base import Backend
@@ -114,7 +115,7 @@ def write(
     """Write the header, the project ``descriptions``, the memories, then the ``(table, row)``
     records."""
     descriptions = descriptions or {}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)  # 0700, as the file is 0600
     count = 0
     written = dict.fromkeys(RECORD_ORDER, 0)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)

@@ -130,7 +130,7 @@ def stopped_by_user() -> bool:
 
 def _private_dir(directory: Path) -> None:
     """Create ``directory`` 0700; refuse one that another user owns or others can enter."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.make_dir(directory)
     info = directory.stat()
     if info.st_uid != os.getuid():
         from mahavishnu.errors import ServiceError
@@ -298,8 +298,9 @@ def health_check() -> None:
 
 def start_in_background() -> bool:
     """Ask the supervisor to start the daemon, without waiting: a detached ``mahavishnu service
-    start`` (so the service gets its PID file, process group and log). At most one attempt a minute
-    per home, so a burst of hooks starts one. True when an attempt was launched."""
+    start --on-demand`` (so the service gets its PID file, process group and log; refused, under
+    the service's lock, when a ``service stop`` came after the look here). At most one attempt a
+    minute per home, so a burst of hooks starts one. True when an attempt was launched."""
     import subprocess
 
     from mahavishnu.errors import ServiceError
@@ -315,7 +316,7 @@ def start_in_background() -> bool:
     except (OSError, ServiceError):  # (a run directory of another user, or none can be made: the
         return False  # caller works alone, and says so if it cannot either)
     subprocess.Popen(
-        paths.mahavishnu_argv("service", "start", SERVICE),
+        paths.mahavishnu_argv("service", "start", SERVICE, "--on-demand"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

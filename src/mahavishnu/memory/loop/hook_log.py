@@ -58,9 +58,11 @@ def log_hook_line(tool: str, role: str, text: str) -> None:
     tag = "" if role == "capture" else f" {role}"
     name = "".join(c if c.isalnum() or c in "._-" else "?" for c in tool[:40]) or "?"
     line = f"{_stamp()} {name}{tag}: {_loggable(' '.join(text.split()))}\n"
+    from mahavishnu.paths import make_dir
+
     log = capture_log()
     with contextlib.suppress(OSError):
-        log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dir(log.parent)
         rotate(log)
         import os
 
@@ -96,12 +98,14 @@ def mark_success(tool: str, role: str) -> None:
     is no longer what ``memory hooks status`` shows. (A file's time; never raises.)"""
     import os
 
+    from mahavishnu.paths import make_dir
+
     marker = _success_marker(tool, role)
     try:
         os.utime(marker)
     except FileNotFoundError:
         with contextlib.suppress(OSError):
-            marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dir(marker.parent)
             os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
     except OSError:
         pass

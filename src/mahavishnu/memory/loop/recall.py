@@ -27,9 +27,11 @@ Every item is one line labelled ``[#id type · source · date]`` so the agent ca
 (``mahavishnu memory get ID``); a captured conversation turn only ``[#id source · date]`` (``user``
 or ``reply``: who said it is all its type would add); on a team store, another member's shared
 memory also names its author (``[#id type · source · from bob · date]``). A memory's text can never
-pass for a label, a line or the block's end (``shown``): it is read in compatibility form (NFKC), its
-control and invisible characters dropped, its line breaks folded, tag-like markup neutralised, and
-a bracket before ``#`` and a digit shown as ``(#…)``, a middle dot or bullet as ``-``; the same holds
+pass for a label, a line or the block's start or end (``shown``): it is read in compatibility form
+(NFKC), its control and invisible characters dropped, its line breaks folded, tag-like markup
+neutralised, the block's name in any spelling a model may read as it shown as ``NAME_SHOWN``
+(``_block_name``), and a bracket before ``#`` and a digit shown as ``(#…)``, a middle dot or bullet as
+``-``; the same holds
 for the project and author names in the block's labels. What a session already
 received is kept under ``$MAHAVISHNU_HOME/recall/`` and never sent again in that session (until
 it is cleared or compacted, which empties the agent's context). Memories of the session itself are
@@ -44,6 +46,7 @@ call ``build_context`` on every prompt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -57,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 from mahavishnu import paths, telemetry
 from mahavishnu.clean_text import clean_text, clipped
 from mahavishnu.memory.core.authors import authors, others
+from mahavishnu.memory.core.instructions import FOREIGN_LETTER, look_alikes_of
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.core.provenance import neutralised, provenance_of, replayable
 from mahavishnu.memory.core.search import query_terms
@@ -338,18 +342,69 @@ _LABEL_LIKE = re.compile(rf"{_OPEN}(\s*[#♯⌗]\s*\d{_NEITHER}{{0,200}})({_CLOS
 _DOTS = re.compile(
     "[\u00b7\u0387\u1427\u16eb\u2022\u2023\u2027\u2043\u2219\u22c5\u25e6\u2981\u2e31\u30fb\ua78f\u318d\U00010101]"
 )
-# Control characters (a line break of any kind included) and invisible ones (zero-width, bidi).
+# Control characters (a line break of any kind included) and invisible ones (zero-width, bidi, the
+# tag characters that spell ASCII unseen).
 _UNSEEN = re.compile(
-    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
+    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+    "\U000e0000-\U000e007f]"
 )
+#: What the block's name becomes in a memory's text: no tag name, so nothing there opens or ends it.
+NAME_SHOWN = "(recall block)"
+# What a model may still read between the letters of a word: combining marks, variation selectors,
+# a combining grapheme joiner (the invisible characters are gone by then: ``_UNSEEN``).
+_BETWEEN = (
+    "[\u0300-\u036f\u034f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe00-\ufe0f\ufe20-\ufe2f"
+    "\U000e0100-\U000e01ef]*"
+)
+# A character escaped as a model may read it decoded: an HTML character reference or entity, a \u or
+# \x escape, a percent-encoded byte.
+_ESCAPED = r"&#\d{1,7};?|&#x[0-9a-f]{1,6};?|&[a-z]{2,8};|\\u[0-9a-f]{4}|\\x[0-9a-f]{2}|%[0-9a-f]{2}"
 
 
 def shown(text: str) -> str:
     """A memory's text as recall shows it: on one line, and unable to pass for a label, a line or
-    the block's end (see the module's docstring)."""
+    the block's start or end (see the module's docstring)."""
     plain = " ".join(_UNSEEN.sub("", unicodedata.normalize("NFKC", text)).split())
     plain = _LABEL_LIKE.sub(lambda m: f"({m[1]}{')' if m[2] else ''}", neutralised(plain))
+    plain = _block_name(bool(FOREIGN_LETTER.search(plain))).sub(NAME_SHOWN, plain)
     return _DOTS.sub("-", plain)
+
+
+@functools.cache
+def _block_name(foreign: bool) -> re.Pattern[str]:
+    """The block's name as a model may read it, whatever brackets surround it (``<``, ``&lt;``,
+    ``‹``, ``＜``, none): in any case, its words apart or not (``recalled_memory``, ``recalled
+    memories``), a letter escaped (``&#114;``), marked (``r\u0301``, ``ŕ``) or, when ``foreign``,
+    written with a look-alike of another script (Cyrillic ``е``)."""
+    alikes = _marked_letters()
+    for letter, forms in (look_alikes_of() if foreign else {}).items():
+        alikes[letter] = alikes.get(letter, "") + forms
+    apart = rf"(?:[\W_]|{_ESCAPED}){{0,5}}"
+    ending = f"(?:{_spelled('y', alikes)}|{_spelled('ies', alikes)})"
+    name = f"{_spelled('recalled', alikes)}{_BETWEEN}{apart}{_spelled('memor', alikes)}{_BETWEEN}{ending}"
+    return re.compile(name, re.IGNORECASE)
+
+
+def _spelled(word: str, alikes: dict[str, str]) -> str:
+    """A pattern for ``word``: each letter itself, one of its ``alikes`` or escaped (as ``&#114;``,
+    ``&#x72;``, ``\\u0072``, ``\\x72`` or ``%72``), with marks between them (``_BETWEEN``)."""
+    letters = []
+    for char in word:
+        codes = {ord(char), ord(char.upper())}
+        escaped = "|".join(rf"&#0*{c};?|&#x0*{c:x};?|\\u00{c:02x}|\\x{c:02x}|%{c:02x}" for c in codes)
+        forms = re.escape(char + alikes.get(char, "") + alikes.get(char.upper(), ""))
+        letters.append(f"(?:[{forms}]|{escaped})")
+    return _BETWEEN.join(letters)
+
+
+def _marked_letters() -> dict[str, str]:
+    """Each ASCII letter, and the Latin letters that are it with a mark (``ŕ``, ``Ȓ``, ``ḿ``)."""
+    found: dict[str, str] = {}
+    for code in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
+        base = unicodedata.normalize("NFKD", chr(code))[0]
+        if base.isascii() and base.isalpha():
+            found[base] = found.get(base, "") + chr(code)
+    return found
 
 
 def _shown_name(name: str) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mahavishnu.clean_text import clean_text
+from mahavishnu.clean_text import clean_tree
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.wording import a
 
@@ -189,19 +189,9 @@ def session_entry(raw: bytes) -> object:
     try:
         value = json.loads(raw)
         # (only a \u escape or the UTF-8 bytes of a surrogate make one: most lines are kept as read)
-        return _cleaned(value) if b"\\u" in raw or b"\xed" in raw else value
+        return clean_tree(value) if b"\\u" in raw or b"\xed" in raw else value
     except RecursionError:
         raise ValueError("nested too deeply") from None
-
-
-def _cleaned(value: object) -> object:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, list):
-        return [_cleaned(item) for item in value]
-    if isinstance(value, dict):
-        return {clean_text(key): _cleaned(item) for key, item in value.items()}
-    return value
 
 
 def read_pieces(session: OpenSession, start: int = 0, *, whole: bool = False) -> Iterator[Piece]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreDamagedError, StoreError
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.ops.backup_schema import check_backup_schema
@@ -61,7 +62,7 @@ def backup(settings: MemorySettings, path: Path) -> str:
     """Write a backup of the configured store to ``path`` (mode 600: it holds every memory);
     returns the store's location. A damaged embedded store is refused: its backup would be too."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.make_dir(path.parent)  # 0700, as the file is 0600
     if settings.backend == "sqlite":
         source = _sqlite_path(settings)
         _atomic(path, lambda tmp: _sqlite_checked_copy(source, tmp))
@@ -112,8 +113,6 @@ def _other_backend_hint(source: str, target: str) -> str:
 
 def _previous_copy(kind: str, suffix: str) -> Path:
     """Where the store a restore replaces is kept (the newest few of each kind)."""
-    from mahavishnu import paths
-
     folder = paths.make_dir(paths.backups_dir() / "store")
     _remove_stale_temporaries(folder, f"{kind}-")
     for old in sorted(folder.glob(f"{kind}-*{suffix}"))[: 1 - _PREVIOUS_KEPT]:

@@ -207,5 +207,7 @@ def write_settings(path: Path, memory: dict[str, Any]) -> None:
         except ValueError as exc:
             raise InvalidInputError(f"the settings would not be valid: {exc}") from None
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from mahavishnu.paths import make_dir
+
+    make_dir(path.parent)
     safe_write.apply(path, transform, validate=validate, backups=3, mode=0o600)  # `doctor` wants it private

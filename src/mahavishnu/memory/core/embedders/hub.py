@@ -28,6 +28,7 @@ import numpy as np
 
 from mahavishnu.errors import ConfigError, EmbeddingError
 from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors, normalise
+from mahavishnu.paths import make_dir
 
 if TYPE_CHECKING:
     from fastembed import TextEmbedding
@@ -120,7 +121,7 @@ class FastEmbedEmbedder(Embedder):
 
     def _fetch_and_check(self) -> TextEmbedding:
         self._description()
-        self.cache.mkdir(parents=True, exist_ok=True)
+        make_dir(self.cache)
         text_embedding = _text_embedding()
         try:  # lazy: ONNX Runtime reads the files only once they are checked
             engine = text_embedding(
