@@ -114,3 +114,13 @@ def test_every_folder_the_commands_create_is_0700_whatever_the_umask(tmp_path: P
     assert len(private) > 5
     for file in private:
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    # an assistant's config names the commands it runs (hooks, a key helper): no one else writes it
+    configs = [
+        p
+        for folder in (".claude", ".codex", ".qwen", ".config/opencode", ".pi")
+        for p in (home / folder).rglob("*")
+        if p.is_file() and not p.is_symlink()
+    ]
+    assert len(configs) >= 5 and home / ".claude" / "settings.json" in configs
+    writable = [f"{stat.S_IMODE(p.stat().st_mode):o} {p.relative_to(home)}" for p in configs]
+    assert [line for line in writable if int(line.split()[0], 8) & 0o022] == []

@@ -479,7 +479,9 @@ def _existing_mode(path: Path) -> int | None:
 
 
 def _copy_owner_and_mode(original: Path, temp: Path, mode: int | None) -> None:
-    os.chmod(temp, mode if mode is not None else 0o666 & ~_umask())
+    # a new file as the umask makes it, but never writable by others: an assistant's config names
+    # the commands (hooks, a key helper) it runs as its user (under a umask of 000, 0666 it was)
+    os.chmod(temp, mode if mode is not None else 0o644 & ~_umask())
     with contextlib.suppress(FileNotFoundError, NotADirectoryError, PermissionError):
         st = original.stat()
         if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
@@ -487,6 +489,12 @@ def _copy_owner_and_mode(original: Path, temp: Path, mode: int | None) -> None:
 
 
 def _umask() -> int:
+    """The process's umask, read from /proc where it can be: setting it to learn it (the fallback)
+    leaves it 0 for an instant, in which another thread's new file would be world-writable."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     current = os.umask(0)
     os.umask(current)
     return current
