@@ -1,4 +1,5 @@
-"""json_model, our model of JSON and of JSON with comments, edits exactly like json-five's model.
+"""json_model, our model of JSON and of JSON with comments, edits exactly like json-five's model and
+reads only the containers an edit goes into.
 
 Strict JSON (Claude Code's settings.json) and JSONC that ``json`` reads once its comments and trailing
 commas are blanked (OpenCode's, Qwen Code's, Gemini CLI's files) use json_model's node classes instead
@@ -19,7 +20,7 @@ import pytest
 
 from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.files import json_model
-from mahavishnu.files.json_document import JsonDocument, _bare_text, _parse_model, json_data
+from mahavishnu.files.json_document import JsonDocument, _bare_text, _child, _parse_model, json_data
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
@@ -74,7 +75,8 @@ def _both(text: str, comments: bool = True) -> tuple[JsonDocument, JsonDocument]
 
 
 def layout(node: Any) -> Any:
-    """Where every piece of whitespace, comment and trailing comma sits, and each scalar's text."""
+    """Where every piece of whitespace, comment and trailing comma sits, and each scalar's text,
+    every container opened (json_model reads them when asked)."""
 
     def wsc(items: list[Any]) -> list[Any]:
         return [item if isinstance(item, str) else (type(item).__name__, item.value) for item in items]
@@ -88,7 +90,7 @@ def layout(node: Any) -> Any:
         shape["trailing comma"] = comma and (wsc(comma.wsc_before), wsc(comma.wsc_after))
         keys = [layout(key) for key in node.keys] if hasattr(node, "keys") else []
         shape["keys"] = keys
-        shape["values"] = [layout(value) for value in node.values]
+        shape["values"] = [layout(_child(node, index)) for index in range(len(node.values))]
     else:
         shape["text"] = _bare_text(node)
     return shape
@@ -138,6 +140,34 @@ def test_plain_text_blanks_comments_and_trailing_commas_only() -> None:
     plain = json_model.plain_text(text)
     assert plain == '{"a": [1,     \n 2          ],      \n "b,": "// s", "c": 1 }'
     assert json.loads(plain) == {"a": [1, 2], "b,": "// s", "c": 1}
+
+
+@pytest.mark.parametrize("comments", [False, True])
+def test_an_edit_reads_only_the_containers_it_goes_into(comments: bool) -> None:
+    """A 30 MB settings.json is mostly a ``projects`` map no switch touches: it stays a span of the text."""
+    data = {
+        "env": {"A": "1", "B": {"x": [1]}},
+        "projects": {"/p": {"history": [{"display": "x"}]}},
+        "hooks": {},
+    }
+    text = json.dumps(data, indent=2) + "\n"
+    doc = JsonDocument.parse(text, comments=comments)
+    doc.set(["env", "C"], "3")
+    doc.delete(["env", "A"])
+    root = doc._root
+    unread = [key.characters for key, value in zip(root.keys, root.values, strict=True) if _unread(value)]
+    assert unread == ["projects", "hooks"]
+    env = root.values[0]
+    assert [_unread(value) for value in env.values] == [True, False]  # B is not gone into either
+    assert doc.data == {**data, "env": {"B": {"x": [1]}, "C": "3"}}
+    env_before = '  "env": {\n    "A": "1",\n    "B": {\n      "x": [\n        1\n      ]\n    }\n  },'
+    env_after = '  "env": {\n    "B": {\n      "x": [\n        1\n      ]\n    },\n    "C": "3"\n  },'
+    assert doc.dumps() == text.replace(env_before, env_after)
+    assert env_before in text
+
+
+def _unread(node: Any) -> bool:
+    return isinstance(node, json_model.Unread)
 
 
 @pytest.mark.parametrize("comments", [False, True])

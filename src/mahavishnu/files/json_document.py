@@ -4,9 +4,11 @@ A :class:`JsonDocument` wraps a round-trip model: ``parse(text).dumps() == text`
 comments, key order, indentation, one-line arrays, CRLF and the trailing newline included. Strict
 JSON (``comments=False``, as Claude Code's settings.json) and JSON with comments and trailing commas
 that ``json`` reads once they are blanked (OpenCode's, Qwen Code's, Gemini CLI's files) get
-``json_model``'s: json-five's layout, so neither json-five nor the regex and sly packages under it
-(~40 ms to import) are loaded. JSON5 (single quotes, unquoted keys, hex numbers...) gets json-five's
-own model. tests/environments/test_json_model.py holds the two to the same bytes.
+``json_model``'s: json-five's layout, read one level at a time and only where an edit goes, so
+neither json-five nor the regex and sly packages under it (~40 ms to import) are loaded. JSON5
+(single quotes, unquoted keys, hex numbers...) gets json-five's own model, read whole.
+tests/environments/test_json_model.py holds the two to the same bytes. Measured
+(benchmarks/switch_llm.py, docs/benchmarks.md): json-five's parser takes ~3 s for a 500 KB file.
 ``set`` and ``delete`` change only the member they address:
 
 * replacing a value keeps the key where it is, with the whitespace and comments around it;
@@ -151,7 +153,7 @@ class JsonDocument:
             return cls(json_model.read(text), source=source, text=text)
         read = _read_jsonc(text)
         if read is not None:
-            return cls(json_model.read(text), source=source, text=text)
+            return cls(json_model.read(text, read[0]), source=source, text=text)
         load_json5()
         from json5.utils import JSON5DecodeError
 
@@ -183,7 +185,7 @@ class JsonDocument:
             index = _find(node, key)
             if index is None:
                 return default
-            node = node.values[index]
+            node = _child(node, index)
         return _to_python(node)
 
     def dumps(self) -> str:
@@ -206,7 +208,7 @@ class JsonDocument:
         if index is None:
             self._append(frame, key, value)
             return
-        current = frame.obj.values[index]
+        current = _child(frame.obj, index)
         if len(remaining) > 1 and not _is_null(current):
             path = ".".join(keys[: len(frames)])
             raise InvalidConfigFileError(
@@ -242,9 +244,8 @@ class JsonDocument:
         for key in keys:
             frame = frames[-1]
             index = _find(frame.obj, key)
-            if index is None or not _is_object(frame.obj.values[index]):
+            if index is None or not _is_object(child := _child(frame.obj, index)):
                 break
-            child = frame.obj.values[index]
             frames.append(_Frame(child, _indent_of_member(frame, index)))
         return frames
 
@@ -274,7 +275,7 @@ class JsonDocument:
             _append_line(obj, _make_key(key, self._own), node, newline + indent)
 
     def _replace(self, frame: _Frame, index: int, value: JSONReadable) -> None:
-        old = frame.obj.values[index]
+        old = _child(frame.obj, index)
         if _json_equal(_to_python(old), value):
             return  # keep the original spelling (escapes, number format, layout)
         one_line = _member_indent(frame.obj) is None or _is_one_line_container(old)
@@ -554,6 +555,14 @@ def _is_null(node: Any) -> bool:
     if isinstance(node, json_model.Literal):
         return node.raw_value == "null"
     return isinstance(node, _j5("NullLiteral"))
+
+
+def _child(container: JSONObject | JSONArray, index: int) -> Value:
+    """``container.values[index]``, read first (in place) if json_model left it unread."""
+    node = container.values[index]
+    if isinstance(node, json_model.Unread):
+        node = container.values[index] = json_model.open_container(node)
+    return node
 
 
 # -- reading values ------------------------------------------------------------------------------

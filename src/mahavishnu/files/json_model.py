@@ -1,4 +1,5 @@
-"""Our model of JSON and JSON-with-comments text: json-five's node layout without json-five.
+"""Our model of JSON and JSON-with-comments text: json-five's node layout without json-five, read
+one level at a time.
 
 ``json_document`` edits these nodes as it edits json-five's: the same attributes, with whitespace and
 comments in the same places (tests/environments/test_json_model.py holds the two to the same layout
@@ -6,13 +7,18 @@ and the same bytes after every edit). json-five is kept for JSON5 alone (single 
 hex numbers...): its parser takes ~5 s for a 500 KB file, this one milliseconds.
 
 A text is read here only once ``json.loads`` has accepted it, or its ``plain_text`` (comments and
-trailing commas blanked), so reading trusts it.
+trailing commas blanked), so reading trusts it. Only the containers an edit goes into are read
+(``open_container``): every other object or array is an ``Unread`` node, a span of the text found by
+``json``'s C decoder, dumped as it was and decoded by ``json`` when its values are asked for. A switch
+that edits ``env`` in a 30 MB settings.json reads four members, not the million lines of its
+``projects`` map.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from mahavishnu.json_types import JSONValue
 
@@ -35,6 +41,15 @@ class BlockComment(Comment):
 
 
 Wsc = list[str | Comment]  # the whitespace and comments between two tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A text and what ``json`` reads of it: ``plain`` is ``text`` with its comments and trailing
+    commas blanked (the same object for strict JSON), so an offset means the same in both."""
+
+    text: str
+    plain: str
 
 
 class Node:
@@ -98,7 +113,18 @@ class Literal(Node):
         self.value: JSONValue = _KEYWORDS[raw_value] if raw_value in _KEYWORDS else json.loads(raw_value)
 
 
+class Unread(Node):
+    """An object or array not read yet: ``source.text[start:end]``."""
+
+    __slots__ = ("end", "source", "start")
+
+    def __init__(self, source: Source, start: int, end: int) -> None:
+        super().__init__()
+        self.source, self.start, self.end = source, start, end
+
+
 _KEYWORDS: dict[str, JSONValue] = {"true": True, "false": False, "null": None}
+_DECODER = json.JSONDecoder()
 
 #: Whitespace and comments, as json-five reads them (a line comment runs to ``\n``).
 _GAP_ITEM = r"[ \t\n\r]+|//[^\n]*|/\*.*?\*/"
@@ -133,11 +159,17 @@ def _blank(match: re.Match[str]) -> str:
     return match.group(1) or " " * (match.end() - match.start())
 
 
-def read(text: str) -> Text:
-    """The model of ``text``, which ``json.loads`` accepted, or accepted once ``plain_text`` had
-    blanked its comments and trailing commas."""
+def read(text: str, plain: str | None = None) -> Text:
+    """The model of ``text``, which ``json.loads`` accepted (``plain``: its ``plain_text``, which
+    it accepted, when ``text`` has comments or trailing commas). The top-level value is read, the
+    containers in it are not."""
+    source = Source(text, text if plain is None else plain)
     leading, pos = _gap(text, 0)
-    value, pos = _value(text, pos)
+    value: Node
+    if text[pos : pos + 1] in ("{", "["):
+        value, pos = _container(source, pos)
+    else:
+        value, pos = _value(source, pos)
     root = Text(value)
     root.wsc_before, (root.wsc_after, pos) = leading, _gap(text, pos)
     if pos != len(text):
@@ -145,7 +177,19 @@ def read(text: str) -> Text:
     return root
 
 
+def open_container(node: Unread) -> Object | Array:
+    """The object or array ``node`` stands for, read one level deep, with its whitespace."""
+    opened, end = _container(node.source, node.start)
+    if end != node.end:
+        raise ValueError(f"a container read to index {end}, not {node.end}")
+    opened.wsc_before, opened.wsc_after = node.wsc_before, node.wsc_after
+    return opened
+
+
 def to_python(node: Node) -> JSONValue:
+    if isinstance(node, Unread):
+        value: JSONValue = _DECODER.raw_decode(node.source.plain, node.start)[0]
+        return value
     if isinstance(node, Object):
         return {key.characters: to_python(value) for key, value in zip(node.keys, node.values, strict=True)}
     if isinstance(node, Array):
@@ -194,10 +238,13 @@ def _comments(gap: str) -> Wsc:
     return items
 
 
-def _value(text: str, pos: int) -> tuple[Node, int]:
+def _value(source: Source, pos: int) -> tuple[Node, int]:
+    """The value at ``pos``: a string or literal read, a container left ``Unread``."""
+    text = source.text
     char = text[pos : pos + 1]
     if char in ("{", "["):
-        return _container(text, pos)
+        end = _DECODER.raw_decode(source.plain, pos)[1]
+        return Unread(source, pos, end), end
     if char == '"':
         return _string(text, pos)
     match = _LITERAL.match(text, pos)
@@ -214,14 +261,15 @@ def _string(text: str, pos: int) -> tuple[String, int]:
     return String(json.loads(raw) if "\\" in raw else raw[1:-1], raw), match.end()
 
 
-def _container(text: str, pos: int) -> tuple[Object | Array, int]:
-    """The object or array starting at ``pos``, and where it ends."""
+def _container(source: Source, pos: int) -> tuple[Object | Array, int]:
+    """The object or array starting at ``pos``, its members' containers left unread, and its end."""
+    text = source.text
     node: Object | Array = Object() if text[pos] == "{" else Array()
     close = "}" if isinstance(node, Object) else "]"
     node.leading_wsc, pos = _gap(text, pos + 1)
     before: Wsc = []  # the gap before the first member is the container's leading_wsc
     while text[pos : pos + 1] != close:
-        value, pos = _member(text, node, pos, before)
+        value, pos = _member(source, node, pos, before)
         value.wsc_after, pos = _gap(text, pos)
         node.values.append(value)
         if text[pos : pos + 1] != ",":
@@ -233,18 +281,18 @@ def _container(text: str, pos: int) -> tuple[Object | Array, int]:
     return node, _expect(text, pos, close)
 
 
-def _member(text: str, node: Object | Array, pos: int, before: Wsc) -> tuple[Node, int]:
+def _member(source: Source, node: Object | Array, pos: int, before: Wsc) -> tuple[Node, int]:
     """An element of an array, or a member of an object (its key appended to ``node``): the value
     and where it ends, ``before`` set as the gap in front of it."""
     if isinstance(node, Array):
-        value, pos = _value(text, pos)
+        value, pos = _value(source, pos)
         value.wsc_before = before
         return value, pos
-    key, pos = _string(text, pos)
+    key, pos = _string(source.text, pos)
     key.wsc_before = before
-    key.wsc_after, pos = _gap(text, pos)
-    value_before, pos = _gap(text, _expect(text, pos, ":"))
-    value, pos = _value(text, pos)
+    key.wsc_after, pos = _gap(source.text, pos)
+    value_before, pos = _gap(source.text, _expect(source.text, pos, ":"))
+    value, pos = _value(source, pos)
     value.wsc_before = value_before
     node.keys.append(key)
     return value, pos
@@ -263,6 +311,8 @@ def _dump(node: Node, out: list[str]) -> None:
     _dump_wsc(node.wsc_before, out)
     if isinstance(node, Text):
         _dump(node.value, out)
+    elif isinstance(node, Unread):
+        out.append(node.source.text[node.start : node.end])
     elif isinstance(node, Object | Array):
         _dump_container(node, out)
     elif isinstance(node, TrailingComma):

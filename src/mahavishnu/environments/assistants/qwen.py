@@ -46,6 +46,7 @@ from mahavishnu.files.json_document import (
     Wsc,
     _above,
     _after_last,
+    _child,
     _close_line_comments,
     _coalesce,
     _find,
@@ -141,7 +142,7 @@ class SettingsDocument(JsonDocument):
             index = _find(node, key)
             if index is None:
                 return None
-            node = node.values[index]
+            node = _child(node, index)
         return node if _is_array(node) else None
 
     def remove_elements(self, keys: Sequence[str], unwanted: Callable[[JSONValue], bool]) -> int:
