@@ -329,3 +329,43 @@ def test_json_data_refuses_what_the_model_refuses_in_the_same_words(text: str, c
 
     model = outcome(lambda: JsonDocument.parse(text, source="s.json", comments=comments).data)
     assert outcome(lambda: json_data(text, source="s.json", comments=comments)) == model
+
+
+# -- decoding with the cycle collector paused ----------------------------------------------------
+
+
+def test_every_decode_runs_with_the_cycle_collector_paused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSON value holds no reference cycle: the collector, walking a large value as it grows, was
+    a third of a 30 MB settings.json's switch. Each decode of a whole text or a container is made
+    with it paused, and it runs again after."""
+    import gc
+
+    seen: list[bool] = []
+    loads, decoder = json.loads, json_model._DECODER
+
+    class Decoder:
+        def raw_decode(self, text: str, start: int) -> tuple[Any, int]:
+            seen.append(gc.isenabled())
+            return decoder.raw_decode(text, start)
+
+    def spy(text: str) -> Any:
+        seen.append(gc.isenabled())
+        return loads(text)
+
+    monkeypatch.setattr(json, "loads", spy)
+    monkeypatch.setattr(json_model, "_DECODER", Decoder())
+    text = '{"env": {"A": "1"}, // c\n "projects": {"/p": {"history": []}},}'
+    strict = json.dumps({"env": {"A": "1"}, "projects": {"/p": {"history": []}}})
+    assert JsonDocument.parse(text).data == json_data(text) == JsonDocument.parse(strict, comments=False).data
+    assert json_data(strict, comments=False) == json_model.loads(strict)
+    assert len(seen) >= 8 and not any(seen)
+    assert gc.isenabled()
+    with pytest.raises(json.JSONDecodeError):
+        json_model.loads(strict[:-1])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        json_model.loads(strict)
+        assert not gc.isenabled()  # paused by someone else: left paused
+    finally:
+        gc.enable()

@@ -310,14 +310,14 @@ def _read_jsonc(text: str) -> tuple[str, object] | None:
     has no comments or trailing commas, else them blanked (``json_model.plain_text``); None when
     json reads neither (JSON5, or a mistake: json-five reads it, or names the mistake)."""
     try:
-        return text, json.loads(text)
+        return text, json_model.loads(text)
     except ValueError:
         pass
     plain = json_model.plain_text(text)
     if plain == text:
         return None
     try:
-        return plain, json.loads(plain)
+        return plain, json_model.loads(plain)
     except ValueError:
         return None
 
@@ -335,7 +335,7 @@ def _check_strict_json(text: str, source: str) -> object:
     if text.startswith("\ufeff"):  # json.loads: "Unexpected UTF-8 BOM (decode using utf-8-sig)"
         raise _bom_refused(source, "strict JSON readers refuse")  # Claude Code and Pi alike
     try:
-        return json.loads(text)
+        return json_model.loads(text)
     except json.JSONDecodeError as exc:
         pos, problem = exc.pos, exc.msg.removesuffix(" at")
         char, before = text[pos : pos + 1], text[:pos].rstrip()
@@ -366,7 +366,7 @@ def check_jsonc(text: str, source: str, *, reader: str, bom: bool) -> None:
         return
     bare = _COMMENT_OR_STRING.sub(_blank_comment, text)
     try:
-        json.loads(bare)  # Python's json takes NaN and Infinity, JSON.parse does not
+        json_model.loads(bare)  # Python's json takes NaN and Infinity, JSON.parse does not
     except json.JSONDecodeError as exc:
         pos, problem = _jsonc_problem(bare, exc.pos, exc.msg, reader)
     except RecursionError as exc:

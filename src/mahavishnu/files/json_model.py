@@ -16,8 +16,11 @@ that edits ``env`` in a 30 MB settings.json reads four members, not the million 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mahavishnu.json_types import JSONValue
@@ -149,6 +152,29 @@ _BLANKED = re.compile(
 )
 
 
+def loads(text: str) -> JSONValue:
+    """``json.loads(text)``, the cycle collector paused (``_decoding``)."""
+    with _decoding():
+        value: JSONValue = json.loads(text)
+    return value
+
+
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """The cycle collector paused while ``json`` decodes: a JSON value holds no reference cycle, so
+    the collector finds nothing in what a decode builds, but left running it walks the growing value
+    again and again (a 30 MB settings.json decodes in 0.08 s paused, 0.24 s not, other values alive).
+    Paused only if it was running (another thread decoding at the same time finds it paused)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def plain_text(text: str) -> str:
     """``text`` with each comment and trailing comma replaced by as many spaces: JSON that
     ``json.loads`` accepts when ``text`` is JSON with comments, with every offset unchanged."""
@@ -188,7 +214,8 @@ def open_container(node: Unread) -> Object | Array:
 
 def to_python(node: Node) -> JSONValue:
     if isinstance(node, Unread):
-        value: JSONValue = _DECODER.raw_decode(node.source.plain, node.start)[0]
+        with _decoding():
+            value: JSONValue = _DECODER.raw_decode(node.source.plain, node.start)[0]
         return value
     if isinstance(node, Object):
         return {key.characters: to_python(value) for key, value in zip(node.keys, node.values, strict=True)}
@@ -243,7 +270,8 @@ def _value(source: Source, pos: int) -> tuple[Node, int]:
     text = source.text
     char = text[pos : pos + 1]
     if char in ("{", "["):
-        end = _DECODER.raw_decode(source.plain, pos)[1]
+        with _decoding():
+            end = _DECODER.raw_decode(source.plain, pos)[1]
         return Unread(source, pos, end), end
     if char == '"':
         return _string(text, pos)
