@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _jsonc import GAPS, jsonc
 
 from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.files import json_model
@@ -211,13 +211,6 @@ OPERATIONS = st.lists(
     st.tuples(st.just("set"), PATHS, VALUES) | st.tuples(st.just("delete"), PATHS, st.booleans()),
     max_size=6,
 )
-#: What may stand between two tokens of JSONC (a line comment always ends its line).
-GAPS = st.lists(
-    st.sampled_from(
-        [" ", "  ", "\t", "\n", "\r\n", "\n    ", "// line\n", "// crlf\r\n", "/* b */", "/* 2\nl */", "/**/"]
-    ),
-    max_size=3,
-).map("".join)
 
 
 def _apply(doc: JsonDocument, operation: tuple[str, list[str], Any]) -> str:
@@ -230,27 +223,6 @@ def _apply(doc: JsonDocument, operation: tuple[str, list[str], Any]) -> str:
     except InvalidConfigFileError as exc:
         return f"error: {exc.message}"
     return doc.dumps()
-
-
-def _jsonc(draw: Callable[[Any], Any], value: Any) -> str:
-    """``value`` as JSON with comments: a random gap (whitespace, comments) between any two tokens,
-    sometimes a trailing comma."""
-    if isinstance(value, dict | list):
-        items = [
-            (
-                draw(GAPS) + json.dumps(k, ensure_ascii=False) + draw(GAPS) + ":"
-                if isinstance(value, dict)
-                else ""
-            )
-            + draw(GAPS)
-            + _jsonc(draw, v)
-            + draw(GAPS)
-            for k, v in (value.items() if isinstance(value, dict) else enumerate(value))
-        ]
-        trailing = "," + draw(GAPS) if items and draw(st.booleans()) else ""
-        inside = ",".join(items) + trailing if items else draw(GAPS)
-        return ("{" if isinstance(value, dict) else "[") + inside + ("}" if isinstance(value, dict) else "]")
-    return json.dumps(value, ensure_ascii=draw(st.booleans()))
 
 
 @hypothesis.settings(max_examples=300, deadline=None, database=None)
@@ -286,7 +258,7 @@ def test_random_edits_of_strict_json_match_json_five(
 def test_random_edits_of_jsonc_match_json_five(
     data: dict[str, Any], operations: list[tuple[str, list[str], Any]], draw: Any
 ) -> None:
-    text = draw.draw(GAPS) + _jsonc(draw.draw, data) + draw.draw(GAPS)
+    text = draw.draw(GAPS) + jsonc(draw.draw, data) + draw.draw(GAPS)
     ours, theirs = _both(text)
     assert ours.dumps() == theirs.dumps() == text
     assert layout(ours._model) == layout(theirs._model)
