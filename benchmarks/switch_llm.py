@@ -13,9 +13,9 @@ an edited module would otherwise be compiled again in every run. Rows:
 * ``secrets get``: Claude Code's apiKeyHelper, answered from the snapshot without pydantic;
 * the write path alone, in-process;
 * with ``--big-mb N``, the write path on a Claude Code settings.json of about N MB (a large
-  ``projects`` map beside the settings, as some users' files grow), ``--big-runs`` runs: each
-  switch parses the file three times (its text for the switch and its stock form, the result's
-  stock form);
+  ``projects`` map beside the settings, as some users' files grow), ``--big-runs`` runs: a switch
+  decodes the file's text and its stock form, and the result's, with ``json`` (the edits read
+  only the members they change: json_model), and diffs only around the changes (text_diff);
 * with ``--big-opencode-kb N``, the write path on an OpenCode ``opencode.json`` of about N KB (JSON
   with comments and trailing commas: many providers, each with a comment line), ``--big-runs`` runs.
 """

@@ -4,7 +4,7 @@ one level at a time.
 ``json_document`` edits these nodes as it edits json-five's: the same attributes, with whitespace and
 comments in the same places (tests/environments/test_json_model.py holds the two to the same layout
 and the same bytes after every edit). json-five is kept for JSON5 alone (single quotes, unquoted keys,
-hex numbers...): its parser takes ~5 s for a 500 KB file, this one milliseconds.
+hex numbers...): its parser takes ~3 s for a 500 KB file, this one milliseconds.
 
 A text is read here only once ``json.loads`` has accepted it, or its ``plain_text`` (comments and
 trailing commas blanked), so reading trusts it. Only the containers an edit goes into are read
