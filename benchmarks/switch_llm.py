@@ -13,9 +13,11 @@ an edited module would otherwise be compiled again in every run. Rows:
 * ``secrets get``: Claude Code's apiKeyHelper, answered from the snapshot without pydantic;
 * the write path alone, in-process;
 * with ``--big-mb N``, the write path on a Claude Code settings.json of about N MB (a large
-  ``projects`` map beside the settings, as some users' files grow), ``--big-runs`` runs: each
-  switch parses the file three times (its text for the switch and its stock form, the result's
-  stock form).
+  ``projects`` map beside the settings, as some users' files grow), ``--big-runs`` runs: a switch
+  decodes the file's text and its stock form, and the result's, with ``json`` (the edits read
+  only the members they change: json_model), and diffs only around the changes (text_diff);
+* with ``--big-opencode-kb N``, the write path on an OpenCode ``opencode.json`` of about N KB (JSON
+  with comments and trailing commas: many providers, each with a comment line), ``--big-runs`` runs.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--big-mb", type=float, default=0, help="also switch a settings.json of this size")
+    parser.add_argument(
+        "--big-opencode-kb", type=float, default=0, help="also switch an opencode.json of this size"
+    )
     parser.add_argument("--big-runs", type=int, default=3)
     args = parser.parse_args()
     import mahavishnu
@@ -46,7 +51,12 @@ def main() -> None:
     compileall.compile_dir(str(Path(mahavishnu.__file__).parent), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        env = {**os.environ, "HOME": tmp, "MAHAVISHNU_HOME": f"{tmp}/.mahavishnu"}
+        env = {
+            **os.environ,
+            "HOME": tmp,
+            "MAHAVISHNU_HOME": f"{tmp}/.mahavishnu",
+            "XDG_CONFIG_HOME": f"{tmp}/.config",
+        }
         env.update(
             {
                 var: "sk-bench-0123456789"
@@ -121,6 +131,16 @@ def main() -> None:
             rows.append(
                 (label, time_runs(lambda: switch_llm(PROFILES[next(counter) % 2], settings), args.big_runs))
             )
+        if args.big_opencode_kb:
+            big = _big_opencode(args.big_opencode_kb)
+            (home / ".config" / "opencode").mkdir(parents=True)
+            (home / ".config" / "opencode" / "opencode.json").write_text(big)
+            label = f"switch_llm() on a {len(big) / 1e3:.0f} KB opencode.json (in-process)"
+
+            def opencode_switch() -> None:
+                switch_llm(PROFILES[next(counter) % 2], settings, tool="opencode")
+
+            rows.append((label, time_runs(opencode_switch, args.big_runs)))
     print_rows(rows, anchor="python -c pass (anchor)")
 
 
@@ -134,6 +154,30 @@ def _big_settings(megabytes: float) -> str:
     data = {"model": "opus", "permissions": {"allow": ["Bash(ls:*)"]}, "env": {"FOO": "1"}}
     data["projects"] = {f"/home/me/src/p{i}": entry for i in range(count)}
     return json.dumps(data, indent=2) + "\n"
+
+
+def _big_opencode(kilobytes: float) -> str:
+    """An OpenCode config of about ``kilobytes``: JSON with comments and trailing commas, most of it
+    providers of the user's own, each under a comment line and with a few dozen models."""
+    import json
+
+    models = {
+        f"model-{i}": {"name": f"Model {i}", "limit": {"context": 128000, "output": 8192}} for i in range(12)
+    }
+    provider = {
+        "npm": "@ai-sdk/openai-compatible",
+        "options": {"baseURL": "http://127.0.0.1:1/v1"},
+        "models": models,
+    }
+    text = json.dumps(provider, indent=2).replace("\n", "\n    ").replace("\n    }", ",\n    }")
+    count = max(1, int(kilobytes * 1e3 / (len(text) + 40)))
+    entries = [f'    // provider {i}: my own gateway\n    "gateway-{i}": {text},' for i in range(count)]
+    return (
+        '{\n  // my OpenCode config\n  "$schema": "https://opencode.ai/config.json",\n'
+        '  "theme": "opencode", /* the default */\n  "provider": {\n'
+        + "\n".join(entries)
+        + '\n  },\n  "autoupdate": false,\n}\n'
+    )
 
 
 if __name__ == "__main__":

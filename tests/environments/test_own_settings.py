@@ -296,3 +296,24 @@ def test_a_switch_killed_right_after_its_write_leaves_the_own_settings_to_come_b
     assert not any("your own provider settings" in w for w in _switch("deepseek", "codex"))
     assert any("are back" in w for w in _switch("stock", "codex"))
     assert config.read_text() == CODEX
+
+
+def test_a_switch_fingerprints_each_text_of_a_file_once(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text a switch writes is fingerprinted before the write (recorded in case the process is
+    killed) and after it: on a settings file of tens of MB each time read it whole."""
+    write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE, indent=2))
+    texts: list[str] = []
+    digest = own_settings.owned_digest
+
+    def counted(text: str, stock_text: str, path: Path) -> str:
+        texts.append(text)
+        return digest(text, stock_text, path)
+
+    monkeypatch.setattr(own_settings, "owned_digest", counted)
+    for profile in ("qwen", "deepseek", "stock"):
+        texts.clear()
+        _switch(profile, "claude")
+        assert texts and len(texts) == len(set(texts)), profile
+    assert json.loads((isolated_home / ".claude" / "settings.json").read_text()) == CLAUDE

@@ -3,19 +3,33 @@ reference only; everything else in the file, comments included, stays byte for b
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _jsonc import GAPS, jsonc
 from _switch_helpers import write_config, write_file, write_profiles
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.base import Scope
-from mahavishnu.environments.assistants.opencode import MARK, key_file, load
+from mahavishnu.environments.assistants.opencode import (
+    MARK,
+    OPENAI_COMPATIBLE,
+    apply_profile,
+    key_file,
+    load,
+    remove_profile,
+)
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import ConfigError, InvalidConfigFileError, ProtocolMismatchError
+from mahavishnu.files import json_document
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
 
 # JSONC as OpenCode users write it: comments, trailing commas, a provider and an MCP server of their own.
 USER_FILE = """{
@@ -287,3 +301,86 @@ def test_a_value_of_several_lines_on_stdin_is_refused_not_cut(isolated_home: Pat
     assert "2 lines" in result.output and "nothing was stored" in result.output
     assert runner.invoke(app, ["secrets", "list", "--json"]).output.strip() == "[]"
     assert runner.invoke(app, ["secrets", "set", "deepseek"], input="\nsk-one-line-0123\n\n").exit_code == 0
+
+
+# -- a large config file -------------------------------------------------------------------------
+
+COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"|(//[^\r\n]*|/\*.*?\*/)', re.DOTALL)
+
+
+def comments(text: str) -> list[str]:
+    """Every comment of a JSONC text, in order (strings skipped; a new line may end in CRLF)."""
+    return [found for found in COMMENT.findall(text) if found]
+
+
+def large_config(providers: int) -> str:
+    """A user's config of their own providers, each under a comment, with keys OpenCode does not
+    have (Mahavishnu must keep them too) and trailing commas."""
+    entries = [
+        f'    // gateway {i}\n    "gw-{i}": {{\n      "npm": "@ai-sdk/openai-compatible", /* mine */\n'
+        f'      "options": {{"baseURL": "http://127.0.0.1:{1000 + i}/v1", "x-unknown": [{i}, "y",],}},\n'
+        f'      "models": {{"m": {{"name": "M {i}"}},}},\n    }},'
+        for i in range(providers)
+    ]
+    return (
+        '{\n  // my config\n  "$schema": "https://opencode.ai/config.json",\n'
+        '  "zz-unknown": {"keep": true},\n'
+        '  "provider": {\n' + "\n".join(entries) + '\n  },\n  "model": "gw-0/m", // mine\n'
+        '  "theme": "opencode",\n}\n'
+    )
+
+
+def test_a_large_config_keeps_every_comment_key_and_byte_the_switch_does_not_own(config_file: Path) -> None:
+    original = large_config(2000)  # ~400 KB
+    config_file.write_text(original)
+    switch_llm("deepseek", load_settings(), tool="opencode")
+    after = config_file.read_text()
+    last_own = original.index("\n  },\n")  # the end of the user's last provider
+    assert after[:last_own] == original[:last_own]
+    assert after.endswith('  "theme": "opencode",\n}\n')
+    assert comments(after) == comments(original)
+    before_data, after_data = load(original, config_file).data, load(after, config_file).data
+    assert list(after_data) == list(before_data)  # top-level keys, in their order
+    assert list(after_data["provider"]) == [*before_data["provider"], "mahavishnu"]
+    assert after_data["model"].startswith("mahavishnu/")
+    after_data["provider"].pop("mahavishnu")
+    assert {**after_data, "model": before_data["model"]} == before_data
+    switch_llm("stock", load_settings(), tool="opencode")
+    assert config_file.read_text() == original
+
+
+@hypothesis.settings(max_examples=150, deadline=None, database=None)
+@hypothesis.given(
+    own=st.dictionaries(
+        st.sampled_from(["gw", "ollama", "a b", "é"]),
+        st.dictionaries(st.text(max_size=3), st.integers()),
+        max_size=3,
+    ),
+    other=st.dictionaries(
+        st.sampled_from(["theme", "zz-unknown", "mcp", "model"]), st.text(max_size=5), max_size=3
+    ),
+    draw=st.data(),
+)
+def test_the_switch_edits_a_config_as_it_did_through_json_five(
+    own: dict[str, Any], other: dict[str, Any], draw: Any
+) -> None:
+    """OpenCode's JSONC, with comments between any two tokens: the switch and the stock switch write
+    the same bytes through json_model as through json-five's model; the switch keeps every comment
+    and every key that is not its own."""
+    data = {**other, "provider": own} if own or draw.draw(st.booleans()) else other
+    text = draw.draw(GAPS) + jsonc(draw.draw, data) + "\n"
+    entry = {
+        "npm": OPENAI_COMPATIBLE,
+        "name": MARK + "deepseek",
+        "options": {"baseURL": "https://x/v1"},
+        "models": {"m": {"name": "m"}},
+    }
+    switched = apply_profile(text, "opencode.json", entry, "m")
+    back = remove_profile(switched, "opencode.json")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json_document, "_read_jsonc", lambda text: None)  # every text to json-five
+        assert apply_profile(text, "opencode.json", entry, "m") == switched
+        assert remove_profile(switched, "opencode.json") == back
+    assert comments(switched) == comments(text)
+    provider = {**data.get("provider", {}), "mahavishnu": entry}
+    assert load(switched, "opencode.json").data == {**data, "provider": provider, "model": "mahavishnu/m"}

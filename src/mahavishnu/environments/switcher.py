@@ -401,6 +401,7 @@ class _OwnSettings:
         self.restores: list[own_settings.Restore] = []
         self.touched: list[Path] = []
         self.messages: list[str] = []
+        self.fingerprints: dict[Path, tuple[str, str]] = {}  # each file's last text and its fingerprint
 
     def prepare(self, tool: str, edit: FileEdit) -> FileEdit:
         stock = self.stock_of.get(edit.path)
@@ -452,8 +453,15 @@ class _OwnSettings:
         return marked
 
     def fingerprint(self, path: Path, text: str) -> str:
-        """``own_settings.owned_digest`` of a file this switch edits."""
-        return own_settings.owned_digest(text, self.stock_of[path].transform(text), path)
+        """``own_settings.owned_digest`` of a file this switch edits. The text written is asked for
+        twice (``_marking`` before the write, ``settle`` after), and on a settings file of tens of
+        MB each reads it whole: the second time is answered from the first."""
+        last = self.fingerprints.get(path)
+        if last is not None and last[0] == text:
+            return last[1]
+        digest = own_settings.owned_digest(text, self.stock_of[path].transform(text), path)
+        self.fingerprints[path] = (text, digest)
+        return digest
 
     def settle(self, written: list[tuple[Path, str]]) -> list[str]:
         """After the files are written (path, text): record whose keys each holds now; what to

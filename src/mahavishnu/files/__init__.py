@@ -1,7 +1,7 @@
 """Safe file writing, below the settings: atomic, locked, drift-checked writes with backups
 (``safe_write``), several files written as one (``transaction``), the groups and journal that
-``ai backups`` / ``ai rollback`` read (``history``, ``switch_log``) and comment-keeping JSON editing
-(``json_document``).
+``ai backups`` / ``ai rollback`` read (``history``, ``switch_log``), comment-keeping JSON editing
+(``json_document`` over ``json_model``) and the diff a change shows (``text_diff``).
 
 Uses only the ground floor (errors, paths, redaction, where each assistant keeps its files).
 """

@@ -1,13 +1,14 @@
 """Edit JSON and JSONC config files without disturbing anything but the keys we touch.
 
-A :class:`JsonDocument` wraps json-five's round-trip model: ``parse(text).dumps() == text`` byte for
-byte, comments, key order, indentation, one-line arrays, CRLF and the trailing newline included.
-Strict JSON (``comments=False``, as Claude Code's settings.json) gets a small model of its own with
-the same layout, so editing it needs neither json-five nor the regex and sly packages under it
-(~40 ms to import); tests/environments/test_json_document_strict.py holds the two to the same bytes.
-Measured (benchmarks/lazy_imports.py, child CPU time of fresh interpreters, 15 runs, machine loaded):
-parsing and dumping a settings.json costs 91 ms median with the strict model vs 143 ms through
-json-five (anchor python -c pass 62 ms): it saves ~50 ms of every Claude switch.
+A :class:`JsonDocument` wraps a round-trip model: ``parse(text).dumps() == text`` byte for byte,
+comments, key order, indentation, one-line arrays, CRLF and the trailing newline included. Strict
+JSON (``comments=False``, as Claude Code's settings.json) and JSON with comments and trailing commas
+that ``json`` reads once they are blanked (OpenCode's, Qwen Code's, Gemini CLI's files) get
+``json_model``'s: json-five's layout, read one level at a time and only where an edit goes, so
+neither json-five nor the regex and sly packages under it (~40 ms to import) are loaded. JSON5
+(single quotes, unquoted keys, hex numbers...) gets json-five's own model, read whole.
+tests/environments/test_json_model.py holds the two to the same bytes. Measured
+(benchmarks/switch_llm.py, docs/benchmarks.md): json-five's parser takes ~3 s for a 500 KB file.
 ``set`` and ``delete`` change only the member they address:
 
 * replacing a value keeps the key where it is, with the whitespace and comments around it;
@@ -29,15 +30,17 @@ for the others, and the text before ``}`` is the last value's ``wsc_after`` (or 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from mahavishnu.errors import InvalidConfigFileError, restore_hint
+from mahavishnu.files import json_model
 from mahavishnu.json_types import JSONObject as JSONData
 from mahavishnu.json_types import JSONReadable, JSONValue
 
@@ -79,7 +82,8 @@ JSONArray = Any
 Value = Any
 Key = Any
 DoubleQuotedString = Any
-Wsc = list["str | Comment"]  # whitespace and json-five Comments between tokens, as json-five stores them
+#: Whitespace and comments between tokens, as json-five stores them (json_model's comments are its own)
+Wsc = list["str | Comment | json_model.Comment"]
 
 _DEFAULT_INDENT = "  "
 _EMPTY_DOCUMENT = "{}\n"
@@ -111,22 +115,27 @@ class _Frame:
 class JsonDocument:
     """A parsed JSON / JSONC document that can be edited in place and written back."""
 
-    def __init__(self, model: JSONText, *, source: str, style: _Style) -> None:
+    def __init__(self, model: JSONText, *, source: str, text: str) -> None:
         if not _is_object(model.value):
             raise InvalidConfigFileError(
                 f"invalid JSON in {source}: the top level must be an object, not {_kind(model.value)}",
                 hint=restore_hint(source),
             )
         self._model = model
-        self._strict = isinstance(model, _SText)
+        self._own = isinstance(model, json_model.Text)  # json_model's, not json-five's
         self._root: JSONObject = model.value
         self._source = source
-        self._style = style
+        self._text = text
+
+    @functools.cached_property
+    def _style(self) -> _Style:
+        """Found when an edit first writes something new (a scan of the whole text)."""
+        return _detect_style(self._text)
 
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, text: str, *, source: str = "<text>", comments: bool = True) -> JsonDocument:
+    def parse(cls, text: str, *, source: str = "<text>", comments: bool = True) -> Self:
         """Parse ``text``; ``comments=False`` accepts strict JSON only (as Claude Code reads it)."""
         try:
             return cls._parse(text, source=source, comments=comments)
@@ -136,12 +145,15 @@ class JsonDocument:
             ) from exc
 
     @classmethod
-    def _parse(cls, text: str, *, source: str, comments: bool) -> JsonDocument:
+    def _parse(cls, text: str, *, source: str, comments: bool) -> Self:
         if not text.strip():
             text = _EMPTY_DOCUMENT
         if not comments:
             _check_strict_json(text, source)
-            return cls(_parse_strict(text), source=source, style=_detect_style(text))
+            return cls(json_model.read(text), source=source, text=text)
+        read = _read_jsonc(text)
+        if read is not None:
+            return cls(json_model.read(text, read[0]), source=source, text=text)
         load_json5()
         from json5.utils import JSON5DecodeError
 
@@ -150,10 +162,10 @@ class JsonDocument:
         except JSON5DecodeError as exc:
             raise _jsonc_error(exc, text, source) from exc
         _to_python(model)  # json-five parses any depth, but every walk of the model recurses: fail here
-        return cls(model, source=source, style=_detect_style(text))
+        return cls(model, source=source, text=text)
 
     @classmethod
-    def empty(cls) -> JsonDocument:
+    def empty(cls) -> Self:
         """A document with no keys; it dumps as ``{}`` plus a newline, 2-space indented once filled."""
         return cls.parse(_EMPTY_DOCUMENT, source="<new>")
 
@@ -173,7 +185,7 @@ class JsonDocument:
             index = _find(node, key)
             if index is None:
                 return default
-            node = node.values[index]
+            node = _child(node, index)
         return _to_python(node)
 
     def dumps(self) -> str:
@@ -196,7 +208,7 @@ class JsonDocument:
         if index is None:
             self._append(frame, key, value)
             return
-        current = frame.obj.values[index]
+        current = _child(frame.obj, index)
         if len(remaining) > 1 and not _is_null(current):
             path = ".".join(keys[: len(frames)])
             raise InvalidConfigFileError(
@@ -232,9 +244,8 @@ class JsonDocument:
         for key in keys:
             frame = frames[-1]
             index = _find(frame.obj, key)
-            if index is None or not _is_object(frame.obj.values[index]):
+            if index is None or not _is_object(child := _child(frame.obj, index)):
                 break
-            child = frame.obj.values[index]
             frames.append(_Frame(child, _indent_of_member(frame, index)))
         return frames
 
@@ -253,23 +264,23 @@ class JsonDocument:
         obj, newline = frame.obj, self._style.newline
         if not obj.keys:
             inner = frame.indent + self._style.unit
-            node = _render(value, inner, self._style, strict=self._strict)
-            _append_to_empty(obj, _make_key(key, self._strict), node, newline + inner, newline + frame.indent)
+            node = _render(value, inner, self._style, own=self._own)
+            _append_to_empty(obj, _make_key(key, self._own), node, newline + inner, newline + frame.indent)
             return
         indent = _member_indent(obj)
-        node = _render(value, indent, self._style, strict=self._strict)
+        node = _render(value, indent, self._style, own=self._own)
         if indent is None:
-            _append_inline(obj, _make_key(key, self._strict), node)
+            _append_inline(obj, _make_key(key, self._own), node)
         else:
-            _append_line(obj, _make_key(key, self._strict), node, newline + indent)
+            _append_line(obj, _make_key(key, self._own), node, newline + indent)
 
     def _replace(self, frame: _Frame, index: int, value: JSONReadable) -> None:
-        old = frame.obj.values[index]
+        old = _child(frame.obj, index)
         if _json_equal(_to_python(old), value):
             return  # keep the original spelling (escapes, number format, layout)
         one_line = _member_indent(frame.obj) is None or _is_one_line_container(old)
         indent = None if one_line else _indent_of_member(frame, index)
-        node = _render(value, indent, self._style, strict=self._strict)
+        node = _render(value, indent, self._style, own=self._own)
         node.wsc_before, node.wsc_after = old.wsc_before, old.wsc_after
         frame.obj.values[index] = node
 
@@ -278,19 +289,37 @@ class JsonDocument:
 
 
 def json_data(text: str, *, source: str = "<text>", comments: bool = True) -> JSONData:
-    """``JsonDocument.parse(text, ...).data``, the same errors for the same texts; strict JSON is
-    read by ``json.loads`` alone (a 28 MB settings.json: 0.3 s, where the editable model takes 3 s)."""
-    if comments or not text.strip():
+    """``JsonDocument.parse(text, ...).data``, the same errors for the same texts; JSON, and JSON
+    with comments once they are blanked, is read by ``json.loads`` alone (a 28 MB settings.json:
+    0.3 s, where json-five's model of a 500 KB JSONC file takes 3 s)."""
+    if not text.strip():
         return JsonDocument.parse(text, source=source, comments=comments).data
     try:
-        data = _check_strict_json(text, source)
+        read = _read_jsonc(text) if comments else (text, _check_strict_json(text, source))
     except RecursionError as exc:
         raise InvalidConfigFileError(
             f"{source} is nested too deeply to read", hint=restore_hint(source)
         ) from exc
-    if not isinstance(data, dict):
-        return JsonDocument.parse(text, source=source, comments=comments).data  # its own error
-    return data
+    if read is None or not isinstance(read[1], dict):
+        return JsonDocument.parse(text, source=source, comments=comments).data  # json-five's, or its error
+    return read[1]
+
+
+def _read_jsonc(text: str) -> tuple[str, object] | None:
+    """What ``json.loads`` reads of a JSONC ``text``, and the text it read: ``text`` itself when it
+    has no comments or trailing commas, else them blanked (``json_model.plain_text``); None when
+    json reads neither (JSON5, or a mistake: json-five reads it, or names the mistake)."""
+    try:
+        return text, json_model.loads(text)
+    except ValueError:
+        pass
+    plain = json_model.plain_text(text)
+    if plain == text:
+        return None
+    try:
+        return plain, json_model.loads(plain)
+    except ValueError:
+        return None
 
 
 def _bom_refused(source: str, who_refuses: str) -> InvalidConfigFileError:
@@ -306,7 +335,7 @@ def _check_strict_json(text: str, source: str) -> object:
     if text.startswith("\ufeff"):  # json.loads: "Unexpected UTF-8 BOM (decode using utf-8-sig)"
         raise _bom_refused(source, "strict JSON readers refuse")  # Claude Code and Pi alike
     try:
-        return json.loads(text)
+        return json_model.loads(text)
     except json.JSONDecodeError as exc:
         pos, problem = exc.pos, exc.msg.removesuffix(" at")
         char, before = text[pos : pos + 1], text[:pos].rstrip()
@@ -337,7 +366,7 @@ def check_jsonc(text: str, source: str, *, reader: str, bom: bool) -> None:
         return
     bare = _COMMENT_OR_STRING.sub(_blank_comment, text)
     try:
-        json.loads(bare)  # Python's json takes NaN and Infinity, JSON.parse does not
+        json_model.loads(bare)  # Python's json takes NaN and Infinity, JSON.parse does not
     except json.JSONDecodeError as exc:
         pos, problem = _jsonc_problem(bare, exc.pos, exc.msg, reader)
     except RecursionError as exc:
@@ -495,12 +524,10 @@ def _normalize_wsc(items: Wsc) -> Wsc:
     return result
 
 
-# -- strict JSON: json-five's model without json-five --------------------------------------------
+# -- the two models ------------------------------------------------------------------------------
 #
-# Claude Code's settings.json is strict JSON, so it never holds a comment, a trailing comma or a
-# JSON5 literal; every whitespace run is one string, laid out exactly as json-five lays it out (see
-# the module docstring). Only documents parsed with ``comments=False`` use these classes; JSONC
-# documents, and the code in assistants/qwen.py that works on their arrays, keep json-five's.
+# A document is json_model's (JSON, and JSONC that json.loads reads once its comments and trailing
+# commas are blanked) or json-five's (JSON5); the helpers below answer for both.
 
 
 def _j5(name: str) -> Any:
@@ -512,72 +539,12 @@ def _j5(name: str) -> Any:
     return getattr(sys.modules["json5.model"], name)
 
 
-class _SNode:
-    __slots__ = ("wsc_after", "wsc_before")
-
-    def __init__(self) -> None:
-        self.wsc_before: list[str] = []  # strict JSON has no comments
-        self.wsc_after: list[str] = []
-
-
-class _SText(_SNode):
-    __slots__ = ("value",)
-
-    def __init__(self, value: _SNode) -> None:
-        super().__init__()
-        self.value = value
-
-
-class _SObject(_SNode):
-    __slots__ = ("keys", "leading_wsc", "trailing_comma", "values")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.keys: list[_SString] = []
-        self.values: list[_SNode] = []
-        self.leading_wsc: list[str] = []
-        self.trailing_comma: None = None  # strict JSON has none, and edits never add one
-
-
-class _SArray(_SNode):
-    __slots__ = ("leading_wsc", "trailing_comma", "values")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: list[_SNode] = []
-        self.leading_wsc: list[str] = []
-        self.trailing_comma: None = None
-
-
-class _SString(_SNode):
-    __slots__ = ("characters", "raw_value")
-
-    def __init__(self, characters: str, raw_value: str) -> None:
-        super().__init__()
-        self.characters = characters
-        self.raw_value = raw_value
-
-
-class _SLiteral(_SNode):
-    """A number, ``true``, ``false``, ``null`` (or the ``NaN``/``Infinity`` Python's json accepts)."""
-
-    __slots__ = ("raw_value", "value")
-
-    def __init__(self, raw_value: str) -> None:
-        super().__init__()
-        self.raw_value = raw_value
-        self.value: JSONValue = _KEYWORDS[raw_value] if raw_value in _KEYWORDS else json.loads(raw_value)
-
-
-_KEYWORDS: dict[str, JSONValue] = {"true": True, "false": False, "null": None}
-
-
 def _is_object(node: Any) -> bool:
-    return isinstance(node, (_SObject, _j5("JSONObject")))
+    return isinstance(node, (json_model.Object, _j5("JSONObject")))
 
 
 def _is_array(node: Any) -> bool:
-    return isinstance(node, (_SArray, _j5("JSONArray")))
+    return isinstance(node, (json_model.Array, _j5("JSONArray")))
 
 
 def _is_container(node: Any) -> bool:
@@ -585,132 +552,17 @@ def _is_container(node: Any) -> bool:
 
 
 def _is_null(node: Any) -> bool:
-    if isinstance(node, _SLiteral):
+    if isinstance(node, json_model.Literal):
         return node.raw_value == "null"
     return isinstance(node, _j5("NullLiteral"))
 
 
-_WS = re.compile(r"[ \t\n\r]*")
-#: What a gap may start with ("" at the end of the text: ``in`` finds it in any string).
-_WS_CHARS = " \t\n\r"
-#: A string, its loop unrolled (a run of plain characters between escapes): 4x faster than an
-#: alternation tried at every character.
-_STRICT_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_STRICT_LITERAL = re.compile(
-    r"-?Infinity|NaN|true|false|null|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
-)
-
-
-def _parse_strict(text: str) -> _SText:
-    """Our model of ``text``, which ``json.loads`` has accepted (or ``json.dumps`` wrote)."""
-    pos = 0
-
-    def gap() -> list[str]:
-        nonlocal pos
-        if text[pos : pos + 1] not in _WS_CHARS:  # most gaps are empty: no regex for them
-            return []
-        match = _WS.match(text, pos)
-        assert match is not None  # the pattern matches the empty string
-        pos = match.end()
-        return [match.group()] if match.group() else []
-
-    def expect(char: str) -> None:
-        nonlocal pos
-        if text[pos : pos + 1] != char:
-            raise ValueError(f"expected {char!r} at index {pos}")
-        pos += 1
-
-    def string() -> _SString:
-        nonlocal pos
-        match = _STRICT_STRING.match(text, pos)
-        if match is None:
-            raise ValueError(f"expected a string at index {pos}")
-        pos = match.end()
-        raw = match.group()
-        return _SString(json.loads(raw) if "\\" in raw else raw[1:-1], raw)  # json.loads accepted it
-
-    def value() -> _SNode:
-        nonlocal pos
-        char = text[pos : pos + 1]
-        if char == "{":
-            pos += 1
-            obj = _SObject()
-            obj.leading_wsc = gap()
-            if text[pos : pos + 1] != "}":
-                key_before: list[str] = []
-                while True:
-                    key = string()
-                    key.wsc_before, key.wsc_after = key_before, gap()
-                    expect(":")
-                    value_before = gap()
-                    member = value()
-                    member.wsc_before, member.wsc_after = value_before, gap()
-                    obj.keys.append(key)
-                    obj.values.append(member)
-                    if text[pos : pos + 1] != ",":
-                        break
-                    pos += 1
-                    key_before = gap()
-            expect("}")
-            return obj
-        if char == "[":
-            pos += 1
-            array = _SArray()
-            array.leading_wsc = gap()
-            if text[pos : pos + 1] != "]":
-                before: list[str] = []
-                while True:
-                    element = value()
-                    element.wsc_before, element.wsc_after = before, gap()
-                    array.values.append(element)
-                    if text[pos : pos + 1] != ",":
-                        break
-                    pos += 1
-                    before = gap()
-            expect("]")
-            return array
-        if char == '"':
-            return string()
-        match = _STRICT_LITERAL.match(text, pos)
-        if match is None:
-            raise ValueError(f"unexpected {char!r} at index {pos}")
-        pos = match.end()
-        return _SLiteral(match.group())
-
-    leading = gap()
-    root = _SText(value())
-    root.wsc_before, root.wsc_after = leading, gap()
-    if pos != len(text):
-        raise ValueError(f"extra data at index {pos}")
-    return root
-
-
-def _dump_strict(node: _SNode, out: list[str]) -> None:
-    out += node.wsc_before
-    if isinstance(node, _SText):
-        _dump_strict(node.value, out)
-    elif isinstance(node, _SObject):
-        out.append("{")
-        out += node.leading_wsc
-        for index, (key, value) in enumerate(zip(node.keys, node.values, strict=True)):
-            if index:
-                out.append(",")
-            _dump_strict(key, out)
-            out.append(":")
-            _dump_strict(value, out)
-        out.append("}")
-    elif isinstance(node, _SArray):
-        out.append("[")
-        out += node.leading_wsc
-        for index, value in enumerate(node.values):
-            if index:
-                out.append(",")
-            _dump_strict(value, out)
-        out.append("]")
-    else:
-        assert isinstance(node, _SString | _SLiteral)
-        out.append(node.raw_value)
-    out += node.wsc_after
+def _child(container: JSONObject | JSONArray, index: int) -> Value:
+    """``container.values[index]``, read first (in place) if json_model left it unread."""
+    node = container.values[index]
+    if isinstance(node, json_model.Unread):
+        node = container.values[index] = json_model.open_container(node)
+    return node
 
 
 # -- reading values ------------------------------------------------------------------------------
@@ -735,14 +587,14 @@ def _members(node: JSONObject) -> zip[tuple[Key, Value]]:
 
 
 def _to_python(node: Value) -> JSONValue:
+    if isinstance(node, json_model.Node):
+        return json_model.to_python(node)
     if _is_object(node):
         return {_key_name(key): _to_python(value) for key, value in _members(node)}
     if _is_array(node):
         return [_to_python(value) for value in node.values]
-    if isinstance(node, (_SString, _j5("String"))):
+    if isinstance(node, _j5("String")):
         return str(node.characters)
-    if isinstance(node, _SLiteral):
-        return node.value
     load_json5()
     from json5.loader import DefaultLoader
 
@@ -779,22 +631,22 @@ def _kind(node: Value) -> str:
 # -- writing values ------------------------------------------------------------------------------
 
 
-def _render(value: JSONReadable, indent: str | None, style: _Style, *, strict: bool = False) -> Value:
+def _render(value: JSONReadable, indent: str | None, style: _Style, *, own: bool = False) -> Value:
     """A model node for ``value``: pretty at ``indent`` on a multi-line object, compact when None;
-    one of ours for a strict-JSON document, else json-five's."""
+    json_model's for a document of json_model (``own``), else json-five's."""
     if indent is None:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
     else:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=style.unit)
         text = text.replace("\n", style.newline + indent)
-    node: Value = _parse_strict(text).value if strict else _parse_model(text).value
+    node: Value = json_model.read(text).value if own else _parse_model(text).value
     return node
 
 
-def _make_key(key: str, strict: bool = False) -> DoubleQuotedString:
+def _make_key(key: str, own: bool = False) -> DoubleQuotedString:
     raw = json.dumps(key, ensure_ascii=False)
-    if strict:
-        return _SString(key, raw)
+    if own:
+        return json_model.String(key, raw)
     load_json5()
     from json5.model import DoubleQuotedString
 
@@ -807,10 +659,8 @@ def _is_one_line_container(node: Value) -> bool:
 
 
 def _dump(node: Node) -> str:
-    if isinstance(node, _SNode):
-        out: list[str] = []
-        _dump_strict(node, out)
-        return "".join(out)
+    if isinstance(node, json_model.Node):
+        return json_model.dump(node)
     load_json5()
     from json5.dumper import ModelDumper
 
@@ -849,7 +699,7 @@ def _has_newline(items: Wsc) -> bool:
 
 
 def _has_comment(items: Wsc) -> bool:
-    comment = _j5("Comment")
+    comment = (json_model.Comment, _j5("Comment"))
     return any(isinstance(item, comment) for item in items)
 
 
@@ -900,7 +750,7 @@ def _close_line_comments(items: Wsc, newline: str) -> Wsc:
         result.append(item)
         following = items[position + 1] if position + 1 < len(items) else None
         ends_line = isinstance(following, str) and following.lstrip(" \t").startswith(("\n", "\r\n"))
-        if isinstance(item, _j5("LineComment")) and not ends_line:
+        if isinstance(item, (json_model.LineComment, _j5("LineComment"))) and not ends_line:
             result.append(newline)
     return _coalesce(result)
 

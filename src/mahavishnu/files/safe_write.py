@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import difflib
 import errno
 import functools
 import hashlib
@@ -44,6 +43,7 @@ from filelock import FileLock, Timeout
 
 from mahavishnu import paths
 from mahavishnu.errors import ConfigDriftError, ConfigFileError, NotFoundError, WriteFailedError
+from mahavishnu.files import text_diff
 from mahavishnu.masking import mask, mask_text
 
 Transform = Callable[[str | None], str]
@@ -93,7 +93,7 @@ class Change:
 
     def diff(self, secrets: Iterable[str] = ()) -> str:
         """Unified diff with every given secret value, and every secret-looking key's value, masked."""
-        lines = difflib.unified_diff(
+        lines = text_diff.unified_diff(
             (self.before or "").splitlines(keepends=True),
             self.after.splitlines(keepends=True),
             fromfile=f"{self.path} (current)" if self.before is not None else "/dev/null",

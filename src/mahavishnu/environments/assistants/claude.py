@@ -7,7 +7,6 @@ Everything else in the file (hooks, permissions, plugins, unknown keys, order, f
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from mahavishnu.environments.assistants.base import (
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, MahavishnuError
+from mahavishnu.files import json_model
 from mahavishnu.files.json_document import JsonDocument, json_data
 from mahavishnu.files.json_values import as_object, as_text
 from mahavishnu.files.safe_write import read_text
@@ -74,7 +74,7 @@ def data_of(text: str | None, source: Path) -> JSONObject:
 def validate(text: str) -> None:
     """Claude Code reads strict JSON with an object at the top."""
     try:
-        data = json.loads(text)
+        data = json_model.loads(text)
     except ValueError as exc:  # a bug of ours, never the user's: refuse to write it
         raise InvalidConfigFileError(f"refusing to write invalid JSON: {exc}") from exc
     if not isinstance(data, dict):

@@ -46,12 +46,14 @@ from mahavishnu.files.json_document import (
     Wsc,
     _above,
     _after_last,
+    _child,
     _close_line_comments,
     _coalesce,
     _find,
     _has_comment,
     _has_newline,
-    _j5,
+    _is_array,
+    _is_object,
     _line_indent,
     _newline_in,
     _render,
@@ -117,8 +119,7 @@ def shadowed_keys(values: Mapping[str, str]) -> list[str]:
 def load(text: str | None, source: Path | str) -> SettingsDocument:
     """The settings, refused (nothing written) where Qwen Code would refuse them (``check_jsonc``)."""
     check_jsonc(text or "", str(source), reader="Qwen Code", bom=True)
-    doc = JsonDocument.parse(text or "", source=str(source), comments=True)
-    return SettingsDocument(doc._model, source=str(source), style=doc._style)
+    return SettingsDocument.parse(text or "", source=str(source), comments=True)
 
 
 def validate(text: str) -> None:
@@ -136,13 +137,13 @@ class SettingsDocument(JsonDocument):
     def array(self, keys: Sequence[str]) -> JSONArray | None:
         node: Value = self._root
         for key in keys:
-            if not isinstance(node, _j5("JSONObject")):
+            if not _is_object(node):
                 return None
             index = _find(node, key)
             if index is None:
                 return None
-            node = node.values[index]
-        return node if isinstance(node, _j5("JSONArray")) else None
+            node = _child(node, index)
+        return node if _is_array(node) else None
 
     def remove_elements(self, keys: Sequence[str], unwanted: Callable[[JSONValue], bool]) -> int:
         array = self.array(keys)
@@ -171,7 +172,7 @@ class SettingsDocument(JsonDocument):
         if not array.values:
             self.set(keys, [value])  # rewrite the empty array in the file's style
             return
-        node = _render(value, indent, self._style)
+        node = _render(value, indent, self._style, own=self._own)
         if indent is None:
             _append_inline(array, node)
         else:
