@@ -66,7 +66,7 @@ def assistant(tool: str, *, codex_profile: str | None = None) -> Assistant:
 
 
 def assistant_class(tool: str) -> type[Assistant]:
-    """Imported on use: a Claude switch loads neither tomlkit (Codex) nor json-five (Qwen, Gemini).
+    """Imported on use: a Claude switch loads neither tomlkit (Codex) nor another assistant's module.
     Measured (benchmarks/lazy_imports.py, child CPU time, 15 runs, machine loaded): 282 ms median for
     the Claude assistant alone vs 295 ms with all four imported (anchor python -c pass 62 ms): it saves
     ~13 ms of a switch, and the import guards of tests/cli/test_fast_paths.py pin it."""

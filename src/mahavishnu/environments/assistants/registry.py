@@ -6,7 +6,7 @@ help read their lists from here; adding an assistant is one module in this packa
 below, then what tests/test_assistant_lists.py names as missing (its name in the ``Literal`` types
 pydantic and mypy need spelled out, each concern's own table: docs/development/adding-an-assistant.md).
 The module is imported only when the assistant is used (``assistant_class``): a Claude switch does
-not load json-five or tomlkit.
+not load tomlkit (json-five is loaded only for a JSON5 file: ``files/json_model.py``).
 """
 
 from __future__ import annotations
