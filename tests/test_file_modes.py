@@ -36,6 +36,22 @@ def _cli(env: dict[str, str], *args: str, stdin: str = "", umask: int | None = N
     assert (done.returncode == 0) == ok, (args, done.stderr)
 
 
+def _fresh_home(home: Path, *more: str) -> dict[str, str]:
+    """An environment whose HOME is ``home``, made 0700 with its ``tmp`` and ``more`` folders, and
+    no MAHAVISHNU_HOME or XDG variable: Mahavishnu's folders are the XDG ones, made from nothing."""
+    for folder in (home, home / "tmp", *(home / name for name in more)):
+        folder.mkdir()
+        folder.chmod(0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAHAVISHNU_", "XDG_"))}
+    env.update(
+        HOME=str(home),
+        TMPDIR=str(home / "tmp"),
+        MAHAVISHNU_DAEMON="off",
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
+    return env
+
+
 def test_directories_and_the_store_are_private(tmp_path: Path):
     home = tmp_path / "fresh" / "mahavishnu-home"  # does not exist yet
     env = {
@@ -78,16 +94,7 @@ def test_make_dir_creates_every_missing_folder_0700_and_leaves_an_existing_one(
 @pytest.mark.parametrize("mask", [0o000, 0o022])
 def test_every_folder_the_commands_create_is_0700_whatever_the_umask(tmp_path: Path, mask: int) -> None:
     home = tmp_path / "home"  # no MAHAVISHNU_HOME: the XDG folders, made from nothing
-    for folder in (home, home / "tmp", home / "project"):
-        folder.mkdir()
-        folder.chmod(0o700)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAHAVISHNU_", "XDG_"))}
-    env.update(
-        HOME=str(home),
-        TMPDIR=str(home / "tmp"),
-        MAHAVISHNU_DAEMON="off",
-        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
-    )
+    env = _fresh_home(home, "project")
     # first: the hook log is all that makes the data folder and its parents here
     _cli(env, "memory", "context", "--tool", "claude", stdin="not json", umask=mask, ok=False)
     _cli(env, "secrets", "set", "lab", "--store", "file", stdin=KEY + "\n", umask=mask)
@@ -124,3 +131,31 @@ def test_every_folder_the_commands_create_is_0700_whatever_the_umask(tmp_path: P
     assert len(configs) >= 5 and home / ".claude" / "settings.json" in configs
     writable = [f"{stat.S_IMODE(p.stat().st_mode):o} {p.relative_to(home)}" for p in configs]
     assert [line for line in writable if int(line.split()[0], 8) & 0o022] == []
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o022])
+def test_every_file_in_mahavishnus_own_folders_is_0600_whatever_the_umask(tmp_path: Path, mask: int) -> None:
+    """Lock files, the backups' ``source``, ``memory-hooks.json``, a service's pid and state files,
+    the usage cache: none takes the umask (000 made them 0666, 022 0644)."""
+    home = tmp_path / "home"
+    env = _fresh_home(home)
+    env.update(
+        MAHAVISHNU_SERVICES__BUILTINS="false",
+        MAHAVISHNU_SERVICES__DEFINITIONS='{"sleeper": {"command": ["sleep", "60"]}}',
+    )
+    own = (home / ".config/mahavishnu", home / ".local/share/mahavishnu", home / ".cache/mahavishnu")
+    _cli(env, "secrets", "set", "lab", "--store", "file", stdin=KEY + "\n", umask=mask)
+    _cli(env, "ai", "switch-llm", "ollama", "--tool", "claude", umask=mask)
+    for tool in ("claude", "codex"):  # backs the switched settings.json up; creates codex's hooks.json
+        _cli(env, "memory", "hooks", "install", "--tool", tool, umask=mask)
+    _cli(env, "usage", "daily", umask=mask)
+    _cli(env, "service", "start", "sleeper", umask=mask)
+    try:  # (the pid file is there while the service runs)
+        files = [p for root in own for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+        loose = [f"{stat.S_IMODE(p.stat().st_mode):o} {p.relative_to(home)}" for p in files]
+    finally:
+        _cli(env, "service", "stop", "sleeper", umask=mask)
+    names = {p.name for p in files}
+    assert {"source", "memory-hooks.json", "sleeper.pid", "sleeper.state.json", "usage.sqlite3"} <= names
+    assert any(p.suffix == ".lock" for p in files)
+    assert [line for line in loose if not line.startswith("600 ")] == []

@@ -55,6 +55,13 @@ def roots() -> list[Path]:
     return [config_dir(), data_dir(), cache_dir()]
 
 
+def create_private(path: Path) -> Path:
+    """Create ``path`` empty and 0600, whatever the umask, unless it exists (then it is left as it
+    is): a file SQLite is about to open, whose -wal and -shm files take its mode."""
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600))
+    return path
+
+
 class CannotMakeDirError(OSError):
     """One of Mahavishnu's own directories cannot be made (``MAHAVISHNU_HOME`` under ``/proc``, a
     file in the way): ``errors.from_unexpected`` says so in one line, never a traceback."""

@@ -179,3 +179,17 @@ def test_a_plain_base_url_still_goes_to_codex_and_claude(tools_on_path, isolated
     )
     claude = plan("lab", load_settings(), tool="claude", args=[])
     assert claude.env["ANTHROPIC_BASE_URL"] == "https://gateway.example:8443/v1"
+
+
+@pytest.mark.parametrize("tool", ["pi", "opencode"])
+@pytest.mark.parametrize("url", CARRYING)
+def test_show_hides_a_base_url_credential_inside_the_json_it_prints(tools_on_path, isolated_home, tool, url):
+    """Pi and OpenCode get their provider as JSON in the environment: ``--show`` prints that JSON,
+    with the base URL's user, password, query and fragment as ``****`` (the host and path readable)."""
+    _lab(isolated_home, url)
+    launch = plan("lab", load_settings(), tool=tool, args=[])
+    assert SECRET in json.dumps(launch.env)  # the assistant still gets it
+    shown = launch.shown_env()
+    assert SECRET not in json.dumps(shown)
+    assert "gateway.example/v1" in json.dumps(shown) and "****" in json.dumps(shown)
+    json.loads(next(v for v in shown.values() if v.startswith("{")))  # still JSON

@@ -41,6 +41,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mahavishnu.config import Settings
@@ -76,12 +77,18 @@ class Launch:
         return {**{k: v for k, v in base.items() if k not in self.unset}, **self.env}
 
     def shown_env(self) -> dict[str, str]:
-        """``env`` fit to print: the key masked, and a base URL's credential (``_hidden``)."""
+        """``env`` fit to print: the key masked, and a base URL's credential (``_hidden``), also
+        inside a value that is JSON (OpenCode's inline config, Pi's provider)."""
         from mahavishnu.masking import mask_tree
 
-        return {
-            k: _hidden(v) if _carries_credential(v) else str(mask_tree(v, k)) for k, v in self.env.items()
-        }
+        shown = {}
+        for k, v in self.env.items():
+            tree = _json_tree(v)
+            if tree is None:
+                shown[k] = str(mask_tree(_hide_urls(v), k))
+            else:
+                shown[k] = json.dumps(mask_tree(_hide_urls(tree), k))
+        return shown
 
 
 def plan(name: str, settings: Settings, *, tool: str | None, args: list[str]) -> Launch:
@@ -154,6 +161,27 @@ def _carries_credential(value: str) -> bool:
     parts = urlsplit(value)
     credential = "@" in parts.netloc or bool(parts.query) or bool(parts.fragment)
     return parts.scheme in ("http", "https") and credential
+
+
+def _json_tree(value: str) -> Any:
+    """``value`` parsed when it is a JSON object or array, else None."""
+    if not value.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
+def _hide_urls(data: Any) -> Any:
+    """A copy of a JSON-like tree with every URL that carries a credential ``_hidden``."""
+    if isinstance(data, dict):
+        return {k: _hide_urls(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_hide_urls(v) for v in data]
+    if isinstance(data, str) and _carries_credential(data):
+        return _hidden(data)
+    return data
 
 
 def _hidden(url: str) -> str:

@@ -246,7 +246,7 @@ def _update_created(change: Callable[[set[str]], set[str]]) -> None:
     def transform(text: str | None) -> str:
         return json.dumps({"version": 1, "created": sorted(change(_created_in(text)))}, indent=2) + "\n"
 
-    safe_write.apply(_created_path(), transform, validate=lambda text: None, backups=2)
+    safe_write.apply(_created_path(), transform, validate=lambda text: None, mode=0o600, backups=2)
 
 
 def _empty(text: str, path: Path) -> bool:

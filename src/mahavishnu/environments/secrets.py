@@ -350,7 +350,7 @@ def _store_lock() -> Iterator[None]:
     lock_path = paths.data_dir() / "locks" / "secrets-store.lock"
     paths.make_dir(lock_path.parent)
     try:
-        with FileLock(lock_path, timeout=30):
+        with FileLock(lock_path, timeout=30, mode=0o600):
             yield
     except Timeout as exc:
         raise SecretStoreError(

@@ -415,7 +415,7 @@ def file_lock(path: Path) -> Iterator[None]:
     lock_path = paths.data_dir() / "locks" / f"{_slug(write_target(path))}.lock"
     try:
         paths.make_dir(lock_path.parent)
-        with FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
+        with FileLock(lock_path, timeout=LOCK_TIMEOUT_S, mode=0o600):
             yield
     except Timeout as exc:
         raise ConfigFileError(
@@ -548,7 +548,7 @@ def backup(path: Path, text: str, *, keep: int) -> Backup:
     directory = _backup_dir(path)
     try:
         paths.make_dir(directory)
-        (directory / "source").write_text(source_key(path), encoding="utf-8")
+        write_private(directory / "source", source_key(path), lock=False)
     except PermissionError as exc:
         raise WriteFailedError(
             f"cannot write a backup in {directory}: permission denied",

@@ -412,7 +412,7 @@ def _transaction_lock() -> Iterator[None]:
         return
     paths.make_dir(journal_dir())
     try:
-        with FileLock(journal_dir() / "transaction.lock", timeout=LOCK_TIMEOUT_S):
+        with FileLock(journal_dir() / "transaction.lock", timeout=LOCK_TIMEOUT_S, mode=0o600):
             token = _inside.set(True)
             try:
                 yield

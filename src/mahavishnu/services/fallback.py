@@ -29,6 +29,7 @@ from mahavishnu import paths
 from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.files.safe_write import write_private
 from mahavishnu.services import metrics, probe
 from mahavishnu.services.events import log_event
 
@@ -55,11 +56,7 @@ def read_state() -> dict[str, dict[str, str]]:
 
 
 def _write_state(state: dict[str, dict[str, str]]) -> None:
-    path = state_path()
-    paths.make_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_private(state_path(), json.dumps(state, indent=2) + "\n")
 
 
 def unknown_chain_entries(settings: Settings) -> dict[str, str]:

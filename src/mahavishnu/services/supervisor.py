@@ -42,6 +42,7 @@ from mahavishnu.errors import (
     ServiceStopError,
     UnknownServiceError,
 )
+from mahavishnu.files.safe_write import write_private
 from mahavishnu.masking import mask_args
 from mahavishnu.services import definitions, health, procs
 
@@ -185,7 +186,7 @@ class Supervisor:
         lock_path = self.path(name, ".lock")
         paths.make_dir(services_dir())
         budget = self.settings.services.start_timeout_seconds + self.settings.services.stop_timeout_seconds
-        lock = FileLock(str(lock_path), timeout=budget + 10 if wait else 0)
+        lock = FileLock(str(lock_path), timeout=budget + 10 if wait else 0, mode=0o600)
         try:
             with lock:
                 yield
@@ -646,10 +647,7 @@ def _poll(pid: int) -> None:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    paths.make_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_private(path, json.dumps(data, indent=2) + "\n", lock=False)
 
 
 def _now() -> str:

@@ -278,7 +278,7 @@ def single_watcher() -> Iterator[None]:
     from mahavishnu.services.supervisor import services_dir
 
     paths.make_dir(services_dir())
-    lock = FileLock(str(services_dir() / "watch.lock"), timeout=0)
+    lock = FileLock(str(services_dir() / "watch.lock"), timeout=0, mode=0o600)
     try:
         lock.acquire()
     except Timeout:

@@ -175,7 +175,7 @@ _TABLES = ("files", "records", "bad_lines", "sums", "reads", "crc_index", "crc_b
 
 
 def _connected(file: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(file, timeout=30)
+    db = sqlite3.connect(paths.create_private(file), timeout=30)
     try:
         if db.execute("PRAGMA user_version").fetchone()[0] != VERSION and _emptied(db):
             db.execute("VACUUM")  # (the file keeps the old tables' pages otherwise)

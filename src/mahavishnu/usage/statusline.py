@@ -116,7 +116,7 @@ def _refresh_in_background(now: float) -> None:
     except OSError:
         pass
     try:
-        marker.touch()
+        marker.touch(mode=0o600)
         subprocess.Popen(
             [sys.executable, "-m", "mahavishnu", "usage", "statusline", "--refresh"],
             stdin=subprocess.DEVNULL,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 import time
 import uuid
@@ -254,8 +253,7 @@ def _private_dir(directory: Path) -> None:
 def _private_file(path: Path) -> None:
     """The outbox file 0600 before SQLite opens it (its -wal and -shm files take its mode)."""
     _private_dir(path.parent)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    os.close(fd)
+    paths.create_private(path)
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(OSError):
             if file.stat().st_mode & 0o077:

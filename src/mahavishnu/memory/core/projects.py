@@ -184,7 +184,7 @@ def _name_for(place: Path, *, checkout: bool) -> str:
 
     registry_file = _registry_file()
     paths.make_dir(registry_file.parent)
-    with filelock.FileLock(f"{registry_file}.lock", timeout=10):
+    with filelock.FileLock(f"{registry_file}.lock", timeout=10, mode=0o600):
         registry = _read()  # again, under the lock: another session may have named it meanwhile
         name = registry.name_of(place) or _free_name(place, registry, inherit=checkout)
         (registry.roots if checkout else registry.folders)[str(place)] = name

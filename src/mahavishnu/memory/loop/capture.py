@@ -301,9 +301,9 @@ def _save_mark(store: MemoryStore, tool: Tool, session: OpenSession, mark: Mark)
         return
     paths.make_dir(kept)
     path = kept / key.replace(":", "-")
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)  # (whole or not at all; the capture's file lock is held)
+    from mahavishnu.files.safe_write import write_private
+
+    write_private(path, text, lock=False)  # (the capture's file lock is held)
 
 
 def _marks_here(store: MemoryStore) -> Path | None:

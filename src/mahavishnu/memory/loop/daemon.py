@@ -239,7 +239,7 @@ def _say_stopped_once() -> None:
 
     with contextlib.suppress(OSError, ServiceError):  # (unwritable: said again next time, no harm)
         _private_dir(marker.parent)
-        marker.touch()
+        marker.touch(mode=0o600)
 
 
 def _exchange(path: Path, message: dict[str, Any], timeout: float) -> Any:
@@ -312,7 +312,7 @@ def start_in_background() -> bool:
         _private_dir(marker.parent)
         if _started_lately(marker):
             return False
-        marker.touch()
+        marker.touch(mode=0o600)
     except (OSError, ServiceError):  # (a run directory of another user, or none can be made: the
         return False  # caller works alone, and says so if it cannot either)
     subprocess.Popen(

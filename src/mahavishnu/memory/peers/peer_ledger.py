@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from mahavishnu.errors import PeerError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.masking import mask_url
-from mahavishnu.paths import make_dir
+from mahavishnu.paths import create_private, make_dir
 
 if TYPE_CHECKING:
     from mahavishnu.config import SessionBuddySettings
@@ -134,7 +134,7 @@ class Ledger:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         make_dir(self.path.parent)
-        with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as db:
+        with closing(sqlite3.connect(create_private(self.path), timeout=10, isolation_level=None)) as db:
             db.row_factory = sqlite3.Row
             db.executescript(_SCHEMA)
             yield db

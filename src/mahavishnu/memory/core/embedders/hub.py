@@ -178,9 +178,9 @@ def verify_snapshot(folder: Path, stamps: Path, model: str) -> None:
         known[str(blob)] = [expected, state.st_size, state.st_mtime_ns]
         changed = True
     if changed:
-        tmp = stamps.with_suffix(".tmp")
-        tmp.write_text(json.dumps(known), encoding="utf-8")
-        os.replace(tmp, stamps)
+        from mahavishnu.files.safe_write import write_private
+
+        write_private(stamps, json.dumps(known), lock=False)
 
 
 def _hash_like(blob: Path, expected: str) -> str:
