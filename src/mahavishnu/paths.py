@@ -6,6 +6,7 @@ config and data dirs are used. Nothing here creates directories: callers that wr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -58,7 +59,8 @@ def roots() -> list[Path]:
 def create_private(path: Path) -> Path:
     """Create ``path`` empty and 0600, whatever the umask, unless it exists (then it is left as it
     is): a file SQLite is about to open, whose -wal and -shm files take its mode."""
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600))
+    with contextlib.suppress(FileExistsError):  # (an existing one may be read-only: never opened here)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600))
     return path
 
 
