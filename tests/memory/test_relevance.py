@@ -14,6 +14,7 @@ from _backends import Factory
 from mahavishnu.config import MemorySettings, RecallSettings
 from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.core import judge_weights
+from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.backends.sqlite import SqliteBackend
 from mahavishnu.memory.core.embedders.local import LocalEmbedder
 from mahavishnu.memory.core.judge import FEATURES, Candidate, features, judge
@@ -317,6 +318,21 @@ def test_the_note_holding_a_fact_comes_before_the_turns_that_talked_about_its_to
             n for n, hit in enumerate(hits) if hit.memory.content.startswith("We chose to keep ledgerd's API")
         ]
         assert where == ([0] if penalty else [5])
+
+
+@pytest.mark.parametrize("deeper", [3, 1])
+def test_a_search_reads_deeper_when_turns_fill_its_first_candidates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deeper: int
+) -> None:
+    """Without a scope, trailmix's sessions' turns fill a search's first candidates: ranking them
+    lower reorders only those, so the search reads ``TURNS_DEEPER`` times as far first, and the
+    crash-reporting note its turns pushed out comes back among the hits."""
+    monkeypatch.setattr(store_module, "TURNS_DEEPER", deeper)
+    with _project_with_its_sessions(tmp_path / "m.db", MemorySettings(), "trailmix") as store:
+        hits = store.search("what do we use to collect app exceptions on handsets?", limit=10)
+
+        found = any(hit.memory.content.startswith("Crash reporting in trailmix is Sentry") for hit in hits)
+        assert found == (deeper > 1)
 
 
 def test_a_search_shows_what_is_close_where_the_prompt_hook_stays_quiet(backend_factory: Factory) -> None:
