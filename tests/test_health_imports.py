@@ -45,3 +45,39 @@ def test_health_with_probes_runs_twenty_times_without_an_import_race():
                 assert f"assistant:{tool}" in components, (batch, components)
             for tool in ("qwen", "gemini"):
                 assert "Error" not in components[f"assistant:{tool}"]["detail"], components
+
+
+def test_every_package_whose_init_imports_its_own_modules_is_loaded_before_the_checks_threads():
+    """The race of a module's first import against its package's ``__init__`` (``EAGER_PACKAGES``):
+    every package of the source whose ``__init__`` imports modules of its own is in the list, and
+    ``health_report`` has them all imported when it starts the checks' threads (checked in a fresh
+    interpreter, where nothing is imported yet)."""
+    from pathlib import Path
+
+    from mahavishnu.health import EAGER_PACKAGES
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    eager = set()
+    for init in (src / "mahavishnu").rglob("__init__.py"):
+        package = ".".join(init.parent.relative_to(src).parts)
+        lines = init.read_text().splitlines()
+        own = [line for line in lines if line.startswith((f"from {package}.", f"from {package} import "))]
+        if own and package != "mahavishnu" and not package.startswith("mahavishnu.integrations"):
+            eager.add(package)  # (the integrations are optional extras no check imports)
+    assert eager == set(EAGER_PACKAGES)
+
+    probe = (
+        "import sys, concurrent.futures as f\n"
+        "import mahavishnu.health as h\n"
+        "seen = []\n"
+        "class Pool(f.ThreadPoolExecutor):\n"
+        "    def __init__(self, *a, **k):\n"
+        "        seen.append([p for p in h.EAGER_PACKAGES if p not in sys.modules])\n"
+        "        super().__init__(*a, **k)\n"
+        "h.ThreadPoolExecutor = Pool\n"
+        "h.health_report(record=False)\n"
+        "print(seen[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

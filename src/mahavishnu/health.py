@@ -20,6 +20,7 @@ Statuses: ``ok``, ``stopped`` (a service nobody asked to run), ``skipped`` (not 
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +65,21 @@ class HealthReport:
         return asdict(self)
 
 
+#: Packages whose ``__init__`` imports modules of their own, imported before the checks run on threads
+#: of their own. A thread whose first import of one of those modules comes while another runs the
+#: package's ``__init__`` holds the module's import lock and waits for the package's, while the other
+#: holds the package's and waits for the module's: Python's import locks call it a deadlock, and the
+#: check that met it failed ("deadlock detected by _ModuleLock('mahavishnu.files.safe_write')", once
+#: in 15 runs of `mahavishnu health` in a fresh home).
+EAGER_PACKAGES = (
+    "mahavishnu.files",
+    "mahavishnu.usage.readers",
+    "mahavishnu.environments.claude_settings",
+    "mahavishnu.environments.mcp_servers",
+    "mahavishnu.memory.core.embedders",
+)
+
+
 def health_report(
     settings: Settings | None = None,
     *,
@@ -88,6 +104,8 @@ def health_report(
         ("assistants", lambda: _assistants(settings, probe_providers)),
         ("budget", _budgets),
     ]
+    for package in EAGER_PACKAGES:  # before the checks' threads: see EAGER_PACKAGES
+        importlib.import_module(package)
     with ThreadPoolExecutor(max_workers=len(checks)) as pool:
         components = [c for found in pool.map(lambda check: _guarded(*check), checks) for c in found]
     report = HealthReport(all(c.status != "error" for c in components), components)

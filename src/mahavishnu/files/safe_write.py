@@ -43,7 +43,10 @@ from filelock import FileLock, Timeout
 
 from mahavishnu import paths
 from mahavishnu.errors import ConfigDriftError, ConfigFileError, NotFoundError, WriteFailedError
-from mahavishnu.files import text_diff
+
+# (the module, not ``from mahavishnu.files import``: that waits for the package, whose __init__ may be
+# importing this module on another thread: a deadlock)
+from mahavishnu.files.text_diff import unified_diff
 from mahavishnu.masking import mask, mask_text
 
 Transform = Callable[[str | None], str]
@@ -93,7 +96,7 @@ class Change:
 
     def diff(self, secrets: Iterable[str] = ()) -> str:
         """Unified diff with every given secret value, and every secret-looking key's value, masked."""
-        lines = text_diff.unified_diff(
+        lines = unified_diff(
             (self.before or "").splitlines(keepends=True),
             self.after.splitlines(keepends=True),
             fromfile=f"{self.path} (current)" if self.before is not None else "/dev/null",
