@@ -346,3 +346,30 @@ def test_a_store_whose_tables_were_never_made_is_named_with_its_migrations(isola
 
     assert findings["store"].status == "warn" and "migrations pending" in findings["store"].detail
     assert findings["embedder"].status == findings["projects"].status == "ok"
+
+
+def test_what_others_can_reach_in_mahavishnus_own_folders_is_flagged():
+    """A 0644 file in a 0700 folder is private (files made before they were created 0600 are so);
+    a folder others may enter exposes it, and the finding names both and how to close them."""
+    root = paths.data_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
+    (root / "locks").mkdir(mode=0o700, exist_ok=True)
+    state = root / "locks" / "memory.lock"
+    state.write_text("")
+    state.chmod(0o644)
+
+    def found() -> Finding:
+        return _by_check(doctor.check_private_files(load_settings()))[f"mode:{root}"]
+
+    assert found().status == "ok"
+    (root / "locks").chmod(0o755)
+    assert found().status == "ok"  # (the store's folder still keeps others out)
+    root.chmod(0o711)
+    loose = found()
+    assert loose.status == "warn" and "go-rwx" in loose.hint
+    assert loose.detail.removeprefix("others can reach ").split(", ") == [
+        str(root),
+        str(root / "locks"),
+        str(state),
+    ]

@@ -7,6 +7,7 @@ broken part never hides the others. ``healthy`` is true only when no finding is 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -387,7 +388,48 @@ def check_private_files(settings: Settings) -> list[Finding]:
             )
         else:
             findings.append(Finding(f"mode:{path.name}", "ok", f"{path} is private"))
-    return findings
+    roots = list(dict.fromkeys(paths.roots()))  # (MAHAVISHNU_HOME holds the others: scanned once)
+    return [*findings, *(_loose_in(root) for root in roots if not any(o in root.parents for o in roots))]
+
+
+#: How many entries of one of Mahavishnu's folders ``_loose_in`` looks at (a store's backups and
+#: caches can be many; the first loose ones are what the finding names).
+_MODE_SCAN_LIMIT = 20_000
+
+
+def _loose_in(root: Path) -> Finding:
+    """Whether others can reach one of Mahavishnu's own folders or what is in it: the folder with any
+    permission for group or others, or a folder or file with one inside folders others can all enter
+    (in a 0700 folder a 0644 file is private: files made before they were created 0600 are so)."""
+    loose = [str(root)] if root.is_dir() and _mode(root) & 0o077 else []
+    entered = {root: bool(_mode(root) & 0o011)}
+    seen = 0
+    for folder, dirs, files in os.walk(root) if root.is_dir() else ():
+        here = Path(folder)
+        for name in (*dirs, *files):
+            path = here / name
+            with contextlib.suppress(OSError):
+                mode = stat.S_IMODE(path.lstat().st_mode)
+                if name in dirs:
+                    entered[path] = entered.get(here, False) and bool(mode & 0o011)
+                if mode & 0o077 and not path.is_symlink() and entered.get(here, False):
+                    loose.append(str(path))
+        seen += len(dirs) + len(files)
+        if seen >= _MODE_SCAN_LIMIT:
+            break
+    if not loose:
+        return Finding(f"mode:{root}", "ok", f"others cannot reach anything under {root}")
+    shown = ", ".join(loose[:3]) + (f" and {len(loose) - 3} more" if len(loose) > 3 else "")
+    hint = f"`chmod -R go-rwx {shlex.quote(str(root))}`"
+    return Finding(f"mode:{root}", "warn", f"others can reach {shown}", hint)
+
+
+def _mode(path: Path) -> int:
+    """``path``'s permission bits (0 when it cannot be read)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0
 
 
 # -- the store and the MCP registration -----------------------------------------------------------------
