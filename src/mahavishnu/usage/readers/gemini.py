@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from mahavishnu import paths
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
@@ -93,11 +92,13 @@ def find() -> list[Path]:
     reads them) and their subagents' ``*/chats/<parent id>/*.jsonl``, which it does not; and the
     ``.json`` documents of both that versions before 0.39 wrote."""
     from mahavishnu.memory.loop.session_file import session_files
+    from mahavishnu.memory.loop.session_logs import SOURCES
 
-    root = paths.gemini_home() / "tmp"
+    main = SOURCES["gemini"]  # (the memory loop's folder and pattern: ``*/chats/*.jsonl``)
+    root = main.root()
     if not root.is_dir():
         return []
-    return session_files(root, "*/chats/*.jsonl", "*/chats/*/*.jsonl", "*/chats/*.json", "*/chats/*/*.json")
+    return session_files(root, main.pattern, "*/chats/*/*.jsonl", "*/chats/*.json", "*/chats/*/*.json")
 
 
 READER = Reader("gemini", WANTED, parse, find=find, document=parse)
