@@ -136,19 +136,13 @@ def _epoch_ms(value: JSONValue | None) -> float:
 _FIRST_MS, _LAST_MS = 946_684_800_000, 7_258_118_400_000  # 2000-01-01 and 2200-01-01, UTC
 
 
-def data_dir() -> Path:
-    """OpenCode's data folder: ``$XDG_DATA_HOME/opencode``, else ``~/.local/share/opencode``."""
-    base = os.environ.get("XDG_DATA_HOME")
-    return (Path(base) if base else paths.home() / ".local" / "share") / "opencode"
-
-
 def find() -> list[Path]:
     """OpenCode's database, when it has one (a regular file in its folder: a link counts only when
     it stays there), and its older storage's message files; never from a folder that leads out to
     one holding HOME."""
     from mahavishnu.memory.loop.session_file import session_files
 
-    folder = data_dir()
+    folder = paths.opencode_data_dir()
     if not folder.is_dir():
         return []
     base = folder.resolve()
