@@ -13,14 +13,12 @@ calendar's (as ccusage counts them)."""
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import sqlite3
 import time as clock
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
 
-from mahavishnu import telemetry
+from mahavishnu import collector, telemetry
 from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.loop.recall_log import Recalled, session_digest
@@ -609,7 +607,7 @@ def _report(
 
     recalled = recalls(wanted, start, end)
     every = bool(recalled) or telemetry.enabled()  # they need every request: nothing kept
-    with _collector_paused(), ledger.opened() as db:
+    with collector.paused(), ledger.opened() as db:
         folding = None if every else _Folding(Sums(period, by), wanted, start, end, prices)
         refreshed = _refreshed(db, wanted, lambda: prices()[1].load(), folding)
         attribution, pricing = prices()
@@ -762,7 +760,7 @@ def priced_requests(
     """Every request of ``tools`` since ``since`` (seconds), oldest first, with its cost (None:
     unpriced): what ``usage blocks`` and the status line add up."""
     wanted = list(tools)
-    with _collector_paused():
+    with collector.paused():
         records, refreshed, _ = _again_if_damaged(lambda: collect(wanted, since, None))
         attribution, pricing = _pricing()
         return [(record, cost) for record, _, cost in priced(records, attribution, pricing)], refreshed
@@ -781,20 +779,6 @@ def recalls(tools: Iterable[Tool], since: float | None, until: float | None) -> 
         and (since is None or entry.at >= since)
         and (until is None or entry.at < until)
     ]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a report makes its hundreds of thousands of
-    tuples and dicts (none in a cycle): otherwise it walks them all again and again, a third of a
-    report's time over a year of logs."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def _start(day: date | None) -> float | None:
