@@ -456,9 +456,7 @@ def _connect(path: Path, pages_kib: int = PAGES_KIB) -> sqlite3.Connection:
     try:
         paths.make_dir(path.parent)
         if str(path) != ":memory:" and not path.exists():
-            # a new store is private (0600); SQLite's -wal/-shm files follow it
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+            paths.create_private(path)  # a new store is private (0600); SQLite's -wal/-shm files follow it
         conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection
         )
