@@ -7,8 +7,15 @@ the real OpenCode 1.18.33 schema (the test fixture's database) filled with N ass
   and after 1,000 replies were added (only the rows updated since the last read are read);
 * our peak RSS (the database is read a piece of rows at a time).
 
+With ``--storage-files N``, OpenCode 0.6-1.1's older storage instead (no database): N message
+files, ``storage/message/<session>/<message>.json`` as those versions wrote them (indented, a
+prompt then its reply, 50 to a session, one session in 6 a subagent's), with each session's file
+under ``storage/session/<project>/``; ccusage and ours cold (our cache deleted) and warm, median
+and p95 of ``--runs`` each, wall and CPU, the reports' token totals beside each other.
+
     python benchmarks/usage_opencode.py                       # 100,000 replies
     python benchmarks/usage_opencode.py --messages 400000
+    CCUSAGE=/tmp/ccu/node_modules/.bin/ccusage python benchmarks/usage_opencode.py --storage-files 6000
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import random
 import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "usage" / "fixtures" / "pi-opencode-home" / ".local/share/opencode/opencode.db"
-CCUSAGE = REPO / ".e2e-tools" / "node_modules" / ".bin" / "ccusage"
+CCUSAGE = Path(os.environ.get("CCUSAGE", REPO / ".e2e-tools" / "node_modules" / ".bin" / "ccusage"))
 START_MS = 1_767_225_600_000  # 2026-01-01
 MODELS = [("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-5"), ("lab", "qwen3-coder-plus")]
 
@@ -80,6 +88,79 @@ def fill(database: Path, replies: int, first: int = 0) -> None:
         db.execute("COMMIT")
 
 
+PROJECT = "4f8a1c0e9b2d7f3a6c5e8d1b0a9f2e7c4d3b6a5f"
+PER_SESSION = 50  # message files (a prompt, then its reply) to a session
+
+
+def fill_storage(storage: Path, files: int) -> None:
+    """``files`` message files of OpenCode 1.1's ``storage/`` (half prompts, half replies) in
+    sessions of ``PER_SESSION``, each session's file beside them; one session in 6 a subagent's
+    (its file names the session before it as its ``parentID``)."""
+    rng = random.Random(files)
+    for n in range(0, files, 2):
+        session = f"ses_bench{n // PER_SESSION:08d}"
+        at = START_MS + n * 150_000
+        folder = storage / "message" / session
+        if n % PER_SESSION == 0:
+            folder.mkdir(parents=True)
+            info: dict[str, object] = {
+                "id": session,
+                "slug": "quiet-lynx",
+                "version": "1.1.48",
+                "projectID": PROJECT,
+                "directory": "/home/dev/src/shop",
+                "title": "t",
+                "time": {"created": at, "updated": at},
+            }
+            if n // PER_SESSION % 6 == 5:
+                info["parentID"] = f"ses_bench{n // PER_SESSION - 1:08d}"
+            _write(storage / "session" / PROJECT / f"{session}.json", info)
+        provider, model = rng.choice(MODELS)
+        prompt = f"msg_u{n:09d}"
+        _write(
+            folder / f"{prompt}.json",
+            {
+                "id": prompt,
+                "sessionID": session,
+                "role": "user",
+                "time": {"created": at},
+                "agent": "build",
+                "model": {"providerID": provider, "modelID": model},
+            },
+        )
+        if n + 1 >= files:
+            break
+        reply = f"msg_a{n:09d}"
+        _write(
+            folder / f"{reply}.json",
+            {
+                "id": reply,
+                "sessionID": session,
+                "role": "assistant",
+                "time": {"created": at + 1000, "completed": at + 9000},
+                "parentID": prompt,
+                "modelID": model,
+                "providerID": provider,
+                "mode": "build",
+                "agent": "build",
+                "path": {"cwd": "/home/dev/src/shop", "root": "/home/dev/src/shop"},
+                "cost": 0,
+                "tokens": {
+                    "input": rng.randint(10, 5000),
+                    "output": rng.randint(10, 3000),
+                    "reasoning": rng.choice((0, 0, rng.randint(0, 2000))),
+                    "cache": {"read": rng.randint(0, 90000), "write": rng.choice((0, rng.randint(0, 8000)))},
+                },
+                "finish": "stop",
+            },
+        )
+
+
+def _write(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2))  # (as OpenCode's JSON.stringify(value, null, 2))
+
+
 def ours(env: dict[str, str]) -> tuple[float, dict[str, int]]:
     started = time.perf_counter()
     proc = subprocess.run(
@@ -94,25 +175,83 @@ def ours(env: dict[str, str]) -> tuple[float, dict[str, int]]:
     return took, {k: totals[k] for k in ("input_tokens", "output_tokens", "cache_read_tokens", "requests")}
 
 
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one run of ``command`` (the child's CPU, its workers' included),
+    and what it printed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {proc.stderr[-2000:]}")
+    return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, proc.stdout
+
+
+def _row(name: str, runs: list[tuple[float, float, str]], files: int) -> None:
+    walls, cpus = sorted(r[0] for r in runs), sorted(r[1] for r in runs)
+    p95 = walls[min(len(walls) - 1, round(0.95 * (len(walls) - 1)))]
+    median = statistics.median(walls)
+    print(
+        f"  {name:<44} median {median:5.2f} s  p95 {p95:5.2f} s  CPU {statistics.median(cpus):5.2f} s"
+        f"  {files / median:8,.0f} files/s",
+        flush=True,
+    )
+
+
+TOTALS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "requests")
+
+
+def measure_storage(home: Path, env: dict[str, str], files: int, runs: int) -> None:
+    """ccusage and ours on ``files`` message files of the older storage: cold and warm."""
+    import compileall
+
+    import mahavishnu  # (the tree the runs import: PYTHONPATH's)
+
+    # bytecode as an install has it (with PYTHONDONTWRITEBYTECODE set, each run compiles it again)
+    compileall.compile_dir(Path(mahavishnu.__file__).parent, quiet=1)
+    fill_storage(home / ".local" / "share" / "opencode" / "storage", files)
+    print(f"OpenCode 1.1 storage: {files:,} message files in {-(-files // PER_SESSION):,} sessions")
+    print(f"  load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; ours from {mahavishnu.__file__}")
+    ours = [sys.executable, "-m", "mahavishnu", "usage", "daily", "--tool", "opencode", "--json"]
+    cold = []
+    for _ in range(runs):
+        shutil.rmtree(home / ".mahavishnu" / "cache", ignore_errors=True)
+        cold.append(_timed(ours, env))
+    warm = [_timed(ours, env) for _ in range(runs)]
+    totals = json.loads(cold[0][2])["totals"]
+    print(f"  our totals: { {k: totals[k] for k in TOTALS} }")
+    if CCUSAGE.exists():
+        command = [str(CCUSAGE), "opencode", "daily", "--json", "--offline"]
+        theirs = [_timed(command, env) for _ in range(runs)]
+        _row("ccusage opencode daily --json --offline", theirs, files)
+        print(f"  ccusage's totals: {json.loads(theirs[0][2]).get('totals')}")
+    else:
+        print(f"  ccusage not found at {CCUSAGE} (--ccusage PATH, or CCUSAGE=PATH)")
+    _row("cold: mahavishnu usage daily --tool opencode", cold, files)
+    _row("warm: mahavishnu usage daily --tool opencode", warm, files)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--storage-files", type=int, default=0, help="the older storage's files instead")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each (--storage-files)")
+    parser.add_argument("--ccusage", type=Path, help="ccusage's executable (or CCUSAGE=PATH)")
     args = parser.parse_args()
+    global CCUSAGE
+    CCUSAGE = args.ccusage or CCUSAGE
     home = Path(tempfile.mkdtemp(prefix="usage-opencode-bench-"))
     try:
         data = home / ".local" / "share" / "opencode"
         data.mkdir(parents=True)
+        if args.storage_files:
+            measure_storage(home, _env(home), args.storage_files, args.runs)
+            return
         database = data / "opencode.db"
         shutil.copy(FIXTURE, database)
         fill(database, args.messages)
-        env = {
-            **os.environ,
-            "HOME": str(home),
-            "XDG_DATA_HOME": str(home / ".local" / "share"),
-            "XDG_CACHE_HOME": str(home / ".cache"),
-            "MAHAVISHNU_HOME": str(home / ".mahavishnu"),
-            "MAHAVISHNU_DAEMON": "off",
-        }
+        env = _env(home)
         size = sum(p.stat().st_size for p in data.iterdir()) / 2**20
         print(f"OpenCode database: {args.messages:,} replies, {size:.0f} MB")
         if CCUSAGE.exists():
@@ -135,6 +274,17 @@ def main() -> None:
         print(f"  peak RSS of our runs: {peak:.0f} MB")
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "MAHAVISHNU_HOME": str(home / ".mahavishnu"),
+        "MAHAVISHNU_DAEMON": "off",
+    }
 
 
 if __name__ == "__main__":
