@@ -122,32 +122,59 @@ def session_files(root: Path, *patterns: str) -> list[Path]:
             hint="Make it the assistant's own session folder again (not a link to / or to HOME).",
         )
     wanted = [pattern.split("/") for pattern in patterns]
-    found: list[Path] = []
-    for folder, _, names in os.walk(root):  # followlinks=False: a linked folder is not entered
-        here = Path(folder)
-        folders = here.relative_to(root).parts
-        for name in names:
-            path = here / name
-            named = any(_named(parts, len(folders), name, folders) for parts in wanted)
-            if named and _regular_within(path, base):
-                found.append(path)
-    return sorted(found)
+    deepest = None if any(parts[0] == "**" for parts in wanted) else max(len(parts) for parts in wanted) - 1
+    found: list[tuple[tuple[str, ...], Path]] = []
+    for folders, entries in _walk(root, deepest):
+        # (a pattern's folder parts are matched once per folder, not once per file in it)
+        names = [parts[-1] for parts in wanted if _folders_named(parts, folders)]
+        for entry in entries:
+            if any(fnmatch.fnmatchcase(entry.name, name) for name in names) and _regular_within(entry, base):
+                found.append(((*folders, entry.name), Path(entry.path)))
+    found.sort(key=lambda item: item[0])  # (as sorting the paths would, without pathlib's compare)
+    return [path for _, path in found]
 
 
-def _named(parts: list[str], depth: int, name: str, folders: tuple[str, ...]) -> bool:
+def _walk(root: Path, deepest: int | None) -> Iterator[tuple[tuple[str, ...], list[os.DirEntry[str]]]]:
+    """Each folder under ``root`` (as its names from ``root``) with its entries that are not
+    folders, at most ``deepest`` folders down (None: all): one listing per folder, whose entries
+    know their kind without a stat each. A linked folder is not entered (one of the entries)."""
+    stack: list[tuple[str, tuple[str, ...]]] = [(str(root), ())]
+    while stack:
+        folder, folders = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:  # gone meanwhile, unreadable: as os.walk, passed over
+            continue
+        files = []
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                files.append(entry)
+            elif deepest is None or len(folders) < deepest:
+                stack.append((entry.path, (*folders, entry.name)))
+        yield folders, files
+
+
+def _folders_named(parts: list[str], folders: tuple[str, ...]) -> bool:
+    """Whether files in ``folders`` may match the pattern ``parts``: any depth for ``**/NAME``,
+    else each folder as the pattern names it."""
     if parts[0] == "**":
-        return fnmatch.fnmatchcase(name, parts[-1])
-    if depth != len(parts) - 1:
+        return True
+    if len(folders) != len(parts) - 1:
         return False
-    return all(fnmatch.fnmatchcase(part, want) for part, want in zip((*folders, name), parts, strict=True))
+    return all(fnmatch.fnmatchcase(folder, want) for folder, want in zip(folders, parts, strict=False))
 
 
-def _regular_within(path: Path, base: Path) -> bool:
-    """A regular file; through a link only when it resolves under ``base``."""
+def _regular_within(entry: os.DirEntry[str], base: Path) -> bool:
+    """A regular file (its kind as listed: no stat); through a link only when it resolves under
+    ``base``."""
     try:
-        if path.is_symlink() and not path.resolve().is_relative_to(base):
-            return False
-        return stat.S_ISREG(path.stat().st_mode)
+        if entry.is_file(follow_symlinks=False):
+            return True
+        if not entry.is_symlink():
+            return False  # a FIFO, socket or device
+        path = Path(entry.path)
+        return path.resolve().is_relative_to(base) and stat.S_ISREG(path.stat().st_mode)
     except (OSError, RuntimeError):  # gone meanwhile, a link loop
         return False
 
