@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.usage import ledger, logfile
+from mahavishnu.usage.readers import opencode
 from mahavishnu.usage.records import UsageRecord
 from mahavishnu.usage.report import collect
 
@@ -125,6 +126,108 @@ def test_a_storage_folder_linked_from_outside_opencode_s_is_not_walked(
     os.symlink(outside, storage / "message" / "ses_linked")
     records, _, _ = collect(["opencode"], None, None)
     assert len(records) == 3
+
+
+HELPER = "ses_4a7e0f9d1ffeZyXwVuTsRqPoNm"  # a subagent's session (its file names a parentID)
+HAIKU = "msg_b581e6c2b001CcDdEeFfGgHhIi"
+
+
+def _reply(storage: Path, session: str, key: str, fresh: int) -> Path:
+    """A finished reply ``key`` in ``session``'s folder: the Sonnet reply's file with another id
+    and ``fresh`` input tokens."""
+    message = json.loads((storage / "message" / MAIN / f"{SONNET}.json").read_text())
+    message |= {"id": key, "sessionID": session}
+    message["tokens"] = {"input": fresh, "output": 1, "reasoning": 0, "cache": _NO_CACHE}
+    path = storage / "message" / session / f"{key}.json"
+    path.write_text(json.dumps(message, indent=2))
+    return path
+
+
+def test_a_new_message_file_in_a_session_folder_read_before_is_found_and_read_alone(storage: Path) -> None:
+    collect(["opencode"], None, None)
+    _reply(storage, MAIN, "msg_next", 123)
+    records, refreshed, _ = collect(["opencode"], None, None)
+    assert refreshed.read == 1 and [r.input for r in records if r.key == "opencode:msg_next"] == [123]
+    assert len(records) == 4 and not refreshed.problems
+
+
+def test_a_message_file_replaced_by_a_rename_or_removed_replaces_or_drops_its_request(storage: Path) -> None:
+    """OpenCode may write a reply's file anew (another inode under the same name): its record is
+    replaced, never counted twice; a file gone takes its record with it."""
+    collect(["opencode"], None, None)
+    path = storage / "message" / MAIN / f"{SONNET}.json"
+    message = json.loads(path.read_text())
+    message["tokens"]["input"] = 2500
+    written = path.with_name("written.tmp")
+    written.write_text(json.dumps(message, indent=2))
+    written.rename(path)
+    records, refreshed, _ = collect(["opencode"], None, None)
+    assert refreshed.read == 1 and [r.input for r in records if r.key == f"opencode:{SONNET}"] == [2500]
+    assert len(records) == 3
+    path.unlink()
+    records, _, _ = collect(["opencode"], None, None)
+    assert [r.key for r in records] == [f"opencode:{HAIKU}", "opencode:msg_b581e61f0001OoPpQqRrSsTtUu"]
+
+
+def test_a_subagent_s_session_stays_a_helper_s_as_it_gains_replies(storage: Path) -> None:
+    collect(["opencode"], None, None)
+    _reply(storage, HELPER, "msg_helper_next", 50)
+    _reply(storage, MAIN, "msg_main_next", 60)
+    records, _, _ = collect(["opencode"], None, None)
+    sources = {r.key.removeprefix("opencode:"): r.source for r in records}
+    assert sources[HAIKU] == sources["msg_helper_next"] == "helper" and sources["msg_main_next"] == "main"
+
+
+def test_many_message_files_read_at_once_keep_each_request_and_its_order(
+    storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows a first read makes are written many at a time: as many flushes as the files need,
+    each request once, in the order the files were listed (a read's id keeps it)."""
+    keys = [f"msg_many{n:03d}" for n in range(40)]
+    for n, key in enumerate(keys):
+        _reply(storage, HELPER if n % 4 == 0 else MAIN, key, n + 1)
+    monkeypatch.setattr(ledger, "_WRITES_BYTES", 1)  # (each read written on its own)
+    records, refreshed, skipped = collect(["opencode"], None, None)
+    assert refreshed.read == 5 + 40 and skipped == 0 and len(records) == 3 + 40
+    assert sorted(r.input for r in records if r.key.startswith("opencode:msg_many")) == list(range(1, 41))
+    with ledger.opened() as db:
+        listed = sorted(storage.glob("message/*/msg_many*.json"), key=lambda p: (p.parent.name, p.name))
+        paths = [row[0] for row in ledger.stored(db) if "msg_many" in row[0]]
+        assert paths == [str(p) for p in listed]
+        assert db.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 5 + 40
+
+
+def test_only_regular_message_files_in_opencode_s_folder_are_listed(
+    storage: Path, isolated_home: Path
+) -> None:
+    """One listing per session folder tells each entry's kind: a FIFO, a file linked from outside,
+    a linked session folder or a file deeper than ``message/<session>/`` is not a message file."""
+    folder = storage / "message" / MAIN
+    os.mkfifo(folder / "msg_fifo.json")
+    outside = isolated_home / "outside.json"
+    outside.write_text((folder / f"{SONNET}.json").read_text())
+    os.symlink(outside, folder / "msg_out.json")
+    os.symlink(folder / f"{SONNET}.json", storage / "message" / HELPER / "msg_in.json")
+    (folder / "deeper").mkdir()
+    _reply(storage, f"{MAIN}/deeper", "msg_deep", 1)
+    os.symlink(folder, storage / "message" / "ses_linked")
+    found = opencode.find()
+    names = sorted(path.name for path in found)
+    assert names == sorted([f"{HAIKU}.json", "msg_in.json", *(p.name for p in folder.glob("msg_b*.json"))])
+    assert found == sorted(found)
+
+
+def test_a_fifo_put_in_a_message_file_s_place_after_it_was_listed_is_refused_not_waited_on(
+    storage: Path,
+) -> None:
+    path = storage / "message" / MAIN / f"{SONNET}.json"
+    listed = opencode.find()
+    path.unlink()
+    os.mkfifo(path)
+    with ledger.opened() as db:
+        refreshed = ledger.refresh(db, {"opencode": listed})
+    assert refreshed.problems == [f"cannot read {path}: not a regular file (a pipe, socket or device)"]
+    assert refreshed.read == 4
 
 
 SESSION = "chats/session-2026-03-02T09-14-5c1e0a77"

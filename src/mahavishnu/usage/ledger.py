@@ -179,7 +179,7 @@ def _connected(file: Path) -> sqlite3.Connection:
     try:
         if db.execute("PRAGMA user_version").fetchone()[0] != VERSION and _emptied(db):
             db.execute("VACUUM")  # (the file keeps the old tables' pages otherwise)
-        db.executescript(_SCHEMA)
+        db.executescript(f"BEGIN; {_SCHEMA} COMMIT;")  # (one sync to the disk, not one a table)
     except BaseException:
         db.close()
         raise
@@ -277,13 +277,10 @@ def refresh(
     with db:
         seen = {str(path) for files in logs.values() for path in files}
         for tool in logs:
-            gone = [
-                p
-                for (p, t) in db.execute("SELECT path, tool FROM files WHERE tool = ?", (tool,))
-                if p not in seen
-            ]
-            for path_text in gone:
-                _forget(db, path_text)
+            _forget(
+                db,
+                [p for (p,) in db.execute("SELECT path FROM files WHERE tool = ?", (tool,)) if p not in seen],
+            )
         # in order (the records' rows keep it), the databases last (but read first: see _read_all)
         tables: list[_Plan | _TablePlan] = []
         plans: list[_Plan | _TablePlan] = []
@@ -293,8 +290,10 @@ def refresh(
                 if reader.table is not None and not reader.whole(path):
                     if (table := _table_plan(tool, path, known.get(str(path)), done)) is not None:
                         tables.append(table)
-                elif (plan := _plan(db, tool, path, known.get(str(path)), done)) is not None:
+                elif (plan := _plan(tool, path, known.get(str(path)), done)) is not None:
                     plans.append(plan)
+        # what the logs read again whole gave before, in one statement (not one per log)
+        _forget(db, [str(plan.path) for plan in plans if isinstance(plan, _Plan) and not plan.start])
         _read_all(db, plans + tables, known, done, meanwhile)
         done.whole = (
             done.stored is not None
@@ -307,8 +306,8 @@ def refresh(
 @dataclass
 class _Plan:
     """What to read of a log of JSON lines: from byte ``start`` (after line ``line``), with the
-    reader's ``state`` there; and what the log was when looked at. A JSON document
-    (``Reader.whole``) is read whole."""
+    reader's ``state`` there (``start`` 0: read whole, what the ledger holds of it forgotten);
+    and what the log was when looked at. A JSON document (``Reader.whole``) is read whole."""
 
     tool: Tool
     path: Path
@@ -330,11 +329,9 @@ class _Plan:
         return Tail(self.path, self.start, self.line, READERS[self.tool].wanted, self.whole)
 
 
-def _plan(
-    db: sqlite3.Connection, tool: Tool, path: Path, row: _FileRow | None, done: Refresh
-) -> _Plan | None:
+def _plan(tool: Tool, path: Path, row: _FileRow | None, done: Refresh) -> _Plan | None:
     """What to read of ``path``: None when it is unchanged (or cannot be read: a problem noted).
-    A log that is not the one read last time plus an append loses its records here."""
+    A log that is not the one read last time plus an append is read from its start."""
     try:
         stat = path.stat()
         identity = f"{stat.st_dev}:{stat.st_ino}"
@@ -348,10 +345,8 @@ def _plan(
         return None
     plan = _Plan(tool, path, 0, 0, {}, stat.st_size, stat.st_mtime_ns, head, identity, whole)
     appended = same_file and row is not None and stat.st_size >= row[3] and _starts_as(head, row[4])
-    if appended and row is not None and not whole:
+    if appended and row is not None and not whole and row[3]:
         plan.start, plan.line, plan.state = row[3], row[6], _state(row[5])
-    else:
-        _forget(db, str(path))
     return plan
 
 
@@ -402,6 +397,7 @@ def _read_all(
         i for i, job in enumerate(jobs) if isinstance(job, _TablePlan) or job.new_bytes <= POOL_FILE_MAX
     ]
     workers = _workers(sum(jobs[i].new_bytes for i in pooled))
+    writes = _Writes()
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers else nullcontext() as pool:
         ahead: dict[int, tuple[Future[_Task], int]] = {}  # a job read ahead: its task, its place there
         tasks = iter(_tasks(jobs, pooled) if pool is not None else ())
@@ -427,23 +423,24 @@ def _read_all(
                 in_hand -= job.new_bytes
                 unread -= place == len(found) - 1
             if isinstance(job, _TablePlan):
-                _table_stored(db, job, read, done)  # type: ignore[arg-type]
+                _table_stored(db, job, read, done, writes)  # type: ignore[arg-type]
                 continue
             try:
                 if isinstance(read, OSError):
                     raise read
                 if read is not None:
                     encoded, bad, end, line, state = read  # type: ignore[misc]
-                    _store(db, job, encoded, done)
+                    _store(db, job, encoded, done, writes)
                 else:
                     bad, tail = [], job.tail()
                     for batch in _rows(job, tail, bad):  # a piece at a time: memory stays bounded
-                        _store(db, job, _encoded(batch), done, batch)
+                        _store(db, job, _encoded(batch), done, writes, batch)
                     bad, end, line, state = bad + tail.passed, tail.end, tail.line, job.state
             except OSError as error:
                 done.problems.append(f"cannot read {job.path}: {error.strerror or error}")
                 continue
-            _file_read(db, job, end, job.head, state, bad, line, done)
+            _file_read(db, job, end, job.head, state, bad, line, done, writes)
+    writes.flush(db)
 
 
 def _tasks(jobs: list[_Plan | _TablePlan], pooled: list[int]) -> list[list[int]]:
@@ -563,40 +560,70 @@ def _decoded(blob: object) -> list[Row]:
     return rows
 
 
+@dataclass
+class _Writes:
+    """The rows of ``reads``, ``bad_lines`` and ``files`` that the logs read so far give, written
+    many at a time (``flush``): a message file of OpenCode's older storage is a few hundred bytes,
+    and a statement for each of its rows cost more than reading it. Written in the order made
+    (a read's id keeps it), and once they hold ``_WRITES_BYTES`` of records (memory stays bounded)."""
+
+    reads: list[tuple[object, ...]] = field(default_factory=list)
+    bad: list[tuple[str, int, str]] = field(default_factory=list)
+    files: list[tuple[object, ...]] = field(default_factory=list)
+    held: int = 0
+
+    def flush(self, db: sqlite3.Connection) -> None:
+        db.executemany(
+            "INSERT INTO reads (path, tool, first, last, count, records, crcs) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.reads,
+        )
+        db.executemany("INSERT INTO bad_lines VALUES (?, ?, ?)", self.bad)
+        db.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
+            self.files,
+        )
+        self.reads, self.bad, self.files, self.held = [], [], [], 0
+
+
+_WRITES_BYTES = 8 * 2**20
+
+
 def _store(
     db: sqlite3.Connection,
     plan: _Plan | _TablePlan,
     encoded: _Encoded,
     done: Refresh,
+    writes: _Writes,
     rows: list[Row] | None = None,
 ) -> None:
     """One read's records stored (``rows``: them, when the caller has them as values)."""
     blob, count, first, last, crcs = encoded
     if not count:
         return
-    db.execute(
-        "INSERT INTO reads (path, tool, first, last, count, records, crcs) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (str(plan.path), plan.tool, first, last, count, blob, crcs),
-    )
+    writes.reads.append((str(plan.path), plan.tool, first, last, count, blob, crcs))
+    writes.held += len(blob)
+    if writes.held >= _WRITES_BYTES:
+        writes.flush(db)
     done.took(count, lambda: rows if rows is not None else pickle.loads(memoryview(blob)[4:]))  # (a worker's)
 
 
 def _file_read(
     db: sqlite3.Connection, plan: _Plan | _TablePlan, end: int, head: bytes, state: State,
-    bad: list[tuple[int, str]], lines: int, done: Refresh,
+    bad: list[tuple[int, str]], lines: int, done: Refresh, writes: _Writes,
 ) -> None:  # fmt: skip
     """The ``files`` row of a log read (where reading stopped, its first bytes, the reader's state,
     the lines or rows before it), and its bad lines, kept."""
     done.read += 1
     done.skipped_lines += len(bad)
-    _keep_bad(db, plan.path, bad)
-    db.execute(
-        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, "
-        "COALESCE((SELECT skipped FROM files WHERE path = ?), 0) + ?, ?, ?)",
+    path = str(plan.path)
+    writes.bad += _bad_kept(db, path, bad)
+    state_text = json.dumps(state) if state else "{}"
+    writes.files.append(
         (
-            str(plan.path), plan.tool, plan.size, plan.mtime_ns, end, _head_print(head), json.dumps(state),
-            str(plan.path), len(bad), lines, plan.identity,
-        ),
+            path, plan.tool, plan.size, plan.mtime_ns, end, _head_print(head), state_text,
+            path, len(bad), lines, plan.identity,
+        )
     )  # fmt: skip
 
 
@@ -669,7 +696,11 @@ def _table_rows(
 
 
 def _table_stored(
-    db: sqlite3.Connection, plan: _TablePlan, read: _TableRead | OSError | sqlite3.Error | None, done: Refresh
+    db: sqlite3.Connection,
+    plan: _TablePlan,
+    read: _TableRead | OSError | sqlite3.Error | None,
+    done: Refresh,
+    writes: _Writes,
 ) -> None:
     """The records of ``plan``'s database (``read`` ahead, else read here) stored in place of what
     the same rows gave before (a row read again replaces its records: no request twice)."""
@@ -681,15 +712,17 @@ def _table_stored(
         done.problems.append(f"cannot read {plan.path}: {error}")
         return
     path = str(plan.path)
+    writes.flush(db)  # (what it held is looked at, or forgotten, as written)
     if rows.after < 0:
-        _forget(db, path)
+        _forget(db, [path])
     for found in pieces:
         batch: list[Row] = [tuple(r) for r in _once(found, {})]
         if rows.after >= 0 and batch:
+            writes.flush(db)
             batch = _replaced(db, path, batch)
-        _store(db, plan, _encoded(batch), done, batch)
+        _store(db, plan, _encoded(batch), done, writes, batch)
     state.update(after=str(rows.newest), rows=str(rows.total), rowid=str(rows.highest))
-    _file_read(db, plan, 0, b"", state, bad, rows.total, done)
+    _file_read(db, plan, 0, b"", state, bad, rows.total, done, writes)
 
 
 def _replaced(db: sqlite3.Connection, path: str, batch: list[Row]) -> list[Row]:
@@ -727,15 +760,12 @@ def _records_changed(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM crc_covered")
 
 
-def _keep_bad(db: sqlite3.Connection, path: Path, bad: list[tuple[int, str]]) -> None:
-    """Keep the first ``BAD_KEPT`` bad lines of ``path`` for ``--verbose``."""
+def _bad_kept(db: sqlite3.Connection, path: str, bad: list[tuple[int, str]]) -> list[tuple[str, int, str]]:
+    """The rows of ``bad`` to keep for ``--verbose``: those of the first ``BAD_KEPT`` of ``path``."""
     if not bad:
-        return
-    kept = int(db.execute("SELECT COUNT(*) FROM bad_lines WHERE path = ?", (str(path),)).fetchone()[0])
-    db.executemany(
-        "INSERT INTO bad_lines VALUES (?, ?, ?)",
-        ((str(path), number, why) for number, why in sorted(bad)[: max(0, BAD_KEPT - kept)]),
-    )
+        return []
+    kept = int(db.execute("SELECT COUNT(*) FROM bad_lines WHERE path = ?", (path,)).fetchone()[0])
+    return [(path, number, why) for number, why in sorted(bad)[: max(0, BAD_KEPT - kept)]]
 
 
 def _once(records: list[UsageRecord], stored: dict[str, int]) -> Iterator[UsageRecord]:
@@ -815,11 +845,13 @@ def _state(text: str) -> State:
     return {k: v for k, v in value.items() if isinstance(v, str)} if isinstance(value, dict) else {}
 
 
-def _forget(db: sqlite3.Connection, path: str) -> None:
-    if db.execute("DELETE FROM reads WHERE path = ?", (path,)).rowcount:
+def _forget(db: sqlite3.Connection, paths: list[str]) -> None:
+    """What the ledger holds of the logs at ``paths``, taken out (one statement a table)."""
+    rows = [(path,) for path in paths]
+    if db.executemany("DELETE FROM reads WHERE path = ?", rows).rowcount > 0:
         _records_changed(db)
-    db.execute("DELETE FROM bad_lines WHERE path = ?", (path,))
-    db.execute("DELETE FROM files WHERE path = ?", (path,))
+    db.executemany("DELETE FROM bad_lines WHERE path = ?", rows)
+    db.executemany("DELETE FROM files WHERE path = ?", rows)
 
 
 def records(
