@@ -178,15 +178,16 @@ def test_a_subagent_s_session_stays_a_helper_s_as_it_gains_replies(storage: Path
     assert sources[HAIKU] == sources["msg_helper_next"] == "helper" and sources["msg_main_next"] == "main"
 
 
+@pytest.mark.parametrize("held", [1, ledger._WRITES_BYTES])  # each read written on its own, or all at once
 def test_many_message_files_read_at_once_keep_each_request_and_its_order(
-    storage: Path, monkeypatch: pytest.MonkeyPatch
+    storage: Path, monkeypatch: pytest.MonkeyPatch, held: int
 ) -> None:
     """The rows a first read makes are written many at a time: as many flushes as the files need,
     each request once, in the order the files were listed (a read's id keeps it)."""
     keys = [f"msg_many{n:03d}" for n in range(40)]
     for n, key in enumerate(keys):
         _reply(storage, HELPER if n % 4 == 0 else MAIN, key, n + 1)
-    monkeypatch.setattr(ledger, "_WRITES_BYTES", 1)  # (each read written on its own)
+    monkeypatch.setattr(ledger, "_WRITES_BYTES", held)
     records, refreshed, skipped = collect(["opencode"], None, None)
     assert refreshed.read == 5 + 40 and skipped == 0 and len(records) == 3 + 40
     assert sorted(r.input for r in records if r.key.startswith("opencode:msg_many")) == list(range(1, 41))
