@@ -212,7 +212,7 @@ def measure_storage(home: Path, env: dict[str, str], files: int, runs: int) -> N
     compileall.compile_dir(Path(mahavishnu.__file__).parent, quiet=1)
     fill_storage(home / ".local" / "share" / "opencode" / "storage", files)
     print(f"OpenCode 1.1 storage: {files:,} message files in {-(-files // PER_SESSION):,} sessions")
-    print(f"  load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; ours from {mahavishnu.__file__}")
+    print(f"  load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; ours: {mahavishnu.__file__}")
     ours = [sys.executable, "-m", "mahavishnu", "usage", "daily", "--tool", "opencode", "--json"]
     cold = []
     for _ in range(runs):

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -196,6 +197,31 @@ def test_many_message_files_read_at_once_keep_each_request_and_its_order(
         paths = [row[0] for row in ledger.stored(db) if "msg_many" in row[0]]
         assert paths == [str(p) for p in listed]
         assert db.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 5 + 40
+
+
+def test_many_small_message_files_are_read_by_worker_processes_many_to_a_task(
+    storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening and parsing a file of a few hundred bytes costs as much as ``LOG_WORK`` bytes of
+    lines: thousands of them are read on every core (the parent loads the prices meanwhile),
+    ``_TASK_BYTES`` of that work to a task, not one hand-off per file."""
+    for n in range(40):
+        _reply(storage, MAIN, f"msg_many{n:03d}", n + 1)
+    monkeypatch.setattr(ledger, "POOL_MIN", 45 * ledger.LOG_WORK)  # (the 45 files' work, not their bytes)
+    monkeypatch.setattr(ledger, "_TASK_BYTES", 10 * ledger.LOG_WORK)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (pytest's own threads: none fork here)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    tasks: list[int] = []
+
+    class Pool(ledger.ProcessPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            tasks.append(len(args[0]))
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(ledger, "ProcessPoolExecutor", Pool)
+    records, refreshed, skipped = collect(["opencode"], None, None)
+    assert tasks == [10, 10, 10, 10, 5] and refreshed.read == 45 and skipped == 0
+    assert sorted(r.input for r in records if r.key.startswith("opencode:msg_many")) == list(range(1, 41))
 
 
 def test_only_regular_message_files_in_opencode_s_folder_are_listed(

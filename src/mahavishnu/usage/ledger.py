@@ -324,6 +324,12 @@ class _Plan:
     def new_bytes(self) -> int:
         return self.size - self.start
 
+    @property
+    def work(self) -> int:
+        """What reading it costs, in bytes of log: its new bytes, and ``LOG_WORK`` at least (opening
+        and parsing a file of a few hundred bytes costs as much as 16 KB of lines)."""
+        return max(self.new_bytes, LOG_WORK)
+
     def tail(self) -> Tail:
         """Its lines from where to read, for its reader."""
         return Tail(self.path, self.start, self.line, READERS[self.tool].wanted, self.whole)
@@ -366,13 +372,14 @@ def _starts_as(head: bytes, kept: bytes) -> bool:
     return _head_print(head[: int.from_bytes(kept[:2], "big")]) == kept
 
 
-#: Logs with more new bytes than ``POOL_MIN`` together are read on every core, those of at most
+#: Logs with more ``work`` than ``POOL_MIN`` together are read on every core, those of at most
 #: ``POOL_FILE_MAX`` new bytes each (a bigger one is read here a piece at a time: its records are
 #: never all in memory), several to a task of up to ``_TASK_BYTES`` (each task costs this process
 #: a hand-off with the pool's thread: 0.5 ms, a second over a thousand logs); read ahead of what
 #: is stored: ``_AHEAD`` tasks per core, and more while those in hand hold under ``_AHEAD_BYTES``
 #: of log together (the workers never wait on a busy parent).
 POOL_MIN = 64 * 2**20
+LOG_WORK = 16 * 2**10
 POOL_FILE_MAX = 8 * 2**20
 _TASK_BYTES = 4 * 2**20
 _AHEAD = 2
@@ -396,7 +403,7 @@ def _read_all(
     pooled = [
         i for i, job in enumerate(jobs) if isinstance(job, _TablePlan) or job.new_bytes <= POOL_FILE_MAX
     ]
-    workers = _workers(sum(jobs[i].new_bytes for i in pooled))
+    workers = _workers(sum(jobs[i].work for i in pooled))
     writes = _Writes()
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers else nullcontext() as pool:
         ahead: dict[int, tuple[Future[_Task], int]] = {}  # a job read ahead: its task, its place there
@@ -453,11 +460,11 @@ def _tasks(jobs: list[_Plan | _TablePlan], pooled: list[int]) -> list[list[int]]
     for i in pooled:
         if isinstance(jobs[i], _TablePlan):
             continue
-        if task and size + jobs[i].new_bytes > _TASK_BYTES:
+        if task and size + jobs[i].work > _TASK_BYTES:
             tasks.append(task)
             task, size = [], 0
         task.append(i)
-        size += jobs[i].new_bytes
+        size += jobs[i].work
     return [*tasks, task] if task else tasks
 
 
@@ -473,11 +480,11 @@ def _read_task(jobs: list[_Plan | _TablePlan]) -> _Task:
     return found
 
 
-def _workers(new_bytes: int) -> int:
-    """Processes to read ``new_bytes`` of logs with: none (here) for a little, or from a process
+def _workers(work: int) -> int:
+    """Processes to read logs of ``work`` with: none (here) for a little, or from a process
     with threads (a fork copies only the thread that makes it: another's lock would stay held)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if new_bytes < POOL_MIN or cores < 2 or threading.active_count() > 1:
+    if work < POOL_MIN or cores < 2 or threading.active_count() > 1:
         return 0
     return cores
 
@@ -644,6 +651,10 @@ class _TablePlan:
 
     @property
     def new_bytes(self) -> int:
+        return self.size
+
+    @property
+    def work(self) -> int:
         return self.size
 
 
