@@ -56,6 +56,7 @@ the tuning half has room on others), then the fewest tokens; both halves printed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -255,11 +256,18 @@ def described(data: dict[str, Any]) -> list[tuple[str, str]]:
     return [(p, about) for p, about in projects.items() if isinstance(about, str) and about.strip()]
 
 
-def stored(store: MemoryStore, data: dict[str, Any], describe: bool = True, turns: int = 0) -> dict[int, str]:
+def stored(
+    store: MemoryStore,
+    data: dict[str, Any],
+    describe: bool = True,
+    turns: int = 0,
+    questions: dict[str, list[str]] | None = None,
+) -> dict[int, str]:
     """Every fact stored as ``memory store --project`` does, each project first described with the
     set's words for it as ``memory describe P "..."`` does (``describe``), then ``turns`` captured
     turns of coding sessions in each project (``_coding_turns``: sessions of 20, as the capture
-    hook stores them); memory id -> fact id (the turns are no fact)."""
+    hook stores them); memory id -> fact id (the turns are no fact). With ``questions`` (fact id ->
+    questions, ``--questions``), each fact's in its metadata under ``QUESTIONS``."""
     from _coding_turns import coding_turns
 
     from mahavishnu.memory.loop.conversations import Turn, store_turns
@@ -268,7 +276,10 @@ def stored(store: MemoryStore, data: dict[str, Any], describe: bool = True, turn
         store.describe_project(project, about)
     ids = {}
     for f in data["facts"]:
-        memory = store.store(f["text"], memory_type(f), project=f["project"], source_system="cli")
+        metadata = {QUESTIONS: questions[f["id"]]} if questions and f["id"] in questions else None
+        memory = store.store(
+            f["text"], memory_type(f), project=f["project"], source_system="cli", metadata=metadata
+        )
         ids[memory.id] = f["id"]
     said = coding_turns(turns)
     for project in dict.fromkeys(f["project"] for f in data["facts"] if f["project"]):
@@ -278,6 +289,31 @@ def stored(store: MemoryStore, data: dict[str, Any], describe: bool = True, turn
                 store, [Turn("claude", session, r, t, project=project) for r, t in said[start : start + 20]]
             )
     return ids
+
+
+#: The metadata key ``--questions`` stores a fact's likely questions under (no product code reads it).
+QUESTIONS = "questions"
+
+
+@contextmanager
+def questions_embedded() -> Iterator[None]:
+    """A candidate, measured without shipping it: a memory's vector made from its text followed by
+    the questions in its metadata (``QUESTIONS``), as if the assistant that stored a note had also
+    written the questions it answers. ``store.embedding_text`` is patched in this process only."""
+    from mahavishnu.memory.core import store as store_module
+
+    plain = store_module.embedding_text
+
+    def with_questions(content: str, metadata: Any, about: str | None = None) -> str:
+        asked = metadata.get(QUESTIONS)
+        text = plain(content, metadata, about)
+        return f"{text}\n" + "\n".join(map(str, asked)) if isinstance(asked, list) and asked else text
+
+    store_module.embedding_text = with_questions  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        store_module.embedding_text = plain  # type: ignore[assignment]
 
 
 def scope(project: str | None, scoped: bool) -> dict[str, Any]:
@@ -801,6 +837,13 @@ def main() -> None:
         help="also N captured turns of coding sessions in each project, as weeks of sessions leave them "
         "(with --fast; the baselines rank the facts alone)",
     )
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        metavar="FILE",
+        help="a candidate: each fact stored with the questions FILE gives it (id -> list) and its vector "
+        "made from its text and them (e.g. benchmarks/data/devmem_questions.json; with --fast)",
+    )
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     parser.add_argument(
         "--data",
@@ -812,17 +855,21 @@ def main() -> None:
     sweeps = args.hook_sweep or args.separability or args.fusion_sweep or args.evidence_sweep
     if args.data.resolve() != DATA and sweeps:
         parser.error("the sweeps choose on devmem.json's tuning half: drop --data, or the sweep")
-    if args.turns and not args.fast:
-        parser.error("--turns stores the turns in-process: add --fast")
+    if args.questions and args.postgres:
+        parser.error("--questions is measured on the embedded store only: drop --postgres")
+    if (args.turns or args.questions) and not args.fast:
+        parser.error("--turns and --questions store in-process: add --fast")
+    asked_of = json.loads(args.questions.read_text(encoding="utf-8")) if args.questions else None
     data = load(args.data)
     asked = asks(data)
     settings = MemorySettings()
     embedder = CachedEmbedder(get_embedder(settings), args.cache)
-    with tempfile.TemporaryDirectory() as tmp, environ(MAHAVISHNU_HOME=str(Path(tmp) / "home")):
+    candidate = questions_embedded() if asked_of else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory() as tmp, environ(MAHAVISHNU_HOME=str(Path(tmp) / "home")), candidate:
         root = Path(tmp)
         where = settings.model_copy(update={"path": root / "dev.db"})
         with MemoryStore.open(where, embedder=embedder) as store:
-            ids = stored(store, data, not args.undescribed, args.turns)
+            ids = stored(store, data, not args.undescribed, args.turns, asked_of)
             search: dict[str, list[Answer]] = {}
             bare: dict[str, list[Answer]] = {}
             search["pipeline"] = in_process(store, asked, ids, True)
