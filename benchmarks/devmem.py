@@ -56,7 +56,6 @@ the tuning half has room on others), then the fewest tokens; both halves printed
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
@@ -80,6 +79,7 @@ from _embed_cache import CachedEmbedder, default_cache_dir, searched_once
 
 from mahavishnu.config import MemorySettings, RecallSettings
 from mahavishnu.memory.core.embedders import get_embedder
+from mahavishnu.memory.core.models import QUESTIONS
 from mahavishnu.memory.core.store import MemoryStore
 
 DATA = Path(__file__).resolve().parent / "data" / "devmem.json"
@@ -267,7 +267,7 @@ def stored(
     set's words for it as ``memory describe P "..."`` does (``describe``), then ``turns`` captured
     turns of coding sessions in each project (``_coding_turns``: sessions of 20, as the capture
     hook stores them); memory id -> fact id (the turns are no fact). With ``questions`` (fact id ->
-    questions, ``--questions``), each fact's in its metadata under ``QUESTIONS``."""
+    questions, ``--questions``), each fact's stored as ``memory store --question`` stores them."""
     from _coding_turns import coding_turns
 
     from mahavishnu.memory.loop.conversations import Turn, store_turns
@@ -276,7 +276,7 @@ def stored(
         store.describe_project(project, about)
     ids = {}
     for f in data["facts"]:
-        metadata = {QUESTIONS: questions[f["id"]]} if questions and f["id"] in questions else None
+        metadata = {QUESTIONS: questions[f["id"]]} if questions and questions.get(f["id"]) else None
         memory = store.store(
             f["text"], memory_type(f), project=f["project"], source_system="cli", metadata=metadata
         )
@@ -289,31 +289,6 @@ def stored(
                 store, [Turn("claude", session, r, t, project=project) for r, t in said[start : start + 20]]
             )
     return ids
-
-
-#: The metadata key ``--questions`` stores a fact's likely questions under (no product code reads it).
-QUESTIONS = "questions"
-
-
-@contextmanager
-def questions_embedded() -> Iterator[None]:
-    """A candidate, measured without shipping it: a memory's vector made from its text followed by
-    the questions in its metadata (``QUESTIONS``), as if the assistant that stored a note had also
-    written the questions it answers. ``store.embedding_text`` is patched in this process only."""
-    from mahavishnu.memory.core import store as store_module
-
-    plain = store_module.embedding_text
-
-    def with_questions(content: str, metadata: Any, about: str | None = None) -> str:
-        asked = metadata.get(QUESTIONS)
-        text = plain(content, metadata, about)
-        return f"{text}\n" + "\n".join(map(str, asked)) if isinstance(asked, list) and asked else text
-
-    store_module.embedding_text = with_questions  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        store_module.embedding_text = plain  # type: ignore[assignment]
 
 
 def scope(project: str | None, scoped: bool) -> dict[str, Any]:
@@ -346,11 +321,12 @@ def cosine_alone(
     scoped: bool,
     floor: float | None = None,
     about: bool = False,
+    questions: dict[str, list[str]] | None = None,
 ) -> list[Answer]:
     """Rank the facts a question's scope sees by cosine: with a project, its facts and those of no
     project; a question of no project searches every fact (as the pipeline and the CLI do). With
     ``about``, each fact embedded as the store embeds it once its project is described
-    (``models.embedding_text``)."""
+    (``models.embedding_text``); with ``questions``, with them too, as ``--question`` stores them."""
     from mahavishnu.memory.core.models import embedding_text, project_context
 
     facts = data["facts"]
@@ -359,7 +335,11 @@ def cosine_alone(
         project_context(f["project"], told[f["project"]]) if f["project"] in told else None for f in facts
     ]
     docs = embedder.embed_many(
-        [embedding_text(f["text"], {}, c) for f, c in zip(facts, contexts, strict=True)], kind="document"
+        [
+            embedding_text(f["text"], {QUESTIONS: (questions or {}).get(f["id"], [])}, c)
+            for f, c in zip(facts, contexts, strict=True)
+        ],
+        kind="document",
     )
     queries = embedder.embed_many([a.q for a in asked], kind="query")
     out = []
@@ -841,8 +821,11 @@ def main() -> None:
         "--questions",
         type=Path,
         metavar="FILE",
-        help="a candidate: each fact stored with the questions FILE gives it (id -> list) and its vector "
-        "made from its text and them (e.g. benchmarks/data/devmem_questions.json; with --fast)",
+        help="each fact stored with the first --questions-each of the questions FILE gives it (id -> list), "
+        "as `memory store --question` stores them (benchmarks/data/devmem_questions.json; with --fast)",
+    )
+    parser.add_argument(
+        "--questions-each", type=int, default=1, metavar="N", help="questions a fact (default 1, at most 3)"
     )
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="embeddings cache")
     parser.add_argument(
@@ -859,13 +842,13 @@ def main() -> None:
         parser.error("--questions is measured on the embedded store only: drop --postgres")
     if (args.turns or args.questions) and not args.fast:
         parser.error("--turns and --questions store in-process: add --fast")
-    asked_of = json.loads(args.questions.read_text(encoding="utf-8")) if args.questions else None
+    written = json.loads(args.questions.read_text(encoding="utf-8")) if args.questions else {}
+    asked_of = {f: list(q[: args.questions_each]) for f, q in written.items() if isinstance(q, list)}
     data = load(args.data)
     asked = asks(data)
     settings = MemorySettings()
     embedder = CachedEmbedder(get_embedder(settings), args.cache)
-    candidate = questions_embedded() if asked_of else contextlib.nullcontext()
-    with tempfile.TemporaryDirectory() as tmp, environ(MAHAVISHNU_HOME=str(Path(tmp) / "home")), candidate:
+    with tempfile.TemporaryDirectory() as tmp, environ(MAHAVISHNU_HOME=str(Path(tmp) / "home")):
         root = Path(tmp)
         where = settings.model_copy(update={"path": root / "dev.db"})
         with MemoryStore.open(where, embedder=embedder) as store:
@@ -878,6 +861,11 @@ def main() -> None:
             if not args.undescribed and described(data):  # the cosine of the notes as the store embeds them
                 search["cosine+about"], bare["cosine+about"] = (
                     cosine_alone(embedder, data, asked, s, about=True) for s in (True, False)
+                )
+            if asked_of:  # the vector leg alone, the questions read as the store reads them
+                search["cosine+q"], bare["cosine+q"] = (
+                    cosine_alone(embedder, data, asked, s, about=not args.undescribed, questions=asked_of)
+                    for s in (True, False)
                 )
             search["bm25"], bare["bm25"] = (bm25_alone(store, asked, ids, s) for s in (True, False))
             hooks = {"in-process": hook_in_process(store, asked, ids, root / "projects")}

@@ -478,15 +478,22 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         session_id: str | None = None,
         workflow_id: str | None = None,
         source_system: str | None = None,
+        questions: list[str] | None = None,
     ) -> dict[str, object]:
-        """Remember `content` in the shared memory store. The same content, type, project and repo
-        returns the stored memory instead of a duplicate (with the new tags and metadata added, and
-        `already_stored` true). Returns the memory (with its id) as the other tools show it: text
-        that reads like an instruction to an agent is quarantined, its text withheld and
-        `quarantined` saying why; while a team store is unreachable, `queued` true instead (kept on
-        this machine, stored once it is back)."""
+        """Remember `content` in the shared memory store. questions: the question this memory
+        answers as a developer would ask it a week later, in their own words rather than the
+        note's (one is best, at most 3; e.g. "which database does the payments service use?" for
+        "Ledger storage is PostgreSQL 15"): searches and recall meet it there. The same content,
+        type, project and repo returns the stored memory instead of a duplicate (with the new tags
+        and metadata added, and `already_stored` true). Returns the memory (with its id) as the
+        other tools show it: text that reads like an instruction to an agent is quarantined, its
+        text withheld and `quarantined` saying why; while a team store is unreachable, `queued`
+        true instead (kept on this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
+        from mahavishnu.memory.core.models import QUESTIONS
 
+        if questions:
+            metadata = {**(metadata or {}), QUESTIONS: list(questions)}
         fields: dict[str, Any] = {"tags": list(tags or ()), "metadata": metadata, "project": project}
         fields |= {"repo_id": repo_id, "agent_id": agent_id, "session_id": session_id}
         fields |= {"workflow_id": workflow_id, "source_system": source_system or "mcp"}

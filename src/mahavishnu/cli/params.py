@@ -138,6 +138,15 @@ MEMORY_STORE = (
     Param("memory_type", ("--type", "-t"), str, "note", f"One of {TYPES_HELP}."),
     Param("tags", ("--tag",), str, None, "A tag; repeatable.", repeatable=True),
     Param("meta", ("--meta", "-m"), str, None, "Metadata key=value; repeatable.", repeatable=True),
+    Param(
+        "questions",
+        ("--question", "-q"),
+        str,
+        None,
+        "A question it answers, as someone would ask it later in their own words (at most 3; one "
+        "is best): searches meet it there.",
+        repeatable=True,
+    ),
     Param("project", ("--project", "-p"), str, None, "Project it belongs to."),
     Param("repo", ("--repo", "-r"), str, None, "Repository id it belongs to."),
     AGENT._replace(help="Agent id."),

@@ -13,6 +13,8 @@ from mahavishnu.cli.fast.common import _daemon_result, _run
 
 #: How long ``memory store`` waits for the memory daemon before storing itself (a PostgreSQL store).
 STORE_SECONDS = 30.0
+#: ``models.QUESTIONS``, the metadata key ``--question`` fills (models imports numpy: this path does not).
+QUESTIONS = "questions"
 
 
 def memory_store(args: list[str]) -> int | None:
@@ -43,9 +45,12 @@ def store_fields(values: Values) -> dict[str, Any]:
     """``MemoryStore.add``'s keyword arguments for ``memory store``'s parsed ``values``."""
     from mahavishnu.cli.params import parse_meta
 
+    metadata = parse_meta(values["meta"])
+    if values["questions"]:
+        metadata[QUESTIONS] = list(values["questions"])
     return {
         "tags": values["tags"] or [],
-        "metadata": parse_meta(values["meta"]),
+        "metadata": metadata,
         "project": values["project"],
         "repo_id": values["repo"],
         "agent_id": values["agent"],

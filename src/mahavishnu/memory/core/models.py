@@ -74,6 +74,18 @@ PREVIOUS_TURN = "previous_turn"
 PREVIOUS_TURN_CHARS = 200
 
 
+#: The metadata key of the questions a memory answers, as a developer would ask them a week later
+#: (``memory store --question``, MCP ``store_memory(questions=...)``): its vector reads them after
+#: its content (``embedding_text``), so a question asked in other words than the note's meets one.
+#: Measured (``benchmarks/devmem.py --fast --questions``, one question a fact, written from the fact
+#: alone): search hit@3 without ``--project`` 0.80 / 0.86 -> 0.88 / 0.93 (tuning / validation half;
+#: a fresh set 0.82 -> 0.89), the prompt hook's answers 0.68 / 0.71 -> 0.79 / 0.85.
+QUESTIONS = "questions"
+#: The most questions a memory keeps (one does best: ``docs/benchmarks.md``), and of each question.
+MAX_QUESTIONS = 3
+QUESTION_CHARS = 300
+
+
 #: The memory types whose vector reads what their project is (``project_context``): what a team
 #: writes down. A captured turn's vector reads the turn before it instead; ingested code, its own text.
 DESCRIBED_TYPES: tuple[MemoryType, ...] = ("decision", "note", "insight", "workflow")
@@ -110,6 +122,8 @@ def embedding_text(content: str, metadata: Mapping[str, Any], about: str | None 
     next turn 0.718; the next turn alone 0.687."""
     if about:
         content = f"{about}: {content}"
+    if asked := questions_of(metadata):
+        content = "\n".join([content, *asked])
     before = metadata.get(PREVIOUS_TURN)
     if not isinstance(before, str) or not before.strip():
         return content
@@ -199,14 +213,10 @@ class MemoryDraft:
         tags = check_tags(self.tags)
         for tag in tags:
             check_name("tag", tag, slash=True)
-        tags = screened_tags(tags, self.content)  # an instruction: kept, never recalled
-        return replace(
-            self,
-            type=check_type(self.type),
-            tags=tags,
-            metadata=check_metadata(self.metadata),
-            **scope,
-        )
+        metadata = check_metadata(self.metadata)
+        # an instruction: kept, never recalled
+        tags = screened_tags(tags, screened_text(self.content, metadata))
+        return replace(self, type=check_type(self.type), tags=tags, metadata=metadata, **scope)
 
     @property
     def content_hash(self) -> str:
@@ -364,6 +374,41 @@ def check_tags(tags: object) -> tuple[str, ...]:
 METADATA_CHARS = 100_000
 
 
+def questions_of(metadata: Mapping[str, Any]) -> list[str]:
+    """The questions a memory answers (``QUESTIONS``), as checked when stored (none for a row
+    that holds something else under the key)."""
+    asked = metadata.get(QUESTIONS)
+    if not isinstance(asked, list):
+        return []
+    return [q for q in asked[:MAX_QUESTIONS] if isinstance(q, str) and q]
+
+
+def check_questions(value: object) -> list[str]:
+    """``QUESTIONS``: one to ``MAX_QUESTIONS`` questions, each a line of text (white space folded),
+    repeats dropped; else InvalidInputError saying what to give."""
+    hint = "Give one to three questions, e.g. --question 'which database does the ledger use?'."
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
+        raise InvalidInputError(f"metadata {QUESTIONS!r} must be a list of questions (text)", hint=hint)
+    asked = list(dict.fromkeys(" ".join(q.split()) for q in value))
+    if not asked or "" in asked:
+        raise InvalidInputError("a question is empty", hint=hint)
+    if len(asked) > MAX_QUESTIONS:
+        raise InvalidInputError(f"{len(asked)} questions: a memory keeps at most {MAX_QUESTIONS}", hint=hint)
+    if (longest := max(len(q) for q in asked)) > QUESTION_CHARS:
+        raise InvalidInputError(
+            f"a question of {longest:,} characters: at most {QUESTION_CHARS} each", hint=hint
+        )
+    return asked
+
+
+def screened_text(content: str, metadata: Mapping[str, Any]) -> str:
+    """What is screened for instructions (``provenance.screened_tags``): the content and the
+    questions it answers, which an agent reading the memory's metadata reads too."""
+    return "\n".join([content, *questions_of(metadata)])
+
+
 def check_metadata(metadata: object) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise InvalidInputError(f"metadata must be a JSON object, got {type(metadata).__name__}")
@@ -382,7 +427,10 @@ def check_metadata(metadata: object) -> dict[str, Any]:
             f"metadata is {len(text):,} characters of JSON, more than the {METADATA_CHARS:,} a memory keeps",
             hint="Keep large data in a file and put its path in the metadata.",
         )
-    return dict(json.loads(text))
+    checked = dict(json.loads(text))
+    if QUESTIONS in checked:
+        checked[QUESTIONS] = check_questions(checked[QUESTIONS])
+    return checked
 
 
 @dataclass(frozen=True, slots=True)

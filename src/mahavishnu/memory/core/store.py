@@ -53,6 +53,7 @@ from mahavishnu.memory.core.models import (
     INGEST_SOURCE,
     NAMED_FIELDS,
     PROJECT_ABOUT_CHARS,
+    QUESTIONS,
     SCOPE_FIELDS,
     Filters,
     Memory,
@@ -76,6 +77,7 @@ from mahavishnu.memory.core.models import (
     parse_time,
     project_context,
     project_name,
+    screened_text,
     scrub_draft,
     scrub_memory,
     utcnow,
@@ -466,16 +468,19 @@ class MemoryStore:
                 if tag not in have:
                     check_name("tag", tag, slash=True)
         vector = None
-        if {"content", "project", "memory_type"} & checked.keys():  # what the vector reads changed
+        if set(_EMBEDDED_FIELDS) & checked.keys():  # what the vector reads may have changed
             current = self.get(memory_id)
-            if "content" in checked:  # new text is read as it would be when stored (``provenance.py``)
-                tags = checked.get("tags", current.tags)
-                if (screened := provenance.screened_tags(tags, checked["content"])) != tuple(tags):
-                    checked["tags"] = screened
-                checked["content_hash"] = content_hash(checked["content"])
             after = replace(current, **{k: checked[k] for k in _EMBEDDED_FIELDS if k in checked})
-            (text,) = self._embedding_texts([_read(after)])
-            vector = self.embedder.embed_many([text], kind="document")[0]
+            if {"content", "metadata"} & checked.keys():  # read as when stored (``provenance.py``)
+                tags = checked.get("tags", current.tags)
+                said = screened_text(after.content, after.metadata)
+                if (screened := provenance.screened_tags(tags, said)) != tuple(tags):
+                    checked["tags"] = screened
+            if "content" in checked:
+                checked["content_hash"] = content_hash(checked["content"])
+            before, text = self._embedding_texts([_read(current), _read(after)])
+            if text != before:
+                vector = self.embedder.embed_many([text], kind="document")[0]
         model = self.embedder.identity if vector is not None else ""
         updated = self.backend.update(memory_id, checked, vector, model=model, now=utcnow())
         if updated is None:
@@ -1146,7 +1151,7 @@ def _screened(memory: Memory) -> Memory:
     """An imported memory as a file anyone can write leaves it: quarantined (and not trusted) if it
     reads like an instruction, and ``kept`` where the file says the text is the user's own words
     (recall labels those the user's: only the capture of the user's turn may say so)."""
-    tags = provenance.screened_tags(memory.tags, memory.content)
+    tags = provenance.screened_tags(memory.tags, screened_text(memory.content, memory.metadata))
     metadata = memory.metadata
     if provenance.provenance_of(memory.memory_type, metadata) == "user":
         metadata = {**metadata, provenance.KEY: "kept"}
@@ -1198,9 +1203,9 @@ def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
     metadata = dict(memory.metadata)
     differing: dict[str, Any] = {}
     for key, value in draft.metadata.items():
-        if key not in metadata:
+        if key not in metadata and key != QUESTIONS:  # (the vector read the stored row's questions)
             metadata[key] = value
-        elif metadata[key] != value and key != ALSO_STORED:
+        elif metadata.get(key) != value and key != ALSO_STORED:
             differing[key] = value
     for name in ("agent_id", "session_id", "workflow_id", "source_system"):
         value = getattr(draft, name)
