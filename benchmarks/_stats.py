@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import resource
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 
@@ -23,6 +25,19 @@ def time_runs(fn: Callable[[], object], runs: int, warmup: int = 2) -> list[floa
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     return samples
+
+
+def timed_command(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one run of ``command`` (the child's CPU, its workers' included, so
+    a busy machine shows in wall time only), and what it printed; exits when it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {proc.stderr[-2000:]}")
+    return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, proc.stdout
 
 
 def print_rows(rows: list[tuple[str, list[float]]], anchor: str) -> None:

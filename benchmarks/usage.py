@@ -31,16 +31,15 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stats import timed_command
 from usage_opencode import FIXTURE as OPENCODE_FIXTURE
 from usage_opencode import fill as fill_opencode
 
@@ -309,19 +308,6 @@ def _append(path: Path, lines: list[str]) -> None:
         handle.write("\n".join(lines) + "\n")
 
 
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one run of ``command`` (CPU: the child's own, so a busy machine
-    shows in wall time only)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {proc.stderr[-2000:]}")
-    return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-
-
 def _median_p95(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -354,13 +340,14 @@ def _compare(
     cold = []
     for _ in range(runs):  # in turn when alternating: what one leaves behind (pages to write) is the other's
         if isinstance(theirs, list) and CCUSAGE.exists() and (alternate or not theirs_runs):
-            theirs_runs += [_timed([str(CCUSAGE), *theirs], env) for _ in range(1 if alternate else runs)]
+            ccusage = [str(CCUSAGE), *theirs]
+            theirs_runs += [timed_command(ccusage, env)[:2] for _ in range(1 if alternate else runs)]
         shutil.rmtree(home / ".mahavishnu" / "cache", ignore_errors=True)
-        cold.append(_timed(command, env))
+        cold.append(timed_command(command, env)[:2])
     if isinstance(theirs, list) and theirs_runs:
         anchor = _row("ccusage " + " ".join(theirs), theirs_runs)
     _row("cold: mahavishnu " + " ".join(ours), cold, anchor)
-    _row("warm: mahavishnu " + " ".join(ours), [_timed(command, env) for _ in range(runs)], anchor)
+    _row("warm: mahavishnu " + " ".join(ours), [timed_command(command, env)[:2] for _ in range(runs)], anchor)
     return anchor
 
 
@@ -425,10 +412,11 @@ def measure(claude_messages: int, others: int, runs: int, alternate: bool = Fals
         rng = random.Random(11)
         live = home / ".claude/projects/-home-dev-src-shop/s0.jsonl"
         for run in range(runs + 1):  # (the first makes the index of key checksums: apart)
-            warm.append(_timed(command, env))  # in turn: each append beside a warm report of its time
+            # in turn: each append beside a warm report of its time
+            warm.append(timed_command(command, env)[:2])
             extra = [line for i in range(1000) for line in _claude(10**9 + run * 10**6 + i, START + 100, rng)]
             _append(live, extra)
-            grown.append(_timed(command, env))
+            grown.append(timed_command(command, env)[:2])
         print("1,000 messages appended to a live session, then the every-assistant report:")
         _row("warm, nothing new", warm[1:])
         _row("after the append", grown[1:])

@@ -35,6 +35,9 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stats import timed_command
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "usage" / "fixtures" / "pi-opencode-home" / ".local/share/opencode/opencode.db"
 CCUSAGE = Path(os.environ.get("CCUSAGE", REPO / ".e2e-tools" / "node_modules" / ".bin" / "ccusage"))
@@ -68,12 +71,7 @@ def fill(database: Path, replies: int, first: int = 0) -> None:
                 "agent": "build",
                 "path": {"cwd": "/home/dev/src/shop", "root": "/"},
                 "cost": 0,
-                "tokens": {
-                    "input": rng.randint(10, 5000),
-                    "output": rng.randint(10, 3000),
-                    "reasoning": rng.choice((0, 0, rng.randint(0, 2000))),
-                    "cache": {"read": rng.randint(0, 90000), "write": rng.choice((0, rng.randint(0, 8000)))},
-                },
+                "tokens": _tokens(rng),
                 "modelID": model,
                 "providerID": provider,
                 "time": {"created": at + 1000, "completed": at + 9000},
@@ -145,15 +143,20 @@ def fill_storage(storage: Path, files: int) -> None:
                 "agent": "build",
                 "path": {"cwd": "/home/dev/src/shop", "root": "/home/dev/src/shop"},
                 "cost": 0,
-                "tokens": {
-                    "input": rng.randint(10, 5000),
-                    "output": rng.randint(10, 3000),
-                    "reasoning": rng.choice((0, 0, rng.randint(0, 2000))),
-                    "cache": {"read": rng.randint(0, 90000), "write": rng.choice((0, rng.randint(0, 8000)))},
-                },
+                "tokens": _tokens(rng),
                 "finish": "stop",
             },
         )
+
+
+def _tokens(rng: random.Random) -> dict[str, object]:
+    """A reply's ``tokens``, as OpenCode records them (reasoning apart from output)."""
+    return {
+        "input": rng.randint(10, 5000),
+        "output": rng.randint(10, 3000),
+        "reasoning": rng.choice((0, 0, rng.randint(0, 2000))),
+        "cache": {"read": rng.randint(0, 90000), "write": rng.choice((0, rng.randint(0, 8000)))},
+    }
 
 
 def _write(path: Path, value: object) -> None:
@@ -173,19 +176,6 @@ def ours(env: dict[str, str]) -> tuple[float, dict[str, int]]:
     took = time.perf_counter() - started
     totals = json.loads(proc.stdout)["totals"]
     return took, {k: totals[k] for k in ("input_tokens", "output_tokens", "cache_read_tokens", "requests")}
-
-
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall and CPU seconds of one run of ``command`` (the child's CPU, its workers' included),
-    and what it printed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {proc.stderr[-2000:]}")
-    return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, proc.stdout
 
 
 def _row(name: str, runs: list[tuple[float, float, str]], files: int) -> None:
@@ -217,13 +207,13 @@ def measure_storage(home: Path, env: dict[str, str], files: int, runs: int) -> N
     cold = []
     for _ in range(runs):
         shutil.rmtree(home / ".mahavishnu" / "cache", ignore_errors=True)
-        cold.append(_timed(ours, env))
-    warm = [_timed(ours, env) for _ in range(runs)]
+        cold.append(timed_command(ours, env))
+    warm = [timed_command(ours, env) for _ in range(runs)]
     totals = json.loads(cold[0][2])["totals"]
     print(f"  our totals: { {k: totals[k] for k in TOTALS} }")
     if CCUSAGE.exists():
         command = [str(CCUSAGE), "opencode", "daily", "--json", "--offline"]
-        theirs = [_timed(command, env) for _ in range(runs)]
+        theirs = [timed_command(command, env) for _ in range(runs)]
         _row("ccusage opencode daily --json --offline", theirs, files)
         print(f"  ccusage's totals: {json.loads(theirs[0][2]).get('totals')}")
     else:
