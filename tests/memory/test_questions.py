@@ -102,6 +102,16 @@ def test_a_paraphrase_finds_the_note_through_the_question_it_answers(backend_fac
         assert hits[0].relevant
 
 
+def test_the_python_api_takes_the_questions_as_a_keyword(backend_factory: Factory) -> None:
+    with MemoryStore(backend_factory(), MemorySettings(), FakeEmbedder()) as store:
+        memory = store.store(
+            "Storage is PostgreSQL 15.", metadata={"why": "acid"}, questions=["which  database?"]
+        )
+        assert memory.metadata == {"why": "acid", QUESTIONS: ["which database?"]}
+        with pytest.raises(InvalidInputError, match="a question is empty"):
+            store.add("Another note.", questions=[""])
+
+
 def test_an_edit_of_the_questions_embeds_the_memory_again_and_a_repeat_keeps_them(
     backend_factory: Factory,
 ) -> None:

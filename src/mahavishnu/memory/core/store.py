@@ -247,6 +247,7 @@ class MemoryStore:
         session_id: str | None = None,
         workflow_id: str | None = None,
         source_system: str | None = None,
+        questions: Sequence[str] = (),
     ) -> Memory:
         """Store one memory; the same content, type, project and repo returns the stored row."""
         return self.add(
@@ -260,6 +261,7 @@ class MemoryStore:
             session_id=session_id,
             workflow_id=workflow_id,
             source_system=source_system,
+            questions=questions,
         ).memory
 
     def add(
@@ -275,11 +277,14 @@ class MemoryStore:
         session_id: str | None = None,
         workflow_id: str | None = None,
         source_system: str | None = None,
+        questions: Sequence[str] = (),
     ) -> Stored:
         """``store``, telling whether the memory was already stored (then the new record's tags and
         metadata are merged into the stored row: see ``merged_duplicate``). Its provenance is
         ``kept`` whatever ``metadata`` says (``provenance.py``): a caller cannot pass text off as
-        the user's own words."""
+        the user's own words. ``questions``: those it answers, as someone would ask them later
+        (``models.QUESTIONS``: its vector reads them after its content)."""
+        metadata = {**(metadata or {}), QUESTIONS: list(questions)} if questions else metadata
         draft = MemoryDraft(
             content,
             type,
