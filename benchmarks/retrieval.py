@@ -1120,6 +1120,9 @@ CODING = REPO / "benchmarks" / "data" / "coding_prompts.json"
 #: Whether the coding set's projects are described before its memories are stored (``memory
 #: describe``; ``--describe-projects``): their ``about`` was written with the set, for issue 35.
 DESCRIBE_PROJECTS = False
+#: The coding set's decisions and notes stored with these questions (key -> questions, ``--questions``;
+#: ``--questions-each`` of each), as ``memory store --question`` stores them; none when empty.
+CODING_QUESTIONS: dict[str, list[str]] = {}
 
 
 def coding_store(
@@ -1138,7 +1141,10 @@ def coding_store(
         store.describe_project(project, place["about"])  # as `memory describe P "..."` once
     for item in data["memories"]:
         key, project = item["key"], item["project"]
-        stored = store.store(item["content"], item["type"], project=project, metadata={"key": key})
+        asked = CODING_QUESTIONS.get(key, [])
+        stored = store.store(
+            item["content"], item["type"], project=project, metadata={"key": key}, questions=asked
+        )
         keyed[stored.id].append(key)
         scope[project].add(stored.id)
     for session in data["sessions"]:
@@ -1442,9 +1448,22 @@ def main() -> None:
         action="store_true",
         help="coding: describe each project first with the set's words for it (memory describe)",
     )
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        metavar="FILE",
+        help="coding: each decision and note stored with the first --questions-each questions FILE gives "
+        "its key (memory store --question; benchmarks/data/coding_questions.json)",
+    )
+    parser.add_argument("--questions-each", type=int, default=1, metavar="N", help="questions a note (1)")
     args = parser.parse_args()
     global DESCRIBE_PROJECTS
     DESCRIBE_PROJECTS = args.describe_projects
+    if args.questions:
+        written = json.loads(args.questions.read_text(encoding="utf-8"))
+        CODING_QUESTIONS.update(
+            {k: q[: args.questions_each] for k, q in written.items() if isinstance(q, list)}
+        )
 
     settings = MemorySettings(embedder_model=args.embedder_model)
     embedder = CachedEmbedder(get_embedder(settings), args.cache)
