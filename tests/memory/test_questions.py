@@ -158,6 +158,10 @@ def test_a_question_that_gives_orders_quarantines_and_a_secret_in_one_is_scrubbe
         store.update(edited.id, metadata={QUESTIONS: [orders]})
         assert QUARANTINED in store.get(edited.id).tags
 
+        store.trust(told.id)  # the user read it: an edit of anything else keeps the mark
+        store.update(told.id, metadata={QUESTIONS: [orders], "why": "network"})
+        assert QUARANTINED not in store.get(told.id).tags
+
         leaked = store.store(
             "The billing key rotates monthly.", metadata={QUESTIONS: [f"why does {key} fail?"]}
         )

@@ -476,9 +476,9 @@ class MemoryStore:
         if set(_EMBEDDED_FIELDS) & checked.keys():  # what the vector reads may have changed
             current = self.get(memory_id)
             after = replace(current, **{k: checked[k] for k in _EMBEDDED_FIELDS if k in checked})
-            if {"content", "metadata"} & checked.keys():  # read as when stored (``provenance.py``)
-                tags = checked.get("tags", current.tags)
-                said = screened_text(after.content, after.metadata)
+            said = screened_text(after.content, after.metadata)
+            if said != screened_text(current.content, current.metadata):  # new text: read as when stored
+                tags = checked.get("tags", current.tags)  # (``provenance.py``; a trust mark was for the old)
                 if (screened := provenance.screened_tags(tags, said)) != tuple(tags):
                     checked["tags"] = screened
             if "content" in checked:
