@@ -10,6 +10,7 @@ import re
 from starlette.testclient import TestClient
 from testkit.secret_canaries import canaries
 
+from mahavishnu.memory.core.models import QUESTIONS
 from mahavishnu.memory.core.provenance import QUARANTINED
 from mahavishnu.memory.core.store import MemoryStore
 
@@ -22,10 +23,12 @@ def as_posted(client: TestClient, memory_id: int) -> dict[str, str]:
     fields = {
         name: html.unescape(value) for name, value in re.findall(r'name="(\w+)" [^>]*value="([^"]*)"', form)
     }
-    content = re.search(r'<textarea name="content"[^>]*>(.*?)</textarea>', form, re.S)
     selected = re.search(r'<option value="(\w+)" selected>', form)
-    assert content is not None and selected is not None
-    fields["content"] = html.unescape(content.group(1)).replace("\n", "\r\n")
+    assert selected is not None
+    for name in ("content", "questions"):
+        area = re.search(rf'<textarea name="{name}"[^>]*>(.*?)</textarea>', form, re.S)
+        assert area is not None
+        fields[name] = html.unescape(area.group(1)).replace("\n", "\r\n")
     fields["type"] = selected.group(1)
     return fields
 
@@ -104,3 +107,34 @@ def test_a_refused_edit_shows_what_was_typed_with_its_secrets_masked(
     leaked = canary.secret in answer.text  # (a bool: pytest's diff of a 150 kB page takes minutes)
     assert not leaked
     assert store.get(stored.id).content == "The release checklist."
+
+
+def test_the_questions_a_memory_answers_are_edited_one_a_line(client: TestClient, store: MemoryStore) -> None:
+    """The form shows the questions one a line; posted as shown they change nothing, typed anew
+    they replace the stored ones and the memory is embedded again; emptied, they are gone; too
+    many are refused and shown back as typed."""
+    stored = store.store("Ledger storage is PostgreSQL 15.", "decision", metadata={"why": "acid"})
+    before = store.backend.vectors([stored.id])[stored.id]
+    asked = "which database does the ledger use?\r\n\r\n  why not DynamoDB?  \r\n"
+    client.post(f"/memory/{stored.id}/edit", data={**as_posted(client, stored.id), "questions": asked})
+    edited = store.get(stored.id)
+    assert edited.metadata == {
+        "why": "acid",
+        QUESTIONS: ["which database does the ledger use?", "why not DynamoDB?"],
+    }
+    assert not (store.backend.vectors([stored.id])[stored.id] == before).all()
+
+    form = as_posted(client, stored.id)
+    assert form["questions"] == "which database does the ledger use?\r\nwhy not DynamoDB?"
+    untouched = client.post(f"/memory/{stored.id}/edit", data=form, follow_redirects=False)
+    assert "nothing+changed" in untouched.headers["location"]
+
+    many = client.post(f"/memory/{stored.id}/edit", data={**form, "questions": "a?\nb?\nc?\nd?"})
+    assert many.status_code == 400 and "at most 3" in many.text and "a? / b? / c? / d?" in many.text
+    assert store.get(stored.id).metadata[QUESTIONS] == [
+        "which database does the ledger use?",
+        "why not DynamoDB?",
+    ]
+
+    client.post(f"/memory/{stored.id}/edit", data={**as_posted(client, stored.id), "questions": ""})
+    assert store.get(stored.id).metadata == {"why": "acid"}

@@ -47,7 +47,7 @@ from starlette.templating import Jinja2Templates
 from mahavishnu import wording
 from mahavishnu.clean_text import printable
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, NotYoursError
-from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES
+from mahavishnu.memory.core.models import MEMORY_TYPES, QUESTIONS, SEARCH_MODES, questions_of
 from mahavishnu.memory.core.provenance import PROVENANCES, held_back
 from mahavishnu.memory.loop import recall_log
 from mahavishnu.ui import activity, assistants, memories, usage_view
@@ -197,7 +197,7 @@ def _error(request: Request, exc: MahavishnuError) -> HTMLResponse:
 
 
 #: The edit form's fields; ``version`` is ``memories.edit_version`` of the memory it was made from.
-EDIT_FIELDS = ("content", "type", "tags", "project", "version")
+EDIT_FIELDS = ("content", "type", "tags", "project", "questions", "version")
 
 
 class EditConflict(MahavishnuError):
@@ -282,7 +282,8 @@ def _edited(current: Memory, fields: Mapping[str, str]) -> dict[str, object]:
     """What the edit form (``fields``) changes of ``current``. A browser posts a textarea's lines
     with CRLF endings (HTML's form encoding): content that differs only in them is unchanged, and
     new content is kept with LF ones. The tags field shows the tags joined by ", ": posted as
-    shown, they are unchanged (split again, a tag holding a comma would become two)."""
+    shown, they are unchanged (split again, a tag holding a comma would become two). The questions
+    field shows the questions it answers one a line (``models.QUESTIONS``)."""
     content = _lf(fields["content"])
     project = fields["project"].strip() or None
     tags = fields["tags"]
@@ -295,6 +296,10 @@ def _edited(current: Memory, fields: Mapping[str, str]) -> dict[str, object]:
         changes["tags"] = _tags(tags)
     if project != current.project:
         changes["project"] = project
+    asked = [line.strip() for line in fields["questions"].splitlines() if line.strip()]
+    if asked != questions_of(current.metadata):  # one a line; none: the key goes
+        metadata = {k: v for k, v in current.metadata.items() if k != QUESTIONS}
+        changes["metadata"] = {**metadata, QUESTIONS: asked} if asked else metadata
     return changes
 
 

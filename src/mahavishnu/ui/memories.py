@@ -31,7 +31,7 @@ from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core import transfer
 from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.elsewhere import SCOPES, outside_scope, sentence
-from mahavishnu.memory.core.models import INGEST_SOURCE, MEMORY_TYPES, SEARCH_MODES
+from mahavishnu.memory.core.models import INGEST_SOURCE, MEMORY_TYPES, SEARCH_MODES, questions_of
 from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, held_back, provenance_of
 from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER, project_descriptions
 
@@ -188,12 +188,19 @@ class Row:
     def version(self) -> str:
         return edit_version(self.memory)
 
+    @property
+    def questions(self) -> list[str]:
+        """The questions it answers (``models.QUESTIONS``), one a line in the edit form."""
+        return questions_of(self.memory.metadata)
+
 
 def edit_version(memory: Memory) -> str:
-    """A digest of what the edit form shows (content, type, tags, project), posted back with it:
-    the save is refused when the memory changed since the form was made (the CLI, an agent, another
-    tab, a quarantine, which is a tag), or the form's stale fields would overwrite that change."""
-    shown = json.dumps([memory.content, memory.memory_type, list(memory.tags), memory.project])
+    """A digest of what the edit form shows (content, type, tags, project, questions), posted back
+    with it: the save is refused when the memory changed since the form was made (the CLI, an agent,
+    another tab, a quarantine, which is a tag), or the form's stale fields would overwrite that change."""
+    shown = json.dumps(
+        [memory.content, memory.memory_type, list(memory.tags), memory.project, questions_of(memory.metadata)]
+    )
     return hashlib.sha256(shown.encode()).hexdigest()[:32]
 
 
