@@ -490,11 +490,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         text withheld and `quarantined` saying why; while a team store is unreachable, `queued`
         true instead (kept on this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
-        from mahavishnu.memory.core.models import QUESTIONS
+        from mahavishnu.memory.core.models import with_questions
 
-        if questions:
-            metadata = {**(metadata or {}), QUESTIONS: list(questions)}
-        fields: dict[str, Any] = {"tags": list(tags or ()), "metadata": metadata, "project": project}
+        asked = with_questions(metadata, questions or ())
+        fields: dict[str, Any] = {"tags": list(tags or ()), "metadata": asked, "project": project}
         fields |= {"repo_id": repo_id, "agent_id": agent_id, "session_id": session_id}
         fields |= {"workflow_id": workflow_id, "source_system": source_system or "mcp"}
         with _as_tool_errors():

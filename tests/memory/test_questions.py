@@ -227,3 +227,51 @@ def test_store_memory_takes_the_questions_over_mcp(backing: mcp_server.Backing, 
     assert stored.structured_content["metadata"] == {QUESTIONS: ["which database?"]}
     assert refused.is_error
     assert "a question is empty" in " ".join(getattr(c, "text", "") for c in refused.content)
+
+
+def test_questions_given_both_ways_are_all_kept(backend_factory: Factory) -> None:
+    """``questions=`` beside ``metadata={"questions": ...}`` (``--question`` beside ``--meta
+    questions=...``): the questions of both are kept, in that order, not the metadata's dropped
+    without a word; a question passed as one string is one question, not a question a character."""
+    with MemoryStore(backend_factory(), MemorySettings(), FakeEmbedder()) as store:
+        both = store.store(
+            "Storage is PostgreSQL 15.", metadata={QUESTIONS: "which database?"}, questions=["why?"]
+        )
+        assert both.metadata[QUESTIONS] == ["which database?", "why?"]
+        one = store.store("We deploy on Tuesdays.", questions="ok?")
+        assert one.metadata[QUESTIONS] == ["ok?"]
+        with pytest.raises(InvalidInputError, match="at most 3"):
+            store.add("Another note.", metadata={QUESTIONS: ["a?", "b?"]}, questions=["c?", "d?"])
+        with pytest.raises(InvalidInputError, match="must be a list of questions"):
+            store.add("Another note.", metadata={QUESTIONS: 5}, questions=["c?"])
+
+
+def test_the_command_line_and_mcp_keep_questions_given_both_ways(
+    backing: mcp_server.Backing, isolated_home: Path
+) -> None:
+    values: dict[str, Any] = {
+        "tags": None,
+        "meta": ["questions=which database?"],
+        "questions": ["why not DynamoDB?"],
+        "project": None,
+        "repo": None,
+        "agent": None,
+        "session": None,
+        "source": "cli",
+    }
+    asked = ["which database?", "why not DynamoDB?"]
+    assert fast_store.store_fields(values)["metadata"] == {QUESTIONS: asked}
+    listed = {**values, "meta": ['questions=["which database?"]']}
+    assert fast_store.store_fields(listed)["metadata"] == {QUESTIONS: asked}
+    (stored,) = run(
+        backing,
+        [
+            (
+                "store_memory",
+                {"content": "Storage is PostgreSQL 15.", "metadata": {QUESTIONS: ["which database?"]}}
+                | {"questions": ["why not DynamoDB?"]},
+            )
+        ],
+    )
+    assert not stored.is_error and stored.structured_content is not None
+    assert stored.structured_content["metadata"] == {QUESTIONS: asked}

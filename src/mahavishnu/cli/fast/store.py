@@ -46,8 +46,10 @@ def store_fields(values: Values) -> dict[str, Any]:
     from mahavishnu.cli.params import parse_meta
 
     metadata = parse_meta(values["meta"])
-    if values["questions"]:
-        metadata[QUESTIONS] = list(values["questions"])
+    if values["questions"]:  # after any --meta questions=... (``models.with_questions``)
+        held = metadata.get(QUESTIONS)
+        earlier = held if isinstance(held, list) else [] if held is None else [held]
+        metadata[QUESTIONS] = [*earlier, *values["questions"]]
     return {
         "tags": values["tags"] or [],
         "metadata": metadata,

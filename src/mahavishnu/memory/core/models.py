@@ -383,6 +383,21 @@ def questions_of(metadata: Mapping[str, Any]) -> list[str]:
     return [q for q in asked[:MAX_QUESTIONS] if isinstance(q, str) and q]
 
 
+def with_questions(
+    metadata: Mapping[str, Any] | None, questions: Sequence[str] | str
+) -> Mapping[str, Any] | None:
+    """``metadata`` with ``questions`` (``--question``, MCP's and ``MemoryStore.add``'s
+    ``questions``; one string is one question) after those it holds under ``QUESTIONS`` (``--meta
+    questions=...``): given both ways, both are kept (``check_questions`` says when they are too many)
+    rather than the metadata's dropped. ``cli/fast/store.py`` does the same without this module."""
+    asked = [questions] if isinstance(questions, str) else list(questions)
+    if not asked or not isinstance(metadata, Mapping | None):  # (no object: ``check_metadata`` says so)
+        return metadata
+    held = (metadata or {}).get(QUESTIONS)
+    earlier = held if isinstance(held, list) else [] if held is None else [held]
+    return {**(metadata or {}), QUESTIONS: [*earlier, *asked]}
+
+
 def check_questions(value: object) -> list[str]:
     """``QUESTIONS``: one to ``MAX_QUESTIONS`` questions, each a line of text (white space folded),
     repeats dropped; else InvalidInputError saying what to give."""

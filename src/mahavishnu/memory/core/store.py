@@ -81,6 +81,7 @@ from mahavishnu.memory.core.models import (
     scrub_draft,
     scrub_memory,
     utcnow,
+    with_questions,
 )
 from mahavishnu.memory.core.pieces import Pieces, reranked
 from mahavishnu.memory.core.relevance import MEMORY_KINDS, REPOSITORY_KIND, is_chatter
@@ -247,7 +248,7 @@ class MemoryStore:
         session_id: str | None = None,
         workflow_id: str | None = None,
         source_system: str | None = None,
-        questions: Sequence[str] = (),
+        questions: Sequence[str] | str = (),
     ) -> Memory:
         """Store one memory; the same content, type, project and repo returns the stored row."""
         return self.add(
@@ -277,14 +278,14 @@ class MemoryStore:
         session_id: str | None = None,
         workflow_id: str | None = None,
         source_system: str | None = None,
-        questions: Sequence[str] = (),
+        questions: Sequence[str] | str = (),
     ) -> Stored:
         """``store``, telling whether the memory was already stored (then the new record's tags and
         metadata are merged into the stored row: see ``merged_duplicate``). Its provenance is
         ``kept`` whatever ``metadata`` says (``provenance.py``): a caller cannot pass text off as
         the user's own words. ``questions``: those it answers, as someone would ask them later
         (``models.QUESTIONS``: its vector reads them after its content)."""
-        metadata = {**(metadata or {}), QUESTIONS: list(questions)} if questions else metadata
+        metadata = with_questions(metadata, questions)
         draft = MemoryDraft(
             content,
             type,
