@@ -275,3 +275,15 @@ def test_the_command_line_and_mcp_keep_questions_given_both_ways(
     )
     assert not stored.is_error and stored.structured_content is not None
     assert stored.structured_content["metadata"] == {QUESTIONS: asked}
+
+
+def test_a_question_is_a_line_of_text_without_control_characters(backend_factory: Factory) -> None:
+    """A NUL in a question was stored by SQLite and refused by PostgreSQL (``\\u0000 cannot be
+    converted to text``, a StoreError); an escape or a carriage return is no part of a line either:
+    the characters a terminal obeys are dropped, as white space is folded."""
+    assert check_questions(["which\x00 data\x1bbase?\r"]) == ["which database?"]
+    with MemoryStore(backend_factory(), MemorySettings(), FakeEmbedder()) as store:
+        stored = store.store("Storage is PostgreSQL 15.", questions=["which\x00 data\x1bbase\x85 engine?"])
+        assert store.get(stored.id).metadata[QUESTIONS] == ["which database engine?"]
+        with pytest.raises(InvalidInputError, match="a question is empty"):
+            store.add("Another note.", questions=["\x00\x1b"])

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 import numpy as np
 import numpy.typing as npt
 
-from mahavishnu.clean_text import clean_text, clipped
+from mahavishnu.clean_text import clean_text, clipped, printable
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.provenance import screened_tags
 from mahavishnu.redaction.scrub import scrub, scrub_tree
@@ -399,14 +399,16 @@ def with_questions(
 
 
 def check_questions(value: object) -> list[str]:
-    """``QUESTIONS``: one to ``MAX_QUESTIONS`` questions, each a line of text (white space folded),
-    repeats dropped; else InvalidInputError saying what to give."""
+    """``QUESTIONS``: one to ``MAX_QUESTIONS`` questions, each a line of text (white space folded,
+    what a terminal obeys dropped: ``clean_text.printable``), repeats dropped; else InvalidInputError
+    saying what to give."""
     hint = "Give one to three questions, e.g. --question 'which database does the ledger use?'."
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
         raise InvalidInputError(f"metadata {QUESTIONS!r} must be a list of questions (text)", hint=hint)
-    asked = list(dict.fromkeys(" ".join(q.split()) for q in value))
+    # (a NUL, which PostgreSQL refuses, an escape or a carriage return is no part of a line)
+    asked = list(dict.fromkeys(" ".join(printable(q).split()) for q in value))
     if not asked or "" in asked:
         raise InvalidInputError("a question is empty", hint=hint)
     if len(asked) > MAX_QUESTIONS:
