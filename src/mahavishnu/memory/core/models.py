@@ -422,8 +422,12 @@ def check_questions(value: object) -> list[str]:
 
 def screened_text(content: str, metadata: Mapping[str, Any]) -> str:
     """What is screened for instructions (``provenance.screened_tags``): the content and the
-    questions it answers, which an agent reading the memory's metadata reads too."""
-    return "\n".join([content, *questions_of(metadata)])
+    questions it answers, which an agent reading the memory's metadata reads too: each text held
+    under ``QUESTIONS``, not only those its vector reads (an imported file's fourth question that
+    gave orders was never screened)."""
+    asked = metadata.get(QUESTIONS)
+    held = asked if isinstance(asked, list) else [asked]
+    return "\n".join([content, *(q for q in held if isinstance(q, str) and q)])
 
 
 def check_metadata(metadata: object) -> dict[str, Any]:
