@@ -204,7 +204,11 @@ def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     shown = dict(memory)
     if isinstance(memory.get("metadata"), Mapping):
         shown["metadata"] = _metadata_for_agents(memory["metadata"], memory.get("id"))
-    why = held_back([str(t) for t in tags or ()], content) if isinstance(content, str) else None
+    metadata = memory.get("metadata")
+    asked = metadata if isinstance(metadata, Mapping) else None  # (questions read with the content)
+    why = (
+        held_back([str(t) for t in tags or ()], content, metadata=asked) if isinstance(content, str) else None
+    )
     if why is None:
         return shown
     return {**shown, "content": withheld(memory.get("id"), why), "quarantined": why}

@@ -316,7 +316,7 @@ def get_cmd(memory_id: int = typer.Argument(..., help="Memory id."), as_json: bo
         print_json(data)
         return
     content = data.pop("content")
-    why = held_back(data["tags"], memory.content)
+    why = held_back(data["tags"], memory.content, metadata=memory.metadata)
     if why is not None:
         data["quarantined"] = (
             f"{why}: never recalled (`mahavishnu memory trust {memory.id}` after reading it)"

@@ -75,7 +75,9 @@ templates.env.filters["counted"] = wording.count  # {{ n|counted("file") }}: "1 
 templates.env.globals["NO_RELEVANT_MEMORIES"] = wording.NO_RELEVANT_MEMORIES
 templates.env.globals["PAGE"] = memories.PAGE
 # why recall leaves a memory out (None: it does not), as the memory pages mark it: an insight too
-templates.env.filters["held_back"] = lambda memory: held_back(memory.tags, memory.content)
+templates.env.filters["held_back"] = lambda memory: held_back(
+    memory.tags, memory.content, metadata=memory.metadata
+)
 Handler = Callable[[Request], Response]
 
 

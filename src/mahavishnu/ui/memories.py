@@ -178,7 +178,7 @@ class Row:
     @property
     def held_back(self) -> str | None:
         """Why recall leaves it out (quarantined by hand, or why it reads like an instruction)."""
-        return held_back(self.memory.tags, self.memory.content)
+        return held_back(self.memory.tags, self.memory.content, metadata=self.memory.metadata)
 
     @property
     def quarantined(self) -> bool:

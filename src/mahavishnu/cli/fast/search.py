@@ -171,7 +171,7 @@ def _noted(text: str, metadata: dict[str, Any], tags: Sequence[str] = ()) -> str
     from mahavishnu.memory.core.supersede import note
 
     marks = [f"[{said}]" for said in (note(metadata),) if said]
-    why = held_back(tags, text)
+    why = held_back(tags, text, metadata=metadata)
     if why is not None:
         marks.insert(0, f"[quarantined: {why}]")
     return " ".join([*marks, text])

@@ -194,7 +194,7 @@ class MahavishnuTools(Toolkit):
         """A hit as the agent reads it: the text of a memory recall leaves out (quarantined, or
         reading like an instruction to an agent) withheld, as the MCP server's tools withhold it."""
         memory = hit.memory
-        why = held_back(memory.tags, memory.content)
+        why = held_back(memory.tags, memory.content, metadata=memory.metadata)
         row: dict[str, object] = {
             "id": memory.id,
             "type": memory.memory_type,

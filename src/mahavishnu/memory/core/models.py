@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from mahavishnu.clean_text import clean_text, clipped, printable
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.core.provenance import screened_tags
+from mahavishnu.memory.core.provenance import screened_tags, screened_text
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ PREVIOUS_TURN_CHARS = 200
 #: Measured (``benchmarks/devmem.py --fast --questions``, one question a fact, written from the fact
 #: alone): search hit@3 without ``--project`` 0.80 / 0.86 -> 0.88 / 0.93 (tuning / validation half;
 #: a fresh set 0.82 -> 0.89), the prompt hook's answers 0.68 / 0.71 -> 0.79 / 0.85.
-QUESTIONS = "questions"
+QUESTIONS = "questions"  # (``provenance.QUESTIONS``: what is screened reads them too)
 #: The most questions a memory keeps (one does best: ``docs/benchmarks.md``), and of each question.
 MAX_QUESTIONS = 3
 QUESTION_CHARS = 300
@@ -418,16 +418,6 @@ def check_questions(value: object) -> list[str]:
             f"a question of {longest:,} characters: at most {QUESTION_CHARS} each", hint=hint
         )
     return asked
-
-
-def screened_text(content: str, metadata: Mapping[str, Any]) -> str:
-    """What is screened for instructions (``provenance.screened_tags``): the content and the
-    questions it answers, which an agent reading the memory's metadata reads too: each text held
-    under ``QUESTIONS``, not only those its vector reads (an imported file's fourth question that
-    gave orders was never screened)."""
-    asked = metadata.get(QUESTIONS)
-    held = asked if isinstance(asked, list) else [asked]
-    return "\n".join([content, *(q for q in held if isinstance(q, str) and q)])
 
 
 def check_metadata(metadata: object) -> dict[str, Any]:

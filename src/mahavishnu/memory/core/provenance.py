@@ -38,6 +38,8 @@ QUARANTINED = "quarantined"
 TRUSTED = "trusted"
 #: The metadata key holding a memory's provenance.
 KEY = "provenance"
+#: ``models.QUESTIONS``: the questions a memory answers, screened with its text (``screened_text``).
+QUESTIONS = "questions"
 
 # A tag, a chat-template token or an instruction bracket: shown with look-alike brackets in recall.
 _MARKUP = re.compile(r"<(/?[A-Za-z!?][^<>\n]{0,80})>|\[(/?INST)\]|<\|([^|<>]{1,40})\|>", re.IGNORECASE)
@@ -107,13 +109,30 @@ def replayable(
     return (TRUSTED in tags and not theirs) or flagged(content) is None
 
 
-def held_back(tags: Sequence[str], content: str, *, theirs: bool = False) -> str | None:
+def screened_text(content: str, metadata: Mapping[str, object]) -> str:
+    """What is screened for instructions (``screened_tags``, ``held_back``): the content and the
+    questions it answers (``QUESTIONS``), which an agent reading the memory's metadata reads too:
+    each text held there, not only those its vector reads (an imported file's fourth question that
+    gave orders was never screened)."""
+    asked = metadata.get(QUESTIONS)
+    held = asked if isinstance(asked, list) else [asked]
+    return "\n".join([content, *(q for q in held if isinstance(q, str) and q)])
+
+
+def held_back(
+    tags: Sequence[str],
+    content: str,
+    *,
+    theirs: bool = False,
+    metadata: Mapping[str, object] | None = None,
+) -> str | None:
     """Why recall leaves a memory out whatever its provenance (quarantined by hand, or why it reads
     like an instruction), or None: what ``memory search`` and the dashboard mark it with.
-    ``theirs``: as in ``replayable``."""
+    ``theirs``: as in ``replayable``. With its ``metadata``, the questions it answers are read with
+    the content (``screened_text``): a memory one of them quarantined was said "quarantined by hand"."""
     if TRUSTED in tags and QUARANTINED not in tags and not theirs:
         return None
-    why = flagged(content)
+    why = flagged(content if metadata is None else screened_text(content, metadata))
     if why is not None:
         return why
     return "quarantined by hand" if QUARANTINED in tags else None

@@ -77,7 +77,6 @@ from mahavishnu.memory.core.models import (
     parse_time,
     project_context,
     project_name,
-    screened_text,
     scrub_draft,
     scrub_memory,
     utcnow,
@@ -477,8 +476,10 @@ class MemoryStore:
         if set(_EMBEDDED_FIELDS) & checked.keys():  # what the vector reads may have changed
             current = self.get(memory_id)
             after = replace(current, **{k: checked[k] for k in _EMBEDDED_FIELDS if k in checked})
-            said = screened_text(after.content, after.metadata)
-            if said != screened_text(current.content, current.metadata):  # new text: read as when stored
+            said = provenance.screened_text(after.content, after.metadata)
+            if said != provenance.screened_text(
+                current.content, current.metadata
+            ):  # new text: read as when stored
                 tags = checked.get("tags", current.tags)  # (``provenance.py``; a trust mark was for the old)
                 if (screened := provenance.screened_tags(tags, said)) != tuple(tags):
                     checked["tags"] = screened
@@ -1157,7 +1158,7 @@ def _screened(memory: Memory) -> Memory:
     """An imported memory as a file anyone can write leaves it: quarantined (and not trusted) if it
     reads like an instruction, and ``kept`` where the file says the text is the user's own words
     (recall labels those the user's: only the capture of the user's turn may say so)."""
-    tags = provenance.screened_tags(memory.tags, screened_text(memory.content, memory.metadata))
+    tags = provenance.screened_tags(memory.tags, provenance.screened_text(memory.content, memory.metadata))
     metadata = memory.metadata
     if provenance.provenance_of(memory.memory_type, metadata) == "user":
         metadata = {**metadata, provenance.KEY: "kept"}
