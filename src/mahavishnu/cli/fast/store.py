@@ -13,8 +13,6 @@ from mahavishnu.cli.fast.common import _daemon_result, _run
 
 #: How long ``memory store`` waits for the memory daemon before storing itself (a PostgreSQL store).
 STORE_SECONDS = 30.0
-#: ``models.QUESTIONS``, the metadata key ``--question`` fills (models imports numpy: this path does not).
-QUESTIONS = "questions"
 
 
 def memory_store(args: list[str]) -> int | None:
@@ -44,6 +42,7 @@ def memory_store(args: list[str]) -> int | None:
 def store_fields(values: Values) -> dict[str, Any]:
     """``MemoryStore.add``'s keyword arguments for ``memory store``'s parsed ``values``."""
     from mahavishnu.cli.params import parse_meta
+    from mahavishnu.memory.core.provenance import QUESTIONS  # (not models: numpy, which this path spares)
 
     metadata = parse_meta(values["meta"])
     if values["questions"]:  # after any --meta questions=... (``models.with_questions``)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from mahavishnu.clean_text import clean_text, clipped, printable
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.core.provenance import QUESTIONS as QUESTIONS
 from mahavishnu.memory.core.provenance import screened_tags, screened_text
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
@@ -74,13 +75,14 @@ PREVIOUS_TURN = "previous_turn"
 PREVIOUS_TURN_CHARS = 200
 
 
-#: The metadata key of the questions a memory answers, as a developer would ask them a week later
-#: (``memory store --question``, MCP ``store_memory(questions=...)``): its vector reads them after
-#: its content (``embedding_text``), so a question asked in other words than the note's meets one.
-#: Measured (``benchmarks/devmem.py --fast --questions``, one question a fact, written from the fact
-#: alone): search hit@3 without ``--project`` 0.80 / 0.86 -> 0.88 / 0.93 (tuning / validation half;
-#: a fresh set 0.82 -> 0.89), the prompt hook's answers 0.68 / 0.71 -> 0.79 / 0.85.
-QUESTIONS = "questions"  # (``provenance.QUESTIONS``: what is screened reads them too)
+# ``QUESTIONS`` (imported from ``provenance``, which screens them): the metadata key of the questions
+# a memory answers, as a developer would ask them a week later (``memory store --question``, MCP
+# ``store_memory(questions=...)``): its vector reads them after its content (``embedding_text``), so a
+# question asked in other words than the note's meets one. Measured (``benchmarks/devmem.py --fast
+# --questions``, one question a fact, written from the fact alone): search hit@3 without ``--project``
+# 0.80 / 0.86 -> 0.88 / 0.93 (tuning / validation half; a fresh set 0.82 -> 0.89), the prompt hook's
+# answers 0.68 / 0.71 -> 0.79 / 0.85.
+
 #: The most questions a memory keeps (one does best: ``docs/benchmarks.md``), and of each question.
 MAX_QUESTIONS = 3
 QUESTION_CHARS = 300
