@@ -42,13 +42,10 @@ def memory_store(args: list[str]) -> int | None:
 def store_fields(values: Values) -> dict[str, Any]:
     """``MemoryStore.add``'s keyword arguments for ``memory store``'s parsed ``values``."""
     from mahavishnu.cli.params import parse_meta
-    from mahavishnu.memory.core.provenance import QUESTIONS  # (not models: numpy, which this path spares)
+    from mahavishnu.memory.core.provenance import with_questions  # (not models: numpy, spared here)
 
-    metadata = parse_meta(values["meta"])
-    if values["questions"]:  # after any --meta questions=... (``models.with_questions``)
-        held = metadata.get(QUESTIONS)
-        earlier = held if isinstance(held, list) else [] if held is None else [held]
-        metadata[QUESTIONS] = [*earlier, *values["questions"]]
+    # as metadata, not ``MemoryStore.add``'s ``questions``: a daemon started before it takes them too
+    metadata = with_questions(parse_meta(values["meta"]), values["questions"] or ())
     return {
         "tags": values["tags"] or [],
         "metadata": metadata,

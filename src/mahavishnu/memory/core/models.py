@@ -21,6 +21,7 @@ from mahavishnu.clean_text import clean_text, clipped, printable
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.provenance import QUESTIONS as QUESTIONS
 from mahavishnu.memory.core.provenance import screened_tags, screened_text
+from mahavishnu.memory.core.provenance import with_questions as with_questions
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
 if TYPE_CHECKING:
@@ -383,21 +384,6 @@ def questions_of(metadata: Mapping[str, Any]) -> list[str]:
     if not isinstance(asked, list):
         return []
     return [q for q in asked[:MAX_QUESTIONS] if isinstance(q, str) and q]
-
-
-def with_questions(
-    metadata: Mapping[str, Any] | None, questions: Sequence[str] | str
-) -> Mapping[str, Any] | None:
-    """``metadata`` with ``questions`` (``--question``, MCP's and ``MemoryStore.add``'s
-    ``questions``; one string is one question) after those it holds under ``QUESTIONS`` (``--meta
-    questions=...``): given both ways, both are kept (``check_questions`` says when they are too many)
-    rather than the metadata's dropped. ``cli/fast/store.py`` does the same without this module."""
-    asked = [questions] if isinstance(questions, str) else list(questions)
-    if not asked or not isinstance(metadata, Mapping | None):  # (no object: ``check_metadata`` says so)
-        return metadata
-    held = (metadata or {}).get(QUESTIONS)
-    earlier = held if isinstance(held, list) else [] if held is None else [held]
-    return {**(metadata or {}), QUESTIONS: [*earlier, *asked]}
 
 
 def check_questions(value: object) -> list[str]:

@@ -119,6 +119,21 @@ def screened_text(content: str, metadata: Mapping[str, object]) -> str:
     return "\n".join([content, *(q for q in held if isinstance(q, str) and q)])
 
 
+def with_questions(
+    metadata: Mapping[str, object] | None, questions: Sequence[str] | str
+) -> Mapping[str, object] | None:
+    """``metadata`` with ``questions`` (``--question``, MCP's and ``MemoryStore.add``'s
+    ``questions``; one string is one question) after those it holds under ``QUESTIONS`` (``--meta
+    questions=...``): given both ways, both are kept (``check_questions`` says when they are too many)
+    rather than the metadata's dropped. Here, not in ``models``, for ``cli/fast/store.py`` (no numpy)."""
+    asked = [questions] if isinstance(questions, str) else list(questions)
+    if not asked or not isinstance(metadata, Mapping | None):  # (no object: ``check_metadata`` says so)
+        return metadata
+    held = (metadata or {}).get(QUESTIONS)
+    earlier = held if isinstance(held, list) else [] if held is None else [held]
+    return {**(metadata or {}), QUESTIONS: [*earlier, *asked]}
+
+
 def held_back(
     tags: Sequence[str],
     content: str,

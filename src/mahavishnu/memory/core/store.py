@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mahavishnu import telemetry, wording
 from mahavishnu.clean_text import clean_text, printable
@@ -476,11 +476,10 @@ class MemoryStore:
         if set(_EMBEDDED_FIELDS) & checked.keys():  # what the vector reads may have changed
             current = self.get(memory_id)
             after = replace(current, **{k: checked[k] for k in _EMBEDDED_FIELDS if k in checked})
+            # new text (content, questions) is screened as when stored; a trust mark was for the old
             said = provenance.screened_text(after.content, after.metadata)
-            if said != provenance.screened_text(
-                current.content, current.metadata
-            ):  # new text: read as when stored
-                tags = checked.get("tags", current.tags)  # (``provenance.py``; a trust mark was for the old)
+            if said != provenance.screened_text(current.content, current.metadata):
+                tags = checked.get("tags", current.tags)
                 if (screened := provenance.screened_tags(tags, said)) != tuple(tags):
                     checked["tags"] = screened
             if "content" in checked:
@@ -751,7 +750,7 @@ class MemoryStore:
         wider = replace(request, filters=unscoped)
         ranked, rows = self._ranked(wider, deeper=True)
         cosines = self._cosines(ranked, wider)
-        _, _, close = self._judged(query, ranked, rows, cosines, None, quiet=False, about=about)
+        close = self._judged(query, ranked, rows, cosines, None, quiet=False, about=about).close
         return {r.id for r in ranked[: request.limit]} if close else set()
 
     def _judged(
@@ -763,7 +762,7 @@ class MemoryStore:
         pieces: Pieces | None,
         quiet: bool,
         about: Contexts,
-    ) -> tuple[dict[int, bool], dict[int, float], set[int]]:
+    ) -> _Verdicts:
         """The relevance judge's verdict on each hit (``judge.py``): those it accepts (relevant),
         its probability of each with evidence of its own (the prompt hook's operating point reads
         it) and those close enough for a search to return (``quiet``: at the prompt hook's bar).
@@ -775,17 +774,15 @@ class MemoryStore:
         of the development set's projects, the hook added something for 0.19 / 0.12 of the
         questions nothing stored answers, tuning / validation half, against 0.06 / 0.06 without
         the turns; ``docs/benchmarks.md``)."""
-        relevant: dict[int, bool] = {}
-        probability: dict[int, float] = {}
-        close: set[int] = set()
+        verdicts = _Verdicts({}, {}, set())
         for turns in (False, True):
             kind = [r for r in ranked if (rows[r.id].memory_type == "agent") == turns]
             if kind:
                 got = self._judged_among(query, kind, rows, cosines, None if turns else pieces, quiet, about)
-                relevant.update(got[0])
-                probability.update(got[1])
-                close.update(got[2])
-        return relevant, probability, close
+                verdicts.relevant.update(got.relevant)
+                verdicts.probability.update(got.probability)
+                verdicts.close.update(got.close)
+        return verdicts
 
     def _judged_among(
         self,
@@ -796,7 +793,7 @@ class MemoryStore:
         pieces: Pieces | None,
         quiet: bool,
         about: Contexts,
-    ) -> tuple[dict[int, bool], dict[int, float], set[int]]:
+    ) -> _Verdicts:
         """``_judged`` of hits of one kind, each weighed against the others."""
         candidates = [
             Candidate(
@@ -817,7 +814,7 @@ class MemoryStore:
         relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
         probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}
         close = {r.id for r, v in zip(first, verdicts, strict=True) if (v.hook_close if quiet else v.close)}
-        return relevant, probability, close
+        return _Verdicts(relevant, probability, close)
 
     def _reranked(
         self,
@@ -1228,6 +1225,15 @@ def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
     if metadata != dict(memory.metadata):
         changes["metadata"] = metadata
     return changes
+
+
+class _Verdicts(NamedTuple):
+    """The relevance judge's verdicts on a search's hits (``MemoryStore._judged``): those it accepts,
+    its probability of each with evidence of its own, and those close enough to return."""
+
+    relevant: dict[int, bool]
+    probability: dict[int, float]
+    close: set[int]
 
 
 def _turns_lowered(ranked: list[Ranked], rows: Mapping[int, Memory], penalty: float) -> list[Ranked]:
