@@ -160,6 +160,12 @@ class MemorySettings(BaseModel):
     # machine's terminals and hooks at once (its recalls, searches, stores and captures share them),
     # so a team server's connections grow with machines, not terminals.
     daemon_pool_size: int = Field(default=2, ge=1, le=32)
+    # A provider profile (`mahavishnu ai list-llms`) that writes the question a note answers when it
+    # is stored without one, and for `memory questions` (services/question_writer.py; None: off).
+    # Its model: question_writer_model, else the profile's haiku_model, else its model.
+    question_writer: str | None = None
+    question_writer_model: str | None = None
+    question_writer_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _dsn_selects_postgres(self) -> MemorySettings:

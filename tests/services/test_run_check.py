@@ -124,7 +124,7 @@ def test_a_remote_provider_that_times_out_gets_no_hint_about_a_setting_run_does_
     def times_out(*_args: object) -> None:
         raise httpx.ReadTimeout("timed out")
 
-    monkeypatch.setattr(probe, "_send", times_out)
+    monkeypatch.setattr(probe, "send", times_out)
     _profile("https://llm.remote.example")
     error, hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
     assert "no answer within" in error and started == []

@@ -55,7 +55,7 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
-class _Answer:
+class ProviderAnswer:
     """The provider's answer: its status and the start of its body (``BODY_LIMIT`` bytes at most)."""
 
     status_code: int
@@ -64,7 +64,7 @@ class _Answer:
 
 
 @dataclass(frozen=True)
-class _Request:
+class ProviderRequest:
     method: str
     url: str
     headers: dict[str, str]
@@ -118,11 +118,11 @@ def _probe(
     shown = strip_credentials(request.url)
     started = time.perf_counter()
     try:
-        response = _send(request, timeout, client)
+        response = send(request, timeout, client)
     except Exception as exc:  # httpx raises its own tree; anything else is as much a failure
         status = _failure_kind(exc)
         return ProbeResult(
-            profile.name, protocol, shown, False, status, None, _ms(started), _scrub(exc, key), tool,
+            profile.name, protocol, shown, False, status, None, _ms(started), without_key(exc, key), tool,
             _network_hint(profile.name, status, strip_credentials(base), timeout_setting),
         )  # fmt: skip
     latency = _ms(started)
@@ -189,7 +189,7 @@ def probe_active(
     return probe(profiles[entry.profile], assistant(tool).protocol, settings, timeout=timeout, tool=tool)
 
 
-def _under(base: str, path: str) -> str:
+def under(base: str, path: str) -> str:
     """``path`` under the endpoint ``base``, before its query (a gateway's ``?api-version=…``)."""
     parts = urlsplit(base)
     return urlunsplit(
@@ -197,33 +197,33 @@ def _under(base: str, path: str) -> str:
     )
 
 
-def _request(protocol: str, base: str, model: str, key: str | None) -> _Request:
+def _request(protocol: str, base: str, model: str, key: str | None) -> ProviderRequest:
     if protocol == "anthropic":
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if key:
             headers |= {"x-api-key": key, "authorization": f"Bearer {key}"}
         body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}
-        return _Request("POST", _under(base, "/v1/messages"), headers, body)
+        return ProviderRequest("POST", under(base, "/v1/messages"), headers, body)
     if protocol == "openai":
-        return _Request(
-            "GET", _under(base, "/models"), {"authorization": f"Bearer {key}"} if key else {}, None
+        return ProviderRequest(
+            "GET", under(base, "/models"), {"authorization": f"Bearer {key}"} if key else {}, None
         )
     body = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
     headers = {"x-goog-api-key": key} if key else {}
-    return _Request("POST", _under(base, f"/v1beta/models/{model}:countTokens"), headers, body)
+    return ProviderRequest("POST", under(base, f"/v1beta/models/{model}:countTokens"), headers, body)
 
 
-def _send(request: _Request, timeout: float, client: httpx.Client | None) -> _Answer:
+def send(request: ProviderRequest, timeout: float, client: httpx.Client | None) -> ProviderAnswer:
     import httpx
 
     deadline = time.monotonic() + timeout
     if client is None:
         with httpx.Client(timeout=timeout, follow_redirects=False) as own:
-            return _send(request, timeout, own)
+            return send(request, timeout, own)
     with client.stream(
         request.method, request.url, headers=request.headers, json=request.body, timeout=timeout
     ) as response:
-        return _Answer(response.status_code, response.reason_phrase, _body_start(response, deadline))
+        return ProviderAnswer(response.status_code, response.reason_phrase, _body_start(response, deadline))
 
 
 def _body_start(response: httpx.Response, deadline: float) -> bytes:
@@ -283,7 +283,7 @@ def _network_hint(profile: str, status: str, base: str, timeout_setting: str | N
     return f"Cannot reach {base}: check the network, a proxy, and base_url in `mahavishnu ai show {profile}`."
 
 
-def _error_detail(response: _Answer, key: str | None) -> str:
+def _error_detail(response: ProviderAnswer, key: str | None) -> str:
     import json
 
     message: Any = None
@@ -295,10 +295,10 @@ def _error_detail(response: _Answer, key: str | None) -> str:
     except ValueError:
         pass
     text = str(message) if message else body.strip() or response.reason_phrase
-    return _scrub(f"HTTP {response.status_code}: {text}", key)
+    return without_key(f"HTTP {response.status_code}: {text}", key)
 
 
-def _scrub(text: object, key: str | None) -> str:
+def without_key(text: object, key: str | None) -> str:
     shown = str(text)
     if key:
         shown = shown.replace(key, mask(key))

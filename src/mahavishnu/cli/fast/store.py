@@ -27,6 +27,8 @@ def memory_store(args: list[str]) -> int | None:
     if parsed is None or len(parsed[0]) != 1 or parsed[0][0] in ("", "-") or not daemon.enabled():
         return None
     values = {"content": parsed[0][0], **parsed[1]}
+    if _question_writer() and not values["questions"]:  # (Typer's path asks it, once)
+        return None
     try:
         request = _store_request(values)
     except Exception:  # (a --meta that is not key=value: Typer's path says so)
@@ -42,10 +44,15 @@ def memory_store(args: list[str]) -> int | None:
 def store_fields(values: Values) -> dict[str, Any]:
     """``MemoryStore.add``'s keyword arguments for ``memory store``'s parsed ``values``."""
     from mahavishnu.cli.params import parse_meta
-    from mahavishnu.memory.core.provenance import with_questions  # (not models: numpy, spared here)
+    from mahavishnu.memory.core.provenance import (  # (not models: numpy, spared here)
+        QUESTIONS,
+        with_questions,
+    )
 
     # as metadata, not ``MemoryStore.add``'s ``questions``: a daemon started before it takes them too
     metadata = with_questions(parse_meta(values["meta"]), values["questions"] or ())
+    if QUESTIONS not in (metadata or {}) and (name := _question_writer()):
+        metadata = with_questions(metadata, _written_question(values, name))
     return {
         "tags": values["tags"] or [],
         "metadata": metadata,
@@ -55,6 +62,32 @@ def store_fields(values: Values) -> dict[str, Any]:
         "session_id": values["session"],
         "source_system": values["source"],
     }
+
+
+def _question_writer() -> str | None:
+    """The profile that writes a note's question when none is given (``memory.question_writer``)."""
+    from mahavishnu.config import load_settings
+
+    return load_settings().memory.question_writer
+
+
+def _written_question(values: Values, name: str) -> tuple[str, ...]:
+    """The question the note answers, from the provider ``name``; said on standard error (nothing
+    when it wrote none: the note is stored without, and ``memory questions`` can write it later)."""
+    from rich.markup import escape
+
+    from mahavishnu.cli.output import info, warn
+    from mahavishnu.config import load_settings
+    from mahavishnu.services.question_writer import write_questions
+
+    written = write_questions(values["content"], values["project"], load_settings())
+    if written.problem:
+        later = "`mahavishnu memory questions` writes it later"
+        warn(f"no question written: {escape(written.problem)} ({later})")
+    if not values["as_json"]:  # (--json shows them in the memory's metadata)
+        for question in written.questions:
+            info(f"the question it answers ({name}): {question}")
+    return written.questions
 
 
 def _store_request(values: Values) -> dict[str, Any]:
