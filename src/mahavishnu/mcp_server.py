@@ -419,6 +419,18 @@ def build_server(backing: Backing | None = None) -> MCPServer:
 # -- providers -----------------------------------------------------------------------------------------------
 
 
+def _written_question(
+    content: str, memory_type: str, project: str | None, settings: Settings
+) -> tuple[str, ...]:
+    """The question a note or decision stored without one answers, from the provider
+    ``memory.question_writer`` names (none when it is unset or fails: the store goes on)."""
+    from mahavishnu.services.question_writer import WRITTEN_TYPES, write_questions, writer
+
+    if memory_type not in WRITTEN_TYPES or writer(settings) is None:
+        return ()
+    return write_questions(content, project, settings).questions
+
+
 def _provider_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, READ_ONLY)
     def list_llms() -> list[dict[str, object]]:
@@ -494,9 +506,11 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         text withheld and `quarantined` saying why; while a team store is unreachable, `queued`
         true instead (kept on this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
-        from mahavishnu.memory.core.models import with_questions
+        from mahavishnu.memory.core.models import QUESTIONS, with_questions
 
         asked = with_questions(metadata, questions or ())
+        if QUESTIONS not in (asked or {}):  # none given: the provider memory.question_writer names writes one
+            asked = with_questions(asked, _written_question(content, type, project, backing.settings()))
         fields: dict[str, Any] = {"tags": list(tags or ()), "metadata": asked, "project": project}
         fields |= {"repo_id": repo_id, "agent_id": agent_id, "session_id": session_id}
         fields |= {"workflow_id": workflow_id, "source_system": source_system or "mcp"}

@@ -594,6 +594,54 @@ def reembed_cmd(
         info(f"now set memory.embedder_model: {model} in your settings (or unset it) so the store opens")
 
 
+@app.command("questions")
+def questions_cmd(
+    project: str | None = typer.Option(None, "--project", "-p", help="Only this project's memories."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count them; ask the provider nothing."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write the question each note and decision answers, for those stored without one, with the
+    provider `memory.question_writer` names (each note sent with its secrets scrubbed). A question
+    asked later in other words then finds its note. Safe to interrupt: run it again to go on."""
+    from mahavishnu.cli.ingest_progress import PlainProgress
+    from mahavishnu.config import load_settings
+    from mahavishnu.errors import ConfigError, ProviderUnavailableError
+    from mahavishnu.services.question_writer import unasked, write_missing, writer
+
+    settings = load_settings()
+    name = writer(settings)
+    if name is None and not dry_run:
+        raise ConfigError(
+            "no question writer is set (memory.question_writer)",
+            hint="Name a provider profile (`mahavishnu ai list-llms`) as memory.question_writer in the "
+            "settings file `mahavishnu config path` shows, or see what it would do with --dry-run.",
+        )
+    with open_store() as store:
+        ids = unasked(store, project)
+        if dry_run:
+            _said_questions({"unasked": len(ids), "written": 0}, as_json, f"{len(ids)} without a question")
+            return
+        plain = PlainProgress(f"questions ← {name}", "memories", quiet=as_json or console.is_terminal)
+        with _progress_bar(f"questions ← {name}", as_json, plain) as progress:
+            done = write_missing(store, settings, ids, progress=progress)
+    if done.problem:
+        raise ProviderUnavailableError(
+            f"{done.problem}: questions written for {done.written}, {done.left} left",
+            hint=f"Check the provider with `mahavishnu ai test {name}`, then run `mahavishnu memory "
+            "questions` again to go on.",
+        )
+    said = f"questions written for {count(done.written, 'memory', 'memories')} with {name}"
+    data = {"unasked": len(ids), "written": done.written, "passed": done.passed}
+    _said_questions(data, as_json, said + (f" ({done.passed} passed over)" if done.passed else ""))
+
+
+def _said_questions(data: dict[str, int], as_json: bool, line: str) -> None:
+    if as_json:
+        print_json(data)
+    else:
+        info(line)
+
+
 @contextmanager
 def _progress_bar(label: str, as_json: bool, plain: Progress) -> Iterator[Progress]:
     """A ``progress(done, total)`` for a long embedding run: a bar with its ETA on a terminal, else

@@ -17,18 +17,26 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Profile, Protocol, resolve
-from mahavishnu.errors import MahavishnuError
+from mahavishnu.errors import MahavishnuError, NotYoursError
 from mahavishnu.masking import strip_credentials
+from mahavishnu.memory.core.models import Filters, MemoryType
+from mahavishnu.memory.core.provenance import QUARANTINED, QUESTIONS
 from mahavishnu.services.probe import ANTHROPIC_VERSION, ProviderRequest, send, under, without_key
 
 if TYPE_CHECKING:
     import httpx
 
+    from mahavishnu.memory.core.store import MemoryStore
+
+#: What a person stores and asks about later; turns, repository chunks, insights and workflow runs
+#: are written by the tools, which say what they are.
+WRITTEN_TYPES: tuple[MemoryType, ...] = ("note", "decision")
 #: How much of a note is sent: the local embedder reads its first 256 word pieces, and a question
 #: about a long note's start is what its vector can use.
 NOTE_CHARS = 4_000
@@ -59,6 +67,8 @@ class Written:
 
     questions: tuple[str, ...]
     problem: str | None = None
+    #: the provider answered (with no question in its reply, when ``problem`` says so)
+    answered: bool = False
 
 
 def writer(settings: Settings) -> str | None:
@@ -93,8 +103,66 @@ def write_questions(
         return Written((), without_key(f"{name}: HTTP {answer.status_code} from the provider", key))
     question = _question(_reply_text(protocol, answer.body))
     if question is None:
-        return Written((), f"{name}: the reply was not one question")
-    return Written((question,))
+        return Written((), f"{name}: the reply was not one question", answered=True)
+    return Written((question,), answered=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """What ``write_missing`` did: questions written, memories passed over (quarantined, another
+    member's, a reply that was no question), and those left when the provider failed (``problem``)."""
+
+    written: int
+    passed: int
+    left: int
+    problem: str | None = None
+
+
+def unasked(store: MemoryStore, project: str | None = None) -> list[int]:
+    """The notes and decisions (of ``project``, else all) that hold no question, oldest first."""
+    filters = Filters(types=WRITTEN_TYPES, project=project)
+    return [i for i, (asked,) in store.backend.scan_metadata(filters, [QUESTIONS]) if not asked]
+
+
+def write_missing(
+    store: MemoryStore,
+    settings: Settings,
+    ids: list[int],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    client: httpx.Client | None = None,
+) -> Backfill:
+    """A question written for each of ``ids`` (``unasked``), each memory updated (embedded again) as
+    soon as its question is: stopped by the first provider failure, what was written stays, and
+    running it again goes on from there."""
+    written = passed = 0
+    for done, memory_id in enumerate(ids):
+        memory = store.get(memory_id)
+        if QUARANTINED in memory.tags or memory.metadata.get(QUESTIONS):
+            passed += 1
+        else:
+            answer = write_questions(memory.content, memory.project, settings, client=client)
+            if answer.problem and not answer.answered:
+                return Backfill(written, passed, len(ids) - done, answer.problem)
+            if _added(store, memory_id, memory.metadata, answer.questions):
+                written += 1
+            else:
+                passed += 1
+        if progress is not None:
+            progress(done + 1, len(ids))
+    return Backfill(written, passed, 0)
+
+
+def _added(
+    store: MemoryStore, memory_id: int, metadata: Mapping[str, Any], questions: tuple[str, ...]
+) -> bool:
+    if not questions:
+        return False
+    try:
+        store.update(memory_id, metadata={**metadata, QUESTIONS: list(questions)})
+    except NotYoursError:  # a team member's shared memory: theirs to change
+        return False
+    return True
 
 
 def _request(

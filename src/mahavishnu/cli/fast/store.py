@@ -72,14 +72,16 @@ def _question_writer() -> str | None:
 
 
 def _written_question(values: Values, name: str) -> tuple[str, ...]:
-    """The question the note answers, from the provider ``name``; said on standard error (nothing
-    when it wrote none: the note is stored without, and ``memory questions`` can write it later)."""
+    """The question a note or decision answers, from the provider ``name`` (its problem said on
+    standard error: the note is stored without, and ``memory questions`` can write it later)."""
     from rich.markup import escape
 
     from mahavishnu.cli.output import info, warn
     from mahavishnu.config import load_settings
-    from mahavishnu.services.question_writer import write_questions
+    from mahavishnu.services.question_writer import WRITTEN_TYPES, write_questions
 
+    if values["memory_type"] not in WRITTEN_TYPES:
+        return ()
     written = write_questions(values["content"], values["project"], load_settings())
     if written.problem:
         later = "`mahavishnu memory questions` writes it later"
