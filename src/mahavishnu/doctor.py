@@ -691,6 +691,24 @@ def check_telemetry(settings: Settings) -> list[Finding]:
     return [Finding("telemetry", "ok", f"on ({', '.join(named)})")]
 
 
+def check_question_writer(settings: Settings) -> list[Finding]:
+    """``memory.question_writer``: the profile it names, its endpoint and key, found (no request is
+    sent: ``mahavishnu ai test`` asks the provider). Unset: no finding."""
+    from mahavishnu.services.question_writer import readiness
+
+    said = readiness(settings)
+    if said is None:
+        return []
+    uses, problem = said
+    if problem is None:
+        return [Finding("question writer", "ok", uses)]
+    hint = (
+        "Name a profile `mahavishnu ai list-llms` lists as memory.question_writer (`mahavishnu config "
+        "path`), with its key stored; notes are stored without a question meanwhile."
+    )
+    return [Finding("question writer", "warn", problem, hint)]
+
+
 def check_budgets(settings: Settings) -> list[Finding]:
     """Each budget of ``usage.yaml`` (``usage.budgets``): a warning when passed, naming the budget,
     the spend and the period. No budget: no finding (and no log read)."""
@@ -723,5 +741,6 @@ CHECKS: list[tuple[str, Check]] = [
     (HOOKS_CHECK, check_memory_hooks),
     ("fallback chains", check_fallback_chains),
     ("telemetry", check_telemetry),
+    ("question writer", check_question_writer),
     ("budget", check_budgets),
 ]

@@ -236,3 +236,21 @@ def test_mcp_store_memory_without_a_question_gets_the_written_one(mock: MockLLM,
     assert stored[1]["metadata"]["questions"] == ["who owns the network?"]
     assert "questions" not in stored[2]["metadata"]
     assert len(mock.requests) == 1 and "PostgreSQL 15" in json.dumps(mock.requests[0].body)
+
+
+def test_doctor_says_what_the_writer_uses_or_what_stops_it(
+    mock: MockLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.doctor import check_question_writer
+
+    assert check_question_writer(load_settings()) == []  # unset: nothing to say
+    _writer(mock.base_url)
+    [ready] = check_question_writer(load_settings())
+    assert (ready.status, ready.detail) == ("ok", "lab (anthropic, small-model)")
+    monkeypatch.delenv("WRITER_KEY")
+    [keyless] = check_question_writer(load_settings())
+    assert keyless.status == "warn" and "no API key for profile 'lab'" in keyless.detail
+    write_settings({"memory": {"question_writer": "nobody"}})
+    [unknown] = check_question_writer(load_settings())
+    assert unknown.status == "warn" and "nobody" in unknown.detail and "ai list-llms" in unknown.hint
+    assert mock.requests == []  # nothing was asked

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu.config import Settings
-from mahavishnu.environments.profiles import Profile, Protocol, resolve
+from mahavishnu.environments.profiles import Protocol, resolve
 from mahavishnu.errors import MahavishnuError, NotYoursError
 from mahavishnu.masking import strip_credentials
 from mahavishnu.memory.core.models import Filters, MemoryType
@@ -89,10 +89,10 @@ def write_questions(
     if name is None:
         return Written((), "no question writer is set (memory.question_writer)")
     try:
-        profile = resolve(name, settings)
-        protocol, request, key = _request(profile, content, project, settings)
+        target = _target(name, settings)
     except MahavishnuError as exc:
         return Written((), f"{name}: {exc.message}")
+    request, key = _request(target, content, project), target.key
     timeout = settings.memory.question_writer_timeout_seconds
     try:
         answer = send(request, timeout, client)
@@ -101,7 +101,7 @@ def write_questions(
         return Written((), without_key(f"{name}: no answer from {where} ({type(exc).__name__})", key))
     if not 200 <= answer.status_code < 300:
         return Written((), without_key(f"{name}: HTTP {answer.status_code} from the provider", key))
-    question = _question(_reply_text(protocol, answer.body))
+    question = _question(_reply_text(target.protocol, answer.body))
     if question is None:
         return Written((), f"{name}: the reply was not one question", answered=True)
     return Written((question,), answered=True)
@@ -165,10 +165,20 @@ def _added(
     return True
 
 
-def _request(
-    profile: Profile, content: str, project: str | None, settings: Settings
-) -> tuple[Protocol, ProviderRequest, str | None]:
-    """The request for the profile's first protocol (the order ``profiles.PROTOCOLS`` lists them)."""
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where the question is asked: the profile's first protocol (in ``profiles.PROTOCOLS``' order),
+    its endpoint's URL, the model and the key."""
+
+    protocol: Protocol
+    base: str
+    model: str
+    key: str | None
+    wire_api: str | None
+
+
+def _target(name: str, settings: Settings) -> _Target:
+    profile = resolve(name, settings)
     if not profile.protocols:
         raise MahavishnuError(f"profile '{profile.name}' has no endpoint")
     protocol = profile.protocols[0]
@@ -180,27 +190,45 @@ def _request(
         key = resolve_profile_secret(profile, settings)
     model = settings.memory.question_writer_model or endpoint.haiku_model or endpoint.model
     base = str(endpoint.base_url).rstrip("/")
-    prompt = _prompt(content, project)
-    if protocol == "anthropic":
+    return _Target(protocol, base, str(model), key, endpoint.wire_api)
+
+
+def readiness(settings: Settings) -> tuple[str, str | None] | None:
+    """None when no writer is set; else what it uses ("lab (anthropic, claude-haiku-5-5)") and
+    what stops it (an unknown profile, no endpoint, no key), without asking the provider."""
+    name = writer(settings)
+    if name is None:
+        return None
+    try:
+        target = _target(name, settings)
+    except MahavishnuError as exc:
+        return name, f"{name}: {exc.message}"
+    return f"{name} ({target.protocol}, {target.model})", None
+
+
+def _request(target: _Target, content: str, project: str | None) -> ProviderRequest:
+    """The request for one question, in the target's wire protocol."""
+    prompt, key = _prompt(content, project), target.key
+    if target.protocol == "anthropic":
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if key:
             headers |= {"x-api-key": key, "authorization": f"Bearer {key}"}
-        body: dict[str, Any] = {"model": model, "max_tokens": MAX_TOKENS, "system": INSTRUCTIONS}
+        body: dict[str, Any] = {"model": target.model, "max_tokens": MAX_TOKENS, "system": INSTRUCTIONS}
         body["messages"] = [{"role": "user", "content": prompt}]
-        return protocol, ProviderRequest("POST", under(base, "/v1/messages"), headers, body), key
-    if protocol == "openai":
+        return ProviderRequest("POST", under(target.base, "/v1/messages"), headers, body)
+    if target.protocol == "openai":
         headers = {"authorization": f"Bearer {key}"} if key else {}
-        if endpoint.wire_api == "responses":
-            body = {"model": model, "instructions": INSTRUCTIONS, "input": prompt}
-            return protocol, ProviderRequest("POST", under(base, "/responses"), headers, body), key
-        body = {"model": model, "messages": [{"role": "system", "content": INSTRUCTIONS}]}
+        if target.wire_api == "responses":
+            body = {"model": target.model, "instructions": INSTRUCTIONS, "input": prompt}
+            return ProviderRequest("POST", under(target.base, "/responses"), headers, body)
+        body = {"model": target.model, "messages": [{"role": "system", "content": INSTRUCTIONS}]}
         body["messages"].append({"role": "user", "content": prompt})
-        return protocol, ProviderRequest("POST", under(base, "/chat/completions"), headers, body), key
+        return ProviderRequest("POST", under(target.base, "/chat/completions"), headers, body)
     headers = {"x-goog-api-key": key} if key else {}
     body = {"systemInstruction": {"parts": [{"text": INSTRUCTIONS}]}}
     body["contents"] = [{"role": "user", "parts": [{"text": prompt}]}]
-    url = under(base, f"/v1beta/models/{model}:generateContent")
-    return protocol, ProviderRequest("POST", url, headers, body), key
+    url = under(target.base, f"/v1beta/models/{target.model}:generateContent")
+    return ProviderRequest("POST", url, headers, body)
 
 
 def _prompt(content: str, project: str | None) -> str:
