@@ -185,6 +185,18 @@ def test_invalid_input_is_refused_with_a_clear_message(
         store.store(content, memory_type, **values)  # type: ignore[arg-type]
 
 
+def test_a_nul_in_the_text_is_dropped_alike_on_every_backend(store: MemoryStore) -> None:
+    """PostgreSQL refuses a NUL in text, where SQLite kept it: the same note (a pasted log, a piped
+    file) stored on one and refused on the other. It is dropped before either sees it."""
+    stored = store.store("deploy\0 on tuesdays\0")
+    assert store.get(stored.id).content == "deploy on tuesdays"
+    assert store.add("deploy on tuesdays").duplicate
+    edited = store.update(stored.id, content="deploy\0 on fridays")
+    assert edited.content == "deploy on fridays"
+    with pytest.raises(InvalidInputError, match="empty"):
+        store.store("\0\0")
+
+
 def test_metadata_that_is_not_utf8_text_is_refused_and_the_store_stays_exportable(
     store: MemoryStore, tmp_path: Path
 ) -> None:

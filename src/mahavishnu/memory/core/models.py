@@ -209,7 +209,7 @@ class MemoryDraft:
 
     def checked(self, max_content_chars: int) -> MemoryDraft:
         """The same draft, normalised (tags deduplicated), or InvalidInputError saying what is wrong."""
-        check_content(self.content, max_content_chars)
+        content = check_content(self.content, max_content_chars)
         scope: dict[str, Any] = {name: check_label(name, getattr(self, name)) for name in SCOPE_FIELDS}
         for name, kind in NAMED_FIELDS.items():
             check_name(kind, scope[name])
@@ -218,8 +218,10 @@ class MemoryDraft:
             check_name("tag", tag, slash=True)
         metadata = check_metadata(self.metadata)
         # an instruction: kept, never recalled
-        tags = screened_tags(tags, screened_text(self.content, metadata))
-        return replace(self, type=check_type(self.type), tags=tags, metadata=metadata, **scope)
+        tags = screened_tags(tags, screened_text(content, metadata))
+        return replace(
+            self, content=content, type=check_type(self.type), tags=tags, metadata=metadata, **scope
+        )
 
     @property
     def content_hash(self) -> str:
@@ -251,6 +253,10 @@ class MemoryDraft:
 
 
 def check_content(content: object, max_chars: int) -> str:
+    """The content as stored: its NUL characters dropped (PostgreSQL refuses them in text, where SQLite
+    kept them: the same note must store alike on every backend), or InvalidInputError."""
+    if isinstance(content, str) and "\0" in content:
+        content = content.replace("\0", "")
     if not isinstance(content, str) or not content.strip():
         raise InvalidInputError("memory content is empty", hint="Pass the text to remember.")
     try:
