@@ -179,6 +179,23 @@ def test_a_subagent_s_session_stays_a_helper_s_as_it_gains_replies(storage: Path
     assert sources[HAIKU] == sources["msg_helper_next"] == "helper" and sources["msg_main_next"] == "main"
 
 
+def test_a_subagent_whose_session_file_comes_after_its_first_reply_is_found_once_it_is_there(
+    storage: Path,
+) -> None:
+    """OpenCode writes a subagent's first message before its session's file: that read found no
+    file, and a long-lived process (the dashboard) went on reading the session as the main one's."""
+    late = "ses_4a7e0f9d1ffeLateLateLateLa"
+    (storage / "message" / late).mkdir()
+    _reply(storage, late, "msg_late_first", 10)
+    collect(["opencode"], None, None)
+    [folder] = (storage / "session").iterdir()
+    told = json.loads((folder / f"{HELPER}.json").read_text()) | {"id": late}
+    (folder / f"{late}.json").write_text(json.dumps(told))
+    _reply(storage, late, "msg_late_next", 20)
+    records, _, _ = collect(["opencode"], None, None)
+    assert {r.key: r.source for r in records}["opencode:msg_late_next"] == "helper"
+
+
 @pytest.mark.parametrize("held", [1, ledger._WRITES_BYTES])  # each read written on its own, or all at once
 def test_many_message_files_read_at_once_keep_each_request_and_its_order(
     storage: Path, monkeypatch: pytest.MonkeyPatch, held: int

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
 from mahavishnu import paths
@@ -97,10 +96,14 @@ def _record(data: JSONObject, key: str | None, session: str | None) -> UsageReco
     )
 
 
-@lru_cache(maxsize=4096)
 def _subagent(storage: Path, session: str) -> bool:
     """Whether ``session`` of the older storage is a subagent's: its file,
-    ``session/<project id>/<session id>.json``, names a ``parentID``."""
+    ``session/<project id>/<session id>.json``, names a ``parentID``. Remembered once its file was
+    read: a session whose file is not there yet (its first messages are written before it) is
+    looked for again, in a long-lived process too (the dashboard's usage page)."""
+    known = _SUBAGENTS.get((storage, session))
+    if known is not None:
+        return known
     try:
         projects = [folder for folder in (storage / "session").iterdir() if folder.is_dir()]
     except OSError:
@@ -114,10 +117,17 @@ def _subagent(storage: Path, session: str) -> bool:
                 value, _ = parse_object(handle.read(_SESSION_BYTES))
         except OSError:
             continue
-        return value is not None and text(value.get("parentID")) is not None
+        helper = value is not None and text(value.get("parentID")) is not None
+        if len(_SUBAGENTS) >= _SUBAGENTS_KEPT:
+            _SUBAGENTS.clear()
+        _SUBAGENTS[(storage, session)] = helper
+        return helper
     return False
 
 
+#: Sessions found a subagent's or not (``_subagent``), at most ``_SUBAGENTS_KEPT`` of them.
+_SUBAGENTS: dict[tuple[Path, str], bool] = {}
+_SUBAGENTS_KEPT = 4096
 _SESSION_BYTES = 1024 * 1024  # a session's file is a few hundred bytes
 
 
