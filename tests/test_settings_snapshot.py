@@ -335,3 +335,18 @@ def test_a_plain_command_in_the_environment_is_split_as_a_shell_would(
 ) -> None:
     monkeypatch.setenv("MAHAVISHNU_SESSION_BUDDY__COMMAND", "session-buddy --stdio")
     assert load_settings().session_buddy.command == ["session-buddy", "--stdio"]
+
+
+def test_one_setting_is_read_from_the_snapshot_as_validated_or_not_at_all(
+    settle_now: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``memory store``'s fast path asks whether a question writer is set without pydantic: the
+    snapshot's value while it holds, else a miss (the settings are then loaded)."""
+    assert settings_snapshot.cached_setting("memory", "question_writer") == (False, None)  # nothing cached
+    _write(paths.user_settings_file(), {"memory": {"question_writer": "lab"}})
+    assert load_settings().memory.question_writer == "lab"  # validates, and writes the snapshot
+    assert settings_snapshot.cached_setting("memory", "question_writer") == (True, "lab")
+    assert settings_snapshot.cached_setting("memory", "backend") == (True, "sqlite")
+    assert settings_snapshot.cached_setting("memory", "no_such_setting") == (False, None)
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__QUESTION_WRITER", "other")  # the environment is no key
+    assert settings_snapshot.cached_setting("memory", "question_writer") == (False, None)

@@ -167,6 +167,19 @@ def read(name: str, key: object) -> Any:  # the JSON a caller stored: its layout
     return stored.get("value")
 
 
+def cached_setting(section: str, name: str) -> tuple[bool, Any]:
+    """``settings.<section>.<name>`` as the cached validated settings hold it, read without pydantic
+    (the layout is ``config.snapshot_encode``'s: a model's fields under ``"fields"``): (True, its
+    JSON value) while the cache holds for these files and no variable sets a setting, else (False,
+    None), and the caller loads the settings."""
+    key = fingerprint()
+    settings = read("settings", key) if key is not None else None
+    try:
+        return True, settings["fields"][section]["fields"][name]
+    except (TypeError, KeyError):
+        return False, None
+
+
 def write(name: str, key: object, value: object) -> None:
     """Store ``value`` under ``name`` for ``key``; silently nothing when the cache is not writable."""
     path = _path(name)

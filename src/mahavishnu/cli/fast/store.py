@@ -65,7 +65,13 @@ def store_fields(values: Values) -> dict[str, Any]:
 
 
 def _question_writer() -> str | None:
-    """The profile that writes a note's question when none is given (``memory.question_writer``)."""
+    """The profile that writes a note's question when none is given (``memory.question_writer``):
+    from the settings snapshot when it holds (no pydantic on the fast path), else the settings."""
+    from mahavishnu import settings_snapshot
+
+    found, name = settings_snapshot.cached_setting("memory", "question_writer")
+    if found:
+        return name if isinstance(name, str) else None
     from mahavishnu.config import load_settings
 
     return load_settings().memory.question_writer
