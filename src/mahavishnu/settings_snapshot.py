@@ -173,7 +173,7 @@ def cached_setting(section: str, name: str) -> tuple[bool, Any]:
     JSON value) while the cache holds for these files and no variable sets a setting, else (False,
     None), and the caller loads the settings."""
     key = fingerprint()
-    settings = read("settings", key) if key is not None else None
+    settings: Any = read("settings", key) if key is not None else None
     try:
         return True, settings["fields"][section]["fields"][name]
     except (TypeError, KeyError):
