@@ -23,6 +23,7 @@ from .helpers import free_port, write_settings
 KEY = "sk-writer-0123456789abcdef"
 NOTE = "Ledger storage is PostgreSQL 15, not DynamoDB: postings need multi-row transactions."
 QUESTION = "which database does the payments ledger use?"
+FAILING = "mock LLM: failing with %d on demand"  # the provider's own message, as MockLLM.fail_with says it
 runner = CliRunner()
 
 
@@ -93,7 +94,7 @@ def test_a_refusal_a_closed_port_and_a_missing_key_each_say_why_without_the_key(
     _writer(mock.base_url)
     mock.fail_with(401)
     refused = write_questions(NOTE, None, load_settings())
-    assert refused.questions == () and refused.problem == "lab: HTTP 401 from the provider"
+    assert refused.questions == () and refused.problem == f"lab: HTTP 401: {FAILING % 401}"
 
     _writer(f"http://127.0.0.1:{free_port()}")
     unreachable = write_questions(NOTE, None, load_settings())
@@ -184,7 +185,7 @@ def test_memory_questions_writes_them_for_the_notes_stored_without_and_goes_on_a
     failed = runner.invoke(app, ["memory", "questions"])
     assert failed.exit_code == 1 and KEY not in failed.output
     said = " ".join(failed.stderr.split())
-    assert "lab: HTTP 401 from the provider: questions written for 0, 4 left" in said
+    assert f"lab: HTTP 401: {FAILING % 401}: questions written for 0, 4 left" in said
     assert "mahavishnu ai test lab" in failed.stderr
 
     mock.fail_with(None)
@@ -208,7 +209,7 @@ def test_a_provider_failing_midway_keeps_what_was_written(mock: MockLLM) -> None
     with open_store() as store:
         ids = unasked(store)
         done = write_missing(store, load_settings(), ids, progress=lambda n, _: mock.fail_with(503))
-        assert (done.written, done.left) == (1, 3) and done.problem == "lab: HTTP 503 from the provider"
+        assert (done.written, done.left) == (1, 3) and done.problem == f"lab: HTTP 503: {FAILING % 503}"
         assert unasked(store) == ids[1:]
 
 

@@ -134,7 +134,7 @@ def _probe(
             f"Something else answers at {strip_credentials(base)} (a web page, a captive portal, a login "
             f"wall): check base_url in `mahavishnu ai show {profile.name}`, and the network.",
         )  # fmt: skip
-    detail = "ok" if ok else _error_detail(response, key)
+    detail = "ok" if ok else error_detail(response, key)
     status = "ok" if ok else "http-error"
     return ProbeResult(
         profile.name, protocol, shown, ok, status, response.status_code, latency, detail, tool,
@@ -283,7 +283,7 @@ def _network_hint(profile: str, status: str, base: str, timeout_setting: str | N
     return f"Cannot reach {base}: check the network, a proxy, and base_url in `mahavishnu ai show {profile}`."
 
 
-def _error_detail(response: ProviderAnswer, key: str | None) -> str:
+def error_detail(response: ProviderAnswer, key: str | None) -> str:
     import json
 
     message: Any = None

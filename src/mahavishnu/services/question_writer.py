@@ -27,7 +27,14 @@ from mahavishnu.errors import MahavishnuError, NotYoursError
 from mahavishnu.masking import strip_credentials
 from mahavishnu.memory.core.models import Filters, MemoryType
 from mahavishnu.memory.core.provenance import QUARANTINED, QUESTIONS
-from mahavishnu.services.probe import ANTHROPIC_VERSION, ProviderRequest, send, under, without_key
+from mahavishnu.services.probe import (
+    ANTHROPIC_VERSION,
+    ProviderRequest,
+    error_detail,
+    send,
+    under,
+    without_key,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -100,7 +107,7 @@ def write_questions(
         where = strip_credentials(request.url)
         return Written((), without_key(f"{name}: no answer from {where} ({type(exc).__name__})", key))
     if not 200 <= answer.status_code < 300:
-        return Written((), without_key(f"{name}: HTTP {answer.status_code} from the provider", key))
+        return Written((), f"{name}: {error_detail(answer, key)}")
     question = _question(_reply_text(target.protocol, answer.body))
     if question is None:
         return Written((), f"{name}: the reply was not one question", answered=True)
