@@ -32,6 +32,7 @@ from mahavishnu.errors import (
     EmbeddingError,
     InvalidInputError,
     NotFoundError,
+    NotYoursError,
     QueuedOfflineError,
     ServerUnreachableError,
     StoreDamagedError,
@@ -432,12 +433,35 @@ class MemoryStore:
             by_key = dict(zip(fresh, vectors, strict=True))
         wanted = [by_key[d.dedup_key] if fresh.get(d.dedup_key) is d else None for d in drafts]
         done = self.backend.insert_or_merge(drafts, wanted, model=model, now=utcnow(), merge=merged_duplicate)
+        done = [
+            self._with_questions(d, known.get(d.dedup_key), *one) for d, one in zip(drafts, done, strict=True)
+        ]
         new = [(m, v) for (m, seen), v in zip(done, wanted, strict=True) if m and not seen and v is not None]
         self._link_newer(new)
         return [
             Stored(memory if memory is not None else known[d.dedup_key], duplicate)
             for d, (memory, duplicate) in zip(drafts, done, strict=True)
         ]
+
+    def _with_questions(
+        self, draft: MemoryDraft, before: Memory | None, memory: Memory | None, duplicate: bool
+    ) -> tuple[Memory | None, bool]:
+        """A duplicate of a memory stored without questions takes the draft's, and is embedded
+        again with them: storing a note again with the question it answers (an assistant that
+        writes one now, ``memory.question_writer`` set since) is how an older note gets one. A
+        memory that has questions keeps them (its vector read them; ``merged_duplicate``)."""
+        asked = draft.metadata.get(QUESTIONS)
+        if not (duplicate and memory and before and asked) or before.metadata.get(QUESTIONS):
+            return memory, duplicate
+        metadata = dict(memory.metadata)
+        if isinstance(filed := metadata.pop(ALSO_STORED, None), list):  # (merged_duplicate filed them)
+            kept = [_without(entry, QUESTIONS, asked) for entry in filed]
+            if kept := [entry for entry in kept if entry]:
+                metadata[ALSO_STORED] = kept
+        try:
+            return self.update(memory.id, metadata={**metadata, QUESTIONS: asked}), duplicate
+        except NotYoursError:  # a team member's memory: theirs to change
+            return memory, duplicate
 
     def _link_newer(self, stored: Sequence[tuple[Memory, Vector]]) -> None:
         """Mark what each new decision supersedes or duplicates (``supersede.py``)."""
@@ -1189,6 +1213,13 @@ def _no_memory(memory_id: object) -> NotFoundError:
 def _valid_id(memory_id: int) -> bool:
     """Whether ``memory_id`` can name a row at all (SQLite and PostgreSQL ids are 64-bit)."""
     return 0 < memory_id < 2**63
+
+
+def _without(entry: object, key: str, value: object) -> object:
+    """``entry`` without ``key`` when it holds ``value`` there (an ``also_stored`` record)."""
+    if isinstance(entry, dict) and entry.get(key) == value:
+        return {k: v for k, v in entry.items() if k != key}
+    return entry
 
 
 #: Where a duplicate's differing metadata goes (``merged_duplicate``).
