@@ -419,18 +419,6 @@ def build_server(backing: Backing | None = None) -> MCPServer:
 # -- providers -----------------------------------------------------------------------------------------------
 
 
-def _written_question(
-    content: str, memory_type: str, project: str | None, settings: Settings
-) -> tuple[str, ...]:
-    """The question a note or decision stored without one answers, from the provider
-    ``memory.question_writer`` names (none when it is unset or fails: the store goes on)."""
-    from mahavishnu.services.question_writer import WRITTEN_TYPES, write_questions, writer
-
-    if memory_type not in WRITTEN_TYPES or writer(settings) is None:
-        return ()
-    return write_questions(content, project, settings).questions
-
-
 def _provider_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, READ_ONLY)
     def list_llms() -> list[dict[str, object]]:
@@ -507,10 +495,14 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         true instead (kept on this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
         from mahavishnu.memory.core.models import QUESTIONS, with_questions
+        from mahavishnu.services.question_writer import question_for
 
         asked = with_questions(metadata, questions or ())
-        if QUESTIONS not in (asked or {}):  # none given: the provider memory.question_writer names writes one
-            asked = with_questions(asked, _written_question(content, type, project, backing.settings()))
+        written = None  # none given: the provider memory.question_writer names writes one
+        if QUESTIONS not in (asked or {}) and isinstance(content, str):
+            written = question_for(content, type, project, backing.settings())
+            asked = with_questions(asked, written.questions if written else ())
+        said = {"notice": f"no question written: {written.problem}"} if written and written.problem else {}
         fields: dict[str, Any] = {"tags": list(tags or ()), "metadata": asked, "project": project}
         fields |= {"repo_id": repo_id, "agent_id": agent_id, "session_id": session_id}
         fields |= {"workflow_id": workflow_id, "source_system": source_system or "mcp"}
@@ -523,10 +515,10 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                     stored = backing.store().add(content, type, **fields)
                 except QueuedOfflineError as queued:  # acknowledged: delivered once the store is back
                     return {"queued": True, "client_ids": list(queued.client_ids), "notice": queued.message}
-                return {**for_agents(stored.memory.to_dict()), "already_stored": stored.duplicate}
+                return {**for_agents(stored.memory.to_dict()), "already_stored": stored.duplicate, **said}
             if answer.get("queued"):
                 return {"queued": True, "client_ids": answer["client_ids"], "notice": answer["message"]}
-            return {**for_agents(answer["memory"]), "already_stored": bool(answer["duplicate"])}
+            return {**for_agents(answer["memory"]), "already_stored": bool(answer["duplicate"]), **said}
 
     @_tool(tools, READ_ONLY)
     def search_memory(

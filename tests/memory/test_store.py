@@ -657,6 +657,23 @@ def _with_lines(path: Path, *changes: dict[str, Any]) -> None:
     path.write_text("\n".join([header, first, *copies, *rest]) + "\n")
 
 
+def test_an_export_holding_a_nul_imports_without_it(backend_factory: Factory, tmp_path: Path) -> None:
+    """A store kept a NUL in a memory's text before it was dropped on the way in: its export
+    imports on every backend (PostgreSQL refused the line), the NUL dropped there too."""
+    path = tmp_path / "m.jsonl"
+    with open_store(lambda: FakeBackend()) as source:
+        source.store("deploy on tuesdays", "note")
+        source.export(path)
+    path.write_text(path.read_text().replace("deploy on tuesdays", "deploy\\u0000 on tuesdays"))
+    with open_store(backend_factory) as target:
+        assert target.import_(path).imported == 1
+        [memory] = target.backend.iter_all()
+        assert (memory.content, memory.content_hash) == (
+            "deploy on tuesdays",
+            content_hash("deploy on tuesdays"),
+        )
+
+
 def test_import_works_out_each_content_hash_never_trusting_the_files(
     backend_factory: Factory, tmp_path: Path
 ) -> None:

@@ -189,8 +189,11 @@ def test_a_subagent_whose_session_file_comes_after_its_first_reply_is_found_once
     _reply(storage, late, "msg_late_first", 10)
     collect(["opencode"], None, None)
     [folder] = (storage / "session").iterdir()
-    told = json.loads((folder / f"{HELPER}.json").read_text()) | {"id": late}
-    (folder / f"{late}.json").write_text(json.dumps(told))
+    told = json.dumps(json.loads((folder / f"{HELPER}.json").read_text()) | {"id": late})
+    (folder / f"{late}.json").write_text(told[: len(told) // 2])  # still being written
+    _reply(storage, late, "msg_late_half", 15)
+    collect(["opencode"], None, None)
+    (folder / f"{late}.json").write_text(told)
     _reply(storage, late, "msg_late_next", 20)
     records, _, _ = collect(["opencode"], None, None)
     assert {r.key: r.source for r in records}["opencode:msg_late_next"] == "helper"

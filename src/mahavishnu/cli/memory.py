@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mahavishnu.cli.fast.search import _noted, dimmed, relevant_column
-from mahavishnu.cli.fast.store import say_if_quarantined, store_fields, store_memory
+from mahavishnu.cli.fast.store import (
+    say_if_quarantined,
+    say_written,
+    store_fields,
+    store_memory,
+    written_question,
+)
 from mahavishnu.cli.memory_group import (
     AgentOption,
     GroupOption,
@@ -114,12 +120,15 @@ def store_cmd(**values: Any) -> None:
         values["content"] = _read_stdin()
     if values["team"]:
         fields = store_fields(values)
-        _store_for_the_team(values["content"], values["memory_type"], fields, values["as_json"])
+        writer = written_question(fields, values["content"], values["memory_type"])
+        _store_for_the_team(values["content"], values["memory_type"], fields, values["as_json"], writer)
         return
     store_memory(values)
 
 
-def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_json: bool) -> None:
+def _store_for_the_team(
+    text: str, memory_type: str, fields: dict[str, Any], as_json: bool, writer: str | None
+) -> None:
     """``memory store --team``: stored, then shared with the team (``memory_activity.store_shared``)."""
     from mahavishnu.cli.memory_activity import store_shared
 
@@ -132,6 +141,7 @@ def _store_for_the_team(text: str, memory_type: str, fields: dict[str, Any], as_
         info(
             f"{was} #{memory.id} ({memory.memory_type}), shared with the team (`memory unshare {memory.id}`)"
         )
+        say_written(memory.to_dict(), fields, writer)
     say_if_quarantined(memory.to_dict())  # (on stderr: the JSON stays whole)
 
 
@@ -606,15 +616,17 @@ def questions_cmd(
     from mahavishnu.cli.ingest_progress import PlainProgress
     from mahavishnu.config import load_settings
     from mahavishnu.errors import ConfigError, ProviderUnavailableError
-    from mahavishnu.services.question_writer import unasked, write_missing, writer
+    from mahavishnu.services.question_writer import readiness, unasked, write_missing, writer
 
     settings = load_settings()
-    name = writer(settings)
-    if name is None and not dry_run:
+    name, ready = writer(settings), readiness(settings)
+    problem = "no question writer is set (memory.question_writer)" if ready is None else ready[1]
+    if problem is not None and not dry_run:
         raise ConfigError(
-            "no question writer is set (memory.question_writer)",
-            hint="Name a provider profile (`mahavishnu ai list-llms`) as memory.question_writer in the "
-            "settings file `mahavishnu config path` shows, or see what it would do with --dry-run.",
+            problem,
+            hint="Name a provider profile (`mahavishnu ai list-llms`) with its key stored as "
+            "memory.question_writer in the settings file `mahavishnu config path` shows (`mahavishnu "
+            "doctor` checks it), or count what it would do with --dry-run.",
         )
     with open_store() as store:
         ids = unasked(store, project)

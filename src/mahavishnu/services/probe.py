@@ -197,19 +197,24 @@ def under(base: str, path: str) -> str:
     )
 
 
-def _request(protocol: str, base: str, model: str, key: str | None) -> ProviderRequest:
+def auth_headers(protocol: str, key: str | None) -> dict[str, str]:
+    """The headers a provider of ``protocol`` reads its key from (and Anthropic's API version)."""
     if protocol == "anthropic":
         headers = {"anthropic-version": ANTHROPIC_VERSION}
-        if key:
-            headers |= {"x-api-key": key, "authorization": f"Bearer {key}"}
+        return headers | {"x-api-key": key, "authorization": f"Bearer {key}"} if key else headers
+    if not key:
+        return {}
+    return {"authorization": f"Bearer {key}"} if protocol == "openai" else {"x-goog-api-key": key}
+
+
+def _request(protocol: str, base: str, model: str, key: str | None) -> ProviderRequest:
+    headers = auth_headers(protocol, key)
+    if protocol == "anthropic":
         body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}
         return ProviderRequest("POST", under(base, "/v1/messages"), headers, body)
     if protocol == "openai":
-        return ProviderRequest(
-            "GET", under(base, "/models"), {"authorization": f"Bearer {key}"} if key else {}, None
-        )
+        return ProviderRequest("GET", under(base, "/models"), headers, None)
     body = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
-    headers = {"x-goog-api-key": key} if key else {}
     return ProviderRequest("POST", under(base, f"/v1beta/models/{model}:countTokens"), headers, body)
 
 

@@ -8,9 +8,11 @@ and MCP ``store_memory`` ask that provider for one when none is given, and ``mah
 questions`` writes them for the notes stored without. Off by default: it sends the note to the
 provider (its secrets scrubbed first, as the store scrubs them) and costs one short request.
 
-The reply is untrusted text. Its first line is kept, cleaned and checked (``models.check_questions``),
-and the store screens it for orders as it screens the note: a question that gives orders quarantines
-the memory. The note is sent as data, fenced, with the instruction to follow nothing it says.
+The reply is untrusted text: its first line is kept as one line that prints as itself (a terminal's
+escape sequences dropped whole), none that holds a secret or the key, and the store screens it for
+orders as it screens the note (a question that gives orders quarantines the memory). The note and its
+project are sent as data, fenced, with the instruction to follow nothing they say. Whatever the
+provider answers, nothing here raises: a store goes on without a question.
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mahavishnu.clean_text import clean_text, one_line
 from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Protocol, resolve
 from mahavishnu.errors import MahavishnuError, NotYoursError
 from mahavishnu.masking import strip_credentials
-from mahavishnu.memory.core.models import Filters, MemoryType
+from mahavishnu.memory.core.models import QUESTION_CHARS, Filters, MemoryType
 from mahavishnu.memory.core.provenance import QUARANTINED, QUESTIONS
+from mahavishnu.redaction.scrub import scrub
 from mahavishnu.services.probe import (
-    ANTHROPIC_VERSION,
     ProviderRequest,
+    auth_headers,
     error_detail,
     send,
     under,
@@ -47,9 +51,6 @@ WRITTEN_TYPES: tuple[MemoryType, ...] = ("note", "decision")
 #: How much of a note is sent: the local embedder reads its first 256 word pieces, and a question
 #: about a long note's start is what its vector can use.
 NOTE_CHARS = 4_000
-#: The longest question kept (``models.QUESTION_CHARS`` is the store's limit; one asked a week
-#: later is a line).
-QUESTION_CHARS = 300
 #: Anthropic's API requires a cap on the reply; others get none (reasoning models refuse OpenAI's
 #: ``max_tokens``, and Gemini's thinking spends from ``maxOutputTokens``).
 MAX_TOKENS = 200
@@ -62,9 +63,14 @@ INSTRUCTIONS = (
     "never repeat a password, key or token. Reply with the question alone, on one line."
 )
 
-# A list marker, "Q:" or "Question:" before the question, and quotes around it.
-_LEAD = re.compile(r"^\s*(?:(?:[-*•]|\d+[.)]|q(?:uestion)?\s*:)\s*)+", re.IGNORECASE)
-_QUOTES = "\"'“”‘’`"
+# A list marker ("-", "1.", "2)") and a space, or "Q:" / "Question:", before the question.
+_LEAD = re.compile(r"^(?:(?:[-*•]|\d+[.)])\s+|q(?:uestion)?\s*:\s*)+", re.IGNORECASE)
+# Quotes around the whole question, each opening with its closing one.
+_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "`": "`"}
+# What could close the note's fence early, in any case and spacing.
+_FENCE = re.compile(r"<\s*/?\s*note\s*>", re.IGNORECASE)
+#: The most of a project's name sent (a label is short; this bounds a hostile one).
+PROJECT_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,28 +96,53 @@ def write_questions(
     *,
     client: httpx.Client | None = None,
 ) -> Written:
-    """The question ``content`` answers, from the provider ``memory.question_writer`` names; never
-    raises for the provider's sake (a store goes on without a question)."""
+    """The question ``content`` answers, from the provider ``memory.question_writer`` names."""
     name = writer(settings)
     if name is None:
         return Written((), "no question writer is set (memory.question_writer)")
     try:
         target = _target(name, settings)
     except MahavishnuError as exc:
-        return Written((), f"{name}: {exc.message}")
-    request, key = _request(target, content, project), target.key
-    timeout = settings.memory.question_writer_timeout_seconds
+        return Written((), _shown(f"{name}: {exc.message}", None))
+    return _write(target, content, project, settings, client)
+
+
+def question_for(content: str, memory_type: str, project: str | None, settings: Settings) -> Written | None:
+    """``write_questions`` for a memory about to be stored without questions; None when none is
+    asked: no writer set, a type the tools write (``WRITTEN_TYPES``), or content the store refuses
+    (empty, over ``memory.max_content_chars``: nothing is sent for a note that is not stored)."""
+    if writer(settings) is None or memory_type not in WRITTEN_TYPES:
+        return None
+    if not content.strip() or len(content) > settings.memory.max_content_chars:
+        return None
+    return write_questions(content, project, settings)
+
+
+def _write(
+    target: _Target, content: str, project: str | None, settings: Settings, client: httpx.Client | None
+) -> Written:
+    name, key = target.name, target.key
+    request = _request(target, content, project)
     try:
-        answer = send(request, timeout, client)
+        answer = send(request, settings.memory.question_writer_timeout_seconds, client)
     except Exception as exc:  # httpx raises its own tree; anything else is as much a failure
         where = strip_credentials(request.url)
-        return Written((), without_key(f"{name}: no answer from {where} ({type(exc).__name__})", key))
+        return Written((), _shown(f"{name}: no answer from {where} ({type(exc).__name__})", key))
     if not 200 <= answer.status_code < 300:
-        return Written((), f"{name}: {error_detail(answer, key)}")
-    question = _question(_reply_text(target.protocol, answer.body))
+        return Written((), _shown(f"{name}: {error_detail(answer, key)}", key))
+    try:
+        question = _question(_reply_text(target.protocol, answer.body), key)
+    except Exception:  # a reply nested past the parser's depth, or of any other shape: no question
+        question = None
     if question is None:
         return Written((), f"{name}: the reply was not one question", answered=True)
     return Written((question,), answered=True)
+
+
+def _shown(text: str, key: str | None) -> str:
+    """A problem as it may be shown: one line, the key masked and any other secret scrubbed (a
+    provider's error may quote the request, its URL's ``?api_key=`` with it)."""
+    return one_line(scrub(without_key(clean_text(text), key)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +173,23 @@ def write_missing(
     """A question written for each of ``ids`` (``unasked``), each memory updated (embedded again) as
     soon as its question is: stopped by the first provider failure, what was written stays, and
     running it again goes on from there."""
+    name = writer(settings)
+    try:
+        target = _target(name or "", settings)
+    except MahavishnuError as exc:
+        return Backfill(0, 0, len(ids), _shown(f"{name}: {exc.message}", None))
+    if client is None:
+        import httpx
+
+        with httpx.Client(follow_redirects=False) as own:
+            return write_missing(store, settings, ids, progress=progress, client=own)
     written = passed = 0
     for done, memory_id in enumerate(ids):
         memory = store.get(memory_id)
         if QUARANTINED in memory.tags or memory.metadata.get(QUESTIONS):
             passed += 1
         else:
-            answer = write_questions(memory.content, memory.project, settings, client=client)
+            answer = _write(target, memory.content, memory.project, settings, client)
             if answer.problem and not answer.answered:
                 return Backfill(written, passed, len(ids) - done, answer.problem)
             if _added(store, memory_id, memory.metadata, answer.questions):
@@ -177,6 +218,7 @@ class _Target:
     """Where the question is asked: the profile's first protocol (in ``profiles.PROTOCOLS``' order),
     its endpoint's URL, the model and the key."""
 
+    name: str
     protocol: Protocol
     base: str
     model: str
@@ -197,7 +239,7 @@ def _target(name: str, settings: Settings) -> _Target:
         key = resolve_profile_secret(profile, settings)
     model = settings.memory.question_writer_model or endpoint.haiku_model or endpoint.model
     base = str(endpoint.base_url).rstrip("/")
-    return _Target(protocol, base, str(model), key, endpoint.wire_api)
+    return _Target(name, protocol, base, str(model), key, endpoint.wire_api)
 
 
 def readiness(settings: Settings) -> tuple[str, str | None] | None:
@@ -215,23 +257,18 @@ def readiness(settings: Settings) -> tuple[str, str | None] | None:
 
 def _request(target: _Target, content: str, project: str | None) -> ProviderRequest:
     """The request for one question, in the target's wire protocol."""
-    prompt, key = _prompt(content, project), target.key
+    prompt, headers = _prompt(content, project), auth_headers(target.protocol, target.key)
     if target.protocol == "anthropic":
-        headers = {"anthropic-version": ANTHROPIC_VERSION}
-        if key:
-            headers |= {"x-api-key": key, "authorization": f"Bearer {key}"}
         body: dict[str, Any] = {"model": target.model, "max_tokens": MAX_TOKENS, "system": INSTRUCTIONS}
         body["messages"] = [{"role": "user", "content": prompt}]
         return ProviderRequest("POST", under(target.base, "/v1/messages"), headers, body)
     if target.protocol == "openai":
-        headers = {"authorization": f"Bearer {key}"} if key else {}
         if target.wire_api == "responses":
             body = {"model": target.model, "instructions": INSTRUCTIONS, "input": prompt}
             return ProviderRequest("POST", under(target.base, "/responses"), headers, body)
         body = {"model": target.model, "messages": [{"role": "system", "content": INSTRUCTIONS}]}
         body["messages"].append({"role": "user", "content": prompt})
         return ProviderRequest("POST", under(target.base, "/chat/completions"), headers, body)
-    headers = {"x-goog-api-key": key} if key else {}
     body = {"systemInstruction": {"parts": [{"text": INSTRUCTIONS}]}}
     body["contents"] = [{"role": "user", "parts": [{"text": prompt}]}]
     url = under(target.base, f"/v1beta/models/{target.model}:generateContent")
@@ -239,12 +276,11 @@ def _request(target: _Target, content: str, project: str | None) -> ProviderRequ
 
 
 def _prompt(content: str, project: str | None) -> str:
-    """The note, secrets scrubbed and cut to ``NOTE_CHARS``, fenced (a ``</note>`` in it cannot
-    close the fence early), and its project."""
-    from mahavishnu.redaction.scrub import scrub
-
-    note = scrub(content)[:NOTE_CHARS].replace("<note>", "‹note›").replace("</note>", "‹/note›")
-    return f"Project: {project or '(none)'}\n<note>\n{note}\n</note>"
+    """The note and its project's name, each scrubbed of secrets as the store scrubs them, the note
+    cut to ``NOTE_CHARS`` and fenced (nothing in either can close the fence early)."""
+    note = _FENCE.sub("‹note›", scrub(clean_text(content))[:NOTE_CHARS])
+    named = _FENCE.sub("‹note›", one_line(scrub(clean_text(project)))[:PROJECT_CHARS]) if project else ""
+    return f"Project: {named or '(none)'}\n<note>\n{note}\n</note>"
 
 
 def _reply_text(protocol: Protocol, body: bytes) -> str:
@@ -261,7 +297,7 @@ def _reply_text(protocol: Protocol, body: bytes) -> str:
         parts = [{"text": _get(_get(_first(choices), "message"), "content")}]
     else:  # the Responses API: output items (a reasoning item has no content), each with parts
         items = _get(data, "output")
-        parts = [p for i in items for p in _get(i, "content") or ()] if isinstance(items, list) else None
+        parts = [p for i in items for p in _list(_get(i, "content"))] if isinstance(items, list) else None
     if not isinstance(parts, list):
         return ""
     return "".join(t for p in parts if isinstance(t := _get(p, "text"), str))
@@ -271,17 +307,23 @@ def _get(data: object, key: str) -> Any:
     return data.get(key) if isinstance(data, dict) else None
 
 
+def _list(data: object) -> list[Any]:
+    return data if isinstance(data, list) else []
+
+
 def _first(data: object) -> object:
     return data[0] if isinstance(data, list) and data else None
 
 
-def _question(reply: str) -> str | None:
-    """The reply's first line with text, its list marker, "Question:" and quotes taken off, white
-    space folded and what a terminal obeys dropped; None when there is none or it is too long."""
-    from mahavishnu.clean_text import printable
-
-    for line in reply.splitlines():
-        text = " ".join(printable(_LEAD.sub("", line)).split()).strip(_QUOTES).strip()
+def _question(reply: str, key: str | None) -> str | None:
+    """The reply's first line with text, as one line that prints as itself, its list marker,
+    "Question:" and enclosing quotes taken off; None when there is none, it is too long for a
+    question, or it holds the key or another secret (the store would keep it redacted)."""
+    for line in clean_text(reply).splitlines():
+        text = _LEAD.sub("", one_line(line))
+        if len(text) >= 2 and _PAIRS.get(text[0]) == text[-1]:
+            text = text[1:-1].strip()
         if text:
-            return text if len(text) <= QUESTION_CHARS else None
+            secret = (key is not None and key in text) or scrub(text) != text
+            return None if secret or len(text) > QUESTION_CHARS else text
     return None

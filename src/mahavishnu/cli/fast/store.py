@@ -44,15 +44,10 @@ def memory_store(args: list[str]) -> int | None:
 def store_fields(values: Values) -> dict[str, Any]:
     """``MemoryStore.add``'s keyword arguments for ``memory store``'s parsed ``values``."""
     from mahavishnu.cli.params import parse_meta
-    from mahavishnu.memory.core.provenance import (  # (not models: numpy, spared here)
-        QUESTIONS,
-        with_questions,
-    )
+    from mahavishnu.memory.core.provenance import with_questions  # (not models: numpy, spared here)
 
     # as metadata, not ``MemoryStore.add``'s ``questions``: a daemon started before it takes them too
     metadata = with_questions(parse_meta(values["meta"]), values["questions"] or ())
-    if QUESTIONS not in (metadata or {}) and (name := _question_writer()):
-        metadata = with_questions(metadata, _written_question(values, name))
     return {
         "tags": values["tags"] or [],
         "metadata": metadata,
@@ -77,25 +72,38 @@ def _question_writer() -> str | None:
     return load_settings().memory.question_writer
 
 
-def _written_question(values: Values, name: str) -> tuple[str, ...]:
-    """The question a note or decision answers, from the provider ``name`` (its problem said on
-    standard error: the note is stored without, and ``memory questions`` can write it later)."""
-    from rich.markup import escape
+def written_question(fields: dict[str, Any], content: str, memory_type: str) -> str | None:
+    """The question a note or decision stored without one answers, put into ``fields``' metadata,
+    from the provider ``memory.question_writer`` names; its name when one was asked. A problem is
+    said on standard error (the note is stored without: ``memory questions`` writes it later)."""
+    from mahavishnu.memory.core.provenance import QUESTIONS, with_questions
 
-    from mahavishnu.cli.output import info, warn
+    name = _question_writer()
+    if name is None or QUESTIONS in (fields["metadata"] or {}):
+        return None
+    from mahavishnu.cli.output import escape, warn
     from mahavishnu.config import load_settings
-    from mahavishnu.services.question_writer import WRITTEN_TYPES, write_questions
+    from mahavishnu.services.question_writer import question_for
 
-    if values["memory_type"] not in WRITTEN_TYPES:
-        return ()
-    written = write_questions(values["content"], values["project"], load_settings())
+    written = question_for(content, memory_type, fields["project"], load_settings())
+    if written is None:
+        return None
     if written.problem:
-        later = "`mahavishnu memory questions` writes it later"
+        later = "`mahavishnu doctor` checks the writer, `mahavishnu memory questions` writes it later"
         warn(f"no question written: {escape(written.problem)} ({later})")
-    if not values["as_json"]:  # (--json shows them in the memory's metadata)
-        for question in written.questions:
+    fields["metadata"] = with_questions(fields["metadata"], written.questions)
+    return name
+
+
+def say_written(memory: dict[str, Any], asked: dict[str, Any], name: str | None) -> None:
+    """The questions ``name``'s writer wrote into the ``asked`` request that the stored ``memory``
+    holds (a note stored before keeps its own questions)."""
+    from mahavishnu.cli.output import info
+
+    stored = (memory.get("metadata") or {}).get("questions") or []
+    for question in (asked["metadata"] or {}).get("questions") or () if name else ():
+        if question in stored:
             info(f"the question it answers ({name}): {question}")
-    return written.questions
 
 
 def _store_request(values: Values) -> dict[str, Any]:
@@ -107,7 +115,8 @@ def store_memory(values: Values) -> None:
     """``memory store``'s body on Typer's path: stored by the daemon on a PostgreSQL store, else
     by this process; said as JSON or one line."""
     request = _store_request(values)
-    _store_and_say(request, _ask_daemon_to_store(request), as_json=values["as_json"])
+    writer = written_question(request, values["content"], values["memory_type"])
+    _store_and_say(request, _ask_daemon_to_store(request), as_json=values["as_json"], writer=writer)
 
 
 def _ask_daemon_to_store(request: dict[str, Any]) -> dict[str, Any] | None:
@@ -139,7 +148,9 @@ def _store_here(request: dict[str, Any]) -> dict[str, Any]:
     return {"memory": stored.memory.to_dict(), "duplicate": stored.duplicate}
 
 
-def _store_and_say(request: dict[str, Any], reply: dict[str, Any] | None, *, as_json: bool) -> None:
+def _store_and_say(
+    request: dict[str, Any], reply: dict[str, Any] | None, *, as_json: bool, writer: str | None = None
+) -> None:
     """``request`` stored: by the daemon (its ``reply``), else by this process when there is none.
     Queued in the outbox (the team server unreachable) counts as stored: it is acknowledged."""
     from mahavishnu.cli.output import info, print_json, warn
@@ -161,6 +172,8 @@ def _store_and_say(request: dict[str, Any], reply: dict[str, Any] | None, *, as_
         info(f"{said}; its tags and metadata now include these")
     else:
         info(f"stored #{memory['id']} ({memory['memory_type']})")
+    if not as_json:  # (--json shows them in the memory's metadata)
+        say_written(memory, request, writer)
     say_if_quarantined(memory)  # (on stderr: the JSON stays whole)
     if memory.get("project") is None and not duplicate:
         say_if_in_a_checkout(memory)

@@ -99,8 +99,8 @@ def _record(data: JSONObject, key: str | None, session: str | None) -> UsageReco
 def _subagent(storage: Path, session: str) -> bool:
     """Whether ``session`` of the older storage is a subagent's: its file,
     ``session/<project id>/<session id>.json``, names a ``parentID``. Remembered once its file was
-    read: a session whose file is not there yet (its first messages are written before it) is
-    looked for again, in a long-lived process too (the dashboard's usage page)."""
+    read whole: a session whose file is not there yet (its first messages are written before it),
+    or is still being written, is looked for again, in a long-lived process too (the dashboard)."""
     known = _SUBAGENTS.get((storage, session))
     if known is not None:
         return known
@@ -117,7 +117,9 @@ def _subagent(storage: Path, session: str) -> bool:
                 value, _ = parse_object(handle.read(_SESSION_BYTES))
         except OSError:
             continue
-        helper = value is not None and text(value.get("parentID")) is not None
+        if value is None:  # still being written: read again next time
+            return False
+        helper = text(value.get("parentID")) is not None
         if len(_SUBAGENTS) >= _SUBAGENTS_KEPT:
             _SUBAGENTS.clear()
         _SUBAGENTS[(storage, session)] = helper
