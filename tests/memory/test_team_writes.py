@@ -192,3 +192,17 @@ def test_the_dashboards_forget_selects_and_removes_only_the_members_own_memories
         deleted, _ = forget(store, [owners, mine])
     assert deleted == 1
     assert still_there(team, owners)
+
+
+def test_memory_questions_on_a_team_store_asks_only_for_the_members_own(
+    team: TeamCluster, shared: tuple[int, int, str]
+) -> None:
+    """Another member's shared note is theirs to change: it is never sent to this member's
+    provider (nor counted), and this member's own gets its question."""
+    from mahavishnu.cli.memory_group import open_store as open_cli_store
+    from mahavishnu.services.question_writer import unasked
+
+    owners, mine, _ = shared
+    with open_cli_store() as store:
+        assert store.get(owners).content.startswith("the owner decided")  # (alice sees it)
+        assert unasked(store) == [mine]

@@ -28,6 +28,7 @@ from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Protocol, resolve
 from mahavishnu.errors import MahavishnuError, NotYoursError
 from mahavishnu.masking import strip_credentials
+from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.models import QUESTION_CHARS, Filters, MemoryType
 from mahavishnu.memory.core.provenance import QUARANTINED, QUESTIONS
 from mahavishnu.redaction.scrub import scrub
@@ -157,9 +158,12 @@ class Backfill:
 
 
 def unasked(store: MemoryStore, project: str | None = None) -> list[int]:
-    """The notes and decisions (of ``project``, else all) that hold no question, oldest first."""
+    """The notes and decisions (of ``project``, else all) that hold no question, oldest first; on a
+    team store, the caller's own (another member's are theirs to change)."""
     filters = Filters(types=WRITTEN_TYPES, project=project)
-    return [i for i, (asked,) in store.backend.scan_metadata(filters, [QUESTIONS]) if not asked]
+    ids = [i for i, (asked,) in store.backend.scan_metadata(filters, [QUESTIONS]) if not asked]
+    theirs = others(authors(store.backend, ids))
+    return [i for i in ids if i not in theirs]
 
 
 def write_missing(
