@@ -178,8 +178,10 @@ def write_missing(
     soon as its question is: stopped by the first provider failure, what was written stays, and
     running it again goes on from there."""
     name = writer(settings)
+    if name is None:
+        return Backfill(0, 0, len(ids), "no question writer is set (memory.question_writer)")
     try:
-        target = _target(name or "", settings)
+        target = _target(name, settings)
     except MahavishnuError as exc:
         return Backfill(0, 0, len(ids), _shown(f"{name}: {exc.message}", None))
     if client is None:
