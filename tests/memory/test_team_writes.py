@@ -206,3 +206,29 @@ def test_memory_questions_on_a_team_store_asks_only_for_the_members_own(
     with open_cli_store() as store:
         assert store.get(owners).content.startswith("the owner decided")  # (alice sees it)
         assert unasked(store) == [mine]
+
+
+def test_memory_store_team_stores_and_shares_the_written_question(
+    shared: tuple[int, int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``memory store --team`` asks the question writer as ``memory store`` does (the writer's own
+    requests are tested against a mock provider in tests/services/test_question_writer.py)."""
+    from mahavishnu.services import question_writer
+
+    asked: list[tuple[str, str, str | None]] = []
+
+    def written(content: str, memory_type: str, project: str | None, settings: object) -> object:
+        asked.append((content, memory_type, project))
+        return question_writer.Written(("when do we deploy the api?",), answered=True)
+
+    monkeypatch.setattr(question_writer, "question_for", written)
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__QUESTION_WRITER", "lab")
+    stored = runner.invoke(app, ["memory", "store", "Deploys go out on Tuesdays", "-p", "api", "--team"])
+    assert stored.exit_code == 0, stored.output
+    assert "shared with the team" in stored.stdout
+    assert "the question it answers (lab): when do we deploy the api?" in stored.stdout
+    assert asked == [("Deploys go out on Tuesdays", "note", "api")]
+    listed = json.loads(runner.invoke(app, ["memory", "list", "--json"]).stdout)
+    [memory] = [m for m in listed if m["content"] == "Deploys go out on Tuesdays"]
+    assert memory["metadata"]["questions"] == ["when do we deploy the api?"]
+    assert memory["visibility"] == "team"
