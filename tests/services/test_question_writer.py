@@ -192,27 +192,28 @@ def test_memory_questions_writes_them_for_the_notes_stored_without_and_goes_on_a
     _stored_without_questions()
     _writer(mock.base_url)
     counted = runner.invoke(app, ["memory", "questions", "--dry-run", "--json"])
-    assert json.loads(counted.stdout) == {"unasked": 4, "written": 0} and mock.requests == []
+    assert json.loads(counted.stdout) == {"unasked": 3, "written": 0} and mock.requests == []
     scoped = runner.invoke(app, ["memory", "questions", "--dry-run", "--project", "ledgerd"])
-    assert scoped.stdout.strip() == "3 without a question"
+    assert scoped.stdout.strip() == "2 without a question"  # (nor the quarantined one)
 
     mock.fail_with(401)
-    failed = runner.invoke(app, ["memory", "questions"])
+    failed = runner.invoke(app, ["memory", "questions", "--json"])
     assert failed.exit_code == 1 and KEY not in failed.output
+    assert json.loads(failed.stdout) == {"unasked": 3, "written": 0, "passed": 0, "left": 3}
     said = " ".join(failed.stderr.split())
-    assert f"lab: HTTP 401: {FAILING % 401}: questions written for 0, 4 left" in said
+    assert f"lab: HTTP 401: {FAILING % 401}: questions written for 0, 3 left" in said
     assert "mahavishnu ai test lab" in failed.stderr
 
     mock.fail_with(None)
     done = runner.invoke(app, ["memory", "questions", "--json"])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.stdout) == {"unasked": 4, "written": 3, "passed": 1}  # (the quarantined one)
+    assert json.loads(done.stdout) == {"unasked": 3, "written": 3, "passed": 0}
     questions = _questions()
     assert questions[NOTES[0]] == [QUESTION] and questions[NOTE] == [QUESTION]
     assert questions[NOTES[2]] is None and questions["Sven owns the VPCs."] == ["who owns the network?"]
     assert len(mock.requests) == 1 + 3  # the refused one, then one a memory: none for the quarantined
     again = runner.invoke(app, ["memory", "questions"])
-    assert again.stdout.strip() == "questions written for 0 memories with lab (1 passed over)"
+    assert again.stdout.strip() == "questions written for 0 memories with lab"
 
 
 def test_a_provider_failing_midway_keeps_what_was_written(mock: MockLLM) -> None:
@@ -224,7 +225,7 @@ def test_a_provider_failing_midway_keeps_what_was_written(mock: MockLLM) -> None
     with open_store() as store:
         ids = unasked(store)
         done = write_missing(store, load_settings(), ids, progress=lambda n, _: mock.fail_with(503))
-        assert (done.written, done.left) == (1, 3) and done.problem == f"lab: HTTP 503: {FAILING % 503}"
+        assert (done.written, done.left) == (1, 2) and done.problem == f"lab: HTTP 503: {FAILING % 503}"
         assert unasked(store) == ids[1:]
 
 

@@ -636,14 +636,16 @@ def questions_cmd(
         plain = PlainProgress(f"questions ← {name}", "memories", quiet=as_json or console.is_terminal)
         with _progress_bar(f"questions ← {name}", as_json, plain) as progress:
             done = write_missing(store, settings, ids, progress=progress)
+    data = {"unasked": len(ids), "written": done.written, "passed": done.passed}
     if done.problem:
+        if as_json:  # (what it did, before the error on standard error)
+            print_json(data | {"left": done.left})
         raise ProviderUnavailableError(
             f"{done.problem}: questions written for {done.written}, {done.left} left",
             hint=f"Check the provider with `mahavishnu ai test {name}`, then run `mahavishnu memory "
             "questions` again to go on.",
         )
     said = f"questions written for {count(done.written, 'memory', 'memories')} with {name}"
-    data = {"unasked": len(ids), "written": done.written, "passed": done.passed}
     _said_questions(data, as_json, said + (f" ({done.passed} passed over)" if done.passed else ""))
 
 

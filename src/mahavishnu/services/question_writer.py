@@ -30,7 +30,7 @@ from mahavishnu.errors import MahavishnuError, NotYoursError
 from mahavishnu.masking import strip_credentials
 from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.models import QUESTION_CHARS, Filters, MemoryType
-from mahavishnu.memory.core.provenance import QUARANTINED, QUESTIONS
+from mahavishnu.memory.core.provenance import ASKED_TYPES, QUARANTINED, QUESTIONS
 from mahavishnu.redaction.scrub import scrub
 from mahavishnu.services.probe import (
     ProviderRequest,
@@ -46,9 +46,8 @@ if TYPE_CHECKING:
 
     from mahavishnu.memory.core.store import MemoryStore
 
-#: What a person stores and asks about later; turns, repository chunks, insights and workflow runs
-#: are written by the tools, which say what they are.
-WRITTEN_TYPES: tuple[MemoryType, ...] = ("note", "decision")
+#: The memory types questions are written for (``provenance.ASKED_TYPES``).
+WRITTEN_TYPES: tuple[MemoryType, ...] = ASKED_TYPES
 #: How much of a note is sent: the local embedder reads its first 256 word pieces, and a question
 #: about a long note's start is what its vector can use.
 NOTE_CHARS = 4_000
@@ -70,6 +69,8 @@ _LEAD = re.compile(r"^(?:(?:[-*•]|\d+[.)])\s+|q(?:uestion)?\s*:\s*)+", re.IGNO
 _PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "`": "`"}
 # What could close the note's fence early, in any case and spacing.
 _FENCE = re.compile(r"<\s*/?\s*note\s*>", re.IGNORECASE)
+#: How many memories ``unasked`` reads at once.
+_BATCH = 500
 #: The most of a project's name sent (a label is short; this bounds a hostile one).
 PROJECT_CHARS = 200
 
@@ -158,12 +159,17 @@ class Backfill:
 
 
 def unasked(store: MemoryStore, project: str | None = None) -> list[int]:
-    """The notes and decisions (of ``project``, else all) that hold no question, oldest first; on a
-    team store, the caller's own (another member's are theirs to change)."""
+    """The notes and decisions (of ``project``, else all) that hold no question, oldest first, but
+    the quarantined; on a team store, the caller's own (another member's are theirs to change)."""
     filters = Filters(types=WRITTEN_TYPES, project=project)
     ids = [i for i, (asked,) in store.backend.scan_metadata(filters, [QUESTIONS]) if not asked]
     theirs = others(authors(store.backend, ids))
-    return [i for i in ids if i not in theirs]
+    mine = [i for i in ids if i not in theirs]
+    held = set()  # quarantined: its text gives orders, and is sent nowhere
+    for start in range(0, len(mine), _BATCH):
+        found = store.get_many(mine[start : start + _BATCH])
+        held |= {i for i, memory in found.items() if QUARANTINED in memory.tags}
+    return [i for i in mine if i not in held]
 
 
 def write_missing(

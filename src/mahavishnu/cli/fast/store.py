@@ -21,14 +21,15 @@ def memory_store(args: list[str]) -> int | None:
     an unusual spelling, ``-`` (standard input), ``--team``, the embedded store (stored by its
     client) or no daemon (Typer's path starts one for the next call)."""
     from mahavishnu.cli.params import MEMORY_STORE, parse_plain
+    from mahavishnu.memory.core.provenance import ASKED_TYPES
     from mahavishnu.memory.loop import daemon
 
     parsed = parse_plain(MEMORY_STORE, args)
     if parsed is None or len(parsed[0]) != 1 or parsed[0][0] in ("", "-") or not daemon.enabled():
         return None
     values = {"content": parsed[0][0], **parsed[1]}
-    if _question_writer() and not values["questions"]:  # (Typer's path asks it, once)
-        return None
+    if values["memory_type"] in ASKED_TYPES and not values["questions"] and _question_writer():
+        return None  # (Typer's path asks the question writer, once)
     try:
         request = _store_request(values)
     except Exception:  # (a --meta that is not key=value: Typer's path says so)

@@ -40,6 +40,10 @@ TRUSTED = "trusted"
 KEY = "provenance"
 #: ``models.QUESTIONS``: the questions a memory answers, screened with its text (``screened_text``).
 QUESTIONS = "questions"
+#: The memory types a question writer writes questions for (``services/question_writer.py``): what a
+#: person stores and asks about later; turns, repository chunks, insights and workflow runs are
+#: written by the tools, which say what they are. (Here, not there: ``cli/fast/store.py`` reads it.)
+ASKED_TYPES: tuple[Literal["note", "decision"], ...] = ("note", "decision")
 
 # A tag, a chat-template token or an instruction bracket: shown with look-alike brackets in recall.
 _MARKUP = re.compile(r"<(/?[A-Za-z!?][^<>\n]{0,80})>|\[(/?INST)\]|<\|([^|<>]{1,40})\|>", re.IGNORECASE)
