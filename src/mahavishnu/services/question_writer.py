@@ -99,13 +99,9 @@ def write_questions(
     client: httpx.Client | None = None,
 ) -> Written:
     """The question ``content`` answers, from the provider ``memory.question_writer`` names."""
-    name = writer(settings)
-    if name is None:
-        return Written((), "no question writer is set (memory.question_writer)")
-    try:
-        target = _target(name, settings)
-    except MahavishnuError as exc:
-        return Written((), _shown(f"{name}: {exc.message}", None))
+    target = _configured(settings)
+    if isinstance(target, str):
+        return Written((), target)
     return _write(target, content, project, settings, client)
 
 
@@ -183,13 +179,9 @@ def write_missing(
     """A question written for each of ``ids`` (``unasked``), each memory updated (embedded again) as
     soon as its question is: stopped by the first provider failure, what was written stays, and
     running it again goes on from there."""
-    name = writer(settings)
-    if name is None:
-        return Backfill(0, 0, len(ids), "no question writer is set (memory.question_writer)")
-    try:
-        target = _target(name, settings)
-    except MahavishnuError as exc:
-        return Backfill(0, 0, len(ids), _shown(f"{name}: {exc.message}", None))
+    target = _configured(settings)
+    if isinstance(target, str):
+        return Backfill(0, 0, len(ids), target)
     if client is None:
         import httpx
 
@@ -238,6 +230,18 @@ class _Target:
     wire_api: str | None
 
 
+def _configured(settings: Settings) -> _Target | str:
+    """Where ``memory.question_writer`` asks, or what stops it (one line, shown as is): no writer
+    set, an unknown profile, no endpoint, no key."""
+    name = writer(settings)
+    if name is None:
+        return "no question writer is set (memory.question_writer)"
+    try:
+        return _target(name, settings)
+    except MahavishnuError as exc:
+        return _shown(f"{name}: {exc.message}", None)
+
+
 def _target(name: str, settings: Settings) -> _Target:
     profile = resolve(name, settings)
     if not profile.protocols:
@@ -260,10 +264,9 @@ def readiness(settings: Settings) -> tuple[str, str | None] | None:
     name = writer(settings)
     if name is None:
         return None
-    try:
-        target = _target(name, settings)
-    except MahavishnuError as exc:
-        return name, f"{name}: {exc.message}"
+    target = _configured(settings)
+    if isinstance(target, str):
+        return name, target
     return f"{name} ({target.protocol}, {target.model})", None
 
 

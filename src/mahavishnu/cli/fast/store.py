@@ -100,9 +100,10 @@ def say_written(memory: dict[str, Any], asked: dict[str, Any], name: str | None)
     """The questions ``name``'s writer wrote into the ``asked`` request that the stored ``memory``
     holds (a note stored before keeps its own questions)."""
     from mahavishnu.cli.output import info
+    from mahavishnu.memory.core.provenance import QUESTIONS
 
-    stored = (memory.get("metadata") or {}).get("questions") or []
-    for question in (asked["metadata"] or {}).get("questions") or () if name else ():
+    stored = (memory.get("metadata") or {}).get(QUESTIONS) or []
+    for question in (asked["metadata"] or {}).get(QUESTIONS) or () if name else ():
         if question in stored:
             info(f"the question it answers ({name}): {question}")
 
