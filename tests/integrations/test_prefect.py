@@ -1,5 +1,5 @@
 """Prefect flow and task runs recorded as workflow executions, with real Prefect flows run locally
-against Prefect's ephemeral server (PREFECT_HOME in a tmp folder, the server on 127.0.0.1): a
+against a real Prefect server (PREFECT_HOME in a tmp folder, the server on 127.0.0.1): a
 completed flow and its task, a failing flow shown by ``memory workflows --status failed``, secrets
 in parameters masked, and the backfill of ``memory workflows import-prefect``."""
 
@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from testkit.ports import free_port
 from typer.testing import CliRunner
 
 from mahavishnu.cli import memory as memory_cli
@@ -26,27 +33,84 @@ runner = CliRunner()
 CANARY = "sk-proj-Zq8Rt2Lm5Nx7Vb4Kc9Wd3Hf6"
 
 
+STARTS = 2  # a server that hangs in its start is started once more, on another port
+START_SECONDS = 150.0  # 15 s alone from an empty database; a busy 2-core machine runs two workers
+UVICORN = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app"]
+# faulthandler: a server stopped with SIGABRT writes where each of its threads was into the log
+SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PYTHONFAULTHANDLER": "1"}
+UVICORN += ["--host", "127.0.0.1", "--log-level", "info", "--lifespan", "on"]
+
+
 @pytest.fixture(scope="module")
 def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Prefect's settings and database in a tmp folder, set before Prefect is first imported."""
+    """Prefect's settings and database in a tmp folder, set before Prefect is first imported, and a
+    Prefect server on loopback that its clients use (PREFECT_API_URL).
+
+    The server is Prefect's own app under uvicorn, as Prefect's ephemeral mode runs it, but started
+    here: Prefect's ephemeral start keeps no log and waits once, and on CI it twice never answered
+    (120 s, then 300 s, while the process lived). Here a start that hangs is started again, and a
+    failed start shows the server's log."""
     if importlib.util.find_spec("prefect") is None:  # not importorskip: Prefect reads its settings on import
         pytest.skip("the prefect extra is not installed")
     home = tmp_path_factory.mktemp("prefect-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PREFECT_HOME", str(home))
-        patch.setenv("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
         patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        # its 20 s default is too short for a busy 2-core machine (the suite runs two workers), and
-        # 120 s was once too short there too (a clean-clone CI run on 2026-11-27; 28 s alone)
-        patch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
         patch.setenv("DO_NOT_TRACK", "1")
         patch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")
         patch.setenv("PREFECT_LOGGING_TO_API_ENABLED", "false")  # else exiting waits on the stopped server
-        yield
-        from prefect.server.api.server import SubprocessASGIServer
+        with prefect_server(home) as api_url:
+            patch.setenv("PREFECT_API_URL", api_url)
+            yield
 
-        for server in list(SubprocessASGIServer._instances.values()):  # now, while pytest's streams are open
-            server.stop()
+
+@contextmanager
+def prefect_server(home: Path) -> Iterator[str]:
+    log = home / "server.log"
+    for _ in range(STARTS):
+        port = free_port()
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [*UVICORN, "--port", str(port)],
+                env={**os.environ, **SERVER_ENV},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        api_url = f"http://127.0.0.1:{port}/api"
+        served = answers(api_url, process)
+        try:
+            if served:
+                yield api_url
+                return
+        finally:
+            stop(process, hung=not served)
+    tail = log.read_text(errors="replace")[-12_000:]
+    pytest.fail(f"Prefect's server did not answer in {STARTS} starts of {START_SECONDS:.0f} s:\n{tail}")
+
+
+def stop(process: subprocess.Popen[bytes], hung: bool) -> None:
+    """SIGTERM; SIGABRT to a server that never answered, for its threads' tracebacks in the log."""
+    process.send_signal(signal.SIGABRT if hung else signal.SIGTERM)  # nothing if it has exited
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def answers(api_url: str, process: subprocess.Popen[bytes]) -> bool:
+    """Whether the server answers /health before START_SECONDS or its exit."""
+    deadline = time.monotonic() + START_SECONDS
+    with httpx.Client(trust_env=False, timeout=5) as client:
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if client.get(f"{api_url}/health").status_code == 200:
+                    return True
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    return False
 
 
 @pytest.fixture(autouse=True)
