@@ -28,6 +28,7 @@ EXPECTED_TOOLS = {
     "store_memory",
     "search_memory",
     "get_memory",
+    "update_memory",
     "delete_memory",
     "describe_project",
     "health_check",
@@ -87,7 +88,7 @@ def test_every_tool_is_listed_with_a_schema_and_honest_annotations(backing: mcp_
         if name in CHANGES_THINGS:
             assert tool.annotations.read_only_hint is False and tool.annotations.destructive_hint is True
             assert "dry_run" in tool.input_schema["properties"], name
-        elif name in ("ingest_repository", "describe_project"):  # replaces chunks, a description
+        elif name in ("ingest_repository", "describe_project", "update_memory"):  # replaces chunks, text
             assert tool.annotations.destructive_hint is True and tool.annotations.idempotent_hint is True
         elif name in ADDS_THINGS:
             assert tool.annotations.read_only_hint is False and tool.annotations.destructive_hint is False

@@ -41,6 +41,7 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("store_memory", {"content": "Transports carry the same tools", "tags": ["mcp"]}),
     ("search_memory", {"query": "transports tools", "limit": 3}),
     ("get_memory", {"memory_id": 1}),
+    ("update_memory", {"memory_id": 1, "questions": ["do transports carry the same tools?"]}),
     ("delete_memory", {"memory_id": 1, "dry_run": True}),
     ("service_status", {"check_health": False}),
     ("restart_service", {"name": "mahavishnu-watch", "dry_run": True}),

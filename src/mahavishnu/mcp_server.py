@@ -97,6 +97,8 @@ ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempot
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
 #: Ingestion replaces a repository's chunks (removed files' too); running it twice changes nothing.
 INGEST = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
+#: An edit replaces what it gives; giving it twice changes nothing more.
+EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
 
 Scope_ = Literal["user", "project", "local"]
 SearchMode = Literal["hybrid", "vector", "text"]
@@ -570,6 +572,36 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         with _as_tool_errors():
             store = backing.store()
             return for_agents(memory_dicts(store.backend, [store.get(memory_id)])[0])
+
+    @_tool(tools, EDIT)
+    def update_memory(
+        memory_id: int,
+        content: str | None = None,
+        type: MemoryType | None = None,
+        tags: list[str] | None = None,
+        project: str | None = None,
+        clear_project: bool = False,
+        questions: list[str] | None = None,
+    ) -> dict[str, object]:
+        """Correct a stored memory: its text, type, tags, project or the questions it answers
+        (each given replaces the old; [] removes the tags or questions; clear_project makes it a
+        memory of no project). What is not given stays. New text is screened as when stored (text
+        that reads like an instruction is quarantined); quarantine and trust marks stay as they
+        are (the user changes them). Returns the memory and `changed`, the fields that changed."""
+        from mahavishnu.memory.core.models import edit_changes
+
+        wanted = {"content": content, "type": type, "tags": tags, "project": project, "questions": questions}
+        given: dict[str, Any] = {key: value for key, value in wanted.items() if value is not None}
+        with _as_tool_errors():
+            if clear_project and project is not None:
+                raise InvalidInputError("give a project or clear_project, not both")
+            if clear_project:
+                given["project"] = None
+            store = backing.store()
+            changes = edit_changes(store.get(memory_id), given)
+            memory = store.update(memory_id, **changes) if changes else store.get(memory_id)
+            changed = sorted("questions" if key == "metadata" else key for key in changes)
+            return {**for_agents(memory.to_dict()), "changed": changed}
 
     @_tool(tools, DESTRUCTIVE)
     def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:

@@ -93,21 +93,22 @@ def test_editing_or_quarantining_another_members_memory_is_refused(
     assert kept.content == "the owner decided: deploy on tuesdays" and "quarantined" not in kept.tags
 
 
-def test_the_mcp_delete_tool_refuses_another_members_memory(
+def test_the_mcp_delete_and_update_tools_refuse_another_members_memory(
     team: TeamCluster, shared: tuple[int, int, str], backing: object
 ) -> None:
     from mcp_calls import run
 
     owners, mine, _ = shared
-    dry, real, own = run(
+    edit, dry, real, own = run(
         backing,  # type: ignore[arg-type]
         [
+            ("update_memory", {"memory_id": owners, "content": "alice rewrote it", "tags": []}),
             ("delete_memory", {"memory_id": owners, "dry_run": True}),
             ("delete_memory", {"memory_id": owners}),
             ("delete_memory", {"memory_id": mine}),
         ],
     )
-    for result in (dry, real):
+    for result in (edit, dry, real):
         assert result.is_error
         assert "is not yours" in result.content[0].text  # type: ignore[union-attr]
     assert not own.is_error

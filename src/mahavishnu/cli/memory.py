@@ -38,7 +38,7 @@ from mahavishnu.cli.memory_group import (
     open_store,
 )
 from mahavishnu.cli.output import JSON_OPTION, Markup, console, escape, info, print_json, table, warn
-from mahavishnu.cli.params import MEMORY_SEARCH, MEMORY_STORE, typer_params
+from mahavishnu.cli.params import MEMORY_SEARCH, MEMORY_STORE, TYPES_HELP, typer_params
 from mahavishnu.cli.target_file import FORCE_HELP, target_file
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.wording import NO_RELEVANT_MEMORIES, count, plural
@@ -341,6 +341,63 @@ def get_cmd(memory_id: int = typer.Argument(..., help="Memory id."), as_json: bo
             console.print(Text.assemble((f"{key}: ", "bold"), printable(shown)), highlight=False)
     console.print()
     console.print(printable(content), markup=False, highlight=False)  # a terminal obeys ESC: shown, not run
+
+
+@app.command("edit")
+def edit_cmd(
+    memory_id: int = typer.Argument(..., help="Memory id."),
+    content: str | None = typer.Option(None, "--content", "-c", help="Its new text ('-': from stdin)."),
+    memory_type: str | None = typer.Option(None, "--type", "-t", help=f"Its new type: {TYPES_HELP}."),
+    tags: list[str] | None = typer.Option(
+        None, "--tag", help="A tag; repeatable. The tags given replace its tags (not `memory trust`'s mark)."
+    ),
+    no_tags: bool = typer.Option(False, "--no-tags", help="Remove its tags."),
+    project: str | None = typer.Option(None, "--project", "-p", help="Move it to this project."),
+    no_project: bool = typer.Option(False, "--no-project", help="Make it a memory of no project."),
+    questions: list[str] | None = typer.Option(
+        None,
+        "--question",
+        "-q",
+        help="A question it answers, as someone would ask it later (at most 3); replaces its questions.",
+    ),
+    no_questions: bool = typer.Option(False, "--no-questions", help="Remove the questions it answers."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Change a memory's text, type, tags, project or the questions it answers; what is not given
+    stays. New text or questions are embedded again, and screened as when stored. Repository chunks
+    change with their files (`memory ingest`), and recall's marks with `memory quarantine` and
+    `memory trust`."""
+    from mahavishnu.memory.core.authors import memory_dicts
+    from mahavishnu.memory.core.models import edit_changes
+
+    wanted: dict[str, Any] = {"content": content, "type": memory_type, "tags": tags, "project": project}
+    given = {key: value for key, value in (wanted | {"questions": questions}).items() if value is not None}
+    cleared = {"tags": no_tags, "project": no_project, "questions": no_questions}
+    for key in (key for key, asked in cleared.items() if asked):
+        if key in given:
+            raise InvalidInputError(f"--{_FLAGS[key]} and --no-{key} together", hint="Give one of them.")
+        given[key] = None if key == "project" else []
+    if not given:
+        hint = "Give --content, --type, --tag, --project or --question (`memory edit -h`)."
+        raise InvalidInputError("nothing to edit", hint=hint)
+    if given.get("content") == "-":
+        given["content"] = _read_stdin()
+    with open_store() as store:
+        changes = edit_changes(store.get(memory_id), given)
+        memory = store.update(memory_id, **changes) if changes else store.get(memory_id)
+        data = memory_dicts(store.backend, [memory])[0]
+    changed = sorted("questions" if key == "metadata" else key for key in changes)
+    if as_json:
+        print_json({**data, "changed": changed})
+    elif changed:
+        info(f"edited #{memory.id}: {', '.join(changed)}")
+    else:
+        info(f"#{memory.id} unchanged: it already reads as given")
+    say_if_quarantined(memory.to_dict())
+
+
+#: Each editable field's option (``memory edit``); its ``--no-`` option clears it.
+_FLAGS = {"tags": "tag", "project": "project", "questions": "question"}
 
 
 @app.command("delete")

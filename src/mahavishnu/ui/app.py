@@ -47,7 +47,7 @@ from starlette.templating import Jinja2Templates
 from mahavishnu import wording
 from mahavishnu.clean_text import printable
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, NotYoursError
-from mahavishnu.memory.core.models import MEMORY_TYPES, QUESTIONS, SEARCH_MODES, questions_of
+from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES, edit_changes
 from mahavishnu.memory.core.provenance import PROVENANCES, held_back
 from mahavishnu.memory.loop import recall_log
 from mahavishnu.ui import activity, assistants, memories, usage_view
@@ -281,28 +281,21 @@ def _lf(text: str) -> str:
 
 
 def _edited(current: Memory, fields: Mapping[str, str]) -> dict[str, object]:
-    """What the edit form (``fields``) changes of ``current``. A browser posts a textarea's lines
-    with CRLF endings (HTML's form encoding): content that differs only in them is unchanged, and
-    new content is kept with LF ones. The tags field shows the tags joined by ", ": posted as
-    shown, they are unchanged (split again, a tag holding a comma would become two). The questions
-    field shows the questions it answers one a line (``models.QUESTIONS``)."""
+    """What the edit form (``fields``) changes of ``current`` (``models.edit_changes``). A browser
+    posts a textarea's lines with CRLF endings (HTML's form encoding): content that differs only in
+    them is unchanged, and new content is kept with LF ones. The tags field shows the tags joined by
+    ", ": posted as shown, they are unchanged (split again, a tag holding a comma would become two).
+    The questions field shows the questions it answers one a line (``models.QUESTIONS``)."""
     content = _lf(fields["content"])
-    project = fields["project"].strip() or None
-    tags = fields["tags"]
-    changes: dict[str, object] = {}
-    if content != _lf(current.content):
-        changes["content"] = content
-    if fields["type"] != current.memory_type:
-        changes["type"] = fields["type"]
-    if tags != ", ".join(current.tags) and _tags(tags) != list(current.tags):
-        changes["tags"] = _tags(tags)
-    if project != current.project:
-        changes["project"] = project
-    asked = [line.strip() for line in fields["questions"].splitlines() if line.strip()]
-    if asked != questions_of(current.metadata):  # one a line; none: the key goes
-        metadata = {k: v for k, v in current.metadata.items() if k != QUESTIONS}
-        changes["metadata"] = {**metadata, QUESTIONS: asked} if asked else metadata
-    return changes
+    wanted: dict[str, object] = {
+        "content": current.content if content == _lf(current.content) else content,
+        "type": fields["type"],
+        "project": fields["project"].strip() or None,
+        "questions": [line.strip() for line in fields["questions"].splitlines() if line.strip()],
+    }
+    if fields["tags"] != ", ".join(current.tags):
+        wanted["tags"] = _tags(fields["tags"])
+    return edit_changes(current, wanted)
 
 
 class Pages:

@@ -19,8 +19,8 @@ import numpy.typing as npt
 
 from mahavishnu.clean_text import clean_text, clipped, printable
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.memory.core.provenance import MARKS, screened_tags, screened_text
 from mahavishnu.memory.core.provenance import QUESTIONS as QUESTIONS
-from mahavishnu.memory.core.provenance import screened_tags, screened_text
 from mahavishnu.memory.core.provenance import with_questions as with_questions
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
@@ -390,6 +390,37 @@ def questions_of(metadata: Mapping[str, Any]) -> list[str]:
     if not isinstance(asked, list):
         return []
     return [q for q in asked[:MAX_QUESTIONS] if isinstance(q, str) and q]
+
+
+#: What an edit may give (``edit_changes``); ``MemoryStore.update`` takes more (metadata, scope labels).
+EDITABLE = ("content", "type", "tags", "project", "questions")
+
+
+def edit_changes(current: Memory, wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """Of ``wanted`` (``EDITABLE``: each field given, at its new value; a project of None or no
+    questions clear it), what differs from ``current``, as ``MemoryStore.update`` takes it. New tags
+    replace the old, but for recall's marks (``provenance.MARKS``), which stay as they are: only
+    ``memory quarantine`` and ``memory trust`` change them (an agent's edit must not release a
+    quarantined memory)."""
+    if unknown := sorted(set(wanted) - set(EDITABLE)):
+        raise InvalidInputError(f"cannot edit {unknown[0]!r}", hint=f"Editable: {', '.join(EDITABLE)}.")
+    now: dict[str, Any] = {"content": current.content, "type": current.memory_type}
+    now |= {"tags": list(current.tags), "project": current.project}
+    changes: dict[str, Any] = {}
+    for key, value in wanted.items():
+        if key == "questions":
+            if list(value) != questions_of(current.metadata):
+                metadata = {k: v for k, v in current.metadata.items() if k != QUESTIONS}
+                changes["metadata"] = {**metadata, QUESTIONS: list(value)} if value else metadata
+            continue
+        if key == "tags":
+            marks = [tag for tag in current.tags if tag in MARKS]
+            value = [*dict.fromkeys(tag for tag in value if tag not in MARKS), *marks]
+            if set(value) == set(current.tags):  # (in another order: the same tags)
+                continue
+        if value != now[key]:
+            changes[key] = value
+    return changes
 
 
 def check_questions(value: object) -> list[str]:

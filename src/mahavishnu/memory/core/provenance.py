@@ -36,6 +36,8 @@ RECALLED: tuple[Provenance, ...] = ("user", "kept", "insight")
 QUARANTINED = "quarantined"
 #: A memory released from quarantine by hand: recalled even if it reads like an instruction.
 TRUSTED = "trusted"
+#: The tags that say how recall treats a memory: set only by ``quarantine_tags`` and ``screened_tags``.
+MARKS = (QUARANTINED, TRUSTED)
 #: The metadata key holding a memory's provenance.
 KEY = "provenance"
 #: ``models.QUESTIONS``: the questions a memory answers, screened with its text (``screened_text``).
@@ -82,7 +84,7 @@ def provenance_of(memory_type: str, metadata: Mapping[str, object]) -> Provenanc
 
 def quarantine_tags(tags: Sequence[str], *, release: bool) -> list[str]:
     """``tags`` of a memory quarantined, or released (trusted) from quarantine."""
-    kept = [tag for tag in tags if tag not in (QUARANTINED, TRUSTED)]
+    kept = [tag for tag in tags if tag not in MARKS]
     return [*kept, TRUSTED if release else QUARANTINED]
 
 
@@ -92,7 +94,7 @@ def screened_tags(tags: Sequence[str], content: str) -> tuple[str, ...]:
     never one that came with the text); as they were otherwise."""
     if instruction_like(content) is None:
         return tuple(tags)
-    return (*(tag for tag in tags if tag not in (QUARANTINED, TRUSTED)), QUARANTINED)
+    return (*(tag for tag in tags if tag not in MARKS), QUARANTINED)
 
 
 def replayable(

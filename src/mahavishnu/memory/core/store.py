@@ -103,6 +103,8 @@ META_ABOUT = "project_about:"
 EmbeddedFrom = tuple[str, Mapping[str, Any], str | None, str]
 #: The ``Memory`` fields ``EmbeddedFrom`` reads.
 _EMBEDDED_FIELDS = ("content", "metadata", "project", "memory_type")
+#: What an ingested repository chunk takes from its file: no edit changes it.
+_FROM_FILES = {"content", "memory_type", "project", "repo_id"}
 #: What a memory of (project, type) is read with (``MemoryStore.project_contexts``).
 Contexts = Callable[[str | None, str], str | None]
 MAX_LIMIT = 1_000
@@ -489,6 +491,8 @@ class MemoryStore:
             raise _no_memory(memory_id)
         checked = self._checked_changes(scrub_tree(changes))
         require_mine(self.backend, [memory_id], "edit")
+        if _FROM_FILES & checked.keys():  # the next ingest would not put the file's text back
+            self._refuse_repository_chunks([memory_id], undone="changed")
         for name, kind in NAMED_FIELDS.items():
             check_name(kind, checked.get(name))
         if checked.get("tags"):  # a tag the memory has already stays, whatever its name
@@ -642,7 +646,7 @@ class MemoryStore:
             dict(sorted(theirs.items())),
         )
 
-    def _refuse_repository_chunks(self, ids: Sequence[int]) -> None:
+    def _refuse_repository_chunks(self, ids: Sequence[int], undone: str = "deleted") -> None:
         valid = [i for i in ids if _valid_id(i)]
         if not valid:
             return
@@ -662,7 +666,7 @@ class MemoryStore:
         where = f" ({first.metadata.get('path')})" if len(chunks) == 1 and first.metadata.get("path") else ""
         raise InvalidInputError(
             f"{named}{where} {'is a chunk' if len(chunks) == 1 else 'are chunks'} of ingested "
-            f"repository {', '.join(repr(r) for r in repos)}; nothing was deleted",
+            f"repository {', '.join(repr(r) for r in repos)}; nothing was {undone}",
             hint=f"Remove a repository with `mahavishnu memory forget-repo {repos[0]}`; "
             "`mahavishnu memory ingest PATH` again keeps it up to date with its files.",
         )
