@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -27,7 +28,7 @@ from mahavishnu.config import MemorySettings
 from mahavishnu.errors import QueuedOfflineError, ServerUnreachableError
 from mahavishnu.memory.core.backends.postgres import PostgresBackend, dsn_location
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
-from mahavishnu.memory.core.models import MemoryDraft
+from mahavishnu.memory.core.models import QUESTIONS, MemoryDraft
 from mahavishnu.memory.core.outbox import Outbox, outbox_path
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop import sync
@@ -114,6 +115,30 @@ def test_stores_while_the_server_is_stopped_are_queued_then_delivered_once_each(
     assert contents == ["before the outage", *acknowledged, "after the outage"]  # in order, once each
     assert all(client for content, client in rows if content.startswith("offline"))
     assert len({client for _, client in rows if client}) == 12
+
+
+def test_a_queued_repeat_gives_the_stored_note_its_question_when_delivered(
+    server: tuple[str, PgControl],
+) -> None:
+    """As a repeat stored online does (``MemoryStore._with_questions``): the note stored before the
+    outage without a question takes the one its repeat brought, and is embedded again with it."""
+    dsn, control = server
+    store = _open(dsn)
+    try:
+        bare = store.store("Ledger storage is PostgreSQL 15", "note", project="ledgerd")
+        vector = store.backend.vectors([bare.id])[bare.id]
+        control.stop()
+        with pytest.raises(QueuedOfflineError):
+            store.store("Ledger storage is PostgreSQL 15", "note", project="ledgerd", questions=["which DB?"])
+        control.start()
+        assert sync.deliver(store).delivered == 1
+        kept = store.get(bare.id)
+        moved = store.backend.vectors([bare.id])[bare.id]
+    finally:
+        store.close()
+    assert kept.metadata == {QUESTIONS: ["which DB?"]}  # not filed under also_stored
+    assert not np.array_equal(moved, vector)
+    assert [content for content, _ in _rows(dsn)] == ["Ledger storage is PostgreSQL 15"]
 
 
 def test_the_next_store_delivers_what_waits_first(server: tuple[str, PgControl]) -> None:
