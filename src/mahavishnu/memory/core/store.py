@@ -413,8 +413,8 @@ class MemoryStore:
             now=utcnow(),
             merge=merged_duplicate,
         )
-        for draft, now in zip(drafts, written, strict=True):  # a repeat's questions, as _store_batch
-            if now and (before := known.get(draft.dedup_key)) is not None:
+        for draft, was_written in zip(drafts, written, strict=True):  # a repeat's questions, as _store_batch
+            if was_written and (before := known.get(draft.dedup_key)) is not None:
                 self._with_questions(draft, before, self.backend.get([before.id]).get(before.id), True)
         return written
 
