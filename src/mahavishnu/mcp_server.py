@@ -497,11 +497,12 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         true instead (kept on this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
         from mahavishnu.memory.core.models import QUESTIONS, with_questions
-        from mahavishnu.services.question_writer import question_for
+        from mahavishnu.services.question_writer import answered, question_for, writer
 
         asked = with_questions(metadata, questions or ())
         written = None  # none given: the provider memory.question_writer names writes one
-        if QUESTIONS not in (asked or {}) and isinstance(content, str):
+        ask = QUESTIONS not in (asked or {}) and isinstance(content, str) and writer(backing.settings())
+        if ask and not answered(backing.store(), content, type, project, repo_id):  # (not for a repeat)
             written = question_for(content, type, project, backing.settings())
             asked = with_questions(asked, written.questions if written else ())
         said = {"notice": f"no question written: {written.problem}"} if written and written.problem else {}

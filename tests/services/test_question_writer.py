@@ -147,6 +147,46 @@ def test_a_question_given_asks_nothing_and_json_stays_json(mock: MockLLM) -> Non
     assert json.loads(written.stdout)["metadata"]["questions"] == [QUESTION]
 
 
+def test_a_repeat_of_a_note_that_has_its_question_asks_nothing(mock: MockLLM) -> None:
+    """Storing a note again keeps the questions it has (``MemoryStore._with_questions``): the
+    writer is not asked again; the same words in another project are another note."""
+    _writer(mock.base_url)
+    assert runner.invoke(app, ["memory", "store", NOTE, "--project", "ledgerd"]).exit_code == 0
+    assert len(mock.requests) == 1
+    again = runner.invoke(app, ["memory", "store", NOTE, "--project", "ledgerd"])
+    assert again.exit_code == 0 and "already stored as #1" in again.stdout
+    assert "the question it answers" not in again.stdout and len(mock.requests) == 1
+    assert runner.invoke(app, ["memory", "store", NOTE, "--project", "billing"]).exit_code == 0
+    assert len(mock.requests) == 2
+
+
+def test_mcp_asks_nothing_for_a_repeat_of_a_note_that_has_its_question(mock: MockLLM, backing: Any) -> None:
+    from mcp_calls import run
+
+    _writer(mock.base_url)
+    first, again, other = run(
+        backing,
+        [
+            ("store_memory", {"content": NOTE, "project": "ledgerd"}),
+            ("store_memory", {"content": NOTE, "project": "ledgerd"}),
+            ("store_memory", {"content": NOTE, "project": "billing"}),
+        ],
+    )
+    answers = [json.loads(r.content[0].text) for r in (first, again, other)]  # type: ignore[union-attr]
+    assert [a["already_stored"] for a in answers] == [False, True, False]
+    assert all(a["metadata"]["questions"] == [QUESTION] for a in answers)
+    assert len(mock.requests) == 2  # the first and the other project's
+
+
+def test_a_repeat_of_a_note_stored_without_a_question_is_asked_and_gives_it_one(mock: MockLLM) -> None:
+    assert runner.invoke(app, ["memory", "store", NOTE]).exit_code == 0  # no writer set yet
+    _writer(mock.base_url)
+    again = runner.invoke(app, ["memory", "store", NOTE])
+    assert again.exit_code == 0 and "already stored as #1" in again.stdout
+    assert len(mock.requests) == 1 and f"the question it answers (lab): {QUESTION}" in again.stdout
+    assert _questions() == {NOTE: [QUESTION]}
+
+
 def test_a_store_goes_on_without_a_question_when_the_writer_fails(mock: MockLLM) -> None:
     _writer(mock.base_url)
     mock.fail_with(503)

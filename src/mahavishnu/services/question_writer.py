@@ -29,7 +29,7 @@ from mahavishnu.environments.profiles import Protocol, resolve
 from mahavishnu.errors import MahavishnuError, NotYoursError
 from mahavishnu.masking import strip_credentials
 from mahavishnu.memory.core.authors import authors, others
-from mahavishnu.memory.core.models import QUESTION_CHARS, Filters, MemoryType
+from mahavishnu.memory.core.models import QUESTION_CHARS, Filters, MemoryType, questions_of
 from mahavishnu.memory.core.provenance import ASKED_TYPES, QUARANTINED, QUESTIONS
 from mahavishnu.redaction.scrub import scrub
 from mahavishnu.services.probe import (
@@ -114,6 +114,19 @@ def question_for(content: str, memory_type: str, project: str | None, settings: 
     if not content.strip() or len(content) > settings.memory.max_content_chars:
         return None
     return write_questions(content, project, settings)
+
+
+def answered(
+    store: MemoryStore, content: str, memory_type: str, project: str | None, repo_id: str | None
+) -> bool:
+    """Whether the same note is stored already with its questions: storing it again keeps them
+    (``MemoryStore._with_questions``), so asking the writer for one would be wasted. False when the
+    store cannot tell now (the writer is asked; a store that is down queues the note)."""
+    try:
+        found = store.stored_as(content, memory_type, project=project, repo_id=repo_id)
+    except MahavishnuError:
+        return False
+    return found is not None and bool(questions_of(found.metadata))
 
 
 def _write(

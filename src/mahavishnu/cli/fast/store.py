@@ -82,10 +82,14 @@ def written_question(fields: dict[str, Any], content: str, memory_type: str) -> 
     name = _question_writer()
     if name is None or QUESTIONS in (fields["metadata"] or {}):
         return None
+    from mahavishnu.cli.memory_group import open_store
     from mahavishnu.cli.output import escape, warn
     from mahavishnu.config import load_settings
-    from mahavishnu.services.question_writer import question_for
+    from mahavishnu.services.question_writer import answered, question_for
 
+    with open_store() as store:  # (a repeat of a note that has its question: nothing to ask)
+        if answered(store, content, memory_type, fields["project"], fields["repo_id"]):
+            return None
     written = question_for(content, memory_type, fields["project"], load_settings())
     if written is None:
         return None

@@ -302,6 +302,16 @@ class MemoryStore:
         )
         return self.store_many_checked([draft])[0]
 
+    def stored_as(
+        self, content: str, memory_type: str, *, project: str | None = None, repo_id: str | None = None
+    ) -> Memory | None:
+        """The stored memory that ``add`` would merge this one into (the same content, scrubbed as it
+        would be, type, project and repo), or None."""
+        draft = MemoryDraft(content, memory_type, project=project, repo_id=repo_id)
+        draft = scrub_draft(draft).checked(self.settings.max_content_chars)
+        found = self.backend.find_existing([draft]).get(draft.dedup_key)
+        return None if found is None else scrub_memory(found)
+
     def store_many(
         self, items: Iterable[MemoryDraft | Mapping[str, Any]], *, batch_size: int = 256
     ) -> list[Memory]:
