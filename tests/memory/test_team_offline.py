@@ -450,6 +450,29 @@ def test_memory_store_and_team_status_while_the_store_is_down(
     assert [content for content, _ in _rows(dsn)] == ["decided: retries back off"]
 
 
+def test_memory_store_with_a_question_writer_queues_while_the_store_is_down(
+    server: tuple[str, PgControl], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer is asked (whether the note is stored with its question cannot be told now; its
+    provider is down too here), and the note is queued as without one."""
+    import yaml
+
+    from mahavishnu.paths import user_settings_file
+
+    dsn, control = server
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", dsn)
+    monkeypatch.setenv("WRITER_KEY", "sk-writer-0123456789abcdef")
+    provider = {"base_url": f"http://127.0.0.1:{_closed_port()}", "model": "m"}
+    settings = {"profiles": {"lab": {"secret": ["env:WRITER_KEY"], "anthropic": provider}}}
+    user_settings_file().parent.mkdir(parents=True, exist_ok=True)
+    user_settings_file().write_text(yaml.safe_dump(settings | {"memory": {"question_writer": "lab"}}))
+    control.stop()
+    stored = CliRunner().invoke(app, ["memory", "store", "decided: retries back off", "--type", "decision"])
+    assert stored.exit_code == 0, stored.output
+    assert "no question written: lab: no answer from" in " ".join(stored.output.split())
+    assert "queued: the team store" in stored.output and "1 waiting" in stored.output
+
+
 def test_a_daemon_like_long_lived_store_keeps_queueing_across_a_restart(
     server: tuple[str, PgControl],
 ) -> None:

@@ -82,14 +82,12 @@ def written_question(fields: dict[str, Any], content: str, memory_type: str) -> 
     name = _question_writer()
     if name is None or QUESTIONS in (fields["metadata"] or {}):
         return None
-    from mahavishnu.cli.memory_group import open_store
     from mahavishnu.cli.output import escape, warn
     from mahavishnu.config import load_settings
-    from mahavishnu.services.question_writer import answered, question_for
+    from mahavishnu.services.question_writer import question_for
 
-    with open_store() as store:  # (a repeat of a note that has its question: nothing to ask)
-        if answered(store, content, memory_type, fields["project"], fields["repo_id"]):
-            return None
+    if _answered_already(content, memory_type, fields):
+        return None
     written = question_for(content, memory_type, fields["project"], load_settings())
     if written is None:
         return None
@@ -98,6 +96,20 @@ def written_question(fields: dict[str, Any], content: str, memory_type: str) -> 
         warn(f"no question written: {escape(written.problem)} ({later})")
     fields["metadata"] = with_questions(fields["metadata"], written.questions)
     return name
+
+
+def _answered_already(content: str, memory_type: str, fields: dict[str, Any]) -> bool:
+    """Whether the note is stored already with its questions (a repeat keeps them: nothing to ask);
+    False when the store cannot be opened now (the writer is asked, and the store says why or queues)."""
+    from mahavishnu.cli.memory_group import open_store
+    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.services.question_writer import answered
+
+    try:
+        with open_store() as store:
+            return answered(store, content, memory_type, fields["project"], fields["repo_id"])
+    except MahavishnuError:
+        return False
 
 
 def say_written(memory: dict[str, Any], asked: dict[str, Any], name: str | None) -> None:
