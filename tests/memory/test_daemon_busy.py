@@ -140,11 +140,16 @@ def test_a_hung_daemon_costs_a_recall_about_a_second_and_says_so(
     served: subprocess.Popen[bytes], isolated_home: Path
 ) -> None:
     payload = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(isolated_home)}
-    answered, _ = _hook(isolated_home, "claude", {**payload, "prompt": "hello"})
+    for _ in range(5):  # a loaded machine may miss the hook's deadline for the daemon (1 s) once
+        answered, _ = _hook(isolated_home, "claude", {**payload, "prompt": "hello"})
+        if "recalled by the daemon" in answered.stdout:
+            break
     assert answered.returncode == 0 and "recalled by the daemon" in answered.stdout
     # the in-process recall alone, for comparison (no daemon asked)
     alone, in_process = _hook(isolated_home, "claude", {**payload, "prompt": "hello"}, daemon="off")
     assert alone.returncode == 0
+    log = isolated_home / ".mahavishnu" / "capture" / "capture.log"
+    missed = len(_not_answered(log))  # (those of a loaded machine's first tries)
     served.send_signal(signal.SIGSTOP)  # there, accepting connections, answering nothing
     try:
         done, took = _hook(isolated_home, "claude", {**payload, "prompt": "hello again"})
@@ -153,9 +158,13 @@ def test_a_hung_daemon_costs_a_recall_about_a_second_and_says_so(
     assert (done.returncode, done.stdout, done.stderr) == (0, alone.stdout, "")
     # the daemon's deadline (RECALL_SECONDS) and the in-process recall; not 10 s + a 2 s ping
     assert took < in_process + daemon.RECALL_SECONDS + 3, (took, in_process)
-    log = isolated_home / ".mahavishnu" / "capture" / "capture.log"
-    lines = [line for line in log.read_text().splitlines() if "did not answer" in line]
+    lines = _not_answered(log)[missed:]
     assert len(lines) == 1 and " claude recall: the memory daemon did not answer within 1 s" in lines[0]
+
+
+def _not_answered(log: Path) -> list[str]:
+    said = log.read_text().splitlines() if log.exists() else []
+    return [line for line in said if "did not answer" in line]
 
 
 # -- settings set by the environment ----------------------------------------------------------------
