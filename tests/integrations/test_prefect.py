@@ -42,9 +42,9 @@ UVICORN += ["--host", "127.0.0.1", "--log-level", "info", "--lifespan", "on"]
 
 
 @pytest.fixture(scope="module")
-def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """Prefect's settings and database in a tmp folder, set before Prefect is first imported, and a
-    Prefect server on loopback that its clients use (PREFECT_API_URL).
+    Prefect server on loopback that its clients use (PREFECT_API_URL): its folder and API address.
 
     The server is Prefect's own app under uvicorn, as Prefect's ephemeral mode runs it, but started
     here: Prefect's ephemeral start keeps no log and waits once, and on CI it twice never answered
@@ -61,7 +61,7 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         patch.setenv("PREFECT_LOGGING_TO_API_ENABLED", "false")  # else exiting waits on the stopped server
         with prefect_server(home) as api_url:
             patch.setenv("PREFECT_API_URL", api_url)
-            yield
+            yield home, api_url
 
 
 @contextmanager
@@ -114,7 +114,19 @@ def answers(api_url: str, process: subprocess.Popen[bytes]) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def fake_embedder(monkeypatch: pytest.MonkeyPatch, prefect_home: None) -> None:
+def prefect_settings(prefect_home: tuple[Path, str]) -> Iterator[None]:
+    """The same settings in Prefect's own context, for each test: Prefect reads the environment once,
+    when first imported, and a test of another module may have imported it in this process before
+    (its clients would then start an ephemeral server of their own, under the default home)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    home, api_url = prefect_home
+    with temporary_settings(updates={PREFECT_HOME: home, PREFECT_API_URL: api_url}):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch, prefect_settings: None) -> None:
     monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
 
 
