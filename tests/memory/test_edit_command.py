@@ -161,7 +161,9 @@ def test_new_text_that_gives_orders_is_quarantined_and_no_edit_of_the_tags_relea
     assert said.exit_code == 0 and "reads like an instruction to an agent" in said.output
     assert QUARANTINED in current(number).tags
 
-    edited(str(number), "--tag", TRUSTED, "--tag", "ops")
+    said = memory("edit", str(number), "--tag", TRUSTED, "--tag", "ops")
+    assert said.exit_code == 0 and f"edited #{number}: tags" in said.stdout
+    assert f"`mahavishnu memory trust {number}` trusts it after you read it" in " ".join(said.stderr.split())
     assert current(number).tags == ("ops", QUARANTINED)
     edited(str(number), "--no-tags")
     assert current(number).tags == (QUARANTINED,)

@@ -369,6 +369,7 @@ def edit_cmd(
     `memory trust`."""
     from mahavishnu.memory.core.authors import memory_dicts
     from mahavishnu.memory.core.models import edit_changes
+    from mahavishnu.memory.core.provenance import MARKS
 
     wanted: dict[str, Any] = {"content": content, "type": memory_type, "tags": tags, "project": project}
     given = {key: value for key, value in (wanted | {"questions": questions}).items() if value is not None}
@@ -387,6 +388,11 @@ def edit_cmd(
         memory = store.update(memory_id, **changes) if changes else store.get(memory_id)
         data = memory_dicts(store.backend, [memory])[0]
     changed = sorted("questions" if key == "metadata" else key for key in changes)
+    if marks := [tag for tag in given.get("tags") or () if tag in MARKS]:
+        warn(
+            f"{', '.join(marks)}: recall's marks are not edited; `mahavishnu memory trust {memory.id}` "
+            f"trusts it after you read it, `mahavishnu memory quarantine {memory.id}` keeps it out of recall"
+        )
     if as_json:
         print_json({**data, "changed": changed})
     elif changed:
