@@ -36,9 +36,9 @@ CANARY = "sk-proj-Zq8Rt2Lm5Nx7Vb4Kc9Wd3Hf6"
 STARTS = 2  # a server that hangs in its start is started once more, on another port
 START_SECONDS = 150.0  # 15 s alone from an empty database; a busy 2-core machine runs two workers
 UVICORN = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app"]
+UVICORN += ["--host", "127.0.0.1", "--log-level", "info", "--lifespan", "on"]
 # faulthandler: a server stopped with SIGABRT writes where each of its threads was into the log
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PYTHONFAULTHANDLER": "1"}
-UVICORN += ["--host", "127.0.0.1", "--log-level", "info", "--lifespan", "on"]
 
 
 @pytest.fixture(scope="module")
