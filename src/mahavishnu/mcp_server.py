@@ -497,11 +497,11 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         true instead (kept on this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
         from mahavishnu.memory.core.models import QUESTIONS, with_questions
-        from mahavishnu.services.question_writer import answered, question_for, writer
+        from mahavishnu.services.question_writer import answered, asks, question_for
 
         asked = with_questions(metadata, questions or ())
         written = None  # none given: the provider memory.question_writer names writes one
-        ask = QUESTIONS not in (asked or {}) and isinstance(content, str) and writer(backing.settings())
+        ask = QUESTIONS not in (asked or {}) and isinstance(content, str) and asks(type, backing.settings())
         if ask and not answered(backing.store(), content, type, project, repo_id):  # (not for a repeat)
             written = question_for(content, type, project, backing.settings())
             asked = with_questions(asked, written.questions if written else ())
@@ -589,8 +589,6 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         memory of no project). What is not given stays. New text is screened as when stored (text
         that reads like an instruction is quarantined); quarantine and trust marks stay as they
         are (the user changes them). Returns the memory and `changed`, the fields that changed."""
-        from mahavishnu.memory.core.models import edit_changes
-
         wanted = {"content": content, "type": type, "tags": tags, "project": project, "questions": questions}
         given: dict[str, Any] = {key: value for key, value in wanted.items() if value is not None}
         with _as_tool_errors():
@@ -598,10 +596,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                 raise InvalidInputError("give a project or clear_project, not both")
             if clear_project:
                 given["project"] = None
-            store = backing.store()
-            changes = edit_changes(store.get(memory_id), given)
-            memory = store.update(memory_id, **changes) if changes else store.get(memory_id)
-            changed = sorted("questions" if key == "metadata" else key for key in changes)
+            memory, changed = backing.store().edit(memory_id, given)
             return {**for_agents(memory.to_dict()), "changed": changed}
 
     @_tool(tools, DESTRUCTIVE)

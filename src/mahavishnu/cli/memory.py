@@ -368,7 +368,6 @@ def edit_cmd(
     change with their files (`memory ingest`), and recall's marks with `memory quarantine` and
     `memory trust`."""
     from mahavishnu.memory.core.authors import memory_dicts
-    from mahavishnu.memory.core.models import edit_changes
     from mahavishnu.memory.core.provenance import MARKS
 
     wanted: dict[str, Any] = {"content": content, "type": memory_type, "tags": tags, "project": project}
@@ -384,10 +383,8 @@ def edit_cmd(
     if given.get("content") == "-":
         given["content"] = _read_stdin()
     with open_store() as store:
-        changes = edit_changes(store.get(memory_id), given)
-        memory = store.update(memory_id, **changes) if changes else store.get(memory_id)
+        memory, changed = store.edit(memory_id, given)
         data = memory_dicts(store.backend, [memory])[0]
-    changed = sorted("questions" if key == "metadata" else key for key in changes)
     if marks := [tag for tag in given.get("tags") or () if tag in MARKS]:
         warn(
             f"{', '.join(marks)}: recall's marks are not edited; `mahavishnu memory trust {memory.id}` "

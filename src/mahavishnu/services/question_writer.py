@@ -109,11 +109,17 @@ def question_for(content: str, memory_type: str, project: str | None, settings: 
     """``write_questions`` for a memory about to be stored without questions; None when none is
     asked: no writer set, a type the tools write (``WRITTEN_TYPES``), or content the store refuses
     (empty, over ``memory.max_content_chars``: nothing is sent for a note that is not stored)."""
-    if writer(settings) is None or memory_type not in WRITTEN_TYPES:
+    if not asks(memory_type, settings):
         return None
     if not content.strip() or len(content) > settings.memory.max_content_chars:
         return None
     return write_questions(content, project, settings)
+
+
+def asks(memory_type: str, settings: Settings) -> bool:
+    """Whether a memory of ``memory_type`` stored without questions gets one: a writer is set, and
+    it is a type a person writes (``WRITTEN_TYPES``)."""
+    return writer(settings) is not None and memory_type in WRITTEN_TYPES
 
 
 def answered(

@@ -77,11 +77,11 @@ def written_question(fields: dict[str, Any], content: str, memory_type: str) -> 
     """The question a note or decision stored without one answers, put into ``fields``' metadata,
     from the provider ``memory.question_writer`` names; its name when one was asked. A problem is
     said on standard error (the note is stored without: ``memory questions`` writes it later)."""
-    from mahavishnu.memory.core.provenance import QUESTIONS, with_questions
+    from mahavishnu.memory.core.provenance import ASKED_TYPES, QUESTIONS, with_questions
 
     name = _question_writer()
-    if name is None or QUESTIONS in (fields["metadata"] or {}):
-        return None
+    if name is None or memory_type not in ASKED_TYPES or QUESTIONS in (fields["metadata"] or {}):
+        return None  # (before the lookup: nothing is asked for these)
     from mahavishnu.cli.output import escape, warn
     from mahavishnu.config import load_settings
     from mahavishnu.services.question_writer import question_for

@@ -73,6 +73,7 @@ from mahavishnu.memory.core.models import (
     check_tags,
     check_type,
     content_hash,
+    edit_changes,
     embedding_text,
     format_time,
     parse_time,
@@ -533,6 +534,15 @@ class MemoryStore:
         if updated is None:
             raise _no_memory(memory_id)
         return updated
+
+    def edit(self, memory_id: int, wanted: Mapping[str, Any]) -> tuple[Memory, list[str]]:
+        """``update`` with what ``wanted`` (``models.EDITABLE``) changes of the memory
+        (``models.edit_changes``): the memory after, and the fields that changed (``questions`` for
+        the metadata key); nothing is written when none did."""
+        current = self.get(memory_id)
+        changes = edit_changes(current, wanted)
+        memory = self.update(memory_id, **changes) if changes else current
+        return memory, sorted("questions" if key == "metadata" else key for key in changes)
 
     def describe_project(
         self, project: str, description: str | None, *, progress: Progress | None = None
