@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -200,13 +199,6 @@ def serve_http_app(server: MCPServer, port: int, record: Path | None) -> None:
     uvicorn.run(counting, host="127.0.0.1", port=port, log_level="warning")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def command(*args: str) -> list[str]:
     """The argv that runs this server (stdio unless ``--http PORT`` is among ``args``)."""
     return [sys.executable, str(Path(__file__).resolve()), *args]
@@ -216,6 +208,8 @@ def serve_http(*args: str, port: int | None = None) -> Iterator[str]:
     """Run this server over HTTP on a loopback port (a free one by default) in a subprocess; yield its
     URL once it answers."""
     import httpx
+
+    from testkit.ports import free_port  # (here: run as a script, this file has no testkit to import)
 
     port = port or free_port()
     proc = subprocess.Popen(

@@ -19,6 +19,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from testkit.ports import served_in_thread
 
 from mahavishnu import mcp_server
 from mahavishnu.clean_text import QUERY_CHARS
@@ -157,29 +158,12 @@ def test_mcp_search_memory_answers_a_bad_query_with_a_list_or_one_clear_error() 
 # -- the dashboard --------------------------------------------------------------------------------
 @pytest.fixture
 def dashboard_url() -> Iterator[tuple[str, str]]:
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
     from mahavishnu.ui.app import create_app
     from mahavishnu.ui.memories import Library
 
     token = "test-token-" + os.urandom(8).hex()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    server = uvicorn.Server(uvicorn.Config(create_app(Library(MemoryStore.open), token), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", token
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with served_in_thread(create_app(Library(MemoryStore.open), token)) as port:
+        yield f"http://127.0.0.1:{port}", token
 
 
 RAW = {  # what a browser or a script may put in the URL, percent-encoded as it arrives

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
-import uvicorn
+from testkit.ports import served_in_thread
 
 from mahavishnu import mcp_server, telemetry
 from mahavishnu.config import load_settings
@@ -57,32 +53,13 @@ def raw_request(
     return int(head.split(b" ", 2)[1]), rest.decode("utf-8", "replace")
 
 
-@contextmanager
-def uvicorn_serving(app: Any) -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture
 def mcp_port(isolated_home: object) -> Iterator[int]:
     assert telemetry.enable(prometheus=True) is not None
     backing = mcp_server.Backing(store=lambda: MemoryStore.open(load_settings(), embedder=FakeEmbedder()))
     app = mcp_server.http_app(mcp_server.build_server(backing), token=TOKEN, metrics=True)
     try:
-        with uvicorn_serving(app) as port:
+        with served_in_thread(app, lifespan="on") as port:
             yield port
     finally:
         backing.close()
@@ -163,7 +140,7 @@ def dashboard(isolated_home: object, monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
     with MemoryStore.open() as store:
         store.store("We use httpx", "decision", project="api")
-    with uvicorn_serving(create_app(Library(MemoryStore.open), TOKEN)) as port:
+    with served_in_thread(create_app(Library(MemoryStore.open), TOKEN), lifespan="on") as port:
         yield port
 
 

@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,10 +23,10 @@ import anyio
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
+from testkit.ports import served_in_thread
 
 from mahavishnu import mcp_server
 from mahavishnu.config import load_settings
@@ -174,21 +173,10 @@ def http_server(token: str | None = None) -> Iterator[str]:
     """Serve ``http_app`` on an ephemeral loopback port in a thread; yields the endpoint URL."""
     backing = mcp_server.Backing(store=lambda: MemoryStore.open(load_settings(), embedder=FakeEmbedder()))
     app = mcp_server.http_app(mcp_server.build_server(backing), token=token)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}/mcp"
+        with served_in_thread(app, lifespan="on") as port:
+            yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         backing.close()
 
 

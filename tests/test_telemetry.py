@@ -25,9 +25,9 @@ import anyio
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from testkit.ports import free_port, served_in_thread
 
 from mahavishnu import mcp_server, telemetry
 from mahavishnu.config import RecallSettings, load_settings
@@ -270,20 +270,10 @@ def mcp_http(metrics: bool) -> Iterator[int]:
     """The MCP server's HTTP app (with ``/metrics``) on a loopback port, in a thread; yields the port."""
     backing = mcp_server.Backing(store=_open_store)
     app = mcp_server.http_app(mcp_server.build_server(backing), token=TOKEN, metrics=metrics)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
     try:
-        yield sock.getsockname()[1]
+        with served_in_thread(app, lifespan="on") as port:
+            yield port
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         backing.close()
 
 
@@ -359,12 +349,6 @@ def test_without_the_setting_there_is_no_metrics_route(isolated_home: Path) -> N
     assert answer.status_code == 404
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_a_real_prometheus_scrapes_the_mcp_servers_metrics(
     isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -387,7 +371,7 @@ def test_a_real_prometheus_scrapes_the_mcp_servers_metrics(
             f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
             f"    authorization: {{credentials_file: {tmp_path / 'token'}}}\n"
         )
-        web = _free_port()
+        web = free_port()
         prometheus = subprocess.Popen(
             [
                 binary,
@@ -504,12 +488,6 @@ def test_every_command_is_a_span_its_work_nests_in_named_by_its_commands_never_i
     assert CANARY_TEXT.encode() not in received.raw() and b"no-such-profile" not in received.raw()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize(
     "endpoint",
     [None, "http://[collector", "http://127.0.0.1:99999"],
@@ -522,7 +500,7 @@ def test_a_collector_that_is_not_there_costs_a_command_nothing(
     the other, printing each try (3.6 s and six lines on every command and hook). An endpoint that
     is no URL: looking at its port raised ValueError ("Invalid IPv6 URL", "Port out of range"), a
     traceback and exit status 1 after every command, and "the memory hook failed unexpectedly"."""
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint or f"http://127.0.0.1:{_closed_port()}"}
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint or f"http://127.0.0.1:{free_port()}"}
     payload = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": str(isolated_home)}
     hook = _mahavishnu(
         "memory", "context", "--tool", "claude", stdin=json.dumps({**payload, "prompt": "which db?"}), env=env
@@ -583,7 +561,7 @@ def test_a_collector_that_never_answers_costs_a_hook_one_timeout_and_no_output(
 def test_the_collector_is_looked_at_again_once_its_answer_has_aged(monkeypatch: pytest.MonkeyPatch) -> None:
     from mahavishnu.telemetry import sdk
 
-    port = _closed_port()
+    port = free_port()
     collector = sdk.Collector("127.0.0.1", port)
     assert not collector.reachable()
     with socket.socket() as listener:
@@ -685,7 +663,7 @@ def test_the_store_ingest_provider_probes_and_session_buddy_calls_are_measured(
             ingest_repository(store, repo)
         assert probe_profile("mock-up", load_settings(), protocol="openai", timeout=5)[0].ok
         assert not probe_profile("mock-down", load_settings(), protocol="openai", timeout=5)[0].ok
-        buddy = SessionBuddy(url=f"http://127.0.0.1:{_free_port()}/mcp", timeout_seconds=2)
+        buddy = SessionBuddy(url=f"http://127.0.0.1:{free_port()}/mcp", timeout_seconds=2)
         with pytest.raises(MahavishnuError):
             buddy.reflection_count()
         buddy.close()
@@ -813,7 +791,7 @@ def daemon_with_metrics(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     from mahavishnu.environments.mcp_access import TOKEN_SECRET
     from mahavishnu.environments.secrets import store_secret
 
-    port = _free_port()
+    port = free_port()
     _write_settings(isolated_home, {"telemetry": {"daemon_metrics_port": port}})
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     store_secret(TOKEN_SECRET, TOKEN, "file")
@@ -969,7 +947,7 @@ def test_a_real_prometheus_scrapes_the_memory_daemons_metrics(
             f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
             f"    authorization: {{credentials_file: {tmp_path / 'token'}}}\n"
         )
-        web = _free_port()
+        web = free_port()
         prometheus = subprocess.Popen(
             [
                 binary,

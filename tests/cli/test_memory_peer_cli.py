@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from testkit.session_buddy_server import free_port, serve_http
+from testkit.ports import free_port
+from testkit.session_buddy_server import serve_http
 from typer.testing import CliRunner, Result
 
 from mahavishnu.cli.main import app as main_app

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit.session_buddy_server import free_port, serve_http
+from testkit.ports import free_port
+from testkit.session_buddy_server import serve_http
 
 from mahavishnu.config import MemorySettings, SessionBuddySettings, Settings
 from mahavishnu.health import _session_buddy_peer

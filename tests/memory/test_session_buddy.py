@@ -22,7 +22,8 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
-from testkit.session_buddy_server import HANG_QUERY, HIT, command, free_port, serve_http
+from testkit.ports import free_port
+from testkit.session_buddy_server import HANG_QUERY, HIT, command, serve_http
 
 from mahavishnu.config import SessionBuddySettings
 from mahavishnu.errors import PeerError

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from testkit.session_buddy_server import HIT, free_port, serve_http
+from testkit.ports import free_port
+from testkit.session_buddy_server import HIT, serve_http
 
 from mahavishnu.config import SessionBuddySettings, Settings
 from mahavishnu.memory.core.store import MemoryStore

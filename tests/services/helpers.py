@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -15,12 +14,6 @@ from mahavishnu.services import procs
 
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "http_service.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_settings(data: dict[str, Any]) -> Path:

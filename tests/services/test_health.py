@@ -7,12 +7,13 @@ import sys
 import time
 
 import pytest
+from testkit.ports import free_port
 
 from mahavishnu.config import HealthCheckSettings, load_settings
 from mahavishnu.services.health import check
 from mahavishnu.services.supervisor import Supervisor
 
-from .helpers import HERE, free_port, services_settings, web_service, write_settings
+from .helpers import HERE, services_settings, web_service, write_settings
 
 
 def test_tcp_check_needs_a_listener() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from mock_llm import MockLLM
+from testkit.ports import free_port
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
@@ -20,7 +21,7 @@ from mahavishnu.config import load_settings
 from mahavishnu.memory.core.provenance import QUARANTINED
 from mahavishnu.services.question_writer import Written, write_questions
 
-from .helpers import free_port, write_settings
+from .helpers import write_settings
 
 KEY = "sk-writer-0123456789abcdef"
 NOTE = "Ledger storage is PostgreSQL 15, not DynamoDB: postings need multi-row transactions."

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 from mock_llm import MockLLM
+from testkit.ports import free_port
 from typer.testing import CliRunner
 
 from mahavishnu.cli import run
 from mahavishnu.cli.main import app
 from mahavishnu.environments import launch
 
-from .helpers import free_port, write_settings
+from .helpers import write_settings
 
 KEY = "sk-run-check-0123456789"
 runner = CliRunner()

@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from testkit.ports import free_port
 
 from mahavishnu.config import load_settings
 from mahavishnu.errors import ServiceError
 from mahavishnu.services.supervisor import Supervisor, services_dir
 
-from .helpers import SERVER, free_port, ours, services_settings, wait_for, web_service, write_settings
+from .helpers import SERVER, ours, services_settings, wait_for, web_service, write_settings
 
 
 def _cli(*args: str) -> subprocess.Popen[str]:

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from testkit.ports import free_port
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
@@ -22,7 +23,7 @@ from mahavishnu.errors import ServiceStartError, UnknownServiceError
 from mahavishnu.services import procs
 from mahavishnu.services.supervisor import Supervisor
 
-from .helpers import free_port, services_settings, wait_for, web_service, write_settings
+from .helpers import services_settings, wait_for, web_service, write_settings
 
 runner = CliRunner()
 

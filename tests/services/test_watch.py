@@ -11,13 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from testkit.ports import free_port
+
 from mahavishnu.config import load_settings
 from mahavishnu.services import procs
 from mahavishnu.services.events import read_events
 from mahavishnu.services.supervisor import Supervisor
 from mahavishnu.services.watch import FilePoller, Watcher
 
-from .helpers import free_port, services_settings, wait_for, web_service, write_settings
+from .helpers import services_settings, wait_for, web_service, write_settings
 
 
 def _ticks(watcher: Watcher, seconds: float) -> list[dict[str, Any]]:

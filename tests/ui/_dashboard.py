@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from testkit.ports import served_in_thread
 
 TIMEOUT = 10.0
 
@@ -30,34 +30,20 @@ class Dashboard:
 def served(*, record: bool = True) -> Iterator[Dashboard]:
     """The dashboard on a free port of 127.0.0.1, with a token of its own (``record``: in
     ``ui/server.json``, as ``ui/server.py`` records itself)."""
-    import uvicorn
-
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.ui.app import create_app
     from mahavishnu.ui.memories import Library
     from mahavishnu.ui.server import _remember, server_file
 
     token = "test-token-" + os.urandom(8).hex()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # as ui/server.py
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(Library(MemoryStore.open), token), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if record:
-        _remember(port, f"http://127.0.0.1:{port}/login?token={token}")
-    try:
-        yield Dashboard(f"http://127.0.0.1:{port}", token)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with served_in_thread(create_app(Library(MemoryStore.open), token)) as port:
         if record:
-            server_file().unlink(missing_ok=True)
+            _remember(port, f"http://127.0.0.1:{port}/login?token={token}")
+        try:
+            yield Dashboard(f"http://127.0.0.1:{port}", token)
+        finally:
+            if record:
+                server_file().unlink(missing_ok=True)
 
 
 def wait_for(check: Callable[[], Any], what: str) -> Any:
