@@ -31,7 +31,9 @@ def served_in_thread(app: Any, *, lifespan: Literal["auto", "on", "off"] = "auto
     try:
         deadline = time.monotonic() + 30
         while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn stopped before it served the app (its log says why)")
+            if time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start serving the app within 30 s")
             time.sleep(0.01)
         yield int(sock.getsockname()[1])
