@@ -150,3 +150,24 @@ def test_secrets_delete_names_an_assistant_file_that_still_holds_the_key_in_the_
     assert _cli("secrets", "set", "anthropic", stdin=alike + "\n").returncode == 0
     again = _cli("secrets", "delete", "anthropic")
     assert again.returncode == 0 and "in the clear" not in again.stderr, again.stderr
+
+
+@pytest.mark.parametrize(("tool", "profile", "folder"), [("codex", "zai", ".codex"), ("qwen", "qwen", ".qwen")])
+def test_secrets_delete_names_the_dotenv_file_that_still_holds_the_key(tool: str, profile: str, folder: str):
+    """Codex and Qwen Code read an inline key from their ``.env``: deleting the stored secret named
+    Claude's and Gemini's copies, never theirs."""
+    from mahavishnu import paths
+
+    key = "sk-rotate-me-0123456789abcdef"
+    assert _cli("secrets", "set", profile, stdin=key + "\n").returncode == 0
+    switched = _cli("ai", "switch-llm", profile, "--tool", tool, "--inline-secret")
+    assert switched.returncode == 0, switched.stderr
+    dotenv = paths.home() / folder / ".env"
+    assert key in dotenv.read_text()
+
+    deleted = _cli("secrets", "delete", profile)
+
+    said = " ".join(deleted.stderr.split())
+    assert deleted.returncode == 0 and f"{dotenv} still holds this key in the clear" in said, deleted.stderr
+    assert f"ai switch-llm stock --tool {tool}" in said
+    assert key not in deleted.stdout + deleted.stderr

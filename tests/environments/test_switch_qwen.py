@@ -16,6 +16,7 @@ from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import InvalidConfigFileError, ProtocolMismatchError, SecretStoreError
 from mahavishnu.files.json_document import JsonDocument
 from mahavishnu.files.safe_write import list_backups
+from mahavishnu.masking import mask
 
 # JSONC as Qwen Code users write it: comments everywhere, their own providers, one-line objects.
 USER_FILE = """{
@@ -156,7 +157,7 @@ def test_a_keyring_key_needs_inline_secret(settings_file: Path, monkeypatch: pyt
     assert "sk-in-keyring" not in settings_file.read_text()
     assert all("sk-in-keyring-0123456789" not in f.diff for f in result.files)
     [entry] = current(load_settings(), "qwen")
-    assert entry.key_source == f"envKey DEEPSEEK_API_KEY (set in {dotenv})"
+    assert entry.key_source == f"envKey DEEPSEEK_API_KEY {mask('sk-in-keyring-0123456789')} in {dotenv}"
 
     monkeypatch.setenv("ZAI_API_KEY", "sk-zai-0123456789")
     switch_llm("zai", load_settings(), tool="qwen")  # by reference: the written key goes
@@ -243,7 +244,7 @@ def test_an_invalid_env_line_is_refused_without_quoting_it(
     dotenv = settings_file.parent / ".env"
     mistyped = "MY_KEY: sk-ant-api03-Xq8Zx7Lm2Pv9Rt4Wk6Ny3Bh5Jd1Fs0Gc\n"
     dotenv.write_text(mistyped)
-    with pytest.raises(InvalidConfigFileError, match=r"invalid \.env line 1") as refused:
+    with pytest.raises(InvalidConfigFileError, match=r"its line 1 is not KEY=value") as refused:
         switch_llm("deepseek", load_settings(), tool="qwen", inline_secret=True)
     assert "Xq8Zx7Lm" not in refused.value.message and "sk-ant" not in refused.value.message
     assert dotenv.read_text() == mistyped

@@ -283,7 +283,7 @@ def dotenv_edit(
     return FileEdit(
         path=path,
         transform=lambda text: env_file.update(text, values, owned=owned, note=note),
-        validate=env_file.validate,
+        validate=lambda text: env_file.validate(text, path),
         mode=0o600,
         secrets=secrets,
     )

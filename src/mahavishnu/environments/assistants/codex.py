@@ -620,7 +620,5 @@ def _key_source(provider: Mapping[str, object]) -> str | None:
     if isinstance(auth, dict) and auth.get("command"):
         return "auth command: " + shlex.join([str(auth["command"]), *map(str, auth.get("args", []))])
     if provider.get("env_key"):
-        where = env_file.parse(read_text(env_path()))
-        suffix = f" (set in {env_path()})" if provider["env_key"] in where else ""
-        return f"env_key {provider['env_key']}{suffix}"
+        return "env_key " + env_file.key_source(str(provider["env_key"]), env_path())
     return None

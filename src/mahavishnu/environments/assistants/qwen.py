@@ -417,5 +417,4 @@ def _key_source(entry: JSONData) -> str | None:
     var = entry.get("envKey")
     if not var:
         return None
-    suffix = f" (set in {env_path()})" if var in env_file.parse(read_text(env_path())) else ""
-    return f"envKey {var}{suffix}"
+    return "envKey " + env_file.key_source(str(var), env_path())
