@@ -48,7 +48,7 @@ def test_a_switch_keeps_a_value_over_several_lines(isolated_home: Path, tool: st
 
 
 def test_a_quote_left_open_is_refused_naming_the_file_and_line(isolated_home: Path) -> None:
-    broken = "FOO=1\nSIGNING_KEY=\"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n"
+    broken = 'FOO=1\nSIGNING_KEY="-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n'
     dotenv = write_file(isolated_home / ".qwen" / ".env", broken)
 
     with pytest.raises(InvalidConfigFileError) as raised:

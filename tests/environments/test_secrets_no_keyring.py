@@ -152,7 +152,9 @@ def test_secrets_delete_names_an_assistant_file_that_still_holds_the_key_in_the_
     assert again.returncode == 0 and "in the clear" not in again.stderr, again.stderr
 
 
-@pytest.mark.parametrize(("tool", "profile", "folder"), [("codex", "zai", ".codex"), ("qwen", "qwen", ".qwen")])
+@pytest.mark.parametrize(
+    ("tool", "profile", "folder"), [("codex", "zai", ".codex"), ("qwen", "qwen", ".qwen")]
+)
 def test_secrets_delete_names_the_dotenv_file_that_still_holds_the_key(tool: str, profile: str, folder: str):
     """Codex and Qwen Code read an inline key from their ``.env``: deleting the stored secret named
     Claude's and Gemini's copies, never theirs."""
