@@ -186,3 +186,32 @@ def test_an_owner_restores_a_database_where_an_administrator_installed_vector(
     assert "kept through the restore" in listed.output and "written after" not in listed.output
     assert "owner-pw-0123" not in backed[1] + restored[1]
     assert list((paths.backups_dir() / "store").glob("before-restore-*.dump"))
+
+
+def test_a_backup_or_export_never_replaces_the_store_or_its_settings(
+    store_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--force`` replaces an old export, never the live store (named, or through a link), its
+    journal, or the files beside the settings: `memory export ~/.local/share/mahavishnu/memory.db
+    --force` wrote JSONL over the store and said it had exported."""
+    _fill(store_file, "keep me")
+    link = tmp_path / "export.jsonl"
+    link.symlink_to(store_file)
+    journal = store_file.with_name("memory.db-wal")
+    journal.touch()
+    secrets = paths.secrets_file()
+    secrets.parent.mkdir(parents=True, exist_ok=True)
+    secrets.write_text('lab = "sk-lab-0123456789"\n')
+    for target in (store_file, link, journal, secrets):
+        for command in (["db", "backup"], ["memory", "export"]):
+            result = runner.invoke(app, [*command, str(target), "--force"])
+            assert result.exit_code != 0 and "Mahavishnu's own files" in result.output, (command, target)
+            assert "nothing was written" in result.output
+    assert _contents(store_file) == ["keep me"]
+    assert secrets.read_text() == 'lab = "sk-lab-0123456789"\n'
+
+
+@pytest.mark.parametrize("command", ["backup", "restore"])
+def test_a_backup_or_restore_of_nothing_says_what_to_give(store_file: Path, command: str) -> None:
+    code, output = _db(command)
+    assert code != 0 and "one of them" in output and "not both" not in output

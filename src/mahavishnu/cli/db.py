@@ -149,8 +149,9 @@ def backup_cmd(
     if (path is None) == (to is None):
         from mahavishnu.errors import InvalidInputError
 
+        said = "not both" if path is not None else "one of them"
         raise InvalidInputError(
-            "give a FILE or --to s3://…, not both", hint="See `mahavishnu db backup --help`."
+            f"give a FILE or --to s3://…, {said}", hint="e.g. `mahavishnu db backup ~/memory-backup.db`."
         )
     if path is not None and every is None and (keep is not None or sse is not None):  # (--every says)
         from mahavishnu.errors import InvalidInputError
@@ -194,8 +195,9 @@ def restore_cmd(
     if (path is None) == (source is None):
         from mahavishnu.errors import InvalidInputError
 
+        said = "not both" if path is not None else "one of them"
         raise InvalidInputError(
-            "give a FILE or --from s3://…, not both", hint="See `mahavishnu db restore --help`."
+            f"give a FILE or --from s3://…, {said}", hint="e.g. `mahavishnu db restore ~/memory-backup.db`."
         )
     if source is not None:
         from mahavishnu.integrations.s3.backup import restore_from_s3

@@ -19,6 +19,12 @@ def target_file(path: Path, force: bool) -> Path:
         mode = real.stat().st_mode
     except FileNotFoundError:
         return real
+    if real in _own_files():
+        raise InvalidInputError(
+            f"{path} is one of Mahavishnu's own files (the memory store, its settings or secrets): "
+            "nothing was written",
+            hint="Name a file outside Mahavishnu's own folders.",
+        )
     if stat.S_ISDIR(mode):
         raise InvalidInputError(
             f"{path} is a folder", hint=f"Name a file to write inside it, e.g. {path / 'export.jsonl'}."
@@ -30,3 +36,20 @@ def target_file(path: Path, force: bool) -> Path:
             f"{path} already exists", hint="Pass --force to replace it, or name another file."
         )
     return real
+
+
+def _own_files() -> set[Path]:
+    """The files a write must never replace: every file directly in Mahavishnu's config and data
+    folders (settings, secrets, the default store), and the configured store with its journals."""
+    from mahavishnu import paths
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.core.store import default_store_path
+
+    own = {
+        f.resolve()
+        for folder in (paths.config_dir(), paths.data_dir())
+        if folder.is_dir()
+        for f in folder.iterdir()
+    }
+    store = (load_settings().memory.path or default_store_path()).resolve()
+    return own | {store, *(store.with_name(store.name + end) for end in ("-wal", "-shm", "-journal"))}
