@@ -207,6 +207,25 @@ def test_a_word_held_verbatim_by_code_is_found_by_the_default_search(backend_fac
         assert [h.memory.id for h in store.search("retries", filters=rag)][:1] == [chunk.id]
 
 
+def test_a_keyword_search_marks_the_notes_holding_it_relevant(backend_factory: Factory) -> None:
+    """ "PostgreSQL" and "kafka" put the note holding them first, dimmed: the judge, fitted on
+    questions, weighs a one-word query's cosine with a whole note low. A search now marks a hit
+    holding every word of a query of one or two words relevant."""
+    with MemoryStore(backend_factory(), MemorySettings(), LocalEmbedder()) as store:
+        ledger = store.store("Ledger storage is PostgreSQL 15, not DynamoDB", "decision", project="ledgerd")
+        store.store("Prefer httpx over requests", "decision", project="api")
+        store.store("We run tests with pytest -x for quick feedback", "decision")
+        kafka = [
+            store.store(f"consumer note {i}: we read events from kafka partitions", "note") for i in (1, 2)
+        ]
+        store.store("Retries are configured in the retry policy of the billing client", "note")
+
+        for query, holders in (("PostgreSQL", [ledger.id]), ("kafka", [m.id for m in kafka])):
+            hits = store.search(query)
+            assert {h.memory.id for h in hits if h.relevant} == set(holders), query
+        assert not any(h.relevant for h in store.search("pytest kafka httpx"))  # three words: the judge's
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="issue 46: the relevance judge (judge.py) has no feature for query words the store holds "

@@ -174,13 +174,16 @@ class Verdict:
     own (see the module docstring), and its verdicts at both points: ``relevant`` (the hook's) and
     ``close`` (close enough for a search to answer: what a keyword search would find, every word of
     the query, always is; any other hit needs a cosine near the floor and the probability);
-    ``hook_close``: close at the prompt hook's stricter bar (``judge_weights.HOOK_GATE_*``)."""
+    ``hook_close``: close at the prompt hook's stricter bar (``judge_weights.HOOK_GATE_*``);
+    ``keyword``: the query is a keyword or an identifier (at most ``KEYWORD_WORDS`` words but its
+    stopwords) and the hit holds every word of it, as a keyword search finds it."""
 
     probability: float
     evidence: bool
     relevant: bool
     close: bool
     hook_close: bool
+    keyword: bool = False
 
 
 def features(
@@ -309,6 +312,7 @@ def judge(
     plain, full = model(plain=True), model(plain=False)
     rows = features(query, candidates, floor, covered)
     held = FEATURES.index("held")
+    short = 0 < len(query_stems(query)) <= KEYWORD_WORDS
     verdicts = []
     for n, (c, row) in enumerate(zip(candidates, rows, strict=True)):
         whole = row[held] >= 1.0 - 1e-9
@@ -321,8 +325,17 @@ def judge(
             cosine, rough, floor, judge_weights.HOOK_GATE_COSINE, judge_weights.HOOK_GATE_POINT
         )
         hook_point = plain.hook_point if covered is None else full.hook_point
-        verdicts.append(Verdict(p, evidence, evidence and p >= hook_point, close, hook_close))
+        verdicts.append(
+            Verdict(p, evidence, evidence and p >= hook_point, close, hook_close, short and whole)
+        )
     return verdicts
+
+
+#: A query of at most this many words (but its stopwords) is a keyword or an identifier
+#: ("PostgreSQL", "kafka partitions", "PAY-412"): a search marks a hit holding every one of them
+#: relevant, whatever the model says (its cosine with a whole note is low; the model was fitted on
+#: questions).
+KEYWORD_WORDS = 2
 
 
 def _near(cosine: float, rough: float, floor: float, share: float, point: float) -> bool:

@@ -862,7 +862,11 @@ class MemoryStore:
             if covered is not None and model(plain=False).dropped > 0:  # (the prompt hook's: judge.py)
                 drops = dropped(query, candidates, floor, self.embedder, chosen)
         verdicts = judge(query, candidates, floor, covered, drops)
-        relevant = {r.id: v.relevant for r, v in zip(first, verdicts, strict=True)}
+        # (a keyword search's hits holding every word are relevant to a search, not to the hook:
+        # a prompt of one word, "continue", is no keyword search)
+        relevant = {
+            r.id: v.relevant or (v.keyword and not quiet) for r, v in zip(first, verdicts, strict=True)
+        }
         probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}
         close = {r.id for r, v in zip(first, verdicts, strict=True) if (v.hook_close if quiet else v.close)}
         return _Verdicts(relevant, probability, close)
