@@ -522,7 +522,8 @@ def check_embedder(settings: Settings) -> list[Finding]:
         moving_to = target.rsplit(":", 1)[0]
         name, _, model = moving_to.partition("/")
         again = f"`mahavishnu memory reembed --embedder {name} --model {model}`"
-        return [Finding("embedder", "warn", f"a reembed to {moving_to} was left unfinished", f"Run {again}.")]
+        hint = f"Run {again} (with the --url it was given, if any)."
+        return [Finding("embedder", "warn", f"a reembed to {moving_to} was left unfinished", hint)]
     return [Finding("embedder", "ok", f"the store's vectors come from {configured}, the configured embedder")]
 
 

@@ -600,7 +600,7 @@ def test_an_interrupted_reembed_keeps_the_old_space_usable_and_resumes(backend_f
     with open_store(backend_factory) as store:
         ids = store.store_many([{"content": f"memory about topic {i}"} for i in range(10)])
         with pytest.raises(RuntimeError, match="killed"):
-            store.reembed(Exploding(budget=2), batch_size=3)
+            store.reembed(Exploding(budget=3), batch_size=3)  # (the first call checks it answers)
 
     with open_store(backend_factory) as store:  # the old embedder still works meanwhile
         assert store.stats()["reembed_in_progress"] == "fake/v2:32"
@@ -611,6 +611,16 @@ def test_an_interrupted_reembed_keeps_the_old_space_usable_and_resumes(backend_f
     assert report.embedded == 5  # 10 + 1 memories, 6 already staged before the "kill"
     with open_store(backend_factory, FakeEmbedder(dimension=32, model="v2")) as store:
         assert store.get(late.id).embedding_dim == 32
+        assert store.stats()["reembed_in_progress"] is None
+
+
+def test_a_reembed_whose_embedder_never_answers_leaves_no_move_behind(backend_factory: Factory) -> None:
+    """A reembed to an Ollama at a wrong --url failed at once, but left the store marked as moving
+    to it: doctor then warned of an unfinished reembed until the store was moved back."""
+    with open_store(backend_factory) as store:
+        fill(store)
+        with pytest.raises(RuntimeError, match="killed"):
+            store.reembed(Exploding(budget=0), batch_size=3)
         assert store.stats()["reembed_in_progress"] is None
 
 

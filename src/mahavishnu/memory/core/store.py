@@ -1171,6 +1171,9 @@ class MemoryStore:
         one transaction at the end; until then searches keep using the old, complete space."""
         target = f"{embedder.identity}:{embedder.dimension}"
         if self.backend.get_meta(META_REEMBED) != target:
+            # reached before the store is marked as moving: an embedder that cannot be reached
+            # (a wrong --url) leaves no unfinished move behind for doctor to report
+            embedder.embed_many(["mahavishnu"], kind="document")
             self.backend.clear_staging()
             self.backend.set_meta({META_REEMBED: target})
         embedded = 0
