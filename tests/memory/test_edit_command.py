@@ -149,6 +149,24 @@ def test_memory_edit_refuses_bad_input_and_changes_nothing(
     assert current(number) == before
 
 
+def test_an_edit_to_the_text_of_another_memory_says_so_in_plain_words() -> None:
+    """It said "(UNIQUE constraint failed: index 'memories_dedup')", with no hint."""
+    stored("Deploys go out on Tuesdays.")
+    number = stored("Deploys go out on Thursdays.")
+    result = memory("edit", str(number), "--content", "Deploys go out on Tuesdays.")
+    assert result.exit_code != 0 and isinstance(result.exception, InvalidInputError)
+    said = str(result.exception)
+    assert "another memory already holds this content" in said and "nothing was changed" in said
+    assert "UNIQUE" not in said and "memory search" in (result.exception.hint or "")
+    assert current(number).content == "Deploys go out on Thursdays."
+
+
+def test_memory_delete_of_an_unknown_id_says_where_ids_are_found() -> None:
+    result = memory("delete", "999")
+    assert result.exit_code != 0 and isinstance(result.exception, NotFoundError)
+    assert "no memory #999" in str(result.exception) and "memory search" in (result.exception.hint or "")
+
+
 def test_memory_edit_of_an_unknown_id_is_an_error() -> None:
     result = memory("edit", "7", "--tag", "x")
     assert result.exit_code != 0 and isinstance(result.exception, NotFoundError)

@@ -424,7 +424,8 @@ def delete_cmd(
     if done.not_yours:
         raise not_yours(done.not_yours, "delete")
     if done.missing:
-        raise NotFoundError(f"no memory {', '.join(f'#{i}' for i in done.missing)}")
+        missing = ", ".join(f"#{i}" for i in done.missing)
+        raise NotFoundError(f"no memory {missing}", hint="Find ids with `mahavishnu memory search`.")
 
 
 @app.command("stats")

@@ -467,7 +467,8 @@ class SqlBackend(Backend):
             if cause is None:
                 raise
             raise InvalidInputError(
-                f"another memory already holds this content in this scope ({cause})"
+                "another memory already holds this content in this scope: nothing was changed",
+                hint="Find it with `mahavishnu memory search`; delete one of the two if they say the same.",
             ) from exc
 
     def _update_row(self, conn: Conn, memory_id: int, values: Mapping[str, Any]) -> Memory | None:
