@@ -316,5 +316,10 @@ def test_a_loopback_server_refuses_a_rebinding_pages_host_and_origin(host: str) 
             "/mcp", json=body, headers={**headers, "Origin": "http://attacker.example:8931"}
         )
         ours = client.post("/mcp", json=body, headers={**headers, "Host": own, "Origin": f"http://{own}"})
+        hidden = [  # its own name first, then more: the SDK's "name:*" took any Host starting so
+            client.post("/mcp", json=body, headers={**headers, "Host": f"{own}{tail}"}).status_code
+            for tail in ("@attacker.example", " attacker.example", "/x", ":1")
+        ]
     assert rebound.status_code == 421 and foreign.status_code == 403
     assert ours.status_code not in (403, 421)
+    assert hidden == [421] * 4

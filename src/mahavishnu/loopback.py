@@ -3,7 +3,18 @@ a provider probe's "nothing answers" means a local server is not running."""
 
 from __future__ import annotations
 
+import re
+
 NAMES = ("127.0.0.1", "localhost", "::1")
+_HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[^:\[\]@/ ]+)(?::[0-9]{1,5})?")
+
+
+def host_name(header: str) -> str | None:
+    """The name a ``Host`` header gives (lower case, an IPv6 address in brackets), or None when it
+    is not a name with at most a numeric port: ``127.0.0.1:1@evil.example`` or ``127.0.0.1:1 x``
+    is no host a browser sends, and must not be read as 127.0.0.1 by a check of its start."""
+    found = _HOST.fullmatch(header.strip().lower())
+    return found["name"] if found else None
 
 
 def is_loopback(host: str) -> bool:

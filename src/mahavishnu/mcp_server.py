@@ -74,7 +74,7 @@ from mahavishnu.environments.mcp_access import authorization_matches, readable_p
 from mahavishnu.environments.mcp_access import bearer_token as bearer_token
 from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONValue
-from mahavishnu.loopback import is_loopback
+from mahavishnu.loopback import host_name, is_loopback
 
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
@@ -1058,8 +1058,10 @@ def _doubled(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return doubled(headers, SINGLE_HEADERS)
 
 
-async def _refuse(send: Send, status: int = 401, error: str = "unauthorized") -> None:
-    hint = (
+async def _refuse(
+    send: Send, status: int = 401, error: str = "unauthorized", hint: str | None = None
+) -> None:
+    hint = hint or (
         f"Send exactly one Authorization: Bearer <token>; the token is the secret {TOKEN_SECRET}, printed by "
         f"`mahavishnu secrets get {TOKEN_SECRET}` on the server's machine (`mahavishnu mcp install "
         "--tool all --http` writes it into the assistants' MCP entries)."
@@ -1102,7 +1104,28 @@ def http_app(
     app: ASGIApp = server.streamable_http_app(host=host, transport_security=_rebinding_guard(host))
     if metrics:
         app = MetricsRoute(app)
+    if is_loopback(host):  # (the SDK's "127.0.0.1:*" takes any Host that starts so: "127.0.0.1:1@evil")
+        app = WellFormedHost(app)
     return BearerAuth(app, token) if token else app
+
+
+class WellFormedHost:
+    """ASGI middleware: a request whose ``Host`` is not a name with at most a numeric port gets
+    421 (``loopback.host_name``); the SDK's rebinding guard then checks the name."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            hosts = [value for name, value in scope.get("headers") or [] if name.lower() == b"host"]
+            if hosts and host_name(hosts[0].decode("latin-1")) is None:
+                said = "the Host header names no host this server answers to"
+                await _refuse(
+                    send, 421, said, "Ask for http://127.0.0.1:PORT/mcp or http://localhost:PORT/mcp."
+                )
+                return
+        await self.app(scope, receive, send)
 
 
 def _rebinding_guard(host: str) -> TransportSecuritySettings | None:

@@ -244,7 +244,7 @@ def test_search_in_the_dashboard_dims_what_the_judge_doubts(
     assert "We use httpx" in answered and "weak" not in answered
     for point in ("HOOK_POINT", "PLAIN_HOOK_POINT"):  # now every hit is weak, whichever model judges
         monkeypatch.setattr(judge_weights, point, 1.0)
-    doubted = client.get("/memory/hits?q=httpx").text
+    doubted = client.get("/memory/hits?q=which+http+client+do+we+use+httpx").text  # (a keyword is no doubt)
     assert re.search(r'<li class="hit +weak"', doubted) and ">weak</span>" in doubted
 
 

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import hmac
 import html
-import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from mahavishnu.loopback import host_name
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -234,14 +235,9 @@ def _doubled(scope: Scope) -> str | None:
     return doubled(scope.get("headers") or [], SINGLE_HEADERS)
 
 
-_HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?")
-
-
 def _loopback_host(host: bytes) -> bool:
-    """Whether ``host`` is a loopback name with at most a numeric port: ``127.0.0.1:1@evil`` or
-    ``127.0.0.1:1 x`` is no host a browser sends, and is refused rather than read as 127.0.0.1."""
-    found = _HOST.fullmatch(host.decode("latin-1").strip().lower())
-    return found is not None and found["name"] in LOOPBACK_HOSTS
+    """Whether ``host`` is a loopback name with at most a numeric port (``loopback.host_name``)."""
+    return host_name(host.decode("latin-1")) in LOOPBACK_HOSTS
 
 
 def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
