@@ -99,3 +99,39 @@ def test_a_hook_whose_package_is_gone_exits_1_not_the_2_that_blocks(tmp_path: Pa
 
     assert done.returncode == 1 and "No module named mahavishnu" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_process_a_hook_starts_is_started_as_the_hook_was(tmp_path: Path) -> None:
+    """The capture hook hands its import to a detached ``python -m mahavishnu``. Started as usual,
+    it could not find a checkout moved since the hooks were installed (only the hooks' PYTHONPATH
+    names it), and every capture was lost with "No module named mahavishnu" in capture.log."""
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "mahavishnu").symlink_to(Path(mahavishnu.__file__).parent)
+    code = (
+        "import json, sys\n"
+        "from mahavishnu import site_on_demand\n"
+        "site_on_demand.install()\n"
+        "argv, env = site_on_demand.started_as_hook(['--version'])\n"
+        "print(json.dumps([argv, env.get('PYTHONPATH')]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-S", "-P", "-c", code],
+        env={**env, "PYTHONPATH": str(moved)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    argv, path = json.loads(done.stdout)
+    assert argv == [sys.executable, "-S", "-P", "-m", "mahavishnu", "--version"] and path == str(moved)
+    child = subprocess.run(argv, env={**env, "PYTHONPATH": path}, capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0 and mahavishnu.__version__ in child.stdout, child.stderr
+
+    from mahavishnu import site_on_demand
+
+    assert site_on_demand.started_as_hook(["x"])[0] == [sys.executable, "-m", "mahavishnu", "x"]

@@ -40,6 +40,7 @@ class SiteOnDemand:
 
 _FINDER = SiteOnDemand()
 _loaded = False
+_hook_path = ""  # the PYTHONPATH the hook's command set, which ``install`` drops from the environment
 
 
 def site_loaded() -> bool:
@@ -63,10 +64,22 @@ def install() -> None:
     site-packages, which must not shadow the standard library: a normal start puts it last; this
     package is imported already); and drop the variable, so that a process this one starts (the
     daemon, a detached import) starts as usual."""
+    global _hook_path
     if not sys.flags.no_site or _FINDER in sys.meta_path:
         return
     sys.meta_path.append(_FINDER)
-    for entry in os.environ.pop("PYTHONPATH", "").split(os.pathsep):
+    _hook_path = os.environ.pop("PYTHONPATH", "")
+    for entry in _hook_path.split(os.pathsep):
         if entry and entry in sys.path:
             sys.path.remove(entry)
             sys.path.append(entry)
+
+
+def started_as_hook(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run ``python -m mahavishnu *args`` as this process was
+    started: a hook's ``-S -P`` with its ``PYTHONPATH`` (where the package may be the only place
+    this interpreter finds it: a checkout moved since ``memory hooks install``, whose new hooks
+    name it), else as usual."""
+    if not _hook_path:
+        return [sys.executable, "-m", "mahavishnu", *args], dict(os.environ)
+    return [sys.executable, "-S", "-P", "-m", "mahavishnu", *args], {**os.environ, "PYTHONPATH": _hook_path}

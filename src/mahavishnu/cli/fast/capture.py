@@ -47,11 +47,11 @@ def memory_import_hook(args: list[str]) -> int | None:
 
 def _hand_off_capture(tool: str, text: str) -> None:
     import json
-    import os
     import subprocess
     import tempfile
 
     from mahavishnu.memory.loop.hook_log import capture_log, rotate
+    from mahavishnu.site_on_demand import started_as_hook
 
     payload = read_hook_payload(text)
     if _taken_by_daemon(tool, payload):
@@ -61,15 +61,16 @@ def _hand_off_capture(tool: str, text: str) -> None:
     log = capture_log()
     spool = paths.make_dir(log.parent)
     rotate(log)
+    argv, env = started_as_hook(["memory", "import", "--tool", tool, "-"])
     with tempfile.TemporaryFile(dir=spool) as handle, open(log, "ab") as errors:  # 0600, no name
         handle.write(json.dumps(payload, ensure_ascii=False).encode())
         handle.seek(0)
         subprocess.Popen(
-            [sys.executable, "-m", "mahavishnu", "memory", "import", "--tool", tool, "-"],
+            argv,
             stdin=handle,
             stdout=subprocess.DEVNULL,
             stderr=errors,
-            env={**os.environ, CAPTURE_ENV: "detached"},
+            env={**env, CAPTURE_ENV: "detached"},
             start_new_session=True,
             close_fds=True,
         )
