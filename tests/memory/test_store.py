@@ -625,6 +625,31 @@ def test_a_reembed_whose_embedder_never_answers_leaves_no_move_behind(backend_fa
 
 
 # -- export / import ----------------------------------------------------------------------------
+def test_an_export_is_private_and_the_next_one_removes_what_a_killed_one_left(
+    backend_factory: Factory, tmp_path: Path
+) -> None:
+    """A kill -9 during `memory export` left a 9 MB ``export.jsonl.XXXX.tmp`` that nothing removed."""
+    import os
+    import stat
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    left = tmp_path / f"export.jsonl.{gone.pid}.abc123.tmp"  # a writer that died
+    left.write_text("half an export")
+    older = tmp_path / "export.jsonl.k2j4h3.tmp"  # named before the pid was, two hours old
+    older.write_text("half an export")
+    os.utime(older, (older.stat().st_mtime - 7200,) * 2)
+    running = tmp_path / f"export.jsonl.{os.getpid()}.def456.tmp"  # a writer still at work
+    running.write_text("being written")
+    with open_store(backend_factory) as store:
+        fill(store)
+        store.export(tmp_path / "export.jsonl")
+    assert not left.exists() and not older.exists() and running.exists()
+    assert stat.S_IMODE((tmp_path / "export.jsonl").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.glob("export.jsonl*")) == sorted(["export.jsonl", running.name])
+
+
 def test_export_then_import_round_trips_exactly(backend_factory: Factory, tmp_path: Path) -> None:
     path = tmp_path / "out" / "memories.jsonl"
     with open_store(backend_factory) as source:

@@ -559,7 +559,8 @@ def import_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Read an export exactly, memories and activity rows; what is already stored is skipped,
-    nothing is written if a line is bad. With --tool: import the assistants' own sessions
+    nothing is written if a line is bad (every line is read first). Stopped half-way, it keeps
+    what it stored; run again, it adds the rest. With --tool: import the assistants' own sessions
     (turns, ★ Insights, decisions); again later adds only new turns."""
     if tool is not None:
         from mahavishnu.cli.memory_loop import import_sessions

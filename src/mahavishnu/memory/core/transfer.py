@@ -25,7 +25,6 @@ import base64
 import json
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
+from mahavishnu.files.private_file import write_private
 from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, RecordCounts
 from mahavishnu.memory.core.backends.records import (
@@ -118,9 +118,10 @@ def write(
     make_dir(path.parent)  # 0700, as the file is 0600
     count = 0
     written = dict.fromkeys(RECORD_ORDER, 0)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+
+    def fill(tmp: Path) -> None:
+        nonlocal count
+        with tmp.open("w", encoding="utf-8") as out:
             head = {
                 "format": FORMAT,
                 "version": VERSION,
@@ -138,10 +139,8 @@ def write(
                 written[table] += 1
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_private(path, fill)  # (a killed export's file is removed by the next one)
     return ExportCounts(count, written, len(descriptions))
 
 

@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import ctypes
-import glob
 import importlib.util
 import os
 import re
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreDamagedError, StoreError
+from mahavishnu.files.private_file import remove_stale_temporaries, write_private
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.ops.backup_schema import check_backup_schema
 from mahavishnu.memory.ops.store_check import check_sqlite
@@ -65,10 +65,10 @@ def backup(settings: MemorySettings, path: Path) -> str:
     paths.make_dir(path.parent)  # 0700, as the file is 0600
     if settings.backend == "sqlite":
         source = _sqlite_path(settings)
-        _atomic(path, lambda tmp: _sqlite_checked_copy(source, tmp))
+        write_private(path, lambda tmp: _sqlite_checked_copy(source, tmp))
         return str(source)
     dsn, env, location = _pg_connection(settings)
-    _atomic(path, lambda tmp: _pg_dump(dsn, env, tmp))
+    write_private(path, lambda tmp: _pg_dump(dsn, env, tmp))
     return location
 
 
@@ -96,7 +96,7 @@ def restore(settings: MemorySettings, path: Path, *, source: str | None = None) 
     # schema is then what no migration creates.
     dsn, env, location = _pg_connection(settings)
     previous = _previous_copy("before-restore", ".dump")
-    _atomic(previous, lambda tmp: _pg_dump(dsn, env, tmp))
+    write_private(previous, lambda tmp: _pg_dump(dsn, env, tmp))
     _pg_check_backup(env, path, previous, source or str(path))
     _pg_restore(dsn, env, path)
     return Restored(location, previous=previous)
@@ -114,7 +114,7 @@ def _other_backend_hint(source: str, target: str) -> str:
 def _previous_copy(kind: str, suffix: str) -> Path:
     """Where the store a restore replaces is kept (the newest few of each kind)."""
     folder = paths.make_dir(paths.backups_dir() / "store")
-    _remove_stale_temporaries(folder, f"{kind}-")
+    remove_stale_temporaries(folder, f"{kind}-")
     for old in sorted(folder.glob(f"{kind}-*{suffix}"))[: 1 - _PREVIOUS_KEPT]:
         old.unlink(missing_ok=True)
     now = time.time_ns()  # to the nanosecond: restoring the copy made a moment ago never overwrites it
@@ -198,7 +198,7 @@ def _sqlite_replace(target: Path, path: Path) -> Restored:
     previous = set_aside = None
     if target.exists() and check_sqlite(target).ok:
         previous = _previous_copy("before-restore", ".db")
-        _atomic(previous, lambda tmp: _sqlite_copy(target, tmp))
+        write_private(previous, lambda tmp: _sqlite_copy(target, tmp))
     elif target.exists():  # SQLite cannot copy into a damaged file: it goes aside whole
         set_aside = _previous_copy("damaged", ".db")
         for suffix in ("-wal", "-shm", ""):  # the log first: it belongs to the damaged file
@@ -238,63 +238,6 @@ def _sqlite_copy(source: Path, target: Path) -> None:
             src.close()
     except sqlite3.Error as exc:
         raise StoreError(f"cannot copy {source} to {target}: {exc}") from exc
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary file beside it, private (0600, made by ``mkstemp``) from its
-    first byte; its name carries our pid, so the next run removes what a killed one left."""
-    _remove_stale_temporaries(path.parent, path.name + ".")
-    fd, name = tempfile.mkstemp(prefix=f"{path.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)  # kept, not unlinked: the writer fills the private file, never one it creates
-    try:
-        write(tmp)
-        tmp.chmod(0o600)  # a backup holds every memory: private, whatever the umask
-        os.replace(tmp, path)
-    finally:
-        for leftover in (tmp, *(Path(f"{tmp}{s}") for s in _SQLITE_SIDE_FILES)):
-            leftover.unlink(missing_ok=True)
-
-
-_TMP_SUFFIX = ".tmp"
-_SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
-#: A temporary file without our pid in its name (written before they carried one) is stale after this.
-_STALE_AFTER_SECONDS = 3600
-
-
-def _remove_stale_temporaries(folder: Path, prefix: str) -> None:
-    """Temporary files (and their SQLite side files) of backups whose process is gone: a ``kill -9``
-    leaves them, and nothing else would ever remove them."""
-    if not folder.is_dir():
-        return
-    for found in folder.glob(f"{glob.escape(prefix)}*{_TMP_SUFFIX}*"):
-        base = found.name
-        for side in _SQLITE_SIDE_FILES:
-            base = base.removesuffix(side)
-        if not base.endswith(_TMP_SUFFIX) or _temporary_in_use(found, base.removesuffix(_TMP_SUFFIX)):
-            continue
-        found.unlink(missing_ok=True)
-
-
-def _temporary_in_use(found: Path, stem: str) -> bool:
-    """Whether the process that made a temporary file (``NAME.PID.RANDOM.tmp``) may still write it."""
-    parts = stem.rsplit(".", 2)
-    pid_text = parts[-2] if len(parts) == 3 else ""
-    if not pid_text.isdigit():  # an older name without a pid: judged by its age
-        try:
-            return time.time() - found.stat().st_mtime < _STALE_AFTER_SECONDS
-        except OSError:
-            return True
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # alive, another user's
-        return True
-    return True
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
