@@ -767,8 +767,9 @@ def test_an_import_that_must_embed_with_another_model_than_the_files_writes_noth
         before = target.backend.get_meta(store_module.META_EMBEDDER)
         with pytest.raises(
             EmbedderMismatchError, match=r"1 memory of the file must be embedded again.*fake/other"
-        ):
+        ) as refused:
             target.import_(path)
+        assert "memory.embedder: fake, memory.embedder_model: other" in (refused.value.hint or "")
         assert target.stats()["count"] == 0
         assert target.backend.get_meta(store_module.META_EMBEDDER) == before != "fake/other"
         assert target.project_description("ledger") is None

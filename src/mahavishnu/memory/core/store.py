@@ -1110,8 +1110,9 @@ class MemoryStore:
                     f"{wording.count(again, 'memory', 'memories')} of the file must be embedded again (a "
                     f"secret scrubbed, or its project described otherwise), and its vectors come from "
                     f"{header.embedder} where this store embeds with {ours.identity}",
-                    hint=f"Configure the file's embedder (memory.embedder) for the import, or import it into "
-                    f"a store of {ours.identity} after `mahavishnu memory reembed` where it was exported.",
+                    hint=f"Configure the file's embedder for the import ({_settings_of(header.embedder)}), "
+                    f"or import it into a store of {ours.identity} after `mahavishnu memory reembed` where "
+                    "it was exported.",
                 )
         self.backend.set_meta({META_EMBEDDER: header.embedder, META_DIMENSION: header.dimension})
         self._embedder = ours if ours.identity == header.embedder else None
@@ -1371,6 +1372,12 @@ def _memory_settings(settings: MemorySettings | Settings | None) -> MemorySettin
 
         return load_settings().memory
     return settings.memory if hasattr(settings, "memory") else settings
+
+
+def _settings_of(identity: str | None) -> str:
+    """The settings that select the embedder ``identity`` names (``local/onnx-int8``)."""
+    name, _, model = (identity or "").partition("/")
+    return f"memory.embedder: {name}" + (f", memory.embedder_model: {model}" if model else "")
 
 
 def default_store_path() -> Path:
