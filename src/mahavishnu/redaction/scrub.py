@@ -12,20 +12,28 @@ What is caught (the formats providers document, the same families as the gitleak
 * provider keys and tokens by their prefixes: Anthropic, OpenAI, OpenRouter and the ``sk-`` keys of
   DashScope/DeepSeek/Moonshot, GitHub, GitLab, Slack (tokens and webhooks), Discord webhooks, AWS
   access key ids, Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
-  SendGrid, Telegram, Groq, xAI, Z.ai, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys;
+  SendGrid, Telegram, Groq, xAI, Z.ai, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys,
+  Grafana;
 * JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
-* private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines, or
-  the whole block in base64, as a kubeconfig's ``client-key-data`` holds it);
+* private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines, once
+  or more, or numbered lines as ``cat -n`` or an assistant's file reader shows them, or the whole
+  block in base64, as a kubeconfig's ``client-key-data`` holds it), and a key's base64 body without
+  its BEGIN line (it starts as every unencrypted PKCS#1/PKCS#8/SEC1/OpenSSH key does);
+* a key of a known format percent-encoded (``sk-ant-api03%2D…``);
+* the random-looking values of a ``Cookie``/``Set-Cookie`` header;
 * the password of a URL (``scheme://user:PASSWORD@host``), a URL's secret query parameter
   (``?api_key=…``, ``&access_token=…``), a signed URL's signature (``sig=``, ``X-Amz-Signature=``),
   or a command line's (``curl -u user:PASSWORD``, ``mysql -pPASSWORD``, ``--password PASSWORD``);
 * Django secret keys (``django-insecure-…``, whatever symbols they hold);
 * assignments whose key names a secret (``DB_PASSWORD=…``, ``"api_key": "…"``, ``token: …``,
-  ``MY_SERVICE_CRED=…``, ``GITLAB_PAT=…``, ``BACKUP_PASSPHRASE=…``) when the value looks like a
-  credential (not a placeholder, a reference or a variable name);
+  ``MY_SERVICE_CRED=…``, ``GITLAB_PAT=…``, ``BACKUP_PASSPHRASE=…``, ``"master_pw": …``), also as code
+  sets an item or passes a quoted name and value (``os.environ["API_TOKEN"] = "…"``,
+  ``ENV["X_SECRET"] ||= "…"``, ``define('DB_PASSWORD', '…')``, ``setenv("API_TOKEN", "…")``), when
+  the value looks like a credential (not a placeholder, a reference or a variable name);
 * a secret stated in a sentence ("the staging admin password is hunter2-Orca-XgGCJb", "the DB
-  password PwnbncTIsHVcQXPQ9x should…") when the value looks random (mixed case and a digit, or a
-  long run of letters and digits that is not a word);
+  password PwnbncTIsHVcQXPQ9x should…", "the api key for staging is …", "use … as the API key",
+  "DB_PASS …") when the value looks random (mixed case and a digit, or a long run of letters and
+  digits that is not a word);
 * a multi-word passphrase (``passphrase: correct horse battery staple``) unless it reads as prose
   ("passphrase: see the docs");
 * a prefixed token glued to a label by ``-`` or ``_`` (``ml-hf_…``) when it looks random.
@@ -74,6 +82,10 @@ class Finding:
 
 
 _E = r"(?![A-Za-z0-9_-])"  # a token ends at a boundary (dashes count as part of a token)
+#: Between the lines of a PEM block: spaces and line breaks (also JSON-escaped, once or more: a PEM
+#: in a JSON string quoted in another), a reply's "> ", or the line numbers ``cat -n`` (``     2\t``)
+#: or an assistant's file reader (``     2→``, ``2: ``, ``2 | ``) put before each line.
+_BETWEEN_LINES = r"\s|\\+[rnt]|>|\d{1,7}(?:\t|→|\\+t|\\+u2192|[ \t]*[:|│])"
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 RULES: tuple[Rule, ...] = (
     Rule("anthropic-key", ("sk-ant-",), r"sk-ant-[a-z]{2,8}\d{0,3}-[A-Za-z0-9_-]{20,}"),
@@ -138,6 +150,14 @@ RULES: tuple[Rule, ...] = (
     Rule("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"do[opr]_v1_[a-f0-9]{64}"),
     Rule("azure-storage-key", ("accountkey=",), r"(?i:AccountKey)=(?P<s>[A-Za-z0-9+/]{80,}={0,2})"),
     Rule("age-secret-key", ("age-secret-key-1",), r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
+    # Grafana: service account tokens, Grafana Cloud access policy tokens, legacy API keys
+    Rule(
+        "grafana-token",
+        ("glsa_", "glc_", "eyjrijoi"),
+        r"glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}"
+        + _E
+        + r"|(?:glc_[A-Za-z0-9+/]{32,400}|eyJrIjoi[A-Za-z0-9]{70,400})={0,2}(?![A-Za-z0-9+/=])",
+    ),
     # ``django-admin startproject`` writes 50 characters of this alphabet after the prefix
     Rule("django-secret-key", ("django-insecure-",), r"django-insecure-[a-z0-9!@#$%^&*(=+)_-]{30,}"),
     Rule(
@@ -155,11 +175,26 @@ RULES: tuple[Rule, ...] = (
         "private-key",
         ("private key",),
         r"-----BEGIN (?P<label>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----"
-        # a key's body (maybe after Proc-Type/DEK-Info headers, maybe with JSON-escaped newlines or
-        # quoted with "> " in a reply), not just a marker quoted in code
-        r"(?=(?:\s|\\[rn]|>)*(?:[A-Za-z-]+:[^\n\\]*(?:\n|\\n)(?:\s|\\[rn]|>)*)*[A-Za-z0-9+/=]{40})"
+        # a key's body (maybe after Proc-Type/DEK-Info headers, maybe with JSON-escaped newlines,
+        # escaped again in a JSON string inside a JSON string, quoted with "> " in a reply or its
+        # lines numbered), not just a marker quoted in code
+        rf"(?=(?:{_BETWEEN_LINES})*(?:[A-Za-z-]+:[^\n\\]*(?:\n|\\+n)(?:{_BETWEEN_LINES})*)*[A-Za-z0-9+/=]{{40}})"
         r"[\s\S]*?(?:-----END (?P=label)-----|$)",
         armoured=True,  # after the "n" of a JSON-escaped "\n" too
+    ),
+    # A key's body without its BEGIN line (copied from between the markers, or a value holding the
+    # DER in base64): it starts as the structure of every unencrypted private key does, a SEQUENCE
+    # whose first field is a small version INTEGER (PKCS#1, PKCS#8, SEC1, PKCS#12; a certificate's or
+    # a public key's starts with another SEQUENCE), or OpenSSH's "openssh-key-v1". Its lines go on
+    # after a line break, also a JSON-escaped one, while each line is as long as a key's (60+).
+    Rule(
+        "private-key",
+        ("mii", "agea", "ageb", "caq", "b3blbnnzac1rzxktdje"),
+        r"(?:(?<![A-Za-z0-9+/])|(?<=\\n))"
+        r"(?:M(?:II[A-Za-z0-9+/]{2}[AQgw]IBA|I[GH][A-Za-z0-9+/]AgE[AB]|[A-H][AEIMQUYcgkosw048]CAQ)"
+        r"|b3BlbnNzaC1rZXktdjE)[A-Za-z0-9+/]{48,}"
+        r"(?:(?<=[A-Za-z0-9+/]{60})(?:\r?\n|(?:\\+r)?\\+n)[A-Za-z0-9+/]+)*={0,2}",
+        armoured=True,  # the look-behind above is its bound (after a JSON-escaped "\n" too)
     ),
     # The same block in base64, as a kubeconfig's ``client-key-data`` or a Kubernetes Secret's
     # ``tls.key`` holds it: "-----BEGIN " then, within its label, "PRIVATE KEY" at any of the three
@@ -177,17 +212,21 @@ RULES: tuple[Rule, ...] = (
 # ``DB_PASSWORD``, ``clientSecret``), so ``token_type`` or ``password_field`` are not secrets. The
 # pattern starts at that word (a fast search); the rest of the key is checked in ``_assignments``.
 _ASSIGNMENT = (
-    r"(?P<word>passw(?:or)?d|pwd|passphrase|pass|secret(?:[_-]?key)?|token|api[_-]?key|apikey|access[_-]?key|"
-    r"private[_-]?key|cred(?:ential)?s?|pat|auth)[\"']?[ \t]*(?::|=|:=|=>)[ \t]*"
+    r"(?P<word>passw(?:or)?d|pwd|passphrase|pass|pw|secret(?:[_-]?key)?|token|api[_-]?key|apikey|access[_-]?key|"
+    r"private[_-]?key|cred(?:ential)?s?|pat|auth)"
+    # ``KEY=``, ``"key": ``, ``key =>``, an item of a map (``ENV["KEY"] ||= ``, ``settings[:key] = ``,
+    # ``env.KEY ??= ``), or a quoted key and value given to a call (``define('KEY', '…')``,
+    # ``setenv("KEY", "…")``, ``config.set("key", "…")``)
+    r"(?P<kq>[\"'])?(?:(?P<item>\])?[ \t]*(?::|=|:=|=>|\|\|=|\?\?=)|(?<=[\"'])(?P<argument>[ \t]*,))[ \t]*"
     # a bare value ends at a space, a separator or the quote around a header (``-H "X-Api-Key: …"``)
     r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)|(?P<bare>[^\s"'`,;()\[\]{}<>]{6,200})(?=[\s,;"'`]|$))"""
 )
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_ASSIGNMENT_STARTS = ("pass", "pwd", "secret", "token", "api", "access", "private", "cred", "pat", "auth")
-_ASSIGNMENT_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "cred", "pat", "auth")
+_ASSIGNMENT_STARTS = ("pass", "pw", "secret", "token", "api", "access", "private", "cred", "pat", "auth")
+_ASSIGNMENT_KEYWORDS = ("pass", "pw", "secret", "token", "key", "cred", "pat", "auth")
 # Short words that end a secret's key only as a part of their own (``MY_SERVICE_CRED``,
-# ``gitlabPat``, ``PAT``), never inside a longer word (``SACRED``, ``COMPAT``, ``sacred``).
-_SHORT_WORDS = frozenset({"pat", "cred", "creds"})
+# ``gitlabPat``, ``PAT``, ``master_pw``), never inside a longer word (``SACRED``, ``COMPAT``, ``sacred``).
+_SHORT_WORDS = frozenset({"pat", "cred", "creds", "pw"})
 _TOKEN_VALUE = re.compile(r"[A-Za-z0-9_.=/+-]+")
 _PLACEHOLDERS = frozenset(
     {"password", "passwd", "pass", "secret", "changeme", "example", "redacted", "required", "optional"}
@@ -230,6 +269,17 @@ def find_secrets(text: str) -> list[Finding]:
                     ),
                 ]
             )
+    if "%" in text and _ESCAPE.search(text):  # a key percent-encoded in a URL or a form
+        unquoted = _Unquoted(text)
+        found = _disjoint(
+            [
+                *found,
+                *(
+                    Finding(f.kind, unquoted.origin(f.start), unquoted.origin(f.end - 1, end=True))
+                    for f in _formats(unquoted.text, unquoted.text.lower(), held)
+                ),
+            ]
+        )
     if "\n" in text and len(text) <= _UNWRAP_CHARS and _WRAP.search(text):
         whole, cuts, dropped = _unwrapped(text)
         if cuts:  # a held value or a key of a known format across a line break
@@ -364,6 +414,39 @@ class _Plain:
         return self._index
 
 
+#: A percent-encoded character a token may hold (``sk-ant-api03%2D…``): letters, digits, ``-_.~+/=:``.
+_ESCAPE = re.compile(r"%(?:2[BDEFbdef]|3[0-9ADad]|4[1-9A-Fa-f]|5[0-9AFaf]|6[1-9A-Fa-f]|7[0-9AEae])")
+
+
+class _Unquoted:
+    """A text with its percent-encoded token characters decoded (``_ESCAPE``), and where each of
+    its characters came from: a key of a known format is read whole in it."""
+
+    __slots__ = ("_at", "text")
+
+    def __init__(self, source: str) -> None:
+        parts: list[str] = []
+        self._at: list[int] = []  # where each decoded escape stands in ``text``
+        last = length = 0
+        for m in _ESCAPE.finditer(source):
+            parts += [source[last : m.start()], chr(int(m[0][1:], 16))]
+            length += m.start() - last
+            self._at.append(length)
+            length += 1
+            last = m.end()
+        parts.append(source[last:])
+        self.text = "".join(parts)
+
+    def origin(self, offset: int, *, end: bool = False) -> int:
+        """Where the character at ``offset`` of ``text`` stood in the source; with ``end``, the
+        offset just after it there (an escape is three characters)."""
+        n = bisect.bisect_left(self._at, offset)
+        start = offset + 2 * n
+        if not end:
+            return start
+        return start + (3 if n < len(self._at) and self._at[n] == offset else 1)
+
+
 def _found_in(text: str, held: frozenset[str]) -> list[Finding]:
     """``find_secrets`` on the text as it is, ``held`` the secret values this machine holds."""
     if not text:
@@ -386,16 +469,23 @@ def _found_in(text: str, held: frozenset[str]) -> list[Finding]:
         found.extend(_stated(text, lowered))
         if "phrase" in lowered:
             found.extend(_passphrases(text))
+    if "cookie" in lowered:
+        found.extend(_cookies(text))
     return _disjoint(found)
 
 
 def _formats(text: str, lowered: str, held: frozenset[str]) -> list[Finding]:
     """The held values and the secrets of a known format (``RULES``) in ``text``."""
     found: list[Finding] = list(_held(text, held))  # first: a held value keeps its kind on a tie
-    for index, rule in enumerate(RULES):
-        if any(k in lowered for k in rule.keywords):
-            found.extend(_matches(_compiled(index), rule, text, lowered))
+    for index, keywords in _RULE_KEYWORDS:
+        for keyword in keywords:  # (a loop, not ``any()``: a generator per rule cost 10 % of a scrub)
+            if keyword in lowered:
+                found.extend(_matches(_compiled(index), RULES[index], text, lowered))
+                break
     return found
+
+
+_RULE_KEYWORDS = tuple(enumerate(rule.keywords for rule in RULES))
 
 
 def scrub(text: str) -> str:
@@ -495,6 +585,10 @@ def _assignments(text: str, lowered: str) -> Iterable[Finding]:
     for match in _at_keywords(_assignment_pattern(), _ASSIGNMENT_STARTS, text, lowered):
         group = "quoted" if match["quoted"] is not None else "bare"
         value = match[group]
+        if (match["item"] or match["argument"] is not None) and not _quoted_key(text, match):
+            continue  # ``tokens[pw] = x1``, ``f(token, abc123)``: a variable, not a secret's name
+        if match["argument"] is not None and (group == "bare" or not _random_value(value)):
+            continue  # ``getenv("API_TOKEN", default)``, ``["token", "oauth2"]``: a name, a list
         if match["word"].lower() == "pat" and not _TOKEN_VALUE.fullmatch(value):
             continue  # ``HEX_PAT = "[0-9A-Fa-f]{1,4}"``: a pattern, not a personal access token
         if _in_query(text, match.start()):
@@ -502,41 +596,95 @@ def _assignments(text: str, lowered: str) -> Iterable[Finding]:
         if _secret_key(text, match.start(), match["word"]) and _looks_like_credential(
             value, bare=group == "bare"
         ):
-            kind = "password" if match["word"].lower().startswith(("pass", "pwd")) else "secret"
+            kind = "password" if match["word"].lower().startswith(("pass", "pw")) else "secret"
             yield Finding(kind, match.start(group), match.end(group))
 
 
 # A secret stated in prose: "the staging admin password is hunter2-Orca-XgGCJb", "my API key was
-# `k3y…`", "the DB password PwnbncTIsHVcQXPQ9x should…". A sentence's full stop is not part of the value.
-_STATED = (
-    r"\b(?P<word>passw(?:or)?d|passphrase|pwd|token|api[ _-]?key|secret(?:[ _-]?key)?|cred(?:ential)?s?)"
-    r"[ \t]+(?P<verb>(?:is|was)[ \t]*:?[ \t]+)?"
+# `k3y…`", "the DB password PwnbncTIsHVcQXPQ9x should…", "DB_PASS Hq4v…". A sentence's full stop is not
+# part of the value. The name may end a longer one (``DB_PASSWORD``; ``pass`` only so: ``DB_PASS``).
+_STATED_WORD = (
+    r"(?<![A-Za-z0-9])(?P<word>passw(?:or)?d|passphrase|pwd|pw|(?<=[_-])pass|token|api[ _-]?key"
+    r"|secret(?:[ _-]?key)?|cred(?:ential)?s?)"
+)
+_STATED_VALUE = (
     r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\s\\]{6,200})(?P=q)"""
     r"""|(?P<bare>[^\s"'`,;()\[\]{}<>]{5,199}[^\s"'`,;()\[\]{}<>.!?:]))(?=[.!?:]*(?:[\s,;)]|$))"""
 )
-_STATED_STARTS = ("pass", "pwd", "token", "api", "secret", "cred")
-_WORDLIKE = re.compile(r"[a-z]{5}")
+_STATED = _STATED_WORD + r"[ \t]+(?P<verb>(?:is|was)[ \t]*:?[ \t]+)?" + _STATED_VALUE
+# …with up to four words saying which one between the name and "is"/"was": "the api key for
+# staging is …", "the webhook signing secret (hex) is …".
+_STATED_ABOUT = (
+    _STATED_WORD
+    + r"(?P<about>(?:[ \t]+(?!(?:is|was)\b)\(?[\w.'-]{1,30}\)?,?){1,4}?)[ \t]+(?:is|was)[ \t]*:?[ \t]+"
+    + _STATED_VALUE
+)
+# …or the value first, the name after it: "use J5Lt… as the API key for staging", "J5Lt… is the
+# staging password" (read in the line before the name).
+_NAMED_AFTER = (
+    r"""(?<![^\s"'`(])(?P<bare>[^\s"'`,;()\[\]{}<>]{6,200})["'`]?[ \t]+(?:as|is|was)[ \t]+"""
+    r"(?:(?:the|my|our|your|an?|its|their)[ \t]+)?(?:[\w-]+[ \t]+){0,2}\Z"
+)
+_STATED_STARTS = ("pass", "pw", "token", "api", "secret", "cred")
+# Words telling that what is named is not the secret but something of it: "the token's hash was
+# 0fbe7d5…", "the token refresh commit was …", "… is the API key id".
+_NOT_THE_SECRET_WORDS = (
+    "id ids hash hashes digest checksum fingerprint sha sha1 sha256 commit name prefix suffix length type"
+    " format version count header field path file url endpoint scope scopes label expiry"
+)
+_NOT_THE_SECRET = frozenset(_NOT_THE_SECRET_WORDS.split())
+_WORDS = re.compile(r"[a-z0-9]+")
+# a run of five lower case letters, not all hex digits: a word (``0fbe7d5dead…`` is no word)
+_WORDLIKE = re.compile(r"(?=[a-z]{5})[a-f]{0,4}[g-z]")
 
 
 @cache
-def _stated_pattern() -> re.Pattern[str]:
-    return re.compile(_STATED, re.IGNORECASE)
+def _stated_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    return (
+        re.compile(_STATED, re.IGNORECASE),
+        re.compile(_STATED_ABOUT, re.IGNORECASE),
+        re.compile(_STATED_WORD + r"\b", re.IGNORECASE),
+        re.compile(_NAMED_AFTER, re.IGNORECASE),
+    )
 
 
 def _stated(text: str, lowered: str) -> Iterable[Finding]:
     """Secrets stated in a sentence. Prose says "the token is base64-encoded" too, so a bare value
     must look random: mixed case and a digit, or 12+ letters and digits with no run of five lower
     case letters (a word). Without "is"/"was" ("the password PwnbncTIsHVcQXPQ9x should…") a quoted
-    value must look random too: "the password field" is prose."""
-    for match in _at_keywords(_stated_pattern(), _STATED_STARTS, text, lowered):
+    value must look random too: "the password field" is prose; so must any value with words
+    between it and the name ("the token for this request is validated")."""
+    stated, about, word, named_after = _stated_patterns()
+    for match in _at_keywords(stated, _STATED_STARTS, text, lowered):
         group = "quoted" if match["quoted"] is not None else "bare"
         if match["verb"] and group == "quoted":
             random_looking = _looks_like_credential(match["quoted"], bare=False)
         else:
             random_looking = _random_value(match[group])
         if random_looking:
-            kind = "password" if match["word"].lower().startswith(("pass", "pwd")) else "secret"
-            yield Finding(kind, match.start(group), match.end(group))
+            yield Finding(_stated_kind(match["word"]), match.start(group), match.end(group))
+    for match in _at_keywords(about, _STATED_STARTS, text, lowered):
+        group = "quoted" if match["quoted"] is not None else "bare"
+        if _NOT_THE_SECRET.isdisjoint(_WORDS.findall(match["about"].lower())) and _random_value(match[group]):
+            yield Finding(_stated_kind(match["word"]), match.start(group), match.end(group))
+    for match in _at_keywords(word, _STATED_STARTS, text, lowered):
+        line = max(text.rfind("\n", 0, match.start()) + 1, match.start() - 240)
+        before = lowered[line : match.start()]
+        if " as " not in before and " is " not in before and " was " not in before:
+            continue
+        value = named_after.search(text, line, match.start())
+        if not value or not _random_value(value["bare"]):
+            continue
+        said = _WORDS.findall(lowered, value.end("bare"), match.start())  # "as the staging", "is the"
+        after = (
+            _WORDS.match(lowered, match.end() + 1) if lowered[match.end() : match.end() + 1] == " " else None
+        )
+        if _NOT_THE_SECRET.isdisjoint([*said, after[0] if after else ""]):
+            yield Finding(_stated_kind(match["word"]), value.start("bare"), value.end("bare"))
+
+
+def _stated_kind(word: str) -> str:
+    return "password" if word.lower().startswith(("pass", "pw")) else "secret"
 
 
 def _random_value(value: str) -> bool:
@@ -546,6 +694,19 @@ def _random_value(value: str) -> bool:
     return _looks_like_credential(value, bare=True) and (
         (mixed and digit) or (letters and digit and len(value) >= 12 and not _WORDLIKE.search(value))
     )
+
+
+# A ``Cookie`` or ``Set-Cookie`` header (or ``document.cookie = "…"``): each random-looking value of
+# its ``name=value`` pairs is a session (``theme=dark`` and ``Path=/`` are not).
+_COOKIE_HEADER = re.compile(r"""(?i:\b(?:set-)?cookie)["']?[ \t]*[:=][ \t]*["']?(?P<pairs>[^\r\n"'`]+)""")
+_COOKIE_PAIR = re.compile(r"""(?P<name>[\w!#$%&*+.^|~-]+)[ \t]*=[ \t]*(?P<v>[^;,\s"'`]+)""")
+
+
+def _cookies(text: str) -> Iterable[Finding]:
+    for header in _COOKIE_HEADER.finditer(text):
+        for pair in _COOKIE_PAIR.finditer(text, header.start("pairs"), header.end("pairs")):
+            if _random_value(pair["v"]):
+                yield Finding("secret", pair.start("v"), pair.end("v"))
 
 
 # A passphrase of several words: "passphrase: correct horse battery staple", "the pass phrase is
@@ -604,6 +765,18 @@ def _random_word(word: str) -> bool:
     """A word no dictionary has: letters and digits, an inner capital, an inner symbol."""
     letters, digits = any(c.isalpha() for c in word), any(c.isdigit() for c in word)
     return (letters and digits) or any(c.isupper() for c in word[1:]) or not word.isalnum()
+
+
+def _quoted_key(text: str, match: re.Match[str]) -> bool:
+    """The key of an item (``ENV["KEY"]``, ``settings[:key]``) or of a call's arguments
+    (``define('KEY', …)``) is quoted, or a Ruby symbol: a name, not a variable holding one."""
+    start = match.start()
+    while start > 0 and text[start - 1] in _KEY_CHARS:
+        start -= 1
+    before = text[start - 1] if start else ""
+    if match["kq"]:
+        return before == match["kq"]
+    return match["argument"] is None and before == ":"
 
 
 def _in_query(text: str, word_at: int) -> bool:

@@ -39,7 +39,9 @@ SECRET_FILES: tuple[str, ...] = (
     *(".env", ".env.*", "*.env", ".envrc", "secrets.*", "*.secret", "*.secrets"),
     *("*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.gpg"),
     *("id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.ppk", "known_hosts", "authorized_keys"),
-    *(".netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc", ".htpasswd"),
+    *(".netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc", ".htpasswd", ".vault-token"),
+    # Terraform state (every resource's attributes, passwords and keys included) and its backups
+    *("*.tfstate", "*.tfstate.backup", "*.tfstate.*.backup"),
     *("credentials", "credentials.json", "*credentials*.json", "token.json", "*.token"),
     # the assistants' credential files: Claude Code, Codex, Gemini CLI / Qwen Code
     *(".credentials.json", ".claude.json", "auth.json", "oauth_creds.json", "google_accounts.json"),
