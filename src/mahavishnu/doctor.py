@@ -276,6 +276,19 @@ def _load(tool: str, text: str) -> Any:
 # -- keys: the helper resolves, the keyring --------------------------------------------------------
 
 
+def check_profiles(settings: Settings) -> list[Finding]:
+    """A profile of the settings that cannot be used (its error and fix): switches to it are
+    refused, the others work."""
+    from mahavishnu.environments.profiles import invalid_profiles
+
+    broken = invalid_profiles(settings)
+    if not broken:
+        return [Finding("profiles", "ok", "every profile of the settings can be used")]
+    return [
+        Finding(f"profile:{b.name}", "error", b.error.message, b.error.hint or "") for b in broken.values()
+    ]
+
+
 def check_keys(settings: Settings) -> list[Finding]:
     """Each assistant's current profile has its key where the config file expects it (never shown)."""
     from mahavishnu.environments.profiles import all_profiles
@@ -731,6 +744,7 @@ def check_budgets(settings: Settings) -> list[Finding]:
 CHECKS: list[tuple[str, Check]] = [
     ("clis", check_clis),
     ("config files", check_config_files),
+    ("profiles", check_profiles),
     ("keys", check_keys),
     ("keyring", check_keyring),
     ("private files", check_private_files),

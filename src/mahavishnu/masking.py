@@ -48,15 +48,37 @@ def url_host(url: str) -> str:
 
 
 def strip_credentials(url: str) -> str:
-    """``url`` to show: without its user and password, and a key in its query masked
-    (``?api_key=…``, as the scrubber finds one)."""
+    """``url`` to show: without its user and password, and a key in its query masked (``?api_key=…``
+    as the scrubber finds one, and the value of any parameter a secret's name names, whatever its
+    shape). A text ``urlsplit`` cannot take (a port that is no number) loses what it has before an
+    ``@`` too."""
     from mahavishnu.redaction.scrub import scrub
 
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return scrub(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+    try:
+        parts = urlsplit(url)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        shown = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    except ValueError:
+        shown = _USERINFO.sub(lambda m: m["scheme"], url)
+    return _SECRET_PARAMETER.sub(_mask_parameter, scrub(shown))
+
+
+#: A URL's user and password (or a key given as its user): everything between ``scheme://`` and ``@``.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
+#: A query (or fragment) parameter: ``?name=value``, ``&name=value``.
+_SECRET_PARAMETER = re.compile(r"(?P<lead>[?&#;](?P<name>[^=&#?;\s]+)=)(?P<value>[^&#;\s]+)")
+
+
+def _mask_parameter(match: re.Match[str]) -> str:
+    from urllib.parse import unquote
+
+    from mahavishnu.redaction.scrub import REDACTED
+
+    if match["value"].startswith("[REDACTED:") or not is_secret_name(unquote(match["name"])):
+        return match[0]
+    return match["lead"] + REDACTED.format(kind="secret")
 
 
 def mask_tree(data: Any, key: str = "") -> Any:

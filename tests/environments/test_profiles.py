@@ -78,7 +78,7 @@ profiles:
 def test_user_profile_without_url_is_a_clear_error(isolated_home):
     _write_user_settings(isolated_home, "profiles:\n  broken:\n    anthropic: {model: m}\n")
     with pytest.raises(ConfigError, match="needs both base_url and model"):
-        all_profiles(load_settings())
+        resolve("broken", load_settings())  # (only that profile: the others still resolve)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_a_base_url_that_is_not_an_http_url_is_a_clear_error(isolated_home, url)
     with pytest.raises(
         ConfigError, match=r"profile 'lab': openai\.base_url must be an http:// or https:// URL"
     ) as bad:
-        all_profiles(load_settings())
+        resolve("lab", load_settings())
     assert "profiles.lab.openai.base_url" in bad.value.hint
 
 
@@ -130,7 +130,7 @@ def test_a_profile_name_a_shell_or_a_path_would_read_is_refused(isolated_home, n
         f'profiles:\n  "{name}":\n    anthropic: {{base_url: "http://127.0.0.1:9000", model: m}}\n',
     )
     with pytest.raises(ConfigError, match="cannot name a profile"):
-        all_profiles(load_settings())
+        resolve(name, load_settings())
 
 
 def test_a_shared_files_key_helper_quotes_the_profile_name():

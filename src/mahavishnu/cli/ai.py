@@ -37,12 +37,32 @@ CodexProfileOption = typer_param(CODEX_PROFILE)
 def list_llms(as_json: bool = JSON_OPTION) -> None:
     """List the provider profiles: built-in catalogue plus your own, and the team's when memory is
     on a team store (marked team, with who pushed them; a local profile of the same name wins)."""
-    from mahavishnu.environments.profiles import all_profiles
+    from mahavishnu.environments.profiles import all_profiles, invalid_profiles
 
     settings = _settings()
     local = all_profiles(settings)
-    rows: list[dict[str, Any]] = [{**p.summary(), "team": None} for p in local.values()]
-    team, notes = _team_rows(settings, local)
+    invalid = invalid_profiles(settings)
+    rows: list[dict[str, Any]] = [{**p.summary(), "team": None, "error": None} for p in local.values()]
+    for broken in invalid.values():  # listed, flagged: only using it is refused
+        rows.append(
+            {
+                "name": broken.name,
+                "label": "(invalid)",
+                "aliases": list(broken.aliases),
+                "protocols": [],
+                "secret": [],
+                "builtin": broken.builtin,
+                "team": None,
+                "error": broken.error.message,
+            }
+        )
+        warn(
+            escape(
+                f"{broken.error.message}: only this profile is refused until it is fixed in your "
+                "settings file (`mahavishnu config path` prints where it is)"
+            )
+        )
+    team, notes = _team_rows(settings, {**local, **invalid})  # (an invalid one hides the team's too)
     rows += team
     for note in notes:
         warn(escape(note))
@@ -61,7 +81,7 @@ def list_llms(as_json: bool = JSON_OPTION) -> None:
                 ", ".join(r["secret"]) or "-",
                 f"team ({r['team']['pushed_by']})"
                 if r["team"]
-                else ("built-in" if r["builtin"] else "local"),
+                else ("invalid" if r["error"] else "built-in" if r["builtin"] else "local"),
             )
             for r in rows
         ],
@@ -88,7 +108,7 @@ def _team_rows(settings: Settings, local: dict[str, Any]) -> tuple[list[dict[str
         if each in hidden:
             continue
         try:
-            rows.append({**each.profile().summary(), "team": each.to_dict()})
+            rows.append({**each.profile().summary(), "team": each.to_dict(), "error": None})
         except MahavishnuError as exc:
             notes.append(f"team profile '{each.name}' (pushed by {each.pushed_by}) skipped: {exc.message}")
     return rows, notes

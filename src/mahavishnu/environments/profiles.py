@@ -123,12 +123,35 @@ def _merge(base: Mapping[str, object], override: Mapping[str, object]) -> dict[s
 
 
 def all_profiles(settings: Settings) -> dict[str, Profile]:
-    """Every profile by canonical name: built-ins, overridden field by field by the user's settings.
+    """Every valid profile by canonical name: built-ins, overridden field by field by the user's
+    settings. A profile that is invalid (a base URL that is no http(s) URL, a bad name) is left out:
+    ``invalid_profiles`` has its error, which ``resolve`` raises for that name only, so one bad entry
+    does not stop the others (``stock`` among them) from being used.
 
     A fresh process rebuilds them from the settings snapshot (see ``settings_snapshot``), keyed by
     the user's entries, the catalogue and this code, instead of building pydantic's validators
     (~30 ms); once those exist in this process, validating again is the cheaper way.
     """
+    return _checked_profiles(settings)[0]
+
+
+@dataclass(frozen=True)
+class InvalidProfile:
+    """A profile of the settings that cannot be used: its ``error`` (what is wrong, and the fix) and
+    the aliases it was given, under which it is refused too."""
+
+    name: str
+    error: ConfigError
+    aliases: tuple[str, ...] = ()
+    builtin: bool = False  #: a catalogue profile the user's settings override
+
+
+def invalid_profiles(settings: Settings) -> dict[str, InvalidProfile]:
+    """The profiles ``all_profiles`` leaves out, by name, each with its error."""
+    return _checked_profiles(settings)[1]
+
+
+def _checked_profiles(settings: Settings) -> tuple[dict[str, Profile], dict[str, InvalidProfile]]:
     from mahavishnu import settings_snapshot as snapshot
     from mahavishnu.config import snapshot_decode, snapshot_encode
 
@@ -138,20 +161,20 @@ def all_profiles(settings: Settings) -> dict[str, Profile]:
         key = None
     if key is not None and not ProfileSettings.__pydantic_complete__:
         cached = snapshot.read("profiles", key)
-        if cached is not None:
+        if cached is not None:  # (stored only when every profile was valid)
             try:
                 restored = {
                     name: Profile(name, snapshot_decode(encoded), builtin=bool(builtin))
                     for name, builtin, encoded in cached
                 }
                 if all(isinstance(p.settings, ProfileSettings) for p in restored.values()):
-                    return restored
+                    return restored, {}
             except Exception:  # a damaged cache file is a cache miss
                 pass
-    profiles = _validate_profiles(settings)
-    if key is not None:
+    profiles, invalid = _validate_profiles(settings)
+    if key is not None and not invalid:
         _store(key, profiles)
-    return profiles
+    return profiles, invalid
 
 
 _STORED: set[str] = set()  # (cache dir, key) this process found or put in the snapshot
@@ -171,13 +194,19 @@ def _store(key: list[object], profiles: dict[str, Profile]) -> None:
     _STORED.add(marker)
 
 
-def _validate_profiles(settings: Settings) -> dict[str, Profile]:
+def _validate_profiles(settings: Settings) -> tuple[dict[str, Profile], dict[str, InvalidProfile]]:
     user = {name: profile.model_dump(exclude_unset=True) for name, profile in settings.profiles.items()}
     profiles: dict[str, Profile] = {}
+    invalid: dict[str, InvalidProfile] = {}
     for name in [*_catalogue(), *(n for n in user if n not in _catalogue())]:
         raw = _merge(_catalogue().get(name, {}), user.get(name, {}))
-        profiles[name] = profile_from(name, raw, builtin=name in _catalogue())
-    return profiles
+        try:
+            profiles[name] = profile_from(name, raw, builtin=name in _catalogue())
+        except ConfigError as error:
+            aliases = raw.get("aliases")
+            named = tuple(str(alias) for alias in aliases) if isinstance(aliases, list) else ()
+            invalid[name] = InvalidProfile(name, error, named, builtin=name in _catalogue())
+    return profiles, invalid
 
 
 #: What may name a profile: it is written into assistants' files and shared project files (a key
@@ -213,9 +242,11 @@ def _check_endpoints(name: str, profile: ProfileSettings) -> None:
                 hint=f"Set profiles.{name}.{protocol}.base_url and .model in your settings file.",
             )
         if endpoint is not None and not _is_http_url(str(endpoint.base_url)):
+            from mahavishnu.masking import strip_credentials  # (a password or key in it is not shown)
+
             raise ConfigError(
                 f"profile '{name}': {protocol}.base_url must be an http:// or https:// URL, "
-                f"not {printable(str(endpoint.base_url))[:80]!r}",
+                f"not {strip_credentials(printable(str(endpoint.base_url)))[:80]!r}",
                 hint=f"Set profiles.{name}.{protocol}.base_url to the provider's URL (such as "
                 "https://api.example.com/v1, or http://127.0.0.1:8000 for a local server) in your "
                 "settings file (`mahavishnu config path` prints where it is); nothing was changed.",
@@ -235,12 +266,15 @@ def _is_http_url(url: str) -> bool:
 
 
 def resolve(name: str, settings: Settings) -> Profile:
-    """A profile by name or alias, case-insensitively."""
-    profiles = all_profiles(settings)
+    """A profile by name or alias, case-insensitively; an invalid one's error for its name."""
+    profiles, invalid = _checked_profiles(settings)
     wanted = name.strip().lower()
     for profile in profiles.values():
         if wanted == profile.name.lower() or wanted in (a.lower() for a in profile.aliases):
             return profile
+    for broken in invalid.values():
+        if wanted == broken.name.lower() or wanted in (a.lower() for a in broken.aliases):
+            raise ConfigError(broken.error.message, hint=broken.error.hint)
     known = [*profiles, *(a for p in profiles.values() for a in p.aliases)]
     import difflib
 

@@ -11,8 +11,11 @@ DashScope's (or not at all), never at Anthropic's rates.
 Where the log itself names the provider (Codex's ``session_meta.model_provider``; Pi's and
 OpenCode's, which talk to many providers, name one on every message), that wins when it is a
 switch's (``mahavishnu-<profile>``), the assistant's own, or one ``genai-prices`` knows by that id
-(``anthropic``, ``openrouter``…); a name of the user's own (a custom provider) does not say where
-it points, so the switch history and the model decide as for the others.
+(``anthropic``, ``openrouter``…). Codex's log names the provider of its config, which a switch
+writes as ``mahavishnu-<profile>``: any other name there is the user's own (``myproxy``, a local
+``ollama``), filed under that name and unpriced unless ``usage.yaml`` prices it. Pi's and
+OpenCode's provider of a switch is named ``mahavishnu`` (or the profile): a name of the user's own
+there does not say where it points, so the switch history and the model decide as for the others.
 With no switch recorded before a request, the log's model says: the provider ``genai-prices``
 prices it at, else the one whose model names it has (``claude-opus-9``, newer than the price
 data: Anthropic's, unpriced), else ``UNKNOWN`` (unpriced): a model no provider's names match (a
@@ -141,7 +144,9 @@ class Attribution:
         """The provider a log names: ``mahavishnu-<profile>`` (what a switch writes into Codex's
         config) is that profile's; the assistant's own provider id is its stock login. Pi and
         OpenCode name one on each message: a profile's name is that profile, an id genai-prices
-        knows is that provider."""
+        knows is that provider. Any other name Codex logs is a provider the user defined (or one
+        of Codex's own, ``ollama``, ``azure``…): it keeps its name, priced as genai-prices prices
+        that id, else unpriced unless ``usage.yaml`` prices it, never at OpenAI's rates."""
         if via.startswith(VIA_PREFIX) and via.removeprefix(VIA_PREFIX) in self._profiles:
             return self._of_profile(tool, via.removeprefix(VIA_PREFIX))
         if tool in _MANY_PROVIDERS:
@@ -150,6 +155,8 @@ class Attribution:
             return Provider(via, price_id=via) if via and _known_provider_id(via) else None
         if via and via == NATIVE[tool]:
             return Provider(via, price_id=_PRICE_IDS.get(via))
+        if via and not via.startswith(VIA_PREFIX):  # the user's own (Codex's [model_providers.NAME])
+            return Provider(via, price_id=via) if _known_provider_id(via) else Provider(via)
         return None
 
     def era(self, tool: Tool, project: str | None, time: float) -> tuple[int, int, bool]:

@@ -677,7 +677,7 @@ class _Folding:
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-SUMS_VERSION = 6
+SUMS_VERSION = 7  # 7: Codex's own provider names (attribution._named)
 
 
 def _kept_sums(

@@ -47,22 +47,35 @@ def settings_file() -> Path:
 
 
 def load(file: Path | None = None) -> UsageSettings:
-    """The user's usage settings (none when the file does not exist); ConfigError when it is broken."""
-    import yaml
+    """The user's usage settings (none when the file does not exist); ConfigError when it is broken,
+    worded as ``mahavishnu.yaml``'s errors are (``invalid YAML in FILE at line N``; a bad value's
+    place and what is wrong with it, naming this file)."""
+    from mahavishnu.config import read_settings_file
 
     file = file or settings_file()
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return UsageSettings()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read {file}: {error}") from error
+        data = read_settings_file(file)  # (its YAML, UTF-8 and top-level errors: mahavishnu.yaml's)
+    except ConfigError as error:
+        if error.hint != ConfigError.default_hint:
+            raise
+        raise ConfigError(error.message, hint=_fix(file)) from error  # (not `config path`'s file)
     try:
-        data = yaml.safe_load(text) or {}
         return UsageSettings.model_validate(data)
-    except (yaml.YAMLError, ValidationError) as error:
-        first = str(error).strip().splitlines()
-        raise ConfigError(f"{file} is invalid: {' '.join(first[:3])}") from error
+    except ValidationError as error:
+        raise _invalid(file, error) from error
+
+
+def _fix(file: Path) -> str:
+    return f"Fix it in {file}; nothing was changed."
+
+
+def _invalid(file: Path, error: ValidationError) -> ConfigError:
+    """The first validation error in one line, as ``config._invalid`` words mahavishnu.yaml's."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return ConfigError(f"{file} is invalid: {where}: {message}{more}", hint=_fix(file))
 
 
 def own_prices(usage: UsageSettings) -> dict[str, dict[str, OwnPrice]]:

@@ -23,6 +23,8 @@ from pathlib import Path
 STALE = 30.0
 #: A refresh started less than this ago is not started again.
 REFRESHING = 120.0
+#: After a cost some of whose requests nobody prices: the cost is at least the figure.
+UNPRICED_MARK = "+"
 #: How far back a refresh reads: a session's cost is its requests of these days (one begun before
 #: midnight counts from its start, not from midnight), and the open window opened within them.
 SESSION_DAYS = 2
@@ -61,17 +63,25 @@ def line(session: tuple[str, str], now: float) -> str:
     parts = [model] if model else []
     if _day(_number(summary.get("at"))) == _day(now):  # (an earlier day's figures are not today's)
         sessions = summary.get("sessions", {})
+        unpriced = summary.get("unpriced_sessions", [])
         if isinstance(sessions, dict) and session_id in sessions:
-            parts.append(f"session ${_number(sessions[session_id]):.2f}")
-        parts.append(f"today ${_number(summary.get('today')):.2f}")
+            partly = isinstance(unpriced, list) and session_id in unpriced
+            parts.append(f"session {_usd(sessions[session_id], partly)}")
+        parts.append(f"today {_usd(summary.get('today'), summary.get('today_unpriced') is True)}")
     block = summary.get("block")
     if isinstance(block, dict) and _number(block.get("end")) > now:
         left = int(_number(block.get("end")) - now) // 60
         parts.append(
-            f"block ${_number(block.get('cost')):.2f} ({left // 60}h {left % 60:02d}m left, "
-            f"${_number(block.get('usd_per_hour')):.2f}/h)"
+            f"block {_usd(block.get('cost'), block.get('unpriced') is True)} ({left // 60}h {left % 60:02d}m "
+            f"left, ${_number(block.get('usd_per_hour')):.2f}/h)"
         )
     return " · ".join(parts)
+
+
+def _usd(value: object, partly: bool) -> str:
+    """A cost as the line shows it: ``$0.45``, or ``$0.45+`` when some of its requests are
+    unpriced (nobody prices their model: the cost is more than the figure; ``usage --unpriced``)."""
+    return f"${_number(value):.2f}" + (UNPRICED_MARK if partly else "")
 
 
 def _day(at: float) -> str:
@@ -145,17 +155,27 @@ def write_summary() -> None:
     requests, _ = priced_requests(TOOLS, now - SESSION_DAYS * 86_400)
     today = [(record, cost) for record, cost in requests if record.time >= midnight]
     sessions: dict[str, float] = {}
+    unpriced_sessions: set[str] = set()
     for record, cost in requests:
         sessions[record.session] = sessions.get(record.session, 0.0) + (cost or 0.0)
+        if cost is None:
+            unpriced_sessions.add(record.session)
     windows = blocks(requests, now)
     active = windows[-1] if windows and windows[-1].active else None
     summary = {
         "at": now,
         "today": sum(cost or 0.0 for _, cost in today),
+        "today_unpriced": any(cost is None for _, cost in today),
         "sessions": sessions,
+        "unpriced_sessions": sorted(unpriced_sessions),
         "block": None
         if active is None
-        else {"end": active.end, "cost": active.cost, "usd_per_hour": active.burn(now)[1]},
+        else {
+            "end": active.end,
+            "cost": active.cost,
+            "usd_per_hour": active.burn(now)[1],
+            "unpriced": active.unpriced_requests > 0,
+        },
     }
     file = summary_file()
     write_private(file, json.dumps(summary))
