@@ -59,8 +59,11 @@ def _temporary_in_use(found: Path, stem: str) -> bool:
         except OSError:
             return True
     pid = int(pid_text)
-    if pid == os.getpid():
-        return True
+    return pid == os.getpid() or alive(pid)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (another user's too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreDamagedError, StoreError
-from mahavishnu.files.private_file import remove_stale_temporaries, write_private
+from mahavishnu.files.private_file import alive, remove_stale_temporaries, write_private
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.ops.backup_schema import check_backup_schema
 from mahavishnu.memory.ops.store_check import check_sqlite
@@ -166,18 +166,8 @@ def _remove_stale_staging(folder: Path) -> None:
     """Staging folders of restores whose process is gone (a ``kill -9`` leaves one: a whole copy)."""
     for found in folder.glob(f"{_STAGING}*.*"):
         pid = found.name.removeprefix(_STAGING).split(".", 1)[0]
-        if found.is_dir() and pid.isdigit() and not _alive(int(pid)):
+        if found.is_dir() and pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(found, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # alive, another user's
-        return True
-    return True
 
 
 def _opens_as_store(source: str, staged: Path) -> None:
