@@ -110,3 +110,10 @@ def test_masking_is_idempotent() -> None:
     once = mask_text(f'"Authorization": "Bearer {BEARER}"\nX=postgres://u:pw@h/db?password=abc&ssl=1\n')
     assert mask_text(once) == once
     assert "&ssl=1" in once
+
+
+@pytest.mark.parametrize("token", ["glsa_AbCdEfGh", "glc_eyJvIjoiMSJ9"])
+def test_a_short_grafana_token_in_an_argument_list_is_masked_by_its_prefix(token: str) -> None:
+    """The scrubber knows Grafana's tokens by their prefix; masking on screen did not, and a short
+    one (no long random run) was shown whole."""
+    assert token not in " ".join(mask_args(["grafana-cli", "--token-file", "x", token]))

@@ -97,6 +97,8 @@ TOKEN_PREFIXES = (
     "glpat-",
     "gldt-",
     "glrt-",
+    "glsa_",
+    "glc_",
     "gsk_",
     "GOCSPX-",
     "ya29.",
