@@ -269,7 +269,8 @@ def test_profiles_come_back_from_the_snapshot_unchanged(
 ) -> None:
     _write(paths.user_settings_file(), RICH)
     settings = load_settings()
-    validated = profiles._validate_profiles(settings)
+    validated, invalid = profiles._validate_profiles(settings)
+    assert invalid == {}
     profiles.all_profiles(settings)  # stores them
     assert (paths.cache_dir() / "profiles.json").exists()
     monkeypatch.setattr(profiles.ProfileSettings, "__pydantic_complete__", False)  # as in a new process
