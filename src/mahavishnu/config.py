@@ -16,7 +16,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mahavishnu import paths
 from mahavishnu.errors import ConfigError
@@ -544,6 +553,38 @@ class Settings(BaseModel):
     team: TeamSettings = Field(default_factory=TeamSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
 
+    #: Profiles whose entry does not validate, kept apart: name -> (the problem, the aliases it gave).
+    _broken_profiles: dict[str, tuple[str, tuple[str, ...]]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _profiles_apart(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """A profile entry that does not validate (a typo'd key, a value of the wrong type) is kept
+        apart instead of failing every setting: only that profile is refused, by name
+        (``environments.profiles``), and ``stock`` and the other profiles still work."""
+        broken: dict[str, tuple[str, tuple[str, ...]]] = {}
+        entries = data.get("profiles") if isinstance(data, dict) else None
+        if isinstance(entries, dict):
+            kept = {}
+            for name, entry in entries.items():
+                try:
+                    ProfileSettings.model_validate(entry)
+                except ValidationError as exc:
+                    aliases = entry.get("aliases") if isinstance(entry, dict) else None
+                    named = tuple(str(a) for a in aliases) if isinstance(aliases, list) else ()
+                    broken[str(name)] = (_profile_problem(str(name), exc), named)
+                else:
+                    kept[name] = entry
+            data = {**data, "profiles": kept}
+        settings = handler(data)
+        settings._broken_profiles = broken
+        return settings
+
+    @property
+    def broken_profiles(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """The profiles kept apart (``_profiles_apart``): name -> (the problem, its aliases)."""
+        return self._broken_profiles
+
     def __init__(self, **values: Any) -> None:
         # Highest precedence first (as pydantic-settings called its sources): the project file is
         # read, and its errors raised, before the user file's.
@@ -552,6 +593,14 @@ class Settings(BaseModel):
         for layer in reversed(layers):
             merged = _deep_update(merged, layer)
         super().__init__(**_deep_update(merged, values))
+
+
+def _profile_problem(name: str, exc: ValidationError) -> str:
+    """A profile entry's first validation error, as one line naming the setting."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in (f"profiles.{name}", *error["loc"]))
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"profile '{name}' is invalid: {where}: {str(error['msg']).removeprefix('Value error, ')}{more}"
 
 
 def _deep_update(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -672,7 +721,8 @@ def load_settings() -> Settings:
         settings = Settings(**_env_layer())
     except ValidationError as exc:
         raise _invalid(exc) from exc
-    if key is not None and snapshot.settled(key) and snapshot.fingerprint() == key:
+    settled = key is not None and snapshot.settled(key) and snapshot.fingerprint() == key
+    if settled and not settings.broken_profiles:  # (a snapshot keeps no broken profile: none is written)
         with contextlib.suppress(ValueError):  # something it cannot represent: just do not cache
             snapshot.write("settings", key, snapshot_encode(settings))
     return settings

@@ -5,6 +5,7 @@ without its password or a key in its query."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,39 @@ def test_doctor_names_the_invalid_profile_and_its_fix(isolated_home: Path) -> No
     assert "anthropic.base_url must be an http" in finding.detail and "profiles.bad" in finding.hint
     _settings_file(isolated_home, "profiles:\n" + LAB)
     assert [f.status for f in check_profiles(load_settings())] == ["ok"]
+
+
+TYPO = (
+    "profiles:\n"
+    "  bad:\n    aliases: [worse]\n    anthropic: {base_url: 'https://x.example', model: m, timeout_ms: -1}\n"
+    "  qwen:\n    anthropic: {modle: typo}\n"  # a built-in profile overridden with a typo
+)
+
+
+def test_a_profile_with_a_typo_or_a_wrong_value_is_refused_by_itself(isolated_home: Path) -> None:
+    """A typo'd key or a value of the wrong type failed loading every setting: no `ai` command
+    worked, `switch-llm stock` (the way back) included. Now only that profile is refused, under
+    its aliases and a built-in one's too, and never used half (the catalogue's qwen without the
+    user's override)."""
+    from mahavishnu.doctor import check_profiles
+
+    _settings_file(isolated_home, TYPO + LAB)
+    settings = load_settings()
+    assert {"lab", "stock"} <= set(all_profiles(settings)) and "qwen" not in all_profiles(settings)
+    for name, problem in (
+        ("worse", "profile 'bad' is invalid: profiles.bad.anthropic.timeout_ms: Input should be greater"),
+        ("dashscope", "profile 'qwen' is invalid: profiles.qwen.anthropic.modle: Extra inputs"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(problem)) as refused:
+            resolve(name, settings)
+        assert "the other profiles work meanwhile" in (refused.value.hint or "")
+    assert sorted(f.check for f in check_profiles(settings)) == ["profile:bad", "profile:qwen"]
+
+    stocked = runner.invoke(app, ["ai", "switch-llm", "stock", "--tool", "claude"])
+    assert stocked.exit_code == 0, stocked.output
+    listed = runner.invoke(app, ["ai", "list-llms", "--json"])
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["qwen"]["error"].startswith("profile 'qwen' is invalid") and rows["lab"]["error"] is None
+    assert load_settings().broken_profiles.keys() == {"bad", "qwen"}  # (read again: no snapshot drops them)
+    shown = runner.invoke(app, ["config", "show", "--json"])
+    assert shown.exit_code == 0 and "profile 'qwen' is invalid" in shown.stderr

@@ -213,7 +213,9 @@ def test_a_profile_declares_its_own_prices_and_usage_yaml_wins_over_them(isolate
     assert cost() == 1.2
     bad = {**lab, "pricing": {"qwen3.7-max": {"input": -1, "output": 6.0}}}
     settings.write_text(yaml.safe_dump({"profiles": {"dashlab": bad}}))
-    refused = runner.invoke(app, ["ai", "list-llms"])
+    listed = runner.invoke(app, ["ai", "list-llms"])  # (the others still listed: only dashlab refused)
+    assert listed.exit_code == 0 and "profiles.dashlab.pricing" in listed.stderr
+    refused = runner.invoke(app, ["ai", "show", "dashlab"])
     assert refused.exit_code != 0 and "pricing" in (refused.stderr + refused.output)
 
 

@@ -15,9 +15,12 @@ app = typer.Typer(help="Inspect Mahavishnu's own settings.", no_args_is_help=Tru
 @app.command("show")
 def show(as_json: bool = JSON_OPTION) -> None:
     """Print every effective setting with its source (default, user/project file, env); secrets masked."""
-    from mahavishnu.config import layer_files, settings_with_sources
+    from mahavishnu.cli.output import warn
+    from mahavishnu.config import layer_files, load_settings, settings_with_sources
     from mahavishnu.masking import mask_tree
 
+    for problem, _ in load_settings().broken_profiles.values():  # (left out of what follows)
+        warn(f"{problem}: not shown, and refused until fixed")
     rows = [
         (key, mask_tree(value, key.rsplit(".", 1)[-1]), source)
         for key, value, source in settings_with_sources()

@@ -198,7 +198,17 @@ def _validate_profiles(settings: Settings) -> tuple[dict[str, Profile], dict[str
     user = {name: profile.model_dump(exclude_unset=True) for name, profile in settings.profiles.items()}
     profiles: dict[str, Profile] = {}
     invalid: dict[str, InvalidProfile] = {}
+    hint = (
+        "Fix that profile in your settings file (`mahavishnu config path` prints where it is); the other "
+        "profiles work meanwhile."
+    )
+    for name, (problem, given) in settings.broken_profiles.items():  # (a built-in one too: not used half)
+        known = _catalogue().get(name, {}).get("aliases")
+        every = (*given, *(str(a) for a in known)) if isinstance(known, list) else given
+        invalid[name] = InvalidProfile(name, ConfigError(problem, hint=hint), every, name in _catalogue())
     for name in [*_catalogue(), *(n for n in user if n not in _catalogue())]:
+        if name in invalid:
+            continue
         raw = _merge(_catalogue().get(name, {}), user.get(name, {}))
         try:
             profiles[name] = profile_from(name, raw, builtin=name in _catalogue())
