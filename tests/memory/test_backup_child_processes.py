@@ -36,7 +36,7 @@ from mahavishnu.files import private_file
 from mahavishnu.memory.ops import backup
 target = Path(sys.argv[1])
 env = dict(__import__("os").environ)
-private_file.write_private(target, lambda tmp: backup._pg_dump("host=127.0.0.1", env, tmp))
+private_file.write_whole(target, lambda tmp: backup._pg_dump("host=127.0.0.1", env, tmp))
 """
 
 
@@ -90,7 +90,7 @@ def test_a_killed_dump_leaves_no_child_and_no_readable_temporary(tmp_path: Path)
             os.kill(child, signal.SIGKILL)
     assert not orphan, "pg_dump outlived the killed command"
 
-    private_file.write_private(target, lambda tmp: tmp.write_bytes(b"a complete dump"))  # the next run
+    private_file.write_whole(target, lambda tmp: tmp.write_bytes(b"a complete dump"))  # the next run
 
     assert sorted(p.name for p in target.parent.iterdir()) == ["store.dump"]
     assert target.read_bytes() == b"a complete dump"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def write_private(path: Path, write: Callable[[Path], None]) -> None:
+def write_whole(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` through ``write(temporary)``: a file beside it, private (0600, made by
     ``mkstemp``) from its first byte, put in place whole; its name carries our pid, so the next
     write removes what a killed one left (a backup, an export: each holds every memory)."""

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
-from mahavishnu.files.private_file import write_private
+from mahavishnu.files.private_file import write_whole
 from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, RecordCounts
 from mahavishnu.memory.core.backends.records import (
@@ -140,7 +140,7 @@ def write(
             out.flush()
             os.fsync(out.fileno())
 
-    write_private(path, fill)  # (a killed export's file is removed by the next one)
+    write_whole(path, fill)  # (a killed export's file is removed by the next one)
     return ExportCounts(count, written, len(descriptions))
 
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreDamagedError, StoreError
-from mahavishnu.files.private_file import alive, remove_stale_temporaries, write_private
+from mahavishnu.files.private_file import alive, remove_stale_temporaries, write_whole
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.ops.backup_schema import check_backup_schema
 from mahavishnu.memory.ops.store_check import check_sqlite
@@ -65,10 +65,10 @@ def backup(settings: MemorySettings, path: Path) -> str:
     paths.make_dir(path.parent)  # 0700, as the file is 0600
     if settings.backend == "sqlite":
         source = _sqlite_path(settings)
-        write_private(path, lambda tmp: _sqlite_checked_copy(source, tmp))
+        write_whole(path, lambda tmp: _sqlite_checked_copy(source, tmp))
         return str(source)
     dsn, env, location = _pg_connection(settings)
-    write_private(path, lambda tmp: _pg_dump(dsn, env, tmp))
+    write_whole(path, lambda tmp: _pg_dump(dsn, env, tmp))
     return location
 
 
@@ -96,7 +96,7 @@ def restore(settings: MemorySettings, path: Path, *, source: str | None = None) 
     # schema is then what no migration creates.
     dsn, env, location = _pg_connection(settings)
     previous = _previous_copy("before-restore", ".dump")
-    write_private(previous, lambda tmp: _pg_dump(dsn, env, tmp))
+    write_whole(previous, lambda tmp: _pg_dump(dsn, env, tmp))
     _pg_check_backup(env, path, previous, source or str(path))
     _pg_restore(dsn, env, path)
     return Restored(location, previous=previous)
@@ -188,7 +188,7 @@ def _sqlite_replace(target: Path, path: Path) -> Restored:
     previous = set_aside = None
     if target.exists() and check_sqlite(target).ok:
         previous = _previous_copy("before-restore", ".db")
-        write_private(previous, lambda tmp: _sqlite_copy(target, tmp))
+        write_whole(previous, lambda tmp: _sqlite_copy(target, tmp))
     elif target.exists():  # SQLite cannot copy into a damaged file: it goes aside whole
         set_aside = _previous_copy("damaged", ".db")
         for suffix in ("-wal", "-shm", ""):  # the log first: it belongs to the damaged file
