@@ -553,8 +553,8 @@ class Settings(BaseModel):
     team: TeamSettings = Field(default_factory=TeamSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
 
-    #: Profiles whose entry does not validate, kept apart: name -> (the problem, the aliases it gave).
-    _broken_profiles: dict[str, tuple[str, tuple[str, ...]]] = PrivateAttr(default_factory=dict)
+    #: Profiles whose entry does not validate, kept apart: name -> (the problem, the entry as given).
+    _broken_profiles: dict[str, tuple[str, object]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -562,7 +562,7 @@ class Settings(BaseModel):
         """A profile entry that does not validate (a typo'd key, a value of the wrong type) is kept
         apart instead of failing every setting: only that profile is refused, by name
         (``environments.profiles``), and ``stock`` and the other profiles still work."""
-        broken: dict[str, tuple[str, tuple[str, ...]]] = {}
+        broken: dict[str, tuple[str, object]] = {}
         entries = data.get("profiles") if isinstance(data, dict) else None
         if isinstance(entries, dict):
             kept = {}
@@ -570,9 +570,8 @@ class Settings(BaseModel):
                 try:
                     ProfileSettings.model_validate(entry)
                 except ValidationError as exc:
-                    aliases = entry.get("aliases") if isinstance(entry, dict) else None
-                    named = tuple(str(a) for a in aliases) if isinstance(aliases, list) else ()
-                    broken[str(name)] = (_profile_problem(str(name), exc), named)
+                    problem = f"profile '{name}' is invalid: {first_error(exc, 'profiles', str(name))}"
+                    broken[str(name)] = (problem, entry)
                 else:
                     kept[name] = entry
             data = {**data, "profiles": kept}
@@ -581,8 +580,8 @@ class Settings(BaseModel):
         return settings
 
     @property
-    def broken_profiles(self) -> dict[str, tuple[str, tuple[str, ...]]]:
-        """The profiles kept apart (``_profiles_apart``): name -> (the problem, its aliases)."""
+    def broken_profiles(self) -> dict[str, tuple[str, object]]:
+        """The profiles kept apart (``_profiles_apart``): name -> (the problem, the entry as given)."""
         return self._broken_profiles
 
     def __init__(self, **values: Any) -> None:
@@ -593,14 +592,6 @@ class Settings(BaseModel):
         for layer in reversed(layers):
             merged = _deep_update(merged, layer)
         super().__init__(**_deep_update(merged, values))
-
-
-def _profile_problem(name: str, exc: ValidationError) -> str:
-    """A profile entry's first validation error, as one line naming the setting."""
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in (f"profiles.{name}", *error["loc"]))
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"profile '{name}' is invalid: {where}: {str(error['msg']).removeprefix('Value error, ')}{more}"
 
 
 def _deep_update(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -796,14 +787,21 @@ def snapshot_decode(data: Any) -> Any:
     return model.model_construct(_fields_set=set(data["set"]), **fields)
 
 
+def first_error(exc: ValidationError, *within: str) -> str:
+    """The first validation error in one line: where (below ``within``), what, and how many more
+    (``pricing.qwen.input: Input should be greater than or equal to 0 (and 1 more)``)."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in (*within, *error["loc"]))
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    message = str(error["msg"]).removeprefix("Value error, ")  # a validator's own sentence
+    return f"{where}: {message}{more}"
+
+
 def _invalid(exc: ValidationError) -> ConfigError:
     """The first validation error, naming the variable or file that set the value."""
     error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"])
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     variable = _variable_setting(error["loc"])
     source = variable or _file_setting(error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")  # a validator's own sentence
     if source is None:
         # a check across several settings (e.g. memory.dsn with memory.backend): name the variables in play
         below = [name for name in sorted(os.environ) if _variable_setting(error["loc"], name)]
@@ -813,12 +811,12 @@ def _invalid(exc: ValidationError) -> ConfigError:
                 f"Fix the variables {', '.join(below)} or the settings file (`mahavishnu config path` "
                 "prints where it is); nothing was changed."
             )
-        return ConfigError(f"invalid settings: {where}: {message}{more}", hint=hint)
+        return ConfigError(f"invalid settings: {first_error(exc)}", hint=hint)
     hint = f"Fix or unset {variable}." if variable else f"Fix it in {source}."
     if variable and error["type"] in ("list_type", "dict_type", "model_type"):
         example = '\'["/a", "/b"]\'' if error["type"] == "list_type" else '\'{"key": "value"}\''
         hint = f"{variable} takes JSON here, e.g. {variable}={example}."
-    return ConfigError(f"invalid settings: {where}: {message}{more} (set by {source})", hint=hint)
+    return ConfigError(f"invalid settings: {first_error(exc)} (set by {source})", hint=hint)
 
 
 def _variable_setting(loc: Sequence[Any], below: str | None = None) -> str | None:

@@ -202,10 +202,9 @@ def _validate_profiles(settings: Settings) -> tuple[dict[str, Profile], dict[str
         "Fix that profile in your settings file (`mahavishnu config path` prints where it is); the other "
         "profiles work meanwhile."
     )
-    for name, (problem, given) in settings.broken_profiles.items():  # (a built-in one too: not used half)
-        known = _catalogue().get(name, {}).get("aliases")
-        every = (*given, *(str(a) for a in known)) if isinstance(known, list) else given
-        invalid[name] = InvalidProfile(name, ConfigError(problem, hint=hint), every, name in _catalogue())
+    for name, (problem, entry) in settings.broken_profiles.items():  # (a built-in one too: not used half)
+        raw = _merge(_catalogue().get(name, {}), entry if isinstance(entry, dict) else {})
+        invalid[name] = _invalid(name, raw, ConfigError(problem, hint=hint))
     for name in [*_catalogue(), *(n for n in user if n not in _catalogue())]:
         if name in invalid:
             continue
@@ -213,10 +212,15 @@ def _validate_profiles(settings: Settings) -> tuple[dict[str, Profile], dict[str
         try:
             profiles[name] = profile_from(name, raw, builtin=name in _catalogue())
         except ConfigError as error:
-            aliases = raw.get("aliases")
-            named = tuple(str(alias) for alias in aliases) if isinstance(aliases, list) else ()
-            invalid[name] = InvalidProfile(name, error, named, builtin=name in _catalogue())
+            invalid[name] = _invalid(name, raw, error)
     return profiles, invalid
+
+
+def _invalid(name: str, raw: Mapping[str, object], error: ConfigError) -> InvalidProfile:
+    """A profile that cannot be used, refused under the aliases its definition ``raw`` gives."""
+    aliases = raw.get("aliases")
+    named = tuple(str(alias) for alias in aliases) if isinstance(aliases, list) else ()
+    return InvalidProfile(name, error, named, builtin=name in _catalogue())
 
 
 #: What may name a profile: it is written into assistants' files and shared project files (a key

@@ -70,12 +70,10 @@ def _fix(file: Path) -> str:
 
 
 def _invalid(file: Path, error: ValidationError) -> ConfigError:
-    """The first validation error in one line, as ``config._invalid`` words mahavishnu.yaml's."""
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return ConfigError(f"{file} is invalid: {where}: {message}{more}", hint=_fix(file))
+    """The first validation error in one line, as mahavishnu.yaml's are worded."""
+    from mahavishnu.config import first_error
+
+    return ConfigError(f"{file} is invalid: {first_error(error)}", hint=_fix(file))
 
 
 def own_prices(usage: UsageSettings) -> dict[str, dict[str, OwnPrice]]:
