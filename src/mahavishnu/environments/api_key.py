@@ -61,7 +61,7 @@ def deliver(
     if not profile.needs_secret:
         return KeyDelivery("none", value=profile.name)
     chain = profile_chain(profile)
-    found = _locate(chain)
+    found = locate(chain)
     warning = None
     if found is None:
         warning = _missing_warning(chain, profile, dry_run=dry_run)
@@ -120,7 +120,7 @@ def helper_command(profile_name: str, *, portable: bool) -> str:
     return mahavishnu_command("secrets", "get", profile_name)
 
 
-def _locate(chain: list[SecretRef]) -> tuple[SecretRef, str | None] | None:
+def locate(chain: list[SecretRef]) -> tuple[SecretRef, str | None] | None:
     """The link holding the key (its value, or None when the index vouches for a keyring entry:
     importing keyring costs 60-140 ms of a switch that only writes a reference)."""
     for ref in chain:

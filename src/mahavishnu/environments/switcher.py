@@ -17,6 +17,7 @@ from typing import cast
 from mahavishnu import telemetry
 from mahavishnu.config import Settings
 from mahavishnu.environments import own_settings
+from mahavishnu.environments.api_key import locate
 from mahavishnu.environments.assistants import registry
 from mahavishnu.environments.assistants.base import (
     Assistant,
@@ -27,6 +28,7 @@ from mahavishnu.environments.assistants.base import (
     refuse_user_file_as_project,
 )
 from mahavishnu.environments.profiles import Profile, resolve
+from mahavishnu.environments.secrets import profile_chain
 from mahavishnu.errors import (
     ConfigFileError,
     InvalidConfigFileError,
@@ -34,6 +36,7 @@ from mahavishnu.errors import (
     MahavishnuError,
     NotFoundError,
     ProtocolMismatchError,
+    SecretNotFoundError,
     SecretStoreError,
 )
 from mahavishnu.files import history, safe_write, switch_log, transaction
@@ -502,7 +505,32 @@ def _plan(
                 hint=f"Use `mahavishnu ai switch-llm stock --tool {target.name}` for its own login.",
             )
         return target.plan_stock(scope)
-    return target.plan_switch(profile, settings, scope=scope, inline_secret=inline_secret, dry_run=dry_run)
+    try:
+        plan = target.plan_switch(
+            profile, settings, scope=scope, inline_secret=inline_secret, dry_run=dry_run
+        )
+    except SecretNotFoundError as exc:
+        own = _own_key(target, profile, settings)
+        exc.hint = f"{exc.hint} {own}" if own else exc.hint
+        raise
+    if dry_run and profile.needs_secret and locate(profile_chain(profile)) is None:
+        own = _own_key(target, profile, settings)
+        plan = replace(plan, warnings=[*plan.warnings, own]) if own else plan
+    return plan
+
+
+def _own_key(target: Assistant, profile: Profile, settings: Settings) -> str | None:
+    """The assistant's file holds a key of its own for ``profile``'s provider (typed in there),
+    while a switch reads keys only from the profile's secret chain: how to keep using that key."""
+    for entry in target.current(settings):
+        shown = entry.key_source or ""
+        if entry.profile == profile.name and ("…" in shown or "****" in shown):
+            return (
+                f"{entry.path} holds a key of its own for this provider ({shown}): to keep using it, "
+                f"paste it at the prompt of `mahavishnu secrets set {profile.name}` and switch again "
+                "(the switch then takes it out of the file)."
+            )
+    return None
 
 
 @dataclass

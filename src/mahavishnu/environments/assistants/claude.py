@@ -53,6 +53,10 @@ OWNED_ENV = (
 #: (checked with Claude Code 2.1.197: ``""`` sends neither).
 SHELL_CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 #: Claude Code runs ``apiKeyHelper``; an inline key is ``env.ANTHROPIC_AUTH_TOKEN``.
+#: What makes a settings file choose the provider: a base URL, or a key of its own (on Anthropic's API).
+_SETS_PROVIDER = ("ANTHROPIC_BASE_URL", *SHELL_CREDENTIALS)
+#: Where Claude Code sends requests when no base URL is set.
+ANTHROPIC_API = "https://api.anthropic.com"
 KEY_NEEDS = KeyNeeds("Claude Code", "ANTHROPIC_AUTH_TOKEN", runs_helper=True, reads_env=(), tool="claude")
 #: Where Claude Code reads enterprise-managed settings on Linux (highest precedence).
 MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
@@ -168,7 +172,7 @@ class Claude(Assistant):
                 found.append(unreadable(self.name, scope, path, exc))
                 continue
             env = as_object(data.get("env"))
-            if not env.get("ANTHROPIC_BASE_URL") and not data.get("apiKeyHelper"):
+            if not any(env.get(key) for key in _SETS_PROVIDER) and not data.get("apiKeyHelper"):
                 continue
             found.append(
                 CurrentProvider(
@@ -291,7 +295,7 @@ def _which_profile(data: JSONMapping, env: JSONMapping, profiles: dict[str, Prof
     named = helper_profile(as_text(data.get("apiKeyHelper")))
     if named:
         return named
-    base_url = env.get("ANTHROPIC_BASE_URL")
+    base_url = env.get("ANTHROPIC_BASE_URL") or ANTHROPIC_API
     for profile in profiles.values():
         endpoint = profile.settings.anthropic
         if (
