@@ -858,10 +858,10 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: data}
 
 
-def settings_with_sources() -> list[tuple[str, Any, str]]:
-    """Each effective leaf setting as (dotted key, value, source), sources being
-    ``default``, ``user: PATH``, ``project: PATH`` or ``env``."""
-    effective = _flatten(load_settings().model_dump(mode="json", exclude_none=False))
+def settings_with_sources(settings: Settings | None = None) -> list[tuple[str, Any, str]]:
+    """Each effective leaf setting of ``settings`` (default: loaded now) as (dotted key, value, source),
+    sources being ``default``, ``user: PATH``, ``project: PATH`` or ``env``."""
+    effective = _flatten((settings or load_settings()).model_dump(mode="json", exclude_none=False))
     layers = [(f"{name}: {path}", _flatten(read_settings_file(path))) for name, path in applied_layer_files()]
     layers.append(("env", _flatten(_env_layer())))
     rows = []

@@ -19,11 +19,12 @@ def show(as_json: bool = JSON_OPTION) -> None:
     from mahavishnu.config import layer_files, load_settings, settings_with_sources
     from mahavishnu.masking import mask_tree
 
-    for problem, _ in load_settings().broken_profiles.values():  # (left out of what follows)
+    settings = load_settings()
+    for problem, _ in settings.broken_profiles.values():  # (left out of what follows)
         warn(f"{problem}: not shown, and refused until fixed")
     rows = [
         (key, mask_tree(value, key.rsplit(".", 1)[-1]), source)
-        for key, value, source in settings_with_sources()
+        for key, value, source in settings_with_sources(settings)
     ]
     if as_json:
         print_json(
