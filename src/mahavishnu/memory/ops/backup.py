@@ -10,6 +10,9 @@
   Restore copies the backup into the live store with the same API (one transaction) and drops the
   ANN sidecar, which is rebuilt from the restored rows; a damaged store file (which SQLite cannot
   copy into) is moved aside whole instead, and a missing one is created.
+- Ids are never handed out twice: the recall log, Session-Buddy tags and the user's own notes name
+  memories (turns, runs) by id, so after a restore of an older backup new ids continue above every
+  id the replaced store handed out (its ``sqlite_sequence`` or identity sequences, or its rows).
 - PostgreSQL: ``pg_dump --format=custom`` and ``pg_restore --clean --single-transaction`` (all or
   nothing) of everything but extensions (an administrator's ``vector`` stays). The password goes
   to them in ``PGPASSWORD``, never on a command line. ``pg_dump`` is taken from PATH, else from the
@@ -30,9 +33,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreDamagedError, StoreError
@@ -43,6 +47,8 @@ from mahavishnu.memory.ops.store_check import check_sqlite
 from mahavishnu.wording import a
 
 if TYPE_CHECKING:
+    import psycopg
+
     from mahavishnu.config import MemorySettings
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -98,7 +104,9 @@ def restore(settings: MemorySettings, path: Path, *, source: str | None = None) 
     previous = _previous_copy("before-restore", ".dump")
     write_whole(previous, lambda tmp: _pg_dump(dsn, env, tmp))
     _pg_check_backup(env, path, previous, source or str(path))
+    handed = _pg_ids_handed_out(dsn, env)
     _pg_restore(dsn, env, path)
+    _pg_continue_ids(dsn, env, handed)
     return Restored(location, previous=previous)
 
 
@@ -186,6 +194,8 @@ def _opens_as_store(source: str, staged: Path) -> None:
 
 def _sqlite_replace(target: Path, path: Path) -> Restored:
     previous = set_aside = None
+    if target.exists():
+        _sqlite_continue_ids(path, target)
     if target.exists() and check_sqlite(target).ok:
         previous = _previous_copy("before-restore", ".db")
         write_whole(previous, lambda tmp: _sqlite_copy(target, tmp))
@@ -199,6 +209,50 @@ def _sqlite_replace(target: Path, path: Path) -> Restored:
     for sidecar in target.parent.glob(target.name + ".ann*"):
         sidecar.unlink(missing_ok=True)
     return Restored(str(target), previous=previous, set_aside=set_aside)
+
+
+def _sqlite_continue_ids(staged: Path, replaced: Path) -> None:
+    """Make the staged copy's AUTOINCREMENT tables hand out ids above every one ``replaced`` did
+    (the copy is changed, not the live store: a failure here leaves that as it was)."""
+    conn = sqlite3.connect(staged)
+    try:
+        with conn:
+            tables = [name for (name,) in conn.execute(_AUTOINCREMENT_TABLES)]
+            for table, top in _sqlite_ids_handed_out(replaced, tables).items():
+                moved = conn.execute(
+                    "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (top, table)
+                ).rowcount
+                if not moved:  # the backup's table never had a row: no entry yet
+                    conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, top))
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot carry the ids of {replaced} over to the restored store: {exc}") from exc
+    finally:
+        conn.close()
+
+
+_AUTOINCREMENT_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%AUTOINCREMENT%'"
+
+
+def _sqlite_ids_handed_out(store: Path, tables: list[str]) -> dict[str, int]:
+    """The highest id each of ``tables`` in ``store`` handed out: its ``sqlite_sequence`` entry or
+    its highest row, whichever is greater. Read only; of a damaged store, whatever can be read."""
+    handed: dict[str, int] = {}
+    try:
+        conn = sqlite3.connect(f"{store.absolute().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error:  # too damaged to open: nothing to carry over
+        return handed
+    try:
+        for table in tables:
+            quoted = '"' + table.replace('"', '""') + '"'
+            query = (
+                "SELECT max(ifnull((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
+                f"ifnull((SELECT max(rowid) FROM {quoted}), 0))"
+            )
+            with suppress(sqlite3.Error):  # damaged, or a table this store does not have yet
+                handed[table] = int(conn.execute(query, (table,)).fetchone()[0])
+    finally:
+        conn.close()
+    return handed
 
 
 def _refuse_damaged(path: Path, what: str, hint: str) -> None:
@@ -421,6 +475,71 @@ def _pg_restore(dsn: str, env: dict[str, str], file: Path) -> None:
         chosen.flush()
         args = ["--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error"]
         _pg_tool("pg_restore", [*args, f"--use-list={chosen.name}", f"--dbname={dsn}", str(file)], env)
+
+
+#: Each identity (or serial) column of the store's tables: (table, column, its sequence).
+_PG_ID_COLUMNS = (
+    "SELECT table_name, column_name, pg_get_serial_sequence('public.' || quote_ident(table_name), "
+    "column_name) FROM information_schema.columns WHERE table_schema = 'public' "
+    "AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')"
+)
+
+
+def _pg_connect(dsn: str, env: dict[str, str]) -> psycopg.Connection[Any]:
+    """A connection as the tools get one (``dsn`` has no password: it is in ``env``)."""
+    from psycopg.conninfo import make_conninfo
+
+    from mahavishnu.memory.core.backends.postgres import connect
+
+    password = env.get("PGPASSWORD")
+    return connect(make_conninfo(dsn, password=password) if password else dsn)
+
+
+def _pg_ids_handed_out(dsn: str, env: dict[str, str]) -> dict[str, int]:
+    """The highest id each sequence of the live store handed out: its last value or its table's
+    highest row (an import may insert ids), whichever is greater."""
+    from psycopg import sql
+
+    from mahavishnu.memory.core.backends.postgres import BACKUP_MAINTENANCE, MAINTENANCE_SETTING
+
+    handed: dict[str, int] = {}
+    with _pg_connect(dsn, env) as conn, conn.transaction():
+        # On a team store, every member's rows (the owner's ``team_backup`` policy), as pg_dump reads them.
+        conn.execute("SELECT set_config(%s, %s, true)", (MAINTENANCE_SETTING, BACKUP_MAINTENANCE))
+        for table, column, sequence in conn.execute(_PG_ID_COLUMNS).fetchall():
+            if sequence is None:  # a default calling nextval() of a sequence the column does not own
+                continue
+            query = sql.SQL(
+                "SELECT greatest(coalesce(pg_sequence_last_value(%s::regclass), 0), coalesce(max({}), 0)) "
+                "FROM {}"
+            ).format(sql.Identifier(column), sql.Identifier("public", table))
+            (top,) = conn.execute(query, (sequence,)).fetchone() or (0,)
+            handed[str(sequence)] = int(top)
+    return handed
+
+
+def _pg_continue_ids(dsn: str, env: dict[str, str], handed: dict[str, int]) -> None:
+    """Move each restored sequence past the ids the replaced store handed out. pg_restore has
+    committed by now (it sets the dump's own values): this cannot join its transaction."""
+    import psycopg
+
+    setval = (
+        "SELECT setval(s, greatest(%s, coalesce(pg_sequence_last_value(s), 0))) "
+        "FROM to_regclass(%s) AS s WHERE s IS NOT NULL"
+    )
+    try:
+        with _pg_connect(dsn, env) as conn, conn.transaction():
+            for sequence, top in handed.items():
+                if top > 0:
+                    conn.execute(setval, (top, sequence))
+    except psycopg.Error as exc:
+        moves = "; ".join(
+            f"SELECT setval('{sequence}', {top})" for sequence, top in handed.items() if top > 0
+        )
+        raise StoreError(
+            f"the backup was restored, but its ids could not be moved past the replaced store's: {exc}",
+            hint=f"New rows would reuse ids the replaced store handed out: as the store's owner, run {moves}",
+        ) from exc
 
 
 def _pg_tool(name: str, args: list[str], env: dict[str, str]) -> str:
