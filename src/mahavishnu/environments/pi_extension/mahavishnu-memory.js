@@ -1,5 +1,6 @@
 // Mahavishnu's memory loop for Pi, written by `mahavishnu memory hooks install --tool pi` and
-// removed by `mahavishnu memory hooks remove --tool pi` (an edited copy is left as it is).
+// removed by `mahavishnu memory hooks remove --tool pi`, edited or not (install leaves a copy you
+// edited as it is; `mahavishnu ai rollback` brings back one remove deleted).
 //
 // * recall: before each prompt reaches the model (before_agent_start), `mahavishnu memory context
 //   --tool pi` reads a hook JSON on stdin and prints the memories to add; they go in as one hidden
