@@ -18,7 +18,9 @@ What is caught (the formats providers document, the same families as the gitleak
 * private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines, once
   or more, or numbered lines as ``cat -n`` or an assistant's file reader shows them, or the whole
   block in base64, as a kubeconfig's ``client-key-data`` holds it), and a key's base64 body without
-  its BEGIN line (it starts as every unencrypted PKCS#1/PKCS#8/SEC1/OpenSSH key does);
+  its BEGIN line, its lines bare, numbered or JSON-escaped (it starts as every PKCS#1/PKCS#8/SEC1/
+  OpenSSH key does, an encrypted PKCS#8 or OpenSSH key too, or after a legacy encrypted PEM's
+  ``Proc-Type``/``DEK-Info`` headers);
 * a key of a known format percent-encoded (``sk-ant-api03%2D…``);
 * the random-looking values of a ``Cookie``/``Set-Cookie`` header;
 * the password of a URL (``scheme://user:PASSWORD@host``), a URL's secret query parameter
@@ -82,10 +84,28 @@ class Finding:
 
 
 _E = r"(?![A-Za-z0-9_-])"  # a token ends at a boundary (dashes count as part of a token)
+#: The line number ``cat -n`` (``     2\t``) or an assistant's file reader (``     2→``, ``2: ``,
+#: ``2 | ``) puts before each line, also JSON-escaped.
+_LINE_NUMBER = r"\d{1,7}(?:\t|→|\\+t|\\+u2192|[ \t]*[:|│])"
 #: Between the lines of a PEM block: spaces and line breaks (also JSON-escaped, once or more: a PEM
-#: in a JSON string quoted in another), a reply's "> ", or the line numbers ``cat -n`` (``     2\t``)
-#: or an assistant's file reader (``     2→``, ``2: ``, ``2 | ``) put before each line.
-_BETWEEN_LINES = r"\s|\\+[rnt]|>|\d{1,7}(?:\t|→|\\+t|\\+u2192|[ \t]*[:|│])"
+#: in a JSON string quoted in another), a reply's "> ", or line numbers.
+_BETWEEN_LINES = r"\s|\\+[rnt]|>|" + _LINE_NUMBER
+#: The lines of a key's base64 body after its first: each after a line break, also a JSON-escaped
+#: one, and maybe a line number or a reply's "> ", while the line before is as long as a key's
+#: (60+); the last, shorter line ends it (prose on the next line is not taken for more of the key).
+_KEY_LINES = (
+    rf"(?:(?<=[A-Za-z0-9+/]{{60}})(?:\r?\n|(?:\\+r)?\\+n)(?:[ \t]*(?:{_LINE_NUMBER}|>+)[ \t]?)?"
+    r"[A-Za-z0-9+/]+)*={0,2}"
+)
+#: PKCS#8's EncryptedPrivateKeyInfo: a SEQUENCE whose first field is a SEQUENCE that starts with the
+#: OID of PBES2 or PBES1 (1.2.840.113549.1.5.x) or of a PKCS#12 PBE (…1.12.1.x), for each form of
+#: the outer length (2 bytes, 1 byte, short), which puts the OID at a different base64 alignment. A
+#: public key has the same shape with another OID (rsaEncryption…); a certificate's inner length is long.
+_ENCRYPTED_PKCS8 = (
+    r"MII[A-Za-z0-9+/]{2}[DTjz][AB][A-Za-z0-9+/]Bg[ko]qhkiG9w0B(?:BQ|DAE)"
+    r"|MI[GH][A-Za-z0-9+/]M[A-H][AEIMQUYcgkosw048]GC[Si]qGSIb3DQE[FM]"
+    r"|M[A-H][AEIMQUYcgkosw048]w[A-Za-z0-9+/][AQgw]Y[JK]KoZIhvcNAQ[Uw]"
+)
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 RULES: tuple[Rule, ...] = (
     Rule("anthropic-key", ("sk-ant-",), r"sk-ant-[a-z]{2,8}\d{0,3}-[A-Za-z0-9_-]{20,}"),
@@ -185,16 +205,40 @@ RULES: tuple[Rule, ...] = (
     # A key's body without its BEGIN line (copied from between the markers, or a value holding the
     # DER in base64): it starts as the structure of every unencrypted private key does, a SEQUENCE
     # whose first field is a small version INTEGER (PKCS#1, PKCS#8, SEC1, PKCS#12; a certificate's or
-    # a public key's starts with another SEQUENCE), or OpenSSH's "openssh-key-v1". Its lines go on
-    # after a line break, also a JSON-escaped one, while each line is as long as a key's (60+).
+    # a public key's starts with another SEQUENCE), as an encrypted PKCS#8 key does, or with
+    # OpenSSH's "openssh-key-v1" (encrypted or not).
     Rule(
         "private-key",
-        ("mii", "agea", "ageb", "caq", "b3blbnnzac1rzxktdje"),
-        r"(?:(?<![A-Za-z0-9+/])|(?<=\\n))"
-        r"(?:M(?:II[A-Za-z0-9+/]{2}[AQgw]IBA|I[GH][A-Za-z0-9+/]AgE[AB]|[A-H][AEIMQUYcgkosw048]CAQ)"
-        r"|b3BlbnNzaC1rZXktdjE)[A-Za-z0-9+/]{48,}"
-        r"(?:(?<=[A-Za-z0-9+/]{60})(?:\r?\n|(?:\\+r)?\\+n)[A-Za-z0-9+/]+)*={0,2}",
-        armoured=True,  # the look-behind above is its bound (after a JSON-escaped "\n" too)
+        # ("sib3dqe…", "kozihvcnaq…": the OID of an encrypted PKCS#8 key under 256 bytes; a longer one
+        # starts with "MII")
+        (
+            "mii",
+            "agea",
+            "ageb",
+            "caq",
+            "b3blbnnzac1rzxktdje",
+            "sib3dqef",
+            "sib3dqem",
+            "kozihvcnaqu",
+            "kozihvcnaqw",
+        ),
+        # Its first character is tested before the look-behinds (after a JSON-escaped "\n", "\t" or
+        # "→" too): tried at every position, they made the rule 3x slower on base64.
+        r"(?=[Mb])(?:(?<![A-Za-z0-9+/])|(?<=\\[nt])|(?<=\\u2192))"
+        r"(?=M(?:II[A-Za-z0-9+/]{2}[AQgw]IBA|I[GH][A-Za-z0-9+/]AgE[AB]|[A-H][AEIMQUYcgkosw048]CAQ)"
+        rf"|{_ENCRYPTED_PKCS8}|b3BlbnNzaC1rZXktdjE)[A-Za-z0-9+/]{{54,}}" + _KEY_LINES,
+        armoured=True,  # the look-behind above is its bound
+    ),
+    # A legacy encrypted PEM's body: its "Proc-Type: 4,ENCRYPTED" and "DEK-Info: CIPHER,IV" headers
+    # (the ciphertext after them has no structure to recognise), then its lines.
+    Rule(
+        "private-key",
+        ("proc-type", "dek-info"),
+        rf"(?:(?i:proc-type):[ \t]*4,ENCRYPTED(?:{_BETWEEN_LINES})+)?"
+        rf"(?i:dek-info):[ \t]*[A-Za-z0-9-]+,[0-9A-Fa-f]{{16,}}(?:{_BETWEEN_LINES})+[A-Za-z0-9+/]{{40,}}"
+        + _KEY_LINES,
+        anchored=True,
+        armoured=True,  # after the "2" of a JSON-escaped "→" too
     ),
     # The same block in base64, as a kubeconfig's ``client-key-data`` or a Kubernetes Secret's
     # ``tls.key`` holds it: "-----BEGIN " then, within its label, "PRIVATE KEY" at any of the three
