@@ -15,7 +15,7 @@ annotated ``read_only_hint=False, destructive_hint=True`` and accept ``dry_run``
 Resources: ``mahavishnu://memory/{memory_id}`` (one memory) and ``mahavishnu://settings`` (the
 effective settings, secrets masked).
 
-What an agent reads is what recall would add: a memory recall leaves out (quarantined by hand, or
+What an agent reads is what recall would add: a memory recall leaves out (quarantined, or
 text that reads like an instruction to an agent, ``provenance.held_back``), a repository chunk
 included, comes back from every tool and resource with its text withheld, ``"quarantined"``
 saying why, and what the user runs to read and trust it (``for_agents``). The CLI and the

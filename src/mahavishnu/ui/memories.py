@@ -177,7 +177,7 @@ class Row:
 
     @property
     def held_back(self) -> str | None:
-        """Why recall leaves it out (quarantined by hand, or why it reads like an instruction)."""
+        """Why recall leaves it out (why it reads like an instruction, or its quarantine mark)."""
         return held_back(self.memory.tags, self.memory.content, metadata=self.memory.metadata)
 
     @property

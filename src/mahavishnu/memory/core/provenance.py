@@ -36,6 +36,8 @@ RECALLED: tuple[Provenance, ...] = ("user", "kept", "insight")
 QUARANTINED = "quarantined"
 #: A memory released from quarantine by hand: recalled even if it reads like an instruction.
 TRUSTED = "trusted"
+#: Why a memory with the quarantine mark, and no text that gives orders, is left out.
+UNTIL_TRUSTED = "held until the user trusts it"
 #: The tags that say how recall treats a memory: set only by ``quarantine_tags`` and ``screened_tags``.
 MARKS = (QUARANTINED, TRUSTED)
 #: The metadata key holding a memory's provenance.
@@ -147,16 +149,19 @@ def held_back(
     theirs: bool = False,
     metadata: Mapping[str, object] | None = None,
 ) -> str | None:
-    """Why recall leaves a memory out whatever its provenance (quarantined by hand, or why it reads
-    like an instruction), or None: what ``memory search`` and the dashboard mark it with.
+    """Why recall leaves a memory out whatever its provenance (why it reads like an instruction, or
+    its quarantine mark: set when it was stored, or by ``memory quarantine``), or None: what
+    ``memory search`` and the dashboard mark it with.
     ``theirs``: as in ``replayable``. With its ``metadata``, the questions it answers are read with
-    the content (``screened_text``): a memory one of them quarantined was said "quarantined by hand"."""
+    the content (``screened_text``): a memory one of them quarantined was said "quarantined by hand".
+    The mark alone says neither "by hand" nor why: a note quarantined when stored, then edited into
+    plain text, keeps its mark, and nobody quarantined it by hand."""
     if TRUSTED in tags and QUARANTINED not in tags and not theirs:
         return None
     why = flagged(content if metadata is None else screened_text(content, metadata))
     if why is not None:
         return why
-    return "quarantined by hand" if QUARANTINED in tags else None
+    return UNTIL_TRUSTED if QUARANTINED in tags else None
 
 
 def withheld(number: object, why: str) -> str:
