@@ -4,11 +4,18 @@ the git root). Either may be ``opencode.jsonc``: an existing ``.jsonc`` is the o
 reads ``opencode.jsonc`` after ``opencode.json``, so it wins). Both are JSON with comments and
 trailing commas (OpenCode's jsonc-parser allows them): comments survive every edit.
 
-A profile owns the top-level ``model`` (``"mahavishnu/MODEL"``) and one provider entry::
+A profile owns the top-level ``model`` (``"mahavishnu/MODEL"``), ``small_model`` and one provider
+entry::
 
     "provider": {"mahavishnu": {"npm": "@ai-sdk/openai-compatible", "name": "[mahavishnu] profile NAME",
                                 "options": {"baseURL": URL, "apiKey": "{env:VAR}"},
-                                "models": {MODEL: {"name": MODEL}}}}
+                                "models": {MODEL: {"name": MODEL}, SMALL: {"name": SMALL}}}}
+
+``small_model`` is the model OpenCode asks for a session's title (the request carries the user's first
+prompt): ``"mahavishnu/SMALL"``, the profile's ``openai.haiku_model``. A profile without one gets
+``"mahavishnu/MODEL"`` where a ``small_model`` is in play (in the file, or in one it outranks:
+OpenCode merges its files), else none: OpenCode 1.18 without one looks for a small model among the
+main model's provider's models only (ours: none it knows) and then takes the main model.
 
 The key goes by reference, through OpenCode's own substitution in config text: ``{env:VAR}`` when
 the key is in a variable, else ``{file:PATH}`` naming a file of Mahavishnu's (mode 600, written in
@@ -18,6 +25,7 @@ to fetch a key. Every other provider, and every other key of the file, is left a
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -40,7 +48,7 @@ from mahavishnu.environments.assistants.base import (
 from mahavishnu.environments.profiles import Profile
 from mahavishnu.errors import InvalidConfigFileError, MahavishnuError, SecretStoreError
 from mahavishnu.files import safe_write
-from mahavishnu.files.json_document import JsonDocument
+from mahavishnu.files.json_document import JsonDocument, json_data
 from mahavishnu.files.json_values import as_text, member
 from mahavishnu.files.safe_write import read_text
 from mahavishnu.json_types import JSONObject as JSONData
@@ -102,17 +110,28 @@ def validate(text: str) -> None:
     providers = data.get("provider", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise InvalidConfigFileError("refusing to write an OpenCode config whose provider is not {id: {...}}")
-    if not isinstance(data.get("model", ""), str):
-        raise InvalidConfigFileError(
-            'refusing to write an OpenCode config whose model is not "provider/model"'
-        )
+    for key in ("model", "small_model"):
+        if not isinstance(data.get(key, ""), str):
+            raise InvalidConfigFileError(
+                f'refusing to write an OpenCode config whose {key} is not "provider/model"'
+            )
 
 
 def is_ours(entry: object) -> bool:
     return isinstance(entry, dict) and str(entry.get("name", "")).startswith(MARK)
 
 
-def apply_profile(text: str | None, source: Path | str, entry: JSONData, model: str) -> str:
+def apply_profile(
+    text: str | None,
+    source: Path | str,
+    entry: JSONData,
+    model: str,
+    small_model: str | None = None,
+    *,
+    inherited: bool = False,
+) -> str:
+    """``text`` selecting our provider ``entry``: ``model``, and ``small_model`` (else ``model``
+    where the file has a ``small_model``, or one of a file it outranks is ``inherited``)."""
     doc = load(text, source)
     existing = doc.get(["provider", PROVIDER])
     if existing is not None and not is_ours(existing):
@@ -122,18 +141,28 @@ def apply_profile(text: str | None, source: Path | str, entry: JSONData, model: 
         )
     doc.set(["provider", PROVIDER], entry)
     doc.set(["model"], f"{PROVIDER}/{model}")
+    if small_model is None and (inherited or doc.get(["small_model"]) is not None):
+        small_model = model  # (the user's, or the one inherited, would go to their provider)
+    if small_model is not None:
+        doc.set(["small_model"], f"{PROVIDER}/{small_model}")
     return doc.dumps()
 
 
 def remove_profile(text: str | None, source: Path | str) -> str:
-    """``text`` without our provider entry and the ``model`` that selects it (OpenCode then picks
-    its own default); ``provider`` goes too when only ours was in it, unless it holds a comment."""
+    """``text`` without our provider entry and the ``model`` and ``small_model`` that select it
+    (OpenCode then picks its own default); ``provider`` goes too when only ours was in it, unless it
+    holds a comment."""
     doc = load(text, source)
     if is_ours(doc.get(["provider", PROVIDER])):
         doc.delete(["provider", PROVIDER], prune_empty_parents=True)
-    if str(doc.get(["model"]) or "").startswith(f"{PROVIDER}/"):
-        doc.delete(["model"])
+    for key in ("model", "small_model"):
+        if _names_ours(doc.get([key])):
+            doc.delete([key])
     return doc.dumps()
+
+
+def _names_ours(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(f"{PROVIDER}/")
 
 
 class OpenCode(UserProjectAssistant):
@@ -155,11 +184,16 @@ class OpenCode(UserProjectAssistant):
     ) -> SwitchPlan:
         path = self.settings_path(scope)
         endpoint = profile.endpoint("openai", self.label)
-        model = str(endpoint.model)
+        model, small = str(endpoint.model), endpoint.haiku_model
         values = {"openai.base_url": str(endpoint.base_url), "openai.model": model}
+        values |= {"openai.haiku_model": small} if small else {}
         refuse_expanded(profile.name, self.label, values, SUBSTITUTIONS)
         key = _key(profile, inline_secret=inline_secret, dry_run=dry_run)
         warnings = [key.warning] if key.warning else []
+        below, above = _around(path)
+        read = {file: _data(file) for _, file in [*below, (scope, path), *above]}
+        inherited = any(isinstance(read[file].get("small_model"), str) for _, file in below)
+        warnings += _other_models(profile.name, path, [file for _, file in above], read)
         edits: list[FileEdit] = []
         if key.kind in ("none", "env"):
             api_key = str(key.value) if key.kind == "none" else f"{{env:{key.env_var}}}"
@@ -175,12 +209,14 @@ class OpenCode(UserProjectAssistant):
             "npm": OPENAI_COMPATIBLE,
             "name": MARK + profile.name,
             "options": {"baseURL": str(endpoint.base_url), "apiKey": api_key},
-            "models": {model: {"name": model}},
+            "models": {name: {"name": name} for name in (model, small or model)},
         }
         edits.insert(
             0,
             FileEdit(
-                path=path, transform=lambda text: apply_profile(text, path, entry, model), validate=validate
+                path=path,
+                transform=lambda text: apply_profile(text, path, entry, model, small, inherited=inherited),
+                validate=validate,
             ),
         )
         return SwitchPlan(edits, warnings)
@@ -195,6 +231,18 @@ class OpenCode(UserProjectAssistant):
 
     def validate_text(self, text: str) -> None:
         validate(text)
+
+    def outranking_fix(self, path: Path) -> str | None:
+        """For a file no switch writes that wins here: the model it sets, named."""
+        if any(path.resolve() == config_path(scope).resolve() for scope in ("user", "project")):
+            return None
+        model = as_text(_data(path).get("model"))
+        if not model:
+            return None
+        return (
+            f'that file sets "model": {_quoted(model)} and no switch writes it: take the provider and '
+            "model out of that file"
+        )
 
     def parse_config(self, text: str, path: Path) -> None:
         load(text, path)
@@ -237,12 +285,67 @@ def read_configs() -> list[tuple[str, Path]]:
     user's; then, up to the repository's root, ``opencode.json`` and ``opencode.jsonc`` of each folder
     (the nearest wins), the ``.opencode`` folders' (1.18: the root's wins) and ``~/.opencode``'s.
     No switch writes those but the user's and the root's, and they outrank both."""
+    user = config_path("user")
+    return _existing([(scope, path) for scope, path in _candidates() if scope != "user" or path == user])
+
+
+def _candidates() -> list[tuple[str, Path]]:
+    """The files of ``read_configs``, whether they exist or not, and the user's under both names."""
     folders = paths.repository_folders()  # root first
     dotted = [folder / ".opencode" for folder in folders[::-1]]
-    found = [("user", config_path("user"))]
+    found = [("user", paths.opencode_config_dir() / name) for name in _NAMES]
     for folder in [*folders, *dotted]:
         found += [("project", folder / name) for name in _NAMES]
-    return _existing([*found, *((HOME_SCOPE, paths.home() / ".opencode" / name) for name in _NAMES)])
+    return [*found, *((HOME_SCOPE, paths.home() / ".opencode" / name) for name in _NAMES)]
+
+
+def _around(path: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """The existing config files OpenCode reads from this folder that ``path`` outranks, and those
+    that outrank it (each lowest precedence first)."""
+    found, target = _candidates(), path.resolve()
+    at = next((i for i, (_, file) in enumerate(found) if file.resolve() == target), len(found))
+    below, above = _existing(found[:at]), _existing(found[at + 1 :])
+    return [e for e in below if e[1].resolve() != target], [e for e in above if e[1].resolve() != target]
+
+
+def _data(path: Path) -> JSONData:
+    """A config file's content; ``{}`` when it cannot be read (``ai current`` and ``doctor`` say why)."""
+    try:
+        return json_data(read_text(path) or "", source=str(path))
+    except MahavishnuError:
+        return {}
+
+
+def _other_models(profile: str, path: Path, above: list[Path], read: dict[Path, JSONData]) -> list[str]:
+    """Warnings for the model settings a switch of ``path`` leaves to another provider: a
+    ``small_model`` of a file that outranks it (a ``model`` there is ``ai current``'s and the switch's
+    outranking warning), and an agent's, mode's or command's own ``model`` in any file OpenCode reads
+    here (``read``: their contents); those are the user's choices, kept."""
+    warnings = []
+    for file in above:
+        small = read[file].get("small_model")
+        if isinstance(small, str) and not _names_ours(small):
+            warnings.append(
+                f'{file} sets "small_model": {_quoted(small)} and wins over {path}: OpenCode asks that '
+                f"model for each session's title (your first prompt goes with it), not {profile}; take "
+                "small_model out of that file"
+            )
+    for file, data in read.items():
+        for section in ("agent", "mode", "command"):
+            for name, entry in _object(data.get(section)).items():
+                model = _object(entry).get("model")
+                if isinstance(model, str) and not _names_ours(model):
+                    warnings.append(
+                        f"{file}: {section}.{_quoted(name)[1:-1]}.model is {_quoted(model)}: OpenCode sends "
+                        f"that {section}'s requests there, not to {profile}; take it out for the "
+                        "switched model"
+                    )
+    return warnings
+
+
+def _quoted(value: str) -> str:
+    """A value of the user's file in a message: quoted, control characters escaped, cut short."""
+    return json.dumps(value if len(value) <= 120 else value[:119] + "…", ensure_ascii=False)
 
 
 _NAMES = ("opencode.json", "opencode.jsonc")  # (OpenCode reads both; the second wins)
