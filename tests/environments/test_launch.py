@@ -71,6 +71,16 @@ def test_opencode_gets_the_provider_as_inline_config_and_the_key_by_reference(to
     assert KEY not in json.dumps(launch.argv) and KEY not in launch.env["OPENCODE_CONFIG_CONTENT"]
 
 
+def test_opencode_run_sends_the_title_request_to_the_profile_too(tools_on_path, monkeypatch):
+    """OpenCode asks ``small_model`` for each session's title, with the first prompt: the user's own
+    small_model (their provider, their key) would win over an inline config that sets none."""
+    monkeypatch.setenv("DEEPSEEK_API_KEY", KEY)
+    launch = plan("deepseek", load_settings(), tool="opencode", args=[])
+    content = json.loads(launch.env["OPENCODE_CONFIG_CONTENT"])
+    provider, small = content["small_model"].split("/", 1)
+    assert provider == "mahavishnu-run" and small in content["provider"]["mahavishnu-run"]["models"]
+
+
 def test_opencode_refuses_a_profile_its_inline_config_would_expand(tools_on_path, isolated_home):
     """OPENCODE_CONFIG_CONTENT is expanded as a file is: {file:…} in the URL would send the file."""
     write_profiles(

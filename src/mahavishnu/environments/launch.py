@@ -272,15 +272,21 @@ def _opencode(profile: Profile, key: str) -> Built:
     from mahavishnu.environments.assistants.opencode import OPENAI_COMPATIBLE, SUBSTITUTIONS
 
     model = str(endpoint.model)
+    small = endpoint.haiku_model or model  # (titles carry the prompt: not the user's small_model)
     values = {"openai.base_url": str(endpoint.base_url), "openai.model": model, "label": profile.label}
+    values |= {"openai.haiku_model": small}
     refuse_expanded(profile.name, "OpenCode", values, SUBSTITUTIONS)  # (its OPENCODE_CONFIG_CONTENT too)
     provider = {
         "npm": OPENAI_COMPATIBLE,
         "name": f"{profile.label} (mahavishnu run)",
         "options": {"baseURL": str(endpoint.base_url), "apiKey": f"{{env:{RUN_KEY_VAR}}}"},
-        "models": {model: {"name": model}},
+        "models": {name: {"name": name} for name in (model, small)},
     }
-    content = {"provider": {RUN_PROVIDER: provider}, "model": f"{RUN_PROVIDER}/{model}"}
+    content = {
+        "provider": {RUN_PROVIDER: provider},
+        "model": f"{RUN_PROVIDER}/{model}",
+        "small_model": f"{RUN_PROVIDER}/{small}",
+    }
     return [], {"OPENCODE_CONFIG_CONTENT": json.dumps(content), RUN_KEY_VAR: key}, []
 
 
