@@ -390,9 +390,9 @@ def test_the_provider_pi_and_opencode_name_on_a_message_decides_who_served_it(to
     lab = Provider("lab", "lab", "http://127.0.0.1:4000/v1", gateway=True)
     assert attribution.provider(tool, 50, None, "gpt-5", "lab") == lab
     assert attribution.provider(tool, 50, None, "gpt-5", "mahavishnu-lab") == lab
-    # a name of the user's own: the switch history, else the model's provider, else that name
-    assert attribution.provider(tool, 150, None, "gpt-5", "mine") == lab
-    assert attribution.provider(tool, 50, None, "gpt-5", "mine") == Provider("openai", price_id="openai")
+    # a name of the user's own: that name (unpriced unless usage.yaml prices it), switched or not
+    assert attribution.provider(tool, 150, None, "gpt-5", "mine") == Provider("mine")
+    assert attribution.provider(tool, 50, None, "gpt-5", "mine") == Provider("mine")
     assert attribution.provider(tool, 50, None, "my-model", "mine") == Provider("mine")
 
 

@@ -61,7 +61,26 @@ def run(
     if not no_check:
         _check_provider(name, launch.tool, settings)
     console.file.flush()
+    _record_run(name, launch.tool, settings)
     exec_launch(launch)
+
+
+def _record_run(name: str, tool: str, settings: Settings) -> None:
+    """Record the run for ``mahavishnu usage`` (``usage/runs``): the assistant's log names the run's
+    provider ``mahavishnu-run`` only, whatever the profile. A run that cannot be recorded still starts."""
+    from mahavishnu.cli.output import warn
+    from mahavishnu.environments.profiles import resolve
+    from mahavishnu.environments.switcher import PROTOCOL
+    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.usage import runs
+
+    profile = resolve(name, settings)
+    endpoint = getattr(profile.settings, PROTOCOL[tool], None)
+    try:
+        runs.record(tool, profile.name, str(endpoint.model) if endpoint is not None else "")
+    except (OSError, MahavishnuError) as error:
+        reason = error.message if isinstance(error, MahavishnuError) else error.strerror
+        warn(f"this run is not recorded ({reason}): `mahavishnu usage` shows it as mahavishnu-run")
 
 
 def _check_provider(name: str, tool: str, settings: Settings) -> None:

@@ -14,8 +14,18 @@ switch's (``mahavishnu-<profile>``), the assistant's own, or one ``genai-prices`
 (``anthropic``, ``openrouter``…). Codex's log names the provider of its config, which a switch
 writes as ``mahavishnu-<profile>``: any other name there is the user's own (``myproxy``, a local
 ``ollama``), filed under that name and unpriced unless ``usage.yaml`` prices it. Pi's and
-OpenCode's provider of a switch is named ``mahavishnu`` (or the profile): a name of the user's own
-there does not say where it points, so the switch history and the model decide as for the others.
+OpenCode's provider of a switch is named ``mahavishnu`` (``SWITCHED``; or the profile): only that
+name (or none) is the switch history's. One of Pi's own providers ``genai-prices`` has no id for
+(``_BUILT_IN``: ``vercel-ai-gateway``, OpenCode Zen's ``opencode``…) is a known vendor's: the
+model says whose, as with no switch. Any other name is a provider the user defined in Pi's or
+OpenCode's config: it keeps its name, switched or not, unpriced unless ``usage.yaml`` prices it
+(``myproxy`` serving ``gpt-4o`` is not billed at OpenAI's list price).
+
+``mahavishnu run`` gives Codex, Pi and OpenCode one provider name for every profile, ``RUN``: a
+request logged under it is the profile of the latest run of that assistant and model started
+before it (``usage/runs``, which ``run`` appends to); with none recorded, the one profile that
+names the model, else ``RUN`` itself, unpriced.
+
 With no switch recorded before a request, the log's model says: the provider ``genai-prices``
 prices it at, else the one whose model names it has (``claude-opus-9``, newer than the price
 data: Anthropic's, unpriced), else ``UNKNOWN`` (unpriced): a model no provider's names match (a
@@ -26,7 +36,8 @@ would be looked up for it. Only an assistant whose own login has no price list (
 Boundaries: a request is logged when its answer ends, so one sent just before a switch is logged
 just after it. Within ``GRACE`` of a switch, a request whose model the new profile does not serve
 but the one before did (``qwen3-coder-plus`` a minute after switching from DashScope to a lab) is
-the one before's. Switches are taken in the journal's order: two in one second keep their order,
+the one before's. Switches are taken in the journal's order (``switch_log.records`` lists them
+newest first: ``from_history`` turns it round): two in one second keep their order,
 and one stamped before the switch logged ahead of it (the clock went back) takes effect at that
 switch's time. Each request gets exactly one provider.
 
@@ -47,9 +58,11 @@ from functools import lru_cache
 from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.files import switch_log
 from mahavishnu.files.switch_log import SwitchRecord
+from mahavishnu.usage import runs as run_log
 from mahavishnu.usage.pricing import known_provider_id, model_ref, provider_named, provider_of_model
 from mahavishnu.usage.readers.fields import project
 from mahavishnu.usage.records import TOOLS, Provider, Tool
+from mahavishnu.usage.runs import Run
 
 #: Each assistant's own provider (its login), as reports name it, and genai-prices' id for it.
 NATIVE: dict[Tool, str] = {
@@ -74,6 +87,32 @@ VIA_PREFIX = "mahavishnu-"
 #: How long after a switch a request may still be the previous profile's: the longest a request
 #: runs (a long answer, a tool loop's last turn) between being sent and being logged.
 GRACE = 15 * 60
+#: The provider a switch writes into Pi's models.json and OpenCode's config (``assistants.pi`` and
+#: ``assistants.opencode``'s ``PROVIDER``): the switch history says which profile it was.
+SWITCHED = "mahavishnu"
+#: The provider ``mahavishnu run`` defines for Codex, Pi and OpenCode (``launch.RUN_PROVIDER``), the
+#: same for every profile: the runs recorded (``usage/runs``) say which profile it was.
+RUN = "mahavishnu-run"
+#: The assistants whose logs name a run's provider.
+_RUN_NAMED: frozenset[str] = frozenset({"codex", "pi", "opencode"})
+#: Pi's and OpenCode's own providers of a known vendor that genai-prices has no id for (Pi 0.73's
+#: built-in providers ``known_provider_id`` does not match; OpenCode Zen is ``opencode`` in both):
+#: the model says whose they are, as with no switch. Any other name genai-prices does not know is a
+#: provider the user defined.
+_BUILT_IN = frozenset(
+    {
+        "huggingface",
+        "kimi-coding",
+        "minimax-cn",
+        "opencode",
+        "opencode-go",
+        "vercel-ai-gateway",
+        "xiaomi",
+        "xiaomi-token-plan-ams",
+        "xiaomi-token-plan-cn",
+        "xiaomi-token-plan-sgp",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +144,11 @@ class ProfileEndpoints:
 class Attribution:
     """The provider in force for an assistant at a moment, from the switch history."""
 
-    def __init__(self, switches: Iterable[Switch], profiles: Mapping[str, ProfileEndpoints]) -> None:
+    def __init__(
+        self, switches: Iterable[Switch], profiles: Mapping[str, ProfileEndpoints], runs: Iterable[Run] = ()
+    ) -> None:
+        """``switches`` in the journal's order (oldest first); ``runs``: those ``mahavishnu run``
+        recorded."""
         self._profiles = profiles
         self._timelines: dict[tuple[Tool, str | None], tuple[list[float], list[str | None]]] = {}
         for switch in _resolved(_in_journal_order(switches)):
@@ -113,6 +156,11 @@ class Attribution:
             times.append(switch.time)
             names.append(switch.profile)
         self._switched = {tool for tool, _ in self._timelines}
+        self._runs: dict[str, tuple[list[float], list[Run]]] = {}
+        for run in sorted((r for r in runs if r.tool in _RUN_NAMED), key=lambda r: r.time):
+            times, started = self._runs.setdefault(run.tool, ([], []))
+            times.append(run.time)
+            started.append(run)
 
     def signature(self) -> str:
         """All that decides who served a request, as text: the timelines and the profiles (a cached
@@ -125,12 +173,26 @@ class Attribution:
             (name, p.stock, sorted((k, v or "") for k, v in p.base_urls.items()), sorted(p.models), p.own)
             for name, p in self._profiles.items()
         )
-        return repr((timelines, profiles))
+        started = sorted(
+            (tool, times, [(run.profile, run.model) for run in each])
+            for tool, (times, each) in self._runs.items()
+        )
+        return repr((timelines, profiles, started))
 
     def provider(self, tool: Tool, time: float, project: str | None, model: str, via: str = "") -> Provider:
+        if via == RUN and tool in _RUN_NAMED:
+            run = self._of_run(tool, time, model)
+            if run is not None:
+                return run
         named = self._named(tool, via)
         if named is not None:
             return named
+        if via == RUN and tool in _RUN_NAMED:  # a run of no profile known: unpriced, never the switch's
+            return Provider(RUN)
+        if via and via != SWITCHED and tool in _MANY_PROVIDERS:
+            if via in _BUILT_IN and (found := _provider_of_model(model)) is not None:
+                return Provider(found, price_id=found)  # (Vercel's gateway, OpenCode Zen…): the model's
+            return Provider(via)  # the user's own provider: unpriced unless usage.yaml prices it
         profile = self._in_force(tool, project, time, model) if project is not None else None
         if profile is None:
             profile = self._in_force(tool, None, time, model)
@@ -144,9 +206,10 @@ class Attribution:
         """The provider a log names: ``mahavishnu-<profile>`` (what a switch writes into Codex's
         config) is that profile's; the assistant's own provider id is its stock login. Pi and
         OpenCode name one on each message: a profile's name is that profile, an id genai-prices
-        knows is that provider. Any other name Codex logs is a provider the user defined (or one
-        of Codex's own, ``ollama``, ``azure``…): it keeps its name, priced as genai-prices prices
-        that id, else unpriced unless ``usage.yaml`` prices it, never at OpenAI's rates."""
+        knows is that provider (``provider`` takes the others). Any other name Codex logs is a
+        provider the user defined (or one of Codex's own, ``ollama``, ``azure``…): it keeps its
+        name, priced as genai-prices prices that id, else unpriced unless ``usage.yaml`` prices it,
+        never at OpenAI's rates."""
         if via.startswith(VIA_PREFIX) and via.removeprefix(VIA_PREFIX) in self._profiles:
             return self._of_profile(tool, via.removeprefix(VIA_PREFIX))
         if tool in _MANY_PROVIDERS:
@@ -160,13 +223,17 @@ class Attribution:
         return None
 
     def era(self, tool: Tool, project: str | None, time: float) -> tuple[int, int, bool]:
-        """How many switches of ``tool`` (in ``project``, and at user scope) came before ``time``,
-        and whether the last was within ``GRACE``: two requests of a model with the same era have
-        the same provider."""
-        if tool not in self._switched:  # never switched: one era (most requests)
+        """How many switches of ``tool`` (in ``project``; at user scope, plus the runs of it
+        recorded) came before ``time``, and whether the last switch was within ``GRACE``: two
+        requests of a model with the same era have the same provider (each count only grows with
+        ``time``, so an equal sum is an equal count of each)."""
+        runs = self._runs.get(tool)
+        if tool not in self._switched and runs is None:  # never switched nor run: one era (most requests)
             return _NO_SWITCH
         here, since_here = self._count(tool, project, time) if project is not None else (0, GRACE)
         there, since_there = self._count(tool, None, time)
+        if runs is not None:
+            there += bisect_right(runs[0], time)
         return here, there, min(since_here, since_there) < GRACE
 
     def _count(self, tool: Tool, project: str | None, time: float) -> tuple[int, float]:
@@ -175,6 +242,22 @@ class Attribution:
             return 0, GRACE
         count = bisect_right(timeline[0], time)
         return count, time - timeline[0][count - 1] if count else GRACE
+
+    def _of_run(self, tool: Tool, time: float, model: str) -> Provider | None:
+        """The profile of the latest run of ``tool`` on ``model`` started before ``time``; with none
+        recorded (a run before runs were), the one profile that names ``model`` for ``tool``'s
+        protocol, if only one does; else None."""
+        wanted = model_ref(model)
+        times, started = self._runs.get(tool, ([], []))
+        for run in reversed(started[: bisect_right(times, time)]):
+            if model_ref(run.model) == wanted:
+                return self._of_profile(tool, run.profile)
+        serving = [
+            name
+            for name, endpoints in self._profiles.items()
+            if wanted in endpoints.models and endpoints.base_urls.get(PROTOCOL[tool])
+        ]
+        return self._of_profile(tool, serving[0]) if len(serving) == 1 else None
 
     def _in_force(self, tool: Tool, project: str | None, time: float, model: str) -> str | None:
         """The profile in force in this scope (None: none, or the assistant's own as before any
@@ -270,7 +353,8 @@ def _provider_named(model: str) -> str | None:
 
 
 def from_history() -> Attribution:
-    """The attribution of this machine: Mahavishnu's switch history and its profiles now."""
+    """The attribution of this machine: Mahavishnu's switch history, the runs it started and its
+    profiles now."""
     from mahavishnu.config import load_settings
     from mahavishnu.environments.profiles import all_profiles
     from mahavishnu.errors import MahavishnuError
@@ -297,7 +381,8 @@ def from_history() -> Attribution:
         )
         for name, profile in profiles.items()
     }
-    return Attribution([s for record in switch_log.records() for s in switches_of(record)], endpoints)
+    journal = reversed(switch_log.records())  # (it lists them newest first: here, oldest first)
+    return Attribution([s for record in journal for s in switches_of(record)], endpoints, run_log.runs())
 
 
 def switches_of(record: SwitchRecord) -> list[Switch]:

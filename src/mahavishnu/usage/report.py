@@ -677,7 +677,7 @@ class _Folding:
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-SUMS_VERSION = 7  # 7: Codex's own provider names (attribution._named)
+SUMS_VERSION = 8  # 8: the switch log's order, runs, Pi's and OpenCode's own provider names (attribution)
 
 
 def _kept_sums(
