@@ -53,13 +53,13 @@ _CONTROLS = str.maketrans(
 
 #: A terminal's escape sequences whole: CSI (``ESC [ ... final``: colours, cursor, clearing) and OSC
 #: (``ESC ] ... BEL`` or ``ESC \\``: a window title, a hyperlink), and two-character escapes.
-_SEQUENCES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+ESCAPE_SEQUENCES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 
 
 def one_line(text: str) -> str:
     """``text`` as one line that prints as itself: a terminal's escape sequences dropped whole (not
     only their ESC), then what ``printable`` drops, white space folded to single spaces."""
-    return " ".join(printable(_SEQUENCES.sub("", text)).split())
+    return " ".join(printable(ESCAPE_SEQUENCES.sub("", text)).split())
 
 
 def printable(text: str) -> str:

@@ -287,6 +287,7 @@ def test_control_characters_in_a_model_name_never_reach_the_terminal(isolated_ho
     assert "7" in shown and not any(row.startswith("fake-row") for row in shown.splitlines())
     [record] = collect(["claude"], None, None)[0]
     assert record.model.startswith("claude") and record.model.isprintable()
+    assert not any(rest in record.model for rest in ("[2J", "[H", "]0;")), record.model  # sequences whole
 
 
 def test_verbose_lists_each_skipped_line_as_file_line_and_why(isolated_home: Path) -> None:

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from mahavishnu.clean_text import ESCAPE_SEQUENCES
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage.records import BadLine
 
@@ -38,7 +39,7 @@ def label(value: JSONValue | None) -> str | None:
         return None
     if len(found) <= LABEL_CHARS and found.isprintable():  # nearly always: no copy
         return found
-    cleaned = _CONTROLS.sub("", found)[:LABEL_CHARS]
+    cleaned = _CONTROLS.sub("", ESCAPE_SEQUENCES.sub("", found))[:LABEL_CHARS]  # ("[2J" shows nothing)
     return cleaned or None
 
 
