@@ -5,6 +5,7 @@ user's own back byte for byte."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,14 @@ def test_a_small_model_opencode_would_expand_is_refused(config_file: Path, isola
     with pytest.raises(ConfigError, match=r"openai\.haiku_model holds .*OpenCode would replace"):
         switch_llm("lab", load_settings(), tool="opencode")
     assert config_file.read_text() == USER_FILE
+
+
+def test_a_file_the_switch_creates_carries_the_schema_opencode_would_add(isolated_home: Path) -> None:
+    """OpenCode writes ``$schema`` into a config that lacks it as it loads it: a created file that
+    lacked it changed at OpenCode's first start, and a rollback warned of an edit by hand."""
+    from mahavishnu.environments.assistants.opencode import SCHEMA, apply_profile
+
+    created = json.loads(apply_profile(None, "opencode.json", {"name": "[mahavishnu] profile x"}, "m"))
+    assert next(iter(created)) == "$schema" and created["$schema"] == SCHEMA
+    theirs = '{\n  "theme": "dark"\n}\n'
+    assert "$schema" not in apply_profile(theirs, "opencode.json", {"name": "[mahavishnu] profile x"}, "m")

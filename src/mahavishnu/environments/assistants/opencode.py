@@ -99,6 +99,11 @@ def forget_key(values: set[str]) -> list[Path]:
     return removed
 
 
+#: What OpenCode writes into a config file of its own, and into one that lacks it when it loads it:
+#: a file a switch creates has it already, so OpenCode's first start does not change it.
+SCHEMA = "https://opencode.ai/config.json"
+
+
 def load(text: str | None, source: Path | str) -> JsonDocument:
     """The config, comments and layout kept (an empty or missing file is ``{}``)."""
     return JsonDocument.parse(text or "", source=str(source), comments=True)
@@ -133,6 +138,8 @@ def apply_profile(
     """``text`` selecting our provider ``entry``: ``model``, and ``small_model`` (else ``model``
     where the file has a ``small_model``, or one of a file it outranks is ``inherited``)."""
     doc = load(text, source)
+    if not (text or "").strip():  # (OpenCode adds it to a file without one as it loads it)
+        doc.set(["$schema"], SCHEMA)
     existing = doc.get(["provider", PROVIDER])
     if existing is not None and not is_ours(existing):
         raise InvalidConfigFileError(
