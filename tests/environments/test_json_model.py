@@ -341,3 +341,84 @@ def test_every_decode_runs_with_the_cycle_collector_paused(monkeypatch: pytest.M
         assert not gc.isenabled()  # paused by someone else: left paused
     finally:
         gc.enable()
+
+
+STRICT_FRAGMENTS = st.sampled_from(
+    [
+        *'{}[]:,"/\\*\n\t\r ab01-.eE',
+        *("//", "/*", "*/", "true", "null", "NaN", "-Infinity", '"k"', "\\x", "\\n", "\\u00e9", "\u2028"),
+        *("\x01", "\x1f", "\ufeff", '{"a": [1, {"b": "\x02"}]}', "[1,]", "01", "1."),
+    ]
+)
+
+
+def _strict_as_before(text: str) -> object:
+    """What a strict parse gave when ``json.loads`` read the whole text first, then ``read``."""
+    from mahavishnu.files.json_document import _check_strict_json
+
+    try:
+        _check_strict_json(text, "<text>")
+    except InvalidConfigFileError as exc:
+        return exc.message
+    return json_model.dump(json_model.read(text))
+
+
+@hypothesis.settings(max_examples=1000, deadline=None, database=None)
+@hypothesis.given(text=st.lists(STRICT_FRAGMENTS, min_size=1, max_size=16).map("".join))
+def test_a_strict_parse_refuses_what_json_refuses_with_its_words(text: str) -> None:
+    """A strict file is read with one decode, each container of its top level as ``read`` finds
+    it, the rest checked as ``json.loads`` checks it (comments, trailing commas, control characters
+    in strings, a byte order mark): the same texts accepted, the same errors, as reading it whole
+    with ``json.loads`` first."""
+    hypothesis.assume(text.strip())
+    model = json_model.read_strict(text)
+    expected = _strict_as_before(text)
+    assert (model if model is None else json_model.dump(model)) == (text if expected == text else None)
+    if model is None:
+        with pytest.raises(InvalidConfigFileError) as caught:
+            JsonDocument.parse(text, comments=False)
+        assert caught.value.message == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a\x01": 1}',
+        '{"a": "x\x1fy"}',
+        '"\x05"',
+        '{"a": "\\q"}',
+        '{"a": 1,}',
+        '{/*c*/"a": 1}',
+        "\ufeff{}",
+        '{"a": {"b": [1, 2,]}}',
+        '{"a": 1}\n// c\n',
+        "[1, 2, ]",
+        '{"a":1}{"b":2}',
+        '{"a": 01}',
+    ],
+)
+def test_a_strict_parse_names_each_mistake_as_json_does(text: str) -> None:
+    assert json_model.read_strict(text) is None
+    with pytest.raises(InvalidConfigFileError) as caught:
+        JsonDocument.parse(text, comments=False)
+    assert caught.value.message == _strict_as_before(text)
+
+
+def test_a_strict_file_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """json.loads over the whole file, then ``read`` decoding its containers again, read a 30 MB
+    settings.json twice."""
+    decoded: list[int] = []
+    real = json_model._DECODER.raw_decode
+
+    class Counting(json.JSONDecoder):
+        def raw_decode(self, s: str, idx: int = 0) -> tuple[Any, int]:
+            value, end = real(s, idx)
+            decoded.append(end - idx)
+            return value, end
+
+    monkeypatch.setattr(json_model, "_DECODER", Counting())
+    monkeypatch.setattr(json, "_default_decoder", Counting())
+    text = TEXTS[4]
+    doc = JsonDocument.parse(text, comments=False)
+    assert doc.dumps() == text
+    assert sum(decoded) == len('{\n    "allow": ["Bash(ls)", "Read"]\n  }') + len("{}")

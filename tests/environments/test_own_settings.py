@@ -317,3 +317,40 @@ def test_a_switch_fingerprints_each_text_of_a_file_once(
         _switch(profile, "claude")
         assert texts and len(texts) == len(set(texts)), profile
     assert json.loads((isolated_home / ".claude" / "settings.json").read_text()) == CLAUDE
+
+
+def test_a_switch_reads_a_files_record_once_and_writes_it_once(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the user's own settings are kept, a file's record holds the file twice (60 MB for a
+    settings.json of 30 MB): a provider switch read it four times (whose settings, what is kept, the
+    marks before and after the write) and wrote it twice, the second time as it was. It reads it to
+    learn whose settings the file holds, and again to write the kept copy back beside the new
+    fingerprint; a stock switch reads it once, for the kept copy."""
+    from mahavishnu.files import safe_write
+
+    settings = write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE, indent=2) + "\n")
+    _switch("qwen", "claude")
+    record = own_settings.kept_file(settings)
+    reads: list[Path] = []
+    writes: list[str] = []
+    read_text, write_private = Path.read_text, safe_write.write_private
+
+    def counted_read(self: Path, *args: object, **kwargs: object) -> str:
+        reads.extend([self] if self == record else [])
+        return read_text(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counted_write(path: Path, text: str, **kwargs: object) -> None:
+        writes.extend([text] if path == record else [])
+        write_private(path, text, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", counted_read)
+    monkeypatch.setattr(safe_write, "write_private", counted_write)
+    for profile in ("deepseek", "zai", "stock"):
+        reads.clear()
+        writes.clear()
+        _switch(profile, "claude")
+        assert len(reads) == (1 if profile == "stock" else 2), profile
+        assert len(writes) == 1, profile
+        assert record.read_text() == writes[0]
+    assert json.loads(settings.read_text()) == CLAUDE

@@ -22,11 +22,13 @@ say ours or not per file; for a file switched before any record, the switch log 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,17 +51,75 @@ def _record_file(path: Path) -> Path:
     return paths.backups_dir() / "own" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
-def _read(path: Path) -> dict[str, object]:
+@dataclass
+class _Known:
+    """What this switch knows of a file's record: its fields but the kept texts (``texts``: whether
+    it holds them), and whether this switch wrote it (``ours``: then the file holds what ``_write``
+    dumped, to the byte)."""
+
+    fields: dict[str, object]
+    texts: bool
+    ours: bool
+
+
+#: The records read or written during one switch (``one_switch``), by record file.
+_known: ContextVar[dict[Path, _Known] | None] = ContextVar("own_settings_known", default=None)
+#: What a record holds of the user's file: two copies of it (60 MB for a settings.json of 30 MB).
+_TEXTS = ("kept", "base")
+
+
+@contextlib.contextmanager
+def one_switch() -> Iterator[None]:
+    """Within this block, what a file's record says (but the kept texts) is read once, and the record
+    is not written again as it is: a switch asks three or four times (whose settings, what is kept,
+    ``mark`` before the write and after it), and once the user's own settings are kept each read
+    decodes two copies of the file. For a block in which no other process writes the records: a
+    switch holds the transaction lock (a dry run writes none)."""
+    token = _known.set({})
     try:
-        data = json.loads(_record_file(path).read_text(encoding="utf-8"))
+        yield
+    finally:
+        _known.reset(token)
+
+
+def _read(path: Path) -> dict[str, object]:
+    """The whole record, kept texts included, read from its file."""
+    target = _record_file(path)
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        data = {}
+    record = data if isinstance(data, dict) else {}
+    _remember(target, record, ours=False)
+    return record
+
+
+def _fields(path: Path) -> dict[str, object]:
+    """The record without its kept texts when this switch knows it already, else read (whole)."""
+    known = _known.get()
+    hit = known.get(_record_file(path)) if known is not None else None
+    return hit.fields if hit is not None else _read(path)
+
+
+def _remember(target: Path, record: dict[str, object], *, ours: bool) -> None:
+    known = _known.get()
+    if known is not None:
+        fields = {key: value for key, value in record.items() if key not in _TEXTS}
+        known[target] = _Known(fields, texts=_kept(record) is not None, ours=ours)
+
+
+def _kept_texts(path: Path, record: dict[str, object]) -> tuple[str, str] | None:
+    """The kept texts of a record ``_fields`` gave: read again only when they were left out of it."""
+    if any(key in record for key in _TEXTS):
+        return _kept(record)
+    known = _known.get()
+    hit = known.get(_record_file(path)) if known is not None else None
+    return None if hit is not None and not hit.texts else _kept(_read(path))
 
 
 def _write(path: Path, *, ours: bool, kept: tuple[str, str] | None, written: list[str]) -> None:
     own, base = kept or (None, None)
-    record = {
+    record: dict[str, object] = {
         "path": safe_write.source_key(path),
         "ours": ours,
         "kept": own,
@@ -69,6 +129,17 @@ def _write(path: Path, *, ours: bool, kept: tuple[str, str] | None, written: lis
     target = _record_file(path)
     paths.make_dir(target.parent)
     safe_write.write_private(target, json.dumps(record, indent=1) + "\n")  # may hold a key: mode 600
+    _remember(target, record, ours=True)
+
+
+def _holds_already(path: Path, *, ours: bool, written: list[str]) -> bool:
+    """Whether this switch wrote the record as ``mark`` would write it now (the same kept texts: a
+    provider switch writes the record's own back, a stock switch none)."""
+    known = _known.get()
+    last = known.get(_record_file(path)) if known is not None else None
+    if last is None or not last.ours or (not ours and last.texts):
+        return False
+    return last.fields == {"path": safe_write.source_key(path), "ours": ours, "written": written}
 
 
 def _written(record: dict[str, object]) -> list[str] | None:
@@ -165,7 +236,7 @@ def _inner_orders(order: tuple[list[_Pair], ...]) -> Iterator[str]:
 def ours(path: Path, digest: str) -> bool:
     """Whether the provider settings in ``path`` (``owned_digest``) are ones a switch of Mahavishnu
     wrote there: a set-up edited in by hand since, or by another tool, is the user's own."""
-    record = _read(path)
+    record = _fields(path)
     written = _written(record)
     if written is not None:
         if digest in written:
@@ -185,15 +256,17 @@ def mark(path: Path, *, ours: bool, digest: str) -> None:
     """After a switch: a provider switch leaves Mahavishnu's keys (their fingerprint is added to
     the ones it wrote; the kept copy stays for the way back); a stock switch leaves the user's own
     (nothing kept any more)."""
-    record = _read(path)
+    record = _fields(path)
     written = [d for d in _written(record) or [] if d != digest]
     if ours:
         written = [*written, digest][-_FINGERPRINTS:]  # a rollback may bring back an older one
-    _write(path, ours=ours, kept=_kept(record) if ours else None, written=written)
+    if _holds_already(path, ours=ours, written=written):  # the mark after the write, as before it
+        return
+    _write(path, ours=ours, kept=_kept_texts(path, record) if ours else None, written=written)
 
 
 def keep(path: Path, own: str, base: str) -> None:
-    _write(path, ours=False, kept=(own, base), written=_written(_read(path)) or [])
+    _write(path, ours=False, kept=(own, base), written=_written(_fields(path)) or [])
 
 
 #: How many fingerprints of what switches wrote into one file are remembered.

@@ -252,11 +252,13 @@ def _switch_llm(
         _nothing_to_switch(profile, scope, result)
         return result
     if dry_run:
-        own = _OwnSettings(profile, stock_of, dry_run=dry_run)
-        _plan_files([(each, own.prepare(each, edit)) for each, edit in edits], result)
+        with own_settings.one_switch():
+            own = _OwnSettings(profile, stock_of, dry_run=dry_run)
+            _plan_files([(each, own.prepare(each, edit)) for each, edit in edits], result)
         result.warnings += own.messages
         return result
-    with transaction.exclusive():  # what is the user's own, read, written and recorded as one
+    # what is the user's own, read, written and recorded as one
+    with transaction.exclusive(), own_settings.one_switch():
         own = _OwnSettings(profile, stock_of, dry_run=dry_run)
         _write_files([(each, own.prepare(each, edit)) for each, edit in edits], result, own, profile, backups)
     return result
@@ -411,8 +413,8 @@ class _OwnSettings:
         if stock is None:
             return edit
         self.touched.append(edit.path)
-        kept = own_settings.kept(edit.path)
-        if self.stock and kept is not None:
+        kept = own_settings.kept(edit.path) if self.stock else None  # (two copies of the file)
+        if kept is not None:
             restore = own_settings.Restore(edit.path, edit.transform, edit.validate, *kept)
             self.restores.append(restore)
             return replace(edit, transform=restore.transform)

@@ -7,11 +7,12 @@ and the same bytes after every edit). json-five is kept for JSON5 alone (single 
 hex numbers...): its parser takes ~3 s for a 500 KB file, this one milliseconds.
 
 A text is read here only once ``json.loads`` has accepted it, or its ``plain_text`` (comments and
-trailing commas blanked), so reading trusts it. Only the containers an edit goes into are read
-(``open_container``): every other object or array is an ``Unread`` node, a span of the text found by
-``json``'s C decoder, dumped as it was and decoded by ``json`` when its values are asked for. A switch
-that edits ``env`` in a 30 MB settings.json reads four members, not the million lines of its
-``projects`` map.
+trailing commas blanked), so reading trusts it; or by ``read_strict``, which checks what ``json.loads``
+would check as it reads (one decode of a strict JSON file, not two). Only the containers an edit goes
+into are read (``open_container``): every other object or array is an ``Unread`` node, a span of the
+text found by ``json``'s C decoder, dumped as it was and decoded by ``json`` when its values are asked
+for. A switch that edits ``env`` in a 30 MB settings.json reads four members, not the million lines of
+its ``projects`` map.
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ class Unread(Node):
 
 
 _KEYWORDS: dict[str, JSONValue] = {"true": True, "false": False, "null": None}
+#: What ``json.loads`` refuses inside a string, written as it is (escaped, it is fine).
+_CONTROL = re.compile(r"[\x00-\x1f]")
 _DECODER = json.JSONDecoder()
 
 #: Whitespace and comments, as json-five reads them (a line comment runs to ``\n``).
@@ -183,6 +186,41 @@ def read(text: str, plain: str | None = None) -> Text:
     if pos != len(text):
         raise ValueError(f"extra data at index {pos}")
     return root
+
+
+def read_strict(text: str) -> Text | None:
+    """``read(text)`` when ``json.loads`` accepts ``text``, None when it may not (its own decode then
+    names the mistake). One decode, not ``json.loads`` and then ``read``: each container in the top
+    level is decoded by ``json``'s decoder as ``read`` finds its end, as strictly as ``json.loads``
+    decodes it, and the rest (the top level's keys, strings, literals and the whitespace between
+    them) is checked here as ``json.loads`` checks it: no comment, no trailing comma, no control
+    character in a string, no byte order mark."""
+    if text.startswith("\ufeff"):
+        return None
+    try:
+        root = read(text)
+    except ValueError:
+        return None
+    return root if _strict_top(root) else None
+
+
+def _strict_top(root: Text) -> bool:
+    """Whether the top level ``read`` made of a text is strict JSON (what is inside its containers
+    was decoded by ``json``)."""
+    value = root.value
+    nodes: list[Node] = [value]
+    gaps = [root.wsc_before, root.wsc_after]
+    if isinstance(value, Object | Array):
+        if value.trailing_comma is not None:
+            return False
+        gaps.append(value.leading_wsc)
+        nodes += value.values
+        nodes += value.keys if isinstance(value, Object) else []
+    for node in nodes:
+        if isinstance(node, String) and _CONTROL.search(node.raw_value):
+            return False
+        gaps += (node.wsc_before, node.wsc_after)
+    return all(isinstance(item, str) for gap in gaps for item in gap)  # no Comment
 
 
 def open_container(node: Unread) -> Object | Array:
