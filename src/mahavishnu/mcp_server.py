@@ -9,8 +9,9 @@ share_insight, store_workflow_execution, search_everywhere; health_check, servic
 restart_service.
 
 Tools return JSON (structured content, echoed as text). A ``MahavishnuError`` becomes a tool error
-(``is_error``) carrying its message and hint. Tools that change configuration or services are
-annotated ``read_only_hint=False, destructive_hint=True`` and accept ``dry_run``.
+(``is_error``) carrying its message and hint; every tool error is scrubbed of secrets the caller gave
+(``ScrubbedErrors``). Tools that change configuration or services are annotated
+``read_only_hint=False, destructive_hint=True`` and accept ``dry_run``.
 
 Resources: ``mahavishnu://memory/{memory_id}`` (one memory) and ``mahavishnu://settings`` (the
 effective settings, secrets masked).
@@ -38,12 +39,13 @@ import logging
 import os
 import re
 import shlex
+import signal
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -55,8 +57,10 @@ from mcp.types import (
     PARSE_ERROR,
     CallToolResult,
     ErrorData,
+    InputRequiredResult,
     JSONRPCError,
     JSONRPCMessage,
+    JSONRPCNotification,
     TextContent,
     ToolAnnotations,
     jsonrpc_message_adapter,
@@ -77,8 +81,12 @@ from mahavishnu.json_types import JSONValue
 from mahavishnu.loopback import host_name, is_loopback
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from anyio.abc import ObjectReceiveStream, TaskStatus
+    from mcp.server.mcpserver import Context
     from mcp.server.transport_security import TransportSecuritySettings
-    from mcp.shared._stream_protocols import ReadStream, WriteStream
+    from mcp.shared._stream_protocols import WriteStream
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from mahavishnu.config import Settings
@@ -283,8 +291,8 @@ def tool_error(exc: MahavishnuError) -> ToolError:
 @contextmanager
 def _as_tool_errors() -> Iterator[None]:
     """Errors as the agent's tool result: ours with their hint; anything else (a bug of ours) with
-    its type and secret-scrubbed message, so the agent can tell what went wrong, and the traceback
-    in the server's log."""
+    its type and message, so the agent can tell what went wrong, and the traceback in the server's
+    log. Either is scrubbed of secrets on its way out (``ScrubbedErrors``)."""
     try:
         yield
     except MahavishnuError as exc:
@@ -292,10 +300,35 @@ def _as_tool_errors() -> Iterator[None]:
     except (ToolError, ResourceError):
         raise
     except Exception as exc:
-        from mahavishnu.redaction.scrub import scrub
-
         logging.getLogger(__name__).exception("tool failed")
-        raise ToolError(f"unexpected error: {type(exc).__name__}: {scrub(str(exc))}") from exc
+        raise ToolError(f"unexpected error: {type(exc).__name__}: {exc}") from exc
+
+
+def _readable(path: str, settings: Settings) -> Path:
+    """``path`` resolved, if MCP tools may read it (``readable_path``); an empty path, or a relative
+    one (relative to the server's working folder, which the agent does not know), is refused as
+    such rather than as outside the folders MCP tools may read."""
+    if not path.strip():
+        raise InvalidInputError("no path given", hint="Pass an absolute path (or one starting with ~/).")
+    if not os.path.isabs(os.path.expanduser(path)):
+        raise InvalidInputError(
+            f"{path!r} is a relative path: MCP tools take an absolute one",
+            hint="Pass the full path on the server's machine, e.g. /home/me/src/app or ~/src/app.",
+        )
+    return readable_path(path, settings)
+
+
+def _check_insight(content: str) -> None:
+    """An insight ``store_memory`` stores is as long as one ``share_insight`` (and the ★ Insight
+    collector) takes: ``MIN_INSIGHT_CHARS`` to ``MAX_INSIGHT_CHARS``, once normalised."""
+    from mahavishnu.memory.insights.extract import MAX_INSIGHT_CHARS, MIN_INSIGHT_CHARS, normalise_insight
+
+    length = len(normalise_insight(content))
+    if not MIN_INSIGHT_CHARS <= length <= MAX_INSIGHT_CHARS:
+        raise InvalidInputError(
+            f"an insight is {MIN_INSIGHT_CHARS:,}–{MAX_INSIGHT_CHARS:,} characters, this one {length:,}",
+            hint="Store shorter or longer text as another type (note, the default).",
+        )
 
 
 def _jsonable(data: object) -> JSONValue:
@@ -411,11 +444,32 @@ def build_server(backing: Backing | None = None) -> MCPServer:
     _knowledge_tools(tools, backing)
     _activity_tools(tools, backing)
     _service_tools(tools, backing)
-    server = MCPServer(
+    server = ScrubbedErrors(
         SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING", tools=tools
     )
     _resources(server, backing)
     return server
+
+
+class ScrubbedErrors(MCPServer):
+    """The SDK's server, each tool error scrubbed of secrets (``redaction.scrub``) before the caller
+    reads it, as the CLI's errors are (``cli.fast.common.error_lines``): an error may quote what the
+    caller gave, a key pasted where a profile's name, a path or a filter goes (``unknown profile
+    'sk-…'``, ``takes no argument 'sk-…'``). Every tool call passes here, and so every tool error
+    (message and hint), every refusal of a call's arguments and of an unknown tool."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            from mahavishnu.redaction.scrub import scrub
+
+            said = scrub(str(exc))
+            if said == str(exc):
+                raise
+            raise type(exc)(said) from exc.__cause__
 
 
 # -- providers -----------------------------------------------------------------------------------------------
@@ -499,6 +553,9 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         from mahavishnu.memory.core.models import QUESTIONS, with_questions
         from mahavishnu.services.question_writer import answered, asks, question_for
 
+        if type == "insight":
+            with _as_tool_errors():
+                _check_insight(content)
         asked = with_questions(metadata, questions or ())
         written = None  # none given: the provider memory.question_writer names writes one
         ask = QUESTIONS not in (asked or {}) and isinstance(content, str) and asks(type, backing.settings())
@@ -533,12 +590,13 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
     ) -> Annotated[CallToolResult, list[dict[str, object]]]:
         """Search the shared memory. mode: hybrid (default), vector or text. filters: type (one or a
         list), tags (all required), since/until (ISO dates), project, repo_id, agent_id, session_id,
-        workflow_id, source_system (a project also sees the memories of no project). Each hit has its
-        score, the searches that found it, "relevant" (the relevance judge's verdict that it answers
-        the query) and the memory. Repository chunks (type rag) come back only when asked for by
-        type (or use query_knowledge_base). An empty list means nothing stored is close; a project
-        (or group) filter under which nothing looks relevant, while memories outside it do, adds a
-        note saying so after the hits."""
+        workflow_id, source_system (a project also sees the memories of no project). min_score: 0 to
+        1, as scores are (1: the best match). Each hit has its score, the searches that found it,
+        "relevant" (the relevance judge's verdict that it answers the query) and the memory.
+        Repository chunks (type rag) come back only when asked for by type (or use
+        query_knowledge_base). An empty list means nothing stored is close; a project (or group)
+        filter under which nothing looks relevant, while memories outside it do, adds a note saying
+        so after the hits."""
         from mahavishnu.clean_text import clipped
         from mahavishnu.memory.core.authors import hit_dicts
         from mahavishnu.memory.core.elsewhere import outside_scope, sentence
@@ -547,6 +605,11 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         request: dict[str, object] = {"query": query, "mode": mode, "filters": filters}
         request |= {"min_score": min_score, "limit": limit}
         with _as_tool_errors():
+            if min_score is not None and not 0 <= min_score <= 1:  # (NaN too)
+                raise InvalidInputError(
+                    f"min_score must be between 0 and 1, got {min_score!r}",
+                    hint="Scores are 0 to 1 (1: the best match); leave min_score out to keep every hit.",
+                )
 
             def search(scope: dict[str, object] | None) -> list[dict[str, Any]]:
                 found = backing.daemon("search", {**request, "filters": scope}, SEARCH_SECONDS)
@@ -681,25 +744,28 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
     @_tool(tools, ADDITIVE)
     def import_transcript(path: str, project: str | None = None) -> list[dict[str, object]]:
         """Import a Claude Code session transcript (.jsonl, or a directory of them such as
-        ~/.claude/projects) on the server's machine: turns become searchable and ★ Insights are
-        collected. Importing again adds only new turns."""
+        ~/.claude/projects; an absolute path, or one starting with ~/) on the server's machine: turns
+        become searchable and ★ Insights are collected. Importing again adds only new turns."""
         from mahavishnu.memory.loop.conversations import import_transcripts
 
         with _as_tool_errors():
-            allowed = readable_path(path, backing.settings())
+            allowed = _readable(path, backing.settings())
             return [dict(r.to_dict()) for r in import_transcripts(backing.store(), allowed, project=project)]
 
     @_tool(tools, READ_ONLY)
     def list_insights(
         project: str | None = None, since: str | None = None, limit: int = 50
-    ) -> list[dict[str, object]]:
+    ) -> Annotated[CallToolResult, list[dict[str, object]]]:
         """★ Insights, newest first: all, or those a project sees (its own and those shared with it).
         Each has its text, source, and the projects it is shared with."""
         from mahavishnu.memory.insights.cross_project import list_insights as insights
 
         with _as_tool_errors():
             found = insights(backing.store(), project=project, since=since, limit=limit)
-            return [for_agents(i.to_dict()) for i in found]  # a JSON object, as the tool's output schema says
+            given = ", ".join(f"{k} {v!r}" for k, v in (("project", project), ("since", since)) if v)
+            recorded = bool(found) or bool(given and insights(backing.store(), limit=1))
+            nothing = f"no insights match {given}" if recorded else "no insights yet"  # (as the CLI says)
+            return _found([for_agents(i.to_dict()) for i in found], nothing)
 
     @_tool(tools, ADDITIVE)
     def share_insight(
@@ -778,14 +844,14 @@ def _knowledge_tools(tools: list[Tool], backing: Backing) -> None:
         include: list[str] | None = None,
         exclude: list[str] | None = None,
     ) -> dict[str, object]:
-        """Index a repository (a directory on the machine the server runs on) into the shared store as
-        rag memories: changed files are re-chunked and re-embedded, unchanged ones cost one hash,
-        chunks of deleted files are removed. include/exclude: gitignore-style patterns. Returns the
-        run's counts."""
+        """Index a repository (a directory on the machine the server runs on: an absolute path, or one
+        starting with ~/) into the shared store as rag memories: changed files are re-chunked and
+        re-embedded, unchanged ones cost one hash, chunks of deleted files are removed.
+        include/exclude: gitignore-style patterns. Returns the run's counts."""
         from mahavishnu.memory.ingest.pipeline import ingest_repository as ingest
 
         with _as_tool_errors():
-            allowed = readable_path(path, backing.settings())
+            allowed = _readable(path, backing.settings())
             report = ingest(
                 backing.store(),
                 allowed,
@@ -904,54 +970,137 @@ def _resources(server: MCPServer, backing: Backing) -> None:
 # -- transports ----------------------------------------------------------------------------------------------
 
 
-def serve_stdio(server: MCPServer) -> None:
-    """Serve on stdin/stdout. While serving, the SDK keeps the protocol on a private duplicate of
-    fd 1 and points fd 1 (and ``sys.stdout``) at stderr, so a stray print, or a native library
-    writing to fd 1, cannot corrupt the protocol stream. A line the SDK cannot read, it drops
-    without a word, and its client waits for an answer forever: ``Screened`` answers each."""
-    anyio.run(_serve_stdio, server)
+def serve_stdio(server: MCPServer) -> bool:
+    """Serve on stdin/stdout until stdin ends or SIGINT (Ctrl-C) comes; whether SIGINT stopped it.
+    While serving, the protocol
+    is kept on private duplicates of fd 0 and 1: fd 0 points at the null device (``_stdin_wire``),
+    so a child or a library that reads stdin reads none of it, and fd 1 (and ``sys.stdout``) at
+    stderr (the SDK's transport), so a stray print, or a native library writing to fd 1, cannot
+    corrupt it. ``_stdin_lines`` reads the lines, ``Screened`` parses them as the SDK would and
+    answers each request the SDK would leave unanswered."""
+    interrupted = threading.Event()
+    try:
+        anyio.run(_serve_stdio, server, interrupted)
+    except KeyboardInterrupt:  # (Ctrl-C before the server reads stdin: a stop, as after)
+        return True
+    return interrupted.is_set()
 
 
-async def _serve_stdio(server: MCPServer) -> None:
+async def _serve_stdio(server: MCPServer, interrupted: threading.Event) -> None:
     from mcp.server.stdio import stdio_server
 
-    lowlevel = server._lowlevel_server  # as MCPServer.run_stdio_async, with the read stream screened
-    async with stdio_server() as (read_stream, write_stream):
-        options = lowlevel.create_initialization_options()
-        await lowlevel.run(Screened(read_stream, write_stream), write_stream, options)
+    lowlevel = server._lowlevel_server  # as MCPServer.run_stdio_async, with stdin read here
+    no_input = cast("anyio.AsyncFile[str]", _NoInput())  # (the SDK's transport only iterates it)
+    with _stdin_wire() as wire:
+        async with _stdin_lines(wire, interrupted) as lines, stdio_server(stdin=no_input) as streams:
+            unread, write_stream = streams
+            await unread.aclose()  # (what the SDK reads: nothing)
+            options = lowlevel.create_initialization_options()
+            await lowlevel.run(Screened(lines, write_stream), write_stream, options)
+
+
+class _NoInput:
+    """What the SDK's stdio transport reads in place of stdin (``_stdin_lines`` reads it): nothing."""
+
+    def __aiter__(self) -> _NoInput:
+        return self
+
+    async def __anext__(self) -> str:
+        raise StopAsyncIteration
+
+
+@contextmanager
+def _stdin_wire() -> Iterator[int]:
+    """stdin's pipe on a private descriptor while fd 0 points at the null device (as the SDK's
+    transport would arrange, had it read stdin); fd 0 restored after. The private descriptor stays
+    open: the thread reading it may still be in a read."""
+    import fcntl
+
+    wire = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(null, 0)
+    finally:
+        os.close(null)
+    try:
+        yield wire
+    finally:
+        os.dup2(wire, 0)
+
+
+@asynccontextmanager
+async def _stdin_lines(wire: int, interrupted: threading.Event) -> AsyncIterator[ObjectReceiveStream[str]]:
+    """The lines read from ``wire`` (UTF-8, a bad byte as U+FFFD, as the SDK's transport reads
+    stdin), by a daemon thread; they end at the end of input, or at SIGINT (Ctrl-C: ``interrupted``
+    set), which so ends the server as a closed stdin does. The SDK reads stdin in a worker thread
+    its event loop waits for: Ctrl-C could not end the server while the client kept stdin open. A
+    daemon thread blocked in a read holds nothing up."""
+    from anyio.from_thread import BlockingPortal
+
+    send, receive = anyio.create_memory_object_stream[str](0)
+
+    def read(portal: BlockingPortal) -> None:
+        with suppress(Exception), open(wire, encoding="utf-8", errors="replace", closefd=False) as text:
+            for line in text:
+                portal.call(send.send, line)
+        with suppress(Exception):  # (the end of input; unless the server has ended first)
+            portal.call(send.close)
+
+    async def end_at_sigint(*, task_status: TaskStatus[None]) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            task_status.started()
+            async for _ in signals:
+                interrupted.set()
+                send.close()
+
+    async with BlockingPortal() as portal, anyio.create_task_group() as tasks:
+        await tasks.start(end_at_sigint)
+        threading.Thread(target=read, args=(portal,), name="mcp-stdin", daemon=True).start()
+        try:
+            yield receive
+        finally:
+            receive.close()  # (a line the thread is still handing over is refused, ending it)
+            tasks.cancel_scope.cancel()
 
 
 class Screened:
-    """The stdio transport's read stream, where a line the SDK could not read (``json.loads``
-    takes what pydantic's parser refuses) is read again with each lone surrogate (``"\\ud800"``) as
-    U+FFFD, or else answered with a JSON-RPC error naming its id where it has one: a line that is
-    not JSON (-32700), or JSON nested deeper than the SDK reads, or no JSON-RPC message (-32600).
-    A notification that cannot be read is dropped, as JSON-RPC wants."""
+    """The JSON-RPC messages of stdin's lines, each parsed as the SDK's transport parses it, with
+    what the SDK would leave unanswered, and its client waiting forever, answered instead. A line
+    the SDK cannot read (``json.loads`` takes what pydantic's parser refuses) is read again with
+    each lone surrogate (``"\\ud800"``) as U+FFFD, or else answered with a JSON-RPC error naming its
+    id where it has one: a line that is not JSON (-32700), or JSON nested deeper than the SDK
+    reads, or no JSON-RPC message (-32600). A request whose id is no JSON-RPC id (an object, an
+    array, true, 1.5, null), which the SDK reads as a notification, is answered -32600 with id
+    null. A notification that cannot be read is dropped, as JSON-RPC wants."""
 
-    def __init__(
-        self, inner: ReadStream[SessionMessage | Exception], answer: WriteStream[SessionMessage]
-    ) -> None:
-        self._inner = inner
+    last_context = None  # (the SDK's dispatcher then runs each message in its own context)
+
+    def __init__(self, lines: ObjectReceiveStream[str], answer: WriteStream[SessionMessage]) -> None:
+        self._lines = lines
         self._answer = answer
-
-    @property
-    def last_context(self) -> object:
-        return getattr(self._inner, "last_context", None)
 
     async def receive(self) -> SessionMessage | Exception:
         while True:
-            item = await self._inner.receive()
-            if not isinstance(item, ValidationError):
-                return item
-            line, data = _refused(item)
-            message = _repaired(data)
-            if message is not None:
-                return SessionMessage(message)
-            if not (isinstance(data, dict) and "id" not in data):  # (a notification: no answer)
-                await self._answer.send(SessionMessage(_refusal(item, line, data)))
+            line = await self._lines.receive()
+            try:
+                message = jsonrpc_message_adapter.validate_json(line, by_name=False)
+            except ValidationError as error:
+                data = _loaded(line)
+                repaired = _repaired(data)
+                if repaired is not None:
+                    return SessionMessage(repaired)
+                if not (isinstance(data, dict) and "id" not in data):  # (a notification: no answer)
+                    await self._answer.send(SessionMessage(_refusal(error, line, data)))
+                continue
+            except Exception as exc:  # as the SDK's transport does: the dispatcher logs it
+                return exc
+            if isinstance(message, JSONRPCNotification) and _has_id(line):
+                await self._answer.send(SessionMessage(JSONRPCError(jsonrpc="2.0", id=None, error=_NO_ID)))
+                continue
+            return SessionMessage(message)
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        await self._lines.aclose()
 
     def __aiter__(self) -> Screened:
         return self
@@ -969,15 +1118,9 @@ class Screened:
         await self.aclose()
 
 
-def _refused(error: ValidationError) -> tuple[str, object]:
-    """What the SDK refused: the line its parser could not read and what ``json.loads`` makes of
-    it (``_MISSING``: nothing), or, for JSON that is no JSON-RPC message, "" and that JSON."""
-    errors = error.errors(include_url=False)
-    given = errors[0].get("input") if errors else None
-    return (given, _loaded(given)) if isinstance(given, str) else ("", given)
-
-
 _MISSING = object()
+#: What a request whose id is no JSON-RPC id is answered (with id null).
+_NO_ID = ErrorData(code=INVALID_REQUEST, message="Invalid request: an id is a string or an integer")
 
 
 def _loaded(line: str) -> object:
@@ -986,6 +1129,13 @@ def _loaded(line: str) -> object:
         return json.loads(line)
     except (ValueError, RecursionError):
         return _MISSING
+
+
+def _has_id(line: str) -> bool:
+    """Whether ``line``, read as a notification, is an object with an ``id``: a request whose id
+    the SDK refused (a notification has none)."""
+    data = _loaded(line)
+    return isinstance(data, dict) and "id" in data
 
 
 def _repaired(data: object) -> JSONRPCMessage | None:
@@ -1007,8 +1157,8 @@ _ID_LAST = re.compile(r',\s*"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")\s*\}\s*$')
 
 
 def _refusal(error: ValidationError, line: str, data: object) -> JSONRPCError:
-    """The JSON-RPC error answering ``line``: its id, when one can be told, and what is wrong (the
-    parser's words, never the line's text)."""
+    """The JSON-RPC error answering ``line`` (``data``: as ``json.loads`` reads it): its id, when
+    one can be told, and what is wrong (the parser's words, never the line's text)."""
     if isinstance(data, dict):
         found = data.get("id")
     else:

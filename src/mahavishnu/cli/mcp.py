@@ -114,18 +114,32 @@ def serve(
 
 
 def _check_host(host: str, *, no_auth: bool) -> None:
-    """Before anything starts: ``--no-auth`` is for loopback only (an error elsewhere, never silently
-    dropped); a non-loopback address gets a one-line warning, as it serves plain HTTP to the network."""
+    """Before anything starts: a host that does not resolve is an error; ``--no-auth`` is for
+    loopback only (an error elsewhere, never silently dropped); a host that is not this machine only
+    (a loopback name or address, or a name resolving to loopback addresses only) gets a one-line
+    warning, as it serves plain HTTP to the network."""
+    import socket
+
     from mahavishnu.errors import InvalidInputError
     from mahavishnu.loopback import is_loopback
 
     if is_loopback(host):
         return
+    try:
+        addresses = {str(found[4][0]) for found in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError) as exc:
+        raise InvalidInputError(
+            f"cannot serve on {host}: no such host ({getattr(exc, 'strerror', None) or exc})",
+            hint="Give --host an address of this machine (127.0.0.1: this machine only; 0.0.0.0: every "
+            "interface) or a name that resolves to one.",
+        ) from None
     if no_auth:
         raise InvalidInputError(
             f"--no-auth is for loopback only: refusing to serve {host} without the bearer token",
             hint="Drop --no-auth (every request then needs the token), or serve on 127.0.0.1.",
         )
+    if all(is_loopback(address) for address in addresses):
+        return  # (a name for this machine only: 127.0.1.1, say)
     sys.stderr.write(
         f"mahavishnu mcp: WARNING: serving on {host}: other machines can reach it over plain HTTP "
         "(no TLS: the bearer token and every call cross the network unencrypted)\n"
@@ -136,7 +150,14 @@ def _serve(server: MCPServer, *, http: bool, host: str, port: int, no_auth: bool
     from mahavishnu import mcp_server
 
     if not http:
-        mcp_server.serve_stdio(server)
+        if sys.stdin is not None and sys.stdin.isatty():  # started by hand (stdout: the protocol's only)
+            sys.stderr.write(
+                "mahavishnu mcp: waiting for an MCP client on standard input (Ctrl-C to stop); an "
+                "assistant starts this itself: see `mahavishnu mcp install`\n"
+            )
+            sys.stderr.flush()
+        if mcp_server.serve_stdio(server):  # until stdin ends, or Ctrl-C: 130, as with --http
+            raise typer.Exit(130)
         return
     token = None
     if no_auth:

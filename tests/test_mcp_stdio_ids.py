@@ -1,0 +1,53 @@
+"""`mahavishnu mcp serve` (stdio) answers a request whose id is no JSON-RPC id (an object, an array,
+true, 1.5, null): the SDK read it as a notification and answered nothing, and its client waited
+forever. A request it cannot read for another reason (``"jsonrpc": "1.0"``, a method that is a
+number, params that are a string) is answered with its id, where the id is one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from test_mcp_stdio_hostile import Wire
+
+
+@pytest.fixture(scope="module")
+def wire() -> Iterator[Wire]:
+    served = Wire()
+    yield served
+    assert "Traceback" not in served.close()
+
+
+@pytest.mark.parametrize(
+    ("line", "answered_id"),
+    [
+        (b'{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}', None),
+        (b'{"jsonrpc":"2.0","id":[1],"method":"ping"}', None),
+        (b'{"jsonrpc":"2.0","id":true,"method":"ping"}', None),
+        (b'{"jsonrpc":"2.0","id":1.5,"method":"ping"}', None),
+        (b'{"jsonrpc":"2.0","id":null,"method":"ping"}', None),
+        (b'{"jsonrpc":"2.0","id":{"x":1},"method":"tools/call","params":{"name":"list_llms"}}', None),
+        (b'{"jsonrpc":"1.0","id":20,"method":"ping"}', 20),
+        (b'{"jsonrpc":"2.0","id":21}', 21),
+        (b'{"jsonrpc":"2.0","id":22,"method":5}', 22),
+        (b'{"jsonrpc":"2.0","id":23,"method":"tools/list","params":"x"}', 23),
+        (b'{"jsonrpc":"1.0","id":"twenty-four","method":"ping"}', "twenty-four"),
+    ],
+)
+def test_an_invalid_request_is_answered_invalid_request_with_its_id_where_it_has_one(
+    wire: Wire, line: bytes, answered_id: object
+) -> None:
+    wire.send(line)
+    answer = wire.answer(seconds=10)
+    assert answer["id"] == answered_id, answer
+    assert answer["error"]["code"] == -32600, answer
+    wire.send(b'{"jsonrpc":"2.0","id":99,"method":"ping"}')
+    assert wire.answer() == {"jsonrpc": "2.0", "id": 99, "result": {}}  # still serving, in order
+
+
+def test_a_notification_still_gets_no_answer(wire: Wire) -> None:
+    wire.send(b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"id":1}}')
+    wire.send(b'{"jsonrpc":"2.0","method":"notifications/x","params":{"id":{"a":1}}}')
+    wire.send(b'{"jsonrpc":"2.0","id":98,"method":"ping"}')
+    assert wire.answer() == {"jsonrpc": "2.0", "id": 98, "result": {}}  # the next line is the ping's
