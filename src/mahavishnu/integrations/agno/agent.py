@@ -24,9 +24,12 @@ that cannot be written is logged (Agno would log and carry on anyway).
 ``MahavishnuTools`` is an Agno ``Toolkit`` with two tools: ``search_memories`` (the store's hybrid
 search, within the project when one is set; a quarantined memory's text withheld, as the MCP server
 withholds it) and ``store_memory`` (a ``kept`` memory, as the MCP server's ``store_memory`` makes,
-its ``source_system`` ``agno``). Each call opens the store and closes
-it again, so an agent holds no store open between runs; errors come back to the model as text with
-their hint.
+its ``source_system`` ``agno``): a note, a decision or an insight, ``STORABLE_TYPES``. An insight is
+stored as every insight is (``store_insights``: its length checked, once for everyone, shared with the
+project); the other types are written by what makes them one (``agent``: the conversations above,
+``rag``: an ingested or indexed corpus's chunks, ``workflow``: a run's record). Each call opens the
+store and closes it again, so an agent holds no store open between runs; errors come back to the
+model as text with their hint.
 """
 
 from __future__ import annotations
@@ -37,14 +40,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 from agno.tools.toolkit import Toolkit
 
 from mahavishnu import wording
-from mahavishnu.errors import MahavishnuError
+from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.memory.core.models import MAX_NAME_CHARS, project_or_none
 from mahavishnu.memory.core.provenance import held_back, withheld
+from mahavishnu.memory.insights.cross_project import store_insights
 from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
 if TYPE_CHECKING:
@@ -56,6 +60,9 @@ if TYPE_CHECKING:
 FRAMEWORK = "agno"
 _log = logging.getLogger(__name__)
 StoreOpener = Callable[[], "MemoryStore"]
+#: The types ``store_memory`` takes (Agno offers the model these, from the annotation).
+StorableType = Literal["note", "decision", "insight"]
+STORABLE_TYPES: tuple[StorableType, ...] = get_args(StorableType)
 
 
 def _open_default() -> MemoryStore:
@@ -206,7 +213,9 @@ class MahavishnuTools(Toolkit):
         }
         return row if why is None else {**row, "quarantined": why}
 
-    def store_memory(self, content: str, memory_type: str = "note", tags: list[str] | None = None) -> str:
+    def store_memory(
+        self, content: str, memory_type: StorableType = "note", tags: list[str] | None = None
+    ) -> str:
         """Keep something in the shared memory, for this agent and every other assistant to find
         later: a fact, a decision, a lesson. Returns the stored memory's id.
 
@@ -215,8 +224,25 @@ class MahavishnuTools(Toolkit):
             memory_type: note, decision or insight (default note).
             tags: A few words to find it by.
         """
+        if memory_type not in STORABLE_TYPES:
+            return _tool_error(
+                InvalidInputError(
+                    f"an agent stores a note, a decision or an insight, not {memory_type!r}",
+                    hint="Pass memory_type note, decision or insight.",
+                )
+            )
         try:
             with _opened(self.open_store) as store:
+                if memory_type == "insight":  # as every insight: its length checked, shared with the project
+                    [insight] = store_insights(
+                        store,
+                        [content],
+                        project=self.project,
+                        tags=tags or (),
+                        source=FRAMEWORK,
+                        source_system=FRAMEWORK,
+                    )
+                    return f"stored as memory {insight.id}"
                 stored = store.add(
                     content,
                     memory_type,

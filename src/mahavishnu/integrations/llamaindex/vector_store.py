@@ -19,7 +19,7 @@ two documents would otherwise be one memory, and deleting either document delete
 node), ``repo_id`` the collection, ``source_system``
 ``llamaindex``, tags ``llamaindex``, ``doc:<ref_doc_id>``, ``node:<node_id>``, and in its metadata
 the node itself (LlamaIndex's ``node_to_metadata_dict``) and the ``path`` for ``mahavishnu memory
-query`` to show. The memory store embeds the text with its own model (as
+query`` to show (no line range: a node has none). The memory store embeds the text with its own model (as
 every memory is embedded, scrubbed of secrets first); ``MahavishnuEmbedding`` gives LlamaIndex the
 same model for its queries, so a query vector is compared with vectors of its own space.
 
@@ -163,7 +163,8 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
             "content": f"{_first_line(path, node.ref_doc_id)}\n{text}",
             "type": RAG,
             "tags": tags,
-            "metadata": {NODE_KEY: saved, "path": path, "start_line": 0, PATH_LINE: True},
+            # no start_line/end_line: a node has no lines of a file (``memory ingest``'s chunks have)
+            "metadata": {NODE_KEY: saved, "path": path, PATH_LINE: True},
             "project": self.project,
             "repo_id": self.collection,
             "source_system": SOURCE,
@@ -210,6 +211,8 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
         if query.node_ids:
             rest = _and(rest, MetadataFilter(key="id_", value=query.node_ids, operator=FilterOperator.IN))
         wanted = query.similarity_top_k
+        if wanted < 1:  # LlamaIndex passes it on as given: -1 answered [] as though nothing matched
+            raise ValueError(f"similarity_top_k must be 1 or more, not {wanted}")
         depth = wanted if rest is None else min(MAX_LIMIT, max(4 * wanted, 50))
         while True:
             found = self._search(query, mode, scoped, depth)

@@ -11,9 +11,10 @@
 flow's ``on_completion=[...]`` lists. Each run becomes one ``workflow_executions`` row and its
 ``workflow`` memory: ``workflow_id`` the flow's name (``FLOW/TASK`` for a task), adapter ``prefect``,
 the status (completed, failed, cancelled), the duration, the state's message as the error, and as
-result the run's id, name, state and parameters, secrets masked (``redaction/scrub.py``: values under
-secret-looking names, and anything shaped like a key). A hook never fails the run: a store that
-cannot be written is logged.
+result the run's id, name, state and parameters (a task's read from its run's context:
+``task_parameters``), secrets masked (``redaction/scrub.py``: values under secret-looking names, and
+anything shaped like a key) and each over 10,000 characters of JSON kept as its size, a flow's and a
+task's alike. A hook never fails the run: a store that cannot be written is logged.
 
 ``import_runs`` backfills from a Prefect API (``mahavishnu memory workflows import-prefect``): the
 finished flow runs, each recorded once (a run a hook recorded is skipped, by its run id).
@@ -85,7 +86,12 @@ class Recorder:
 
     def task_hook(self, task: Task[..., Any], task_run: TaskRun, state: State) -> None:
         name = f"{_current_flow_name() or 'task'}/{task.name}"
-        self._safely(name, lambda store: record_task_run(store, name, task_run, state, self.project))
+        self._safely(
+            name,
+            lambda store: record_task_run(
+                store, name, task_run, state, self.project, task_parameters(task_run)
+            ),
+        )
 
     def _safely(self, name: str, write: Callable[[MemoryStore], object]) -> None:
         try:
@@ -157,10 +163,45 @@ def record_flow_run(
 
 
 def record_task_run(
-    store: MemoryStore, name: str, task_run: TaskRun, state: State, project: str | None = None
+    store: MemoryStore,
+    name: str,
+    task_run: TaskRun,
+    state: State,
+    project: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> None:
+    """``parameters``: the run's (``task_parameters`` in its hook); a ``TaskRun`` holds none."""
     extra = {"flow_run_id": str(task_run.flow_run_id)} if task_run.flow_run_id else {}
-    _record(store, name, "task", task_run, state, {}, project, extra)
+    _record(store, name, "task", task_run, state, parameters or {}, project, extra)
+
+
+def task_parameters(task_run: TaskRun) -> dict[str, Any]:
+    """The parameters of ``task_run``, read in its state hook from the run's context, where Prefect's
+    engine keeps them (neither the ``TaskRun`` nor Prefect's server holds a task run's parameters);
+    an upstream task's future passed on as its result, as the task got it (the context holds the
+    parameters as given, before Prefect resolved them). ``{}`` outside that run."""
+    from prefect.context import TaskRunContext
+    from prefect.utilities.collections import visit_collection
+
+    context = TaskRunContext.get()
+    if context is None or context.task_run is None or context.task_run.id != task_run.id:
+        return {}
+    parameters = dict(context.parameters)
+    try:
+        resolved = visit_collection(parameters, _future_result, return_data=True, remove_annotations=True)
+    except Exception:  # an object the visit cannot copy: recorded as given (its text, masked)
+        return parameters
+    return resolved if isinstance(resolved, dict) else parameters
+
+
+def _future_result(value: Any) -> Any:
+    """A finished upstream future as its result; any other value as it is."""
+    from prefect.futures import PrefectFuture
+
+    if not isinstance(value, PrefectFuture):
+        return value
+    state = value.state
+    return value.result(raise_on_failure=False) if state.is_completed() else f"[{state.name} task run]"
 
 
 def _record(

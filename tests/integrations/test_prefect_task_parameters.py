@@ -1,0 +1,90 @@
+"""A decorated task's runs record their parameters, masked and size-capped as a flow's are: Prefect
+keeps a task run's parameters neither in its ``TaskRun`` nor on its server, so the record had ``{}``.
+Real Prefect flows and tasks, against the Prefect server of ``test_prefect.py`` (its fixtures, used
+as they are: Prefect's ephemeral server once never answered on CI)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from test_prefect import (  # noqa: F401  (fixtures, used by name)
+    CANARY,
+    fake_embedder,
+    open_store,
+    prefect_home,
+    prefect_settings,
+    workflows,
+)
+
+
+def test_a_task_run_records_its_parameters_as_a_flow_run_does() -> None:
+    from prefect import flow, task
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    @record_runs(project="etl", open_store=open_store)
+    @task
+    def load(table: str, rows: int) -> int:
+        return rows
+
+    @record_runs(project="etl", open_store=open_store)
+    @flow(name="orders-load")
+    def orders() -> int:
+        return load("orders", 42)
+
+    assert orders() == 42
+    [run] = workflows("--workflow", "orders-load/load")
+    assert run["status"] == "completed"
+    assert run["result"]["parameters"] == {"table": "orders", "rows": 42}
+
+
+def test_a_task_runs_parameters_are_masked_and_capped_as_a_flows_are() -> None:
+    from prefect import flow, task
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    rows = [{"id": n, "name": f"customer {n}"} for n in range(2_000)]
+
+    @record_runs(open_store=open_store)
+    @task
+    def push(rows: list[dict[str, Any]], password: str, db: dict[str, str], note: str) -> int:
+        return len(rows)
+
+    @flow(name="push-load")
+    def pushing() -> int:
+        db = {"auth_token": "plainwords", "host": "db1"}
+        return push(rows, "correcthorsebatterystaple", db, f"key {CANARY}")
+
+    assert pushing() == 2_000
+    [run] = workflows("--workflow", "push-load/push")
+    recorded = run["result"]["parameters"]
+    assert recorded["rows"] == f"[{len(json.dumps(rows)):,} characters of JSON, not kept]"
+    assert recorded["password"] == "[REDACTED:secret]"
+    assert recorded["db"] == {"auth_token": "[REDACTED:secret]", "host": "db1"}
+    assert recorded["note"].startswith("key ") and CANARY not in json.dumps(run)
+
+
+def test_an_upstream_future_is_recorded_as_its_result_and_a_failed_task_keeps_its_parameters() -> None:
+    from prefect import flow, task
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    @task
+    def count(table: str) -> int:
+        return len(table) * 7
+
+    @record_runs(open_store=open_store)
+    @task
+    def check(table: str, rows: int) -> None:
+        raise ValueError(f"{table} has {rows} rows, wanted 0")
+
+    @flow(name="checks")
+    def checks() -> None:
+        counted = count.submit("orders")
+        check.submit("orders", counted).wait()
+
+    checks()
+    [run] = workflows("--workflow", "checks/check")
+    assert run["status"] == "failed" and "orders has 42 rows" in run["error"]
+    assert run["result"]["parameters"] == {"table": "orders", "rows": 42}
