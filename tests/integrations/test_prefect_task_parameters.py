@@ -6,8 +6,10 @@ as they are: Prefect's ephemeral server once never answered on CI)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from test_prefect import (  # noqa: F401  (fixtures, used by name)
     CANARY,
     fake_embedder,
@@ -16,6 +18,22 @@ from test_prefect import (  # noqa: F401  (fixtures, used by name)
     prefect_settings,
     workflows,
 )
+
+DRAIN_SECONDS = 30.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def events_to_this_server(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Prefect's events worker (task run states, heartbeats) is one per process, its client bound to
+    the API it first sent to: after ``test_prefect.py``'s server stopped, this module's events went
+    there, and the process, exiting, retried them for 18 minutes. Drained before this module's runs
+    (the next worker sends to this server) and after them (while this server still answers)."""
+    request.getfixturevalue("prefect_home")  # set up before, torn down after this fixture
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all(timeout=DRAIN_SECONDS)
+    yield
+    EventsWorker.drain_all(timeout=DRAIN_SECONDS)
 
 
 def test_a_task_run_records_its_parameters_as_a_flow_run_does() -> None:
