@@ -100,7 +100,7 @@ def test_a_pi_line_with_a_count_that_cannot_be_a_bill_is_skipped_and_counted(hom
     records, _, skipped = collect(["pi"], None, None)
     assert skipped == 1 and len(records) == 5
     [escaped_record] = [r for r in records if r.key == "pi:resp_escaped"]
-    assert escaped_record.model == "gpt-5]0;ownedfake"  # the escapes and CR/LF taken out
+    assert escaped_record.model == "gpt-5fake"  # the escape sequences whole and CR/LF taken out
     result = CliRunner().invoke(app, ["usage", "daily", "--tool", "pi", "--verbose"])
     assert result.exit_code == 0, result.output
     assert f"{path}:6" in result.output and "outside 0..1e+12" in result.output
@@ -228,7 +228,7 @@ def test_hostile_opencode_rows_are_skipped_and_counted_never_the_report(home: Pa
     records, refreshed, skipped = collect(["opencode"], None, None)
     assert skipped == 6 and not refreshed.problems
     assert {r.key: r.model for r in records[-2:]} == {
-        "opencode:msg_ok": "claude-[31msonnet-4-5",
+        "opencode:msg_ok": "claude-sonnet-4-5",
         "opencode:msg\ufffd": "claude-sonnet-4-5",
     }
     result = CliRunner().invoke(app, ["usage", "daily", "--tool", "opencode", "--json"])
