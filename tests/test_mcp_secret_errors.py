@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
-from mcp.types import CallToolResult
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult
 
 from mahavishnu import mcp_server
 from mcp_calls import run
@@ -54,3 +57,34 @@ def test_an_error_without_a_secret_is_unchanged(backing: mcp_server.Backing) -> 
     (refused,) = run(backing, [("switch_llm", {"name": "no-such-profile", "dry_run": True})])
     assert "unknown profile 'no-such-profile'" in text(refused)
     assert "hint:" in text(refused)
+
+
+def read(backing: mcp_server.Backing, uri: str) -> MCPError:
+    async def go() -> MCPError:
+        async with Client(mcp_server.build_server(backing)) as client:
+            with pytest.raises(MCPError) as refused:
+                await client.read_resource(uri)
+            return refused.value
+
+    return anyio.run(go)
+
+
+@pytest.mark.parametrize(
+    ("uri", "said"),
+    [(f"mahavishnu://memory/{KEY}", "not a memory id"), (f"mahavishnu://{AWS}", "Unknown resource")],
+)
+def test_a_resource_error_does_not_repeat_a_secret_in_the_uri(
+    backing: mcp_server.Backing, uri: str, said: str
+) -> None:
+    refused = read(backing, uri)
+    shown = f"{refused.error.message} {refused.error.data}"
+    assert said in shown, shown
+    assert KEY not in shown and AWS not in shown, shown
+    assert "[REDACTED:" in refused.error.message and "[REDACTED:" in str(refused.error.data), shown
+    assert refused.error.code == INVALID_PARAMS  # what the caller asked for, not the server's fault
+
+
+def test_a_resource_error_without_a_secret_is_unchanged(backing: mcp_server.Backing) -> None:
+    refused = read(backing, "mahavishnu://memory/99999")
+    assert refused.error.message == "no memory #99999"
+    assert refused.error.data == {"uri": "mahavishnu://memory/99999"}

@@ -51,6 +51,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp.types import (
     INVALID_REQUEST,
@@ -61,6 +62,8 @@ from mcp.types import (
     JSONRPCError,
     JSONRPCMessage,
     JSONRPCNotification,
+    ReadResourceRequestParams,
+    ReadResourceResult,
     TextContent,
     ToolAnnotations,
     jsonrpc_message_adapter,
@@ -84,6 +87,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from anyio.abc import ObjectReceiveStream, TaskStatus
+    from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import Context
     from mcp.server.transport_security import TransportSecuritySettings
     from mcp.shared._stream_protocols import WriteStream
@@ -318,19 +322,6 @@ def _readable(path: str, settings: Settings) -> Path:
     return readable_path(path, settings)
 
 
-def _check_insight(content: str) -> None:
-    """An insight ``store_memory`` stores is as long as one ``share_insight`` (and the ★ Insight
-    collector) takes: ``MIN_INSIGHT_CHARS`` to ``MAX_INSIGHT_CHARS``, once normalised."""
-    from mahavishnu.memory.insights.extract import MAX_INSIGHT_CHARS, MIN_INSIGHT_CHARS, normalise_insight
-
-    length = len(normalise_insight(content))
-    if not MIN_INSIGHT_CHARS <= length <= MAX_INSIGHT_CHARS:
-        raise InvalidInputError(
-            f"an insight is {MIN_INSIGHT_CHARS:,}–{MAX_INSIGHT_CHARS:,} characters, this one {length:,}",
-            hint="Store shorter or longer text as another type (note, the default).",
-        )
-
-
 def _jsonable(data: object) -> JSONValue:
     """Plain JSON types only (datetimes and paths as text)."""
     value: JSONValue = json.loads(json.dumps(data, default=str))
@@ -471,6 +462,21 @@ class ScrubbedErrors(MCPServer):
                 raise
             raise type(exc)(said) from exc.__cause__
 
+    async def _handle_read_resource(
+        self, ctx: ServerRequestContext[Any], params: ReadResourceRequestParams
+    ) -> ReadResourceResult | InputRequiredResult:
+        """A resource read's error scrubbed too: its message and data repeat the URI asked for
+        (``not a memory id: 'sk-…'``, ``Unknown resource: mahavishnu://sk-…``)."""
+        try:
+            return await super()._handle_read_resource(ctx, params)
+        except MCPError as exc:
+            from mahavishnu.redaction.scrub import scrub, scrub_tree
+
+            error = exc.error
+            raise MCPError(
+                code=error.code, message=scrub(error.message), data=scrub_tree(error.data)
+            ) from exc
+
 
 # -- providers -----------------------------------------------------------------------------------------------
 
@@ -550,12 +556,11 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
         text withheld and `quarantined` saying why; while a team store is unreachable, `queued`
         true instead (kept on this machine, stored once it is back)."""
         from mahavishnu.errors import QueuedOfflineError
-        from mahavishnu.memory.core.models import QUESTIONS, with_questions
+        from mahavishnu.memory.core.models import QUESTIONS, check_insight, with_questions
         from mahavishnu.services.question_writer import answered, asks, question_for
 
-        if type == "insight":
-            with _as_tool_errors():
-                _check_insight(content)
+        with _as_tool_errors():  # (before a question is written for it)
+            check_insight(type, content)
         asked = with_questions(metadata, questions or ())
         written = None  # none given: the provider memory.question_writer names writes one
         ask = QUESTIONS not in (asked or {}) and isinstance(content, str) and asks(type, backing.settings())
@@ -942,7 +947,7 @@ def _resources(server: MCPServer, backing: Backing) -> None:
         try:
             wanted = int(memory_id)
         except ValueError:
-            raise ResourceError(f"not a memory id: {memory_id!r}") from None
+            raise ResourceNotFoundError(f"not a memory id: {memory_id!r}") from None  # (-32602: the caller's)
         from mahavishnu.errors import NotFoundError
         from mahavishnu.memory.core.authors import memory_dicts
 

@@ -92,7 +92,7 @@ def test_run_starts_one_session_on_the_profile_and_writes_no_file(
         launch = plan("lab", load_settings(), tool="opencode", args=["run", "say hi"])
         env = base_env(isolated_home, {**OFFLINE, **launch.env})
         opencode = find_opencode()
-        assert opencode is not None and launch.argv[0] == "opencode"
+        assert opencode is not None and Path(launch.argv[0]).name == "opencode"  # (bare or resolved on PATH)
         proc = run_tool([str(opencode), *launch.argv[1:]], env, isolated_home / "work", 120)
         assert proc.returncode == 0, proc.stderr
         requests = mock.requests_to("/v1/chat/completions")

@@ -240,3 +240,25 @@ def test_words_evidence_is_the_rarity_weighted_share_of_the_questions_word_prefi
     assert shares["a.py"] == pytest.approx((rarity["reques"] + rarity["host"] + rarity["reject"]) / total)
     assert shares["b.py"] == pytest.approx((rarity["reques"] + rarity["host"]) / total)
     assert shares["c.py"] == pytest.approx(rarity["reques"] / total)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "location", "lines"),
+    [
+        ({"path": "src/app.py", "start_line": 3, "end_line": 9}, "src/app.py:3-9", (3, 9)),
+        ({"path": "docs/guide.md"}, "docs/guide.md", (None, None)),  # a LlamaIndex node: no lines
+        ({"path": "docs/guide.md", "start_line": 0, "end_line": 0}, "docs/guide.md", (None, None)),  # (older)
+        ({"start_line": "3", "end_line": True}, "memory #7", (None, None)),  # neither path nor lines
+    ],
+)
+def test_a_hit_without_lines_of_a_file_names_no_range(
+    metadata: dict[str, object], location: str, lines: tuple[int | None, int | None]
+) -> None:
+    """A node a LlamaIndex pipeline stored was shown as ``path:0-0``."""
+    now = datetime.now(UTC)
+    hit = knowledge.KnowledgeHit.from_memory(
+        Memory(7, "text", "rag", "", "", 0, now, now, metadata=metadata), 0.5
+    )
+    assert hit.location == location
+    assert (hit.start_line, hit.end_line) == lines
+    assert hit.to_dict()["location"] == location

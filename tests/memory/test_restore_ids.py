@@ -5,7 +5,11 @@ memory, conversation turn or workflow run must get an id above every one that st
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +135,80 @@ def test_a_restore_that_cannot_move_the_ids_leaves_the_live_store_as_it_was(
         restore(settings, tmp_path / "old.backup")
 
     assert _sqlite_store().read_bytes() == live
+
+
+def _waiting(conn: Any) -> int:
+    """How many sessions wait for a lock on a table (pg_locks: a relation lock not granted)."""
+    query = "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted AND relation IS NOT NULL"
+    return int(conn.execute(query).fetchone()[0])
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.02)
+
+
+def test_a_writer_waiting_on_the_restore_gets_an_id_above_the_replaced_stores(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_dsn: str
+) -> None:
+    """A store written to while it is restored (a team's members capture sessions): a writer
+    waits on the locks the restore holds and inserts the moment it commits. pg_restore committed
+    on its own, with the backup's sequence values, and the ids were moved on only after: the
+    waiting writer took an id the replaced store had handed out. Here the restore is held (a
+    session of the test holds a lock on a table it drops after the memories' indexes) while a
+    writer, its store already open, queues behind it."""
+    psycopg = pytest.importorskip("psycopg")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__BACKEND", "postgres")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", pg_dsn)
+    settings = load_settings().memory
+    early = _hand_out(1, "early")
+    backup(settings, tmp_path / "old.backup")
+    late = _hand_out(3, "late")
+
+    holder = psycopg.connect(pg_dsn, autocommit=True)
+    watcher = psycopg.connect(pg_dsn, autocommit=True)
+    opened, go = threading.Event(), threading.Event()
+    written: list[int] = []
+    failed: list[BaseException] = []
+
+    def restoring() -> None:
+        try:
+            restore(settings, tmp_path / "old.backup")
+        except BaseException as exc:  # (seen by the test's thread)
+            failed.append(exc)
+
+    def writing() -> None:
+        try:
+            with MemoryStore.open(embedder=FakeEmbedder()) as store:
+                written.append(store.store("opened before the restore").id)
+                opened.set()
+                go.wait(60)
+                written.append(store.store("written while the store was restored").id)
+        except BaseException as exc:
+            failed.append(exc)
+            opened.set()
+
+    writer = threading.Thread(target=writing)
+    writer.start()
+    assert opened.wait(60) and not failed, failed
+    late["memories"] += written  # (the note the writer stored first)
+    holder.execute("BEGIN")
+    holder.execute("LOCK TABLE public._migrations IN ACCESS SHARE MODE")  # (dropped late)
+    restorer = threading.Thread(target=restoring)
+    restorer.start()
+    _until(lambda: _waiting(watcher) == 1, "the restore waits on the held table")
+    go.set()
+    _until(lambda: _waiting(watcher) == 2, "the writer waits on the restore")
+    holder.execute("COMMIT")
+    for thread in (restorer, writer):
+        thread.join(120)
+    holder.close()
+    watcher.close()
+
+    assert failed == []
+    handed = max(_merged(early, late)["memories"])
+    assert len(written) == 2 and written[1] > handed, (written, handed)
+    new = _hand_out(1, "after the restore")
+    _assert_above(new, _merged(early, late))

@@ -375,7 +375,7 @@ def test_a_filtered_top_k_returns_k_rows_when_k_exist(
     ]
     rare = [
         {
-            "content": f"deploy pipeline notes {i}",
+            "content": f"deploy pipeline notes {i}: what the release taught us",
             "type": "insight",
             "project": "rare",
             "repo_id": "rare",

@@ -78,7 +78,7 @@ def seeded(store: MemoryStore) -> dict[str, list[str]]:
     now = format_time(utcnow())
     for i, name in enumerate(NAMES):
         create_group(store, f"group{i}")
-        insight = store.store(f"insight number {i}", "insight", project=f"project{i}")
+        insight = store.store(f"insight number {i}, long enough to be one", "insight", project=f"project{i}")
         store.store(f"chunk of repo {i}", "rag", repo_id=f"repo{i}", metadata={"path": "README.md"})
         store.backend.add_ingestion(
             {"repo_id": name, "repo_path": f"/nowhere/{i}", "status": "completed", "started_at": now}
@@ -318,7 +318,7 @@ def test_the_library_refuses_a_bad_new_name(store: MemoryStore, bad: str, tmp_pa
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "README.md").write_text("# hello\n")
-    store.store("an insight", "insight", project="api")
+    store.store("an insight, long enough to be stored as one", "insight", project="api")
     create_group(store, "fine")
     attempts = [
         lambda: create_group(store, bad),

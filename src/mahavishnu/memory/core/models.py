@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import textwrap
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -301,6 +304,34 @@ def check_mode(mode: object) -> SearchMode:
             f"invalid search mode {mode!r}", hint=f"Use one of: {', '.join(SEARCH_MODES)}."
         )
     return mode  # type: ignore[return-value]
+
+
+#: How long an insight is once normalised (``normalise_insight``), however it is stored: the ★ Insight
+#: collector, ``insight share``, ``memory store --type insight``, MCP and an edit all keep to it.
+MIN_INSIGHT_CHARS = 30
+MAX_INSIGHT_CHARS = 10_000
+_BLANK_RUN = re.compile(r"\n{3,}+")
+
+
+def normalise_insight(text: str) -> str:
+    """An insight's canonical text: NFC, no trailing spaces, common indent removed, blank runs collapsed."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return _BLANK_RUN.sub("\n\n", textwrap.dedent(text)).strip()
+
+
+def check_insight(memory_type: object, content: object) -> None:
+    """InvalidInputError when an insight's ``content`` is not as long as an insight is
+    (``MIN_INSIGHT_CHARS`` to ``MAX_INSIGHT_CHARS``, normalised; measured before secrets are
+    scrubbed, as the collector measures it): shorter text is a note, longer a document."""
+    if memory_type != "insight" or not isinstance(content, str):
+        return
+    length = len(normalise_insight(content))
+    if not MIN_INSIGHT_CHARS <= length <= MAX_INSIGHT_CHARS:
+        raise InvalidInputError(
+            f"an insight is {MIN_INSIGHT_CHARS:,}–{MAX_INSIGHT_CHARS:,} characters, this one {length:,}",
+            hint="Store shorter or longer text as a note: `mahavishnu memory store TEXT`.",
+        )
 
 
 def check_type(value: object) -> MemoryType:

@@ -64,6 +64,7 @@ from mahavishnu.memory.core.models import (
     SearchMode,
     Vector,
     check_content,
+    check_insight,
     check_label,
     check_limit,
     check_metadata,
@@ -331,7 +332,9 @@ class MemoryStore:
         memories queued earlier are delivered first once it answers again."""
         limit = self.settings.max_content_chars
         with telemetry.measure("memory.store", backend=self.backend.name) as measured:
-            drafts = [scrub_draft(MemoryDraft.coerce(item)).checked(limit) for item in items]
+            drafts = [
+                scrub_draft(_insight_checked(MemoryDraft.coerce(item))).checked(limit) for item in items
+            ]
             out: list[Stored] = []
             try:
                 self._deliver_before_storing()
@@ -505,6 +508,10 @@ class MemoryStore:
             raise _no_memory(memory_id)
         checked = self._checked_changes(scrub_tree(changes))
         require_mine(self.backend, [memory_id], "edit")
+        if {"content", "memory_type"} & checked.keys():  # (measured before scrubbing, as when stored)
+            current = self.get(memory_id)
+            kind = checked.get("memory_type", current.memory_type)
+            check_insight(kind, changes.get("content", current.content))
         if _FROM_FILES & checked.keys():  # the next ingest would not put the file's text back
             self._refuse_repository_chunks([memory_id], undone="changed")
         for name, kind in NAMED_FIELDS.items():
@@ -1327,6 +1334,11 @@ def _searchable(memory: Memory, typed: bool) -> bool:
     if not typed and memory.memory_type == REPOSITORY_KIND:
         return False
     return not is_chatter(memory.memory_type, memory.content)
+
+
+def _insight_checked(draft: MemoryDraft) -> MemoryDraft:
+    check_insight(draft.type, draft.content)
+    return draft
 
 
 def _checked_limit(limit: int) -> int:

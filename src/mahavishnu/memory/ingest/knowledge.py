@@ -129,19 +129,22 @@ INTERRUPTED = "interrupted"
 
 @dataclass(frozen=True, slots=True)
 class KnowledgeHit:
-    """One knowledge-base result: where it is (``location`` = ``path:start-end``) and what it says."""
+    """One knowledge-base result: where it is (``location`` = ``path:start-end``) and what it says.
+    A node a LlamaIndex pipeline stored has no lines of a file (None), and perhaps no path."""
 
     memory_id: int
     repo_id: str | None
     path: str
-    start_line: int
-    end_line: int
+    start_line: int | None
+    end_line: int | None
     language: str
     score: float
     text: str
 
     @property
     def location(self) -> str:
+        if self.start_line is None or self.end_line is None:
+            return self.path or f"memory #{self.memory_id}"
         return f"{self.path}:{self.start_line}-{self.end_line}"
 
     @classmethod
@@ -158,8 +161,8 @@ class KnowledgeHit:
             memory.id,
             memory.repo_id,
             path,
-            int(meta.get("start_line", 0)),
-            int(meta.get("end_line", 0)),
+            _line(meta.get("start_line")),
+            _line(meta.get("end_line")),
             str(meta.get("language", "")),
             score,
             text,
@@ -181,6 +184,12 @@ class KnowledgeHit:
             "memory_id": self.memory_id,
             "text": self.text,
         }
+
+
+def _line(value: object) -> int | None:
+    """A line number from a chunk's metadata: a positive whole number, else None (a LlamaIndex
+    node's has none; ``0`` was written for them before 2026-11-28)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 @dataclass

@@ -81,9 +81,12 @@ def store_insights(
 ) -> list[Memory]:
     """Store insight texts (each normalised and length-checked), shared with their ``project``.
     An insight already known (same normalised text) is returned as stored, and shared with it too."""
+    from mahavishnu.memory.core.models import check_insight
     from mahavishnu.memory.insights.extract import insight_hash, normalise_insight
 
-    unique = {insight_hash(t): _checked_insight(normalise_insight(t)) for t in texts}
+    unique = {insight_hash(t): normalise_insight(t) for t in texts}
+    for text in unique.values():
+        check_insight("insight", text)
     if not unique:
         return []
     known = _known_insights(store, unique)
@@ -142,17 +145,6 @@ def store_insight(
 ) -> Memory:
     """Store one insight given as text (not a ★ Insight block: its content)."""
     return store_insights(store, [content], project=project, tags=tags, source=source)[0]
-
-
-def _checked_insight(text: str) -> str:
-    from mahavishnu.memory.insights.extract import MAX_INSIGHT_CHARS, MIN_INSIGHT_CHARS
-
-    if not MIN_INSIGHT_CHARS <= len(text) <= MAX_INSIGHT_CHARS:
-        raise InvalidInputError(
-            f"an insight is {MIN_INSIGHT_CHARS:,}–{MAX_INSIGHT_CHARS:,} characters, this one {len(text):,}",
-            hint="Store shorter or longer text as a note: `mahavishnu memory store TEXT`.",
-        )
-    return text
 
 
 def list_insights(

@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import textwrap
-import unicodedata
 from functools import lru_cache
 
-MIN_INSIGHT_CHARS = 30
-MAX_INSIGHT_CHARS = 10_000
+from mahavishnu.memory.core.models import MAX_INSIGHT_CHARS as MAX_INSIGHT_CHARS
+from mahavishnu.memory.core.models import MIN_INSIGHT_CHARS as MIN_INSIGHT_CHARS
+from mahavishnu.memory.core.models import normalise_insight as normalise_insight
 
 # Indentation, then any number of markdown quote markers: ">", "> >", ">>" ...
 _PREFIX = r"[ \t]*+(?P<{q}>(?:>[ \t]*+)*+)"
@@ -51,7 +50,6 @@ _FOOTER = _PREFIX.format(q="fq") + _DECO + r"─{3,}+[ \t]*+" + _DECO + r"[ \t]*
 _FENCE = _PREFIX.format(q="cq") + r"(?P<fence>`{3,}+|~{3,}+)(?P<info>[^\n]*+)$"
 _EVENTS = re.compile(rf"^(?:(?P<header>{_HEADER})|(?P<footer>{_FOOTER})|(?P<code>{_FENCE}))", re.MULTILINE)
 
-_BLANK_RUN = re.compile(r"\n{3,}+")
 _WHITESPACE = re.compile(r"\s++")
 
 
@@ -73,14 +71,6 @@ def extract_insights(text: str, *, quoted: bool = True) -> list[str]:
             seen.add(digest)
             found.append(insight)
     return found
-
-
-def normalise_insight(text: str) -> str:
-    """The canonical stored text: NFC, no trailing spaces, common indent removed, blank runs collapsed."""
-    text = unicodedata.normalize("NFC", _unify_newlines(text))
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
-    text = textwrap.dedent(text)
-    return _BLANK_RUN.sub("\n\n", text).strip()
 
 
 def insight_hash(text: str) -> str:

