@@ -226,6 +226,19 @@ def _unsaved(
     return _render(request, "detail.html", context, _status(exc))
 
 
+def _gone(request: Request, memory_id: int, fields: Mapping[str, str]) -> HTMLResponse:
+    """The error page of an edit whose memory was deleted after its page was opened (another tab,
+    the CLI, an agent), with what was typed (scrubbed): the bare "no memory" page lost it."""
+    from mahavishnu.redaction.scrub import scrub
+
+    context = {
+        "message": f"memory #{memory_id} was deleted after this page was opened: nothing was saved",
+        "hint": "What you typed is below: copy it, or undo the delete if its Undo is still offered.",
+        "typed": scrub(fields.get("content", "")),
+    }
+    return _render(request, "error.html", context, 404)
+
+
 def _address(path: str, params: Mapping[str, str]) -> str:
     query = urlencode({k: v for k, v in params.items() if v})
     return f"{path}?{query}" if query else path
@@ -288,14 +301,24 @@ def _edited(current: Memory, fields: Mapping[str, str]) -> dict[str, object]:
     The questions field shows the questions it answers one a line (``models.QUESTIONS``)."""
     content = _lf(fields["content"])
     wanted: dict[str, object] = {
-        "content": current.content if content == _lf(current.content) else content,
+        "content": current.content if content in _as_shown(current.content) else content,
         "type": fields["type"],
         "project": fields["project"].strip() or None,
         "questions": [line.strip() for line in fields["questions"].splitlines() if line.strip()],
     }
-    if fields["tags"] != ", ".join(current.tags):
+    if fields["tags"] not in _as_shown(", ".join(current.tags)):
         wanted["tags"] = _tags(fields["tags"])
     return edit_changes(current, wanted)
+
+
+def _as_shown(text: str) -> set[str]:
+    """``text`` as stored, and as the edit form gives it back untouched (LF line endings): a page
+    shows no control character or direction override (``shown``), and a browser drops a textarea's
+    first newline (HTML parsing). A form posted as it was shown is unchanged: a tags-only save
+    rewrote the content without them (an ANSI colour left as ``[31m``, a leading newline lost)."""
+    stored = _lf(text)
+    page = _lf(str(shown(stored)))
+    return {stored, page, page.removeprefix("\n")}
 
 
 class Pages:
@@ -365,7 +388,10 @@ class Pages:
         ``version``; a script's post without one is not checked) or the store refuses the change:
         then nothing is saved and the page shows what was typed, with why."""
         with self.library.store() as store:
-            current = store.get(memory_id)
+            try:
+                current = store.get(memory_id)
+            except NotFoundError:
+                return _gone(request, memory_id, fields)
             if fields["version"] and fields["version"] != memories.edit_version(current):
                 return _unsaved(request, current, fields, EditConflict(memory_id))
             wanted = _edited(current, fields)

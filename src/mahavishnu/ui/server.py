@@ -120,6 +120,12 @@ def _bind(port: int) -> socket.socket:
     # (with proto 0, Nagle held each answer's body behind its headers for a delayed ACK: 40 ms)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
+        # the connections of a dashboard just stopped wait in TIME_WAIT for a minute on its port:
+        # without this, `mahavishnu ui` run again at once said the port was in use (a live
+        # listener still is: on POSIX this option never lets two sockets listen on one port;
+        # on Windows it would, hence not there)
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, port))
         sock.listen(128)
     except OSError:
