@@ -59,7 +59,14 @@ from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.files import switch_log
 from mahavishnu.files.switch_log import SwitchRecord
 from mahavishnu.usage import runs as run_log
-from mahavishnu.usage.pricing import known_provider_id, model_ref, provider_named, provider_of_model
+from mahavishnu.usage.own_providers import OwnUrls
+from mahavishnu.usage.pricing import (
+    exact_provider_id,
+    known_provider_id,
+    model_ref,
+    provider_named,
+    provider_of_model,
+)
 from mahavishnu.usage.readers.fields import project
 from mahavishnu.usage.records import TOOLS, Provider, Tool
 from mahavishnu.usage.runs import Run
@@ -113,6 +120,27 @@ _BUILT_IN = frozenset(
         "xiaomi-token-plan-sgp",
     }
 )
+#: Pi's and OpenCode's own providers of a vendor that genai-prices matches by a part of their name
+#: (``amazon-bedrock`` is its ``aws``, ``google-vertex`` its ``google``): that vendor's. Any other
+#: name genai-prices matches only by a part (``anthropic-proxy`` contains ``anthropic``, ``my-openai``
+#: ``openai``) is a provider the user defined: its name says nothing of whose it is, its base URL
+#: (``own_providers``) does.
+_MATCHED_BUILT_IN = frozenset(
+    {
+        "amazon-bedrock",
+        "azure-openai-responses",
+        "cloudflare-ai-gateway",
+        "cloudflare-workers-ai",
+        "github-copilot",
+        "google-antigravity",
+        "google-gemini-cli",
+        "google-vertex",
+        "google-vertex-anthropic",
+        "moonshotai-cn",
+        "openai-codex",
+        "xai",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -145,11 +173,17 @@ class Attribution:
     """The provider in force for an assistant at a moment, from the switch history."""
 
     def __init__(
-        self, switches: Iterable[Switch], profiles: Mapping[str, ProfileEndpoints], runs: Iterable[Run] = ()
+        self,
+        switches: Iterable[Switch],
+        profiles: Mapping[str, ProfileEndpoints],
+        runs: Iterable[Run] = (),
+        own_urls: OwnUrls | None = None,
     ) -> None:
         """``switches`` in the journal's order (oldest first); ``runs``: those ``mahavishnu run``
-        recorded."""
+        recorded; ``own_urls``: the base URL of each provider the user defined in an assistant's
+        config, per assistant (``own_providers``)."""
         self._profiles = profiles
+        self._own_urls = {tool: dict(urls) for tool, urls in (own_urls or {}).items()}
         self._timelines: dict[tuple[Tool, str | None], tuple[list[float], list[str | None]]] = {}
         for switch in _resolved(_in_journal_order(switches)):
             times, names = self._timelines.setdefault((switch.tool, switch.project), ([], []))
@@ -177,7 +211,8 @@ class Attribution:
             (tool, times, [(run.profile, run.model) for run in each])
             for tool, (times, each) in self._runs.items()
         )
-        return repr((timelines, profiles, started))
+        own = sorted((tool, sorted(urls.items())) for tool, urls in self._own_urls.items())
+        return repr((timelines, profiles, started, own))
 
     def provider(self, tool: Tool, time: float, project: str | None, model: str, via: str = "") -> Provider:
         if via == RUN and tool in _RUN_NAMED:
@@ -215,12 +250,25 @@ class Attribution:
         if tool in _MANY_PROVIDERS:
             if via in self._profiles:  # a provider a switch wrote under the profile's own name
                 return self._of_profile(tool, via)
-            return Provider(via, price_id=via) if via and _known_provider_id(via) else None
+            return self._vendor(tool, via)
         if via and via == NATIVE[tool]:
             return Provider(via, price_id=_PRICE_IDS.get(via))
         if via and not via.startswith(VIA_PREFIX):  # the user's own (Codex's [model_providers.NAME])
-            return Provider(via, price_id=via) if _known_provider_id(via) else Provider(via)
+            return self._vendor(tool, via) or Provider(via)
         return None
+
+    def _vendor(self, tool: Tool, via: str) -> Provider | None:
+        """The provider a log names, priced as a vendor's: genai-prices' own id for one
+        (``anthropic``, ``openrouter``, ``azure``) or an assistant's own provider it matches
+        (``_MATCHED_BUILT_IN``); else a provider the user defined with a base URL, priced as the
+        vendor of that URL (or not at all). None for any other name: the user's own, unpriced,
+        even where genai-prices would match a vendor's name inside it (``anthropic-proxy``)."""
+        if not via:
+            return None
+        if (_exact_provider_id(via) or via in _MATCHED_BUILT_IN) and _known_provider_id(via):
+            return Provider(via, price_id=via)
+        url = self._own_urls.get(tool, {}).get(via)
+        return Provider(via, base_url=url) if url else None
 
     def era(self, tool: Tool, project: str | None, time: float) -> tuple[int, int, bool]:
         """How many switches of ``tool`` (in ``project``; at user scope, plus the runs of it
@@ -342,6 +390,12 @@ def _known_provider_id(name: str) -> bool:
     return known_provider_id(name)
 
 
+@lru_cache(maxsize=256)
+def _exact_provider_id(name: str) -> bool:
+    """Whether ``name`` is one of genai-prices' provider ids itself (not one it matches by a part)."""
+    return exact_provider_id(name)
+
+
 @lru_cache(maxsize=1024)
 def _provider_of_model(model: str) -> str | None:
     return provider_of_model(model)
@@ -382,7 +436,10 @@ def from_history() -> Attribution:
         for name, profile in profiles.items()
     }
     journal = reversed(switch_log.records())  # (it lists them newest first: here, oldest first)
-    return Attribution([s for record in journal for s in switches_of(record)], endpoints, run_log.runs())
+    from mahavishnu.usage.own_providers import own_urls
+
+    switches = [s for record in journal for s in switches_of(record)]
+    return Attribution(switches, endpoints, run_log.runs(), own_urls())
 
 
 def switches_of(record: SwitchRecord) -> list[Switch]:

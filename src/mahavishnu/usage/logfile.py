@@ -188,6 +188,8 @@ def parse_object(line: bytes) -> tuple[JSONObject | None, str]:
 def _why(message: str) -> str:
     if message.startswith("depth limit"):
         return "nested too deeply"
+    if "byte order mark" in message:  # (valid UTF-8: JSON lines have no BOM; an editor added it)
+        return "not JSON: starts with a byte order mark (BOM)"
     if "UTF-8" in message:
         return "not UTF-8"
     return "not JSON"

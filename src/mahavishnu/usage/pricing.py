@@ -326,6 +326,13 @@ def known_provider_id(name: str) -> bool:
     return True
 
 
+def exact_provider_id(name: str) -> bool:
+    """Whether ``name`` is one of ``genai-prices``' provider ids itself (``anthropic``, ``azure``),
+    not a name it matches by a part of it (``anthropic-proxy``: ``known_provider_id``)."""
+    wanted = name.strip().lower()
+    return any(provider.id == wanted for provider in _snapshot().providers)
+
+
 def provider_of_model(model: str) -> str | None:
     """The provider ``genai-prices`` knows ``model`` from, when it prices it (``_owner``)."""
     found = _owner(model_ref(model))

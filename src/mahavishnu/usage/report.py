@@ -677,7 +677,7 @@ class _Folding:
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-SUMS_VERSION = 8  # 8: the switch log's order, runs, Pi's and OpenCode's own provider names (attribution)
+SUMS_VERSION = 9  # 9: a provider named like a vendor priced by its base URL, not its name (attribution)
 
 
 def _kept_sums(
