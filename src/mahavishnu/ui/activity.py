@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mahavishnu.errors import NotFoundError
+from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core.models import Filters
 from mahavishnu.memory.core.relevance import REPOSITORY_KIND
 from mahavishnu.memory.core.sharing import Group, list_groups
@@ -186,6 +186,7 @@ def reingest(store: MemoryStore, repo_id: str) -> IngestReport:
             f"no ingested repository {repo_id!r}", hint="Ingest it with `mahavishnu memory ingest PATH`."
         )
     path = Path(summary.repo_path)
+    _not_a_key_folder(path)
     meta = (summary.last_run or {}).get("metadata")
     globs = meta if isinstance(meta, dict) else {}
     return ingest_repository(
@@ -195,6 +196,20 @@ def reingest(store: MemoryStore, repo_id: str) -> IngestReport:
         include=_strings(globs.get("include")),
         exclude=_strings(globs.get("exclude")),
     )
+
+
+def _not_a_key_folder(path: Path) -> None:
+    """The path a click re-ingests comes from the store, where anyone who writes to it (a team's
+    member with SQL) could have put ``~/.aws``: its ``config`` is no secret file the walk leaves
+    out. The folders MCP tools may not read are refused here too; the CLI still ingests them."""
+    from mahavishnu.environments.mcp_access import denied_dirs
+
+    resolved = path.expanduser().resolve()
+    if any(resolved.is_relative_to(denied) for denied in denied_dirs()):
+        raise InvalidInputError(
+            f"{path} is in a folder that holds keys or Mahavishnu's own files: the dashboard ingests none",
+            hint=f"If you mean it, run `mahavishnu memory ingest {path}` yourself.",
+        )
 
 
 def _strings(value: object) -> list[str]:
