@@ -61,3 +61,18 @@ def test_the_health_page_has_a_component_per_registered_assistant(client: TestCl
     for tool in ("pi", "opencode"):
         row = _rows(page, "data-component", f"assistant:{tool}")[0]
         assert "uses deepseek (not probed)" in row, row
+
+
+def test_a_switch_without_its_key_is_previewed_but_offers_no_apply(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview warned "no API key" and still offered Apply, whose switch was then refused
+    (an error page leading to Memory)."""
+    monkeypatch.delenv("QWEN_API_KEY", raising=False)
+    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
+    page = client.get("/assistants/switch?profile=qwen&tool=codex&scope=user").text
+    assert 'id="blocked"' in page and "mahavishnu secrets set qwen" in page
+    assert 'id="apply"' not in page
+
+    page = client.get("/assistants/switch?profile=deepseek&tool=codex&scope=user").text  # (its key is set)
+    assert 'id="apply"' in page and 'id="blocked"' not in page

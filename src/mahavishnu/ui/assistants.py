@@ -13,7 +13,7 @@ changed in between): what is written is what was shown. Every diff and message i
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -194,6 +194,7 @@ class Planned:
     warnings: list[str]
     skipped: list[str]
     summary: str
+    blocked: str = ""  # why applying it would be refused now (no key), with what to do
 
     @property
     def digest(self) -> str:
@@ -219,11 +220,26 @@ def _planned(switch: Switch, result: SwitchResult) -> Planned:
 
 
 def preview(settings: Settings, switch: Switch) -> Planned:
-    """The switcher's dry run: nothing is written."""
+    """The switcher's dry run: nothing is written. Without the profile's key (which the dry run
+    only warns of) ``blocked`` says so: the page offers no Apply the switch would refuse."""
     result = switch_llm(
         switch.profile, settings, tool=switch.tool, scope=switch.scope, dry_run=True, inline_secret=False
     )
-    return _planned(switch, result)
+    return replace(_planned(switch, result), blocked=_no_key(settings, result.profile))
+
+
+def _no_key(settings: Settings, name: str) -> str:
+    from mahavishnu.environments.api_key import locate
+    from mahavishnu.environments.profiles import resolve
+    from mahavishnu.environments.secrets import profile_chain
+
+    profile = resolve(name, settings)
+    if not profile.needs_secret or locate(profile_chain(profile)) is not None:
+        return ""
+    return (
+        f"Profile '{name}' has no API key yet, so this switch cannot be applied: store one with "
+        f"`mahavishnu secrets set {name}` (or export its variable), then preview again."
+    )
 
 
 def apply(settings: Settings, switch: Switch, previewed: str) -> Planned:
