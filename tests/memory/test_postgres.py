@@ -130,6 +130,27 @@ def test_an_hnsw_index_of_an_earlier_release_is_built_again_with_the_wider_graph
         assert f"m='{HNSW_M}'" in index_definition(conn)
 
 
+def test_a_missing_vector_index_is_built_however_long_it_takes(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the store builds a missing ANN index; on a large store that takes minutes, and it ran
+    under every connection's statement timeout: cancelled, and so again at every command (the owner's
+    store never got its index; at 100,000 memories on a busy machine, `benchmarks/team.py`
+    stopped there). Here the timeout is 3 s and building takes over 4."""
+    from mahavishnu.memory.core.backends import postgres as postgres_module
+
+    with MemoryStore(PostgresBackend(pg_dsn), SETTINGS, FakeEmbedder()) as store:
+        store.store_many(corpus(10))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("DROP INDEX memories_embedding_hnsw_64")
+    slow = vector_index_sql("hnsw", 64)
+    monkeypatch.setattr(postgres_module, "vector_index_sql", lambda kind, dim: f"SELECT pg_sleep(4); {slow}")
+    monkeypatch.setenv(postgres_module.CONNECT_TIMEOUT_ENV, "1")  # statement timeout: 3 s
+    PostgresBackend(pg_dsn).close()
+    with psycopg.connect(pg_dsn) as conn:
+        assert index_definition(conn)
+
+
 def index_definition(conn: psycopg.Connection[Any]) -> str:
     row = conn.execute(
         "SELECT indexdef FROM pg_indexes WHERE indexname = 'memories_embedding_hnsw_64'"

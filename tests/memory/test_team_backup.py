@@ -126,3 +126,19 @@ def test_the_owners_backup_restores_with_every_members_rows_and_their_privacy(
         assert [h.memory.content for h in hits] == ["alice private: the staging password rotates"]
     with MemoryStore(PostgresBackend(team.owner_dsn), SETTINGS, FakeEmbedder()) as store:
         assert [m.content for m in store.recent(limit=10)] == ["the owner decided: backups nightly"]
+
+
+def test_a_members_restore_is_refused_as_the_owners_to_make(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "its backup would hold only the memories it sees" (of the copy a restore makes first)."""
+    alice = _fill(team)
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", team.owner_dsn)
+    assert runner.invoke(app, ["db", "backup", str(tmp_path / "team.dump")]).exit_code == 0
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", alice)
+    done = runner.invoke(app, ["db", "restore", str(tmp_path / "team.dump")])
+    assert done.exit_code != 0
+    assert "only its owner restores it" in done.output and "backup would hold" not in done.output
+    for dsn, kept in ((alice, "alice private: the staging password rotates"), (team.owner_dsn, "backups")):
+        with MemoryStore(PostgresBackend(dsn), SETTINGS, FakeEmbedder()) as store:
+            assert any(kept in m.content for m in store.recent(limit=10))  # untouched

@@ -102,7 +102,7 @@ def restore(settings: MemorySettings, path: Path, *, source: str | None = None) 
         raise InvalidInputError(f"{path} is not a pg_dump backup (custom format)", hint=hint)
     # Migrated first (as any command opening it would): what the backup holds beyond this store's
     # schema is then what no migration creates.
-    dsn, env, location = _pg_connection(settings)
+    dsn, env, location = _pg_connection(settings, restoring=True)
     previous = _previous_copy("before-restore", ".dump")
     write_whole(previous, lambda tmp: _pg_dump(dsn, env, tmp))
     _pg_check_backup(env, path, previous, source or str(path))
@@ -285,7 +285,9 @@ def _sqlite_copy(source: Path, target: Path) -> None:
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
-def _pg_connection(settings: MemorySettings, *, migrate: bool = True) -> tuple[str, dict[str, str], str]:
+def _pg_connection(
+    settings: MemorySettings, *, migrate: bool = True, restoring: bool = False
+) -> tuple[str, dict[str, str], str]:
     """(DSN without password, environment carrying it, printable location); checks the server."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -293,7 +295,7 @@ def _pg_connection(settings: MemorySettings, *, migrate: bool = True) -> tuple[s
 
     full = resolve_dsn(settings)
     PostgresBackend(full, migrate=migrate).close()  # reachable (clear error naming the host) and current
-    _check_complete(full)
+    _check_complete(full, restoring=restoring)
     params = conninfo_to_dict(full)
     password = params.pop("password", None)
     env = dict(os.environ)
@@ -374,9 +376,10 @@ _DUMP_READINESS = (
 )
 
 
-def _check_complete(dsn: str) -> None:
+def _check_complete(dsn: str, *, restoring: bool = False) -> None:
     """Refuse a dump that would hold only the rows this role sees (a member's, or the owner's on a
-    store ``team init`` has not given its backup policy): it would look like a backup and not be one."""
+    store ``team init`` has not given its backup policy): it would look like a backup and not be one.
+    A member's restore is refused as that: it would replace every member's memories."""
     from mahavishnu.memory.core.backends.postgres import BACKUP_POLICY, connect
 
     with connect(dsn) as conn:
@@ -388,6 +391,12 @@ def _check_complete(dsn: str) -> None:
         )
     if not bound:
         return
+    if not owns and restoring:
+        raise StoreError(
+            "this role is a member of the team store: only its owner restores it (a restore replaces "
+            "every member's memories)",
+            hint="The store's owner restores it: `mahavishnu db restore` with the owner's memory.dsn.",
+        )
     if not owns:
         raise StoreError(
             "this role is a member of the team store: its backup would hold only the memories it sees",

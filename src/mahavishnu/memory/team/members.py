@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from mahavishnu.memory.team.schema import team_group
 if TYPE_CHECKING:
     import psycopg
 
+_log = logging.getLogger(__name__)
 JOIN_PREFIX = "mvteam1."
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Members are plain roles: the owner, who holds the group with ADMIN (PostgreSQL 16+ grants it to
@@ -262,7 +264,59 @@ def remove(dsn: str, name: str) -> int:
         shared = conn.execute(
             "SELECT count(*) FROM memories WHERE owner_role = %s AND visibility = 'team'", (name,)
         ).fetchone()
+    # Once that is committed (no new login gets past NOLOGIN), the sessions they still have end: one
+    # that had run ``SET ROLE <group>`` kept the group's rights (PostgreSQL checks a membership
+    # when a role is set, not afterwards), reading every shared memory for as long as it stayed.
+    if end_sessions(dsn, name):
+        _log.warning(
+            "%s may still have sessions on %s that could not be ended: a superuser ends them with "
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '%s'",
+            name,
+            dsn_location(dsn),
+            name,
+        )
     return int(shared[0]) if shared else 0
+
+
+def end_sessions(dsn: str, name: str) -> int:
+    """End every session of the role ``name`` on this database; how many could not be ended (-1:
+    unknown). Ending
+    another role's session takes that role's privileges: the owner, which ``team add`` made the
+    role's administrator, takes its membership (INHERIT, never SET) for this one transaction."""
+    import psycopg
+    from psycopg import sql
+
+    ident = sql.Identifier(name)
+    sessions = (
+        "SELECT pid FROM pg_stat_activity WHERE usename = %s AND datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    )
+    with connect(dsn) as conn:
+        try:
+            with conn.transaction():
+                member, version = conn.execute(
+                    "SELECT pg_has_role(current_user, %s, 'USAGE'), "
+                    "current_setting('server_version_num')::int",
+                    (name,),
+                ).fetchone()  # type: ignore[misc]
+                if not member:
+                    grant = "GRANT {} TO CURRENT_USER" + (
+                        " WITH INHERIT TRUE, SET FALSE" if version >= 160000 else ""
+                    )
+                    conn.execute(sql.SQL(grant).format(ident))  # type: ignore[arg-type]  # constants
+                wait = ", 5000" if version >= 140000 else ""  # ms for each to be gone (14+)
+                conn.execute(
+                    f"SELECT pg_terminate_backend(pid{wait}) FROM ({sessions}) AS s",  # type: ignore[arg-type]
+                    (name,),
+                )
+                if not member:
+                    conn.execute(sql.SQL("REVOKE {} FROM CURRENT_USER").format(ident))
+        except psycopg.Error:  # no right to (an owner not the role's administrator), a lock: said
+            pass
+        try:
+            return len(conn.execute(sessions, (name,)).fetchall())
+        except psycopg.Error:
+            return -1
 
 
 def members(dsn: str) -> list[Member]:

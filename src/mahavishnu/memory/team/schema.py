@@ -70,8 +70,10 @@ META_SETUP = "team_setup"
 #: ``current_user``: a member who ran ``SET ROLE <database>_members`` wrote memories and profiles
 #: under the group's name, author of no one, which every member could then change. 5: a turn or
 #: workflow run links only to its writer's own memory (``_LINKED``). 6: every SECURITY DEFINER
-#: function's ``search_path`` ends with ``pg_temp`` (``writes.SEARCH_PATH``).
-SETUP = 6
+#: function's ``search_path`` ends with ``pg_temp`` (``writes.SEARCH_PATH``). 7: no statistics of a
+#: column holding what members write (``_private_statistics``): the planner's estimates read the
+#: text of rows row-level security hides back to any member who ran ``EXPLAIN``.
+SETUP = 7
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
@@ -96,6 +98,35 @@ _MEMORY_VISIBLE = "EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
 _LINKED = ("agent_conversations", "workflow_executions")
 _LINKS_MINE = (
     f"memory_id IS NULL OR EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id AND m.{_MINE})"
+)
+#: The columns of the protected tables whose statistics the planner keeps (ANALYZE gathers none for
+#: the others): labels and times it plans with, none holding what a member wrote. Statistics are
+#: gathered over every row, those row-level security hides included, and the planner applies a
+#: *leakproof* operator (``=``, ``<``, ``^@`` on text; ``@>`` on a text array) to them to estimate a
+#: member's query: ``EXPLAIN ... WHERE content ^@ 'a prefix'`` told whether a hidden row's text went
+#: on so (``starts_with`` is tested on every histogram value), one character at a time. A column not
+#: named here (a later release's too) keeps none once ``team init`` ran. ``project`` is kept: the
+#: planner needs its frequencies to choose between the project index and the vector index, and a
+#: project's name is a label (what a member may already learn of one: ``docs/security.md``).
+_PLANNED_COLUMNS = frozenset(
+    {
+        "id",
+        "owner_role",
+        "visibility",
+        "memory_type",
+        "project",
+        "embedding_dim",
+        "embedding_model",
+        "created_at",
+        "updated_at",
+        "memory_id",
+        "role",
+        "status",
+        "started_at",
+        "finished_at",
+        "recorded_at",
+        "shared_at",
+    }
 )
 
 
@@ -185,6 +216,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             _nologin_role(conn, group)
             _grants(conn, group, str(database))
             protected = _row_level_security(conn)
+            kept_statistics = _private_statistics(conn, bool(superuser))
             _maintenance_policy(conn, str(owner))
             _backup_policy(conn, str(owner))
             _profiles_owner_policy(conn, str(owner))
@@ -205,6 +237,13 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
         warnings = (
             f"{owner} is a superuser: the database enforces nothing on it, so its own use of the store sees "
             "every member's rows; use the store as a member (`mahavishnu team add NAME`, then `team join`)",
+        )
+    if kept_statistics:
+        warnings += (
+            f"ANALYZE's statistics of {', '.join(kept_statistics)} gathered before stay (PostgreSQL "
+            "before 18 lets no table owner clear them), and a member's EXPLAIN can read private text "
+            "back from them: run `team init` once as a superuser (it clears them); none are gathered "
+            "from now on",
         )
     if public:
         warnings += (
@@ -337,6 +376,77 @@ def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
         conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(name))
         conn.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(name))
     return tuple(policies)
+
+
+def _private_statistics(conn: psycopg.Connection[Any], superuser: bool) -> list[str]:
+    """No statistics of what members write (``_PLANNED_COLUMNS``): ANALYZE gathers none on the
+    protected tables' other columns nor on their indexes' expressions, and those gathered before are
+    cleared (``pg_clear_attribute_stats``, PostgreSQL 18; a superuser deletes them itself). The
+    columns still holding old statistics that could not be cleared ("table.column")."""
+    from psycopg import sql
+
+    tables = [*OWNED_TABLES, _SHARES]
+    columns = conn.execute(
+        "SELECT c.relname, a.attname, a.attnum, coalesce(a.attstattarget, -1) <> 0, "
+        "c.relkind = 'i' FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
+        "LEFT JOIN pg_index AS i ON i.indexrelid = c.oid "
+        "WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND (c.relname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT (a.attname = ANY(%s)) "
+        "OR i.indrelid = ANY(SELECT oid FROM pg_class WHERE relname = ANY(%s) "
+        "AND relnamespace = 'public'::regnamespace) AND i.indkey[a.attnum - 1] = 0) "
+        "ORDER BY c.relkind, c.relname, a.attnum",
+        (tables, sorted(_PLANNED_COLUMNS), tables),
+    ).fetchall()
+    clear = conn.execute(
+        "SELECT to_regprocedure('pg_clear_attribute_stats(text, text, text, boolean)') IS NOT NULL"
+    ).fetchone()[0]  # type: ignore[index]
+    kept: list[str] = []
+    for relation, column, number, gathers, index in columns:
+        name = sql.Identifier(str(relation))
+        if gathers:
+            if index:  # an index's expression column is named by its number
+                statement = sql.SQL("ALTER INDEX {} ALTER COLUMN {} SET STATISTICS 0").format(
+                    name, sql.Literal(int(number))
+                )
+            else:
+                statement = sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET STATISTICS 0").format(
+                    name, sql.Identifier(str(column))
+                )
+            conn.execute(statement)
+        if clear:
+            conn.execute(
+                "SELECT pg_clear_attribute_stats('public', %s, %s, inherited) "
+                "FROM (VALUES (false), (true)) AS v (inherited)",
+                (str(relation), str(column)),
+            )
+        elif superuser:
+            conn.execute(
+                "DELETE FROM pg_statistic WHERE starelid = %s::regclass AND staattnum = %s",
+                (f"public.{relation}", int(number)),
+            )
+        elif not index:
+            kept.append(f"{relation}.{column}")
+    return _still_gathered(conn, kept) if kept else []
+
+
+def _still_gathered(conn: psycopg.Connection[Any], columns: list[str]) -> list[str]:
+    """Which of ``columns`` ("table.column") hold statistics: ``pg_stats`` shows a table's only
+    while row-level security does not bind the reader, so it is lifted for the look (in this
+    transaction: ``_row_level_security`` forced it and the commit keeps it forced)."""
+    from psycopg import sql
+
+    found: list[str] = []
+    for table in dict.fromkeys(c.partition(".")[0] for c in columns):
+        name = sql.Identifier(table)
+        conn.execute(sql.SQL("ALTER TABLE {} NO FORCE ROW LEVEL SECURITY").format(name))
+        rows = conn.execute(
+            "SELECT attname FROM pg_stats WHERE schemaname = 'public' AND tablename = %s "
+            "AND attname = ANY(%s)",
+            (table, [c.partition(".")[2] for c in columns if c.startswith(f"{table}.")]),
+        ).fetchall()
+        conn.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(name))
+        found += [f"{table}.{column}" for (column,) in rows]
+    return found
 
 
 def _maintenance_policy(conn: psycopg.Connection[Any], owner: str) -> None:

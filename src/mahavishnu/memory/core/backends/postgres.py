@@ -120,6 +120,11 @@ BACKUP_MAINTENANCE = "backup"
 BACKUP_POLICY = "team_backup"
 #: The ``meta`` key ``team init`` records (``memory/team/schema.META_GROUP``): a team store.
 _META_TEAM_GROUP = "team_group"
+#: Whether this connection is a team store's member (a team store whose tables it does not own).
+_MEMBER_OF_TEAM = (
+    "SELECT EXISTS (SELECT 1 FROM meta WHERE key = %s) AND NOT pg_has_role("
+    "(SELECT relowner FROM pg_class WHERE oid = 'memories'::regclass), 'USAGE')"
+)
 #: Who wrote each memory (or conversation turn) of a list the caller sees, on a team store only.
 _MEMORY_AUTHORS = (
     "SELECT id, owner_role, visibility, owner_role = current_user FROM memories "
@@ -533,6 +538,7 @@ class PostgresBackend(SqlBackend):
         self._lost = False  # a pool was discarded: connect directly before building the next
         self.share_by_default = share_by_default
         self._maintaining = threading.local()  # the owner's reembed, in this thread
+        self._may_maintain = False  # checked once: not a member of a team store (``maintenance``)
         self._behind = False  # opened offline: migrate at the first call that reaches the server
         self._catch_up_lock = threading.Lock()
         self._text_matches: bool | None = None  # the text leg through ``team_text_matches`` (search)
@@ -785,12 +791,33 @@ class PostgresBackend(SqlBackend):
     @contextmanager
     def maintenance(self) -> Iterator[None]:
         """This thread's transactions as store-wide maintenance: on a team store, its owner sees
-        and rewrites every member's memories (``team_maintain``); for anyone else nothing changes."""
+        and rewrites every member's memories (``team_maintain``); for anyone else nothing changes.
+        A member of a team store is refused (``_MEMBER_OF_TEAM``)."""
+        self._refuse_members_maintenance()
         self._maintaining.on = True
         try:
             yield
         finally:
             self._maintaining.on = False
+
+    def _refuse_members_maintenance(self) -> None:
+        """A team member's reembed rewrites no one's vectors but theirs, and half-moved a store that
+        every member shares: refused, in words saying whose it is (it used to fail on the staging
+        table, its hint asking the owner to grant what no member may have)."""
+        if self._may_maintain:
+            return
+        if self.run(lambda conn: bool(conn.execute(_MEMBER_OF_TEAM, (_META_TEAM_GROUP,)).fetchone()[0])):
+            raise StoreError(
+                f"only the team store's owner may run `memory reembed` on {self.location}: it moves "
+                "every member's vectors to the new embedder",
+                hint="Ask the owner to run it (with the owner's memory.dsn); your memory commands "
+                "follow the team's embedder afterwards.",
+            )
+        self._may_maintain = True
+
+    def clear_staging(self) -> None:
+        self._refuse_members_maintenance()
+        super().clear_staging()
 
     # A reembed rewrites every vector: on a team store the owner's must reach every member's rows.
     def reembed_pending(self, limit: int) -> list[Unstaged]:
@@ -917,6 +944,7 @@ class PostgresBackend(SqlBackend):
         present = conn.execute("SELECT to_regclass(%s)", (keep,)).fetchone()[0] is not None
         if (present and not stale) or not _owns_memories(conn):
             return
+        conn.execute(_NO_STATEMENT_TIMEOUT)  # (an index of a large store takes minutes: never cut short)
         for (name,) in stale:
             conn.execute(f'DROP INDEX IF EXISTS "{name}"')
         conn.execute(vector_index_sql(self.index_kind, dimension))
