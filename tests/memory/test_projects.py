@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mahavishnu import paths
 from mahavishnu.memory.core.projects import checkout_root, project_for
 
 
@@ -155,3 +156,11 @@ def test_a_hostile_git_file_makes_the_folder_a_project_of_its_own(
 
     assert project_for(str(checkout / "src")) == "hostile"
     assert checkout_root(checkout / "src") == checkout.resolve()
+
+
+def test_a_folder_longer_than_any_path_is_no_project(isolated_home: Path) -> None:
+    """A session file (or a hook's JSON) may name any "folder": 100,000 levels of `/a` were walked
+    parent by parent (a recall hook took minutes, a capture was killed) and kept in projects.json."""
+    assert project_for("/a" * 100_000) is None  # (with the guard off: killed, or minutes)
+    assert not (paths.data_dir() / "projects.json").exists()
+    assert project_for("/srv/" + "b" * 4_000) is not None  # a long, real-length path still names one

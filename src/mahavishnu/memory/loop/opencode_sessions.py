@@ -34,7 +34,7 @@ from mahavishnu.json_types import JSONReadable
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.loop.conversations import TranscriptImport, store_transcript_turns
 from mahavishnu.memory.loop.session_logs import AGENT_IDS, session_root
-from mahavishnu.memory.loop.transcripts import Role, Transcript, TranscriptTurn
+from mahavishnu.memory.loop.transcripts import Role, Transcript, TranscriptTurn, session_folder
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
@@ -123,7 +123,7 @@ def read_session(db: Path, session: str, *, cwd: str | None = None) -> Transcrip
         parts = conn.execute(
             "SELECT message_id, data FROM part WHERE session_id = ? ORDER BY id", (session,)
         ).fetchall()
-    directory = _text(found[0]) or cwd
+    directory = session_folder(_text(found[0]) or cwd)
     texts: dict[str, list[str]] = {}
     skipped = 0
     for message_id, data in parts:

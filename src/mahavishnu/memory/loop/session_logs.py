@@ -48,6 +48,7 @@ from mahavishnu.memory.loop.transcripts import (
     TranscriptTurn,
     find_transcripts,
     parse_transcript,
+    session_folder,
 )
 from mahavishnu.memory.loop.transcripts import _timestamp as parse_timestamp
 from mahavishnu.wording import a
@@ -65,7 +66,23 @@ AGENT_IDS: dict[Tool, str] = {
     "pi": "pi",
     "opencode": "opencode",
 }
-_CODEX_CONTEXT = ("<environment_context>", "<user_instructions>", "# AGENTS.md instructions", "<permissions")
+#: How Codex's own context filed as user messages starts (``model_visible_context.rs``: its
+#: "contextual user fragments", each one content item): the environment, AGENTS.md, a skill's
+#: SKILL.md, plugins, the output of a shell command the user ran with ``!`` (what the command
+#: printed: a file, a web page), a subagent's notification, an aborted turn's marker.
+_CODEX_CONTEXT = (
+    "<environment_context>",
+    "<user_instructions>",
+    "# agents.md instructions",
+    "<permissions",
+    "<skill>",
+    "<skill ",
+    "<plugins>",
+    "<user_shell_command>",
+    "<subagents>",
+    "<subagent_notification>",
+    "<turn_aborted>",
+)
 _HOOK_CONTEXT = re.compile(
     r"<(?:qwen:user-prompt-submit-context|hook_context)>.*?</(?:qwen:user-prompt-submit-context|hook_context)>",
     re.DOTALL,
@@ -224,7 +241,7 @@ def _transcript(
 ) -> Transcript:
     """The transcript of ``path``; ``session`` and ``cwd`` as the log holds them (not text: unknown)."""
     session = session if isinstance(session, str) and session else path.stem
-    cwd = cwd if isinstance(cwd, str) else None
+    cwd = session_folder(cwd)
     return Transcript(path, session, cwd, project_for(cwd), turns, skipped, first)
 
 
@@ -247,10 +264,22 @@ def _codex_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
     if payload.get("type") != "message" or role not in ("user", "assistant"):
         return None
     kinds = ("input_text",) if role == "user" else ("output_text",)
-    text = _texts(payload.get("content"), kinds)
-    if role == "user" and text.startswith(_CODEX_CONTEXT):
-        return None
+    content = payload.get("content")
+    if role == "user":  # each item of Codex's own context is left out, whatever it comes with
+        content = (
+            [item for item in content if not _codex_context(item)] if isinstance(content, list) else content
+        )
+        if isinstance(content, str) and _codex_context({"text": content}):
+            return None
+    text = _texts(content, kinds)
     return _turn(role, text, entry.get("timestamp"), payload.get("id"))
+
+
+def _codex_context(item: object) -> bool:
+    """Whether a user message's content item is context Codex added (``_CODEX_CONTEXT``), as
+    Codex tells it: its text starts with a marker, in any case, after leading blanks."""
+    text = item.get("text") if isinstance(item, dict) else None
+    return isinstance(text, str) and text.lstrip()[:40].lower().startswith(_CODEX_CONTEXT)
 
 
 # -- Qwen Code --------------------------------------------------------------------------------------
@@ -262,13 +291,28 @@ def parse_qwen(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
     return _transcript(path, session, cwd, turns, skipped, first_turn)
 
 
+#: Qwen Code's records of the user role that the user typed: a prompt (no subtype) and one typed
+#: while tools ran. The others are Qwen Code's own (a background agent's ``notification``, a
+#: ``cron`` prompt, a goal's runtime message), recorded with a ``provenance`` other than ``real_user``.
+_QWEN_TYPED = (None, "mid_turn_user_message")
+
+
 def _qwen_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
     kind = entry.get("type")
     message = entry.get("message")
     if kind not in ("user", "assistant") or not isinstance(message, dict):
         return None
     role: Role = "user" if kind == "user" else "assistant"
-    text = _texts(message.get("parts"))
+    if role == "assistant":
+        text = _texts(message.get("parts"))
+    elif entry.get("subtype") not in _QWEN_TYPED or entry.get("provenance", "real_user") != "real_user":
+        return None
+    else:
+        # what the user typed (``systemPayload.displayText``); the parts sent also hold the files
+        # an ``@`` mention read, cut out when there is no displayText
+        payload = entry.get("systemPayload")
+        typed = payload.get("displayText") if isinstance(payload, dict) else None
+        text = typed.strip() if isinstance(typed, str) else _texts(_typed_parts(message.get("parts")))
     return _turn(role, text, entry.get("timestamp"), entry.get("uuid"), model=entry.get("model"))
 
 
@@ -285,10 +329,53 @@ def _gemini_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
     if kind not in ("user", "gemini") or "$set" in entry:
         return None
     role: Role = "user" if kind == "user" else "assistant"
-    text = _texts(entry.get("content"))
-    if role == "user" and text.startswith("<session_context>"):
-        return None
+    if role == "user":
+        # what the user typed: ``displayContent`` when Gemini CLI sent something else (``content``
+        # holds the files an ``@`` mention read), else ``content`` less those files
+        shown = entry.get("displayContent")
+        text = _texts(_typed_parts(shown if isinstance(shown, str | list) else entry.get("content")))
+        if text.startswith("<session_context>"):
+            return None
+    else:
+        text = _texts(entry.get("content"))
     return _turn(role, text, entry.get("timestamp"), entry.get("id"), model=entry.get("model"))
+
+
+#: How Gemini CLI (and Qwen Code, its fork) mark the files and resources an ``@`` mention read,
+#: appended to the prompt it sends (``REFERENCE_CONTENT_START`` / ``_END``): the file's text, not
+#: the user's. Without the end marker, everything after the start is the files'.
+_REFERENCES = re.compile(
+    r"\n?--- Content from referenced files ---.*?(?:\n?--- End of content ---|\Z)", re.DOTALL
+)
+#: The note Gemini CLI adds for an ``@agent`` mention: Gemini CLI's words, not the user's.
+_SYSTEM_NOTE = re.compile(r"\n?<system_note>.*?</system_note>\n?", re.DOTALL)
+
+
+def _typed_parts(blocks: object) -> object:
+    """A user message's parts without the files an ``@`` mention read into it (the parts from
+    ``--- Content from referenced files ---`` through ``--- End of content ---``) and without the
+    notes the assistant added (``<system_note>``); a plain-string message likewise."""
+    if isinstance(blocks, str):
+        return _SYSTEM_NOTE.sub("", _REFERENCES.sub("", blocks))
+    if not isinstance(blocks, list):
+        return blocks
+    kept: list[object] = []
+    inside = False
+    for block in blocks:
+        text = block.get("text") if isinstance(block, dict) else None
+        if not isinstance(text, str):
+            if not inside:
+                kept.append(block)
+            continue
+        if inside:
+            inside = "--- End of content ---" not in text
+            continue
+        start = text.find("--- Content from referenced files ---")
+        if start >= 0:
+            inside = "--- End of content ---" not in text[start:]
+            text = text[:start]
+        kept.append({**block, "text": _SYSTEM_NOTE.sub("", text)})
+    return kept
 
 
 def _gemini_cwd(path: Path) -> str | None:

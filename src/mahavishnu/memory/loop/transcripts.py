@@ -86,6 +86,17 @@ class Transcript:
     first_turn: int = 0
 
 
+#: The longest working folder a session file may name: Linux's PATH_MAX. A longer one names no
+#: folder (and, read as a path, cost the capture the memory of all its parents: gigabytes).
+MAX_FOLDER_CHARS = 4096
+
+
+def session_folder(cwd: object) -> str | None:
+    """A session's working folder as its file (or a hook's JSON) gives it: a string of at most
+    ``MAX_FOLDER_CHARS``, else None (no folder known)."""
+    return cwd if isinstance(cwd, str) and 0 < len(cwd) <= MAX_FOLDER_CHARS else None
+
+
 def find_transcripts(root: Path) -> list[Path]:
     """Every ``*.jsonl`` under `root` (subagent files included), sorted."""
     if not root.exists():
@@ -115,7 +126,7 @@ def parse_transcript(data: bytes, path: Path, *, first_turn: int = 0) -> Transcr
     """The turns in ``data``, lines of the session file ``path`` (all of it, or a piece)."""
     entries, skipped = _parse_lines(data, path)
     session_id = _first_str(entries, "sessionId") or path.stem
-    cwd = _first_str(entries, "cwd")
+    cwd = session_folder(_first_str(entries, "cwd"))
     return Transcript(
         path=path,
         session_id=session_id,
