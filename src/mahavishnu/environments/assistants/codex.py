@@ -36,6 +36,7 @@ from pathlib import Path
 
 import tomlkit
 import tomlkit.exceptions
+from tomlkit.items import InlineTable
 
 from mahavishnu import paths
 from mahavishnu.config import Endpoint, Settings
@@ -116,6 +117,17 @@ def parse(text: str | None, source: Path | str = "config.toml") -> tomlkit.TOMLD
         ) from exc
 
 
+def read(text: str | None, source: Path | str = "config.toml") -> dict[str, object]:
+    """The document's values (``parse``'s, unwrapped), read with tomllib: tens of times faster than
+    tomlkit on a config.toml with thousands of ``[projects]`` tables, and a switch reads it several
+    times. Only what tomllib refuses goes through ``parse`` (its error names the line; what tomlkit
+    alone accepts is read as before)."""
+    try:
+        return tomllib.loads((text or "").removeprefix(BOM))
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return parse(text, source).unwrap()
+
+
 def validate(text: str) -> None:
     """Codex reads strict TOML; refuse the shapes it rejects."""
     try:
@@ -160,7 +172,7 @@ class ProviderEntry:
 def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | str = "config.toml") -> str:
     """``text`` with Mahavishnu's provider table(s) replaced by ``entry`` (or just removed); a
     leading BOM stays. A table of that name the user wrote (no marker above it) is refused."""
-    parse(text, source)  # the user's file must be valid before we touch it
+    read(text, source)  # the user's file must be valid before we touch it
     bom, rest = split_bom(text or "")
     doc = parse(remove_owned_tables(rest), source)
     kept = _providers(doc.unwrap())
@@ -169,6 +181,7 @@ def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | st
         if _is_ours(selected) and selected not in kept:
             doc.remove("model_provider")
         return bom + doc.as_string()
+    _check_providers_table(doc, entry, source)
     if entry.id in kept:
         raise InvalidConfigFileError(
             f"{source} already has a provider '{entry.id}' that Mahavishnu did not write",
@@ -183,12 +196,28 @@ def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | st
     return bom + out + ("\n" if out.strip() else "") + entry.toml()
 
 
+def _check_providers_table(doc: tomlkit.TOMLDocument, entry: ProviderEntry, source: Path | str) -> None:
+    """Refuse a ``model_providers`` that ``[model_providers.<id>]`` cannot be added to: an inline table
+    (``model_providers = { … }``, which Codex reads, but TOML allows no table header beside it), an
+    array of tables or a value. Saying so, rather than calling the user's valid file invalid TOML."""
+    providers = doc.get("model_providers")
+    if providers is None or (isinstance(providers, Mapping) and not isinstance(providers, InlineTable)):
+        return  # (a table, or one split in parts by other tables: tomlkit's OutOfOrderTableProxy)
+    shape = "an inline table" if isinstance(providers, InlineTable) else "not a table"
+    raise InvalidConfigFileError(
+        f"{source}: model_providers is {shape}, so Mahavishnu cannot add its "
+        f"[model_providers.{entry.id}] table to it",
+        hint="Write each of your providers as a table of its own ([model_providers.NAME] with its keys "
+        "below), then switch again; nothing was written.",
+    )
+
+
 def remove_entry(text: str | None, source: Path | str = "config.toml") -> str:
     """``text`` without Mahavishnu's provider, and without the ``model`` it set when that provider
     was the one selected (Codex then uses its own default model and login)."""
-    selected = parse(text, source).get("model_provider")
+    selected = read(text, source).get("model_provider")
     out = apply_entry(text, None, source)
-    if not _is_ours(selected) or parse(out, source).get("model_provider") == selected:
+    if not _is_ours(selected) or read(out, source).get("model_provider") == selected:
         return out
     bom, rest = split_bom(out)
     doc = parse(rest, source)
@@ -387,6 +416,7 @@ class Codex(Assistant):
             )
         dotenv_values: dict[str, str] = {}
         if key.kind == "inline" and key.env_var and key.value:
+            _refuse_unreadable_key(key.value, profile.name, key.env_var)
             dotenv_values[key.env_var] = key.value
             warnings.append(f"the API key is written into {env_path()} (mode 600) as {key.env_var}")
         entry = _provider_entry(profile, endpoint, key)
@@ -424,10 +454,11 @@ class Codex(Assistant):
         text = read_text(path)
         found: list[CurrentProvider] = []
         if text is not None:
-            data = parse(text, path).unwrap()
+            data = read(text, path)
             found += self.project_current(data, settings)
             provider_name = data.get("model_provider")
             provider = _selected(provider_name, _providers(data))
+            model = data.get("model")
             if isinstance(provider, dict):
                 found.append(
                     CurrentProvider(
@@ -436,7 +467,7 @@ class Codex(Assistant):
                         path=str(path),
                         profile=_which_profile(str(provider_name), provider, all_profiles(settings)),
                         base_url=provider.get("base_url"),
-                        model=data.get("model"),
+                        model=model if isinstance(model, str) else None,
                         key_source=_key_source(provider),
                     )
                 )
@@ -449,7 +480,7 @@ class Codex(Assistant):
         for path in reversed(project_layers(_trusted_projects(user))):
             entry = CurrentProvider(self.name, "project", str(path), None, None, None, None)
             try:
-                data = parse(read_text(path), path).unwrap()
+                data = read(read_text(path), path)
             except MahavishnuError as exc:
                 return [dataclasses.replace(entry, error=exc.message)]
             if "model_provider" not in data and "model" not in data:
@@ -478,7 +509,7 @@ class Codex(Assistant):
         and then config.toml's, as Codex layers them. A file that cannot be read is an entry with its
         error, never an exception; config.toml's own problems are ``current``'s to report."""
         try:
-            base = _providers(parse(read_text(config_path()), config_path()).unwrap())
+            base = _providers(read(read_text(config_path()), config_path()))
         except MahavishnuError:
             base = {}
         return [self._profile_file_entry(name, path, base, settings) for name, path in profile_files()]
@@ -497,7 +528,7 @@ class Codex(Assistant):
             used_with=f"codex --profile {name}",
         )
         try:
-            data = parse(read_text(path), path).unwrap()
+            data = read(read_text(path), path)
         except MahavishnuError as exc:
             return dataclasses.replace(entry, error=exc.message)
         provider_name = data.get("model_provider")
@@ -534,6 +565,43 @@ def _dotenv_edits(profile: Profile, values: dict[str, str]) -> list[FileEdit]:
         return []
     note = f"profile '{profile.name}' (Codex CLI)"
     return [dotenv_edit(dotenv, values, note=note, secrets=tuple(values.values()))]
+
+
+def dotenvy_reads(written: str) -> str | None:
+    """What Codex's ``.env`` reader (the ``dotenvy`` crate) makes of one value written as ``written``;
+    None where it would put a variable's value in (``$NAME`` unquoted or within double quotes). Within
+    single quotes the text is taken as it is; within double quotes a backslash escapes the next
+    character (``\\n`` a line break)."""
+    if len(written) >= 2 and written[0] == written[-1] == "'":
+        return written[1:-1]
+    if len(written) >= 2 and written[0] == written[-1] == '"':
+        out: list[str] = []
+        chars = iter(written[1:-1])
+        for char in chars:
+            if char == "$":
+                return None
+            if char == "\\":
+                escaped = next(chars, "")
+                out.append({"n": "\n", "r": "\r", "t": "\t"}.get(escaped, escaped))
+            else:
+                out.append(char)
+        return "".join(out)
+    return None if "$" in written or "\\" in written else written.split(" #", 1)[0].strip()
+
+
+def _refuse_unreadable_key(key: str, profile_name: str, var: str) -> None:
+    """Refuse an inline key Codex would not read back as it is from the line ``env_file`` writes (a
+    ``$`` in it: ``dotenvy`` replaces ``$NAME`` with that variable, or drops the line and Codex says
+    the variable is missing). The key itself is never in the error."""
+    if dotenvy_reads(env_file.quote(key)) == key:
+        return
+    raise InvalidInputError(
+        f"profile '{profile_name}': its key holds characters (a '$', a line break) that Codex would "
+        "read changed from its .env file, so it cannot be written there",
+        hint=f"Switch without --inline-secret (Codex then runs `mahavishnu secrets get {profile_name}` "
+        f'for the key), or export it in the shell that starts Codex (`export {var}="$(mahavishnu secrets '
+        f'get {profile_name})"`); none of its files was written.',
+    )
 
 
 def _no_responses_api(profile: Profile, endpoint: Endpoint, label: str) -> ProtocolMismatchError:

@@ -45,7 +45,7 @@ from mahavishnu.environments.assistants.base import (
     workspace_note,
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
-from mahavishnu.errors import ConfigError, MahavishnuError
+from mahavishnu.errors import ConfigError, InvalidInputError, MahavishnuError
 from mahavishnu.files.json_document import JsonDocument, check_jsonc
 from mahavishnu.files.json_values import as_text, member
 from mahavishnu.files.safe_write import read_text
@@ -207,6 +207,8 @@ class Gemini(UserProjectAssistant):
         warnings = _key_warnings(key, dotenv)
         if key.kind in ("none", "inline"):  # (none: a local server ignores it; Gemini CLI wants one)
             values[KEY_VAR] = str(key.value)
+        if key.kind == "inline":
+            refuse_unreadable_key(str(key.value), profile.name, self.label, KEY_VAR, self.name)
         if os.environ.get(BASE_URL_VAR) and os.environ[BASE_URL_VAR] != base_url:
             warnings.append(f"{BASE_URL_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
         if scope == "project":
@@ -318,6 +320,33 @@ def _key_warnings(key: KeyDelivery, dotenv: Path) -> list[str]:
         if os.environ.get(KEY_VAR) and os.environ[KEY_VAR] != key.value:
             warnings.append(f"{KEY_VAR} is set in your environment: Gemini CLI uses it over {dotenv}")
     return warnings
+
+
+def npm_dotenv_reads(written: str) -> str:
+    """What the npm ``dotenv`` package, with which Gemini CLI and Qwen Code read ``.env`` files, makes
+    of one value written as ``written``: the quotes around it taken off and, within double quotes,
+    only ``\\n`` and ``\\r`` made line breaks (``\\"`` and ``\\\\`` stay as written); unquoted, the
+    text up to a ``#``, trimmed."""
+    value = written.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
+        inner = value[1:-1]
+        return inner.replace("\\n", "\n").replace("\\r", "\r") if value[0] == '"' else inner
+    return value.split("#", 1)[0].strip()
+
+
+def refuse_unreadable_key(key: str, profile_name: str, label: str, var: str, tool: str) -> None:
+    """Refuse an inline key that the npm ``dotenv`` reader would not read back as it is from the
+    line ``env_file`` writes (a key holding ``"`` or ``\\``): the assistant would send another key.
+    The key itself is never in the error."""
+    if npm_dotenv_reads(env_file.quote(key)) == key and "\n" not in key and "\r" not in key:
+        return
+    raise InvalidInputError(
+        f"profile '{profile_name}': its key holds characters (a quote, a backslash or a line break) that "
+        f"{label} would read changed from a .env file, so it cannot be written there",
+        hint=f"Export it in the shell that starts {label} instead "
+        f'(`export {var}="$(mahavishnu secrets get {profile_name})"`), or start one session with '
+        f"`mahavishnu run {profile_name} --tool {tool} -- …`; none of its files was written.",
+    )
 
 
 def _check_base_url(base_url: str, profile: Profile) -> None:

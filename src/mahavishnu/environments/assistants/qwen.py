@@ -37,6 +37,7 @@ from mahavishnu.environments.assistants.base import (
     workspace_dir,
     workspace_note,
 )
+from mahavishnu.environments.assistants.gemini import refuse_unreadable_key
 from mahavishnu.environments.profiles import Profile
 from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
 from mahavishnu.files.json_document import (
@@ -338,6 +339,7 @@ class Qwen(UserProjectAssistant):
         if key.kind in ("none", "inline"):  # a local server ignores the key, but Qwen Code wants one
             dotenv_values[env_key] = str(key.value)
         if key.kind == "inline":
+            refuse_unreadable_key(str(key.value), profile.name, self.label, env_key, self.name)
             warnings.append(f"the API key is written into {env_path()} (mode 600) as {env_key}")
         warnings += shadowed_keys(dotenv_values)
         entry: dict[str, str] = {
