@@ -56,7 +56,7 @@ def files(home: Path) -> dict[str, Path]:
 
 
 def commands(path: Path, event: str) -> list[str]:
-    data = json.loads(path.read_text()) if path.suffix == ".json" and "qwen" not in str(path) else None
+    data = json.loads(path.read_text()) if path.suffix == ".json" and "//" not in path.read_text() else None
     if data is None:
         from mahavishnu.files.json_document import JsonDocument
 
@@ -344,3 +344,32 @@ def test_codex_hooks_are_trusted_in_a_config_toml_saved_with_a_bom(isolated_home
     assert [t.state for t in hooks_status("codex")] == ["installed"]
     remove(["codex"])
     assert f["codex-config"].read_text(encoding="utf-8") == original
+
+
+COMMENTED = """{
+  // my settings
+  "hooks": {
+    "%s": [
+      // my stop hook: tells me the turn is done
+      {
+        "hooks": [{"type": "command", "command": "echo mine"}]
+      } // (keep it first)
+    ]
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(("tool", "event"), [("qwen", "Stop"), ("gemini", "AfterAgent")])
+def test_the_comments_inside_the_users_hook_array_stay(isolated_home: Path, tool: str, event: str) -> None:
+    """Install wrote the event's whole array again: the user's comments inside it were gone and
+    its layout changed (remove did not give the file back either)."""
+    path = files(isolated_home)[tool]
+    path.parent.mkdir()
+    path.write_text(COMMENTED % event)
+    install([tool])
+    text = path.read_text()
+    assert "// my stop hook: tells me the turn is done" in text and "// (keep it first)" in text
+    assert commands(path, event) == ["echo mine", hook_command(tool, "capture")]
+    remove([tool])
+    assert path.read_text() == COMMENTED % event

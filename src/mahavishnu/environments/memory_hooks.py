@@ -314,13 +314,43 @@ def _edit_hooks(text: str | None, path: Path, load: Loader, wanted: Sequence[_Ho
     if not changed:
         return text or ""
     for event in changed:
-        if after[event]:
-            document.set(["hooks", event], after[event])
-        else:
+        if not after[event]:
             document.delete(["hooks", event])
+        elif not _edited_in_place(document, event, before.get(event), after[event]):
+            document.set(["hooks", event], after[event])
     if not document.get(["hooks"]):
         document.delete(["hooks"])
     return document.dumps()
+
+
+def _edited_in_place(document: JsonDocument, event: str, before: JSONValue, after: JSONValue) -> bool:
+    """The event's array edited element by element where ``after`` is ``before`` less whole groups
+    (ours) plus groups at its end (ours): the user's groups, and the comments and layout around
+    them, stay byte for byte (the array written whole lost them). False where that is not the
+    change (a group of the user's holding one of our handlers), or the document cannot: the caller
+    then writes the array whole."""
+    from mahavishnu.environments.assistants.qwen import SettingsDocument
+
+    if not isinstance(document, SettingsDocument) or not isinstance(before, list) or not before:
+        return False
+    if not isinstance(after, list):
+        return False
+    kept: JSONArray = []
+    removed: JSONArray = []
+    position = 0
+    for group in before:
+        if position < len(after) and group == after[position]:
+            kept.append(group)
+            position += 1
+        else:
+            removed.append(group)
+    if any(group in kept for group in removed) or any(group in after for group in removed):
+        return False
+    keys = ["hooks", event]
+    document.remove_elements(keys, lambda group: group in removed)
+    for group in after[position:]:
+        document.append_element(keys, group)
+    return document.get(keys) == after
 
 
 def _hooks_object(document: JsonDocument, path: Path) -> JSONObject:
@@ -678,11 +708,15 @@ def _settings_file(tool: Tool) -> tuple[Path, Loader, Callable[[str], None]]:
 
 
 def _load_strict(text: str | None, source: Path) -> JsonDocument:
-    return JsonDocument.parse(text or "", source=str(source), comments=False)
+    from mahavishnu.environments.assistants.qwen import SettingsDocument  # (edits arrays in place)
+
+    return SettingsDocument.parse(text or "", source=str(source), comments=False)
 
 
 def _load_jsonc(text: str | None, source: Path) -> JsonDocument:
-    return JsonDocument.parse(text or "", source=str(source), comments=True)
+    from mahavishnu.environments.assistants.qwen import SettingsDocument
+
+    return SettingsDocument.parse(text or "", source=str(source), comments=True)
 
 
 def _validate_strict(text: str) -> None:
