@@ -19,6 +19,7 @@ import pytest
 from _switch_helpers import write_file, write_profiles
 
 from mahavishnu.config import load_settings
+from mahavishnu.environments.assistants.codex import dotenvy_reads
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.errors import MahavishnuError
 
@@ -42,24 +43,6 @@ def _npm_dotenv(text: str) -> dict[str, str]:
             value = value.replace("\\n", "\n").replace("\\r", "\r")
         found[match[1]] = value
     return found
-
-
-def _dotenvy_value(written: str) -> str | None:
-    """What ``dotenvy`` (Codex's reader) makes of one value; None where it substitutes a variable."""
-    if len(written) >= 2 and written[0] == written[-1] == "'":
-        return written[1:-1]
-    if len(written) >= 2 and written[0] == written[-1] == '"':
-        out, chars = [], iter(written[1:-1])
-        for char in chars:
-            if char == "$":
-                return None
-            if char == "\\":
-                escaped = next(chars, "")
-                out.append({"n": "\n", "r": "\r", "t": "\t"}.get(escaped, escaped))
-            else:
-                out.append(char)
-        return "".join(out)
-    return None if "$" in written or "\\" in written else written.split(" #", 1)[0].strip()
 
 
 @pytest.fixture
@@ -107,16 +90,16 @@ def test_an_inline_key_reaches_codex_unchanged_or_is_refused(
         assert not dotenv.exists() and (lab / ".codex" / "config.toml").read_text() == 'model = "gpt-5"\n'
         return
     [line] = [line for line in dotenv.read_text().splitlines() if line.startswith("LAB_KEY=")]
-    assert _dotenvy_value(line.removeprefix("LAB_KEY=")) == key
+    assert dotenvy_reads(line.removeprefix("LAB_KEY=")) == key
 
 
 def test_the_reader_models_agree_with_the_real_clis() -> None:
     """What the real CLIs sent the mock, each for a line written as shown."""
     assert _npm_dotenv('K="a\\"b#c\\\\d"\n')["K"] == 'a\\"b#c\\\\d'
     assert _npm_dotenv("K='a$HOME\"b'\n")["K"] == 'a$HOME"b'
-    assert _dotenvy_value('"a\\"b"') == 'a"b' and _dotenvy_value('"a\\\\b"') == "a\\b"
-    assert _dotenvy_value('"a$HOME-b"') is None
-    assert _dotenvy_value("'a$HOME\"b#c\\d e f'") == 'a$HOME"b#c\\d e f'
+    assert dotenvy_reads('"a\\"b"') == 'a"b' and dotenvy_reads('"a\\\\b"') == "a\\b"
+    assert dotenvy_reads('"a$HOME-b"') is None
+    assert dotenvy_reads("'a$HOME\"b#c\\d e f'") == 'a$HOME"b#c\\d e f'
 
 
 INLINE_PROVIDERS = (
