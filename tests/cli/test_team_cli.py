@@ -139,7 +139,7 @@ def test_removing_a_member_keeps_their_shared_memories_attributed(
     removed = ok("team", "remove", dave, "--dsn", team.owner_dsn, "--json")
     listed = ok("team", "members", "--dsn", team.owner_dsn, "--json")
 
-    assert removed == {"removed": dave, "shared_memories_kept": 1}
+    assert removed == {"removed": dave, "shared_memories_kept": 1, "sessions_left": 0}
     assert listed == [{"name": dave, "current": False, "shared": 1}]
     assert mahavishnu("memory", "search", "cache key", "--json").exit_code != 0  # no login any more
 
@@ -407,3 +407,20 @@ def test_a_member_configuring_no_embedder_joins_a_team_on_another_local_model_an
         assert ok("memory", "stats", "--json")["embedder"] == "local/all-MiniLM-L6-v2-int8-q8"
     finally:
         cluster.drop()
+
+
+def test_a_removal_that_could_not_end_the_members_sessions_says_so(
+    team: TeamCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that had set the group's role keeps reading shared memories until it ends; when
+    the owner could not end it, `team remove` says how (it went to the log alone)."""
+    from mahavishnu.memory.team import members
+
+    ok("team", "init", "--dsn", team.owner_dsn)
+    erin = team.member_name("erin")
+    ok("team", "add", erin, "--dsn", team.owner_dsn)
+    monkeypatch.setattr(members, "end_sessions", lambda dsn, name: 2)
+    done = mahavishnu("team", "remove", erin, "--dsn", team.owner_dsn)
+    assert done.exit_code == 0, done.output
+    assert f"{erin} removed" in done.output
+    assert "may still have sessions open" in done.output and "pg_terminate_backend" in done.output

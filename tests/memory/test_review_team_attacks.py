@@ -145,7 +145,7 @@ def test_a_removed_member_keeps_nothing_through_a_session_that_set_the_groups_ro
     try:
         lingering.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(group)))
         assert lingering.execute("SELECT count(*) FROM memories").fetchone()[0] == 1
-        members.remove(team.owner_dsn, team.member_name("carol"))
+        assert members.remove(team.owner_dsn, team.member_name("carol")).sessions_left == 0
         for conn in (lingering, plain):
             with pytest.raises(psycopg.Error):
                 conn.execute("SELECT content FROM memories").fetchall()

@@ -238,7 +238,7 @@ def test_a_removed_member_loses_access_and_their_shared_memories_stay_attributed
 ) -> None:
     alice, bob = two_members
     bob_role = team.member_name("bob")
-    assert members.remove(team.owner_dsn, bob_role) == 1
+    assert members.remove(team.owner_dsn, bob_role).shared == 1
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(bob).close()
     with open_store(alice) as store:
@@ -328,7 +328,7 @@ def test_a_member_removed_while_their_process_is_connected_is_told_so(team: Team
     role = team.member_name("bob")
     with open_store(bob) as store:
         store.store("bob's note before", "note")
-        assert members.remove(team.owner_dsn, role) == 0  # (he shared nothing)
+        assert members.remove(team.owner_dsn, role).shared == 0  # (he shared nothing)
         with pytest.raises(BackendUnavailableError, match="you are no longer a member of this team"):
             store.store("bob's note after", "note")
 

@@ -276,13 +276,20 @@ def remove_cmd(
     """Remove a member: no more access; the memories they shared stay, attributed to them."""
     from mahavishnu.memory.team import members
 
-    shared = members.remove(_dsn(dsn), name)
+    removed = members.remove(_dsn(dsn), name)
     if as_json:
-        print_json({"removed": name, "shared_memories_kept": shared})
+        print_json(
+            {"removed": name, "shared_memories_kept": removed.shared, "sessions_left": removed.sessions_left}
+        )
         return
-    kept = wording.count(shared, "memory")
-    stay = "stays" if shared == 1 else "stay"
+    kept = wording.count(removed.shared, "memory")
+    stay = "stays" if removed.shared == 1 else "stay"
     info(f"{name} removed (no login, no rights); the {kept} they shared {stay}, attributed to them")
+    if removed.sessions_left:  # (a session that had set the group's role still reads shared memories)
+        warn(
+            f"{name} may still have sessions open that could not be ended: a superuser ends them with "
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'"
+        )
 
 
 @app.command("status")

@@ -19,7 +19,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ from mahavishnu.memory.team.schema import team_group
 if TYPE_CHECKING:
     import psycopg
 
-_log = logging.getLogger(__name__)
 JOIN_PREFIX = "mvteam1."
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Members are plain roles: the owner, who holds the group with ADMIN (PostgreSQL 16+ grants it to
@@ -246,9 +244,17 @@ def _in_group(conn: psycopg.Connection[Any], name: str, group: str) -> bool:
     return row is not None
 
 
-def remove(dsn: str, name: str) -> int:
-    """Take member ``name`` out of the group and disable their login; their shared memories stay.
-    The number of memories they had shared."""
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """What ``remove`` did: how many memories the member had shared (they stay), and how many of
+    their sessions are still open (0: all ended; -1: unknown), which a superuser ends."""
+
+    shared: int
+    sessions_left: int
+
+
+def remove(dsn: str, name: str) -> Removed:
+    """Take member ``name`` out of the group and disable their login; their shared memories stay."""
     from psycopg import sql
 
     check_member_name(name)
@@ -267,15 +273,7 @@ def remove(dsn: str, name: str) -> int:
     # Once that is committed (no new login gets past NOLOGIN), the sessions they still have end: one
     # that had run ``SET ROLE <group>`` kept the group's rights (PostgreSQL checks a membership
     # when a role is set, not afterwards), reading every shared memory for as long as it stayed.
-    if end_sessions(dsn, name):
-        _log.warning(
-            "%s may still have sessions on %s that could not be ended: a superuser ends them with "
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '%s'",
-            name,
-            dsn_location(dsn),
-            name,
-        )
-    return int(shared[0]) if shared else 0
+    return Removed(int(shared[0]) if shared else 0, end_sessions(dsn, name))
 
 
 def end_sessions(dsn: str, name: str) -> int:
