@@ -478,7 +478,7 @@ def _pg_restore(dsn: str, env: dict[str, str], file: Path, handed: dict[str, int
     """``pg_restore --clean`` of everything but extensions (``vector`` stays as an administrator
     installed it: dropping it takes a superuser; the restored tables use the one there), as the
     script pg_restore writes, run by psql in one transaction of ours that also moves each id
-    sequence past the replaced store's (``_pg_continue_ids``) before it commits: a writer waiting
+    sequence past the replaced store's (``_continue_ids_sql``) before it commits: a writer waiting
     on the restore's locks takes its id after that commit, so it can take none handed out before
     (after a commit of pg_restore's own it could). Nothing is committed unless all of it ran: the
     COMMIT is the last line psql reads, and psql ending without it (pg_restore, or this process,
@@ -504,7 +504,7 @@ def _pg_restore(dsn: str, env: dict[str, str], file: Path, handed: dict[str, int
                 stderr=script_said,
                 env=env,
                 preexec_fn=_die_with_parent(),
-                bufsize=0,  # (unbuffered: the script goes on as pg_restore writes it)
+                bufsize=0,  # (a read returns what pg_restore has written so far)
             ) as script,
             subprocess.Popen(
                 [*load, f"--dbname={dsn}", "--file=-"],
@@ -513,7 +513,6 @@ def _pg_restore(dsn: str, env: dict[str, str], file: Path, handed: dict[str, int
                 stderr=psql_said,
                 env=env,
                 preexec_fn=_die_with_parent(),
-                bufsize=0,  # (unbuffered: the script goes on as pg_restore writes it)
             ) as loading,
         ):
 
@@ -549,7 +548,9 @@ def _feed(script: subprocess.Popen[bytes], loading: subprocess.Popen[bytes], end
     assert script.stdout is not None and loading.stdin is not None
     try:
         loading.stdin.write(b"BEGIN;\n")
-        shutil.copyfileobj(script.stdout, loading.stdin, 1 << 20)
+        while chunk := script.stdout.read(1 << 20):  # (what pg_restore has written, as it comes)
+            loading.stdin.write(chunk)
+            loading.stdin.flush()
         if script.wait() == 0:
             loading.stdin.write(ending + b"COMMIT;\n")
         loading.stdin.close()
