@@ -11,6 +11,10 @@ import os
 import sys
 from pathlib import Path
 
+#: The longest path a file system holds (Linux's PATH_MAX): a longer "path" a hook or a session
+#: file gives names nothing, and read as one (every parent of it walked) cost minutes and gigabytes.
+MAX_PATH_CHARS = 4096
+
 
 def home() -> Path:
     """The user's home, honouring ``HOME`` so tests can move it; an empty ``HOME`` is the account's

@@ -123,6 +123,7 @@ def read_hook_payload(text: str) -> dict[str, str]:
 
     from mahavishnu.clean_text import clean_text, clipped
     from mahavishnu.errors import InvalidInputError
+    from mahavishnu.paths import MAX_PATH_CHARS
 
     try:
         payload = json.loads(text)
@@ -135,7 +136,7 @@ def read_hook_payload(text: str) -> dict[str, str]:
         )
     fields = {name: value for name in HOOK_FIELDS if isinstance(value := payload.get(name), str)}
     for name in PATH_FIELDS & fields.keys():  # longer than any path: no folder, no file
-        if len(fields[name]) > HOOK_PATH_CHARS:
+        if len(fields[name]) > MAX_PATH_CHARS:
             del fields[name]
     for name in PROMPT_FIELDS & fields.keys():  # a prompt of any size: what recall reads of it
         fields[name] = clipped(fields[name], HOOK_PROMPT_CHARS)
@@ -143,11 +144,9 @@ def read_hook_payload(text: str) -> dict[str, str]:
 
 
 #: The fields holding a path (the session's folder, its session file): one longer than
-#: ``HOOK_PATH_CHARS`` names nothing a file system holds (Linux's PATH_MAX is 4,096 bytes), and
-#: counts as absent; read as a path, a 4 MB one cost the recall hook minutes (the project lookup
-#: walks every one of its parents) and was kept in ``projects.json``.
+#: ``paths.MAX_PATH_CHARS`` counts as absent (read as a path, a 4 MB one cost the recall hook
+#: minutes and was kept in ``projects.json``).
 PATH_FIELDS = frozenset({"cwd", "transcript_path"})
-HOOK_PATH_CHARS = 4096
 #: The fields holding a prompt: only their head and tail are read (``clean_text.clipped``), so a
 #: 10 MB paste costs the hook what a short prompt does, and reaches the daemon under its size cap.
 PROMPT_FIELDS = frozenset({"prompt", "submitted_prompt"})

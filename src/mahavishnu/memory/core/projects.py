@@ -46,14 +46,10 @@ class _Registry:
         return None
 
 
-#: Linux's PATH_MAX: no folder's path is longer.
-MAX_PATH_CHARS = 4096
-
-
 def project_for(cwd: str | None) -> str | None:
     """The project of a session in ``cwd`` (above); None without a folder, or for a "folder"
-    longer than any path (``MAX_PATH_CHARS``: its parents alone cost minutes and gigabytes)."""
-    if not cwd or len(cwd) > MAX_PATH_CHARS:
+    longer than any path (``paths.MAX_PATH_CHARS``)."""
+    if not cwd or len(cwd) > paths.MAX_PATH_CHARS:
         return None
     start = Path(cwd)
     root = checkout_root(start)

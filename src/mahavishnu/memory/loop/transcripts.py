@@ -39,6 +39,7 @@ from typing import Any, Literal
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.loop.session_file import session_entry
+from mahavishnu.paths import MAX_PATH_CHARS
 
 Role = Literal["user", "assistant"]
 
@@ -86,15 +87,10 @@ class Transcript:
     first_turn: int = 0
 
 
-#: The longest working folder a session file may name: Linux's PATH_MAX. A longer one names no
-#: folder (and, read as a path, cost the capture the memory of all its parents: gigabytes).
-MAX_FOLDER_CHARS = 4096
-
-
 def session_folder(cwd: object) -> str | None:
     """A session's working folder as its file (or a hook's JSON) gives it: a string of at most
-    ``MAX_FOLDER_CHARS``, else None (no folder known)."""
-    return cwd if isinstance(cwd, str) and 0 < len(cwd) <= MAX_FOLDER_CHARS else None
+    ``paths.MAX_PATH_CHARS``, else None (no folder known)."""
+    return cwd if isinstance(cwd, str) and 0 < len(cwd) <= MAX_PATH_CHARS else None
 
 
 def find_transcripts(root: Path) -> list[Path]:
