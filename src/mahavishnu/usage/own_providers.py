@@ -10,11 +10,9 @@ says why): the names are then unpriced, never priced by a guess."""
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 
 from mahavishnu.errors import MahavishnuError
-from mahavishnu.json_types import JSONValue
 
 #: assistant -> provider name -> base URL
 OwnUrls = Mapping[str, Mapping[str, str]]
@@ -33,13 +31,13 @@ def own_urls() -> dict[str, dict[str, str]]:
     return found
 
 
-def _entries(providers: JSONValue | None, *path: str) -> dict[str, str]:
+def _entries(providers: object, *path: str) -> dict[str, str]:
     """``{name: url}`` of a table of providers, the URL at ``path`` within each (http(s) only)."""
     if not isinstance(providers, dict):
         return {}
     urls = {}
     for name, entry in providers.items():
-        value: JSONValue | None = entry
+        value: object = entry
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         if (
@@ -63,24 +61,20 @@ def _pi() -> dict[str, str]:
 
 
 def _opencode() -> dict[str, str]:
-    from mahavishnu import paths
+    from mahavishnu.environments.assistants.opencode import user_configs
     from mahavishnu.files.json_document import json_data
 
     urls: dict[str, str] = {}
-    for folder in (paths.opencode_config_dir(), paths.home() / ".opencode"):
-        for name in ("opencode.json", "opencode.jsonc"):  # (OpenCode reads both: the second wins)
-            path = folder / name
-            if path.is_file():
-                data = json_data(path.read_text(encoding="utf-8"), source=str(path))
-                urls.update(_entries(data.get("provider"), "options", "baseURL"))
+    for path in user_configs():  # (the later wins)
+        data = json_data(path.read_text(encoding="utf-8"), source=str(path))
+        urls.update(_entries(data.get("provider"), "options", "baseURL"))
     return urls
 
 
 def _codex() -> dict[str, str]:
-    from mahavishnu import paths
+    from mahavishnu.environments.assistants import codex
 
-    path = paths.codex_home() / "config.toml"
+    path = codex.config_path()
     if not path.is_file():
         return {}
-    data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    return _entries(data.get("model_providers"), "base_url")
+    return _entries(codex.read(path.read_text(encoding="utf-8"), path).get("model_providers"), "base_url")

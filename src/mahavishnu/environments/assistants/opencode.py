@@ -296,6 +296,12 @@ def read_configs() -> list[tuple[str, Path]]:
     return _existing([(scope, path) for scope, path in _candidates() if scope != "user" or path == user])
 
 
+def user_configs() -> list[Path]:
+    """The user's config files that exist, in the config folder and ``~/.opencode`` (under both
+    names), lowest precedence first: those whatever the folder OpenCode starts in."""
+    return [path for scope, path in _existing(_candidates()) if scope in ("user", HOME_SCOPE)]
+
+
 def _candidates() -> list[tuple[str, Path]]:
     """The files of ``read_configs``, whether they exist or not, and the user's under both names."""
     folders = paths.repository_folders()  # root first
