@@ -132,6 +132,12 @@ def locate(chain: list[SecretRef]) -> tuple[SecretRef, str | None] | None:
     return None
 
 
+def key_missing(profile: Profile) -> bool:
+    """Whether ``profile`` needs a key that nothing in its secret chain holds (a switch would be
+    refused; a dry run only warns)."""
+    return profile.needs_secret and locate(profile_chain(profile)) is None
+
+
 def _read(ref: SecretRef, chain: list[SecretRef], profile: Profile) -> str:
     value = ref.read()
     if value is None:

@@ -17,7 +17,7 @@ from typing import cast
 from mahavishnu import telemetry
 from mahavishnu.config import Settings
 from mahavishnu.environments import own_settings
-from mahavishnu.environments.api_key import locate
+from mahavishnu.environments.api_key import key_missing
 from mahavishnu.environments.assistants import registry
 from mahavishnu.environments.assistants.base import (
     Assistant,
@@ -28,7 +28,6 @@ from mahavishnu.environments.assistants.base import (
     refuse_user_file_as_project,
 )
 from mahavishnu.environments.profiles import Profile, resolve
-from mahavishnu.environments.secrets import profile_chain
 from mahavishnu.errors import (
     ConfigFileError,
     InvalidConfigFileError,
@@ -515,7 +514,7 @@ def _plan(
         own = _own_key(target, profile, settings)
         exc.hint = f"{exc.hint} {own}" if own else exc.hint
         raise
-    if dry_run and profile.needs_secret and locate(profile_chain(profile)) is None:
+    if dry_run and key_missing(profile):
         own = _own_key(target, profile, settings)
         plan = replace(plan, warnings=[*plan.warnings, own]) if own else plan
     return plan

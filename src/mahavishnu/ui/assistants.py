@@ -229,12 +229,10 @@ def preview(settings: Settings, switch: Switch) -> Planned:
 
 
 def _no_key(settings: Settings, name: str) -> str:
-    from mahavishnu.environments.api_key import locate
+    from mahavishnu.environments.api_key import key_missing
     from mahavishnu.environments.profiles import resolve
-    from mahavishnu.environments.secrets import profile_chain
 
-    profile = resolve(name, settings)
-    if not profile.needs_secret or locate(profile_chain(profile)) is not None:
+    if not key_missing(resolve(name, settings)):
         return ""
     return (
         f"Profile '{name}' has no API key yet, so this switch cannot be applied: store one with "
