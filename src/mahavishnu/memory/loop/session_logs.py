@@ -344,8 +344,9 @@ def _gemini_turn(entry: dict[str, Any]) -> TranscriptTurn | None:
 #: How Gemini CLI (and Qwen Code, its fork) mark the files and resources an ``@`` mention read,
 #: appended to the prompt it sends (``REFERENCE_CONTENT_START`` / ``_END``): the file's text, not
 #: the user's. Without the end marker, everything after the start is the files'.
+_REFERENCES_START, _REFERENCES_END = "--- Content from referenced files ---", "--- End of content ---"
 _REFERENCES = re.compile(
-    r"\n?--- Content from referenced files ---.*?(?:\n?--- End of content ---|\Z)", re.DOTALL
+    rf"\n?{re.escape(_REFERENCES_START)}.*?(?:\n?{re.escape(_REFERENCES_END)}|\Z)", re.DOTALL
 )
 #: The note Gemini CLI adds for an ``@agent`` mention: Gemini CLI's words, not the user's.
 _SYSTEM_NOTE = re.compile(r"\n?<system_note>.*?</system_note>\n?", re.DOTALL)
@@ -368,11 +369,11 @@ def _typed_parts(blocks: object) -> object:
                 kept.append(block)
             continue
         if inside:
-            inside = "--- End of content ---" not in text
+            inside = _REFERENCES_END not in text
             continue
-        start = text.find("--- Content from referenced files ---")
+        start = text.find(_REFERENCES_START)
         if start >= 0:
-            inside = "--- End of content ---" not in text[start:]
+            inside = _REFERENCES_END not in text[start:]
             text = text[:start]
         kept.append({**block, "text": _SYSTEM_NOTE.sub("", text)})
     return kept
