@@ -237,23 +237,35 @@ def queries(c: Corpus, count: int, members: int, scope: str) -> list[Query]:
     return out
 
 
-def exact_ids(conn: psycopg.Connection[Any], q: Query) -> list[int]:
-    """The true top-k the member sees: the product's statement with index scans off."""
-    sql, params, _ = search_sql(SearchRequest("vector", q.filters, K, vector=q.vector))
+def exact_ids(conn: psycopg.Connection[Any], q: Query, *, member: bool = True) -> list[int]:
+    """The true top-k the member sees: the product's statement with index scans off (a member's
+    through ``team_vector_matches``; the server's superuser reads ``memories`` itself)."""
+    sql, params, _ = search_sql(SearchRequest("vector", q.filters, K, vector=q.vector), vector_matches=member)
     with conn.transaction():
         conn.execute("SET LOCAL enable_indexscan = off")
         return [int(row[0]) for row in conn.execute(sql, params)]
 
 
-def plan(dsn: str, q: Query) -> str:
-    """The product's vector search plan as this member (the HNSW index, or not)."""
+def plan(admin_dsn: str, team: TeamCluster, role: str, q: Query) -> str:
+    """The product's vector search plan as this member (the HNSW index, or not): the plan inside
+    ``team_vector_matches``, which the member's ``EXPLAIN`` does not show, as auto_explain logs it
+    to the superuser's session made the member's."""
     request = SearchRequest("vector", q.filters, K, vector=q.vector)
-    sql, params, ef_search = search_sql(request)
-    with psycopg.connect(dsn) as conn:
+    sql, params, ef_search = search_sql(request, vector_matches=True)
+    notices: list[str] = []
+    with psycopg.connect(make_conninfo(admin_dsn, dbname=team.database), autocommit=True) as conn:
         register_vector(conn)
-        conn.execute(search_settings(ef_search))
-        rows = conn.execute(f"EXPLAIN (COSTS OFF) {sql}", params).fetchall()
-    return " / ".join(str(r[0]).strip(" ->") for r in rows if "Scan using" in str(r[0]))
+        conn.add_notice_handler(lambda notice: notices.append(str(notice.message_primary)))
+        conn.execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+            "SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice"
+        )
+        conn.execute(f'SET SESSION AUTHORIZATION "{role}"')  # type: ignore[arg-type]  # a role of this run
+        with conn.transaction():
+            conn.execute(search_settings(ef_search))
+            conn.execute(sql, params).fetchall()
+    lines = [line for notice in notices for line in notice.splitlines() if "Scan" in line]
+    return " / ".join(line.strip(" ->") for line in lines if "memories" in line)
 
 
 def measure(search: Callable[[Query], list[int]], qs: Sequence[Query], exact: Sequence[list[int]]) -> str:
@@ -279,7 +291,8 @@ def raw_search(
     """The product's statement as the member, with these settings (what the backend did before)."""
 
     def search(q: Query) -> list[int]:
-        sql, params, _ = search_sql(SearchRequest("vector", q.filters, K, vector=q.vector))
+        request = SearchRequest("vector", q.filters, K, vector=q.vector)
+        sql, params, _ = search_sql(request, vector_matches=True)
         conn = conns[q.member]
         with conn.transaction():
             conn.execute(f"SET LOCAL hnsw.ef_search = {ef_search}; SET LOCAL hnsw.iterative_scan = {scan}")
@@ -314,10 +327,11 @@ def hybrid(dsns: Sequence[str], qs: Sequence[Query]) -> tuple[list[float], list[
             b.close()
 
 
-def statement_ids(conn: psycopg.Connection[Any], request: SearchRequest) -> list[int]:
+def statement_ids(conn: psycopg.Connection[Any], request: SearchRequest, *, member: bool = True) -> list[int]:
     """The ids the product's statement for ``request`` returns on ``conn``, with its settings (the
-    text leg on ``memories`` itself, as ``search_sql`` writes it by default)."""
-    sql, params, ef_search = search_sql(request)
+    text leg on ``memories`` itself, as ``search_sql`` writes it by default; a member's vector leg
+    through ``team_vector_matches``)."""
+    sql, params, ef_search = search_sql(request, vector_matches=member)
     with conn.transaction():
         conn.execute(search_settings(ef_search))
         return [int(row[0]) for row in conn.execute(sql, params)]
@@ -342,10 +356,10 @@ def ceiling(admin_dsn: str, team: TeamCluster, qs: Sequence[Query]) -> str:
     product's settings, against an exact scan of every row: what no filtering can improve on."""
     with psycopg.connect(make_conninfo(admin_dsn, dbname=team.database), autocommit=True) as conn:
         register_vector(conn)
-        exact = [exact_ids(conn, q) for q in qs]
+        exact = [exact_ids(conn, q, member=False) for q in qs]
 
         def search(q: Query) -> list[int]:
-            return statement_ids(conn, SearchRequest("vector", q.filters, K, vector=q.vector))
+            return statement_ids(conn, SearchRequest("vector", q.filters, K, vector=q.vector), member=False)
 
         return measure(search, qs, exact) + f" ({len(qs)} queries)"
 
@@ -391,7 +405,7 @@ def run(admin_dsn: str, rows: int, members: int, dim: int, count: int) -> None:
             finally:
                 for backend in backends:
                     backend.close()
-            print(f"      plan: {plan(dsns[0], qs[0])}")
+            print(f"      plan: {plan(admin_dsn, team, tickets[0].user, qs[0])}")
             if scope == "rls":
                 print(f"    {'the index alone (no RLS), same ef':38s} {ceiling(admin_dsn, team, qs[:50])}")
             old_lat, old_found = hybrid_before(conns, qs[:HYBRID_BEFORE])

@@ -141,7 +141,7 @@ def test_the_owner_gets_its_own_and_shared_ids_and_a_stranger_nothing(team: Team
 
 def before(dsn: str, request: SearchRequest) -> list[int]:
     """The statement as before ``team_text_matches`` (the text leg reads ``memories`` itself)."""
-    sql, params, ef_search = search_sql(request)
+    sql, params, ef_search = search_sql(request, vector_matches=request.mode != "text")
     with psycopg.connect(dsn) as conn:
         from pgvector.psycopg import register_vector
 

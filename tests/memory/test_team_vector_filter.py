@@ -102,7 +102,7 @@ def _queries(centres: np.ndarray) -> np.ndarray:
 
 def _exact(dsn: str, vector: np.ndarray, filters: Filters) -> list[int]:
     """The member's true top-k: the product's statement with index scans off."""
-    sql, params, _ = search_sql(SearchRequest("vector", filters, K, vector=vector))
+    sql, params, _ = search_sql(SearchRequest("vector", filters, K, vector=vector), vector_matches=True)
     with psycopg.connect(dsn) as conn:
         register_vector(conn)
         conn.execute("SET LOCAL enable_indexscan = off")
@@ -121,9 +121,11 @@ def _role_settings(store: Store, name: str, **settings: str) -> Iterator[None]:
     with psycopg.connect(store.admin, autocommit=True) as conn:
         for key, value in settings.items():
             conn.execute(f'ALTER ROLE "{role}" SET {key} = {value}')
+    _ROLE_SETTINGS[name] = settings  # (a session authorised as the role by a superuser does not read them)
     try:
         yield
     finally:
+        _ROLE_SETTINGS.pop(name, None)
         with psycopg.connect(store.admin, autocommit=True) as conn:
             conn.execute(f'ALTER ROLE "{role}" RESET ALL')
 
@@ -145,14 +147,37 @@ def _searches(store: Store, filters: Filters, **options: str) -> list[list[int]]
         backend.close()
 
 
-def _uses_hnsw(dsn: str, filters: Filters) -> bool:
+def _uses_hnsw(store: Store, name: str, filters: Filters) -> bool:
+    """Whether the member's search scans the HNSW index inside ``team_vector_matches``: its plan,
+    which the member's ``EXPLAIN`` does not show, as auto_explain logs it to a superuser's session
+    made the member's."""
     q = _queries(np.eye(CLUSTERS, DIM, dtype=np.float32))[0]
-    sql, params, ef_search = search_sql(SearchRequest("vector", filters, K, vector=q))
-    with psycopg.connect(dsn) as conn:
+    sql, params, ef_search = search_sql(SearchRequest("vector", filters, K, vector=q), vector_matches=True)
+    plans: list[str] = []
+    with psycopg.connect(store.admin, autocommit=True) as conn:
         register_vector(conn)
-        conn.execute(search_settings(ef_search))
-        plan = " ".join(str(r[0]) for r in conn.execute(f"EXPLAIN {sql}", params))
-    return "memories_embedding_hnsw" in plan
+        conn.add_notice_handler(lambda notice: plans.append(str(notice.message_primary)))
+        for statement in (
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_min_duration = 0",
+            "SET auto_explain.log_nested_statements = on",
+            "SET auto_explain.log_level = notice",
+            f'SET SESSION AUTHORIZATION "{store.team.member_name(name)}"',
+        ):
+            conn.execute(statement)  # type: ignore[arg-type]  # literal SQL of this test
+        for key, value in _applied_settings(store, name).items():
+            conn.execute(f"SET {key} = {value}")  # type: ignore[arg-type]
+        with conn.transaction():
+            conn.execute(search_settings(ef_search))
+            conn.execute(sql, params).fetchall()
+    return any("memories_embedding_hnsw" in plan for plan in plans)
+
+
+_ROLE_SETTINGS: dict[str, dict[str, str]] = {}
+
+
+def _applied_settings(store: Store, name: str) -> dict[str, str]:
+    return _ROLE_SETTINGS.get(name, {})
 
 
 @pytest.mark.parametrize("index_path", [False, True], ids=["planner", "hnsw"])
@@ -165,7 +190,7 @@ def test_a_member_seeing_3_percent_gets_a_full_and_true_top_k(
     assert len(visible) == 90  # 3 % of the table
     # (with a project filter the project's btree index and a sort would be next: no sorts either)
     with _role_settings(store, "alice", **({**_INDEX_PATH, "enable_sort": "off"} if index_path else {})):
-        assert _uses_hnsw(alice, filters) or not index_path
+        assert _uses_hnsw(store, "alice", filters) or not index_path
         found = _searches(store, filters)
     recalls = []
     for ids, q in zip(found, _queries(store.centres), strict=True):

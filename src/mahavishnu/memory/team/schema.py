@@ -32,6 +32,9 @@ what is missing. What it sets up:
   else: the function finds the ids of the rows matching a member's text query through the GIN index
   (row-level security keeps ``@@``, not leakproof, off the index for a member) and returns those the
   caller's login role sees by ``team_read``'s rule; members and the tables' owner may execute it.
+  The same role owns ``team_vector_matches`` and ``team_vectors`` (``m014_team_vector_matches``):
+  members write ``embedding`` but read it only through them (the columns it reads of
+  ``memories``, ``insight_shares`` and ``project_group_members`` are the filters').
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from mahavishnu.memory.core.backends.postgres import (
     dsn_location,
     masked,
 )
-from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES, TEXT_MATCHES
+from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES, TEXT_MATCHES, VECTOR_FUNCTIONS
 from mahavishnu.memory.team import logins, writes
 
 if TYPE_CHECKING:
@@ -72,8 +75,10 @@ META_SETUP = "team_setup"
 #: workflow run links only to its writer's own memory (``_LINKED``). 6: every SECURITY DEFINER
 #: function's ``search_path`` ends with ``pg_temp`` (``writes.SEARCH_PATH``). 7: no statistics of a
 #: column holding what members write (``_private_statistics``): the planner's estimates read the
-#: text of rows row-level security hides back to any member who ran ``EXPLAIN``.
-SETUP = 7
+#: text of rows row-level security hides back to any member who ran ``EXPLAIN``. 8: members read
+#: no ``embedding`` but through ``team_vector_matches`` and ``team_vectors``: ordering ``memories``
+#: by a vector's distance themselves, ``EXPLAIN ANALYZE`` counted the hidden rows the index passed.
+SETUP = 8
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
@@ -220,7 +225,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             _maintenance_policy(conn, str(owner))
             _backup_policy(conn, str(owner))
             _profiles_owner_policy(conn, str(owner))
-            _text_matches(conn, group, str(database), str(owner))
+            _search_functions(conn, group, str(database), str(owner))
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(
@@ -320,7 +325,8 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
     ]
     for statement in statements:
         conn.execute(statement)
-    writes.grant_rows(conn, group, tables)  # no table-level UPDATE/DELETE: no LOCK TABLE (``writes``)
+    # no table-level UPDATE/DELETE: no LOCK TABLE (``writes``)
+    writes.grant_rows(conn, group, tables, _UNREAD)
 
 
 def _public_database_rights(conn: psycopg.Connection[Any]) -> list[str]:
@@ -514,50 +520,71 @@ def search_role_name(database: str) -> str:
     return f"{database}_search"[:63]
 
 
-def _text_matches(conn: psycopg.Connection[Any], group: str, database: str, owner: str) -> None:
-    """The text-search role (module docstring) and the function it owns, executable by the group.
+#: What members write but read only through the search role's functions: a vector (``VECTORS``,
+#: ``VECTOR_MATCHES`` in ``migrations/postgres.py`` say why).
+_UNREAD = {"memories": "embedding"}
+#: The search role's functions (``m012_team_text_matches``, ``m014_team_vector_matches``).
+_SEARCH_FUNCTIONS = (f"{TEXT_MATCHES}(tsquery)", *VECTOR_FUNCTIONS)
+#: The columns of ``memories`` those functions read (the filters', the visibility rule's, the index's).
+_SEARCHED_COLUMNS = (
+    "id, content_tsv, owner_role, visibility, embedding, embedding_dim, memory_type, project, repo_id, "
+    "agent_id, session_id, workflow_id, source_system, tags, created_at"
+)
+
+
+def _search_functions(conn: psycopg.Connection[Any], group: str, database: str, owner: str) -> None:
+    """The text-search role (module docstring) and the functions it owns, executable by the group.
     To give a function away its owner must be able to become the new owner, which must be allowed to
     create in its schema: both only for this transaction's moment."""
     from psycopg import sql
 
     name = search_role_name(database)
     role, g = sql.Identifier(name), sql.Identifier(group)
-    function = sql.SQL(f"{TEXT_MATCHES}(tsquery)")  # type: ignore[arg-type]  # a constant
     _nologin_role(conn, name, inherit=False)
     statements: list[sql.Composed | sql.SQL] = [
-        sql.SQL("REVOKE ALL ON memories FROM {}").format(role),
-        sql.SQL("GRANT SELECT (id, content_tsv, owner_role, visibility) ON memories TO {}").format(role),
+        sql.SQL("REVOKE ALL ON memories, insight_shares, project_group_members FROM {}").format(role),
+        sql.SQL(f"GRANT SELECT ({_SEARCHED_COLUMNS}) ON memories TO {{}}").format(role),  # type: ignore[arg-type]
+        sql.SQL("GRANT SELECT (memory_id, project, via) ON insight_shares TO {}").format(role),
+        sql.SQL("GRANT SELECT (group_name, project) ON project_group_members TO {}").format(role),
         sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role),
-        sql.SQL("DROP POLICY IF EXISTS team_text_matches ON memories"),
-        sql.SQL("CREATE POLICY team_text_matches ON memories FOR SELECT TO {} USING (true)").format(role),
     ]
+    for table in ("memories", _SHARES):
+        statements += [
+            sql.SQL("DROP POLICY IF EXISTS team_text_matches ON {}").format(sql.Identifier(table)),
+            sql.SQL("CREATE POLICY team_text_matches ON {} FOR SELECT TO {} USING (true)").format(
+                sql.Identifier(table), role
+            ),
+        ]
     for statement in statements:
         conn.execute(statement)
-    owned = conn.execute(
-        "SELECT pg_get_userbyid(proowner) = %s FROM pg_proc WHERE oid = %s::regprocedure",
-        (name, f"{TEXT_MATCHES}(tsquery)"),
-    ).fetchone()[0]  # type: ignore[index]
     me = sql.Identifier(owner)
     version = int(conn.execute("SELECT current_setting('server_version_num')").fetchone()[0])  # type: ignore[index]
     # PostgreSQL 16 grants a membership's SET and INHERIT separately; before, a plain membership
     grant = "GRANT {} TO {} WITH INHERIT FALSE, SET TRUE" if version >= 160000 else "GRANT {} TO {}"
     owning: list[sql.Composed | sql.SQL] = [sql.SQL(grant).format(role, me)]
-    if not owned:
+    given = [f for f in _SEARCH_FUNCTIONS if not _owned_by(conn, f, name)]
+    if given:
+        owning.append(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(role))
+        owning += [sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(f), role) for f in given]  # type: ignore[arg-type]
+        owning.append(sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(role))
+    owning.append(sql.SQL("SET LOCAL ROLE {}").format(role))
+    for signature in _SEARCH_FUNCTIONS:  # the rights, given by their owner once they are the role's
+        function = sql.SQL(signature)  # type: ignore[arg-type]  # constants
         owning += [
-            sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(role),
-            sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(function, role),
-            sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(role),
+            sql.SQL("ALTER FUNCTION {} SET search_path = {}").format(function, sql.SQL(writes.SEARCH_PATH)),
+            sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function),
+            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}, {}").format(function, g, me),
         ]
-    owning += [  # the function's rights, given by its owner once it is the text-search role's
-        sql.SQL("SET LOCAL ROLE {}").format(role),
-        sql.SQL("ALTER FUNCTION {} SET search_path = {}").format(function, sql.SQL(writes.SEARCH_PATH)),
-        sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function),
-        sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}, {}").format(function, g, me),
-        sql.SQL("RESET ROLE"),
-        sql.SQL("REVOKE {} FROM {}").format(role, me),
-    ]
+    owning += [sql.SQL("RESET ROLE"), sql.SQL("REVOKE {} FROM {}").format(role, me)]
     for statement in owning:
         conn.execute(statement)
+
+
+def _owned_by(conn: psycopg.Connection[Any], signature: str, role: str) -> bool:
+    found = conn.execute(
+        "SELECT pg_get_userbyid(proowner) = %s FROM pg_proc WHERE oid = %s::regprocedure", (role, signature)
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def _record(conn: psycopg.Connection[Any], group: str, embedder: str | None, dimension: int | None) -> None:

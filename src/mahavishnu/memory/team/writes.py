@@ -37,10 +37,14 @@ DELETE_FUNCTION = "team_delete"
 PROFILE_DELETE_FUNCTION = "team_delete_profile"
 
 
-def grant_rows(conn: psycopg.Connection[Any], group: str, tables: tuple[str, ...]) -> None:
+def grant_rows(
+    conn: psycopg.Connection[Any], group: str, tables: tuple[str, ...], unread: dict[str, str] | None = None
+) -> None:
     """SELECT, and column-wise INSERT and UPDATE, on ``tables`` for ``group``; DELETE through the
     functions. No identity column (``id``) is a member's to write: the database numbers rows (a
-    member who inserted rows of the ids ahead of the sequence stopped every other from storing)."""
+    member who inserted rows of the ids ahead of the sequence stopped every other from storing).
+    ``unread``: a table's column the group writes but reads only through a function (``embedding``
+    of ``memories``: ``schema._search_functions``)."""
     from psycopg import sql
 
     g = sql.Identifier(group)
@@ -55,7 +59,13 @@ def grant_rows(conn: psycopg.Connection[Any], group: str, tables: tuple[str, ...
         ]
         listed = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         name = sql.Identifier(table)
-        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(name, g))
+        hidden = (unread or {}).get(table)
+        if hidden is None:
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(name, g))
+        else:
+            read = [c for c in _readable(conn, table) if c != hidden]
+            seen = sql.SQL(", ").join(sql.Identifier(c) for c in read)
+            conn.execute(sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(seen, name, g))
         conn.execute(sql.SQL("GRANT INSERT ({}), UPDATE ({}) ON {} TO {}").format(listed, listed, name, g))
     _functions(conn, group, tables)
 
@@ -96,6 +106,16 @@ def _functions(conn: psycopg.Connection[Any], group: str, tables: tuple[str, ...
         name = sql.SQL(function)  # type: ignore[arg-type]  # constants of this module
         conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(name))
         conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(name, sql.Identifier(group)))
+
+
+def _readable(conn: psycopg.Connection[Any], table: str) -> list[str]:
+    """Every column of ``table``, generated ones included."""
+    found = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+        "ORDER BY attnum",
+        (table,),
+    )
+    return [str(c) for (c,) in found]
 
 
 def _has_id(conn: psycopg.Connection[Any], table: str) -> bool:

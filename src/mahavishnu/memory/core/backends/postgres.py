@@ -16,7 +16,9 @@
   ~0.5 s at 1,000,000 memories); their text leg takes the ids of the matches they see from
   ``team_text_matches`` (``m012_team_text_matches``, which runs as a role seeing every row and so
   uses the index) and reads those rows under their own row-level security (``search_sql``'s
-  ``text_matches``).
+  ``text_matches``). A member reads no vector but through ``team_vector_matches`` (their vector
+  leg) and ``team_vectors`` (``m014_team_vector_matches``: ordering ``memories`` by distance
+  themselves, the index's scan counted the hidden rows it passed).
 - Hybrid search is one SQL statement: a vector CTE and a text CTE, fused in SQL by the same
   formulas and settings as ``search.Fusion`` (convex or RRF), so scores mean the same on both backends.
 - Every method is one transaction. A connection lost mid-transaction rolls back on the server;
@@ -56,17 +58,20 @@ from mahavishnu.errors import (
 )
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.core.backends.base import SearchRequest, Unstaged, _need
-from mahavishnu.memory.core.backends.sql import Dialect, SqlBackend
+from mahavishnu.memory.core.backends.sql import SELECT_COLUMNS, Dialect, SqlBackend
 from mahavishnu.memory.core.migrations.postgres import (
     INDEX_KINDS,
     MIGRATIONS,
     TEXT_MATCHES,
     TS_CONFIG,
+    VECTOR_FUNCTIONS,
+    VECTOR_MATCHES,
+    VECTORS,
     IndexKind,
     vector_index_name,
     vector_index_sql,
 )
-from mahavishnu.memory.core.models import Filters, MemoryDraft, Vector, parse_time
+from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, Vector, parse_time
 from mahavishnu.memory.core.outbox import Outbox
 from mahavishnu.memory.core.search import Ranked, query_terms
 
@@ -542,6 +547,7 @@ class PostgresBackend(SqlBackend):
         self._behind = False  # opened offline: migrate at the first call that reaches the server
         self._catch_up_lock = threading.Lock()
         self._text_matches: bool | None = None  # the text leg through ``team_text_matches`` (search)
+        self._vector_matches: bool | None = None  # vectors through ``team_vector_matches``, ``team_vectors``
         self._delete_through: bool | None = None  # deletes through ``team_delete`` (a team member)
         if migrate:
             try:
@@ -981,6 +987,34 @@ class PostgresBackend(SqlBackend):
             holders[n - 1].add(i)
         return holders
 
+    def _through_vector_functions(self) -> bool:
+        if self._vector_matches is None:
+            used = self.run(lambda conn: bool(conn.execute(_USE_VECTOR_FUNCTIONS).fetchone()[0]))
+            self._vector_matches = used
+        return self._vector_matches
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, Vector]:
+        if not self._through_vector_functions():
+            return super().vectors(ids)
+        sql = f"SELECT id, embedding FROM {VECTORS}(%s::bigint[])"
+        rows = self._read(lambda conn: conn.execute(sql, (list(ids),)).fetchall())
+        return {int(i): _to_numpy(e) for i, e in rows}
+
+    def iter_all(self, batch_size: int = 500) -> Iterator[Memory]:
+        if not self._through_vector_functions():
+            yield from super().iter_all(batch_size)
+            return
+        sql = (
+            f"SELECT {SELECT_COLUMNS}, v.embedding FROM memories JOIN {VECTORS}(ARRAY("
+            "SELECT id FROM memories WHERE id > %s ORDER BY id LIMIT %s)) AS v USING (id) ORDER BY id"
+        )
+        with self._snapshot() as conn:
+            last = 0
+            while rows := conn.execute(sql, (last, batch_size)).fetchall():
+                for row in rows:
+                    yield DIALECT.memory(row[:-1]).with_embedding(_to_numpy(row[-1]))
+                last = int(rows[-1][0])
+
     def search(self, request: SearchRequest) -> list[Ranked]:
         """Every mode is one SQL statement (see ``search_sql``); so is hybrid with convex or RRF
         fusion, while z-score fusion runs both legs and fuses in Python (``search.py``)."""
@@ -988,7 +1022,11 @@ class PostgresBackend(SqlBackend):
             return super().search(request)
         if request.mode != "vector" and self._text_matches is None:
             self._text_matches = self.run(lambda conn: bool(conn.execute(_USE_TEXT_MATCHES).fetchone()[0]))
-        sql, params, ef_search = search_sql(request, text_matches=bool(self._text_matches))
+        sql, params, ef_search = search_sql(
+            request,
+            text_matches=bool(self._text_matches),
+            vector_matches=request.mode != "text" and self._through_vector_functions(),
+        )
         settings = search_settings(ef_search, self.iterative_scan)
         exact_when_short = request.mode != "text" and self.iterative_scan != "off"
 
@@ -1045,6 +1083,14 @@ _USE_TEXT_MATCHES = (
 )
 
 
+#: Whether this connection reads vectors through ``team_vector_matches`` and ``team_vectors``, as
+#: it must once ``team init`` (``SETUP`` 8) took members' right to read ``embedding`` themselves:
+#: row-level security applies to it and it may run both.
+_USE_VECTOR_FUNCTIONS = "SELECT row_security_active('memories') AND " + " AND ".join(
+    f"coalesce(has_function_privilege(to_regprocedure('{f}'), 'EXECUTE'), false)" for f in VECTOR_FUNCTIONS
+)
+
+
 #: The function a team member deletes through (``memory/team/writes.py``), and whether this
 #: connection must: it exists and the role may not delete from ``memories`` itself.
 _TEAM_DELETE = "team_delete"
@@ -1054,17 +1100,29 @@ _USE_TEAM_DELETE = (
 )
 
 
-def search_sql(request: SearchRequest, *, text_matches: bool = False) -> tuple[str, list[Any], int]:
+def search_sql(
+    request: SearchRequest, *, text_matches: bool = False, vector_matches: bool = False
+) -> tuple[str, list[Any], int]:
     """(statement, parameters, ef_search) answering ``request`` in one statement.
 
     Rows: vector mode (id, cosine); text mode (id, rank); hybrid (id, fused, cosine, rank).
     ``text_matches``: the text leg takes the ids of its matches from ``team_text_matches`` (the GIN
     index, for a caller under row-level security) and reads the rows under the caller's policy as
-    any statement does; otherwise ``@@`` on ``memories`` itself (the index, without row-level security)."""
+    any statement does; otherwise ``@@`` on ``memories`` itself (the index, without row-level security).
+    ``vector_matches``: the vector leg is ``team_vector_matches``' (the filters passed as values),
+    its rows joined back under the caller's policy."""
     where, filter_params = DIALECT.filter_sql(request.filters)
     depth = request.limit if request.mode != "hybrid" else max(request.fusion.depth, request.limit)
     legs, params = [], []
-    if request.mode != "text":
+    if request.mode != "text" and vector_matches:
+        vector = request.query_vector()
+        dim = len(vector)
+        params += [_as_vector(vector), depth, _jsonb(filters_json(request.filters))]
+        legs.append(
+            "v AS MATERIALIZED (SELECT c.id, c.distance "
+            f"FROM {VECTOR_MATCHES}(%s::vector, {dim}, %s, %s::jsonb) AS c JOIN memories AS m ON m.id = c.id)"
+        )
+    elif request.mode != "text":
         vector = request.query_vector()
         dim = len(vector)
         params += [_as_vector(vector), *filter_params, depth]
@@ -1100,6 +1158,26 @@ def search_sql(request: SearchRequest, *, text_matches: bool = False) -> tuple[s
         SELECT id, score, vs, ts FROM f ORDER BY score DESC, id LIMIT %s
     """
     return sql, [*params, request.limit], ef_search
+
+
+def filters_json(filters: Filters) -> dict[str, Any]:
+    """``filters`` as ``team_vector_matches`` reads them: only what is set, times as ISO text."""
+    out: dict[str, Any] = {}
+    if filters.types:
+        out["types"] = list(filters.types)
+    if filters.tags:
+        out["tags"] = list(filters.tags)
+    for name in ("project", "group", *filters.labels()):
+        if (value := getattr(filters, name)) is not None:
+            out[name] = value
+    for name in ("since", "until"):
+        if (value := getattr(filters, name)) is not None:
+            out[name] = parse_time(value).isoformat()
+    if filters.shared:
+        out["shared"] = True
+    if filters.with_global:
+        out["with_global"] = True
+    return out
 
 
 #: FTS5's ``bm25()`` constants (the embedded store's text leg), so both backends score alike.

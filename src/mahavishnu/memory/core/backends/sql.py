@@ -41,7 +41,7 @@ _T = TypeVar("_T")
 COLUMNS = tuple(f.name for f in fields(Memory) if f.name != "embedding")
 #: What an insert writes: every column but ``id``, then the vector.
 INSERT_COLUMNS = (*COLUMNS[1:], "embedding")
-_SELECT = ", ".join(COLUMNS)
+SELECT_COLUMNS = ", ".join(COLUMNS)
 _TIMES = frozenset({"created_at", "updated_at"})
 _INGESTION_TIMES = frozenset({"started_at", "finished_at"})
 _CHUNK = 500  # ids or hashes per IN (...) list
@@ -321,7 +321,7 @@ class SqlBackend(Backend):
         return f"{column} IN ({self.dialect.marks(count)})"
 
     def _select(self, conn: Conn, where: str, params: Sequence[Any]) -> list[Memory]:
-        rows = conn.execute(f"SELECT {_SELECT} FROM memories AS m WHERE {where}", params)
+        rows = conn.execute(f"SELECT {SELECT_COLUMNS} FROM memories AS m WHERE {where}", params)
         return [self.dialect.memory(row) for row in rows]
 
     def _find(self, conn: Conn, key: tuple[Any, ...], *, lock: bool = False) -> Memory | None:
@@ -356,7 +356,7 @@ class SqlBackend(Backend):
         columns = (*INSERT_COLUMNS, *extra)
         return (
             f"INSERT INTO memories ({', '.join(columns)}) "
-            f"VALUES ({self.dialect.marks(len(columns))}) ON CONFLICT DO NOTHING RETURNING {_SELECT}"
+            f"VALUES ({self.dialect.marks(len(columns))}) ON CONFLICT DO NOTHING RETURNING {SELECT_COLUMNS}"
         )
 
     def _insert(
@@ -474,7 +474,7 @@ class SqlBackend(Backend):
     def _update_row(self, conn: Conn, memory_id: int, values: Mapping[str, Any]) -> Memory | None:
         """Set ``values`` (columns by name) on one row inside the caller's transaction; the row."""
         assignments = ", ".join(f"{name} = {self.dialect.mark}" for name in values)
-        sql = f"UPDATE memories SET {assignments} WHERE id = {self.dialect.mark} RETURNING {_SELECT}"
+        sql = f"UPDATE memories SET {assignments} WHERE id = {self.dialect.mark} RETURNING {SELECT_COLUMNS}"
         params = [*(self.dialect.encode(k, v) for k, v in values.items()), memory_id]
         row = conn.execute(sql, params).fetchone()
         return self.dialect.memory(row) if row else None
@@ -515,7 +515,7 @@ class SqlBackend(Backend):
     def iter_all(self, batch_size: int = 500) -> Iterator[Memory]:
         """Every memory with its vector, from one snapshot, in id order."""
         m = self.dialect.mark
-        sql = f"SELECT {_SELECT}, embedding FROM memories WHERE id > {m} ORDER BY id LIMIT {m}"
+        sql = f"SELECT {SELECT_COLUMNS}, embedding FROM memories WHERE id > {m} ORDER BY id LIMIT {m}"
         with self._snapshot() as conn:
             last = 0
             while rows := conn.execute(sql, (last, batch_size)).fetchall():

@@ -492,3 +492,102 @@ def m013_hnsw_ef_construction(conn: psycopg.Connection[Any]) -> None:
     row = conn.execute("SELECT value FROM meta WHERE key = 'dimension'").fetchone()
     if row is not None:
         conn.execute(f"DROP INDEX IF EXISTS {vector_index_name('hnsw', int(row[0]))}")  # type: ignore[arg-type]
+
+
+#: A member's vector search and the vectors they read (``m014_team_vector_matches``). With the
+#: right to read ``embedding``, a member could order ``memories`` by the distance to any vector
+#: themselves: the HNSW index scans every row and row-level security filters what it hands over,
+#: so ``EXPLAIN ANALYZE``'s "Rows Removed by Filter" told whether a private memory of another lay
+#: nearer to a guessed text than anything the member sees. ``team init`` takes that right away and
+#: gives ``embedding`` to members through these functions only, which run as the text-search role
+#: (``memory/team/schema.py``): the scan and its count happen inside, and what comes out is a row
+#: the caller sees (``session_user``'s own or the team's), as ``team_text_matches`` does for text.
+VECTOR_MATCHES = "team_vector_matches"
+VECTORS = "team_vectors"
+#: Their signatures, as ``regprocedure`` reads them.
+VECTOR_FUNCTIONS = (f"{VECTOR_MATCHES}(vector, integer, integer, jsonb)", f"{VECTORS}(bigint[])")
+_SEES = "(m.owner_role = session_user OR m.visibility = 'team')"
+
+
+@MIGRATIONS
+def m014_team_vector_matches(conn: psycopg.Connection[Any]) -> None:
+    """``team_vector_matches`` and ``team_vectors`` (see ``VECTOR_MATCHES``)."""
+    conn.execute(_VECTOR_MATCHES_FUNCTION)
+    conn.execute(_VECTORS_FUNCTION)
+    for function in VECTOR_FUNCTIONS:
+        conn.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")  # type: ignore[arg-type]
+
+
+# The filters are ``Filters``' (``backends/sql.filter_sql`` writes the same clauses for a store
+# without these functions): typed values, placed into the statement as parameters, never as text.
+# The dimension is written in (an integer), as the partial index's predicate must read it.
+_VECTOR_MATCHES_FUNCTION = f"""
+    CREATE FUNCTION {VECTOR_MATCHES}(query vector, dim integer, k integer, filters jsonb)
+        RETURNS TABLE (id bigint, distance float8)
+        LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 100
+        SET search_path = pg_catalog, public, pg_temp AS $f$
+    DECLARE
+        known constant text[] := ARRAY['types', 'project', 'group', 'repo_id', 'agent_id', 'session_id',
+                                       'workflow_id', 'source_system', 'tags', 'since', 'until', 'shared',
+                                       'with_global'];
+        types text[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(filters -> 'types', '[]')));
+        tags text[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(filters -> 'tags', '[]')));
+        clauses text := format('m.embedding_dim = %s AND {_SEES.replace("'", "''")}', dim);
+        scope text;
+        projects text;
+        label text;
+    BEGIN
+        IF dim IS NULL OR dim < 1 OR dim > 16000 OR k IS NULL OR k < 0 THEN
+            RAISE EXCEPTION 'no search of % dimensions and % rows', dim, k USING ERRCODE = '22023';
+        END IF;
+        IF EXISTS (SELECT 1 FROM jsonb_object_keys(coalesce(filters, '{{}}')) AS f(key)
+                   WHERE NOT f.key = ANY (known)) THEN
+            RAISE EXCEPTION 'unknown filter in %', filters USING ERRCODE = '22023';
+        END IF;
+        IF cardinality(types) > 0 THEN clauses := clauses || ' AND m.memory_type = ANY ($3)'; END IF;
+        IF filters ->> 'group' IS NOT NULL OR filters ->> 'project' IS NOT NULL THEN
+            IF filters ->> 'group' IS NOT NULL THEN
+                projects := 'SELECT project FROM public.project_group_members '
+                    'WHERE group_name = ($4 ->> ''group'')';
+                scope := 'm.project IN (' || projects || ')';
+            ELSE
+                projects := '$4 ->> ''project''';
+                scope := 'm.project = ($4 ->> ''project'')';
+            END IF;
+            IF (filters ->> 'with_global')::boolean THEN
+                scope := scope || ' OR m.id IN (SELECT g.id FROM public.memories AS g '
+                    'WHERE g.project IS NULL AND NOT EXISTS (SELECT 1 FROM public.insight_shares AS s '
+                    'WHERE s.memory_id = g.id AND s.via = ''origin''))';
+            END IF;
+            IF (filters ->> 'shared')::boolean THEN
+                scope := scope || ' OR m.id IN (SELECT memory_id FROM public.insight_shares '
+                    'WHERE project IN (' || projects || '))';
+            END IF;
+            clauses := clauses || ' AND (' || scope || ')';
+        END IF;
+        FOREACH label IN ARRAY ARRAY['repo_id', 'agent_id', 'session_id', 'workflow_id', 'source_system'] LOOP
+            IF filters ->> label IS NOT NULL THEN
+                clauses := clauses || format(' AND m.%I = ($4 ->> %L)', label, label);
+            END IF;
+        END LOOP;
+        IF cardinality(tags) > 0 THEN clauses := clauses || ' AND m.tags @> $5'; END IF;
+        IF filters ->> 'since' IS NOT NULL THEN
+            clauses := clauses || ' AND m.created_at >= ($4 ->> ''since'')::timestamptz';
+        END IF;
+        IF filters ->> 'until' IS NOT NULL THEN
+            clauses := clauses || ' AND m.created_at < ($4 ->> ''until'')::timestamptz';
+        END IF;
+        RETURN QUERY EXECUTE format(
+            'SELECT m.id, m.embedding::vector(%1$s) <=> $1::vector(%1$s) AS distance '
+            'FROM public.memories AS m WHERE %2$s ORDER BY distance LIMIT $2', dim, clauses
+        ) USING query, k, types, filters, tags;
+    END $f$
+"""
+
+_VECTORS_FUNCTION = f"""
+    CREATE FUNCTION {VECTORS}(ids bigint[]) RETURNS TABLE (id bigint, embedding vector)
+        LANGUAGE sql STABLE SECURITY DEFINER
+        SET search_path = pg_catalog, public, pg_temp AS $$
+            SELECT m.id, m.embedding FROM public.memories AS m WHERE m.id = ANY (ids) AND {_SEES}
+        $$
+"""
