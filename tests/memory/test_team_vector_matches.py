@@ -250,3 +250,20 @@ def test_the_functions_refuse_what_they_do_not_know_and_take_values_as_values(st
     everything = {int(i) for (i,) in _member(store, every, (query,))}
     assert everything and not everything & store.hidden
     assert not {int(i) for (i,) in _member(store, "SELECT id FROM team_vectors(%s)", (sorted(store.hidden),))}
+
+
+def test_a_backend_that_asked_before_team_init_took_the_right_asks_again(store: Store) -> None:
+    """A member's daemon that found no functions to use (a store set up by an older ``team init``)
+    and keeps running after the owner ran ``team init`` again: its next search is refused the
+    column, asks again and answers, as do its next reads of vectors."""
+    backend = PostgresBackend(store.dsn["alice"], pool_size=1, migrate=False)
+    try:
+        query = _unit(np.random.default_rng(21).standard_normal(DIM))
+        request = SearchRequest("vector", Filters(), K, vector=query)
+        backend._vector_matches = False  # what it asked before
+        assert [r.id for r in backend.search(request)] == _through_function(store, request, exact=False)
+        backend._vector_matches = False
+        first = _through_function(store, request)[0]
+        assert set(backend.vectors([first])) == {first}
+    finally:
+        backend.close()

@@ -993,12 +993,29 @@ class PostgresBackend(SqlBackend):
             self._vector_matches = used
         return self._vector_matches
 
+    def _asking_again(self, call: Callable[[], _T]) -> _T:
+        """``call()``, once more if it was refused a privilege while this backend read vectors from
+        ``memories`` itself: ``team init`` took that right since it asked (a daemon started before)."""
+        import psycopg
+
+        asked = self._vector_matches
+        try:
+            return call()
+        except StoreError as exc:
+            if asked is not False or not isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
+                raise
+            self._vector_matches = None
+            return call()
+
     def vectors(self, ids: Sequence[int]) -> dict[int, Vector]:
-        if not self._through_vector_functions():
-            return super().vectors(ids)
-        sql = f"SELECT id, embedding FROM {VECTORS}(%s::bigint[])"
-        rows = self._read(lambda conn: conn.execute(sql, (list(ids),)).fetchall())
-        return {int(i): _to_numpy(e) for i, e in rows}
+        def read() -> dict[int, Vector]:
+            if not self._through_vector_functions():
+                return super(PostgresBackend, self).vectors(ids)
+            sql = f"SELECT id, embedding FROM {VECTORS}(%s::bigint[])"
+            rows = self._read(lambda conn: conn.execute(sql, (list(ids),)).fetchall())
+            return {int(i): _to_numpy(e) for i, e in rows}
+
+        return self._asking_again(read)
 
     def iter_all(self, batch_size: int = 500) -> Iterator[Memory]:
         if not self._through_vector_functions():
@@ -1020,6 +1037,9 @@ class PostgresBackend(SqlBackend):
         fusion, while z-score fusion runs both legs and fuses in Python (``search.py``)."""
         if request.mode == "hybrid" and request.fusion.method not in SQL_FUSIONS:
             return super().search(request)
+        return self._asking_again(lambda: self._search(request))
+
+    def _search(self, request: SearchRequest) -> list[Ranked]:
         if request.mode != "vector" and self._text_matches is None:
             self._text_matches = self.run(lambda conn: bool(conn.execute(_USE_TEXT_MATCHES).fetchone()[0]))
         sql, params, ef_search = search_sql(
