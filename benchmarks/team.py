@@ -33,6 +33,7 @@ in a home of its own, the local embedder, terminals running the hooks and comman
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -158,7 +159,22 @@ def privacy(tickets: list[JoinString], admin_dsn: str) -> tuple[int, int]:
                 leaked += conn.execute(
                     "UPDATE memories SET visibility = 'team' WHERE content LIKE %s", (pattern,)
                 ).rowcount
-                leaked += conn.execute("DELETE FROM memories WHERE content LIKE %s", (pattern,)).rowcount
+                # refused: a member deletes through team_delete (``writes.py``), their own rows only
+                with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                    leaked += conn.execute("DELETE FROM memories WHERE content LIKE %s", (pattern,)).rowcount
+                leaked += conn.execute(
+                    "SELECT team_delete('memories', ARRAY(SELECT id FROM memories WHERE content LIKE %s))",
+                    (pattern,),
+                ).fetchone()[0]  # type: ignore[index]
+            theirs_ids = [i for i, owner in private.items() if owner != me.user]
+            probes += 2
+            leaked += len(conn.execute("SELECT id FROM team_vectors(%s)", (theirs_ids,)).fetchall())
+            dim = conn.execute("SELECT embedding_dim FROM memories LIMIT 1").fetchone()[0]  # type: ignore[index]
+            for (i,) in conn.execute(
+                f"SELECT id FROM team_vector_matches(%s::vector, {dim}, 10000, '{{}}')",
+                ("[" + ",".join(["0.1"] * dim) + "]",),
+            ).fetchall():
+                leaked += private.get(i, me.user) != me.user
     return probes, leaked
 
 
