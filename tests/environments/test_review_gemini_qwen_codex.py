@@ -6,43 +6,39 @@ Qwen Code read ``.env`` files with the npm ``dotenv`` package (within double quo
 crate (within double quotes ``$NAME`` is replaced by that variable's value). Checked with the real
 CLIs (Gemini CLI 0.61.0, Qwen Code 0.24.4, Codex 0.169.0) against a loopback mock: a key with ``"`` or
 ``\\`` went to the provider changed, and one with ``$`` was replaced (or the line dropped, and Codex
-said the variable was missing). The tests model those readers: a switch either writes the key so
+said the variable was missing), when written in double quotes with backslash escapes. The tests read
+the file with ``dotenv_readers.read_as``, the models of those readers (checked against the real ones in
+test_env_file_quoting.py and tests/e2e/test_dotenv_quoting_e2e.py): a switch either writes the key so
 that the reader gets it back, or refuses (the key never in the error) and writes nothing.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 from _switch_helpers import write_file, write_profiles
 
 from mahavishnu.config import load_settings
-from mahavishnu.environments.assistants.codex import dotenvy_reads
+from mahavishnu.environments import dotenv_readers
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.errors import MahavishnuError
 
-#: Keys with a quote, a backslash, a dollar sign (a proxy key a user chose, say).
+#: Keys with a quote, a backslash, a dollar sign (a proxy key a user chose, say): each reader reads
+#: every one of them back from the way env_file writes it.
 ODD_KEYS = ['sk-pa"ss-0123456789', "sk-back\\slash-0123456789", "sk-dollar$HOME-0123456789"]
+#: A key no way of writing carries to the npm reader (each kind of quote and a '#'): refused there.
+MIXED_KEY = "sk-'\"`#-0123456789"
 
 
 def _npm_dotenv(text: str) -> dict[str, str]:
     """What the npm ``dotenv`` package (its ``parse``, as Gemini CLI and Qwen Code bundle it) reads."""
-    line = re.compile(
-        r"""(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|"""
-        r"""\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)""",
-        re.MULTILINE,
-    )
-    found = {}
-    for match in line.finditer(text.replace("\r\n", "\n")):
-        value = (match[2] or "").strip()
-        quote = value[:1]
-        value = re.sub(r"""^(['"`])([\s\S]*)\1$""", r"\2", value)
-        if quote == '"':
-            value = value.replace("\\n", "\n").replace("\\r", "\r")
-        found[match[1]] = value
-    return found
+    return dotenv_readers.read_as("dotenv", text)
+
+
+def dotenvy_reads(written: str) -> str | None:
+    """What Codex's reader (the ``dotenvy`` crate) makes of one value written as ``written``."""
+    return dotenv_readers.read_as("dotenvy", f"K={written}\n").get("K")
 
 
 @pytest.fixture
@@ -66,26 +62,28 @@ def _switch_or_refusal(tool: str, key: str, monkeypatch: pytest.MonkeyPatch) -> 
     return None
 
 
-@pytest.mark.parametrize("key", ODD_KEYS)
+@pytest.mark.parametrize("key", [*ODD_KEYS, MIXED_KEY])
 @pytest.mark.parametrize(("tool", "var"), [("gemini", "GEMINI_API_KEY"), ("qwen", "LAB_KEY")])
 def test_an_inline_key_reaches_gemini_and_qwen_unchanged_or_is_refused(
     lab: Path, monkeypatch: pytest.MonkeyPatch, tool: str, var: str, key: str
 ) -> None:
     dotenv = lab / f".{tool}" / ".env"
     refused = _switch_or_refusal(tool, key, monkeypatch)
+    assert (refused is not None) == (key == MIXED_KEY)
     if refused is not None:
         assert not dotenv.exists() and "none of its files was written" in (refused.hint or "")
         return
     assert _npm_dotenv(dotenv.read_text())[var] == key
 
 
-@pytest.mark.parametrize("key", ODD_KEYS)
+@pytest.mark.parametrize("key", [*ODD_KEYS, MIXED_KEY])
 def test_an_inline_key_reaches_codex_unchanged_or_is_refused(
     lab: Path, monkeypatch: pytest.MonkeyPatch, key: str
 ) -> None:
     write_file(lab / ".codex" / "config.toml", 'model = "gpt-5"\n')
     dotenv = lab / ".codex" / ".env"
     refused = _switch_or_refusal("codex", key, monkeypatch)
+    assert refused is None  # (dotenvy's double quotes carry any key an environment variable can hold)
     if refused is not None:
         assert not dotenv.exists() and (lab / ".codex" / "config.toml").read_text() == 'model = "gpt-5"\n'
         return

@@ -5,19 +5,37 @@ dotenv files. Every line Mahavishnu writes follows a marker comment, so the next
 removes it; the user's own lines, comments and blank lines stay byte for byte. A key we are told
 to own is removed wherever it appears, marked or not: two assignments of one key would leave the
 choice to the reader's dotenv flavour.
+
+Two readers, which quote differently (``READERS``; their rules are modelled in ``dotenv_readers``,
+from their source, and checked against the real CLIs):
+
+* ``"dotenv"``, the npm package Gemini CLI 0.61 and Qwen Code 0.24 bundle (its ``parse``): a value in
+  single quotes or backticks is taken as it is; in double quotes only ``\\n`` and ``\\r`` become
+  line breaks (``\\"`` and ``\\\\`` stay as written); a bare value ends at ``#``; ``$`` is plain text.
+* ``"dotenvy"``, the Rust crate (0.15.7) Codex 0.169 reads ``.env`` with: like a shell line, a value
+  in single quotes is taken as it is; in double quotes and bare, a backslash escapes ``\\ ' " $``
+  and space (``\\n`` is a line break, any other escape drops the line) and ``$NAME`` is replaced by
+  that variable's value.
+
+A value is written the first way (``written_as``) that both its reader and ``parse`` read back as
+it is: bare when it is plain, else in single quotes (as it is: no escapes, no ``$``), else in double
+quotes with that reader's escapes, else (dotenv) in backticks or bare. Only a value no way carries
+is refused: for dotenvy one with a NUL; for dotenv also a few that mix kinds of quote with a ``#`` or
+a line break, or end with a backslash and cannot go bare.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mahavishnu.environments.dotenv_readers import JS_SPACE, READERS, Reader, read_as
 from mahavishnu.environments.secrets import profile_chain, resolve_chain
-from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
 from mahavishnu.files.safe_write import read_text
 from mahavishnu.masking import mask
 
@@ -29,6 +47,12 @@ if TYPE_CHECKING:
 MARKER = "# mahavishnu:"
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\s*=(?P<value>.*)$", re.DOTALL)
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+~,-]*$")
+#: A line with its end, as ``_entries`` splits a text: at ``\r\n``, ``\r`` or ``\n`` only (``str.splitlines``
+#: also ends one at a form feed, ``\x1c``, U+0085, U+2028…, where neither reader ends a value).
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+#: The escapes ``parse`` takes within double quotes: dotenvy's and the npm package's line breaks, so it
+#: reads back what either way of writing gave (and what Mahavishnu wrote before: ``\\ \" \n``).
+_ESCAPES = {"n": "\n", "r": "\r", "\\": "\\", '"': '"', "$": "$"}
 
 
 def parse(text: str | None) -> dict[str, str]:
@@ -51,9 +75,17 @@ def marked_keys(text: str | None) -> list[str]:
     return keys
 
 
-def update(text: str | None, values: dict[str, str], *, owned: Iterable[str] = (), note: str = "") -> str:
+def update(
+    text: str | None,
+    values: dict[str, str],
+    *,
+    owned: Iterable[str] = (),
+    note: str = "",
+    reader: Reader = "dotenv",
+) -> str:
     """``text`` with every marked line and every assignment of ``values``' or ``owned``'s keys removed,
-    then ``values`` appended below a marker line (``note`` says which profile wrote them)."""
+    then ``values`` appended below a marker line (``note`` says which profile wrote them), each
+    written so that ``reader`` reads it back as it is (``quote``)."""
     drop = set(values) | set(owned)
     entries = _entries(text or "")
     newline = "\r\n" if entries and entries[0][0].endswith("\r\n") else "\n"
@@ -76,7 +108,7 @@ def update(text: str | None, values: dict[str, str], *, owned: Iterable[str] = (
         kept[-1] += newline
     for key, value in values.items():
         kept.append(f"{MARKER} {note}{newline}".replace(f" {newline}", newline))
-        kept.append(f"{key}={quote(value)}{newline}")
+        kept.append(f"{key}={quote(value, reader)}{newline}")
     return "".join(kept)
 
 
@@ -105,11 +137,73 @@ def validate(text: str, path: Path | None = None) -> None:
         number += len(entry)
 
 
-def quote(value: str) -> str:
+def quote(value: str, reader: Reader = "dotenv") -> str:
+    """``value`` as written after ``KEY=`` (``written_as``); InvalidInputError when no way of writing
+    it lets ``reader`` read it back as it is (the assistants refuse such a key before they get here).
+    The value itself is never in the error."""
+    written = written_as(value, reader)
+    if written is None:
+        raise InvalidInputError(
+            f"a value cannot be written into a .env file so that {READERS[reader]} reads it back as it is "
+            "(its text is not shown: it may be a key)",
+            hint="Set it in the environment of the assistant instead; nothing was written.",
+        )
+    return written
+
+
+def written_as(value: str, reader: Reader) -> str | None:
+    """How ``value`` is written after ``KEY=`` so that ``reader`` and ``parse`` both read it back as it
+    is: the first of ``_ways`` that does. None when none does: a NUL (no environment variable holds
+    one); for dotenv also a value that ends with a backslash and cannot go bare, or that mixes kinds
+    of quote with a ``#`` or a line break."""
+    if "\0" in value:
+        return None
+    return next((way for way in _ways(value, reader) if _reads_back(way, value, reader)), None)
+
+
+def _ways(value: str, reader: Reader) -> Iterator[str]:
+    """The ways of writing ``value`` ``written_as`` tries, in its order: bare when plain; for dotenvy,
+    in single quotes, then in double quotes with its escapes; for dotenv, enclosed in each kind of
+    quote the value does not hold (single, double with ``\\r``/``\\n`` for line breaks, backticks),
+    bare, then enclosed in a kind it does hold (the npm reader takes the whole text then, as long as
+    it ends the line, and takes the outer quotes off)."""
     if _PLAIN_VALUE.match(value):
-        return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+        yield value
+    if reader == "dotenvy":
+        yield f"'{value}'"
+        for char, escaped in (("\\", "\\\\"), ('"', '\\"'), ("$", "\\$"), ("\n", "\\n")):
+            value = value.replace(char, escaped)
+        yield f'"{value}"'  # (a carriage return as it is: dotenvy has no escape for it)
+        return
+    enclosed = (f"'{value}'", '"' + value.replace("\r", "\\r").replace("\n", "\\n") + '"', f"`{value}`")
+    yield from (way for way in enclosed if way[0] not in value)
+    yield value
+    yield from (way for way in enclosed if way[0] in value)
+
+
+def _reads_back(written: str, value: str, reader: Reader) -> bool:
+    """Whether ``reader`` and ``parse`` both read ``value`` from ``KEY=written``, in a file with either
+    line end and a line after it (which the value must leave alone)."""
+    if reader == "dotenv" and written[:1] in "'\"`" and written[-2:-1] == "\\":
+        # within quotes the npm reader's pattern takes a backslash and a quote for an escaped quote:
+        # it would read such a value on to the next quote that ends a line below, when one does
+        return False
+    if reader == "dotenv" and written == value and written[:1] and written[0] in JS_SPACE + "'\"`":
+        return False  # (bare: its pattern would try the value as a quoted one first, over many lines)
+    for newline in ("\n", "\r\n"):
+        text = f"K={written}{newline}Z=1{newline}"
+        expected = {"K": value, "Z": "1"}
+        if read_as(reader, text) != expected or parse(text) != expected or not _valid(text):
+            return False
+    return True
+
+
+def _valid(text: str) -> bool:
+    try:
+        validate(text)
+    except InvalidConfigFileError:
+        return False
+    return True
 
 
 def _entries(text: str) -> list[list[str]]:
@@ -118,7 +212,7 @@ def _entries(text: str) -> list[list[str]]:
     every other line is an entry of its own. An unclosed quote runs to the end of the text."""
     entries: list[list[str]] = []
     quote: str | None = None
-    for line in text.splitlines(keepends=True):
+    for line in _LINE.findall(text):
         if quote is not None:
             entries[-1].append(line)
             if _closing(line.rstrip("\r\n"), quote) >= 0:
@@ -158,16 +252,23 @@ def _closed(entry: list[str]) -> bool:
 
 
 def _joined(entry: list[str]) -> str:
-    return "\n".join(line.rstrip("\r\n") for line in entry)
+    """An entry's lines as one text, without the last line's end; a value's own lines end in ``\\n``
+    (``\\r\\n`` in a file with those), a carriage return alone stays as it is."""
+    joined = "".join(entry).replace("\r\n", "\n")
+    return joined.removesuffix("\n") if joined.endswith("\n") else joined.removesuffix("\r")
 
 
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
         inner = value[1:-1]
-        return (
-            inner.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\") if value[0] == '"' else inner
-        )
+        return _unescape(inner) if value[0] == '"' else inner
     return value.split(" #", 1)[0].strip()
+
+
+def _unescape(inner: str) -> str:
+    """A double-quoted value's text with its escapes (``_ESCAPES``) replaced, left to right; any other
+    backslash stays as it is."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[0]), inner, flags=re.DOTALL)
 
 
 def key_source(var: str, path: Path) -> str:

@@ -416,7 +416,7 @@ class Codex(Assistant):
             )
         dotenv_values: dict[str, str] = {}
         if key.kind == "inline" and key.env_var and key.value:
-            _refuse_unreadable_key(key.value, profile.name, key.env_var)
+            _refuse_unreadable_key(key.value, profile.name)
             dotenv_values[key.env_var] = key.value
             warnings.append(f"the API key is written into {env_path()} (mode 600) as {key.env_var}")
         entry = _provider_entry(profile, endpoint, key)
@@ -559,48 +559,32 @@ def _provider_entry(profile: Profile, endpoint: Endpoint, key: KeyDelivery) -> P
 
 
 def _dotenv_edits(profile: Profile, values: dict[str, str]) -> list[FileEdit]:
-    """The edit of ``$CODEX_HOME/.env``: the inline key in, or the keys we wrote before out."""
+    """The edit of ``$CODEX_HOME/.env``: the inline key in (quoted for ``dotenvy``, see env_file), or
+    the keys we wrote before out."""
     dotenv = env_path()
     if not values and not env_file.marked_keys(read_text(dotenv)):
         return []
     note = f"profile '{profile.name}' (Codex CLI)"
-    return [dotenv_edit(dotenv, values, note=note, secrets=tuple(values.values()))]
+    edit = dotenv_edit(dotenv, values, note=note, secrets=tuple(values.values()))
+    return [
+        dataclasses.replace(
+            edit, transform=lambda text: env_file.update(text, values, note=note, reader="dotenvy")
+        )
+    ]
 
 
-def dotenvy_reads(written: str) -> str | None:
-    """What Codex's ``.env`` reader (the ``dotenvy`` crate) makes of one value written as ``written``;
-    None where it would put a variable's value in (``$NAME`` unquoted or within double quotes). Within
-    single quotes the text is taken as it is; within double quotes a backslash escapes the next
-    character (``\\n`` a line break)."""
-    if len(written) >= 2 and written[0] == written[-1] == "'":
-        return written[1:-1]
-    if len(written) >= 2 and written[0] == written[-1] == '"':
-        out: list[str] = []
-        chars = iter(written[1:-1])
-        for char in chars:
-            if char == "$":
-                return None
-            if char == "\\":
-                escaped = next(chars, "")
-                out.append({"n": "\n", "r": "\r", "t": "\t"}.get(escaped, escaped))
-            else:
-                out.append(char)
-        return "".join(out)
-    return None if "$" in written or "\\" in written else written.split(" #", 1)[0].strip()
-
-
-def _refuse_unreadable_key(key: str, profile_name: str, var: str) -> None:
-    """Refuse an inline key Codex would not read back as it is from the line ``env_file`` writes (a
-    ``$`` in it: ``dotenvy`` replaces ``$NAME`` with that variable, or drops the line and Codex says
-    the variable is missing). The key itself is never in the error."""
-    if dotenvy_reads(env_file.quote(key)) == key:
+def _refuse_unreadable_key(key: str, profile_name: str) -> None:
+    """Refuse an inline key that no way of writing it into ``.env`` lets Codex's reader (the
+    ``dotenvy`` crate) read back as it is (``env_file.written_as``): within double quotes its
+    escapes carry every other character, so only a NUL, which no environment variable can hold.
+    The key itself is never in the error."""
+    if env_file.written_as(key, "dotenvy") is not None:
         return
     raise InvalidInputError(
-        f"profile '{profile_name}': its key holds characters (a '$', a line break) that Codex would "
-        "read changed from its .env file, so it cannot be written there",
+        f"profile '{profile_name}': its key holds a NUL character, which Codex cannot read from its .env "
+        "file (no environment variable can hold one), so it cannot be written there",
         hint=f"Switch without --inline-secret (Codex then runs `mahavishnu secrets get {profile_name}` "
-        f'for the key), or export it in the shell that starts Codex (`export {var}="$(mahavishnu secrets '
-        f'get {profile_name})"`); none of its files was written.',
+        "for the key), or check the key kept for the profile; none of its files was written.",
     )
 
 

@@ -322,27 +322,17 @@ def _key_warnings(key: KeyDelivery, dotenv: Path) -> list[str]:
     return warnings
 
 
-def npm_dotenv_reads(written: str) -> str:
-    """What the npm ``dotenv`` package, with which Gemini CLI and Qwen Code read ``.env`` files, makes
-    of one value written as ``written``: the quotes around it taken off and, within double quotes,
-    only ``\\n`` and ``\\r`` made line breaks (``\\"`` and ``\\\\`` stay as written); unquoted, the
-    text up to a ``#``, trimmed."""
-    value = written.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
-        inner = value[1:-1]
-        return inner.replace("\\n", "\n").replace("\\r", "\r") if value[0] == '"' else inner
-    return value.split("#", 1)[0].strip()
-
-
 def refuse_unreadable_key(key: str, profile_name: str, label: str, var: str, tool: str) -> None:
-    """Refuse an inline key that the npm ``dotenv`` reader would not read back as it is from the
-    line ``env_file`` writes (a key holding ``"`` or ``\\``): the assistant would send another key.
-    The key itself is never in the error."""
-    if npm_dotenv_reads(env_file.quote(key)) == key and "\n" not in key and "\r" not in key:
+    """Refuse an inline key that no way of writing it into a ``.env`` file lets the npm ``dotenv``
+    reader (Gemini CLI's and Qwen Code's) read back as it is (``env_file.written_as``): a NUL, a
+    backslash at the end of a key that cannot go bare, kinds of quote mixed with a ``#`` or a line
+    break. The assistant would send another key. The key itself is never in the error."""
+    if env_file.written_as(key, "dotenv") is not None:
         return
     raise InvalidInputError(
-        f"profile '{profile_name}': its key holds characters (a quote, a backslash or a line break) that "
-        f"{label} would read changed from a .env file, so it cannot be written there",
+        f"profile '{profile_name}': no way of writing its key into a .env file lets {label} read it back "
+        "as it is (it ends with a backslash, or mixes kinds of quote with a '#' or a line break), so it "
+        "cannot be written there",
         hint=f"Export it in the shell that starts {label} instead "
         f'(`export {var}="$(mahavishnu secrets get {profile_name})"`), or start one session with '
         f"`mahavishnu run {profile_name} --tool {tool} -- …`; none of its files was written.",
