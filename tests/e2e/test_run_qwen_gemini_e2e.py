@@ -3,6 +3,7 @@ the request reaches the profile's loopback mock with its key and model, and no f
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from _cli_env import TOOLS_BIN, base_env, find_tool
-from _profiles import mahavishnu_env, write_profiles
+from _profiles import mahavishnu_env, switch, write_profiles
 from mock_llm import MockLLM
 
 KEY = "sk-run-qg-0123456789"
@@ -75,3 +76,51 @@ def test_run_reaches_the_profile_without_touching_files(isolated_home: Path, too
         assert hits[0].api_key == KEY
         assert "lab-model" in (hits[0].path + str(hits[0].body))
         assert _snapshot(isolated_home) == before
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("switched_before", [False, True])
+def test_run_qwen_on_a_responses_endpoint_speaks_the_responses_api(
+    isolated_home: Path, switched_before: bool
+) -> None:
+    """A profile with ``wire_api: responses`` (an endpoint that serves no Chat Completions): Qwen Code
+    0.24 runs with ``--auth-type openai-responses`` and sends ``POST /v1/responses``, also when the
+    user's settings select another provider (a switch to a Chat Completions profile) serving a model
+    of the same name."""
+    if find_tool("qwen") is None:
+        pytest.skip("qwen CLI not installed: run `bash .ci/install-e2e.sh`")
+    with MockLLM(reply="pong") as mock, MockLLM(reply="other") as other:
+        write_profiles(
+            isolated_home,
+            {
+                "lab": {
+                    "secret": ["env:LAB_KEY"],
+                    "openai": {
+                        "base_url": f"{mock.base_url}/v1",
+                        "model": "lab-model",
+                        "wire_api": "responses",
+                    },
+                },
+                "mine": {
+                    "requires_key": False,
+                    "openai": {"base_url": f"{other.base_url}/v1", "model": "lab-model", "wire_api": "chat"},
+                },
+            },
+        )
+        if switched_before:
+            switch("mine", "--tool", "qwen")
+        before = _snapshot(isolated_home)
+        done = _run(isolated_home, "lab", "--tool", "qwen", "--", "-p", "hi")
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        assert done.stdout.strip() == "pong"
+        requests = [r for r in mock.requests if r.method == "POST"]
+        assert requests and {r.path for r in requests} == {"/v1/responses"}
+        assert {r.api_key for r in requests} == {KEY} and {r.body["model"] for r in requests} == {"lab-model"}
+        assert other.requests == []
+        after = _snapshot(isolated_home)
+        if switched_before:  # Qwen Code itself adds "$version" to the settings it reads (a migration)
+            [settings_before, settings_after] = (
+                json.loads(s.pop(".qwen/settings.json") or "") for s in (before, after)
+            )
+            assert {k: v for k, v in settings_after.items() if k != "$version"} == settings_before
+        assert after == before

@@ -150,8 +150,36 @@ def test_qwen_gets_the_base_url_in_its_environment_never_on_its_command_line(
     _lab(isolated_home, url)
     launch = plan("lab", load_settings(), tool="qwen", args=["-p", "hi"])
     assert launch.env["OPENAI_BASE_URL"] == url
-    assert launch.argv[1:] == ["--auth-type", "openai", "--model", "m", "-p", "hi"]
+    assert launch.argv[1:] == ["--auth-type", "openai-responses", "--model", "m", "-p", "hi"]
     assert SECRET not in json.dumps(launch.argv) and SECRET not in json.dumps(launch.shown_env())
+
+
+@pytest.mark.parametrize(
+    ("wire_api", "auth_type"),
+    [("responses", "openai-responses"), ("chat", "openai"), (None, "openai")],
+)
+def test_run_qwen_speaks_the_wire_api_the_profile_declares(tools_on_path, isolated_home, wire_api, auth_type):
+    """Qwen Code 0.24 sends the Responses API under ``--auth-type openai-responses`` (checked with the real
+    CLI in tests/e2e/test_run_qwen_gemini_e2e.py), as a switch's ``"wireApi": "responses"`` does; ``run``
+    gave ``openai`` for every profile, so a Responses-only endpoint got Chat Completions requests. The
+    command as ``--show`` prints it; nothing written."""
+    wire = f", wire_api: {wire_api}" if wire_api else ""
+    endpoint = f"{{base_url: 'http://127.0.0.1:9/v1', model: m{wire}}}"
+    write_profiles(isolated_home, f"  lab:\n    requires_key: false\n    openai: {endpoint}\n")
+    settings = isolated_home / ".mahavishnu" / "mahavishnu.yaml"
+    before = sorted(p for p in isolated_home.rglob("*") if p.is_file() and "cache" not in p.parts)
+    done = subprocess.run(
+        [sys.executable, "-m", "mahavishnu", "run", "lab", "--tool", "qwen", "--show", "--", "-p", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["argv"][1:] == ["--auth-type", auth_type, "--model", "m", "-p", "hi"]
+    assert shown["env"]["OPENAI_BASE_URL"] == "http://127.0.0.1:9/v1"
+    assert sorted(p for p in isolated_home.rglob("*") if p.is_file() and "cache" not in p.parts) == before
+    assert before == [settings]
 
 
 @pytest.mark.parametrize("tool", ["codex", "claude"])

@@ -15,9 +15,10 @@ from the profile's secret chain and travels in the environment only (never on th
   Claude Code 2.1.197 against a mock server: only the run's key reaches the provider);
 * Codex: ``-c`` overrides defining and selecting a provider ``mahavishnu-run`` whose ``env_key`` names
   ``MAHAVISHNU_RUN_API_KEY``;
-* Qwen Code: ``--auth-type openai --model M``, with ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` (Qwen
-  Code 0.24 ranks ``OPENAI_BASE_URL`` right below ``--openai-base-url``, and a ``.env`` never replaces
-  a variable the process already has);
+* Qwen Code: ``--auth-type openai --model M`` (``openai-responses`` for an endpoint with ``wire_api:
+  responses``, as a switch writes ``"wireApi": "responses"``), with ``OPENAI_BASE_URL`` and
+  ``OPENAI_API_KEY`` (Qwen Code 0.24 ranks ``OPENAI_BASE_URL`` right below ``--openai-base-url``, and a
+  ``.env`` never replaces a variable the process already has);
 * OpenCode: ``OPENCODE_CONFIG_CONTENT`` (inline config merged over every file) defining and selecting
   a provider ``mahavishnu-run`` whose ``apiKey`` is ``{env:MAHAVISHNU_RUN_API_KEY}``;
 * Pi: ``--extension pi_run_extension.js`` (shipped beside this module) registering the provider
@@ -238,8 +239,11 @@ def _codex(profile: Profile, key: str) -> Built:
 
 
 def _qwen(profile: Profile, key: str) -> Built:
+    """Qwen Code 0.24 speaks the Responses API under the auth type ``openai-responses`` (the same
+    variables; checked against a mock: ``POST /v1/responses``), Chat Completions under ``openai``."""
     endpoint = profile.endpoint("openai", "Qwen Code")
-    args = ["--auth-type", "openai", "--model", str(endpoint.model)]
+    auth = "openai-responses" if endpoint.wire_api == "responses" else "openai"
+    args = ["--auth-type", auth, "--model", str(endpoint.model)]
     return args, {"OPENAI_BASE_URL": str(endpoint.base_url), "OPENAI_API_KEY": key}, []
 
 
