@@ -18,6 +18,9 @@ an edited module would otherwise be compiled again in every run. Rows:
   only the members they change: json_model), and diffs only around the changes (text_diff);
 * with ``--big-opencode-kb N``, the write path on an OpenCode ``opencode.json`` of about N KB (JSON
   with comments and trailing commas: many providers, each with a comment line), ``--big-runs`` runs;
+* with ``--big-codex-projects N``, the write path on a Codex ``config.toml`` of N ``[projects."..."]``
+  tables (Codex adds one per folder the user trusts), ``--big-runs`` runs: the fingerprint of the
+  settings a switch owns compares the file with its stock form line by line (own_settings);
 * with ``--cli`` beside ``--big-mb N``, the same switch of the large file as a user types it (``mahavishnu
   ai switch-llm NAME --tool claude``, a fresh process each run) beside the in-process one, then both
   again once the file held the user's own provider settings before its first switch (a gateway of
@@ -25,6 +28,7 @@ an edited module would otherwise be compiled again in every run. Rows:
   to put back, see environments/own_settings.py); and each process's peak RSS.
 
     python benchmarks/switch_llm.py --runs 3 --big-mb 28 --big-runs 5 --cli
+    python benchmarks/switch_llm.py --runs 3 --big-codex-projects 4000 --big-runs 7
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ def main() -> None:
     parser.add_argument("--big-mb", type=float, default=0, help="also switch a settings.json of this size")
     parser.add_argument(
         "--big-opencode-kb", type=float, default=0, help="also switch an opencode.json of this size"
+    )
+    parser.add_argument(
+        "--big-codex-projects", type=int, default=0, help="also switch a config.toml of this many projects"
     )
     parser.add_argument("--big-runs", type=int, default=3)
     parser.add_argument(
@@ -176,6 +183,20 @@ def main() -> None:
                 switch_llm(PROFILES[next(counter) % 2], settings, tool="opencode")
 
             rows.append((label, time_runs(opencode_switch, args.big_runs)))
+        if args.big_codex_projects:
+            big = _big_codex(args.big_codex_projects)
+            (home / ".codex").mkdir(exist_ok=True)
+            (home / ".codex" / "config.toml").write_text(big)
+            label = (
+                f"switch_llm() on a {len(big) / 1e3:.0f} KB config.toml of "
+                f"{args.big_codex_projects:,} projects (in-process)"
+            )
+
+            def codex_switch() -> None:
+                switch_llm(PROFILES[next(counter) % 2], settings, tool="codex")
+
+            codex_switch()  # untimed: the timed runs switch from one profile to another
+            rows.append((label, time_runs(codex_switch, args.big_runs)))
     print_rows(rows, anchor="python -c pass (anchor)")
     for name, runs in peaks:
         cpu, rss = [run[0] for run in runs], [run[1] for run in runs]
@@ -266,6 +287,14 @@ def _big_opencode(kilobytes: float) -> str:
         + "\n".join(entries)
         + '\n  },\n  "autoupdate": false,\n}\n'
     )
+
+
+def _big_codex(projects: int) -> str:
+    """A Codex config.toml with the user's settings and ``projects`` trusted folders, each a
+    ``[projects."PATH"]`` table of one line, as Codex writes them."""
+    head = 'model = "gpt-5"\napproval_policy = "on-request"\n\n[tui]\nnotifications = true\n'
+    tables = "".join(f'\n[projects."/home/me/src/p{i}"]\ntrust_level = "trusted"\n' for i in range(projects))
+    return head + tables
 
 
 if __name__ == "__main__":
