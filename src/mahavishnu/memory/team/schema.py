@@ -34,7 +34,15 @@ what is missing. What it sets up:
   caller's login role sees by ``team_read``'s rule; members and the tables' owner may execute it.
   The same role owns ``team_vector_matches`` and ``team_vectors`` (``m014_team_vector_matches``):
   members write ``embedding`` but read it only through them (the columns it reads of
-  ``memories``, ``insight_shares`` and ``project_group_members`` are the filters').
+  ``memories``, ``insight_shares`` and ``project_group_members`` are the filters');
+- bounds on what is written (``bounds.BOUNDS``): a trigger ``team_bounds`` on every table members write
+  refuses, before anything is stored (or a text indexed), a text, ``jsonb`` or array value longer
+  than Mahavishnu ever writes there: a memory's content past ``MEMORY_CHARS``, for instance. It
+  binds every role, the owner's too, and checks a value only when it is new (an INSERT, or an
+  UPDATE that changes it): a row written before ``team init`` put the bounds in place stays
+  readable, shareable, re-embedded and deletable as it is, and ``init`` names such rows
+  (``InitReport.warnings``). Without it one 100 MB shared memory of a member's, written with
+  ``psql``, made every member's search take ~23 s.
 """
 
 from __future__ import annotations
@@ -54,7 +62,7 @@ from mahavishnu.memory.core.backends.postgres import (
     masked,
 )
 from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES, TEXT_MATCHES, VECTOR_FUNCTIONS
-from mahavishnu.memory.team import logins, writes
+from mahavishnu.memory.team import bounds, logins, writes
 
 if TYPE_CHECKING:
     import psycopg
@@ -78,7 +86,9 @@ META_SETUP = "team_setup"
 #: text of rows row-level security hides back to any member who ran ``EXPLAIN``. 8: members read
 #: no ``embedding`` but through ``team_vector_matches`` and ``team_vectors``: ordering ``memories``
 #: by a vector's distance themselves, ``EXPLAIN ANALYZE`` counted the hidden rows the index passed.
-SETUP = 8
+#: 9: what members write is bounded (``bounds.BOUNDS``, trigger ``team_bounds``): one 100 MB shared memory
+#: written with ``psql`` made every member's search take ~23 s.
+SETUP = 9
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
@@ -88,6 +98,14 @@ _PUSHED_BY_ME = "pushed_by = session_user"
 #: Tables members only read.
 READ_ONLY_TABLES = ("meta", "_migrations", "team_audit")
 _SHARES = "insight_shares"
+#: The tables members write (``_grants``), each bounded by its trigger ``team_bounds`` (``bounds``).
+_WRITTEN = (*OWNED_TABLES, _SHARES, *TEAM_TABLES, PROFILES_TABLE)
+#: Of each written table: the column naming a row, and the one naming its writer (default: ``id``,
+#: ``owner_role``), for ``bounds.oversized``.
+_ROW_NAMES: dict[str, tuple[str, str | None]] = {
+    PROFILES_TABLE: ("name", "pushed_by"),
+    **{t: ("id", None) for t in TEAM_TABLES},
+}
 #: A member's rows are those of their login role (``session_user``, which they cannot change): still
 #: theirs inside ``writes.DELETE_FUNCTION``, which runs as the tables' owner, and never another
 #: role's. ``current_user`` is whatever role the member ``SET ROLE``s to, and a membership lets every
@@ -226,6 +244,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             _backup_policy(conn, str(owner))
             _profiles_owner_policy(conn, str(owner))
             _search_functions(conn, group, str(database), str(owner))
+            bounds.put_in_place(conn, _WRITTEN)
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(
@@ -236,6 +255,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
         public = _public_database_rights(conn)
     with connect(dsn) as conn:
         trusted = tuple(logins.trusted_paths(conn, dsn, group))
+        oversized = bounds.oversized(conn, _WRITTEN, _ROW_NAMES)
     recorded = {str(k): str(v) for k, v in space}
     warnings: tuple[str, ...] = ()
     if superuser:
@@ -258,6 +278,8 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             f"`REVOKE CONNECT, TEMPORARY ON DATABASE {database} FROM PUBLIC; "
             f"GRANT CONNECT ON DATABASE {database} TO {group}, {owner}`",
         )
+    if oversized:
+        warnings += (oversized,)
     return InitReport(
         dsn_location(dsn),
         group,
@@ -305,7 +327,7 @@ def _grants(conn: psycopg.Connection[Any], group: str, database: str) -> None:
             sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db),
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, g),
         ]
-    tables = (*OWNED_TABLES, _SHARES, *TEAM_TABLES, PROFILES_TABLE)
+    tables = _WRITTEN
     read = sql.SQL(", ").join(sql.Identifier(t) for t in READ_ONLY_TABLES)
     statements += [
         sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(g),

@@ -123,6 +123,9 @@ _MAINTENANCE = "SELECT set_config('mahavishnu.maintenance', 'reembed', true)"
 MAINTENANCE_SETTING = "mahavishnu.maintenance"
 BACKUP_MAINTENANCE = "backup"
 BACKUP_POLICY = "team_backup"
+#: The constraint named by the refusals of ``team init``'s bounds (``memory/team/bounds.BOUNDS``): a
+#: value longer than Mahavishnu writes there. Its message and hint are the database's own, one line each.
+BOUNDS_REFUSAL = "team_bounds"
 #: The ``meta`` key ``team init`` records (``memory/team/schema.META_GROUP``): a team store.
 _META_TEAM_GROUP = "team_group"
 #: Whether this connection is a team store's member (a team store whose tables it does not own).
@@ -774,6 +777,10 @@ class PostgresBackend(SqlBackend):
         import psycopg
 
         hint = None
+        if isinstance(exc, psycopg.errors.CheckViolation) and exc.diag.constraint_name == BOUNDS_REFUSAL:
+            # longer than a team store takes (``team init``'s bounds): the database says what to do
+            said = f"PostgreSQL at {dsn_host(self.dsn)}: {exc.diag.message_primary}"
+            return StoreError(said, hint=exc.diag.message_hint)
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             # a member removed while this process held its connections (a daemon): a new login
             # says so in the words a removed member's command uses (``_unavailable``)
