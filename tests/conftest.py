@@ -86,6 +86,9 @@ def isolated_home(
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
     monkeypatch.setenv("MAHAVISHNU_DAEMON", "off")  # no test starts the memory daemon unless it asks to
+    # Qwen Code's system settings (``launch._qwen`` refuses a run when an administrator's exist): this
+    # machine's /etc/qwen-code/settings.json is not the test's
+    monkeypatch.setenv("QWEN_CODE_SYSTEM_SETTINGS_PATH", str(home / "no-system-settings.json"))
     # Reports group by the local day: every test runs in UTC, whatever the machine's zone (a test of
     # another zone sets TZ itself)
     monkeypatch.setenv("TZ", "UTC")

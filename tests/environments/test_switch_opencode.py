@@ -60,7 +60,7 @@ def test_a_switch_writes_the_provider_and_model_and_keeps_everything_else(config
     assert data["model"].startswith("mahavishnu/")
     model = data["model"].removeprefix("mahavishnu/")
     assert data["provider"]["mahavishnu"] == {
-        "npm": "@ai-sdk/openai-compatible",
+        "npm": "@ai-sdk/openai",  # (deepseek's openai endpoint has wire_api = "responses")
         "name": MARK + "deepseek",
         "options": {
             "baseURL": data["provider"]["mahavishnu"]["options"]["baseURL"],

@@ -16,11 +16,14 @@ from the profile's secret chain and travels in the environment only (never on th
 * Codex: ``-c`` overrides defining and selecting a provider ``mahavishnu-run`` whose ``env_key`` names
   ``MAHAVISHNU_RUN_API_KEY``;
 * Qwen Code: ``--auth-type openai --model M`` (``openai-responses`` for an endpoint with ``wire_api:
-  responses``, as a switch writes ``"wireApi": "responses"``), with ``OPENAI_BASE_URL`` and
-  ``OPENAI_API_KEY`` (Qwen Code 0.24 ranks ``OPENAI_BASE_URL`` right below ``--openai-base-url``, and a
-  ``.env`` never replaces a variable the process already has);
+  responses``, as a switch writes ``"wireApi": "responses"``), and ``QWEN_CODE_SYSTEM_SETTINGS_PATH``
+  naming the shipped ``qwen_run_settings.json``: one ``modelProviders`` entry whose model, base URL and
+  wire API Qwen Code fills from ``MAHAVISHNU_RUN_QWEN_*`` and whose key is ``OPENAI_API_KEY`` (a
+  user's entry with the same model id outranks every flag and variable; system settings outrank it,
+  see ``_qwen``; a ``.env`` never replaces a variable the process already has);
 * OpenCode: ``OPENCODE_CONFIG_CONTENT`` (inline config merged over every file) defining and selecting
-  a provider ``mahavishnu-run`` whose ``apiKey`` is ``{env:MAHAVISHNU_RUN_API_KEY}``;
+  a provider ``mahavishnu-run`` whose ``apiKey`` is ``{env:MAHAVISHNU_RUN_API_KEY}`` (its package
+  ``@ai-sdk/openai`` for an endpoint with ``wire_api: responses``, as a switch writes it);
 * Pi: ``--extension pi_run_extension.js`` (shipped beside this module) registering the provider
   ``mahavishnu-run`` from ``MAHAVISHNU_RUN_PI_PROVIDER`` (its ``apiKey`` names ``MAHAVISHNU_RUN_API_KEY``),
   selected by ``--provider mahavishnu-run --model M``: Pi has no base-URL flag or variable;
@@ -39,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +66,9 @@ UNSET = {"claude": CLAUDE_CREDENTIALS}
 #: The Pi extension that registers a run's provider (Pi 0.73 ``pi.registerProvider``).
 PI_EXTENSION = Path(__file__).with_name("pi_run_extension.js")
 PI_PROVIDER_VAR = "MAHAVISHNU_RUN_PI_PROVIDER"
+#: Qwen Code's system settings for a run (``_qwen``), named by ``QWEN_SETTINGS_VAR``.
+QWEN_RUN_SETTINGS = Path(__file__).with_name("qwen_run_settings.json")
+QWEN_SETTINGS_VAR = "QWEN_CODE_SYSTEM_SETTINGS_PATH"
 
 
 @dataclass(frozen=True)
@@ -240,11 +247,45 @@ def _codex(profile: Profile, key: str) -> Built:
 
 def _qwen(profile: Profile, key: str) -> Built:
     """Qwen Code 0.24 speaks the Responses API under the auth type ``openai-responses`` (the same
-    variables; checked against a mock: ``POST /v1/responses``), Chat Completions under ``openai``."""
+    variables; checked against a mock: ``POST /v1/responses``), Chat Completions under ``openai``.
+
+    A ``modelProviders`` entry of the user's settings with the model's id outranks ``--model``,
+    ``--openai-base-url`` and ``OPENAI_BASE_URL`` alike (0.24.4 ``resolveCliGenerationConfig`` picks
+    the first entry of that id, whose ``baseUrl`` and ``envKey`` win; checked against two mocks): the
+    run's own entry comes from the shipped system settings ``QWEN_RUN_SETTINGS`` (see that file),
+    filled from the environment. An administrator's system settings are not set aside for it."""
     endpoint = profile.endpoint("openai", "Qwen Code")
-    auth = "openai-responses" if endpoint.wire_api == "responses" else "openai"
-    args = ["--auth-type", auth, "--model", str(endpoint.model)]
-    return args, {"OPENAI_BASE_URL": str(endpoint.base_url), "OPENAI_API_KEY": key}, []
+    responses = endpoint.wire_api == "responses"
+    system = _qwen_system_settings()
+    if system.exists() and system.resolve() != QWEN_RUN_SETTINGS.resolve():
+        raise InvalidInputError(
+            f"Qwen Code's system settings {system} are in use: `mahavishnu run` sets the run's provider "
+            "in the system settings layer (the only one that outranks a model of the same id in your own "
+            "settings), which would set them aside",
+            hint=f"Switch instead: `mahavishnu ai switch-llm {profile.name} --tool qwen`.",
+        )
+    args = ["--auth-type", "openai-responses" if responses else "openai", "--model", str(endpoint.model)]
+    env = {
+        QWEN_SETTINGS_VAR: str(QWEN_RUN_SETTINGS),
+        "MAHAVISHNU_RUN_QWEN_MODEL": str(endpoint.model),
+        "MAHAVISHNU_RUN_QWEN_BASE_URL": str(endpoint.base_url),
+        "MAHAVISHNU_RUN_QWEN_WIRE_API": "responses" if responses else "chat-completions",
+        # (also where Qwen Code looks without an entry: nothing in the run reads another provider's)
+        "OPENAI_BASE_URL": str(endpoint.base_url),
+        "OPENAI_API_KEY": key,
+    }
+    return args, env, []
+
+
+def _qwen_system_settings() -> Path:
+    """The system settings file Qwen Code 0.24 reads (``getSystemSettingsPath``)."""
+    if os.environ.get(QWEN_SETTINGS_VAR):
+        return Path(os.environ[QWEN_SETTINGS_VAR])
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support/QwenCode/settings.json")
+    if sys.platform == "win32":
+        return Path("C:\\ProgramData\\qwen-code\\settings.json")
+    return Path("/etc/qwen-code/settings.json")
 
 
 def _gemini(profile: Profile, key: str) -> Built:
@@ -273,7 +314,7 @@ def _gemini(profile: Profile, key: str) -> Built:
 def _opencode(profile: Profile, key: str) -> Built:
     endpoint = profile.endpoint("openai", "OpenCode")
     from mahavishnu.environments.assistants.base import refuse_expanded
-    from mahavishnu.environments.assistants.opencode import OPENAI_COMPATIBLE, SUBSTITUTIONS
+    from mahavishnu.environments.assistants.opencode import SUBSTITUTIONS, npm_package
 
     model = str(endpoint.model)
     small = endpoint.haiku_model or model  # (titles carry the prompt: not the user's small_model)
@@ -281,7 +322,7 @@ def _opencode(profile: Profile, key: str) -> Built:
     values |= {"openai.haiku_model": small}
     refuse_expanded(profile.name, "OpenCode", values, SUBSTITUTIONS)  # (its OPENCODE_CONFIG_CONTENT too)
     provider = {
-        "npm": OPENAI_COMPATIBLE,
+        "npm": npm_package(endpoint.wire_api),  # (the Responses API: @ai-sdk/openai)
         "name": f"{profile.label} (mahavishnu run)",
         "options": {"baseURL": str(endpoint.base_url), "apiKey": f"{{env:{RUN_KEY_VAR}}}"},
         "models": {name: {"name": name} for name in (model, small)},

@@ -11,6 +11,12 @@ entry::
                                 "options": {"baseURL": URL, "apiKey": "{env:VAR}"},
                                 "models": {MODEL: {"name": MODEL}, SMALL: {"name": SMALL}}}}
 
+``npm`` is the AI SDK package OpenCode speaks the endpoint with (``npm_package``): the one above
+speaks Chat Completions only; an endpoint with ``wire_api: responses`` gets ``@ai-sdk/openai``, whose
+models speak the Responses API (``POST {baseURL}/responses``, with ``store: false``, which OpenCode
+sets for that package). OpenCode 1.18 ships both packages in its binary: nothing is installed from
+npm for them (checked offline against a mock).
+
 ``small_model`` is the model OpenCode asks for a session's title (the request carries the user's first
 prompt): ``"mahavishnu/SMALL"``, the profile's ``openai.haiku_model``. A profile without one gets
 ``"mahavishnu/MODEL"`` where a ``small_model`` is in play (in the file, or in one it outranks:
@@ -61,6 +67,15 @@ PROVIDER = "mahavishnu"
 MARK = "[mahavishnu] profile "
 #: The AI SDK package OpenCode loads for an OpenAI-compatible endpoint (chat completions).
 OPENAI_COMPATIBLE = "@ai-sdk/openai-compatible"
+#: The one for an endpoint of the Responses API: OpenCode 1.18 makes a custom provider's model with
+#: the package's ``languageModel``, which in ``@ai-sdk/openai`` (AI SDK 5 and later) is its Responses
+#: model, whatever the base URL; ``@ai-sdk/openai-compatible`` has none.
+OPENAI_RESPONSES = "@ai-sdk/openai"
+
+
+def npm_package(wire_api: str | None) -> str:
+    """The AI SDK package OpenCode speaks an endpoint of ``wire_api`` with."""
+    return OPENAI_RESPONSES if wire_api == "responses" else OPENAI_COMPATIBLE
 
 
 #: What OpenCode replaces in its config's text before parsing it, in any string outside a ``//``
@@ -213,7 +228,7 @@ class OpenCode(UserProjectAssistant):
         if scope == "project" and (note := outside_repository_note(self.label, path)):
             warnings.append(note)
         entry: JSONData = {
-            "npm": OPENAI_COMPATIBLE,
+            "npm": npm_package(endpoint.wire_api),
             "name": MARK + profile.name,
             "options": {"baseURL": str(endpoint.base_url), "apiKey": api_key},
             "models": {name: {"name": name} for name in (model, small or model)},
