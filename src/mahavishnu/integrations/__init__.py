@@ -10,6 +10,7 @@ own optional extra, imported only by whoever uses it (``import mahavishnu`` load
     agno/         an Agno agent's runs stored as agent conversations (a post-hook), and a toolkit
                   whose tools search and store memories (``mahavishnu-cp[agno]``)
     s3/           ``db backup --to s3://`` and ``db restore --from s3://`` (``mahavishnu-cp[aws]``)
+    _store.py     the store the hooks and tools open by default, its embedder loaded once a process
 
 The layer sits above ``memory`` (it uses the store, workflows and conversations) beside services and
 usage; the CLI above it reaches it. Secret references to cloud stores live with the other secrets,

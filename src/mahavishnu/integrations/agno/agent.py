@@ -28,8 +28,9 @@ its ``source_system`` ``agno``): a note, a decision or an insight, ``STORABLE_TY
 stored as every insight is (``store_insights``: its length checked, once for everyone, shared with the
 project); the other types are written by what makes them one (``agent``: the conversations above,
 ``rag``: an ingested or indexed corpus's chunks, ``workflow``: a run's record). Each call opens the
-store and closes it again, so an agent holds no store open between runs; errors come back to the
-model as text with their hint.
+store and closes it again, so an agent holds no store open between runs (the embedder the default
+store loaded is kept for the next: ``integrations/_store.py``); errors come back to the model as text
+with their hint. A tag that reads like an instruction to an agent is withheld from the agent too.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ from agno.tools.toolkit import Toolkit
 
 from mahavishnu import wording
 from mahavishnu.errors import InvalidInputError, MahavishnuError
+from mahavishnu.integrations._store import open_default as _open_default
 from mahavishnu.memory.core.models import MAX_NAME_CHARS, project_or_none
-from mahavishnu.memory.core.provenance import held_back, withheld
+from mahavishnu.memory.core.provenance import flagged, held_back, withheld
 from mahavishnu.memory.insights.cross_project import store_insights
 from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
@@ -63,12 +65,6 @@ StoreOpener = Callable[[], "MemoryStore"]
 #: The types ``store_memory`` takes (Agno offers the model these, from the annotation).
 StorableType = Literal["note", "decision", "insight"]
 STORABLE_TYPES: tuple[StorableType, ...] = get_args(StorableType)
-
-
-def _open_default() -> MemoryStore:
-    from mahavishnu.memory.core.store import MemoryStore
-
-    return MemoryStore.open()
 
 
 @contextmanager
@@ -199,7 +195,8 @@ class MahavishnuTools(Toolkit):
 
     def _row(self, hit: SearchHit) -> dict[str, object]:
         """A hit as the agent reads it: the text of a memory recall leaves out (quarantined, or
-        reading like an instruction to an agent) withheld, as the MCP server's tools withhold it."""
+        reading like an instruction to an agent) withheld, as the MCP server's tools withhold it,
+        and each tag that reads like one."""
         memory = hit.memory
         why = held_back(memory.tags, memory.content, metadata=memory.metadata)
         row: dict[str, object] = {
@@ -208,7 +205,7 @@ class MahavishnuTools(Toolkit):
             "score": round(hit.score, 4),
             "relevant": hit.relevant,
             "project": memory.project,
-            "tags": list(memory.tags),
+            "tags": [_tag_for_agents(tag, memory.id) for tag in memory.tags],
             "content": _cut(memory.content, self.max_chars) if why is None else withheld(memory.id, why),
         }
         return row if why is None else {**row, "quarantined": why}
@@ -254,6 +251,15 @@ class MahavishnuTools(Toolkit):
             return _tool_error(exc)
         verb = "already stored" if stored.duplicate else "stored"
         return f"{verb} as memory {stored.memory.id}"
+
+
+def _tag_for_agents(tag: str, number: int) -> str:
+    """A tag as the agent reads it: withheld when it reads like an instruction (any agent, or ``memory
+    add --tag``, sets tags, and each hit shows them), as the MCP server withholds such metadata."""
+    why = flagged(tag)
+    if why is None:
+        return tag
+    return f"[withheld from agents: it {why}. The user reads it with `mahavishnu memory get {number}`]"
 
 
 def _tool_error(exc: MahavishnuError) -> str:

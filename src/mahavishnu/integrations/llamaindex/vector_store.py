@@ -23,9 +23,9 @@ query`` to show (no line range: a node has none). The memory store embeds the te
 every memory is embedded, scrubbed of secrets first); ``MahavishnuEmbedding`` gives LlamaIndex the
 same model for its queries, so a query vector is compared with vectors of its own space.
 
-A query's node whose memory is quarantined (or reads like an instruction to an agent) has its text
-withheld, as the MCP server's tools withhold it: a retriever's nodes go into a prompt. ``get_nodes``
-returns the stored text.
+A query's node whose memory is quarantined (or whose text or metadata reads like an instruction to
+an agent) has its text withheld, and its metadata kept from the prompt, as the MCP server's tools
+withhold it: a retriever's nodes go into a prompt. ``get_nodes`` returns the stored text.
 
 Metadata filters: ``doc_id``/``ref_doc_id`` equality and the scope fields (``project``…) are applied
 inside the store's scan; any other filter (all of LlamaIndex's operators, AND/OR/NOT) over the node
@@ -329,12 +329,16 @@ def _passes(memory: Memory, filters: MetadataFilters | None) -> bool:
 
 def _retrieved(memory: Memory) -> BaseNode:
     """The node as a query returns it, for a prompt: a quarantined memory's text (or one that reads
-    like an instruction to an agent) withheld, as the MCP server and the Agno toolkit withhold it."""
+    like an instruction to an agent) withheld, as the MCP server and the Agno toolkit withhold it.
+    A prompt reads the node's metadata too (``MetadataMode.LLM``: a scraped page's title), so it is
+    judged with the text, and a withheld node's metadata is kept from the prompt but for why."""
     node = _node(memory)
-    why = held_back(memory.tags, memory.content)
+    prompted = f"{memory.content}\n{node.get_metadata_str(MetadataMode.LLM)}"
+    why = held_back(memory.tags, prompted, metadata=memory.metadata)
     if why is None:
         return node
     node.set_content(withheld(memory.id, why))
+    node.excluded_llm_metadata_keys = list(node.metadata)
     node.metadata["quarantined"] = why
     return node
 

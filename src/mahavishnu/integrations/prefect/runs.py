@@ -14,7 +14,9 @@ the status (completed, failed, cancelled), the duration, the state's message as 
 result the run's id, name, state and parameters (a task's read from its run's context:
 ``task_parameters``), secrets masked (``redaction/scrub.py``: values under secret-looking names, and
 anything shaped like a key) and each over 10,000 characters of JSON kept as its size, a flow's and a
-task's alike. A hook never fails the run: a store that cannot be written is logged.
+task's alike. A hook never fails the run: a store that cannot be written is logged. Each hook opens
+the store and closes it; the embedder the default store loaded is kept for the next run
+(``integrations/_store.py``).
 
 ``import_runs`` backfills from a Prefect API (``mahavishnu memory workflows import-prefect``): the
 finished flow runs, each recorded once (a run a hook recorded is skipped, by its run id).
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
+from mahavishnu.integrations._store import open_default as _open_default
 from mahavishnu.json_types import JSONValue
 from mahavishnu.memory.core.backends.records import MAX_ROWS
 from mahavishnu.memory.core.models import check_limit, project_or_none
@@ -60,12 +63,6 @@ _API_PAGE = 200  # the most flow runs Prefect's API returns at once (PREFECT_API
 StoreOpener = Callable[[], "MemoryStore"]
 F = TypeVar("F")
 _SECRET = REDACTED.format(kind="secret")
-
-
-def _open_default() -> MemoryStore:
-    from mahavishnu.memory.core.store import MemoryStore
-
-    return MemoryStore.open()
 
 
 @dataclass(frozen=True, slots=True)
