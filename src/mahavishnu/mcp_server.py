@@ -210,7 +210,7 @@ def _found(rows: Sequence[Mapping[str, object]], nothing: str) -> CallToolResult
 def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     """``memory`` (``Memory.to_dict``) as an agent may read it: the text of one recall would leave
     out is withheld (an agent must not be handed an instruction someone stored), and so is each
-    text of its metadata that reads like an instruction (a captured reply's ``previous_turn``
+    tag and each text of its metadata that reads like an instruction (a captured reply's ``previous_turn``
     quotes the turn before it; ``store_memory`` takes any metadata); the rest kept."""
     from mahavishnu.memory.core.provenance import held_back, withheld
 
@@ -218,6 +218,8 @@ def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     shown = dict(memory)
     if isinstance(memory.get("metadata"), Mapping):
         shown["metadata"] = _metadata_for_agents(memory["metadata"], memory.get("id"))
+    if isinstance(tags, list | tuple):  # (any agent, or ``memory add --tag``, sets tags)
+        shown["tags"] = [_metadata_for_agents(str(tag), memory.get("id")) for tag in tags]
     metadata = memory.get("metadata")
     asked = metadata if isinstance(metadata, Mapping) else None  # (questions read with the content)
     why = (
@@ -231,15 +233,10 @@ def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
 def _metadata_for_agents(value: Any, number: object) -> Any:
     """``value`` (a memory's metadata, or a value in it) with each text that reads like an
     instruction withheld, at any depth."""
-    from mahavishnu.memory.core.provenance import flagged
+    from mahavishnu.memory.core.provenance import for_agents
 
     if isinstance(value, str):
-        why = flagged(value)
-        return (
-            value
-            if why is None
-            else f"[withheld from agents: it {why}. The user reads it with `mahavishnu memory get {number}`]"
-        )
+        return for_agents(value, number)
     if isinstance(value, Mapping):
         return {key: _metadata_for_agents(item, number) for key, item in value.items()}
     if isinstance(value, list):

@@ -49,7 +49,7 @@ from mahavishnu import wording
 from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.integrations._store import open_default as _open_default
 from mahavishnu.memory.core.models import MAX_NAME_CHARS, project_or_none
-from mahavishnu.memory.core.provenance import flagged, held_back, withheld
+from mahavishnu.memory.core.provenance import for_agents, held_back, withheld
 from mahavishnu.memory.insights.cross_project import store_insights
 from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
@@ -205,7 +205,7 @@ class MahavishnuTools(Toolkit):
             "score": round(hit.score, 4),
             "relevant": hit.relevant,
             "project": memory.project,
-            "tags": [_tag_for_agents(tag, memory.id) for tag in memory.tags],
+            "tags": [for_agents(tag, memory.id) for tag in memory.tags],  # (any agent sets tags)
             "content": _cut(memory.content, self.max_chars) if why is None else withheld(memory.id, why),
         }
         return row if why is None else {**row, "quarantined": why}
@@ -251,15 +251,6 @@ class MahavishnuTools(Toolkit):
             return _tool_error(exc)
         verb = "already stored" if stored.duplicate else "stored"
         return f"{verb} as memory {stored.memory.id}"
-
-
-def _tag_for_agents(tag: str, number: int) -> str:
-    """A tag as the agent reads it: withheld when it reads like an instruction (any agent, or ``memory
-    add --tag``, sets tags, and each hit shows them), as the MCP server withholds such metadata."""
-    why = flagged(tag)
-    if why is None:
-        return tag
-    return f"[withheld from agents: it {why}. The user reads it with `mahavishnu memory get {number}`]"
 
 
 def _tool_error(exc: MahavishnuError) -> str:

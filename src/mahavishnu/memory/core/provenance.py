@@ -174,6 +174,15 @@ def withheld(number: object, why: str) -> str:
     )
 
 
+def for_agents(text: str, number: object) -> str:
+    """``text`` (a tag, a value of memory ``number``'s metadata) as an agent may read it: as it is,
+    or a notice in its place when it reads like an instruction (``flagged``)."""
+    why = flagged(text)
+    if why is None:
+        return text
+    return f"[withheld from agents: it {why}. The user reads it with `mahavishnu memory get {number}`]"
+
+
 def flagged(content: str) -> str | None:
     """``instruction_like(content)``, remembered by a digest of the content computed here (never
     the stored ``content_hash``: a team member writing rows by hand sets that to anything, and an
