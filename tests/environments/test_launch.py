@@ -4,7 +4,6 @@ the environment, never in a file or on the command line."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 from _switch_helpers import write_profiles
 
 from mahavishnu.config import load_settings
-from mahavishnu.environments.assistants.registry import NAMES
 from mahavishnu.environments.launch import (
     PI_EXTENSION,
     PI_PROVIDER_VAR,
@@ -30,16 +28,6 @@ from mahavishnu.errors import (
 )
 
 KEY = "sk-launch-0123456789abcdef"
-
-
-@pytest.fixture
-def tools_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in NAMES:
-        (bin_dir / name).write_text("#!/bin/sh\n")
-        (bin_dir / name).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ The real CLIs: tests/e2e/test_run_qwen_own_entry_e2e.py and test_opencode_respon
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from _switch_helpers import write_profiles
 
 from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.opencode import load
-from mahavishnu.environments.assistants.registry import NAMES
 from mahavishnu.environments.launch import QWEN_RUN_SETTINGS, QWEN_SETTINGS_VAR, plan
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.errors import InvalidInputError
@@ -25,15 +23,9 @@ URL = "http://127.0.0.1:9/v1"
 
 
 @pytest.fixture
-def lab(tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The assistants on PATH (empty scripts), no system settings of Qwen Code's, and ``LAB_KEY``."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in NAMES:
-        (bin_dir / name).write_text("#!/bin/sh\n")
-        (bin_dir / name).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv(QWEN_SETTINGS_VAR, str(tmp_path / "no-system-settings.json"))
+def lab(tools_on_path: None, isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The assistants on PATH (empty scripts), no system settings of Qwen Code's (``tests/conftest``),
+    and ``LAB_KEY``."""
     monkeypatch.setenv("LAB_KEY", KEY)
     return isolated_home
 
