@@ -19,6 +19,7 @@ from mahavishnu.memory.core.models import METADATA_CHARS
 from mahavishnu.memory.core.workflows import MAX_RESULT_CHARS
 from mahavishnu.memory.team import writes
 from mahavishnu.paths import MAX_PATH_CHARS
+from mahavishnu.wording import plural
 
 if TYPE_CHECKING:
     import psycopg
@@ -229,7 +230,8 @@ def oversized(
         return None
     more = f", and {total - len(named[:_NAMED_OVERSIZED]):,} more" if total > _NAMED_OVERSIZED else ""
     return (
-        f"{total:,} row(s) written before the bounds hold more than a member may now write: "
+        f"{total:,} {plural(total, 'row')} written before the bounds "
+        f"{'holds' if total == 1 else 'hold'} more than a member may now write: "
         f"{'; '.join(named[:_NAMED_OVERSIZED])}{more}. They stay as they are, and every search that "
         "meets such a memory reads it whole: its author deletes it (`mahavishnu memory delete ID`), "
         'or you do (docs/team.md, "Bounds")'
