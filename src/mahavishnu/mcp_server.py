@@ -212,6 +212,7 @@ def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     out is withheld (an agent must not be handed an instruction someone stored), and so is each
     tag and each text of its metadata that reads like an instruction (a captured reply's ``previous_turn``
     quotes the turn before it; ``store_memory`` takes any metadata); the rest kept."""
+    from mahavishnu.memory.core.provenance import for_agents as text_for_agents
     from mahavishnu.memory.core.provenance import held_back, withheld
 
     content, tags = memory.get("content"), memory.get("tags")
@@ -219,7 +220,7 @@ def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(memory.get("metadata"), Mapping):
         shown["metadata"] = _metadata_for_agents(memory["metadata"], memory.get("id"))
     if isinstance(tags, list | tuple):  # (any agent, or ``memory add --tag``, sets tags)
-        shown["tags"] = [_metadata_for_agents(str(tag), memory.get("id")) for tag in tags]
+        shown["tags"] = [text_for_agents(str(tag), memory.get("id")) for tag in tags]
     metadata = memory.get("metadata")
     asked = metadata if isinstance(metadata, Mapping) else None  # (questions read with the content)
     why = (

@@ -94,10 +94,10 @@ class Bound:
         return sql.SQL("octet_length({}) > {} AND {}").format(value, chars, longer) if self.text else longer
 
 
-def bounds_of(conn: psycopg.Connection[Any], tables: Sequence[str]) -> list[Bound]:
-    """The bound of every text, ``jsonb``, ``json`` and array column of ``tables`` (those members
-    write: ``BOUNDS``, else ``LABEL_CHARS``), from the catalog: a column a later release adds is
-    bounded too."""
+def bounds_of(conn: psycopg.Connection[Any], tables: Sequence[str]) -> dict[str, list[Bound]]:
+    """Of each of ``tables`` (those members write), the bound of every text, ``jsonb``, ``json`` and
+    array column (``BOUNDS``, else ``LABEL_CHARS``), from the catalog: a column a later release adds
+    is bounded too."""
     rows = conn.execute(
         "SELECT c.relname, a.attname, t.typcategory = 'S' FROM pg_attribute AS a "
         "JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_type AS t ON t.oid = a.atttypid "
@@ -107,10 +107,11 @@ def bounds_of(conn: psycopg.Connection[Any], tables: Sequence[str]) -> list[Boun
         "ORDER BY array_position(%s, c.relname::text), a.attnum",
         (list(tables), list(tables)),
     ).fetchall()
-    return [
-        Bound(str(table), str(column), BOUNDS.get(str(table), {}).get(str(column), LABEL_CHARS), bool(text))
-        for table, column, text in rows
-    ]
+    by_table: dict[str, list[Bound]] = {}
+    for table, column, text in rows:
+        chars = BOUNDS.get(str(table), {}).get(str(column), LABEL_CHARS)
+        by_table.setdefault(str(table), []).append(Bound(str(table), str(column), chars, bool(text)))
+    return by_table
 
 
 def put_in_place(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
@@ -120,10 +121,7 @@ def put_in_place(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
     The function runs as the writer (it reads only the row), so it needs no power of its own."""
     from psycopg import sql
 
-    by_table: dict[str, list[Bound]] = {}
-    for bound in bounds_of(conn, tables):
-        by_table.setdefault(bound.table, []).append(bound)
-    for table, bounds in by_table.items():
+    for table, bounds in bounds_of(conn, tables).items():
         function = sql.Identifier(f"{_BOUNDS_TRIGGER}_{table}")
         checks = sql.SQL("\n").join(_bound_check(bound) for bound in bounds)
         conn.execute(
@@ -189,15 +187,12 @@ def oversized(
     import psycopg
     from psycopg import sql
 
-    by_table: dict[str, list[Bound]] = {}
     named: list[str] = []
     total = 0
     try:
         with conn.transaction():
             conn.execute("SELECT set_config(%s, %s, true)", (MAINTENANCE_SETTING, BACKUP_MAINTENANCE))
-            for bound in bounds_of(conn, tables):
-                by_table.setdefault(bound.table, []).append(bound)
-            for table, bounds in by_table.items():
+            for table, bounds in bounds_of(conn, tables).items():
                 key, writer = row_names.get(table, ("id", "owner_role"))
                 lengths = sql.SQL(", ").join(
                     sql.SQL("CASE WHEN {} THEN length({}) END").format(b.over("r"), b.value("r"))

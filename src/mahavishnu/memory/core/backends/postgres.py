@@ -71,7 +71,7 @@ from mahavishnu.memory.core.migrations.postgres import (
     vector_index_name,
     vector_index_sql,
 )
-from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, Vector, parse_time
+from mahavishnu.memory.core.models import Filters, MemoryDraft, Vector, parse_time
 from mahavishnu.memory.core.outbox import Outbox
 from mahavishnu.memory.core.search import Ranked, query_terms
 
@@ -1024,20 +1024,13 @@ class PostgresBackend(SqlBackend):
 
         return self._asking_again(read)
 
-    def iter_all(self, batch_size: int = 500) -> Iterator[Memory]:
+    def _with_vectors_sql(self) -> str:
         if not self._through_vector_functions():
-            yield from super().iter_all(batch_size)
-            return
-        sql = (
+            return super()._with_vectors_sql()
+        return (
             f"SELECT {SELECT_COLUMNS}, v.embedding FROM memories JOIN {VECTORS}(ARRAY("
             "SELECT id FROM memories WHERE id > %s ORDER BY id LIMIT %s)) AS v USING (id) ORDER BY id"
         )
-        with self._snapshot() as conn:
-            last = 0
-            while rows := conn.execute(sql, (last, batch_size)).fetchall():
-                for row in rows:
-                    yield DIALECT.memory(row[:-1]).with_embedding(_to_numpy(row[-1]))
-                last = int(rows[-1][0])
 
     def search(self, request: SearchRequest) -> list[Ranked]:
         """Every mode is one SQL statement (see ``search_sql``); so is hybrid with convex or RRF
@@ -1141,17 +1134,16 @@ def search_sql(
     where, filter_params = DIALECT.filter_sql(request.filters)
     depth = request.limit if request.mode != "hybrid" else max(request.fusion.depth, request.limit)
     legs, params = [], []
-    if request.mode != "text" and vector_matches:
+    if request.mode != "text":
         vector = request.query_vector()
         dim = len(vector)
+    if request.mode != "text" and vector_matches:
         params += [_as_vector(vector), depth, _jsonb(filters_json(request.filters))]
         legs.append(
             "v AS MATERIALIZED (SELECT c.id, c.distance "
             f"FROM {VECTOR_MATCHES}(%s::vector, {dim}, %s, %s::jsonb) AS c JOIN memories AS m ON m.id = c.id)"
         )
     elif request.mode != "text":
-        vector = request.query_vector()
-        dim = len(vector)
         params += [_as_vector(vector), *filter_params, depth]
         legs.append(
             "v AS MATERIALIZED (SELECT m.id, "

@@ -514,14 +514,19 @@ class SqlBackend(Backend):
 
     def iter_all(self, batch_size: int = 500) -> Iterator[Memory]:
         """Every memory with its vector, from one snapshot, in id order."""
-        m = self.dialect.mark
-        sql = f"SELECT {SELECT_COLUMNS}, embedding FROM memories WHERE id > {m} ORDER BY id LIMIT {m}"
+        sql = self._with_vectors_sql()
         with self._snapshot() as conn:
             last = 0
             while rows := conn.execute(sql, (last, batch_size)).fetchall():
                 for row in rows:
                     yield self.dialect.memory(row[:-1]).with_embedding(self.dialect.vector_out(row[-1]))
                 last = int(rows[-1][0])
+
+    def _with_vectors_sql(self) -> str:
+        """``iter_all``'s statement: a batch of memories with their vectors, of ids past a mark (the
+        parameters: the last id read, the batch's size)."""
+        m = self.dialect.mark
+        return f"SELECT {SELECT_COLUMNS}, embedding FROM memories WHERE id > {m} ORDER BY id LIMIT {m}"
 
     def import_memories(self, memories: Sequence[Memory], *, free_from: int = 1) -> ImportCounts:
         sql = (
