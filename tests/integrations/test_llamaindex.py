@@ -234,3 +234,34 @@ def test_a_node_whose_metadata_gives_orders_is_withheld_metadata_and_all() -> No
         assert order not in prompt and "[withheld from agents: quarantined" in prompt
         assert hit.node.metadata["title"] == order  # the app still reads what it stored
         assert "quarantined: " in prompt  # the prompt says why
+
+
+@pytest.mark.parametrize(
+    "doc_id",
+    [
+        "/home/dev/" + "/".join(f"a-rather-long-folder-name-{i}" for i in range(12)) + "/deploy.md",
+        "notes\nfrom the retro",
+        " padded id ",
+        "tab\tin it",
+    ],
+)
+def test_a_document_whose_id_cannot_be_a_tag_is_stored_found_and_deleted(doc_id: str) -> None:
+    """``SimpleDirectoryReader(filename_as_id=True)`` names documents by their path: a deep one is
+    longer than a tag may be; an id with a line break or spaces around it would not survive as one."""
+    with MemoryStore.open() as store:
+        vectors = MahavishnuVectorStore(store, collection="handbook")
+        docs = [Document(text="We deploy with helm on Fridays after the standup.", id_=doc_id), *documents()]
+        index = VectorStoreIndex.from_documents(
+            docs,
+            storage_context=StorageContext.from_defaults(vector_store=vectors),
+            embed_model=MahavishnuEmbedding(store),
+        )
+        [node] = vectors.get_nodes(
+            filters=MetadataFilters(filters=[MetadataFilter(key="doc_id", value=doc_id)])
+        )
+        assert node.ref_doc_id == doc_id
+        vector = MahavishnuEmbedding(store).get_query_embedding("deploy with helm")
+        found = vectors.query(VectorStoreQuery(query_embedding=vector, similarity_top_k=5, doc_ids=[doc_id]))
+        assert [n.ref_doc_id for n in found.nodes or []] == [doc_id]
+        index.delete_ref_doc(doc_id)
+        assert sorted(n.ref_doc_id or "" for n in vectors.get_nodes()) == sorted(d[0] for d in DOCS)

@@ -17,7 +17,8 @@ document id in brackets when that is not the path) on the first line and its tex
 content (as ``memory ingest``'s chunks: the store keeps one memory per content, so the same text in
 two documents would otherwise be one memory, and deleting either document deleted the other's
 node), ``repo_id`` the collection, ``source_system``
-``llamaindex``, tags ``llamaindex``, ``doc:<ref_doc_id>``, ``node:<node_id>``, and in its metadata
+``llamaindex``, tags ``llamaindex``, ``doc:<ref_doc_id>``, ``node:<node_id>`` (``id_tag``: a digest of
+an id too long or odd for a tag), and in its metadata
 the node itself (LlamaIndex's ``node_to_metadata_dict``) and the ``path`` for ``mahavishnu memory
 query`` to show (no line range: a node has none). The memory store embeds the text with its own model (as
 every memory is embedded, scrubbed of secrets first); ``MahavishnuEmbedding`` gives LlamaIndex the
@@ -34,6 +35,7 @@ metadata on the candidates, fetched deeper until ``top_k`` pass or the collectio
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -158,7 +160,9 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
         saved = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
         found = node.metadata.get("file_path") or node.metadata.get("file_name") or node.ref_doc_id
         path = " ".join(str(found or node.node_id).splitlines())
-        tags = [SOURCE, f"node:{node.node_id}"] + ([f"doc:{node.ref_doc_id}"] if node.ref_doc_id else [])
+        tags = [SOURCE, id_tag("node", node.node_id)] + (
+            [id_tag("doc", node.ref_doc_id)] if node.ref_doc_id else []
+        )
         return {
             "content": f"{_first_line(path, node.ref_doc_id)}\n{text}",
             "type": RAG,
@@ -172,7 +176,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of one document."""
-        self._store.delete_where(self._filters(tags=(f"doc:{ref_doc_id}",)))
+        self._store.delete_where(self._filters(tags=(id_tag("doc", ref_doc_id),)))
 
     def delete_nodes(
         self,
@@ -254,7 +258,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
         if node_ids is not None:
             found: dict[int, Memory] = {}
             for node_id in node_ids:
-                for memory in self._all(replace(scoped, tags=(*scoped.tags, f"node:{node_id}"))):
+                for memory in self._all(replace(scoped, tags=(*scoped.tags, id_tag("node", node_id)))):
                     found[memory.id] = memory
             candidates = list(found.values())
         else:
@@ -294,10 +298,26 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
                 and item.operator == FilterOperator.EQ
                 and isinstance(item.value, str)
             ):
-                tags.append(f"doc:{item.value}")
+                tags.append(id_tag("doc", item.value))
             else:
                 rest.append(item)
         return self._filters(tuple(tags)), MetadataFilters(filters=rest) if rest else None
+
+
+def id_tag(kind: str, value: str) -> str:
+    """The tag naming a node or document id: ``kind:value``, or ``kind-sha256:<digest>`` when the id
+    could not be a tag as it is (longer than a tag may be, a line break or other control character,
+    or spaces around it, which tags lose), as LlamaIndex's ``filename_as_id`` gives deep paths. The
+    digest's prefix is never an id's tag, so the two forms cannot meet."""
+    plain = f"{kind}:{value}"
+    if plain == plain.strip():
+        try:
+            check_name("tag", plain, slash=True)
+        except InvalidInputError:
+            pass
+        else:
+            return plain
+    return f"{kind}-sha256:{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 def _first_line(path: str, ref_doc_id: str | None) -> str:
