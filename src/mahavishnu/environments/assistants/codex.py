@@ -172,17 +172,12 @@ class ProviderEntry:
 def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | str = "config.toml") -> str:
     """``text`` with Mahavishnu's provider table(s) replaced by ``entry`` (or just removed); a
     leading BOM stays. A table of that name the user wrote (no marker above it) is refused."""
-    read(text, source)  # the user's file must be valid before we touch it
-    bom, rest = split_bom(text or "")
-    doc = parse(remove_owned_tables(rest), source)
-    kept = _providers(doc.unwrap())
+    bom, doc = _without_ours(text, source)
     if entry is None:
-        selected = doc.get("model_provider")
-        if _is_ours(selected) and selected not in kept:
-            doc.remove("model_provider")
+        _unselect(doc, model=False)
         return bom + doc.as_string()
     _check_providers_table(doc, entry, source)
-    if entry.id in kept:
+    if entry.id in _providers(doc.unwrap()):
         raise InvalidConfigFileError(
             f"{source} already has a provider '{entry.id}' that Mahavishnu did not write",
             hint=f"Rename or remove [model_providers.{entry.id}] in that file and switch again; "
@@ -194,6 +189,23 @@ def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | st
     if out and not out.endswith("\n"):
         out += "\n"
     return bom + out + ("\n" if out.strip() else "") + entry.toml()
+
+
+def _without_ours(text: str | None, source: Path | str) -> tuple[str, tomlkit.TOMLDocument]:
+    """``text``'s BOM and the document of the rest without the provider tables Mahavishnu wrote."""
+    read(text, source)  # the user's file must be valid before we touch it
+    bom, rest = split_bom(text or "")
+    return bom, parse(remove_owned_tables(rest), source)
+
+
+def _unselect(doc: tomlkit.TOMLDocument, *, model: bool) -> None:
+    """Remove ``model_provider`` when it names a provider of Mahavishnu's no longer in ``doc`` (and
+    with ``model``, the model it set)."""
+    selected = doc.get("model_provider")
+    if _is_ours(selected) and selected not in _providers(doc.unwrap()):
+        doc.remove("model_provider")
+        if model and "model" in doc:
+            doc.remove("model")
 
 
 def _check_providers_table(doc: tomlkit.TOMLDocument, entry: ProviderEntry, source: Path | str) -> None:
@@ -215,14 +227,8 @@ def _check_providers_table(doc: tomlkit.TOMLDocument, entry: ProviderEntry, sour
 def remove_entry(text: str | None, source: Path | str = "config.toml") -> str:
     """``text`` without Mahavishnu's provider, and without the ``model`` it set when that provider
     was the one selected (Codex then uses its own default model and login)."""
-    selected = read(text, source).get("model_provider")
-    out = apply_entry(text, None, source)
-    if not _is_ours(selected) or read(out, source).get("model_provider") == selected:
-        return out
-    bom, rest = split_bom(out)
-    doc = parse(rest, source)
-    if "model" in doc:
-        doc.remove("model")
+    bom, doc = _without_ours(text, source)
+    _unselect(doc, model=True)
     return bom + doc.as_string()
 
 
