@@ -12,8 +12,8 @@
 # Qwen Code declares node >= 22 but runs headless (`qwen -p`) on Node 20, which is what Debian ships.
 set -euo pipefail
 
-CLAUDE_CODE_VERSION="${CLAUDE_CODE_VERSION:-2.1.197}"
-CODEX_VERSION="${CODEX_VERSION:-0.169.0}"
+CLAUDE_CODE_VERSION="${CLAUDE_CODE_VERSION:-2.1.332}"
+CODEX_VERSION="${CODEX_VERSION:-0.171.0}"
 QWEN_CODE_VERSION="${QWEN_CODE_VERSION:-0.24.4}"
 GEMINI_CLI_VERSION="${GEMINI_CLI_VERSION:-0.61.0}"
 

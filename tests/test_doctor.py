@@ -33,7 +33,7 @@ def test_cli_versions_against_the_tested_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     found = _by_check(doctor.check_clis(load_settings()))
     assert found["cli:claude"].status == "ok"
-    assert found["cli:codex"].status == "warn" and "@openai/codex@0.169.0" in found["cli:codex"].hint
+    assert found["cli:codex"].status == "warn" and "@openai/codex@0.171.0" in found["cli:codex"].hint
     assert found["cli:qwen"].status == "skipped"
 
 

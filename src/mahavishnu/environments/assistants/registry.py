@@ -36,11 +36,11 @@ REGISTRY: tuple[AssistantInfo, ...] = (
         "anthropic",
         "claude",
         "@anthropic-ai/claude-code",
-        "2.1.197",
+        "2.1.332",
         "claude",
         "Claude",
     ),
-    AssistantInfo("codex", "Codex CLI", "openai", "codex", "@openai/codex", "0.169.0", "codex", "Codex"),
+    AssistantInfo("codex", "Codex CLI", "openai", "codex", "@openai/codex", "0.171.0", "codex", "Codex"),
     AssistantInfo("qwen", "Qwen Code", "openai", "qwen", "@qwen-code/qwen-code", "0.24.4", "qwen", "Qwen"),
     AssistantInfo(
         "gemini", "Gemini CLI", "gemini", "gemini", "@google/gemini-cli", "0.61.0", "gemini", "Gemini"
