@@ -8,11 +8,15 @@ tests/e2e/test_dotenv_quoting_e2e.py.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from typing import Literal
 
 Reader = Literal["dotenv", "dotenvy"]
 #: The label of each reader, for errors.
-READERS: dict[Reader, str] = {"dotenv": "the npm dotenv package", "dotenvy": "the dotenvy crate"}
+READERS: dict[Reader, str] = {
+    "dotenv": "the npm dotenv package (Gemini CLI's and Qwen Code's reader)",
+    "dotenvy": "the dotenvy crate (Codex's reader)",
+}
 
 #: The white space of Unicode that both JavaScript and Rust take for it (U+00A0, U+1680, U+2000 to
 #: U+200A, U+2028, U+2029, U+202F, U+205F, U+3000).
@@ -41,6 +45,19 @@ def read_as(reader: Reader, text: str) -> dict[str, str]:
     return _npm_dotenv(text) if reader == "dotenv" else _dotenvy(text)
 
 
+def entry_lines(reader: Reader, text: str) -> list[range]:
+    """The lines (counted from 0; a line ends at ``\\r\\n``, ``\\r`` or ``\\n``) of each entry ``reader``
+    reads from ``text``: one line, or several while a quote it takes for open runs on (``env_file``
+    names the user's line whose quote runs on into the lines it writes)."""
+    if reader == "dotenv":
+        text = re.sub(r"\r\n?", "\n", text)  # (as its ``parse`` does: each line end stays one)
+        spans = [range(match.start(1), match.end()) for match in _NPM_LINE.finditer(text)]
+    else:
+        spans = [span for span, _ in _dotenvy_entries(text)]
+    ends = [end.end() for end in re.finditer(r"\r\n|\r|\n", text)]
+    return [range(bisect_right(ends, s.start), bisect_right(ends, s.stop - 1) + 1) for s in spans]
+
+
 def _npm_dotenv(text: str) -> dict[str, str]:
     """The npm package's ``parse``: line ends made ``\\n``, then ``LINE`` matched again and again (the
     last value of a key wins); a value trimmed, its enclosing quotes taken off, and within double
@@ -65,7 +82,7 @@ def _dotenvy(text: str) -> dict[str, str]:
     (``_dotenvy_entries``), each parsed like a shell assignment (``_dotenvy_line``); a line it refuses
     is skipped, and the last value of a key wins (checked with the real CLI)."""
     found: dict[str, str] = {}
-    for entry in _dotenvy_entries(text):
+    for _, entry in _dotenvy_entries(text):
         try:
             parsed = None if entry is None else _dotenvy_line(entry)
         except _Dropped:
@@ -75,30 +92,31 @@ def _dotenvy(text: str) -> dict[str, str]:
     return found
 
 
-def _dotenvy_entries(text: str) -> list[str | None]:
-    """dotenvy's ``QuotedLines``: each entry's text (None for a quote left open at the end)."""
+def _dotenvy_entries(text: str) -> list[tuple[range, str | None]]:
+    """dotenvy's ``QuotedLines``: where each entry is in ``text`` and its text (None for a quote left
+    open at the end)."""
     lines = re.findall(r"[^\n]*\n|[^\n]+\Z", text)
-    entries: list[str | None] = []
-    at = 0
+    entries: list[tuple[range, str | None]] = []
+    at = offset = 0
     while at < len(lines):
-        buf, state = "", "complete"
-        while True:
-            if at == len(lines):
-                entries.append(None)
-                return entries
+        begin, buf, state = offset, "", "complete"
+        entry: str | None = None
+        while at < len(lines):
             start = len(buf)
             buf += lines[at]
+            offset += len(lines[at])
             at += 1
             if buf.lstrip(_RUST_SPACE).startswith("#"):
-                entries.append("")
+                entry = ""
                 break
             end, state = _dotenvy_state(state, buf[start:])
             if state == "complete":
-                entries.append(buf.removesuffix("\n").removesuffix("\r") if buf.endswith("\n") else buf)
+                entry = buf.removesuffix("\n").removesuffix("\r") if buf.endswith("\n") else buf
                 break
             if state == "comment":
-                entries.append(buf[: start + end])
+                entry = buf[: start + end]
                 break
+        entries.append((range(begin, offset), entry))
     return entries
 
 

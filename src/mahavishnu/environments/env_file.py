@@ -22,18 +22,23 @@ it is: bare when it is plain, else in single quotes (as it is: no escapes, no ``
 quotes with that reader's escapes, else (dotenv) in backticks or bare. Only a value no way carries
 is refused: for dotenvy one with a NUL; for dotenv also a few that mix kinds of quote with a ``#`` or
 a line break, or end with a backslash and cannot go bare.
+
+Our lines go last, below the user's, so the user's can still change how they are read: a quote one of
+them opens that the reader takes for still open at their end (dotenvy: ``NOTE=it's``) reads our lines
+on as part of its value. ``check_read_back`` reads the text a switch would write as the reader and the
+next switch will, and refuses it, naming that line, unless every key comes back as written.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mahavishnu.environments.dotenv_readers import JS_SPACE, READERS, Reader, read_as
+from mahavishnu.environments.dotenv_readers import JS_SPACE, READERS, Reader, entry_lines, read_as
 from mahavishnu.environments.secrets import profile_chain, resolve_chain
 from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
 from mahavishnu.files.safe_write import read_text
@@ -137,6 +142,67 @@ def validate(text: str, path: Path | None = None) -> None:
         number += len(entry)
 
 
+def check_read_back(text: str, values: Mapping[str, str], reader: Reader, path: Path | None = None) -> None:
+    """Refuse ``text``, ``update``'s with ``values`` written last, unless ``reader`` reads each of them
+    back as written and the next switch finds it again (``parse``, ``marked_keys``): a line of the
+    user's above ours whose quote one of them takes for still open reads on into our lines (Codex:
+    ``NOTE=it's``). The error names that line, never its text; the user's lines are theirs to fix."""
+    lost = _lost(text, values, reader)
+    if lost is None:
+        return
+    key, by = lost
+    where = f"{path}" if path else "a .env file"
+    who = READERS[by] if by else "Mahavishnu"
+    opener = _opener(text, values, reader, by)
+    if opener is None:  # (no line of the user's: dotenvy and a value of several lines in a CRLF file)
+        raise InvalidConfigFileError(
+            f"refusing to write {where}: {who} would not read {key}, written at its end, back as written "
+            "(its text is not shown: it may hold a key)",
+            hint="Set the key in the environment of the assistant instead; nothing was written.",
+        )
+    lost_how = f"it would not read {key} as written" if by else "the next switch would not find that line"
+    raise InvalidConfigFileError(
+        f"refusing to write {where}: {who} takes the quote opened on its line {opener} for still open "
+        f"at the {key} line written below it, so {lost_how}; close that quote on line {opener} or "
+        "remove the line (its text is not shown: it may hold a key)",
+        hint=f"{_OPENING_QUOTES[by]}; nothing was written.",
+    )
+
+
+#: What opens a quote that runs on, as each reader (None: ``_entries``) reads a line.
+_OPENING_QUOTES: dict[Reader | None, str] = {
+    "dotenvy": "For Codex an apostrophe in a value without quotes (NOTE=it's) opens a quote, and a quote "
+    "after a backslash closes none",
+    "dotenv": "A quote after a backslash closes none",
+    None: "A quote after a backslash closes none within double quotes",
+}
+
+
+def _lost(text: str, values: Mapping[str, str], reader: Reader) -> tuple[str, Reader | None] | None:
+    """The first key of ``values`` that ``reader`` (or, None, the next switch) would not read back
+    from ``text`` as written, and which."""
+    theirs, ours, marked = read_as(reader, text), parse(text), set(marked_keys(text))
+    for key, value in values.items():
+        if theirs.get(key) != value:
+            return key, reader
+        if ours.get(key) != value or key not in marked:
+            return key, None
+    return None
+
+
+def _opener(text: str, values: Mapping[str, str], reader: Reader, by: Reader | None) -> int | None:
+    """The line (from 1) of the entry that runs on from above into the block ``update`` wrote last,
+    as ``by`` (None: ``_entries``) reads ``text``; None when none does."""
+    first = len(_LINE.findall(text)) - _block_lines(values, reader)
+    spans = entry_lines(by, text) if by else _entry_lines(text)
+    return next((span.start + 1 for span in spans if span.start < first < span.stop), None)
+
+
+def _block_lines(values: Mapping[str, str], reader: Reader) -> int:
+    """How many lines ``update`` writes last for ``values``: a marker line, then ``KEY=value``, each."""
+    return sum(1 + len(_LINE.findall(f"{key}={quote(value, reader)}")) for key, value in values.items())
+
+
 def quote(value: str, reader: Reader = "dotenv") -> str:
     """``value`` as written after ``KEY=`` (``written_as``); InvalidInputError when no way of writing
     it lets ``reader`` read it back as it is (the assistants refuse such a key before they get here).
@@ -221,6 +287,15 @@ def _entries(text: str) -> list[list[str]]:
         entries.append([line])
         quote = _opens(line.rstrip("\r\n"))
     return entries
+
+
+def _entry_lines(text: str) -> list[range]:
+    """The lines (counted from 0) of each of ``_entries``, as ``dotenv_readers.entry_lines``."""
+    spans: list[range] = []
+    for entry in _entries(text):
+        at = spans[-1].stop if spans else 0
+        spans.append(range(at, at + len(entry)))
+    return spans
 
 
 def _opens(line: str) -> str | None:

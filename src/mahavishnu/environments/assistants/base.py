@@ -17,6 +17,7 @@ from mahavishnu import paths
 from mahavishnu.clean_text import printable
 from mahavishnu.config import Settings
 from mahavishnu.environments import env_file
+from mahavishnu.environments.dotenv_readers import Reader
 from mahavishnu.environments.profiles import Profile, Protocol
 from mahavishnu.errors import ConfigError, InvalidInputError, MahavishnuError
 from mahavishnu.files.safe_write import Transform, Validate
@@ -279,14 +280,27 @@ def dotenv_edit(
     path: Path, values: dict[str, str], *, note: str, secrets: tuple[str, ...], owned: Iterable[str] = ()
 ) -> FileEdit:
     """The edit writing ``values`` (under a marker naming ``note``) into the dotenv file at ``path``,
-    mode 600 as it may hold a key."""
+    mode 600 as it may hold a key: each written so that the file's reader (``dotenv_reader``) reads it
+    back, and refused when a line of the user's would make it read another value."""
+    reader = dotenv_reader(path)
+
+    def validate(text: str) -> None:
+        env_file.validate(text, path)
+        env_file.check_read_back(text, values, reader, path)
+
     return FileEdit(
         path=path,
-        transform=lambda text: env_file.update(text, values, owned=owned, note=note),
-        validate=lambda text: env_file.validate(text, path),
+        transform=lambda text: env_file.update(text, values, owned=owned, note=note, reader=reader),
+        validate=validate,
         mode=0o600,
         secrets=secrets,
     )
+
+
+def dotenv_reader(path: Path) -> Reader:
+    """Which reader reads the dotenv file at ``path``: Codex loads ``$CODEX_HOME/.env`` with the Rust
+    ``dotenvy`` crate, Gemini CLI and Qwen Code theirs with the npm ``dotenv`` package."""
+    return "dotenvy" if path == paths.codex_home() / ".env" else "dotenv"
 
 
 class UserProjectAssistant(Assistant):
