@@ -571,12 +571,7 @@ def _dotenv_edits(profile: Profile, values: dict[str, str]) -> list[FileEdit]:
     if not values and not env_file.marked_keys(read_text(dotenv)):
         return []
     note = f"profile '{profile.name}' (Codex CLI)"
-    edit = dotenv_edit(dotenv, values, note=note, secrets=tuple(values.values()))
-    return [
-        dataclasses.replace(
-            edit, transform=lambda text: env_file.update(text, values, note=note, reader="dotenvy")
-        )
-    ]
+    return [dotenv_edit(dotenv, values, note=note, secrets=tuple(values.values()))]
 
 
 def _refuse_unreadable_key(key: str, profile_name: str) -> None:
