@@ -48,7 +48,19 @@ def open_store() -> MemoryStore:
             f"{count(report.captures, 'capture')}; {report.waiting} waiting",
             markup=False,
         )
+    _warn_if_set_aside(store)
     return store
+
+
+def _warn_if_set_aside(store: MemoryStore) -> None:
+    """What the outbox set aside for the store (refused by it, for what it holds): one line saying
+    so and what to do, at every memory command until the user sends it again or drops it."""
+    from mahavishnu.cli.output import escape, warn
+    from mahavishnu.memory.loop.sync import set_aside_notice
+
+    notice = set_aside_notice(store.outbox_target)
+    if notice:
+        warn(escape(notice))
 
 
 def _snippet(text: str, width: int = 80) -> str:

@@ -3,12 +3,15 @@ enforced by the database (``memory/team/``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mahavishnu import wording
-from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
+from mahavishnu.cli.output import JSON_OPTION, console, escape, info, print_json, table, warn
+
+if TYPE_CHECKING:
+    from mahavishnu.memory.core.outbox import Refused
 
 app = typer.Typer(
     help="Team memory on one PostgreSQL: members, sharing, and privacy the database enforces.",
@@ -316,6 +319,7 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
         else:
             warn(f"team store {dsn_location(resolved)} unreachable: {exc.message}")
             console.print(_queued_line(queue), markup=False)
+            _warn_if_set_aside(dsn_location(resolved))
         raise typer.Exit(1) from None
     data = {**data, "reachable": True, "outbox": queue}
     if as_json:
@@ -323,6 +327,7 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
         return
     if queue["waiting"]:
         console.print(_queued_line(queue), markup=False)
+    _warn_if_set_aside(dsn_location(resolved))
     if not data["team"]:
         info(f"{data['location']} is not a team store (its owner runs `mahavishnu team init --dsn DSN`)")
         return
@@ -360,11 +365,25 @@ def _warn_if_trusting(paths: list[str]) -> None:
 
 
 def _outbox(location: str) -> dict[str, Any]:
-    """What this machine's outbox holds for the store at ``location`` (``memory/core/outbox.py``)."""
+    """What this machine's outbox holds for the store at ``location`` (``memory/core/outbox.py``):
+    what waits, and what was set aside (refused by the store), each with what it holds."""
     from mahavishnu.memory.core.outbox import Outbox
 
     with Outbox() as box:
-        return box.waiting(location).to_dict()
+        refused = [
+            {"client_id": a.item.client_id, "kind": a.item.kind, "reason": a.reason, "item": a.item.body}
+            for a in box.refused(location)
+        ]
+        return {**box.waiting(location).to_dict(), "refused": refused}
+
+
+def _warn_if_set_aside(location: str | None) -> None:
+    """One line when something queued here was refused by the store and set aside (``sync``)."""
+    from mahavishnu.memory.loop.sync import set_aside_notice
+
+    notice = set_aside_notice(location)
+    if notice:
+        warn(escape(notice))
 
 
 def _queued_line(queue: dict[str, Any]) -> str:
@@ -385,17 +404,33 @@ def _age(seconds: float | None) -> str:
 
 
 @app.command("sync")
-def sync_cmd(as_json: bool = JSON_OPTION) -> None:
+def sync_cmd(
+    retry_refused: bool = typer.Option(
+        False, "--retry-refused", help="Send again what the team store refused and was set aside."
+    ),
+    drop_refused: bool = typer.Option(
+        False, "--drop-refused", help="Delete what the team store refused and was set aside."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Deliver what this machine queued while the team store was unreachable (memories, then
-    captures), each once; also done by memory commands and the memory daemon on their own."""
+    captures), each once; also done by memory commands and the memory daemon on their own. What the
+    store refused for what it holds waits aside (`team status` shows it) until sent again or dropped."""
+    from mahavishnu.errors import InvalidInputError
     from mahavishnu.memory.core.store import MemoryStore
-    from mahavishnu.memory.loop.sync import deliver
+    from mahavishnu.memory.loop.sync import deliver, set_aside_count
 
+    if retry_refused and drop_refused:
+        raise InvalidInputError("--retry-refused or --drop-refused, not both")
     with MemoryStore.open() as store:
+        location = store.outbox_target
+        dropped = _set_aside_again(location, retry=retry_refused, drop=drop_refused)
         report = deliver(store)
     if as_json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "dropped": len(dropped)})
         return
+    if dropped:
+        info(f"dropped {set_aside_count(dropped)} set aside on this machine")
     if report.busy:
         info(f"another process is delivering right now; {report.waiting} waiting")
         return
@@ -403,6 +438,23 @@ def sync_cmd(as_json: bool = JSON_OPTION) -> None:
         f"delivered {wording.count(report.delivered, 'memory')} ({report.skipped} already there) and "
         f"re-ran {wording.count(report.captures, 'capture')}; {report.waiting} waiting"
     )
+    _warn_if_set_aside(location)
+
+
+def _set_aside_again(location: str | None, *, retry: bool, drop: bool) -> list[Refused]:
+    """What was set aside for ``location``, put back in the queue (``retry``) or deleted (``drop``):
+    what was deleted."""
+    from mahavishnu.memory.core.outbox import Outbox
+
+    if location is None or not (retry or drop):
+        return []
+    with Outbox() as box:
+        refused = box.refused(location)
+        if retry:
+            box.retry_refused(location)
+            return []
+        box.drop_refused(location)
+    return refused
 
 
 @app.command("share")

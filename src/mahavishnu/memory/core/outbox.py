@@ -14,6 +14,11 @@ would have written it, secrets already scrubbed (``redaction/scrub.py``), never 
 
 Beside the items it keeps, per store, since when the store has been unreachable: hooks read it to
 answer at once (empty) instead of waiting for a server that was down a moment ago.
+
+An item the store answers and refuses for what it holds (``RefusedError``: longer than a team store
+takes, a right the member lacks) would be refused at every delivery, forever, and held up those
+behind it: it is set aside instead (``set_aside``), kept with the store's reason until the user sends
+it again (``retry_refused``) or drops it (``drop_refused``): ``mahavishnu team sync --retry-refused``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mahavishnu import paths
+from mahavishnu.errors import StoreError
 
 Kind = Literal["memory", "capture"]
 #: How long a store found unreachable counts as still unreachable for the hooks (which must answer
@@ -45,6 +51,16 @@ CREATE TABLE IF NOT EXISTS items (
     queued_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS items_target ON items (target, kind, seq);
+CREATE TABLE IF NOT EXISTS refused (
+    seq INTEGER PRIMARY KEY,
+    client_id TEXT NOT NULL UNIQUE,
+    target TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('memory', 'capture')),
+    body TEXT NOT NULL,
+    queued_at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    refused_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS unreachable (
     target TEXT PRIMARY KEY,
     since REAL NOT NULL,
@@ -72,6 +88,21 @@ class Item:
     kind: Kind
     body: dict[str, Any]
     queued_at: float
+
+
+class RefusedError(StoreError):
+    """The store answered, and refused what it was sent for what that holds (a value longer than a
+    team store takes, a right the member lacks for it, a value it cannot take): sent again as it is,
+    it is refused again. The outbox sets such an item aside rather than retry it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An item set aside: the store's reason (one line), and when."""
+
+    item: Item
+    reason: str
+    refused_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +202,47 @@ class Outbox:
     def remove(self, client_ids: Sequence[str]) -> None:
         with self._transaction() as conn:
             conn.executemany("DELETE FROM items WHERE client_id = ?", [(c,) for c in client_ids])
+
+    def set_aside(self, item: Item, reason: str) -> None:
+        """Take ``item`` out of the queue, kept with the store's ``reason`` (``RefusedError``)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO refused "
+                "SELECT seq, client_id, target, kind, body, queued_at, ?, ? FROM items WHERE client_id = ?",
+                (reason, time.time(), item.client_id),
+            )
+            conn.execute("DELETE FROM items WHERE client_id = ?", (item.client_id,))
+
+    def refused(self, target: str) -> list[Refused]:
+        """What was set aside for ``target``, in the order it was queued."""
+        if not self.exists():
+            return []
+        rows = self._db().execute(
+            "SELECT seq, client_id, target, kind, body, queued_at, reason, refused_at FROM refused "
+            "WHERE target = ? ORDER BY seq",
+            (target,),
+        )
+        return [Refused(Item(s, c, t, k, json.loads(b), q), r, a) for s, c, t, k, b, q, r, a in rows]
+
+    def retry_refused(self, target: str) -> int:
+        """Put what was set aside for ``target`` back in the queue, each in its place; how many. (A
+        capture of a session file queued again meanwhile is there once: it reads the whole tail.)"""
+        if not self.exists():
+            return 0
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO items (seq, client_id, target, kind, body, queued_at) "
+                "SELECT seq, client_id, target, kind, body, queued_at FROM refused WHERE target = ?",
+                (target,),
+            )
+            return int(conn.execute("DELETE FROM refused WHERE target = ?", (target,)).rowcount)
+
+    def drop_refused(self, target: str) -> int:
+        """Delete what was set aside for ``target``; how many."""
+        if not self.exists():
+            return 0
+        with self._transaction() as conn:
+            return int(conn.execute("DELETE FROM refused WHERE target = ?", (target,)).rowcount)
 
     def waiting(self, target: str | None = None) -> Waiting:
         """How many items wait (for ``target``, or for any store) and since when the oldest."""

@@ -56,7 +56,8 @@ def insight_projects(store: Backed, memories: Sequence[Memory]) -> list[tuple[st
         by_memory.setdefault(row["memory_id"], []).append(
             (row["via"] != ORIGIN, row["shared_at"], row["project"])
         )
-    return [tuple(p for *_, p in sorted(by_memory.get(m.id, []))) for m in memories]
+    # (on a team store each member records their own shares: a project may be named twice)
+    return [tuple(dict.fromkeys(p for *_, p in sorted(by_memory.get(m.id, [])))) for m in memories]
 
 
 # -- project groups -------------------------------------------------------------------------------

@@ -127,12 +127,14 @@ class Stored:
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What ``MemoryStore.deliver_queued`` did: memories delivered from the outbox now, how many it
-    found delivered already (skipped), and how many still wait; ``busy``: another process delivers."""
+    found delivered already (skipped), and how many still wait; ``busy``: another process delivers;
+    ``refused``: set aside now, the store refusing them for what they hold (``outbox.RefusedError``)."""
 
     delivered: int
     skipped: int
     waiting: int
     busy: bool = False
+    refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,20 +393,34 @@ class MemoryStore:
         """Deliver what waits in the outbox for this store, oldest first, a batch per transaction;
         each batch leaves the outbox only once committed. Exactly once: each memory is written with
         its client id (``memories.client_id``), and an id found delivered is skipped. One deliverer
-        at a time per machine; a failure midway leaves the rest queued."""
+        at a time per machine; a failure midway leaves the rest queued. A memory the store refuses
+        for what it holds is set aside (``_deliver_alone``): it holds up none of the others."""
         target = self.outbox_target
         if target is None or not outbox.outbox_path().exists():
             return Delivery(0, 0, 0)
-        delivered = skipped = 0
+        written: list[bool | None] = []  # per item: written now, delivered before, or (None) set aside
         with outbox.Outbox() as box, box.delivering() as mine:
             if not mine:
                 return Delivery(0, 0, box.waiting(target).count, busy=True)
             while items := box.items(target, "memory", batch_size):
-                written = self._deliver_batch(items)
+                try:
+                    done: list[bool | None] = [*self._deliver_batch(items)]
+                except outbox.RefusedError:  # one of them at least: each alone tells which
+                    done = [self._deliver_alone(box, item) for item in items]
                 box.remove([item.client_id for item in items])
-                delivered += sum(written)
-                skipped += len(written) - sum(written)
-            return Delivery(delivered, skipped, box.waiting(target).count)
+                written += done
+            waiting = box.waiting(target).count
+        return Delivery(written.count(True), written.count(False), waiting, refused=written.count(None))
+
+    def _deliver_alone(self, box: outbox.Outbox, item: outbox.Item) -> bool | None:
+        """Deliver ``item`` in a transaction of its own: whether it was written now, or None when the
+        store refused it for what it holds, and it was set aside with the store's reason (sent again
+        only when the user asks: ``team sync --retry-refused``)."""
+        try:
+            return self._deliver_batch([item])[0]
+        except outbox.RefusedError as refused:
+            box.set_aside(item, refused.message)
+            return None
 
     def _deliver_batch(self, items: Sequence[outbox.Item]) -> list[bool]:
         drafts = [scrub_draft(MemoryDraft(**item.body)) for item in items]  # (scrubbed when queued too)

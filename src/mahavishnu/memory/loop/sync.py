@@ -7,6 +7,10 @@ capture stopped; turns have stable ids, so nothing is stored twice). It is calle
 sync``, by memory commands when they open the store, and by the memory daemon every
 ``DELIVER_SECONDS`` while something waits.
 
+What the store refuses for what it holds (``outbox.RefusedError``: a memory longer than the team
+store takes, queued by a member whose ``memory.max_content_chars`` is larger) is set aside, not
+retried: ``refused_notice`` is the line that tells the user, wherever the outbox is shown.
+
 ``unreachable_answer`` is what the recall hooks print while the store does not answer: nothing at a
 prompt, and at session start one line saying so and what waits, within the hook's budget.
 """
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu import wording
 from mahavishnu.errors import InvalidInputError, NotFoundError
-from mahavishnu.memory.core.outbox import Outbox
+from mahavishnu.memory.core.outbox import Outbox, Refused, RefusedError, outbox_path
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
@@ -32,7 +36,9 @@ _SESSION_START = "SessionStart"
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
-    """Memories delivered (and found delivered already), captures run again, what still waits."""
+    """Memories delivered (and found delivered already), captures run again, what still waits;
+    ``refused``: items set aside now, the store refusing them for what they hold; ``set_aside``: all
+    those that wait for the user's word (``refused_notice``)."""
 
     delivered: int
     skipped: int
@@ -40,6 +46,8 @@ class SyncReport:
     dropped: int  #: queued captures whose session file is gone or no longer readable
     waiting: int
     busy: bool = False
+    refused: int = 0
+    set_aside: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +57,8 @@ class SyncReport:
             "captures_dropped": self.dropped,
             "waiting": self.waiting,
             "busy": self.busy,
+            "refused": self.refused,
+            "set_aside": self.set_aside,
         }
 
 
@@ -59,18 +69,40 @@ def deliver(store: MemoryStore) -> SyncReport:
     target = store.outbox_target
     if target is None or memories.busy:
         return SyncReport(memories.delivered, memories.skipped, 0, 0, memories.waiting, memories.busy)
-    captures = dropped = 0
+    captures = dropped = refused = 0
     with Outbox() as box, box.delivering() as mine:
         if not mine:
             return SyncReport(memories.delivered, memories.skipped, 0, 0, box.waiting(target).count, True)
         for item in box.items(target, "capture", 10_000):
-            if _capture_again(store, item.body):
+            try:
+                captured = _capture_again(store, item.body)
+            except RefusedError as refusal:  # (a turn's memory over the team's bound, say)
+                box.set_aside(item, refusal.message)
+                refused += 1
+                continue
+            if captured:
                 captures += 1
             else:
                 dropped += 1
             box.remove([item.client_id])
-        waiting = box.waiting(target).count
-    return SyncReport(memories.delivered, memories.skipped, captures, dropped, waiting)
+        waiting, aside = box.waiting(target).count, len(box.refused(target))
+    refused += memories.refused
+    return SyncReport(
+        memories.delivered, memories.skipped, captures, dropped, waiting, refused=refused, set_aside=aside
+    )
+
+
+def refused_notice(refused: list[Refused]) -> str | None:
+    """The one line telling what was set aside (``Outbox.refused``), why, and what to do; None: nothing."""
+    if not refused:
+        return None
+    them = "it" if len(refused) == 1 else "them"
+    return (
+        f"{set_aside_count(refused)} queued on this machine "
+        f"{'was' if len(refused) == 1 else 'were'} refused by the team store and set aside "
+        f"({refused[0].reason}); `mahavishnu team status --json` shows {them}, "
+        f"`mahavishnu team sync --retry-refused` sends {them} again, `--drop-refused` deletes {them}"
+    )
 
 
 def _capture_again(store: MemoryStore, body: dict[str, Any]) -> bool:
@@ -131,3 +163,18 @@ def recently_unreachable(target: str | None) -> bool:
         return False
     with Outbox() as box:
         return box.recently_unreachable(target) is not None
+
+
+def set_aside_notice(target: str | None) -> str | None:
+    """``refused_notice`` of what this machine's outbox set aside for ``target``; None: nothing."""
+    if target is None or not outbox_path().exists():
+        return None
+    with Outbox() as box:
+        return refused_notice(box.refused(target))
+
+
+def set_aside_count(refused: list[Refused]) -> str:
+    """``1 memory``, ``2 captures``, ``3 items``: what ``refused`` holds."""
+    kinds = {aside.item.kind for aside in refused}
+    noun = "memory" if kinds == {"memory"} else "capture" if kinds == {"capture"} else "item"
+    return wording.count(len(refused), noun)

@@ -34,7 +34,10 @@ what is missing. What it sets up:
   caller's login role sees by ``team_read``'s rule; members and the tables' owner may execute it.
   The same role owns ``team_vector_matches`` and ``team_vectors`` (``m014_team_vector_matches``):
   members write ``embedding`` but read it only through them (the columns it reads of
-  ``memories``, ``insight_shares`` and ``project_group_members`` are the filters');
+  ``memories``, ``insight_shares`` and ``project_group_members`` are the filters'). It also owns
+  ``insight_shares_unshare`` (``m015_insight_shares_without_lock``), the trigger deleting the shares
+  of a deleted memory, whoever recorded them: a policy lets it delete (and lock) the shares of a
+  memory no longer stored, and nothing else;
 - bounds on what is written (``bounds.BOUNDS``): a trigger ``team_bounds`` on every table members write
   refuses, before anything is stored (or a text indexed), a text, ``jsonb`` or array value longer
   than Mahavishnu ever writes there: a memory's content past ``MEMORY_CHARS``, for instance. It
@@ -61,7 +64,13 @@ from mahavishnu.memory.core.backends.postgres import (
     dsn_location,
     masked,
 )
-from mahavishnu.memory.core.migrations.postgres import OWNED_TABLES, TEXT_MATCHES, VECTOR_FUNCTIONS
+from mahavishnu.memory.core.migrations.postgres import (
+    OWNED_TABLES,
+    SWEEP_SHARES,
+    TEXT_MATCHES,
+    UNSHARE_FUNCTION,
+    VECTOR_FUNCTIONS,
+)
 from mahavishnu.memory.team import bounds, logins, writes
 
 if TYPE_CHECKING:
@@ -87,8 +96,11 @@ META_SETUP = "team_setup"
 #: no ``embedding`` but through ``team_vector_matches`` and ``team_vectors``: ordering ``memories``
 #: by a vector's distance themselves, ``EXPLAIN ANALYZE`` counted the hidden rows the index passed.
 #: 9: what members write is bounded (``bounds.BOUNDS``, trigger ``team_bounds``): one 100 MB shared memory
-#: written with ``psql`` made every member's search take ~23 s.
-SETUP = 9
+#: written with ``psql`` made every member's search take ~23 s. 10: a share of a memory with a
+#: project (``insight_shares``) holds no lock on the memory (``m015_insight_shares_without_lock``): a
+#: member who recorded one of a teammate's shared memory and kept the transaction open stopped the
+#: teammate deleting it; the search role deletes a deleted memory's shares (``_search_functions``).
+SETUP = 10
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = ("project_groups", "project_group_members")
@@ -547,6 +559,9 @@ def search_role_name(database: str) -> str:
 _UNREAD = {"memories": "embedding"}
 #: The search role's functions (``m012_team_text_matches``, ``m014_team_vector_matches``).
 _SEARCH_FUNCTIONS = (f"{TEXT_MATCHES}(tsquery)", *VECTOR_FUNCTIONS)
+#: What the search role may delete, and lock to (``UNSHARE_FUNCTION``, ``SWEEP_SHARES``): the shares
+#: of a memory no longer stored. (Its ``FOR UPDATE … SKIP LOCKED`` needs UPDATE on a column.)
+_GONE = "NOT EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
 #: The columns of ``memories`` those functions read (the filters', the visibility rule's, the index's).
 _SEARCHED_COLUMNS = (
     "id, content_tsv, owner_role, visibility, embedding, embedding_dim, memory_type, project, repo_id, "
@@ -566,7 +581,9 @@ def _search_functions(conn: psycopg.Connection[Any], group: str, database: str, 
     statements: list[sql.Composed | sql.SQL] = [
         sql.SQL("REVOKE ALL ON memories, insight_shares, project_group_members FROM {}").format(role),
         sql.SQL(f"GRANT SELECT ({_SEARCHED_COLUMNS}) ON memories TO {{}}").format(role),  # type: ignore[arg-type]
-        sql.SQL("GRANT SELECT (memory_id, project, via) ON insight_shares TO {}").format(role),
+        sql.SQL(
+            "GRANT SELECT (id, memory_id, project, via), UPDATE (memory_id), DELETE ON insight_shares TO {}"
+        ).format(role),
         sql.SQL("GRANT SELECT (group_name, project) ON project_group_members TO {}").format(role),
         sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role),
     ]
@@ -577,6 +594,12 @@ def _search_functions(conn: psycopg.Connection[Any], group: str, database: str, 
                 sql.Identifier(table), role
             ),
         ]
+    statements += [
+        sql.SQL("DROP POLICY IF EXISTS team_unshare ON {}").format(sql.Identifier(_SHARES)),
+        sql.SQL(f"CREATE POLICY team_unshare ON {{}} FOR ALL TO {{}} USING ({_GONE})").format(  # type: ignore[arg-type]
+            sql.Identifier(_SHARES), role
+        ),
+    ]
     for statement in statements:
         conn.execute(statement)
     me = sql.Identifier(owner)
@@ -584,7 +607,7 @@ def _search_functions(conn: psycopg.Connection[Any], group: str, database: str, 
     # PostgreSQL 16 grants a membership's SET and INHERIT separately; before, a plain membership
     grant = "GRANT {} TO {} WITH INHERIT FALSE, SET TRUE" if version >= 160000 else "GRANT {} TO {}"
     owning: list[sql.Composed | sql.SQL] = [sql.SQL(grant).format(role, me)]
-    given = [f for f in _SEARCH_FUNCTIONS if not _owned_by(conn, f, name)]
+    given = [f for f in (*_SEARCH_FUNCTIONS, UNSHARE_FUNCTION) if not _owned_by(conn, f, name)]
     if given:
         owning.append(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(role))
         owning += [sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(f), role) for f in given]  # type: ignore[arg-type]
@@ -597,7 +620,14 @@ def _search_functions(conn: psycopg.Connection[Any], group: str, database: str, 
             sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function),
             sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}, {}").format(function, g, me),
         ]
-    owning += [sql.SQL("RESET ROLE"), sql.SQL("REVOKE {} FROM {}").format(role, me)]
+    unshare = sql.SQL(UNSHARE_FUNCTION)  # type: ignore[arg-type]  # a constant
+    owning += [
+        sql.SQL("ALTER FUNCTION {} SET search_path = {}").format(unshare, sql.SQL(writes.SEARCH_PATH)),
+        sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(unshare),
+        sql.SQL(SWEEP_SHARES),  # type: ignore[arg-type]  # those a delete left (locked), or before init
+        sql.SQL("RESET ROLE"),
+        sql.SQL("REVOKE {} FROM {}").format(role, me),
+    ]
     for statement in owning:
         conn.execute(statement)
 

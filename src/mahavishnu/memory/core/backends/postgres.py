@@ -72,7 +72,7 @@ from mahavishnu.memory.core.migrations.postgres import (
     vector_index_sql,
 )
 from mahavishnu.memory.core.models import Filters, MemoryDraft, Vector, parse_time
-from mahavishnu.memory.core.outbox import Outbox
+from mahavishnu.memory.core.outbox import Outbox, RefusedError
 from mahavishnu.memory.core.search import Ranked, query_terms
 
 if TYPE_CHECKING:
@@ -499,6 +499,18 @@ def _owns_memories(conn: Conn) -> bool:
     return bool(conn.execute(owner).fetchone()[0])
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether the server refused what it was sent for what that holds, and would again
+    (``RefusedError``): a value it cannot take, a constraint or trigger refusing it (a team store's
+    bounds), a right the role lacks for it (row-level security's checks among them). Not a unique
+    key another session took meanwhile: sent again, it merges."""
+    import psycopg
+
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return False
+    return isinstance(exc, (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.InsufficientPrivilege))
+
+
 def _retryable(exc: BaseException) -> bool:
     """A lost connection, a server restart, a serialization failure or deadlock: worth one more try."""
     import psycopg
@@ -777,16 +789,17 @@ class PostgresBackend(SqlBackend):
         import psycopg
 
         hint = None
+        error = RefusedError if _refused(exc) else StoreError
         if isinstance(exc, psycopg.errors.CheckViolation) and exc.diag.constraint_name == BOUNDS_REFUSAL:
             # longer than a team store takes (``team init``'s bounds): the database says what to do
             said = f"PostgreSQL at {dsn_host(self.dsn)}: {exc.diag.message_primary}"
-            return StoreError(said, hint=exc.diag.message_hint)
+            return error(said, hint=exc.diag.message_hint)
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             # a member removed while this process held its connections (a daemon): a new login
             # says so in the words a removed member's command uses (``_unavailable``)
             self._direct().close()
             hint = "This role lacks a privilege it needs here: ask the database's owner to grant it."
-        return StoreError(f"PostgreSQL at {dsn_host(self.dsn)}: {masked(self.dsn, str(exc))}", hint=hint)
+        return error(f"PostgreSQL at {dsn_host(self.dsn)}: {masked(self.dsn, str(exc))}", hint=hint)
 
     def _read(self, work: Callable[[Conn], _T]) -> _T:
         return self.run(work)

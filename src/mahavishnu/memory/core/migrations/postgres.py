@@ -591,3 +591,83 @@ _VECTORS_FUNCTION = f"""
             SELECT m.id, m.embedding FROM public.memories AS m WHERE m.id = ANY (ids) AND {_SEES}
         $$
 """
+
+
+#: The trigger function deleting the shares (``insight_shares``) of the memories a statement deleted
+#: (``m015_insight_shares_without_lock``). ``team init`` gives it to the text-search role, which alone
+#: may delete the shares of a memory no longer stored, whoever recorded them (``memory/team/schema.py``).
+UNSHARE = "insight_shares_unshare"
+UNSHARE_FUNCTION = f"{UNSHARE}()"
+#: Deletes the shares of memories no longer stored but those another session holds locked (theirs to
+#: leave: waiting for them would let that session stop the delete), as ``team init`` sweeps them.
+SWEEP_SHARES = """
+    DELETE FROM public.insight_shares WHERE id IN (
+        SELECT s.id FROM public.insight_shares AS s
+        WHERE NOT EXISTS (SELECT 1 FROM public.memories AS m WHERE m.id = s.memory_id)
+        FOR UPDATE OF s SKIP LOCKED)
+"""
+
+
+@MIGRATIONS
+def m015_insight_shares_without_lock(conn: psycopg.Connection[Any]) -> None:
+    """``insight_shares`` names its memory without a foreign key, and is unique per owner. A team
+    member records which projects see any memory they see, a teammate's shared one too; the foreign
+    key checked that row under a ``FOR KEY SHARE`` lock on the memory's row (past row-level
+    security), held as long as the member kept their transaction open, and its ``ON DELETE CASCADE``
+    waited on share rows the member may lock: either stopped the memory's author deleting it. Now a
+    trigger refuses a share of a memory its writer does not see (reading, locking nothing), and one
+    on ``memories`` (``UNSHARE``) deletes a deleted memory's shares, skipping a row someone holds
+    locked (``team init`` sweeps what is left: ``SWEEP_SHARES``). Unique per owner as every other
+    key is (``m007_owners``): a member's uncommitted share made the author's own share of the same
+    memory with the same project wait for it, and a committed one took the author's place."""
+    from psycopg import sql
+
+    keys = conn.execute(
+        "SELECT conname FROM pg_constraint "
+        "WHERE conrelid = 'insight_shares'::regclass AND contype IN ('f', 'u')"  # (memory_id, project)
+    ).fetchall()
+    for (name,) in keys:
+        conn.execute(sql.SQL("ALTER TABLE insight_shares DROP CONSTRAINT {}").format(sql.Identifier(name)))
+    conn.execute(
+        "CREATE UNIQUE INDEX insight_shares_unique ON insight_shares (memory_id, project, owner_role)"
+    )
+    conn.execute(_SHARED_MEMORY_FUNCTION)
+    conn.execute(_UNSHARE_FUNCTION)
+    run_script(
+        conn,
+        f"""
+        REVOKE ALL ON FUNCTION insight_shares_memory(), {UNSHARE_FUNCTION} FROM PUBLIC;
+        CREATE TRIGGER insight_shares_memory BEFORE INSERT OR UPDATE OF memory_id ON insight_shares
+            FOR EACH ROW EXECUTE FUNCTION insight_shares_memory();
+        CREATE TRIGGER {UNSHARE} AFTER DELETE ON memories REFERENCING OLD TABLE AS gone
+            FOR EACH STATEMENT EXECUTE FUNCTION {UNSHARE_FUNCTION}
+        """,
+    )
+
+
+# Run as the writer: under row-level security a memory they do not see is refused as one that is not
+# there. (The foreign key's error code, so what caught it still does.)
+_SHARED_MEMORY_FUNCTION = """
+    CREATE FUNCTION insight_shares_memory() RETURNS trigger LANGUAGE plpgsql
+        SET search_path = pg_catalog, public, pg_temp AS $f$
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM public.memories WHERE id = NEW.memory_id) THEN
+            RAISE EXCEPTION 'no memory #% to share', NEW.memory_id
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'insight_shares_memory';
+        END IF;
+        RETURN NEW;
+    END $f$
+"""
+
+# As its owner: the tables' on a store no team's; on a team's the text-search role, whose policy lets
+# it delete (and lock, to skip) every member's share of a memory that is gone (``team init``).
+_UNSHARE_FUNCTION = f"""
+    CREATE FUNCTION {UNSHARE_FUNCTION} RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+        SET search_path = pg_catalog, public, pg_temp AS $f$
+    BEGIN
+        DELETE FROM public.insight_shares WHERE id IN (
+            SELECT s.id FROM public.insight_shares AS s JOIN gone ON gone.id = s.memory_id
+            FOR UPDATE OF s SKIP LOCKED);
+        RETURN NULL;
+    END $f$
+"""
