@@ -177,7 +177,7 @@ def _memory(settings: Settings, store: MemoryStore | None) -> list[ComponentHeal
         checked = _store(opened, started)
         if checked.status == "error" and not checked.data.get("migrations_pending"):
             return [checked, ComponentHealth("embedder", "skipped", "the store could not be read")]
-        return [checked, _embedder(opened)]
+        return [checked, _embedder(opened), *_outbox(opened)]
     finally:
         if store is None:
             opened.close()
@@ -224,6 +224,30 @@ def _store(store: MemoryStore, started: float) -> ComponentHealth:
     if migrations.pending:
         detail += f", pending: {', '.join(migrations.pending)}"
     return ComponentHealth("store", status, detail, _ms(started), data)
+
+
+def _outbox(store: MemoryStore) -> list[ComponentHealth]:
+    """What this machine's outbox holds for a store that queues (PostgreSQL): memories waiting for
+    the server, and those it refused and that were set aside (``team sync --retry-refused``)."""
+    from mahavishnu.memory.core import outbox
+    from mahavishnu.memory.loop.sync import refused_notice
+
+    target = store.outbox_target
+    if target is None:
+        return []
+    waiting, refused = outbox.Waiting(0, None), []
+    if outbox.outbox_path().exists():
+        with outbox.Outbox() as box:
+            waiting, refused = box.waiting(target), box.refused(target)
+    data = {**waiting.to_dict(), "set_aside": len(refused)}
+    notice = refused_notice(refused)
+    if notice is not None:
+        return [ComponentHealth("outbox", "warn", notice, data=data)]
+    if waiting.count:
+        queued = wording.count(waiting.count, "item")
+        detail = f"{queued} queued on this machine, delivered when the team store takes writes again"
+        return [ComponentHealth("outbox", "warn", detail, data=data)]
+    return [ComponentHealth("outbox", "ok", "nothing queued on this machine", data=data)]
 
 
 def _embedder(store: MemoryStore) -> ComponentHealth:

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from mahavishnu.cli.main import app
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import QueuedOfflineError, StoreError
+from mahavishnu.health import health_report
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.backends.postgres import PostgresBackend, dsn_host, dsn_location
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
@@ -134,6 +135,7 @@ def test_the_member_is_told_in_one_line_and_may_send_it_again_or_drop_it(
     )
     for where in (["team", "sync"], ["team", "status"]):  # the same line where the outbox is shown
         assert line in runner.invoke(app, where).output.splitlines(), where
+    assert _outbox_health() == ("warn", line.removeprefix("warning: "), 1)
     shown = json.loads(runner.invoke(app, ["team", "status", "--json"]).stdout)["outbox"]
     [refused] = shown["refused"]
     assert refused["item"]["content"] == LONG and "at most" in refused["reason"]
@@ -144,6 +146,15 @@ def test_the_member_is_told_in_one_line_and_may_send_it_again_or_drop_it(
     with Outbox() as box:
         assert box.refused(dsn_location(alice)) == [] and box.waiting(dsn_location(alice)).count == 0
     assert _contents(alice) == []
+    assert _outbox_health() == ("ok", "nothing queued on this machine", 0)
+
+
+def _outbox_health() -> tuple[str, str, int]:
+    """``mahavishnu health``'s outbox line: its status, detail and how many are set aside."""
+    [found] = [
+        c for c in health_report(probe_providers=False, record=False).components if c.component == "outbox"
+    ]
+    return found.status, found.detail, found.data["set_aside"]
 
 
 def test_a_memory_refused_for_a_right_the_member_lacks_is_delivered_when_retried_after_the_fix(
