@@ -17,6 +17,8 @@ from _profiles import mahavishnu_env, switch, write_profiles
 from mock_llm import MockLLM, RecordedRequest, Reply
 from opencode_cli import OFFLINE, find_opencode, run_opencode
 
+from mahavishnu.environments.launch import run_provider
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
@@ -93,4 +95,4 @@ def test_run_makes_opencode_speak_the_responses_api_and_writes_no_file(isolated_
                 [*command[:7], "--show"], env=env, capture_output=True, text=True, timeout=60, check=True
             ).stdout
         )["env"]["OPENCODE_CONFIG_CONTENT"]
-        assert json.loads(content)["provider"]["mahavishnu-run"]["npm"] == "@ai-sdk/openai"
+        assert json.loads(content)["provider"][run_provider("lab")]["npm"] == "@ai-sdk/openai"

@@ -18,6 +18,7 @@ from mahavishnu.environments.launch import (
     RUN_KEY_VAR,
     exec_launch,
     plan,
+    run_provider,
 )
 from mahavishnu.errors import (
     ConfigError,
@@ -53,8 +54,8 @@ def test_opencode_gets_the_provider_as_inline_config_and_the_key_by_reference(to
     launch = plan("deepseek", load_settings(), tool="opencode", args=["run", "hi"])
     assert launch.argv[1:] == ["run", "hi"] and launch.env[RUN_KEY_VAR] == KEY
     content = json.loads(launch.env["OPENCODE_CONFIG_CONTENT"])
-    provider = content["provider"]["mahavishnu-run"]
-    assert content["model"] == "mahavishnu-run/" + next(iter(provider["models"]))
+    provider = content["provider"][run_provider("deepseek")]
+    assert content["model"] == run_provider("deepseek") + "/" + next(iter(provider["models"]))
     assert provider["options"]["apiKey"] == "{env:" + RUN_KEY_VAR + "}"
     assert KEY not in json.dumps(launch.argv) and KEY not in launch.env["OPENCODE_CONFIG_CONTENT"]
 
@@ -66,7 +67,7 @@ def test_opencode_run_sends_the_title_request_to_the_profile_too(tools_on_path, 
     launch = plan("deepseek", load_settings(), tool="opencode", args=[])
     content = json.loads(launch.env["OPENCODE_CONFIG_CONTENT"])
     provider, small = content["small_model"].split("/", 1)
-    assert provider == "mahavishnu-run" and small in content["provider"]["mahavishnu-run"]["models"]
+    assert provider == run_provider("deepseek") and small in content["provider"][provider]["models"]
 
 
 def test_opencode_refuses_a_profile_its_inline_config_would_expand(tools_on_path, isolated_home):
@@ -86,7 +87,7 @@ def test_pi_gets_the_provider_from_the_shipped_extension_and_the_key_by_name(too
     assert launch.argv[1:3] == ["--extension", str(PI_EXTENSION)] and PI_EXTENSION.is_file()
     provider = json.loads(launch.env[PI_PROVIDER_VAR])
     model = provider["models"][0]["id"]
-    assert launch.argv[3:] == ["--provider", "mahavishnu-run", "--model", model, "-p", "hi"]
+    assert launch.argv[3:] == ["--provider", run_provider("deepseek"), "--model", model, "-p", "hi"]
     assert provider["apiKey"] == RUN_KEY_VAR and launch.env[RUN_KEY_VAR] == KEY
     assert KEY not in json.dumps(launch.argv) and KEY not in launch.env[PI_PROVIDER_VAR]
 
@@ -201,7 +202,7 @@ def test_a_plain_base_url_still_goes_to_codex_and_claude(tools_on_path, isolated
     codex = plan("lab", load_settings(), tool="codex", args=[])
     assert (
         "-c" in codex.argv
-        and 'model_providers.mahavishnu-run.base_url="https://gateway.example:8443/v1"' in codex.argv
+        and f'model_providers.{run_provider("lab")}.base_url="https://gateway.example:8443/v1"' in codex.argv
     )
     claude = plan("lab", load_settings(), tool="claude", args=[])
     assert claude.env["ANTHROPIC_BASE_URL"] == "https://gateway.example:8443/v1"

@@ -14,7 +14,7 @@ from _switch_helpers import write_profiles
 
 from mahavishnu.config import load_settings
 from mahavishnu.environments.assistants.opencode import load
-from mahavishnu.environments.launch import QWEN_RUN_SETTINGS, QWEN_SETTINGS_VAR, plan
+from mahavishnu.environments.launch import QWEN_RUN_SETTINGS, QWEN_SETTINGS_VAR, plan, run_provider
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.errors import InvalidInputError
 
@@ -108,7 +108,7 @@ def test_opencode_speaks_the_wire_api_the_profile_declares_in_run_and_switch(
     requests it cannot answer. ``@ai-sdk/openai``'s models speak the Responses API."""
     _profile(lab, wire_api)
     launch = plan("lab", load_settings(), tool="opencode", args=["run", "hi"])
-    provider = json.loads(launch.env["OPENCODE_CONFIG_CONTENT"])["provider"]["mahavishnu-run"]
+    provider = json.loads(launch.env["OPENCODE_CONFIG_CONTENT"])["provider"][run_provider("lab")]
     assert provider["npm"] == package and provider["options"]["baseURL"] == URL
     switch_llm("lab", load_settings(), tool="opencode")
     config = lab / ".config" / "opencode" / "opencode.json"

@@ -1,8 +1,9 @@
-"""A session ``mahavishnu run PROFILE`` started logs the provider ``run`` defines for it,
-``mahavishnu-run`` (Codex's ``model_provider``, Pi's ``provider``, OpenCode's ``providerID``), the
-same name whatever the profile. ``run`` records each start (``usage/runs``: the time, the
-assistant, the profile and the model it selected): usage files the session's requests under that
-profile, at its price, never as ``mahavishnu-run``, unpriced."""
+"""A session ``mahavishnu run PROFILE`` started logs the provider ``run`` defines for it, named for
+the profile (``launch.run_provider``: Codex's ``model_provider``, Pi's ``provider``, OpenCode's
+``providerID``): usage files the session's requests under that profile, at its price. ``run`` also
+records each start (``usage/runs``: the time, the assistant, the profile and the model it
+selected), which says whose a request logged under the one name every run had before,
+``mahavishnu-run``, was."""
 
 from __future__ import annotations
 
@@ -56,9 +57,9 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def _pi_run_session(home: Path, name: str, *replies: tuple[float, str]) -> None:
-    """A Pi session of a run (each reply from ``mahavishnu-run``, as Pi 0.73 logs the provider the
-    run's extension registers), each reply 1M input and 100k output tokens."""
+def _pi_run_session(home: Path, name: str, provider: str, *replies: tuple[float, str]) -> None:
+    """A Pi session of a run (each reply from ``provider``, as Pi 0.73 logs the provider the run's
+    extension registers), each reply 1M input and 100k output tokens."""
     usage = {"input": 1_000_000, "output": 100_000, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 1_100_000}
     zero = {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0}
     lines: list[dict[str, object]] = [
@@ -69,7 +70,7 @@ def _pi_run_session(home: Path, name: str, *replies: tuple[float, str]) -> None:
             "role": "assistant",
             "content": [],
             "api": "openai-responses",
-            "provider": "mahavishnu-run",
+            "provider": provider,
             "model": model,
             "usage": usage | {"cost": zero},
             "stopReason": "stop",
@@ -111,8 +112,10 @@ def test_a_pi_session_run_on_a_profile_is_that_profile_s_at_its_price(
     _run("zai", "pi")  # a second run meanwhile, in another terminal
     assert len(started) == 2 and [r.profile for r in runs.runs()] == ["kimi", "zai"]
     now = time.time()
-    _pi_run_session(isolated_home, "s-kimi", (now + 5, "kimi-k3"), (now + 65, "kimi-k3"))
-    _pi_run_session(isolated_home, "s-zai", (now + 30, "glm-5.3"))
+    _pi_run_session(
+        isolated_home, "s-kimi", launch.run_provider("kimi"), (now + 5, "kimi-k3"), (now + 65, "kimi-k3")
+    )
+    _pi_run_session(isolated_home, "s-zai", launch.run_provider("zai"), (now + 30, "glm-5.3"))
     rows = _by_provider("pi")
     assert sorted(rows) == ["kimi", "zai"]
     assert rows["kimi"]["requests"] == 2 and rows["kimi"]["unpriced_requests"] == 0
@@ -132,7 +135,7 @@ def test_an_opencode_session_run_on_a_profile_is_that_profile_s(
         "path": {"cwd": "/home/dev/src/shop", "root": "/"},
         "tokens": tokens,
         "modelID": "glm-5.3",
-        "providerID": "mahavishnu-run",
+        "providerID": launch.run_provider("zai"),
         "time": {"created": at - 1000, "completed": at},
     }
     with closing(
@@ -144,7 +147,7 @@ def test_an_opencode_session_run_on_a_profile_is_that_profile_s(
             ("msg_run", session, at - 1000, at, json.dumps(body)),
         )
     rows = _by_provider("opencode")
-    assert "mahavishnu-run" not in rows
+    assert launch.run_provider("zai") not in rows
     assert rows["zai"]["requests"] == 1 and rows["zai"]["cost_usd"] == pytest.approx(_cost("zai", "glm-5.3"))
 
 
@@ -168,6 +171,7 @@ PROFILES = {
 
 @pytest.mark.parametrize("tool", ["pi", "opencode", "codex"])
 def test_a_run_s_requests_are_the_latest_run_of_that_assistant_and_model_before_them(tool: Tool) -> None:
+    """Logged under the name every run had before (``RUN``): the runs recorded say whose."""
     history = [
         runs.Run(100, tool, "lab", "m"),
         runs.Run(200, tool, "kimi", "kimi-k3"),
@@ -223,6 +227,9 @@ def test_the_provider_names_attribution_expects_are_those_run_and_a_switch_write
     from mahavishnu.environments.assistants import opencode, pi
     from mahavishnu.usage import attribution
 
-    assert attribution.RUN == launch.RUN_PROVIDER
+    assert attribution.RUN == "mahavishnu-run"  # (every run's provider, before each profile's had its own)
     assert attribution.SWITCHED == pi.PROVIDER == opencode.PROVIDER
-    assert launch.PI_EXTENSION.read_text().count(f'"{launch.RUN_PROVIDER}"') == 1
+    extension = launch.PI_EXTENSION.read_text()
+    assert all(
+        f"process.env.{var};" in extension for var in (launch.PI_PROVIDER_ID_VAR, launch.PI_PROVIDER_VAR)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, cast
 
 import typer
@@ -66,9 +67,9 @@ def run(
 
 
 def _record_run(name: str, tool: str, settings: Settings) -> None:
-    """Record the run for ``mahavishnu usage`` (``usage/runs``): the assistant's log names the run's
-    provider ``mahavishnu-run`` only, whatever the profile. A run that cannot be recorded still starts."""
-    from mahavishnu.cli.output import warn
+    """Record the run (``usage/runs``: the history of runs). ``mahavishnu usage`` needs it only for
+    logs of runs from before each profile's run provider had its own name (``run_names``), so a run
+    that cannot be recorded starts all the same, and nothing is said of it."""
     from mahavishnu.environments.profiles import resolve
     from mahavishnu.environments.switcher import PROTOCOL
     from mahavishnu.errors import MahavishnuError
@@ -76,11 +77,8 @@ def _record_run(name: str, tool: str, settings: Settings) -> None:
 
     profile = resolve(name, settings)
     endpoint = getattr(profile.settings, PROTOCOL[tool], None)
-    try:
+    with contextlib.suppress(OSError, MahavishnuError):
         runs.record(tool, profile.name, str(endpoint.model) if endpoint is not None else "")
-    except (OSError, MahavishnuError) as error:
-        reason = error.message if isinstance(error, MahavishnuError) else error.strerror
-        warn(f"this run is not recorded ({reason}): `mahavishnu usage` shows it as mahavishnu-run")
 
 
 def _check_provider(name: str, tool: str, settings: Settings) -> None:

@@ -13,8 +13,8 @@ from the profile's secret chain and travels in the environment only (never on th
   beside the helper's key, and an ``ANTHROPIC_AUTH_TOKEN`` (a ``switch-llm --inline-secret`` writes one
   into ``settings.json``) instead of it; an empty value in flag settings overrides both (checked with
   Claude Code 2.1.197 against a mock server: only the run's key reaches the provider);
-* Codex: ``-c`` overrides defining and selecting a provider ``mahavishnu-run`` whose ``env_key`` names
-  ``MAHAVISHNU_RUN_API_KEY``;
+* Codex: ``-c`` overrides defining and selecting the profile's run provider (``run_provider``) whose
+  ``env_key`` names ``MAHAVISHNU_RUN_API_KEY``;
 * Qwen Code: ``--auth-type openai --model M`` (``openai-responses`` for an endpoint with ``wire_api:
   responses``, as a switch writes ``"wireApi": "responses"``), and ``QWEN_CODE_SYSTEM_SETTINGS_PATH``
   naming the shipped ``qwen_run_settings.json``: one ``modelProviders`` entry whose model, base URL and
@@ -22,11 +22,12 @@ from the profile's secret chain and travels in the environment only (never on th
   user's entry with the same model id outranks every flag and variable; system settings outrank it,
   see ``_qwen``; a ``.env`` never replaces a variable the process already has);
 * OpenCode: ``OPENCODE_CONFIG_CONTENT`` (inline config merged over every file) defining and selecting
-  a provider ``mahavishnu-run`` whose ``apiKey`` is ``{env:MAHAVISHNU_RUN_API_KEY}`` (its package
+  the profile's run provider whose ``apiKey`` is ``{env:MAHAVISHNU_RUN_API_KEY}`` (its package
   ``@ai-sdk/openai`` for an endpoint with ``wire_api: responses``, as a switch writes it);
-* Pi: ``--extension pi_run_extension.js`` (shipped beside this module) registering the provider
-  ``mahavishnu-run`` from ``MAHAVISHNU_RUN_PI_PROVIDER`` (its ``apiKey`` names ``MAHAVISHNU_RUN_API_KEY``),
-  selected by ``--provider mahavishnu-run --model M``: Pi has no base-URL flag or variable;
+* Pi: ``--extension pi_run_extension.js`` (shipped beside this module) registering the profile's run
+  provider, named in ``MAHAVISHNU_RUN_PI_PROVIDER_ID``, from ``MAHAVISHNU_RUN_PI_PROVIDER`` (its
+  ``apiKey`` names ``MAHAVISHNU_RUN_API_KEY``), selected by ``--provider NAME --model M``: Pi has no
+  base-URL flag or variable;
 * Gemini CLI: ``GEMINI_API_KEY`` (and ``GOOGLE_GEMINI_BASE_URL`` for a base URL other than
   Google's: see ``_gemini``), ``--model M``.
 
@@ -35,6 +36,10 @@ run can set without writing a file (Codex 0.169 reads no variable for a provider
 Claude Code's flag settings are what outrank a ``settings.json``). Any local user can read a command
 line (``ps``), so there a base URL that carries a credential (a user or password, a query or a
 fragment) is refused (``_argv_url``): a switch keeps it in the assistant's config file instead.
+
+Codex, Pi and OpenCode log the provider's name on each request: each profile's run has its own
+(``run_provider``), so ``mahavishnu usage`` knows the profile from the log alone, also for two runs of
+one model on two profiles at once.
 """
 
 from __future__ import annotations
@@ -52,11 +57,11 @@ from urllib.parse import urlsplit, urlunsplit
 from mahavishnu.config import Settings
 from mahavishnu.environments.assistants.claude import SHELL_CREDENTIALS
 from mahavishnu.environments.profiles import Profile, Protocol, resolve
+from mahavishnu.environments.run_names import run_provider
 from mahavishnu.environments.secrets import resolve_profile_secret
 from mahavishnu.environments.switcher import ASSISTANTS, EXECUTABLES, LABELS, PROTOCOL, serves
 from mahavishnu.errors import InvalidInputError, NotFoundError, ProtocolMismatchError
 
-RUN_PROVIDER = "mahavishnu-run"
 RUN_KEY_VAR = "MAHAVISHNU_RUN_API_KEY"
 GOOGLE_GEMINI_URL = "https://generativelanguage.googleapis.com"
 #: What would carry another credential to a Claude Code run's provider: removed from its environment.
@@ -66,6 +71,7 @@ UNSET = {"claude": CLAUDE_CREDENTIALS}
 #: The Pi extension that registers a run's provider (Pi 0.73 ``pi.registerProvider``).
 PI_EXTENSION = Path(__file__).with_name("pi_run_extension.js")
 PI_PROVIDER_VAR = "MAHAVISHNU_RUN_PI_PROVIDER"
+PI_PROVIDER_ID_VAR = "MAHAVISHNU_RUN_PI_PROVIDER_ID"
 #: Qwen Code's system settings for a run (``_qwen``), named by ``QWEN_SETTINGS_VAR``.
 QWEN_RUN_SETTINGS = Path(__file__).with_name("qwen_run_settings.json")
 QWEN_SETTINGS_VAR = "QWEN_CODE_SYSTEM_SETTINGS_PATH"
@@ -232,13 +238,14 @@ def _codex(profile: Profile, key: str) -> Built:
             f"profile '{profile.name}' serves Chat Completions only, but Codex CLI speaks the Responses API",
             hint='Pick a profile whose openai endpoint has wire_api = "responses".',
         )
-    table = f"model_providers.{RUN_PROVIDER}"
+    provider = run_provider(profile.name)
+    table = f"model_providers.{provider}"
     overrides = {
         f"{table}.name": f"{profile.label} (mahavishnu run)",
         f"{table}.base_url": _argv_url(profile, "openai", "codex"),
         f"{table}.wire_api": "responses",
         f"{table}.env_key": RUN_KEY_VAR,
-        "model_provider": RUN_PROVIDER,
+        "model_provider": provider,
         "model": str(endpoint.model),
     }
     args = [part for k, v in overrides.items() for part in ("-c", f"{k}={json.dumps(v)}")]
@@ -327,11 +334,8 @@ def _opencode(profile: Profile, key: str) -> Built:
         "options": {"baseURL": str(endpoint.base_url), "apiKey": f"{{env:{RUN_KEY_VAR}}}"},
         "models": {name: {"name": name} for name in (model, small)},
     }
-    content = {
-        "provider": {RUN_PROVIDER: provider},
-        "model": f"{RUN_PROVIDER}/{model}",
-        "small_model": f"{RUN_PROVIDER}/{small}",
-    }
+    name = run_provider(profile.name)
+    content = {"provider": {name: provider}, "model": f"{name}/{model}", "small_model": f"{name}/{small}"}
     return [], {"OPENCODE_CONFIG_CONTENT": json.dumps(content), RUN_KEY_VAR: key}, []
 
 
@@ -357,8 +361,9 @@ def _pi(profile: Profile, key: str) -> Built:
             }
         ],
     }
-    args = ["--extension", str(PI_EXTENSION), "--provider", RUN_PROVIDER, "--model", model]
-    return args, {PI_PROVIDER_VAR: json.dumps(provider), RUN_KEY_VAR: key}, []
+    name = run_provider(profile.name)
+    args = ["--extension", str(PI_EXTENSION), "--provider", name, "--model", model]
+    return args, {PI_PROVIDER_ID_VAR: name, PI_PROVIDER_VAR: json.dumps(provider), RUN_KEY_VAR: key}, []
 
 
 #: How ``run`` starts each assistant (a test checks every registered assistant has one).

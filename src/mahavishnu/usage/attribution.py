@@ -21,10 +21,12 @@ model says whose, as with no switch. Any other name is a provider the user defin
 OpenCode's config: it keeps its name, switched or not, unpriced unless ``usage.yaml`` prices it
 (``myproxy`` serving ``gpt-4o`` is not billed at OpenAI's list price).
 
-``mahavishnu run`` gives Codex, Pi and OpenCode one provider name for every profile, ``RUN``: a
-request logged under it is the profile of the latest run of that assistant and model started
-before it (``usage/runs``, which ``run`` appends to); with none recorded, the one profile that
-names the model, else ``RUN`` itself, unpriced.
+``mahavishnu run`` gives Codex, Pi and OpenCode a provider named for the profile
+(``run_names.run_provider``, a name no switch writes): a request logged under it is that profile's; one
+of that form no profile now has (a profile deleted since) keeps the name, unpriced. Before, every
+run's provider was ``RUN``: a request logged under it is the profile of the latest run of that
+assistant and model started before it (``usage/runs``, which ``run`` appends to); with none
+recorded, the one profile that names the model, else ``RUN`` itself, unpriced.
 
 With no switch recorded before a request, the log's model says: the provider ``genai-prices``
 prices it at, else the one whose model names it has (``claude-opus-9``, newer than the price
@@ -56,6 +58,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from mahavishnu.environments.assistants.registry import REGISTRY
+from mahavishnu.environments.run_names import RUN_PREFIX, run_provider
 from mahavishnu.files import switch_log
 from mahavishnu.files.switch_log import SwitchRecord
 from mahavishnu.usage import runs as run_log
@@ -97,8 +100,8 @@ GRACE = 15 * 60
 #: The provider a switch writes into Pi's models.json and OpenCode's config (``assistants.pi`` and
 #: ``assistants.opencode``'s ``PROVIDER``): the switch history says which profile it was.
 SWITCHED = "mahavishnu"
-#: The provider ``mahavishnu run`` defines for Codex, Pi and OpenCode (``launch.RUN_PROVIDER``), the
-#: same for every profile: the runs recorded (``usage/runs``) say which profile it was.
+#: The provider ``mahavishnu run`` defined for Codex, Pi and OpenCode before each profile's had its own
+#: name (``run_names.run_provider``): the runs recorded (``usage/runs``) say which profile it was.
 RUN = "mahavishnu-run"
 #: The assistants whose logs name a run's provider.
 _RUN_NAMED: frozenset[str] = frozenset({"codex", "pi", "opencode"})
@@ -183,6 +186,7 @@ class Attribution:
         recorded; ``own_urls``: the base URL of each provider the user defined in an assistant's
         config, per assistant (``own_providers``)."""
         self._profiles = profiles
+        self._run_names = {run_provider(name): name for name in profiles}
         self._own_urls = {tool: dict(urls) for tool, urls in (own_urls or {}).items()}
         self._timelines: dict[tuple[Tool, str | None], tuple[list[float], list[str | None]]] = {}
         for switch in _resolved(_in_journal_order(switches)):
@@ -215,6 +219,9 @@ class Attribution:
         return repr((timelines, profiles, started, own))
 
     def provider(self, tool: Tool, time: float, project: str | None, model: str, via: str = "") -> Provider:
+        if via.startswith(RUN_PREFIX) and tool in _RUN_NAMED:  # a run's, named for its profile
+            profile = self._run_names.get(via)  # (None: a profile deleted since, unpriced by this name)
+            return Provider(via) if profile is None else self._of_profile(tool, profile)
         if via == RUN and tool in _RUN_NAMED:
             run = self._of_run(tool, time, model)
             if run is not None:
@@ -292,7 +299,8 @@ class Attribution:
         return count, time - timeline[0][count - 1] if count else GRACE
 
     def _of_run(self, tool: Tool, time: float, model: str) -> Provider | None:
-        """The profile of the latest run of ``tool`` on ``model`` started before ``time``; with none
+        """For a request logged under ``RUN`` (a run from before each profile's provider had its own
+        name): the profile of the latest run of ``tool`` on ``model`` started before ``time``; with none
         recorded (a run before runs were), the one profile that names ``model`` for ``tool``'s
         protocol, if only one does; else None."""
         wanted = model_ref(model)

@@ -1,11 +1,11 @@
 """The sessions ``mahavishnu run PROFILE`` started: when, which assistant, on which profile.
 
-A run writes none of the assistant's files, and Codex, Pi and OpenCode log a run's provider by the
-name ``run`` defines it under (``launch.RUN_PROVIDER``, ``mahavishnu-run``), the same for every
-profile: nothing in the log says which profile it was. So ``run`` records each start here, just
-before it replaces itself with the assistant: the time, the assistant, the profile, the model it
-selected and the process id (the assistant's: ``run`` execs it). ``attribution`` files a request
-logged under ``mahavishnu-run`` under the latest run of that assistant and model started before it.
+``run`` records each start here, just before it replaces itself with the assistant: the time, the
+assistant, the profile, the model it selected and the process id (the assistant's: ``run`` execs it).
+Codex, Pi and OpenCode log a run's provider by the name ``run`` defines it under, which names the
+profile (``run_names.run_provider``). Runs before that all had one name, ``mahavishnu-run``: for a
+request logged under it ``attribution`` takes the latest run of that assistant and model started
+before it.
 
 One JSON line a run in ``runs.jsonl`` in Mahavishnu's data dir (0600: it names no key, only
 profiles), appended under the file's lock; past ``2 * KEEP`` lines the newest ``KEEP`` are kept.
