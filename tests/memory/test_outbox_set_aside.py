@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from mahavishnu.memory.core.outbox import Outbox, outbox_path
+from mahavishnu.memory.loop import sync
 
 TARGET = "postgresql://alice@db:5432/team"
 
@@ -49,3 +50,20 @@ def test_an_outbox_file_from_before_opens_and_keeps_its_items() -> None:
     with Outbox() as box:
         assert [i.body["content"] for i in box.items(TARGET, "memory", 10)] == ["kept"]
         assert box.refused(TARGET) == []
+
+
+def test_the_notice_is_one_line_whatever_the_stores_reason_holds() -> None:
+    """PostgreSQL's DETAIL of a refused row repeats the row (the memory's text): kept with the item for
+    ``team status --json``, left out of the one-line notice."""
+    reason = (
+        'PostgreSQL at db:5432: new row violates check constraint "c"\nDETAIL: Failing row contains (a note).'
+    )
+    with Outbox() as box:
+        box.put(TARGET, "memory", [{"content": "a note", "type": "note"}])
+        [item] = box.items(TARGET, "memory", 10)
+        box.set_aside(item, reason)
+        [aside] = box.refused(TARGET)
+    assert aside.reason == reason
+    notice = sync.refused_notice([aside])
+    assert notice is not None and "\n" not in notice and "Failing row" not in notice
+    assert '(PostgreSQL at db:5432: new row violates check constraint "c");' in notice

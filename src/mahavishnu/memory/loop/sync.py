@@ -100,9 +100,15 @@ def refused_notice(refused: list[Refused]) -> str | None:
     return (
         f"{set_aside_count(refused)} queued on this machine "
         f"{'was' if len(refused) == 1 else 'were'} refused by the team store and set aside "
-        f"({refused[0].reason}); `mahavishnu team status --json` shows {them}, "
+        f"({_first_line(refused[0].reason)}); `mahavishnu team status --json` shows {them}, "
         f"`mahavishnu team sync --retry-refused` sends {them} again, `--drop-refused` deletes {them}"
     )
+
+
+def _first_line(reason: str) -> str:
+    """A reason's first line: PostgreSQL's ``DETAIL`` (``Failing row contains (…)``, the memory's own
+    text) is for ``team status --json``, not the one-line notice."""
+    return next(iter(reason.splitlines()), "")
 
 
 def _capture_again(store: MemoryStore, body: dict[str, Any]) -> bool:
