@@ -56,6 +56,7 @@ def _without_owned(text: str) -> str:
     doc.remove_elements(["modelProviders", "openai"], is_ours)
     doc.delete(["security", "auth", "selectedType"])
     doc.delete(["model", "name"], prune_empty_parents=True)
+    doc.delete(["model", "baseUrl"], prune_empty_parents=True)
     return doc.dumps()
 
 
@@ -96,7 +97,7 @@ def test_every_openai_profile_round_trips_and_keeps_everything_else_byte_identic
             }
         ]
         assert data["security"]["auth"]["selectedType"] == "openai"
-        assert data["model"]["name"] == endpoint.model
+        assert data["model"] == {"name": endpoint.model, "baseUrl": endpoint.base_url}
         assert [e["id"] for e in data["modelProviders"]["openai"][:2]] == ["my-coder", "other"]
         assert _without_owned(text) == baseline, name
         for comment in ("// my self-hosted model, keep it", "/* a block comment */", "// was OAuth"):
@@ -128,7 +129,7 @@ def test_a_new_settings_file_is_created(isolated_home: Path, monkeypatch: pytest
             ]
         },
         "security": {"auth": {"selectedType": "openai"}},
-        "model": {"name": "kimi-k3"},
+        "model": {"name": "kimi-k3", "baseUrl": "https://api.moonshot.ai/v1"},
     }
 
 

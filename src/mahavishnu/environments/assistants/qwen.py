@@ -3,13 +3,15 @@
 git root above it). Both are JSON with comments (Qwen Code strips them, then ``JSON.parse``: no
 trailing commas or other JSON5, which ``load`` refuses as Qwen Code would): comments survive every edit.
 
-A profile owns ``security.auth.selectedType`` (``"openai"``), ``model.name`` and one entry of
-``modelProviders.openai[]``::
+A profile owns ``security.auth.selectedType`` (``"openai"``), ``model.name``, ``model.baseUrl`` and one
+entry of ``modelProviders.openai[]``::
 
     {"id": MODEL, "name": LABEL, "baseUrl": URL, "envKey": VAR, "description": "[mahavishnu] profile NAME"}
 
 (``"wireApi": "responses"`` too when the endpoint serves the Responses API). The description marks
 the entries Mahavishnu added, so a switch removes the previous profile's entry and never the user's.
+The user's own entry of the same model id stays too: Qwen Code takes the first entry of that id at
+``model.baseUrl`` (``_selected``), so ours goes before it and ``model.baseUrl`` names ours.
 The key goes by reference: ``envKey`` names the environment variable the key is read from now.
 ``--inline-secret`` (or a key that lives in the keyring) writes it into ``~/.qwen/.env`` (mode 600),
 which Qwen Code loads at start in every folder; Qwen Code cannot run a command to fetch a key.
@@ -17,7 +19,7 @@ which Qwen Code loads at start in every folder; Qwen Code cannot run a command t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from mahavishnu import paths
@@ -61,10 +63,10 @@ from mahavishnu.files.json_document import (
     _split_line,
     _to_python,
     check_jsonc,
+    json_data,
 )
-from mahavishnu.files.json_values import as_array, as_text, member
+from mahavishnu.files.json_values import as_array, as_object, as_text, member
 from mahavishnu.files.safe_write import read_text
-from mahavishnu.json_types import JSONArray as JSONList
 from mahavishnu.json_types import JSONObject as JSONData
 from mahavishnu.json_types import JSONReadable, JSONValue
 from mahavishnu.masking import mask
@@ -73,6 +75,12 @@ from mahavishnu.masking import mask
 AUTH_TYPE = "openai"
 #: ``description`` of the modelProviders entries Mahavishnu wrote.
 MARK = "[mahavishnu] profile "
+#: Where those entries are.
+OPENAI = ("modelProviders", "openai")
+#: Qwen Code's auth types of OpenAI-compatible providers (Chat Completions, Responses).
+OPENAI_PROTOCOLS = ("openai", "openai-responses")
+#: The settings Qwen Code picks the model's provider entry by (``_selected``).
+SELECTION = (("modelProviders",), ("providerProtocol",), ("model", "name"), ("model", "baseUrl"))
 
 
 qwen_home = paths.qwen_home
@@ -179,6 +187,22 @@ class SettingsDocument(JsonDocument):
         else:
             _append_line(array, node, self._style.newline + indent)
 
+    def insert_element(self, keys: Sequence[str], index: int, value: JSONReadable) -> None:
+        """Insert before element ``index`` of the array at ``keys``, laid out like it; past its end
+        (or with no array there) as ``append_element``. ``remove_elements`` takes it out to the byte
+        (but for spaces that ended the line before it, dropped as with any element's line)."""
+        array = self.array(keys)
+        if array is None or index >= len(array.values):
+            self.append_element(keys, value)
+            return
+        gap = _gap(array, index)
+        if not _has_newline(gap):
+            _insert_inline(array, index, _render(value, None, self._style, own=self._own))
+            return
+        indent = _indent_in(gap)
+        node = _render(value, indent, self._style, own=self._own)
+        _insert_line(array, index, node, self._style.newline + indent)
+
 
 # -- array elements: the same layout as object members (see json_document), with values for keys --
 
@@ -226,13 +250,44 @@ def _append_line(array: JSONArray, node: Value, line_break: str) -> None:
 
 
 def _append_inline(array: JSONArray, node: Value) -> None:
-    gap: Wsc = _coalesce(_gap(array, len(array.values) - 1)) if len(array.values) > 1 else [" "]
+    separator = _separator(array)
     closing = _closing(array)
     if not array.trailing_comma:
         array.values[-1].wsc_after = []
     array.values.append(node)
-    node.wsc_before = [" "] if _has_comment(gap) or _has_newline(gap) else list(gap)
+    node.wsc_before = separator
     _set_closing(array, closing)
+
+
+def _separator(array: JSONArray) -> Wsc:
+    """What goes between a new element and its neighbour on one line: the others' spacing."""
+    gap: Wsc = _coalesce(_gap(array, len(array.values) - 1)) if len(array.values) > 1 else [" "]
+    return [" "] if _has_comment(gap) or _has_newline(gap) else list(gap)
+
+
+def _indent_in(gap: Wsc) -> str:
+    """The indentation of the line the element after ``gap`` (which holds a line break) is on."""
+    last = [item for item in _coalesce(gap) if isinstance(item, str) and "\n" in item][-1]
+    return last[last.rindex("\n") + 1 :]
+
+
+def _insert_line(array: JSONArray, index: int, node: Value, line_break: str) -> None:
+    """``node`` on a line of its own before element ``index``, which starts a line: what ends the
+    line before stays there, the comment lines above the element stay above it."""
+    end_of_line, rest = _split_line(_gap(array, index))
+    array.values.insert(index, node)
+    node.wsc_after = []
+    _set_gap(array, index, _coalesce([*end_of_line, line_break]))
+    array.values[index + 1].wsc_before = rest
+
+
+def _insert_inline(array: JSONArray, index: int, node: Value) -> None:
+    """``node`` before element ``index`` of a one-line array: in its place, the element after it."""
+    gap, separator = _gap(array, index), _separator(array)
+    array.values.insert(index, node)
+    node.wsc_after = []
+    _set_gap(array, index, gap)
+    array.values[index + 1].wsc_before = separator
 
 
 def _remove_element(array: JSONArray, index: int) -> None:
@@ -269,12 +324,21 @@ def is_ours(entry: JSONValue) -> bool:
 
 
 def apply_profile(text: str | None, source: Path | str, entry: Mapping[str, str]) -> str:
+    """Our entry before the first of the same model id (the user's own provider of that model, kept
+    as it is), and ``model.baseUrl`` naming it: both make it the one Qwen Code takes (``_selected``)."""
     doc = load(text, source)
-    doc.remove_elements(["modelProviders", "openai"], is_ours)
-    doc.append_element(["modelProviders", "openai"], entry)
+    doc.remove_elements(OPENAI, is_ours)
+    doc.insert_element(OPENAI, _first_of(doc.get(OPENAI), entry["id"]), entry)
     doc.set(["security", "auth", "selectedType"], AUTH_TYPE)
     doc.set(["model", "name"], entry["id"])
+    doc.set(["model", "baseUrl"], entry["baseUrl"])
     return doc.dumps()
+
+
+def _first_of(entries: JSONValue, model: str) -> int:
+    """The index of the first entry of ``model``, else the end of the array."""
+    found = as_array(entries)
+    return next((i for i, e in enumerate(found) if isinstance(e, dict) and e.get("id") == model), len(found))
 
 
 def remove_profile(text: str | None, source: Path | str) -> str:
@@ -285,24 +349,24 @@ def remove_profile(text: str | None, source: Path | str) -> str:
     unless they hold a comment."""
     doc = load(text, source)
     data = doc.data
-    ours = _our_models(data)
+    ours = _ours(data)
     if not ours:
         return doc.dumps()
-    doc.remove_elements(["modelProviders", "openai"], is_ours)
-    for keys in (["modelProviders", "openai"], ["modelProviders"]):
+    doc.remove_elements(OPENAI, is_ours)
+    for keys in (OPENAI, ["modelProviders"]):
         if doc.get(keys) in ([], {}):  # only ours were there: leave no empty shell
             doc.delete(keys)
-    if member(data, "model", "name") in ours:
-        doc.delete(["model", "name"], prune_empty_parents=True)
+    for key, field in (("name", "id"), ("baseUrl", "baseUrl")):  # what our entries selected
+        if member(data, "model", key) in [e.get(field) for e in ours]:
+            doc.delete(["model", key], prune_empty_parents=True)
     if doc.get(["security", "auth", "selectedType"]) == AUTH_TYPE:
         doc.delete(["security", "auth", "selectedType"], prune_empty_parents=True)
     return doc.dumps()
 
 
-def _our_models(data: JSONData) -> list[JSONValue]:
-    """The ids of the provider entries Mahavishnu wrote."""
-    entries = as_array(member(data, "modelProviders", "openai"))
-    return [e.get("id") for e in entries if isinstance(e, dict) and is_ours(e)]
+def _ours(data: JSONData) -> list[JSONData]:
+    """The provider entries Mahavishnu wrote."""
+    return [e for e in as_array(member(data, *OPENAI)) if isinstance(e, dict) and is_ours(e)]
 
 
 class Qwen(UserProjectAssistant):
@@ -355,6 +419,7 @@ class Qwen(UserProjectAssistant):
         edits = [
             FileEdit(path=path, transform=lambda text: apply_profile(text, path, entry), validate=validate)
         ]
+        warnings += unused_entry(edits[0], scope, profile.name)
         dotenv = env_path()
         if dotenv_values or env_file.marked_keys(read_text(dotenv)):
             note = f"profile '{profile.name}' (Qwen Code)"
@@ -379,38 +444,148 @@ class Qwen(UserProjectAssistant):
         load(text, path)
 
     def current(self, settings: Settings) -> list[CurrentProvider]:
+        """Per file, the entry Qwen Code started here uses when that file is read over the lower
+        one: a project file is merged over the user's (``layered``), so its own list of providers, or
+        its model, decides, and a file that sets none of ``SELECTION`` is passed over."""
         found = []
+        merged: JSONData = {}
         for scope, path in existing_configs(self.scopes, self.config_path):
             try:
                 data = load(read_text(path), path).data
             except MahavishnuError as exc:
                 found.append(unreadable(self.name, scope, path, exc))
                 continue
-            model = member(data, "model", "name")
-            chosen = _selected(as_array(member(data, "modelProviders", "openai")), model)
+            merged = layered(merged, data)
+            chosen = _selected(merged) if _selects(data) else None
             if chosen is None:
                 continue
-            description = str(chosen.get("description", ""))
             found.append(
                 CurrentProvider(
                     tool=self.name,
                     scope=scope,
                     path=str(path),
-                    profile=description.removeprefix(MARK) if is_ours(chosen) else None,
+                    profile=_profile_of(chosen),
                     base_url=as_text(chosen.get("baseUrl")),
-                    model=as_text(model),
+                    model=as_text(chosen.get("id")),
                     key_source=_key_source(chosen),
                 )
             )
         return found[::-1]
 
 
-def _selected(entries: JSONList, model: JSONValue) -> JSONData | None:
-    """The entry Qwen Code uses for ``model.name`` (ours first when ids repeat)."""
-    matching = [e for e in entries if isinstance(e, dict) and e.get("id") == model]
-    ours = [e for e in matching if is_ours(e)]
-    candidates = ours or matching
-    return candidates[0] if candidates else None
+def layered(low: JSONData, high: JSONData) -> JSONData:
+    """``high`` read over ``low`` as Qwen Code merges its settings files (``mergeRecursively``):
+    objects key by key, any other value replaced, an array too: a project's
+    ``modelProviders.openai`` replaces the user's whole list."""
+    merged = dict(low)
+    for key, value in high.items():
+        below = merged.get(key)
+        merged[key] = layered(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged
+
+
+def _selects(data: JSONData) -> bool:
+    return any(member(data, *keys) is not None for keys in SELECTION)
+
+
+def _selected(data: JSONData) -> JSONData | None:
+    """The ``modelProviders`` entry Qwen Code 0.24.4 sends ``model.name``'s requests to, picked as
+    its ``resolveCliGenerationConfig`` does (checked against the real CLI, tests/e2e): of the
+    entries of that id that go with the auth type, the protocol is the auth type's if one has it,
+    else the first's (among those at ``model.baseUrl`` when it is set and one is); then of that
+    protocol's entries of the id, the first at ``model.baseUrl``, else the first. No auth type
+    selected, or not an OpenAI-compatible one: no entry is used."""
+    auth = member(data, "security", "auth", "selectedType")
+    model, base = member(data, "model", "name"), member(data, "model", "baseUrl")
+    if auth not in OPENAI_PROTOCOLS or not isinstance(model, str):
+        return None
+    entries = [(e, p, flexible) for e, p, flexible in _openai_entries(data) if e.get("id") == model]
+    candidates = [(e, p) for e, p, flexible in entries if p == auth or flexible]
+    if not candidates:
+        return None
+    at_base = [c for c in candidates if (c[0].get("baseUrl") or None) == (base or None)]
+    pool = at_base if isinstance(base, str) and at_base else candidates
+    protocol = next((p for _, p in pool if p == auth), pool[0][1])
+    same = [e for e, p, _ in entries if p == protocol]
+    return next((e for e in same if base and e.get("baseUrl") == base), same[0])
+
+
+def _openai_entries(data: JSONData) -> Iterator[tuple[JSONData, str, bool]]:
+    """Each entry of an OpenAI-compatible provider, in Qwen Code's order (the providers', then each
+    one's array), with the protocol it is registered under and whether either OpenAI auth type may
+    select it (it names its ``wireApi``, or its provider is ``openai-responses``)."""
+    mapping = as_object(member(data, "providerProtocol"))
+    for provider, entries in as_object(member(data, "modelProviders")).items():
+        declared = mapping.get(provider, provider)
+        if not isinstance(declared, str) or declared not in OPENAI_PROTOCOLS:
+            continue
+        for entry in as_array(entries):
+            if isinstance(entry, dict):
+                wire = entry.get("wireApi")
+                yield entry, _protocol(declared, wire), wire is not None or declared == "openai-responses"
+
+
+def _protocol(declared: str, wire: JSONValue) -> str:
+    """The auth type an entry is registered under: its provider's, unless it names its wire API."""
+    if wire is None:
+        return declared
+    return "openai-responses" if wire == "responses" else "openai"
+
+
+def unused_entry(edit: FileEdit, scope: Scope, profile: str) -> list[str]:
+    """A warning when Qwen Code would not use the entry ``edit`` writes (``_selected``), because of
+    another entry of the model in the file, or at user scope the project file here. (``edit``'s
+    transform remembers what it made of the text: the switch does not make it again.)"""
+    text = read_text(edit.path)
+    try:
+        after = json_data(edit.transform(text), source=str(edit.path))
+    except MahavishnuError:  # the switch refuses the file itself
+        return []
+    chosen = _selected(after)
+    if chosen is not None and _profile_of(chosen) != profile:
+        return [
+            f"{edit.path}: Qwen Code would still use the entry of {chosen.get('id')} at "
+            f"{_url_of(chosen)} there (at the profile's base URL too, or of a provider listed before "
+            f"modelProviders.openai), not {profile}: give that entry another id, or remove it"
+        ]
+    return _project_outranks(text, after, profile) if scope == "user" else []
+
+
+def _project_outranks(text: str | None, after: JSONData, profile: str) -> list[str]:
+    """Whether the project file here, read over the user's (``text`` before the switch, ``after``
+    it; ``layered``: its own list of providers, or its own model) keeps Qwen Code started here off
+    a user-scope switch. Not when it points elsewhere already: the switch's note on files of a
+    higher scope names it then (``current``)."""
+    user, project = config_path("user"), config_path("project")
+    if not project.is_file() or project.resolve() == user.resolve():
+        return []
+    try:
+        theirs = json_data(read_text(project) or "", source=str(project))
+        before = json_data(text or "", source=str(user))
+    except MahavishnuError:  # `ai current` and `doctor` name it
+        return []
+    earlier = _selected(layered(before, theirs)) if _selects(theirs) else None
+    if earlier is not None and _profile_of(earlier) != profile:
+        return []
+    chosen = _selected(layered(after, theirs))
+    if chosen is not None and _profile_of(chosen) == profile:
+        return []
+    uses = f"the entry at {_url_of(chosen)}" if chosen else "no entry of this model"
+    return [
+        f"Qwen Code started in {project.parent.parent} (when it trusts that folder) reads {project} over "
+        f"{user}, and its settings win: sessions started there use {uses}, not {profile}; "
+        f"`mahavishnu ai switch-llm {profile} --tool qwen --scope project` switches that file too"
+    ]
+
+
+def _url_of(entry: JSONData) -> str:
+    from mahavishnu.redaction.scrub import scrub  # (a key in the URL is shown masked)
+
+    return scrub(str(entry.get("baseUrl", "the default base URL")))
+
+
+def _profile_of(entry: JSONData) -> str | None:
+    return str(entry["description"]).removeprefix(MARK) if is_ours(entry) else None
 
 
 def _key_source(entry: JSONData) -> str | None:
