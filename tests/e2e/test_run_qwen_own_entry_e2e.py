@@ -32,11 +32,21 @@ def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+#: Where a user's entry of the model sits: Qwen Code's ``openai`` list, its legacy ``openai-responses``
+#: list, or a provider of the user's own naming the protocol it speaks (``providerProtocol``).
+WHERE = {
+    "openai": ({}, "openai"),
+    "legacy": ({}, "openai-responses"),
+    "own provider": ({"providerProtocol": {"mine": "openai"}}, "mine"),
+}
+
+
 @pytest.mark.e2e
+@pytest.mark.parametrize("where", list(WHERE))
 @pytest.mark.parametrize("theirs", [None, "chat-completions", "responses"])
 @pytest.mark.parametrize("wire", ["chat", "responses"])
 def test_run_qwen_outranks_an_entry_of_the_same_model_in_the_users_settings(
-    isolated_home: Path, wire: str, theirs: str | None
+    isolated_home: Path, wire: str, theirs: str | None, where: str
 ) -> None:
     """Qwen Code 0.24.4 takes a ``modelProviders`` entry whose id is ``--model``'s over
     ``OPENAI_BASE_URL`` and ``--openai-base-url``: its base URL, and its ``envKey``'s key. Without the
@@ -55,7 +65,9 @@ def test_run_qwen_outranks_an_entry_of_the_same_model_in_the_users_settings(
         )
         entry = {"id": "lab-model", "name": "mine", "baseUrl": f"{other.base_url}/v1", "envKey": "THEIR_KEY"}
         entry |= {"wireApi": theirs} if theirs else {}
-        user = {"$version": 4, "modelProviders": {"openai": [entry]}, "model": {"name": "lab-model"}}
+        extra, key = WHERE[where]
+        model = {"name": "lab-model", "baseUrl": entry["baseUrl"]}  # (as Qwen Code's /model leaves it)
+        user = {"$version": 4, **extra, "modelProviders": {key: [entry]}, "model": model}
         user |= {"security": {"auth": {"selectedType": "openai"}}}
         settings = isolated_home / ".qwen" / "settings.json"
         settings.parent.mkdir()

@@ -139,7 +139,7 @@ def test_qwen_gets_the_base_url_in_its_environment_never_on_its_command_line(
     _lab(isolated_home, url)
     launch = plan("lab", load_settings(), tool="qwen", args=["-p", "hi"])
     assert launch.env["OPENAI_BASE_URL"] == url
-    assert launch.argv[1:] == ["--auth-type", "openai-responses", "--model", "m", "-p", "hi"]
+    assert launch.argv[1:] == ["--auth-type", "openai-responses", "-p", "hi"]
     assert SECRET not in json.dumps(launch.argv) and SECRET not in json.dumps(launch.shown_env())
 
 
@@ -165,7 +165,8 @@ def test_run_qwen_speaks_the_wire_api_the_profile_declares(tools_on_path, isolat
     )
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
-    assert shown["argv"][1:] == ["--auth-type", auth_type, "--model", "m", "-p", "hi"]
+    assert shown["argv"][1:] == ["--auth-type", auth_type, "-p", "hi"]
+    assert shown["env"]["MAHAVISHNU_RUN_QWEN_MODEL"] == "m"
     assert shown["env"]["OPENAI_BASE_URL"] == "http://127.0.0.1:9/v1"
     assert sorted(p for p in isolated_home.rglob("*") if p.is_file() and "cache" not in p.parts) == before
     assert before == [settings]

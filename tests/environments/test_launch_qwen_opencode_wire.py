@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _switch_helpers import write_profiles
@@ -36,12 +37,17 @@ def _profile(home: Path, wire_api: str | None) -> None:
     write_profiles(home, body)
 
 
-def _shipped_entry() -> dict[str, str]:
-    """The run's modelProviders entry of the shipped file (Qwen Code strips its ``//`` comments)."""
+def _shipped() -> dict[str, Any]:
+    """The shipped file (Qwen Code strips its ``//`` comments)."""
     text = "\n".join(line for line in QWEN_RUN_SETTINGS.read_text().splitlines() if not line.startswith("//"))
-    entries: list[dict[str, str]] = json.loads(text)["modelProviders"]["openai"]
-    [entry] = entries
-    return entry
+    shipped: dict[str, Any] = json.loads(text)
+    return shipped
+
+
+def _shipped_entry() -> dict[str, str]:
+    """The run's modelProviders entry of the shipped file."""
+    [entry] = _shipped()["modelProviders"]["openai"]
+    return dict(entry)
 
 
 @pytest.mark.parametrize(
@@ -57,15 +63,22 @@ def test_run_qwen_defines_its_own_entry_in_the_system_settings_filled_from_the_e
 ) -> None:
     """A user's ``modelProviders`` entry with the same model id outranks ``--model``,
     ``--openai-base-url`` and ``OPENAI_BASE_URL`` in Qwen Code 0.24.4: the run's entry is in the
-    system settings (which replace every other ``modelProviders``), its key in ``OPENAI_API_KEY``."""
+    system settings (which replace the user's ``openai`` list), with the model and its ``baseUrl``
+    (which pick the run's entry over one of the user's in another list), its key in
+    ``OPENAI_API_KEY``. No ``--model``: Qwen Code reads ``model.baseUrl`` only for the settings' model."""
     _profile(lab, wire_api)
     launch = plan("lab", load_settings(), tool="qwen", args=["-p", "hi"])
-    assert launch.argv[1:] == ["--auth-type", auth_type, "--model", "lab-model", "-p", "hi"]
+    assert launch.argv[1:] == ["--auth-type", auth_type, "-p", "hi"]
     assert launch.env[QWEN_SETTINGS_VAR] == str(QWEN_RUN_SETTINGS) and QWEN_RUN_SETTINGS.is_file()
-    filled = {
-        name: re.sub(r"\$\{(\w+)\}", lambda m: launch.env[m.group(1)], value)
-        for name, value in _shipped_entry().items()
+
+    def fill(value: str) -> str:
+        return re.sub(r"\$\{(\w+)\}", lambda m: launch.env[m.group(1)], value)
+
+    assert {name: fill(value) for name, value in _shipped()["model"].items()} == {
+        "name": "lab-model",
+        "baseUrl": URL,
     }
+    filled = {name: fill(value) for name, value in _shipped_entry().items()}
     assert filled == {
         "id": "lab-model",
         "name": "mahavishnu run",

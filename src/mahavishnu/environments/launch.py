@@ -15,10 +15,10 @@ from the profile's secret chain and travels in the environment only (never on th
   Claude Code 2.1.197 against a mock server: only the run's key reaches the provider);
 * Codex: ``-c`` overrides defining and selecting the profile's run provider (``run_provider``) whose
   ``env_key`` names ``MAHAVISHNU_RUN_API_KEY``;
-* Qwen Code: ``--auth-type openai --model M`` (``openai-responses`` for an endpoint with ``wire_api:
+* Qwen Code: ``--auth-type openai`` (``openai-responses`` for an endpoint with ``wire_api:
   responses``, as a switch writes ``"wireApi": "responses"``), and ``QWEN_CODE_SYSTEM_SETTINGS_PATH``
-  naming the shipped ``qwen_run_settings.json``: one ``modelProviders`` entry whose model, base URL and
-  wire API Qwen Code fills from ``MAHAVISHNU_RUN_QWEN_*`` and whose key is ``OPENAI_API_KEY`` (a
+  naming the shipped ``qwen_run_settings.json``: the model, its base URL and one ``modelProviders``
+  entry whose wire API Qwen Code fills from ``MAHAVISHNU_RUN_QWEN_*`` and whose key is ``OPENAI_API_KEY`` (a
   user's entry with the same model id outranks every flag and variable; system settings outrank it,
   see ``_qwen``; a ``.env`` never replaces a variable the process already has);
 * OpenCode: ``OPENCODE_CONFIG_CONTENT`` (inline config merged over every file) defining and selecting
@@ -259,8 +259,11 @@ def _qwen(profile: Profile, key: str) -> Built:
     A ``modelProviders`` entry of the user's settings with the model's id outranks ``--model``,
     ``--openai-base-url`` and ``OPENAI_BASE_URL`` alike (0.24.4 ``resolveCliGenerationConfig`` picks
     the first entry of that id, whose ``baseUrl`` and ``envKey`` win; checked against two mocks): the
-    run's own entry comes from the shipped system settings ``QWEN_RUN_SETTINGS`` (see that file),
-    filled from the environment. An administrator's system settings are not set aside for it."""
+    run's own entry, and the model with its ``baseUrl``, come from the shipped system settings
+    ``QWEN_RUN_SETTINGS`` (see that file), filled from the environment. The model is not given as
+    ``--model``: Qwen Code takes the entry at ``model.baseUrl`` only for a model of the settings, and
+    without it an entry of the user's in another list (``openai-responses``, a provider of their
+    own) came first. An administrator's system settings are not set aside for it."""
     endpoint = profile.endpoint("openai", "Qwen Code")
     responses = endpoint.wire_api == "responses"
     system = _qwen_system_settings()
@@ -271,7 +274,8 @@ def _qwen(profile: Profile, key: str) -> Built:
             "settings), which would set them aside",
             hint=f"Switch instead: `mahavishnu ai switch-llm {profile.name} --tool qwen`.",
         )
-    args = ["--auth-type", "openai-responses" if responses else "openai", "--model", str(endpoint.model)]
+    # no --model: Qwen Code reads model.baseUrl only for a model it took from the settings
+    args = ["--auth-type", "openai-responses" if responses else "openai"]
     env = {
         QWEN_SETTINGS_VAR: str(QWEN_RUN_SETTINGS),
         "MAHAVISHNU_RUN_QWEN_MODEL": str(endpoint.model),
