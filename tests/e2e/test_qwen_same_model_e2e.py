@@ -101,14 +101,16 @@ def test_the_switch_wins_over_the_users_entry_of_the_same_model(
         assert settings.read_bytes() == before
 
 
+@pytest.mark.parametrize("wire", ["chat", "responses"])
 def test_an_entry_of_the_users_at_the_same_url_gives_way_too(
-    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, wire: str
 ) -> None:
-    """Same model and base URL, another key: only the order of the entries tells them apart."""
+    """Same model and base URL, another key: the order of the entries tells them apart, and for a
+    Responses profile the auth type (under ``openai`` Qwen Code took the user's chat entry)."""
     monkeypatch.setenv("LAB_KEY", KEY)
     with MockLLM(reply="pong") as mock:
         url = f"{mock.base_url}/v1"
-        _lab(isolated_home, url, "chat")
+        _lab(isolated_home, url, wire)
         settings = isolated_home / ".qwen" / "settings.json"
         settings.parent.mkdir()
         settings.write_text(_users_file(url, None, selected=False))
@@ -118,6 +120,8 @@ def test_an_entry_of_the_users_at_the_same_url_gives_way_too(
         proc = run_qwen(isolated_home, "hi", extra_env=KEYS)
         assert proc.returncode == 0, proc.stderr
         assert {r.api_key for r in mock.requests} == {KEY}
+        posts = {r.path for r in mock.requests if r.method == "POST"}
+        assert posts == {"/v1/responses" if wire == "responses" else "/v1/chat/completions"}
 
         switch("qwen-code", "--tool", "qwen")
         assert settings.read_bytes() == before

@@ -306,14 +306,28 @@ def test_the_stock_switch_gives_the_users_own_selection_back_byte_for_byte(lab: 
     assert [(e.profile, e.base_url) for e in current(load_settings(), "qwen")] == [(None, B)]
 
 
-def test_an_entry_of_the_same_url_and_wire_qwen_code_prefers_is_said_to_win(
+def test_a_responses_profile_wins_over_the_users_chat_entry_at_the_same_url(
     lab: Path, isolated_home: Path
 ) -> None:
+    """Under the auth type ``openai`` Qwen Code prefers the entries of its protocol, Chat Completions:
+    a Responses profile at the base URL of a chat entry of the user's selects ``openai-responses``."""
     write_profiles(isolated_home, LAB_RESPONSES)  # at B, like the user's chat entry
     write_file(lab, USERS)
     result = switch_llm("lab", load_settings(), tool="qwen")
+    assert not any("Qwen Code would still use" in w for w in result.warnings)
+    assert json_data(lab.read_text())["security"]["auth"]["selectedType"] == "openai-responses"
+    assert [e.profile for e in current(load_settings(), "qwen")] == ["lab"]
+
+
+def test_an_entry_of_a_provider_listed_before_openai_at_the_same_url_is_said_to_win(lab: Path) -> None:
+    """Qwen Code takes the first entry of the model at ``model.baseUrl`` across its providers in the
+    order the file lists them: a provider of the user's own listed before ``openai`` comes first."""
+    own = {"id": "gpt-5", "baseUrl": P, "envKey": "MY_KEY"}
+    users = {"providerProtocol": {"mine": "openai"}, "modelProviders": {"mine": [own], "openai": []}}
+    write_file(lab, json.dumps(users, indent=2) + "\n")
+    result = switch_llm("lab", load_settings(), tool="qwen")
     [said] = [w for w in result.warnings if "Qwen Code would still use" in w]
-    assert said.startswith(f"{lab}: Qwen Code would still use the entry of gpt-5 at {B} there")
+    assert said.startswith(f"{lab}: Qwen Code would still use the entry of gpt-5 at {P} there")
     assert [e.profile for e in current(load_settings(), "qwen")] == [None]
 
 
@@ -404,9 +418,7 @@ def test_any_switch_is_taken_keeps_the_users_entries_and_goes_back(
     at = listed.index(entry)
     assert [e for e in listed if e != entry] == entries
     assert at == next((i for i, e in enumerate(entries) if e["id"] == model), len(entries))
-    # Qwen Code prefers Chat Completions under the auth type openai: a chat entry of the user's at
-    # the same base URL still wins over a Responses profile (the switch warns)
-    chat = [e for e in entries if e.get("wireApi", "chat-completions") == "chat-completions"]
-    beaten = responses and any(e["id"] == model and e["baseUrl"] == url for e in chat)
-    assert (_selected(after) == entry) is not beaten
+    # (a Responses profile selects the auth type openai-responses: under openai a chat entry of the
+    # user's at the same base URL won, Qwen Code preferring the selected auth type's protocol)
+    assert _selected(after) == entry
     assert remove_profile(apply_profile(text, "t", entry), "t") == text

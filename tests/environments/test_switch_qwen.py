@@ -96,7 +96,8 @@ def test_every_openai_profile_round_trips_and_keeps_everything_else_byte_identic
                 "description": MARK + name,
             }
         ]
-        assert data["security"]["auth"]["selectedType"] == "openai"
+        responses = endpoint.wire_api == "responses"  # (the auth type of the Responses API selects it)
+        assert data["security"]["auth"]["selectedType"] == ("openai-responses" if responses else "openai")
         assert data["model"] == {"name": endpoint.model, "baseUrl": endpoint.base_url}
         assert [e["id"] for e in data["modelProviders"]["openai"][:2]] == ["my-coder", "other"]
         assert _without_owned(text) == baseline, name

@@ -3,8 +3,8 @@
 git root above it). Both are JSON with comments (Qwen Code strips them, then ``JSON.parse``: no
 trailing commas or other JSON5, which ``load`` refuses as Qwen Code would): comments survive every edit.
 
-A profile owns ``security.auth.selectedType`` (``"openai"``), ``model.name``, ``model.baseUrl`` and one
-entry of ``modelProviders.openai[]``::
+A profile owns ``security.auth.selectedType`` (``"openai"``; ``"openai-responses"`` for the Responses API:
+``auth_type``), ``model.name``, ``model.baseUrl`` and one entry of ``modelProviders.openai[]``::
 
     {"id": MODEL, "name": LABEL, "baseUrl": URL, "envKey": VAR, "description": "[mahavishnu] profile NAME"}
 
@@ -329,10 +329,17 @@ def apply_profile(text: str | None, source: Path | str, entry: Mapping[str, str]
     doc = load(text, source)
     doc.remove_elements(OPENAI, is_ours)
     doc.insert_element(OPENAI, _first_of(doc.get(OPENAI), entry["id"]), entry)
-    doc.set(["security", "auth", "selectedType"], AUTH_TYPE)
+    doc.set(["security", "auth", "selectedType"], auth_type(entry))
     doc.set(["model", "name"], entry["id"])
     doc.set(["model", "baseUrl"], entry["baseUrl"])
     return doc.dumps()
+
+
+def auth_type(entry: Mapping[str, str]) -> str:
+    """The auth type that selects ``entry``: ``openai-responses`` for an entry of the Responses API.
+    Under ``openai`` an entry of the user's of the same model and base URL speaking Chat Completions
+    came first (Qwen Code prefers the entries of the selected auth type's protocol: ``_selected``)."""
+    return "openai-responses" if entry.get("wireApi") == "responses" else AUTH_TYPE
 
 
 def _first_of(entries: JSONValue, model: str) -> int:
@@ -359,7 +366,7 @@ def remove_profile(text: str | None, source: Path | str) -> str:
     for key, field in (("name", "id"), ("baseUrl", "baseUrl")):  # what our entries selected
         if member(data, "model", key) in [e.get(field) for e in ours]:
             doc.delete(["model", key], prune_empty_parents=True)
-    if doc.get(["security", "auth", "selectedType"]) == AUTH_TYPE:
+    if doc.get(["security", "auth", "selectedType"]) in OPENAI_PROTOCOLS:
         doc.delete(["security", "auth", "selectedType"], prune_empty_parents=True)
     return doc.dumps()
 
@@ -545,7 +552,7 @@ def unused_entry(edit: FileEdit, scope: Scope, profile: str) -> list[str]:
     if chosen is not None and _profile_of(chosen) != profile:
         return [
             f"{edit.path}: Qwen Code would still use the entry of {chosen.get('id')} at "
-            f"{_url_of(chosen)} there (at the profile's base URL too, or of a provider listed before "
+            f"{_url_of(chosen)} there (of a provider listed before "
             f"modelProviders.openai), not {profile}: give that entry another id, or remove it"
         ]
     return _project_outranks(text, after, profile) if scope == "user" else []
