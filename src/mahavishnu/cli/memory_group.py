@@ -48,17 +48,18 @@ def open_store() -> MemoryStore:
             f"{count(report.captures, 'capture')}; {report.waiting} waiting",
             markup=False,
         )
-    _warn_if_set_aside(store)
+    warn_if_set_aside(store.outbox_target)
     return store
 
 
-def _warn_if_set_aside(store: MemoryStore) -> None:
-    """What the outbox set aside for the store (refused by it, for what it holds): one line saying
-    so and what to do, at every memory command until the user sends it again or drops it."""
+def warn_if_set_aside(location: str | None) -> None:
+    """What this machine's outbox set aside for the store at ``location`` (refused by it, for what it
+    holds): one line saying so and what to do, at every memory and team command until the user sends
+    it again or drops it."""
     from mahavishnu.cli.output import escape, warn
     from mahavishnu.memory.loop.sync import set_aside_notice
 
-    notice = set_aside_notice(store.outbox_target)
+    notice = set_aside_notice(location)
     if notice:
         warn(escape(notice))
 

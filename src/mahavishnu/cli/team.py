@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mahavishnu import wording
-from mahavishnu.cli.output import JSON_OPTION, console, escape, info, print_json, table, warn
+from mahavishnu.cli.memory_group import warn_if_set_aside
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.outbox import Refused
@@ -319,7 +320,7 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
         else:
             warn(f"team store {dsn_location(resolved)} unreachable: {exc.message}")
             console.print(_queued_line(queue), markup=False)
-            _warn_if_set_aside(dsn_location(resolved))
+            warn_if_set_aside(dsn_location(resolved))
         raise typer.Exit(1) from None
     data = {**data, "reachable": True, "outbox": queue}
     if as_json:
@@ -327,7 +328,7 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
         return
     if queue["waiting"]:
         console.print(_queued_line(queue), markup=False)
-    _warn_if_set_aside(dsn_location(resolved))
+    warn_if_set_aside(dsn_location(resolved))
     if not data["team"]:
         info(f"{data['location']} is not a team store (its owner runs `mahavishnu team init --dsn DSN`)")
         return
@@ -375,15 +376,6 @@ def _outbox(location: str) -> dict[str, Any]:
             for a in box.refused(location)
         ]
         return {**box.waiting(location).to_dict(), "refused": refused}
-
-
-def _warn_if_set_aside(location: str | None) -> None:
-    """One line when something queued here was refused by the store and set aside (``sync``)."""
-    from mahavishnu.memory.loop.sync import set_aside_notice
-
-    notice = set_aside_notice(location)
-    if notice:
-        warn(escape(notice))
 
 
 def _queued_line(queue: dict[str, Any]) -> str:
@@ -438,7 +430,7 @@ def sync_cmd(
         f"delivered {wording.count(report.delivered, 'memory')} ({report.skipped} already there) and "
         f"re-ran {wording.count(report.captures, 'capture')}; {report.waiting} waiting"
     )
-    _warn_if_set_aside(location)
+    warn_if_set_aside(location)
 
 
 def _set_aside_again(location: str | None, *, retry: bool, drop: bool) -> list[Refused]:
