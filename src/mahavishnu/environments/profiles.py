@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from mahavishnu.clean_text import printable
 from mahavishnu.config import Endpoint, ProfileSettings, Settings
 from mahavishnu.errors import ConfigError, ProtocolMismatchError, UnknownProfileError
+from mahavishnu.files.json_values import merged
 from mahavishnu.wording import a
 
 Protocol = Literal["anthropic", "openai", "gemini"]
@@ -112,16 +113,6 @@ def builtin_variables() -> dict[str, frozenset[str]]:
     return {variable: frozenset(names) for variable, names in found.items()}
 
 
-def _merge(base: Mapping[str, object], override: Mapping[str, object]) -> dict[str, object]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(current := merged.get(key), dict):
-            merged[key] = _merge(current, value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def all_profiles(settings: Settings) -> dict[str, Profile]:
     """Every valid profile by canonical name: built-ins, overridden field by field by the user's
     settings. A profile that is invalid (a base URL that is no http(s) URL, a bad name) is left out:
@@ -203,12 +194,12 @@ def _validate_profiles(settings: Settings) -> tuple[dict[str, Profile], dict[str
         "profiles work meanwhile."
     )
     for name, (problem, entry) in settings.broken_profiles.items():  # (a built-in one too: not used half)
-        raw = _merge(_catalogue().get(name, {}), entry if isinstance(entry, dict) else {})
+        raw = merged(_catalogue().get(name, {}), entry if isinstance(entry, dict) else {})
         invalid[name] = _invalid(name, raw, ConfigError(problem, hint=hint))
     for name in [*_catalogue(), *(n for n in user if n not in _catalogue())]:
         if name in invalid:
             continue
-        raw = _merge(_catalogue().get(name, {}), user.get(name, {}))
+        raw = merged(_catalogue().get(name, {}), user.get(name, {}))
         try:
             profiles[name] = profile_from(name, raw, builtin=name in _catalogue())
         except ConfigError as error:

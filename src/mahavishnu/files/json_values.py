@@ -3,6 +3,8 @@ so any member may hold anything; a member of the wrong kind reads as missing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 
 
@@ -31,3 +33,13 @@ def member(value: JSONValue, *keys: str) -> JSONValue:
 
 
 __all__ = ["as_array", "as_object", "as_text", "member"]
+
+
+def merged(low: Mapping[str, object], high: Mapping[str, object]) -> dict[str, object]:
+    """``high`` read over ``low``: objects merged key by key, any other value (an array too) replaced
+    by ``high``'s."""
+    out = dict(low)
+    for key, value in high.items():
+        below = out.get(key)
+        out[key] = merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return out

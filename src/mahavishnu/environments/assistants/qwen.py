@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 from mahavishnu import paths
 from mahavishnu.config import Settings
@@ -42,6 +43,7 @@ from mahavishnu.environments.assistants.base import (
 from mahavishnu.environments.assistants.gemini import refuse_unreadable_key
 from mahavishnu.environments.profiles import Profile
 from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
+from mahavishnu.files import json_values
 from mahavishnu.files.json_document import (
     JSONArray,
     JsonDocument,
@@ -484,11 +486,7 @@ def layered(low: JSONData, high: JSONData) -> JSONData:
     """``high`` read over ``low`` as Qwen Code merges its settings files (``mergeRecursively``):
     objects key by key, any other value replaced, an array too: a project's
     ``modelProviders.openai`` replaces the user's whole list."""
-    merged = dict(low)
-    for key, value in high.items():
-        below = merged.get(key)
-        merged[key] = layered(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
-    return merged
+    return cast("JSONData", json_values.merged(low, high))
 
 
 def _selects(data: JSONData) -> bool:
