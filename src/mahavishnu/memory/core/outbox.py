@@ -98,7 +98,8 @@ class RefusedError(StoreError):
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """An item set aside: the store's reason (one line), and when."""
+    """An item set aside: the store's reason (its message, with PostgreSQL's ``DETAIL`` line when it
+    gave one: ``sync.refused_notice`` shows the first line only), and when."""
 
     item: Item
     reason: str
