@@ -58,7 +58,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from mahavishnu.environments.assistants.registry import REGISTRY
-from mahavishnu.environments.run_names import RUN_PREFIX, run_provider
+from mahavishnu.environments.run_names import RUN_PREFIX, SWITCH_PREFIX, run_provider, switched_profile
 from mahavishnu.files import switch_log
 from mahavishnu.files.switch_log import SwitchRecord
 from mahavishnu.usage import runs as run_log
@@ -91,9 +91,6 @@ _PRICE_IDS = {"anthropic": "anthropic", "openai": "openai", "google": "google"}
 #: The wire protocol each assistant speaks (the profile endpoint it uses).
 PROTOCOL: dict[str, str] = {info.name: info.protocol for info in REGISTRY}
 _NO_SWITCH = (0, 0, False)
-#: How a switch names a profile in an assistant's config where the log repeats it (Codex's
-#: ``model_provider``).
-VIA_PREFIX = "mahavishnu-"
 #: How long after a switch a request may still be the previous profile's: the longest a request
 #: runs (a long answer, a tool loop's last turn) between being sent and being logged.
 GRACE = 15 * 60
@@ -252,15 +249,15 @@ class Attribution:
         provider the user defined (or one of Codex's own, ``ollama``, ``azure``…): it keeps its
         name, priced as genai-prices prices that id, else unpriced unless ``usage.yaml`` prices it,
         never at OpenAI's rates."""
-        if via.startswith(VIA_PREFIX) and via.removeprefix(VIA_PREFIX) in self._profiles:
-            return self._of_profile(tool, via.removeprefix(VIA_PREFIX))
+        if (switched := switched_profile(via, self._profiles)) is not None:
+            return self._of_profile(tool, switched)
         if tool in _MANY_PROVIDERS:
             if via in self._profiles:  # a provider a switch wrote under the profile's own name
                 return self._of_profile(tool, via)
             return self._vendor(tool, via)
         if via and via == NATIVE[tool]:
             return Provider(via, price_id=_PRICE_IDS.get(via))
-        if via and not via.startswith(VIA_PREFIX):  # the user's own (Codex's [model_providers.NAME])
+        if via and not via.startswith(SWITCH_PREFIX):  # the user's own (Codex's [model_providers.NAME])
             return self._vendor(tool, via) or Provider(via)
         return None
 

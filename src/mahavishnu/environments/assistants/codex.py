@@ -53,6 +53,7 @@ from mahavishnu.environments.assistants.base import (
     refuse_expanded,
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
+from mahavishnu.environments.run_names import SWITCH_PREFIX, switch_provider, switched_profile
 from mahavishnu.errors import (
     InvalidConfigFileError,
     InvalidInputError,
@@ -63,8 +64,8 @@ from mahavishnu.errors import (
 from mahavishnu.files.safe_write import read_text
 from mahavishnu.masking import mask
 
-#: Provider tables Mahavishnu writes are named ``mahavishnu-<profile>``.
-PROVIDER_PREFIX = "mahavishnu-"
+#: Provider tables Mahavishnu writes are named ``mahavishnu-<profile>`` (``run_names.switch_provider``).
+PROVIDER_PREFIX = SWITCH_PREFIX
 MARKER = "# mahavishnu: provider profile"
 #: How long Codex waits for ``mahavishnu secrets get`` (its default, 5 s, is tight for a cold start).
 HELPER_TIMEOUT_MS = 15000
@@ -103,7 +104,7 @@ def env_path() -> Path:
 
 
 def provider_id(profile_name: str) -> str:
-    return PROVIDER_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "-", profile_name)
+    return switch_provider(profile_name)
 
 
 def parse(text: str | None, source: Path | str = "config.toml") -> tomlkit.TOMLDocument:
@@ -655,9 +656,9 @@ def _providers(data: Mapping[str, object]) -> dict[str, object]:
 def _which_profile(
     provider_name: str, provider: Mapping[str, object], profiles: dict[str, Profile]
 ) -> str | None:
-    for profile in profiles.values():
-        if provider_id(profile.name) == provider_name:
-            return profile.name
+    named = switched_profile(provider_name, profiles)
+    if named is not None:
+        return named
     auth = provider.get("auth")
     if isinstance(auth, dict):
         named = helper_profile(shlex.join([str(auth.get("command", "")), *map(str, auth.get("args", []))]))
