@@ -46,6 +46,21 @@ def _dsn(dsn: str | None) -> str:
     return resolve_dsn(settings, "--dsn" if dsn else "memory.dsn")
 
 
+def _size(text: str) -> int:
+    """``--member-bytes``' value in bytes (``8GiB``, ``500MB``, ``0``)."""
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    try:
+        return int(TypeAdapter(ByteSize).validate_python(text.strip()))
+    except ValidationError:
+        from mahavishnu.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"--member-bytes {text!r} is not a size",
+            hint="Give a number of bytes with a unit, e.g. --member-bytes 8GiB (or 500MB; 0: no limit).",
+        ) from None
+
+
 def _gives_password(dsn: str) -> bool:
     """Whether ``team init`` is given the owner's password (in the DSN or the variable)."""
     import os
@@ -66,19 +81,40 @@ def init_cmd(
         help="Also point this machine's memory commands at the team store (memory.dsn in the "
         "settings; a password in --dsn, or in MAHAVISHNU_PG_PASSWORD, goes to the secret store).",
     ),
+    member_rows: int | None = typer.Option(
+        None,
+        "--member-rows",
+        min=0,
+        help="The most rows each member may write (memories, turns, runs, shares); 0: no limit. "
+        "Default: as recorded, else 2,000,000.",
+    ),
+    member_bytes: str | None = typer.Option(
+        None,
+        "--member-bytes",
+        help="The most each member's rows may hold, e.g. 8GiB or 500MB; 0: no limit. Default: as "
+        "recorded, else 8GiB.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make a PostgreSQL store a team's: migrate it, create the member group, turn on row-level
-    security. Idempotent; an existing store's rows stay with the role that wrote them. This
-    machine's own memory stays where it is unless --use-here (init says which)."""
+    security, bound what each member writes. Idempotent; an existing store's rows stay with the
+    role that wrote them. This machine's own memory stays where it is unless --use-here (init says
+    which)."""
     from mahavishnu.config import load_settings
     from mahavishnu.memory.core import store as store_module
     from mahavishnu.memory.team import schema
     from mahavishnu.memory.team.join import use_here as point_here
     from mahavishnu.memory.team.join import used_here
 
+    most_bytes = _size(member_bytes) if member_bytes is not None else None
     embedder = store_module.default_embedder(load_settings().memory)
-    report = schema.init(_dsn(dsn), embedder=embedder.identity, dimension=embedder.dimension)
+    report = schema.init(
+        _dsn(dsn),
+        embedder=embedder.identity,
+        dimension=embedder.dimension,
+        member_rows=member_rows,
+        member_bytes=most_bytes,
+    )
     here = used_here(dsn)
     # (again when a password is given: the first run may have had none to keep)
     pointed = point_here(dsn) if use_here and (not here or _gives_password(dsn)) else None
@@ -97,6 +133,7 @@ def init_cmd(
     info(f"row-level security (forced) on: {', '.join(report.protected)}")
     if report.embedder:
         info(f"team embedder: {report.embedder} ({report.dimension}-dim); members must use the same")
+    info(f"each member may write {_limits(*report.member_limits)} (--member-rows, --member-bytes)")
     for warning in report.warnings:
         warn(warning)
     _warn_if_trusting(list(report.trusted))
@@ -339,6 +376,12 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
         f"{counts['shared_with_me']} shared with you"
     )
     console.print(f"embedder: {data['embedder']} ({data['dimension']}-dim)")
+    used: Any = data["quota"]
+    if used is not None:
+        console.print(
+            f"you have written {wording.count(used['rows'], 'row')} ({wording.size(used['bytes'])}); "
+            f"each member may write {_limits(used['member_rows'], used['member_bytes'])}"
+        )
     rls: Any = data["row_level_security"]
     off = [table_ for table_, on in rls.items() if not on]
     console.print("row-level security: " + (f"OFF on {', '.join(off)}" if off else "on (forced) everywhere"))
@@ -346,6 +389,12 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
         warn("you connect as a superuser: the database enforces nothing on you")
     _warn_if_trusting(data["trusted_logins"])  # type: ignore[arg-type]
     _warn_if_set_up_by_an_older_release(data["setup"])
+
+
+def _limits(rows: int, size: int) -> str:
+    """``at most 2,000,000 rows and 8.6 GB`` (0: no limit)."""
+    said = [f"{rows:,} rows" if rows else "", wording.size(size) if size else ""]
+    return f"at most {' and '.join(s for s in said if s)}" if any(said) else "without limit"
 
 
 def _warn_if_set_up_by_an_older_release(setup: Any) -> None:

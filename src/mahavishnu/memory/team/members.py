@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.backends.postgres import connect, dsn_location, host_problem
-from mahavishnu.memory.team import logins
+from mahavishnu.memory.team import logins, quota
 from mahavishnu.memory.team.schema import team_group
 
 if TYPE_CHECKING:
@@ -359,6 +359,7 @@ def status(dsn: str) -> JSONObject:
         ).fetchone()
         trusted = logins.trusted_paths(conn, dsn, group) if group is not None else []
         setup = setup_of(conn) if group is not None else None
+        used = quota.usage(conn) if group is not None else None
     private, shared, others = (int(c) for c in counts) if counts else (0, 0, 0)
     return {
         "location": dsn_location(dsn),
@@ -374,6 +375,7 @@ def status(dsn: str) -> JSONObject:
         "server_connections": int(connections[0]) if connections else 0,
         "trusted_logins": [*trusted],
         "setup": {"recorded": setup, "current": SETUP},
+        "quota": None if used is None else used.to_dict(),
     }
 
 

@@ -71,7 +71,7 @@ from mahavishnu.memory.core.migrations.postgres import (
     UNSHARE_FUNCTION,
     VECTOR_FUNCTIONS,
 )
-from mahavishnu.memory.team import bounds, logins, writes
+from mahavishnu.memory.team import bounds, logins, quota, writes
 
 if TYPE_CHECKING:
     import psycopg
@@ -100,10 +100,12 @@ META_SETUP = "team_setup"
 #: project (``insight_shares``) holds no lock on the memory (``m015_insight_shares_without_lock``): a
 #: member who recorded one of a teammate's shared memory and kept the transaction open stopped the
 #: teammate deleting it; the search role deletes a deleted memory's shares (``_search_functions``).
-SETUP = 10
+#: 11: what each member writes is counted and limited (``quota``): a loop of ``INSERT``s in ``psql``
+#: filled the server's disk for every member.
+SETUP = 11
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
-TEAM_TABLES = ("project_groups", "project_group_members")
+TEAM_TABLES = quota.TEAM_TABLES
 #: Provider profiles shared with the team (``m010_team_profiles``, ``memory/team/profiles``).
 PROFILES_TABLE = "team_profiles"
 _PUSHED_BY_ME = "pushed_by = session_user"
@@ -177,6 +179,7 @@ class InitReport:
     dimension: int | None
     warnings: tuple[str, ...] = field(default=())
     trusted: tuple[str, ...] = field(default=())  # where the server takes no password (``logins``)
+    member_limits: tuple[int, int] = (0, 0)  # the rows and bytes each member may write (``quota``)
 
     def to_dict(self) -> JSONObject:
         return {
@@ -190,6 +193,8 @@ class InitReport:
             "dimension": self.dimension,
             "warnings": [*self.warnings],
             "trusted_logins": [*self.trusted],
+            "member_rows": self.member_limits[0],
+            "member_bytes": self.member_limits[1],
         }
 
 
@@ -226,9 +231,18 @@ def setup_warning(recorded: int) -> str | None:
 SETUP_FIX = "Its owner runs `mahavishnu team init --dsn OWNER_DSN` again (safe: it keeps every row and role)."
 
 
-def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None) -> InitReport:
+def init(
+    dsn: str,
+    *,
+    embedder: str | None = None,
+    dimension: int | None = None,
+    member_rows: int | None = None,
+    member_bytes: int | None = None,
+) -> InitReport:
     """Migrate the store at ``dsn`` and make it a team's (see the module's docstring). ``embedder``
-    and ``dimension``: recorded as the team's vector space when the store has none yet."""
+    and ``dimension``: recorded as the team's vector space when the store has none yet;
+    ``member_rows``, ``member_bytes``: what each member may write (``quota``; None: as recorded,
+    else the defaults; 0: no limit)."""
     backend = PostgresBackend(dsn, migrate=False)
     try:
         migrated = tuple(backend.migrate())
@@ -257,6 +271,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             _profiles_owner_policy(conn, str(owner))
             _search_functions(conn, group, str(database), str(owner))
             bounds.put_in_place(conn, _WRITTEN)
+            quota.put_in_place(conn, group, member_rows=member_rows, member_bytes=member_bytes)
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(
@@ -265,6 +280,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
             ) from exc
         space = conn.execute("SELECT key, value FROM meta WHERE key IN ('embedder', 'dimension')").fetchall()
         public = _public_database_rights(conn)
+        member_limits = quota.limits(conn)
     with connect(dsn) as conn:
         trusted = tuple(logins.trusted_paths(conn, dsn, group))
         oversized = bounds.oversized(conn, _WRITTEN, _ROW_NAMES)
@@ -303,6 +319,7 @@ def init(dsn: str, *, embedder: str | None = None, dimension: int | None = None)
         int(recorded["dimension"]) if recorded.get("dimension") else None,
         warnings,
         trusted,
+        member_limits,
     )
 
 

@@ -126,6 +126,9 @@ BACKUP_POLICY = "team_backup"
 #: The constraint named by the refusals of ``team init``'s bounds (``memory/team/bounds.BOUNDS``): a
 #: value longer than Mahavishnu writes there. Its message and hint are the database's own, one line each.
 BOUNDS_REFUSAL = "team_bounds"
+#: The constraint named by the refusals of ``team init``'s quota (``memory/team/quota``): a member
+#: past the rows or bytes its owner allows. Its message and hint are the database's own, as above.
+QUOTA_REFUSAL = "team_quota"
 #: The ``meta`` key ``team init`` records (``memory/team/schema.META_GROUP``): a team store.
 _META_TEAM_GROUP = "team_group"
 #: Whether this connection is a team store's member (a team store whose tables it does not own).
@@ -790,8 +793,12 @@ class PostgresBackend(SqlBackend):
 
         hint = None
         error = RefusedError if _refused(exc) else StoreError
-        if isinstance(exc, psycopg.errors.CheckViolation) and exc.diag.constraint_name == BOUNDS_REFUSAL:
-            # longer than a team store takes (``team init``'s bounds): the database says what to do
+        if isinstance(exc, psycopg.errors.CheckViolation) and exc.diag.constraint_name in (
+            BOUNDS_REFUSAL,
+            QUOTA_REFUSAL,
+        ):
+            # longer than a team store takes, or more (``team init``'s bounds, quota): the database
+            # says what to do
             said = f"PostgreSQL at {dsn_host(self.dsn)}: {exc.diag.message_primary}"
             return error(said, hint=exc.diag.message_hint)
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):

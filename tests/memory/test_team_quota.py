@@ -1,0 +1,300 @@
+"""What each member writes to a team store is counted and limited by the database (``team init``'s
+quota, ``memory/team/quota.py``, SETUP 11): before it, a member with ``psql`` could insert rows
+without end until the server's disk was full for everyone. Against the real PostgreSQL 18 +
+pgvector, each member as their own role: past their rows or bytes a statement is refused whole,
+deleting frees, nobody can change a count or read another's, a member's open transaction holds up
+nobody, a stale count is counted again, and the CLI says it in one line."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("psycopg")
+
+import keyring.core
+import psycopg
+from keyrings.alt.file import PlaintextKeyring
+from psycopg.conninfo import make_conninfo
+from testkit.embedded_pg import PgServer
+from testkit.team_pg import TeamCluster
+from typer.testing import CliRunner
+
+from mahavishnu.cli.main import app
+from mahavishnu.config import MemorySettings
+from mahavishnu.memory.core import store as store_module
+from mahavishnu.memory.core.backends.postgres import QUOTA_REFUSAL, PostgresBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.outbox import RefusedError
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.team import quota, schema
+from mahavishnu.memory.team import sharing as team_sharing
+from mahavishnu.memory.team.members import JOIN_PREFIX
+
+SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
+DIM = 64  # TeamCluster's
+#: A member's raw INSERT of ``n`` memories in one statement.
+BULK = (
+    "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, embedding_dim, "
+    "created_at, updated_at) SELECT 'spam ' || i, 'note', md5(random()::text) || md5(i::text), "
+    f"array_fill(0.1, ARRAY[{DIM}])::vector, 'fake/hashing-v1', {DIM}, now(), now() "
+    "FROM generate_series(1, %s) AS i"
+)
+
+
+def open_store(dsn: str) -> MemoryStore:
+    return MemoryStore(PostgresBackend(dsn), SETTINGS, FakeEmbedder())
+
+
+def init(team: TeamCluster, **limits: int) -> schema.InitReport:
+    return schema.init(team.owner_dsn, embedder=team.embedder, dimension=team.dimension, **limits)
+
+
+def _count(dsn: str, sql: str = "SELECT count(*) FROM memories WHERE owner_role = session_user") -> int:
+    with psycopg.connect(dsn) as conn:
+        return int(conn.execute(sql).fetchone()[0])  # type: ignore[index]
+
+
+@pytest.fixture
+def admin(pg_server: PgServer, team: TeamCluster) -> str:
+    """A superuser on the team's database: what is really stored and counted."""
+    return make_conninfo(pg_server.dsn, dbname=team.database)
+
+
+def test_a_member_past_their_rows_is_refused_and_nothing_is_stored(team: TeamCluster) -> None:
+    init(team, member_rows=5)
+    bob = team.add("bob").dsn()
+    with open_store(bob) as store:
+        for i in range(5):
+            store.store(f"note {i} on the deploy pipeline", "note", project="api")
+        with pytest.raises(RefusedError) as refused:
+            store.store("one more note", "note", project="api")
+    said = refused.value.message
+    assert "you have written 6 rows to this team store, more than the 5 its owner allows a member" in said
+    assert "memory delete" in (refused.value.hint or "")
+    assert _count(bob) == 5
+    with psycopg.connect(bob) as raw, pytest.raises(psycopg.errors.CheckViolation) as caught:
+        raw.execute(BULK, (1,))
+    assert caught.value.diag.constraint_name == QUOTA_REFUSAL
+    alice = team.add("alice").dsn()  # a limit each, not one for the team
+    with open_store(alice) as store:
+        store.store("alice's own note", "note", project="api")
+
+
+def test_one_statement_past_the_limit_is_refused_whole(team: TeamCluster) -> None:
+    init(team, member_rows=1_000)
+    bob = team.add("bob").dsn()
+    with psycopg.connect(bob) as raw:
+        raw.execute(BULK, (999,))
+        raw.commit()
+        with pytest.raises(psycopg.errors.CheckViolation):
+            raw.execute(BULK, (50_000,))
+    assert _count(bob) == 999
+
+
+def test_bytes_are_limited_and_deleting_frees_them(team: TeamCluster) -> None:
+    init(team, member_rows=0, member_bytes=40_000)  # no limit on rows
+    bob = team.add("bob").dsn()
+    stored = []
+    with open_store(bob) as store:
+        with pytest.raises(RefusedError) as refused:
+            for i in range(100):
+                stored.append(store.store(f"{i} " + "a long design note " * 90, "note", project="api"))
+        said = refused.value.message
+        assert "holds 4" in said and "KB, more than the 40.0 KB its owner allows a member" in said, said
+        assert 5 < len(stored) < 40
+        store.delete(stored[0].id)
+        store.store("a short one, after a delete", "note", project="api")
+    assert _count(bob) == len(stored)
+
+
+def test_nobody_changes_a_count_nor_reads_another_s(team: TeamCluster) -> None:
+    init(team, member_rows=10)
+    alice, bob = team.add("alice").dsn(), team.add("bob").dsn()
+    for dsn in (alice, bob):
+        with open_store(dsn) as store:
+            store.store("a note", "note")
+    attacks = [
+        "UPDATE team_usage SET rows = 0",
+        "DELETE FROM team_usage",
+        "INSERT INTO team_usage VALUES ('x', 0, 0, now())",
+        "TRUNCATE team_usage",
+        "SELECT team_quota_count(-100, -100)",
+        "SELECT team_quota_recount(session_user)",
+        "ALTER TABLE memories DISABLE TRIGGER team_quota_insert",
+        "DROP TRIGGER team_quota_insert ON memories",
+        "UPDATE meta SET value = '0' WHERE key = 'member_rows'",
+    ]
+    with psycopg.connect(bob, autocommit=True) as raw:
+        for attack in attacks:
+            with pytest.raises((psycopg.errors.InsufficientPrivilege, psycopg.errors.UndefinedFunction)):
+                raw.execute(attack)  # type: ignore[arg-type]
+        seen = raw.execute("SELECT role, rows FROM team_usage").fetchall()
+    assert seen == [(team.member_name("bob"), 1)]
+    with psycopg.connect(bob) as conn:
+        used = quota.usage(conn)
+    assert used is not None and (used.role, used.rows, used.most_rows) == (team.member_name("bob"), 1, 10)
+    assert used.bytes > 0
+
+
+def _within(seconds: float, action: Callable[[], object]) -> BaseException | None:
+    raised: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            action()
+            raised.append(None)
+        except BaseException as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "hung"
+    return raised[0]
+
+
+def test_a_member_s_open_transaction_holds_up_nobody(team: TeamCluster) -> None:
+    """Bob's count stays locked while his transaction writes: Alice stores and deletes her shared
+    note (which takes Bob's share of it along), neither waiting on him."""
+    init(team)
+    alice, bob = team.add("alice").dsn(), team.add("bob").dsn()
+    with open_store(alice) as store:
+        shared = store.store("retries back off with jitter", "note", project="api")
+        team_sharing.set_visibility(store.backend, [shared.id], "team")  # type: ignore[arg-type]
+    with psycopg.connect(bob) as raw:
+        raw.execute(
+            "INSERT INTO insight_shares (memory_id, project, via, shared_at) "
+            "VALUES (%s, 'web', 'direct', now())",
+            (shared.id,),
+        )
+        raw.execute(BULK, (3,))  # uncommitted: his count's row is locked
+
+        def alice_writes() -> None:
+            with open_store(alice) as store:
+                store.store("another note of alice's", "note", project="api")
+                store.delete(shared.id)
+
+        assert _within(30, alice_writes) is None
+        raw.commit()
+    assert _count(bob) == 3
+    counts = []
+    for _ in range(2):  # his share went with her memory: in his count until it is counted again
+        with psycopg.connect(bob) as conn:
+            counts.append(quota.usage(conn).rows)  # type: ignore[union-attr]
+        init(team)
+    assert counts == [4, 3]
+
+
+def test_a_stale_count_is_counted_again_but_not_on_every_statement(team: TeamCluster, admin: str) -> None:
+    init(team, member_rows=5)
+    bob = team.add("bob").dsn()
+    with open_store(bob) as store:
+        store.store("a note", "note")
+    with psycopg.connect(admin) as conn:  # as a count left high by rows another role deleted
+        conn.execute("UPDATE team_usage SET rows = 100, counted_at = '-infinity'")
+    with open_store(bob) as store:
+        store.store("counted again: two rows", "note")
+    with psycopg.connect(admin) as conn:
+        assert conn.execute("SELECT rows FROM team_usage").fetchone() == (2,)
+        conn.execute("UPDATE team_usage SET rows = 100, counted_at = now()")  # counted a moment ago
+    with open_store(bob) as store, pytest.raises(RefusedError):
+        store.store("refused without a scan", "note")
+    init(team)  # counts every role again (and keeps the limit it recorded)
+    with psycopg.connect(admin) as conn:
+        assert conn.execute("SELECT rows FROM team_usage").fetchone() == (2,)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'member_rows'").fetchone() == ("5",)
+
+
+def test_rows_written_before_the_quota_are_counted_by_team_init(team: TeamCluster, admin: str) -> None:
+    init(team, member_rows=0)
+    bob = team.add("bob").dsn()
+    with psycopg.connect(bob) as raw:
+        raw.execute(BULK, (4,))
+        raw.commit()
+    with psycopg.connect(admin) as conn:  # as an older release left the store: no count
+        conn.execute("DELETE FROM team_usage")
+    init(team, member_rows=3)
+    with open_store(bob) as store:
+        with pytest.raises(RefusedError):
+            store.store("over", "note")
+        for memory in store.recent(limit=2):
+            store.delete(memory.id)
+        store.store("room again", "note")
+    assert _count(bob) == 3
+
+
+def test_team_wide_tables_are_capped_for_the_team(team: TeamCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quota, "TEAM_ROWS", 3)
+    init(team)
+    bob = team.add("bob").dsn()
+    with psycopg.connect(bob) as raw:
+        raw.execute(
+            "INSERT INTO project_groups (name, created_at) "
+            "SELECT 'g' || i, now() FROM generate_series(1, 3) AS i"
+        )
+        raw.commit()
+        with pytest.raises(psycopg.errors.CheckViolation) as caught:
+            raw.execute("INSERT INTO project_groups (name, created_at) VALUES ('g4', now())")
+    assert caught.value.diag.constraint_name == QUOTA_REFUSAL
+    assert "at most 3 rows in project_groups" in str(caught.value)
+
+
+@pytest.fixture
+def alice_home(team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """Alice's machine, joined to a team store that allows each member 2 rows (``team init`` through
+    the CLI)."""
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    runner = CliRunner()
+    result = runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn, "--member-rows", "2"])
+    assert result.exit_code == 0, result.output
+    added = runner.invoke(app, ["team", "add", team.member_name("alice"), "--dsn", team.owner_dsn])
+    join = next(line for line in added.stdout.splitlines() if line.startswith(JOIN_PREFIX))
+    home = tmp_path / "alice"
+    home.mkdir()
+    for name, where in {
+        "HOME": home,
+        "MAHAVISHNU_HOME": home / ".mahavishnu",
+        "XDG_DATA_HOME": home / ".local/share",
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_CACHE_HOME": home / ".cache",
+    }.items():
+        monkeypatch.setenv(name, str(where))
+    keyring.core.set_keyring(PlaintextKeyring())
+    assert runner.invoke(app, ["team", "join", join]).exit_code == 0
+    yield runner
+
+
+def test_the_cli_says_it_in_one_line_and_team_status_shows_the_count(alice_home: CliRunner) -> None:
+    runner = alice_home
+    for i in range(2):
+        assert runner.invoke(app, ["memory", "store", f"note {i}", "--type", "note"]).exit_code == 0
+    result = runner.invoke(app, ["memory", "store", "the third note", "--type", "note"])
+    assert "Traceback" not in result.output and "CheckViolation" not in result.output
+    assert "you have written 3 rows to this team store, more than the 2 its" in result.output, result.output
+    listed = runner.invoke(app, ["memory", "list", "--json"])
+    assert sorted(m["content"] for m in json.loads(listed.stdout)) == ["note 0", "note 1"]
+    status = runner.invoke(app, ["team", "status"])
+    assert status.exit_code == 0, status.output
+    assert (
+        "you have written 2 rows" in status.output and "each member may write at most 2 rows" in status.output
+    ), status.output
+    data = json.loads(runner.invoke(app, ["team", "status", "--json"]).stdout)
+    assert data["quota"]["rows"] == 2 and data["quota"]["member_rows"] == 2
+
+
+@pytest.mark.parametrize(
+    "limit", [["--member-rows", "-1"], ["--member-bytes", "lots"], ["--member-bytes", "-5MB"]]
+)
+def test_team_init_refuses_a_limit_that_is_none_and_changes_nothing(
+    team: TeamCluster, limit: list[str]
+) -> None:
+    result = CliRunner().invoke(app, ["team", "init", "--dsn", team.owner_dsn, *limit])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert limit[0] in result.output
+    with psycopg.connect(team.owner_dsn) as conn:  # refused before the store was touched
+        assert schema.team_group(conn) is None
