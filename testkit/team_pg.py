@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -14,6 +18,10 @@ from psycopg.conninfo import make_conninfo
 
 from mahavishnu.memory.team import members, schema
 from mahavishnu.memory.team.members import JoinString
+
+if TYPE_CHECKING:
+    import pytest
+    from typer.testing import CliRunner
 
 OWNER_PASSWORD = "owner-pw-2468"
 _names = itertools.count()
@@ -71,3 +79,45 @@ class TeamCluster:
             self.owner,
         ]:
             self._admin(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def join_through_cli(
+    runner: CliRunner, app: Any, team: TeamCluster, name: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``team add NAME`` as the owner, then this process as NAME's own machine (``home`` its HOME, the
+    plaintext keyring) running ``team join`` with the string it printed: the CLI as a member runs it."""
+    import keyring.core
+    from keyrings.alt.file import PlaintextKeyring
+
+    added = runner.invoke(app, ["team", "add", team.member_name(name), "--dsn", team.owner_dsn])
+    join = next(line for line in added.stdout.splitlines() if line.startswith(members.JOIN_PREFIX))
+    home.mkdir(parents=True, exist_ok=True)
+    for variable, where in {
+        "HOME": home,
+        "MAHAVISHNU_HOME": home / ".mahavishnu",
+        "XDG_DATA_HOME": home / ".local/share",
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_CACHE_HOME": home / ".cache",
+    }.items():
+        monkeypatch.setenv(variable, str(where))
+    keyring.core.set_keyring(PlaintextKeyring())
+    joined = runner.invoke(app, ["team", "join", join])
+    assert joined.exit_code == 0, joined.output
+
+
+def within(seconds: float, action: Callable[[], object]) -> BaseException | None:
+    """``action`` in a thread, which must end within ``seconds`` (a hang guard): what it raised."""
+    raised: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            action()
+            raised.append(None)
+        except BaseException as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "hung"
+    return raised[0]

@@ -21,13 +21,11 @@ import pytest
 
 pytest.importorskip("psycopg")
 
-import keyring.core
 import psycopg
-from keyrings.alt.file import PlaintextKeyring
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from testkit.embedded_pg import PgServer
-from testkit.team_pg import TeamCluster
+from testkit.team_pg import TeamCluster, join_through_cli
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
@@ -43,7 +41,6 @@ from mahavishnu.memory.core.workflows import MAX_RESULT_CHARS, store_workflow_ex
 from mahavishnu.memory.loop.conversations import Turn, store_turns
 from mahavishnu.memory.team import bounds, schema
 from mahavishnu.memory.team import sharing as team_sharing
-from mahavishnu.memory.team.members import JOIN_PREFIX
 
 DIM = 64  # TeamCluster's
 #: What a member inserts into each table they write, column by column (SQL), before one column is
@@ -343,20 +340,8 @@ def test_a_member_whose_setting_is_larger_is_told_in_one_line_and_nothing_is_sto
     monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
     runner = CliRunner()
     assert runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn]).exit_code == 0
-    added = runner.invoke(app, ["team", "add", team.member_name("alice"), "--dsn", team.owner_dsn])
-    join = next(line for line in added.stdout.splitlines() if line.startswith(JOIN_PREFIX))
     home = tmp_path / "alice"
-    home.mkdir()
-    for name, where in {
-        "HOME": home,
-        "MAHAVISHNU_HOME": home / ".mahavishnu",
-        "XDG_DATA_HOME": home / ".local/share",
-        "XDG_CONFIG_HOME": home / ".config",
-        "XDG_CACHE_HOME": home / ".cache",
-    }.items():
-        monkeypatch.setenv(name, str(where))
-    keyring.core.set_keyring(PlaintextKeyring())
-    assert runner.invoke(app, ["team", "join", join]).exit_code == 0
+    join_through_cli(runner, app, team, "alice", home, monkeypatch)
     settings = home / ".mahavishnu" / "mahavishnu.yaml"
     text = settings.read_text()
     assert "\nmemory:\n" in f"\n{text}"

@@ -8,20 +8,17 @@ nobody, a stale count is counted again, and the CLI says it in one line."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("psycopg")
 
-import keyring.core
 import psycopg
-from keyrings.alt.file import PlaintextKeyring
 from psycopg.conninfo import make_conninfo
 from testkit.embedded_pg import PgServer
-from testkit.team_pg import TeamCluster
+from testkit.team_pg import TeamCluster, join_through_cli, within
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
@@ -33,7 +30,6 @@ from mahavishnu.memory.core.outbox import RefusedError
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.team import quota, schema
 from mahavishnu.memory.team import sharing as team_sharing
-from mahavishnu.memory.team.members import JOIN_PREFIX
 
 SETTINGS = MemorySettings(max_content_chars=2_000, relevance_floor=0.0)
 DIM = 64  # TeamCluster's
@@ -141,23 +137,6 @@ def test_nobody_changes_a_count_nor_reads_another_s(team: TeamCluster) -> None:
     assert used.bytes > 0
 
 
-def _within(seconds: float, action: Callable[[], object]) -> BaseException | None:
-    raised: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            action()
-            raised.append(None)
-        except BaseException as exc:
-            raised.append(exc)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert not worker.is_alive(), "hung"
-    return raised[0]
-
-
 def test_a_member_s_open_transaction_holds_up_nobody(team: TeamCluster) -> None:
     """Bob's count stays locked while his transaction writes: Alice stores and deletes her shared
     note (which takes Bob's share of it along), neither waiting on him."""
@@ -179,7 +158,7 @@ def test_a_member_s_open_transaction_holds_up_nobody(team: TeamCluster) -> None:
                 store.store("another note of alice's", "note", project="api")
                 store.delete(shared.id)
 
-        assert _within(30, alice_writes) is None
+        assert within(30, alice_writes) is None
         raw.commit()
     assert _count(bob) == 3
     counts = []
@@ -252,20 +231,7 @@ def alice_home(team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     runner = CliRunner()
     result = runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn, "--member-rows", "2"])
     assert result.exit_code == 0, result.output
-    added = runner.invoke(app, ["team", "add", team.member_name("alice"), "--dsn", team.owner_dsn])
-    join = next(line for line in added.stdout.splitlines() if line.startswith(JOIN_PREFIX))
-    home = tmp_path / "alice"
-    home.mkdir()
-    for name, where in {
-        "HOME": home,
-        "MAHAVISHNU_HOME": home / ".mahavishnu",
-        "XDG_DATA_HOME": home / ".local/share",
-        "XDG_CONFIG_HOME": home / ".config",
-        "XDG_CACHE_HOME": home / ".cache",
-    }.items():
-        monkeypatch.setenv(name, str(where))
-    keyring.core.set_keyring(PlaintextKeyring())
-    assert runner.invoke(app, ["team", "join", join]).exit_code == 0
+    join_through_cli(runner, app, team, "alice", tmp_path / "alice", monkeypatch)
     yield runner
 
 

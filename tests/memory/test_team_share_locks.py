@@ -7,7 +7,6 @@ PostgreSQL 18 + pgvector, the member with ``psql``'s rights (their own role, raw
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -16,7 +15,7 @@ pytest.importorskip("psycopg")
 
 import psycopg
 from psycopg.conninfo import make_conninfo
-from testkit.team_pg import TeamCluster
+from testkit.team_pg import TeamCluster, within
 
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import StoreError
@@ -42,24 +41,6 @@ def _alices_shared_insight(alice: str) -> Memory:
         )
         sharing.set_visibility(store.backend, [insight.id], "team")  # type: ignore[arg-type]
     return insight
-
-
-def _within(seconds: float, action: Callable[[], object]) -> BaseException | None:
-    """``action`` in a thread, which must end within ``seconds`` (a hang guard): what it raised."""
-    raised: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            action()
-            raised.append(None)
-        except BaseException as exc:
-            raised.append(exc)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert not worker.is_alive(), "hung"
-    return raised[0]
 
 
 def _alice_deletes(alice: str, memory_id: int) -> Callable[[], object]:
@@ -96,7 +77,7 @@ def test_a_members_open_transaction_on_a_share_does_not_stop_the_author_deleting
         ids["of_theirs"] = raw.execute(f"{SHARE} RETURNING id", (insight.id, "other")).fetchone()[0]  # type: ignore[index]
         raw.commit()
         raw.execute(HOLDS[hold], ids)  # type: ignore[arg-type]
-        assert _within(30, _alice_deletes(alice, insight.id)) is None  # not "waited 3 s for a lock"
+        assert within(30, _alice_deletes(alice, insight.id)) is None  # not "waited 3 s for a lock"
         raw.rollback()
     with psycopg.connect(team.owner_dsn) as owner:
         assert owner.execute("SELECT count(*) FROM memories WHERE id = %s", (insight.id,)).fetchone() == (0,)
@@ -126,7 +107,7 @@ def test_a_members_uncommitted_share_does_not_hold_up_the_authors_own_share(team
 
     with psycopg.connect(bob) as raw:
         raw.execute(SHARE, (insight.id, "web"))
-        assert _within(30, share) is None
+        assert within(30, share) is None
         raw.commit()
     with open_store(alice) as store:
         [seen] = cross_project.list_insights(store, project="web")
@@ -180,7 +161,7 @@ def test_a_lock_held_by_the_author_still_stops_a_delete_with_one_line(team: Team
     insight = _alices_shared_insight(alice)
     with psycopg.connect(alice) as raw:
         raw.execute("SELECT 1 FROM memories WHERE id = %s FOR UPDATE", (insight.id,))
-        raised = _within(30, _alice_deletes(alice, insight.id))
+        raised = within(30, _alice_deletes(alice, insight.id))
     assert isinstance(raised, StoreError) and "for a lock another session holds" in raised.message
 
 
@@ -211,7 +192,7 @@ def test_team_init_upgrades_a_team_store_set_up_before(team: TeamCluster) -> Non
         raw.execute(SHARE, (insight.id, "web"))
         raw.commit()
         raw.execute(SHARE, (insight.id, "held"))
-        assert isinstance(_within(30, _alice_deletes(alice, insight.id)), StoreError)  # (as it was)
+        assert isinstance(within(30, _alice_deletes(alice, insight.id)), StoreError)  # (as it was)
         raw.rollback()
     report = team.init()
     assert "m015_insight_shares_without_lock" in report.migrated
@@ -220,7 +201,7 @@ def test_team_init_upgrades_a_team_store_set_up_before(team: TeamCluster) -> Non
         assert seen.shared_with == ("api", "web")
     with psycopg.connect(bob) as raw:
         raw.execute(SHARE, (insight.id, "held"))
-        assert _within(30, _alice_deletes(alice, insight.id)) is None
+        assert within(30, _alice_deletes(alice, insight.id)) is None
         raw.rollback()
     assert _shares_of(team, insight.id) == 0
 
