@@ -106,6 +106,10 @@ def test_bytes_are_limited_and_deleting_frees_them(team: TeamCluster) -> None:
         store.delete(stored[0].id)
         store.store("a short one, after a delete", "note", project="api")
     assert _count(bob) == len(stored)
+    init(team, member_rows=0, member_bytes=1_000)  # the owner lowers it under what bob holds
+    with open_store(bob) as store:  # a share and an unshare grow nothing ("private" is longer)
+        for visibility in ("team", "private"):
+            team_sharing.set_visibility(store.backend, [stored[1].id], visibility)  # type: ignore[arg-type]
 
 
 def test_nobody_changes_a_count_nor_reads_another_s(team: TeamCluster) -> None:
@@ -167,6 +171,33 @@ def test_a_member_s_open_transaction_holds_up_nobody(team: TeamCluster) -> None:
             counts.append(quota.usage(conn).rows)  # type: ignore[union-attr]
         init(team)
     assert counts == [4, 3]
+
+
+def test_a_member_over_the_limit_can_still_unshare_and_delete_and_no_share_loop_fills_the_disk(
+    team: TeamCluster,
+) -> None:
+    """The audit rows a share, an unshare or a delete of a team memory leaves are no member's to
+    delete: counted apart, they never stop an unshare or a delete (which free room), and shares
+    past the limit are refused."""
+    init(team, member_rows=4)
+    bob = team.add("bob").dsn()
+    with open_store(bob) as store:
+        kept = [store.store(f"note {i} on the rollout", "note", project="api") for i in range(3)]
+        team_sharing.set_visibility(store.backend, [kept[0].id, kept[1].id], "team")  # type: ignore[arg-type]
+    init(team, member_rows=2)  # the owner lowers the limit under what bob holds (3 rows, 2 audited)
+    with open_store(bob) as store:
+        with pytest.raises(RefusedError):
+            store.store("refused: over the limit", "note")
+        team_sharing.set_visibility(store.backend, [kept[0].id], "private")  # type: ignore[arg-type]
+        store.delete(kept[1].id)  # a team memory: its delete is audited too, and passes
+        store.delete(kept[0].id)
+        store.store("room again", "note")
+        with pytest.raises(RefusedError) as refused:  # a share is a write: past the limit, refused
+            team_sharing.set_visibility(store.backend, [kept[2].id], "team")  # type: ignore[arg-type]
+    assert "you have shared or edited team memories 5 times" in refused.value.message, refused.value.message
+    with psycopg.connect(bob) as conn:
+        used = quota.usage(conn)
+    assert used is not None and used.rows == 2  # the audit's rows are not in the member's own count
 
 
 def test_a_stale_count_is_counted_again_but_not_on_every_statement(team: TeamCluster, admin: str) -> None:

@@ -47,7 +47,7 @@ def _dsn(dsn: str | None) -> str:
 
 
 def _size(text: str) -> int:
-    """``--member-bytes``' value in bytes (``8GiB``, ``500MB``, ``0``)."""
+    """``--member-bytes``' value in bytes (``8GB``, ``500MB``, ``2GiB``, ``0``)."""
     from pydantic import ByteSize, TypeAdapter, ValidationError
 
     try:
@@ -57,7 +57,7 @@ def _size(text: str) -> int:
 
         raise InvalidInputError(
             f"--member-bytes {text!r} is not a size",
-            hint="Give a number of bytes with a unit, e.g. --member-bytes 8GiB (or 500MB; 0: no limit).",
+            hint="Give a number of bytes with a unit, e.g. --member-bytes 8GB (or 500MB, 2GiB; 0: no limit).",
         ) from None
 
 
@@ -91,8 +91,8 @@ def init_cmd(
     member_bytes: str | None = typer.Option(
         None,
         "--member-bytes",
-        help="The most each member's rows may hold, e.g. 8GiB or 500MB; 0: no limit. Default: as "
-        "recorded, else 8GiB.",
+        help="The most each member's rows may hold, e.g. 8GB or 500MB (1 KB = 1,000 bytes; KiB, MiB, GiB "
+        "too); 0: no limit. Default: as recorded, else 8GB.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:

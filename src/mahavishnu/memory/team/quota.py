@@ -16,6 +16,10 @@ without end (a loop of ``INSERT``s) until the server's disk was full, for every 
   role about to be refused is counted again from its rows (at most once every ``RECOUNT_EVERY``:
   an attacker at the limit cannot make the server scan their rows on every statement), and
   ``team init`` counts every role again.
+- **The audit's rows** (``team_audit``, which a member's share, unshare, edit or delete of a team
+  memory leaves, and which no member can delete) are counted apart, as ``audit:<role>``, against
+  the same limits: an unshare or a delete is never refused (a member over the limit must be able
+  to free room), a share or an edit past them is, so no loop of shares fills the disk either.
 - **Team-wide tables** (project groups and their projects: ``schema.TEAM_TABLES``, which name no
   writer) hold at most ``TEAM_ROWS`` rows each, for the whole team.
 
@@ -42,13 +46,16 @@ WRITERS: dict[str, str] = {
     **{table: "owner_role" for table in OWNED_TABLES},
     "insight_shares": "owner_role",
     "team_profiles": "pushed_by",
-    "team_audit": "actor",  # what the audit's trigger writes of a member's share, edit or delete
 }
+#: The audit's table and its writer's column, counted apart (``AUDIT_ACCOUNT``).
+AUDIT, AUDIT_WRITER = "team_audit", "actor"
+#: The ``team_usage`` row of a role's audit rows: this and the role's name.
+AUDIT_ACCOUNT = "audit:"
 #: The defaults ``team init`` records when the store has none: far more than a developer's years of
 #: notes and captured turns (a turn is ~1-4 KB, a memory with its vector ~2-3 KB), far less than a
 #: server's disk.
 MEMBER_ROWS = 2_000_000
-MEMBER_BYTES = 8 * 1024**3
+MEMBER_BYTES = 8 * 1000**3
 #: ``meta`` keys of the limits.
 META_ROWS, META_BYTES = "member_rows", "member_bytes"
 #: The team-wide tables (``schema.TEAM_TABLES``, which imports this module): no writer named.
@@ -116,13 +123,14 @@ def put_in_place(
         str(name)
         for (name,) in conn.execute(
             "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname = ANY(%s)",
-            ([*WRITERS, *TEAM_TABLES],),
+            ([*WRITERS, AUDIT, *TEAM_TABLES],),
         )
     }
     counted = [table for table in WRITERS if table in present]
     _functions(conn, counted)
     for table in counted:
         _count_triggers(conn, table, WRITERS[table])
+    _audit_trigger(conn)
     for table in TEAM_TABLES:
         if table in present:
             _team_cap(conn, table)
@@ -161,11 +169,22 @@ def recount_all(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
                 "SELECT who, sum(n)::bigint, sum(b)::bigint FROM ({}) AS c(who, n, b) GROUP BY who"
             ).format(
                 sql.SQL(" UNION ALL ").join(
-                    sql.SQL(
-                        "SELECT t.{}::text, count(*), coalesce(sum(pg_column_size(t.*)), 0) "
-                        "FROM {} AS t GROUP BY 1"
-                    ).format(sql.Identifier(WRITERS[table]), sql.Identifier(table))
-                    for table in tables
+                    [
+                        *(
+                            sql.SQL(
+                                "SELECT t.{}::text, count(*), coalesce(sum({}), 0) FROM {} AS t GROUP BY 1"
+                            ).format(
+                                sql.Identifier(WRITERS[table]), _measured("t", table), sql.Identifier(table)
+                            )
+                            for table in tables
+                        ),
+                        sql.SQL(
+                            "SELECT {} || t.{}, count(*), coalesce(sum(pg_column_size(t.*)), 0) "
+                            "FROM {} AS t GROUP BY 1"
+                        ).format(
+                            sql.Literal(AUDIT_ACCOUNT), sql.Identifier(AUDIT_WRITER), sql.Identifier(AUDIT)
+                        ),
+                    ]
                 )
             )
         ).fetchall()
@@ -222,28 +241,46 @@ def _functions(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
 
     sums = sql.SQL(" UNION ALL ").join(
         [
-            sql.SQL(
-                "SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0) FROM {} AS t WHERE t.{} = who"
-            ).format(sql.Identifier(table), sql.Identifier(WRITERS[table]))
+            sql.SQL("SELECT count(*), coalesce(sum({}), 0) FROM {} AS t WHERE t.{} = account").format(
+                _measured("t", table), sql.Identifier(table), sql.Identifier(WRITERS[table])
+            )
             for table in tables
         ]
     )
     path = sql.SQL(writes.SEARCH_PATH)
     conn.execute(
         sql.SQL(
-            "CREATE OR REPLACE FUNCTION {recount}(who text) RETURNS {usage} LANGUAGE plpgsql "
+            "CREATE OR REPLACE FUNCTION {recount}(account text) RETURNS {usage} LANGUAGE plpgsql "
             "SECURITY DEFINER "
             "SET search_path = {path} AS $f$\n"
-            "DECLARE counted {usage};\n"
+            "DECLARE counted {usage}; n bigint; b bigint;\n"
             "BEGIN\n"
-            "  UPDATE {usage} AS u SET rows = c.n, bytes = c.b, counted_at = now()\n"
-            "    FROM (SELECT sum(n)::bigint, sum(b)::bigint FROM ({sums}) AS s(n, b)) AS c(n, b)\n"
-            "    WHERE u.role = who RETURNING u.* INTO counted;\n"
+            "  IF starts_with(account, {audit}) THEN\n"
+            "    SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0) INTO n, b FROM {audit_table} AS t\n"
+            "      WHERE t.{audit_writer} = substr(account, {skip});\n"
+            "  ELSE\n"
+            "    SELECT sum(s.n)::bigint, sum(s.b)::bigint INTO n, b FROM ({sums}) AS s(n, b);\n"
+            "  END IF;\n"
+            "  UPDATE {usage} AS u SET rows = n, bytes = b, counted_at = now()\n"
+            "    WHERE u.role = account RETURNING u.* INTO counted;\n"
             "  RETURN counted;\n"
             "END $f$"
-        ).format(recount=sql.Identifier(_RECOUNT), usage=sql.Identifier(USAGE_TABLE), path=path, sums=sums)
+        ).format(
+            recount=sql.Identifier(_RECOUNT),
+            usage=sql.Identifier(USAGE_TABLE),
+            path=path,
+            sums=sums,
+            audit=sql.Literal(AUDIT_ACCOUNT),
+            audit_table=sql.Identifier(AUDIT),
+            audit_writer=sql.Identifier(AUDIT_WRITER),
+            skip=sql.Literal(len(AUDIT_ACCOUNT) + 1),
+        )
     )
     over_rows = "you have written %s rows to this team store, more than the %s its owner allows a member"
+    over_audit = (
+        "you have shared or edited team memories %s times in this team store, more than the %s its "
+        "owner allows a member"
+    )
     over_bytes = (
         "what you have written to this team store holds %s, more than the %s its owner allows a member"
     )
@@ -253,34 +290,40 @@ def _functions(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
     )
     common = {"constraint": sql.Literal(QUOTA_REFUSAL), "hint": sql.Literal(HINT)}
     rows_refused = sql.SQL(refusal).format(
-        said=sql.Literal(over_rows), used=_thousands("used.rows"), most=_thousands("most_rows"), **common
+        said=sql.SQL("CASE WHEN starts_with(account, {}) THEN {} ELSE {} END").format(
+            sql.Literal(AUDIT_ACCOUNT), sql.Literal(over_audit), sql.Literal(over_rows)
+        ),
+        used=_thousands("used.rows"),
+        most=_thousands("most_rows"),
+        **common,
     )
     bytes_refused = sql.SQL(refusal).format(
-        said=sql.Literal(over_bytes), used=_size("used.bytes"), most=_size("most_bytes"), **common
+        said=sql.Literal(over_bytes), used=_size_words("used.bytes"), most=_size_words("most_bytes"), **common
     )
     conn.execute(
         sql.SQL(
-            "CREATE OR REPLACE FUNCTION {count}(added bigint, grown bigint) RETURNS void LANGUAGE plpgsql "
+            "CREATE OR REPLACE FUNCTION {count}(added bigint, grown bigint, account text, refuse boolean) "
+            "RETURNS void LANGUAGE plpgsql "
             "SECURITY DEFINER SET search_path = {path} AS $f$\n"
             "DECLARE used {usage}; most_rows bigint; most_bytes bigint;\n"
             "BEGIN\n"
             "  INSERT INTO {usage} AS u (role, rows, bytes, counted_at)\n"
-            "    VALUES (session_user, greatest(added, 0), greatest(grown, 0), '-infinity')\n"
+            "    VALUES (account, greatest(added, 0), greatest(grown, 0), '-infinity')\n"
             "    ON CONFLICT (role) DO UPDATE SET rows = greatest(u.rows + added, 0),\n"
             "      bytes = greatest(u.bytes + grown, 0)\n"
             "    RETURNING u.* INTO used;\n"
-            "  IF added <= 0 AND grown <= 0 THEN RETURN; END IF;\n"
+            "  IF NOT refuse OR (added <= 0 AND grown <= 0) THEN RETURN; END IF;\n"
             "  SELECT coalesce(max(value) FILTER (WHERE key = {rows_key}), '0')::bigint,\n"
             "         coalesce(max(value) FILTER (WHERE key = {bytes_key}), '0')::bigint\n"
             "    INTO most_rows, most_bytes FROM meta WHERE key IN ({rows_key}, {bytes_key});\n"
             "  IF (most_rows > 0 AND used.rows > most_rows)\n"
             "     OR (most_bytes > 0 AND used.bytes > most_bytes) THEN\n"
             "    IF used.counted_at < now() - interval {every} THEN\n"
-            "      used := {recount}(session_user);\n"
+            "      used := {recount}(account);\n"
             "    END IF;\n"
-            "    IF most_rows > 0 AND used.rows > most_rows THEN\n"
+            "    IF most_rows > 0 AND added > 0 AND used.rows > most_rows THEN\n"
             "{rows_refused}"
-            "    ELSIF most_bytes > 0 AND used.bytes > most_bytes THEN\n"
+            "    ELSIF most_bytes > 0 AND grown > 0 AND used.bytes > most_bytes THEN\n"
             "{bytes_refused}"
             "    END IF;\n"
             "  END IF;\n"
@@ -297,8 +340,20 @@ def _functions(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
             bytes_refused=bytes_refused,
         )
     )
-    for function in (f"{_COUNT}(bigint, bigint)", f"{_RECOUNT}(text)"):
+    for function in (f"{_COUNT}(bigint, bigint, text, boolean)", f"{_RECOUNT}(text)"):
         conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sql.SQL(function)))  # type: ignore[arg-type]
+
+
+def _measured(alias: str, table: str) -> sql.Composed:
+    """The size of ``alias``'s row of ``table`` as counted: ``pg_column_size`` of the row, without its
+    ``visibility`` (a label a share or an unshare flips, whose text is a few bytes longer or shorter:
+    an unshare by a member over the limit must not be refused for growing their rows)."""
+    from psycopg import sql
+
+    row = sql.SQL("pg_column_size({}.*)").format(sql.Identifier(alias))
+    if table not in OWNED_TABLES:
+        return row
+    return sql.SQL("{} - pg_column_size({}.visibility)").format(row, sql.Identifier(alias))
 
 
 def _thousands(value: str) -> sql.Composed:
@@ -308,7 +363,7 @@ def _thousands(value: str) -> sql.Composed:
     return sql.SQL("to_char({}, 'FM999,999,999,999,990')").format(sql.SQL(value))  # type: ignore[arg-type]
 
 
-def _size(value: str) -> sql.Composed:
+def _size_words(value: str) -> sql.Composed:
     """``value`` bytes as ``wording.size`` writes them (1 KB is 1,000 bytes): ``8.6 GB``."""
     from psycopg import sql
 
@@ -328,7 +383,7 @@ def _count_triggers(conn: psycopg.Connection[Any], table: str, writer: str) -> N
 
     function = sql.Identifier(f"{_TRIGGER}_{table}")
     column = sql.Identifier(writer)
-    mine = "SELECT count(*), coalesce(sum(pg_column_size(r.*)), 0) FROM {} AS r WHERE r.{} = session_user"
+    mine = "SELECT count(*), coalesce(sum({}), 0) FROM {} AS r WHERE r.{} = session_user"
     conn.execute(
         sql.SQL(
             "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
@@ -343,15 +398,15 @@ def _count_triggers(conn: psycopg.Connection[Any], table: str, writer: str) -> N
             "    added := added - n; grown := grown - b;\n"
             "  END IF;\n"
             "  IF added <> 0 OR grown <> 0 THEN\n"
-            "    PERFORM {count}(added, grown);\n"
+            "    PERFORM {count}(added, grown, session_user, true);\n"
             "  END IF;\n"
             "  RETURN NULL;\n"
             "END $f$"
         ).format(
             function=function,
             path=sql.SQL(writes.SEARCH_PATH),
-            new_rows=sql.SQL(mine).format(sql.Identifier("written"), column),
-            old_rows=sql.SQL(mine).format(sql.Identifier("gone"), column),
+            new_rows=sql.SQL(mine).format(_measured("r", table), sql.Identifier("written"), column),
+            old_rows=sql.SQL(mine).format(_measured("r", table), sql.Identifier("gone"), column),
             count=sql.Identifier(_COUNT),
         )
     )
@@ -405,4 +460,44 @@ def _team_cap(conn: psycopg.Connection[Any], table: str) -> None:
         sql.SQL("CREATE TRIGGER {} AFTER INSERT ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()").format(
             trigger, name, function
         )
+    )
+
+
+def _audit_trigger(conn: psycopg.Connection[Any]) -> None:
+    """``team_audit``'s trigger after INSERT (no member updates or deletes an audit row): the rows of
+    the login role's counted on their own account, refused past a limit only for a share or an
+    edit (an unshare, a delete frees room, and must pass)."""
+    from psycopg import sql
+
+    function = sql.Identifier(f"{_TRIGGER}_{AUDIT}")
+    conn.execute(
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+            "SET search_path = {path} AS $f$\n"
+            "DECLARE added bigint; grown bigint; writes boolean;\n"
+            "BEGIN\n"
+            "  SELECT count(*), coalesce(sum(pg_column_size(r.*)), 0),\n"
+            "         coalesce(bool_or(r.action IN ('share', 'edit')), false)\n"
+            "    INTO added, grown, writes FROM written AS r WHERE r.{writer} = session_user;\n"
+            "  IF added > 0 THEN\n"
+            "    PERFORM {count}(added, grown, {account} || session_user, writes);\n"
+            "  END IF;\n"
+            "  RETURN NULL;\n"
+            "END $f$"
+        ).format(
+            function=function,
+            path=sql.SQL(writes.SEARCH_PATH),
+            writer=sql.Identifier(AUDIT_WRITER),
+            count=sql.Identifier(_COUNT),
+            account=sql.Literal(AUDIT_ACCOUNT),
+        )
+    )
+    conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(function))
+    trigger, name = sql.Identifier(f"{_TRIGGER}_insert"), sql.Identifier(AUDIT)
+    conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(trigger, name))
+    conn.execute(
+        sql.SQL(
+            "CREATE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS written "
+            "FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+        ).format(trigger, name, function)
     )
