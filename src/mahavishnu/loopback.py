@@ -1,8 +1,10 @@
 """Whether a host is this machine only: what the MCP server may serve without a token, and where
-a provider probe's "nothing answers" means a local server is not running."""
+a provider probe's "nothing answers" means a local server is not running. And the open-files
+limit the local servers (the dashboard, the MCP server) raise as they start."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 NAMES = ("127.0.0.1", "localhost", "::1")
@@ -27,3 +29,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+#: macOS's OPEN_MAX: a soft limit it takes when the hard one is unlimited (infinity is refused).
+_MACOS_OPEN_MAX = 10_240
+
+
+def raise_open_files_limit() -> None:
+    """Raise this process's soft limit of open files to its hard one (POSIX; errors ignored). The
+    servers do not close a connection that never sends a request: under the usual soft 1024, a local
+    user holding that many idle ones left none for the user's own requests, which hung."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = _MACOS_OPEN_MAX if hard == resource.RLIM_INFINITY else hard
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

@@ -81,7 +81,7 @@ from mahavishnu.environments.mcp_access import authorization_matches, readable_p
 from mahavishnu.environments.mcp_access import bearer_token as bearer_token
 from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONValue
-from mahavishnu.loopback import host_name, is_loopback
+from mahavishnu.loopback import host_name, is_loopback, raise_open_files_limit
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -973,6 +973,31 @@ def _resources(server: MCPServer, backing: Backing) -> None:
 # -- transports ----------------------------------------------------------------------------------------------
 
 
+class _ScrubbedRecords:
+    """A log record factory scrubbing secrets (``redaction.scrub``) from the message of each record
+    of the SDK's loggers (``mcp`` and below): it logs a refused Origin or Host header as sent, a
+    key in it too. A filter on the ``mcp`` logger would not see its children's records."""
+
+    def __init__(self, made: Callable[..., logging.LogRecord]) -> None:
+        self.made = made
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.made(*args, **kwargs)
+        if record.name == "mcp" or record.name.startswith("mcp."):
+            from mahavishnu.redaction.scrub import scrub
+
+            with suppress(Exception):  # arguments the message does not take: the handler says so
+                record.msg, record.args = scrub(record.getMessage()), ()
+        return record
+
+
+def scrub_sdk_logs() -> None:
+    """Make every record the SDK logs from now on scrubbed (``_ScrubbedRecords``), once."""
+    made = logging.getLogRecordFactory()
+    if not isinstance(made, _ScrubbedRecords):
+        logging.setLogRecordFactory(_ScrubbedRecords(made))
+
+
 def serve_stdio(server: MCPServer) -> bool:
     """Serve on stdin/stdout until stdin ends or SIGINT (Ctrl-C) comes; whether SIGINT stopped it.
     While serving, the protocol
@@ -981,6 +1006,7 @@ def serve_stdio(server: MCPServer) -> bool:
     stderr (the SDK's transport), so a stray print, or a native library writing to fd 1, cannot
     corrupt it. ``_stdin_lines`` reads the lines, ``Screened`` parses them as the SDK would and
     answers each request the SDK would leave unanswered."""
+    scrub_sdk_logs()
     interrupted = threading.Event()
     try:
         anyio.run(_serve_stdio, server, interrupted)
@@ -1315,6 +1341,8 @@ def serve_http(
             f"refusing to serve on {host} without a bearer token",
             hint="Only loopback (127.0.0.1) may be served without one (--no-auth).",
         )
+    scrub_sdk_logs()
+    raise_open_files_limit()
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     if announce is not None:

@@ -38,6 +38,7 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -107,6 +108,22 @@ templates.env.filters["segment"] = segment
 templates.env.tests["addressable"] = addressable
 
 
+class MemoryId(Convertor[int]):
+    """A memory id in a path: at most 19 digits (an int64's). Starlette's ``int`` took any number,
+    and one past 4300 digits made ``int()`` raise: a 500 where a longer id is simply no memory."""
+
+    regex = "[0-9]{1,19}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", MemoryId())
+
+
 def create_app(library: Library, token: str, sessions: Sessions | None = None) -> ASGIApp:
     """The dashboard, every route behind the token and the CSRF checks (``guard.py``)."""
     pages = Pages(library)
@@ -117,11 +134,11 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         Route("/memory/forget", pages.forget_preview, methods=["GET"]),
         Route("/memory/forget", pages.forget, methods=["POST"]),
         Route("/memory/undo/{undo_id}", pages.undo, methods=["POST"]),
-        Route("/memory/{memory_id:int}", pages.detail),
-        Route("/memory/{memory_id:int}/edit", pages.edit, methods=["POST"]),
-        Route("/memory/{memory_id:int}/delete", pages.delete, methods=["POST"]),
-        Route("/memory/{memory_id:int}/quarantine", pages.quarantine, methods=["POST"]),
-        Route("/memory/{memory_id:int}/trust", pages.trust, methods=["POST"]),
+        Route("/memory/{memory_id:id}", pages.detail),
+        Route("/memory/{memory_id:id}/edit", pages.edit, methods=["POST"]),
+        Route("/memory/{memory_id:id}/delete", pages.delete, methods=["POST"]),
+        Route("/memory/{memory_id:id}/quarantine", pages.quarantine, methods=["POST"]),
+        Route("/memory/{memory_id:id}/trust", pages.trust, methods=["POST"]),
         Route("/recall", pages.recall),
         Route("/usage", pages.usage),
         Route("/assistants", pages.assistants_page),
@@ -129,7 +146,7 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         Route("/assistants/switch", pages.switch, methods=["POST"]),
         Route("/assistants/rollback", pages.rollback, methods=["POST"]),
         Route("/insights", pages.insights),
-        Route("/insights/{memory_id:int}/share", pages.share, methods=["POST"]),
+        Route("/insights/{memory_id:id}/share", pages.share, methods=["POST"]),
         Route("/insights/groups", pages.group_create, methods=["POST"]),
         Route("/insights/groups/{name:path}/add", pages.group_add, methods=["POST"]),
         Route("/insights/groups/{name:path}/remove", pages.group_remove, methods=["POST"]),

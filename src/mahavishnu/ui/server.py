@@ -83,10 +83,12 @@ def _serve(
 ) -> None:
     import uvicorn
 
+    from mahavishnu.loopback import raise_open_files_limit
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.ui.app import create_app
     from mahavishnu.ui.memories import Library, sweep_trash
 
+    raise_open_files_limit()
     sweep_trash()
     library = Library(MemoryStore.open)
     announce(f"Mahavishnu dashboard: {url}")

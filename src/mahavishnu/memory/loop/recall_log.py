@@ -26,6 +26,9 @@ from mahavishnu import paths
 LOG_NAME = "log.jsonl"
 OLD_NAME = "log.1.jsonl"
 MAX_BYTES = 4 * 1024 * 1024
+#: 3000-01-01 UTC: a later time (or one before 1970, NaN, infinity) was written by no hook, and
+#: ``datetime.fromtimestamp`` refuses some of them, which failed the whole Recall page.
+LATEST = 32_503_680_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +118,13 @@ def _lines(path: Path) -> Iterator[str]:
 def _parse(raw: str) -> Recalled | None:
     try:
         data = json.loads(raw)
+        at = float(data["at"])
+        if not 0 <= at < LATEST:
+            return None
         ids = tuple(int(i) for i in data["ids"])
         project, session = data.get("project"), data.get("session")
         return Recalled(
-            at=float(data["at"]),
+            at=at,
             tool=str(data["tool"]),
             event=str(data.get("event") or ""),
             project=project if isinstance(project, str) else None,
@@ -126,5 +132,5 @@ def _parse(raw: str) -> Recalled | None:
             ids=ids,
             tokens=int(data.get("tokens") or 0),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):  # (int() of an infinite count)
         return None

@@ -1,0 +1,77 @@
+"""What the MCP SDK logs is scrubbed of secrets: it logs a refused Origin or Host header as the
+request sent it (``mcp.server.transport_security``), and a key pasted there reached stderr whole."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mahavishnu import mcp_server
+
+KEY = "sk-ant-api03-" + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" * 2
+ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def scrubbed() -> Iterator[None]:
+    made = logging.getLogRecordFactory()
+    mcp_server.scrub_sdk_logs()
+    mcp_server.scrub_sdk_logs()  # (once: not wrapped twice)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(made)
+
+
+def test_the_sdks_records_are_scrubbed_whatever_logger_and_handler(
+    scrubbed: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="mcp"):
+        logging.getLogger("mcp.server.transport_security").warning(f"Invalid Origin header: http://{KEY}")
+        logging.getLogger("mcp.server.transport_security").warning("Invalid Host header: %s", f"{KEY}:8680")
+    assert KEY not in caplog.text and caplog.text.count("[REDACTED:anthropic-key]") == 2
+    assert "Invalid Origin header: http://[REDACTED:anthropic-key]" in caplog.text
+    logging.getLogger("elsewhere").warning(f"not the SDK's: {KEY}")  # (other loggers untouched)
+    assert KEY in caplog.text
+
+
+def test_a_key_in_the_origin_or_host_header_never_reaches_the_servers_stderr() -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mahavishnu", "mcp", "serve", "--http", "--no-auth", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        origin = httpx.post(url, json={}, headers={**ACCEPT, "Origin": f"http://{KEY}"}, timeout=10)
+        host = httpx.post(url, json={}, headers={**ACCEPT, "Host": f"{KEY}:{port}"}, timeout=10)
+        assert (origin.status_code, host.status_code) == (403, 421)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Invalid Origin header: http://[REDACTED" in err and "Invalid Host header: [REDACTED" in err
+    assert KEY not in err and "sk-ant-api03" not in err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

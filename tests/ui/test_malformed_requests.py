@@ -1,0 +1,88 @@
+"""What a local client can send the dashboard that is no request a browser makes: an id of
+thousands of digits, an Origin that is no URL, a recall log with a line no hook wrote. Each is
+answered as the nearest ordinary case (404, 403, the line skipped), never with a 500."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.loop import recall_log
+from mahavishnu.ui.app import create_app
+from mahavishnu.ui.memories import Library
+
+TOKEN = "t0ken-for-tests"
+BEARER = {"authorization": f"Bearer {TOKEN}"}
+#: Past Python's 4300-digit limit of int("..."): Starlette's int convertor raised on it.
+HUGE = "9" * 4400
+
+
+@pytest.fixture
+def client(store: MemoryStore) -> Iterator[TestClient]:
+    store.store("We use httpx", "decision", project="api")
+    app = create_app(Library(MemoryStore.open), TOKEN)
+    with TestClient(app, base_url="http://127.0.0.1:8690", raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"/memory/{HUGE}"),
+        *(("POST", f"/memory/{HUGE}/{action}") for action in ("edit", "delete", "quarantine", "trust")),
+        ("POST", f"/insights/{HUGE}/share"),
+        ("GET", "/memory/99999999999999999999"),  # past int64: no memory either
+    ],
+    ids=lambda value: value if len(value) < 40 else value.replace(HUGE, "9x4400"),
+)
+def test_an_id_of_too_many_digits_is_not_found(client: TestClient, method: str, path: str) -> None:
+    answer = client.request(method, path, headers=BEARER, data={"projects": "web"}, follow_redirects=False)
+    assert answer.status_code == 404, answer.text[:200]
+    assert answer.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize("origin", ["http://[::1", "http://[", "http://[zz]", "http://[127.0.0.1]:x"])
+def test_a_write_with_an_origin_that_is_no_url_is_refused_as_cross_site(
+    client: TestClient, store: MemoryStore, origin: str
+) -> None:
+    headers = {**BEARER, "origin": origin}
+    answer = client.post("/memory/1/delete", headers=headers, follow_redirects=False)
+    assert answer.status_code == 403 and "another origin" in answer.text
+    assert "content-security-policy" in answer.headers and answer.headers["x-frame-options"] == "DENY"
+    assert store.get(1).content == "We use httpx"
+
+
+#: Lines no hook writes: a time that is not a number of seconds datetime can show, a count past int.
+DAMAGED = [
+    '{"at": NaN, "tool": "claude", "ids": [1]}',
+    '{"at": Infinity, "tool": "claude", "ids": [1]}',
+    '{"at": 1e400, "tool": "claude", "ids": [1]}',
+    '{"at": 1e20, "tool": "claude", "ids": [1]}',
+    '{"at": -1e20, "tool": "claude", "ids": [1]}',
+    '{"at": -1, "tool": "claude", "ids": [1]}',
+    '{"at": 1700000000, "tool": "claude", "ids": [1], "tokens": 1e400}',
+    '{"at": 1700000000, "tool": "claude", "ids": [1e400]}',
+]
+
+
+@pytest.mark.parametrize("line", DAMAGED)
+def test_a_recall_log_line_no_hook_wrote_is_skipped_and_the_page_still_shows(
+    client: TestClient, line: str
+) -> None:
+    recall_log.append("codex", "UserPromptSubmit", "api", None, [1], 12)
+    with (recall_log.log_dir() / recall_log.LOG_NAME).open("a") as log:
+        log.write(line + "\n")
+    assert [e.tool for e in recall_log.read()] == ["codex"]
+    page = client.get("/recall", headers=BEARER)
+    assert page.status_code == 200, page.text[:200]
+    assert "codex" in page.text and "We use httpx" in page.text
+
+
+def test_a_recall_log_line_of_an_ordinary_time_is_kept() -> None:
+    line = {"at": 1700000000.5, "tool": "claude", "event": "SessionStart", "ids": [3], "tokens": 7}
+    entry = recall_log._parse(json.dumps(line))
+    assert entry is not None and (entry.at, entry.ids, entry.tokens) == (1700000000.5, (3,), 7)
