@@ -424,3 +424,17 @@ def test_a_removal_that_could_not_end_the_members_sessions_says_so(
     assert done.exit_code == 0, done.output
     assert f"{erin} removed" in done.output
     assert "may still have sessions open" in done.output and "pg_terminate_backend" in done.output
+
+
+def test_sharing_says_what_it_did_in_words(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok("team", "init", "--dsn", team.owner_dsn)
+    ticket = join_string(ok("team", "add", team.member_name("erin"), "--dsn", team.owner_dsn))
+    machine(monkeypatch, tmp_path / "erin")
+    ok("team", "join", ticket)
+    kept = ok("memory", "store", "the api retries twice", "--type", "decision", "--project", "api", "--json")
+    assert "1 of your memories in api is now shared with the team" in ok("team", "share", "--project", "api")
+    assert "1 memory now private" in ok("team", "unshare", str(kept["id"]))
+    ok("memory", "store", "the api caches for a minute", "--type", "decision", "--project", "api")
+    assert "2 of your memories in api are now shared with the team" in ok("team", "share", "--project", "api")

@@ -149,6 +149,26 @@ def test_the_member_is_told_in_one_line_and_may_send_it_again_or_drop_it(
     assert _outbox_health() == ("ok", "nothing queued on this machine", 0)
 
 
+def test_health_counts_what_waits_while_the_team_store_does_not_answer(
+    cluster: tuple[TeamCluster, PgControl], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team, control = cluster
+    alice = team.add("alice").dsn()
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", alice)
+    with _open(alice) as store:
+        control.stop()
+        try:
+            with pytest.raises(QueuedOfflineError):
+                store.store("queued on the train", "note", project="api")
+            status, detail, _ = _outbox_health()
+        finally:
+            control.start()
+    assert (status, detail) == (
+        "warn",
+        "1 item queued on this machine, delivered when the team store takes writes again",
+    )
+
+
 def _outbox_health() -> tuple[str, str, int]:
     """``mahavishnu health``'s outbox line: its status, detail and how many are set aside."""
     [found] = [

@@ -524,15 +524,17 @@ def _visibility(ids: list[int], project: str | None, visibility: Any, as_json: b
 
     backend = _backend()
     error = None
+    shown = "shared with the team" if visibility == "team" else "private"
     try:
         if project is not None:
             count = sharing.share_project(backend, project, visibility)
             data: dict[str, Any] = {"project": project, "visibility": visibility, "changed": count}
-            message = f"{count} of your memories in {project} are now {visibility}"
+            memories = "1 of your memories" if count == 1 else f"{count:,} of your memories"
+            message = f"{memories} in {project} {'is' if count == 1 else 'are'} now {shown}"
         else:
             report = sharing.set_visibility(backend, ids, visibility)
             data = {"visibility": visibility, **report.to_dict()}
-            message = f"{wording.count(len(report.changed), 'memory')} now {visibility}"
+            message = f"{wording.count(len(report.changed), 'memory')} now {shown}"
             verb = "share" if visibility == "team" else "unshare"
             error = refused(backend, report.not_mine, verb) if report.not_mine else None
     finally:
