@@ -956,3 +956,14 @@ def test_a_hybrid_hit_found_by_text_alone_carries_its_cosine(store: MemoryStore)
     found = text_only[0].memory.id
     expected = stored_cosines(store.backend, store.embedder.embed(query, kind="query"), [found])
     assert text_only[0].vector_score == pytest.approx(expected[found], abs=1e-5)
+
+
+def test_content_over_the_limit_says_a_team_store_takes_no_more_than_the_default() -> None:
+    """Raising the setting cannot help past a team store's bound (``team/bounds.MEMORY_CHARS``): the
+    hint says so rather than lead to the team store's own refusal."""
+    from mahavishnu.memory.core.models import check_content
+    from mahavishnu.memory.team.bounds import MEMORY_CHARS
+
+    with pytest.raises(InvalidInputError) as refused:
+        check_content("x" * 11, 10)
+    assert f"a team store takes no more than its default, {MEMORY_CHARS:,}" in (refused.value.hint or "")

@@ -270,9 +270,15 @@ def check_content(content: object, max_chars: int) -> str:
             hint="Convert it first, e.g. `iconv -f latin1 -t utf-8`.",
         ) from exc
     if len(content) > max_chars:
+        from mahavishnu.config import MemorySettings
+
+        default = MemorySettings.model_fields["max_content_chars"].default
         raise InvalidInputError(
             f"memory content is {len(content):,} characters, over the limit of {max_chars:,}",
-            hint="Split it, or raise memory.max_content_chars in the settings.",
+            hint=(
+                "Split it, or raise memory.max_content_chars in the settings (a team store takes no more "
+                f"than its default, {default:,}, whatever the setting says)."
+            ),
         )
     return content
 
