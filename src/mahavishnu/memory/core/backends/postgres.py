@@ -385,9 +385,10 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
     if _NO_LOGIN in reason:
         return BackendUnavailableError(
             f"you are no longer a member of this team: PostgreSQL at {dsn_host(dsn)} says {reason}",
-            hint="Nothing was stored nor queued. Ask the team's owner for a new join string "
-            "(`mahavishnu team add NAME`) and run `mahavishnu team join STRING`, or take memory.dsn "
-            "out of your settings (`mahavishnu config path`) to use this machine's own store.",
+            hint="Ask the team's owner for a new join string (`mahavishnu team add NAME`) and run "
+            "`mahavishnu team join STRING`, or take memory.dsn out of your settings (`mahavishnu config "
+            "path`) to use this machine's own store; until then nothing is stored in, queued for or read "
+            "from the team store.",
         )
     if _password_has_at(dsn):
         hint = (
@@ -402,8 +403,9 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
         )
     elif "password authentication failed" in reason or "no password supplied" in reason:
         hint = (
-            "Check the user and the password: the one in memory.dsn if it holds one (percent-encode "
-            "special characters), else MAHAVISHNU_PG_PASSWORD, secret pg-password or ~/.pgpass."
+            "Check the user and the password: the one in the DSN (--dsn, else memory.dsn) if it holds "
+            "one (percent-encode special characters), else MAHAVISHNU_PG_PASSWORD, secret pg-password "
+            "or ~/.pgpass."
         )
     else:
         hint = "Check that the server is running and reachable, and memory.dsn names it."
