@@ -149,6 +149,20 @@ def test_the_member_is_told_in_one_line_and_may_send_it_again_or_drop_it(
     assert _outbox_health() == ("ok", "nothing queued on this machine", 0)
 
 
+def test_team_sync_says_on_its_own_line_what_it_set_aside(
+    cluster: tuple[TeamCluster, PgControl], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team, control = cluster
+    alice = team.add("alice").dsn()
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", alice)
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__MAX_CONTENT_CHARS", str(4 * MEMORY_CHARS))
+    with _open(alice) as store:
+        _queue_while_stopped(store, control, ["queued before it", LONG])
+    synced = CliRunner().invoke(app, ["team", "sync"])
+    assert synced.exit_code == 0, synced.output
+    assert "delivered 1 memory (0 already there, 1 refused and set aside)" in synced.stdout, synced.output
+
+
 def test_health_counts_what_waits_while_the_team_store_does_not_answer(
     cluster: tuple[TeamCluster, PgControl], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -475,9 +475,10 @@ def sync_cmd(
     if report.busy:
         info(f"another process is delivering right now; {report.waiting} waiting")
         return
+    refused = f", {report.refused} refused and set aside" if report.refused else ""
     info(
-        f"delivered {wording.count(report.delivered, 'memory')} ({report.skipped} already there) and "
-        f"re-ran {wording.count(report.captures, 'capture')}; {report.waiting} waiting"
+        f"delivered {wording.count(report.delivered, 'memory')} ({report.skipped} already there{refused}) "
+        f"and re-ran {wording.count(report.captures, 'capture')}; {report.waiting} waiting"
     )
     warn_if_set_aside(location)
 
