@@ -86,6 +86,8 @@ def test_editing_or_quarantining_another_members_memory_is_refused(
     assert f"#{owners} is not yours (it belongs to {team.owner}): only its author can quarantine it" in (
         quarantined.output
     )
+    trusted = runner.invoke(app, ["memory", "trust", str(owners)])  # in the words of the command
+    assert trusted.exit_code != 0 and "only its author can trust it" in trusted.output, trusted.output
     with open_store(alice) as store, pytest.raises(NotYoursError, match="only its author can edit it"):
         store.update(owners, content="alice rewrote the owner's decision")
     with open_store(team.owner_dsn) as store:

@@ -653,7 +653,7 @@ class MemoryStore:
         """Keep a memory but never recall it into a session (``provenance.py``); ``release``: recall
         it again, even if it reads like an instruction (``trust``)."""
         memory = self.get(memory_id)
-        require_mine(self.backend, [memory_id], "release" if release else "quarantine")
+        require_mine(self.backend, [memory_id], "trust" if release else "quarantine")
         return self.update(memory_id, tags=provenance.quarantine_tags(memory.tags, release=release))
 
     def trust(self, memory_id: int) -> Memory:
