@@ -5,9 +5,10 @@ without end (a loop of ``INSERT``s) until the server's disk was full, for every 
 - **A member's rows and bytes.** Of every table a row of which names its writer (``WRITERS``), the
   rows each role wrote and their size (``pg_column_size`` of the row) are kept in ``team_usage``,
   one row a role, by statement triggers ``team_quota`` after INSERT, UPDATE and DELETE that count
-  the statement's rows of the login role (``session_user``) alone. A statement that takes the role
-  past ``member_rows`` rows or ``member_bytes`` bytes (``meta``, set by ``team init --member-rows /
-  --member-bytes``; 0: no limit) is refused, nothing stored. Freeing is never refused.
+  the statement's rows of the login role (``session_user``) alone. A statement that adds rows past
+  ``member_rows``, or bytes past ``member_bytes`` (``meta``, set by ``team init --member-rows /
+  --member-bytes``; 0: no limit), is refused, nothing stored; one that adds neither (a delete, an
+  unshare: a row's size is counted without its ``visibility`` label) never is.
 - **Only one's own count is touched.** A trigger updates the login role's own ``team_usage`` row,
   never another's: a member's open transaction locks their own count alone, and nobody waits on it
   (the lock a member's share once held on another's memory: ``schema.SETUP`` 10). Rows of a role
@@ -232,11 +233,11 @@ def _limits(conn: psycopg.Connection[Any], member_rows: int | None, member_bytes
 
 
 def _functions(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
-    """``team_quota_recount(role)``: a role's count from its rows; ``team_quota_count(rows, bytes)``:
-    the login role's count moved by what a statement wrote (in ``tables``, those of ``WRITERS`` the
-    store has), refused past a limit. Both run as the
-    tables' owner (members have no right on ``team_usage`` but to read their row) and only from the
-    triggers: no member may call them."""
+    """``team_quota_recount(account)``: an account's count from its rows (a role's in ``tables``,
+    those of ``WRITERS`` the store has; ``audit:<role>``'s in the audit); ``team_quota_count(rows,
+    bytes, account, refuse)``: an account moved by what a statement wrote, refused past a limit when
+    ``refuse`` and the statement added what is over. Both run as the tables' owner (members have no
+    right on ``team_usage`` but to read their row) and only from the triggers: no member may call them."""
     from psycopg import sql
 
     sums = sql.SQL(" UNION ALL ").join(
