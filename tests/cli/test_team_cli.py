@@ -140,7 +140,16 @@ def test_removing_a_member_keeps_their_shared_memories_attributed(
     listed = ok("team", "members", "--dsn", team.owner_dsn, "--json")
 
     assert removed == {"removed": dave, "shared_memories_kept": 1, "sessions_left": 0}
-    assert listed == [{"name": dave, "current": False, "shared": 1}]
+    [row] = listed  # what dave wrote stays counted: the owner sees it
+    assert {k: row[k] for k in ("name", "current", "shared", "rows")} == {
+        "name": dave,
+        "current": False,
+        "shared": 1,
+        "rows": 1,
+    }
+    assert row["bytes"] > 0
+    shown = ok("team", "members", "--dsn", team.owner_dsn)
+    assert "1 row, " in shown and "removed" in shown
     assert mahavishnu("memory", "search", "cache key", "--json").exit_code != 0  # no login any more
 
 

@@ -297,15 +297,24 @@ def _install_hooks(tools: list[Any], hooks: str, role: str) -> list[Any]:
 
 @app.command("members")
 def members_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
-    """List the members, and how many memories each shares."""
+    """List the members, how many memories each shares, and what each has written (the owner sees
+    everyone's; a member, their own)."""
     from mahavishnu.memory.team import members
 
     found = members.members(_dsn(dsn))
     if as_json:
         print_json([m.to_dict() for m in found])
         return
-    rows = [(m.name, "member" if m.current else "removed", m.shared) for m in found]
-    table(None, ["member", "status", "shared memories"], rows)
+    rows = [
+        (
+            m.name,
+            "member" if m.current else "removed",
+            m.shared,
+            f"{_rows(m.written[0])}, {wording.size(m.written[1])}" if m.written else "-",
+        )
+        for m in found
+    ]
+    table(None, ["member", "status", "shared memories", "written"], rows)
 
 
 @app.command("remove")
@@ -379,7 +388,7 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
     used: Any = data["quota"]
     if used is not None:
         console.print(
-            f"you have written {wording.count(used['rows'], 'row')} ({wording.size(used['bytes'])}); "
+            f"you have written {_rows(used['rows'])} ({wording.size(used['bytes'])}); "
             f"each member may write {_limits(used['member_rows'], used['member_bytes'])}"
         )
     rls: Any = data["row_level_security"]
@@ -389,6 +398,10 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
         warn("you connect as a superuser: the database enforces nothing on you")
     _warn_if_trusting(data["trusted_logins"])  # type: ignore[arg-type]
     _warn_if_set_up_by_an_older_release(data["setup"])
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} {wording.plural(n, 'row')}"
 
 
 def _limits(rows: int, size: int) -> str:

@@ -152,9 +152,14 @@ class Member:
     name: str
     current: bool  # False: removed (their shared memories stay)
     shared: int
+    #: What they have written (``quota``'s count: rows, bytes); None where the reader may not see it
+    #: (a member sees only their own) or the store has no quota yet.
+    written: tuple[int, int] | None = None
 
     def to_dict(self) -> JSONObject:
-        return {"name": self.name, "current": self.current, "shared": self.shared}
+        rows, size = self.written if self.written else (None, None)
+        said: JSONObject = {"name": self.name, "current": self.current, "shared": self.shared}
+        return {**said, "rows": rows, "bytes": size}
 
 
 def check_member_name(name: str) -> str:
@@ -322,6 +327,10 @@ def members(dsn: str) -> list[Member]:
     each shares with the team."""
     with connect(dsn) as conn:
         group = require_group(conn, dsn)
+        written: dict[str, tuple[int, int]] = {}
+        if conn.execute("SELECT to_regclass(%s)", (quota.USAGE_TABLE,)).fetchone()[0] is not None:  # type: ignore[index]
+            found = conn.execute(f"SELECT role, rows, bytes FROM {quota.USAGE_TABLE}")
+            written = {str(role): (int(n), int(b)) for role, n, b in found}
         rows = conn.execute(
             "WITH current AS (SELECT m.rolname FROM pg_auth_members AS a "
             "JOIN pg_roles AS g ON g.oid = a.roleid JOIN pg_roles AS m ON m.oid = a.member "
@@ -331,7 +340,7 @@ def members(dsn: str) -> list[Member]:
             "FROM current AS c FULL JOIN shared AS s ON s.owner_role = c.rolname ORDER BY 1",
             (group,),
         ).fetchall()
-    return [Member(str(n), bool(current), int(shared)) for n, current, shared in rows]
+    return [Member(str(n), bool(current), int(shared), written.get(str(n))) for n, current, shared in rows]
 
 
 def status(dsn: str) -> JSONObject:
