@@ -405,8 +405,8 @@ def _rows(n: int) -> str:
 
 
 def _limits(rows: int, size: int) -> str:
-    """``at most 2,000,000 rows and 8.6 GB`` (0: no limit)."""
-    said = [f"{rows:,} rows" if rows else "", wording.size(size) if size else ""]
+    """``at most 2,000,000 rows and 8.0 GB`` (0: no limit)."""
+    said = [_rows(rows) if rows else "", wording.size(size) if size else ""]
     return f"at most {' and '.join(s for s in said if s)}" if any(said) else "without limit"
 
 
