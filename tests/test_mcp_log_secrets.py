@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -41,31 +42,58 @@ def test_the_sdks_records_are_scrubbed_whatever_logger_and_handler(
     assert KEY in caplog.text
 
 
-def test_a_key_in_the_origin_or_host_header_never_reaches_the_servers_stderr() -> None:
-    port = _free_port()
+@contextmanager
+def _serving() -> Iterator[tuple[int, list[str]]]:
+    """``mcp serve --http --no-auth`` on a free port, answering: its port, and its stderr once stopped."""
+    port, err = _free_port(), []
     proc = subprocess.Popen(
         [sys.executable, "-m", "mahavishnu", "mcp", "serve", "--http", "--no-auth", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}/mcp"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                httpx.get(url, timeout=1)
+                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
+        yield port, err
+    finally:
+        proc.terminate()
+        err.append(proc.communicate(timeout=10)[1])
+
+
+def test_a_key_in_the_origin_or_host_header_never_reaches_the_servers_stderr() -> None:
+    with _serving() as (port, stderr):
+        url = f"http://127.0.0.1:{port}/mcp"
         origin = httpx.post(url, json={}, headers={**ACCEPT, "Origin": f"http://{KEY}"}, timeout=10)
         host = httpx.post(url, json={}, headers={**ACCEPT, "Host": f"{KEY}:{port}"}, timeout=10)
         assert (origin.status_code, host.status_code) == (403, 421)
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
+    [err] = stderr
     assert "Invalid Origin header: http://[REDACTED" in err and "Invalid Host header: [REDACTED" in err
     assert KEY not in err and "sk-ant-api03" not in err
+
+
+def test_an_origin_names_the_port_served_not_any_local_server() -> None:
+    """A page of another server on this machine (its Origin ``http://127.0.0.1:OTHER``), or an Origin
+    that only starts like ours, is refused; one naming the port served is taken."""
+    with _serving() as (port, _):
+        url = f"http://127.0.0.1:{port}/mcp"
+
+        def status(origin: str) -> int:
+            return httpx.post(url, json={}, headers={**ACCEPT, "Origin": origin}, timeout=10).status_code
+
+        for refused in (
+            f"http://127.0.0.1:{port + 1}",
+            "http://localhost:3000",
+            f"http://127.0.0.1:{port}@evil.example",
+        ):
+            assert status(refused) == 403, refused
+        for ours in (f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
+            assert status(ours) != 403, ours
 
 
 def _free_port() -> int:

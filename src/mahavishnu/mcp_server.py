@@ -1276,11 +1276,17 @@ class MetricsRoute:
 
 
 def http_app(
-    server: MCPServer, *, host: str = "127.0.0.1", token: str | None = None, metrics: bool = False
+    server: MCPServer,
+    *,
+    host: str = "127.0.0.1",
+    token: str | None = None,
+    metrics: bool = False,
+    port: int | None = None,
 ) -> ASGIApp:
     """The streamable-HTTP app (endpoint ``/mcp``; ``metrics``: ``/metrics`` too), behind the bearer
-    check when a token is given."""
-    app: ASGIApp = server.streamable_http_app(host=host, transport_security=_rebinding_guard(host))
+    check when a token is given. ``port``: the one it is served on, the only one an Origin may name."""
+    guard = _rebinding_guard(host, port)
+    app: ASGIApp = server.streamable_http_app(host=host, transport_security=guard)
     if metrics:
         app = MetricsRoute(app)
     if is_loopback(host):  # (the SDK's "127.0.0.1:*" takes any Host that starts so: "127.0.0.1:1@evil")
@@ -1307,10 +1313,12 @@ class WellFormedHost:
         await self.app(scope, receive, send)
 
 
-def _rebinding_guard(host: str) -> TransportSecuritySettings | None:
+def _rebinding_guard(host: str, port: int | None = None) -> TransportSecuritySettings | None:
     """On any loopback address, requests only for it by its own names (a DNS-rebinding page's Host
     or Origin is refused): the SDK guards 127.0.0.1, localhost and ::1 on its own, not 127.0.0.2,
-    which ``--no-auth`` may serve too. None elsewhere: the SDK's own choice, behind the token."""
+    which ``--no-auth`` may serve too. An Origin names ``port`` when it is known: the SDK's
+    ``http://127.0.0.1:*`` took a page of any other local server (and ``http://127.0.0.1:1@evil``,
+    which it matches by its start). None elsewhere: the SDK's own choice, behind the token."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     if not is_loopback(host):
@@ -1318,7 +1326,7 @@ def _rebinding_guard(host: str) -> TransportSecuritySettings | None:
     names = list(dict.fromkeys([f"[{host}]" if ":" in host else host, "127.0.0.1", "localhost", "[::1]"]))
     return TransportSecuritySettings(
         allowed_hosts=[f"{name}:*" for name in names],
-        allowed_origins=[f"http://{name}:*" for name in names],
+        allowed_origins=[f"http://{name}:{port or '*'}" for name in names],
     )
 
 
@@ -1354,7 +1362,7 @@ def serve_http(
             "telemetry.prometheus needs the OpenTelemetry SDK, which is not installed",
             hint=f"{install_extra('otel')}, or set telemetry.prometheus: false.",
         )
-    app = http_app(server, host=host, token=token, metrics=metrics)
+    app = http_app(server, host=host, token=token, metrics=metrics, port=bound_port)
     config = uvicorn.Config(app, log_level="warning")
     try:
         uvicorn.Server(config).run(sockets=[sock])
