@@ -327,10 +327,7 @@ def members(dsn: str) -> list[Member]:
     each shares with the team."""
     with connect(dsn) as conn:
         group = require_group(conn, dsn)
-        written: dict[str, tuple[int, int]] = {}
-        if conn.execute("SELECT to_regclass(%s)", (quota.USAGE_TABLE,)).fetchone()[0] is not None:  # type: ignore[index]
-            found = conn.execute(f"SELECT role, rows, bytes FROM {quota.USAGE_TABLE}")
-            written = {str(role): (int(n), int(b)) for role, n, b in found}
+        written = quota.counts(conn) or {}
         rows = conn.execute(
             "WITH current AS (SELECT m.rolname FROM pg_auth_members AS a "
             "JOIN pg_roles AS g ON g.oid = a.roleid JOIN pg_roles AS m ON m.oid = a.member "

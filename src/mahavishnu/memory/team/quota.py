@@ -144,16 +144,22 @@ def limits(conn: psycopg.Connection[Any]) -> tuple[int, int]:
     return int(found.get(META_ROWS, 0)), int(found.get(META_BYTES, 0))
 
 
-def usage(conn: psycopg.Connection[Any]) -> Usage | None:
-    """The login role's usage and the limits (None: a store without a quota)."""
+def counts(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, int]] | None:
+    """The rows and bytes of each role this connection may see (the owner: every role; a member:
+    their own), by role; None: a store without a quota."""
     if conn.execute("SELECT to_regclass(%s)", (USAGE_TABLE,)).fetchone()[0] is None:  # type: ignore[index]
         return None
-    row = conn.execute(
-        f"SELECT session_user, u.rows, u.bytes FROM (SELECT 1) AS one "
-        f"LEFT JOIN {USAGE_TABLE} AS u ON u.role = session_user"
-    ).fetchone()
-    who, rows, size = row if row else ("", 0, 0)
-    return Usage(str(who), int(rows or 0), int(size or 0), *limits(conn))
+    found = conn.execute(f"SELECT role, rows, bytes FROM {USAGE_TABLE}")
+    return {str(role): (int(rows), int(size)) for role, rows, size in found}
+
+
+def usage(conn: psycopg.Connection[Any]) -> Usage | None:
+    """The login role's usage and the limits (None: a store without a quota)."""
+    found = counts(conn)
+    if found is None:
+        return None
+    who = str(conn.execute("SELECT session_user").fetchone()[0])  # type: ignore[index]
+    return Usage(who, *found.get(who, (0, 0)), *limits(conn))
 
 
 def recount_all(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
@@ -180,10 +186,12 @@ def recount_all(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
                             for table in tables
                         ),
                         sql.SQL(
-                            "SELECT {} || t.{}, count(*), coalesce(sum(pg_column_size(t.*)), 0) "
-                            "FROM {} AS t GROUP BY 1"
+                            "SELECT {} || t.{}, count(*), coalesce(sum({}), 0) FROM {} AS t GROUP BY 1"
                         ).format(
-                            sql.Literal(AUDIT_ACCOUNT), sql.Identifier(AUDIT_WRITER), sql.Identifier(AUDIT)
+                            sql.Literal(AUDIT_ACCOUNT),
+                            sql.Identifier(AUDIT_WRITER),
+                            _measured("t", AUDIT),
+                            sql.Identifier(AUDIT),
                         ),
                     ]
                 )
@@ -208,9 +216,9 @@ def recount_all(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
             continue
     conn.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
     conn.execute(
-        f"UPDATE {USAGE_TABLE} AS u SET rows = 0, bytes = 0, counted_at = now() WHERE role <> ALL(%s) "
-        f"AND u.role IN (SELECT role FROM {USAGE_TABLE} WHERE role <> ALL(%s) FOR UPDATE SKIP LOCKED)",
-        (seen, seen),
+        f"UPDATE {USAGE_TABLE} AS u SET rows = 0, bytes = 0, counted_at = now() "
+        f"WHERE u.role IN (SELECT role FROM {USAGE_TABLE} WHERE role <> ALL(%s) FOR UPDATE SKIP LOCKED)",
+        (seen,),
     )
 
 
@@ -257,7 +265,7 @@ def _functions(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
             "DECLARE counted {usage}; n bigint; b bigint;\n"
             "BEGIN\n"
             "  IF starts_with(account, {audit}) THEN\n"
-            "    SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0) INTO n, b FROM {audit_table} AS t\n"
+            "    SELECT count(*), coalesce(sum({audit_size}), 0) INTO n, b FROM {audit_table} AS t\n"
             "      WHERE t.{audit_writer} = substr(account, {skip});\n"
             "  ELSE\n"
             "    SELECT sum(s.n)::bigint, sum(s.b)::bigint INTO n, b FROM ({sums}) AS s(n, b);\n"
@@ -273,6 +281,7 @@ def _functions(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
             sums=sums,
             audit=sql.Literal(AUDIT_ACCOUNT),
             audit_table=sql.Identifier(AUDIT),
+            audit_size=_measured("t", AUDIT),
             audit_writer=sql.Identifier(AUDIT_WRITER),
             skip=sql.Literal(len(AUDIT_ACCOUNT) + 1),
         )
@@ -317,8 +326,8 @@ def _functions(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
             "  SELECT coalesce(max(value) FILTER (WHERE key = {rows_key}), '0')::bigint,\n"
             "         coalesce(max(value) FILTER (WHERE key = {bytes_key}), '0')::bigint\n"
             "    INTO most_rows, most_bytes FROM meta WHERE key IN ({rows_key}, {bytes_key});\n"
-            "  IF (most_rows > 0 AND used.rows > most_rows)\n"
-            "     OR (most_bytes > 0 AND used.bytes > most_bytes) THEN\n"
+            "  IF (most_rows > 0 AND added > 0 AND used.rows > most_rows)\n"
+            "     OR (most_bytes > 0 AND grown > 0 AND used.bytes > most_bytes) THEN\n"
             "    IF used.counted_at < now() - interval {every} THEN\n"
             "      used := {recount}(account);\n"
             "    END IF;\n"
@@ -477,7 +486,7 @@ def _audit_trigger(conn: psycopg.Connection[Any]) -> None:
             "SET search_path = {path} AS $f$\n"
             "DECLARE added bigint; grown bigint; writes boolean;\n"
             "BEGIN\n"
-            "  SELECT count(*), coalesce(sum(pg_column_size(r.*)), 0),\n"
+            "  SELECT count(*), coalesce(sum({size}), 0),\n"
             "         coalesce(bool_or(r.action IN ('share', 'edit')), false)\n"
             "    INTO added, grown, writes FROM written AS r WHERE r.{writer} = session_user;\n"
             "  IF added > 0 THEN\n"
@@ -489,6 +498,7 @@ def _audit_trigger(conn: psycopg.Connection[Any]) -> None:
             function=function,
             path=sql.SQL(writes.SEARCH_PATH),
             writer=sql.Identifier(AUDIT_WRITER),
+            size=_measured("r", AUDIT),
             count=sql.Identifier(_COUNT),
             account=sql.Literal(AUDIT_ACCOUNT),
         )
