@@ -62,6 +62,17 @@ def cluster(own_server: tuple[PgServer, PgControl]) -> Iterator[tuple[TeamCluste
         team.drop()
 
 
+@pytest.fixture
+def alice_here(
+    cluster: tuple[TeamCluster, PgControl], monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, PgControl]:
+    """Alice, a member, whose memory commands here use the team store: her DSN, and the server's control."""
+    team, control = cluster
+    alice = team.add("alice").dsn()
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", alice)
+    return alice, control
+
+
 @pytest.fixture(autouse=True)
 def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
@@ -114,11 +125,9 @@ def test_a_memory_over_the_teams_bound_is_set_aside_and_the_rest_delivered(
 
 
 def test_the_member_is_told_in_one_line_and_may_send_it_again_or_drop_it(
-    cluster: tuple[TeamCluster, PgControl], monkeypatch: pytest.MonkeyPatch
+    alice_here: tuple[str, PgControl],
 ) -> None:
-    team, control = cluster
-    alice = team.add("alice").dsn()
-    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", alice)
+    alice, control = alice_here
     with _open(alice) as store:
         _queue_while_stopped(store, control, [LONG])
     runner = CliRunner()
@@ -150,11 +159,9 @@ def test_the_member_is_told_in_one_line_and_may_send_it_again_or_drop_it(
 
 
 def test_team_sync_says_on_its_own_line_what_it_set_aside(
-    cluster: tuple[TeamCluster, PgControl], monkeypatch: pytest.MonkeyPatch
+    alice_here: tuple[str, PgControl], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    team, control = cluster
-    alice = team.add("alice").dsn()
-    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", alice)
+    alice, control = alice_here
     monkeypatch.setenv("MAHAVISHNU_MEMORY__MAX_CONTENT_CHARS", str(4 * MEMORY_CHARS))
     with _open(alice) as store:
         _queue_while_stopped(store, control, ["queued before it", LONG])
@@ -164,11 +171,9 @@ def test_team_sync_says_on_its_own_line_what_it_set_aside(
 
 
 def test_health_counts_what_waits_while_the_team_store_does_not_answer(
-    cluster: tuple[TeamCluster, PgControl], monkeypatch: pytest.MonkeyPatch
+    alice_here: tuple[str, PgControl],
 ) -> None:
-    team, control = cluster
-    alice = team.add("alice").dsn()
-    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", alice)
+    alice, control = alice_here
     with _open(alice) as store:
         control.stop()
         try:
