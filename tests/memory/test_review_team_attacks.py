@@ -10,11 +10,13 @@ still do, found by a review acting as one, and cannot now. Against the real Post
   <database>_members`` kept the group's rights (PostgreSQL checks a role membership when the role
   is set, not afterwards).
 - ``memory reembed`` as a member failed on ``embedding_staging`` with "ask the database's owner to
-  grant it", a grant that must never be made."""
+  grant it", a grant that must never be made; and with ``--embedder ollama`` (or ``fastembed``) it
+  failed on the embedder (an unreachable server, a model hub) before the store said whose it is."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -22,12 +24,16 @@ pytest.importorskip("psycopg")
 
 import psycopg
 from psycopg import sql
-from testkit.team_pg import TeamCluster
+from testkit.team_pg import TeamCluster, join_through_cli
+from typer.testing import CliRunner
 
+from mahavishnu.cli.main import app
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import MahavishnuError
+from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.backends.postgres import PostgresBackend
 from mahavishnu.memory.core.backends.records import CONVERSATIONS
+from mahavishnu.memory.core.embedders import get_embedder
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.team import members, schema, sharing
@@ -169,3 +175,26 @@ def test_a_members_reembed_is_refused_in_words_that_name_the_owner(team: TeamClu
     assert "owner" in said and "grant" not in said.lower(), said
     with psycopg.connect(team.owner_dsn) as owner:
         assert owner.execute("SELECT value FROM meta WHERE key = 'reembed_target'").fetchone() is None
+
+
+@pytest.mark.parametrize(
+    "target", [["--embedder", "ollama", "--url", "http://127.0.0.1:9"], ["--embedder", "fastembed"]]
+)
+def test_a_members_reembed_to_another_embedder_is_refused_before_it_is_reached(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: list[str]
+) -> None:
+    """The refusal comes first: a member never waits on an embedder (a server that is not there, a
+    model hub this machine cannot reach) only to be told the store is not theirs to move."""
+    monkeypatch.setattr(  # the team's own embedder is the fake one; the others are the real loaders
+        store_module,
+        "default_embedder",
+        lambda settings: FakeEmbedder() if settings.embedder == "local" else get_embedder(settings),
+    )
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    team.init()
+    runner = CliRunner()
+    join_through_cli(runner, app, team, "alice", tmp_path / "alice", monkeypatch)
+    result = runner.invoke(app, ["memory", "reembed", *target])
+    assert result.exit_code == 1, result.output
+    assert "only the team store's owner may run `memory reembed`" in result.output, result.output
+    assert "ollama" not in result.output.lower() and "hub" not in result.output.lower(), result.output

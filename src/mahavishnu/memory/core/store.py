@@ -1193,6 +1193,7 @@ class MemoryStore:
         """Move the store to ``embedder``'s vector space in place. New vectors are staged batch by
         batch (each batch committed, so a killed run resumes where it stopped) and swapped in with
         one transaction at the end; until then searches keep using the old, complete space."""
+        self.backend.may_reembed()
         target = f"{embedder.identity}:{embedder.dimension}"
         if self.backend.get_meta(META_REEMBED) != target:
             # reached before the store is marked as moving: an embedder that cannot be reached

@@ -357,6 +357,11 @@ def stored_cosines(rows: Rows, vector: Vector, ids: Sequence[int]) -> dict[int, 
 
 
 class Reembedding(Protocol):
+    def may_reembed(self) -> None:
+        """Raise if this login may not move the store to another embedder (a team store's member):
+        asked first, so the refusal comes before the new embedder is loaded or reached."""
+        ...
+
     def reembed_pending(self, limit: int) -> list[Unstaged]:
         """What a vector is made from (``models.embedding_text``) of the memories without a staged
         vector, by id: read here, since on a team store the owner reads the members' private rows

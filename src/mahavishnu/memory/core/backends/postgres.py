@@ -850,6 +850,9 @@ class PostgresBackend(SqlBackend):
             )
         self._may_maintain = True
 
+    def may_reembed(self) -> None:
+        self._refuse_members_maintenance()
+
     def clear_staging(self) -> None:
         self._refuse_members_maintenance()
         super().clear_staging()

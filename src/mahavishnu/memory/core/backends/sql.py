@@ -599,6 +599,9 @@ class SqlBackend(Backend):
         "FROM memories AS m WHERE NOT EXISTS (SELECT 1 FROM embedding_staging AS s WHERE s.memory_id = m.id)"
     )
 
+    def may_reembed(self) -> None:
+        return None
+
     def reembed_pending(self, limit: int) -> list[Unstaged]:
         columns = "id, content, metadata, project, memory_type"
         sql = f"SELECT {columns} {self._UNSTAGED} ORDER BY id LIMIT {self.dialect.mark}"
