@@ -494,7 +494,8 @@ def _provider_tools(tools: list[Tool], backing: Backing) -> None:
         """What each assistant (claude, codex, qwen, gemini, opencode, pi; or all) points at now, per
         settings scope: profile, base URL, model and where the key comes from. Codex profile files
         ($CODEX_HOME/NAME.config.toml) are rows of scope profile:NAME, used only by `codex --profile
-        NAME` (used_with); a file that cannot be read has its error."""
+        NAME` (used_with); a file that cannot be read has its error; one the assistant started in this
+        folder does not read (a folder it does not trust) says why and what to do (unread)."""
         from mahavishnu.environments.switcher import ASSISTANTS, assistant, overview
 
         with _as_tool_errors():

@@ -76,3 +76,16 @@ def test_a_switch_without_its_key_is_previewed_but_offers_no_apply(
 
     page = client.get("/assistants/switch?profile=deepseek&tool=codex&scope=user").text  # (its key is set)
     assert 'id="apply"' in page and 'id="blocked"' not in page
+
+
+def test_a_file_the_assistant_does_not_read_here_is_marked_so(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gemini CLI (its folder trust on by default) in a folder it does not trust reads no .env of a
+    switch: the row says so and why, and is not the one that wins here."""
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
+    switch_llm("gemini", load_settings(), tool="gemini", scope="user")
+    page = client.get("/assistants").text
+    rows = re.findall(r'<tr data-tool="gemini" data-scope="[^"]*"[^>]*>(.*?)</tr>', page, re.S)
+    assert rows and all("not read here" in row and "does not trust" in row for row in rows), rows
+    assert not any("wins here" in row for row in rows), rows

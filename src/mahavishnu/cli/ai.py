@@ -239,6 +239,7 @@ def current(
             console.print(f"{tool} is not configured by a provider profile: try `mahavishnu ai switch-llm`.")
         else:
             _current_table([_row(e) for e in entries])
+            _say_unread(entries)
         _exit_if_unreadable(any(e.error for e in entries))
         return
     statuses, recovered = overview(settings)
@@ -265,6 +266,7 @@ def current(
             rows.append((status.tool, "-", "stock", None, None, "its own login"))
         rows += [_row(e) for e in status.entries]
     _current_table(rows)
+    _say_unread([e for status in statuses for e in status.entries])
     _exit_if_unreadable(any(s.unreadable for s in statuses))
 
 
@@ -275,12 +277,19 @@ def _exit_if_unreadable(any_unreadable: bool) -> None:
 
 
 def _empty(status: ToolStatus) -> dict[str, Any]:
-    fields = ("scope", "path", "profile", "base_url", "model", "key_source", "used_with")
+    fields = ("scope", "path", "profile", "base_url", "model", "key_source", "used_with", "unread")
     return {"tool": status.tool, **dict.fromkeys(fields), "error": status.error}
+
+
+def _say_unread(entries: list[CurrentProvider]) -> None:
+    """Why a file in the table is not read by a session started here, and what to do (once each)."""
+    for reason in dict.fromkeys(e.unread for e in entries if e.unread):
+        warn(escape(str(reason)))
 
 
 def _row(e: CurrentProvider) -> tuple[Any, ...]:
     scope = f"only with `{e.used_with}`" if e.used_with else e.scope
+    scope = f"{scope} (not read here)" if e.unread else scope
     if e.error:
         return (e.tool, scope, "unreadable", None, None, escape(e.error))
     return (e.tool, scope, e.profile or "?", e.base_url, e.model, e.key_source)

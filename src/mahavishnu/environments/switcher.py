@@ -271,7 +271,7 @@ def _check_outranked(settings: Settings, scope: Scope, result: SwitchResult) -> 
         target = assistant(tool)
         written = target.settings_path(scope)
         try:
-            entries = [e for e in target.current(settings) if e.used_with is None and e.error is None]
+            entries = [e for e in target.current(settings) if e.applies]
         except MahavishnuError:
             continue
         top = entries[0] if entries else None

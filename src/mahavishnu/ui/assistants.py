@@ -142,7 +142,7 @@ def build(settings: Settings) -> Overview:
     statuses, recovered = overview(settings)
     rows = []
     for status in statuses:
-        top = next((e for e in status.entries if e.used_with is None and e.error is None), None)
+        top = next((e for e in status.entries if e.applies), None)
         files = [FileRow(e, e is top) for e in status.entries]
         rows.append(AssistantRow(status.tool, status.label, files, status.error))
     return Overview(

@@ -80,6 +80,14 @@ class CurrentProvider:
     #: None for a file every run reads.
     used_with: str | None = None
     error: str | None = None  # why the file could not be read (the fields above are then None)
+    #: Why the assistant started in this folder does not read this file's provider (a folder it does
+    #: not trust), with what to do; None when it does.
+    unread: str | None = None
+
+    @property
+    def applies(self) -> bool:
+        """Whether every run started in this folder uses this file's provider."""
+        return self.used_with is None and self.error is None and self.unread is None
 
     def __post_init__(self) -> None:
         # A key written into the URL (``https://user:KEY@host``, ``?api_key=KEY``) is shown and

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -160,11 +161,29 @@ def _closest_rule(rules: JSONData, target: Path) -> str | None:
     return None if best is None else best[1]
 
 
+def trusted_here(folder: Path) -> bool:
+    """Whether Gemini CLI started in ``folder`` trusts it (or trusts every folder)."""
+    if os.environ.get("GEMINI_CLI_TRUST_WORKSPACE") == "true" or not folder_trust_enabled():
+        return True
+    return bool(is_trusted(folder))
+
+
+def unread_reason(folder: Path) -> str | None:
+    """Why Gemini CLI started in ``folder`` reads no base URL from any ``.env`` (in a folder it does
+    not trust it reads only the key variables of a plain ``.env``), and what to do; None when it does."""
+    if trusted_here(folder):
+        return None
+    return (
+        f"Gemini CLI started in {folder}, a folder it does not trust, reads no .gemini/.env and no "
+        f"{BASE_URL_VAR}: it calls Google's default endpoint. Answer its trust prompt, or add the folder "
+        f'to {trusted_folders_path()} (e.g. {{"{folder}": "TRUST_FOLDER"}}), or run it with '
+        "GEMINI_CLI_TRUST_WORKSPACE=true"
+    )
+
+
 def trust_warning(env: Path, folder: Path) -> str | None:
     """Why Gemini CLI may not read ``env`` from ``folder``, and what to do; None when it will."""
-    if os.environ.get("GEMINI_CLI_TRUST_WORKSPACE") == "true" or not folder_trust_enabled():
-        return None
-    if is_trusted(folder):
+    if trusted_here(folder):
         return None
     return (
         f"Gemini CLI reads {env} only in a trusted folder, and {folder} is not trusted yet: "
@@ -268,7 +287,11 @@ class Gemini(UserProjectAssistant):
                     key_source=_key_source(dotenv, env_path(scope)),
                 )
             )
-        return self._nearer_env(found[::-1], profiles)
+        unread = unread_reason(Path.cwd())
+        return [
+            replace(e, unread=unread) if unread and e.error is None else e
+            for e in self._nearer_env(found[::-1], profiles)
+        ]
 
     def _nearer_env(
         self, found: list[CurrentProvider], profiles: dict[str, Profile]

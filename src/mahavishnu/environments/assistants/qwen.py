@@ -19,6 +19,7 @@ which Qwen Code loads at start in every folder; Qwen Code cannot run a command t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import cast
@@ -111,6 +112,56 @@ def project_env(start: Path) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def trusted_folders_path() -> Path:
+    override = os.environ.get("QWEN_CODE_TRUSTED_FOLDERS_PATH")
+    return Path(override) if override else qwen_home() / "trustedFolders.json"
+
+
+def folder_trust_enabled() -> bool:
+    """Whether the user's settings turn Qwen Code's folder trust on (its default: off). A project's
+    own settings cannot: Qwen Code decides trust before it reads them."""
+    try:
+        data = load(read_text(config_path("user")), config_path("user")).data
+    except MahavishnuError:
+        return False
+    return member(data, "security", "folderTrust", "enabled") is True
+
+
+def is_trusted(folder: Path) -> bool:
+    """Whether ``trustedFolders.json`` trusts ``folder`` as Qwen Code 0.24.4 decides it: of the rules
+    covering it, the deepest (``TRUST_PARENT`` covers its rule's parent), a ``DO_NOT_TRUST`` winning
+    a tie; a folder no rule covers, or a file that cannot be read, is not trusted."""
+    try:
+        rules = json_data(read_text(trusted_folders_path()) or "{}", source="trustedFolders.json")
+    except MahavishnuError:
+        return False
+    here = {folder.absolute(), folder.resolve()}
+    best: tuple[int, bool] | None = None
+    for rule, level in rules.items():
+        base = Path(rule).parent if level == "TRUST_PARENT" else Path(rule)
+        if level not in ("TRUST_FOLDER", "TRUST_PARENT", "DO_NOT_TRUST") or not base.is_absolute():
+            continue
+        covering = [b for b in {base, base.resolve()} if any(h == b or b in h.parents for h in here)]
+        if not covering:
+            continue
+        found = (max(len(b.parts) for b in covering), level != "DO_NOT_TRUST")
+        if best is None or found[0] > best[0] or (found[0] == best[0] and not found[1]):
+            best = found
+    return best is not None and best[1]
+
+
+def untrusted_reason(path: Path, folder: Path) -> str | None:
+    """Why Qwen Code started in ``folder`` ignores the project file ``path``, and what to do; None
+    when it reads it."""
+    if not folder_trust_enabled() or is_trusted(folder):
+        return None
+    return (
+        f"Qwen Code reads {path} only in a folder it trusts (your security.folderTrust is on), and "
+        f"{folder} is not trusted: run /trust in Qwen Code there, or add it to {trusted_folders_path()} "
+        f'(e.g. {{"{folder}": "TRUST_FOLDER"}})'
+    )
 
 
 def shadowed_keys(values: Mapping[str, str]) -> list[str]:
@@ -407,6 +458,7 @@ class Qwen(UserProjectAssistant):
         warnings = [key.warning] if key.warning else []
         if scope == "project":
             warnings.append(workspace_note(self.label, path))
+            warnings += filter(None, [untrusted_reason(path, self.project_folder())])
         env_key = key.env_var or needs.inline_var
         dotenv_values: dict[str, str] = {}
         if key.kind in ("none", "inline"):  # a local server ignores the key, but Qwen Code wants one
@@ -464,8 +516,11 @@ class Qwen(UserProjectAssistant):
             except MahavishnuError as exc:
                 found.append(unreadable(self.name, scope, path, exc))
                 continue
-            merged = layered(merged, data)
-            chosen = _selected(merged) if _selects(data) else None
+            # a project file Qwen Code does not read here: shown as it would select, merged into nothing
+            unread = untrusted_reason(path, self.project_folder()) if scope == "project" else None
+            read_over = layered(merged, data)
+            merged = merged if unread else read_over
+            chosen = _selected(read_over) if _selects(data) else None
             if chosen is None:
                 continue
             found.append(
@@ -477,6 +532,7 @@ class Qwen(UserProjectAssistant):
                     base_url=as_text(chosen.get("baseUrl")),
                     model=as_text(chosen.get("id")),
                     key_source=_key_source(chosen),
+                    unread=unread,
                 )
             )
         return found[::-1]
