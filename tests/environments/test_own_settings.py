@@ -354,3 +354,25 @@ def test_a_switch_reads_a_files_record_once_and_writes_it_once(
         assert len(writes) == 1, profile
         assert record.read_text() == writes[0]
     assert json.loads(settings.read_text()) == CLAUDE
+
+
+@pytest.mark.parametrize("tool", ["claude", "codex"])
+def test_own_settings_the_user_removed_after_a_rollback_do_not_come_back(
+    isolated_home: Path, tool: str
+) -> None:
+    """Switched (the gateway kept), rolled back, then the user took the gateway out by hand: the
+    next switch finds no own settings, and stock left the copy of the first in place, putting the
+    deleted gateway (and its key helper) back."""
+    if tool == "claude":
+        settings = write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE) + "\n")
+        bare = '{\n  "permissions": {"allow": ["Bash(ls:*)"]}\n}\n'
+    else:
+        settings = write_file(isolated_home / ".codex" / "config.toml", CODEX)
+        bare = '# my codex config\napproval_policy = "on-request"\n'
+    assert any("are replaced" in w for w in _switch("deepseek", tool))
+    rollback(load_settings(), tool=tool)
+    settings.write_text(bare)
+    assert not any("own provider" in w for w in _switch("deepseek", tool))
+    assert not any("own provider" in w for w in _switch("stock", tool))
+    assert settings.read_text() == bare
+    assert own_settings.kept(settings) is None

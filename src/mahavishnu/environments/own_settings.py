@@ -269,6 +269,15 @@ def keep(path: Path, own: str, base: str) -> None:
     _write(path, ours=False, kept=(own, base), written=_written(_fields(path)) or [])
 
 
+def forget(path: Path) -> None:
+    """``path`` holds no provider settings of the user's own any more (taken out by hand after a
+    rollback brought them back, or the file deleted): a copy kept earlier is no longer theirs to put
+    back."""
+    record = _fields(path)
+    if _kept_texts(path, record) is not None:
+        _write(path, ours=False, kept=None, written=_written(record) or [])
+
+
 #: How many fingerprints of what switches wrote into one file are remembered.
 _FINGERPRINTS = 50
 

@@ -420,7 +420,10 @@ class _OwnSettings:
         if not self.stock and not self.dry_run:
             edit = replace(edit, transform=self._marking(edit.path, edit.transform))
         text = safe_write.read_text(edit.path)
-        if text is None or own_settings.ours(edit.path, self.fingerprint(edit.path, text)):
+        if text is not None and own_settings.ours(edit.path, self.fingerprint(edit.path, text)):
+            return edit
+        if text is None:
+            self._forget(edit.path)
             return edit
         # the user's own settings are in play when this switch (and then a stock one) would not
         # give the file back as it is; the stock form of the file as the switch writes it (its line
@@ -428,6 +431,7 @@ class _OwnSettings:
         switched = text if self.stock else safe_write.keep_line_endings(text, edit.transform(text))
         after = stock.transform(switched)
         if not own_settings.loses(text, after, edit.path):
+            self._forget(edit.path)
             return edit
         if self.stock:
             self.messages.append(
@@ -442,6 +446,12 @@ class _OwnSettings:
             f"`mahavishnu ai switch-llm stock --tool {tool}` puts them back"
         )
         return edit
+
+    def _forget(self, path: Path) -> None:
+        """Before a provider switch of a file that holds no own settings of the user's (any more):
+        a copy kept by an earlier switch is not put back by the next stock switch."""
+        if not self.stock and not self.dry_run:
+            own_settings.forget(path)
 
     def _marking(self, path: Path, transform: Transform) -> Transform:
         """``transform``, recording what it makes as Mahavishnu's before the file is written: a
