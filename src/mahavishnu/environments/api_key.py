@@ -97,16 +97,29 @@ def _read_by_assistant(found: tuple[SecretRef, str | None] | None, needs: KeyNee
 
 
 def _unreachable_key(profile: Profile, needs: KeyNeeds) -> SecretStoreError:
-    wanted = needs.reads_env[0] if needs.reads_env else _reference_var(profile, needs)
+    """The key is kept where the assistant cannot read it: the fix names a variable the profile's
+    chain reads (exported, the next switch finds it there first and passes it by reference), or
+    says to add one the assistant reads to the chain."""
     source = " or ".join(needs.reads_env) if needs.reads_env else "an environment variable"
     tool = f" --tool {needs.tool}" if needs.tool else ""
+    chained = [r.name for r in profile_chain(profile) if r.kind == "env"]
+    usable = [var for var in chained if needs.reads_env is None or var in needs.reads_env]
+    # (the chain always holds a variable of the profile's name: with reads_env None, one is usable)
+    wanted = usable[0] if usable else (needs.reads_env or ("",))[0]
+    export = f'`export {wanted}="$(mahavishnu secrets get {profile.name})"`'
+    first = (
+        f"Run {export} in the shell that starts {needs.label} (or in your shell's profile), then switch again"
+    )
+    if not usable:
+        first = (
+            f"Add `env:{wanted}` to the `secret` list of profile '{profile.name}' (mahavishnu.yaml); {first}"
+        )
     return SecretStoreError(
         f"{needs.label} reads its key only from {source}, and profile "
         f"'{profile.name}' keeps it elsewhere (the keyring or the secrets file)",
-        hint=f'Run `export {wanted}="$(mahavishnu secrets get {profile.name})"` in the shell that starts '
-        f"{needs.label} (or in your shell's profile), then switch again; or start one session without "
-        f"writing anything: `mahavishnu run {profile.name}{tool} -- …`; or pass --inline-secret to write "
-        f"the key into the .env file {needs.label} loads (mode 600).",
+        hint=f"{first}; or start one session without writing anything: `mahavishnu run "
+        f"{profile.name}{tool} -- …`; or pass --inline-secret to write the key into the .env file "
+        f"{needs.label} loads (mode 600).",
     )
 
 
