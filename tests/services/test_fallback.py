@@ -370,3 +370,25 @@ def test_a_failed_probe_says_what_to_do_next(
     both = runner.invoke(app, ["ai", "test", "lab-primary"])  # one next step for both protocols
     assert both.stdout.count("Run `mahavishnu secrets set lab-primary`") == 1
     assert "lab-primary (anthropic, openai): Run `mahavishnu secrets set" in both.stdout
+
+
+def test_ai_test_of_an_assistant_probes_the_url_its_file_holds(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    """A base URL edited by hand in the assistant's file since the switch is what the assistant
+    calls: `ai test --tool` probed the profile's URL instead and said ok for a dead endpoint."""
+    primary, backup = mocks
+    _configure(primary, backup)
+    switch_llm("lab-primary", load_settings())
+    settings = isolated_home / ".claude" / "settings.json"
+    data = json.loads(settings.read_text())
+    data["env"]["ANTHROPIC_BASE_URL"] = backup.base_url  # the user points it elsewhere by hand
+    settings.write_text(json.dumps(data))
+    [row] = json.loads(runner.invoke(app, ["ai", "test", "--tool", "claude", "--json"]).stdout)
+    assert row["profile"] == "lab-primary" and row["url"].startswith(backup.base_url), row
+    assert backup.requests_to("/v1/messages") and not primary.requests_to("/v1/messages")
+
+    data["env"]["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9"  # nothing listens there
+    settings.write_text(json.dumps(data))
+    dead = runner.invoke(app, ["ai", "test", "--tool", "claude"])
+    assert dead.exit_code == 1, dead.output

@@ -17,7 +17,7 @@ read whole into memory).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +27,7 @@ from mahavishnu.environments.profiles import Profile, Protocol, all_profiles, re
 from mahavishnu.errors import InvalidConfigFileError, SecretNotFoundError, SecretStoreError
 from mahavishnu.loopback import is_loopback
 from mahavishnu.masking import mask, strip_credentials
+from mahavishnu.redaction.scrub import REDACTED
 
 if TYPE_CHECKING:
     import httpx
@@ -186,7 +187,24 @@ def probe_active(
     profiles = all_profiles(settings)
     if entry.profile not in profiles:
         return None
-    return probe(profiles[entry.profile], assistant(tool).protocol, settings, timeout=timeout, tool=tool)
+    protocol = assistant(tool).protocol
+    return probe(
+        _as_written(profiles[entry.profile], protocol, entry), protocol, settings, timeout=timeout, tool=tool
+    )
+
+
+def _as_written(profile: Profile, protocol: Protocol, entry: CurrentProvider) -> Profile:
+    """``profile`` at the base URL the assistant's file holds, which is what the assistant calls (a
+    URL edited there by hand since the switch); the profile as it is when the file's URL is its own,
+    or is shown only masked (a key in the URL)."""
+    endpoint = getattr(profile.settings, protocol)
+    written = entry.base_url
+    if endpoint is None or not written or REDACTED.split("{")[0] in written:
+        return profile
+    if written.rstrip("/") == str(endpoint.base_url or "").rstrip("/"):
+        return profile
+    moved = endpoint.model_copy(update={"base_url": written})
+    return replace(profile, settings=profile.settings.model_copy(update={protocol: moved}))
 
 
 def under(base: str, path: str) -> str:
