@@ -255,3 +255,30 @@ def test_an_inline_key_in_a_projects_env_is_kept_out_of_git(
     again = switch_llm("proxy", load_settings(), tool="gemini", scope="project", inline_secret=True)
     assert not any("exclude" in w for w in again.warnings)
     assert (repo / ".git/info/exclude").read_text().count(".gemini/.env") == 1
+
+
+def test_an_inline_key_in_a_worktrees_env_is_kept_out_of_git(
+    gemini_dir: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a worktree (and a submodule) `.git` is a file: the key's `.env` went unexcluded, with only
+    a warning, and `git add -A` staged it. Git's own exclude file for the checkout gets it now."""
+    write_profiles(
+        isolated_home,
+        "  proxy:\n    secret: ['file:proxy']\n"
+        "    gemini: {base_url: 'https://gw.example.com', model: g-1}\n",
+    )
+    runner.invoke(app, ["secrets", "set", "proxy", "--store", "file"], input="sk-proxy-0123456789\n")
+    main, tree = isolated_home / "main", isolated_home / "wt"
+    git = ["git", "-c", "user.email=a@b.example", "-c", "user.name=a"]
+    subprocess.run(["git", "init", "-q", str(main)], check=True)
+    subprocess.run([*git, "-C", str(main), "commit", "-q", "--allow-empty", "-m", "i"], check=True)
+    subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", str(tree)], check=True)
+    monkeypatch.chdir(tree)
+
+    result = switch_llm("proxy", load_settings(), tool="gemini", scope="project", inline_secret=True)
+    assert any(w.startswith(".gemini/.env added to ") for w in result.warnings), result.warnings
+    subprocess.run(["git", "-C", str(tree), "add", "-A"], check=True)
+    staged = ["git", "-C", str(tree), "diff", "--cached", "--name-only"]
+    assert subprocess.run(staged, capture_output=True, text=True, check=True).stdout.split() == [
+        ".gemini/settings.json"
+    ]

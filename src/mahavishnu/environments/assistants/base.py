@@ -183,12 +183,39 @@ def keep_out_of_git(path: Path, *, dry_run: bool) -> list[str]:
         return []
     if dry_run:
         return [f"{name} is not ignored by git: the switch adds it to .git/info/exclude"]
-    exclude = root / ".git" / "info" / "exclude"
-    if exclude.parent.is_dir():  # not a worktree's or submodule's .git file
+    exclude = _exclude_file(root)
+    if exclude is not None:
         with exclude.open("a", encoding="utf-8") as out:
             out.write(f"\n/{name.as_posix()}\n")
-        return [f"{name} added to .git/info/exclude, so git never commits the key"]
+        shown = exclude.relative_to(root) if exclude.is_relative_to(root) else exclude
+        return [f"{name} added to {shown}, so git never commits the key"]
     return [f"{name} is not ignored by git: add it to .gitignore before committing"]
+
+
+def _exclude_file(root: Path) -> Path | None:
+    """The exclude file git reads for the checkout at ``root`` (a worktree's and a submodule's are in
+    the repository they belong to: ``.git`` is a file there), its folder made; None when git does not
+    say where."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--git-path", "info/exclude"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    found = done.stdout.strip()
+    if done.returncode != 0 or not found:
+        return None
+    exclude = root / found  # (relative to root, or absolute: then the join is that path)
+    try:
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return exclude
 
 
 def _git_ignores(root: Path, name: Path) -> bool:
