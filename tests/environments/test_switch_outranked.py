@@ -76,3 +76,26 @@ def test_no_warning_where_no_file_outranks_the_switch(repo_on_zai: Path, isolate
         result = runner.invoke(app, ["ai", "switch-llm", "qwen"])
     assert result.exit_code == 0, result.output
     assert "wins over" not in _said(result) and "new sessions use qwen" in _said(result)
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_project_file_with_a_url_and_no_key_is_said_to_get_the_profiles_key(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, keyed: bool
+) -> None:
+    """A repository's .claude/settings.json naming its own endpoint and no key: Claude Code merges
+    the files key by key, so the user file's apiKeyHelper sends the switched profile's key there.
+    The switch said only that sessions here use "the provider it sets"."""
+    repo = isolated_home / "work" / "api"
+    (repo / ".claude").mkdir(parents=True)
+    (repo / ".git").mkdir()
+    theirs = {"env": {"ANTHROPIC_BASE_URL": "https://proj.example/anthropic"}}
+    if keyed:
+        theirs["apiKeyHelper"] = "/usr/local/bin/proj-key"  # its own key: nothing of ours goes there
+    (repo / ".claude" / "settings.json").write_text(json.dumps(theirs))
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-dash-0123456789abcdef")
+    result = runner.invoke(app, ["ai", "switch-llm", "qwen", "--tool", "claude"])
+    assert result.exit_code == 0, result.output
+    said = _said(result)
+    warned = "sets no key of its own: Claude Code started here sends the key of profile 'qwen'"
+    assert (warned in said and "to https://proj.example/anthropic" in said) is not keyed, said

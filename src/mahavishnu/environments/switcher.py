@@ -289,6 +289,14 @@ def _check_outranked(settings: Settings, scope: Scope, result: SwitchResult) -> 
             f"file and points at {found.uses}, so sessions started here {verb} {found.uses}, not "
             f"{result.profile}; {_outranking_fix(result, target, top)}"
         )
+        if top.base_url and target.lends_key(top) and resolve(result.profile, settings).needs_secret:
+            result.warnings.append(
+                f"{top.path} sets no key of its own: {LABELS[tool]} started here "
+                f"{'would send' if result.dry_run else 'sends'} the key of profile '{result.profile}' "
+                f"from the {result.scope} file to {top.base_url}, "
+                "the endpoint that file names; switch this folder too, or remove its base URL if you do "
+                "not trust it"
+            )
 
 
 def _outranking_fix(result: SwitchResult, target: Assistant, top: CurrentProvider) -> str:

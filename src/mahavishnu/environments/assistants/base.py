@@ -151,6 +151,12 @@ class Assistant(ABC):
         file) is read, when it is no settings file (Gemini CLI's nearer ``.env``); None: the usual."""
         return None
 
+    def lends_key(self, winner: CurrentProvider) -> bool:
+        """Whether the file ``winner`` (which wins over the switched one here) sets a provider but
+        no key, so the assistant sends it the key the switched file sets (settings merged key by
+        key); False where each file's provider goes with its own key."""
+        return False
+
 
 def project_dir() -> Path:
     """Where Claude Code's project-scope settings live: the project root, else the current folder."""

@@ -90,6 +90,11 @@ class Claude(Assistant):
     label = "Claude Code"
     protocol = "anthropic"
 
+    def lends_key(self, winner: CurrentProvider) -> bool:
+        # Claude Code merges its settings files key by key: a project file's ANTHROPIC_BASE_URL
+        # without an apiKeyHelper or token of its own gets the user file's helper
+        return winner.key_source is None
+
     def settings_path(self, scope: Scope) -> Path:
         if scope == "user":
             return config_dir() / "settings.json"
