@@ -71,7 +71,10 @@ def test_undoing_a_switch_says_when_the_file_was_edited_since_and_how_to_get_it_
     undone = runner.invoke(app, ["ai", "rollback"])
     assert undone.exit_code == 0 and settings.read_text() == "{}\n"
     said = " ".join(undone.stderr.split())
-    assert "had changed since that switch" in said
+    assert (
+        "had changed since that switch (by hand or by the assistant), and those changes are undone too"
+        in said
+    )
     backup = said.split("ai rollback --to ")[1].split("`")[0]
     assert runner.invoke(app, ["ai", "rollback", "--to", backup]).exit_code == 0
     assert json.loads(settings.read_text())["permissions"] == {"allow": ["Bash(git:*)"]}

@@ -449,8 +449,9 @@ def _print_rolled_back(done: list[Any], noun: str = "switch") -> None:
             warn(f"{each.path}: {note}")
         if each.edited_kept_as:
             warn(
-                f"{each.path} had changed since that {noun} (by hand or by the assistant); what it held "
-                f"is kept: `mahavishnu ai rollback --to {each.edited_kept_as}` puts it back"
+                f"{each.path} had changed since that {noun} (by hand or by the assistant), and those "
+                f"changes are undone too; the file as it was is backed up: `mahavishnu ai rollback --to "
+                f"{each.edited_kept_as}` puts it back"
             )
 
 
