@@ -221,3 +221,16 @@ def test_show_hides_a_base_url_credential_inside_the_json_it_prints(tools_on_pat
     assert SECRET not in json.dumps(shown)
     assert "gateway.example/v1" in json.dumps(shown) and "****" in json.dumps(shown)
     json.loads(next(v for v in shown.values() if v.startswith("{")))  # still JSON
+
+
+def test_run_with_codex_on_an_undeclared_wire_api_gives_the_switchs_fix(
+    tools_on_path, isolated_home: Path, monkeypatch
+) -> None:
+    """`run` said "serves Chat Completions only" of a profile that declares no wire API, without the
+    fix `switch-llm` gives for the same profile (declare `wire_api: responses` when it serves it)."""
+    write_profiles(isolated_home, "  lab:\n    openai: {base_url: 'https://lab.example/v1', model: m}\n")
+    monkeypatch.setenv("LAB_API_KEY", KEY)
+    with pytest.raises(ProtocolMismatchError) as refused:
+        plan("lab", load_settings(), tool="codex", args=[])
+    assert "serves no declared wire API" in refused.value.message
+    assert "add `wire_api: responses` under `profiles.lab.openai`" in str(refused.value.hint)

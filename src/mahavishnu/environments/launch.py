@@ -56,6 +56,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mahavishnu.config import Settings
 from mahavishnu.environments.assistants.claude import SHELL_CREDENTIALS
+from mahavishnu.environments.assistants.codex import no_responses_api
 from mahavishnu.environments.profiles import Profile, Protocol, resolve
 from mahavishnu.environments.run_names import run_provider
 from mahavishnu.environments.secrets import resolve_profile_secret
@@ -234,10 +235,7 @@ def _claude(profile: Profile, key: str) -> Built:
 def _codex(profile: Profile, key: str) -> Built:
     endpoint = profile.endpoint("openai", "Codex CLI")
     if endpoint.wire_api != "responses":
-        raise ProtocolMismatchError(
-            f"profile '{profile.name}' serves Chat Completions only, but Codex CLI speaks the Responses API",
-            hint='Pick a profile whose openai endpoint has wire_api = "responses".',
-        )
+        raise no_responses_api(profile, endpoint, "Codex CLI")
     provider = run_provider(profile.name)
     table = f"model_providers.{provider}"
     overrides = {

@@ -403,7 +403,7 @@ class Codex(Assistant):
         path = self.settings_path(scope)
         endpoint = profile.endpoint("openai", self.label)
         if endpoint.wire_api != "responses":
-            raise _no_responses_api(profile, endpoint, self.label)
+            raise no_responses_api(profile, endpoint, self.label)
         if self.profile_file is not None and inline_secret:
             # $CODEX_HOME/.env is shared by every profile: one profile's key would replace another's
             raise InvalidInputError(
@@ -590,7 +590,7 @@ def _refuse_unreadable_key(key: str, profile_name: str) -> None:
     )
 
 
-def _no_responses_api(profile: Profile, endpoint: Endpoint, label: str) -> ProtocolMismatchError:
+def no_responses_api(profile: Profile, endpoint: Endpoint, label: str) -> ProtocolMismatchError:
     served = "Chat Completions only" if endpoint.wire_api == "chat" else "no declared wire API"
     return ProtocolMismatchError(
         f"profile '{profile.name}' serves {served} (wire_api = {endpoint.wire_api or 'unset'}), "
