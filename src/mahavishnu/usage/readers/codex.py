@@ -6,17 +6,25 @@ a ``token_usage_record`` per response (``payload.response_id`` and ``payload.usa
 also names the ``model_provider`` the session talked to (what attribution trusts first). So: the
 records when a file has them (keyed by response id: a forked rollout that copies them counts them once), else
 each ``token_count``'s last usage (or the growth of its total when it has none), keyed by session
-and time. OpenAI's ``input_tokens`` include the cached ones: fresh input is the difference."""
+and time. OpenAI's ``input_tokens`` include the cached ones: fresh input is the difference.
+
+A forked session's rollout, and a subagent's (``session_meta`` naming ``forked_from_id`` or
+``source.subagent.thread_spawn.parent_thread_id``), begins with its parent's history, token counts
+included, under its own session: with their first times, or all stamped when the copy was made. A
+token count of such a file from before its first second is that copy (counted in the parent's
+file), not a request: skipped, its total kept as the one the file's own requests grow from. A file
+holding several ``session_meta`` lines (a fork copies its parent's) is the session of its first."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
-from mahavishnu.json_types import JSONObject
+from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
-from mahavishnu.usage.records import MAIN, UsageRecord, count
+from mahavishnu.usage.records import MAIN, BadLine, UsageRecord, count
 
 WANTED = (b'"session_meta"', b'"turn_context"', b'"token_usage_record"', b'"token_count"')
 _FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_input_tokens", "output_tokens")
@@ -28,9 +36,13 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
         kind = entry.get("type")
         payload = obj(entry.get("payload"))
         if kind == "session_meta":
+            if "session" in state:  # a parent's, copied into a fork's file after its own
+                continue
             state["session"] = label(payload.get("id")) or label(payload.get("session_id")) or ""
             state["cwd"] = text(payload.get("cwd")) or ""
             state["via"] = label(payload.get("model_provider")) or ""
+            if _parent(payload):
+                state["copied_until"] = str(_end_of_second(entry.get("timestamp")))
         elif kind == "turn_context":
             state["model"] = label(payload.get("model")) or state.get("model", "")
         elif kind == "token_usage_record":
@@ -40,9 +52,30 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             found += _record(path, state, f"codex:{key}", entry, [count(usage.get(f)) for f in _FIELDS])
         elif kind == "event_msg" and payload.get("type") == "token_count" and "records" not in state:
             figures = _last_usage(obj(payload.get("info")), state)
+            if _copied(entry, state):
+                continue
             key = f"codex:{_session(state, path)}@{entry.get('timestamp')}"
             found += _record(path, state, key, entry, figures) if figures else []
     return found
+
+
+def _parent(meta: JSONObject) -> str | None:
+    """The session a forked or spawned session's rollout copies its history from."""
+    spawned = obj(obj(obj(meta.get("source")).get("subagent")).get("thread_spawn"))
+    return label(meta.get("forked_from_id")) or label(spawned.get("parent_thread_id"))
+
+
+def _end_of_second(value: JSONValue | None) -> float:
+    try:
+        return math.floor(epoch(value)) + 1.0
+    except BadLine:
+        return 0.0
+
+
+def _copied(entry: JSONObject, state: State) -> bool:
+    """Whether this token count is the parent's history a fork's or subagent's file begins with."""
+    until = float(state.get("copied_until", "0"))
+    return until > 0 and _end_of_second(entry.get("timestamp")) <= until
 
 
 def _last_usage(info: JSONObject, state: State) -> list[int] | None:
