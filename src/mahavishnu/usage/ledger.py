@@ -60,7 +60,7 @@ from mahavishnu.usage.logfile import Block, Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
-VERSION = 13  # 13: a fork's or subagent's copy of its parent's Codex history is no request
+VERSION = 14  # 13: a Codex fork's copy of its parent's history is no request; 14: secrets in names masked
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes' digest, the
 #: reader's state, the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from mahavishnu.clean_text import ESCAPE_SEQUENCES
 from mahavishnu.json_types import JSONObject, JSONValue
+from mahavishnu.redaction.scrub import scrub
 from mahavishnu.usage.records import BadLine
 
 #: What a later read of the same log, from where this one stopped, needs (string values).
@@ -38,9 +39,17 @@ def label(value: JSONValue | None) -> str | None:
     if found is None:
         return None
     if len(found) <= LABEL_CHARS and found.isprintable():  # nearly always: no copy
-        return found
+        return _shown(found)
     cleaned = _CONTROLS.sub("", ESCAPE_SEQUENCES.sub("", found))[:LABEL_CHARS]  # ("[2J" shows nothing)
-    return cleaned or None
+    return _shown(cleaned) if cleaned else None
+
+
+@lru_cache(maxsize=8192)
+def _shown(name: str) -> str:
+    """``name`` with a secret in it masked (a key pasted as a model name, a key-shaped session id or
+    file name): reports, their JSON and the usage ledger never hold it. A few names repeat over
+    every request of a log: each is read once."""
+    return scrub(name)
 
 
 def epoch(value: JSONValue | None) -> float:
