@@ -58,3 +58,16 @@ def test_no_key_in_a_logs_names_reaches_any_report(isolated_home: Path) -> None:
                 SESSION_KEY.encode() not in stored.read_bytes()
                 and MODEL_KEY.encode() not in stored.read_bytes()
             )
+
+
+def test_a_skipped_line_of_a_file_named_with_line_breaks_is_one_warning_line(isolated_home: Path) -> None:
+    """A folder and file named with a line break and escapes printed as several lines, one of them
+    a forged ``warning:``."""
+    folder = isolated_home / ".claude" / "projects" / "-tmp-\x1b]0;TITLE\x07evil\nwarning: forged"
+    folder.mkdir(parents=True)
+    (folder / "a\nb.jsonl").write_text('{"usage": nope\n')
+    result = runner.invoke(app, ["usage", "sessions", "-v"])
+    assert result.exit_code == 0, result.output
+    skipped = [line for line in result.stderr.splitlines() if "not JSON" in line or "forged" in line]
+    assert len(skipped) == 1 and skipped[0].startswith("warning: skipped "), result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mahavishnu.clean_text import one_line
 from mahavishnu.cli.output import escape, info, print_json, table, warn
 from mahavishnu.environments.assistants.registry import listed
 from mahavishnu.errors import InvalidInputError
@@ -41,10 +42,10 @@ def show(
             f"--since {since} is after --until {until}", hint="Swap them: --since is the first day."
         )
     built = report(period, _by(by), tools(tool), first, last, verbose=verbose)
-    for problem in built.problems:
-        warn(escape(problem))
+    for problem in built.problems:  # (a file's name may hold a line break or an escape: one line each)
+        warn(escape(one_line(problem)))
     for file, line, why in built.bad_lines:
-        warn(escape(f"skipped {file}:{line}: {why}"))
+        warn(escape(one_line(f"skipped {file}:{line}: {why}")))
     if unpriced:
         _print_unpriced(built, as_json)
         return
