@@ -7,14 +7,27 @@ imported; on, none until the command ends, and none at all when the memory daemo
 
 from __future__ import annotations
 
+import errno
 import sys
 
 
 def run() -> None:
+    try:
+        _measured(sys.argv[1:])
+    except SystemExit:
+        _flushed()
+        raise
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
+        _cannot_write(exc)
+    _flushed()
+
+
+def _measured(argv: list[str]) -> None:
     from mahavishnu import telemetry
     from mahavishnu.cli import command_span
 
-    argv = sys.argv[1:]
     with telemetry.command(command=command_span.fast_name(argv)) as command_span.current:
         try:
             _dispatch(argv)
@@ -22,6 +35,38 @@ def run() -> None:
             code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
             command_span.current.set(outcome="ok" if code == 0 else "error", exit_code=code)
             raise
+
+
+#: What writing the output meets when it cannot go where it was sent: a full disk (``> /dev/full``),
+#: a quota, a device error, a reader that went away (``| head``).
+_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EPIPE})
+
+
+def _flushed() -> None:
+    """Standard output written out now, where a failure can still be said in one line (at the
+    interpreter's exit it printed "Exception ignored" and a traceback)."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
+        _cannot_write(exc)
+
+
+def _cannot_write(exc: OSError) -> None:
+    """Exit 1 with one line on standard error: the output could not be written (nothing for a
+    reader that went away, as every command-line tool does)."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError):  # the interpreter's last flush finds nowhere to fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if exc.errno != errno.EPIPE:
+        sys.stderr.write(
+            f"error: cannot write the output: {exc.strerror}\n"
+            "hint: Send it where there is room (another file or disk), or to the terminal.\n"
+        )
+    raise SystemExit(1)
 
 
 def _dispatch(argv: list[str]) -> None:
