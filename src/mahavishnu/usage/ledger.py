@@ -60,7 +60,9 @@ from mahavishnu.usage.logfile import Block, Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
-VERSION = 14  # 13: a Codex fork's copy of its parent's history is no request; 14: secrets in names masked
+#: 13: a Codex fork's copy of its parent's history is no request; 14: secrets in names masked,
+#: a line with a lone surrogate escape read
+VERSION = 14
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes' digest, the
 #: reader's state, the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]

@@ -179,10 +179,23 @@ def parse_object(line: bytes) -> tuple[JSONObject | None, str]:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as error:
-        return None, _why(str(error))
+        if "surrogate" not in str(error):
+            return None, _why(str(error))
+        try:  # JSON (and Node's JSON.stringify) allows a lone surrogate escape; orjson does not
+            value = orjson.loads(_LONE_SURROGATE.sub(rb"\\ufffd", line))
+        except orjson.JSONDecodeError as again:
+            return None, _why(str(again))
     if not isinstance(value, dict):
         return None, "not a JSON object"
     return value, ""
+
+
+#: A ``\\uD800``-``\\uDBFF`` escape not followed by a low one, or a low one not after a high one:
+#: text cut between the halves of an emoji (a reply or prompt clipped by the assistant).
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
 def _why(message: str) -> str:
