@@ -521,3 +521,13 @@ def test_a_database_locked_by_its_writer_read_by_a_worker_is_one_problem_line(
     assert [r.tool for r in records] == ["pi"] * len(records) and len(records) > 0
     assert len(refreshed.problems) == 1 and "locked" in refreshed.problems[0]
     assert {r.tool for r in collect(["opencode", "pi"], None, None)[0]} == {"pi", "opencode"}
+
+
+def test_a_database_that_turns_unreadable_keeps_what_was_read_and_says_so(home: Path) -> None:
+    """The report kept the requests read before from a database damaged since (while a first read
+    of it found none): the problem line says they still count."""
+    assert len(collect(["opencode"], None, None)[0]) == 2
+    (home / DB).write_bytes(b"garbage, not a database" * 100)
+    records, refreshed, _ = collect(["opencode"], None, None)
+    assert len(records) == 2 and len(refreshed.problems) == 1, refreshed.problems
+    assert "rows read from it before still count" in refreshed.problems[0], refreshed.problems

@@ -722,7 +722,9 @@ def _table_stored(
             raise read
         pieces, bad, rows, state = read if read is not None else _read_table(plan)
     except (OSError, sqlite3.Error) as error:
-        done.problems.append(f"cannot read {plan.path}: {error}")
+        kept = int(plan.state.get("rows", "0") or 0)  # (a locked or damaged database stays as last read)
+        still = f"; the {kept:,} rows read from it before still count" if kept else ""
+        done.problems.append(f"cannot read {plan.path}: {error}{still}")
         return
     path = str(plan.path)
     writes.flush(db)  # (what it held is looked at, or forgotten, as written)
