@@ -173,3 +173,20 @@ def test_secrets_delete_names_the_dotenv_file_that_still_holds_the_key(tool: str
     assert deleted.returncode == 0 and f"{dotenv} still holds this key in the clear" in said, deleted.stderr
     assert f"ai switch-llm stock --tool {tool}" in said
     assert key not in deleted.stdout + deleted.stderr
+
+
+def test_secrets_delete_says_backups_still_hold_the_key():
+    """After a switch to stock took the inline key out, `ai rollback` wrote the deleted key back in
+    the clear from a backup, with no word of it at the delete."""
+    key = "sk-rotate-me-0123456789abcdef"
+    assert _cli("secrets", "set", "qwen", stdin=key + "\n").returncode == 0
+    assert _cli("ai", "switch-llm", "qwen", "--tool", "qwen", "--inline-secret").returncode == 0
+    assert _cli("ai", "switch-llm", "stock", "--tool", "qwen").returncode == 0  # the key is backed up
+
+    deleted = _cli("secrets", "delete", "qwen")
+
+    said = " ".join(deleted.stderr.split())
+    assert deleted.returncode == 0 and "still hold this key: `mahavishnu ai rollback`" in said, said
+    assert key not in deleted.stdout + deleted.stderr
+    other = _cli("secrets", "set", "zai", stdin="sk-never-written-0123456789\n")
+    assert other.returncode == 0 and "backup" not in _cli("secrets", "delete", "zai").stderr

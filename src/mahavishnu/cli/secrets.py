@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Literal
 
 import typer
 
 from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
+from mahavishnu.wording import count
 
 app = typer.Typer(
     help="Store API keys outside config files; assistants fetch them by reference.", no_args_is_help=True
@@ -118,6 +120,31 @@ def delete(name: str = typer.Argument(..., help="Secret name."), store: str = De
             "to give it a key"
         )
     _warn_inline_copies(keys)
+    _warn_backups(keys)
+
+
+def _warn_backups(keys: set[str]) -> None:
+    """Say how many backups of the assistants' files (mode 600) hold a deleted key: `ai rollback`
+    to one of them writes the key back into the file in the clear."""
+    from mahavishnu import paths
+    from mahavishnu.files.safe_write import list_backups
+
+    wanted = [key.encode() for key in keys if key]
+    holding = [b for b in list_backups() if _holds_any(b.file, wanted)]
+    if holding:
+        warn(
+            f"{count(len(holding), 'backup')} of your assistants' files (in {paths.backups_dir()}) still "
+            "hold this key: `mahavishnu ai rollback` to one of them writes it back; rotate the key with "
+            "its provider if it leaked"
+        )
+
+
+def _holds_any(file: Path, wanted: list[bytes]) -> bool:
+    try:
+        data = file.read_bytes()
+    except OSError:
+        return False
+    return any(key in data for key in wanted)
 
 
 def _warn_inline_copies(keys: set[str]) -> None:
