@@ -88,3 +88,23 @@ def test_a_resource_error_without_a_secret_is_unchanged(backing: mcp_server.Back
     refused = read(backing, "mahavishnu://memory/99999")
     assert refused.error.message == "no memory #99999"
     assert refused.error.data == {"uri": "mahavishnu://memory/99999"}
+
+
+@pytest.mark.parametrize("name", [KEY, "no-such-prompt"])
+def test_a_prompt_that_is_not_there_is_refused_as_invalid_params_without_the_secret(
+    backing: mcp_server.Backing, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server has no prompts: the SDK answered an unknown one with code 0, its name as sent (a
+    key pasted there), and logged a traceback quoting it."""
+
+    async def go() -> MCPError:
+        async with Client(mcp_server.build_server(backing)) as client:
+            with pytest.raises(MCPError) as refused:
+                await client.get_prompt(name)
+            return refused.value
+
+    refused = anyio.run(go)
+    assert refused.error.code == INVALID_PARAMS
+    assert refused.error.message.startswith("Unknown prompt: "), refused.error.message
+    assert KEY not in refused.error.message and KEY not in caplog.text
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]

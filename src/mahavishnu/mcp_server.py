@@ -54,10 +54,13 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp.types import (
+    INVALID_PARAMS,
     INVALID_REQUEST,
     PARSE_ERROR,
     CallToolResult,
     ErrorData,
+    GetPromptRequestParams,
+    GetPromptResult,
     InputRequiredResult,
     JSONRPCError,
     JSONRPCMessage,
@@ -459,6 +462,26 @@ class ScrubbedErrors(MCPServer):
             if said == str(exc):
                 raise
             raise type(exc)(said) from exc.__cause__
+
+    async def _handle_get_prompt(
+        self, ctx: ServerRequestContext[Any], params: GetPromptRequestParams
+    ) -> GetPromptResult | InputRequiredResult:
+        """A prompt asked for that is not there (this server has none) is refused as invalid params,
+        its name scrubbed: the SDK answered with code 0, the name as sent (a key pasted there), and
+        logged a traceback quoting it (in a service's log, over HTTP)."""
+        try:
+            return await super()._handle_get_prompt(ctx, params)
+        except MCPError as exc:
+            from mahavishnu.redaction.scrub import scrub, scrub_tree
+
+            error = exc.error
+            raise MCPError(
+                code=error.code, message=scrub(error.message), data=scrub_tree(error.data)
+            ) from None
+        except ValueError as exc:
+            from mahavishnu.redaction.scrub import scrub
+
+            raise MCPError(code=INVALID_PARAMS, message=scrub(str(exc))) from None
 
     async def _handle_read_resource(
         self, ctx: ServerRequestContext[Any], params: ReadResourceRequestParams
