@@ -65,6 +65,8 @@ from mcp.types import (
     JSONRPCError,
     JSONRPCMessage,
     JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
     ReadResourceRequestParams,
     ReadResourceResult,
     TextContent,
@@ -1049,7 +1051,8 @@ async def _serve_stdio(server: MCPServer, interrupted: threading.Event) -> None:
             unread, write_stream = streams
             await unread.aclose()  # (what the SDK reads: nothing)
             options = lowlevel.create_initialization_options()
-            await lowlevel.run(Screened(lines, write_stream), write_stream, options)
+            screened = Screened(lines, write_stream, interrupted)
+            await lowlevel.run(screened, _Answers(write_stream, screened.pending), options)
 
 
 class _NoInput:
@@ -1128,13 +1131,25 @@ class Screened:
 
     last_context = None  # (the SDK's dispatcher then runs each message in its own context)
 
-    def __init__(self, lines: ObjectReceiveStream[str], answer: WriteStream[SessionMessage]) -> None:
+    def __init__(
+        self,
+        lines: ObjectReceiveStream[str],
+        answer: WriteStream[SessionMessage],
+        interrupted: threading.Event | None = None,
+    ) -> None:
         self._lines = lines
         self._answer = answer
+        self._interrupted = interrupted or threading.Event()
+        #: the ids of the requests handed to the SDK and not answered yet (``_Answers`` takes them out)
+        self.pending: set[str | int] = set()
 
     async def receive(self) -> SessionMessage | Exception:
         while True:
-            line = await self._lines.receive()
+            try:
+                line = await self._lines.receive()
+            except anyio.EndOfStream:
+                await self._drain()
+                raise
             try:
                 message = jsonrpc_message_adapter.validate_json(line, by_name=False)
             except ValidationError as error:
@@ -1150,7 +1165,17 @@ class Screened:
             if isinstance(message, JSONRPCNotification) and _has_id(line):
                 await self._answer.send(SessionMessage(JSONRPCError(jsonrpc="2.0", id=None, error=_NO_ID)))
                 continue
+            if isinstance(message, JSONRPCRequest):
+                self.pending.add(message.id)
             return SessionMessage(message)
+
+    async def _drain(self) -> None:
+        """At the end of input, the requests still running answered first (a client that pipes its
+        requests and closes stdin reads the answers until the server exits: they were cut off, what
+        they did done all the same); not after Ctrl-C, and for at most ``DRAIN_SECONDS``."""
+        with anyio.move_on_after(DRAIN_SECONDS):
+            while self.pending and not self._interrupted.is_set():
+                await anyio.sleep(0.02)
 
     async def aclose(self) -> None:
         await self._lines.aclose()
@@ -1165,6 +1190,32 @@ class Screened:
             raise StopAsyncIteration from None
 
     async def __aenter__(self) -> Screened:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+#: How long requests still running when stdin ends may take to be answered before the server exits.
+DRAIN_SECONDS = 300
+
+
+class _Answers:
+    """The SDK's write stream, each answer taking its request out of ``pending`` (``Screened``)."""
+
+    def __init__(self, stream: WriteStream[SessionMessage], pending: set[str | int]) -> None:
+        self._stream = stream
+        self._pending = pending
+
+    async def send(self, item: SessionMessage, /) -> None:
+        await self._stream.send(item)
+        if isinstance(item.message, JSONRPCResponse | JSONRPCError) and item.message.id is not None:
+            self._pending.discard(item.message.id)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def __aenter__(self) -> _Answers:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
