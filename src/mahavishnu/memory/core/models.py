@@ -382,17 +382,20 @@ def check_name(kind: str, value: str | None, *, slash: bool = False) -> str | No
     Names stored before this check are still read, shown and deleted; only new ones are refused."""
     if value is None:
         return None
-    why = _name_problem(value.strip(), slash=slash)
+    why = _name_problem(value, slash=slash)
     if why:
         allowed = "" if slash else " without / or \\"
         raise InvalidInputError(
             f"invalid {kind} name {value[:80]!r}: {why}",
-            hint=f"Use printable characters{allowed}, at most {MAX_NAME_CHARS}, not . or ..",
+            hint=f"Use printable characters{allowed}, at most {MAX_NAME_CHARS}, no white space at either "
+            "end, not . or ..",
         )
     return value
 
 
 def _name_problem(name: str, *, slash: bool) -> str:
+    if name != name.strip():  # (``api `` and ``api`` would be two projects, one no search names)
+        return "it begins or ends with white space" if name.strip() else "it is only white space"
     if not slash and ("/" in name or "\\" in name):
         return "it contains / or \\"
     if name in (".", ".."):
