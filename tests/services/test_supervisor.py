@@ -373,5 +373,12 @@ def test_restart_all_leaves_services_stopped_on_purpose_stopped() -> None:
         assert supervisor.status("other").state == supervisor.status("idle").state == "stopped"
         named = runner.invoke(app, ["service", "restart", "other"])  # named: restarted regardless
         assert named.exit_code == 0 and supervisor.status("other").state == "running"
+        assert "other: started (it was not running), pid" in named.stdout, (
+            named.stdout
+        )  # (it said "restarted")
+        again = runner.invoke(app, ["service", "restart", "other"])
+        assert "other: restarted, pid" in again.stdout, again.stdout
+        never = runner.invoke(app, ["service", "logs", "idle"])  # (it printed nothing)
+        assert never.exit_code == 0 and "idle: no log yet (it has not run)" in never.stdout, never.output
     finally:
         runner.invoke(app, ["service", "stop", "all"])

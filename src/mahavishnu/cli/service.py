@@ -173,7 +173,10 @@ def logs(
 
     supervisor = _supervisor()
     if not supervisor.log_path(name).exists():
-        definitions.get(name, supervisor.settings)  # an unknown name is an error, a known one just quiet
+        definitions.get(name, supervisor.settings)  # an unknown name is an error
+        console.print(f"{name}: no log yet (it has not run): `mahavishnu service start {name}`", markup=False)
+        if not follow:
+            return
     for line in supervisor.tail(name, lines):
         console.print(line, markup=False, highlight=False)
     if follow:
@@ -211,6 +214,7 @@ def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False)
             if action == "start":
                 started = supervisor.start(each, on_demand=on_demand)
             else:
+                was_running = supervisor.running(each) is not None
                 started = supervisor.restart(each)
             if not started.healthy:
                 raise _failing_health_check(started)
@@ -224,7 +228,9 @@ def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False)
         except KeyboardInterrupt:
             _say_interrupted(supervisor, each)
             raise typer.Exit(130) from None
-        results.append({"ok": True, **asdict(started)})
+        results.append(
+            {"ok": True, **asdict(started), **({} if action == "start" else {"was_running": was_running})}
+        )
     if as_json:
         print_json(results)
     else:
@@ -237,7 +243,8 @@ def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False)
             elif result["already_running"]:
                 console.print(f"{result['name']}: already running (pid {result['pid']})", markup=False)
             else:
-                verb = "started" if action == "start" else "restarted"
+                verb = "restarted" if result.get("was_running") else "started"
+                verb += " (it was not running)" if action == "restart" and verb == "started" else ""
                 console.print(
                     f"{result['name']}: {verb}, pid {result['pid']}, healthy after {result['seconds']:.2f} s "
                     f"({result['health']})",
