@@ -474,12 +474,7 @@ class ScrubbedErrors(MCPServer):
         try:
             return await super()._handle_get_prompt(ctx, params)
         except MCPError as exc:
-            from mahavishnu.redaction.scrub import scrub, scrub_tree
-
-            error = exc.error
-            raise MCPError(
-                code=error.code, message=scrub(error.message), data=scrub_tree(error.data)
-            ) from None
+            raise _scrubbed(exc) from None
         except ValueError as exc:
             from mahavishnu.redaction.scrub import scrub
 
@@ -493,12 +488,15 @@ class ScrubbedErrors(MCPServer):
         try:
             return await super()._handle_read_resource(ctx, params)
         except MCPError as exc:
-            from mahavishnu.redaction.scrub import scrub, scrub_tree
+            raise _scrubbed(exc) from exc
 
-            error = exc.error
-            raise MCPError(
-                code=error.code, message=scrub(error.message), data=scrub_tree(error.data)
-            ) from exc
+
+def _scrubbed(exc: MCPError) -> MCPError:
+    """``exc`` with its message and data scrubbed of secrets (what the caller sent, repeated)."""
+    from mahavishnu.redaction.scrub import scrub, scrub_tree
+
+    error = exc.error
+    return MCPError(code=error.code, message=scrub(error.message), data=scrub_tree(error.data))
 
 
 # -- providers -----------------------------------------------------------------------------------------------

@@ -13,15 +13,16 @@ import sys
 
 def run() -> None:
     try:
-        _measured(sys.argv[1:])
-    except SystemExit:
-        _flushed()
-        raise
+        try:
+            _measured(sys.argv[1:])
+        # written out now, where a failure can still be said in one line (at the interpreter's
+        # exit it printed "Exception ignored" and a traceback)
+        finally:
+            sys.stdout.flush()
     except OSError as exc:
         if exc.errno not in _UNWRITABLE:
             raise
         _cannot_write(exc)
-    _flushed()
 
 
 def _measured(argv: list[str]) -> None:
@@ -40,17 +41,6 @@ def _measured(argv: list[str]) -> None:
 #: What writing the output meets when it cannot go where it was sent: a full disk (``> /dev/full``),
 #: a quota, a device error, a reader that went away (``| head``).
 _UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EPIPE})
-
-
-def _flushed() -> None:
-    """Standard output written out now, where a failure can still be said in one line (at the
-    interpreter's exit it printed "Exception ignored" and a traceback)."""
-    try:
-        sys.stdout.flush()
-    except OSError as exc:
-        if exc.errno not in _UNWRITABLE:
-            raise
-        _cannot_write(exc)
 
 
 def _cannot_write(exc: OSError) -> None:
