@@ -184,10 +184,15 @@ def test_the_same_text_in_two_documents_is_two_nodes_and_deleting_one_keeps_the_
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [({"collection": "team/handbook"}, "repository"), ({"project": "a\nb"}, "project")],
+    [
+        ({"collection": "team/handbook"}, "invalid collection name"),
+        ({"collection": None}, "needs a name"),
+        ({"collection": " "}, "needs a name"),
+        ({"project": "a\nb"}, "project"),
+    ],
 )
 def test_a_bad_collection_or_project_is_refused_when_the_store_is_made(
-    arguments: dict[str, str], message: str
+    arguments: dict[str, str | None], message: str
 ) -> None:
     from mahavishnu.errors import InvalidInputError
 

@@ -132,9 +132,11 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
     def __init__(
         self, store: MemoryStore, collection: str = SOURCE, project: str | None = None, **kwargs: Any
     ) -> None:
-        if not collection.strip():
-            raise InvalidInputError("a LlamaIndex collection needs a name")
-        check_name("repository", collection)  # now, not when the first nodes are added
+        if not isinstance(collection, str) or not collection.strip():
+            raise InvalidInputError(
+                "a LlamaIndex collection needs a name", hint='Pass collection="handbook", say, or leave it out.'
+            )
+        check_name("collection", collection)  # now, not when the first nodes are added
         super().__init__(**kwargs)
         self.collection, self.project = collection, project_or_none(project)
         self._store = store
