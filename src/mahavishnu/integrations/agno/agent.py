@@ -50,7 +50,7 @@ from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.integrations._store import open_default as _open_default
 from mahavishnu.memory.core.models import MAX_NAME_CHARS, project_or_none
 from mahavishnu.memory.core.provenance import for_agents, held_back, withheld
-from mahavishnu.memory.insights.cross_project import store_insights
+from mahavishnu.memory.insights.cross_project import is_known_insight, store_insights
 from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
 if TYPE_CHECKING:
@@ -231,6 +231,7 @@ class MahavishnuTools(Toolkit):
         try:
             with _opened(self.open_store) as store:
                 if memory_type == "insight":  # as every insight: its length checked, shared with the project
+                    known = is_known_insight(store, content)
                     [insight] = store_insights(
                         store,
                         [content],
@@ -239,7 +240,7 @@ class MahavishnuTools(Toolkit):
                         source=FRAMEWORK,
                         source_system=FRAMEWORK,
                     )
-                    return f"stored as memory {insight.id}"
+                    return f"{'already stored' if known else 'stored'} as memory {insight.id}"
                 stored = store.add(
                     content,
                     memory_type,

@@ -135,6 +135,13 @@ def _known_insights(store: MemoryStore, hashes: Iterable[str]) -> dict[str, int]
     return {digest: memory_id for memory_id, [digest] in rows if digest in wanted}
 
 
+def is_known_insight(store: MemoryStore, text: str) -> bool:
+    """Whether an insight of ``text`` (normalised as ``store_insights`` does) is stored already."""
+    from mahavishnu.memory.insights.extract import insight_hash
+
+    return bool(_known_insights(store, [insight_hash(text)]))
+
+
 def store_insight(
     store: MemoryStore,
     content: str,
