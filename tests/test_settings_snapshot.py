@@ -351,3 +351,27 @@ def test_one_setting_is_read_from_the_snapshot_as_validated_or_not_at_all(
     assert settings_snapshot.cached_setting("memory", "no_such_setting") == (False, None)
     monkeypatch.setenv("MAHAVISHNU_MEMORY__QUESTION_WRITER", "other")  # the environment is no key
     assert settings_snapshot.cached_setting("memory", "question_writer") == (False, None)
+
+
+def test_every_bad_setting_is_named_in_the_one_line_with_where_it_was_set(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It named the first and said "(and 2 more)": the user fixed one a run."""
+    file = paths.user_settings_file()
+    _write(file, {"memory": {"backend": "sqlite3", "hybrid_alpha": "x"}, "recall": {"prompt_first_hits": -4}})
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    problems = error.value.message.removeprefix("invalid settings: ").removesuffix(f" (set by {file})")
+    assert [p.split(":")[0] for p in problems.split("; ")] == [
+        "memory.backend",
+        "memory.hybrid_alpha",
+        "recall.prompt_first_hits",
+    ]
+    assert error.value.hint == f"Fix it in {file}."
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__HYBRID_ALPHA", "y")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    said = "hybrid_alpha: Input should be a valid number, unable to parse string as a number (set by "
+    assert said + "MAHAVISHNU_MEMORY__HYBRID_ALPHA); " in error.value.message
+    assert error.value.message.count(f"(set by {file})") == 2
+    assert error.value.hint == "Fix each where it is set; nothing was changed."

@@ -787,24 +787,34 @@ def snapshot_decode(data: Any) -> Any:
     return model.model_construct(_fields_set=set(data["set"]), **fields)
 
 
+#: The validation errors one line names (the rest counted): fixing them one run at a time was tiresome.
+NAMED_ERRORS = 3
+
+
 def first_error(exc: ValidationError, *within: str) -> str:
-    """The first validation error in one line: where (below ``within``), what, and how many more
-    (``pricing.qwen.input: Input should be greater than or equal to 0 (and 1 more)``)."""
-    error = exc.errors()[0]
+    """The validation errors in one line, the first ``NAMED_ERRORS`` each as where (below
+    ``within``) and what, and how many more (``pricing.qwen.input: Input should be greater than or
+    equal to 0; pricing.qwen.output: Input should be a valid number``)."""
+    return "; ".join(_described(error, within) for error in exc.errors()[:NAMED_ERRORS]) + _more(exc)
+
+
+def _described(error: Any, within: Sequence[str] = ()) -> str:
     where = ".".join(str(part) for part in (*within, *error["loc"]))
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    message = str(error["msg"]).removeprefix("Value error, ")  # a validator's own sentence
-    return f"{where}: {message}{more}"
+    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"  # (a validator's own sentence)
+
+
+def _more(exc: ValidationError) -> str:
+    return f" (and {exc.error_count() - NAMED_ERRORS} more)" if exc.error_count() > NAMED_ERRORS else ""
 
 
 def _invalid(exc: ValidationError) -> ConfigError:
-    """The first validation error, naming the variable or file that set the value."""
-    error = exc.errors()[0]
-    variable = _variable_setting(error["loc"])
-    source = variable or _file_setting(error["loc"])
-    if source is None:
+    """The validation errors, each naming the variable or file that set its value."""
+    errors = exc.errors()
+    named = [(error, _variable_setting(error["loc"]), _file_setting(error["loc"])) for error in errors]
+    variable, file = named[0][1], named[0][2]
+    if variable is None and file is None:
         # a check across several settings (e.g. memory.dsn with memory.backend): name the variables in play
-        below = [name for name in sorted(os.environ) if _variable_setting(error["loc"], name)]
+        below = [name for name in sorted(os.environ) if _variable_setting(errors[0]["loc"], name)]
         hint = None
         if below:
             hint = (
@@ -812,11 +822,21 @@ def _invalid(exc: ValidationError) -> ConfigError:
                 "prints where it is); nothing was changed."
             )
         return ConfigError(f"invalid settings: {first_error(exc)}", hint=hint)
-    hint = f"Fix or unset {variable}." if variable else f"Fix it in {source}."
-    if variable and error["type"] in ("list_type", "dict_type", "model_type"):
-        example = '\'["/a", "/b"]\'' if error["type"] == "list_type" else '\'{"key": "value"}\''
+    sources = [variable or found for _, variable, found in named[:NAMED_ERRORS]]
+    if len(set(sources)) == 1:
+        said = f"{first_error(exc)} (set by {sources[0]})"
+    else:
+        said = "; ".join(
+            _described(error) + (f" (set by {source})" if source else "")
+            for (error, _, _), source in zip(named, sources, strict=False)
+        ) + _more(exc)
+    hint = f"Fix or unset {variable}." if variable else f"Fix it in {file}."
+    if len(set(sources)) > 1:
+        hint = "Fix each where it is set; nothing was changed."
+    elif variable and errors[0]["type"] in ("list_type", "dict_type", "model_type"):
+        example = '\'["/a", "/b"]\'' if errors[0]["type"] == "list_type" else '\'{"key": "value"}\''
         hint = f"{variable} takes JSON here, e.g. {variable}={example}."
-    return ConfigError(f"invalid settings: {first_error(exc)} (set by {source})", hint=hint)
+    return ConfigError(f"invalid settings: {said}", hint=hint)
 
 
 def _variable_setting(loc: Sequence[Any], below: str | None = None) -> str | None:

@@ -30,7 +30,8 @@ def test_a_bad_value_names_its_place_and_the_file_in_one_line(isolated_home: Pat
     )
     assert error == (
         f"error: {file} is invalid: pricing.qwen.qwen3.7-max.input: "
-        "Input should be greater than or equal to 0 (and 1 more)"
+        "Input should be greater than or equal to 0; pricing.qwen.qwen3.7-max.output: "
+        "Input should be a valid number, unable to parse string as a number"
     )
     assert hint == f"hint: Fix it in {file}; nothing was changed."
 

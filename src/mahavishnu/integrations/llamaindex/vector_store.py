@@ -134,7 +134,8 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
     ) -> None:
         if not isinstance(collection, str) or not collection.strip():
             raise InvalidInputError(
-                "a LlamaIndex collection needs a name", hint='Pass collection="handbook", say, or leave it out.'
+                "a LlamaIndex collection needs a name",
+                hint='Pass collection="handbook", say, or leave it out.',
             )
         check_name("collection", collection)  # now, not when the first nodes are added
         super().__init__(**kwargs)
