@@ -286,3 +286,10 @@ def test_the_services_mcp_health_check_sends_the_token(served: tuple[subprocess.
     assert not without.ok and "401" in without.detail
     assert check(HealthCheckSettings(mcp=url, bearer_secret=TOKEN_SECRET)).ok
     assert all_services(load_settings())["mahavishnu-mcp"].health.bearer_secret == TOKEN_SECRET
+
+
+def test_an_ipv6_host_is_warned_in_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    from mahavishnu.cli.mcp import _check_host
+
+    _check_host("::", no_auth=False)
+    assert "WARNING: serving on [::]: other machines can reach it" in capsys.readouterr().err

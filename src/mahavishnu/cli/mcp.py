@@ -140,8 +140,9 @@ def _check_host(host: str, *, no_auth: bool) -> None:
         )
     if all(is_loopback(address) for address in addresses):
         return  # (a name for this machine only: 127.0.1.1, say)
+    shown = f"[{host}]" if ":" in host else host  # (``serving on :::`` read as a typo)
     sys.stderr.write(
-        f"mahavishnu mcp: WARNING: serving on {host}: other machines can reach it over plain HTTP "
+        f"mahavishnu mcp: WARNING: serving on {shown}: other machines can reach it over plain HTTP "
         "(no TLS: the bearer token and every call cross the network unencrypted)\n"
     )
 
