@@ -19,6 +19,7 @@ then 1,000 messages appended to a live session file (only they are read).
     python benchmarks/usage.py --scale 4 --runs 2       # 480,000 Claude Code messages only
     python benchmarks/usage.py --claude-messages 20000 --others 2000 --scale 1 --runs 1  # a look
     python benchmarks/usage.py --scale 1 --runs 7 --alternate   # ccusage and ours cold in turn
+    python benchmarks/usage.py --claude-messages 20000 --others 0 --session-messages 1 --scale 1  # 20k files
 
 Issue 49 asks cold <= ccusage's time, warm <= a third of it, the append <= 50 ms more.
 `PYTHONPATH=other/src python benchmarks/usage.py` measures another tree (a commit's `git archive`:
@@ -352,11 +353,18 @@ def _compare(
 
 
 def main() -> None:
+    global SESSION_MESSAGES  # (the writers' session size, for this run)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=int, nargs="+", default=[1, 4], help="sizes to measure (1: 120k)")
     parser.add_argument("--claude-messages", type=int, default=120_000, help="at scale 1")
     parser.add_argument(
         "--others", type=int, default=20_000, help="requests of each other assistant, at scale 1"
+    )
+    parser.add_argument(
+        "--session-messages",
+        type=int,
+        default=200,
+        help="exchanges a session file (1: a file a request, as many small subagents' files)",
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
@@ -365,6 +373,7 @@ def main() -> None:
         help="time ccusage and our cold report in turn (ccusage's time moves with what ran before it)",
     )
     args = parser.parse_args()
+    SESSION_MESSAGES = max(1, args.session_messages)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for scale in args.scale:
         measure(args.claude_messages * scale, args.others * scale, args.runs, args.alternate)

@@ -56,7 +56,7 @@ from mahavishnu import paths
 from mahavishnu.errors import MahavishnuError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage import sqlite_log
-from mahavishnu.usage.logfile import Block, Numbered, Tail, parse_object
+from mahavishnu.usage.logfile import HEAD_BYTES, Block, Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
 from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
@@ -66,7 +66,7 @@ VERSION = 14
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes' digest, the
 #: reader's state, the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]
-_HEAD = 256  # bytes of a log's start that must not change for an append-only read
+_HEAD = HEAD_BYTES  # bytes of a log's start that must not change for an append-only read
 #: Bad lines kept per file for ``--verbose`` (all are counted).
 BAD_KEPT = 100
 
@@ -318,7 +318,7 @@ class _Plan:
     state: State
     size: int
     mtime_ns: int
-    head: bytes
+    head: bytes | None  # None: a log not read before, whose read takes its first bytes (``Tail.head``)
     identity: str
     whole: bool = False
 
@@ -347,12 +347,13 @@ def _plan(tool: Tool, path: Path, row: _FileRow | None, done: Refresh) -> _Plan 
         if same_file and row is not None and row[1] == stat.st_size and row[2] == stat.st_mtime_ns:
             return None
         whole = READERS[tool].whole(path)  # (read whole: its first bytes say nothing)
-        head = b"" if whole else _head(path)
+        # (a log not seen before is read from its start, which gives its first bytes: not opened twice)
+        head = b"" if whole else _head(path) if same_file else None
     except OSError as error:
         done.problems.append(f"cannot read {path}: {error.strerror or error}")
         return None
     plan = _Plan(tool, path, 0, 0, {}, stat.st_size, stat.st_mtime_ns, head, identity, whole)
-    appended = same_file and row is not None and stat.st_size >= row[3] and _starts_as(head, row[4])
+    appended = same_file and row is not None and stat.st_size >= row[3] and _starts_as(head or b"", row[4])
     if appended and row is not None and not whole and row[3]:
         plan.start, plan.line, plan.state = row[3], row[6], _state(row[5])
     return plan
@@ -387,8 +388,8 @@ _TASK_BYTES = 4 * 2**20
 _AHEAD = 2
 _AHEAD_BYTES = 32 * 2**20
 #: What a read of a whole log gives: its records (``_encoded``), its bad lines, where it stopped
-#: (byte, line) and the reader's state there.
-_Read = tuple["_Encoded", list[tuple[int, str]], int, int, State]
+#: (byte, line), the reader's state there and the log's first bytes (``Tail.head``).
+_Read = tuple["_Encoded", list[tuple[int, str]], int, int, State, bytes]
 #: What a worker's task gives: each job's read, or what stopped it.
 _Task = list["_Read | _TableRead | OSError | sqlite3.Error"]
 
@@ -438,17 +439,17 @@ def _read_all(
                 if isinstance(read, OSError):
                     raise read
                 if read is not None:
-                    encoded, bad, end, line, state = read  # type: ignore[misc]
+                    encoded, bad, end, line, state, head = read  # type: ignore[misc]
                     _store(db, job, encoded, done, writes)
                 else:
                     bad, tail = [], job.tail()
                     for batch in _rows(job, tail, bad):  # a piece at a time: memory stays bounded
                         _store(db, job, _encoded(batch), done, writes, batch)
-                    bad, end, line, state = bad + tail.passed, tail.end, tail.line, job.state
+                    bad, end, line, state, head = bad + tail.passed, tail.end, tail.line, job.state, tail.head
             except OSError as error:
                 done.problems.append(f"cannot read {job.path}: {error.strerror or error}")
                 continue
-            _file_read(db, job, end, job.head, state, bad, line, done, writes)
+            _file_read(db, job, end, head if job.head is None else job.head, state, bad, line, done, writes)
     writes.flush(db)
 
 
@@ -496,7 +497,7 @@ def _read_whole(plan: _Plan) -> _Read:
     bad: list[tuple[int, str]] = []
     tail = plan.tail()
     rows = [row for batch in _rows(plan, tail, bad) for row in batch]
-    return _encoded(rows), bad + tail.passed, tail.end, tail.line, plan.state
+    return _encoded(rows), bad + tail.passed, tail.end, tail.line, plan.state, tail.head
 
 
 def _rows(plan: _Plan, tail: Tail, bad: list[tuple[int, str]]) -> Iterator[list[Row]]:

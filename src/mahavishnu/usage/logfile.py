@@ -31,6 +31,8 @@ PIECE_BYTES = 8 * 1024 * 1024
 #: Longer lines carry no usage worth holding them for (Claude Code's are ~2-10 KB). Not less
 #: than ``PIECE_BYTES``: only a line carried over from one piece to the next can be longer.
 MAX_LINE = PIECE_BYTES
+#: The bytes of a log's start that ``Tail.head`` keeps (a read from the start has them in hand).
+HEAD_BYTES = 256
 #: A JSON document is held whole to be parsed: a long session's (Gemini CLI's kept each tool's
 #: output) may be tens of MB; a bigger one is no usage log worth twice its size in memory.
 MAX_DOCUMENT = 64 * 1024 * 1024
@@ -54,8 +56,8 @@ class Tail:
     its complete lines a block at a time, up to the size the file had when opened, and
     ``wanted_lines(block)`` the lines of a block that contain one of ``wanted`` (a cheap filter before
     JSON parsing); then ``end`` is where the next read starts, ``line`` the lines before it, and
-    ``passed`` the lines passed over (number, why). A ``whole`` file is one JSON document, given
-    as one line (from its start)."""
+    ``passed`` the lines passed over (number, why), and ``head``, read from the start, its first
+    ``HEAD_BYTES``. A ``whole`` file is one JSON document, given as one line (from its start)."""
 
     path: Path
     start: int
@@ -64,6 +66,7 @@ class Tail:
     whole: bool = False
     end: int = 0
     passed: list[tuple[int, str]] = field(default_factory=list)
+    head: bytes = b""
 
     def pieces(self) -> Iterator[Block]:
         """The complete lines, a piece of the file at a time. OSError propagates."""
@@ -80,6 +83,8 @@ class Tail:
                 piece = handle.read(min(PIECE_BYTES, size - position))
                 if not piece:
                     break
+                if not position:
+                    self.head = piece[:HEAD_BYTES]
                 position += len(piece)
                 data = carry + piece
                 cut = data.rfind(b"\n")
