@@ -118,6 +118,25 @@ def test_codex_mcp_list_json_shows_what_was_registered(isolated_home: Path, proj
     assert all(s["enabled"] for s in servers.values())
 
 
+@needs("codex")
+def test_codex_forwards_the_variables_a_server_was_given_by_reference(
+    isolated_home: Path, project: Path
+) -> None:
+    """Codex expands no ${VAR}: `GITHUB_TOKEN=${GITHUB_TOKEN}` written as it is reached the server as
+    those characters; it is now a variable Codex forwards, and a header's a variable it sends."""
+    token = ["-e", "GITHUB_TOKEN=${GITHUB_TOKEN}", "-e", "LEVEL=debug"]
+    mv("mcp-servers", "add", "mv-gh", "--tool", "codex", *stdio_args("codex"), *token)
+    headers = ["-H", "Authorization: Bearer ${WEB_TOKEN}", "-H", "X-Team: ${TEAM}", "-H", "X-Plain: 1"]
+    mv("mcp-servers", "add", "mv-web", "--tool", "codex", "--url", CLOSED_PORT_URL, *headers)
+
+    output = run_cli("codex", ["mcp", "list", "--json"], isolated_home, project)
+    servers: dict[str, Any] = {s["name"]: s["transport"] for s in json.loads(output[output.index("[") :])}
+    assert (servers["mv-gh"]["env"], servers["mv-gh"]["env_vars"]) == ({"LEVEL": "debug"}, ["GITHUB_TOKEN"])
+    web = servers["mv-web"]
+    assert (web["bearer_token_env_var"], web["env_http_headers"]) == ("WEB_TOKEN", {"X-Team": "TEAM"})
+    assert web["http_headers"] == {"X-Plain": "1"}
+
+
 @needs("qwen")
 def test_qwen_lists_stdio_http_and_sse_servers(isolated_home: Path, project: Path) -> None:
     mv("mcp-servers", "add", "mv-stdio", "--tool", "qwen", *stdio_args("qwen"))

@@ -615,6 +615,51 @@ def test_sync_writes_variable_references_as_the_target_expands_them(
     assert (gemini.url, gemini.headers) == ("https://mcp.example/${TENANT}", {"Authorization": "Bearer ${T}"})
 
 
+def test_a_variable_given_by_reference_reaches_each_assistant_as_it_expands_it(
+    isolated_home: Path, project: Path
+) -> None:
+    """`add --tool all --env GITHUB_TOKEN=${GITHUB_TOKEN}` wrote those characters into OpenCode's file
+    (which expands {env:VAR} only) and Codex's (which expands nothing): both servers got them as the
+    token. Codex forwards a variable named as it is (``env_vars``), OpenCode gets {env:VAR}; a sync
+    from Codex reads them back as references."""
+    env = {"GITHUB_TOKEN": "${GITHUB_TOKEN}", "LEVEL": "debug"}
+    add_server(McpServer.stdio("gh", "npx", ["-y", "gh-mcp"], env), "all")
+    codex = tomllib.loads((isolated_home / ".codex" / "config.toml").read_text())["mcp_servers"]["gh"]
+    assert (codex["env"], codex["env_vars"]) == ({"LEVEL": "debug"}, ["GITHUB_TOKEN"])
+    assert find_server("gh", "codex")[1].env == env
+    assert find_server("gh", "opencode")[1].env == {"GITHUB_TOKEN": "{env:GITHUB_TOKEN}", "LEVEL": "debug"}
+    assert find_server("gh", "gemini")[1].env == env
+    assert add_server(McpServer.stdio("gh", "npx", ["-y", "gh-mcp"], env), "codex").changes[0].action == (
+        "unchanged"
+    )
+    remove_server("gh", "opencode")
+    sync_server("gh", "codex", "opencode")
+    assert find_server("gh", "opencode")[1].env["GITHUB_TOKEN"] == "{env:GITHUB_TOKEN}"
+    headers = {"Authorization": "Bearer ${WEB_TOKEN}", "X-Team": "${TEAM}", "X-Plain": "1"}
+    add_server(McpServer.remote("web", "https://mcp.example/mcp", headers=headers), "codex")
+    web = tomllib.loads((isolated_home / ".codex" / "config.toml").read_text())["mcp_servers"]["web"]
+    assert (web["bearer_token_env_var"], web["env_http_headers"]) == ("WEB_TOKEN", {"X-Team": "TEAM"})
+    assert web["http_headers"] == {"X-Plain": "1"} and find_server("web", "codex")[1].headers == headers
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        McpServer.stdio("gh", "npx", [], {"TOKEN": "${GITHUB_TOKEN}"}),
+        McpServer.stdio("gh", "npx", ["--org=${ORG}"]),
+        McpServer.remote("web", "https://mcp.example/${TENANT}"),
+        McpServer.remote("web", "https://mcp.example/mcp", headers={"X-Key": "key ${KEY}"}),
+    ],
+)
+def test_a_reference_codex_cannot_forward_is_refused_before_any_file_is_written(
+    isolated_home: Path, project: Path, server: McpServer
+) -> None:
+    with pytest.raises(InvalidInputError, match=r"Codex does not expand \$\{VAR\}"):
+        add_server(server, "all")
+    assert not (isolated_home / ".claude.json").exists()
+    assert not (isolated_home / ".codex" / "config.toml").exists()
+
+
 # -- remove -----------------------------------------------------------------------------------------
 
 

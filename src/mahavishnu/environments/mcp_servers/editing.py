@@ -93,7 +93,17 @@ def _add(
     tools, is_all = parse_tools(tool)
     result = McpResult(dry_run)
     targets = _targets(tools, scope, server.transport, lenient=is_all, result=result, name=server.name)
-    return _put_all(server, targets, result, replace=replace, backups=backups, warn_plaintext=warn_plaintext)
+    # (a command line spells a variable ${VAR}, as a shell and most assistants do: OpenCode's {env:VAR})
+    written_as = partial(with_references_for, server, "claude")
+    return _put_all(
+        server,
+        targets,
+        result,
+        replace=replace,
+        backups=backups,
+        warn_plaintext=warn_plaintext,
+        written_as=written_as,
+    )
 
 
 def sync_server(
@@ -311,6 +321,8 @@ def _put_all(
     """Put ``server`` in every target; ``written_as``: the server as one assistant is given it (a
     sync writes variable references as each expands them)."""
     each = {loc.tool: written_as(loc.tool) if written_as else server for loc in targets}
+    for tool, given in each.items():
+        SHAPES[tool].check(given)  # (before any file is written)
     planned = _plan_puts(each, targets, result, replace=replace)
     secrets = server.shown_secrets()
     to_project = any(put.loc.scope == "project" for put in planned)

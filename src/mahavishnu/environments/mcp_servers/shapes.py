@@ -3,7 +3,8 @@
 ::
 
     claude  {type: stdio, command, args, env}   {type: http, url, headers}   {type: sse, url, headers}
-    codex   command, args, [env]                url, [http_headers]          (no SSE)
+    codex   command, args, [env], [env_vars]    url, [http_headers], [env_http_headers],
+                                                [bearer_token_env_var]       (no SSE)
     qwen    {command, args, env}                {httpUrl, headers}           {url, headers}
     gemini  {command, args, env}                {url, type: http, headers}   {url, type: sse, headers}
     opencode  {type: local, command: [cmd, *args], environment}   {type: remote, url, headers}
@@ -18,6 +19,7 @@ from dataclasses import replace
 from typing import TypeAlias, TypeVar
 
 from mahavishnu.environments.mcp_servers.model import TRANSPORTS, McpServer
+from mahavishnu.errors import InvalidInputError
 
 __all__ = ["SHAPES", "NativeEntry", "Shape", "with_references_for"]
 
@@ -41,6 +43,9 @@ class Shape(ABC):
     def parse(self, name: str, raw: RawEntry) -> McpServer:
         """The entry as the model, the way this assistant reads it."""
 
+    def check(self, server: McpServer) -> None:  # noqa: B027 (most assistants take any server)
+        """Raise InvalidInputError when this assistant could not be given ``server`` as it means."""
+
 
 class _ClaudeShape(Shape):
     owned = frozenset({"type", "command", "args", "env", "url", "headers"})
@@ -56,16 +61,80 @@ class _ClaudeShape(Shape):
 
 
 class _CodexShape(Shape):
-    owned = frozenset({"command", "args", "env", "url", "http_headers"})
+    """Codex expands no ``${VAR}``: it forwards a variable of its own environment under its own name
+    (``env_vars``), sends one as a header's value (``env_http_headers``) or as a bearer token
+    (``bearer_token_env_var``). The model spells those as the others do (``GITHUB_TOKEN=${GITHUB_TOKEN}``,
+    ``Authorization: Bearer ${TOKEN}``); any other reference would reach the server as those characters."""
+
+    owned = frozenset(
+        {"command", "args", "env", "env_vars", "url", "http_headers", "env_http_headers"}
+        | {"bearer_token_env_var"}
+    )
     transports = ("stdio", "http")  # Codex speaks streamable HTTP only
 
     def native(self, server: McpServer) -> NativeEntry:
         if server.transport == "stdio":
-            return _stdio_without_empties(server)
-        return {"url": server.url, **_nonempty("http_headers", server.headers)}
+            forwarded = [key for key, value in server.env.items() if value == f"${{{key}}}"]
+            env = {key: value for key, value in server.env.items() if key not in forwarded}
+            return {**_stdio_without_empties(replace(server, env=env)), **_nonempty("env_vars", forwarded)}
+        plain, from_env, bearer = {}, {}, {}
+        for key, value in server.headers.items():
+            if key.lower() == "authorization" and (found := _BEARER.fullmatch(value)):
+                bearer["bearer_token_env_var"] = found.group(1)
+            elif found := _WHOLE.fullmatch(value):
+                from_env[key] = found.group(1)
+            else:
+                plain[key] = value
+        return {
+            "url": server.url,
+            **_nonempty("http_headers", plain),
+            **_nonempty("env_http_headers", from_env),
+            **bearer,
+        }
 
     def parse(self, name: str, raw: RawEntry) -> McpServer:
-        return _server_from(name, "http" if "url" in raw else "stdio", raw, headers_key="http_headers")
+        server = _server_from(name, "http" if "url" in raw else "stdio", raw, headers_key="http_headers")
+        if server.transport == "stdio":
+            forwarded = raw.get("env_vars")
+            names = [_env_var_name(entry) for entry in forwarded] if isinstance(forwarded, list) else []
+            return replace(server, env={**server.env, **{n: f"${{{n}}}" for n in names if n}})
+        from_env = _strings(raw.get("env_http_headers"))
+        headers = {**server.headers, **{key: f"${{{name}}}" for key, name in from_env.items()}}
+        if isinstance(token := raw.get("bearer_token_env_var"), str):
+            headers["Authorization"] = f"Bearer ${{{token}}}"
+        return replace(server, headers=headers)
+
+    def check(self, server: McpServer) -> None:
+        """Refuse a ``${VAR}`` that ``native`` cannot turn into one of Codex's forwards."""
+        entry = self.native(server)
+        env, headers = entry.get("env"), entry.get("http_headers")
+        places = {
+            "its command": [server.command or ""],
+            "its arguments": list(server.args),
+            "its URL": [server.url or ""],
+            "an --env value": list(env.values()) if isinstance(env, dict) else [],
+            "a --header value": list(headers.values()) if isinstance(headers, dict) else [],
+        }
+        for where, values in places.items():
+            if any(_ANY.search(value) for value in values):
+                raise InvalidInputError(
+                    f"Codex does not expand ${{VAR}} in {where}: '{server.name}' would get those very "
+                    "characters",
+                    hint="Codex forwards a variable only as it is named: --env NAME='${NAME}', --header "
+                    "'Name: ${VAR}' or 'Authorization: Bearer ${VAR}'; or leave Codex out (--tool).",
+                )
+
+
+_WHOLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_BEARER = re.compile(r"Bearer \$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ANY = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _env_var_name(entry: object) -> str:
+    """A Codex ``env_vars`` entry's variable: a name, or a table with one (and where it comes from)."""
+    if isinstance(entry, dict):
+        entry = entry.get("name")
+    return entry if isinstance(entry, str) else ""
 
 
 class _QwenShape(Shape):
@@ -169,8 +238,14 @@ SHAPES: dict[str, Shape] = {
 
 #: How an assistant names an environment variable inside an entry's values: Claude Code, Qwen Code
 #: and Gemini CLI expand ``${VAR}``, OpenCode ``{env:VAR}`` only (1.18 keeps ``${VAR}`` as it is).
-#: Codex expands neither: its entries are copied as they are.
-_REFERENCE = {"claude": "${{{}}}", "qwen": "${{{}}}", "gemini": "${{{}}}", "opencode": "{{env:{}}}"}
+#: Codex expands neither, but forwards a variable as it is named (its shape spells those ``${VAR}``).
+_REFERENCE = {
+    "claude": "${{{}}}",
+    "codex": "${{{}}}",
+    "qwen": "${{{}}}",
+    "gemini": "${{{}}}",
+    "opencode": "{{env:{}}}",
+}
 _FIND = {
     "${{{}}}": re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}"),
     "{{env:{}}}": re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}"),
