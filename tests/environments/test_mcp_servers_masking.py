@@ -135,6 +135,21 @@ def test_a_secret_env_value_at_user_scope_is_warned_about_masked(isolated_home: 
         assert str(isolated_home / path) in warning
         assert GITHUB in (isolated_home / path).read_text()  # written as given: hence the warning
     assert GITHUB not in result.output
+    # the way to keep it out, as typed, in one line: the token by reference
+    assert warning.endswith("; to keep it out, give it by reference: --env 'GITHUB_TOKEN=${GITHUB_TOKEN}'")
+    ok(
+        "mcp-servers",
+        "add",
+        "gh",
+        "--command",
+        "gh-mcp",
+        "-e",
+        "GITHUB_TOKEN=${GITHUB_TOKEN}",
+        "--tool",
+        "all",
+    )
+    for path in (".claude.json", ".codex/config.toml", ".qwen/settings.json", ".gemini/settings.json"):
+        assert GITHUB not in (isolated_home / path).read_text()
 
 
 def test_the_user_scope_warning_in_the_result_and_a_dry_run(

@@ -7,6 +7,7 @@ as one transaction (``transaction.apply_all``: every file or none), or only plan
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -344,7 +345,14 @@ def _plaintext_warning(secrets: Sequence[str], written: list[str], *, dry_run: b
         return []
     verb = "would be" if dry_run else "is" if len(secrets) == 1 else "are"
     files = ", ".join(dict.fromkeys(written))  # Claude's user and local maps share one file
-    return [f"{', '.join(secrets)} {verb} stored in plaintext in {files}"]
+    said = f"{', '.join(secrets)} {verb} stored in plaintext in {files}"
+    names = [found.group(1) for secret in secrets if (found := _ENV_SECRET.match(secret))]
+    if names:  # (a variable the assistant reads where it starts keeps the key out of its files)
+        said += f"; to keep it out, give it by reference: --env '{names[0]}=${{{names[0]}}}'"
+    return [said]
+
+
+_ENV_SECRET = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
 
 
 def _record_put(server: McpServer, put: _Put, change: safe_write.Change, result: McpResult) -> None:
