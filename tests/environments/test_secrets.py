@@ -141,3 +141,18 @@ def test_a_key_typed_as_the_name_is_refused_and_never_echoed():
     assert "wJalrXUt" not in invalid.value.message
     store_secret("mahavishnu-mcp-token", "value-0123456789", "file")  # names that merely say "token"
     store_secret("openrouter", "value-0123456789", "file")
+
+
+@pytest.mark.parametrize(("piped", "said"), [("a\nb", "has 2 lines"), ("", "stdin holds no value")])
+def test_a_piped_value_that_is_no_key_is_refused_before_where_it_would_go_is_said(
+    piped: str, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`secrets set` said "the key goes to …/secrets.toml" and then that nothing was stored."""
+    from mahavishnu.environments import secrets
+
+    monkeypatch.setattr(secrets, "keyring_available", lambda: False)  # (as on a machine without one)
+    assert "goes to" in CliRunner().invoke(app, ["secrets", "set", "multi"], input="sk-x-0123456789").output
+    paths.secrets_file().unlink()
+    result = CliRunner().invoke(app, ["secrets", "set", "multi"], input=piped)
+    assert result.exit_code == 2 and said in result.output
+    assert "goes to" not in result.output and not paths.secrets_file().exists()

@@ -38,8 +38,9 @@ def set_secret(
     from mahavishnu.environments.secrets import check_name, shadowed_by, store_secret
 
     check_name(name, new=True)  # before the prompt: a key typed as the name is refused at once
+    piped = None if sys.stdin.isatty() else _piped_value()  # (checked before where it goes is said)
     chosen = _chosen_store(store)  # decided (and said) before the prompt
-    value = _piped_value() if not sys.stdin.isatty() else typer.prompt("Value", hide_input=True)
+    value = typer.prompt("Value", hide_input=True) if piped is None else piped
     ref = store_secret(name, value.strip(), chosen)
     console.print(f"stored as {ref}")
     shadow = shadowed_by(name, ref, load_settings())
@@ -182,7 +183,13 @@ def _piped_value() -> str:
             f"the value on stdin has {len(lines)} lines; a key is one line: nothing was stored",
             hint='Pipe the key alone, e.g. `printf %s "$KEY" | mahavishnu secrets set NAME`.',
         )
-    return lines[0] if lines else ""
+    if not lines:
+        raise InvalidInputError(
+            "stdin holds no value: nothing was stored",
+            hint='Pipe the key, e.g. `printf %s "$KEY" | mahavishnu secrets set NAME`, or run it in a '
+            "terminal to be asked for it.",
+        )
+    return lines[0]
 
 
 def _listed_stores(name: str) -> list[Literal["keyring", "file"]]:
