@@ -100,3 +100,41 @@ def test_in_a_repository_the_file_is_the_repositorys(
     assert (repo / ".claude" / "settings.json").exists()
     assert not [w for w in result.warnings if "no git repository" in w]
     assert any("everyone who opens the repository" in w for w in result.warnings)
+
+
+def test_local_scope_outside_any_repository_is_told_so_too(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The docs promise "and say so" for --scope local too: it said nothing."""
+    folder = isolated_home / "scratch"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    result = switch_llm("zai", load_settings(), tool="claude", scope="local")
+    written = folder / ".claude" / "settings.local.json"
+    assert written.exists()
+    assert f"{folder} is in no git repository: {written} is this folder's own" in " ".join(result.warnings)
+
+
+def test_a_shared_key_helper_says_it_reads_the_default_home_not_mahavishnu_home(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project file's helper names no one's home: under MAHAVISHNU_HOME the key stored there is not
+    found by Claude Code started elsewhere (an IDE), which then sends an empty key."""
+    repo = isolated_home / "work"
+    (repo / ".git").mkdir(parents=True)
+    monkeypatch.chdir(repo)
+    home = isolated_home / "elsewhere"
+    monkeypatch.setenv("MAHAVISHNU_HOME", str(home))
+    [shared] = [
+        w
+        for w in switch_llm("zai", load_settings(), tool="claude", scope="project").warnings
+        if "apiKeyHelper" in w
+    ]
+    assert f"not MAHAVISHNU_HOME={home}: export MAHAVISHNU_HOME where Claude Code starts" in shared
+    monkeypatch.delenv("MAHAVISHNU_HOME")
+    [shared] = [
+        w
+        for w in switch_llm("zai", load_settings(), tool="claude", scope="project").warnings
+        if "apiKeyHelper" in w
+    ]
+    assert "MAHAVISHNU_HOME" not in shared

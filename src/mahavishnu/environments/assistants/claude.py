@@ -134,7 +134,7 @@ class Claude(Assistant):
             env["ANTHROPIC_AUTH_TOKEN"] = str(delivery.value)
         if delivery.kind == "helper" and scope == "project":
             warnings.append(shared_helper_warning(path, str(helper), profile.name))
-        if scope == "project" and (note := outside_repository_note(self.label, path)):
+        if scope in ("project", "local") and (note := outside_repository_note(self.label, path)):
             warnings.append(note)
         if delivery.kind == "inline":
             secrets = (str(delivery.value),)
@@ -200,6 +200,13 @@ def shared_helper_warning(path: Path, helper: str, profile_name: str) -> str:
 
     here = "" if shutil.which("mahavishnu") else " (here too: PATH has no `mahavishnu` now)"
     shared = "the repository" if paths.project_root() else "this folder"
+    home = os.environ.get("MAHAVISHNU_HOME")
+    elsewhere = (  # (a shared file names no one's home: the helper reads the default one)
+        f"; and it reads the default home, not MAHAVISHNU_HOME={home}: export MAHAVISHNU_HOME where Claude "
+        "Code starts, or the key stored here is not found"
+        if home
+        else ""
+    )
     return (
         f"{path} is shared with everyone who opens {shared}, and its apiKeyHelper `{helper}` runs "
         f"`mahavishnu` from PATH: where Claude Code's PATH has none, the helper exits 127 and Claude Code "
@@ -208,7 +215,7 @@ def shared_helper_warning(path: Path, helper: str, profile_name: str) -> str:
         "~/.local/bin, or with a venv's bin directory added to PATH in the login profile), and stores "
         f"the key (`mahavishnu secrets set {profile_name}`); or keep the switch to yourself: `mahavishnu "
         f"ai switch-llm {profile_name} --scope local` writes .claude/settings.local.json (not committed), "
-        "with the helper by absolute path"
+        f"with the helper by absolute path{elsewhere}"
     )
 
 
