@@ -3,6 +3,7 @@ share words are close, unrelated texts are orthogonal)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from _backends import Factory, open_store
 
 from mahavishnu.config import RecallSettings
 from mahavishnu.memory.core.store import MemoryStore
-from mahavishnu.memory.loop.recall import CHARS_PER_TOKEN, build_context, recall_dir
+from mahavishnu.memory.loop.recall import CHARS_PER_TOKEN, build_context, estimated_tokens, recall_dir
 
 SETTINGS = RecallSettings(min_relevance=0.3)
 
@@ -135,6 +136,22 @@ def test_the_answer_fits_the_budget_and_long_items_are_cut(store: MemoryStore) -
     assert len(text) <= 300 * CHARS_PER_TOKEN
     assert text.count("\n- [#") >= 3 and all(len(line) <= 260 for line in text.splitlines())
     assert "…" in text
+
+
+def test_text_in_chinese_is_counted_a_token_a_character_against_the_budget(store: MemoryStore) -> None:
+    """Counted as English (four characters a token), 20 decisions in Chinese filled a 1,500-token
+    session block with ~5,200 of the assistants' tokens, and the recall log said 1,442."""
+    words = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工"
+    for n in range(20):
+        store.store(f"Decision about service {n}: " + (words * 12)[:450], "decision", project="api")
+    text = context(build_context(store, start(), "claude", RecallSettings(session_tokens=1_500)))
+    cjk = sum(1 for ch in text if ord(ch) > 0x2E80)
+    assert text.count("\n- [#") >= 2 and cjk <= 1_500
+    assert (
+        estimated_tokens(text) <= 1_500 and estimated_tokens("的一是") == 3 and estimated_tokens("abcd") == 1
+    )
+    [logged] = [json.loads(line) for line in (recall_dir() / "log.jsonl").read_text().splitlines()][-1:]
+    assert logged["tokens"] == estimated_tokens(text)
 
 
 def test_other_events_and_empty_prompts_get_nothing(store: MemoryStore) -> None:

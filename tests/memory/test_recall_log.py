@@ -12,7 +12,7 @@ from mahavishnu.memory.core.backends.sqlite import SqliteBackend
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop import recall_log
-from mahavishnu.memory.loop.recall import build_context
+from mahavishnu.memory.loop.recall import build_context, estimated_tokens
 
 
 def test_each_recall_is_logged_with_ids_and_tokens_never_the_text(tmp_path: Path) -> None:
@@ -26,7 +26,7 @@ def test_each_recall_is_logged_with_ids_and_tokens_never_the_text(tmp_path: Path
 
     (entry,) = recall_log.read()
     assert (entry.tool, entry.event, entry.ids) == ("codex", "UserPromptSubmit", (kept.id,))
-    assert entry.tokens == -(-len(answer["hookSpecificOutput"]["additionalContext"]) // 4)
+    assert entry.tokens == estimated_tokens(answer["hookSpecificOutput"]["additionalContext"])
     assert entry.session is not None and len(entry.session) == 32
     raw = (recall_log.log_dir() / recall_log.LOG_NAME).read_text()
     assert "httpx" not in raw and "secret-session-id" not in raw

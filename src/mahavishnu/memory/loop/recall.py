@@ -75,6 +75,16 @@ if TYPE_CHECKING:
 SESSION_START = "SessionStart"
 PROMPT_EVENTS = frozenset({"UserPromptSubmit", "BeforeAgent"})
 CHARS_PER_TOKEN = 4  # a rough, conservative count for English prose and code
+
+
+def estimated_tokens(text: str) -> int:
+    """What ``text`` costs an assistant's context, in tokens: ``CHARS_PER_TOKEN`` ASCII characters
+    a token, and a token for each other character (a Chinese or Japanese one is one token or more
+    in the assistants' tokenizers: counted as a quarter, a CJK block ran 3.5 times its budget)."""
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    return -(-ascii_chars // CHARS_PER_TOKEN) + len(text) - ascii_chars
+
+
 STATE_DAYS = 7  # a session's "already sent" record is dropped after this many days untouched
 _STARTUP_TYPES = ("decision", "insight")
 _MIN_TURN_WORDS = 6  # a shorter chat turn is an acknowledgement or a request, not knowledge
@@ -132,7 +142,7 @@ def _build_context(
     theirs = others(authors(store.backend, (m.id for m in fresh)))  # a team store: another's is named
     chosen = _fit(
         (m for m in fresh if _replayable(m, settings, theirs=m.id in theirs)),
-        budget * CHARS_PER_TOKEN,
+        budget,
         item_chars,
         title,
         given,
@@ -144,7 +154,7 @@ def _build_context(
         return None
     sent.add([memory.id for memory, _ in chosen])
     text = "\n".join([_header(title), *(line for _, line in chosen), BLOCK_END])
-    tokens = -(-len(text) // CHARS_PER_TOKEN)  # what the assistant's context grows by
+    tokens = estimated_tokens(text)  # what the assistant's context grows by
     measured.count("tokens", tokens)
     digest = sent.path.stem if sent.path is not None else None  # the session's digest, never its id
     recall_log.append(tool, event, project, digest, [memory.id for memory, _ in chosen], tokens)
@@ -311,16 +321,17 @@ def _informative(memory: Memory, prompt: str) -> bool:
 
 def _fit(
     memories: Iterable[Memory],
-    budget_chars: int,
+    budget: int,
     item_chars: int,
     title: str,
     given: list[str],
     written_by: Mapping[int, str] | None = None,
     terms: Sequence[str] = (),
 ) -> list[tuple[Memory, str]]:
-    """Labelled lines, in order, while they fit the budget; a memory whose text another chosen or
-    already given one holds, or holds another's (a decision and the turn it came from), is skipped."""
-    used = len(_header(title)) + len(BLOCK_END) + 2
+    """Labelled lines, in order, while they fit the ``budget`` (tokens, ``estimated_tokens``); a memory
+    whose text another chosen or already given one holds, or holds another's (a decision and the
+    turn it came from), is skipped."""
+    used = estimated_tokens(f"{_header(title)}\n{BLOCK_END}\n")
     chosen: list[tuple[Memory, str]] = []
     texts = list(given)
     for memory in memories:
@@ -328,11 +339,12 @@ def _fit(
         if any(flat in other or other in flat for other in texts):
             continue
         line = _line(memory, snippet(shown(flat), terms, item_chars), (written_by or {}).get(memory.id))
-        if used + len(line) + 1 > budget_chars:
+        cost = estimated_tokens(line + "\n")
+        if used + cost > budget:
             continue  # a shorter one further down may still fit
         chosen.append((memory, line))
         texts.append(flat)
-        used += len(line) + 1
+        used += cost
     return chosen
 
 
