@@ -159,6 +159,25 @@ def test_a_working_folder_longer_than_any_path_costs_the_recall_hook_nothing(
     assert not registry.exists() or len(registry.read_text()) < 10_000
 
 
+def test_the_recall_hook_names_no_folder_for_good(store: MemoryStore, isolated_home: Path) -> None:
+    """Each made-up ``cwd`` a recall hook was given took a name in ``projects.json`` for good (a
+    real checkout called ``place1`` then became ``no-place1``), and ``/tmp\\0x`` was kept as
+    ``/tmpx``: recall only reads the registry, and a NUL is no folder."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.core.projects import project_for
+
+    for cwd in ("/no/such/place1", "/no/such/place2", "/tmp\0x"):
+        payload = read_hook_payload(
+            json.dumps({"hook_event_name": "SessionStart", "session_id": "s", "cwd": cwd})
+        )
+        build_context(store, payload, "claude", load_settings().recall)
+    assert not (isolated_home / ".mahavishnu" / "projects.json").exists()
+    assert project_for("/tmp\0x") is None
+    real = isolated_home / "work" / "place1"
+    (real / ".git").mkdir(parents=True)
+    assert project_for(str(real)) == "place1"
+
+
 def test_a_transcript_path_longer_than_any_path_is_refused_at_once() -> None:
     text = json.dumps({"hook_event_name": "Stop", "transcript_path": "/" + "a/" * 1_000_000})
     assert "transcript_path" not in read_hook_payload(text)

@@ -76,7 +76,7 @@ def test_another_members_shared_memory_names_its_author_in_search_listing_and_re
         hits = hit_dicts(store.backend, store.search("deploy rollout", limit=10))
         listed = memory_dicts(store.backend, store.recent(limit=10))
         payload = {"hook_event_name": "SessionStart", "cwd": "/work/api", "session_id": "s-1"}
-        monkeypatch.setattr(recall, "project_for", lambda cwd: "api")
+        monkeypatch.setattr(recall, "project_for", lambda cwd, **_: "api")
         answer = recall.build_context(store, payload, "claude", RecallSettings())
 
     by_id = {h["memory"]["id"]: h["memory"] for h in hits}

@@ -46,15 +46,17 @@ class _Registry:
         return None
 
 
-def project_for(cwd: str | None) -> str | None:
+def project_for(cwd: str | None, *, register: bool = True) -> str | None:
     """The project of a session in ``cwd`` (above); None without a folder, or for a "folder"
-    longer than any path (``paths.MAX_PATH_CHARS``)."""
-    if not cwd or len(cwd) > paths.MAX_PATH_CHARS:
+    longer than any path (``paths.MAX_PATH_CHARS``) or holding a NUL. ``register`` False: the name
+    it has or would take, recorded nowhere (recall only reads: a hook's made-up ``cwd`` would
+    otherwise take a name for good)."""
+    if not cwd or len(cwd) > paths.MAX_PATH_CHARS or "\0" in cwd:
         return None
     start = Path(cwd)
     root = checkout_root(start)
     if root is not None:
-        return _name_for(root, checkout=True)
+        return _name_for(root, checkout=True, register=register)
     place = _place(start)
     if not place.name:  # the file system's root
         return None
@@ -62,7 +64,7 @@ def project_for(cwd: str | None) -> str | None:
         known = _read().checkout_holding(place)
         if known is not None:
             return known
-    return _name_for(place, checkout=False)
+    return _name_for(place, checkout=False, register=register)
 
 
 def place_of(project: str, here: Path | None = None) -> Path | None:
@@ -177,10 +179,13 @@ def _names(value: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def _name_for(place: Path, *, checkout: bool) -> str:
-    name = _read().name_of(place)
+def _name_for(place: Path, *, checkout: bool, register: bool = True) -> str:
+    registry = _read()
+    name = registry.name_of(place)
     if name is not None:
         return name
+    if not register:
+        return _free_name(place, registry, inherit=checkout)
     import filelock
 
     registry_file = _registry_file()

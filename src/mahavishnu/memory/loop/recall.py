@@ -121,7 +121,7 @@ def _build_context(
     if event != SESSION_START and event not in PROMPT_EVENTS:
         return None
     measured.set(event=event)
-    project = project_for(_text(payload.get("cwd")))
+    project = project_for(_text(payload.get("cwd")), register=False)
     session = _text(payload.get("session_id"))
     sent = SentMemories(tool, session)
     if event == SESSION_START:
