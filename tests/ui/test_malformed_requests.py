@@ -86,3 +86,52 @@ def test_a_recall_log_line_of_an_ordinary_time_is_kept() -> None:
     line = {"at": 1700000000.5, "tool": "claude", "event": "SessionStart", "ids": [3], "tokens": 7}
     entry = recall_log._parse(json.dumps(line))
     assert entry is not None and (entry.at, entry.ids, entry.tokens) == (1700000000.5, (3,), 7)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/memory?page=%C2%B2",
+        "/memory/hits?page=%C2%B2",
+        "/memory/forget?project=api&page=%C2%B2",
+        "/usage?days=%C2%B2",
+        "/recall?memory=%C2%B2",
+        "/recall?memory=abc",
+    ],
+)
+def test_a_number_in_a_digit_no_int_reads_is_taken_as_none_given(client: TestClient, path: str) -> None:
+    """``"²".isdigit()`` is true, and ``int("²")`` raised: a 500 with a traceback."""
+    answer = client.get(path, headers=BEARER)
+    assert answer.status_code == 200, answer.text[:300]
+    assert "for memory #" not in answer.text  # (it said "for memory #abc" and showed every entry)
+
+
+def test_a_delete_sent_back_to_an_address_naming_path_is_done_and_said(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """A link to ``/recall?memory=1%26path%3Dx`` made the page's Delete post ``next`` with a ``path``
+    query: the memory was deleted, then ``_back(path, **query)`` raised (a 500, the Undo lost)."""
+    answer = client.post(
+        "/memory/1/delete", headers=BEARER, data={"next": "/recall?memory=1&path=x"}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text[:300]
+    assert "undo=" in answer.headers["location"] and "deleted" in answer.headers["location"]
+
+
+def test_an_edit_post_that_leaves_fields_out_keeps_them(client: TestClient, store: MemoryStore) -> None:
+    """A script's post with only the content wiped the tags, the project and the questions, and the
+    page said "saved"."""
+    asked = {"questions": ["which database does the ledger use?"]}
+    kept = store.store("We chose PostgreSQL", "decision", tags=["db"], project="ledger", metadata=asked)
+    answer = client.post(
+        f"/memory/{kept.id}/edit",
+        headers=BEARER,
+        data={"content": "We chose PostgreSQL 16", "type": "decision"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and "saved" in answer.headers["location"]
+    edited = store.get(kept.id)
+    assert (edited.content, edited.tags, edited.project) == ("We chose PostgreSQL 16", ("db",), "ledger")
+    assert edited.metadata["questions"] == ["which database does the ledger use?"]
+    client.post(f"/memory/{kept.id}/edit", headers=BEARER, data={"tags": ""}, follow_redirects=False)
+    assert store.get(kept.id).tags == () and store.get(kept.id).project == "ledger"  # an empty one empties

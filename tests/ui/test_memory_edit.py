@@ -138,3 +138,27 @@ def test_the_questions_a_memory_answers_are_edited_one_a_line(client: TestClient
 
     client.post(f"/memory/{stored.id}/edit", data={**as_posted(client, stored.id), "questions": ""})
     assert store.get(stored.id).metadata == {"why": "acid"}
+
+
+def test_a_repository_chunk_offers_no_save_or_delete_the_store_would_refuse(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """Both buttons were shown, and both posts were refused ("is a chunk of ingested repository")."""
+    from mahavishnu.memory.core.models import INGEST_SOURCE
+
+    chunk = store.store("# Repo1\ntext", "rag", repo_id="repo1", source_system=INGEST_SOURCE)
+    page = client.get(f"/memory/{chunk.id}").text
+    assert 'id="save"' not in page and 'id="delete"' not in page
+    assert 'id="ingested"' in page and "mahavishnu memory forget-repo repo1" in page
+    note = store.store("A note", "note")
+    page = client.get(f"/memory/{note.id}").text
+    assert 'id="save"' in page and 'id="delete"' in page and 'id="ingested"' not in page
+
+
+def test_filters_that_match_nothing_say_so_not_that_there_are_no_memories(
+    client: TestClient, store: MemoryStore
+) -> None:
+    store.store("A note", "note", project="alpha")
+    assert "no memories match these filters" in client.get("/memory/hits?project=beta").text
+    assert "no memories yet" not in client.get("/memory/hits?project=beta").text
+    assert "A note" in client.get("/memory/hits?project=alpha").text

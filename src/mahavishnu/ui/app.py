@@ -48,7 +48,7 @@ from starlette.templating import Jinja2Templates
 from mahavishnu import wording
 from mahavishnu.clean_text import printable
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, NotYoursError
-from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES, edit_changes
+from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES, edit_changes, questions_of
 from mahavishnu.memory.core.provenance import PROVENANCES, held_back
 from mahavishnu.memory.loop import recall_log
 from mahavishnu.ui import activity, assistants, memories, usage_view
@@ -261,7 +261,7 @@ def _address(path: str, params: Mapping[str, str]) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _back(path: str, **params: str) -> RedirectResponse:
+def _back(path: str, /, **params: str) -> RedirectResponse:
     if params.get("flash"):
         params["said"] = _said(params["flash"])
     return RedirectResponse(_address(path, params), 303)
@@ -326,6 +326,19 @@ def _edited(current: Memory, fields: Mapping[str, str]) -> dict[str, object]:
     if fields["tags"] not in _as_shown(", ".join(current.tags)):
         wanted["tags"] = _tags(fields["tags"])
     return edit_changes(current, wanted)
+
+
+def _as_form(memory: Memory) -> dict[str, str]:
+    """``memory``'s fields as its edit form shows them (no ``version``: a post without one is not
+    checked), for the fields a post leaves out."""
+    return {
+        "content": memory.content,
+        "type": memory.memory_type,
+        "tags": ", ".join(memory.tags),
+        "project": memory.project or "",
+        "questions": "\n".join(questions_of(memory.metadata)),
+        "version": "",
+    }
 
 
 def _as_shown(text: str) -> set[str]:
@@ -397,7 +410,8 @@ class Pages:
     async def edit(self, request: Request) -> Response:
         form = await request.form()
         memory_id = int(request.path_params["memory_id"])
-        fields = {name: str(form.get(name) or "") for name in EDIT_FIELDS}
+        # a field left out (a script's post) keeps its value: only an empty one is emptied
+        fields = {name: str(form.get(name) or "") for name in EDIT_FIELDS if name in form}
         return await _run(request, lambda: self._edit(request, memory_id, fields))
 
     def _edit(self, request: Request, memory_id: int, fields: dict[str, str]) -> Response:
@@ -408,7 +422,8 @@ class Pages:
             try:
                 current = store.get(memory_id)
             except NotFoundError:
-                return _gone(request, memory_id, fields)
+                return _gone(request, memory_id, {name: fields.get(name, "") for name in EDIT_FIELDS})
+            fields = {**_as_form(current), **fields}
             if fields["version"] and fields["version"] != memories.edit_version(current):
                 return _unsaved(request, current, fields, EditConflict(memory_id))
             wanted = _edited(current, fields)
@@ -509,8 +524,9 @@ class Pages:
     # -- recall log ----------------------------------------------------------------------
     def recall(self, request: Request) -> Response:
         only = request.query_params.get("memory", "")
+        only = only if _digits(only, 19) else ""  # (not an id: every entry, not "for memory #abc")
         entries = recall_log.read(500)
-        if only.isdigit():
+        if only:
             entries = [e for e in entries if int(only) in e.ids]
         entries = entries[:200]
         with self.library.store() as store:
@@ -535,7 +551,7 @@ class Pages:
             except ValueError:
                 raise InvalidInputError(f"until: not a date {until!r}", hint="As YYYY-MM-DD.") from None
             view = usage_view.build(
-                int(days) if days.isdigit() else 30,
+                int(days) if _digits(days, 6) else 30,
                 last,
                 _choice(request, "by", usage_view.STACKS),
                 _choice(request, "metric", usage_view.METRICS),
@@ -757,6 +773,12 @@ class Pages:
                 store = None
             report = health_report(settings, store=store, probe_providers=probe, record=False)
         return _render(request, "health.html", {"report": report, "probe": probe})
+
+
+def _digits(text: str, most: int) -> bool:
+    """Whether ``text`` is a number ``int()`` takes, of at most ``most`` digits: ASCII ones only
+    (``"²".isdigit()`` is true, and ``int("²")`` raised: a 500)."""
+    return text.isascii() and text.isdigit() and len(text) <= most
 
 
 def _settings() -> Settings:

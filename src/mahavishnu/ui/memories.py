@@ -104,11 +104,18 @@ class Query:
     quarantined: str = ""  # "", "only", "hide"
     page: str = ""  # of the newest memories (no search text): "2" is the 51st to the 100th
 
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter narrows the list (then an empty one says none match, not none yet)."""
+        narrowing = ("project", "group", "type", "agent", "since", "until", "provenance", "quarantined")
+        return any(getattr(self, name) for name in narrowing)
+
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> Query:
         values = {f.name: (params.get(f.name) or "").strip() for f in fields(cls)}
         query = cls(**values)
-        if not (query.page.isdigit() and 1 < int(query.page) <= MAX_PAGE):
+        page = query.page
+        if not (page.isascii() and page.isdigit() and len(page) < 8 and 1 < int(page) <= MAX_PAGE):
             query = replace(query, page="")
         if query.mode not in SEARCH_MODES:
             query = replace(query, mode="hybrid")
@@ -187,6 +194,12 @@ class Row:
     @property
     def version(self) -> str:
         return edit_version(self.memory)
+
+    @property
+    def ingested(self) -> bool:
+        """A chunk of an ingested repository: the store refuses to edit or delete one (its file's
+        ``memory ingest`` again, or ``forget-repo``, does), so the page offers neither."""
+        return self.memory.memory_type == "rag" and self.memory.source_system == INGEST_SOURCE
 
     @property
     def questions(self) -> list[str]:
