@@ -651,6 +651,10 @@ def check_memory_hooks(settings: Settings) -> list[Finding]:
         elif state == "not installed":
             hint = f"`mahavishnu memory hooks install --tool {found.tool}` turns the memory loop on."
             findings.append(Finding(name, "skipped", "the memory loop is off (no hooks)", hint))
+        elif state == "disabled":  # (the user's own setting: left as it is, named)
+            detail = f"memory hooks installed in {found.path}, but {found.switched_off}: none of them runs"
+            hint = "Take that setting out to let the assistant run hooks again (the memory loop with them)."
+            findings.append(Finding(name, "warn", detail, hint))
         else:
             detail = f"memory hooks {state} in {found.path}" + (f": {found.error}" if found.error else "")
             if found.error and str(found.path) in found.error:

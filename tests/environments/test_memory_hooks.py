@@ -373,3 +373,46 @@ def test_the_comments_inside_the_users_hook_array_stay(isolated_home: Path, tool
     assert commands(path, event) == ["echo mine", hook_command(tool, "capture")]
     remove([tool])
     assert path.read_text() == COMMENTED % event
+
+
+def test_status_says_disabled_where_the_assistants_own_setting_runs_no_hook(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each showed "installed" (and doctor "ok") while the assistant's own setting ran none of them:
+    Claude Code's and Qwen Code's disableAllHooks, Gemini CLI's hooksConfig.enabled, Codex's hooks
+    feature. A project's own .claude/settings.local.json turns them on again for that project."""
+    monkeypatch.chdir(isolated_home)
+    found = files(isolated_home)
+    for tool, text in {
+        "claude": '{"disableAllHooks": true}',
+        "qwen": '{"disableAllHooks": true}',
+        "gemini": '{"hooksConfig": {"enabled": false}}',
+        "codex-config": "[features]\ncodex_hooks = false\n",
+    }.items():
+        found[tool].parent.mkdir(parents=True, exist_ok=True)
+        found[tool].write_text(text)
+    install(["claude", "codex", "qwen", "gemini"])
+    status = {t.tool: t for t in hooks_status("all")}
+    assert {tool: status[tool].state for tool in ("claude", "codex", "qwen", "gemini", "pi")} == {
+        "claude": "disabled",
+        "codex": "disabled",
+        "qwen": "disabled",
+        "gemini": "disabled",
+        "pi": "not installed",
+    }
+    assert status["codex"].switched_off == f"features.codex_hooks false in {found['codex-config']}"
+    assert status["gemini"].to_dict()["switched_off"] == f"hooksConfig.enabled false in {found['gemini']}"
+    from mahavishnu.config import load_settings
+    from mahavishnu.doctor import check_memory_hooks
+
+    [claude] = [f for f in check_memory_hooks(load_settings()) if f.check == "hooks:claude"]
+    assert (
+        claude.status == "warn"
+        and f"disableAllHooks in {found['claude']}: none of them runs" in claude.detail
+    )
+    project = isolated_home / "work"
+    (project / ".git").mkdir(parents=True)
+    (project / ".claude").mkdir()
+    (project / ".claude" / "settings.local.json").write_text('{"disableAllHooks": false}')
+    monkeypatch.chdir(project)
+    assert [t.state for t in hooks_status("claude")] == ["installed"]

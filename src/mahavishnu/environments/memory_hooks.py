@@ -43,7 +43,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -97,6 +97,8 @@ class ToolHooks:
     path: Path
     hooks: list[HookState]
     error: str | None = None
+    #: the assistant's own setting that turns every hook off, and where (``switched_off``)
+    switched_off: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,6 +108,8 @@ class ToolHooks:
     def state(self) -> str:
         if self.error is not None:
             return "error"
+        if self.ok and self.switched_off:
+            return "disabled"
         if self.ok:
             return "installed"
         if all(h.installed and h.trusted for h in self.hooks):
@@ -120,6 +124,7 @@ class ToolHooks:
             "path": str(self.path),
             "state": self.state,
             "error": self.error,
+            "switched_off": self.switched_off,
             "hooks": [
                 {
                     "event": h.event,
@@ -617,8 +622,62 @@ def _stale_trust(
 
 # -- status -------------------------------------------------------------------------------------
 def hooks_status(tool: str) -> list[ToolHooks]:
-    """Whether each assistant (``tool`` or ``all``) has our hooks installed, and trusted (Codex)."""
-    return [_status(name) for name in check_tools(tool)]
+    """Whether each assistant (``tool`` or ``all``) has our hooks installed, and trusted (Codex), and
+    whether a setting of its own runs none of them (``switched_off``)."""
+    found = [_status(name) for name in check_tools(tool)]
+    return [replace(t, switched_off=switched_off(t.tool)) if t.ok else t for t in found]
+
+
+def switched_off(tool: Tool) -> str | None:
+    """The assistant's own setting that runs no hook at all, and the file that sets it (the last
+    one read that sets it: user, then project, then local), as ``disableAllHooks in PATH``; None
+    when its hooks run. Claude Code and Qwen Code read ``disableAllHooks``, Gemini CLI
+    ``hooksConfig.enabled``, Codex its ``hooks`` feature (``codex_hooks`` before it)."""
+    import tomllib
+
+    if tool == "codex":
+        from mahavishnu.environments.assistants.codex import config_path
+
+        path = config_path()
+        try:
+            features = tomllib.loads(read_text(path) or "").get("features")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return None  # (a file Codex cannot read is another finding's)
+        if isinstance(features, dict):
+            for key in ("hooks", "codex_hooks"):
+                if features.get(key) is False:
+                    return f"features.{key} false in {path}"
+        return None
+    said = None
+    for path, data in _settings_layers(tool):
+        if tool == "gemini":
+            enabled = as_object(data.get("hooksConfig")).get("enabled")
+            if isinstance(enabled, bool):
+                said = None if enabled else f"hooksConfig.enabled false in {path}"
+        elif isinstance(flag := data.get("disableAllHooks"), bool):
+            said = f"disableAllHooks in {path}" if flag else None
+    return said
+
+
+def _settings_layers(tool: Tool) -> list[tuple[Path, JSONObject]]:
+    """The settings files ``tool`` merges in order (user first), as read; none for an assistant
+    whose hooks no settings file turns off, and a file that cannot be read is passed over."""
+    from mahavishnu.environments.assistants import claude, gemini, qwen
+
+    files = {
+        "claude": [claude.Claude().settings_path(scope) for scope in ("user", "project", "local")],
+        "qwen": [qwen.config_path("user"), qwen.config_path("project")],
+        "gemini": [gemini.config_path("user"), gemini.config_path("project")],
+    }.get(tool, [])
+    layers = []
+    for path in dict.fromkeys(files):  # (in the home folder a project file is the user's)
+        try:
+            text = read_text(path)
+            if text is not None:
+                layers.append((path, as_object(_load_jsonc(text, path).data)))
+        except Exception:  # (a file the assistant cannot read either: another finding's)
+            continue
+    return layers
 
 
 def _status(tool: Tool) -> ToolHooks:
