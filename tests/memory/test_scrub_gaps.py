@@ -264,3 +264,25 @@ ORDINARY = [
 @pytest.mark.parametrize("text", ORDINARY, ids=[f"ordinary{n}" for n in range(len(ORDINARY))])
 def test_ordinary_developer_text_is_left_alone(text: str) -> None:
     assert find_secrets(text) == [], scrub(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "password"),
+    [
+        ("prod DB is postgres://app:correcthorsebattery@db.internal:5432/app", "correcthorsebattery"),
+        ("backups at https://deploy:p%40ss%21word@backup.example.com/x", "p%40ss%21word"),
+        ("mysql://root:rootpassword@db.internal/app", "rootpassword"),
+    ],
+)
+def test_a_url_password_of_letters_alone_is_redacted_by_its_place(text: str, password: str) -> None:
+    """Between ``scheme://user:`` and ``@`` is a password whatever its letters: one with no digit
+    and no capital was kept in the store, its export and search."""
+    cleaned = scrub(text)
+    assert password not in cleaned and "[REDACTED:password]@" in cleaned
+
+
+@pytest.mark.parametrize(
+    "text", ["postgres://user:password@localhost/db", "https://a.com:123,b:c@d", "https://u:${PASS}@h/x"]
+)
+def test_a_url_placeholder_port_or_reference_is_kept(text: str) -> None:
+    assert scrub(text) == text

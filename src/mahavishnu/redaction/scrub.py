@@ -951,11 +951,15 @@ def _held(text: str, held: frozenset[str]) -> Iterable[Finding]:
 
 
 def _url_password(password: str) -> bool:
+    """What stands between ``scheme://user:`` and ``@`` is a password by its place, whatever its
+    letters (``postgres://app:correcthorsebattery@db`` was kept: no digit, no capital); not a port
+    (``https://a.com:123,b:c@d`` lists hosts), a placeholder or a reference."""
     from urllib.parse import unquote
 
     if re.match(r"\d{1,5}(?:,|$)", password):
-        return False  # a port: ``https://a.com:123,b:c@d`` lists hosts
-    return _looks_like_credential(unquote(password), bare=False)
+        return False
+    value = unquote(password)
+    return len(value) >= 4 and not _placeholder(value) and not value.startswith(("env:", "keyring:", "file:"))
 
 
 def _disjoint(found: list[Finding]) -> list[Finding]:
