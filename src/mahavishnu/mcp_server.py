@@ -19,7 +19,7 @@ effective settings, secrets masked).
 What an agent reads is what recall would add: a memory recall leaves out (quarantined, or
 text that reads like an instruction to an agent, ``provenance.held_back``), a repository chunk
 included, comes back from every tool and resource with its text withheld, ``"quarantined"``
-saying why, and what the user runs to read and trust it (``for_agents``). The CLI and the
+saying why, and what the user runs to read and trust it (``provenance.memory_for_agents``). The CLI and the
 dashboard still show it to the user.
 
 HTTP requires a bearer token, on loopback too (``mcp_access``: a token generated once and kept as the
@@ -87,6 +87,7 @@ from mahavishnu.environments.mcp_access import bearer_token as bearer_token
 from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.json_types import JSONValue
 from mahavishnu.loopback import host_name, is_loopback, raise_open_files_limit
+from mahavishnu.memory.core.provenance import hit_for_agents, memory_for_agents
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -212,47 +213,9 @@ def _found(rows: Sequence[Mapping[str, object]], nothing: str) -> CallToolResult
     return CallToolResult(content=list(texts), structured_content={"result": _jsonable(rows)})
 
 
-def for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
-    """``memory`` (``Memory.to_dict``) as an agent may read it: the text of one recall would leave
-    out is withheld (an agent must not be handed an instruction someone stored), and so is each
-    tag and each text of its metadata that reads like an instruction (a captured reply's ``previous_turn``
-    quotes the turn before it; ``store_memory`` takes any metadata); the rest kept."""
-    from mahavishnu.memory.core.provenance import for_agents as text_for_agents
-    from mahavishnu.memory.core.provenance import held_back, withheld
-
-    content, tags = memory.get("content"), memory.get("tags")
-    shown = dict(memory)
-    if isinstance(memory.get("metadata"), Mapping):
-        shown["metadata"] = _metadata_for_agents(memory["metadata"], memory.get("id"))
-    if isinstance(tags, list | tuple):  # (any agent, or ``memory add --tag``, sets tags)
-        shown["tags"] = [text_for_agents(str(tag), memory.get("id")) for tag in tags]
-    metadata = memory.get("metadata")
-    asked = metadata if isinstance(metadata, Mapping) else None  # (questions read with the content)
-    why = (
-        held_back([str(t) for t in tags or ()], content, metadata=asked) if isinstance(content, str) else None
-    )
-    if why is None:
-        return shown
-    return {**shown, "content": withheld(memory.get("id"), why), "quarantined": why}
-
-
-def _metadata_for_agents(value: Any, number: object) -> Any:
-    """``value`` (a memory's metadata, or a value in it) with each text that reads like an
-    instruction withheld, at any depth."""
-    from mahavishnu.memory.core.provenance import for_agents
-
-    if isinstance(value, str):
-        return for_agents(value, number)
-    if isinstance(value, Mapping):
-        return {key: _metadata_for_agents(item, number) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_metadata_for_agents(item, number) for item in value]
-    return value
-
-
 def _about_for_agents(project: str, text: str | None) -> str | None:
     """A project's description (or a manifest's, suggested) as an agent may read it: withheld when
-    it reads like an instruction to an agent, as a memory's text is (``for_agents``)."""
+    it reads like an instruction to an agent, as a memory's text is (``memory_for_agents``)."""
     from mahavishnu.memory.core.instructions import instruction_like
 
     why = instruction_like(text) if text else None
@@ -266,7 +229,8 @@ def _about_for_agents(project: str, text: str | None) -> str | None:
 
 def _chunks_for_agents(store: MemoryStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Knowledge-base hits (``KnowledgeHit.to_dict``) as an agent may read them: a repository chunk
-    recall would leave out (a README that gives orders, say) has its text withheld, as ``for_agents``."""
+    recall would leave out (a README that gives orders, say) has its text withheld, as
+    ``memory_for_agents``."""
     from mahavishnu.memory.core.provenance import held_back, withheld
 
     memories = store.get_many([int(row["memory_id"]) for row in rows])
@@ -278,16 +242,6 @@ def _chunks_for_agents(store: MemoryStore, rows: list[dict[str, Any]]) -> list[d
             row = {**row, "text": withheld(row["memory_id"], why), "quarantined": why}
         shown.append(row)
     return shown
-
-
-def _hit_for_agents(hit: Mapping[str, Any]) -> dict[str, Any]:
-    """A search hit (``{"memory": …}`` with, for ``search_everywhere``, a ``"content"`` copy)."""
-    memory = hit.get("memory")
-    if not isinstance(memory, Mapping):
-        return dict(hit)
-    shown = for_agents(memory)
-    copied = {"content": shown["content"]} if "content" in hit else {}
-    return {**hit, "memory": shown, **copied}
 
 
 def tool_error(exc: MahavishnuError) -> ToolError:
@@ -602,10 +556,18 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                     stored = backing.store().add(content, type, **fields)
                 except QueuedOfflineError as queued:  # acknowledged: delivered once the store is back
                     return {"queued": True, "client_ids": list(queued.client_ids), "notice": queued.message}
-                return {**for_agents(stored.memory.to_dict()), "already_stored": stored.duplicate, **said}
+                return {
+                    **memory_for_agents(stored.memory.to_dict()),
+                    "already_stored": stored.duplicate,
+                    **said,
+                }
             if answer.get("queued"):
                 return {"queued": True, "client_ids": answer["client_ids"], "notice": answer["message"]}
-            return {**for_agents(answer["memory"]), "already_stored": bool(answer["duplicate"]), **said}
+            return {
+                **memory_for_agents(answer["memory"]),
+                "already_stored": bool(answer["duplicate"]),
+                **said,
+            }
 
     @_tool(tools, READ_ONLY)
     def search_memory(
@@ -647,7 +609,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                 return list(found)
 
             found = search(filters)
-            result = _found([_hit_for_agents(hit) for hit in found], wording.NO_RELEVANT_MEMORIES)
+            result = _found([hit_for_agents(hit) for hit in found], wording.NO_RELEVANT_MEMORIES)
             elsewhere = outside_scope(found, filters or {}, search)
             if elsewhere is not None:  # the answer may lie in another project: say so after the hits
                 scope, n = elsewhere
@@ -662,7 +624,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
 
         with _as_tool_errors():
             store = backing.store()
-            return for_agents(memory_dicts(store.backend, [store.get(memory_id)])[0])
+            return memory_for_agents(memory_dicts(store.backend, [store.get(memory_id)])[0])
 
     @_tool(tools, EDIT)
     def update_memory(
@@ -687,7 +649,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             if clear_project:
                 given["project"] = None
             memory, changed = backing.store().edit(memory_id, given)
-            return {**for_agents(memory.to_dict()), "changed": changed}
+            return {**memory_for_agents(memory.to_dict()), "changed": changed}
 
     @_tool(tools, DESTRUCTIVE)
     def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
@@ -701,7 +663,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
                 require_mine(store.backend, [memory_id], "delete")
             else:
                 store.delete(memory_id)
-            return {"deleted": not dry_run, "dry_run": dry_run, "memory": for_agents(memory.to_dict())}
+            return {"deleted": not dry_run, "dry_run": dry_run, "memory": memory_for_agents(memory.to_dict())}
 
     @_tool(tools, INGEST)
     def describe_project(
@@ -792,7 +754,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
             given = ", ".join(f"{k} {v!r}" for k, v in (("project", project), ("since", since)) if v)
             recorded = bool(found) or bool(given and insights(backing.store(), limit=1))
             nothing = f"no insights match {given}" if recorded else "no insights yet"  # (as the CLI says)
-            return _found([for_agents(i.to_dict()) for i in found], nothing)
+            return _found([memory_for_agents(i.to_dict()) for i in found], nothing)
 
     @_tool(tools, ADDITIVE)
     def share_insight(
@@ -857,7 +819,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
             shown = found.to_dict()
             hits = shown["hits"]
             if isinstance(hits, list):
-                shown["hits"] = [_hit_for_agents(h) if isinstance(h, dict) else h for h in hits]
+                shown["hits"] = [hit_for_agents(h) if isinstance(h, dict) else h for h in hits]
             return _jsonable_object(shown)
 
 
@@ -975,7 +937,7 @@ def _resources(server: MCPServer, backing: Backing) -> None:
 
         try:
             store = backing.store()
-            shown = for_agents(memory_dicts(store.backend, [store.get(wanted)])[0])
+            shown = memory_for_agents(memory_dicts(store.backend, [store.get(wanted)])[0])
             return json.dumps(shown, ensure_ascii=False)
         except NotFoundError as exc:
             raise ResourceNotFoundError(exc.message) from exc

@@ -19,11 +19,10 @@ from psycopg.conninfo import make_conninfo
 from testkit.team_pg import TeamCluster
 
 from mahavishnu.config import MemorySettings, RecallSettings
-from mahavishnu.mcp_server import for_agents
 from mahavishnu.memory.core import authors
 from mahavishnu.memory.core.backends.postgres import PostgresBackend
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
-from mahavishnu.memory.core.provenance import TRUSTED, held_back
+from mahavishnu.memory.core.provenance import TRUSTED, held_back, memory_for_agents
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop.recall import build_context
 from mahavishnu.memory.team import schema, sharing, writes
@@ -73,7 +72,7 @@ def test_a_members_trusted_instruction_stays_out_of_everyone_elses_recall(team: 
             if h["memory"]["id"] == order.id
         ]
         assert TRUSTED not in hit["memory"]["tags"] and hit["memory"]["author"].startswith("bob")
-        assert "evil.example" not in str(for_agents(hit["memory"]))  # what an MCP client reads
+        assert "evil.example" not in str(memory_for_agents(hit["memory"]))  # what an MCP client reads
         [listed] = authors.memory_dicts(store.backend, [store.get(order.id)])
         assert held_back(listed["tags"], listed["content"]) is not None
         assert own.id != order.id

@@ -174,9 +174,15 @@ def _search(
     limit: int,
     min_score: float | None,
     everywhere: bool,
+    for_agents: bool,
     as_json: bool,
 ) -> None:
     filters = _filters(types, tags, project, repo, agent, session, since, until, group)
+    if everywhere and for_agents:  # (Session-Buddy's hits are not screened here)
+        raise InvalidInputError(
+            "--for-agents does not cover --everywhere",
+            hint="Drop one of them (the MCP server's search tool does both).",
+        )
     if everywhere:
         _search_everywhere(query, mode, filters, limit, as_json)
         return
@@ -190,7 +196,7 @@ def _search(
             return hit_dicts(store.backend, hits)  # on a team store, each with its author
 
         shown = searched(filters)
-        print_hits(shown, as_json=as_json)  # one printer for both paths
+        print_hits(shown, as_json=as_json, for_agents=for_agents)  # one printer for both paths
         hint_outside_scope(shown, filters, searched, as_json=as_json)
 
 

@@ -129,6 +129,13 @@ MEMORY_SEARCH = (
         "Also search Session-Buddy; hits are labelled by source.",
         fast=False,  # Session-Buddy is searched in-process, not by the daemon
     ),
+    Param(
+        "for_agents",
+        ("--for-agents",),
+        bool,
+        False,
+        "As an agent's tool is given them (the MCP server's, Pi's): the text recall leaves out withheld.",
+    ),
     JSON,
 )
 

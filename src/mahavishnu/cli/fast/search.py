@@ -56,7 +56,7 @@ def memory_search(args: list[str]) -> int | None:
         return None
 
     def show(hits: list[dict[str, Any]]) -> None:
-        print_hits(hits, as_json=values["as_json"])
+        print_hits(hits, as_json=values["as_json"], for_agents=values["for_agents"])
         hint_outside_scope(
             hits,
             request["filters"],
@@ -100,13 +100,19 @@ def _print_answer(answer: dict[str, Any], show: Callable[[Any], None]) -> int:
     return _run(lambda: show(answer["result"]))
 
 
-def print_hits(hits: list[dict[str, Any]], *, as_json: bool) -> None:
+def print_hits(hits: list[dict[str, Any]], *, as_json: bool, for_agents: bool = False) -> None:
     """Search hits (``SearchHit.to_dict``) as ``memory search`` prints them: those the relevance
     judge calls weak (``"relevant": false``) dimmed and, when there are any, a ``relevant`` column
     saying which (``no``): in a pipe, where nothing is dimmed, an assistant running the command
-    reads the judge's verdict there."""
+    reads the judge's verdict there. ``for_agents``: as an agent's tool is given them, the text recall
+    leaves out withheld (``provenance.hit_for_agents``)."""
     from mahavishnu.cli.output import info, print_json, table
     from mahavishnu.wording import NO_RELEVANT_MEMORIES
+
+    if for_agents:
+        from mahavishnu.memory.core.provenance import hit_for_agents
+
+        hits = [hit_for_agents(hit) for hit in hits]
 
     if as_json:
         print_json(hits)

@@ -148,7 +148,8 @@ export default function (pi) {
 		},
 		async execute(_id, params, _signal, _update, ctx) {
 			const limit = String(params.limit ?? 10);
-			const ran = await run(["memory", "search", "--json", "--limit", limit, "--", String(params.query)], "", ctx?.cwd, TOOL_TIMEOUT_MS);
+			// --for-agents: a quarantined memory's text (or one that reads like an instruction) is withheld, as the MCP tool withholds it
+			const ran = await run(["memory", "search", "--json", "--for-agents", "--limit", limit, "--", String(params.query)], "", ctx?.cwd, TOOL_TIMEOUT_MS);
 			return { content: [{ type: "text", text: toolText(ran, "memory search") || "[]" }], details: {} };
 		},
 	});

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from mahavishnu.memory.core.instructions import instruction_like
 
@@ -200,3 +200,48 @@ def flagged(content: str) -> str | None:
 #: about one).
 _VERDICTS: dict[bytes, str | None] = {}
 _VERDICTS_KEPT = 8192
+
+
+def memory_for_agents(memory: Mapping[str, Any]) -> dict[str, Any]:
+    """``memory`` (``Memory.to_dict``) as an agent may read it: the text of one recall would leave
+    out is withheld (an agent must not be handed an instruction someone stored), and so is each
+    tag and each text of its metadata that reads like an instruction (a captured reply's
+    ``previous_turn`` quotes the turn before it; ``store_memory`` takes any metadata); the rest kept.
+    The MCP server's tools and ``memory search --for-agents`` (Pi's tool) answer with it."""
+    content, tags = memory.get("content"), memory.get("tags")
+    shown = dict(memory)
+    if isinstance(memory.get("metadata"), Mapping):
+        shown["metadata"] = _metadata_for_agents(memory["metadata"], memory.get("id"))
+    if isinstance(tags, list | tuple):  # (any agent, or ``memory add --tag``, sets tags)
+        shown["tags"] = [for_agents(str(tag), memory.get("id")) for tag in tags]
+    metadata = memory.get("metadata")
+    asked = metadata if isinstance(metadata, Mapping) else None  # (questions read with the content)
+    why = (
+        held_back([str(t) for t in tags or ()], content, metadata=asked) if isinstance(content, str) else None
+    )
+    if why is None:
+        return shown
+    return {**shown, "content": withheld(memory.get("id"), why), "quarantined": why}
+
+
+def _metadata_for_agents(value: Any, number: object) -> Any:
+    """``value`` (a memory's metadata, or a value in it) with each text that reads like an
+    instruction withheld, at any depth."""
+    if isinstance(value, str):
+        return for_agents(value, number)
+    if isinstance(value, Mapping):
+        return {key: _metadata_for_agents(item, number) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_metadata_for_agents(item, number) for item in value]
+    return value
+
+
+def hit_for_agents(hit: Mapping[str, Any]) -> dict[str, Any]:
+    """A search hit (``{"memory": …}`` with, for ``search_everywhere``, a ``"content"`` copy) as
+    an agent may read it (``memory_for_agents``)."""
+    memory = hit.get("memory")
+    if not isinstance(memory, Mapping):
+        return dict(hit)
+    shown = memory_for_agents(memory)
+    copied = {"content": shown["content"]} if "content" in hit else {}
+    return {**hit, "memory": shown, **copied}
