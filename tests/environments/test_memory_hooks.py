@@ -333,6 +333,21 @@ def test_install_then_remove_leaves_codex_config_toml_byte_for_byte(isolated_hom
     assert f["codex-config"].read_text() == original  # no blank line left at the end
 
 
+def test_a_hooks_table_the_user_wrote_keeps_its_header_and_comment_through_install_and_remove(
+    isolated_home: Path,
+) -> None:
+    f = files(isolated_home)
+    f["codex-config"].parent.mkdir()
+    original = 'model = "o3"\n\n# hook settings\n[hooks]\n# by hand below\n\n[features]\nhooks = true\n'
+    f["codex-config"].write_text(original)
+    install(["codex"])
+    installed = f["codex-config"].read_text()
+    assert '"\n\n[features]\n' in installed  # our last trust entry is not glued to the user's table
+    assert tomllib.loads(installed)["features"] == {"hooks": True}
+    remove(["codex"])
+    assert f["codex-config"].read_text() == original
+
+
 def test_codex_hooks_are_trusted_in_a_config_toml_saved_with_a_bom(isolated_home: Path) -> None:
     f = files(isolated_home)
     f["codex-config"].parent.mkdir()

@@ -582,17 +582,27 @@ def _add_trust(document: TOMLDocument, entries: Mapping[str, Mapping[str, object
     for key, values in entries.items():
         entry = tomlkit.table()
         entry.update(values)
+        entry.add(tomlkit.nl())  # a blank line before the user's next table, as between ours
         state[key] = entry
 
 
 def _drop_empty_state(document: TOMLDocument) -> None:
-    """No trust entry left: an empty ``[hooks.state]`` goes, and ``[hooks]`` when that empties it."""
+    """No trust entry left: an empty ``[hooks.state]`` goes, and ``[hooks]`` when that empties it;
+    not a table whose header the user wrote (``[hooks]``, with a comment perhaps), as install
+    adds neither header."""
     hooks = document.get("hooks")
     state = hooks.get("state") if hooks is not None else None
-    if hooks is not None and state is not None and not state:
+    if hooks is not None and state is not None and not state and _headless(state):
         del hooks["state"]
-        if not hooks:
+        if not hooks and _headless(hooks):
             del document["hooks"]
+
+
+def _headless(table: object) -> bool:
+    """A table with no ``[header]`` of its own in the file (one holding only tables below it)."""
+    from tomlkit.items import Table
+
+    return isinstance(table, Table) and table.is_super_table()
 
 
 def _stale_trust(
