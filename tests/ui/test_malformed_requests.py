@@ -135,3 +135,17 @@ def test_an_edit_post_that_leaves_fields_out_keeps_them(client: TestClient, stor
     assert edited.metadata["questions"] == ["which database does the ledger use?"]
     client.post(f"/memory/{kept.id}/edit", headers=BEARER, data={"tags": ""}, follow_redirects=False)
     assert store.get(kept.id).tags == () and store.get(kept.id).project == "ledger"  # an empty one empties
+
+
+def test_a_multipart_edit_is_refused_and_the_memory_kept(client: TestClient, store: MemoryStore) -> None:
+    """A multipart post (a script's ``curl -F content=@notes.txt``) reached the edit as an upload:
+    the memory's text became ``UploadFile(filename='notes.txt', …)`` and the page said "saved"."""
+    answer = client.post(
+        "/memory/1/edit",
+        headers=BEARER,
+        data={"type": "note"},
+        files={"content": ("notes.txt", b"We use httpx 0.28")},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 415 and "url-encoded" in answer.text
+    assert store.get(1).content == "We use httpx"

@@ -17,7 +17,7 @@ ASGI middleware in front of every route, static files included:
 * **Writes** (any method but GET/HEAD/OPTIONS): refused with 403 when ``Origin`` names another
   origin or ``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``, and, for a cookie session,
   unless the form (or an ``X-CSRF-Token`` header) carries the session's CSRF token; a form over
-  ``MAX_FORM_BYTES`` gets 413.
+  ``MAX_FORM_BYTES`` gets 413, a multipart one (no page of ours sends one) 415.
 * **Headers** on every answer: a Content-Security-Policy that allows only the dashboard's own
   script and style files (no inline script, nothing from elsewhere), no framing, no sniffing, no
   referrer to other sites, no caching. No CORS header is ever sent.
@@ -52,6 +52,12 @@ MAX_FORM_BYTES = 1024 * 1024
 TOO_LARGE = (
     f"Refused: the form is over {MAX_FORM_BYTES // (1024 * 1024)} MiB; nothing was saved "
     "(a memory holds at most memory.max_content_chars characters)."
+)
+#: The dashboard's forms are sent url-encoded; a multipart body would reach a field as an upload
+#: (its repr stored as a memory's text) and is never what a page of ours sends.
+MULTIPART = (
+    "Refused: send the form url-encoded (Content-Type: application/x-www-form-urlencoded), "
+    "not multipart; nothing was saved."
 )
 #: Headers a request may carry at most once (more: 400), those the checks below read. (A browser
 #: sends one Cookie header over HTTP/1.1, RFC 6265 5.4.)
@@ -150,6 +156,9 @@ class Guard:
             refused = _cross_site(headers)
             if refused:
                 await _answer(send, 403, refused)
+                return
+            if headers.get(b"content-type", b"").lower().startswith(b"multipart/"):
+                await _answer(send, 415, MULTIPART)
                 return
             if not bearer:
                 body = await _read_form(receive)
