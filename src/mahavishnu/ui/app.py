@@ -49,7 +49,7 @@ from mahavishnu import wording
 from mahavishnu.clean_text import printable
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, NotYoursError
 from mahavishnu.memory.core.models import MEMORY_TYPES, SEARCH_MODES, edit_changes, questions_of
-from mahavishnu.memory.core.provenance import PROVENANCES, held_back
+from mahavishnu.memory.core.provenance import MARKS, PROVENANCES, held_back
 from mahavishnu.memory.loop import recall_log
 from mahavishnu.ui import activity, assistants, memories, usage_view
 from mahavishnu.ui.guard import Guard, Sessions
@@ -328,6 +328,18 @@ def _edited(current: Memory, fields: Mapping[str, str]) -> dict[str, object]:
     return edit_changes(current, wanted)
 
 
+def _marks_untouched(current: Memory, fields: Mapping[str, str]) -> str:
+    """What to add to the flash when the tags typed add or take out one of recall's marks, which
+    an edit keeps as they are (``models.edit_changes``): the page said "saved" and the mark was
+    still there (or still missing)."""
+    typed = {tag for tag in _tags(fields["tags"]) if tag in MARKS}
+    if typed == {tag for tag in current.tags if tag in MARKS}:
+        return ""
+    return (
+        f"; {' and '.join(MARKS)} are recall's marks, not edited as tags: use the Quarantine or Trust button"
+    )
+
+
 def _as_form(memory: Memory) -> dict[str, str]:
     """``memory``'s fields as its edit form shows them (no ``version``: a post without one is not
     checked), for the fields a post leaves out."""
@@ -432,7 +444,8 @@ class Pages:
                     store.update(memory_id, **wanted)
             except MahavishnuError as exc:
                 return _unsaved(request, current, fields, exc)
-        return _back(f"/memory/{memory_id}", flash="saved" if wanted else "nothing changed")
+        said = "saved" if wanted else "nothing changed"
+        return _back(f"/memory/{memory_id}", flash=said + _marks_untouched(current, fields))
 
     async def delete(self, request: Request) -> Response:
         form = await request.form()
