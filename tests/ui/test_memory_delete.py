@@ -7,6 +7,7 @@ import re
 
 from starlette.testclient import TestClient
 
+from mahavishnu.memory.core import sharing
 from mahavishnu.memory.core.models import INGEST_SOURCE
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.ui.memories import trash_dir
@@ -32,6 +33,20 @@ def test_a_deleted_memory_comes_back_with_its_id_from_the_flashs_undo(
     client.post(f"/memory/undo/{undo.group(1)}", data={"csrf": csrf})
     back = store.get(kept.id)
     assert (back.content, back.project, back.tags) == (kept.content, "billing", ("money",))
+
+
+def test_undoing_the_delete_of_a_shared_insight_shares_it_again(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """The undo file held the memory alone: the insight came back seen by its project only."""
+    insight = store.store("★ Insight: jitter on retries avoids thundering herds", "insight", project="api")
+    sharing.add_shares(store, [insight.id], ["web", "worker"], "direct")
+    csrf = csrf_of(client, insight.id)
+    answer = client.post(f"/memory/{insight.id}/delete", data={"csrf": csrf}, follow_redirects=False)
+    undo = re.search(r"undo=([0-9a-f]{16})", answer.headers["location"])
+    assert undo is not None and sharing.insight_projects(store, [insight]) == [()]
+    client.post(f"/memory/undo/{undo.group(1)}", data={"csrf": csrf})
+    assert sharing.insight_projects(store, [store.get(insight.id)]) == [("web", "worker")]
 
 
 def test_a_refused_delete_leaves_the_memory_and_no_undo_file(client: TestClient, store: MemoryStore) -> None:

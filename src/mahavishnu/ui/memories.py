@@ -369,7 +369,9 @@ def _keep(store: MemoryStore, found: Mapping[int, Memory]) -> tuple[Path, list[M
         max((m.id for m in memories), default=0),
     )
     # with the descriptions the vectors were made with: undo keeps them as they were (``import_``)
-    transfer.write(path, header, memories, descriptions=project_descriptions(store.backend))
+    # and the projects an insight was shared with: deleting it took its shares with it
+    shares = transfer.shares_of(store.backend, [m.id for m in memories])
+    transfer.write(path, header, memories, shares, descriptions=project_descriptions(store.backend))
     path.chmod(0o600)
     return path, memories
 

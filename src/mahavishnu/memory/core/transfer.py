@@ -157,6 +157,15 @@ def dump_records(backend: Backend) -> Iterator[tuple[str, JSONObject]]:
             yield table, {"id": int(row["id"]), **{c: row[c] for c in _CHECKS[table]}}
 
 
+def shares_of(backend: Backend, memory_ids: Iterable[int]) -> Iterator[tuple[str, JSONObject]]:
+    """The insight shares of these memories, as ``dump_records`` writes them: what a file of some
+    memories needs to put them back seen where they were (the dashboard's undo)."""
+    ids = sorted(set(memory_ids))
+    rows = backend.records(SHARES, {"memory_id": ids}, limit=_ALL) if ids else []
+    for row in sorted(rows, key=lambda r: int(r["id"])):
+        yield SHARES, {"id": int(row["id"]), **{c: row[c] for c in _CHECKS[SHARES]}}
+
+
 def _line(memory: Memory) -> JSONObject:
     assert memory.embedding is not None
     vector = np.ascontiguousarray(memory.embedding, dtype="<f4").tobytes()
