@@ -281,6 +281,24 @@ def test_with_no_switch_a_model_only_another_provider_lists_is_that_provider_s()
     assert listed is not None and listed.kind == "list"
 
 
+def test_with_no_switch_a_labs_models_are_filed_under_one_of_its_brands() -> None:
+    """Claude Code on Z.ai's plan logs ``glm-4.6`` (Sonnet's tier) and ``glm-4.5-air`` (Haiku's):
+    Z.ai's list has both, Zhipu's (the lab's other brand) the second, and filed by whichever
+    listed it first they came out as two providers: a budget for ``zai`` missed the second. A
+    model only Zhipu's list has stays Zhipu's."""
+    from mahavishnu.usage.pricing import Pricing
+
+    attribution = Attribution([], {})
+    plan = {
+        attribution.provider("claude", 100, "shop", model) for model in ("glm-4.6", "glm-4.5-air", "glm-5")
+    }
+    assert plan == {Provider("zai", price_id="zai")}
+    assert Pricing().rates(Provider("zai", price_id="zai"), "glm-4.5-air", 1_780_000_000) is not None
+    assert attribution.provider("claude", 100, "shop", "glm-4-plus") == Provider(
+        "zhipuai", price_id="zhipuai"
+    )
+
+
 def test_with_no_switch_a_model_no_provider_names_is_unknown_never_the_assistant_s_own() -> None:
     """Claude Code pointed at a local model by hand logs a name no price list has and no provider's
     names match: Anthropic did not serve it, and its prices are not looked up for it. A ``claude-``
@@ -293,7 +311,7 @@ def test_with_no_switch_a_model_no_provider_names_is_unknown_never_the_assistant
     assert attribution.provider("claude", 100, "shop", "claude-opus-9-20300101") == Provider(
         "anthropic", price_id="anthropic"
     )
-    assert attribution.provider("claude", 100, "shop", "glm-5.9") == Provider("zhipuai", price_id="zhipuai")
+    assert attribution.provider("claude", 100, "shop", "glm-5.9") == Provider("zai", price_id="zai")
     assert attribution.provider("qwen", 100, "shop", "coder-model").name == "qwen-code"
     assert attribution.provider("pi", 100, "shop", "glm-5.9", via="my-proxy") == Provider("my-proxy")
     assert attribution.provider("claude", 100, "shop", "") == Provider("anthropic", price_id="anthropic")

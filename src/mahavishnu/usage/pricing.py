@@ -297,23 +297,28 @@ def _known_provider(provider: Provider) -> bool:
 
 
 def _owner(model: str) -> tuple[str, ModelInfo] | None:
-    """The provider genai-prices knows ``model`` from by its name, and its entry there; or that
-    lab's other brand's (``_BRANDS``) when only the other lists it."""
+    """The provider genai-prices knows ``model`` from by its name, and its entry there; of a lab
+    with another brand (``_BRANDS``), that brand's while it lists the model."""
     snapshot = _snapshot()
     try:
         named = snapshot.find_provider(model, None, None)
     except LookupError:
         return None
-    for found in (named, *(p for p in snapshot.providers if p.id in _BRANDS.get(named.id, ()))):
+    for found in (*(p for p in snapshot.providers if p.id in _BRANDS.get(named.id, ())), named):
         info = found.find_model(model, all_providers=snapshot.providers)
         if info is not None:
             return found.id, info
     return None
 
 
-#: A lab's other brands in genai-prices: Zhipu's names (``glm-…``) are Zhipu's, and its newer
-#: models are only in the list of Z.ai, its international brand (``glm-4.6``). Not any provider
-#: that lists the model: resellers list many (``qwen3.7-max``), never at the lab's price.
+#: A lab's brand in genai-prices that its requests are filed under first, by model name. Zhipu's
+#: names (``glm-…``) are matched to Zhipu (``zhipuai``, open.bigmodel.cn); Z.ai, its international
+#: brand, lists its newer models only (``glm-4.6``) and most others at its own prices. A model's
+#: name cannot say which endpoint served it, and filed by whichever lists it, Claude Code on Z.ai's
+#: plan (``glm-4.6`` and ``glm-4.5-air``) came out as two providers, a budget for ``zai`` missing
+#: one: Z.ai's (where the assistants' guides and the catalogue's ``zai`` point) while it lists the
+#: model. A switch to a profile still files its requests under that profile's provider. Not any
+#: provider that lists the model: resellers list many (``qwen3.7-max``), never at the lab's price.
 _BRANDS: dict[str, tuple[str, ...]] = {"zhipuai": ("zai",)}
 
 
@@ -343,9 +348,10 @@ def provider_named(model: str) -> str | None:
     """The provider whose model names ``model`` has (genai-prices' pattern of them: ``claude-…``
     is Anthropic's), whether or not it lists that model."""
     try:
-        return _snapshot().find_provider(model_ref(model), None, None).id
+        named = _snapshot().find_provider(model_ref(model), None, None).id
     except LookupError:
         return None
+    return next(iter(_BRANDS.get(named, ())), named)  # a lab's model newer than the data: as its others
 
 
 def _rates(price: ModelPrice, source: str, kind: str = "provider", hourly: bool = False) -> Rates | None:
