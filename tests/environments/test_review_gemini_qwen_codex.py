@@ -22,7 +22,7 @@ from _switch_helpers import write_file, write_profiles
 from mahavishnu.config import load_settings
 from mahavishnu.environments import dotenv_readers
 from mahavishnu.environments.switcher import switch_llm
-from mahavishnu.errors import MahavishnuError
+from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
 
 #: Keys with a quote, a backslash, a dollar sign (a proxy key a user chose, say): each reader reads
 #: every one of them back from the way env_file writes it.
@@ -154,3 +154,16 @@ def test_a_codex_switch_reads_a_big_config_without_parsing_it_again_and_again(
     switch_llm("lab", load_settings(), tool="codex")
 
     assert len(parses) <= 8, len(parses)  # (it was 22)
+
+
+@pytest.mark.parametrize("module", ["gemini", "qwen"])
+def test_settings_we_would_write_wrong_are_refused_without_a_file_to_restore(module: str) -> None:
+    """The check of the text about to be written named it "the new settings" and told the user to
+    list that file's backups (`ai backups --file the new settings`), which finds nothing."""
+    import importlib
+
+    validate = importlib.import_module(f"mahavishnu.environments.assistants.{module}").validate
+    with pytest.raises(InvalidConfigFileError) as refused:
+        validate('{"model": {"name": "glm-5.3",}}')
+    assert refused.value.message.startswith("refusing to write settings: invalid JSON")
+    assert "--file" not in refused.value.hint and "nothing was written" in refused.value.hint.lower()

@@ -35,9 +35,9 @@ import json
 import re
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from mahavishnu.errors import InvalidConfigFileError, restore_hint
 from mahavishnu.files import json_model
@@ -359,6 +359,20 @@ def _check_strict_json(text: str, source: str) -> object:
             f"invalid JSON in {source} at line {line}, column {column}: {problem}",
             hint=restore_hint(source),
         ) from exc
+
+
+D = TypeVar("D")
+
+
+def refused_as_ours(load: Callable[[str, str], D], text: str) -> D:
+    """``load(text, ...)`` of a text about to be written: where it fails, the text is ours (the user's
+    file was read before it was changed), so the error names no file and points to no backup of one
+    (``errors.restore_hint`` named "the new settings" as a file to list the backups of)."""
+    try:
+        return load(text, "the new settings")
+    except InvalidConfigFileError as exc:  # a bug of ours, never the user's: refuse to write it
+        hint = "Nothing was written; this is a bug of Mahavishnu's: please report it with the command run."
+        raise InvalidConfigFileError(f"refusing to write settings: {exc.message}", hint=hint) from exc
 
 
 def check_jsonc(text: str, source: str, *, reader: str, bom: bool) -> None:

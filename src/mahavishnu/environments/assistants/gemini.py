@@ -47,7 +47,7 @@ from mahavishnu.environments.assistants.base import (
 )
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.errors import ConfigError, InvalidInputError, MahavishnuError
-from mahavishnu.files.json_document import JsonDocument, check_jsonc
+from mahavishnu.files.json_document import JsonDocument, check_jsonc, refused_as_ours
 from mahavishnu.files.json_values import as_text, member
 from mahavishnu.files.safe_write import read_text
 from mahavishnu.json_types import JSONObject as JSONData
@@ -100,7 +100,7 @@ def load(text: str | None, source: Path | str) -> JsonDocument:
 
 def validate(text: str) -> None:
     """Gemini CLI reads JSON with comments, an object at the top."""
-    load(text, "the new settings")
+    refused_as_ours(load, text)
 
 
 def apply_settings(text: str | None, source: Path | str, model: str) -> str:

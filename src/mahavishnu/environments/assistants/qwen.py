@@ -67,6 +67,7 @@ from mahavishnu.files.json_document import (
     _to_python,
     check_jsonc,
     json_data,
+    refused_as_ours,
 )
 from mahavishnu.files.json_values import as_array, as_object, as_text, member
 from mahavishnu.files.safe_write import read_text
@@ -187,7 +188,7 @@ def load(text: str | None, source: Path | str) -> SettingsDocument:
 def validate(text: str) -> None:
     """Qwen Code reads JSON with comments (no trailing commas or other JSON5; a BOM is fine) with an
     object at the top; modelProviders.* must be arrays."""
-    data = load(text, "the new settings").data
+    data = refused_as_ours(load, text).data
     providers = data.get("modelProviders", {})
     if not isinstance(providers, dict) or not all(isinstance(v, list) for v in providers.values()):
         raise InvalidConfigFileError("refusing to write settings whose modelProviders is not {id: [...]}")
