@@ -173,3 +173,18 @@ def test_hooks_install_takes_a_comma_separated_list_and_leaves_a_customised_hook
     assert "the Stop hook is already installed (customised: timeout 45)" in again and "already done" in again
     assert json.loads(settings.read_text()) == data
     assert "Stop (customised: timeout 45)" in ok("hooks", "status", "--tool", "claude")
+
+
+def test_import_says_how_many_decisions_the_user_stated(isolated_home: Path, tmp_path: Path) -> None:
+    """The decision was stored as a memory, and the command said only "2 new turns, 0 insights"."""
+    at = {"sessionId": "s1", "cwd": "/work/ledger", "timestamp": "2026-11-28T10:00:00Z"}
+    said = "We decided to use PostgreSQL 16 for the ledger. Scaffold it."
+    rows = [
+        {"type": "user", "uuid": "u1", **at, "message": {"role": "user", "content": said}},
+        {"type": "assistant", "uuid": "a1", **at, "message": {"role": "assistant", "content": "Done."}},
+    ]
+    session = tmp_path / "s1.jsonl"
+    session.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert "1 session: 2 new turns, 0 insights, 1 decision" in ok("import", "--tool", "claude", str(session))
+    assert ok("import", "--tool", "claude", str(session), "--json")[0]["decisions"] == 0  # said once
+    assert [m["memory_type"] for m in ok("list", "--type", "decision", "--json")] == ["decision"]

@@ -144,7 +144,9 @@ def _import_sessions(tool: str, path: str | None, project: str | None, as_json: 
         return
     added = sum(r.added for r in reports)
     insights = sum(r.insights for r in reports)
-    info(f"{count(len(reports), 'session')}: {count(added, 'new turn')}, {count(insights, 'insight')}")
+    decisions = sum(r.decisions for r in reports)
+    said = f"{count(len(reports), 'session')}: {count(added, 'new turn')}, {count(insights, 'insight')}"
+    info(said + (f", {count(decisions, 'decision')}" if decisions else ""))
 
 
 def _skipped(path: Path, error: Exception) -> None:

@@ -279,6 +279,7 @@ class TranscriptImport:
     added: int  # new conversation rows
     insights: int  # insights found in the new turns (stored, or already known)
     skipped_lines: int  # lines that were not valid JSON
+    decisions: int = 0  # decisions the new turns' user stated (``decisions.py``)
 
     def plus(self, later: TranscriptImport) -> TranscriptImport:
         """This report and ``later``'s, of a later piece of the same file, as one."""
@@ -290,6 +291,7 @@ class TranscriptImport:
             added=self.added + later.added,
             insights=self.insights + later.insights,
             skipped_lines=self.skipped_lines + later.skipped_lines,
+            decisions=self.decisions + later.decisions,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -301,6 +303,7 @@ class TranscriptImport:
             "added": self.added,
             "insights": self.insights,
             "skipped_lines": self.skipped_lines,
+            "decisions": self.decisions,
         }
 
 
@@ -416,7 +419,7 @@ def store_transcript_turns(
     ]
     stored = store_turns(store, turns, source="transcript")
     new = [turn for turn, row in zip(turns, stored.conversation_ids, strict=True) if row is not None]
-    store_decisions(store, new)
+    decided = store_decisions(store, new)
     report = TranscriptImport(
         str(transcript.path),
         transcript.session_id,
@@ -425,5 +428,6 @@ def store_transcript_turns(
         stored.added,
         len(stored.insight_ids),
         transcript.skipped_lines,
+        decided,
     )
     return report, new

@@ -71,7 +71,8 @@ def extract_decisions(text: str) -> list[str]:
     return list(found)
 
 
-def store_decisions(store: MemoryStore, turns: Sequence[Turn]) -> None:
+def store_decisions(store: MemoryStore, turns: Sequence[Turn]) -> int:
+    """Store the decisions the user states in ``turns``: how many were stated."""
     drafts = [
         MemoryDraft(
             decision,
@@ -89,3 +90,4 @@ def store_decisions(store: MemoryStore, turns: Sequence[Turn]) -> None:
     ]
     if drafts:
         store.store_many(drafts)
+    return len(drafts)
