@@ -230,3 +230,21 @@ def test_the_dashboard_serves_again_at_once_on_the_port_it_just_left() -> None:
             server._bind(port).close()  # a second dashboard on a port that is listened on
     finally:
         again.close()
+
+
+def test_the_recall_log_says_which_memories_were_edited_after_they_were_sent(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """The log keeps ids, and the page shows each memory as it is now: one edited since read as if
+    that text had been sent. The times are the machine's, and the page says which zone."""
+    import time
+
+    edited = store.store("The ledger runs PostgreSQL 15.", "decision", project="api")
+    kept = store.store("Deploys go out on Tuesdays.", "decision", project="api")
+    recall_log.append("claude", "UserPromptSubmit", "api", "s1", [edited.id, kept.id], 40)
+    time.sleep(0.01)
+    store.update(edited.id, content="The ledger runs PostgreSQL 16.")
+    page = client.get("/recall").text
+    rows = {int(i): text for i, text in re.findall(r'<li data-id="(\d+)">(.*?)</li>', page, re.S)}
+    assert "edited since" in rows[edited.id] and "edited since" not in rows[kept.id]
+    assert re.search(r"<th>When \([^)]+\)</th>", page)

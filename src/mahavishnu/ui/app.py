@@ -549,10 +549,13 @@ class Pages:
                 "at": dt.datetime.fromtimestamp(e.at).strftime("%Y-%m-%d %H:%M:%S"),
                 "entry": e,
                 "rows": [(i, Row(found[i]) if i in found else None) for i in e.ids],
+                # the log keeps ids, not text: a memory edited after it was sent shows as it is now
+                "edited": {i for i in e.ids if i in found and found[i].updated_at.timestamp() > e.at},
             }
             for e in entries
         ]
-        return _render(request, "recall.html", {"entries": shown, "only": only})
+        zone = dt.datetime.now().astimezone().tzname() or "local time"
+        return _render(request, "recall.html", {"entries": shown, "only": only, "zone": zone})
 
     # -- usage ---------------------------------------------------------------------------
     def usage(self, request: Request) -> Response:
