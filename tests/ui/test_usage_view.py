@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from mahavishnu.ui import usage_view
@@ -14,6 +16,24 @@ def test_a_day_with_recall_tokens_but_no_request_is_the_memory_loop_s_not_a_prov
     assert row.group == "memory loop (no request logged)" and row.cost == "-" and row.memory_tokens == 300
     listed = Line("2026-06-02", "proxy", input=1000, units=500_000_000_000, requests=1, price_kinds={"list"})
     assert usage_view._row(listed).cost == "0.5000 (list)"
+
+
+def test_recall_tokens_of_sessions_with_no_logged_request_are_not_said_to_be_of_the_total(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page said "recall added 5,300 of those tokens" of a total of 1,200: most were added to
+    sessions whose requests no log read here holds."""
+    from mahavishnu.usage.report import Report
+
+    lines = [
+        Line("2026-06-01", "anthropic", input=1000, output=200, requests=2, recalls=1, memory_tokens=300),
+        Line("2026-06-02", "anthropic", recalls=4, memory_tokens=5000),
+    ]
+    total = Line("total", "", input=1000, output=200, memory_tokens=5300)
+    made = Report("daily", "assistant", lines, total, [])
+    monkeypatch.setattr(usage_view, "report", lambda *args, **kwargs: made)
+    view = usage_view.build(7, dt.date(2026, 6, 3))
+    assert (view.recall_tokens, view.recall_unlogged, view.total_tokens) == (300, 5000, 1200)
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,8 @@ class UsageView:
     legend: list[tuple[str, str]]  # series, its css class
     rows: list[DayRow]
     projects: list[ProjectRow]
-    recall_tokens: int
+    recall_tokens: int  # of the requests' tokens
+    recall_unlogged: int  # added to sessions whose requests are in no log (not of the total)
     total_tokens: int
     total_cost: float
     peak: float
@@ -116,7 +117,8 @@ def build(
         legend=[(name, css[name]) for name in series],
         rows=[_row(line) for line in made.lines],
         projects=_projects(by_project.lines),
-        recall_tokens=made.totals.memory_tokens,
+        recall_tokens=sum(line.memory_tokens for line in made.lines if line.requests),
+        recall_unlogged=sum(line.memory_tokens for line in made.lines if not line.requests),
         total_tokens=made.totals.total,
         total_cost=made.totals.cost,
         peak=peak,
