@@ -33,3 +33,10 @@ def test_a_memory_that_matches_only_since_the_preview_is_not_forgotten(
     done = client.post("/memory/forget", data=previewed_form(client, "scratch"), follow_redirects=False)
     assert done.status_code == 303 and "2+memories+forgotten" in done.headers["location"]
     assert store.recent({"project": "scratch"}) == []
+
+
+def test_filters_that_match_nothing_offer_no_forget(client: TestClient, store: MemoryStore) -> None:
+    """The list said "0 newest memories" and offered to forget everything its filters match."""
+    store.store("The scratch build cache lives in /tmp/build-cache.", "note", project="scratch")
+    assert 'id="forget-link"' in client.get("/memory/hits?project=scratch").text
+    assert 'id="forget-link"' not in client.get("/memory/hits?project=nowhere").text
