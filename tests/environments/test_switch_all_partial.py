@@ -111,3 +111,19 @@ def test_the_fast_path_exits_3_too(
     )
     assert done.returncode == 3, done.stdout + done.stderr
     assert "4 of 6 switched; 2 skipped (Gemini CLI: not installed; Qwen Code: installed" in done.stdout
+
+
+def test_several_assistants_named_are_switched_together_as_all_does_with_every_one(
+    key_in_file: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--tool claude,codex`` (as mcp-servers and memory hooks take it) said "unknown tool
+    'claude,codex'": a user switching two assistants ran two switches, two transactions."""
+    _on_path(tmp_path, monkeypatch, "claude", "codex", "gemini")
+    result = runner.invoke(app, ["ai", "switch-llm", "qwen", "--tool", "claude, codex,gemini", "--json"])
+    assert result.exit_code == 3, result.output  # Gemini CLI, installed, has no endpoint in qwen
+    data = json.loads(result.output)
+    assert (data["tools"], data["tool"]) == (["claude", "codex"], "claude,codex,gemini")
+    assert [s["tool"] for s in data["skipped"]] == ["gemini"]
+    assert data["summary"].startswith("2 of 3 switched; 1 skipped")
+    refused = runner.invoke(app, ["ai", "switch-llm", "qwen", "--tool", "claude,cursor"])
+    assert refused.exit_code != 0 and "unknown tool 'cursor'" in refused.output

@@ -49,6 +49,12 @@ TOOL = Param(
     "every file; assistants the profile cannot serve are skipped). Default: environments.default_tool "
     "(claude) when the profile serves it, else every assistant it serves.",
 )
+#: switch-llm's: several assistants too (``ai rollback`` undoes one assistant's, or all)
+SWITCH_TOOL = TOOL._replace(
+    help=f"Assistant(s) to configure: {listed('all')}, or several comma-separated (claude,codex); one "
+    "transaction over every file, and with several, those the profile cannot serve are skipped. "
+    "Default: environments.default_tool (claude) when the profile serves it, else every assistant it serves.",
+)
 SCOPE = Param(
     "scope",
     ("--scope", "-s"),
@@ -67,7 +73,7 @@ CODEX_PROFILE = Param(
 )
 SWITCH_LLM = (
     Param("name", (), str, None, "Profile name or alias, e.g. qwen, claude, zai."),
-    TOOL,
+    SWITCH_TOOL,
     SCOPE,
     Param(
         "dry_run", ("--dry-run",), bool, False, "Print one diff per file (secrets masked) and write nothing."

@@ -94,8 +94,11 @@ def targets(profile: Profile, tool: str | None, settings: Settings) -> tuple[lis
     ``--tool``, the default assistant if the profile serves it, else every assistant it serves."""
     if tool == ALL:
         return list(ASSISTANTS), None
-    if tool is not None:
-        return [tool], None
+    if tool is not None:  # one, or several comma-separated (as mcp-servers and memory hooks take them)
+        named = [part.strip().lower() for part in tool.split(",") if part.strip()] if "," in tool else [tool]
+        for each in named:
+            assistant(each)  # an unknown name: refused before anything is planned
+        return list(dict.fromkeys(named)), None
     default = settings.environments.default_tool
     if serves(profile, default):
         return [default], None
@@ -235,7 +238,7 @@ def _switch_llm(
     recovered = transaction.recover(backups=backups)
     profile: Profile = resolve(name, settings)
     tools, note = targets(profile, tool, settings)
-    result = SwitchResult(profile.name, tool or ",".join(tools), scope, dry_run)
+    result = SwitchResult(profile.name, tool if tool == ALL else ",".join(tools), scope, dry_run)
     result.notes += [note] if note else []
     result.warnings += recovered.messages() if recovered else []
     stock_of: dict[Path, FileEdit] = {}  # each file's stock edit: what a profile owns in it
