@@ -221,3 +221,23 @@ def test_a_member_allowed_temporary_tables_runs_nothing_as_the_owner(team: TeamC
             (f"search_path={writes.SEARCH_PATH}",),
         ).fetchall()
         assert unsafe == []
+
+
+@pytest.mark.parametrize("command", [["add", "eve"], ["remove", "alice"]])
+def test_a_member_running_an_owners_command_is_told_in_one_line(
+    team: TeamCluster, command: list[str]
+) -> None:
+    """``team add`` and ``team remove`` as a member printed psycopg's traceback (permission denied
+    to create role / to revoke role)."""
+    from typer.testing import CliRunner
+
+    from mahavishnu.cli.main import app
+
+    team.init()
+    bob = team.add("bob").dsn()
+    team.add("alice")
+    name = team.member_name(command[1])
+    result = CliRunner().invoke(app, ["team", command[0], name, "--dsn", bob])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
+    assert "only the team store's owner adds and removes members" in result.output
+    assert "Traceback" not in result.output and "password" not in result.output.lower()

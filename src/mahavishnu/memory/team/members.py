@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -201,7 +203,7 @@ def add(
     if host and (problem := host_problem(host)):
         raise InvalidInputError(f"--host: {problem}", hint="Give the address members reach the store at.")
     password = secrets.token_urlsafe(24)
-    with connect(dsn) as conn, conn.transaction():
+    with _owners(dsn), connect(dsn) as conn, conn.transaction():
         group = require_group(conn, dsn)
         role = conn.execute(
             "SELECT rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb OR rolreplication, "
@@ -263,7 +265,7 @@ def remove(dsn: str, name: str) -> Removed:
     from psycopg import sql
 
     check_member_name(name)
-    with connect(dsn) as conn, conn.transaction():
+    with _owners(dsn), connect(dsn) as conn, conn.transaction():
         group = require_group(conn, dsn)
         if not _in_group(conn, name, group):
             raise NotFoundError(f"{name} is not a member", hint="`mahavishnu team members` lists them.")
@@ -385,9 +387,22 @@ def status(dsn: str) -> JSONObject:
     }
 
 
+@contextlib.contextmanager
+def _owners(dsn: str) -> Iterator[None]:
+    """An owner's command: a member's run of it (the server refuses their role the right) is said in
+    one line (it was psycopg's traceback)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise owner_only(exc, dsn) from exc
+
+
 def owner_only(exc: Exception, dsn: str) -> StoreError:
     """A member (or a role without CREATEROLE) ran an owner's command."""
     return StoreError(
-        f"only the team store's owner may do this at {dsn_location(dsn)} ({type(exc).__name__})",
-        hint="Run it with the owner's DSN: `--dsn postgresql://OWNER@HOST/DB`.",
+        f"only the team store's owner adds and removes members at {dsn_location(dsn)}, and this role "
+        f"is not it ({type(exc).__name__})",
+        hint="Ask the owner, or run it with the owner's DSN: `--dsn postgresql://OWNER@HOST/DB`.",
     )
