@@ -36,7 +36,7 @@ profiles:
   acme:
     label: Acme gateway
     aliases: [acme-gw]
-    secret: ["file:acme-key", "keepass:/home/alice/keys.kdbx#acme"]
+    secret: ["file:acme", "keepass:/home/alice/keys.kdbx#acme"]
     anthropic:
       base_url: https://llm.acme.test/anthropic
       model: acme-large
@@ -84,7 +84,7 @@ def test_a_pushed_profile_reaches_another_member_who_switches_with_their_own_key
 ) -> None:
     alice, bob = team.add("alice").dsn(), team.add("bob").dsn()
     member(monkeypatch, tmp_path / "alice", alice, ACME)
-    assert cli("secrets", "set", "acme-key", "--store", "file", stdin=ALICE_KEY + "\n")[0] == 0
+    assert cli("secrets", "set", "acme", "--store", "file", stdin=ALICE_KEY + "\n")[0] == 0
     code, out, err = cli("ai", "profile", "push", "acme", "--team")
     assert code == 0, out + err
     assert "team profile 'acme' pushed" in out and "no key went" in out
@@ -95,15 +95,15 @@ def test_a_pushed_profile_reaches_another_member_who_switches_with_their_own_key
     assert code == 0, err
     listed = {row["name"]: row for row in json.loads(out)}
     assert listed["acme"]["team"]["pushed_by"] == team.member_name("alice")
-    assert listed["acme"]["secret"] == ["file:acme-key"] and listed["anthropic"]["team"] is None
+    assert listed["acme"]["secret"] == ["file:acme"] and listed["anthropic"]["team"] is None
     code, out, _ = cli("ai", "list-llms")
     assert f"team ({team.member_name('alice')})" in out.replace("\n", "")
 
     code, out, err = cli("ai", "show", "acme", "--json")
     assert code == 0 and "https://llm.acme.test/anthropic" in err, err
-    assert json.loads(out)["secret_chain"][0] == "file:acme-key"
+    assert json.loads(out)["secret_chain"][0] == "file:acme"
 
-    assert cli("secrets", "set", "acme-key", "--store", "file", stdin=BOB_KEY + "\n")[0] == 0
+    assert cli("secrets", "set", "acme", "--store", "file", stdin=BOB_KEY + "\n")[0] == 0
     code, out, err = cli("ai", "switch-llm", "acme", "--tool", "claude")
     assert code == 0, out + err
     assert "using team profile 'acme'" in err and "https://llm.acme.test/anthropic" in err
@@ -123,7 +123,7 @@ def test_a_pushed_profile_reaches_another_member_who_switches_with_their_own_key
     assert [(name, by) for name, _, by in stored] == [("acme", team.member_name("alice"))]
     text = str(stored[0][1])
     assert ALICE_KEY not in text and BOB_KEY not in text and "keepass" not in text
-    assert json.loads(text)["secret"] == ["file:acme-key"]
+    assert json.loads(text)["secret"] == ["file:acme"]
 
 
 @pytest.mark.parametrize(
@@ -216,7 +216,7 @@ def test_a_local_profile_of_the_same_name_wins_and_list_llms_says_so(
     member(monkeypatch, tmp_path / "alice", alice, ACME)
     assert cli("ai", "profile", "push", "acme", "--team")[0] == 0
     mine = ACME.replace("https://llm.acme.test/anthropic", "http://127.0.0.1:9/mine").replace(
-        '"file:acme-key", "keepass:/home/alice/keys.kdbx#acme"', '"env:BOB_ACME"'
+        '"file:acme", "keepass:/home/alice/keys.kdbx#acme"', '"env:BOB_ACME"'
     )
     home = member(monkeypatch, tmp_path / "bob", bob, mine)
     monkeypatch.setenv("BOB_ACME", BOB_KEY)
@@ -269,12 +269,20 @@ def test_list_llms_lists_the_local_profiles_without_a_team_store_or_when_it_is_d
         "env:MAHAVISHNU_PG_PASSWORD",
         "env:OPENAI_API_KEY",
         "env:DASHSCOPE_API_KEY",
+        "file:work",  # a member's own local profile's key
+        "env:GITHUB_TOKEN",  # a token for something else
+        "env:PGPASSWORD",
+        "keyring:github/token",
+        "aws-sm:prod/db-password",
+        "pass:personal/email",
     ],
 )
-def test_a_team_profile_cannot_pick_a_members_key_for_another_provider(secret: str) -> None:
-    """Found by a review acting as a member: a pushed profile ``lab`` naming ``file:openai`` and
-    pointing at the pusher's server had a teammate's OpenAI key sent there on their switch.
-    Refused where it is pushed, and where a member's machine reads it (a row written by hand)."""
+def test_a_team_profile_reads_only_a_members_own_key_for_it(secret: str) -> None:
+    """Found by reviews acting as a member: a pushed profile ``lab`` naming ``file:openai`` and
+    pointing at the pusher's server had a teammate's OpenAI key sent there on their switch; naming
+    ``env:GITHUB_TOKEN`` (or ``file:work``, the member's own other profile) it had their GitHub
+    token sent. Refused where it is pushed, and where a member's machine reads it (a row written
+    by hand)."""
     from datetime import UTC, datetime
 
     from mahavishnu.environments.shared_profiles import check_references
@@ -286,8 +294,8 @@ def test_a_team_profile_cannot_pick_a_members_key_for_another_provider(secret: s
     definition = {"anthropic": {"base_url": "http://127.0.0.1:9000", "model": "m"}, "secret": [secret]}
     with pytest.raises(InvalidInputError, match="refused"):
         TeamProfile("lab", definition, "bob", datetime.now(UTC)).profile()
-    own = ["file:lab", "keyring:mahavishnu/lab", "file:acme-key", "env:LAB_API_KEY"]
-    assert check_references("lab", own) == own
+    own = ["file:lab", "keyring:mahavishnu/lab", "env:LAB_API_KEY", "file:lab-gw", "env:LAB_GW_API_KEY"]
+    assert check_references("lab", own, ["lab-gw"]) == own
     assert check_references("openai", ["file:openai"]) == ["file:openai"]  # its own provider's key
     assert check_references("openai", ["env:OPENAI_API_KEY"]) == ["env:OPENAI_API_KEY"]
     assert check_references("qwen", ["env:DASHSCOPE_API_KEY"]) == ["env:DASHSCOPE_API_KEY"]  # an alias's

@@ -15,10 +15,10 @@ the references of each team profile used here, so ``mahavishnu secrets get NAME`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from mahavishnu.environments.profiles import Profile, builtin_names, builtin_variables
+from mahavishnu.environments.profiles import Profile, builtin_variables
 from mahavishnu.environments.secrets import KEYRING_SERVICE, SecretRef, alias_variable
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject
@@ -68,43 +68,53 @@ def _references(profile: Profile) -> tuple[list[str], list[str]]:
         except InvalidInputError:
             raise _literal_key(profile.name, f"secret[{index}]") from None
         (dropped if ref.kind in MACHINE_LOCAL_KINDS else kept).append(str(ref))
-    check_references(profile.name, kept)
+    check_references(profile.name, kept, profile.settings.aliases)
     return kept, dropped
 
 
-def check_references(name: str, references: list[str]) -> list[str]:
+def check_references(name: str, references: list[str], aliases: Sequence[str] = ()) -> list[str]:
     """A team profile's references as a member's machine uses them (machine-local ones left out);
-    refused when one names Mahavishnu's own secrets (the team store's password), which no
-    provider may be sent, or the key a member keeps for a built-in provider (``file:openai``,
-    ``keyring:mahavishnu/deepseek``, ``env:OPENAI_API_KEY``) unless the profile is that provider's:
-    whoever pushed it could have that key sent to the server the profile names."""
+    refused unless each names the member's own key for this profile: ``file:NAME``,
+    ``keyring:mahavishnu/NAME`` or ``env:NAME_API_KEY`` (NAME the profile's name or an alias; a
+    built-in provider's profile also its catalogue variable, ``env:OPENAI_API_KEY``). Whoever pushed
+    it chooses the server it names, and any other reference would have a teammate's machine send
+    what it holds there: another profile's key (``file:work``, ``env:OPENAI_API_KEY``), a token
+    for something else (``env:GITHUB_TOKEN``, ``env:PGPASSWORD``, a cloud store's path), or
+    Mahavishnu's own secrets (the team store's password)."""
+    own = {name, *aliases}
     usable = []
     for text in references:
         ref = SecretRef.parse(text)
+        if ref.kind in MACHINE_LOCAL_KINDS:
+            continue
         reserved = ref.kind == "env" and ref.name.upper().startswith(RESERVED_VARIABLE_PREFIX)
         if reserved or (ref.name in RESERVED_SECRETS and ref.kind in ("keyring", "file")):
             raise InvalidInputError(
                 f"team profile '{name}' names {ref}, Mahavishnu's own secret, as its key: refused",
-                hint="A profile names the provider's key (`mahavishnu secrets set NAME`, or env:VAR).",
+                hint=f"A team profile reads each member's own key for it: `mahavishnu secrets set {name}`.",
             )
-        if ref.kind in ("keyring", "file") and ref.name != name and ref.name in builtin_names():
+        if not _its_own(ref, own):
             raise InvalidInputError(
-                f"team profile '{name}' names {ref}, the key kept for the '{ref.name}' profile, as its "
-                "key: refused",
-                hint=f"A team profile reads its own key: `mahavishnu secrets set {name}` (file:{name}, "
-                f"keyring:{KEYRING_SERVICE}/{name}), or an env:VAR reference.",
+                f"team profile '{name}' names {ref} as its key: refused, as a teammate's machine would send "
+                "what it holds to the server the profile names (a team profile reads only each member's own "
+                "key for it)",
+                hint=f"Each member stores theirs: `mahavishnu secrets set {name}` (file:{name}, "
+                f"keyring:{KEYRING_SERVICE}/{name}) or sets {alias_variable(name)}; list only those, or "
+                "none.",
             )
-        readers = builtin_variables().get(ref.name, frozenset()) if ref.kind == "env" else frozenset()
-        if readers and name not in readers:
-            raise InvalidInputError(
-                f"team profile '{name}' names {ref}, where the '{min(readers)}' profile's key is kept, as "
-                "its key: refused",
-                hint=f"A team profile reads its own key: `mahavishnu secrets set {name}`, or "
-                f"env:{alias_variable(name)}.",
-            )
-        if ref.kind not in MACHINE_LOCAL_KINDS:
-            usable.append(str(ref))
+        usable.append(str(ref))
     return usable
+
+
+def _its_own(ref: SecretRef, own: set[str]) -> bool:
+    """Whether ``ref`` is where a member keeps their key for the profile named ``own`` (its name
+    and aliases): its own stored secret, its own variable, or the catalogue's variable for it."""
+    if ref.kind == "file" or (ref.kind == "keyring" and ref.service == KEYRING_SERVICE):
+        return ref.name in own
+    if ref.kind == "env":
+        readers = builtin_variables().get(ref.name, frozenset())
+        return ref.name in {alias_variable(n) for n in own} or bool(readers & own)
+    return False  # a cloud store's or pass's path, another keyring service: a member's other secrets
 
 
 def _strings(data: object, where: str) -> Iterator[tuple[str, str]]:

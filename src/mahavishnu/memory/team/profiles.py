@@ -50,7 +50,7 @@ class TeamProfile:
         """The profile a member's machine uses: checked as a local one, machine-local references
         left out, Mahavishnu's own secrets refused (``check_references``)."""
         found = profile_from(self.name, self.definition)
-        usable = check_references(self.name, found.settings.secret)
+        usable = check_references(self.name, found.settings.secret, found.settings.aliases)
         return Profile(self.name, found.settings.model_copy(update={"secret": usable}), builtin=False)
 
     def to_dict(self) -> JSONObject:
