@@ -229,6 +229,17 @@ def test_groups_are_listed_created_once_and_deleted(store: MemoryStore) -> None:
         sharing.add_to_group(store, "b", ["x"])
 
 
+def test_a_groups_description_is_a_sentence_or_two(store: MemoryStore) -> None:
+    """A team store's groups count against no member's quota: a description of a million characters
+    each let one member fill the server's disk (the database refuses it too: team_bounds)."""
+    from mahavishnu.memory.core.models import MAX_DESCRIPTION_CHARS
+
+    assert sharing.create_group(store, "a", description="d" * MAX_DESCRIPTION_CHARS).name == "a"
+    with pytest.raises(InvalidInputError, match="over 2,000"):
+        sharing.create_group(store, "b", description="d" * (MAX_DESCRIPTION_CHARS + 1))
+    assert [g.name for g in sharing.list_groups(store)] == ["a"]
+
+
 def test_sharing_refuses_what_is_not_an_insight_or_has_no_target(store: MemoryStore) -> None:
     note = store.store("just a note")
     insight = cross_project.store_insight(store, INSIGHT)

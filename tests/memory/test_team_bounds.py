@@ -35,7 +35,13 @@ from mahavishnu.memory.core import sharing
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.backends.postgres import BOUNDS_REFUSAL, PostgresBackend
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
-from mahavishnu.memory.core.models import MAX_NAME_CHARS, METADATA_CHARS, format_time, utcnow
+from mahavishnu.memory.core.models import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_NAME_CHARS,
+    METADATA_CHARS,
+    format_time,
+    utcnow,
+)
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.core.workflows import MAX_RESULT_CHARS, store_workflow_execution
 from mahavishnu.memory.loop.conversations import Turn, store_turns
@@ -253,7 +259,8 @@ def test_the_products_largest_writes_pass_on_a_team_store(members: dict[str, str
         )
         assert run.id > 0
         assert store.store_performance_metrics("probe", "latency", metadata) > 0
-        group = sharing.create_group(store, "platform", ["api", "web"], description="d" * 100_000)
+        described = "d" * MAX_DESCRIPTION_CHARS
+        group = sharing.create_group(store, "platform", ["api", "web"], description=described)
         assert group.projects
         sharing.add_shares(store, [memory.id], ["web"], "shared")
         backend = store.backend
@@ -454,3 +461,24 @@ def test_the_bounds_hold_for_copy_for_a_member_who_set_role_to_the_group_and_for
         )
     for caught in (copied, as_group, owner):
         assert caught.value.diag.constraint_name == BOUNDS_REFUSAL
+
+
+def test_the_team_wide_tables_take_names_and_a_sentence_not_a_members_disk_full(
+    members: dict[str, str],
+) -> None:
+    """Project groups count against no member's quota (``quota.TEAM_TABLES``): found by a review
+    acting as a member, 50 groups of a million-character description each took 50 MB that
+    ``team_usage`` never saw (100,000 of them: 100 GB)."""
+    with psycopg.connect(members["alice"]) as raw:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            raw.execute(
+                "INSERT INTO project_groups (name, description, created_at) VALUES ('g1', %s, now())",
+                ("d" * (MAX_DESCRIPTION_CHARS + 1),),
+            )
+        raw.rollback()
+        raw.execute("INSERT INTO project_groups (name, created_at) VALUES ('g2', now())")
+        with pytest.raises(psycopg.errors.CheckViolation):
+            raw.execute(
+                "INSERT INTO project_group_members (group_name, project, added_at) VALUES ('g2', %s, now())",
+                ("p" * (MAX_NAME_CHARS + 1),),
+            )

@@ -372,6 +372,8 @@ def project_or_none(value: object) -> str | None:
 
 #: The longest name (of a project, group, tag, repository or session) a store takes.
 MAX_NAME_CHARS = 256
+#: The longest description of a project group (``memory groups create -d``): a sentence or two.
+MAX_DESCRIPTION_CHARS = 2_000
 
 
 def check_name(kind: str, value: str | None, *, slash: bool = False) -> str | None:

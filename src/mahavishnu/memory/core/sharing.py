@@ -15,7 +15,14 @@ from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.backends.base import Backed
 from mahavishnu.memory.core.backends.records import GROUP_MEMBERS, GROUPS, SHARES
-from mahavishnu.memory.core.models import Memory, check_label, check_name, format_time, utcnow
+from mahavishnu.memory.core.models import (
+    MAX_DESCRIPTION_CHARS,
+    Memory,
+    check_label,
+    check_name,
+    format_time,
+    utcnow,
+)
 
 ORIGIN = "origin"
 DIRECT = "direct"
@@ -66,6 +73,11 @@ def create_group(
 ) -> Group:
     label = _group_name(name)
     check_name("group", label)  # a new name only: groups named before stay reachable
+    if description is not None and len(description) > MAX_DESCRIPTION_CHARS:
+        raise InvalidInputError(
+            f"the group's description is {len(description):,} characters, over {MAX_DESCRIPTION_CHARS:,}",
+            hint="Say in a sentence or two what the group is for.",
+        )
     [created] = store.backend.add_records(
         GROUPS, [{"name": label, "description": description, "created_at": format_time(utcnow())}]
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.config import MemorySettings
 from mahavishnu.memory.core.backends.postgres import BACKUP_MAINTENANCE, BOUNDS_REFUSAL, MAINTENANCE_SETTING
-from mahavishnu.memory.core.models import METADATA_CHARS
+from mahavishnu.memory.core.models import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, METADATA_CHARS
 from mahavishnu.memory.core.workflows import MAX_RESULT_CHARS
 from mahavishnu.memory.team import writes
 from mahavishnu.paths import MAX_PATH_CHARS
@@ -44,8 +44,7 @@ _METADATA = 2 * METADATA_CHARS
 #: Mahavishnu cuts none: no turn is longer than a model reads at once (1-2 million tokens, about 4-8
 #: million characters). Turns are not what a search reads.
 _TURN = 10_000_000
-#: An error (a workflow run's is cut at 20,000 characters; an ingestion's is its exception's text)
-#: or a project group's description.
+#: An error (a workflow run's is cut at 20,000 characters; an ingestion's is its exception's text).
 _TEXT = 1_000_000
 #: A workflow run's result (``MAX_RESULT_CHARS`` of Python's JSON) and repositories, an ingestion's
 #: warnings and patterns.
@@ -58,7 +57,10 @@ BOUNDS: dict[str, dict[str, int]] = {
     "rag_ingestions": {"error": _TEXT, "metadata": _RUN},
     "workflow_executions": {"repos": _RUN, "result": _RUN, "error": _TEXT},
     "performance_metrics": {"metrics": _METADATA},
-    "project_groups": {"description": _TEXT},
+    # team-wide rows, which no member's quota counts (``quota.TEAM_TABLES``): names and a sentence
+    # (a million characters each, 100,000 groups came to 100 GB no limit saw)
+    "project_groups": {"name": MAX_NAME_CHARS, "description": MAX_DESCRIPTION_CHARS},
+    "project_group_members": {"group_name": MAX_NAME_CHARS, "project": MAX_NAME_CHARS},
     "team_profiles": {"definition": _METADATA},
 }
 #: The name of each table's trigger (and the constraint its refusals name: ``BOUNDS_REFUSAL``).
