@@ -122,3 +122,17 @@ def test_a_socket_dsn_is_shown_as_libpq_reads_it_back() -> None:
     assert (
         dsn_location("postgresql://alice@db.example:5432/team") == "postgresql://alice@db.example:5432/team"
     )
+
+
+@pytest.mark.parametrize("command", [["add", "alice"], ["remove", "alice"], ["members"]])
+def test_an_owners_command_with_an_unreachable_dsn_names_dsn_not_memory_dsn_nor_the_outbox(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """A review: `team add alice --dsn postgresql://owner@db.example/team` was told to check
+    memory.dsn, and that memories stored meanwhile wait in the outbox, where nothing was queued."""
+    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")
+    dsn = f"postgresql://owner:pw@127.0.0.1:{_closed_port()}/team"
+    result = runner.invoke(app, ["team", *command, "--dsn", dsn])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    said = " ".join(result.output.split())
+    assert "the DSN --dsn gives is right" in said and "outbox" not in said and "memory.dsn" not in said

@@ -3,6 +3,8 @@ enforced by the database (``memory/team/``)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -44,6 +46,24 @@ def _dsn(dsn: str | None) -> str:
             "`mahavishnu team join STRING`.",
         )
     return resolve_dsn(settings, "--dsn" if dsn else "memory.dsn")
+
+
+@contextlib.contextmanager
+def _owners_store(dsn: str | None) -> Iterator[None]:
+    """An owner's command (init, add, members, remove) whose server cannot be used: said with the
+    DSN the user gave (``--dsn``, not memory.dsn), and without the outbox, which only memory
+    commands fill."""
+    from mahavishnu.errors import BackendUnavailableError
+    from mahavishnu.memory.core.backends.postgres import OUTBOX_NOTE, REACH_HINT
+
+    try:
+        yield
+    except BackendUnavailableError as exc:
+        if exc.hint not in (REACH_HINT, f"{REACH_HINT[:-1]}; {OUTBOX_NOTE}"):
+            raise
+        where = "the DSN --dsn gives" if dsn else "memory.dsn"
+        hint = f"Check that the server is running and reachable, and that {where} is right."
+        raise type(exc)(exc.message, hint=hint) from exc
 
 
 def _size(text: str) -> int:
@@ -108,13 +128,14 @@ def init_cmd(
 
     most_bytes = _size(member_bytes) if member_bytes is not None else None
     embedder = store_module.default_embedder(load_settings().memory)
-    report = schema.init(
-        _dsn(dsn),
-        embedder=embedder.identity,
-        dimension=embedder.dimension,
-        member_rows=member_rows,
-        member_bytes=most_bytes,
-    )
+    with _owners_store(dsn):
+        report = schema.init(
+            _dsn(dsn),
+            embedder=embedder.identity,
+            dimension=embedder.dimension,
+            member_rows=member_rows,
+            member_bytes=most_bytes,
+        )
     here = used_here(dsn)
     # (again when a password is given: the first run may have had none to keep)
     pointed = point_here(dsn) if use_here and (not here or _gives_password(dsn)) else None
@@ -172,7 +193,8 @@ def add_cmd(
     resolved = _dsn(dsn)
     if len(wanted) == 1:
         [name] = wanted
-        ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
+        with _owners_store(dsn):
+            ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
         if as_json:
             print_json({"member": name, "join": ticket.encode()})
             return
@@ -184,7 +206,8 @@ def add_cmd(
         return
     added = []
     for name in wanted:
-        ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
+        with _owners_store(dsn):
+            ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
         added.append({"member": name, "join": ticket.encode()})
         if not as_json:  # each string as soon as it exists: a later failure does not lose it
             info(f"{name} is a member. Their join string (shown once; it works once):")
@@ -301,7 +324,8 @@ def members_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
     everyone's; a member, their own)."""
     from mahavishnu.memory.team import members
 
-    found = members.members(_dsn(dsn))
+    with _owners_store(dsn):
+        found = members.members(_dsn(dsn))
     if as_json:
         print_json([m.to_dict() for m in found])
         return
@@ -326,7 +350,8 @@ def remove_cmd(
     """Remove a member: no more access; the memories they shared stay, attributed to them."""
     from mahavishnu.memory.team import members
 
-    removed = members.remove(_dsn(dsn), name)
+    with _owners_store(dsn):
+        removed = members.remove(_dsn(dsn), name)
     if as_json:
         print_json(
             {"removed": name, "shared_memories_kept": removed.shared, "sessions_left": removed.sessions_left}

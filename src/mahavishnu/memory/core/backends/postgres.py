@@ -371,6 +371,12 @@ def configured_location(settings: MemorySettings) -> str | None:
     return dsn_location(dsn) if dsn else None
 
 
+#: What to check when the server did not answer, or said nothing Mahavishnu names (``_unavailable``).
+REACH_HINT = "Check that the server is running and reachable, and memory.dsn names it."
+#: What a memory command stores while the server does not answer.
+OUTBOX_NOTE = "memories stored meanwhile wait in this machine's outbox (`mahavishnu team status`)."
+
+
 def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
     """The error for a server that cannot be used: ``ServerUnreachableError`` when it did not
     answer at all (recorded in the outbox, so the hooks skip it for a while), else what it said."""
@@ -379,8 +385,7 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
         _note_unreachable(dsn, reason)
         return ServerUnreachableError(
             f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}",
-            hint="Check that the server is running and reachable, and memory.dsn names it; memories "
-            "stored meanwhile wait in this machine's outbox (`mahavishnu team status`).",
+            hint=f"{REACH_HINT[:-1]}; {OUTBOX_NOTE}",
         )
     if _NO_LOGIN in reason:
         return BackendUnavailableError(
@@ -408,7 +413,7 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
             "or ~/.pgpass."
         )
     else:
-        hint = "Check that the server is running and reachable, and memory.dsn names it."
+        hint = REACH_HINT
     return BackendUnavailableError(f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}", hint=hint)
 
 
