@@ -94,6 +94,34 @@ def test_a_failed_write_restores_the_files_already_written(
     assert not transaction.pending()
 
 
+def test_a_read_only_file_later_in_a_switch_is_refused_before_any_file_is_written(
+    files: dict[str, Path],
+) -> None:
+    """A review: Codex's config.toml read-only, ``--tool all`` wrote Claude Code's settings, failed
+    on Codex, restored Claude's (a new inode: a hard link split) and backed up the half-switched
+    text on the way; `ai rollback`, finding no recorded change, put that backup in: a provider the
+    user never had, their token blanked."""
+    files["codex"].chmod(0o444)
+    inode = files["claude"].stat().st_ino
+    with pytest.raises(WriteFailedError, match="read-only"):
+        switch_llm("qwen", load_settings(), tool="all")
+    assert _contents(files) == _originals(files) and files["claude"].stat().st_ino == inode
+    assert safe_write.list_backups() == [] and not transaction.pending()
+    rolled = runner.invoke(app, ["ai", "rollback"])
+    assert files["claude"].read_text() == CLAUDE, rolled.output
+
+
+def test_a_failed_transaction_leaves_no_backup_of_what_it_never_committed(
+    files: dict[str, Path], fault: Callable[[str, int], None]
+) -> None:
+    fault("before-replace", 3)  # claude and codex written, qwen fails: both restored
+    with pytest.raises(WriteFailedError):
+        switch_llm("qwen", load_settings(), tool="all")
+    assert _contents(files) == _originals(files)
+    held = [b.text() for b in safe_write.list_backups()]
+    assert held and set(held) <= set(_originals(files).values())  # what the user had, nothing else
+
+
 def test_a_file_the_transaction_created_is_removed_again(
     files: dict[str, Path], fault: Callable[[str, int], None]
 ) -> None:

@@ -142,6 +142,19 @@ def read_text(path: Path) -> str | None:
         ) from exc
 
 
+def check_writable(path: Path, transform: Transform | None) -> None:
+    """Refuse now what ``apply`` (``transform``) or ``remove`` (None) would refuse at ``path``: a
+    dangling or looping link, a directory or other non-file, unreadable or non-UTF-8 text, a
+    transform's own refusal, or a read-only file it would change (``mahavishnu --force`` aside).
+    A transaction checks every file so before it writes the first (``transaction.run``)."""
+    target = write_target(path)
+    before = read_text(target)
+    if before is None:
+        return
+    if transform is None or keep_line_endings(before, transform(before)) != before:
+        _refuse_read_only(target, None)
+
+
 def plan(path: Path, transform: Transform) -> Change:
     """What ``apply`` would write now, without writing (for ``--dry-run``)."""
     write_target(path)  # a dangling link or a loop is the same error as for ``apply``

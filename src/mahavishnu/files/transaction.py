@@ -4,7 +4,9 @@
 re-read, validate, backup, atomic replace); each ``Delete`` backs the file up and removes it
 (``safe_write.remove``), under the same per-file lock. Before a file is replaced or removed, a
 journal under the Mahavishnu data dir records what it held (its text, or that it did not exist) and
-what it is about to hold (a hash of the new text, or null for "no file"). When a step fails, the
+what it is about to hold (a hash of the new text, or null for "no file"). What a later file would
+refuse (read-only, a dangling link, a directory, text that does not parse) is refused before the
+first file is written (``safe_write.check_writable``). When a step fails all the same, the
 files already changed are put back from the journal, newest first (a removed file is written back
 with its mode); then the journal goes and the error is raised. A process killed half-way leaves the
 journal behind, and ``recover`` rolls it back the same way: ``safe_write.apply`` runs it before
@@ -143,6 +145,8 @@ def run(
     rollback puts them all back together (a removed file by its backup)."""
     with _transaction_lock():
         _recover_locked()
+        for step in steps:  # what a later file refuses, refused before the first is written
+            safe_write.check_writable(step.path, None if isinstance(step, Delete) else step.transform)
         journal: dict[str, Any] = {
             "version": 1,
             "id": uuid.uuid4().hex,
@@ -358,7 +362,9 @@ def _restore(path: Path, before: str, sha: str | None, mode: int | None, backups
             return before  # removed (by the transaction, or meanwhile): its old content goes back
         return before if sha is not None and _sha(now) == sha else now
 
-    safe_write.apply(path, put_back, validate=_accept_anything, mode=mode, backups=backups)
+    # no backup of what it held: a state the transaction never committed, which `ai rollback`
+    # (finding no recorded change) would have put back as the newest backup
+    safe_write.apply(path, put_back, validate=_accept_anything, mode=mode, backups=backups, back_up=False)
 
 
 def _remove_created(path: Path, sha: str) -> None:
