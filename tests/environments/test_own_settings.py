@@ -111,6 +111,33 @@ def test_claude_gateway_comes_back_and_later_edits_stay(isolated_home: Path) -> 
     assert own_settings.kept(settings) is None  # put back: nothing left to keep
 
 
+@pytest.mark.parametrize(("tool", "edit"), [("claude", ("qwen3.7-max", "qwen3-coder-plus")), ("codex", None)])
+def test_a_profiles_settings_edited_by_hand_do_not_replace_the_users_own_kept_before(
+    isolated_home: Path, tool: str, edit: tuple[str, str] | None
+) -> None:
+    """A review: switched to qwen, the model changed by hand in the file, then switched to zai:
+    the edited qwen set-up was kept as the user's own over their gateway, and `stock` put qwen back
+    as "your own provider settings"."""
+    if tool == "claude":
+        path = write_file(isolated_home / ".claude" / "settings.json", json.dumps(CLAUDE, indent=2) + "\n")
+    else:
+        path = write_file(isolated_home / ".codex" / "config.toml", CODEX)
+    original = path.read_text()
+    _switch("qwen", tool)
+    text = path.read_text()
+    old, new = edit or ('model = "qwen3.7-max"', 'model = "qwen3-coder-plus"')
+    assert old in text
+    path.write_text(text.replace(old, new))
+    said = _switch("zai", tool)
+    assert any("edited by hand are replaced" in w for w in said), said
+    _switch("stock", tool)
+    if tool == "claude":
+        back = json.loads(path.read_text())
+        assert back["env"] == CLAUDE["env"] and back["apiKeyHelper"] == CLAUDE["apiKeyHelper"]
+    else:
+        assert path.read_text() == original
+
+
 def test_a_stock_switch_that_puts_the_gateway_back_says_so_not_the_login(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

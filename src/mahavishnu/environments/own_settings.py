@@ -269,6 +269,17 @@ def keep(path: Path, own: str, base: str) -> None:
     _write(path, ours=False, kept=(own, base), written=_written(_fields(path)) or [])
 
 
+def a_profiles(own: str, base: str, path: Path) -> bool:
+    """Whether the provider settings ``own`` holds beyond ``base`` name Mahavishnu (its key helper
+    ``… mahavishnu secrets get NAME``, a ``mahavishnu-NAME`` provider): a profile's set-up edited by
+    hand (a model changed), not one the user had before any switch."""
+    try:
+        taken = _taken_out(own, base, path)
+    except MahavishnuError:
+        return False
+    return "mahavishnu" in json.dumps(taken, ensure_ascii=False).lower()
+
+
 def forget(path: Path) -> None:
     """``path`` holds no provider settings of the user's own any more (taken out by hand after a
     rollback brought them back, or the file deleted): a copy kept earlier is no longer theirs to put

@@ -450,6 +450,14 @@ class _OwnSettings:
                 "(`mahavishnu ai rollback` puts them back)"
             )
             return edit
+        if own_settings.kept(edit.path) is not None and own_settings.a_profiles(text, after, edit.path):
+            # a profile's set-up edited by hand (its model changed): kept over the user's real
+            # own set-up, `stock` put the profile back as "your own provider settings"
+            self.messages.append(
+                f"{edit.path}: a profile's provider settings edited by hand are replaced; "
+                f"`mahavishnu ai switch-llm stock --tool {tool}` still puts back your own, kept before"
+            )
+            return edit
         if not self.dry_run:
             own_settings.keep(edit.path, text, after)
         self.messages.append(
