@@ -642,6 +642,26 @@ def test_a_variable_given_by_reference_reaches_each_assistant_as_it_expands_it(
     assert web["http_headers"] == {"X-Plain": "1"} and find_server("web", "codex")[1].headers == headers
 
 
+def test_a_bare_dollar_variable_is_read_as_gemini_and_qwen_expand_it(
+    isolated_home: Path, project: Path
+) -> None:
+    """A review: Gemini CLI expands ``$JIRA_TOKEN`` (its own docs' example); synced as it was, Codex
+    and OpenCode (and Claude Code) gave the server those very characters as its token. A command
+    line's whole ``$TOK`` is the same reference."""
+    gemini = isolated_home / ".gemini" / "settings.json"
+    gemini.parent.mkdir(parents=True)
+    server = {"command": "node", "args": ["/opt/jira/index.js"], "env": {"JIRA_TOKEN": "$JIRA_TOKEN"}}
+    gemini.write_text(json.dumps({"mcpServers": {"jira": server}}))
+    for target in ("codex", "opencode", "claude"):
+        sync_server("jira", "gemini", target)
+    codex = tomllib.loads((isolated_home / ".codex" / "config.toml").read_text())["mcp_servers"]["jira"]
+    assert codex["env_vars"] == ["JIRA_TOKEN"] and "env" not in codex
+    assert find_server("jira", "opencode")[1].env == {"JIRA_TOKEN": "{env:JIRA_TOKEN}"}
+    assert find_server("jira", "claude")[1].env == {"JIRA_TOKEN": "${JIRA_TOKEN}"}
+    add_server(McpServer.stdio("tok", "npx", ["srv"], {"TOK": "$TOK", "PRICE": "5$"}), "claude")
+    assert find_server("tok", "claude")[1].env == {"TOK": "${TOK}", "PRICE": "5$"}
+
+
 @pytest.mark.parametrize(
     "server",
     [

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TypeAlias, TypeVar
 
@@ -252,18 +252,40 @@ _FIND = {
 }
 
 
+#: Gemini CLI and Qwen Code expand ``$VAR`` too (``"API_KEY": "$MY_API_TOKEN"`` in Gemini CLI's own
+#: example), which Claude Code keeps as those characters and OpenCode and Codex never expand.
+_BARE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_{])")
+_BARE_READERS = frozenset({"gemini", "qwen"})
+
+
 def with_references_for(server: McpServer, source: str, target: str) -> McpServer:
     """``server`` as read from ``source``'s file, its variable references written as ``target``
     expands them (``sync``: a token from ``${GITHUB_TOKEN}`` would reach OpenCode's server as
-    those very characters)."""
+    those very characters). A command line's (``source`` claude) whole value ``$NAME`` is meant as
+    ``${NAME}`` too: no one gives a server a token of those characters."""
+    if source in _BARE_READERS:
+        server = _swapped(server, lambda value: _BARE.sub(lambda m: f"${{{m.group(1)}}}", value))
+    elif source == "claude":
+        server = replace(
+            server,
+            env={key: _braced(value) for key, value in server.env.items()},
+            headers={key: _braced(value) for key, value in server.headers.items()},
+        )
     old, new = _REFERENCE.get(source), _REFERENCE.get(target)
     if old is None or new is None or old == new:
         return server
     find = _FIND[old]
+    return _swapped(server, lambda value: find.sub(lambda match: new.format(match.group(1)), value))
 
-    def swap(value: str) -> str:
-        return find.sub(lambda match: new.format(match.group(1)), value)
 
+def _braced(value: str) -> str:
+    """``$NAME`` (the whole value) as ``${NAME}``; any other value as it is."""
+    found = _BARE.fullmatch(value)
+    return f"${{{found.group(1)}}}" if found else value
+
+
+def _swapped(server: McpServer, swap: Callable[[str], str]) -> McpServer:
+    """``server`` with ``swap`` applied to every value a variable may stand in."""
     return replace(
         server,
         command=swap(server.command) if server.command else server.command,
