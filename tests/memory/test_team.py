@@ -16,7 +16,7 @@ from psycopg.conninfo import make_conninfo
 from testkit.team_pg import TeamCluster
 
 from mahavishnu.config import MemorySettings
-from mahavishnu.errors import NotFoundError, StoreError
+from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
 from mahavishnu.memory.core.backends.postgres import PostgresBackend
 from mahavishnu.memory.core.backends.records import CONVERSATIONS
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
@@ -251,6 +251,26 @@ def test_a_removed_member_loses_access_and_their_shared_memories_stay_attributed
     assert {m.name: m.current for m in members.members(team.owner_dsn)}[bob_role] is False
     with pytest.raises(NotFoundError):
         members.remove(team.owner_dsn, bob_role)
+
+
+def test_a_removed_members_name_comes_back_only_for_them(
+    team: TeamCluster, two_members: tuple[str, str]
+) -> None:
+    """A review: `team add` of a removed member's name (reused for someone new) handed the newcomer
+    every private memory the one before had written. Bringing back the same person is said so."""
+    _, bob = two_members
+    bob_role = team.member_name("bob")
+    with open_store(bob) as store:
+        store.store("bob's private note on the payroll export", "note", project="api")
+    members.remove(team.owner_dsn, bob_role)
+    with pytest.raises(InvalidInputError, match="was a member of this team and was removed") as refused:
+        members.add(team.owner_dsn, bob_role)
+    assert f"team add {bob_role} --returning" in refused.value.hint
+    assert {m.name: m.current for m in members.members(team.owner_dsn)}[bob_role] is False
+    back = members.add(team.owner_dsn, bob_role, returning=True)
+    assert {m.name: m.current for m in members.members(team.owner_dsn)}[bob_role] is True
+    with open_store(back.dsn()) as store:
+        assert any("payroll" in m.content for m in store.recent(limit=10))
 
 
 def test_a_member_cannot_run_the_owners_commands(team: TeamCluster) -> None:

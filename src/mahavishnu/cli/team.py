@@ -180,6 +180,12 @@ def add_cmd(
         "for a server on a network): for a server without TLS only; anyone on the way can read and change "
         "what they store.",
     ),
+    returning: bool = typer.Option(
+        False,
+        "--returning",
+        help="Bring back a removed member who wrote memories here: theirs are theirs again (a name "
+        "reused for someone new is refused without it).",
+    ),
     dsn: str = DsnOption,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -194,7 +200,7 @@ def add_cmd(
     if len(wanted) == 1:
         [name] = wanted
         with _owners_store(dsn):
-            ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
+            ticket = members.add(resolved, name, host=host, port=port, insecure=insecure, returning=returning)
         if as_json:
             print_json({"member": name, "join": ticket.encode()})
             return
@@ -207,7 +213,7 @@ def add_cmd(
     added = []
     for name in wanted:
         with _owners_store(dsn):
-            ticket = members.add(resolved, name, host=host, port=port, insecure=insecure)
+            ticket = members.add(resolved, name, host=host, port=port, insecure=insecure, returning=returning)
         added.append({"member": name, "join": ticket.encode()})
         if not as_json:  # each string as soon as it exists: a later failure does not lose it
             info(f"{name} is a member. Their join string (shown once; it works once):")

@@ -189,13 +189,21 @@ def require_group(conn: psycopg.Connection[Any], dsn: str) -> str:
 
 
 def add(
-    dsn: str, name: str, *, host: str | None = None, port: str | None = None, insecure: bool = False
+    dsn: str,
+    name: str,
+    *,
+    host: str | None = None,
+    port: str | None = None,
+    insecure: bool = False,
+    returning: bool = False,
 ) -> JoinString:
     """Create (or bring back) member ``name``: a login role in the team's group with a fresh
     one-time password; the join string for it. ``host``/``port``: where members reach the store
     (a PgBouncer, a LAN address) when not where ``dsn`` points. ``insecure``: the string does not
     make the member's machine verify the server's certificate (``sslmode=prefer``, not
-    ``verify-full``): for a server without TLS, said loudly by the CLI."""
+    ``verify-full``): for a server without TLS, said loudly by the CLI. A removed member who wrote
+    rows comes back only ``returning``: their private memories are theirs again, and a name reused
+    for someone new would hand those to them."""
     from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict
 
@@ -216,6 +224,8 @@ def add(
                 "CREATEDB or REPLICATION) or is yours",
                 hint="Members are plain login roles: pick another name.",
             )
+        if role is not None and not returning and not _in_group(conn, name, group):
+            _refuse_a_former_member(conn, name)
         verifier = sql.Literal(hashed_password(conn, name, password))
         ident = sql.Identifier(name)
         if role is None:
@@ -240,6 +250,19 @@ def add(
             password,
             "prefer" if insecure else "",
         )
+
+
+def _refuse_a_former_member(conn: psycopg.Connection[Any], name: str) -> None:
+    """``name`` was a member, removed, whose rows are still in the store (``team_usage``)."""
+    written = (quota.counts(conn) or {}).get(name)
+    if written is None or written[0] <= 0:
+        return
+    raise InvalidInputError(
+        f"{name} was a member of this team and was removed; the private memories they wrote are still "
+        f"here, and adding {name} gives them to whoever joins as {name}",
+        hint=f"The same person coming back: `mahavishnu team add {name} --returning`; someone new: another "
+        "name.",
+    )
 
 
 def _in_group(conn: psycopg.Connection[Any], name: str, group: str) -> bool:
