@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from mahavishnu.environments import team_copies
 from mahavishnu.environments.profiles import Profile, builtin_variables
 from mahavishnu.environments.secrets import KEYRING_SERVICE, SecretRef, alias_variable
 from mahavishnu.errors import InvalidInputError
@@ -108,13 +109,11 @@ def check_references(name: str, references: list[str], aliases: Sequence[str] = 
 
 def _its_own(ref: SecretRef, own: set[str]) -> bool:
     """Whether ``ref`` is where a member keeps their key for the profile named ``own`` (its name
-    and aliases): its own stored secret, its own variable, or the catalogue's variable for it."""
-    if ref.kind == "file" or (ref.kind == "keyring" and ref.service == KEYRING_SERVICE):
-        return ref.name in own
-    if ref.kind == "env":
-        readers = builtin_variables().get(ref.name, frozenset())
-        return ref.name in {alias_variable(n) for n in own} or bool(readers & own)
-    return False  # a cloud store's or pass's path, another keyring service: a member's other secrets
+    and aliases): its own stored secret or variable (``team_copies.own_reference``), or the
+    catalogue's variable for it (a built-in provider's profile)."""
+    if team_copies.own_reference(ref, own):
+        return True
+    return ref.kind == "env" and bool(builtin_variables().get(ref.name, frozenset()) & own)
 
 
 def _strings(data: object, where: str) -> Iterator[tuple[str, str]]:
