@@ -269,7 +269,7 @@ def keep(path: Path, own: str, base: str) -> None:
     _write(path, ours=False, kept=(own, base), written=_written(_fields(path)) or [])
 
 
-def a_profiles(own: str, base: str, path: Path) -> bool:
+def holds_a_profile(own: str, base: str, path: Path) -> bool:
     """Whether the provider settings ``own`` holds beyond ``base`` name Mahavishnu (its key helper
     ``… mahavishnu secrets get NAME``, a ``mahavishnu-NAME`` provider): a profile's set-up edited by
     hand (a model changed), not one the user had before any switch."""

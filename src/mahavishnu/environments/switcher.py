@@ -450,7 +450,7 @@ class _OwnSettings:
                 "(`mahavishnu ai rollback` puts them back)"
             )
             return edit
-        if own_settings.kept(edit.path) is not None and own_settings.a_profiles(text, after, edit.path):
+        if own_settings.kept(edit.path) is not None and own_settings.holds_a_profile(text, after, edit.path):
             # a profile's set-up edited by hand (its model changed): kept over the user's real
             # own set-up, `stock` put the profile back as "your own provider settings"
             self.messages.append(
