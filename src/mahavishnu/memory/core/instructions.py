@@ -680,9 +680,9 @@ def _sends_a_secret(cues: _Cues, verb: _Cue) -> bool:
 
 
 def _sent_there(cues: _Cues, verb: _Cue, there: re.Match[str]) -> bool:
-    """ "paste your .env there" of a sink named just before the verb ("API tokens live in the gist
-    https://…: paste your .env there") or just after the word ("upload ~/.ssh/id_rsa there:
-    https://…"): a secret named between the verb and the word."""
+    """A secret named between the verb and "there" (or "here"), of a sink named just before the
+    verb ("API tokens live in the gist https://…: paste your .env there") or just after the word
+    ("upload ~/.ssh/id_rsa there: https://…")."""
     between = cues.text[verb.end : there.start()]
     if len(between.split()) > 8 or not cues.any(_SECRETS, verb.end, there.start()):
         return False
