@@ -68,6 +68,24 @@ def test_a_symlinked_file_is_written_through_its_link(linked: tuple[Path, Path])
     assert _temps(link.parent) == [] and _temps(target.parent) == []
 
 
+def test_a_hard_linked_file_is_said_to_part_from_its_other_links(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: ``ln ~/dotfiles/claude-settings.json ~/.claude/settings.json``; every write made a
+    new file there (the atomic rename), and the dotfiles copy silently kept the old text."""
+    kept = tmp_path / "dotfiles" / "claude-settings.json"
+    kept.parent.mkdir()
+    kept.write_text(OLD)
+    live = tmp_path / "settings.json"
+    os.link(kept, live)
+    safe_write.apply(live, _add_marker, validate=validate)
+    assert json.loads(live.read_text())["marker"] == 1 and kept.read_text() == OLD
+    said = capsys.readouterr().err
+    assert f"{live} had 2 hard links" in said and "the other links still hold what it held" in said
+    safe_write.apply(live, _add_marker, validate=validate)  # one link now: nothing to say
+    assert capsys.readouterr().err == ""
+
+
 def test_a_dangling_link_is_an_error_and_nothing_is_created(tmp_path: Path) -> None:
     link = tmp_path / "settings.json"
     link.symlink_to(tmp_path / "gone" / "settings.json")

@@ -31,6 +31,7 @@ import hashlib
 import os
 import re
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -328,6 +329,7 @@ def _write_if_unchanged(
     backup_id = None
     if before is not None and backups is not None:
         backup_id = backup(path, before, keep=backups).id
+    links = _links(target)
     with _temp_file(target, after, mode if mode is not None else _existing_mode(target)) as temp:
         _fault("before-replace")
         if read_text(target) != before:  # someone else (e.g. the assistant itself) wrote meanwhile
@@ -336,7 +338,19 @@ def _write_if_unchanged(
         if not _swap_in(temp, target, before):
             return False, backup_id
     _fault("replaced")
+    if links > 1:  # (a symlink is written through: ``write_target``; a hard link cannot be)
+        sys.stderr.write(
+            f"mahavishnu: {target} had {links} hard links: the new text is in a new file there, and "
+            "the other links still hold what it held (use a symlink to share one file)\n"
+        )
     return True, backup_id
+
+
+def _links(path: Path) -> int:
+    try:
+        return path.stat().st_nlink
+    except OSError:
+        return 1
 
 
 def _swap_in(temp: Path, target: Path, before: str | None) -> bool:
