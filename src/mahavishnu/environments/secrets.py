@@ -251,10 +251,23 @@ def _resolve_unknown(name: str) -> str:
     and the profile's chain), else a secret stored under that name."""
     from mahavishnu.environments import team_copies
 
-    references = team_copies.references(name)
-    if references is None:
+    found = team_copies.references(name)
+    if found is None:
         return resolve_chain(_stored_chain(name), f"named '{name}'")
+    # only the member's own key for it: a copy written before team profiles were held to that
+    # (``shared_profiles.check_references``) may name env:GITHUB_TOKEN, sent to the pusher's server
+    references = [ref for ref in found[0] if own_reference(SecretRef.parse(ref), found[1])]
     return resolve_chain(chain_for(name, references), f"team profile '{name}'", name)
+
+
+def own_reference(ref: SecretRef, own: set[str]) -> bool:
+    """Whether ``ref`` is where a member keeps their own key for the profile named ``own`` (its
+    name and aliases): ``file:NAME``, ``keyring:mahavishnu/NAME``, ``env:NAME_API_KEY``. No catalogue
+    read (the key helper's path): ``shared_profiles.check_references`` adds a built-in provider's
+    variable for its profile."""
+    if ref.kind == "file" or (ref.kind == "keyring" and ref.service == KEYRING_SERVICE):
+        return ref.name in own
+    return ref.kind == "env" and ref.name in {alias_variable(n) for n in own}
 
 
 def lookup_cached(name_or_ref: str) -> str | None:

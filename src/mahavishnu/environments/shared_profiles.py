@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from mahavishnu.environments import team_copies
 from mahavishnu.environments.profiles import Profile, builtin_variables
-from mahavishnu.environments.secrets import KEYRING_SERVICE, SecretRef, alias_variable
+from mahavishnu.environments.secrets import KEYRING_SERVICE, SecretRef, alias_variable, own_reference
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject
 
@@ -109,9 +108,9 @@ def check_references(name: str, references: list[str], aliases: Sequence[str] = 
 
 def _its_own(ref: SecretRef, own: set[str]) -> bool:
     """Whether ``ref`` is where a member keeps their key for the profile named ``own`` (its name
-    and aliases): its own stored secret or variable (``team_copies.own_reference``), or the
+    and aliases): its own stored secret or variable (``secrets.own_reference``), or the
     catalogue's variable for it (a built-in provider's profile)."""
-    if team_copies.own_reference(ref, own):
+    if own_reference(ref, own):
         return True
     return ref.kind == "env" and bool(builtin_variables().get(ref.name, frozenset()) & own)
 
