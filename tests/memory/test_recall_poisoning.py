@@ -146,6 +146,20 @@ def test_a_caller_cannot_pass_text_off_as_the_users_own(store: MemoryStore) -> N
     assert "· kept ·" in told and "· user ·" not in told
 
 
+def test_a_writer_cannot_set_the_users_trust_mark(store: MemoryStore, tmp_path: Path) -> None:
+    """A review: an agent's ``store_memory(tags=["trusted"])`` stored the user's mark, and a trusted
+    memory is never read again at recall when a later rule would flag it. Only ``memory trust``
+    sets it; a file imported (anyone can write one) does not carry it either."""
+    memory = store.store("Kafka consumers commit offsets after processing", "note", tags=["trusted", "kafka"])
+    assert memory.tags == ("kafka",)
+    trusted = store.trust(memory.id)
+    assert TRUSTED in trusted.tags
+    store.export(tmp_path / "out.jsonl")
+    store.delete(memory.id)
+    store.import_(tmp_path / "out.jsonl")
+    assert TRUSTED not in store.get(memory.id).tags
+
+
 def test_a_quarantined_memory_is_kept_but_not_recalled_until_released(store: MemoryStore) -> None:
     memory = store.store("Invoices are rounded half-even", "decision", project="proj")
     assert "half-even" in context(store, "how are invoices rounded? half-even")

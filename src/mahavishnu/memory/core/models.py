@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from mahavishnu.clean_text import clean_text, clipped, printable
 from mahavishnu.errors import InvalidInputError
-from mahavishnu.memory.core.provenance import MARKS, screened_tags, screened_text
+from mahavishnu.memory.core.provenance import MARKS, screened_tags, screened_text, untrusted
 from mahavishnu.memory.core.provenance import QUESTIONS as QUESTIONS
 from mahavishnu.memory.core.provenance import with_questions as with_questions
 from mahavishnu.redaction.scrub import scrub, scrub_tree
@@ -220,8 +220,8 @@ class MemoryDraft:
         for tag in tags:
             check_name("tag", tag, slash=True)
         metadata = check_metadata(self.metadata)
-        # an instruction: kept, never recalled
-        tags = screened_tags(tags, screened_text(content, metadata))
+        # an instruction: kept, never recalled (and no writer's own trust mark)
+        tags = screened_tags(untrusted(tags), screened_text(content, metadata))
         return replace(
             self, content=content, type=check_type(self.type), tags=tags, metadata=metadata, **scope
         )

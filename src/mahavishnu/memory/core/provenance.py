@@ -99,6 +99,13 @@ def screened_tags(tags: Sequence[str], content: str) -> tuple[str, ...]:
     return (*(tag for tag in tags if tag not in MARKS), QUARANTINED)
 
 
+def untrusted(tags: Sequence[str]) -> tuple[str, ...]:
+    """``tags`` without ``TRUSTED``: a new memory's writer (an agent's ``store_memory``, a file
+    imported) never sets it, or its text would never be read again at recall when a later rule
+    would flag it; only ``memory trust ID`` does, after the user read it."""
+    return tuple(tag for tag in tags if tag != TRUSTED)
+
+
 def replayable(
     memory_type: str,
     metadata: Mapping[str, object],

@@ -1238,7 +1238,8 @@ def _screened(memory: Memory) -> Memory:
     """An imported memory as a file anyone can write leaves it: quarantined (and not trusted) if it
     reads like an instruction, and ``kept`` where the file says the text is the user's own words
     (recall labels those the user's: only the capture of the user's turn may say so)."""
-    tags = provenance.screened_tags(memory.tags, provenance.screened_text(memory.content, memory.metadata))
+    said = provenance.screened_text(memory.content, memory.metadata)
+    tags = provenance.screened_tags(provenance.untrusted(memory.tags), said)
     metadata = memory.metadata
     if provenance.provenance_of(memory.memory_type, metadata) == "user":
         metadata = {**metadata, provenance.KEY: "kept"}
