@@ -245,6 +245,26 @@ def test_http_with_a_token_refuses_requests_without_it() -> None:
         assert anyio.run(go) >= 10
 
 
+def test_http_a_malformed_request_is_answered_without_the_secret_it_carried() -> None:
+    """A review: a JSON-RPC body the SDK cannot validate was answered with pydantic's dump of it,
+    the GitHub token pasted into it repeated whole."""
+    token = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    with http_server() as url:
+        headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}},
+        }
+        opened = httpx.post(url, json=initialize, headers=headers, timeout=10)
+        session = {"mcp-session-id": opened.headers["mcp-session-id"]}
+        for body in ([token], {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": token}):
+            answer = httpx.post(url, json=body, headers={**headers, **session}, timeout=10)
+            assert answer.status_code >= 400 and answer.text
+            assert token not in answer.text and "aB3dE5fG7hJ9" not in answer.text, answer.text[:300]
+
+
 # -- HTTP, the real command ----------------------------------------------------------------------------
 
 

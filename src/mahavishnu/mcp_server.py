@@ -97,7 +97,7 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
     from mcp.server.transport_security import TransportSecuritySettings
     from mcp.shared._stream_protocols import WriteStream
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from mahavishnu.config import Settings
     from mahavishnu.memory.core.store import MemoryStore
@@ -1310,6 +1310,43 @@ class MetricsRoute:
         await send({"type": "http.response.body", "body": body})
 
 
+class MaskedErrors:
+    """ASGI middleware: an error answer's body (status 400 or more) with every secret in it
+    redacted (``scrub``). The SDK answers a JSON-RPC body it cannot validate with pydantic's
+    dump of it, which repeats what was sent: a token pasted into a malformed request came back
+    whole (over stdio ``Screened`` answers such a line in one line of its own)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                held["start"] = message
+                return
+            if "start" not in held or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            from mahavishnu.redaction.scrub import scrub
+
+            body = scrub(b"".join(chunks).decode("utf-8", "replace")).encode()
+            start = held.pop("start")
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, sending)
+
+
 def http_app(
     server: MCPServer,
     *,
@@ -1321,7 +1358,7 @@ def http_app(
     """The streamable-HTTP app (endpoint ``/mcp``; ``metrics``: ``/metrics`` too), behind the bearer
     check when a token is given. ``port``: the one it is served on, the only one an Origin may name."""
     guard = _rebinding_guard(host, port)
-    app: ASGIApp = server.streamable_http_app(host=host, transport_security=guard)
+    app: ASGIApp = MaskedErrors(server.streamable_http_app(host=host, transport_security=guard))
     if metrics:
         app = MetricsRoute(app)
     if is_loopback(host):  # (the SDK's "127.0.0.1:*" takes any Host that starts so: "127.0.0.1:1@evil")
