@@ -654,3 +654,12 @@ def test_backing_follows_the_memory_settings_without_a_restart(tmp_path: Path) -
     second = backing.store()
     assert second is not first and second.backend.location.endswith("two.db")
     backing.close()
+
+
+def test_the_servers_instructions_name_every_tool() -> None:
+    """An agent reads the server's instructions to learn what it offers: update_memory and
+    describe_project were left out of them (and of this module's docstring)."""
+    tools = anyio.run(mcp_server.build_server().list_tools)
+    names = {tool.name for tool in tools}
+    assert names and not [n for n in names if n not in mcp_server.INSTRUCTIONS]
+    assert not [n for n in names if n not in (mcp_server.__doc__ or "")]

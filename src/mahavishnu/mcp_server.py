@@ -3,7 +3,8 @@
     mahavishnu mcp serve                      # stdio (logs on stderr only)
     mahavishnu mcp serve --http [--port 8680] # streamable HTTP on 127.0.0.1, path /mcp
 
-Tools: list_llms, current_llm, switch_llm; store_memory, search_memory, get_memory, delete_memory;
+Tools: list_llms, current_llm, switch_llm; store_memory, search_memory, get_memory, update_memory,
+delete_memory, describe_project;
 ingest_repository, query_knowledge_base; store_conversation, import_transcript, list_insights,
 share_insight, store_workflow_execution, search_everywhere; health_check, service_status,
 restart_service.
@@ -125,8 +126,8 @@ MemoryType = Literal["agent", "rag", "workflow", "insight", "decision", "note"]
 INSTRUCTIONS = (
     "Mahavishnu: the local control plane for AI coding assistants. Switch the provider an assistant "
     "uses (list_llms, current_llm, switch_llm), keep shared memory (store_memory, search_memory, "
-    "get_memory, delete_memory, describe_project), index and query repositories (ingest_repository, "
-    "query_knowledge_base), record conversations and workflow runs (store_conversation, "
+    "get_memory, update_memory, delete_memory, describe_project), index and query repositories "
+    "(ingest_repository, query_knowledge_base), record conversations and workflow runs (store_conversation, "
     "import_transcript, store_workflow_execution), collect and share ★ Insights across projects "
     "(list_insights, share_insight), search everything including Session-Buddy (search_everywhere), "
     "check health (health_check) and supervise services (service_status, "
