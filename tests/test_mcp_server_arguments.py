@@ -128,6 +128,9 @@ def test_loopback_is_not_warned(host: str, capsys: pytest.CaptureFixture[str]) -
         ("store_memory", {"content": "a note", "type": "bogus"}, "type: Input should be 'agent'"),
         ("store_memory", {"content": "a note", "tags": [1]}, "tags.0: Input should be a valid string"),
         ("get_memory", {}, "memory_id: Field required"),
+        # a review: true was read as #1 (and delete_memory takes the same argument), "1" as 1
+        ("get_memory", {"memory_id": True}, "memory_id: Input should be a valid integer"),
+        ("delete_memory", {"memory_id": "1"}, "memory_id: Input should be a valid integer"),
     ],
 )
 def test_an_argument_of_the_wrong_type_is_refused_in_one_line_naming_it(

@@ -74,7 +74,7 @@ from mcp.types import (
     ToolAnnotations,
     jsonrpc_message_adapter,
 )
-from pydantic import ConfigDict, ValidationError, model_validator
+from pydantic import ConfigDict, Strict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from mahavishnu import telemetry, wording
@@ -122,6 +122,10 @@ EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_h
 Scope_ = Literal["user", "project", "local"]
 SearchMode = Literal["hybrid", "vector", "text"]
 MemoryType = Literal["agent", "rag", "workflow", "insight", "decision", "note"]
+
+#: A memory's id as a tool takes it: a JSON integer, never ``true`` or ``"1"`` (pydantic's lax mode
+#: read ``get_memory(true)`` as #1, and ``delete_memory`` takes the same argument).
+MemoryId = Annotated[int, Strict()]
 
 INSTRUCTIONS = (
     "Mahavishnu: the local control plane for AI coding assistants. Switch the provider an assistant "
@@ -619,7 +623,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             return result
 
     @_tool(tools, READ_ONLY)
-    def get_memory(memory_id: int) -> dict[str, object]:
+    def get_memory(memory_id: MemoryId) -> dict[str, object]:
         """One memory by id."""
         from mahavishnu.memory.core.authors import memory_dicts
 
@@ -629,7 +633,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
 
     @_tool(tools, EDIT)
     def update_memory(
-        memory_id: int,
+        memory_id: MemoryId,
         content: str | None = None,
         type: MemoryType | None = None,
         tags: list[str] | None = None,
@@ -653,7 +657,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             return {**memory_for_agents(memory.to_dict()), "changed": changed}
 
     @_tool(tools, DESTRUCTIVE)
-    def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
+    def delete_memory(memory_id: MemoryId, dry_run: bool = False) -> dict[str, object]:
         """Delete one memory by id. With dry_run, return the memory that would be deleted."""
         from mahavishnu.memory.core.authors import require_mine
 
