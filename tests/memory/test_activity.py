@@ -353,3 +353,15 @@ def test_a_run_whose_row_is_not_written_leaves_no_summary(
     with pytest.raises(StoreError, match="disk full"):
         store_workflow_execution(store, "w", "a", status="completed")
     assert store.stats()["count"] == 0
+
+
+def test_a_scope_label_is_held_to_what_a_team_store_takes(store: MemoryStore) -> None:
+    """A review, as an MCP caller: agent_id, workflow_id and source_system of a million characters
+    were stored (a team store refuses them past ``LABEL_CHARS``; here nothing did)."""
+    from mahavishnu.memory.core.models import MAX_LABEL_CHARS
+    from mahavishnu.memory.team.bounds import LABEL_CHARS
+
+    assert MAX_LABEL_CHARS == LABEL_CHARS
+    with pytest.raises(InvalidInputError, match="agent_id is 1,000,000 characters"):
+        store.store("a note", agent_id="a" * 1_000_000)
+    assert store.store("a note", agent_id="a" * MAX_LABEL_CHARS).agent_id == "a" * MAX_LABEL_CHARS

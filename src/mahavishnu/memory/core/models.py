@@ -25,6 +25,7 @@ from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.provenance import MARKS, screened_tags, screened_text, untrusted
 from mahavishnu.memory.core.provenance import QUESTIONS as QUESTIONS
 from mahavishnu.memory.core.provenance import with_questions as with_questions
+from mahavishnu.paths import MAX_PATH_CHARS
 from mahavishnu.redaction.scrub import scrub, scrub_tree
 
 if TYPE_CHECKING:
@@ -353,7 +354,17 @@ def check_label(name: str, value: object) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_LABEL_CHARS:
+        raise InvalidInputError(
+            f"{name} is {len(value):,} characters, over {MAX_LABEL_CHARS:,}", hint="Give a shorter one."
+        )
     return value
+
+
+#: The longest label a memory's scope takes (an agent's, a workflow's or a source system's name; a
+#: project, repository or session name is held to ``MAX_NAME_CHARS`` too): what a team store takes
+#: there (``team.bounds.LABEL_CHARS``). An MCP caller stored ids of a million characters.
+MAX_LABEL_CHARS = 2 * MAX_PATH_CHARS
 
 
 def project_name(value: object) -> str:
