@@ -274,6 +274,24 @@ def test_start_all_reports_each_failure_and_exits_non_zero() -> None:
         runner.invoke(app, ["service", "stop", "all"])
 
 
+def test_a_child_that_exits_between_two_looks_is_reported_with_its_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CI saw "exited before it was healthy" without the status: the child was still running when
+    the start polled it and a zombie when /proc was read, so its status was never collected."""
+    from mahavishnu.services import supervisor as module
+
+    def alive_unpolled(record: module.PidRecord) -> bool:  # the /proc look alone, the poll missed
+        time.sleep(0.5)  # (the child has exited by now: a zombie until polled)
+        return False
+
+    monkeypatch.setattr(module, "_alive", alive_unpolled)
+    command = [sys.executable, "-c", "raise SystemExit(4)"]
+    supervisor = _supervisor(bad={"command": command})
+    with pytest.raises(ServiceStartError, match="exited with status 4 before it was healthy"):
+        supervisor.start("bad")
+
+
 def test_a_failed_start_is_shown_by_status_with_only_this_runs_log_lines() -> None:
     command = [sys.executable, "-c", "import sys; print('boom: no config'); sys.exit(3)"]
     supervisor = _supervisor(bad={"command": command})

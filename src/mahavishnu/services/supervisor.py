@@ -383,6 +383,7 @@ class Supervisor:
         last = "no answer yet"
         while True:
             if not _alive(record):
+                _poll(record.pid)  # a child that became a zombie after ``_alive`` polled it: its status
                 code = _exit_codes.get(record.pid)
                 how = f"exited with status {code}" if code is not None else "exited"
                 raise ServiceStartError(
