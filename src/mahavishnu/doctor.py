@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from mahavishnu import wording
-from mahavishnu.clean_text import printable
+from mahavishnu.clean_text import printable, shell_word
 from mahavishnu.environments.assistants.registry import REGISTRY
 from mahavishnu.errors import DimensionMismatchError, EmbedderMismatchError, MahavishnuError
 
@@ -579,7 +579,7 @@ def _describe_example(bare: Sequence[str]) -> str:
         offer = suggestion(project, here)
         if offer is not None:
             return f"`{printable(offer.command(project))}` (what its {offer.manifest.name} says)"
-    return f'`mahavishnu memory describe {shlex.quote(printable(bare[0]))} "the payments API"`'
+    return f'`mahavishnu memory describe {shell_word(bare[0])} "the payments API"`'
 
 
 #: How many projects not described doctor reads the manifests of, for its example.

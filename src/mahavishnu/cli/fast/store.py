@@ -200,10 +200,9 @@ def _store_and_say(
 def say_if_in_a_checkout(memory: dict[str, Any]) -> None:
     """A hint on stderr when a memory of no project was stored inside a git checkout: every project
     sees it, where a session there files its memories under the checkout's project."""
-    import shlex
     import sys
 
-    from mahavishnu.clean_text import printable
+    from mahavishnu.clean_text import printable, shell_word
     from mahavishnu.memory.core.projects import checkout_here, current_folder
 
     found = checkout_here(current_folder())
@@ -212,7 +211,7 @@ def say_if_in_a_checkout(memory: dict[str, Any]) -> None:
     root, name = found
     sys.stderr.write(
         f"hint: #{memory['id']} is filed under no project, so every project sees it; store it with "
-        f"--project {shlex.quote(printable(name))} to keep it to this checkout ({printable(str(root))})\n"
+        f"--project {shell_word(name)} to keep it to this checkout ({printable(str(root))})\n"
     )
 
 
