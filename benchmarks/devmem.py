@@ -446,7 +446,7 @@ def why_not(store: MemoryStore, asked: Sequence[Ask], ids: dict[int, str], got: 
             reason = "no evidence"
         elif not any(h.relevant for h in weighed):
             reason = "judge: none"
-        elif mine[0] not in accepted(weighed, settings):
+        elif mine[0] not in accepted(weighed, settings, a.q):
             reason = "judge: other"
         else:
             reason = "left out after"

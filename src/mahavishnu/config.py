@@ -234,6 +234,10 @@ class RecallSettings(BaseModel):
     # 0.60 and off (benchmarks/devmem.py --hook-sweep): it matters only with a raised
     # prompt_point.
     prompt_pair_point: float | None = Field(default=0.46, ge=0.0, le=2.0)
+    # A question asking for a person ("who owns the deploy tool?") opens it too when one of the first
+    # prompt_first_hits names someone in a role ("Nadia Haddad maintains skiff"), however low the
+    # judge weighs it (memory/core/kinds.py; English question words). False: the judge alone.
+    prompt_answer_kinds: bool = True
     # The cosine a captured conversation turn needs (the judge is fitted on notes and decisions,
     # not turns): 0.35, the prompt's floor before the judge. On LoCoMo 0.62 of the evidence turns
     # reach the context, and 0.82 of the coding prompts nothing answers get nothing (retrieval.py).

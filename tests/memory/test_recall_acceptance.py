@@ -23,9 +23,11 @@ def hook_point(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(judge_weights, "HOOK_POINT", 0.39)
 
 
-def hit(n: int, probability: float | None, cosine: float = 0.3, kind: MemoryType = "note") -> SearchHit:
+def hit(
+    n: int, probability: float | None, cosine: float = 0.3, kind: MemoryType = "note", text: str = ""
+) -> SearchHit:
     """The ``n``-th hit; ``probability`` None: no evidence of its own (the judge never weighed it)."""
-    memory = Memory(n, f"memory {n}", kind, f"h{n}", "m", 8, NOW, NOW)
+    memory = Memory(n, text or f"memory {n}", kind, f"h{n}", "m", 8, NOW, NOW)
     relevant = probability is not None and probability >= judge_weights.HOOK_POINT
     return SearchHit(memory, 1.0 / n, ("vector",), "memory", cosine, None, relevant, probability)
 
@@ -70,6 +72,25 @@ def test_conversation_turns_go_by_their_cosine_not_the_judge() -> None:
     mixed = [hit(1, 0.99, cosine=0.20, kind="agent"), hit(2, 0.30), hit(3, 0.95)]
     assert ids(accepted(mixed, RecallSettings(prompt_first_hits=1))) == [2, 3]
     assert accepted(mixed[:2], RecallSettings()) == []
+
+
+OWNER = "Nadia Haddad maintains skiff and triages its GitHub issues every Monday."
+
+
+def test_a_question_for_a_person_opens_with_a_first_hit_naming_one_in_a_role() -> None:
+    """ "who owns the deployment CLI?" of the note naming skiff's maintainer: the judge weighs it
+    low (a paraphrase shares no word with it), but it holds the kind of answer the question asks
+    for (``kinds.py``): the first hits are added, as when the judge accepts one."""
+    hits = [hit(1, 0.10), hit(2, 0.09, text=OWNER), hit(3, 0.05), hit(4, 0.02)]
+    assert ids(accepted(hits, RecallSettings(), "who owns the deployment CLI?")) == [1, 2, 3]
+    # not a question for a person, no person named, or past the first hits: closed as before
+    assert accepted(hits, RecallSettings(), "what does the deployment CLI do?") == []
+    assert accepted([hit(1, 0.10), hit(2, 0.09)], RecallSettings(), "who owns the deployment CLI?") == []
+    late = [hit(1, 0.10), hit(2, 0.09), hit(3, 0.05), hit(4, 0.02, text=OWNER)]
+    assert accepted(late, RecallSettings(), "who owns the deployment CLI?") == []
+    # a conversation turn naming one does not open it (turns go by their cosine)
+    turn = [hit(1, 0.10, cosine=0.2, kind="agent", text=OWNER), hit(2, 0.09)]
+    assert accepted(turn, RecallSettings(), "who owns the deployment CLI?") == []
 
 
 @pytest.mark.parametrize("bad", [{"prompt_point": 1.5}, {"prompt_first_hits": -1}, {"turn_relevance": 2}])

@@ -8,8 +8,9 @@ the JSON that assistant expects back, or None when there is nothing to add:
   ``recall.session_tokens``;
 * at each prompt (``UserPromptSubmit``; Gemini CLI's ``BeforeAgent``): the memories relevant to
   the prompt (``accepted``): when the relevance judge (``memory/core/judge.py``) accepts a note,
-  decision or insight, or its first two add up to ``recall.prompt_pair_point``, those it accepts
-  and the first ``recall.prompt_first_hits`` with evidence of their own; captured conversation
+  decision or insight, or its first two add up to ``recall.prompt_pair_point``, or the prompt asks
+  for a person and one of the first names one in a role (``recall.prompt_answer_kinds``), those it
+  accepts and the first ``recall.prompt_first_hits`` with evidence of their own; captured conversation
   turns by their cosine (``recall.turn_relevance``), once the search, at the prompt hook's
   stricter bar (``MemoryStore.search(quiet=True)``), says anything; each with a cosine of at least
   ``recall.min_relevance`` (0: no floor of its own), in hybrid search's order, within
@@ -61,6 +62,7 @@ from mahavishnu import paths, telemetry
 from mahavishnu.clean_text import clean_text, clipped
 from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.instructions import FOREIGN_LETTER, instruction_like, look_alikes_of
+from mahavishnu.memory.core.kinds import holds_asked_kind
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.core.provenance import neutralised, provenance_of, replayable
 from mahavishnu.memory.core.search import query_terms
@@ -255,7 +257,7 @@ def _relevant_memories(
         and (hit.vector_score or 0.0) >= settings.min_relevance
         and _informative(hit.memory, said)
     ]
-    relevant = accepted(weighed, settings)
+    relevant = accepted(weighed, settings, prompt)
     top = relevant[0].score if relevant else 0.0
     kept = [
         hit.memory
@@ -265,31 +267,39 @@ def _relevant_memories(
     return _current(store, kept)
 
 
-def accepted(hits: Sequence[SearchHit], settings: RecallSettings) -> list[SearchHit]:
+def accepted(hits: Sequence[SearchHit], settings: RecallSettings, query: str = "") -> list[SearchHit]:
     """The hits a prompt's recall adds, in order, of those with evidence of their own:
 
     * a captured conversation turn when its cosine reaches ``recall.turn_relevance``: the judge is
       fitted on notes and decisions (``benchmarks/fit_judge.py``) and accepts 0.15 of LoCoMo's
       evidence turns, 0.62 at a cosine of 0.35 (``benchmarks/retrieval.py --datasets locomo``);
-    * any other memory when the judge accepts one of them (its probability reaches
-      ``recall.prompt_point``, by default the judge's own hook point), or the probabilities of
-      the first two add up to ``recall.prompt_pair_point`` (the chance that one of them is the
-      answer: the judge often weighs an answer ranked second low, and the first then too): then
-      the accepted ones and the first ``recall.prompt_first_hits``; else none: nothing rather
-      than noise.
+    * any other memory once the prompt's recall is open (``_opens``): the accepted ones and the
+      first ``recall.prompt_first_hits``; else none: nothing rather than noise.
     """
     kept = [hit for hit in hits if hit.memory.memory_type != "agent"]
     judged = [_passes(hit, settings.prompt_point) for hit in kept]
-    first = settings.prompt_first_hits
-    added = {id(hit) for n, hit in enumerate(kept) if judged[n] or n < first}
-    pair = settings.prompt_pair_point
-    opened = any(judged) or (pair is not None and sum(hit.probability or 0.0 for hit in kept[:2]) >= pair)
+    added = {id(hit) for n, hit in enumerate(kept) if judged[n] or n < settings.prompt_first_hits}
+    opened = any(judged) or _opens(kept, settings, query)
     return [
         hit
         for hit in hits
         if (opened and id(hit) in added)
         or (hit.memory.memory_type == "agent" and (hit.vector_score or 0.0) >= settings.turn_relevance)
     ]
+
+
+def _opens(kept: Sequence[SearchHit], settings: RecallSettings, query: str) -> bool:
+    """Whether a prompt's recall opens though the judge accepts none of ``kept`` (its notes,
+    decisions and insights): the probabilities of the first two add up to
+    ``recall.prompt_pair_point`` (the chance that one of them is the answer: the judge often weighs
+    an answer ranked second low, and the first then too), or the prompt asks for a person and one
+    of the first ``recall.prompt_first_hits`` names one in a role (``recall.prompt_answer_kinds``,
+    ``kinds.py``: "who owns the deploy tool?" of "Nadia Haddad maintains skiff", weighed 0.09)."""
+    pair = settings.prompt_pair_point
+    if pair is not None and sum(hit.probability or 0.0 for hit in kept[:2]) >= pair:
+        return True
+    first = kept[: settings.prompt_first_hits]
+    return settings.prompt_answer_kinds and any(holds_asked_kind(query, hit.memory.content) for hit in first)
 
 
 def _passes(hit: SearchHit, point: float | None) -> bool:
