@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mahavishnu.memory.core.kinds import asks_for_person, holds_asked_kind, names_person
+from mahavishnu.memory.core.kinds import READ_CHARS, asks_for_person, holds_asked_kind, names_person
 
 
 @pytest.mark.parametrize(
@@ -70,3 +72,14 @@ def test_the_kind_must_be_the_one_asked_for() -> None:
     assert holds_asked_kind("who looks after the deploy tool's bug reports?", note)
     assert not holds_asked_kind("how often are the deploy tool's issues triaged?", note)
     assert not holds_asked_kind("who was the incident commander?", "The refund incident lasted two hours.")
+
+
+def test_a_long_memory_is_read_from_its_start() -> None:
+    owner = "Nadia Haddad maintains skiff."
+    assert names_person(owner + " filler" * 100)
+    assert not names_person("filler " * READ_CHARS + owner)
+
+
+@given(st.text(max_size=300), st.text(max_size=300))
+def test_any_text_is_read_without_error(query: str, text: str) -> None:
+    assert holds_asked_kind(query, text) in (True, False)

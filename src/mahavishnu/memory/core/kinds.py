@@ -29,6 +29,9 @@ _POINTERS = frozenset({"by", "ask", "ping", "page", "contact"})
 _TO_A_PERSON = frozenset({"go", "goes", "went", "talk", "speak", "escalate", "escalates"})
 #: How many words after a name its role may come: "Hannah Brooks is the engineering manager".
 _ROLE_WITHIN = 4
+#: How far into a memory a name is looked for: a note naming its owner does so early, and the hook
+#: reads a long memory's start only, at every prompt.
+READ_CHARS = 2_000
 #: A word, numbers included, so that "React Native 0.74" is no name followed by its next word.
 _WORD = re.compile(r"[\w'’-]+")
 
@@ -42,8 +45,8 @@ def names_person(text: str) -> bool:
     """Whether ``text`` names someone in a role: a name of two or more capitalised words (any
     script's capitals: "Lucía Fernández") with a role within a few words after it ("Priya Raman
     owns …", "Hannah Brooks is the engineering manager") or a word pointing at it before
-    ("maintained by Tomasz Wierzbicki", "go to Hannah Keller")."""
-    words = _WORD.findall(text)
+    ("maintained by Tomasz Wierzbicki", "go to Hannah Keller"); in its first ``READ_CHARS``."""
+    words = _WORD.findall(text[:READ_CHARS])
     lower = [w.lower() for w in words]
     n = 0
     while n < len(words) - 1:
