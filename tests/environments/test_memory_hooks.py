@@ -253,6 +253,25 @@ def test_a_file_that_was_there_before_stays_even_when_empty_again(isolated_home:
     assert f["codex"].read_text() == "{}\n"
 
 
+@pytest.mark.parametrize("tool", ["claude", "qwen"])
+def test_an_empty_event_and_hooks_object_the_user_had_stay_and_those_install_made_go(
+    tool: str, isolated_home: Path
+) -> None:
+    f = files(isolated_home)
+    f[tool].parent.mkdir()
+    own = '{\n  "hooks": {\n    "Stop": []\n  },\n  "model": "x"\n}\n'
+    f[tool].write_text(own)
+    install([tool])
+    install([tool])  # (again: the events are ours now, and still the user's to keep)
+    assert commands(f[tool], "Stop") == [hook_command(tool, "capture")]  # type: ignore[arg-type]
+    remove([tool])
+    assert f[tool].read_text() == own  # "Stop": [] stays; SessionStart and UserPromptSubmit go
+    f[tool].write_text('{\n  "model": "x"\n}\n')
+    install([tool])
+    remove([tool])
+    assert f[tool].read_text() == '{\n  "model": "x"\n}\n'  # "Stop" and "hooks" install made go
+
+
 def customise_timeout(path: Path, event: str, timeout: int) -> None:
     data = json.loads(path.read_text())
     data["hooks"][event][0]["hooks"][0]["timeout"] = timeout

@@ -34,7 +34,8 @@ in it (a longer timeout, a matcher ...): install leaves it as it is and says it 
 Everything else in the files (the user's hooks, comments, unknown keys) is left as it is. All
 files of one run are written as one transaction (``transaction.run``: locked, atomic, backed up).
 A file install created (``memory-hooks.json`` under the data dir remembers which) is deleted again
-by remove once nothing but our hooks was in it.
+by remove once nothing but our hooks was in it; so is an event's list (or ``hooks``) install created,
+while one the file had before install, even empty (``"Stop": []``), stays (the record names those).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -176,8 +177,9 @@ def install(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     folders += [str(f.absolute()) for f in opencode_plugin.missing_folders()] if "opencode" in tools else []
     changes = transaction.apply_all(edits)
     created = [str(c.path.absolute()) for c in changes if c.before is None and c.changed]
-    if created:
-        _update_created(lambda known: known | set(created) | set(folders))
+    found = _found_keys(tools, changes)
+    if created or found:
+        _update_record(lambda record: record.note_install(set(created) | set(folders), found))
     return changes
 
 
@@ -191,7 +193,7 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
             path = memory_hooks_pi.extension_path()
             planned.append(Change(path, read_text(path), ""))
         return planned + (opencode_plugin.removal_plan() if "opencode" in tools else [])
-    created = _created()
+    created = _read_record().created
     steps: list[FileEdit | transaction.Delete] = []
     if "opencode" in tools and read_text(opencode_plugin.plugin_path()) is not None:
         steps.append(transaction.Delete(opencode_plugin.plugin_path()))  # our file, whatever it holds
@@ -206,7 +208,7 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     if "pi" in tools or "opencode" in tools:  # the folders install made for them, once empty
         gone |= memory_hooks_pi.remove_empty_folders({f for f in created if Path(f).is_dir()})
     if gone:
-        _update_created(lambda known: known - gone)
+        _update_record(lambda record: record.created.difference_update(gone))
     extension = memory_hooks_pi.extension_path()  # (deleted with no edit before it: say so)
     plugin = opencode_plugin.plugin_path() if "opencode" in tools else None
     ours = (extension, plugin)
@@ -227,31 +229,99 @@ install_memory_hooks = install  # the names the package exports
 remove_memory_hooks = remove
 
 
-# -- the files install created ------------------------------------------------------------------
+# -- what install created and found ---------------------------------------------------------------
+#: A key of a hooks file: ``("hooks",)`` or ``("hooks", EVENT)``.
+Keys = tuple[str, ...]
+
+
+@dataclass
+class _Record:
+    """``memory-hooks.json``: the files and folders install created (remove deletes them once
+    nothing else is in them) and, per hooks file, the keys install filled that the file had before
+    it, empty or not (``kept``: remove leaves them, even empty; one install created goes once empty)."""
+
+    created: set[str]
+    kept: dict[str, set[Keys]]
+
+    def note_install(self, created: set[str], found: dict[str, dict[Keys, bool]]) -> None:
+        """Add what an install created, and whether each key it filled was there before it."""
+        self.created |= created
+        for path, keys in found.items():
+            kept = self.kept.setdefault(path, set())
+            kept |= {key for key, there in keys.items() if there}
+            kept -= {key for key, there in keys.items() if not there}
+
+    def dumps(self) -> str:
+        kept = {path: sorted(list(key) for key in keys) for path, keys in sorted(self.kept.items()) if keys}
+        return json.dumps({"version": 1, "created": sorted(self.created), "kept": kept}, indent=2) + "\n"
+
+
 def _created_path() -> Path:
     return paths.data_dir() / "memory-hooks.json"
 
 
-def _created() -> set[str]:
-    return _created_in(read_text(_created_path()))
+def _read_record() -> _Record:
+    return _record_in(read_text(_created_path()))
 
 
-def _created_in(text: str | None) -> set[str]:
-    """The files the record lists (none when it is missing or damaged: a damaged record only means
-    a file we created stays behind)."""
+def _record_in(text: str | None) -> _Record:
+    """The record (empty when it is missing or damaged: a damaged record only means a file we
+    created stays behind, or an empty event of the user's goes)."""
     try:
         data = json.loads(text or "{}")
     except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    files, kept = data.get("created"), data.get("kept")
+    return _Record(
+        {f for f in files if isinstance(f, str)} if isinstance(files, list) else set(),
+        {path: _keys(keys) for path, keys in kept.items()} if isinstance(kept, dict) else {},
+    )
+
+
+def _keys(found: object) -> set[Keys]:
+    if not isinstance(found, list):
         return set()
-    files = data.get("created") if isinstance(data, dict) else None
-    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+    return {tuple(k) for k in found if isinstance(k, list) and all(isinstance(part, str) for part in k)}
 
 
-def _update_created(change: Callable[[set[str]], set[str]]) -> None:
+def _update_record(change: Callable[[_Record], None]) -> None:
     def transform(text: str | None) -> str:
-        return json.dumps({"version": 1, "created": sorted(change(_created_in(text)))}, indent=2) + "\n"
+        record = _record_in(text)
+        change(record)
+        return record.dumps()
 
     safe_write.apply(_created_path(), transform, validate=lambda text: None, mode=0o600, backups=2)
+
+
+def _found_keys(tools: Sequence[Tool], changes: Sequence[Change]) -> dict[str, dict[Keys, bool]]:
+    """For each hooks file install changed, ``_filled``'s keys."""
+    hooks_tools = [tool for tool in tools if tool not in ("pi", "opencode")]
+    files = {str(_settings_file(tool)[0].absolute()): tool for tool in hooks_tools}
+    found = {}
+    for change in changes:
+        tool = files.get(str(change.path.absolute()))
+        if tool is not None and change.changed:
+            found[str(change.path.absolute())] = _filled(tool, change)
+    return found
+
+
+def _filled(tool: Tool, change: Change) -> dict[Keys, bool]:
+    """Each key install changed in a hooks file (``hooks``, and each event it wrote into): True when
+    the file had it before holding nothing of ours (the user's, even empty), False when install
+    created it; one that held ours already (an update) is left out: it is as the first install found."""
+    path, load, _ = _settings_file(tool)
+    document = load(change.before, path)
+    before, after = _hooks_object(document, path), _hooks_object(load(change.after, path), path)
+    found: dict[Keys, bool] = {}
+    if not any(_find_ours(groups) for groups in before.values()):
+        found[("hooks",)] = document.get(["hooks"]) is not None
+    for event in (e for e in after if after[e] != before.get(e)):
+        if event not in before:
+            found[("hooks", event)] = False
+        elif not _find_ours(before[event]):
+            found[("hooks", event)] = True
+    return found
 
 
 def _empty(text: str, path: Path) -> bool:
@@ -267,6 +337,7 @@ def _edits(tool: Tool, *, install: bool) -> list[FileEdit]:
         return [opencode_plugin.install_edit()] if install else []
     path, load, validate = _settings_file(tool)
     wanted = _wanted(tool) if install else []
+    kept = _read_record().kept.get(str(path.absolute()), set())
     edits = []
     if tool == "codex":  # trust first: it reads the hooks.json positions before they change
         from mahavishnu.environments.assistants import codex
@@ -278,7 +349,7 @@ def _edits(tool: Tool, *, install: bool) -> list[FileEdit]:
             )
             edits.append(trust)
     if install or read_text(path) is not None:  # removing from a file that is not there: nothing to do
-        edits.append(FileEdit(path, lambda text: _edit_hooks(text, path, load, wanted), validate))
+        edits.append(FileEdit(path, lambda text: _edit_hooks(text, path, load, wanted, kept), validate))
     return edits
 
 
@@ -307,11 +378,14 @@ def _wanted(tool: Tool) -> list[_Hook]:
 Loader = Callable[[str | None, Path], JsonDocument]
 
 
-def _edit_hooks(text: str | None, path: Path, load: Loader, wanted: Sequence[_Hook]) -> str:
+def _edit_hooks(
+    text: str | None, path: Path, load: Loader, wanted: Sequence[_Hook], kept: Collection[Keys] = ()
+) -> str:
     """The file with our handlers removed from every event, except the first one with the command
     ``wanted`` has for its event (installed already: kept as the user may have customised it), then
     the rest of ``wanted`` appended, one group each; every other byte stays (the text comes back
-    unchanged when nothing changes)."""
+    unchanged when nothing changes). An event (or ``hooks``) this empties goes, unless ``kept`` names
+    it: the file had it before install filled it."""
     document = load(text, path)
     before = _hooks_object(document, path)
     after = _with_wanted(before, wanted)
@@ -319,11 +393,11 @@ def _edit_hooks(text: str | None, path: Path, load: Loader, wanted: Sequence[_Ho
     if not changed:
         return text or ""
     for event in changed:
-        if not after[event]:
+        if not after[event] and ("hooks", event) not in kept:
             document.delete(["hooks", event])
         elif not _edited_in_place(document, event, before.get(event), after[event]):
             document.set(["hooks", event], after[event])
-    if not document.get(["hooks"]):
+    if not document.get(["hooks"]) and ("hooks",) not in kept:
         document.delete(["hooks"])
     return document.dumps()
 
