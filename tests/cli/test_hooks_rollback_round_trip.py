@@ -99,3 +99,28 @@ def test_a_change_recorded_with_two_backups_of_one_file_rolls_back_to_the_first(
     switch_log.record("memory hooks remove", ["codex"], "-", entries, kind=switch_log.CHANGE)
     ok("ai", "rollback")
     assert hooks.read_text() == held
+
+
+def folders(home: Path) -> set[str]:
+    """Every folder under HOME but Mahavishnu's own (and the keyring's)."""
+    return {
+        str(path.relative_to(home))
+        for path in home.rglob("*")
+        if path.is_dir() and not path.relative_to(home).parts[0].startswith((".mahavishnu", ".local"))
+    }
+
+
+def test_rolling_an_install_back_removes_the_folders_it_created_and_keeps_the_others(
+    isolated_home: Path,
+) -> None:
+    """Pi's ``~/.pi/agent/extensions``, OpenCode's ``~/.config/opencode/plugins``, ``~/.codex``…
+    go once empty; ``~/.config``, there before, stays, and so does a folder holding a file of the
+    user's, written there since."""
+    (isolated_home / ".config").mkdir()
+    before = folders(isolated_home)
+    ok("memory", "hooks", "install", "--tool", "all")
+    assert {".pi/agent/extensions", ".config/opencode/plugins", ".codex"} <= folders(isolated_home)
+    (isolated_home / ".qwen" / "mine.json").write_text("{}\n")
+    ok("ai", "rollback")
+    assert folders(isolated_home) == before | {".qwen"}
+    assert (isolated_home / ".qwen" / "mine.json").exists()

@@ -358,11 +358,12 @@ def rollback(
 ) -> None:
     """Undo the most recent switch or change Mahavishnu recorded (a switch-llm, an mcp-servers
     add/remove/sync, an mcp install, a memory hooks install/remove) that is not undone yet: every file
-    it wrote goes back (or is removed if it created it); in ~/.claude.json, Claude Code's own state
-    file, only the MCP servers it changed go back and everything else stays as it is. Run it again to
-    step back further, like undo. `claude hooks/permissions/statusline` edits are not recorded: `ai
-    backups --file FILE` lists the backups taken before them, `--to ID` puts one back. What the files
-    hold now is backed up first, so `--to ID` can put back what a rollback replaced."""
+    it wrote goes back (or is removed if it created it, with the folders it created once empty); in
+    ~/.claude.json, Claude Code's own state file, only the MCP servers it changed go back and
+    everything else stays as it is. Run it again to step back further, like undo. `claude
+    hooks/permissions/statusline` edits are not recorded: `ai backups --file FILE` lists the backups
+    taken before them, `--to ID` puts one back. What the files hold now is backed up first, so `--to
+    ID` can put back what a rollback replaced."""
     from mahavishnu.environments.scopes import parse_scope
     from mahavishnu.environments.switcher import (
         ALL,

@@ -206,7 +206,7 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     outcome = transaction.run(steps)
     gone = {str(removal.path.absolute()) for removal in outcome.removals}
     if "pi" in tools or "opencode" in tools:  # the folders install made for them, once empty
-        gone |= memory_hooks_pi.remove_empty_folders({f for f in created if Path(f).is_dir()})
+        gone |= safe_write.remove_empty_folders({f for f in created if Path(f).is_dir()})
     if gone:
         _update_record(lambda record: record.created.difference_update(gone))
     extension = memory_hooks_pi.extension_path()  # (deleted with no edit before it: say so)

@@ -109,22 +109,6 @@ def missing_folders() -> list[Path]:
     return missing_parents(extension_path())
 
 
-def remove_empty_folders(folders: set[str]) -> set[str]:
-    """Remove those of ``folders`` (ones install created) that are empty now, deepest first; the
-    ones removed or gone already."""
-    gone = set()
-    for folder in sorted(folders, key=lambda name: name.count("/"), reverse=True):
-        path = Path(folder)
-        try:
-            path.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError:  # not empty (the user keeps something there): it stays
-            continue
-        gone.add(folder)
-    return gone
-
-
 def state(timeout_s: float) -> tuple[bool, str, bool]:
     """(installed, customised, outdated) of the extension file."""
     text = read_text(extension_path())

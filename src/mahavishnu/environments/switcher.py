@@ -663,8 +663,9 @@ def _restore_steps(
 
 def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[RolledBack]:
     """Put back every file ``switch`` (a switch or another recorded change) wrote (restored from the
-    backup taken before it, or removed if it created it; Claude Code's state file gets back only the
-    MCP server entries it changed), as one transaction; recorded itself, so it can be undone too."""
+    backup taken before it, or removed if it created it, with the folders it created once empty;
+    Claude Code's state file gets back only the MCP server entries it changed), as one transaction;
+    recorded itself, so it can be undone too."""
     backups = settings.environments.backups_keep
     transaction.recover(backups=backups)
     edited = {str(e.path) for e in switch.files if switch_log.changed_since(switch, e.path)}
@@ -672,6 +673,7 @@ def undo_switch(settings: Settings, switch: switch_log.SwitchRecord) -> list[Rol
     what = f"rollback of {switch.id} ({switch.profile})"
     label = switch_log.Label(what, switch.tools, switch.scope, switch.kind)
     outcome = transaction.run(steps, backups=backups, label=label)
+    safe_write.remove_empty_folders(switch.folders)  # (a later write puts back the ones it needs)
     undone = history.entries(outcome.changes)
     undone += [history.Entry(r.path, r.backup) for r in outcome.removals if r.changed]
     kept = {str(e.path): e.backup for e in undone if str(e.path) in edited and str(e.path) not in merges}

@@ -652,3 +652,18 @@ def missing_parents(path: Path) -> list[Path]:
         out.append(folder)
         folder = folder.parent
     return out
+
+
+def remove_empty_folders(folders: Iterable[str]) -> set[str]:
+    """Remove those of ``folders`` (ones Mahavishnu created) that are empty now, deepest first; the
+    ones removed or gone already. A folder the user keeps something in stays."""
+    gone = set()
+    for folder in sorted(folders, key=lambda name: name.count(os.sep), reverse=True):
+        try:
+            Path(folder).rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:  # not empty: it stays
+            continue
+        gone.add(folder)
+    return gone

@@ -4,10 +4,11 @@
 Every transaction that changed files (``transaction.run``) records one entry: a switch
 (``switch-llm``, kind "switch") or another change (``mcp-servers add/remove/sync``, ``mcp install``,
 ``memory hooks install/remove``…, kind "change", named by its command): when, what, which
-assistants and scope, and for each file the backup taken just before it was written (None when the
-change created it). ``ai rollback`` puts back the files of the most recent entry not undone yet,
-whatever they were, in one transaction; a rollback is recorded too (of the kind of what it undid,
-naming it), and the next ``ai rollback`` passes over it and what it undid: it walks back a stack.
+assistants and scope, for each file the backup taken just before it was written (None when the
+change created it), and the folders it created (the rollback removes those it leaves empty). ``ai
+rollback`` puts back the files of the most recent entry not undone yet, whatever they were, in one
+transaction; a rollback is recorded too (of the kind of what it undid, naming it), and the next ``ai
+rollback`` passes over it and what it undid: it walks back a stack.
 
 Claude Code's own state file (``~/.claude.json``: its MCP servers beside its startup count, user id,
 projects…, rewritten by every ``claude`` run) is merged, never overwritten: for it an entry also keeps
@@ -63,6 +64,8 @@ class SwitchRecord:
     #: For Claude Code's state file: each MCP server entry the change set or removed (its keys, as a
     #: JSON list) with the fingerprint of what it left there (``entry_digest``).
     touched: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The folders its writes created (absolute): a rollback removes those it leaves empty.
+    folders: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -113,10 +116,12 @@ def record(
     kind: str = SWITCH,
     changes: Iterable[Change] = (),
     transaction: str | None = None,
+    folders: Sequence[str] = (),
 ) -> SwitchRecord | None:
     """Save one switch or change (nothing when it changed no file) and trim the oldest. ``changes``
     (what was written) gives the MCP server entries of Claude Code's state file it touched;
-    ``transaction``: the id of the transaction recording it (``forget`` removes its entry)."""
+    ``transaction``: the id of the transaction recording it (``forget`` removes its entry);
+    ``folders``: those its writes created."""
     if not files:
         return None
     now = datetime.now(UTC)
@@ -135,6 +140,7 @@ def record(
         after={safe_write.source_key(e.path): digest(read_text(e.path)) for e in files},
         kind=kind,
         touched=touched,
+        folders=list(folders),
     )
     directory = log_dir()
     paths.make_dir(directory)
@@ -143,6 +149,7 @@ def record(
         "files": [{"path": safe_write.source_key(e.path), "backup": e.backup} for e in files],
         "after": entry.after,
         "touched": touched,
+        "folders": entry.folders,
         **({"transaction": transaction} if transaction is not None else {}),
     }
     for stale in directory.glob(".*.mahavishnu-tmp"):  # a killed record's; records run one at a time
@@ -155,13 +162,25 @@ def record(
 
 
 def record_change(
-    label: Label | None, files: list[Entry], changes: Iterable[Change], *, transaction: str | None = None
+    label: Label | None,
+    files: list[Entry],
+    changes: Iterable[Change],
+    *,
+    transaction: str | None = None,
+    folders: Sequence[str] = (),
 ) -> SwitchRecord | None:
     """Record what a transaction changed under ``label`` (None: the command running, ``command``)."""
     label = label or Label(command())
     tools = label.tools if label.tools is not None else tools_of(e.path for e in files)
     return record(
-        label.what, tools, label.scope, files, kind=label.kind, changes=changes, transaction=transaction
+        label.what,
+        tools,
+        label.scope,
+        files,
+        kind=label.kind,
+        changes=changes,
+        transaction=transaction,
+        folders=folders,
     )
 
 
@@ -181,6 +200,7 @@ def records(*, changes: bool = False) -> list[SwitchRecord]:
             files = first_per_file(Entry(Path(f["path"]), f["backup"]) for f in data["files"])
             after = data.get("after") if isinstance(data.get("after"), dict) else {}
             touched = data.get("touched") if isinstance(data.get("touched"), dict) else {}
+            folders = data.get("folders") if isinstance(data.get("folders"), list) else []
             kind = data.get("kind", SWITCH)
             if kind != SWITCH and not changes:
                 continue
@@ -195,6 +215,7 @@ def records(*, changes: bool = False) -> list[SwitchRecord]:
                     after,
                     kind=kind,
                     touched=touched,
+                    folders=[str(folder) for folder in folders],
                 )
             )
         except (ValueError, KeyError, TypeError):

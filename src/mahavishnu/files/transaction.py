@@ -15,9 +15,10 @@ journal is the commit: until then every file can be put back, after it every fil
 ``apply_all`` is ``run`` for edits only.
 
 What a transaction changed is recorded (unless ``record`` is false) as one group (``history``) and
-one entry of the switch log (``switch_log``, named by ``label`` or else by the command running), so
-``ai rollback`` undoes it as a whole. Both are written before the commit and name the transaction,
-so a roll-back removes them too: a switch is never in place unrecorded, nor recorded undone.
+one entry of the switch log (``switch_log``, named by ``label`` or else by the command running, with
+the folders its writes created), so ``ai rollback`` undoes it as a whole. Both are written before
+the commit and name the transaction, so a roll-back removes them too: a switch is never in place
+unrecorded, nor recorded undone.
 
 A rollback restores a file only if it still holds exactly what the transaction left there (that
 content, or no file at all): a file that another program changed (or re-created) since is left alone
@@ -158,6 +159,7 @@ def run(
         changes: list[Change] = []
         removals: list[Removal] = []
         firsts = _FirstBackups()
+        folders: list[Path] = []  # those a write may create
         try:
             for number, step in enumerate(steps):
                 first = firsts.first_touch(step.path)
@@ -165,6 +167,7 @@ def run(
                     removal = _delete(journal, step.path, backups, step=number, back_up=first)
                     removals.append(firsts.note(removal))
                     continue
+                folders += safe_write.missing_parents(step.path)
                 change = safe_write.apply(
                     step.path,
                     _journaled(journal, step, number),
@@ -175,7 +178,8 @@ def run(
                 )
                 changes.append(firsts.note(change))
             if record:
-                _record(journal, firsts.entries(), changes, label)
+                made = [str(folder.absolute()) for folder in folders if folder.is_dir()]
+                _record(journal, firsts.entries(), changes, label, made)
         except BaseException as failure:
             _roll_back_after(failure, journal, backups)
             raise
@@ -184,7 +188,11 @@ def run(
 
 
 def _record(
-    journal: dict[str, Any], found: list[history.Entry], changes: list[Change], label: switch_log.Label | None
+    journal: dict[str, Any],
+    found: list[history.Entry],
+    changes: list[Change],
+    label: switch_log.Label | None,
+    folders: list[str],
 ) -> None:
     """Record what the transaction changed (its group and its switch-log entry, each naming it)
     before the commit: a process killed between the files and the records had switched them
@@ -195,7 +203,7 @@ def _record(
     journal["recorded"] = True
     _save(journal)
     history.record(found, transaction=journal["id"])
-    switch_log.record_change(label, found, changes, transaction=journal["id"])
+    switch_log.record_change(label, found, changes, transaction=journal["id"], folders=folders)
 
 
 _Done = TypeVar("_Done", Change, Removal)
