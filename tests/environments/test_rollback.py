@@ -51,6 +51,7 @@ def _rollback(*args: str) -> str:
 
 def test_gemini_rollback_restores_settings_and_env_from_the_same_switch(gemini_dir: Path) -> None:
     (gemini_dir / ".env").write_text(ENV)
+    (gemini_dir / ".env").chmod(0o644)
     switch_llm("g-one", load_settings(), tool="gemini")
     one = _files(gemini_dir)
     switch_llm("g-two", load_settings(), tool="gemini")
@@ -60,7 +61,7 @@ def test_gemini_rollback_restores_settings_and_env_from_the_same_switch(gemini_d
     out = _rollback()
     assert _files(gemini_dir) == one  # byte for byte, both files
     assert f"{gemini_dir / 'settings.json'}: restored" in out and f"{gemini_dir / '.env'}: restored" in out
-    assert stat.S_IMODE((gemini_dir / ".env").stat().st_mode) == 0o600
+    assert stat.S_IMODE((gemini_dir / ".env").stat().st_mode) == 0o644  # the user's: no key went in
 
     out = _rollback()  # a second rollback steps back once more (a stack, like undo): before g-one
     assert "to g-one" in out

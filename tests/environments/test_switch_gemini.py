@@ -116,6 +116,24 @@ def test_a_proxy_profile_with_an_inline_key_then_back_to_a_reference(
     assert dotenv.read_text().startswith(USER_ENV)
 
 
+def test_a_users_env_keeps_its_mode_and_one_the_switch_created_goes_with_stock(gemini_dir: Path) -> None:
+    dotenv = gemini_dir / ".env"
+    dotenv.chmod(0o644)
+    switch_llm("gemini", load_settings(), tool="gemini")  # (the key by reference: none written)
+    assert stat.S_IMODE(dotenv.stat().st_mode) == 0o644
+    switch_llm("stock", load_settings(), tool="gemini")
+    assert dotenv.read_text() == USER_ENV and stat.S_IMODE(dotenv.stat().st_mode) == 0o644
+
+    dotenv.unlink()
+    switch_llm("gemini", load_settings(), tool="gemini")
+    assert stat.S_IMODE(dotenv.stat().st_mode) == 0o600  # a new .env: a key may go in later
+    created = dotenv.read_text()
+    switch_llm("stock", load_settings(), tool="gemini")
+    assert not dotenv.exists()  # not left empty
+    assert runner.invoke(app, ["ai", "rollback"]).exit_code == 0
+    assert dotenv.read_text() == created
+
+
 def test_a_users_own_owned_variables_are_replaced(gemini_dir: Path) -> None:
     (gemini_dir / ".env").write_text(
         "GEMINI_API_KEY=sk-old-google-key-0123\nGOOGLE_GEMINI_BASE_URL=https://old\nX=1\n"

@@ -61,7 +61,7 @@ def test_stock_returns_every_assistant_to_its_own_login(isolated_home, monkeypat
     assert "modelProviders" not in qwen  # only ours were there: no empty shell left
     gemini = json.loads(gemini_settings.read_text())
     assert gemini == {"ui": {"theme": "dark"}}  # byte for byte what the user had, in values
-    assert "GOOGLE_GEMINI_BASE_URL" not in (isolated_home / ".gemini" / ".env").read_text()
+    assert not (isolated_home / ".gemini" / ".env").exists()  # the switch created it: gone, not left empty
     codex = (isolated_home / ".codex" / "config.toml").read_text()
     assert "model_provider" not in codex and "mahavishnu" not in codex
 

@@ -393,7 +393,8 @@ def _write_files(
 ) -> None:
     """Every file or none (one transaction, logged for ``ai rollback``)."""
     label = switch_log.Label(profile.name, result.tools, result.scope, switch_log.SWITCH)
-    changes = transaction.apply_all([edit for _, edit in edits], backups=backups, label=label)
+    steps = [step for _, edit in edits for step in _steps(edit)]
+    changes = transaction.run(steps, backups=backups, label=label).changes
     written: list[tuple[Path, str]] = []
     for (each, edit), change in zip(edits, changes, strict=True):
         result.files.append(FileResult(str(edit.path), change.changed, change.diff(edit.secrets), each))
@@ -402,6 +403,16 @@ def _write_files(
     back = {str(restore.path) for restore in own.restores if restore.merged}
     for file in result.files:
         file.own = file.path in back
+
+
+def _steps(edit: FileEdit) -> list[FileEdit | transaction.Delete]:
+    """``edit``, then the file's removal when it is ``remove_if_emptied`` and empties the file (a
+    ``.env`` whose keys a stock switch, or one by reference, takes out: all it held was what switches
+    wrote, so it goes, as it came). A file that was empty already stays."""
+    text = safe_write.read_text(edit.path) if edit.remove_if_emptied else None
+    if not text or safe_write.keep_line_endings(text, edit.transform(text)):
+        return [edit]
+    return [edit, transaction.Delete(edit.path, if_empty=True)]
 
 
 class _OwnSettings:

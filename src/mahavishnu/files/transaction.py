@@ -73,9 +73,11 @@ class Edit(Protocol):
 
 @dataclass(frozen=True)
 class Delete:
-    """A file a transaction removes (a backup of it is kept, like before a write)."""
+    """A file a transaction removes (a backup of it is kept, like before a write); with ``if_empty``,
+    only when it is empty then (an earlier step emptied it)."""
 
     path: Path
+    if_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def run(
             for number, step in enumerate(steps):
                 first = firsts.first_touch(step.path)
                 if isinstance(step, Delete):
-                    removal = _delete(journal, step.path, backups, step=number, back_up=first)
+                    removal = _delete(journal, step, backups, step=number, back_up=first)
                     removals.append(firsts.note(removal))
                     continue
                 folders += safe_write.missing_parents(step.path)
@@ -302,13 +304,16 @@ def _note(journal: dict[str, Any], entry: dict[str, Any]) -> None:
     _save(journal)
 
 
-def _delete(journal: dict[str, Any], path: Path, backups: int, *, step: int, back_up: bool) -> Removal:
-    """Back ``path`` up (unless an earlier step did: ``back_up`` false), journal it as "held this,
+def _delete(journal: dict[str, Any], delete: Delete, backups: int, *, step: int, back_up: bool) -> Removal:
+    """Back the file up (unless an earlier step did: ``back_up`` false), journal it as "held this,
     about to be gone", then remove it; a file another program rewrites meanwhile is backed up and
     journaled again before the next try."""
+    path = delete.path
     with safe_write.file_lock(path):
         for _ in range(safe_write.DRIFT_RETRIES):
             before = read_text(path)
+            if delete.if_empty and before:  # not emptied (written meanwhile): it stays
+                return Removal(path, None)
             if before is None:  # never there, or removed by someone else meanwhile: not ours to undo
                 mine = {"path": str(path), "step": step}
                 journal["files"] = [f for f in journal["files"] if {k: f.get(k) for k in mine} != mine]

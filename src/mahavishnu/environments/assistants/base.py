@@ -35,6 +35,8 @@ class FileEdit:
     validate: Validate
     mode: int | None = None  # e.g. 0o600 when the new content holds a token
     secrets: tuple[str, ...] = ()  # values to mask in diffs
+    #: Remove the file when this edit leaves it empty (a stock switch's ``.env``: all it held was ours).
+    remove_if_emptied: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transform", _remembered(self.transform))
@@ -320,9 +322,11 @@ def refuse_expanded(
 def dotenv_edit(
     path: Path, values: dict[str, str], *, note: str, secrets: tuple[str, ...], owned: Iterable[str] = ()
 ) -> FileEdit:
-    """The edit writing ``values`` (under a marker naming ``note``) into the dotenv file at ``path``,
-    mode 600 as it may hold a key: each written so that the file's reader (``dotenv_reader``) reads it
-    back, and refused when a line of the user's would make it read another value."""
+    """The edit writing ``values`` (under a marker naming ``note``) into the dotenv file at ``path``:
+    each written so that the file's reader (``dotenv_reader``) reads it back, and refused when a line
+    of the user's would make it read another value. A new file is mode 600 (a key may go in later),
+    as is one ``secrets`` go into; a file of the user's keeps its mode otherwise. With no ``values``
+    (a stock switch, or one by reference), a file this leaves empty is removed (``remove_if_emptied``)."""
     reader = dotenv_reader(path)
 
     def validate(text: str) -> None:
@@ -333,8 +337,9 @@ def dotenv_edit(
         path=path,
         transform=lambda text: env_file.update(text, values, owned=owned, note=note, reader=reader),
         validate=validate,
-        mode=0o600,
+        mode=0o600 if secrets or not path.exists() else None,
         secrets=secrets,
+        remove_if_emptied=not values,
     )
 
 

@@ -442,9 +442,8 @@ class Codex(Assistant):
         it chose, and the keys we wrote into ``.env`` removed."""
         path = self.settings_path(scope)
         edits = [FileEdit(path=path, transform=lambda text: remove_entry(text, path), validate=validate)]
-        dotenv = env_path()
-        if self.profile_file is None and read_text(dotenv) is not None:  # (as qwen's: even without our keys)
-            edits.append(dotenv_edit(dotenv, {}, note="", secrets=()))
+        if self.profile_file is None:  # (as qwen's: a .env that is not there is left so)
+            edits.append(dotenv_edit(env_path(), {}, note="", secrets=()))
         return SwitchPlan(edits)
 
     def validate_text(self, text: str) -> None:

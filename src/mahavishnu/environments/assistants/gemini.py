@@ -10,7 +10,8 @@ The key goes by reference where Gemini CLI allows it: when the profile's key com
 ``GEMINI_API_KEY`` variable, nothing is written (Gemini CLI reads its own environment first). A key
 kept anywhere else (keyring, secrets file, another variable) can only reach it through the ``.env``:
 ``--inline-secret`` writes it there (mode 600; a project's ``.gemini/.env`` is added to the clone's
-``.git/info/exclude`` unless git ignores it already); without it the switch is refused.
+``.git/info/exclude`` unless git ignores it already); without it the switch is refused. A user's
+``.env`` keeps its mode otherwise; one the switch created goes when the stock switch empties it.
 
 The trust caveat: Gemini CLI reads ``.gemini/.env`` files only when the folder it runs in is trusted
 (``~/.gemini/trustedFolders.json``, its trust dialog, ``GEMINI_CLI_TRUST_WORKSPACE=true``) or folder

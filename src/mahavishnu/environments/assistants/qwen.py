@@ -494,9 +494,9 @@ class Qwen(UserProjectAssistant):
         selected, and the keys we wrote into ``.env`` removed."""
         path = self.settings_path(scope)
         edits = [FileEdit(path=path, transform=lambda text: remove_profile(text, path), validate=validate)]
-        dotenv = env_path()
-        if read_text(dotenv) is not None:  # (even without our keys: what a switch would replace of it)
-            edits.append(dotenv_edit(dotenv, {}, note="", secrets=()))
+        # (a .env that is not there is left so by a stock switch; a provider switch that creates it
+        # needs its stock edit to record its keys as Mahavishnu's)
+        edits.append(dotenv_edit(env_path(), {}, note="", secrets=()))
         return SwitchPlan(edits)
 
     def validate_text(self, text: str) -> None:
