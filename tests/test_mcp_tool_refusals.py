@@ -1,7 +1,7 @@
 """MCP tools refuse what they cannot use in one line that says what is wrong, and say when they found
 nothing: an empty or relative path (not "outside the folders MCP tools may read"), a ``min_score``
-no score reaches, an insight shorter than ``share_insight`` takes; ``list_insights`` with none to
-list says so (an empty text reads as a failure)."""
+no score reaches, an insight shorter than ``share_insight`` takes, a conversation turn longer than a
+team store takes; ``list_insights`` with none to list says so (an empty text reads as a failure)."""
 
 from __future__ import annotations
 
@@ -91,3 +91,22 @@ def test_an_insight_is_as_long_as_share_insight_takes(
     if not stored:
         assert "an insight is 30–10,000 characters" in text(result), text(result)
         assert found.structured_content == {"result": []}
+
+
+def test_a_turn_is_as_long_as_a_team_store_takes_on_every_store(backing: mcp_server.Backing) -> None:
+    """A review: ``store_conversation`` stored a turn of any length on an embedded store (a team store
+    refuses one over 10,000,000 characters), so a caller with the token grew it without bound."""
+    from mahavishnu.memory.core.backends.records import CONVERSATIONS
+    from mahavishnu.memory.core.models import MAX_TURN_CHARS
+    from mahavishnu.memory.team.bounds import BOUNDS
+
+    assert BOUNDS["agent_conversations"]["content"] == MAX_TURN_CHARS
+    turn = {"agent_id": "claude", "session_id": "s1", "role": "user"}
+    (refused,) = run(backing, [("store_conversation", {**turn, "content": "x" * (MAX_TURN_CHARS + 1)})])
+    assert refused.is_error
+    message = text(refused)
+    said = f"a conversation turn is {MAX_TURN_CHARS + 1:,} characters, over the limit of {MAX_TURN_CHARS:,}"
+    assert said in message and "hint: Store it as several shorter turns" in message, message
+    assert "\n" not in message.split("hint:")[0].strip(), message
+    store = backing.store()
+    assert store.stats()["count"] == 0 and store.backend.records(CONVERSATIONS, {}, limit=10) == []

@@ -78,6 +78,10 @@ def parse_time(value: str | datetime) -> datetime:
 #: it in its session (``conversations.store_turns``), at most ``PREVIOUS_TURN_CHARS``.
 PREVIOUS_TURN = "previous_turn"
 PREVIOUS_TURN_CHARS = 200
+#: The most characters of a conversation turn any store takes (a team store's too: ``team.bounds``).
+#: Its row keeps the whole turn (its memory is cut at ``max_content_chars``), and no turn is longer
+#: than a model reads at once (1-2 million tokens, about 4-8 million characters).
+MAX_TURN_CHARS = 10_000_000
 
 
 # ``QUESTIONS`` (imported from ``provenance``, which screens them): the metadata key of the questions

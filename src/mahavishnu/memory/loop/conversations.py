@@ -21,6 +21,7 @@ from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
 from mahavishnu.memory.core import provenance
 from mahavishnu.memory.core.backends.records import CONVERSATIONS, MAX_ROWS
 from mahavishnu.memory.core.models import (
+    MAX_TURN_CHARS,
     PREVIOUS_TURN,
     PREVIOUS_TURN_CHARS,
     Memory,
@@ -71,6 +72,11 @@ class Turn:
         content = clean_text(self.content) if isinstance(self.content, str) else ""
         if not content.strip():
             raise InvalidInputError("a conversation turn's content is empty")
+        if len(content) > MAX_TURN_CHARS:  # (before anything is stored: a team store refuses the row last)
+            raise InvalidInputError(
+                f"a conversation turn is {len(content):,} characters, over the limit of {MAX_TURN_CHARS:,}",
+                hint="Store it as several shorter turns; nothing was stored.",
+            )
         check_name("session", self.session_id)
         check_name("project", check_label("project", self.project))
         return Turn(

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.config import MemorySettings
 from mahavishnu.memory.core.backends.postgres import BACKUP_MAINTENANCE, BOUNDS_REFUSAL, MAINTENANCE_SETTING
-from mahavishnu.memory.core.models import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, METADATA_CHARS
+from mahavishnu.memory.core.models import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_NAME_CHARS,
+    MAX_TURN_CHARS,
+    METADATA_CHARS,
+)
 from mahavishnu.memory.core.workflows import MAX_RESULT_CHARS
 from mahavishnu.memory.team import writes
 from mahavishnu.paths import MAX_PATH_CHARS
@@ -40,10 +45,9 @@ LABEL_CHARS = 2 * MAX_PATH_CHARS
 #: A metadata object: Mahavishnu keeps ``METADATA_CHARS`` of it as Python writes its JSON; the text
 #: PostgreSQL makes of the same ``jsonb`` can be longer (numbers written out in full), hence twice.
 _METADATA = 2 * METADATA_CHARS
-#: A conversation turn's row keeps the whole turn (its memory is cut at ``max_content_chars``), and
-#: Mahavishnu cuts none: no turn is longer than a model reads at once (1-2 million tokens, about 4-8
-#: million characters). Turns are not what a search reads.
-_TURN = 10_000_000
+#: A conversation turn's row: what every store takes (``models.MAX_TURN_CHARS``). Turns are not what
+#: a search reads.
+_TURN = MAX_TURN_CHARS
 #: An error (a workflow run's is cut at 20,000 characters; an ingestion's is its exception's text).
 _TEXT = 1_000_000
 #: A workflow run's result (``MAX_RESULT_CHARS`` of Python's JSON) and repositories, an ingestion's
