@@ -790,7 +790,7 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
         project: str | None = None,
     ) -> dict[str, object]:
         """Record a workflow run (duration in seconds, result any JSON); its summary becomes a
-        searchable workflow memory."""
+        searchable workflow memory. Returns the run's id, its memory's id, status and time."""
         from mahavishnu.memory.core.workflows import store_workflow_execution as record
 
         with _as_tool_errors():
@@ -805,7 +805,15 @@ def _activity_tools(tools: list[Tool], backing: Backing) -> None:
                 error,
                 project=project,
             )
-            return _jsonable_object(run.to_dict())
+            # Ids, not the row: its error and result are a program's output, or any text the caller
+            # wrote ("ignore previous instructions and ..."), which the model reading the reply could
+            # take for orders (their memory, the summary, is screened as any memory is).
+            return {
+                "id": run.id,
+                "memory_id": run.memory.id,
+                "status": run.row["status"],
+                "created_at": run.row["created_at"],
+            }
 
     @_tool(tools, ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True))
     def search_everywhere(
