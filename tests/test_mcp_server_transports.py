@@ -221,6 +221,44 @@ def test_http_200_concurrent_tool_calls_succeed() -> None:
     assert all("concurrency is fine" in _text(r) for r in results)
 
 
+def test_http_sessions_left_open_keep_no_client_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review: the SDK kept each session until it was deleted or idle for 30 minutes, at most
+    10,000: a client with the token that opened 10,000 (in about a minute) and closed none had every
+    other refused (503) for half an hour. The server keeps none (stateless): with the SDK's cap at
+    3, twenty sessions opened and left do not keep the SDK's client out."""
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+    made = StreamableHTTPSessionManager.__init__
+
+    def capped(self: StreamableHTTPSessionManager, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **{**kwargs, "max_sessions": 3})
+
+    monkeypatch.setattr(StreamableHTTPSessionManager, "__init__", capped)
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    with http_server() as url:
+        left = [httpx.post(url, json=initialize, headers=headers, timeout=10) for _ in range(20)]
+
+        async def go() -> CallToolResult:
+            async with Client(url) as client:
+                return await client.call_tool("store_memory", {"content": "a newcomer is served"})
+
+        stored = anyio.run(go)
+    assert [r.status_code for r in left] == [200] * 20
+    assert all('"serverInfo"' in r.text for r in left), left[0].text  # each one opened
+    assert not [r for r in left if "mcp-session-id" in r.headers]  # nothing held for them
+    assert not stored.is_error, stored.content
+
+
 def test_http_with_a_token_refuses_requests_without_it() -> None:
     token = "t0ken-for-tests-0123456789abcdef"
     with http_server(token=token) as url:
@@ -251,16 +289,8 @@ def test_http_a_malformed_request_is_answered_without_the_secret_it_carried() ->
     token = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
     with http_server() as url:
         headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}},
-        }
-        opened = httpx.post(url, json=initialize, headers=headers, timeout=10)
-        session = {"mcp-session-id": opened.headers["mcp-session-id"]}
         for body in ([token], {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": token}):
-            answer = httpx.post(url, json=body, headers={**headers, **session}, timeout=10)
+            answer = httpx.post(url, json=body, headers=headers, timeout=10)  # (stateless: no session)
             assert answer.status_code >= 400 and answer.text
             assert token not in answer.text and "aB3dE5fG7hJ9" not in answer.text, answer.text[:300]
 

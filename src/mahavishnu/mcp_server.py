@@ -1,7 +1,7 @@
 """Mahavishnu as an MCP server: every operation an agent needs, as thin wrappers over the library.
 
     mahavishnu mcp serve                      # stdio (logs on stderr only)
-    mahavishnu mcp serve --http [--port 8680] # streamable HTTP on 127.0.0.1, path /mcp
+    mahavishnu mcp serve --http [--port 8680] # streamable HTTP (stateless) on 127.0.0.1, path /mcp
 
 Tools: list_llms, current_llm, switch_llm; store_memory, search_memory, get_memory, update_memory,
 delete_memory, describe_project;
@@ -1369,9 +1369,16 @@ def http_app(
     port: int | None = None,
 ) -> ASGIApp:
     """The streamable-HTTP app (endpoint ``/mcp``; ``metrics``: ``/metrics`` too), behind the bearer
-    check when a token is given. ``port``: the one it is served on, the only one an Origin may name."""
+    check when a token is given. ``port``: the one it is served on, the only one an Origin may name.
+
+    Stateless: each request is served on its own and leaves nothing behind. The tools keep no
+    session state (the store and settings are the server's; no tool asks the client anything), and
+    with sessions the SDK keeps each one open until it is deleted or idle for 30 minutes, at most
+    10,000: a client that opened 10,000 in about a minute, closing none, kept every other out (503)."""
     guard = _rebinding_guard(host, port)
-    app: ASGIApp = MaskedErrors(server.streamable_http_app(host=host, transport_security=guard))
+    app: ASGIApp = MaskedErrors(
+        server.streamable_http_app(host=host, transport_security=guard, stateless_http=True)
+    )
     if metrics:
         app = MetricsRoute(app)
     if is_loopback(host):  # (the SDK's "127.0.0.1:*" takes any Host that starts so: "127.0.0.1:1@evil")
