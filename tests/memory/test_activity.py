@@ -13,6 +13,7 @@ from mahavishnu.memory.core import sharing
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
 from mahavishnu.memory.insights import cross_project
+from mahavishnu.memory.loop import conversations as conversations_module
 from mahavishnu.memory.loop.conversations import (
     conversations,
     import_transcripts,
@@ -365,3 +366,20 @@ def test_a_scope_label_is_held_to_what_a_team_store_takes(store: MemoryStore) ->
     with pytest.raises(InvalidInputError, match="agent_id is 1,000,000 characters"):
         store.store("a note", agent_id="a" * 1_000_000)
     assert store.store("a note", agent_id="a" * MAX_LABEL_CHARS).agent_id == "a" * MAX_LABEL_CHARS
+
+
+def test_a_turn_longer_than_any_store_takes_is_captured_by_its_ends(
+    store: MemoryStore, transcript: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paste longer than ``MAX_TURN_CHARS`` in a session: refused, it would have left the whole
+    piece uncaptured at every try; kept as its first and last characters, the session is captured."""
+    monkeypatch.setattr(conversations_module, "MAX_TURN_CHARS", 60)
+    long = "head of the pasted log " + "x" * 200 + " the error at its end"
+    transcript.write_text(transcript.read_text() + _entry("user", "u9", long) + "\n")
+    [report] = import_transcripts(store, transcript)
+
+    assert report.added == 3
+    [kept] = [
+        t["content"] for t in conversations(store, session_id="4f1c2a9e-session") if "pasted" in t["content"]
+    ]
+    assert len(kept) == 60 and kept.startswith("head of the pasted") and kept.endswith("the error at its end")

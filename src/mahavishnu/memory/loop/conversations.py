@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mahavishnu.clean_text import clean_text
+from mahavishnu.clean_text import clean_text, clipped
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
 from mahavishnu.memory.core import provenance
 from mahavishnu.memory.core.backends.records import CONVERSATIONS, MAX_ROWS
@@ -407,14 +407,15 @@ def store_transcript_turns(
 ) -> tuple[TranscriptImport, list[Turn]]:
     """Store a transcript's turns, each under a stable id (``<agent>:<session>:<entry>``) so a turn
     stored before is not added again, and the decisions the new ones state (``decisions.py``);
-    the report, and the turns that were new."""
+    the report, and the turns that were new. A turn longer than any store takes (``MAX_TURN_CHARS``)
+    is kept as its first and last characters: a session is captured whatever was pasted into it."""
     where = project or transcript.project
     turns = [
         Turn(
             agent_id,
             transcript.session_id,
             turn.role,
-            turn.content,
+            clipped(clean_text(turn.content), MAX_TURN_CHARS),  # its ends (refused, none would be kept)
             {**turn.metadata, "transcript": str(transcript.path)},
             where,
             turn.timestamp,
