@@ -300,3 +300,20 @@ def test_an_inline_key_in_a_worktrees_env_is_kept_out_of_git(
     assert subprocess.run(staged, capture_output=True, text=True, check=True).stdout.split() == [
         ".gemini/settings.json"
     ]
+
+
+def test_settings_a_switch_created_go_with_stock_and_come_back_with_rollback(gemini_dir: Path) -> None:
+    """Stock left ``{}`` in a settings.json the switch had created; one that held nothing already,
+    and the user's own, stay."""
+    settings = gemini_dir / "settings.json"
+    settings.unlink()
+    switch_llm("gemini", load_settings(), tool="gemini")
+    created = settings.read_text()
+    switch_llm("stock", load_settings(), tool="gemini")
+    assert not settings.exists()
+    assert runner.invoke(app, ["ai", "rollback"]).exit_code == 0
+    assert settings.read_text() == created
+
+    settings.write_text("{}\n")
+    switch_llm("stock", load_settings(), tool="gemini")
+    assert settings.read_text() == "{}\n"

@@ -132,6 +132,8 @@ def test_a_new_settings_file_is_created(isolated_home: Path, monkeypatch: pytest
         "security": {"auth": {"selectedType": "openai"}},
         "model": {"name": "kimi-k3", "baseUrl": "https://api.moonshot.ai/v1"},
     }
+    switch_llm("stock", load_settings(), tool="qwen")  # not left holding {}
+    assert not (isolated_home / ".qwen" / "settings.json").exists()
 
 
 def test_the_key_stays_a_reference(settings_file: Path) -> None:

@@ -407,10 +407,13 @@ def _write_files(
 
 def _steps(edit: FileEdit) -> list[FileEdit | transaction.Delete]:
     """``edit``, then the file's removal when it is ``remove_if_emptied`` and empties the file (a
-    ``.env`` whose keys a stock switch, or one by reference, takes out: all it held was what switches
-    wrote, so it goes, as it came). A file that was empty already stays."""
+    ``.env`` whose keys a stock switch, or one by reference, takes out, a settings file left ``{}``:
+    all it held was what switches wrote, so it goes, as it came). A file that held nothing already
+    stays."""
     text = safe_write.read_text(edit.path) if edit.remove_if_emptied else None
-    if not text or safe_write.keep_line_endings(text, edit.transform(text)):
+    if text is None or transaction.holds_nothing(text):
+        return [edit]
+    if not transaction.holds_nothing(safe_write.keep_line_endings(text, edit.transform(text))):
         return [edit]
     return [edit, transaction.Delete(edit.path, if_empty=True)]
 

@@ -71,10 +71,16 @@ class Edit(Protocol):
     def mode(self) -> int | None: ...
 
 
+def holds_nothing(text: str) -> bool:
+    """Whether a file holding ``text`` holds nothing: no text, or a JSON object of no keys (a
+    settings file whose every key a switch took out)."""
+    return text.strip() in ("", "{}")
+
+
 @dataclass(frozen=True)
 class Delete:
     """A file a transaction removes (a backup of it is kept, like before a write); with ``if_empty``,
-    only when it is empty then (an earlier step emptied it)."""
+    only when it holds nothing then (``holds_nothing``: an earlier step emptied it)."""
 
     path: Path
     if_empty: bool = False
@@ -312,7 +318,7 @@ def _delete(journal: dict[str, Any], delete: Delete, backups: int, *, step: int,
     with safe_write.file_lock(path):
         for _ in range(safe_write.DRIFT_RETRIES):
             before = read_text(path)
-            if delete.if_empty and before:  # not emptied (written meanwhile): it stays
+            if delete.if_empty and before and not holds_nothing(before):  # (written meanwhile): it stays
                 return Removal(path, None)
             if before is None:  # never there, or removed by someone else meanwhile: not ours to undo
                 mine = {"path": str(path), "step": step}

@@ -35,7 +35,8 @@ class FileEdit:
     validate: Validate
     mode: int | None = None  # e.g. 0o600 when the new content holds a token
     secrets: tuple[str, ...] = ()  # values to mask in diffs
-    #: Remove the file when this edit leaves it empty (a stock switch's ``.env``: all it held was ours).
+    #: Remove the file when this edit leaves it holding nothing (a stock switch's ``.env``, or its
+    #: settings left ``{}``: all it held was ours; ``transaction.holds_nothing``).
     remove_if_emptied: bool = False
 
     def __post_init__(self) -> None:

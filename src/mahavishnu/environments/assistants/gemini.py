@@ -252,7 +252,12 @@ class Gemini(UserProjectAssistant):
         model and the API-key auth type we selected removed."""
         path = self.settings_path(scope)
         edits = [
-            FileEdit(path=path, transform=lambda text: remove_settings(text, path), validate=validate),
+            FileEdit(
+                path=path,
+                transform=lambda text: remove_settings(text, path),
+                validate=validate,
+                remove_if_emptied=True,  # (left ``{}``: a switch created it)
+            ),
             dotenv_edit(env_path(scope), {}, note="", secrets=(), owned=OWNED_ENV),
         ]
         return SwitchPlan(edits)

@@ -493,7 +493,14 @@ class Qwen(UserProjectAssistant):
         """Back to Qwen Code's own login: our provider entries, the model and auth type they
         selected, and the keys we wrote into ``.env`` removed."""
         path = self.settings_path(scope)
-        edits = [FileEdit(path=path, transform=lambda text: remove_profile(text, path), validate=validate)]
+        edits = [
+            FileEdit(
+                path=path,
+                transform=lambda text: remove_profile(text, path),
+                validate=validate,
+                remove_if_emptied=True,  # (left ``{}``: a switch created it)
+            )
+        ]
         # (a .env that is not there is left so by a stock switch; a provider switch that creates it
         # needs its stock edit to record its keys as Mahavishnu's)
         edits.append(dotenv_edit(env_path(), {}, note="", secrets=()))
