@@ -88,6 +88,8 @@ def test_a_question_for_a_person_opens_with_a_first_hit_naming_one_in_a_role() -
     assert accepted([hit(1, 0.10), hit(2, 0.09)], RecallSettings(), "who owns the deployment CLI?") == []
     late = [hit(1, 0.10), hit(2, 0.09), hit(3, 0.05), hit(4, 0.02, text=OWNER)]
     assert accepted(late, RecallSettings(), "who owns the deployment CLI?") == []
+    # the judge alone, when the user turns it off
+    assert accepted(hits, RecallSettings(prompt_answer_kinds=False), "who owns the deployment CLI?") == []
     # a conversation turn naming one does not open it (turns go by their cosine)
     turn = [hit(1, 0.10, cosine=0.2, kind="agent", text=OWNER), hit(2, 0.09)]
     assert accepted(turn, RecallSettings(), "who owns the deployment CLI?") == []
