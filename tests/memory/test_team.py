@@ -4,6 +4,7 @@ role with plain psycopg (what ``psql`` would do)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -369,3 +370,19 @@ def test_init_by_an_owner_of_the_tables_but_not_of_the_database_says_what_it_cou
         advice = warning.split("its owner runs `", 1)[1].rstrip("`")  # as the warning says
         admin.execute(advice.encode())
     assert team.init().warnings == ()
+
+
+def test_a_members_export_holds_what_they_wrote_not_what_teammates_shared(
+    two_members: tuple[str, str], tmp_path: Any
+) -> None:
+    """A review: bob's `memory export` carried alice's shared decision without its author, and an
+    import made it bob's. His file holds his own memories, and says how many of theirs it left out."""
+    _, bob = two_members
+    path = tmp_path / "bob.jsonl"
+    with open_store(bob) as store:
+        assert {m.content for m in store.recent(limit=10)} >= {"alice shared deploy decision"}
+        counts = store.export(path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    written = {line["content"] for line in lines if "content" in line and "record" not in line}
+    assert written == {"bob private deploy note", "bob shared deploy decision"}
+    assert counts.memories == 2 and counts.theirs == 1

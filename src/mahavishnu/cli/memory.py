@@ -523,7 +523,8 @@ def export_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write every memory (ids, times, vectors) and activity row (conversations, workflow runs,
-    project groups, insight shares, metrics, ingestion runs) to a JSONL file."""
+    project groups, insight shares, metrics, ingestion runs) to a JSONL file. A team member's file
+    holds the memories they wrote, not those teammates shared with them."""
     target = target_file(path, force)
     with open_store() as store:
         counts = store.export(target)
@@ -533,6 +534,7 @@ def export_cmd(
                 "exported": counts.memories,
                 "records": counts.records,
                 "descriptions": counts.descriptions,
+                "theirs_left_out": counts.theirs,
                 "path": str(path),
             }
         )
@@ -543,6 +545,9 @@ def export_cmd(
         memories = count(counts.memories, "memory", "memories")
         described = f", {count(counts.descriptions, 'project description')}" if counts.descriptions else ""
         info(f"exported {memories}{described} and {count(rows, 'activity row')}{detail} to {path}")
+        if counts.theirs:
+            left = count(counts.theirs, "memory", "memories")
+            info(f"left out {left} your teammates shared with you: theirs to export, not yours to import")
 
 
 @app.command("import")

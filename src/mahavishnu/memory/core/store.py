@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -104,6 +105,8 @@ META_ABOUT = "project_about:"
 #: What a memory's vector is made from: content, metadata, project, type (``models.embedding_text``).
 EmbeddedFrom = tuple[str, Mapping[str, Any], str | None, str]
 #: The ``Memory`` fields ``EmbeddedFrom`` reads.
+#: Memories an export asks the authors of at once (a team member's file leaves teammates' out).
+_EXPORT_BATCH = 500
 _EMBEDDED_FIELDS = ("content", "metadata", "project", "memory_type")
 #: What an ingested repository chunk takes from its file: no edit changes it.
 _FROM_FILES = {"content", "memory_type", "project", "repo_id"}
@@ -1046,15 +1049,28 @@ class MemoryStore:
     def export(self, path: Path | str) -> transfer.ExportCounts:
         """Write every memory (ids, times, vectors), then every activity row (conversations,
         workflow runs, project groups and members, insight shares, performance metrics, ingestion
-        runs) as JSONL; returns the counts."""
+        runs) as JSONL; returns the counts. On a team store, a member's file leaves out the
+        memories teammates shared with them, and the rows pointing at those (``theirs`` counts
+        them): a file has no author, and a store importing it would make the importer theirs."""
         header = transfer.Header(self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION))
-        return transfer.write(
+        theirs: set[int] = set()
+        counts = transfer.write(
             Path(path),
             header,
-            self.backend.iter_all(),
-            transfer.dump_records(self.backend),
+            self._own_memories(theirs),
+            (r for r in transfer.dump_records(self.backend) if r[1].get("memory_id") not in theirs),
             project_descriptions(self.backend),
         )
+        return replace(counts, theirs=len(theirs))
+
+    def _own_memories(self, theirs: set[int]) -> Iterator[Memory]:
+        """Every memory the caller wrote (on a team store; every memory elsewhere), adding the ids of
+        those another member wrote to ``theirs`` (the records after them read it once it is whole)."""
+        memories = self.backend.iter_all()
+        while batch := list(itertools.islice(memories, _EXPORT_BATCH)):
+            others_wrote = others(authors(self.backend, [m.id for m in batch]))
+            theirs.update(others_wrote)
+            yield from (m for m in batch if m.id not in others_wrote)
 
     def import_(self, path: Path | str, *, keep_trust: bool = False) -> ImportCounts:
         """Read an export exactly (ids, times, vectors), then its activity rows with their

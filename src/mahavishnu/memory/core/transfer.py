@@ -94,6 +94,7 @@ class ExportCounts:
     memories: int
     records: dict[str, int]  # rows written, by table (every table of ``RECORD_ORDER``)
     descriptions: int = 0  # project descriptions written
+    theirs: int = 0  # memories teammates shared with a team member, left out of their file
 
 
 @dataclass(frozen=True, slots=True)
