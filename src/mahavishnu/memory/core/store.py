@@ -105,9 +105,9 @@ META_ABOUT = "project_about:"
 #: What a memory's vector is made from: content, metadata, project, type (``models.embedding_text``).
 EmbeddedFrom = tuple[str, Mapping[str, Any], str | None, str]
 #: The ``Memory`` fields ``EmbeddedFrom`` reads.
+_EMBEDDED_FIELDS = ("content", "metadata", "project", "memory_type")
 #: Memories an export asks the authors of at once (a team member's file leaves teammates' out).
 _EXPORT_BATCH = 500
-_EMBEDDED_FIELDS = ("content", "metadata", "project", "memory_type")
 #: What an ingested repository chunk takes from its file: no edit changes it.
 _FROM_FILES = {"content", "memory_type", "project", "repo_id"}
 #: What a memory of (project, type) is read with (``MemoryStore.project_contexts``).

@@ -415,7 +415,7 @@ def store_transcript_turns(
             agent_id,
             transcript.session_id,
             turn.role,
-            clipped(clean_text(turn.content), MAX_TURN_CHARS),  # its ends (refused, none would be kept)
+            clipped(turn.content, MAX_TURN_CHARS),  # its ends (``clean_text`` never lengthens a text)
             {**turn.metadata, "transcript": str(transcript.path)},
             where,
             turn.timestamp,
