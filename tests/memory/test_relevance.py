@@ -507,18 +507,22 @@ def test_a_question_nothing_stored_is_close_to_gets_nothing_and_a_paraphrase_its
         assert answered and answered[0].memory.content.startswith("Ledger storage is PostgreSQL")
 
 
+def notes_of(data: dict[str, list[dict[str, str]]], project: str) -> list[str]:
+    return [f["text"] for f in data["facts"] if f["project"] == project]
+
+
 def test_a_question_for_a_person_gets_the_note_naming_who_owns_it(tmp_path: Path) -> None:
     """The real model: "who looks after the deploy tool's bug reports?" shares no word with "Nadia
     Haddad maintains skiff and triages its GitHub issues every Monday", and the judge weighed it
     0.09: the hook said nothing. The question asks for a person and the note names one in a role
     (``kinds.py``): it is added. A question for a person about nothing stored gets nothing, though
-    the project's notes name its maintainer."""
+    the project's notes name its maintainer. A search marks the note relevant as the hook adds it."""
     data = json.loads((_BENCHMARKS / "data" / "devmem.json").read_text(encoding="utf-8"))
     with MemoryStore(SqliteBackend(tmp_path / "m.db"), MemorySettings(), LocalEmbedder()) as store:
         for project in ("skiff", "ledgerd"):
             (tmp_path / project).mkdir()
             store.describe_project(project, data["projects"][project])
-            notes = [f["text"] for f in data["facts"] if f["project"] == project]
+            notes = notes_of(data, project)
             store.store_many([{"content": text, "type": "note", "project": project} for text in notes])
 
         def hook(project: str, prompt: str) -> str:
@@ -529,3 +533,8 @@ def test_a_question_for_a_person_gets_the_note_naming_who_owns_it(tmp_path: Path
         assert "Nadia Haddad" in hook("skiff", "who looks after the deploy tool's bug reports?")
         assert hook("skiff", "who won the chess tournament at the offsite?") == ""
         assert hook("ledgerd", "who catered the summer offsite?") == ""
+
+        # a search marks it relevant too (it was shown dimmed, weighed 0.22), and only it
+        asked = "who owns the deployment CLI?"
+        marked = [h.memory.content for h in store.search(asked, filters={"project": "skiff"}) if h.relevant]
+        assert marked == [next(t for t in notes_of(data, "skiff") if t.startswith("Nadia Haddad"))]

@@ -79,7 +79,8 @@ Two operating points:
 
 * **search** (``memory search``, MCP ``search_memory``, the dashboard): when one of its hits
   reaches ``SEARCH_POINT`` with its evidence (the scope holds something close), returns its best
-  hits in the fused order, each marked ``relevant`` when it reaches ``HOOK_POINT``; nothing when
+  hits in the fused order, each marked ``relevant`` when it reaches ``HOOK_POINT`` (or holds every
+  word of a keyword query, or the person a question asks for: ``MemoryStore._judged_among``); nothing when
   none is close (a scoped search then shows those of its scope's hits the search without the
   scope shows: ``MemoryStore.search``). A search reads no ``covered`` (its runs of the model cost
   ~20 ms at the daemon's p95, ``benchmarks/recall_latency.py``), and whether anything is close

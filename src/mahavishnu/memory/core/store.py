@@ -50,6 +50,7 @@ from mahavishnu.memory.core.backends.base import (
     query_worker,
 )
 from mahavishnu.memory.core.judge import Candidate, coverages, dropped, judge, model, read_closer
+from mahavishnu.memory.core.kinds import holds_asked_kind
 from mahavishnu.memory.core.models import (
     DESCRIBED_TYPES,
     INGEST_SOURCE,
@@ -889,9 +890,18 @@ class MemoryStore:
                 drops = dropped(query, candidates, floor, self.embedder, chosen)
         verdicts = judge(query, candidates, floor, covered, drops)
         # (a keyword search's hits holding every word are relevant to a search, not to the hook:
-        # a prompt of one word, "continue", is no keyword search)
+        # a prompt of one word, "continue", is no keyword search; nor is the kind of answer asked
+        # for, which the hook weighs under its own setting: loop/recall._opens)
+        asked = (
+            set()
+            if quiet
+            else _asked_kind(
+                query, [rows[r.id].content for r in first], read_closer(query, candidates, floor)
+            )
+        )
         relevant = {
-            r.id: v.relevant or (v.keyword and not quiet) for r, v in zip(first, verdicts, strict=True)
+            r.id: v.relevant or (not quiet and (v.keyword or n in asked))
+            for n, (r, v) in enumerate(zip(first, verdicts, strict=True))
         }
         probability = {r.id: v.probability for r, v in zip(first, verdicts, strict=True) if v.evidence}
         close = {r.id for r, v in zip(first, verdicts, strict=True) if (v.hook_close if quiet else v.close)}
@@ -1332,6 +1342,13 @@ def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
     if metadata != dict(memory.metadata):
         changes["metadata"] = metadata
     return changes
+
+
+def _asked_kind(query: str, texts: Sequence[str], closer: Sequence[int]) -> set[int]:
+    """Which of the first hits with evidence of their own (``closer``) hold the kind of answer the
+    query asks for (``kinds.py``: "who owns the deploy tool?" of "Nadia Haddad maintains skiff"):
+    a search marks them relevant, as the prompt hook adds them, however low the judge weighs them."""
+    return {n for n in closer if holds_asked_kind(query, texts[n])}
 
 
 class _Verdicts(NamedTuple):
