@@ -124,3 +124,19 @@ def test_rolling_an_install_back_removes_the_folders_it_created_and_keeps_the_ot
     ok("ai", "rollback")
     assert folders(isolated_home) == before | {".qwen"}
     assert (isolated_home / ".qwen" / "mine.json").exists()
+
+
+def test_rolling_back_to_an_install_s_backup_removes_the_folders_it_created(isolated_home: Path) -> None:
+    """``ai rollback --to ID`` (the backup of the user's Claude settings that ``ai backups`` lists)
+    puts back every file the install wrote, as ``ai rollback`` does, and the folders it created go
+    too."""
+    settings = isolated_home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text('{"model": "opus"}\n')
+    before = folders(isolated_home)
+    ok("memory", "hooks", "install", "--tool", "all")
+    assert {".pi/agent/extensions", ".config/opencode/plugins"} <= folders(isolated_home)
+    (backup,) = [b for b in safe_write.list_backups() if b.path == settings]
+    ok("ai", "rollback", "--to", backup.id)
+    assert settings.read_text() == '{"model": "opus"}\n'
+    assert folders(isolated_home) == before

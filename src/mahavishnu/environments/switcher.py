@@ -643,7 +643,8 @@ def restore_backup(
     """Put ``chosen`` back together with every other file the same switch or change wrote (a
     Gemini ``.env``, the other assistants' files of an ``mcp-servers add --tool all``): each gets the
     backup that change took, or is removed if it created it; Claude Code's state file gets only its
-    MCP servers back (``switch_log.merge_state``). Restores and removals are one transaction; what
+    MCP servers back (``switch_log.merge_state``), and the folders that change created go once
+    empty. Restores and removals are one transaction; what
     they replace or remove is backed up first (and recorded), so a rollback can itself be rolled
     back."""
     backups = settings.environments.backups_keep
@@ -655,6 +656,8 @@ def restore_backup(
     where = scope or (owner.scope if owner is not None else "-")
     label = switch_log.Label(f"rollback to {chosen.id}", None, where, kind)
     outcome = transaction.run(steps, backups=backups, label=label)
+    if owner is not None:  # the folders the change created, as undoing it removes them
+        safe_write.remove_empty_folders(owner.folders)
     return _rolled_back(outcome, group, merges, {})
 
 
