@@ -304,15 +304,17 @@ def test_an_inline_key_in_a_worktrees_env_is_kept_out_of_git(
 
 def test_settings_a_switch_created_go_with_stock_and_come_back_with_rollback(gemini_dir: Path) -> None:
     """Stock left ``{}`` in a settings.json the switch had created; one that held nothing already,
-    and the user's own, stay."""
+    and the user's own, stay. A rollback brings it back with its mode (the backup records it)."""
     settings = gemini_dir / "settings.json"
     settings.unlink()
     switch_llm("gemini", load_settings(), tool="gemini")
     created = settings.read_text()
+    settings.chmod(0o644)  # (as the user's umask of 022 makes it)
     switch_llm("stock", load_settings(), tool="gemini")
     assert not settings.exists()
     assert runner.invoke(app, ["ai", "rollback"]).exit_code == 0
     assert settings.read_text() == created
+    assert stat.S_IMODE(settings.stat().st_mode) == 0o644  # back with the mode it had, not 0600
 
     settings.write_text("{}\n")
     switch_llm("stock", load_settings(), tool="gemini")

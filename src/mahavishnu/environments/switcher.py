@@ -810,8 +810,10 @@ def _validator(path: Path, codex_profile: str | None) -> Validate:
 
 
 def _restore_edit(entry: history.Entry, validate: Validate) -> FileEdit:
-    text = safe_write.find_backup(entry.path, entry.backup).text()
-    mode = None if entry.path.exists() else 0o600  # backups keep no mode; a .env may hold a key
+    found = safe_write.find_backup(entry.path, entry.backup)
+    text = found.text()
+    # a file brought back gets the mode it had (a backup too old to have one: 0600, a .env may hold a key)
+    mode = None if entry.path.exists() else (found.mode() or 0o600)
     return FileEdit(path=entry.path, transform=lambda _old: text, validate=validate, mode=mode)
 
 

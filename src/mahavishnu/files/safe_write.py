@@ -567,6 +567,18 @@ class Backup:
             )
         return text
 
+    def mode(self) -> int | None:
+        """The permission bits the file had when the backup was taken (None: not recorded, a backup
+        older than the record): a rollback that brings back a removed file gives it them."""
+        try:
+            return int(self.file.with_suffix(_MODE_SUFFIX).read_text(encoding="ascii"), 8) & 0o777
+        except (OSError, ValueError):
+            return None
+
+
+#: Beside a backup ``ID.bak``, ``ID.mode``: the file's permission bits then, in octal.
+_MODE_SUFFIX = ".mode"
+
 
 def _backup_dir(path: Path) -> Path:
     return paths.backups_dir() / _slug(path)
@@ -593,6 +605,9 @@ def backup(path: Path, text: str, *, keep: int) -> Backup:
     target = directory / f"{backup_id}.bak"
     with _temp_file(target, text, 0o600) as temp:
         _replace(temp, target)
+    mode = _existing_mode(path)
+    if mode is not None:
+        write_private(target.with_suffix(_MODE_SUFFIX), f"{mode & 0o777:o}\n", lock=False)
     _prune(path, directory, keep)
     return Backup(backup_id, path, target, len(text.encode()))
 
@@ -606,6 +621,7 @@ def _prune(path: Path, directory: Path, keep: int) -> None:
     pinned = {backup for finder in _pinned_backups for backup in finder(path)}
     for old in [f for f in found if f.stem not in pinned][:-keep]:
         old.unlink(missing_ok=True)
+        old.with_suffix(_MODE_SUFFIX).unlink(missing_ok=True)
 
 
 def source_key(path: Path) -> str:
