@@ -851,11 +851,15 @@ class MemoryStore:
         the hundred, a note stood out from them as an answer does (with 300 coding turns in each
         of the development set's projects, the hook added something for 0.19 / 0.12 of the
         questions nothing stored answers, tuning / validation half, against 0.06 / 0.06 without
-        the turns; ``docs/benchmarks.md``)."""
+        the turns; ``docs/benchmarks.md``). Turns are not judged at all when no candidate holds a
+        word of the query (``worded``): a turn is taken by its cosine, and a query none of whose
+        words the store holds ("oauth2 PKCE code verifier") was put at 0.48 from a turn about a
+        config loader."""
         verdicts = _Verdicts({}, {}, set())
+        worded = any(r.text_score is not None for r in ranked)
         for turns in (False, True):
             kind = [r for r in ranked if (rows[r.id].memory_type == "agent") == turns]
-            if kind:
+            if kind and (worded or not turns):
                 got = self._judged_among(query, kind, rows, cosines, None if turns else pieces, quiet, about)
                 verdicts.relevant.update(got.relevant)
                 verdicts.probability.update(got.probability)

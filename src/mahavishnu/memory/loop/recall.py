@@ -272,7 +272,8 @@ def accepted(hits: Sequence[SearchHit], settings: RecallSettings, query: str = "
 
     * a captured conversation turn when its cosine reaches ``recall.turn_relevance``: the judge is
       fitted on notes and decisions (``benchmarks/fit_judge.py``) and accepts 0.15 of LoCoMo's
-      evidence turns, 0.62 at a cosine of 0.35 (``benchmarks/retrieval.py --datasets locomo``);
+      evidence turns, 0.62 at a cosine of 0.35 (``benchmarks/retrieval.py --datasets locomo``); a
+      turn has evidence only when the search found a word of the query (``MemoryStore._judged``);
     * any other memory once the prompt's recall is open (``_opens``): the accepted ones and the
       first ``recall.prompt_first_hits``; else none: nothing rather than noise.
     """
