@@ -175,6 +175,25 @@ def test_a_repeat_that_comes_first_adds_everything_up_again(isolated_home: Path,
     assert _column(again, "date") != _column(first, "date")
 
 
+def test_a_request_counted_before_since_is_not_counted_again_in_a_later_window(
+    isolated_home: Path, added: list[int]
+) -> None:
+    """A request counts once, at its first time: a later copy of it (a resumed session's, stamped
+    when copied; a streamed reply's line past midnight) is not --since's, whether the window is
+    added up on a first read, from the ledger or by an append (it was: two reports that split
+    the days between them counted it twice)."""
+    since = datetime(2026, 1, 2).date()
+    _session(isolated_home).write_bytes(_line(1))
+    copy = _line(1, JAN_1 + 2 * DAY + 60)
+    _session(isolated_home, "s2").write_bytes(copy + _line(2, JAN_1 + 2 * DAY) + _line(6, JAN_1 + 2 * DAY))
+    assert _requests(report("daily", None, ["claude"], since=since).to_json()) == 2  # a first read
+    start = report_module.day_start(since)
+    assert sorted(r.key for r in collect(["claude"], start, None)[0]) == ["claude:msg_2", "claude:msg_6"]
+    _session(isolated_home, "s3").write_bytes(_line(1, JAN_1 + 3 * DAY) + _line(7, JAN_1 + 3 * DAY))
+    added.clear()
+    assert _requests(report("daily", None, ["claude"], since=since).to_json()) == 3 and added == [1]
+
+
 def test_a_truncated_rotated_rewritten_or_deleted_log_adds_everything_up_again(
     isolated_home: Path, added: list[int]
 ) -> None:

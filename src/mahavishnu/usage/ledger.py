@@ -878,15 +878,40 @@ def records(
     after: int = 0,
 ) -> list[UsageRecord]:
     """The ledger's records of ``tools`` in ``[since, until)`` (of the reads above ``after``),
-    oldest first, each request once (the first of the rows that share its key)."""
+    oldest first, each request once (the first of the rows that share its key): a request with a
+    row before ``since`` is not the window's (it counts at its first time)."""
     query, params = _selected("SELECT records FROM reads", tools, since, until)
     low, high = window(since, until)
     rows: list[Row] = []
+    earlier: set[str] = set()  # the keys of the rows before ``since`` in the reads decoded
     for (blob,) in db.execute(query + " AND id > ? ORDER BY id", [*params, after]):
         found = _decoded(blob)
         rows += found if since is None and until is None else [r for r in found if low <= r[2] < high]
+        if since is not None:
+            earlier.update(r[1] for r in found if r[2] < since)
     # read order, then a stable sort by time in Python: three times faster than SQLite's
-    return _first_of_each(rows)
+    first = _first_of_each(rows)
+    if since is None or not first:
+        return first
+    earlier |= _keys_before(db, tools, since, after, {record.key for record in first})
+    return [record for record in first if record.key not in earlier]
+
+
+def _keys_before(
+    db: sqlite3.Connection, tools: Iterable[Tool], since: float, after: int, keys: set[str]
+) -> set[str]:
+    """Of ``keys``, those with a row before ``since`` in the reads ``records`` did not decode (those
+    up to ``after``, or all before ``since``): only the reads whose key CRCs hold one of theirs are
+    unpickled (a resumed session's first log, a streamed reply's line before midnight)."""
+    crcs = {_crc(key) for key in keys}
+    query, params = _selected("SELECT id, crcs FROM reads", tools, None, since)
+    found: set[str] = set()
+    for read, held in db.execute(query + " AND (id <= ? OR last < ?)", [*params, after, since]).fetchall():
+        if crcs.isdisjoint(_crcs(held)):
+            continue
+        for (blob,) in db.execute("SELECT records FROM reads WHERE id = ?", (read,)):
+            found.update(row[1] for row in _decoded(blob) if row[2] < since and row[1] in keys)
+    return found
 
 
 def window(since: float | None, until: float | None) -> tuple[float, float]:

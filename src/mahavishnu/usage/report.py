@@ -646,15 +646,16 @@ class _Folding:
         self._tools = set(tools)
         self._low, self._high = ledger.window(since, until)
         self._prices = prices
-        self._first: dict[str, tuple[float, int]] = {}  # each request's key: its row counted
+        self._first: dict[str, tuple[float, int]] = {}  # each request's key: its first row
 
     def __call__(self, rows: list[tuple[Any, ...]]) -> None:
         """The records of one read (one log's: one assistant's, each request once) added up."""
         if self.sums is None or not rows or rows[0][0] not in self._tools:
             return
         low, high, first = self._low, self._high, self._first
-        if low > float("-inf") or high < float("inf"):
-            rows = [row for row in rows if low <= row[2] < high]  # (tool, key, time, ...)
+        if high < float("inf"):
+            rows = [row for row in rows if row[2] < high]  # (tool, key, time, ...)
+        # (a row before ``low`` is not counted, but is its request's first: a later row is not counted)
         keys = [row[1] for row in rows]
         before = len(first)
         if first.keys().isdisjoint(keys):  # none counted before (most reads): in one go
@@ -673,11 +674,13 @@ class _Folding:
                 elif _counts_instead(seen, row[2], row[5]):
                     self.sums = None
                     return
+        if low > float("-inf"):
+            counted = [row for row in counted if row[2] >= low]
         self.sums.add(counted, *self._prices())  # type: ignore[arg-type]
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-SUMS_VERSION = 9  # 9: a provider named like a vendor priced by its base URL, not its name (attribution)
+SUMS_VERSION = 10  # 10: a request with a row before --since is not the window's (ledger.records)
 
 
 def _kept_sums(
