@@ -8,7 +8,7 @@ usage on each) and a resumed or forked session repeats earlier messages in its n
 replay a parent's reply under a new one, ccusage's issue 913), and a request is counted once, at
 the time of its first line, with the most output any of its lines reports: Claude Code writes a
 streamed reply as it comes, each line's ``output_tokens`` the count so far (the first line's is a
-few tokens; ccusage keeps it and under-counts output two or three times: its issues 901 and 938).
+few tokens; older ccusage releases kept it, under-counting output two or three times: its issues 901, 938).
 Subagents' lines (``isSidechain``) are helpers'. The ``<synthetic>`` model's placeholders (an API
 error shown as a message) used no tokens.
 
