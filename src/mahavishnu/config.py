@@ -630,6 +630,13 @@ def read_settings_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except NotADirectoryError as exc:
+        above = next(folder for folder in path.parents if folder.exists())
+        raise ConfigError(
+            f"cannot read settings file {path}: {above} is a file, not a folder",
+            hint="Point MAHAVISHNU_HOME (or XDG_CONFIG_HOME) at a folder, or move that file aside; "
+            "nothing was changed.",
+        ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:

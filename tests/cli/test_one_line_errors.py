@@ -429,3 +429,18 @@ def test_a_destination_under_a_file_or_that_cannot_be_made_is_one_line(
     typed = [a.format(file=in_the_way) for a in args]
     _assert_one_line_error(_mahavishnu(*typed), says=f"cannot use {Path(typed[-1]).parent}")
     assert in_the_way.read_text() == "a file, not a folder\n"
+
+
+@pytest.mark.parametrize(
+    "args", [["memory", "search", "hello"], ["doctor"], ["ai", "list-llms"], ["usage", "daily"]]
+)
+def test_mahavishnu_home_set_to_a_file_is_one_line(
+    args: list[str], isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MAHAVISHNU_HOME`` naming a file, not a folder: every command said so in a traceback
+    (reporting the first error read the secrets file under it, ``NotADirectoryError``)."""
+    in_the_way = isolated_home / "mahavishnu-home"
+    in_the_way.write_text("a file, not a folder\n")
+    monkeypatch.setenv("MAHAVISHNU_HOME", str(in_the_way))
+    _assert_one_line_error(_mahavishnu(*args), says=str(in_the_way))
+    assert in_the_way.read_text() == "a file, not a folder\n"

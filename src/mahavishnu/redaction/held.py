@@ -122,7 +122,7 @@ def read_secrets_file() -> dict[str, str]:
     path = paths.secrets_file()
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # (MAHAVISHNU_HOME a file: none can be there)
         return {}
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SecretStoreError(
