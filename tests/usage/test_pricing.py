@@ -291,3 +291,44 @@ def test_sonnet_4_above_200k_input_is_charged_anthropic_s_long_context_rates_who
     assert sonnet_4.cost(10_000, 0, 100_000, 100_000, 50_000) == pytest.approx(
         0.01 * 6 + 0.05 * 7.5 + 0.05 * 12 + 0.1 * 0.6
     )
+
+
+SONNET_ON_BEDROCK = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+@pytest.mark.parametrize(
+    ("model", "listed_as"),
+    [
+        (f"us.{SONNET_ON_BEDROCK}", f"regional.{SONNET_ON_BEDROCK}"),
+        (f"global.{SONNET_ON_BEDROCK}", f"global.{SONNET_ON_BEDROCK}"),
+        (SONNET_ON_BEDROCK, f"regional.{SONNET_ON_BEDROCK}"),
+    ],
+)
+def test_claude_code_on_bedrock_is_priced_at_bedrock_s_rates_for_its_model_id(
+    isolated_home, model: str, listed_as: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Claude Code on Amazon Bedrock logs Bedrock's model id: its requests were Anthropic's by the
+    name and unpriced (Anthropic lists no such id); they are Bedrock's (genai-prices' ``aws``), at
+    its rates for that id, a cross-region profile's included."""
+    import json
+
+    from mahavishnu.usage.report import report
+
+    folder = isolated_home / ".claude" / "projects" / "-home-dev-src-shop"
+    folder.mkdir(parents=True)
+    usage = {"input_tokens": 1_000_000, "output_tokens": 100_000}
+    line = {
+        "type": "assistant",
+        "sessionId": "s",
+        "requestId": "r",
+        "timestamp": "2026-06-01T10:00:00Z",
+        "message": {"id": "m", "model": model, "usage": usage},
+    }
+    (folder / "s.jsonl").write_text(json.dumps(line) + "\n")
+    built = report("daily", "provider", ["claude"])
+    bedrock = Provider("aws", price_id="aws")
+    rates = Pricing().rates(bedrock, model, WHEN.timestamp())
+    assert rates is not None and rates.source == f"genai-prices: aws/{listed_as}"
+    assert [line.group for line in built.lines] == ["aws"] and not built.unpriced_models
+    assert built.totals.cost == pytest.approx(rates.cost(1_000_000, 100_000, 0, 0))
+    assert built.totals.cost > 0

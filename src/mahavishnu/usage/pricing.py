@@ -298,8 +298,14 @@ def _known_provider(provider: Provider) -> bool:
 
 def _owner(model: str) -> tuple[str, ModelInfo] | None:
     """The provider genai-prices knows ``model`` from by its name, and its entry there; of a lab
-    with another brand (``_BRANDS``), that brand's while it lists the model."""
+    with another brand (``_BRANDS``), that brand's while it lists the model; a Bedrock model id
+    (``_BEDROCK_ID``) is Amazon Bedrock's (``aws``), at its rates for that id (a cross-region
+    profile's included), never the lab's its name also matches."""
     snapshot = _snapshot()
+    if _BEDROCK_ID.fullmatch(model):
+        bedrock = next((p for p in snapshot.providers if p.id == BEDROCK), None)
+        listed = bedrock.find_model(model, all_providers=snapshot.providers) if bedrock else None
+        return (BEDROCK, listed) if listed is not None else None
     try:
         named = snapshot.find_provider(model, None, None)
     except LookupError:
@@ -309,6 +315,12 @@ def _owner(model: str) -> tuple[str, ModelInfo] | None:
         if info is not None:
             return found.id, info
     return None
+
+
+#: genai-prices' id of Amazon Bedrock, whose model ids name their vendor and version:
+#: ``us.anthropic.claude-sonnet-4-5-20250929-v1:0`` (a cross-region profile), ``amazon.nova-pro-v1:0``.
+BEDROCK = "aws"
+_BEDROCK_ID = re.compile(r"(?:[a-z]{2,6}(?:-[a-z]+)?\.)?[a-z0-9-]+\.[a-z0-9.-]+-v\d+(?::\d+)?")
 
 
 #: A lab's brand in genai-prices that its requests are filed under first, by model name. Zhipu's

@@ -680,7 +680,8 @@ class _Folding:
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-SUMS_VERSION = 10  # 10: a request with a row before --since is not the window's (ledger.records)
+#: 11: a Bedrock model id is Bedrock's (pricing._owner); 10: a row before --since (ledger.records)
+SUMS_VERSION = 11
 
 
 def _kept_sums(
