@@ -154,6 +154,12 @@ def claude_config_dir() -> Path:
     return Path(override) if override else home() / ".claude"
 
 
+def claude_xdg_dir() -> Path | None:
+    """``$XDG_CONFIG_HOME/claude`` (``~/.config/claude``), where releases of Claude Code in mid-2025
+    kept their sessions (ccusage reads both folders); None when ``CLAUDE_CONFIG_DIR`` names the one."""
+    return None if os.environ.get("CLAUDE_CONFIG_DIR") else _xdg("XDG_CONFIG_HOME", ".config") / "claude"
+
+
 def claude_state_file() -> Path:
     """Claude Code's own state file: ``$CLAUDE_CONFIG_DIR/.claude.json`` or ``~/.claude.json``."""
     override = os.environ.get("CLAUDE_CONFIG_DIR")

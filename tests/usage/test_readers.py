@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from mahavishnu.usage.records import UsageRecord
 from mahavishnu.usage.report import collect
 
@@ -166,3 +168,37 @@ def test_codex_s_repeated_token_count_is_no_new_request(isolated_home: Path) -> 
     records, _, skipped = collect(["codex"], None, None)
     assert _figures(records) == [("gpt-5-codex", 1000, 100, 0, 0), ("gpt-5-codex", 1200, 200, 0, 800)]
     assert skipped == 0
+
+
+def _claude_session(folder: Path, message: str, output: int) -> None:
+    """One Claude Code session file with one request (``message``) of ``output`` tokens."""
+    folder.mkdir(parents=True, exist_ok=True)
+    line = {
+        "type": "assistant",
+        "sessionId": message,
+        "requestId": f"req-{message}",
+        "timestamp": "2026-06-01T10:00:00Z",
+        "message": {
+            "id": message,
+            "model": "claude-sonnet-4-5",
+            "usage": {"input_tokens": 1, "output_tokens": output},
+        },
+    }
+    (folder / f"{message}.jsonl").write_text(json.dumps(line) + "\n")
+
+
+def test_claude_code_sessions_under_the_xdg_config_folder_are_read_too(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Releases of Claude Code in mid-2025 kept their sessions under ``~/.config/claude/projects``
+    (ccusage reads it beside ``~/.claude/projects``): both are read; a copy of a session in both is
+    counted once; ``CLAUDE_CONFIG_DIR`` names the one folder."""
+    from mahavishnu.usage.report import report
+
+    _claude_session(isolated_home / ".claude" / "projects" / "-home-dev-shop", "m1", 10)
+    _claude_session(isolated_home / ".config" / "claude" / "projects" / "-home-dev-shop", "m2", 200)
+    _claude_session(isolated_home / ".config" / "claude" / "projects" / "-home-dev-old", "m1", 10)
+    assert report("daily", None, ["claude"]).totals.output == 210
+
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(isolated_home / ".claude"))
+    assert report("daily", None, ["claude"]).totals.output == 10

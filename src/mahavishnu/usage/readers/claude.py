@@ -206,4 +206,26 @@ def _record(
     )
 
 
-READER = Reader("claude", WANTED, parse, decode_block=decode_block)
+def find() -> list[Path]:
+    """Every Claude Code session file: under its config folder's ``projects`` (as the memory loop
+    reads them) and under ``~/.config/claude/projects`` (``paths.claude_xdg_dir``), unless that is
+    the same folder; a request found in both is counted once (by its ids, as any resumed copy)."""
+    from mahavishnu import paths
+    from mahavishnu.memory.loop.session_logs import find_sessions, session_root
+
+    found = find_sessions("claude")
+    xdg = paths.claude_xdg_dir()
+    older = xdg / "projects" if xdg is not None else None
+    if older is None or not older.is_dir() or _same_folder(older, session_root("claude")):
+        return found
+    return found + find_sessions("claude", older)
+
+
+def _same_folder(one: Path, other: Path) -> bool:
+    try:
+        return one.samefile(other)
+    except OSError:  # (the other is not there)
+        return False
+
+
+READER = Reader("claude", WANTED, parse, decode_block=decode_block, find=find)
