@@ -283,6 +283,30 @@ def test_http_with_a_token_refuses_requests_without_it() -> None:
         assert anyio.run(go) >= 10
 
 
+@pytest.mark.parametrize(
+    ("token", "headers"),
+    [
+        ("t0ken-for-tests-0123456789abcdef", "Host: 127.0.0.1\r\n"),
+        ("t0ken-for-tests-0123456789abcdef", "Host: 127.0.0.1\r\nAuthorization: a\r\nAuthorization: b\r\n"),
+        (None, "Host: 127.0.0.1:1@attacker.example\r\n"),
+    ],
+    ids=["no-token", "two-tokens", "malformed-host"],
+)
+def test_http_a_refused_websocket_upgrade_is_a_403_not_a_500(token: str | None, headers: str) -> None:
+    """A review: the bearer and Host checks answered an upgrade with an HTTP response, which uvicorn
+    refuses on a websocket: a 500, and a traceback in the server's log for each such request."""
+    upgrade = (
+        "GET /mcp HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{headers}\r\n"
+    )
+    with http_server(token=token) as url:
+        port = int(url.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(upgrade.encode())
+            status = sock.recv(4096).split(b"\r\n")[0]
+    assert status.split()[1] == b"403", status
+
+
 def test_http_a_malformed_request_is_answered_without_the_secret_it_carried() -> None:
     """A review: a JSON-RPC body the SDK cannot validate was answered with pydantic's dump of it,
     the GitHub token pasted into it repeated whole."""

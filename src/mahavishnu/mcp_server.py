@@ -1265,11 +1265,11 @@ class BearerAuth:
         if scope["type"] in ("http", "websocket"):
             doubled = _doubled(scope.get("headers") or [])
             if doubled:  # with two, which one counts would depend on who reads it: neither does
-                await _refuse(send, 400, f"more than one {doubled} header")
+                await _refuse(scope, send, 400, f"more than one {doubled} header")
                 return
             auth = [value for name, value in scope.get("headers") or [] if name.lower() == b"authorization"]
             if not auth or not authorization_matches(auth[0], self.token):
-                await _refuse(send)
+                await _refuse(scope, send)
                 return
         await self.app(scope, receive, send)
 
@@ -1286,8 +1286,11 @@ def _doubled(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 
 async def _refuse(
-    send: Send, status: int = 401, error: str = "unauthorized", hint: str | None = None
+    scope: Scope, send: Send, status: int = 401, error: str = "unauthorized", hint: str | None = None
 ) -> None:
+    if scope["type"] == "websocket":  # an HTTP answer to an upgrade made uvicorn log a 500 and its traceback
+        await send({"type": "websocket.close", "code": 1008})  # (uvicorn answers 403)
+        return
     hint = hint or (
         f"Send exactly one Authorization: Bearer <token>; the token is the secret {TOKEN_SECRET}, printed by "
         f"`mahavishnu secrets get {TOKEN_SECRET}` on the server's machine (`mahavishnu mcp install "
@@ -1399,7 +1402,7 @@ class WellFormedHost:
             if hosts and host_name(hosts[0].decode("latin-1")) is None:
                 said = "the Host header names no host this server answers to"
                 await _refuse(
-                    send, 421, said, "Ask for http://127.0.0.1:PORT/mcp or http://localhost:PORT/mcp."
+                    scope, send, 421, said, "Ask for http://127.0.0.1:PORT/mcp or http://localhost:PORT/mcp."
                 )
                 return
         await self.app(scope, receive, send)
