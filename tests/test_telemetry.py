@@ -341,6 +341,21 @@ def test_mcp_http_serves_metrics_in_the_prometheus_format_behind_its_token(
     assert CANARY_KEY not in answer.text and CANARY_TEXT not in answer.text
 
 
+def test_a_rebinding_page_cannot_read_the_metrics_of_a_server_without_a_token(isolated_home: Path) -> None:
+    """A review: ``/metrics`` was answered before the SDK's rebinding guard (which guards ``/mcp``):
+    served with ``--no-auth``, a page whose name resolves to 127.0.0.1 read it (Host and Origin its own)."""
+    from starlette.testclient import TestClient
+
+    assert telemetry.enable(prometheus=True) is not None
+    app = mcp_server.http_app(mcp_server.build_server(), host="127.0.0.1", metrics=True, port=8931)
+    with TestClient(app, base_url="http://127.0.0.1:8931") as client:
+        rebound = client.get("/metrics", headers={"Host": "attacker.example:8931"})
+        foreign = client.get("/metrics", headers={"Origin": "http://attacker.example:8931"})
+        ours = client.get("/metrics", headers={"Origin": "http://127.0.0.1:8931"})
+    assert (rebound.status_code, foreign.status_code, ours.status_code) == (421, 403, 200)
+    assert "mahavishnu" not in rebound.text + foreign.text
+
+
 def test_without_the_setting_there_is_no_metrics_route(isolated_home: Path) -> None:
     with mcp_http(metrics=False) as port:
         answer = httpx.get(

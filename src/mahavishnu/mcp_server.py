@@ -1306,10 +1306,13 @@ async def _refuse(
 
 class MetricsRoute:
     """ASGI: ``GET /metrics`` answers with this process's metrics in Prometheus' text format
-    (``telemetry.prometheus_text``); every other request goes on to the MCP app."""
+    (``telemetry.prometheus_text``); every other request goes on to the MCP app. ``guard``: the
+    MCP app's rebinding guard, checked here too (the SDK checks it for ``/mcp`` only: a rebinding
+    page read the metrics of a server run with ``--no-auth``)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, guard: TransportSecuritySettings | None = None) -> None:
         self.app = app
+        self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         text = (
@@ -1317,6 +1320,13 @@ class MetricsRoute:
         )
         if text is None:
             await self.app(scope, receive, send)
+            return
+        from mcp.server.transport_security import TransportSecurityMiddleware
+        from starlette.requests import Request
+
+        refused = await TransportSecurityMiddleware(self.guard).validate_request(Request(scope))
+        if refused is not None:
+            await refused(scope, receive, send)
             return
         from mahavishnu.telemetry.prometheus import CONTENT_TYPE
 
@@ -1383,7 +1393,7 @@ def http_app(
         server.streamable_http_app(host=host, transport_security=guard, stateless_http=True)
     )
     if metrics:
-        app = MetricsRoute(app)
+        app = MetricsRoute(app, guard)
     if is_loopback(host):  # (the SDK's "127.0.0.1:*" takes any Host that starts so: "127.0.0.1:1@evil")
         app = WellFormedHost(app)
     return BearerAuth(app, token) if token else app
