@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -219,6 +220,46 @@ def test_http_200_concurrent_tool_calls_succeed() -> None:
     assert len(results) == 200
     assert not [r for r in results if r.is_error]
     assert all("concurrency is fine" in _text(r) for r in results)
+
+
+def test_http_a_request_past_the_cap_is_answered_503_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review: the requests served at once were not capped (each waiting for a worker thread with
+    its body held). With the cap at 1 and a call in progress, the next is refused at once, saying
+    why; once the first is done, a call is served again, an event stream held open beside it."""
+    monkeypatch.setattr(mcp_server, "MAX_IN_FLIGHT", 1)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_store() -> MemoryStore:
+        entered.set()
+        release.wait(30)
+        return MemoryStore.open(load_settings(), embedder=FakeEmbedder())
+
+    backing = mcp_server.Backing(store=slow_store)
+    app = mcp_server.http_app(mcp_server.build_server(backing))
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+    call["params"] = {"name": "store_memory", "arguments": {"content": "served under the cap"}}
+    headers = {"Accept": "application/json, text/event-stream"}
+    try:
+        with served_in_thread(app, lifespan="on") as port:
+            url = f"http://127.0.0.1:{port}/mcp"
+            first: list[httpx.Response] = []
+            waiting = threading.Thread(
+                target=lambda: first.append(httpx.post(url, json=call, headers=headers, timeout=30))
+            )
+            waiting.start()
+            assert entered.wait(30)
+            refused = httpx.post(url, json=call, headers=headers, timeout=5)
+            release.set()
+            waiting.join(30)
+            with httpx.stream("GET", url, headers={"Accept": "text/event-stream"}, timeout=30) as stream:
+                assert stream.status_code == 200  # the event stream, held open: no call
+                again = httpx.post(url, json=call, headers=headers, timeout=30)
+    finally:
+        release.set()
+        backing.close()
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "busy" in refused.json()["error"], refused.text
+    assert [r.status_code for r in first] == [200] and again.status_code == 200
 
 
 def test_http_sessions_left_open_keep_no_client_out(monkeypatch: pytest.MonkeyPatch) -> None:

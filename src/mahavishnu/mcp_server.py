@@ -1300,8 +1300,49 @@ async def _refuse(
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="mahavishnu"'))
+    if status == 503:
+        headers.append((b"retry-after", b"1"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+#: Calls (POST requests) served at once; one more is answered 503 at once. Unbounded, a client that
+#: sent thousands at once (an agent's loop, a script gone wrong) had each wait for one of anyio's 40
+#: worker threads while holding its body (up to the SDK's 4 MiB): memory without bound, and every
+#: other client's call queued behind them. 128 is above an HTTP client's usual pool (httpx's: 100
+#: connections), so one well-behaved client is never refused; at most 512 MiB of bodies are held.
+MAX_IN_FLIGHT = 128
+
+
+class InFlightCap:
+    """ASGI middleware: at most ``most`` POST requests served at once, the next answered 503 with
+    ``Retry-After`` (it sits behind the bearer check: a request without the token counts for nothing).
+    A GET, the event stream a client may hold open while it runs, carries no body and does no work:
+    counted, a few clients' idle streams would have refused every call."""
+
+    def __init__(self, app: ASGIApp, most: int) -> None:
+        self.app = app
+        self.most = most
+        self.serving = 0  # (one event loop: no lock needed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        if self.serving >= self.most:
+            await _refuse(
+                scope,
+                send,
+                503,
+                f"busy: this server already serves {self.most} requests at once",
+                "Retry in a moment, or send fewer requests at once (nothing of this one was done).",
+            )
+            return
+        self.serving += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.serving -= 1
 
 
 class MetricsRoute:
@@ -1387,13 +1428,15 @@ def http_app(
     Stateless: each request is served on its own and leaves nothing behind. The tools keep no
     session state (the store and settings are the server's; no tool asks the client anything), and
     with sessions the SDK keeps each one open until it is deleted or idle for 30 minutes, at most
-    10,000: a client that opened 10,000 in about a minute, closing none, kept every other out (503)."""
+    10,000: a client that opened 10,000 in about a minute, closing none, kept every other out (503).
+    At most ``MAX_IN_FLIGHT`` POST requests are served at once: one more is answered 503."""
     guard = _rebinding_guard(host, port)
     app: ASGIApp = MaskedErrors(
         server.streamable_http_app(host=host, transport_security=guard, stateless_http=True)
     )
     if metrics:
         app = MetricsRoute(app, guard)
+    app = InFlightCap(app, MAX_IN_FLIGHT)
     if is_loopback(host):  # (the SDK's "127.0.0.1:*" takes any Host that starts so: "127.0.0.1:1@evil")
         app = WellFormedHost(app)
     return BearerAuth(app, token) if token else app
