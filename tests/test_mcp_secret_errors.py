@@ -108,3 +108,18 @@ def test_a_prompt_that_is_not_there_is_refused_as_invalid_params_without_the_sec
     assert refused.error.message.startswith("Unknown prompt: "), refused.error.message
     assert KEY not in refused.error.message and KEY not in caplog.text
     assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_method_that_is_not_there_is_refused_without_the_secret_given_as_its_name(
+    backing: mcp_server.Backing,
+) -> None:
+    """A review: the SDK answered an unknown method with "Method not found" and the method as sent
+    as its data: a key pasted there came back whole."""
+    from starlette.testclient import TestClient
+
+    app = mcp_server.http_app(mcp_server.build_server(backing))
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    with TestClient(app, base_url="http://127.0.0.1:8931") as client:
+        answer = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": KEY}, headers=headers)
+    assert answer.status_code == 200 and "Method not found" in answer.text, answer.text
+    assert KEY not in answer.text and "[REDACTED:" in answer.text, answer.text

@@ -94,7 +94,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from anyio.abc import ObjectReceiveStream, TaskStatus
-    from mcp.server.context import ServerRequestContext
+    from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
     from mcp.server.mcpserver import Context
     from mcp.server.transport_security import TransportSecuritySettings
     from mcp.shared._stream_protocols import WriteStream
@@ -409,7 +409,12 @@ class ScrubbedErrors(MCPServer):
     reads it, as the CLI's errors are (``cli.fast.common.error_lines``): an error may quote what the
     caller gave, a key pasted where a profile's name, a path or a filter goes (``unknown profile
     'sk-…'``, ``takes no argument 'sk-…'``). Every tool call passes here, and so every tool error
-    (message and hint), every refusal of a call's arguments and of an unknown tool."""
+    (message and hint), every refusal of a call's arguments and of an unknown tool; and every error
+    answer of a request (``_scrubbing_errors``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lowlevel_server.middleware.append(_scrubbing_errors)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -448,6 +453,16 @@ class ScrubbedErrors(MCPServer):
             return await super()._handle_read_resource(ctx, params)
         except MCPError as exc:
             raise _scrubbed(exc) from exc
+
+
+async def _scrubbing_errors(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Server middleware: a request's error answer scrubbed of secrets (``_scrubbed``), whatever
+    refused it: the SDK answers a method it does not know with "Method not found" and the method
+    as sent as its data (a key pasted there came back whole, over stdio and HTTP)."""
+    try:
+        return await call_next(ctx)
+    except MCPError as exc:
+        raise _scrubbed(exc) from exc
 
 
 def _scrubbed(exc: MCPError) -> MCPError:
