@@ -144,7 +144,9 @@ class NotYoursError(StoreError):
 
 
 class BackendUnavailableError(StoreError):
-    pass
+    #: Whether its hint is to check that the server runs and ``memory.dsn`` names it: a command given
+    #: ``--dsn`` says so of that instead (``cli/team.py``).
+    about_reach: bool = False
 
 
 class ServerUnreachableError(BackendUnavailableError):

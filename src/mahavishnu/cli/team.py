@@ -54,12 +54,11 @@ def _owners_store(dsn: str | None) -> Iterator[None]:
     DSN the user gave (``--dsn``, not memory.dsn), and without the outbox, which only memory
     commands fill."""
     from mahavishnu.errors import BackendUnavailableError
-    from mahavishnu.memory.core.backends.postgres import OUTBOX_NOTE, REACH_HINT
 
     try:
         yield
     except BackendUnavailableError as exc:
-        if exc.hint not in (REACH_HINT, f"{REACH_HINT[:-1]}; {OUTBOX_NOTE}"):
+        if not exc.about_reach:
             raise
         where = "the DSN --dsn gives" if dsn else "memory.dsn"
         hint = f"Check that the server is running and reachable, and that {where} is right."

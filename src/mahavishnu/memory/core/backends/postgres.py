@@ -383,10 +383,12 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
     reason = masked(dsn, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     if not _password_has_at(dsn) and not any(refusal in reason for refusal in _REFUSALS):
         _note_unreachable(dsn, reason)
-        return ServerUnreachableError(
+        unreachable = ServerUnreachableError(
             f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}",
             hint=f"{REACH_HINT[:-1]}; {OUTBOX_NOTE}",
         )
+        unreachable.about_reach = True
+        return unreachable
     if _NO_LOGIN in reason:
         return BackendUnavailableError(
             f"you are no longer a member of this team: PostgreSQL at {dsn_host(dsn)} says {reason}",
@@ -414,7 +416,9 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
         )
     else:
         hint = REACH_HINT
-    return BackendUnavailableError(f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}", hint=hint)
+    refused = BackendUnavailableError(f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}", hint=hint)
+    refused.about_reach = hint == REACH_HINT
+    return refused
 
 
 def _note_unreachable(dsn: str, reason: str) -> None:
