@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +167,25 @@ def test_a_line_that_cannot_be_read_as_given_does_not_stop_the_sessions_capture(
     said = sorted(t["content"] for t in conversations(store, agent_id=AGENT_IDS[tool]))  # type: ignore[index]
     assert said == ["turn 0", "turn 2"]
     assert report.skipped_lines == 1
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_timestamp_with_no_utc_time_does_not_stop_the_sessions_capture(
+    store: MemoryStore, isolated_home: Path, when: str
+) -> None:
+    """A Pi line dated year 1 (or 9999) with an offset is ISO 8601, but moved to UTC it overflows: the
+    store's conversion raised OverflowError, so every capture of the session failed (a traceback from
+    `memory import`). The turn is stored with no time."""
+    folder = isolated_home / ".pi" / "agent" / "sessions" / "--proj--"
+    folder.mkdir(parents=True)
+    path = folder / "2026-11-22T09-00-00-000Z_s.jsonl"
+    lines = [{"type": "session", "id": "s", "cwd": "/proj", "timestamp": "2026-11-22T09:00:00Z"}]
+    for n, stamp in enumerate([when, "2026-11-22T09:01:00Z"]):
+        message = {"role": "user", "content": f"turn {n}"}
+        lines.append({"type": "message", "id": f"u{n}", "timestamp": stamp, "message": message})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    report = capture_hook(store, "pi", {"session_id": "s", "transcript_path": str(path)})
+
+    assert report.added == 2
+    assert sorted(t["content"] for t in conversations(store, agent_id="pi")) == ["turn 0", "turn 1"]

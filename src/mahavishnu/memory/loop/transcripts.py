@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -278,8 +278,10 @@ def _timestamp(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value)  # 3.11 accepts the trailing "Z" Claude Code writes
-    except ValueError:
+        moment = datetime.fromisoformat(value)  # 3.11 accepts the trailing "Z" Claude Code writes
+        # in UTC, as the store keeps it: year 1 or 9999 with an offset has no UTC time (unknown)
+        return moment if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
 
 
