@@ -127,6 +127,17 @@ def test_a_damaged_row_is_counted_not_fatal(store: MemoryStore, opencode: OpenCo
     assert transcript.turns[-1].content == "A later prompt about the release train."
 
 
+def test_a_row_whose_time_is_out_of_range_is_kept_untimed(store: MemoryStore, opencode: OpenCodeDb) -> None:
+    """A message's time_created past any year a time holds made every capture of its session fail."""
+    mid = opencode.message("ses_1", "user", "A prompt from the far future.")
+    with sqlite3.connect(opencode.path) as db:
+        db.execute("UPDATE message SET time_created = ? WHERE id = ?", (2**63 - 1, mid))
+    report = capture_hook(store, "opencode", {"session_id": "ses_1"})
+    assert report.added == 3
+    turn = next(t for t in read_session(opencode.path, "ses_1").turns if t.uuid == mid)  # type: ignore[union-attr]
+    assert turn.content == "A prompt from the far future." and turn.timestamp is None
+
+
 @pytest.mark.parametrize(
     "payload",
     [

@@ -157,11 +157,22 @@ def _turn(
     text = "\n\n".join(t.strip() for t in texts.get(message_id, []) if t.strip())
     if not text:
         return None
-    when = datetime.fromtimestamp(created / 1000, UTC) if isinstance(created, int) and created > 0 else None
+    when = _time(created)
     model = data.get("modelID") if role == "assistant" else None
     metadata = {"model": model} if isinstance(model, str) and model else {}
     who: Role = "user" if role == "user" else "assistant"
     return TranscriptTurn(role=who, content=text, timestamp=when, uuid=message_id, metadata=metadata)
+
+
+def _time(created: object) -> datetime | None:
+    """A row's ``time_created`` (milliseconds since the epoch); None when it is not one a time can
+    hold (a damaged row's year 146140482 raised, and failed every capture of its session)."""
+    if not isinstance(created, int) or created <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(created / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _json(data: object) -> dict[str, Any] | None:
