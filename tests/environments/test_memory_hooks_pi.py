@@ -170,7 +170,15 @@ if mode == "slow":
 if mode == "garbage":
     print('{"hookSpecificOutput": ')
     sys.exit(0)
-if args[:2] == ["memory", "context"]:
+if mode == "split" and args[:2] == ["memory", "context"]:  # "é" cut between two writes
+    event = json.loads(data)["hook_event_name"]
+    answer = {"hookSpecificOutput": {"additionalContext": "café-" + event}}
+    head, tail = json.dumps(answer, ensure_ascii=False).encode().split(b"\xa9")
+    for chunk in (head, b"\xa9" + tail + b"\n"):  # (head ends in its first byte, 0xc3)
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+        time.sleep(0.2)
+elif args[:2] == ["memory", "context"]:
     event = json.loads(data)["hook_event_name"]
     print(json.dumps({"hookSpecificOutput": {"hookEventName": event, "additionalContext": "CTX-" + event}}))
 elif args[:2] == ["memory", "search"]:
@@ -250,6 +258,13 @@ def test_a_failing_mahavishnu_never_stops_pi(run_extension, mode: str) -> None: 
     out, calls = run_extension({"prompt": "hello"}, mode=mode, timeout_s=1)
     assert out["injected"] is None  # nothing added, no error raised into Pi
     assert len(calls) == 3  # each hook ran (and, slow, was ended after its timeout)
+
+
+@needs_node
+def test_a_character_the_answer_splits_between_two_reads_stays_whole(run_extension) -> None:  # type: ignore[no-untyped-def]
+    """Each chunk was decoded on its own: an "é" cut by the pipe reached the model as two U+FFFD."""
+    out, _calls = run_extension({"prompt": "hello"}, mode="split")
+    assert out["injected"]["message"]["content"] == "café-SessionStart\n\ncafé-UserPromptSubmit"  # type: ignore[index]
 
 
 @needs_node

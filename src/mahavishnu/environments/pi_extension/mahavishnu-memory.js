@@ -49,11 +49,14 @@ function run(args, input, cwd, timeoutMs) {
 			finish(null);
 		}, timeoutMs);
 		child.on("error", () => finish(null));
+		// (decoded across chunks: a character split between two reads stays whole, not two U+FFFD)
+		child.stdout.setEncoding("utf8");
+		child.stderr.setEncoding("utf8");
 		child.stdout.on("data", (data) => {
-			if (stdout.length < MAX_OUTPUT) stdout += data.toString("utf8");
+			if (stdout.length < MAX_OUTPUT) stdout += data;
 		});
 		child.stderr.on("data", (data) => {
-			if (stderr.length < MAX_OUTPUT) stderr += data.toString("utf8");
+			if (stderr.length < MAX_OUTPUT) stderr += data;
 		});
 		child.on("close", (code) => finish({ code, stdout, stderr }));
 		child.stdin.on("error", () => {}); // (a command that exits before reading its input)
