@@ -86,6 +86,21 @@ def test_stock_and_rollback_give_back_the_same_bytes(agent: Path) -> None:
     assert (agent / "models.json").read_text() == MODELS
 
 
+def test_a_model_picked_in_pi_after_a_switch_is_not_undone_by_stock(agent: Path) -> None:
+    """Pi's model picker writes defaultProvider and defaultModel: stock put back the model the user
+    had before the switch over the one they picked since, and said it was their own settings."""
+    own = '{\n  "defaultProvider": "anthropic",\n  "defaultModel": "claude-sonnet-4-5"\n}\n'
+    settings = write_file(agent / "settings.json", own)
+    assert any("are replaced" in w for w in switch_llm("deepseek", load_settings(), tool="pi").warnings)
+    picked = {"defaultProvider": "openai", "defaultModel": "gpt-5"}
+    settings.write_text(json.dumps(picked, indent=2) + "\n")  # as Pi saves it
+
+    warnings = switch_llm("pi-agent", load_settings(), tool="pi").warnings
+
+    assert json.loads(settings.read_text()) == picked
+    assert any("could not be put back" in w for w in warnings), warnings
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [

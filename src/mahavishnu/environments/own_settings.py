@@ -11,8 +11,9 @@ Putting back is a three-way merge: what the kept file has beyond what a switch a
 switch make of it (the user's own keys) is applied to the current file's stock form, so hooks,
 permissions or comments edited since stay. JSON settings are merged key by key (the assistants
 rewrite them whole), TOML and dotenv files line by line (``merge3``). If the two touch the same
-lines, or the merge is not a file the assistant can read, the stock switch removes the owned keys
-as before and says where the kept file is.
+lines (in JSON, the same keys: a model picked since the switch), or the merge is not a file the
+assistant can read, the stock switch removes the owned keys as before and says where the kept file
+is.
 
 Whether a file's owned keys are Mahavishnu's is told by a fingerprint of their values: each provider
 switch records the fingerprint of what it wrote, so a set-up edited in by hand after a switch is the
@@ -477,18 +478,44 @@ def _merge3(base: str, own: str, current: str) -> str | None:
     return "".join(merge.merge_lines())
 
 
-def _merge_json(base: str, own: str, current: str, path: Path) -> str:
+def _merge_json(base: str, own: str, current: str, path: Path) -> str | None:
     """Key by key (assistants rewrite their JSON settings whole, so lines would not match): every
     value the user's file has where its stock form differs is set in the current file, an object
     member by member into an object the current file has (its comments and order stay). When the
     file is what the switch left (its stock form is ``base`` to the byte), the user's file comes
-    back as it was: comments, key order and layout included."""
+    back as it was: comments, key order and layout included. None on a conflict: a value set since
+    the switch where the user's file had another (Pi's model picker writes ``defaultModel``)."""
     if current == base:
         return own
     doc = _parse_json(current, path)
-    for keys, value in _changed(_parse_json(base, path).data, _parse_json(own, path).data):
+    before = _parse_json(base, path).data
+    pairs = _changed(before, _parse_json(own, path).data)
+    if any(_set_since(doc.data, before, keys, value) for keys, value in pairs):
+        return None
+    for keys, value in pairs:
         _set_into(doc, keys, value)
     return doc.dumps()
+
+
+def _set_since(now: JSONValue, base: JSONValue, keys: list[str], value: JSONValue) -> bool:
+    """Whether ``now`` holds at ``keys`` a value neither the stock form of the switched file
+    (``base``) nor the user's file (``value``) has there: one chosen since, which putting the
+    user's back would undo (an object is compared member by member, as ``_set_into`` sets it)."""
+    found, held = _at(now, keys)
+    if not found:
+        return False
+    if isinstance(value, dict) and value and isinstance(held, dict):
+        return any(_set_since(now, base, [*keys, key], inner) for key, inner in value.items())
+    return held != value and _at(base, keys) != (True, held)
+
+
+def _at(data: JSONValue, keys: list[str]) -> tuple[bool, JSONValue]:
+    """(whether ``data`` has a value at ``keys``, that value)."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return False, None
+        data = data[key]
+    return True, data
 
 
 def _set_into(doc: JsonDocument, keys: list[str], value: JSONValue) -> None:
