@@ -70,6 +70,20 @@ def test_a_forked_pi_session_counts_the_replies_it_copies_once(home: Path) -> No
     assert refreshed.read == 4 and len(records) == 4  # the copy's reply has the same responseId
 
 
+def test_pi_replies_whose_provider_repeats_a_response_id_each_count(home: Path) -> None:
+    """Ollama's OpenAI endpoint numbers its replies ``chatcmpl-0`` to ``chatcmpl-998``: keyed by the id
+    alone, a reply that drew a number drawn before was dropped as a copy of it."""
+    original = _pi_file(home, 2)  # two replies of the `lab` provider
+    entries = [json.loads(line) for line in original.read_text().splitlines()]
+    for entry in entries:
+        if "responseId" in entry.get("message", {}):
+            entry["message"]["responseId"] = "chatcmpl-42"
+    original.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    records, _, _ = collect(["pi"], None, None)
+    assert len(records) == 4
+    assert sum(r.output for r in records if r.via == "lab") == 7 + 2210
+
+
 def test_a_forked_pi_session_without_response_ids_counts_the_replies_it_copies_once(home: Path) -> None:
     """An older Pi (and providers that send none) writes no ``responseId``: the fork copies each
     entry's id and timestamp, and the copy must not be counted again under the new session."""
@@ -99,7 +113,7 @@ def test_a_pi_line_with_a_count_that_cannot_be_a_bill_is_skipped_and_counted(hom
         handle.write(json.dumps(reply) + "\n" + json.dumps(escaped) + "\n")
     records, _, skipped = collect(["pi"], None, None)
     assert skipped == 1 and len(records) == 5
-    [escaped_record] = [r for r in records if r.key == "pi:resp_escaped"]
+    [escaped_record] = [r for r in records if r.key.startswith("pi:resp_escaped@")]
     assert escaped_record.model == "gpt-5fake"  # the escape sequences whole and CR/LF taken out
     result = CliRunner().invoke(app, ["usage", "daily", "--tool", "pi", "--verbose"])
     assert result.exit_code == 0, result.output
@@ -140,7 +154,9 @@ def test_a_pi_reply_whose_provider_reported_only_a_total_counts_the_rest_as_outp
             handle.write(json.dumps(reply) + "\n")
     records, _, skipped = collect(["pi"], None, None)
     assert skipped == 0
-    assert {r.key: (r.input, r.output, r.cache_read) for r in records if "total" in r.key} == {
+    assert {
+        r.key.partition("@")[0]: (r.input, r.output, r.cache_read) for r in records if "total" in r.key
+    } == {
         "pi:resp_total_0": (0, 333, 0),
         "pi:resp_total_1": (100, 30, 20),
         "pi:resp_total_3": (40, 2, 0),  # it has an output: its parts as they are

@@ -4,10 +4,10 @@ entries ``{"type", "id", "parentId", "timestamp"}``. A reply is a ``message`` en
 ``message`` has ``role: "assistant"``, the ``provider`` and ``model`` it was sent to, the
 provider's ``responseId`` and ``usage`` ``{input (fresh), output, cacheRead, cacheWrite,
 totalTokens, cost}``. A forked or cloned session copies its history into a new file: the key is
-the ``responseId`` (the provider's, the same in the copy), else the entry's id and ``timestamp``
-(a fork copies both verbatim; an older Pi, and some providers, write no ``responseId``). The day
-is the entry's ``timestamp`` (as ccusage counts it). Pi has no helpers of its own: every request is
-the session's.
+the ``responseId`` (the provider's, the same in the copy) with the entry's ``timestamp`` (Ollama's
+ids repeat), else the entry's id and ``timestamp`` (a fork copies both verbatim; an older Pi, and
+some providers, write no ``responseId``). The day is the entry's ``timestamp`` (as ccusage counts
+it). Pi has no helpers of its own: every request is the session's.
 
 ``totalTokens`` is the provider's own total for the request (Gemini's ``totalTokenCount``, the
 Responses API's ``total_tokens``; Pi sizes the context by it before the parts). A provider that
@@ -48,7 +48,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             continue
         when = epoch(entry.get("timestamp"))
         session = state.get("session") or _session_of(path)
-        key = text(message.get("responseId")) or _copied_key(entry, session, when)
+        key = _key(message, entry, session, when)
         found.append(
             UsageRecord(
                 tool="pi",
@@ -78,6 +78,14 @@ def _figures(usage: JSONObject) -> tuple[int, int, int, int]:
     if not output:
         output = max(0, count(usage.get("totalTokens")) - fresh - written - read)
     return fresh, output, written, read
+
+
+def _key(message: JSONObject, entry: JSONObject, session: str, when: float) -> str:
+    """A reply's key: the provider's ``responseId`` at the entry's time (a fork copies both), else
+    ``_copied_key``. The id alone is not one reply's: Ollama numbers its replies ``chatcmpl-0`` to
+    ``chatcmpl-998``, and every reply after the first of each number went uncounted."""
+    response = text(message.get("responseId"))
+    return f"{response}@{when!r}" if response else _copied_key(entry, session, when)
 
 
 def _copied_key(entry: JSONObject, session: str, when: float) -> str:
