@@ -21,6 +21,7 @@ from typer.exceptions import TyperException
 
 from mahavishnu.__about__ import __version__
 from mahavishnu.cli import doctor, health, help_text, run, ui
+from mahavishnu.cli.repeats import refuse_repeats
 from mahavishnu.errors import MahavishnuError, from_unexpected
 
 #: Command group name -> the module whose ``app`` it is, in the order ``--help`` lists them.
@@ -130,6 +131,7 @@ def _build_group(name: str, module: str) -> Any:
     holder.add_typer(importlib.import_module(module).app, name=name)
     group = typer.main.get_group(holder).commands[name]
     help_text.humanise(group)
+    refuse_repeats(group)
     return group
 
 
@@ -139,6 +141,7 @@ class _LazyRoot(_Root):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         help_text.humanise(self)  # before the lazy groups: they are tidied as they are built
+        refuse_repeats(self)
         self.commands = _LazyCommands(self.commands, GROUPS)
 
 

@@ -262,9 +262,11 @@ def parse_plain(params: Sequence[Param], args: list[str]) -> tuple[list[str], Va
     """The positional arguments of ``args`` and every option's value (its default when not given)
     when each argument is plainly spelled: known options, ``--opt value``, ``--opt=value``,
     ``-o value``, values of the option's kind. None for anything else (an unknown option, a missing
-    value, ``-tX``, ``--flag=x``, ``-n x``): Typer must parse the line and say what is wrong."""
+    value, ``-tX``, ``--flag=x``, ``-n x``, a one-value option given twice): Typer must parse the
+    line and say what is wrong."""
     options = {flag: p for p in params if p.fast for flag in p.flags}
     values: Values = {p.name: [] if p.repeatable else p.default for p in params if p.flags}
+    given: set[str] = set()
     positional: list[str] = []
     rest = iter(args)
     for arg in rest:
@@ -284,7 +286,10 @@ def parse_plain(params: Sequence[Param], args: list[str]) -> tuple[list[str], Va
             return None
         if param.repeatable:
             values[param.name].append(converted)
+        elif param.name in given:
+            return None  # (``cli/repeats.py``)
         else:
+            given.add(param.name)
             values[param.name] = converted
     return positional, values
 
