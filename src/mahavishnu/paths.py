@@ -154,6 +154,34 @@ def claude_config_dir() -> Path:
     return Path(override) if override else home() / ".claude"
 
 
+def pi_agent_dir() -> Path:
+    """Pi's own folder: ``$PI_CODING_AGENT_DIR``, else ``~/.pi/agent``."""
+    override = os.environ.get("PI_CODING_AGENT_DIR")
+    return Path(override).expanduser() if override else home() / ".pi" / "agent"
+
+
+def pi_sessions_dir() -> Path:
+    """Where Pi keeps its sessions, as Pi 0.73 chooses it: ``$PI_CODING_AGENT_SESSION_DIR``, else
+    ``sessionDir`` in its settings.json (``~`` read as HOME), each session file in it; else
+    ``sessions`` in its folder, a folder for each project. A relative one is relative to the folder
+    Pi runs in, unknown here: the default is read then."""
+    chosen = os.environ.get("PI_CODING_AGENT_SESSION_DIR") or _pi_setting("sessionDir")
+    if chosen == "~" or chosen.startswith("~/"):
+        return home() / chosen[2:]
+    return Path(chosen) if chosen and Path(chosen).is_absolute() else pi_agent_dir() / "sessions"
+
+
+def _pi_setting(key: str) -> str:
+    """A string setting of Pi's settings.json ("" when it has none, or cannot be read)."""
+    import json
+
+    try:
+        found = json.loads((pi_agent_dir() / "settings.json").read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return found if isinstance(found, str) else ""
+
+
 def claude_xdg_dir() -> Path | None:
     """``$XDG_CONFIG_HOME/claude`` (``~/.config/claude``), where releases of Claude Code in mid-2025
     kept their sessions (ccusage reads both folders); None when ``CLAUDE_CONFIG_DIR`` names the one."""

@@ -547,3 +547,36 @@ def test_a_database_that_turns_unreadable_keeps_what_was_read_and_says_so(home: 
     records, refreshed, _ = collect(["opencode"], None, None)
     assert len(records) == 2 and len(refreshed.problems) == 1, refreshed.problems
     assert "rows read from it before still count" in refreshed.problems[0], refreshed.problems
+
+
+@pytest.mark.parametrize("how", ["setting", "setting-tilde", "environment"])
+def test_pi_sessions_where_its_session_dir_puts_them_are_read_and_captured(
+    home: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Pi 0.73 keeps its sessions where ``PI_CODING_AGENT_SESSION_DIR`` or ``sessionDir`` in its
+    settings.json says, each file in that folder: usage found none, and the extension's capture was
+    refused as a file outside Pi's session folder (``paths.pi_sessions_dir``)."""
+    elsewhere = home / "pi-sessions"
+    elsewhere.mkdir()
+    for n, path in enumerate(sorted((home / ".pi/agent/sessions").glob("*/*.jsonl"))):
+        path.rename(elsewhere / f"{n}-{path.name}")
+    shutil.rmtree(home / ".pi/agent/sessions")
+    settings = home / ".pi/agent/settings.json"
+    if how == "environment":
+        monkeypatch.setenv("PI_CODING_AGENT_SESSION_DIR", str(elsewhere))
+    else:
+        chosen = "~/pi-sessions" if how == "setting-tilde" else str(elsewhere)
+        settings.write_text(json.dumps({"sessionDir": chosen}))
+
+    records, refreshed, _ = collect(["pi"], None, None)
+    assert len(records) == 4 and refreshed.read == 3
+
+    session = sorted(elsewhere.glob("*.jsonl"))[0]
+    payload = json.dumps({"hook_event_name": "agent_end", "transcript_path": str(session), "cwd": str(home)})
+    result = CliRunner().invoke(app, ["memory", "import", "--tool", "pi", "-"], input=payload)
+    assert result.exit_code == 0, result.output
+    from mahavishnu.memory.core.store import MemoryStore
+
+    with MemoryStore.open() as store:
+        turns = store.recent(limit=50)
+    assert turns and {m.memory_type for m in turns} == {"agent"}  # the session's turns, captured

@@ -18,7 +18,6 @@ The key itself is never written. Every other provider and setting is left as it 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -61,9 +60,7 @@ NO_KEY = "no-key=mahavishnu"
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
-def agent_dir() -> Path:
-    override = os.environ.get("PI_CODING_AGENT_DIR")
-    return Path(override).expanduser() if override else paths.home() / ".pi" / "agent"
+agent_dir = paths.pi_agent_dir
 
 
 def settings_file() -> Path:

@@ -101,7 +101,7 @@ class SessionSource:
     tool: Tool
     label: str  #: the assistant's name, as messages say it
     root: Callable[[], Path]
-    pattern: str
+    patterns: tuple[str, ...]  #: the session files' names under ``root`` (``session_file.session_files``)
     parse: Parse
 
 
@@ -166,7 +166,7 @@ def find_sessions(tool: Tool, root: Path | None = None) -> list[Path]:
         )
     if not base.is_dir():
         raise InvalidInputError(f"Not a directory: {base}", hint="Pass the folder that holds the sessions.")
-    return session_files(base, source.pattern)
+    return session_files(base, *source.patterns)
 
 
 def read_session(tool: Tool, path: Path) -> Transcript:
@@ -432,12 +432,6 @@ def _gemini_root() -> Path:
     return paths.gemini_home() / "tmp"
 
 
-def _pi_root() -> Path:
-    """``$PI_CODING_AGENT_DIR/sessions``, else ``~/.pi/agent/sessions`` (as ``usage.readers.pi``)."""
-    override = os.environ.get("PI_CODING_AGENT_DIR")
-    return (Path(override).expanduser() if override else paths.home() / ".pi" / "agent") / "sessions"
-
-
 def _opencode_root() -> Path:
     return paths.opencode_data_dir()
 
@@ -450,11 +444,12 @@ def _parse_opencode(data: bytes, path: Path, first_turn: int = 0) -> Transcript:
 
 
 SOURCES: dict[Tool, SessionSource] = {
-    "claude": SessionSource("claude", "Claude Code", _claude_root, "**/*.jsonl", _parse_claude),
-    "codex": SessionSource("codex", "Codex", _codex_root, "**/rollout-*.jsonl", parse_codex),
-    "qwen": SessionSource("qwen", "Qwen Code", _qwen_root, "*/chats/*.jsonl", parse_qwen),
-    "gemini": SessionSource("gemini", "Gemini CLI", _gemini_root, "*/chats/*.jsonl", parse_gemini),
-    "pi": SessionSource("pi", "Pi", _pi_root, "*/*.jsonl", parse_pi),
+    "claude": SessionSource("claude", "Claude Code", _claude_root, ("**/*.jsonl",), _parse_claude),
+    "codex": SessionSource("codex", "Codex", _codex_root, ("**/rollout-*.jsonl",), parse_codex),
+    "qwen": SessionSource("qwen", "Qwen Code", _qwen_root, ("*/chats/*.jsonl",), parse_qwen),
+    "gemini": SessionSource("gemini", "Gemini CLI", _gemini_root, ("*/chats/*.jsonl",), parse_gemini),
+    # (a folder a project under its default folder; in one Pi's sessionDir names, each file)
+    "pi": SessionSource("pi", "Pi", paths.pi_sessions_dir, ("*/*.jsonl", "*.jsonl"), parse_pi),
     # (read from its SQLite database by ``opencode_sessions``, not in pieces of a file)
-    "opencode": SessionSource("opencode", "OpenCode", _opencode_root, "opencode.db", _parse_opencode),
+    "opencode": SessionSource("opencode", "OpenCode", _opencode_root, ("opencode.db",), _parse_opencode),
 }

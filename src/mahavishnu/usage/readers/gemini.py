@@ -98,7 +98,7 @@ def find() -> list[Path]:
     root = main.root()
     if not root.is_dir():
         return []
-    return session_files(root, main.pattern, "*/chats/*/*.jsonl", "*/chats/*.json", "*/chats/*/*.json")
+    return session_files(root, *main.patterns, "*/chats/*/*.jsonl", "*/chats/*.json", "*/chats/*/*.json")
 
 
 READER = Reader("gemini", WANTED, parse, find=find, document=parse)

@@ -17,11 +17,9 @@ bound (the split is not in the log)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from mahavishnu import paths
 from mahavishnu.json_types import JSONObject
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
@@ -101,19 +99,13 @@ def _session_of(path: Path) -> str:
     return label(path.stem.partition("_")[2] or path.stem) or "-"
 
 
-def sessions_root() -> Path:
-    """Where Pi keeps its sessions: ``$PI_CODING_AGENT_DIR/sessions``, else ``~/.pi/agent/sessions``."""
-    override = os.environ.get("PI_CODING_AGENT_DIR")
-    return (Path(override).expanduser() if override else paths.home() / ".pi" / "agent") / "sessions"
-
-
 def find() -> list[Path]:
-    """Every Pi session file (none when Pi never ran here); a sessions folder that leads out to one
-    holding HOME is refused (``session_files``)."""
-    from mahavishnu.memory.loop.session_file import session_files
+    """Every Pi session file (none when Pi never ran here), where Pi keeps them
+    (``paths.pi_sessions_dir``: its sessionDir too); a sessions folder that leads out to one holding
+    HOME is refused (``session_files``)."""
+    from mahavishnu.memory.loop.session_logs import find_sessions
 
-    root = sessions_root()
-    return session_files(root, "*/*.jsonl") if root.is_dir() else []
+    return find_sessions("pi")
 
 
 READER = Reader("pi", WANTED, parse, find=find)
