@@ -164,11 +164,12 @@ def pi_sessions_dir() -> Path:
     """Where Pi keeps its sessions, as Pi 0.73 chooses it: ``$PI_CODING_AGENT_SESSION_DIR``, else
     ``sessionDir`` in its settings.json (``~`` read as HOME), each session file in it; else
     ``sessions`` in its folder, a folder for each project. A relative one is relative to the folder
-    Pi runs in, unknown here: the default is read then."""
+    Pi runs in, unknown here: the default is read then, as for one that holds HOME."""
     chosen = os.environ.get("PI_CODING_AGENT_SESSION_DIR") or _pi_setting("sessionDir")
-    if chosen == "~" or chosen.startswith("~/"):
-        return home() / chosen[2:]
-    return Path(chosen) if chosen and Path(chosen).is_absolute() else pi_agent_dir() / "sessions"
+    folder = home() / chosen[2:] if chosen == "~" or chosen.startswith("~/") else Path(chosen)
+    if not chosen or not folder.is_absolute() or home().is_relative_to(folder):
+        return pi_agent_dir() / "sessions"  # (one holding HOME would make any file there a session's)
+    return folder
 
 
 def _pi_setting(key: str) -> str:
@@ -179,7 +180,7 @@ def _pi_setting(key: str) -> str:
         found = json.loads((pi_agent_dir() / "settings.json").read_text(encoding="utf-8")).get(key)
     except (OSError, ValueError, AttributeError):
         return ""
-    return found if isinstance(found, str) else ""
+    return found if isinstance(found, str) and "\x00" not in found else ""
 
 
 def claude_xdg_dir() -> Path | None:
