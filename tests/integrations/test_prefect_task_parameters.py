@@ -83,6 +83,32 @@ def test_a_task_runs_parameters_are_masked_and_capped_as_a_flows_are() -> None:
     assert recorded["note"].startswith("key ") and CANARY not in json.dumps(run)
 
 
+def test_a_task_given_a_tuple_keyed_dict_or_a_cycle_is_recorded() -> None:
+    """A task's parameters come as the code passed them (a flow's, as Prefect serialized them):
+    ``json`` refuses a tuple key and a cycle, and the run went unrecorded, with a warning."""
+    from prefect import flow, task
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    @record_runs(open_store=open_store)
+    @task
+    def monthly(totals: dict[tuple[int, int], int], tree: dict[str, Any]) -> int:
+        return sum(totals.values())
+
+    @flow(name="monthly-load")
+    def loading() -> int:
+        tree: dict[str, Any] = {"name": "root", "password": "plainwords"}
+        tree["parent"] = tree
+        return monthly({(2026, 11): 3, (2026, 12): 4}, tree)
+
+    assert loading() == 7
+    [run] = workflows("--workflow", "monthly-load/monthly")
+    assert run["result"]["parameters"] == {
+        "totals": {"(2026, 11)": 3, "(2026, 12)": 4},
+        "tree": {"name": "root", "password": "[REDACTED:secret]", "parent": "[circular dict]"},
+    }
+
+
 def test_an_upstream_future_is_recorded_as_its_result_and_a_failed_task_keeps_its_parameters() -> None:
     from prefect import flow, task
 

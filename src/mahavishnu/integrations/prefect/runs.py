@@ -237,9 +237,25 @@ def _record(
 def masked(parameters: Mapping[str, Any]) -> JSONValue:
     """The parameters as JSON (what JSON cannot hold as its text), secrets masked: every value under
     a secret-looking name, then anything shaped like a key (``scrub_tree``)."""
-    plain: JSONValue = json.loads(json.dumps(dict(parameters), default=str))
+    plain = {str(name): _plain(value) for name, value in parameters.items()}
     masked_tree: JSONValue = scrub_tree(_named_secrets_masked(plain))
     return masked_tree
+
+
+def _plain(value: Any, within: frozenset[int] = frozenset()) -> JSONValue:
+    """``value`` as JSON, a mapping's keys as their text and what JSON cannot hold as its text: a
+    task's parameters come as the code passed them, and ``json`` refuses a tuple key (a dict keyed
+    by ``(year, month)``) or a cycle, which lost the run's record."""
+    if id(value) in within:
+        return f"[circular {type(value).__name__}]"
+    if isinstance(value, Mapping):
+        inside = within | {id(value)}
+        return {str(key): _plain(item, inside) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        inside = within | {id(value)}
+        return [_plain(item, inside) for item in value]
+    plain: JSONValue = json.loads(json.dumps(value, default=str))
+    return plain
 
 
 def bounded(parameters: JSONValue) -> JSONValue:
