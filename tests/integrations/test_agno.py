@@ -146,6 +146,25 @@ def test_a_session_id_the_store_would_refuse_is_stored_under_one_it_takes(mock: 
     assert {r["metadata"]["agno_session_id"] for r in rows} == {"slack/C042/1700000000.1"}
 
 
+def test_a_teams_runs_land_as_its_conversations(mock: ToolCallingMock) -> None:
+    """A ``Team`` takes the same post-hooks and hands them a ``TeamRunOutput``, which has no
+    ``agent_id``: the hook raised AttributeError and every run of the team was lost."""
+    from agno.agent import Agent
+    from agno.team import Team
+
+    from mahavishnu.integrations.agno import record_conversations
+
+    member = Agent(name="Researcher", model=model(mock), telemetry=False)
+    hook = record_conversations(project="atlas", open_store=open_store)
+    team = Team(name="Ops Crew", members=[member], model=model(mock), post_hooks=[hook], telemetry=False)
+    assert team.run("Who rotates the deploy key?", session_id="crew-1").content == mock.reply
+
+    with open_store() as store:
+        rows = conversations(store, session_id="crew-1")
+    assert sorted(r["role"] for r in rows) == ["assistant", "user"]
+    assert {r["agent_id"] for r in rows} == {"ops-crew"}  # the team's id: its name, slugged
+
+
 @pytest.mark.parametrize("project", ["team/atlas", "a\nb", " "])
 def test_a_bad_project_is_refused_when_the_hook_and_toolkit_are_made(project: str) -> None:
     """Not at each run: the hook only logs what it cannot store, so every run would be lost."""

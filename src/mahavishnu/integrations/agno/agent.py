@@ -55,6 +55,7 @@ from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
 if TYPE_CHECKING:
     from agno.run.agent import RunOutput
+    from agno.run.team import TeamRunOutput
 
     from mahavishnu.memory.core.models import SearchHit
     from mahavishnu.memory.core.store import MemoryStore
@@ -89,7 +90,7 @@ class ConversationRecorder:
         # checked now: the hook logs what it cannot store, so a bad name would lose every run quietly
         object.__setattr__(self, "project", project_or_none(self.project))
 
-    def __call__(self, run_output: RunOutput) -> None:
+    def __call__(self, run_output: RunOutput | TeamRunOutput) -> None:
         """Agno passes the hook the arguments it names: here only ``run_output``."""
         turns = turns_of(run_output, project=self.project, agent_id=self.agent_id)
         if not turns:
@@ -100,7 +101,7 @@ class ConversationRecorder:
         except Exception as exc:  # the agent's run must not fail because its turns were not stored
             _log.warning("mahavishnu: could not store the Agno run %s: %s", run_output.run_id, exc)
 
-    def store(self, store: MemoryStore, run_output: RunOutput) -> StoredTurns:
+    def store(self, store: MemoryStore, run_output: RunOutput | TeamRunOutput) -> StoredTurns:
         """The run's turns stored in ``store`` (what the hook does, errors raised)."""
         return store_turns(
             store, turns_of(run_output, project=self.project, agent_id=self.agent_id), source=FRAMEWORK
@@ -114,9 +115,11 @@ def record_conversations(
     return ConversationRecorder(project, open_store or _open_default, agent_id)
 
 
-def turns_of(run_output: RunOutput, *, project: str | None = None, agent_id: str | None = None) -> list[Turn]:
+def turns_of(
+    run_output: RunOutput | TeamRunOutput, *, project: str | None = None, agent_id: str | None = None
+) -> list[Turn]:
     """The user and assistant turns of one Agno run (either left out when empty)."""
-    agent = agent_id or run_output.agent_id or run_output.agent_name or FRAMEWORK
+    agent = agent_id or _runner(run_output) or FRAMEWORK
     session = _session_name(run_output.session_id or run_output.run_id or "default")
     run_id = run_output.run_id
     when = datetime.fromtimestamp(run_output.created_at, UTC) if run_output.created_at else None
@@ -142,6 +145,16 @@ def turns_of(run_output: RunOutput, *, project: str | None = None, agent_id: str
         for role, content in (("user", said), ("assistant", reply))
         if content and content.strip()
     ]
+
+
+def _runner(run_output: RunOutput | TeamRunOutput) -> str | None:
+    """The id (or name) of the agent that ran, or of the team: a ``Team``'s post-hooks get a
+    ``TeamRunOutput``, which has no ``agent_id`` (the hook raised, and every team run was lost)."""
+    for field in ("agent_id", "agent_name", "team_id", "team_name"):
+        value = getattr(run_output, field, None)
+        if value:
+            return str(value)
+    return None
 
 
 def _session_name(session_id: str) -> str:
