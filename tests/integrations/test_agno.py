@@ -177,6 +177,20 @@ def test_a_bad_project_is_refused_when_the_hook_and_toolkit_are_made(project: st
         MahavishnuTools(project=project)
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"), [("search_limit", 0), ("search_limit", 5_000), ("max_chars", 0), ("max_chars", -1)]
+)
+def test_a_bad_search_limit_or_max_chars_is_refused_when_the_toolkit_is_made(
+    setting: str, value: int
+) -> None:
+    """Not at each call: search_limit 0 or 5,000 failed every search, and max_chars 0 cut nothing."""
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.integrations.agno import MahavishnuTools
+
+    with pytest.raises(InvalidInputError, match=setting):
+        MahavishnuTools(open_store=open_store, **{setting: value})
+
+
 def test_a_store_that_cannot_be_opened_does_not_fail_the_run(
     mock: ToolCallingMock, caplog: pytest.LogCaptureFixture
 ) -> None:

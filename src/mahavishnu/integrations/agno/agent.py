@@ -50,6 +50,7 @@ from mahavishnu.errors import InvalidInputError, MahavishnuError
 from mahavishnu.integrations._store import open_default as _open_default
 from mahavishnu.memory.core.models import MAX_NAME_CHARS, project_or_none
 from mahavishnu.memory.core.provenance import for_agents, held_back, withheld
+from mahavishnu.memory.core.store import MAX_LIMIT
 from mahavishnu.memory.insights.cross_project import is_known_insight, store_insights
 from mahavishnu.memory.loop.conversations import StoredTurns, Turn, store_turns
 
@@ -181,8 +182,8 @@ class MahavishnuTools(Toolkit):
     ) -> None:
         self.project = project_or_none(project)  # now, not as an error at every tool call
         self.open_store = open_store or _open_default
-        self.search_limit = search_limit
-        self.max_chars = max_chars
+        self.search_limit = _setting("search_limit", search_limit, 5, MAX_LIMIT)
+        self.max_chars = _setting("max_chars", max_chars, 2000)  # (0 cut nothing: text[:-1])
         super().__init__(name=name, tools=[self.search_memories, self.store_memory])
 
     def search_memories(self, query: str, limit: int = 0) -> str:
@@ -265,6 +266,18 @@ class MahavishnuTools(Toolkit):
             return _tool_error(exc)
         verb = "already stored" if stored.duplicate else "stored"
         return f"{verb} as memory {stored.memory.id}"
+
+
+def _setting(name: str, value: object, default: int, most: int | None = None) -> int:
+    """A toolkit's count, checked when the toolkit is made: out of range, every search failed (or,
+    for ``max_chars``, cut nothing) while the agent ran."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= (most or value):
+        return value
+    within = f"between 1 and {most}" if most else "1 or more"
+    raise InvalidInputError(
+        f"MahavishnuTools' {name} must be {within}, not {value!r}",
+        hint=f"Pass {name}={default}, say, or leave it out.",
+    )
 
 
 def _tool_error(exc: MahavishnuError) -> str:
