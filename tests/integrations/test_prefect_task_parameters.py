@@ -109,6 +109,27 @@ def test_a_task_given_a_tuple_keyed_dict_or_a_cycle_is_recorded() -> None:
     }
 
 
+def test_a_task_given_an_infinite_float_is_recorded() -> None:
+    """JSON has no infinity, and the store refused the record: ``upper=float("inf")``, a common
+    default, lost every run of the task (NaN too)."""
+    from prefect import flow, task
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    @record_runs(open_store=open_store)
+    @task
+    def clip(values: list[float], upper: float = float("inf")) -> list[float]:
+        return [min(v, upper) for v in values]
+
+    @flow(name="clipping")
+    def clipping() -> list[float]:
+        return clip([1.0, float("nan")])
+
+    assert clipping()[0] == 1.0
+    [run] = workflows("--workflow", "clipping/clip")
+    assert run["result"]["parameters"] == {"values": [1.0, "nan"], "upper": "inf"}
+
+
 def test_an_upstream_future_is_recorded_as_its_result_and_a_failed_task_keeps_its_parameters() -> None:
     from prefect import flow, task
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -254,6 +255,8 @@ def _plain(value: Any, within: frozenset[int] = frozenset()) -> JSONValue:
     if isinstance(value, list | tuple):
         inside = within | {id(value)}
         return [_plain(item, inside) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf (``upper=float("inf")``): the store refused the record
     plain: JSONValue = json.loads(json.dumps(value, default=str))
     return plain
 
