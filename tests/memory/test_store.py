@@ -233,6 +233,18 @@ def test_an_unknown_id_is_not_found_with_where_ids_are_whatever_is_asked(store: 
         assert found.value.hint and "memory search" in found.value.hint
 
 
+@pytest.mark.parametrize("asked", ["1", 1.0, True, None])
+def test_an_id_that_is_no_whole_number_says_so(store: MemoryStore, asked: Any) -> None:
+    """``get("1")`` said "no memory #1" though #1 was stored (``True`` found it: a bool is an int)."""
+    stored = store.store("the deploy uses blue green", "decision")
+    assert stored.id == 1
+    for call in (store.get, store.delete, lambda i: store.update(i, tags=["x"])):
+        with pytest.raises(InvalidInputError, match="a memory id is a whole number, not") as refused:
+            call(asked)
+        assert refused.value.hint == "Pass the id as an int: get(1)."
+    assert store.get(1).content == "the deploy uses blue green"
+
+
 def test_update_reembeds_new_content_and_keeps_the_id(store: MemoryStore) -> None:
     memory = store.store("the deploy uses blue green", "decision", tags=["ops"])
 

@@ -1295,14 +1295,20 @@ def _draft_body(draft: MemoryDraft) -> dict[str, Any]:
     }
 
 
-def _no_memory(memory_id: object) -> NotFoundError:
-    """The error of an id that names no memory (or none of this member's), with where ids are."""
+def _no_memory(memory_id: object) -> NotFoundError | InvalidInputError:
+    """The error of an id that names no memory (or none of this member's), with where ids are; of
+    one that is no whole number, that it is not (``"1"`` read "no memory #1" where #1 was stored)."""
+    if not isinstance(memory_id, int) or isinstance(memory_id, bool):
+        return InvalidInputError(
+            f"a memory id is a whole number, not {memory_id!r}", hint="Pass the id as an int: get(1)."
+        )
     return NotFoundError(f"no memory #{memory_id}", hint="Find ids with `mahavishnu memory search`.")
 
 
 def _valid_id(memory_id: int) -> bool:
-    """Whether ``memory_id`` can name a row at all (SQLite and PostgreSQL ids are 64-bit)."""
-    return 0 < memory_id < 2**63
+    """Whether ``memory_id`` can name a row at all (SQLite and PostgreSQL ids are 64-bit); an id
+    that is no whole number ("1", 1.5, True: a caller's slip the types did not catch) names none."""
+    return isinstance(memory_id, int) and not isinstance(memory_id, bool) and 0 < memory_id < 2**63
 
 
 def _without(entry: object, key: str, value: object) -> object:
