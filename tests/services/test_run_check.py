@@ -100,6 +100,21 @@ def test_a_refused_key_stops_it_and_another_failure_warns(started: list[list[str
     assert len(started) == 1
 
 
+def test_a_providers_brackets_in_a_warning_are_text_not_markup(
+    started: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5xx whose message held "[/yellow]" raised Rich's MarkupError: a traceback, nothing started."""
+    from mahavishnu.services import probe
+
+    body = b'{"error": {"message": "[/yellow] overloaded [bold]now[/]"}}'
+    monkeypatch.setattr(probe, "send", lambda *_args: probe.ProviderAnswer(503, "Service Unavailable", body))
+    _profile("https://llm.remote.example")
+    result = runner.invoke(app, ["run", "lab", "--tool", "claude"])
+    assert result.exit_code == 0, result.output
+    assert "HTTP 503: [/yellow] overloaded [bold]now[/]: starting anyway" in result.stderr
+    assert len(started) == 1
+
+
 def test_a_provider_that_never_answers_is_given_up_on_quickly(
     started: list[list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

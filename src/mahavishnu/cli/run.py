@@ -85,7 +85,7 @@ def _check_provider(name: str, tool: str, settings: Settings) -> None:
     """Probe the provider ``tool`` will use: refuse to start on one that does not answer or refuses
     the key (the assistant would retry it silently), warn on any other failure (a provider may
     answer the assistant's requests yet not the probe's)."""
-    from mahavishnu.cli.output import warn
+    from mahavishnu.cli.output import escape, warn
     from mahavishnu.environments.profiles import resolve
     from mahavishnu.environments.switcher import LABELS, PROTOCOL
     from mahavishnu.errors import ProviderUnavailableError
@@ -106,4 +106,5 @@ def _check_provider(name: str, tool: str, settings: Settings) -> None:
             hint=f"{result.hint} Or start it anyway with `--no-check`.",
         )
     where = f"{result.profile}'s provider at {result.url}"
-    warn(f"{where} answered the probe with {result.detail}: starting anyway")
+    # the detail is the provider's text: its brackets are no markup ("[/x]" raised a traceback)
+    warn(escape(f"{where} answered the probe with {result.detail}: starting anyway"))
