@@ -138,3 +138,19 @@ def test_a_page_that_answers_200_is_not_a_healthy_provider(
     assert result.ok is ok and result.http_status == 200
     if not ok:
         assert "not the API's JSON" in result.detail and result.hint and "base_url" in result.hint
+
+
+def test_a_providers_escape_sequences_are_not_in_the_detail(
+    isolated_home: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile endpoint's error message reached the terminal as sent (`run`'s error line,
+    `watch`'s events): a window title set, the screen cleared, a line overwritten."""
+    monkeypatch.setenv("LAB_KEY", "sk-lab-0123456789abcdef")
+    message = "bad key\x1b]0;pwned\x07\x1b[2J\r\nsk-lab-0123456789abcdef done"
+    with httpx.Client(
+        transport=httpx.MockTransport(lambda _: httpx.Response(401, json={"error": {"message": message}}))
+    ) as client:
+        result = probe(_profile("https://gateway.example/v1"), "openai", load_settings(), client=client)
+    assert result.http_status == 401 and result.detail.startswith("HTTP 401: bad key sk-")
+    assert result.detail.isprintable() and "pwned" not in result.detail and result.detail.endswith(" done")
+    assert "0123456789abcdef" not in result.detail

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mahavishnu import telemetry
+from mahavishnu.clean_text import one_line
 from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Profile, Protocol, all_profiles, resolve
 from mahavishnu.errors import InvalidConfigFileError, SecretNotFoundError, SecretStoreError
@@ -322,10 +323,13 @@ def error_detail(response: ProviderAnswer, key: str | None) -> str:
 
 
 def without_key(text: object, key: str | None) -> str:
+    """``text`` (the provider's words, an exception's) with the key masked, as one line that prints
+    as itself: a hostile endpoint's escape sequences would otherwise reach the terminal (``run``'s
+    error line, ``watch``'s events)."""
     shown = str(text)
     if key:
         shown = shown.replace(key, mask(key))
-    return shown[:300]
+    return one_line(shown)[:300]
 
 
 def _ms(started: float) -> float:
