@@ -65,12 +65,21 @@ def test_strip_credentials_masks_a_key_in_the_query() -> None:
 
 
 class _Trickle(http.server.BaseHTTPRequestHandler):
-    """Answers at once, then sends its body a byte at a time (or, for GET /huge, 8 MB of it)."""
+    """Answers at once, then sends its body a byte at a time (or, for GET /huge, 8 MB of it; for
+    GET /headers, its headers a line at a time)."""
 
     def log_message(self, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
+        if self.path.startswith("/headers"):  # the status line, then a header every 0.1 s
+            with contextlib.suppress(OSError):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(40):
+                    self.wfile.write(b"X-Slow: 1\r\n")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            return
         self.send_response(502)
         self.end_headers()
         if self.path.startswith("/huge"):
@@ -102,6 +111,18 @@ def test_the_timeout_bounds_the_whole_answer_not_each_read(
     started = time.monotonic()
     result = probe(_profile(trickle), "openai", load_settings(), timeout=0.5)
     assert time.monotonic() - started < 2  # the body would take 4 s
+    assert result.status == "timeout" and not result.ok
+
+
+def test_the_timeout_bounds_a_trickle_of_headers_too(
+    isolated_home: object, monkeypatch: pytest.MonkeyPatch, trickle: str
+) -> None:
+    """Each header line came within the read timeout: the probe waited for all of them (`run`'s
+    "at most 5 s" took 50 s against a server that trickled its headers)."""
+    monkeypatch.setenv("LAB_KEY", "sk-lab-0123456789abcdef")
+    started = time.monotonic()
+    result = probe(_profile(f"{trickle}/headers"), "openai", load_settings(), timeout=0.5)
+    assert time.monotonic() - started < 2  # the headers would take 4 s
     assert result.status == "timeout" and not result.ok
 
 
