@@ -79,3 +79,30 @@ def test_configured_session_buddy_is_checked_with_its_health_check_tool() -> Non
     absent = SessionBuddySettings(url="http://127.0.0.1:9/mcp", timeout_seconds=1)
     (down,) = _session_buddy(Settings(session_buddy=absent))
     assert down.status == "error" and "unreachable" in down.detail and time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("kind", ["http", "mcp"])
+def test_a_trickling_answer_is_given_up_on_at_the_checks_timeout(kind: str) -> None:
+    """Each header line came within httpx's read timeout: a check of 0.5 s waited for all of them,
+    holding `service start` (its service's lock) and the watcher as long as the server trickled."""
+    import contextlib
+    import threading
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def trickle() -> None:
+            conn, _ = listener.accept()
+            with conn, contextlib.suppress(OSError):
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(40):  # 4 s of headers
+                    conn.sendall(b"X-Slow: 1\r\n")
+                    time.sleep(0.1)
+
+        threading.Thread(target=trickle, daemon=True).start()
+        began = time.monotonic()
+        result = check(HealthCheckSettings(**{kind: f"http://127.0.0.1:{port}/"}, timeout_seconds=0.5))
+        assert time.monotonic() - began < 2
+    assert not result.ok and "ReadTimeout" in result.detail

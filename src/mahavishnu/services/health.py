@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mahavishnu.config import HealthCheckSettings
+from mahavishnu.http_deadline import hung_up_after
 
 MCP_PROTOCOL_VERSION = "2025-06-18"
 
@@ -50,13 +51,19 @@ def _ms(started: float) -> float:
 def _http(spec: HealthCheckSettings) -> str:
     import httpx
 
-    try:
-        response = httpx.get(str(spec.http), timeout=spec.timeout_seconds, headers=_auth(spec))
+    headers = _auth(spec)
+    try:  # the status is the answer: the body is not read (a huge one was, whole, into memory)
+        with (
+            hung_up_after(spec.timeout_seconds) as trace,
+            httpx.Client(timeout=spec.timeout_seconds) as client,
+            client.stream("GET", str(spec.http), headers=headers, extensions={"trace": trace}) as response,
+        ):
+            code = response.status_code
     except httpx.HTTPError as exc:
         raise _Unhealthy(f"{type(exc).__name__}: {exc}") from exc
-    if response.status_code >= 400:
-        raise _Unhealthy(f"HTTP {response.status_code}")
-    return f"HTTP {response.status_code}"
+    if code >= 400:
+        raise _Unhealthy(f"HTTP {code}")
+    return f"HTTP {code}"
 
 
 def _auth(spec: HealthCheckSettings) -> dict[str, str]:
@@ -101,18 +108,22 @@ def _mcp(spec: HealthCheckSettings) -> str:
         },
     }
     try:
-        with httpx.Client(timeout=spec.timeout_seconds, headers=headers) as client:
-            response = client.post(url, json=initialize)
+        with (
+            hung_up_after(spec.timeout_seconds) as trace,  # the whole handshake, however it trickles
+            httpx.Client(timeout=spec.timeout_seconds, headers=headers) as client,
+        ):
+            traced = {"trace": trace}
+            response = client.post(url, json=initialize, extensions=traced)
             result = _rpc_result(response, 1)
             session = response.headers.get("mcp-session-id")
             version = str(result.get("protocolVersion") or MCP_PROTOCOL_VERSION)
             extra = {"mcp-protocol-version": version, **({"mcp-session-id": session} if session else {})}
-            client.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=extra)
-            _rpc_result(
-                client.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=extra), 2
-            )
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            client.post(url, json=initialized, headers=extra, extensions=traced)
+            ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+            _rpc_result(client.post(url, json=ping, headers=extra, extensions=traced), 2)
             if session:
-                client.delete(url, headers=extra)
+                client.delete(url, headers=extra, extensions=traced)
     except httpx.HTTPError as exc:
         raise _Unhealthy(f"{type(exc).__name__}: {exc}") from exc
     server = (

@@ -16,11 +16,7 @@ read whole into memory).
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +26,7 @@ from mahavishnu.clean_text import one_line
 from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Profile, Protocol, all_profiles, resolve
 from mahavishnu.errors import InvalidConfigFileError, SecretNotFoundError, SecretStoreError
+from mahavishnu.http_deadline import hung_up_after
 from mahavishnu.loopback import is_loopback
 from mahavishnu.masking import mask, strip_credentials
 from mahavishnu.redaction.scrub import REDACTED
@@ -246,13 +243,17 @@ def send(request: ProviderRequest, timeout: float, client: httpx.Client | None) 
 
     deadline = time.monotonic() + timeout
     if client is None:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as own, _hung_up_after(timeout) as trace:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as own, hung_up_after(timeout) as trace:
             return _send(request, timeout, own, deadline, {"trace": trace})
     return _send(request, timeout, client, deadline, {})
 
 
 def _send(
-    request: ProviderRequest, timeout: float, client: httpx.Client, deadline: float, extensions: dict[str, Any]
+    request: ProviderRequest,
+    timeout: float,
+    client: httpx.Client,
+    deadline: float,
+    extensions: dict[str, Any],
 ) -> ProviderAnswer:
     with client.stream(
         request.method,
@@ -263,49 +264,6 @@ def _send(
         extensions=extensions,
     ) as response:
         return ProviderAnswer(response.status_code, response.reason_phrase, _body_start(response, deadline))
-
-
-@contextmanager
-def _hung_up_after(timeout: float) -> Iterator[Callable[[str, dict[str, Any]], None]]:
-    """A trace hook (httpcore's ``trace`` extension) that notes the connection's socket, which is
-    shut down once ``timeout`` has passed: httpx bounds each read only, so a server trickling its
-    status line and headers held the probe (``run``'s "at most 5 s") for as long as it trickled.
-    A request cut so is a ReadTimeout."""
-    import httpx
-
-    sockets: list[socket.socket] = []
-    expired = threading.Event()
-
-    def hang_up(sock: socket.socket) -> None:
-        with suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked read (a close would not)
-
-    def trace(event: str, info: dict[str, Any]) -> None:
-        if event == "connection.connect_tcp.complete" and info.get("return_value") is not None:
-            sock = info["return_value"].get_extra_info("socket")
-            if isinstance(sock, socket.socket):
-                sockets.append(sock)
-                if expired.is_set():  # connected just as time ran out
-                    hang_up(sock)
-
-    def expire() -> None:
-        expired.set()
-        for sock in sockets:
-            hang_up(sock)
-
-    timer = threading.Timer(timeout, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield trace
-    except httpx.HTTPError as exc:
-        if expired.is_set():
-            raise httpx.ReadTimeout("timed out") from exc
-        raise
-    finally:
-        timer.cancel()
-    if expired.is_set():  # a body without a length ends at the hang-up: cut, not whole
-        raise httpx.ReadTimeout("timed out")
 
 
 def _body_start(response: httpx.Response, deadline: float) -> bytes:
