@@ -112,6 +112,15 @@ def test_refusals_are_clear(tools_on_path, monkeypatch):
         exec_launch(launch)
 
 
+def test_an_assistant_that_cannot_be_executed_is_one_line(tools_on_path, tmp_path):
+    """On PATH and executable, but no program (a script without #!, a binary for another CPU):
+    execvpe's OSError was a traceback."""
+    (tmp_path / "bin" / "claude").write_bytes(b"\x7fELF not a program")
+    launch = plan("ollama", load_settings(), tool="claude", args=[])
+    with pytest.raises(NotFoundError, match=r"Claude Code cannot be started \(.*claude\): Exec format error"):
+        exec_launch(launch)
+
+
 #: A base URL that carries a credential, in each place a URL can: a user and password, a key in the
 #: query, a token in the fragment.
 SECRET = "pw-0123456789abcdef"

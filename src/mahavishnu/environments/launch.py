@@ -142,7 +142,13 @@ def require_installed(launch: Launch) -> None:
 def exec_launch(launch: Launch) -> None:
     """Replace this process with the assistant (its exit code is the session's)."""
     require_installed(launch)
-    os.execvpe(launch.argv[0], launch.argv, launch.process_env())
+    try:
+        os.execvpe(launch.argv[0], launch.argv, launch.process_env())
+    except OSError as exc:  # on PATH, yet no program this system runs (a script without #!, another CPU's)
+        raise NotFoundError(
+            f"{LABELS[launch.tool]} cannot be started ({launch.argv[0]}): {exc.strerror or exc}",
+            hint="Reinstall it (see `mahavishnu doctor`), or put a working one first on PATH.",
+        ) from None
 
 
 def _default_tool(profile: Profile, settings: Settings) -> str:
