@@ -444,3 +444,14 @@ def test_mahavishnu_home_set_to_a_file_is_one_line(
     monkeypatch.setenv("MAHAVISHNU_HOME", str(in_the_way))
     _assert_one_line_error(_mahavishnu(*args), says=str(in_the_way))
     assert in_the_way.read_text() == "a file, not a folder\n"
+
+
+@pytest.mark.parametrize(
+    "args", [["run", "bad\x1b]0;pwned\x07\x1b[2J"], ["service", "start", "bad\x1b]0;pwned\x07\x1b[2J"]]
+)
+def test_escape_sequences_in_what_an_error_quotes_do_not_reach_the_terminal(args: list[str]) -> None:
+    """`unknown profile '…'` quoted the name as typed: a terminal obeyed its escape sequences
+    (the window retitled, the screen cleared)."""
+    proc = _mahavishnu(*args)
+    _assert_one_line_error(proc, says="'bad'")
+    assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr and "pwned" not in proc.stderr

@@ -60,7 +60,16 @@ def error_lines(exc: MahavishnuError) -> str:
     profile's name goes: ``unknown profile 'sk-…'``; ``secrets get sk-…``)."""
     from mahavishnu.redaction.scrub import scrub
 
-    return f"error: {scrub(exc.message)}\n" + (f"hint: {scrub(exc.hint)}\n" if exc.hint else "")
+    hint = f"hint: {_shown(scrub(exc.hint))}\n" if exc.hint else ""
+    return f"error: {_shown(scrub(exc.message))}\n" + hint
+
+
+def _shown(text: str) -> str:
+    """``text`` as it prints: what it quotes (a name typed or read from a file, a provider's answer)
+    may hold escape sequences, which a terminal would obey (retitle the window, clear the screen)."""
+    from mahavishnu.clean_text import ESCAPE_SEQUENCES, printable
+
+    return printable(ESCAPE_SEQUENCES.sub("", text))
 
 
 def _silence_broken_pipe() -> None:
