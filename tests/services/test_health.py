@@ -106,3 +106,14 @@ def test_a_trickling_answer_is_given_up_on_at_the_checks_timeout(kind: str) -> N
         result = check(HealthCheckSettings(**{kind: f"http://127.0.0.1:{port}/"}, timeout_seconds=0.5))
         assert time.monotonic() - began < 2
     assert not result.ok and "ReadTimeout" in result.detail
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:87OO/health", "http://[::1/", f"http://{'a' * 70}.example/"]
+)
+@pytest.mark.parametrize("kind", ["http", "mcp"])
+def test_a_url_that_cannot_be_requested_is_unhealthy_not_a_traceback(kind: str, url: str) -> None:
+    """httpx's InvalidURL (and the IDNA codec's UnicodeError) are no HTTPError: a typo in the port
+    was a traceback from `service start` and `service status`."""
+    result = check(HealthCheckSettings(**{kind: url}, timeout_seconds=0.5))
+    assert not result.ok and result.detail.startswith("not a URL that can be requested (")

@@ -61,9 +61,15 @@ def _http(spec: HealthCheckSettings) -> str:
             code = response.status_code
     except httpx.HTTPError as exc:
         raise _Unhealthy(f"{type(exc).__name__}: {exc}") from exc
+    except (httpx.InvalidURL, UnicodeError) as exc:  # no HTTPError: a port of "87OO", a host label of 64+
+        raise _Unhealthy(_bad_url(exc)) from exc
     if code >= 400:
         raise _Unhealthy(f"HTTP {code}")
     return f"HTTP {code}"
+
+
+def _bad_url(exc: Exception) -> str:
+    return f"not a URL that can be requested ({exc}): fix the health check's URL in the settings"
 
 
 def _auth(spec: HealthCheckSettings) -> dict[str, str]:
@@ -126,6 +132,8 @@ def _mcp(spec: HealthCheckSettings) -> str:
                 client.delete(url, headers=extra, extensions=traced)
     except httpx.HTTPError as exc:
         raise _Unhealthy(f"{type(exc).__name__}: {exc}") from exc
+    except (httpx.InvalidURL, UnicodeError) as exc:  # no HTTPError: a port of "87OO", a host label of 64+
+        raise _Unhealthy(_bad_url(exc)) from exc
     server = (
         result.get("serverInfo", {}).get("name", "?") if isinstance(result.get("serverInfo"), dict) else "?"
     )
