@@ -27,6 +27,20 @@ def test_tcp_check_needs_a_listener() -> None:
     assert not down.ok and down.kind == "tcp"
 
 
+def test_tcp_check_of_an_ipv6_address_written_in_brackets() -> None:
+    """``[::1]:PORT``, as a URL writes an IPv6 host, never passed: the brackets went to the resolver."""
+    with socket.socket(socket.AF_INET6) as listener:
+        try:
+            listener.bind(("::1", 0))
+        except OSError:
+            pytest.skip("this machine has no IPv6 loopback")
+        listener.listen()
+        port = listener.getsockname()[1]
+        found = check(HealthCheckSettings(tcp=f"[::1]:{port}"))
+        assert found.ok, found.detail
+        assert found.detail == f"[::1]:{port} accepts connections"
+
+
 def test_command_check_uses_the_exit_status_and_a_timeout() -> None:
     assert check(HealthCheckSettings(command="true")).ok
     failed = check(HealthCheckSettings(command=[sys.executable, "-c", "import sys; sys.exit('not ready')"]))

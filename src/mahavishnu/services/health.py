@@ -87,13 +87,14 @@ def _auth(spec: HealthCheckSettings) -> dict[str, str]:
 
 
 def _tcp(spec: HealthCheckSettings) -> str:
-    host, _, port = str(spec.tcp).rpartition(":")
+    written, _, port = str(spec.tcp).rpartition(":")
+    host = written.removeprefix("[").removesuffix("]") or "127.0.0.1"  # "[::1]:8080", as in a URL
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=spec.timeout_seconds):
+        with socket.create_connection((host, int(port)), timeout=spec.timeout_seconds):
             pass
     except (OSError, ValueError) as exc:
-        raise _Unhealthy(f"{host or '127.0.0.1'}:{port}: {exc}") from exc
-    return f"{host or '127.0.0.1'}:{port} accepts connections"
+        raise _Unhealthy(f"{written or '127.0.0.1'}:{port}: {exc}") from exc
+    return f"{written or '127.0.0.1'}:{port} accepts connections"
 
 
 def _mcp(spec: HealthCheckSettings) -> str:
