@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from testkit.ports import free_port
@@ -269,6 +270,33 @@ def test_start_all_reports_each_failure_and_exits_non_zero() -> None:
         assert result.exit_code == 1
         assert "web: started" in result.stdout
         assert "bad: service 'bad' exited with status 1" in result.stderr and "cannot bind" in result.stderr
+        assert "1 of 2 services failed to start" in result.stderr
+    finally:
+        runner.invoke(app, ["service", "stop", "all"])
+
+
+def test_start_all_goes_on_past_a_busy_service_and_says_what_it_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A service whose lock another command holds raised out of the loop: the services started
+    before it were never said, nor those after it started."""
+    from mahavishnu.errors import ServiceError
+
+    held = {"command": [sys.executable, "-c", "import time; time.sleep(60)"]}
+    write_settings(services_settings({"held": held, "web": web_service(free_port())}))
+    start = Supervisor.start
+
+    def busy_for_held(self: Supervisor, name: str, **kwargs: Any) -> Any:
+        if name == "held":
+            raise ServiceError("service 'held' is busy: another command holds its lock")
+        return start(self, name, **kwargs)
+
+    monkeypatch.setattr(Supervisor, "start", busy_for_held)
+    result = runner.invoke(app, ["service", "start", "all"])
+    try:
+        assert result.exit_code == 1
+        assert "web: started" in result.stdout
+        assert "held: service 'held' is busy" in result.stderr
         assert "1 of 2 services failed to start" in result.stderr
     finally:
         runner.invoke(app, ["service", "stop", "all"])

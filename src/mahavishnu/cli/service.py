@@ -203,7 +203,7 @@ def _follow(supervisor: Supervisor, name: str) -> None:
 
 
 def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False) -> None:
-    from mahavishnu.errors import ServiceError, ServiceStartError
+    from mahavishnu.errors import MahavishnuError, ServiceError, ServiceStartError
 
     supervisor = _supervisor()
     names = _names_to(action, name, supervisor)
@@ -218,12 +218,15 @@ def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False)
                 started = supervisor.restart(each)
             if not started.healthy:
                 raise _failing_health_check(started)
-        except ServiceStartError as exc:
-            if name != "all" and not as_json:
-                _print_tail(exc)
+        except MahavishnuError as exc:  # with `all`, any: a busy one is told beside those started
+            start_failed = isinstance(exc, ServiceStartError)
+            if name != "all" and not (as_json and start_failed):
+                if isinstance(exc, ServiceStartError):
+                    _print_tail(exc)
                 raise
-            failures.append(exc)
-            results.append({"name": each, "ok": False, "error": exc.message, "log_tail": exc.log_tail})
+            failed = exc if isinstance(exc, ServiceStartError) else ServiceStartError(exc.message, exc.hint)
+            failures.append(failed)
+            results.append({"name": each, "ok": False, "error": failed.message, "log_tail": failed.log_tail})
             continue
         except KeyboardInterrupt:
             _say_interrupted(supervisor, each)
