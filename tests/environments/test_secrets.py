@@ -156,3 +156,15 @@ def test_a_piped_value_that_is_no_key_is_refused_before_where_it_would_go_is_sai
     result = CliRunner().invoke(app, ["secrets", "set", "multi"], input=piped)
     assert result.exit_code == 2 and said in result.output
     assert "goes to" not in result.output and not paths.secrets_file().exists()
+
+
+@pytest.mark.parametrize("typed", ["glm", "ZAI"])
+def test_a_key_set_under_a_profile_alias_is_stored_where_its_chain_reads(typed: str) -> None:
+    """`secrets set glm` (zai's alias) stored file:glm, which neither `secrets get glm` nor a switch
+    to glm ever read (zai's chain reads file:zai): stored under the profile's own name."""
+    typed_in = ["secrets", "set", typed, "--store", "file"]
+    result = CliRunner().invoke(app, typed_in, input="sk-glm-0123456789\n")
+    assert result.exit_code == 0 and "stored as file:zai" in result.output
+    assert [row["name"] for row in list_secrets()] == ["zai"]
+    fetched = CliRunner().invoke(app, ["secrets", "get", typed])
+    assert fetched.exit_code == 0 and fetched.output.strip() == "sk-glm-0123456789"

@@ -35,9 +35,10 @@ def set_secret(
 ) -> None:
     """Store a secret, read from the prompt (hidden) or from stdin."""
     from mahavishnu.config import load_settings
-    from mahavishnu.environments.secrets import check_name, shadowed_by, store_secret
+    from mahavishnu.environments.secrets import check_name, profile_name, shadowed_by, store_secret
 
     check_name(name, new=True)  # before the prompt: a key typed as the name is refused at once
+    name = profile_name(name, load_settings())
     piped = None if sys.stdin.isatty() else _piped_value()  # (checked before where it goes is said)
     chosen = _chosen_store(store)  # decided (and said) before the prompt
     value = typer.prompt("Value", hide_input=True) if piped is None else piped

@@ -242,6 +242,19 @@ def shadowed_by(name: str, stored: SecretRef, settings: Settings) -> SecretRef |
     return found[0] if found is not None and found[0] != stored else None
 
 
+def profile_name(name: str, settings: Settings) -> str:
+    """The name a key given for ``name`` is stored under: the profile's own when ``name`` is one of
+    its aliases or another case of it (``glm``, ``QWEN``), whose chain reads only ``file:<profile>``
+    and ``keyring:mahavishnu/<profile>``; else ``name`` as it is."""
+    from mahavishnu.environments.profiles import resolve
+    from mahavishnu.errors import MahavishnuError
+
+    try:
+        return resolve(name, settings).name
+    except MahavishnuError:  # no such profile, or an invalid one: a name of its own
+        return name
+
+
 def _stored_chain(name: str) -> list[SecretRef]:
     return [SecretRef("keyring", KEYRING_SERVICE, name), SecretRef("file", "", name)]
 
