@@ -168,3 +168,13 @@ def test_a_key_set_under_a_profile_alias_is_stored_where_its_chain_reads(typed: 
     assert [row["name"] for row in list_secrets()] == ["zai"]
     fetched = CliRunner().invoke(app, ["secrets", "get", typed])
     assert fetched.exit_code == 0 and fetched.output.strip() == "sk-glm-0123456789"
+
+
+def test_a_key_set_under_a_profile_alias_is_deleted_by_that_alias() -> None:
+    """`secrets set glm` stores zai's key: `secrets delete glm` said there was no secret 'glm'."""
+    CliRunner().invoke(app, ["secrets", "set", "glm", "--store", "file"], input="sk-glm-0123456789\n")
+    result = CliRunner().invoke(app, ["secrets", "delete", "glm"])
+    assert result.exit_code == 0 and "deleted zai from the file" in result.output
+    assert list_secrets() == []
+    missing = CliRunner().invoke(app, ["secrets", "delete", "glm"])
+    assert missing.exit_code != 0 and "no secret 'glm'" in missing.output

@@ -104,6 +104,8 @@ def delete(name: str = typer.Argument(..., help="Secret name."), store: str = De
     from mahavishnu.errors import NotFoundError
 
     check_name(name)
+    if not _listed_stores(name) and _listed_stores(_stored_as(name)):  # set under a profile's alias
+        name = _stored_as(name)
     listed = _listed_stores(name)
     stores = (listed or _stores_to_search()) if store == "auto" else [_store(store)]
     values = {each: delete_secret(name, each) for each in stores}
@@ -123,6 +125,19 @@ def delete(name: str = typer.Argument(..., help="Secret name."), store: str = De
         )
     _warn_inline_copies(keys)
     _warn_backups(keys)
+
+
+def _stored_as(name: str) -> str:
+    """The name ``secrets set`` stores a key given for ``name`` under (a profile's alias: the
+    profile's own name); ``name`` when the settings cannot be read."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.environments.secrets import profile_name
+    from mahavishnu.errors import MahavishnuError
+
+    try:
+        return profile_name(name, load_settings())
+    except MahavishnuError:
+        return name
 
 
 def _warn_backups(keys: set[str]) -> None:
