@@ -319,3 +319,18 @@ def test_settings_a_switch_created_go_with_stock_and_come_back_with_rollback(gem
     settings.write_text("{}\n")
     switch_llm("stock", load_settings(), tool="gemini")
     assert settings.read_text() == "{}\n"
+
+
+def test_a_key_in_a_variable_gemini_does_not_read_is_named_where_it_is(
+    gemini_dir: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A profile keeping its key in LAB_KEY was told it kept it "elsewhere (the keyring or the
+    secrets file)": the refusal names the link that holds it."""
+    write_profiles(
+        isolated_home,
+        "  lab:\n    secret: ['env:LAB_KEY']\n    gemini: {base_url: 'https://gw.example.com', model: g-1}\n",
+    )
+    monkeypatch.setenv("LAB_KEY", "sk-lab-0123456789")
+    with pytest.raises(SecretStoreError, match="keeps it in env:LAB_KEY") as refused:
+        switch_llm("lab", load_settings(), tool="gemini")
+    assert "keyring" not in refused.value.message and "sk-lab" not in refused.value.message

@@ -75,7 +75,7 @@ def deliver(
         return KeyDelivery("helper", helper=helper_command(profile.name, portable=portable), warning=warning)
     if warning is not None:
         return KeyDelivery("env", env_var=_reference_var(profile, needs), warning=warning)
-    raise _unreachable_key(profile, needs)
+    raise _unreachable_key(profile, needs, found[0] if found is not None else None)
 
 
 def _missing_warning(chain: list[SecretRef], profile: Profile, *, dry_run: bool) -> str:
@@ -96,7 +96,7 @@ def _read_by_assistant(found: tuple[SecretRef, str | None] | None, needs: KeyNee
     return None
 
 
-def _unreachable_key(profile: Profile, needs: KeyNeeds) -> SecretStoreError:
+def _unreachable_key(profile: Profile, needs: KeyNeeds, held: SecretRef | None) -> SecretStoreError:
     """The key is kept where the assistant cannot read it: the fix names a variable the profile's
     chain reads (exported, the next switch finds it there first and passes it by reference), or
     says to add one the assistant reads to the chain."""
@@ -114,9 +114,10 @@ def _unreachable_key(profile: Profile, needs: KeyNeeds) -> SecretStoreError:
         first = (
             f"Add `env:{wanted}` to the `secret` list of profile '{profile.name}' (mahavishnu.yaml); {first}"
         )
+    # where the key is: a variable the assistant does not read (env:LAB_KEY) too, not only a store
+    where = f"in {held}" if held is not None else "elsewhere (the keyring or the secrets file)"
     return SecretStoreError(
-        f"{needs.label} reads its key only from {source}, and profile "
-        f"'{profile.name}' keeps it elsewhere (the keyring or the secrets file)",
+        f"{needs.label} reads its key only from {source}, and profile '{profile.name}' keeps it {where}",
         hint=f"{first}; or start one session without writing anything: `mahavishnu run "
         f"{profile.name}{tool} -- …`; or pass --inline-secret to write the key into the .env file "
         f"{needs.label} loads (mode 600).",
