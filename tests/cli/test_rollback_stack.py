@@ -43,7 +43,7 @@ def test_two_rollbacks_step_back_twice(keys: Path) -> None:
     _ok("ai", "switch-llm", "qwen")
     qwen = _model(keys)
     _ok("ai", "switch-llm", "zai")
-    assert "undoing the switch of" in (first := _ok("ai", "rollback")) and "to zai" in first
+    assert "undid the switch of" in (first := _ok("ai", "rollback")) and "to zai" in first
     assert _model(keys) == qwen
     assert "to qwen" in _ok("ai", "rollback")
     assert (keys / ".claude" / "settings.json").read_text() == '{\n  "model": "opus"\n}\n'
@@ -62,3 +62,18 @@ def test_a_switch_after_a_rollback_is_undone_first_then_the_older_ones(keys: Pat
     assert _model(keys) == qwen
     assert "to qwen" in _ok("ai", "rollback")  # not the rollback, not the undone zai
     assert _model(keys) is None
+
+
+def test_a_rollback_refused_never_says_it_undid_the_switch(keys: Path) -> None:
+    """A read-only settings file (written with --force) refuses the rollback: it printed "undoing
+    the switch of …" first, a claim of what it then did not do."""
+    _ok("ai", "switch-llm", "qwen")
+    settings = keys / ".claude" / "settings.json"
+    settings.chmod(0o444)
+    written = settings.read_text()
+    refused = runner.invoke(app, ["ai", "rollback"])
+    assert refused.exit_code != 0 and "read-only" in refused.output
+    assert "undid" not in refused.output and "undoing" not in refused.output
+    assert settings.read_text() == written
+    settings.chmod(0o644)
+    assert "undid the switch of" in _ok("ai", "rollback")

@@ -97,7 +97,7 @@ def test_a_plain_rollback_after_rollback_to_undoes_that_rollback(gemini_dir: Pat
     two = _files(gemini_dir)
     oldest = min(b.id for b in list_backups(gemini_dir / "settings.json"))
     _rollback("--to", oldest)
-    assert "undoing the switch of" in (out := _rollback()) and f"to rollback to {oldest}" in out
+    assert "undid the switch of" in (out := _rollback()) and f"to rollback to {oldest}" in out
     assert _files(gemini_dir) == two  # back where --to started (g-two), not to g-one
 
 

@@ -64,7 +64,7 @@ def test_a_plain_rollback_undoes_the_mcp_change_not_an_older_settings_edit(isola
     assert all("docs" in str(added[n]) for n in added if n != ".claude/settings.json")
 
     out = _run("ai", "rollback")
-    assert "undoing the change of" in out and "mcp-servers add docs" in out
+    assert "undid the change of" in out and "mcp-servers add docs" in out
     assert settings.read_text() == hooked  # the older Stop hook stays
     after = _files(isolated_home)
     assert after[".codex/config.toml"] == CODEX and after[".qwen/settings.json"] == QWEN  # byte for byte

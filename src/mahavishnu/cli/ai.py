@@ -390,9 +390,10 @@ def rollback(
         if last is not None:
             noun = "switch" if last.kind == switch_log.SWITCH else "change"
             what = f"to {last.profile}" if noun == "switch" else f"({last.profile})"
-            console.print(f"undoing the {noun} of {last.time} {what}", markup=False)
             unrecorded = switch_log.unrecorded_since(last)
-            _print_rolled_back(undo_switch(settings, last), noun)
+            undone = undo_switch(settings, last)  # (said once done: a refusal undoes nothing)
+            console.print(f"undid the {noun} of {last.time} {what}", markup=False)
+            _print_rolled_back(undone, noun)
             for backup in unrecorded:
                 warn(
                     f"{backup.path} was changed after that {noun} by a Mahavishnu edit that is not recorded "
