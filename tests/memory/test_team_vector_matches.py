@@ -267,3 +267,26 @@ def test_a_backend_that_asked_before_team_init_took_the_right_asks_again(store: 
         assert set(backend.vectors([first])) == {first}
     finally:
         backend.close()
+
+
+def test_a_members_settings_cannot_make_the_index_scan_tell_of_hidden_rows(store: Store) -> None:
+    """With ``hnsw.iterative_scan = off`` and ``ef_search = 1`` (or a scan bounded to one tuple), the
+    function returned no row exactly when the memory nearest the query was hidden from the caller:
+    a guessed text's vector, confirmed. It scans with its own settings."""
+    with psycopg.connect(store.admin) as conn:
+        register_vector(conn)
+        rows = conn.execute("SELECT id, embedding FROM memories ORDER BY id").fetchall()
+    hidden = [vector for i, vector in rows if i in store.hidden][:5]
+    seen = [vector for i, vector in rows if i not in store.hidden][:5]
+    for caller in (
+        "SET hnsw.iterative_scan = off; SET hnsw.ef_search = 1",
+        "SET hnsw.max_scan_tuples = 1; SET hnsw.ef_search = 1",
+        "SET work_mem = '64kB'; SET hnsw.ef_search = 1",
+    ):
+        with psycopg.connect(store.dsn["alice"]) as conn:
+            register_vector(conn)
+            for setting in (*caller.split("; "), "SET enable_seqscan = off"):
+                conn.execute(setting)  # type: ignore[arg-type]
+            call = f"SELECT id FROM team_vector_matches(%s, {DIM}, 1, '{{}}')"
+            found = [len(conn.execute(call, (vector,)).fetchall()) for vector in (*hidden, *seen)]
+        assert found == [1] * len(found), caller

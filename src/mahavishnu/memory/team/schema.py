@@ -101,8 +101,11 @@ META_SETUP = "team_setup"
 #: member who recorded one of a teammate's shared memory and kept the transaction open stopped the
 #: teammate deleting it; the search role deletes a deleted memory's shares (``_search_functions``).
 #: 11: what each member writes is counted and limited (``quota``): a loop of ``INSERT``s in ``psql``
-#: filled the server's disk for every member.
-SETUP = 11
+#: filled the server's disk for every member. 12: ``team_vector_matches`` scans its index as far as
+#: it must whatever the caller set (``_FULL_SCAN``): a member who set ``hnsw.iterative_scan = off``
+#: and ``hnsw.ef_search = 1`` got no row back exactly when the memory nearest a vector of their
+#: choosing was one hidden from them (a guessed text, confirmed).
+SETUP = 12
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = quota.TEAM_TABLES
@@ -579,6 +582,18 @@ _SEARCH_FUNCTIONS = (f"{TEXT_MATCHES}(tsquery)", *VECTOR_FUNCTIONS)
 #: What the search role may delete, and lock to (``UNSHARE_FUNCTION``, ``SWEEP_SHARES``): the shares
 #: of a memory no longer stored. (Its ``FOR UPDATE … SKIP LOCKED`` needs UPDATE on a column.)
 _GONE = "NOT EXISTS (SELECT 1 FROM memories AS m WHERE m.id = memory_id)"
+#: pgvector's settings ``team_vector_matches`` runs with, not the caller's: its index scan goes on
+#: until the top-k is full (or as far as pgvector's defaults let it, memory not the first limit
+#: even at the least ``work_mem``). A caller's ``iterative_scan = off``, a ``max_scan_tuples`` or
+#: ``max_probes`` of 1 or a ``work_mem`` of 64 kB made it stop after the hidden rows nearest the
+#: query, and return fewer rows: how many told whether they were there.
+_FULL_SCAN = (
+    ("hnsw.iterative_scan", "relaxed_order"),
+    ("hnsw.max_scan_tuples", "20000"),
+    ("hnsw.scan_mem_multiplier", "1000"),
+    ("ivfflat.iterative_scan", "relaxed_order"),
+    ("ivfflat.max_probes", "32768"),
+)
 #: The columns of ``memories`` those functions read (the filters', the visibility rule's, the index's).
 _SEARCHED_COLUMNS = (
     "id, content_tsv, owner_role, visibility, embedding, embedding_dim, memory_type, project, repo_id, "
@@ -630,6 +645,8 @@ def _search_functions(conn: psycopg.Connection[Any], group: str, database: str, 
         owning += [sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(f), role) for f in given]  # type: ignore[arg-type]
         owning.append(sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(role))
     owning.append(sql.SQL("SET LOCAL ROLE {}").format(role))
+    # pgvector's library loaded, so its settings are known (a placeholder's only a superuser sets)
+    owning.append(sql.SQL("SELECT public.vector_dims('[1]'::public.vector)"))
     for signature in _SEARCH_FUNCTIONS:  # the rights, given by their owner once they are the role's
         function = sql.SQL(signature)  # type: ignore[arg-type]  # constants
         owning += [
@@ -637,6 +654,13 @@ def _search_functions(conn: psycopg.Connection[Any], group: str, database: str, 
             sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function),
             sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}, {}").format(function, g, me),
         ]
+        if signature == VECTOR_FUNCTIONS[0]:
+            owning += [
+                sql.SQL("ALTER FUNCTION {} SET {} = {}").format(
+                    function, sql.SQL(setting), sql.Literal(value)
+                )  # type: ignore[arg-type]
+                for setting, value in _FULL_SCAN
+            ]
     unshare = sql.SQL(UNSHARE_FUNCTION)  # type: ignore[arg-type]  # a constant
     owning += [
         sql.SQL("ALTER FUNCTION {} SET search_path = {}").format(unshare, sql.SQL(writes.SEARCH_PATH)),
