@@ -136,6 +136,21 @@ def _role_settings(store: Store, name: str, **settings: str) -> Iterator[None]:
 _INDEX_PATH = {"enable_bitmapscan": "off", "enable_seqscan": "off"}
 
 
+@contextmanager
+def _index_stopping_early(store: Store) -> Iterator[None]:
+    """``team_vector_matches`` made to scan its index without iterative scans, as an administrator
+    could set it: it runs with its own pgvector settings, never the caller's (``schema._FULL_SCAN``),
+    so no member's setting makes it stop early. ``team init`` puts its settings back."""
+    from mahavishnu.memory.team.schema import VECTOR_FUNCTIONS
+
+    with psycopg.connect(store.admin, autocommit=True) as conn:
+        conn.execute(f"ALTER FUNCTION {VECTOR_FUNCTIONS[0]} SET hnsw.iterative_scan = off")
+    try:
+        yield
+    finally:
+        store.team.init()
+
+
 def _searches(store: Store, filters: Filters, **options: str) -> list[list[int]]:
     backend = PostgresBackend(store.roles["alice"], pool_size=1, migrate=False, **options)  # type: ignore[arg-type]
     try:
@@ -206,7 +221,7 @@ def test_a_member_seeing_3_percent_gets_a_full_and_true_top_k(
 def test_without_iterative_scans_the_index_comes_back_short(store: Store) -> None:
     """What the searches above guard against: with iterative scans off (pgvector's default) the
     index stops after ef_search candidates, most of them not alice's."""
-    with _role_settings(store, "alice", **_INDEX_PATH):
+    with _role_settings(store, "alice", **_INDEX_PATH), _index_stopping_early(store):
         found = _searches(store, Filters(), iterative_scan="off")
     assert sum(len(ids) < K for ids in found) >= QUERIES // 2
 
@@ -235,7 +250,7 @@ def test_a_search_the_index_gives_up_on_is_completed_exactly(
     alice = store.roles["alice"]
     stops_early = postgres.search_settings(40, "off")
     monkeypatch.setattr(postgres, "search_settings", lambda ef_search, iterative_scan: stops_early)
-    with _role_settings(store, "alice", **_INDEX_PATH):
+    with _role_settings(store, "alice", **_INDEX_PATH), _index_stopping_early(store):
         found = _searches(store, Filters())
     for ids, q in zip(found, _queries(store.centres), strict=True):
         assert ids == _exact(alice, q, Filters())
