@@ -107,6 +107,20 @@ def test_symlinks_are_never_followed_out_of_the_tree(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks")
+def test_a_symlinked_file_never_leads_into_the_git_directory(tmp_path: Path) -> None:
+    # A cloned repository's ``cfg.md -> .git/config`` would copy the remote's credentials.
+    touch(tmp_path, "real.py", ".git/config", ".hg/hgrc")
+    (tmp_path / "cfg.md").symlink_to(".git/config")
+    (tmp_path / "hgrc.md").symlink_to(tmp_path / ".hg/hgrc")
+
+    result = walk(tmp_path.resolve(), options())
+
+    assert [c.path for c in result.files] == ["real.py"]
+    assert result.skipped["symlink into version control"] == 2
+    assert any(w.startswith("cfg.md: symlink into .git/config") for w in result.warnings)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks")
 def test_a_symlink_loop_among_included_files_is_skipped_with_a_warning(tmp_path: Path) -> None:
     touch(tmp_path, "real.py")
     (tmp_path / "a.py").symlink_to("b.py")

@@ -6,7 +6,7 @@
 - ``.git`` (and ``.hg``, ``.svn``) are never entered; files over ``max_file_bytes`` are skipped.
 - Symlinks are never followed out of the tree: a symlinked directory is not entered at all (its
   target, if inside, is walked under its real path); a symlinked file is taken only when its
-  target lies inside the tree.
+  target lies inside the tree, and not inside ``.git`` (or ``.hg``, ``.svn``).
 - ``include`` patterns (gitignore syntax) replace the extension filter when given.
 - Files that hold credentials (``SECRET_FILES``: ``.env*``, keys, ``secrets.*``, the assistants'
   credential files, ``~/.ssh`` ...) and Mahavishnu's own directories (``MAHAVISHNU_HOME``: settings,
@@ -286,8 +286,13 @@ class _Walk:
             self._skip("symlink out of the tree")
             self.result.warnings.append(f"{rel}: symlink to {target} is outside the repository, skipped")
             return None
-        inside = target.relative_to(self.root).as_posix()
-        if _SECRETS.match_file(inside) or any(target.is_relative_to(p) for p in self.options.private):
+        inside = target.relative_to(self.root)
+        if VCS_DIRS.intersection(inside.parts):  # ``.git/config`` may hold a remote's credentials
+            self._skip("symlink into version control")
+            self.result.warnings.append(f"{rel}: symlink into {inside.as_posix()} (version control), skipped")
+            return None
+        secret = _SECRETS.match_file(inside.as_posix())
+        if secret or any(target.is_relative_to(p) for p in self.options.private):
             self._skip("secret file")
             return None
         return target
