@@ -110,6 +110,16 @@ def test_share_new_insight_text_from_a_project() -> None:
     assert [i["shared_with"] for i in ok("insights", "--json")] == [["api", "cli"]]
 
 
+@pytest.mark.parametrize("command", ["share", "unshare"])
+def test_an_id_of_digits_int_refuses_is_an_error_not_a_traceback(command: str) -> None:
+    # str.isdigit() says yes to "²" and "١"; int() says no
+    result = memory(command, "²", "--project", "cli") if command == "share" else memory(command, "²")
+
+    assert result.exit_code != 0 and isinstance(result.exception, InvalidInputError)
+    if command == "unshare":  # said before anything else (on a team store, int() came first)
+        assert "is not a memory id" in result.exception.message
+
+
 def test_group_mistakes_exit_non_zero_with_a_hint() -> None:
     ok("groups", "create", "g")
 

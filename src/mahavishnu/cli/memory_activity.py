@@ -216,7 +216,7 @@ def share_cmd(
             )
         _team_visibility(insight, "team", as_json, turn=turn)
         return
-    target: int | str = int(insight) if insight.isdigit() else insight
+    target: int | str = int(insight) if insight.isascii() and insight.isdigit() else insight
     with open_store() as store:
         result = share_insight(store, target, projects=projects or (), group=group, project=origin)
     if as_json:
@@ -249,7 +249,7 @@ def _team_visibility(
     from mahavishnu.memory.team.sharing import set_turn_visibility, set_visibility
 
     what = "conversation turn" if turn else "memory"
-    if not memory_id.isdigit():
+    if not (memory_id.isascii() and memory_id.isdigit()):  # int() refuses "²"
         raise InvalidInputError(
             f"{memory_id!r} is not {a(what)} id",
             hint=f"Find ids with `mahavishnu memory {'conversations' if turn else 'search'}`.",
