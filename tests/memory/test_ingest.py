@@ -189,6 +189,26 @@ def test_an_unchanged_repository_is_not_embedded_again(
     assert report.files_skipped == 0  # unchanged is not skipped
 
 
+def test_a_file_named_after_a_key_is_unchanged_when_it_is(
+    store: MemoryStore, repo: Path, embedder: CountingEmbedder
+) -> None:
+    # Its chunks hold its name scrubbed: looked up by its own name, it was new at every run,
+    # reported as removed and indexed again, and embedded again.
+    names = [f"ghp_{letter}bcdefghijklmnopqrstuvwxyz0123456789.py" for letter in "ab"]
+    write(repo, f"keys/{names[0]}", functions("alpha", 2))
+    ingest(store, repo)
+    embedded = len(embedder.texts)
+
+    report = ingest(store, repo)
+
+    assert (report.files_unchanged, report.files_indexed, report.files_removed) == (5, 0, 0)
+    assert len(embedder.texts) == embedded
+    write(repo, f"keys/{names[1]}", functions("beta", 2))  # a second name that scrubs alike
+    ingest(store, repo)
+    texts = "".join(m.content for m in chunks(store))
+    assert "alpha_1" in texts and "beta_1" in texts and "ghp_" not in texts
+
+
 def test_an_empty_file_is_skipped_as_empty_not_counted_unchanged(store: MemoryStore, repo: Path) -> None:
     write(repo, "pkg/__init__.py", "")
     write(repo, "pkg/blank.py", "\n  \n")

@@ -458,8 +458,9 @@ class _Run:
         stored = self._stored()
         todo, keep = self._changed(walked.files, stored)
         keep.update(p for p in stored if _under_any(p, walked.unlisted))  # unseen is not deleted
-        self._remove([path for path in stored if path not in keep and path not in todo], stored)
-        self.carried = len(self.pending - {i for path in todo if path in stored for i in stored[path].ids})
+        changed = {scrub(path) for path in todo}
+        self._remove([path for path in stored if path not in keep and path not in changed], stored)
+        self.carried = len(self.pending - {i for path in changed if path in stored for i in stored[path].ids})
         self.files_total = len(todo)
         self.bytes_total = sum(c.size for c in todo.values())
         self._notify()
@@ -488,7 +489,8 @@ class _Run:
 
     # -- what changed -------------------------------------------------------------------------
     def _stored(self) -> dict[str, _Stored]:
-        """Chunks this repository's ingestions stored (rag memories stored by hand are left alone)."""
+        """Chunks this repository's ingestions stored (rag memories stored by hand are left alone),
+        by their file's path as stored: scrubbed (``scrub(candidate.path)`` finds a file's)."""
         filters = Filters(types=("rag",), repo_id=self.report.repo_id, source_system=INGEST_SOURCE)
         files: dict[str, _Stored] = defaultdict(_Stored)
         for memory_id, (path, file_hash, chunker, pending) in self.backend.scan_metadata(filters, _META_KEYS):
@@ -505,12 +507,16 @@ class _Run:
     def _changed(
         self, files: list[Candidate], stored: dict[str, _Stored]
     ) -> tuple[dict[str, Candidate], set[str]]:
-        """Files to (re)index, and paths whose stored chunks stay as they are."""
+        """Files to (re)index, and paths (as stored) whose stored chunks stay as they are."""
         todo: dict[str, Candidate] = {}
         keep: set[str] = set()
+        # A file named after a key is stored under its scrubbed name: found by it, not re-indexed
+        # (files whose names scrub alike share their chunks' path: they are indexed together).
+        names = Counter(scrub(candidate.path) for candidate in files)
         for candidate in files:
-            if self._stays(candidate, stored.get(candidate.path)):
-                keep.add(candidate.path)
+            name = scrub(candidate.path)
+            if names[name] == 1 and self._stays(candidate, stored.get(name)):
+                keep.add(name)
             else:
                 todo[candidate.path] = candidate
         return todo, keep
@@ -566,7 +572,7 @@ class _Run:
     def _store_text(self, todo: dict[str, Candidate], stored: dict[str, _Stored]) -> None:
         window = _Window()
         for path, candidate in todo.items():
-            self._add_file(window, candidate, stored.get(path))
+            self._add_file(window, candidate, stored.pop(scrub(path), None))  # (two names, one scrubbed)
             if len(window.drafts) >= self.settings.window_chunks:
                 self._commit_text(window)
                 window = _Window()
