@@ -47,6 +47,7 @@ class TeamCluster:
             )
         )
         self._admin(sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"), self.database)
+        self._admin(sql.SQL(schema.REVOKE_LARGE_OBJECTS), self.database)  # (docs/team.md: the admin's)
         self.owner_dsn = make_conninfo(
             admin_dsn, dbname=self.database, user=self.owner, password=OWNER_PASSWORD
         )

@@ -110,6 +110,22 @@ def test_a_failing_tools_whole_error_reaches_the_user(
     assert "Traceback" not in done.output
 
 
+def test_a_restore_psql_refuses_says_why_not_that_it_took_an_hour(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every refusal of psql's read "the restore took over 3600 s" (the watchdog's ``finished``,
+    which its cancel sets too). Here the refusal is the one the owner met restoring the rights the
+    administrator revoked on large objects, with those lines restored as before ``_administrators``."""
+    _fill(team)
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", team.owner_dsn)
+    assert runner.invoke(app, ["db", "backup", str(tmp_path / "team.dump")]).exit_code == 0
+    monkeypatch.setattr(backup, "_administrators", lambda entry: " EXTENSION " in entry)
+    refused = runner.invoke(app, ["db", "restore", str(tmp_path / "team.dump")])
+    said = " ".join(refused.output.split())
+    assert refused.exit_code != 0 and "psql failed" in said and "permission denied for function lo_" in said
+    assert "took over" not in said and "nothing was restored" in said
+
+
 def test_the_owners_backup_restores_with_every_members_rows_and_their_privacy(
     team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -295,3 +295,26 @@ def test_team_init_refuses_a_limit_that_is_none_and_changes_nothing(
     assert limit[0] in result.output
     with psycopg.connect(team.owner_dsn) as conn:  # refused before the store was touched
         assert schema.team_group(conn) is None
+
+
+def test_a_member_cannot_fill_the_disk_with_large_objects(team: TeamCluster) -> None:
+    """Large objects live in ``pg_largeobject``, which no member's quota counts: a member's
+    ``SELECT lo_from_bytea(0, …)`` in a loop filled the server's disk. The administrator revokes
+    PUBLIC's right to make them (docs/team.md; ``TeamCluster`` does, as told); ``team init`` as a
+    superuser does it itself, and as the owner says what to run while it is not done."""
+    with psycopg.connect(make_conninfo(team.admin_dsn, dbname=team.database), autocommit=True) as admin:
+        admin.execute(
+            "GRANT EXECUTE ON FUNCTION "
+            + ", ".join(f"pg_catalog.{f}" for f in schema.LARGE_OBJECT_WRITES)
+            + " TO PUBLIC"
+        )
+    [warning] = [w for w in team.init().warnings if "large objects" in w]
+    assert schema.REVOKE_LARGE_OBJECTS in warning
+    admin_init = schema.init(make_conninfo(team.admin_dsn, dbname=team.database))
+    assert not [w for w in admin_init.warnings if "large objects" in w]
+    assert not [w for w in team.init().warnings if "large objects" in w]
+
+    with psycopg.connect(team.add("alice").dsn(), autocommit=True) as alice:
+        for made in ("SELECT lo_from_bytea(0, 'x'::bytea)", "SELECT lo_create(0)", "SELECT lo_creat(-1)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                alice.execute(made)

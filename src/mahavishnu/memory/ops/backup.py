@@ -474,9 +474,18 @@ def _pg_objects(env: dict[str, str], file: Path) -> set[str]:
     return out
 
 
+def _administrators(entry: str) -> bool:
+    """Whether a line of ``pg_restore --list`` is the administrator's to make, not the store's: an
+    extension, or the rights on a system function (``ACL pg_catalog FUNCTION lo_creat(integer)``: a
+    team store's administrator revokes large objects from PUBLIC, and the owner restoring them got
+    "permission denied for function lo_creat")."""
+    return " EXTENSION " in entry or " ACL pg_catalog " in entry
+
+
 def _pg_restore(dsn: str, env: dict[str, str], file: Path, handed: dict[str, int]) -> None:
     """``pg_restore --clean`` of everything but extensions (``vector`` stays as an administrator
-    installed it: dropping it takes a superuser; the restored tables use the one there), as the
+    installed it: dropping it takes a superuser; the restored tables use the one there) and the
+    rights on system functions (``_administrators``), as the
     script pg_restore writes, run by psql in one transaction of ours that also moves each id
     sequence past the replaced store's (``_continue_ids_sql``) before it commits: a writer waiting
     on the restore's locks takes its id after that commit, so it can take none handed out before
@@ -484,7 +493,7 @@ def _pg_restore(dsn: str, env: dict[str, str], file: Path, handed: dict[str, int
     COMMIT is the last line psql reads, and psql ending without it (pg_restore, or this process,
     dying) rolls everything back."""
     listing = _pg_tool("pg_restore", ["--list", str(file)], env)
-    wanted = "".join(line + "\n" for line in listing.splitlines() if " EXTENSION " not in line)
+    wanted = "".join(line + "\n" for line in listing.splitlines() if not _administrators(line))
     script_tool = pg_tool_path("pg_restore")
     beside = script_tool.with_name("psql")
     psql = beside if beside.exists() else pg_tool_path("psql")  # (as new as pg_restore: its \restrict)
@@ -515,8 +524,10 @@ def _pg_restore(dsn: str, env: dict[str, str], file: Path, handed: dict[str, int
                 preexec_fn=_die_with_parent(),
             ) as loading,
         ):
+            stopped = threading.Event()  # (not the timer's ``finished``: ``cancel`` sets that too)
 
             def stop() -> None:
+                stopped.set()
                 script.kill()
                 loading.kill()
 
@@ -526,7 +537,7 @@ def _pg_restore(dsn: str, env: dict[str, str], file: Path, handed: dict[str, int
                 _feed(script, loading, _continue_ids_sql(handed))
             finally:
                 watchdog.cancel()
-        if watchdog.finished.is_set() and loading.returncode != 0:
+        if stopped.is_set() and loading.returncode != 0:
             raise StoreError(
                 f"the restore took over {_PG_RESTORE_SECONDS} s and was stopped; nothing was restored"
             )

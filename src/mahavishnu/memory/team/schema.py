@@ -6,7 +6,8 @@ step is "create or replace", so running it again (after an upgrade's new tables,
 what is missing. What it sets up:
 
 - a group role (``<database>_members``, NOLOGIN) whose members are the team's login roles; only it
-  may connect to the database (CONNECT and TEMP are revoked from PUBLIC);
+  may connect to the database (CONNECT and TEMP are revoked from PUBLIC), and, run by a superuser,
+  no role may make large objects (``REVOKE_LARGE_OBJECTS``; else it says what to run);
 - the members' rights: rows of the memory and activity tables (read, insert, update column by
   column, delete through ``team_delete``: row-level security decides which rows; no right that
   lets a member lock a table, ``writes.py``), read-only ``meta``, ``_migrations`` and
@@ -283,6 +284,7 @@ def init(
             ) from exc
         space = conn.execute("SELECT key, value FROM meta WHERE key IN ('embedder', 'dimension')").fetchall()
         public = _public_database_rights(conn)
+        large_objects = _large_objects_made(conn, bool(superuser))
         member_limits = quota.limits(conn)
     with connect(dsn) as conn:
         trusted = tuple(logins.trusted_paths(conn, dsn, group))
@@ -308,6 +310,12 @@ def init(
             "its owner runs "
             f"`REVOKE CONNECT, TEMPORARY ON DATABASE {database} FROM PUBLIC; "
             f"GRANT CONNECT ON DATABASE {database} TO {group}, {owner}`",
+        )
+    if large_objects:
+        warnings += (
+            f"every role may still make large objects in database {database}, which no member's quota "
+            "counts (a member filled the disk with `SELECT lo_from_bytea(…)`); a superuser runs "
+            f"`{large_objects}` in it (or `team init` as one)",
         )
     if oversized:
         warnings += (oversized,)
@@ -395,6 +403,36 @@ def _public_database_rights(conn: psycopg.Connection[Any]) -> list[str]:
             "SELECT has_database_privilege('public', current_database(), %s)", (right,)
         ).fetchone()[0]  # type: ignore[index]
     ]
+
+
+#: The functions that make or write a large object (``pg_largeobject``, which no table's quota
+#: counts), EXECUTE granted to PUBLIC by PostgreSQL; only a superuser can revoke it.
+LARGE_OBJECT_WRITES = (
+    "lo_create(oid)",
+    "lo_creat(integer)",
+    "lo_from_bytea(oid, bytea)",
+    "lo_put(oid, bigint, bytea)",
+    "lowrite(integer, bytea)",
+)
+REVOKE_LARGE_OBJECTS = (
+    f"REVOKE EXECUTE ON FUNCTION {', '.join(f'pg_catalog.{f}' for f in LARGE_OBJECT_WRITES)} FROM PUBLIC"
+)
+
+
+def _large_objects_made(conn: psycopg.Connection[Any], superuser: bool) -> str:
+    """Revokes PUBLIC's right to make and write large objects as a superuser; else the statement a
+    superuser runs for it while any role still has that right ("" once none has)."""
+    granted = [
+        f
+        for f in LARGE_OBJECT_WRITES
+        if conn.execute(
+            "SELECT has_function_privilege('public', %s, 'EXECUTE')", (f"pg_catalog.{f}",)
+        ).fetchone()[0]  # type: ignore[index]
+    ]
+    if granted and superuser:
+        conn.execute(REVOKE_LARGE_OBJECTS.encode())
+        return ""
+    return REVOKE_LARGE_OBJECTS if granted else ""
 
 
 def _row_level_security(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
