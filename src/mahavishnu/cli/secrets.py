@@ -104,9 +104,10 @@ def delete(name: str = typer.Argument(..., help="Secret name."), store: str = De
     from mahavishnu.errors import NotFoundError
 
     check_name(name)
-    if not _listed_stores(name) and _listed_stores(_stored_as(name)):  # set under a profile's alias
-        name = _stored_as(name)
     listed = _listed_stores(name)
+    alias = _stored_as(name) if not listed else name  # (set under a profile's alias: stored as its own)
+    if alias != name and (under_alias := _listed_stores(alias)):
+        name, listed = alias, under_alias
     stores = (listed or _stores_to_search()) if store == "auto" else [_store(store)]
     values = {each: delete_secret(name, each) for each in stores}
     deleted = [each for each, value in values.items() if value is not None]

@@ -219,12 +219,12 @@ def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False)
             if not started.healthy:
                 raise _failing_health_check(started)
         except MahavishnuError as exc:  # with `all`, any: a busy one is told beside those started
-            start_failed = isinstance(exc, ServiceStartError)
+            start_failed = exc if isinstance(exc, ServiceStartError) else None
             if name != "all" and not (as_json and start_failed):
-                if isinstance(exc, ServiceStartError):
-                    _print_tail(exc)
+                if start_failed:
+                    _print_tail(start_failed)
                 raise
-            failed = exc if isinstance(exc, ServiceStartError) else ServiceStartError(exc.message, exc.hint)
+            failed = start_failed or ServiceStartError(exc.message, exc.hint)
             failures.append(failed)
             results.append({"name": each, "ok": False, "error": failed.message, "log_tail": failed.log_tail})
             continue

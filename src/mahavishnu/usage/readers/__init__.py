@@ -7,10 +7,10 @@ later read of the same file, from where this one stopped, needs to know (the ses
 the model in use): string values, kept by the ledger with the offset.
 
 Where an assistant's logs are: ``memory/loop/session_logs`` knows the session folders of those the
-memory loop reads; a reader may name its own ``find`` instead (Pi's, OpenCode's). A reader with a
-``table`` reads a SQLite database (``usage/sqlite_log``) instead of lines: its entries are rows.
-One with a ``document`` parse reads the ``.json`` files its ``find`` lists (an older version's
-logs) whole, each one JSON document: its entry is the document."""
+memory loop reads; a reader may name its own ``find`` instead (Claude Code's, Gemini CLI's,
+OpenCode's). A reader with a ``table`` reads a SQLite database (``usage/sqlite_log``) instead of
+lines: its entries are rows. One with a ``document`` parse reads the ``.json`` files its ``find``
+lists (an older version's logs) whole, each one JSON document: its entry is the document."""
 
 from __future__ import annotations
 

@@ -99,13 +99,5 @@ def _session_of(path: Path) -> str:
     return label(path.stem.partition("_")[2] or path.stem) or "-"
 
 
-def find() -> list[Path]:
-    """Every Pi session file (none when Pi never ran here), where Pi keeps them
-    (``paths.pi_sessions_dir``: its sessionDir too); a sessions folder that leads out to one holding
-    HOME is refused (``session_files``)."""
-    from mahavishnu.memory.loop.session_logs import find_sessions
-
-    return find_sessions("pi")
-
-
-READER = Reader("pi", WANTED, parse, find=find)
+# (its logs are the memory loop's session files: ``session_logs.SOURCES``, ``paths.pi_sessions_dir``)
+READER = Reader("pi", WANTED, parse)
