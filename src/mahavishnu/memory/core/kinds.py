@@ -59,9 +59,14 @@ def names_person(text: str) -> bool:
     return False
 
 
+def asks_for_a_kind(query: str) -> bool:
+    """Whether ``query`` asks for a kind of answer ``holds_asked_kind`` knows (a person, for now)."""
+    return asks_for_person(query)
+
+
 def holds_asked_kind(query: str, text: str) -> bool:
     """Whether ``text`` holds the kind of answer ``query`` asks for (a person, for now)."""
-    return asks_for_person(query) and names_person(text)
+    return asks_for_a_kind(query) and names_person(text)
 
 
 def _pointed_at(lower: list[str], n: int) -> bool:

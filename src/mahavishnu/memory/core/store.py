@@ -50,7 +50,7 @@ from mahavishnu.memory.core.backends.base import (
     query_worker,
 )
 from mahavishnu.memory.core.judge import Candidate, coverages, dropped, judge, model, read_closer
-from mahavishnu.memory.core.kinds import holds_asked_kind
+from mahavishnu.memory.core.kinds import asks_for_a_kind, holds_asked_kind
 from mahavishnu.memory.core.models import (
     DESCRIBED_TYPES,
     INGEST_SOURCE,
@@ -887,8 +887,11 @@ class MemoryStore:
         ]
         floor = self.relevance_floor
         covered = drops = None
-        if pieces:  # the first candidates with evidence of their own, read closer (both features)
-            chosen = read_closer(query, candidates, floor)
+        # the first candidates with evidence of their own, read closer (both features; a search's
+        # for the kind of answer its question asks for)
+        kind_asked = not quiet and asks_for_a_kind(query)
+        chosen = read_closer(query, candidates, floor) if pieces or kind_asked else []
+        if pieces:
             covered = coverages(query, candidates, floor, pieces, chosen)
             if covered is not None and model(plain=False).dropped > 0:  # (the prompt hook's: judge.py)
                 drops = dropped(query, candidates, floor, self.embedder, chosen)
@@ -896,13 +899,7 @@ class MemoryStore:
         # (a keyword search's hits holding every word are relevant to a search, not to the hook:
         # a prompt of one word, "continue", is no keyword search; nor is the kind of answer asked
         # for, which the hook weighs under its own setting: loop/recall._opens)
-        asked = (
-            set()
-            if quiet
-            else _asked_kind(
-                query, [rows[r.id].content for r in first], read_closer(query, candidates, floor)
-            )
-        )
+        asked = _asked_kind(query, [(n, rows[first[n].id].content) for n in chosen]) if kind_asked else set()
         relevant = {
             r.id: v.relevant or (not quiet and (v.keyword or n in asked))
             for n, (r, v) in enumerate(zip(first, verdicts, strict=True))
@@ -1354,11 +1351,12 @@ def merged_duplicate(memory: Memory, draft: MemoryDraft) -> dict[str, Any]:
     return changes
 
 
-def _asked_kind(query: str, texts: Sequence[str], closer: Sequence[int]) -> set[int]:
-    """Which of the first hits with evidence of their own (``closer``) hold the kind of answer the
-    query asks for (``kinds.py``: "who owns the deploy tool?" of "Nadia Haddad maintains skiff"):
-    a search marks them relevant, as the prompt hook adds them, however low the judge weighs them."""
-    return {n for n in closer if holds_asked_kind(query, texts[n])}
+def _asked_kind(query: str, closer: Sequence[tuple[int, str]]) -> set[int]:
+    """Which of the first hits with evidence of their own (``closer``: place and text) hold the
+    kind of answer the query asks for (``kinds.py``: "who owns the deploy tool?" of "Nadia Haddad
+    maintains skiff"): a search marks them relevant, as the prompt hook adds them, however low the
+    judge weighs them."""
+    return {n for n, text in closer if holds_asked_kind(query, text)}
 
 
 class _Verdicts(NamedTuple):
