@@ -82,6 +82,10 @@ def test_recalled_tokens_are_their_own_figure_priced_like_the_session(logs: Path
         claude.tokens + codex.tokens,
         0,
     )
+    by_source_table = runner.invoke(app, ["usage", "--by", "source"])
+    assert by_source_table.exit_code == 0, by_source_table.output
+    (memory_line,) = [line for line in by_source_table.output.splitlines() if "│ memory │" in line]
+    assert "unpriced" not in memory_line.split("│")[-2], memory_line  # no request: costs 0, not unpriced
     by_provider = {r["provider"]: r for r in _json("--by", "provider", "--since", today)["daily"]}  # type: ignore[union-attr]
     assert by_provider["anthropic"]["memory_tokens"] == claude.tokens
     assert by_provider["openai"]["memory_unpriced_tokens"] == codex.tokens

@@ -175,7 +175,9 @@ def _print_unpriced(built: Report, as_json: bool) -> None:
 
 
 def _figures(line: Line) -> list[str]:
-    cost = f"{line.cost:.2f}" if line.requests > line.unpriced_requests else "unpriced"
+    # A line of no request (`--by source`'s memory row) costs nothing: it is not unpriced.
+    priced = line.requests > line.unpriced_requests or not line.requests
+    cost = f"{line.cost:.2f}" if priced else "unpriced"
     if "list" in line.price_kinds:
         cost += " (list)"
     if line.unpriced_requests and line.requests > line.unpriced_requests:
