@@ -132,3 +132,18 @@ def test_the_readme_is_short_and_its_links_lead_somewhere() -> None:
     quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", quickstart, re.S)
     assert [b.strip().split(" && ")[0] for b in blocks] == ["pip install .", "bash .ci/run"], blocks
+
+
+_DELIMITER_ROW = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
+
+
+@pytest.mark.parametrize(
+    "page", [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_every_table_row_is_in_a_table(page: Path) -> None:
+    """A run of ``|`` rows opens with a header and its delimiter row: rows after a blank line inside a
+    table are shown as one paragraph of pipes, not as a table."""
+    lines = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S).splitlines()
+    opens = [i for i, row in enumerate(lines) if row.startswith("|") and (i == 0 or not lines[i - 1].strip())]
+    broken = [lines[i] for i in opens if i + 1 >= len(lines) or not _DELIMITER_ROW.match(lines[i + 1])]
+    assert not broken, broken
