@@ -82,6 +82,8 @@ def test_recalled_tokens_are_their_own_figure_priced_like_the_session(logs: Path
         claude.tokens + codex.tokens,
         0,
     )
+    helped = runner.invoke(app, ["usage", "--help"], terminal_width=200)
+    assert all(source in helped.output for source in ("main", "helper", "memory")), helped.output
     by_source_table = runner.invoke(app, ["usage", "--by", "source"])
     assert by_source_table.exit_code == 0, by_source_table.output
     (memory_line,) = [line for line in by_source_table.output.splitlines() if "│ memory │" in line]

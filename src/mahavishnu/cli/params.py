@@ -214,7 +214,8 @@ USAGE_BY = Param(
     ("--by",),
     str,
     None,
-    "Split each period by assistant, provider, model, project or source (main/helper).",
+    "Split each period by assistant, provider, model, project or source (main, helper: a subagent, "
+    "memory: what recall added).",
 )
 USAGE_TOOLS = Param(
     "tool", ("--tool", "-t"), str, None, f"{listed('all')} (repeat for several).", repeatable=True
