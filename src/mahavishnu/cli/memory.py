@@ -151,8 +151,8 @@ def search_cmd(**values: Any) -> None:
     """Search memories: hybrid (vector + BM25), vector or text; filters apply inside the search.
     Repository chunks come back with `--type rag` (or from `memory query`). With --project, the
     memories of no project count too. Hits the relevance judge calls weak are dimmed and marked `no`
-    in a `relevant` column (`"relevant": false` in --json); nothing is shown when nothing stored is
-    close."""
+    in a `relevant` column (`"relevant": false` in --json); when nothing stored is close it says "No
+    relevant memories" (an empty list in --json)."""
     # Its parameters are declared in cli/params.py, from which cli/fast/ also parses plainly
     # spelled command lines (answered by the memory daemon, see cli/entry.py).
     _search(**values)
