@@ -11,7 +11,9 @@ still do, found by a review acting as one, and cannot now. Against the real Post
   is set, not afterwards).
 - ``memory reembed`` as a member failed on ``embedding_staging`` with "ask the database's owner to
   grant it", a grant that must never be made; and with ``--embedder ollama`` (or ``fastembed``) it
-  failed on the embedder (an unreachable server, a model hub) before the store said whose it is."""
+  failed on the embedder (an unreachable server, a model hub) before the store said whose it is.
+- Read a private project's name in ``team_audit`` (every member reads it): one ``UPDATE`` unsharing
+  a memory and moving it to another project and type was audited with the new ones, never shared."""
 
 from __future__ import annotations
 
@@ -162,6 +164,24 @@ def test_a_removed_member_keeps_nothing_through_a_session_that_set_the_groups_ro
         assert not owner.execute(
             "SELECT pg_has_role(current_user, %s, 'USAGE')", (team.member_name("carol"),)
         ).fetchone()[0]
+
+
+def test_an_unshare_is_audited_as_the_team_saw_the_memory_not_as_it_went_private(team: TeamCluster) -> None:
+    team.init()
+    alice, bob = team.add("alice").dsn(), team.add("bob").dsn()
+    with psycopg.connect(alice, autocommit=True) as raw:
+        raw.execute(
+            "INSERT INTO memories (content, memory_type, content_hash, embedding, embedding_model, "
+            "embedding_dim, created_at, updated_at, project, visibility) VALUES ('deploy on tuesdays', "
+            "'decision', repeat('a', 64), array_fill(0.1::real, ARRAY[64])::vector, 'fake/hashing-v1', "
+            "64, now(), now(), 'api', 'team')"
+        )
+        raw.execute(
+            "UPDATE memories SET visibility = 'private', project = %s, memory_type = 'note'", (SECRET,)
+        )
+    with psycopg.connect(bob) as conn:
+        audited = conn.execute("SELECT action, memory_type, project FROM team_audit ORDER BY id").fetchall()
+    assert audited == [("share", "decision", "api"), ("unshare", "decision", "api")]
 
 
 def test_a_members_reembed_is_refused_in_words_that_name_the_owner(team: TeamCluster) -> None:

@@ -105,8 +105,10 @@ META_SETUP = "team_setup"
 #: filled the server's disk for every member. 12: ``team_vector_matches`` scans its index as far as
 #: it must whatever the caller set (``_FULL_SCAN``): a member who set ``hnsw.iterative_scan = off``
 #: and ``hnsw.ef_search = 1`` got no row back exactly when the memory nearest a vector of their
-#: choosing was one hidden from them (a guessed text, confirmed).
-SETUP = 12
+#: choosing was one hidden from them (a guessed text, confirmed). 13: an unshare is audited with the
+#: type and project the team saw (``m016_team_audit_unshare_as_shared``): ``team_audit`` showed every
+#: member the private project one ``UPDATE`` unsharing a memory moved it to.
+SETUP = 13
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = quota.TEAM_TABLES

@@ -671,3 +671,49 @@ _UNSHARE_FUNCTION = f"""
         RETURN NULL;
     END $f$
 """
+
+
+@MIGRATIONS
+def m016_team_audit_unshare_as_shared(conn: psycopg.Connection[Any]) -> None:
+    """An unshare is audited with the memory's type and project as the team saw them while it was
+    shared (``OLD``), not as the unsharing statement left them: ``team_audit``, which every member
+    reads, kept the type and project that one ``UPDATE`` unsharing a memory and moving it to a
+    private project gave it, a label the team never saw."""
+    conn.execute(_AUDIT_FUNCTION_V3)
+
+
+# m009's function, replaced whole: an unshare records the row as it was shared. Its search_path names
+# ``pg_temp`` last, as ``team init`` sets it (a store the owner's own use migrates keeps it so until
+# ``team init`` runs again).
+_AUDIT_FUNCTION_V3 = """
+    CREATE OR REPLACE FUNCTION team_audit_record() RETURNS trigger LANGUAGE plpgsql
+        SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+        DECLARE
+            what text;
+            row_ record;
+            vector_only constant text[] := ARRAY['embedding', 'embedding_model', 'embedding_dim'];
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                what := 'delete';
+                row_ := OLD;
+            ELSIF TG_OP = 'INSERT' THEN
+                what := 'share';
+                row_ := NEW;
+            ELSIF NEW.visibility = 'team' AND OLD.visibility <> 'team' THEN
+                what := 'share';
+                row_ := NEW;
+            ELSIF OLD.visibility = 'team' AND NEW.visibility <> 'team' THEN
+                what := 'unshare';
+                row_ := OLD;
+            ELSIF (to_jsonb(OLD) - vector_only) = (to_jsonb(NEW) - vector_only) THEN
+                RETURN NULL;
+            ELSE
+                what := 'edit';
+                row_ := NEW;
+            END IF;
+            INSERT INTO public.team_audit (actor, action, memory_id, owner_role, memory_type, project)
+                VALUES (session_user, what, row_.id, row_.owner_role, row_.memory_type, row_.project);
+            RETURN NULL;
+        END
+    $$
+"""
