@@ -113,6 +113,33 @@ def test_the_token_logs_in_any_browser_until_the_server_stops_and_the_dashboard_
     assert said[1] == server.TOKEN_NOTE and "once" not in said[1] and "until the dashboard stops" in said[1]
 
 
+def test_a_login_ends_when_unused_for_a_while_and_after_days_at_most(store: MemoryStore) -> None:
+    """A review: a session cookie stayed good until the dashboard stopped (weeks, as a service).
+    Now an old one is refused, saying the login ended and how to log in again."""
+    from mahavishnu.ui import guard
+
+    now = [1000.0]
+    sessions = guard.Sessions(clock=lambda: now[0])
+    app = create_app(Library(MemoryStore.open), TOKEN, sessions)
+    with TestClient(app, base_url="http://127.0.0.1:8690") as c:
+        assert c.get(f"/login?token={TOKEN}", follow_redirects=False).status_code == 303
+        now[0] += guard.IDLE_SECONDS - 1
+        assert c.get("/memory").status_code == 200  # used: its idle time starts again
+        now[0] += guard.IDLE_SECONDS - 1
+        assert c.get("/memory").status_code == 200
+        now[0] += guard.IDLE_SECONDS
+        idle = c.get("/memory/hits?q=x")  # search as you type: htmx shows the answer in the hits
+        assert idle.status_code == 401 and idle.text == guard.EXPIRED
+        assert c.get(f"/login?token={TOKEN}", follow_redirects=False).status_code == 303  # logs in again
+        opened = now[0]
+        while now[0] - opened < guard.MOST_SECONDS - guard.IDLE_SECONDS:  # used every few hours
+            now[0] += guard.IDLE_SECONDS / 2
+            assert c.get("/static/ui.css").status_code == 200
+        now[0] = opened + guard.MOST_SECONDS
+        assert c.get("/memory").status_code == 401
+        assert c.get("/memory", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
 def test_a_bearer_token_works_for_scripts(client: TestClient) -> None:
     assert client.get("/memory", headers={"authorization": f"bearer {TOKEN}"}).status_code == 200
 

@@ -12,8 +12,10 @@ ASGI middleware in front of every route, static files included:
 * **Login, as Jupyter does**: ``mahavishnu ui`` prints a URL with a token made at start
   (``/login?token=…``, good for any number of logins until the server stops: not a one-time
   token); opening it sets a session cookie (``mahavishnu_ui_PORT``, ``HttpOnly``,
-  ``SameSite=Strict``) and sends the browser on without the token in its address bar. Every
-  other request needs that cookie, or ``Authorization: Bearer <token>`` (scripts, health checks): else 401.
+  ``SameSite=Strict``) and sends the browser on without the token in its address bar. A session
+  ends ``IDLE_SECONDS`` after its last request, ``MOST_SECONDS`` after its login at the latest. Every
+  other request needs a live session's cookie, or ``Authorization: Bearer <token>`` (scripts, health
+  checks): else 401.
 * **Writes** (any method but GET/HEAD/OPTIONS): refused with 403 when ``Origin`` names another
   origin or ``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``, and, for a cookie session,
   unless the form (or an ``X-CSRF-Token`` header) carries the session's CSRF token; a form over
@@ -29,7 +31,9 @@ from __future__ import annotations
 import hmac
 import html
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -89,25 +93,59 @@ SECURITY_HEADERS = [
 ]
 
 
-class Sessions:
-    """The browser sessions logged in with the token: session id -> its CSRF token (in memory: a
-    restart logs everyone out, the new URL logs in again)."""
+#: A login ends after this long without a request (a tab left open overnight asks again) and this
+#: long after it was made at the latest: without them a session cookie copied out of a browser's
+#: profile (a backup, a synced profile) logged in for as long as the dashboard ran, weeks as a service.
+IDLE_SECONDS = 12 * 3600
+MOST_SECONDS = 7 * 24 * 3600
+#: What the 401 says to a browser whose cookie names no live session.
+EXPIRED = (
+    f"Logged out: this browser's login ended (unused for {IDLE_SECONDS // 3600} hours, or "
+    f"{MOST_SECONDS // 86400} days old) or the dashboard restarted. Open the URL `mahavishnu ui` "
+    "prints (run it again to see it) to log in again."
+)
 
-    def __init__(self) -> None:
-        self._csrf: dict[str, str] = {}
+
+@dataclass
+class _Session:
+    csrf: str
+    opened: float
+    used: float
+
+
+class Sessions:
+    """The browser sessions logged in with the token: session id -> its CSRF token and times (in
+    memory: a restart logs everyone out, the new URL logs in again). ``clock``: the time in seconds,
+    the wall clock's (a monotonic one stops while the machine sleeps: a night's suspend was no idle time)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._sessions: dict[str, _Session] = {}
+        self._clock = clock
 
     def open(self) -> str:
+        now = self._clock()
+        self._sessions = {sid: s for sid, s in self._sessions.items() if not _ended(s, now)}
         sid = secrets.token_urlsafe(32)
-        self._csrf[sid] = secrets.token_urlsafe(32)
+        self._sessions[sid] = _Session(secrets.token_urlsafe(32), opened=now, used=now)
         return sid
 
     def csrf(self, sid: str | None) -> str | None:
+        """The CSRF token of the live session ``sid`` (its idle time starts again), else None."""
         if not sid:
             return None
-        for known, token in self._csrf.items():
+        now = self._clock()
+        for known, session in self._sessions.items():
             if hmac.compare_digest(known, sid):
-                return token
+                if _ended(session, now):
+                    del self._sessions[known]
+                    return None
+                session.used = now
+                return session.csrf
         return None
+
+
+def _ended(session: _Session, now: float) -> bool:
+    return now - session.used >= IDLE_SECONDS or now - session.opened >= MOST_SECONDS
 
 
 class Guard:
@@ -141,13 +179,16 @@ class Guard:
         if scope["path"] == "/login":
             await self._login(scope, send)
             return
-        csrf = self.sessions.csrf(_cookie(headers, cookie_name(scope)))
+        sid = _cookie(headers, cookie_name(scope))
+        csrf = self.sessions.csrf(sid)
         bearer = _bearer(headers.get(b"authorization", b""), self.token)
         if csrf is None and not bearer:
             await _answer(
                 send,
                 401,
-                "Not logged in: open the URL `mahavishnu ui` printed when this dashboard started "
+                EXPIRED
+                if sid
+                else "Not logged in: open the URL `mahavishnu ui` printed when this dashboard started "
                 "(its token logs a browser in until the dashboard stops).",
             )
             return

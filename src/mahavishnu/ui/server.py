@@ -36,7 +36,7 @@ def login_url(port: int, token: str) -> str:
 #: What ``mahavishnu ui`` says of its URL: the token is not used up by a login (``guard.py``).
 TOKEN_NOTE = (
     "(any browser that opens this URL is logged in, until the dashboard stops: keep it to yourself; "
-    "a browser logged in keeps a session cookie)"
+    "a login lasts until unused for 12 hours, 7 days at most, then this URL logs in again)"
 )
 
 
