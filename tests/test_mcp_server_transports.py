@@ -262,6 +262,33 @@ def test_http_a_request_past_the_cap_is_answered_503_at_once(monkeypatch: pytest
     assert [r.status_code for r in first] == [200] and again.status_code == 200
 
 
+def test_http_an_event_stream_past_the_cap_is_answered_503_and_calls_still_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A review: a client could hold any number of event streams (GET) open at once, each a
+    connection and a server task. With the cap at 1 and one stream held, the next GET is refused at
+    once, saying why; a call is still served beside it; once it is closed, a stream opens again."""
+    monkeypatch.setattr(mcp_server, "MAX_STREAMS", 1)
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+    call["params"] = {"name": "list_llms", "arguments": {}}
+    sse = {"Accept": "text/event-stream"}
+    with http_server() as url:
+        with httpx.stream("GET", url, headers=sse, timeout=30) as held:
+            assert held.status_code == 200
+            refused = httpx.get(url, headers=sse, timeout=5)
+            served = httpx.post(url, json=call, headers={"Accept": "application/json, text/event-stream"})
+        deadline = time.monotonic() + 10  # (the server sees the close a moment later)
+        while True:
+            with httpx.stream("GET", url, headers=sse, timeout=30) as again:
+                if again.status_code == 200 or time.monotonic() > deadline:
+                    break
+            time.sleep(0.05)
+    assert again.status_code == 200
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "event streams" in refused.json()["error"], refused.text
+    assert served.status_code == 200, served.text
+
+
 def test_http_sessions_left_open_keep_no_client_out(monkeypatch: pytest.MonkeyPatch) -> None:
     """A review: the SDK kept each session until it was deleted or idle for 30 minutes, at most
     10,000: a client with the token that opened 10,000 (in about a minute) and closed none had every

@@ -1327,31 +1327,38 @@ async def _refuse(
 #: other client's call queued behind them. 128 is above an HTTP client's usual pool (httpx's: 100
 #: connections), so one well-behaved client is never refused; at most 512 MiB of bodies are held.
 MAX_IN_FLIGHT = 128
+#: Event streams (GET requests) held open at once; one more is answered 503 at once. Each keeps a
+#: connection, a server task and its buffers for as long as the client keeps it: unbounded, a client
+#: that opened thousands and closed none held memory and open files without bound. A client holds at
+#: most one per session; 64 are many assistants' worth. Counted apart from the calls, so idle
+#: streams never refuse a call.
+MAX_STREAMS = 64
 
 
 class InFlightCap:
-    """ASGI middleware: at most ``most`` POST requests served at once, the next answered 503 with
-    ``Retry-After`` (it sits behind the bearer check: a request without the token counts for nothing).
-    A GET, the event stream a client may hold open while it runs, carries no body and does no work:
-    counted, a few clients' idle streams would have refused every call."""
+    """ASGI middleware: at most ``most`` ``method`` requests served at once, the next answered 503
+    with ``Retry-After`` (it sits behind the bearer check: a request without the token counts for
+    nothing). POST: the calls. GET: the event streams a client may hold open while it runs, capped
+    apart (one cap for both, a few clients' idle streams would have refused every call)."""
 
-    def __init__(self, app: ASGIApp, most: int) -> None:
+    def __init__(self, app: ASGIApp, most: int, method: Literal["POST", "GET"] = "POST") -> None:
         self.app = app
         self.most = most
+        self.method = method
         self.serving = 0  # (one event loop: no lock needed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != self.method:
             await self.app(scope, receive, send)
             return
         if self.serving >= self.most:
-            await _refuse(
-                scope,
-                send,
-                503,
-                f"busy: this server already serves {self.most} requests at once",
-                "Retry in a moment, or send fewer requests at once (nothing of this one was done).",
-            )
+            if self.method == "GET":
+                said = f"busy: this server already holds {self.most} event streams open"
+                hint = "Retry in a moment, or close the event streams (GET /mcp) you no longer read."
+            else:
+                said = f"busy: this server already serves {self.most} requests at once"
+                hint = "Retry in a moment, or send fewer requests at once (nothing of this one was done)."
+            await _refuse(scope, send, 503, said, hint)
             return
         self.serving += 1
         try:
@@ -1444,11 +1451,13 @@ def http_app(
     session state (the store and settings are the server's; no tool asks the client anything), and
     with sessions the SDK keeps each one open until it is deleted or idle for 30 minutes, at most
     10,000: a client that opened 10,000 in about a minute, closing none, kept every other out (503).
-    At most ``MAX_IN_FLIGHT`` POST requests are served at once: one more is answered 503."""
+    At most ``MAX_IN_FLIGHT`` POST requests are served at once, and ``MAX_STREAMS`` event streams
+    (GET) held open: one more is answered 503."""
     guard = _rebinding_guard(host, port)
     app: ASGIApp = MaskedErrors(
         server.streamable_http_app(host=host, transport_security=guard, stateless_http=True)
     )
+    app = InFlightCap(app, MAX_STREAMS, "GET")  # (/metrics, outside it, is never refused for streams)
     if metrics:
         app = MetricsRoute(app, guard)
     app = InFlightCap(app, MAX_IN_FLIGHT)
