@@ -332,3 +332,46 @@ def test_claude_code_on_bedrock_is_priced_at_bedrock_s_rates_for_its_model_id(
     assert [line.group for line in built.lines] == ["aws"] and not built.unpriced_models
     assert built.totals.cost == pytest.approx(rates.cost(1_000_000, 100_000, 0, 0))
     assert built.totals.cost > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "listed"),
+    [
+        ("anthropic/claude-sonnet-4-5", "anthropic/claude-sonnet-4-5"),
+        ("Anthropic/claude-sonnet-4.5", "anthropic/claude-sonnet-4-5"),
+        ("openai/gpt-5", "openai/gpt-5"),
+        ("deepseek/deepseek-chat", "deepseek/deepseek-chat"),
+    ],
+)
+def test_a_model_id_led_by_its_owner_is_priced_as_the_model_it_names(
+    isolated_home, model: str, listed: str
+) -> None:  # type: ignore[no-untyped-def]
+    """OpenRouter, LiteLLM and OpenCode spell a model ``anthropic/claude-sonnet-4-5``: its requests
+    were unpriced (no provider lists that id; ccusage prices it as Sonnet 4.5); they are the owner's,
+    at its rates, and a gateway's at that list price. A reseller's or another lab's prefix is not
+    the owner's: unpriced."""
+    import json
+
+    from mahavishnu.usage.report import report
+
+    folder = isolated_home / ".claude" / "projects" / "-home-dev-src-shop"
+    folder.mkdir(parents=True)
+    line = {
+        "type": "assistant",
+        "sessionId": "s",
+        "timestamp": "2026-06-01T10:00:00Z",
+        "message": {"id": "m", "model": model, "usage": {"input_tokens": 1000, "output_tokens": 500}},
+    }
+    (folder / "s.jsonl").write_text(json.dumps(line) + "\n")
+    built = report("daily", "provider", ["claude"])
+    owner, name = listed.split("/")
+    at = datetime(2026, 6, 1, 10, tzinfo=UTC).timestamp()  # (DeepSeek's rates vary by the hour)
+    direct = Pricing().rates(Provider(owner, price_id=owner), name, at)
+    assert direct is not None and not built.unpriced_models
+    assert [line.group for line in built.lines] == [owner]
+    assert built.totals.cost == pytest.approx(direct.cost(1000, 500, 0, 0)) and built.totals.cost > 0
+    gateway = Provider("proxy", profile="proxy", base_url="http://127.0.0.1:4000", gateway=True)
+    listed_rates = Pricing().rates(gateway, model, WHEN.timestamp())
+    assert listed_rates is not None and listed_rates.source == f"list price: {listed}"
+    for other in ("openrouter/anthropic/claude-sonnet-4.5", "google/claude-sonnet-4-5", "anthropic/" * 3000):
+        assert Pricing().rates(gateway, other, WHEN.timestamp()) is None

@@ -283,6 +283,8 @@ def _genai_model(provider: Provider, model: str) -> tuple[str, ModelInfo] | None
     except LookupError:
         return None
     info = found.find_model(model, all_providers=snapshot.providers)
+    if info is None and (named := _by_prefix(model)) is not None and named[0] == found.id:
+        return named  # ``anthropic/claude-sonnet-4-5`` from Anthropic itself
     return (found.id, info) if info is not None else None
 
 
@@ -309,12 +311,28 @@ def _owner(model: str) -> tuple[str, ModelInfo] | None:
     try:
         named = snapshot.find_provider(model, None, None)
     except LookupError:
-        return None
+        return _by_prefix(model)
     for found in (*(p for p in snapshot.providers if p.id in _BRANDS.get(named.id, ())), named):
         info = found.find_model(model, all_providers=snapshot.providers)
         if info is not None:
             return found.id, info
-    return None
+    return _by_prefix(model)
+
+
+def _by_prefix(model: str) -> tuple[str, ModelInfo] | None:
+    """A model id led by its owner's provider id, as OpenRouter, LiteLLM and OpenCode spell them
+    (``anthropic/claude-sonnet-4-5``): the model it names (``_owner``), when the prefix is that
+    model's owner (a reseller's, ``openrouter/…``, or another lab's is not: none)."""
+    from genai_prices.data_snapshot import find_provider_by_id
+
+    prefix, slash, rest = model.partition("/")
+    if not (prefix and slash) or "/" in rest:  # (one owner: never a chain of them, read one by one)
+        return None
+    named = find_provider_by_id(_snapshot().providers, prefix)
+    found = _owner(rest) if named is not None else None
+    if named is None or found is None or found[0] not in (named.id, *_BRANDS.get(named.id, ())):
+        return None
+    return found
 
 
 #: genai-prices' id of Amazon Bedrock, whose model ids name their vendor and version:

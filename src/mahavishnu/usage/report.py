@@ -680,8 +680,9 @@ class _Folding:
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-#: 11: a Bedrock model id is Bedrock's (pricing._owner); 10: a row before --since (ledger.records)
-SUMS_VERSION = 11
+#: 12: a model id led by its owner (pricing._by_prefix); 11: a Bedrock model id is Bedrock's
+#: (pricing._owner); 10: a row before --since (ledger.records)
+SUMS_VERSION = 12
 
 
 def _kept_sums(
