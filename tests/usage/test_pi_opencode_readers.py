@@ -84,6 +84,28 @@ def test_pi_replies_whose_provider_repeats_a_response_id_each_count(home: Path) 
     assert sum(r.output for r in records if r.via == "lab") == 7 + 2210
 
 
+def test_two_pi_sessions_replies_of_one_response_id_in_the_same_millisecond_each_count(home: Path) -> None:
+    """Two sessions (other projects, other models) on an Ollama that gave both replies the same id,
+    logged in the same millisecond: keyed by the id and time, they were one request (the first's
+    input with the other's output, at the first's model); ccusage counts both."""
+    first, second = _pi_file(home, 0), _pi_file(home, 1)
+    replies = []
+    for path in (first, second):
+        entries = [json.loads(line) for line in path.read_text().splitlines()]
+        for entry in entries:
+            if "responseId" in entry.get("message", {}):
+                entry["message"]["responseId"] = "chatcmpl-42"
+                entry["timestamp"] = "2026-11-25T01:00:00.000Z"
+                replies.append(entry)
+        path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    assert len(replies) == 2 and replies[0]["id"] != replies[1]["id"]
+    records, _, _ = collect(["pi"], None, None)
+    assert sorted(_figures(records))[:2] == [
+        ("anthropic", "claude-sonnet-4-5", 1200, 340, 5000, 20000),
+        ("lab", "qwen3-coder-plus", 15, 7, 0, 0),
+    ] and ("openai", "gpt-5", 800, 120, 0, 31000) in _figures(records)
+
+
 def test_a_forked_pi_session_without_response_ids_counts_the_replies_it_copies_once(home: Path) -> None:
     """An older Pi (and providers that send none) writes no ``responseId``: the fork copies each
     entry's id and timestamp, and the copy must not be counted again under the new session."""

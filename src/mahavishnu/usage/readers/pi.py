@@ -4,9 +4,9 @@ entries ``{"type", "id", "parentId", "timestamp"}``. A reply is a ``message`` en
 ``message`` has ``role: "assistant"``, the ``provider`` and ``model`` it was sent to, the
 provider's ``responseId`` and ``usage`` ``{input (fresh), output, cacheRead, cacheWrite,
 totalTokens, cost}``. A forked or cloned session copies its history into a new file: the key is
-the ``responseId`` (the provider's, the same in the copy) with the entry's ``timestamp`` (Ollama's
-ids repeat), else the entry's id and ``timestamp`` (a fork copies both verbatim; an older Pi, and
-some providers, write no ``responseId``). The day is the entry's ``timestamp`` (as ccusage counts
+the ``responseId`` (the provider's, the same in the copy) with the entry's id and ``timestamp``
+(Ollama's ids repeat), else the entry's id and ``timestamp`` (a fork copies them verbatim; an older
+Pi, and some providers, write no ``responseId``). The day is the entry's ``timestamp`` (as ccusage counts
 it). Pi has no helpers of its own: every request is the session's.
 
 ``totalTokens`` is the provider's own total for the request (Gemini's ``totalTokenCount``, the
@@ -79,11 +79,16 @@ def _figures(usage: JSONObject) -> tuple[int, int, int, int]:
 
 
 def _key(message: JSONObject, entry: JSONObject, session: str, when: float) -> str:
-    """A reply's key: the provider's ``responseId`` at the entry's time (a fork copies both), else
-    ``_copied_key``. The id alone is not one reply's: Ollama numbers its replies ``chatcmpl-0`` to
-    ``chatcmpl-998``, and every reply after the first of each number went uncounted."""
+    """A reply's key: the provider's ``responseId`` with the entry's id and time (a fork copies all
+    three), else ``_copied_key``. The id alone is not one reply's: Ollama numbers its replies
+    ``chatcmpl-0`` to ``chatcmpl-998``, and every reply after the first of each number went
+    uncounted; with the time alone, two sessions' replies of one number in the same millisecond
+    were one (the first's input with the most output of either)."""
     response = text(message.get("responseId"))
-    return f"{response}@{when!r}" if response else _copied_key(entry, session, when)
+    if not response:
+        return _copied_key(entry, session, when)
+    entry_id = text(entry.get("id"))
+    return f"{response}@{entry_id}@{when!r}" if entry_id else f"{response}@{when!r}"
 
 
 def _copied_key(entry: JSONObject, session: str, when: float) -> str:
