@@ -72,7 +72,7 @@ def test_a_typical_line_decodes_with_its_one_hour_cache_writes_and_its_sidechain
     (record,) = _decoded(_line(isSidechain=True)) or []
     assert (record.input, record.output, record.cache_write, record.cache_read) == (1200, 340, 5000, 20000)
     assert (record.cache_write_1h, record.source, record.project) == (2000, "helper", "shop")
-    assert record.key == "claude:msg_01" and record.session == "0b5e2ad4"
+    assert record.key == "claude:msg_01@claude-sonnet-4-5" and record.session == "0b5e2ad4"
 
 
 def test_lines_of_another_shape_are_left_to_the_whole_parse() -> None:
@@ -206,12 +206,15 @@ def test_a_block_decodes_to_what_reading_its_lines_one_at_a_time_makes() -> None
         assert not bad and (records or b'"usage"' not in data)
     # one reply on two lines, then replayed under another request id (a subagent's log): once
     streamed = _line() + b"\n" + _line() + b"\n" + _line(requestId="req_02") + b"\n"
-    assert [r.key for r in _both_ways(streamed)[0]] == ["claude:msg_01"]
+    assert [r.key for r in _both_ways(streamed)[0]] == ["claude:msg_01@claude-sonnet-4-5"]
     placeholder = _line(message={"id": "msg_01", "model": "<synthetic>", "usage": {"input_tokens": 0}})
     assert [r.model for r in _both_ways(placeholder + b"\n" + _line() + b"\n")[0]] == ["claude-sonnet-4-5"]
     unnamed = {"model": "claude-sonnet-4-5", "usage": {"input_tokens": 3}}  # keyed by their uuids
     apart = _line(message=unnamed, requestId=None) + b"\n" + _line(message=unnamed, requestId=None, uuid="u2")
-    assert [r.key for r in _both_ways(apart + b"\n")[0]] == ["claude:u1", "claude:u2"]
+    assert [r.key for r in _both_ways(apart + b"\n")[0]] == [
+        "claude:u1@claude-sonnet-4-5",
+        "claude:u2@claude-sonnet-4-5",
+    ]
 
 
 def test_a_block_with_a_line_it_cannot_take_is_left_to_the_line_at_a_time_read() -> None:
@@ -231,7 +234,7 @@ def test_a_block_with_a_line_it_cannot_take_is_left_to_the_line_at_a_time_read()
         assert claude.decode_block(LOG, Block(data, 1, data.count(b"\n") + 1), seen) is None, odd
         assert seen == {"earlier": 3}  # nothing counted as seen
         records, _ = _both_ways(data + b"\n")
-        assert records[0].key == "claude:m1"
+        assert records[0].key == "claude:m1@claude-sonnet-4-5"
 
 
 def test_two_damages_that_cancel_out_in_one_block_are_read_as_msgspec_reads_them() -> None:
@@ -240,4 +243,32 @@ def test_two_damages_that_cancel_out_in_one_block_are_read_as_msgspec_reads_them
     as not JSON). Checking every line break for it would cost a fifth of the reader's time."""
     data = _TWO_ON_ONE + b"\n" + _BLANK + b"\n" + _line(requestId="r3")
     records = claude.decode_block(LOG, Block(data, 1, 3), {})
-    assert records is not None and [r.key for r in records] == ["claude:msg_01"]
+    assert records is not None and [r.key for r in records] == ["claude:msg_01@claude-sonnet-4-5"]
+
+
+def test_two_models_replies_under_one_message_id_each_count(isolated_home: Path) -> None:
+    """A gateway whose message ids repeat (Ollama's ``chatcmpl-0`` to ``chatcmpl-998``, no
+    ``requestId``): two sessions' replies of two models under one id, in the same millisecond, were
+    one request, the first's input and model with the other's output; ccusage counts both. A
+    streamed reply's lines and a resumed session's copy name the same model: still once."""
+    from mahavishnu.usage.report import collect
+
+    folder = isolated_home / ".claude" / "projects"
+    for name, model, fresh, output in (
+        ("a", "claude-sonnet-4-5", 100, 10),
+        ("b", "claude-opus-4-1", 900, 70),
+    ):
+        message = {
+            "id": "chatcmpl-7",
+            "model": model,
+            "usage": {"input_tokens": fresh, "output_tokens": output},
+        }
+        line = _line(message=message, requestId=None, sessionId=name, cwd=f"/home/dev/{name}")
+        (folder / f"-home-dev-{name}").mkdir(parents=True)
+        (folder / f"-home-dev-{name}" / f"{name}.jsonl").write_bytes(line + b"\n" + line + b"\n")
+    (folder / "-home-dev-a" / "resumed.jsonl").write_bytes((folder / "-home-dev-a" / "a.jsonl").read_bytes())
+    records = collect(["claude"], None, None)[0]
+    assert sorted((r.model, r.input, r.output, r.project) for r in records) == [
+        ("claude-opus-4-1", 900, 70, "b"),
+        ("claude-sonnet-4-5", 100, 10, "a"),
+    ]

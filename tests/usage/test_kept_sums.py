@@ -188,7 +188,10 @@ def test_a_request_counted_before_since_is_not_counted_again_in_a_later_window(
     _session(isolated_home, "s2").write_bytes(copy + _line(2, JAN_1 + 2 * DAY) + _line(6, JAN_1 + 2 * DAY))
     assert _requests(report("daily", None, ["claude"], since=since).to_json()) == 2  # a first read
     start = report_module.day_start(since)
-    assert sorted(r.key for r in collect(["claude"], start, None)[0]) == ["claude:msg_2", "claude:msg_6"]
+    assert sorted(r.key for r in collect(["claude"], start, None)[0]) == [
+        "claude:msg_2@claude-sonnet-4-5",
+        "claude:msg_6@claude-sonnet-4-5",
+    ]
     _session(isolated_home, "s3").write_bytes(_line(1, JAN_1 + 3 * DAY) + _line(7, JAN_1 + 3 * DAY))
     added.clear()
     assert _requests(report("daily", None, ["claude"], since=since).to_json()) == 3 and added == [1]

@@ -62,8 +62,9 @@ from mahavishnu.usage.records import BadLine, Tool, UsageRecord
 
 #: 13: a Codex fork's copy of its parent's history is no request; 14: secrets in names masked,
 #: a line with a lone surrogate escape read; 15: a Pi reply's key has its time (Ollama's ids repeat);
-#: 16: and its entry id (two sessions' replies of one id in one millisecond were one)
-VERSION = 16
+#: 16: and its entry id (two sessions' replies of one id in one millisecond were one); 17: a Claude
+#: Code request's key has its model (a gateway's ids repeat)
+VERSION = 17
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes' digest, the
 #: reader's state, the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]

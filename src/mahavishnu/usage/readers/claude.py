@@ -5,8 +5,10 @@ lifetime, 5 minutes or 1 hour, priced apart), ``message.id``, ``message.model``,
 ``cwd`` and ``timestamp``. One API message may span several lines (one per content block, the same
 usage on each) and a resumed or forked session repeats earlier messages in its new file: the key is
 ``message.id`` (one API response, billed once; not with the ``requestId``: a subagent's log may
-replay a parent's reply under a new one, ccusage's issue 913), and a request is counted once, at
-the time of its first line, with the most output any of its lines reports: Claude Code writes a
+replay a parent's reply under a new one, ccusage's issue 913) with the model (a gateway's ids may
+repeat: two models' replies under one id were one request, the first's input with the most output
+of either; a copy and a streamed reply's lines name the same model), and a request is counted
+once, at the time of its first line, with the most output any of its lines reports: Claude Code writes a
 streamed reply as it comes, each line's ``output_tokens`` the count so far (the first line's is a
 few tokens; older ccusage releases kept it, under-counting output two or three times: its issues 901, 938).
 Subagents' lines (``isSidechain``) are helpers'. The ``<synthetic>`` model's placeholders (an API
@@ -119,7 +121,7 @@ def decode_block(path: Path, block: Block, seen: dict[Hashable, int]) -> list[Us
             message = entry.message
             if message is None or message.usage is None:
                 continue  # (not a request: a prompt, a tool's result, a summary)
-            key = message.id or None
+            key = (message.id, message.model) if message.id else None  # (as ``_record`` keys it)
             if key is not None and key in new:  # a streamed reply's next line: its output so far
                 earlier = found[new[key]]
                 output = count(message.usage.output_tokens)
@@ -190,7 +192,7 @@ def _record(
     fast = speed == FAST
     return UsageRecord(  # (in order, not by name: a third of the time)
         "claude",
-        f"claude:{named}",
+        f"claude:{named}@{model}",
         when,
         model + FAST_SUFFIX if fast else model,
         count(fresh),
