@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -390,6 +391,28 @@ def test_a_live_run_of_the_same_repository_is_refused(store: MemoryStore, repo: 
     finally:
         live.kill()
         live.wait()
+
+
+def test_two_runs_of_the_same_repository_at_once_one_is_refused(repo: Path) -> None:
+    # Two threads of one process share a pid: the recorded run alone never told them apart.
+    started, finish = threading.Event(), threading.Event()
+
+    def hold(_progress: IngestProgress) -> None:
+        started.set()
+        finish.wait(30)
+
+    with MemoryStore(FakeBackend(), MemorySettings(), CountingEmbedder()) as store:
+        first = threading.Thread(target=ingest, args=(store, repo), kwargs={"progress": hold})
+        first.start()
+        try:
+            assert started.wait(30)
+            with pytest.raises(StoreError, match="being ingested by another run"):
+                ingest(store, repo)
+        finally:
+            finish.set()
+            first.join(30)
+        assert [r["status"] for r in store.backend.ingestions("proj")] == ["completed"]
+        assert ingest(store, repo).files_unchanged == 4  # the lock is released when a run ends
 
 
 def test_progress_reports_files_then_chunks(store: MemoryStore, repo: Path) -> None:

@@ -41,20 +41,21 @@ failed by the next.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import os
 import re
 import socket
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from mahavishnu import telemetry
+from mahavishnu import paths, telemetry
 from mahavishnu.errors import InvalidInputError, StoreError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.embedders.base import normalise
@@ -259,37 +260,38 @@ def _ingest(
     backend = store.backend
     repo_id = _repo_id(backend, root, repo_id)
     embedder = store.embedder  # binds (or refuses) the embedder before anything is recorded
-    _close_stale_runs(backend, repo_id)
-    started, now = time.monotonic(), utcnow()
-    meta: JSONObject = {"pid": os.getpid(), "host": socket.gethostname(), "embedder": embedder.identity}
-    if include or exclude:  # what resuming needs besides the path and the id (`memory repos` shows it)
-        meta |= {"include": [*include], "exclude": [*exclude]}
-    run_id = backend.add_ingestion(
-        {
-            "repo_id": repo_id,
-            "repo_path": scrub(str(root)),  # a folder named after a pasted key: as its chunks' labels
-            "status": "pending",
-            "started_at": format_time(now),
-            "metadata": meta,
-        }
-    )
-    report = IngestReport(run_id, repo_id, str(root))
-    run = _Run(store, embedder, root, settings, report, progress)
-    try:
-        run.run(tuple(include), tuple(exclude))
-    except KeyboardInterrupt:
-        report.status, report.error = "failed", "interrupted (Ctrl-C); running it again resumes"
-        report.chunks_pending = len(run.pending)
+    with _one_run(backend, repo_id):
+        _close_stale_runs(backend, repo_id)
+        started, now = time.monotonic(), utcnow()
+        meta: JSONObject = {"pid": os.getpid(), "host": socket.gethostname(), "embedder": embedder.identity}
+        if include or exclude:  # what resuming needs besides the path and the id (`memory repos` shows it)
+            meta |= {"include": [*include], "exclude": [*exclude]}
+        run_id = backend.add_ingestion(
+            {
+                "repo_id": repo_id,
+                "repo_path": scrub(str(root)),  # a folder named after a pasted key: as its chunks' labels
+                "status": "pending",
+                "started_at": format_time(now),
+                "metadata": meta,
+            }
+        )
+        report = IngestReport(run_id, repo_id, str(root))
+        run = _Run(store, embedder, root, settings, report, progress)
+        try:
+            run.run(tuple(include), tuple(exclude))
+        except KeyboardInterrupt:
+            report.status, report.error = "failed", "interrupted (Ctrl-C); running it again resumes"
+            report.chunks_pending = len(run.pending)
+            _finish(backend, report, started, meta)
+            raise IngestInterrupted(report) from None
+        except BaseException as exc:
+            report.status, report.error = "failed", str(exc) or type(exc).__name__
+            report.chunks_pending = len(run.pending)
+            _finish(backend, report, started, meta)
+            raise
+        report.status, report.chunks_pending = "completed", len(run.pending)
         _finish(backend, report, started, meta)
-        raise IngestInterrupted(report) from None
-    except BaseException as exc:
-        report.status, report.error = "failed", str(exc) or type(exc).__name__
-        report.chunks_pending = len(run.pending)
-        _finish(backend, report, started, meta)
-        raise
-    report.status, report.chunks_pending = "completed", len(run.pending)
-    _finish(backend, report, started, meta)
-    return report
+        return report
 
 
 def checked_root(path: Path | str) -> Path:
@@ -318,6 +320,29 @@ def _repo_id(backend: Backend, root: Path, repo_id: str | None) -> str:
             hint="Name this one with --repo-id (or pass --repo-id to move that one here).",
         )
     return derived
+
+
+@contextlib.contextmanager
+def _one_run(backend: Backend, repo_id: str) -> Iterator[None]:
+    """Hold the repository's ingest lock on this machine for the whole run. Looking for a live run
+    and recording this one are two steps: two runs started together both found none and both ran
+    (two threads of one process, with one pid, were never told apart at all)."""
+    from filelock import FileLock, Timeout
+
+    locks = paths.make_dir(paths.data_dir() / "ingest" / "locks")
+    key = hashlib.sha256(f"{backend.location}\0{repo_id}".encode()).hexdigest()[:32]
+    lock = FileLock(locks / f"{key}.lock", mode=0o600)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        raise StoreError(
+            f"repository {repo_id!r} is being ingested by another run on this machine",
+            hint="Wait for it to finish, or stop it and run again.",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _close_stale_runs(backend: Backend, repo_id: str) -> None:
