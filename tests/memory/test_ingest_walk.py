@@ -121,6 +121,26 @@ def test_a_symlinked_file_never_leads_into_the_git_directory(tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks")
+def test_a_symlinked_file_never_leads_to_what_gitignore_or_an_exclude_leaves_out(tmp_path: Path) -> None:
+    # A tracked ``notes.md -> private/notes.md`` copied the ignored folder's file into the store.
+    touch(tmp_path, "real.py", "private/notes.md", "debug.log", "sub/local/x.py", "node_modules/lib/a.js")
+    (tmp_path / ".gitignore").write_text("private/\n*.log\n")
+    (tmp_path / "sub/.gitignore").write_text("local/\n")
+    (tmp_path / "notes.md").symlink_to("private/notes.md")
+    (tmp_path / "log.md").symlink_to(tmp_path / "debug.log")
+    (tmp_path / "x.py").symlink_to("sub/local/x.py")
+    (tmp_path / "lib.js").symlink_to("node_modules/lib/a.js")  # a configured exclude
+    (tmp_path / "alias.py").symlink_to("real.py")
+    (tmp_path / "chain.py").symlink_to("notes.md")  # a link to a link to an ignored file
+
+    result = walk(tmp_path.resolve(), options())
+
+    assert [c.path for c in result.files] == ["alias.py", "real.py"]
+    assert result.skipped["symlink to an ignored file"] == 5
+    assert "notes.md: symlink to private/notes.md, which is ignored, skipped" in result.warnings
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks")
 def test_a_symlink_loop_among_included_files_is_skipped_with_a_warning(tmp_path: Path) -> None:
     touch(tmp_path, "real.py")
     (tmp_path / "a.py").symlink_to("b.py")

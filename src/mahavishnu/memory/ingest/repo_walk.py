@@ -6,7 +6,8 @@
 - ``.git`` (and ``.hg``, ``.svn``) are never entered; files over ``max_file_bytes`` are skipped.
 - Symlinks are never followed out of the tree: a symlinked directory is not entered at all (its
   target, if inside, is walked under its real path); a symlinked file is taken only when its
-  target lies inside the tree, and not inside ``.git`` (or ``.hg``, ``.svn``).
+  target is a file the walk itself finds and does not ignore (never one inside ``.git``, ``.hg``,
+  ``.svn``, an ignored folder or an excluded file).
 - ``include`` patterns (gitignore syntax) replace the extension filter when given.
 - Files that hold credentials (``SECRET_FILES``: ``.env*``, keys, ``secrets.*``, the assistants'
   credential files, ``~/.ssh`` ...) and Mahavishnu's own directories (``MAHAVISHNU_HOME``: settings,
@@ -194,7 +195,9 @@ def walk(root: Path, options: WalkOptions) -> WalkResult:
         if spec is not None:
             base.append(("", spec))
     include = _spec(list(options.include)) if options.include else None
-    _Walk(root, options, include, result).directory(root, "", _Ignores(base))
+    walker = _Walk(root, options, include, result)
+    walker.directory(root, "", _Ignores(base))
+    walker.links()  # once every file the walk does not ignore is known
     result.files.sort(key=lambda c: c.path)
     return result
 
@@ -207,6 +210,8 @@ class _Walk:
     options: WalkOptions
     include: pathspec.GitIgnoreSpec | None
     result: WalkResult
+    seen: set[Path] = field(default_factory=set)  # files found, not ignored: what a symlink may lead to
+    linked: list[tuple[os.DirEntry[str], str]] = field(default_factory=list)  # symlinked files, for later
 
     def directory(self, directory: Path, rel_dir: str, ignores: _Ignores) -> None:
         ignores = ignores.with_dir(rel_dir, _read_ignore(directory / ".gitignore", self.result, self.root))
@@ -236,8 +241,16 @@ class _Walk:
             self._skip("symlinked directory")
         elif ignores.ignored(rel, False):
             self._skip("ignored")
+        elif is_link:
+            self.linked.append((entry, rel))
         else:
+            self.seen.add(Path(entry.path))
             self._consider(entry, rel, is_link)
+
+    def links(self) -> None:
+        """Take the symlinked files the walk found, now that what they may lead to is known."""
+        for entry, rel in self.linked:
+            self._consider(entry, rel, True)
 
     def _subdirectory(self, entry: os.DirEntry[str], rel: str, ignores: _Ignores) -> None:
         if Path(entry.path) in self.options.private:
@@ -294,6 +307,10 @@ class _Walk:
         secret = _SECRETS.match_file(inside.as_posix())
         if secret or any(target.is_relative_to(p) for p in self.options.private):
             self._skip("secret file")
+            return None
+        if target not in self.seen:  # ignored itself, or in a folder .gitignore (or an exclude) leaves out
+            self._skip("symlink to an ignored file")
+            self.result.warnings.append(f"{rel}: symlink to {inside.as_posix()}, which is ignored, skipped")
             return None
         return target
 
