@@ -56,6 +56,17 @@ _CONTROLS = str.maketrans(
 ESCAPE_SEQUENCES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 
 
+#: ``ESCAPE_SEQUENCES`` within a line (an unterminated OSC ends with its line, not the text's), or a
+#: stray ESC: what ``without_escapes`` drops.
+_LINE_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[@-Z\\-_])?")
+
+
+def without_escapes(text: str) -> str:
+    """``text`` without a terminal's escape sequences (a captured build log's colours, a title),
+    whole, nor any stray ESC; its lines stay as many, so line numbers still point where they did."""
+    return _LINE_ESCAPES.sub("", text) if "\x1b" in text else text
+
+
 def one_line(text: str) -> str:
     """``text`` as one line that prints as itself: a terminal's escape sequences dropped whole (not
     only their ESC), then what ``printable`` drops, white space folded to single spaces."""

@@ -137,6 +137,20 @@ def test_each_chunk_is_a_rag_memory_that_points_at_its_lines(store: MemoryStore,
             assert memory.content == f"{path}\n{body}"
 
 
+def test_terminal_escapes_in_a_file_are_not_stored(store: MemoryStore, tmp_path: Path) -> None:
+    # A captured build log's colours were stored as they were ("\x1b[31mERROR"), in search and quotes.
+    root = tmp_path / "logs"
+    text = "Build\n\n\x1b[31mERROR\x1b[0m: the \x1b[1mbuild\x1b[22m failed\n\x1b]0;title\x07done\x1b\nlast\n"
+    write(root, "build.md", text)
+
+    ingest(store, root, repo_id="proj")
+
+    (chunk,) = by_path(store)["build.md"]
+    assert chunk.content == "build.md\nBuild\n\nERROR: the build failed\ndone\nlast\n"
+    assert (chunk.metadata["start_line"], chunk.metadata["end_line"]) == (1, 5)  # lines as they were
+    assert all("\x1b" not in m.content for m in chunks(store))  # the outline too
+
+
 def test_python_chunks_start_at_function_boundaries(store: MemoryStore, repo: Path) -> None:
     ingest(store, repo)
 

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from mahavishnu import paths, telemetry
+from mahavishnu.clean_text import without_escapes
 from mahavishnu.errors import InvalidInputError, StoreError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.embedders.base import normalise
@@ -82,7 +83,8 @@ if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.telemetry import Measured
 
-CHUNKER = "tokens-v1+scope+outline-words+count"  # a new one re-chunks every file (same text keeps its vector)
+# A new one re-chunks every file (same text keeps its vector).
+CHUNKER = "tokens-v1+scope+outline-words+count+no-escapes"
 SCOPE_KEY = "scope"  # metadata key: the definitions a chunk starts inside, on its second line (knowledge.py)
 FILE_CHUNKS = "file_chunks"  # metadata key: how many chunks the chunk's file has (knowledge.py)
 PENDING = "vector_pending"  # metadata key of a chunk stored with a stand-in vector
@@ -643,6 +645,7 @@ class _Run:
         text = self._text(path, data)
         if text is None:
             return None
+        text = without_escapes(text)  # a log's colour codes are no words to find, nor text to quote
         language = language_for(path)
         scopes = python_scopes(text) if language == "python" else []
         pieces: dict[str, tuple[Chunk, str]] = {}
