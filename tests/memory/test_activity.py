@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit.secret_canaries import canaries
 
 from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.memory.core import sharing
@@ -383,3 +384,41 @@ def test_a_turn_longer_than_any_store_takes_is_captured_by_its_ends(
         t["content"] for t in conversations(store, session_id="4f1c2a9e-session") if "pasted" in t["content"]
     ]
     assert len(kept) == 60 and kept.startswith("head of the pasted") and kept.endswith("the error at its end")
+
+
+def test_a_key_where_a_long_turn_is_cut_never_reaches_the_store(
+    store: MemoryStore, transcript: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut before it was scrubbed, a turn kept the first half of a key that lay across the cut: no
+    longer a whole key, the scrub let it through. Scrubbed first, no part of it is stored."""
+    monkeypatch.setattr(conversations_module, "MAX_TURN_CHARS", 80)
+    key = next(c.secret for c in canaries() if c.name == "github-pat")
+    long = f"the deploy token is {key} " + "filler " * 40 + "and the error at its end"  # cut at 40
+    transcript.write_text(transcript.read_text() + _entry("user", "u9", long) + "\n")
+    [report] = import_transcripts(store, transcript)
+
+    assert report.added == 3
+    turns = [t["content"] for t in conversations(store, session_id="4f1c2a9e-session")]
+    [kept] = [t for t in turns if "deploy token" in t]
+    assert len(kept) <= 80 and kept.endswith("the error at its end")
+    held = [*turns, *(m.content for m in store.recent(limit=100))]
+    assert not any(key[:12] in text for text in held)  # ("ghp_" and 8 characters of it)
+
+
+def test_a_turns_limit_counts_its_text_as_kept_scrubbed(
+    store: MemoryStore, transcript: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short key's mark is longer than the key: a turn at the limit was checked, then scrubbed past
+    it (a team store refuses such a row after the turn's memory was stored)."""
+    monkeypatch.setattr(conversations_module, "MAX_TURN_CHARS", 60)
+    said = "connect with DB_PASSWORD=Xy7kq9 " + "x" * 28
+    assert len(said) == 60
+
+    with pytest.raises(InvalidInputError, match="over the limit of 60"):
+        store_conversation(store, "claude", "s1", "user", said)
+    assert conversations(store) == []
+
+    transcript.write_text(transcript.read_text() + _entry("user", "u9", said) + "\n")
+    import_transcripts(store, transcript)  # a capture keeps the ends of what is kept
+    [kept] = [t["content"] for t in conversations(store) if t["content"].startswith("connect")]
+    assert len(kept) <= 60 and "Xy7kq9" not in kept

@@ -37,6 +37,7 @@ from mahavishnu.memory.core.models import (
 )
 from mahavishnu.memory.insights.cross_project import store_insights
 from mahavishnu.memory.loop.decisions import store_decisions
+from mahavishnu.redaction.scrub import scrub
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.store import MemoryStore
@@ -72,11 +73,6 @@ class Turn:
         content = clean_text(self.content) if isinstance(self.content, str) else ""
         if not content.strip():
             raise InvalidInputError("a conversation turn's content is empty")
-        if len(content) > MAX_TURN_CHARS:  # (before anything is stored: a team store refuses the row last)
-            raise InvalidInputError(
-                f"a conversation turn is {len(content):,} characters, over the limit of {MAX_TURN_CHARS:,}",
-                hint="Store it as several shorter turns; nothing was stored.",
-            )
         check_name("session", self.session_id)
         check_name("project", check_label("project", self.project))
         return Turn(
@@ -129,7 +125,7 @@ def store_conversation(
 def store_turns(store: MemoryStore, turns: Sequence[Turn], *, source: str = "conversation") -> StoredTurns:
     """Store turns in batches (all validated first); a turn whose ``external_id`` is known is skipped.
     ``source`` labels the insights found in them."""
-    checked = [_scrubbed(turn.checked()) for turn in turns]
+    checked = [_fits(_scrubbed(turn.checked())) for turn in turns]
     known = _known_external_ids(store, [t.external_id for t in checked if t.external_id])
     fresh_at = [i for i, t in enumerate(checked) if t.external_id is None or t.external_id not in known]
     fresh = [checked[i] for i in fresh_at]
@@ -162,6 +158,17 @@ def _scrubbed(turn: Turn) -> Turn:
     full text, its agent, session and external ids, so it is scrubbed here, not only as the memory
     the store makes of it."""
     return scrub_fields(turn)
+
+
+def _fits(turn: Turn) -> Turn:
+    """The turn, when what is kept of it (scrubbed: a short key's mark is longer than the key) fits
+    every store; checked before anything is stored, as a team store refuses the row last."""
+    if len(turn.content) > MAX_TURN_CHARS:
+        raise InvalidInputError(
+            f"a conversation turn is {len(turn.content):,} characters, over the limit of {MAX_TURN_CHARS:,}",
+            hint="Store it as several shorter turns; nothing was stored.",
+        )
+    return turn
 
 
 def _previous_turns(store: MemoryStore, turns: Sequence[Turn]) -> list[str | None]:
@@ -408,14 +415,15 @@ def store_transcript_turns(
     """Store a transcript's turns, each under a stable id (``<agent>:<session>:<entry>``) so a turn
     stored before is not added again, and the decisions the new ones state (``decisions.py``);
     the report, and the turns that were new. A turn longer than any store takes (``MAX_TURN_CHARS``)
-    is kept as its first and last characters: a session is captured whatever was pasted into it."""
+    is kept as its first and last characters: a session is captured whatever was pasted into it.
+    It is scrubbed before it is cut: a key cut in two at the cut would escape the scrub."""
     where = project or transcript.project
     turns = [
         Turn(
             agent_id,
             transcript.session_id,
             turn.role,
-            clipped(turn.content, MAX_TURN_CHARS),  # its ends (``clean_text`` never lengthens a text)
+            clipped(scrub(clean_text(turn.content)), MAX_TURN_CHARS),  # its ends
             {**turn.metadata, "transcript": str(transcript.path)},
             where,
             turn.timestamp,
