@@ -3,7 +3,8 @@ when it is stored and keep it out of recall (``provenance.py``).
 
 ``instruction_like(text)`` says why a text reads like an instruction to an agent, or None. It reads
 the text as the agent would: compatibility forms folded (full-width ``ｃｕｒｌ``), letters of other
-scripts that look like Latin ones read as those (Cyrillic ``іgnоrе``), invisible characters dropped,
+scripts that look like Latin ones read as those (Cyrillic ``іgnоrе``), invisible characters and a
+terminal's escape sequences (a coloured tool output quoted in a turn) dropped,
 and the key a connection authenticates with (``ssh -i KEY``) left out, since it is not sent.
 The rules, each a few words saying why:
 
@@ -84,7 +85,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from mahavishnu.clean_text import INVISIBLE
+from mahavishnu.clean_text import INVISIBLE, without_escapes
 
 # -- one pattern each ------------------------------------------------------------------------------
 # What runs a text it is given as code: a shell, an interpreter (``python3.11``, ``pwsh``, ``iex``).
@@ -699,7 +700,8 @@ class _Cues:
 
 def instruction_like(text: str) -> str | None:
     """Why ``text`` reads like an instruction to an agent (a few words), or None."""
-    read = INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    # (a terminal's escape sequences show nothing: ``ignore\x1b[0m previous`` reads as the words)
+    read = INVISIBLE.sub("", unicodedata.normalize("NFKC", without_escapes(text)))
     latin = _latin(read)
     plain = _IDENTITY.sub(" ", latin)
     lowered = plain.lower()
