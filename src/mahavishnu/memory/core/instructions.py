@@ -657,6 +657,8 @@ def _look_alikes() -> dict[int, str]:
             continue
         letters = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalpha()]
         same_case = [c for c in letters if c.isupper() == char.isupper()]
+        if char.isupper() and letters == ["l"]:  # UTS #39 writes capital I as l: Cyrillic І, Greek Ι
+            same_case = ["I"]
         if letters:
             table[ord(char)] = (same_case or letters)[0]
     return table
